@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Start or stop a single-node Ceph radosgw on loopback for the test suite.
+#   .ci/rgw.sh start DIR   -> writes DIR/env (RGW_ENDPOINT, keys of two users) once RGW answers
+#   .ci/rgw.sh stop DIR
+# One mon + one memstore OSD + one radosgw, no systemd, everything under DIR.
+set -euo pipefail
+
+cmd=${1:?start|stop}
+dir=$(realpath -m "${2:?directory}")
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+stop() {
+  for p in radosgw osd mon; do
+    if [ -f "$dir/$p.pid" ]; then
+      kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+    fi
+  done
+  sleep 1
+  for p in radosgw osd mon; do
+    if [ -f "$dir/$p.pid" ]; then
+      kill -9 "$(cat "$dir/$p.pid")" 2>/dev/null || true
+      rm -f "$dir/$p.pid"
+    fi
+  done
+}
+
+wait_for() { # seconds, description, command...
+  local secs=$1 what=$2; shift 2
+  for _ in $(seq 1 $((secs * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  echo "rgw.sh: timed out waiting for $what" >&2
+  tail -n 30 "$dir"/log/*.log >&2 || true
+  return 1
+}
+
+start() {
+  rm -rf "$dir"
+  mkdir -p "$dir"/{run,log,mon,osd}
+  local mon_v2 mon_v1 rgw_port fsid
+  mon_v2=$(free_port); mon_v1=$(free_port); rgw_port=$(free_port)
+  fsid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+
+  cat > "$dir/ceph.conf" <<CONF
+[global]
+fsid = $fsid
+mon host = [v2:127.0.0.1:$mon_v2,v1:127.0.0.1:$mon_v1]
+mon initial members = a
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+keyring = $dir/keyring
+run dir = $dir/run
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+ms bind ipv6 = false
+public addr = 127.0.0.1
+[mon.a]
+mon data = $dir/mon
+[osd]
+osd objectstore = memstore
+memstore device bytes = 3221225472
+osd data = $dir/osd/\$id
+osd max object size = 1073741824
+[client.rgw.gw]
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw dns name = localhost
+rgw enable usage log = false
+rgw thread pool size = 64
+CONF
+  export CEPH_CONF="$dir/ceph.conf"
+
+  ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
+  ceph-authtool "$dir/keyring" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' \
+    --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
+  monmaptool --create --addv a "[v2:127.0.0.1:$mon_v2,v1:127.0.0.1:$mon_v1]" --fsid "$fsid" "$dir/monmap" >/dev/null
+  ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" -c "$CEPH_CONF"
+  ceph-mon -i a -c "$CEPH_CONF" --pid-file "$dir/mon.pid"
+  wait_for 30 "ceph-mon" ceph -c "$CEPH_CONF" --connect-timeout 2 mon stat
+
+  local osd_uuid osd_secret osd_id
+  osd_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+  osd_secret=$(ceph-authtool --gen-print-key)
+  osd_id=$(echo "{\"cephx_secret\": \"$osd_secret\"}" | ceph -c "$CEPH_CONF" osd new "$osd_uuid" -i -)
+  mkdir -p "$dir/osd/$osd_id"
+  ceph-authtool --create-keyring "$dir/osd/$osd_id/keyring" --name "osd.$osd_id" --add-key "$osd_secret" >/dev/null
+  ceph-osd -c "$CEPH_CONF" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" --keyring "$dir/osd/$osd_id/keyring" >/dev/null 2>&1
+  ceph-osd -c "$CEPH_CONF" -i "$osd_id" --keyring "$dir/osd/$osd_id/keyring" --pid-file "$dir/osd.pid"
+  wait_for 60 "ceph-osd up" sh -c "ceph -c '$CEPH_CONF' osd stat | grep -q '1 up'"
+
+  ceph -c "$CEPH_CONF" auth get-or-create client.rgw.gw mon 'allow rw' osd 'allow rwx' > "$dir/rgw.keyring"
+  radosgw -c "$CEPH_CONF" -n client.rgw.gw --keyring "$dir/rgw.keyring" --pid-file "$dir/radosgw.pid"
+  wait_for 90 "radosgw on port $rgw_port" curl -sf -o /dev/null "http://127.0.0.1:$rgw_port/"
+
+  local ak1=RGWMAINACCESSKEY001 sk1=rgwmainsecretkey000000000000000000000001
+  local ak2=RGWALTACCESSKEY0002 sk2=rgwaltsecretkey0000000000000000000000002
+  radosgw-admin -c "$CEPH_CONF" -n client.admin user create --uid main --display-name "Main User" \
+    --email main@example.com --access-key "$ak1" --secret "$sk1" >/dev/null
+  radosgw-admin -c "$CEPH_CONF" -n client.admin user create --uid alt --display-name "Alt User" \
+    --email alt@example.com --access-key "$ak2" --secret "$sk2" >/dev/null
+
+  cat > "$dir/env" <<ENV
+export RGW_ENDPOINT=http://127.0.0.1:$rgw_port
+export RGW_ACCESS_KEY=$ak1
+export RGW_SECRET_KEY=$sk1
+export RGW_ALT_ACCESS_KEY=$ak2
+export RGW_ALT_SECRET_KEY=$sk2
+ENV
+  echo "rgw.sh: radosgw ready on 127.0.0.1:$rgw_port"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,203 @@
+//! Addressing (seed 002): which tenant, bucket and key a request names.
+//!
+//! Path style: `Host: tenant.domain`, `/bucket/key`. Virtual-host style: `Host:
+//! bucket.tenant.domain`, `/key`. A host under no configured domain (an IP address, `localhost`)
+//! is served by the default tenant in path style. The key is kept exactly as the client encoded
+//! it, so the signature is checked and the backend addressed without a decode/re-encode round trip.
+
+use percent_encoding::percent_decode;
+
+use crate::errors::{HcpCode, HcpError};
+
+/// What a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub tenant: String,
+    /// The client-visible bucket name.
+    pub bucket: Option<String>,
+    /// The key as the client encoded it in the path (no leading `/`).
+    pub raw_key: Option<Vec<u8>>,
+    pub virtual_host: bool,
+}
+
+impl Target {
+    /// The decoded key (bytes: keys need not be UTF-8).
+    pub fn key(&self) -> Option<Vec<u8>> {
+        self.raw_key.as_ref().map(|k| percent_decode(k).collect())
+    }
+
+    /// The decoded key for messages and logs.
+    pub fn key_lossy(&self) -> Option<String> {
+        self.key().map(|k| String::from_utf8_lossy(&k).into_owned())
+    }
+}
+
+/// Resolves a request's tenant, bucket and key from its `Host` and raw path.
+pub fn resolve(
+    host: &str,
+    raw_path: &[u8],
+    domains: &[String],
+    default_tenant: Option<&str>,
+    tenant_exists: impl Fn(&str) -> bool,
+) -> Result<Target, HcpError> {
+    let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
+    let (tenant, vhost_bucket) = match domains.iter().find_map(|d| subdomain_of(&host, d)) {
+        Some(labels) => match labels.split_once('.') {
+            None => (labels.to_string(), None),
+            Some((bucket, tenant)) => (tenant.to_string(), Some(bucket.to_string())),
+        },
+        None => match default_tenant {
+            Some(t) => (t.to_string(), None),
+            None => {
+                return Err(HcpError::new(HcpCode::AccessDenied)
+                    .with_message("The host names no tenant of this gateway."))
+            }
+        },
+    };
+    if !tenant_exists(&tenant) {
+        return Err(HcpError::new(HcpCode::AccessDenied)
+            .with_message("The host names no tenant of this gateway."));
+    }
+    if !raw_path.starts_with(b"/") {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("The request path must start with '/'."));
+    }
+    let path = &raw_path[1..];
+    let (bucket, raw_key) = match vhost_bucket {
+        Some(bucket) => (Some(bucket), (!path.is_empty()).then(|| path.to_vec())),
+        None if path.is_empty() => (None, None),
+        None => {
+            let (b, k) = match path.iter().position(|&c| c == b'/') {
+                Some(slash) => (&path[..slash], Some(&path[slash + 1..])),
+                None => (path, None),
+            };
+            let bucket: Vec<u8> = percent_decode(b).collect();
+            let bucket =
+                String::from_utf8(bucket).map_err(|_| HcpError::new(HcpCode::InvalidBucketName))?;
+            (
+                Some(bucket),
+                k.filter(|k| !k.is_empty()).map(|k| k.to_vec()),
+            )
+        }
+    };
+    Ok(Target {
+        tenant,
+        bucket,
+        raw_key,
+        virtual_host: vhost_bucket_is_some(&host, domains),
+    })
+}
+
+fn vhost_bucket_is_some(host: &str, domains: &[String]) -> bool {
+    domains
+        .iter()
+        .find_map(|d| subdomain_of(host, d))
+        .is_some_and(|l| l.contains('.'))
+}
+
+/// The labels of `host` in front of `.domain`, if `host` is below `domain`.
+fn subdomain_of<'a>(host: &'a str, domain: &str) -> Option<&'a str> {
+    host.strip_suffix(domain)?
+        .strip_suffix('.')
+        .filter(|l| !l.is_empty())
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domains() -> Vec<String> {
+        vec!["hcp.example.com".into()]
+    }
+
+    fn any(_: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn path_style_under_a_domain() {
+        let t = resolve(
+            "europe.hcp.example.com",
+            b"/finance/quarterly_rpts/Q4_2019",
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
+        assert_eq!(t.tenant, "europe");
+        assert_eq!(t.bucket.as_deref(), Some("finance"));
+        assert_eq!(t.raw_key.as_deref(), Some(&b"quarterly_rpts/Q4_2019"[..]));
+        assert!(!t.virtual_host);
+    }
+
+    #[test]
+    fn virtual_host_style() {
+        let t = resolve(
+            "finance.europe.hcp.example.com:443",
+            b"/quarterly_rpts/Q4_2019",
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
+        assert_eq!(t.tenant, "europe");
+        assert_eq!(t.bucket.as_deref(), Some("finance"));
+        assert_eq!(t.raw_key.as_deref(), Some(&b"quarterly_rpts/Q4_2019"[..]));
+        assert!(t.virtual_host);
+        let t = resolve(
+            "finance.europe.hcp.example.com",
+            b"/",
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
+        assert_eq!((t.bucket.as_deref(), t.raw_key), (Some("finance"), None));
+    }
+
+    #[test]
+    fn other_hosts_use_the_default_tenant() {
+        let t = resolve(
+            "127.0.0.1:8080",
+            b"/b/k%20x//y/",
+            &domains(),
+            Some("demo"),
+            any,
+        )
+        .unwrap();
+        assert_eq!(t.tenant, "demo");
+        assert_eq!(t.raw_key.as_deref(), Some(&b"k%20x//y/"[..]));
+        assert_eq!(t.key_lossy().as_deref(), Some("k x//y/"));
+        let e = resolve("127.0.0.1", b"/", &domains(), None, any).unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+    }
+
+    #[test]
+    fn service_level_and_bucket_level() {
+        let t = resolve("europe.hcp.example.com", b"/", &domains(), None, any).unwrap();
+        assert_eq!((t.bucket, t.raw_key), (None, None));
+        let t = resolve("europe.hcp.example.com", b"/b", &domains(), None, any).unwrap();
+        assert_eq!((t.bucket.as_deref(), t.raw_key), (Some("b"), None));
+        let t = resolve("europe.hcp.example.com", b"/b/", &domains(), None, any).unwrap();
+        assert_eq!((t.bucket.as_deref(), t.raw_key), (Some("b"), None));
+    }
+
+    #[test]
+    fn unknown_tenant_is_refused() {
+        let e = resolve("ghost.hcp.example.com", b"/", &domains(), None, |t| {
+            t == "europe"
+        })
+        .unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+    }
+}

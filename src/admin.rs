@@ -1,0 +1,39 @@
+//! The admin listener: `/healthz` (alive), `/readyz` (ready to serve) and `/metrics`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::metrics::Metrics;
+
+pub struct Admin {
+    pub metrics: Arc<Metrics>,
+    /// Set once configuration is loaded, the local backend runs and the listeners are bound.
+    pub ready: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        let (status, content_type, body) = match path.as_str() {
+            "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" if self.ready.load(Ordering::Acquire) => {
+                (200, "text/plain", b"ready\n".to_vec())
+            }
+            "/readyz" => (503, "text/plain", b"not ready\n".to_vec()),
+            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
+            _ => (404, "text/plain", b"not found\n".to_vec()),
+        };
+        Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .expect("valid response")
+    }
+}

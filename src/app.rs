@@ -1,0 +1,640 @@
+//! The request path. Each phase delegates to one module:
+//! addressing → classification → authentication → validation → routing → signing →
+//! forwarding → response normalisation. `docs/architecture.md` draws the same flow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+
+use crate::addressing::{self, Target};
+use crate::auth::{Authenticated, Authenticator, PayloadCheck};
+use crate::config::Config;
+use crate::errors::{HcpCode, HcpError};
+use crate::forward::{self, BodyError, Forwarder, Upstream};
+use crate::metrics::Metrics;
+use crate::normalize;
+use crate::operation::{self, Operation, Query};
+use crate::routing::{self, BackendRuntime, Route};
+use crate::signing;
+use crate::sigv4;
+use crate::validation;
+
+/// How much of an unwanted request body is read and discarded after an early answer, so that a
+/// client that writes its whole body before reading still sees the answer.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+pub struct Gateway {
+    pub cfg: Arc<Config>,
+    authn: Authenticator,
+    backends: HashMap<String, BackendRuntime>,
+    forwarder: Forwarder,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What became of one request: the access log line and the metrics are made from it.
+#[derive(Default)]
+struct Exchange {
+    request_id: String,
+    operation: Option<Operation>,
+    tenant: String,
+    backend: String,
+    access_key: Option<String>,
+    bucket: Option<String>,
+    key: Option<String>,
+    status: u16,
+    code: Option<HcpCode>,
+    backend_status: Option<u16>,
+    backend_code: Option<String>,
+    backend_request_id: Option<String>,
+    bytes_in: u64,
+    bytes_out: u64,
+    pretty: bool,
+    cause: Option<String>,
+}
+
+/// How the connection continues after an answer.
+enum Flow {
+    /// The exchange completed; the connection may serve the next request.
+    KeepAlive,
+    /// The answer is complete but the connection must close (unread request body).
+    Close,
+    /// The answer could not be completed; the client must see a broken connection, never a
+    /// truncated body that looks whole.
+    Abort,
+}
+
+/// Everything the phases before forwarding decided.
+struct Plan<'a> {
+    target: Target,
+    op: Operation,
+    auth: Authenticated,
+    route: Route<'a>,
+}
+
+impl Gateway {
+    pub fn new(
+        cfg: Arc<Config>,
+        backends: HashMap<String, BackendRuntime>,
+        metrics: Arc<Metrics>,
+    ) -> Gateway {
+        let authn = Authenticator::new(cfg.users.clone(), cfg.clock_skew);
+        Gateway {
+            cfg,
+            authn,
+            backends,
+            forwarder: Forwarder::default(),
+            metrics,
+        }
+    }
+
+    async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
+        match self.plan(s, x) {
+            Ok(plan) => self.forward(s, x, plan).await,
+            Err(e) => self.answer_early(s, x, e).await,
+        }
+    }
+
+    /// The phases that decide, before any byte goes to a backend.
+    fn plan(&self, s: &ServerSession, x: &mut Exchange) -> Result<Plan<'_>, HcpError> {
+        let req = s.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        let (raw_path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+
+        // 1. addressing
+        let target = addressing::resolve(
+            host,
+            raw_path,
+            &self.cfg.domains,
+            self.cfg.default_tenant.as_deref(),
+            |t| self.cfg.tenants.contains_key(t),
+        )?;
+        x.tenant = target.tenant.clone();
+        x.bucket = target.bucket.clone();
+        x.key = target.key_lossy();
+
+        // 2. classification
+        let query = Query::parse(raw_query);
+        let op = operation::classify(
+            &req.method,
+            &target,
+            &query,
+            req.headers.contains_key("x-amz-copy-source"),
+        )?;
+        x.operation = Some(op);
+
+        // 3. authentication
+        let auth = match self.authn.authenticate(req, SystemTime::now()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.metrics
+                    .auth_failures
+                    .with_label_values(&[e.code.as_str()])
+                    .inc();
+                return Err(e);
+            }
+        };
+        x.access_key = Some(auth.identity.access_key().to_string());
+
+        // 4. validation
+        validation::check(op, &target, req)?;
+
+        // 5. routing
+        let tenant = &self.cfg.tenants[&target.tenant];
+        let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+        x.backend = route.backend.name.clone();
+        Ok(Plan {
+            target,
+            op,
+            auth,
+            route,
+        })
+    }
+
+    /// Signing, forwarding and normalisation.
+    async fn forward(&self, s: &mut ServerSession, x: &mut Exchange, plan: Plan<'_>) -> Flow {
+        let Plan {
+            target,
+            op,
+            auth,
+            route,
+        } = plan;
+        let has_body = !s.is_body_empty();
+        let body_length = if has_body {
+            s.req_header()
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        } else {
+            None
+        };
+        // What the gateway vouches for toward the backend: the verified digest of a body that is
+        // forwarded unchanged, or no claim at all.
+        let payload_hash = match (&auth.payload, has_body) {
+            (_, false) => sigv4::EMPTY_SHA256.to_string(),
+            (PayloadCheck::Sha256(d), true) => hex::encode(d),
+            (PayloadCheck::Unsigned, true) => sigv4::UNSIGNED_PAYLOAD.to_string(),
+        };
+
+        // 6. signing
+        let mut upstream_req = signing::backend_request(
+            s.req_header(),
+            &target,
+            &route,
+            body_length,
+            &payload_hash,
+            SystemTime::now(),
+        );
+        if has_body && body_length.is_none() {
+            upstream_req
+                .insert_header(http::header::TRANSFER_ENCODING, "chunked")
+                .expect("static");
+        }
+
+        if has_body && is_expect_continue(s) {
+            if let Err(e) = s.write_continue_response().await {
+                x.cause = Some(format!("writing 100-continue: {e}"));
+                return Flow::Abort;
+            }
+        }
+
+        // 7. forwarding
+        let mut attempt = 0;
+        let mut up = loop {
+            attempt += 1;
+            let mut up = match self.forwarder.connect(route.backend).await {
+                Ok(u) => u,
+                Err(e) => {
+                    return self
+                        .backend_unreachable(s, x, &e.to_string(), has_body)
+                        .await
+                }
+            };
+            // A pooled connection may have been closed by the backend meanwhile: a bodiless request
+            // that fails on one before any answer is sent again on a fresh connection.
+            let retriable = up.reused && !has_body && attempt == 1;
+            if let Err(e) = up
+                .session
+                .write_request_header(Box::new(upstream_req.clone()))
+                .await
+            {
+                if retriable {
+                    continue;
+                }
+                return self
+                    .backend_unreachable(s, x, &e.to_string(), has_body)
+                    .await;
+            }
+            if has_body {
+                match forward::stream_request_body(
+                    s,
+                    &mut up.session,
+                    &auth.payload,
+                    self.cfg.client_body_timeout,
+                )
+                .await
+                {
+                    Ok(n) => x.bytes_in = n,
+                    Err(BodyError::Rejected(e)) => {
+                        // The upstream request is abandoned unfinished: the backend stores nothing.
+                        drop(up);
+                        return self.answer(s, x, e).await;
+                    }
+                    Err(BodyError::Client(e)) => {
+                        x.cause = Some(format!("client body: {e}"));
+                        return Flow::Abort;
+                    }
+                    Err(BodyError::Backend(e)) => {
+                        // The backend may have answered early (and stopped reading): use its answer.
+                        x.cause = Some(format!("backend stopped reading the body: {e}"));
+                    }
+                }
+            } else if let Err(e) = up.session.finish_body().await {
+                if retriable {
+                    continue;
+                }
+                return self
+                    .backend_unreachable(s, x, &e.to_string(), has_body)
+                    .await;
+            }
+            match up.session.read_response().await {
+                Ok(_) => break up,
+                Err(e) if retriable => {
+                    tracing::debug!("retrying on a fresh backend connection: {e}");
+                    continue;
+                }
+                Err(e) => return self.backend_unreachable(s, x, &e.to_string(), false).await,
+            }
+        };
+        let body_fully_read = !has_body || s.is_body_done();
+
+        // 8. normalisation
+        let flow = self
+            .answer_from_backend(s, x, &mut up, op, &target, &route)
+            .await;
+        match flow {
+            Flow::KeepAlive if up.session.is_body_done() => self.forwarder.release(up).await,
+            _ => drop(up),
+        }
+        match flow {
+            Flow::KeepAlive if !body_fully_read => Flow::Close,
+            f => f,
+        }
+    }
+
+    async fn answer_from_backend(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        op: Operation,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Flow {
+        let upstream = up.session.resp_header().expect("response was read").clone();
+        let status = upstream.status.as_u16();
+        x.backend_status = Some(status);
+        x.backend_request_id = upstream
+            .headers
+            .get("x-amz-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let limit = self.cfg.max_buffered_response_bytes;
+
+        if normalize::is_error_status(status) {
+            let body = forward::read_whole_body(&mut up.session, limit)
+                .await
+                .unwrap_or_default();
+            let backend_err = normalize::parse_backend_error(&body);
+            x.backend_code = backend_err.code.clone();
+            let err = normalize::map_backend_error(
+                status,
+                &backend_err,
+                op,
+                target.bucket.as_deref(),
+                x.key.as_deref(),
+            );
+            if err.code == HcpCode::InternalError {
+                tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
+                    backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
+            }
+            return self.answer(s, x, err).await;
+        }
+
+        // Answers that name buckets, or that may carry an error inside a 200, are read whole.
+        let rewrite_names = op.response_names_buckets() && !route.tenant.bucket_prefix.is_empty();
+        let may_hide_error = matches!(
+            op,
+            Operation::CompleteMultipartUpload | Operation::CopyObject | Operation::UploadPartCopy
+        );
+        if (rewrite_names || may_hide_error) && status == 200 {
+            let body = match forward::read_whole_body(&mut up.session, limit).await {
+                Ok(b) => b,
+                Err(e) => return self.backend_unreachable(s, x, &e.to_string(), false).await,
+            };
+            if may_hide_error && body_root_is_error(&body) {
+                let backend_err = normalize::parse_backend_error(&body);
+                x.backend_code = backend_err.code.clone();
+                let err = normalize::map_backend_error(
+                    500,
+                    &backend_err,
+                    op,
+                    target.bucket.as_deref(),
+                    x.key.as_deref(),
+                );
+                return self.answer(s, x, err).await;
+            }
+            let body = if rewrite_names {
+                let location = self.client_location(s, target);
+                match normalize::rewrite_bucket_names(&body, op, route, Some(&location)) {
+                    Some(b) => b,
+                    None => {
+                        x.cause = Some("unparsable backend listing".into());
+                        return self
+                            .answer(s, x, HcpError::new(HcpCode::InternalError))
+                            .await;
+                    }
+                }
+            } else {
+                Bytes::from(body)
+            };
+            let (mut resp, _) =
+                normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+            resp.remove_header(&http::header::TRANSFER_ENCODING);
+            resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+                .expect("length");
+            x.status = status;
+            x.bytes_out = body.len() as u64;
+            if s.write_response_header(Box::new(resp)).await.is_err()
+                || s.write_response_body(body, true).await.is_err()
+            {
+                return Flow::Abort;
+            }
+            return Flow::KeepAlive;
+        }
+
+        // Everything else streams.
+        let (mut resp, _) = normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+        let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
+        if !bodiless
+            && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
+            && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
+        {
+            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
+                .expect("static");
+        }
+        x.status = status;
+        if s.write_response_header(Box::new(resp)).await.is_err() {
+            return Flow::Abort;
+        }
+        if bodiless {
+            return if s.finish_body().await.is_ok() {
+                Flow::KeepAlive
+            } else {
+                Flow::Abort
+            };
+        }
+        loop {
+            match up.session.read_body_ref().await {
+                Ok(Some(chunk)) => {
+                    x.bytes_out += chunk.len() as u64;
+                    let chunk = Bytes::copy_from_slice(chunk);
+                    if s.write_response_body(chunk, false).await.is_err() {
+                        x.cause = Some("client went away during the response".into());
+                        return Flow::Abort;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    x.cause = Some(format!("backend failed mid-response: {e}"));
+                    return Flow::Abort;
+                }
+            }
+        }
+        if s.finish_body().await.is_err() {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// The URL HCP reports as an object's location: the client's own view of it.
+    fn client_location(&self, s: &ServerSession, target: &Target) -> String {
+        let host = s
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let key = target
+            .raw_key
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        if target.virtual_host {
+            format!("http://{host}/{key}")
+        } else {
+            format!(
+                "http://{host}/{}/{key}",
+                target.bucket.as_deref().unwrap_or_default()
+            )
+        }
+    }
+
+    /// The backend could not be reached or did not answer: 503, and the cause only in the log.
+    async fn backend_unreachable(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        cause: &str,
+        body_unread: bool,
+    ) -> Flow {
+        x.cause = Some(cause.to_string());
+        tracing::warn!(request_id = %x.request_id, backend = %x.backend, "backend unavailable: {cause}");
+        let err = HcpError::new(HcpCode::ServiceUnavailable);
+        let flow = self.answer(s, x, err).await;
+        if body_unread && !s.is_body_done() {
+            return Flow::Close;
+        }
+        flow
+    }
+
+    /// Answers an error found before the body was read, then deals with the unread body.
+    async fn answer_early(&self, s: &mut ServerSession, x: &mut Exchange, err: HcpError) -> Flow {
+        let flow = self.answer(s, x, err).await;
+        if !matches!(flow, Flow::KeepAlive) || s.is_body_empty() {
+            return flow;
+        }
+        // A client waiting for 100-continue sends no body: nothing to drain, but the connection
+        // cannot be reused safely either.
+        if is_expect_continue(s) {
+            return Flow::Close;
+        }
+        let mut drained = 0usize;
+        while drained <= DRAIN_LIMIT {
+            match tokio::time::timeout(self.cfg.client_body_timeout, s.read_request_body()).await {
+                Ok(Ok(Some(chunk))) => drained += chunk.len(),
+                Ok(Ok(None)) => return Flow::KeepAlive,
+                _ => return Flow::Close,
+            }
+        }
+        Flow::Close
+    }
+
+    /// Writes an HCP error document (headers only for HEAD).
+    async fn answer(&self, s: &mut ServerSession, x: &mut Exchange, err: HcpError) -> Flow {
+        x.status = err.status;
+        x.code = Some(err.code);
+        let body = err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty);
+        let resp: ResponseHeader =
+            normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
+        if s.write_response_header(Box::new(resp)).await.is_err() {
+            return Flow::Abort;
+        }
+        if s.req_header().method != http::Method::HEAD {
+            x.bytes_out = body.len() as u64;
+            if s.write_response_body(body, true).await.is_err() {
+                return Flow::Abort;
+            }
+        } else if s.finish_body().await.is_err() {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    fn record(&self, x: &Exchange, started: Instant) {
+        let elapsed = started.elapsed();
+        let op = x.operation.map_or("Unknown", Operation::name);
+        let code = x.code.map_or("", HcpCode::as_str);
+        self.metrics
+            .requests
+            .with_label_values(&[op, &x.tenant, &x.backend, &x.status.to_string(), code])
+            .inc();
+        self.metrics
+            .request_seconds
+            .with_label_values(&[op])
+            .observe(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "access",
+            request_id = %x.request_id,
+            access_key = x.access_key.as_deref().unwrap_or("-"),
+            tenant = %x.tenant,
+            operation = op,
+            bucket = x.bucket.as_deref().unwrap_or("-"),
+            key = x.key.as_deref().unwrap_or("-"),
+            status = x.status,
+            code = code,
+            backend = %x.backend,
+            backend_status = x.backend_status.unwrap_or(0),
+            backend_code = x.backend_code.as_deref().unwrap_or(""),
+            backend_request_id = x.backend_request_id.as_deref().unwrap_or(""),
+            bytes_in = x.bytes_in,
+            bytes_out = x.bytes_out,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            cause = x.cause.as_deref().unwrap_or(""),
+        );
+    }
+}
+
+fn is_expect_continue(s: &ServerSession) -> bool {
+    s.req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Whether a 200 body is in fact an `<Error>` document (AWS on complete and copies).
+fn body_root_is_error(body: &[u8]) -> bool {
+    let mut reader = quick_xml::Reader::from_reader(body);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(e)) => return e.name().as_ref() == b"Error",
+            Ok(quick_xml::events::Event::Eof) | Err(_) => return false,
+            _ => {}
+        }
+    }
+}
+
+fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode_upper(b)
+}
+
+async fn until_shutdown(shutdown: &mut ShutdownWatch) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[async_trait]
+impl HttpServerApp for Gateway {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut s: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        let mut shutdown = shutdown.clone();
+        // An idle keep-alive connection waiting for its next request is closed at shutdown.
+        let read = tokio::select! {
+            r = s.read_request() => r,
+            _ = until_shutdown(&mut shutdown) => return None,
+        };
+        if !matches!(read, Ok(true)) {
+            return None;
+        }
+        let started = Instant::now();
+        if *shutdown.borrow() {
+            s.set_keepalive(None);
+        } else {
+            s.set_keepalive(Some(self.cfg.keepalive.as_secs()));
+        }
+        let mut x = Exchange {
+            request_id: new_request_id(),
+            pretty: s
+                .req_header()
+                .headers
+                .get("x-hcp-pretty-print")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+            ..Exchange::default()
+        };
+        self.metrics.in_flight.inc();
+        let flow = self.serve(&mut s, &mut x).await;
+        self.metrics.in_flight.dec();
+        self.record(&x, started);
+        match flow {
+            Flow::Abort => None,
+            Flow::Close => {
+                s.set_keepalive(None);
+                let _ = s.finish().await;
+                None
+            }
+            Flow::KeepAlive => {
+                let settings = HttpPersistentSettings::for_session(&s);
+                match s.finish().await {
+                    Ok(Some(stream)) => {
+                        Some(ReusedHttpStream::from_reusable_stream(stream, settings))
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,743 @@
+//! Configuration in two layers: [`FileConfig`] mirrors `config.toml` and rejects unknown keys;
+//! [`Config::from_file`] validates it into the runtime [`Config`], collecting every problem so that
+//! `--check-config` can report them all at once.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+use serde::Deserialize;
+
+use crate::auth::{SecretKey, User, UserStore};
+
+// ---------------------------------------------------------------------------------------------
+// File layer
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub addressing: AddressingSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+    #[serde(default)]
+    pub tenants: Vec<TenantEntry>,
+    #[serde(default)]
+    pub backends: Vec<BackendEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub admin_listen: String,
+    /// Worker threads of the gateway's runtime; 0 = one per core.
+    pub threads: usize,
+    pub shutdown_grace_seconds: u64,
+    /// How long an idle client connection is kept open between requests.
+    pub keepalive_seconds: u64,
+    /// Time allowed between two reads of a client's request body.
+    pub client_body_timeout_seconds: u64,
+    /// Largest backend response body that is read whole to be rewritten (errors, listings).
+    pub max_buffered_response_bytes: usize,
+    /// Host identifier rendered as `HostId`; defaults to the machine's host name.
+    pub host_id: Option<String>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:8081".into(),
+            threads: 0,
+            shutdown_grace_seconds: 5,
+            keepalive_seconds: 60,
+            client_body_timeout_seconds: 60,
+            max_buffered_response_bytes: 16 * 1024 * 1024,
+            host_id: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddressingSection {
+    /// HCP domain names: `tenant.DOMAIN` and `bucket.tenant.DOMAIN` are recognised below each.
+    pub domains: Vec<String>,
+    /// Tenant that serves hosts which name no tenant (an IP address, `localhost`, …).
+    pub default_tenant: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Allowed difference between a request's date and the gateway's clock.
+    pub clock_skew_seconds: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            clock_skew_seconds: 15 * 60,
+        }
+    }
+}
+
+/// A secret given inline, in a file (a mounted Kubernetes Secret) or in an environment variable.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    pub value: Option<String>,
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+/// Accepts `secret = "inline"` as well as `secret = { file = "…" }` / `{ env = "…" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SecretField {
+    Inline(String),
+    Source(SecretSource),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// HCP user name; the access key is its Base64 form.
+    pub username: Option<String>,
+    /// HCP password; the secret key is its MD5 as lower-case hex.
+    pub password: Option<SecretField>,
+    /// A plain key pair, for users that are not HCP-style.
+    pub access_key: Option<String>,
+    pub secret_key: Option<SecretField>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    pub name: String,
+    pub backend: String,
+    /// Prepended to every bucket name at the backend (cloud bucket names are global; HCP's are
+    /// per tenant). Listings strip it again.
+    #[serde(default)]
+    pub bucket_prefix: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The embedded s3s-fs server, inside the gateway process.
+    Local,
+    /// Any S3-compatible endpoint: AWS S3, MinIO, Ceph RGW.
+    S3,
+    /// Huawei OBS.
+    Obs,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressingStyle {
+    #[default]
+    Path,
+    Virtual,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendEntry {
+    pub name: String,
+    pub kind: BackendKind,
+    /// `http://host:port` or `https://host[:port]`; not for `local`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub addressing: Option<AddressingStyle>,
+    pub access_key: Option<SecretField>,
+    pub secret_key: Option<SecretField>,
+    /// Directory of the `local` backend's objects.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout_ms")]
+    pub read_timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_read_timeout_ms() -> u64 {
+    60_000
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime layer
+
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub threads: usize,
+    pub shutdown_grace: Duration,
+    pub keepalive: Duration,
+    pub client_body_timeout: Duration,
+    pub max_buffered_response_bytes: usize,
+    pub host_id: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub domains: Vec<String>,
+    pub default_tenant: Option<String>,
+    pub clock_skew: Duration,
+    pub users: Arc<UserStore>,
+    pub tenants: HashMap<String, Tenant>,
+    pub backends: HashMap<String, Backend>,
+    /// True when the demo credentials of the embedded default are among the users.
+    pub serves_demo_user: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub backend: String,
+    pub bucket_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub kind: BackendKind,
+    pub target: BackendTarget,
+    pub region: String,
+    pub addressing: AddressingStyle,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// Where a backend is and how it is reached: a remote endpoint with keys from the configuration,
+/// or the embedded server, whose address and keys exist only once it has started.
+#[derive(Debug, Clone)]
+pub enum BackendTarget {
+    Remote {
+        endpoint: Endpoint,
+        access_key: String,
+        secret_key: SecretKey,
+    },
+    Local {
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "endpoint {s:?} must start with http:// or https://"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') {
+            return Err(format!(
+                "endpoint {s:?} must be scheme://host[:port] without a path"
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match p.parse::<u16>() {
+                Ok(p) => (h.to_string(), p),
+                Err(_) => return Err(format!("endpoint {s:?} has an invalid port")),
+            },
+            _ => (rest.to_string(), if tls { 443 } else { 80 }),
+        };
+        Ok(Endpoint { tls, host, port })
+    }
+
+    /// The `Host` header value: the port is left out when it is the scheme's default.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The access key HCP derives from a user name: Base64 of its UTF-8 bytes.
+pub fn hcp_access_key(username: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(username.as_bytes())
+}
+
+/// The secret key HCP derives from a password: MD5 as lower-case hex.
+pub fn hcp_secret_key(password: &str) -> String {
+    hex::encode(Md5::digest(password.as_bytes()))
+}
+
+/// The embedded default's demo user, in HCP's convention.
+pub const DEMO_USERNAME: &str = "demo-user";
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base)
+    }
+
+    /// Parses and validates configuration text; relative paths are taken from `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, Vec<String>> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        Self::from_file(file, base)
+    }
+
+    pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, Vec<String>> {
+        let mut errors = Vec::new();
+        let s = &file.server;
+        let listen = parse_addr("server.listen", &s.listen, &mut errors);
+        let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, &mut errors);
+        if s.max_buffered_response_bytes < 64 * 1024 {
+            errors.push("server.max_buffered_response_bytes must be at least 65536".into());
+        }
+        if s.log_level
+            .parse::<tracing_subscriber::filter::LevelFilter>()
+            .is_err()
+        {
+            errors.push(format!(
+                "server.log_level {:?} is not a log level",
+                s.log_level
+            ));
+        }
+
+        let mut domains = Vec::new();
+        for d in &file.addressing.domains {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if d.is_empty() || d.contains('/') || d.contains(':') {
+                errors.push(format!("addressing.domains: {d:?} is not a domain name"));
+            }
+            domains.push(d);
+        }
+        // Longest first, so that a nested domain wins over its parent.
+        domains.sort_by_key(|d| std::cmp::Reverse(d.len()));
+
+        let users = build_users(&file.users, base, &mut errors);
+        let serves_demo_user = users.iter().any(|u| {
+            u.access_key == hcp_access_key(DEMO_USERNAME)
+                && u.secret.expose() == hcp_secret_key(DEMO_PASSWORD)
+        });
+
+        let mut backends = HashMap::new();
+        for b in &file.backends {
+            if let Some(backend) = build_backend(b, base, &mut errors) {
+                if backends.insert(b.name.clone(), backend).is_some() {
+                    errors.push(format!("backends: name {:?} is used twice", b.name));
+                }
+            }
+        }
+        let mut tenants = HashMap::new();
+        for t in &file.tenants {
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                errors.push(format!(
+                    "tenants: name {:?} must be letters, digits and hyphens",
+                    t.name
+                ));
+            }
+            if !backends.contains_key(&t.backend) {
+                errors.push(format!(
+                    "tenants.{}: backend {:?} is not defined",
+                    t.name, t.backend
+                ));
+            }
+            if !t
+                .bucket_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            {
+                errors.push(format!(
+                    "tenants.{}: bucket_prefix {:?} may hold only lower-case letters, digits, '-' and '.'",
+                    t.name, t.bucket_prefix
+                ));
+            }
+            let tenant = Tenant {
+                name: t.name.to_ascii_lowercase(),
+                backend: t.backend.clone(),
+                bucket_prefix: t.bucket_prefix.clone(),
+            };
+            if tenants.insert(tenant.name.clone(), tenant).is_some() {
+                errors.push(format!("tenants: name {:?} is used twice", t.name));
+            }
+        }
+        if tenants.is_empty() {
+            errors.push("at least one [[tenants]] entry is required".into());
+        }
+        let default_tenant = file
+            .addressing
+            .default_tenant
+            .as_ref()
+            .map(|t| t.to_ascii_lowercase());
+        if let Some(t) = &default_tenant {
+            if !tenants.contains_key(t) {
+                errors.push(format!(
+                    "addressing.default_tenant {t:?} is not a defined tenant"
+                ));
+            }
+        }
+        let local_backends = backends
+            .values()
+            .filter(|b| b.kind == BackendKind::Local)
+            .count();
+        if local_backends > 1 {
+            errors.push("only one backend of kind \"local\" may be defined".into());
+        }
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let host_id = s.host_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "hcp-s3-gateway".into())
+        });
+        Ok(Config {
+            listen: listen.unwrap(),
+            admin_listen: admin_listen.unwrap(),
+            threads: s.threads,
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
+            keepalive: Duration::from_secs(s.keepalive_seconds),
+            client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
+            max_buffered_response_bytes: s.max_buffered_response_bytes,
+            host_id,
+            log_format: s.log_format,
+            log_level: s.log_level.clone(),
+            domains,
+            default_tenant,
+            clock_skew: Duration::from_secs(file.auth.clock_skew_seconds),
+            users: Arc::new(UserStore::new(users)),
+            tenants,
+            backends,
+            serves_demo_user,
+        })
+    }
+}
+
+fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<SocketAddr> {
+    match value.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(format!(
+                "{field}: {value:?} is not an address like 127.0.0.1:8080"
+            ));
+            None
+        }
+    }
+}
+
+/// Resolves a secret from its value, file or environment variable; exactly one must be given.
+fn resolve_secret(
+    field: &str,
+    src: &SecretField,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    let src = match src {
+        SecretField::Inline(v) => return Some(v.clone()),
+        SecretField::Source(s) => s,
+    };
+    let given = src.value.is_some() as u8 + src.file.is_some() as u8 + src.env.is_some() as u8;
+    if given != 1 {
+        errors.push(format!("{field}: give exactly one of value, file or env"));
+        return None;
+    }
+    if let Some(v) = &src.value {
+        return Some(v.clone());
+    }
+    if let Some(f) = &src.file {
+        let path = base.join(f);
+        return match std::fs::read_to_string(&path) {
+            Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => {
+                errors.push(format!("{field}: cannot read {}: {e}", path.display()));
+                None
+            }
+        };
+    }
+    let var = src.env.as_ref().unwrap();
+    match std::env::var(var) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            errors.push(format!("{field}: environment variable {var} is not set"));
+            None
+        }
+    }
+}
+
+fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> Vec<User> {
+    let mut users = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, u) in entries.iter().enumerate() {
+        let label = format!("users[{i}]");
+        let user = match (&u.username, &u.password, &u.access_key, &u.secret_key) {
+            (Some(name), Some(pw), None, None) => {
+                resolve_secret(&format!("{label}.password"), pw, base, errors).map(|pw| {
+                    User::new(
+                        Some(name.clone()),
+                        hcp_access_key(name),
+                        hcp_secret_key(&pw),
+                        u.enabled,
+                    )
+                })
+            }
+            (name, None, Some(ak), Some(sk)) => {
+                resolve_secret(&format!("{label}.secret_key"), sk, base, errors)
+                    .map(|sk| User::new(name.clone(), ak.clone(), sk, u.enabled))
+            }
+            _ => {
+                errors.push(format!(
+                    "{label}: give either username + password (HCP style) or access_key + secret_key"
+                ));
+                None
+            }
+        };
+        if let Some(user) = user {
+            if user.access_key.is_empty() || user.secret.expose().is_empty() {
+                errors.push(format!(
+                    "{label}: access key and secret key must not be empty"
+                ));
+            } else if !seen.insert(user.access_key.clone()) {
+                errors.push(format!(
+                    "{label}: access key {} is used twice",
+                    user.access_key
+                ));
+            } else {
+                users.push(user);
+            }
+        }
+    }
+    users
+}
+
+fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Option<Backend> {
+    let label = format!("backends.{}", b.name);
+    let before = errors.len();
+    let target = match b.kind {
+        BackendKind::Local => {
+            if b.endpoint.is_some() || b.access_key.is_some() || b.secret_key.is_some() {
+                errors.push(format!(
+                    "{label}: a local backend takes data_dir only, not endpoint or keys"
+                ));
+            }
+            let dir = b
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("./data"));
+            BackendTarget::Local {
+                data_dir: base.join(dir),
+            }
+        }
+        BackendKind::S3 | BackendKind::Obs => {
+            if b.data_dir.is_some() {
+                errors.push(format!("{label}: data_dir is only for local backends"));
+            }
+            let endpoint = match &b.endpoint {
+                Some(e) => Endpoint::parse(e)
+                    .map_err(|e| errors.push(format!("{label}: {e}")))
+                    .ok(),
+                None => {
+                    errors.push(format!("{label}: endpoint is required"));
+                    None
+                }
+            };
+            let ak = match &b.access_key {
+                Some(s) => resolve_secret(&format!("{label}.access_key"), s, base, errors),
+                None => {
+                    errors.push(format!("{label}: access_key is required"));
+                    None
+                }
+            };
+            let sk = match &b.secret_key {
+                Some(s) => resolve_secret(&format!("{label}.secret_key"), s, base, errors),
+                None => {
+                    errors.push(format!("{label}: secret_key is required"));
+                    None
+                }
+            };
+            match (endpoint, ak, sk) {
+                (Some(endpoint), Some(access_key), Some(sk)) => BackendTarget::Remote {
+                    endpoint,
+                    access_key,
+                    secret_key: SecretKey::new(sk),
+                },
+                _ => return None,
+            }
+        }
+    };
+    if let BackendTarget::Remote { endpoint, .. } = &target {
+        if endpoint.tls {
+            errors.push(format!(
+                "{label}: https endpoints are not supported yet; use http://"
+            ));
+        }
+    }
+    if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
+        errors.push(format!("{label}: timeouts must be greater than zero"));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Backend {
+        name: b.name.clone(),
+        kind: b.kind,
+        target,
+        region: b.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        addressing: b.addressing.unwrap_or_default(),
+        connect_timeout: Duration::from_millis(b.connect_timeout_ms),
+        read_timeout: Duration::from_millis(b.read_timeout_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hcp_convention_matches_documented_examples() {
+        assert_eq!(hcp_access_key("lgreen"), "bGdyZWVu");
+        assert_eq!(hcp_access_key(DEMO_USERNAME), "ZGVtby11c2Vy");
+        assert_eq!(
+            hcp_secret_key(DEMO_PASSWORD),
+            "4b4d9529148d8d9440d7e20c78287f69"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err[0].contains("unknown field `bogus`"), "{err:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [server]
+            listen = "nowhere"
+            [addressing]
+            default_tenant = "ghost"
+            [[users]]
+            username = "u"
+            [[tenants]]
+            name = "t"
+            backend = "missing"
+            [[backends]]
+            name = "b"
+            kind = "s3"
+        "#;
+        let errors = Config::parse(text, Path::new(".")).unwrap_err();
+        let all = errors.join("\n");
+        for needle in [
+            "server.listen",
+            "ghost",
+            "users[0]",
+            "backend \"missing\"",
+            "endpoint is required",
+            "access_key is required",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_value_file_or_env() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sk"), "from-file\n").unwrap();
+        std::env::set_var("HCP_GW_TEST_SECRET", "from-env");
+        let text = r#"
+            [[users]]
+            access_key = "a1"
+            secret_key = "inline"
+            [[users]]
+            access_key = "a2"
+            secret_key = { file = "sk" }
+            [[users]]
+            access_key = "a3"
+            secret_key = { env = "HCP_GW_TEST_SECRET" }
+            [[users]]
+            username = "demo-user"
+            password = { value = "demo-password" }
+            [[tenants]]
+            name = "t"
+            backend = "l"
+            [[backends]]
+            name = "l"
+            kind = "local"
+        "#;
+        let cfg = Config::parse(text, dir.path()).unwrap();
+        assert_eq!(cfg.users.get("a1").unwrap().secret.expose(), "inline");
+        assert_eq!(cfg.users.get("a2").unwrap().secret.expose(), "from-file");
+        assert_eq!(cfg.users.get("a3").unwrap().secret.expose(), "from-env");
+        assert!(cfg.serves_demo_user);
+    }
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            Endpoint::parse("http://127.0.0.1:7480").unwrap(),
+            Endpoint {
+                tls: false,
+                host: "127.0.0.1".into(),
+                port: 7480
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("https://s3.eu-west-1.amazonaws.com/")
+                .unwrap()
+                .port,
+            443
+        );
+        assert!(Endpoint::parse("s3.amazonaws.com").is_err());
+        assert!(Endpoint::parse("http://h/path").is_err());
+    }
+}

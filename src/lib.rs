@@ -1,0 +1,20 @@
+//! hcp-s3-gateway: an S3 gateway that answers like Hitachi Content Platform (HCP) and stores on
+//! AWS S3, MinIO, Ceph RGW or Huawei OBS. See `docs/architecture.md` for the request path.
+
+pub mod addressing;
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod errors;
+pub mod forward;
+pub mod local_backend;
+pub mod logging;
+pub mod metrics;
+pub mod normalize;
+pub mod operation;
+pub mod routing;
+pub mod server;
+pub mod signing;
+pub mod sigv4;
+pub mod validation;

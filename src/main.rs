@@ -1,0 +1,104 @@
+//! `hcp-s3-gateway --config FILE [--check-config]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hcp_s3_gateway::config::{self, Config};
+use hcp_s3_gateway::{logging, server};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "An S3 gateway that answers like Hitachi Content Platform"
+)]
+struct Cli {
+    /// The configuration file (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Validate the configuration, print every problem, and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{}: {} problem(s):", cli.config.display(), errors.len());
+            for e in &errors {
+                eprintln!("  - {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!(
+            "{}: OK ({} tenant(s), {} backend(s), {} user(s))",
+            cli.config.display(),
+            cfg.tenants.len(),
+            cfg.backends.len(),
+            cfg.users.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    logging::init(cfg.log_format, &cfg.log_level);
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if cfg.threads > 0 {
+        rt.worker_threads(cfg.threads);
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(cfg))
+}
+
+async fn run(cfg: Config) -> ExitCode {
+    let demo = cfg.serves_demo_user;
+    let gw = match server::start(cfg).await {
+        Ok(gw) => gw,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "hcp-s3-gateway serving S3 on http://{}  (admin: http://{})",
+        gw.s3_addr, gw.admin_addr
+    );
+    if demo {
+        println!(
+            "demo user {:?}: access key {}  secret key {}",
+            config::DEMO_USERNAME,
+            config::hcp_access_key(config::DEMO_USERNAME),
+            config::hcp_secret_key(config::DEMO_PASSWORD)
+        );
+        if !gw.s3_addr.ip().is_loopback() {
+            eprintln!(
+                "WARNING: the well-known demo credentials are served on non-loopback address {}.",
+                gw.s3_addr
+            );
+            eprintln!("WARNING: anyone who can reach it can read and write your data. Remove the demo user.");
+            tracing::warn!(addr = %gw.s3_addr, "demo credentials served on a non-loopback address");
+        }
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    gw.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

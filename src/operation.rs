@@ -1,0 +1,352 @@
+//! Classification: every request is turned once into an [`Operation`]; later phases decide by it,
+//! never by re-reading method, path or query.
+
+use http::Method;
+use percent_encoding::percent_decode;
+
+use crate::addressing::Target;
+use crate::errors::{HcpCode, HcpError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    ListBuckets,
+    CreateBucket,
+    HeadBucket,
+    DeleteBucket,
+    ListObjects,
+    ListObjectsV2,
+    ListObjectVersions,
+    ListMultipartUploads,
+    GetBucketLocation,
+    GetBucketAcl,
+    PutBucketAcl,
+    GetBucketVersioning,
+    PutBucketVersioning,
+    DeleteObjects,
+    /// Any other bucket sub-resource (cors, lifecycle, tagging, …), forwarded as it is.
+    BucketSubresource,
+    PutObject,
+    CopyObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    GetObjectAcl,
+    PutObjectAcl,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+    /// Any other object sub-resource (tagging, retention, …), forwarded as it is.
+    ObjectSubresource,
+}
+
+impl Operation {
+    /// The name used in logs and metrics labels.
+    pub fn name(self) -> &'static str {
+        use Operation::*;
+        match self {
+            ListBuckets => "ListBuckets",
+            CreateBucket => "CreateBucket",
+            HeadBucket => "HeadBucket",
+            DeleteBucket => "DeleteBucket",
+            ListObjects => "ListObjects",
+            ListObjectsV2 => "ListObjectsV2",
+            ListObjectVersions => "ListObjectVersions",
+            ListMultipartUploads => "ListMultipartUploads",
+            GetBucketLocation => "GetBucketLocation",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketAcl => "PutBucketAcl",
+            GetBucketVersioning => "GetBucketVersioning",
+            PutBucketVersioning => "PutBucketVersioning",
+            DeleteObjects => "DeleteObjects",
+            BucketSubresource => "BucketSubresource",
+            PutObject => "PutObject",
+            CopyObject => "CopyObject",
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            DeleteObject => "DeleteObject",
+            GetObjectAcl => "GetObjectAcl",
+            PutObjectAcl => "PutObjectAcl",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            UploadPartCopy => "UploadPartCopy",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListParts => "ListParts",
+            ObjectSubresource => "ObjectSubresource",
+        }
+    }
+
+    /// Whether the answer is an XML document naming buckets, which the gateway must rewrite
+    /// (backend bucket names carry the tenant's prefix).
+    pub fn response_names_buckets(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            ListBuckets
+                | ListObjects
+                | ListObjectsV2
+                | ListObjectVersions
+                | ListMultipartUploads
+                | CreateMultipartUpload
+                | CompleteMultipartUpload
+        )
+    }
+
+    /// Whether the request carries an object body from the client.
+    pub fn has_object_body(self) -> bool {
+        matches!(self, Operation::PutObject | Operation::UploadPart)
+    }
+}
+
+/// The decoded query parameters of a request, in order.
+#[derive(Debug, Default, Clone)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: &[u8]) -> Query {
+        let pairs = raw
+            .split(|&b| b == b'&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (n, v) = match p.iter().position(|&b| b == b'=') {
+                    Some(i) => (&p[..i], &p[i + 1..]),
+                    None => (p, &b""[..]),
+                };
+                (
+                    percent_decode(n).decode_utf8_lossy().into_owned(),
+                    percent_decode(v).decode_utf8_lossy().into_owned(),
+                )
+            })
+            .collect();
+        Query { pairs }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Bucket sub-resources that select an operation of their own (anything else in the query is a
+/// parameter, and HCP ignores parameters it does not know).
+const BUCKET_SUBRESOURCES: &[&str] = &[
+    "accelerate",
+    "analytics",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "lifecycle",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "tagging",
+    "website",
+];
+const OBJECT_SUBRESOURCES: &[&str] = &[
+    "attributes",
+    "legal-hold",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+];
+
+fn not_allowed() -> HcpError {
+    HcpError::new(HcpCode::MethodNotAllowed)
+}
+
+/// Classifies a request by method, target and query.
+pub fn classify(
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    has_copy_source: bool,
+) -> Result<Operation, HcpError> {
+    use Operation::*;
+    let m = method;
+    let Some(_bucket) = &target.bucket else {
+        return match *m {
+            Method::GET => Ok(ListBuckets),
+            _ => Err(not_allowed()),
+        };
+    };
+    if target.raw_key.is_none() {
+        if BUCKET_SUBRESOURCES.iter().any(|s| query.has(s)) {
+            return Ok(BucketSubresource);
+        }
+        return match *m {
+            Method::GET if query.has("acl") => Ok(GetBucketAcl),
+            Method::PUT if query.has("acl") => Ok(PutBucketAcl),
+            Method::GET if query.has("versioning") => Ok(GetBucketVersioning),
+            Method::PUT if query.has("versioning") => Ok(PutBucketVersioning),
+            Method::GET if query.has("location") => Ok(GetBucketLocation),
+            Method::GET if query.has("uploads") => Ok(ListMultipartUploads),
+            Method::GET if query.has("versions") => Ok(ListObjectVersions),
+            Method::GET if query.get("list-type") == Some("2") => Ok(ListObjectsV2),
+            Method::GET => Ok(ListObjects),
+            Method::PUT => Ok(CreateBucket),
+            Method::HEAD => Ok(HeadBucket),
+            Method::DELETE => Ok(DeleteBucket),
+            Method::POST if query.has("delete") => Ok(DeleteObjects),
+            _ => Err(not_allowed()),
+        };
+    }
+    if OBJECT_SUBRESOURCES.iter().any(|s| query.has(s)) {
+        return Ok(ObjectSubresource);
+    }
+    let upload = query.has("uploadId");
+    match *m {
+        Method::GET if query.has("acl") => Ok(GetObjectAcl),
+        Method::PUT if query.has("acl") => Ok(PutObjectAcl),
+        Method::GET if upload => Ok(ListParts),
+        Method::GET => Ok(GetObject),
+        Method::HEAD => Ok(HeadObject),
+        Method::PUT if upload && has_copy_source => Ok(UploadPartCopy),
+        Method::PUT if upload => Ok(UploadPart),
+        Method::PUT if has_copy_source => Ok(CopyObject),
+        Method::PUT => Ok(PutObject),
+        Method::POST if query.has("uploads") => Ok(CreateMultipartUpload),
+        Method::POST if upload => Ok(CompleteMultipartUpload),
+        Method::DELETE if upload => Ok(AbortMultipartUpload),
+        Method::DELETE => Ok(DeleteObject),
+        _ => Err(not_allowed()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
+        Target {
+            tenant: "t".into(),
+            bucket: bucket.map(Into::into),
+            raw_key: key.map(|k| k.as_bytes().to_vec()),
+            virtual_host: false,
+        }
+    }
+
+    fn op(
+        m: Method,
+        b: Option<&str>,
+        k: Option<&str>,
+        q: &str,
+        copy: bool,
+    ) -> Result<Operation, HcpCode> {
+        classify(&m, &target(b, k), &Query::parse(q.as_bytes()), copy).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn classifies_the_s3_surface() {
+        use Operation::*;
+        assert_eq!(op(Method::GET, None, None, "", false), Ok(ListBuckets));
+        assert_eq!(
+            op(Method::PUT, Some("b"), None, "", false),
+            Ok(CreateBucket)
+        );
+        assert_eq!(
+            op(Method::GET, Some("b"), None, "list-type=2&prefix=a", false),
+            Ok(ListObjectsV2)
+        );
+        assert_eq!(
+            op(Method::GET, Some("b"), None, "prefix=a", false),
+            Ok(ListObjects)
+        );
+        assert_eq!(
+            op(Method::GET, Some("b"), None, "uploads", false),
+            Ok(ListMultipartUploads)
+        );
+        assert_eq!(
+            op(Method::POST, Some("b"), None, "delete", false),
+            Ok(DeleteObjects)
+        );
+        assert_eq!(
+            op(Method::GET, Some("b"), None, "cors", false),
+            Ok(BucketSubresource)
+        );
+        assert_eq!(
+            op(Method::PUT, Some("b"), Some("k"), "", false),
+            Ok(PutObject)
+        );
+        assert_eq!(
+            op(Method::PUT, Some("b"), Some("k"), "", true),
+            Ok(CopyObject)
+        );
+        assert_eq!(
+            op(
+                Method::PUT,
+                Some("b"),
+                Some("k"),
+                "partNumber=1&uploadId=u",
+                false
+            ),
+            Ok(UploadPart)
+        );
+        assert_eq!(
+            op(
+                Method::PUT,
+                Some("b"),
+                Some("k"),
+                "partNumber=1&uploadId=u",
+                true
+            ),
+            Ok(UploadPartCopy)
+        );
+        assert_eq!(
+            op(Method::POST, Some("b"), Some("k"), "uploads", false),
+            Ok(CreateMultipartUpload)
+        );
+        assert_eq!(
+            op(Method::POST, Some("b"), Some("k"), "uploadId=u", false),
+            Ok(CompleteMultipartUpload)
+        );
+        assert_eq!(
+            op(Method::DELETE, Some("b"), Some("k"), "uploadId=u", false),
+            Ok(AbortMultipartUpload)
+        );
+        assert_eq!(
+            op(Method::GET, Some("b"), Some("k"), "uploadId=u", false),
+            Ok(ListParts)
+        );
+        assert_eq!(
+            op(Method::GET, Some("b"), Some("k"), "acl", false),
+            Ok(GetObjectAcl)
+        );
+    }
+
+    #[test]
+    fn methods_not_valid_for_the_target() {
+        assert_eq!(
+            op(Method::DELETE, None, None, "", false),
+            Err(HcpCode::MethodNotAllowed)
+        );
+        assert_eq!(
+            op(Method::POST, Some("b"), None, "", false),
+            Err(HcpCode::MethodNotAllowed)
+        );
+        assert_eq!(
+            op(Method::PATCH, Some("b"), Some("k"), "", false),
+            Err(HcpCode::MethodNotAllowed)
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! Routing: tenant → backend, and client bucket names → backend bucket names.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::addressing::Target;
+use crate::auth::SecretKey;
+use crate::config::{AddressingStyle, BackendKind, Tenant};
+use crate::errors::{HcpCode, HcpError};
+
+/// A backend as the request path uses it: resolved address and the credentials the gateway signs
+/// with (for the local backend, the ones it generated at start).
+#[derive(Debug, Clone)]
+pub struct BackendRuntime {
+    pub name: String,
+    pub kind: BackendKind,
+    pub addr: SocketAddr,
+    /// The endpoint's authority as sent in `Host` (path style) or after the bucket (virtual host).
+    pub authority: String,
+    pub access_key: String,
+    pub secret: SecretKey,
+    pub region: String,
+    pub addressing: AddressingStyle,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// Where one request goes.
+#[derive(Debug)]
+pub struct Route<'a> {
+    pub tenant: &'a Tenant,
+    pub backend: &'a BackendRuntime,
+    /// The bucket's name at the backend (the tenant's prefix + the client's name).
+    pub backend_bucket: Option<String>,
+}
+
+impl Route<'_> {
+    /// The client-visible name of a backend bucket, if it belongs to this tenant.
+    pub fn client_bucket<'n>(&self, backend_name: &'n str) -> Option<&'n str> {
+        backend_name.strip_prefix(self.tenant.bucket_prefix.as_str())
+    }
+}
+
+pub fn backend_bucket_name(tenant: &Tenant, client_bucket: &str) -> String {
+    let mut s = String::with_capacity(tenant.bucket_prefix.len() + client_bucket.len());
+    s.push_str(&tenant.bucket_prefix);
+    s.push_str(&client_bucket.to_ascii_lowercase());
+    s
+}
+
+pub fn route<'a>(
+    tenant: &'a Tenant,
+    backend: Option<&'a BackendRuntime>,
+    target: &Target,
+) -> Result<Route<'a>, HcpError> {
+    let backend = backend.ok_or_else(|| HcpError::new(HcpCode::ServiceUnavailable))?;
+    Ok(Route {
+        tenant,
+        backend,
+        backend_bucket: target
+            .bucket
+            .as_deref()
+            .map(|b| backend_bucket_name(tenant, b)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_added_and_stripped() {
+        let tenant = Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: "t-".into(),
+        };
+        assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
+        let backend = BackendRuntime {
+            name: "b".into(),
+            kind: BackendKind::S3,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            authority: "h".into(),
+            access_key: "a".into(),
+            secret: SecretKey::new("s"),
+            region: "r".into(),
+            addressing: AddressingStyle::Path,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+        };
+        let r = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: None,
+        };
+        assert_eq!(r.client_bucket("t-finance"), Some("finance"));
+        assert_eq!(r.client_bucket("other"), None);
+    }
+}

@@ -1,0 +1,203 @@
+//! Listeners and lifecycle: the gateway's own accept loops hand each connection to pingora-core's
+//! HTTP session machinery, which lets tests bind `127.0.0.1:0` and lets shutdown drain within a
+//! configurable grace period.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::apps::ServerApp;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::Stream;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::admin::Admin;
+use crate::app::Gateway;
+use crate::config::{BackendTarget, Config};
+use crate::local_backend::LocalBackend;
+use crate::metrics::Metrics;
+use crate::routing::BackendRuntime;
+
+/// Counts open connections so that shutdown can wait for them.
+#[derive(Default)]
+struct Connections {
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+struct ConnectionGuard(Arc<Connections>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A started gateway. Dropping it without [`RunningGateway::shutdown`] stops accepting only when
+/// the runtime ends.
+pub struct RunningGateway {
+    pub s3_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    shutdown: watch::Sender<bool>,
+    connections: Arc<Connections>,
+    grace: Duration,
+    _local: Option<LocalBackend>,
+}
+
+impl RunningGateway {
+    /// Stops accepting, lets in-flight requests finish and waits up to the grace period.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::sleep(self.grace);
+        tokio::pin!(deadline);
+        loop {
+            let notified = self.connections.idle.notified();
+            if self.connections.open.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = &mut deadline => {
+                    tracing::warn!(open = self.connections.open.load(Ordering::Acquire),
+                        "grace period over; closing remaining connections");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Starts the local backend (if configured), resolves remote backends, binds both listeners.
+pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
+    let cfg = Arc::new(cfg);
+    let mut local = None;
+    let mut backends = HashMap::new();
+    for b in cfg.backends.values() {
+        let (addr, authority, access_key, secret) = match &b.target {
+            BackendTarget::Local { data_dir } => {
+                let l = LocalBackend::start(data_dir).await?;
+                let rt = (
+                    l.addr,
+                    l.addr.to_string(),
+                    l.access_key.clone(),
+                    crate::auth::SecretKey::new(l.secret_key.clone()),
+                );
+                local = Some(l);
+                rt
+            }
+            BackendTarget::Remote {
+                endpoint,
+                access_key,
+                secret_key,
+            } => {
+                let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                    .await?
+                    .next()
+                    .ok_or_else(|| {
+                        std::io::Error::other(format!(
+                            "backend {}: {} does not resolve",
+                            b.name, endpoint.host
+                        ))
+                    })?;
+                (
+                    addr,
+                    endpoint.authority(),
+                    access_key.clone(),
+                    secret_key.clone(),
+                )
+            }
+        };
+        backends.insert(
+            b.name.clone(),
+            BackendRuntime {
+                name: b.name.clone(),
+                kind: b.kind,
+                addr,
+                authority,
+                access_key,
+                secret,
+                region: b.region.clone(),
+                addressing: b.addressing,
+                connect_timeout: b.connect_timeout,
+                read_timeout: b.read_timeout,
+            },
+        );
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let gateway = Arc::new(Gateway::new(cfg.clone(), backends, metrics.clone()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin = Arc::new(Admin {
+        metrics,
+        ready: ready.clone(),
+    });
+
+    let s3_listener = TcpListener::bind(cfg.listen).await?;
+    let admin_listener = TcpListener::bind(cfg.admin_listen).await?;
+    let s3_addr = s3_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    let (shutdown, watch_rx) = watch::channel(false);
+    let connections = Arc::new(Connections::default());
+    tokio::spawn(accept_loop(
+        s3_listener,
+        gateway.clone(),
+        watch_rx.clone(),
+        connections.clone(),
+    ));
+    tokio::spawn(accept_loop(
+        admin_listener,
+        admin,
+        watch_rx,
+        connections.clone(),
+    ));
+    ready.store(true, Ordering::Release);
+    Ok(RunningGateway {
+        s3_addr,
+        admin_addr,
+        gateway,
+        shutdown,
+        connections,
+        grace: cfg.shutdown_grace,
+        _local: local,
+    })
+}
+
+async fn accept_loop<A>(
+    listener: TcpListener,
+    app: Arc<A>,
+    mut shutdown: watch::Receiver<bool>,
+    connections: Arc<Connections>,
+) where
+    A: ServerApp + Send + Sync + 'static,
+{
+    loop {
+        let tcp = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let stream: Stream = Box::new(L4Stream::from(tcp));
+        connections.open.fetch_add(1, Ordering::AcqRel);
+        let guard = ConnectionGuard(connections.clone());
+        let app = app.clone();
+        let watch = shutdown.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            app.process_new(stream, &watch).await;
+        });
+    }
+}

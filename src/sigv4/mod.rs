@@ -1,0 +1,233 @@
+//! AWS Signature Version 4 for S3: canonical request, string to sign, key derivation and signature.
+//!
+//! One module serves both directions: verifying what clients signed and signing what the gateway
+//! sends to backends, so the two can never disagree about canonical form. S3's rules apply: each
+//! path segment is URI-encoded once and the path is never normalised (`.`, `..` and `//` are
+//! meaningful in keys).
+
+use std::fmt::Write as _;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// SHA-256 of the empty string, the payload hash of a request without a body.
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+fn push_escaped(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX[(b >> 4) as usize] as char);
+    out.push(HEX[(b & 15) as usize] as char);
+}
+
+/// URI-encodes raw bytes by SigV4's rules: everything but `A-Z a-z 0-9 - _ . ~` becomes `%XX`
+/// (upper-case hex), and `/` is kept when `keep_slash` is set (paths).
+pub fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
+    for &b in bytes {
+        if is_unreserved(b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            push_escaped(out, b);
+        }
+    }
+}
+
+/// Brings text as it appeared on the wire into canonical encoding without decoding it first:
+/// existing `%XX` escapes stay (hex upper-cased), bytes that need encoding are encoded. A client's
+/// signature is thus checked against exactly the path and query it sent; for text the gateway
+/// encoded itself this is the identity.
+pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'%'
+            && i + 2 < raw.len()
+            && raw[i + 1].is_ascii_hexdigit()
+            && raw[i + 2].is_ascii_hexdigit()
+        {
+            out.push('%');
+            out.push(raw[i + 1].to_ascii_uppercase() as char);
+            out.push(raw[i + 2].to_ascii_uppercase() as char);
+            i += 3;
+            continue;
+        }
+        if is_unreserved(b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            push_escaped(out, b);
+        }
+        i += 1;
+    }
+}
+
+/// The canonical URI of a raw request path (S3: encoded once, not normalised).
+pub fn canonical_uri(raw_path: &[u8]) -> String {
+    let mut out = String::with_capacity(raw_path.len() + 8);
+    if raw_path.is_empty() {
+        out.push('/');
+    } else {
+        canonicalize_encoded(raw_path, true, &mut out);
+    }
+    out
+}
+
+/// The canonical query string of a raw query (without `?`): each name and value canonically
+/// encoded, `name=` for a parameter without value, sorted by name then value. `skip` names a
+/// parameter to leave out (`X-Amz-Signature` when verifying a presigned URL).
+pub fn canonical_query(raw_query: &[u8], skip: Option<&str>) -> String {
+    if raw_query.is_empty() {
+        return String::new();
+    }
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for part in raw_query.split(|&b| b == b'&') {
+        if part.is_empty() {
+            continue;
+        }
+        let (name, value) = match part.iter().position(|&b| b == b'=') {
+            Some(eq) => (&part[..eq], &part[eq + 1..]),
+            None => (part, &b""[..]),
+        };
+        let mut n = String::with_capacity(name.len());
+        canonicalize_encoded(name, false, &mut n);
+        if skip.is_some_and(|s| n == s) {
+            continue;
+        }
+        let mut v = String::with_capacity(value.len());
+        canonicalize_encoded(value, false, &mut v);
+        pairs.push((n, v));
+    }
+    pairs.sort();
+    let mut out = String::with_capacity(raw_query.len() + pairs.len());
+    for (i, (n, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(n);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// A header value in canonical form: trimmed, with runs of spaces collapsed to one.
+pub fn canonical_header_value(value: &[u8], out: &mut String) {
+    let text = String::from_utf8_lossy(value);
+    let mut first = true;
+    for word in text.split([' ', '\t']).filter(|w| !w.is_empty()) {
+        if !first {
+            out.push(' ');
+        }
+        out.push_str(word);
+        first = false;
+    }
+}
+
+/// Builds the canonical request. `headers` yields `(lower-case name, value)` for every header
+/// named in `signed_headers` (repeated names are joined with commas, in order of appearance).
+pub fn canonical_request<'a>(
+    method: &str,
+    canonical_uri: &str,
+    canonical_query: &str,
+    signed_headers: &str,
+    headers: impl Fn(&str) -> Vec<&'a [u8]>,
+    payload_hash: &str,
+) -> String {
+    let mut out = String::with_capacity(256 + canonical_uri.len() + canonical_query.len());
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(canonical_uri);
+    out.push('\n');
+    out.push_str(canonical_query);
+    out.push('\n');
+    for name in signed_headers.split(';') {
+        out.push_str(name);
+        out.push(':');
+        for (i, v) in headers(name).into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            canonical_header_value(v, &mut out);
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(signed_headers);
+    out.push('\n');
+    out.push_str(payload_hash);
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The credential scope `yyyymmdd/region/service/aws4_request`.
+pub fn scope(date: &str, region: &str, service: &str) -> String {
+    format!("{date}/{region}/{service}/aws4_request")
+}
+
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+    let mut out = String::with_capacity(160);
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    out.push_str(amz_date);
+    out.push('\n');
+    out.push_str(scope);
+    out.push('\n');
+    out.push_str(&sha256_hex(canonical_request.as_bytes()));
+    out
+}
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Derives the signing key `HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request")`.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut k = String::with_capacity(4 + secret.len());
+    k.push_str("AWS4");
+    k.push_str(secret);
+    let k_date = hmac_sha256(k.as_bytes(), date.as_bytes());
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, service.as_bytes());
+    hmac_sha256(&k_service, b"aws4_request")
+}
+
+/// The hex signature of a string to sign.
+pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
+    hex::encode(hmac_sha256(signing_key, string_to_sign.as_bytes()))
+}
+
+/// Compares two signatures in constant time.
+pub fn signatures_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Formats the `Authorization` header value.
+pub fn authorization(
+    access_key: &str,
+    scope: &str,
+    signed_headers: &str,
+    signature: &str,
+) -> String {
+    let mut out = String::with_capacity(200);
+    let _ = write!(
+        out,
+        "{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests;
