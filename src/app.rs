@@ -333,18 +333,14 @@ impl Gateway {
             return self.answer(s, x, err).await;
         }
 
-        // Answers that name buckets, or that may carry an error inside a 200, are read whole.
-        let rewrite_names = op.response_names_buckets() && !route.tenant.bucket_prefix.is_empty();
-        let may_hide_error = matches!(
-            op,
-            Operation::CompleteMultipartUpload | Operation::CopyObject | Operation::UploadPartCopy
-        );
-        if (rewrite_names || may_hide_error) && status == 200 {
+        // Control answers are small XML documents: read whole, checked for a hidden error, and
+        // normalised. Everything else (object data) streams.
+        if op.result_root().is_some() && status == 200 {
             let body = match forward::read_whole_body(&mut up.session, limit).await {
                 Ok(b) => b,
                 Err(e) => return self.backend_unreachable(s, x, &e.to_string(), false).await,
             };
-            if may_hide_error && body_root_is_error(&body) {
+            if op.may_hide_error() && body_root_is_error(&body) {
                 let backend_err = normalize::parse_backend_error(&body);
                 x.backend_code = backend_err.code.clone();
                 let err = normalize::map_backend_error(
@@ -356,19 +352,12 @@ impl Gateway {
                 );
                 return self.answer(s, x, err).await;
             }
-            let body = if rewrite_names {
-                let location = self.client_location(s, target);
-                match normalize::rewrite_bucket_names(&body, op, route, Some(&location)) {
-                    Some(b) => b,
-                    None => {
-                        x.cause = Some("unparsable backend listing".into());
-                        return self
-                            .answer(s, x, HcpError::new(HcpCode::InternalError))
-                            .await;
-                    }
-                }
-            } else {
-                Bytes::from(body)
+            let location = self.client_location(s, target);
+            let Some(body) = normalize::rewrite_xml(&body, op, route, &location) else {
+                x.cause = Some("unparsable backend XML answer".into());
+                return self
+                    .answer(s, x, HcpError::new(HcpCode::InternalError))
+                    .await;
             };
             let (mut resp, _) =
                 normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);

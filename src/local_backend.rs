@@ -1,15 +1,21 @@
 //! The embedded local backend: the s3s-fs S3 server, inside the gateway process on a private
 //! loopback port, storing objects in a directory. The gateway reaches it through the same
 //! forwarding, signing and normalisation as any remote backend.
+//!
+//! s3s-fs is wrapped in [`LocalS3`], which closes the gaps where it would not behave like an S3
+//! server at all: it would delete a bucket together with its objects, list the parts of an
+//! upload that does not exist, and refuse parts of an aborted upload as `AccessDenied`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rand::RngCore;
 use s3s::auth::SimpleAuth;
+use s3s::dto::*;
 use s3s::service::S3ServiceBuilder;
+use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,6 +32,10 @@ impl LocalBackend {
         std::fs::create_dir_all(data_dir)?;
         let fs = s3s_fs::FileSystem::new(data_dir)
             .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let fs = LocalS3 {
+            fs,
+            root: data_dir.canonicalize()?,
+        };
         let access_key = random_hex(10).to_uppercase();
         let secret_key = random_hex(20);
         let service = {
@@ -80,4 +90,130 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
+}
+
+/// s3s-fs with S3's answers where it has none of its own.
+struct LocalS3 {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+}
+
+impl LocalS3 {
+    /// Whether s3s-fs knows the upload (it keeps one `.upload-<uuid>.json` per open upload).
+    fn upload_exists(&self, upload_id: &str) -> bool {
+        upload_id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'-')
+            && self
+                .root
+                .join(format!(".upload-{upload_id}.json"))
+                .is_file()
+    }
+
+    fn check_upload(&self, upload_id: &str) -> S3Result<()> {
+        if self.upload_exists(upload_id) {
+            Ok(())
+        } else {
+            Err(s3_error!(NoSuchUpload))
+        }
+    }
+
+    /// Whether a bucket directory holds any object file (empty directories left behind by
+    /// deleted keys do not count).
+    fn bucket_has_objects(&self, bucket: &str) -> bool {
+        if bucket.contains(['/', '\\']) || bucket.starts_with('.') {
+            return false;
+        }
+        let mut stack = vec![self.root.join(bucket)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(entry.path()),
+                    Ok(_) => return true,
+                    Err(_) => {}
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Emits the `S3` impl: the `delegate` operations go to s3s-fs as they are, the rest is written
+/// out. (The impl is emitted whole so that `async_trait` sees the expanded methods.)
+macro_rules! local_s3 {
+    (delegate { $($op:ident($input:ty) -> $output:ty;)* } $($custom:tt)*) => {
+        #[async_trait::async_trait]
+        impl S3 for LocalS3 {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.fs.$op(req).await
+                }
+            )*
+            $($custom)*
+        }
+    };
+}
+
+local_s3! {
+    delegate {
+        copy_object(CopyObjectInput) -> CopyObjectOutput;
+        create_bucket(CreateBucketInput) -> CreateBucketOutput;
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+        get_object(GetObjectInput) -> GetObjectOutput;
+        head_bucket(HeadBucketInput) -> HeadBucketOutput;
+        head_object(HeadObjectInput) -> HeadObjectOutput;
+        list_buckets(ListBucketsInput) -> ListBucketsOutput;
+        list_objects(ListObjectsInput) -> ListObjectsOutput;
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+        put_object(PutObjectInput) -> PutObjectOutput;
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        if self.bucket_has_objects(&req.input.bucket) {
+            return Err(s3_error!(BucketNotEmpty));
+        }
+        self.fs.delete_bucket(req).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        self.check_upload(&req.input.upload_id)?;
+        let mut resp = self.fs.list_parts(req).await?;
+        // S3 lists parts in ascending order; s3s-fs in directory order.
+        if let Some(parts) = resp.output.parts.as_mut() {
+            parts.sort_by_key(|p| p.part_number);
+        }
+        Ok(resp)
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        self.check_upload(&req.input.upload_id)?;
+        self.fs.upload_part(req).await
+    }
+
+    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.check_upload(&req.input.upload_id)?;
+        self.fs.upload_part_copy(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.check_upload(&req.input.upload_id)?;
+        self.fs.complete_multipart_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.check_upload(&req.input.upload_id)?;
+        self.fs.abort_multipart_upload(req).await
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
-use quick_xml::events::{BytesText, Event};
+use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
 use crate::errors::{HcpCode, HcpError};
@@ -225,9 +225,20 @@ pub fn map_backend_error(
         }
         None => by_status(status, op),
     };
-    // A missing bucket is reported by some backends as a missing key; the operation tells.
-    if err.code == HcpCode::NoSuchKey && client_key.is_none() {
-        err = HcpError::new(HcpCode::NoSuchBucket);
+    // Backends report missing containers as missing keys (s3s-fs a bucket, Ceph an upload's
+    // metadata object); what is missing follows from the operation.
+    if err.code == HcpCode::NoSuchKey {
+        if client_key.is_none() {
+            err = HcpError::new(HcpCode::NoSuchBucket);
+        } else if matches!(
+            op,
+            Operation::UploadPart
+                | Operation::ListParts
+                | Operation::CompleteMultipartUpload
+                | Operation::AbortMultipartUpload
+        ) {
+            err = HcpError::new(HcpCode::NoSuchUpload);
+        }
     }
     match err.code {
         HcpCode::NoSuchBucket => err.with_bucket(client_bucket.unwrap_or_default()),
@@ -275,48 +286,55 @@ fn by_status(status: u16, op: Operation) -> HcpError {
     HcpError::new(code)
 }
 
-/// Rewrites bucket names in a listing or multipart answer from backend to client names.
-/// `ListAllMyBucketsResult` keeps only this tenant's buckets.
-pub fn rewrite_bucket_names(
-    body: &[u8],
-    op: Operation,
-    route: &Route<'_>,
-    location: Option<&str>,
-) -> Option<Bytes> {
+/// Normalises a control operation's XML answer in one pass: the root element gets the name S3
+/// documents for the operation, backend bucket names lose the tenant's prefix (and
+/// `ListAllMyBucketsResult` keeps only the tenant's buckets), and `Location` names the object as
+/// the client addressed it instead of the backend's address.
+pub fn rewrite_xml(body: &[u8], op: Operation, route: &Route<'_>, location: &str) -> Option<Bytes> {
     let mut reader = Reader::from_reader(body);
-    let mut writer = Writer::new(Vec::with_capacity(body.len()));
+    let mut writer = Writer::new(Vec::with_capacity(body.len() + 64));
+    let root = op.result_root();
     let mut path: Vec<Vec<u8>> = Vec::new();
-    // ListBuckets: a <Bucket> element is buffered until its <Name> tells whether it is ours.
-    let mut pending: Option<Vec<Event<'static>>> = None;
-    let mut pending_keep = true;
+    // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
+    let mut held: Option<Vec<Event<'static>>> = None;
+    let mut keep_held = true;
     loop {
-        let event = reader.read_event().ok()?;
-        let mut event = event.into_owned();
-        match &event {
-            Event::Start(e) => path.push(e.name().as_ref().to_vec()),
+        let mut event = reader.read_event().ok()?.into_owned();
+        let depth = path.len();
+        match &mut event {
+            Event::Start(e) => {
+                if depth == 0 {
+                    if let Some(root) = root.filter(|r| e.name().as_ref() != r.as_bytes()) {
+                        let mut renamed = BytesStart::new(root);
+                        renamed.extend_attributes(e.attributes().flatten());
+                        *e = renamed.into_owned();
+                    }
+                }
+                path.push(e.name().as_ref().to_vec());
+            }
+            Event::End(e) if depth == 1 => {
+                if let Some(root) = root {
+                    *e = BytesEnd::new(root).into_owned();
+                }
+            }
             Event::Text(t) => {
                 let parent = path.last().map(Vec::as_slice);
-                let grand = path
-                    .len()
+                let grand = depth
                     .checked_sub(2)
                     .and_then(|i| path.get(i))
                     .map(Vec::as_slice);
                 let text = t.decode().ok()?.into_owned();
-                let rewritten = match (op, grand, parent) {
-                    (Operation::ListBuckets, Some(b"Bucket"), Some(b"Name")) => {
-                        match route.client_bucket(&text) {
-                            Some(name) => Some(name.to_string()),
-                            None => {
-                                pending_keep = false;
-                                None
-                            }
-                        }
+                let rewritten = match (grand, parent) {
+                    (Some(b"Bucket"), Some(b"Name")) if op == Operation::ListBuckets => {
+                        let name = route.client_bucket(&text).map(str::to_string);
+                        keep_held = name.is_some();
+                        name
                     }
-                    (_, _, Some(b"Bucket")) | (_, Some(b"ListBucketResult"), Some(b"Name")) => {
+                    (_, Some(b"Bucket")) | (Some(_), Some(b"Name")) if depth == 2 => {
                         route.client_bucket(&text).map(str::to_string)
                     }
-                    (Operation::CompleteMultipartUpload, _, Some(b"Location")) => {
-                        location.map(str::to_string)
+                    (_, Some(b"Location")) if op == Operation::CompleteMultipartUpload => {
+                        Some(location.to_string())
                     }
                     _ => None,
                 };
@@ -328,28 +346,29 @@ pub fn rewrite_bucket_names(
             _ => {}
         }
         let is_end = matches!(event, Event::End(_));
-        if op == Operation::ListBuckets {
-            if matches!(&event, Event::Start(e) if e.name().as_ref() == b"Bucket") {
-                pending = Some(Vec::new());
-                pending_keep = true;
-            }
-            if let Some(buf) = pending.as_mut() {
+        let closes_bucket = is_end && path.last().map(Vec::as_slice) == Some(b"Bucket");
+        if op == Operation::ListBuckets
+            && matches!(&event, Event::Start(e) if e.name().as_ref() == b"Bucket")
+        {
+            held = Some(Vec::new());
+            keep_held = true;
+        }
+        match held.as_mut() {
+            Some(buf) => {
                 buf.push(event);
-                if is_end && path.last().map(Vec::as_slice) == Some(b"Bucket") {
-                    let events = pending.take().unwrap_or_default();
-                    if pending_keep {
-                        for e in events {
-                            writer.write_event(e).ok()?;
-                        }
+                if closes_bucket {
+                    for e in held
+                        .take()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|_| keep_held)
+                    {
+                        writer.write_event(e).ok()?;
                     }
                 }
-                if is_end {
-                    path.pop();
-                }
-                continue;
             }
+            None => writer.write_event(event).ok()?,
         }
-        writer.write_event(event).ok()?;
         if is_end {
             path.pop();
         }
@@ -423,6 +442,22 @@ mod tests {
             Some("k"),
         );
         assert_eq!((e.code, e.key.as_deref()), (HcpCode::NoSuchKey, Some("k")));
+        let e = map_backend_error(
+            404,
+            &be("NoSuchKey"),
+            Operation::ListParts,
+            Some("b"),
+            Some("k"),
+        );
+        assert_eq!(e.code, HcpCode::NoSuchUpload);
+        let e = map_backend_error(
+            404,
+            &be("NoSuchKey"),
+            Operation::UploadPartCopy,
+            Some("b"),
+            Some("k"),
+        );
+        assert_eq!(e.code, HcpCode::NoSuchKey);
         let e = map_backend_error(418, &be("Teapot"), Operation::GetObject, None, None);
         assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument));
         let e = map_backend_error(599, &be("Weird"), Operation::GetObject, None, None);
@@ -455,14 +490,23 @@ mod tests {
     }
 
     #[test]
+    fn non_standard_roots_get_s3s_names() {
+        let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket></ListPartsResponse>";
+        let out = with_route(|r| rewrite_xml(body, Operation::ListParts, r, "")).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket></ListPartsResult>"
+        );
+    }
+
+    #[test]
     fn list_buckets_keeps_only_the_tenants_buckets() {
         let body = b"<ListAllMyBucketsResult><Owner><ID>o</ID></Owner><Buckets>\
             <Bucket><Name>t1-alpha</Name><CreationDate>d</CreationDate></Bucket>\
             <Bucket><Name>t2-beta</Name><CreationDate>d</CreationDate></Bucket>\
             <Bucket><Name>t1-gamma</Name><CreationDate>d</CreationDate></Bucket>\
             </Buckets></ListAllMyBucketsResult>";
-        let out =
-            with_route(|r| rewrite_bucket_names(body, Operation::ListBuckets, r, None)).unwrap();
+        let out = with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, "")).unwrap();
         let s = std::str::from_utf8(&out).unwrap();
         assert!(
             s.contains("<Name>alpha</Name>") && s.contains("<Name>gamma</Name>"),
@@ -474,20 +518,14 @@ mod tests {
     #[test]
     fn listing_and_multipart_names_lose_the_prefix() {
         let body = b"<ListBucketResult><Name>t1-alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>";
-        let out =
-            with_route(|r| rewrite_bucket_names(body, Operation::ListObjectsV2, r, None)).unwrap();
+        let out = with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, "")).unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "<ListBucketResult><Name>alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>"
         );
         let body = b"<CompleteMultipartUploadResult><Location>http://backend:1/t1-a/k</Location><Bucket>t1-a</Bucket><Key>k</Key></CompleteMultipartUploadResult>";
         let out = with_route(|r| {
-            rewrite_bucket_names(
-                body,
-                Operation::CompleteMultipartUpload,
-                r,
-                Some("http://gw/a/k"),
-            )
+            rewrite_xml(body, Operation::CompleteMultipartUpload, r, "http://gw/a/k")
         })
         .unwrap();
         let s = std::str::from_utf8(&out).unwrap();

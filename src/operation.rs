@@ -79,19 +79,34 @@ impl Operation {
         }
     }
 
-    /// Whether the answer is an XML document naming buckets, which the gateway must rewrite
-    /// (backend bucket names carry the tenant's prefix).
-    pub fn response_names_buckets(self) -> bool {
+    /// The root element of the XML document S3 (and HCP) answer this operation with, for the
+    /// control operations whose answers the gateway reads whole and normalises.
+    pub fn result_root(self) -> Option<&'static str> {
         use Operation::*;
+        Some(match self {
+            ListBuckets => "ListAllMyBucketsResult",
+            ListObjects | ListObjectsV2 => "ListBucketResult",
+            ListObjectVersions => "ListVersionsResult",
+            ListMultipartUploads => "ListMultipartUploadsResult",
+            CreateMultipartUpload => "InitiateMultipartUploadResult",
+            CompleteMultipartUpload => "CompleteMultipartUploadResult",
+            ListParts => "ListPartsResult",
+            CopyObject => "CopyObjectResult",
+            UploadPartCopy => "CopyPartResult",
+            DeleteObjects => "DeleteResult",
+            GetBucketAcl | GetObjectAcl => "AccessControlPolicy",
+            GetBucketVersioning => "VersioningConfiguration",
+            GetBucketLocation => "LocationConstraint",
+            _ => return None,
+        })
+    }
+
+    /// Whether a 200 answer may carry an `<Error>` document instead of a result (AWS reports
+    /// failures found after it started answering this way).
+    pub fn may_hide_error(self) -> bool {
         matches!(
             self,
-            ListBuckets
-                | ListObjects
-                | ListObjectsV2
-                | ListObjectVersions
-                | ListMultipartUploads
-                | CreateMultipartUpload
-                | CompleteMultipartUpload
+            Operation::CompleteMultipartUpload | Operation::CopyObject | Operation::UploadPartCopy
         )
     }
 

@@ -1,0 +1,212 @@
+//! Test harness: starts the gateway in-process on `127.0.0.1:0` in front of a real backend and
+//! hands out clients and unique bucket names.
+//!
+//! Remote backends come from the environment that `scripts/test.sh` (or `.ci/run`) prepares:
+//! `RGW_ENDPOINT`/`RGW_ACCESS_KEY`/`RGW_SECRET_KEY` for Ceph radosgw and
+//! `MOTO_ENDPOINT`/`MOTO_ACCESS_KEY`/`MOTO_SECRET_KEY` for moto. A missing backend fails the test
+//! unless `HCP_GW_SKIP_EXTERNAL=1` is set, so CI can never pass by skipping.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key, Config};
+use hcp_s3_gateway::server::{self, RunningGateway};
+
+pub const USER: &str = "test-user";
+pub const PASSWORD: &str = "test-password";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    Rgw,
+    Moto,
+}
+
+impl Backend {
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Backend::Local => "",
+            Backend::Rgw => "RGW",
+            Backend::Moto => "MOTO",
+        }
+    }
+
+    /// The `[[backends]]` entry for this backend, or `None` when it is not available and
+    /// skipping is allowed.
+    pub fn config_entry(self, data_dir: &Path) -> Option<String> {
+        if self == Backend::Local {
+            return Some(format!(
+                "[[backends]]\nname = \"b\"\nkind = \"local\"\ndata_dir = {:?}\n",
+                data_dir.display().to_string()
+            ));
+        }
+        let p = self.env_prefix();
+        let get = |k: &str| std::env::var(format!("{p}_{k}")).ok();
+        match (get("ENDPOINT"), get("ACCESS_KEY"), get("SECRET_KEY")) {
+            (Some(e), Some(a), Some(s)) => Some(format!(
+                "[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = {e:?}\naccess_key = {a:?}\nsecret_key = {s:?}\nregion = \"us-east-1\"\n"
+            )),
+            _ if std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref() == Ok("1") => None,
+            _ => panic!(
+                "{p}_ENDPOINT/{p}_ACCESS_KEY/{p}_SECRET_KEY are not set: run the tests through scripts/test.sh \
+                 (or set HCP_GW_SKIP_EXTERNAL=1 to skip tests that need {self:?})"
+            ),
+        }
+    }
+}
+
+pub struct TestGateway {
+    pub gw: Option<RunningGateway>,
+    pub endpoint: String,
+    pub admin: String,
+    pub backend: Backend,
+    _dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    pub fn s3_port(&self) -> u16 {
+        self.gw.as_ref().unwrap().s3_addr.port()
+    }
+
+    /// An aws-sdk-s3 client for the test user (path style, no retries so errors surface as sent).
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        self.client_with(&hcp_access_key(USER), &hcp_secret_key(PASSWORD))
+    }
+
+    pub fn client_with(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+        sdk_client(&self.endpoint, access_key, secret_key)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown().await;
+        }
+    }
+}
+
+pub fn sdk_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The users, tenant and server sections every test gateway shares; `extra` is appended.
+pub fn base_config(bucket_prefix: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+shutdown_grace_seconds = 2
+log_level = "warn"
+
+[addressing]
+domains = ["hcp.test"]
+default_tenant = "t"
+
+[[users]]
+username = "{USER}"
+password = "{PASSWORD}"
+
+[[tenants]]
+name = "t"
+backend = "b"
+bucket_prefix = "{bucket_prefix}"
+"#
+    )
+}
+
+/// Starts a gateway in front of `backend`, or returns `None` when that backend is unavailable
+/// and skipping was asked for.
+pub async fn start(backend: Backend) -> Option<TestGateway> {
+    start_with(backend, "", "").await
+}
+
+pub async fn start_with(backend: Backend, bucket_prefix: &str, extra: &str) -> Option<TestGateway> {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = backend.config_entry(&dir.path().join("data"))?;
+    let text = format!("{}\n{extra}\n{entry}", base_config(bucket_prefix));
+    Some(start_text(&text, dir, backend).await)
+}
+
+pub async fn start_text(text: &str, dir: tempfile::TempDir, backend: Backend) -> TestGateway {
+    hcp_s3_gateway::logging::init(hcp_s3_gateway::config::LogFormat::Text, "warn");
+    let cfg =
+        Config::parse(text, dir.path()).unwrap_or_else(|e| panic!("test config: {e:?}\n{text}"));
+    let gw = server::start(cfg).await.expect("gateway starts");
+    TestGateway {
+        endpoint: format!("http://{}", gw.s3_addr),
+        admin: format!("http://{}", gw.admin_addr),
+        gw: Some(gw),
+        backend,
+        _dir: dir,
+    }
+}
+
+/// A bucket name no other test uses (valid for HCP, S3 and RGW).
+pub fn unique_bucket(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{tag}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so large bodies need no RNG dependency.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The status and code an SDK error carries.
+pub fn sdk_error<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (u16, String)
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let code = err
+        .as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{err:?}"));
+    (status, code)
+}
+
+/// Checks an HCP error document: declaration, root `Error`, and the four always-present children.
+pub fn assert_hcp_error_body(body: &str, code: &str) {
+    assert!(
+        body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "declaration: {body}"
+    );
+    assert!(
+        body.contains(&format!("<Error><Code>{code}</Code><Message>")),
+        "code {code}: {body}"
+    );
+    for tag in ["RequestId", "HostId"] {
+        assert!(body.contains(&format!("<{tag}>")), "{tag} missing: {body}");
+    }
+    assert!(
+        !body.contains("<Resource>"),
+        "no backend-only elements: {body}"
+    );
+}
