@@ -75,6 +75,11 @@ pub fn error_header(err: &HcpError, len: usize, request_id: &str, host_id: &str)
         .expect("static");
     resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())
         .expect("length");
+    if err.status == 503 {
+        // HCP asks clients to back off and retry; say when.
+        resp.insert_header(http::header::RETRY_AFTER, "1")
+            .expect("static");
+    }
     finish_headers(&mut resp, true, request_id, host_id);
     resp
 }

@@ -149,18 +149,20 @@ pub(super) fn verify(
         ));
     }
 
-    let payload_hash = req
-        .headers
-        .get("x-amz-content-sha256")
-        .ok_or_else(|| {
-            HcpError::new(HcpCode::MissingSecurityHeader)
-                .with_message("The request has no x-amz-content-sha256 header.")
-        })?
-        .to_str()
-        .map_err(|_| {
+    // S3 requires x-amz-content-sha256; generic SigV4 signers (curl) leave it out and sign the
+    // body's digest. Without a body that digest can only be the empty one; with a body it
+    // cannot be known before the signature is checked, so the header is required.
+    let payload_hash = match req.headers.get("x-amz-content-sha256") {
+        Some(v) => v.to_str().map_err(|_| {
             HcpError::new(HcpCode::InvalidArgument)
                 .with_message("x-amz-content-sha256 is not valid.")
-        })?;
+        })?,
+        None if !declares_body(req) => sigv4::EMPTY_SHA256,
+        None => {
+            return Err(HcpError::new(HcpCode::MissingSecurityHeader)
+                .with_message("The request has a body but no x-amz-content-sha256 header."))
+        }
+    };
     let payload = payload_check(payload_hash)?;
 
     let (raw_path, raw_query) = split_target(req.raw_path());
@@ -184,6 +186,15 @@ pub(super) fn verify(
         identity: Authenticator::identity(user, AuthScheme::SigV4Header),
         payload,
     })
+}
+
+/// Whether the request announces a body (a non-zero length or a transfer coding).
+pub fn declares_body(req: &RequestHeader) -> bool {
+    req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 fn payload_check(value: &str) -> Result<PayloadCheck, HcpError> {

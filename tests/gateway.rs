@@ -1,0 +1,686 @@
+//! The gateway's own behaviour: authentication baseline, HCP's error body and headers, addressing,
+//! tenant bucket prefixes, admin endpoints, the CLI, an unreachable backend, and the aws cli
+//! against the embedded default configuration.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-content-type-options", "nosniff"),
+    ("x-xss-protection", "1; mode=block"),
+    ("x-dns-prefetch-control", "off"),
+    ("x-download-options", "noopen"),
+    ("pragma", "no-cache"),
+];
+
+/// What curl saw: status, lower-cased headers, body.
+struct Curl {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Curl {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Runs curl, signing with SigV4 (curl's own implementation) when `keys` is given.
+fn curl(keys: Option<(&str, &str)>, extra: &[&str], url: &str) -> Curl {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, b) = (dir.path().join("h"), dir.path().join("b"));
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-S", "-D"])
+        .arg(&h)
+        .arg("-o")
+        .arg(&b)
+        .args(["-w", "%{http_code}"]);
+    if let Some((ak, sk)) = keys {
+        cmd.args([
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            &format!("{ak}:{sk}"),
+        ]);
+    }
+    let out = cmd
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl is installed");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let raw = std::fs::read_to_string(&h).unwrap();
+    // The last header block is the final answer (a 100 Continue may precede it).
+    let block = raw
+        .trim_end()
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let headers = block
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Curl {
+        status,
+        headers,
+        body: std::fs::read(&b).unwrap_or_default(),
+    }
+}
+
+fn user_keys() -> (String, String) {
+    (hcp_access_key(USER), hcp_secret_key(PASSWORD))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_checked_before_anything_is_forwarded() {
+    let gw = start(Backend::Local).await.unwrap();
+    let bucket = unique_bucket("auth");
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (ak, _) = user_keys();
+
+    let wrong_secret = gw.client_with(&ak, "0123456789abcdef0123456789abcdef");
+    let err = wrong_secret
+        .put_object()
+        .bucket(&bucket)
+        .key("forged")
+        .body(ByteStream::from(pattern(300_000, 1)))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err), (403, "SignatureDoesNotMatch".into()));
+    let err = gw
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("forged")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err).0, 404, "a forged PUT must store nothing");
+
+    let unknown = gw.client_with("bm9ib2R5", "0123456789abcdef0123456789abcdef");
+    let err = unknown
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err), (403, "InvalidAccessKeyId".into()));
+
+    // The error body has HCP's shape, whatever client reads it.
+    let r = curl(
+        Some((&ak, "wrong-secret")),
+        &[],
+        &format!("{}/{bucket}/", gw.endpoint),
+    );
+    assert_eq!(r.status, 403);
+    assert_hcp_error_body(&r.text(), "SignatureDoesNotMatch");
+    assert!(
+        !r.text().contains("wrong-secret"),
+        "secrets never appear in error bodies"
+    );
+
+    let r = curl(None, &[], &format!("{}/{bucket}/", gw.endpoint));
+    assert_eq!(r.status, 403);
+    assert_hcp_error_body(&r.text(), "AccessDenied");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_match_its_signed_digest_is_refused_and_not_stored() {
+    let gw = start(Backend::Local).await.unwrap();
+    let bucket = unique_bucket("digest");
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = user_keys();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, pattern(2 * 1024 * 1024, 4)).unwrap();
+    // Signed as the digest of another body: the signature is valid, the payload is not.
+    let other = hcp_s3_gateway::sigv4::sha256_hex(b"something else");
+    let r = curl(
+        Some((&ak, &sk)),
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("x-amz-content-sha256: {other}"),
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ],
+        &format!("{}/{bucket}/tampered", gw.endpoint),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_hcp_error_body(&r.text(), "BadDigest");
+    let err = gw
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("tampered")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sdk_error(&err).0,
+        404,
+        "the backend must not end up with the object"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_on_success_error_and_head() {
+    let gw = start(Backend::Local).await.unwrap();
+    let bucket = unique_bucket("hdr");
+    let s3 = gw.client();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = user_keys();
+    let base = format!("{}/{bucket}", gw.endpoint);
+    let ok = curl(Some((&ak, &sk)), &[], &format!("{base}/k"));
+    let head = curl(Some((&ak, &sk)), &["-I"], &format!("{base}/k"));
+    let missing = curl(Some((&ak, &sk)), &[], &format!("{base}/nope"));
+    let head_missing = curl(Some((&ak, &sk)), &["-I"], &format!("{base}/nope"));
+    assert_eq!(
+        (ok.status, head.status, missing.status, head_missing.status),
+        (200, 200, 404, 404)
+    );
+    assert_eq!(ok.body, b"data");
+    for r in [&ok, &head, &missing, &head_missing] {
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                r.header(name),
+                Some(*value),
+                "{name} on a {} answer",
+                r.status
+            );
+        }
+        assert!(r
+            .header("content-security-policy")
+            .is_some_and(|v| v.starts_with("default-src 'self';")));
+        assert!(
+            r.header("server").is_none(),
+            "backend-identifying Server header leaked"
+        );
+        let date = r.header("date").expect("Date");
+        assert!(
+            date.ends_with(" GMT") && httpdate::parse_http_date(date).is_ok(),
+            "{date}"
+        );
+        assert!(r
+            .header("x-amz-request-id")
+            .is_some_and(|id| id.len() == 16));
+    }
+    for r in [&ok, &head] {
+        assert_eq!(
+            r.header("cache-control"),
+            Some("no-cache, no-store, must-revalidate")
+        );
+        assert_eq!(r.header("expires"), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+    }
+    for r in [&missing, &head_missing] {
+        assert!(
+            r.header("cache-control").is_none() && r.header("expires").is_none(),
+            "seed 002: not on errors"
+        );
+    }
+    assert_hcp_error_body(&missing.text(), "NoSuchKey");
+    assert!(
+        missing.text().contains("<Key>nope</Key>"),
+        "{}",
+        missing.text()
+    );
+    // curl -I writes the header block into its output; a body would follow it.
+    assert!(
+        !head_missing.text().contains("<Error>"),
+        "HEAD answers carry no body"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_and_virtual_host_addressing() {
+    let gw = start(Backend::Local).await.unwrap();
+    let bucket = unique_bucket("vhost");
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = user_keys();
+    let port = gw.s3_port();
+    let connect = format!("::127.0.0.1:{port}");
+    // bucket.tenant.domain, /key
+    let put = curl(
+        Some((&ak, &sk)),
+        &[
+            "--connect-to",
+            &connect,
+            "-X",
+            "PUT",
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            "--data-binary",
+            "via virtual host",
+        ],
+        &format!("http://{bucket}.t.hcp.test/dir/obj"),
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+    // tenant.domain, /bucket/key
+    let get = curl(
+        Some((&ak, &sk)),
+        &["--connect-to", &connect],
+        &format!("http://t.hcp.test/{bucket}/dir/obj"),
+    );
+    assert_eq!((get.status, get.text().as_str()), (200, "via virtual host"));
+    // a listing through the virtual host names the bucket as the client knows it
+    let list = curl(
+        Some((&ak, &sk)),
+        &["--connect-to", &connect],
+        &format!("http://{bucket}.t.hcp.test/?list-type=2"),
+    );
+    assert!(
+        list.text().contains(&format!("<Name>{bucket}</Name>")),
+        "{}",
+        list.text()
+    );
+    // a host naming an unknown tenant is refused
+    let other = curl(
+        Some((&ak, &sk)),
+        &["--connect-to", &connect],
+        &format!("http://ghost.hcp.test/{bucket}/dir/obj"),
+    );
+    assert_eq!(other.status, 403);
+    assert_hcp_error_body(&other.text(), "AccessDenied");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_prefixes_keep_tenants_apart_on_one_backend() {
+    let tag = unique_bucket("p");
+    let Some(a) = start_with(Backend::Rgw, &format!("{tag}-a-"), "").await else {
+        return;
+    };
+    let b = start_with(Backend::Rgw, &format!("{tag}-b-"), "")
+        .await
+        .unwrap();
+    let (sa, sb) = (a.client(), b.client());
+    // The same client-visible name in two tenants is two backend buckets.
+    sa.create_bucket().bucket("shared").send().await.unwrap();
+    sb.create_bucket().bucket("shared").send().await.unwrap();
+    sb.create_bucket().bucket("only-b").send().await.unwrap();
+    sa.put_object()
+        .bucket("shared")
+        .key("k")
+        .body(ByteStream::from_static(b"from a"))
+        .send()
+        .await
+        .unwrap();
+    let names = |out: aws_sdk_s3::operation::list_buckets::ListBucketsOutput| {
+        let mut v: Vec<String> = out
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(sa.list_buckets().send().await.unwrap()), ["shared"]);
+    assert_eq!(
+        names(sb.list_buckets().send().await.unwrap()),
+        ["only-b", "shared"]
+    );
+    let err = sb
+        .get_object()
+        .bucket("shared")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sdk_error(&err),
+        (404, "NoSuchKey".into()),
+        "tenant b must not see tenant a's object"
+    );
+
+    let listing = sa.list_objects_v2().bucket("shared").send().await.unwrap();
+    assert_eq!(listing.name(), Some("shared"));
+    // copy sources name client buckets too
+    sa.copy_object()
+        .bucket("shared")
+        .key("copy")
+        .copy_source("shared/k")
+        .send()
+        .await
+        .unwrap();
+    let got = sa
+        .get_object()
+        .bucket("shared")
+        .key("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"from a"
+    );
+    let up = sa
+        .create_multipart_upload()
+        .bucket("shared")
+        .key("m")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.bucket(), Some("shared"));
+    let uploads = sa
+        .list_multipart_uploads()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploads.bucket(), Some("shared"));
+    sa.abort_multipart_upload()
+        .bucket("shared")
+        .key("m")
+        .upload_id(up.upload_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    for k in ["k", "copy"] {
+        sa.delete_object()
+            .bucket("shared")
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    sa.delete_bucket().bucket("shared").send().await.unwrap();
+    sb.delete_bucket().bucket("shared").send().await.unwrap();
+    sb.delete_bucket().bucket("only-b").send().await.unwrap();
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_bucket_names_and_methods_are_refused_before_the_backend() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    for bad in ["ab", "has.dot", "-leading", "xn--punycode"] {
+        let err = s3.create_bucket().bucket(bad).send().await.unwrap_err();
+        assert_eq!(sdk_error(&err), (400, "InvalidBucketName".into()), "{bad}");
+    }
+    let (ak, sk) = user_keys();
+    let r = curl(
+        Some((&ak, &sk)),
+        &["-X", "DELETE"],
+        &format!("{}/", gw.endpoint),
+    );
+    assert_eq!(r.status, 405);
+    assert_hcp_error_body(&r.text(), "MethodNotAllowed");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_backend_is_service_unavailable() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:{port}\"\naccess_key = \"k\"\nsecret_key = \"s\"\nconnect_timeout_ms = 500\n",
+        base_config("")
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await;
+    let (ak, sk) = user_keys();
+    let r = curl(
+        Some((&ak, &sk)),
+        &[],
+        &format!("{}/some-bucket/key", gw.endpoint),
+    );
+    assert_eq!(r.status, 503);
+    assert_hcp_error_body(&r.text(), "ServiceUnavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        !r.text().contains(&port.to_string()),
+        "backend address leaked: {}",
+        r.text()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints_report_health_and_metrics() {
+    let gw = start(Backend::Local).await.unwrap();
+    gw.client().list_buckets().send().await.unwrap();
+    let _ = gw.client_with("bm9ib2R5", "x").list_buckets().send().await;
+    let get = |path: &str| curl(None, &[], &format!("{}{path}", gw.admin));
+    assert_eq!(get("/healthz").status, 200);
+    assert_eq!(get("/readyz").status, 200);
+    let metrics = get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    assert!(
+        text.contains(r#"hcp_gateway_requests_total{backend="b",code="",operation="ListBuckets",status="200",tenant="t"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"hcp_gateway_auth_failures_total{code="InvalidAccessKeyId"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("hcp_gateway_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert_eq!(get("/nope").status, 404);
+    gw.stop().await;
+}
+
+fn gateway_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hcp-s3-gateway")
+}
+
+#[test]
+fn check_config_reports_every_problem_and_accepts_the_shipped_default() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = Command::new(gateway_bin())
+        .args(["--check-config", "--config"])
+        .arg(root.join("config.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = \"nowhere\"\n[[tenants]]\nname = \"t\"\nbackend = \"missing\"\n[[users]]\nusername = \"u\"\n",
+    )
+    .unwrap();
+    let out = Command::new(gateway_bin())
+        .args(["--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 problem(s)"), "{err}");
+    for needle in ["server.listen", "backend \"missing\"", "users[0]"] {
+        assert!(err.contains(needle), "{needle} not reported:\n{err}");
+    }
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = \"127.0.0.1:1\"\nunknown_key = true\n",
+    )
+    .unwrap();
+    let out = Command::new(gateway_bin())
+        .args(["--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `unknown_key`"));
+}
+
+/// The README's first steps, with the aws cli against the embedded default configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_on_the_embedded_default() {
+    if Command::new("aws").arg("--version").output().is_err() {
+        assert_eq!(
+            std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(),
+            Ok("1"),
+            "the aws cli is not installed"
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped file, moved to free ports and a private data directory.
+    let text = std::fs::read_to_string(root.join("config.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:8081", "127.0.0.1:0");
+    let gw = start_text(&text, dir, Backend::Local).await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("in.bin");
+    let dst = work.path().join("out.bin");
+    std::fs::write(&src, pattern(100 * 1024 * 1024, 2026)).unwrap();
+    let endpoint = gw.endpoint.clone();
+    let aws = move |secret: &str, args: &[&str]| {
+        Command::new("aws")
+            .args(["--endpoint-url", &endpoint])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "ZGVtby11c2Vy")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    };
+    let secret = "4b4d9529148d8d9440d7e20c78287f69";
+    let (s, d) = (src.display().to_string(), dst.display().to_string());
+    let run = |args: Vec<String>, secret: &'static str| {
+        let aws = aws.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            aws(secret, &refs)
+        })
+    };
+    let out = run(
+        vec!["s3".into(), "mb".into(), "s3://cli-bucket".into()],
+        secret,
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        vec![
+            "s3".into(),
+            "cp".into(),
+            "--no-progress".into(),
+            s.clone(),
+            "s3://cli-bucket/big.bin".into(),
+        ],
+        secret,
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        vec!["s3".into(), "ls".into(), "s3://cli-bucket".into()],
+        secret,
+    )
+    .await
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("104857600 big.bin"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(
+        vec![
+            "s3".into(),
+            "cp".into(),
+            "--no-progress".into(),
+            "s3://cli-bucket/big.bin".into(),
+            d.clone(),
+        ],
+        secret,
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&src).unwrap() == std::fs::read(&dst).unwrap(),
+        "100 MiB differs after aws s3 cp in and out"
+    );
+    let out = run(
+        vec!["s3".into(), "ls".into(), "s3://cli-bucket".into()],
+        "0000000000000000000000000000000f",
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SignatureDoesNotMatch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    gw.stop().await;
+}
