@@ -1,11 +1,11 @@
-//! Turns `data/hcp_codes.tsv` (HCP's error vocabulary) into the `HcpCode` enum, so every code the
+//! Turns `tables/hcp_codes.tsv` (HCP's error vocabulary) into the `HcpCode` enum, so every code the
 //! gateway can emit comes from the table and a typo is a compile error.
 use std::fmt::Write as _;
 use std::{env, fs, path::Path};
 
 fn main() {
-    println!("cargo:rerun-if-changed=data/hcp_codes.tsv");
-    let table = fs::read_to_string("data/hcp_codes.tsv").expect("read data/hcp_codes.tsv");
+    println!("cargo:rerun-if-changed=tables/hcp_codes.tsv");
+    let table = fs::read_to_string("tables/hcp_codes.tsv").expect("read tables/hcp_codes.tsv");
     let mut rows = Vec::new();
     for (n, line) in table.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('#') {
@@ -15,14 +15,14 @@ fn main() {
         assert_eq!(
             cols.len(),
             3,
-            "data/hcp_codes.tsv line {}: want code<TAB>status<TAB>message",
+            "tables/hcp_codes.tsv line {}: want code<TAB>status<TAB>message",
             n + 1
         );
         let status: u16 = cols[1].parse().expect("numeric status");
         rows.push((cols[0].to_string(), status, cols[2].to_string()));
     }
     let mut out = String::new();
-    out.push_str("/// HCP's error codes, generated from `data/hcp_codes.tsv`.\n");
+    out.push_str("/// HCP's error codes, generated from `tables/hcp_codes.tsv`.\n");
     out.push_str("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\npub enum HcpCode {\n");
     for (code, _, _) in &rows {
         writeln!(out, "    {code},").unwrap();

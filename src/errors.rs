@@ -126,7 +126,7 @@ mod tests {
         ] {
             assert!(
                 statuses.contains(&s),
-                "status {s} missing from data/hcp_codes.tsv"
+                "status {s} missing from tables/hcp_codes.tsv"
             );
         }
         assert_eq!(HcpCode::ALL.len(), 39, "seed 001 has 39 distinct codes");

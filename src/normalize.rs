@@ -118,12 +118,12 @@ struct MappingRow {
     status: Option<u16>,
 }
 
-static S3_TABLE: &str = include_str!("../data/mapping/s3.csv");
+static S3_TABLE: &str = include_str!("../tables/mapping/s3.csv");
 
 fn s3_mapping() -> &'static HashMap<&'static str, MappingRow> {
     static MAP: OnceLock<HashMap<&'static str, MappingRow>> = OnceLock::new();
     MAP.get_or_init(|| {
-        parse_mapping(S3_TABLE).expect("data/mapping/s3.csv is checked by a unit test")
+        parse_mapping(S3_TABLE).expect("tables/mapping/s3.csv is checked by a unit test")
     })
 }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One-time install of what the test suite needs on a fresh Debian 12 machine (run as root):
+# cmake (pingora's zlib build), curl, Ceph radosgw/mon/osd, and a Python virtual environment
+# with moto (AWS-dialect server), boto3 and the aws cli.
+#   scripts/install-test-deps.sh            # venv in ./.venv
+#   HCP_GW_VENV=/path scripts/install-test-deps.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${HCP_GW_VENV:-$PWD/.venv}
+
+need_apt=()
+for cmd_pkg in cmake:cmake curl:curl radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common; do
+  command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd_pkg#*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need_apt[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
+echo "install-test-deps: done (venv: $venv)"
