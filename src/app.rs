@@ -216,11 +216,7 @@ impl Gateway {
             attempt += 1;
             let mut up = match self.forwarder.connect(route.backend).await {
                 Ok(u) => u,
-                Err(e) => {
-                    return self
-                        .backend_unreachable(s, x, &e.to_string(), has_body)
-                        .await
-                }
+                Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
             };
             // A pooled connection may have been closed by the backend meanwhile: a bodiless request
             // that fails on one before any answer is sent again on a fresh connection.
@@ -233,9 +229,7 @@ impl Gateway {
                 if retriable {
                     continue;
                 }
-                return self
-                    .backend_unreachable(s, x, &e.to_string(), has_body)
-                    .await;
+                return self.backend_unreachable(s, x, &e.to_string()).await;
             }
             if has_body {
                 match forward::stream_request_body(
@@ -265,9 +259,7 @@ impl Gateway {
                 if retriable {
                     continue;
                 }
-                return self
-                    .backend_unreachable(s, x, &e.to_string(), has_body)
-                    .await;
+                return self.backend_unreachable(s, x, &e.to_string()).await;
             }
             match up.session.read_response().await {
                 Ok(_) => break up,
@@ -275,7 +267,7 @@ impl Gateway {
                     tracing::debug!("retrying on a fresh backend connection: {e}");
                     continue;
                 }
-                Err(e) => return self.backend_unreachable(s, x, &e.to_string(), false).await,
+                Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
             }
         };
         let body_fully_read = !has_body || s.is_body_done();
@@ -338,7 +330,7 @@ impl Gateway {
         if op.result_root().is_some() && status == 200 {
             let body = match forward::read_whole_body(&mut up.session, limit).await {
                 Ok(b) => b,
-                Err(e) => return self.backend_unreachable(s, x, &e.to_string(), false).await,
+                Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
             };
             if op.may_hide_error() && body_root_is_error(&body) {
                 let backend_err = normalize::parse_backend_error(&body);
@@ -447,23 +439,20 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         cause: &str,
-        body_unread: bool,
     ) -> Flow {
         x.cause = Some(cause.to_string());
         tracing::warn!(request_id = %x.request_id, backend = %x.backend, "backend unavailable: {cause}");
-        let err = HcpError::new(HcpCode::ServiceUnavailable);
-        let flow = self.answer(s, x, err).await;
-        if body_unread && !s.is_body_done() {
-            return Flow::Close;
-        }
-        flow
+        self.answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
+            .await
     }
 
     /// Answers an error found before the body was read, then deals with the unread body.
     async fn answer_early(&self, s: &mut ServerSession, x: &mut Exchange, err: HcpError) -> Flow {
-        let flow = self.answer(s, x, err).await;
-        if !matches!(flow, Flow::KeepAlive) || s.is_body_empty() {
-            return flow;
+        if !self.write_error(s, x, err).await {
+            return Flow::Abort;
+        }
+        if s.is_body_empty() || s.is_body_done() {
+            return Flow::KeepAlive;
         }
         // A client waiting for 100-continue sends no body: nothing to drain, but the connection
         // cannot be reused safely either.
@@ -481,25 +470,33 @@ impl Gateway {
         Flow::Close
     }
 
-    /// Writes an HCP error document (headers only for HEAD).
+    /// Answers an error. A request body that was not read to its end leaves bytes on the
+    /// connection, so it closes rather than being reused.
     async fn answer(&self, s: &mut ServerSession, x: &mut Exchange, err: HcpError) -> Flow {
+        if !self.write_error(s, x, err).await {
+            return Flow::Abort;
+        }
+        if !s.is_body_empty() && !s.is_body_done() {
+            return Flow::Close;
+        }
+        Flow::KeepAlive
+    }
+
+    /// Writes an HCP error document (headers only for HEAD); false if the client is gone.
+    async fn write_error(&self, s: &mut ServerSession, x: &mut Exchange, err: HcpError) -> bool {
         x.status = err.status;
         x.code = Some(err.code);
         let body = err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty);
         let resp: ResponseHeader =
             normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
         if s.write_response_header(Box::new(resp)).await.is_err() {
-            return Flow::Abort;
+            return false;
         }
-        if s.req_header().method != http::Method::HEAD {
-            x.bytes_out = body.len() as u64;
-            if s.write_response_body(body, true).await.is_err() {
-                return Flow::Abort;
-            }
-        } else if s.finish_body().await.is_err() {
-            return Flow::Abort;
+        if s.req_header().method == http::Method::HEAD {
+            return s.finish_body().await.is_ok();
         }
-        Flow::KeepAlive
+        x.bytes_out = body.len() as u64;
+        s.write_response_body(body, true).await.is_ok()
     }
 
     fn record(&self, x: &Exchange, started: Instant) {

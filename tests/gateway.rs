@@ -684,3 +684,144 @@ async fn aws_cli_on_the_embedded_default() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_host_addressing_toward_the_backend() {
+    let Some(endpoint) = std::env::var("RGW_ENDPOINT").ok() else {
+        assert_eq!(
+            std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(),
+            Ok("1"),
+            "RGW_ENDPOINT is not set"
+        );
+        return;
+    };
+    // RGW is configured with `rgw dns name = localhost`: bucket.localhost:PORT is virtual-host style.
+    let endpoint = endpoint.replace("127.0.0.1", "localhost");
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = {endpoint:?}\naddressing = \"virtual\"\naccess_key = {:?}\nsecret_key = {:?}\n",
+        base_config("vh-"),
+        std::env::var("RGW_ACCESS_KEY").unwrap(),
+        std::env::var("RGW_SECRET_KEY").unwrap(),
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await;
+    let s3 = gw.client();
+    let bucket = unique_bucket("vhb");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("a b/c")
+        .body(ByteStream::from_static(b"virtual"))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("a b/c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"virtual"
+    );
+    let listing = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listing.name(), Some(bucket.as_str()));
+    // The backend bucket really is the prefixed one, reached by host name.
+    let direct = sdk_client(
+        &std::env::var("RGW_ENDPOINT").unwrap(),
+        &std::env::var("RGW_ACCESS_KEY").unwrap(),
+        &std::env::var("RGW_SECRET_KEY").unwrap(),
+    );
+    direct
+        .head_object()
+        .bucket(format!("vh-{bucket}"))
+        .key("a b/c")
+        .send()
+        .await
+        .unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("a b/c")
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    gw.stop().await;
+}
+
+/// The binary prints its endpoint and the demo credentials, warns when they are served on a
+/// non-loopback address, and exits cleanly on SIGTERM.
+#[test]
+fn binary_banner_warning_and_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("config.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", "0.0.0.0:0")
+        .replace("127.0.0.1:8081", "127.0.0.1:0");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = Command::new(gateway_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send(l)))
+    });
+    std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send(l)))
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(seen.contains("WARNING") && seen.contains("ZGVtby11c2Vy"))
+        && std::time::Instant::now() < deadline
+    {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+    }
+    assert!(seen.contains("serving S3 on http://0.0.0.0:"), "{seen}");
+    assert!(
+        seen.contains("ZGVtby11c2Vy") && seen.contains("4b4d9529148d8d9440d7e20c78287f69"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains(
+            "WARNING: the well-known demo credentials are served on non-loopback address"
+        ),
+        "{seen}"
+    );
+    assert!(
+        dir.path().join("data").is_dir(),
+        "the local backend stores under ./data"
+    );
+    let started = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "an idle gateway stops at once"
+    );
+}
