@@ -36,6 +36,7 @@ impl Target {
 pub fn resolve(
     host: &str,
     raw_path: &[u8],
+    hcp_scheme: bool,
     domains: &[String],
     default_tenant: Option<&str>,
     tenant_exists: impl Fn(&str) -> bool,
@@ -62,6 +63,17 @@ pub fn resolve(
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("The request path must start with '/'."));
     }
+    // HCP's own authentication scheme addresses through a case-sensitive /hs3 segment.
+    let raw_path = match raw_path.strip_prefix(b"/hs3") {
+        Some(rest) if hcp_scheme && (rest.is_empty() || rest.starts_with(b"/")) => {
+            if rest.is_empty() {
+                &b"/"[..]
+            } else {
+                rest
+            }
+        }
+        _ => raw_path,
+    };
     let path = &raw_path[1..];
     let (bucket, raw_key) = match vhost_bucket {
         Some(bucket) => (Some(bucket), (!path.is_empty()).then(|| path.to_vec())),
@@ -129,6 +141,7 @@ mod tests {
         let t = resolve(
             "europe.hcp.example.com",
             b"/finance/quarterly_rpts/Q4_2019",
+            false,
             &domains(),
             None,
             any,
@@ -145,6 +158,7 @@ mod tests {
         let t = resolve(
             "finance.europe.hcp.example.com:443",
             b"/quarterly_rpts/Q4_2019",
+            false,
             &domains(),
             None,
             any,
@@ -157,6 +171,7 @@ mod tests {
         let t = resolve(
             "finance.europe.hcp.example.com",
             b"/",
+            false,
             &domains(),
             None,
             any,
@@ -170,6 +185,7 @@ mod tests {
         let t = resolve(
             "127.0.0.1:8080",
             b"/b/k%20x//y/",
+            false,
             &domains(),
             Some("demo"),
             any,
@@ -178,25 +194,83 @@ mod tests {
         assert_eq!(t.tenant, "demo");
         assert_eq!(t.raw_key.as_deref(), Some(&b"k%20x//y/"[..]));
         assert_eq!(t.key_lossy().as_deref(), Some("k x//y/"));
-        let e = resolve("127.0.0.1", b"/", &domains(), None, any).unwrap_err();
+        let e = resolve("127.0.0.1", b"/", false, &domains(), None, any).unwrap_err();
         assert_eq!(e.code, HcpCode::AccessDenied);
     }
 
     #[test]
     fn service_level_and_bucket_level() {
-        let t = resolve("europe.hcp.example.com", b"/", &domains(), None, any).unwrap();
+        let t = resolve("europe.hcp.example.com", b"/", false, &domains(), None, any).unwrap();
         assert_eq!((t.bucket, t.raw_key), (None, None));
-        let t = resolve("europe.hcp.example.com", b"/b", &domains(), None, any).unwrap();
+        let t = resolve(
+            "europe.hcp.example.com",
+            b"/b",
+            false,
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
         assert_eq!((t.bucket.as_deref(), t.raw_key), (Some("b"), None));
-        let t = resolve("europe.hcp.example.com", b"/b/", &domains(), None, any).unwrap();
+        let t = resolve(
+            "europe.hcp.example.com",
+            b"/b/",
+            false,
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
         assert_eq!((t.bucket.as_deref(), t.raw_key), (Some("b"), None));
     }
 
     #[test]
+    fn hcp_scheme_strips_hs3() {
+        let t = resolve(
+            "europe.hcp.example.com",
+            b"/hs3/b/k",
+            true,
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.bucket.as_deref(), t.raw_key.as_deref()),
+            (Some("b"), Some(&b"k"[..]))
+        );
+        let t = resolve(
+            "b.europe.hcp.example.com",
+            b"/hs3",
+            true,
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
+        assert_eq!((t.bucket.as_deref(), t.raw_key), (Some("b"), None));
+        let t = resolve(
+            "europe.hcp.example.com",
+            b"/hs3/k",
+            false,
+            &domains(),
+            None,
+            any,
+        )
+        .unwrap();
+        assert_eq!(t.bucket.as_deref(), Some("hs3"), "only with HCP's scheme");
+    }
+
+    #[test]
     fn unknown_tenant_is_refused() {
-        let e = resolve("ghost.hcp.example.com", b"/", &domains(), None, |t| {
-            t == "europe"
-        })
+        let e = resolve(
+            "ghost.hcp.example.com",
+            b"/",
+            false,
+            &domains(),
+            None,
+            |t| t == "europe",
+        )
         .unwrap_err();
         assert_eq!(e.code, HcpCode::AccessDenied);
     }

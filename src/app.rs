@@ -14,15 +14,16 @@ use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 
 use crate::addressing::{self, Target};
-use crate::auth::{Authenticated, Authenticator, PayloadCheck};
+use crate::auth::{access, Authenticated, Authenticator, Identity, Payload, Principal};
 use crate::config::Config;
 use crate::errors::{HcpCode, HcpError};
 use crate::forward::{self, BodyError, Forwarder, Upstream};
 use crate::metrics::Metrics;
 use crate::normalize;
 use crate::operation::{self, Operation, Query};
+use crate::payload::BodyVerifier;
 use crate::routing::{self, BackendRuntime, Route};
-use crate::signing;
+use crate::signing::{self, BodyFraming};
 use crate::sigv4;
 use crate::validation;
 
@@ -46,6 +47,7 @@ struct Exchange {
     tenant: String,
     backend: String,
     access_key: Option<String>,
+    scheme: &'static str,
     bucket: Option<String>,
     key: Option<String>,
     status: u16,
@@ -113,9 +115,15 @@ impl Gateway {
         let (raw_path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
 
         // 1. addressing
+        // HCP's own scheme addresses through a /hs3 path prefix.
+        let hcp_scheme = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().starts_with(b"HCP "));
         let target = addressing::resolve(
             host,
             raw_path,
+            hcp_scheme,
             &self.cfg.domains,
             self.cfg.default_tenant.as_deref(),
             |t| self.cfg.tenants.contains_key(t),
@@ -134,8 +142,11 @@ impl Gateway {
         )?;
         x.operation = Some(op);
 
-        // 3. authentication
-        let auth = match self.authn.authenticate(req, SystemTime::now()) {
+        // 3. authentication, and what the identity may do
+        let auth = match self
+            .authn
+            .authenticate(req, &target, &query, SystemTime::now())
+        {
             Ok(a) => a,
             Err(e) => {
                 self.metrics
@@ -145,13 +156,21 @@ impl Gateway {
                 return Err(e);
             }
         };
-        x.access_key = Some(auth.identity.access_key().to_string());
+        x.access_key = auth.identity.access_key().map(str::to_string);
+        x.scheme = auth.identity.scheme().name();
+        let tenant = &self.cfg.tenants[&target.tenant];
+        if let Err(e) = authorize(&auth.identity, tenant, op, req, &target) {
+            self.metrics
+                .auth_failures
+                .with_label_values(&["AccessDenied"])
+                .inc();
+            return Err(e);
+        }
 
         // 4. validation
         validation::check(op, &target, req)?;
 
         // 5. routing
-        let tenant = &self.cfg.tenants[&target.tenant];
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
         Ok(Plan {
@@ -171,21 +190,27 @@ impl Gateway {
             route,
         } = plan;
         let has_body = !s.is_body_empty();
+        let verifier =
+            match BodyVerifier::new(&auth.payload, s.req_header(), self.cfg.max_chunk_bytes) {
+                Ok(v) => v,
+                Err(e) => return self.answer_early(s, x, e).await,
+            };
         let body_length = if has_body {
-            s.req_header()
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
+            verifier.decoded_length()
         } else {
             None
         };
         // What the gateway vouches for toward the backend: the verified digest of a body that is
-        // forwarded unchanged, or no claim at all.
-        let payload_hash = match (&auth.payload, has_body) {
-            (_, false) => sigv4::EMPTY_SHA256.to_string(),
-            (PayloadCheck::Sha256(d), true) => hex::encode(d),
-            (PayloadCheck::Unsigned, true) => sigv4::UNSIGNED_PAYLOAD.to_string(),
+        // forwarded unchanged, or no claim at all (the gateway verified what it could itself).
+        let (payload_hash, framing) = match (&auth.payload, has_body) {
+            (_, false) => (sigv4::EMPTY_SHA256.to_string(), BodyFraming::AsSent),
+            (Payload::Plain { sha256: Some(d) }, true) => (hex::encode(d), BodyFraming::AsSent),
+            (Payload::Plain { sha256: None }, true) => {
+                (sigv4::UNSIGNED_PAYLOAD.to_string(), BodyFraming::AsSent)
+            }
+            (Payload::Chunked { .. }, true) => {
+                (sigv4::UNSIGNED_PAYLOAD.to_string(), BodyFraming::Dechunked)
+            }
         };
 
         // 6. signing
@@ -194,6 +219,7 @@ impl Gateway {
             &target,
             &route,
             body_length,
+            framing,
             &payload_hash,
             SystemTime::now(),
         );
@@ -210,7 +236,8 @@ impl Gateway {
             }
         }
 
-        // 7. forwarding
+        // 7. forwarding (only bodiless requests are ever retried, so the verifier is used once)
+        let mut verifier = Some(verifier);
         let mut attempt = 0;
         let mut up = loop {
             attempt += 1;
@@ -232,10 +259,11 @@ impl Gateway {
                 return self.backend_unreachable(s, x, &e.to_string()).await;
             }
             if has_body {
+                let verifier = verifier.take().expect("a request with a body is sent once");
                 match forward::stream_request_body(
                     s,
                     &mut up.session,
-                    &auth.payload,
+                    verifier,
                     self.cfg.client_body_timeout,
                 )
                 .await
@@ -515,6 +543,7 @@ impl Gateway {
             target: "access",
             request_id = %x.request_id,
             access_key = x.access_key.as_deref().unwrap_or("-"),
+            auth = x.scheme,
             tenant = %x.tenant,
             operation = op,
             bucket = x.bucket.as_deref().unwrap_or("-"),
@@ -531,6 +560,44 @@ impl Gateway {
             cause = x.cause.as_deref().unwrap_or(""),
         );
     }
+}
+
+/// Authorisation: the identity's grants (an anonymous caller's are the tenant's anonymous
+/// grants) must allow the operation on its bucket, and reading the source of a copy.
+fn authorize(
+    identity: &Identity,
+    tenant: &crate::config::Tenant,
+    op: Operation,
+    req: &pingora::http::RequestHeader,
+    target: &Target,
+) -> Result<(), HcpError> {
+    let grants = match identity.principal() {
+        Principal::User(user) => &user.grants,
+        Principal::Anonymous if access::is_multipart(op) => {
+            return Err(
+                access::denied().with_message("Multipart uploads require an authenticated user.")
+            )
+        }
+        Principal::Anonymous => &tenant.anonymous,
+    };
+    access::check(
+        grants,
+        &tenant.name,
+        target.bucket.as_deref(),
+        access::required(op, &req.method),
+    )?;
+    if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+        if let Some(source) = req.headers.get("x-amz-copy-source") {
+            let (bucket, _) = signing::split_copy_source(source.as_bytes());
+            access::check(
+                grants,
+                &tenant.name,
+                Some(&bucket),
+                Some(access::Permission::Read),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn is_expect_continue(s: &ServerSession) -> bool {

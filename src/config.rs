@@ -12,7 +12,7 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use serde::Deserialize;
 
-use crate::auth::{SecretKey, User, UserStore};
+use crate::auth::{Grant, Permission, SecretKey, User, UserStore};
 
 // ---------------------------------------------------------------------------------------------
 // File layer
@@ -48,6 +48,8 @@ pub struct ServerSection {
     pub client_body_timeout_seconds: u64,
     /// Largest backend response body that is read whole to be rewritten (errors, listings).
     pub max_buffered_response_bytes: usize,
+    /// Largest aws-chunked chunk accepted (a signed chunk is held until verified).
+    pub max_chunk_bytes: usize,
     /// Host identifier rendered as `HostId`; defaults to the machine's host name.
     pub host_id: Option<String>,
     pub log_format: LogFormat,
@@ -64,6 +66,7 @@ impl Default for ServerSection {
             keepalive_seconds: 60,
             client_body_timeout_seconds: 60,
             max_buffered_response_bytes: 16 * 1024 * 1024,
+            max_chunk_bytes: 16 * 1024 * 1024,
             host_id: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -131,10 +134,39 @@ pub struct UserEntry {
     pub secret_key: Option<SecretField>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// What the user may do; a user without entries may do nothing.
+    #[serde(default)]
+    pub permissions: Vec<PermissionEntry>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// One grant: on a tenant (or `*`) and the buckets matching a pattern, these permissions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionEntry {
+    #[serde(default = "any")]
+    pub tenant: String,
+    /// `*`, an exact name, or a pattern with `*` wildcards (`logs-*`).
+    #[serde(default = "any")]
+    pub buckets: String,
+    /// `read`, `write`, `delete`, `read-acl`, `write-acl`, `admin` (bucket administration), `all`.
+    pub allow: Vec<String>,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+/// Anonymous access to some of a tenant's buckets (HCP: only where the namespace permits it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymousEntry {
+    pub buckets: String,
+    /// `read` or `read-write`.
+    pub access: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +178,9 @@ pub struct TenantEntry {
     /// per tenant). Listings strip it again.
     #[serde(default)]
     pub bucket_prefix: String,
+    /// Buckets that anonymous requests may read (or read and write).
+    #[serde(default)]
+    pub anonymous: Vec<AnonymousEntry>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +240,7 @@ pub struct Config {
     pub keepalive: Duration,
     pub client_body_timeout: Duration,
     pub max_buffered_response_bytes: usize,
+    pub max_chunk_bytes: usize,
     pub host_id: String,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -223,6 +259,7 @@ pub struct Tenant {
     pub name: String,
     pub backend: String,
     pub bucket_prefix: String,
+    pub anonymous: Vec<Grant>,
 }
 
 #[derive(Debug, Clone)]
@@ -396,10 +433,26 @@ impl Config {
                     t.name, t.bucket_prefix
                 ));
             }
+            let mut anonymous = Vec::new();
+            for (i, a) in t.anonymous.iter().enumerate() {
+                let perms: &[Permission] = match a.access.as_str() {
+                    "read" => &[Permission::Read],
+                    "read-write" => &[Permission::Read, Permission::Write, Permission::Delete],
+                    other => {
+                        errors.push(format!(
+                            "tenants.{}.anonymous[{i}]: access {other:?} must be \"read\" or \"read-write\"",
+                            t.name
+                        ));
+                        continue;
+                    }
+                };
+                anonymous.push(Grant::new("*", &a.buckets, perms.iter().copied()));
+            }
             let tenant = Tenant {
                 name: t.name.to_ascii_lowercase(),
                 backend: t.backend.clone(),
                 bucket_prefix: t.bucket_prefix.clone(),
+                anonymous,
             };
             if tenants.insert(tenant.name.clone(), tenant).is_some() {
                 errors.push(format!("tenants: name {:?} is used twice", t.name));
@@ -446,6 +499,7 @@ impl Config {
             keepalive: Duration::from_secs(s.keepalive_seconds),
             client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
             max_buffered_response_bytes: s.max_buffered_response_bytes,
+            max_chunk_bytes: s.max_chunk_bytes,
             host_id,
             log_format: s.log_format,
             log_level: s.log_level.clone(),
@@ -511,11 +565,29 @@ fn resolve_secret(
     }
 }
 
+fn build_grants(label: &str, entries: &[PermissionEntry], errors: &mut Vec<String>) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    for (j, p) in entries.iter().enumerate() {
+        let mut perms = Vec::new();
+        for name in &p.allow {
+            match Permission::parse_list(name) {
+                Some(list) => perms.extend_from_slice(list),
+                None => errors.push(format!(
+                    "{label}.permissions[{j}]: {name:?} is not one of read, write, delete, read-acl, write-acl, admin, all"
+                )),
+            }
+        }
+        grants.push(Grant::new(&p.tenant, &p.buckets, perms));
+    }
+    grants
+}
+
 fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> Vec<User> {
     let mut users = Vec::new();
     let mut seen = HashSet::new();
     for (i, u) in entries.iter().enumerate() {
         let label = format!("users[{i}]");
+        let grants = build_grants(&label, &u.permissions, errors);
         let user = match (&u.username, &u.password, &u.access_key, &u.secret_key) {
             (Some(name), Some(pw), None, None) => {
                 resolve_secret(&format!("{label}.password"), pw, base, errors).map(|pw| {
@@ -524,12 +596,13 @@ fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> 
                         hcp_access_key(name),
                         hcp_secret_key(&pw),
                         u.enabled,
+                        grants,
                     )
                 })
             }
             (name, None, Some(ak), Some(sk)) => {
                 resolve_secret(&format!("{label}.secret_key"), sk, base, errors)
-                    .map(|sk| User::new(name.clone(), ak.clone(), sk, u.enabled))
+                    .map(|sk| User::new(name.clone(), ak.clone(), sk, u.enabled, grants))
             }
             _ => {
                 errors.push(format!(

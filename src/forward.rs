@@ -1,22 +1,20 @@
 //! Forwarding: a pooled HTTP/1.1 connection to the backend, the request body streamed up while
 //! its signed digest is verified, and the backend's answer read back.
 //!
-//! The newest body chunk is held back until the digest is known, so a body that fails
-//! verification never reaches the backend whole: the upstream connection is dropped and the
-//! backend discards the incomplete request.
+//! The newest verified piece of the body is held back until the whole-body checks pass, so a body
+//! that fails verification never reaches the backend whole: the upstream connection is dropped
+//! and the backend discards the incomplete request.
 
 use std::time::Duration;
 
+use crate::errors::HcpError;
+use crate::payload::BodyVerifier;
+use crate::routing::BackendRuntime;
 use bytes::Bytes;
 use pingora::connectors::http::v1::Connector;
 use pingora::protocols::http::v1::client::HttpSession;
 use pingora::protocols::http::ServerSession;
 use pingora::upstreams::peer::HttpPeer;
-use sha2::{Digest, Sha256};
-
-use crate::auth::PayloadCheck;
-use crate::errors::{HcpCode, HcpError};
-use crate::routing::BackendRuntime;
 
 /// How long an idle pooled backend connection is kept.
 const UPSTREAM_IDLE: Duration = Duration::from_secs(55);
@@ -77,19 +75,18 @@ pub enum BodyError {
     Backend(pingora::BError),
 }
 
-/// Streams the client's body to the backend, verifying it against `check`. Returns the number of
-/// body bytes forwarded. On error the upstream exchange must be abandoned, not released.
+/// Streams the client's body to the backend through `verifier`. Verified bytes go up as they are
+/// released, except the newest piece, which is held until the whole-body checks pass. Returns
+/// the number of decoded bytes forwarded. On error the upstream exchange must be abandoned.
 pub async fn stream_request_body(
     downstream: &mut ServerSession,
     upstream: &mut HttpSession,
-    check: &PayloadCheck,
+    mut verifier: BodyVerifier,
     read_timeout: Duration,
 ) -> Result<u64, BodyError> {
-    let mut hasher = match check {
-        PayloadCheck::Sha256(_) => Some(Sha256::new()),
-        PayloadCheck::Unsigned => None,
-    };
+    let hold_back = verifier.needs_hold_back();
     let mut held: Option<Bytes> = None;
+    let mut released = Vec::new();
     let mut total = 0u64;
     loop {
         let chunk = match tokio::time::timeout(read_timeout, downstream.read_request_body()).await {
@@ -103,43 +100,27 @@ pub async fn stream_request_body(
             }
         };
         let Some(chunk) = chunk else { break };
-        if chunk.is_empty() {
-            continue;
-        }
-        total += chunk.len() as u64;
-        match hasher.as_mut() {
-            Some(h) => {
-                h.update(&chunk);
-                if let Some(prev) = held.replace(chunk) {
-                    upstream
-                        .write_body(&prev)
-                        .await
-                        .map_err(BodyError::Backend)?;
-                }
-            }
-            None => {
-                upstream
-                    .write_body(&chunk)
-                    .await
-                    .map_err(BodyError::Backend)?;
+        verifier
+            .push(chunk, &mut released)
+            .map_err(BodyError::Rejected)?;
+        for piece in released.drain(..) {
+            total += piece.len() as u64;
+            let piece = if hold_back {
+                held.replace(piece)
+            } else {
+                Some(piece)
+            };
+            if let Some(p) = piece {
+                upstream.write_body(&p).await.map_err(BodyError::Backend)?;
             }
         }
     }
-    if let (Some(h), PayloadCheck::Sha256(expected)) = (hasher, check) {
-        let actual: [u8; 32] = h.finalize().into();
-        if &actual != expected {
-            return Err(BodyError::Rejected(
-                HcpError::new(HcpCode::BadDigest).with_message(
-                    "The x-amz-content-sha256 you specified did not match what was received.",
-                ),
-            ));
-        }
-        if let Some(last) = held.take() {
-            upstream
-                .write_body(&last)
-                .await
-                .map_err(BodyError::Backend)?;
-        }
+    verifier.finish().map_err(BodyError::Rejected)?;
+    if let Some(last) = held.take() {
+        upstream
+            .write_body(&last)
+            .await
+            .map_err(BodyError::Backend)?;
     }
     upstream.finish_body().await.map_err(BodyError::Backend)?;
     Ok(total)

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod normalize;
 pub mod operation;
+pub mod payload;
 pub mod routing;
 pub mod server;
 pub mod signing;

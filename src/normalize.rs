@@ -474,6 +474,7 @@ mod tests {
             name: "t".into(),
             backend: "b".into(),
             bucket_prefix: "t1-".into(),
+            anonymous: Vec::new(),
         };
         let backend = BackendRuntime {
             name: "b".into(),

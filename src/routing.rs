@@ -74,6 +74,7 @@ mod tests {
             name: "t".into(),
             backend: "b".into(),
             bucket_prefix: "t-".into(),
+            anonymous: Vec::new(),
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime {

@@ -35,8 +35,33 @@ const CLIENT_ONLY: &[&str] = &[
     "x-amz-trailer",
 ];
 
+/// Query parameters that carry the client's presigned credentials: the backend gets the gateway's
+/// signature instead, never the client's.
+const CLIENT_AUTH_PARAMS: &[&str] = &[
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
+];
+
 fn forwarded(name: &str) -> bool {
     !CLIENT_ONLY.contains(&name) && !name.starts_with("x-hcp-")
+}
+
+/// How the body reaches the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// Forwarded as the client sent it.
+    AsSent,
+    /// The client's aws-chunked framing was removed; its trailing checksum was verified by the
+    /// gateway and is not announced to the backend.
+    Dechunked,
 }
 
 /// Which headers the gateway signs: host, the body's integrity headers and every `x-amz-*`.
@@ -53,6 +78,7 @@ pub fn backend_request(
     target: &Target,
     route: &Route<'_>,
     body_length: Option<u64>,
+    framing: BodyFraming,
     payload_hash: &str,
     now: SystemTime,
 ) -> RequestHeader {
@@ -73,7 +99,7 @@ pub fn backend_request(
     if let Some(key) = &target.raw_key {
         sigv4::canonicalize_encoded(key, true, &mut path);
     }
-    let query = sigv4::canonical_query(raw_query, None);
+    let query = sigv4::canonical_query(raw_query, CLIENT_AUTH_PARAMS);
     let mut target_bytes = path.clone().into_bytes();
     if !query.is_empty() {
         target_bytes.push(b'?');
@@ -93,6 +119,21 @@ pub fn backend_request(
             let rewritten = copy_source(value.as_bytes(), route);
             req.append_header(name.clone(), rewritten)
                 .expect("valid header");
+        } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
+            // aws-chunked is the client's framing; other codings describe the object.
+            let rest: Vec<&str> = value
+                .to_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            if !rest.is_empty() {
+                req.append_header(name.clone(), rest.join(","))
+                    .expect("valid header");
+            }
+        } else if framing == BodyFraming::Dechunked && n == "x-amz-sdk-checksum-algorithm" {
+            // The trailing checksum it announces was verified here and is not sent on.
         } else {
             req.append_header(name.clone(), value.clone())
                 .expect("valid header");
@@ -143,14 +184,23 @@ pub fn backend_request(
     req
 }
 
-/// Rewrites `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`) to the source's backend bucket.
-fn copy_source(value: &[u8], route: &Route<'_>) -> HeaderValue {
+/// Splits `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`) into the decoded bucket and the
+/// rest as sent.
+pub fn split_copy_source(value: &[u8]) -> (String, &[u8]) {
     let v = value.strip_prefix(b"/").unwrap_or(value);
     let (bucket, rest) = match v.iter().position(|&b| b == b'/') {
         Some(i) => (&v[..i], &v[i..]),
         None => (v, &b""[..]),
     };
-    let bucket = percent_decode(bucket).decode_utf8_lossy();
+    (
+        percent_decode(bucket).decode_utf8_lossy().into_owned(),
+        rest,
+    )
+}
+
+/// Rewrites `x-amz-copy-source` to the source's backend bucket.
+fn copy_source(value: &[u8], route: &Route<'_>) -> HeaderValue {
+    let (bucket, rest) = split_copy_source(value);
     let mut out = String::with_capacity(value.len() + route.tenant.bucket_prefix.len() + 1);
     out.push('/');
     sigv4::uri_encode(

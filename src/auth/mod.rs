@@ -1,9 +1,15 @@
 //! Authentication: turns a request's credentials into a verified [`Identity`], or an HCP error.
 //!
-//! Later phases take an `&Identity`, so nothing can be forwarded for a request that was not
-//! authenticated. Secrets live in [`SecretKey`], whose `Debug` never shows them.
+//! Schemes: SigV4 (header and presigned), SigV2 (header and presigned), HCP's own
+//! `HCP user:md5` header, and anonymous access (no credentials, `AWS all_users:` or
+//! `HCP all_users:`). Later phases take an [`Identity`], which only this module creates, and
+//! [`access`] decides what it may do. Secrets live in [`SecretKey`], whose `Debug` never shows them.
 
+pub mod access;
+mod hcp;
+pub mod sigv2;
 pub mod sigv4_header;
+mod sigv4_presign;
 mod time_parse;
 
 use std::collections::HashMap;
@@ -13,9 +19,12 @@ use std::time::{Duration, SystemTime};
 
 use pingora::http::RequestHeader;
 
+use crate::addressing::Target;
 use crate::errors::{HcpCode, HcpError};
+use crate::operation::Query;
 use crate::sigv4;
 
+pub use access::{Grant, Permission};
 pub use time_parse::{format_amz_date, parse_request_date};
 
 /// A secret key; its `Debug` output is redacted so it cannot reach a log by accident.
@@ -44,6 +53,7 @@ pub struct User {
     pub access_key: String,
     pub secret: SecretKey,
     pub enabled: bool,
+    pub grants: Vec<Grant>,
 }
 
 impl User {
@@ -52,12 +62,14 @@ impl User {
         access_key: String,
         secret: String,
         enabled: bool,
+        grants: Vec<Grant>,
     ) -> Self {
         User {
             username,
             access_key,
             secret: SecretKey::new(secret),
             enabled,
+            grants,
         }
     }
 }
@@ -92,41 +104,108 @@ impl UserStore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthScheme {
     SigV4Header,
+    SigV4Presigned,
+    SigV2Header,
+    SigV2Presigned,
+    Hcp,
+    Anonymous,
 }
 
-/// A verified caller. Only [`authenticate`] creates one.
+impl AuthScheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthScheme::SigV4Header => "sigv4",
+            AuthScheme::SigV4Presigned => "sigv4-presigned",
+            AuthScheme::SigV2Header => "sigv2",
+            AuthScheme::SigV2Presigned => "sigv2-presigned",
+            AuthScheme::Hcp => "hcp",
+            AuthScheme::Anonymous => "anonymous",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(Arc<User>),
+    Anonymous,
+}
+
+/// A verified caller. Only this module creates one.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    user: Arc<User>,
+    principal: Principal,
     scheme: AuthScheme,
 }
 
 impl Identity {
-    pub fn user(&self) -> &User {
-        &self.user
+    pub fn principal(&self) -> &Principal {
+        &self.principal
     }
     pub fn scheme(&self) -> AuthScheme {
         self.scheme
     }
-    pub fn access_key(&self) -> &str {
-        &self.user.access_key
+    /// The access key, or `None` for anonymous callers.
+    pub fn access_key(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::User(u) => Some(&u.access_key),
+            Principal::Anonymous => None,
+        }
     }
 }
 
-/// What the signature says about the body, to be checked while it streams.
+/// What the client's signature says about the body, to be checked while it streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PayloadCheck {
-    /// The body's SHA-256 must equal this digest.
-    Sha256([u8; 32]),
-    /// The client chose not to sign the body.
-    Unsigned,
+pub enum Payload {
+    /// The body as sent; when a digest was signed, the body's SHA-256 must equal it.
+    Plain { sha256: Option<[u8; 32]> },
+    /// aws-chunked framing. With a signer every chunk carries a signature chained from the seed
+    /// signature; with `trailer` a trailing checksum (and, signed, its signature) follows.
+    Chunked {
+        signer: Option<ChunkSigner>,
+        trailer: bool,
+    },
+}
+
+/// What verifying aws-chunked chunk signatures needs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChunkSigner {
+    pub key: [u8; 32],
+    pub amz_date: String,
+    pub scope: String,
+    pub seed_signature: String,
+}
+
+impl fmt::Debug for ChunkSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkSigner")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of authentication: who, and what remains to verify in the body.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub identity: Identity,
-    pub payload: PayloadCheck,
+    pub payload: Payload,
+}
+
+impl Authenticated {
+    /// For schemes that do not sign the body: a hex `x-amz-content-sha256` is still checked.
+    fn new(identity: Identity, req: &RequestHeader) -> Self {
+        let sha256 = req
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(v, &mut d).ok().map(|_| d)
+            });
+        Authenticated {
+            identity,
+            payload: Payload::Plain { sha256 },
+        }
+    }
 }
 
 /// Settings and caches authentication needs.
@@ -152,19 +231,46 @@ impl Authenticator {
     pub fn authenticate(
         &self,
         req: &RequestHeader,
+        target: &Target,
+        query: &Query,
         now: SystemTime,
     ) -> Result<Authenticated, HcpError> {
-        let Some(auth) = req.headers.get(http::header::AUTHORIZATION) else {
-            return Err(HcpError::new(HcpCode::AccessDenied)
-                .with_message("Anonymous access is not allowed; sign the request."));
-        };
-        let auth = auth.as_bytes();
-        if auth.starts_with(sigv4::ALGORITHM.as_bytes()) {
-            sigv4_header::verify(self, req, auth, now)
-        } else {
-            Err(HcpError::new(HcpCode::AccessDenied)
-                .with_message("Unsupported authorization scheme."))
+        if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| {
+                HcpError::new(HcpCode::AccessDenied)
+                    .with_message("The authorization header is malformed.")
+            })?;
+            return match value {
+                v if v.starts_with(sigv4::ALGORITHM) => {
+                    sigv4_header::verify(self, req, v.as_bytes(), now)
+                }
+                "AWS all_users:" | "HCP all_users:" => Ok(Self::anonymous(req)),
+                v if v.starts_with("AWS ") => sigv2::verify_header(self, req, target, v, now),
+                v if v.starts_with("HCP ") => hcp::verify(self, req, v),
+                _ => Err(HcpError::new(HcpCode::AccessDenied)
+                    .with_message("Unsupported authorization scheme.")),
+            };
         }
+        if query.has("X-Amz-Algorithm")
+            || query.has("X-Amz-Signature")
+            || query.has("X-Amz-Credential")
+        {
+            return sigv4_presign::verify(self, req, query, now);
+        }
+        if query.has("AWSAccessKeyId") || query.has("Signature") {
+            return sigv2::verify_presigned(self, req, target, query, now);
+        }
+        Ok(Self::anonymous(req))
+    }
+
+    fn anonymous(req: &RequestHeader) -> Authenticated {
+        Authenticated::new(
+            Identity {
+                principal: Principal::Anonymous,
+                scheme: AuthScheme::Anonymous,
+            },
+            req,
+        )
     }
 
     pub(crate) fn user(&self, access_key: &str) -> Result<&Arc<User>, HcpError> {
@@ -211,7 +317,7 @@ impl Authenticator {
 
     pub(crate) fn identity(user: &Arc<User>, scheme: AuthScheme) -> Identity {
         Identity {
-            user: user.clone(),
+            principal: Principal::User(user.clone()),
             scheme,
         }
     }

@@ -4,7 +4,9 @@ use std::time::SystemTime;
 
 use pingora::http::RequestHeader;
 
-use super::{AuthScheme, Authenticated, Authenticator, PayloadCheck};
+use std::sync::Arc;
+
+use super::{AuthScheme, Authenticated, Authenticator, ChunkSigner, Payload, User};
 use crate::errors::{HcpCode, HcpError};
 use crate::sigv4;
 
@@ -110,6 +112,59 @@ pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> Vec<&'a [u8]> {
     values
 }
 
+/// What a SigV4 signature claims, from the header or from presigned query parameters.
+pub(super) struct Claim<'a> {
+    pub access_key: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub signed_headers: &'a str,
+    pub signature: &'a str,
+    /// The request time in ISO basic form, as the string to sign carries it.
+    pub amz_date: String,
+    pub payload_hash: &'a str,
+}
+
+/// Recomputes the signature of a claim over the raw request and compares in constant time.
+/// `skip_query` leaves a parameter out of the canonical query (the presigned signature itself).
+pub(super) fn verify_claim<'u>(
+    authn: &'u Authenticator,
+    req: &RequestHeader,
+    claim: &Claim<'_>,
+    skip_query: &[&str],
+) -> Result<(&'u Arc<User>, [u8; 32]), HcpError> {
+    if claim.service != "s3" {
+        return Err(malformed("the credential scope's service must be s3"));
+    }
+    if !claim.signed_headers.split(';').any(|h| h == "host") {
+        return Err(malformed("host must be a signed header"));
+    }
+    if !claim.amz_date.starts_with(claim.date) {
+        return Err(malformed(
+            "the credential date does not match the request date",
+        ));
+    }
+    let user = authn.user(claim.access_key)?;
+    let (raw_path, raw_query) = split_target(req.raw_path());
+    let canonical = sigv4::canonical_request(
+        req.method.as_str(),
+        &sigv4::canonical_uri(raw_path),
+        &sigv4::canonical_query(raw_query, skip_query),
+        claim.signed_headers,
+        |name| header_values(req, name),
+        claim.payload_hash,
+    );
+    let scope = sigv4::scope(claim.date, claim.region, claim.service);
+    let string_to_sign = sigv4::string_to_sign(&claim.amz_date, &scope, &canonical);
+    let key = authn.signing_key(&user.secret, claim.date, claim.region, claim.service);
+    let expected = sigv4::signature(&key, &string_to_sign);
+    if !sigv4::signatures_equal(&expected, claim.signature) {
+        tracing::debug!(access_key = claim.access_key, canonical_request = %canonical, "SigV4 mismatch");
+        return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
+    }
+    Ok((user, key))
+}
+
 pub(super) fn verify(
     authn: &Authenticator,
     req: &RequestHeader,
@@ -117,13 +172,8 @@ pub(super) fn verify(
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
     let auth = parse_authorization(header)?;
-    if auth.service != "s3" {
-        return Err(malformed("the credential scope's service must be s3"));
-    }
-    if !auth.signed_headers.split(';').any(|h| h == "host") {
-        return Err(malformed("host must be a signed header"));
-    }
-    let user = authn.user(auth.access_key)?;
+    // Unknown keys are reported before dates, as S3 does.
+    authn.user(auth.access_key)?;
 
     // x-amz-date wins over Date; either may use ISO basic or RFC 1123 form.
     let date_value = req
@@ -142,12 +192,6 @@ pub(super) fn verify(
             HcpError::new(HcpCode::AccessDenied).with_message("The request date cannot be parsed.")
         })?;
     authn.check_skew(request_time, now)?;
-    let amz_date = super::format_amz_date(request_time);
-    if !amz_date.starts_with(auth.date) {
-        return Err(malformed(
-            "the credential date does not match the request date",
-        ));
-    }
 
     // S3 requires x-amz-content-sha256; generic SigV4 signers (curl) leave it out and sign the
     // body's digest. Without a body that digest can only be the empty one; with a body it
@@ -163,25 +207,31 @@ pub(super) fn verify(
                 .with_message("The request has a body but no x-amz-content-sha256 header."))
         }
     };
-    let payload = payload_check(payload_hash)?;
-
-    let (raw_path, raw_query) = split_target(req.raw_path());
-    let canonical = sigv4::canonical_request(
-        req.method.as_str(),
-        &sigv4::canonical_uri(raw_path),
-        &sigv4::canonical_query(raw_query, None),
-        auth.signed_headers,
-        |name| header_values(req, name),
+    let mode = payload_mode(payload_hash)?;
+    let claim = Claim {
+        access_key: auth.access_key,
+        date: auth.date,
+        region: auth.region,
+        service: auth.service,
+        signed_headers: auth.signed_headers,
+        signature: auth.signature,
+        amz_date: super::format_amz_date(request_time),
         payload_hash,
-    );
-    let scope = sigv4::scope(auth.date, auth.region, auth.service);
-    let string_to_sign = sigv4::string_to_sign(&amz_date, &scope, &canonical);
-    let key = authn.signing_key(&user.secret, auth.date, auth.region, auth.service);
-    let expected = sigv4::signature(&key, &string_to_sign);
-    if !sigv4::signatures_equal(&expected, auth.signature) {
-        tracing::debug!(access_key = auth.access_key, canonical_request = %canonical, "SigV4 mismatch");
-        return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
-    }
+    };
+    let (user, key) = verify_claim(authn, req, &claim, &[])?;
+    let payload = match mode {
+        PayloadMode::Digest(d) => Payload::Plain { sha256: Some(d) },
+        PayloadMode::Unsigned => Payload::Plain { sha256: None },
+        PayloadMode::Streaming { signed, trailer } => Payload::Chunked {
+            signer: signed.then(|| ChunkSigner {
+                key,
+                amz_date: claim.amz_date.clone(),
+                scope: sigv4::scope(claim.date, claim.region, claim.service),
+                seed_signature: claim.signature.to_ascii_lowercase(),
+            }),
+            trailer,
+        },
+    };
     Ok(Authenticated {
         identity: Authenticator::identity(user, AuthScheme::SigV4Header),
         payload,
@@ -197,23 +247,40 @@ pub fn declares_body(req: &RequestHeader) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-fn payload_check(value: &str) -> Result<PayloadCheck, HcpError> {
-    if value == sigv4::UNSIGNED_PAYLOAD {
-        return Ok(PayloadCheck::Unsigned);
-    }
-    if value.len() == 64 {
-        let mut digest = [0u8; 32];
-        if hex::decode_to_slice(value, &mut digest).is_ok() {
-            return Ok(PayloadCheck::Sha256(digest));
+enum PayloadMode {
+    Digest([u8; 32]),
+    Unsigned,
+    Streaming { signed: bool, trailer: bool },
+}
+
+fn payload_mode(value: &str) -> Result<PayloadMode, HcpError> {
+    Ok(match value {
+        sigv4::UNSIGNED_PAYLOAD => PayloadMode::Unsigned,
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => PayloadMode::Streaming {
+            signed: true,
+            trailer: false,
+        },
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => PayloadMode::Streaming {
+            signed: true,
+            trailer: true,
+        },
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => PayloadMode::Streaming {
+            signed: false,
+            trailer: true,
+        },
+        v if v.starts_with("STREAMING-AWS4-ECDSA") => {
+            return Err(HcpError::new(HcpCode::NotImplemented)
+                .with_message("SigV4a (ECDSA) streaming signatures are not supported."))
         }
-    }
-    if value.starts_with("STREAMING-") {
-        return Err(HcpError::new(HcpCode::NotImplemented).with_message(
-            "Streaming (aws-chunked) payloads are not supported by this gateway yet.",
-        ));
-    }
-    Err(HcpError::new(HcpCode::InvalidArgument)
-        .with_message("x-amz-content-sha256 is not a valid payload hash."))
+        v => {
+            let mut digest = [0u8; 32];
+            if v.len() != 64 || hex::decode_to_slice(v, &mut digest).is_err() {
+                return Err(HcpError::new(HcpCode::InvalidArgument)
+                    .with_message("x-amz-content-sha256 is not a valid payload hash."));
+            }
+            PayloadMode::Digest(digest)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -246,16 +313,23 @@ mod tests {
 
     #[test]
     fn payload_modes() {
-        assert_eq!(
-            payload_check("UNSIGNED-PAYLOAD").unwrap(),
-            PayloadCheck::Unsigned
-        );
         assert!(matches!(
-            payload_check(sigv4::EMPTY_SHA256).unwrap(),
-            PayloadCheck::Sha256(_)
+            payload_mode("UNSIGNED-PAYLOAD").unwrap(),
+            PayloadMode::Unsigned
+        ));
+        assert!(matches!(
+            payload_mode(sigv4::EMPTY_SHA256).unwrap(),
+            PayloadMode::Digest(_)
+        ));
+        assert!(matches!(
+            payload_mode("STREAMING-UNSIGNED-PAYLOAD-TRAILER").unwrap(),
+            PayloadMode::Streaming {
+                signed: false,
+                trailer: true
+            }
         ));
         assert_eq!(
-            payload_check("nonsense").unwrap_err().code,
+            payload_mode("nonsense").err().unwrap().code,
             HcpCode::InvalidArgument
         );
     }

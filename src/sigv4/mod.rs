@@ -80,9 +80,9 @@ pub fn canonical_uri(raw_path: &[u8]) -> String {
 }
 
 /// The canonical query string of a raw query (without `?`): each name and value canonically
-/// encoded, `name=` for a parameter without value, sorted by name then value. `skip` names a
-/// parameter to leave out (`X-Amz-Signature` when verifying a presigned URL).
-pub fn canonical_query(raw_query: &[u8], skip: Option<&str>) -> String {
+/// encoded, `name=` for a parameter without value, sorted by name then value. Parameters named
+/// in `skip` are left out (`X-Amz-Signature` when verifying a presigned URL).
+pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
     if raw_query.is_empty() {
         return String::new();
     }
@@ -97,7 +97,7 @@ pub fn canonical_query(raw_query: &[u8], skip: Option<&str>) -> String {
         };
         let mut n = String::with_capacity(name.len());
         canonicalize_encoded(name, false, &mut n);
-        if skip.is_some_and(|s| n == s) {
+        if skip.contains(&n.as_str()) {
             continue;
         }
         let mut v = String::with_capacity(value.len());

@@ -16,6 +16,9 @@ use hcp_s3_gateway::server::{self, RunningGateway};
 
 pub const USER: &str = "test-user";
 pub const PASSWORD: &str = "test-password";
+pub const READER: &str = "reader";
+pub const READER_PASSWORD: &str = "reader-password";
+pub const DISABLED: &str = "disabled-user";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -115,11 +118,26 @@ default_tenant = "t"
 [[users]]
 username = "{USER}"
 password = "{PASSWORD}"
+permissions = [{{ tenant = "*", buckets = "*", allow = ["all"] }}]
+
+# A user who may only read buckets named "shared-*".
+[[users]]
+username = "{READER}"
+password = "{READER_PASSWORD}"
+permissions = [{{ tenant = "t", buckets = "shared-*", allow = ["read"] }}]
+
+# A user whose account is disabled.
+[[users]]
+username = "{DISABLED}"
+password = "{PASSWORD}"
+enabled = false
+permissions = [{{ tenant = "*", buckets = "*", allow = ["all"] }}]
 
 [[tenants]]
 name = "t"
 backend = "b"
 bucket_prefix = "{bucket_prefix}"
+anonymous = [{{ buckets = "public-*", access = "read" }}, {{ buckets = "dropbox-*", access = "read-write" }}]
 "#
     )
 }

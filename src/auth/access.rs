@@ -1,0 +1,215 @@
+//! Access control: what an identity may do on which tenant and buckets.
+//!
+//! Users hold [`Grant`]s (tenant, bucket pattern, permissions); tenants hold the grants of
+//! anonymous callers. Each operation requires one [`Permission`] on its bucket; copies also
+//! require `Read` on the source bucket.
+
+use http::Method;
+
+use crate::errors::{HcpCode, HcpError};
+use crate::operation::Operation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    Read,
+    Write,
+    Delete,
+    ReadAcl,
+    WriteAcl,
+    /// Bucket administration: create, delete and configure buckets.
+    Admin,
+}
+
+impl Permission {
+    const ALL: &'static [Permission] = &[
+        Permission::Read,
+        Permission::Write,
+        Permission::Delete,
+        Permission::ReadAcl,
+        Permission::WriteAcl,
+        Permission::Admin,
+    ];
+
+    /// Parses a configuration name; `all` stands for every permission.
+    pub fn parse_list(name: &str) -> Option<&'static [Permission]> {
+        Some(match name {
+            "read" => &[Permission::Read],
+            "write" => &[Permission::Write],
+            "delete" => &[Permission::Delete],
+            "read-acl" => &[Permission::ReadAcl],
+            "write-acl" => &[Permission::WriteAcl],
+            "admin" => &[Permission::Admin],
+            "all" => Self::ALL,
+            _ => return None,
+        })
+    }
+}
+
+/// Permissions on a tenant (or `*`) and the buckets matching a pattern.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    tenant: String,
+    buckets: String,
+    permissions: Vec<Permission>,
+}
+
+impl Grant {
+    pub fn new(
+        tenant: &str,
+        buckets: &str,
+        permissions: impl IntoIterator<Item = Permission>,
+    ) -> Grant {
+        Grant {
+            tenant: tenant.to_ascii_lowercase(),
+            buckets: buckets.to_ascii_lowercase(),
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+
+    fn covers(&self, tenant: &str, bucket: Option<&str>) -> bool {
+        (self.tenant == "*" || self.tenant == tenant)
+            && bucket.is_none_or(|b| {
+                glob_match(self.buckets.as_bytes(), b.to_ascii_lowercase().as_bytes())
+            })
+    }
+
+    /// Whether the grant allows `permission` on `bucket` of `tenant` (`None`: any bucket).
+    pub fn allows(&self, tenant: &str, bucket: Option<&str>, permission: Permission) -> bool {
+        self.covers(tenant, bucket) && self.permissions.contains(&permission)
+    }
+}
+
+/// `*` matches any run of characters, everything else itself.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_match(rest, &text[i..])),
+        Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
+    }
+}
+
+/// The permission an operation needs on its bucket; `None` for listing the tenant's buckets,
+/// which any identity with some grant on the tenant may do.
+pub fn required(op: Operation, method: &Method) -> Option<Permission> {
+    use Operation::*;
+    use Permission::*;
+    Some(match op {
+        ListBuckets => return None,
+        HeadBucket | ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads
+        | GetBucketLocation | GetBucketVersioning | GetObject | HeadObject | ListParts => Read,
+        CreateBucket | DeleteBucket | PutBucketVersioning => Admin,
+        BucketSubresource if method == Method::GET || method == Method::HEAD => Read,
+        BucketSubresource => Admin,
+        PutObject
+        | CopyObject
+        | CreateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | AbortMultipartUpload => Write,
+        ObjectSubresource if method == Method::GET || method == Method::HEAD => Read,
+        ObjectSubresource => Write,
+        DeleteObject | DeleteObjects => Delete,
+        GetBucketAcl | GetObjectAcl => ReadAcl,
+        PutBucketAcl | PutObjectAcl => WriteAcl,
+    })
+}
+
+/// Multipart operations are never anonymous (HCP: only an authenticated user can upload parts).
+pub fn is_multipart(op: Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        ListMultipartUploads
+            | CreateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload
+            | AbortMultipartUpload
+            | ListParts
+    )
+}
+
+pub fn denied() -> HcpError {
+    HcpError::new(HcpCode::AccessDenied)
+}
+
+/// Checks grants for one permission on one bucket.
+pub fn check(
+    grants: &[Grant],
+    tenant: &str,
+    bucket: Option<&str>,
+    permission: Option<Permission>,
+) -> Result<(), HcpError> {
+    let ok = match permission {
+        Some(p) => grants.iter().any(|g| g.allows(tenant, bucket, p)),
+        None => grants.iter().any(|g| g.covers(tenant, None)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(glob_match(b"*", b"anything"));
+        assert!(glob_match(b"logs-*", b"logs-2026"));
+        assert!(!glob_match(b"logs-*", b"log"));
+        assert!(glob_match(b"a*b*c", b"axxbyyc"));
+        assert!(!glob_match(b"exact", b"exactly"));
+    }
+
+    #[test]
+    fn grants_are_scoped_to_tenant_bucket_and_permission() {
+        let g = Grant::new("europe", "logs-*", [Permission::Read]);
+        assert!(g.allows("europe", Some("logs-1"), Permission::Read));
+        assert!(
+            g.allows("europe", Some("LOGS-1"), Permission::Read),
+            "bucket names are not case-sensitive"
+        );
+        assert!(!g.allows("europe", Some("logs-1"), Permission::Write));
+        assert!(!g.allows("asia", Some("logs-1"), Permission::Read));
+        assert!(!g.allows("europe", Some("data"), Permission::Read));
+        let all = Grant::new(
+            "*",
+            "*",
+            Permission::parse_list("all").unwrap().iter().copied(),
+        );
+        assert!(all.allows("any", Some("bucket"), Permission::Admin));
+        assert!(
+            check(&[g], "europe", None, None).is_ok(),
+            "listing buckets needs a grant on the tenant"
+        );
+    }
+
+    #[test]
+    fn operations_need_the_expected_permission() {
+        assert_eq!(
+            required(Operation::GetObject, &Method::GET),
+            Some(Permission::Read)
+        );
+        assert_eq!(
+            required(Operation::PutObjectAcl, &Method::PUT),
+            Some(Permission::WriteAcl)
+        );
+        assert_eq!(
+            required(Operation::BucketSubresource, &Method::PUT),
+            Some(Permission::Admin)
+        );
+        assert_eq!(
+            required(Operation::BucketSubresource, &Method::GET),
+            Some(Permission::Read)
+        );
+        assert_eq!(
+            required(Operation::DeleteObjects, &Method::POST),
+            Some(Permission::Delete)
+        );
+        assert!(is_multipart(Operation::UploadPart) && !is_multipart(Operation::PutObject));
+    }
+}

@@ -1,0 +1,98 @@
+//! SigV4 presigned URLs: `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
+//! `X-Amz-SignedHeaders`, `X-Amz-Signature` in the query.
+
+use std::time::{Duration, SystemTime};
+
+use pingora::http::RequestHeader;
+
+use super::sigv4_header::{verify_claim, Claim};
+use super::{AuthScheme, Authenticated, Authenticator};
+use crate::errors::{HcpCode, HcpError};
+use crate::operation::Query;
+use crate::sigv4;
+
+/// The longest validity SigV4 allows (7 days).
+const MAX_EXPIRES: u64 = 604_800;
+
+fn invalid(what: &str) -> HcpError {
+    HcpError::new(HcpCode::InvalidArgument).with_message(format!("Invalid presigned URL: {what}."))
+}
+
+pub(super) fn verify(
+    authn: &Authenticator,
+    req: &RequestHeader,
+    query: &Query,
+    now: SystemTime,
+) -> Result<Authenticated, HcpError> {
+    let get = |name: &str| {
+        query
+            .get(name)
+            .ok_or_else(|| invalid(&format!("{name} is missing")))
+    };
+    if get("X-Amz-Algorithm")? != sigv4::ALGORITHM {
+        return Err(invalid("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
+    }
+    let credential = get("X-Amz-Credential")?;
+    let mut scope = credential.rsplitn(5, '/');
+    let (terminator, service, region, date, access_key) = (
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+    );
+    let (Some("aws4_request"), Some(service), Some(region), Some(date), Some(access_key)) =
+        (terminator, service, region, date, access_key)
+    else {
+        return Err(invalid(
+            "X-Amz-Credential is not AK/yyyymmdd/region/s3/aws4_request",
+        ));
+    };
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || access_key.is_empty() {
+        return Err(invalid(
+            "X-Amz-Credential is not AK/yyyymmdd/region/s3/aws4_request",
+        ));
+    }
+    let amz_date = get("X-Amz-Date")?;
+    let signed_at = (amz_date.len() == 16)
+        .then(|| super::parse_request_date(amz_date))
+        .flatten()
+        .ok_or_else(|| invalid("X-Amz-Date is not yyyymmddThhmmssZ"))?;
+    let expires: u64 = get("X-Amz-Expires")?
+        .parse()
+        .ok()
+        .filter(|e| (1..=MAX_EXPIRES).contains(e))
+        .ok_or_else(|| invalid("X-Amz-Expires must be an integer from 1 to 604800"))?;
+    let signed_headers = get("X-Amz-SignedHeaders")?;
+    let signature = get("X-Amz-Signature")?;
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("X-Amz-Signature is not 64 hex digits"));
+    }
+    authn.user(access_key)?;
+    if signed_at + Duration::from_secs(expires) < now {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
+    }
+    if signed_at > now + authn.clock_skew {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request is not valid yet."));
+    }
+    let payload_hash = req
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(sigv4::UNSIGNED_PAYLOAD);
+    let claim = Claim {
+        access_key,
+        date,
+        region,
+        service,
+        signed_headers,
+        signature,
+        amz_date: amz_date.to_string(),
+        payload_hash,
+    };
+    let (user, _) = verify_claim(authn, req, &claim, &["X-Amz-Signature"])?;
+    Ok(Authenticated::new(
+        Authenticator::identity(user, AuthScheme::SigV4Presigned),
+        req,
+    ))
+}

@@ -1,0 +1,503 @@
+//! Request bodies, verified while they stream: the signed SHA-256 of a plain body, `Content-MD5`,
+//! `x-amz-checksum-*` headers, and aws-chunked bodies (chunk signatures chained from the seed
+//! signature, trailing checksums and the trailer signature).
+//!
+//! [`BodyVerifier::push`] releases decoded bytes only once they are verified (a signed chunk
+//! after its signature matched); whole-body checks are decided in [`BodyVerifier::finish`], so
+//! the caller holds back the last released piece until then.
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use md5::Md5;
+use pingora::http::RequestHeader;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{ChunkSigner, Payload};
+use crate::errors::{HcpCode, HcpError};
+use crate::sigv4;
+
+/// Longest chunk header or trailer line accepted (MinIO uses the same bound).
+const MAX_LINE: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    /// The algorithm named by an `x-amz-checksum-*` header name.
+    pub fn from_header(name: &str) -> Option<Self> {
+        Some(match name.strip_prefix("x-amz-checksum-")? {
+            "crc32" => ChecksumAlgorithm::Crc32,
+            "crc32c" => ChecksumAlgorithm::Crc32c,
+            "crc64nvme" => ChecksumAlgorithm::Crc64Nvme,
+            "sha1" => ChecksumAlgorithm::Sha1,
+            "sha256" => ChecksumAlgorithm::Sha256,
+            _ => return None,
+        })
+    }
+
+    fn len(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+            ChecksumAlgorithm::Crc64Nvme => 8,
+            ChecksumAlgorithm::Sha1 => 20,
+            ChecksumAlgorithm::Sha256 => 32,
+        }
+    }
+
+    fn hasher(self) -> Hasher {
+        use crc_fast::CrcAlgorithm::*;
+        match self {
+            ChecksumAlgorithm::Crc32 => Hasher::Crc(crc_fast::Digest::new(Crc32IsoHdlc), 4),
+            ChecksumAlgorithm::Crc32c => Hasher::Crc(crc_fast::Digest::new(Crc32Iscsi), 4),
+            ChecksumAlgorithm::Crc64Nvme => Hasher::Crc(crc_fast::Digest::new(Crc64Nvme), 8),
+            ChecksumAlgorithm::Sha1 => Hasher::Sha1(Sha1::new()),
+            ChecksumAlgorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+        }
+    }
+}
+
+/// A running digest of the decoded body.
+enum Hasher {
+    /// CRC state and its width in bytes (the value is sent big-endian).
+    Crc(crc_fast::Digest, usize),
+    Sha1(Sha1),
+    Sha256(Sha256),
+    Md5(Md5),
+}
+
+impl Hasher {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Crc(d, _) => d.update(data),
+            Hasher::Sha1(h) => h.update(data),
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Md5(h) => h.update(data),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Md5(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// A whole-body digest to compare at the end, and the answer if it differs.
+struct Check {
+    hasher: Hasher,
+    expected: Vec<u8>,
+    what: &'static str,
+}
+
+enum State {
+    /// Reading `hex-size[;chunk-signature=sig]\r\n`.
+    ChunkHeader,
+    /// Reading `remaining` bytes of chunk data.
+    Data {
+        remaining: usize,
+    },
+    /// Expecting the `\r\n` after chunk data.
+    DataEnd,
+    /// Reading trailer lines until the empty line.
+    Trailers,
+    Done,
+}
+
+/// The aws-chunked decoder and its verification state.
+struct Chunked {
+    state: State,
+    line: Vec<u8>,
+    data: BytesMut,
+    chunk_signature: Option<String>,
+    signer: Option<ChunkSigner>,
+    previous_signature: String,
+    /// The trailing checksum that `x-amz-trailer` announced, and its running digest.
+    trailer: Option<(String, ChecksumAlgorithm, Option<Hasher>)>,
+    trailer_text: String,
+    trailer_signature: Option<String>,
+    trailer_value: Option<String>,
+    max_chunk: usize,
+}
+
+pub struct BodyVerifier {
+    chunked: Option<Chunked>,
+    checks: Vec<Check>,
+    decoded: u64,
+    declared: Option<u64>,
+}
+
+fn invalid(message: &'static str) -> HcpError {
+    HcpError::new(HcpCode::InvalidArgument).with_message(message)
+}
+
+fn bad_digest(what: &str) -> HcpError {
+    HcpError::new(HcpCode::BadDigest).with_message(format!(
+        "The {what} you specified did not match what was received."
+    ))
+}
+
+fn chunk_signature_mismatch() -> HcpError {
+    HcpError::new(HcpCode::SignatureDoesNotMatch)
+        .with_message("The chunk signature does not match the chunk's contents.")
+}
+
+impl BodyVerifier {
+    /// Builds the checks the request's signature and headers call for.
+    pub fn new(
+        payload: &Payload,
+        req: &RequestHeader,
+        max_chunk: usize,
+    ) -> Result<BodyVerifier, HcpError> {
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let mut checks = Vec::new();
+        if let Some(md5) = header("content-md5") {
+            let expected = base64::engine::general_purpose::STANDARD
+                .decode(md5)
+                .ok()
+                .filter(|d| d.len() == 16)
+                .ok_or_else(|| HcpError::new(HcpCode::InvalidDigest))?;
+            checks.push(Check {
+                hasher: Hasher::Md5(Md5::new()),
+                expected,
+                what: "Content-MD5",
+            });
+        }
+        for (name, value) in req.headers.iter() {
+            if let Some(algorithm) = ChecksumAlgorithm::from_header(name.as_str()) {
+                let expected = decode_checksum(algorithm, value.to_str().unwrap_or_default())
+                    .ok_or_else(|| {
+                        invalid("An x-amz-checksum-* header is not a valid checksum value.")
+                    })?;
+                checks.push(Check {
+                    hasher: algorithm.hasher(),
+                    expected,
+                    what: "checksum",
+                });
+            }
+        }
+        let length = |name: &str| header(name).and_then(|v| v.parse::<u64>().ok());
+        let (chunked, declared) = match payload {
+            Payload::Plain { sha256 } => {
+                if let Some(d) = sha256 {
+                    checks.push(Check {
+                        hasher: Hasher::Sha256(Sha256::new()),
+                        expected: d.to_vec(),
+                        what: "x-amz-content-sha256",
+                    });
+                }
+                (None, length("content-length"))
+            }
+            Payload::Chunked { signer, trailer } => {
+                let declared = length("x-amz-decoded-content-length").ok_or_else(|| {
+                    HcpError::new(HcpCode::MissingContentLength)
+                        .with_message("An aws-chunked body needs x-amz-decoded-content-length.")
+                })?;
+                let trailer = if *trailer {
+                    let name = header("x-amz-trailer")
+                        .map(str::to_ascii_lowercase)
+                        .ok_or_else(|| {
+                            invalid("A trailer payload needs the x-amz-trailer header.")
+                        })?;
+                    let algorithm = ChecksumAlgorithm::from_header(&name)
+                        .ok_or_else(|| invalid("x-amz-trailer names no supported checksum."))?;
+                    Some((name, algorithm, Some(algorithm.hasher())))
+                } else {
+                    None
+                };
+                let chunked = Chunked {
+                    state: State::ChunkHeader,
+                    line: Vec::new(),
+                    data: BytesMut::new(),
+                    chunk_signature: None,
+                    previous_signature: signer
+                        .as_ref()
+                        .map(|s| s.seed_signature.clone())
+                        .unwrap_or_default(),
+                    signer: signer.clone(),
+                    trailer,
+                    trailer_text: String::new(),
+                    trailer_signature: None,
+                    trailer_value: None,
+                    max_chunk,
+                };
+                (Some(chunked), Some(declared))
+            }
+        };
+        Ok(BodyVerifier {
+            chunked,
+            checks,
+            decoded: 0,
+            declared,
+        })
+    }
+
+    /// The length of the decoded body, where it is known up front.
+    pub fn decoded_length(&self) -> Option<u64> {
+        self.declared
+    }
+
+    /// Whether whole-body checks decide at the end, so the last piece must be held back.
+    pub fn needs_hold_back(&self) -> bool {
+        !self.checks.is_empty() || self.chunked.is_some()
+    }
+
+    /// Feeds raw body bytes; verified decoded bytes are appended to `out`.
+    pub fn push(&mut self, raw: Bytes, out: &mut Vec<Bytes>) -> Result<(), HcpError> {
+        match self.chunked.as_mut() {
+            None => {
+                self.decoded += raw.len() as u64;
+                for c in &mut self.checks {
+                    c.hasher.update(&raw);
+                }
+                out.push(raw);
+            }
+            Some(chunked) => {
+                let start = out.len();
+                chunked.feed(&raw, out)?;
+                for piece in &out[start..] {
+                    self.decoded += piece.len() as u64;
+                    for c in &mut self.checks {
+                        c.hasher.update(piece);
+                    }
+                }
+            }
+        }
+        if self.declared.is_some_and(|d| self.decoded > d) {
+            return Err(invalid("The body is longer than its declared length."));
+        }
+        Ok(())
+    }
+
+    /// Decides the whole-body checks once the body has ended.
+    pub fn finish(self) -> Result<(), HcpError> {
+        if let Some(chunked) = self.chunked {
+            chunked.finish()?;
+        }
+        if self.declared.is_some_and(|d| d != self.decoded) {
+            return Err(invalid("The body is shorter than its declared length."));
+        }
+        for c in self.checks {
+            if c.hasher.finish() != c.expected {
+                return Err(bad_digest(c.what));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode_checksum(algorithm: ChecksumAlgorithm, value: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .filter(|d| d.len() == algorithm.len())
+}
+
+impl Chunked {
+    fn feed(&mut self, mut input: &[u8], out: &mut Vec<Bytes>) -> Result<(), HcpError> {
+        while !input.is_empty() {
+            match self.state {
+                State::ChunkHeader | State::Trailers | State::DataEnd => {
+                    let Some(line) = self.take_line(&mut input)? else {
+                        return Ok(());
+                    };
+                    match self.state {
+                        State::ChunkHeader => self.chunk_header(&line)?,
+                        State::DataEnd => {
+                            if !line.is_empty() {
+                                return Err(invalid(
+                                    "aws-chunked framing is broken after chunk data.",
+                                ));
+                            }
+                            let data = self.data.split().freeze();
+                            self.verify_chunk(&data)?;
+                            if let Some((_, _, Some(h))) = self.trailer.as_mut() {
+                                h.update(&data);
+                            }
+                            out.push(data);
+                            self.state = State::ChunkHeader;
+                        }
+                        _ => self.trailer_line(&line)?,
+                    }
+                }
+                State::Data { remaining } => {
+                    let n = remaining.min(input.len());
+                    self.data.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    self.state = if n == remaining {
+                        State::DataEnd
+                    } else {
+                        State::Data {
+                            remaining: remaining - n,
+                        }
+                    };
+                }
+                State::Done => {
+                    return Err(invalid("Data follows the end of the aws-chunked body."))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes one CRLF-terminated line (without the CRLF), or `None` if it is not complete yet.
+    fn take_line(&mut self, input: &mut &[u8]) -> Result<Option<Vec<u8>>, HcpError> {
+        match input.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.line.extend_from_slice(&input[..i]);
+                *input = &input[i + 1..];
+                if self.line.last() != Some(&b'\r') {
+                    return Err(invalid("aws-chunked lines must end with CRLF."));
+                }
+                self.line.pop();
+                Ok(Some(std::mem::take(&mut self.line)))
+            }
+            None => {
+                self.line.extend_from_slice(input);
+                *input = &[];
+                if self.line.len() > MAX_LINE {
+                    return Err(invalid("An aws-chunked header line is too long."));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn chunk_header(&mut self, line: &[u8]) -> Result<(), HcpError> {
+        let line =
+            std::str::from_utf8(line).map_err(|_| invalid("An aws-chunked header is not text."))?;
+        let (size, ext) = match line.split_once(';') {
+            Some((s, e)) => (s, Some(e)),
+            None => (line, None),
+        };
+        let size = usize::from_str_radix(size.trim(), 16)
+            .map_err(|_| invalid("An aws-chunked size is not hex."))?;
+        if size > self.max_chunk {
+            return Err(invalid(
+                "An aws-chunked chunk is larger than this gateway accepts.",
+            ));
+        }
+        self.chunk_signature = match ext.map(str::trim) {
+            Some(e) => Some(
+                e.strip_prefix("chunk-signature=")
+                    .ok_or_else(|| invalid("Unknown aws-chunked chunk extension."))?
+                    .to_ascii_lowercase(),
+            ),
+            None => None,
+        };
+        if self.signer.is_some() != self.chunk_signature.is_some() {
+            return Err(chunk_signature_mismatch());
+        }
+        if size == 0 {
+            self.verify_chunk(&[])?;
+            self.state = State::Trailers;
+        } else {
+            self.data.reserve(size);
+            self.state = State::Data { remaining: size };
+        }
+        Ok(())
+    }
+
+    /// Verifies a chunk's signature: `AWS4-HMAC-SHA256-PAYLOAD`, date, scope, the previous
+    /// signature, the empty hash and the chunk's hash.
+    fn verify_chunk(&mut self, data: &[u8]) -> Result<(), HcpError> {
+        let Some(signer) = &self.signer else {
+            return Ok(());
+        };
+        let given = self.chunk_signature.take().unwrap_or_default();
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{}\n{}",
+            signer.amz_date,
+            signer.scope,
+            self.previous_signature,
+            sigv4::EMPTY_SHA256,
+            sigv4::sha256_hex(data)
+        );
+        let expected = sigv4::signature(&signer.key, &string_to_sign);
+        if !sigv4::signatures_equal(&expected, &given) {
+            return Err(chunk_signature_mismatch());
+        }
+        self.previous_signature = expected;
+        Ok(())
+    }
+
+    fn trailer_line(&mut self, line: &[u8]) -> Result<(), HcpError> {
+        if line.is_empty() {
+            self.state = State::Done;
+            return Ok(());
+        }
+        let line = std::str::from_utf8(line)
+            .map_err(|_| invalid("An aws-chunked trailer is not text."))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid("An aws-chunked trailer is malformed."))?;
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        if name == "x-amz-trailer-signature" {
+            self.trailer_signature = Some(value.to_ascii_lowercase());
+        } else {
+            self.trailer_text.push_str(&name);
+            self.trailer_text.push(':');
+            self.trailer_text.push_str(value);
+            self.trailer_text.push('\n');
+            if self.trailer.as_ref().is_some_and(|(n, _, _)| *n == name) {
+                self.trailer_value = Some(value.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), HcpError> {
+        if !matches!(self.state, State::Done) {
+            return Err(invalid(
+                "The aws-chunked body ended before its final chunk.",
+            ));
+        }
+        if let Some((_, algorithm, hasher)) = self.trailer.take() {
+            if let Some(signer) = &self.signer {
+                let given = self
+                    .trailer_signature
+                    .take()
+                    .ok_or_else(chunk_signature_mismatch)?;
+                let string_to_sign = format!(
+                    "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
+                    signer.amz_date,
+                    signer.scope,
+                    self.previous_signature,
+                    sigv4::sha256_hex(self.trailer_text.as_bytes())
+                );
+                let expected = sigv4::signature(&signer.key, &string_to_sign);
+                if !sigv4::signatures_equal(&expected, &given) {
+                    return Err(HcpError::new(HcpCode::SignatureDoesNotMatch)
+                        .with_message("The trailer signature does not match the trailer."));
+                }
+            }
+            let value = self
+                .trailer_value
+                .take()
+                .ok_or_else(|| invalid("The announced trailing checksum is missing."))?;
+            let expected = decode_checksum(algorithm, &value)
+                .ok_or_else(|| invalid("The trailing checksum is not valid."))?;
+            if hasher.map(Hasher::finish) != Some(expected) {
+                return Err(bad_digest("trailing checksum"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+use super::*;
+
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
+
+/// The S3 streaming example's signer (2013-05-24, us-east-1, s3).
+fn example_signer() -> ChunkSigner {
+    ChunkSigner {
+        key: sigv4::derive_signing_key(SECRET, "20130524", "us-east-1", "s3"),
+        amz_date: "20130524T000000Z".into(),
+        scope: "20130524/us-east-1/s3/aws4_request".into(),
+        seed_signature: SEED.into(),
+    }
+}
+
+fn request(headers: &[(&str, &str)]) -> RequestHeader {
+    let mut r = RequestHeader::build("PUT", b"/examplebucket/chunkObject.txt", None).unwrap();
+    for (n, v) in headers {
+        r.append_header(n.to_string(), *v).unwrap();
+    }
+    r
+}
+
+/// The example body: 65,536 and 1,024 bytes of 'a', then the final chunk, with the published
+/// chunk signatures.
+fn example_body() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n");
+    body.extend(std::iter::repeat_n(b'a', 65536));
+    body.extend_from_slice(b"\r\n400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497\r\n");
+    body.extend(std::iter::repeat_n(b'a', 1024));
+    body.extend_from_slice(b"\r\n0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9\r\n\r\n");
+    body
+}
+
+fn run(v: &mut BodyVerifier, body: &[u8], piece: usize) -> Result<Vec<u8>, (HcpError, usize)> {
+    let mut released = Vec::new();
+    for part in body.chunks(piece) {
+        let mut out = Vec::new();
+        let r = v.push(Bytes::copy_from_slice(part), &mut out);
+        for o in out {
+            released.extend_from_slice(&o);
+        }
+        r.map_err(|e| (e, released.len()))?;
+    }
+    Ok(released)
+}
+
+fn example_verifier() -> BodyVerifier {
+    let req = request(&[("x-amz-decoded-content-length", "66560")]);
+    BodyVerifier::new(
+        &Payload::Chunked {
+            signer: Some(example_signer()),
+            trailer: false,
+        },
+        &req,
+        16 << 20,
+    )
+    .unwrap()
+}
+
+#[test]
+fn s3_streaming_example_verifies_in_any_split() {
+    for piece in [1, 7, 1000, 65536, 1 << 20] {
+        let mut v = example_verifier();
+        let out = run(&mut v, &example_body(), piece)
+            .unwrap_or_else(|(e, _)| panic!("piece {piece}: {e}"));
+        assert_eq!(out.len(), 66560);
+        assert!(out.iter().all(|&b| b == b'a'));
+        v.finish().unwrap();
+    }
+}
+
+#[test]
+fn a_tampered_chunk_is_never_released() {
+    let mut body = example_body();
+    body[90 + 65536 + 100] ^= 1; // a byte of the second chunk's data
+    let mut v = example_verifier();
+    let (err, released) = run(&mut v, &body, 4096).unwrap_err();
+    assert_eq!(
+        (err.status, err.code),
+        (403, HcpCode::SignatureDoesNotMatch)
+    );
+    assert_eq!(
+        released, 65536,
+        "only the verified first chunk was released"
+    );
+}
+
+#[test]
+fn a_wrong_final_signature_or_truncated_body_fails() {
+    let mut body = example_body();
+    let n = body.len();
+    body[n - 5] = if body[n - 5] == b'0' { b'1' } else { b'0' };
+    let mut v = example_verifier();
+    assert_eq!(
+        run(&mut v, &body, 4096).unwrap_err().0.code,
+        HcpCode::SignatureDoesNotMatch
+    );
+
+    let body = example_body();
+    let mut v = example_verifier();
+    run(&mut v, &body[..body.len() - 100], 4096).unwrap();
+    assert_eq!(v.finish().unwrap_err().code, HcpCode::InvalidArgument);
+}
+
+fn crc32_b64(data: &[u8]) -> String {
+    let mut h = ChecksumAlgorithm::Crc32.hasher();
+    h.update(data);
+    base64::engine::general_purpose::STANDARD.encode(h.finish())
+}
+
+#[test]
+fn checksum_algorithms_match_their_check_values() {
+    let value = |a: ChecksumAlgorithm| {
+        let mut h = a.hasher();
+        h.update(b"123456789");
+        hex::encode(h.finish())
+    };
+    assert_eq!(value(ChecksumAlgorithm::Crc32), "cbf43926");
+    assert_eq!(value(ChecksumAlgorithm::Crc32c), "e3069283");
+    assert_eq!(value(ChecksumAlgorithm::Crc64Nvme), "ae8b14860a799888");
+    assert_eq!(
+        value(ChecksumAlgorithm::Sha1),
+        "f7c3bc1d808e04732adf679965ccc34ca7ae3441"
+    );
+}
+
+fn unsigned_trailer_body(data: &[u8], checksum: &str) -> Vec<u8> {
+    let mut body = format!("{:x}\r\n", data.len()).into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n").as_bytes());
+    body
+}
+
+#[test]
+fn unsigned_trailer_checksum_is_verified() {
+    let data = b"hello trailer";
+    let req = request(&[
+        ("x-amz-decoded-content-length", "13"),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ]);
+    let payload = Payload::Chunked {
+        signer: None,
+        trailer: true,
+    };
+    let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
+    assert_eq!(
+        run(&mut v, &unsigned_trailer_body(data, &crc32_b64(data)), 3).unwrap(),
+        data
+    );
+    v.finish().unwrap();
+
+    let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
+    run(
+        &mut v,
+        &unsigned_trailer_body(data, &crc32_b64(b"other")),
+        3,
+    )
+    .unwrap();
+    let e = v.finish().unwrap_err();
+    assert_eq!((e.status, e.code), (400, HcpCode::BadDigest));
+}
+
+#[test]
+fn signed_trailer_signature_is_verified() {
+    let signer = example_signer();
+    let data = b"signed with a trailer";
+    let chunk_sig = |prev: &str, d: &[u8]| {
+        let sts = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{prev}\n{}\n{}",
+            signer.amz_date,
+            signer.scope,
+            sigv4::EMPTY_SHA256,
+            sigv4::sha256_hex(d)
+        );
+        sigv4::signature(&signer.key, &sts)
+    };
+    let s1 = chunk_sig(SEED, data);
+    let s2 = chunk_sig(&s1, b"");
+    let trailer = format!("x-amz-checksum-crc32:{}\n", crc32_b64(data));
+    let trailer_sig = |prev: &str, t: &str| {
+        let sts = format!(
+            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{prev}\n{}",
+            signer.amz_date,
+            signer.scope,
+            sigv4::sha256_hex(t.as_bytes())
+        );
+        sigv4::signature(&signer.key, &sts)
+    };
+    let build = |tsig: &str| {
+        let mut b = format!("{:x};chunk-signature={s1}\r\n", data.len()).into_bytes();
+        b.extend_from_slice(data);
+        b.extend_from_slice(
+            format!(
+                "\r\n0;chunk-signature={s2}\r\n{}\r\nx-amz-trailer-signature:{tsig}\r\n\r\n",
+                trailer.trim_end()
+            )
+            .as_bytes(),
+        );
+        b
+    };
+    let req = request(&[
+        ("x-amz-decoded-content-length", &data.len().to_string()),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ]);
+    let payload = Payload::Chunked {
+        signer: Some(signer.clone()),
+        trailer: true,
+    };
+
+    let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
+    run(&mut v, &build(&trailer_sig(&s2, &trailer)), 5).unwrap();
+    v.finish().unwrap();
+
+    let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
+    run(&mut v, &build(&trailer_sig(&s1, &trailer)), 5).unwrap();
+    assert_eq!(v.finish().unwrap_err().code, HcpCode::SignatureDoesNotMatch);
+}
+
+#[test]
+fn content_md5_malformed_and_mismatched() {
+    let plain = Payload::Plain { sha256: None };
+    let e = BodyVerifier::new(&plain, &request(&[("content-md5", "not base64!")]), 1)
+        .err()
+        .unwrap();
+    assert_eq!((e.status, e.code), (400, HcpCode::InvalidDigest));
+    let e = BodyVerifier::new(&plain, &request(&[("content-md5", "AAAA")]), 1)
+        .err()
+        .unwrap();
+    assert_eq!(e.code, HcpCode::InvalidDigest, "16 bytes are required");
+
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b"body"));
+    let mut v = BodyVerifier::new(
+        &plain,
+        &request(&[("content-md5", &md5), ("content-length", "4")]),
+        1,
+    )
+    .unwrap();
+    run(&mut v, b"body", 2).unwrap();
+    v.finish().unwrap();
+    let mut v = BodyVerifier::new(
+        &plain,
+        &request(&[("content-md5", &md5), ("content-length", "4")]),
+        1,
+    )
+    .unwrap();
+    run(&mut v, b"BODY", 2).unwrap();
+    assert_eq!(v.finish().unwrap_err().code, HcpCode::BadDigest);
+}
+
+#[test]
+fn plain_signed_digest_and_checksum_headers() {
+    let digest: [u8; 32] = Sha256::digest(b"payload").into();
+    let req = request(&[
+        ("content-length", "7"),
+        ("x-amz-checksum-crc32", &crc32_b64(b"payload")),
+    ]);
+    let mut v = BodyVerifier::new(
+        &Payload::Plain {
+            sha256: Some(digest),
+        },
+        &req,
+        1,
+    )
+    .unwrap();
+    run(&mut v, b"payload", 3).unwrap();
+    v.finish().unwrap();
+    let mut v = BodyVerifier::new(
+        &Payload::Plain {
+            sha256: Some(digest),
+        },
+        &req,
+        1,
+    )
+    .unwrap();
+    run(&mut v, b"PAYLOAD", 3).unwrap();
+    assert_eq!(v.finish().unwrap_err().code, HcpCode::BadDigest);
+}
