@@ -200,6 +200,12 @@ impl Gateway {
         } else {
             None
         };
+        if has_body {
+            self.metrics
+                .payloads
+                .with_label_values(&[auth.payload.mode()])
+                .inc();
+        }
         // What the gateway vouches for toward the backend: the verified digest of a body that is
         // forwarded unchanged, or no claim at all (the gateway verified what it could itself).
         let (payload_hash, framing) = match (&auth.payload, has_body) {
@@ -258,6 +264,10 @@ impl Gateway {
                 }
                 return self.backend_unreachable(s, x, &e.to_string()).await;
             }
+            self.metrics
+                .backend_requests
+                .with_label_values(&[&route.backend.name])
+                .inc();
             if has_body {
                 let verifier = verifier.take().expect("a request with a body is sent once");
                 match forward::stream_request_body(

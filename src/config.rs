@@ -95,12 +95,23 @@ pub struct AddressingSection {
 pub struct AuthSection {
     /// Allowed difference between a request's date and the gateway's clock.
     pub clock_skew_seconds: u64,
+    /// A TOML file of further `[[users]]` entries (for example a mounted Kubernetes Secret).
+    pub users_file: Option<PathBuf>,
+}
+
+/// The contents of `auth.users_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    #[serde(default)]
+    users: Vec<UserEntry>,
 }
 
 impl Default for AuthSection {
     fn default() -> Self {
         AuthSection {
             clock_skew_seconds: 15 * 60,
+            users_file: None,
         }
     }
 }
@@ -390,7 +401,18 @@ impl Config {
         // Longest first, so that a nested domain wins over its parent.
         domains.sort_by_key(|d| std::cmp::Reverse(d.len()));
 
-        let users = build_users(&file.users, base, &mut errors);
+        let mut user_entries = file.users;
+        if let Some(path) = &file.auth.users_file {
+            let path = base.join(path);
+            match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| toml::from_str::<UsersFile>(&t).map_err(|e| e.to_string()))
+            {
+                Ok(more) => user_entries.extend(more.users),
+                Err(e) => errors.push(format!("auth.users_file {}: {e}", path.display())),
+            }
+        }
+        let users = build_users(&user_entries, base, &mut errors);
         let serves_demo_user = users.iter().any(|u| {
             u.access_key == hcp_access_key(DEMO_USERNAME)
                 && u.secret.expose() == hcp_secret_key(DEMO_PASSWORD)
@@ -792,6 +814,27 @@ mod tests {
         assert_eq!(cfg.users.get("a2").unwrap().secret.expose(), "from-file");
         assert_eq!(cfg.users.get("a3").unwrap().secret.expose(), "from-env");
         assert!(cfg.serves_demo_user);
+    }
+
+    #[test]
+    fn users_come_from_a_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("users.toml"),
+            "[[users]]\nusername = \"from-file\"\npassword = \"pw\"\npermissions = [{ buckets = \"logs-*\", allow = [\"read\"] }]\n",
+        )
+        .unwrap();
+        let text = "[auth]\nusers_file = \"users.toml\"\n[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\n";
+        let cfg = Config::parse(text, dir.path()).unwrap();
+        let user = cfg.users.get(&hcp_access_key("from-file")).unwrap();
+        assert!(user.grants[0].allows("t", Some("logs-1"), Permission::Read));
+        assert!(!user.grants[0].allows("t", Some("data"), Permission::Read));
+        std::fs::write(dir.path().join("users.toml"), "[[users]]\nbogus = 1\n").unwrap();
+        let err = Config::parse(text, dir.path()).unwrap_err();
+        assert!(
+            err[0].contains("auth.users_file") && err[0].contains("bogus"),
+            "{err:?}"
+        );
     }
 
     #[test]

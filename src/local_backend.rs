@@ -141,6 +141,34 @@ impl LocalS3 {
     }
 }
 
+/// s3s-fs echoes `encoding-type=url` but leaves names unencoded, so clients that decode them
+/// (botocore) turn `+` into a space.
+fn wants_url_encoding(encoding: Option<&EncodingType>) -> bool {
+    encoding.is_some_and(|e| e.as_str() == EncodingType::URL)
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    crate::sigv4::uri_encode(s.as_bytes(), true, &mut out);
+    out
+}
+
+fn url_encode_listing(
+    contents: &mut Option<Vec<Object>>,
+    prefixes: &mut Option<Vec<CommonPrefix>>,
+) {
+    for key in contents.iter_mut().flatten().filter_map(|o| o.key.as_mut()) {
+        *key = url_encode(key);
+    }
+    for p in prefixes
+        .iter_mut()
+        .flatten()
+        .filter_map(|p| p.prefix.as_mut())
+    {
+        *p = url_encode(p);
+    }
+}
+
 /// Emits the `S3` impl: the `delegate` operations go to s3s-fs as they are, the rest is written
 /// out. (The impl is emitted whole so that `async_trait` sees the expanded methods.)
 macro_rules! local_s3 {
@@ -169,9 +197,33 @@ local_s3! {
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
-        list_objects(ListObjectsInput) -> ListObjectsOutput;
-        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
         put_object(PutObjectInput) -> PutObjectOutput;
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let url = wants_url_encoding(req.input.encoding_type.as_ref());
+        let mut resp = self.fs.list_objects(req).await?;
+        if url {
+            let o = &mut resp.output;
+            url_encode_listing(&mut o.contents, &mut o.common_prefixes);
+            for s in [&mut o.prefix, &mut o.delimiter, &mut o.marker, &mut o.next_marker].into_iter().flatten() {
+                *s = url_encode(s);
+            }
+        }
+        Ok(resp)
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let url = wants_url_encoding(req.input.encoding_type.as_ref());
+        let mut resp = self.fs.list_objects_v2(req).await?;
+        if url {
+            let o = &mut resp.output;
+            url_encode_listing(&mut o.contents, &mut o.common_prefixes);
+            for s in [&mut o.prefix, &mut o.delimiter, &mut o.start_after].into_iter().flatten() {
+                *s = url_encode(s);
+            }
+        }
+        Ok(resp)
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {

@@ -9,7 +9,7 @@ use crate::config::LogFormat;
 /// Installs the global subscriber once; later calls (tests starting several gateways) are no-ops.
 pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{level},s3s=warn,s3s_fs=warn,pingora_core=warn"))
+        EnvFilter::new(format!("{level},s3s=off,s3s_fs=warn,pingora_core=warn"))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

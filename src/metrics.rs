@@ -10,6 +10,8 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     pub in_flight: IntGauge,
     pub auth_failures: IntCounterVec,
+    pub backend_requests: IntCounterVec,
+    pub payloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,6 +47,26 @@ impl Metrics {
             &["code"],
         )
         .unwrap();
+        let backend_requests = IntCounterVec::new(
+            Opts::new(
+                "hcp_gateway_backend_requests_total",
+                "Requests sent to backends, by backend",
+            ),
+            &["backend"],
+        )
+        .unwrap();
+        let payloads = IntCounterVec::new(
+            Opts::new(
+                "hcp_gateway_request_payloads_total",
+                "Request bodies by how they were signed and framed",
+            ),
+            &["mode"],
+        )
+        .unwrap();
+        registry
+            .register(Box::new(backend_requests.clone()))
+            .unwrap();
+        registry.register(Box::new(payloads.clone())).unwrap();
         registry.register(Box::new(requests.clone())).unwrap();
         registry
             .register(Box::new(request_seconds.clone()))
@@ -57,7 +79,14 @@ impl Metrics {
             request_seconds,
             in_flight,
             auth_failures,
+            backend_requests,
+            payloads,
         }
+    }
+
+    /// Requests sent to one backend so far.
+    pub fn backend_requests(&self, backend: &str) -> u64 {
+        self.backend_requests.with_label_values(&[backend]).get()
     }
 
     /// The text exposition format.

@@ -166,6 +166,25 @@ pub enum Payload {
     },
 }
 
+impl Payload {
+    /// A label for metrics and logs.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Payload::Plain { sha256: Some(_) } => "signed",
+            Payload::Plain { sha256: None } => "unsigned",
+            Payload::Chunked {
+                signer: Some(_),
+                trailer: false,
+            } => "aws-chunked-signed",
+            Payload::Chunked {
+                signer: Some(_),
+                trailer: true,
+            } => "aws-chunked-signed-trailer",
+            Payload::Chunked { signer: None, .. } => "aws-chunked-unsigned-trailer",
+        }
+    }
+}
+
 /// What verifying aws-chunked chunk signatures needs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChunkSigner {

@@ -121,6 +121,23 @@ pub fn canonical_resource(target: &Target, raw_path: &[u8], query: &Query) -> St
     out
 }
 
+/// The resources a client may have signed: as sent, and for a bucket addressed path style
+/// without a trailing slash also with it (AWS derives `/bucket/` + key; botocore signs that).
+fn resource_variants(target: &Target, raw_path: &[u8], query: &Query) -> Vec<String> {
+    let resource = canonical_resource(target, raw_path, query);
+    let mut variants = vec![resource];
+    if !target.virtual_host
+        && target.bucket.is_some()
+        && target.raw_key.is_none()
+        && !raw_path.ends_with(b"/")
+    {
+        let mut with_slash = raw_path.to_vec();
+        with_slash.push(b'/');
+        variants.push(canonical_resource(target, &with_slash, query));
+    }
+    variants
+}
+
 pub fn string_to_sign(req: &RequestHeader, date_line: &str, resource: &str) -> String {
     let header = |name: http::header::HeaderName| {
         req.headers
@@ -189,7 +206,7 @@ pub(super) fn verify_header(
     authn.check_skew(request_time, now)?;
 
     let (raw_path, raw_query) = split_target(req.raw_path());
-    let resource = canonical_resource(target, raw_path, &Query::parse(raw_query));
+    let resources = resource_variants(target, raw_path, &Query::parse(raw_query));
     let given = decode_signature(signature)?;
     // With x-amz-date, AWS's prose signs an empty Date line while its worked example signs the
     // x-amz-date value; clients follow either, so both verify.
@@ -198,13 +215,16 @@ pub(super) fn verify_header(
         lines.extend(["", d]);
     }
     lines.dedup();
-    if lines.iter().any(|line| {
-        matches(
-            user.secret.expose(),
-            &string_to_sign(req, line, &resource),
-            &given,
-        )
-    }) {
+    let signed = lines.iter().any(|line| {
+        resources.iter().any(|resource| {
+            matches(
+                user.secret.expose(),
+                &string_to_sign(req, line, resource),
+                &given,
+            )
+        })
+    });
+    if signed {
         return Ok(Authenticated::new(
             Authenticator::identity(user, AuthScheme::SigV2Header),
             req,

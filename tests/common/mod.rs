@@ -7,6 +7,8 @@
 //! unless `HCP_GW_SKIP_EXTERNAL=1` is set, so CI can never pass by skipping.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -19,6 +21,12 @@ pub const PASSWORD: &str = "test-password";
 pub const READER: &str = "reader";
 pub const READER_PASSWORD: &str = "reader-password";
 pub const DISABLED: &str = "disabled-user";
+pub const WRITER: &str = "writer";
+
+/// The access and secret key of an HCP-style user.
+pub fn keys(user: &str, password: &str) -> (String, String) {
+    (hcp_access_key(user), hcp_secret_key(password))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -125,6 +133,12 @@ permissions = [{{ tenant = "*", buckets = "*", allow = ["all"] }}]
 username = "{READER}"
 password = "{READER_PASSWORD}"
 permissions = [{{ tenant = "t", buckets = "shared-*", allow = ["read"] }}]
+
+# A user who may read and write buckets named "shared-*" only.
+[[users]]
+username = "{WRITER}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", buckets = "shared-*", allow = ["read", "write"] }}]
 
 # A user whose account is disabled.
 [[users]]

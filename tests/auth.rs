@@ -1,0 +1,1030 @@
+//! Authentication and access control through the gateway: every scheme with a real client or
+//! hand-built raw HTTP, and every forgery answered with HCP's status and code while the backend
+//! receives nothing (counted by the gateway's backend-request metric, and the backend's own state).
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine as _;
+use common::raw::{send, total_len, RawResponse, V4};
+use common::*;
+use hcp_s3_gateway::sigv4;
+
+struct Fixture {
+    gw: TestGateway,
+    addr: String,
+    bucket: String,
+}
+
+impl Fixture {
+    async fn new(tag: &str) -> Fixture {
+        let gw = start(Backend::Local).await.unwrap();
+        let bucket = unique_bucket(tag);
+        gw.client()
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        gw.client()
+            .put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(ByteStream::from_static(b"hello"))
+            .send()
+            .await
+            .unwrap();
+        let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+        Fixture { gw, addr, bucket }
+    }
+
+    fn backend_requests(&self) -> u64 {
+        self.gw
+            .gw
+            .as_ref()
+            .unwrap()
+            .gateway
+            .metrics
+            .backend_requests("b")
+    }
+
+    fn v4<'a>(&'a self, ak: &'a str, sk: &'a str, payload: &'a str) -> V4<'a> {
+        V4 {
+            access_key: ak,
+            secret_key: sk,
+            host: &self.addr,
+            when: SystemTime::now(),
+            payload_hash: payload,
+            date_header: None,
+        }
+    }
+
+    async fn exists(&self, key: &str) -> bool {
+        self.gw
+            .client()
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Asserts that `f` is refused with `status`/`code` and that no request reached the backend.
+    async fn refused<F: std::future::Future<Output = RawResponse>>(
+        &self,
+        what: &str,
+        status: u16,
+        code: &str,
+        f: F,
+    ) {
+        let before = self.backend_requests();
+        let r = f.await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{what}: {}",
+            r.text()
+        );
+        assert_hcp_error_body(&r.text(), code);
+        assert_eq!(
+            self.backend_requests(),
+            before,
+            "{what}: a request reached the backend"
+        );
+    }
+}
+
+fn user() -> (String, String) {
+    keys(USER, PASSWORD)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_header_forgeries() {
+    let f = Fixture::new("v4forge").await;
+    let (ak, sk) = user();
+    let target = format!("/{}/k", f.bucket);
+    let t = target.as_bytes();
+    let ok = f.v4(&ak, &sk, sigv4::EMPTY_SHA256).sign("GET", t, &[]);
+    let r = send(&f.addr, "GET", t, &ok, vec![]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+
+    f.refused(
+        "wrong secret",
+        403,
+        "SignatureDoesNotMatch",
+        send(
+            &f.addr,
+            "GET",
+            t,
+            &f.v4(&ak, "0000000000000000000000000000dead", sigv4::EMPTY_SHA256)
+                .sign("GET", t, &[]),
+            vec![],
+        ),
+    )
+    .await;
+    f.refused(
+        "unknown key",
+        403,
+        "InvalidAccessKeyId",
+        send(
+            &f.addr,
+            "GET",
+            t,
+            &f.v4("dW5rbm93bg==", &sk, sigv4::EMPTY_SHA256)
+                .sign("GET", t, &[]),
+            vec![],
+        ),
+    )
+    .await;
+
+    let mut tampered =
+        f.v4(&ak, &sk, sigv4::EMPTY_SHA256)
+            .sign("GET", t, &[("range", "bytes=0-1")]);
+    tampered.iter_mut().find(|(n, _)| n == "range").unwrap().1 = "bytes=0-3".into();
+    f.refused(
+        "tampered header",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", t, &tampered, vec![]),
+    )
+    .await;
+
+    let list = format!("/{}?list-type=2&prefix=a", f.bucket);
+    let signed = f
+        .v4(&ak, &sk, sigv4::EMPTY_SHA256)
+        .sign("GET", list.as_bytes(), &[]);
+    let forged = format!("/{}?list-type=2&prefix=b", f.bucket);
+    f.refused(
+        "tampered query",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", forged.as_bytes(), &signed, vec![]),
+    )
+    .await;
+    let other = format!("/{}/other", f.bucket);
+    f.refused(
+        "tampered path",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", other.as_bytes(), &ok, vec![]),
+    )
+    .await;
+
+    let old = V4 {
+        when: SystemTime::now() - Duration::from_secs(20 * 60),
+        ..f.v4(&ak, &sk, sigv4::EMPTY_SHA256)
+    };
+    f.refused(
+        "replay outside the skew window",
+        403,
+        "RequestTimeTooSkewed",
+        send(&f.addr, "GET", t, &old.sign("GET", t, &[]), vec![]),
+    )
+    .await;
+
+    let no_date: Vec<_> = ok
+        .iter()
+        .filter(|(n, _)| n != "x-amz-date")
+        .cloned()
+        .collect();
+    f.refused(
+        "no date",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", t, &no_date, vec![]),
+    )
+    .await;
+    let mut disabled = f
+        .v4(
+            &keys(DISABLED, PASSWORD).0,
+            &keys(DISABLED, PASSWORD).1,
+            sigv4::EMPTY_SHA256,
+        )
+        .sign("GET", t, &[]);
+    f.refused(
+        "disabled user",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", t, &disabled, vec![]),
+    )
+    .await;
+    disabled.retain(|(n, _)| n != "authorization");
+    disabled.push((
+        "authorization".into(),
+        "AWS4-HMAC-SHA256 Credential=x".into(),
+    ));
+    f.refused(
+        "malformed Authorization",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", t, &disabled, vec![]),
+    )
+    .await;
+
+    // HCP documents the RFC 1123 form for x-amz-date as well; the client signs the header as
+    // sent and the string to sign in ISO form.
+    let now = SystemTime::now();
+    let rfc_date = httpdate::fmt_http_date(now).replace("GMT", "+0000");
+    let rfc = V4 {
+        when: now,
+        date_header: Some(&rfc_date),
+        ..f.v4(&ak, &sk, sigv4::EMPTY_SHA256)
+    };
+    let r = send(&f.addr, "GET", t, &rfc.sign("GET", t, &[]), vec![]).await;
+    assert_eq!(
+        r.status,
+        200,
+        "RFC 1123 x-amz-date ({rfc_date}): {}",
+        r.text()
+    );
+
+    // A forged upload leaves nothing at the backend.
+    let body = pattern(100_000, 9);
+    let digest = sigv4::sha256_hex(&body);
+    let put = format!("/{}/forged", f.bucket);
+    let headers = f.v4(&ak, "0000000000000000000000000000dead", &digest).sign(
+        "PUT",
+        put.as_bytes(),
+        &[("content-length", &body.len().to_string())],
+    );
+    f.refused(
+        "forged PUT",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "PUT", put.as_bytes(), &headers, vec![body]),
+    )
+    .await;
+    assert!(!f.exists("forged").await);
+    f.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_v4_urls() {
+    let f = Fixture::new("presign").await;
+    let s3 = f.gw.client();
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let get = s3
+        .get_object()
+        .bucket(&f.bucket)
+        .key("k")
+        .presigned(cfg.clone())
+        .await
+        .unwrap();
+    let uri = get.uri().to_string();
+    let target = uri.trim_start_matches(&f.gw.endpoint).to_string();
+    let host = vec![("host".to_string(), f.addr.clone())];
+    let r = send(&f.addr, "GET", target.as_bytes(), &host, vec![]).await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"hello"[..]),
+        "{}",
+        r.text()
+    );
+
+    let put = s3
+        .put_object()
+        .bucket(&f.bucket)
+        .key("via-presigned-put")
+        .presigned(cfg)
+        .await
+        .unwrap();
+    let put_target = put.uri().trim_start_matches(&f.gw.endpoint).to_string();
+    let mut headers = host.clone();
+    headers.push(("content-length".into(), "6".into()));
+    let r = send(
+        &f.addr,
+        "PUT",
+        put_target.as_bytes(),
+        &headers,
+        vec![b"stored".to_vec()],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(f.exists("via-presigned-put").await);
+
+    let tampered = target.replace(
+        &format!("/{}/k?", f.bucket),
+        &format!("/{}/k?response-content-type=text%2Fhtml&", f.bucket),
+    );
+    f.refused(
+        "tampered query",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", tampered.as_bytes(), &host, vec![]),
+    )
+    .await;
+    let other_key = target.replace(
+        &format!("/{}/k?", f.bucket),
+        &format!("/{}/other?", f.bucket),
+    );
+    f.refused(
+        "tampered path",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", other_key.as_bytes(), &host, vec![]),
+    )
+    .await;
+    let too_long = target.replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
+    f.refused(
+        "expiry over 7 days",
+        400,
+        "InvalidArgument",
+        send(&f.addr, "GET", too_long.as_bytes(), &host, vec![]),
+    )
+    .await;
+    let bad_algo = target.replace(
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        "X-Amz-Algorithm=AWS4-HMAC-SHA1",
+    );
+    f.refused(
+        "unknown algorithm",
+        400,
+        "InvalidArgument",
+        send(&f.addr, "GET", bad_algo.as_bytes(), &host, vec![]),
+    )
+    .await;
+
+    let short = PresigningConfig::builder()
+        .start_time(SystemTime::now() - Duration::from_secs(10))
+        .expires_in(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let expired = s3
+        .get_object()
+        .bucket(&f.bucket)
+        .key("k")
+        .presigned(short)
+        .await
+        .unwrap();
+    let expired_target = expired.uri().trim_start_matches(&f.gw.endpoint).to_string();
+    f.refused(
+        "expired URL",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", expired_target.as_bytes(), &host, vec![]),
+    )
+    .await;
+    f.gw.stop().await;
+}
+
+fn v2_header(
+    method: &str,
+    resource: &str,
+    date: &str,
+    ak: &str,
+    sk: &str,
+) -> Vec<(String, String)> {
+    let sts = format!("{method}\n\n\n{date}\n{resource}");
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hcp_s3_gateway::auth::sigv2::sign(sk, &sts));
+    vec![
+        ("date".into(), date.into()),
+        ("authorization".into(), format!("AWS {ak}:{sig}")),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv2_header_and_presigned_forgeries() {
+    let f = Fixture::new("v2forge").await;
+    let (ak, sk) = user();
+    let resource = format!("/{}/k", f.bucket);
+    let now = httpdate::fmt_http_date(SystemTime::now());
+    let r = send(
+        &f.addr,
+        "GET",
+        resource.as_bytes(),
+        &v2_header("GET", &resource, &now, &ak, &sk),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"hello"[..]),
+        "{}",
+        r.text()
+    );
+    f.refused(
+        "wrong secret",
+        403,
+        "SignatureDoesNotMatch",
+        send(
+            &f.addr,
+            "GET",
+            resource.as_bytes(),
+            &v2_header("GET", &resource, &now, &ak, "wrong"),
+            vec![],
+        ),
+    )
+    .await;
+    f.refused(
+        "unknown key",
+        403,
+        "InvalidAccessKeyId",
+        send(
+            &f.addr,
+            "GET",
+            resource.as_bytes(),
+            &v2_header("GET", &resource, &now, "bm9ib2R5", &sk),
+            vec![],
+        ),
+    )
+    .await;
+    let old = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    f.refused(
+        "stale date",
+        403,
+        "RequestTimeTooSkewed",
+        send(
+            &f.addr,
+            "GET",
+            resource.as_bytes(),
+            &v2_header("GET", &resource, &old, &ak, &sk),
+            vec![],
+        ),
+    )
+    .await;
+    let other = format!("/{}/other", f.bucket);
+    f.refused(
+        "tampered path",
+        403,
+        "SignatureDoesNotMatch",
+        send(
+            &f.addr,
+            "GET",
+            other.as_bytes(),
+            &v2_header("GET", &resource, &now, &ak, &sk),
+            vec![],
+        ),
+    )
+    .await;
+
+    let presign = |expires: u64, secret: &str| {
+        let sts = format!("GET\n\n\n{expires}\n{resource}");
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(hcp_s3_gateway::auth::sigv2::sign(secret, &sts));
+        let sig: String = url_escape(&sig);
+        format!("{resource}?AWSAccessKeyId={ak}&Expires={expires}&Signature={sig}")
+    };
+    let host = vec![("host".to_string(), f.addr.clone())];
+    let future = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300;
+    let r = send(
+        &f.addr,
+        "GET",
+        presign(future, &sk).as_bytes(),
+        &host,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"hello"[..]),
+        "{}",
+        r.text()
+    );
+    f.refused(
+        "expired V2 URL",
+        403,
+        "AccessDenied",
+        send(
+            &f.addr,
+            "GET",
+            presign(future - 600, &sk).as_bytes(),
+            &host,
+            vec![],
+        ),
+    )
+    .await;
+    f.refused(
+        "V2 URL, wrong secret",
+        403,
+        "SignatureDoesNotMatch",
+        send(
+            &f.addr,
+            "GET",
+            presign(future, "wrong").as_bytes(),
+            &host,
+            vec![],
+        ),
+    )
+    .await;
+    f.gw.stop().await;
+}
+
+fn url_escape(s: &str) -> String {
+    let mut out = String::new();
+    sigv4::uri_encode(s.as_bytes(), false, &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_scheme_with_hs3_paths() {
+    let f = Fixture::new("hcpscheme").await;
+    let (ak, sk) = user();
+    let hcp = |a: &str, s: &str| {
+        vec![
+            ("authorization".to_string(), format!("HCP {a}:{s}")),
+            ("content-length".into(), "9".into()),
+        ]
+    };
+    let path = format!("/hs3/{}/via-hcp", f.bucket);
+    let r = send(
+        &f.addr,
+        "PUT",
+        path.as_bytes(),
+        &hcp(&ak, &sk),
+        vec![b"hcp-saved".to_vec()],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(&f.addr, "GET", path.as_bytes(), &hcp(&ak, &sk)[..1], vec![]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hcp-saved"[..]));
+    f.refused(
+        "HCP scheme, wrong password hash",
+        403,
+        "SignatureDoesNotMatch",
+        send(
+            &f.addr,
+            "GET",
+            path.as_bytes(),
+            &hcp(&ak, "0123456789abcdef0123456789abcdef")[..1],
+            vec![],
+        ),
+    )
+    .await;
+    f.refused(
+        "HCP scheme, unknown user",
+        403,
+        "InvalidAccessKeyId",
+        send(
+            &f.addr,
+            "GET",
+            path.as_bytes(),
+            &hcp("Z2hvc3Q=", &sk)[..1],
+            vec![],
+        ),
+    )
+    .await;
+    f.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_access_only_where_configured() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let public = unique_bucket("public");
+    let dropbox = unique_bucket("dropbox");
+    let private = unique_bucket("private");
+    for b in [&public, &dropbox, &private] {
+        s3.create_bucket().bucket(b).send().await.unwrap();
+        s3.put_object()
+            .bucket(b)
+            .key("k")
+            .body(ByteStream::from_static(b"shared"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let none: Vec<(String, String)> = vec![];
+    let all_users = vec![("authorization".to_string(), "AWS all_users:".to_string())];
+    let hcp_all = vec![("authorization".to_string(), "HCP all_users:".to_string())];
+    for h in [&none, &all_users, &hcp_all] {
+        let r = send(&addr, "GET", format!("/{public}/k").as_bytes(), h, vec![]).await;
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"shared"[..]),
+            "{h:?}"
+        );
+    }
+    let put = |b: &str| format!("/{b}/anon");
+    let len = vec![("content-length".to_string(), "4".to_string())];
+    let r = send(
+        &addr,
+        "PUT",
+        put(&public).as_bytes(),
+        &len,
+        vec![b"anon".to_vec()],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "AccessDenied"),
+        "read-only bucket"
+    );
+    let r = send(
+        &addr,
+        "PUT",
+        put(&dropbox).as_bytes(),
+        &len,
+        vec![b"anon".to_vec()],
+    )
+    .await;
+    assert_eq!(r.status, 200, "read-write bucket: {}", r.text());
+    let r = send(
+        &addr,
+        "GET",
+        format!("/{private}/k").as_bytes(),
+        &none,
+        vec![],
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+    assert_hcp_error_body(&r.text(), "AccessDenied");
+    let r = send(
+        &addr,
+        "POST",
+        format!("/{dropbox}/mpu?uploads").as_bytes(),
+        &none,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "AccessDenied"),
+        "multipart is never anonymous"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_per_user_bucket_and_operation() {
+    let gw = start(Backend::Local).await.unwrap();
+    let admin = gw.client();
+    let shared = unique_bucket("shared");
+    let private = unique_bucket("private");
+    for b in [&shared, &private] {
+        admin.create_bucket().bucket(b).send().await.unwrap();
+        admin
+            .put_object()
+            .bucket(b)
+            .key("k")
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (rak, rsk) = keys(READER, READER_PASSWORD);
+    let reader = gw.client_with(&rak, &rsk);
+    reader
+        .get_object()
+        .bucket(&shared)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    reader
+        .list_objects_v2()
+        .bucket(&shared)
+        .send()
+        .await
+        .unwrap();
+    reader.list_buckets().send().await.unwrap();
+    let denied = |e: (u16, String)| assert_eq!(e, (403, "AccessDenied".to_string()));
+    denied(sdk_error(
+        &reader
+            .put_object()
+            .bucket(&shared)
+            .key("w")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    denied(sdk_error(
+        &reader
+            .delete_object()
+            .bucket(&shared)
+            .key("k")
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    denied(sdk_error(
+        &reader
+            .get_object()
+            .bucket(&private)
+            .key("k")
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    denied(sdk_error(
+        &reader
+            .create_bucket()
+            .bucket(unique_bucket("shared"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    denied(sdk_error(
+        &reader
+            .get_bucket_acl()
+            .bucket(&shared)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+
+    let (wak, wsk) = keys(WRITER, PASSWORD);
+    let writer = gw.client_with(&wak, &wsk);
+    writer
+        .copy_object()
+        .bucket(&shared)
+        .key("copy")
+        .copy_source(format!("{shared}/k"))
+        .send()
+        .await
+        .unwrap();
+    let e = writer
+        .copy_object()
+        .bucket(&shared)
+        .key("stolen")
+        .copy_source(format!("{private}/k"))
+        .send()
+        .await
+        .unwrap_err();
+    denied(sdk_error(&e));
+    assert!(admin
+        .head_object()
+        .bucket(&shared)
+        .key("stolen")
+        .send()
+        .await
+        .is_err());
+    gw.stop().await;
+}
+
+/// Builds a signed aws-chunked upload of `data`; `corrupt` flips one signature byte of that chunk.
+fn chunked_upload(
+    v4: &V4<'_>,
+    target: &str,
+    data: &[u8],
+    chunk: usize,
+    corrupt: Option<usize>,
+) -> (Vec<(String, String)>, Vec<Vec<u8>>) {
+    // The encoded length depends only on the chunk sizes, so sign with a placeholder body first.
+    let placeholder = v4.chunked_body(&"0".repeat(64), data, chunk);
+    let encoded = total_len(&placeholder).to_string();
+    let decoded = data.len().to_string();
+    let headers = v4.sign(
+        "PUT",
+        target.as_bytes(),
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &encoded),
+            ("x-amz-decoded-content-length", &decoded),
+        ],
+    );
+    let mut body = v4.chunked_body(&V4::seed(&headers), data, chunk);
+    if let Some(i) = corrupt {
+        let p = &mut body[i];
+        let at = p.iter().position(|&b| b == b'=').unwrap() + 1;
+        p[at] = if p[at] == b'a' { b'b' } else { b'a' };
+    }
+    (headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_chunked_uploads_and_their_forgeries() {
+    let f = Fixture::new("chunked").await;
+    let (ak, sk) = user();
+    let streaming = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    let data = pattern(20 * 1024 * 1024, 20);
+    let v4 = f.v4(&ak, &sk, streaming);
+
+    let good = format!("/{}/chunked-good", f.bucket);
+    let (headers, body) = chunked_upload(&v4, &good, &data[..3 * 65536 + 100], 65536, None);
+    let r = send(&f.addr, "PUT", good.as_bytes(), &headers, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got =
+        f.gw.client()
+            .get_object()
+            .bucket(&f.bucket)
+            .key("chunked-good")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        &data[..3 * 65536 + 100]
+    );
+
+    // A bad chunk signature in the middle of a 20 MiB upload: refused, and no object is created.
+    let bad = format!("/{}/chunked-forged", f.bucket);
+    let (headers, body) = chunked_upload(&v4, &bad, &data, 65536, Some(160));
+    let r = send(&f.addr, "PUT", bad.as_bytes(), &headers, body).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "SignatureDoesNotMatch"),
+        "{}",
+        r.text()
+    );
+    assert_hcp_error_body(&r.text(), "SignatureDoesNotMatch");
+    assert!(
+        !f.exists("chunked-forged").await,
+        "the forged upload must not exist at the backend"
+    );
+
+    // An unsigned-trailer upload with a wrong CRC32: 400 BadDigest, nothing stored.
+    let trailer = format!("/{}/bad-trailer", f.bucket);
+    let small = &data[..70_000];
+    let mut body = format!("{:x}\r\n", small.len()).into_bytes();
+    body.extend_from_slice(small);
+    body.extend_from_slice(b"\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n");
+    let v4u = f.v4(&ak, &sk, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+    let headers = v4u.sign(
+        "PUT",
+        trailer.as_bytes(),
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &body.len().to_string()),
+            ("x-amz-decoded-content-length", &small.len().to_string()),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+    );
+    let r = send(&f.addr, "PUT", trailer.as_bytes(), &headers, vec![body]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "BadDigest"),
+        "{}",
+        r.text()
+    );
+    assert!(!f.exists("bad-trailer").await);
+
+    // Content-MD5: malformed, then wrong.
+    let md5 = format!("/{}/md5", f.bucket);
+    let v4p = f.v4(&ak, &sk, sigv4::UNSIGNED_PAYLOAD);
+    let h = v4p.sign(
+        "PUT",
+        md5.as_bytes(),
+        &[("content-md5", "not-base64"), ("content-length", "4")],
+    );
+    f.refused(
+        "malformed Content-MD5",
+        400,
+        "InvalidDigest",
+        send(&f.addr, "PUT", md5.as_bytes(), &h, vec![b"body".to_vec()]),
+    )
+    .await;
+    let h = v4p.sign(
+        "PUT",
+        md5.as_bytes(),
+        &[
+            ("content-md5", "XUFAKrxLKna5cZ2REBfFkg=="),
+            ("content-length", "4"),
+        ],
+    );
+    let r = send(&f.addr, "PUT", md5.as_bytes(), &h, vec![b"body".to_vec()]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "BadDigest"),
+        "{}",
+        r.text()
+    );
+    assert!(!f.exists("md5").await);
+    f.gw.stop().await;
+}
+
+/// aws-sdk-s3 streams a file body as aws-chunked with a CRC trailer; the gateway de-chunks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_streaming_upload_with_checksum_trailer() {
+    let f = Fixture::new("sdkstream").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upload.bin");
+    let data = pattern(3 * 1024 * 1024 + 17, 31);
+    std::fs::write(&path, &data).unwrap();
+    let s3 = f.gw.client();
+    s3.put_object()
+        .bucket(&f.bucket)
+        .key("streamed")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .customize()
+        .disable_payload_signing()
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&f.bucket)
+        .key("streamed")
+        .send()
+        .await
+        .unwrap();
+    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+    let metrics = String::from_utf8(f.gw.gw.as_ref().unwrap().gateway.metrics.render()).unwrap();
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("hcp_gateway_request_payloads_total{mode=\"aws-chunked")
+            && !l.ends_with(" 0")),
+        "the SDK's streaming upload should arrive aws-chunked:\n{metrics}"
+    );
+    f.gw.stop().await;
+}
+
+fn python() -> String {
+    // scripts/test.sh puts the test venv first on PATH.
+    "python3".to_string()
+}
+
+/// boto3 with SigV4 header and presigned, SigV2 header and presigned signing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_signing_styles() {
+    let f = Fixture::new("boto3").await;
+    let (ak, sk) = user();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/boto3_auth.py");
+    let (endpoint, bucket) = (f.gw.endpoint.clone(), f.bucket.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python())
+            .args([script, &endpoint, &ak, &sk, &bucket])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        5,
+        "{stdout}"
+    );
+    f.gw.stop().await;
+}
+
+/// s3cmd with `signature_v2 = True` and with SigV4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3cmd_v2_and_v4() {
+    let f = Fixture::new("s3cmd").await;
+    let (ak, sk) = user();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("upload.txt");
+    std::fs::write(&file, b"from s3cmd").unwrap();
+    for (v2, name) in [(true, "v2"), (false, "v4")] {
+        let cfg = dir.path().join(format!("s3cfg-{name}"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[default]\naccess_key = {ak}\nsecret_key = {sk}\nhost_base = {addr}\nhost_bucket = {addr}\nuse_https = False\n\
+                 signature_v2 = {v2}\nbucket_location = us-east-1\n",
+                addr = f.addr,
+                v2 = if v2 { "True" } else { "False" }
+            ),
+        )
+        .unwrap();
+        let run = |args: Vec<String>| {
+            let cfg = cfg.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    std::process::Command::new("s3cmd")
+                        .arg("-c")
+                        .arg(&cfg)
+                        .args(&args)
+                        .output()
+                        .expect("s3cmd is installed")
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let key = format!("s3://{}/s3cmd-{name}.txt", f.bucket);
+        let out = run(vec!["put".into(), file.display().to_string(), key.clone()]).await;
+        assert!(
+            out.status.success(),
+            "{name} put: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let back = dir.path().join(format!("back-{name}.txt"));
+        let out = run(vec![
+            "get".into(),
+            "--force".into(),
+            key.clone(),
+            back.display().to_string(),
+        ])
+        .await;
+        assert!(
+            out.status.success(),
+            "{name} get: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&back).unwrap(), b"from s3cmd");
+        let out = run(vec!["ls".into(), format!("s3://{}/", f.bucket)]).await;
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("s3cmd-{name}.txt")),
+            "{name} ls"
+        );
+    }
+    f.gw.stop().await;
+}
