@@ -110,12 +110,27 @@ CONF
   radosgw-admin -c "$CEPH_CONF" -n client.admin user create --uid alt --display-name "Alt User" \
     --email alt@example.com --access-key "$ak2" --secret "$sk2" >/dev/null
 
+  # A user with a one-object quota and a suspended user, for the Ceph dialect rows.
+  local ak3=RGWQUOTAACCESSKEY03 sk3=rgwquotasecretkey000000000000000000000003
+  local ak4=RGWSUSPENDEDKEY0004 sk4=rgwsuspendedsecretkey00000000000000000004
+  radosgw-admin -c "$CEPH_CONF" -n client.admin user create --uid quota --display-name "Quota User" \
+    --access-key "$ak3" --secret "$sk3" >/dev/null
+  radosgw-admin -c "$CEPH_CONF" -n client.admin quota set --quota-scope=user --uid=quota --max-objects=1 >/dev/null
+  radosgw-admin -c "$CEPH_CONF" -n client.admin quota enable --quota-scope=user --uid=quota >/dev/null
+  radosgw-admin -c "$CEPH_CONF" -n client.admin user create --uid suspended --display-name "Suspended User" \
+    --access-key "$ak4" --secret "$sk4" >/dev/null
+  radosgw-admin -c "$CEPH_CONF" -n client.admin user suspend --uid=suspended >/dev/null
+
   cat > "$dir/env" <<ENV
 export RGW_ENDPOINT=http://127.0.0.1:$rgw_port
 export RGW_ACCESS_KEY=$ak1
 export RGW_SECRET_KEY=$sk1
 export RGW_ALT_ACCESS_KEY=$ak2
 export RGW_ALT_SECRET_KEY=$sk2
+export RGW_QUOTA_ACCESS_KEY=$ak3
+export RGW_QUOTA_SECRET_KEY=$sk3
+export RGW_SUSPENDED_ACCESS_KEY=$ak4
+export RGW_SUSPENDED_SECRET_KEY=$sk4
 ENV
   echo "rgw.sh: radosgw ready on 127.0.0.1:$rgw_port"
 }

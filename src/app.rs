@@ -299,6 +299,9 @@ impl Gateway {
                 }
                 return self.backend_unreachable(s, x, &e.to_string()).await;
             }
+            if op == Operation::CompleteMultipartUpload {
+                break up;
+            }
             match up.session.read_response().await {
                 Ok(_) => break up,
                 Err(e) if retriable => {
@@ -309,6 +312,9 @@ impl Gateway {
             }
         };
         let body_fully_read = !has_body || s.is_body_done();
+        if op == Operation::CompleteMultipartUpload {
+            return self.complete(s, x, up, &target, &route).await;
+        }
 
         // 8. normalisation
         let flow = self
@@ -336,76 +342,75 @@ impl Gateway {
         let upstream = up.session.resp_header().expect("response was read").clone();
         let status = upstream.status.as_u16();
         x.backend_status = Some(status);
-        x.backend_request_id = upstream
-            .headers
-            .get("x-amz-request-id")
+        x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
+            .iter()
+            .find_map(|h| upstream.headers.get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let limit = self.cfg.max_buffered_response_bytes;
 
-        if normalize::is_error_status(status) {
-            let body = forward::read_whole_body(&mut up.session, limit)
-                .await
-                .unwrap_or_default();
-            let backend_err = normalize::parse_backend_error(&body);
-            x.backend_code = backend_err.code.clone();
-            let err = normalize::map_backend_error(
-                status,
-                &backend_err,
-                op,
-                target.bucket.as_deref(),
-                x.key.as_deref(),
-            );
-            if err.code == HcpCode::InternalError {
-                tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
-                    backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
-            }
-            return self.answer(s, x, err).await;
+        // Errors and control answers are small documents: read whole and settled into HCP's
+        // answer, so that the status can follow the code. Object data streams.
+        if normalize::is_error_status(status) || (op.result_root().is_some() && status == 200) {
+            let body = forward::read_whole_body(&mut up.session, limit).await;
+            let location = self.client_location(s, target);
+            return match self.settle(x, &upstream, body, op, target, route, &location) {
+                Ok(doc) => {
+                    let mut resp =
+                        normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+                    resp.remove_header(&http::header::TRANSFER_ENCODING);
+                    resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
+                        .expect("length");
+                    x.status = status;
+                    x.bytes_out = doc.len() as u64;
+                    if s.write_response_header(Box::new(resp)).await.is_err()
+                        || s.write_response_body(doc, true).await.is_err()
+                    {
+                        return Flow::Abort;
+                    }
+                    Flow::KeepAlive
+                }
+                Err(err) => self.answer(s, x, err).await,
+            };
         }
 
-        // Control answers are small XML documents: read whole, checked for a hidden error, and
-        // normalised. Everything else (object data) streams.
-        if op.result_root().is_some() && status == 200 {
-            let body = match forward::read_whole_body(&mut up.session, limit).await {
-                Ok(b) => b,
-                Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
-            };
-            if op.may_hide_error() && body_root_is_error(&body) {
-                let backend_err = normalize::parse_backend_error(&body);
-                x.backend_code = backend_err.code.clone();
-                let err = normalize::map_backend_error(
-                    500,
-                    &backend_err,
-                    op,
-                    target.bucket.as_deref(),
-                    x.key.as_deref(),
-                );
-                return self.answer(s, x, err).await;
+        // A precondition the backend did not evaluate still gets HCP's answer.
+        if (200..300).contains(&status)
+            && matches!(op, Operation::GetObject | Operation::HeadObject)
+        {
+            match normalize::precondition(s.req_header(), &upstream) {
+                normalize::Precondition::Holds => {}
+                normalize::Precondition::Failed => {
+                    return self
+                        .answer(s, x, HcpError::new(HcpCode::PreconditionFailed))
+                        .await
+                }
+                normalize::Precondition::NotModified => {
+                    let mut resp =
+                        normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+                    resp.set_status(304).expect("304");
+                    for h in [
+                        http::header::CONTENT_LENGTH,
+                        http::header::CONTENT_TYPE,
+                        http::header::CONTENT_RANGE,
+                        http::header::TRANSFER_ENCODING,
+                    ] {
+                        resp.remove_header(&h);
+                    }
+                    x.status = 304;
+                    x.code = Some(HcpCode::PreconditionFailed);
+                    if s.write_response_header(Box::new(resp)).await.is_err()
+                        || s.finish_body().await.is_err()
+                    {
+                        return Flow::Abort;
+                    }
+                    return Flow::KeepAlive;
+                }
             }
-            let location = self.client_location(s, target);
-            let Some(body) = normalize::rewrite_xml(&body, op, route, &location) else {
-                x.cause = Some("unparsable backend XML answer".into());
-                return self
-                    .answer(s, x, HcpError::new(HcpCode::InternalError))
-                    .await;
-            };
-            let (mut resp, _) =
-                normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
-            resp.remove_header(&http::header::TRANSFER_ENCODING);
-            resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
-                .expect("length");
-            x.status = status;
-            x.bytes_out = body.len() as u64;
-            if s.write_response_header(Box::new(resp)).await.is_err()
-                || s.write_response_body(body, true).await.is_err()
-            {
-                return Flow::Abort;
-            }
-            return Flow::KeepAlive;
         }
 
         // Everything else streams.
-        let (mut resp, _) = normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+        let mut resp = normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
         let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
         if !bodiless
             && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
@@ -443,6 +448,153 @@ impl Gateway {
             }
         }
         if s.finish_body().await.is_err() {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
+    /// the HCP error (including errors a backend hides in a 200, and copies answered without an
+    /// ETag, which OBS documents as failures).
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        x: &mut Exchange,
+        upstream: &ResponseHeader,
+        body: Result<Vec<u8>, pingora::BError>,
+        op: Operation,
+        target: &Target,
+        route: &Route<'_>,
+        location: &str,
+    ) -> Result<Bytes, HcpError> {
+        let status = upstream.status.as_u16();
+        let body = body.map_err(|e| {
+            x.cause = Some(format!("reading the backend's answer: {e}"));
+            if e.etype() == &pingora::ErrorType::ReadTimedout {
+                HcpError::new(HcpCode::ServiceUnavailable)
+            } else {
+                // Oversized, or cut off: nothing HCP could answer with.
+                HcpError::new(HcpCode::InternalError)
+            }
+        })?;
+        let hidden = status == 200 && op.may_hide_error() && body_root_is_error(&body);
+        if normalize::is_error_status(status) || hidden {
+            let backend_err = normalize::read_backend_error(upstream, &body);
+            x.backend_code = backend_err.code.clone();
+            if x.backend_request_id.is_none() {
+                x.backend_request_id = backend_err.request_id.clone();
+            }
+            let effective = if hidden { 500 } else { status };
+            let err = normalize::map_backend_error(
+                route.backend.dialect,
+                effective,
+                &backend_err,
+                op,
+                target.bucket.as_deref(),
+                x.key.as_deref(),
+            );
+            if err.code == HcpCode::InternalError {
+                tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
+                    backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
+            }
+            return Err(err);
+        }
+        if matches!(op, Operation::CopyObject | Operation::UploadPartCopy)
+            && !normalize::has_element(&body, b"ETag")
+        {
+            x.cause = Some("copy answered 200 without an ETag".into());
+            return Err(
+                HcpError::new(HcpCode::InternalError).with_message("The copy did not complete.")
+            );
+        }
+        normalize::rewrite_xml(&body, op, route, location, x.pretty).ok_or_else(|| {
+            x.cause = Some("unparsable backend XML answer".into());
+            HcpError::new(HcpCode::InternalError)
+        })
+    }
+
+    /// CompleteMultipartUpload may take long at the backend. Until `complete_keepalive_after` HCP's
+    /// statuses apply as usual; after it the gateway commits a 200 and sends whitespace every
+    /// second so that clients and proxies keep the connection, then the result or the Error
+    /// document.
+    async fn complete(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        mut up: Upstream,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Flow {
+        let op = Operation::CompleteMultipartUpload;
+        let mut committed = false;
+        up.session.read_timeout = Some(self.cfg.complete_timeout);
+        let read = {
+            let response = up.session.read_response();
+            tokio::pin!(response);
+            let start = tokio::time::Instant::now() + self.cfg.complete_keepalive_after;
+            let mut ticks = tokio::time::interval_at(start, std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    r = &mut response => break r,
+                    _ = ticks.tick() => {
+                        if !committed {
+                            let mut resp = ResponseHeader::build(200, Some(12)).expect("200");
+                            resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8").expect("static");
+                            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked").expect("static");
+                            normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+                            if s.write_response_header(Box::new(resp)).await.is_err() {
+                                return Flow::Abort;
+                            }
+                            committed = true;
+                            x.status = 200;
+                        }
+                        if s.write_response_body(Bytes::from_static(b" "), false).await.is_err() {
+                            return Flow::Abort;
+                        }
+                    }
+                }
+            }
+        };
+        if !committed {
+            return match read {
+                Ok(_) => {
+                    let flow = self
+                        .answer_from_backend(s, x, &mut up, op, target, route)
+                        .await;
+                    if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
+                        self.forwarder.release(up).await;
+                    }
+                    flow
+                }
+                Err(e) => self.backend_unreachable(s, x, &e.to_string()).await,
+            };
+        }
+        // The 200 is on its way: whatever happens now goes into the body.
+        let location = self.client_location(s, target);
+        let settled = match read {
+            Ok(_) => {
+                let upstream = up.session.resp_header().expect("response was read").clone();
+                x.backend_status = Some(upstream.status.as_u16());
+                let body =
+                    forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
+                        .await;
+                self.settle(x, &upstream, body, op, target, route, &location)
+            }
+            Err(e) => {
+                x.cause = Some(format!("backend failed during a long complete: {e}"));
+                Err(HcpError::new(HcpCode::ServiceUnavailable))
+            }
+        };
+        let doc = match settled {
+            Ok(doc) => doc,
+            Err(err) => {
+                x.code = Some(err.code);
+                err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty)
+            }
+        };
+        let doc = normalize::without_declaration(doc);
+        x.bytes_out = doc.len() as u64;
+        if s.write_response_body(doc, true).await.is_err() {
             return Flow::Abort;
         }
         Flow::KeepAlive
@@ -525,8 +677,11 @@ impl Gateway {
         x.status = err.status;
         x.code = Some(err.code);
         let body = err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty);
-        let resp: ResponseHeader =
+        let mut resp: ResponseHeader =
             normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
+        if let Some(id) = x.backend_request_id.as_deref() {
+            let _ = resp.insert_header(normalize::BACKEND_REQUEST_ID, id);
+        }
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return false;
         }

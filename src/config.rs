@@ -13,6 +13,7 @@ use md5::{Digest as _, Md5};
 use serde::Deserialize;
 
 use crate::auth::{Grant, Permission, SecretKey, User, UserStore};
+use crate::mapping::Dialect;
 
 // ---------------------------------------------------------------------------------------------
 // File layer
@@ -50,6 +51,11 @@ pub struct ServerSection {
     pub max_buffered_response_bytes: usize,
     /// Largest aws-chunked chunk accepted (a signed chunk is held until verified).
     pub max_chunk_bytes: usize,
+    /// After this long without the backend's answer to CompleteMultipartUpload, commit a 200
+    /// and keep the connection alive with whitespace until the result arrives.
+    pub complete_keepalive_ms: u64,
+    /// How long the backend may take to answer CompleteMultipartUpload (it can take minutes).
+    pub complete_timeout_seconds: u64,
     /// Host identifier rendered as `HostId`; defaults to the machine's host name.
     pub host_id: Option<String>,
     pub log_format: LogFormat,
@@ -67,6 +73,8 @@ impl Default for ServerSection {
             client_body_timeout_seconds: 60,
             max_buffered_response_bytes: 16 * 1024 * 1024,
             max_chunk_bytes: 16 * 1024 * 1024,
+            complete_keepalive_ms: 2000,
+            complete_timeout_seconds: 900,
             host_id: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -222,6 +230,8 @@ pub struct BackendEntry {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub addressing: Option<AddressingStyle>,
+    /// The error vocabulary of an `s3` backend: `aws` (default), `minio` or `ceph`.
+    pub dialect: Option<Dialect>,
     pub access_key: Option<SecretField>,
     pub secret_key: Option<SecretField>,
     /// Directory of the `local` backend's objects.
@@ -252,6 +262,8 @@ pub struct Config {
     pub client_body_timeout: Duration,
     pub max_buffered_response_bytes: usize,
     pub max_chunk_bytes: usize,
+    pub complete_keepalive_after: Duration,
+    pub complete_timeout: Duration,
     pub host_id: String,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -280,6 +292,7 @@ pub struct Backend {
     pub target: BackendTarget,
     pub region: String,
     pub addressing: AddressingStyle,
+    pub dialect: Dialect,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -522,6 +535,8 @@ impl Config {
             client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
             max_buffered_response_bytes: s.max_buffered_response_bytes,
             max_chunk_bytes: s.max_chunk_bytes,
+            complete_keepalive_after: Duration::from_millis(s.complete_keepalive_ms),
+            complete_timeout: Duration::from_secs(s.complete_timeout_seconds.max(1)),
             host_id,
             log_format: s.log_format,
             log_level: s.log_level.clone(),
@@ -713,6 +728,20 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             ));
         }
     }
+    let dialect = match (b.kind, b.dialect) {
+        (BackendKind::Local, None) => Dialect::Local,
+        (BackendKind::Obs, None) => Dialect::Obs,
+        (BackendKind::S3, None) => Dialect::Aws,
+        (BackendKind::S3, Some(d @ (Dialect::Aws | Dialect::Minio | Dialect::Ceph))) => d,
+        (_, Some(d)) => {
+            errors.push(format!(
+                "{label}: dialect {:?} does not fit kind {:?}",
+                d.name(),
+                b.kind
+            ));
+            Dialect::Aws
+        }
+    };
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
@@ -725,6 +754,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         target,
         region: b.region.clone().unwrap_or_else(|| "us-east-1".into()),
         addressing: b.addressing.unwrap_or_default(),
+        dialect,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod forward;
 pub mod local_backend;
 pub mod logging;
+pub mod mapping;
 pub mod metrics;
 pub mod normalize;
 pub mod operation;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use md5::Digest as _;
 use rand::RngCore;
 use s3s::auth::SimpleAuth;
 use s3s::dto::*;
@@ -118,6 +119,29 @@ impl LocalS3 {
         }
     }
 
+    /// S3's checks of a complete's part list, which s3s-fs skips: ascending part numbers, and
+    /// every part uploaded with the ETag given (s3s-fs's part ETag is the part file's MD5).
+    fn check_listed_parts(&self, upload_id: &str, parts: &[CompletedPart]) -> S3Result<()> {
+        let numbers: Vec<i32> = parts.iter().map(|p| p.part_number.unwrap_or(0)).collect();
+        if numbers.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(s3_error!(InvalidPartOrder));
+        }
+        for (part, number) in parts.iter().zip(numbers) {
+            let path = self
+                .root
+                .join(format!(".upload_id-{upload_id}.part-{number}"));
+            let actual = md5_of_file(&path).map_err(|_| s3_error!(InvalidPart))?;
+            let given = part
+                .e_tag
+                .as_ref()
+                .map(|e| e.value().trim_matches('"').to_ascii_lowercase());
+            if given.as_deref() != Some(actual.as_str()) {
+                return Err(s3_error!(InvalidPart));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a bucket directory holds any object file (empty directories left behind by
     /// deleted keys do not count).
     fn bucket_has_objects(&self, bucket: &str) -> bool {
@@ -139,6 +163,22 @@ impl LocalS3 {
         }
         false
     }
+}
+
+/// The MD5 of a file as hex, read in blocks (parts can be gigabytes).
+fn md5_of_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// s3s-fs echoes `encoding-type=url` but leaves names unencoded, so clients that decode them
@@ -258,6 +298,8 @@ local_s3! {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.check_upload(&req.input.upload_id)?;
+        let parts = req.input.multipart_upload.as_ref().and_then(|m| m.parts.as_deref()).unwrap_or_default();
+        self.check_listed_parts(&req.input.upload_id, parts)?;
         self.fs.complete_multipart_upload(req).await
     }
 

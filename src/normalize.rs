@@ -2,15 +2,15 @@
 //! and status, HCP's error body, HCP's fixed security headers, bucket names without the tenant's
 //! prefix, and nothing that identifies the backend.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
-
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
+use serde::Deserialize;
+
 use crate::errors::{HcpCode, HcpError};
+use crate::mapping::{self, Dialect};
 use crate::operation::Operation;
 use crate::routing::Route;
 
@@ -89,71 +89,122 @@ pub fn success_header(
     upstream: &ResponseHeader,
     request_id: &str,
     host_id: &str,
-) -> (ResponseHeader, Option<String>) {
+) -> ResponseHeader {
     let mut resp =
         ResponseHeader::build(upstream.status, Some(upstream.headers.len() + 12)).expect("status");
-    let mut backend_request_id = None;
     for (name, value) in upstream.headers.iter() {
-        let n = name.as_str();
-        if n == "x-amz-request-id" {
-            backend_request_id = value.to_str().ok().map(str::to_string);
+        if !backend_identifying(name.as_str()) {
+            resp.append_header(name.clone(), value.clone())
+                .expect("copied header");
         }
-        if backend_identifying(n) {
-            continue;
-        }
-        resp.append_header(name.clone(), value.clone())
+    }
+    // The backend's request id, for correlating with its logs, under a name of the gateway's own.
+    if let Some(id) = upstream
+        .headers
+        .get("x-amz-request-id")
+        .or_else(|| upstream.headers.get("x-obs-request-id"))
+    {
+        resp.insert_header(BACKEND_REQUEST_ID, id.clone())
             .expect("copied header");
     }
     finish_headers(&mut resp, false, request_id, host_id);
-    (resp, backend_request_id)
+    resp
+}
+
+/// The response header that carries the backend's request id.
+pub const BACKEND_REQUEST_ID: &str = "x-hcp-gateway-backend-request-id";
+
+/// Drops a leading XML declaration: after keep-alive whitespace a declaration would make the
+/// document ill-formed, while whitespace before the root element is allowed.
+pub fn without_declaration(doc: Bytes) -> Bytes {
+    let start = doc
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    if doc[start..].starts_with(b"<?xml") {
+        if let Some(end) = doc[start..].windows(2).position(|w| w == b"?>") {
+            return doc.slice(start + end + 2..);
+        }
+    }
+    doc
+}
+
+/// Whether an XML document has an element of this name anywhere.
+pub fn has_element(body: &[u8], name: &[u8]) -> bool {
+    let mut reader = Reader::from_reader(body);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if e.name().as_ref() == name => return true,
+            Ok(Event::Eof) | Err(_) => return false,
+            _ => {}
+        }
+    }
+}
+
+/// What the preconditions of a GET or HEAD say about a successful backend answer
+/// (RFC 9110 §13.2.2 order). Backends evaluate them too; this holds the answer to HCP's statuses
+/// where one does not (the embedded s3s-fs ignores them).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Precondition {
+    Holds,
+    /// 412 PreconditionFailed.
+    Failed,
+    /// 304 Not Modified: HCP pairs it with PreconditionFailed and sends no body.
+    NotModified,
+}
+
+pub fn precondition(req: &pingora::http::RequestHeader, upstream: &ResponseHeader) -> Precondition {
+    let get = |h: &pingora::http::RequestHeader, n: &str| {
+        h.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let etag = upstream
+        .headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let last_modified = upstream
+        .headers
+        .get(http::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let matches = |list: &str| {
+        let bare = |t: &str| {
+            t.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        };
+        list.split(',')
+            .any(|t| t.trim() == "*" || (!etag.is_empty() && bare(t) == bare(etag)))
+    };
+    let date = |h: &str| get(req, h).and_then(|v| httpdate::parse_http_date(&v).ok());
+    if let Some(list) = get(req, "if-match") {
+        if !matches(&list) {
+            return Precondition::Failed;
+        }
+    } else if let (Some(since), Some(modified)) = (date("if-unmodified-since"), last_modified) {
+        if modified > since {
+            return Precondition::Failed;
+        }
+    }
+    if let Some(list) = get(req, "if-none-match") {
+        if matches(&list) {
+            return Precondition::NotModified;
+        }
+    } else if let (Some(since), Some(modified)) = (date("if-modified-since"), last_modified) {
+        if modified <= since {
+            return Precondition::NotModified;
+        }
+    }
+    Precondition::Holds
 }
 
 /// Whether a backend status is an error the gateway must translate (304 is an answer, not an error).
 pub fn is_error_status(status: u16) -> bool {
     status >= 400 || (300..400).contains(&status) && status != 304
-}
-
-struct MappingRow {
-    code: HcpCode,
-    status: Option<u16>,
-}
-
-static S3_TABLE: &str = include_str!("../tables/mapping/s3.csv");
-
-fn s3_mapping() -> &'static HashMap<&'static str, MappingRow> {
-    static MAP: OnceLock<HashMap<&'static str, MappingRow>> = OnceLock::new();
-    MAP.get_or_init(|| {
-        parse_mapping(S3_TABLE).expect("tables/mapping/s3.csv is checked by a unit test")
-    })
-}
-
-fn parse_mapping(table: &'static str) -> Result<HashMap<&'static str, MappingRow>, String> {
-    let mut map = HashMap::new();
-    for (n, line) in table.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let cols: Vec<&str> = line.splitn(4, ',').collect();
-        if cols.len() < 3 {
-            return Err(format!(
-                "line {}: want backend_code,hcp_code,hcp_status,reason",
-                n + 1
-            ));
-        }
-        let code = HcpCode::from_name(cols[1])
-            .ok_or_else(|| format!("line {}: {} is not an HCP code", n + 1, cols[1]))?;
-        let status = match cols[2] {
-            "" => None,
-            s => Some(
-                s.parse::<u16>()
-                    .map_err(|_| format!("line {}: bad status", n + 1))?,
-            ),
-        };
-        if map.insert(cols[0], MappingRow { code, status }).is_some() {
-            return Err(format!("line {}: {} is mapped twice", n + 1, cols[0]));
-        }
-    }
-    Ok(map)
 }
 
 /// What the backend said in its error document.
@@ -162,6 +213,63 @@ pub struct BackendError {
     pub code: Option<String>,
     pub message: Option<String>,
     pub request_id: Option<String>,
+    /// A body was sent but held no error code.
+    pub unparsable: bool,
+}
+
+#[derive(Deserialize)]
+struct JsonError {
+    code: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
+}
+
+/// Reads a backend's error answer: an S3 `<Error>` document, OBS's JSON form, or — for HEAD
+/// and other bodiless answers — the code MinIO and OBS carry in headers.
+pub fn read_backend_error(headers: &ResponseHeader, body: &[u8]) -> BackendError {
+    let header = |name: &str| {
+        headers
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    let header_code = header("x-minio-error-code").or_else(|| header("x-obs-error-code"));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return BackendError {
+            code: header_code,
+            message: header("x-minio-error-desc").or_else(|| header("x-obs-error-message")),
+            request_id: None,
+            unparsable: false,
+        };
+    }
+    let json = headers
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"json"))
+        });
+    let mut parsed = if json {
+        match serde_json::from_slice::<JsonError>(body) {
+            Ok(j) => BackendError {
+                code: j.code,
+                message: j.message,
+                request_id: j.request_id,
+                unparsable: false,
+            },
+            Err(_) => BackendError::default(),
+        }
+    } else {
+        parse_backend_error(body)
+    };
+    // OBS's SDKs let header values override the body's.
+    if let Some(c) = header_code {
+        parsed.code = Some(c);
+    }
+    parsed.unparsable = parsed.code.is_none();
+    parsed
 }
 
 /// Reads `Code`, `Message` and `RequestId` from an S3-style `<Error>` document.
@@ -211,40 +319,22 @@ pub fn parse_backend_error(body: &[u8]) -> BackendError {
     out
 }
 
-/// The HCP error for a backend error answer.
+/// The HCP error for a backend error answer, with `BucketName`/`Key` filled in where HCP
+/// renders them.
 pub fn map_backend_error(
+    dialect: Dialect,
     status: u16,
     backend: &BackendError,
     op: Operation,
     client_bucket: Option<&str>,
     client_key: Option<&str>,
 ) -> HcpError {
-    let mapped = backend.code.as_deref().and_then(|c| s3_mapping().get(c));
-    let mut err = match mapped {
-        Some(row) => {
-            let e = HcpError::new(row.code);
-            match row.status {
-                Some(s) => e.with_status(s),
-                None => e,
-            }
-        }
-        None => by_status(status, op),
+    let err = if backend.unparsable {
+        // A body that says nothing HCP can understand is the backend's fault, never the client's.
+        HcpError::new(HcpCode::InternalError)
+    } else {
+        mapping::map(dialect, status, backend.code.as_deref(), op)
     };
-    // Backends report missing containers as missing keys (s3s-fs a bucket, Ceph an upload's
-    // metadata object); what is missing follows from the operation.
-    if err.code == HcpCode::NoSuchKey {
-        if client_key.is_none() {
-            err = HcpError::new(HcpCode::NoSuchBucket);
-        } else if matches!(
-            op,
-            Operation::UploadPart
-                | Operation::ListParts
-                | Operation::CompleteMultipartUpload
-                | Operation::AbortMultipartUpload
-        ) {
-            err = HcpError::new(HcpCode::NoSuchUpload);
-        }
-    }
     match err.code {
         HcpCode::NoSuchBucket => err.with_bucket(client_bucket.unwrap_or_default()),
         HcpCode::NoSuchKey => err.with_key(client_key.unwrap_or_default()),
@@ -252,52 +342,26 @@ pub fn map_backend_error(
     }
 }
 
-/// The HCP error for a status without a readable code (HEAD answers have no body).
-fn by_status(status: u16, op: Operation) -> HcpError {
-    let code = match status {
-        301 | 302 | 307 | 308 => HcpCode::InternalError,
-        403 => HcpCode::AccessDenied,
-        404 if matches!(
-            op,
-            Operation::HeadBucket
-                | Operation::DeleteBucket
-                | Operation::ListObjects
-                | Operation::ListObjectsV2
-        ) =>
-        {
-            HcpCode::NoSuchBucket
-        }
-        404 if matches!(
-            op,
-            Operation::UploadPart
-                | Operation::ListParts
-                | Operation::AbortMultipartUpload
-                | Operation::CompleteMultipartUpload
-        ) =>
-        {
-            HcpCode::NoSuchUpload
-        }
-        404 => HcpCode::NoSuchKey,
-        405 => HcpCode::MethodNotAllowed,
-        409 => HcpCode::OperationAborted,
-        411 => HcpCode::MissingContentLength,
-        412 => HcpCode::PreconditionFailed,
-        416 => HcpCode::InvalidRange,
-        501 => HcpCode::NotImplemented,
-        503 => HcpCode::ServiceUnavailable,
-        s if (400..500).contains(&s) => HcpCode::InvalidArgument,
-        _ => HcpCode::InternalError,
-    };
-    HcpError::new(code)
-}
-
 /// Normalises a control operation's XML answer in one pass: the root element gets the name S3
 /// documents for the operation, backend bucket names lose the tenant's prefix (and
 /// `ListAllMyBucketsResult` keeps only the tenant's buckets), and `Location` names the object as
 /// the client addressed it instead of the backend's address.
-pub fn rewrite_xml(body: &[u8], op: Operation, route: &Route<'_>, location: &str) -> Option<Bytes> {
+///
+/// With `pretty` (`x-hcp-pretty-print: true`) the document is indented.
+pub fn rewrite_xml(
+    body: &[u8],
+    op: Operation,
+    route: &Route<'_>,
+    location: &str,
+    pretty: bool,
+) -> Option<Bytes> {
     let mut reader = Reader::from_reader(body);
-    let mut writer = Writer::new(Vec::with_capacity(body.len() + 64));
+    let mut writer = if pretty {
+        reader.config_mut().trim_text(true);
+        Writer::new_with_indent(Vec::with_capacity(body.len() * 2), b' ', 2)
+    } else {
+        Writer::new(Vec::with_capacity(body.len() + 64))
+    };
     let root = op.result_root();
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
@@ -390,14 +454,6 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn mapping_table_targets_only_hcp_codes() {
-        let map = parse_mapping(S3_TABLE).unwrap();
-        assert!(map.len() > 40);
-        assert_eq!(map["KeyTooLongError"].code, HcpCode::KeyTooLong);
-        assert!(parse_mapping("Foo,NotAnHcpCode,,x\n").is_err());
-    }
-
-    #[test]
     fn backend_error_documents_are_read() {
         let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The key &amp; more</Message><Key>k</Key><RequestId>tx1</RequestId></Error>";
         let e = parse_backend_error(body);
@@ -407,30 +463,44 @@ mod tests {
     }
 
     #[test]
-    fn backend_codes_map_to_hcp() {
+    fn header_borne_and_json_errors_are_read() {
+        let mut h = ResponseHeader::build(404, None).unwrap();
+        h.insert_header("x-minio-error-code", "NoSuchKey").unwrap();
+        assert_eq!(
+            read_backend_error(&h, b"").code.as_deref(),
+            Some("NoSuchKey")
+        );
+        let mut h = ResponseHeader::build(403, None).unwrap();
+        h.insert_header("x-obs-error-code", "InsufficientStorageSpace")
+            .unwrap();
+        assert_eq!(
+            read_backend_error(&h, b"").code.as_deref(),
+            Some("InsufficientStorageSpace")
+        );
+        let mut h = ResponseHeader::build(400, None).unwrap();
+        h.insert_header("content-type", "application/json").unwrap();
+        let e = read_backend_error(
+            &h,
+            br#"{"code":"InvalidBucket","message":"no such","request_id":"r1"}"#,
+        );
+        assert_eq!(
+            (e.code.as_deref(), e.request_id.as_deref()),
+            (Some("InvalidBucket"), Some("r1"))
+        );
+        let h = ResponseHeader::build(502, None).unwrap();
+        assert!(read_backend_error(&h, b"<html>bad gateway</html>").unparsable);
+    }
+
+    #[test]
+    fn details_follow_the_code() {
         let be = |c: &str| BackendError {
             code: Some(c.into()),
             ..Default::default()
         };
         let e = map_backend_error(
-            400,
-            &be("KeyTooLongError"),
-            Operation::PutObject,
-            Some("b"),
-            Some("k"),
-        );
-        assert_eq!((e.status, e.code), (400, HcpCode::KeyTooLong));
-        let e = map_backend_error(
-            403,
-            &be("SignatureDoesNotMatch"),
-            Operation::GetObject,
-            Some("b"),
-            Some("k"),
-        );
-        assert_eq!((e.status, e.code), (500, HcpCode::InternalError));
-        let e = map_backend_error(
+            Dialect::Aws,
             404,
-            &be("NoSuchKey"),
+            &be("NoSuchBucket"),
             Operation::ListObjects,
             Some("b"),
             None,
@@ -440,32 +510,26 @@ mod tests {
             (HcpCode::NoSuchBucket, Some("b"))
         );
         let e = map_backend_error(
+            Dialect::Aws,
             404,
-            &BackendError::default(),
-            Operation::HeadObject,
+            &be("NoSuchKey"),
+            Operation::GetObject,
             Some("b"),
             Some("k"),
         );
         assert_eq!((e.code, e.key.as_deref()), (HcpCode::NoSuchKey, Some("k")));
+        let unparsable = BackendError {
+            unparsable: true,
+            ..Default::default()
+        };
         let e = map_backend_error(
+            Dialect::Aws,
             404,
-            &be("NoSuchKey"),
-            Operation::ListParts,
+            &unparsable,
+            Operation::GetObject,
             Some("b"),
             Some("k"),
         );
-        assert_eq!(e.code, HcpCode::NoSuchUpload);
-        let e = map_backend_error(
-            404,
-            &be("NoSuchKey"),
-            Operation::UploadPartCopy,
-            Some("b"),
-            Some("k"),
-        );
-        assert_eq!(e.code, HcpCode::NoSuchKey);
-        let e = map_backend_error(418, &be("Teapot"), Operation::GetObject, None, None);
-        assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument));
-        let e = map_backend_error(599, &be("Weird"), Operation::GetObject, None, None);
         assert_eq!((e.status, e.code), (500, HcpCode::InternalError));
     }
 
@@ -485,6 +549,7 @@ mod tests {
             secret: SecretKey::new("s"),
             region: "r".into(),
             addressing: AddressingStyle::Path,
+            dialect: Dialect::Aws,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         };
@@ -498,7 +563,7 @@ mod tests {
     #[test]
     fn non_standard_roots_get_s3s_names() {
         let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket></ListPartsResponse>";
-        let out = with_route(|r| rewrite_xml(body, Operation::ListParts, r, "")).unwrap();
+        let out = with_route(|r| rewrite_xml(body, Operation::ListParts, r, "", false)).unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket></ListPartsResult>"
@@ -512,7 +577,7 @@ mod tests {
             <Bucket><Name>t2-beta</Name><CreationDate>d</CreationDate></Bucket>\
             <Bucket><Name>t1-gamma</Name><CreationDate>d</CreationDate></Bucket>\
             </Buckets></ListAllMyBucketsResult>";
-        let out = with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, "")).unwrap();
+        let out = with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, "", false)).unwrap();
         let s = std::str::from_utf8(&out).unwrap();
         assert!(
             s.contains("<Name>alpha</Name>") && s.contains("<Name>gamma</Name>"),
@@ -524,14 +589,21 @@ mod tests {
     #[test]
     fn listing_and_multipart_names_lose_the_prefix() {
         let body = b"<ListBucketResult><Name>t1-alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>";
-        let out = with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, "")).unwrap();
+        let out =
+            with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, "", false)).unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "<ListBucketResult><Name>alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>"
         );
         let body = b"<CompleteMultipartUploadResult><Location>http://backend:1/t1-a/k</Location><Bucket>t1-a</Bucket><Key>k</Key></CompleteMultipartUploadResult>";
         let out = with_route(|r| {
-            rewrite_xml(body, Operation::CompleteMultipartUpload, r, "http://gw/a/k")
+            rewrite_xml(
+                body,
+                Operation::CompleteMultipartUpload,
+                r,
+                "http://gw/a/k",
+                false,
+            )
         })
         .unwrap();
         let s = std::str::from_utf8(&out).unwrap();

@@ -7,8 +7,33 @@ use percent_encoding::percent_decode;
 use crate::addressing::Target;
 use crate::errors::{HcpCode, HcpError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
+/// Declares the operations once: the enum, `ALL`, and the names used in logs, metrics and the
+/// mapping tables' operation column.
+macro_rules! operations {
+    ($($(#[$doc:meta])* $op:ident,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $($(#[$doc])* $op,)*
+        }
+
+        impl Operation {
+            pub const ALL: &'static [Operation] = &[$(Operation::$op,)*];
+
+            /// The name used in logs, metrics labels and the mapping tables.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Operation::$op => stringify!($op),)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Operation> {
+                Self::ALL.iter().copied().find(|op| op.name() == name)
+            }
+        }
+    };
+}
+
+operations! {
     ListBuckets,
     CreateBucket,
     HeadBucket,
@@ -43,42 +68,6 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The name used in logs and metrics labels.
-    pub fn name(self) -> &'static str {
-        use Operation::*;
-        match self {
-            ListBuckets => "ListBuckets",
-            CreateBucket => "CreateBucket",
-            HeadBucket => "HeadBucket",
-            DeleteBucket => "DeleteBucket",
-            ListObjects => "ListObjects",
-            ListObjectsV2 => "ListObjectsV2",
-            ListObjectVersions => "ListObjectVersions",
-            ListMultipartUploads => "ListMultipartUploads",
-            GetBucketLocation => "GetBucketLocation",
-            GetBucketAcl => "GetBucketAcl",
-            PutBucketAcl => "PutBucketAcl",
-            GetBucketVersioning => "GetBucketVersioning",
-            PutBucketVersioning => "PutBucketVersioning",
-            DeleteObjects => "DeleteObjects",
-            BucketSubresource => "BucketSubresource",
-            PutObject => "PutObject",
-            CopyObject => "CopyObject",
-            GetObject => "GetObject",
-            HeadObject => "HeadObject",
-            DeleteObject => "DeleteObject",
-            GetObjectAcl => "GetObjectAcl",
-            PutObjectAcl => "PutObjectAcl",
-            CreateMultipartUpload => "CreateMultipartUpload",
-            UploadPart => "UploadPart",
-            UploadPartCopy => "UploadPartCopy",
-            CompleteMultipartUpload => "CompleteMultipartUpload",
-            AbortMultipartUpload => "AbortMultipartUpload",
-            ListParts => "ListParts",
-            ObjectSubresource => "ObjectSubresource",
-        }
-    }
-
     /// The root element of the XML document S3 (and HCP) answer this operation with, for the
     /// control operations whose answers the gateway reads whole and normalises.
     pub fn result_root(self) -> Option<&'static str> {

@@ -7,6 +7,7 @@ use crate::addressing::Target;
 use crate::auth::SecretKey;
 use crate::config::{AddressingStyle, BackendKind, Tenant};
 use crate::errors::{HcpCode, HcpError};
+use crate::mapping::Dialect;
 
 /// A backend as the request path uses it: resolved address and the credentials the gateway signs
 /// with (for the local backend, the ones it generated at start).
@@ -21,6 +22,7 @@ pub struct BackendRuntime {
     pub secret: SecretKey,
     pub region: String,
     pub addressing: AddressingStyle,
+    pub dialect: Dialect,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -86,6 +88,7 @@ mod tests {
             secret: SecretKey::new("s"),
             region: "r".into(),
             addressing: AddressingStyle::Path,
+            dialect: Dialect::Aws,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         };

@@ -124,6 +124,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 secret,
                 region: b.region.clone(),
                 addressing: b.addressing,
+                dialect: b.dialect,
                 connect_timeout: b.connect_timeout,
                 read_timeout: b.read_timeout,
             },

@@ -462,6 +462,37 @@ async fn sigv2_header_and_presigned_forgeries() {
     )
     .await;
 
+    // A signed x-amz-* header changed after signing, and a signed sub-resource added.
+    let sts = format!("GET\n\n\n{now}\nx-amz-meta-a:1\n{resource}");
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hcp_s3_gateway::auth::sigv2::sign(&sk, &sts));
+    let tampered = vec![
+        ("date".to_string(), now.clone()),
+        ("x-amz-meta-a".to_string(), "2".to_string()),
+        ("authorization".to_string(), format!("AWS {ak}:{sig}")),
+    ];
+    f.refused(
+        "tampered header",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", resource.as_bytes(), &tampered, vec![]),
+    )
+    .await;
+    let with_acl = format!("{resource}?acl");
+    f.refused(
+        "tampered query",
+        403,
+        "SignatureDoesNotMatch",
+        send(
+            &f.addr,
+            "GET",
+            with_acl.as_bytes(),
+            &v2_header("GET", &resource, &now, &ak, &sk),
+            vec![],
+        ),
+    )
+    .await;
+
     let presign = |expires: u64, secret: &str| {
         let sts = format!("GET\n\n\n{expires}\n{resource}");
         let sig = base64::engine::general_purpose::STANDARD

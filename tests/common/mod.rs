@@ -7,6 +7,7 @@
 //! unless `HCP_GW_SKIP_EXTERNAL=1` is set, so CI can never pass by skipping.
 #![allow(dead_code)]
 
+pub mod dialect_server;
 pub mod raw;
 
 use std::path::Path;
@@ -55,9 +56,11 @@ impl Backend {
         }
         let p = self.env_prefix();
         let get = |k: &str| std::env::var(format!("{p}_{k}")).ok();
+        // RGW is deployed with its own dialect; moto speaks AWS's.
+        let dialect = if self == Backend::Rgw { "ceph" } else { "aws" };
         match (get("ENDPOINT"), get("ACCESS_KEY"), get("SECRET_KEY")) {
             (Some(e), Some(a), Some(s)) => Some(format!(
-                "[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = {e:?}\naccess_key = {a:?}\nsecret_key = {s:?}\nregion = \"us-east-1\"\n"
+                "[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"{dialect}\"\nendpoint = {e:?}\naccess_key = {a:?}\nsecret_key = {s:?}\nregion = \"us-east-1\"\n"
             )),
             _ if std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref() == Ok("1") => None,
             _ => panic!(

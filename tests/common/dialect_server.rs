@@ -1,0 +1,386 @@
+//! A recorded-dialect server for backends that cannot run here: it answers as MinIO, Huawei OBS
+//! or AWS S3 document their answers — error bodies, headers, HEAD behaviour (codes in
+//! `x-minio-error-code` / `x-obs-error-code`), OBS's JSON errors — with the statuses the vendors
+//! document (`tests/fixtures/documented-statuses.tsv`).
+//!
+//! A test steers it with the header `x-test-respond` (the gateway forwards it unchanged):
+//! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `garbage|STATUS`,
+//! `huge-error|BYTES`, `copy-without-etag`, `slow-complete|MS[|CODE]`. Without it the server
+//! answers 200 with an empty body.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vendor {
+    Minio,
+    Obs,
+    Aws,
+}
+
+impl Vendor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Vendor::Minio => "minio",
+            Vendor::Obs => "obs",
+            Vendor::Aws => "aws",
+        }
+    }
+}
+
+pub struct DialectServer {
+    pub addr: std::net::SocketAddr,
+    pub requests: Arc<AtomicU64>,
+}
+
+/// Documented statuses: (dialect, code) → status.
+pub fn documented_statuses() -> HashMap<(String, String), u16> {
+    include_str!("../fixtures/documented-statuses.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Some(((c[0].to_string(), c[1].to_string()), c[2].parse().ok()?))
+        })
+        .collect()
+}
+
+impl DialectServer {
+    pub async fn start(vendor: Vendor) -> DialectServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicU64::new(0));
+        let statuses = Arc::new(documented_statuses());
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (counter, statuses) = (counter.clone(), statuses.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, vendor, &statuses, &counter).await;
+                });
+            }
+        });
+        DialectServer { addr, requests }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn read_request(conn: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut have = buf.len() - end - 4;
+    while have < length {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        have += n;
+    }
+    Some(Request {
+        method,
+        path,
+        headers,
+    })
+}
+
+fn message(code: &str) -> String {
+    format!("{code} (recorded dialect answer)")
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    vendor: Vendor,
+    statuses: &HashMap<(String, String), u16>,
+    counter: &AtomicU64,
+) -> std::io::Result<()> {
+    let Some(req) = read_request(&mut conn).await else {
+        return Ok(());
+    };
+    counter.fetch_add(1, Ordering::SeqCst);
+    // Fields are separated by '|' (OBS has a code with spaces in it).
+    let directive: Vec<String> = req
+        .header("x-test-respond")
+        .unwrap_or("")
+        .split('|')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    let head_only = req.method == "HEAD";
+    let status_of = |code: &str, given: Option<&String>| -> u16 {
+        given
+            .and_then(|s| s.parse().ok())
+            .or_else(|| {
+                statuses
+                    .get(&(vendor.name().to_string(), code.to_string()))
+                    .copied()
+            })
+            .or_else(|| {
+                statuses
+                    .get(&("aws".to_string(), code.to_string()))
+                    .copied()
+            })
+            .unwrap_or(400)
+    };
+    match directive.first().map(String::as_str) {
+        Some("error") => {
+            let code = &directive[1];
+            let status = status_of(code, directive.get(2));
+            write_error(&mut conn, vendor, status, code, &req, head_only, false).await
+        }
+        Some("json-error") => {
+            let code = &directive[1];
+            let status = status_of(code, directive.get(2));
+            write_error(&mut conn, vendor, status, code, &req, head_only, true).await
+        }
+        Some("stall") => {
+            tokio::time::sleep(Duration::from_millis(directive[1].parse().unwrap())).await;
+            respond(&mut conn, 200, &[], b"").await
+        }
+        Some("die") => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n";
+            conn.write_all(head.as_bytes()).await?;
+            conn.write_all(&vec![b'x'; 65536]).await?;
+            conn.flush().await?;
+            Ok(()) // and the connection closes, 983,040 bytes short
+        }
+        Some("garbage") => {
+            let status = directive[1].parse().unwrap();
+            respond(
+                &mut conn,
+                status,
+                &[("Content-Type", "text/html")],
+                b"<html><body>upstream proxy error</body></html>",
+            )
+            .await
+        }
+        Some("huge-error") => {
+            let n: usize = directive[1].parse().unwrap();
+            let mut body =
+                b"<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>".to_vec();
+            body.extend(std::iter::repeat_n(b'x', n));
+            body.extend_from_slice(b"</Message></Error>");
+            respond(
+                &mut conn,
+                500,
+                &[("Content-Type", "application/xml")],
+                &body,
+            )
+            .await
+        }
+        Some("copy-without-etag") => {
+            let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified></CopyObjectResult>";
+            respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
+        }
+        Some("slow-complete") => {
+            tokio::time::sleep(Duration::from_millis(directive[1].parse().unwrap())).await;
+            match directive.get(2) {
+                Some(code) => {
+                    write_error(
+                        &mut conn,
+                        vendor,
+                        status_of(code, None),
+                        code,
+                        &req,
+                        false,
+                        false,
+                    )
+                    .await
+                }
+                None => {
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>http://10.1.2.3:9000/bucket/key</Location><Bucket>bucket</Bucket><Key>key</Key><ETag>\"3858f62230ac3c915f300c664312c11f-2\"</ETag></CompleteMultipartUploadResult>";
+                    respond(
+                        &mut conn,
+                        200,
+                        &[("Content-Type", "application/xml")],
+                        body.as_bytes(),
+                    )
+                    .await
+                }
+            }
+        }
+        _ => respond(&mut conn, 200, &[], b"").await,
+    }
+}
+
+async fn write_error(
+    conn: &mut TcpStream,
+    vendor: Vendor,
+    status: u16,
+    code: &str,
+    req: &Request,
+    head_only: bool,
+    json: bool,
+) -> std::io::Result<()> {
+    let msg = message(code);
+    let rid = "17B5C9D2A4E3F001";
+    let resource = req.path.split('?').next().unwrap_or("/");
+    let mut parts = resource.trim_start_matches('/').splitn(2, '/');
+    let (bucket, key) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    let body = match vendor {
+        Vendor::Minio => {
+            headers.extend([
+                ("Server", "MinIO".to_string()),
+                ("X-Amz-Request-Id", rid.to_string()),
+                (
+                    "X-Amz-Id-2",
+                    "dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8".to_string(),
+                ),
+                ("Accept-Ranges", "bytes".to_string()),
+                ("Vary", "Origin".to_string()),
+                ("Content-Type", "application/xml".to_string()),
+            ]);
+            if head_only {
+                headers.push(("X-Minio-Error-Code", code.to_string()));
+                headers.push(("X-Minio-Error-Desc", format!("\"{msg}\"")));
+            }
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{msg}</Message><Key>{key}</Key><BucketName>{bucket}</BucketName><Resource>{resource}</Resource><Region>us-east-1</Region><RequestId>{rid}</RequestId><HostId>dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8</HostId></Error>"
+            )
+        }
+        Vendor::Obs => {
+            headers.extend([
+                ("Server", "OBS".to_string()),
+                ("x-obs-request-id", rid.to_string()),
+                (
+                    "x-obs-id-2",
+                    "32AAAQAAEAABAAAQAAEAABAAAQAAEAABCS".to_string(),
+                ),
+                ("x-reserved-indicator", "0000000000".to_string()),
+            ]);
+            if head_only {
+                headers.push(("x-obs-error-code", code.to_string()));
+                headers.push(("x-obs-error-message", msg.clone()));
+            }
+            if json {
+                headers.push(("Content-Type", "application/json;charset=UTF-8".to_string()));
+                format!("{{\"code\":\"{code}\",\"message\":\"{msg}\",\"request_id\":\"{rid}\"}}")
+            } else {
+                headers.push(("Content-Type", "application/xml".to_string()));
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>{rid}</RequestId><HostId>32AAAQAAEAABAAAQAAEAABAAAQAAEAABCS</HostId><Resource>{resource}</Resource></Error>"
+                )
+            }
+        }
+        Vendor::Aws => {
+            headers.extend([
+                ("Server", "AmazonS3".to_string()),
+                ("x-amz-request-id", rid.to_string()),
+                (
+                    "x-amz-id-2",
+                    "hk6cBV+2qNjL4lwgpxqN2nkrWc9Yz5nRHsS2x2GfVMt+oVVmHU3Wr5Pa6DzCr6U=".to_string(),
+                ),
+                ("Content-Type", "application/xml".to_string()),
+            ]);
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{msg}</Message><Resource>{resource}</Resource><RequestId>{rid}</RequestId><HostId>hk6cBV+2qNjL4lwgpxqN2nkrWc9Yz5nRHsS2x2GfVMt+oVVmHU3Wr5Pa6DzCr6U=</HostId></Error>"
+            )
+        }
+    };
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    if head_only {
+        respond_head(conn, status, &refs, body.len()).await
+    } else {
+        respond(conn, status, &refs, body.as_bytes()).await
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Status")
+}
+
+async fn respond(
+    conn: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reason(status),
+        body.len()
+    );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes()).await?;
+    conn.write_all(body).await?;
+    conn.flush().await
+}
+
+async fn respond_head(
+    conn: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    len: usize,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Length: {len}\r\nConnection: close\r\n",
+        reason(status)
+    );
+    for (n, v) in headers {
+        if !n.eq_ignore_ascii_case("content-length") {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes()).await?;
+    conn.flush().await
+}

@@ -1,0 +1,750 @@
+//! Response normalisation through the real forwarding path: every row of the MinIO, OBS and AWS
+//! mapping tables against a recorded-dialect server (bodies, HEAD headers, OBS JSON), the rows
+//! real backends can produce against Ceph RGW and the embedded backend, the gateway's own
+//! failures, long completes, and pretty printing.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::dialect_server::{documented_statuses, DialectServer, Vendor};
+use common::raw::{send, RawResponse, V4};
+use common::*;
+use hcp_s3_gateway::mapping::{self, Dialect, Row};
+use hcp_s3_gateway::operation::Operation;
+use hcp_s3_gateway::sigv4;
+
+/// A gateway in front of one recorded-dialect server.
+async fn gateway_for(vendor: Vendor, extra_server: &str) -> (TestGateway, DialectServer) {
+    let server = DialectServer::start(vendor).await;
+    let (kind, dialect) = match vendor {
+        Vendor::Minio => ("s3", "dialect = \"minio\"\n"),
+        Vendor::Obs => ("obs", ""),
+        Vendor::Aws => ("s3", "dialect = \"aws\"\n"),
+    };
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}",
+        base_config("").replace("[server]\n", &format!("[server]\n{extra_server}")),
+        server.endpoint()
+    );
+    (
+        start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await,
+        server,
+    )
+}
+
+fn signer<'a>(addr: &'a str, ak: &'a str, sk: &'a str, payload: &'a str) -> V4<'a> {
+    V4 {
+        access_key: ak,
+        secret_key: sk,
+        host: addr,
+        when: SystemTime::now(),
+        payload_hash: payload,
+        date_header: None,
+    }
+}
+
+/// Sends `op` through the gateway with the recorded server steered by `directive`.
+async fn request(gw: &TestGateway, op: Operation, directive: &str) -> RawResponse {
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let complete = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>".to_vec();
+    let (method, target, body): (&str, &str, Vec<u8>) = match op {
+        Operation::GetObject => ("GET", "/bkt/some/key", vec![]),
+        Operation::HeadObject => ("HEAD", "/bkt/some/key", vec![]),
+        Operation::CreateBucket => ("PUT", "/new-bucket", vec![]),
+        Operation::CompleteMultipartUpload => ("POST", "/bkt/some/key?uploadId=u1", complete),
+        Operation::ListObjects => ("GET", "/bkt", vec![]),
+        other => panic!("no request for {other:?}"),
+    };
+    let digest = sigv4::sha256_hex(&body);
+    let len = body.len().to_string();
+    let mut extra = vec![("x-test-respond", directive)];
+    if !body.is_empty() {
+        extra.push(("content-length", &len));
+    }
+    let headers = signer(&addr, &ak, &sk, &digest).sign(method, target.as_bytes(), &extra);
+    send(
+        &addr,
+        method,
+        target.as_bytes(),
+        &headers,
+        if body.is_empty() { vec![] } else { vec![body] },
+    )
+    .await
+}
+
+fn assert_normalised(r: &RawResponse, head: bool, what: &str) {
+    assert!(r.header("server").is_none(), "{what}: Server leaked");
+    assert!(
+        !r.headers.iter().any(|(n, _)| n.starts_with("x-minio-")
+            || n.starts_with("x-obs-")
+            || n.starts_with("x-reserved")),
+        "{what}: backend headers leaked: {:?}",
+        r.headers
+    );
+    assert_eq!(r.header("x-frame-options"), Some("SAMEORIGIN"), "{what}");
+    if head {
+        assert!(r.body.is_empty(), "{what}: HEAD with a body");
+    }
+}
+
+/// Which recorded vendor produces a row's code: the table's own vendor, or for AWS rows a vendor
+/// that documents the code and does not map it differently itself.
+fn vendor_for(
+    table: Dialect,
+    row: &Row,
+    documented: &std::collections::HashMap<(String, String), u16>,
+) -> Vendor {
+    match table {
+        Dialect::Minio => Vendor::Minio,
+        Dialect::Obs => Vendor::Obs,
+        _ => {
+            let own = |d: Dialect| {
+                mapping::rows(d)
+                    .iter()
+                    .any(|r| r.backend_code == row.backend_code)
+            };
+            let has =
+                |v: &str| documented.contains_key(&(v.to_string(), row.backend_code.to_string()));
+            if has("minio") && !own(Dialect::Minio) {
+                Vendor::Minio
+            } else if has("obs") && !own(Dialect::Obs) {
+                Vendor::Obs
+            } else {
+                Vendor::Aws
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mapping_row_through_the_forwarding_path() {
+    let documented = documented_statuses();
+    let mut gateways = std::collections::HashMap::new();
+    for v in [Vendor::Minio, Vendor::Obs, Vendor::Aws] {
+        gateways.insert(v.name(), gateway_for(v, "").await);
+    }
+    let mut checked = 0;
+    for table in [Dialect::Aws, Dialect::Minio, Dialect::Obs] {
+        for row in mapping::rows(table) {
+            let vendor = vendor_for(table, row, &documented);
+            let (gw, server) = &gateways[vendor.name()];
+            let code = row.backend_code;
+            let status = row
+                .backend_status
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let op = row.operation.unwrap_or(Operation::GetObject);
+            let what = format!(
+                "{}.csv line {} ({code} via {})",
+                table.name(),
+                row.line,
+                vendor.name()
+            );
+            let before = server.count();
+            let r = request(gw, op, &format!("error|{code}|{status}")).await;
+            assert_eq!(server.count(), before + 1, "{what}: not forwarded");
+            assert_eq!(
+                (r.status, r.code()),
+                (row.hcp_status, row.hcp_code.as_str().to_string()),
+                "{what}: {}",
+                r.text()
+            );
+            assert_hcp_error_body(&r.text(), row.hcp_code.as_str());
+            assert_normalised(&r, false, &what);
+            assert_eq!(
+                r.header("x-hcp-gateway-backend-request-id"),
+                Some("17B5C9D2A4E3F001"),
+                "{what}"
+            );
+            checked += 1;
+            if row.operation.is_none() && vendor != Vendor::Aws {
+                // HEAD: no body; MinIO and OBS carry the code in headers.
+                let r = request(gw, Operation::HeadObject, &format!("error|{code}|{status}")).await;
+                assert_eq!(r.status, row.hcp_status, "{what} (HEAD)");
+                assert_normalised(&r, true, &format!("{what} (HEAD)"));
+            }
+            if table == Dialect::Obs && row.operation.is_none() {
+                let r = request(gw, op, &format!("json-error|{code}|{status}")).await;
+                assert_eq!(
+                    (r.status, r.code()),
+                    (row.hcp_status, row.hcp_code.as_str().to_string()),
+                    "{what} (JSON)"
+                );
+            }
+        }
+    }
+    assert!(checked > 150, "{checked} rows");
+    for (gw, _) in gateways.into_values() {
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_own_failures() {
+    let (gw, _server) = gateway_for(Vendor::Minio, "max_buffered_response_bytes = 65536\n").await;
+    // The backend stalls past the read timeout.
+    let r = request(&gw, Operation::GetObject, "stall|3000").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // The backend answers garbage, or an error document too large to read.
+    let r = request(&gw, Operation::GetObject, "garbage|502").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (500, "InternalError"),
+        "{}",
+        r.text()
+    );
+    let r = request(&gw, Operation::GetObject, "huge-error|200000").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (500, "InternalError"),
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains("xxxx"), "backend internals leaked");
+    // The backend dies mid-download: the client must not see a complete-looking body.
+    let r = request(&gw, Operation::GetObject, "die").await;
+    assert_eq!(r.status, 200);
+    let declared: usize = r.header("content-length").unwrap().parse().unwrap();
+    assert!(
+        r.body.len() < declared,
+        "a truncated download looked complete"
+    );
+    gw.stop().await;
+
+    // OBS: a copy answered 200 without an ETag failed.
+    let (gw, _server) = gateway_for(Vendor::Obs, "").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let headers = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
+        "PUT",
+        b"/bkt/copy",
+        &[
+            ("x-amz-copy-source", "/bkt/src"),
+            ("x-test-respond", "copy-without-etag"),
+        ],
+    );
+    let r = send(&addr, "PUT", b"/bkt/copy", &headers, vec![]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (500, "InternalError"),
+        "{}",
+        r.text()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_completes_keep_the_connection_alive_then_answer() {
+    let (gw, _server) = gateway_for(Vendor::Minio, "complete_keepalive_ms = 500\n").await;
+    let started = std::time::Instant::now();
+    let r = request(
+        &gw,
+        Operation::CompleteMultipartUpload,
+        "slow-complete|2500",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    let text = r.text();
+    assert!(
+        text.starts_with(' '),
+        "whitespace kept the connection alive: {text:?}"
+    );
+    assert!(
+        text.trim_start()
+            .starts_with("<CompleteMultipartUploadResult"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("10.1.2.3"),
+        "the backend's address leaked: {text}"
+    );
+    // Failing after the 200 was committed: the Error document is the body.
+    let r = request(
+        &gw,
+        Operation::CompleteMultipartUpload,
+        "slow-complete|1500|EntityTooSmall",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (200, "EntityTooSmall"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().trim_start().starts_with("<Error>"), "{}", r.text());
+    // Before the delay HCP's statuses apply as usual.
+    let r = request(
+        &gw,
+        Operation::CompleteMultipartUpload,
+        "error|NoSuchUpload",
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pretty_printing_on_request() {
+    let gw = start(Backend::Local).await.unwrap();
+    let bucket = unique_bucket("pretty");
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    gw.client()
+        .put_object()
+        .bucket(&bucket)
+        .key("a&b")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let list = format!("/{bucket}?list-type=2");
+    for (value, pretty) in [
+        ("TRUE", true),
+        ("true", true),
+        ("false", false),
+        ("yes", false),
+    ] {
+        let h = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
+            "GET",
+            list.as_bytes(),
+            &[("x-hcp-pretty-print", value)],
+        );
+        let r = send(&addr, "GET", list.as_bytes(), &h, vec![]).await;
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        assert_eq!(text.contains("\n  <Name>"), pretty, "{value}: {text}");
+        assert!(
+            text.contains("<Key>a&amp;b</Key>"),
+            "entities survive: {text}"
+        );
+        let missing = format!("/{bucket}/nope");
+        let h = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
+            "GET",
+            missing.as_bytes(),
+            &[("x-hcp-pretty-print", value)],
+        );
+        let r = send(&addr, "GET", missing.as_bytes(), &h, vec![]).await;
+        assert_eq!(
+            r.text().contains("\n  <Code>NoSuchKey</Code>"),
+            pretty,
+            "{value}: {}",
+            r.text()
+        );
+    }
+    gw.stop().await;
+}
+
+fn rgw_env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) => Some(v),
+        Err(_) if std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref() == Ok("1") => None,
+        Err(_) => panic!("{name} is not set: run the tests through scripts/test.sh"),
+    }
+}
+
+/// A gateway in front of RGW, speaking the Ceph dialect, with the given RGW user's keys.
+async fn rgw_gateway(ak: &str, sk: &str) -> Option<TestGateway> {
+    let endpoint = rgw_env("RGW_ENDPOINT")?;
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"ceph\"\nendpoint = {endpoint:?}\naccess_key = {ak:?}\nsecret_key = {sk:?}\n",
+        base_config("")
+    );
+    Some(start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await)
+}
+
+/// The rows of ceph.csv, on a real RGW.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceph_rows_on_rgw() {
+    let Some(quota_ak) = rgw_env("RGW_QUOTA_ACCESS_KEY") else {
+        return;
+    };
+    let quota = rgw_gateway(&quota_ak, &rgw_env("RGW_QUOTA_SECRET_KEY").unwrap())
+        .await
+        .unwrap();
+    let s3 = quota.client();
+    let bucket = unique_bucket("quota");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // The user may store one object: by the second put at the latest the quota is exceeded.
+    let mut refused = None;
+    for k in ["one", "two", "three"] {
+        if let Err(e) = s3
+            .put_object()
+            .bucket(&bucket)
+            .key(k)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+        {
+            refused = Some(sdk_error(&e));
+            break;
+        }
+    }
+    assert_eq!(
+        refused,
+        Some((413, "OutOfSpace".to_string())),
+        "QuotaExceeded"
+    );
+    quota.stop().await;
+
+    let suspended = rgw_gateway(
+        &rgw_env("RGW_SUSPENDED_ACCESS_KEY").unwrap(),
+        &rgw_env("RGW_SUSPENDED_SECRET_KEY").unwrap(),
+    )
+    .await
+    .unwrap();
+    let e = suspended.client().list_buckets().send().await.unwrap_err();
+    assert_eq!(
+        sdk_error(&e),
+        (500, "InternalError".into()),
+        "UserSuspended is the gateway's own account"
+    );
+    suspended.stop().await;
+
+    let main = rgw_gateway(
+        &rgw_env("RGW_ACCESS_KEY").unwrap(),
+        &rgw_env("RGW_SECRET_KEY").unwrap(),
+    )
+    .await
+    .unwrap();
+    let s3 = main.client();
+    let bucket = unique_bucket("gone");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    s3.abort_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    let no_upload = |e: (u16, String)| assert_eq!(e, (404, "NoSuchUpload".to_string()));
+    no_upload(sdk_error(
+        &s3.list_parts()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.upload_part()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .part_number(1)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.abort_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    main.stop().await;
+}
+
+/// HCP's 200-with-error answers and the conditional and range answers, on real backends.
+async fn hcp_statuses_on(backend: Backend) {
+    let Some(gw) = start(backend).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = unique_bucket("codes");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // Re-creating a bucket one owns: HCP answers 200.
+    let again = s3.create_bucket().bucket(&bucket).send().await;
+    match &again {
+        Ok(_) => {}
+        Err(e) => assert_eq!(sdk_error(e).0, 200, "{e:?}"),
+    }
+    let body = aws_sdk_s3::primitives::ByteStream::from_static(b"0123456789");
+    let put = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("obj")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().to_string();
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("obj")
+        .if_match("\"0000\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("obj")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e).0, 304, "If-None-Match on the current ETag");
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("obj")
+        .range("bytes=100-200")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (416, "InvalidRange".into()));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_statuses_on_rgw() {
+    hcp_statuses_on(Backend::Rgw).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_statuses_on_the_local_backend() {
+    hcp_statuses_on(Backend::Local).await
+}
+
+/// CompleteMultipartUpload failures are 200 with an Error body, the upload stays open, and the
+/// SDK sees a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_failures_are_200_with_an_error_body_on_rgw() {
+    let Some(gw) = start(Backend::Rgw).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = unique_bucket("complete");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    // Part 1 is large enough for any backend; parts 2 and 3 are 1 KiB.
+    let mut etags = Vec::new();
+    for n in 1..=3 {
+        let size = if n == 1 { 5 * 1024 * 1024 } else { 1024 };
+        let out = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from(pattern(
+                size, n as u64,
+            )))
+            .send()
+            .await
+            .unwrap();
+        etags.push(out.e_tag().unwrap().to_string());
+    }
+    let part = |n: i32, etag: &str| {
+        aws_sdk_s3::types::CompletedPart::builder()
+            .part_number(n)
+            .e_tag(etag)
+            .build()
+    };
+    let cases = [
+        (
+            "InvalidPart",
+            vec![
+                part(1, &etags[0]),
+                part(2, "\"00000000000000000000000000000000\""),
+            ],
+        ),
+        (
+            "EntityTooSmall",
+            vec![part(1, &etags[0]), part(2, &etags[1]), part(3, &etags[2])],
+        ),
+    ];
+    for (code, parts) in cases {
+        let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let e = s3
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(done)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(sdk_error(&e), (200, code.to_string()), "{e:?}");
+        let listed = s3
+            .list_parts()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.parts().len(),
+            3,
+            "the upload stays open after {code}"
+        );
+    }
+    gw.stop().await;
+}
+
+/// The rows of local.csv, on the embedded backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_rows_on_the_embedded_backend() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let missing = unique_bucket("missing");
+    let e = s3.list_objects().bucket(&missing).send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchBucket".into()));
+    let e = s3
+        .list_objects_v2()
+        .bucket(&missing)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchBucket".into()));
+    let bucket = unique_bucket("local");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("src")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let no_upload = |e: (u16, String)| assert_eq!(e, (404, "NoSuchUpload".to_string()));
+    let id = "not-a-uuid";
+    no_upload(sdk_error(
+        &s3.list_parts()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.upload_part()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .part_number(1)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.upload_part_copy()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .part_number(1)
+            .copy_source(format!("{bucket}/src"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.abort_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag("\"x\"")
+                .build(),
+        )
+        .build();
+    no_upload(sdk_error(
+        &s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(id)
+            .multipart_upload(done)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    gw.stop().await;
+}
+
+/// boto3 reads HCP's codes, sees 200-with-error completes as failures, gets the security
+/// headers on every answer, and parses pretty-printed listings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_reads_hcp_answers() {
+    let gw = start(Backend::Local).await.unwrap();
+    let bucket = unique_bucket("boto3norm");
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/boto3_normalization.py"
+    );
+    let endpoint = gw.endpoint.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, &endpoint, &ak, &sk, &bucket])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        4,
+        "{stdout}"
+    );
+    gw.stop().await;
+}
