@@ -217,6 +217,32 @@ async fn the_gateways_own_failures() {
         r.body.len() < declared,
         "a truncated download looked complete"
     );
+
+    // AWS hides errors found late in a 200 on complete and copies.
+    let r = request(
+        &gw,
+        Operation::CompleteMultipartUpload,
+        "error-in-200|InternalError",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (500, "InternalError"),
+        "{}",
+        r.text()
+    );
+    let r = request(
+        &gw,
+        Operation::CompleteMultipartUpload,
+        "error-in-200|SlowDown",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
     gw.stop().await;
 
     // OBS: a copy answered 200 without an ETag failed.
@@ -706,6 +732,49 @@ async fn local_rows_on_the_embedded_backend() {
             .await
             .unwrap_err(),
     ));
+
+    // Parts listed out of order: 200 InvalidPartOrder.
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("order")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for n in [1, 2] {
+        let out = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("order")
+            .upload_id(id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"p"))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(out.e_tag().map(Into::into))
+                .build(),
+        );
+    }
+    parts.reverse();
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    let e = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("order")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (200, "InvalidPartOrder".into()));
     gw.stop().await;
 }
 
@@ -746,5 +815,87 @@ async fn boto3_reads_hcp_answers() {
         4,
         "{stdout}"
     );
+    gw.stop().await;
+}
+
+/// aws-sdk-s3 reads every HCP code the tables can produce as that code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_parses_every_mapped_hcp_code() {
+    let (gw, _server) = gateway_for(Vendor::Minio, "").await;
+    let s3 = gw.client();
+    let mut seen = std::collections::HashSet::new();
+    for table in [Dialect::Aws, Dialect::Minio] {
+        for row in mapping::rows(table) {
+            // An AWS row whose code MinIO maps itself would be shadowed by the MinIO table.
+            let shadowed = table == Dialect::Aws
+                && mapping::rows(Dialect::Minio)
+                    .iter()
+                    .any(|r| r.backend_code == row.backend_code);
+            if shadowed || !seen.insert(row.hcp_code) {
+                continue;
+            }
+            let directive = format!(
+                "error|{}|{}",
+                row.backend_code,
+                row.backend_status
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            );
+            let steer = move |req: &mut aws_sdk_s3::config::http::HttpRequest| {
+                req.headers_mut()
+                    .insert("x-test-respond", directive.clone());
+            };
+            let e = match row.operation {
+                _ if row.hcp_status == 200 => {
+                    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                        .parts(
+                            aws_sdk_s3::types::CompletedPart::builder()
+                                .part_number(1)
+                                .e_tag("\"e\"")
+                                .build(),
+                        )
+                        .build();
+                    let r = s3
+                        .complete_multipart_upload()
+                        .bucket("bkt")
+                        .key("k")
+                        .upload_id("u")
+                        .multipart_upload(done)
+                        .customize()
+                        .mutate_request(steer)
+                        .send()
+                        .await;
+                    sdk_error(&r.unwrap_err())
+                }
+                Some(Operation::CreateBucket) => sdk_error(
+                    &s3.create_bucket()
+                        .bucket("new-bucket")
+                        .customize()
+                        .mutate_request(steer)
+                        .send()
+                        .await
+                        .unwrap_err(),
+                ),
+                _ => sdk_error(
+                    &s3.get_object()
+                        .bucket("bkt")
+                        .key("k")
+                        .customize()
+                        .mutate_request(steer)
+                        .send()
+                        .await
+                        .unwrap_err(),
+                ),
+            };
+            assert_eq!(
+                e,
+                (row.hcp_status, row.hcp_code.as_str().to_string()),
+                "{}.csv line {}",
+                table.name(),
+                row.line
+            );
+        }
+    }
+    assert!(seen.len() >= 30, "{} codes", seen.len());
     gw.stop().await;
 }

@@ -5,7 +5,7 @@
 //!
 //! A test steers it with the header `x-test-respond` (the gateway forwards it unchanged):
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `garbage|STATUS`,
-//! `huge-error|BYTES`, `copy-without-etag`, `slow-complete|MS[|CODE]`. Without it the server
+//! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`. Without it the server
 //! answers 200 with an empty body.
 
 use std::collections::HashMap;
@@ -217,6 +217,18 @@ async fn serve(
                 500,
                 &[("Content-Type", "application/xml")],
                 &body,
+            )
+            .await
+        }
+        Some("error-in-200") => {
+            // AWS: an error found after the answer started arrives inside a 200.
+            let code = &directive[1];
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><RequestId>17B5C9D2A4E3F001</RequestId><HostId>h</HostId></Error>", message(code));
+            respond(
+                &mut conn,
+                200,
+                &[("Content-Type", "application/xml")],
+                body.as_bytes(),
             )
             .await
         }
