@@ -448,10 +448,8 @@ pub fn rewrite_xml(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::SecretKey;
-    use crate::config::{AddressingStyle, BackendKind, Tenant};
+    use crate::config::Tenant;
     use crate::routing::BackendRuntime;
-    use std::time::Duration;
 
     #[test]
     fn backend_error_documents_are_read() {
@@ -540,19 +538,7 @@ mod tests {
             bucket_prefix: "t1-".into(),
             anonymous: Vec::new(),
         };
-        let backend = BackendRuntime {
-            name: "b".into(),
-            kind: BackendKind::S3,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            authority: "h".into(),
-            access_key: "a".into(),
-            secret: SecretKey::new("s"),
-            region: "r".into(),
-            addressing: AddressingStyle::Path,
-            dialect: Dialect::Aws,
-            connect_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(1),
-        };
+        let backend = BackendRuntime::for_tests();
         f(&Route {
             tenant: &tenant,
             backend: &backend,

@@ -67,6 +67,26 @@ pub fn route<'a>(
 }
 
 #[cfg(test)]
+impl BackendRuntime {
+    /// A backend for unit tests that never connect.
+    pub fn for_tests() -> BackendRuntime {
+        BackendRuntime {
+            name: "b".into(),
+            kind: BackendKind::S3,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            authority: "h".into(),
+            access_key: "a".into(),
+            secret: SecretKey::new("s"),
+            region: "r".into(),
+            addressing: AddressingStyle::Path,
+            dialect: Dialect::Aws,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -79,19 +99,7 @@ mod tests {
             anonymous: Vec::new(),
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
-        let backend = BackendRuntime {
-            name: "b".into(),
-            kind: BackendKind::S3,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            authority: "h".into(),
-            access_key: "a".into(),
-            secret: SecretKey::new("s"),
-            region: "r".into(),
-            addressing: AddressingStyle::Path,
-            dialect: Dialect::Aws,
-            connect_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(1),
-        };
+        let backend = BackendRuntime::for_tests();
         let r = Route {
             tenant: &tenant,
             backend: &backend,

@@ -11,14 +11,7 @@ pub(super) fn verify(
     req: &RequestHeader,
     value: &str,
 ) -> Result<Authenticated, HcpError> {
-    let (access_key, md5) = value
-        .strip_prefix("HCP ")
-        .and_then(|r| r.split_once(':'))
-        .ok_or_else(|| {
-            HcpError::new(HcpCode::AccessDenied)
-                .with_message("The authorization header is malformed.")
-        })?;
-    let user = authn.user(access_key.trim())?;
+    let (user, md5) = authn.key_and_proof(value, "HCP ")?;
     let expected = user.secret.expose().as_bytes();
     let given = md5.trim().to_ascii_lowercase();
     if given.len() != expected.len() || !bool::from(given.as_bytes().ct_eq(expected)) {

@@ -305,6 +305,22 @@ impl Authenticator {
         Ok(user)
     }
 
+    /// Splits `SCHEME key:proof` (SigV2 and HCP headers) and looks the key's user up.
+    pub(crate) fn key_and_proof<'v>(
+        &self,
+        value: &'v str,
+        scheme: &str,
+    ) -> Result<(&Arc<User>, &'v str), HcpError> {
+        let (access_key, proof) = value
+            .strip_prefix(scheme)
+            .and_then(|r| r.split_once(':'))
+            .ok_or_else(|| {
+                HcpError::new(HcpCode::AccessDenied)
+                    .with_message("The authorization header is malformed.")
+            })?;
+        Ok((self.user(access_key.trim())?, proof))
+    }
+
     pub(crate) fn check_skew(
         &self,
         request_time: SystemTime,

@@ -183,14 +183,7 @@ pub(super) fn verify_header(
     value: &str,
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
-    let (access_key, signature) = value
-        .strip_prefix("AWS ")
-        .and_then(|r| r.split_once(':'))
-        .ok_or_else(|| {
-            HcpError::new(HcpCode::AccessDenied)
-                .with_message("The authorization header is malformed.")
-        })?;
-    let user = authn.user(access_key.trim())?;
+    let (user, signature) = authn.key_and_proof(value, "AWS ")?;
     let amz_date = req.headers.get("x-amz-date").and_then(|v| v.to_str().ok());
     let date = req
         .headers

@@ -51,41 +51,44 @@ pub fn parse_authorization(value: &[u8]) -> Result<Authorization<'_>, HcpError> 
         .filter(|s| !s.is_empty())
         .ok_or_else(|| malformed("no SignedHeaders"))?;
     let signature = signature.ok_or_else(|| malformed("no Signature"))?;
-    // The access key may itself contain '/', so the scope is read from the right.
-    let mut scope = credential.rsplitn(5, '/');
-    let terminator = scope.next();
-    let service = scope.next();
-    let region = scope.next();
-    let date = scope.next();
-    let access_key = scope.next();
-    match (access_key, date, region, service, terminator) {
-        (Some(access_key), Some(date), Some(region), Some(service), Some("aws4_request"))
-            if !access_key.is_empty()
-                && date.len() == 8
-                && date.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(malformed("the signature is not 64 hex digits"));
-            }
-            if signed_headers
-                .split(';')
-                .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase()))
-            {
-                return Err(malformed("SignedHeaders must be lower-case names"));
-            }
-            Ok(Authorization {
-                access_key,
-                date,
-                region,
-                service,
-                signed_headers,
-                signature,
-            })
-        }
-        _ => Err(malformed(
-            "the credential scope is not AK/yyyymmdd/region/s3/aws4_request",
-        )),
+    let (access_key, date, region, service) = parse_credential(credential).ok_or_else(|| {
+        malformed("the credential scope is not AK/yyyymmdd/region/s3/aws4_request")
+    })?;
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(malformed("the signature is not 64 hex digits"));
     }
+    if signed_headers
+        .split(';')
+        .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return Err(malformed("SignedHeaders must be lower-case names"));
+    }
+    Ok(Authorization {
+        access_key,
+        date,
+        region,
+        service,
+        signed_headers,
+        signature,
+    })
+}
+
+/// Splits `AK/yyyymmdd/region/service/aws4_request` into access key, date, region and service.
+/// The access key may itself contain '/', so the scope is read from the right.
+pub fn parse_credential(credential: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut scope = credential.rsplitn(5, '/');
+    let (terminator, service, region, date, access_key) = (
+        scope.next()?,
+        scope.next()?,
+        scope.next()?,
+        scope.next()?,
+        scope.next()?,
+    );
+    let valid = terminator == "aws4_request"
+        && !access_key.is_empty()
+        && date.len() == 8
+        && date.bytes().all(|b| b.is_ascii_digit());
+    valid.then_some((access_key, date, region, service))
 }
 
 /// Splits a raw request target into path and query.
@@ -114,12 +117,7 @@ pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> Vec<&'a [u8]> {
 
 /// What a SigV4 signature claims, from the header or from presigned query parameters.
 pub(super) struct Claim<'a> {
-    pub access_key: &'a str,
-    pub date: &'a str,
-    pub region: &'a str,
-    pub service: &'a str,
-    pub signed_headers: &'a str,
-    pub signature: &'a str,
+    pub auth: Authorization<'a>,
     /// The request time in ISO basic form, as the string to sign carries it.
     pub amz_date: String,
     pub payload_hash: &'a str,
@@ -133,33 +131,38 @@ pub(super) fn verify_claim<'u>(
     claim: &Claim<'_>,
     skip_query: &[&str],
 ) -> Result<(&'u Arc<User>, [u8; 32]), HcpError> {
-    if claim.service != "s3" {
+    if claim.auth.service != "s3" {
         return Err(malformed("the credential scope's service must be s3"));
     }
-    if !claim.signed_headers.split(';').any(|h| h == "host") {
+    if !claim.auth.signed_headers.split(';').any(|h| h == "host") {
         return Err(malformed("host must be a signed header"));
     }
-    if !claim.amz_date.starts_with(claim.date) {
+    if !claim.amz_date.starts_with(claim.auth.date) {
         return Err(malformed(
             "the credential date does not match the request date",
         ));
     }
-    let user = authn.user(claim.access_key)?;
+    let user = authn.user(claim.auth.access_key)?;
     let (raw_path, raw_query) = split_target(req.raw_path());
     let canonical = sigv4::canonical_request(
         req.method.as_str(),
         &sigv4::canonical_uri(raw_path),
         &sigv4::canonical_query(raw_query, skip_query),
-        claim.signed_headers,
+        claim.auth.signed_headers,
         |name| header_values(req, name),
         claim.payload_hash,
     );
-    let scope = sigv4::scope(claim.date, claim.region, claim.service);
+    let scope = sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service);
     let string_to_sign = sigv4::string_to_sign(&claim.amz_date, &scope, &canonical);
-    let key = authn.signing_key(&user.secret, claim.date, claim.region, claim.service);
+    let key = authn.signing_key(
+        &user.secret,
+        claim.auth.date,
+        claim.auth.region,
+        claim.auth.service,
+    );
     let expected = sigv4::signature(&key, &string_to_sign);
-    if !sigv4::signatures_equal(&expected, claim.signature) {
-        tracing::debug!(access_key = claim.access_key, canonical_request = %canonical, "SigV4 mismatch");
+    if !sigv4::signatures_equal(&expected, claim.auth.signature) {
+        tracing::debug!(access_key = claim.auth.access_key, canonical_request = %canonical, "SigV4 mismatch");
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
     }
     Ok((user, key))
@@ -209,12 +212,7 @@ pub(super) fn verify(
     };
     let mode = payload_mode(payload_hash)?;
     let claim = Claim {
-        access_key: auth.access_key,
-        date: auth.date,
-        region: auth.region,
-        service: auth.service,
-        signed_headers: auth.signed_headers,
-        signature: auth.signature,
+        auth,
         amz_date: super::format_amz_date(request_time),
         payload_hash,
     };
@@ -226,8 +224,8 @@ pub(super) fn verify(
             signer: signed.then(|| ChunkSigner {
                 key,
                 amz_date: claim.amz_date.clone(),
-                scope: sigv4::scope(claim.date, claim.region, claim.service),
-                seed_signature: claim.signature.to_ascii_lowercase(),
+                scope: sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service),
+                seed_signature: claim.auth.signature.to_ascii_lowercase(),
             }),
             trailer,
         },

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use pingora::http::RequestHeader;
 
-use super::sigv4_header::{verify_claim, Claim};
+use super::sigv4_header::{parse_credential, verify_claim, Authorization, Claim};
 use super::{AuthScheme, Authenticated, Authenticator};
 use crate::errors::{HcpCode, HcpError};
 use crate::operation::Query;
@@ -32,27 +32,8 @@ pub(super) fn verify(
     if get("X-Amz-Algorithm")? != sigv4::ALGORITHM {
         return Err(invalid("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
     }
-    let credential = get("X-Amz-Credential")?;
-    let mut scope = credential.rsplitn(5, '/');
-    let (terminator, service, region, date, access_key) = (
-        scope.next(),
-        scope.next(),
-        scope.next(),
-        scope.next(),
-        scope.next(),
-    );
-    let (Some("aws4_request"), Some(service), Some(region), Some(date), Some(access_key)) =
-        (terminator, service, region, date, access_key)
-    else {
-        return Err(invalid(
-            "X-Amz-Credential is not AK/yyyymmdd/region/s3/aws4_request",
-        ));
-    };
-    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || access_key.is_empty() {
-        return Err(invalid(
-            "X-Amz-Credential is not AK/yyyymmdd/region/s3/aws4_request",
-        ));
-    }
+    let (access_key, date, region, service) = parse_credential(get("X-Amz-Credential")?)
+        .ok_or_else(|| invalid("X-Amz-Credential is not AK/yyyymmdd/region/s3/aws4_request"))?;
     let amz_date = get("X-Amz-Date")?;
     let signed_at = (amz_date.len() == 16)
         .then(|| super::parse_request_date(amz_date))
@@ -81,12 +62,14 @@ pub(super) fn verify(
         .and_then(|v| v.to_str().ok())
         .unwrap_or(sigv4::UNSIGNED_PAYLOAD);
     let claim = Claim {
-        access_key,
-        date,
-        region,
-        service,
-        signed_headers,
-        signature,
+        auth: Authorization {
+            access_key,
+            date,
+            region,
+            service,
+            signed_headers,
+            signature,
+        },
         amz_date: amz_date.to_string(),
         payload_hash,
     };
