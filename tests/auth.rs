@@ -1059,3 +1059,100 @@ async fn s3cmd_v2_and_v4() {
     }
     f.gw.stop().await;
 }
+
+/// Answers of the authentication and body phases that the other tests do not reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_uploads_get_hcp_answers() {
+    let f = Fixture::new("malformed").await;
+    let (ak, sk) = user();
+    let put = format!("/{}/m", f.bucket);
+    let p = put.as_bytes();
+
+    // PUT object without Content-Length (chunked transfer, no decoded length): 411.
+    let h =
+        f.v4(&ak, &sk, sigv4::UNSIGNED_PAYLOAD)
+            .sign("PUT", p, &[("transfer-encoding", "chunked")]);
+    f.refused(
+        "no Content-Length",
+        411,
+        "MissingContentLength",
+        send(
+            &f.addr,
+            "PUT",
+            p,
+            &h,
+            vec![b"4\r\nbody\r\n0\r\n\r\n".to_vec()],
+        ),
+    )
+    .await;
+
+    // A SigV4 body without x-amz-content-sha256: 400 MissingSecurityHeader.
+    let mut h = f
+        .v4(&ak, &sk, sigv4::UNSIGNED_PAYLOAD)
+        .sign("PUT", p, &[("content-length", "4")]);
+    h.retain(|(n, _)| n != "x-amz-content-sha256");
+    f.refused(
+        "no x-amz-content-sha256",
+        400,
+        "MissingSecurityHeader",
+        send(&f.addr, "PUT", p, &h, vec![b"body".to_vec()]),
+    )
+    .await;
+
+    // SigV4a streaming is not offered: 501.
+    let h = f
+        .v4(&ak, &sk, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD")
+        .sign("PUT", p, &[("content-length", "4")]);
+    f.refused(
+        "SigV4a streaming",
+        501,
+        "NotImplemented",
+        send(&f.addr, "PUT", p, &h, vec![b"body".to_vec()]),
+    )
+    .await;
+
+    // Broken aws-chunked framing, and a body shorter than its decoded length: 400 InvalidArgument.
+    let v4u = f.v4(&ak, &sk, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+    let framing = b"zz\r\nbody\r\n0\r\n\r\n".to_vec();
+    let h = v4u.sign(
+        "PUT",
+        p,
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &framing.len().to_string()),
+            ("x-amz-decoded-content-length", "4"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+    );
+    let r = send(&f.addr, "PUT", p, &h, vec![framing]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidArgument"),
+        "{}",
+        r.text()
+    );
+    let short = b"4\r\nbody\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n".to_vec();
+    let h = v4u.sign(
+        "PUT",
+        p,
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &short.len().to_string()),
+            ("x-amz-decoded-content-length", "10"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+    );
+    let r = send(&f.addr, "PUT", p, &h, vec![short]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidArgument"),
+        "{}",
+        r.text()
+    );
+    assert_hcp_error_body(&r.text(), "InvalidArgument");
+    assert!(
+        !f.exists("m").await,
+        "nothing stored from malformed uploads"
+    );
+    f.gw.stop().await;
+}

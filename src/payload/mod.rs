@@ -284,12 +284,22 @@ impl BodyVerifier {
     }
 
     /// Decides the whole-body checks once the body has ended.
+    /// Framing first, then length, then signatures and digests: the first fault is the answer.
     pub fn finish(self) -> Result<(), HcpError> {
-        if let Some(chunked) = self.chunked {
-            chunked.finish()?;
+        if self
+            .chunked
+            .as_ref()
+            .is_some_and(|c| !matches!(c.state, State::Done))
+        {
+            return Err(invalid(
+                "The aws-chunked body ended before its final chunk.",
+            ));
         }
         if self.declared.is_some_and(|d| d != self.decoded) {
             return Err(invalid("The body is shorter than its declared length."));
+        }
+        if let Some(chunked) = self.chunked {
+            chunked.finish()?;
         }
         for c in self.checks {
             if c.hasher.finish() != c.expected {
