@@ -168,7 +168,7 @@ impl Gateway {
         }
 
         // 4. validation
-        validation::check(op, &target, req)?;
+        validation::check(op, &target, &query, req, &self.cfg.limits)?;
 
         // 5. routing
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
@@ -644,9 +644,15 @@ impl Gateway {
         if s.is_body_empty() || s.is_body_done() {
             return Flow::KeepAlive;
         }
-        // A client waiting for 100-continue sends no body: nothing to drain, but the connection
-        // cannot be reused safely either.
-        if is_expect_continue(s) {
+        // A client waiting for 100-continue sends no body, and a body larger than the drain limit
+        // is not worth reading: either way the connection closes.
+        let declared = s
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if is_expect_continue(s) || declared.is_some_and(|n| n > DRAIN_LIMIT) {
             return Flow::Close;
         }
         let mut drained = 0usize;

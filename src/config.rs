@@ -28,6 +28,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub auth: AuthSection,
     #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
     pub users: Vec<UserEntry>,
     #[serde(default)]
     pub tenants: Vec<TenantEntry>,
@@ -96,6 +98,29 @@ pub struct AddressingSection {
     pub domains: Vec<String>,
     /// Tenant that serves hosts which name no tenant (an IP address, `localhost`, …).
     pub default_tenant: Option<String>,
+}
+
+/// HCP's request limits (defaults are HCP's, capped by what the backends store).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// HCP allows 4,095 bytes but AWS, MinIO and OBS store at most 1,024.
+    pub max_key_bytes: usize,
+    pub max_metadata_bytes: usize,
+    pub max_part_bytes: u64,
+    pub max_put_bytes: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = crate::validation::Limits::default();
+        LimitsSection {
+            max_key_bytes: d.max_key_bytes,
+            max_metadata_bytes: d.max_metadata_bytes,
+            max_part_bytes: d.max_part_bytes,
+            max_put_bytes: d.max_put_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,6 +295,7 @@ pub struct Config {
     pub domains: Vec<String>,
     pub default_tenant: Option<String>,
     pub clock_skew: Duration,
+    pub limits: crate::validation::Limits,
     pub users: Arc<UserStore>,
     pub tenants: HashMap<String, Tenant>,
     pub backends: HashMap<String, Backend>,
@@ -390,6 +416,9 @@ impl Config {
         let s = &file.server;
         let listen = parse_addr("server.listen", &s.listen, &mut errors);
         let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, &mut errors);
+        if file.limits.max_key_bytes == 0 || file.limits.max_key_bytes > 4095 {
+            errors.push("limits.max_key_bytes must be from 1 to HCP's 4095".into());
+        }
         if s.max_buffered_response_bytes < 64 * 1024 {
             errors.push("server.max_buffered_response_bytes must be at least 65536".into());
         }
@@ -543,6 +572,12 @@ impl Config {
             domains,
             default_tenant,
             clock_skew: Duration::from_secs(file.auth.clock_skew_seconds),
+            limits: crate::validation::Limits {
+                max_key_bytes: file.limits.max_key_bytes,
+                max_metadata_bytes: file.limits.max_metadata_bytes,
+                max_part_bytes: file.limits.max_part_bytes,
+                max_put_bytes: file.limits.max_put_bytes,
+            },
             users: Arc::new(UserStore::new(users)),
             tenants,
             backends,

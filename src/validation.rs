@@ -1,10 +1,70 @@
-//! Validation by HCP's rules, before anything reaches the backend.
+//! Validation by HCP's rules, before anything reaches the backend (the rule numbers are those of
+//! the validation table in `docs/validation.md`, which also records the judgement calls).
 
 use pingora::http::RequestHeader;
 
 use crate::addressing::Target;
 use crate::errors::{HcpCode, HcpError};
-use crate::operation::Operation;
+use crate::operation::{Operation, Query};
+
+/// Limits HCP sets, as configured (defaults are HCP's, capped by what the backends store).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// HCP allows 4,095 bytes, AWS, MinIO and OBS 1,024: a longer key could never be stored.
+    pub max_key_bytes: usize,
+    pub max_metadata_bytes: usize,
+    pub max_part_bytes: u64,
+    pub max_put_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_bytes: 1024,
+            max_metadata_bytes: 2048,
+            max_part_bytes: 5 * 1024 * 1024 * 1024,
+            max_put_bytes: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Canned ACLs HCP accepts (case-sensitive).
+const CANNED_ACLS: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+];
+
+/// S3 sub-resources HCP does not offer (rule 39): answered 501 instead of reaching a backend that
+/// would carry them out.
+const UNSUPPORTED: &[&str] = &[
+    "accelerate",
+    "analytics",
+    "attributes",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+    "website",
+];
 
 /// HCP bucket names: 3–63 characters, letters, digits and hyphens, no leading or trailing hyphen,
 /// not starting with `xn--` (HCP 9.2 "Bucket and object properties").
@@ -16,19 +76,182 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && !name.to_ascii_lowercase().starts_with("xn--")
 }
 
-pub fn check(op: Operation, target: &Target, req: &RequestHeader) -> Result<(), HcpError> {
-    if op == Operation::CreateBucket {
-        let name = target.bucket.as_deref().unwrap_or_default();
-        if !valid_bucket_name(name) {
-            return Err(HcpError::new(HcpCode::InvalidBucketName));
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn length(req: &RequestHeader, name: &str) -> Option<u64> {
+    header(req, name).and_then(|v| v.trim().parse().ok())
+}
+
+fn invalid(message: &'static str) -> HcpError {
+    HcpError::new(HcpCode::InvalidArgument).with_message(message)
+}
+
+pub fn check(
+    op: Operation,
+    target: &Target,
+    query: &Query,
+    req: &RequestHeader,
+    limits: &Limits,
+) -> Result<(), HcpError> {
+    use Operation::*;
+    // 39: sub-resources HCP does not offer.
+    if let Some((name, _)) = query
+        .pairs()
+        .iter()
+        .find(|(n, _)| UNSUPPORTED.contains(&n.as_str()))
+    {
+        return Err(HcpError::new(HcpCode::NotImplemented)
+            .with_message(format!("The {name} sub-resource is not supported.")));
+    }
+    // 14: bucket names by HCP's rules.
+    if op == CreateBucket && !valid_bucket_name(target.bucket.as_deref().unwrap_or_default()) {
+        return Err(HcpError::new(HcpCode::InvalidBucketName));
+    }
+    // 18, 19: object names.
+    if let Some(key) = target.key() {
+        if key.len() > limits.max_key_bytes {
+            return Err(HcpError::new(HcpCode::KeyTooLong).with_message(format!(
+                "The object name is longer than {} bytes.",
+                limits.max_key_bytes
+            )));
+        }
+        if key.contains(&0)
+            || key == b"."
+            || key == b"/"
+            || key
+                .split(|&b| b == b'/')
+                .any(|s| s == b".directory-metadata")
+        {
+            return Err(
+                HcpError::new(HcpCode::MalformedXML).with_message("The object name is invalid.")
+            );
         }
     }
-    if op.has_object_body() {
-        let has_length = req.headers.contains_key(http::header::CONTENT_LENGTH)
-            || req.headers.contains_key("x-amz-decoded-content-length");
-        if !has_length {
-            return Err(HcpError::new(HcpCode::MissingContentLength));
+    // 12: object bodies need their length.
+    if op.has_object_body()
+        && length(req, "content-length").is_none()
+        && length(req, "x-amz-decoded-content-length").is_none()
+    {
+        return Err(HcpError::new(HcpCode::MissingContentLength));
+    }
+    // 26: part and object size limits.
+    let size =
+        length(req, "x-amz-decoded-content-length").or_else(|| length(req, "content-length"));
+    match (op, size) {
+        (UploadPart, Some(n)) if n > limits.max_part_bytes => {
+            return Err(HcpError::new(HcpCode::EntityTooLarge))
         }
+        (PutObject, Some(n)) if n > limits.max_put_bytes => {
+            return Err(HcpError::new(HcpCode::EntityTooLarge))
+        }
+        _ => {}
+    }
+    // 24: part numbers 1..10,000.
+    if matches!(op, UploadPart | UploadPartCopy) || query.has("partNumber") {
+        let ok = query
+            .get("partNumber")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=10_000).contains(&n));
+        if !ok {
+            return Err(invalid(
+                "The part number must be an integer from 1 to 10000.",
+            ));
+        }
+    }
+    // 20, 25: user metadata.
+    let metadata: usize = req
+        .headers
+        .iter()
+        .filter_map(|(n, v)| {
+            n.as_str()
+                .strip_prefix("x-amz-meta-")
+                .map(|suffix| suffix.len() + v.len())
+        })
+        .sum();
+    let has_metadata = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-meta-"));
+    if has_metadata && matches!(op, UploadPart | UploadPartCopy | CompleteMultipartUpload) {
+        return Err(invalid(
+            "Metadata headers are not valid for this operation.",
+        ));
+    }
+    if metadata > limits.max_metadata_bytes {
+        return Err(HcpError::new(HcpCode::MetadataTooLarge));
+    }
+    // 21, 22, 23: ACL headers.
+    let grants = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-grant-"));
+    if let Some(acl) = header(req, "x-amz-acl") {
+        if grants {
+            return Err(HcpError::new(HcpCode::MalformedXML)
+                .with_message("A canned ACL and individual grant headers cannot be combined."));
+        }
+        if !CANNED_ACLS.contains(&acl) {
+            return Err(if matches!(op, PutObject | CreateMultipartUpload) {
+                // HCP's quirk: 501 on object writes, 400 elsewhere.
+                HcpError::new(HcpCode::NotImplemented)
+                    .with_message("The canned ACL is not supported.")
+            } else {
+                invalid("The canned ACL is not valid.")
+            });
+        }
+    }
+    // 35: conditions that contradict each other.
+    let both = |a: &str, b: &str| req.headers.contains_key(a) && req.headers.contains_key(b);
+    if both("if-match", "if-none-match")
+        || both(
+            "x-amz-copy-source-if-match",
+            "x-amz-copy-source-if-none-match",
+        )
+    {
+        return Err(invalid("The request has conflicting conditional headers."));
+    }
+    // 38: query values.
+    let numeric = |name: &str, max: Option<u64>| {
+        query.get(name).is_none_or(|v| {
+            v.parse::<u64>()
+                .ok()
+                .is_some_and(|n| max.is_none_or(|m| n <= m))
+        })
+    };
+    if !numeric("max-keys", None)
+        || !numeric("max-uploads", Some(1000))
+        || !numeric("max-parts", Some(1000))
+        || !numeric("part-number-marker", None)
+    {
+        return Err(invalid("A query parameter has an invalid value."));
+    }
+    // 28, 48: operations whose XML body is required.
+    let needs_body = matches!(
+        op,
+        CompleteMultipartUpload | DeleteObjects | PutBucketVersioning
+    ) || (matches!(op, PutBucketAcl | PutObjectAcl)
+        && !req.headers.contains_key("x-amz-acl")
+        && !grants);
+    let empty = length(req, "content-length").unwrap_or(0) == 0
+        && !req.headers.contains_key(http::header::TRANSFER_ENCODING);
+    if needs_body && empty {
+        return Err(HcpError::new(HcpCode::MissingRequestBodyError));
+    }
+    // 43: a multi-object delete must carry an integrity header (Content-MD5, or the checksum
+    // current SDKs send instead).
+    if op == DeleteObjects
+        && !req
+            .headers
+            .contains_key(http::header::HeaderName::from_static("content-md5"))
+        && !req
+            .headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-checksum-") || n.as_str() == "x-amz-trailer")
+    {
+        return Err(HcpError::new(HcpCode::MissingSecurityHeader)
+            .with_message("Multi-object delete requires Content-MD5."));
     }
     Ok(())
 }
