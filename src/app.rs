@@ -15,6 +15,7 @@ use pingora::server::ShutdownWatch;
 
 use crate::addressing::{self, Target};
 use crate::auth::{access, Authenticated, Authenticator, Identity, Payload, Principal};
+use crate::complete;
 use crate::config::Config;
 use crate::errors::{HcpCode, HcpError};
 use crate::forward::{self, BodyError, Forwarder, Upstream};
@@ -30,6 +31,9 @@ use crate::validation;
 /// How much of an unwanted request body is read and discarded after an early answer, so that a
 /// client that writes its whole body before reading still sees the answer.
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The largest CompleteMultipartUpload body read (10,000 parts need about 1 MiB).
+const COMPLETE_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub struct Gateway {
     pub cfg: Arc<Config>,
@@ -242,8 +246,43 @@ impl Gateway {
             }
         }
 
-        // 7. forwarding (only bodiless requests are ever retried, so the verifier is used once)
+        // HCP's complete rules need the part list before the backend completes: the (small) body
+        // is read and verified whole, checked, then sent on as it came.
         let mut verifier = Some(verifier);
+        let mut buffered: Option<Bytes> = None;
+        if op == Operation::CompleteMultipartUpload && has_body {
+            let v = verifier.take().expect("not used yet");
+            let body = match forward::read_request_body(
+                s,
+                v,
+                COMPLETE_BODY_LIMIT,
+                self.cfg.client_body_timeout,
+            )
+            .await
+            {
+                Ok(b) => b,
+                Err(BodyError::Rejected(e)) => return self.answer(s, x, e).await,
+                Err(e) => {
+                    x.cause = Some(format!("client body: {e:?}"));
+                    return Flow::Abort;
+                }
+            };
+            x.bytes_in = body.len() as u64;
+            let (_, raw_query) = crate::auth::sigv4_header::split_target(s.req_header().raw_path());
+            let upload_id = Query::parse(raw_query)
+                .get("uploadId")
+                .unwrap_or_default()
+                .to_string();
+            if let Err(e) = self
+                .check_complete(&body, &upload_id, &target, &route)
+                .await
+            {
+                return self.answer(s, x, e).await;
+            }
+            buffered = Some(body);
+        }
+
+        // 7. forwarding (only bodiless requests are ever retried, so the verifier is used once)
         let mut attempt = 0;
         let mut up = loop {
             attempt += 1;
@@ -268,7 +307,12 @@ impl Gateway {
                 .backend_requests
                 .with_label_values(&[&route.backend.name])
                 .inc();
-            if has_body {
+            if let Some(body) = &buffered {
+                let sent = up.session.write_body(body).await;
+                if let Err(e) = sent.and(up.session.finish_body().await) {
+                    x.cause = Some(format!("backend stopped reading the body: {e}"));
+                }
+            } else if has_body {
                 let verifier = verifier.take().expect("a request with a body is sent once");
                 match forward::stream_request_body(
                     s,
@@ -598,6 +642,97 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
+    /// and every part but the last at least HCP's and the backend's minimum size.
+    async fn check_complete(
+        &self,
+        body: &[u8],
+        upload_id: &str,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<(), HcpError> {
+        let parts = complete::parse(body)?;
+        complete::check_order(&parts)?;
+        let hcp_minimum = self.cfg.limits.min_part_bytes;
+        if hcp_minimum == 0 && route.backend.min_part_bytes == 0 {
+            return Ok(());
+        }
+        let sizes = self.part_sizes(upload_id, target, route).await;
+        complete::check_sizes(
+            &parts,
+            |n| sizes.get(&n).copied(),
+            hcp_minimum,
+            route.backend.min_part_bytes,
+        )
+    }
+
+    /// The sizes of an upload's parts, from ListParts at the backend. A failed listing gives what
+    /// was read so far: the backend's answer to the complete itself then decides.
+    async fn part_sizes(
+        &self,
+        upload_id: &str,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> HashMap<u32, u64> {
+        let mut sizes = HashMap::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..20 {
+            let mut query = String::from("uploadId=");
+            sigv4::uri_encode(upload_id.as_bytes(), false, &mut query);
+            query.push_str("&max-parts=1000");
+            if let Some(m) = &marker {
+                query.push_str("&part-number-marker=");
+                query.push_str(m);
+            }
+            let listing =
+                pingora::http::RequestHeader::build("GET", format!("/?{query}").as_bytes(), None)
+                    .expect("GET");
+            let req = signing::backend_request(
+                &listing,
+                target,
+                route,
+                None,
+                BodyFraming::AsSent,
+                sigv4::EMPTY_SHA256,
+                SystemTime::now(),
+            );
+            let Ok(mut up) = self.forwarder.connect(route.backend).await else {
+                break;
+            };
+            self.metrics
+                .backend_requests
+                .with_label_values(&[&route.backend.name])
+                .inc();
+            if up
+                .session
+                .write_request_header(Box::new(req))
+                .await
+                .is_err()
+                || up.session.finish_body().await.is_err()
+                || up.session.read_response().await.is_err()
+                || up.session.resp_header().map(|h| h.status.as_u16()) != Some(200)
+            {
+                break;
+            }
+            let Ok(body) =
+                forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
+                    .await
+            else {
+                break;
+            };
+            self.forwarder.release(up).await;
+            let Some((page, next)) = complete::parse_list_parts(&body) else {
+                break;
+            };
+            sizes.extend(page);
+            match next {
+                Some(n) => marker = Some(n),
+                None => break,
+            }
+        }
+        sizes
     }
 
     /// The URL HCP reports as an object's location: the client's own view of it.

@@ -109,6 +109,8 @@ pub struct LimitsSection {
     pub max_metadata_bytes: usize,
     pub max_part_bytes: u64,
     pub max_put_bytes: u64,
+    /// HCP's minimum for every part but the last ("one megabyte", taken as 1 MiB).
+    pub min_part_bytes: u64,
 }
 
 impl Default for LimitsSection {
@@ -119,6 +121,7 @@ impl Default for LimitsSection {
             max_metadata_bytes: d.max_metadata_bytes,
             max_part_bytes: d.max_part_bytes,
             max_put_bytes: d.max_put_bytes,
+            min_part_bytes: d.min_part_bytes,
         }
     }
 }
@@ -261,6 +264,9 @@ pub struct BackendEntry {
     pub secret_key: Option<SecretField>,
     /// Directory of the `local` backend's objects.
     pub data_dir: Option<PathBuf>,
+    /// The smallest non-final part the backend accepts (default: 5 MiB for `s3` and `local`,
+    /// 100 KiB for `obs`).
+    pub min_part_bytes: Option<u64>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_read_timeout_ms")]
@@ -319,6 +325,7 @@ pub struct Backend {
     pub region: String,
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
+    pub min_part_bytes: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -577,6 +584,7 @@ impl Config {
                 max_metadata_bytes: file.limits.max_metadata_bytes,
                 max_part_bytes: file.limits.max_part_bytes,
                 max_put_bytes: file.limits.max_put_bytes,
+                min_part_bytes: file.limits.min_part_bytes,
             },
             users: Arc::new(UserStore::new(users)),
             tenants,
@@ -790,6 +798,11 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         region: b.region.clone().unwrap_or_else(|| "us-east-1".into()),
         addressing: b.addressing.unwrap_or_default(),
         dialect,
+        min_part_bytes: b.min_part_bytes.unwrap_or(match b.kind {
+            // s3s-fs enforces S3's 5 MiB as well.
+            BackendKind::S3 | BackendKind::Local => 5 * 1024 * 1024,
+            BackendKind::Obs => 100 * 1024,
+        }),
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })

@@ -126,6 +126,44 @@ pub async fn stream_request_body(
     Ok(total)
 }
 
+/// Reads a whole (small) request body through `verifier`, failing past `limit` bytes.
+pub async fn read_request_body(
+    downstream: &mut ServerSession,
+    mut verifier: BodyVerifier,
+    limit: usize,
+    read_timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    let mut body = Vec::new();
+    let mut released = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout(read_timeout, downstream.read_request_body()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(BodyError::Client(e)),
+            Err(_) => {
+                return Err(BodyError::Client(pingora::Error::explain(
+                    pingora::ErrorType::ReadTimedout,
+                    "client body read timed out",
+                )))
+            }
+        };
+        let Some(chunk) = chunk else { break };
+        verifier
+            .push(chunk, &mut released)
+            .map_err(BodyError::Rejected)?;
+        for piece in released.drain(..) {
+            if body.len() + piece.len() > limit {
+                return Err(BodyError::Rejected(
+                    crate::errors::HcpError::new(crate::errors::HcpCode::MalformedXML)
+                        .with_message("The XML you provided is larger than this gateway accepts."),
+                ));
+            }
+            body.extend_from_slice(&piece);
+        }
+    }
+    verifier.finish().map_err(BodyError::Rejected)?;
+    Ok(Bytes::from(body))
+}
+
 /// Reads a whole response body, failing once it exceeds `limit` bytes.
 pub async fn read_whole_body(
     upstream: &mut HttpSession,

@@ -5,6 +5,7 @@ pub mod addressing;
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod complete;
 pub mod config;
 pub mod errors;
 pub mod forward;

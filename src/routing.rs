@@ -23,6 +23,7 @@ pub struct BackendRuntime {
     pub region: String,
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
+    pub min_part_bytes: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -80,6 +81,7 @@ impl BackendRuntime {
             region: "r".into(),
             addressing: AddressingStyle::Path,
             dialect: Dialect::Aws,
+            min_part_bytes: 0,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         }

@@ -125,6 +125,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 region: b.region.clone(),
                 addressing: b.addressing,
                 dialect: b.dialect,
+                min_part_bytes: b.min_part_bytes,
                 connect_timeout: b.connect_timeout,
                 read_timeout: b.read_timeout,
             },

@@ -15,6 +15,7 @@ pub struct Limits {
     pub max_metadata_bytes: usize,
     pub max_part_bytes: u64,
     pub max_put_bytes: u64,
+    pub min_part_bytes: u64,
 }
 
 impl Default for Limits {
@@ -24,6 +25,7 @@ impl Default for Limits {
             max_metadata_bytes: 2048,
             max_part_bytes: 5 * 1024 * 1024 * 1024,
             max_put_bytes: 5 * 1024 * 1024 * 1024,
+            min_part_bytes: 1024 * 1024,
         }
     }
 }

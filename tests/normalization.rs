@@ -144,7 +144,7 @@ async fn every_mapping_row_through_the_forwarding_path() {
             );
             let before = server.count();
             let r = request(gw, op, &format!("error|{code}|{status}")).await;
-            assert_eq!(server.count(), before + 1, "{what}: not forwarded");
+            assert!(server.count() > before, "{what}: not forwarded");
             assert_eq!(
                 (r.status, r.code()),
                 (row.hcp_status, row.hcp_code.as_str().to_string()),

@@ -249,3 +249,221 @@ async fn rules_answered_before_the_backend() {
     }
     gw.stop().await;
 }
+
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    sizes: &[usize],
+) -> (String, Vec<aws_sdk_s3::types::CompletedPart>) {
+    let up = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let mut parts = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from(pattern(
+                *size, n as u64,
+            )))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(out.e_tag().map(Into::into))
+                .build(),
+        );
+    }
+    (id, parts)
+}
+
+async fn complete(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+) -> Result<(), (u16, String, String)> {
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    match s3
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let (status, code) = sdk_error(&e);
+            let message = aws_sdk_s3::error::ProvideErrorMetadata::message(&e)
+                .unwrap_or_default()
+                .to_string();
+            Err((status, code, message))
+        }
+    }
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+/// Rule 32 with HCP's 1 MiB and a backend's own larger minimum, and rules 29/30, on RGW.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_rules_on_rgw() {
+    let Some(gw) = start(Backend::Rgw).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = unique_bucket("mpurules");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    // 512 KiB is under HCP's 1 MiB: 200 EntityTooSmall, upload still open.
+    let (id, parts) = upload_parts(&s3, &bucket, "small", &[512 * KIB, KIB]).await;
+    let (status, code, message) = complete(&s3, &bucket, "small", &id, parts)
+        .await
+        .unwrap_err();
+    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
+    assert!(
+        message.contains("minimum part size of 1048576"),
+        "{message}"
+    );
+    assert_eq!(
+        s3.list_parts()
+            .bucket(&bucket)
+            .key("small")
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .parts()
+            .len(),
+        2
+    );
+
+    // 2 MiB satisfies HCP but not the backend's 5 MiB: the message names the backend's minimum.
+    let (id, parts) = upload_parts(&s3, &bucket, "gap", &[2 * MIB, KIB]).await;
+    let (status, code, message) = complete(&s3, &bucket, "gap", &id, parts.clone())
+        .await
+        .unwrap_err();
+    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
+    assert!(
+        message.contains("backend's minimum part size of 5242880"),
+        "{message}"
+    );
+
+    // Descending parts: 200 InvalidPartOrder, decided by the gateway.
+    let before = gw
+        .gw
+        .as_ref()
+        .unwrap()
+        .gateway
+        .metrics
+        .backend_requests("b");
+    let mut reversed = parts;
+    reversed.reverse();
+    let (status, code, _) = complete(&s3, &bucket, "gap", &id, reversed)
+        .await
+        .unwrap_err();
+    assert_eq!((status, code.as_str()), (200, "InvalidPartOrder"));
+    assert_eq!(
+        gw.gw
+            .as_ref()
+            .unwrap()
+            .gateway
+            .metrics
+            .backend_requests("b"),
+        before,
+        "answered before the backend"
+    );
+
+    // Malformed and empty part lists: 400 MalformedXML.
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}/gap?uploadId={id}");
+    for body in [
+        &b"<CompleteMultipartUpload><Part>"[..],
+        b"<CompleteMultipartUpload></CompleteMultipartUpload>",
+    ] {
+        let v4 = V4 {
+            access_key: &ak,
+            secret_key: &sk,
+            host: &addr,
+            when: SystemTime::now(),
+            payload_hash: sigv4::UNSIGNED_PAYLOAD,
+            date_header: None,
+        };
+        let len = body.len().to_string();
+        let headers = v4.sign("POST", target.as_bytes(), &[("content-length", &len)]);
+        let r = send(
+            &addr,
+            "POST",
+            target.as_bytes(),
+            &headers,
+            vec![body.to_vec()],
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "MalformedXML"),
+            "{}",
+            r.text()
+        );
+        assert_hcp_error_body(&r.text(), "MalformedXML");
+    }
+
+    // Parts that satisfy both minimums complete.
+    let (id, parts) = upload_parts(&s3, &bucket, "fine", &[5 * MIB, KIB]).await;
+    complete(&s3, &bucket, "fine", &id, parts).await.unwrap();
+    gw.stop().await;
+}
+
+/// On the embedded backend: HCP's 1 MiB, then the backend's own 5 MiB, each named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_minimum_part_size_on_the_local_backend() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = unique_bucket("localmpu");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (id, parts) = upload_parts(&s3, &bucket, "small", &[512 * KIB, KIB]).await;
+    let (status, code, message) = complete(&s3, &bucket, "small", &id, parts)
+        .await
+        .unwrap_err();
+    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
+    assert!(
+        message.contains("minimum part size of 1048576"),
+        "{message}"
+    );
+    let (id, parts) = upload_parts(&s3, &bucket, "gap", &[MIB, KIB]).await;
+    let (status, code, message) = complete(&s3, &bucket, "gap", &id, parts).await.unwrap_err();
+    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
+    assert!(
+        message.contains("backend's minimum part size of 5242880"),
+        "{message}"
+    );
+    let (id, parts) = upload_parts(&s3, &bucket, "ok", &[5 * MIB, KIB]).await;
+    complete(&s3, &bucket, "ok", &id, parts).await.unwrap();
+    let got = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_length(), Some((5 * MIB + KIB) as i64));
+    gw.stop().await;
+}
