@@ -13,6 +13,7 @@ use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 
+use crate::acl;
 use crate::addressing::{self, Target};
 use crate::auth::{access, Authenticated, Authenticator, Identity, Payload, Principal};
 use crate::complete;
@@ -108,7 +109,7 @@ impl Gateway {
     }
 
     /// The phases that decide, before any byte goes to a backend.
-    fn plan(&self, s: &ServerSession, x: &mut Exchange) -> Result<Plan<'_>, HcpError> {
+    fn plan(&self, s: &mut ServerSession, x: &mut Exchange) -> Result<Plan<'_>, HcpError> {
         let req = s.req_header();
         let host = req
             .headers
@@ -171,8 +172,16 @@ impl Gateway {
             return Err(e);
         }
 
-        // 4. validation
+        // 4. validation; ACL grants in the backend's terms (HCP ignores them on parts and completes)
         validation::check(op, &target, &query, req, &self.cfg.limits)?;
+        if matches!(
+            op,
+            Operation::UploadPart | Operation::UploadPartCopy | Operation::CompleteMultipartUpload
+        ) {
+            acl::strip_acl_headers(s.req_header_mut());
+        } else {
+            acl::translate_grants(s.req_header_mut(), &self.cfg.users)?;
+        }
 
         // 5. routing
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;

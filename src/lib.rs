@@ -1,6 +1,7 @@
 //! hcp-s3-gateway: an S3 gateway that answers like Hitachi Content Platform (HCP) and stores on
 //! AWS S3, MinIO, Ceph RGW or Huawei OBS. See `docs/architecture.md` for the request path.
 
+pub mod acl;
 pub mod addressing;
 pub mod admin;
 pub mod app;

@@ -184,12 +184,13 @@ pub fn check(
     if metadata > limits.max_metadata_bytes {
         return Err(HcpError::new(HcpCode::MetadataTooLarge));
     }
-    // 21, 22, 23: ACL headers.
+    // 21, 22, 23: ACL headers (HCP ignores them on upload-part and complete).
     let grants = req
         .headers
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-grant-"));
-    if let Some(acl) = header(req, "x-amz-acl") {
+    let acl_ignored = matches!(op, UploadPart | UploadPartCopy | CompleteMultipartUpload);
+    if let Some(acl) = header(req, "x-amz-acl").filter(|_| !acl_ignored) {
         if grants {
             return Err(HcpError::new(HcpCode::MalformedXML)
                 .with_message("A canned ACL and individual grant headers cannot be combined."));

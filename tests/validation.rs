@@ -467,3 +467,107 @@ async fn hcp_minimum_part_size_on_the_local_backend() {
     assert_eq!(got.content_length(), Some((5 * MIB + KIB) as i64));
     gw.stop().await;
 }
+
+/// Rule 22 and HCP's grantee forms, on RGW: group grants reach the backend in its terms,
+/// individual-user grants are refused clearly, ACL headers on parts are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_grant_headers_on_rgw() {
+    let Some(gw) = start(Backend::Rgw).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = unique_bucket("acls");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let body = || aws_sdk_s3::primitives::ByteStream::from_static(b"shared");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("public")
+        .grant_read("emailAddress=all_users")
+        .body(body())
+        .send()
+        .await
+        .unwrap();
+    let acl = s3
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("public")
+        .send()
+        .await
+        .unwrap();
+    let all_users = acl.grants().iter().any(|g| {
+        g.grantee().and_then(|e| e.uri()) == Some("http://acs.amazonaws.com/groups/global/AllUsers")
+            && g.permission().map(|p| p.as_str()) == Some("READ")
+    });
+    assert!(all_users, "all_users became the AllUsers group: {acl:?}");
+    // The backend itself now serves the object anonymously.
+    let direct = format!("{}/{bucket}/public", std::env::var("RGW_ENDPOINT").unwrap());
+    let rgw_addr = direct
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = send(
+        &rgw_addr,
+        "GET",
+        format!("/{bucket}/public").as_bytes(),
+        &[("host".to_string(), rgw_addr.clone())],
+        vec![],
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"shared"[..]));
+
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .grant_read("mail=someone")
+        .body(body())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (400, "InvalidArgument".into()));
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .grant_read(format!("emailAddress={USER}"))
+        .body(body())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (501, "NotImplemented".into()));
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .grant_read("emailAddress=nobody-known")
+        .body(body())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (400, "InvalidArgument".into()));
+
+    // ACL headers on an upload part are ignored, as HCP does.
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("mpu")
+        .send()
+        .await
+        .unwrap();
+    s3.upload_part()
+        .bucket(&bucket)
+        .key("mpu")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(body())
+        .customize()
+        .mutate_request(|r| {
+            r.headers_mut().insert("x-amz-acl", "not-a-canned-acl");
+        })
+        .send()
+        .await
+        .unwrap();
+    gw.stop().await;
+}
