@@ -62,7 +62,11 @@ fn header_verification(c: &mut Criterion) {
         true,
         vec![],
     )]));
-    let authn = Authenticator::new(users, std::time::Duration::from_secs(900));
+    let authn = Authenticator::new(
+        users,
+        std::time::Duration::from_secs(900),
+        Default::default(),
+    );
     let now = SystemTime::now();
     let req = signed_get(now);
     let target = Target {

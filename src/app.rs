@@ -39,6 +39,8 @@ const COMPLETE_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub struct Gateway {
     pub cfg: Arc<Config>,
     authn: Authenticator,
+    /// Signing keys for clients and backends alike.
+    signing_keys: Arc<sigv4::SigningKeyCache>,
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
@@ -91,10 +93,12 @@ impl Gateway {
         backends: HashMap<String, BackendRuntime>,
         metrics: Arc<Metrics>,
     ) -> Gateway {
-        let authn = Authenticator::new(cfg.users.clone(), cfg.clock_skew);
+        let signing_keys = Arc::new(sigv4::SigningKeyCache::default());
+        let authn = Authenticator::new(cfg.users.clone(), cfg.clock_skew, signing_keys.clone());
         Gateway {
             cfg,
             authn,
+            signing_keys,
             backends,
             forwarder: Forwarder::default(),
             metrics,
@@ -233,14 +237,18 @@ impl Gateway {
         };
 
         // 6. signing
+        let body = signing::BodyPlan {
+            length: body_length,
+            framing,
+            payload_hash: &payload_hash,
+        };
         let mut upstream_req = signing::backend_request(
             s.req_header(),
             &target,
             &route,
-            body_length,
-            framing,
-            &payload_hash,
+            body,
             SystemTime::now(),
+            &self.signing_keys,
         );
         if has_body && body_length.is_none() {
             upstream_req
@@ -702,10 +710,9 @@ impl Gateway {
                 &listing,
                 target,
                 route,
-                None,
-                BodyFraming::AsSent,
-                sigv4::EMPTY_SHA256,
+                signing::BodyPlan::NONE,
                 SystemTime::now(),
+                &self.signing_keys,
             );
             let Ok(mut up) = self.forwarder.connect(route.backend).await else {
                 break;

@@ -73,15 +73,38 @@ fn signed(name: &str) -> bool {
 ///
 /// `payload_hash` is what the gateway vouches for: the client's verified digest when the body is
 /// forwarded unchanged, `UNSIGNED-PAYLOAD` otherwise, the empty digest without a body.
+/// What the backend request says about its body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyPlan<'a> {
+    /// The length of the body as sent on (the decoded length for aws-chunked uploads).
+    pub length: Option<u64>,
+    pub framing: BodyFraming,
+    /// What the gateway vouches for: the verified digest, `UNSIGNED-PAYLOAD`, or the empty digest.
+    pub payload_hash: &'a str,
+}
+
+impl BodyPlan<'static> {
+    /// A request without a body.
+    pub const NONE: BodyPlan<'static> = BodyPlan {
+        length: None,
+        framing: BodyFraming::AsSent,
+        payload_hash: sigv4::EMPTY_SHA256,
+    };
+}
+
 pub fn backend_request(
     client: &RequestHeader,
     target: &Target,
     route: &Route<'_>,
-    body_length: Option<u64>,
-    framing: BodyFraming,
-    payload_hash: &str,
+    body: BodyPlan<'_>,
     now: SystemTime,
+    keys: &sigv4::SigningKeyCache,
 ) -> RequestHeader {
+    let BodyPlan {
+        length: body_length,
+        framing,
+        payload_hash,
+    } = body;
     let backend = route.backend;
     let (_, raw_query) = sigv4_header::split_target(client.raw_path());
 
@@ -175,7 +198,7 @@ pub fn backend_request(
     );
     let date = &amz_date[..8];
     let scope = sigv4::scope(date, &backend.region, "s3");
-    let key = sigv4::derive_signing_key(backend.secret.expose(), date, &backend.region, "s3");
+    let key = keys.get(backend.secret.expose(), date, &backend.region, "s3");
     let signature = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &canonical));
     let authorization =
         sigv4::authorization(&backend.access_key, &scope, &signed_headers, &signature);

@@ -961,37 +961,17 @@ async fn sdk_streaming_upload_with_checksum_trailer() {
     f.gw.stop().await;
 }
 
-fn python() -> String {
-    // scripts/test.sh puts the test venv first on PATH.
-    "python3".to_string()
-}
-
 /// boto3 with SigV4 header and presigned, SigV2 header and presigned signing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_signing_styles() {
     let f = Fixture::new("boto3").await;
     let (ak, sk) = user();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/boto3_auth.py");
-    let (endpoint, bucket) = (f.gw.endpoint.clone(), f.bucket.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python())
-            .args([script, &endpoint, &ak, &sk, &bucket])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+    run_python_client(
+        "boto3_auth.py",
+        vec![f.gw.endpoint.clone(), ak, sk, f.bucket.clone()],
         5,
-        "{stdout}"
-    );
+    )
+    .await;
     f.gw.stop().await;
 }
 

@@ -572,32 +572,12 @@ async fn complete_failures_are_200_with_an_error_body_on_rgw() {
     let s3 = gw.client();
     let bucket = unique_bucket("complete");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap().to_string();
     // Part 1 is large enough for any backend; parts 2 and 3 are 1 KiB.
-    let mut etags = Vec::new();
-    for n in 1..=3 {
-        let size = if n == 1 { 5 * 1024 * 1024 } else { 1024 };
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(&id)
-            .part_number(n)
-            .body(aws_sdk_s3::primitives::ByteStream::from(pattern(
-                size, n as u64,
-            )))
-            .send()
-            .await
-            .unwrap();
-        etags.push(out.e_tag().unwrap().to_string());
-    }
+    let (id, uploaded) = upload_parts(&s3, &bucket, "k", &[5 * 1024 * 1024, 1024, 1024]).await;
+    let etags: Vec<String> = uploaded
+        .iter()
+        .map(|p| p.e_tag().unwrap().to_string())
+        .collect();
     let part = |n: i32, etag: &str| {
         aws_sdk_s3::types::CompletedPart::builder()
             .part_number(n)
@@ -791,30 +771,12 @@ async fn boto3_reads_hcp_answers() {
         .await
         .unwrap();
     let (ak, sk) = keys(USER, PASSWORD);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/boto3_normalization.py"
-    );
-    let endpoint = gw.endpoint.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args([script, &endpoint, &ak, &sk, &bucket])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+    run_python_client(
+        "boto3_normalization.py",
+        vec![gw.endpoint.clone(), ak, sk, bucket],
         4,
-        "{stdout}"
-    );
+    )
+    .await;
     gw.stop().await;
 }
 

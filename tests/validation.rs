@@ -250,45 +250,6 @@ async fn rules_answered_before_the_backend() {
     gw.stop().await;
 }
 
-async fn upload_parts(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    sizes: &[usize],
-) -> (String, Vec<aws_sdk_s3::types::CompletedPart>) {
-    let up = s3
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap().to_string();
-    let mut parts = Vec::new();
-    for (i, size) in sizes.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(&id)
-            .part_number(n)
-            .body(aws_sdk_s3::primitives::ByteStream::from(pattern(
-                *size, n as u64,
-            )))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(n)
-                .set_e_tag(out.e_tag().map(Into::into))
-                .build(),
-        );
-    }
-    (id, parts)
-}
-
 async fn complete(
     s3: &aws_sdk_s3::Client,
     bucket: &str,

@@ -231,18 +231,19 @@ impl Authenticated {
 pub struct Authenticator {
     users: Arc<UserStore>,
     clock_skew: Duration,
-    signing_keys: moka::sync::Cache<String, [u8; 32]>,
+    signing_keys: Arc<sigv4::SigningKeyCache>,
 }
 
 impl Authenticator {
-    pub fn new(users: Arc<UserStore>, clock_skew: Duration) -> Self {
+    pub fn new(
+        users: Arc<UserStore>,
+        clock_skew: Duration,
+        signing_keys: Arc<sigv4::SigningKeyCache>,
+    ) -> Self {
         Authenticator {
             users,
             clock_skew,
-            signing_keys: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(24 * 3600))
-                .build(),
+            signing_keys,
         }
     }
 
@@ -344,10 +345,8 @@ impl Authenticator {
         region: &str,
         service: &str,
     ) -> [u8; 32] {
-        let cache_key = format!("{date}\n{region}\n{service}\n{}", secret.expose());
-        self.signing_keys.get_with(cache_key, || {
-            sigv4::derive_signing_key(secret.expose(), date, region, service)
-        })
+        self.signing_keys
+            .get(secret.expose(), date, region, service)
     }
 
     pub(crate) fn identity(user: &Arc<User>, scheme: AuthScheme) -> Identity {

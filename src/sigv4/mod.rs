@@ -208,6 +208,32 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex::encode(hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
+/// Derived signing keys, cached by secret, date, region and service: verifying clients and
+/// signing backend requests both use it, so the four HMACs run once a day per secret and scope.
+pub struct SigningKeyCache {
+    keys: moka::sync::Cache<String, [u8; 32]>,
+}
+
+impl Default for SigningKeyCache {
+    fn default() -> Self {
+        SigningKeyCache {
+            keys: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(24 * 3600))
+                .build(),
+        }
+    }
+}
+
+impl SigningKeyCache {
+    pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+        let cache_key = format!("{date}\n{region}\n{service}\n{secret}");
+        self.keys.get_with(cache_key, || {
+            derive_signing_key(secret, date, region, service)
+        })
+    }
+}
+
 /// Compares two signatures in constant time.
 pub fn signatures_equal(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

@@ -245,3 +245,71 @@ pub fn assert_hcp_error_body(body: &str, code: &str) {
         "no backend-only elements: {body}"
     );
 }
+
+/// Runs one of the Python client scripts in `tests/clients/` (they print `ok NAME` or
+/// `FAIL NAME: reason` per check) and asserts that all `expected_checks` passed.
+pub async fn run_python_client(script: &str, args: Vec<String>, expected_checks: usize) {
+    // scripts/test.sh puts the test venv first on PATH.
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        expected_checks,
+        "{stdout}"
+    );
+}
+
+/// Starts a multipart upload and uploads parts of the given sizes; returns the upload id and
+/// the parts as a complete lists them.
+pub async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    sizes: &[usize],
+) -> (String, Vec<aws_sdk_s3::types::CompletedPart>) {
+    let up = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let mut parts = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from(pattern(
+                *size, n as u64,
+            )))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(out.e_tag().map(Into::into))
+                .build(),
+        );
+    }
+    (id, parts)
+}
