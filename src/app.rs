@@ -41,6 +41,8 @@ pub struct Gateway {
     authn: Authenticator,
     /// Signing keys for clients and backends alike.
     signing_keys: Arc<sigv4::SigningKeyCache>,
+    /// Heads of copy sources, briefly, so that a series of part copies HEADs its source once.
+    source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
@@ -66,6 +68,8 @@ struct Exchange {
     bytes_out: u64,
     pretty: bool,
     cause: Option<String>,
+    /// The upload was seen to exist before a part copy was forwarded.
+    upload_confirmed: bool,
 }
 
 /// How the connection continues after an answer.
@@ -99,6 +103,10 @@ impl Gateway {
             cfg,
             authn,
             signing_keys,
+            source_heads: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(5))
+                .build(),
             backends,
             forwarder: Forwarder::default(),
             metrics,
@@ -261,6 +269,14 @@ impl Gateway {
                 x.cause = Some(format!("writing 100-continue: {e}"));
                 return Flow::Abort;
             }
+        }
+
+        // Seed 000's part-copy rules that need the backend's state.
+        if op == Operation::UploadPartCopy {
+            if let Err(e) = self.check_part_copy(s.req_header(), &target, &route).await {
+                return self.answer_early(s, x, e).await;
+            }
+            x.upload_confirmed = true;
         }
 
         // HCP's complete rules need the part list before the backend completes: the (small) body
@@ -554,6 +570,14 @@ impl Gateway {
                 target.bucket.as_deref(),
                 x.key.as_deref(),
             );
+            if err.code == HcpCode::NoSuchUpload
+                && op == Operation::UploadPartCopy
+                && x.upload_confirmed
+            {
+                // Seed 000: completed or aborted while the copy ran.
+                return Err(HcpError::new(HcpCode::OperationAborted)
+                    .with_message("The multipart upload was completed or aborted while the part was being copied."));
+            }
             if err.code == HcpCode::InternalError {
                 tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
                     backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
@@ -703,42 +727,12 @@ impl Gateway {
                 query.push_str("&part-number-marker=");
                 query.push_str(m);
             }
-            let listing =
-                pingora::http::RequestHeader::build("GET", format!("/?{query}").as_bytes(), None)
-                    .expect("GET");
-            let req = signing::backend_request(
-                &listing,
-                target,
-                route,
-                signing::BodyPlan::NONE,
-                SystemTime::now(),
-                &self.signing_keys,
-            );
-            let Ok(mut up) = self.forwarder.connect(route.backend).await else {
+            let Some((header, body)) = self.backend_call("GET", &query, target, route).await else {
                 break;
             };
-            self.metrics
-                .backend_requests
-                .with_label_values(&[&route.backend.name])
-                .inc();
-            if up
-                .session
-                .write_request_header(Box::new(req))
-                .await
-                .is_err()
-                || up.session.finish_body().await.is_err()
-                || up.session.read_response().await.is_err()
-                || up.session.resp_header().map(|h| h.status.as_u16()) != Some(200)
-            {
+            if header.status != 200 {
                 break;
             }
-            let Ok(body) =
-                forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
-                    .await
-            else {
-                break;
-            };
-            self.forwarder.release(up).await;
             let Some((page, next)) = complete::parse_list_parts(&body) else {
                 break;
             };
@@ -749,6 +743,144 @@ impl Gateway {
             }
         }
         sizes
+    }
+
+    /// A small request of the gateway's own to the backend (listing parts, the size of a copy
+    /// source): status and whole body, or `None` if the backend could not be reached.
+    async fn backend_call(
+        &self,
+        method: &str,
+        query: &str,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Option<(ResponseHeader, Vec<u8>)> {
+        let own =
+            pingora::http::RequestHeader::build(method, format!("/?{query}").as_bytes(), None)
+                .ok()?;
+        let req = signing::backend_request(
+            &own,
+            target,
+            route,
+            signing::BodyPlan::NONE,
+            SystemTime::now(),
+            &self.signing_keys,
+        );
+        let mut up = self.forwarder.connect(route.backend).await.ok()?;
+        self.metrics
+            .backend_requests
+            .with_label_values(&[&route.backend.name])
+            .inc();
+        up.session.write_request_header(Box::new(req)).await.ok()?;
+        up.session.finish_body().await.ok()?;
+        up.session.read_response().await.ok()?;
+        let header = up.session.resp_header()?.clone();
+        let body = if method == "HEAD" {
+            Vec::new()
+        } else {
+            forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
+                .await
+                .ok()?
+        };
+        if up.session.is_body_done() {
+            self.forwarder.release(up).await;
+        }
+        Some((header, body))
+    }
+
+    /// Seed 000's UploadPartCopy rules that need backend state: the upload must exist before the
+    /// copy (so that its disappearance during the copy can be told apart, 409), the range must
+    /// start inside the source, and the copy-source conditions must hold (412). The source is
+    /// read with one HEAD, cached briefly.
+    async fn check_part_copy(
+        &self,
+        req: &pingora::http::RequestHeader,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<(), HcpError> {
+        let (_, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+        let upload_id = Query::parse(raw_query)
+            .get("uploadId")
+            .unwrap_or_default()
+            .to_string();
+        let mut query = String::from("uploadId=");
+        sigv4::uri_encode(upload_id.as_bytes(), false, &mut query);
+        query.push_str("&max-parts=1");
+        if let Some((header, _)) = self.backend_call("GET", &query, target, route).await {
+            if header.status == 404 {
+                return Err(HcpError::new(HcpCode::NoSuchUpload));
+            }
+        }
+        let range_start = req
+            .headers
+            .get("x-amz-copy-source-range")
+            .and_then(|v| v.to_str().ok())
+            .and_then(validation::copy_range)
+            .map(|(first, _)| first);
+        let conditional = req
+            .headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
+        let Some(source) = req
+            .headers
+            .get("x-amz-copy-source")
+            .filter(|_| range_start.is_some() || conditional)
+        else {
+            return Ok(());
+        };
+        let (bucket, rest) = signing::split_copy_source(source.as_bytes());
+        let (raw_key, version) = match rest.iter().position(|&b| b == b'?') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &b""[..]),
+        };
+        let source_target = Target {
+            tenant: target.tenant.clone(),
+            bucket: Some(bucket),
+            raw_key: Some(raw_key.strip_prefix(b"/").unwrap_or(raw_key).to_vec()),
+            virtual_host: false,
+        };
+        let version = String::from_utf8_lossy(version).into_owned();
+        let cache_key = format!(
+            "{}\n{:?}\n{:?}\n{version}",
+            route.backend.name, source_target.bucket, source_target.raw_key
+        );
+        let head = match self.source_heads.get(&cache_key) {
+            Some(head) => head,
+            None => {
+                let source_route =
+                    routing::route(route.tenant, Some(route.backend), &source_target)?;
+                match self
+                    .backend_call("HEAD", &version, &source_target, &source_route)
+                    .await
+                {
+                    Some((header, _)) if header.status == 200 => {
+                        let head = Arc::new(header);
+                        self.source_heads.insert(cache_key, head.clone());
+                        head
+                    }
+                    // A missing or unreadable source is the backend's to answer.
+                    _ => return Ok(()),
+                }
+            }
+        };
+        if conditional
+            && normalize::precondition_with(req, "x-amz-copy-source-", &head)
+                != normalize::Precondition::Holds
+        {
+            return Err(HcpError::new(HcpCode::PreconditionFailed));
+        }
+        let size = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(first), Some(size)) = (range_start, size) {
+            if first >= size {
+                return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                    "The copy range starts at or beyond the end of the source object.",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The URL HCP reports as an object's location: the client's own view of it.

@@ -154,9 +154,19 @@ pub enum Precondition {
 }
 
 pub fn precondition(req: &pingora::http::RequestHeader, upstream: &ResponseHeader) -> Precondition {
+    precondition_with(req, "", upstream)
+}
+
+/// The same evaluation for headers named with a prefix: `x-amz-copy-source-` for the source of a
+/// copy, whose every failed condition is 412 (seed 000).
+pub fn precondition_with(
+    req: &pingora::http::RequestHeader,
+    prefix: &str,
+    upstream: &ResponseHeader,
+) -> Precondition {
     let get = |h: &pingora::http::RequestHeader, n: &str| {
         h.headers
-            .get(n)
+            .get(format!("{prefix}{n}").as_str())
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };

@@ -78,6 +78,13 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && !name.to_ascii_lowercase().starts_with("xn--")
 }
 
+/// Parses `x-amz-copy-source-range: bytes=first-last` (both required, first ≤ last).
+pub fn copy_range(value: &str) -> Option<(u64, u64)> {
+    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
+    let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
+    (first <= last).then_some((first, last))
+}
+
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -204,6 +211,14 @@ pub fn check(
                 invalid("The canned ACL is not valid.")
             });
         }
+    }
+    // 34: the copy range's syntax (its start against the source's size needs the backend).
+    if op == UploadPartCopy
+        && header(req, "x-amz-copy-source-range").is_some_and(|r| copy_range(r).is_none())
+    {
+        return Err(invalid(
+            "The copy range is not bytes=first-last with first not after last.",
+        ));
     }
     // 35: conditions that contradict each other.
     let both = |a: &str, b: &str| req.headers.contains_key(a) && req.headers.contains_key(b);

@@ -532,3 +532,116 @@ async fn acl_grant_headers_on_rgw() {
         .unwrap();
     gw.stop().await;
 }
+
+/// Seed 000, UploadPartCopy: range syntax and range against the source (400), unknown upload
+/// (404), failed copy-source conditions (412), and metadata (400) — on the embedded backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_part_copy_rules() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = unique_bucket("partcopy");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let source = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("src")
+        .body(aws_sdk_s3::primitives::ByteStream::from(pattern(1000, 1)))
+        .send()
+        .await
+        .unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let copy = |range: Option<&str>| {
+        let mut c = s3
+            .upload_part_copy()
+            .bucket(&bucket)
+            .key("dst")
+            .upload_id(id)
+            .part_number(1)
+            .copy_source(format!("{bucket}/src"));
+        if let Some(r) = range {
+            c = c.copy_source_range(r);
+        }
+        c
+    };
+    let invalid = |e: (u16, String)| assert_eq!(e, (400, "InvalidArgument".to_string()));
+    invalid(sdk_error(
+        &copy(Some("bytes=5-1")).send().await.unwrap_err(),
+    ));
+    invalid(sdk_error(&copy(Some("bytes=x-")).send().await.unwrap_err()));
+    invalid(sdk_error(
+        &copy(Some("bytes=1000-1100")).send().await.unwrap_err(),
+    ));
+    let listed = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("dst")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.parts().is_empty(), "nothing was copied");
+    copy(Some("bytes=999-999")).send().await.unwrap();
+
+    let e = s3
+        .upload_part_copy()
+        .bucket(&bucket)
+        .key("dst")
+        .upload_id("6e0c1a1c-0000-4000-8000-000000000000")
+        .part_number(1)
+        .copy_source(format!("{bucket}/src"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchUpload".into()));
+    let e = copy(None)
+        .copy_source_if_match("\"00000000000000000000000000000000\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e).0, 412, "{e:?}");
+    copy(None)
+        .copy_source_if_match(source.e_tag().unwrap())
+        .send()
+        .await
+        .unwrap();
+    gw.stop().await;
+}
+
+/// Seed 000: an upload completed or aborted while a part copy ran answers 409 OperationAborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_part_copy_race_is_409() {
+    let server =
+        common::dialect_server::DialectServer::start(common::dialect_server::Vendor::Minio).await;
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"minio\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n",
+        base_config(""),
+        server.endpoint()
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    // The upload is listed before the copy; the copy then finds it gone.
+    let e = gw
+        .client()
+        .upload_part_copy()
+        .bucket("bkt")
+        .key("k")
+        .upload_id("u1")
+        .part_number(1)
+        .copy_source("bkt/src")
+        .customize()
+        .mutate_request(|r| {
+            r.headers_mut()
+                .insert("x-test-respond", "error|NoSuchUpload");
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    gw.stop().await;
+}
