@@ -279,11 +279,15 @@ impl Gateway {
             x.upload_confirmed = true;
         }
 
-        // HCP's complete rules need the part list before the backend completes: the (small) body
-        // is read and verified whole, checked, then sent on as it came.
+        // HCP's complete and multi-delete rules need the (small) XML body before the backend acts:
+        // it is read and verified whole, checked, then sent on as it came.
         let mut verifier = Some(verifier);
         let mut buffered: Option<Bytes> = None;
-        if op == Operation::CompleteMultipartUpload && has_body {
+        if matches!(
+            op,
+            Operation::CompleteMultipartUpload | Operation::DeleteObjects
+        ) && has_body
+        {
             let v = verifier.take().expect("not used yet");
             let body = match forward::read_request_body(
                 s,
@@ -306,10 +310,13 @@ impl Gateway {
                 .get("uploadId")
                 .unwrap_or_default()
                 .to_string();
-            if let Err(e) = self
-                .check_complete(&body, &upload_id, &target, &route)
-                .await
-            {
+            let checked = if op == Operation::DeleteObjects {
+                validation::check_delete_list(&body)
+            } else {
+                self.check_complete(&body, &upload_id, &target, &route)
+                    .await
+            };
+            if let Err(e) = checked {
                 return self.answer(s, x, e).await;
             }
             buffered = Some(body);

@@ -274,9 +274,79 @@ pub fn check(
     Ok(())
 }
 
+/// Rule 43: a multi-object delete names 1 to 1,000 objects in well-formed XML.
+pub fn check_delete_list(body: &[u8]) -> Result<(), HcpError> {
+    use quick_xml::events::Event;
+    let malformed = |m: &'static str| HcpError::new(HcpCode::MalformedXML).with_message(m);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(HcpError::new(HcpCode::MissingRequestBodyError));
+    }
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let (mut depth, mut objects, mut root) = (0usize, 0usize, false);
+    loop {
+        match reader
+            .read_event()
+            .map_err(|_| malformed("The XML you provided was not well-formed."))?
+        {
+            Event::Start(e) => {
+                if depth == 0 {
+                    root = e.name().as_ref() == b"Delete";
+                    if !root {
+                        return Err(malformed("The root element must be Delete."));
+                    }
+                }
+                if depth == 1 && e.name().as_ref() == b"Object" {
+                    objects += 1;
+                }
+                depth += 1;
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !root || depth != 0 {
+        return Err(malformed("The XML you provided was not well-formed."));
+    }
+    if objects == 0 || objects > MAX_DELETE_OBJECTS {
+        return Err(malformed("A multi-object delete names 1 to 1000 objects."));
+    }
+    Ok(())
+}
+
+/// The most objects one multi-object delete may name.
+pub const MAX_DELETE_OBJECTS: usize = 1000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delete_lists() {
+        let list = |n: usize| {
+            let objects: String = (0..n)
+                .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+                .collect();
+            format!("<Delete><Quiet>true</Quiet>{objects}</Delete>").into_bytes()
+        };
+        assert!(check_delete_list(&list(1)).is_ok());
+        assert!(check_delete_list(&list(1000)).is_ok());
+        for bad in [
+            list(0),
+            list(1001),
+            b"<Delete><Object>".to_vec(),
+            b"<Other/>".to_vec(),
+        ] {
+            assert_eq!(
+                check_delete_list(&bad).unwrap_err().code,
+                HcpCode::MalformedXML
+            );
+        }
+        assert_eq!(
+            check_delete_list(b"").unwrap_err().code,
+            HcpCode::MissingRequestBodyError
+        );
+    }
 
     #[test]
     fn bucket_names_by_hcp_rules() {

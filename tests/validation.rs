@@ -194,6 +194,26 @@ async fn rules_answered_before_the_backend() {
         .header("content-length", "44")
         .body(b"<Delete><Object><Key>k</Key></Object></Delete>"[..44].as_ref()),
     ];
+    // Rule 43: more than 1,000 objects, or malformed XML, in a multi-object delete.
+    let md5 = |b: &[u8]| {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b))
+    };
+    let too_many: String = (0..1001)
+        .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+        .collect();
+    let too_many = format!("<Delete>{too_many}</Delete>").into_bytes();
+    let broken = b"<Delete><Object><Key>k</Key></Delete>".to_vec();
+    let mut cases = cases;
+    for body in [too_many, broken] {
+        cases.push(
+            case(43, "POST", format!("/{b}?delete"), 400, "MalformedXML")
+                .header("content-length", body.len().to_string())
+                .header("content-md5", md5(&body))
+                .body(&body),
+        );
+    }
     for c in cases {
         let before = gw
             .gw
