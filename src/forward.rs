@@ -89,17 +89,9 @@ pub async fn stream_request_body(
     let mut released = Vec::new();
     let mut total = 0u64;
     loop {
-        let chunk = match tokio::time::timeout(read_timeout, downstream.read_request_body()).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(BodyError::Client(e)),
-            Err(_) => {
-                return Err(BodyError::Client(pingora::Error::explain(
-                    pingora::ErrorType::ReadTimedout,
-                    "client body read timed out",
-                )))
-            }
+        let Some(chunk) = next_chunk(downstream, read_timeout).await? else {
+            break;
         };
-        let Some(chunk) = chunk else { break };
         verifier
             .push(chunk, &mut released)
             .map_err(BodyError::Rejected)?;
@@ -126,6 +118,22 @@ pub async fn stream_request_body(
     Ok(total)
 }
 
+/// The next piece of the client's body, or `None` at its end; a client that pauses longer than
+/// `read_timeout` is given up on.
+async fn next_chunk(
+    downstream: &mut ServerSession,
+    read_timeout: Duration,
+) -> Result<Option<Bytes>, BodyError> {
+    match tokio::time::timeout(read_timeout, downstream.read_request_body()).await {
+        Ok(Ok(chunk)) => Ok(chunk),
+        Ok(Err(e)) => Err(BodyError::Client(e)),
+        Err(_) => Err(BodyError::Client(pingora::Error::explain(
+            pingora::ErrorType::ReadTimedout,
+            "client body read timed out",
+        ))),
+    }
+}
+
 /// Reads a whole (small) request body through `verifier`, failing past `limit` bytes.
 pub async fn read_request_body(
     downstream: &mut ServerSession,
@@ -136,17 +144,9 @@ pub async fn read_request_body(
     let mut body = Vec::new();
     let mut released = Vec::new();
     loop {
-        let chunk = match tokio::time::timeout(read_timeout, downstream.read_request_body()).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(BodyError::Client(e)),
-            Err(_) => {
-                return Err(BodyError::Client(pingora::Error::explain(
-                    pingora::ErrorType::ReadTimedout,
-                    "client body read timed out",
-                )))
-            }
+        let Some(chunk) = next_chunk(downstream, read_timeout).await? else {
+            break;
         };
-        let Some(chunk) = chunk else { break };
         verifier
             .push(chunk, &mut released)
             .map_err(BodyError::Rejected)?;
