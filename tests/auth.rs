@@ -1093,36 +1093,33 @@ async fn malformed_uploads_get_hcp_answers() {
 
     // Broken aws-chunked framing, and a body shorter than its decoded length: 400 InvalidArgument.
     let v4u = f.v4(&ak, &sk, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
-    let framing = b"zz\r\nbody\r\n0\r\n\r\n".to_vec();
-    let h = v4u.sign(
-        "PUT",
-        p,
-        &[
-            ("content-encoding", "aws-chunked"),
-            ("content-length", &framing.len().to_string()),
-            ("x-amz-decoded-content-length", "4"),
-            ("x-amz-trailer", "x-amz-checksum-crc32"),
-        ],
-    );
-    let r = send(&f.addr, "PUT", p, &h, vec![framing]).await;
+    let chunked_put = |body: Vec<u8>, decoded: &'static str| {
+        let length = body.len().to_string();
+        let h = v4u.sign(
+            "PUT",
+            p,
+            &[
+                ("content-encoding", "aws-chunked"),
+                ("content-length", &length),
+                ("x-amz-decoded-content-length", decoded),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ],
+        );
+        let addr = f.addr.clone();
+        async move { send(&addr, "PUT", p, &h, vec![body]).await }
+    };
+    let r = chunked_put(b"zz\r\nbody\r\n0\r\n\r\n".to_vec(), "4").await;
     assert_eq!(
         (r.status, r.code().as_str()),
         (400, "InvalidArgument"),
         "{}",
         r.text()
     );
-    let short = b"4\r\nbody\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n".to_vec();
-    let h = v4u.sign(
-        "PUT",
-        p,
-        &[
-            ("content-encoding", "aws-chunked"),
-            ("content-length", &short.len().to_string()),
-            ("x-amz-decoded-content-length", "10"),
-            ("x-amz-trailer", "x-amz-checksum-crc32"),
-        ],
-    );
-    let r = send(&f.addr, "PUT", p, &h, vec![short]).await;
+    let r = chunked_put(
+        b"4\r\nbody\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n".to_vec(),
+        "10",
+    )
+    .await;
     assert_eq!(
         (r.status, r.code().as_str()),
         (400, "InvalidArgument"),

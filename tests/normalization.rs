@@ -465,36 +465,7 @@ async fn ceph_rows_on_rgw() {
         .send()
         .await
         .unwrap();
-    let no_upload = |e: (u16, String)| assert_eq!(e, (404, "NoSuchUpload".to_string()));
-    no_upload(sdk_error(
-        &s3.list_parts()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(id)
-            .send()
-            .await
-            .unwrap_err(),
-    ));
-    no_upload(sdk_error(
-        &s3.upload_part()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(id)
-            .part_number(1)
-            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap_err(),
-    ));
-    no_upload(sdk_error(
-        &s3.abort_multipart_upload()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(id)
-            .send()
-            .await
-            .unwrap_err(),
-    ));
+    assert_upload_gone(&s3, &bucket, "k", id).await;
     main.stop().await;
 }
 
@@ -654,26 +625,7 @@ async fn local_rows_on_the_embedded_backend() {
         .unwrap();
     let no_upload = |e: (u16, String)| assert_eq!(e, (404, "NoSuchUpload".to_string()));
     let id = "not-a-uuid";
-    no_upload(sdk_error(
-        &s3.list_parts()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(id)
-            .send()
-            .await
-            .unwrap_err(),
-    ));
-    no_upload(sdk_error(
-        &s3.upload_part()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(id)
-            .part_number(1)
-            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap_err(),
-    ));
+    assert_upload_gone(&s3, &bucket, "k", id).await;
     no_upload(sdk_error(
         &s3.upload_part_copy()
             .bucket(&bucket)
@@ -681,15 +633,6 @@ async fn local_rows_on_the_embedded_backend() {
             .upload_id(id)
             .part_number(1)
             .copy_source(format!("{bucket}/src"))
-            .send()
-            .await
-            .unwrap_err(),
-    ));
-    no_upload(sdk_error(
-        &s3.abort_multipart_upload()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(id)
             .send()
             .await
             .unwrap_err(),
@@ -714,33 +657,8 @@ async fn local_rows_on_the_embedded_backend() {
     ));
 
     // Parts listed out of order: 200 InvalidPartOrder.
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("order")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for n in [1, 2] {
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("order")
-            .upload_id(id)
-            .part_number(n)
-            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"p"))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(n)
-                .set_e_tag(out.e_tag().map(Into::into))
-                .build(),
-        );
-    }
+    let (id, mut parts) = upload_parts(&s3, &bucket, "order", &[1, 1]).await;
+    let id = id.as_str();
     parts.reverse();
     let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
         .set_parts(Some(parts))

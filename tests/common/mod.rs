@@ -313,3 +313,38 @@ pub async fn upload_parts(
     }
     (id, parts)
 }
+
+/// Asserts that an upload is unknown to the gateway's backend: listing its parts, uploading a
+/// part to it and aborting it all answer 404 NoSuchUpload.
+pub async fn assert_upload_gone(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, id: &str) {
+    let no_upload = |e: (u16, String)| assert_eq!(e, (404, "NoSuchUpload".to_string()));
+    no_upload(sdk_error(
+        &s3.list_parts()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(1)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    no_upload(sdk_error(
+        &s3.abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+}
