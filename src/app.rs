@@ -27,6 +27,7 @@ use crate::payload::BodyVerifier;
 use crate::routing::{self, BackendRuntime, Route};
 use crate::signing::{self, BodyFraming};
 use crate::sigv4;
+use crate::uploads::{self, UploadIds};
 use crate::validation;
 
 /// How much of an unwanted request body is read and discarded after an early answer, so that a
@@ -43,6 +44,8 @@ pub struct Gateway {
     signing_keys: Arc<sigv4::SigningKeyCache>,
     /// Heads of copy sources, briefly, so that a series of part copies HEADs its source once.
     source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
+    /// Multipart upload ids bound to their initiators.
+    upload_ids: UploadIds,
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
@@ -70,6 +73,8 @@ struct Exchange {
     cause: Option<String>,
     /// The upload was seen to exist before a part copy was forwarded.
     upload_confirmed: bool,
+    /// The upload id as the client gave it (the backend gets its own).
+    client_upload_id: Option<String>,
 }
 
 /// How the connection continues after an answer.
@@ -99,6 +104,7 @@ impl Gateway {
     ) -> Gateway {
         let signing_keys = Arc::new(sigv4::SigningKeyCache::default());
         let authn = Authenticator::new(cfg.users.clone(), cfg.clock_skew, signing_keys.clone());
+        let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
         Gateway {
             cfg,
             authn,
@@ -107,6 +113,7 @@ impl Gateway {
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
+            upload_ids,
             backends,
             forwarder: Forwarder::default(),
             metrics,
@@ -194,6 +201,8 @@ impl Gateway {
         } else {
             acl::translate_grants(s.req_header_mut(), &self.cfg.users)?;
         }
+        // Only an upload's initiator may use it; the backend gets its own id for it.
+        x.client_upload_id = self.open_upload(s, &auth.identity, tenant, op, &target, &query)?;
 
         // 5. routing
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
@@ -204,6 +213,69 @@ impl Gateway {
             auth,
             route,
         })
+    }
+
+    /// Checks the upload id of a multipart request against the caller and puts the backend's id
+    /// in its place (likewise a listing's `upload-id-marker`). Returns the client's id.
+    fn open_upload(
+        &self,
+        s: &mut ServerSession,
+        identity: &Identity,
+        tenant: &crate::config::Tenant,
+        op: Operation,
+        target: &Target,
+        query: &Query,
+    ) -> Result<Option<String>, HcpError> {
+        let scope = uploads::Scope {
+            tenant: &target.tenant,
+            bucket: target.bucket.as_deref().unwrap_or_default(),
+        };
+        let (param, client_id, backend_id) = match op {
+            Operation::UploadPart
+            | Operation::UploadPartCopy
+            | Operation::ListParts
+            | Operation::CompleteMultipartUpload
+            | Operation::AbortMultipartUpload => {
+                let Some(client_id) = query.get("uploadId") else {
+                    return Ok(None);
+                };
+                let use_ = match identity.principal() {
+                    Principal::User(user) if op == Operation::AbortMultipartUpload => {
+                        uploads::Use::Abort {
+                            caller_is_admin: access::check(
+                                &user.grants,
+                                &tenant.name,
+                                target.bucket.as_deref(),
+                                Some(access::Permission::Admin),
+                            )
+                            .is_ok(),
+                        }
+                    }
+                    _ => uploads::Use::InitiatorOnly,
+                };
+                let caller = identity.access_key().unwrap_or_default();
+                let backend_id = self.upload_ids.open(scope, client_id, caller, use_)?;
+                ("uploadId", client_id, backend_id)
+            }
+            Operation::ListMultipartUploads => {
+                let Some(marker) = query.get("upload-id-marker") else {
+                    return Ok(None);
+                };
+                match self.upload_ids.backend_id(scope, marker) {
+                    Some(backend_id) => ("upload-id-marker", marker, backend_id),
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let req = s.req_header_mut();
+        let (path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+        let mut target = path.to_vec();
+        target.push(b'?');
+        target.extend(operation::replace_param(raw_query, param, &backend_id));
+        req.set_raw_path(&target)
+            .map_err(|_| HcpError::new(HcpCode::InvalidArgument))?;
+        Ok(Some(client_id.to_string()))
     }
 
     /// Signing, forwarding and normalisation.
@@ -599,7 +671,26 @@ impl Gateway {
                 HcpError::new(HcpCode::InternalError).with_message("The copy did not complete.")
             );
         }
-        normalize::rewrite_xml(&body, op, route, location, x.pretty).ok_or_else(|| {
+        let scope = uploads::Scope {
+            tenant: &target.tenant,
+            bucket: target.bucket.as_deref().unwrap_or_default(),
+        };
+        let upload_id = |backend_id: &str| match op {
+            Operation::CreateMultipartUpload => Some(self.upload_ids.issue(
+                scope,
+                x.access_key.as_deref().unwrap_or_default(),
+                backend_id,
+            )),
+            Operation::ListParts => x.client_upload_id.clone(),
+            Operation::ListMultipartUploads => Some(self.upload_ids.listed(scope, backend_id)),
+            _ => None,
+        };
+        let rewrites = normalize::Rewrites {
+            location,
+            upload_id: &upload_id,
+            pretty: x.pretty,
+        };
+        normalize::rewrite_xml(&body, op, route, &rewrites).ok_or_else(|| {
             x.cause = Some("unparsable backend XML answer".into());
             HcpError::new(HcpCode::InternalError)
         })

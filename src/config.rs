@@ -133,6 +133,9 @@ pub struct AuthSection {
     pub clock_skew_seconds: u64,
     /// A TOML file of further `[[users]]` entries (for example a mounted Kubernetes Secret).
     pub users_file: Option<PathBuf>,
+    /// The key that binds multipart upload ids to their initiators; every replica needs the
+    /// same one. Without it, one is derived from the backends' secrets (see README).
+    pub upload_binding_secret: Option<SecretField>,
 }
 
 /// The contents of `auth.users_file`.
@@ -148,6 +151,7 @@ impl Default for AuthSection {
         AuthSection {
             clock_skew_seconds: 15 * 60,
             users_file: None,
+            upload_binding_secret: None,
         }
     }
 }
@@ -303,6 +307,8 @@ pub struct Config {
     pub clock_skew: Duration,
     pub limits: crate::validation::Limits,
     pub users: Arc<UserStore>,
+    /// Binds multipart upload ids to their initiators (`uploads` module).
+    pub upload_binding_secret: SecretKey,
     pub tenants: HashMap<String, Tenant>,
     pub backends: HashMap<String, Backend>,
     /// True when the demo credentials of the embedded default are among the users.
@@ -462,6 +468,13 @@ impl Config {
             }
         }
         let users = build_users(&user_entries, base, &mut errors);
+        let upload_binding_secret = file.auth.upload_binding_secret.as_ref().and_then(|s| {
+            let secret = resolve_secret("auth.upload_binding_secret", s, base, &mut errors)?;
+            if secret.len() < 16 {
+                errors.push("auth.upload_binding_secret: use at least 16 characters".into());
+            }
+            Some(secret)
+        });
         let serves_demo_user = users.iter().any(|u| {
             u.access_key == hcp_access_key(DEMO_USERNAME)
                 && u.secret.expose() == hcp_secret_key(DEMO_PASSWORD)
@@ -555,6 +568,9 @@ impl Config {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let upload_binding_secret = SecretKey::new(
+            upload_binding_secret.unwrap_or_else(|| derived_binding_secret(&backends)),
+        );
         let host_id = s.host_id.clone().unwrap_or_else(|| {
             std::fs::read_to_string("/etc/hostname")
                 .map(|h| h.trim().to_string())
@@ -587,6 +603,7 @@ impl Config {
                 min_part_bytes: file.limits.min_part_bytes,
             },
             users: Arc::new(UserStore::new(users)),
+            upload_binding_secret,
             tenants,
             backends,
             serves_demo_user,
@@ -604,6 +621,29 @@ fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<Sock
             None
         }
     }
+}
+
+/// Without a configured binding secret, one every replica with the same configuration derives
+/// alike, and that outsiders cannot: a digest of the backends' names and secrets (data
+/// directories for the local backend).
+fn derived_binding_secret(backends: &HashMap<String, Backend>) -> String {
+    use sha2::Digest;
+    let mut names: Vec<&String> = backends.keys().collect();
+    names.sort();
+    let mut digest = sha2::Sha256::new();
+    digest.update(b"hcp-s3-gateway upload binding\0");
+    for name in names {
+        digest.update(name.as_bytes());
+        digest.update(b"\0");
+        match &backends[name].target {
+            BackendTarget::Remote { secret_key, .. } => digest.update(secret_key.expose()),
+            BackendTarget::Local { data_dir } => {
+                digest.update(data_dir.to_string_lossy().as_bytes())
+            }
+        }
+        digest.update(b"\0");
+    }
+    hex::encode(digest.finalize())
 }
 
 /// Resolves a secret from its value, file or environment variable; exactly one must be given.

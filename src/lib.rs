@@ -21,4 +21,5 @@ pub mod routing;
 pub mod server;
 pub mod signing;
 pub mod sigv4;
+pub mod uploads;
 pub mod validation;

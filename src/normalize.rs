@@ -352,6 +352,26 @@ pub fn map_backend_error(
     }
 }
 
+/// What a control answer's document learns from the request.
+#[derive(Clone, Copy)]
+pub struct Rewrites<'a> {
+    /// The object's URL as the client addressed it.
+    pub location: &'a str,
+    /// The client's form of a backend upload id (`uploads` module), where it differs.
+    pub upload_id: &'a dyn Fn(&str) -> Option<String>,
+    /// `x-hcp-pretty-print: true`.
+    pub pretty: bool,
+}
+
+impl Rewrites<'static> {
+    /// Nothing but the prefix and root rewrites every answer gets.
+    pub const NONE: Rewrites<'static> = Rewrites {
+        location: "",
+        upload_id: &|_| None,
+        pretty: false,
+    };
+}
+
 /// Normalises a control operation's XML answer in one pass: the root element gets the name S3
 /// documents for the operation, backend bucket names lose the tenant's prefix (and
 /// `ListAllMyBucketsResult` keeps only the tenant's buckets), and `Location` names the object as
@@ -362,9 +382,13 @@ pub fn rewrite_xml(
     body: &[u8],
     op: Operation,
     route: &Route<'_>,
-    location: &str,
-    pretty: bool,
+    rewrites: &Rewrites<'_>,
 ) -> Option<Bytes> {
+    let Rewrites {
+        location,
+        upload_id,
+        pretty,
+    } = *rewrites;
     let mut reader = Reader::from_reader(body);
     let mut writer = if pretty {
         reader.config_mut().trim_text(true);
@@ -414,6 +438,9 @@ pub fn rewrite_xml(
                     }
                     (_, Some(b"Location")) if op == Operation::CompleteMultipartUpload => {
                         Some(location.to_string())
+                    }
+                    (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
+                        upload_id(&text)
                     }
                     _ => None,
                 };
@@ -559,7 +586,8 @@ mod tests {
     #[test]
     fn non_standard_roots_get_s3s_names() {
         let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket></ListPartsResponse>";
-        let out = with_route(|r| rewrite_xml(body, Operation::ListParts, r, "", false)).unwrap();
+        let out =
+            with_route(|r| rewrite_xml(body, Operation::ListParts, r, &Rewrites::NONE)).unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket></ListPartsResult>"
@@ -573,7 +601,8 @@ mod tests {
             <Bucket><Name>t2-beta</Name><CreationDate>d</CreationDate></Bucket>\
             <Bucket><Name>t1-gamma</Name><CreationDate>d</CreationDate></Bucket>\
             </Buckets></ListAllMyBucketsResult>";
-        let out = with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, "", false)).unwrap();
+        let out =
+            with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, &Rewrites::NONE)).unwrap();
         let s = std::str::from_utf8(&out).unwrap();
         assert!(
             s.contains("<Name>alpha</Name>") && s.contains("<Name>gamma</Name>"),
@@ -585,8 +614,8 @@ mod tests {
     #[test]
     fn listing_and_multipart_names_lose_the_prefix() {
         let body = b"<ListBucketResult><Name>t1-alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>";
-        let out =
-            with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, "", false)).unwrap();
+        let out = with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, &Rewrites::NONE))
+            .unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "<ListBucketResult><Name>alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>"
@@ -597,8 +626,10 @@ mod tests {
                 body,
                 Operation::CompleteMultipartUpload,
                 r,
-                "http://gw/a/k",
-                false,
+                &Rewrites {
+                    location: "http://gw/a/k",
+                    ..Rewrites::NONE
+                },
             )
         })
         .unwrap();

@@ -146,6 +146,28 @@ impl Query {
     }
 }
 
+/// A raw query with every value of parameter `name` replaced by `value` (percent-encoded as
+/// SigV4 encodes it); every other byte of the query stays as the client sent it.
+pub fn replace_param(raw: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + value.len());
+    for (i, p) in raw.split(|&b| b == b'&').enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        let raw_name = p.split(|&b| b == b'=').next().unwrap_or_default();
+        if percent_decode(raw_name).decode_utf8_lossy() == name {
+            let mut encoded = String::with_capacity(value.len() + 8);
+            crate::sigv4::uri_encode(value.as_bytes(), false, &mut encoded);
+            out.extend_from_slice(raw_name);
+            out.push(b'=');
+            out.extend_from_slice(encoded.as_bytes());
+        } else {
+            out.extend_from_slice(p);
+        }
+    }
+    out
+}
+
 /// Bucket sub-resources that select an operation of their own (anything else in the query is a
 /// parameter, and HCP ignores parameters it does not know).
 const BUCKET_SUBRESOURCES: &[&str] = &[
@@ -244,6 +266,23 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacing_a_parameter_keeps_the_rest_of_the_query_as_sent() {
+        assert_eq!(
+            replace_param(
+                b"partNumber=2&uploadId=1.abc.def.x&x-id=UploadPart",
+                "uploadId",
+                "2~a/b+c"
+            ),
+            b"partNumber=2&uploadId=2~a%2Fb%2Bc&x-id=UploadPart".to_vec()
+        );
+        assert_eq!(
+            replace_param(b"upload%49d=old&a=%2f", "uploadId", "n"),
+            b"upload%49d=n&a=%2f".to_vec()
+        );
+        assert_eq!(replace_param(b"a=1", "uploadId", "n"), b"a=1".to_vec());
+    }
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
         Target {

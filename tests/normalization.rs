@@ -49,11 +49,12 @@ async fn request(gw: &TestGateway, op: Operation, directive: &str) -> RawRespons
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
     let complete = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>".to_vec();
+    let complete_target = format!("/bkt/some/key?uploadId={}", bound_upload_id("bkt", "u1"));
     let (method, target, body): (&str, &str, Vec<u8>) = match op {
         Operation::GetObject => ("GET", "/bkt/some/key", vec![]),
         Operation::HeadObject => ("HEAD", "/bkt/some/key", vec![]),
         Operation::CreateBucket => ("PUT", "/new-bucket", vec![]),
-        Operation::CompleteMultipartUpload => ("POST", "/bkt/some/key?uploadId=u1", complete),
+        Operation::CompleteMultipartUpload => ("POST", &complete_target, complete),
         Operation::ListObjects => ("GET", "/bkt", vec![]),
         other => panic!("no request for {other:?}"),
     };
@@ -739,7 +740,7 @@ async fn the_sdk_parses_every_mapped_hcp_code() {
                         .complete_multipart_upload()
                         .bucket("bkt")
                         .key("k")
-                        .upload_id("u")
+                        .upload_id(bound_upload_id("bkt", "u"))
                         .multipart_upload(done)
                         .customize()
                         .mutate_request(steer)

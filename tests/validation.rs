@@ -5,6 +5,8 @@ mod common;
 
 use std::time::SystemTime;
 
+use base64::Engine as _;
+
 use common::raw::{send, V4};
 use common::*;
 use hcp_s3_gateway::sigv4;
@@ -651,7 +653,7 @@ async fn upload_part_copy_race_is_409() {
         .upload_part_copy()
         .bucket("bkt")
         .key("k")
-        .upload_id("u1")
+        .upload_id(common::bound_upload_id("bkt", "u1"))
         .part_number(1)
         .copy_source("bkt/src")
         .customize()
@@ -664,4 +666,187 @@ async fn upload_part_copy_race_is_409() {
         .unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
     gw.stop().await;
+}
+
+/// Rule 27 across replicas: an upload id binds its initiator, so another user is refused (403)
+/// and a tampered id is unknown (404) on any gateway sharing the binding secret; a replica that
+/// did not see the upload begin lists it with an unattributed id that only a bucket
+/// administrator may use, and only to abort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_belong_to_their_initiator() {
+    let Some(a) = start(Backend::Rgw).await else {
+        return;
+    };
+    let b = start(Backend::Rgw).await.unwrap();
+    let bucket = unique_bucket("shared-mpu");
+    let admin_a = a.client();
+    let admin_b = b.client();
+    admin_a
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (wk, ws) = keys(WRITER, PASSWORD);
+    let writer_a = a.client_with(&wk, &ws);
+    let writer_b = b.client_with(&wk, &ws);
+    let (id, parts) = upload_parts(&writer_a, &bucket, "k", &[1024]).await;
+    assert!(id.starts_with("1."), "{id}");
+
+    let not_initiator = |e: (u16, String)| assert_eq!(e, (403, "AccessDenied".to_string()));
+    not_initiator(sdk_error(
+        &admin_a
+            .upload_part()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .part_number(2)
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    not_initiator(sdk_error(
+        &admin_b
+            .list_parts()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    not_initiator(sdk_error(
+        &admin_a
+            .abort_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .set_parts(Some(parts.clone()))
+        .build();
+    not_initiator(sdk_error(
+        &admin_b
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(done.clone())
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    // The initiator's name swapped for another's: the binding no longer verifies.
+    let mut fields: Vec<&str> = id.splitn(4, '.').collect();
+    let other = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(keys(USER, PASSWORD).0);
+    fields[1] = &other;
+    let forged = fields.join(".");
+    assert_eq!(
+        sdk_error(
+            &admin_a
+                .list_parts()
+                .bucket(&bucket)
+                .key("k")
+                .upload_id(&forged)
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        (404, "NoSuchUpload".into())
+    );
+
+    // The initiator, on the replica: its parts, under the id it was given.
+    let listed = writer_b
+        .list_parts()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.upload_id(), Some(id.as_str()));
+    assert_eq!(listed.parts().len(), 1);
+    // The gateway that saw the upload begin lists it under the initiator's id; the marker form
+    // of the id is understood.
+    assert_eq!(only_listed_upload(&writer_a, &bucket).await, id);
+    writer_a
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .key_marker("k")
+        .upload_id_marker(&id)
+        .send()
+        .await
+        .unwrap();
+
+    // The replica cannot know the initiator: an unattributed id.
+    let unattributed = only_listed_upload(&writer_b, &bucket).await;
+    assert!(unattributed.starts_with("0."), "{unattributed}");
+    not_initiator(sdk_error(
+        &writer_b
+            .abort_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&unattributed)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    not_initiator(sdk_error(
+        &admin_b
+            .upload_part()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&unattributed)
+            .part_number(2)
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+
+    // The initiator completes on the replica; a second upload is cleaned up by the administrator.
+    writer_b
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    let (second, _) = upload_parts(&writer_a, &bucket, "k2", &[]).await;
+    let unattributed = only_listed_upload(&admin_b, &bucket).await;
+    assert!(unattributed.starts_with("0."), "{unattributed}");
+    admin_b
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("k2")
+        .upload_id(&unattributed)
+        .send()
+        .await
+        .unwrap();
+    assert_upload_gone(&writer_a, &bucket, "k2", &second).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The id of the one upload in progress in `bucket`, as the gateway lists it.
+async fn only_listed_upload(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    let listed = s3
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids[0].to_string()
 }

@@ -23,6 +23,22 @@ pub const READER: &str = "reader";
 pub const READER_PASSWORD: &str = "reader-password";
 pub const DISABLED: &str = "disabled-user";
 pub const WRITER: &str = "writer";
+/// The key that binds upload ids to initiators in every test gateway.
+pub const BINDING_SECRET: &str = "test-binding-secret-0123456789";
+
+/// The id a test gateway gives `USER` for the backend upload `backend_id` in bucket `bucket` of
+/// tenant `t` (for recorded servers, whose upload ids are made up).
+pub fn bound_upload_id(bucket: &str, backend_id: &str) -> String {
+    use hcp_s3_gateway::uploads::{Scope, UploadIds};
+    UploadIds::new(BINDING_SECRET.as_bytes()).issue(
+        Scope {
+            tenant: "t",
+            bucket,
+        },
+        &keys(USER, PASSWORD).0,
+        backend_id,
+    )
+}
 
 /// The access and secret key of an HCP-style user.
 pub fn keys(user: &str, password: &str) -> (String, String) {
@@ -125,6 +141,9 @@ log_level = "warn"
 [addressing]
 domains = ["hcp.test"]
 default_tenant = "t"
+
+[auth]
+upload_binding_secret = "{BINDING_SECRET}"
 
 [[users]]
 username = "{USER}"
