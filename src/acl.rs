@@ -50,18 +50,15 @@ fn split_grantees(value: &str) -> Vec<&str> {
         .collect()
 }
 
-/// One grantee in the backend's terms.
-fn translate_grantee(grantee: &str, users: &UserStore) -> Result<String, HcpError> {
-    let (kind, value) = grantee
-        .split_once('=')
-        .ok_or_else(|| invalid(format!("The grantee {grantee:?} is not type=value.")))?;
-    let value = value.trim().trim_matches('"');
-    match kind.trim() {
-        "uri" if value == ALL_USERS || value == AUTHENTICATED_USERS => {
-            Ok(format!("uri=\"{value}\""))
-        }
-        "emailAddress" if value == "all_users" => Ok(format!("uri=\"{ALL_USERS}\"")),
-        "emailAddress" if value == "authenticated" => Ok(format!("uri=\"{AUTHENTICATED_USERS}\"")),
+/// The group a grantee stands for at the backend, by its header type (`id`, `emailAddress`,
+/// `uri`) and value: HCP's `all_users` and `authenticated` are the S3 groups; a gateway user
+/// cannot be granted to individually (501); anything else is not a grantee (400).
+fn grantee_group(kind: &str, value: &str, users: &UserStore) -> Result<&'static str, HcpError> {
+    match kind {
+        "uri" if value == ALL_USERS => Ok(ALL_USERS),
+        "uri" if value == AUTHENTICATED_USERS => Ok(AUTHENTICATED_USERS),
+        "emailAddress" if value == "all_users" => Ok(ALL_USERS),
+        "emailAddress" if value == "authenticated" => Ok(AUTHENTICATED_USERS),
         "emailAddress" if users.get(&hcp_access_key(value)).is_some() => Err(HcpError::new(
             HcpCode::NotImplemented,
         )
@@ -73,6 +70,18 @@ fn translate_grantee(grantee: &str, users: &UserStore) -> Result<String, HcpErro
             "{other:?} is not a grantee type (id, emailAddress or uri)."
         ))),
     }
+}
+
+/// One grant header grantee in the backend's terms.
+fn translate_grantee(grantee: &str, users: &UserStore) -> Result<String, HcpError> {
+    let (kind, value) = grantee
+        .split_once('=')
+        .ok_or_else(|| invalid(format!("The grantee {grantee:?} is not type=value.")))?;
+    let value = value.trim().trim_matches('"');
+    Ok(format!(
+        "uri=\"{}\"",
+        grantee_group(kind.trim(), value, users)?
+    ))
 }
 
 /// Validates every grant header and rewrites it in the backend's terms.
@@ -109,6 +118,189 @@ pub fn translate_grants(req: &mut RequestHeader, users: &UserStore) -> Result<()
         req.insert_header(*name, value).expect("valid header");
     }
     Ok(())
+}
+
+const PERMISSIONS: &[&str] = &["FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP"];
+
+#[derive(Default)]
+struct PolicyGrant {
+    xsi_type: String,
+    id: Option<String>,
+    email: Option<String>,
+    uri: Option<String>,
+    permission: Option<String>,
+}
+
+fn malformed() -> HcpError {
+    HcpError::new(HcpCode::MalformedXML)
+}
+
+/// Checks an `AccessControlPolicy` body (PUT `?acl`) by HCP's rules and translates HCP's grantee
+/// forms. Returns the document to send instead, or `None` when the body can go on unchanged.
+///
+/// Grantees: groups (all users, authenticated users); `AmazonCustomerByEmail` with HCP's
+/// `all_users` / `authenticated`, which become those groups; the document's own owner by
+/// canonical id (every GET ACL → PUT ACL round trip holds it). Another canonical user would name
+/// a backend account, never a gateway user: 400 `InvalidArgument`, as for grant headers.
+pub fn check_policy(body: &[u8], users: &UserStore) -> Result<Option<Vec<u8>>, HcpError> {
+    let (owner, grants) = parse_policy(body)?;
+    if grants.len() > MAX_GRANTS {
+        return Err(invalid(format!(
+            "An ACL may hold at most {MAX_GRANTS} grants."
+        )));
+    }
+    let mut translated = false;
+    let mut out: Vec<(Option<&'static str>, &PolicyGrant)> = Vec::with_capacity(grants.len());
+    for g in &grants {
+        let permission = g.permission.as_deref().ok_or_else(malformed)?;
+        if !PERMISSIONS.contains(&permission) {
+            return Err(
+                malformed().with_message(format!("{permission:?} is not an ACL permission."))
+            );
+        }
+        let group = match g.xsi_type.as_str() {
+            "CanonicalUser" => {
+                let id = g.id.as_deref().ok_or_else(malformed)?;
+                if owner.as_ref().map(|(o, _)| o.as_str()) != Some(id) {
+                    return Err(invalid(format!("The grantee {id:?} is not known.")));
+                }
+                None
+            }
+            "Group" => Some(grantee_group(
+                "uri",
+                g.uri.as_deref().ok_or_else(malformed)?,
+                users,
+            )?),
+            "AmazonCustomerByEmail" => {
+                translated = true;
+                Some(grantee_group(
+                    "emailAddress",
+                    g.email.as_deref().ok_or_else(malformed)?,
+                    users,
+                )?)
+            }
+            other => {
+                return Err(invalid(format!(
+                "{other:?} is not a grantee type (CanonicalUser, AmazonCustomerByEmail or Group)."
+            )))
+            }
+        };
+        out.push((group, g));
+    }
+    if !translated {
+        return Ok(None);
+    }
+    use quick_xml::escape::escape;
+    let mut doc = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+    );
+    if let Some((id, name)) = &owner {
+        doc.push_str(&format!("<Owner><ID>{}</ID>", escape(id.as_str())));
+        if let Some(name) = name {
+            doc.push_str(&format!(
+                "<DisplayName>{}</DisplayName>",
+                escape(name.as_str())
+            ));
+        }
+        doc.push_str("</Owner>");
+    }
+    doc.push_str("<AccessControlList>");
+    for (group, g) in out {
+        doc.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ");
+        match group {
+            Some(uri) => doc.push_str(&format!("xsi:type=\"Group\"><URI>{uri}</URI>")),
+            None => doc.push_str(&format!(
+                "xsi:type=\"CanonicalUser\"><ID>{}</ID>",
+                escape(g.id.as_deref().unwrap_or_default())
+            )),
+        }
+        doc.push_str(&format!(
+            "</Grantee><Permission>{}</Permission></Grant>",
+            g.permission.as_deref().unwrap_or_default()
+        ));
+    }
+    doc.push_str("</AccessControlList></AccessControlPolicy>");
+    Ok(Some(doc.into_bytes()))
+}
+
+type Owner = Option<(String, Option<String>)>;
+
+/// Reads an `AccessControlPolicy`: its owner and its grants. Anything not well-formed, or not
+/// that document, is `MalformedXML`.
+fn parse_policy(body: &[u8]) -> Result<(Owner, Vec<PolicyGrant>), HcpError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut owner_id = None;
+    let mut owner_name = None;
+    let mut grants: Vec<PolicyGrant> = Vec::new();
+    let mut has_list = false;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().map_err(|_| malformed())? {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_vec();
+                match (path.len(), name.as_slice()) {
+                    (0, b"AccessControlPolicy") => {}
+                    (0, _) => return Err(malformed()),
+                    (1, b"AccessControlList") => has_list = true,
+                    (2, b"Grant") => grants.push(PolicyGrant::default()),
+                    (3, b"Grantee") => {
+                        let grant = grants.last_mut().ok_or_else(malformed)?;
+                        for a in e.attributes().flatten() {
+                            if a.key.local_name().as_ref() == b"type" {
+                                grant.xsi_type = a
+                                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                    .map_err(|_| malformed())?
+                                    .into_owned();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.decode().map_err(|_| malformed())?),
+            Event::GeneralRef(r) if !crate::xml::push_reference(&mut text, &r) => {
+                return Err(malformed())
+            }
+            Event::End(_) => {
+                let text = std::mem::take(&mut text);
+                let names: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+                match names.as_slice() {
+                    [_, b"Owner", b"ID"] => owner_id = Some(text),
+                    [_, b"Owner", b"DisplayName"] => owner_name = Some(text),
+                    [_, _, b"Grant", b"Permission"] => {
+                        grants.last_mut().ok_or_else(malformed)?.permission = Some(text)
+                    }
+                    [_, _, b"Grant", b"Grantee", field] => {
+                        let grant = grants.last_mut().ok_or_else(malformed)?;
+                        match *field {
+                            b"ID" => grant.id = Some(text),
+                            b"EmailAddress" => grant.email = Some(text),
+                            b"URI" => grant.uri = Some(text),
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+                path.pop();
+            }
+            Event::Empty(e)
+                if path.len() == 1 && e.local_name().as_ref() == b"AccessControlList" =>
+            {
+                has_list = true
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() || !has_list {
+        return Err(malformed());
+    }
+    Ok((owner_id.map(|id| (id, owner_name)), grants))
 }
 
 /// HCP ignores ACL headers on upload-part and complete; they are not sent on.
@@ -177,5 +369,105 @@ mod tests {
         }
         let many = vec!["uri=\"http://acs.amazonaws.com/groups/global/AllUsers\""; 101].join(",");
         assert_eq!(run(&many).unwrap_err().code, HcpCode::InvalidArgument);
+    }
+
+    fn policy(grants: &str) -> String {
+        format!(
+            "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner><AccessControlList>{grants}</AccessControlList></AccessControlPolicy>"
+        )
+    }
+
+    fn grant(xsi_type: &str, field: &str, value: &str, permission: &str) -> String {
+        format!(
+            "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"{xsi_type}\"><{field}>{value}</{field}></Grantee><Permission>{permission}</Permission></Grant>"
+        )
+    }
+
+    #[test]
+    fn policies_in_the_backends_terms_go_on_unchanged() {
+        let body = policy(&format!(
+            "{}{}",
+            grant("CanonicalUser", "ID", "own&amp;er", "FULL_CONTROL"),
+            grant("Group", "URI", ALL_USERS, "READ")
+        ));
+        assert_eq!(check_policy(body.as_bytes(), &users()).unwrap(), None);
+    }
+
+    #[test]
+    fn hcp_grantees_in_a_policy_become_groups() {
+        let body = policy(&format!(
+            "{}{}",
+            grant("CanonicalUser", "ID", "own&amp;er", "FULL_CONTROL"),
+            grant(
+                "AmazonCustomerByEmail",
+                "EmailAddress",
+                "authenticated",
+                "READ"
+            )
+        ));
+        let out = check_policy(body.as_bytes(), &users()).unwrap().unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("<Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner>"),
+            "{out}"
+        );
+        assert!(out.contains("xsi:type=\"CanonicalUser\"><ID>own&amp;er</ID></Grantee><Permission>FULL_CONTROL</Permission>"), "{out}");
+        assert!(out.contains(&format!("xsi:type=\"Group\"><URI>{AUTHENTICATED_USERS}</URI></Grantee><Permission>READ</Permission>")), "{out}");
+        // What the gateway sends is itself a policy in the backend's terms.
+        assert_eq!(check_policy(out.as_bytes(), &users()).unwrap(), None);
+    }
+
+    #[test]
+    fn invalid_policies() {
+        let many = grant("Group", "URI", ALL_USERS, "READ").repeat(101);
+        for (body, code) in [
+            ("not xml <".to_string(), HcpCode::MalformedXML),
+            ("<Other/>".to_string(), HcpCode::MalformedXML),
+            (
+                "<AccessControlPolicy><Owner><ID>o</ID></Owner></AccessControlPolicy>".to_string(),
+                HcpCode::MalformedXML,
+            ),
+            (
+                policy(&grant("Group", "URI", ALL_USERS, "EVERYTHING")),
+                HcpCode::MalformedXML,
+            ),
+            (
+                policy(&grant("Group", "URI", "http://example.com/g", "READ")),
+                HcpCode::InvalidArgument,
+            ),
+            (
+                policy(&grant("CanonicalUser", "ID", "someone-else", "READ")),
+                HcpCode::InvalidArgument,
+            ),
+            (
+                policy(&grant(
+                    "AmazonCustomerByEmail",
+                    "EmailAddress",
+                    "nobody",
+                    "READ",
+                )),
+                HcpCode::InvalidArgument,
+            ),
+            (
+                policy(&grant(
+                    "AmazonCustomerByEmail",
+                    "EmailAddress",
+                    "lgreen",
+                    "READ",
+                )),
+                HcpCode::NotImplemented,
+            ),
+            (
+                policy(&grant("Robot", "ID", "r", "READ")),
+                HcpCode::InvalidArgument,
+            ),
+            (policy(&many), HcpCode::InvalidArgument),
+        ] {
+            assert_eq!(
+                check_policy(body.as_bytes(), &users()).unwrap_err().code,
+                code,
+                "{body}"
+            );
+        }
     }
 }

@@ -336,6 +336,15 @@ impl Gateway {
                 .expect("static");
         }
 
+        // Rule 41 and create-only writes where the backend cannot refuse them itself; before a
+        // 100-continue, so that a refused body is never sent.
+        if let Err(e) = self
+            .check_overwrite(s.req_header(), op, &target, &route)
+            .await
+        {
+            return self.answer_early(s, x, e).await;
+        }
+
         if has_body && is_expect_continue(s) {
             if let Err(e) = s.write_continue_response().await {
                 x.cause = Some(format!("writing 100-continue: {e}"));
@@ -351,13 +360,17 @@ impl Gateway {
             x.upload_confirmed = true;
         }
 
-        // HCP's complete and multi-delete rules need the (small) XML body before the backend acts:
-        // it is read and verified whole, checked, then sent on as it came.
+        // HCP's complete, multi-delete and ACL rules need the (small) XML body before the backend
+        // acts: it is read and verified whole, checked, then sent on as it came (an ACL in HCP's
+        // terms is sent in the backend's).
         let mut verifier = Some(verifier);
         let mut buffered: Option<Bytes> = None;
         if matches!(
             op,
-            Operation::CompleteMultipartUpload | Operation::DeleteObjects
+            Operation::CompleteMultipartUpload
+                | Operation::DeleteObjects
+                | Operation::PutBucketAcl
+                | Operation::PutObjectAcl
         ) && has_body
         {
             let v = verifier.take().expect("not used yet");
@@ -382,16 +395,24 @@ impl Gateway {
                 .get("uploadId")
                 .unwrap_or_default()
                 .to_string();
-            let checked = if op == Operation::DeleteObjects {
-                validation::check_delete_list(&body)
-            } else {
-                self.check_complete(&body, &upload_id, &target, &route)
+            let checked = match op {
+                Operation::DeleteObjects => validation::check_delete_list(&body).map(|()| None),
+                Operation::PutBucketAcl | Operation::PutObjectAcl => {
+                    acl::check_policy(&body, &self.cfg.users)
+                }
+                _ => self
+                    .check_complete(&body, &upload_id, &target, &route)
                     .await
+                    .map(|()| None),
             };
-            if let Err(e) = checked {
-                return self.answer(s, x, e).await;
-            }
-            buffered = Some(body);
+            buffered = match checked {
+                Err(e) => return self.answer(s, x, e).await,
+                Ok(None) => Some(body),
+                Ok(Some(translated)) => {
+                    upstream_req = self.resign_with_body(s, &target, &route, &translated);
+                    Some(Bytes::from(translated))
+                }
+            };
         }
 
         // 7. forwarding (only bodiless requests are ever retried, so the verifier is used once)
@@ -781,6 +802,113 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
+    /// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
+    /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
+    /// writes (412). Checked with HEAD and list requests: a writer racing between the check and
+    /// the write is not caught (README).
+    async fn check_overwrite(
+        &self,
+        req: &pingora::http::RequestHeader,
+        op: Operation,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<(), HcpError> {
+        if !matches!(
+            op,
+            Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
+        ) {
+            return Ok(());
+        }
+        let create_only = !route.backend.conditional_writes
+            && req
+                .headers
+                .get(http::header::IF_NONE_MATCH)
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+        let bucket = Target {
+            raw_key: None,
+            ..target.clone()
+        };
+        let refuse = route.tenant.overwrite == crate::config::Overwrite::RefuseUnversioned
+            && !matches!(
+                self.backend_call("GET", "versioning", &bucket, route).await,
+                Some((h, body)) if h.status == 200
+                    && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>")
+            );
+        if !create_only && !refuse {
+            return Ok(());
+        }
+        let exists = matches!(
+            self.backend_call("HEAD", "", target, route).await,
+            Some((h, _)) if h.status == 200
+        );
+        if create_only && exists {
+            return Err(HcpError::new(HcpCode::PreconditionFailed));
+        }
+        if !refuse {
+            return Ok(());
+        }
+        let folder_exists = !exists && {
+            let mut query = String::from("list-type=2&max-keys=1&prefix=");
+            let mut folder = target.key().unwrap_or_default();
+            folder.push(b'/');
+            sigv4::uri_encode(&folder, false, &mut query);
+            matches!(
+                self.backend_call("GET", &query, &bucket, route).await,
+                Some((h, body)) if h.status == 200 && normalize::has_element(&body, b"Contents")
+            )
+        };
+        if !exists && !folder_exists {
+            return Ok(());
+        }
+        Err(HcpError::new(HcpCode::OperationAborted).with_message(
+            "An object or folder with this name already exists and versioning is not enabled.",
+        ))
+    }
+
+    /// The backend request again, for a body the gateway rewrote: its length, digest and
+    /// Content-MD5 are the new body's, and the client's checksums of the old body are dropped.
+    fn resign_with_body(
+        &self,
+        s: &mut ServerSession,
+        target: &Target,
+        route: &Route<'_>,
+        body: &[u8],
+    ) -> pingora::http::RequestHeader {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let req = s.req_header_mut();
+        if req.headers.contains_key("content-md5") {
+            let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+            req.insert_header("content-md5", md5).expect("base64");
+        }
+        let stale: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| {
+                n.as_str().starts_with("x-amz-checksum-")
+                    || n.as_str() == "x-amz-sdk-checksum-algorithm"
+            })
+            .cloned()
+            .collect();
+        for name in stale {
+            req.remove_header(&name);
+        }
+        let digest = sigv4::sha256_hex(body);
+        signing::backend_request(
+            s.req_header(),
+            target,
+            route,
+            signing::BodyPlan {
+                length: Some(body.len() as u64),
+                framing: BodyFraming::Dechunked,
+                payload_hash: &digest,
+            },
+            SystemTime::now(),
+            &self.signing_keys,
+        )
     }
 
     /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,

@@ -65,9 +65,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<ListedPart>, HcpError> {
                 }
             }
             Event::GeneralRef(r) if path.last().map(Vec::as_slice) == Some(b"ETag") => {
-                let name = r.decode().map_err(|_| malformed("The XML is not UTF-8."))?;
-                let value = quick_xml::escape::resolve_xml_entity(&name).unwrap_or("");
-                etag = Some(etag.take().unwrap_or_default() + value);
+                let etag = etag.get_or_insert_with(String::new);
+                if !crate::xml::push_reference(etag, &r) {
+                    return Err(malformed("The XML holds an undefined reference."));
+                }
             }
             Event::End(_) => {
                 let closed = path.pop();

@@ -232,6 +232,18 @@ pub struct TenantEntry {
     /// Buckets that anonymous requests may read (or read and write).
     #[serde(default)]
     pub anonymous: Vec<AnonymousEntry>,
+    /// `allow` (S3's behaviour, the default) or `refuse-unversioned` (HCP's: writing a name that
+    /// exists, as an object or as a folder, in a bucket without versioning is 409).
+    #[serde(default)]
+    pub overwrite: Overwrite,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    #[default]
+    Allow,
+    RefuseUnversioned,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +283,10 @@ pub struct BackendEntry {
     /// The smallest non-final part the backend accepts (default: 5 MiB for `s3` and `local`,
     /// 100 KiB for `obs`).
     pub min_part_bytes: Option<u64>,
+    /// Whether the backend honours `If-None-Match: *` on PUT and complete (AWS S3 since 2024,
+    /// MinIO). Without it the gateway checks with a HEAD first, which a concurrent writer can race.
+    #[serde(default)]
+    pub conditional_writes: bool,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_read_timeout_ms")]
@@ -321,6 +337,7 @@ pub struct Tenant {
     pub backend: String,
     pub bucket_prefix: String,
     pub anonymous: Vec<Grant>,
+    pub overwrite: Overwrite,
 }
 
 #[derive(Debug, Clone)]
@@ -332,6 +349,7 @@ pub struct Backend {
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
     pub min_part_bytes: u64,
+    pub conditional_writes: bool,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -537,6 +555,7 @@ impl Config {
                 backend: t.backend.clone(),
                 bucket_prefix: t.bucket_prefix.clone(),
                 anonymous,
+                overwrite: t.overwrite,
             };
             if tenants.insert(tenant.name.clone(), tenant).is_some() {
                 errors.push(format!("tenants: name {:?} is used twice", t.name));
@@ -843,6 +862,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             BackendKind::S3 | BackendKind::Local => 5 * 1024 * 1024,
             BackendKind::Obs => 100 * 1024,
         }),
+        conditional_writes: b.conditional_writes,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })

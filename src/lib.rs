@@ -23,3 +23,4 @@ pub mod signing;
 pub mod sigv4;
 pub mod uploads;
 pub mod validation;
+pub mod xml;

@@ -300,15 +300,7 @@ pub fn parse_backend_error(body: &[u8]) -> BackendError {
                 text.push_str(&t.decode().unwrap_or_default());
             }
             Ok(Event::GeneralRef(r)) if current.is_some() => {
-                if let Ok(Some(c)) = r.resolve_char_ref() {
-                    text.push(c);
-                } else if let Some(v) = r
-                    .decode()
-                    .ok()
-                    .and_then(|n| quick_xml::escape::resolve_xml_entity(&n))
-                {
-                    text.push_str(v);
-                }
+                crate::xml::push_reference(&mut text, &r);
             }
             Ok(Event::End(_)) => {
                 if let Some(name) = current.take() {
@@ -574,6 +566,7 @@ mod tests {
             backend: "b".into(),
             bucket_prefix: "t1-".into(),
             anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
         };
         let backend = BackendRuntime::for_tests();
         f(&Route {

@@ -24,6 +24,7 @@ pub struct BackendRuntime {
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
     pub min_part_bytes: u64,
+    pub conditional_writes: bool,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -82,6 +83,7 @@ impl BackendRuntime {
             addressing: AddressingStyle::Path,
             dialect: Dialect::Aws,
             min_part_bytes: 0,
+            conditional_writes: false,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         }
@@ -99,6 +101,7 @@ mod tests {
             backend: "b".into(),
             bucket_prefix: "t-".into(),
             anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime::for_tests();

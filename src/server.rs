@@ -126,6 +126,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 addressing: b.addressing,
                 dialect: b.dialect,
                 min_part_bytes: b.min_part_bytes,
+                conditional_writes: b.conditional_writes,
                 connect_timeout: b.connect_timeout,
                 read_timeout: b.read_timeout,
             },

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 
-use common::raw::{send, V4};
+use common::raw::{send, send_signed, V4};
 use common::*;
 use hcp_s3_gateway::sigv4;
 
@@ -308,12 +308,9 @@ const MIB: usize = 1024 * 1024;
 /// Rule 32 with HCP's 1 MiB and a backend's own larger minimum, and rules 29/30, on RGW.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complete_rules_on_rgw() {
-    let Some(gw) = start(Backend::Rgw).await else {
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "mpurules").await else {
         return;
     };
-    let s3 = gw.client();
-    let bucket = unique_bucket("mpurules");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
 
     // 512 KiB is under HCP's 1 MiB: 200 EntityTooSmall, upload still open.
     let (id, parts) = upload_parts(&s3, &bucket, "small", &[512 * KIB, KIB]).await;
@@ -382,24 +379,7 @@ async fn complete_rules_on_rgw() {
         &b"<CompleteMultipartUpload><Part>"[..],
         b"<CompleteMultipartUpload></CompleteMultipartUpload>",
     ] {
-        let v4 = V4 {
-            access_key: &ak,
-            secret_key: &sk,
-            host: &addr,
-            when: SystemTime::now(),
-            payload_hash: sigv4::UNSIGNED_PAYLOAD,
-            date_header: None,
-        };
-        let len = body.len().to_string();
-        let headers = v4.sign("POST", target.as_bytes(), &[("content-length", &len)]);
-        let r = send(
-            &addr,
-            "POST",
-            target.as_bytes(),
-            &headers,
-            vec![body.to_vec()],
-        )
-        .await;
+        let r = send_signed(&addr, (&ak, &sk), "POST", &target, body).await;
         assert_eq!(
             (r.status, r.code().as_str()),
             (400, "MalformedXML"),
@@ -455,12 +435,9 @@ async fn hcp_minimum_part_size_on_the_local_backend() {
 /// individual-user grants are refused clearly, ACL headers on parts are ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_grant_headers_on_rgw() {
-    let Some(gw) = start(Backend::Rgw).await else {
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "acls").await else {
         return;
     };
-    let s3 = gw.client();
-    let bucket = unique_bucket("acls");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let body = || aws_sdk_s3::primitives::ByteStream::from_static(b"shared");
     s3.put_object()
         .bucket(&bucket)
@@ -552,6 +529,98 @@ async fn acl_grant_headers_on_rgw() {
         .send()
         .await
         .unwrap();
+    gw.stop().await;
+}
+
+/// ACL documents (PUT ?acl with a body): HCP's grantee forms become the backend's groups, the
+/// owner keeps its grant, individual users are 501, unknown grantees 400 InvalidArgument, and a
+/// document that is not an ACL 400 MalformedXML — nothing of a refused ACL reaches the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_documents_on_rgw() {
+    use aws_sdk_s3::types::{AccessControlPolicy, Grant, Grantee, Permission, Type};
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "acl-docs").await else {
+        return;
+    };
+    s3.put_object()
+        .bucket(&bucket)
+        .key("doc")
+        .body(b"d".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let doc_acl = || s3.get_object_acl().bucket(&bucket).key("doc").send();
+    let before = doc_acl().await.unwrap();
+    let owner = before.owner().unwrap().clone();
+    let owner_grant = Grant::builder()
+        .grantee(
+            Grantee::builder()
+                .r#type(Type::CanonicalUser)
+                .id(owner.id().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .permission(Permission::FullControl)
+        .build();
+    let put = |grantee: Grantee| {
+        let policy = AccessControlPolicy::builder()
+            .owner(owner.clone())
+            .grants(owner_grant.clone())
+            .grants(
+                Grant::builder()
+                    .grantee(grantee)
+                    .permission(Permission::Read)
+                    .build(),
+            )
+            .build();
+        s3.put_object_acl()
+            .bucket(&bucket)
+            .key("doc")
+            .access_control_policy(policy)
+            .send()
+    };
+    let by_email = |email: &str| {
+        Grantee::builder()
+            .r#type(Type::AmazonCustomerByEmail)
+            .email_address(email)
+            .build()
+            .unwrap()
+    };
+    put(by_email("authenticated")).await.unwrap();
+    let after = doc_acl().await.unwrap();
+    let granted = |acl: &aws_sdk_s3::operation::get_object_acl::GetObjectAclOutput| {
+        acl.grants().iter().any(|g| {
+            g.grantee().and_then(|e| e.uri())
+                == Some("http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+                && g.permission() == Some(&Permission::Read)
+        })
+    };
+    assert!(granted(&after), "{after:?}");
+
+    let refused = [
+        (by_email(USER), (501, "NotImplemented")),
+        (by_email("nobody-known"), (400, "InvalidArgument")),
+        (
+            Grantee::builder()
+                .r#type(Type::CanonicalUser)
+                .id("0123456789abcdef")
+                .build()
+                .unwrap(),
+            (400, "InvalidArgument"),
+        ),
+    ];
+    for (grantee, (status, code)) in refused {
+        let e = put(grantee).await.unwrap_err();
+        assert_eq!(sdk_error(&e), (status, code.to_string()));
+    }
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}/doc?acl");
+    let r = send_signed(&addr, (&ak, &sk), "PUT", &target, b"<Tagging/>").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_hcp_error_body(&r.text(), "MalformedXML");
+    // The refused ACLs changed nothing.
+    let last = doc_acl().await.unwrap();
+    assert_eq!(last.grants(), after.grants());
     gw.stop().await;
 }
 
@@ -849,4 +918,96 @@ async fn only_listed_upload(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
         .collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     ids[0].to_string()
+}
+
+/// Rule 41 on a tenant with HCP's `overwrite = "refuse-unversioned"`: writing a name that exists
+/// as an object or a folder in an unversioned bucket is 409 OperationAborted (PUT, copy, complete)
+/// and the object is untouched; with versioning enabled the write succeeds. On any tenant,
+/// `If-None-Match: *` is honoured although RGW 16 ignores it (412).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrites_by_hcp_rules_on_rgw() {
+    // The extra line lands in the tenant's table, which base_config ends with.
+    let Some(gw) = start_with(Backend::Rgw, "", "overwrite = \"refuse-unversioned\"").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = unique_bucket("overwrite");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let put = |key: &str, body: &'static [u8]| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+            .send()
+    };
+    let exists = |e: (u16, String)| assert_eq!(e, (409, "OperationAborted".to_string()));
+    put("k", b"first").await.unwrap();
+    exists(sdk_error(&put("k", b"second").await.unwrap_err()));
+    put("dir/inner", b"x").await.unwrap();
+    exists(sdk_error(&put("dir", b"x").await.unwrap_err()));
+    exists(sdk_error(
+        &s3.copy_object()
+            .bucket(&bucket)
+            .key("k")
+            .copy_source(format!("{bucket}/dir/inner"))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    let (id, parts) = upload_parts(&s3, &bucket, "k", &[KIB]).await;
+    let e = complete(&s3, &bucket, "k", &id, parts).await.unwrap_err();
+    assert_eq!((e.0, e.1.as_str()), (409, "OperationAborted"));
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let r = send_signed(&addr, (&ak, &sk), "PUT", &format!("/{bucket}/k"), b"third").await;
+    assert_eq!(r.status, 409);
+    assert_hcp_error_body(&r.text(), "OperationAborted");
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &body.body.collect().await.unwrap().into_bytes()[..],
+        b"first"
+    );
+
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    put("k", b"second").await.unwrap();
+
+    // Create-only writes, on a backend that ignores If-None-Match itself.
+    let create = |body: &'static [u8]| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("once")
+            .if_none_match("*")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+            .send()
+    };
+    create(b"only").await.unwrap();
+    let e = create(b"again").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("once")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &body.body.collect().await.unwrap().into_bytes()[..],
+        b"only"
+    );
+    gw.stop().await;
 }

@@ -367,3 +367,16 @@ pub async fn assert_upload_gone(s3: &aws_sdk_s3::Client, bucket: &str, key: &str
             .unwrap_err(),
     ));
 }
+
+/// A gateway in front of `backend`, its client for `USER`, and a new bucket of its own
+/// (`None` when the backend is unavailable and skipping was asked for).
+pub async fn start_with_bucket(
+    backend: Backend,
+    tag: &str,
+) -> Option<(TestGateway, aws_sdk_s3::Client, String)> {
+    let gw = start(backend).await?;
+    let s3 = gw.client();
+    let bucket = unique_bucket(tag);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    Some((gw, s3, bucket))
+}

@@ -226,3 +226,32 @@ impl V4<'_> {
 pub fn total_len(pieces: &[Vec<u8>]) -> usize {
     pieces.iter().map(Vec::len).sum()
 }
+
+/// Sends one request signed (SigV4 header, unsigned payload) with the given keys, with a
+/// Content-Length for a body.
+pub async fn send_signed(
+    addr: &str,
+    (access_key, secret_key): (&str, &str),
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> RawResponse {
+    let v4 = V4 {
+        access_key,
+        secret_key,
+        host: addr,
+        when: SystemTime::now(),
+        payload_hash: sigv4::UNSIGNED_PAYLOAD,
+        date_header: None,
+    };
+    let len = body.len().to_string();
+    let headers = v4.sign(method, target.as_bytes(), &[("content-length", &len)]);
+    send(
+        addr,
+        method,
+        target.as_bytes(),
+        &headers,
+        vec![body.to_vec()],
+    )
+    .await
+}
