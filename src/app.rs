@@ -30,6 +30,8 @@ use crate::sigv4;
 use crate::uploads::{self, UploadIds};
 use crate::validation;
 
+mod post_form;
+
 /// How much of an unwanted request body is read and discarded after an early answer, so that a
 /// client that writes its whole body before reading still sees the answer.
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
@@ -88,6 +90,13 @@ enum Flow {
     Abort,
 }
 
+/// What the phases before forwarding decided: a request ready to sign and forward, or a form
+/// upload, whose credentials and object are in its body.
+enum Planned<'a> {
+    Request(Plan<'a>),
+    Form { target: Target, route: Route<'a> },
+}
+
 /// Everything the phases before forwarding decided.
 struct Plan<'a> {
     target: Target,
@@ -122,13 +131,14 @@ impl Gateway {
 
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
         match self.plan(s, x) {
-            Ok(plan) => self.forward(s, x, plan).await,
+            Ok(Planned::Request(plan)) => self.forward(s, x, plan).await,
+            Ok(Planned::Form { target, route }) => self.post_object(s, x, target, route).await,
             Err(e) => self.answer_early(s, x, e).await,
         }
     }
 
     /// The phases that decide, before any byte goes to a backend.
-    fn plan(&self, s: &mut ServerSession, x: &mut Exchange) -> Result<Plan<'_>, HcpError> {
+    fn plan(&self, s: &mut ServerSession, x: &mut Exchange) -> Result<Planned<'_>, HcpError> {
         let req = s.req_header();
         let host = req
             .headers
@@ -165,6 +175,17 @@ impl Gateway {
             req.headers.contains_key("x-amz-copy-source"),
         )?;
         x.operation = Some(op);
+        let tenant = &self.cfg.tenants[&target.tenant];
+        if op == Operation::PostObject {
+            // Rule 47: a form upload is authenticated by its form alone.
+            if req.headers.contains_key(http::header::AUTHORIZATION) {
+                return Err(access::denied()
+                    .with_message("A POST object upload is authenticated by its form fields."));
+            }
+            let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+            x.backend = route.backend.name.clone();
+            return Ok(Planned::Form { target, route });
+        }
 
         // 3. authentication, and what the identity may do
         let auth = match self
@@ -182,7 +203,6 @@ impl Gateway {
         };
         x.access_key = auth.identity.access_key().map(str::to_string);
         x.scheme = auth.identity.scheme().name();
-        let tenant = &self.cfg.tenants[&target.tenant];
         if let Err(e) = authorize(&auth.identity, tenant, op, req, &target) {
             self.metrics
                 .auth_failures
@@ -207,12 +227,12 @@ impl Gateway {
         // 5. routing
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
-        Ok(Plan {
+        Ok(Planned::Request(Plan {
             target,
             op,
             auth,
             route,
-        })
+        }))
     }
 
     /// Checks the upload id of a multipart request against the caller and puts the backend's id
@@ -991,16 +1011,30 @@ impl Gateway {
             SystemTime::now(),
             &self.signing_keys,
         );
+        self.backend_exchange(req, None, route).await
+    }
+
+    /// Sends a signed request with a small body held in memory; status and whole answer.
+    async fn backend_exchange(
+        &self,
+        req: pingora::http::RequestHeader,
+        body: Option<&[u8]>,
+        route: &Route<'_>,
+    ) -> Option<(ResponseHeader, Vec<u8>)> {
+        let head = req.method == http::Method::HEAD;
         let mut up = self.forwarder.connect(route.backend).await.ok()?;
         self.metrics
             .backend_requests
             .with_label_values(&[&route.backend.name])
             .inc();
         up.session.write_request_header(Box::new(req)).await.ok()?;
+        if let Some(body) = body {
+            up.session.write_body(body).await.ok()?;
+        }
         up.session.finish_body().await.ok()?;
         up.session.read_response().await.ok()?;
         let header = up.session.resp_header()?.clone();
-        let body = if method == "HEAD" {
+        let body = if head {
             Vec::new()
         } else {
             forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)

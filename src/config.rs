@@ -111,6 +111,8 @@ pub struct LimitsSection {
     pub max_put_bytes: u64,
     /// HCP's minimum for every part but the last ("one megabyte", taken as 1 MiB).
     pub min_part_bytes: u64,
+    /// The largest file a POST object (HTML form) upload may carry; it is held in memory.
+    pub max_post_object_bytes: u64,
 }
 
 impl Default for LimitsSection {
@@ -122,6 +124,7 @@ impl Default for LimitsSection {
             max_part_bytes: d.max_part_bytes,
             max_put_bytes: d.max_put_bytes,
             min_part_bytes: d.min_part_bytes,
+            max_post_object_bytes: d.max_post_object_bytes,
         }
     }
 }
@@ -620,6 +623,7 @@ impl Config {
                 max_part_bytes: file.limits.max_part_bytes,
                 max_put_bytes: file.limits.max_put_bytes,
                 min_part_bytes: file.limits.min_part_bytes,
+                max_post_object_bytes: file.limits.max_post_object_bytes,
             },
             users: Arc::new(UserStore::new(users)),
             upload_binding_secret,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod operation;
 pub mod payload;
+pub mod post_object;
 pub mod routing;
 pub mod server;
 pub mod signing;

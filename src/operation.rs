@@ -48,6 +48,8 @@ operations! {
     GetBucketVersioning,
     PutBucketVersioning,
     DeleteObjects,
+    /// An upload from an HTML form (POST to the bucket, multipart/form-data).
+    PostObject,
     /// Any other bucket sub-resource (cors, lifecycle, tagging, …), forwarded as it is.
     BucketSubresource,
     PutObject,
@@ -238,6 +240,7 @@ pub fn classify(
             Method::HEAD => Ok(HeadBucket),
             Method::DELETE => Ok(DeleteBucket),
             Method::POST if query.has("delete") => Ok(DeleteObjects),
+            Method::POST => Ok(PostObject),
             _ => Err(not_allowed()),
         };
     }
@@ -389,7 +392,7 @@ mod tests {
         );
         assert_eq!(
             op(Method::POST, Some("b"), None, "", false),
-            Err(HcpCode::MethodNotAllowed)
+            Ok(Operation::PostObject)
         );
         assert_eq!(
             op(Method::PATCH, Some("b"), Some("k"), "", false),

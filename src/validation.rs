@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_part_bytes: u64,
     pub max_put_bytes: u64,
     pub min_part_bytes: u64,
+    /// POST object files are held in memory (their length must be known before the backend PUT).
+    pub max_post_object_bytes: u64,
 }
 
 impl Default for Limits {
@@ -26,6 +28,7 @@ impl Default for Limits {
             max_part_bytes: 5 * 1024 * 1024 * 1024,
             max_put_bytes: 5 * 1024 * 1024 * 1024,
             min_part_bytes: 1024 * 1024,
+            max_post_object_bytes: 32 * 1024 * 1024,
         }
     }
 }

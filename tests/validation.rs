@@ -1011,3 +1011,35 @@ async fn overwrites_by_hcp_rules_on_rgw() {
     );
     gw.stop().await;
 }
+
+/// Rules 44–47, POST object: forms made by boto3's generate_presigned_post (SigV4 and SigV2)
+/// and posted by urllib3 as a browser would; policy conditions, signatures, missing key or file,
+/// non-form bodies, HCP credentials and anonymous forms, each with HCP's answer; refused forms
+/// store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_object_forms_on_rgw() {
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "forms").await else {
+        return;
+    };
+    let dropbox = unique_bucket("dropbox");
+    s3.create_bucket().bucket(&dropbox).send().await.unwrap();
+    let (ak, sk) = keys(USER, PASSWORD);
+    run_python_client(
+        "boto3_post_object.py",
+        vec![gw.endpoint.clone(), ak, sk, bucket, dropbox.clone()],
+        6,
+    )
+    .await;
+    let stored = s3
+        .get_object()
+        .bucket(&dropbox)
+        .key("dropped")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &stored.body.collect().await.unwrap().into_bytes()[..],
+        b"anonymous"
+    );
+    gw.stop().await;
+}

@@ -101,6 +101,7 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
         BucketSubresource if method == Method::GET || method == Method::HEAD => Read,
         BucketSubresource => Admin,
         PutObject
+        | PostObject
         | CopyObject
         | CreateMultipartUpload
         | UploadPart

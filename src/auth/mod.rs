@@ -7,6 +7,7 @@
 
 pub mod access;
 mod hcp;
+pub mod post_form;
 pub mod sigv2;
 pub mod sigv4_header;
 mod sigv4_presign;
@@ -108,6 +109,9 @@ pub enum AuthScheme {
     SigV2Header,
     SigV2Presigned,
     Hcp,
+    /// A browser form's signed policy (POST object).
+    PostFormV4,
+    PostFormV2,
     Anonymous,
 }
 
@@ -119,6 +123,8 @@ impl AuthScheme {
             AuthScheme::SigV2Header => "sigv2",
             AuthScheme::SigV2Presigned => "sigv2-presigned",
             AuthScheme::Hcp => "hcp",
+            AuthScheme::PostFormV4 => "sigv4-post-form",
+            AuthScheme::PostFormV2 => "sigv2-post-form",
             AuthScheme::Anonymous => "anonymous",
         }
     }

@@ -12,9 +12,9 @@ import urllib.error
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from harness import run_checks
 
 endpoint, ak, sk, bucket = sys.argv[1:5]
-failures = 0
 
 
 def client(signature_version, **extra):
@@ -28,15 +28,6 @@ def client(signature_version, **extra):
                       retries={"max_attempts": 1}, **extra),
     )
 
-
-def check(name, fn):
-    global failures
-    try:
-        fn()
-        print(f"ok {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure the same way
-        failures += 1
-        print(f"FAIL {name}: {e!r}")
 
 
 def fetch(url, method="GET", data=None):
@@ -89,12 +80,10 @@ def wrong_secret_is_signature_does_not_match():
         assert e.response["Error"]["Code"] == "SignatureDoesNotMatch", e.response
 
 
-for name, fn in [
+run_checks([
     ("sigv4-header", sigv4_header),
     ("sigv4-presigned", sigv4_presigned),
     ("sigv2-header", sigv2_header),
     ("sigv2-presigned", sigv2_presigned),
     ("wrong-secret", wrong_secret_is_signature_does_not_match),
-]:
-    check(name, fn)
-sys.exit(1 if failures else 0)
+])

@@ -10,22 +10,13 @@ import sys
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from harness import run_checks
 
 endpoint, ak, sk, bucket = sys.argv[1:5]
 s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ak, aws_secret_access_key=sk, region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-failures = 0
 SECURITY = {"x-frame-options": "SAMEORIGIN", "x-content-type-options": "nosniff", "x-xss-protection": "1; mode=block"}
 
-
-def check(name, fn):
-    global failures
-    try:
-        fn()
-        print(f"ok {name}")
-    except Exception as e:  # noqa: BLE001
-        failures += 1
-        print(f"FAIL {name}: {e!r}")
 
 
 def error_of(call):
@@ -80,7 +71,5 @@ def pretty_listing_parses():
     assert out["Name"] == bucket, out
 
 
-for name, fn in [("codes-parse", codes_parse), ("complete-failure", complete_failure_is_a_failure),
-                 ("security-headers", security_headers), ("pretty-listing", pretty_listing_parses)]:
-    check(name, fn)
-sys.exit(1 if failures else 0)
+run_checks([("codes-parse", codes_parse), ("complete-failure", complete_failure_is_a_failure),
+            ("security-headers", security_headers), ("pretty-listing", pretty_listing_parses)])

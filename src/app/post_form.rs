@@ -1,0 +1,285 @@
+//! The request path of a form upload (POST object): the form is read up to its file, the
+//! credentials and policy in it are verified, the fields become an ordinary PUT object that the
+//! same authorisation, validation and signing phases check, and only then is the file read and
+//! sent on.
+
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::ServerSession;
+
+use super::{authorize, is_expect_continue, Exchange, Flow, Gateway};
+use crate::acl;
+use crate::addressing::Target;
+use crate::errors::{HcpCode, HcpError};
+use crate::normalize;
+use crate::operation::{Operation, Query};
+use crate::post_object::{self, Form};
+use crate::routing::Route;
+use crate::signing;
+use crate::sigv4;
+use crate::validation;
+
+/// Room for the form's text fields besides the file.
+const FIELDS_LIMIT: u64 = 1024 * 1024;
+
+/// Why reading a form stopped.
+enum FormError {
+    /// The client's answer.
+    Refused(HcpError),
+    /// The client stopped sending or was too slow: nothing to answer.
+    Client(String),
+}
+
+impl From<HcpError> for FormError {
+    fn from(e: HcpError) -> Self {
+        FormError::Refused(e)
+    }
+}
+
+impl From<multer::Error> for FormError {
+    fn from(e: multer::Error) -> Self {
+        match e {
+            multer::Error::StreamReadFailed(e) => FormError::Client(e.to_string()),
+            multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+                FormError::Refused(HcpError::new(HcpCode::EntityTooLarge))
+            }
+            other => FormError::Refused(
+                HcpError::new(HcpCode::MalformedPOSTRequest).with_message(other.to_string()),
+            ),
+        }
+    }
+}
+
+/// A form read and checked: who sends what, to which object.
+struct Upload {
+    form: Form,
+    target: Target,
+    key: String,
+    request: RequestHeader,
+    file: Bytes,
+}
+
+impl Gateway {
+    pub(super) async fn post_object(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        target: Target,
+        route: Route<'_>,
+    ) -> Flow {
+        let boundary = match post_object::boundary(s.req_header()) {
+            Ok(b) => b,
+            Err(e) => return self.answer_early(s, x, e).await,
+        };
+        if is_expect_continue(s) && s.write_continue_response().await.is_err() {
+            return Flow::Abort;
+        }
+        let read = {
+            let timeout = self.cfg.client_body_timeout;
+            let body = futures_util::stream::unfold(&mut *s, move |s| async move {
+                match tokio::time::timeout(timeout, s.read_request_body()).await {
+                    Ok(Ok(Some(chunk))) => Some((Ok(chunk), s)),
+                    Ok(Ok(None)) => None,
+                    Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), s)),
+                    Err(_) => Some((Err(std::io::Error::other("the client body timed out")), s)),
+                }
+            });
+            let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT;
+            let constraints =
+                multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
+            let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+            self.read_form(&mut multipart, x, &target, &route).await
+        };
+        let upload = match read {
+            Ok(u) => u,
+            Err(FormError::Refused(e)) => return self.answer(s, x, e).await,
+            Err(FormError::Client(cause)) => {
+                x.cause = Some(format!("client body: {cause}"));
+                return Flow::Abort;
+            }
+        };
+        if let Err(e) = self
+            .check_overwrite(
+                &upload.request,
+                Operation::PutObject,
+                &upload.target,
+                &route,
+            )
+            .await
+        {
+            return self.answer(s, x, e).await;
+        }
+
+        let digest = sigv4::sha256_hex(&upload.file);
+        let backend_req = signing::backend_request(
+            &upload.request,
+            &upload.target,
+            &route,
+            signing::BodyPlan {
+                length: Some(upload.file.len() as u64),
+                framing: signing::BodyFraming::AsSent,
+                payload_hash: &digest,
+            },
+            SystemTime::now(),
+            &self.signing_keys,
+        );
+        let Some((header, body)) = self
+            .backend_exchange(backend_req, Some(&upload.file), &route)
+            .await
+        else {
+            return self
+                .backend_unreachable(s, x, "the form's object could not be stored")
+                .await;
+        };
+        x.backend_status = Some(header.status.as_u16());
+        let location = self.client_location(s, &upload.target);
+        if !header.status.is_success() {
+            let err = self
+                .settle(
+                    x,
+                    &header,
+                    Ok(body),
+                    Operation::PutObject,
+                    &upload.target,
+                    &route,
+                    &location,
+                )
+                .err()
+                .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
+            return self.answer(s, x, err).await;
+        }
+        let etag = header
+            .headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bucket = upload.target.bucket.as_deref().unwrap_or_default();
+        let done = post_object::success(&upload.form, bucket, &upload.key, &etag, &location);
+        let body = done.body.map(Bytes::from).unwrap_or_default();
+        let mut resp = ResponseHeader::build(done.status, Some(6)).expect("status");
+        let headers = [
+            ("location", done.location.as_str()),
+            ("etag", etag.as_str()),
+            ("content-length", &body.len().to_string()),
+        ];
+        for (name, value) in headers {
+            if resp.insert_header(name, value).is_err() {
+                return self
+                    .answer(s, x, HcpError::new(HcpCode::InternalError))
+                    .await;
+            }
+        }
+        if !body.is_empty() {
+            resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
+                .expect("static");
+        }
+        normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+        x.status = done.status;
+        x.bytes_out = body.len() as u64;
+        if s.write_response_header(Box::new(resp)).await.is_err()
+            || s.write_response_body(body, true).await.is_err()
+        {
+            return Flow::Abort;
+        }
+        if s.is_body_done() {
+            Flow::KeepAlive
+        } else {
+            Flow::Close
+        }
+    }
+
+    /// Reads the form's fields, decides everything about the upload, then reads its file.
+    async fn read_form(
+        &self,
+        multipart: &mut multer::Multipart<'_>,
+        x: &mut Exchange,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<Upload, FormError> {
+        let mut form = Form::default();
+        let mut file = loop {
+            let Some(field) = multipart.next_field().await? else {
+                return Err(HcpError::new(HcpCode::MalformedPOSTRequest)
+                    .with_message("The form has no file field.")
+                    .into());
+            };
+            let name = field.name().unwrap_or_default().to_string();
+            if name.eq_ignore_ascii_case("file") {
+                break field;
+            }
+            let value = field.text().await?;
+            form.fields.push((name, value));
+        };
+
+        // Everything is decided before a byte of the file is read.
+        let key = post_object::object_key(&form, file.file_name())?;
+        x.key = Some(key.clone());
+        let identity = self.authn.authenticate_form(&form).inspect_err(|e| {
+            self.metrics
+                .auth_failures
+                .with_label_values(&[e.code.as_str()])
+                .inc();
+        })?;
+        x.access_key = identity.access_key().map(str::to_string);
+        x.scheme = identity.scheme().name();
+        let bucket = target.bucket.as_deref().unwrap_or_default();
+        let range = post_object::check_policy(&form, bucket, SystemTime::now())?;
+        let mut raw_key = String::with_capacity(key.len());
+        sigv4::uri_encode(key.as_bytes(), true, &mut raw_key);
+        let object = Target {
+            raw_key: Some(raw_key.clone().into_bytes()),
+            ..target.clone()
+        };
+        let mut request =
+            post_object::object_request(&form, format!("/{bucket}/{raw_key}").as_bytes(), 0)?;
+        authorize(
+            &identity,
+            route.tenant,
+            Operation::PutObject,
+            &request,
+            &object,
+        )?;
+        validation::check(
+            Operation::PutObject,
+            &object,
+            &Query::default(),
+            &request,
+            &self.cfg.limits,
+        )?;
+        acl::translate_grants(&mut request, &self.cfg.users)?;
+
+        let limit = self.cfg.limits.max_post_object_bytes;
+        let mut data = BytesMut::new();
+        while let Some(chunk) = file.chunk().await? {
+            if (data.len() + chunk.len()) as u64 > limit {
+                return Err(HcpError::new(HcpCode::EntityTooLarge)
+                    .with_message(format!("A form upload may carry at most {limit} bytes."))
+                    .into());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        drop(file);
+        if let Some(range) = range {
+            range.check(data.len() as u64)?;
+        }
+        // Fields after the file are ignored, as S3 does; the rest of the body is read so that
+        // the connection can serve the next request.
+        while let Some(field) = multipart.next_field().await? {
+            drop(field);
+        }
+        x.bytes_in = data.len() as u64;
+        request
+            .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
+            .expect("digits");
+        Ok(Upload {
+            form,
+            target: object,
+            key,
+            request,
+            file: data.freeze(),
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Credentials of a browser-form upload (POST object). They are form fields, and what is signed
+//! is the Base64 policy document itself: SigV4 signs it with the derived key (hex HMAC-SHA256),
+//! SigV2 with the secret (Base64 HMAC-SHA1). A form with neither is anonymous.
+
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+
+use super::{sigv2, sigv4_header, AuthScheme, Authenticator, Identity, Principal};
+use crate::errors::{HcpCode, HcpError};
+use crate::sigv4;
+
+/// Form fields by case-insensitive name.
+pub trait FormFields {
+    fn field(&self, name: &str) -> Option<&str>;
+}
+
+impl Authenticator {
+    /// Verifies a form's signature over its policy; the policy's conditions are checked by the
+    /// caller (`post_object`), which knows the rest of the form.
+    pub fn authenticate_form(&self, form: &dyn FormFields) -> Result<Identity, HcpError> {
+        let v4 = ["x-amz-algorithm", "x-amz-credential", "x-amz-signature"]
+            .iter()
+            .any(|f| form.field(f).is_some());
+        let v2 = ["awsaccesskeyid", "signature"]
+            .iter()
+            .any(|f| form.field(f).is_some());
+        if !v4 && !v2 {
+            return Ok(Identity {
+                principal: Principal::Anonymous,
+                scheme: AuthScheme::Anonymous,
+            });
+        }
+        // Rule 46: credentials in the form sign a policy; without one there is nothing signed.
+        let policy = form.field("policy").ok_or_else(|| {
+            HcpError::new(HcpCode::InvalidPolicyDocument)
+                .with_message("A form with credentials must carry a policy.")
+        })?;
+        let required = |name: &str| {
+            form.field(name).ok_or_else(|| {
+                HcpError::new(HcpCode::InvalidArgument)
+                    .with_message(format!("The form field {name} is missing."))
+            })
+        };
+        if v4 {
+            if required("x-amz-algorithm")? != sigv4::ALGORITHM {
+                return Err(HcpError::new(HcpCode::InvalidArgument)
+                    .with_message("x-amz-algorithm must be AWS4-HMAC-SHA256."));
+            }
+            let credential = required("x-amz-credential")?;
+            let (access_key, date, region, service) = sigv4_header::parse_credential(credential)
+                .filter(|(_, _, _, service)| *service == "s3")
+                .ok_or_else(|| {
+                    HcpError::new(HcpCode::InvalidArgument)
+                        .with_message("x-amz-credential is malformed.")
+                })?;
+            let amz_date = required("x-amz-date")?;
+            if !amz_date.starts_with(date) {
+                return Err(HcpError::new(HcpCode::InvalidArgument)
+                    .with_message("x-amz-date and the credential's date differ."));
+            }
+            let given = required("x-amz-signature")?;
+            let user = self.user(access_key)?;
+            let key = self.signing_key(&user.secret, date, region, service);
+            let expected = hex::encode(sigv4::hmac_sha256(&key, policy.as_bytes()));
+            if !same(given.as_bytes(), expected.as_bytes()) {
+                return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
+            }
+            return Ok(Self::identity(user, AuthScheme::PostFormV4));
+        }
+        let user = self.user(required("awsaccesskeyid")?)?;
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(required("signature")?.trim())
+            .map_err(|_| HcpError::new(HcpCode::SignatureDoesNotMatch))?;
+        if !same(&given, &sigv2::sign(user.secret.expose(), policy)) {
+            return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
+        }
+        Ok(Self::identity(user, AuthScheme::PostFormV2))
+    }
+}
+
+fn same(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && bool::from(given.ct_eq(expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{User, UserStore};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    struct Fields(HashMap<String, String>);
+    impl FormFields for Fields {
+        fn field(&self, name: &str) -> Option<&str> {
+            self.0.get(name).map(String::as_str)
+        }
+    }
+
+    fn authenticator() -> Authenticator {
+        let user = User::new(None, "AKID".into(), "secret".into(), true, vec![]);
+        Authenticator::new(
+            Arc::new(UserStore::new(vec![user])),
+            std::time::Duration::from_secs(900),
+            Arc::default(),
+        )
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Fields {
+        Fields(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn sigv4_and_sigv2_sign_the_policy() {
+        let a = authenticator();
+        let policy = "eyJjb25kaXRpb25zIjpbXX0=";
+        let key = sigv4::derive_signing_key("secret", "20261122", "us-east-1", "s3");
+        let v4 = hex::encode(sigv4::hmac_sha256(&key, policy.as_bytes()));
+        let fields = [
+            ("policy", policy),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            (
+                "x-amz-credential",
+                "AKID/20261122/us-east-1/s3/aws4_request",
+            ),
+            ("x-amz-date", "20261122T000000Z"),
+            ("x-amz-signature", v4.as_str()),
+        ];
+        let id = a.authenticate_form(&form(&fields)).unwrap();
+        assert_eq!(id.access_key(), Some("AKID"));
+        let mut wrong = fields;
+        wrong[0].1 = "eyJjb25kaXRpb25zIjpbMV19";
+        let e = a.authenticate_form(&form(&wrong)).unwrap_err();
+        assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
+
+        let v2 = base64::engine::general_purpose::STANDARD.encode(sigv2::sign("secret", policy));
+        let fields = [
+            ("policy", policy),
+            ("awsaccesskeyid", "AKID"),
+            ("signature", v2.as_str()),
+        ];
+        assert!(a.authenticate_form(&form(&fields)).is_ok());
+    }
+
+    #[test]
+    fn credentials_without_a_policy_and_unknown_keys() {
+        let a = authenticator();
+        let e = a
+            .authenticate_form(&form(&[("awsaccesskeyid", "AKID"), ("signature", "x")]))
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::InvalidPolicyDocument);
+        let e = a
+            .authenticate_form(&form(&[
+                ("policy", "p"),
+                ("awsaccesskeyid", "NOPE"),
+                ("signature", "x"),
+            ]))
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::InvalidAccessKeyId);
+        let id = a.authenticate_form(&form(&[])).unwrap();
+        assert!(matches!(id.principal(), Principal::Anonymous));
+    }
+}

@@ -1,0 +1,425 @@
+//! POST object: uploads from HTML forms (docs/validation.md rules 44–47).
+//!
+//! The form's fields arrive before the file. The gateway reads them, verifies the signed policy
+//! and its conditions, turns the fields into the headers of an ordinary PUT object (so the same
+//! validation, authorisation and signing apply), and only then reads the file. The file is held
+//! in memory up to `limits.max_post_object_bytes`: a backend PUT needs its length up front, and
+//! a multipart form does not give it.
+
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use pingora::http::RequestHeader;
+use serde_json::Value;
+
+use crate::auth::post_form::FormFields;
+use crate::errors::{HcpCode, HcpError};
+
+/// The text fields of a form, in order, names as sent.
+#[derive(Debug, Default)]
+pub struct Form {
+    pub fields: Vec<(String, String)>,
+}
+
+impl FormFields for Form {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Fields a policy need not mention: the credentials, the policy itself and the file.
+fn exempt(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "policy" | "x-amz-signature" | "signature" | "awsaccesskeyid" | "file"
+    ) || name.starts_with("x-ignore-")
+}
+
+/// Form fields that become headers of the object's PUT.
+fn header_for(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    match name.as_str() {
+        "acl" => Some("x-amz-acl".into()),
+        "content-type"
+        | "cache-control"
+        | "content-disposition"
+        | "content-encoding"
+        | "expires" => Some(name),
+        n if n.starts_with("x-amz-meta-")
+            || n.starts_with("x-amz-server-side-encryption")
+            || n == "x-amz-storage-class"
+            || n.starts_with("x-amz-grant-") =>
+        {
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
+fn malformed(message: &str) -> HcpError {
+    HcpError::new(HcpCode::MalformedPOSTRequest).with_message(message.to_string())
+}
+
+fn policy_error(message: String) -> HcpError {
+    HcpError::new(HcpCode::InvalidPolicyDocument).with_message(message)
+}
+
+/// Rule 44: the multipart boundary of a form upload.
+pub fn boundary(req: &RequestHeader) -> Result<String, HcpError> {
+    let content_type = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(malformed(
+            "A POST object upload must be multipart/form-data.",
+        ));
+    }
+    multer::parse_boundary(content_type)
+        .map_err(|_| malformed("The multipart/form-data boundary is missing."))
+}
+
+/// Rule 45: the object's key, with `${filename}` standing for the file's name.
+pub fn object_key(form: &Form, filename: Option<&str>) -> Result<String, HcpError> {
+    let key = form
+        .field("key")
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| HcpError::new(HcpCode::UserKeyMustBeSpecified))?;
+    Ok(key.replace("${filename}", filename.unwrap_or_default()))
+}
+
+/// The file sizes a policy allows, from its `content-length-range`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthRange {
+    pub min: u64,
+    pub max: u64,
+}
+
+impl LengthRange {
+    pub fn check(self, len: u64) -> Result<(), HcpError> {
+        if len < self.min || len > self.max {
+            return Err(policy_error(format!(
+                "The file is {len} bytes; the policy allows {} to {}.",
+                self.min, self.max
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Rule 46: the policy is unexpired, every condition holds for the form, and every field the
+/// form sends (but the credentials, the policy and the file) is named by a condition.
+pub fn check_policy(
+    form: &Form,
+    bucket: &str,
+    now: SystemTime,
+) -> Result<Option<LengthRange>, HcpError> {
+    let Some(encoded) = form.field("policy") else {
+        return Ok(None);
+    };
+    let invalid = || policy_error("The policy is not Base64-encoded JSON.".into());
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| invalid())?;
+    let policy: Value = serde_json::from_slice(&json).map_err(|_| invalid())?;
+    let expiration = policy
+        .get("expiration")
+        .and_then(Value::as_str)
+        .and_then(|e| {
+            time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .ok_or_else(|| policy_error("The policy needs an expiration date.".into()))?;
+    if SystemTime::from(expiration) <= now {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("The policy has expired."));
+    }
+    let conditions = policy
+        .get("conditions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| policy_error("The policy has no conditions.".into()))?;
+    let value_of = |name: &str| -> Option<&str> {
+        if name.eq_ignore_ascii_case("bucket") {
+            Some(bucket)
+        } else {
+            form.field(name)
+        }
+    };
+    let mut covered: Vec<String> = Vec::new();
+    let mut range = None;
+    for c in conditions {
+        let unknown = || policy_error(format!("The policy condition {c} is not understood."));
+        match c {
+            Value::Object(map) => {
+                for (name, expected) in map {
+                    let expected = expected.as_str().ok_or_else(unknown)?;
+                    if value_of(name) != Some(expected) {
+                        return Err(policy_error(format!(
+                            "The form's {name} does not match the policy."
+                        )));
+                    }
+                    covered.push(name.to_ascii_lowercase());
+                }
+            }
+            Value::Array(items) => {
+                let op = items
+                    .first()
+                    .and_then(Value::as_str)
+                    .ok_or_else(unknown)?
+                    .to_ascii_lowercase();
+                if op == "content-length-range" {
+                    let bound = |i: usize| items.get(i).and_then(Value::as_u64).ok_or_else(unknown);
+                    range = Some(LengthRange {
+                        min: bound(1)?,
+                        max: bound(2)?,
+                    });
+                    continue;
+                }
+                let (Some(field), Some(operand), 3) = (
+                    items.get(1).and_then(Value::as_str),
+                    items.get(2).and_then(Value::as_str),
+                    items.len(),
+                ) else {
+                    return Err(unknown());
+                };
+                let name = field.strip_prefix('$').ok_or_else(unknown)?;
+                let actual = value_of(name).unwrap_or_default();
+                let holds = match op.as_str() {
+                    "eq" => actual == operand,
+                    "starts-with" => actual.starts_with(operand),
+                    _ => return Err(unknown()),
+                };
+                if !holds {
+                    return Err(policy_error(format!(
+                        "The form's {name} does not meet the policy's {op} condition."
+                    )));
+                }
+                covered.push(name.to_ascii_lowercase());
+            }
+            _ => return Err(unknown()),
+        }
+    }
+    for (name, _) in &form.fields {
+        if !exempt(name) && !covered.contains(&name.to_ascii_lowercase()) {
+            return Err(policy_error(format!(
+                "The form field {name} is not allowed by the policy."
+            )));
+        }
+    }
+    Ok(range)
+}
+
+/// The PUT object the form amounts to: the fields that are object headers, on `path`.
+pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHeader, HcpError> {
+    let mut req = RequestHeader::build("PUT", path, None)
+        .map_err(|_| HcpError::new(HcpCode::InvalidArgument))?;
+    for (name, value) in &form.fields {
+        if let Some(header) = header_for(name) {
+            req.append_header(header, value.as_str()).map_err(|_| {
+                HcpError::new(HcpCode::InvalidArgument).with_message(format!(
+                    "The form field {name} is not a valid header value."
+                ))
+            })?;
+        }
+    }
+    req.insert_header(http::header::CONTENT_LENGTH, length.to_string())
+        .expect("digits");
+    Ok(req)
+}
+
+/// What a successful form upload answers: a redirect when the form asks for one, else
+/// `success_action_status` (200, 201 with a `PostResponse` document, or 204 by default).
+pub struct Success {
+    pub status: u16,
+    pub location: String,
+    pub body: Option<String>,
+}
+
+pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &str) -> Success {
+    let redirect = form
+        .field("success_action_redirect")
+        .or_else(|| form.field("redirect"))
+        .filter(|r| r.starts_with("http://") || r.starts_with("https://"));
+    if let Some(url) = redirect {
+        let mut query = String::new();
+        for (name, value) in [("bucket", bucket), ("key", key), ("etag", etag)] {
+            query.push(if query.is_empty() && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
+            query.push_str(name);
+            query.push('=');
+            crate::sigv4::uri_encode(value.as_bytes(), false, &mut query);
+        }
+        return Success {
+            status: 303,
+            location: format!("{url}{query}"),
+            body: None,
+        };
+    }
+    use quick_xml::escape::escape;
+    match form.field("success_action_status") {
+        Some("200") => Success {
+            status: 200,
+            location: object_url.to_string(),
+            body: None,
+        },
+        Some("201") => Success {
+            status: 201,
+            location: object_url.to_string(),
+            body: Some(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><PostResponse><Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+                escape(object_url),
+                escape(bucket),
+                escape(key),
+                escape(etag)
+            )),
+        },
+        _ => Success {
+            status: 204,
+            location: object_url.to_string(),
+            body: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        Form {
+            fields: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn with_policy(policy: &str, pairs: Vec<(&str, &str)>) -> Form {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(policy);
+        let mut f = form(&pairs);
+        f.fields.push(("policy".into(), encoded));
+        f
+    }
+
+    const FUTURE: &str = "2999-01-01T00:00:00.000Z";
+
+    #[test]
+    fn policies_hold_or_name_what_fails() {
+        let policy = format!(
+            r#"{{"expiration":"{FUTURE}","conditions":[{{"bucket":"photos"}},["starts-with","$key","user/"],{{"acl":"public-read"}},["content-length-range",1,100],["starts-with","$Content-Type",""]]}}"#
+        );
+        let ok = with_policy(
+            &policy,
+            vec![
+                ("key", "user/${filename}"),
+                ("acl", "public-read"),
+                ("Content-Type", "image/png"),
+            ],
+        );
+        let now = SystemTime::now();
+        assert_eq!(
+            check_policy(&ok, "photos", now).unwrap(),
+            Some(LengthRange { min: 1, max: 100 })
+        );
+        for (fields, bucket) in [
+            (vec![("key", "other/x"), ("acl", "public-read")], "photos"),
+            (vec![("key", "user/x"), ("acl", "private")], "photos"),
+            (vec![("key", "user/x"), ("acl", "public-read")], "other"),
+            (
+                vec![
+                    ("key", "user/x"),
+                    ("acl", "public-read"),
+                    ("x-amz-meta-a", "1"),
+                ],
+                "photos",
+            ),
+        ] {
+            let e = check_policy(&with_policy(&policy, fields), bucket, now).unwrap_err();
+            assert_eq!(e.code, HcpCode::InvalidPolicyDocument);
+        }
+        // Fields a policy need not name.
+        let f = with_policy(
+            &policy,
+            vec![
+                ("key", "user/x"),
+                ("acl", "public-read"),
+                ("x-ignore-me", "1"),
+                ("x-amz-signature", "s"),
+            ],
+        );
+        assert!(check_policy(&f, "photos", now).is_ok());
+    }
+
+    #[test]
+    fn expired_malformed_and_absent_policies() {
+        let now = SystemTime::now();
+        let expired = with_policy(
+            r#"{"expiration":"2000-01-01T00:00:00Z","conditions":[]}"#,
+            vec![],
+        );
+        assert_eq!(
+            check_policy(&expired, "b", now).unwrap_err().code,
+            HcpCode::AccessDenied
+        );
+        for policy in [
+            "not json",
+            r#"{"conditions":[]}"#,
+            &format!(r#"{{"expiration":"{FUTURE}"}}"#),
+            &format!(r#"{{"expiration":"{FUTURE}","conditions":[["matches","$key","x"]]}}"#),
+        ] {
+            let e = check_policy(&with_policy(policy, vec![]), "b", now).unwrap_err();
+            assert_eq!(e.code, HcpCode::InvalidPolicyDocument, "{policy}");
+        }
+        assert_eq!(
+            check_policy(&form(&[("key", "k")]), "b", now).unwrap(),
+            None
+        );
+        let range = LengthRange { min: 2, max: 4 };
+        assert!(range.check(3).is_ok());
+        assert!(range.check(1).is_err() && range.check(5).is_err());
+    }
+
+    #[test]
+    fn keys_fields_and_answers() {
+        let f = form(&[
+            ("key", "up/${filename}"),
+            ("Content-Type", "text/plain"),
+            ("x-amz-meta-Color", "red"),
+            ("acl", "public-read"),
+            ("success_action_status", "201"),
+        ]);
+        assert_eq!(object_key(&f, Some("a.txt")).unwrap(), "up/a.txt");
+        assert_eq!(
+            object_key(&form(&[]), None).unwrap_err().code,
+            HcpCode::UserKeyMustBeSpecified
+        );
+        let req = object_request(&f, b"/b/up/a.txt", 5).unwrap();
+        assert_eq!(req.headers["content-type"], "text/plain");
+        assert_eq!(req.headers["x-amz-meta-color"], "red");
+        assert_eq!(req.headers["x-amz-acl"], "public-read");
+        assert!(req.headers.get("success_action_status").is_none());
+        let s = success(&f, "b", "up/a&b", "\"e\"", "http://h/b/up/a&b");
+        assert_eq!(s.status, 201);
+        assert!(s
+            .body
+            .unwrap()
+            .contains("<Key>up/a&amp;b</Key><ETag>&quot;e&quot;</ETag>"));
+        let r = form(&[("success_action_redirect", "https://app/done?x=1")]);
+        let s = success(&r, "b", "k/1", "\"e\"", "u");
+        assert_eq!(
+            (s.status, s.location.as_str()),
+            (303, "https://app/done?x=1&bucket=b&key=k%2F1&etag=%22e%22")
+        );
+        assert_eq!(success(&form(&[]), "b", "k", "e", "u").status, 204);
+    }
+}
