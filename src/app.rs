@@ -77,6 +77,16 @@ struct Exchange {
     upload_confirmed: bool,
     /// The upload id as the client gave it (the backend gets its own).
     client_upload_id: Option<String>,
+    /// The write carries the gateway's own `If-None-Match: *` (rule 41 done by the backend).
+    overwrite_guarded: bool,
+}
+
+/// How a write that must not replace an object is protected.
+enum Overwrite {
+    /// Nothing to protect, or the gateway already checked.
+    Unguarded,
+    /// The backend refuses atomically: the gateway adds `If-None-Match: *`.
+    AskBackend,
 }
 
 /// How the connection continues after an answer.
@@ -358,11 +368,18 @@ impl Gateway {
 
         // Rule 41 and create-only writes where the backend cannot refuse them itself; before a
         // 100-continue, so that a refused body is never sent.
-        if let Err(e) = self
+        match self
             .check_overwrite(s.req_header(), op, &target, &route)
             .await
         {
-            return self.answer_early(s, x, e).await;
+            Ok(Overwrite::Unguarded) => {}
+            Ok(Overwrite::AskBackend) => {
+                upstream_req
+                    .insert_header(http::header::IF_NONE_MATCH, "*")
+                    .expect("static");
+                x.overwrite_guarded = true;
+            }
+            Err(e) => return self.answer_early(s, x, e).await,
         }
 
         if has_body && is_expect_continue(s) {
@@ -698,6 +715,10 @@ impl Gateway {
                 return Err(HcpError::new(HcpCode::OperationAborted)
                     .with_message("The multipart upload was completed or aborted while the part was being copied."));
             }
+            if err.code == HcpCode::PreconditionFailed && x.overwrite_guarded {
+                // The gateway's own If-None-Match: the name exists (rule 41).
+                return Err(name_exists());
+            }
             if err.code == HcpCode::InternalError {
                 tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
                     backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
@@ -827,26 +848,26 @@ impl Gateway {
     /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
     /// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
     /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
-    /// writes (412). Checked with HEAD and list requests: a writer racing between the check and
-    /// the write is not caught (README).
+    /// writes (412). A backend with conditional writes refuses an existing object atomically;
+    /// otherwise a HEAD checks first, and a writer racing between check and write is not caught.
     async fn check_overwrite(
         &self,
         req: &pingora::http::RequestHeader,
         op: Operation,
         target: &Target,
         route: &Route<'_>,
-    ) -> Result<(), HcpError> {
+    ) -> Result<Overwrite, HcpError> {
         if !matches!(
             op,
             Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
         ) {
-            return Ok(());
+            return Ok(Overwrite::Unguarded);
         }
-        let create_only = !route.backend.conditional_writes
-            && req
-                .headers
-                .get(http::header::IF_NONE_MATCH)
-                .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+        let client_create_only = req
+            .headers
+            .get(http::header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+        let create_only = client_create_only && !route.backend.conditional_writes;
         let bucket = Target {
             raw_key: None,
             ..target.clone()
@@ -858,17 +879,22 @@ impl Gateway {
                     && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>")
             );
         if !create_only && !refuse {
-            return Ok(());
+            return Ok(Overwrite::Unguarded);
         }
-        let exists = matches!(
-            self.backend_call("HEAD", "", target, route).await,
-            Some((h, _)) if h.status == 200
-        );
-        if create_only && exists {
+        // With conditional writes the backend checks the object itself; a client's own
+        // If-None-Match then stays the client's (412).
+        let ask_backend = refuse && route.backend.conditional_writes && !client_create_only;
+        let exists = !ask_backend
+            && matches!(
+                self.backend_call("HEAD", "", target, route).await,
+                Some((h, _)) if h.status == 200
+            );
+        // The client's own precondition comes first, as HTTP evaluates preconditions.
+        if client_create_only && exists {
             return Err(HcpError::new(HcpCode::PreconditionFailed));
         }
         if !refuse {
-            return Ok(());
+            return Ok(Overwrite::Unguarded);
         }
         let folder_exists = !exists && {
             let mut query = String::from("list-type=2&max-keys=1&prefix=");
@@ -880,12 +906,14 @@ impl Gateway {
                 Some((h, body)) if h.status == 200 && normalize::has_element(&body, b"Contents")
             )
         };
-        if !exists && !folder_exists {
-            return Ok(());
+        if exists || folder_exists {
+            return Err(name_exists());
         }
-        Err(HcpError::new(HcpCode::OperationAborted).with_message(
-            "An object or folder with this name already exists and versioning is not enabled.",
-        ))
+        Ok(if ask_backend {
+            Overwrite::AskBackend
+        } else {
+            Overwrite::Unguarded
+        })
     }
 
     /// The backend request again, for a body the gateway rewrote: its length, digest and
@@ -1312,6 +1340,13 @@ fn authorize(
         }
     }
     Ok(())
+}
+
+/// Rule 41's answer.
+fn name_exists() -> HcpError {
+    HcpError::new(HcpCode::OperationAborted).with_message(
+        "An object or folder with this name already exists and versioning is not enabled.",
+    )
 }
 
 fn is_expect_continue(s: &ServerSession) -> bool {

@@ -42,13 +42,7 @@ impl Fixture {
     }
 
     fn backend_requests(&self) -> u64 {
-        self.gw
-            .gw
-            .as_ref()
-            .unwrap()
-            .gateway
-            .metrics
-            .backend_requests("b")
+        self.gw.backend_requests()
     }
 
     fn v4<'a>(&'a self, ak: &'a str, sk: &'a str, payload: &'a str) -> V4<'a> {

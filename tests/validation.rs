@@ -217,13 +217,7 @@ async fn rules_answered_before_the_backend() {
         );
     }
     for c in cases {
-        let before = gw
-            .gw
-            .as_ref()
-            .unwrap()
-            .gateway
-            .metrics
-            .backend_requests("b");
+        let before = gw.backend_requests();
         let payload = if c.body.is_empty() {
             sigv4::EMPTY_SHA256.to_string()
         } else {
@@ -258,16 +252,7 @@ async fn rules_answered_before_the_backend() {
             r.text()
         );
         assert_hcp_error_body(&r.text(), c.code);
-        assert_eq!(
-            gw.gw
-                .as_ref()
-                .unwrap()
-                .gateway
-                .metrics
-                .backend_requests("b"),
-            before,
-            "{what}: reached the backend"
-        );
+        assert_eq!(gw.backend_requests(), before, "{what}: reached the backend");
     }
     gw.stop().await;
 }
@@ -347,29 +332,14 @@ async fn complete_rules_on_rgw() {
     );
 
     // Descending parts: 200 InvalidPartOrder, decided by the gateway.
-    let before = gw
-        .gw
-        .as_ref()
-        .unwrap()
-        .gateway
-        .metrics
-        .backend_requests("b");
+    let before = gw.backend_requests();
     let mut reversed = parts;
     reversed.reverse();
     let (status, code, _) = complete(&s3, &bucket, "gap", &id, reversed)
         .await
         .unwrap_err();
     assert_eq!((status, code.as_str()), (200, "InvalidPartOrder"));
-    assert_eq!(
-        gw.gw
-            .as_ref()
-            .unwrap()
-            .gateway
-            .metrics
-            .backend_requests("b"),
-        before,
-        "answered before the backend"
-    );
+    assert_eq!(gw.backend_requests(), before, "answered before the backend");
 
     // Malformed and empty part lists: 400 MalformedXML.
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
@@ -1041,5 +1011,103 @@ async fn post_object_forms_on_rgw() {
         &stored.body.collect().await.unwrap().into_bytes()[..],
         b"anonymous"
     );
+    gw.stop().await;
+}
+
+/// Seed 000's 409 against a real backend: the upload is aborted, or completed, while a large part
+/// copy runs at RGW (a 256 MiB copy takes about a second there). The ending is sent only once
+/// the gateway has forwarded the copy (seen in its backend request count), so the order is
+/// certain; RGW then fails the copy with NoSuchUpload, which the gateway answers 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_copy_409_when_the_upload_ends_during_the_copy_on_rgw() {
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "copyrace").await else {
+        return;
+    };
+    s3.put_object()
+        .bucket(&bucket)
+        .key("src")
+        .body(pattern(256 * MIB, 7).into())
+        .send()
+        .await
+        .unwrap();
+    for ending in ["abort", "complete"] {
+        let (id, parts) = upload_parts(&s3, &bucket, "dst", &[KIB]).await;
+        let before = gw.backend_requests();
+        let copy = s3
+            .upload_part_copy()
+            .bucket(&bucket)
+            .key("dst")
+            .upload_id(&id)
+            .part_number(2)
+            .copy_source(format!("{bucket}/src"))
+            .send();
+        let copy = tokio::spawn(copy);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // Two backend requests: the gateway's ListParts (the upload exists), then the copy.
+        while gw.backend_requests() < before + 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the copy was never forwarded"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if ending == "abort" {
+            s3.abort_multipart_upload()
+                .bucket(&bucket)
+                .key("dst")
+                .upload_id(&id)
+                .send()
+                .await
+                .unwrap();
+        } else {
+            complete(&s3, &bucket, "dst", &id, parts).await.unwrap();
+        }
+        let e = copy.await.unwrap().unwrap_err();
+        assert_eq!(sdk_error(&e), (409, "OperationAborted".into()), "{ending}");
+    }
+    // The completed object is the one part that was listed.
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(KIB as i64));
+    gw.stop().await;
+}
+
+/// Rule 41 done atomically where the backend has conditional writes (moto honours
+/// `If-None-Match: *`): the gateway adds the condition instead of checking with a HEAD, and the
+/// backend's 412 becomes HCP's 409; a client's own `If-None-Match: *` stays its 412.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrites_refused_atomically_by_a_conditional_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(entry) = Backend::Moto.config_entry(dir.path()) else {
+        return;
+    };
+    let text = format!(
+        "{}overwrite = \"refuse-unversioned\"\n{entry}conditional_writes = true\n",
+        base_config("")
+    );
+    let gw = start_text(&text, dir, Backend::Moto).await;
+    let s3 = gw.client();
+    let bucket = unique_bucket("atomic");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let put = || {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"v"))
+    };
+    put().send().await.unwrap();
+    let before = gw.backend_requests();
+    let e = put().send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    // Versioning, the folder listing and the conditional PUT: no HEAD of the object.
+    assert_eq!(gw.backend_requests(), before + 3);
+    let e = put().if_none_match("*").send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
     gw.stop().await;
 }

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
-use super::{authorize, is_expect_continue, Exchange, Flow, Gateway};
+use super::{authorize, is_expect_continue, Exchange, Flow, Gateway, Overwrite};
 use crate::acl;
 use crate::addressing::Target;
 use crate::errors::{HcpCode, HcpError};
@@ -92,7 +92,7 @@ impl Gateway {
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
             self.read_form(&mut multipart, x, &target, &route).await
         };
-        let upload = match read {
+        let mut upload = match read {
             Ok(u) => u,
             Err(FormError::Refused(e)) => return self.answer(s, x, e).await,
             Err(FormError::Client(cause)) => {
@@ -100,7 +100,7 @@ impl Gateway {
                 return Flow::Abort;
             }
         };
-        if let Err(e) = self
+        match self
             .check_overwrite(
                 &upload.request,
                 Operation::PutObject,
@@ -109,7 +109,15 @@ impl Gateway {
             )
             .await
         {
-            return self.answer(s, x, e).await;
+            Ok(Overwrite::Unguarded) => {}
+            Ok(Overwrite::AskBackend) => {
+                upload
+                    .request
+                    .insert_header(http::header::IF_NONE_MATCH, "*")
+                    .expect("static");
+                x.overwrite_guarded = true;
+            }
+            Err(e) => return self.answer(s, x, e).await,
         }
 
         let digest = sigv4::sha256_hex(&upload.file);

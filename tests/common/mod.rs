@@ -96,6 +96,16 @@ pub struct TestGateway {
 }
 
 impl TestGateway {
+    /// Requests the gateway has sent to its backend `b` so far.
+    pub fn backend_requests(&self) -> u64 {
+        self.gw
+            .as_ref()
+            .unwrap()
+            .gateway
+            .metrics
+            .backend_requests("b")
+    }
+
     pub fn s3_port(&self) -> u16 {
         self.gw.as_ref().unwrap().s3_addr.port()
     }
