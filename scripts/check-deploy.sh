@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Checks what ships for deployment: every configuration passes `--check-config`; the Helm chart
+# lints strictly and renders with its defaults and each example; the rendered chart and every
+# manifest in deploy/ validate against the Kubernetes schemas; the chart README's values table
+# matches values.yaml. Needs scripts/install-test-deps.sh (helm, kubernetes-validate).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${HCP_GW_VENV:-$PWD/.venv}
+export PATH="$venv/bin:$PWD/.tools/bin:$PATH"
+k8s=${HCP_GW_K8S_VERSION:-1.30.0}
+work=$(mktemp -d /tmp/hcp-gw-deploy.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
+fail() { echo "check-deploy: $*" >&2; exit 1; }
+
+cargo build --quiet --locked --bin hcp-s3-gateway
+gw=$PWD/target/debug/hcp-s3-gateway
+
+# Shipped configurations read their secrets from /run/secrets/hcp-s3-gateway (a mounted Secret);
+# they are checked with stand-in files in their place.
+mkdir -p "$work/secrets"
+for f in app-user-password backend-access-key backend-secret-key upload-binding-secret; do
+  echo "stand-in-secret-for-checks-0123456789" > "$work/secrets/$f"
+done
+check_config() {  # FILE LABEL
+  sed "s#/run/secrets/hcp-s3-gateway#$work/secrets#g" "$1" > "$work/check.toml"
+  "$gw" --check-config --config "$work/check.toml" >/dev/null || fail "$2 fails --check-config"
+  echo "check-deploy: $2: configuration OK"
+}
+"$gw" --check-config --config config.toml >/dev/null || fail "config.toml fails --check-config"
+echo "check-deploy: config.toml: configuration OK"
+check_config deploy/config.toml deploy/config.toml
+check_config deploy/sidecar-config.toml deploy/sidecar-config.toml
+
+validate() {  # FILE LABEL
+  kubernetes-validate -k "$k8s" --strict --quiet "$1" || fail "$2 does not validate against Kubernetes $k8s"
+  echo "check-deploy: $2: manifests valid for Kubernetes $k8s"
+}
+for m in deploy/kubernetes/*.yaml; do
+  validate "$m" "$m"
+done
+
+chart=helm/hcp-s3-gateway
+for values in "" "$chart"/examples/*.yaml; do
+  label=${values:-defaults}
+  helm lint --strict "$chart" ${values:+-f "$values"} >/dev/null || { helm lint --strict "$chart" ${values:+-f "$values"}; fail "helm lint ($label)"; }
+  helm template gw "$chart" ${values:+-f "$values"} > "$work/rendered.yaml" || fail "helm template ($label)"
+  validate "$work/rendered.yaml" "chart with $label"
+  python3 - "$work/rendered.yaml" "$work/chart-config.toml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+maps = [d for d in docs if d["kind"] == "ConfigMap"]
+assert len(maps) == 1, "one ConfigMap expected"
+open(sys.argv[2], "w").write(maps[0]["data"]["config.toml"])
+PY
+  check_config "$work/chart-config.toml" "chart config with $label"
+done
+python3 scripts/helm-values-doc.py --check
+echo "check-deploy: all checks passed"
