@@ -63,7 +63,7 @@ fn header_verification(c: &mut Criterion) {
         vec![],
     )]));
     let authn = Authenticator::new(
-        users,
+        users.shared(),
         std::time::Duration::from_secs(900),
         Default::default(),
     );

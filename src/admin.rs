@@ -8,12 +8,15 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use crate::health::BackendHealth;
 use crate::metrics::Metrics;
 
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     /// Set once configuration is loaded, the local backend runs and the listeners are bound.
     pub ready: Arc<AtomicBool>,
+    /// Ready also means every backend accepted a connection at its last probe.
+    pub health: Arc<BackendHealth>,
 }
 
 #[async_trait]
@@ -22,10 +25,17 @@ impl ServeHttp for Admin {
         let path = session.req_header().uri.path().to_string();
         let (status, content_type, body) = match path.as_str() {
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
-            "/readyz" if self.ready.load(Ordering::Acquire) => {
-                (200, "text/plain", b"ready\n".to_vec())
+            "/readyz" if !self.ready.load(Ordering::Acquire) => {
+                (503, "text/plain", b"not ready: starting\n".to_vec())
             }
-            "/readyz" => (503, "text/plain", b"not ready\n".to_vec()),
+            "/readyz" => match self.health.unreachable().as_slice() {
+                [] => (200, "text/plain", b"ready\n".to_vec()),
+                down => (
+                    503,
+                    "text/plain",
+                    format!("not ready: backend unreachable: {}\n", down.join(", ")).into_bytes(),
+                ),
+            },
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };

@@ -15,7 +15,9 @@ use pingora::server::ShutdownWatch;
 
 use crate::acl;
 use crate::addressing::{self, Target};
-use crate::auth::{access, Authenticated, Authenticator, Identity, Payload, Principal};
+use crate::auth::{
+    access, Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers, UserStore,
+};
 use crate::complete;
 use crate::config::Config;
 use crate::errors::{HcpCode, HcpError};
@@ -48,6 +50,8 @@ pub struct Gateway {
     source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
     /// Multipart upload ids bound to their initiators.
     upload_ids: UploadIds,
+    /// The users, replaced whole on reload; `cfg.users` is what the process started with.
+    users: SharedUsers,
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
@@ -79,6 +83,8 @@ struct Exchange {
     client_upload_id: Option<String>,
     /// The write carries the gateway's own `If-None-Match: *` (rule 41 done by the backend).
     overwrite_guarded: bool,
+    /// From sending the request to the backend to its answer's headers.
+    backend_elapsed: Option<std::time::Duration>,
 }
 
 /// How a write that must not replace an object is protected.
@@ -121,8 +127,11 @@ impl Gateway {
         backends: HashMap<String, BackendRuntime>,
         metrics: Arc<Metrics>,
     ) -> Gateway {
-        let signing_keys = Arc::new(sigv4::SigningKeyCache::default());
-        let authn = Authenticator::new(cfg.users.clone(), cfg.clock_skew, signing_keys.clone());
+        let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(
+            metrics.cache_lookups.clone(),
+        ));
+        let users = cfg.users.clone().shared();
+        let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
         let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
         Gateway {
             cfg,
@@ -133,10 +142,31 @@ impl Gateway {
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
             upload_ids,
+            users,
             backends,
             forwarder: Forwarder::default(),
             metrics,
         }
+    }
+
+    /// The backends this gateway forwards to.
+    pub fn backends(&self) -> impl Iterator<Item = &BackendRuntime> {
+        self.backends.values()
+    }
+
+    fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
+        self.metrics
+            .backend_connections
+            .with_label_values(&[backend.name.as_str(), if reused { "true" } else { "false" }])
+            .inc();
+    }
+
+    /// Puts reloaded users and permissions in place; requests already authenticated keep the
+    /// identity they were given, open connections are untouched.
+    pub fn replace_users(&self, users: Arc<UserStore>) {
+        tracing::info!(users = users.len(), "users and permissions reloaded");
+        self.users.store(users);
+        self.metrics.reloads.with_label_values(&["ok"]).inc();
     }
 
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
@@ -229,7 +259,7 @@ impl Gateway {
         ) {
             acl::strip_acl_headers(s.req_header_mut());
         } else {
-            acl::translate_grants(s.req_header_mut(), &self.cfg.users)?;
+            acl::translate_grants(s.req_header_mut(), &self.users.load())?;
         }
         // Only an upload's initiator may use it; the backend gets its own id for it.
         x.client_upload_id = self.open_upload(s, &auth.identity, tenant, op, &target, &query)?;
@@ -435,7 +465,7 @@ impl Gateway {
             let checked = match op {
                 Operation::DeleteObjects => validation::check_delete_list(&body).map(|()| None),
                 Operation::PutBucketAcl | Operation::PutObjectAcl => {
-                    acl::check_policy(&body, &self.cfg.users)
+                    acl::check_policy(&body, &self.users.load())
                 }
                 _ => self
                     .check_complete(&body, &upload_id, &target, &route)
@@ -460,6 +490,8 @@ impl Gateway {
                 Ok(u) => u,
                 Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
             };
+            self.count_connection(route.backend, up.reused);
+            let sent = Instant::now();
             // A pooled connection may have been closed by the backend meanwhile: a bodiless request
             // that fails on one before any answer is sent again on a fresh connection.
             let retriable = up.reused && !has_body && attempt == 1;
@@ -517,7 +549,10 @@ impl Gateway {
                 break up;
             }
             match up.session.read_response().await {
-                Ok(_) => break up,
+                Ok(_) => {
+                    x.backend_elapsed = Some(sent.elapsed());
+                    break up;
+                }
                 Err(e) if retriable => {
                     tracing::debug!("retrying on a fresh backend connection: {e}");
                     continue;
@@ -699,7 +734,7 @@ impl Gateway {
                 x.backend_request_id = backend_err.request_id.clone();
             }
             let effective = if hidden { 500 } else { status };
-            let err = normalize::map_backend_error(
+            let mapped = normalize::map_backend_error(
                 route.backend.dialect,
                 effective,
                 &backend_err,
@@ -707,18 +742,27 @@ impl Gateway {
                 target.bucket.as_deref(),
                 x.key.as_deref(),
             );
-            if err.code == HcpCode::NoSuchUpload
+            let err = if mapped.code == HcpCode::NoSuchUpload
                 && op == Operation::UploadPartCopy
                 && x.upload_confirmed
             {
                 // Seed 000: completed or aborted while the copy ran.
-                return Err(HcpError::new(HcpCode::OperationAborted)
-                    .with_message("The multipart upload was completed or aborted while the part was being copied."));
-            }
-            if err.code == HcpCode::PreconditionFailed && x.overwrite_guarded {
+                HcpError::new(HcpCode::OperationAborted)
+                    .with_message("The multipart upload was completed or aborted while the part was being copied.")
+            } else if mapped.code == HcpCode::PreconditionFailed && x.overwrite_guarded {
                 // The gateway's own If-None-Match: the name exists (rule 41).
-                return Err(name_exists());
-            }
+                name_exists()
+            } else {
+                mapped
+            };
+            self.metrics
+                .code_rewrites
+                .with_label_values(&[
+                    &route.backend.name,
+                    backend_err.code.as_deref().unwrap_or("-"),
+                    err.code.as_str(),
+                ])
+                .inc();
             if err.code == HcpCode::InternalError {
                 tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
                     backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
@@ -1051,6 +1095,7 @@ impl Gateway {
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let head = req.method == http::Method::HEAD;
         let mut up = self.forwarder.connect(route.backend).await.ok()?;
+        self.count_connection(route.backend, up.reused);
         self.metrics
             .backend_requests
             .with_label_values(&[&route.backend.name])
@@ -1131,7 +1176,10 @@ impl Gateway {
             "{}\n{:?}\n{:?}\n{version}",
             route.backend.name, source_target.bucket, source_target.raw_key
         );
-        let head = match self.source_heads.get(&cache_key) {
+        let cached = self.source_heads.get(&cache_key);
+        self.metrics
+            .cache_lookup("copy_source_head", cached.is_some());
+        let head = match cached {
             Some(head) => head,
             None => {
                 let source_route =
@@ -1281,6 +1329,20 @@ impl Gateway {
             .request_seconds
             .with_label_values(&[op])
             .observe(elapsed.as_secs_f64());
+        if let Some(backend) = x.backend_elapsed {
+            self.metrics
+                .backend_seconds
+                .with_label_values(&[&x.backend, op])
+                .observe(backend.as_secs_f64());
+        }
+        self.metrics
+            .bytes_received
+            .with_label_values(&[op])
+            .inc_by(x.bytes_in);
+        self.metrics
+            .bytes_sent
+            .with_label_values(&[op])
+            .inc_by(x.bytes_out);
         tracing::info!(
             target: "access",
             request_id = %x.request_id,
@@ -1289,7 +1351,7 @@ impl Gateway {
             tenant = %x.tenant,
             operation = op,
             bucket = x.bucket.as_deref().unwrap_or("-"),
-            key = x.key.as_deref().unwrap_or("-"),
+            key = %logged_key(x.key.as_deref(), self.cfg.log_keys),
             status = x.status,
             code = code,
             backend = %x.backend,
@@ -1340,6 +1402,16 @@ fn authorize(
         }
     }
     Ok(())
+}
+
+/// An object key as the access log shows it (`server.log_keys`).
+fn logged_key(key: Option<&str>, how: crate::config::LogKeys) -> String {
+    use crate::config::LogKeys;
+    match (key, how) {
+        (None, _) | (Some(_), LogKeys::Omit) => "-".into(),
+        (Some(k), LogKeys::Full) => k.to_string(),
+        (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string(),
+    }
 }
 
 /// Rule 41's answer.
@@ -1438,5 +1510,21 @@ impl HttpServerApp for Gateway {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogKeys;
+
+    #[test]
+    fn keys_in_the_access_log_follow_the_configuration() {
+        assert_eq!(logged_key(Some("a/b"), LogKeys::Full), "a/b");
+        assert_eq!(logged_key(Some("a/b"), LogKeys::Omit), "-");
+        let hashed = logged_key(Some("a/b"), LogKeys::Hash);
+        assert_eq!(hashed.len(), 16);
+        assert_eq!(hashed, &sigv4::sha256_hex(b"a/b")[..16]);
+        assert_eq!(logged_key(None, LogKeys::Full), "-");
     }
 }

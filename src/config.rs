@@ -62,6 +62,17 @@ pub struct ServerSection {
     pub host_id: Option<String>,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// How object keys appear in the access log: `full`, `hash` (SHA-256, 16 hex digits) or `omit`.
+    pub log_keys: LogKeys,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKeys {
+    #[default]
+    Full,
+    Hash,
+    Omit,
 }
 
 impl Default for ServerSection {
@@ -80,6 +91,7 @@ impl Default for ServerSection {
             host_id: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            log_keys: LogKeys::Full,
         }
     }
 }
@@ -321,6 +333,7 @@ pub struct Config {
     pub host_id: String,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub log_keys: LogKeys,
     pub domains: Vec<String>,
     pub default_tenant: Option<String>,
     pub clock_skew: Duration,
@@ -613,6 +626,7 @@ impl Config {
             complete_timeout: Duration::from_secs(s.complete_timeout_seconds.max(1)),
             host_id,
             log_format: s.log_format,
+            log_keys: s.log_keys,
             log_level: s.log_level.clone(),
             domains,
             default_tenant,

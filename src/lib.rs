@@ -10,6 +10,7 @@ pub mod complete;
 pub mod config;
 pub mod errors;
 pub mod forward;
+pub mod health;
 pub mod local_backend;
 pub mod logging;
 pub mod mapping;

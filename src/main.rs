@@ -55,10 +55,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(cfg))
+    rt.block_on(run(cfg, cli.config))
 }
 
-async fn run(cfg: Config) -> ExitCode {
+async fn run(cfg: Config, path: PathBuf) -> ExitCode {
     let demo = cfg.serves_demo_user;
     let gw = match server::start(cfg).await {
         Ok(gw) => gw,
@@ -87,18 +87,32 @@ async fn run(cfg: Config) -> ExitCode {
             tracing::warn!(addr = %gw.s3_addr, "demo credentials served on a non-loopback address");
         }
     }
-    wait_for_signal().await;
+    serve_until_stopped(&gw, &path).await;
     tracing::info!("shutting down");
     gw.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Serves until SIGTERM or SIGINT. SIGHUP reloads users and permissions from the configuration
+/// (and its users file); a configuration with errors is reported and the running one kept.
+async fn serve_until_stopped(gw: &server::RunningGateway, path: &std::path::Path) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => match Config::load(path) {
+                Ok(cfg) => gw.gateway.replace_users(cfg.users.clone()),
+                Err(errors) => {
+                    gw.gateway.metrics.reloads.with_label_values(&["error"]).inc();
+                    for e in &errors {
+                        tracing::error!(config = %path.display(), "reload refused: {e}");
+                    }
+                }
+            },
+        }
     }
 }

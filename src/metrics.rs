@@ -1,86 +1,143 @@
 //! Prometheus metrics, in a registry of the gateway's own (several gateways can share a process).
+//! Names follow Prometheus conventions: `hcp_gateway_` prefix, `_total` counters, base units.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+
+/// Latency buckets from half a millisecond to half a minute.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub request_seconds: HistogramVec,
+    pub backend_seconds: HistogramVec,
+    pub bytes_received: IntCounterVec,
+    pub bytes_sent: IntCounterVec,
     pub in_flight: IntGauge,
     pub auth_failures: IntCounterVec,
     pub backend_requests: IntCounterVec,
+    pub backend_connections: IntCounterVec,
+    pub backend_up: IntGaugeVec,
+    pub code_rewrites: IntCounterVec,
+    pub cache_lookups: IntCounterVec,
     pub payloads: IntCounterVec,
+    pub reloads: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    register(registry, HistogramVec::new(opts, labels))
+}
+
+fn register<C: Collector + Clone + 'static>(registry: &Registry, made: prometheus::Result<C>) -> C {
+    let collector = made.expect("valid metric");
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric registered once");
+    collector
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
+        let r = Registry::new();
+        Metrics {
+            requests: counter(
+                &r,
                 "hcp_gateway_requests_total",
-                "Requests answered, by operation, tenant, backend, HCP status and code",
+                "Requests answered, by operation, tenant, backend, HCP status and HCP code",
+                &["operation", "tenant", "backend", "status", "code"],
             ),
-            &["operation", "tenant", "backend", "status", "code"],
-        )
-        .unwrap();
-        let request_seconds = HistogramVec::new(
-            HistogramOpts::new(
+            request_seconds: histogram(
+                &r,
                 "hcp_gateway_request_duration_seconds",
-                "Whole-request latency by operation",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0, 30.0,
-            ]),
-            &["operation"],
-        )
-        .unwrap();
-        let in_flight =
-            IntGauge::new("hcp_gateway_requests_in_flight", "Requests being handled").unwrap();
-        let auth_failures = IntCounterVec::new(
-            Opts::new(
-                "hcp_gateway_auth_failures_total",
-                "Authentication failures by HCP code",
+                "Whole-request latency, by operation",
+                &["operation"],
             ),
-            &["code"],
-        )
-        .unwrap();
-        let backend_requests = IntCounterVec::new(
-            Opts::new(
+            backend_seconds: histogram(
+                &r,
+                "hcp_gateway_backend_duration_seconds",
+                "Time from sending a request to the backend to its answer's headers, by backend and operation",
+                &["backend", "operation"],
+            ),
+            bytes_received: counter(
+                &r,
+                "hcp_gateway_received_bytes_total",
+                "Request body bytes received from clients, by operation",
+                &["operation"],
+            ),
+            bytes_sent: counter(
+                &r,
+                "hcp_gateway_sent_bytes_total",
+                "Response body bytes sent to clients, by operation",
+                &["operation"],
+            ),
+            in_flight: register(
+                &r,
+                IntGauge::new("hcp_gateway_requests_in_flight", "Requests being handled"),
+            ),
+            auth_failures: counter(
+                &r,
+                "hcp_gateway_auth_failures_total",
+                "Refused authentications and authorisations, by HCP code",
+                &["reason"],
+            ),
+            backend_requests: counter(
+                &r,
                 "hcp_gateway_backend_requests_total",
                 "Requests sent to backends, by backend",
+                &["backend"],
             ),
-            &["backend"],
-        )
-        .unwrap();
-        let payloads = IntCounterVec::new(
-            Opts::new(
+            backend_connections: counter(
+                &r,
+                "hcp_gateway_backend_connections_total",
+                "Backend connections used, by backend and whether pooled (reused) or new",
+                &["backend", "reused"],
+            ),
+            backend_up: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "hcp_gateway_backend_up",
+                        "1 while the backend accepts connections, by backend",
+                    ),
+                    &["backend"],
+                ),
+            ),
+            code_rewrites: counter(
+                &r,
+                "hcp_gateway_code_rewrites_total",
+                "Backend error answers turned into HCP's, by backend, backend code and HCP code",
+                &["backend", "backend_code", "hcp_code"],
+            ),
+            cache_lookups: counter(
+                &r,
+                "hcp_gateway_cache_lookups_total",
+                "Cache lookups by cache and result (hit or miss)",
+                &["cache", "result"],
+            ),
+            payloads: counter(
+                &r,
                 "hcp_gateway_request_payloads_total",
                 "Request bodies by how they were signed and framed",
+                &["mode"],
             ),
-            &["mode"],
-        )
-        .unwrap();
-        registry
-            .register(Box::new(backend_requests.clone()))
-            .unwrap();
-        registry.register(Box::new(payloads.clone())).unwrap();
-        registry.register(Box::new(requests.clone())).unwrap();
-        registry
-            .register(Box::new(request_seconds.clone()))
-            .unwrap();
-        registry.register(Box::new(in_flight.clone())).unwrap();
-        registry.register(Box::new(auth_failures.clone())).unwrap();
-        Metrics {
-            registry,
-            requests,
-            request_seconds,
-            in_flight,
-            auth_failures,
-            backend_requests,
-            payloads,
+            reloads: counter(
+                &r,
+                "hcp_gateway_config_reloads_total",
+                "Reloads of users and permissions, by result",
+                &["result"],
+            ),
+            registry: r,
         }
     }
 
@@ -89,9 +146,16 @@ impl Metrics {
         self.backend_requests.with_label_values(&[backend]).get()
     }
 
+    /// Counts a cache lookup.
+    pub fn cache_lookup(&self, cache: &str, hit: bool) {
+        self.cache_lookups
+            .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4096);
+        let mut out = Vec::with_capacity(8192);
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("encode metrics");

@@ -136,9 +136,17 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let metrics = Arc::new(Metrics::new());
     let gateway = Arc::new(Gateway::new(cfg.clone(), backends, metrics.clone()));
     let ready = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(crate::health::BackendHealth::new(
+        gateway
+            .backends()
+            .map(|b| (b.name.clone(), b.addr, b.connect_timeout)),
+        metrics.clone(),
+    ));
+    health.probe_all().await;
     let admin = Arc::new(Admin {
         metrics,
         ready: ready.clone(),
+        health: health.clone(),
     });
 
     let s3_listener = TcpListener::bind(cfg.listen).await?;
@@ -153,6 +161,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         watch_rx.clone(),
         connections.clone(),
     ));
+    tokio::spawn(health.run(watch_rx.clone()));
     tokio::spawn(accept_loop(
         admin_listener,
         admin,

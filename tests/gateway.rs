@@ -488,10 +488,36 @@ async fn unreachable_backend_is_service_unavailable() {
     gw.stop().await;
 }
 
+/// Metrics scraped after real traffic: requests by operation/tenant/backend/status/code, the
+/// backend code → HCP code rewrites, bytes, latencies, auth failures by reason, backend
+/// connections, cache lookups and backend reachability, with the values the traffic implies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_report_health_and_metrics() {
     let gw = start(Backend::Local).await.unwrap();
-    gw.client().list_buckets().send().await.unwrap();
+    let s3 = gw.client();
+    let bucket = unique_bucket("metrics");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(vec![7u8; 1000].into())
+        .send()
+        .await
+        .unwrap();
+    s3.get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e).0, 404);
     let _ = gw.client_with("bm9ib2R5", "x").list_buckets().send().await;
     let get = |path: &str| curl(None, &[], &format!("{}{path}", gw.admin));
     assert_eq!(get("/healthz").status, 200);
@@ -499,19 +525,102 @@ async fn admin_endpoints_report_health_and_metrics() {
     let metrics = get("/metrics");
     assert_eq!(metrics.status, 200);
     let text = metrics.text();
-    assert!(
-        text.contains(r#"hcp_gateway_requests_total{backend="b",code="",operation="ListBuckets",status="200",tenant="t"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"hcp_gateway_auth_failures_total{code="InvalidAccessKeyId"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains("hcp_gateway_request_duration_seconds_bucket"),
-        "{text}"
-    );
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+    };
+    for (series, expected) in [
+        (
+            r#"hcp_gateway_requests_total{backend="b",code="",operation="PutObject",status="200",tenant="t"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_requests_total{backend="b",code="NoSuchKey",operation="GetObject",status="404",tenant="t"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_code_rewrites_total{backend="b",backend_code="NoSuchKey",hcp_code="NoSuchKey"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_auth_failures_total{reason="InvalidAccessKeyId"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_received_bytes_total{operation="PutObject"}"#,
+            1000.0,
+        ),
+        (
+            r#"hcp_gateway_backend_duration_seconds_count{backend="b",operation="PutObject"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_request_duration_seconds_count{operation="CreateBucket"}"#,
+            1.0,
+        ),
+        (r#"hcp_gateway_backend_up{backend="b"}"#, 1.0),
+        ("hcp_gateway_requests_in_flight", 0.0),
+    ] {
+        assert_eq!(value(series), expected, "{series}");
+    }
+    // The GET's body and the 404's error document went out.
+    assert!(value(r#"hcp_gateway_sent_bytes_total{operation="GetObject"}"#) > 1000.0);
+    // Four requests signed by one user on one day: one signing key derived, the rest cached.
+    assert!(value(r#"hcp_gateway_cache_lookups_total{cache="signing_key",result="miss"}"#) >= 1.0);
+    assert!(value(r#"hcp_gateway_cache_lookups_total{cache="signing_key",result="hit"}"#) >= 3.0);
+    assert!(value(r#"hcp_gateway_backend_connections_total{backend="b",reused="true"}"#) >= 1.0);
     assert_eq!(get("/nope").status, 404);
+    gw.stop().await;
+}
+
+/// `/readyz` follows the backend: not ready while it refuses connections, ready again once it
+/// is back (probed every two seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_backend() {
+    async fn fake_backend(addr: &str) -> tokio::task::JoinHandle<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                drop(conn);
+            }
+        })
+    }
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap().to_string();
+    drop(probe);
+    let backend = fake_backend(&addr).await;
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://{addr}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n",
+        base_config("")
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let url = format!("{}/readyz", gw.admin);
+    let wait_for = |status: u16| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let r = curl(None, &[], &url);
+                if r.status == status {
+                    return r.text();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "readyz stayed {}",
+                    r.status
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        })
+    };
+    wait_for(200).await.unwrap();
+    backend.abort();
+    let _ = backend.await;
+    let down = wait_for(503).await.unwrap();
+    assert!(down.contains("backend unreachable: b"), "{down}");
+    let _backend = fake_backend(&addr).await;
+    wait_for(200).await.unwrap();
     gw.stop().await;
 }
 

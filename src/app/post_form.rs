@@ -257,7 +257,7 @@ impl Gateway {
             &request,
             &self.cfg.limits,
         )?;
-        acl::translate_grants(&mut request, &self.cfg.users)?;
+        acl::translate_grants(&mut request, &self.users.load())?;
 
         let limit = self.cfg.limits.max_post_object_bytes;
         let mut data = BytesMut::new();

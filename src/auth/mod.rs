@@ -233,16 +233,27 @@ impl Authenticated {
     }
 }
 
+/// The users as currently configured: replaced whole when the configuration is reloaded
+/// (SIGHUP), read without locks by every request.
+pub type SharedUsers = Arc<arc_swap::ArcSwap<UserStore>>;
+
+impl UserStore {
+    /// These users, in the form authentication reads (and reloads replace).
+    pub fn shared(self: Arc<Self>) -> SharedUsers {
+        Arc::new(arc_swap::ArcSwap::new(self))
+    }
+}
+
 /// Settings and caches authentication needs.
 pub struct Authenticator {
-    users: Arc<UserStore>,
+    users: SharedUsers,
     clock_skew: Duration,
     signing_keys: Arc<sigv4::SigningKeyCache>,
 }
 
 impl Authenticator {
     pub fn new(
-        users: Arc<UserStore>,
+        users: SharedUsers,
         clock_skew: Duration,
         signing_keys: Arc<sigv4::SigningKeyCache>,
     ) -> Self {
@@ -299,10 +310,12 @@ impl Authenticator {
         )
     }
 
-    pub(crate) fn user(&self, access_key: &str) -> Result<&Arc<User>, HcpError> {
+    pub(crate) fn user(&self, access_key: &str) -> Result<Arc<User>, HcpError> {
         let user = self
             .users
+            .load()
             .get(access_key)
+            .cloned()
             .ok_or_else(|| HcpError::new(HcpCode::InvalidAccessKeyId))?;
         if !user.enabled {
             return Err(
@@ -317,7 +330,7 @@ impl Authenticator {
         &self,
         value: &'v str,
         scheme: &str,
-    ) -> Result<(&Arc<User>, &'v str), HcpError> {
+    ) -> Result<(Arc<User>, &'v str), HcpError> {
         let (access_key, proof) = value
             .strip_prefix(scheme)
             .and_then(|r| r.split_once(':'))
@@ -355,9 +368,9 @@ impl Authenticator {
             .get(secret.expose(), date, region, service)
     }
 
-    pub(crate) fn identity(user: &Arc<User>, scheme: AuthScheme) -> Identity {
+    pub(crate) fn identity(user: Arc<User>, scheme: AuthScheme) -> Identity {
         Identity {
-            principal: Principal::User(user.clone()),
+            principal: Principal::User(user),
             scheme,
         }
     }

@@ -99,7 +99,7 @@ mod tests {
     fn authenticator() -> Authenticator {
         let user = User::new(None, "AKID".into(), "secret".into(), true, vec![]);
         Authenticator::new(
-            Arc::new(UserStore::new(vec![user])),
+            Arc::new(UserStore::new(vec![user])).shared(),
             std::time::Duration::from_secs(900),
             Arc::default(),
         )

@@ -125,12 +125,12 @@ pub(super) struct Claim<'a> {
 
 /// Recomputes the signature of a claim over the raw request and compares in constant time.
 /// `skip_query` leaves a parameter out of the canonical query (the presigned signature itself).
-pub(super) fn verify_claim<'u>(
-    authn: &'u Authenticator,
+pub(super) fn verify_claim(
+    authn: &Authenticator,
     req: &RequestHeader,
     claim: &Claim<'_>,
     skip_query: &[&str],
-) -> Result<(&'u Arc<User>, [u8; 32]), HcpError> {
+) -> Result<(Arc<User>, [u8; 32]), HcpError> {
     if claim.auth.service != "s3" {
         return Err(malformed("the credential scope's service must be s3"));
     }

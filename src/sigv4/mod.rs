@@ -212,6 +212,8 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
 /// signing backend requests both use it, so the four HMACs run once a day per secret and scope.
 pub struct SigningKeyCache {
     keys: moka::sync::Cache<String, [u8; 32]>,
+    /// `hcp_gateway_cache_lookups_total`, when the gateway counts.
+    lookups: Option<prometheus::IntCounterVec>,
 }
 
 impl Default for SigningKeyCache {
@@ -221,16 +223,31 @@ impl Default for SigningKeyCache {
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(24 * 3600))
                 .build(),
+            lookups: None,
         }
     }
 }
 
 impl SigningKeyCache {
+    /// A cache whose hits and misses are counted in `lookups` (labels cache, result).
+    pub fn counted(lookups: prometheus::IntCounterVec) -> Self {
+        SigningKeyCache {
+            lookups: Some(lookups),
+            ..Self::default()
+        }
+    }
+
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
         let cache_key = format!("{date}\n{region}\n{service}\n{secret}");
-        self.keys.get_with(cache_key, || {
-            derive_signing_key(secret, date, region, service)
-        })
+        let entry = self
+            .keys
+            .entry(cache_key)
+            .or_insert_with(|| derive_signing_key(secret, date, region, service));
+        if let Some(lookups) = &self.lookups {
+            let result = if entry.is_fresh() { "miss" } else { "hit" };
+            lookups.with_label_values(&["signing_key", result]).inc();
+        }
+        entry.into_value()
     }
 }
 

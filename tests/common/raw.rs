@@ -45,16 +45,11 @@ pub async fn send(
     pieces: Vec<Vec<u8>>,
 ) -> RawResponse {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = Vec::new();
-    head.extend_from_slice(method.as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(target);
-    head.extend_from_slice(b" HTTP/1.1\r\n");
-    for (n, v) in headers {
-        head.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-    }
-    head.extend_from_slice(b"Connection: close\r\n\r\n");
-    let _ = stream.write_all(&head).await;
+    let mut headers = headers.to_vec();
+    headers.push(("Connection".into(), "close".into()));
+    let _ = stream
+        .write_all(&request_head(method, target, &headers))
+        .await;
     for p in pieces {
         if stream.write_all(&p).await.is_err() {
             break;
@@ -63,6 +58,20 @@ pub async fn send(
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw).await;
     parse(&raw)
+}
+
+/// An HTTP/1.1 request head with exactly these headers.
+pub fn request_head(method: &str, target: &[u8], headers: &[(String, String)]) -> Vec<u8> {
+    let mut head = Vec::new();
+    head.extend_from_slice(method.as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(target);
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 fn parse(raw: &[u8]) -> RawResponse {
@@ -254,4 +263,44 @@ pub async fn send_signed(
         vec![body.to_vec()],
     )
     .await
+}
+
+/// A client connection kept open across requests (bodiless requests whose answers carry a
+/// Content-Length), to show that something leaves open connections alone.
+pub struct Connection(tokio::net::TcpStream);
+
+impl Connection {
+    pub async fn open(addr: &str) -> Connection {
+        Connection(tokio::net::TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    pub async fn request(
+        &mut self,
+        method: &str,
+        target: &[u8],
+        headers: &[(String, String)],
+    ) -> RawResponse {
+        self.0
+            .write_all(&request_head(method, target, headers))
+            .await
+            .expect("write request");
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = self.0.read(&mut buf).await.expect("read answer");
+            assert!(n > 0, "the connection was closed");
+            raw.extend_from_slice(&buf[..n]);
+            let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if raw.len() >= end + 4 + length || method == "HEAD" {
+                return parse(&raw);
+            }
+        }
+    }
 }

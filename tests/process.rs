@@ -1,0 +1,339 @@
+//! The gateway as operators run it: the binary in its own process, driven by signals. SIGHUP
+//! reloads users without touching open connections; SIGTERM lets a large download finish and
+//! exits within the grace period; every request leaves one JSON access-log line and no line of
+//! the whole run holds a secret.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::raw::{request_head, send, Connection, V4};
+use common::*;
+use hcp_s3_gateway::sigv4;
+
+/// A gateway process and everything it printed.
+struct Process {
+    child: Child,
+    s3: String,
+    output: Arc<Mutex<Vec<String>>>,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const NEWBIE: &str = "newbie";
+const NEWBIE_PASSWORD: &str = "newbie-password";
+
+fn config(extra_user: bool, data: &std::path::Path) -> String {
+    let mut text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\ndata_dir = {:?}\n",
+        base_config(""),
+        data.display().to_string()
+    )
+    .replace(
+        "log_level = \"warn\"",
+        "log_level = \"info\"\nlog_format = \"json\"",
+    );
+    if extra_user {
+        text.push_str(&format!(
+            "\n[[users]]\nusername = \"{NEWBIE}\"\npassword = \"{NEWBIE_PASSWORD}\"\npermissions = [{{ tenant = \"*\", buckets = \"*\", allow = [\"read\"] }}]\n"
+        ));
+    }
+    text
+}
+
+impl Process {
+    fn start() -> Process {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config(false, &dir.path().join("data"))).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hcp-s3-gateway"))
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let s3 = loop {
+            let found = output.lock().unwrap().iter().find_map(|l| {
+                l.split("serving S3 on http://")
+                    .nth(1)
+                    .map(|r| r.split_whitespace().next().unwrap().to_string())
+            });
+            if let Some(addr) = found {
+                break addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not start: {:?}",
+                output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Process {
+            child,
+            s3,
+            output,
+            config: path,
+            _dir: dir,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    fn client(&self, user: &str, password: &str) -> aws_sdk_s3::Client {
+        let (ak, sk) = keys(user, password);
+        sdk_client(&format!("http://{}", self.s3), &ak, &sk)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn list_buckets_headers(addr: &str, user: &str, password: &str) -> Vec<(String, String)> {
+    let (ak, sk) = keys(user, password);
+    V4 {
+        access_key: &ak,
+        secret_key: &sk,
+        host: addr,
+        when: SystemTime::now(),
+        payload_hash: sigv4::EMPTY_SHA256,
+        date_header: None,
+    }
+    .sign("GET", b"/", &[])
+}
+
+/// SIGHUP: a user added to the configuration can sign requests at once, a connection opened
+/// before keeps serving, and a broken configuration is refused while the running one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_users_and_leaves_connections_open() {
+    let p = Process::start();
+    let mut open = Connection::open(&p.s3).await;
+    let r = open
+        .request("GET", b"/", &list_buckets_headers(&p.s3, USER, PASSWORD))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let newbie = |s3: String| async move {
+        send(
+            &s3,
+            "GET",
+            b"/",
+            &list_buckets_headers(&s3, NEWBIE, NEWBIE_PASSWORD),
+            vec![],
+        )
+        .await
+    };
+    assert_eq!(newbie(p.s3.clone()).await.code(), "InvalidAccessKeyId");
+
+    let data = p.config.parent().unwrap().join("data");
+    std::fs::write(&p.config, config(true, &data)).unwrap();
+    p.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = newbie(p.s3.clone()).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new user was never accepted: {}",
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = open
+        .request("GET", b"/", &list_buckets_headers(&p.s3, USER, PASSWORD))
+        .await;
+    assert_eq!(r.status, 200, "the open connection still serves");
+
+    std::fs::write(&p.config, "[server\nbroken").unwrap();
+    p.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        newbie(p.s3.clone()).await.status,
+        200,
+        "the running users stay"
+    );
+    assert!(
+        p.lines().iter().any(|l| l.contains("reload refused")),
+        "{:?}",
+        p.lines()
+    );
+}
+
+/// SIGTERM with a large download in flight: the download completes byte for byte, new
+/// connections are refused, and the process exits within its grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_large_download_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut p = Process::start();
+    let s3 = p.client(USER, PASSWORD);
+    let bucket = unique_bucket("drain");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    const SIZE: usize = 64 * 1024 * 1024;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("big")
+        .body(pattern(SIZE, 3).into())
+        .send()
+        .await
+        .unwrap();
+
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}/big");
+    let headers = V4 {
+        access_key: &ak,
+        secret_key: &sk,
+        host: &p.s3,
+        when: SystemTime::now(),
+        payload_hash: sigv4::EMPTY_SHA256,
+        date_header: None,
+    }
+    .sign("GET", target.as_bytes(), &[]);
+    let mut conn = tokio::net::TcpStream::connect(&p.s3).await.unwrap();
+    conn.write_all(&request_head("GET", target.as_bytes(), &headers))
+        .await
+        .unwrap();
+    let mut received = vec![0u8; 1024 * 1024];
+    conn.read_exact(&mut received).await.unwrap();
+
+    let stopped = Instant::now();
+    p.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&p.s3).await.is_err(),
+        "the listener closes at SIGTERM"
+    );
+    conn.read_to_end(&mut received).await.unwrap();
+    let split = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &received[..64]
+    );
+    assert_eq!(received.len() - split, SIZE, "the whole object arrived");
+    assert!(received[split..] == pattern(SIZE, 3)[..]);
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(4),
+            "no exit within the 2 s grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// One JSON access-log line per request, with what operators need and never a secret: not the
+/// user's secret key or password, not a presigned URL's signature, not the binding secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_is_json_and_holds_no_secret() {
+    let p = Process::start();
+    let s3 = p.client(USER, PASSWORD);
+    let bucket = unique_bucket("logs");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(b"v".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let presigned = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let url = presigned.uri().to_string();
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+    let path = url.splitn(4, '/').nth(3).unwrap();
+    let r = send(
+        &p.s3,
+        "GET",
+        format!("/{path}").as_bytes(),
+        &[("host".into(), p.s3.clone())],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let _ = p.client(USER, "wrong-password").list_buckets().send().await;
+    let requests = 4;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = p.lines();
+    let access: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &serde_json::Value| v["target"] == "access")
+        .collect();
+    assert_eq!(access.len(), requests, "{lines:?}");
+    let put = access
+        .iter()
+        .find(|v| v["operation"] == "PutObject")
+        .unwrap();
+    for field in [
+        "request_id",
+        "access_key",
+        "tenant",
+        "bucket",
+        "key",
+        "status",
+        "code",
+        "backend_status",
+        "bytes_in",
+        "bytes_out",
+        "duration_ms",
+    ] {
+        assert!(put.get(field).is_some(), "{field} missing: {put}");
+    }
+    assert_eq!(put["access_key"], keys(USER, PASSWORD).0.as_str());
+    let refused = access
+        .iter()
+        .find(|v| v["code"] == "SignatureDoesNotMatch")
+        .unwrap();
+    assert_eq!(refused["status"], 403);
+    let (_, secret_key) = keys(USER, PASSWORD);
+    for secret in [secret_key.as_str(), PASSWORD, &signature, BINDING_SECRET] {
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "a secret is in the log: {secret}"
+        );
+    }
+}
