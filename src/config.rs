@@ -64,6 +64,10 @@ pub struct ServerSection {
     pub log_level: String,
     /// How object keys appear in the access log: `full`, `hash` (SHA-256, 16 hex digits) or `omit`.
     pub log_keys: LogKeys,
+    /// TLS on the S3 listener: a PEM certificate chain and its private key (both or neither);
+    /// reloaded on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +96,8 @@ impl Default for ServerSection {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             log_keys: LogKeys::Full,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -322,6 +328,8 @@ fn default_read_timeout_ms() -> u64 {
 pub struct Config {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
+    /// Certificate and key files of the S3 listener's TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub threads: usize,
     pub shutdown_grace: Duration,
     pub keepalive: Duration,
@@ -462,6 +470,20 @@ impl Config {
         let mut errors = Vec::new();
         let s = &file.server;
         let listen = parse_addr("server.listen", &s.listen, &mut errors);
+        let tls = match (&s.tls_cert_file, &s.tls_key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let (cert, key) = (base.join(cert), base.join(key));
+                if let Err(e) = crate::tls::certified_key(&cert, &key) {
+                    errors.push(format!("server.tls_cert_file/tls_key_file: {e}"));
+                }
+                Some((cert, key))
+            }
+            _ => {
+                errors.push("server: give both tls_cert_file and tls_key_file, or neither".into());
+                None
+            }
+        };
         let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, &mut errors);
         if file.limits.max_key_bytes == 0 || file.limits.max_key_bytes > 4095 {
             errors.push("limits.max_key_bytes must be from 1 to HCP's 4095".into());
@@ -615,6 +637,7 @@ impl Config {
         });
         Ok(Config {
             listen: listen.unwrap(),
+            tls,
             admin_listen: admin_listen.unwrap(),
             threads: s.threads,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),

@@ -23,6 +23,7 @@ pub mod routing;
 pub mod server;
 pub mod signing;
 pub mod sigv4;
+pub mod tls;
 pub mod uploads;
 pub mod validation;
 pub mod xml;

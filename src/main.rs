@@ -68,8 +68,10 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
         }
     };
     println!(
-        "hcp-s3-gateway serving S3 on http://{}  (admin: http://{})",
-        gw.s3_addr, gw.admin_addr
+        "hcp-s3-gateway serving S3 on {}://{}  (admin: http://{})",
+        if gw.tls.is_some() { "https" } else { "http" },
+        gw.s3_addr,
+        gw.admin_addr
     );
     if demo {
         println!(
@@ -105,7 +107,12 @@ async fn serve_until_stopped(gw: &server::RunningGateway, path: &std::path::Path
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => match Config::load(path) {
-                Ok(cfg) => gw.gateway.replace_users(cfg.users.clone()),
+                Ok(cfg) => {
+                    gw.gateway.replace_users(cfg.users.clone());
+                    if let Err(e) = gw.reload_tls() {
+                        tracing::error!("TLS certificate reload refused, the current one stays: {e}");
+                    }
+                }
                 Err(errors) => {
                     gw.gateway.metrics.reloads.with_label_values(&["error"]).inc();
                     for e in &errors {

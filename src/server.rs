@@ -20,6 +20,10 @@ use crate::config::{BackendTarget, Config};
 use crate::local_backend::LocalBackend;
 use crate::metrics::Metrics;
 use crate::routing::BackendRuntime;
+use crate::tls::ServerTls;
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counts open connections so that shutdown can wait for them.
 #[derive(Default)]
@@ -44,6 +48,8 @@ pub struct RunningGateway {
     pub s3_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub gateway: Arc<Gateway>,
+    /// The S3 listener's certificate, when it serves TLS.
+    pub tls: Option<Arc<ServerTls>>,
     shutdown: watch::Sender<bool>,
     connections: Arc<Connections>,
     grace: Duration,
@@ -51,6 +57,11 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
+    /// Reads the TLS certificate and key again (SIGHUP); without TLS there is nothing to do.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        self.tls.as_ref().map_or(Ok(()), |t| t.reload())
+    }
+
     /// Stops accepting, lets in-flight requests finish and waits up to the grace period.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -149,6 +160,10 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         health: health.clone(),
     });
 
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(ServerTls::load(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let s3_listener = TcpListener::bind(cfg.listen).await?;
     let admin_listener = TcpListener::bind(cfg.admin_listen).await?;
     let s3_addr = s3_listener.local_addr()?;
@@ -158,6 +173,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     tokio::spawn(accept_loop(
         s3_listener,
         gateway.clone(),
+        tls.clone(),
         watch_rx.clone(),
         connections.clone(),
     ));
@@ -165,6 +181,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     tokio::spawn(accept_loop(
         admin_listener,
         admin,
+        None,
         watch_rx,
         connections.clone(),
     ));
@@ -173,6 +190,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         s3_addr,
         admin_addr,
         gateway,
+        tls,
         shutdown,
         connections,
         grace: cfg.shutdown_grace,
@@ -183,6 +201,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
 async fn accept_loop<A>(
     listener: TcpListener,
     app: Arc<A>,
+    tls: Option<Arc<ServerTls>>,
     mut shutdown: watch::Receiver<bool>,
     connections: Arc<Connections>,
 ) where
@@ -202,13 +221,27 @@ async fn accept_loop<A>(
             _ = shutdown.changed() => break,
         };
         let _ = tcp.set_nodelay(true);
-        let stream: Stream = Box::new(L4Stream::from(tcp));
         connections.open.fetch_add(1, Ordering::AcqRel);
         let guard = ConnectionGuard(connections.clone());
         let app = app.clone();
         let watch = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _guard = guard;
+            let stream: Stream = match tls {
+                None => Box::new(L4Stream::from(tcp)),
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                    Ok(Ok(conn)) => Box::new(conn),
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
             app.process_new(stream, &watch).await;
         });
     }

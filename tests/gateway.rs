@@ -647,7 +647,7 @@ fn check_config_reports_every_problem_and_accepts_the_shipped_default() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "[server]\nlisten = \"nowhere\"\n[[tenants]]\nname = \"t\"\nbackend = \"missing\"\n[[users]]\nusername = \"u\"\n",
+        "[server]\nlisten = \"nowhere\"\ntls_cert_file = \"missing.pem\"\ntls_key_file = \"missing.key\"\n[[tenants]]\nname = \"t\"\nbackend = \"missing\"\n[[users]]\nusername = \"u\"\n",
     )
     .unwrap();
     let out = Command::new(gateway_bin())
@@ -657,8 +657,8 @@ fn check_config_reports_every_problem_and_accepts_the_shipped_default() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("3 problem(s)"), "{err}");
-    for needle in ["server.listen", "backend \"missing\"", "users[0]"] {
+    assert!(err.contains("4 problem(s)"), "{err}");
+    for needle in ["server.listen", "missing.pem", "backend \"missing\"", "users[0]"] {
         assert!(err.contains(needle), "{needle} not reported:\n{err}");
     }
     std::fs::write(
@@ -933,4 +933,94 @@ fn binary_banner_warning_and_sigterm() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "an idle gateway stops at once"
     );
+}
+
+/// A certificate for `localhost` and 127.0.0.1 from a new CA: (chain PEM, key PEM, CA PEM).
+fn test_certificate() -> (String, String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "hcp-s3-gateway test CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    (leaf.pem(), leaf_key.serialize_pem(), ca.pem())
+}
+
+/// TLS on the S3 listener: a signed request over HTTPS verifies against the test CA; a reload
+/// serves a certificate from another CA to new connections; a broken certificate file is refused
+/// and the current certificate stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_serves_and_reloads_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = test_certificate();
+    let files = |cert: &str, key: &str, ca: &str, n: u32| {
+        std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key).unwrap();
+        let ca_file = dir.path().join(format!("ca{n}.pem"));
+        std::fs::write(&ca_file, ca).unwrap();
+        ca_file.display().to_string()
+    };
+    let ca1 = files(&cert, &key, &ca, 1);
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\ndata_dir = {:?}\n",
+        base_config(""),
+        dir.path().join("data").display().to_string()
+    )
+    .replace(
+        "shutdown_grace_seconds = 2",
+        &format!(
+            "shutdown_grace_seconds = 2\ntls_cert_file = {:?}\ntls_key_file = {:?}",
+            dir.path().join("cert.pem").display().to_string(),
+            dir.path().join("key.pem").display().to_string()
+        ),
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let port = gw.s3_port();
+    let url = format!("https://localhost:{port}/");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let (ak, sk) = keys(USER, PASSWORD);
+    let over_tls = |ca: &str| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                ca,
+            ])
+            .args(["--resolve", &resolve, "--aws-sigv4", "aws:amz:us-east-1:s3"])
+            .args(["--user", &format!("{ak}:{sk}"), &url])
+            .output()
+            .unwrap()
+    };
+    let ok = over_tls(&ca1);
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "200", "{ok:?}");
+
+    let (cert2, key2, ca_2) = test_certificate();
+    let ca2 = files(&cert2, &key2, &ca_2, 2);
+    gw.gw.as_ref().unwrap().reload_tls().unwrap();
+    assert!(
+        !over_tls(&ca1).status.success(),
+        "the old CA no longer verifies"
+    );
+    assert_eq!(String::from_utf8_lossy(&over_tls(&ca2).stdout), "200");
+
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
+    assert!(gw.gw.as_ref().unwrap().reload_tls().is_err());
+    assert_eq!(String::from_utf8_lossy(&over_tls(&ca2).stdout), "200");
+    gw.stop().await;
 }

@@ -1,0 +1,174 @@
+//! TLS on the S3 listener (rustls). The certificate and key come from PEM files and are
+//! reloaded on demand (SIGHUP): new handshakes get the new certificate, open connections keep
+//! theirs. Each TLS connection is wrapped so that pingora's HTTP sessions can serve it.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
+    TimingDigest, UniqueID, UniqueIDType,
+};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The listener's certificate, swappable while it serves.
+pub struct ServerTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    current: Arc<ArcSwap<CertifiedKey>>,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+#[derive(Debug)]
+struct Current(Arc<ArcSwap<CertifiedKey>>);
+
+impl ResolvesServerCert for Current {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.load_full())
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads a certificate chain and its private key; errors name the file and never the key.
+pub fn certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", cert_file.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| format!("{}: no usable private key ({e})", key_file.display()))?;
+    let signing_key = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let certified = CertifiedKey::new(certs, signing_key);
+    certified
+        .keys_match()
+        .map_err(|e| format!("{} and {}: {e}", cert_file.display(), key_file.display()))?;
+    Ok(certified)
+}
+
+impl ServerTls {
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerTls>, String> {
+        let current = Arc::new(ArcSwap::from_pointee(certified_key(cert_file, key_file)?));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Current(current.clone())));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(ServerTls {
+            cert_file: cert_file.to_path_buf(),
+            key_file: key_file.to_path_buf(),
+            current,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }))
+    }
+
+    /// Reads the files again; a failure keeps the certificate in use.
+    pub fn reload(&self) -> Result<(), String> {
+        let fresh = certified_key(&self.cert_file, &self.key_file)?;
+        self.current.store(Arc::new(fresh));
+        tracing::info!(cert = %self.cert_file.display(), "TLS certificate reloaded");
+        Ok(())
+    }
+
+    pub async fn accept(&self, tcp: TcpStream) -> std::io::Result<TlsConnection> {
+        let id = tcp.as_raw_fd();
+        let stream = self.acceptor.accept(tcp).await?;
+        Ok(TlsConnection { stream, id })
+    }
+}
+
+/// A server-side TLS connection in the shape pingora's sessions take.
+pub struct TlsConnection {
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    id: UniqueIDType,
+}
+
+impl std::fmt::Debug for TlsConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnection")
+            .field("fd", &self.id)
+            .finish()
+    }
+}
+
+impl AsyncRead for TlsConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for TlsConnection {
+    async fn shutdown(&mut self) {
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.stream).await;
+    }
+}
+
+impl UniqueID for TlsConnection {
+    fn id(&self) -> UniqueIDType {
+        self.id
+    }
+}
+
+impl Ssl for TlsConnection {}
+
+impl GetTimingDigest for TlsConnection {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        Vec::new()
+    }
+}
+
+impl GetProxyDigest for TlsConnection {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        None
+    }
+}
+
+impl GetSocketDigest for TlsConnection {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        None
+    }
+}
+
+#[async_trait]
+impl Peek for TlsConnection {}
