@@ -308,6 +308,8 @@ pub struct BackendEntry {
     /// MinIO). Without it the gateway checks with a HEAD first, which a concurrent writer can race.
     #[serde(default)]
     pub conditional_writes: bool,
+    /// A PEM file of CA certificates trusted for an `https://` endpoint, besides the system's.
+    pub ca_file: Option<PathBuf>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_read_timeout_ms")]
@@ -374,6 +376,7 @@ pub struct Backend {
     pub dialect: Dialect,
     pub min_part_bytes: u64,
     pub conditional_writes: bool,
+    pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -864,11 +867,14 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             }
         }
     };
+    let ca_file = b.ca_file.as_ref().map(|f| base.join(f));
     if let BackendTarget::Remote { endpoint, .. } = &target {
         if endpoint.tls {
-            errors.push(format!(
-                "{label}: https endpoints are not supported yet; use http://"
-            ));
+            if let Err(e) = crate::tls::ClientTls::new(&endpoint.host, ca_file.as_deref()) {
+                errors.push(format!("{label}: {e}"));
+            }
+        } else if ca_file.is_some() {
+            errors.push(format!("{label}: ca_file needs an https:// endpoint"));
         }
     }
     let dialect = match (b.kind, b.dialect) {
@@ -904,6 +910,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             BackendKind::Obs => 100 * 1024,
         }),
         conditional_writes: b.conditional_writes,
+        ca_file,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })

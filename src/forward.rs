@@ -39,14 +39,47 @@ impl Default for Forwarder {
 }
 
 impl Forwarder {
-    /// Takes a pooled connection to the backend or opens one.
+    /// Takes a pooled connection to the backend or opens one. TLS connections are made here
+    /// (rustls) and pooled by pingora like plain ones.
     pub async fn connect(&self, backend: &BackendRuntime) -> pingora::Result<Upstream> {
-        let mut peer = HttpPeer::new(backend.addr, false, String::new());
+        let sni = backend
+            .authority
+            .rsplit_once(':')
+            .map_or(backend.authority.as_str(), |(h, _)| h);
+        let mut peer = HttpPeer::new(backend.addr, backend.tls.is_some(), sni.to_string());
         peer.options.connection_timeout = Some(backend.connect_timeout);
         peer.options.read_timeout = Some(backend.read_timeout);
         peer.options.write_timeout = Some(backend.read_timeout);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE);
-        let (mut session, reused) = self.connector.get_http_session(&peer).await?;
+        let (mut session, reused) = match &backend.tls {
+            None => self.connector.get_http_session(&peer).await?,
+            Some(tls) => match self.connector.reused_http_session(&peer).await {
+                Some(session) => (session, true),
+                None => {
+                    let connect = async {
+                        let tcp = tokio::net::TcpStream::connect(backend.addr).await?;
+                        let _ = tcp.set_nodelay(true);
+                        tls.connect(tcp).await
+                    };
+                    let stream = tokio::time::timeout(backend.connect_timeout, connect)
+                        .await
+                        .map_err(|_| {
+                            pingora::Error::explain(
+                                pingora::ErrorType::ConnectTimedout,
+                                "TLS connect timed out",
+                            )
+                        })?
+                        .map_err(|e| {
+                            pingora::Error::because(
+                                pingora::ErrorType::TLSHandshakeFailure,
+                                "TLS connect failed",
+                                e,
+                            )
+                        })?;
+                    (HttpSession::new(Box::new(stream)), false)
+                }
+            },
+        };
         session.read_timeout = Some(backend.read_timeout);
         session.write_timeout = Some(backend.read_timeout);
         Ok(Upstream {

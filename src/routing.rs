@@ -25,6 +25,8 @@ pub struct BackendRuntime {
     pub dialect: Dialect,
     pub min_part_bytes: u64,
     pub conditional_writes: bool,
+    /// For `https://` endpoints: the TLS client settings (roots, SNI).
+    pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -84,6 +86,7 @@ impl BackendRuntime {
             dialect: Dialect::Aws,
             min_part_bytes: 0,
             conditional_writes: false,
+            tls: None,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         }

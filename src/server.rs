@@ -90,6 +90,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let mut local = None;
     let mut backends = HashMap::new();
     for b in cfg.backends.values() {
+        let mut tls = None;
         let (addr, authority, access_key, secret) = match &b.target {
             BackendTarget::Local { data_dir } => {
                 let l = LocalBackend::start(data_dir).await?;
@@ -116,6 +117,13 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                             b.name, endpoint.host
                         ))
                     })?;
+                if endpoint.tls {
+                    let client = crate::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
+                        .map_err(|e| {
+                        std::io::Error::other(format!("backend {}: {e}", b.name))
+                    })?;
+                    tls = Some(Arc::new(client));
+                }
                 (
                     addr,
                     endpoint.authority(),
@@ -138,6 +146,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 dialect: b.dialect,
                 min_part_bytes: b.min_part_bytes,
                 conditional_writes: b.conditional_writes,
+                tls,
                 connect_timeout: b.connect_timeout,
                 read_timeout: b.read_timeout,
             },

@@ -1,6 +1,8 @@
-//! TLS on the S3 listener (rustls). The certificate and key come from PEM files and are
-//! reloaded on demand (SIGHUP): new handshakes get the new certificate, open connections keep
-//! theirs. Each TLS connection is wrapped so that pingora's HTTP sessions can serve it.
+//! TLS with rustls, both ways. On the S3 listener the certificate and key come from PEM files
+//! and are reloaded on demand (SIGHUP): new handshakes get the new certificate, open connections
+//! keep theirs. Toward `https://` backends the server certificate is verified against the
+//! system's roots plus an optional CA file, with SNI. Either way the connection is wrapped so
+//! that pingora's HTTP sessions can use it.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -91,13 +93,81 @@ impl ServerTls {
     pub async fn accept(&self, tcp: TcpStream) -> std::io::Result<TlsConnection> {
         let id = tcp.as_raw_fd();
         let stream = self.acceptor.accept(tcp).await?;
-        Ok(TlsConnection { stream, id })
+        Ok(TlsConnection {
+            stream: stream.into(),
+            id,
+        })
     }
 }
 
-/// A server-side TLS connection in the shape pingora's sessions take.
+/// How the gateway reaches one `https://` backend.
+pub struct ClientTls {
+    connector: tokio_rustls::TlsConnector,
+    server_name: rustls_pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The roots a backend certificate is verified against: the system's, and `ca_file`'s.
+fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(file) = ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+            .and_then(|certs| certs.collect())
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{}: no certificate", file.display()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+    }
+    Ok(roots)
+}
+
+impl ClientTls {
+    /// TLS toward `host` (its name is sent as SNI and must be in the certificate).
+    pub fn new(host: &str, ca_file: Option<&Path>) -> Result<ClientTls, String> {
+        let mut config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots(ca_file)?)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server_name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host}: {e}"))?;
+        Ok(ClientTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name,
+        })
+    }
+
+    pub async fn connect(&self, tcp: TcpStream) -> std::io::Result<TlsConnection> {
+        let id = tcp.as_raw_fd();
+        let stream = self
+            .connector
+            .connect(self.server_name.clone(), tcp)
+            .await?;
+        Ok(TlsConnection {
+            stream: stream.into(),
+            id,
+        })
+    }
+}
+
+/// A TLS connection, either side, in the shape pingora's sessions take.
 pub struct TlsConnection {
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    stream: tokio_rustls::TlsStream<TcpStream>,
     id: UniqueIDType,
 }
 

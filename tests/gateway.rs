@@ -658,7 +658,12 @@ fn check_config_reports_every_problem_and_accepts_the_shipped_default() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("4 problem(s)"), "{err}");
-    for needle in ["server.listen", "missing.pem", "backend \"missing\"", "users[0]"] {
+    for needle in [
+        "server.listen",
+        "missing.pem",
+        "backend \"missing\"",
+        "users[0]",
+    ] {
         assert!(err.contains(needle), "{needle} not reported:\n{err}");
     }
     std::fs::write(
@@ -933,29 +938,6 @@ fn binary_banner_warning_and_sigterm() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "an idle gateway stops at once"
     );
-}
-
-/// A certificate for `localhost` and 127.0.0.1 from a new CA: (chain PEM, key PEM, CA PEM).
-fn test_certificate() -> (String, String, String) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "hcp-s3-gateway test CA");
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf_params =
-        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
-    (leaf.pem(), leaf_key.serialize_pem(), ca.pem())
 }
 
 /// TLS on the S3 listener: a signed request over HTTPS verifies against the test CA; a reload

@@ -390,3 +390,59 @@ pub async fn start_with_bucket(
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     Some((gw, s3, bucket))
 }
+
+/// A certificate for `localhost` and 127.0.0.1 from a new CA: (chain PEM, key PEM, CA PEM).
+pub fn test_certificate() -> (String, String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "hcp-s3-gateway test CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    (leaf.pem(), leaf_key.serialize_pem(), ca.pem())
+}
+
+/// A TLS front for `backend` (a rustls server with a certificate from a new test CA, forwarding
+/// bytes): its address and the CA's PEM file, for testing `https://` backends on loopback.
+pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std::path::PathBuf) {
+    let (cert, key, ca) = test_certificate();
+    let (cert_file, key_file, ca_file) = (
+        dir.join("front-cert.pem"),
+        dir.join("front-key.pem"),
+        dir.join("front-ca.pem"),
+    );
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    std::fs::write(&ca_file, ca).unwrap();
+    let tls = hcp_s3_gateway::tls::ServerTls::load(&cert_file, &key_file).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let backend = backend.to_string();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tls, backend) = (tls.clone(), backend.clone());
+            tokio::spawn(async move {
+                let Ok(mut front) = tls.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut back) = tokio::net::TcpStream::connect(&backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
+            });
+        }
+    });
+    (addr, ca_file)
+}
