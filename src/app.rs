@@ -52,6 +52,8 @@ pub struct Gateway {
     upload_ids: UploadIds,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
+    /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
+    pub health: Arc<crate::health::BackendHealth>,
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
@@ -85,6 +87,46 @@ struct Exchange {
     overwrite_guarded: bool,
     /// From sending the request to the backend to its answer's headers.
     backend_elapsed: Option<std::time::Duration>,
+}
+
+/// Retries of one request: bounded in count and in time.
+struct Retry {
+    left: u32,
+    done: u32,
+    started: Instant,
+}
+
+impl Retry {
+    /// First wait's ceiling; each retry doubles it, up to `MAX_WAIT`.
+    const BASE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+    /// No retry starts after this long.
+    const BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn new(max: u32) -> Retry {
+        Retry {
+            left: max,
+            done: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn left(&self) -> bool {
+        self.left > 0 && self.started.elapsed() < Self::BUDGET
+    }
+
+    fn next_wait(&mut self) -> Option<std::time::Duration> {
+        use rand::Rng;
+        if !self.left() {
+            return None;
+        }
+        self.left -= 1;
+        let ceiling = Self::BASE_WAIT
+            .saturating_mul(1 << self.done.min(16))
+            .min(Self::MAX_WAIT);
+        self.done += 1;
+        Some(ceiling.mul_f64(rand::thread_rng().gen_range(0.0..1.0)))
+    }
 }
 
 /// How a write that must not replace an object is protected.
@@ -133,6 +175,12 @@ impl Gateway {
         let users = cfg.users.clone().shared();
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
         let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
+        let health = Arc::new(crate::health::BackendHealth::new(
+            backends
+                .values()
+                .map(|b| (b.name.clone(), b.addr, b.connect_timeout)),
+            metrics.clone(),
+        ));
         Gateway {
             cfg,
             authn,
@@ -143,15 +191,25 @@ impl Gateway {
                 .build(),
             upload_ids,
             users,
+            health,
             backends,
             forwarder: Forwarder::default(),
             metrics,
         }
     }
 
-    /// The backends this gateway forwards to.
-    pub fn backends(&self) -> impl Iterator<Item = &BackendRuntime> {
-        self.backends.values()
+    /// Waits before the next attempt (exponential backoff with full jitter), or says that no
+    /// attempt is left in count or time.
+    async fn back_off(&self, retry: &mut Retry, backend: &BackendRuntime, reason: &str) -> bool {
+        let Some(wait) = retry.next_wait() else {
+            return false;
+        };
+        self.metrics
+            .backend_retries
+            .with_label_values(&[backend.name.as_str(), reason])
+            .inc();
+        tokio::time::sleep(wait).await;
+        true
     }
 
     fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
@@ -483,18 +541,32 @@ impl Gateway {
         }
 
         // 7. forwarding (only bodiless requests are ever retried, so the verifier is used once)
-        let mut attempt = 0;
+        // Bodiless requests other than POST (which could create twice) are retried on connection
+        // failures and on the backend's 503 (SlowDown), with backoff; a body is never replayed.
+        let mut retry = Retry::new(
+            if !has_body && s.req_header().method != http::Method::POST {
+                route.backend.max_retries
+            } else {
+                0
+            },
+        );
+        let mut stale_retried = false;
         let mut up = loop {
-            attempt += 1;
             let mut up = match self.forwarder.connect(route.backend).await {
                 Ok(u) => u,
-                Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
+                Err(e) => {
+                    if self.back_off(&mut retry, route.backend, "connect").await {
+                        continue;
+                    }
+                    return self.backend_unreachable(s, x, &e.to_string()).await;
+                }
             };
             self.count_connection(route.backend, up.reused);
             let sent = Instant::now();
             // A pooled connection may have been closed by the backend meanwhile: a bodiless request
-            // that fails on one before any answer is sent again on a fresh connection.
-            let retriable = up.reused && !has_body && attempt == 1;
+            // that fails on one before any answer is sent again, at once, on a fresh connection.
+            let retriable = up.reused && !has_body && !stale_retried;
+            stale_retried |= retriable;
             if let Err(e) = up
                 .session
                 .write_request_header(Box::new(upstream_req.clone()))
@@ -550,14 +622,35 @@ impl Gateway {
             }
             match up.session.read_response().await {
                 Ok(_) => {
+                    let busy = up.session.resp_header().map(|h| h.status.as_u16()) == Some(503);
+                    if busy && retry.left() {
+                        // Read the short error answer so the connection can be pooled.
+                        let drained = forward::read_whole_body(&mut up.session, 64 * 1024).await;
+                        if drained.is_ok() && up.session.is_body_done() {
+                            self.forwarder.release(up).await;
+                        }
+                        if self.back_off(&mut retry, route.backend, "busy").await {
+                            continue;
+                        }
+                        // Out of time: the request is answered as the backend is overloaded.
+                        return self
+                            .answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
+                            .await;
+                    }
                     x.backend_elapsed = Some(sent.elapsed());
+                    self.health.record(&route.backend.name, true);
                     break up;
                 }
                 Err(e) if retriable => {
                     tracing::debug!("retrying on a fresh backend connection: {e}");
                     continue;
                 }
-                Err(e) => return self.backend_unreachable(s, x, &e.to_string()).await,
+                Err(e) => {
+                    if self.back_off(&mut retry, route.backend, "connection").await {
+                        continue;
+                    }
+                    return self.backend_unreachable(s, x, &e.to_string()).await;
+                }
             }
         };
         let body_fully_read = !has_body || s.is_body_done();
@@ -1250,6 +1343,7 @@ impl Gateway {
         cause: &str,
     ) -> Flow {
         x.cause = Some(cause.to_string());
+        self.health.record(&x.backend, false);
         tracing::warn!(request_id = %x.request_id, backend = %x.backend, "backend unavailable: {cause}");
         self.answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
             .await

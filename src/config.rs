@@ -310,10 +310,17 @@ pub struct BackendEntry {
     pub conditional_writes: bool,
     /// A PEM file of CA certificates trusted for an `https://` endpoint, besides the system's.
     pub ca_file: Option<PathBuf>,
+    /// How often a bodiless request is sent again after a connection failure or a 503.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_read_timeout_ms")]
     pub read_timeout_ms: u64,
+}
+
+fn default_max_retries() -> u32 {
+    2
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -377,6 +384,7 @@ pub struct Backend {
     pub min_part_bytes: u64,
     pub conditional_writes: bool,
     pub ca_file: Option<PathBuf>,
+    pub max_retries: u32,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -911,6 +919,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }),
         conditional_writes: b.conditional_writes,
         ca_file,
+        max_retries: b.max_retries.min(10),
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })

@@ -1,22 +1,45 @@
-//! Backend reachability for `/readyz`: every backend is probed with a TCP connect every few
-//! seconds, so that a pod whose backend is gone stops receiving traffic and gets it back when
-//! the backend returns.
+//! Backend reachability for `/readyz`. Actively, every backend is probed with a TCP connect
+//! every few seconds; passively, requests that could not reach a backend (connection refused,
+//! reset, TLS failure, timeout) count against it. A backend is unreachable while its probe fails
+//! or while its last `PASSIVE_FAILURES` requests failed within `PASSIVE_WINDOW`, so that a pod
+//! whose backend is gone stops receiving traffic and gets it back when the backend returns.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
 
 /// How often each backend is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// Failed requests in a row that make a backend unreachable...
+pub const PASSIVE_FAILURES: u32 = 3;
+/// ...as long as the last of them is this recent.
+pub const PASSIVE_WINDOW: Duration = Duration::from_secs(10);
 
 struct Probe {
     name: String,
     addr: SocketAddr,
     timeout: Duration,
     up: AtomicBool,
+    failures: Mutex<Streak>,
+}
+
+/// Requests that failed in a row, and when the last one did.
+#[derive(Default, Clone, Copy)]
+struct Streak {
+    count: u32,
+    last: Option<Instant>,
+}
+
+impl Streak {
+    fn failing(&self, now: Instant) -> bool {
+        self.count >= PASSIVE_FAILURES
+            && self
+                .last
+                .is_some_and(|t| now.duration_since(t) < PASSIVE_WINDOW)
+    }
 }
 
 pub struct BackendHealth {
@@ -37,19 +60,46 @@ impl BackendHealth {
                     addr,
                     timeout: timeout.min(PROBE_INTERVAL),
                     up: AtomicBool::new(false),
+                    failures: Mutex::new(Streak::default()),
                 })
                 .collect(),
             metrics,
         }
     }
 
-    /// The names of the backends that did not accept a connection at the last probe.
+    /// The names of the backends that did not accept a connection at the last probe, or whose
+    /// recent requests all failed.
     pub fn unreachable(&self) -> Vec<&str> {
+        self.unreachable_at(Instant::now())
+    }
+
+    fn unreachable_at(&self, now: Instant) -> Vec<&str> {
         self.probes
             .iter()
-            .filter(|p| !p.up.load(Ordering::Acquire))
+            .filter(|p| {
+                !p.up.load(Ordering::Acquire)
+                    || p.failures.lock().expect("not poisoned").failing(now)
+            })
             .map(|p| p.name.as_str())
             .collect()
+    }
+
+    /// Notes whether a request reached `backend` (an answer of any status counts as reached).
+    pub fn record(&self, backend: &str, reached: bool) {
+        self.record_at(backend, reached, Instant::now());
+    }
+
+    fn record_at(&self, backend: &str, reached: bool, now: Instant) {
+        let Some(p) = self.probes.iter().find(|p| p.name == backend) else {
+            return;
+        };
+        let mut streak = p.failures.lock().expect("not poisoned");
+        if reached {
+            *streak = Streak::default();
+        } else {
+            streak.count += 1;
+            streak.last = Some(now);
+        }
     }
 
     /// Probes every backend once, concurrently.
@@ -83,5 +133,38 @@ impl BackendHealth {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_requests_make_a_backend_unreachable_for_a_while() {
+        let health = BackendHealth::new(
+            [(
+                "b".to_string(),
+                "127.0.0.1:1".parse().unwrap(),
+                Duration::from_secs(1),
+            )],
+            Arc::new(Metrics::new()),
+        );
+        health.probes[0].up.store(true, Ordering::Release);
+        let t0 = Instant::now();
+        for i in 0..PASSIVE_FAILURES {
+            assert!(health.unreachable_at(t0).is_empty(), "after {i} failures");
+            health.record_at("b", false, t0);
+        }
+        assert_eq!(health.unreachable_at(t0), ["b"]);
+        assert!(
+            health.unreachable_at(t0 + PASSIVE_WINDOW).is_empty(),
+            "failures age out"
+        );
+        health.record_at("b", true, t0);
+        assert!(
+            health.unreachable_at(t0).is_empty(),
+            "one answer resets the streak"
+        );
     }
 }

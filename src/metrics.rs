@@ -24,6 +24,7 @@ pub struct Metrics {
     pub backend_requests: IntCounterVec,
     pub backend_connections: IntCounterVec,
     pub backend_up: IntGaugeVec,
+    pub backend_retries: IntCounterVec,
     pub code_rewrites: IntCounterVec,
     pub cache_lookups: IntCounterVec,
     pub payloads: IntCounterVec,
@@ -112,6 +113,12 @@ impl Metrics {
                     ),
                     &["backend"],
                 ),
+            ),
+            backend_retries: counter(
+                &r,
+                "hcp_gateway_backend_retries_total",
+                "Requests sent again to a backend, by backend and reason (connect, connection, busy)",
+                &["backend", "reason"],
             ),
             code_rewrites: counter(
                 &r,

@@ -27,6 +27,7 @@ pub struct BackendRuntime {
     pub conditional_writes: bool,
     /// For `https://` endpoints: the TLS client settings (roots, SNI).
     pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
+    pub max_retries: u32,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -87,6 +88,7 @@ impl BackendRuntime {
             min_part_bytes: 0,
             conditional_writes: false,
             tls: None,
+            max_retries: 0,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         }

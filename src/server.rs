@@ -147,6 +147,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 min_part_bytes: b.min_part_bytes,
                 conditional_writes: b.conditional_writes,
                 tls,
+                max_retries: b.max_retries,
                 connect_timeout: b.connect_timeout,
                 read_timeout: b.read_timeout,
             },
@@ -156,12 +157,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let metrics = Arc::new(Metrics::new());
     let gateway = Arc::new(Gateway::new(cfg.clone(), backends, metrics.clone()));
     let ready = Arc::new(AtomicBool::new(false));
-    let health = Arc::new(crate::health::BackendHealth::new(
-        gateway
-            .backends()
-            .map(|b| (b.name.clone(), b.addr, b.connect_timeout)),
-        metrics.clone(),
-    ));
+    let health = gateway.health.clone();
     health.probe_all().await;
     let admin = Arc::new(Admin {
         metrics,

@@ -69,11 +69,7 @@ async fn https_backend_verified_against_a_test_ca() {
         .unwrap();
     assert!(got.body.collect().await.unwrap().into_bytes() == data[..]);
     let reused = gw
-        .gw
-        .as_ref()
-        .unwrap()
-        .gateway
-        .metrics
+        .metrics()
         .backend_connections
         .with_label_values(&["b", "true"])
         .get();
@@ -89,4 +85,150 @@ async fn https_backend_verified_against_a_test_ca() {
     let e = untrusting.client().list_buckets().send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
     untrusting.stop().await;
+}
+
+/// Retries, counted at a recorded AWS-dialect backend that answers 503 SlowDown: a bodiless GET
+/// is sent three times (two retries with backoff) before the client gets HCP's 503; a PUT with a
+/// body and a POST are sent once. A backend that refuses connections is tried three times too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_requests_are_retried_and_bodies_never_replayed() {
+    use common::dialect_server::{DialectServer, Vendor};
+    let server = DialectServer::start(Vendor::Aws).await;
+    let text = config_with_endpoint(&server.endpoint());
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let s3 = gw.client();
+    let busy = |r: &mut aws_sdk_s3::config::http::HttpRequest| {
+        r.headers_mut()
+            .insert("x-test-respond", "error|SlowDown|503");
+    };
+    let get = s3.get_object().bucket("bkt").key("k");
+    let sent = attempts(&server, get.customize().mutate_request(busy).send()).await;
+    assert_eq!(sent, (503, 3), "GET: one try and two retries");
+    let put = s3
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(b"body".to_vec().into());
+    let sent = attempts(&server, put.customize().mutate_request(busy).send()).await;
+    assert_eq!(sent, (503, 1), "a body is never replayed");
+    let post = s3.create_multipart_upload().bucket("bkt").key("k");
+    let sent = attempts(&server, post.customize().mutate_request(busy).send()).await;
+    assert_eq!(sent, (503, 1), "a POST is not retried");
+    let retries = gw
+        .metrics()
+        .backend_retries
+        .with_label_values(&["b", "busy"])
+        .get();
+    assert_eq!(retries, 2);
+    gw.stop().await;
+
+    // Nothing listens: connection failures are retried as well, then 503.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let text = config_with_endpoint(&format!("http://{addr}"));
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let e = gw.client().list_buckets().send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
+    let connect_retries = gw
+        .metrics()
+        .backend_retries
+        .with_label_values(&["b", "connect"])
+        .get();
+    assert_eq!(connect_retries, 2);
+    gw.stop().await;
+}
+
+/// One gateway, three tenants on three backends at once: the embedded backend, Ceph RGW and
+/// moto. Each tenant's buckets land on its own backend under its prefix, and `GET /` on a tenant
+/// lists only that tenant's buckets, prefix stripped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_tenants_on_three_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(rgw), Some(moto)) = (
+        Backend::Rgw.config_entry(dir.path()),
+        Backend::Moto.config_entry(dir.path()),
+    ) else {
+        return;
+    };
+    let local = Backend::Local
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let text = format!(
+        "{}\n[[tenants]]\nname = \"rgw\"\nbackend = \"rgw\"\nbucket_prefix = \"gw-r-\"\n\n[[tenants]]\nname = \"moto\"\nbackend = \"moto\"\nbucket_prefix = \"gw-m-\"\n\n{local}\n{}\n{}",
+        base_config(""),
+        rgw.replace("name = \"b\"", "name = \"rgw\""),
+        moto.replace("name = \"b\"", "name = \"moto\""),
+    );
+    let gw = start_text(&text, dir, Backend::Local).await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let bucket = unique_bucket("multi");
+    let port = gw.s3_port();
+    let request =
+        |tenant: &'static str, method: &'static str, target: String, body: &'static [u8]| {
+            signed_request(&addr, port, tenant, method, target, body)
+        };
+    for tenant in ["t", "rgw", "moto"] {
+        let r = request(tenant, "PUT", format!("/{bucket}"), b"").await;
+        assert_eq!(r.status, 200, "{tenant}: {}", r.text());
+        let r = request(tenant, "PUT", format!("/{bucket}/k"), tenant.as_bytes()).await;
+        assert_eq!(r.status, 200, "{tenant}: {}", r.text());
+    }
+    for tenant in ["t", "rgw", "moto"] {
+        let r = request(tenant, "GET", format!("/{bucket}/k"), b"").await;
+        assert_eq!(r.body, tenant.as_bytes(), "{tenant} reads its own object");
+        let listing = request(tenant, "GET", "/".into(), b"").await.text();
+        assert!(
+            listing.contains(&format!("<Name>{bucket}</Name>")),
+            "{tenant}: {listing}"
+        );
+        assert!(
+            !listing.contains("<Name>gw-"),
+            "{tenant}: prefixes leak: {listing}"
+        );
+    }
+    // The buckets are where the tenants' backends and prefixes put them.
+    for (backend, prefix) in [("RGW", "gw-r-"), ("MOTO", "gw-m-")] {
+        let var = |k: &str| std::env::var(format!("{backend}_{k}")).unwrap();
+        let direct = sdk_client(&var("ENDPOINT"), &var("ACCESS_KEY"), &var("SECRET_KEY"));
+        direct
+            .head_object()
+            .bucket(format!("{prefix}{bucket}"))
+            .key("k")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+    }
+    gw.stop().await;
+}
+
+/// A request signed by `USER`, addressed to `tenant` by host name (`TENANT.hcp.test`).
+async fn signed_request(
+    addr: &str,
+    port: u16,
+    tenant: &str,
+    method: &str,
+    target: String,
+    body: &[u8],
+) -> common::raw::RawResponse {
+    let (ak, sk) = keys(USER, PASSWORD);
+    let host = format!("{tenant}.hcp.test:{port}");
+    common::raw::send_signed_as(addr, &host, (&ak, &sk), method, &target, body).await
+}
+
+/// The status a request got and how many requests the recorded server saw meanwhile.
+async fn attempts<T, E>(
+    server: &common::dialect_server::DialectServer,
+    request: impl std::future::Future<
+        Output = Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+    >,
+) -> (u16, u64)
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    let before = server.count();
+    let Err(e) = request.await else {
+        panic!("the request succeeded");
+    };
+    (sdk_error(&e).0, server.count() - before)
 }

@@ -575,7 +575,7 @@ async fn admin_endpoints_report_health_and_metrics() {
 }
 
 /// `/readyz` follows the backend: not ready while it refuses connections, ready again once it
-/// is back (probed every two seconds).
+/// is back (probed every two seconds), and not ready while requests to it keep failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_backend() {
     async fn fake_backend(addr: &str) -> tokio::task::JoinHandle<()> {
@@ -590,10 +590,7 @@ async fn readiness_follows_the_backend() {
     let addr = probe.local_addr().unwrap().to_string();
     drop(probe);
     let backend = fake_backend(&addr).await;
-    let text = format!(
-        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://{addr}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n",
-        base_config("")
-    );
+    let text = config_with_endpoint(&format!("http://{addr}"));
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
     let url = format!("{}/readyz", gw.admin);
     let wait_for = |status: u16| {
@@ -621,6 +618,14 @@ async fn readiness_follows_the_backend() {
     assert!(down.contains("backend unreachable: b"), "{down}");
     let _backend = fake_backend(&addr).await;
     wait_for(200).await.unwrap();
+    // It accepts connections but answers nothing: the probe passes, the requests fail, and after
+    // three failed requests in a row the backend counts as unreachable.
+    for _ in 0..3 {
+        let e = gw.client().list_buckets().send().await.unwrap_err();
+        assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
+    }
+    let r = curl(None, &[], &url);
+    assert_eq!(r.status, 503, "{}", r.text());
     gw.stop().await;
 }
 

@@ -98,12 +98,12 @@ pub struct TestGateway {
 impl TestGateway {
     /// Requests the gateway has sent to its backend `b` so far.
     pub fn backend_requests(&self) -> u64 {
-        self.gw
-            .as_ref()
-            .unwrap()
-            .gateway
-            .metrics
-            .backend_requests("b")
+        self.metrics().backend_requests("b")
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &hcp_s3_gateway::metrics::Metrics {
+        &self.gw.as_ref().unwrap().gateway.metrics
     }
 
     pub fn s3_port(&self) -> u16 {
@@ -185,6 +185,15 @@ backend = "b"
 bucket_prefix = "{bucket_prefix}"
 anonymous = [{{ buckets = "public-*", access = "read" }}, {{ buckets = "dropbox-*", access = "read-write" }}]
 "#
+    )
+}
+
+/// The test configuration with backend `b` an S3 endpoint the test runs itself (recorded
+/// servers, fakes), whose keys do not matter.
+pub fn config_with_endpoint(endpoint: &str) -> String {
+    format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"{endpoint}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n",
+        base_config("")
     )
 }
 

@@ -240,6 +240,18 @@ pub fn total_len(pieces: &[Vec<u8>]) -> usize {
 /// Content-Length for a body.
 pub async fn send_signed(
     addr: &str,
+    keys: (&str, &str),
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> RawResponse {
+    send_signed_as(addr, addr, keys, method, target, body).await
+}
+
+/// As [`send_signed`], with `host` as the Host header (virtual-host and tenant addressing).
+pub async fn send_signed_as(
+    addr: &str,
+    host: &str,
     (access_key, secret_key): (&str, &str),
     method: &str,
     target: &str,
@@ -248,7 +260,7 @@ pub async fn send_signed(
     let v4 = V4 {
         access_key,
         secret_key,
-        host: addr,
+        host,
         when: SystemTime::now(),
         payload_hash: sigv4::UNSIGNED_PAYLOAD,
         date_header: None,
