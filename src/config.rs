@@ -280,6 +280,14 @@ pub enum BackendKind {
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
+pub enum Signing {
+    #[default]
+    V4,
+    Obs,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
 pub enum AddressingStyle {
     #[default]
     Path,
@@ -313,6 +321,10 @@ pub struct BackendEntry {
     /// How often a bodiless request is sent again after a connection failure or a 503.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
+    /// How requests to the backend are signed: `v4` (AWS SigV4, default) or, for `obs`
+    /// backends, `obs` (OBS's own scheme with `x-obs-*` headers).
+    #[serde(default)]
+    pub signing: Signing,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_read_timeout_ms")]
@@ -385,6 +397,7 @@ pub struct Backend {
     pub conditional_writes: bool,
     pub ca_file: Option<PathBuf>,
     pub max_retries: u32,
+    pub signing: Signing,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -876,6 +889,11 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }
     };
     let ca_file = b.ca_file.as_ref().map(|f| base.join(f));
+    if b.signing == Signing::Obs && b.kind != BackendKind::Obs {
+        errors.push(format!(
+            "{label}: signing = \"obs\" is for backends of kind \"obs\""
+        ));
+    }
     if let BackendTarget::Remote { endpoint, .. } = &target {
         if endpoint.tls {
             if let Err(e) = crate::tls::ClientTls::new(&endpoint.host, ca_file.as_deref()) {
@@ -920,6 +938,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         conditional_writes: b.conditional_writes,
         ca_file,
         max_retries: b.max_retries.min(10),
+        signing: b.signing,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })

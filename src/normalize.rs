@@ -44,6 +44,26 @@ fn backend_identifying(name: &str) -> bool {
         || name.starts_with("x-rgw-")
 }
 
+/// `x-obs-*` response headers that are S3's `x-amz-*` object headers under OBS's prefix.
+fn obs_object_header(rest: &str) -> bool {
+    rest.starts_with("meta-")
+        || rest.starts_with("server-side-encryption")
+        || matches!(
+            rest,
+            "version-id"
+                | "delete-marker"
+                | "copy-source-version-id"
+                | "storage-class"
+                | "website-redirect-location"
+                | "expiration"
+                | "restore"
+                | "tagging-count"
+                | "object-lock-mode"
+                | "object-lock-retain-until-date"
+                | "object-lock-legal-hold"
+        )
+}
+
 /// Adds the security headers, the gateway's request id and `Date`.
 pub fn finish_headers(resp: &mut ResponseHeader, is_error: bool, request_id: &str, host_id: &str) {
     for (n, v) in SECURITY_HEADERS {
@@ -93,7 +113,15 @@ pub fn success_header(
     let mut resp =
         ResponseHeader::build(upstream.status, Some(upstream.headers.len() + 12)).expect("status");
     for (name, value) in upstream.headers.iter() {
-        if !backend_identifying(name.as_str()) {
+        if let Some(rest) = name
+            .as_str()
+            .strip_prefix("x-obs-")
+            .filter(|r| obs_object_header(r))
+        {
+            // OBS's own names for S3's object headers (its native dialect).
+            resp.append_header(format!("x-amz-{rest}"), value.clone())
+                .expect("copied header");
+        } else if !backend_identifying(name.as_str()) {
             resp.append_header(name.clone(), value.clone())
                 .expect("copied header");
         }

@@ -28,6 +28,7 @@ pub struct BackendRuntime {
     /// For `https://` endpoints: the TLS client settings (roots, SNI).
     pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
     pub max_retries: u32,
+    pub signing: crate::config::Signing,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -89,6 +90,7 @@ impl BackendRuntime {
             conditional_writes: false,
             tls: None,
             max_retries: 0,
+            signing: crate::config::Signing::V4,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
         }

@@ -148,6 +148,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 conditional_writes: b.conditional_writes,
                 tls,
                 max_retries: b.max_retries,
+                signing: b.signing,
                 connect_timeout: b.connect_timeout,
                 read_timeout: b.read_timeout,
             },

@@ -3,6 +3,10 @@
 //!
 //! `Signature = Base64(HMAC-SHA1(secret, StringToSign))` with
 //! `StringToSign = Verb\nContent-MD5\nContent-Type\nDate\nCanonicalizedAmzHeaders CanonicalizedResource`.
+//!
+//! Huawei OBS's own scheme (`Authorization: OBS key:signature`) has the same shape with
+//! `x-obs-*` headers and its own sub-resource list: one canonicalisation serves both, by
+//! [`V2Dialect`], for verifying clients (AWS) and signing toward OBS backends.
 
 use std::time::{Duration, SystemTime};
 
@@ -60,14 +64,105 @@ const SUBRESOURCES: &[&str] = &[
     "website",
 ];
 
-/// `CanonicalizedAmzHeaders`: `x-amz-*` headers, lower-case, sorted, repeated values joined
-/// with commas, folded whitespace unfolded, each as `name:value\n`.
+/// What differs between AWS's SigV2 and OBS's scheme.
+#[derive(Debug, Clone, Copy)]
+pub struct V2Dialect {
+    /// Headers that are signed: `x-amz-` or `x-obs-`.
+    pub header_prefix: &'static str,
+    subresource: fn(&str) -> bool,
+}
+
+pub const AWS: V2Dialect = V2Dialect {
+    header_prefix: "x-amz-",
+    subresource: aws_subresource,
+};
+
+pub const OBS: V2Dialect = V2Dialect {
+    header_prefix: "x-obs-",
+    subresource: obs_subresource,
+};
+
+fn aws_subresource(name: &str) -> bool {
+    SUBRESOURCES.contains(&name)
+}
+
+/// OBS signs these query parameters, compared case-insensitively, and any `x-obs-*` one
+/// (esdk-obs-python 3.26.6 `const.ALLOWED_RESOURCE_PARAMTER_NAMES`).
+fn obs_subresource(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "acl",
+        "backtosource",
+        "policy",
+        "torrent",
+        "logging",
+        "location",
+        "storageinfo",
+        "quota",
+        "storageclass",
+        "storagepolicy",
+        "requestpayment",
+        "versions",
+        "versioning",
+        "versionid",
+        "uploads",
+        "uploadid",
+        "partnumber",
+        "website",
+        "notification",
+        "dispolicy",
+        "lifecycle",
+        "deletebucket",
+        "delete",
+        "cors",
+        "restore",
+        "tagging",
+        "replication",
+        "metadata",
+        "encryption",
+        "publicaccessblock",
+        "bucketstatus",
+        "policystatus",
+        "inventory",
+        "obscompresspolicy",
+        "object-lock",
+        "retention",
+        "directcoldaccess",
+        "append",
+        "position",
+        "truncate",
+        "modify",
+        "rename",
+        "length",
+        "name",
+        "fileinterface",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "x-image-save-bucket",
+        "x-image-save-object",
+        "x-image-process",
+        "x-oss-process",
+    ];
+    let lower = name.to_ascii_lowercase();
+    NAMES.contains(&lower.as_str()) || lower.starts_with("x-obs-")
+}
+
+/// `CanonicalizedAmzHeaders` of AWS's SigV2.
 pub fn canonical_amz_headers(req: &RequestHeader) -> String {
+    canonical_headers(req, &AWS)
+}
+
+/// The dialect's signed headers (`x-amz-*` or `x-obs-*`), lower-case, sorted, repeated values
+/// joined with commas, folded whitespace unfolded, each as `name:value\n`.
+pub fn canonical_headers(req: &RequestHeader, dialect: &V2Dialect) -> String {
     let mut names: Vec<&str> = req
         .headers
         .keys()
         .map(|n| n.as_str())
-        .filter(|n| n.starts_with("x-amz-"))
+        .filter(|n| n.starts_with(dialect.header_prefix))
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -97,6 +192,16 @@ pub fn canonical_amz_headers(req: &RequestHeader) -> String {
 /// `CanonicalizedResource`: `/bucket` for virtual-host requests, the raw path as sent, then the
 /// signed sub-resources sorted, with decoded values.
 pub fn canonical_resource(target: &Target, raw_path: &[u8], query: &Query) -> String {
+    canonical_resource_in(target, raw_path, query, &AWS)
+}
+
+/// [`canonical_resource`] with the dialect's sub-resources.
+pub fn canonical_resource_in(
+    target: &Target,
+    raw_path: &[u8],
+    query: &Query,
+    dialect: &V2Dialect,
+) -> String {
     let mut out = String::new();
     if target.virtual_host {
         out.push('/');
@@ -106,7 +211,7 @@ pub fn canonical_resource(target: &Target, raw_path: &[u8], query: &Query) -> St
     let mut subs: Vec<(&str, &str)> = query
         .pairs()
         .iter()
-        .filter(|(n, _)| SUBRESOURCES.contains(&n.as_str()))
+        .filter(|(n, _)| (dialect.subresource)(n))
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     subs.sort();
@@ -139,6 +244,16 @@ fn resource_variants(target: &Target, raw_path: &[u8], query: &Query) -> Vec<Str
 }
 
 pub fn string_to_sign(req: &RequestHeader, date_line: &str, resource: &str) -> String {
+    string_to_sign_in(req, date_line, resource, &AWS)
+}
+
+/// [`string_to_sign`] with the dialect's signed headers.
+pub fn string_to_sign_in(
+    req: &RequestHeader,
+    date_line: &str,
+    resource: &str,
+    dialect: &V2Dialect,
+) -> String {
     let header = |name: http::header::HeaderName| {
         req.headers
             .get(name)
@@ -151,7 +266,7 @@ pub fn string_to_sign(req: &RequestHeader, date_line: &str, resource: &str) -> S
         header(http::header::HeaderName::from_static("content-md5")),
         header(http::header::CONTENT_TYPE),
         date_line,
-        canonical_amz_headers(req),
+        canonical_headers(req, dialect),
         resource
     )
 }

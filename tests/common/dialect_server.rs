@@ -232,6 +232,42 @@ async fn serve(
             )
             .await
         }
+        Some("obs-native") => {
+            // OBS's own scheme: the request must be signed `OBS AK:…`, dated by x-obs-date and
+            // carry no x-amz-* header; the answer carries OBS's header names.
+            let signed = req
+                .header("authorization")
+                .is_some_and(|a| a.starts_with("OBS AK:"));
+            let amz: Vec<&str> = req
+                .headers
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .filter(|n| n.starts_with("x-amz-"))
+                .collect();
+            if !signed || req.header("x-obs-date").is_none() || !amz.is_empty() {
+                let body = format!("not an OBS-signed request: {:?}", req.headers);
+                return respond(
+                    &mut conn,
+                    400,
+                    &[("Content-Type", "text/plain")],
+                    body.as_bytes(),
+                )
+                .await;
+            }
+            let meta = req.header("x-obs-meta-color").unwrap_or("red").to_string();
+            respond(
+                &mut conn,
+                200,
+                &[
+                    ("x-obs-meta-color", meta.as_str()),
+                    ("x-obs-version-id", "v1"),
+                    ("x-obs-request-id", "OBSREQ1"),
+                    ("ETag", "\"e\""),
+                ],
+                if head_only { b"" } else { b"obs data" },
+            )
+            .await
+        }
         Some("copy-without-etag") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified></CopyObjectResult>";
             respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
