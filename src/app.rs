@@ -212,6 +212,14 @@ impl Gateway {
         true
     }
 
+    /// Makes sure the route has credentials to sign with (the AWS chain may have to fetch).
+    async fn resolve_credentials(&self, route: &mut Route<'_>) -> Result<(), String> {
+        if route.credentials.is_none() {
+            route.credentials = Some(route.backend.credentials.current().await?);
+        }
+        Ok(())
+    }
+
     fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
         self.metrics
             .backend_connections
@@ -402,8 +410,11 @@ impl Gateway {
             target,
             op,
             auth,
-            route,
+            mut route,
         } = plan;
+        if let Err(cause) = self.resolve_credentials(&mut route).await {
+            return self.backend_unreachable(s, x, &cause).await;
+        }
         let has_body = !s.is_body_empty();
         let verifier =
             match BodyVerifier::new(&auth.payload, s.req_header(), self.cfg.max_chunk_bytes) {
@@ -1275,8 +1286,9 @@ impl Gateway {
         let head = match cached {
             Some(head) => head,
             None => {
-                let source_route =
+                let mut source_route =
                     routing::route(route.tenant, Some(route.backend), &source_target)?;
+                source_route.credentials = route.credentials.clone();
                 match self
                     .backend_call("HEAD", &version, &source_target, &source_route)
                     .await

@@ -307,6 +307,12 @@ pub struct BackendEntry {
     pub dialect: Option<Dialect>,
     pub access_key: Option<SecretField>,
     pub secret_key: Option<SecretField>,
+    /// The session token of temporary credentials (OBS temporary AK/SK, AWS STS).
+    pub security_token: Option<SecretField>,
+    /// `static` (the keys above, the default) or `aws`: the AWS SDKs' credential chain —
+    /// environment, shared profile, web identity (IRSA), EKS Pod Identity, ECS, IMDSv2.
+    #[serde(default)]
+    pub credentials: CredentialSource,
     /// Directory of the `local` backend's objects.
     pub data_dir: Option<PathBuf>,
     /// The smallest non-final part the backend accepts (default: 5 MiB for `s3` and `local`,
@@ -408,12 +414,34 @@ pub struct Backend {
 pub enum BackendTarget {
     Remote {
         endpoint: Endpoint,
-        access_key: String,
-        secret_key: SecretKey,
+        keys: RemoteKeys,
     },
     Local {
         data_dir: PathBuf,
     },
+}
+
+/// How the gateway authenticates to a remote backend.
+#[derive(Debug, Clone)]
+pub enum RemoteKeys {
+    /// Keys from the configuration; a security token for temporary credentials (OBS, STS).
+    Static {
+        access_key: String,
+        secret_key: SecretKey,
+        token: Option<SecretKey>,
+    },
+    /// The standard AWS credential chain (environment, profile, IRSA, Pod Identity, ECS, IMDS).
+    AwsChain,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialSource {
+    /// `access_key` and `secret_key` (and `security_token`) from the configuration.
+    #[default]
+    Static,
+    /// The AWS SDKs' default credential chain.
+    Aws,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -720,7 +748,11 @@ fn derived_binding_secret(backends: &HashMap<String, Backend>) -> String {
         digest.update(name.as_bytes());
         digest.update(b"\0");
         match &backends[name].target {
-            BackendTarget::Remote { secret_key, .. } => digest.update(secret_key.expose()),
+            BackendTarget::Remote {
+                keys: RemoteKeys::Static { secret_key, .. },
+                ..
+            } => digest.update(secret_key.expose()),
+            BackendTarget::Remote { endpoint, .. } => digest.update(endpoint.authority()),
             BackendTarget::Local { data_dir } => {
                 digest.update(data_dir.to_string_lossy().as_bytes())
             }
@@ -864,26 +896,48 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
                     None
                 }
             };
-            let ak = match &b.access_key {
-                Some(s) => resolve_secret(&format!("{label}.access_key"), s, base, errors),
-                None => {
-                    errors.push(format!("{label}: access_key is required"));
-                    None
+            let keys = match b.credentials {
+                CredentialSource::Aws => {
+                    if b.access_key.is_some()
+                        || b.secret_key.is_some()
+                        || b.security_token.is_some()
+                    {
+                        errors.push(format!(
+                            "{label}: credentials = \"aws\" takes no access_key, secret_key or security_token"
+                        ));
+                    }
+                    Some(RemoteKeys::AwsChain)
+                }
+                CredentialSource::Static => {
+                    let ak = match &b.access_key {
+                        Some(s) => resolve_secret(&format!("{label}.access_key"), s, base, errors),
+                        None => {
+                            errors.push(format!("{label}: access_key is required"));
+                            None
+                        }
+                    };
+                    let sk = match &b.secret_key {
+                        Some(s) => resolve_secret(&format!("{label}.secret_key"), s, base, errors),
+                        None => {
+                            errors.push(format!("{label}: secret_key is required"));
+                            None
+                        }
+                    };
+                    let token = b.security_token.as_ref().and_then(|s| {
+                        resolve_secret(&format!("{label}.security_token"), s, base, errors)
+                    });
+                    match (ak, sk) {
+                        (Some(access_key), Some(sk)) => Some(RemoteKeys::Static {
+                            access_key,
+                            secret_key: SecretKey::new(sk),
+                            token: token.map(SecretKey::new),
+                        }),
+                        _ => None,
+                    }
                 }
             };
-            let sk = match &b.secret_key {
-                Some(s) => resolve_secret(&format!("{label}.secret_key"), s, base, errors),
-                None => {
-                    errors.push(format!("{label}: secret_key is required"));
-                    None
-                }
-            };
-            match (endpoint, ak, sk) {
-                (Some(endpoint), Some(access_key), Some(sk)) => BackendTarget::Remote {
-                    endpoint,
-                    access_key,
-                    secret_key: SecretKey::new(sk),
-                },
+            match (endpoint, keys) {
+                (Some(endpoint), Some(keys)) => BackendTarget::Remote { endpoint, keys },
                 _ => return None,
             }
         }
@@ -983,6 +1037,19 @@ mod tests {
             [[backends]]
             name = "b"
             kind = "s3"
+            [[backends]]
+            name = "chain"
+            kind = "s3"
+            endpoint = "https://s3.eu-west-1.amazonaws.com"
+            credentials = "aws"
+            access_key = "AKIA"
+            [[backends]]
+            name = "not-obs"
+            kind = "s3"
+            endpoint = "http://127.0.0.1:9000"
+            access_key = "a"
+            secret_key = "s"
+            signing = "obs"
         "#;
         let errors = Config::parse(text, Path::new(".")).unwrap_err();
         let all = errors.join("\n");
@@ -993,6 +1060,8 @@ mod tests {
             "backend \"missing\"",
             "endpoint is required",
             "access_key is required",
+            "credentials = \"aws\" takes no access_key",
+            "signing = \"obs\" is for backends of kind \"obs\"",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod complete;
 pub mod config;
+pub mod credentials;
 pub mod errors;
 pub mod forward;
 pub mod health;

@@ -601,6 +601,7 @@ mod tests {
             tenant: &tenant,
             backend: &backend,
             backend_bucket: None,
+            credentials: None,
         })
     }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::addressing::Target;
-use crate::auth::SecretKey;
+
 use crate::config::{AddressingStyle, BackendKind, Tenant};
 use crate::errors::{HcpCode, HcpError};
 use crate::mapping::Dialect;
@@ -18,8 +18,7 @@ pub struct BackendRuntime {
     pub addr: SocketAddr,
     /// The endpoint's authority as sent in `Host` (path style) or after the bucket (virtual host).
     pub authority: String,
-    pub access_key: String,
-    pub secret: SecretKey,
+    pub credentials: std::sync::Arc<crate::credentials::BackendCredentials>,
     pub region: String,
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
@@ -40,6 +39,9 @@ pub struct Route<'a> {
     pub backend: &'a BackendRuntime,
     /// The bucket's name at the backend (the tenant's prefix + the client's name).
     pub backend_bucket: Option<String>,
+    /// What backend requests are signed with; resolved before the first one (the AWS chain
+    /// may have to fetch).
+    pub credentials: Option<std::sync::Arc<crate::credentials::SigningCredentials>>,
 }
 
 impl Route<'_> {
@@ -65,6 +67,7 @@ pub fn route<'a>(
     Ok(Route {
         tenant,
         backend,
+        credentials: backend.credentials.fixed_now(),
         backend_bucket: target
             .bucket
             .as_deref()
@@ -81,8 +84,11 @@ impl BackendRuntime {
             kind: BackendKind::S3,
             addr: "127.0.0.1:1".parse().unwrap(),
             authority: "h".into(),
-            access_key: "a".into(),
-            secret: SecretKey::new("s"),
+            credentials: std::sync::Arc::new(crate::credentials::BackendCredentials::fixed(
+                "a".into(),
+                crate::auth::SecretKey::new("s"),
+                None,
+            )),
             region: "r".into(),
             addressing: AddressingStyle::Path,
             dialect: Dialect::Aws,
@@ -116,6 +122,7 @@ mod tests {
             tenant: &tenant,
             backend: &backend,
             backend_bucket: None,
+            credentials: None,
         };
         assert_eq!(r.client_bucket("t-finance"), Some("finance"));
         assert_eq!(r.client_bucket("other"), None);

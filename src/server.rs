@@ -16,7 +16,8 @@ use tokio::sync::{watch, Notify};
 
 use crate::admin::Admin;
 use crate::app::Gateway;
-use crate::config::{BackendTarget, Config};
+use crate::config::{BackendTarget, Config, RemoteKeys};
+use crate::credentials::BackendCredentials;
 use crate::local_backend::LocalBackend;
 use crate::metrics::Metrics;
 use crate::routing::BackendRuntime;
@@ -91,23 +92,22 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let mut backends = HashMap::new();
     for b in cfg.backends.values() {
         let mut tls = None;
-        let (addr, authority, access_key, secret) = match &b.target {
+        let (addr, authority, credentials) = match &b.target {
             BackendTarget::Local { data_dir } => {
                 let l = LocalBackend::start(data_dir).await?;
                 let rt = (
                     l.addr,
                     l.addr.to_string(),
-                    l.access_key.clone(),
-                    crate::auth::SecretKey::new(l.secret_key.clone()),
+                    BackendCredentials::fixed(
+                        l.access_key.clone(),
+                        crate::auth::SecretKey::new(l.secret_key.clone()),
+                        None,
+                    ),
                 );
                 local = Some(l);
                 rt
             }
-            BackendTarget::Remote {
-                endpoint,
-                access_key,
-                secret_key,
-            } => {
+            BackendTarget::Remote { endpoint, keys } => {
                 let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
                     .await?
                     .next()
@@ -124,12 +124,19 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                     })?;
                     tls = Some(Arc::new(client));
                 }
-                (
-                    addr,
-                    endpoint.authority(),
-                    access_key.clone(),
-                    secret_key.clone(),
-                )
+                let credentials = match keys {
+                    RemoteKeys::Static {
+                        access_key,
+                        secret_key,
+                        token,
+                    } => BackendCredentials::fixed(
+                        access_key.clone(),
+                        secret_key.clone(),
+                        token.clone(),
+                    ),
+                    RemoteKeys::AwsChain => BackendCredentials::aws_chain(&b.region).await,
+                };
+                (addr, endpoint.authority(), credentials)
             }
         };
         backends.insert(
@@ -139,8 +146,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                 kind: b.kind,
                 addr,
                 authority,
-                access_key,
-                secret,
+                credentials: Arc::new(credentials),
                 region: b.region.clone(),
                 addressing: b.addressing,
                 dialect: b.dialect,

@@ -12,6 +12,7 @@ use base64::Engine as _;
 
 use crate::auth::{format_amz_date, sigv2, sigv4_header};
 use crate::config::{AddressingStyle, Signing};
+use crate::credentials::SigningCredentials;
 use crate::routing::{backend_bucket_name, Route};
 use crate::sigv4;
 
@@ -183,9 +184,17 @@ pub fn backend_request(
             .expect("valid length"),
         None => {}
     }
+    let credentials = route
+        .credentials
+        .as_deref()
+        .expect("backend credentials are resolved before the first backend request");
     if backend.signing == Signing::Obs {
-        sign_obs(&mut req, route, &path, &query, now);
+        sign_obs(&mut req, route, credentials, &path, &query, now);
         return req;
+    }
+    if let Some(token) = &credentials.token {
+        req.insert_header("x-amz-security-token", token.expose())
+            .expect("valid token");
     }
     let amz_date = format_amz_date(now);
     req.insert_header("x-amz-date", &amz_date)
@@ -212,10 +221,10 @@ pub fn backend_request(
     );
     let date = &amz_date[..8];
     let scope = sigv4::scope(date, &backend.region, "s3");
-    let key = keys.get(backend.secret.expose(), date, &backend.region, "s3");
+    let key = keys.get(credentials.secret.expose(), date, &backend.region, "s3");
     let signature = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &canonical));
     let authorization =
-        sigv4::authorization(&backend.access_key, &scope, &signed_headers, &signature);
+        sigv4::authorization(&credentials.access_key, &scope, &signed_headers, &signature);
     req.insert_header(http::header::AUTHORIZATION, authorization)
         .expect("valid authorization");
     req
@@ -225,7 +234,14 @@ pub fn backend_request(
 /// itself are not sent: OBS rejects them), `x-obs-date` dates the request, and
 /// `Authorization: OBS key:Base64(HMAC-SHA1(secret, StringToSign))` signs it (SigV2's shape
 /// with OBS's headers and sub-resources).
-fn sign_obs(req: &mut RequestHeader, route: &Route<'_>, path: &str, query: &str, now: SystemTime) {
+fn sign_obs(
+    req: &mut RequestHeader,
+    route: &Route<'_>,
+    credentials: &SigningCredentials,
+    path: &str,
+    query: &str,
+    now: SystemTime,
+) {
     let amz: Vec<(http::HeaderName, HeaderValue)> = req
         .headers
         .iter()
@@ -245,6 +261,10 @@ fn sign_obs(req: &mut RequestHeader, route: &Route<'_>, path: &str, query: &str,
     }
     req.insert_header("x-obs-date", httpdate::fmt_http_date(now))
         .expect("valid date");
+    if let Some(token) = &credentials.token {
+        req.insert_header("x-obs-security-token", token.expose())
+            .expect("valid token");
+    }
     let backend = route.backend;
     let resource_target = Target {
         tenant: String::new(),
@@ -262,10 +282,10 @@ fn sign_obs(req: &mut RequestHeader, route: &Route<'_>, path: &str, query: &str,
     // With x-obs-date, the Date line is empty.
     let string_to_sign = sigv2::string_to_sign_in(req, "", &resource, &sigv2::OBS);
     let signature = base64::engine::general_purpose::STANDARD
-        .encode(sigv2::sign(backend.secret.expose(), &string_to_sign));
+        .encode(sigv2::sign(credentials.secret.expose(), &string_to_sign));
     req.insert_header(
         http::header::AUTHORIZATION,
-        format!("OBS {}:{signature}", backend.access_key),
+        format!("OBS {}:{signature}", credentials.access_key),
     )
     .expect("valid authorization");
 }
@@ -342,8 +362,12 @@ mod obs_tests {
         for c in &v.case {
             let mut backend = BackendRuntime::for_tests();
             backend.signing = Signing::Obs;
-            backend.access_key = v.access_key.clone();
-            backend.secret = crate::auth::SecretKey::new(v.secret_key.clone());
+            backend.credentials =
+                std::sync::Arc::new(crate::credentials::BackendCredentials::fixed(
+                    v.access_key.clone(),
+                    crate::auth::SecretKey::new(v.secret_key.clone()),
+                    None,
+                ));
             backend.addressing = if c.path_style {
                 AddressingStyle::Path
             } else {
@@ -378,6 +402,7 @@ mod obs_tests {
                 tenant: &tenant,
                 backend: &backend,
                 backend_bucket: Some(c.bucket.clone()),
+                credentials: backend.credentials.fixed_now(),
             };
             let keys = sigv4::SigningKeyCache::default();
             let sent = backend_request(&client, &target, &route, BodyPlan::NONE, now, &keys);

@@ -5,23 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::process::Process;
 use common::raw::{request_head, send, Connection, V4};
 use common::*;
 use hcp_s3_gateway::sigv4;
-
-/// A gateway process and everything it printed.
-struct Process {
-    child: Child,
-    s3: String,
-    output: Arc<Mutex<Vec<String>>>,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
 
 const NEWBIE: &str = "newbie";
 const NEWBIE_PASSWORD: &str = "newbie-password";
@@ -44,82 +33,6 @@ fn config(extra_user: bool, data: &std::path::Path) -> String {
     text
 }
 
-impl Process {
-    fn start() -> Process {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, config(false, &dir.path().join("data"))).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hcp-s3-gateway"))
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let s3 = loop {
-            let found = output.lock().unwrap().iter().find_map(|l| {
-                l.split("serving S3 on http://")
-                    .nth(1)
-                    .map(|r| r.split_whitespace().next().unwrap().to_string())
-            });
-            if let Some(addr) = found {
-                break addr;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the gateway did not start: {:?}",
-                output.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Process {
-            child,
-            s3,
-            output,
-            config: path,
-            _dir: dir,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name}");
-    }
-
-    fn client(&self, user: &str, password: &str) -> aws_sdk_s3::Client {
-        let (ak, sk) = keys(user, password);
-        sdk_client(&format!("http://{}", self.s3), &ak, &sk)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.output.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn list_buckets_headers(addr: &str, user: &str, password: &str) -> Vec<(String, String)> {
     let (ak, sk) = keys(user, password);
     V4 {
@@ -137,7 +50,7 @@ fn list_buckets_headers(addr: &str, user: &str, password: &str) -> Vec<(String, 
 /// before keeps serving, and a broken configuration is refused while the running one stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_users_and_leaves_connections_open() {
-    let p = Process::start();
+    let p = start_process();
     let mut open = Connection::open(&p.s3).await;
     let r = open
         .request("GET", b"/", &list_buckets_headers(&p.s3, USER, PASSWORD))
@@ -196,7 +109,7 @@ async fn sighup_reloads_users_and_leaves_connections_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_large_download_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut p = Process::start();
+    let mut p = start_process();
     let s3 = p.client(USER, PASSWORD);
     let bucket = unique_bucket("drain");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -260,7 +173,7 @@ async fn sigterm_lets_a_large_download_finish() {
 /// user's secret key or password, not a presigned URL's signature, not the binding secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_is_json_and_holds_no_secret() {
-    let p = Process::start();
+    let p = start_process();
     let s3 = p.client(USER, PASSWORD);
     let bucket = unique_bucket("logs");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -336,4 +249,11 @@ async fn access_log_is_json_and_holds_no_secret() {
             "a secret is in the log: {secret}"
         );
     }
+}
+
+/// A gateway process on the embedded backend, logging JSON.
+fn start_process() -> Process {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(false, &dir.path().join("data"));
+    Process::start(&text, dir, &[])
 }

@@ -67,8 +67,11 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         target: Target,
-        route: Route<'_>,
+        mut route: Route<'_>,
     ) -> Flow {
+        if let Err(cause) = self.resolve_credentials(&mut route).await {
+            return self.backend_unreachable(s, x, &cause).await;
+        }
         let boundary = match post_object::boundary(s.req_header()) {
             Ok(b) => b,
             Err(e) => return self.answer_early(s, x, e).await,

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod dialect_server;
+pub mod process;
 pub mod raw;
 
 use std::path::Path;
