@@ -176,9 +176,12 @@ impl Gateway {
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
         let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
         let health = Arc::new(crate::health::BackendHealth::new(
-            backends
-                .values()
-                .map(|b| (b.name.clone(), b.addr, b.connect_timeout)),
+            backends.values().map(|b| crate::health::Target {
+                name: b.name.clone(),
+                resolved: b.resolved.clone(),
+                dns_name: b.dns_name.clone(),
+                timeout: b.connect_timeout,
+            }),
             metrics.clone(),
         ));
         Gateway {
@@ -210,6 +213,12 @@ impl Gateway {
             .inc();
         tokio::time::sleep(wait).await;
         true
+    }
+
+    /// AWS in us-east-1 (and what speaks its dialect there) answers CreateBucket on a bucket its
+    /// caller owns with a plain 200.
+    fn recreates_silently(&self, route: &Route<'_>) -> bool {
+        route.backend.dialect == crate::mapping::Dialect::Aws && route.backend.region == "us-east-1"
     }
 
     /// Makes sure the route has credentials to sign with (the AWS chain may have to fetch).
@@ -463,6 +472,29 @@ impl Gateway {
             upstream_req
                 .insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
+        }
+
+        // AWS us-east-1 answers a re-created own bucket 200 and resets its ACL: the gateway asks
+        // first and answers HCP's BucketAlreadyOwnedByYou without re-creating it.
+        if op == Operation::CreateBucket && self.recreates_silently(&route) {
+            match self.backend_call("HEAD", "", &target, &route).await {
+                Some((h, _)) if h.status == 200 => {
+                    let bucket = target.bucket.as_deref().unwrap_or_default();
+                    return self
+                        .answer_early(
+                            s,
+                            x,
+                            HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket),
+                        )
+                        .await;
+                }
+                Some((h, _)) if h.status == 403 => {
+                    return self
+                        .answer_early(s, x, HcpError::new(HcpCode::BucketAlreadyExists))
+                        .await;
+                }
+                _ => {}
+            }
         }
 
         // Rule 41 and create-only writes where the backend cannot refuse them itself; before a

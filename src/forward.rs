@@ -46,7 +46,8 @@ impl Forwarder {
             .authority
             .rsplit_once(':')
             .map_or(backend.authority.as_str(), |(h, _)| h);
-        let mut peer = HttpPeer::new(backend.addr, backend.tls.is_some(), sni.to_string());
+        let addr = backend.addr();
+        let mut peer = HttpPeer::new(addr, backend.tls.is_some(), sni.to_string());
         peer.options.connection_timeout = Some(backend.connect_timeout);
         peer.options.read_timeout = Some(backend.read_timeout);
         peer.options.write_timeout = Some(backend.read_timeout);
@@ -57,7 +58,7 @@ impl Forwarder {
                 Some(session) => (session, true),
                 None => {
                     let connect = async {
-                        let tcp = tokio::net::TcpStream::connect(backend.addr).await?;
+                        let tcp = tokio::net::TcpStream::connect(addr).await?;
                         let _ = tcp.set_nodelay(true);
                         tls.connect(tcp).await
                     };

@@ -5,6 +5,8 @@
 //! whose backend is gone stops receiving traffic and gets it back when the backend returns.
 
 use std::net::SocketAddr;
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,9 +20,23 @@ pub const PASSIVE_FAILURES: u32 = 3;
 /// ...as long as the last of them is this recent.
 pub const PASSIVE_WINDOW: Duration = Duration::from_secs(10);
 
+/// What is probed for one backend.
+pub struct Target {
+    pub name: String,
+    /// Shared with the request path, which connects wherever this points.
+    pub resolved: Arc<ArcSwap<SocketAddr>>,
+    /// Resolved again every `RESOLVE_EVERY` probes.
+    pub dns_name: Option<(String, u16)>,
+    pub timeout: Duration,
+}
+
+/// Probes between two DNS resolutions of a backend's name (about half a minute).
+const RESOLVE_EVERY: u32 = 15;
+
 struct Probe {
     name: String,
-    addr: SocketAddr,
+    resolved: Arc<ArcSwap<SocketAddr>>,
+    dns_name: Option<(String, u16)>,
     timeout: Duration,
     up: AtomicBool,
     failures: Mutex<Streak>,
@@ -48,17 +64,15 @@ pub struct BackendHealth {
 }
 
 impl BackendHealth {
-    pub fn new(
-        backends: impl IntoIterator<Item = (String, SocketAddr, Duration)>,
-        metrics: Arc<Metrics>,
-    ) -> BackendHealth {
+    pub fn new(backends: impl IntoIterator<Item = Target>, metrics: Arc<Metrics>) -> BackendHealth {
         BackendHealth {
             probes: backends
                 .into_iter()
-                .map(|(name, addr, timeout)| Probe {
-                    name,
-                    addr,
-                    timeout: timeout.min(PROBE_INTERVAL),
+                .map(|t| Probe {
+                    name: t.name,
+                    resolved: t.resolved,
+                    dns_name: t.dns_name,
+                    timeout: t.timeout.min(PROBE_INTERVAL),
                     up: AtomicBool::new(false),
                     failures: Mutex::new(Streak::default()),
                 })
@@ -105,8 +119,9 @@ impl BackendHealth {
     /// Probes every backend once, concurrently.
     pub async fn probe_all(&self) {
         let rounds = self.probes.iter().map(|p| async move {
+            let addr = **p.resolved.load();
             let up = matches!(
-                tokio::time::timeout(p.timeout, tokio::net::TcpStream::connect(p.addr)).await,
+                tokio::time::timeout(p.timeout, tokio::net::TcpStream::connect(addr)).await,
                 Ok(Ok(_))
             );
             let was = p.up.swap(up, Ordering::AcqRel);
@@ -114,7 +129,7 @@ impl BackendHealth {
                 if up {
                     tracing::info!(backend = %p.name, "backend reachable");
                 } else {
-                    tracing::warn!(backend = %p.name, addr = %p.addr, "backend unreachable");
+                    tracing::warn!(backend = %p.name, %addr, "backend unreachable");
                 }
             }
             self.metrics
@@ -125,11 +140,39 @@ impl BackendHealth {
         futures_util::future::join_all(rounds).await;
     }
 
-    /// Probes until `shutdown` turns true.
+    /// Resolves the backends' names again (off the event loop, as tokio resolves); a changed
+    /// address is used by the next connections, pooled ones finish where they are.
+    pub async fn resolve_all(&self) {
+        for p in &self.probes {
+            let Some((host, port)) = &p.dns_name else {
+                continue;
+            };
+            match tokio::net::lookup_host((host.as_str(), *port)).await {
+                Ok(mut addrs) => {
+                    if let Some(addr) = addrs.next() {
+                        if addr != **p.resolved.load() {
+                            tracing::info!(backend = %p.name, %addr, "backend address changed");
+                            p.resolved.store(Arc::new(addr));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(backend = %p.name, "cannot resolve {host}: {e}"),
+            }
+        }
+    }
+
+    /// Probes (and now and then resolves) until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut round = 0u32;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(PROBE_INTERVAL) => self.probe_all().await,
+                _ = tokio::time::sleep(PROBE_INTERVAL) => {
+                    round += 1;
+                    if round.is_multiple_of(RESOLVE_EVERY) {
+                        self.resolve_all().await;
+                    }
+                    self.probe_all().await;
+                }
                 _ = shutdown.changed() => return,
             }
         }
@@ -140,14 +183,32 @@ impl BackendHealth {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn names_are_resolved_again() {
+        let resolved = Arc::new(ArcSwap::from_pointee("192.0.2.1:9000".parse().unwrap()));
+        let health = BackendHealth::new(
+            [Target {
+                name: "b".to_string(),
+                resolved: resolved.clone(),
+                dns_name: Some(("localhost".to_string(), 9000)),
+                timeout: Duration::from_secs(1),
+            }],
+            Arc::new(Metrics::new()),
+        );
+        health.resolve_all().await;
+        let now: SocketAddr = **resolved.load();
+        assert!(now.ip().is_loopback() && now.port() == 9000, "{now}");
+    }
+
     #[test]
     fn failed_requests_make_a_backend_unreachable_for_a_while() {
         let health = BackendHealth::new(
-            [(
-                "b".to_string(),
-                "127.0.0.1:1".parse().unwrap(),
-                Duration::from_secs(1),
-            )],
+            [Target {
+                name: "b".to_string(),
+                resolved: Arc::new(ArcSwap::from_pointee("127.0.0.1:1".parse().unwrap())),
+                dns_name: None,
+                timeout: Duration::from_secs(1),
+            }],
             Arc::new(Metrics::new()),
         );
         health.probes[0].up.store(true, Ordering::Release);

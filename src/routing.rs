@@ -15,7 +15,10 @@ use crate::mapping::Dialect;
 pub struct BackendRuntime {
     pub name: String,
     pub kind: BackendKind,
-    pub addr: SocketAddr,
+    /// Where the backend is now: resolved at start, refreshed by the health probe (DNS).
+    pub resolved: std::sync::Arc<arc_swap::ArcSwap<SocketAddr>>,
+    /// Host name and port to resolve again, for endpoints named by DNS.
+    pub dns_name: Option<(String, u16)>,
     /// The endpoint's authority as sent in `Host` (path style) or after the bucket (virtual host).
     pub authority: String,
     pub credentials: std::sync::Arc<crate::credentials::BackendCredentials>,
@@ -42,6 +45,13 @@ pub struct Route<'a> {
     /// What backend requests are signed with; resolved before the first one (the AWS chain
     /// may have to fetch).
     pub credentials: Option<std::sync::Arc<crate::credentials::SigningCredentials>>,
+}
+
+impl BackendRuntime {
+    /// The backend's address as last resolved.
+    pub fn addr(&self) -> SocketAddr {
+        **self.resolved.load()
+    }
 }
 
 impl Route<'_> {
@@ -82,7 +92,10 @@ impl BackendRuntime {
         BackendRuntime {
             name: "b".into(),
             kind: BackendKind::S3,
-            addr: "127.0.0.1:1".parse().unwrap(),
+            resolved: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
+                "127.0.0.1:1".parse().unwrap(),
+            )),
+            dns_name: None,
             authority: "h".into(),
             credentials: std::sync::Arc::new(crate::credentials::BackendCredentials::fixed(
                 "a".into(),

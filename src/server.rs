@@ -92,6 +92,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let mut backends = HashMap::new();
     for b in cfg.backends.values() {
         let mut tls = None;
+        let mut dns_name = None;
         let (addr, authority, credentials) = match &b.target {
             BackendTarget::Local { data_dir } => {
                 let l = LocalBackend::start(data_dir).await?;
@@ -124,6 +125,9 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                     })?;
                     tls = Some(Arc::new(client));
                 }
+                if endpoint.host.parse::<std::net::IpAddr>().is_err() {
+                    dns_name = Some((endpoint.host.clone(), endpoint.port));
+                }
                 let credentials = match keys {
                     RemoteKeys::Static {
                         access_key,
@@ -144,7 +148,8 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
             BackendRuntime {
                 name: b.name.clone(),
                 kind: b.kind,
-                addr,
+                resolved: Arc::new(arc_swap::ArcSwap::from_pointee(addr)),
+                dns_name,
                 authority,
                 credentials: Arc::new(credentials),
                 region: b.region.clone(),

@@ -276,3 +276,25 @@ async fn obs_native_signing_and_header_names() {
     );
     gw.stop().await;
 }
+
+/// AWS's us-east-1 answers a re-created own bucket with a plain 200 (and resets its ACL): the
+/// gateway asks with a HEAD first and answers HCP's 200 BucketAlreadyOwnedByYou, so the bucket
+/// is not re-created — on moto, which speaks AWS's dialect in us-east-1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn us_east_1_recreated_bucket_is_already_owned() {
+    let Some((gw, _s3, bucket)) = start_with_bucket(Backend::Moto, "useast").await else {
+        return;
+    };
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let before = gw.backend_requests();
+    let r = common::raw::send_signed(&addr, (&ak, &sk), "PUT", &format!("/{bucket}"), b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_hcp_error_body(&r.text(), "BucketAlreadyOwnedByYou");
+    assert_eq!(
+        gw.backend_requests() - before,
+        1,
+        "a HEAD, and no CreateBucket"
+    );
+    gw.stop().await;
+}
