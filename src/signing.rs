@@ -423,3 +423,71 @@ mod obs_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+    use crate::config::Tenant;
+    use crate::credentials::BackendCredentials;
+    use crate::routing::BackendRuntime;
+
+    fn sent_with_token(signing: Signing) -> RequestHeader {
+        let tenant = Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+        };
+        let mut backend = BackendRuntime::for_tests();
+        backend.signing = signing;
+        backend.credentials = std::sync::Arc::new(BackendCredentials::fixed(
+            "TMPAK".into(),
+            crate::auth::SecretKey::new("tmp-secret"),
+            Some(crate::auth::SecretKey::new("temporary-token")),
+        ));
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("b".into()),
+            credentials: backend.credentials.fixed_now(),
+        };
+        let client = RequestHeader::build("GET", b"/b/k", None).unwrap();
+        let target = Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(b"k".to_vec()),
+            virtual_host: false,
+        };
+        let keys = sigv4::SigningKeyCache::default();
+        backend_request(
+            &client,
+            &target,
+            &route,
+            BodyPlan::NONE,
+            SystemTime::now(),
+            &keys,
+        )
+    }
+
+    /// Temporary credentials: the security token goes with the request and is signed — as
+    /// `x-amz-security-token` in SigV4, as `x-obs-security-token` in OBS's scheme.
+    #[test]
+    fn security_tokens_are_sent_and_signed() {
+        let v4 = sent_with_token(Signing::V4);
+        assert_eq!(v4.headers["x-amz-security-token"], "temporary-token");
+        let auth = v4.headers["authorization"].to_str().unwrap();
+        assert!(auth.contains("x-amz-security-token"), "{auth}");
+
+        let obs = sent_with_token(Signing::Obs);
+        assert_eq!(obs.headers["x-obs-security-token"], "temporary-token");
+        let string_to_sign = sigv2::string_to_sign_in(&obs, "", "/b/k", &sigv2::OBS);
+        assert!(string_to_sign.contains("x-obs-security-token:temporary-token\n"));
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(sigv2::sign("tmp-secret", &string_to_sign));
+        assert_eq!(
+            obs.headers["authorization"].to_str().unwrap(),
+            format!("OBS TMPAK:{expected}")
+        );
+    }
+}
