@@ -829,18 +829,8 @@ async fn aws_chunked_uploads_and_their_forgeries() {
     let (headers, body) = chunked_upload(&v4, &good, &data[..3 * 65536 + 100], 65536, None);
     let r = send(&f.addr, "PUT", good.as_bytes(), &headers, body).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let got =
-        f.gw.client()
-            .get_object()
-            .bucket(&f.bucket)
-            .key("chunked-good")
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
-        &data[..3 * 65536 + 100]
-    );
+    let got = object_bytes(&f.gw.client(), &f.bucket, "chunked-good").await;
+    assert!(got == data[..3 * 65536 + 100]);
 
     // A bad chunk signature in the middle of a 20 MiB upload: refused, and no object is created.
     let bad = format!("/{}/chunked-forged", f.bucket);
@@ -937,14 +927,7 @@ async fn sdk_streaming_upload_with_checksum_trailer() {
         .send()
         .await
         .unwrap();
-    let got = s3
-        .get_object()
-        .bucket(&f.bucket)
-        .key("streamed")
-        .send()
-        .await
-        .unwrap();
-    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+    assert!(object_bytes(&s3, &f.bucket, "streamed").await == data);
     let metrics = String::from_utf8(f.gw.gw.as_ref().unwrap().gateway.metrics.render()).unwrap();
     assert!(
         metrics.lines().any(|l| l

@@ -60,14 +60,7 @@ async fn https_backend_verified_against_a_test_ca() {
             .await
             .unwrap();
     }
-    let got = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("b")
-        .send()
-        .await
-        .unwrap();
-    assert!(got.body.collect().await.unwrap().into_bytes() == data[..]);
+    assert!(object_bytes(&s3, &bucket, "b").await == data);
     let reused = gw
         .metrics()
         .backend_connections

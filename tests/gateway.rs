@@ -391,17 +391,7 @@ async fn tenant_prefixes_keep_tenants_apart_on_one_backend() {
         .send()
         .await
         .unwrap();
-    let got = sa
-        .get_object()
-        .bucket("shared")
-        .key("copy")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
-        b"from a"
-    );
+    assert_eq!(object_bytes(&sa, "shared", "copy").await, b"from a");
     let up = sa
         .create_multipart_upload()
         .bucket("shared")
@@ -833,17 +823,7 @@ async fn virtual_host_addressing_toward_the_backend() {
         .send()
         .await
         .unwrap();
-    let got = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("a b/c")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
-        b"virtual"
-    );
+    assert_eq!(object_bytes(&s3, &bucket, "a b/c").await, b"virtual");
     let listing = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(listing.name(), Some(bucket.as_str()));
     // The backend bucket really is the prefixed one, reached by host name.

@@ -27,10 +27,6 @@ macro_rules! per_backend {
     (@variant moto) => { super::Backend::Moto };
 }
 
-async fn bytes_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
-    out.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
 per_backend!(bucket_lifecycle);
 async fn bucket_lifecycle(backend: Backend) {
     let Some(gw) = start(backend).await else {

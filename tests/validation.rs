@@ -932,17 +932,7 @@ async fn overwrites_by_hcp_rules_on_rgw() {
     let r = send_signed(&addr, (&ak, &sk), "PUT", &format!("/{bucket}/k"), b"third").await;
     assert_eq!(r.status, 409);
     assert_hcp_error_body(&r.text(), "OperationAborted");
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        &body.body.collect().await.unwrap().into_bytes()[..],
-        b"first"
-    );
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"first");
 
     s3.put_bucket_versioning()
         .bucket(&bucket)
@@ -968,17 +958,7 @@ async fn overwrites_by_hcp_rules_on_rgw() {
     create(b"only").await.unwrap();
     let e = create(b"again").await.unwrap_err();
     assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("once")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        &body.body.collect().await.unwrap().into_bytes()[..],
-        b"only"
-    );
+    assert_eq!(object_bytes(&s3, &bucket, "once").await, b"only");
     gw.stop().await;
 }
 
@@ -1000,17 +980,7 @@ async fn post_object_forms_on_rgw() {
         6,
     )
     .await;
-    let stored = s3
-        .get_object()
-        .bucket(&dropbox)
-        .key("dropped")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        &stored.body.collect().await.unwrap().into_bytes()[..],
-        b"anonymous"
-    );
+    assert_eq!(object_bytes(&s3, &dropbox, "dropped").await, b"anonymous");
     gw.stop().await;
 }
 

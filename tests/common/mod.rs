@@ -456,3 +456,21 @@ pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std:
     });
     (addr, ca_file)
 }
+
+/// An object's bytes, read through `s3`.
+pub async fn object_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    bytes_of(
+        s3.get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// The body of a GetObject answer.
+pub async fn bytes_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
