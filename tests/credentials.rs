@@ -190,8 +190,9 @@ fn assert_signed_by_chain(seen: &Seen, token: &str) {
     );
 }
 
-/// ECS / EKS Pod Identity container credentials; credentials that expire within five minutes
-/// are fetched again for the next request, so each request here fetches.
+/// EKS Pod Identity (and ECS) container credentials, authorised with the token file the pod
+/// gets; credentials that expire within five minutes are fetched again for the next request, so
+/// each request here fetches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_credentials_and_refresh_before_expiry() {
     let (backend, requests) = recorder().await;
@@ -207,6 +208,9 @@ async fn container_credentials_and_refresh_before_expiry() {
         ))
     }))
     .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token, "pod-identity-token").unwrap();
     let p = gateway(
         backend,
         vec![
@@ -215,11 +219,11 @@ async fn container_credentials_and_refresh_before_expiry() {
                 format!("http://{endpoint}/v1/credentials"),
             ),
             (
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-                "pod-identity-token".into(),
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token.display().to_string(),
             ),
         ],
-        tempfile::tempdir().unwrap(),
+        dir,
     );
     assert_eq!(list_buckets(&p).await, 200, "{:?}", p.lines());
     assert_eq!(list_buckets(&p).await, 200);
