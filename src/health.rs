@@ -40,6 +40,9 @@ struct Probe {
     timeout: Duration,
     up: AtomicBool,
     failures: Mutex<Streak>,
+    /// Whether `failures` holds anything, so that a successful request (the common case) resets
+    /// nothing and takes no lock.
+    has_failures: AtomicBool,
 }
 
 /// Requests that failed in a row, and when the last one did.
@@ -75,6 +78,7 @@ impl BackendHealth {
                     timeout: t.timeout.min(PROBE_INTERVAL),
                     up: AtomicBool::new(false),
                     failures: Mutex::new(Streak::default()),
+                    has_failures: AtomicBool::new(false),
                 })
                 .collect(),
             metrics,
@@ -107,13 +111,16 @@ impl BackendHealth {
         let Some(p) = self.probes.iter().find(|p| p.name == backend) else {
             return;
         };
-        let mut streak = p.failures.lock().expect("not poisoned");
         if reached {
-            *streak = Streak::default();
-        } else {
-            streak.count += 1;
-            streak.last = Some(now);
+            if p.has_failures.swap(false, Ordering::AcqRel) {
+                *p.failures.lock().expect("not poisoned") = Streak::default();
+            }
+            return;
         }
+        let mut streak = p.failures.lock().expect("not poisoned");
+        streak.count += 1;
+        streak.last = Some(now);
+        p.has_failures.store(true, Ordering::Release);
     }
 
     /// Probes every backend once, concurrently.
