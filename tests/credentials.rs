@@ -362,3 +362,16 @@ async fn environment_variables() {
         "credentials in the log"
     );
 }
+
+/// No source of the chain gives credentials: the client gets HCP's 503 ServiceUnavailable (the
+/// backend cannot be reached as the gateway), and nothing is sent unsigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credentials_is_service_unavailable() {
+    let (backend, requests) = recorder().await;
+    let p = gateway(backend, vec![], tempfile::tempdir().unwrap());
+    let (ak, sk) = keys(USER, PASSWORD);
+    let r = common::raw::send_signed(&p.s3, (&ak, &sk), "GET", "/", b"").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_hcp_error_body(&r.text(), "ServiceUnavailable");
+    assert!(requests.lock().unwrap().is_empty());
+}
