@@ -325,9 +325,27 @@ async fn presigned_v4_urls() {
     let too_long = target.replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
     f.refused(
         "expiry over 7 days",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", too_long.as_bytes(), &host, vec![]),
+    )
+    .await;
+    for expires in ["0", "-7"] {
+        let expired = target.replace("X-Amz-Expires=300", &format!("X-Amz-Expires={expires}"));
+        f.refused(
+            "expiry of zero or less",
+            403,
+            "AccessDenied",
+            send(&f.addr, "GET", expired.as_bytes(), &host, vec![]),
+        )
+        .await;
+    }
+    let not_a_number = target.replace("X-Amz-Expires=300", "X-Amz-Expires=soon");
+    f.refused(
+        "expiry not a number",
         400,
         "InvalidArgument",
-        send(&f.addr, "GET", too_long.as_bytes(), &host, vec![]),
+        send(&f.addr, "GET", not_a_number.as_bytes(), &host, vec![]),
     )
     .await;
     let bad_algo = target.replace(

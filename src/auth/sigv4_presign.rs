@@ -39,11 +39,20 @@ pub(super) fn verify(
         .then(|| super::parse_request_date(amz_date))
         .flatten()
         .ok_or_else(|| invalid("X-Amz-Date is not yyyymmddThhmmssZ"))?;
-    let expires: u64 = get("X-Amz-Expires")?
+    let expires: i64 = get("X-Amz-Expires")?
         .parse()
-        .ok()
-        .filter(|e| (1..=MAX_EXPIRES).contains(e))
-        .ok_or_else(|| invalid("X-Amz-Expires must be an integer from 1 to 604800"))?;
+        .map_err(|_| invalid("X-Amz-Expires must be an integer"))?;
+    // A validity of zero or less has expired when it is made, and one beyond SigV4's week is a
+    // URL HCP does not honour: both are HCP's "presigned URL no longer valid" (403 AccessDenied),
+    // not a malformed query.
+    if expires <= 0 {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
+    }
+    if expires > MAX_EXPIRES as i64 {
+        return Err(HcpError::new(HcpCode::AccessDenied)
+            .with_message("X-Amz-Expires must be less than a week (604800 seconds)."));
+    }
+    let expires = expires as u64;
     let signed_headers = get("X-Amz-SignedHeaders")?;
     let signature = get("X-Amz-Signature")?;
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {

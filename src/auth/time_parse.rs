@@ -6,18 +6,26 @@ use std::time::SystemTime;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-/// Parses `20150830T123600Z` or an RFC 1123 date with `GMT` or `+0000`.
+/// Parses `20150830T123600Z` or an RFC 1123 date with `GMT` or `+0000`. The weekday name is
+/// redundant and not checked against the date (S3 servers ignore it too), so a client that gets
+/// it wrong is judged by its clock, as RequestTimeTooSkewed, rather than refused as unreadable.
 pub fn parse_request_date(value: &str) -> Option<SystemTime> {
     let value = value.trim();
     let iso = format_description!("[year][month][day]T[hour][minute][second]Z");
     if let Ok(t) = PrimitiveDateTime::parse(value, iso) {
         return Some(t.assume_utc().into());
     }
-    let gmt = match value.strip_suffix("+0000") {
-        Some(rest) => format!("{}GMT", rest),
-        None => value.to_string(),
-    };
-    httpdate::parse_http_date(&gmt).ok()
+    let (weekday, rest) = value.split_once(", ")?;
+    if weekday.len() != 3 || !weekday.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let rest = rest
+        .strip_suffix(" GMT")
+        .or_else(|| rest.strip_suffix(" +0000"))?;
+    let rfc1123 = format_description!("[day] [month repr:short] [year] [hour]:[minute]:[second]");
+    PrimitiveDateTime::parse(rest, rfc1123)
+        .ok()
+        .map(|t| t.assume_utc().into())
 }
 
 /// Formats a time as SigV4's `yyyymmddThhmmssZ`.
@@ -51,6 +59,15 @@ mod tests {
             Duration::from_secs(1490279225)
         );
         assert!(parse_request_date("yesterday").is_none());
+        assert!(parse_request_date("Thu, 23 Mar 2017 14:27:05 CET").is_none());
+        assert!(parse_request_date("Thu, 32 Mar 2017 14:27:05 GMT").is_none());
+    }
+
+    #[test]
+    fn a_wrong_weekday_does_not_make_a_date_unreadable() {
+        // 7 July 2030 is a Sunday; s3-tests sends "Tue" and expects RequestTimeTooSkewed.
+        let t = parse_request_date("Tue, 07 Jul 2030 21:53:04 GMT").unwrap();
+        assert_eq!(t, parse_request_date("20300707T215304Z").unwrap());
     }
 
     #[test]
