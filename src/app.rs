@@ -1455,6 +1455,36 @@ impl Gateway {
         s.write_response_body(body, true).await.is_ok()
     }
 
+    /// A request whose header section pingora cannot accept (a Content-Length that is empty,
+    /// negative or given twice with different values, a control character in a header value,
+    /// broken framing) gets HCP's 400 and the connection closes: there is no telling where the
+    /// next request would begin.
+    async fn refuse_malformed(&self, s: &mut ServerSession) {
+        let started = Instant::now();
+        let mut x = Exchange {
+            request_id: new_request_id(),
+            ..Exchange::default()
+        };
+        let err = HcpError::new(HcpCode::InvalidArgument)
+            .with_message("The request header section is malformed.");
+        x.status = err.status;
+        x.code = Some(err.code);
+        let body = err.to_xml(&x.request_id, &self.cfg.host_id, false);
+        let resp = normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
+        s.set_keepalive(None);
+        // The header may not have been parsed at all; the summary names the method when it was.
+        let head = s.request_summary().starts_with("HEAD ");
+        if s.write_response_header(Box::new(resp)).await.is_ok() {
+            if head {
+                let _ = s.finish_body().await;
+            } else {
+                x.bytes_out = body.len() as u64;
+                let _ = s.write_response_body(body, true).await;
+            }
+        }
+        self.record(&x, started);
+    }
+
     fn record(&self, x: &Exchange, started: Instant) {
         let elapsed = started.elapsed();
         let op = x.operation.map_or("Unknown", Operation::name);
@@ -1513,6 +1543,9 @@ fn authorize(
     req: &pingora::http::RequestHeader,
     target: &Target,
 ) -> Result<(), HcpError> {
+    if op == Operation::CorsPreflight {
+        return Ok(());
+    }
     let grants = match identity.principal() {
         Principal::User(user) => &user.grants,
         Principal::Anonymous if access::is_multipart(op) => {
@@ -1609,8 +1642,13 @@ impl HttpServerApp for Gateway {
             r = s.read_request() => r,
             _ = until_shutdown(&mut shutdown) => return None,
         };
-        if !matches!(read, Ok(true)) {
-            return None;
+        match read {
+            Ok(true) => {}
+            Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
+                self.refuse_malformed(&mut s).await;
+                return None;
+            }
+            _ => return None,
         }
         let started = Instant::now();
         if *shutdown.borrow() {

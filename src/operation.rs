@@ -67,6 +67,9 @@ operations! {
     ListParts,
     /// Any other object sub-resource (tagging, retention, …), forwarded as it is.
     ObjectSubresource,
+    /// A browser's CORS preflight (`OPTIONS` on a bucket or object): never signed, so it needs
+    /// no identity; the bucket's CORS configuration at the backend decides.
+    CorsPreflight,
 }
 
 impl Operation {
@@ -241,6 +244,7 @@ pub fn classify(
             Method::DELETE => Ok(DeleteBucket),
             Method::POST if query.has("delete") => Ok(DeleteObjects),
             Method::POST => Ok(PostObject),
+            Method::OPTIONS => Ok(CorsPreflight),
             _ => Err(not_allowed()),
         };
     }
@@ -262,6 +266,7 @@ pub fn classify(
         Method::POST if upload => Ok(CompleteMultipartUpload),
         Method::DELETE if upload => Ok(AbortMultipartUpload),
         Method::DELETE => Ok(DeleteObject),
+        Method::OPTIONS => Ok(CorsPreflight),
         _ => Err(not_allowed()),
     }
 }

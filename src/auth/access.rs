@@ -89,12 +89,13 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// The permission an operation needs on its bucket; `None` for listing the tenant's buckets,
-/// which any identity with some grant on the tenant may do.
+/// which any identity with some grant on the tenant may do. (A CORS preflight needs nothing at
+/// all and is let through before grants are consulted.)
 pub fn required(op: Operation, method: &Method) -> Option<Permission> {
     use Operation::*;
     use Permission::*;
     Some(match op {
-        ListBuckets => return None,
+        ListBuckets | CorsPreflight => return None,
         HeadBucket | ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads
         | GetBucketLocation | GetBucketVersioning | GetObject | HeadObject | ListParts => Read,
         CreateBucket | DeleteBucket | PutBucketVersioning => Admin,
