@@ -117,10 +117,13 @@ impl LengthRange {
 }
 
 /// Rule 46: the policy is unexpired, every condition holds for the form, and every field the
-/// form sends (but the credentials, the policy and the file) is named by a condition.
+/// form sends (but the credentials, the policy and the file) is named by a condition. `key` is
+/// the object's key with `${filename}` already replaced: conditions on `$key` judge the name the
+/// object will get, as S3 does.
 pub fn check_policy(
     form: &Form,
     bucket: &str,
+    key: &str,
     now: SystemTime,
 ) -> Result<Option<LengthRange>, HcpError> {
     let Some(encoded) = form.field("policy") else {
@@ -134,6 +137,9 @@ pub fn check_policy(
     let expiration = policy
         .get("expiration")
         .and_then(Value::as_str)
+        // ISO 8601 in UTC as S3 documents it (`2026-12-01T12:00:00.000Z`); RFC 3339's looser
+        // forms (a space for the `T`, an offset) are refused as S3 refuses them.
+        .filter(|e| e.as_bytes().get(10) == Some(&b'T') && e.ends_with('Z'))
         .and_then(|e| {
             time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
         })
@@ -148,6 +154,8 @@ pub fn check_policy(
     let value_of = |name: &str| -> Option<&str> {
         if name.eq_ignore_ascii_case("bucket") {
             Some(bucket)
+        } else if name.eq_ignore_ascii_case("key") {
+            Some(key)
         } else {
             form.field(name)
         }
@@ -328,7 +336,7 @@ mod tests {
         );
         let now = SystemTime::now();
         assert_eq!(
-            check_policy(&ok, "photos", now).unwrap(),
+            check_policy(&ok, "photos", &key_of(&ok), now).unwrap(),
             Some(LengthRange { min: 1, max: 100 })
         );
         for (fields, bucket) in [
@@ -344,7 +352,8 @@ mod tests {
                 "photos",
             ),
         ] {
-            let e = check_policy(&with_policy(&policy, fields), bucket, now).unwrap_err();
+            let f = with_policy(&policy, fields);
+            let e = check_policy(&f, bucket, &key_of(&f), now).unwrap_err();
             assert_eq!(e.code, HcpCode::InvalidPolicyDocument);
         }
         // Fields a policy need not name.
@@ -357,7 +366,19 @@ mod tests {
                 ("x-amz-signature", "s"),
             ],
         );
-        assert!(check_policy(&f, "photos", now).is_ok());
+        assert!(check_policy(&f, "photos", &key_of(&f), now).is_ok());
+
+        // `$key` conditions see the key after `${filename}` is replaced.
+        let starts =
+            format!(r#"{{"expiration":"{FUTURE}","conditions":[["starts-with","$key","foo"]]}}"#);
+        let f = with_policy(&starts, vec![("key", "${filename}")]);
+        assert!(check_policy(&f, "b", "foo.txt", now).is_ok());
+        assert!(check_policy(&f, "b", "bar.txt", now).is_err());
+    }
+
+    /// The key a form names, with the file called `pic.png`.
+    fn key_of(f: &Form) -> String {
+        object_key(f, Some("pic.png")).unwrap_or_default()
     }
 
     #[test]
@@ -368,7 +389,7 @@ mod tests {
             vec![],
         );
         assert_eq!(
-            check_policy(&expired, "b", now).unwrap_err().code,
+            check_policy(&expired, "b", "k", now).unwrap_err().code,
             HcpCode::AccessDenied
         );
         for policy in [
@@ -376,12 +397,15 @@ mod tests {
             r#"{"conditions":[]}"#,
             &format!(r#"{{"expiration":"{FUTURE}"}}"#),
             &format!(r#"{{"expiration":"{FUTURE}","conditions":[["matches","$key","x"]]}}"#),
+            // Not S3's ISO 8601 form (Python's str() of a datetime).
+            r#"{"expiration":"2099-11-22 09:38:39.123456+00:00","conditions":[]}"#,
+            r#"{"expiration":"2099-11-22T09:38:39+01:00","conditions":[]}"#,
         ] {
-            let e = check_policy(&with_policy(policy, vec![]), "b", now).unwrap_err();
+            let e = check_policy(&with_policy(policy, vec![]), "b", "k", now).unwrap_err();
             assert_eq!(e.code, HcpCode::InvalidPolicyDocument, "{policy}");
         }
         assert_eq!(
-            check_policy(&form(&[("key", "k")]), "b", now).unwrap(),
+            check_policy(&form(&[("key", "k")]), "b", "k", now).unwrap(),
             None
         );
         let range = LengthRange { min: 2, max: 4 };

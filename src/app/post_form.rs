@@ -237,7 +237,7 @@ impl Gateway {
         x.access_key = identity.access_key().map(str::to_string);
         x.scheme = identity.scheme().name();
         let bucket = target.bucket.as_deref().unwrap_or_default();
-        let range = post_object::check_policy(&form, bucket, SystemTime::now())?;
+        let range = post_object::check_policy(&form, bucket, &key, SystemTime::now())?;
         let mut raw_key = String::with_capacity(key.len());
         sigv4::uri_encode(key.as_bytes(), true, &mut raw_key);
         let object = Target {
