@@ -991,3 +991,134 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
     assert_eq!(String::from_utf8_lossy(&over_tls(&ca2).stdout), "200");
     gw.stop().await;
 }
+
+/// A header section pingora cannot accept (Content-Length empty, negative or given twice with
+/// different values; a control character in a header value) is HCP's 400 InvalidArgument with
+/// the error document, and the connection closes: nothing reaches the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_header_sections_are_answered_400_and_the_connection_closes() {
+    use common::raw::send;
+    let gw = start(Backend::Local).await.unwrap();
+    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let host = ("Host".to_string(), addr.clone());
+    let h = |n: &str, v: &str| (n.to_string(), v.to_string());
+    let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+        (
+            "empty Content-Length",
+            vec![host.clone(), h("Content-Length", "")],
+        ),
+        (
+            "negative Content-Length",
+            vec![host.clone(), h("Content-Length", "-1")],
+        ),
+        (
+            "two different Content-Lengths",
+            vec![
+                host.clone(),
+                h("Content-Length", "1"),
+                h("Content-Length", "2"),
+            ],
+        ),
+        (
+            "control character in a value",
+            vec![host.clone(), h("x-amz-meta-a", "\x04w")],
+        ),
+    ];
+    for (what, headers) in cases {
+        let r = send(&addr, "PUT", b"/bucket/key", &headers, vec![b"xy".to_vec()]).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "InvalidArgument"),
+            "{what}: {}",
+            r.text()
+        );
+        assert_hcp_error_body(&r.text(), "InvalidArgument");
+        assert_eq!(r.header("connection"), Some("close"), "{what}");
+    }
+    assert_eq!(gw.backend_requests(), 0);
+    // The access log and metrics count them like any refused request.
+    assert!(String::from_utf8_lossy(&gw.metrics().render()).contains("code=\"InvalidArgument\""));
+    gw.stop().await;
+}
+
+/// A browser's CORS preflight (OPTIONS, never signed) reaches the backend, whose CORS
+/// configuration answers it: allowed origins get the Access-Control headers, others 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_is_answered_by_the_bucket_configuration() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    use common::raw::send;
+    let Some(gw) = start(Backend::Rgw).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = unique_bucket("cors");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let preflight = |origin: &str| {
+        vec![
+            ("Host".to_string(), addr.clone()),
+            ("Origin".to_string(), origin.to_string()),
+            (
+                "Access-Control-Request-Method".to_string(),
+                "GET".to_string(),
+            ),
+        ]
+    };
+    let target = format!("/{bucket}/photo.jpg");
+    let before = send(
+        &addr,
+        "OPTIONS",
+        target.as_bytes(),
+        &preflight("https://app.example"),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        before.status,
+        403,
+        "no CORS configuration yet: {}",
+        before.text()
+    );
+
+    let rule = CorsRule::builder()
+        .allowed_origins("https://app.example")
+        .allowed_methods("GET")
+        .build()
+        .unwrap();
+    s3.put_bucket_cors()
+        .bucket(&bucket)
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let allowed = send(
+        &addr,
+        "OPTIONS",
+        target.as_bytes(),
+        &preflight("https://app.example"),
+        vec![],
+    )
+    .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let other = send(
+        &addr,
+        "OPTIONS",
+        target.as_bytes(),
+        &preflight("https://evil.example"),
+        vec![],
+    )
+    .await;
+    assert_eq!(other.status, 403, "{}", other.text());
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert_hcp_error_body(&other.text(), "AccessDenied");
+    gw.stop().await;
+}
