@@ -74,7 +74,9 @@ public addr = 127.0.0.1
 mon data = $dir/mon
 [osd]
 osd objectstore = memstore
-memstore device bytes = 3221225472
+# memstore keeps objects in RAM; deleted objects' data stays until RGW's garbage collector
+# frees it, which is why the collector runs every few seconds below.
+memstore device bytes = 6442450944
 osd data = $dir/osd/\$id
 osd max object size = 1073741824
 [client.rgw.gw]
@@ -82,6 +84,11 @@ rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw dns name = localhost
 rgw enable usage log = false
 rgw thread pool size = 64
+# Free deleted objects' data within seconds instead of RGW's two hours: a suite deletes
+# gigabytes, and a full memstore OSD stalls every write (the cluster reports "full").
+rgw gc obj min wait = 5
+rgw gc processor period = 5
+rgw gc processor max time = 5
 CONF
   export CEPH_CONF="$dir/ceph.conf"
 
