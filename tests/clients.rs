@@ -1,0 +1,276 @@
+//! The client matrix: real S3 clients nobody on this project wrote, each running one scenario
+//! through the gateway on the embedded default (config.toml's local backend, demo user) and on
+//! Ceph radosgw: create a bucket, put and get back byte-identical a small object and a
+//! 64 MiB + 1 KiB object the client uploads in parts, list, fetch a presigned GET URL, surface
+//! one HCP error by its code, delete.
+//!
+//! aws-sdk-s3 runs here; boto3, the aws cli, s3cmd (SigV2 and SigV4) and rclone run from
+//! `tests/clients/matrix.py`, `@aws-sdk/client-s3` from `tests/clients/node/matrix.mjs`.
+
+mod common;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+
+#[derive(Clone, Copy)]
+enum On {
+    EmbeddedDefault,
+    Rgw,
+}
+
+/// A gateway and the keys of a user who may do everything on it.
+struct Target {
+    gw: TestGateway,
+    access_key: String,
+    secret_key: String,
+}
+
+/// The shipped config.toml as it is, but for loopback ports chosen by the system and a
+/// private data directory.
+async fn embedded_default() -> Target {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = text
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "admin_listen = \"127.0.0.1:8081\"",
+            "admin_listen = \"127.0.0.1:0\"",
+        )
+        .replace(
+            "data_dir = \"./data\"",
+            &format!("data_dir = {:?}", data.display().to_string()),
+        );
+    assert!(text.contains("127.0.0.1:0") && text.contains(&data.display().to_string()));
+    Target {
+        gw: start_text(&text, dir, Backend::Local).await,
+        access_key: hcp_access_key("demo-user"),
+        secret_key: hcp_secret_key("demo-password"),
+    }
+}
+
+async fn target(on: On) -> Option<Target> {
+    match on {
+        On::EmbeddedDefault => Some(embedded_default().await),
+        On::Rgw => Some(Target {
+            gw: start(Backend::Rgw).await?,
+            access_key: hcp_access_key(USER),
+            secret_key: hcp_secret_key(PASSWORD),
+        }),
+    }
+}
+
+/// Completed multipart uploads the gateway answered 200 for, whatever tenant or backend.
+fn completed_uploads(gw: &TestGateway) -> u64 {
+    use prometheus::core::Collector;
+    gw.metrics()
+        .requests
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .filter(|m| {
+            let label = |name: &str| {
+                m.get_label()
+                    .iter()
+                    .find(|l| l.name() == name)
+                    .map(|l| l.value().to_string())
+            };
+            label("operation").as_deref() == Some("CompleteMultipartUpload")
+                && label("status").as_deref() == Some("200")
+                && label("code").as_deref() == Some("")
+        })
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
+}
+
+/// Runs a client script that prints `ok NAME` per check; all `checks` must pass and the
+/// client must have completed a multipart upload through the gateway.
+async fn run_script(on: On, program: &str, script: &str, client: Option<&str>, checks: usize) {
+    let Some(t) = target(on).await else { return };
+    let bucket = unique_bucket(client.unwrap_or("node"));
+    let mut args: Vec<String> = vec![script.into()];
+    args.extend(client.map(str::to_string));
+    args.extend([
+        t.gw.endpoint.clone(),
+        t.access_key.clone(),
+        t.secret_key.clone(),
+        bucket,
+    ]);
+    let program = program.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&program)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        checks,
+        "{stdout}"
+    );
+    assert!(
+        completed_uploads(&t.gw) >= 1,
+        "the 64 MiB object went up in one piece, not as a multipart upload"
+    );
+    t.gw.stop().await;
+}
+
+async fn python_client(on: On, client: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/matrix.py");
+    run_script(on, "python3", script, Some(client), 10).await;
+}
+
+async fn node_client(on: On) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/node/matrix.mjs");
+    run_script(on, "node", script, None, 9).await;
+}
+
+/// The scenario with aws-sdk-s3 (Rust).
+async fn rust_sdk(on: On) {
+    let Some(t) = target(on).await else { return };
+    let s3 = t.gw.client_with(&t.access_key, &t.secret_key);
+    let bucket = unique_bucket("rust-sdk");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    let small = b"hello from aws-sdk-s3".to_vec();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("small.txt")
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let big = pattern(64 * 1024 * 1024 + 1024, 7);
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (i, chunk) in big.chunks(8 * 1024 * 1024).enumerate() {
+        let n = i as i32 + 1;
+        let part = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("big.bin")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("big.bin")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object_bytes(&s3, &bucket, "small.txt").await, small);
+    assert!(
+        object_bytes(&s3, &bucket, "big.bin").await == big,
+        "big.bin differs"
+    );
+
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["big.bin", "small.txt"]);
+
+    let presigned = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("small.txt")
+        .presigned(PresigningConfig::expires_in(std::time::Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let fetched = reqwest::get(presigned.uri()).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), small);
+
+    // Keys longer than the backend stores (1,024 bytes; HCP's own limit is 4,095) are HCP's
+    // 400 KeyTooLong, which the SDK reports by its code.
+    let long_key = "k".repeat(1025);
+    let err = s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&long_key)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err), (400, "KeyTooLong".to_string()));
+
+    for key in ["small.txt", "big.bin"] {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(s3.head_bucket().bucket(&bucket).send().await.is_err());
+    assert!(completed_uploads(&t.gw) >= 1);
+    t.gw.stop().await;
+}
+
+/// Each test twice: `embedded_default::NAME` and `rgw::NAME`, with `$on` naming the target.
+macro_rules! on_both {
+    ($on:ident; $($name:ident => $run:expr;)*) => {
+        mod embedded_default {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let $on = On::EmbeddedDefault;
+                $run.await
+            })*
+        }
+        mod rgw {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let $on = On::Rgw;
+                $run.await
+            })*
+        }
+    };
+}
+
+on_both! {
+    on;
+    aws_sdk_s3_rust => rust_sdk(on);
+    boto3 => python_client(on, "boto3");
+    aws_cli => python_client(on, "awscli");
+    s3cmd_sigv2 => python_client(on, "s3cmd-v2");
+    s3cmd_sigv4 => python_client(on, "s3cmd-v4");
+    rclone => python_client(on, "rclone");
+    aws_sdk_javascript => node_client(on);
+}
