@@ -25,7 +25,10 @@ pub fn parse_request_date(value: &str) -> Option<SystemTime> {
     let rfc1123 = format_description!("[day] [month repr:short] [year] [hour]:[minute]:[second]");
     PrimitiveDateTime::parse(rest, rfc1123)
         .ok()
-        .map(|t| t.assume_utc().into())
+        .map(|t| t.assume_utc())
+        // No request was signed before 1970; such a date is unreadable, not merely skewed.
+        .filter(|t| t.unix_timestamp() >= 0)
+        .map(Into::into)
 }
 
 /// Formats a time as SigV4's `yyyymmddThhmmssZ`.
@@ -61,6 +64,7 @@ mod tests {
         assert!(parse_request_date("yesterday").is_none());
         assert!(parse_request_date("Thu, 23 Mar 2017 14:27:05 CET").is_none());
         assert!(parse_request_date("Thu, 32 Mar 2017 14:27:05 GMT").is_none());
+        assert!(parse_request_date("Tue, 07 Jul 1950 21:53:04 GMT").is_none());
     }
 
     #[test]
