@@ -28,34 +28,13 @@ struct Target {
     secret_key: String,
 }
 
-/// The shipped config.toml as it is, but for loopback ports chosen by the system and a
-/// private data directory.
-async fn embedded_default() -> Target {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let text = text
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "admin_listen = \"127.0.0.1:8081\"",
-            "admin_listen = \"127.0.0.1:0\"",
-        )
-        .replace(
-            "data_dir = \"./data\"",
-            &format!("data_dir = {:?}", data.display().to_string()),
-        );
-    assert!(text.contains("127.0.0.1:0") && text.contains(&data.display().to_string()));
-    Target {
-        gw: start_text(&text, dir, Backend::Local).await,
-        access_key: hcp_access_key("demo-user"),
-        secret_key: hcp_secret_key("demo-password"),
-    }
-}
-
 async fn target(on: On) -> Option<Target> {
     match on {
-        On::EmbeddedDefault => Some(embedded_default().await),
+        On::EmbeddedDefault => Some(Target {
+            gw: start_embedded_default().await,
+            access_key: hcp_access_key("demo-user"),
+            secret_key: hcp_secret_key("demo-password"),
+        }),
         On::Rgw => Some(Target {
             gw: start(Backend::Rgw).await?,
             access_key: hcp_access_key(USER),

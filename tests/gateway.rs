@@ -686,14 +686,7 @@ async fn aws_cli_on_the_embedded_default() {
         );
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    // The shipped file, moved to free ports and a private data directory.
-    let text = std::fs::read_to_string(root.join("config.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("127.0.0.1:8081", "127.0.0.1:0");
-    let gw = start_text(&text, dir, Backend::Local).await;
+    let gw = start_embedded_default().await;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("in.bin");
     let dst = work.path().join("out.bin");

@@ -225,6 +225,16 @@ pub async fn start_text(text: &str, dir: tempfile::TempDir, backend: Backend) ->
     }
 }
 
+/// The shipped config.toml as it is, on free loopback ports; its `./data` lands in a private
+/// directory (relative paths are resolved against the configuration's directory).
+pub async fn start_embedded_default() -> TestGateway {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:8081", "127.0.0.1:0");
+    start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await
+}
+
 /// A bucket name no other test uses (valid for HCP, S3 and RGW).
 pub fn unique_bucket(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
