@@ -57,6 +57,8 @@ pub struct Gateway {
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
+    /// Requests in flight against `max_concurrent_requests` (overall and per client).
+    admission: crate::admission::Admission,
 }
 
 /// What became of one request: the access log line and the metrics are made from it.
@@ -185,7 +187,6 @@ impl Gateway {
             metrics.clone(),
         ));
         Gateway {
-            cfg,
             authn,
             signing_keys,
             source_heads: moka::sync::Cache::builder()
@@ -197,7 +198,12 @@ impl Gateway {
             health,
             backends,
             forwarder: Forwarder::default(),
+            admission: crate::admission::Admission::new(
+                cfg.max_concurrent_requests,
+                cfg.max_concurrent_requests_per_client,
+            ),
             metrics,
+            cfg,
         }
     }
 
@@ -1455,6 +1461,31 @@ impl Gateway {
         s.write_response_body(body, true).await.is_ok()
     }
 
+    /// Over `max_concurrent_requests` (overall or per client): HCP's overload answer, 503
+    /// ServiceUnavailable with Retry-After, sent before anything else is done; the connection
+    /// closes, since the request's body (if any) is not read.
+    async fn refuse_overload(
+        &self,
+        s: &mut ServerSession,
+        limit: crate::admission::Refused,
+        started: Instant,
+    ) {
+        self.metrics
+            .overload_refusals
+            .with_label_values(&[limit.name()])
+            .inc();
+        let mut x = Exchange {
+            request_id: new_request_id(),
+            ..Exchange::default()
+        };
+        x.cause = Some(format!("{} concurrency limit", limit.name()));
+        s.set_keepalive(None);
+        let _ = self
+            .write_error(s, &mut x, HcpError::new(HcpCode::ServiceUnavailable))
+            .await;
+        self.record(&x, started);
+    }
+
     /// A request whose header section pingora cannot accept (a Content-Length that is empty,
     /// negative or given twice with different values, a control character in a header value,
     /// broken framing) gets HCP's 400 and the connection closes: there is no telling where the
@@ -1651,6 +1682,14 @@ impl HttpServerApp for Gateway {
             _ => return None,
         }
         let started = Instant::now();
+        let client = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let permit = match self.admission.admit(client) {
+            Ok(permit) => permit,
+            Err(limit) => {
+                self.refuse_overload(&mut s, limit, started).await;
+                return None;
+            }
+        };
         if *shutdown.borrow() {
             s.set_keepalive(None);
         } else {
@@ -1667,6 +1706,9 @@ impl HttpServerApp for Gateway {
         };
         self.metrics.in_flight.inc();
         let flow = self.serve(&mut s, &mut x).await;
+        // The place is free once the answer is out (before the gauge drops, so that a reader
+        // of the gauge never sees a place still taken).
+        drop(permit);
         self.metrics.in_flight.dec();
         self.record(&x, started);
         match flow {

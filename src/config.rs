@@ -49,6 +49,11 @@ pub struct ServerSection {
     pub keepalive_seconds: u64,
     /// Time allowed between two reads of a client's request body.
     pub client_body_timeout_seconds: u64,
+    /// Requests worked on at once; more are answered 503 ServiceUnavailable at once (HCP's
+    /// overload answer) instead of queueing. 0 = no limit.
+    pub max_concurrent_requests: usize,
+    /// The same per client address (0 = no limit; a sidecar has a single client).
+    pub max_concurrent_requests_per_client: usize,
     /// Largest backend response body that is read whole to be rewritten (errors, listings).
     pub max_buffered_response_bytes: usize,
     /// Largest aws-chunked chunk accepted (a signed chunk is held until verified).
@@ -88,6 +93,8 @@ impl Default for ServerSection {
             shutdown_grace_seconds: 5,
             keepalive_seconds: 60,
             client_body_timeout_seconds: 60,
+            max_concurrent_requests: 1024,
+            max_concurrent_requests_per_client: 0,
             max_buffered_response_bytes: 16 * 1024 * 1024,
             max_chunk_bytes: 16 * 1024 * 1024,
             complete_keepalive_ms: 2000,
@@ -361,6 +368,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub keepalive: Duration,
     pub client_body_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_concurrent_requests_per_client: usize,
     pub max_buffered_response_bytes: usize,
     pub max_chunk_bytes: usize,
     pub complete_keepalive_after: Duration,
@@ -695,6 +704,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
             keepalive: Duration::from_secs(s.keepalive_seconds),
             client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
+            max_concurrent_requests: s.max_concurrent_requests,
+            max_concurrent_requests_per_client: s.max_concurrent_requests_per_client,
             max_buffered_response_bytes: s.max_buffered_response_bytes,
             max_chunk_bytes: s.max_chunk_bytes,
             complete_keepalive_after: Duration::from_millis(s.complete_keepalive_ms),

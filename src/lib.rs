@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod addressing;
 pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod complete;

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub bytes_sent: IntCounterVec,
     pub in_flight: IntGauge,
     pub auth_failures: IntCounterVec,
+    pub overload_refusals: IntCounterVec,
     pub backend_requests: IntCounterVec,
     pub backend_connections: IntCounterVec,
     pub backend_up: IntGaugeVec,
@@ -91,6 +92,12 @@ impl Metrics {
                 "hcp_gateway_auth_failures_total",
                 "Refused authentications and authorisations, by HCP code",
                 &["reason"],
+            ),
+            overload_refusals: counter(
+                &r,
+                "hcp_gateway_overload_refusals_total",
+                "Requests answered 503 at once because too many were in flight, by limit (total, per-client)",
+                &["limit"],
             ),
             backend_requests: counter(
                 &r,

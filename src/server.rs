@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pingora::apps::ServerApp;
+use std::os::fd::AsRawFd;
+
 use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::GetSocketDigest;
 use pingora::protocols::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -225,9 +228,9 @@ async fn accept_loop<A>(
     A: ServerApp + Send + Sync + 'static,
 {
     loop {
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((tcp, _)) => tcp,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of spinning.
                     tracing::warn!("accept failed: {e}");
@@ -246,18 +249,25 @@ async fn accept_loop<A>(
         tokio::spawn(async move {
             let _guard = guard;
             let stream: Stream = match tls {
-                None => Box::new(L4Stream::from(tcp)),
-                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
-                    Ok(Ok(conn)) => Box::new(conn),
-                    Ok(Err(e)) => {
-                        tracing::debug!("TLS handshake failed: {e}");
-                        return;
+                None => {
+                    let digest = crate::tls::peer_digest(tcp.as_raw_fd(), peer);
+                    let mut stream = L4Stream::from(tcp);
+                    stream.set_socket_digest(digest);
+                    Box::new(stream)
+                }
+                Some(tls) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp, peer)).await {
+                        Ok(Ok(conn)) => Box::new(conn),
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
                     }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
-                },
+                }
             };
             app.process_new(stream, &watch).await;
         });

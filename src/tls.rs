@@ -90,12 +90,19 @@ impl ServerTls {
         Ok(())
     }
 
-    pub async fn accept(&self, tcp: TcpStream) -> std::io::Result<TlsConnection> {
+    /// The handshake with a client; `peer` is what `client_addr` reports for its requests.
+    pub async fn accept(
+        &self,
+        tcp: TcpStream,
+        peer: std::net::SocketAddr,
+    ) -> std::io::Result<TlsConnection> {
         let id = tcp.as_raw_fd();
+        let digest = peer_digest(id, peer);
         let stream = self.acceptor.accept(tcp).await?;
         Ok(TlsConnection {
             stream: stream.into(),
             id,
+            digest: Some(Arc::new(digest)),
         })
     }
 }
@@ -161,14 +168,24 @@ impl ClientTls {
         Ok(TlsConnection {
             stream: stream.into(),
             id,
+            digest: None,
         })
     }
+}
+
+/// A socket digest that knows its peer, so that requests on the connection can say which
+/// client sent them (per-client limits, logs).
+pub fn peer_digest(fd: std::os::fd::RawFd, peer: std::net::SocketAddr) -> SocketDigest {
+    let digest = SocketDigest::from_raw_fd(fd);
+    let _ = digest.peer_addr.set(Some(peer.into()));
+    digest
 }
 
 /// A TLS connection, either side, in the shape pingora's sessions take.
 pub struct TlsConnection {
     stream: tokio_rustls::TlsStream<TcpStream>,
     id: UniqueIDType,
+    digest: Option<Arc<SocketDigest>>,
 }
 
 impl std::fmt::Debug for TlsConnection {
@@ -236,7 +253,7 @@ impl GetProxyDigest for TlsConnection {
 
 impl GetSocketDigest for TlsConnection {
     fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        None
+        self.digest.clone()
     }
 }
 

@@ -451,10 +451,10 @@ pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std:
     let addr = listener.local_addr().unwrap();
     let backend = backend.to_string();
     tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
+        while let Ok((tcp, peer)) = listener.accept().await {
             let (tls, backend) = (tls.clone(), backend.clone());
             tokio::spawn(async move {
-                let Ok(mut front) = tls.accept(tcp).await else {
+                let Ok(mut front) = tls.accept(tcp, peer).await else {
                     return;
                 };
                 let Ok(mut back) = tokio::net::TcpStream::connect(&backend).await else {

@@ -1,0 +1,139 @@
+//! Limits that protect the gateway and its backend: requests in flight overall and per client
+//! (over the limit: HCP's overload answer, 503 ServiceUnavailable, at once).
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::raw::{request_head, send_signed, V4};
+use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+use hcp_s3_gateway::sigv4;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// A gateway on the local backend with these `[server]` settings added.
+async fn gateway_with(server_settings: &str) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Local
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let text = base_config("").replace("[server]\n", &format!("[server]\n{server_settings}\n"));
+    start_text(&format!("{text}\n{entry}"), dir, Backend::Local).await
+}
+
+/// Starts a signed upload of 1,000 bytes and sends only ten: the request stays in flight
+/// until the returned connection is dropped.
+async fn upload_in_flight(addr: &str, bucket: &str, key: &str) -> TcpStream {
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let v4 = V4 {
+        access_key: &ak,
+        secret_key: &sk,
+        host: addr,
+        when: SystemTime::now(),
+        payload_hash: sigv4::UNSIGNED_PAYLOAD,
+        date_header: None,
+    };
+    let target = format!("/{bucket}/{key}");
+    let headers = v4.sign("PUT", target.as_bytes(), &[("content-length", "1000")]);
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&request_head("PUT", target.as_bytes(), &headers))
+        .await
+        .unwrap();
+    stream.write_all(&[b'x'; 10]).await.unwrap();
+    stream
+}
+
+async fn wait_for_in_flight(gw: &TestGateway, n: i64) {
+    // Generous: the machine may be busy with other tests.
+    for _ in 0..1000 {
+        if gw.metrics().in_flight.get() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "{} requests in flight, expected {n}",
+        gw.metrics().in_flight.get()
+    );
+}
+
+/// Over `max_concurrent_requests`, a request is answered 503 ServiceUnavailable with
+/// Retry-After and HCP's error document without reaching the backend; when the requests in
+/// flight end, their places are free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_in_flight_are_service_unavailable() {
+    let gw = gateway_with("max_concurrent_requests = 2").await;
+    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let keys = (keys.0.as_str(), keys.1.as_str());
+    let bucket = unique_bucket("limits");
+    assert_eq!(
+        send_signed(&addr, keys, "PUT", &format!("/{bucket}"), b"")
+            .await
+            .status,
+        200
+    );
+
+    let held = vec![
+        upload_in_flight(&addr, &bucket, "a").await,
+        upload_in_flight(&addr, &bucket, "b").await,
+    ];
+    wait_for_in_flight(&gw, 2).await;
+    let before = gw.backend_requests();
+    let refused = send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_hcp_error_body(&refused.text(), "ServiceUnavailable");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(gw.backend_requests(), before, "nothing was forwarded");
+    let metrics = String::from_utf8_lossy(&gw.metrics().render()).into_owned();
+    assert!(
+        metrics.contains("hcp_gateway_overload_refusals_total{limit=\"total\"} 1"),
+        "{metrics}"
+    );
+
+    drop(held);
+    wait_for_in_flight(&gw, 0).await;
+    let listed = send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"").await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    gw.stop().await;
+}
+
+/// `max_concurrent_requests_per_client` counts per client address: the client at its limit
+/// is refused while the overall limit still has room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_place() {
+    let gw =
+        gateway_with("max_concurrent_requests = 100\nmax_concurrent_requests_per_client = 1").await;
+    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let keys = (keys.0.as_str(), keys.1.as_str());
+    let bucket = unique_bucket("limits");
+    assert_eq!(
+        send_signed(&addr, keys, "PUT", &format!("/{bucket}"), b"")
+            .await
+            .status,
+        200
+    );
+
+    let held = upload_in_flight(&addr, &bucket, "a").await;
+    wait_for_in_flight(&gw, 1).await;
+    let refused = send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_hcp_error_body(&refused.text(), "ServiceUnavailable");
+    let metrics = String::from_utf8_lossy(&gw.metrics().render()).into_owned();
+    assert!(
+        metrics.contains("hcp_gateway_overload_refusals_total{limit=\"per-client\"} 1"),
+        "{metrics}"
+    );
+    drop(held);
+    wait_for_in_flight(&gw, 0).await;
+    assert_eq!(
+        send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"")
+            .await
+            .status,
+        200
+    );
+    gw.stop().await;
+}
