@@ -11,6 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use common::raw::{send, total_len, RawResponse, V4};
 use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 use hcp_s3_gateway::sigv4;
 
 struct Fixture {
@@ -1126,5 +1127,82 @@ async fn malformed_uploads_get_hcp_answers() {
         !f.exists("m").await,
         "nothing stored from malformed uploads"
     );
+    f.gw.stop().await;
+}
+
+/// The gateway re-signs every `x-amz-*` header it forwards with the backend's key, so an
+/// `x-amz-*` header the client's signature does not cover — added to a signed request in
+/// transit, or to a presigned URL by whoever holds it — is refused (403 AccessDenied, as S3
+/// does) instead of reaching the backend with the gateway's authority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_amz_headers_cannot_be_smuggled_past_re_signing() {
+    let f = Fixture::new("smuggle").await;
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let v4 = f.v4(&ak, &sk, sigv4::UNSIGNED_PAYLOAD);
+    let target = format!("/{}/smuggled", f.bucket);
+    let mut headers = v4.sign("PUT", target.as_bytes(), &[("content-length", "2")]);
+    headers.push(("x-amz-acl".into(), "public-read".into()));
+    f.refused(
+        "unsigned x-amz-acl on a signed PUT",
+        403,
+        "AccessDenied",
+        send(
+            &f.addr,
+            "PUT",
+            target.as_bytes(),
+            &headers,
+            vec![b"hi".to_vec()],
+        ),
+    )
+    .await;
+
+    let presigned =
+        f.gw.client()
+            .put_object()
+            .bucket(&f.bucket)
+            .key("smuggled")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+            .await
+            .unwrap();
+    let put_target = presigned
+        .uri()
+        .trim_start_matches(&f.gw.endpoint)
+        .to_string();
+    let mut headers = vec![
+        ("host".to_string(), f.addr.clone()),
+        ("content-length".to_string(), "2".to_string()),
+    ];
+    headers.push(("x-amz-meta-owner".into(), "mallory".into()));
+    f.refused(
+        "x-amz-meta added to a presigned PUT",
+        403,
+        "AccessDenied",
+        send(
+            &f.addr,
+            "PUT",
+            put_target.as_bytes(),
+            &headers,
+            vec![b"hi".to_vec()],
+        ),
+    )
+    .await;
+    assert!(!f.exists("smuggled").await);
+
+    // Signed, the same headers are accepted; x-amz-content-sha256 need not be listed (the
+    // canonical request covers its value).
+    let headers = v4.sign(
+        "PUT",
+        target.as_bytes(),
+        &[("content-length", "2"), ("x-amz-meta-owner", "alice")],
+    );
+    let r = send(
+        &f.addr,
+        "PUT",
+        target.as_bytes(),
+        &headers,
+        vec![b"hi".to_vec()],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     f.gw.stop().await;
 }

@@ -165,7 +165,29 @@ pub(super) fn verify_claim(
         tracing::debug!(access_key = claim.auth.access_key, canonical_request = %canonical, "SigV4 mismatch");
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
     }
+    if let Some(name) = unsigned_amz_header(req, claim.auth.signed_headers) {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message(format!(
+            "There were headers present in the request which were not signed: {name}."
+        )));
+    }
     Ok((user, key))
+}
+
+/// An `x-amz-*` header the signature does not cover. The gateway signs every `x-amz-*` header
+/// it forwards with the backend's key, so one a client did not sign (added in transit, or to a
+/// presigned URL) would otherwise reach the backend with the gateway's authority: refused, as
+/// S3 refuses it. `x-amz-content-sha256` is covered anyway, as the canonical request's last
+/// line.
+fn unsigned_amz_header<'r>(req: &'r RequestHeader, signed_headers: &str) -> Option<&'r str> {
+    req.headers
+        .keys()
+        .map(|name| name.as_str())
+        .filter(|name| name.starts_with("x-amz-") && *name != "x-amz-content-sha256")
+        .find(|name| {
+            !signed_headers
+                .split(';')
+                .any(|s| s.eq_ignore_ascii_case(name))
+        })
 }
 
 pub(super) fn verify(
