@@ -130,8 +130,11 @@ pub fn backend_request(
     if !obs_bucket_path {
         path.push('/');
     }
-    if let Some(key) = &target.raw_key {
-        sigv4::canonicalize_encoded(key, true, &mut path);
+    // The backend gets the key the gateway validated, encoded once from its bytes: `%2F` in
+    // the client's path is a `/` of the key (as S3 reads it), and servers that decode and
+    // re-encode paths before checking signatures (RGW) see the same key as those that do not.
+    if let Some(key) = target.key() {
+        sigv4::uri_encode(&key, true, &mut path);
     }
     let query = sigv4::canonical_query(raw_query, CLIENT_AUTH_PARAMS);
     let mut target_bytes = path.clone().into_bytes();

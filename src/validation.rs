@@ -140,6 +140,11 @@ pub fn check(
                 HcpError::new(HcpCode::MalformedXML).with_message("The object name is invalid.")
             );
         }
+        // S3 keys are UTF-8; bytes that are not could not be listed back faithfully.
+        if std::str::from_utf8(&key).is_err() {
+            return Err(HcpError::new(HcpCode::MalformedXML)
+                .with_message("The object name is not valid UTF-8."));
+        }
     }
     // 12: object bodies need their length.
     if op.has_object_body()
