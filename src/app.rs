@@ -38,9 +38,6 @@ mod post_form;
 /// client that writes its whole body before reading still sees the answer.
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
-/// The largest CompleteMultipartUpload body read (10,000 parts need about 1 MiB).
-const COMPLETE_BODY_LIMIT: usize = 4 * 1024 * 1024;
-
 pub struct Gateway {
     pub cfg: Arc<Config>,
     authn: Authenticator,
@@ -551,7 +548,7 @@ impl Gateway {
             let body = match forward::read_request_body(
                 s,
                 v,
-                COMPLETE_BODY_LIMIT,
+                self.cfg.limits.max_control_body_bytes,
                 self.cfg.client_body_timeout,
             )
             .await
@@ -1488,16 +1485,15 @@ impl Gateway {
 
     /// A request whose header section pingora cannot accept (a Content-Length that is empty,
     /// negative or given twice with different values, a control character in a header value,
-    /// broken framing) gets HCP's 400 and the connection closes: there is no telling where the
-    /// next request would begin.
-    async fn refuse_malformed(&self, s: &mut ServerSession) {
+    /// broken framing), or that is larger than `limits.max_header_bytes`, gets HCP's 400 and
+    /// the connection closes: there is no telling where the next request would begin.
+    async fn refuse_malformed(&self, s: &mut ServerSession, message: &str) {
         let started = Instant::now();
         let mut x = Exchange {
             request_id: new_request_id(),
             ..Exchange::default()
         };
-        let err = HcpError::new(HcpCode::InvalidArgument)
-            .with_message("The request header section is malformed.");
+        let err = HcpError::new(HcpCode::InvalidArgument).with_message(message.to_string());
         x.status = err.status;
         x.code = Some(err.code);
         let body = err.to_xml(&x.request_id, &self.cfg.host_id, false);
@@ -1642,6 +1638,16 @@ fn body_root_is_error(body: &[u8]) -> bool {
     }
 }
 
+/// The request line and header section as sent, near enough (`name: value\r\n` per header).
+fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
+    let headers: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    req.method.as_str().len() + req.raw_path().len() + 12 + headers
+}
+
 fn new_request_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 8];
@@ -1676,10 +1682,17 @@ impl HttpServerApp for Gateway {
         match read {
             Ok(true) => {}
             Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
-                self.refuse_malformed(&mut s).await;
+                self.refuse_malformed(&mut s, "The request header section is malformed.")
+                    .await;
                 return None;
             }
             _ => return None,
+        }
+        let limit = self.cfg.limits.max_header_bytes;
+        if limit > 0 && header_section_len(s.req_header()) > limit {
+            let message = format!("The request header section is larger than {limit} bytes.");
+            self.refuse_malformed(&mut s, &message).await;
+            return None;
         }
         let started = Instant::now();
         let client = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());

@@ -138,6 +138,10 @@ pub struct LimitsSection {
     pub min_part_bytes: u64,
     /// The largest file a POST object (HTML form) upload may carry; it is held in memory.
     pub max_post_object_bytes: u64,
+    /// The largest control document (complete, multi-object delete, ACL) read whole.
+    pub max_control_body_bytes: usize,
+    /// The largest request line plus header section accepted.
+    pub max_header_bytes: usize,
 }
 
 impl Default for LimitsSection {
@@ -150,6 +154,8 @@ impl Default for LimitsSection {
             max_put_bytes: d.max_put_bytes,
             min_part_bytes: d.min_part_bytes,
             max_post_object_bytes: d.max_post_object_bytes,
+            max_control_body_bytes: d.max_control_body_bytes,
+            max_header_bytes: d.max_header_bytes,
         }
     }
 }
@@ -724,6 +730,8 @@ impl Config {
                 max_put_bytes: file.limits.max_put_bytes,
                 min_part_bytes: file.limits.min_part_bytes,
                 max_post_object_bytes: file.limits.max_post_object_bytes,
+                max_control_body_bytes: file.limits.max_control_body_bytes,
+                max_header_bytes: file.limits.max_header_bytes,
             },
             users: Arc::new(UserStore::new(users)),
             upload_binding_secret,

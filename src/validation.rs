@@ -18,6 +18,11 @@ pub struct Limits {
     pub min_part_bytes: u64,
     /// POST object files are held in memory (their length must be known before the backend PUT).
     pub max_post_object_bytes: u64,
+    /// Control documents read whole (complete, multi-object delete, ACLs); a complete listing
+    /// 10,000 parts is about 0.8 MiB.
+    pub max_control_body_bytes: usize,
+    /// The request line and headers together (pingora itself stops at 1 MiB).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +34,8 @@ impl Default for Limits {
             max_put_bytes: 5 * 1024 * 1024 * 1024,
             min_part_bytes: 1024 * 1024,
             max_post_object_bytes: 32 * 1024 * 1024,
+            max_control_body_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
         }
     }
 }

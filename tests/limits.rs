@@ -137,3 +137,110 @@ async fn one_client_cannot_take_every_place() {
     );
     gw.stop().await;
 }
+
+/// `limits.max_header_bytes`: a larger request line and header section is 400 InvalidArgument
+/// and the connection closes; one within the limit is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_header_sections_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Local
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let text = format!(
+        "{}\n[limits]\nmax_header_bytes = 4096\n{entry}",
+        base_config("")
+    );
+    let gw = start_text(&text, dir, Backend::Local).await;
+    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let bucket = unique_bucket("headers");
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    for (size, status) in [(2000, 200), (5000, 400)] {
+        let v4 = V4 {
+            access_key: &ak,
+            secret_key: &sk,
+            host: &addr,
+            when: SystemTime::now(),
+            payload_hash: sigv4::UNSIGNED_PAYLOAD,
+            date_header: None,
+        };
+        let target = format!("/{bucket}");
+        let filler = "f".repeat(size);
+        let headers = v4.sign("GET", target.as_bytes(), &[("x-filler", &filler)]);
+        let r = common::raw::send(&addr, "GET", target.as_bytes(), &headers, vec![]).await;
+        assert_eq!(r.status, status, "{size}: {}", r.text());
+        if status == 400 {
+            assert_hcp_error_body(&r.text(), "InvalidArgument");
+            assert_eq!(r.header("connection"), Some("close"));
+        }
+    }
+    gw.stop().await;
+}
+
+/// A CompleteMultipartUpload listing 10,000 parts (about 0.8 MiB) is within
+/// `limits.max_control_body_bytes` and is judged on its content (here: parts that were never
+/// uploaded, HCP's 200 InvalidPart); past a smaller configured limit it is 400 MalformedXML
+/// before the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_listing_ten_thousand_parts_is_read() {
+    let mut document = String::from("<CompleteMultipartUpload>");
+    for n in 1..=10_000 {
+        document.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>\"{:032x}\"</ETag></Part>",
+            n
+        ));
+    }
+    document.push_str("</CompleteMultipartUpload>");
+    assert!(document.len() > 700 * 1024);
+
+    for (limit, expect) in [
+        (None, (200, "InvalidPart")),
+        (Some(65536), (400, "MalformedXML")),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(entry) = Backend::Rgw.config_entry(&dir.path().join("data")) else {
+            return;
+        };
+        let limits = limit.map_or(String::new(), |l| {
+            format!("[limits]\nmax_control_body_bytes = {l}\n")
+        });
+        let text = format!("{}\n{limits}{entry}", base_config(""));
+        let gw = start_text(&text, dir, Backend::Rgw).await;
+        let s3 = gw.client();
+        let bucket = unique_bucket("complete");
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let up = s3
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key("many")
+            .send()
+            .await
+            .unwrap();
+        let addr = gw.endpoint.trim_start_matches("http://").to_string();
+        let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+        let target = format!("/{bucket}/many?uploadId={}", up.upload_id().unwrap());
+        let before = gw.backend_requests();
+        let r = send_signed(&addr, (&ak, &sk), "POST", &target, document.as_bytes()).await;
+        assert_eq!((r.status, r.code().as_str()), expect, "{}", r.text());
+        if limit.is_some() {
+            assert_eq!(
+                gw.backend_requests(),
+                before,
+                "the refused document was forwarded"
+            );
+        }
+        s3.abort_multipart_upload()
+            .bucket(&bucket)
+            .key("many")
+            .upload_id(up.upload_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        gw.stop().await;
+    }
+}
