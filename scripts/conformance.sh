@@ -3,7 +3,7 @@
 # through the gateway. Prints both results and their difference; fails when a test that passes
 # directly fails through the gateway without being listed in
 # tests/conformance/expected-differences.toml, or when a listed test passes through it.
-#   scripts/conformance.sh                 # everything (about 12 minutes on 2 cores)
+#   scripts/conformance.sh                 # everything (about 7 minutes on 2 cores)
 #   scripts/conformance.sh -- -k acl       # extra pytest arguments for both runs
 # It starts a radosgw of its own, so that both runs meet the same fresh server whatever ran
 # before.
