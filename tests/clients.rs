@@ -79,26 +79,7 @@ async fn run_script(on: On, program: &str, script: &str, client: Option<&str>, c
         t.secret_key.clone(),
         bucket,
     ]);
-    let program = program.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&program)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program} runs: {e}"))
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        checks,
-        "{stdout}"
-    );
+    run_client_program(program, args, checks).await;
     assert!(
         completed_uploads(&t.gw) >= 1,
         "the 64 MiB object went up in one piece, not as a multipart upload"

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::process::Process;
 use common::raw::{request_head, send_signed, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
-use hcp_s3_gateway::sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,14 +20,7 @@ fn user_keys() -> (String, String) {
 /// Sends the head of a signed PUT announcing `announced` bytes, then `sent` bytes of body.
 async fn partial_upload(addr: &str, target: &str, announced: usize, sent: usize) -> TcpStream {
     let (ak, sk) = user_keys();
-    let v4 = V4 {
-        access_key: &ak,
-        secret_key: &sk,
-        host: addr,
-        when: SystemTime::now(),
-        payload_hash: sigv4::UNSIGNED_PAYLOAD,
-        date_header: None,
-    };
+    let v4 = V4::unsigned(&ak, &sk, addr);
     let len = announced.to_string();
     let headers = v4.sign("PUT", target.as_bytes(), &[("content-length", &len)]);
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -79,12 +71,7 @@ async fn an_upload_cut_off_half_way_stores_nothing() {
 /// connection closes, nothing is stored, and other clients are served meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_body_is_cut_off_and_others_are_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let entry = Backend::Local
-        .config_entry(&dir.path().join("data"))
-        .unwrap();
-    let text = base_config("").replace("[server]\n", "[server]\nclient_body_timeout_seconds = 1\n");
-    let gw = start_text(&format!("{text}\n{entry}"), dir, Backend::Local).await;
+    let gw = start_local_with("client_body_timeout_seconds = 1", "").await;
     let s3 = gw.client();
     let bucket = unique_bucket("trickle");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();

@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::time::SystemTime;
-
 use common::raw::{request_head, send, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
-use hcp_s3_gateway::sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Setup {
@@ -40,14 +37,7 @@ impl Setup {
     }
 
     fn v4(&self) -> V4<'_> {
-        V4 {
-            access_key: &self.ak,
-            secret_key: &self.sk,
-            host: &self.addr,
-            when: SystemTime::now(),
-            payload_hash: sigv4::UNSIGNED_PAYLOAD,
-            date_header: None,
-        }
+        V4::unsigned(&self.ak, &self.sk, &self.addr)
     }
 
     /// Sends raw bytes and reads until the gateway closes the connection.

@@ -3,37 +3,19 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::raw::{request_head, send_signed, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
-use hcp_s3_gateway::sigv4;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// A gateway on the local backend with these `[server]` settings added.
-async fn gateway_with(server_settings: &str) -> TestGateway {
-    let dir = tempfile::tempdir().unwrap();
-    let entry = Backend::Local
-        .config_entry(&dir.path().join("data"))
-        .unwrap();
-    let text = base_config("").replace("[server]\n", &format!("[server]\n{server_settings}\n"));
-    start_text(&format!("{text}\n{entry}"), dir, Backend::Local).await
-}
 
 /// Starts a signed upload of 1,000 bytes and sends only ten: the request stays in flight
 /// until the returned connection is dropped.
 async fn upload_in_flight(addr: &str, bucket: &str, key: &str) -> TcpStream {
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
-    let v4 = V4 {
-        access_key: &ak,
-        secret_key: &sk,
-        host: addr,
-        when: SystemTime::now(),
-        payload_hash: sigv4::UNSIGNED_PAYLOAD,
-        date_header: None,
-    };
+    let v4 = V4::unsigned(&ak, &sk, addr);
     let target = format!("/{bucket}/{key}");
     let headers = v4.sign("PUT", target.as_bytes(), &[("content-length", "1000")]);
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -64,7 +46,7 @@ async fn wait_for_in_flight(gw: &TestGateway, n: i64) {
 /// flight end, their places are free again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_in_flight_are_service_unavailable() {
-    let gw = gateway_with("max_concurrent_requests = 2").await;
+    let gw = start_local_with("max_concurrent_requests = 2", "").await;
     let addr = gw.endpoint.trim_start_matches("http://").to_string();
     let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let keys = (keys.0.as_str(), keys.1.as_str());
@@ -104,8 +86,11 @@ async fn too_many_requests_in_flight_are_service_unavailable() {
 /// is refused while the overall limit still has room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_cannot_take_every_place() {
-    let gw =
-        gateway_with("max_concurrent_requests = 100\nmax_concurrent_requests_per_client = 1").await;
+    let gw = start_local_with(
+        "max_concurrent_requests = 100\nmax_concurrent_requests_per_client = 1",
+        "",
+    )
+    .await;
     let addr = gw.endpoint.trim_start_matches("http://").to_string();
     let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let keys = (keys.0.as_str(), keys.1.as_str());
@@ -142,15 +127,7 @@ async fn one_client_cannot_take_every_place() {
 /// and the connection closes; one within the limit is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_header_sections_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let entry = Backend::Local
-        .config_entry(&dir.path().join("data"))
-        .unwrap();
-    let text = format!(
-        "{}\n[limits]\nmax_header_bytes = 4096\n{entry}",
-        base_config("")
-    );
-    let gw = start_text(&text, dir, Backend::Local).await;
+    let gw = start_local_with("", "[limits]\nmax_header_bytes = 4096").await;
     let addr = gw.endpoint.trim_start_matches("http://").to_string();
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let bucket = unique_bucket("headers");
@@ -161,14 +138,7 @@ async fn oversized_header_sections_are_refused() {
         .await
         .unwrap();
     for (size, status) in [(2000, 200), (5000, 400)] {
-        let v4 = V4 {
-            access_key: &ak,
-            secret_key: &sk,
-            host: &addr,
-            when: SystemTime::now(),
-            payload_hash: sigv4::UNSIGNED_PAYLOAD,
-            date_header: None,
-        };
+        let v4 = V4::unsigned(&ak, &sk, &addr);
         let target = format!("/{bucket}");
         let filler = "f".repeat(size);
         let headers = v4.sign("GET", target.as_bytes(), &[("x-filler", &filler)]);

@@ -225,6 +225,17 @@ pub async fn start_text(text: &str, dir: tempfile::TempDir, backend: Backend) ->
     }
 }
 
+/// A test gateway on the local backend with `settings` added to its `[server]` section and
+/// `extra` (whole sections) appended.
+pub async fn start_local_with(settings: &str, extra: &str) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Local
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let text = base_config("").replace("[server]\n", &format!("[server]\n{settings}\n"));
+    start_text(&format!("{text}\n{extra}\n{entry}"), dir, Backend::Local).await
+}
+
 /// The shipped config.toml as it is, on free loopback ports; its `./data` lands in a private
 /// directory (relative paths are resolved against the configuration's directory).
 pub async fn start_embedded_default() -> TestGateway {
@@ -300,12 +311,20 @@ pub fn assert_hcp_error_body(body: &str, code: &str) {
 pub async fn run_python_client(script: &str, args: Vec<String>, expected_checks: usize) {
     // scripts/test.sh puts the test venv first on PATH.
     let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut all = vec![path];
+    all.extend(args);
+    run_client_program("python3", all, expected_checks).await;
+}
+
+/// Runs a client program (`python3 script …`, `node script …`) that prints `ok NAME` or
+/// `FAIL NAME: reason` per check, and asserts that it succeeded with `expected_checks` checks.
+pub async fn run_client_program(program: &str, args: Vec<String>, expected_checks: usize) {
+    let program = program.to_string();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(&path)
+        std::process::Command::new(&program)
             .args(&args)
             .output()
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"))
     })
     .await
     .unwrap();

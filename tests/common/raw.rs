@@ -136,7 +136,19 @@ pub struct V4<'a> {
     pub date_header: Option<&'a str>,
 }
 
-impl V4<'_> {
+impl<'a> V4<'a> {
+    /// Signing now with an unsigned payload, the form most raw tests need.
+    pub fn unsigned(access_key: &'a str, secret_key: &'a str, host: &'a str) -> V4<'a> {
+        V4 {
+            access_key,
+            secret_key,
+            host,
+            when: SystemTime::now(),
+            payload_hash: sigv4::UNSIGNED_PAYLOAD,
+            date_header: None,
+        }
+    }
+
     /// Signs `method target` with `extra` headers; returns all headers to send, `Authorization`
     /// included.
     pub fn sign(
