@@ -11,7 +11,7 @@ mod common;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedMultipartUpload;
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 
@@ -113,39 +113,19 @@ async fn rust_sdk(on: On) {
         .await
         .unwrap();
 
-    let big = pattern(64 * 1024 * 1024 + 1024, 7);
-    let upload = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("big.bin")
-        .send()
-        .await
-        .unwrap();
-    let id = upload.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for (i, chunk) in big.chunks(8 * 1024 * 1024).enumerate() {
-        let n = i as i32 + 1;
-        let part = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("big.bin")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(chunk.to_vec()))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        );
-    }
+    // 64 MiB + 1 KiB in eight 8 MiB parts and a last one of 1 KiB.
+    let mut sizes = vec![8 * 1024 * 1024; 8];
+    sizes.push(1024);
+    let (id, parts) = upload_parts(&s3, &bucket, "big.bin", &sizes).await;
+    let big: Vec<u8> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &size)| pattern(size, i as u64 + 1))
+        .collect();
     s3.complete_multipart_upload()
         .bucket(&bucket)
         .key("big.bin")
-        .upload_id(id)
+        .upload_id(&id)
         .multipart_upload(
             CompletedMultipartUpload::builder()
                 .set_parts(Some(parts))
