@@ -1451,7 +1451,9 @@ impl Gateway {
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return false;
         }
-        if s.req_header().method == http::Method::HEAD {
+        // The request head may not have been parsed at all (malformed requests are answered
+        // too); the summary names the method when it was.
+        if s.request_summary().starts_with("HEAD ") {
             return s.finish_body().await.is_ok();
         }
         x.bytes_out = body.len() as u64;
@@ -1471,16 +1473,9 @@ impl Gateway {
             .overload_refusals
             .with_label_values(&[limit.name()])
             .inc();
-        let mut x = Exchange {
-            request_id: new_request_id(),
-            ..Exchange::default()
-        };
-        x.cause = Some(format!("{} concurrency limit", limit.name()));
-        s.set_keepalive(None);
-        let _ = self
-            .write_error(s, &mut x, HcpError::new(HcpCode::ServiceUnavailable))
-            .await;
-        self.record(&x, started);
+        let cause = format!("{} concurrency limit", limit.name());
+        let err = HcpError::new(HcpCode::ServiceUnavailable);
+        self.refuse(s, err, Some(cause), started).await;
     }
 
     /// A request whose header section pingora cannot accept (a Content-Length that is empty,
@@ -1488,27 +1483,25 @@ impl Gateway {
     /// broken framing), or that is larger than `limits.max_header_bytes`, gets HCP's 400 and
     /// the connection closes: there is no telling where the next request would begin.
     async fn refuse_malformed(&self, s: &mut ServerSession, message: &str) {
-        let started = Instant::now();
+        let err = HcpError::new(HcpCode::InvalidArgument).with_message(message.to_string());
+        self.refuse(s, err, None, Instant::now()).await;
+    }
+
+    /// Answers a request refused before it was looked at, and closes the connection.
+    async fn refuse(
+        &self,
+        s: &mut ServerSession,
+        err: HcpError,
+        cause: Option<String>,
+        started: Instant,
+    ) {
         let mut x = Exchange {
             request_id: new_request_id(),
+            cause,
             ..Exchange::default()
         };
-        let err = HcpError::new(HcpCode::InvalidArgument).with_message(message.to_string());
-        x.status = err.status;
-        x.code = Some(err.code);
-        let body = err.to_xml(&x.request_id, &self.cfg.host_id, false);
-        let resp = normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
         s.set_keepalive(None);
-        // The header may not have been parsed at all; the summary names the method when it was.
-        let head = s.request_summary().starts_with("HEAD ");
-        if s.write_response_header(Box::new(resp)).await.is_ok() {
-            if head {
-                let _ = s.finish_body().await;
-            } else {
-                x.bytes_out = body.len() as u64;
-                let _ = s.write_response_body(body, true).await;
-            }
-        }
+        let _ = self.write_error(s, &mut x, err).await;
         self.record(&x, started);
     }
 
