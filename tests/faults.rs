@@ -40,9 +40,8 @@ async fn an_upload_cut_off_half_way_stores_nothing() {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("cutoff");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let bucket = gw.with_bucket("cutoff").await;
+    let addr = gw.addr();
     let (ak, sk) = user_keys();
     let r = send_signed(&addr, (&ak, &sk), "PUT", &format!("/{bucket}/kept"), b"old").await;
     assert_eq!(r.status, 200);
@@ -73,9 +72,8 @@ async fn an_upload_cut_off_half_way_stores_nothing() {
 async fn a_trickling_body_is_cut_off_and_others_are_served() {
     let gw = start_local_with("client_body_timeout_seconds = 1", "").await;
     let s3 = gw.client();
-    let bucket = unique_bucket("trickle");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let bucket = gw.with_bucket("trickle").await;
+    let addr = gw.addr();
 
     let started = Instant::now();
     let mut slow = partial_upload(&addr, &format!("/{bucket}/slow"), 1000, 10).await;
@@ -155,10 +153,10 @@ async fn faulted_request(addr: &str, bucket: &str, i: usize) {
     }
 }
 
-/// After 10,000 faulted requests the gateway process holds the descriptors it held before and
-/// its memory is back near where it was, and it still answers.
+/// After 20,000 faulted requests the gateway process holds the descriptors it held before, its
+/// memory has stopped growing, and it still answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_faulted_requests_leak_nothing() {
+async fn twenty_thousand_faulted_requests_leak_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let entry = Backend::Local
         .config_entry(&dir.path().join("data"))
@@ -200,21 +198,34 @@ async fn ten_thousand_faulted_requests_leak_nothing() {
     settle().await;
     let (fds_before, rss_before) = (fd_count(pid), rss_kib(pid));
 
+    // Then four rounds of 5,000. RSS is a high-water mark: a busy machine can push it up once
+    // in a round (measured: 0.5 to 7 MiB after 10,000 requests, depending on load), but a leak
+    // of even 100 bytes per request grows it by 0.5 MiB in every round. So at least one
+    // round must leave it (nearly) where it was.
     let started = Instant::now();
-    run(5_000, 15_000).await;
-    settle().await;
-    let (fds_after, rss_after) = (fd_count(pid), rss_kib(pid));
+    let mut rss = vec![rss_before];
+    for round in 0..4 {
+        run(5_000 * (round + 1), 5_000 * (round + 2)).await;
+        settle().await;
+        rss.push(rss_kib(pid));
+    }
+    let fds_after = fd_count(pid);
     eprintln!(
-        "10,000 faulted requests in {:?}: fds {fds_before} -> {fds_after}, RSS {rss_before} -> {rss_after} KiB",
+        "20,000 faulted requests in {:?}: fds {fds_before} -> {fds_after}, RSS by round {rss:?} KiB",
         started.elapsed()
     );
     assert!(
         fds_after <= fds_before,
         "descriptors leaked: {fds_before} -> {fds_after}"
     );
+    let quietest = rss
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .min()
+        .unwrap();
     assert!(
-        rss_after <= rss_before + 4 * 1024,
-        "memory grew: {rss_before} -> {rss_after} KiB"
+        quietest <= 128,
+        "memory grew in every round of 5,000 requests: {rss:?} KiB"
     );
     let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(listed.key_count(), Some(0), "a cut-off upload was stored");
