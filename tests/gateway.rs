@@ -992,7 +992,7 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
 async fn malformed_header_sections_are_answered_400_and_the_connection_closes() {
     use common::raw::send;
     let gw = start(Backend::Local).await.unwrap();
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let addr = gw.addr();
     let host = ("Host".to_string(), addr.clone());
     let h = |n: &str, v: &str| (n.to_string(), v.to_string());
     let cases: Vec<(&str, Vec<(String, String)>)> = vec![
@@ -1046,7 +1046,7 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     let s3 = gw.client();
     let bucket = unique_bucket("cors");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let addr = gw.addr();
     let preflight = |origin: &str| {
         vec![
             ("Host".to_string(), addr.clone()),

@@ -19,14 +19,8 @@ struct Setup {
 impl Setup {
     async fn new(backend: Backend) -> Option<Setup> {
         let gw = start(backend).await?;
-        let bucket = unique_bucket("hostile");
-        gw.client()
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap();
-        let addr = gw.endpoint.trim_start_matches("http://").to_string();
+        let bucket = gw.with_bucket("hostile").await;
+        let addr = gw.addr();
         Some(Setup {
             gw,
             addr,

@@ -47,16 +47,10 @@ async fn wait_for_in_flight(gw: &TestGateway, n: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_in_flight_are_service_unavailable() {
     let gw = start_local_with("max_concurrent_requests = 2", "").await;
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let addr = gw.addr();
     let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let keys = (keys.0.as_str(), keys.1.as_str());
-    let bucket = unique_bucket("limits");
-    assert_eq!(
-        send_signed(&addr, keys, "PUT", &format!("/{bucket}"), b"")
-            .await
-            .status,
-        200
-    );
+    let bucket = gw.with_bucket("limits").await;
 
     let held = vec![
         upload_in_flight(&addr, &bucket, "a").await,
@@ -91,16 +85,10 @@ async fn one_client_cannot_take_every_place() {
         "",
     )
     .await;
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let addr = gw.addr();
     let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let keys = (keys.0.as_str(), keys.1.as_str());
-    let bucket = unique_bucket("limits");
-    assert_eq!(
-        send_signed(&addr, keys, "PUT", &format!("/{bucket}"), b"")
-            .await
-            .status,
-        200
-    );
+    let bucket = gw.with_bucket("limits").await;
 
     let held = upload_in_flight(&addr, &bucket, "a").await;
     wait_for_in_flight(&gw, 1).await;
@@ -128,15 +116,9 @@ async fn one_client_cannot_take_every_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_header_sections_are_refused() {
     let gw = start_local_with("", "[limits]\nmax_header_bytes = 4096").await;
-    let addr = gw.endpoint.trim_start_matches("http://").to_string();
+    let addr = gw.addr();
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
-    let bucket = unique_bucket("headers");
-    gw.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = gw.with_bucket("headers").await;
     for (size, status) in [(2000, 200), (5000, 400)] {
         let v4 = V4::unsigned(&ak, &sk, &addr);
         let target = format!("/{bucket}");
@@ -182,8 +164,7 @@ async fn a_complete_listing_ten_thousand_parts_is_read() {
         let text = format!("{}\n{limits}{entry}", base_config(""));
         let gw = start_text(&text, dir, Backend::Rgw).await;
         let s3 = gw.client();
-        let bucket = unique_bucket("complete");
-        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let bucket = gw.with_bucket("complete").await;
         let up = s3
             .create_multipart_upload()
             .bucket(&bucket)
@@ -191,7 +172,7 @@ async fn a_complete_listing_ten_thousand_parts_is_read() {
             .send()
             .await
             .unwrap();
-        let addr = gw.endpoint.trim_start_matches("http://").to_string();
+        let addr = gw.addr();
         let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
         let target = format!("/{bucket}/many?uploadId={}", up.upload_id().unwrap());
         let before = gw.backend_requests();

@@ -107,6 +107,23 @@ impl TestGateway {
         &self.gw.as_ref().unwrap().gateway.metrics
     }
 
+    /// The S3 listener as `host:port`, for raw requests.
+    pub fn addr(&self) -> String {
+        self.gw.as_ref().unwrap().s3_addr.to_string()
+    }
+
+    /// Creates a bucket no other test uses, as the test user, and returns its name.
+    pub async fn with_bucket(&self, tag: &str) -> String {
+        let bucket = unique_bucket(tag);
+        self.client()
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        bucket
+    }
+
     pub fn s3_port(&self) -> u16 {
         self.gw.as_ref().unwrap().s3_addr.port()
     }
@@ -424,9 +441,8 @@ pub async fn start_with_bucket(
     tag: &str,
 ) -> Option<(TestGateway, aws_sdk_s3::Client, String)> {
     let gw = start(backend).await?;
+    let bucket = gw.with_bucket(tag).await;
     let s3 = gw.client();
-    let bucket = unique_bucket(tag);
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
     Some((gw, s3, bucket))
 }
 
