@@ -822,8 +822,17 @@ impl Gateway {
             match up.session.read_body_ref().await {
                 Ok(Some(chunk)) => {
                     x.bytes_out += chunk.len() as u64;
-                    let chunk = Bytes::copy_from_slice(chunk);
-                    if s.write_response_body(chunk, false).await.is_err() {
+                    // HTTP/1 writes from the backend's read buffer as it is; only the generic
+                    // session interface needs an owned copy of each piece.
+                    let sent = match &mut *s {
+                        ServerSession::H1(h1) => h1.write_body(chunk).await.map(|_| ()),
+                        other => {
+                            other
+                                .write_response_body(Bytes::copy_from_slice(chunk), false)
+                                .await
+                        }
+                    };
+                    if sent.is_err() {
                         x.cause = Some("client went away during the response".into());
                         return Flow::Abort;
                     }
@@ -1668,14 +1677,27 @@ impl HttpServerApp for Gateway {
     ) -> Option<ReusedHttpStream> {
         let mut shutdown = shutdown.clone();
         // An idle keep-alive connection waiting for its next request is closed at shutdown.
+        // pingora times out each read, not the header section, so a client sending a byte now
+        // and then would hold the connection forever: the whole section gets a deadline (the
+        // idle time a keep-alive connection may wait for its next request, plus the header time).
+        let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
         let read = tokio::select! {
-            r = s.read_request() => r,
+            r = tokio::time::timeout(header_deadline, s.read_request()) => match r {
+                Ok(r) => r,
+                Err(_) => {
+                    self.metrics
+                        .client_timeouts
+                        .with_label_values(&["header"])
+                        .inc();
+                    return None;
+                }
+            },
             _ = until_shutdown(&mut shutdown) => return None,
         };
         match read {
             Ok(true) => {}
             Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
-                self.refuse_malformed(&mut s, "The request header section is malformed.")
+                Box::pin(self.refuse_malformed(&mut s, "The request header section is malformed."))
                     .await;
                 return None;
             }
@@ -1684,7 +1706,7 @@ impl HttpServerApp for Gateway {
         let limit = self.cfg.limits.max_header_bytes;
         if limit > 0 && header_section_len(s.req_header()) > limit {
             let message = format!("The request header section is larger than {limit} bytes.");
-            self.refuse_malformed(&mut s, &message).await;
+            Box::pin(self.refuse_malformed(&mut s, &message)).await;
             return None;
         }
         let started = Instant::now();
@@ -1692,7 +1714,7 @@ impl HttpServerApp for Gateway {
         let permit = match self.admission.admit(client) {
             Ok(permit) => permit,
             Err(limit) => {
-                self.refuse_overload(&mut s, limit, started).await;
+                Box::pin(self.refuse_overload(&mut s, limit, started)).await;
                 return None;
             }
         };
@@ -1711,7 +1733,9 @@ impl HttpServerApp for Gateway {
             ..Exchange::default()
         };
         self.metrics.in_flight.inc();
-        let flow = self.serve(&mut s, &mut x).await;
+        // Boxed: a connection waiting for its next request then holds only the small future of
+        // reading a header, not the space serving a request needs.
+        let flow = Box::pin(self.serve(&mut s, &mut x)).await;
         // The place is free once the answer is out (before the gauge drops, so that a reader
         // of the gauge never sees a place still taken).
         drop(permit);
@@ -1721,12 +1745,12 @@ impl HttpServerApp for Gateway {
             Flow::Abort => None,
             Flow::Close => {
                 s.set_keepalive(None);
-                let _ = s.finish().await;
+                let _ = Box::pin(s.finish()).await;
                 None
             }
             Flow::KeepAlive => {
                 let settings = HttpPersistentSettings::for_session(&s);
-                match s.finish().await {
+                match Box::pin(s.finish()).await {
                     Ok(Some(stream)) => {
                         Some(ReusedHttpStream::from_reusable_stream(stream, settings))
                     }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod auth;
+pub mod coalesce;
 pub mod complete;
 pub mod config;
 pub mod credentials;

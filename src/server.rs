@@ -253,10 +253,13 @@ async fn accept_loop<A>(
                     let digest = crate::tls::peer_digest(tcp.as_raw_fd(), peer);
                     let mut stream = L4Stream::from(tcp);
                     stream.set_socket_digest(digest);
-                    Box::new(stream)
+                    Box::new(crate::coalesce::Coalesced::new(stream))
                 }
                 Some(tls) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp, peer)).await {
+                    // Boxed, so that plain connections do not carry room for a handshake.
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(tls.accept(tcp, peer)))
+                        .await
+                    {
                         Ok(Ok(conn)) => Box::new(conn),
                         Ok(Err(e)) => {
                             tracing::debug!("TLS handshake failed: {e}");

@@ -1,0 +1,211 @@
+//! Client connections whose response header leaves in the same send as the start of its body.
+//!
+//! pingora writes a response's header and its body with separate writes and flushes at the end
+//! of a body; its own listeners put a small buffer under the connection for that, but the
+//! gateway accepts connections itself (see server.rs) and pingora's buffer setting is private.
+//! Without it every small GET costs two sends — and on loopback each send also pays for the
+//! receiver's wake-up. This wrapper holds the first write after a flush (the header) and sends
+//! it together with the next write (the body) in one `writev`. Later writes go straight
+//! through, so a stalled backend never leaves body bytes waiting here: at most the header waits
+//! for the first body bytes or the flush that ends a bodiless answer.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use async_trait::async_trait;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
+    TimingDigest, UniqueID, UniqueIDType,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A write larger than this is not held (it would be sent at once anyway).
+const HOLD_MAX: usize = 16 * 1024;
+
+#[derive(Debug)]
+pub struct Coalesced {
+    inner: L4Stream,
+    held: Vec<u8>,
+    /// The next write is the first since a flush, and may be held.
+    armed: bool,
+}
+
+impl Coalesced {
+    pub fn new(inner: L4Stream) -> Self {
+        Coalesced {
+            inner,
+            held: Vec::new(),
+            armed: true,
+        }
+    }
+
+    /// Sends what is held, alone.
+    fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.held.is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.held))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.held.drain(..n);
+        }
+        // An idle connection keeps no buffer.
+        self.held = Vec::new();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for Coalesced {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Coalesced {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if this.armed && this.held.is_empty() && buf.len() <= HOLD_MAX {
+            this.armed = false;
+            this.held.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
+        this.armed = false;
+        while !this.held.is_empty() {
+            let slices = [IoSlice::new(&this.held), IoSlice::new(buf)];
+            let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, &slices))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            if n < this.held.len() {
+                this.held.drain(..n);
+                continue;
+            }
+            let of_buf = n - this.held.len();
+            this.held = Vec::new();
+            if of_buf > 0 {
+                return Poll::Ready(Ok(of_buf));
+            }
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_release(cx))?;
+        ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
+        self.armed = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_release(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for Coalesced {
+    async fn shutdown(&mut self) {
+        let _ = tokio::io::AsyncWriteExt::flush(self).await;
+        self.inner.shutdown().await;
+    }
+}
+
+impl UniqueID for Coalesced {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for Coalesced {}
+
+impl GetTimingDigest for Coalesced {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+}
+
+impl GetProxyDigest for Coalesced {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+}
+
+impl GetSocketDigest for Coalesced {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+}
+
+#[async_trait]
+impl Peek for Coalesced {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (Coalesced, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (Coalesced::new(L4Stream::from(server)), client)
+    }
+
+    async fn available(peer: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), peer.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn the_header_waits_for_the_body_and_later_writes_do_not_wait() {
+        let (mut conn, mut peer) = pair().await;
+        conn.write_all(b"HEADER ").await.unwrap();
+        assert!(available(&mut peer).await.is_empty(), "the header is held");
+        conn.write_all(b"body-1 ").await.unwrap();
+        assert_eq!(available(&mut peer).await, b"HEADER body-1 ");
+        conn.write_all(b"body-2").await.unwrap();
+        assert_eq!(
+            available(&mut peer).await,
+            b"body-2",
+            "not held after the first"
+        );
+        conn.flush().await.unwrap();
+        conn.write_all(b"NEXT").await.unwrap();
+        assert!(
+            available(&mut peer).await.is_empty(),
+            "held again after a flush"
+        );
+        conn.flush().await.unwrap();
+        assert_eq!(available(&mut peer).await, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn shutdown_sends_what_is_held() {
+        let (mut conn, mut peer) = pair().await;
+        conn.write_all(b"HEADER").await.unwrap();
+        Shutdown::shutdown(&mut conn).await;
+        let mut all = Vec::new();
+        peer.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"HEADER");
+    }
+}
