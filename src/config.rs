@@ -49,6 +49,9 @@ pub struct ServerSection {
     pub keepalive_seconds: u64,
     /// Time allowed between two reads of a client's request body.
     pub client_body_timeout_seconds: u64,
+    /// Time allowed for a request's whole header section once the connection is no longer
+    /// idle (a client trickling header bytes is closed after it).
+    pub client_header_timeout_seconds: u64,
     /// Requests worked on at once; more are answered 503 ServiceUnavailable at once (HCP's
     /// overload answer) instead of queueing. 0 = no limit.
     pub max_concurrent_requests: usize,
@@ -93,6 +96,7 @@ impl Default for ServerSection {
             shutdown_grace_seconds: 5,
             keepalive_seconds: 60,
             client_body_timeout_seconds: 60,
+            client_header_timeout_seconds: 10,
             max_concurrent_requests: 1024,
             max_concurrent_requests_per_client: 0,
             max_buffered_response_bytes: 16 * 1024 * 1024,
@@ -374,6 +378,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub keepalive: Duration,
     pub client_body_timeout: Duration,
+    pub client_header_timeout: Duration,
     pub max_concurrent_requests: usize,
     pub max_concurrent_requests_per_client: usize,
     pub max_buffered_response_bytes: usize,
@@ -710,6 +715,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
             keepalive: Duration::from_secs(s.keepalive_seconds),
             client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
+            client_header_timeout: Duration::from_secs(s.client_header_timeout_seconds.max(1)),
             max_concurrent_requests: s.max_concurrent_requests,
             max_concurrent_requests_per_client: s.max_concurrent_requests_per_client,
             max_buffered_response_bytes: s.max_buffered_response_bytes,

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub auth_failures: IntCounterVec,
     pub overload_refusals: IntCounterVec,
+    pub client_timeouts: IntCounterVec,
     pub backend_requests: IntCounterVec,
     pub backend_connections: IntCounterVec,
     pub backend_up: IntGaugeVec,
@@ -98,6 +99,12 @@ impl Metrics {
                 "hcp_gateway_overload_refusals_total",
                 "Requests answered 503 at once because too many were in flight, by limit (total, per-client)",
                 &["limit"],
+            ),
+            client_timeouts: counter(
+                &r,
+                "hcp_gateway_client_timeouts_total",
+                "Client connections closed because a request's header section was too slow",
+                &["phase"],
             ),
             backend_requests: counter(
                 &r,

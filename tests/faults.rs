@@ -230,3 +230,160 @@ async fn twenty_thousand_faulted_requests_leak_nothing() {
     let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(listed.key_count(), Some(0), "a cut-off upload was stored");
 }
+
+/// Header bytes trickling in keep a connection only until `keepalive_seconds` +
+/// `client_header_timeout_seconds` have passed (pingora's own timeout is per read, which a
+/// byte every few seconds never trips); other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_headers_are_cut_off_and_others_are_served() {
+    let gw = start_local_with(
+        "keepalive_seconds = 1\nclient_header_timeout_seconds = 1",
+        "",
+    )
+    .await;
+    let bucket = gw.with_bucket("slowhead").await;
+    let addr = gw.addr();
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if slow.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest)).await;
+        (closed.is_ok(), rest)
+    });
+    let (ak, sk) = user_keys();
+    let r = send_signed(
+        &addr,
+        (&ak, &sk),
+        "PUT",
+        &format!("/{bucket}/fast"),
+        b"quick",
+    )
+    .await;
+    assert_eq!(r.status, 200, "another client waited for the trickler");
+    let (closed, rest) = trickle.await.unwrap();
+    assert!(closed, "the trickling connection was kept open");
+    assert!(
+        rest.is_empty(),
+        "an answer to half a header: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+    let timeouts = gw
+        .metrics()
+        .client_timeouts
+        .with_label_values(&["header"])
+        .get();
+    assert_eq!(timeouts, 1);
+    gw.stop().await;
+}
+
+/// The backend refuses connections, stalls, resets the connection part-way through an upload or
+/// a download, or answers garbage: each client gets HCP's answer (or, once a download has
+/// started, a connection that ends short of its length), and clients in between are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_faults_get_hcp_answers_and_others_are_served() {
+    let (gw, server) = start_with_dialect(common::dialect_server::Vendor::Minio, "").await;
+    let addr = gw.addr();
+    let (ak, sk) = user_keys();
+    let healthy = || async {
+        let r = send_signed(&addr, (&ak, &sk), "GET", "/bkt/healthy", b"").await;
+        assert_eq!(
+            r.status,
+            200,
+            "a healthy request between faults: {}",
+            r.text()
+        );
+    };
+    let faulted = |method: &'static str, directive: &'static str, body: Vec<u8>| {
+        let addr = addr.clone();
+        let (ak, sk) = (ak.clone(), sk.clone());
+        async move {
+            let v4 = V4::unsigned(&ak, &sk, &addr);
+            let len = body.len().to_string();
+            let mut extra = vec![("x-test-respond", directive)];
+            if !body.is_empty() {
+                extra.push(("content-length", &len));
+            }
+            let headers = v4.sign(method, b"/bkt/faulted", &extra);
+            common::raw::send(&addr, method, b"/bkt/faulted", &headers, vec![body]).await
+        }
+    };
+    for round in 0..3 {
+        // Reset part-way through a 4 MiB upload: nothing stored, HCP's 503 with Retry-After.
+        let r = faulted("PUT", "reset-upload", pattern(4 << 20, round)).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "ServiceUnavailable"),
+            "{}",
+            r.text()
+        );
+        assert_hcp_error_body(&r.text(), "ServiceUnavailable");
+        healthy().await;
+        // Stalled past read_timeout_ms.
+        let r = faulted("GET", "stall|3000", vec![]).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "ServiceUnavailable"),
+            "{}",
+            r.text()
+        );
+        healthy().await;
+        // Garbage (not XML) instead of an error document.
+        let r = faulted("GET", "garbage|502", vec![]).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (500, "InternalError"),
+            "{}",
+            r.text()
+        );
+        assert_hcp_error_body(&r.text(), "InternalError");
+        healthy().await;
+        // Reset mid-download: the client sees a body shorter than announced, never a whole one.
+        let r = faulted("GET", "reset-download", vec![]).await;
+        assert_eq!(r.status, 200);
+        let declared: usize = r.header("content-length").unwrap().parse().unwrap();
+        assert!(
+            r.body.len() < declared,
+            "a truncated download looked complete"
+        );
+        healthy().await;
+    }
+    drop(server);
+    gw.stop().await;
+
+    // A backend that refuses connections: 503 ServiceUnavailable at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:{port}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n",
+        base_config("")
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let addr = gw.addr();
+    for _ in 0..3 {
+        let r = send_signed(&addr, (&ak, &sk), "GET", "/bkt/any", b"").await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "ServiceUnavailable"),
+            "{}",
+            r.text()
+        );
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    gw.stop().await;
+}

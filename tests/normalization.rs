@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::dialect_server::{documented_statuses, DialectServer, Vendor};
+use common::dialect_server::{documented_statuses, Vendor};
 use common::raw::{send, RawResponse, V4};
 use common::*;
 use hcp_s3_gateway::mapping::{self, Dialect, Row};
@@ -15,24 +15,6 @@ use hcp_s3_gateway::operation::Operation;
 use hcp_s3_gateway::sigv4;
 
 /// A gateway in front of one recorded-dialect server.
-async fn gateway_for(vendor: Vendor, extra_server: &str) -> (TestGateway, DialectServer) {
-    let server = DialectServer::start(vendor).await;
-    let (kind, dialect) = match vendor {
-        Vendor::Minio => ("s3", "dialect = \"minio\"\n"),
-        Vendor::Obs => ("obs", ""),
-        Vendor::Aws => ("s3", "dialect = \"aws\"\n"),
-    };
-    let text = format!(
-        "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}",
-        base_config("").replace("[server]\n", &format!("[server]\n{extra_server}")),
-        server.endpoint()
-    );
-    (
-        start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await,
-        server,
-    )
-}
-
 fn signer<'a>(addr: &'a str, ak: &'a str, sk: &'a str, payload: &'a str) -> V4<'a> {
     V4 {
         access_key: ak,
@@ -124,7 +106,7 @@ async fn every_mapping_row_through_the_forwarding_path() {
     let documented = documented_statuses();
     let mut gateways = std::collections::HashMap::new();
     for v in [Vendor::Minio, Vendor::Obs, Vendor::Aws] {
-        gateways.insert(v.name(), gateway_for(v, "").await);
+        gateways.insert(v.name(), start_with_dialect(v, "").await);
     }
     let mut checked = 0;
     for table in [Dialect::Aws, Dialect::Minio, Dialect::Obs] {
@@ -184,7 +166,8 @@ async fn every_mapping_row_through_the_forwarding_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateways_own_failures() {
-    let (gw, _server) = gateway_for(Vendor::Minio, "max_buffered_response_bytes = 65536\n").await;
+    let (gw, _server) =
+        start_with_dialect(Vendor::Minio, "max_buffered_response_bytes = 65536\n").await;
     // The backend stalls past the read timeout.
     let r = request(&gw, Operation::GetObject, "stall|3000").await;
     assert_eq!(
@@ -247,7 +230,7 @@ async fn the_gateways_own_failures() {
     gw.stop().await;
 
     // OBS: a copy answered 200 without an ETag failed.
-    let (gw, _server) = gateway_for(Vendor::Obs, "").await;
+    let (gw, _server) = start_with_dialect(Vendor::Obs, "").await;
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
     let headers = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
@@ -270,7 +253,7 @@ async fn the_gateways_own_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_completes_keep_the_connection_alive_then_answer() {
-    let (gw, _server) = gateway_for(Vendor::Minio, "complete_keepalive_ms = 500\n").await;
+    let (gw, _server) = start_with_dialect(Vendor::Minio, "complete_keepalive_ms = 500\n").await;
     let started = std::time::Instant::now();
     let r = request(
         &gw,
@@ -702,7 +685,7 @@ async fn boto3_reads_hcp_answers() {
 /// aws-sdk-s3 reads every HCP code the tables can produce as that code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_parses_every_mapped_hcp_code() {
-    let (gw, _server) = gateway_for(Vendor::Minio, "").await;
+    let (gw, _server) = start_with_dialect(Vendor::Minio, "").await;
     let s3 = gw.client();
     let mut seen = std::collections::HashSet::new();
     for table in [Dialect::Aws, Dialect::Minio] {

@@ -122,7 +122,15 @@ async fn read_request(conn: &mut TcpStream) -> Option<Request> {
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let mut have = buf.len() - end - 4;
+    // `reset-upload`: the backend resets the connection part-way through the request body.
+    let reset = headers
+        .iter()
+        .any(|(n, v)| n == "x-test-respond" && v == "reset-upload");
     while have < length {
+        if reset && have >= 64 * 1024 {
+            let _ = conn.set_zero_linger();
+            return None;
+        }
         let n = conn.read(&mut chunk).await.ok()?;
         if n == 0 {
             return None;
@@ -188,6 +196,14 @@ async fn serve(
         Some("stall") => {
             tokio::time::sleep(Duration::from_millis(directive[1].parse().unwrap())).await;
             respond(&mut conn, 200, &[], b"").await
+        }
+        Some("reset-download") => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n";
+            conn.write_all(head.as_bytes()).await?;
+            conn.write_all(&vec![b'x'; 65536]).await?;
+            conn.flush().await?;
+            conn.set_zero_linger()?;
+            Ok(()) // and the connection is reset, 983,040 bytes short
         }
         Some("die") => {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n";

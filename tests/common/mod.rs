@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use dialect_server::{DialectServer, Vendor};
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key, Config};
 use hcp_s3_gateway::server::{self, RunningGateway};
 
@@ -244,6 +245,29 @@ pub async fn start_text(text: &str, dir: tempfile::TempDir, backend: Backend) ->
 
 /// A test gateway on the local backend with `settings` added to its `[server]` section and
 /// `extra` (whole sections) appended.
+/// A gateway whose backend is a recorded-dialect server (`x-test-respond` steers its answers),
+/// with `extra_server` added to `[server]`.
+pub async fn start_with_dialect(
+    vendor: Vendor,
+    extra_server: &str,
+) -> (TestGateway, DialectServer) {
+    let server = DialectServer::start(vendor).await;
+    let (kind, dialect) = match vendor {
+        Vendor::Minio => ("s3", "dialect = \"minio\"\n"),
+        Vendor::Obs => ("obs", ""),
+        Vendor::Aws => ("s3", "dialect = \"aws\"\n"),
+    };
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}",
+        base_config("").replace("[server]\n", &format!("[server]\n{extra_server}")),
+        server.endpoint()
+    );
+    (
+        start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await,
+        server,
+    )
+}
+
 pub async fn start_local_with(settings: &str, extra: &str) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
     let entry = Backend::Local
