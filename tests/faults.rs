@@ -325,32 +325,15 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
     for round in 0..3 {
         // Reset part-way through a 4 MiB upload: nothing stored, HCP's 503 with Retry-After.
         let r = faulted("PUT", "reset-upload", pattern(4 << 20, round)).await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (503, "ServiceUnavailable"),
-            "{}",
-            r.text()
-        );
-        assert_hcp_error_body(&r.text(), "ServiceUnavailable");
+        r.assert_hcp_error(503, "ServiceUnavailable");
         healthy().await;
         // Stalled past read_timeout_ms.
         let r = faulted("GET", "stall|3000", vec![]).await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (503, "ServiceUnavailable"),
-            "{}",
-            r.text()
-        );
+        r.assert_hcp_error(503, "ServiceUnavailable");
         healthy().await;
         // Garbage (not XML) instead of an error document.
         let r = faulted("GET", "garbage|502", vec![]).await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (500, "InternalError"),
-            "{}",
-            r.text()
-        );
-        assert_hcp_error_body(&r.text(), "InternalError");
+        r.assert_hcp_error(500, "InternalError");
         healthy().await;
         // Reset mid-download: the client sees a body shorter than announced, never a whole one.
         let r = faulted("GET", "reset-download", vec![]).await;
@@ -377,12 +360,7 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
     let addr = gw.addr();
     for _ in 0..3 {
         let r = send_signed(&addr, (&ak, &sk), "GET", "/bkt/any", b"").await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (503, "ServiceUnavailable"),
-            "{}",
-            r.text()
-        );
+        r.assert_hcp_error(503, "ServiceUnavailable");
         assert_eq!(r.header("retry-after"), Some("1"));
     }
     gw.stop().await;

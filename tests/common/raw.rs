@@ -24,6 +24,16 @@ impl RawResponse {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+    /// Asserts HCP's status, code and error document (`super::assert_hcp_error_body`).
+    pub fn assert_hcp_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_str()),
+            (status, code),
+            "{}",
+            self.text()
+        );
+        super::assert_hcp_error_body(&self.text(), code);
+    }
     /// The `<Code>` of an error document.
     pub fn code(&self) -> String {
         let t = self.text();
