@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
-use common::raw::{send, total_len, RawResponse, V4};
+use common::raw::{send, RawResponse, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 use hcp_s3_gateway::sigv4;
@@ -806,36 +806,6 @@ async fn permissions_per_user_bucket_and_operation() {
     gw.stop().await;
 }
 
-/// Builds a signed aws-chunked upload of `data`; `corrupt` flips one signature byte of that chunk.
-fn chunked_upload(
-    v4: &V4<'_>,
-    target: &str,
-    data: &[u8],
-    chunk: usize,
-    corrupt: Option<usize>,
-) -> (Vec<(String, String)>, Vec<Vec<u8>>) {
-    // The encoded length depends only on the chunk sizes, so sign with a placeholder body first.
-    let placeholder = v4.chunked_body(&"0".repeat(64), data, chunk);
-    let encoded = total_len(&placeholder).to_string();
-    let decoded = data.len().to_string();
-    let headers = v4.sign(
-        "PUT",
-        target.as_bytes(),
-        &[
-            ("content-encoding", "aws-chunked"),
-            ("content-length", &encoded),
-            ("x-amz-decoded-content-length", &decoded),
-        ],
-    );
-    let mut body = v4.chunked_body(&V4::seed(&headers), data, chunk);
-    if let Some(i) = corrupt {
-        let p = &mut body[i];
-        let at = p.iter().position(|&b| b == b'=').unwrap() + 1;
-        p[at] = if p[at] == b'a' { b'b' } else { b'a' };
-    }
-    (headers, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_chunked_uploads_and_their_forgeries() {
     let f = Fixture::new("chunked").await;
@@ -845,7 +815,7 @@ async fn aws_chunked_uploads_and_their_forgeries() {
     let v4 = f.v4(&ak, &sk, streaming);
 
     let good = format!("/{}/chunked-good", f.bucket);
-    let (headers, body) = chunked_upload(&v4, &good, &data[..3 * 65536 + 100], 65536, None);
+    let (headers, body) = v4.chunked_upload(&good, &data[..3 * 65536 + 100], 65536, None);
     let r = send(&f.addr, "PUT", good.as_bytes(), &headers, body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let got = object_bytes(&f.gw.client(), &f.bucket, "chunked-good").await;
@@ -853,7 +823,7 @@ async fn aws_chunked_uploads_and_their_forgeries() {
 
     // A bad chunk signature in the middle of a 20 MiB upload: refused, and no object is created.
     let bad = format!("/{}/chunked-forged", f.bucket);
-    let (headers, body) = chunked_upload(&v4, &bad, &data, 65536, Some(160));
+    let (headers, body) = v4.chunked_upload(&bad, &data, 65536, Some(160));
     let r = send(&f.addr, "PUT", bad.as_bytes(), &headers, body).await;
     assert_eq!(
         (r.status, r.code().as_str()),

@@ -226,6 +226,36 @@ impl<'a> V4<'a> {
         auth.rsplit("Signature=").next().unwrap().to_string()
     }
 
+    /// Builds a signed aws-chunked upload of `data`; `corrupt` flips one signature byte of that chunk.
+    pub fn chunked_upload(
+        &self,
+        target: &str,
+        data: &[u8],
+        chunk: usize,
+        corrupt: Option<usize>,
+    ) -> (Vec<(String, String)>, Vec<Vec<u8>>) {
+        // The encoded length depends only on the chunk sizes, so sign with a placeholder body first.
+        let placeholder = self.chunked_body(&"0".repeat(64), data, chunk);
+        let encoded = total_len(&placeholder).to_string();
+        let decoded = data.len().to_string();
+        let headers = self.sign(
+            "PUT",
+            target.as_bytes(),
+            &[
+                ("content-encoding", "aws-chunked"),
+                ("content-length", &encoded),
+                ("x-amz-decoded-content-length", &decoded),
+            ],
+        );
+        let mut body = self.chunked_body(&V4::seed(&headers), data, chunk);
+        if let Some(i) = corrupt {
+            let p = &mut body[i];
+            let at = p.iter().position(|&b| b == b'=').unwrap() + 1;
+            p[at] = if p[at] == b'a' { b'b' } else { b'a' };
+        }
+        (headers, body)
+    }
+
     /// Encodes `data` as a signed aws-chunked body in `chunk`-byte chunks, chained from `seed`.
     pub fn chunked_body(&self, seed: &str, data: &[u8], chunk: usize) -> Vec<Vec<u8>> {
         let amz_date = format_amz_date(self.when);
