@@ -47,14 +47,7 @@ impl Fixture {
     }
 
     fn v4<'a>(&'a self, ak: &'a str, sk: &'a str, payload: &'a str) -> V4<'a> {
-        V4 {
-            access_key: ak,
-            secret_key: sk,
-            host: &self.addr,
-            when: SystemTime::now(),
-            payload_hash: payload,
-            date_header: None,
-        }
+        V4::now(ak, sk, &self.addr, payload)
     }
 
     async fn exists(&self, key: &str) -> bool {

@@ -32,6 +32,25 @@ async fn partial_upload(addr: &str, target: &str, announced: usize, sent: usize)
     stream
 }
 
+/// Another client stores `fast` = "quick" while a slow one holds its connection.
+async fn another_client_is_served(addr: &str, bucket: &str) {
+    let (ak, sk) = user_keys();
+    let r = send_signed(
+        addr,
+        (&ak, &sk),
+        "PUT",
+        &format!("/{bucket}/fast"),
+        b"quick",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        200,
+        "another client waited for the slow one: {}",
+        r.text()
+    );
+}
+
 /// A client that disconnects half-way through an upload leaves no object at the backend, and
 /// an object it was replacing stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,16 +97,7 @@ async fn a_trickling_body_is_cut_off_and_others_are_served() {
     let started = Instant::now();
     let mut slow = partial_upload(&addr, &format!("/{bucket}/slow"), 1000, 10).await;
     // Meanwhile, another client is served at once.
-    let (ak, sk) = user_keys();
-    let r = send_signed(
-        &addr,
-        (&ak, &sk),
-        "PUT",
-        &format!("/{bucket}/fast"),
-        b"quick",
-    )
-    .await;
-    assert_eq!(r.status, 200);
+    another_client_is_served(&addr, &bucket).await;
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the gateway kept a stalled upload open");
@@ -260,16 +270,7 @@ async fn trickling_headers_are_cut_off_and_others_are_served() {
             tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest)).await;
         (closed.is_ok(), rest)
     });
-    let (ak, sk) = user_keys();
-    let r = send_signed(
-        &addr,
-        (&ak, &sk),
-        "PUT",
-        &format!("/{bucket}/fast"),
-        b"quick",
-    )
-    .await;
-    assert_eq!(r.status, 200, "another client waited for the trickler");
+    another_client_is_served(&addr, &bucket).await;
     let (closed, rest) = trickle.await.unwrap();
     assert!(closed, "the trickling connection was kept open");
     assert!(

@@ -211,14 +211,7 @@ async fn aws_chunked_chunks_over_the_limit_are_refused() {
     let bucket = gw.with_bucket("chunklimit").await;
     let addr = gw.addr();
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
-    let v4 = V4 {
-        access_key: &ak,
-        secret_key: &sk,
-        host: &addr,
-        when: std::time::SystemTime::now(),
-        payload_hash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-        date_header: None,
-    };
+    let v4 = V4::now(&ak, &sk, &addr, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
     let data = pattern(300_000, 3);
     let within = format!("/{bucket}/within");
     let (headers, body) = v4.chunked_upload(&within, &data, 65536, None);

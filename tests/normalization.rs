@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::dialect_server::{documented_statuses, Vendor};
 use common::raw::{send, RawResponse, V4};
@@ -15,17 +15,6 @@ use hcp_s3_gateway::operation::Operation;
 use hcp_s3_gateway::sigv4;
 
 /// A gateway in front of one recorded-dialect server.
-fn signer<'a>(addr: &'a str, ak: &'a str, sk: &'a str, payload: &'a str) -> V4<'a> {
-    V4 {
-        access_key: ak,
-        secret_key: sk,
-        host: addr,
-        when: SystemTime::now(),
-        payload_hash: payload,
-        date_header: None,
-    }
-}
-
 /// Sends `op` through the gateway with the recorded server steered by `directive`.
 async fn request(gw: &TestGateway, op: Operation, directive: &str) -> RawResponse {
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
@@ -46,7 +35,7 @@ async fn request(gw: &TestGateway, op: Operation, directive: &str) -> RawRespons
     if !body.is_empty() {
         extra.push(("content-length", &len));
     }
-    let headers = signer(&addr, &ak, &sk, &digest).sign(method, target.as_bytes(), &extra);
+    let headers = V4::now(&ak, &sk, &addr, &digest).sign(method, target.as_bytes(), &extra);
     send(
         &addr,
         method,
@@ -233,7 +222,7 @@ async fn the_gateways_own_failures() {
     let (gw, _server) = start_with_dialect(Vendor::Obs, "").await;
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
-    let headers = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
+    let headers = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign(
         "PUT",
         b"/bkt/copy",
         &[
@@ -329,7 +318,7 @@ async fn pretty_printing_on_request() {
         ("false", false),
         ("yes", false),
     ] {
-        let h = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
+        let h = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign(
             "GET",
             list.as_bytes(),
             &[("x-hcp-pretty-print", value)],
@@ -343,7 +332,7 @@ async fn pretty_printing_on_request() {
             "entities survive: {text}"
         );
         let missing = format!("/{bucket}/nope");
-        let h = signer(&addr, &ak, &sk, sigv4::EMPTY_SHA256).sign(
+        let h = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign(
             "GET",
             missing.as_bytes(),
             &[("x-hcp-pretty-print", value)],

@@ -147,16 +147,26 @@ pub struct V4<'a> {
 }
 
 impl<'a> V4<'a> {
-    /// Signing now with an unsigned payload, the form most raw tests need.
-    pub fn unsigned(access_key: &'a str, secret_key: &'a str, host: &'a str) -> V4<'a> {
+    /// Signing now, for `host`, with `payload_hash` as x-amz-content-sha256.
+    pub fn now(
+        access_key: &'a str,
+        secret_key: &'a str,
+        host: &'a str,
+        payload_hash: &'a str,
+    ) -> V4<'a> {
         V4 {
             access_key,
             secret_key,
             host,
             when: SystemTime::now(),
-            payload_hash: sigv4::UNSIGNED_PAYLOAD,
+            payload_hash,
             date_header: None,
         }
+    }
+
+    /// Signing now with an unsigned payload, the form most raw tests need.
+    pub fn unsigned(access_key: &'a str, secret_key: &'a str, host: &'a str) -> V4<'a> {
+        V4::now(access_key, secret_key, host, sigv4::UNSIGNED_PAYLOAD)
     }
 
     /// Signs `method target` with `extra` headers; returns all headers to send, `Authorization`
@@ -309,14 +319,7 @@ pub async fn send_signed_as(
     target: &str,
     body: &[u8],
 ) -> RawResponse {
-    let v4 = V4 {
-        access_key,
-        secret_key,
-        host,
-        when: SystemTime::now(),
-        payload_hash: sigv4::UNSIGNED_PAYLOAD,
-        date_header: None,
-    };
+    let v4 = V4::unsigned(access_key, secret_key, host);
     let len = body.len().to_string();
     let headers = v4.sign(method, target.as_bytes(), &[("content-length", &len)]);
     send(
