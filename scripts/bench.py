@@ -109,6 +109,11 @@ def status_kib(pid, field):
     raise KeyError(field)
 
 
+def rss_kib(pid):
+    """Resident memory of the process and its descendants (nginx's master and workers)."""
+    return sum(status_kib(p, "VmRSS") for p in tree_pids(pid))
+
+
 def wait_port(port, proc, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -299,7 +304,7 @@ def idle_connections(bench, count, target="gateway"):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 1000), hard))
     pid = bench.pids[target]
-    before = status_kib(pid, "VmRSS")
+    before = rss_kib(pid)
     port = bench.ports[target]
     request = (f"GET {presign('GET', bench.ports['gateway'], 'obj-1k')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").encode()
     conns = []
@@ -317,7 +322,7 @@ def idle_connections(bench, count, target="gateway"):
                 raise RuntimeError(f"idle-test request failed: {data[:200]!r}")
             conns.append(s)
         time.sleep(2)
-        after = status_kib(pid, "VmRSS")
+        after = rss_kib(pid)
         # Still open: the gateway kept every connection.
         alive = 0
         for s in conns:
@@ -388,6 +393,8 @@ def main():
     ap.add_argument("--idle", type=int, default=10000, help="idle keep-alive connections")
     ap.add_argument("--gateway-threads", type=int, default=1)
     ap.add_argument("--small-only", action="store_true", help="only small objects (for tuning)")
+    ap.add_argument("--idle-only", metavar="TARGET",
+                    help="only the idle-connection memory of TARGET (gateway, passthrough, nginx)")
     ap.add_argument("--workloads", default="GET 1k,GET 4k,PUT 1k,PUT 4k")
     ap.add_argument("--profile", action="store_true",
                     help="only profile the gateway under GET 1k load with perf (call graphs) into OUT/profile.txt")
@@ -402,6 +409,11 @@ def main():
         if args.profile:
             profile(bench, args)
             return
+        if args.idle_only:
+            before, after, alive = idle_connections(bench, args.idle, args.idle_only)
+            print(f"{args.idle_only}: {args.idle} idle connections: RSS {before / 1024:.1f} → "
+                  f"{after / 1024:.1f} MiB, {alive} still open")
+            return
         print(f"processes on CPU {SERVER_CPU}: backend, nginx, passthrough, gateway; load on CPU {LOAD_CPU}")
         # Warm every path (connection pools, caches).
         for t in TARGETS:
@@ -409,12 +421,11 @@ def main():
         for r in range(args.rounds):
             for workload in args.workloads.split(","):
                 method, size = workload.split()
-                if True:
-                    for t in rotate(TARGETS, r):
-                        res = bench.wrk(t, method, size, args.connections, args.seconds)
-                        results["small"].setdefault(f"{method} {size}", {}).setdefault(t, []).append(res)
-                        print(f"round {r + 1} {method} {size:>3} {t:<12} {res['requests'] / res['seconds']:>9.0f} req/s "
-                              f"p50 {res['p50_us']} µs p99 {res['p99_us']} µs cpu {res['proxy_cpu_s']:.2f}s", flush=True)
+                for t in rotate(TARGETS, r):
+                    res = bench.wrk(t, method, size, args.connections, args.seconds)
+                    results["small"].setdefault(f"{method} {size}", {}).setdefault(t, []).append(res)
+                    print(f"round {r + 1} {method} {size:>3} {t:<12} {res['requests'] / res['seconds']:>9.0f} req/s "
+                          f"p50 {res['p50_us']} µs p99 {res['p99_us']} µs cpu {res['proxy_cpu_s']:.2f}s", flush=True)
             for t in rotate(TARGETS, r):
                 res = bench.wrk(t, "GET", "1k", 1, max(3, args.seconds // 2))
                 results["latency"].setdefault(t, []).append(res)
