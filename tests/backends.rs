@@ -90,22 +90,19 @@ async fn idempotent_requests_are_retried_and_bodies_never_replayed() {
     let text = config_with_endpoint(&server.endpoint());
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
     let s3 = gw.client();
-    let busy = |r: &mut aws_sdk_s3::config::http::HttpRequest| {
-        r.headers_mut()
-            .insert("x-test-respond", "error|SlowDown|503");
-    };
+    server.respond_to("*", "error|SlowDown|503");
     let get = s3.get_object().bucket("bkt").key("k");
-    let sent = attempts(&server, get.customize().mutate_request(busy).send()).await;
+    let sent = attempts(&server, get.send()).await;
     assert_eq!(sent, (503, 3), "GET: one try and two retries");
     let put = s3
         .put_object()
         .bucket("bkt")
         .key("k")
         .body(b"body".to_vec().into());
-    let sent = attempts(&server, put.customize().mutate_request(busy).send()).await;
+    let sent = attempts(&server, put.send()).await;
     assert_eq!(sent, (503, 1), "a body is never replayed");
     let post = s3.create_multipart_upload().bucket("bkt").key("k");
-    let sent = attempts(&server, post.customize().mutate_request(busy).send()).await;
+    let sent = attempts(&server, post.send()).await;
     assert_eq!(sent, (503, 1), "a POST is not retried");
     let retries = gw
         .metrics()
@@ -237,30 +234,18 @@ async fn obs_native_signing_and_header_names() {
         .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
     let s3 = gw.client();
-    let native = |r: &mut aws_sdk_s3::config::http::HttpRequest| {
-        r.headers_mut().insert("x-test-respond", "obs-native");
-    };
+    server.respond_to("*", "obs-native");
     let put = s3
         .put_object()
         .bucket("bkt")
         .key("k")
         .metadata("color", "blue")
         .body(b"data".to_vec().into())
-        .customize()
-        .mutate_request(native)
         .send()
         .await
         .unwrap();
     assert_eq!(put.version_id(), Some("v1"));
-    let got = s3
-        .get_object()
-        .bucket("bkt")
-        .key("k")
-        .customize()
-        .mutate_request(native)
-        .send()
-        .await
-        .unwrap();
+    let got = s3.get_object().bucket("bkt").key("k").send().await.unwrap();
     assert_eq!(got.metadata().unwrap()["color"], "red");
     assert_eq!(got.version_id(), Some("v1"));
     assert_eq!(

@@ -301,6 +301,7 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
     let addr = gw.addr();
     let (ak, sk) = user_keys();
     let healthy = || async {
+        server.clear();
         let r = send_signed(&addr, (&ak, &sk), "GET", "/bkt/healthy", b"").await;
         assert_eq!(
             r.status,
@@ -312,10 +313,11 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
     let faulted = |method: &'static str, directive: &'static str, body: Vec<u8>| {
         let addr = addr.clone();
         let (ak, sk) = (ak.clone(), sk.clone());
+        server.respond_to(method, directive);
         async move {
             let v4 = V4::unsigned(&ak, &sk, &addr);
             let len = body.len().to_string();
-            let mut extra = vec![("x-test-respond", directive)];
+            let mut extra: Vec<(&str, &str)> = vec![];
             if !body.is_empty() {
                 extra.push(("content-length", &len));
             }

@@ -16,7 +16,12 @@ use hcp_s3_gateway::sigv4;
 
 /// A gateway in front of one recorded-dialect server.
 /// Sends `op` through the gateway with the recorded server steered by `directive`.
-async fn request(gw: &TestGateway, op: Operation, directive: &str) -> RawResponse {
+async fn request(
+    gw: &TestGateway,
+    server: &common::dialect_server::DialectServer,
+    op: Operation,
+    directive: &str,
+) -> RawResponse {
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
     let complete = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>".to_vec();
@@ -31,7 +36,8 @@ async fn request(gw: &TestGateway, op: Operation, directive: &str) -> RawRespons
     };
     let digest = sigv4::sha256_hex(&body);
     let len = body.len().to_string();
-    let mut extra = vec![("x-test-respond", directive)];
+    server.respond_to(method, directive);
+    let mut extra: Vec<(&str, &str)> = vec![];
     if !body.is_empty() {
         extra.push(("content-length", &len));
     }
@@ -115,7 +121,7 @@ async fn every_mapping_row_through_the_forwarding_path() {
                 vendor.name()
             );
             let before = server.count();
-            let r = request(gw, op, &format!("error|{code}|{status}")).await;
+            let r = request(gw, server, op, &format!("error|{code}|{status}")).await;
             assert!(server.count() > before, "{what}: not forwarded");
             assert_eq!(
                 (r.status, r.code()),
@@ -133,12 +139,18 @@ async fn every_mapping_row_through_the_forwarding_path() {
             checked += 1;
             if row.operation.is_none() && vendor != Vendor::Aws {
                 // HEAD: no body; MinIO and OBS carry the code in headers.
-                let r = request(gw, Operation::HeadObject, &format!("error|{code}|{status}")).await;
+                let r = request(
+                    gw,
+                    server,
+                    Operation::HeadObject,
+                    &format!("error|{code}|{status}"),
+                )
+                .await;
                 assert_eq!(r.status, row.hcp_status, "{what} (HEAD)");
                 assert_normalised(&r, true, &format!("{what} (HEAD)"));
             }
             if table == Dialect::Obs && row.operation.is_none() {
-                let r = request(gw, op, &format!("json-error|{code}|{status}")).await;
+                let r = request(gw, server, op, &format!("json-error|{code}|{status}")).await;
                 assert_eq!(
                     (r.status, r.code()),
                     (row.hcp_status, row.hcp_code.as_str().to_string()),
@@ -155,10 +167,10 @@ async fn every_mapping_row_through_the_forwarding_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateways_own_failures() {
-    let (gw, _server) =
+    let (gw, server) =
         start_with_dialect(Vendor::Minio, "max_buffered_response_bytes = 65536\n").await;
     // The backend stalls past the read timeout.
-    let r = request(&gw, Operation::GetObject, "stall|3000").await;
+    let r = request(&gw, &server, Operation::GetObject, "stall|3000").await;
     assert_eq!(
         (r.status, r.code().as_str()),
         (503, "ServiceUnavailable"),
@@ -167,14 +179,14 @@ async fn the_gateways_own_failures() {
     );
     assert_eq!(r.header("retry-after"), Some("1"));
     // The backend answers garbage, or an error document too large to read.
-    let r = request(&gw, Operation::GetObject, "garbage|502").await;
+    let r = request(&gw, &server, Operation::GetObject, "garbage|502").await;
     assert_eq!(
         (r.status, r.code().as_str()),
         (500, "InternalError"),
         "{}",
         r.text()
     );
-    let r = request(&gw, Operation::GetObject, "huge-error|200000").await;
+    let r = request(&gw, &server, Operation::GetObject, "huge-error|200000").await;
     assert_eq!(
         (r.status, r.code().as_str()),
         (500, "InternalError"),
@@ -183,7 +195,7 @@ async fn the_gateways_own_failures() {
     );
     assert!(!r.text().contains("xxxx"), "backend internals leaked");
     // The backend dies mid-download: the client must not see a complete-looking body.
-    let r = request(&gw, Operation::GetObject, "die").await;
+    let r = request(&gw, &server, Operation::GetObject, "die").await;
     assert_eq!(r.status, 200);
     let declared: usize = r.header("content-length").unwrap().parse().unwrap();
     assert!(
@@ -194,6 +206,7 @@ async fn the_gateways_own_failures() {
     // AWS hides errors found late in a 200 on complete and copies.
     let r = request(
         &gw,
+        &server,
         Operation::CompleteMultipartUpload,
         "error-in-200|InternalError",
     )
@@ -206,6 +219,7 @@ async fn the_gateways_own_failures() {
     );
     let r = request(
         &gw,
+        &server,
         Operation::CompleteMultipartUpload,
         "error-in-200|SlowDown",
     )
@@ -219,16 +233,14 @@ async fn the_gateways_own_failures() {
     gw.stop().await;
 
     // OBS: a copy answered 200 without an ETag failed.
-    let (gw, _server) = start_with_dialect(Vendor::Obs, "").await;
+    let (gw, server) = start_with_dialect(Vendor::Obs, "").await;
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
+    server.respond_to("PUT", "copy-without-etag");
     let headers = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign(
         "PUT",
         b"/bkt/copy",
-        &[
-            ("x-amz-copy-source", "/bkt/src"),
-            ("x-test-respond", "copy-without-etag"),
-        ],
+        &[("x-amz-copy-source", "/bkt/src")],
     );
     let r = send(&addr, "PUT", b"/bkt/copy", &headers, vec![]).await;
     assert_eq!(
@@ -242,10 +254,11 @@ async fn the_gateways_own_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_completes_keep_the_connection_alive_then_answer() {
-    let (gw, _server) = start_with_dialect(Vendor::Minio, "complete_keepalive_ms = 500\n").await;
+    let (gw, server) = start_with_dialect(Vendor::Minio, "complete_keepalive_ms = 500\n").await;
     let started = std::time::Instant::now();
     let r = request(
         &gw,
+        &server,
         Operation::CompleteMultipartUpload,
         "slow-complete|2500",
     )
@@ -269,6 +282,7 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     // Failing after the 200 was committed: the Error document is the body.
     let r = request(
         &gw,
+        &server,
         Operation::CompleteMultipartUpload,
         "slow-complete|1500|EntityTooSmall",
     )
@@ -283,6 +297,7 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     // Before the delay HCP's statuses apply as usual.
     let r = request(
         &gw,
+        &server,
         Operation::CompleteMultipartUpload,
         "error|NoSuchUpload",
     )
@@ -674,7 +689,7 @@ async fn boto3_reads_hcp_answers() {
 /// aws-sdk-s3 reads every HCP code the tables can produce as that code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_parses_every_mapped_hcp_code() {
-    let (gw, _server) = start_with_dialect(Vendor::Minio, "").await;
+    let (gw, server) = start_with_dialect(Vendor::Minio, "").await;
     let s3 = gw.client();
     let mut seen = std::collections::HashSet::new();
     for table in [Dialect::Aws, Dialect::Minio] {
@@ -694,12 +709,9 @@ async fn the_sdk_parses_every_mapped_hcp_code() {
                     .map(|s| s.to_string())
                     .unwrap_or_default()
             );
-            let steer = move |req: &mut aws_sdk_s3::config::http::HttpRequest| {
-                req.headers_mut()
-                    .insert("x-test-respond", directive.clone());
-            };
             let e = match row.operation {
                 _ if row.hcp_status == 200 => {
+                    server.respond_to("POST", &directive);
                     let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
                         .parts(
                             aws_sdk_s3::types::CompletedPart::builder()
@@ -714,31 +726,27 @@ async fn the_sdk_parses_every_mapped_hcp_code() {
                         .key("k")
                         .upload_id(bound_upload_id("bkt", "u"))
                         .multipart_upload(done)
-                        .customize()
-                        .mutate_request(steer)
                         .send()
                         .await;
                     sdk_error(&r.unwrap_err())
                 }
-                Some(Operation::CreateBucket) => sdk_error(
-                    &s3.create_bucket()
+                Some(Operation::CreateBucket) => sdk_error(&{
+                    server.respond_to("PUT", &directive);
+                    s3.create_bucket()
                         .bucket("new-bucket")
-                        .customize()
-                        .mutate_request(steer)
                         .send()
                         .await
-                        .unwrap_err(),
-                ),
-                _ => sdk_error(
-                    &s3.get_object()
+                        .unwrap_err()
+                }),
+                _ => sdk_error(&{
+                    server.respond_to("GET", &directive);
+                    s3.get_object()
                         .bucket("bkt")
                         .key("k")
-                        .customize()
-                        .mutate_request(steer)
                         .send()
                         .await
-                        .unwrap_err(),
-                ),
+                        .unwrap_err()
+                }),
             };
             assert_eq!(
                 e,

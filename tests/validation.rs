@@ -687,6 +687,7 @@ async fn upload_part_copy_race_is_409() {
     );
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
     // The upload is listed before the copy; the copy then finds it gone.
+    server.respond_to("PUT", "error|NoSuchUpload");
     let e = gw
         .client()
         .upload_part_copy()
@@ -695,11 +696,6 @@ async fn upload_part_copy_race_is_409() {
         .upload_id(common::bound_upload_id("bkt", "u1"))
         .part_number(1)
         .copy_source("bkt/src")
-        .customize()
-        .mutate_request(|r| {
-            r.headers_mut()
-                .insert("x-test-respond", "error|NoSuchUpload");
-        })
         .send()
         .await
         .unwrap_err();

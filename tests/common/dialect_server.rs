@@ -3,8 +3,9 @@
 //! `x-minio-error-code` / `x-obs-error-code`), OBS's JSON errors — with the statuses the vendors
 //! document (`tests/fixtures/documented-statuses.tsv`).
 //!
-//! A test steers it with the header `x-test-respond` (the gateway forwards it unchanged):
-//! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `garbage|STATUS`,
+//! A test steers it with [`DialectServer::respond_to`] (the requests of one method get the
+//! directive until it is cleared; the gateway forwards no header of the test's own):
+//! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`. Without it the server
 //! answers 200 with an empty body.
 
@@ -36,6 +37,17 @@ impl Vendor {
 pub struct DialectServer {
     pub addr: std::net::SocketAddr,
     pub requests: Arc<AtomicU64>,
+    steering: Steering,
+}
+
+/// The directive for requests of a method (`*`: any).
+type Steering = Arc<std::sync::Mutex<Option<(String, String)>>>;
+
+fn directive_for(steering: &Steering, method: &str) -> String {
+    match &*steering.lock().unwrap() {
+        Some((m, d)) if m == "*" || m == method => d.clone(),
+        _ => String::new(),
+    }
 }
 
 /// Documented statuses: (dialect, code) → status.
@@ -57,18 +69,35 @@ impl DialectServer {
         let requests = Arc::new(AtomicU64::new(0));
         let statuses = Arc::new(documented_statuses());
         let counter = requests.clone();
+        let steering: Steering = Arc::default();
+        let steer = steering.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     continue;
                 };
-                let (counter, statuses) = (counter.clone(), statuses.clone());
+                let (counter, statuses, steer) = (counter.clone(), statuses.clone(), steer.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, vendor, &statuses, &counter).await;
+                    let _ = serve(conn, vendor, &statuses, &counter, &steer).await;
                 });
             }
         });
-        DialectServer { addr, requests }
+        DialectServer {
+            addr,
+            requests,
+            steering,
+        }
+    }
+
+    /// Requests with `method` (`*`: every request) get `directive` until [`Self::clear`].
+    /// (The gateway's own probes use other methods than the request they serve.)
+    pub fn respond_to(&self, method: &str, directive: &str) {
+        *self.steering.lock().unwrap() = Some((method.to_string(), directive.to_string()));
+    }
+
+    /// Plain 200 answers again.
+    pub fn clear(&self) {
+        *self.steering.lock().unwrap() = None;
     }
 
     pub fn endpoint(&self) -> String {
@@ -84,6 +113,7 @@ struct Request {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    directive: String,
 }
 
 impl Request {
@@ -95,7 +125,7 @@ impl Request {
     }
 }
 
-async fn read_request(conn: &mut TcpStream) -> Option<Request> {
+async fn read_request(conn: &mut TcpStream, steering: &Steering) -> Option<Request> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let end = loop {
@@ -123,9 +153,8 @@ async fn read_request(conn: &mut TcpStream) -> Option<Request> {
         .unwrap_or(0);
     let mut have = buf.len() - end - 4;
     // `reset-upload`: the backend resets the connection part-way through the request body.
-    let reset = headers
-        .iter()
-        .any(|(n, v)| n == "x-test-respond" && v == "reset-upload");
+    let directive = directive_for(steering, &method);
+    let reset = directive == "reset-upload";
     while have < length {
         if reset && have >= 64 * 1024 {
             let _ = conn.set_zero_linger();
@@ -141,6 +170,7 @@ async fn read_request(conn: &mut TcpStream) -> Option<Request> {
         method,
         path,
         headers,
+        directive,
     })
 }
 
@@ -153,15 +183,15 @@ async fn serve(
     vendor: Vendor,
     statuses: &HashMap<(String, String), u16>,
     counter: &AtomicU64,
+    steering: &Steering,
 ) -> std::io::Result<()> {
-    let Some(req) = read_request(&mut conn).await else {
+    let Some(req) = read_request(&mut conn, steering).await else {
         return Ok(());
     };
     counter.fetch_add(1, Ordering::SeqCst);
     // Fields are separated by '|' (OBS has a code with spaces in it).
     let directive: Vec<String> = req
-        .header("x-test-respond")
-        .unwrap_or("")
+        .directive
         .split('|')
         .filter(|f| !f.is_empty())
         .map(str::to_string)
@@ -212,6 +242,8 @@ async fn serve(
             conn.flush().await?;
             Ok(()) // and the connection closes, 983,040 bytes short
         }
+        // The backend takes the request and hangs up without a word.
+        Some("hangup") => Ok(()),
         Some("garbage") => {
             let status = directive[1].parse().unwrap();
             respond(
