@@ -142,8 +142,15 @@ fn malformed() -> HcpError {
 /// `all_users` / `authenticated`, which become those groups; the document's own owner by
 /// canonical id (every GET ACL → PUT ACL round trip holds it). Another canonical user would name
 /// a backend account, never a gateway user: 400 `InvalidArgument`, as for grant headers.
-pub fn check_policy(body: &[u8], users: &UserStore) -> Result<Option<Vec<u8>>, HcpError> {
-    let (owner, grants) = parse_policy(body)?;
+///
+/// `ids` is (the canonical id answers show for the tenant, the backend account's id): the
+/// tenant's id, as owner or as grantee, is sent to the backend as the backend's own.
+pub fn check_policy(
+    body: &[u8],
+    users: &UserStore,
+    ids: Option<(&str, &str)>,
+) -> Result<Option<Vec<u8>>, HcpError> {
+    let (mut owner, grants) = parse_policy(body)?;
     if grants.len() > MAX_GRANTS {
         return Err(invalid(format!(
             "An ACL may hold at most {MAX_GRANTS} grants."
@@ -187,6 +194,17 @@ pub fn check_policy(body: &[u8], users: &UserStore) -> Result<Option<Vec<u8>>, H
         };
         out.push((group, g));
     }
+    let backend_id = |id: &str| -> Option<String> {
+        ids.filter(|(shown, _)| *shown == id)
+            .map(|(_, backend)| backend.to_string())
+    };
+    if let Some((id, name)) = owner.as_mut() {
+        if let Some(backend) = backend_id(id) {
+            *id = backend;
+            *name = None;
+            translated = true;
+        }
+    }
     if !translated {
         return Ok(None);
     }
@@ -209,10 +227,14 @@ pub fn check_policy(body: &[u8], users: &UserStore) -> Result<Option<Vec<u8>>, H
         doc.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ");
         match group {
             Some(uri) => doc.push_str(&format!("xsi:type=\"Group\"><URI>{uri}</URI>")),
-            None => doc.push_str(&format!(
-                "xsi:type=\"CanonicalUser\"><ID>{}</ID>",
-                escape(g.id.as_deref().unwrap_or_default())
-            )),
+            None => {
+                let id = g.id.as_deref().unwrap_or_default();
+                let id = backend_id(id).unwrap_or_else(|| id.to_string());
+                doc.push_str(&format!(
+                    "xsi:type=\"CanonicalUser\"><ID>{}</ID>",
+                    escape(id.as_str())
+                ))
+            }
         }
         doc.push_str(&format!(
             "</Grantee><Permission>{}</Permission></Grant>",
@@ -224,6 +246,11 @@ pub fn check_policy(body: &[u8], users: &UserStore) -> Result<Option<Vec<u8>>, H
 }
 
 type Owner = Option<(String, Option<String>)>;
+
+/// The owner's canonical id in an `AccessControlPolicy` (a backend's answer to GET `?acl`).
+pub fn owner_id(body: &[u8]) -> Option<String> {
+    parse_policy(body).ok()?.0.map(|(id, _)| id)
+}
 
 /// Reads an `AccessControlPolicy`: its owner and its grants. Anything not well-formed, or not
 /// that document, is `MalformedXML`.
@@ -390,7 +417,7 @@ mod tests {
             grant("CanonicalUser", "ID", "own&amp;er", "FULL_CONTROL"),
             grant("Group", "URI", ALL_USERS, "READ")
         ));
-        assert_eq!(check_policy(body.as_bytes(), &users()).unwrap(), None);
+        assert_eq!(check_policy(body.as_bytes(), &users(), None).unwrap(), None);
     }
 
     #[test]
@@ -405,7 +432,9 @@ mod tests {
                 "READ"
             )
         ));
-        let out = check_policy(body.as_bytes(), &users()).unwrap().unwrap();
+        let out = check_policy(body.as_bytes(), &users(), None)
+            .unwrap()
+            .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("<Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner>"),
@@ -414,7 +443,7 @@ mod tests {
         assert!(out.contains("xsi:type=\"CanonicalUser\"><ID>own&amp;er</ID></Grantee><Permission>FULL_CONTROL</Permission>"), "{out}");
         assert!(out.contains(&format!("xsi:type=\"Group\"><URI>{AUTHENTICATED_USERS}</URI></Grantee><Permission>READ</Permission>")), "{out}");
         // What the gateway sends is itself a policy in the backend's terms.
-        assert_eq!(check_policy(out.as_bytes(), &users()).unwrap(), None);
+        assert_eq!(check_policy(out.as_bytes(), &users(), None).unwrap(), None);
     }
 
     #[test]
@@ -464,7 +493,9 @@ mod tests {
             (policy(&many), HcpCode::InvalidArgument),
         ] {
             assert_eq!(
-                check_policy(body.as_bytes(), &users()).unwrap_err().code,
+                check_policy(body.as_bytes(), &users(), None)
+                    .unwrap_err()
+                    .code,
                 code,
                 "{body}"
             );

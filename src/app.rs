@@ -24,7 +24,7 @@ use crate::errors::{HcpCode, HcpError};
 use crate::forward::{self, BodyError, Forwarder, Upstream};
 use crate::metrics::Metrics;
 use crate::normalize;
-use crate::operation::{self, Operation, Query};
+use crate::operation::{self, Operation, Params, Query};
 use crate::payload::BodyVerifier;
 use crate::routing::{self, BackendRuntime, Route};
 use crate::signing::{self, BodyFraming};
@@ -37,6 +37,8 @@ mod post_form;
 /// How much of an unwanted request body is read and discarded after an early answer, so that a
 /// client that writes its whole body before reading still sees the answer.
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// How long draining it may take in all.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Gateway {
     pub cfg: Arc<Config>,
@@ -47,6 +49,8 @@ pub struct Gateway {
     source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
     /// Multipart upload ids bound to their initiators.
     upload_ids: UploadIds,
+    /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
+    backend_owners: moka::sync::Cache<String, String>,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
@@ -145,6 +149,10 @@ enum Flow {
     /// The answer could not be completed; the client must see a broken connection, never a
     /// truncated body that looks whole.
     Abort,
+    /// An early answer is out, the request's body unread: it is read and discarded (so that a
+    /// client writing its whole body before reading sees the answer) after the request's
+    /// concurrency place is given back, within `DRAIN_TIME`, else the connection closes.
+    Drain,
 }
 
 /// What the phases before forwarding decided: a request ready to sign and forward, or a form
@@ -158,6 +166,8 @@ enum Planned<'a> {
 struct Plan<'a> {
     target: Target,
     op: Operation,
+    /// The operation's own query parameters (upload ids already the backend's).
+    params: Params,
     auth: Authenticated,
     route: Route<'a>,
 }
@@ -180,6 +190,7 @@ impl Gateway {
                 resolved: b.resolved.clone(),
                 dns_name: b.dns_name.clone(),
                 timeout: b.connect_timeout,
+                http: b.tls.is_none(),
             }),
             metrics.clone(),
         ));
@@ -191,6 +202,10 @@ impl Gateway {
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
             upload_ids,
+            backend_owners: moka::sync::Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
             users,
             health,
             backends,
@@ -293,6 +308,7 @@ impl Gateway {
             req.headers.contains_key("x-amz-copy-source"),
         )?;
         x.operation = Some(op);
+        let mut params = Params::of(op, &query);
         let tenant = &self.cfg.tenants[&target.tenant];
         if op == Operation::PostObject {
             // Rule 47: a form upload is authenticated by its form alone.
@@ -305,11 +321,14 @@ impl Gateway {
             return Ok(Planned::Form { target, route });
         }
 
-        // 3. authentication, and what the identity may do
-        let auth = match self
-            .authn
-            .authenticate(req, &target, &query, SystemTime::now())
-        {
+        // 3. authentication, and what the identity may do (a CORS preflight has no identity)
+        let authenticated = if op == Operation::CorsPreflight {
+            Ok(self.authn.preflight())
+        } else {
+            self.authn
+                .authenticate(req, &target, &query, SystemTime::now())
+        };
+        let auth = match authenticated {
             Ok(a) => a,
             Err(e) => {
                 self.metrics
@@ -340,7 +359,7 @@ impl Gateway {
             acl::translate_grants(s.req_header_mut(), &self.users.load())?;
         }
         // Only an upload's initiator may use it; the backend gets its own id for it.
-        x.client_upload_id = self.open_upload(s, &auth.identity, tenant, op, &target, &query)?;
+        x.client_upload_id = self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
 
         // 5. routing
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
@@ -348,6 +367,7 @@ impl Gateway {
         Ok(Planned::Request(Plan {
             target,
             op,
+            params,
             auth,
             route,
         }))
@@ -357,12 +377,11 @@ impl Gateway {
     /// in its place (likewise a listing's `upload-id-marker`). Returns the client's id.
     fn open_upload(
         &self,
-        s: &mut ServerSession,
         identity: &Identity,
         tenant: &crate::config::Tenant,
         op: Operation,
         target: &Target,
-        query: &Query,
+        params: &mut Params,
     ) -> Result<Option<String>, HcpError> {
         let scope = uploads::Scope {
             tenant: &target.tenant,
@@ -374,7 +393,7 @@ impl Gateway {
             | Operation::ListParts
             | Operation::CompleteMultipartUpload
             | Operation::AbortMultipartUpload => {
-                let Some(client_id) = query.get("uploadId") else {
+                let Some(client_id) = params.get("uploadId").map(str::to_string) else {
                     return Ok(None);
                 };
                 let use_ = match identity.principal() {
@@ -392,28 +411,22 @@ impl Gateway {
                     _ => uploads::Use::InitiatorOnly,
                 };
                 let caller = identity.access_key().unwrap_or_default();
-                let backend_id = self.upload_ids.open(scope, client_id, caller, use_)?;
+                let backend_id = self.upload_ids.open(scope, &client_id, caller, use_)?;
                 ("uploadId", client_id, backend_id)
             }
             Operation::ListMultipartUploads => {
-                let Some(marker) = query.get("upload-id-marker") else {
+                let Some(marker) = params.get("upload-id-marker").map(str::to_string) else {
                     return Ok(None);
                 };
-                match self.upload_ids.backend_id(scope, marker) {
+                match self.upload_ids.backend_id(scope, &marker) {
                     Some(backend_id) => ("upload-id-marker", marker, backend_id),
                     None => return Ok(None),
                 }
             }
             _ => return Ok(None),
         };
-        let req = s.req_header_mut();
-        let (path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
-        let mut target = path.to_vec();
-        target.push(b'?');
-        target.extend(operation::replace_param(raw_query, param, &backend_id));
-        req.set_raw_path(&target)
-            .map_err(|_| HcpError::new(HcpCode::InvalidArgument))?;
-        Ok(Some(client_id.to_string()))
+        params.set(param, backend_id);
+        Ok(Some(client_id))
     }
 
     /// Signing, forwarding and normalisation.
@@ -421,6 +434,7 @@ impl Gateway {
         let Plan {
             target,
             op,
+            params,
             auth,
             mut route,
         } = plan;
@@ -436,6 +450,18 @@ impl Gateway {
         let body_length = if has_body {
             verifier.decoded_length()
         } else {
+            None
+        };
+        // A body is verified before the backend could commit it, whatever its length: without
+        // a body, the signed digest, Content-MD5 and checksums must be an empty body's (and an
+        // aws-chunked request must have its chunks); the backend would store an empty object on
+        // the header alone.
+        let verifier = if has_body {
+            Some(verifier)
+        } else {
+            if let Err(e) = verifier.finish() {
+                return self.answer_early(s, x, e).await;
+            }
             None
         };
         if has_body {
@@ -463,9 +489,16 @@ impl Gateway {
             framing,
             payload_hash: &payload_hash,
         };
+        let client = s.req_header();
+        let outbound = signing::Outbound {
+            op,
+            method: &client.method,
+            params: &params,
+            target: &target,
+            headers: &client.headers,
+        };
         let mut upstream_req = signing::backend_request(
-            s.req_header(),
-            &target,
+            outbound,
             &route,
             body,
             SystemTime::now(),
@@ -480,7 +513,10 @@ impl Gateway {
         // AWS us-east-1 answers a re-created own bucket 200 and resets its ACL: the gateway asks
         // first and answers HCP's BucketAlreadyOwnedByYou without re-creating it.
         if op == Operation::CreateBucket && self.recreates_silently(&route) {
-            match self.backend_call("HEAD", "", &target, &route).await {
+            match self
+                .backend_call(Operation::HeadBucket, Params::default(), &target, &route)
+                .await
+            {
                 Some((h, _)) if h.status == 200 => {
                     let bucket = target.bucket.as_deref().unwrap_or_default();
                     return self
@@ -525,7 +561,10 @@ impl Gateway {
 
         // Seed 000's part-copy rules that need the backend's state.
         if op == Operation::UploadPartCopy {
-            if let Err(e) = self.check_part_copy(s.req_header(), &target, &route).await {
+            if let Err(e) = self
+                .check_part_copy(s.req_header(), &params, &target, &route)
+                .await
+            {
                 return self.answer_early(s, x, e).await;
             }
             x.upload_confirmed = true;
@@ -534,16 +573,18 @@ impl Gateway {
         // HCP's complete, multi-delete and ACL rules need the (small) XML body before the backend
         // acts: it is read and verified whole, checked, then sent on as it came (an ACL in HCP's
         // terms is sent in the backend's).
-        let mut verifier = Some(verifier);
+        // A body that decodes to nothing (aws-chunked with x-amz-decoded-content-length: 0) is
+        // read and verified whole first for the same reason.
+        let mut verifier = verifier;
         let mut buffered: Option<Bytes> = None;
-        if matches!(
+        let control = matches!(
             op,
             Operation::CompleteMultipartUpload
                 | Operation::DeleteObjects
                 | Operation::PutBucketAcl
                 | Operation::PutObjectAcl
-        ) && has_body
-        {
+        );
+        if has_body && (control || body_length == Some(0)) {
             let v = verifier.take().expect("not used yet");
             let body = match forward::read_request_body(
                 s,
@@ -561,15 +602,17 @@ impl Gateway {
                 }
             };
             x.bytes_in = body.len() as u64;
-            let (_, raw_query) = crate::auth::sigv4_header::split_target(s.req_header().raw_path());
-            let upload_id = Query::parse(raw_query)
-                .get("uploadId")
-                .unwrap_or_default()
-                .to_string();
+            let upload_id = params.get("uploadId").unwrap_or_default().to_string();
             let checked = match op {
-                Operation::DeleteObjects => validation::check_delete_list(&body).map(|()| None),
+                _ if !control => Ok(None),
+                Operation::DeleteObjects => {
+                    validation::check_delete_list(&body, &self.cfg.limits).map(|()| None)
+                }
                 Operation::PutBucketAcl | Operation::PutObjectAcl => {
-                    acl::check_policy(&body, &self.users.load())
+                    let backend = self.backend_owner(&target, &route).await;
+                    let shown = routing::tenant_owner_id(route.tenant);
+                    let ids = backend.as_deref().map(|b| (shown.as_str(), b));
+                    acl::check_policy(&body, &self.users.load(), ids)
                 }
                 _ => self
                     .check_complete(&body, &upload_id, &target, &route)
@@ -580,7 +623,8 @@ impl Gateway {
                 Err(e) => return self.answer(s, x, e).await,
                 Ok(None) => Some(body),
                 Ok(Some(translated)) => {
-                    upstream_req = self.resign_with_body(s, &target, &route, &translated);
+                    upstream_req =
+                        self.resign_with_body(s, (op, &params), &target, &route, &translated);
                     Some(Bytes::from(translated))
                 }
             };
@@ -601,6 +645,9 @@ impl Gateway {
             let mut up = match self.forwarder.connect(route.backend).await {
                 Ok(u) => u,
                 Err(e) => {
+                    // Only failures to reach a backend count toward its health, never its
+                    // answer (or its hanging up) on a bad request.
+                    self.health.record(&route.backend.name, false);
                     if self.back_off(&mut retry, route.backend, "connect").await {
                         continue;
                     }
@@ -692,6 +739,9 @@ impl Gateway {
                     continue;
                 }
                 Err(e) => {
+                    if e.etype() == &pingora::ErrorType::ReadTimedout {
+                        self.health.record(&route.backend.name, false);
+                    }
                     if self.back_off(&mut retry, route.backend, "connection").await {
                         continue;
                     }
@@ -730,6 +780,9 @@ impl Gateway {
         let upstream = up.session.resp_header().expect("response was read").clone();
         let status = upstream.status.as_u16();
         x.backend_status = Some(status);
+        if op == Operation::CorsPreflight {
+            return self.answer_preflight(s, x, up, &upstream).await;
+        }
         x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
             .iter()
             .find_map(|h| upstream.headers.get(*h))
@@ -845,6 +898,63 @@ impl Gateway {
             }
         }
         if s.finish_body().await.is_err() {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// The backend account's canonical id (the owner of everything the gateway stores there),
+    /// for ACL documents that name the tenant's id. Read once per backend from a bucket ACL.
+    async fn backend_owner(&self, target: &Target, route: &Route<'_>) -> Option<String> {
+        if let Some(id) = self.backend_owners.get(&route.backend.name) {
+            return Some(id);
+        }
+        let bucket = Target {
+            raw_key: None,
+            ..target.clone()
+        };
+        let params = Params::default().with("acl", "");
+        let (header, body) = self
+            .backend_call(Operation::GetBucketAcl, params, &bucket, route)
+            .await?;
+        let id = acl::owner_id(&body).filter(|_| header.status == 200)?;
+        self.backend_owners
+            .insert(route.backend.name.clone(), id.clone());
+        Some(id)
+    }
+
+    /// A CORS preflight's answer: the backend's Access-Control-* headers when its CORS
+    /// configuration allows the origin and method, otherwise one and the same 403 whatever the
+    /// reason (no such bucket, no CORS configuration, a refused origin), so that a preflight
+    /// tells nothing about what exists.
+    async fn answer_preflight(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let _ = forward::read_whole_body(&mut up.session, 64 * 1024).await;
+        if upstream.status.as_u16() != 200 {
+            x.cause = Some(format!(
+                "preflight refused by the backend ({})",
+                upstream.status.as_u16()
+            ));
+            return self.answer(s, x, preflight_refused()).await;
+        }
+        let mut resp = ResponseHeader::build(200, Some(8)).expect("200");
+        for (name, value) in upstream.headers.iter() {
+            if name.as_str().starts_with("access-control-") || name == http::header::VARY {
+                resp.append_header(name.clone(), value.clone())
+                    .expect("valid header");
+            }
+        }
+        resp.insert_header(http::header::CONTENT_LENGTH, "0")
+            .expect("static");
+        normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+        x.status = 200;
+        if s.write_response_header(Box::new(resp)).await.is_err() || s.finish_body().await.is_err()
+        {
             return Flow::Abort;
         }
         Flow::KeepAlive
@@ -1066,7 +1176,7 @@ impl Gateway {
         };
         let refuse = route.tenant.overwrite == crate::config::Overwrite::RefuseUnversioned
             && !matches!(
-                self.backend_call("GET", "versioning", &bucket, route).await,
+                self.backend_call(Operation::GetBucketVersioning, Params::default().with("versioning", ""), &bucket, route).await,
                 Some((h, body)) if h.status == 200
                     && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>")
             );
@@ -1078,7 +1188,7 @@ impl Gateway {
         let ask_backend = refuse && route.backend.conditional_writes && !client_create_only;
         let exists = !ask_backend
             && matches!(
-                self.backend_call("HEAD", "", target, route).await,
+                self.backend_call(Operation::HeadObject, Params::default(), target, route).await,
                 Some((h, _)) if h.status == 200
             );
         // The client's own precondition comes first, as HTTP evaluates preconditions.
@@ -1089,12 +1199,14 @@ impl Gateway {
             return Ok(Overwrite::Unguarded);
         }
         let folder_exists = !exists && {
-            let mut query = String::from("list-type=2&max-keys=1&prefix=");
             let mut folder = target.key().unwrap_or_default();
             folder.push(b'/');
-            sigv4::uri_encode(&folder, false, &mut query);
+            let listing = Params::default()
+                .with("list-type", "2")
+                .with("max-keys", "1")
+                .with("prefix", String::from_utf8_lossy(&folder));
             matches!(
-                self.backend_call("GET", &query, &bucket, route).await,
+                self.backend_call(Operation::ListObjectsV2, listing, &bucket, route).await,
                 Some((h, body)) if h.status == 200 && normalize::has_element(&body, b"Contents")
             )
         };
@@ -1113,6 +1225,7 @@ impl Gateway {
     fn resign_with_body(
         &self,
         s: &mut ServerSession,
+        (op, params): (Operation, &Params),
         target: &Target,
         route: &Route<'_>,
         body: &[u8],
@@ -1137,9 +1250,15 @@ impl Gateway {
             req.remove_header(&name);
         }
         let digest = sigv4::sha256_hex(body);
+        let client = s.req_header();
         signing::backend_request(
-            s.req_header(),
-            target,
+            signing::Outbound {
+                op,
+                method: &client.method,
+                params,
+                target,
+                headers: &client.headers,
+            },
             route,
             signing::BodyPlan {
                 length: Some(body.len() as u64),
@@ -1186,14 +1305,16 @@ impl Gateway {
         let mut sizes = HashMap::new();
         let mut marker: Option<String> = None;
         for _ in 0..20 {
-            let mut query = String::from("uploadId=");
-            sigv4::uri_encode(upload_id.as_bytes(), false, &mut query);
-            query.push_str("&max-parts=1000");
+            let mut query = Params::default()
+                .with("uploadId", upload_id)
+                .with("max-parts", "1000");
             if let Some(m) = &marker {
-                query.push_str("&part-number-marker=");
-                query.push_str(m);
+                query.set("part-number-marker", m.as_str());
             }
-            let Some((header, body)) = self.backend_call("GET", &query, target, route).await else {
+            let Some((header, body)) = self
+                .backend_call(Operation::ListParts, query, target, route)
+                .await
+            else {
                 break;
             };
             if header.status != 200 {
@@ -1215,17 +1336,24 @@ impl Gateway {
     /// source): status and whole body, or `None` if the backend could not be reached.
     async fn backend_call(
         &self,
-        method: &str,
-        query: &str,
+        op: Operation,
+        params: Params,
         target: &Target,
         route: &Route<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
-        let own =
-            pingora::http::RequestHeader::build(method, format!("/?{query}").as_bytes(), None)
-                .ok()?;
+        let method = match op {
+            Operation::HeadBucket | Operation::HeadObject => http::Method::HEAD,
+            _ => http::Method::GET,
+        };
+        let headers = http::HeaderMap::new();
         let req = signing::backend_request(
-            &own,
-            target,
+            signing::Outbound {
+                op,
+                method: &method,
+                params: &params,
+                target,
+                headers: &headers,
+            },
             route,
             signing::BodyPlan::NONE,
             SystemTime::now(),
@@ -1275,18 +1403,18 @@ impl Gateway {
     async fn check_part_copy(
         &self,
         req: &pingora::http::RequestHeader,
+        params: &Params,
         target: &Target,
         route: &Route<'_>,
     ) -> Result<(), HcpError> {
-        let (_, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
-        let upload_id = Query::parse(raw_query)
-            .get("uploadId")
-            .unwrap_or_default()
-            .to_string();
-        let mut query = String::from("uploadId=");
-        sigv4::uri_encode(upload_id.as_bytes(), false, &mut query);
-        query.push_str("&max-parts=1");
-        if let Some((header, _)) = self.backend_call("GET", &query, target, route).await {
+        let upload_id = params.get("uploadId").unwrap_or_default();
+        let query = Params::default()
+            .with("uploadId", upload_id)
+            .with("max-parts", "1");
+        if let Some((header, _)) = self
+            .backend_call(Operation::ListParts, query, target, route)
+            .await
+        {
             if header.status == 404 {
                 return Err(HcpError::new(HcpCode::NoSuchUpload));
             }
@@ -1308,21 +1436,24 @@ impl Gateway {
         else {
             return Ok(());
         };
-        let (bucket, rest) = signing::split_copy_source(source.as_bytes());
-        let (raw_key, version) = match rest.iter().position(|&b| b == b'?') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &b""[..]),
+        let Some(source) = signing::CopySource::parse(source.as_bytes()) else {
+            return Ok(());
         };
+        let mut raw_key = String::new();
+        sigv4::uri_encode(&source.key, true, &mut raw_key);
         let source_target = Target {
             tenant: target.tenant.clone(),
-            bucket: Some(bucket),
-            raw_key: Some(raw_key.strip_prefix(b"/").unwrap_or(raw_key).to_vec()),
+            bucket: Some(source.bucket.clone()),
+            raw_key: Some(raw_key.into_bytes()),
             virtual_host: false,
         };
-        let version = String::from_utf8_lossy(version).into_owned();
+        let mut head_params = Params::default();
+        if let Some(v) = &source.version_id {
+            head_params.set("versionId", v.as_str());
+        }
         let cache_key = format!(
-            "{}\n{:?}\n{:?}\n{version}",
-            route.backend.name, source_target.bucket, source_target.raw_key
+            "{}\n{:?}\n{:?}\n{:?}",
+            route.backend.name, source_target.bucket, source_target.raw_key, source.version_id
         );
         let cached = self.source_heads.get(&cache_key);
         self.metrics
@@ -1334,7 +1465,12 @@ impl Gateway {
                     routing::route(route.tenant, Some(route.backend), &source_target)?;
                 source_route.credentials = route.credentials.clone();
                 match self
-                    .backend_call("HEAD", &version, &source_target, &source_route)
+                    .backend_call(
+                        Operation::HeadObject,
+                        head_params,
+                        &source_target,
+                        &source_route,
+                    )
                     .await
                 {
                     Some((header, _)) if header.status == 200 => {
@@ -1399,7 +1535,6 @@ impl Gateway {
         cause: &str,
     ) -> Flow {
         x.cause = Some(cause.to_string());
-        self.health.record(&x.backend, false);
         tracing::warn!(request_id = %x.request_id, backend = %x.backend, "backend unavailable: {cause}");
         self.answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
             .await
@@ -1424,15 +1559,26 @@ impl Gateway {
         if is_expect_continue(s) || declared.is_some_and(|n| n > DRAIN_LIMIT) {
             return Flow::Close;
         }
-        let mut drained = 0usize;
-        while drained <= DRAIN_LIMIT {
-            match tokio::time::timeout(self.cfg.client_body_timeout, s.read_request_body()).await {
-                Ok(Ok(Some(chunk))) => drained += chunk.len(),
-                Ok(Ok(None)) => return Flow::KeepAlive,
-                _ => return Flow::Close,
+        Flow::Drain
+    }
+
+    /// Reads and discards what is left of a refused request's body: at most `DRAIN_LIMIT`
+    /// bytes within `DRAIN_TIME` in all (no place of `max_concurrent_requests` is held).
+    async fn drain(&self, s: &mut ServerSession) -> Flow {
+        let read_all = async {
+            let mut drained = 0usize;
+            while drained <= DRAIN_LIMIT {
+                match s.read_request_body().await {
+                    Ok(Some(chunk)) => drained += chunk.len(),
+                    Ok(None) => return Flow::KeepAlive,
+                    Err(_) => return Flow::Close,
+                }
             }
-        }
-        Flow::Close
+            Flow::Close
+        };
+        tokio::time::timeout(DRAIN_TIME.min(self.cfg.client_body_timeout), read_all)
+            .await
+            .unwrap_or(Flow::Close)
     }
 
     /// Answers an error. A request body that was not read to its end leaves bytes on the
@@ -1540,25 +1686,36 @@ impl Gateway {
             .bytes_sent
             .with_label_values(&[op])
             .inc_by(x.bytes_out);
+        // Every field a client can influence is quoted and escaped in the text format, so that
+        // a key holding `" status=200` or a newline cannot forge fields or lines (the JSON
+        // format escapes strings itself).
+        let text = self.cfg.log_format == crate::config::LogFormat::Text;
+        let q = |v: &str| -> String {
+            if text {
+                format!("{v:?}")
+            } else {
+                v.to_string()
+            }
+        };
         tracing::info!(
             target: "access",
             request_id = %x.request_id,
-            access_key = x.access_key.as_deref().unwrap_or("-"),
+            access_key = %q(x.access_key.as_deref().unwrap_or("-")),
             auth = x.scheme,
-            tenant = %x.tenant,
+            tenant = %q(&x.tenant),
             operation = op,
-            bucket = x.bucket.as_deref().unwrap_or("-"),
-            key = %logged_key(x.key.as_deref(), self.cfg.log_keys),
+            bucket = %q(x.bucket.as_deref().unwrap_or("-")),
+            key = %q(&logged_key(x.key.as_deref(), self.cfg.log_keys)),
             status = x.status,
             code = code,
             backend = %x.backend,
             backend_status = x.backend_status.unwrap_or(0),
-            backend_code = x.backend_code.as_deref().unwrap_or(""),
-            backend_request_id = x.backend_request_id.as_deref().unwrap_or(""),
+            backend_code = %q(x.backend_code.as_deref().unwrap_or("")),
+            backend_request_id = %q(x.backend_request_id.as_deref().unwrap_or("")),
             bytes_in = x.bytes_in,
             bytes_out = x.bytes_out,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
-            cause = x.cause.as_deref().unwrap_or(""),
+            cause = %q(x.cause.as_deref().unwrap_or("")),
         );
     }
 }
@@ -1576,7 +1733,10 @@ fn authorize(
         return Ok(());
     }
     let grants = match identity.principal() {
-        Principal::User(user) => &user.grants,
+        Principal::User(user) => {
+            access::check_tenant(user, identity.scheme(), &tenant.name)?;
+            &user.grants
+        }
         Principal::Anonymous if access::is_multipart(op) => {
             return Err(
                 access::denied().with_message("Multipart uploads require an authenticated user.")
@@ -1590,6 +1750,10 @@ fn authorize(
         target.bucket.as_deref(),
         access::required(op, &req.method),
     )?;
+    if let Some(also) = access::required_by_headers(op, &req.headers) {
+        access::check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
+            .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
+    }
     if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
         if let Some(source) = req.headers.get("x-amz-copy-source") {
             let (bucket, _) = signing::split_copy_source(source.as_bytes());
@@ -1612,6 +1776,12 @@ fn logged_key(key: Option<&str>, how: crate::config::LogKeys) -> String {
         (Some(k), LogKeys::Full) => k.to_string(),
         (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string(),
     }
+}
+
+/// A refused CORS preflight, the same whatever the reason.
+fn preflight_refused() -> HcpError {
+    HcpError::new(HcpCode::AccessDenied)
+        .with_message("CORS is not enabled for this origin, method and headers on this bucket.")
 }
 
 /// Rule 41's answer.
@@ -1741,8 +1911,12 @@ impl HttpServerApp for Gateway {
         drop(permit);
         self.metrics.in_flight.dec();
         self.record(&x, started);
+        let flow = match flow {
+            Flow::Drain => Box::pin(self.drain(&mut s)).await,
+            other => other,
+        };
         match flow {
-            Flow::Abort => None,
+            Flow::Abort | Flow::Drain => None,
             Flow::Close => {
                 s.set_keepalive(None);
                 let _ = Box::pin(s.finish()).await;

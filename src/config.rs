@@ -226,6 +226,10 @@ pub struct UserEntry {
     /// What the user may do; a user without entries may do nothing.
     #[serde(default)]
     pub permissions: Vec<PermissionEntry>,
+    /// The tenant the user belongs to (HCP: every user is a tenant's); the user acts nowhere
+    /// else. Without it, signatures that do not cover the Host (SigV2, HCP's scheme, forms)
+    /// are accepted only where the grants name a single tenant or only one tenant exists.
+    pub tenant: Option<String>,
 }
 
 fn yes() -> bool {
@@ -595,7 +599,7 @@ impl Config {
                 Err(e) => errors.push(format!("auth.users_file {}: {e}", path.display())),
             }
         }
-        let users = build_users(&user_entries, base, &mut errors);
+        let mut users = build_users(&user_entries, base, &mut errors);
         let upload_binding_secret = file.auth.upload_binding_secret.as_ref().and_then(|s| {
             let secret = resolve_secret("auth.upload_binding_secret", s, base, &mut errors)?;
             if secret.len() < 16 {
@@ -673,6 +677,54 @@ impl Config {
         }
         if tenants.is_empty() {
             errors.push("at least one [[tenants]] entry is required".into());
+        }
+        // Tenants sharing a backend share its bucket namespace: each needs a prefix that no
+        // other one's starts with, or one tenant would list and reach the other's buckets.
+        let mut sharing: Vec<&Tenant> = tenants.values().collect();
+        sharing.sort_by(|a, b| a.name.cmp(&b.name));
+        for (i, a) in sharing.iter().enumerate() {
+            for b in &sharing[i + 1..] {
+                if a.backend != b.backend {
+                    continue;
+                }
+                let (pa, pb) = (&a.bucket_prefix, &b.bucket_prefix);
+                if pa.is_empty()
+                    || pb.is_empty()
+                    || pa.starts_with(pb.as_str())
+                    || pb.starts_with(pa.as_str())
+                {
+                    errors.push(format!(
+                        "tenants.{} and tenants.{} share backend {:?}: each needs a bucket_prefix, and neither may start with the other ({pa:?}, {pb:?})",
+                        a.name, b.name, a.backend
+                    ));
+                }
+            }
+        }
+        let only_tenant = match tenants.keys().collect::<Vec<_>>().as_slice() {
+            [only] => Some((*only).clone()),
+            _ => None,
+        };
+        for user in &mut users {
+            if let Some(t) = &user.tenant {
+                if !tenants.contains_key(t) {
+                    errors.push(format!(
+                        "users: {}'s tenant {t:?} is not a defined tenant",
+                        user.access_key
+                    ));
+                }
+            }
+            let mut named: Vec<&str> = user.grants.iter().map(|g| g.tenant()).collect();
+            named.sort_unstable();
+            named.dedup();
+            let from_grants = match named.as_slice() {
+                [one] if *one != "*" => Some(one.to_string()),
+                _ => None,
+            };
+            user.home_tenant = user
+                .tenant
+                .clone()
+                .or(from_grants)
+                .or_else(|| only_tenant.clone());
         }
         let default_tenant = file
             .addressing
@@ -872,6 +924,10 @@ fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> 
                 None
             }
         };
+        let user = user.map(|mut user| {
+            user.tenant = u.tenant.as_ref().map(|t| t.to_ascii_lowercase());
+            user
+        });
         if let Some(user) = user {
             if user.access_key.is_empty() || user.secret.expose().is_empty() {
                 errors.push(format!(

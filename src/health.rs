@@ -1,6 +1,8 @@
-//! Backend reachability for `/readyz`. Actively, every backend is probed with a TCP connect
-//! every few seconds; passively, requests that could not reach a backend (connection refused,
-//! reset, TLS failure, timeout) count against it. A backend is unreachable while its probe fails
+//! Backend reachability for `/readyz`. Actively, every backend is probed every few seconds: a
+//! plain-HTTP backend must answer a `HEAD /` with any HTTP status, a TLS backend must accept a
+//! TCP connection. Passively, requests that could not reach a backend (connection refused, TLS
+//! failure, connect or read timeout) count against it — never a backend's answer to a request,
+//! nor its hanging up on one, which a client could provoke at will. A backend is unreachable while its probe fails
 //! or while its last `PASSIVE_FAILURES` requests failed within `PASSIVE_WINDOW`, so that a pod
 //! whose backend is gone stops receiving traffic and gets it back when the backend returns.
 
@@ -28,6 +30,8 @@ pub struct Target {
     /// Resolved again every `RESOLVE_EVERY` probes.
     pub dns_name: Option<(String, u16)>,
     pub timeout: Duration,
+    /// Probe with an HTTP request (plain-HTTP backends), not just a TCP connect.
+    pub http: bool,
 }
 
 /// Probes between two DNS resolutions of a backend's name (about half a minute).
@@ -38,6 +42,7 @@ struct Probe {
     resolved: Arc<ArcSwap<SocketAddr>>,
     dns_name: Option<(String, u16)>,
     timeout: Duration,
+    http: bool,
     up: AtomicBool,
     failures: Mutex<Streak>,
     /// Whether `failures` holds anything, so that a successful request (the common case) resets
@@ -76,6 +81,7 @@ impl BackendHealth {
                     resolved: t.resolved,
                     dns_name: t.dns_name,
                     timeout: t.timeout.min(PROBE_INTERVAL),
+                    http: t.http,
                     up: AtomicBool::new(false),
                     failures: Mutex::new(Streak::default()),
                     has_failures: AtomicBool::new(false),
@@ -128,8 +134,8 @@ impl BackendHealth {
         let rounds = self.probes.iter().map(|p| async move {
             let addr = **p.resolved.load();
             let up = matches!(
-                tokio::time::timeout(p.timeout, tokio::net::TcpStream::connect(addr)).await,
-                Ok(Ok(_))
+                tokio::time::timeout(p.timeout, probe(addr, p.http)).await,
+                Ok(Ok(true))
             );
             let was = p.up.swap(up, Ordering::AcqRel);
             if was != up {
@@ -146,7 +152,30 @@ impl BackendHealth {
         });
         futures_util::future::join_all(rounds).await;
     }
+}
 
+/// One probe: a TCP connection, and over plain HTTP an answer to `HEAD /` that starts like one.
+async fn probe(addr: SocketAddr, http: bool) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    if !http {
+        return Ok(true);
+    }
+    let request = format!("HEAD / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await?;
+    let mut head = [0u8; 8];
+    let mut have = 0;
+    while have < head.len() {
+        let n = conn.read(&mut head[have..]).await?;
+        if n == 0 {
+            break;
+        }
+        have += n;
+    }
+    Ok(head.starts_with(b"HTTP/1."))
+}
+
+impl BackendHealth {
     /// Resolves the backends' names again (off the event loop, as tokio resolves); a changed
     /// address is used by the next connections, pooled ones finish where they are.
     pub async fn resolve_all(&self) {
@@ -199,6 +228,7 @@ mod tests {
                 resolved: resolved.clone(),
                 dns_name: Some(("localhost".to_string(), 9000)),
                 timeout: Duration::from_secs(1),
+                http: true,
             }],
             Arc::new(Metrics::new()),
         );
@@ -215,6 +245,7 @@ mod tests {
                 resolved: Arc::new(ArcSwap::from_pointee("127.0.0.1:1".parse().unwrap())),
                 dns_name: None,
                 timeout: Duration::from_secs(1),
+                http: true,
             }],
             Arc::new(Metrics::new()),
         );

@@ -45,6 +45,7 @@ impl LocalBackend {
                 access_key.clone(),
                 secret_key.clone(),
             ));
+            b.set_access(KeysStayInBuckets);
             b.build()
         };
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -91,6 +92,56 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
+}
+
+/// Whether s3s-fs may be given `key`: s3s-fs joins bucket and key into a filesystem path below
+/// its data root, so a key with a `.` or `..` segment, or an absolute one, could name another
+/// bucket's file (another tenant's, as all tenants' buckets share the root). Such keys are
+/// refused here whatever the gateway in front checked.
+pub fn key_stays_in_bucket(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && !key.contains('\0')
+        && !key.split('/').any(|s| s == "." || s == "..")
+}
+
+fn key_outside_bucket() -> s3s::S3Error {
+    s3_error!(
+        InvalidArgument,
+        "The object name is not allowed by this store."
+    )
+}
+
+fn check_key(key: &str) -> S3Result<()> {
+    if key_stays_in_bucket(key) {
+        Ok(())
+    } else {
+        Err(key_outside_bucket())
+    }
+}
+
+fn check_copy_source(source: &CopySource) -> S3Result<()> {
+    match source {
+        CopySource::Bucket { key, .. } => check_key(key),
+        _ => Err(key_outside_bucket()),
+    }
+}
+
+/// Every request's path key is checked before s3s-fs sees it (the keys in bodies and headers —
+/// copy sources, multi-object deletes, form uploads — are checked by [`LocalS3`]).
+struct KeysStayInBuckets;
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for KeysStayInBuckets {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        if cx.credentials().is_none() {
+            return Err(s3_error!(AccessDenied));
+        }
+        match cx.s3_path() {
+            s3s::path::S3Path::Object { key, .. } => check_key(key),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// s3s-fs with S3's answers where it has none of its own.
@@ -227,17 +278,32 @@ macro_rules! local_s3 {
 
 local_s3! {
     delegate {
-        copy_object(CopyObjectInput) -> CopyObjectOutput;
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
-        put_object(PutObjectInput) -> PutObjectOutput;
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        check_key(&req.input.key)?;
+        self.fs.put_object(req).await
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        check_key(&req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
+        self.fs.copy_object(req).await
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        for object in &req.input.delete.objects {
+            check_key(&object.key)?;
+        }
+        self.fs.delete_objects(req).await
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
@@ -289,6 +355,7 @@ local_s3! {
     }
 
     async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        check_copy_source(&req.input.copy_source)?;
         self.check_upload(&req.input.upload_id)?;
         self.fs.upload_part_copy(req).await
     }

@@ -462,6 +462,14 @@ pub fn rewrite_xml(
                     (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
                         upload_id(&text)
                     }
+                    // The backend account never shows: owners, initiators and canonical-user
+                    // grantees are the tenant's.
+                    (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"ID")) => {
+                        Some(crate::routing::tenant_owner_id(route.tenant))
+                    }
+                    (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
+                        Some(route.tenant.name.clone())
+                    }
                     _ => None,
                 };
                 if let Some(r) = rewritten {

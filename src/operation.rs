@@ -151,26 +151,159 @@ impl Query {
     }
 }
 
-/// A raw query with every value of parameter `name` replaced by `value` (percent-encoded as
-/// SigV4 encodes it); every other byte of the query stays as the client sent it.
-pub fn replace_param(raw: &[u8], name: &str, value: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + value.len());
-    for (i, p) in raw.split(|&b| b == b'&').enumerate() {
-        if i > 0 {
-            out.push(b'&');
+/// The query parameters of one classified request that the backend may see: the operation's
+/// sub-resource and the parameters that operation defines, with the client's values. Nothing
+/// else of the client's query — parameters of other operations, unknown ones, the client's
+/// presigned credentials — reaches a backend (seed 002: invalid query parameters are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    pairs: Vec<(&'static str, String)>,
+}
+
+impl Params {
+    /// The parameters of `op` taken from the client's query.
+    pub fn of(op: Operation, query: &Query) -> Params {
+        let mut params = Params::default();
+        if let Some(sub) = sub_resource(op, query) {
+            params.set(sub, query.get(sub).unwrap_or_default());
         }
-        let raw_name = p.split(|&b| b == b'=').next().unwrap_or_default();
-        if percent_decode(raw_name).decode_utf8_lossy() == name {
-            let mut encoded = String::with_capacity(value.len() + 8);
-            crate::sigv4::uri_encode(value.as_bytes(), false, &mut encoded);
-            out.extend_from_slice(raw_name);
-            out.push(b'=');
-            out.extend_from_slice(encoded.as_bytes());
-        } else {
-            out.extend_from_slice(p);
+        for &name in op.defined_params() {
+            if let Some(value) = query.get(name) {
+                params.set(name, value);
+            }
+        }
+        params
+    }
+
+    /// Parameters the gateway sets itself (its own sub-requests, backend upload ids).
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Params {
+        self.set(name, value);
+        self
+    }
+
+    pub fn set(&mut self, name: &'static str, value: impl Into<String>) {
+        let value = value.into();
+        match self.pairs.iter_mut().find(|(n, _)| *n == name) {
+            Some(pair) => pair.1 = value,
+            None => self.pairs.push((name, value)),
         }
     }
-    out
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.pairs.iter().map(|(n, _)| *n)
+    }
+
+    /// The query string sent to the backend, in SigV4's canonical form (sorted, encoded once).
+    pub fn to_query(&self) -> String {
+        let mut pairs: Vec<(String, String)> = self
+            .pairs
+            .iter()
+            .map(|(n, v)| {
+                let (mut en, mut ev) = (String::new(), String::new());
+                crate::sigv4::uri_encode(n.as_bytes(), false, &mut en);
+                crate::sigv4::uri_encode(v.as_bytes(), false, &mut ev);
+                (en, ev)
+            })
+            .collect();
+        pairs.sort();
+        let mut out = String::new();
+        for (i, (n, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(n);
+            out.push('=');
+            out.push_str(v);
+        }
+        out
+    }
+}
+
+/// The sub-resource that selected a sub-resource operation (the first one present, in the
+/// order classification tests them; any others in the query are not forwarded).
+fn sub_resource(op: Operation, query: &Query) -> Option<&'static str> {
+    let list = match op {
+        Operation::BucketSubresource => BUCKET_SUBRESOURCES,
+        Operation::ObjectSubresource => OBJECT_SUBRESOURCES,
+        _ => return None,
+    };
+    list.iter().copied().find(|s| query.has(s))
+}
+
+impl Operation {
+    /// The query parameters this operation defines, its selecting sub-resource included (a
+    /// sub-resource operation's own sub-resource is added by [`Params::of`]).
+    pub fn defined_params(self) -> &'static [&'static str] {
+        use Operation::*;
+        const RESPONSE: [&str; 6] = [
+            "response-cache-control",
+            "response-content-disposition",
+            "response-content-encoding",
+            "response-content-language",
+            "response-content-type",
+            "response-expires",
+        ];
+        match self {
+            ListObjects => &["delimiter", "encoding-type", "marker", "max-keys", "prefix"],
+            ListObjectsV2 => &[
+                "list-type",
+                "continuation-token",
+                "delimiter",
+                "encoding-type",
+                "fetch-owner",
+                "max-keys",
+                "prefix",
+                "start-after",
+            ],
+            ListObjectVersions => &[
+                "versions",
+                "delimiter",
+                "encoding-type",
+                "key-marker",
+                "max-keys",
+                "prefix",
+                "version-id-marker",
+            ],
+            ListMultipartUploads => &[
+                "uploads",
+                "delimiter",
+                "encoding-type",
+                "key-marker",
+                "max-uploads",
+                "prefix",
+                "upload-id-marker",
+            ],
+            GetBucketLocation => &["location"],
+            GetBucketAcl | PutBucketAcl => &["acl"],
+            GetObjectAcl | PutObjectAcl => &["acl", "versionId"],
+            GetBucketVersioning | PutBucketVersioning => &["versioning"],
+            DeleteObjects => &["delete"],
+            GetObject | HeadObject => &[
+                "versionId",
+                "partNumber",
+                RESPONSE[0],
+                RESPONSE[1],
+                RESPONSE[2],
+                RESPONSE[3],
+                RESPONSE[4],
+                RESPONSE[5],
+            ],
+            DeleteObject | ObjectSubresource => &["versionId"],
+            CreateMultipartUpload => &["uploads"],
+            UploadPart | UploadPartCopy => &["partNumber", "uploadId"],
+            CompleteMultipartUpload | AbortMultipartUpload => &["uploadId"],
+            ListParts => &["uploadId", "max-parts", "part-number-marker"],
+            ListBuckets | CreateBucket | HeadBucket | DeleteBucket | PostObject
+            | BucketSubresource | PutObject | CopyObject | CorsPreflight => &[],
+        }
+    }
 }
 
 /// Bucket sub-resources that select an operation of their own (anything else in the query is a
@@ -274,23 +407,6 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replacing_a_parameter_keeps_the_rest_of_the_query_as_sent() {
-        assert_eq!(
-            replace_param(
-                b"partNumber=2&uploadId=1.abc.def.x&x-id=UploadPart",
-                "uploadId",
-                "2~a/b+c"
-            ),
-            b"partNumber=2&uploadId=2~a%2Fb%2Bc&x-id=UploadPart".to_vec()
-        );
-        assert_eq!(
-            replace_param(b"upload%49d=old&a=%2f", "uploadId", "n"),
-            b"upload%49d=n&a=%2f".to_vec()
-        );
-        assert_eq!(replace_param(b"a=1", "uploadId", "n"), b"a=1".to_vec());
-    }
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
         Target {

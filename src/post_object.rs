@@ -229,6 +229,11 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
     let mut req = RequestHeader::build("PUT", path, None)
         .map_err(|_| HcpError::new(HcpCode::InvalidArgument))?;
     for (name, value) in &form.fields {
+        let lower = name.to_ascii_lowercase();
+        if lower == "tagging" || crate::validation::UNSUPPORTED_HEADERS.contains(&lower.as_str()) {
+            return Err(HcpError::new(HcpCode::NotImplemented)
+                .with_message(format!("The form field {name} is not supported.")));
+        }
         if let Some(header) = header_for(name) {
             req.append_header(header, value.as_str()).map_err(|_| {
                 HcpError::new(HcpCode::InvalidArgument).with_message(format!(

@@ -61,6 +61,13 @@ impl Route<'_> {
     }
 }
 
+/// The owner every answer names for the tenant's buckets and objects, in place of the backend
+/// account (whose id and name are the backend's, not the client's business): a canonical id
+/// derived from the tenant's name, and the tenant's name as display name.
+pub fn tenant_owner_id(tenant: &Tenant) -> String {
+    crate::sigv4::sha256_hex(format!("hcp-s3-gateway tenant owner\n{}", tenant.name).as_bytes())
+}
+
 pub fn backend_bucket_name(tenant: &Tenant, client_bucket: &str) -> String {
     let mut s = String::with_capacity(tenant.bucket_prefix.len() + client_bucket.len());
     s.push_str(&tenant.bucket_prefix);

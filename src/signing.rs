@@ -8,6 +8,7 @@ use percent_encoding::percent_decode;
 use pingora::http::RequestHeader;
 
 use crate::addressing::Target;
+use crate::operation::{Operation, Params};
 use base64::Engine as _;
 
 use crate::auth::{format_amz_date, sigv2, sigv4_header};
@@ -16,45 +17,84 @@ use crate::credentials::SigningCredentials;
 use crate::routing::{backend_bucket_name, Route};
 use crate::sigv4;
 
-/// Request headers that belong to the client's connection or signature and are never forwarded.
-const CLIENT_ONLY: &[&str] = &[
-    "authorization",
-    "host",
-    "date",
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "x-amz-security-token",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-    "x-amz-decoded-content-length",
-    "x-amz-trailer",
-];
+/// Whether operation `op` defines request header `name` (lower case): only such headers of the
+/// client's request reach the backend, besides those the gateway sets itself (host, length,
+/// date, payload digest, authorization, its own conditions). Everything else — hop-by-hop
+/// headers, the client's credentials, `x-hcp-*`, headers of other operations, headers whose
+/// effect the gateway does not offer — stays behind.
+pub fn defines_header(op: Operation, name: &str) -> bool {
+    use Operation::*;
+    let integrity = name == "content-md5"
+        || name.starts_with("x-amz-checksum-")
+        || name == "x-amz-sdk-checksum-algorithm";
+    let document = integrity || name == "content-type";
+    let acl = name == "x-amz-acl" || name.starts_with("x-amz-grant-");
+    let sse_c = name.starts_with("x-amz-server-side-encryption-customer-");
+    let attributes = matches!(
+        name,
+        "content-type"
+            | "content-encoding"
+            | "content-language"
+            | "content-disposition"
+            | "cache-control"
+            | "expires"
+            | "x-amz-storage-class"
+    ) || name.starts_with("x-amz-meta-")
+        || name.starts_with("x-amz-server-side-encryption");
+    let write_condition = matches!(name, "if-match" | "if-none-match");
+    let copy_source = name == "x-amz-copy-source"
+        || name.starts_with("x-amz-copy-source-if-")
+        || name.starts_with("x-amz-copy-source-server-side-encryption-customer-");
+    match op {
+        PutObject => attributes || acl || integrity || write_condition,
+        CopyObject => {
+            attributes
+                || acl
+                || write_condition
+                || copy_source
+                || name == "x-amz-metadata-directive"
+        }
+        CreateMultipartUpload => {
+            attributes || acl || name == "x-amz-checksum-algorithm" || name == "x-amz-checksum-type"
+        }
+        UploadPart => integrity || sse_c,
+        UploadPartCopy => copy_source || name == "x-amz-copy-source-range" || sse_c,
+        CompleteMultipartUpload => document || write_condition || sse_c,
+        GetObject | HeadObject => {
+            sse_c
+                || matches!(
+                    name,
+                    "range"
+                        | "if-match"
+                        | "if-none-match"
+                        | "if-modified-since"
+                        | "if-unmodified-since"
+                        | "x-amz-checksum-mode"
+                )
+        }
+        CreateBucket | PutBucketAcl | PutObjectAcl => document || acl,
+        PutBucketVersioning | DeleteObjects | BucketSubresource => document,
+        CorsPreflight => matches!(
+            name,
+            "origin" | "access-control-request-method" | "access-control-request-headers"
+        ),
+        ListBuckets | HeadBucket | DeleteBucket | ListObjects | ListObjectsV2
+        | ListObjectVersions | ListMultipartUploads | GetBucketLocation | GetBucketAcl
+        | GetBucketVersioning | PostObject | DeleteObject | GetObjectAcl | AbortMultipartUpload
+        | ListParts | ObjectSubresource => false,
+    }
+}
 
-/// Query parameters that carry the client's presigned credentials: the backend gets the gateway's
-/// signature instead, never the client's.
-const CLIENT_AUTH_PARAMS: &[&str] = &[
-    "X-Amz-Algorithm",
-    "X-Amz-Credential",
-    "X-Amz-Date",
-    "X-Amz-Expires",
-    "X-Amz-SignedHeaders",
-    "X-Amz-Signature",
-    "X-Amz-Security-Token",
-    "AWSAccessKeyId",
-    "Signature",
-    "Expires",
-];
-
-fn forwarded(name: &str) -> bool {
-    !CLIENT_ONLY.contains(&name) && !name.starts_with("x-hcp-")
+/// What one backend request is built from: the classified operation with its parameters, the
+/// validated target, and the client's request, of which only the headers the operation
+/// defines are read.
+#[derive(Clone, Copy)]
+pub struct Outbound<'a> {
+    pub op: Operation,
+    pub method: &'a Method,
+    pub params: &'a Params,
+    pub target: &'a Target,
+    pub headers: &'a http::HeaderMap,
 }
 
 /// How the body reaches the backend.
@@ -96,8 +136,7 @@ impl BodyPlan<'static> {
 }
 
 pub fn backend_request(
-    client: &RequestHeader,
-    target: &Target,
+    out: Outbound<'_>,
     route: &Route<'_>,
     body: BodyPlan<'_>,
     now: SystemTime,
@@ -109,7 +148,7 @@ pub fn backend_request(
         payload_hash,
     } = body;
     let backend = route.backend;
-    let (_, raw_query) = sigv4_header::split_target(client.raw_path());
+    let target = out.target;
 
     let mut path = String::with_capacity(128);
     let host = match (&route.backend_bucket, backend.addressing) {
@@ -136,26 +175,27 @@ pub fn backend_request(
     if let Some(key) = target.key() {
         sigv4::uri_encode(&key, true, &mut path);
     }
-    let query = sigv4::canonical_query(raw_query, CLIENT_AUTH_PARAMS);
+    let query = out.params.to_query();
     let mut target_bytes = path.clone().into_bytes();
     if !query.is_empty() {
         target_bytes.push(b'?');
         target_bytes.extend_from_slice(query.as_bytes());
     }
 
-    let method = client.method.clone();
+    let method = out.method.clone();
     let mut req = RequestHeader::build(method.clone(), b"/", None).expect("valid method");
     req.set_raw_path(&target_bytes)
         .expect("canonical targets are valid");
-    for (name, value) in client.headers.iter() {
+    for (name, value) in out.headers.iter() {
         let n = name.as_str();
-        if !forwarded(n) {
+        if !defines_header(out.op, n) {
             continue;
         }
         if n == "x-amz-copy-source" {
-            let rewritten = copy_source(value.as_bytes(), route);
-            req.append_header(name.clone(), rewritten)
-                .expect("valid header");
+            if let Some(rewritten) = copy_source(value.as_bytes(), route) {
+                req.append_header(name.clone(), rewritten)
+                    .expect("valid header");
+            }
         } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
             // aws-chunked is the client's framing; other codings describe the object.
             let rest: Vec<&str> = value
@@ -293,8 +333,43 @@ fn sign_obs(
     .expect("valid authorization");
 }
 
-/// Splits `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`) into the decoded bucket and the
-/// rest as sent.
+/// `x-amz-copy-source` read as S3 reads it: `[/]bucket/key[?versionId=…]`, bucket and key
+/// percent-decoded; any other parameter after `?` is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: Vec<u8>,
+    pub version_id: Option<String>,
+}
+
+impl CopySource {
+    pub fn parse(value: &[u8]) -> Option<CopySource> {
+        let v = value.strip_prefix(b"/").unwrap_or(value);
+        let (path, query) = match v.iter().position(|&b| b == b'?') {
+            Some(i) => (&v[..i], &v[i + 1..]),
+            None => (v, &b""[..]),
+        };
+        let slash = path.iter().position(|&b| b == b'/')?;
+        let bucket = percent_decode(&path[..slash])
+            .decode_utf8()
+            .ok()?
+            .into_owned();
+        let key: Vec<u8> = percent_decode(&path[slash + 1..]).collect();
+        if bucket.is_empty() || key.is_empty() {
+            return None;
+        }
+        let version_id = crate::operation::Query::parse(query)
+            .get("versionId")
+            .map(str::to_string);
+        Some(CopySource {
+            bucket,
+            key,
+            version_id,
+        })
+    }
+}
+
+/// The source bucket of `x-amz-copy-source` (decoded), for authorisation.
 pub fn split_copy_source(value: &[u8]) -> (String, &[u8]) {
     let v = value.strip_prefix(b"/").unwrap_or(value);
     let (bucket, rest) = match v.iter().position(|&b| b == b'/') {
@@ -307,19 +382,24 @@ pub fn split_copy_source(value: &[u8]) -> (String, &[u8]) {
     )
 }
 
-/// Rewrites `x-amz-copy-source` to the source's backend bucket.
-fn copy_source(value: &[u8], route: &Route<'_>) -> HeaderValue {
-    let (bucket, rest) = split_copy_source(value);
-    let mut out = String::with_capacity(value.len() + route.tenant.bucket_prefix.len() + 1);
+/// `x-amz-copy-source` for the backend, built from the validated source: the source's backend
+/// bucket, its key encoded once, and its version id (nothing else the client wrote).
+fn copy_source(value: &[u8], route: &Route<'_>) -> Option<HeaderValue> {
+    let source = CopySource::parse(value)?;
+    let mut out = String::with_capacity(value.len() + route.tenant.bucket_prefix.len() + 16);
     out.push('/');
     sigv4::uri_encode(
-        backend_bucket_name(route.tenant, &bucket).as_bytes(),
+        backend_bucket_name(route.tenant, &source.bucket).as_bytes(),
         false,
         &mut out,
     );
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(rest);
-    HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| HeaderValue::from_static("/"))
+    out.push('/');
+    sigv4::uri_encode(&source.key, true, &mut out);
+    if let Some(version) = &source.version_id {
+        out.push_str("?versionId=");
+        sigv4::uri_encode(version.as_bytes(), false, &mut out);
+    }
+    HeaderValue::from_str(&out).ok()
 }
 
 #[cfg(test)]
@@ -408,7 +488,18 @@ mod obs_tests {
                 credentials: backend.credentials.fixed_now(),
             };
             let keys = sigv4::SigningKeyCache::default();
-            let sent = backend_request(&client, &target, &route, BodyPlan::NONE, now, &keys);
+            let query = crate::operation::Query::parse(c.query.as_bytes());
+            let copy = client.headers.contains_key("x-amz-copy-source");
+            let op = crate::operation::classify(&client.method, &target, &query, copy).unwrap();
+            let params = Params::of(op, &query);
+            let out = Outbound {
+                op,
+                method: &client.method,
+                params: &params,
+                target: &target,
+                headers: &client.headers,
+            };
+            let sent = backend_request(out, &route, BodyPlan::NONE, now, &keys);
             let authorization = sent.headers["authorization"].to_str().unwrap();
             assert_eq!(
                 authorization, c.authorization,
@@ -463,14 +554,15 @@ mod token_tests {
             virtual_host: false,
         };
         let keys = sigv4::SigningKeyCache::default();
-        backend_request(
-            &client,
-            &target,
-            &route,
-            BodyPlan::NONE,
-            SystemTime::now(),
-            &keys,
-        )
+        let params = Params::default();
+        let out = Outbound {
+            op: Operation::GetObject,
+            method: &client.method,
+            params: &params,
+            target: &target,
+            headers: &client.headers,
+        };
+        backend_request(out, &route, BodyPlan::NONE, SystemTime::now(), &keys)
     }
 
     /// Temporary credentials: the security token goes with the request and is signed — as
@@ -491,6 +583,370 @@ mod token_tests {
         assert_eq!(
             obs.headers["authorization"].to_str().unwrap(),
             format!("OBS TMPAK:{expected}")
+        );
+    }
+}
+
+/// The invariant of the whole request path, as a property over thousands of generated requests
+/// (method, path, query, headers, including hostile ones): whatever the client sends, a request
+/// that passes classification and validation reaches the backend as the operation it was
+/// classified as — same method, same bucket and key, at most one operation-selecting
+/// sub-resource, no query name outside that operation's list, no header outside the ones it
+/// defines plus the gateway's own, no key that leaves its bucket.
+#[cfg(test)]
+mod oracle_tests {
+    use super::*;
+    use crate::auth::access;
+    use crate::config::Tenant;
+    use crate::operation::{classify, Query};
+    use crate::routing::BackendRuntime;
+    use crate::validation;
+    use rand::rngs::StdRng;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+
+    const METHODS: &[&str] = &["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"];
+    const SEGMENTS: &[&str] = &[
+        "a",
+        "b",
+        "..",
+        ".",
+        "%2e%2e",
+        ".%2E",
+        "%2F",
+        "x%2F..%2Fy",
+        "%00",
+        "%FF",
+        "ü",
+        "sp%20ce",
+        "",
+        "dir",
+        ".directory-metadata",
+        "~",
+        "a+b",
+    ];
+    /// Query names: every S3 sub-resource, the operations' parameters, presigned credentials
+    /// and names no operation defines.
+    const NAMES: &[&str] = &[
+        "acl",
+        "cors",
+        "delete",
+        "lifecycle",
+        "location",
+        "uploads",
+        "versioning",
+        "versions",
+        "policy",
+        "tagging",
+        "website",
+        "restore",
+        "retention",
+        "legal-hold",
+        "select",
+        "object-lock",
+        "torrent",
+        "attributes",
+        "logging",
+        "notification",
+        "replication",
+        "uploadId",
+        "partNumber",
+        "versionId",
+        "list-type",
+        "prefix",
+        "delimiter",
+        "marker",
+        "max-keys",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+        "encoding-type",
+        "key-marker",
+        "upload-id-marker",
+        "version-id-marker",
+        "max-uploads",
+        "max-parts",
+        "part-number-marker",
+        "response-content-type",
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "AWSAccessKeyId",
+        "Signature",
+        "x-id",
+        "foo",
+        "UPLOADS",
+        "x-amz-copy-source",
+    ];
+    const VALUES: &[&str] = &[
+        "", "1", "2", "x", "u1", "a%2Fb", "..", "%2e%2e/x", "v1", "10001",
+    ];
+    const HEADERS: &[(&str, &[&str])] = &[
+        (
+            "x-amz-acl",
+            &["private", "public-read", "public-read-write"],
+        ),
+        (
+            "x-amz-grant-read",
+            &["uri=\"http://acs.amazonaws.com/groups/global/AllUsers\""],
+        ),
+        ("x-amz-grant-full-control", &["id=\"someone\""]),
+        ("x-amz-tagging", &["a=b"]),
+        ("x-amz-object-lock-legal-hold", &["ON"]),
+        ("x-amz-object-lock-mode", &["COMPLIANCE"]),
+        (
+            "x-amz-object-lock-retain-until-date",
+            &["2099-01-01T00:00:00Z"],
+        ),
+        ("x-amz-bucket-object-lock-enabled", &["true", "false"]),
+        ("x-amz-website-redirect-location", &["/x"]),
+        ("x-amz-bypass-governance-retention", &["true"]),
+        ("x-amz-expected-bucket-owner", &["123"]),
+        ("x-amz-mfa", &["x 1"]),
+        ("x-amz-request-payer", &["requester"]),
+        (
+            "x-amz-copy-source",
+            &[
+                "/bkt/src",
+                "/bkt/../victim/s",
+                "bkt/a%2F..%2F..%2Fx",
+                "/other/k?versionId=1&acl",
+                "/bkt/",
+            ],
+        ),
+        ("x-amz-copy-source-range", &["bytes=0-1"]),
+        ("x-amz-metadata-directive", &["REPLACE"]),
+        ("x-amz-meta-color", &["red"]),
+        ("x-amz-storage-class", &["STANDARD"]),
+        ("x-amz-server-side-encryption", &["AES256"]),
+        ("x-hcp-retention", &["A+1y"]),
+        ("x-hcp-pretty-print", &["true"]),
+        ("content-type", &["text/plain"]),
+        ("content-md5", &["1B2M2Y8AsgTpgAmY7PhCfg=="]),
+        ("range", &["bytes=0-1"]),
+        ("if-match", &["\"e\""]),
+        ("if-none-match", &["*"]),
+        ("origin", &["http://a"]),
+        ("access-control-request-method", &["PUT"]),
+        ("x-forwarded-for", &["10.0.0.1"]),
+        ("x-custom", &["1"]),
+        ("cookie", &["a=b"]),
+        ("content-length", &["0", "5"]),
+    ];
+    /// Names that select an operation at an S3 server: two of them would let the backend choose.
+    const SELECTING: &[&str] = &[
+        "acl",
+        "cors",
+        "delete",
+        "lifecycle",
+        "location",
+        "uploads",
+        "versioning",
+        "versions",
+        "policy",
+        "tagging",
+        "website",
+        "restore",
+        "retention",
+        "legal-hold",
+        "select",
+        "object-lock",
+        "torrent",
+        "attributes",
+        "logging",
+        "notification",
+        "replication",
+        "uploadId",
+    ];
+    /// Headers the gateway itself sets on every backend request.
+    const OWN: &[&str] = &[
+        "host",
+        "content-length",
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "authorization",
+    ];
+
+    fn request(rng: &mut StdRng) -> (RequestHeader, Target) {
+        let method = *METHODS.choose(rng).unwrap();
+        let key = match rng.gen_range(0..4) {
+            0 => None,
+            _ => {
+                let n = rng.gen_range(1..5);
+                let segs: Vec<&str> = (0..n).map(|_| *SEGMENTS.choose(rng).unwrap()).collect();
+                Some(segs.join("/"))
+            }
+        };
+        let mut query: Vec<String> = Vec::new();
+        for _ in 0..rng.gen_range(0..6) {
+            let name = *NAMES.choose(rng).unwrap();
+            query.push(match rng.gen_range(0..3) {
+                0 => name.to_string(),
+                _ => format!("{name}={}", VALUES.choose(rng).unwrap()),
+            });
+        }
+        let mut path = String::from("/bkt");
+        if let Some(k) = &key {
+            path.push('/');
+            path.push_str(k);
+        }
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
+        }
+        let mut req = RequestHeader::build(method, path.as_bytes(), None).unwrap();
+        for _ in 0..rng.gen_range(0..7) {
+            let (name, values) = HEADERS.choose(rng).unwrap();
+            req.insert_header(*name, *values.choose(rng).unwrap())
+                .unwrap();
+        }
+        let target = Target {
+            tenant: "t".into(),
+            bucket: Some("bkt".into()),
+            raw_key: key.map(String::into_bytes),
+            virtual_host: false,
+        };
+        (req, target)
+    }
+
+    #[test]
+    fn what_reaches_the_backend_is_what_was_classified_and_validated() {
+        let tenant = Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: "ta-".into(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+        };
+        let backend = BackendRuntime::for_tests();
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("ta-bkt".into()),
+            credentials: backend.credentials.fixed_now(),
+        };
+        let keys = sigv4::SigningKeyCache::default();
+        let limits = validation::Limits::default();
+        let mut rng = StdRng::seed_from_u64(0x5eed);
+        let (mut forwarded, mut refused) = (0, 0);
+        for case in 0..50_000 {
+            let (req, target) = request(&mut rng);
+            let (_, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+            let query = Query::parse(raw_query);
+            let copy = req.headers.contains_key("x-amz-copy-source");
+            let Ok(op) = classify(&req.method, &target, &query, copy) else {
+                refused += 1;
+                continue;
+            };
+            if validation::check(op, &target, &query, &req, &limits).is_err() {
+                refused += 1;
+                continue;
+            }
+            forwarded += 1;
+            let params = Params::of(op, &query);
+            let out = Outbound {
+                op,
+                method: &req.method,
+                params: &params,
+                target: &target,
+                headers: &req.headers,
+            };
+            let sent = backend_request(out, &route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
+            let what = format!(
+                "case {case}: {} {} as {op:?} → {} {}",
+                req.method,
+                String::from_utf8_lossy(req.raw_path()),
+                sent.method,
+                String::from_utf8_lossy(sent.raw_path())
+            );
+
+            // The same method, bucket and key.
+            assert_eq!(sent.method, req.method, "{what}");
+            let (path, query) = crate::auth::sigv4_header::split_target(sent.raw_path());
+            let path: Vec<u8> = percent_decode(path).collect();
+            let mut expected = b"/ta-bkt/".to_vec();
+            if let Some(k) = target.key() {
+                expected.extend_from_slice(&k);
+            }
+            assert_eq!(path, expected, "{what}");
+            // The key cannot leave the bucket.
+            if let Some(k) = target.key() {
+                assert!(
+                    !k.split(|&b| b == b'/').any(|s| s == b".." || s == b"."),
+                    "{what}"
+                );
+            }
+            // The query: the operation's own names only, at most one selecting sub-resource.
+            let names: Vec<String> = Query::parse(query)
+                .pairs()
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect();
+            let selecting = names
+                .iter()
+                .filter(|n| SELECTING.contains(&n.as_str()))
+                .count();
+            assert!(selecting <= 1, "{what}");
+            for n in &names {
+                let own_sub = matches!(
+                    op,
+                    Operation::BucketSubresource | Operation::ObjectSubresource
+                ) && SELECTING.contains(&n.as_str());
+                assert!(
+                    own_sub || op.defined_params().contains(&n.as_str()),
+                    "{what}: {n}"
+                );
+            }
+            // Headers: the operation's, or the gateway's own.
+            for name in sent.headers.keys() {
+                let n = name.as_str();
+                assert!(
+                    OWN.contains(&n) || defines_header(op, n),
+                    "{what}: header {n}"
+                );
+                assert!(!n.starts_with("x-hcp-"), "{what}: {n}");
+                assert!(
+                    !n.starts_with("x-amz-object-lock-") && n != "x-amz-tagging",
+                    "{what}: {n}"
+                );
+                assert!(
+                    !matches!(
+                        n,
+                        "x-amz-expected-bucket-owner"
+                            | "x-amz-mfa"
+                            | "x-amz-request-payer"
+                            | "cookie"
+                            | "x-forwarded-for"
+                            | "x-custom"
+                    ),
+                    "{what}: {n}"
+                );
+            }
+            // An ACL header reaches the backend only where the operation sets ACLs, and then
+            // authorisation asks for write-acl (the operation's own or the headers').
+            if sent.headers.keys().any(|n| {
+                n.as_str() == "x-amz-acl" && sent.headers["x-amz-acl"] != "private"
+                    || n.as_str().starts_with("x-amz-grant-")
+            }) {
+                let needs = access::required_by_headers(op, &req.headers)
+                    .or(access::required(op, &req.method));
+                assert_eq!(needs, Some(access::Permission::WriteAcl), "{what}");
+            }
+            // A copy source names the tenant's bucket and a key that stays in it.
+            if let Some(source) = sent.headers.get("x-amz-copy-source") {
+                let source = CopySource::parse(source.as_bytes()).expect("a parsed source");
+                assert!(source.bucket.starts_with("ta-"), "{what}");
+                assert!(
+                    !source
+                        .key
+                        .split(|&b| b == b'/')
+                        .any(|s| s == b".." || s == b"."),
+                    "{what}"
+                );
+            }
+        }
+        assert!(
+            forwarded > 5_000 && refused > 1_000,
+            "{forwarded} forwarded, {refused} refused"
         );
     }
 }

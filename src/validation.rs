@@ -78,6 +78,16 @@ const UNSUPPORTED: &[&str] = &[
     "website",
 ];
 
+/// Request headers with effects HCP's gateway does not offer (rule 39, as the sub-resources
+/// above): answered 501 on the writes that would carry them out.
+pub const UNSUPPORTED_HEADERS: &[&str] = &[
+    "x-amz-tagging",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-website-redirect-location",
+];
+
 /// HCP bucket names: 3–63 characters, letters, digits and hyphens, no leading or trailing hyphen,
 /// not starting with `xn--` (HCP 9.2 "Bucket and object properties").
 pub fn valid_bucket_name(name: &str) -> bool {
@@ -124,34 +134,35 @@ pub fn check(
         return Err(HcpError::new(HcpCode::NotImplemented)
             .with_message(format!("The {name} sub-resource is not supported.")));
     }
+    // 39 for headers: a header whose effect the gateway does not offer (and could not undo:
+    // tags, Object Lock retention and legal holds, website redirects) is refused, never
+    // forwarded and never silently dropped.
+    if matches!(
+        op,
+        PutObject | CopyObject | CreateMultipartUpload | CreateBucket
+    ) {
+        if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
+            UNSUPPORTED_HEADERS.contains(n)
+                || (*n == "x-amz-bucket-object-lock-enabled"
+                    && !header(req, n).is_some_and(|v| v.trim().eq_ignore_ascii_case("false")))
+        }) {
+            return Err(HcpError::new(HcpCode::NotImplemented)
+                .with_message(format!("The {name} header is not supported.")));
+        }
+    }
     // 14: bucket names by HCP's rules.
     if op == CreateBucket && !valid_bucket_name(target.bucket.as_deref().unwrap_or_default()) {
         return Err(HcpError::new(HcpCode::InvalidBucketName));
     }
-    // 18, 19: object names.
+    // 18, 19: object names, the copy source's too.
     if let Some(key) = target.key() {
-        if key.len() > limits.max_key_bytes {
-            return Err(HcpError::new(HcpCode::KeyTooLong).with_message(format!(
-                "The object name is longer than {} bytes.",
-                limits.max_key_bytes
-            )));
-        }
-        if key.contains(&0)
-            || key == b"."
-            || key == b"/"
-            || key
-                .split(|&b| b == b'/')
-                .any(|s| s == b".directory-metadata")
-        {
-            return Err(
-                HcpError::new(HcpCode::MalformedXML).with_message("The object name is invalid.")
-            );
-        }
-        // S3 keys are UTF-8; bytes that are not could not be listed back faithfully.
-        if std::str::from_utf8(&key).is_err() {
-            return Err(HcpError::new(HcpCode::MalformedXML)
-                .with_message("The object name is not valid UTF-8."));
-        }
+        check_key(&key, limits)?;
+    }
+    if matches!(op, CopyObject | UploadPartCopy) {
+        let source = header(req, "x-amz-copy-source")
+            .and_then(|v| crate::signing::CopySource::parse(v.as_bytes()))
+            .ok_or_else(|| invalid("x-amz-copy-source is not /bucket/key."))?;
+        check_key(&source.key, limits)?;
     }
     // 12: object bodies need their length.
     if op.has_object_body()
@@ -289,20 +300,51 @@ pub fn check(
     Ok(())
 }
 
-/// Rule 43: a multi-object delete names 1 to 1,000 objects in well-formed XML.
-pub fn check_delete_list(body: &[u8]) -> Result<(), HcpError> {
+/// Rules 18 and 19 for one object name: at most `max_key_bytes`, UTF-8, no NUL, and no
+/// segment that HCP's folders make impossible — `.` or `..` between slashes (a name or folder
+/// cannot be a period alone; `..` would name the parent folder), `.directory-metadata` — nor
+/// `/` alone. Applied to the request's key, a copy source's key and every key of a
+/// multi-object delete, so that no key the gateway forwards can leave its bucket.
+pub fn check_key(key: &[u8], limits: &Limits) -> Result<(), HcpError> {
+    if key.len() > limits.max_key_bytes {
+        return Err(HcpError::new(HcpCode::KeyTooLong).with_message(format!(
+            "The object name is longer than {} bytes.",
+            limits.max_key_bytes
+        )));
+    }
+    if key.contains(&0)
+        || key == b"/"
+        || key
+            .split(|&b| b == b'/')
+            .any(|s| s == b"." || s == b".." || s == b".directory-metadata")
+    {
+        return Err(
+            HcpError::new(HcpCode::MalformedXML).with_message("The object name is invalid.")
+        );
+    }
+    // S3 keys are UTF-8; bytes that are not could not be listed back faithfully.
+    if std::str::from_utf8(key).is_err() {
+        return Err(HcpError::new(HcpCode::MalformedXML)
+            .with_message("The object name is not valid UTF-8."));
+    }
+    Ok(())
+}
+
+/// Rule 43: a multi-object delete names 1 to 1,000 objects in well-formed XML; each key obeys
+/// the object-name rules (18, 19), as it would in a single delete.
+pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
     use quick_xml::events::Event;
     let malformed = |m: &'static str| HcpError::new(HcpCode::MalformedXML).with_message(m);
+    let not_well_formed = || malformed("The XML you provided was not well-formed.");
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(HcpError::new(HcpCode::MissingRequestBodyError));
     }
     let mut reader = quick_xml::Reader::from_reader(body);
     let (mut depth, mut objects, mut root) = (0usize, 0usize, false);
+    // The text of a <Delete><Object><Key> being read.
+    let mut key: Option<String> = None;
     loop {
-        match reader
-            .read_event()
-            .map_err(|_| malformed("The XML you provided was not well-formed."))?
-        {
+        match reader.read_event().map_err(|_| not_well_formed())? {
             Event::Start(e) => {
                 if depth == 0 {
                     root = e.name().as_ref() == b"Delete";
@@ -313,15 +355,45 @@ pub fn check_delete_list(body: &[u8]) -> Result<(), HcpError> {
                 if depth == 1 && e.name().as_ref() == b"Object" {
                     objects += 1;
                 }
+                if depth == 2 && e.name().as_ref() == b"Key" {
+                    key = Some(String::new());
+                }
                 depth += 1;
             }
-            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(t) => {
+                if let Some(k) = key.as_mut() {
+                    k.push_str(&t.decode().map_err(|_| not_well_formed())?);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(k) = key.as_mut() {
+                    k.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(k) = key.as_mut() {
+                    if !crate::xml::push_reference(k, &r) {
+                        return Err(not_well_formed());
+                    }
+                }
+            }
+            Event::Empty(e) if depth == 2 && e.name().as_ref() == b"Key" => {
+                return Err(malformed("An object to delete has an empty key."));
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 2 {
+                    if let Some(k) = key.take() {
+                        check_key(k.as_bytes(), limits)?;
+                    }
+                }
+            }
             Event::Eof => break,
             _ => {}
         }
     }
     if !root || depth != 0 {
-        return Err(malformed("The XML you provided was not well-formed."));
+        return Err(not_well_formed());
     }
     if objects == 0 || objects > MAX_DELETE_OBJECTS {
         return Err(malformed("A multi-object delete names 1 to 1000 objects."));
@@ -344,8 +416,8 @@ mod tests {
                 .collect();
             format!("<Delete><Quiet>true</Quiet>{objects}</Delete>").into_bytes()
         };
-        assert!(check_delete_list(&list(1)).is_ok());
-        assert!(check_delete_list(&list(1000)).is_ok());
+        assert!(check_delete_list(&list(1), &Limits::default()).is_ok());
+        assert!(check_delete_list(&list(1000), &Limits::default()).is_ok());
         for bad in [
             list(0),
             list(1001),
@@ -353,12 +425,14 @@ mod tests {
             b"<Other/>".to_vec(),
         ] {
             assert_eq!(
-                check_delete_list(&bad).unwrap_err().code,
+                check_delete_list(&bad, &Limits::default())
+                    .unwrap_err()
+                    .code,
                 HcpCode::MalformedXML
             );
         }
         assert_eq!(
-            check_delete_list(b"").unwrap_err().code,
+            check_delete_list(b"", &Limits::default()).unwrap_err().code,
             HcpCode::MissingRequestBodyError
         );
     }

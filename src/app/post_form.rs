@@ -21,8 +21,10 @@ use crate::signing;
 use crate::sigv4;
 use crate::validation;
 
-/// Room for the form's text fields besides the file.
-const FIELDS_LIMIT: u64 = 1024 * 1024;
+/// Room for the form's text fields besides the file, all together. They are read before any
+/// credential is checked, so an anonymous client may make the gateway hold this much: a policy,
+/// its signature and the object's headers fit many times over.
+const FIELDS_LIMIT: usize = 64 * 1024;
 
 /// Why reading a form stopped.
 enum FormError {
@@ -89,7 +91,7 @@ impl Gateway {
                     Err(_) => Some((Err(std::io::Error::other("the client body timed out")), s)),
                 }
             });
-            let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT;
+            let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
@@ -125,8 +127,13 @@ impl Gateway {
 
         let digest = sigv4::sha256_hex(&upload.file);
         let backend_req = signing::backend_request(
-            &upload.request,
-            &upload.target,
+            signing::Outbound {
+                op: Operation::PutObject,
+                method: &upload.request.method,
+                params: &crate::operation::Params::default(),
+                target: &upload.target,
+                headers: &upload.request.headers,
+            },
             &route,
             signing::BodyPlan {
                 length: Some(upload.file.len() as u64),
@@ -211,8 +218,22 @@ impl Gateway {
         route: &Route<'_>,
     ) -> Result<Upload, FormError> {
         let mut form = Form::default();
+        // The fields before the file carry the credentials: they are bounded in size
+        // (FIELDS_LIMIT) and in time (the header deadline), as a request's header section is.
+        let deadline = tokio::time::Instant::now() + self.cfg.client_header_timeout;
+        let too_slow = || FormError::Client("the form's fields took too long".into());
+        let too_large =
+            || {
+                FormError::Refused(HcpError::new(HcpCode::MalformedPOSTRequest).with_message(
+                    format!("The form's fields before the file exceed {FIELDS_LIMIT} bytes."),
+                ))
+            };
+        let mut fields_bytes = 0usize;
         let mut file = loop {
-            let Some(field) = multipart.next_field().await? else {
+            let next = tokio::time::timeout_at(deadline, multipart.next_field())
+                .await
+                .map_err(|_| too_slow())?;
+            let Some(mut field) = next? else {
                 return Err(HcpError::new(HcpCode::MalformedPOSTRequest)
                     .with_message("The form has no file field.")
                     .into());
@@ -221,7 +242,23 @@ impl Gateway {
             if name.eq_ignore_ascii_case("file") {
                 break field;
             }
-            let value = field.text().await?;
+            fields_bytes += name.len();
+            let mut value = Vec::new();
+            loop {
+                let chunk = tokio::time::timeout_at(deadline, field.chunk())
+                    .await
+                    .map_err(|_| too_slow())??;
+                let Some(chunk) = chunk else { break };
+                fields_bytes += chunk.len();
+                if fields_bytes > FIELDS_LIMIT {
+                    return Err(too_large());
+                }
+                value.extend_from_slice(&chunk);
+            }
+            let value = String::from_utf8(value).map_err(|_| {
+                HcpError::new(HcpCode::MalformedPOSTRequest)
+                    .with_message(format!("The form field {name} is not UTF-8 text."))
+            })?;
             form.fields.push((name, value));
         };
 

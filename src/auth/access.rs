@@ -73,6 +73,11 @@ impl Grant {
             })
     }
 
+    /// The tenant the grant is on (`*` for every tenant).
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     /// Whether the grant allows `permission` on `bucket` of `tenant` (`None`: any bucket).
     pub fn allows(&self, tenant: &str, bucket: Option<&str>, permission: Permission) -> bool {
         self.covers(tenant, bucket) && self.permissions.contains(&permission)
@@ -115,6 +120,47 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
         GetBucketAcl | GetObjectAcl => ReadAcl,
         PutBucketAcl | PutObjectAcl => WriteAcl,
     })
+}
+
+/// The permission a request's headers call for beyond its operation's: a write that sets an
+/// ACL (`x-amz-acl` other than the default `private`, or any `x-amz-grant-*`) needs Write ACL
+/// as well, as `PUT ?acl` does (HCP's Write ACL permission, S3's `s3:PutObjectAcl`).
+pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Option<Permission> {
+    use Operation::*;
+    if !matches!(
+        op,
+        PutObject | CopyObject | CreateMultipartUpload | CreateBucket | PostObject
+    ) {
+        return None;
+    }
+    let canned = headers
+        .get("x-amz-acl")
+        .is_some_and(|v| v.as_bytes().trim_ascii() != b"private");
+    let grants = headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-grant-"));
+    (canned || grants).then_some(Permission::WriteAcl)
+}
+
+/// In HCP a user belongs to one tenant. A user configured with a tenant acts only there; a
+/// request signed in a way that does not cover the Host — which names the tenant — is accepted
+/// only on the user's home tenant, so that a captured SigV2 request, presigned URL, HCP
+/// credential or form cannot be replayed against another tenant where the user has a bucket
+/// of the same name.
+pub fn check_tenant(
+    user: &crate::auth::User,
+    scheme: crate::auth::AuthScheme,
+    tenant: &str,
+) -> Result<(), HcpError> {
+    if user.tenant.as_deref().is_some_and(|t| t != tenant) {
+        return Err(denied().with_message("The user belongs to another tenant."));
+    }
+    if !scheme.covers_host() && user.home_tenant.as_deref() != Some(tenant) {
+        return Err(denied().with_message(
+            "This signature does not cover the host: sign with SigV4, or give the user a tenant.",
+        ));
+    }
+    Ok(())
 }
 
 /// Multipart operations are never anonymous (HCP: only an authenticated user can upload parts).

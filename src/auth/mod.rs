@@ -55,6 +55,13 @@ pub struct User {
     pub secret: SecretKey,
     pub enabled: bool,
     pub grants: Vec<Grant>,
+    /// The tenant the user belongs to (`tenant` in the configuration): nowhere else may it act.
+    pub tenant: Option<String>,
+    /// Where a signature that does not cover the Host (SigV2, HCP's scheme, form policies) is
+    /// accepted: the user's tenant, else the one tenant all its grants name, else the only
+    /// tenant configured. `None`: such signatures are refused (they could be replayed against
+    /// another tenant, as the Host selects the tenant).
+    pub home_tenant: Option<String>,
 }
 
 impl User {
@@ -71,6 +78,8 @@ impl User {
             secret: SecretKey::new(secret),
             enabled,
             grants,
+            tenant: None,
+            home_tenant: None,
         }
     }
 }
@@ -116,6 +125,12 @@ pub enum AuthScheme {
 }
 
 impl AuthScheme {
+    /// Whether the signature covers the Host header, and with it the tenant (SigV4 requires
+    /// `host` among the signed headers; SigV2, HCP's scheme and form policies do not sign it).
+    pub fn covers_host(self) -> bool {
+        matches!(self, AuthScheme::SigV4Header | AuthScheme::SigV4Presigned)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             AuthScheme::SigV4Header => "sigv4",
@@ -298,6 +313,19 @@ impl Authenticator {
             return sigv2::verify_presigned(self, req, target, query, now);
         }
         Ok(Self::anonymous(req))
+    }
+
+    /// A browser's CORS preflight: never signature-checked (a presigned URL's signature belongs
+    /// to the request the preflight precedes) and carrying no body; the bucket's CORS
+    /// configuration answers it.
+    pub fn preflight(&self) -> Authenticated {
+        Authenticated {
+            identity: Identity {
+                principal: Principal::Anonymous,
+                scheme: AuthScheme::Anonymous,
+            },
+            payload: Payload::Plain { sha256: None },
+        }
     }
 
     fn anonymous(req: &RequestHeader) -> Authenticated {

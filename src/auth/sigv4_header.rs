@@ -162,7 +162,11 @@ pub(super) fn verify_claim(
     );
     let expected = sigv4::signature(&key, &string_to_sign);
     if !sigv4::signatures_equal(&expected, claim.auth.signature) {
-        tracing::debug!(access_key = claim.auth.access_key, canonical_request = %canonical, "SigV4 mismatch");
+        tracing::debug!(
+            access_key = ?claim.auth.access_key,
+            canonical_request = ?sigv4::redacted_canonical(&canonical),
+            "SigV4 mismatch"
+        );
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
     }
     if let Some(name) = unsigned_amz_header(req, claim.auth.signed_headers) {

@@ -97,3 +97,21 @@ fn signature_comparison() {
     assert!(!signatures_equal("abc", "abd"));
     assert!(!signatures_equal("abc", "abcd"));
 }
+
+#[test]
+fn canonical_requests_in_logs_hold_no_secret() {
+    let canonical = "GET\n/b/k\nX-Amz-Credential=CREDVALUE&X-Amz-Security-Token=TOKENVALUE&X-Amz-Signature=SIGVALUE&acl=\nhost:h\nx-amz-security-token:TOKENVALUE\nx-amz-server-side-encryption-customer-key:KEYVALUE\nx-amz-server-side-encryption-customer-key-md5:MD5\n\nhost;x-amz-security-token\nUNSIGNED-PAYLOAD";
+    for secret in ["TOKENVALUE", "SIGVALUE", "KEYVALUE", "CREDVALUE"] {
+        assert!(canonical.contains(secret));
+    }
+    let shown = super::redacted_canonical(canonical);
+    for secret in ["TOKENVALUE", "SIGVALUE", "KEYVALUE", "CREDVALUE"] {
+        assert!(!shown.contains(secret), "{secret}: {shown}");
+    }
+    assert!(shown.contains("acl=\nhost:h\n"), "{shown}");
+    assert!(
+        shown.contains("x-amz-server-side-encryption-customer-key-md5:MD5"),
+        "{shown}"
+    );
+    assert_eq!(shown.lines().count(), canonical.lines().count());
+}
