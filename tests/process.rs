@@ -257,3 +257,73 @@ fn start_process() -> Process {
     let text = config(false, &dir.path().join("data"));
     Process::start(&text, dir, &[])
 }
+
+/// The text access log quotes and escapes every field a client controls, so a key holding
+/// `" status=200 …` and a newline forges neither a field nor a line; at debug level a SigV4
+/// mismatch logs its canonical request with the session token and the SSE-C key redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_cannot_be_forged_and_debug_holds_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(false, &dir.path().join("data")).replace(
+        "log_level = \"info\"\nlog_format = \"json\"",
+        "log_level = \"debug\"\nlog_format = \"text\"",
+    );
+    let p = Process::start(&text, dir, &[]);
+    let s3 = p.client(USER, PASSWORD);
+    let bucket = unique_bucket("forged");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let forged_key = "a%22%20status%3D200%20forged%3D1%0Aforged%20line%20status%3D200";
+    let r = common::raw::send_signed(
+        &p.s3,
+        (&ak, &sk),
+        "PUT",
+        &format!("/{bucket}/{forged_key}"),
+        b"v",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // A request signed with the wrong secret, carrying a session token and an SSE-C key.
+    let token = "TOKEN-SECRET-VALUE-0123";
+    let sse_key = "U1NFQy1TRUNSRVQtS0VZLTAxMjM0NTY3ODkwMTIzNDU=";
+    let headers = V4::unsigned(&ak, "wrong-secret", &p.s3).sign(
+        "GET",
+        format!("/{bucket}/k?X-Amz-Security-Token={token}").as_bytes(),
+        &[
+            ("x-amz-security-token", token),
+            ("x-amz-server-side-encryption-customer-key", sse_key),
+        ],
+    );
+    let target = format!("/{bucket}/k?X-Amz-Security-Token={token}");
+    let r = send(&p.s3, "GET", target.as_bytes(), &headers, vec![]).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = p.lines();
+    let forged: Vec<&String> = lines.iter().filter(|l| l.contains("forged=1")).collect();
+    assert_eq!(forged.len(), 1, "{forged:?}");
+    assert!(
+        forged[0].contains(r#"\" status=200 forged=1\nforged line"#),
+        "{}",
+        forged[0]
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("forged line")),
+        "a forged line: {lines:?}"
+    );
+    let mismatch: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("SigV4 mismatch"))
+        .collect();
+    assert_eq!(mismatch.len(), 1, "the debug line is written: {lines:?}");
+    assert!(mismatch[0].contains("REDACTED"), "{}", mismatch[0]);
+    for secret in [token, sse_key, sk.as_str()] {
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "{secret} is in the log"
+        );
+    }
+}

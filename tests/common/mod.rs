@@ -10,6 +10,7 @@
 pub mod dialect_server;
 pub mod process;
 pub mod raw;
+pub mod view;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -106,6 +107,11 @@ impl TestGateway {
     /// The gateway's metrics.
     pub fn metrics(&self) -> &hcp_s3_gateway::metrics::Metrics {
         &self.gw.as_ref().unwrap().gateway.metrics
+    }
+
+    /// Where an embedded backend keeps its files (`data` in the gateway's directory).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
     }
 
     /// The S3 listener as `host:port`, for raw requests.

@@ -1,0 +1,1229 @@
+//! What reaches a backend is what was authorised: one test per class of hole, each judged by
+//! what the backend itself holds afterwards (RGW read with RGW's own keys, the embedded backend
+//! read from its files), on the embedded backend and on Ceph RGW.
+//!
+//! Two tenants share one backend (`t` with bucket prefix `ta-`, `u` with `ub-`); `t` is the
+//! default tenant, `u` is addressed as `u.hcp.test`. Users: `USER` may do everything in both
+//! tenants, `admin-only` may only administer `t`'s buckets, `WRITER` may read, write and delete
+//! in `t` but not set ACLs, `in-t` belongs to tenant `t`; anonymous callers may read `public-*`
+//! and write `dropbox-*` in `t`.
+
+mod common;
+
+use base64::Engine as _;
+use common::raw::{send, RawResponse, V4};
+use common::view::{BackendView, Relay};
+use common::*;
+use hcp_s3_gateway::sigv4;
+
+const ADMIN_ONLY: &str = "admin-only";
+const IN_T: &str = "in-t";
+
+fn config(entry: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+shutdown_grace_seconds = 2
+log_level = "warn"
+max_concurrent_requests = 64
+
+[addressing]
+domains = ["hcp.test"]
+default_tenant = "t"
+
+[auth]
+upload_binding_secret = "{BINDING_SECRET}"
+
+[[users]]
+username = "{USER}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", allow = ["all"] }}, {{ tenant = "u", allow = ["all"] }}]
+
+[[users]]
+username = "{ADMIN_ONLY}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", allow = ["admin"] }}]
+
+[[users]]
+username = "{WRITER}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", allow = ["read", "write", "delete"] }}]
+
+[[users]]
+username = "{IN_T}"
+password = "{PASSWORD}"
+tenant = "t"
+permissions = [{{ tenant = "*", allow = ["all"] }}]
+
+[[tenants]]
+name = "t"
+backend = "b"
+bucket_prefix = "ta-"
+anonymous = [{{ buckets = "public-*", access = "read" }}, {{ buckets = "dropbox-*", access = "read-write" }}]
+
+[[tenants]]
+name = "u"
+backend = "b"
+bucket_prefix = "ub-"
+
+{entry}
+"#
+    )
+}
+
+struct Fixture {
+    gw: TestGateway,
+    addr: String,
+    view: BackendView,
+}
+
+impl Fixture {
+    async fn start(backend: Backend) -> Option<Fixture> {
+        Self::start_with(backend, None).await
+    }
+
+    /// With `endpoint`, backend `b` is RGW reached at that address (a relay in front of it).
+    async fn start_with(backend: Backend, endpoint: Option<&str>) -> Option<Fixture> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entry = backend.config_entry(&dir.path().join("data"))?;
+        if let Some(e) = endpoint {
+            let rgw = std::env::var("RGW_ENDPOINT").unwrap();
+            entry = entry.replace(&format!("{rgw:?}"), &format!("{e:?}"));
+        }
+        let gw = start_text(&config(&entry), dir, backend).await;
+        let addr = gw.addr();
+        let view = BackendView::of(&gw);
+        Some(Fixture { gw, addr, view })
+    }
+
+    /// Sends a request signed by `user` (SigV4 header, unsigned payload; `None`: anonymous) with
+    /// `host` as Host (the gateway's address: tenant `t`).
+    async fn send(
+        &self,
+        user: Option<&str>,
+        host: Option<&str>,
+        method: &str,
+        target: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        let host = host.unwrap_or(&self.addr);
+        let len = body.len().to_string();
+        let mut all: Vec<(&str, &str)> = extra.to_vec();
+        if !body.is_empty() || matches!(method, "PUT" | "POST") {
+            all.push(("content-length", &len));
+        }
+        let headers = match user {
+            Some(u) => {
+                let (ak, sk) = keys(u, password_of(u));
+                V4::unsigned(&ak, &sk, host).sign(method, target.as_bytes(), &all)
+            }
+            None => {
+                let mut h = vec![("host".to_string(), host.to_string())];
+                h.extend(all.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+                h
+            }
+        };
+        let pieces = if body.is_empty() {
+            vec![]
+        } else {
+            vec![body.to_vec()]
+        };
+        send(&self.addr, method, target.as_bytes(), &headers, pieces).await
+    }
+
+    /// Creates bucket `name` of tenant `t` (`u` with `host = Some("u.hcp.test")`) as USER.
+    async fn bucket(&self, host: Option<&str>, tag: &str) -> String {
+        let bucket = unique_bucket(tag);
+        let r = self
+            .send(Some(USER), host, "PUT", &format!("/{bucket}"), &[], b"")
+            .await;
+        assert_eq!(r.status, 200, "create {bucket}: {}", r.text());
+        bucket
+    }
+
+    async fn put(&self, host: Option<&str>, bucket: &str, key: &str, body: &[u8]) {
+        let r = self
+            .send(
+                Some(USER),
+                host,
+                "PUT",
+                &format!("/{bucket}/{key}"),
+                &[],
+                body,
+            )
+            .await;
+        assert_eq!(r.status, 200, "put {bucket}/{key}: {}", r.text());
+    }
+
+    async fn stop(self) {
+        self.gw.stop().await;
+    }
+}
+
+fn password_of(user: &str) -> &'static str {
+    if user == READER {
+        READER_PASSWORD
+    } else {
+        PASSWORD
+    }
+}
+
+fn content_md5(body: &[u8]) -> String {
+    use md5::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+/// The backend's id inside a bound upload id (`1.initiator.mac.backend-id`).
+fn backend_upload_id(bound: &str) -> String {
+    bound.splitn(4, '.').nth(3).unwrap().to_string()
+}
+
+async fn start_upload(f: &Fixture, bucket: &str, key: &str) -> (String, String) {
+    let s3 = f.gw.client();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let part = s3
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .part_number(1)
+        .body(b"part one".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    (id, part.e_tag().unwrap().to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Only the authorised operation reaches the backend.
+
+/// A request naming two operations' sub-resources is authorised as one and must run as that one:
+/// an admin-only user's `?delete&cors` deletes nothing, `?cors&acl` changes no ACL, an anonymous
+/// reader's `?cors&acl` and `?lifecycle&uploads` show neither ACL nor upload ids, a user cannot
+/// complete another's upload through `?uploads&uploadId=`, and `HEAD key?uploadId=` is a HEAD.
+async fn only_the_classified_operation_reaches_the_backend(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let bucket = f.bucket(None, "public-pairs").await;
+    let bb = format!("ta-{bucket}");
+    f.put(None, &bucket, "k", b"keep").await;
+
+    let delete = b"<Delete><Object><Key>k</Key></Object></Delete>";
+    let md5 = content_md5(delete);
+    f.send(
+        Some(ADMIN_ONLY),
+        None,
+        "POST",
+        &format!("/{bucket}?delete&cors"),
+        &[("content-md5", &md5)],
+        delete,
+    )
+    .await;
+    assert_eq!(
+        f.view.object(&bb, "k").await.as_deref(),
+        Some(&b"keep"[..]),
+        "?delete&cors deleted the object"
+    );
+
+    f.send(
+        Some(ADMIN_ONLY),
+        None,
+        "PUT",
+        &format!("/{bucket}?cors&acl"),
+        &[("x-amz-acl", "public-read-write")],
+        b"",
+    )
+    .await;
+    assert!(
+        !f.view.bucket_is_public(&bb).await,
+        "?cors&acl made the bucket public"
+    );
+
+    let (upload, etag) = start_upload(&f, &bucket, "mp").await;
+    for query in [
+        "cors&acl",
+        "acl&cors",
+        "lifecycle&uploads",
+        "uploads&lifecycle",
+    ] {
+        let r = f
+            .send(None, None, "GET", &format!("/{bucket}?{query}"), &[], b"")
+            .await;
+        let text = r.text();
+        for leak in ["AccessControlPolicy", "<Grant>", "<UploadId>"] {
+            assert!(
+                !text.contains(leak),
+                "anonymous ?{query} answered {leak}: {text}"
+            );
+        }
+        assert!(!text.contains(&backend_upload_id(&upload)), "{text}");
+    }
+
+    // Another user completes USER's upload through CreateMultipartUpload's sub-resource.
+    let complete = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    for id in [backend_upload_id(&upload), upload.clone()] {
+        let id = percent_encode(&id);
+        f.send(
+            Some(WRITER),
+            None,
+            "POST",
+            &format!("/{bucket}/mp?uploads&uploadId={id}"),
+            &[],
+            complete.as_bytes(),
+        )
+        .await;
+    }
+    assert_eq!(
+        f.view.object(&bb, "mp").await,
+        None,
+        "the upload was completed"
+    );
+    if backend == Backend::Rgw {
+        // (The attempts themselves started uploads of their own, as CreateMultipartUpload does.)
+        let open = f.view.uploads(&bb).await;
+        assert!(open.contains(&backend_upload_id(&upload)), "{open:?}");
+    }
+
+    // HEAD with someone's upload id is a HEAD of the object: it tells nothing of the upload.
+    let id = percent_encode(&upload);
+    for (key, status) in [("k", 200), ("absent", 404)] {
+        let plain = f
+            .send(
+                Some(WRITER),
+                None,
+                "HEAD",
+                &format!("/{bucket}/{key}"),
+                &[],
+                b"",
+            )
+            .await;
+        for query in [format!("uploadId={id}"), "uploadId=forged".to_string()] {
+            let r = f
+                .send(
+                    Some(WRITER),
+                    None,
+                    "HEAD",
+                    &format!("/{bucket}/{key}?{query}"),
+                    &[],
+                    b"",
+                )
+                .await;
+            assert_eq!(
+                (r.status, plain.status),
+                (status, status),
+                "HEAD {key}?{query}"
+            );
+        }
+    }
+    f.stop().await;
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    sigv4::uri_encode(s.as_bytes(), false, &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_classified_operation_reaches_the_embedded_backend() {
+    only_the_classified_operation_reaches_the_backend(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_classified_operation_reaches_rgw() {
+    only_the_classified_operation_reaches_the_backend(Backend::Rgw).await;
+}
+
+/// Query names that select an S3 operation (or are an operation's parameter that could change
+/// its target), and names no operation defines.
+const SELECTORS: &[&str] = &[
+    "acl",
+    "cors",
+    "delete",
+    "lifecycle",
+    "location",
+    "uploads",
+    "versioning",
+    "versions",
+    "policy",
+    "tagging",
+    "website",
+    "restore",
+    "retention",
+    "legal-hold",
+    "list-type=2",
+    "uploadId=forged",
+    "partNumber=1",
+    "versionId=v1",
+];
+const NEVER_DEFINED: &[&str] = &[
+    "x-id=DeleteObjects",
+    "foo=bar",
+    "X-Amz-Signature=00",
+    "torrent",
+];
+
+/// Every pair of operation-selecting query names, with every method, on a bucket and on an
+/// object, through a relay in front of RGW: each request the backend receives keeps the client's
+/// method and carries at most one operation's sub-resource, and never a name no operation
+/// defines (it is judged on what the backend received, not on what the gateway meant to send).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pair_of_sub_resources_reaches_the_backend_as_one_operation() {
+    let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
+        assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
+        return;
+    };
+    let relay = Relay::start(rgw.trim_start_matches("http://").to_string()).await;
+    let f = Fixture::start_with(Backend::Rgw, Some(&relay.endpoint()))
+        .await
+        .unwrap();
+    let bucket = f.bucket(None, "pairs").await;
+    f.put(None, &bucket, "k", b"keep").await;
+    relay.take();
+    let operation_names = |line: &str| -> Vec<String> {
+        let target = line.split(' ').nth(1).unwrap_or_default();
+        let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split('=').next().unwrap().to_string())
+            .collect()
+    };
+    let selecting = [
+        "acl",
+        "cors",
+        "delete",
+        "lifecycle",
+        "location",
+        "uploads",
+        "versioning",
+        "versions",
+        "policy",
+        "tagging",
+        "website",
+        "restore",
+        "retention",
+        "legal-hold",
+        "uploadId",
+    ];
+    let mut sent = 0;
+    let mut reached = 0;
+    for method in ["GET", "PUT", "POST", "DELETE", "HEAD"] {
+        for path in [format!("/{bucket}"), format!("/{bucket}/k")] {
+            for (i, a) in SELECTORS.iter().enumerate() {
+                for b in SELECTORS[i + 1..].iter().chain(NEVER_DEFINED) {
+                    let target = format!("{path}?{a}&{b}");
+                    let r = f.send(Some(USER), None, method, &target, &[], b"").await;
+                    sent += 1;
+                    // (The health probe's `HEAD /` goes through the relay too.)
+                    for line in relay.take().into_iter().filter(|l| l != "HEAD / HTTP/1.1") {
+                        reached += 1;
+                        assert!(line.starts_with(&format!("{method} ")), "{target} → {line}");
+                        let names = operation_names(&line);
+                        let ops: Vec<&String> = names
+                            .iter()
+                            .filter(|n| selecting.contains(&n.as_str()))
+                            .collect();
+                        assert!(ops.len() <= 1, "{method} {target} reached RGW as {line}");
+                        for never in ["x-id", "foo", "X-Amz-Signature", "torrent"] {
+                            assert!(
+                                !names.iter().any(|n| n == never),
+                                "{method} {target} reached RGW as {line}"
+                            );
+                        }
+                    }
+                    assert_ne!(r.status, 0, "{method} {target}: no answer");
+                }
+            }
+        }
+    }
+    assert!(
+        sent > 2000 && reached > 500,
+        "{sent} sent, {reached} reached"
+    );
+    f.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A key never leaves its bucket.
+
+const DOT_DOT: &[&str] = &["..", "%2e%2e", ".%2e", "%2E.", "%2E%2E"];
+
+/// `..` in every place a key comes from — the path, `x-amz-copy-source`, a form's key (also
+/// after `${filename}`) and a multi-object delete — is 400 MalformedXML before any backend, and
+/// the other tenant's object stays as it was; no file appears anywhere else.
+async fn keys_never_leave_their_bucket(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let victim = f.bucket(Some("u.hcp.test"), "victim").await;
+    f.put(Some("u.hcp.test"), &victim, "secret", b"secret")
+        .await;
+    let vb = format!("ub-{victim}");
+    let mine = f.bucket(None, "dropbox-mine").await;
+    let files_before = f.view.all_files();
+    let refused = |r: &RawResponse, what: &str| {
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "MalformedXML"),
+            "{what}: {}",
+            r.text()
+        );
+        assert_hcp_error_body(&r.text(), "MalformedXML");
+    };
+    for dots in DOT_DOT {
+        let escape = format!("{dots}/{vb}/secret");
+        for (method, body) in [("GET", &b""[..]), ("PUT", b"pwned"), ("DELETE", b"")] {
+            let target = format!("/{mine}/{escape}");
+            let r = f.send(Some(USER), None, method, &target, &[], body).await;
+            refused(&r, &format!("{method} {target}"));
+        }
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "GET",
+                &format!("/{mine}/a/{dots}/{dots}/{vb}/secret"),
+                &[],
+                b"",
+            )
+            .await;
+        refused(&r, "nested");
+        let source = format!("/{mine}/{escape}");
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "PUT",
+                &format!("/{mine}/stolen"),
+                &[("x-amz-copy-source", &source)],
+                b"",
+            )
+            .await;
+        refused(&r, "copy source");
+        let delete = format!(
+            "<Delete><Object><Key>{}/{vb}/secret</Key></Object></Delete>",
+            dots.replace("%2e", ".").replace("%2E", ".")
+        );
+        let md5 = content_md5(delete.as_bytes());
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "POST",
+                &format!("/{mine}?delete"),
+                &[("content-md5", &md5)],
+                delete.as_bytes(),
+            )
+            .await;
+        refused(&r, "multi-object delete");
+    }
+    // A form's key, written out and through ${filename}.
+    for (key, filename) in [
+        (format!("../{vb}/secret"), "f.txt".to_string()),
+        ("x/../../y".to_string(), "f.txt".to_string()),
+        ("${filename}".to_string(), format!("../{vb}/secret")),
+        ("up/${filename}".to_string(), "../../x".to_string()),
+    ] {
+        let boundary = "----boundary";
+        let form = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\npwned\r\n--{boundary}--\r\n"
+        );
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        let r = f
+            .send(
+                None,
+                None,
+                "POST",
+                &format!("/{mine}"),
+                &[("content-type", &ct)],
+                form.as_bytes(),
+            )
+            .await;
+        refused(&r, &format!("form key {key} with file {filename}"));
+    }
+    assert_eq!(
+        f.view.object(&vb, "secret").await.as_deref(),
+        Some(&b"secret"[..])
+    );
+    assert_eq!(
+        f.view.keys(&format!("ta-{mine}")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        f.view.all_files(),
+        files_before,
+        "files appeared at the backend"
+    );
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_never_leave_their_bucket_on_the_embedded_backend() {
+    keys_never_leave_their_bucket(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_never_leave_their_bucket_on_rgw() {
+    keys_never_leave_their_bucket(Backend::Rgw).await;
+}
+
+/// The embedded backend on its own, with no gateway in front: a key with a `.` or `..` segment
+/// or an absolute one is refused by the store itself, in the path, a copy source and a
+/// multi-object delete, and no file outside the bucket is read, written or removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_keeps_keys_in_their_bucket_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = hcp_s3_gateway::local_backend::LocalBackend::start(&data)
+        .await
+        .unwrap();
+    let addr = store.addr.to_string();
+    let keys = (store.access_key.as_str(), store.secret_key.as_str());
+    let put = |target: String, body: &'static [u8]| {
+        let addr = addr.clone();
+        async move { common::raw::send_signed(&addr, keys, "PUT", &target, body).await }
+    };
+    assert_eq!(put("/mine".into(), b"").await.status, 200);
+    assert_eq!(put("/other".into(), b"").await.status, 200);
+    assert_eq!(put("/other/secret".into(), b"secret").await.status, 200);
+    let outside = data.join("other").join("secret");
+    let absolute = format!("{}", data.join("other").join("secret").display());
+    for key in [
+        "../other/secret".to_string(),
+        "a/../../other/secret".to_string(),
+        "./../other/secret".to_string(),
+        absolute.clone(),
+    ] {
+        let mut encoded = String::new();
+        sigv4::uri_encode(key.as_bytes(), true, &mut encoded);
+        let target = format!("/mine/{encoded}");
+        let target = target.replace("/mine//", "/mine/%2F");
+        let got = common::raw::send_signed(&addr, keys, "GET", &target, b"").await;
+        assert_ne!(got.status, 200, "GET {target}");
+        assert!(
+            !got.text().contains("secret"),
+            "GET {target}: {}",
+            got.text()
+        );
+        let r = put(target.clone(), b"pwned").await;
+        assert_ne!(r.status, 200, "PUT {target}: {}", r.text());
+        let r = common::raw::send_signed(&addr, keys, "DELETE", &target, b"").await;
+        assert!(r.status >= 400, "DELETE {target}: {}", r.status);
+        let v4 = V4::unsigned(keys.0, keys.1, &addr);
+        let source = if key.starts_with('/') {
+            format!("/mine{key}")
+        } else {
+            format!("/mine/{key}")
+        };
+        let headers = v4.sign(
+            "PUT",
+            b"/mine/copy",
+            &[("x-amz-copy-source", &source), ("content-length", "0")],
+        );
+        let r = send(&addr, "PUT", b"/mine/copy", &headers, vec![]).await;
+        assert_ne!(r.status, 200, "copy from {source}: {}", r.text());
+        let delete = format!("<Delete><Object><Key>{key}</Key></Object></Delete>");
+        let md5 = content_md5(delete.as_bytes());
+        let len = delete.len().to_string();
+        let headers = v4.sign(
+            "POST",
+            b"/mine?delete",
+            &[("content-md5", &md5), ("content-length", &len)],
+        );
+        let r = send(
+            &addr,
+            "POST",
+            b"/mine?delete",
+            &headers,
+            vec![delete.into_bytes()],
+        )
+        .await;
+        assert!(
+            r.status >= 400 || !r.text().contains("<Deleted>"),
+            "multi-object delete of {key}: {}",
+            r.text()
+        );
+        assert_eq!(std::fs::read(&outside).unwrap(), b"secret", "after {key}");
+    }
+    assert!(!data.join("mine").join("copy").exists());
+    let files = walk(&data);
+    assert!(files.iter().all(|f| !f.ends_with("pwned")), "{files:?}");
+    drop(store);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. An empty body is verified too.
+
+/// A body's signed digest, Content-MD5, checksum and aws-chunked framing are checked before the
+/// backend request is sent even when the body is empty: a mismatch stores nothing and leaves the
+/// object it would have replaced as it was.
+async fn empty_bodies_are_verified(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let bucket = f.bucket(None, "empty").await;
+    let bb = format!("ta-{bucket}");
+    f.put(None, &bucket, "k", b"original").await;
+    let target = format!("/{bucket}/k");
+    let (ak, sk) = keys(USER, PASSWORD);
+    let seventeen = b"seventeen bytes!!";
+
+    // The SHA-256 of 17 bytes is signed; none are sent.
+    let digest = sigv4::sha256_hex(seventeen);
+    let headers = V4::now(&ak, &sk, &f.addr, &digest).sign(
+        "PUT",
+        target.as_bytes(),
+        &[("content-length", "0")],
+    );
+    let r = send(&f.addr, "PUT", target.as_bytes(), &headers, vec![]).await;
+    assert_eq!(r.status, 400, "signed digest: {}", r.text());
+    assert_hcp_error_body(&r.text(), &r.code());
+
+    // Content-MD5 and a checksum of 17 bytes, no body.
+    let md5 = content_md5(seventeen);
+    let crc = base64::engine::general_purpose::STANDARD.encode(crc32(seventeen).to_be_bytes());
+    for (name, value) in [
+        ("content-md5", md5.as_str()),
+        ("x-amz-checksum-crc32", crc.as_str()),
+    ] {
+        let r = f
+            .send(Some(USER), None, "PUT", &target, &[(name, value)], b"")
+            .await;
+        r.assert_hcp_error(400, "BadDigest");
+    }
+
+    // aws-chunked with the body stripped, and with an empty body whose final chunk is forged.
+    let v4 = V4::now(&ak, &sk, &f.addr, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    let headers = v4.sign(
+        "PUT",
+        target.as_bytes(),
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", "0"),
+            ("x-amz-decoded-content-length", "17"),
+        ],
+    );
+    let r = send(&f.addr, "PUT", target.as_bytes(), &headers, vec![]).await;
+    assert_eq!(r.status, 400, "aws-chunked without a body: {}", r.text());
+    assert_hcp_error_body(&r.text(), &r.code());
+    let (headers, body) = v4.chunked_upload(&target, b"", 64 * 1024, Some(0));
+    let r = send(&f.addr, "PUT", target.as_bytes(), &headers, body).await;
+    r.assert_hcp_error(403, "SignatureDoesNotMatch");
+
+    assert_eq!(
+        f.view.object(&bb, "k").await.as_deref(),
+        Some(&b"original"[..]),
+        "an unverified empty body replaced the object"
+    );
+
+    // The same empty aws-chunked upload, signed correctly, does empty it.
+    let (headers, body) = v4.chunked_upload(&target, b"", 64 * 1024, None);
+    let r = send(&f.addr, "PUT", target.as_bytes(), &headers, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(f.view.object(&bb, "k").await.as_deref(), Some(&b""[..]));
+    f.stop().await;
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_bodies_are_verified_on_the_embedded_backend() {
+    empty_bodies_are_verified(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_bodies_are_verified_on_rgw() {
+    empty_bodies_are_verified(Backend::Rgw).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Every effect an operation has needs its permission.
+
+/// Headers that set an ACL need write-acl besides the write itself (PUT, copy, multipart, form);
+/// headers whose effect the gateway does not offer (tags, Object Lock) are refused 501; either
+/// way nothing is stored. With the permission, the ACL header takes effect.
+async fn every_effect_needs_its_permission(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let bucket = f.bucket(None, "dropbox-effects").await;
+    let bb = format!("ta-{bucket}");
+    f.put(None, &bucket, "src", b"source").await;
+    let source = format!("/{bucket}/src");
+    let denied = |r: &RawResponse, what: &str| {
+        assert_eq!(r.status, 403, "{what}: {}", r.text());
+        r.assert_hcp_error(403, "AccessDenied");
+    };
+    for (key, headers) in [
+        ("acl", vec![("x-amz-acl", "public-read")]),
+        (
+            "grant",
+            vec![(
+                "x-amz-grant-read",
+                "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"",
+            )],
+        ),
+        (
+            "copy",
+            vec![
+                ("x-amz-acl", "public-read-write"),
+                ("x-amz-copy-source", source.as_str()),
+            ],
+        ),
+    ] {
+        let r = f
+            .send(
+                Some(WRITER),
+                None,
+                "PUT",
+                &format!("/{bucket}/{key}"),
+                &headers,
+                b"data",
+            )
+            .await;
+        denied(&r, key);
+        assert_eq!(f.view.object(&bb, key).await, None, "{key} was stored");
+    }
+    let r = f
+        .send(
+            Some(WRITER),
+            None,
+            "POST",
+            &format!("/{bucket}/mpu?uploads"),
+            &[("x-amz-acl", "public-read")],
+            b"",
+        )
+        .await;
+    denied(&r, "multipart");
+    assert_eq!(f.view.uploads(&bb).await, Vec::<String>::new());
+    // An anonymous form (the tenant lets anyone write dropbox-*) that sets an ACL.
+    let boundary = "----b";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nform\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"acl\"\r\n\r\npublic-read\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--{boundary}--\r\n"
+    );
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let r = f
+        .send(
+            None,
+            None,
+            "POST",
+            &format!("/{bucket}"),
+            &[("content-type", &ct)],
+            form.as_bytes(),
+        )
+        .await;
+    denied(&r, "form");
+    assert_eq!(f.view.object(&bb, "form").await, None);
+
+    for (name, value) in [
+        ("x-amz-tagging", "a=b"),
+        ("x-amz-object-lock-legal-hold", "ON"),
+        ("x-amz-object-lock-mode", "GOVERNANCE"),
+        ("x-amz-website-redirect-location", "/elsewhere"),
+    ] {
+        let key = format!("unsupported-{name}");
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "PUT",
+                &format!("/{bucket}/{key}"),
+                &[(name, value)],
+                b"data",
+            )
+            .await;
+        r.assert_hcp_error(501, "NotImplemented");
+        assert_eq!(f.view.object(&bb, &key).await, None, "{name} was stored");
+    }
+
+    // `private` is the default ACL: no further permission needed, nothing made public.
+    let r = f
+        .send(
+            Some(WRITER),
+            None,
+            "PUT",
+            &format!("/{bucket}/private"),
+            &[("x-amz-acl", "private")],
+            b"data",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!f.view.object_is_public(&bb, "private").await);
+    // With write-acl the header works.
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "PUT",
+            &format!("/{bucket}/public"),
+            &[("x-amz-acl", "public-read")],
+            b"data",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    if backend == Backend::Rgw {
+        assert!(f.view.object_is_public(&bb, "public").await);
+    }
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_effect_needs_its_permission_on_the_embedded_backend() {
+    every_effect_needs_its_permission(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_effect_needs_its_permission_on_rgw() {
+    every_effect_needs_its_permission(Backend::Rgw).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A refusal costs the refused client, not everyone.
+
+/// Refused uploads whose bodies trickle in hold no place of `max_concurrent_requests` while they
+/// drain; an anonymous form's fields before the file are bounded small; a backend hanging up on
+/// requests does not make it unready (only failures to reach it count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_costs_only_the_refused_client() {
+    use tokio::io::AsyncWriteExt;
+    let gw = start_local_with("max_concurrent_requests = 4", "").await;
+    let addr = gw.addr();
+    let bucket = gw.with_bucket("drain").await;
+    // Eight anonymous uploads (refused: the bucket is not anonymous) that send 1 KiB of 4 MiB.
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "PUT /{bucket}/k HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+            4 << 20
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        c.write_all(&[b'x'; 1024]).await.unwrap();
+        slow.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for i in 0..4 {
+        let out = gw.client().list_objects_v2().bucket(&bucket).send().await;
+        assert!(
+            out.is_ok(),
+            "request {i} while refused uploads drain: {out:?}"
+        );
+    }
+    drop(slow);
+
+    // An anonymous form whose first field is 1 MiB: refused once 64 KiB are read.
+    let boundary = "----f";
+    let mut form =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\n")
+            .into_bytes();
+    form.extend(std::iter::repeat_n(b'p', 1 << 20));
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let len = form.len().to_string();
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        ("content-type".to_string(), ct),
+        ("content-length".to_string(), len),
+    ];
+    let r = send(
+        &addr,
+        "POST",
+        format!("/{bucket}").as_bytes(),
+        &headers,
+        vec![form],
+    )
+    .await;
+    r.assert_hcp_error(400, "MalformedPOSTRequest");
+    gw.stop().await;
+
+    // A backend that hangs up on every request is answered 503 each time and stays ready.
+    let (gw, server) = start_with_dialect(common::dialect_server::Vendor::Aws, "").await;
+    server.respond_to("GET", "hangup");
+    let (ak, sk) = keys(USER, PASSWORD);
+    for _ in 0..4 {
+        let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "GET", "/bkt/k", b"").await;
+        r.assert_hcp_error(503, "ServiceUnavailable");
+    }
+    let ready = reqwest::get(format!("{}/readyz", gw.admin)).await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    gw.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Tenants cannot reach each other.
+
+/// Two tenants on one backend need bucket prefixes that do not overlap.
+#[test]
+fn tenants_sharing_a_backend_need_separate_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |a: &str, b: &str| {
+        format!(
+            "[[users]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n[[tenants]]\nname = \"one\"\nbackend = \"b\"\nbucket_prefix = \"{a}\"\n[[tenants]]\nname = \"two\"\nbackend = \"b\"\nbucket_prefix = \"{b}\"\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key = \"a\"\nsecret_key = \"s\"\n"
+        )
+    };
+    for (a, b) in [("", ""), ("", "two-"), ("one-", "one-"), ("ab-", "ab-c-")] {
+        let errors = hcp_s3_gateway::config::Config::parse(&text(a, b), dir.path()).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("share backend")),
+            "{a:?} {b:?}: {errors:?}"
+        );
+    }
+    assert!(hcp_s3_gateway::config::Config::parse(&text("one-", "two-"), dir.path()).is_ok());
+}
+
+fn sigv2_headers(method: &str, resource: &str, user: &str) -> Vec<(String, String)> {
+    let (ak, sk) = keys(user, PASSWORD);
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let sts = format!("{method}\n\n\n{date}\n{resource}");
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hcp_s3_gateway::auth::sigv2::sign(&sk, &sts));
+    vec![
+        ("date".into(), date),
+        ("authorization".into(), format!("AWS {ak}:{sig}")),
+    ]
+}
+
+/// A signature that does not cover the Host cannot be replayed against another tenant: SigV2
+/// (header and presigned) is accepted only on the user's own tenant, a user with grants in two
+/// tenants must sign with SigV4 (which covers the Host), and a user who belongs to a tenant
+/// acts nowhere else.
+async fn signatures_stay_in_their_tenant(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let mut buckets = Vec::new();
+    for host in [None, Some("u.hcp.test")] {
+        let b = unique_bucket("same");
+        for h in [None, Some("u.hcp.test")] {
+            let r = f
+                .send(Some(USER), h, "PUT", &format!("/{b}"), &[], b"")
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            f.put(h, &b, "k", if h.is_none() { b"in t" } else { b"in u" })
+                .await;
+        }
+        buckets.push((host, b));
+    }
+    let bucket = &buckets[0].1;
+    let target = format!("/{bucket}/k");
+    let get = |host: &'static str, headers: Vec<(String, String)>| {
+        let mut h = headers;
+        h.push(("host".into(), host.to_string()));
+        let (addr, target) = (f.addr.clone(), target.clone());
+        async move { send(&addr, "GET", target.as_bytes(), &h, vec![]).await }
+    };
+    // IN_T belongs to t: its SigV2 request works there and is refused when replayed on u.
+    let signed = sigv2_headers("GET", &target, IN_T);
+    let r = get("t.hcp.test", signed.clone()).await;
+    assert_eq!((r.status, r.text()), (200, "in t".to_string()));
+    get("u.hcp.test", signed)
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    // Presigned SigV2 likewise.
+    let (ak, sk) = keys(IN_T, PASSWORD);
+    let expires = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300)
+        .to_string();
+    let sig = base64::engine::general_purpose::STANDARD.encode(hcp_s3_gateway::auth::sigv2::sign(
+        &sk,
+        &format!("GET\n\n\n{expires}\n{target}"),
+    ));
+    let presigned = format!(
+        "{target}?AWSAccessKeyId={ak}&Expires={expires}&Signature={}",
+        percent_encode(&sig)
+    );
+    for (host, status) in [("t.hcp.test", 200), ("u.hcp.test", 403)] {
+        let headers = vec![("host".to_string(), host.to_string())];
+        let r = send(&f.addr, "GET", presigned.as_bytes(), &headers, vec![]).await;
+        assert_eq!(r.status, status, "presigned on {host}: {}", r.text());
+    }
+    // USER has grants in both tenants: SigV2 nowhere, SigV4 (host signed) everywhere.
+    for host in ["t.hcp.test", "u.hcp.test"] {
+        get(host, sigv2_headers("GET", &target, USER))
+            .await
+            .assert_hcp_error(403, "AccessDenied");
+        let r = f
+            .send(Some(USER), Some(host), "GET", &target, &[], b"")
+            .await;
+        assert_eq!(r.status, 200, "SigV4 on {host}");
+    }
+    // IN_T's own SigV4 request on u: refused although its grants name every tenant.
+    f.send(Some(IN_T), Some("u.hcp.test"), "GET", &target, &[], b"")
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_stay_in_their_tenant_on_the_embedded_backend() {
+    signatures_stay_in_their_tenant(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_stay_in_their_tenant_on_rgw() {
+    signatures_stay_in_their_tenant(Backend::Rgw).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. The backend stays invisible.
+
+/// Preflights: never signature-checked (a presigned URL's preflight is answered by the bucket's
+/// CORS configuration), and refused the same way whether the bucket exists or not. Listings and
+/// ACL documents name the tenant, never the backend account.
+async fn the_backend_stays_invisible(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let bucket = f.bucket(None, "invisible").await;
+    f.put(None, &bucket, "k", b"data").await;
+    let preflight = |path: String| {
+        let addr = f.addr.clone();
+        async move {
+            let headers = vec![
+                ("host".to_string(), addr.clone()),
+                ("origin".to_string(), "http://app.example".to_string()),
+                (
+                    "access-control-request-method".to_string(),
+                    "PUT".to_string(),
+                ),
+            ];
+            send(&addr, "OPTIONS", path.as_bytes(), &headers, vec![]).await
+        }
+    };
+    let missing = preflight(format!("/{}/k", unique_bucket("absent"))).await;
+    let existing = preflight(format!("/{bucket}/k")).await;
+    for r in [&missing, &existing] {
+        r.assert_hcp_error(403, "AccessDenied");
+    }
+    let message = |r: &RawResponse| {
+        let text = r.text();
+        let m = text.split("<Message>").nth(1)?.split("</Message>").next()?;
+        Some(m.to_string())
+    };
+    assert_eq!(
+        message(&missing),
+        message(&existing),
+        "a preflight tells whether a bucket exists"
+    );
+
+    if backend == Backend::Rgw {
+        let cors = aws_sdk_s3::types::CorsConfiguration::builder()
+            .cors_rules(
+                aws_sdk_s3::types::CorsRule::builder()
+                    .allowed_origins("http://app.example")
+                    .allowed_methods("PUT")
+                    .allowed_methods("GET")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        f.gw.client()
+            .put_bucket_cors()
+            .bucket(&bucket)
+            .cors_configuration(cors)
+            .send()
+            .await
+            .unwrap();
+        // A browser's preflight before a presigned PUT carries the URL's query.
+        let presigned = format!(
+            "/{bucket}/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=x%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+        );
+        let r = preflight(presigned).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.example")
+        );
+    }
+
+    // Owners are the tenant's, in listings and ACL documents.
+    let rgw_user = std::env::var("RGW_ACCESS_KEY").unwrap_or_default();
+    for target in [
+        format!("/{bucket}?fetch-owner=true&list-type=2"),
+        format!("/{bucket}"),
+        format!("/{bucket}?acl"),
+        format!("/{bucket}/k?acl"),
+        "/".to_string(),
+    ] {
+        let r = f.send(Some(USER), None, "GET", &target, &[], b"").await;
+        let text = r.text();
+        if r.status != 200 {
+            assert_eq!(backend, Backend::Local, "{target}: {text}");
+            continue;
+        }
+        for leak in [
+            "Main User",
+            "<ID>main</ID>",
+            "<ID>testid</ID>",
+            rgw_user.as_str(),
+        ] {
+            assert!(
+                leak.is_empty() || !text.contains(leak),
+                "{target} names the backend account: {text}"
+            );
+        }
+        if text.contains("<Owner>") {
+            assert!(
+                text.contains("<DisplayName>t</DisplayName>") || !text.contains("<DisplayName>"),
+                "{text}"
+            );
+        }
+    }
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_stays_invisible_on_the_embedded_backend() {
+    the_backend_stays_invisible(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_stays_invisible_on_rgw() {
+    the_backend_stays_invisible(Backend::Rgw).await;
+}

@@ -1,0 +1,222 @@
+//! The backend's own view, for tests that judge a request by its effect where it lands: RGW
+//! read with RGW's own keys, the embedded backend read from its files. And a relay that records
+//! the request lines a backend receives.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{sdk_client, Backend, TestGateway};
+
+/// What a backend holds, seen without the gateway.
+pub enum BackendView {
+    /// The embedded backend's data directory (s3s-fs: `bucket/key` files).
+    Local(PathBuf),
+    /// Ceph RGW with its main user's keys.
+    Rgw(aws_sdk_s3::Client),
+}
+
+impl BackendView {
+    pub fn of(gw: &TestGateway) -> BackendView {
+        match gw.backend {
+            Backend::Local => BackendView::Local(gw.data_dir()),
+            Backend::Rgw => BackendView::rgw(),
+            Backend::Moto => panic!("no backend view of moto"),
+        }
+    }
+
+    pub fn rgw() -> BackendView {
+        let get = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+        BackendView::Rgw(sdk_client(
+            &get("RGW_ENDPOINT"),
+            &get("RGW_ACCESS_KEY"),
+            &get("RGW_SECRET_KEY"),
+        ))
+    }
+
+    /// The object's bytes at the backend (`bucket` is the backend's bucket name).
+    pub async fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        match self {
+            BackendView::Local(dir) => std::fs::read(dir.join(bucket).join(key)).ok(),
+            BackendView::Rgw(s3) => {
+                let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+                Some(out.body.collect().await.ok()?.into_bytes().to_vec())
+            }
+        }
+    }
+
+    /// Every object key of a backend bucket.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        match self {
+            BackendView::Local(dir) => {
+                let mut out = Vec::new();
+                files_under(&dir.join(bucket), &dir.join(bucket), &mut out);
+                out.sort();
+                out
+            }
+            BackendView::Rgw(s3) => {
+                let out = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string))
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether an object's ACL grants anything to AllUsers (RGW; the embedded backend keeps no
+    /// ACLs, so nothing it stores is ever public).
+    pub async fn object_is_public(&self, bucket: &str, key: &str) -> bool {
+        match self {
+            BackendView::Local(_) => false,
+            BackendView::Rgw(s3) => {
+                let acl = s3
+                    .get_object_acl()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap();
+                acl.grants().iter().any(|g| {
+                    g.grantee()
+                        .and_then(|g| g.uri())
+                        .is_some_and(|u| u.ends_with("AllUsers"))
+                })
+            }
+        }
+    }
+
+    /// Whether a bucket's ACL grants anything to AllUsers (RGW only, as above).
+    pub async fn bucket_is_public(&self, bucket: &str) -> bool {
+        match self {
+            BackendView::Local(_) => false,
+            BackendView::Rgw(s3) => {
+                let acl = s3.get_bucket_acl().bucket(bucket).send().await.unwrap();
+                acl.grants().iter().any(|g| {
+                    g.grantee()
+                        .and_then(|g| g.uri())
+                        .is_some_and(|u| u.ends_with("AllUsers"))
+                })
+            }
+        }
+    }
+
+    /// The backend ids of the multipart uploads open in a bucket (RGW only).
+    pub async fn uploads(&self, bucket: &str) -> Vec<String> {
+        match self {
+            BackendView::Local(_) => Vec::new(),
+            BackendView::Rgw(s3) => s3
+                .list_multipart_uploads()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap()
+                .uploads()
+                .iter()
+                .filter_map(|u| u.upload_id().map(str::to_string))
+                .collect(),
+        }
+    }
+
+    /// Every file of the embedded backend's data directory (empty for RGW).
+    pub fn all_files(&self) -> Vec<String> {
+        match self {
+            BackendView::Local(dir) => {
+                let mut out = Vec::new();
+                files_under(dir, dir, &mut out);
+                out.sort();
+                out
+            }
+            BackendView::Rgw(_) => Vec::new(),
+        }
+    }
+}
+
+fn files_under(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            files_under(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// A TCP relay in front of a backend that records the request line of every request it
+/// carries: what the backend was asked, as the backend saw it.
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    pub async fn start(upstream: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = lines.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let record = record.clone();
+                tokio::spawn(relay(client, server, record));
+            }
+        });
+        Relay { addr, lines }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The request lines recorded since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+const METHODS: &[&str] = &[
+    "GET ", "PUT ", "POST ", "DELETE ", "HEAD ", "OPTIONS ", "PATCH ",
+];
+
+async fn relay(client: TcpStream, server: TcpStream, record: Arc<Mutex<Vec<String>>>) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let down = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        let _ = cw.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match cr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches('\r');
+                if METHODS.iter().any(|m| text.starts_with(m)) && text.ends_with(" HTTP/1.1") {
+                    record.lock().unwrap().push(text.to_string());
+                }
+                line.clear();
+            } else if line.len() < 16 * 1024 {
+                line.push(b);
+            }
+        }
+        if sw.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = sw.shutdown().await;
+    let _ = down.await;
+}
