@@ -143,14 +143,23 @@ fn malformed() -> HcpError {
 /// canonical id (every GET ACL → PUT ACL round trip holds it). Another canonical user would name
 /// a backend account, never a gateway user: 400 `InvalidArgument`, as for grant headers.
 ///
-/// `ids` is (the canonical id answers show for the tenant, the backend account's id): the
-/// tenant's id, as owner or as grantee, is sent to the backend as the backend's own.
+/// `owner_ids` is the canonical id answers show for the tenant and, where known, the backend
+/// account's: the document's owner must be one of them (any other id would name another
+/// backend account), and the tenant's id, as owner or grantee, is sent as the backend's own.
 pub fn check_policy(
     body: &[u8],
     users: &UserStore,
-    ids: Option<(&str, &str)>,
+    owner_ids: (&str, Option<&str>),
 ) -> Result<Option<Vec<u8>>, HcpError> {
     let (mut owner, grants) = parse_policy(body)?;
+    if let Some((id, _)) = &owner {
+        if id != owner_ids.0 && Some(id.as_str()) != owner_ids.1 {
+            return Err(invalid(format!(
+                "The owner {id:?} is not this bucket's owner."
+            )));
+        }
+    }
+    let ids = owner_ids.1.map(|backend| (owner_ids.0, backend));
     if grants.len() > MAX_GRANTS {
         return Err(invalid(format!(
             "An ACL may hold at most {MAX_GRANTS} grants."
@@ -417,7 +426,10 @@ mod tests {
             grant("CanonicalUser", "ID", "own&amp;er", "FULL_CONTROL"),
             grant("Group", "URI", ALL_USERS, "READ")
         ));
-        assert_eq!(check_policy(body.as_bytes(), &users(), None).unwrap(), None);
+        assert_eq!(
+            check_policy(body.as_bytes(), &users(), ("own&er", None)).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -432,7 +444,7 @@ mod tests {
                 "READ"
             )
         ));
-        let out = check_policy(body.as_bytes(), &users(), None)
+        let out = check_policy(body.as_bytes(), &users(), ("own&er", None))
             .unwrap()
             .unwrap();
         let out = String::from_utf8(out).unwrap();
@@ -443,7 +455,10 @@ mod tests {
         assert!(out.contains("xsi:type=\"CanonicalUser\"><ID>own&amp;er</ID></Grantee><Permission>FULL_CONTROL</Permission>"), "{out}");
         assert!(out.contains(&format!("xsi:type=\"Group\"><URI>{AUTHENTICATED_USERS}</URI></Grantee><Permission>READ</Permission>")), "{out}");
         // What the gateway sends is itself a policy in the backend's terms.
-        assert_eq!(check_policy(out.as_bytes(), &users(), None).unwrap(), None);
+        assert_eq!(
+            check_policy(out.as_bytes(), &users(), ("own&er", None)).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -493,12 +508,63 @@ mod tests {
             (policy(&many), HcpCode::InvalidArgument),
         ] {
             assert_eq!(
-                check_policy(body.as_bytes(), &users(), None)
+                check_policy(body.as_bytes(), &users(), ("own&er", None))
                     .unwrap_err()
                     .code,
                 code,
                 "{body}"
             );
         }
+    }
+
+    /// The tenant's canonical id, as answers show it, goes to the backend as the backend
+    /// account's; an owner that is neither is another account and is refused.
+    #[test]
+    fn owners_are_the_tenant_or_refused() {
+        let doc = |owner: &str| {
+            format!("<AccessControlPolicy><Owner><ID>{owner}</ID><DisplayName>t</DisplayName></Owner><AccessControlList>{}{}</AccessControlList></AccessControlPolicy>",
+                grant("CanonicalUser", "ID", owner, "FULL_CONTROL"),
+                grant("Group", "URI", "http://acs.amazonaws.com/groups/global/AllUsers", "READ"))
+        };
+        let out = check_policy(
+            doc("shown").as_bytes(),
+            &users(),
+            ("shown", Some("backend-id")),
+        )
+        .unwrap()
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
+        assert!(
+            out.contains("<ID>backend-id</ID></Grantee><Permission>FULL_CONTROL"),
+            "{out}"
+        );
+        assert!(!out.contains("shown"), "{out}");
+        // The backend's own id (a document read from the backend before) goes on as it is.
+        assert_eq!(
+            check_policy(
+                doc("backend-id").as_bytes(),
+                &users(),
+                ("shown", Some("backend-id"))
+            )
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            check_policy(doc("alt-user").as_bytes(), &users(), ("shown", None))
+                .unwrap_err()
+                .code,
+            HcpCode::InvalidArgument
+        );
+        assert_eq!(
+            check_policy(
+                doc("alt-user").as_bytes(),
+                &users(),
+                ("shown", Some("backend-id"))
+            )
+            .unwrap_err()
+            .code,
+            HcpCode::InvalidArgument
+        );
     }
 }

@@ -350,6 +350,15 @@ impl Gateway {
 
         // 4. validation; ACL grants in the backend's terms (HCP ignores them on parts and completes)
         validation::check(op, &target, &query, req, &self.cfg.limits)?;
+        // Response header overrides change what the answer says about the object: as S3, only
+        // for authenticated requests.
+        if matches!(auth.identity.principal(), Principal::Anonymous)
+            && params.names().any(|n| n.starts_with("response-"))
+        {
+            return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                "Request specific response headers cannot be used for anonymous GET requests.",
+            ));
+        }
         if matches!(
             op,
             Operation::UploadPart | Operation::UploadPartCopy | Operation::CompleteMultipartUpload
@@ -611,7 +620,7 @@ impl Gateway {
                 Operation::PutBucketAcl | Operation::PutObjectAcl => {
                     let backend = self.backend_owner(&target, &route).await;
                     let shown = routing::tenant_owner_id(route.tenant);
-                    let ids = backend.as_deref().map(|b| (shown.as_str(), b));
+                    let ids = (shown.as_str(), backend.as_deref());
                     acl::check_policy(&body, &self.users.load(), ids)
                 }
                 _ => self

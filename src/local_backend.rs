@@ -120,9 +120,22 @@ fn check_key(key: &str) -> S3Result<()> {
     }
 }
 
+/// A bucket name that is one directory of the data root.
+fn check_bucket(bucket: &str) -> S3Result<()> {
+    if !bucket.is_empty() && !bucket.contains(['/', '\\', '\0']) && bucket != "." && bucket != ".."
+    {
+        Ok(())
+    } else {
+        Err(s3_error!(InvalidBucketName))
+    }
+}
+
 fn check_copy_source(source: &CopySource) -> S3Result<()> {
     match source {
-        CopySource::Bucket { key, .. } => check_key(key),
+        CopySource::Bucket { bucket, key, .. } => {
+            check_bucket(bucket)?;
+            check_key(key)
+        }
         _ => Err(key_outside_bucket()),
     }
 }
@@ -138,8 +151,12 @@ impl s3s::access::S3Access for KeysStayInBuckets {
             return Err(s3_error!(AccessDenied));
         }
         match cx.s3_path() {
-            s3s::path::S3Path::Object { key, .. } => check_key(key),
-            _ => Ok(()),
+            s3s::path::S3Path::Object { bucket, key } => {
+                check_bucket(bucket)?;
+                check_key(key)
+            }
+            s3s::path::S3Path::Bucket { bucket } => check_bucket(bucket),
+            s3s::path::S3Path::Root => Ok(()),
         }
     }
 }

@@ -98,6 +98,17 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && !name.to_ascii_lowercase().starts_with("xn--")
 }
 
+/// Whether a bucket named in a request could exist at an S3 backend: 1 to 255 letters, digits,
+/// `-`, `.` and `_`, not `.` or `..` (older S3 buckets may hold more than HCP's names allow).
+pub fn bucket_reference(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        && name != "."
+        && name != ".."
+}
+
 /// Parses `x-amz-copy-source-range: bytes=first-last` (both required, first ≤ last).
 pub fn copy_range(value: &str) -> Option<(u64, u64)> {
     let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
@@ -150,9 +161,23 @@ pub fn check(
                 .with_message(format!("The {name} header is not supported.")));
         }
     }
-    // 14: bucket names by HCP's rules.
-    if op == CreateBucket && !valid_bucket_name(target.bucket.as_deref().unwrap_or_default()) {
-        return Err(HcpError::new(HcpCode::InvalidBucketName));
+    // 14: bucket names by HCP's rules; any other bucket a request names must at least be a
+    // name an S3 server could hold (a path-style bucket is percent-decoded: `..`, `a%2Fb` must
+    // not become a path at the backend).
+    if let Some(bucket) = target.bucket.as_deref() {
+        if op == CreateBucket && !valid_bucket_name(bucket) {
+            return Err(HcpError::new(HcpCode::InvalidBucketName));
+        }
+        if !bucket_reference(bucket) {
+            return Err(HcpError::new(HcpCode::InvalidBucketName));
+        }
+    }
+    if matches!(op, CopyObject | UploadPartCopy) {
+        let source = header(req, "x-amz-copy-source")
+            .and_then(|v| crate::signing::CopySource::parse(v.as_bytes()));
+        if source.is_some_and(|s| !bucket_reference(&s.bucket)) {
+            return Err(HcpError::new(HcpCode::InvalidBucketName));
+        }
     }
     // 18, 19: object names, the copy source's too.
     if let Some(key) = target.key() {

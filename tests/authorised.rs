@@ -531,6 +531,34 @@ async fn keys_never_leave_their_bucket(backend: Backend) {
             .await;
         refused(&r, "multi-object delete");
     }
+    // A bucket that is a path: `..`, or a slash inside the (decoded) bucket name.
+    for bucket in [
+        "%2e%2e",
+        "..",
+        ".",
+        &format!("..%2F{vb}"),
+        &format!("{mine}%2F..%2F..%2F{vb}"),
+    ] {
+        for target in [
+            format!("/{bucket}/secret"),
+            format!("/{bucket}/{vb}/secret"),
+        ] {
+            let r = f.send(Some(USER), None, "GET", &target, &[], b"").await;
+            r.assert_hcp_error(400, "InvalidBucketName");
+        }
+        let source = format!("/{bucket}/{vb}/secret");
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "PUT",
+                &format!("/{mine}/stolen"),
+                &[("x-amz-copy-source", &source)],
+                b"",
+            )
+            .await;
+        r.assert_hcp_error(400, "InvalidBucketName");
+    }
     // A form's key, written out and through ${filename}.
     for (key, filename) in [
         (format!("../{vb}/secret"), "f.txt".to_string()),
@@ -658,6 +686,25 @@ async fn the_embedded_store_keeps_keys_in_their_bucket_by_itself() {
             r.text()
         );
         assert_eq!(std::fs::read(&outside).unwrap(), b"secret", "after {key}");
+    }
+    // A bucket that is a path.
+    for target in [
+        "/%2E%2E/other/secret",
+        "/mine%2F..%2Fother/secret",
+        "/./other/secret",
+    ] {
+        let got = common::raw::send_signed(&addr, keys, "GET", target, b"").await;
+        assert!(
+            !got.text().contains("secret") || got.status >= 400,
+            "GET {target}: {}",
+            got.text()
+        );
+        assert_ne!(got.status, 200, "GET {target}");
+        assert_ne!(
+            put(target.to_string(), b"pwned").await.status,
+            200,
+            "PUT {target}"
+        );
     }
     assert!(!data.join("mine").join("copy").exists());
     let files = walk(&data);
@@ -877,6 +924,20 @@ async fn every_effect_needs_its_permission(backend: Backend) {
         r.assert_hcp_error(501, "NotImplemented");
         assert_eq!(f.view.object(&bb, &key).await, None, "{name} was stored");
     }
+
+    // Response header overrides change the answer: only for authenticated requests, as in S3.
+    let get = format!("/{bucket}/src?response-content-type=text%2Fhtml");
+    let r = f.send(None, None, "GET", &get, &[], b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let r = f
+        .send(None, None, "GET", &format!("/{bucket}/src"), &[], b"")
+        .await;
+    assert_eq!((r.status, r.text().as_str()), (200, "source"));
+    let r = f.send(Some(USER), None, "GET", &get, &[], b"").await;
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("text/html"))
+    );
 
     // `private` is the default ACL: no further permission needed, nothing made public.
     let r = f
@@ -1180,6 +1241,64 @@ async fn the_backend_stays_invisible(backend: Backend) {
             r.header("access-control-allow-origin"),
             Some("http://app.example")
         );
+    }
+
+    if backend == Backend::Rgw {
+        // An ACL read through the gateway names the tenant; put back, it keeps the backend's
+        // owner. A document naming another owner is refused.
+        let r = f
+            .send(Some(USER), None, "GET", &format!("/{bucket}?acl"), &[], b"")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let doc = r.text();
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "PUT",
+                &format!("/{bucket}?acl"),
+                &[],
+                doc.as_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "round trip: {}", r.text());
+        let BackendView::Rgw(rgw) = &f.view else {
+            unreachable!()
+        };
+        let acl = rgw
+            .get_bucket_acl()
+            .bucket(format!("ta-{bucket}"))
+            .send()
+            .await
+            .unwrap();
+        let owner = acl.owner().and_then(|o| o.id()).unwrap().to_string();
+        assert!(
+            doc.contains("<DisplayName>t</DisplayName>") && !doc.contains(&owner),
+            "{doc}"
+        );
+        let grants = acl.grants();
+        assert!(grants
+            .iter()
+            .any(|g| g.grantee().and_then(|g| g.id()) == Some(owner.as_str())));
+        let shown = doc
+            .split("<ID>")
+            .nth(1)
+            .unwrap()
+            .split("</ID>")
+            .next()
+            .unwrap();
+        let other = doc.replace(shown, "someone-else");
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "PUT",
+                &format!("/{bucket}?acl"),
+                &[],
+                other.as_bytes(),
+            )
+            .await;
+        r.assert_hcp_error(400, "InvalidArgument");
     }
 
     // Owners are the tenant's, in listings and ACL documents.
