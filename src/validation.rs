@@ -161,6 +161,20 @@ pub fn check(
                 .with_message(format!("The {name} header is not supported.")));
         }
     }
+    // Seed 002: a header invalid for the requested operation is 400 InvalidArgument — SSE
+    // headers on a read (the object's own encryption decides; SSE-C keys are the exception).
+    if matches!(op, GetObject | HeadObject)
+        && req.headers.keys().any(|n| {
+            n.as_str().starts_with("x-amz-server-side-encryption")
+                && !n
+                    .as_str()
+                    .starts_with("x-amz-server-side-encryption-customer-")
+        })
+    {
+        return Err(invalid(
+            "Server-side encryption headers are not valid for this operation.",
+        ));
+    }
     // 14: bucket names by HCP's rules; any other bucket a request names must at least be a
     // name an S3 server could hold (a path-style bucket is percent-decoded: `..`, `a%2Fb` must
     // not become a path at the backend).

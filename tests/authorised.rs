@@ -939,6 +939,19 @@ async fn every_effect_needs_its_permission(backend: Backend) {
         (200, Some("text/html"))
     );
 
+    // A header of another operation that S3 refuses outright: HCP's 400 (seed 002 line 365).
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "GET",
+            &format!("/{bucket}/src"),
+            &[("x-amz-server-side-encryption", "aws:kms")],
+            b"",
+        )
+        .await;
+    r.assert_hcp_error(400, "InvalidArgument");
+
     // `private` is the default ACL: no further permission needed, nothing made public.
     let r = f
         .send(
