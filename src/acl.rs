@@ -144,16 +144,20 @@ fn malformed() -> HcpError {
 /// a backend account, never a gateway user: 400 `InvalidArgument`, as for grant headers.
 ///
 /// `owner_ids` is the canonical id answers show for the tenant and, where known, the backend
-/// account's: the document's owner must be one of them (any other id would name another
-/// backend account), and the tenant's id, as owner or grantee, is sent as the backend's own.
+/// account's: the document's owner must be the tenant's (any other id would name another
+/// backend account; the backend's own id is never shown, so it is refused the same way), and
+/// the tenant's id, as owner or grantee, is sent as the backend's own.
+///
+/// The document sent on is always built anew from what was read here, never the client's bytes,
+/// so that the backend cannot read something else in it than the gateway did.
 pub fn check_policy(
     body: &[u8],
     users: &UserStore,
     owner_ids: (&str, Option<&str>),
-) -> Result<Option<Vec<u8>>, HcpError> {
+) -> Result<Vec<u8>, HcpError> {
     let (mut owner, grants) = parse_policy(body)?;
     if let Some((id, _)) = &owner {
-        if id != owner_ids.0 && Some(id.as_str()) != owner_ids.1 {
+        if id != owner_ids.0 {
             return Err(invalid(format!(
                 "The owner {id:?} is not this bucket's owner."
             )));
@@ -165,7 +169,6 @@ pub fn check_policy(
             "An ACL may hold at most {MAX_GRANTS} grants."
         )));
     }
-    let mut translated = false;
     let mut out: Vec<(Option<&'static str>, &PolicyGrant)> = Vec::with_capacity(grants.len());
     for g in &grants {
         let permission = g.permission.as_deref().ok_or_else(malformed)?;
@@ -187,14 +190,11 @@ pub fn check_policy(
                 g.uri.as_deref().ok_or_else(malformed)?,
                 users,
             )?),
-            "AmazonCustomerByEmail" => {
-                translated = true;
-                Some(grantee_group(
-                    "emailAddress",
-                    g.email.as_deref().ok_or_else(malformed)?,
-                    users,
-                )?)
-            }
+            "AmazonCustomerByEmail" => Some(grantee_group(
+                "emailAddress",
+                g.email.as_deref().ok_or_else(malformed)?,
+                users,
+            )?),
             other => {
                 return Err(invalid(format!(
                 "{other:?} is not a grantee type (CanonicalUser, AmazonCustomerByEmail or Group)."
@@ -207,15 +207,14 @@ pub fn check_policy(
         ids.filter(|(shown, _)| *shown == id)
             .map(|(_, backend)| backend.to_string())
     };
-    if let Some((id, name)) = owner.as_mut() {
-        if let Some(backend) = backend_id(id) {
-            *id = backend;
-            *name = None;
-            translated = true;
+    match owner.as_mut() {
+        Some((id, name)) => {
+            if let Some(backend) = backend_id(id) {
+                *id = backend;
+                *name = None;
+            }
         }
-    }
-    if !translated {
-        return Ok(None);
+        None => owner = ids.map(|(_, backend)| (backend.to_string(), None)),
     }
     use quick_xml::escape::escape;
     let mut doc = String::from(
@@ -251,7 +250,7 @@ pub fn check_policy(
         ));
     }
     doc.push_str("</AccessControlList></AccessControlPolicy>");
-    Ok(Some(doc.into_bytes()))
+    Ok(doc.into_bytes())
 }
 
 type Owner = Option<(String, Option<String>)>;
@@ -286,6 +285,10 @@ fn parse_policy(body: &[u8]) -> Result<(Owner, Vec<PolicyGrant>), HcpError> {
                         let grant = grants.last_mut().ok_or_else(malformed)?;
                         for a in e.attributes().flatten() {
                             if a.key.local_name().as_ref() == b"type" {
+                                // One type: a second would let the backend read another.
+                                if !grant.xsi_type.is_empty() {
+                                    return Err(malformed());
+                                }
                                 grant.xsi_type = a
                                     .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                                     .map_err(|_| malformed())?
@@ -420,15 +423,26 @@ mod tests {
     }
 
     #[test]
-    fn policies_in_the_backends_terms_go_on_unchanged() {
+    fn policies_are_sent_as_the_gateway_read_them() {
         let body = policy(&format!(
             "{}{}",
             grant("CanonicalUser", "ID", "own&amp;er", "FULL_CONTROL"),
             grant("Group", "URI", ALL_USERS, "READ")
         ));
+        let out = check_policy(body.as_bytes(), &users(), ("own&er", None)).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains(&format!("<URI>{ALL_USERS}</URI>")), "{text}");
+        // What the gateway sends reads back as itself.
+        assert_eq!(check_policy(&out, &users(), ("own&er", None)).unwrap(), out);
+        // A grantee typed twice is not guessed at.
+        let twice = policy(&format!(
+            "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\" type=\"Group\"><ID>other</ID><URI>{ALL_USERS}</URI></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+        ));
         assert_eq!(
-            check_policy(body.as_bytes(), &users(), ("own&er", None)).unwrap(),
-            None
+            check_policy(twice.as_bytes(), &users(), ("own&er", None))
+                .unwrap_err()
+                .code,
+            HcpCode::MalformedXML
         );
     }
 
@@ -444,9 +458,7 @@ mod tests {
                 "READ"
             )
         ));
-        let out = check_policy(body.as_bytes(), &users(), ("own&er", None))
-            .unwrap()
-            .unwrap();
+        let out = check_policy(body.as_bytes(), &users(), ("own&er", None)).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("<Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner>"),
@@ -457,7 +469,7 @@ mod tests {
         // What the gateway sends is itself a policy in the backend's terms.
         assert_eq!(
             check_policy(out.as_bytes(), &users(), ("own&er", None)).unwrap(),
-            None
+            out.as_bytes()
         );
     }
 
@@ -531,7 +543,6 @@ mod tests {
             &users(),
             ("shown", Some("backend-id")),
         )
-        .unwrap()
         .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
@@ -540,31 +551,28 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("shown"), "{out}");
-        // The backend's own id (a document read from the backend before) goes on as it is.
-        assert_eq!(
-            check_policy(
-                doc("backend-id").as_bytes(),
-                &users(),
-                ("shown", Some("backend-id"))
-            )
-            .unwrap(),
-            None
+        // Any other owner is another account — the backend's own id too, which answers never
+        // show: refused alike, so that guessing it tells nothing.
+        for other in ["alt-user", "backend-id"] {
+            for known in [None, Some("backend-id")] {
+                assert_eq!(
+                    check_policy(doc(other).as_bytes(), &users(), ("shown", known))
+                        .unwrap_err()
+                        .code,
+                    HcpCode::InvalidArgument
+                );
+            }
+        }
+        // Without an owner the document keeps the backend's.
+        let no_owner =
+            format!(
+            "<AccessControlPolicy><AccessControlList>{}</AccessControlList></AccessControlPolicy>",
+            grant("Group", "URI", "http://acs.amazonaws.com/groups/global/AllUsers", "READ")
         );
-        assert_eq!(
-            check_policy(doc("alt-user").as_bytes(), &users(), ("shown", None))
-                .unwrap_err()
-                .code,
-            HcpCode::InvalidArgument
-        );
-        assert_eq!(
-            check_policy(
-                doc("alt-user").as_bytes(),
-                &users(),
-                ("shown", Some("backend-id"))
-            )
-            .unwrap_err()
-            .code,
-            HcpCode::InvalidArgument
-        );
+        let out =
+            check_policy(no_owner.as_bytes(), &users(), ("shown", Some("backend-id"))).unwrap();
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("<Owner><ID>backend-id</ID></Owner>"));
     }
 }

@@ -450,7 +450,16 @@ impl Gateway {
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.backend_unreachable(s, x, &cause).await;
         }
-        let has_body = !s.is_body_empty();
+        // Only operations that carry a body forward one: a body sent with any other request
+        // is left unread (the connection closes after the answer), so that it can hold nothing
+        // — no backend connection, no place — while it trickles in.
+        let client_body = !s.is_body_empty();
+        let takes_body = op.takes_body()
+            && matches!(
+                s.req_header().method,
+                http::Method::PUT | http::Method::POST
+            );
+        let has_body = client_body && takes_body;
         let verifier =
             match BodyVerifier::new(&auth.payload, s.req_header(), self.cfg.max_chunk_bytes) {
                 Ok(v) => v,
@@ -467,6 +476,8 @@ impl Gateway {
         // the header alone.
         let verifier = if has_body {
             Some(verifier)
+        } else if !takes_body {
+            None
         } else {
             if let Err(e) = verifier.finish() {
                 return self.answer_early(s, x, e).await;
@@ -621,7 +632,7 @@ impl Gateway {
                     let backend = self.backend_owner(&target, &route).await;
                     let shown = routing::tenant_owner_id(route.tenant);
                     let ids = (shown.as_str(), backend.as_deref());
-                    acl::check_policy(&body, &self.users.load(), ids)
+                    acl::check_policy(&body, &self.users.load(), ids).map(Some)
                 }
                 _ => self
                     .check_complete(&body, &upload_id, &target, &route)
@@ -748,9 +759,8 @@ impl Gateway {
                     continue;
                 }
                 Err(e) => {
-                    if e.etype() == &pingora::ErrorType::ReadTimedout {
-                        self.health.record(&route.backend.name, false);
-                    }
+                    // (A read timeout is not counted: a client can make a request long; a
+                    // backend that stops answering fails its HTTP probe.)
                     if self.back_off(&mut retry, route.backend, "connection").await {
                         continue;
                     }
@@ -758,7 +768,7 @@ impl Gateway {
                 }
             }
         };
-        let body_fully_read = !has_body || s.is_body_done();
+        let body_fully_read = !client_body || s.is_body_done();
         if op == Operation::CompleteMultipartUpload {
             return self.complete(s, x, up, &target, &route).await;
         }
@@ -1460,9 +1470,13 @@ impl Gateway {
         if let Some(v) = &source.version_id {
             head_params.set("versionId", v.as_str());
         }
+        // Keyed by the backend's bucket name: tenants may use the same client names.
         let cache_key = format!(
-            "{}\n{:?}\n{:?}\n{:?}",
-            route.backend.name, source_target.bucket, source_target.raw_key, source.version_id
+            "{}\n{}\n{:?}\n{:?}",
+            route.backend.name,
+            routing::backend_bucket_name(route.tenant, &source.bucket),
+            source_target.raw_key,
+            source.version_id
         );
         let cached = self.source_heads.get(&cache_key);
         self.metrics

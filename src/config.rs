@@ -684,7 +684,9 @@ impl Config {
         sharing.sort_by(|a, b| a.name.cmp(&b.name));
         for (i, a) in sharing.iter().enumerate() {
             for b in &sharing[i + 1..] {
-                if a.backend != b.backend {
+                if a.backend != b.backend
+                    && !same_storage(backends.get(&a.backend), backends.get(&b.backend))
+                {
                     continue;
                 }
                 let (pa, pb) = (&a.bucket_prefix, &b.bucket_prefix);
@@ -694,8 +696,8 @@ impl Config {
                     || pb.starts_with(pa.as_str())
                 {
                     errors.push(format!(
-                        "tenants.{} and tenants.{} share backend {:?}: each needs a bucket_prefix, and neither may start with the other ({pa:?}, {pb:?})",
-                        a.name, b.name, a.backend
+                        "tenants.{} and tenants.{} share backend storage ({:?}, {:?}): each needs a bucket_prefix, and neither may start with the other ({pa:?}, {pb:?})",
+                        a.name, b.name, a.backend, b.backend
                     ));
                 }
             }
@@ -893,6 +895,39 @@ fn build_grants(label: &str, entries: &[PermissionEntry], errors: &mut Vec<Strin
         grants.push(Grant::new(&p.tenant, &p.buckets, perms));
     }
     grants
+}
+
+/// Whether two backends are one bucket namespace: the same endpoint reached with the same keys
+/// (or the AWS chain), or the embedded store (there is only one).
+fn same_storage(a: Option<&Backend>, b: Option<&Backend>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else {
+        return false;
+    };
+    match (&a.target, &b.target) {
+        (BackendTarget::Local { .. }, BackendTarget::Local { .. }) => true,
+        (
+            BackendTarget::Remote {
+                endpoint: ea,
+                keys: ka,
+            },
+            BackendTarget::Remote {
+                endpoint: eb,
+                keys: kb,
+            },
+        ) => {
+            ea.host.eq_ignore_ascii_case(&eb.host)
+                && ea.port == eb.port
+                && match (ka, kb) {
+                    (
+                        RemoteKeys::Static { access_key: x, .. },
+                        RemoteKeys::Static { access_key: y, .. },
+                    ) => x == y,
+                    (RemoteKeys::AwsChain, RemoteKeys::AwsChain) => true,
+                    _ => false,
+                }
+        }
+        _ => false,
+    }
 }
 
 fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> Vec<User> {

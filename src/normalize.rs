@@ -33,15 +33,43 @@ const SUCCESS_ONLY_HEADERS: &[(&str, &str)] = &[
     ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
 ];
 
-/// Backend response headers that identify the backend or its internals.
-fn backend_identifying(name: &str) -> bool {
+/// Backend response headers that reach the client: S3's object, transfer and CORS headers.
+/// Everything else — server names, the backend's request ids, its region, KMS key ids (which
+/// name the backend account), cookies and headers of proxies in front of it, `Location` (which
+/// would show the tenant's bucket prefix) — stays behind.
+fn passes(name: &str) -> bool {
     matches!(
         name,
-        "server" | "x-amz-id-2" | "x-amz-request-id" | "connection" | "keep-alive"
-    ) || name.starts_with("x-minio-")
-        || name.starts_with("x-obs-")
-        || name.starts_with("x-reserved")
-        || name.starts_with("x-rgw-")
+        "content-type"
+            | "content-length"
+            | "content-range"
+            | "content-encoding"
+            | "content-language"
+            | "content-disposition"
+            | "etag"
+            | "last-modified"
+            | "accept-ranges"
+            | "transfer-encoding"
+            | "vary"
+            | "x-amz-version-id"
+            | "x-amz-delete-marker"
+            | "x-amz-copy-source-version-id"
+            | "x-amz-storage-class"
+            | "x-amz-mp-parts-count"
+            | "x-amz-missing-meta"
+            | "x-amz-restore"
+            | "x-amz-expiration"
+            | "x-amz-tagging-count"
+            | "x-amz-server-side-encryption"
+            | "x-amz-server-side-encryption-customer-algorithm"
+            | "x-amz-server-side-encryption-customer-key-md5"
+            | "x-amz-object-lock-mode"
+            | "x-amz-object-lock-retain-until-date"
+            | "x-amz-object-lock-legal-hold"
+            | "x-amz-website-redirect-location"
+    ) || name.starts_with("x-amz-meta-")
+        || name.starts_with("x-amz-checksum-")
+        || name.starts_with("access-control-")
 }
 
 /// `x-obs-*` response headers that are S3's `x-amz-*` object headers under OBS's prefix.
@@ -104,7 +132,8 @@ pub fn error_header(err: &HcpError, len: usize, request_id: &str, host_id: &str)
     resp
 }
 
-/// Copies a successful backend response header, leaving out what identifies the backend.
+/// Copies a successful backend response header: the headers that describe the object or the
+/// transfer, nothing that identifies the backend.
 pub fn success_header(
     upstream: &ResponseHeader,
     request_id: &str,
@@ -121,7 +150,7 @@ pub fn success_header(
             // OBS's own names for S3's object headers (its native dialect).
             resp.append_header(format!("x-amz-{rest}"), value.clone())
                 .expect("copied header");
-        } else if !backend_identifying(name.as_str()) {
+        } else if passes(name.as_str()) {
             resp.append_header(name.clone(), value.clone())
                 .expect("copied header");
         }
@@ -611,6 +640,56 @@ mod tests {
             backend_bucket: None,
             credentials: None,
         })
+    }
+
+    /// What a backend says about itself stays behind; what describes the object goes on.
+    #[test]
+    fn only_object_and_transfer_headers_pass() {
+        let mut up = ResponseHeader::build(200, None).unwrap();
+        for (n, v) in [
+            ("etag", "\"e\""),
+            ("content-length", "4"),
+            ("x-amz-meta-color", "red"),
+            ("x-amz-version-id", "v1"),
+            ("access-control-allow-origin", "http://a"),
+            ("x-amz-server-side-encryption", "aws:kms"),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                "arn:aws:kms:eu-west-1:123456789012:key/k",
+            ),
+            ("x-amz-bucket-region", "eu-west-1"),
+            ("location", "/t1-bucket"),
+            ("set-cookie", "lb=backend-7"),
+            ("via", "1.1 backend-proxy"),
+            ("server", "Ceph Object Gateway"),
+            ("x-rgw-object-type", "Normal"),
+            ("x-amz-request-id", "tx000-backend"),
+        ] {
+            up.append_header(n, v).unwrap();
+        }
+        let out = success_header(&up, "GW", "host");
+        for kept in [
+            "etag",
+            "content-length",
+            "x-amz-meta-color",
+            "x-amz-version-id",
+            "access-control-allow-origin",
+            "x-amz-server-side-encryption",
+        ] {
+            assert!(out.headers.contains_key(kept), "{kept} dropped");
+        }
+        for dropped in [
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-bucket-region",
+            "location",
+            "set-cookie",
+            "via",
+            "server",
+            "x-rgw-object-type",
+        ] {
+            assert!(!out.headers.contains_key(dropped), "{dropped} passed");
+        }
+        assert_eq!(out.headers["x-amz-request-id"], "GW");
     }
 
     #[test]

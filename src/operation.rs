@@ -104,6 +104,26 @@ impl Operation {
         )
     }
 
+    /// Whether the operation carries a request body (with PUT or POST): object data, or an XML
+    /// document. The others forward none.
+    pub fn takes_body(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            PutObject
+                | UploadPart
+                | CompleteMultipartUpload
+                | DeleteObjects
+                | PutBucketAcl
+                | PutObjectAcl
+                | PutBucketVersioning
+                | CreateBucket
+                | BucketSubresource
+                | ObjectSubresource
+                | PostObject
+        )
+    }
+
     /// Whether the request carries an object body from the client.
     pub fn has_object_body(self) -> bool {
         matches!(self, Operation::PutObject | Operation::UploadPart)
@@ -358,9 +378,19 @@ pub fn classify(
             _ => Err(not_allowed()),
         };
     };
+    // A sub-resource is read, written or removed: any other method (a POST, which some servers
+    // take for a browser-form upload) is not one of its operations.
+    let sub_resource_method = matches!(
+        *m,
+        Method::GET | Method::PUT | Method::DELETE | Method::HEAD
+    );
     if target.raw_key.is_none() {
         if BUCKET_SUBRESOURCES.iter().any(|s| query.has(s)) {
-            return Ok(BucketSubresource);
+            return if sub_resource_method {
+                Ok(BucketSubresource)
+            } else {
+                Err(not_allowed())
+            };
         }
         return match *m {
             Method::GET if query.has("acl") => Ok(GetBucketAcl),
@@ -382,7 +412,12 @@ pub fn classify(
         };
     }
     if OBJECT_SUBRESOURCES.iter().any(|s| query.has(s)) {
-        return Ok(ObjectSubresource);
+        // (restore and select are POSTs, but not offered: 501 either way.)
+        return if sub_resource_method || *m == Method::POST {
+            Ok(ObjectSubresource)
+        } else {
+            Err(not_allowed())
+        };
     }
     let upload = query.has("uploadId");
     match *m {

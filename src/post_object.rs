@@ -228,8 +228,14 @@ pub fn check_policy(
 pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHeader, HcpError> {
     let mut req = RequestHeader::build("PUT", path, None)
         .map_err(|_| HcpError::new(HcpCode::InvalidArgument))?;
+    let mut seen = std::collections::HashSet::new();
     for (name, value) in &form.fields {
         let lower = name.to_ascii_lowercase();
+        if !seen.insert(lower.clone()) {
+            return Err(malformed(&format!(
+                "The form field {name} is given more than once."
+            )));
+        }
         if lower == "tagging" || crate::validation::UNSUPPORTED_HEADERS.contains(&lower.as_str()) {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The form field {name} is not supported.")));

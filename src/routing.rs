@@ -81,15 +81,39 @@ pub fn route<'a>(
     target: &Target,
 ) -> Result<Route<'a>, HcpError> {
     let backend = backend.ok_or_else(|| HcpError::new(HcpCode::ServiceUnavailable))?;
+    let backend_bucket = target
+        .bucket
+        .as_deref()
+        .map(|b| backend_bucket_name(tenant, b));
+    let first_segment = match (&backend_bucket, backend.addressing) {
+        (Some(bucket), AddressingStyle::Path) => Some(bucket.clone()),
+        (_, _) => target.key().map(|k| {
+            String::from_utf8_lossy(k.split(|&b| b == b'/').next().unwrap_or_default()).into_owned()
+        }),
+    };
+    if first_segment.is_some_and(|s| reserved_path(backend.dialect, &s)) {
+        return Err(HcpError::new(HcpCode::InvalidBucketName)
+            .with_message("The bucket name is reserved by the storage behind this gateway."));
+    }
     Ok(Route {
         tenant,
         backend,
         credentials: backend.credentials.fixed_now(),
-        backend_bucket: target
-            .bucket
-            .as_deref()
-            .map(|b| backend_bucket_name(tenant, b)),
+        backend_bucket,
     })
+}
+
+/// First path segments a backend serves APIs of its own under, whatever the bucket: RGW's
+/// admin, Swift and Swift-auth entry points, MinIO's admin and internode API. A request whose
+/// backend path would start with one is never signed with the backend's credentials.
+fn reserved_path(dialect: crate::mapping::Dialect, segment: &str) -> bool {
+    use crate::mapping::Dialect;
+    let segment = segment.to_ascii_lowercase();
+    match dialect {
+        Dialect::Ceph => matches!(segment.as_str(), "admin" | "swift" | "auth" | "info"),
+        Dialect::Minio => segment == "minio",
+        Dialect::Aws | Dialect::Obs | Dialect::Local => false,
+    }
 }
 
 #[cfg(test)]

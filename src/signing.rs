@@ -45,6 +45,11 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
     let copy_source = name == "x-amz-copy-source"
         || name.starts_with("x-amz-copy-source-if-")
         || name.starts_with("x-amz-copy-source-server-side-encryption-customer-");
+    // A browser's Origin: the backend's CORS configuration answers with Access-Control-*
+    // headers on the actual request too.
+    if name == "origin" {
+        return true;
+    }
     match op {
         PutObject => attributes || acl || integrity || write_condition,
         CopyObject => {
@@ -78,10 +83,12 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
             name,
             "origin" | "access-control-request-method" | "access-control-request-headers"
         ),
+        // A conditional delete stays conditional where the backend evaluates it.
+        DeleteObject => name == "if-match",
         ListBuckets | HeadBucket | DeleteBucket | ListObjects | ListObjectsV2
         | ListObjectVersions | ListMultipartUploads | GetBucketLocation | GetBucketAcl
-        | GetBucketVersioning | PostObject | DeleteObject | GetObjectAcl | AbortMultipartUpload
-        | ListParts | ObjectSubresource => false,
+        | GetBucketVersioning | PostObject | GetObjectAcl | AbortMultipartUpload | ListParts
+        | ObjectSubresource => false,
     }
 }
 

@@ -78,6 +78,22 @@ const UNSUPPORTED: &[&str] = &[
     "website",
 ];
 
+/// Standard headers that hold one value (besides every `x-amz-*` but user metadata).
+const SINGLE_VALUED: &[&str] = &[
+    "content-md5",
+    "content-type",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "origin",
+];
+
 /// Request headers with effects HCP's gateway does not offer (rule 39, as the sub-resources
 /// above): answered 501 on the writes that would carry them out.
 pub const UNSUPPORTED_HEADERS: &[&str] = &[
@@ -144,6 +160,16 @@ pub fn check(
     {
         return Err(HcpError::new(HcpCode::NotImplemented)
             .with_message(format!("The {name} sub-resource is not supported.")));
+    }
+    // A header that says one thing given twice: what was checked (the first) and what a
+    // backend reads (the last, or both joined) could differ.
+    if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
+        let single =
+            (n.starts_with("x-amz-") && !n.starts_with("x-amz-meta-")) || SINGLE_VALUED.contains(n);
+        single && req.headers.get_all(*n).iter().count() > 1
+    }) {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message(format!("The {name} header is given more than once.")));
     }
     // 39 for headers: a header whose effect the gateway does not offer (and could not undo:
     // tags, Object Lock retention and legal holds, website redirects) is refused, never

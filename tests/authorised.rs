@@ -236,6 +236,32 @@ async fn only_the_classified_operation_reaches_the_backend(backend: Backend) {
         "?delete&cors deleted the object"
     );
 
+    // A POST on a sub-resource is none of its operations (RGW would take a form for an upload
+    // under the gateway's account).
+    let boundary = "----x";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nposted\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"acl\"\r\n\r\npublic-read-write\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--{boundary}--\r\n"
+    );
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    for sub in ["cors", "lifecycle", "policy"] {
+        let r = f
+            .send(
+                Some(ADMIN_ONLY),
+                None,
+                "POST",
+                &format!("/{bucket}?{sub}"),
+                &[("content-type", &ct)],
+                form.as_bytes(),
+            )
+            .await;
+        r.assert_hcp_error(405, "MethodNotAllowed");
+    }
+    assert_eq!(
+        f.view.object(&bb, "posted").await,
+        None,
+        "a POST ?cors stored an object"
+    );
+
     f.send(
         Some(ADMIN_ONLY),
         None,
@@ -939,6 +965,35 @@ async fn every_effect_needs_its_permission(backend: Backend) {
         (200, Some("text/html"))
     );
 
+    // One header twice: what was checked and what the backend would read could differ.
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "PUT",
+            &format!("/{bucket}/twice"),
+            &[("x-amz-acl", "private"), ("x-amz-acl", "public-read")],
+            b"data",
+        )
+        .await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert_eq!(f.view.object(&bb, "twice").await, None);
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\ntwice-form\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"acl\"\r\n\r\nprivate\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"ACL\"\r\n\r\npublic-read\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--{boundary}--\r\n"
+    );
+    let r = f
+        .send(
+            None,
+            None,
+            "POST",
+            &format!("/{bucket}"),
+            &[("content-type", &ct)],
+            form.as_bytes(),
+        )
+        .await;
+    r.assert_hcp_error(400, "MalformedPOSTRequest");
+    assert_eq!(f.view.object(&bb, "twice-form").await, None);
+
     // A header of another operation that S3 refuses outright: HCP's 400 (seed 002 line 365).
     let r = f
         .send(
@@ -1017,6 +1072,16 @@ async fn a_refusal_costs_only_the_refused_client() {
         c.write_all(&[b'x'; 1024]).await.unwrap();
         slow.push(c);
     }
+    // Requests that carry no body, sent with one that never comes: a preflight (anonymous, no
+    // signature) and a GET. Their bodies are not waited for.
+    for method in ["OPTIONS", "GET", "OPTIONS", "GET"] {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "{method} /{bucket}/k HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://a\r\nAccess-Control-Request-Method: PUT\r\nContent-Length: 100000000\r\n\r\nx"
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        slow.push(c);
+    }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for i in 0..4 {
         let out = gw.client().list_objects_v2().bucket(&bucket).send().await;
@@ -1050,6 +1115,37 @@ async fn a_refusal_costs_only_the_refused_client() {
     )
     .await;
     r.assert_hcp_error(400, "MalformedPOSTRequest");
+    // The same with the bytes in a field's name and in part headers instead of its value.
+    for (name, filename) in [
+        ("n".repeat(1 << 20), "f".to_string()),
+        ("file".to_string(), "f".repeat(1 << 20)),
+    ] {
+        let mut form = Vec::new();
+        for _ in 0..2000 {
+            form.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+        form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\r\nx\r\n--{boundary}--\r\n").as_bytes());
+        let headers = vec![
+            ("host".to_string(), addr.clone()),
+            (
+                "content-type".to_string(),
+                format!("multipart/form-data; boundary={boundary}"),
+            ),
+            ("content-length".to_string(), form.len().to_string()),
+        ];
+        let r = send(
+            &addr,
+            "POST",
+            format!("/{bucket}").as_bytes(),
+            &headers,
+            vec![form],
+        )
+        .await;
+        r.assert_hcp_error(400, "MalformedPOSTRequest");
+    }
     gw.stop().await;
 
     // A backend that hangs up on every request is answered 503 each time and stays ready.
@@ -1085,6 +1181,15 @@ fn tenants_sharing_a_backend_need_separate_prefixes() {
         );
     }
     assert!(hcp_s3_gateway::config::Config::parse(&text("one-", "two-"), dir.path()).is_ok());
+    // Two backend entries for one endpoint and account are one bucket namespace.
+    let two_entries = text("", "").replacen("name = \"two\"\nbackend = \"b\"", "name = \"two\"\nbackend = \"c\"", 1)
+        + "[[backends]]\nname = \"c\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key = \"a\"\nsecret_key = \"other\"\n";
+    assert!(two_entries.contains("backend = \"c\""));
+    let errors = hcp_s3_gateway::config::Config::parse(&two_entries, dir.path()).unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.contains("share backend")),
+        "{errors:?}"
+    );
 }
 
 fn sigv2_headers(method: &str, resource: &str, user: &str) -> Vec<(String, String)> {
@@ -1254,6 +1359,22 @@ async fn the_backend_stays_invisible(backend: Backend) {
             r.header("access-control-allow-origin"),
             Some("http://app.example")
         );
+        // The actual request that follows gets the CORS headers too.
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "GET",
+                &format!("/{bucket}/k"),
+                &[("origin", "http://app.example")],
+                b"",
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.example")
+        );
     }
 
     if backend == Backend::Rgw {
@@ -1312,6 +1433,24 @@ async fn the_backend_stays_invisible(backend: Backend) {
             )
             .await;
         r.assert_hcp_error(400, "InvalidArgument");
+        // A grantee typed twice (the gateway and RGW would each read another type).
+        let twice = doc.replacen(
+            "xsi:type=\"CanonicalUser\"",
+            "xsi:type=\"CanonicalUser\" type=\"Group\"",
+            1,
+        );
+        assert_ne!(twice, doc);
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "PUT",
+                &format!("/{bucket}?acl"),
+                &[],
+                twice.as_bytes(),
+            )
+            .await;
+        r.assert_hcp_error(400, "MalformedXML");
     }
 
     // Owners are the tenant's, in listings and ACL documents.
@@ -1358,4 +1497,28 @@ async fn the_backend_stays_invisible_on_the_embedded_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_stays_invisible_on_rgw() {
     the_backend_stays_invisible(Backend::Rgw).await;
+}
+
+/// With no bucket prefix, a bucket name that is one of the backend's own API paths (RGW's admin
+/// and Swift entry points) is refused before anything is signed with the backend's keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_api_paths_are_never_signed() {
+    let Some(gw) = start(Backend::Rgw).await else {
+        return;
+    };
+    let (ak, sk) = keys(USER, PASSWORD);
+    let before = gw.backend_requests();
+    for target in [
+        "/admin/metadata/user",
+        "/admin/bucket",
+        "/ADMIN/usage",
+        "/swift/v1",
+        "/auth/v1.0",
+        "/info",
+    ] {
+        let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "GET", target, b"").await;
+        r.assert_hcp_error(400, "InvalidBucketName");
+    }
+    assert_eq!(gw.backend_requests(), before);
+    gw.stop().await;
 }

@@ -25,6 +25,15 @@ use crate::validation;
 /// credential is checked, so an anonymous client may make the gateway hold this much: a policy,
 /// its signature and the object's headers fit many times over.
 const FIELDS_LIMIT: usize = 64 * 1024;
+/// The body read before the file starts, part headers and framing included (the parser may
+/// read one piece ahead).
+const FIELDS_BUDGET: usize = 2 * FIELDS_LIMIT + 64 * 1024;
+
+fn fields_too_large() -> HcpError {
+    HcpError::new(HcpCode::MalformedPOSTRequest).with_message(format!(
+        "The form's fields before the file exceed {FIELDS_LIMIT} bytes."
+    ))
+}
 
 /// Why reading a form stopped.
 enum FormError {
@@ -81,25 +90,55 @@ impl Gateway {
         if is_expect_continue(s) && s.write_continue_response().await.is_err() {
             return Flow::Abort;
         }
+        // Until the file starts, the body is the form's fields and their part headers, read
+        // before any credential is checked: at most FIELDS_BUDGET bytes of it are read.
+        let file_started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let over_budget = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let read = {
             let timeout = self.cfg.client_body_timeout;
-            let body = futures_util::stream::unfold(&mut *s, move |s| async move {
-                match tokio::time::timeout(timeout, s.read_request_body()).await {
-                    Ok(Ok(Some(chunk))) => Some((Ok(chunk), s)),
-                    Ok(Ok(None)) => None,
-                    Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), s)),
-                    Err(_) => Some((Err(std::io::Error::other("the client body timed out")), s)),
+            let (started, over) = (file_started.clone(), over_budget.clone());
+            let before_file = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let body = futures_util::stream::unfold(&mut *s, move |s| {
+                let (started, over, before_file) =
+                    (started.clone(), over.clone(), before_file.clone());
+                async move {
+                    match tokio::time::timeout(timeout, s.read_request_body()).await {
+                        Ok(Ok(Some(chunk))) => {
+                            use std::sync::atomic::Ordering;
+                            if !started.load(Ordering::Acquire)
+                                && before_file.fetch_add(chunk.len(), Ordering::AcqRel)
+                                    + chunk.len()
+                                    > FIELDS_BUDGET
+                            {
+                                over.store(true, Ordering::Release);
+                                return Some((
+                                    Err(std::io::Error::other("form fields too large")),
+                                    s,
+                                ));
+                            }
+                            Some((Ok(chunk), s))
+                        }
+                        Ok(Ok(None)) => None,
+                        Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), s)),
+                        Err(_) => {
+                            Some((Err(std::io::Error::other("the client body timed out")), s))
+                        }
+                    }
                 }
             });
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-            self.read_form(&mut multipart, x, &target, &route).await
+            self.read_form(&mut multipart, x, &target, &route, &file_started)
+                .await
         };
         let mut upload = match read {
             Ok(u) => u,
             Err(FormError::Refused(e)) => return self.answer(s, x, e).await,
+            Err(FormError::Client(_)) if over_budget.load(std::sync::atomic::Ordering::Acquire) => {
+                return self.answer(s, x, fields_too_large()).await;
+            }
             Err(FormError::Client(cause)) => {
                 x.cause = Some(format!("client body: {cause}"));
                 return Flow::Abort;
@@ -216,18 +255,14 @@ impl Gateway {
         x: &mut Exchange,
         target: &Target,
         route: &Route<'_>,
+        file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Upload, FormError> {
         let mut form = Form::default();
         // The fields before the file carry the credentials: they are bounded in size
         // (FIELDS_LIMIT) and in time (the header deadline), as a request's header section is.
         let deadline = tokio::time::Instant::now() + self.cfg.client_header_timeout;
         let too_slow = || FormError::Client("the form's fields took too long".into());
-        let too_large =
-            || {
-                FormError::Refused(HcpError::new(HcpCode::MalformedPOSTRequest).with_message(
-                    format!("The form's fields before the file exceed {FIELDS_LIMIT} bytes."),
-                ))
-            };
+        let too_large = || FormError::Refused(fields_too_large());
         let mut fields_bytes = 0usize;
         let mut file = loop {
             let next = tokio::time::timeout_at(deadline, multipart.next_field())
@@ -240,9 +275,14 @@ impl Gateway {
             };
             let name = field.name().unwrap_or_default().to_string();
             if name.eq_ignore_ascii_case("file") {
+                file_started.store(true, std::sync::atomic::Ordering::Release);
                 break field;
             }
-            fields_bytes += name.len();
+            // A field's name and the framing around it count too (fields with empty values).
+            fields_bytes += name.len() + 64;
+            if fields_bytes > FIELDS_LIMIT {
+                return Err(too_large());
+            }
             let mut value = Vec::new();
             loop {
                 let chunk = tokio::time::timeout_at(deadline, field.chunk())
