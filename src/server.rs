@@ -18,11 +18,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::admin::Admin;
-use crate::app::Gateway;
 use crate::config::{BackendTarget, Config, RemoteKeys};
 use crate::credentials::BackendCredentials;
 use crate::local_backend::LocalBackend;
 use crate::metrics::Metrics;
+use crate::request::Gateway;
 use crate::routing::BackendRuntime;
 use crate::tls::ServerTls;
 

@@ -1,0 +1,128 @@
+//! What became of one request, for the access log and the metrics: written by the phases,
+//! read by nothing but [`Gateway::record`].
+
+use super::*;
+
+/// What became of one request: the access log line and the metrics are made from it.
+#[derive(Default)]
+pub(super) struct Exchange {
+    pub(super) request_id: String,
+    pub(super) operation: Option<Operation>,
+    pub(super) tenant: String,
+    pub(super) backend: String,
+    pub(super) access_key: Option<String>,
+    pub(super) scheme: &'static str,
+    pub(super) bucket: Option<String>,
+    pub(super) key: Option<String>,
+    pub(super) status: u16,
+    pub(super) code: Option<HcpCode>,
+    pub(super) backend_status: Option<u16>,
+    pub(super) backend_code: Option<String>,
+    pub(super) backend_request_id: Option<String>,
+    pub(super) bytes_in: u64,
+    pub(super) bytes_out: u64,
+    pub(super) pretty: bool,
+    pub(super) cause: Option<String>,
+    /// The upload was seen to exist before a part copy was forwarded.
+    pub(super) upload_confirmed: bool,
+    /// The upload id as the client gave it (the backend gets its own).
+    pub(super) client_upload_id: Option<String>,
+    /// The write carries the gateway's own `If-None-Match: *` (rule 41 done by the backend).
+    pub(super) overwrite_guarded: bool,
+    /// From sending the request to the backend to its answer's headers.
+    pub(super) backend_elapsed: Option<std::time::Duration>,
+}
+
+impl Gateway {
+    pub(super) fn record(&self, x: &Exchange, started: Instant) {
+        let elapsed = started.elapsed();
+        let op = x.operation.map_or("Unknown", Operation::name);
+        let code = x.code.map_or("", HcpCode::as_str);
+        self.metrics
+            .requests
+            .with_label_values(&[op, &x.tenant, &x.backend, &x.status.to_string(), code])
+            .inc();
+        self.metrics
+            .request_seconds
+            .with_label_values(&[op])
+            .observe(elapsed.as_secs_f64());
+        if let Some(backend) = x.backend_elapsed {
+            self.metrics
+                .backend_seconds
+                .with_label_values(&[&x.backend, op])
+                .observe(backend.as_secs_f64());
+        }
+        self.metrics
+            .bytes_received
+            .with_label_values(&[op])
+            .inc_by(x.bytes_in);
+        self.metrics
+            .bytes_sent
+            .with_label_values(&[op])
+            .inc_by(x.bytes_out);
+        // Every field a client can influence is quoted and escaped in the text format, so that
+        // a key holding `" status=200` or a newline cannot forge fields or lines (the JSON
+        // format escapes strings itself).
+        let text = self.cfg.log_format == crate::config::LogFormat::Text;
+        let q = |v: &str| -> String {
+            if text {
+                format!("{v:?}")
+            } else {
+                v.to_string()
+            }
+        };
+        tracing::info!(
+            target: "access",
+            request_id = %x.request_id,
+            access_key = %q(x.access_key.as_deref().unwrap_or("-")),
+            auth = x.scheme,
+            tenant = %q(&x.tenant),
+            operation = op,
+            bucket = %q(x.bucket.as_deref().unwrap_or("-")),
+            key = %q(&logged_key(x.key.as_deref(), self.cfg.log_keys)),
+            status = x.status,
+            code = code,
+            backend = %x.backend,
+            backend_status = x.backend_status.unwrap_or(0),
+            backend_code = %q(x.backend_code.as_deref().unwrap_or("")),
+            backend_request_id = %q(x.backend_request_id.as_deref().unwrap_or("")),
+            bytes_in = x.bytes_in,
+            bytes_out = x.bytes_out,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            cause = %q(x.cause.as_deref().unwrap_or("")),
+        );
+    }
+}
+
+/// An object key as the access log shows it (`server.log_keys`).
+pub(super) fn logged_key(key: Option<&str>, how: crate::config::LogKeys) -> String {
+    use crate::config::LogKeys;
+    match (key, how) {
+        (None, _) | (Some(_), LogKeys::Omit) => "-".into(),
+        (Some(k), LogKeys::Full) => k.to_string(),
+        (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string(),
+    }
+}
+
+pub(super) fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode_upper(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogKeys;
+
+    #[test]
+    fn keys_in_the_access_log_follow_the_configuration() {
+        assert_eq!(logged_key(Some("a/b"), LogKeys::Full), "a/b");
+        assert_eq!(logged_key(Some("a/b"), LogKeys::Omit), "-");
+        let hashed = logged_key(Some("a/b"), LogKeys::Hash);
+        assert_eq!(hashed.len(), 16);
+        assert_eq!(hashed, &sigv4::sha256_hex(b"a/b")[..16]);
+        assert_eq!(logged_key(None, LogKeys::Full), "-");
+    }
+}

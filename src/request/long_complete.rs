@@ -1,0 +1,93 @@
+//! CompleteMultipartUpload, which may take minutes at the backend: HCP's statuses until
+//! `complete_keepalive_ms`, then a committed 200 with whitespace until the result.
+
+use super::*;
+
+impl Gateway {
+    /// CompleteMultipartUpload may take long at the backend. Until `complete_keepalive_after` HCP's
+    /// statuses apply as usual; after it the gateway commits a 200 and sends whitespace every
+    /// second so that clients and proxies keep the connection, then the result or the Error
+    /// document.
+    pub(super) async fn complete(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        mut up: Upstream,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Flow {
+        let op = Operation::CompleteMultipartUpload;
+        let mut committed = false;
+        up.session.read_timeout = Some(self.cfg.complete_timeout);
+        let read = {
+            let response = up.session.read_response();
+            tokio::pin!(response);
+            let start = tokio::time::Instant::now() + self.cfg.complete_keepalive_after;
+            let mut ticks = tokio::time::interval_at(start, std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    r = &mut response => break r,
+                    _ = ticks.tick() => {
+                        if !committed {
+                            let mut resp = ResponseHeader::build(200, Some(12)).expect("200");
+                            resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8").expect("static");
+                            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked").expect("static");
+                            normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+                            if s.write_response_header(Box::new(resp)).await.is_err() {
+                                return Flow::Abort;
+                            }
+                            committed = true;
+                            x.status = 200;
+                        }
+                        if s.write_response_body(Bytes::from_static(b" "), false).await.is_err() {
+                            return Flow::Abort;
+                        }
+                    }
+                }
+            }
+        };
+        if !committed {
+            return match read {
+                Ok(_) => {
+                    let flow = self
+                        .answer_from_backend(s, x, &mut up, op, target, route)
+                        .await;
+                    if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
+                        self.forwarder.release(up).await;
+                    }
+                    flow
+                }
+                Err(e) => self.backend_unreachable(s, x, &e.to_string()).await,
+            };
+        }
+        // The 200 is on its way: whatever happens now goes into the body.
+        let location = self.client_location(s, target);
+        let settled = match read {
+            Ok(_) => {
+                let upstream = up.session.resp_header().expect("response was read").clone();
+                x.backend_status = Some(upstream.status.as_u16());
+                let body =
+                    forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
+                        .await;
+                self.settle(x, &upstream, body, op, target, route, &location)
+            }
+            Err(e) => {
+                x.cause = Some(format!("backend failed during a long complete: {e}"));
+                Err(HcpError::new(HcpCode::ServiceUnavailable))
+            }
+        };
+        let doc = match settled {
+            Ok(doc) => doc,
+            Err(err) => {
+                x.code = Some(err.code);
+                err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty)
+            }
+        };
+        let doc = normalize::without_declaration(doc);
+        x.bytes_out = doc.len() as u64;
+        if s.write_response_body(doc, true).await.is_err() {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+}

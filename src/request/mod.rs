@@ -1,0 +1,305 @@
+//! The request path, one module per phase — the table of contents is [`Gateway::serve`]:
+//!
+//! admit (here) → [`plan`]: address → classify → authenticate/authorise → validate → route
+//! → [`send`]: sign → guard ([`probes`]) → forward → [`respond`] / [`settle`] /
+//! [`long_complete`]: HCP's answer. [`post_object`] is the form upload's path; [`exchange`] is
+//! the access-log record. `docs/architecture.md` draws the same flow with its failure edges.
+use crate::acl;
+use crate::addressing::{self, Target};
+use crate::auth::{
+    access, Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers, UserStore,
+};
+use crate::complete;
+use crate::config::Config;
+use crate::errors::{HcpCode, HcpError};
+use crate::forward::{self, BodyError, Forwarder, Upstream};
+use crate::metrics::Metrics;
+use crate::normalize;
+use crate::operation::{self, Operation, Params, Query};
+use crate::payload::BodyVerifier;
+use crate::routing::{self, BackendRuntime, Route};
+use crate::signing::{self, BodyFraming};
+use crate::sigv4;
+use crate::uploads::{self, UploadIds};
+use crate::validation;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+mod exchange;
+mod long_complete;
+mod plan;
+mod post_object;
+mod probes;
+mod respond;
+mod send;
+mod settle;
+
+use exchange::{new_request_id, Exchange};
+use plan::authorize;
+use probes::Overwrite;
+use settle::name_exists;
+
+pub struct Gateway {
+    pub cfg: Arc<Config>,
+    authn: Authenticator,
+    /// Signing keys for clients and backends alike.
+    signing_keys: Arc<sigv4::SigningKeyCache>,
+    /// Heads of copy sources, briefly, so that a series of part copies HEADs its source once.
+    source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
+    /// Multipart upload ids bound to their initiators.
+    upload_ids: UploadIds,
+    /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
+    backend_owners: moka::sync::Cache<String, String>,
+    /// The users, replaced whole on reload; `cfg.users` is what the process started with.
+    users: SharedUsers,
+    /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
+    pub health: Arc<crate::health::BackendHealth>,
+    backends: HashMap<String, BackendRuntime>,
+    forwarder: Forwarder,
+    pub metrics: Arc<Metrics>,
+    /// Requests in flight against `max_concurrent_requests` (overall and per client).
+    admission: crate::admission::Admission,
+}
+
+/// How the connection continues after an answer.
+enum Flow {
+    /// The exchange completed; the connection may serve the next request.
+    KeepAlive,
+    /// The answer is complete but the connection must close (unread request body).
+    Close,
+    /// The answer could not be completed; the client must see a broken connection, never a
+    /// truncated body that looks whole.
+    Abort,
+    /// An early answer is out, the request's body unread: it is read and discarded (so that a
+    /// client writing its whole body before reading sees the answer) after the request's
+    /// concurrency place is given back, within `DRAIN_TIME`, else the connection closes.
+    Drain,
+}
+
+/// What the phases before forwarding decided: a request ready to sign and forward, or a form
+/// upload, whose credentials and object are in its body.
+enum Planned<'a> {
+    Request(Plan<'a>),
+    Form { target: Target, route: Route<'a> },
+}
+
+/// Everything the phases before forwarding decided.
+struct Plan<'a> {
+    target: Target,
+    op: Operation,
+    /// The operation's own query parameters (upload ids already the backend's).
+    params: Params,
+    auth: Authenticated,
+    route: Route<'a>,
+}
+
+impl Gateway {
+    pub fn new(
+        cfg: Arc<Config>,
+        backends: HashMap<String, BackendRuntime>,
+        metrics: Arc<Metrics>,
+    ) -> Gateway {
+        let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(
+            metrics.cache_lookups.clone(),
+        ));
+        let users = cfg.users.clone().shared();
+        let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
+        let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
+        let health = Arc::new(crate::health::BackendHealth::new(
+            backends.values().map(|b| crate::health::Target {
+                name: b.name.clone(),
+                resolved: b.resolved.clone(),
+                dns_name: b.dns_name.clone(),
+                timeout: b.connect_timeout,
+                http: b.tls.is_none(),
+            }),
+            metrics.clone(),
+        ));
+        Gateway {
+            authn,
+            signing_keys,
+            source_heads: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(5))
+                .build(),
+            upload_ids,
+            backend_owners: moka::sync::Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
+            users,
+            health,
+            backends,
+            forwarder: Forwarder::default(),
+            admission: crate::admission::Admission::new(
+                cfg.max_concurrent_requests,
+                cfg.max_concurrent_requests_per_client,
+            ),
+            metrics,
+            cfg,
+        }
+    }
+
+    /// Makes sure the route has credentials to sign with (the AWS chain may have to fetch).
+    async fn resolve_credentials(&self, route: &mut Route<'_>) -> Result<(), String> {
+        if route.credentials.is_none() {
+            route.credentials = Some(route.backend.credentials.current().await?);
+        }
+        Ok(())
+    }
+
+    fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
+        self.metrics
+            .backend_connections
+            .with_label_values(&[backend.name.as_str(), if reused { "true" } else { "false" }])
+            .inc();
+    }
+
+    /// Puts reloaded users and permissions in place; requests already authenticated keep the
+    /// identity they were given, open connections are untouched.
+    pub fn replace_users(&self, users: Arc<UserStore>) {
+        tracing::info!(users = users.len(), "users and permissions reloaded");
+        self.users.store(users);
+        self.metrics.reloads.with_label_values(&["ok"]).inc();
+    }
+
+    async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
+        match self.plan(s, x) {
+            Ok(Planned::Request(plan)) => self.forward(s, x, plan).await,
+            Ok(Planned::Form { target, route }) => self.post_object(s, x, target, route).await,
+            Err(e) => self.answer_early(s, x, e).await,
+        }
+    }
+}
+
+fn is_expect_continue(s: &ServerSession) -> bool {
+    s.req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// The request line and header section as sent, near enough (`name: value\r\n` per header).
+fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
+    let headers: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    req.method.as_str().len() + req.raw_path().len() + 12 + headers
+}
+
+async fn until_shutdown(shutdown: &mut ShutdownWatch) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[async_trait]
+impl HttpServerApp for Gateway {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut s: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        let mut shutdown = shutdown.clone();
+        // An idle keep-alive connection waiting for its next request is closed at shutdown.
+        // pingora times out each read, not the header section, so a client sending a byte now
+        // and then would hold the connection forever: the whole section gets a deadline (the
+        // idle time a keep-alive connection may wait for its next request, plus the header time).
+        let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
+        let read = tokio::select! {
+            r = tokio::time::timeout(header_deadline, s.read_request()) => match r {
+                Ok(r) => r,
+                Err(_) => {
+                    self.metrics
+                        .client_timeouts
+                        .with_label_values(&["header"])
+                        .inc();
+                    return None;
+                }
+            },
+            _ = until_shutdown(&mut shutdown) => return None,
+        };
+        match read {
+            Ok(true) => {}
+            Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
+                Box::pin(self.refuse_malformed(&mut s, "The request header section is malformed."))
+                    .await;
+                return None;
+            }
+            _ => return None,
+        }
+        let limit = self.cfg.limits.max_header_bytes;
+        if limit > 0 && header_section_len(s.req_header()) > limit {
+            let message = format!("The request header section is larger than {limit} bytes.");
+            Box::pin(self.refuse_malformed(&mut s, &message)).await;
+            return None;
+        }
+        let started = Instant::now();
+        let client = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let permit = match self.admission.admit(client) {
+            Ok(permit) => permit,
+            Err(limit) => {
+                Box::pin(self.refuse_overload(&mut s, limit, started)).await;
+                return None;
+            }
+        };
+        if *shutdown.borrow() {
+            s.set_keepalive(None);
+        } else {
+            s.set_keepalive(Some(self.cfg.keepalive.as_secs()));
+        }
+        let mut x = Exchange {
+            request_id: new_request_id(),
+            pretty: s
+                .req_header()
+                .headers
+                .get("x-hcp-pretty-print")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+            ..Exchange::default()
+        };
+        self.metrics.in_flight.inc();
+        // Boxed: a connection waiting for its next request then holds only the small future of
+        // reading a header, not the space serving a request needs.
+        let flow = Box::pin(self.serve(&mut s, &mut x)).await;
+        // The place is free once the answer is out (before the gauge drops, so that a reader
+        // of the gauge never sees a place still taken).
+        drop(permit);
+        self.metrics.in_flight.dec();
+        self.record(&x, started);
+        let flow = match flow {
+            Flow::Drain => Box::pin(self.drain(&mut s)).await,
+            other => other,
+        };
+        match flow {
+            Flow::Abort | Flow::Drain => None,
+            Flow::Close => {
+                s.set_keepalive(None);
+                let _ = Box::pin(s.finish()).await;
+                None
+            }
+            Flow::KeepAlive => {
+                let settings = HttpPersistentSettings::for_session(&s);
+                match Box::pin(s.finish()).await {
+                    Ok(Some(stream)) => {
+                        Some(ReusedHttpStream::from_reusable_stream(stream, settings))
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+}

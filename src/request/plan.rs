@@ -1,0 +1,227 @@
+//! Phases 1–5, before any byte goes to a backend: addressing, classification,
+//! authentication and authorisation, validation, routing. Their output is a [`Planned`]
+//! request, or the [`HcpError`] that answers it.
+
+use super::*;
+
+impl Gateway {
+    /// The phases that decide, before any byte goes to a backend.
+    pub(super) fn plan(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+    ) -> Result<Planned<'_>, HcpError> {
+        let req = s.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        let (raw_path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+
+        // 1. addressing
+        // HCP's own scheme addresses through a /hs3 path prefix.
+        let hcp_scheme = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().starts_with(b"HCP "));
+        let target = addressing::resolve(
+            host,
+            raw_path,
+            hcp_scheme,
+            &self.cfg.domains,
+            self.cfg.default_tenant.as_deref(),
+            |t| self.cfg.tenants.contains_key(t),
+        )?;
+        x.tenant = target.tenant.clone();
+        x.bucket = target.bucket.clone();
+        x.key = target.key_lossy();
+
+        // 2. classification
+        let query = Query::parse(raw_query);
+        let op = operation::classify(
+            &req.method,
+            &target,
+            &query,
+            req.headers.contains_key("x-amz-copy-source"),
+        )?;
+        x.operation = Some(op);
+        let mut params = Params::of(op, &query);
+        let tenant = &self.cfg.tenants[&target.tenant];
+        if op == Operation::PostObject {
+            // Rule 47: a form upload is authenticated by its form alone.
+            if req.headers.contains_key(http::header::AUTHORIZATION) {
+                return Err(access::denied()
+                    .with_message("A POST object upload is authenticated by its form fields."));
+            }
+            let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+            x.backend = route.backend.name.clone();
+            return Ok(Planned::Form { target, route });
+        }
+
+        // 3. authentication, and what the identity may do (a CORS preflight has no identity)
+        let authenticated = if op == Operation::CorsPreflight {
+            Ok(self.authn.preflight())
+        } else {
+            self.authn
+                .authenticate(req, &target, &query, SystemTime::now())
+        };
+        let auth = match authenticated {
+            Ok(a) => a,
+            Err(e) => {
+                self.metrics
+                    .auth_failures
+                    .with_label_values(&[e.code.as_str()])
+                    .inc();
+                return Err(e);
+            }
+        };
+        x.access_key = auth.identity.access_key().map(str::to_string);
+        x.scheme = auth.identity.scheme().name();
+        if let Err(e) = authorize(&auth.identity, tenant, op, req, &target) {
+            self.metrics
+                .auth_failures
+                .with_label_values(&["AccessDenied"])
+                .inc();
+            return Err(e);
+        }
+
+        // 4. validation; ACL grants in the backend's terms (HCP ignores them on parts and completes)
+        validation::check(op, &target, &query, req, &self.cfg.limits)?;
+        // Response header overrides change what the answer says about the object: as S3, only
+        // for authenticated requests.
+        if matches!(auth.identity.principal(), Principal::Anonymous)
+            && params.names().any(|n| n.starts_with("response-"))
+        {
+            return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                "Request specific response headers cannot be used for anonymous GET requests.",
+            ));
+        }
+        if matches!(
+            op,
+            Operation::UploadPart | Operation::UploadPartCopy | Operation::CompleteMultipartUpload
+        ) {
+            acl::strip_acl_headers(s.req_header_mut());
+        } else {
+            acl::translate_grants(s.req_header_mut(), &self.users.load())?;
+        }
+        // Only an upload's initiator may use it; the backend gets its own id for it.
+        x.client_upload_id = self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
+
+        // 5. routing
+        let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+        x.backend = route.backend.name.clone();
+        Ok(Planned::Request(Plan {
+            target,
+            op,
+            params,
+            auth,
+            route,
+        }))
+    }
+
+    /// Checks the upload id of a multipart request against the caller and puts the backend's id
+    /// in its place (likewise a listing's `upload-id-marker`). Returns the client's id.
+    pub(super) fn open_upload(
+        &self,
+        identity: &Identity,
+        tenant: &crate::config::Tenant,
+        op: Operation,
+        target: &Target,
+        params: &mut Params,
+    ) -> Result<Option<String>, HcpError> {
+        let scope = uploads::Scope {
+            tenant: &target.tenant,
+            bucket: target.bucket.as_deref().unwrap_or_default(),
+        };
+        let (param, client_id, backend_id) = match op {
+            Operation::UploadPart
+            | Operation::UploadPartCopy
+            | Operation::ListParts
+            | Operation::CompleteMultipartUpload
+            | Operation::AbortMultipartUpload => {
+                let Some(client_id) = params.get("uploadId").map(str::to_string) else {
+                    return Ok(None);
+                };
+                let use_ = match identity.principal() {
+                    Principal::User(user) if op == Operation::AbortMultipartUpload => {
+                        uploads::Use::Abort {
+                            caller_is_admin: access::check(
+                                &user.grants,
+                                &tenant.name,
+                                target.bucket.as_deref(),
+                                Some(access::Permission::Admin),
+                            )
+                            .is_ok(),
+                        }
+                    }
+                    _ => uploads::Use::InitiatorOnly,
+                };
+                let caller = identity.access_key().unwrap_or_default();
+                let backend_id = self.upload_ids.open(scope, &client_id, caller, use_)?;
+                ("uploadId", client_id, backend_id)
+            }
+            Operation::ListMultipartUploads => {
+                let Some(marker) = params.get("upload-id-marker").map(str::to_string) else {
+                    return Ok(None);
+                };
+                match self.upload_ids.backend_id(scope, &marker) {
+                    Some(backend_id) => ("upload-id-marker", marker, backend_id),
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        params.set(param, backend_id);
+        Ok(Some(client_id))
+    }
+}
+
+/// Authorisation: the identity's grants (an anonymous caller's are the tenant's anonymous
+/// grants) must allow the operation on its bucket, and reading the source of a copy.
+pub(super) fn authorize(
+    identity: &Identity,
+    tenant: &crate::config::Tenant,
+    op: Operation,
+    req: &pingora::http::RequestHeader,
+    target: &Target,
+) -> Result<(), HcpError> {
+    if op == Operation::CorsPreflight {
+        return Ok(());
+    }
+    let grants = match identity.principal() {
+        Principal::User(user) => {
+            access::check_tenant(user, identity.scheme(), &tenant.name)?;
+            &user.grants
+        }
+        Principal::Anonymous if access::is_multipart(op) => {
+            return Err(
+                access::denied().with_message("Multipart uploads require an authenticated user.")
+            )
+        }
+        Principal::Anonymous => &tenant.anonymous,
+    };
+    access::check(
+        grants,
+        &tenant.name,
+        target.bucket.as_deref(),
+        access::required(op, &req.method),
+    )?;
+    if let Some(also) = access::required_by_headers(op, &req.headers) {
+        access::check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
+            .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
+    }
+    if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+        if let Some(source) = req.headers.get("x-amz-copy-source") {
+            let (bucket, _) = signing::split_copy_source(source.as_bytes());
+            access::check(
+                grants,
+                &tenant.name,
+                Some(&bucket),
+                Some(access::Permission::Read),
+            )?;
+        }
+    }
+    Ok(())
+}

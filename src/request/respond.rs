@@ -1,0 +1,362 @@
+//! Phase 8 for streamed answers, and every answer the gateway gives itself: the backend's
+//! answer streamed or settled into HCP's, errors written as HCP's document, early answers with
+//! their unread bodies, refusals before a request is looked at.
+
+use super::*;
+
+/// How much of an unwanted request body is read and discarded after an early answer, so that a
+/// client that writes its whole body before reading still sees the answer.
+pub(super) const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// How long draining it may take in all.
+pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Gateway {
+    pub(super) async fn answer_from_backend(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        op: Operation,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Flow {
+        let upstream = up.session.resp_header().expect("response was read").clone();
+        let status = upstream.status.as_u16();
+        x.backend_status = Some(status);
+        if op == Operation::CorsPreflight {
+            return self.answer_preflight(s, x, up, &upstream).await;
+        }
+        x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
+            .iter()
+            .find_map(|h| upstream.headers.get(*h))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let limit = self.cfg.max_buffered_response_bytes;
+
+        // Errors and control answers are small documents: read whole and settled into HCP's
+        // answer, so that the status can follow the code. Object data streams.
+        if normalize::is_error_status(status) || (op.result_root().is_some() && status == 200) {
+            let body = forward::read_whole_body(&mut up.session, limit).await;
+            let location = self.client_location(s, target);
+            return match self.settle(x, &upstream, body, op, target, route, &location) {
+                Ok(doc) => {
+                    let mut resp =
+                        normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+                    resp.remove_header(&http::header::TRANSFER_ENCODING);
+                    resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
+                        .expect("length");
+                    x.status = status;
+                    x.bytes_out = doc.len() as u64;
+                    if s.write_response_header(Box::new(resp)).await.is_err()
+                        || s.write_response_body(doc, true).await.is_err()
+                    {
+                        return Flow::Abort;
+                    }
+                    Flow::KeepAlive
+                }
+                Err(err) => self.answer(s, x, err).await,
+            };
+        }
+
+        // A precondition the backend did not evaluate still gets HCP's answer.
+        if (200..300).contains(&status)
+            && matches!(op, Operation::GetObject | Operation::HeadObject)
+        {
+            match normalize::precondition(s.req_header(), &upstream) {
+                normalize::Precondition::Holds => {}
+                normalize::Precondition::Failed => {
+                    return self
+                        .answer(s, x, HcpError::new(HcpCode::PreconditionFailed))
+                        .await
+                }
+                normalize::Precondition::NotModified => {
+                    let mut resp =
+                        normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+                    resp.set_status(304).expect("304");
+                    for h in [
+                        http::header::CONTENT_LENGTH,
+                        http::header::CONTENT_TYPE,
+                        http::header::CONTENT_RANGE,
+                        http::header::TRANSFER_ENCODING,
+                    ] {
+                        resp.remove_header(&h);
+                    }
+                    x.status = 304;
+                    x.code = Some(HcpCode::PreconditionFailed);
+                    if s.write_response_header(Box::new(resp)).await.is_err()
+                        || s.finish_body().await.is_err()
+                    {
+                        return Flow::Abort;
+                    }
+                    return Flow::KeepAlive;
+                }
+            }
+        }
+
+        // Everything else streams.
+        let mut resp = normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+        let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
+        if !bodiless
+            && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
+            && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
+        {
+            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
+                .expect("static");
+        }
+        x.status = status;
+        if s.write_response_header(Box::new(resp)).await.is_err() {
+            return Flow::Abort;
+        }
+        if bodiless {
+            return if s.finish_body().await.is_ok() {
+                Flow::KeepAlive
+            } else {
+                Flow::Abort
+            };
+        }
+        loop {
+            match up.session.read_body_ref().await {
+                Ok(Some(chunk)) => {
+                    x.bytes_out += chunk.len() as u64;
+                    // HTTP/1 writes from the backend's read buffer as it is; only the generic
+                    // session interface needs an owned copy of each piece.
+                    let sent = match &mut *s {
+                        ServerSession::H1(h1) => h1.write_body(chunk).await.map(|_| ()),
+                        other => {
+                            other
+                                .write_response_body(Bytes::copy_from_slice(chunk), false)
+                                .await
+                        }
+                    };
+                    if sent.is_err() {
+                        x.cause = Some("client went away during the response".into());
+                        return Flow::Abort;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    x.cause = Some(format!("backend failed mid-response: {e}"));
+                    return Flow::Abort;
+                }
+            }
+        }
+        if s.finish_body().await.is_err() {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// A CORS preflight's answer: the backend's Access-Control-* headers when its CORS
+    /// configuration allows the origin and method, otherwise one and the same 403 whatever the
+    /// reason (no such bucket, no CORS configuration, a refused origin), so that a preflight
+    /// tells nothing about what exists.
+    pub(super) async fn answer_preflight(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let _ = forward::read_whole_body(&mut up.session, 64 * 1024).await;
+        if upstream.status.as_u16() != 200 {
+            x.cause = Some(format!(
+                "preflight refused by the backend ({})",
+                upstream.status.as_u16()
+            ));
+            return self.answer(s, x, preflight_refused()).await;
+        }
+        let mut resp = ResponseHeader::build(200, Some(8)).expect("200");
+        for (name, value) in upstream.headers.iter() {
+            if name.as_str().starts_with("access-control-") || name == http::header::VARY {
+                resp.append_header(name.clone(), value.clone())
+                    .expect("valid header");
+            }
+        }
+        resp.insert_header(http::header::CONTENT_LENGTH, "0")
+            .expect("static");
+        normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+        x.status = 200;
+        if s.write_response_header(Box::new(resp)).await.is_err() || s.finish_body().await.is_err()
+        {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// The URL HCP reports as an object's location: the client's own view of it.
+    pub(super) fn client_location(&self, s: &ServerSession, target: &Target) -> String {
+        let host = s
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let key = target
+            .raw_key
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        if target.virtual_host {
+            format!("http://{host}/{key}")
+        } else {
+            format!(
+                "http://{host}/{}/{key}",
+                target.bucket.as_deref().unwrap_or_default()
+            )
+        }
+    }
+
+    /// The backend could not be reached or did not answer: 503, and the cause only in the log.
+    pub(super) async fn backend_unreachable(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        cause: &str,
+    ) -> Flow {
+        x.cause = Some(cause.to_string());
+        tracing::warn!(request_id = %x.request_id, backend = %x.backend, "backend unavailable: {cause}");
+        self.answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
+            .await
+    }
+
+    /// Answers an error found before the body was read, then deals with the unread body.
+    pub(super) async fn answer_early(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        err: HcpError,
+    ) -> Flow {
+        if !self.write_error(s, x, err).await {
+            return Flow::Abort;
+        }
+        if s.is_body_empty() || s.is_body_done() {
+            return Flow::KeepAlive;
+        }
+        // A client waiting for 100-continue sends no body, and a body larger than the drain limit
+        // is not worth reading: either way the connection closes.
+        let declared = s
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if is_expect_continue(s) || declared.is_some_and(|n| n > DRAIN_LIMIT) {
+            return Flow::Close;
+        }
+        Flow::Drain
+    }
+
+    /// Reads and discards what is left of a refused request's body: at most `DRAIN_LIMIT`
+    /// bytes within `DRAIN_TIME` in all (no place of `max_concurrent_requests` is held).
+    pub(super) async fn drain(&self, s: &mut ServerSession) -> Flow {
+        let read_all = async {
+            let mut drained = 0usize;
+            while drained <= DRAIN_LIMIT {
+                match s.read_request_body().await {
+                    Ok(Some(chunk)) => drained += chunk.len(),
+                    Ok(None) => return Flow::KeepAlive,
+                    Err(_) => return Flow::Close,
+                }
+            }
+            Flow::Close
+        };
+        tokio::time::timeout(DRAIN_TIME.min(self.cfg.client_body_timeout), read_all)
+            .await
+            .unwrap_or(Flow::Close)
+    }
+
+    /// Answers an error. A request body that was not read to its end leaves bytes on the
+    /// connection, so it closes rather than being reused.
+    pub(super) async fn answer(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        err: HcpError,
+    ) -> Flow {
+        if !self.write_error(s, x, err).await {
+            return Flow::Abort;
+        }
+        if !s.is_body_empty() && !s.is_body_done() {
+            return Flow::Close;
+        }
+        Flow::KeepAlive
+    }
+
+    /// Writes an HCP error document (headers only for HEAD); false if the client is gone.
+    pub(super) async fn write_error(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        err: HcpError,
+    ) -> bool {
+        x.status = err.status;
+        x.code = Some(err.code);
+        let body = err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty);
+        let mut resp: ResponseHeader =
+            normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
+        if let Some(id) = x.backend_request_id.as_deref() {
+            let _ = resp.insert_header(normalize::BACKEND_REQUEST_ID, id);
+        }
+        if s.write_response_header(Box::new(resp)).await.is_err() {
+            return false;
+        }
+        // The request head may not have been parsed at all (malformed requests are answered
+        // too); the summary names the method when it was.
+        if s.request_summary().starts_with("HEAD ") {
+            return s.finish_body().await.is_ok();
+        }
+        x.bytes_out = body.len() as u64;
+        s.write_response_body(body, true).await.is_ok()
+    }
+
+    /// Over `max_concurrent_requests` (overall or per client): HCP's overload answer, 503
+    /// ServiceUnavailable with Retry-After, sent before anything else is done; the connection
+    /// closes, since the request's body (if any) is not read.
+    pub(super) async fn refuse_overload(
+        &self,
+        s: &mut ServerSession,
+        limit: crate::admission::Refused,
+        started: Instant,
+    ) {
+        self.metrics
+            .overload_refusals
+            .with_label_values(&[limit.name()])
+            .inc();
+        let cause = format!("{} concurrency limit", limit.name());
+        let err = HcpError::new(HcpCode::ServiceUnavailable);
+        self.refuse(s, err, Some(cause), started).await;
+    }
+
+    /// A request whose header section pingora cannot accept (a Content-Length that is empty,
+    /// negative or given twice with different values, a control character in a header value,
+    /// broken framing), or that is larger than `limits.max_header_bytes`, gets HCP's 400 and
+    /// the connection closes: there is no telling where the next request would begin.
+    pub(super) async fn refuse_malformed(&self, s: &mut ServerSession, message: &str) {
+        let err = HcpError::new(HcpCode::InvalidArgument).with_message(message.to_string());
+        self.refuse(s, err, None, Instant::now()).await;
+    }
+
+    /// Answers a request refused before it was looked at, and closes the connection.
+    pub(super) async fn refuse(
+        &self,
+        s: &mut ServerSession,
+        err: HcpError,
+        cause: Option<String>,
+        started: Instant,
+    ) {
+        let mut x = Exchange {
+            request_id: new_request_id(),
+            cause,
+            ..Exchange::default()
+        };
+        s.set_keepalive(None);
+        let _ = self.write_error(s, &mut x, err).await;
+        self.record(&x, started);
+    }
+}
+
+/// A refused CORS preflight, the same whatever the reason.
+pub(super) fn preflight_refused() -> HcpError {
+    HcpError::new(HcpCode::AccessDenied)
+        .with_message("CORS is not enabled for this origin, method and headers on this bucket.")
+}

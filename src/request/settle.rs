@@ -1,0 +1,124 @@
+//! Phase 8 for buffered answers: a backend's error or control document becomes HCP's.
+
+use super::*;
+
+impl Gateway {
+    /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
+    /// the HCP error (including errors a backend hides in a 200, and copies answered without an
+    /// ETag, which OBS documents as failures).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn settle(
+        &self,
+        x: &mut Exchange,
+        upstream: &ResponseHeader,
+        body: Result<Vec<u8>, pingora::BError>,
+        op: Operation,
+        target: &Target,
+        route: &Route<'_>,
+        location: &str,
+    ) -> Result<Bytes, HcpError> {
+        let status = upstream.status.as_u16();
+        let body = body.map_err(|e| {
+            x.cause = Some(format!("reading the backend's answer: {e}"));
+            if e.etype() == &pingora::ErrorType::ReadTimedout {
+                HcpError::new(HcpCode::ServiceUnavailable)
+            } else {
+                // Oversized, or cut off: nothing HCP could answer with.
+                HcpError::new(HcpCode::InternalError)
+            }
+        })?;
+        let hidden = status == 200 && op.may_hide_error() && body_root_is_error(&body);
+        if normalize::is_error_status(status) || hidden {
+            let backend_err = normalize::read_backend_error(upstream, &body);
+            x.backend_code = backend_err.code.clone();
+            if x.backend_request_id.is_none() {
+                x.backend_request_id = backend_err.request_id.clone();
+            }
+            let effective = if hidden { 500 } else { status };
+            let mapped = normalize::map_backend_error(
+                route.backend.dialect,
+                effective,
+                &backend_err,
+                op,
+                target.bucket.as_deref(),
+                x.key.as_deref(),
+            );
+            let err = if mapped.code == HcpCode::NoSuchUpload
+                && op == Operation::UploadPartCopy
+                && x.upload_confirmed
+            {
+                // Seed 000: completed or aborted while the copy ran.
+                HcpError::new(HcpCode::OperationAborted)
+                    .with_message("The multipart upload was completed or aborted while the part was being copied.")
+            } else if mapped.code == HcpCode::PreconditionFailed && x.overwrite_guarded {
+                // The gateway's own If-None-Match: the name exists (rule 41).
+                name_exists()
+            } else {
+                mapped
+            };
+            self.metrics
+                .code_rewrites
+                .with_label_values(&[
+                    &route.backend.name,
+                    backend_err.code.as_deref().unwrap_or("-"),
+                    err.code.as_str(),
+                ])
+                .inc();
+            if err.code == HcpCode::InternalError {
+                tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
+                    backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
+            }
+            return Err(err);
+        }
+        if matches!(op, Operation::CopyObject | Operation::UploadPartCopy)
+            && !normalize::has_element(&body, b"ETag")
+        {
+            x.cause = Some("copy answered 200 without an ETag".into());
+            return Err(
+                HcpError::new(HcpCode::InternalError).with_message("The copy did not complete.")
+            );
+        }
+        let scope = uploads::Scope {
+            tenant: &target.tenant,
+            bucket: target.bucket.as_deref().unwrap_or_default(),
+        };
+        let upload_id = |backend_id: &str| match op {
+            Operation::CreateMultipartUpload => Some(self.upload_ids.issue(
+                scope,
+                x.access_key.as_deref().unwrap_or_default(),
+                backend_id,
+            )),
+            Operation::ListParts => x.client_upload_id.clone(),
+            Operation::ListMultipartUploads => Some(self.upload_ids.listed(scope, backend_id)),
+            _ => None,
+        };
+        let rewrites = normalize::Rewrites {
+            location,
+            upload_id: &upload_id,
+            pretty: x.pretty,
+        };
+        normalize::rewrite_xml(&body, op, route, &rewrites).ok_or_else(|| {
+            x.cause = Some("unparsable backend XML answer".into());
+            HcpError::new(HcpCode::InternalError)
+        })
+    }
+}
+
+/// Rule 41's answer.
+pub(super) fn name_exists() -> HcpError {
+    HcpError::new(HcpCode::OperationAborted).with_message(
+        "An object or folder with this name already exists and versioning is not enabled.",
+    )
+}
+
+/// Whether a 200 body is in fact an `<Error>` document (AWS on complete and copies).
+pub(super) fn body_root_is_error(body: &[u8]) -> bool {
+    let mut reader = quick_xml::Reader::from_reader(body);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(e)) => return e.name().as_ref() == b"Error",
+            Ok(quick_xml::events::Event::Eof) | Err(_) => return false,
+            _ => {}
+        }
+    }
+}
