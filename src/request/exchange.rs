@@ -23,12 +23,6 @@ pub(super) struct Exchange {
     pub(super) bytes_out: u64,
     pub(super) pretty: bool,
     pub(super) cause: Option<String>,
-    /// The upload was seen to exist before a part copy was forwarded.
-    pub(super) upload_confirmed: bool,
-    /// The upload id as the client gave it (the backend gets its own).
-    pub(super) client_upload_id: Option<String>,
-    /// The write carries the gateway's own `If-None-Match: *` (rule 41 done by the backend).
-    pub(super) overwrite_guarded: bool,
     /// From sending the request to the backend to its answer's headers.
     pub(super) backend_elapsed: Option<std::time::Duration>,
 }

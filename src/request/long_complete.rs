@@ -4,21 +4,19 @@
 use super::*;
 
 impl Gateway {
-    /// CompleteMultipartUpload may take long at the backend. Until `complete_keepalive_after` HCP's
-    /// statuses apply as usual; after it the gateway commits a 200 and sends whitespace every
-    /// second so that clients and proxies keep the connection, then the result or the Error
-    /// document.
+    /// CompleteMultipartUpload may take long at the backend. Until `complete_keepalive_after`
+    /// HCP's statuses apply as usual; after it the gateway commits a 200 and sends whitespace
+    /// every second so that clients and proxies keep the connection, then the result or the
+    /// Error document.
     pub(super) async fn complete(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
         mut up: Upstream,
-        target: &Target,
-        route: &Route<'_>,
+        call: &Call<'_>,
     ) -> Flow {
-        let op = Operation::CompleteMultipartUpload;
-        let mut committed = false;
         up.session.read_timeout = Some(self.cfg.complete_timeout);
+        let mut committed = false;
         let read = {
             let response = up.session.read_response();
             tokio::pin!(response);
@@ -28,18 +26,7 @@ impl Gateway {
                 tokio::select! {
                     r = &mut response => break r,
                     _ = ticks.tick() => {
-                        if !committed {
-                            let mut resp = ResponseHeader::build(200, Some(12)).expect("200");
-                            resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8").expect("static");
-                            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked").expect("static");
-                            normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
-                            if s.write_response_header(Box::new(resp)).await.is_err() {
-                                return Flow::Abort;
-                            }
-                            committed = true;
-                            x.status = 200;
-                        }
-                        if s.write_response_body(Bytes::from_static(b" "), false).await.is_err() {
+                        if !self.keep_complete_alive(s, x, &mut committed).await {
                             return Flow::Abort;
                         }
                     }
@@ -49,9 +36,7 @@ impl Gateway {
         if !committed {
             return match read {
                 Ok(_) => {
-                    let flow = self
-                        .answer_from_backend(s, x, &mut up, op, target, route)
-                        .await;
+                    let flow = self.answer_from_backend(s, x, &mut up, call).await;
                     if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
                         self.forwarder.release(up).await;
                     }
@@ -61,15 +46,14 @@ impl Gateway {
             };
         }
         // The 200 is on its way: whatever happens now goes into the body.
-        let location = self.client_location(s, target);
+        let location = self.client_location(s, call.target);
         let settled = match read {
             Ok(_) => {
                 let upstream = up.session.resp_header().expect("response was read").clone();
                 x.backend_status = Some(upstream.status.as_u16());
-                let body =
-                    forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
-                        .await;
-                self.settle(x, &upstream, body, op, target, route, &location)
+                let limit = self.cfg.max_buffered_response_bytes;
+                let body = forward::read_whole_body(&mut up.session, limit).await;
+                self.settle(x, call, &upstream, body, &location)
             }
             Err(e) => {
                 x.cause = Some(format!("backend failed during a long complete: {e}"));
@@ -89,5 +73,31 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// One tick of a long complete: the 200 header the first time, then a space. False if the
+    /// client is gone.
+    async fn keep_complete_alive(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        committed: &mut bool,
+    ) -> bool {
+        if !*committed {
+            let mut resp = ResponseHeader::build(200, Some(12)).expect("200");
+            resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8")
+                .expect("static");
+            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
+                .expect("static");
+            normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+            if s.write_response_header(Box::new(resp)).await.is_err() {
+                return false;
+            }
+            x.status = 200;
+            *committed = true;
+        }
+        s.write_response_body(Bytes::from_static(b" "), false)
+            .await
+            .is_ok()
     }
 }

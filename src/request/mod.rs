@@ -44,6 +44,7 @@ mod settle;
 use exchange::{new_request_id, Exchange};
 use plan::authorize;
 use probes::Overwrite;
+use send::Call;
 use settle::name_exists;
 
 pub struct Gateway {
@@ -96,6 +97,8 @@ struct Plan<'a> {
     op: Operation,
     /// The operation's own query parameters (upload ids already the backend's).
     params: Params,
+    /// The upload id as the client gave it.
+    client_upload_id: Option<String>,
     auth: Authenticated,
     route: Route<'a>,
 }

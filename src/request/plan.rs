@@ -107,7 +107,8 @@ impl Gateway {
             acl::translate_grants(s.req_header_mut(), &self.users.load())?;
         }
         // Only an upload's initiator may use it; the backend gets its own id for it.
-        x.client_upload_id = self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
+        let client_upload_id =
+            self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
 
         // 5. routing
         let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
@@ -118,6 +119,7 @@ impl Gateway {
             params,
             auth,
             route,
+            client_upload_id,
         }))
     }
 

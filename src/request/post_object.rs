@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
+use super::send::{Call, Guards};
 use super::{authorize, is_expect_continue, Exchange, Flow, Gateway, Overwrite};
 use crate::acl;
 use crate::addressing::Target;
@@ -70,6 +71,8 @@ struct Upload {
     key: String,
     request: RequestHeader,
     file: Bytes,
+    /// The verified signer's access key (none for an anonymous form).
+    caller: Option<String>,
 }
 
 impl Gateway {
@@ -144,6 +147,7 @@ impl Gateway {
                 return Flow::Abort;
             }
         };
+        let mut guards = Guards::default();
         match self
             .check_overwrite(
                 &upload.request,
@@ -159,10 +163,20 @@ impl Gateway {
                     .request
                     .insert_header(http::header::IF_NONE_MATCH, "*")
                     .expect("static");
-                x.overwrite_guarded = true;
+                guards.overwrite_guarded = true;
             }
             Err(e) => return self.answer(s, x, e).await,
         }
+        let no_params = crate::operation::Params::default();
+        let call = Call {
+            op: Operation::PutObject,
+            params: &no_params,
+            target: &upload.target,
+            route: &route,
+            caller: upload.caller.as_deref(),
+            client_upload_id: None,
+            guards,
+        };
 
         let digest = sigv4::sha256_hex(&upload.file);
         let backend_req = signing::backend_request(
@@ -194,15 +208,7 @@ impl Gateway {
         let location = self.client_location(s, &upload.target);
         if !header.status.is_success() {
             let err = self
-                .settle(
-                    x,
-                    &header,
-                    Ok(body),
-                    Operation::PutObject,
-                    &upload.target,
-                    &route,
-                    &location,
-                )
+                .settle(x, &call, &header, Ok(body), &location)
                 .err()
                 .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
             return self.answer(s, x, err).await;
@@ -368,6 +374,7 @@ impl Gateway {
             key,
             request,
             file: data.freeze(),
+            caller: identity.access_key().map(str::to_string),
         })
     }
 }

@@ -20,6 +20,30 @@ impl Gateway {
         route.backend.dialect == crate::mapping::Dialect::Aws && route.backend.region == "us-east-1"
     }
 
+    /// AWS in us-east-1 answers a re-created own bucket 200 and resets its ACL: the gateway asks
+    /// first and answers HCP's BucketAlreadyOwnedByYou without re-creating it.
+    pub(super) async fn check_recreate(&self, call: &Call<'_>) -> Result<(), HcpError> {
+        if !self.recreates_silently(call.route) {
+            return Ok(());
+        }
+        let head = self
+            .backend_call(
+                Operation::HeadBucket,
+                Params::default(),
+                call.target,
+                call.route,
+            )
+            .await;
+        match head {
+            Some((h, _)) if h.status == 200 => {
+                let bucket = call.target.bucket.as_deref().unwrap_or_default();
+                Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
+            }
+            Some((h, _)) if h.status == 403 => Err(HcpError::new(HcpCode::BucketAlreadyExists)),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
     /// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
     /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional

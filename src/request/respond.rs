@@ -11,19 +11,20 @@ pub(super) const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Gateway {
+    /// Phase 8: the backend's answer header is in; HCP's answer goes out. Errors and control
+    /// answers are small documents, read whole and settled so that the status can follow the
+    /// code; a precondition the backend ignored is answered here; object data streams.
     pub(super) async fn answer_from_backend(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
         up: &mut Upstream,
-        op: Operation,
-        target: &Target,
-        route: &Route<'_>,
+        call: &Call<'_>,
     ) -> Flow {
         let upstream = up.session.resp_header().expect("response was read").clone();
         let status = upstream.status.as_u16();
         x.backend_status = Some(status);
-        if op == Operation::CorsPreflight {
+        if call.op == Operation::CorsPreflight {
             return self.answer_preflight(s, x, up, &upstream).await;
         }
         x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
@@ -31,70 +32,94 @@ impl Gateway {
             .find_map(|h| upstream.headers.get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let limit = self.cfg.max_buffered_response_bytes;
-
-        // Errors and control answers are small documents: read whole and settled into HCP's
-        // answer, so that the status can follow the code. Object data streams.
-        if normalize::is_error_status(status) || (op.result_root().is_some() && status == 200) {
-            let body = forward::read_whole_body(&mut up.session, limit).await;
-            let location = self.client_location(s, target);
-            return match self.settle(x, &upstream, body, op, target, route, &location) {
-                Ok(doc) => {
-                    let mut resp =
-                        normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
-                    resp.remove_header(&http::header::TRANSFER_ENCODING);
-                    resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
-                        .expect("length");
-                    x.status = status;
-                    x.bytes_out = doc.len() as u64;
-                    if s.write_response_header(Box::new(resp)).await.is_err()
-                        || s.write_response_body(doc, true).await.is_err()
-                    {
-                        return Flow::Abort;
-                    }
-                    Flow::KeepAlive
-                }
-                Err(err) => self.answer(s, x, err).await,
-            };
+        if normalize::is_error_status(status) || (call.op.result_root().is_some() && status == 200)
+        {
+            return self.answer_settled(s, x, up, call, &upstream).await;
         }
-
-        // A precondition the backend did not evaluate still gets HCP's answer.
         if (200..300).contains(&status)
-            && matches!(op, Operation::GetObject | Operation::HeadObject)
+            && matches!(call.op, Operation::GetObject | Operation::HeadObject)
         {
             match normalize::precondition(s.req_header(), &upstream) {
                 normalize::Precondition::Holds => {}
                 normalize::Precondition::Failed => {
-                    return self
-                        .answer(s, x, HcpError::new(HcpCode::PreconditionFailed))
-                        .await
+                    let failed = HcpError::new(HcpCode::PreconditionFailed);
+                    return self.answer(s, x, failed).await;
                 }
                 normalize::Precondition::NotModified => {
-                    let mut resp =
-                        normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
-                    resp.set_status(304).expect("304");
-                    for h in [
-                        http::header::CONTENT_LENGTH,
-                        http::header::CONTENT_TYPE,
-                        http::header::CONTENT_RANGE,
-                        http::header::TRANSFER_ENCODING,
-                    ] {
-                        resp.remove_header(&h);
-                    }
-                    x.status = 304;
-                    x.code = Some(HcpCode::PreconditionFailed);
-                    if s.write_response_header(Box::new(resp)).await.is_err()
-                        || s.finish_body().await.is_err()
-                    {
-                        return Flow::Abort;
-                    }
-                    return Flow::KeepAlive;
+                    return self.not_modified(s, x, &upstream).await
                 }
             }
         }
+        self.stream_answer(s, x, up, &upstream).await
+    }
 
-        // Everything else streams.
-        let mut resp = normalize::success_header(&upstream, &x.request_id, &self.cfg.host_id);
+    /// A buffered backend answer, settled into HCP's document or error.
+    async fn answer_settled(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let limit = self.cfg.max_buffered_response_bytes;
+        let body = forward::read_whole_body(&mut up.session, limit).await;
+        let location = self.client_location(s, call.target);
+        let doc = match self.settle(x, call, upstream, body, &location) {
+            Ok(doc) => doc,
+            Err(err) => return self.answer(s, x, err).await,
+        };
+        let mut resp = normalize::success_header(upstream, &x.request_id, &self.cfg.host_id);
+        resp.remove_header(&http::header::TRANSFER_ENCODING);
+        resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
+            .expect("length");
+        x.status = upstream.status.as_u16();
+        x.bytes_out = doc.len() as u64;
+        if s.write_response_header(Box::new(resp)).await.is_err()
+            || s.write_response_body(doc, true).await.is_err()
+        {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// 304 for a condition the backend did not evaluate (s3s-fs): its headers without a body.
+    async fn not_modified(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let mut resp = normalize::success_header(upstream, &x.request_id, &self.cfg.host_id);
+        resp.set_status(304).expect("304");
+        for h in [
+            http::header::CONTENT_LENGTH,
+            http::header::CONTENT_TYPE,
+            http::header::CONTENT_RANGE,
+            http::header::TRANSFER_ENCODING,
+        ] {
+            resp.remove_header(&h);
+        }
+        x.status = 304;
+        x.code = Some(HcpCode::PreconditionFailed);
+        if s.write_response_header(Box::new(resp)).await.is_err() || s.finish_body().await.is_err()
+        {
+            return Flow::Abort;
+        }
+        Flow::KeepAlive
+    }
+
+    /// Object data, streamed from the backend's read buffer to the client. A backend that fails
+    /// mid-body aborts the client connection: never a truncated body that looks whole.
+    async fn stream_answer(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let status = upstream.status.as_u16();
+        let mut resp = normalize::success_header(upstream, &x.request_id, &self.cfg.host_id);
         let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
         if !bodiless
             && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
@@ -107,36 +132,30 @@ impl Gateway {
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return Flow::Abort;
         }
-        if bodiless {
-            return if s.finish_body().await.is_ok() {
-                Flow::KeepAlive
-            } else {
-                Flow::Abort
-            };
-        }
-        loop {
-            match up.session.read_body_ref().await {
-                Ok(Some(chunk)) => {
-                    x.bytes_out += chunk.len() as u64;
-                    // HTTP/1 writes from the backend's read buffer as it is; only the generic
-                    // session interface needs an owned copy of each piece.
-                    let sent = match &mut *s {
-                        ServerSession::H1(h1) => h1.write_body(chunk).await.map(|_| ()),
-                        other => {
-                            other
-                                .write_response_body(Bytes::copy_from_slice(chunk), false)
-                                .await
+        if !bodiless {
+            loop {
+                match up.session.read_body_ref().await {
+                    Ok(Some(chunk)) => {
+                        x.bytes_out += chunk.len() as u64;
+                        // HTTP/1 writes from the backend's read buffer as it is; only the generic
+                        // session interface needs an owned copy of each piece.
+                        let sent = match &mut *s {
+                            ServerSession::H1(h1) => h1.write_body(chunk).await.map(|_| ()),
+                            other => {
+                                let piece = Bytes::copy_from_slice(chunk);
+                                other.write_response_body(piece, false).await
+                            }
+                        };
+                        if sent.is_err() {
+                            x.cause = Some("client went away during the response".into());
+                            return Flow::Abort;
                         }
-                    };
-                    if sent.is_err() {
-                        x.cause = Some("client went away during the response".into());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        x.cause = Some(format!("backend failed mid-response: {e}"));
                         return Flow::Abort;
                     }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    x.cause = Some(format!("backend failed mid-response: {e}"));
-                    return Flow::Abort;
                 }
             }
         }

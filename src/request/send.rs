@@ -1,8 +1,9 @@
 //! Phases 6 and 7: the backend request is signed from the plan, guarded by the checks that need
 //! the backend's state, and sent — with the body verified on its way, control documents read
-//! and checked first, and bodiless requests retried by [`Retry`].
+//! and checked first, and bodiless requests retried by [`Retry`]; then phase 8 is called.
 
 use super::*;
+use pingora::http::RequestHeader;
 
 /// Retries of one request: bounded in count and in time.
 pub(super) struct Retry {
@@ -44,8 +45,57 @@ impl Retry {
     }
 }
 
+/// One backend call as the phases before it decided it: the operation with its parameters, the
+/// validated target, the route, who asked, and what the guards established. The phases after
+/// read it; nothing reads the access-log record for a decision.
+pub(super) struct Call<'a> {
+    pub(super) op: Operation,
+    pub(super) params: &'a Params,
+    pub(super) target: &'a Target,
+    pub(super) route: &'a Route<'a>,
+    /// The verified caller's access key (it binds the upload ids the gateway issues).
+    pub(super) caller: Option<&'a str>,
+    /// The upload id as the client gave it (the backend's is in `params`).
+    pub(super) client_upload_id: Option<&'a str>,
+    pub(super) guards: Guards,
+}
+
+/// What the checks before sending established, for reading the backend's answer.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Guards {
+    /// The upload was seen to exist before a part copy was sent (its absence now is 409).
+    pub(super) upload_confirmed: bool,
+    /// The write carries the gateway's own `If-None-Match: *` (a 412 means the name exists).
+    pub(super) overwrite_guarded: bool,
+}
+
+/// How the request's body goes on, decided once from the operation, the signature and the
+/// headers.
+pub(super) struct Body {
+    /// The body is forwarded (the operation carries one and the client sent one).
+    forwarded: bool,
+    verifier: Option<BodyVerifier>,
+    /// The length sent on (the decoded length of an aws-chunked body), where known.
+    length: Option<u64>,
+    /// What the gateway vouches for toward the backend.
+    payload_hash: String,
+    framing: BodyFraming,
+}
+
+/// Why a request stopped before a backend's answer could be used; [`Gateway::stop`] answers.
+pub(super) enum Stop {
+    /// Answered before any of the body was read (what is left is drained).
+    Early(HcpError),
+    /// Answered with the body read part-way: the connection closes after.
+    Answer(HcpError),
+    /// The backend could not be reached: 503, the cause in the log.
+    Unreachable(String),
+    /// The client went away or broke its body: no answer at all.
+    Abort(String),
+}
+
 impl Gateway {
-    /// Signing, forwarding and normalisation.
+    /// Phases 6–8: sign, guard, send, and answer from what the backend said.
     pub(super) async fn forward(
         &self,
         s: &mut ServerSession,
@@ -58,53 +108,103 @@ impl Gateway {
             params,
             auth,
             mut route,
+            client_upload_id,
         } = plan;
         if let Err(cause) = self.resolve_credentials(&mut route).await {
-            return self.backend_unreachable(s, x, &cause).await;
+            return self.stop(s, x, Stop::Unreachable(cause)).await;
         }
-        // Only operations that carry a body forward one: a body sent with any other request
-        // is left unread (the connection closes after the answer), so that it can hold nothing
-        // — no backend connection, no place — while it trickles in.
-        let client_body = !s.is_body_empty();
+        let mut call = Call {
+            op,
+            params: &params,
+            target: &target,
+            route: &route,
+            caller: auth.identity.access_key(),
+            client_upload_id: client_upload_id.as_deref(),
+            guards: Guards::default(),
+        };
+        match self.send(s, x, &mut call, &auth.payload).await {
+            Ok(up) => self.respond(s, x, &call, up).await,
+            Err(stop) => self.stop(s, x, stop).await,
+        }
+    }
+
+    /// Answers a request that stopped before the backend's answer.
+    pub(super) async fn stop(&self, s: &mut ServerSession, x: &mut Exchange, stop: Stop) -> Flow {
+        match stop {
+            Stop::Early(e) => self.answer_early(s, x, e).await,
+            Stop::Answer(e) => self.answer(s, x, e).await,
+            Stop::Unreachable(cause) => self.backend_unreachable(s, x, &cause).await,
+            Stop::Abort(cause) => {
+                x.cause = Some(cause);
+                Flow::Abort
+            }
+        }
+    }
+
+    /// The request up to the backend's answer header: body plan, signature, guards, control
+    /// documents, then the exchange with the backend.
+    async fn send(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &mut Call<'_>,
+        payload: &Payload,
+    ) -> Result<Upstream, Stop> {
+        let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
+        let mut req = self.sign(s, call, &body);
+        call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
+        if body.forwarded && is_expect_continue(s) {
+            s.write_continue_response()
+                .await
+                .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
+        }
+        let buffered = self
+            .read_whole_body(s, x, call, &mut body, &mut req)
+            .await?;
+        self.transmit(s, x, call, &req, body, buffered).await
+    }
+
+    /// Only operations that carry a body forward one; a body sent with any other request is
+    /// left unread (the connection closes after the answer), so that it can hold nothing — no
+    /// backend connection, no place — while it trickles in. A body is verified before the
+    /// backend could commit it, whatever its length: without one, the signed digest,
+    /// Content-MD5 and checksums must be an empty body's, and an aws-chunked request must have
+    /// its chunks (the backend would store an empty object on the header alone).
+    fn body_of(
+        &self,
+        s: &mut ServerSession,
+        op: Operation,
+        payload: &Payload,
+    ) -> Result<Body, HcpError> {
         let takes_body = op.takes_body()
             && matches!(
                 s.req_header().method,
                 http::Method::PUT | http::Method::POST
             );
-        let has_body = client_body && takes_body;
-        let verifier =
-            match BodyVerifier::new(&auth.payload, s.req_header(), self.cfg.max_chunk_bytes) {
-                Ok(v) => v,
-                Err(e) => return self.answer_early(s, x, e).await,
-            };
-        let body_length = if has_body {
+        let forwarded = takes_body && !s.is_body_empty();
+        let verifier = BodyVerifier::new(payload, s.req_header(), self.cfg.max_chunk_bytes)?;
+        let length = if forwarded {
             verifier.decoded_length()
         } else {
             None
         };
-        // A body is verified before the backend could commit it, whatever its length: without
-        // a body, the signed digest, Content-MD5 and checksums must be an empty body's (and an
-        // aws-chunked request must have its chunks); the backend would store an empty object on
-        // the header alone.
-        let verifier = if has_body {
-            Some(verifier)
-        } else if !takes_body {
-            None
-        } else {
-            if let Err(e) = verifier.finish() {
-                return self.answer_early(s, x, e).await;
+        let verifier = match (forwarded, takes_body) {
+            (true, _) => Some(verifier),
+            (false, false) => None,
+            (false, true) => {
+                verifier.finish()?;
+                None
             }
-            None
         };
-        if has_body {
+        if forwarded {
             self.metrics
                 .payloads
-                .with_label_values(&[auth.payload.mode()])
+                .with_label_values(&[payload.mode()])
                 .inc();
         }
         // What the gateway vouches for toward the backend: the verified digest of a body that is
         // forwarded unchanged, or no claim at all (the gateway verified what it could itself).
-        let (payload_hash, framing) = match (&auth.payload, has_body) {
+        let (payload_hash, framing) = match (payload, forwarded) {
             (_, false) => (sigv4::EMPTY_SHA256.to_string(), BodyFraming::AsSent),
             (Payload::Plain { sha256: Some(d) }, true) => (hex::encode(d), BodyFraming::AsSent),
             (Payload::Plain { sha256: None }, true) => {
@@ -114,281 +214,293 @@ impl Gateway {
                 (sigv4::UNSIGNED_PAYLOAD.to_string(), BodyFraming::Dechunked)
             }
         };
-
-        // 6. signing
-        let body = signing::BodyPlan {
-            length: body_length,
+        Ok(Body {
+            forwarded,
+            verifier,
+            length,
+            payload_hash,
             framing,
-            payload_hash: &payload_hash,
-        };
+        })
+    }
+
+    /// Phase 6: the backend request, built from the call (see `signing::backend_request`).
+    fn sign(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHeader {
         let client = s.req_header();
         let outbound = signing::Outbound {
-            op,
+            op: call.op,
             method: &client.method,
-            params: &params,
-            target: &target,
+            params: call.params,
+            target: call.target,
             headers: &client.headers,
         };
-        let mut upstream_req = signing::backend_request(
+        let plan = signing::BodyPlan {
+            length: body.length,
+            framing: body.framing,
+            payload_hash: &body.payload_hash,
+        };
+        let mut req = signing::backend_request(
             outbound,
-            &route,
-            body,
+            call.route,
+            plan,
             SystemTime::now(),
             &self.signing_keys,
         );
-        if has_body && body_length.is_none() {
-            upstream_req
-                .insert_header(http::header::TRANSFER_ENCODING, "chunked")
+        if body.forwarded && body.length.is_none() {
+            req.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
         }
+        req
+    }
 
-        // AWS us-east-1 answers a re-created own bucket 200 and resets its ACL: the gateway asks
-        // first and answers HCP's BucketAlreadyOwnedByYou without re-creating it.
-        if op == Operation::CreateBucket && self.recreates_silently(&route) {
-            match self
-                .backend_call(Operation::HeadBucket, Params::default(), &target, &route)
-                .await
-            {
-                Some((h, _)) if h.status == 200 => {
-                    let bucket = target.bucket.as_deref().unwrap_or_default();
-                    return self
-                        .answer_early(
-                            s,
-                            x,
-                            HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket),
-                        )
-                        .await;
-                }
-                Some((h, _)) if h.status == 403 => {
-                    return self
-                        .answer_early(s, x, HcpError::new(HcpCode::BucketAlreadyExists))
-                        .await;
-                }
-                _ => {}
-            }
+    /// The checks that need the backend's state, before a 100-continue so that a refused body
+    /// is never sent: a re-created own bucket on AWS us-east-1, HCP's rule 41 and create-only
+    /// writes the backend cannot refuse itself, seed 000's part-copy rules.
+    async fn guard(
+        &self,
+        s: &ServerSession,
+        call: &Call<'_>,
+        req: &mut RequestHeader,
+    ) -> Result<Guards, HcpError> {
+        let mut guards = Guards::default();
+        if call.op == Operation::CreateBucket {
+            self.check_recreate(call).await?;
         }
-
-        // Rule 41 and create-only writes where the backend cannot refuse them itself; before a
-        // 100-continue, so that a refused body is never sent.
-        match self
-            .check_overwrite(s.req_header(), op, &target, &route)
-            .await
+        if let Overwrite::AskBackend = self
+            .check_overwrite(s.req_header(), call.op, call.target, call.route)
+            .await?
         {
-            Ok(Overwrite::Unguarded) => {}
-            Ok(Overwrite::AskBackend) => {
-                upstream_req
-                    .insert_header(http::header::IF_NONE_MATCH, "*")
-                    .expect("static");
-                x.overwrite_guarded = true;
-            }
-            Err(e) => return self.answer_early(s, x, e).await,
+            req.insert_header(http::header::IF_NONE_MATCH, "*")
+                .expect("static");
+            guards.overwrite_guarded = true;
         }
-
-        if has_body && is_expect_continue(s) {
-            if let Err(e) = s.write_continue_response().await {
-                x.cause = Some(format!("writing 100-continue: {e}"));
-                return Flow::Abort;
-            }
+        if call.op == Operation::UploadPartCopy {
+            self.check_part_copy(s.req_header(), call.params, call.target, call.route)
+                .await?;
+            guards.upload_confirmed = true;
         }
+        Ok(guards)
+    }
 
-        // Seed 000's part-copy rules that need the backend's state.
-        if op == Operation::UploadPartCopy {
-            if let Err(e) = self
-                .check_part_copy(s.req_header(), &params, &target, &route)
-                .await
-            {
-                return self.answer_early(s, x, e).await;
-            }
-            x.upload_confirmed = true;
-        }
-
-        // HCP's complete, multi-delete and ACL rules need the (small) XML body before the backend
-        // acts: it is read and verified whole, checked, then sent on as it came (an ACL in HCP's
-        // terms is sent in the backend's).
-        // A body that decodes to nothing (aws-chunked with x-amz-decoded-content-length: 0) is
-        // read and verified whole first for the same reason.
-        let mut verifier = verifier;
-        let mut buffered: Option<Bytes> = None;
+    /// HCP's complete, multi-delete and ACL rules need the (small) XML body before the backend
+    /// acts: it is read and verified whole, checked, then sent on (an ACL as the gateway read
+    /// it). A body that decodes to nothing (aws-chunked with `x-amz-decoded-content-length: 0`)
+    /// is read and verified whole first too, so that the backend cannot commit it unverified.
+    async fn read_whole_body(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        body: &mut Body,
+        req: &mut RequestHeader,
+    ) -> Result<Option<Bytes>, Stop> {
         let control = matches!(
-            op,
+            call.op,
             Operation::CompleteMultipartUpload
                 | Operation::DeleteObjects
                 | Operation::PutBucketAcl
                 | Operation::PutObjectAcl
         );
-        if has_body && (control || body_length == Some(0)) {
-            let v = verifier.take().expect("not used yet");
-            let body = match forward::read_request_body(
-                s,
-                v,
-                self.cfg.limits.max_control_body_bytes,
-                self.cfg.client_body_timeout,
-            )
-            .await
-            {
-                Ok(b) => b,
-                Err(BodyError::Rejected(e)) => return self.answer(s, x, e).await,
-                Err(e) => {
-                    x.cause = Some(format!("client body: {e:?}"));
-                    return Flow::Abort;
-                }
-            };
-            x.bytes_in = body.len() as u64;
-            let upload_id = params.get("uploadId").unwrap_or_default().to_string();
-            let checked = match op {
-                _ if !control => Ok(None),
-                Operation::DeleteObjects => {
-                    validation::check_delete_list(&body, &self.cfg.limits).map(|()| None)
-                }
-                Operation::PutBucketAcl | Operation::PutObjectAcl => {
-                    let backend = self.backend_owner(&target, &route).await;
-                    let shown = routing::tenant_owner_id(route.tenant);
-                    let ids = (shown.as_str(), backend.as_deref());
-                    acl::check_policy(&body, &self.users.load(), ids).map(Some)
-                }
-                _ => self
-                    .check_complete(&body, &upload_id, &target, &route)
-                    .await
-                    .map(|()| None),
-            };
-            buffered = match checked {
-                Err(e) => return self.answer(s, x, e).await,
-                Ok(None) => Some(body),
-                Ok(Some(translated)) => {
-                    upstream_req =
-                        self.resign_with_body(s, (op, &params), &target, &route, &translated);
-                    Some(Bytes::from(translated))
-                }
-            };
+        if !body.forwarded || !(control || body.length == Some(0)) {
+            return Ok(None);
         }
+        let verifier = body.verifier.take().expect("not used yet");
+        let limit = self.cfg.limits.max_control_body_bytes;
+        let read = forward::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
+        let whole = match read.await {
+            Ok(b) => b,
+            Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),
+            Err(e) => return Err(Stop::Abort(format!("client body: {e:?}"))),
+        };
+        x.bytes_in = whole.len() as u64;
+        if !control {
+            return Ok(Some(whole));
+        }
+        match self.check_document(call, &whole).await {
+            Err(e) => Err(Stop::Answer(e)),
+            Ok(None) => Ok(Some(whole)),
+            Ok(Some(rewritten)) => {
+                *req = self.resign_with_body(
+                    s,
+                    (call.op, call.params),
+                    call.target,
+                    call.route,
+                    &rewritten,
+                );
+                Ok(Some(Bytes::from(rewritten)))
+            }
+        }
+    }
 
-        // 7. forwarding (only bodiless requests are ever retried, so the verifier is used once)
-        // Bodiless requests other than POST (which could create twice) are retried on connection
-        // failures and on the backend's 503 (SlowDown), with backoff; a body is never replayed.
-        let mut retry = Retry::new(
-            if !has_body && s.req_header().method != http::Method::POST {
-                route.backend.max_retries
-            } else {
-                0
-            },
-        );
+    /// A control document by HCP's rules; `Some` is the document to send instead.
+    async fn check_document(
+        &self,
+        call: &Call<'_>,
+        doc: &[u8],
+    ) -> Result<Option<Vec<u8>>, HcpError> {
+        match call.op {
+            Operation::DeleteObjects => {
+                validation::check_delete_list(doc, &self.cfg.limits).map(|()| None)
+            }
+            Operation::PutBucketAcl | Operation::PutObjectAcl => {
+                let backend = self.backend_owner(call.target, call.route).await;
+                let shown = routing::tenant_owner_id(call.route.tenant);
+                let ids = (shown.as_str(), backend.as_deref());
+                acl::check_policy(doc, &self.users.load(), ids).map(Some)
+            }
+            _ => {
+                let upload_id = call.params.get("uploadId").unwrap_or_default();
+                self.check_complete(doc, upload_id, call.target, call.route)
+                    .await
+                    .map(|()| None)
+            }
+        }
+    }
+
+    /// Phase 7: connects, sends, and waits for the answer's header. Bodiless requests other
+    /// than POST (which could create twice) are retried on connection failures and on the
+    /// backend's 503 (SlowDown), with backoff; a body is never replayed, so the verifier is
+    /// used once. A pooled connection the backend closed meanwhile gets one immediate retry.
+    async fn transmit(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        req: &RequestHeader,
+        mut body: Body,
+        buffered: Option<Bytes>,
+    ) -> Result<Upstream, Stop> {
+        let backend = call.route.backend;
+        let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
+        let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
-        let mut up = loop {
-            let mut up = match self.forwarder.connect(route.backend).await {
+        loop {
+            let mut up = match self.forwarder.connect(backend).await {
                 Ok(u) => u,
                 Err(e) => {
                     // Only failures to reach a backend count toward its health, never its
                     // answer (or its hanging up) on a bad request.
-                    self.health.record(&route.backend.name, false);
-                    if self.back_off(&mut retry, route.backend, "connect").await {
+                    self.health.record(&backend.name, false);
+                    if self.back_off(&mut retry, backend, "connect").await {
                         continue;
                     }
-                    return self.backend_unreachable(s, x, &e.to_string()).await;
+                    return Err(Stop::Unreachable(e.to_string()));
                 }
             };
-            self.count_connection(route.backend, up.reused);
+            self.count_connection(backend, up.reused);
             let sent = Instant::now();
-            // A pooled connection may have been closed by the backend meanwhile: a bodiless request
-            // that fails on one before any answer is sent again, at once, on a fresh connection.
-            let retriable = up.reused && !has_body && !stale_retried;
+            let retriable = up.reused && !body.forwarded && !stale_retried;
             stale_retried |= retriable;
-            if let Err(e) = up
-                .session
-                .write_request_header(Box::new(upstream_req.clone()))
+            let request = (req, buffered.as_ref());
+            match self
+                .write_request(s, x, &mut up, call, request, &mut body)
                 .await
             {
-                if retriable {
-                    continue;
-                }
-                return self.backend_unreachable(s, x, &e.to_string()).await;
+                Ok(()) => {}
+                Err(Stop::Unreachable(_)) if retriable => continue,
+                Err(stop) => return Err(stop),
             }
-            self.metrics
-                .backend_requests
-                .with_label_values(&[&route.backend.name])
-                .inc();
-            if let Some(body) = &buffered {
-                let sent = up.session.write_body(body).await;
-                if let Err(e) = sent.and(up.session.finish_body().await) {
-                    x.cause = Some(format!("backend stopped reading the body: {e}"));
-                }
-            } else if has_body {
-                let verifier = verifier.take().expect("a request with a body is sent once");
-                match forward::stream_request_body(
-                    s,
-                    &mut up.session,
-                    verifier,
-                    self.cfg.client_body_timeout,
-                )
-                .await
-                {
-                    Ok(n) => x.bytes_in = n,
-                    Err(BodyError::Rejected(e)) => {
-                        // The upstream request is abandoned unfinished: the backend stores nothing.
-                        drop(up);
-                        return self.answer(s, x, e).await;
-                    }
-                    Err(BodyError::Client(e)) => {
-                        x.cause = Some(format!("client body: {e}"));
-                        return Flow::Abort;
-                    }
-                    Err(BodyError::Backend(e)) => {
-                        // The backend may have answered early (and stopped reading): use its answer.
-                        x.cause = Some(format!("backend stopped reading the body: {e}"));
-                    }
-                }
-            } else if let Err(e) = up.session.finish_body().await {
-                if retriable {
-                    continue;
-                }
-                return self.backend_unreachable(s, x, &e.to_string()).await;
-            }
-            if op == Operation::CompleteMultipartUpload {
-                break up;
+            if call.op == Operation::CompleteMultipartUpload {
+                // Its answer may take long: `long_complete` waits for it.
+                return Ok(up);
             }
             match up.session.read_response().await {
-                Ok(_) => {
-                    let busy = up.session.resp_header().map(|h| h.status.as_u16()) == Some(503);
-                    if busy && retry.left() {
-                        // Read the short error answer so the connection can be pooled.
-                        let drained = forward::read_whole_body(&mut up.session, 64 * 1024).await;
-                        if drained.is_ok() && up.session.is_body_done() {
-                            self.forwarder.release(up).await;
-                        }
-                        if self.back_off(&mut retry, route.backend, "busy").await {
-                            continue;
-                        }
-                        // Out of time: the request is answered as the backend is overloaded.
-                        return self
-                            .answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
-                            .await;
+                Ok(_)
+                    if up.session.resp_header().map(|h| h.status.as_u16()) == Some(503)
+                        && retry.left() =>
+                {
+                    // Read the short error answer so the connection can be pooled.
+                    let drained = forward::read_whole_body(&mut up.session, 64 * 1024).await;
+                    if drained.is_ok() && up.session.is_body_done() {
+                        self.forwarder.release(up).await;
                     }
+                    if !self.back_off(&mut retry, backend, "busy").await {
+                        // Out of time: answered as the backend is overloaded.
+                        return Err(Stop::Answer(HcpError::new(HcpCode::ServiceUnavailable)));
+                    }
+                }
+                Ok(_) => {
                     x.backend_elapsed = Some(sent.elapsed());
-                    self.health.record(&route.backend.name, true);
-                    break up;
+                    self.health.record(&backend.name, true);
+                    return Ok(up);
                 }
                 Err(e) if retriable => {
                     tracing::debug!("retrying on a fresh backend connection: {e}");
-                    continue;
                 }
                 Err(e) => {
                     // (A read timeout is not counted: a client can make a request long; a
                     // backend that stops answering fails its HTTP probe.)
-                    if self.back_off(&mut retry, route.backend, "connection").await {
-                        continue;
+                    if !self.back_off(&mut retry, backend, "connection").await {
+                        return Err(Stop::Unreachable(e.to_string()));
                     }
-                    return self.backend_unreachable(s, x, &e.to_string()).await;
                 }
             }
-        };
-        let body_fully_read = !client_body || s.is_body_done();
-        if op == Operation::CompleteMultipartUpload {
-            return self.complete(s, x, up, &target, &route).await;
         }
+    }
 
-        // 8. normalisation
-        let flow = self
-            .answer_from_backend(s, x, &mut up, op, &target, &route)
-            .await;
+    /// Writes the request header and its body: a buffered document, or the client's body
+    /// streamed and verified on its way (a body that fails verification is never finished, so
+    /// the backend stores nothing).
+    async fn write_request(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        call: &Call<'_>,
+        (req, buffered): (&RequestHeader, Option<&Bytes>),
+        body: &mut Body,
+    ) -> Result<(), Stop> {
+        let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
+        up.session
+            .write_request_header(Box::new(req.clone()))
+            .await
+            .map_err(unreachable)?;
+        self.metrics
+            .backend_requests
+            .with_label_values(&[&call.route.backend.name])
+            .inc();
+        if let Some(doc) = buffered {
+            let sent = up.session.write_body(doc).await;
+            if let Err(e) = sent.and(up.session.finish_body().await) {
+                x.cause = Some(format!("backend stopped reading the body: {e}"));
+            }
+            return Ok(());
+        }
+        let Some(verifier) = body.verifier.take().filter(|_| body.forwarded) else {
+            return up
+                .session
+                .finish_body()
+                .await
+                .map(|_| ())
+                .map_err(unreachable);
+        };
+        let timeout = self.cfg.client_body_timeout;
+        match forward::stream_request_body(s, &mut up.session, verifier, timeout).await {
+            Ok(n) => x.bytes_in = n,
+            // The upstream request is abandoned unfinished: the backend stores nothing.
+            Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),
+            Err(BodyError::Client(e)) => return Err(Stop::Abort(format!("client body: {e}"))),
+            // The backend may have answered early (and stopped reading): its answer is used.
+            Err(BodyError::Backend(e)) => {
+                x.cause = Some(format!("backend stopped reading the body: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 8: HCP's answer from the backend's, and the backend connection pooled again when
+    /// the exchange ended cleanly.
+    async fn respond(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        mut up: Upstream,
+    ) -> Flow {
+        if call.op == Operation::CompleteMultipartUpload {
+            return self.complete(s, x, up, call).await;
+        }
+        let body_fully_read = s.is_body_empty() || s.is_body_done();
+        let flow = self.answer_from_backend(s, x, &mut up, call).await;
         match flow {
             Flow::KeepAlive if up.session.is_body_done() => self.forwarder.release(up).await,
             _ => drop(up),

@@ -6,17 +6,15 @@ impl Gateway {
     /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
     /// the HCP error (including errors a backend hides in a 200, and copies answered without an
     /// ETag, which OBS documents as failures).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn settle(
         &self,
         x: &mut Exchange,
+        call: &Call<'_>,
         upstream: &ResponseHeader,
         body: Result<Vec<u8>, pingora::BError>,
-        op: Operation,
-        target: &Target,
-        route: &Route<'_>,
         location: &str,
     ) -> Result<Bytes, HcpError> {
+        let (op, target, route) = (call.op, call.target, call.route);
         let status = upstream.status.as_u16();
         let body = body.map_err(|e| {
             x.cause = Some(format!("reading the backend's answer: {e}"));
@@ -41,16 +39,16 @@ impl Gateway {
                 &backend_err,
                 op,
                 target.bucket.as_deref(),
-                x.key.as_deref(),
+                target.key_lossy().as_deref(),
             );
             let err = if mapped.code == HcpCode::NoSuchUpload
                 && op == Operation::UploadPartCopy
-                && x.upload_confirmed
+                && call.guards.upload_confirmed
             {
                 // Seed 000: completed or aborted while the copy ran.
                 HcpError::new(HcpCode::OperationAborted)
                     .with_message("The multipart upload was completed or aborted while the part was being copied.")
-            } else if mapped.code == HcpCode::PreconditionFailed && x.overwrite_guarded {
+            } else if mapped.code == HcpCode::PreconditionFailed && call.guards.overwrite_guarded {
                 // The gateway's own If-None-Match: the name exists (rule 41).
                 name_exists()
             } else {
@@ -85,10 +83,10 @@ impl Gateway {
         let upload_id = |backend_id: &str| match op {
             Operation::CreateMultipartUpload => Some(self.upload_ids.issue(
                 scope,
-                x.access_key.as_deref().unwrap_or_default(),
+                call.caller.unwrap_or_default(),
                 backend_id,
             )),
-            Operation::ListParts => x.client_upload_id.clone(),
+            Operation::ListParts => call.client_upload_id.map(str::to_string),
             Operation::ListMultipartUploads => Some(self.upload_ids.listed(scope, backend_id)),
             _ => None,
         };
