@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// Phases 1 and 2's output: who is addressed, and what is asked.
+struct Classified {
+    target: Target,
+    query: Query,
+    op: Operation,
+}
+
 impl Gateway {
     /// The phases that decide, before any byte goes to a backend.
     pub(super) fn plan(
@@ -11,7 +18,56 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
     ) -> Result<Planned<'_>, HcpError> {
-        let req = s.req_header();
+        let Classified { target, query, op } = self.classify(s.req_header())?;
+        x.tenant = target.tenant.clone();
+        x.bucket = target.bucket.clone();
+        x.key = target.key_lossy();
+        x.operation = Some(op);
+        let tenant = &self.cfg.tenants[&target.tenant];
+        if op == Operation::PostObject {
+            // Rule 47: a form upload is authenticated by its form alone.
+            if s.req_header()
+                .headers
+                .contains_key(http::header::AUTHORIZATION)
+            {
+                return Err(access::denied()
+                    .with_message("A POST object upload is authenticated by its form fields."));
+            }
+            let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+            x.backend = route.backend.name.clone();
+            return Ok(Planned::Form { target, route });
+        }
+        let auth = self.authenticate(s.req_header(), &target, &query, op)?;
+        x.access_key = auth.identity.access_key().map(str::to_string);
+        x.scheme = auth.identity.scheme().name();
+        if let Err(e) = authorize(&auth.identity, tenant, op, s.req_header(), &target) {
+            self.metrics
+                .auth_failures
+                .with_label_values(&["AccessDenied"])
+                .inc();
+            return Err(e);
+        }
+        let mut params = Params::of(op, &query);
+        self.validate(s, &auth, op, &target, (&query, &params))?;
+        // Only an upload's initiator may use it; the backend gets its own id for it.
+        let client_upload_id =
+            self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
+        // Phase 5, routing.
+        let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+        x.backend = route.backend.name.clone();
+        Ok(Planned::Request(Plan {
+            target,
+            op,
+            params,
+            auth,
+            route,
+            client_upload_id,
+        }))
+    }
+
+    /// Phase 1, addressing (`Host` and path → tenant, bucket, key), and phase 2,
+    /// classification (method, target, query → the operation).
+    fn classify(&self, req: &pingora::http::RequestHeader) -> Result<Classified, HcpError> {
         let host = req
             .headers
             .get(http::header::HOST)
@@ -19,8 +75,6 @@ impl Gateway {
             .or_else(|| req.uri.authority().map(|a| a.as_str()))
             .unwrap_or_default();
         let (raw_path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
-
-        // 1. addressing
         // HCP's own scheme addresses through a /hs3 path prefix.
         let hcp_scheme = req
             .headers
@@ -34,61 +88,45 @@ impl Gateway {
             self.cfg.default_tenant.as_deref(),
             |t| self.cfg.tenants.contains_key(t),
         )?;
-        x.tenant = target.tenant.clone();
-        x.bucket = target.bucket.clone();
-        x.key = target.key_lossy();
-
-        // 2. classification
         let query = Query::parse(raw_query);
-        let op = operation::classify(
-            &req.method,
-            &target,
-            &query,
-            req.headers.contains_key("x-amz-copy-source"),
-        )?;
-        x.operation = Some(op);
-        let mut params = Params::of(op, &query);
-        let tenant = &self.cfg.tenants[&target.tenant];
-        if op == Operation::PostObject {
-            // Rule 47: a form upload is authenticated by its form alone.
-            if req.headers.contains_key(http::header::AUTHORIZATION) {
-                return Err(access::denied()
-                    .with_message("A POST object upload is authenticated by its form fields."));
-            }
-            let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
-            x.backend = route.backend.name.clone();
-            return Ok(Planned::Form { target, route });
-        }
+        let copy = req.headers.contains_key("x-amz-copy-source");
+        let op = operation::classify(&req.method, &target, &query, copy)?;
+        Ok(Classified { target, query, op })
+    }
 
-        // 3. authentication, and what the identity may do (a CORS preflight has no identity)
-        let authenticated = if op == Operation::CorsPreflight {
-            Ok(self.authn.preflight())
-        } else {
-            self.authn
-                .authenticate(req, &target, &query, SystemTime::now())
-        };
-        let auth = match authenticated {
-            Ok(a) => a,
-            Err(e) => {
+    /// Phase 3, authentication (a CORS preflight has no identity: it is never
+    /// signature-checked).
+    fn authenticate(
+        &self,
+        req: &pingora::http::RequestHeader,
+        target: &Target,
+        query: &Query,
+        op: Operation,
+    ) -> Result<Authenticated, HcpError> {
+        if op == Operation::CorsPreflight {
+            return Ok(self.authn.preflight());
+        }
+        self.authn
+            .authenticate(req, target, query, SystemTime::now())
+            .inspect_err(|e| {
                 self.metrics
                     .auth_failures
                     .with_label_values(&[e.code.as_str()])
                     .inc();
-                return Err(e);
-            }
-        };
-        x.access_key = auth.identity.access_key().map(str::to_string);
-        x.scheme = auth.identity.scheme().name();
-        if let Err(e) = authorize(&auth.identity, tenant, op, req, &target) {
-            self.metrics
-                .auth_failures
-                .with_label_values(&["AccessDenied"])
-                .inc();
-            return Err(e);
-        }
+            })
+    }
 
-        // 4. validation; ACL grants in the backend's terms (HCP ignores them on parts and completes)
-        validation::check(op, &target, &query, req, &self.cfg.limits)?;
+    /// Phase 4, validation by HCP's rules that need no backend; ACL grant headers in the
+    /// backend's terms (HCP ignores them on parts and completes).
+    fn validate(
+        &self,
+        s: &mut ServerSession,
+        auth: &Authenticated,
+        op: Operation,
+        target: &Target,
+        (query, params): (&Query, &Params),
+    ) -> Result<(), HcpError> {
+        validation::check(op, target, query, s.req_header(), &self.cfg.limits)?;
         // Response header overrides change what the answer says about the object: as S3, only
         // for authenticated requests.
         if matches!(auth.identity.principal(), Principal::Anonymous)
@@ -103,24 +141,10 @@ impl Gateway {
             Operation::UploadPart | Operation::UploadPartCopy | Operation::CompleteMultipartUpload
         ) {
             acl::strip_acl_headers(s.req_header_mut());
+            Ok(())
         } else {
-            acl::translate_grants(s.req_header_mut(), &self.users.load())?;
+            acl::translate_grants(s.req_header_mut(), &self.users.load())
         }
-        // Only an upload's initiator may use it; the backend gets its own id for it.
-        let client_upload_id =
-            self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
-
-        // 5. routing
-        let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
-        x.backend = route.backend.name.clone();
-        Ok(Planned::Request(Plan {
-            target,
-            op,
-            params,
-            auth,
-            route,
-            client_upload_id,
-        }))
     }
 
     /// Checks the upload id of a multipart request against the caller and puts the backend's id
