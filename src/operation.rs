@@ -222,7 +222,7 @@ impl Params {
 
     /// The query string sent to the backend, in SigV4's canonical form (sorted, encoded once).
     pub fn to_query(&self) -> String {
-        let mut pairs: Vec<(String, String)> = self
+        let pairs = self
             .pairs
             .iter()
             .map(|(n, v)| {
@@ -232,17 +232,7 @@ impl Params {
                 (en, ev)
             })
             .collect();
-        pairs.sort();
-        let mut out = String::new();
-        for (i, (n, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            out.push_str(n);
-            out.push('=');
-            out.push_str(v);
-        }
-        out
+        crate::sigv4::join_query(pairs)
     }
 }
 

@@ -632,31 +632,9 @@ mod oracle_tests {
         "~",
         "a+b",
     ];
-    /// Query names: every S3 sub-resource, the operations' parameters, presigned credentials
-    /// and names no operation defines.
-    const NAMES: &[&str] = &[
-        "acl",
-        "cors",
-        "delete",
-        "lifecycle",
-        "location",
-        "uploads",
-        "versioning",
-        "versions",
-        "policy",
-        "tagging",
-        "website",
-        "restore",
-        "retention",
-        "legal-hold",
-        "select",
-        "object-lock",
-        "torrent",
-        "attributes",
-        "logging",
-        "notification",
-        "replication",
-        "uploadId",
+    /// Query names besides the selecting ones: the operations' parameters, presigned
+    /// credentials and names no operation defines.
+    const PARAMETERS: &[&str] = &[
         "partNumber",
         "versionId",
         "list-type",
@@ -785,7 +763,12 @@ mod oracle_tests {
         };
         let mut query: Vec<String> = Vec::new();
         for _ in 0..rng.gen_range(0..6) {
-            let name = *NAMES.choose(rng).unwrap();
+            let name = *SELECTING
+                .iter()
+                .chain(PARAMETERS)
+                .collect::<Vec<_>>()
+                .choose(rng)
+                .unwrap();
             query.push(match rng.gen_range(0..3) {
                 0 => name.to_string(),
                 _ => format!("{name}={}", VALUES.choose(rng).unwrap()),

@@ -104,8 +104,14 @@ pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
         canonicalize_encoded(value, false, &mut v);
         pairs.push((n, v));
     }
+    join_query(pairs)
+}
+
+/// Encoded name/value pairs as a canonical query string: sorted, `name=value` joined by `&`.
+pub fn join_query(mut pairs: Vec<(String, String)>) -> String {
     pairs.sort();
-    let mut out = String::with_capacity(raw_query.len() + pairs.len());
+    let len = pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(len);
     for (i, (n, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
