@@ -148,14 +148,11 @@ impl Gateway {
             }
         };
         let mut guards = Guards::default();
-        match self
-            .check_overwrite(
-                &upload.request,
-                Operation::PutObject,
-                &upload.target,
-                &route,
-            )
-            .await
+        let at = super::probes::At {
+            target: &upload.target,
+            route: &route,
+        };
+        match super::probes::check_overwrite(self, &upload.request, Operation::PutObject, at).await
         {
             Ok(Overwrite::Unguarded) => {}
             Ok(Overwrite::AskBackend) => {

@@ -1,9 +1,11 @@
-//! The checks that need the backend's state, made with the gateway's own small requests
-//! (`backend_call`, built like every backend request from an operation and its parameters):
-//! overwrite protection, part sizes, part-copy sources, re-created buckets, the backend
-//! account's id.
+//! The checks that need the backend's state: overwrite protection (rule 41, create-only
+//! writes), part sizes of a complete, part-copy sources, re-created buckets, and the backend
+//! account's id. They ask through [`Probe`], a typed client of the gateway's own small
+//! requests: the gateway answers it with signed requests built like every backend request
+//! (an operation and its parameters, `backend_call`); the unit tests below with a fake.
 
 use super::*;
+use async_trait::async_trait;
 
 /// How a write that must not replace an object is protected.
 pub(super) enum Overwrite {
@@ -13,170 +15,312 @@ pub(super) enum Overwrite {
     AskBackend,
 }
 
+/// Where a probe looks: the validated target (bucket, and key where it has one) and its route.
+#[derive(Clone, Copy)]
+pub(super) struct At<'a> {
+    pub(super) target: &'a Target,
+    pub(super) route: &'a Route<'a>,
+}
+
+/// One page of an upload's parts.
+pub(super) enum PartsPage {
+    /// Sizes by part number, and the marker of the next page.
+    Listed(complete::PartSizes),
+    /// The backend does not know the upload.
+    NoSuchUpload,
+    /// The listing failed (unreachable, unreadable): the backend's answer to the request
+    /// itself decides then.
+    Unknown,
+}
+
+/// What the checks ask a backend, one typed question a method.
+#[async_trait]
+pub(super) trait Probe: Send + Sync {
+    /// The status of a HEAD of the bucket, `None` if the backend could not be reached.
+    async fn bucket_status(&self, at: At<'_>) -> Option<u16>;
+    /// The object's header when a HEAD (of `version`) answers 200.
+    async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
+    /// Whether the bucket's versioning is Enabled.
+    async fn versioning_enabled(&self, at: At<'_>) -> bool;
+    /// Whether any key of the bucket starts with `prefix`.
+    async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool;
+    /// A page of the upload's parts, from `marker` on.
+    async fn parts_page(&self, at: At<'_>, upload_id: &str, marker: Option<&str>) -> PartsPage;
+}
+
+#[async_trait]
+impl Probe for Gateway {
+    async fn bucket_status(&self, at: At<'_>) -> Option<u16> {
+        let bucket = bucket_of(at.target);
+        let head = self.backend_call(Operation::HeadBucket, Params::default(), &bucket, at.route);
+        head.await.map(|(h, _)| h.status.as_u16())
+    }
+
+    async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
+        let mut params = Params::default();
+        if let Some(v) = version {
+            params.set("versionId", v);
+        }
+        let head = self.backend_call(Operation::HeadObject, params, at.target, at.route);
+        head.await.map(|(h, _)| h).filter(|h| h.status == 200)
+    }
+
+    async fn versioning_enabled(&self, at: At<'_>) -> bool {
+        let params = Params::default().with("versioning", "");
+        let bucket = bucket_of(at.target);
+        let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
+        matches!(got.await, Some((h, body)) if h.status == 200
+            && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>"))
+    }
+
+    async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool {
+        let params = Params::default()
+            .with("list-type", "2")
+            .with("max-keys", "1")
+            .with("prefix", String::from_utf8_lossy(prefix));
+        let bucket = bucket_of(at.target);
+        let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
+        matches!(got.await, Some((h, body)) if h.status == 200
+            && normalize::has_element(&body, b"Contents"))
+    }
+
+    async fn parts_page(&self, at: At<'_>, upload_id: &str, marker: Option<&str>) -> PartsPage {
+        let mut params = Params::default()
+            .with("uploadId", upload_id)
+            .with("max-parts", "1000");
+        if let Some(m) = marker {
+            params.set("part-number-marker", m);
+        }
+        match self
+            .backend_call(Operation::ListParts, params, at.target, at.route)
+            .await
+        {
+            Some((h, _)) if h.status == 404 => PartsPage::NoSuchUpload,
+            Some((h, body)) if h.status == 200 => complete::parse_list_parts(&body)
+                .map(PartsPage::Listed)
+                .unwrap_or(PartsPage::Unknown),
+            _ => PartsPage::Unknown,
+        }
+    }
+}
+
+fn bucket_of(target: &Target) -> Target {
+    Target {
+        raw_key: None,
+        ..target.clone()
+    }
+}
+
+/// AWS in us-east-1 (and what speaks its dialect there) answers CreateBucket on a bucket its
+/// caller owns with a plain 200 and resets its ACL: the gateway asks first and answers HCP's
+/// 200 BucketAlreadyOwnedByYou (or 409 BucketAlreadyExists) without re-creating it.
+pub(super) async fn check_recreate(probe: &dyn Probe, at: At<'_>) -> Result<(), HcpError> {
+    let backend = at.route.backend;
+    if backend.dialect != crate::mapping::Dialect::Aws || backend.region != "us-east-1" {
+        return Ok(());
+    }
+    match probe.bucket_status(at).await {
+        Some(200) => {
+            let bucket = at.target.bucket.as_deref().unwrap_or_default();
+            Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
+        }
+        Some(403) => Err(HcpError::new(HcpCode::BucketAlreadyExists)),
+        _ => Ok(()),
+    }
+}
+
+/// Writes that must not replace an existing object: HCP's rule 41 on tenants with
+/// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
+/// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
+/// writes (412). A backend with conditional writes refuses an existing object atomically;
+/// otherwise a HEAD checks first, and a writer racing between check and write is not caught.
+pub(super) async fn check_overwrite(
+    probe: &dyn Probe,
+    req: &pingora::http::RequestHeader,
+    op: Operation,
+    at: At<'_>,
+) -> Result<Overwrite, HcpError> {
+    if !matches!(
+        op,
+        Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
+    ) {
+        return Ok(Overwrite::Unguarded);
+    }
+    let backend = at.route.backend;
+    let client_create_only = req
+        .headers
+        .get(http::header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+    let create_only = client_create_only && !backend.conditional_writes;
+    let refuse = at.route.tenant.overwrite == crate::config::Overwrite::RefuseUnversioned
+        && !probe.versioning_enabled(at).await;
+    if !create_only && !refuse {
+        return Ok(Overwrite::Unguarded);
+    }
+    // With conditional writes the backend checks the object itself; a client's own
+    // If-None-Match then stays the client's (412).
+    let ask_backend = refuse && backend.conditional_writes && !client_create_only;
+    let exists = !ask_backend && probe.object_head(at, None).await.is_some();
+    // The client's own precondition comes first, as HTTP evaluates preconditions.
+    if client_create_only && exists {
+        return Err(HcpError::new(HcpCode::PreconditionFailed));
+    }
+    if !refuse {
+        return Ok(Overwrite::Unguarded);
+    }
+    let folder_exists = !exists && {
+        let mut folder = at.target.key().unwrap_or_default();
+        folder.push(b'/');
+        probe.any_key_under(at, &folder).await
+    };
+    if exists || folder_exists {
+        return Err(name_exists());
+    }
+    Ok(if ask_backend {
+        Overwrite::AskBackend
+    } else {
+        Overwrite::Unguarded
+    })
+}
+
+/// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
+/// and every part but the last at least HCP's and the backend's minimum size.
+pub(super) async fn check_complete(
+    probe: &dyn Probe,
+    hcp_minimum: u64,
+    (body, upload_id): (&[u8], &str),
+    at: At<'_>,
+) -> Result<(), HcpError> {
+    let parts = complete::parse(body)?;
+    complete::check_order(&parts)?;
+    let backend_minimum = at.route.backend.min_part_bytes;
+    if hcp_minimum == 0 && backend_minimum == 0 {
+        return Ok(());
+    }
+    let sizes = part_sizes(probe, at, upload_id).await;
+    complete::check_sizes(
+        &parts,
+        |n| sizes.get(&n).copied(),
+        hcp_minimum,
+        backend_minimum,
+    )
+}
+
+/// The sizes of an upload's parts, page by page (at most 20 pages of 1,000). A failed listing
+/// gives what was read so far: the backend's answer to the complete itself then decides.
+async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> HashMap<u32, u64> {
+    let mut sizes = HashMap::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..20 {
+        let PartsPage::Listed((page, next)) =
+            probe.parts_page(at, upload_id, marker.as_deref()).await
+        else {
+            break;
+        };
+        sizes.extend(page);
+        match next {
+            Some(n) => marker = Some(n),
+            None => break,
+        }
+    }
+    sizes
+}
+
+/// Seed 000's UploadPartCopy rules that need backend state: the upload must exist before the
+/// copy (so that its disappearance during the copy can be told apart, 409), the range must
+/// start inside the source, and the copy-source conditions must hold (412). The source's HEAD
+/// comes from `source_head` (the gateway caches it briefly).
+pub(super) async fn check_part_copy(
+    probe: &dyn Probe,
+    req: &pingora::http::RequestHeader,
+    upload_id: &str,
+    at: At<'_>,
+    source_head: impl std::future::Future<Output = Option<Arc<ResponseHeader>>>,
+) -> Result<(), HcpError> {
+    if let PartsPage::NoSuchUpload = probe.parts_page(at, upload_id, None).await {
+        return Err(HcpError::new(HcpCode::NoSuchUpload));
+    }
+    let range_start = req
+        .headers
+        .get("x-amz-copy-source-range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(validation::copy_range)
+        .map(|(first, _)| first);
+    let conditional = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
+    if range_start.is_none() && !conditional {
+        return Ok(());
+    }
+    // A missing or unreadable source is the backend's to answer.
+    let Some(head) = source_head.await else {
+        return Ok(());
+    };
+    if conditional
+        && normalize::precondition_with(req, "x-amz-copy-source-", &head)
+            != normalize::Precondition::Holds
+    {
+        return Err(HcpError::new(HcpCode::PreconditionFailed));
+    }
+    let size = head
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(first), Some(size)) = (range_start, size) {
+        if first >= size {
+            return Err(HcpError::new(HcpCode::InvalidArgument)
+                .with_message("The copy range starts at or beyond the end of the source object."));
+        }
+    }
+    Ok(())
+}
+
 impl Gateway {
-    /// AWS in us-east-1 (and what speaks its dialect there) answers CreateBucket on a bucket its
-    /// caller owns with a plain 200.
-    pub(super) fn recreates_silently(&self, route: &Route<'_>) -> bool {
-        route.backend.dialect == crate::mapping::Dialect::Aws && route.backend.region == "us-east-1"
-    }
-
-    /// AWS in us-east-1 answers a re-created own bucket 200 and resets its ACL: the gateway asks
-    /// first and answers HCP's BucketAlreadyOwnedByYou without re-creating it.
-    pub(super) async fn check_recreate(&self, call: &Call<'_>) -> Result<(), HcpError> {
-        if !self.recreates_silently(call.route) {
-            return Ok(());
-        }
-        let head = self
-            .backend_call(
-                Operation::HeadBucket,
-                Params::default(),
-                call.target,
-                call.route,
-            )
-            .await;
-        match head {
-            Some((h, _)) if h.status == 200 => {
-                let bucket = call.target.bucket.as_deref().unwrap_or_default();
-                Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
-            }
-            Some((h, _)) if h.status == 403 => Err(HcpError::new(HcpCode::BucketAlreadyExists)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
-    /// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
-    /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
-    /// writes (412). A backend with conditional writes refuses an existing object atomically;
-    /// otherwise a HEAD checks first, and a writer racing between check and write is not caught.
-    pub(super) async fn check_overwrite(
+    /// The HEAD of a part copy's source, cached for a few seconds (a series of part copies
+    /// reads it once), keyed by the backend's bucket name: tenants may share client names.
+    pub(super) async fn copy_source_head(
         &self,
         req: &pingora::http::RequestHeader,
-        op: Operation,
-        target: &Target,
-        route: &Route<'_>,
-    ) -> Result<Overwrite, HcpError> {
-        if !matches!(
-            op,
-            Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
-        ) {
-            return Ok(Overwrite::Unguarded);
-        }
-        let client_create_only = req
-            .headers
-            .get(http::header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
-        let create_only = client_create_only && !route.backend.conditional_writes;
-        let bucket = Target {
-            raw_key: None,
-            ..target.clone()
+        at: At<'_>,
+    ) -> Option<Arc<ResponseHeader>> {
+        let source = req.headers.get("x-amz-copy-source")?;
+        let source = signing::CopySource::parse(source.as_bytes())?;
+        let mut raw_key = String::new();
+        sigv4::uri_encode(&source.key, true, &mut raw_key);
+        let source_target = Target {
+            tenant: at.target.tenant.clone(),
+            bucket: Some(source.bucket.clone()),
+            raw_key: Some(raw_key.into_bytes()),
+            virtual_host: false,
         };
-        let refuse = route.tenant.overwrite == crate::config::Overwrite::RefuseUnversioned
-            && !matches!(
-                self.backend_call(Operation::GetBucketVersioning, Params::default().with("versioning", ""), &bucket, route).await,
-                Some((h, body)) if h.status == 200
-                    && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>")
-            );
-        if !create_only && !refuse {
-            return Ok(Overwrite::Unguarded);
+        let cache_key = format!(
+            "{}\n{}\n{:?}\n{:?}",
+            at.route.backend.name,
+            routing::backend_bucket_name(at.route.tenant, &source.bucket),
+            source_target.raw_key,
+            source.version_id
+        );
+        let cached = self.source_heads.get(&cache_key);
+        self.metrics
+            .cache_lookup("copy_source_head", cached.is_some());
+        if cached.is_some() {
+            return cached;
         }
-        // With conditional writes the backend checks the object itself; a client's own
-        // If-None-Match then stays the client's (412).
-        let ask_backend = refuse && route.backend.conditional_writes && !client_create_only;
-        let exists = !ask_backend
-            && matches!(
-                self.backend_call(Operation::HeadObject, Params::default(), target, route).await,
-                Some((h, _)) if h.status == 200
-            );
-        // The client's own precondition comes first, as HTTP evaluates preconditions.
-        if client_create_only && exists {
-            return Err(HcpError::new(HcpCode::PreconditionFailed));
-        }
-        if !refuse {
-            return Ok(Overwrite::Unguarded);
-        }
-        let folder_exists = !exists && {
-            let mut folder = target.key().unwrap_or_default();
-            folder.push(b'/');
-            let listing = Params::default()
-                .with("list-type", "2")
-                .with("max-keys", "1")
-                .with("prefix", String::from_utf8_lossy(&folder));
-            matches!(
-                self.backend_call(Operation::ListObjectsV2, listing, &bucket, route).await,
-                Some((h, body)) if h.status == 200 && normalize::has_element(&body, b"Contents")
-            )
+        let mut source_route =
+            routing::route(at.route.tenant, Some(at.route.backend), &source_target).ok()?;
+        source_route.credentials = at.route.credentials.clone();
+        let source_at = At {
+            target: &source_target,
+            route: &source_route,
         };
-        if exists || folder_exists {
-            return Err(name_exists());
-        }
-        Ok(if ask_backend {
-            Overwrite::AskBackend
-        } else {
-            Overwrite::Unguarded
-        })
-    }
-
-    /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
-    /// and every part but the last at least HCP's and the backend's minimum size.
-    pub(super) async fn check_complete(
-        &self,
-        body: &[u8],
-        upload_id: &str,
-        target: &Target,
-        route: &Route<'_>,
-    ) -> Result<(), HcpError> {
-        let parts = complete::parse(body)?;
-        complete::check_order(&parts)?;
-        let hcp_minimum = self.cfg.limits.min_part_bytes;
-        if hcp_minimum == 0 && route.backend.min_part_bytes == 0 {
-            return Ok(());
-        }
-        let sizes = self.part_sizes(upload_id, target, route).await;
-        complete::check_sizes(
-            &parts,
-            |n| sizes.get(&n).copied(),
-            hcp_minimum,
-            route.backend.min_part_bytes,
-        )
-    }
-
-    /// The sizes of an upload's parts, from ListParts at the backend. A failed listing gives what
-    /// was read so far: the backend's answer to the complete itself then decides.
-    pub(super) async fn part_sizes(
-        &self,
-        upload_id: &str,
-        target: &Target,
-        route: &Route<'_>,
-    ) -> HashMap<u32, u64> {
-        let mut sizes = HashMap::new();
-        let mut marker: Option<String> = None;
-        for _ in 0..20 {
-            let mut query = Params::default()
-                .with("uploadId", upload_id)
-                .with("max-parts", "1000");
-            if let Some(m) = &marker {
-                query.set("part-number-marker", m.as_str());
-            }
-            let Some((header, body)) = self
-                .backend_call(Operation::ListParts, query, target, route)
-                .await
-            else {
-                break;
-            };
-            if header.status != 200 {
-                break;
-            }
-            let Some((page, next)) = complete::parse_list_parts(&body) else {
-                break;
-            };
-            sizes.extend(page);
-            match next {
-                Some(n) => marker = Some(n),
-                None => break,
-            }
-        }
-        sizes
+        let head = Arc::new(
+            self.object_head(source_at, source.version_id.as_deref())
+                .await?,
+        );
+        self.source_heads.insert(cache_key, head.clone());
+        Some(head)
     }
 
     /// A small request of the gateway's own to the backend (listing parts, the size of a copy
@@ -243,135 +387,334 @@ impl Gateway {
         Some((header, body))
     }
 
-    /// Seed 000's UploadPartCopy rules that need backend state: the upload must exist before the
-    /// copy (so that its disappearance during the copy can be told apart, 409), the range must
-    /// start inside the source, and the copy-source conditions must hold (412). The source is
-    /// read with one HEAD, cached briefly.
-    pub(super) async fn check_part_copy(
-        &self,
-        req: &pingora::http::RequestHeader,
-        params: &Params,
-        target: &Target,
-        route: &Route<'_>,
-    ) -> Result<(), HcpError> {
-        let upload_id = params.get("uploadId").unwrap_or_default();
-        let query = Params::default()
-            .with("uploadId", upload_id)
-            .with("max-parts", "1");
-        if let Some((header, _)) = self
-            .backend_call(Operation::ListParts, query, target, route)
-            .await
-        {
-            if header.status == 404 {
-                return Err(HcpError::new(HcpCode::NoSuchUpload));
-            }
-        }
-        let range_start = req
-            .headers
-            .get("x-amz-copy-source-range")
-            .and_then(|v| v.to_str().ok())
-            .and_then(validation::copy_range)
-            .map(|(first, _)| first);
-        let conditional = req
-            .headers
-            .keys()
-            .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
-        let Some(source) = req
-            .headers
-            .get("x-amz-copy-source")
-            .filter(|_| range_start.is_some() || conditional)
-        else {
-            return Ok(());
-        };
-        let Some(source) = signing::CopySource::parse(source.as_bytes()) else {
-            return Ok(());
-        };
-        let mut raw_key = String::new();
-        sigv4::uri_encode(&source.key, true, &mut raw_key);
-        let source_target = Target {
-            tenant: target.tenant.clone(),
-            bucket: Some(source.bucket.clone()),
-            raw_key: Some(raw_key.into_bytes()),
-            virtual_host: false,
-        };
-        let mut head_params = Params::default();
-        if let Some(v) = &source.version_id {
-            head_params.set("versionId", v.as_str());
-        }
-        // Keyed by the backend's bucket name: tenants may use the same client names.
-        let cache_key = format!(
-            "{}\n{}\n{:?}\n{:?}",
-            route.backend.name,
-            routing::backend_bucket_name(route.tenant, &source.bucket),
-            source_target.raw_key,
-            source.version_id
-        );
-        let cached = self.source_heads.get(&cache_key);
-        self.metrics
-            .cache_lookup("copy_source_head", cached.is_some());
-        let head = match cached {
-            Some(head) => head,
-            None => {
-                let mut source_route =
-                    routing::route(route.tenant, Some(route.backend), &source_target)?;
-                source_route.credentials = route.credentials.clone();
-                match self
-                    .backend_call(
-                        Operation::HeadObject,
-                        head_params,
-                        &source_target,
-                        &source_route,
-                    )
-                    .await
-                {
-                    Some((header, _)) if header.status == 200 => {
-                        let head = Arc::new(header);
-                        self.source_heads.insert(cache_key, head.clone());
-                        head
-                    }
-                    // A missing or unreadable source is the backend's to answer.
-                    _ => return Ok(()),
-                }
-            }
-        };
-        if conditional
-            && normalize::precondition_with(req, "x-amz-copy-source-", &head)
-                != normalize::Precondition::Holds
-        {
-            return Err(HcpError::new(HcpCode::PreconditionFailed));
-        }
-        let size = head
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let (Some(first), Some(size)) = (range_start, size) {
-            if first >= size {
-                return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
-                    "The copy range starts at or beyond the end of the source object.",
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// The backend account's canonical id (the owner of everything the gateway stores there),
     /// for ACL documents that name the tenant's id. Read once per backend from a bucket ACL.
     pub(super) async fn backend_owner(&self, target: &Target, route: &Route<'_>) -> Option<String> {
         if let Some(id) = self.backend_owners.get(&route.backend.name) {
             return Some(id);
         }
-        let bucket = Target {
-            raw_key: None,
-            ..target.clone()
-        };
         let params = Params::default().with("acl", "");
         let (header, body) = self
-            .backend_call(Operation::GetBucketAcl, params, &bucket, route)
+            .backend_call(Operation::GetBucketAcl, params, &bucket_of(target), route)
             .await?;
         let id = acl::owner_id(&body).filter(|_| header.status == 200)?;
         self.backend_owners
             .insert(route.backend.name.clone(), id.clone());
         Some(id)
+    }
+}
+
+/// The checks against a fake backend whose state each test sets.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overwrite as TenantOverwrite, Tenant};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Fake {
+        bucket_status: Option<u16>,
+        versioned: bool,
+        /// Object keys and their sizes.
+        objects: Vec<(Vec<u8>, u64, &'static str)>,
+        /// Part sizes of the open upload `u`, served 2 a page.
+        parts: Option<Vec<(u32, u64)>>,
+        asked: Mutex<Vec<&'static str>>,
+    }
+
+    #[async_trait]
+    impl Probe for Fake {
+        async fn bucket_status(&self, _: At<'_>) -> Option<u16> {
+            self.asked.lock().unwrap().push("bucket");
+            self.bucket_status
+        }
+        async fn object_head(&self, at: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
+            self.asked.lock().unwrap().push("head");
+            let key = at.target.key()?;
+            let (_, size, etag) = self.objects.iter().find(|(k, _, _)| *k == key)?;
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            h.insert_header("content-length", size.to_string()).unwrap();
+            h.insert_header("etag", *etag).unwrap();
+            Some(h)
+        }
+        async fn versioning_enabled(&self, _: At<'_>) -> bool {
+            self.asked.lock().unwrap().push("versioning");
+            self.versioned
+        }
+        async fn any_key_under(&self, _: At<'_>, prefix: &[u8]) -> bool {
+            self.asked.lock().unwrap().push("list");
+            self.objects.iter().any(|(k, _, _)| k.starts_with(prefix))
+        }
+        async fn parts_page(&self, _: At<'_>, id: &str, marker: Option<&str>) -> PartsPage {
+            self.asked.lock().unwrap().push("parts");
+            let Some(parts) = self.parts.as_ref().filter(|_| id == "u") else {
+                return PartsPage::NoSuchUpload;
+            };
+            let from: u32 = marker.map_or(0, |m| m.parse().unwrap());
+            let page: Vec<(u32, u64)> = parts
+                .iter()
+                .copied()
+                .filter(|(n, _)| *n > from)
+                .take(2)
+                .collect();
+            let next = (page.len() == 2 && parts.last().unwrap().0 > page[1].0)
+                .then(|| page[1].0.to_string());
+            PartsPage::Listed((page, next))
+        }
+    }
+
+    fn tenant(overwrite: TenantOverwrite) -> Tenant {
+        Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite,
+        }
+    }
+
+    fn target(key: &str) -> Target {
+        Target {
+            tenant: "t".into(),
+            bucket: Some("bkt".into()),
+            raw_key: Some(key.as_bytes().to_vec()),
+            virtual_host: false,
+        }
+    }
+
+    /// Runs `f` with a route over a backend set up by `setup`.
+    async fn with_at<R>(
+        overwrite: TenantOverwrite,
+        setup: impl FnOnce(&mut crate::routing::BackendRuntime),
+        key: &str,
+        f: impl AsyncFnOnce(At<'_>) -> R,
+    ) -> R {
+        let tenant = tenant(overwrite);
+        let mut backend = crate::routing::BackendRuntime::for_tests();
+        setup(&mut backend);
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("bkt".into()),
+            credentials: None,
+        };
+        let target = target(key);
+        f(At {
+            target: &target,
+            route: &route,
+        })
+        .await
+    }
+
+    fn put(headers: &[(&str, &str)]) -> pingora::http::RequestHeader {
+        let mut req = pingora::http::RequestHeader::build("PUT", b"/bkt/k", None).unwrap();
+        for (n, v) in headers {
+            req.insert_header(n.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    fn code(r: Result<Overwrite, HcpError>) -> Result<&'static str, HcpCode> {
+        r.map(|o| match o {
+            Overwrite::Unguarded => "unguarded",
+            Overwrite::AskBackend => "ask backend",
+        })
+        .map_err(|e| e.code)
+    }
+
+    #[tokio::test]
+    async fn rule_41_refuses_names_that_exist_as_objects_or_folders() {
+        use TenantOverwrite::*;
+        let fake = Fake {
+            objects: vec![(b"k".to_vec(), 1, "\"e\""), (b"dir/x".to_vec(), 1, "\"e\"")],
+            ..Fake::default()
+        };
+        let check = async |overwrite, key: &str, conditional: bool, headers: &[(&str, &str)]| {
+            let req = put(headers);
+            let set =
+                move |b: &mut crate::routing::BackendRuntime| b.conditional_writes = conditional;
+            with_at(overwrite, set, key, async |at| {
+                code(check_overwrite(&fake, &req, Operation::PutObject, at).await)
+            })
+            .await
+        };
+        assert_eq!(check(Allow, "k", false, &[]).await, Ok("unguarded"));
+        assert_eq!(
+            check(RefuseUnversioned, "k", false, &[]).await,
+            Err(HcpCode::OperationAborted)
+        );
+        assert_eq!(
+            check(RefuseUnversioned, "dir", false, &[]).await,
+            Err(HcpCode::OperationAborted)
+        );
+        assert_eq!(
+            check(RefuseUnversioned, "new", false, &[]).await,
+            Ok("unguarded")
+        );
+        // A backend with conditional writes is asked to refuse atomically: no HEAD.
+        assert_eq!(
+            check(RefuseUnversioned, "new", true, &[]).await,
+            Ok("ask backend")
+        );
+        // Create-only writes where the backend would ignore If-None-Match: 412 by a HEAD.
+        let star = [("if-none-match", "*")];
+        assert_eq!(
+            check(Allow, "k", false, &star).await,
+            Err(HcpCode::PreconditionFailed)
+        );
+        assert_eq!(check(Allow, "new", false, &star).await, Ok("unguarded"));
+        assert_eq!(check(Allow, "k", true, &star).await, Ok("unguarded"));
+        // With versioning enabled, rule 41 does not apply.
+        let versioned = Fake {
+            versioned: true,
+            ..Fake::default()
+        };
+        let req = put(&[]);
+        let r = with_at(
+            RefuseUnversioned,
+            |_| {},
+            "k",
+            async |at| code(check_overwrite(&versioned, &req, Operation::PutObject, at).await),
+        )
+        .await;
+        assert_eq!(r, Ok("unguarded"));
+        assert_eq!(*versioned.asked.lock().unwrap(), ["versioning"]);
+    }
+
+    #[tokio::test]
+    async fn completes_need_big_enough_parts_across_listing_pages() {
+        let complete = |n: u32| {
+            let parts: String = (1..=n)
+                .map(|i| format!("<Part><PartNumber>{i}</PartNumber><ETag>\"e\"</ETag></Part>"))
+                .collect();
+            format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>")
+        };
+        let mib = 1 << 20;
+        let fake = |sizes: &[u64]| Fake {
+            parts: Some(
+                sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (i as u32 + 1, *s))
+                    .collect(),
+            ),
+            ..Fake::default()
+        };
+        let run = async |fake: Fake, n: u32, min: u64| {
+            let body = complete(n);
+            with_at(
+                TenantOverwrite::Allow,
+                |b| b.min_part_bytes = 5 * mib,
+                "k",
+                async |at| {
+                    check_complete(&fake, min, (body.as_bytes(), "u"), at)
+                        .await
+                        .map_err(|e| e.code)
+                },
+            )
+            .await
+        };
+        assert_eq!(
+            run(fake(&[5 * mib, 5 * mib, 5 * mib, 1, 5 * mib]), 5, mib).await,
+            Err(HcpCode::EntityTooSmall)
+        );
+        assert_eq!(
+            run(fake(&[5 * mib, 5 * mib, 5 * mib, 5 * mib, 1]), 5, mib).await,
+            Ok(())
+        );
+        // The fifth part is on the third page: the pages are followed.
+        assert_eq!(
+            run(
+                fake(&[5 * mib; 4].iter().copied().chain([2]).collect::<Vec<_>>()),
+                5,
+                mib
+            )
+            .await,
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn part_copies_check_the_upload_the_range_and_the_conditions() {
+        let fake = Fake {
+            parts: Some(vec![]),
+            ..Fake::default()
+        };
+        let source = || {
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            h.insert_header("content-length", "10").unwrap();
+            h.insert_header("etag", "\"abc\"").unwrap();
+            async move { Some(Arc::new(h)) }
+        };
+        let req = |headers: &[(&str, &str)]| {
+            let mut r = put(&[("x-amz-copy-source", "/bkt/src")]);
+            for (n, v) in headers {
+                r.insert_header(n.to_string(), *v).unwrap();
+            }
+            r
+        };
+        let run = async |upload: &str, headers: &[(&str, &str)]| {
+            let r = req(headers);
+            with_at(
+                TenantOverwrite::Allow,
+                |_| {},
+                "k",
+                async |at| {
+                    check_part_copy(&fake, &r, upload, at, source())
+                        .await
+                        .map_err(|e| e.code)
+                },
+            )
+            .await
+        };
+        assert_eq!(run("gone", &[]).await, Err(HcpCode::NoSuchUpload));
+        assert_eq!(
+            run("u", &[("x-amz-copy-source-range", "bytes=0-9")]).await,
+            Ok(())
+        );
+        assert_eq!(
+            run("u", &[("x-amz-copy-source-range", "bytes=10-12")]).await,
+            Err(HcpCode::InvalidArgument)
+        );
+        assert_eq!(
+            run("u", &[("x-amz-copy-source-if-match", "\"abc\"")]).await,
+            Ok(())
+        );
+        assert_eq!(
+            run("u", &[("x-amz-copy-source-if-match", "\"other\"")]).await,
+            Err(HcpCode::PreconditionFailed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_recreated_bucket_on_aws_us_east_1_is_answered_without_recreating_it() {
+        let run = async |dialect, status| {
+            let fake = Fake {
+                bucket_status: status,
+                ..Fake::default()
+            };
+            let set = move |b: &mut crate::routing::BackendRuntime| {
+                b.dialect = dialect;
+                b.region = "us-east-1".into();
+            };
+            let r = with_at(TenantOverwrite::Allow, set, "k", async |at| {
+                check_recreate(&fake, at).await.map_err(|e| e.code)
+            })
+            .await;
+            let asked = fake.asked.lock().unwrap().len();
+            (r, asked)
+        };
+        use crate::mapping::Dialect;
+        assert_eq!(
+            run(Dialect::Aws, Some(200)).await,
+            (Err(HcpCode::BucketAlreadyOwnedByYou), 1)
+        );
+        assert_eq!(
+            run(Dialect::Aws, Some(403)).await,
+            (Err(HcpCode::BucketAlreadyExists), 1)
+        );
+        assert_eq!(run(Dialect::Aws, Some(404)).await, (Ok(()), 1));
+        // Other dialects create or answer for themselves: nothing is asked.
+        assert_eq!(run(Dialect::Ceph, Some(200)).await, (Ok(()), 0));
     }
 }

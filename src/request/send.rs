@@ -262,20 +262,24 @@ impl Gateway {
         req: &mut RequestHeader,
     ) -> Result<Guards, HcpError> {
         let mut guards = Guards::default();
+        let at = probes::At {
+            target: call.target,
+            route: call.route,
+        };
         if call.op == Operation::CreateBucket {
-            self.check_recreate(call).await?;
+            probes::check_recreate(self, at).await?;
         }
-        if let Overwrite::AskBackend = self
-            .check_overwrite(s.req_header(), call.op, call.target, call.route)
-            .await?
+        if let Overwrite::AskBackend =
+            probes::check_overwrite(self, s.req_header(), call.op, at).await?
         {
             req.insert_header(http::header::IF_NONE_MATCH, "*")
                 .expect("static");
             guards.overwrite_guarded = true;
         }
         if call.op == Operation::UploadPartCopy {
-            self.check_part_copy(s.req_header(), call.params, call.target, call.route)
-                .await?;
+            let upload_id = call.params.get("uploadId").unwrap_or_default();
+            let source = self.copy_source_head(s.req_header(), at);
+            probes::check_part_copy(self, s.req_header(), upload_id, at, source).await?;
             guards.upload_confirmed = true;
         }
         Ok(guards)
@@ -349,7 +353,12 @@ impl Gateway {
             }
             _ => {
                 let upload_id = call.params.get("uploadId").unwrap_or_default();
-                self.check_complete(doc, upload_id, call.target, call.route)
+                let at = probes::At {
+                    target: call.target,
+                    route: call.route,
+                };
+                let minimum = self.cfg.limits.min_part_bytes;
+                probes::check_complete(self, minimum, (doc, upload_id), at)
                     .await
                     .map(|()| None)
             }
