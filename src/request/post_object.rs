@@ -3,13 +3,14 @@
 //! same authorisation, validation and signing phases check, and only then is the file read and
 //! sent on.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
-use super::send::{Call, Guards};
+use super::send::{Call, Guards, Stop};
 use super::{authorize, is_expect_continue, Exchange, Flow, Gateway, Overwrite};
 use crate::acl;
 use crate::addressing::Target;
@@ -75,7 +76,12 @@ struct Upload {
     caller: Option<String>,
 }
 
+/// The form's fields before the file (which hold the credentials), and the file field.
+type Fields<'m> = (Form, multer::Field<'m>);
+
 impl Gateway {
+    /// A form upload: read the form up to its file, decide everything, read the file, store it
+    /// with one PUT, answer as the form asks.
     pub(super) async fn post_object(
         &self,
         s: &mut ServerSession,
@@ -93,77 +99,18 @@ impl Gateway {
         if is_expect_continue(s) && s.write_continue_response().await.is_err() {
             return Flow::Abort;
         }
-        // Until the file starts, the body is the form's fields and their part headers, read
-        // before any credential is checked: at most FIELDS_BUDGET bytes of it are read.
-        let file_started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let over_budget = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let read = {
-            let timeout = self.cfg.client_body_timeout;
-            let (started, over) = (file_started.clone(), over_budget.clone());
-            let before_file = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let body = futures_util::stream::unfold(&mut *s, move |s| {
-                let (started, over, before_file) =
-                    (started.clone(), over.clone(), before_file.clone());
-                async move {
-                    match tokio::time::timeout(timeout, s.read_request_body()).await {
-                        Ok(Ok(Some(chunk))) => {
-                            use std::sync::atomic::Ordering;
-                            if !started.load(Ordering::Acquire)
-                                && before_file.fetch_add(chunk.len(), Ordering::AcqRel)
-                                    + chunk.len()
-                                    > FIELDS_BUDGET
-                            {
-                                over.store(true, Ordering::Release);
-                                return Some((
-                                    Err(std::io::Error::other("form fields too large")),
-                                    s,
-                                ));
-                            }
-                            Some((Ok(chunk), s))
-                        }
-                        Ok(Ok(None)) => None,
-                        Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), s)),
-                        Err(_) => {
-                            Some((Err(std::io::Error::other("the client body timed out")), s))
-                        }
-                    }
-                }
-            });
-            let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
-            let constraints =
-                multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
-            let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-            self.read_form(&mut multipart, x, &target, &route, &file_started)
-                .await
-        };
-        let mut upload = match read {
+        let upload = match self.receive_form(s, x, &target, &route, boundary).await {
             Ok(u) => u,
-            Err(FormError::Refused(e)) => return self.answer(s, x, e).await,
-            Err(FormError::Client(_)) if over_budget.load(std::sync::atomic::Ordering::Acquire) => {
-                return self.answer(s, x, fields_too_large()).await;
-            }
-            Err(FormError::Client(cause)) => {
-                x.cause = Some(format!("client body: {cause}"));
-                return Flow::Abort;
-            }
+            Err(stop) => return self.stop(s, x, stop).await,
         };
-        let mut guards = Guards::default();
-        let at = super::probes::At {
-            target: &upload.target,
-            route: &route,
-        };
-        match super::probes::check_overwrite(self, &upload.request, Operation::PutObject, at).await
+        let (call_guards, request) = match self
+            .guard_form(upload.request, &upload.target, &route)
+            .await
         {
-            Ok(Overwrite::Unguarded) => {}
-            Ok(Overwrite::AskBackend) => {
-                upload
-                    .request
-                    .insert_header(http::header::IF_NONE_MATCH, "*")
-                    .expect("static");
-                guards.overwrite_guarded = true;
-            }
+            Ok(g) => g,
             Err(e) => return self.answer(s, x, e).await,
-        }
+        };
+        let upload = Upload { request, ..upload };
         let no_params = crate::operation::Params::default();
         let call = Call {
             op: Operation::PutObject,
@@ -172,34 +119,11 @@ impl Gateway {
             route: &route,
             caller: upload.caller.as_deref(),
             client_upload_id: None,
-            guards,
+            guards: call_guards,
         };
-
-        let digest = sigv4::sha256_hex(&upload.file);
-        let backend_req = signing::backend_request(
-            signing::Outbound {
-                op: Operation::PutObject,
-                method: &upload.request.method,
-                params: &crate::operation::Params::default(),
-                target: &upload.target,
-                headers: &upload.request.headers,
-            },
-            &route,
-            signing::BodyPlan {
-                length: Some(upload.file.len() as u64),
-                framing: signing::BodyFraming::AsSent,
-                payload_hash: &digest,
-            },
-            SystemTime::now(),
-            &self.signing_keys,
-        );
-        let Some((header, body)) = self
-            .backend_exchange(backend_req, Some(&upload.file), &route)
-            .await
-        else {
-            return self
-                .backend_unreachable(s, x, "the form's object could not be stored")
-                .await;
+        let Some((header, body)) = self.store_form(&upload, &call).await else {
+            let cause = "the form's object could not be stored";
+            return self.backend_unreachable(s, x, cause).await;
         };
         x.backend_status = Some(header.status.as_u16());
         let location = self.client_location(s, &upload.target);
@@ -210,14 +134,106 @@ impl Gateway {
                 .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
             return self.answer(s, x, err).await;
         }
-        let etag = header
+        self.answer_form(s, x, &upload, &header, &location).await
+    }
+
+    /// Reads the form through a body stream bounded before the file: until the file starts,
+    /// the body is the fields and their part headers, read before any credential is checked,
+    /// so at most FIELDS_BUDGET bytes of it are read.
+    async fn receive_form(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        target: &Target,
+        route: &Route<'_>,
+        boundary: String,
+    ) -> Result<Upload, Stop> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let file_started = Arc::new(AtomicBool::new(false));
+        let over_budget = Arc::new(AtomicBool::new(false));
+        let read = {
+            let body = bounded_body(s, self.cfg.client_body_timeout, &file_started, &over_budget);
+            let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
+            let constraints =
+                multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
+            let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+            self.read_form(&mut multipart, x, target, route, &file_started)
+                .await
+        };
+        read.map_err(|e| match e {
+            FormError::Refused(e) => Stop::Answer(e),
+            FormError::Client(_) if over_budget.load(Ordering::Acquire) => {
+                Stop::Answer(fields_too_large())
+            }
+            FormError::Client(cause) => Stop::Abort(format!("client body: {cause}")),
+        })
+    }
+
+    /// HCP's rule 41 and create-only writes for the form's object, as for a PUT.
+    async fn guard_form(
+        &self,
+        mut request: RequestHeader,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<(Guards, RequestHeader), HcpError> {
+        let mut guards = Guards::default();
+        let at = super::probes::At { target, route };
+        if let Overwrite::AskBackend =
+            super::probes::check_overwrite(self, &request, Operation::PutObject, at).await?
+        {
+            request
+                .insert_header(http::header::IF_NONE_MATCH, "*")
+                .expect("static");
+            guards.overwrite_guarded = true;
+        }
+        Ok((guards, request))
+    }
+
+    /// The form's object as one signed PUT with the file as its body.
+    async fn store_form(
+        &self,
+        upload: &Upload,
+        call: &Call<'_>,
+    ) -> Option<(ResponseHeader, Vec<u8>)> {
+        let digest = sigv4::sha256_hex(&upload.file);
+        let backend_req = signing::backend_request(
+            signing::Outbound {
+                op: Operation::PutObject,
+                method: &upload.request.method,
+                params: call.params,
+                target: call.target,
+                headers: &upload.request.headers,
+            },
+            call.route,
+            signing::BodyPlan {
+                length: Some(upload.file.len() as u64),
+                framing: signing::BodyFraming::AsSent,
+                payload_hash: &digest,
+            },
+            SystemTime::now(),
+            &self.signing_keys,
+        );
+        self.backend_exchange(backend_req, Some(&upload.file), call.route)
+            .await
+    }
+
+    /// What a stored form answers: a redirect, or `success_action_status` with its document.
+    async fn answer_form(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        upload: &Upload,
+        stored: &ResponseHeader,
+        location: &str,
+    ) -> Flow {
+        let etag = stored
             .headers
             .get(http::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
         let bucket = upload.target.bucket.as_deref().unwrap_or_default();
-        let done = post_object::success(&upload.form, bucket, &upload.key, &etag, &location);
+        let done = post_object::success(&upload.form, bucket, &upload.key, &etag, location);
         let body = done.body.map(Bytes::from).unwrap_or_default();
         let mut resp = ResponseHeader::build(done.status, Some(6)).expect("status");
         let headers = [
@@ -227,9 +243,8 @@ impl Gateway {
         ];
         for (name, value) in headers {
             if resp.insert_header(name, value).is_err() {
-                return self
-                    .answer(s, x, HcpError::new(HcpCode::InternalError))
-                    .await;
+                let err = HcpError::new(HcpCode::InternalError);
+                return self.answer(s, x, err).await;
             }
         }
         if !body.is_empty() {
@@ -260,51 +275,7 @@ impl Gateway {
         route: &Route<'_>,
         file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Upload, FormError> {
-        let mut form = Form::default();
-        // The fields before the file carry the credentials: they are bounded in size
-        // (FIELDS_LIMIT) and in time (the header deadline), as a request's header section is.
-        let deadline = tokio::time::Instant::now() + self.cfg.client_header_timeout;
-        let too_slow = || FormError::Client("the form's fields took too long".into());
-        let too_large = || FormError::Refused(fields_too_large());
-        let mut fields_bytes = 0usize;
-        let mut file = loop {
-            let next = tokio::time::timeout_at(deadline, multipart.next_field())
-                .await
-                .map_err(|_| too_slow())?;
-            let Some(mut field) = next? else {
-                return Err(HcpError::new(HcpCode::MalformedPOSTRequest)
-                    .with_message("The form has no file field.")
-                    .into());
-            };
-            let name = field.name().unwrap_or_default().to_string();
-            if name.eq_ignore_ascii_case("file") {
-                file_started.store(true, std::sync::atomic::Ordering::Release);
-                break field;
-            }
-            // A field's name and the framing around it count too (fields with empty values).
-            fields_bytes += name.len() + 64;
-            if fields_bytes > FIELDS_LIMIT {
-                return Err(too_large());
-            }
-            let mut value = Vec::new();
-            loop {
-                let chunk = tokio::time::timeout_at(deadline, field.chunk())
-                    .await
-                    .map_err(|_| too_slow())??;
-                let Some(chunk) = chunk else { break };
-                fields_bytes += chunk.len();
-                if fields_bytes > FIELDS_LIMIT {
-                    return Err(too_large());
-                }
-                value.extend_from_slice(&chunk);
-            }
-            let value = String::from_utf8(value).map_err(|_| {
-                HcpError::new(HcpCode::MalformedPOSTRequest)
-                    .with_message(format!("The form field {name} is not UTF-8 text."))
-            })?;
-            form.fields.push((name, value));
-        };
-
+        let (form, file) = self.read_fields(multipart, file_started).await?;
         // Everything is decided before a byte of the file is read.
         let key = post_object::object_key(&form, file.file_name())?;
         x.key = Some(key.clone());
@@ -324,8 +295,8 @@ impl Gateway {
             raw_key: Some(raw_key.clone().into_bytes()),
             ..target.clone()
         };
-        let mut request =
-            post_object::object_request(&form, format!("/{bucket}/{raw_key}").as_bytes(), 0)?;
+        let path = format!("/{bucket}/{raw_key}");
+        let mut request = post_object::object_request(&form, path.as_bytes(), 0)?;
         authorize(
             &identity,
             route.tenant,
@@ -333,15 +304,88 @@ impl Gateway {
             &request,
             &object,
         )?;
+        let query = Query::default();
         validation::check(
             Operation::PutObject,
             &object,
-            &Query::default(),
+            &query,
             &request,
             &self.cfg.limits,
         )?;
         acl::translate_grants(&mut request, &self.users.load())?;
+        let data = self.read_file(multipart, file).await?;
+        if let Some(range) = range {
+            range.check(data.len() as u64)?;
+        }
+        x.bytes_in = data.len() as u64;
+        request
+            .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
+            .expect("digits");
+        Ok(Upload {
+            form,
+            target: object,
+            key,
+            request,
+            file: data,
+            caller: identity.access_key().map(str::to_string),
+        })
+    }
 
+    /// The fields before the file: they carry the credentials, so they are bounded in size
+    /// (FIELDS_LIMIT, names and framing included) and in time (the header deadline), as a
+    /// request's header section is.
+    async fn read_fields<'m>(
+        &self,
+        multipart: &mut multer::Multipart<'m>,
+        file_started: &std::sync::atomic::AtomicBool,
+    ) -> Result<Fields<'m>, FormError> {
+        let deadline = tokio::time::Instant::now() + self.cfg.client_header_timeout;
+        let too_slow = || FormError::Client("the form's fields took too long".into());
+        let mut form = Form::default();
+        let mut budget = FIELDS_LIMIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, multipart.next_field())
+                .await
+                .map_err(|_| too_slow())?;
+            let Some(mut field) = next? else {
+                return Err(HcpError::new(HcpCode::MalformedPOSTRequest)
+                    .with_message("The form has no file field.")
+                    .into());
+            };
+            let name = field.name().unwrap_or_default().to_string();
+            if name.eq_ignore_ascii_case("file") {
+                file_started.store(true, std::sync::atomic::Ordering::Release);
+                return Ok((form, field));
+            }
+            // A field's name and the framing around it count too (fields with empty values).
+            budget = budget
+                .checked_sub(name.len() + 64)
+                .ok_or_else(|| FormError::Refused(fields_too_large()))?;
+            let mut value = Vec::new();
+            while let Some(chunk) = tokio::time::timeout_at(deadline, field.chunk())
+                .await
+                .map_err(|_| too_slow())??
+            {
+                budget = budget
+                    .checked_sub(chunk.len())
+                    .ok_or_else(|| FormError::Refused(fields_too_large()))?;
+                value.extend_from_slice(&chunk);
+            }
+            let value = String::from_utf8(value).map_err(|_| {
+                HcpError::new(HcpCode::MalformedPOSTRequest)
+                    .with_message(format!("The form field {name} is not UTF-8 text."))
+            })?;
+            form.fields.push((name, value));
+        }
+    }
+
+    /// The file, at most `max_post_object_bytes`; the fields after it are ignored, as S3 does,
+    /// and read so that the connection can serve the next request.
+    async fn read_file(
+        &self,
+        multipart: &mut multer::Multipart<'_>,
+        mut file: multer::Field<'_>,
+    ) -> Result<Bytes, FormError> {
         let limit = self.cfg.limits.max_post_object_bytes;
         let mut data = BytesMut::new();
         while let Some(chunk) = file.chunk().await? {
@@ -353,25 +397,45 @@ impl Gateway {
             data.extend_from_slice(&chunk);
         }
         drop(file);
-        if let Some(range) = range {
-            range.check(data.len() as u64)?;
-        }
-        // Fields after the file are ignored, as S3 does; the rest of the body is read so that
-        // the connection can serve the next request.
         while let Some(field) = multipart.next_field().await? {
             drop(field);
         }
-        x.bytes_in = data.len() as u64;
-        request
-            .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
-            .expect("digits");
-        Ok(Upload {
-            form,
-            target: object,
-            key,
-            request,
-            file: data.freeze(),
-            caller: identity.access_key().map(str::to_string),
-        })
+        Ok(data.freeze())
     }
+}
+
+/// The request body as a stream for the form parser: each read within `timeout`, and before
+/// the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped there).
+fn bounded_body<'s>(
+    s: &'s mut ServerSession,
+    timeout: std::time::Duration,
+    file_started: &Arc<std::sync::atomic::AtomicBool>,
+    over_budget: &Arc<std::sync::atomic::AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 's {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (started, over) = (file_started.clone(), over_budget.clone());
+    let before_file = Arc::new(AtomicUsize::new(0));
+    futures_util::stream::unfold(s, move |s| {
+        let (started, over, before_file) = (started.clone(), over.clone(), before_file.clone());
+        async move {
+            let chunk = match tokio::time::timeout(timeout, s.read_request_body()).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => return None,
+                Ok(Err(e)) => return Some((Err(std::io::Error::other(e.to_string())), s)),
+                Err(_) => {
+                    let timed_out = std::io::Error::other("the client body timed out");
+                    return Some((Err(timed_out), s));
+                }
+            };
+            if !started.load(Ordering::Acquire)
+                && before_file.fetch_add(chunk.len(), Ordering::AcqRel) + chunk.len()
+                    > FIELDS_BUDGET
+            {
+                over.store(true, Ordering::Release);
+                let too_large = std::io::Error::other("form fields too large");
+                return Some((Err(too_large), s));
+            }
+            Some((Ok(chunk), s))
+        }
+    })
 }
