@@ -165,6 +165,44 @@ impl Gateway {
             .inc();
     }
 
+    /// Reads the next request's header section: within `keepalive_seconds` +
+    /// `client_header_timeout_seconds` in all (pingora times out each read, not the section,
+    /// so a client sending a byte now and then would hold the connection forever), or until
+    /// shutdown. A malformed or oversized head is answered 400 and the connection closes.
+    /// False when there is no request to serve.
+    async fn read_head(&self, s: &mut ServerSession, shutdown: &mut ShutdownWatch) -> bool {
+        let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
+        let read = tokio::select! {
+            r = tokio::time::timeout(header_deadline, s.read_request()) => match r {
+                Ok(r) => r,
+                Err(_) => {
+                    self.metrics
+                        .client_timeouts
+                        .with_label_values(&["header"])
+                        .inc();
+                    return false;
+                }
+            },
+            _ = until_shutdown(shutdown) => return false,
+        };
+        match read {
+            Ok(true) => {}
+            Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
+                let message = "The request header section is malformed.";
+                Box::pin(self.refuse_malformed(s, message)).await;
+                return false;
+            }
+            _ => return false,
+        }
+        let limit = self.cfg.limits.max_header_bytes;
+        if limit > 0 && header_section_len(s.req_header()) > limit {
+            let message = format!("The request header section is larger than {limit} bytes.");
+            Box::pin(self.refuse_malformed(s, &message)).await;
+            return false;
+        }
+        true
+    }
+
     /// Puts reloaded users and permissions in place; requests already authenticated keep the
     /// identity they were given, open connections are untouched.
     pub fn replace_users(&self, users: Arc<UserStore>) {
@@ -199,6 +237,26 @@ fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
     req.method.as_str().len() + req.raw_path().len() + 12 + headers
 }
 
+/// Ends an exchange as its flow says: the connection kept for the next request, closed, or
+/// aborted (a broken answer must look broken).
+async fn end_connection(mut s: ServerSession, flow: Flow) -> Option<ReusedHttpStream> {
+    match flow {
+        Flow::Abort | Flow::Drain => None,
+        Flow::Close => {
+            s.set_keepalive(None);
+            let _ = Box::pin(s.finish()).await;
+            None
+        }
+        Flow::KeepAlive => {
+            let settings = HttpPersistentSettings::for_session(&s);
+            match Box::pin(s.finish()).await {
+                Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
+                _ => None,
+            }
+        }
+    }
+}
+
 async fn until_shutdown(shutdown: &mut ShutdownWatch) {
     loop {
         if *shutdown.borrow() {
@@ -218,39 +276,10 @@ impl HttpServerApp for Gateway {
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
         let mut shutdown = shutdown.clone();
-        // An idle keep-alive connection waiting for its next request is closed at shutdown.
-        // pingora times out each read, not the header section, so a client sending a byte now
-        // and then would hold the connection forever: the whole section gets a deadline (the
-        // idle time a keep-alive connection may wait for its next request, plus the header time).
-        let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
-        let read = tokio::select! {
-            r = tokio::time::timeout(header_deadline, s.read_request()) => match r {
-                Ok(r) => r,
-                Err(_) => {
-                    self.metrics
-                        .client_timeouts
-                        .with_label_values(&["header"])
-                        .inc();
-                    return None;
-                }
-            },
-            _ = until_shutdown(&mut shutdown) => return None,
-        };
-        match read {
-            Ok(true) => {}
-            Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
-                Box::pin(self.refuse_malformed(&mut s, "The request header section is malformed."))
-                    .await;
-                return None;
-            }
-            _ => return None,
-        }
-        let limit = self.cfg.limits.max_header_bytes;
-        if limit > 0 && header_section_len(s.req_header()) > limit {
-            let message = format!("The request header section is larger than {limit} bytes.");
-            Box::pin(self.refuse_malformed(&mut s, &message)).await;
+        if !self.read_head(&mut s, &mut shutdown).await {
             return None;
         }
+        // 0. admission: a place among max_concurrent_requests, or HCP's overload answer.
         let started = Instant::now();
         let client = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let permit = match self.admission.admit(client) {
@@ -260,11 +289,8 @@ impl HttpServerApp for Gateway {
                 return None;
             }
         };
-        if *shutdown.borrow() {
-            s.set_keepalive(None);
-        } else {
-            s.set_keepalive(Some(self.cfg.keepalive.as_secs()));
-        }
+        let keepalive = (!*shutdown.borrow()).then(|| self.cfg.keepalive.as_secs());
+        s.set_keepalive(keepalive);
         let mut x = Exchange {
             request_id: new_request_id(),
             pretty: s
@@ -279,7 +305,7 @@ impl HttpServerApp for Gateway {
         // reading a header, not the space serving a request needs.
         let flow = Box::pin(self.serve(&mut s, &mut x)).await;
         // The place is free once the answer is out (before the gauge drops, so that a reader
-        // of the gauge never sees a place still taken).
+        // of the gauge never sees a place still taken), and before a refused body is drained.
         drop(permit);
         self.metrics.in_flight.dec();
         self.record(&x, started);
@@ -287,22 +313,6 @@ impl HttpServerApp for Gateway {
             Flow::Drain => Box::pin(self.drain(&mut s)).await,
             other => other,
         };
-        match flow {
-            Flow::Abort | Flow::Drain => None,
-            Flow::Close => {
-                s.set_keepalive(None);
-                let _ = Box::pin(s.finish()).await;
-                None
-            }
-            Flow::KeepAlive => {
-                let settings = HttpPersistentSettings::for_session(&s);
-                match Box::pin(s.finish()).await {
-                    Ok(Some(stream)) => {
-                        Some(ReusedHttpStream::from_reusable_stream(stream, settings))
-                    }
-                    _ => None,
-                }
-            }
-        }
+        end_connection(s, flow).await
     }
 }

@@ -14,7 +14,6 @@ impl Gateway {
         body: Result<Vec<u8>, pingora::BError>,
         location: &str,
     ) -> Result<Bytes, HcpError> {
-        let (op, target, route) = (call.op, call.target, call.route);
         let status = upstream.status.as_u16();
         let body = body.map_err(|e| {
             x.cause = Some(format!("reading the backend's answer: {e}"));
@@ -25,50 +24,11 @@ impl Gateway {
                 HcpError::new(HcpCode::InternalError)
             }
         })?;
-        let hidden = status == 200 && op.may_hide_error() && body_root_is_error(&body);
+        let hidden = status == 200 && call.op.may_hide_error() && body_root_is_error(&body);
         if normalize::is_error_status(status) || hidden {
-            let backend_err = normalize::read_backend_error(upstream, &body);
-            x.backend_code = backend_err.code.clone();
-            if x.backend_request_id.is_none() {
-                x.backend_request_id = backend_err.request_id.clone();
-            }
-            let effective = if hidden { 500 } else { status };
-            let mapped = normalize::map_backend_error(
-                route.backend.dialect,
-                effective,
-                &backend_err,
-                op,
-                target.bucket.as_deref(),
-                target.key_lossy().as_deref(),
-            );
-            let err = if mapped.code == HcpCode::NoSuchUpload
-                && op == Operation::UploadPartCopy
-                && call.guards.upload_confirmed
-            {
-                // Seed 000: completed or aborted while the copy ran.
-                HcpError::new(HcpCode::OperationAborted)
-                    .with_message("The multipart upload was completed or aborted while the part was being copied.")
-            } else if mapped.code == HcpCode::PreconditionFailed && call.guards.overwrite_guarded {
-                // The gateway's own If-None-Match: the name exists (rule 41).
-                name_exists()
-            } else {
-                mapped
-            };
-            self.metrics
-                .code_rewrites
-                .with_label_values(&[
-                    &route.backend.name,
-                    backend_err.code.as_deref().unwrap_or("-"),
-                    err.code.as_str(),
-                ])
-                .inc();
-            if err.code == HcpCode::InternalError {
-                tracing::warn!(request_id = %x.request_id, backend = %route.backend.name, backend_status = status,
-                    backend_code = ?backend_err.code, backend_message = ?backend_err.message, "backend error mapped to InternalError");
-            }
-            return Err(err);
+            return Err(self.backend_error(x, call, upstream, &body, hidden));
         }
-        if matches!(op, Operation::CopyObject | Operation::UploadPartCopy)
+        if matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)
             && !normalize::has_element(&body, b"ETag")
         {
             x.cause = Some("copy answered 200 without an ETag".into());
@@ -76,11 +36,80 @@ impl Gateway {
                 HcpError::new(HcpCode::InternalError).with_message("The copy did not complete.")
             );
         }
+        self.rewrite_document(x, call, &body, location)
+    }
+
+    /// A backend's error, in the dialect's table, as HCP's; the guards' facts decide the two
+    /// answers only the gateway can tell apart.
+    fn backend_error(
+        &self,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        body: &[u8],
+        hidden: bool,
+    ) -> HcpError {
+        let (op, target, route) = (call.op, call.target, call.route);
+        let backend_err = normalize::read_backend_error(upstream, body);
+        x.backend_code = backend_err.code.clone();
+        if x.backend_request_id.is_none() {
+            x.backend_request_id = backend_err.request_id.clone();
+        }
+        let effective = if hidden {
+            500
+        } else {
+            upstream.status.as_u16()
+        };
+        let mapped = normalize::map_backend_error(
+            route.backend.dialect,
+            effective,
+            &backend_err,
+            op,
+            target.bucket.as_deref(),
+            target.key_lossy().as_deref(),
+        );
+        let err = if mapped.code == HcpCode::NoSuchUpload
+            && op == Operation::UploadPartCopy
+            && call.guards.upload_confirmed
+        {
+            // Seed 000: completed or aborted while the copy ran.
+            HcpError::new(HcpCode::OperationAborted).with_message(
+                "The multipart upload was completed or aborted while the part was being copied.",
+            )
+        } else if mapped.code == HcpCode::PreconditionFailed && call.guards.overwrite_guarded {
+            // The gateway's own If-None-Match: the name exists (rule 41).
+            name_exists()
+        } else {
+            mapped
+        };
+        let backend_code = backend_err.code.as_deref().unwrap_or("-");
+        self.metrics
+            .code_rewrites
+            .with_label_values(&[&route.backend.name, backend_code, err.code.as_str()])
+            .inc();
+        if err.code == HcpCode::InternalError {
+            tracing::warn!(request_id = %x.request_id, backend = %route.backend.name,
+                backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
+                backend_message = ?backend_err.message, "backend error mapped to InternalError");
+        }
+        err
+    }
+
+    /// A control document in S3's names and the client's terms: root element, bucket names
+    /// without the tenant's prefix, `Location`, upload ids bound to their initiator, owners.
+    fn rewrite_document(
+        &self,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        body: &[u8],
+        location: &str,
+    ) -> Result<Bytes, HcpError> {
+        let target = call.target;
         let scope = uploads::Scope {
             tenant: &target.tenant,
             bucket: target.bucket.as_deref().unwrap_or_default(),
         };
-        let upload_id = |backend_id: &str| match op {
+        let upload_id = |backend_id: &str| match call.op {
             Operation::CreateMultipartUpload => Some(self.upload_ids.issue(
                 scope,
                 call.caller.unwrap_or_default(),
@@ -95,7 +124,7 @@ impl Gateway {
             upload_id: &upload_id,
             pretty: x.pretty,
         };
-        normalize::rewrite_xml(&body, op, route, &rewrites).ok_or_else(|| {
+        normalize::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(|| {
             x.cause = Some("unparsable backend XML answer".into());
             HcpError::new(HcpCode::InternalError)
         })
