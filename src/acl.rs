@@ -11,7 +11,7 @@ use pingora::http::RequestHeader;
 
 use crate::auth::UserStore;
 use crate::config::hcp_access_key;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 
 const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-read",
@@ -302,7 +302,7 @@ fn parse_policy(body: &[u8]) -> Result<(Owner, Vec<PolicyGrant>), HcpError> {
                 text.clear();
             }
             Event::Text(t) => text.push_str(&t.decode().map_err(|_| malformed())?),
-            Event::GeneralRef(r) if !crate::xml::push_reference(&mut text, &r) => {
+            Event::GeneralRef(r) if !crate::hcp::xml::push_reference(&mut text, &r) => {
                 return Err(malformed())
             }
             Event::End(_) => {

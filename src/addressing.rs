@@ -7,7 +7,7 @@
 
 use percent_encoding::percent_decode;
 
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 
 /// What a request addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 
 /// One `<Part>` of the client's list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<ListedPart>, HcpError> {
             }
             Event::GeneralRef(r) if path.last().map(Vec::as_slice) == Some(b"ETag") => {
                 let etag = etag.get_or_insert_with(String::new);
-                if !crate::xml::push_reference(etag, &r) {
+                if !crate::hcp::xml::push_reference(etag, &r) {
                     return Err(malformed("The XML holds an undefined reference."));
                 }
             }

@@ -13,7 +13,7 @@ use md5::{Digest as _, Md5};
 use serde::Deserialize;
 
 use crate::auth::{Grant, Permission, SecretKey, User, UserStore};
-use crate::mapping::Dialect;
+use crate::hcp::mapping::Dialect;
 
 // ---------------------------------------------------------------------------------------------
 // File layer
@@ -550,7 +550,7 @@ impl Config {
             (None, None) => None,
             (Some(cert), Some(key)) => {
                 let (cert, key) = (base.join(cert), base.join(key));
-                if let Err(e) = crate::tls::certified_key(&cert, &key) {
+                if let Err(e) = crate::server::tls::certified_key(&cert, &key) {
                     errors.push(format!("server.tls_cert_file/tls_key_file: {e}"));
                 }
                 Some((cert, key))
@@ -1066,7 +1066,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
     }
     if let BackendTarget::Remote { endpoint, .. } = &target {
         if endpoint.tls {
-            if let Err(e) = crate::tls::ClientTls::new(&endpoint.host, ca_file.as_deref()) {
+            if let Err(e) = crate::server::tls::ClientTls::new(&endpoint.host, ca_file.as_deref()) {
                 errors.push(format!("{label}: {e}"));
             }
         } else if ca_file.is_some() {

@@ -1,23 +1,26 @@
 //! hcp-s3-gateway: an S3 gateway that answers like Hitachi Content Platform (HCP) and stores on
 //! AWS S3, MinIO, Ceph RGW or Huawei OBS. See `docs/architecture.md` for the request path.
+//!
+//! - [`request`]: the request path, one module per phase (admit, plan, send, respond …), and
+//!   the modules its phases delegate to: [`addressing`], [`operation`] (classification),
+//!   [`auth`] (authentication and access), [`validation`], [`acl`], [`uploads`], [`complete`],
+//!   [`post_object`], [`payload`] (body verification), [`routing`], [`signing`], [`normalize`].
+//! - [`sigv4`]: the one SigV4 canonicaliser, for verifying and for signing.
+//! - [`backend`]: connections to backends, their credentials and health, the embedded store.
+//! - [`hcp`]: HCP's error codes, the backend-code mapping tables, XML helpers.
+//! - [`config`]: the configuration file and the settings validated from it.
+//! - [`server`]: listeners, TLS, the admin endpoints.
+//! - [`observe`]: metrics and logging.
 
 pub mod acl;
 pub mod addressing;
-pub mod admin;
-pub mod admission;
 pub mod auth;
-pub mod coalesce;
+pub mod backend;
 pub mod complete;
 pub mod config;
-pub mod credentials;
-pub mod errors;
-pub mod forward;
-pub mod health;
-pub mod local_backend;
-pub mod logging;
-pub mod mapping;
-pub mod metrics;
+pub mod hcp;
 pub mod normalize;
+pub mod observe;
 pub mod operation;
 pub mod payload;
 pub mod post_object;
@@ -29,7 +32,5 @@ pub mod routing;
 pub mod server;
 pub mod signing;
 pub mod sigv4;
-pub mod tls;
 pub mod uploads;
 pub mod validation;
-pub mod xml;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hcp_s3_gateway::config::{self, Config};
-use hcp_s3_gateway::{logging, server};
+use hcp_s3_gateway::{observe::logging, server};
 
 /// mimalloc: per-thread free lists make the many small, short-lived allocations of a request
 /// cheaper than glibc malloc's arenas, and it returns memory to the system promptly (flat RSS).

@@ -9,8 +9,8 @@ use quick_xml::{Reader, Writer};
 
 use serde::Deserialize;
 
-use crate::errors::{HcpCode, HcpError};
-use crate::mapping::{self, Dialect};
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::hcp::mapping::{self, Dialect};
 use crate::operation::Operation;
 use crate::routing::Route;
 
@@ -357,7 +357,7 @@ pub fn parse_backend_error(body: &[u8]) -> BackendError {
                 text.push_str(&t.decode().unwrap_or_default());
             }
             Ok(Event::GeneralRef(r)) if current.is_some() => {
-                crate::xml::push_reference(&mut text, &r);
+                crate::hcp::xml::push_reference(&mut text, &r);
             }
             Ok(Event::End(_)) => {
                 if let Some(name) = current.take() {

@@ -5,7 +5,7 @@ use http::Method;
 use percent_encoding::percent_decode;
 
 use crate::addressing::Target;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 
 /// Declares the operations once: the enum, `ALL`, and the names used in logs, metrics and the
 /// mapping tables' operation column.

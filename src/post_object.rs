@@ -13,7 +13,7 @@ use pingora::http::RequestHeader;
 use serde_json::Value;
 
 use crate::auth::post_form::FormFields;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 
 /// The text fields of a form, in order, names as sent.
 #[derive(Debug, Default)]

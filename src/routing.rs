@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::addressing::Target;
 
 use crate::config::{AddressingStyle, BackendKind, Tenant};
-use crate::errors::{HcpCode, HcpError};
-use crate::mapping::Dialect;
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::hcp::mapping::Dialect;
 
 /// A backend as the request path uses it: resolved address and the credentials the gateway signs
 /// with (for the local backend, the ones it generated at start).
@@ -21,14 +21,14 @@ pub struct BackendRuntime {
     pub dns_name: Option<(String, u16)>,
     /// The endpoint's authority as sent in `Host` (path style) or after the bucket (virtual host).
     pub authority: String,
-    pub credentials: std::sync::Arc<crate::credentials::BackendCredentials>,
+    pub credentials: std::sync::Arc<crate::backend::credentials::BackendCredentials>,
     pub region: String,
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
     pub min_part_bytes: u64,
     pub conditional_writes: bool,
     /// For `https://` endpoints: the TLS client settings (roots, SNI).
-    pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
+    pub tls: Option<std::sync::Arc<crate::server::tls::ClientTls>>,
     pub max_retries: u32,
     pub signing: crate::config::Signing,
     pub connect_timeout: Duration,
@@ -44,7 +44,7 @@ pub struct Route<'a> {
     pub backend_bucket: Option<String>,
     /// What backend requests are signed with; resolved before the first one (the AWS chain
     /// may have to fetch).
-    pub credentials: Option<std::sync::Arc<crate::credentials::SigningCredentials>>,
+    pub credentials: Option<std::sync::Arc<crate::backend::credentials::SigningCredentials>>,
 }
 
 impl BackendRuntime {
@@ -106,8 +106,8 @@ pub fn route<'a>(
 /// First path segments a backend serves APIs of its own under, whatever the bucket: RGW's
 /// admin, Swift and Swift-auth entry points, MinIO's admin and internode API. A request whose
 /// backend path would start with one is never signed with the backend's credentials.
-fn reserved_path(dialect: crate::mapping::Dialect, segment: &str) -> bool {
-    use crate::mapping::Dialect;
+fn reserved_path(dialect: crate::hcp::mapping::Dialect, segment: &str) -> bool {
+    use crate::hcp::mapping::Dialect;
     let segment = segment.to_ascii_lowercase();
     match dialect {
         Dialect::Ceph => matches!(segment.as_str(), "admin" | "swift" | "auth" | "info"),
@@ -128,11 +128,13 @@ impl BackendRuntime {
             )),
             dns_name: None,
             authority: "h".into(),
-            credentials: std::sync::Arc::new(crate::credentials::BackendCredentials::fixed(
-                "a".into(),
-                crate::auth::SecretKey::new("s"),
-                None,
-            )),
+            credentials: std::sync::Arc::new(
+                crate::backend::credentials::BackendCredentials::fixed(
+                    "a".into(),
+                    crate::auth::SecretKey::new("s"),
+                    None,
+                ),
+            ),
             region: "r".into(),
             addressing: AddressingStyle::Path,
             dialect: Dialect::Aws,

@@ -12,8 +12,8 @@ use crate::operation::{Operation, Params};
 use base64::Engine as _;
 
 use crate::auth::{format_amz_date, sigv2, sigv4_header};
+use crate::backend::credentials::SigningCredentials;
 use crate::config::{AddressingStyle, Signing};
-use crate::credentials::SigningCredentials;
 use crate::routing::{backend_bucket_name, Route};
 use crate::sigv4;
 
@@ -453,7 +453,7 @@ mod obs_tests {
             let mut backend = BackendRuntime::for_tests();
             backend.signing = Signing::Obs;
             backend.credentials =
-                std::sync::Arc::new(crate::credentials::BackendCredentials::fixed(
+                std::sync::Arc::new(crate::backend::credentials::BackendCredentials::fixed(
                     v.access_key.clone(),
                     crate::auth::SecretKey::new(v.secret_key.clone()),
                     None,
@@ -528,8 +528,8 @@ mod obs_tests {
 #[cfg(test)]
 mod token_tests {
     use super::*;
+    use crate::backend::credentials::BackendCredentials;
     use crate::config::Tenant;
-    use crate::credentials::BackendCredentials;
     use crate::routing::BackendRuntime;
 
     fn sent_with_token(signing: Signing) -> RequestHeader {

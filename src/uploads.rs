@@ -19,7 +19,7 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 

@@ -4,7 +4,7 @@
 use pingora::http::RequestHeader;
 
 use crate::addressing::Target;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::{Operation, Query};
 
 /// Limits HCP sets, as configured (defaults are HCP's, capped by what the backends store).
@@ -437,7 +437,7 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
             }
             Event::GeneralRef(r) => {
                 if let Some(k) = key.as_mut() {
-                    if !crate::xml::push_reference(k, &r) {
+                    if !crate::hcp::xml::push_reference(k, &r) {
                         return Err(not_well_formed());
                     }
                 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::dialect_server::{documented_statuses, Vendor};
 use common::raw::{send, RawResponse, V4};
 use common::*;
-use hcp_s3_gateway::mapping::{self, Dialect, Row};
+use hcp_s3_gateway::hcp::mapping::{self, Dialect, Row};
 use hcp_s3_gateway::operation::Operation;
 use hcp_s3_gateway::sigv4;
 

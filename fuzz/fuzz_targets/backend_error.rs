@@ -1,7 +1,7 @@
 //! Backend error documents (AWS, MinIO, Ceph, OBS dialects, or garbage): parsed without
 //! panicking, and every answer maps to an HCP error.
 #![no_main]
-use hcp_s3_gateway::mapping::{self, Dialect};
+use hcp_s3_gateway::hcp::mapping::{self, Dialect};
 use hcp_s3_gateway::normalize;
 use hcp_s3_gateway::operation::Operation;
 use libfuzzer_sys::fuzz_target;

@@ -6,7 +6,7 @@
 
 use http::Method;
 
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Operation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,7 @@
 use subtle::ConstantTimeEq;
 
 use super::{AuthScheme, Authenticated, Authenticator};
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use pingora::http::RequestHeader;
 
 pub(super) fn verify(

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use pingora::http::RequestHeader;
 
 use crate::addressing::Target;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Query;
 use crate::sigv4;
 

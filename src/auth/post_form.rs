@@ -6,7 +6,7 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
 use super::{sigv2, sigv4_header, AuthScheme, Authenticator, Identity, Principal};
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::sigv4;
 
 /// Form fields by case-insensitive name.

@@ -18,7 +18,7 @@ use sha1::Sha1;
 use super::sigv4_header::split_target;
 use super::{AuthScheme, Authenticated, Authenticator};
 use crate::addressing::Target;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Query;
 
 /// Sub-resources that are part of the canonical resource: the union of those AWS documents and

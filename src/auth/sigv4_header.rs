@@ -7,7 +7,7 @@ use pingora::http::RequestHeader;
 use std::sync::Arc;
 
 use super::{AuthScheme, Authenticated, Authenticator, ChunkSigner, Payload, User};
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::sigv4;
 
 /// The parts of `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.

@@ -7,7 +7,7 @@ use pingora::http::RequestHeader;
 
 use super::sigv4_header::{parse_credential, verify_claim, Authorization, Claim};
 use super::{AuthScheme, Authenticated, Authenticator};
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Query;
 use crate::sigv4;
 

@@ -14,7 +14,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{ChunkSigner, Payload};
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::sigv4;
 
 /// Longest chunk header or trailer line accepted (MinIO uses the same bound).

@@ -9,12 +9,12 @@ use crate::addressing::{self, Target};
 use crate::auth::{
     access, Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers, UserStore,
 };
+use crate::backend::forward::{self, BodyError, Forwarder, Upstream};
 use crate::complete;
 use crate::config::Config;
-use crate::errors::{HcpCode, HcpError};
-use crate::forward::{self, BodyError, Forwarder, Upstream};
-use crate::metrics::Metrics;
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::normalize;
+use crate::observe::metrics::Metrics;
 use crate::operation::{self, Operation, Params, Query};
 use crate::payload::BodyVerifier;
 use crate::routing::{self, BackendRuntime, Route};
@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+pub mod admit;
 mod exchange;
 mod long_complete;
 mod plan;
@@ -61,12 +62,12 @@ pub struct Gateway {
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
-    pub health: Arc<crate::health::BackendHealth>,
+    pub health: Arc<crate::backend::health::BackendHealth>,
     backends: HashMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
     /// Requests in flight against `max_concurrent_requests` (overall and per client).
-    admission: crate::admission::Admission,
+    admission: crate::request::admit::Admission,
 }
 
 /// How the connection continues after an answer.
@@ -115,8 +116,8 @@ impl Gateway {
         let users = cfg.users.clone().shared();
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
         let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
-        let health = Arc::new(crate::health::BackendHealth::new(
-            backends.values().map(|b| crate::health::Target {
+        let health = Arc::new(crate::backend::health::BackendHealth::new(
+            backends.values().map(|b| crate::backend::health::Target {
                 name: b.name.clone(),
                 resolved: b.resolved.clone(),
                 dns_name: b.dns_name.clone(),
@@ -141,7 +142,7 @@ impl Gateway {
             health,
             backends,
             forwarder: Forwarder::default(),
-            admission: crate::admission::Admission::new(
+            admission: crate::request::admit::Admission::new(
                 cfg.max_concurrent_requests,
                 cfg.max_concurrent_requests_per_client,
             ),

@@ -14,7 +14,7 @@ use super::send::{Call, Guards, Stop};
 use super::{authorize, is_expect_continue, Exchange, Flow, Gateway, Overwrite};
 use crate::acl;
 use crate::addressing::Target;
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::normalize;
 use crate::operation::{Operation, Query};
 use crate::post_object::{self, Form};

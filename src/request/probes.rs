@@ -116,7 +116,7 @@ fn bucket_of(target: &Target) -> Target {
 /// 200 BucketAlreadyOwnedByYou (or 409 BucketAlreadyExists) without re-creating it.
 pub(super) async fn check_recreate(probe: &dyn Probe, at: At<'_>) -> Result<(), HcpError> {
     let backend = at.route.backend;
-    if backend.dialect != crate::mapping::Dialect::Aws || backend.region != "us-east-1" {
+    if backend.dialect != crate::hcp::mapping::Dialect::Aws || backend.region != "us-east-1" {
         return Ok(());
     }
     match probe.bucket_status(at).await {
@@ -704,7 +704,7 @@ mod tests {
             let asked = fake.asked.lock().unwrap().len();
             (r, asked)
         };
-        use crate::mapping::Dialect;
+        use crate::hcp::mapping::Dialect;
         assert_eq!(
             run(Dialect::Aws, Some(200)).await,
             (Err(HcpCode::BucketAlreadyOwnedByYou), 1)

@@ -334,7 +334,7 @@ impl Gateway {
     pub(super) async fn refuse_overload(
         &self,
         s: &mut ServerSession,
-        limit: crate::admission::Refused,
+        limit: crate::request::admit::Refused,
         started: Instant,
     ) {
         self.metrics

@@ -105,7 +105,7 @@ impl TestGateway {
     }
 
     /// The gateway's metrics.
-    pub fn metrics(&self) -> &hcp_s3_gateway::metrics::Metrics {
+    pub fn metrics(&self) -> &hcp_s3_gateway::observe::metrics::Metrics {
         &self.gw.as_ref().unwrap().gateway.metrics
     }
 
@@ -236,7 +236,7 @@ pub async fn start_with(backend: Backend, bucket_prefix: &str, extra: &str) -> O
 }
 
 pub async fn start_text(text: &str, dir: tempfile::TempDir, backend: Backend) -> TestGateway {
-    hcp_s3_gateway::logging::init(hcp_s3_gateway::config::LogFormat::Text, "warn");
+    hcp_s3_gateway::observe::logging::init(hcp_s3_gateway::config::LogFormat::Text, "warn");
     let cfg =
         Config::parse(text, dir.path()).unwrap_or_else(|e| panic!("test config: {e:?}\n{text}"));
     let gw = server::start(cfg).await.expect("gateway starts");
@@ -511,7 +511,7 @@ pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std:
     std::fs::write(&cert_file, cert).unwrap();
     std::fs::write(&key_file, key).unwrap();
     std::fs::write(&ca_file, ca).unwrap();
-    let tls = hcp_s3_gateway::tls::ServerTls::load(&cert_file, &key_file).unwrap();
+    let tls = hcp_s3_gateway::server::tls::ServerTls::load(&cert_file, &key_file).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let backend = backend.to_string();

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::errors::{HcpCode, HcpError};
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Operation;
 
 /// The error vocabulary a backend speaks.
@@ -33,11 +33,11 @@ impl Dialect {
 
     fn table_text(self) -> &'static str {
         match self {
-            Dialect::Aws => include_str!("../tables/mapping/aws.csv"),
-            Dialect::Minio => include_str!("../tables/mapping/minio.csv"),
-            Dialect::Ceph => include_str!("../tables/mapping/ceph.csv"),
-            Dialect::Obs => include_str!("../tables/mapping/obs.csv"),
-            Dialect::Local => include_str!("../tables/mapping/local.csv"),
+            Dialect::Aws => include_str!("../../tables/mapping/aws.csv"),
+            Dialect::Minio => include_str!("../../tables/mapping/minio.csv"),
+            Dialect::Ceph => include_str!("../../tables/mapping/ceph.csv"),
+            Dialect::Obs => include_str!("../../tables/mapping/obs.csv"),
+            Dialect::Local => include_str!("../../tables/mapping/local.csv"),
         }
     }
 

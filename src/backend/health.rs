@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::metrics::Metrics;
+use crate::observe::metrics::Metrics;
 
 /// How often each backend is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);

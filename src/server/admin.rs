@@ -8,8 +8,8 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::health::BackendHealth;
-use crate::metrics::Metrics;
+use crate::backend::health::BackendHealth;
+use crate::observe::metrics::Metrics;
 
 pub struct Admin {
     pub metrics: Arc<Metrics>,

@@ -2,6 +2,10 @@
 //! HTTP session machinery, which lets tests bind `127.0.0.1:0` and lets shutdown drain within a
 //! configurable grace period.
 
+pub mod admin;
+pub mod coalesce;
+pub mod tls;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,14 +21,14 @@ use pingora::protocols::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
-use crate::admin::Admin;
+use crate::backend::credentials::BackendCredentials;
+use crate::backend::local::LocalBackend;
 use crate::config::{BackendTarget, Config, RemoteKeys};
-use crate::credentials::BackendCredentials;
-use crate::local_backend::LocalBackend;
-use crate::metrics::Metrics;
+use crate::observe::metrics::Metrics;
 use crate::request::Gateway;
 use crate::routing::BackendRuntime;
-use crate::tls::ServerTls;
+use crate::server::admin::Admin;
+use crate::server::tls::ServerTls;
 
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,10 +126,11 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
                         ))
                     })?;
                 if endpoint.tls {
-                    let client = crate::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
-                        .map_err(|e| {
-                        std::io::Error::other(format!("backend {}: {e}", b.name))
-                    })?;
+                    let client =
+                        crate::server::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
+                            .map_err(|e| {
+                                std::io::Error::other(format!("backend {}: {e}", b.name))
+                            })?;
                     tls = Some(Arc::new(client));
                 }
                 if endpoint.host.parse::<std::net::IpAddr>().is_err() {
@@ -250,10 +255,10 @@ async fn accept_loop<A>(
             let _guard = guard;
             let stream: Stream = match tls {
                 None => {
-                    let digest = crate::tls::peer_digest(tcp.as_raw_fd(), peer);
+                    let digest = crate::server::tls::peer_digest(tcp.as_raw_fd(), peer);
                     let mut stream = L4Stream::from(tcp);
                     stream.set_socket_digest(digest);
-                    Box::new(crate::coalesce::Coalesced::new(stream))
+                    Box::new(crate::server::coalesce::Coalesced::new(stream))
                 }
                 Some(tls) => {
                     // Boxed, so that plain connections do not carry room for a handshake.

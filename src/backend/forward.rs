@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::errors::HcpError;
+use crate::hcp::errors::HcpError;
 use crate::payload::BodyVerifier;
 use crate::routing::BackendRuntime;
 use bytes::Bytes;
@@ -187,7 +187,7 @@ pub async fn read_request_body(
         for piece in released.drain(..) {
             if body.len() + piece.len() > limit {
                 return Err(BodyError::Rejected(
-                    crate::errors::HcpError::new(crate::errors::HcpCode::MalformedXML)
+                    crate::hcp::errors::HcpError::new(crate::hcp::errors::HcpCode::MalformedXML)
                         .with_message("The XML you provided is larger than this gateway accepts."),
                 ));
             }

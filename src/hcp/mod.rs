@@ -1,0 +1,6 @@
+//! HCP's vocabulary: its error codes and documents ([`errors`]), the tables that map backend
+//! codes to them ([`mapping`]), and the XML helpers every parser shares ([`xml`]).
+
+pub mod errors;
+pub mod mapping;
+pub mod xml;
