@@ -7,8 +7,10 @@ use crate::addressing::Target;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::{Operation, Query};
 
-/// Limits HCP sets, as configured (defaults are HCP's, capped by what the backends store).
-#[derive(Debug, Clone)]
+/// Limits HCP sets, as configured (`[limits]` in config.toml; defaults are HCP's, capped by
+/// what the backends store).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// HCP allows 4,095 bytes, AWS, MinIO and OBS 1,024: a longer key could never be stored.
     pub max_key_bytes: usize,

@@ -1,0 +1,170 @@
+//! The runtime layer: the settings each phase uses, validated from the file layer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+use serde::Deserialize;
+
+use super::file::*;
+use crate::auth::{Grant, SecretKey, UserStore};
+use crate::hcp::mapping::Dialect;
+
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Certificate and key files of the S3 listener's TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub threads: usize,
+    pub shutdown_grace: Duration,
+    pub keepalive: Duration,
+    pub client_body_timeout: Duration,
+    pub client_header_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_concurrent_requests_per_client: usize,
+    pub max_buffered_response_bytes: usize,
+    pub max_chunk_bytes: usize,
+    pub complete_keepalive_after: Duration,
+    pub complete_timeout: Duration,
+    pub host_id: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub log_keys: LogKeys,
+    pub domains: Vec<String>,
+    pub default_tenant: Option<String>,
+    pub clock_skew: Duration,
+    pub limits: crate::validation::Limits,
+    pub users: Arc<UserStore>,
+    /// Binds multipart upload ids to their initiators (`uploads` module).
+    pub upload_binding_secret: SecretKey,
+    pub tenants: HashMap<String, Tenant>,
+    pub backends: HashMap<String, Backend>,
+    /// True when the demo credentials of the embedded default are among the users.
+    pub serves_demo_user: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub backend: String,
+    pub bucket_prefix: String,
+    pub anonymous: Vec<Grant>,
+    pub overwrite: Overwrite,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub kind: BackendKind,
+    pub target: BackendTarget,
+    pub region: String,
+    pub addressing: AddressingStyle,
+    pub dialect: Dialect,
+    pub min_part_bytes: u64,
+    pub conditional_writes: bool,
+    pub ca_file: Option<PathBuf>,
+    pub max_retries: u32,
+    pub signing: Signing,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// Where a backend is and how it is reached: a remote endpoint with keys from the configuration,
+/// or the embedded server, whose address and keys exist only once it has started.
+#[derive(Debug, Clone)]
+pub enum BackendTarget {
+    Remote {
+        endpoint: Endpoint,
+        keys: RemoteKeys,
+    },
+    Local {
+        data_dir: PathBuf,
+    },
+}
+
+/// How the gateway authenticates to a remote backend.
+#[derive(Debug, Clone)]
+pub enum RemoteKeys {
+    /// Keys from the configuration; a security token for temporary credentials (OBS, STS).
+    Static {
+        access_key: String,
+        secret_key: SecretKey,
+        token: Option<SecretKey>,
+    },
+    /// The standard AWS credential chain (environment, profile, IRSA, Pod Identity, ECS, IMDS).
+    AwsChain,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialSource {
+    /// `access_key` and `secret_key` (and `security_token`) from the configuration.
+    #[default]
+    Static,
+    /// The AWS SDKs' default credential chain.
+    Aws,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "endpoint {s:?} must start with http:// or https://"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') {
+            return Err(format!(
+                "endpoint {s:?} must be scheme://host[:port] without a path"
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match p.parse::<u16>() {
+                Ok(p) => (h.to_string(), p),
+                Err(_) => return Err(format!("endpoint {s:?} has an invalid port")),
+            },
+            _ => (rest.to_string(), if tls { 443 } else { 80 }),
+        };
+        Ok(Endpoint { tls, host, port })
+    }
+
+    /// The `Host` header value: the port is left out when it is the scheme's default.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The access key HCP derives from a user name: Base64 of its UTF-8 bytes.
+pub fn hcp_access_key(username: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(username.as_bytes())
+}
+
+/// The secret key HCP derives from a password: MD5 as lower-case hex.
+pub fn hcp_secret_key(password: &str) -> String {
+    hex::encode(Md5::digest(password.as_bytes()))
+}
+
+/// The embedded default's demo user, in HCP's convention.
+pub const DEMO_USERNAME: &str = "demo-user";
+pub const DEMO_PASSWORD: &str = "demo-password";

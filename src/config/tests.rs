@@ -1,0 +1,141 @@
+use super::*;
+use crate::auth::Permission;
+use std::path::Path;
+
+#[test]
+fn hcp_convention_matches_documented_examples() {
+    assert_eq!(hcp_access_key("lgreen"), "bGdyZWVu");
+    assert_eq!(hcp_access_key(DEMO_USERNAME), "ZGVtby11c2Vy");
+    assert_eq!(
+        hcp_secret_key(DEMO_PASSWORD),
+        "4b4d9529148d8d9440d7e20c78287f69"
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let err = Config::parse(
+        "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n",
+        Path::new("."),
+    )
+    .unwrap_err();
+    assert!(err[0].contains("unknown field `bogus`"), "{err:?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"
+        [server]
+        listen = "nowhere"
+        [addressing]
+        default_tenant = "ghost"
+        [[users]]
+        username = "u"
+        [[tenants]]
+        name = "t"
+        backend = "missing"
+        [[backends]]
+        name = "b"
+        kind = "s3"
+        [[backends]]
+        name = "chain"
+        kind = "s3"
+        endpoint = "https://s3.eu-west-1.amazonaws.com"
+        credentials = "aws"
+        access_key = "AKIA"
+        [[backends]]
+        name = "not-obs"
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "s"
+        signing = "obs"
+    "#;
+    let errors = Config::parse(text, Path::new(".")).unwrap_err();
+    let all = errors.join("\n");
+    for needle in [
+        "server.listen",
+        "ghost",
+        "users[0]",
+        "backend \"missing\"",
+        "endpoint is required",
+        "access_key is required",
+        "credentials = \"aws\" takes no access_key",
+        "signing = \"obs\" is for backends of kind \"obs\"",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn secrets_come_from_value_file_or_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sk"), "from-file\n").unwrap();
+    std::env::set_var("HCP_GW_TEST_SECRET", "from-env");
+    let text = r#"
+        [[users]]
+        access_key = "a1"
+        secret_key = "inline"
+        [[users]]
+        access_key = "a2"
+        secret_key = { file = "sk" }
+        [[users]]
+        access_key = "a3"
+        secret_key = { env = "HCP_GW_TEST_SECRET" }
+        [[users]]
+        username = "demo-user"
+        password = { value = "demo-password" }
+        [[tenants]]
+        name = "t"
+        backend = "l"
+        [[backends]]
+        name = "l"
+        kind = "local"
+    "#;
+    let cfg = Config::parse(text, dir.path()).unwrap();
+    assert_eq!(cfg.users.get("a1").unwrap().secret.expose(), "inline");
+    assert_eq!(cfg.users.get("a2").unwrap().secret.expose(), "from-file");
+    assert_eq!(cfg.users.get("a3").unwrap().secret.expose(), "from-env");
+    assert!(cfg.serves_demo_user);
+}
+
+#[test]
+fn users_come_from_a_file_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.toml"),
+        "[[users]]\nusername = \"from-file\"\npassword = \"pw\"\npermissions = [{ buckets = \"logs-*\", allow = [\"read\"] }]\n",
+    )
+    .unwrap();
+    let text = "[auth]\nusers_file = \"users.toml\"\n[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\n";
+    let cfg = Config::parse(text, dir.path()).unwrap();
+    let user = cfg.users.get(&hcp_access_key("from-file")).unwrap();
+    assert!(user.grants[0].allows("t", Some("logs-1"), Permission::Read));
+    assert!(!user.grants[0].allows("t", Some("data"), Permission::Read));
+    std::fs::write(dir.path().join("users.toml"), "[[users]]\nbogus = 1\n").unwrap();
+    let err = Config::parse(text, dir.path()).unwrap_err();
+    assert!(
+        err[0].contains("auth.users_file") && err[0].contains("bogus"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn endpoints_parse() {
+    assert_eq!(
+        Endpoint::parse("http://127.0.0.1:7480").unwrap(),
+        Endpoint {
+            tls: false,
+            host: "127.0.0.1".into(),
+            port: 7480
+        }
+    );
+    assert_eq!(
+        Endpoint::parse("https://s3.eu-west-1.amazonaws.com/")
+            .unwrap()
+            .port,
+        443
+    );
+    assert!(Endpoint::parse("s3.amazonaws.com").is_err());
+    assert!(Endpoint::parse("http://h/path").is_err());
+}
