@@ -125,7 +125,7 @@ async fn serve_until_stopped(gw: &server::RunningGateway, path: &std::path::Path
                     }
                 }
                 Err(errors) => {
-                    gw.gateway.metrics.reloads.with_label_values(&["error"]).inc();
+                    gw.gateway.metrics.reload(false);
                     for e in &errors {
                         tracing::error!(config = %path.display(), "reload refused: {e}");
                     }

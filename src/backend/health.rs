@@ -145,10 +145,7 @@ impl BackendHealth {
                     tracing::warn!(backend = %p.name, %addr, "backend unreachable");
                 }
             }
-            self.metrics
-                .backend_up
-                .with_label_values(&[p.name.as_str()])
-                .set(up as i64);
+            self.metrics.set_backend_up(&p.name, up);
         });
         futures_util::future::join_all(rounds).await;
     }

@@ -12,6 +12,19 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// What one answered request carried, for [`Metrics::request_done`].
+pub struct RequestDone<'a> {
+    pub operation: &'a str,
+    pub tenant: &'a str,
+    pub backend: &'a str,
+    pub status: u16,
+    pub code: &'a str,
+    pub elapsed: std::time::Duration,
+    pub backend_elapsed: Option<std::time::Duration>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
@@ -160,6 +173,100 @@ impl Metrics {
             ),
             registry: r,
         }
+    }
+
+    /// One answered request, with what it carried: the counters and histograms of
+    /// `hcp_gateway_requests_total`, `_request_duration_seconds`,
+    /// `_backend_duration_seconds` and the byte counters.
+    pub fn request_done(&self, done: &RequestDone<'_>) {
+        let status = done.status.to_string();
+        self.requests
+            .with_label_values(&[
+                done.operation,
+                done.tenant,
+                done.backend,
+                &status,
+                done.code,
+            ])
+            .inc();
+        self.request_seconds
+            .with_label_values(&[done.operation])
+            .observe(done.elapsed.as_secs_f64());
+        if let Some(backend_elapsed) = done.backend_elapsed {
+            self.backend_seconds
+                .with_label_values(&[done.backend, done.operation])
+                .observe(backend_elapsed.as_secs_f64());
+        }
+        self.bytes_received
+            .with_label_values(&[done.operation])
+            .inc_by(done.bytes_in);
+        self.bytes_sent
+            .with_label_values(&[done.operation])
+            .inc_by(done.bytes_out);
+    }
+
+    /// A refused authentication or authorisation, by the HCP code answered.
+    pub fn auth_failure(&self, code: crate::hcp::errors::HcpCode) {
+        self.auth_failures.with_label_values(&[code.as_str()]).inc();
+    }
+
+    /// A request refused 503 by a concurrency limit (`overall` or `per_client`).
+    pub fn overload_refusal(&self, limit: &str) {
+        self.overload_refusals.with_label_values(&[limit]).inc();
+    }
+
+    /// A connection closed for a too slow client, by phase (`header`).
+    pub fn client_timeout(&self, phase: &str) {
+        self.client_timeouts.with_label_values(&[phase]).inc();
+    }
+
+    /// A request sent to a backend.
+    pub fn backend_request(&self, backend: &str) {
+        self.backend_requests.with_label_values(&[backend]).inc();
+    }
+
+    /// A backend connection taken, new or from the pool.
+    pub fn backend_connection(&self, backend: &str, reused: bool) {
+        let reused = if reused { "true" } else { "false" };
+        self.backend_connections
+            .with_label_values(&[backend, reused])
+            .inc();
+    }
+
+    /// Whether a backend's probe passed.
+    pub fn set_backend_up(&self, backend: &str, up: bool) {
+        self.backend_up.with_label_values(&[backend]).set(up as i64);
+    }
+
+    /// A retry of a backend request, by reason (`connect`, `connection`, `busy`).
+    pub fn backend_retry(&self, backend: &str, reason: &str) {
+        self.backend_retries
+            .with_label_values(&[backend, reason])
+            .inc();
+    }
+
+    /// A backend error code answered as an HCP code.
+    pub fn code_rewrite(
+        &self,
+        backend: &str,
+        backend_code: &str,
+        hcp: crate::hcp::errors::HcpCode,
+    ) {
+        self.code_rewrites
+            .with_label_values(&[backend, backend_code, hcp.as_str()])
+            .inc();
+    }
+
+    /// A request body, by how it was verified.
+    pub fn payload(&self, mode: &str) {
+        self.payloads.with_label_values(&[mode]).inc();
+    }
+
+    /// A configuration reload (`ok` or `error`).
+    pub fn reload(&self, ok: bool) {
+        self.reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
     }
 
     /// Requests sent to one backend so far.

@@ -33,27 +33,17 @@ impl Gateway {
         let op = x.operation.map_or("Unknown", Operation::name);
         let code = x.code.map_or("", HcpCode::as_str);
         self.metrics
-            .requests
-            .with_label_values(&[op, &x.tenant, &x.backend, &x.status.to_string(), code])
-            .inc();
-        self.metrics
-            .request_seconds
-            .with_label_values(&[op])
-            .observe(elapsed.as_secs_f64());
-        if let Some(backend) = x.backend_elapsed {
-            self.metrics
-                .backend_seconds
-                .with_label_values(&[&x.backend, op])
-                .observe(backend.as_secs_f64());
-        }
-        self.metrics
-            .bytes_received
-            .with_label_values(&[op])
-            .inc_by(x.bytes_in);
-        self.metrics
-            .bytes_sent
-            .with_label_values(&[op])
-            .inc_by(x.bytes_out);
+            .request_done(&crate::observe::metrics::RequestDone {
+                operation: op,
+                tenant: &x.tenant,
+                backend: &x.backend,
+                status: x.status,
+                code,
+                elapsed,
+                backend_elapsed: x.backend_elapsed,
+                bytes_in: x.bytes_in,
+                bytes_out: x.bytes_out,
+            });
         // Every field a client can influence is quoted and escaped in the text format, so that
         // a key holding `" status=200` or a newline cannot forge fields or lines (the JSON
         // format escapes strings itself).

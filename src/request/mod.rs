@@ -160,10 +160,7 @@ impl Gateway {
     }
 
     fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
-        self.metrics
-            .backend_connections
-            .with_label_values(&[backend.name.as_str(), if reused { "true" } else { "false" }])
-            .inc();
+        self.metrics.backend_connection(&backend.name, reused);
     }
 
     /// Reads the next request's header section: within `keepalive_seconds` +
@@ -177,10 +174,7 @@ impl Gateway {
             r = tokio::time::timeout(header_deadline, s.read_request()) => match r {
                 Ok(r) => r,
                 Err(_) => {
-                    self.metrics
-                        .client_timeouts
-                        .with_label_values(&["header"])
-                        .inc();
+                    self.metrics.client_timeout("header");
                     return false;
                 }
             },
@@ -209,7 +203,7 @@ impl Gateway {
     pub fn replace_users(&self, users: Arc<UserStore>) {
         tracing::info!(users = users.len(), "users and permissions reloaded");
         self.users.store(users);
-        self.metrics.reloads.with_label_values(&["ok"]).inc();
+        self.metrics.reload(true);
     }
 
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {

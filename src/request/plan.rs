@@ -41,10 +41,7 @@ impl Gateway {
         x.access_key = auth.identity.access_key().map(str::to_string);
         x.scheme = auth.identity.scheme().name();
         if let Err(e) = authorize(&auth.identity, tenant, op, s.req_header(), &target) {
-            self.metrics
-                .auth_failures
-                .with_label_values(&["AccessDenied"])
-                .inc();
+            self.metrics.auth_failure(HcpCode::AccessDenied);
             return Err(e);
         }
         let mut params = Params::of(op, &query);
@@ -109,10 +106,7 @@ impl Gateway {
         self.authn
             .authenticate(req, target, query, SystemTime::now())
             .inspect_err(|e| {
-                self.metrics
-                    .auth_failures
-                    .with_label_values(&[e.code.as_str()])
-                    .inc();
+                self.metrics.auth_failure(e.code);
             })
     }
 

@@ -280,10 +280,7 @@ impl Gateway {
         let key = post_object::object_key(&form, file.file_name())?;
         x.key = Some(key.clone());
         let identity = self.authn.authenticate_form(&form).inspect_err(|e| {
-            self.metrics
-                .auth_failures
-                .with_label_values(&[e.code.as_str()])
-                .inc();
+            self.metrics.auth_failure(e.code);
         })?;
         x.access_key = identity.access_key().map(str::to_string);
         x.scheme = identity.scheme().name();

@@ -363,10 +363,7 @@ impl Gateway {
         let head = req.method == http::Method::HEAD;
         let mut up = self.forwarder.connect(route.backend).await.ok()?;
         self.count_connection(route.backend, up.reused);
-        self.metrics
-            .backend_requests
-            .with_label_values(&[&route.backend.name])
-            .inc();
+        self.metrics.backend_request(&route.backend.name);
         up.session.write_request_header(Box::new(req)).await.ok()?;
         if let Some(body) = body {
             up.session.write_body(body).await.ok()?;

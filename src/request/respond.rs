@@ -337,10 +337,7 @@ impl Gateway {
         limit: crate::request::admit::Refused,
         started: Instant,
     ) {
-        self.metrics
-            .overload_refusals
-            .with_label_values(&[limit.name()])
-            .inc();
+        self.metrics.overload_refusal(limit.name());
         let cause = format!("{} concurrency limit", limit.name());
         let err = HcpError::new(HcpCode::ServiceUnavailable);
         self.refuse(s, err, Some(cause), started).await;

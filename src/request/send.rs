@@ -197,10 +197,7 @@ impl Gateway {
             }
         };
         if forwarded {
-            self.metrics
-                .payloads
-                .with_label_values(&[payload.mode()])
-                .inc();
+            self.metrics.payload(payload.mode());
         }
         // What the gateway vouches for toward the backend: the verified digest of a body that is
         // forwarded unchanged, or no claim at all (the gateway verified what it could itself).
@@ -463,10 +460,7 @@ impl Gateway {
             .write_request_header(Box::new(req.clone()))
             .await
             .map_err(unreachable)?;
-        self.metrics
-            .backend_requests
-            .with_label_values(&[&call.route.backend.name])
-            .inc();
+        self.metrics.backend_request(&call.route.backend.name);
         if let Some(doc) = buffered {
             let sent = up.session.write_body(doc).await;
             if let Err(e) = sent.and(up.session.finish_body().await) {
@@ -531,10 +525,7 @@ impl Gateway {
         let Some(wait) = retry.next_wait() else {
             return false;
         };
-        self.metrics
-            .backend_retries
-            .with_label_values(&[backend.name.as_str(), reason])
-            .inc();
+        self.metrics.backend_retry(&backend.name, reason);
         tokio::time::sleep(wait).await;
         true
     }

@@ -84,9 +84,7 @@ impl Gateway {
         };
         let backend_code = backend_err.code.as_deref().unwrap_or("-");
         self.metrics
-            .code_rewrites
-            .with_label_values(&[&route.backend.name, backend_code, err.code.as_str()])
-            .inc();
+            .code_rewrite(&route.backend.name, backend_code, err.code);
         if err.code == HcpCode::InternalError {
             tracing::warn!(request_id = %x.request_id, backend = %route.backend.name,
                 backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
