@@ -10,6 +10,15 @@ pub(super) const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 /// How long draining it may take in all.
 pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// When an error is answered, relative to the request's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    /// Before any of it was read.
+    BeforeBody,
+    /// After part of it may have been read.
+    DuringBody,
+}
+
 impl Gateway {
     /// Phase 8: the backend's answer header is in; HCP's answer goes out. Errors and control
     /// answers are small documents, read whole and settled so that the status can follow the
@@ -238,12 +247,37 @@ impl Gateway {
             .await
     }
 
-    /// Answers an error found before the body was read, then deals with the unread body.
+    /// Answers an error found before the body was read; the unread body is drained later.
     pub(super) async fn answer_early(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
         err: HcpError,
+    ) -> Flow {
+        self.reply_error(s, x, err, Moment::BeforeBody).await
+    }
+
+    /// Answers an error once the body may have been read in part.
+    pub(super) async fn answer(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        err: HcpError,
+    ) -> Flow {
+        self.reply_error(s, x, err, Moment::DuringBody).await
+    }
+
+    /// The one place an error is answered and the connection's fate decided: HCP's error
+    /// document is written, then a body left unread closes the connection — except that one
+    /// not yet begun (`BeforeBody`) is drained after the request's place is given back, unless
+    /// the client waits for 100-continue or declares more than `DRAIN_LIMIT`. A client gone
+    /// while the answer is written aborts.
+    async fn reply_error(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        err: HcpError,
+        moment: Moment,
     ) -> Flow {
         if !self.write_error(s, x, err).await {
             return Flow::Abort;
@@ -251,8 +285,9 @@ impl Gateway {
         if s.is_body_empty() || s.is_body_done() {
             return Flow::KeepAlive;
         }
-        // A client waiting for 100-continue sends no body, and a body larger than the drain limit
-        // is not worth reading: either way the connection closes.
+        if moment == Moment::DuringBody {
+            return Flow::Close;
+        }
         let declared = s
             .req_header()
             .headers
@@ -282,23 +317,6 @@ impl Gateway {
         tokio::time::timeout(DRAIN_TIME.min(self.cfg.client_body_timeout), read_all)
             .await
             .unwrap_or(Flow::Close)
-    }
-
-    /// Answers an error. A request body that was not read to its end leaves bytes on the
-    /// connection, so it closes rather than being reused.
-    pub(super) async fn answer(
-        &self,
-        s: &mut ServerSession,
-        x: &mut Exchange,
-        err: HcpError,
-    ) -> Flow {
-        if !self.write_error(s, x, err).await {
-            return Flow::Abort;
-        }
-        if !s.is_body_empty() && !s.is_body_done() {
-            return Flow::Close;
-        }
-        Flow::KeepAlive
     }
 
     /// Writes an HCP error document (headers only for HEAD); false if the client is gone.
