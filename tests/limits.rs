@@ -55,12 +55,22 @@ async fn too_many_requests_in_flight_are_service_unavailable() {
     // moment before the gateway lets the place go: start from none in flight.
     wait_for_in_flight(&gw, 0).await;
 
+    let started = gw.backend_requests();
     let held = vec![
         upload_in_flight(&addr, &bucket, "a").await,
         upload_in_flight(&addr, &bucket, "b").await,
     ];
     wait_for_in_flight(&gw, 2).await;
+    // Both uploads have reached the backend (their bodies are still coming) before the count
+    // that must not move is taken.
+    for _ in 0..1000 {
+        if gw.backend_requests() == started + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let before = gw.backend_requests();
+    assert_eq!(before, started + 2, "the held uploads reached the backend");
     let refused = send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"").await;
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_hcp_error_body(&refused.text(), "ServiceUnavailable");
