@@ -5,7 +5,7 @@
 //!   the modules its phases delegate to: [`addressing`], [`operation`] (classification),
 //!   [`auth`] (authentication and access), [`validation`], [`acl`], [`uploads`], [`complete`],
 //!   [`post_object`], [`payload`] (body verification), [`routing`], [`signing`], [`normalize`].
-//! - [`sigv4`]: the one SigV4 canonicaliser, for verifying and for signing.
+//! - [`sig`]: signatures shared by verifying and signing (SigV4's one canonicaliser, SigV2/OBS).
 //! - [`backend`]: connections to backends, their credentials and health, the embedded store.
 //! - [`hcp`]: HCP's error codes, the backend-code mapping tables, XML helpers.
 //! - [`config`]: the configuration file and the settings validated from it.
@@ -30,7 +30,7 @@ pub mod post_object;
 pub mod request;
 pub mod routing;
 pub mod server;
+pub mod sig;
 pub mod signing;
-pub mod sigv4;
 pub mod uploads;
 pub mod validation;

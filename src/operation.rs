@@ -227,12 +227,12 @@ impl Params {
             .iter()
             .map(|(n, v)| {
                 let (mut en, mut ev) = (String::new(), String::new());
-                crate::sigv4::uri_encode(n.as_bytes(), false, &mut en);
-                crate::sigv4::uri_encode(v.as_bytes(), false, &mut ev);
+                crate::sig::v4::uri_encode(n.as_bytes(), false, &mut en);
+                crate::sig::v4::uri_encode(v.as_bytes(), false, &mut ev);
                 (en, ev)
             })
             .collect();
-        crate::sigv4::join_query(pairs)
+        crate::sig::v4::join_query(pairs)
     }
 }
 

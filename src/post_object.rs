@@ -276,7 +276,7 @@ pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &st
             });
             query.push_str(name);
             query.push('=');
-            crate::sigv4::uri_encode(value.as_bytes(), false, &mut query);
+            crate::sig::v4::uri_encode(value.as_bytes(), false, &mut query);
         }
         return Success {
             status: 303,

@@ -65,7 +65,7 @@ impl Route<'_> {
 /// account (whose id and name are the backend's, not the client's business): a canonical id
 /// derived from the tenant's name, and the tenant's name as display name.
 pub fn tenant_owner_id(tenant: &Tenant) -> String {
-    crate::sigv4::sha256_hex(format!("hcp-s3-gateway tenant owner\n{}", tenant.name).as_bytes())
+    crate::sig::v4::sha256_hex(format!("hcp-s3-gateway tenant owner\n{}", tenant.name).as_bytes())
 }
 
 pub fn backend_bucket_name(tenant: &Tenant, client_bucket: &str) -> String {

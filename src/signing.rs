@@ -11,11 +11,11 @@ use crate::addressing::Target;
 use crate::operation::{Operation, Params};
 use base64::Engine as _;
 
-use crate::auth::{format_amz_date, sigv2, sigv4_header};
 use crate::backend::credentials::SigningCredentials;
 use crate::config::{AddressingStyle, Signing};
 use crate::routing::{backend_bucket_name, Route};
-use crate::sigv4;
+use crate::sig::v4 as sigv4;
+use crate::sig::{self, format_amz_date, v2 as sigv2};
 
 /// Whether operation `op` defines request header `name` (lower case): only such headers of the
 /// client's request reach the backend, besides those the gateway sets itself (host, length,
@@ -266,7 +266,7 @@ pub fn backend_request(
         &path,
         &query,
         &signed_headers,
-        |name| sigv4_header::header_values(&req, name),
+        |name| sig::header_values(&req, name),
         payload_hash,
     );
     let date = &amz_date[..8];
@@ -820,7 +820,7 @@ mod oracle_tests {
         let (mut forwarded, mut refused) = (0, 0);
         for case in 0..50_000 {
             let (req, target) = request(&mut rng);
-            let (_, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+            let (_, raw_query) = crate::sig::split_target(req.raw_path());
             let query = Query::parse(raw_query);
             let copy = req.headers.contains_key("x-amz-copy-source");
             let Ok(op) = classify(&req.method, &target, &query, copy) else {
@@ -851,7 +851,7 @@ mod oracle_tests {
 
             // The same method, bucket and key.
             assert_eq!(sent.method, req.method, "{what}");
-            let (path, query) = crate::auth::sigv4_header::split_target(sent.raw_path());
+            let (path, query) = crate::sig::split_target(sent.raw_path());
             let path: Vec<u8> = percent_decode(path).collect();
             let mut expected = b"/ta-bkt/".to_vec();
             if let Some(k) = target.key() {

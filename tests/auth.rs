@@ -12,7 +12,7 @@ use base64::Engine as _;
 use common::raw::{send, RawResponse, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 
 struct Fixture {
     gw: TestGateway,

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use common::raw::{send, RawResponse, V4};
 use common::view::{BackendView, Relay};
 use common::*;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 
 const ADMIN_ONLY: &str = "admin-only";
 const IN_T: &str = "in-t";

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use common::process::Process;
 use common::*;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -168,7 +168,7 @@ async fn a_body_that_does_not_match_its_signed_digest_is_refused_and_not_stored(
     let file = dir.path().join("body");
     std::fs::write(&file, pattern(2 * 1024 * 1024, 4)).unwrap();
     // Signed as the digest of another body: the signature is valid, the payload is not.
-    let other = hcp_s3_gateway::sigv4::sha256_hex(b"something else");
+    let other = hcp_s3_gateway::sig::v4::sha256_hex(b"something else");
     let r = curl(
         Some((&ak, &sk)),
         &[

@@ -12,7 +12,7 @@ use common::raw::{send, RawResponse, V4};
 use common::*;
 use hcp_s3_gateway::hcp::mapping::{self, Dialect, Row};
 use hcp_s3_gateway::operation::Operation;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 
 /// A gateway in front of one recorded-dialect server.
 /// Sends `op` through the gateway with the recorded server steered by `directive`.

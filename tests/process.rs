@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::process::Process;
 use common::raw::{request_head, send, Connection, V4};
 use common::*;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 
 const NEWBIE: &str = "newbie";
 const NEWBIE_PASSWORD: &str = "newbie-password";

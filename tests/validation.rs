@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use common::raw::{send, send_signed, V4};
 use common::*;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 
 struct Case {
     rule: u32,

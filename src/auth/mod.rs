@@ -23,7 +23,7 @@ use pingora::http::RequestHeader;
 use crate::addressing::Target;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Query;
-use crate::sigv4;
+use crate::sig::v4 as sigv4;
 
 pub use access::{Grant, Permission};
 pub use time_parse::{format_amz_date, parse_request_date};

@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::{sigv2, sigv4_header, AuthScheme, Authenticator, Identity, Principal};
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::sigv4;
+use crate::sig::v4 as sigv4;
 
 /// Form fields by case-insensitive name.
 pub trait FormFields {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{AuthScheme, Authenticated, Authenticator, ChunkSigner, Payload, User};
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::sigv4;
+use crate::sig::v4 as sigv4;
 
 /// The parts of `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
 #[derive(Debug, PartialEq, Eq)]
@@ -91,29 +91,7 @@ pub fn parse_credential(credential: &str) -> Option<(&str, &str, &str, &str)> {
     valid.then_some((access_key, date, region, service))
 }
 
-/// Splits a raw request target into path and query.
-pub fn split_target(raw: &[u8]) -> (&[u8], &[u8]) {
-    match raw.iter().position(|&b| b == b'?') {
-        Some(q) => (&raw[..q], &raw[q + 1..]),
-        None => (raw, &b""[..]),
-    }
-}
-
-/// Values of a signed header, `host` falling back to the URI authority (HTTP/2).
-pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> Vec<&'a [u8]> {
-    let values: Vec<&[u8]> = req
-        .headers
-        .get_all(name)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    if values.is_empty() && name == "host" {
-        if let Some(a) = req.uri.authority() {
-            return vec![a.as_str().as_bytes()];
-        }
-    }
-    values
-}
+pub use crate::sig::{header_values, split_target};
 
 /// What a SigV4 signature claims, from the header or from presigned query parameters.
 pub(super) struct Claim<'a> {

@@ -9,7 +9,7 @@ use super::sigv4_header::{parse_credential, verify_claim, Authorization, Claim};
 use super::{AuthScheme, Authenticated, Authenticator};
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::operation::Query;
-use crate::sigv4;
+use crate::sig::v4 as sigv4;
 
 /// The longest validity SigV4 allows (7 days).
 const MAX_EXPIRES: u64 = 604_800;

@@ -257,7 +257,7 @@ fn wants_url_encoding(encoding: Option<&EncodingType>) -> bool {
 
 fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    crate::sigv4::uri_encode(s.as_bytes(), true, &mut out);
+    crate::sig::v4::uri_encode(s.as_bytes(), true, &mut out);
     out
 }
 

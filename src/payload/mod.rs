@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{ChunkSigner, Payload};
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::sigv4;
+use crate::sig::v4 as sigv4;
 
 /// Longest chunk header or trailer line accepted (MinIO uses the same bound).
 const MAX_LINE: usize = 4096;

@@ -71,7 +71,7 @@ impl Gateway {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri.authority().map(|a| a.as_str()))
             .unwrap_or_default();
-        let (raw_path, raw_query) = crate::auth::sigv4_header::split_target(req.raw_path());
+        let (raw_path, raw_query) = crate::sig::split_target(req.raw_path());
         // HCP's own scheme addresses through a /hs3 path prefix.
         let hcp_scheme = req
             .headers

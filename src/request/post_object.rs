@@ -19,8 +19,8 @@ use crate::normalize;
 use crate::operation::{Operation, Query};
 use crate::post_object::{self, Form};
 use crate::routing::Route;
+use crate::sig::v4 as sigv4;
 use crate::signing;
-use crate::sigv4;
 use crate::validation;
 
 /// Room for the form's text fields besides the file, all together. They are read before any

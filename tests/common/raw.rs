@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use hcp_s3_gateway::auth::format_amz_date;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug)]

@@ -28,7 +28,8 @@ struct Vectors {
 
 #[test]
 fn published_vectors_canonical_request_string_to_sign_and_signature() {
-    let vectors: Vectors = toml::from_str(include_str!("../../tests/vectors/sigv4.toml")).unwrap();
+    let vectors: Vectors =
+        toml::from_str(include_str!("../../../tests/vectors/sigv4.toml")).unwrap();
     assert!(vectors.case.len() >= 6);
     for c in &vectors.case {
         let lookup = |name: &str| -> Vec<&[u8]> {

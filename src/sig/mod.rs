@@ -1,0 +1,34 @@
+//! Signatures, shared by verifying clients (`auth`) and signing toward backends (`signing`):
+//! SigV4's one canonicaliser ([`v4`]), SigV2's and OBS's canonicalisation and HMAC ([`v2`]),
+//! and reading a request's target and headers as they are signed.
+
+use pingora::http::RequestHeader;
+
+pub mod v2;
+pub mod v4;
+
+pub use crate::auth::format_amz_date;
+
+/// Splits a raw request target into path and query.
+pub fn split_target(raw: &[u8]) -> (&[u8], &[u8]) {
+    match raw.iter().position(|&b| b == b'?') {
+        Some(q) => (&raw[..q], &raw[q + 1..]),
+        None => (raw, &b""[..]),
+    }
+}
+
+/// Values of a signed header, `host` falling back to the URI authority (HTTP/2).
+pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> Vec<&'a [u8]> {
+    let values: Vec<&[u8]> = req
+        .headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    if values.is_empty() && name == "host" {
+        if let Some(a) = req.uri.authority() {
+            return vec![a.as_str().as_bytes()];
+        }
+    }
+    values
+}
