@@ -145,7 +145,7 @@ pub fn success_header(
         if let Some(rest) = name
             .as_str()
             .strip_prefix("x-obs-")
-            .filter(|r| obs_object_header(r))
+            .filter(|r| obs_object_header(r) && passes(&format!("x-amz-{r}")))
         {
             // OBS's own names for S3's object headers (its native dialect).
             resp.append_header(format!("x-amz-{rest}"), value.clone())
@@ -155,21 +155,11 @@ pub fn success_header(
                 .expect("copied header");
         }
     }
-    // The backend's request id, for correlating with its logs, under a name of the gateway's own.
-    if let Some(id) = upstream
-        .headers
-        .get("x-amz-request-id")
-        .or_else(|| upstream.headers.get("x-obs-request-id"))
-    {
-        resp.insert_header(BACKEND_REQUEST_ID, id.clone())
-            .expect("copied header");
-    }
+    // (The backend's request id, which can name the backend and its zone, goes to the access
+    // log only.)
     finish_headers(&mut resp, false, request_id, host_id);
     resp
 }
-
-/// The response header that carries the backend's request id.
-pub const BACKEND_REQUEST_ID: &str = "x-hcp-gateway-backend-request-id";
 
 /// Drops a leading XML declaration: after keep-alive whitespace a declaration would make the
 /// document ill-formed, while whitespace before the root element is allowed.
@@ -664,6 +654,11 @@ mod tests {
             ("server", "Ceph Object Gateway"),
             ("x-rgw-object-type", "Normal"),
             ("x-amz-request-id", "tx000-backend"),
+            (
+                "x-obs-server-side-encryption-kms-key-id",
+                "cn-north-4:domain:key/k",
+            ),
+            ("x-obs-meta-color", "blue"),
         ] {
             up.append_header(n, v).unwrap();
         }
@@ -686,6 +681,8 @@ mod tests {
             "via",
             "server",
             "x-rgw-object-type",
+            "x-amz-server-side-encryption-kms-key-id",
+            "x-obs-server-side-encryption-kms-key-id",
         ] {
             assert!(!out.headers.contains_key(dropped), "{dropped} passed");
         }

@@ -374,7 +374,20 @@ pub fn classify(
         *m,
         Method::GET | Method::PUT | Method::DELETE | Method::HEAD
     );
+    // A sub-resource with a method that has no operation on it is not the operation without
+    // it: `DELETE /b/k?acl` is no DeleteObject, `DELETE /b?versioning` no DeleteBucket.
+    let defined = |sub: &str, methods: &[Method]| !query.has(sub) || methods.contains(m);
+    let preflight = *m == Method::OPTIONS;
     if target.raw_key.is_none() {
+        let ok = defined("acl", &[Method::GET, Method::PUT])
+            && defined("versioning", &[Method::GET, Method::PUT])
+            && defined("location", &[Method::GET])
+            && defined("uploads", &[Method::GET])
+            && defined("versions", &[Method::GET])
+            && defined("delete", &[Method::POST]);
+        if !ok && !preflight {
+            return Err(not_allowed());
+        }
         if BUCKET_SUBRESOURCES.iter().any(|s| query.has(s)) {
             return if sub_resource_method {
                 Ok(BucketSubresource)
@@ -400,6 +413,10 @@ pub fn classify(
             Method::OPTIONS => Ok(CorsPreflight),
             _ => Err(not_allowed()),
         };
+    }
+    let ok = defined("acl", &[Method::GET, Method::PUT]) && defined("uploads", &[Method::POST]);
+    if !ok && !preflight {
+        return Err(not_allowed());
     }
     if OBJECT_SUBRESOURCES.iter().any(|s| query.has(s)) {
         // (restore and select are POSTs, but not offered: 501 either way.)

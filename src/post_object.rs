@@ -236,7 +236,13 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
                 "The form field {name} is given more than once."
             )));
         }
-        if lower == "tagging" || crate::validation::UNSUPPORTED_HEADERS.contains(&lower.as_str()) {
+        let directive = lower
+            .strip_prefix("x-amz-meta-")
+            .is_some_and(|m| m.starts_with("snowball") || m.starts_with("minio"));
+        if lower == "tagging"
+            || directive
+            || crate::validation::UNSUPPORTED_HEADERS.contains(&lower.as_str())
+        {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The form field {name} is not supported.")));
         }

@@ -80,6 +80,14 @@ const UNSUPPORTED: &[&str] = &[
     "website",
 ];
 
+/// User metadata that some backends read as instructions: MinIO unpacks a PUT carrying
+/// `x-amz-meta-snowball-auto-extract` into many objects the gateway never checked. Such
+/// names are refused (rule 39), never forwarded.
+fn backend_directive(name: &str) -> bool {
+    name.strip_prefix("x-amz-meta-")
+        .is_some_and(|m| m.starts_with("snowball") || m.starts_with("minio"))
+}
+
 /// Standard headers that hold one value (besides every `x-amz-*` but user metadata).
 const SINGLE_VALUED: &[&str] = &[
     "content-md5",
@@ -142,6 +150,11 @@ fn length(req: &RequestHeader, name: &str) -> Option<u64> {
     header(req, name).and_then(|v| v.trim().parse().ok())
 }
 
+fn invalid_header(name: &str, why: &str) -> HcpError {
+    HcpError::new(HcpCode::InvalidArgument)
+        .with_message(format!("The {name} header is not valid here: {why}."))
+}
+
 fn invalid(message: &'static str) -> HcpError {
     HcpError::new(HcpCode::InvalidArgument).with_message(message)
 }
@@ -182,11 +195,38 @@ pub fn check(
     ) {
         if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
             UNSUPPORTED_HEADERS.contains(n)
+                || backend_directive(n)
                 || (*n == "x-amz-bucket-object-lock-enabled"
                     && !header(req, n).is_some_and(|v| v.trim().eq_ignore_ascii_case("false")))
         }) {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The {name} header is not supported.")));
+        }
+    }
+    // Seed 002 again, for writes: KMS keys (which would encrypt under any key the gateway's
+    // backend account may use) and storage classes that need a restore (not offered) are
+    // headers this gateway does not accept.
+    if matches!(op, PutObject | CopyObject | CreateMultipartUpload) {
+        if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
+            matches!(
+                *n,
+                "x-amz-server-side-encryption-aws-kms-key-id"
+                    | "x-amz-server-side-encryption-context"
+                    | "x-amz-server-side-encryption-bucket-key-enabled"
+            )
+        }) {
+            return Err(invalid_header(name, "KMS keys are not offered"));
+        }
+        if header(req, "x-amz-storage-class").is_some_and(|c| {
+            matches!(
+                c.trim().to_ascii_uppercase().as_str(),
+                "GLACIER" | "DEEP_ARCHIVE"
+            )
+        }) {
+            return Err(invalid_header(
+                "x-amz-storage-class",
+                "a storage class that needs a restore is not offered",
+            ));
         }
     }
     // Seed 002: a header invalid for the requested operation is 400 InvalidArgument — SSE
@@ -231,16 +271,21 @@ pub fn check(
             .ok_or_else(|| invalid("x-amz-copy-source is not /bucket/key."))?;
         check_key(&source.key, limits)?;
     }
-    // 12: object bodies need their length.
-    if op.has_object_body()
-        && length(req, "content-length").is_none()
-        && length(req, "x-amz-decoded-content-length").is_none()
-    {
+    // 12: object bodies need their length — the one the body is held to: Content-Length for a
+    // plain body, x-amz-decoded-content-length for an aws-chunked one (elsewhere it means
+    // nothing and is not believed).
+    let streaming = header(req, "x-amz-content-sha256")
+        .is_some_and(|v| v.starts_with("STREAMING-"))
+        || header(req, "content-encoding").is_some_and(|v| v.contains("aws-chunked"));
+    let size = if streaming {
+        length(req, "x-amz-decoded-content-length")
+    } else {
+        length(req, "content-length")
+    };
+    if op.has_object_body() && size.is_none() {
         return Err(HcpError::new(HcpCode::MissingContentLength));
     }
     // 26: part and object size limits.
-    let size =
-        length(req, "x-amz-decoded-content-length").or_else(|| length(req, "content-length"));
     match (op, size) {
         (UploadPart, Some(n)) if n > limits.max_part_bytes => {
             return Err(HcpError::new(HcpCode::EntityTooLarge))
@@ -398,8 +443,9 @@ pub fn check_key(key: &[u8], limits: &Limits) -> Result<(), HcpError> {
 }
 
 /// Rule 43: a multi-object delete names 1 to 1,000 objects in well-formed XML; each key obeys
-/// the object-name rules (18, 19), as it would in a single delete.
-pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
+/// the object-name rules (18, 19), as it would in a single delete. Returns whether it names a
+/// version of an object (a purge, which needs its own permission).
+pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<bool, HcpError> {
     use quick_xml::events::Event;
     let malformed = |m: &'static str| HcpError::new(HcpCode::MalformedXML).with_message(m);
     let not_well_formed = || malformed("The XML you provided was not well-formed.");
@@ -410,6 +456,7 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
     let (mut depth, mut objects, mut root) = (0usize, 0usize, false);
     // The text of a <Delete><Object><Key> being read.
     let mut key: Option<String> = None;
+    let mut versions = false;
     loop {
         match reader.read_event().map_err(|_| not_well_formed())? {
             Event::Start(e) => {
@@ -424,6 +471,9 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
                 }
                 if depth == 2 && e.name().as_ref() == b"Key" {
                     key = Some(String::new());
+                }
+                if depth == 2 && e.name().as_ref() == b"VersionId" {
+                    versions = true;
                 }
                 depth += 1;
             }
@@ -444,6 +494,7 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
                     }
                 }
             }
+            Event::Empty(e) if depth == 2 && e.name().as_ref() == b"VersionId" => versions = true,
             Event::Empty(e) if depth == 2 && e.name().as_ref() == b"Key" => {
                 return Err(malformed("An object to delete has an empty key."));
             }
@@ -465,7 +516,7 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<(), HcpError> {
     if objects == 0 || objects > MAX_DELETE_OBJECTS {
         return Err(malformed("A multi-object delete names 1 to 1000 objects."));
     }
-    Ok(())
+    Ok(versions)
 }
 
 /// The most objects one multi-object delete may name.
@@ -483,7 +534,9 @@ mod tests {
                 .collect();
             format!("<Delete><Quiet>true</Quiet>{objects}</Delete>").into_bytes()
         };
-        assert!(check_delete_list(&list(1), &Limits::default()).is_ok());
+        assert_eq!(check_delete_list(&list(1), &Limits::default()), Ok(false));
+        let versioned = b"<Delete><Object><Key>k</Key><VersionId>v</VersionId></Object></Delete>";
+        assert_eq!(check_delete_list(versioned, &Limits::default()), Ok(true));
         assert!(check_delete_list(&list(1000), &Limits::default()).is_ok());
         for bad in [
             list(0),

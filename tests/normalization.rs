@@ -131,10 +131,12 @@ async fn every_mapping_row_through_the_forwarding_path() {
             );
             assert_hcp_error_body(&r.text(), row.hcp_code.as_str());
             assert_normalised(&r, false, &what);
-            assert_eq!(
-                r.header("x-hcp-gateway-backend-request-id"),
-                Some("17B5C9D2A4E3F001"),
-                "{what}"
+            // The backend's request id names the backend: the access log has it, the client not.
+            assert!(
+                !r.headers
+                    .iter()
+                    .any(|(_, v)| v.contains("17B5C9D2A4E3F001")),
+                "{what}: the backend's request id reached the client"
             );
             checked += 1;
             if row.operation.is_none() && vendor != Vendor::Aws {

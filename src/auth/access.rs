@@ -18,6 +18,9 @@ pub enum Permission {
     WriteAcl,
     /// Bucket administration: create, delete and configure buckets.
     Admin,
+    /// Deleting a specific version of an object, for good (HCP's purge; S3's
+    /// `s3:DeleteObjectVersion`): more than a delete, which only hides the object.
+    Purge,
 }
 
 impl Permission {
@@ -28,6 +31,7 @@ impl Permission {
         Permission::ReadAcl,
         Permission::WriteAcl,
         Permission::Admin,
+        Permission::Purge,
     ];
 
     /// Parses a configuration name; `all` stands for every permission.
@@ -39,6 +43,7 @@ impl Permission {
             "read-acl" => &[Permission::ReadAcl],
             "write-acl" => &[Permission::WriteAcl],
             "admin" => &[Permission::Admin],
+            "purge" => &[Permission::Purge],
             "all" => Self::ALL,
             _ => return None,
         })

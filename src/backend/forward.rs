@@ -28,6 +28,9 @@ pub struct Upstream {
     pub session: HttpSession,
     peer: HttpPeer,
     pub reused: bool,
+    /// The request's body was not sent whole (the backend stopped reading it): bytes of it
+    /// may still be in flight, so the connection is never pooled again.
+    pub body_cut_short: bool,
 }
 
 impl Default for Forwarder {
@@ -87,11 +90,15 @@ impl Forwarder {
             session,
             peer,
             reused,
+            body_cut_short: false,
         })
     }
 
     /// Returns a connection whose exchange completed to the pool.
     pub async fn release(&self, upstream: Upstream) {
+        if upstream.body_cut_short {
+            return;
+        }
         self.connector
             .release_http_session(upstream.session, &upstream.peer, Some(UPSTREAM_IDLE))
             .await;

@@ -1,8 +1,8 @@
 //! Backend reachability for `/readyz`. Actively, every backend is probed every few seconds: a
 //! plain-HTTP backend must answer a `HEAD /` with any HTTP status, a TLS backend must accept a
-//! TCP connection. Passively, requests that could not reach a backend (connection refused, TLS
-//! failure, connect or read timeout) count against it — never a backend's answer to a request,
-//! nor its hanging up on one, which a client could provoke at will. A backend is unreachable while its probe fails
+//! TCP connection. Passively, requests that could not reach a backend (connection refused or
+//! timed out, TLS failure) count against it — never a backend's answer to a request, its hanging
+//! up on one, or a read timeout, which a client could provoke at will. A backend is unreachable while its probe fails
 //! or while its last `PASSIVE_FAILURES` requests failed within `PASSIVE_WINDOW`, so that a pod
 //! whose backend is gone stops receiving traffic and gets it back when the backend returns.
 

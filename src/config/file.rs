@@ -203,7 +203,8 @@ pub struct PermissionEntry {
     /// `*`, an exact name, or a pattern with `*` wildcards (`logs-*`).
     #[serde(default = "any")]
     pub buckets: String,
-    /// `read`, `write`, `delete`, `read-acl`, `write-acl`, `admin` (bucket administration), `all`.
+    /// `read`, `write`, `delete`, `read-acl`, `write-acl`, `admin` (bucket administration),
+    /// `purge` (deleting object versions), `all`.
     pub allow: Vec<String>,
 }
 

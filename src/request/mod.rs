@@ -100,6 +100,8 @@ struct Plan<'a> {
     params: Params,
     /// The upload id as the client gave it.
     client_upload_id: Option<String>,
+    /// Whether the caller may delete versions for good (the purge permission).
+    may_purge: bool,
     auth: Authenticated,
     route: Route<'a>,
 }

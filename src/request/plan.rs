@@ -18,10 +18,7 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
     ) -> Result<Planned<'_>, HcpError> {
-        let Classified { target, query, op } = self.classify(s.req_header())?;
-        x.tenant = target.tenant.clone();
-        x.bucket = target.bucket.clone();
-        x.key = target.key_lossy();
+        let Classified { target, query, op } = self.classify(s.req_header(), x)?;
         x.operation = Some(op);
         let tenant = &self.cfg.tenants[&target.tenant];
         if op == Operation::PostObject {
@@ -45,6 +42,25 @@ impl Gateway {
             return Err(e);
         }
         let mut params = Params::of(op, &query);
+        let may_purge = match auth.identity.principal() {
+            Principal::User(user) => {
+                let bucket = target.bucket.as_deref();
+                access::check(
+                    &user.grants,
+                    &tenant.name,
+                    bucket,
+                    Some(access::Permission::Purge),
+                )
+                .is_ok()
+            }
+            Principal::Anonymous => false,
+        };
+        // Deleting a version is for good: it needs the purge permission, not only delete.
+        if op == Operation::DeleteObject && params.get("versionId").is_some() && !may_purge {
+            self.metrics.auth_failure(HcpCode::AccessDenied);
+            return Err(access::denied()
+                .with_message("Deleting an object version needs the purge permission."));
+        }
         self.validate(s, &auth, op, &target, (&query, &params))?;
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =
@@ -59,12 +75,17 @@ impl Gateway {
             auth,
             route,
             client_upload_id,
+            may_purge,
         }))
     }
 
     /// Phase 1, addressing (`Host` and path → tenant, bucket, key), and phase 2,
     /// classification (method, target, query → the operation).
-    fn classify(&self, req: &pingora::http::RequestHeader) -> Result<Classified, HcpError> {
+    fn classify(
+        &self,
+        req: &pingora::http::RequestHeader,
+        x: &mut Exchange,
+    ) -> Result<Classified, HcpError> {
         let host = req
             .headers
             .get(http::header::HOST)
@@ -85,6 +106,9 @@ impl Gateway {
             self.cfg.default_tenant.as_deref(),
             |t| self.cfg.tenants.contains_key(t),
         )?;
+        x.tenant = target.tenant.clone();
+        x.bucket = target.bucket.clone();
+        x.key = target.key_lossy();
         let query = Query::parse(raw_query);
         let copy = req.headers.contains_key("x-amz-copy-source");
         let op = operation::classify(&req.method, &target, &query, copy)?;

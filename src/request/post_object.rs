@@ -119,6 +119,7 @@ impl Gateway {
             route: &route,
             caller: upload.caller.as_deref(),
             client_upload_id: None,
+            may_purge: false,
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {

@@ -44,8 +44,13 @@ pub(super) trait Probe: Send + Sync {
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
     /// Whether any key of the bucket starts with `prefix`.
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool;
-    /// A page of the upload's parts, from `marker` on.
-    async fn parts_page(&self, at: At<'_>, upload_id: &str, marker: Option<&str>) -> PartsPage;
+    /// A page of at most `max` of the upload's parts, from `marker` on.
+    async fn parts_page(
+        &self,
+        at: At<'_>,
+        upload_id: &str,
+        (marker, max): (Option<&str>, u32),
+    ) -> PartsPage;
 }
 
 #[async_trait]
@@ -84,10 +89,15 @@ impl Probe for Gateway {
             && normalize::has_element(&body, b"Contents"))
     }
 
-    async fn parts_page(&self, at: At<'_>, upload_id: &str, marker: Option<&str>) -> PartsPage {
+    async fn parts_page(
+        &self,
+        at: At<'_>,
+        upload_id: &str,
+        (marker, max): (Option<&str>, u32),
+    ) -> PartsPage {
         let mut params = Params::default()
             .with("uploadId", upload_id)
-            .with("max-parts", "1000");
+            .with("max-parts", max.to_string());
         if let Some(m) = marker {
             params.set("part-number-marker", m);
         }
@@ -212,8 +222,9 @@ async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> HashMap<u
     let mut sizes = HashMap::new();
     let mut marker: Option<String> = None;
     for _ in 0..20 {
-        let PartsPage::Listed((page, next)) =
-            probe.parts_page(at, upload_id, marker.as_deref()).await
+        let PartsPage::Listed((page, next)) = probe
+            .parts_page(at, upload_id, (marker.as_deref(), 1000))
+            .await
         else {
             break;
         };
@@ -235,9 +246,10 @@ pub(super) async fn check_part_copy(
     req: &pingora::http::RequestHeader,
     upload_id: &str,
     at: At<'_>,
-    source_head: impl std::future::Future<Output = Option<Arc<ResponseHeader>>>,
+    source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
 ) -> Result<(), HcpError> {
-    if let PartsPage::NoSuchUpload = probe.parts_page(at, upload_id, None).await {
+    // One part is enough to know the upload is there.
+    if let PartsPage::NoSuchUpload = probe.parts_page(at, upload_id, (None, 1)).await {
         return Err(HcpError::new(HcpCode::NoSuchUpload));
     }
     let range_start = req
@@ -254,7 +266,7 @@ pub(super) async fn check_part_copy(
         return Ok(());
     }
     // A missing or unreadable source is the backend's to answer.
-    let Some(head) = source_head.await else {
+    let Some(head) = source_head.await? else {
         return Ok(());
     };
     if conditional
@@ -284,9 +296,14 @@ impl Gateway {
         &self,
         req: &pingora::http::RequestHeader,
         at: At<'_>,
-    ) -> Option<Arc<ResponseHeader>> {
-        let source = req.headers.get("x-amz-copy-source")?;
-        let source = signing::CopySource::parse(source.as_bytes())?;
+    ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
+        let Some(source) = req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| signing::CopySource::parse(v.as_bytes()))
+        else {
+            return Ok(None);
+        };
         let mut raw_key = String::new();
         sigv4::uri_encode(&source.key, true, &mut raw_key);
         let source_target = Target {
@@ -306,21 +323,25 @@ impl Gateway {
         self.metrics
             .cache_lookup("copy_source_head", cached.is_some());
         if cached.is_some() {
-            return cached;
+            return Ok(cached);
         }
+        // A source bucket that is one of the backend's own API paths is refused here too.
         let mut source_route =
-            routing::route(at.route.tenant, Some(at.route.backend), &source_target).ok()?;
+            routing::route(at.route.tenant, Some(at.route.backend), &source_target)?;
         source_route.credentials = at.route.credentials.clone();
         let source_at = At {
             target: &source_target,
             route: &source_route,
         };
-        let head = Arc::new(
-            self.object_head(source_at, source.version_id.as_deref())
-                .await?,
-        );
+        let Some(head) = self
+            .object_head(source_at, source.version_id.as_deref())
+            .await
+        else {
+            return Ok(None);
+        };
+        let head = Arc::new(head);
         self.source_heads.insert(cache_key, head.clone());
-        Some(head)
+        Ok(Some(head))
     }
 
     /// A small request of the gateway's own to the backend (listing parts, the size of a copy
@@ -442,7 +463,12 @@ mod tests {
             self.asked.lock().unwrap().push("list");
             self.objects.iter().any(|(k, _, _)| k.starts_with(prefix))
         }
-        async fn parts_page(&self, _: At<'_>, id: &str, marker: Option<&str>) -> PartsPage {
+        async fn parts_page(
+            &self,
+            _: At<'_>,
+            id: &str,
+            (marker, _): (Option<&str>, u32),
+        ) -> PartsPage {
             self.asked.lock().unwrap().push("parts");
             let Some(parts) = self.parts.as_ref().filter(|_| id == "u") else {
                 return PartsPage::NoSuchUpload;
@@ -641,7 +667,7 @@ mod tests {
             let mut h = ResponseHeader::build(200, None).unwrap();
             h.insert_header("content-length", "10").unwrap();
             h.insert_header("etag", "\"abc\"").unwrap();
-            async move { Some(Arc::new(h)) }
+            async move { Ok(Some(Arc::new(h))) }
         };
         let req = |headers: &[(&str, &str)]| {
             let mut r = put(&[("x-amz-copy-source", "/bkt/src")]);

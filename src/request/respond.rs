@@ -329,11 +329,8 @@ impl Gateway {
         x.status = err.status;
         x.code = Some(err.code);
         let body = err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty);
-        let mut resp: ResponseHeader =
+        let resp: ResponseHeader =
             normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
-        if let Some(id) = x.backend_request_id.as_deref() {
-            let _ = resp.insert_header(normalize::BACKEND_REQUEST_ID, id);
-        }
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return false;
         }

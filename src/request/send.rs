@@ -57,6 +57,8 @@ pub(super) struct Call<'a> {
     pub(super) caller: Option<&'a str>,
     /// The upload id as the client gave it (the backend's is in `params`).
     pub(super) client_upload_id: Option<&'a str>,
+    /// Whether the caller may delete versions for good (a multi-object delete naming them).
+    pub(super) may_purge: bool,
     pub(super) guards: Guards,
 }
 
@@ -109,6 +111,7 @@ impl Gateway {
             auth,
             mut route,
             client_upload_id,
+            may_purge,
         } = plan;
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.stop(s, x, Stop::Unreachable(cause)).await;
@@ -120,6 +123,7 @@ impl Gateway {
             route: &route,
             caller: auth.identity.access_key(),
             client_upload_id: client_upload_id.as_deref(),
+            may_purge,
             guards: Guards::default(),
         };
         match self.send(s, x, &mut call, &auth.payload).await {
@@ -313,23 +317,23 @@ impl Gateway {
             Err(e) => return Err(Stop::Abort(format!("client body: {e:?}"))),
         };
         x.bytes_in = whole.len() as u64;
-        if !control {
-            return Ok(Some(whole));
-        }
-        match self.check_document(call, &whole).await {
-            Err(e) => Err(Stop::Answer(e)),
-            Ok(None) => Ok(Some(whole)),
-            Ok(Some(rewritten)) => {
-                *req = self.resign_with_body(
-                    s,
-                    (call.op, call.params),
-                    call.target,
-                    call.route,
-                    &rewritten,
-                );
-                Ok(Some(Bytes::from(rewritten)))
+        let doc = if control {
+            match self.check_document(call, &whole).await {
+                Err(e) => return Err(Stop::Answer(e)),
+                Ok(None) => whole,
+                Ok(Some(rewritten)) => Bytes::from(rewritten),
             }
+        } else {
+            whole
+        };
+        // Sent with its own length and digest, whatever framing the client used.
+        let (op, params) = (call.op, call.params);
+        *req = self.resign_with_body(s, (op, params), call.target, call.route, &doc);
+        if call.guards.overwrite_guarded {
+            req.insert_header(http::header::IF_NONE_MATCH, "*")
+                .expect("static");
         }
+        Ok(Some(doc))
     }
 
     /// A control document by HCP's rules; `Some` is the document to send instead.
@@ -340,7 +344,12 @@ impl Gateway {
     ) -> Result<Option<Vec<u8>>, HcpError> {
         match call.op {
             Operation::DeleteObjects => {
-                validation::check_delete_list(doc, &self.cfg.limits).map(|()| None)
+                let versions = validation::check_delete_list(doc, &self.cfg.limits)?;
+                if versions && !call.may_purge {
+                    return Err(access::denied()
+                        .with_message("Deleting object versions needs the purge permission."));
+                }
+                Ok(None)
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 let backend = self.backend_owner(call.target, call.route).await;
@@ -394,7 +403,8 @@ impl Gateway {
             };
             self.count_connection(backend, up.reused);
             let sent = Instant::now();
-            let retriable = up.reused && !body.forwarded && !stale_retried;
+            // (Never a POST, which could create twice.)
+            let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
             let request = (req, buffered.as_ref());
             match self
@@ -465,6 +475,7 @@ impl Gateway {
             let sent = up.session.write_body(doc).await;
             if let Err(e) = sent.and(up.session.finish_body().await) {
                 x.cause = Some(format!("backend stopped reading the body: {e}"));
+                up.body_cut_short = true;
             }
             return Ok(());
         }
@@ -485,6 +496,7 @@ impl Gateway {
             // The backend may have answered early (and stopped reading): its answer is used.
             Err(BodyError::Backend(e)) => {
                 x.cause = Some(format!("backend stopped reading the body: {e}"));
+                up.body_cut_short = true;
             }
         }
         Ok(())
