@@ -13,7 +13,7 @@ use hcp_s3_gateway::addressing::Target;
 use hcp_s3_gateway::auth::{format_amz_date, Authenticator, ChunkSigner, Payload, User, UserStore};
 use hcp_s3_gateway::operation::Query;
 use hcp_s3_gateway::payload::BodyVerifier;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 use pingora::http::RequestHeader;
 
 const AK: &str = "ZGVtby11c2Vy";

@@ -9,7 +9,7 @@ use hcp_s3_gateway::addressing;
 use hcp_s3_gateway::auth::Authenticator;
 use hcp_s3_gateway::config::Config;
 use hcp_s3_gateway::operation::Query;
-use hcp_s3_gateway::sigv4::SigningKeyCache;
+use hcp_s3_gateway::sig::v4::SigningKeyCache;
 use libfuzzer_sys::fuzz_target;
 use pingora::http::RequestHeader;
 

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use hcp_s3_gateway::auth::{ChunkSigner, Payload};
 use hcp_s3_gateway::payload::BodyVerifier;
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 use libfuzzer_sys::fuzz_target;
 use pingora::http::RequestHeader;
 

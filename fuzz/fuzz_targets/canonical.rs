@@ -1,7 +1,7 @@
 //! SigV4 canonicalisation of raw paths and queries: never panics, and encoding what is
 //! already canonical changes nothing (the gateway relies on that when it re-signs).
 #![no_main]
-use hcp_s3_gateway::sigv4;
+use hcp_s3_gateway::sig::v4 as sigv4;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
