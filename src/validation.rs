@@ -166,6 +166,15 @@ pub fn check(
     req: &RequestHeader,
     limits: &Limits,
 ) -> Result<(), HcpError> {
+    check_headers(op, query, req)?;
+    check_names(op, target, req, limits)?;
+    check_sizes(op, query, req, limits)?;
+    check_metadata_and_acls(op, req, limits)?;
+    check_conditions_and_bodies(op, query, req)
+}
+
+/// Rule 39 and seed 002 for headers: sub-resources and headers the gateway does not offer, one-valued headers given twice, headers invalid for the operation.
+fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<(), HcpError> {
     use Operation::*;
     // 39: sub-resources HCP does not offer.
     if let Some((name, _)) = query
@@ -243,6 +252,17 @@ pub fn check(
             "Server-side encryption headers are not valid for this operation.",
         ));
     }
+    Ok(())
+}
+
+/// Rules 14, 18 and 19: bucket names, object names, the copy source's.
+fn check_names(
+    op: Operation,
+    target: &Target,
+    req: &RequestHeader,
+    limits: &Limits,
+) -> Result<(), HcpError> {
+    use Operation::*;
     // 14: bucket names by HCP's rules; any other bucket a request names must at least be a
     // name an S3 server could hold (a path-style bucket is percent-decoded: `..`, `a%2Fb` must
     // not become a path at the backend).
@@ -271,6 +291,17 @@ pub fn check(
             .ok_or_else(|| invalid("x-amz-copy-source is not /bucket/key."))?;
         check_key(&source.key, limits)?;
     }
+    Ok(())
+}
+
+/// Rules 12, 24 and 26: an object body's length, part numbers, size limits.
+fn check_sizes(
+    op: Operation,
+    query: &Query,
+    req: &RequestHeader,
+    limits: &Limits,
+) -> Result<(), HcpError> {
+    use Operation::*;
     // 12: object bodies need their length — the one the body is held to: Content-Length for a
     // plain body, x-amz-decoded-content-length for an aws-chunked one (elsewhere it means
     // nothing and is not believed).
@@ -307,6 +338,16 @@ pub fn check(
             ));
         }
     }
+    Ok(())
+}
+
+/// Rules 20–23, 25 and 34: user metadata, ACL headers, the copy range's syntax.
+fn check_metadata_and_acls(
+    op: Operation,
+    req: &RequestHeader,
+    limits: &Limits,
+) -> Result<(), HcpError> {
+    use Operation::*;
     // 20, 25: user metadata.
     let metadata: usize = req
         .headers
@@ -358,6 +399,20 @@ pub fn check(
             "The copy range is not bytes=first-last with first not after last.",
         ));
     }
+    Ok(())
+}
+
+/// Rules 28, 35, 38, 43 and 48: conditions, query values, required bodies and their integrity.
+fn check_conditions_and_bodies(
+    op: Operation,
+    query: &Query,
+    req: &RequestHeader,
+) -> Result<(), HcpError> {
+    use Operation::*;
+    let grants = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-grant-"));
     // 35: conditions that contradict each other.
     let both = |a: &str, b: &str| req.headers.contains_key(a) && req.headers.contains_key(b);
     if both("if-match", "if-none-match")
