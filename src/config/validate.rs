@@ -62,16 +62,7 @@ impl Config {
             ));
         }
 
-        let mut domains = Vec::new();
-        for d in &file.addressing.domains {
-            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            if d.is_empty() || d.contains('/') || d.contains(':') {
-                errors.push(format!("addressing.domains: {d:?} is not a domain name"));
-            }
-            domains.push(d);
-        }
-        // Longest first, so that a nested domain wins over its parent.
-        domains.sort_by_key(|d| std::cmp::Reverse(d.len()));
+        let domains = build_domains(&file.addressing.domains, &mut errors);
 
         let mut user_entries = file.users;
         if let Some(path) = &file.auth.users_file {
@@ -105,114 +96,9 @@ impl Config {
                 }
             }
         }
-        let mut tenants = HashMap::new();
-        for t in &file.tenants {
-            if t.name.is_empty()
-                || !t
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
-                errors.push(format!(
-                    "tenants: name {:?} must be letters, digits and hyphens",
-                    t.name
-                ));
-            }
-            if !backends.contains_key(&t.backend) {
-                errors.push(format!(
-                    "tenants.{}: backend {:?} is not defined",
-                    t.name, t.backend
-                ));
-            }
-            if !t
-                .bucket_prefix
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            {
-                errors.push(format!(
-                    "tenants.{}: bucket_prefix {:?} may hold only lower-case letters, digits, '-' and '.'",
-                    t.name, t.bucket_prefix
-                ));
-            }
-            let mut anonymous = Vec::new();
-            for (i, a) in t.anonymous.iter().enumerate() {
-                let perms: &[Permission] = match a.access.as_str() {
-                    "read" => &[Permission::Read],
-                    "read-write" => &[Permission::Read, Permission::Write, Permission::Delete],
-                    other => {
-                        errors.push(format!(
-                            "tenants.{}.anonymous[{i}]: access {other:?} must be \"read\" or \"read-write\"",
-                            t.name
-                        ));
-                        continue;
-                    }
-                };
-                anonymous.push(Grant::new("*", &a.buckets, perms.iter().copied()));
-            }
-            let tenant = Tenant {
-                name: t.name.to_ascii_lowercase(),
-                backend: t.backend.clone(),
-                bucket_prefix: t.bucket_prefix.clone(),
-                anonymous,
-                overwrite: t.overwrite,
-            };
-            if tenants.insert(tenant.name.clone(), tenant).is_some() {
-                errors.push(format!("tenants: name {:?} is used twice", t.name));
-            }
-        }
-        if tenants.is_empty() {
-            errors.push("at least one [[tenants]] entry is required".into());
-        }
-        // Tenants sharing a backend share its bucket namespace: each needs a prefix that no
-        // other one's starts with, or one tenant would list and reach the other's buckets.
-        let mut sharing: Vec<&Tenant> = tenants.values().collect();
-        sharing.sort_by(|a, b| a.name.cmp(&b.name));
-        for (i, a) in sharing.iter().enumerate() {
-            for b in &sharing[i + 1..] {
-                if a.backend != b.backend
-                    && !same_storage(backends.get(&a.backend), backends.get(&b.backend))
-                {
-                    continue;
-                }
-                let (pa, pb) = (&a.bucket_prefix, &b.bucket_prefix);
-                if pa.is_empty()
-                    || pb.is_empty()
-                    || pa.starts_with(pb.as_str())
-                    || pb.starts_with(pa.as_str())
-                {
-                    errors.push(format!(
-                        "tenants.{} and tenants.{} share backend storage ({:?}, {:?}): each needs a bucket_prefix, and neither may start with the other ({pa:?}, {pb:?})",
-                        a.name, b.name, a.backend, b.backend
-                    ));
-                }
-            }
-        }
-        let only_tenant = match tenants.keys().collect::<Vec<_>>().as_slice() {
-            [only] => Some((*only).clone()),
-            _ => None,
-        };
-        for user in &mut users {
-            if let Some(t) = &user.tenant {
-                if !tenants.contains_key(t) {
-                    errors.push(format!(
-                        "users: {}'s tenant {t:?} is not a defined tenant",
-                        user.access_key
-                    ));
-                }
-            }
-            let mut named: Vec<&str> = user.grants.iter().map(|g| g.tenant()).collect();
-            named.sort_unstable();
-            named.dedup();
-            let from_grants = match named.as_slice() {
-                [one] if *one != "*" => Some(one.to_string()),
-                _ => None,
-            };
-            user.home_tenant = user
-                .tenant
-                .clone()
-                .or(from_grants)
-                .or_else(|| only_tenant.clone());
-        }
+        let tenants = build_tenants(&file.tenants, &backends, &mut errors);
+        check_prefixes(&tenants, &backends, &mut errors);
+        assign_home_tenants(&mut users, &tenants, &mut errors);
         let default_tenant = file
             .addressing
             .default_tenant
@@ -588,4 +474,151 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })
+}
+
+/// `addressing.domains`, normalised, longest first (a nested domain wins over its parent).
+fn build_domains(given: &[String], errors: &mut Vec<String>) -> Vec<String> {
+    let mut domains = Vec::new();
+    for d in given {
+        let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+        if d.is_empty() || d.contains('/') || d.contains(':') {
+            errors.push(format!("addressing.domains: {d:?} is not a domain name"));
+        }
+        domains.push(d);
+    }
+    domains.sort_by_key(|d| std::cmp::Reverse(d.len()));
+    domains
+}
+
+/// The `[[tenants]]`: names, backends, prefixes, anonymous grants.
+fn build_tenants(
+    entries: &[TenantEntry],
+    backends: &HashMap<String, Backend>,
+    errors: &mut Vec<String>,
+) -> HashMap<String, Tenant> {
+    let mut tenants = HashMap::new();
+    for t in entries {
+        if t.name.is_empty()
+            || !t
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            errors.push(format!(
+                "tenants: name {:?} must be letters, digits and hyphens",
+                t.name
+            ));
+        }
+        if !backends.contains_key(&t.backend) {
+            errors.push(format!(
+                "tenants.{}: backend {:?} is not defined",
+                t.name, t.backend
+            ));
+        }
+        if !t
+            .bucket_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            errors.push(format!(
+                "tenants.{}: bucket_prefix {:?} may hold only lower-case letters, digits, '-' and '.'",
+                t.name, t.bucket_prefix
+            ));
+        }
+        let mut anonymous = Vec::new();
+        for (i, a) in t.anonymous.iter().enumerate() {
+            let perms: &[Permission] = match a.access.as_str() {
+                "read" => &[Permission::Read],
+                "read-write" => &[Permission::Read, Permission::Write, Permission::Delete],
+                other => {
+                    errors.push(format!(
+                        "tenants.{}.anonymous[{i}]: access {other:?} must be \"read\" or \"read-write\"",
+                        t.name
+                    ));
+                    continue;
+                }
+            };
+            anonymous.push(Grant::new("*", &a.buckets, perms.iter().copied()));
+        }
+        let tenant = Tenant {
+            name: t.name.to_ascii_lowercase(),
+            backend: t.backend.clone(),
+            bucket_prefix: t.bucket_prefix.clone(),
+            anonymous,
+            overwrite: t.overwrite,
+        };
+        if tenants.insert(tenant.name.clone(), tenant).is_some() {
+            errors.push(format!("tenants: name {:?} is used twice", t.name));
+        }
+    }
+    if tenants.is_empty() {
+        errors.push("at least one [[tenants]] entry is required".into());
+    }
+    tenants
+}
+
+/// Tenants sharing a backend share its bucket namespace: each needs a prefix that no other
+/// one's starts with, or one tenant would list and reach the other's buckets.
+fn check_prefixes(
+    tenants: &HashMap<String, Tenant>,
+    backends: &HashMap<String, Backend>,
+    errors: &mut Vec<String>,
+) {
+    let mut sharing: Vec<&Tenant> = tenants.values().collect();
+    sharing.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, a) in sharing.iter().enumerate() {
+        for b in &sharing[i + 1..] {
+            if a.backend != b.backend
+                && !same_storage(backends.get(&a.backend), backends.get(&b.backend))
+            {
+                continue;
+            }
+            let (pa, pb) = (&a.bucket_prefix, &b.bucket_prefix);
+            if pa.is_empty()
+                || pb.is_empty()
+                || pa.starts_with(pb.as_str())
+                || pb.starts_with(pa.as_str())
+            {
+                errors.push(format!(
+                    "tenants.{} and tenants.{} share backend storage ({:?}, {:?}): each needs a bucket_prefix, and neither may start with the other ({pa:?}, {pb:?})",
+                    a.name, b.name, a.backend, b.backend
+                ));
+            }
+        }
+    }
+}
+
+/// Each user's home tenant: its `tenant`, else the one tenant all its grants name, else the only
+/// tenant configured (signatures that do not cover the Host are accepted there alone).
+fn assign_home_tenants(
+    users: &mut [User],
+    tenants: &HashMap<String, Tenant>,
+    errors: &mut Vec<String>,
+) {
+    let only_tenant = match tenants.keys().collect::<Vec<_>>().as_slice() {
+        [only] => Some((*only).clone()),
+        _ => None,
+    };
+    for user in users.iter_mut() {
+        if let Some(t) = &user.tenant {
+            if !tenants.contains_key(t) {
+                errors.push(format!(
+                    "users: {}'s tenant {t:?} is not a defined tenant",
+                    user.access_key
+                ));
+            }
+        }
+        let mut named: Vec<&str> = user.grants.iter().map(|g| g.tenant()).collect();
+        named.sort_unstable();
+        named.dedup();
+        let from_grants = match named.as_slice() {
+            [one] if *one != "*" => Some(one.to_string()),
+            _ => None,
+        };
+        user.home_tenant = user
+            .tenant
+            .clone()
+            .or(from_grants)
+            .or_else(|| only_tenant.clone());
+    }
 }
