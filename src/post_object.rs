@@ -236,11 +236,8 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
                 "The form field {name} is given more than once."
             )));
         }
-        let directive = lower
-            .strip_prefix("x-amz-meta-")
-            .is_some_and(|m| m.starts_with("snowball") || m.starts_with("minio"));
         if lower == "tagging"
-            || directive
+            || crate::validation::backend_directive(&lower)
             || crate::validation::UNSUPPORTED_HEADERS.contains(&lower.as_str())
         {
             return Err(HcpError::new(HcpCode::NotImplemented)

@@ -376,19 +376,6 @@ impl CopySource {
     }
 }
 
-/// The source bucket of `x-amz-copy-source` (decoded), for authorisation.
-pub fn split_copy_source(value: &[u8]) -> (String, &[u8]) {
-    let v = value.strip_prefix(b"/").unwrap_or(value);
-    let (bucket, rest) = match v.iter().position(|&b| b == b'/') {
-        Some(i) => (&v[..i], &v[i..]),
-        None => (v, &b""[..]),
-    };
-    (
-        percent_decode(bucket).decode_utf8_lossy().into_owned(),
-        rest,
-    )
-}
-
 /// `x-amz-copy-source` for the backend, built from the validated source: the source's backend
 /// bucket, its key encoded once, and its version id (nothing else the client wrote).
 fn copy_source(value: &[u8], route: &Route<'_>) -> Option<HeaderValue> {

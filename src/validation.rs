@@ -83,7 +83,7 @@ const UNSUPPORTED: &[&str] = &[
 /// User metadata that some backends read as instructions: MinIO unpacks a PUT carrying
 /// `x-amz-meta-snowball-auto-extract` into many objects the gateway never checked. Such
 /// names are refused (rule 39), never forwarded.
-fn backend_directive(name: &str) -> bool {
+pub fn backend_directive(name: &str) -> bool {
     name.strip_prefix("x-amz-meta-")
         .is_some_and(|m| m.starts_with("snowball") || m.starts_with("minio"))
 }

@@ -257,12 +257,16 @@ pub(super) fn authorize(
             .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
     }
     if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
-        if let Some(source) = req.headers.get("x-amz-copy-source") {
-            let (bucket, _) = signing::split_copy_source(source.as_bytes());
+        // (A source that does not parse is refused by validation, 400.)
+        if let Some(source) = req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| signing::CopySource::parse(v.as_bytes()))
+        {
             access::check(
                 grants,
                 &tenant.name,
-                Some(&bucket),
+                Some(&source.bucket),
                 Some(access::Permission::Read),
             )?;
         }
