@@ -439,6 +439,8 @@ pub fn rewrite_xml(
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
     let mut held: Option<Vec<Event<'static>>> = None;
+    // The tenant's owner id, hashed once for the whole document.
+    let mut owner_id: Option<String> = None;
     let mut keep_held = true;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
@@ -484,7 +486,9 @@ pub fn rewrite_xml(
                     // The backend account never shows: owners, initiators and canonical-user
                     // grantees are the tenant's.
                     (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"ID")) => {
-                        Some(crate::routing::tenant_owner_id(route.tenant))
+                        let id = owner_id
+                            .get_or_insert_with(|| crate::routing::tenant_owner_id(route.tenant));
+                        Some(id.clone())
                     }
                     (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
                         Some(route.tenant.name.clone())

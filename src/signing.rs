@@ -750,12 +750,10 @@ mod oracle_tests {
         };
         let mut query: Vec<String> = Vec::new();
         for _ in 0..rng.gen_range(0..6) {
-            let name = *SELECTING
-                .iter()
-                .chain(PARAMETERS)
-                .collect::<Vec<_>>()
-                .choose(rng)
-                .unwrap();
+            let pick = rng.gen_range(0..SELECTING.len() + PARAMETERS.len());
+            let name = SELECTING
+                .get(pick)
+                .unwrap_or_else(|| &PARAMETERS[pick - SELECTING.len()]);
             query.push(match rng.gen_range(0..3) {
                 0 => name.to_string(),
                 _ => format!("{name}={}", VALUES.choose(rng).unwrap()),

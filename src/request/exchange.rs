@@ -48,13 +48,7 @@ impl Gateway {
         // a key holding `" status=200` or a newline cannot forge fields or lines (the JSON
         // format escapes strings itself).
         let text = self.cfg.log_format == crate::config::LogFormat::Text;
-        let q = |v: &str| -> String {
-            if text {
-                format!("{v:?}")
-            } else {
-                v.to_string()
-            }
-        };
+        let q = |v| Quoted(v, text);
         tracing::info!(
             target: "access",
             request_id = %x.request_id,
@@ -75,6 +69,20 @@ impl Gateway {
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             cause = %q(x.cause.as_deref().unwrap_or("")),
         );
+    }
+}
+
+/// A client-influenced field of the access log: quoted and escaped in the text format (the
+/// JSON writer escapes strings itself), written into the line without a copy.
+struct Quoted<'a>(&'a str, bool);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.1 {
+            write!(f, "{:?}", self.0)
+        } else {
+            f.write_str(self.0)
+        }
     }
 }
 

@@ -42,19 +42,22 @@ impl Gateway {
             return Err(e);
         }
         let mut params = Params::of(op, &query);
-        let may_purge = match auth.identity.principal() {
-            Principal::User(user) => {
-                let bucket = target.bucket.as_deref();
-                access::check(
-                    &user.grants,
-                    &tenant.name,
-                    bucket,
-                    Some(access::Permission::Purge),
-                )
-                .is_ok()
-            }
-            Principal::Anonymous => false,
-        };
+        // Asked only of the deletes that can name versions.
+        let deletes = matches!(op, Operation::DeleteObject | Operation::DeleteObjects);
+        let may_purge = deletes
+            && match auth.identity.principal() {
+                Principal::User(user) => {
+                    let bucket = target.bucket.as_deref();
+                    access::check(
+                        &user.grants,
+                        &tenant.name,
+                        bucket,
+                        Some(access::Permission::Purge),
+                    )
+                    .is_ok()
+                }
+                Principal::Anonymous => false,
+            };
         // Deleting a version is for good: it needs the purge permission, not only delete.
         if op == Operation::DeleteObject && params.get("versionId").is_some() && !may_purge {
             self.metrics.auth_failure(HcpCode::AccessDenied);

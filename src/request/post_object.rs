@@ -179,14 +179,11 @@ impl Gateway {
     ) -> Result<(Guards, RequestHeader), HcpError> {
         let mut guards = Guards::default();
         let at = super::probes::At { target, route };
-        if let Overwrite::AskBackend =
-            super::probes::check_overwrite(self, &request, Operation::PutObject, at).await?
-        {
-            request
-                .insert_header(http::header::IF_NONE_MATCH, "*")
-                .expect("static");
-            guards.overwrite_guarded = true;
-        }
+        guards.overwrite_guarded = matches!(
+            super::probes::check_overwrite(self, &request, Operation::PutObject, at).await?,
+            Overwrite::AskBackend
+        );
+        guards.apply(&mut request);
         Ok((guards, request))
     }
 

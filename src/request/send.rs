@@ -71,6 +71,17 @@ pub(super) struct Guards {
     pub(super) overwrite_guarded: bool,
 }
 
+impl Guards {
+    /// Puts what the guards ask of the backend on a (newly signed) backend request: the
+    /// gateway's own `If-None-Match: *` (not signed, so it survives re-signing only this way).
+    pub(super) fn apply(self, req: &mut RequestHeader) {
+        if self.overwrite_guarded {
+            req.insert_header(http::header::IF_NONE_MATCH, "*")
+                .expect("static");
+        }
+    }
+}
+
 /// How the request's body goes on, decided once from the operation, the signature and the
 /// headers.
 pub(super) struct Body {
@@ -270,19 +281,17 @@ impl Gateway {
         if call.op == Operation::CreateBucket {
             probes::check_recreate(self, at).await?;
         }
-        if let Overwrite::AskBackend =
-            probes::check_overwrite(self, s.req_header(), call.op, at).await?
-        {
-            req.insert_header(http::header::IF_NONE_MATCH, "*")
-                .expect("static");
-            guards.overwrite_guarded = true;
-        }
+        guards.overwrite_guarded = matches!(
+            probes::check_overwrite(self, s.req_header(), call.op, at).await?,
+            Overwrite::AskBackend
+        );
         if call.op == Operation::UploadPartCopy {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
             let source = self.copy_source_head(s.req_header(), at);
             probes::check_part_copy(self, s.req_header(), upload_id, at, source).await?;
             guards.upload_confirmed = true;
         }
+        guards.apply(req);
         Ok(guards)
     }
 
@@ -329,10 +338,7 @@ impl Gateway {
         // Sent with its own length and digest, whatever framing the client used.
         let (op, params) = (call.op, call.params);
         *req = self.resign_with_body(s, (op, params), call.target, call.route, &doc);
-        if call.guards.overwrite_guarded {
-            req.insert_header(http::header::IF_NONE_MATCH, "*")
-                .expect("static");
-        }
+        call.guards.apply(req);
         Ok(Some(doc))
     }
 
