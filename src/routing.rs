@@ -173,4 +173,72 @@ mod tests {
         assert_eq!(r.client_bucket("t-finance"), Some("finance"));
         assert_eq!(r.client_bucket("other"), None);
     }
+
+    /// A first path segment a backend serves an API of its own under is refused before
+    /// anything is signed: RGW's admin and Swift entry points, MinIO's own API.
+    #[test]
+    fn backend_api_paths_are_not_buckets() {
+        let tenant = Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+        };
+        let target = |bucket: &str, key: Option<&str>| Target {
+            tenant: "t".into(),
+            bucket: Some(bucket.into()),
+            raw_key: key.map(|k| k.as_bytes().to_vec()),
+            virtual_host: false,
+        };
+        let refused = |dialect, addressing, t: &Target| {
+            let mut backend = BackendRuntime::for_tests();
+            backend.dialect = dialect;
+            backend.addressing = addressing;
+            route(&tenant, Some(&backend), t).err().map(|e| e.code)
+        };
+        let bad = Some(crate::hcp::errors::HcpCode::InvalidBucketName);
+        assert_eq!(
+            refused(Dialect::Ceph, AddressingStyle::Path, &target("admin", None)),
+            bad
+        );
+        assert_eq!(
+            refused(
+                Dialect::Ceph,
+                AddressingStyle::Path,
+                &target("Swift", Some("v1"))
+            ),
+            bad
+        );
+        assert_eq!(
+            refused(
+                Dialect::Minio,
+                AddressingStyle::Path,
+                &target("minio", None)
+            ),
+            bad
+        );
+        // Virtual-host style puts the key first in the path.
+        let minio_key = target("data", Some("minio/admin/v3/info"));
+        assert_eq!(
+            refused(Dialect::Minio, AddressingStyle::Virtual, &minio_key),
+            bad
+        );
+        assert_eq!(
+            refused(Dialect::Minio, AddressingStyle::Path, &minio_key),
+            None
+        );
+        assert_eq!(
+            refused(Dialect::Aws, AddressingStyle::Path, &target("admin", None)),
+            None
+        );
+        assert_eq!(
+            refused(
+                Dialect::Ceph,
+                AddressingStyle::Path,
+                &target("admins", None)
+            ),
+            None
+        );
+    }
 }

@@ -962,6 +962,52 @@ async fn every_effect_needs_its_permission(backend: Backend) {
         r.assert_hcp_error(501, "NotImplemented");
         assert_eq!(f.view.object(&bb, &key).await, None, "{name} was stored");
     }
+    // A bucket created with Object Lock could hold objects the gateway could never release.
+    let locked = unique_bucket("locked");
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "PUT",
+            &format!("/{locked}"),
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            b"",
+        )
+        .await;
+    r.assert_hcp_error(501, "NotImplemented");
+    let r = f
+        .send(Some(USER), None, "HEAD", &format!("/{locked}"), &[], b"")
+        .await;
+    assert_eq!(r.status, 404, "the locked bucket was created");
+    // A form's tagging field is refused as the header is.
+    let tagged = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\ntagged\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"tagging\"\r\n\r\n<Tagging/>\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--{boundary}--\r\n"
+    );
+    let r = f
+        .send(
+            None,
+            None,
+            "POST",
+            &format!("/{bucket}"),
+            &[("content-type", &ct)],
+            tagged.as_bytes(),
+        )
+        .await;
+    r.assert_hcp_error(501, "NotImplemented");
+    assert_eq!(f.view.object(&bb, "tagged").await, None);
+    // A copy source that names no object.
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "PUT",
+            &format!("/{bucket}/copy"),
+            &[("x-amz-copy-source", "/only-a-bucket")],
+            b"",
+        )
+        .await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert_eq!(f.view.object(&bb, "copy").await, None);
 
     // Response header overrides change the answer: only for authenticated requests, as in S3.
     let get = format!("/{bucket}/src?response-content-type=text%2Fhtml");
@@ -1297,6 +1343,18 @@ fn tenants_sharing_a_backend_need_separate_prefixes() {
         );
     }
     assert!(hcp_s3_gateway::config::Config::parse(&text("one-", "two-"), dir.path()).is_ok());
+    // A user's tenant must exist.
+    let unknown = text("one-", "two-").replace(
+        "secret_key = \"SK\"\n",
+        "secret_key = \"SK\"\ntenant = \"three\"\n",
+    );
+    let errors = hcp_s3_gateway::config::Config::parse(&unknown, dir.path()).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"three\" is not a defined tenant")),
+        "{errors:?}"
+    );
     // Two backend entries for one endpoint and account are one bucket namespace.
     let two_entries = text("", "").replacen("name = \"two\"\nbackend = \"b\"", "name = \"two\"\nbackend = \"c\"", 1)
         + "[[backends]]\nname = \"c\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key = \"a\"\nsecret_key = \"other\"\n";
