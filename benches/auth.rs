@@ -9,10 +9,12 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hcp_s3_gateway::addressing::Target;
-use hcp_s3_gateway::auth::{format_amz_date, Authenticator, ChunkSigner, Payload, User, UserStore};
-use hcp_s3_gateway::operation::Query;
-use hcp_s3_gateway::payload::BodyVerifier;
+use hcp_s3_gateway::request::address::Target;
+use hcp_s3_gateway::request::authenticate::{
+    format_amz_date, Authenticator, ChunkSigner, Payload, User, UserStore,
+};
+use hcp_s3_gateway::request::body::BodyVerifier;
+use hcp_s3_gateway::request::classify::Query;
 use hcp_s3_gateway::sig::v4 as sigv4;
 use pingora::http::RequestHeader;
 

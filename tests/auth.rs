@@ -23,13 +23,7 @@ struct Fixture {
 impl Fixture {
     async fn new(tag: &str) -> Fixture {
         let gw = start(Backend::Local).await.unwrap();
-        let bucket = unique_bucket(tag);
-        gw.client()
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap();
+        let bucket = gw.with_bucket(tag).await;
         gw.client()
             .put_object()
             .bucket(&bucket)
@@ -247,7 +241,6 @@ async fn sigv4_header_forgeries() {
     )
     .await;
     assert!(!f.exists("forged").await);
-    f.gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +367,6 @@ async fn presigned_v4_urls() {
         send(&f.addr, "GET", expired_target.as_bytes(), &host, vec![]),
     )
     .await;
-    f.gw.stop().await;
 }
 
 fn v2_header(
@@ -386,7 +378,7 @@ fn v2_header(
 ) -> Vec<(String, String)> {
     let sts = format!("{method}\n\n\n{date}\n{resource}");
     let sig = base64::engine::general_purpose::STANDARD
-        .encode(hcp_s3_gateway::auth::sigv2::sign(sk, &sts));
+        .encode(hcp_s3_gateway::request::authenticate::sigv2::sign(sk, &sts));
     vec![
         ("date".into(), date.into()),
         ("authorization".into(), format!("AWS {ak}:{sig}")),
@@ -470,8 +462,9 @@ async fn sigv2_header_and_presigned_forgeries() {
 
     // A signed x-amz-* header changed after signing, and a signed sub-resource added.
     let sts = format!("GET\n\n\n{now}\nx-amz-meta-a:1\n{resource}");
-    let sig = base64::engine::general_purpose::STANDARD
-        .encode(hcp_s3_gateway::auth::sigv2::sign(&sk, &sts));
+    let sig = base64::engine::general_purpose::STANDARD.encode(
+        hcp_s3_gateway::request::authenticate::sigv2::sign(&sk, &sts),
+    );
     let tampered = vec![
         ("date".to_string(), now.clone()),
         ("x-amz-meta-a".to_string(), "2".to_string()),
@@ -501,8 +494,9 @@ async fn sigv2_header_and_presigned_forgeries() {
 
     let presign = |expires: u64, secret: &str| {
         let sts = format!("GET\n\n\n{expires}\n{resource}");
-        let sig = base64::engine::general_purpose::STANDARD
-            .encode(hcp_s3_gateway::auth::sigv2::sign(secret, &sts));
+        let sig = base64::engine::general_purpose::STANDARD.encode(
+            hcp_s3_gateway::request::authenticate::sigv2::sign(secret, &sts),
+        );
         let sig: String = url_escape(&sig);
         format!("{resource}?AWSAccessKeyId={ak}&Expires={expires}&Signature={sig}")
     };
@@ -552,7 +546,6 @@ async fn sigv2_header_and_presigned_forgeries() {
         ),
     )
     .await;
-    f.gw.stop().await;
 }
 
 fn url_escape(s: &str) -> String {
@@ -609,7 +602,6 @@ async fn hcp_scheme_with_hs3_paths() {
         ),
     )
     .await;
-    f.gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,7 +680,6 @@ async fn anonymous_access_only_where_configured() {
         (403, "AccessDenied"),
         "multipart is never anonymous"
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -796,7 +787,6 @@ async fn permissions_per_user_bucket_and_operation() {
         .send()
         .await
         .is_err());
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -887,7 +877,6 @@ async fn aws_chunked_uploads_and_their_forgeries() {
         r.text()
     );
     assert!(!f.exists("md5").await);
-    f.gw.stop().await;
 }
 
 /// aws-sdk-s3 streams a file body as aws-chunked with a CRC trailer; the gateway de-chunks it.
@@ -917,7 +906,6 @@ async fn sdk_streaming_upload_with_checksum_trailer() {
             && !l.ends_with(" 0")),
         "the SDK's streaming upload should arrive aws-chunked:\n{metrics}"
     );
-    f.gw.stop().await;
 }
 
 /// boto3 with SigV4 header and presigned, SigV2 header and presigned signing.
@@ -931,7 +919,6 @@ async fn boto3_signing_styles() {
         5,
     )
     .await;
-    f.gw.stop().await;
 }
 
 /// s3cmd with `signature_v2 = True` and with SigV4.
@@ -996,7 +983,6 @@ async fn s3cmd_v2_and_v4() {
             "{name} ls"
         );
     }
-    f.gw.stop().await;
 }
 
 /// Answers of the authentication and body phases that the other tests do not reach.
@@ -1090,7 +1076,6 @@ async fn malformed_uploads_get_hcp_answers() {
         !f.exists("m").await,
         "nothing stored from malformed uploads"
     );
-    f.gw.stop().await;
 }
 
 /// The gateway re-signs every `x-amz-*` header it forwards with the backend's key, so an
@@ -1167,5 +1152,4 @@ async fn unsigned_amz_headers_cannot_be_smuggled_past_re_signing() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    f.gw.stop().await;
 }

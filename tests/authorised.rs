@@ -157,10 +157,6 @@ impl Fixture {
             .await;
         assert_eq!(r.status, 200, "put {bucket}/{key}: {}", r.text());
     }
-
-    async fn stop(self) {
-        self.gw.stop().await;
-    }
 }
 
 fn password_of(user: &str) -> &'static str {
@@ -366,7 +362,6 @@ async fn only_the_classified_operation_reaches_the_backend(backend: Backend) {
             );
         }
     }
-    f.stop().await;
 }
 
 fn percent_encode(s: &str) -> String {
@@ -492,7 +487,6 @@ async fn every_pair_of_sub_resources_reaches_the_backend_as_one_operation() {
         sent > 2000 && reached > 300,
         "{sent} sent, {reached} reached"
     );
-    f.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -634,7 +628,6 @@ async fn keys_never_leave_their_bucket(backend: Backend) {
         files_before,
         "files appeared at the backend"
     );
-    f.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -835,7 +828,6 @@ async fn empty_bodies_are_verified(backend: Backend) {
     let r = send(&f.addr, "PUT", target.as_bytes(), &headers, body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(f.view.object(&bb, "k").await.as_deref(), Some(&b""[..]));
-    f.stop().await;
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -1197,7 +1189,6 @@ async fn every_effect_needs_its_permission(backend: Backend) {
     if backend == Backend::Rgw {
         assert!(f.view.object_is_public(&bb, "public").await);
     }
-    f.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1320,7 +1311,6 @@ async fn a_refusal_costs_only_the_refused_client() {
     }
     let ready = reqwest::get(format!("{}/readyz", gw.admin)).await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
-    gw.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1370,8 +1360,9 @@ fn sigv2_headers(method: &str, resource: &str, user: &str) -> Vec<(String, Strin
     let (ak, sk) = keys(user, PASSWORD);
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     let sts = format!("{method}\n\n\n{date}\n{resource}");
-    let sig = base64::engine::general_purpose::STANDARD
-        .encode(hcp_s3_gateway::auth::sigv2::sign(&sk, &sts));
+    let sig = base64::engine::general_purpose::STANDARD.encode(
+        hcp_s3_gateway::request::authenticate::sigv2::sign(&sk, &sts),
+    );
     vec![
         ("date".into(), date),
         ("authorization".into(), format!("AWS {ak}:{sig}")),
@@ -1422,10 +1413,12 @@ async fn signatures_stay_in_their_tenant(backend: Backend) {
         .as_secs()
         + 300)
         .to_string();
-    let sig = base64::engine::general_purpose::STANDARD.encode(hcp_s3_gateway::auth::sigv2::sign(
-        &sk,
-        &format!("GET\n\n\n{expires}\n{target}"),
-    ));
+    let sig = base64::engine::general_purpose::STANDARD.encode(
+        hcp_s3_gateway::request::authenticate::sigv2::sign(
+            &sk,
+            &format!("GET\n\n\n{expires}\n{target}"),
+        ),
+    );
     let presigned = format!(
         "{target}?AWSAccessKeyId={ak}&Expires={expires}&Signature={}",
         percent_encode(&sig)
@@ -1449,7 +1442,6 @@ async fn signatures_stay_in_their_tenant(backend: Backend) {
     f.send(Some(IN_T), Some("u.hcp.test"), "GET", &target, &[], b"")
         .await
         .assert_hcp_error(403, "AccessDenied");
-    f.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1660,7 +1652,6 @@ async fn the_backend_stays_invisible(backend: Backend) {
             );
         }
     }
-    f.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1694,5 +1685,4 @@ async fn backend_api_paths_are_never_signed() {
         r.assert_hcp_error(400, "InvalidBucketName");
     }
     assert_eq!(gw.backend_requests(), before);
-    gw.stop().await;
 }

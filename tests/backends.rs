@@ -48,8 +48,7 @@ async fn https_backend_verified_against_a_test_ca() {
     )
     .await;
     let s3 = gw.client();
-    let bucket = unique_bucket("tls");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "tls").await;
     let data = pattern(3 * 1024 * 1024, 11);
     for key in ["a", "b"] {
         s3.put_object()
@@ -77,7 +76,6 @@ async fn https_backend_verified_against_a_test_ca() {
     .await;
     let e = untrusting.client().list_buckets().send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
-    untrusting.stop().await;
 }
 
 /// Retries, counted at a recorded AWS-dialect backend that answers 503 SlowDown: a bodiless GET
@@ -126,7 +124,6 @@ async fn idempotent_requests_are_retried_and_bodies_never_replayed() {
         .with_label_values(&["b", "connect"])
         .get();
     assert_eq!(connect_retries, 2);
-    gw.stop().await;
 }
 
 /// One gateway, three tenants on three backends at once: the embedded backend, Ceph RGW and
@@ -189,7 +186,6 @@ async fn three_tenants_on_three_backends() {
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
     }
-    gw.stop().await;
 }
 
 /// A request signed by `USER`, addressed to `tenant` by host name (`TENANT.hcp.test`).
@@ -252,7 +248,6 @@ async fn obs_native_signing_and_header_names() {
         &got.body.collect().await.unwrap().into_bytes()[..],
         b"obs data"
     );
-    gw.stop().await;
 }
 
 /// AWS's us-east-1 answers a re-created own bucket with a plain 200 (and resets its ACL): the
@@ -274,5 +269,4 @@ async fn us_east_1_recreated_bucket_is_already_owned() {
         1,
         "a HEAD, and no CreateBucket"
     );
-    gw.stop().await;
 }

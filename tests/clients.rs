@@ -84,7 +84,6 @@ async fn run_script(on: On, program: &str, script: &str, client: Option<&str>, c
         completed_uploads(&t.gw) >= 1,
         "the 64 MiB object went up in one piece, not as a multipart upload"
     );
-    t.gw.stop().await;
 }
 
 async fn python_client(on: On, client: &str) {
@@ -101,8 +100,7 @@ async fn node_client(on: On) {
 async fn rust_sdk(on: On) {
     let Some(t) = target(on).await else { return };
     let s3 = t.gw.client_with(&t.access_key, &t.secret_key);
-    let bucket = unique_bucket("rust-sdk");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "rust-sdk").await;
 
     let small = b"hello from aws-sdk-s3".to_vec();
     s3.put_object()
@@ -179,7 +177,6 @@ async fn rust_sdk(on: On) {
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     assert!(s3.head_bucket().bucket(&bucket).send().await.is_err());
     assert!(completed_uploads(&t.gw) >= 1);
-    t.gw.stop().await;
 }
 
 /// Each test twice: `embedded_default::NAME` and `rgw::NAME`, with `$on` naming the target.

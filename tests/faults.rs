@@ -82,7 +82,6 @@ async fn an_upload_cut_off_half_way_stores_nothing() {
         "a half-sent object was stored"
     );
     assert_eq!(object_bytes(&s3, &bucket, "kept").await, b"old");
-    gw.stop().await;
 }
 
 /// A body that pauses longer than `client_body_timeout_seconds` ends the request: the
@@ -110,7 +109,6 @@ async fn a_trickling_body_is_cut_off_and_others_are_served() {
         .await
         .is_err());
     assert_eq!(object_bytes(&s3, &bucket, "fast").await, b"quick");
-    gw.stop().await;
 }
 
 fn fd_count(pid: u32) -> usize {
@@ -178,8 +176,7 @@ async fn twenty_thousand_faulted_requests_leak_nothing() {
     let p = Process::start(&config, dir, &[("MALLOC_ARENA_MAX", "2".to_string())]);
     let pid = p.child.id();
     let s3 = p.client(USER, PASSWORD);
-    let bucket = unique_bucket("faults");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "faults").await;
     let addr = p.s3.clone();
 
     let run = |from: usize, to: usize| {
@@ -289,7 +286,6 @@ async fn trickling_headers_are_cut_off_and_others_are_served() {
         .with_label_values(&["header"])
         .get();
     assert_eq!(timeouts, 1);
-    gw.stop().await;
 }
 
 /// The backend refuses connections, stalls, resets the connection part-way through an upload or
@@ -366,5 +362,4 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
         r.assert_hcp_error(503, "ServiceUnavailable");
         assert_eq!(r.header("retry-after"), Some("1"));
     }
-    gw.stop().await;
 }

@@ -96,13 +96,7 @@ fn user_keys() -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_checked_before_anything_is_forwarded() {
     let gw = start(Backend::Local).await.unwrap();
-    let bucket = unique_bucket("auth");
-    gw.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = gw.with_bucket("auth").await;
     let (ak, _) = user_keys();
 
     let wrong_secret = gw.client_with(&ak, "0123456789abcdef0123456789abcdef");
@@ -150,19 +144,12 @@ async fn credentials_are_checked_before_anything_is_forwarded() {
     let r = curl(None, &[], &format!("{}/{bucket}/", gw.endpoint));
     assert_eq!(r.status, 403);
     assert_hcp_error_body(&r.text(), "AccessDenied");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_match_its_signed_digest_is_refused_and_not_stored() {
     let gw = start(Backend::Local).await.unwrap();
-    let bucket = unique_bucket("digest");
-    gw.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = gw.with_bucket("digest").await;
     let (ak, sk) = user_keys();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("body");
@@ -196,15 +183,13 @@ async fn a_body_that_does_not_match_its_signed_digest_is_refused_and_not_stored(
         404,
         "the backend must not end up with the object"
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_headers_on_success_error_and_head() {
     let gw = start(Backend::Local).await.unwrap();
-    let bucket = unique_bucket("hdr");
+    let bucket = gw.with_bucket("hdr").await;
     let s3 = gw.client();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.put_object()
         .bucket(&bucket)
         .key("k")
@@ -272,19 +257,12 @@ async fn security_headers_on_success_error_and_head() {
         !head_missing.text().contains("<Error>"),
         "HEAD answers carry no body"
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_and_virtual_host_addressing() {
     let gw = start(Backend::Local).await.unwrap();
-    let bucket = unique_bucket("vhost");
-    gw.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = gw.with_bucket("vhost").await;
     let (ak, sk) = user_keys();
     let port = gw.s3_port();
     let connect = format!("::127.0.0.1:{port}");
@@ -330,7 +308,6 @@ async fn path_and_virtual_host_addressing() {
     );
     assert_eq!(other.status, 403);
     assert_hcp_error_body(&other.text(), "AccessDenied");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,7 +403,6 @@ async fn tenant_prefixes_keep_tenants_apart_on_one_backend() {
     sb.delete_bucket().bucket("shared").send().await.unwrap();
     sb.delete_bucket().bucket("only-b").send().await.unwrap();
     a.stop().await;
-    b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,7 +421,6 @@ async fn invalid_bucket_names_and_methods_are_refused_before_the_backend() {
     );
     assert_eq!(r.status, 405);
     assert_hcp_error_body(&r.text(), "MethodNotAllowed");
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,7 +450,6 @@ async fn unreachable_backend_is_service_unavailable() {
         "backend address leaked: {}",
         r.text()
     );
-    gw.stop().await;
 }
 
 /// Metrics scraped after real traffic: requests by operation/tenant/backend/status/code, the
@@ -485,8 +459,7 @@ async fn unreachable_backend_is_service_unavailable() {
 async fn admin_endpoints_report_health_and_metrics() {
     let gw = start(Backend::Local).await.unwrap();
     let s3 = gw.client();
-    let bucket = unique_bucket("metrics");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "metrics").await;
     s3.put_object()
         .bucket(&bucket)
         .key("k")
@@ -561,7 +534,6 @@ async fn admin_endpoints_report_health_and_metrics() {
     assert!(value(r#"hcp_gateway_cache_lookups_total{cache="signing_key",result="hit"}"#) >= 3.0);
     assert!(value(r#"hcp_gateway_backend_connections_total{backend="b",reused="true"}"#) >= 1.0);
     assert_eq!(get("/nope").status, 404);
-    gw.stop().await;
 }
 
 /// `/readyz` follows the backend: not ready while it refuses connections, ready again once it
@@ -631,7 +603,6 @@ async fn readiness_follows_the_backend() {
         assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
     }
     wait_for(503).await.unwrap();
-    gw.stop().await;
 }
 
 fn gateway_bin() -> &'static str {
@@ -799,7 +770,6 @@ async fn aws_cli_on_the_embedded_default() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -822,8 +792,7 @@ async fn virtual_host_addressing_toward_the_backend() {
     );
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await;
     let s3 = gw.client();
-    let bucket = unique_bucket("vhb");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "vhb").await;
     s3.put_object()
         .bucket(&bucket)
         .key("a b/c")
@@ -854,7 +823,6 @@ async fn virtual_host_addressing_toward_the_backend() {
         .await
         .unwrap();
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
-    gw.stop().await;
 }
 
 /// The binary prints its endpoint and the demo credentials, warns when they are served on a
@@ -997,7 +965,6 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
     std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
     assert!(gw.gw.as_ref().unwrap().reload_tls().is_err());
     assert_eq!(String::from_utf8_lossy(&over_tls(&ca2).stdout), "200");
-    gw.stop().await;
 }
 
 /// A header section pingora cannot accept (Content-Length empty, negative or given twice with
@@ -1046,7 +1013,6 @@ async fn malformed_header_sections_are_answered_400_and_the_connection_closes() 
     assert_eq!(gw.backend_requests(), 0);
     // The access log and metrics count them like any refused request.
     assert!(String::from_utf8_lossy(&gw.metrics().render()).contains("code=\"InvalidArgument\""));
-    gw.stop().await;
 }
 
 /// A browser's CORS preflight (OPTIONS, never signed) reaches the backend, whose CORS
@@ -1059,8 +1025,7 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("cors");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "cors").await;
     let addr = gw.addr();
     let preflight = |origin: &str| {
         vec![
@@ -1128,5 +1093,4 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     assert_eq!(other.status, 403, "{}", other.text());
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert_hcp_error_body(&other.text(), "AccessDenied");
-    gw.stop().await;
 }

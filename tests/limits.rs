@@ -86,7 +86,6 @@ async fn too_many_requests_in_flight_are_service_unavailable() {
     wait_for_in_flight(&gw, 0).await;
     let listed = send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"").await;
     assert_eq!(listed.status, 200, "{}", listed.text());
-    gw.stop().await;
 }
 
 /// `max_concurrent_requests_per_client` counts per client address: the client at its limit
@@ -124,7 +123,6 @@ async fn one_client_cannot_take_every_place() {
             .status,
         200
     );
-    gw.stop().await;
 }
 
 /// `limits.max_header_bytes`: a larger request line and header section is 400 InvalidArgument
@@ -147,7 +145,6 @@ async fn oversized_header_sections_are_refused() {
             assert_eq!(r.header("connection"), Some("close"));
         }
     }
-    gw.stop().await;
 }
 
 /// A CompleteMultipartUpload listing 10,000 parts (about 0.8 MiB) is within
@@ -208,7 +205,6 @@ async fn a_complete_listing_ten_thousand_parts_is_read() {
             .send()
             .await
             .unwrap();
-        gw.stop().await;
     }
 }
 
@@ -240,5 +236,4 @@ async fn aws_chunked_chunks_over_the_limit_are_refused() {
         .send()
         .await
         .is_err());
-    gw.stop().await;
 }

@@ -11,7 +11,7 @@ use common::dialect_server::{documented_statuses, Vendor};
 use common::raw::{send, RawResponse, V4};
 use common::*;
 use hcp_s3_gateway::hcp::mapping::{self, Dialect, Row};
-use hcp_s3_gateway::operation::Operation;
+use hcp_s3_gateway::request::classify::Operation;
 use hcp_s3_gateway::sig::v4 as sigv4;
 
 /// A gateway in front of one recorded-dialect server.
@@ -162,9 +162,7 @@ async fn every_mapping_row_through_the_forwarding_path() {
         }
     }
     assert!(checked > 150, "{checked} rows");
-    for (gw, _) in gateways.into_values() {
-        gw.stop().await;
-    }
+    for (_gw, _) in gateways.into_values() {}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +249,6 @@ async fn the_gateways_own_failures() {
         "{}",
         r.text()
     );
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,19 +302,12 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     )
     .await;
     assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pretty_printing_on_request() {
     let gw = start(Backend::Local).await.unwrap();
-    let bucket = unique_bucket("pretty");
-    gw.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = gw.with_bucket("pretty").await;
     gw.client()
         .put_object()
         .bucket(&bucket)
@@ -362,7 +352,6 @@ async fn pretty_printing_on_request() {
             r.text()
         );
     }
-    gw.stop().await;
 }
 
 fn rgw_env(name: &str) -> Option<String> {
@@ -393,8 +382,7 @@ async fn ceph_rows_on_rgw() {
         .await
         .unwrap();
     let s3 = quota.client();
-    let bucket = unique_bucket("quota");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "quota").await;
     // The user may store one object: by the second put at the latest the quota is exceeded.
     let mut refused = None;
     for k in ["one", "two", "three"] {
@@ -438,8 +426,7 @@ async fn ceph_rows_on_rgw() {
     .await
     .unwrap();
     let s3 = main.client();
-    let bucket = unique_bucket("gone");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "gone").await;
     let up = s3
         .create_multipart_upload()
         .bucket(&bucket)
@@ -456,7 +443,6 @@ async fn ceph_rows_on_rgw() {
         .await
         .unwrap();
     assert_upload_gone(&s3, &bucket, "k", id).await;
-    main.stop().await;
 }
 
 /// HCP's 200-with-error answers and the conditional and range answers, on real backends.
@@ -465,8 +451,7 @@ async fn hcp_statuses_on(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("codes");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "codes").await;
     // Re-creating a bucket one owns: HCP answers 200.
     let again = s3.create_bucket().bucket(&bucket).send().await;
     match &again {
@@ -510,7 +495,6 @@ async fn hcp_statuses_on(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e), (416, "InvalidRange".into()));
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,8 +515,7 @@ async fn complete_failures_are_200_with_an_error_body_on_rgw() {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("complete");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "complete").await;
     // Part 1 is large enough for any backend; parts 2 and 3 are 1 KiB.
     let (id, uploaded) = upload_parts(&s3, &bucket, "k", &[5 * 1024 * 1024, 1024, 1024]).await;
     let etags: Vec<String> = uploaded
@@ -586,7 +569,6 @@ async fn complete_failures_are_200_with_an_error_body_on_rgw() {
             "the upload stays open after {code}"
         );
     }
-    gw.stop().await;
 }
 
 /// The rows of local.csv, on the embedded backend.
@@ -604,8 +586,7 @@ async fn local_rows_on_the_embedded_backend() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e), (404, "NoSuchBucket".into()));
-    let bucket = unique_bucket("local");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "local").await;
     s3.put_object()
         .bucket(&bucket)
         .key("src")
@@ -663,7 +644,6 @@ async fn local_rows_on_the_embedded_backend() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e), (200, "InvalidPartOrder".into()));
-    gw.stop().await;
 }
 
 /// boto3 reads HCP's codes, sees 200-with-error completes as failures, gets the security
@@ -671,13 +651,7 @@ async fn local_rows_on_the_embedded_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_reads_hcp_answers() {
     let gw = start(Backend::Local).await.unwrap();
-    let bucket = unique_bucket("boto3norm");
-    gw.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = gw.with_bucket("boto3norm").await;
     let (ak, sk) = keys(USER, PASSWORD);
     run_python_client(
         "boto3_normalization.py",
@@ -685,7 +659,6 @@ async fn boto3_reads_hcp_answers() {
         4,
     )
     .await;
-    gw.stop().await;
 }
 
 /// aws-sdk-s3 reads every HCP code the tables can produce as that code.
@@ -760,5 +733,4 @@ async fn the_sdk_parses_every_mapped_hcp_code() {
         }
     }
     assert!(seen.len() >= 30, "{} codes", seen.len());
-    gw.stop().await;
 }

@@ -111,8 +111,7 @@ async fn sigterm_lets_a_large_download_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut p = start_process();
     let s3 = p.client(USER, PASSWORD);
-    let bucket = unique_bucket("drain");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "drain").await;
     const SIZE: usize = 64 * 1024 * 1024;
     s3.put_object()
         .bucket(&bucket)
@@ -175,8 +174,7 @@ async fn sigterm_lets_a_large_download_finish() {
 async fn access_log_is_json_and_holds_no_secret() {
     let p = start_process();
     let s3 = p.client(USER, PASSWORD);
-    let bucket = unique_bucket("logs");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "logs").await;
     s3.put_object()
         .bucket(&bucket)
         .key("k")
@@ -270,8 +268,7 @@ async fn text_logs_cannot_be_forged_and_debug_holds_no_secret() {
     );
     let p = Process::start(&text, dir, &[]);
     let s3 = p.client(USER, PASSWORD);
-    let bucket = unique_bucket("forged");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "forged").await;
     let (ak, sk) = keys(USER, PASSWORD);
     let forged_key = "a%22%20status%3D200%20forged%3D1%0Aforged%20line%20status%3D200";
     let r = common::raw::send_signed(

@@ -33,8 +33,7 @@ async fn bucket_lifecycle(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("life");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "life").await;
     s3.head_bucket().bucket(&bucket).send().await.unwrap();
     let listed = s3.list_buckets().send().await.unwrap();
     assert!(
@@ -71,7 +70,6 @@ async fn bucket_lifecycle(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&err), (404, "NoSuchBucket".into()));
-    gw.stop().await;
 }
 
 per_backend!(object_crud);
@@ -80,8 +78,7 @@ async fn object_crud(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("obj");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "obj").await;
     let body = pattern(10_000, 7);
     s3.put_object()
         .bucket(&bucket)
@@ -138,7 +135,6 @@ async fn object_crud(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&err).0, 404);
-    gw.stop().await;
 }
 
 per_backend!(ranged_get);
@@ -147,8 +143,7 @@ async fn ranged_get(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("range");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "range").await;
     let body = pattern(1000, 3);
     s3.put_object()
         .bucket(&bucket)
@@ -176,7 +171,6 @@ async fn ranged_get(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bytes_of(got).await, body[990..].to_vec());
-    gw.stop().await;
 }
 
 per_backend!(listings);
@@ -185,8 +179,7 @@ async fn listings(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("list");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "list").await;
     // moto's signature check fails on '/' in query values (boto3 fails there too), so against
     // moto the hierarchy uses '-' as its delimiter.
     let d = if backend == Backend::Moto { "-" } else { "/" };
@@ -275,7 +268,6 @@ async fn listings(backend: Backend) {
         .unwrap();
     let page2: Vec<_> = second.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(page2, key_refs(&["b/1", "c"]));
-    gw.stop().await;
 }
 
 const MIB: usize = 1024 * 1024;
@@ -286,8 +278,7 @@ async fn multipart(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("mpu");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "mpu").await;
     let part1 = pattern(5 * MIB, 11);
     let part2 = pattern(1024, 12);
     let up = s3
@@ -413,7 +404,6 @@ async fn multipart(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&err), (404, "NoSuchUpload".into()));
-    gw.stop().await;
 }
 
 per_backend!(copies);
@@ -503,7 +493,6 @@ async fn copies(backend: Backend) {
     )
     .await;
     assert_eq!(got, body[1000..2000].to_vec());
-    gw.stop().await;
 }
 
 per_backend!(multi_object_delete);
@@ -512,8 +501,7 @@ async fn multi_object_delete(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("mdel");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "mdel").await;
     for k in ["x", "y", "z"] {
         s3.put_object()
             .bucket(&bucket)
@@ -539,7 +527,6 @@ async fn multi_object_delete(backend: Backend) {
     let left = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     let keys: Vec<_> = left.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["y"]);
-    gw.stop().await;
 }
 
 // Not against moto: with signature checking on, moto rejects boto3's own signatures for keys with
@@ -550,8 +537,7 @@ async fn awkward_keys(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("keys");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "keys").await;
     let mut keys = vec![
         "with space",
         "plus+sign",
@@ -595,7 +581,6 @@ async fn awkward_keys(backend: Backend) {
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    gw.stop().await;
 }
 
 per_backend!(hundred_mib_round_trip, local, rgw);
@@ -604,8 +589,7 @@ async fn hundred_mib_round_trip(backend: Backend) {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("big");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "big").await;
     let body = pattern(100 * MIB, 99);
     s3.put_object()
         .bucket(&bucket)
@@ -624,5 +608,4 @@ async fn hundred_mib_round_trip(backend: Backend) {
     assert_eq!(got.content_length(), Some(100 * MIB as i64));
     let got = bytes_of(got).await;
     assert!(got == body, "100 MiB object differs after the round trip");
-    gw.stop().await;
 }

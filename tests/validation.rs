@@ -47,8 +47,7 @@ impl Case {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_answered_before_the_backend() {
     let gw = start(Backend::Local).await.unwrap();
-    let b = unique_bucket("rules");
-    gw.client().create_bucket().bucket(&b).send().await.unwrap();
+    let b = gw.with_bucket("rules").await;
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
     let long_key = "k".repeat(1025);
@@ -254,7 +253,6 @@ async fn rules_answered_before_the_backend() {
         assert_hcp_error_body(&r.text(), c.code);
         assert_eq!(gw.backend_requests(), before, "{what}: reached the backend");
     }
-    gw.stop().await;
 }
 
 async fn complete(
@@ -362,7 +360,6 @@ async fn complete_rules_on_rgw() {
     // Parts that satisfy both minimums complete.
     let (id, parts) = upload_parts(&s3, &bucket, "fine", &[5 * MIB, KIB]).await;
     complete(&s3, &bucket, "fine", &id, parts).await.unwrap();
-    gw.stop().await;
 }
 
 /// On the embedded backend: HCP's 1 MiB, then the backend's own 5 MiB, each named.
@@ -370,8 +367,7 @@ async fn complete_rules_on_rgw() {
 async fn hcp_minimum_part_size_on_the_local_backend() {
     let gw = start(Backend::Local).await.unwrap();
     let s3 = gw.client();
-    let bucket = unique_bucket("localmpu");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "localmpu").await;
     let (id, parts) = upload_parts(&s3, &bucket, "small", &[512 * KIB, KIB]).await;
     let (status, code, message) = complete(&s3, &bucket, "small", &id, parts)
         .await
@@ -398,14 +394,13 @@ async fn hcp_minimum_part_size_on_the_local_backend() {
         .await
         .unwrap();
     assert_eq!(got.content_length(), Some((5 * MIB + KIB) as i64));
-    gw.stop().await;
 }
 
 /// Rule 22 and HCP's grantee forms, on RGW: group grants reach the backend in its terms,
 /// individual-user grants are refused clearly, ACL headers on parts are ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_grant_headers_on_rgw() {
-    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "acls").await else {
+    let Some((_gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "acls").await else {
         return;
     };
     let body = || aws_sdk_s3::primitives::ByteStream::from_static(b"shared");
@@ -499,7 +494,6 @@ async fn acl_grant_headers_on_rgw() {
         .send()
         .await
         .unwrap();
-    gw.stop().await;
 }
 
 /// ACL documents (PUT ?acl with a body): HCP's grantee forms become the backend's groups, the
@@ -591,7 +585,6 @@ async fn acl_documents_on_rgw() {
     // The refused ACLs changed nothing.
     let last = doc_acl().await.unwrap();
     assert_eq!(last.grants(), after.grants());
-    gw.stop().await;
 }
 
 /// Seed 000, UploadPartCopy: range syntax and range against the source (400), unknown upload
@@ -600,8 +593,7 @@ async fn acl_documents_on_rgw() {
 async fn upload_part_copy_rules() {
     let gw = start(Backend::Local).await.unwrap();
     let s3 = gw.client();
-    let bucket = unique_bucket("partcopy");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "partcopy").await;
     let source = s3
         .put_object()
         .bucket(&bucket)
@@ -672,7 +664,6 @@ async fn upload_part_copy_rules() {
         .send()
         .await
         .unwrap();
-    gw.stop().await;
 }
 
 /// Seed 000: an upload completed or aborted while a part copy ran answers 409 OperationAborted.
@@ -700,7 +691,6 @@ async fn upload_part_copy_race_is_409() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
-    gw.stop().await;
 }
 
 /// Rule 27 across replicas: an upload id binds its initiator, so another user is refused (403)
@@ -866,7 +856,6 @@ async fn multipart_uploads_belong_to_their_initiator() {
         .unwrap();
     assert_upload_gone(&writer_a, &bucket, "k2", &second).await;
     a.stop().await;
-    b.stop().await;
 }
 
 /// The id of the one upload in progress in `bucket`, as the gateway lists it.
@@ -897,8 +886,7 @@ async fn overwrites_by_hcp_rules_on_rgw() {
         return;
     };
     let s3 = gw.client();
-    let bucket = unique_bucket("overwrite");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "overwrite").await;
     let put = |key: &str, body: &'static [u8]| {
         s3.put_object()
             .bucket(&bucket)
@@ -955,7 +943,6 @@ async fn overwrites_by_hcp_rules_on_rgw() {
     let e = create(b"again").await.unwrap_err();
     assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
     assert_eq!(object_bytes(&s3, &bucket, "once").await, b"only");
-    gw.stop().await;
 }
 
 /// Rules 44–47, POST object: forms made by boto3's generate_presigned_post (SigV4 and SigV2)
@@ -967,8 +954,7 @@ async fn post_object_forms_on_rgw() {
     let Some((gw, s3, bucket)) = start_with_bucket(Backend::Rgw, "forms").await else {
         return;
     };
-    let dropbox = unique_bucket("dropbox");
-    s3.create_bucket().bucket(&dropbox).send().await.unwrap();
+    let dropbox = new_bucket(&s3, "dropbox").await;
     let (ak, sk) = keys(USER, PASSWORD);
     run_python_client(
         "boto3_post_object.py",
@@ -977,7 +963,6 @@ async fn post_object_forms_on_rgw() {
     )
     .await;
     assert_eq!(object_bytes(&s3, &dropbox, "dropped").await, b"anonymous");
-    gw.stop().await;
 }
 
 /// Seed 000's 409 against a real backend: the upload is aborted, or completed, while a large part
@@ -1041,7 +1026,6 @@ async fn part_copy_409_when_the_upload_ends_during_the_copy_on_rgw() {
         .await
         .unwrap();
     assert_eq!(head.content_length(), Some(KIB as i64));
-    gw.stop().await;
 }
 
 /// Rule 41 done atomically where the backend has conditional writes (moto honours
@@ -1059,8 +1043,7 @@ async fn overwrites_refused_atomically_by_a_conditional_backend() {
     );
     let gw = start_text(&text, dir, Backend::Moto).await;
     let s3 = gw.client();
-    let bucket = unique_bucket("atomic");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "atomic").await;
     let put = || {
         s3.put_object()
             .bucket(&bucket)
@@ -1075,5 +1058,4 @@ async fn overwrites_refused_atomically_by_a_conditional_backend() {
     assert_eq!(gw.backend_requests(), before + 3);
     let e = put().if_none_match("*").send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
-    gw.stop().await;
 }

@@ -5,10 +5,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use hcp_s3_gateway::addressing;
-use hcp_s3_gateway::auth::Authenticator;
+use hcp_s3_gateway::request::address;
+use hcp_s3_gateway::request::authenticate::Authenticator;
 use hcp_s3_gateway::config::Config;
-use hcp_s3_gateway::operation::Query;
+use hcp_s3_gateway::request::classify::Query;
 use hcp_s3_gateway::sig::v4::SigningKeyCache;
 use libfuzzer_sys::fuzz_target;
 use pingora::http::RequestHeader;
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&raw[..i], &raw[i + 1..]),
         None => (&raw[..], &b""[..]),
     };
-    let Ok(resolved) = addressing::resolve(&host, path, false, &[], Some("t"), |t| t == "t") else {
+    let Ok(resolved) = address::resolve(&host, path, false, &[], Some("t"), |t| t == "t") else {
         return;
     };
     let query = Query::parse(query);

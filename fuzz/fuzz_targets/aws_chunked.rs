@@ -3,8 +3,8 @@
 //! released never exceeds what was declared.
 #![no_main]
 use bytes::Bytes;
-use hcp_s3_gateway::auth::{ChunkSigner, Payload};
-use hcp_s3_gateway::payload::BodyVerifier;
+use hcp_s3_gateway::request::authenticate::{ChunkSigner, Payload};
+use hcp_s3_gateway::request::body::BodyVerifier;
 use hcp_s3_gateway::sig::v4 as sigv4;
 use libfuzzer_sys::fuzz_target;
 use pingora::http::RequestHeader;

@@ -2,17 +2,17 @@
 //! panicking, and every answer maps to an HCP error.
 #![no_main]
 use hcp_s3_gateway::hcp::mapping::{self, Dialect};
-use hcp_s3_gateway::normalize;
-use hcp_s3_gateway::operation::Operation;
+use hcp_s3_gateway::request::respond::rewrite;
+use hcp_s3_gateway::request::classify::Operation;
 use libfuzzer_sys::fuzz_target;
 use pingora::http::ResponseHeader;
 
 fuzz_target!(|data: &[u8]| {
     let status = 400 + u16::from(data.first().copied().unwrap_or(0)) % 200;
-    let parsed = normalize::parse_backend_error(data);
+    let parsed = rewrite::parse_backend_error(data);
     let mut headers = ResponseHeader::build(status, None).unwrap();
     let _ = headers.insert_header("content-type", "application/xml");
-    let read = normalize::read_backend_error(&headers, data);
+    let read = rewrite::read_backend_error(&headers, data);
     for dialect in [
         Dialect::Aws,
         Dialect::Minio,
@@ -25,5 +25,5 @@ fuzz_target!(|data: &[u8]| {
             assert!(err.status >= 200);
         }
     }
-    let _ = normalize::has_element(data, b"Error");
+    let _ = rewrite::has_element(data, b"Error");
 });

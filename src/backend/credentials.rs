@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
-use crate::auth::SecretKey;
+use crate::request::authenticate::SecretKey;
 
 /// Credentials are fetched again when they have less than this left.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);

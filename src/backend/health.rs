@@ -22,27 +22,32 @@ pub const PASSIVE_FAILURES: u32 = 3;
 /// ...as long as the last of them is this recent.
 pub const PASSIVE_WINDOW: Duration = Duration::from_secs(10);
 
-/// What is probed for one backend.
-pub struct Target {
+/// Where one backend is and how it is probed; one value shared by the request path (which
+/// connects wherever `resolved` points) and the probe (which refreshes it).
+#[derive(Debug)]
+pub struct Reach {
     pub name: String,
-    /// Shared with the request path, which connects wherever this points.
-    pub resolved: Arc<ArcSwap<SocketAddr>>,
+    pub resolved: ArcSwap<SocketAddr>,
     /// Resolved again every `RESOLVE_EVERY` probes.
     pub dns_name: Option<(String, u16)>,
+    /// The backend's connect timeout (a probe waits at most `PROBE_INTERVAL`).
     pub timeout: Duration,
     /// Probe with an HTTP request (plain-HTTP backends), not just a TCP connect.
     pub http: bool,
+}
+
+impl Reach {
+    /// The backend's address as last resolved.
+    pub fn addr(&self) -> SocketAddr {
+        **self.resolved.load()
+    }
 }
 
 /// Probes between two DNS resolutions of a backend's name (about half a minute).
 const RESOLVE_EVERY: u32 = 15;
 
 struct Probe {
-    name: String,
-    resolved: Arc<ArcSwap<SocketAddr>>,
-    dns_name: Option<(String, u16)>,
-    timeout: Duration,
-    http: bool,
+    reach: Arc<Reach>,
     up: AtomicBool,
     failures: Mutex<Streak>,
     /// Whether `failures` holds anything, so that a successful request (the common case) resets
@@ -72,16 +77,15 @@ pub struct BackendHealth {
 }
 
 impl BackendHealth {
-    pub fn new(backends: impl IntoIterator<Item = Target>, metrics: Arc<Metrics>) -> BackendHealth {
+    pub fn new(
+        backends: impl IntoIterator<Item = Arc<Reach>>,
+        metrics: Arc<Metrics>,
+    ) -> BackendHealth {
         BackendHealth {
             probes: backends
                 .into_iter()
-                .map(|t| Probe {
-                    name: t.name,
-                    resolved: t.resolved,
-                    dns_name: t.dns_name,
-                    timeout: t.timeout.min(PROBE_INTERVAL),
-                    http: t.http,
+                .map(|reach| Probe {
+                    reach,
                     up: AtomicBool::new(false),
                     failures: Mutex::new(Streak::default()),
                     has_failures: AtomicBool::new(false),
@@ -104,7 +108,7 @@ impl BackendHealth {
                 !p.up.load(Ordering::Acquire)
                     || p.failures.lock().expect("not poisoned").failing(now)
             })
-            .map(|p| p.name.as_str())
+            .map(|p| p.reach.name.as_str())
             .collect()
     }
 
@@ -114,7 +118,7 @@ impl BackendHealth {
     }
 
     fn record_at(&self, backend: &str, reached: bool, now: Instant) {
-        let Some(p) = self.probes.iter().find(|p| p.name == backend) else {
+        let Some(p) = self.probes.iter().find(|p| p.reach.name == backend) else {
             return;
         };
         if reached {
@@ -132,20 +136,24 @@ impl BackendHealth {
     /// Probes every backend once, concurrently.
     pub async fn probe_all(&self) {
         let rounds = self.probes.iter().map(|p| async move {
-            let addr = **p.resolved.load();
+            let addr = p.reach.addr();
             let up = matches!(
-                tokio::time::timeout(p.timeout, probe(addr, p.http)).await,
+                tokio::time::timeout(
+                    p.reach.timeout.min(PROBE_INTERVAL),
+                    probe(addr, p.reach.http)
+                )
+                .await,
                 Ok(Ok(true))
             );
             let was = p.up.swap(up, Ordering::AcqRel);
             if was != up {
                 if up {
-                    tracing::info!(backend = %p.name, "backend reachable");
+                    tracing::info!(backend = %p.reach.name, "backend reachable");
                 } else {
-                    tracing::warn!(backend = %p.name, %addr, "backend unreachable");
+                    tracing::warn!(backend = %p.reach.name, %addr, "backend unreachable");
                 }
             }
-            self.metrics.set_backend_up(&p.name, up);
+            self.metrics.set_backend_up(&p.reach.name, up);
         });
         futures_util::future::join_all(rounds).await;
     }
@@ -177,19 +185,19 @@ impl BackendHealth {
     /// address is used by the next connections, pooled ones finish where they are.
     pub async fn resolve_all(&self) {
         for p in &self.probes {
-            let Some((host, port)) = &p.dns_name else {
+            let Some((host, port)) = &p.reach.dns_name else {
                 continue;
             };
             match tokio::net::lookup_host((host.as_str(), *port)).await {
                 Ok(mut addrs) => {
                     if let Some(addr) = addrs.next() {
-                        if addr != **p.resolved.load() {
-                            tracing::info!(backend = %p.name, %addr, "backend address changed");
-                            p.resolved.store(Arc::new(addr));
+                        if addr != **p.reach.resolved.load() {
+                            tracing::info!(backend = %p.reach.name, %addr, "backend address changed");
+                            p.reach.resolved.store(Arc::new(addr));
                         }
                     }
                 }
-                Err(e) => tracing::warn!(backend = %p.name, "cannot resolve {host}: {e}"),
+                Err(e) => tracing::warn!(backend = %p.reach.name, "cannot resolve {host}: {e}"),
             }
         }
     }
@@ -218,32 +226,29 @@ mod tests {
 
     #[tokio::test]
     async fn names_are_resolved_again() {
-        let resolved = Arc::new(ArcSwap::from_pointee("192.0.2.1:9000".parse().unwrap()));
-        let health = BackendHealth::new(
-            [Target {
-                name: "b".to_string(),
-                resolved: resolved.clone(),
-                dns_name: Some(("localhost".to_string(), 9000)),
-                timeout: Duration::from_secs(1),
-                http: true,
-            }],
-            Arc::new(Metrics::new()),
-        );
+        let reach = Arc::new(Reach {
+            name: "b".to_string(),
+            resolved: ArcSwap::from_pointee("192.0.2.1:9000".parse().unwrap()),
+            dns_name: Some(("localhost".to_string(), 9000)),
+            timeout: Duration::from_secs(1),
+            http: true,
+        });
+        let health = BackendHealth::new([reach.clone()], Arc::new(Metrics::new()));
         health.resolve_all().await;
-        let now: SocketAddr = **resolved.load();
+        let now: SocketAddr = reach.addr();
         assert!(now.ip().is_loopback() && now.port() == 9000, "{now}");
     }
 
     #[test]
     fn failed_requests_make_a_backend_unreachable_for_a_while() {
         let health = BackendHealth::new(
-            [Target {
+            [Arc::new(Reach {
                 name: "b".to_string(),
-                resolved: Arc::new(ArcSwap::from_pointee("127.0.0.1:1".parse().unwrap())),
+                resolved: ArcSwap::from_pointee("127.0.0.1:1".parse().unwrap()),
                 dns_name: None,
                 timeout: Duration::from_secs(1),
                 http: true,
-            }],
+            })],
             Arc::new(Metrics::new()),
         );
         health.probes[0].up.store(true, Ordering::Release);

@@ -1,8 +1,8 @@
 //! Backends as the request path reaches them: pooled connections and body streaming
-//! ([`forward`]), credentials ([`credentials`]), reachability for `/readyz` ([`health`]), and the
+//! ([`upstream`]), credentials ([`credentials`]), reachability for `/readyz` ([`health`]), and the
 //! embedded store ([`local`]).
 
 pub mod credentials;
-pub mod forward;
 pub mod health;
 pub mod local;
+pub mod upstream;

@@ -119,8 +119,8 @@ pub struct AddressingSection {
 }
 
 /// `[limits]`: HCP's request limits, read straight into the validation phase's settings
-/// (`validation::Limits`, which rejects unknown keys and defaults to HCP's values).
-pub type LimitsSection = crate::validation::Limits;
+/// (`validate::Limits`, which rejects unknown keys and defaults to HCP's values).
+pub type LimitsSection = crate::request::validate::Limits;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -11,8 +11,8 @@ use md5::{Digest as _, Md5};
 use serde::Deserialize;
 
 use super::file::*;
-use crate::auth::{Grant, SecretKey, UserStore};
 use crate::hcp::mapping::Dialect;
+use crate::request::authenticate::{Grant, SecretKey, UserStore};
 
 #[derive(Debug)]
 pub struct Config {
@@ -38,7 +38,7 @@ pub struct Config {
     pub domains: Vec<String>,
     pub default_tenant: Option<String>,
     pub clock_skew: Duration,
-    pub limits: crate::validation::Limits,
+    pub limits: crate::request::validate::Limits,
     pub users: Arc<UserStore>,
     /// Binds multipart upload ids to their initiators (`uploads` module).
     pub upload_binding_secret: SecretKey,

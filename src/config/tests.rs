@@ -1,5 +1,5 @@
 use super::*;
-use crate::auth::Permission;
+use crate::request::authenticate::Permission;
 use std::path::Path;
 
 #[test]

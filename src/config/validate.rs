@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::file::*;
 use super::runtime::*;
-use crate::auth::{Grant, Permission, SecretKey, User, UserStore};
 use crate::hcp::mapping::Dialect;
+use crate::request::authenticate::{Grant, Permission, SecretKey, User, UserStore};
 
 impl Config {
     /// Reads, parses and validates a configuration file.
@@ -30,51 +30,11 @@ impl Config {
     pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, Vec<String>> {
         let mut errors = Vec::new();
         let s = &file.server;
-        let listen = parse_addr("server.listen", &s.listen, &mut errors);
-        let tls = match (&s.tls_cert_file, &s.tls_key_file) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => {
-                let (cert, key) = (base.join(cert), base.join(key));
-                if let Err(e) = crate::server::tls::certified_key(&cert, &key) {
-                    errors.push(format!("server.tls_cert_file/tls_key_file: {e}"));
-                }
-                Some((cert, key))
-            }
-            _ => {
-                errors.push("server: give both tls_cert_file and tls_key_file, or neither".into());
-                None
-            }
-        };
-        let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, &mut errors);
-        if file.limits.max_key_bytes == 0 || file.limits.max_key_bytes > 4095 {
-            errors.push("limits.max_key_bytes must be from 1 to HCP's 4095".into());
-        }
-        if s.max_buffered_response_bytes < 64 * 1024 {
-            errors.push("server.max_buffered_response_bytes must be at least 65536".into());
-        }
-        if s.log_level
-            .parse::<tracing_subscriber::filter::LevelFilter>()
-            .is_err()
-        {
-            errors.push(format!(
-                "server.log_level {:?} is not a log level",
-                s.log_level
-            ));
-        }
+        let (listen, tls, admin_listen) = check_server(&file, base, &mut errors);
 
         let domains = build_domains(&file.addressing.domains, &mut errors);
 
-        let mut user_entries = file.users;
-        if let Some(path) = &file.auth.users_file {
-            let path = base.join(path);
-            match std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| toml::from_str::<UsersFile>(&t).map_err(|e| e.to_string()))
-            {
-                Ok(more) => user_entries.extend(more.users),
-                Err(e) => errors.push(format!("auth.users_file {}: {e}", path.display())),
-            }
-        }
+        let user_entries = read_users(file.users, &file.auth, base, &mut errors);
         let mut users = build_users(&user_entries, base, &mut errors);
         let upload_binding_secret = file.auth.upload_binding_secret.as_ref().and_then(|s| {
             let secret = resolve_secret("auth.upload_binding_secret", s, base, &mut errors)?;
@@ -88,14 +48,7 @@ impl Config {
                 && u.secret.expose() == hcp_secret_key(DEMO_PASSWORD)
         });
 
-        let mut backends = HashMap::new();
-        for b in &file.backends {
-            if let Some(backend) = build_backend(b, base, &mut errors) {
-                if backends.insert(b.name.clone(), backend).is_some() {
-                    errors.push(format!("backends: name {:?} is used twice", b.name));
-                }
-            }
-        }
+        let backends = build_backends(&file.backends, base, &mut errors);
         let tenants = build_tenants(&file.tenants, &backends, &mut errors);
         check_prefixes(&tenants, &backends, &mut errors);
         assign_home_tenants(&mut users, &tenants, &mut errors);
@@ -110,13 +63,6 @@ impl Config {
                     "addressing.default_tenant {t:?} is not a defined tenant"
                 ));
             }
-        }
-        let local_backends = backends
-            .values()
-            .filter(|b| b.kind == BackendKind::Local)
-            .count();
-        if local_backends > 1 {
-            errors.push("only one backend of kind \"local\" may be defined".into());
         }
 
         if !errors.is_empty() {
@@ -162,6 +108,93 @@ impl Config {
             serves_demo_user,
         })
     }
+}
+
+type ListenerFiles = (
+    Option<SocketAddr>,
+    Option<(PathBuf, PathBuf)>,
+    Option<SocketAddr>,
+);
+
+/// `[server]` (and the key limit): the listeners, the TLS files, the bounds and the log level.
+fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> ListenerFiles {
+    let s = &file.server;
+    let listen = parse_addr("server.listen", &s.listen, errors);
+    let tls = match (&s.tls_cert_file, &s.tls_key_file) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (base.join(cert), base.join(key));
+            if let Err(e) = crate::server::tls::certified_key(&cert, &key) {
+                errors.push(format!("server.tls_cert_file/tls_key_file: {e}"));
+            }
+            Some((cert, key))
+        }
+        _ => {
+            errors.push("server: give both tls_cert_file and tls_key_file, or neither".into());
+            None
+        }
+    };
+    let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, errors);
+    if file.limits.max_key_bytes == 0 || file.limits.max_key_bytes > 4095 {
+        errors.push("limits.max_key_bytes must be from 1 to HCP's 4095".into());
+    }
+    if s.max_buffered_response_bytes < 64 * 1024 {
+        errors.push("server.max_buffered_response_bytes must be at least 65536".into());
+    }
+    if s.log_level
+        .parse::<tracing_subscriber::filter::LevelFilter>()
+        .is_err()
+    {
+        errors.push(format!(
+            "server.log_level {:?} is not a log level",
+            s.log_level
+        ));
+    }
+    (listen, tls, admin_listen)
+}
+
+/// The users of the file and of `auth.users_file`.
+fn read_users(
+    mut entries: Vec<UserEntry>,
+    auth: &AuthSection,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> Vec<UserEntry> {
+    if let Some(path) = &auth.users_file {
+        let path = base.join(path);
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str::<UsersFile>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(more) => entries.extend(more.users),
+            Err(e) => errors.push(format!("auth.users_file {}: {e}", path.display())),
+        }
+    }
+    entries
+}
+
+/// The backends by name; names are unique and at most one is the embedded store.
+fn build_backends(
+    entries: &[BackendEntry],
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> HashMap<String, Backend> {
+    let mut backends = HashMap::new();
+    for b in entries {
+        if let Some(backend) = build_backend(b, base, errors) {
+            if backends.insert(b.name.clone(), backend).is_some() {
+                errors.push(format!("backends: name {:?} is used twice", b.name));
+            }
+        }
+    }
+    let local_backends = backends
+        .values()
+        .filter(|b| b.kind == BackendKind::Local)
+        .count();
+    if local_backends > 1 {
+        errors.push("only one backend of kind \"local\" may be defined".into());
+    }
+    backends
 }
 
 fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<SocketAddr> {
@@ -343,6 +376,67 @@ fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> 
     users
 }
 
+/// The keys the gateway signs a remote backend's requests with: the AWS default chain, or
+/// static keys (each a secret reference).
+fn remote_keys(
+    b: &BackendEntry,
+    label: &str,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> Option<RemoteKeys> {
+    match b.credentials {
+        CredentialSource::Aws => {
+            if b.access_key.is_some() || b.secret_key.is_some() || b.security_token.is_some() {
+                errors.push(format!(
+                    "{label}: credentials = \"aws\" takes no access_key, secret_key or security_token"
+                ));
+            }
+            Some(RemoteKeys::AwsChain)
+        }
+        CredentialSource::Static => {
+            let mut required = |name: &str, value: &Option<SecretField>| match value {
+                Some(s) => resolve_secret(&format!("{label}.{name}"), s, base, errors),
+                None => {
+                    errors.push(format!("{label}: {name} is required"));
+                    None
+                }
+            };
+            let ak = required("access_key", &b.access_key);
+            let sk = required("secret_key", &b.secret_key);
+            let token = b
+                .security_token
+                .as_ref()
+                .and_then(|s| resolve_secret(&format!("{label}.security_token"), s, base, errors));
+            match (ak, sk) {
+                (Some(access_key), Some(sk)) => Some(RemoteKeys::Static {
+                    access_key,
+                    secret_key: SecretKey::new(sk),
+                    token: token.map(SecretKey::new),
+                }),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The backend's error dialect: the kind's own unless `dialect` names one that fits the kind.
+fn backend_dialect(b: &BackendEntry, label: &str, errors: &mut Vec<String>) -> Dialect {
+    match (b.kind, b.dialect) {
+        (BackendKind::Local, None) => Dialect::Local,
+        (BackendKind::Obs, None) => Dialect::Obs,
+        (BackendKind::S3, None) => Dialect::Aws,
+        (BackendKind::S3, Some(d @ (Dialect::Aws | Dialect::Minio | Dialect::Ceph))) => d,
+        (_, Some(d)) => {
+            errors.push(format!(
+                "{label}: dialect {:?} does not fit kind {:?}",
+                d.name(),
+                b.kind
+            ));
+            Dialect::Aws
+        }
+    }
+}
+
 fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Option<Backend> {
     let label = format!("backends.{}", b.name);
     let before = errors.len();
@@ -374,46 +468,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
                     None
                 }
             };
-            let keys = match b.credentials {
-                CredentialSource::Aws => {
-                    if b.access_key.is_some()
-                        || b.secret_key.is_some()
-                        || b.security_token.is_some()
-                    {
-                        errors.push(format!(
-                            "{label}: credentials = \"aws\" takes no access_key, secret_key or security_token"
-                        ));
-                    }
-                    Some(RemoteKeys::AwsChain)
-                }
-                CredentialSource::Static => {
-                    let ak = match &b.access_key {
-                        Some(s) => resolve_secret(&format!("{label}.access_key"), s, base, errors),
-                        None => {
-                            errors.push(format!("{label}: access_key is required"));
-                            None
-                        }
-                    };
-                    let sk = match &b.secret_key {
-                        Some(s) => resolve_secret(&format!("{label}.secret_key"), s, base, errors),
-                        None => {
-                            errors.push(format!("{label}: secret_key is required"));
-                            None
-                        }
-                    };
-                    let token = b.security_token.as_ref().and_then(|s| {
-                        resolve_secret(&format!("{label}.security_token"), s, base, errors)
-                    });
-                    match (ak, sk) {
-                        (Some(access_key), Some(sk)) => Some(RemoteKeys::Static {
-                            access_key,
-                            secret_key: SecretKey::new(sk),
-                            token: token.map(SecretKey::new),
-                        }),
-                        _ => None,
-                    }
-                }
-            };
+            let keys = remote_keys(b, &label, base, errors);
             match (endpoint, keys) {
                 (Some(endpoint), Some(keys)) => BackendTarget::Remote { endpoint, keys },
                 _ => return None,
@@ -435,20 +490,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             errors.push(format!("{label}: ca_file needs an https:// endpoint"));
         }
     }
-    let dialect = match (b.kind, b.dialect) {
-        (BackendKind::Local, None) => Dialect::Local,
-        (BackendKind::Obs, None) => Dialect::Obs,
-        (BackendKind::S3, None) => Dialect::Aws,
-        (BackendKind::S3, Some(d @ (Dialect::Aws | Dialect::Minio | Dialect::Ceph))) => d,
-        (_, Some(d)) => {
-            errors.push(format!(
-                "{label}: dialect {:?} does not fit kind {:?}",
-                d.name(),
-                b.kind
-            ));
-            Dialect::Aws
-        }
-    };
+    let dialect = backend_dialect(b, &label, errors);
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }

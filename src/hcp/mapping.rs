@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::operation::Operation;
+use crate::request::classify::Operation;
 
 /// The error vocabulary a backend speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]

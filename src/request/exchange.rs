@@ -1,12 +1,23 @@
 //! What became of one request, for the access log and the metrics: written by the phases,
-//! read by nothing but [`Gateway::record`].
+//! read by nothing but [`Gateway::record`] — except [`Reply`], fixed when the request is read
+//! and read by whatever writes an answer.
 
 use super::*;
 
-/// What became of one request: the access log line and the metrics are made from it.
+/// How every answer to one request is written: fixed when its head is read, before any phase.
+#[derive(Default)]
+pub(super) struct Reply {
+    /// `x-amz-request-id` and the error document's `RequestId` (the access log shows it too).
+    pub(super) id: String,
+    /// `x-hcp-pretty-print: true`: documents the gateway writes or rewrites are indented.
+    pub(super) pretty: bool,
+}
+
+/// What became of one request: the access log line and the metrics are made from it. Phases
+/// write its fields; only [`Gateway::record`] reads them (`reply` is the exception, above).
 #[derive(Default)]
 pub(super) struct Exchange {
-    pub(super) request_id: String,
+    pub(super) reply: Reply,
     pub(super) operation: Option<Operation>,
     pub(super) tenant: String,
     pub(super) backend: String,
@@ -21,7 +32,6 @@ pub(super) struct Exchange {
     pub(super) backend_request_id: Option<String>,
     pub(super) bytes_in: u64,
     pub(super) bytes_out: u64,
-    pub(super) pretty: bool,
     pub(super) cause: Option<String>,
     /// From sending the request to the backend to its answer's headers.
     pub(super) backend_elapsed: Option<std::time::Duration>,
@@ -51,7 +61,7 @@ impl Gateway {
         let q = |v| Quoted(v, text);
         tracing::info!(
             target: "access",
-            request_id = %x.request_id,
+            request_id = %x.reply.id,
             access_key = %q(x.access_key.as_deref().unwrap_or("-")),
             auth = x.scheme,
             tenant = %q(&x.tenant),

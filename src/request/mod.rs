@@ -1,52 +1,66 @@
-//! The request path, one module per phase — the table of contents is [`Gateway::serve`]:
+//! The request path, one module per phase; the table of contents is [`Gateway::serve`], and
+//! `docs/architecture.md` draws the same flow with its failure edges.
 //!
-//! admit (here) → [`plan`]: address → classify → authenticate/authorise → validate → route
-//! → [`send`]: sign → guard ([`probes`]) → forward → [`respond`] / [`settle`] /
-//! [`long_complete`]: HCP's answer. [`post_object`] is the form upload's path; [`exchange`] is
-//! the access-log record. `docs/architecture.md` draws the same flow with its failure edges.
-use crate::acl;
-use crate::addressing::{self, Target};
-use crate::auth::{
-    access, Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers, UserStore,
-};
-use crate::backend::forward::{self, BodyError, Forwarder, Upstream};
-use crate::complete;
+//! | phase | module | hands on |
+//! |---|---|---|
+//! | admit | [`admit`] (and the connection loop here) | a request within the limits |
+//! | 1 address | [`address`] | [`address::Target`]: tenant, bucket, key |
+//! | 2 classify | [`classify`] | [`classify::Operation`] and its [`classify::Params`] |
+//! | 3 authenticate, authorise | [`authenticate`], [`authorize`] | [`authenticate::Identity`], allowed |
+//! | 4 validate | [`validate`] (head rules, [`validate::acl`], [`validate::uploads`]) | a valid request |
+//! | 5 route | [`route`] | [`route::Route`]: backend and backend bucket |
+//! | 6 sign | [`sign`] | the backend request, built from the above only |
+//! | 7 forward | [`forward`] (checks that need the backend: [`validate::probes`]; bodies: [`body`]) | the backend's answer |
+//! | 8 respond | [`respond`] (rewrite, settle, complete, long complete) | HCP's answer |
+//!
+//! Phases 1–5 run in [`plan`]; form uploads take [`post_object`] through the same phases;
+//! [`exchange`] is the access-log record.
+use crate::backend::upstream::{self, BodyError, Forwarder, Upstream};
 use crate::config::Config;
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::normalize;
 use crate::observe::metrics::Metrics;
-use crate::operation::{self, Operation, Params, Query};
-use crate::payload::BodyVerifier;
-use crate::routing::{self, BackendRuntime, Route};
 use crate::sig::v4 as sigv4;
-use crate::signing::{self, BodyFraming};
-use crate::uploads::{self, UploadIds};
-use crate::validation;
+use address::Target;
 use async_trait::async_trait;
+use authenticate::{
+    Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers, UserStore,
+};
+use body::BodyVerifier;
 use bytes::Bytes;
+use classify::{Operation, Params, Query};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
+use respond::{complete, rewrite};
+use route::{BackendRuntime, Route};
+use sign::BodyFraming;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+use validate::acl;
+use validate::uploads::{self, UploadIds};
 
+pub mod address;
 pub mod admit;
+pub mod authenticate;
+pub mod authorize;
+pub mod body;
+pub mod classify;
 mod exchange;
-mod long_complete;
+mod forward;
 mod plan;
-mod post_object;
-mod probes;
-mod respond;
-mod send;
-mod settle;
+pub mod post_object;
+pub mod respond;
+pub mod route;
+pub mod sign;
+pub mod validate;
 
-use exchange::{new_request_id, Exchange};
+use exchange::{new_request_id, Exchange, Reply};
+use forward::Call;
 use plan::authorize;
-use probes::Overwrite;
-use send::Call;
-use settle::name_exists;
+use respond::settle::name_exists;
+use validate::probes::Overwrite;
 
 pub struct Gateway {
     pub cfg: Arc<Config>,
@@ -119,13 +133,7 @@ impl Gateway {
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
         let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
         let health = Arc::new(crate::backend::health::BackendHealth::new(
-            backends.values().map(|b| crate::backend::health::Target {
-                name: b.name.clone(),
-                resolved: b.resolved.clone(),
-                dns_name: b.dns_name.clone(),
-                timeout: b.connect_timeout,
-                http: b.tls.is_none(),
-            }),
+            backends.values().map(|b| b.reach.clone()),
             metrics.clone(),
         ));
         Gateway {
@@ -289,12 +297,14 @@ impl HttpServerApp for Gateway {
         let keepalive = (!*shutdown.borrow()).then(|| self.cfg.keepalive.as_secs());
         s.set_keepalive(keepalive);
         let mut x = Exchange {
-            request_id: new_request_id(),
-            pretty: s
-                .req_header()
-                .headers
-                .get("x-hcp-pretty-print")
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+            reply: Reply {
+                id: new_request_id(),
+                pretty: s
+                    .req_header()
+                    .headers
+                    .get("x-hcp-pretty-print")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+            },
             ..Exchange::default()
         };
         self.metrics.in_flight.inc();

@@ -27,10 +27,10 @@ impl Gateway {
                 .headers
                 .contains_key(http::header::AUTHORIZATION)
             {
-                return Err(access::denied()
+                return Err(authorize::denied()
                     .with_message("A POST object upload is authenticated by its form fields."));
             }
-            let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+            let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
             x.backend = route.backend.name.clone();
             return Ok(Planned::Form { target, route });
         }
@@ -48,11 +48,11 @@ impl Gateway {
             && match auth.identity.principal() {
                 Principal::User(user) => {
                     let bucket = target.bucket.as_deref();
-                    access::check(
+                    authorize::check(
                         &user.grants,
                         &tenant.name,
                         bucket,
-                        Some(access::Permission::Purge),
+                        Some(authorize::Permission::Purge),
                     )
                     .is_ok()
                 }
@@ -61,7 +61,7 @@ impl Gateway {
         // Deleting a version is for good: it needs the purge permission, not only delete.
         if op == Operation::DeleteObject && params.get("versionId").is_some() && !may_purge {
             self.metrics.auth_failure(HcpCode::AccessDenied);
-            return Err(access::denied()
+            return Err(authorize::denied()
                 .with_message("Deleting an object version needs the purge permission."));
         }
         self.validate(s, &auth, op, &target, (&query, &params))?;
@@ -69,7 +69,7 @@ impl Gateway {
         let client_upload_id =
             self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
         // Phase 5, routing.
-        let route = routing::route(tenant, self.backends.get(&tenant.backend), &target)?;
+        let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
         Ok(Planned::Request(Plan {
             target,
@@ -101,7 +101,7 @@ impl Gateway {
             .headers
             .get(http::header::AUTHORIZATION)
             .is_some_and(|v| v.as_bytes().starts_with(b"HCP "));
-        let target = addressing::resolve(
+        let target = address::resolve(
             host,
             raw_path,
             hcp_scheme,
@@ -114,7 +114,7 @@ impl Gateway {
         x.key = target.key_lossy();
         let query = Query::parse(raw_query);
         let copy = req.headers.contains_key("x-amz-copy-source");
-        let op = operation::classify(&req.method, &target, &query, copy)?;
+        let op = classify::classify(&req.method, &target, &query, copy)?;
         Ok(Classified { target, query, op })
     }
 
@@ -147,7 +147,7 @@ impl Gateway {
         target: &Target,
         (query, params): (&Query, &Params),
     ) -> Result<(), HcpError> {
-        validation::check(op, target, query, s.req_header(), &self.cfg.limits)?;
+        validate::check(op, target, query, s.req_header(), &self.cfg.limits)?;
         // Response header overrides change what the answer says about the object: as S3, only
         // for authenticated requests.
         if matches!(auth.identity.principal(), Principal::Anonymous)
@@ -194,11 +194,11 @@ impl Gateway {
                 let use_ = match identity.principal() {
                     Principal::User(user) if op == Operation::AbortMultipartUpload => {
                         uploads::Use::Abort {
-                            caller_is_admin: access::check(
+                            caller_is_admin: authorize::check(
                                 &user.grants,
                                 &tenant.name,
                                 target.bucket.as_deref(),
-                                Some(access::Permission::Admin),
+                                Some(authorize::Permission::Admin),
                             )
                             .is_ok(),
                         }
@@ -239,24 +239,23 @@ pub(super) fn authorize(
     }
     let grants = match identity.principal() {
         Principal::User(user) => {
-            access::check_tenant(user, identity.scheme(), &tenant.name)?;
+            authorize::check_tenant(user, identity.scheme(), &tenant.name)?;
             &user.grants
         }
-        Principal::Anonymous if access::is_multipart(op) => {
-            return Err(
-                access::denied().with_message("Multipart uploads require an authenticated user.")
-            )
+        Principal::Anonymous if authorize::is_multipart(op) => {
+            return Err(authorize::denied()
+                .with_message("Multipart uploads require an authenticated user."))
         }
         Principal::Anonymous => &tenant.anonymous,
     };
-    access::check(
+    authorize::check(
         grants,
         &tenant.name,
         target.bucket.as_deref(),
-        access::required(op, &req.method),
+        authorize::required(op, &req.method),
     )?;
-    if let Some(also) = access::required_by_headers(op, &req.headers) {
-        access::check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
+    if let Some(also) = authorize::required_by_headers(op, &req.headers) {
+        authorize::check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
             .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
     }
     if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
@@ -264,13 +263,13 @@ pub(super) fn authorize(
         if let Some(source) = req
             .headers
             .get("x-amz-copy-source")
-            .and_then(|v| signing::CopySource::parse(v.as_bytes()))
+            .and_then(|v| sign::CopySource::parse(v.as_bytes()))
         {
-            access::check(
+            authorize::check(
                 grants,
                 &tenant.name,
                 Some(&source.bucket),
-                Some(access::Permission::Read),
+                Some(authorize::Permission::Read),
             )?;
         }
     }

@@ -22,11 +22,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::backend::credentials::BackendCredentials;
+use crate::backend::health::Reach;
 use crate::backend::local::LocalBackend;
 use crate::config::{BackendTarget, Config, RemoteKeys};
 use crate::observe::metrics::Metrics;
+use crate::request::route::BackendRuntime;
 use crate::request::Gateway;
-use crate::routing::BackendRuntime;
 use crate::server::admin::Admin;
 use crate::server::tls::ServerTls;
 
@@ -98,80 +99,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let mut local = None;
     let mut backends = HashMap::new();
     for b in cfg.backends.values() {
-        let mut tls = None;
-        let mut dns_name = None;
-        let (addr, authority, credentials) = match &b.target {
-            BackendTarget::Local { data_dir } => {
-                let l = LocalBackend::start(data_dir).await?;
-                let rt = (
-                    l.addr,
-                    l.addr.to_string(),
-                    BackendCredentials::fixed(
-                        l.access_key.clone(),
-                        crate::auth::SecretKey::new(l.secret_key.clone()),
-                        None,
-                    ),
-                );
-                local = Some(l);
-                rt
-            }
-            BackendTarget::Remote { endpoint, keys } => {
-                let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-                    .await?
-                    .next()
-                    .ok_or_else(|| {
-                        std::io::Error::other(format!(
-                            "backend {}: {} does not resolve",
-                            b.name, endpoint.host
-                        ))
-                    })?;
-                if endpoint.tls {
-                    let client =
-                        crate::server::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
-                            .map_err(|e| {
-                                std::io::Error::other(format!("backend {}: {e}", b.name))
-                            })?;
-                    tls = Some(Arc::new(client));
-                }
-                if endpoint.host.parse::<std::net::IpAddr>().is_err() {
-                    dns_name = Some((endpoint.host.clone(), endpoint.port));
-                }
-                let credentials = match keys {
-                    RemoteKeys::Static {
-                        access_key,
-                        secret_key,
-                        token,
-                    } => BackendCredentials::fixed(
-                        access_key.clone(),
-                        secret_key.clone(),
-                        token.clone(),
-                    ),
-                    RemoteKeys::AwsChain => BackendCredentials::aws_chain(&b.region).await,
-                };
-                (addr, endpoint.authority(), credentials)
-            }
-        };
-        backends.insert(
-            b.name.clone(),
-            BackendRuntime {
-                name: b.name.clone(),
-                kind: b.kind,
-                resolved: Arc::new(arc_swap::ArcSwap::from_pointee(addr)),
-                dns_name,
-                authority,
-                credentials: Arc::new(credentials),
-                region: b.region.clone(),
-                addressing: b.addressing,
-                dialect: b.dialect,
-                min_part_bytes: b.min_part_bytes,
-                conditional_writes: b.conditional_writes,
-                tls,
-                max_retries: b.max_retries,
-                signing: b.signing,
-                connect_timeout: b.connect_timeout,
-                read_timeout: b.read_timeout,
-            },
-        );
+        backends.insert(b.name.clone(), backend_runtime(b, &mut local).await?);
     }
 
     let metrics = Arc::new(Metrics::new());
@@ -220,6 +148,71 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         connections,
         grace: cfg.shutdown_grace,
         _local: local,
+    })
+}
+
+/// One backend made ready for requests: the embedded store started, or a remote endpoint
+/// resolved with its TLS client and credentials.
+async fn backend_runtime(
+    b: &crate::config::Backend,
+    local: &mut Option<LocalBackend>,
+) -> std::io::Result<BackendRuntime> {
+    let mut tls = None;
+    let mut dns_name = None;
+    let (addr, authority, credentials) = match &b.target {
+        BackendTarget::Local { data_dir } => {
+            let l = LocalBackend::start(data_dir).await?;
+            let secret = crate::request::authenticate::SecretKey::new(l.secret_key.clone());
+            let credentials = BackendCredentials::fixed(l.access_key.clone(), secret, None);
+            let rt = (l.addr, l.addr.to_string(), credentials);
+            *local = Some(l);
+            rt
+        }
+        BackendTarget::Remote { endpoint, keys } => {
+            let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                .await?
+                .next()
+                .ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "backend {}: {} does not resolve",
+                        b.name, endpoint.host
+                    ))
+                })?;
+            if endpoint.tls {
+                let client =
+                    crate::server::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
+                        .map_err(|e| std::io::Error::other(format!("backend {}: {e}", b.name)))?;
+                tls = Some(Arc::new(client));
+            }
+            if endpoint.host.parse::<std::net::IpAddr>().is_err() {
+                dns_name = Some((endpoint.host.clone(), endpoint.port));
+            }
+            let credentials = match keys {
+                RemoteKeys::Static {
+                    access_key,
+                    secret_key,
+                    token,
+                } => {
+                    BackendCredentials::fixed(access_key.clone(), secret_key.clone(), token.clone())
+                }
+                RemoteKeys::AwsChain => BackendCredentials::aws_chain(&b.region).await,
+            };
+            (addr, endpoint.authority(), credentials)
+        }
+    };
+    let reach = Reach {
+        name: b.name.clone(),
+        resolved: arc_swap::ArcSwap::from_pointee(addr),
+        dns_name,
+        timeout: b.connect_timeout,
+        http: tls.is_none(),
+    };
+    Ok(BackendRuntime {
+        settings: b.clone(),
+        reach: Arc::new(reach),
+        authority,
+        credentials: Arc::new(credentials),
+        tls,
     })
 }
 

@@ -7,7 +7,7 @@ use pingora::http::RequestHeader;
 pub mod v2;
 pub mod v4;
 
-pub use crate::auth::format_amz_date;
+pub use crate::request::authenticate::format_amz_date;
 
 /// Splits a raw request target into path and query.
 pub fn split_target(raw: &[u8]) -> (&[u8], &[u8]) {

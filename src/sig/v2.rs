@@ -1,5 +1,5 @@
 //! AWS Signature Version 2's canonicalisation and HMAC, for verifying clients' `AWS key:signature`
-//! headers and presigned URLs (`auth::sigv2`) and for signing toward OBS backends.
+//! headers and presigned URLs (`authenticate::sigv2`) and for signing toward OBS backends.
 //!
 //! `Signature = Base64(HMAC-SHA1(secret, StringToSign))` with
 //! `StringToSign = Verb\nContent-MD5\nContent-Type\nDate\nCanonicalizedAmzHeaders CanonicalizedResource`.
@@ -12,8 +12,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use pingora::http::RequestHeader;
 use sha1::Sha1;
 
-use crate::addressing::Target;
-use crate::operation::Query;
+use crate::request::address::Target;
+use crate::request::classify::Query;
 
 /// Sub-resources that are part of the canonical resource: the union of those AWS documents and
 /// those botocore and MinIO sign, so that every client's signature verifies.

@@ -32,7 +32,7 @@ pub const BINDING_SECRET: &str = "test-binding-secret-0123456789";
 /// The id a test gateway gives `USER` for the backend upload `backend_id` in bucket `bucket` of
 /// tenant `t` (for recorded servers, whose upload ids are made up).
 pub fn bound_upload_id(bucket: &str, backend_id: &str) -> String {
-    use hcp_s3_gateway::uploads::{Scope, UploadIds};
+    use hcp_s3_gateway::request::validate::uploads::{Scope, UploadIds};
     UploadIds::new(BINDING_SECRET.as_bytes()).issue(
         Scope {
             tenant: "t",
@@ -90,6 +90,8 @@ impl Backend {
     }
 }
 
+/// A gateway started for one test. Dropping it stops it (the test's runtime ends its tasks and
+/// its directory is removed); `stop` is for a test that needs it gone before it goes on.
 pub struct TestGateway {
     pub gw: Option<RunningGateway>,
     pub endpoint: String,
@@ -121,14 +123,7 @@ impl TestGateway {
 
     /// Creates a bucket no other test uses, as the test user, and returns its name.
     pub async fn with_bucket(&self, tag: &str) -> String {
-        let bucket = unique_bucket(tag);
-        self.client()
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap();
-        bucket
+        new_bucket(&self.client(), tag).await
     }
 
     pub fn s3_port(&self) -> u16 {
@@ -144,6 +139,7 @@ impl TestGateway {
         sdk_client(&self.endpoint, access_key, secret_key)
     }
 
+    /// Shuts the gateway down as a signal would: connections drained within the grace period.
     pub async fn stop(mut self) {
         if let Some(gw) = self.gw.take() {
             gw.shutdown().await;
@@ -294,6 +290,13 @@ pub async fn start_embedded_default() -> TestGateway {
 }
 
 /// A bucket name no other test uses (valid for HCP, S3 and RGW).
+/// Creates a bucket no other test uses through `s3`, and returns its name.
+pub async fn new_bucket(s3: &aws_sdk_s3::Client, tag: &str) -> String {
+    let bucket = unique_bucket(tag);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    bucket
+}
+
 pub fn unique_bucket(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use hcp_s3_gateway::auth::format_amz_date;
+use hcp_s3_gateway::request::authenticate::format_amz_date;
 use hcp_s3_gateway::sig::v4 as sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -3,9 +3,8 @@
 //! Schemes: SigV4 (header and presigned), SigV2 (header and presigned), HCP's own
 //! `HCP user:md5` header, and anonymous access (no credentials, `AWS all_users:` or
 //! `HCP all_users:`). Later phases take an [`Identity`], which only this module creates, and
-//! [`access`] decides what it may do. Secrets live in [`SecretKey`], whose `Debug` never shows them.
+//! [`crate::request::authorize`] decides what it may do. Secrets live in [`SecretKey`], whose `Debug` never shows them.
 
-pub mod access;
 mod hcp;
 pub mod post_form;
 pub mod sigv2;
@@ -20,12 +19,12 @@ use std::time::{Duration, SystemTime};
 
 use pingora::http::RequestHeader;
 
-use crate::addressing::Target;
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::operation::Query;
+use crate::request::address::Target;
+use crate::request::classify::Query;
 use crate::sig::v4 as sigv4;
 
-pub use access::{Grant, Permission};
+pub use crate::request::authorize::{Grant, Permission};
 pub use time_parse::{format_amz_date, parse_request_date};
 
 /// A secret key; its `Debug` output is redacted so it cannot reach a log by accident.

@@ -3,6 +3,8 @@
 //! same authorisation, validation and signing phases check, and only then is the file read and
 //! sent on.
 
+pub mod form;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,18 +12,19 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
-use super::send::{Call, Guards, Stop};
-use super::{authorize, is_expect_continue, Exchange, Flow, Gateway, Overwrite};
-use crate::acl;
-use crate::addressing::Target;
+use super::forward::{Call, Guards, Stop};
+use super::{authorize, is_expect_continue, Exchange, Flow, Gateway};
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::normalize;
-use crate::operation::{Operation, Query};
-use crate::post_object::{self, Form};
-use crate::routing::Route;
+use crate::request::address::Target;
+use crate::request::classify::{Operation, Query};
+use crate::request::respond::rewrite;
+use crate::request::route::Route;
+use crate::request::sign;
+use crate::request::validate;
+use crate::request::validate::acl;
+use crate::request::validate::probes::Overwrite;
 use crate::sig::v4 as sigv4;
-use crate::signing;
-use crate::validation;
+use form::Form;
 
 /// Room for the form's text fields besides the file, all together. They are read before any
 /// credential is checked, so an anonymous client may make the gateway hold this much: a policy,
@@ -92,7 +95,7 @@ impl Gateway {
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.backend_unreachable(s, x, &cause).await;
         }
-        let boundary = match post_object::boundary(s.req_header()) {
+        let boundary = match form::boundary(s.req_header()) {
             Ok(b) => b,
             Err(e) => return self.answer_early(s, x, e).await,
         };
@@ -111,7 +114,7 @@ impl Gateway {
             Err(e) => return self.answer(s, x, e).await,
         };
         let upload = Upload { request, ..upload };
-        let no_params = crate::operation::Params::default();
+        let no_params = crate::request::classify::Params::default();
         let call = Call {
             op: Operation::PutObject,
             params: &no_params,
@@ -178,9 +181,15 @@ impl Gateway {
         route: &Route<'_>,
     ) -> Result<(Guards, RequestHeader), HcpError> {
         let mut guards = Guards::default();
-        let at = super::probes::At { target, route };
+        let at = crate::request::validate::probes::At { target, route };
         guards.overwrite_guarded = matches!(
-            super::probes::check_overwrite(self, &request, Operation::PutObject, at).await?,
+            crate::request::validate::probes::check_overwrite(
+                self,
+                &request,
+                Operation::PutObject,
+                at
+            )
+            .await?,
             Overwrite::AskBackend
         );
         guards.apply(&mut request);
@@ -194,8 +203,8 @@ impl Gateway {
         call: &Call<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let digest = sigv4::sha256_hex(&upload.file);
-        let backend_req = signing::backend_request(
-            signing::Outbound {
+        let backend_req = sign::backend_request(
+            sign::Outbound {
                 op: Operation::PutObject,
                 method: &upload.request.method,
                 params: call.params,
@@ -203,9 +212,9 @@ impl Gateway {
                 headers: &upload.request.headers,
             },
             call.route,
-            signing::BodyPlan {
+            sign::BodyPlan {
                 length: Some(upload.file.len() as u64),
-                framing: signing::BodyFraming::AsSent,
+                framing: sign::BodyFraming::AsSent,
                 payload_hash: &digest,
             },
             SystemTime::now(),
@@ -231,7 +240,7 @@ impl Gateway {
             .unwrap_or_default()
             .to_string();
         let bucket = upload.target.bucket.as_deref().unwrap_or_default();
-        let done = post_object::success(&upload.form, bucket, &upload.key, &etag, location);
+        let done = form::success(&upload.form, bucket, &upload.key, &etag, location);
         let body = done.body.map(Bytes::from).unwrap_or_default();
         let mut resp = ResponseHeader::build(done.status, Some(6)).expect("status");
         let headers = [
@@ -249,7 +258,7 @@ impl Gateway {
             resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
                 .expect("static");
         }
-        normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
         x.status = done.status;
         x.bytes_out = body.len() as u64;
         if s.write_response_header(Box::new(resp)).await.is_err()
@@ -275,7 +284,7 @@ impl Gateway {
     ) -> Result<Upload, FormError> {
         let (form, file) = self.read_fields(multipart, file_started).await?;
         // Everything is decided before a byte of the file is read.
-        let key = post_object::object_key(&form, file.file_name())?;
+        let key = form::object_key(&form, file.file_name())?;
         x.key = Some(key.clone());
         let identity = self.authn.authenticate_form(&form).inspect_err(|e| {
             self.metrics.auth_failure(e.code);
@@ -283,7 +292,7 @@ impl Gateway {
         x.access_key = identity.access_key().map(str::to_string);
         x.scheme = identity.scheme().name();
         let bucket = target.bucket.as_deref().unwrap_or_default();
-        let range = post_object::check_policy(&form, bucket, &key, SystemTime::now())?;
+        let range = form::check_policy(&form, bucket, &key, SystemTime::now())?;
         let mut raw_key = String::with_capacity(key.len());
         sigv4::uri_encode(key.as_bytes(), true, &mut raw_key);
         let object = Target {
@@ -291,7 +300,7 @@ impl Gateway {
             ..target.clone()
         };
         let path = format!("/{bucket}/{raw_key}");
-        let mut request = post_object::object_request(&form, path.as_bytes(), 0)?;
+        let mut request = form::object_request(&form, path.as_bytes(), 0)?;
         authorize(
             &identity,
             route.tenant,
@@ -300,7 +309,7 @@ impl Gateway {
             &object,
         )?;
         let query = Query::default();
-        validation::check(
+        validate::check(
             Operation::PutObject,
             &object,
             &query,

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::hcp::mapping::{self, Dialect};
-use crate::operation::Operation;
-use crate::routing::Route;
+use crate::request::classify::Operation;
+use crate::request::route::Route;
 
 /// HCP's fixed security headers (seed 002; `X-Frame-Options` value from HCP 9.2.3).
 const SECURITY_HEADERS: &[(&str, &str)] = &[
@@ -411,6 +411,75 @@ impl Rewrites<'static> {
     };
 }
 
+/// The texts [`rewrite_xml`] replaces, by the element holding them and its parent.
+struct Texts<'a> {
+    op: Operation,
+    route: &'a Route<'a>,
+    location: &'a str,
+    upload_id: &'a dyn Fn(&str) -> Option<String>,
+    /// The tenant's owner id, hashed once for the whole document.
+    owner_id: Option<String>,
+}
+
+impl Texts<'_> {
+    fn rewrite(
+        &mut self,
+        (grand, parent): (Option<&[u8]>, Option<&[u8]>),
+        depth: usize,
+        text: &str,
+    ) -> Option<String> {
+        let (op, route) = (self.op, self.route);
+        match (grand, parent) {
+            // ListBuckets: a bucket that is not the tenant's has no client name and is dropped.
+            (Some(b"Bucket"), Some(b"Name")) if op == Operation::ListBuckets => {
+                route.client_bucket(text).map(str::to_string)
+            }
+            (_, Some(b"Bucket")) | (Some(_), Some(b"Name")) if depth == 2 => {
+                route.client_bucket(text).map(str::to_string)
+            }
+            (_, Some(b"Location")) if op == Operation::CompleteMultipartUpload => {
+                Some(self.location.to_string())
+            }
+            (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
+                (self.upload_id)(text)
+            }
+            // The backend account never shows: owners, initiators and canonical-user grantees
+            // are the tenant's.
+            (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"ID")) => {
+                let id = self
+                    .owner_id
+                    .get_or_insert_with(|| crate::request::route::tenant_owner_id(route.tenant));
+                Some(id.clone())
+            }
+            (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
+                Some(route.tenant.name.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Writes an event, or holds it while a ListBuckets `<Bucket>` is open; when the bucket closes
+/// (`closing` says whether it is kept), what was held is written or dropped.
+fn pass_on(
+    writer: &mut Writer<Vec<u8>>,
+    held: &mut Option<Vec<Event<'static>>>,
+    event: Event<'static>,
+    closing: Option<bool>,
+) -> Option<()> {
+    let Some(buf) = held.as_mut() else {
+        return writer.write_event(event).ok();
+    };
+    buf.push(event);
+    if let Some(keep) = closing {
+        let events = held.take().unwrap_or_default();
+        for e in events.into_iter().filter(|_| keep) {
+            writer.write_event(e).ok()?;
+        }
+    }
+    Some(())
+}
+
 /// Normalises a control operation's XML answer in one pass: the root element gets the name S3
 /// documents for the operation, backend bucket names lose the tenant's prefix (and
 /// `ListAllMyBucketsResult` keeps only the tenant's buckets), and `Location` names the object as
@@ -439,20 +508,24 @@ pub fn rewrite_xml(
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
     let mut held: Option<Vec<Event<'static>>> = None;
-    // The tenant's owner id, hashed once for the whole document.
-    let mut owner_id: Option<String> = None;
+    let mut texts = Texts {
+        op,
+        route,
+        location,
+        upload_id,
+        owner_id: None,
+    };
     let mut keep_held = true;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
         let depth = path.len();
         match &mut event {
             Event::Start(e) => {
-                if depth == 0 {
-                    if let Some(root) = root.filter(|r| e.name().as_ref() != r.as_bytes()) {
-                        let mut renamed = BytesStart::new(root);
-                        renamed.extend_attributes(e.attributes().flatten());
-                        *e = renamed.into_owned();
-                    }
+                if let Some(root) = root.filter(|r| depth == 0 && e.name().as_ref() != r.as_bytes())
+                {
+                    let mut renamed = BytesStart::new(root);
+                    renamed.extend_attributes(e.attributes().flatten());
+                    *e = renamed.into_owned();
                 }
                 path.push(e.name().as_ref().to_vec());
             }
@@ -468,33 +541,12 @@ pub fn rewrite_xml(
                     .and_then(|i| path.get(i))
                     .map(Vec::as_slice);
                 let text = t.decode().ok()?.into_owned();
-                let rewritten = match (grand, parent) {
-                    (Some(b"Bucket"), Some(b"Name")) if op == Operation::ListBuckets => {
-                        let name = route.client_bucket(&text).map(str::to_string);
-                        keep_held = name.is_some();
-                        name
-                    }
-                    (_, Some(b"Bucket")) | (Some(_), Some(b"Name")) if depth == 2 => {
-                        route.client_bucket(&text).map(str::to_string)
-                    }
-                    (_, Some(b"Location")) if op == Operation::CompleteMultipartUpload => {
-                        Some(location.to_string())
-                    }
-                    (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
-                        upload_id(&text)
-                    }
-                    // The backend account never shows: owners, initiators and canonical-user
-                    // grantees are the tenant's.
-                    (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"ID")) => {
-                        let id = owner_id
-                            .get_or_insert_with(|| crate::routing::tenant_owner_id(route.tenant));
-                        Some(id.clone())
-                    }
-                    (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
-                        Some(route.tenant.name.clone())
-                    }
-                    _ => None,
-                };
+                let rewritten = texts.rewrite((grand, parent), depth, &text);
+                if op == Operation::ListBuckets
+                    && (grand, parent) == (Some(b"Bucket"), Some(b"Name"))
+                {
+                    keep_held = rewritten.is_some();
+                }
                 if let Some(r) = rewritten {
                     event = Event::Text(BytesText::new(&r).into_owned());
                 }
@@ -510,22 +562,12 @@ pub fn rewrite_xml(
             held = Some(Vec::new());
             keep_held = true;
         }
-        match held.as_mut() {
-            Some(buf) => {
-                buf.push(event);
-                if closes_bucket {
-                    for e in held
-                        .take()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|_| keep_held)
-                    {
-                        writer.write_event(e).ok()?;
-                    }
-                }
-            }
-            None => writer.write_event(event).ok()?,
-        }
+        pass_on(
+            &mut writer,
+            &mut held,
+            event,
+            closes_bucket.then_some(keep_held),
+        )?;
         if is_end {
             path.pop();
         }
@@ -537,7 +579,7 @@ pub fn rewrite_xml(
 mod tests {
     use super::*;
     use crate::config::Tenant;
-    use crate::routing::BackendRuntime;
+    use crate::request::route::BackendRuntime;
 
     #[test]
     fn backend_error_documents_are_read() {

@@ -7,7 +7,7 @@
 use http::Method;
 
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::operation::Operation;
+use crate::request::classify::Operation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
@@ -153,8 +153,8 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Option<P
 /// credential or form cannot be replayed against another tenant where the user has a bucket
 /// of the same name.
 pub fn check_tenant(
-    user: &crate::auth::User,
-    scheme: crate::auth::AuthScheme,
+    user: &crate::request::authenticate::User,
+    scheme: crate::request::authenticate::AuthScheme,
     tenant: &str,
 ) -> Result<(), HcpError> {
     if user.tenant.as_deref().is_some_and(|t| t != tenant) {

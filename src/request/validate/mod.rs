@@ -1,11 +1,15 @@
 //! Validation by HCP's rules, before anything reaches the backend (the rule numbers are those of
 //! the validation table in `docs/validation.md`, which also records the judgement calls).
 
+pub mod acl;
+pub(crate) mod probes;
+pub mod uploads;
+
 use pingora::http::RequestHeader;
 
-use crate::addressing::Target;
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::operation::{Operation, Query};
+use crate::request::address::Target;
+use crate::request::classify::{Operation, Query};
 
 /// Limits HCP sets, as configured (`[limits]` in config.toml; defaults are HCP's, capped by
 /// what the backends store).
@@ -276,7 +280,7 @@ fn check_names(
     }
     if matches!(op, CopyObject | UploadPartCopy) {
         let source = header(req, "x-amz-copy-source")
-            .and_then(|v| crate::signing::CopySource::parse(v.as_bytes()));
+            .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()));
         if source.is_some_and(|s| !bucket_reference(&s.bucket)) {
             return Err(HcpError::new(HcpCode::InvalidBucketName));
         }
@@ -287,7 +291,7 @@ fn check_names(
     }
     if matches!(op, CopyObject | UploadPartCopy) {
         let source = header(req, "x-amz-copy-source")
-            .and_then(|v| crate::signing::CopySource::parse(v.as_bytes()))
+            .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
             .ok_or_else(|| invalid("x-amz-copy-source is not /bucket/key."))?;
         check_key(&source.key, limits)?;
     }

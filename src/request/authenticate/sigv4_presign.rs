@@ -8,7 +8,7 @@ use pingora::http::RequestHeader;
 use super::sigv4_header::{parse_credential, verify_claim, Authorization, Claim};
 use super::{AuthScheme, Authenticated, Authenticator};
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::operation::Query;
+use crate::request::classify::Query;
 use crate::sig::v4 as sigv4;
 
 /// The longest validity SigV4 allows (7 days).

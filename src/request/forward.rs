@@ -235,22 +235,22 @@ impl Gateway {
         })
     }
 
-    /// Phase 6: the backend request, built from the call (see `signing::backend_request`).
+    /// Phase 6: the backend request, built from the call (see `sign::backend_request`).
     fn sign(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHeader {
         let client = s.req_header();
-        let outbound = signing::Outbound {
+        let outbound = sign::Outbound {
             op: call.op,
             method: &client.method,
             params: call.params,
             target: call.target,
             headers: &client.headers,
         };
-        let plan = signing::BodyPlan {
+        let plan = sign::BodyPlan {
             length: body.length,
             framing: body.framing,
             payload_hash: &body.payload_hash,
         };
-        let mut req = signing::backend_request(
+        let mut req = sign::backend_request(
             outbound,
             call.route,
             plan,
@@ -274,21 +274,29 @@ impl Gateway {
         req: &mut RequestHeader,
     ) -> Result<Guards, HcpError> {
         let mut guards = Guards::default();
-        let at = probes::At {
+        let at = crate::request::validate::probes::At {
             target: call.target,
             route: call.route,
         };
         if call.op == Operation::CreateBucket {
-            probes::check_recreate(self, at).await?;
+            crate::request::validate::probes::check_recreate(self, at).await?;
         }
         guards.overwrite_guarded = matches!(
-            probes::check_overwrite(self, s.req_header(), call.op, at).await?,
+            crate::request::validate::probes::check_overwrite(self, s.req_header(), call.op, at)
+                .await?,
             Overwrite::AskBackend
         );
         if call.op == Operation::UploadPartCopy {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
             let source = self.copy_source_head(s.req_header(), at);
-            probes::check_part_copy(self, s.req_header(), upload_id, at, source).await?;
+            crate::request::validate::probes::check_part_copy(
+                self,
+                s.req_header(),
+                upload_id,
+                at,
+                source,
+            )
+            .await?;
             guards.upload_confirmed = true;
         }
         guards.apply(req);
@@ -319,7 +327,7 @@ impl Gateway {
         }
         let verifier = body.verifier.take().expect("not used yet");
         let limit = self.cfg.limits.max_control_body_bytes;
-        let read = forward::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
+        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
         let whole = match read.await {
             Ok(b) => b,
             Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),
@@ -350,29 +358,34 @@ impl Gateway {
     ) -> Result<Option<Vec<u8>>, HcpError> {
         match call.op {
             Operation::DeleteObjects => {
-                let versions = validation::check_delete_list(doc, &self.cfg.limits)?;
+                let versions = validate::check_delete_list(doc, &self.cfg.limits)?;
                 if versions && !call.may_purge {
-                    return Err(access::denied()
+                    return Err(authorize::denied()
                         .with_message("Deleting object versions needs the purge permission."));
                 }
                 Ok(None)
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 let backend = self.backend_owner(call.target, call.route).await;
-                let shown = routing::tenant_owner_id(call.route.tenant);
+                let shown = route::tenant_owner_id(call.route.tenant);
                 let ids = (shown.as_str(), backend.as_deref());
                 acl::check_policy(doc, &self.users.load(), ids).map(Some)
             }
             _ => {
                 let upload_id = call.params.get("uploadId").unwrap_or_default();
-                let at = probes::At {
+                let at = crate::request::validate::probes::At {
                     target: call.target,
                     route: call.route,
                 };
                 let minimum = self.cfg.limits.min_part_bytes;
-                probes::check_complete(self, minimum, (doc, upload_id), at)
-                    .await
-                    .map(|()| None)
+                crate::request::validate::probes::check_complete(
+                    self,
+                    minimum,
+                    (doc, upload_id),
+                    at,
+                )
+                .await
+                .map(|()| None)
             }
         }
     }
@@ -431,7 +444,7 @@ impl Gateway {
                         && retry.left() =>
                 {
                     // Read the short error answer so the connection can be pooled.
-                    let drained = forward::read_whole_body(&mut up.session, 64 * 1024).await;
+                    let drained = upstream::read_whole_body(&mut up.session, 64 * 1024).await;
                     if drained.is_ok() && up.session.is_body_done() {
                         self.forwarder.release(up).await;
                     }
@@ -494,7 +507,7 @@ impl Gateway {
                 .map_err(unreachable);
         };
         let timeout = self.cfg.client_body_timeout;
-        match forward::stream_request_body(s, &mut up.session, verifier, timeout).await {
+        match upstream::stream_request_body(s, &mut up.session, verifier, timeout).await {
             Ok(n) => x.bytes_in = n,
             // The upstream request is abandoned unfinished: the backend stores nothing.
             Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),
@@ -579,8 +592,8 @@ impl Gateway {
         }
         let digest = sigv4::sha256_hex(body);
         let client = s.req_header();
-        signing::backend_request(
-            signing::Outbound {
+        sign::backend_request(
+            sign::Outbound {
                 op,
                 method: &client.method,
                 params,
@@ -588,7 +601,7 @@ impl Gateway {
                 headers: &client.headers,
             },
             route,
-            signing::BodyPlan {
+            sign::BodyPlan {
                 length: Some(body.len() as u64),
                 framing: BodyFraming::Dechunked,
                 payload_hash: &digest,

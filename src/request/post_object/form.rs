@@ -12,8 +12,8 @@ use base64::Engine as _;
 use pingora::http::RequestHeader;
 use serde_json::Value;
 
-use crate::auth::post_form::FormFields;
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::authenticate::post_form::FormFields;
 
 /// The text fields of a form, in order, names as sent.
 #[derive(Debug, Default)]
@@ -116,6 +116,84 @@ impl LengthRange {
     }
 }
 
+/// The policy's expiration: ISO 8601 in UTC as S3 documents it (`2026-12-01T12:00:00.000Z`;
+/// RFC 3339's looser forms — a space for the `T`, an offset — are refused as S3 refuses them),
+/// and not yet passed.
+fn check_expiration(policy: &Value, now: SystemTime) -> Result<(), HcpError> {
+    let expiration = policy
+        .get("expiration")
+        .and_then(Value::as_str)
+        .filter(|e| e.as_bytes().get(10) == Some(&b'T') && e.ends_with('Z'))
+        .and_then(|e| {
+            time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .ok_or_else(|| policy_error("The policy needs an expiration date.".into()))?;
+    if SystemTime::from(expiration) <= now {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("The policy has expired."));
+    }
+    Ok(())
+}
+
+/// One condition of the policy, judged against the form's values (`value_of`); the names it
+/// covers are added to `covered`. A `content-length-range` is returned for the file's reading.
+fn check_condition<'a>(
+    c: &Value,
+    value_of: &dyn Fn(&str) -> Option<&'a str>,
+    covered: &mut Vec<String>,
+) -> Result<Option<LengthRange>, HcpError> {
+    let unknown = || policy_error(format!("The policy condition {c} is not understood."));
+    match c {
+        Value::Object(map) => {
+            for (name, expected) in map {
+                let expected = expected.as_str().ok_or_else(unknown)?;
+                if value_of(name) != Some(expected) {
+                    return Err(policy_error(format!(
+                        "The form's {name} does not match the policy."
+                    )));
+                }
+                covered.push(name.to_ascii_lowercase());
+            }
+            Ok(None)
+        }
+        Value::Array(items) => {
+            let op = items
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(unknown)?
+                .to_ascii_lowercase();
+            if op == "content-length-range" {
+                let bound = |i: usize| items.get(i).and_then(Value::as_u64).ok_or_else(unknown);
+                return Ok(Some(LengthRange {
+                    min: bound(1)?,
+                    max: bound(2)?,
+                }));
+            }
+            let (Some(field), Some(operand), 3) = (
+                items.get(1).and_then(Value::as_str),
+                items.get(2).and_then(Value::as_str),
+                items.len(),
+            ) else {
+                return Err(unknown());
+            };
+            let name = field.strip_prefix('$').ok_or_else(unknown)?;
+            let actual = value_of(name).unwrap_or_default();
+            let holds = match op.as_str() {
+                "eq" => actual == operand,
+                "starts-with" => actual.starts_with(operand),
+                _ => return Err(unknown()),
+            };
+            if !holds {
+                return Err(policy_error(format!(
+                    "The form's {name} does not meet the policy's {op} condition."
+                )));
+            }
+            covered.push(name.to_ascii_lowercase());
+            Ok(None)
+        }
+        _ => Err(unknown()),
+    }
+}
+
 /// Rule 46: the policy is unexpired, every condition holds for the form, and every field the
 /// form sends (but the credentials, the policy and the file) is named by a condition. `key` is
 /// the object's key with `${filename}` already replaced: conditions on `$key` judge the name the
@@ -134,19 +212,7 @@ pub fn check_policy(
         .decode(encoded.trim())
         .map_err(|_| invalid())?;
     let policy: Value = serde_json::from_slice(&json).map_err(|_| invalid())?;
-    let expiration = policy
-        .get("expiration")
-        .and_then(Value::as_str)
-        // ISO 8601 in UTC as S3 documents it (`2026-12-01T12:00:00.000Z`); RFC 3339's looser
-        // forms (a space for the `T`, an offset) are refused as S3 refuses them.
-        .filter(|e| e.as_bytes().get(10) == Some(&b'T') && e.ends_with('Z'))
-        .and_then(|e| {
-            time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .ok_or_else(|| policy_error("The policy needs an expiration date.".into()))?;
-    if SystemTime::from(expiration) <= now {
-        return Err(HcpError::new(HcpCode::AccessDenied).with_message("The policy has expired."));
-    }
+    check_expiration(&policy, now)?;
     let conditions = policy
         .get("conditions")
         .and_then(Value::as_array)
@@ -163,55 +229,8 @@ pub fn check_policy(
     let mut covered: Vec<String> = Vec::new();
     let mut range = None;
     for c in conditions {
-        let unknown = || policy_error(format!("The policy condition {c} is not understood."));
-        match c {
-            Value::Object(map) => {
-                for (name, expected) in map {
-                    let expected = expected.as_str().ok_or_else(unknown)?;
-                    if value_of(name) != Some(expected) {
-                        return Err(policy_error(format!(
-                            "The form's {name} does not match the policy."
-                        )));
-                    }
-                    covered.push(name.to_ascii_lowercase());
-                }
-            }
-            Value::Array(items) => {
-                let op = items
-                    .first()
-                    .and_then(Value::as_str)
-                    .ok_or_else(unknown)?
-                    .to_ascii_lowercase();
-                if op == "content-length-range" {
-                    let bound = |i: usize| items.get(i).and_then(Value::as_u64).ok_or_else(unknown);
-                    range = Some(LengthRange {
-                        min: bound(1)?,
-                        max: bound(2)?,
-                    });
-                    continue;
-                }
-                let (Some(field), Some(operand), 3) = (
-                    items.get(1).and_then(Value::as_str),
-                    items.get(2).and_then(Value::as_str),
-                    items.len(),
-                ) else {
-                    return Err(unknown());
-                };
-                let name = field.strip_prefix('$').ok_or_else(unknown)?;
-                let actual = value_of(name).unwrap_or_default();
-                let holds = match op.as_str() {
-                    "eq" => actual == operand,
-                    "starts-with" => actual.starts_with(operand),
-                    _ => return Err(unknown()),
-                };
-                if !holds {
-                    return Err(policy_error(format!(
-                        "The form's {name} does not meet the policy's {op} condition."
-                    )));
-                }
-                covered.push(name.to_ascii_lowercase());
-            }
-            _ => return Err(unknown()),
+        if let Some(r) = check_condition(c, &value_of, &mut covered)? {
+            range = Some(r);
         }
     }
     for (name, _) in &form.fields {
@@ -237,8 +256,8 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
             )));
         }
         if lower == "tagging"
-            || crate::validation::backend_directive(&lower)
-            || crate::validation::UNSUPPORTED_HEADERS.contains(&lower.as_str())
+            || crate::request::validate::backend_directive(&lower)
+            || crate::request::validate::UNSUPPORTED_HEADERS.contains(&lower.as_str())
         {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The form field {name} is not supported.")));

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use crate::hcp::errors::HcpError;
-use crate::payload::BodyVerifier;
-use crate::routing::BackendRuntime;
+use crate::request::body::BodyVerifier;
+use crate::request::route::BackendRuntime;
 use bytes::Bytes;
 use pingora::connectors::http::v1::Connector;
 use pingora::protocols::http::v1::client::HttpSession;

@@ -8,7 +8,7 @@ impl Gateway {
     /// HCP's statuses apply as usual; after it the gateway commits a 200 and sends whitespace
     /// every second so that clients and proxies keep the connection, then the result or the
     /// Error document.
-    pub(super) async fn complete(
+    pub(in crate::request) async fn complete(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
@@ -52,7 +52,7 @@ impl Gateway {
                 let upstream = up.session.resp_header().expect("response was read").clone();
                 x.backend_status = Some(upstream.status.as_u16());
                 let limit = self.cfg.max_buffered_response_bytes;
-                let body = forward::read_whole_body(&mut up.session, limit).await;
+                let body = upstream::read_whole_body(&mut up.session, limit).await;
                 self.settle(x, call, &upstream, body, &location)
             }
             Err(e) => {
@@ -64,10 +64,10 @@ impl Gateway {
             Ok(doc) => doc,
             Err(err) => {
                 x.code = Some(err.code);
-                err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty)
+                err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty)
             }
         };
-        let doc = normalize::without_declaration(doc);
+        let doc = rewrite::without_declaration(doc);
         x.bytes_out = doc.len() as u64;
         if s.write_response_body(doc, true).await.is_err() {
             return Flow::Abort;
@@ -89,7 +89,7 @@ impl Gateway {
                 .expect("static");
             resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
-            normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+            rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
             if s.write_response_header(Box::new(resp)).await.is_err() {
                 return false;
             }

@@ -4,11 +4,11 @@
 //! requests: the gateway answers it with signed requests built like every backend request
 //! (an operation and its parameters, `backend_call`); the unit tests below with a fake.
 
-use super::*;
+use crate::request::*;
 use async_trait::async_trait;
 
 /// How a write that must not replace an object is protected.
-pub(super) enum Overwrite {
+pub(in crate::request) enum Overwrite {
     /// Nothing to protect, or the gateway already checked.
     Unguarded,
     /// The backend refuses atomically: the gateway adds `If-None-Match: *`.
@@ -17,13 +17,13 @@ pub(super) enum Overwrite {
 
 /// Where a probe looks: the validated target (bucket, and key where it has one) and its route.
 #[derive(Clone, Copy)]
-pub(super) struct At<'a> {
-    pub(super) target: &'a Target,
-    pub(super) route: &'a Route<'a>,
+pub(in crate::request) struct At<'a> {
+    pub(in crate::request) target: &'a Target,
+    pub(in crate::request) route: &'a Route<'a>,
 }
 
 /// One page of an upload's parts.
-pub(super) enum PartsPage {
+pub(in crate::request) enum PartsPage {
     /// Sizes by part number, and the marker of the next page.
     Listed(complete::PartSizes),
     /// The backend does not know the upload.
@@ -35,7 +35,7 @@ pub(super) enum PartsPage {
 
 /// What the checks ask a backend, one typed question a method.
 #[async_trait]
-pub(super) trait Probe: Send + Sync {
+pub(in crate::request) trait Probe: Send + Sync {
     /// The status of a HEAD of the bucket, `None` if the backend could not be reached.
     async fn bucket_status(&self, at: At<'_>) -> Option<u16>;
     /// The object's header when a HEAD (of `version`) answers 200.
@@ -86,7 +86,7 @@ impl Probe for Gateway {
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
         matches!(got.await, Some((h, body)) if h.status == 200
-            && normalize::has_element(&body, b"Contents"))
+            && rewrite::has_element(&body, b"Contents"))
     }
 
     async fn parts_page(
@@ -124,7 +124,10 @@ fn bucket_of(target: &Target) -> Target {
 /// AWS in us-east-1 (and what speaks its dialect there) answers CreateBucket on a bucket its
 /// caller owns with a plain 200 and resets its ACL: the gateway asks first and answers HCP's
 /// 200 BucketAlreadyOwnedByYou (or 409 BucketAlreadyExists) without re-creating it.
-pub(super) async fn check_recreate(probe: &dyn Probe, at: At<'_>) -> Result<(), HcpError> {
+pub(in crate::request) async fn check_recreate(
+    probe: &dyn Probe,
+    at: At<'_>,
+) -> Result<(), HcpError> {
     let backend = at.route.backend;
     if backend.dialect != crate::hcp::mapping::Dialect::Aws || backend.region != "us-east-1" {
         return Ok(());
@@ -144,7 +147,7 @@ pub(super) async fn check_recreate(probe: &dyn Probe, at: At<'_>) -> Result<(), 
 /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
 /// writes (412). A backend with conditional writes refuses an existing object atomically;
 /// otherwise a HEAD checks first, and a writer racing between check and write is not caught.
-pub(super) async fn check_overwrite(
+pub(in crate::request) async fn check_overwrite(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
     op: Operation,
@@ -195,7 +198,7 @@ pub(super) async fn check_overwrite(
 
 /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
 /// and every part but the last at least HCP's and the backend's minimum size.
-pub(super) async fn check_complete(
+pub(in crate::request) async fn check_complete(
     probe: &dyn Probe,
     hcp_minimum: u64,
     (body, upload_id): (&[u8], &str),
@@ -241,7 +244,7 @@ async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> HashMap<u
 /// copy (so that its disappearance during the copy can be told apart, 409), the range must
 /// start inside the source, and the copy-source conditions must hold (412). The source's HEAD
 /// comes from `source_head` (the gateway caches it briefly).
-pub(super) async fn check_part_copy(
+pub(in crate::request) async fn check_part_copy(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
     upload_id: &str,
@@ -256,7 +259,7 @@ pub(super) async fn check_part_copy(
         .headers
         .get("x-amz-copy-source-range")
         .and_then(|v| v.to_str().ok())
-        .and_then(validation::copy_range)
+        .and_then(validate::copy_range)
         .map(|(first, _)| first);
     let conditional = req
         .headers
@@ -270,8 +273,8 @@ pub(super) async fn check_part_copy(
         return Ok(());
     };
     if conditional
-        && normalize::precondition_with(req, "x-amz-copy-source-", &head)
-            != normalize::Precondition::Holds
+        && rewrite::precondition_with(req, "x-amz-copy-source-", &head)
+            != rewrite::Precondition::Holds
     {
         return Err(HcpError::new(HcpCode::PreconditionFailed));
     }
@@ -292,7 +295,7 @@ pub(super) async fn check_part_copy(
 impl Gateway {
     /// The HEAD of a part copy's source, cached for a few seconds (a series of part copies
     /// reads it once), keyed by the backend's bucket name: tenants may share client names.
-    pub(super) async fn copy_source_head(
+    pub(in crate::request) async fn copy_source_head(
         &self,
         req: &pingora::http::RequestHeader,
         at: At<'_>,
@@ -300,7 +303,7 @@ impl Gateway {
         let Some(source) = req
             .headers
             .get("x-amz-copy-source")
-            .and_then(|v| signing::CopySource::parse(v.as_bytes()))
+            .and_then(|v| sign::CopySource::parse(v.as_bytes()))
         else {
             return Ok(None);
         };
@@ -315,7 +318,7 @@ impl Gateway {
         let cache_key = format!(
             "{}\n{}\n{:?}\n{:?}",
             at.route.backend.name,
-            routing::backend_bucket_name(at.route.tenant, &source.bucket),
+            route::backend_bucket_name(at.route.tenant, &source.bucket),
             source_target.raw_key,
             source.version_id
         );
@@ -327,7 +330,7 @@ impl Gateway {
         }
         // A source bucket that is one of the backend's own API paths is refused here too.
         let mut source_route =
-            routing::route(at.route.tenant, Some(at.route.backend), &source_target)?;
+            route::route(at.route.tenant, Some(at.route.backend), &source_target)?;
         source_route.credentials = at.route.credentials.clone();
         let source_at = At {
             target: &source_target,
@@ -346,7 +349,7 @@ impl Gateway {
 
     /// A small request of the gateway's own to the backend (listing parts, the size of a copy
     /// source): status and whole body, or `None` if the backend could not be reached.
-    pub(super) async fn backend_call(
+    pub(in crate::request) async fn backend_call(
         &self,
         op: Operation,
         params: Params,
@@ -358,8 +361,8 @@ impl Gateway {
             _ => http::Method::GET,
         };
         let headers = http::HeaderMap::new();
-        let req = signing::backend_request(
-            signing::Outbound {
+        let req = sign::backend_request(
+            sign::Outbound {
                 op,
                 method: &method,
                 params: &params,
@@ -367,7 +370,7 @@ impl Gateway {
                 headers: &headers,
             },
             route,
-            signing::BodyPlan::NONE,
+            sign::BodyPlan::NONE,
             SystemTime::now(),
             &self.signing_keys,
         );
@@ -375,7 +378,7 @@ impl Gateway {
     }
 
     /// Sends a signed request with a small body held in memory; status and whole answer.
-    pub(super) async fn backend_exchange(
+    pub(in crate::request) async fn backend_exchange(
         &self,
         req: pingora::http::RequestHeader,
         body: Option<&[u8]>,
@@ -395,7 +398,7 @@ impl Gateway {
         let body = if head {
             Vec::new()
         } else {
-            forward::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
+            upstream::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
                 .await
                 .ok()?
         };
@@ -407,7 +410,11 @@ impl Gateway {
 
     /// The backend account's canonical id (the owner of everything the gateway stores there),
     /// for ACL documents that name the tenant's id. Read once per backend from a bucket ACL.
-    pub(super) async fn backend_owner(&self, target: &Target, route: &Route<'_>) -> Option<String> {
+    pub(in crate::request) async fn backend_owner(
+        &self,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Option<String> {
         if let Some(id) = self.backend_owners.get(&route.backend.name) {
             return Some(id);
         }
@@ -508,12 +515,12 @@ mod tests {
     /// Runs `f` with a route over a backend set up by `setup`.
     async fn with_at<R>(
         overwrite: TenantOverwrite,
-        setup: impl FnOnce(&mut crate::routing::BackendRuntime),
+        setup: impl FnOnce(&mut crate::request::route::BackendRuntime),
         key: &str,
         f: impl AsyncFnOnce(At<'_>) -> R,
     ) -> R {
         let tenant = tenant(overwrite);
-        let mut backend = crate::routing::BackendRuntime::for_tests();
+        let mut backend = crate::request::route::BackendRuntime::for_tests();
         setup(&mut backend);
         let route = Route {
             tenant: &tenant,
@@ -554,8 +561,9 @@ mod tests {
         };
         let check = async |overwrite, key: &str, conditional: bool, headers: &[(&str, &str)]| {
             let req = put(headers);
-            let set =
-                move |b: &mut crate::routing::BackendRuntime| b.conditional_writes = conditional;
+            let set = move |b: &mut crate::request::route::BackendRuntime| {
+                b.conditional_writes = conditional
+            };
             with_at(overwrite, set, key, async |at| {
                 code(check_overwrite(&fake, &req, Operation::PutObject, at).await)
             })
@@ -716,7 +724,7 @@ mod tests {
                 bucket_status: status,
                 ..Fake::default()
             };
-            let set = move |b: &mut crate::routing::BackendRuntime| {
+            let set = move |b: &mut crate::request::route::BackendRuntime| {
                 b.dialect = dialect;
                 b.region = "us-east-1".into();
             };

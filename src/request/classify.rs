@@ -4,8 +4,8 @@
 use http::Method;
 use percent_encoding::percent_decode;
 
-use crate::addressing::Target;
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::address::Target;
 
 /// Declares the operations once: the enum, `ALL`, and the names used in logs, metrics and the
 /// mapping tables' operation column.

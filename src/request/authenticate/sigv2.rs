@@ -8,9 +8,9 @@ use base64::Engine as _;
 use pingora::http::RequestHeader;
 
 use super::{AuthScheme, Authenticated, Authenticator};
-use crate::addressing::Target;
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::operation::Query;
+use crate::request::address::Target;
+use crate::request::classify::Query;
 use crate::sig::split_target;
 pub use crate::sig::v2::*;
 

@@ -85,7 +85,7 @@ fn same(given: &[u8], expected: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{User, UserStore};
+    use crate::request::authenticate::{User, UserStore};
     use std::collections::HashMap;
     use std::sync::Arc;
 

@@ -6,7 +6,7 @@ impl Gateway {
     /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
     /// the HCP error (including errors a backend hides in a 200, and copies answered without an
     /// ETag, which OBS documents as failures).
-    pub(super) fn settle(
+    pub(in crate::request) fn settle(
         &self,
         x: &mut Exchange,
         call: &Call<'_>,
@@ -25,11 +25,11 @@ impl Gateway {
             }
         })?;
         let hidden = status == 200 && call.op.may_hide_error() && body_root_is_error(&body);
-        if normalize::is_error_status(status) || hidden {
+        if rewrite::is_error_status(status) || hidden {
             return Err(self.backend_error(x, call, upstream, &body, hidden));
         }
         if matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)
-            && !normalize::has_element(&body, b"ETag")
+            && !rewrite::has_element(&body, b"ETag")
         {
             x.cause = Some("copy answered 200 without an ETag".into());
             return Err(
@@ -50,7 +50,7 @@ impl Gateway {
         hidden: bool,
     ) -> HcpError {
         let (op, target, route) = (call.op, call.target, call.route);
-        let backend_err = normalize::read_backend_error(upstream, body);
+        let backend_err = rewrite::read_backend_error(upstream, body);
         x.backend_code = backend_err.code.clone();
         if x.backend_request_id.is_none() {
             x.backend_request_id = backend_err.request_id.clone();
@@ -60,7 +60,7 @@ impl Gateway {
         } else {
             upstream.status.as_u16()
         };
-        let mapped = normalize::map_backend_error(
+        let mapped = rewrite::map_backend_error(
             route.backend.dialect,
             effective,
             &backend_err,
@@ -86,7 +86,7 @@ impl Gateway {
         self.metrics
             .code_rewrite(&route.backend.name, backend_code, err.code);
         if err.code == HcpCode::InternalError {
-            tracing::warn!(request_id = %x.request_id, backend = %route.backend.name,
+            tracing::warn!(request_id = %x.reply.id, backend = %route.backend.name,
                 backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
                 backend_message = ?backend_err.message, "backend error mapped to InternalError");
         }
@@ -117,12 +117,12 @@ impl Gateway {
             Operation::ListMultipartUploads => Some(self.upload_ids.listed(scope, backend_id)),
             _ => None,
         };
-        let rewrites = normalize::Rewrites {
+        let rewrites = rewrite::Rewrites {
             location,
             upload_id: &upload_id,
-            pretty: x.pretty,
+            pretty: x.reply.pretty,
         };
-        normalize::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(|| {
+        rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(|| {
             x.cause = Some("unparsable backend XML answer".into());
             HcpError::new(HcpCode::InternalError)
         })
@@ -130,14 +130,14 @@ impl Gateway {
 }
 
 /// Rule 41's answer.
-pub(super) fn name_exists() -> HcpError {
+pub(in crate::request) fn name_exists() -> HcpError {
     HcpError::new(HcpCode::OperationAborted).with_message(
         "An object or folder with this name already exists and versioning is not enabled.",
     )
 }
 
 /// Whether a 200 body is in fact an `<Error>` document (AWS on complete and copies).
-pub(super) fn body_root_is_error(body: &[u8]) -> bool {
+pub(in crate::request) fn body_root_is_error(body: &[u8]) -> bool {
     let mut reader = quick_xml::Reader::from_reader(body);
     loop {
         match reader.read_event() {

@@ -9,9 +9,9 @@
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
-use crate::auth::UserStore;
 use crate::config::hcp_access_key;
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::authenticate::UserStore;
 
 const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-read",
@@ -171,37 +171,8 @@ pub fn check_policy(
     }
     let mut out: Vec<(Option<&'static str>, &PolicyGrant)> = Vec::with_capacity(grants.len());
     for g in &grants {
-        let permission = g.permission.as_deref().ok_or_else(malformed)?;
-        if !PERMISSIONS.contains(&permission) {
-            return Err(
-                malformed().with_message(format!("{permission:?} is not an ACL permission."))
-            );
-        }
-        let group = match g.xsi_type.as_str() {
-            "CanonicalUser" => {
-                let id = g.id.as_deref().ok_or_else(malformed)?;
-                if owner.as_ref().map(|(o, _)| o.as_str()) != Some(id) {
-                    return Err(invalid(format!("The grantee {id:?} is not known.")));
-                }
-                None
-            }
-            "Group" => Some(grantee_group(
-                "uri",
-                g.uri.as_deref().ok_or_else(malformed)?,
-                users,
-            )?),
-            "AmazonCustomerByEmail" => Some(grantee_group(
-                "emailAddress",
-                g.email.as_deref().ok_or_else(malformed)?,
-                users,
-            )?),
-            other => {
-                return Err(invalid(format!(
-                "{other:?} is not a grantee type (CanonicalUser, AmazonCustomerByEmail or Group)."
-            )))
-            }
-        };
-        out.push((group, g));
+        let shown_owner = owner.as_ref().map(|(o, _)| o.as_str());
+        out.push((grant_group(g, shown_owner, users)?, g));
     }
     let backend_id = |id: &str| -> Option<String> {
         ids.filter(|(shown, _)| *shown == id)
@@ -216,11 +187,56 @@ pub fn check_policy(
         }
         None => owner = ids.map(|(_, backend)| (backend.to_string(), None)),
     }
+    Ok(write_policy(&owner, &out, &backend_id))
+}
+
+/// One grant's permission and grantee checked: `None` for the owner's canonical id, else the
+/// group it names.
+fn grant_group(
+    g: &PolicyGrant,
+    owner: Option<&str>,
+    users: &UserStore,
+) -> Result<Option<&'static str>, HcpError> {
+    let permission = g.permission.as_deref().ok_or_else(malformed)?;
+    if !PERMISSIONS.contains(&permission) {
+        return Err(malformed().with_message(format!("{permission:?} is not an ACL permission.")));
+    }
+    match g.xsi_type.as_str() {
+        "CanonicalUser" => {
+            let id = g.id.as_deref().ok_or_else(malformed)?;
+            if owner != Some(id) {
+                return Err(invalid(format!("The grantee {id:?} is not known.")));
+            }
+            Ok(None)
+        }
+        "Group" => Ok(Some(grantee_group(
+            "uri",
+            g.uri.as_deref().ok_or_else(malformed)?,
+            users,
+        )?)),
+        "AmazonCustomerByEmail" => Ok(Some(grantee_group(
+            "emailAddress",
+            g.email.as_deref().ok_or_else(malformed)?,
+            users,
+        )?)),
+        other => Err(invalid(format!(
+            "{other:?} is not a grantee type (CanonicalUser, AmazonCustomerByEmail or Group)."
+        ))),
+    }
+}
+
+/// The document sent on, written from what was checked; canonical ids the tenant shows are
+/// replaced by the backend's own (`backend_id`).
+fn write_policy(
+    owner: &Owner,
+    grants: &[(Option<&'static str>, &PolicyGrant)],
+    backend_id: &dyn Fn(&str) -> Option<String>,
+) -> Vec<u8> {
     use quick_xml::escape::escape;
     let mut doc = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
     );
-    if let Some((id, name)) = &owner {
+    if let Some((id, name)) = owner {
         doc.push_str(&format!("<Owner><ID>{}</ID>", escape(id.as_str())));
         if let Some(name) = name {
             doc.push_str(&format!(
@@ -231,7 +247,7 @@ pub fn check_policy(
         doc.push_str("</Owner>");
     }
     doc.push_str("<AccessControlList>");
-    for (group, g) in out {
+    for (group, g) in grants {
         doc.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ");
         match group {
             Some(uri) => doc.push_str(&format!("xsi:type=\"Group\"><URI>{uri}</URI>")),
@@ -250,7 +266,7 @@ pub fn check_policy(
         ));
     }
     doc.push_str("</AccessControlList></AccessControlPolicy>");
-    Ok(doc.into_bytes())
+    doc.into_bytes()
 }
 
 type Owner = Option<(String, Option<String>)>;
@@ -353,7 +369,7 @@ pub fn strip_acl_headers(req: &mut RequestHeader) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::User;
+    use crate::request::authenticate::User;
 
     fn users() -> UserStore {
         UserStore::new(vec![User::new(

@@ -4,6 +4,11 @@
 
 use super::*;
 
+pub mod complete;
+mod long_complete;
+pub mod rewrite;
+pub(in crate::request) mod settle;
+
 /// How much of an unwanted request body is read and discarded after an early answer, so that a
 /// client that writes its whole body before reading still sees the answer.
 pub(super) const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
@@ -41,20 +46,19 @@ impl Gateway {
             .find_map(|h| upstream.headers.get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if normalize::is_error_status(status) || (call.op.result_root().is_some() && status == 200)
-        {
+        if rewrite::is_error_status(status) || (call.op.result_root().is_some() && status == 200) {
             return self.answer_settled(s, x, up, call, &upstream).await;
         }
         if (200..300).contains(&status)
             && matches!(call.op, Operation::GetObject | Operation::HeadObject)
         {
-            match normalize::precondition(s.req_header(), &upstream) {
-                normalize::Precondition::Holds => {}
-                normalize::Precondition::Failed => {
+            match rewrite::precondition(s.req_header(), &upstream) {
+                rewrite::Precondition::Holds => {}
+                rewrite::Precondition::Failed => {
                     let failed = HcpError::new(HcpCode::PreconditionFailed);
                     return self.answer(s, x, failed).await;
                 }
-                normalize::Precondition::NotModified => {
+                rewrite::Precondition::NotModified => {
                     return self.not_modified(s, x, &upstream).await
                 }
             }
@@ -72,13 +76,13 @@ impl Gateway {
         upstream: &ResponseHeader,
     ) -> Flow {
         let limit = self.cfg.max_buffered_response_bytes;
-        let body = forward::read_whole_body(&mut up.session, limit).await;
+        let body = upstream::read_whole_body(&mut up.session, limit).await;
         let location = self.client_location(s, call.target);
         let doc = match self.settle(x, call, upstream, body, &location) {
             Ok(doc) => doc,
             Err(err) => return self.answer(s, x, err).await,
         };
-        let mut resp = normalize::success_header(upstream, &x.request_id, &self.cfg.host_id);
+        let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         resp.remove_header(&http::header::TRANSFER_ENCODING);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
@@ -99,7 +103,7 @@ impl Gateway {
         x: &mut Exchange,
         upstream: &ResponseHeader,
     ) -> Flow {
-        let mut resp = normalize::success_header(upstream, &x.request_id, &self.cfg.host_id);
+        let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         resp.set_status(304).expect("304");
         for h in [
             http::header::CONTENT_LENGTH,
@@ -128,7 +132,7 @@ impl Gateway {
         upstream: &ResponseHeader,
     ) -> Flow {
         let status = upstream.status.as_u16();
-        let mut resp = normalize::success_header(upstream, &x.request_id, &self.cfg.host_id);
+        let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
         if !bodiless
             && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
@@ -185,7 +189,7 @@ impl Gateway {
         up: &mut Upstream,
         upstream: &ResponseHeader,
     ) -> Flow {
-        let _ = forward::read_whole_body(&mut up.session, 64 * 1024).await;
+        let _ = upstream::read_whole_body(&mut up.session, 64 * 1024).await;
         if upstream.status.as_u16() != 200 {
             x.cause = Some(format!(
                 "preflight refused by the backend ({})",
@@ -202,7 +206,7 @@ impl Gateway {
         }
         resp.insert_header(http::header::CONTENT_LENGTH, "0")
             .expect("static");
-        normalize::finish_headers(&mut resp, false, &x.request_id, &self.cfg.host_id);
+        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
         x.status = 200;
         if s.write_response_header(Box::new(resp)).await.is_err() || s.finish_body().await.is_err()
         {
@@ -242,7 +246,7 @@ impl Gateway {
         cause: &str,
     ) -> Flow {
         x.cause = Some(cause.to_string());
-        tracing::warn!(request_id = %x.request_id, backend = %x.backend, "backend unavailable: {cause}");
+        tracing::warn!(request_id = %x.reply.id, backend = %x.backend, "backend unavailable: {cause}");
         self.answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
             .await
     }
@@ -328,9 +332,9 @@ impl Gateway {
     ) -> bool {
         x.status = err.status;
         x.code = Some(err.code);
-        let body = err.to_xml(&x.request_id, &self.cfg.host_id, x.pretty);
+        let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let resp: ResponseHeader =
-            normalize::error_header(&err, body.len(), &x.request_id, &self.cfg.host_id);
+            rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return false;
         }
@@ -376,7 +380,10 @@ impl Gateway {
         started: Instant,
     ) {
         let mut x = Exchange {
-            request_id: new_request_id(),
+            reply: Reply {
+                id: new_request_id(),
+                pretty: false,
+            },
             cause,
             ..Exchange::default()
         };

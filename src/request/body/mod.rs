@@ -13,8 +13,8 @@ use pingora::http::RequestHeader;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{ChunkSigner, Payload};
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::authenticate::{ChunkSigner, Payload};
 use crate::sig::v4 as sigv4;
 
 /// Longest chunk header or trailer line accepted (MinIO uses the same bound).
@@ -151,6 +151,56 @@ fn chunk_signature_mismatch() -> HcpError {
         .with_message("The chunk signature does not match the chunk's contents.")
 }
 
+fn trimmed_header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// The checks that headers ask for: Content-MD5 and `x-amz-checksum-*`.
+fn header_checks(req: &RequestHeader) -> Result<Vec<Check>, HcpError> {
+    let mut checks = Vec::new();
+    if let Some(md5) = trimmed_header(req, "content-md5") {
+        let expected = base64::engine::general_purpose::STANDARD
+            .decode(md5)
+            .ok()
+            .filter(|d| d.len() == 16)
+            .ok_or_else(|| HcpError::new(HcpCode::InvalidDigest))?;
+        checks.push(Check {
+            hasher: Hasher::Md5(Md5::new()),
+            expected,
+            what: "Content-MD5",
+        });
+    }
+    for (name, value) in req.headers.iter() {
+        if let Some(algorithm) = ChecksumAlgorithm::from_header(name.as_str()) {
+            let expected = decode_checksum(algorithm, value.to_str().unwrap_or_default())
+                .ok_or_else(|| {
+                    invalid("An x-amz-checksum-* header is not a valid checksum value.")
+                })?;
+            checks.push(Check {
+                hasher: algorithm.hasher(),
+                expected,
+                what: "checksum",
+            });
+        }
+    }
+    Ok(checks)
+}
+
+/// The trailing checksum that `x-amz-trailer` announces for an aws-chunked body.
+fn announced_trailer(
+    req: &RequestHeader,
+) -> Result<(String, ChecksumAlgorithm, Option<Hasher>), HcpError> {
+    let name = trimmed_header(req, "x-amz-trailer")
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| invalid("A trailer payload needs the x-amz-trailer header."))?;
+    let algorithm = ChecksumAlgorithm::from_header(&name)
+        .ok_or_else(|| invalid("x-amz-trailer names no supported checksum."))?;
+    Ok((name, algorithm, Some(algorithm.hasher())))
+}
+
 impl BodyVerifier {
     /// Builds the checks the request's signature and headers call for.
     pub fn new(
@@ -158,39 +208,9 @@ impl BodyVerifier {
         req: &RequestHeader,
         max_chunk: usize,
     ) -> Result<BodyVerifier, HcpError> {
-        let header = |name: &str| {
-            req.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        };
-        let mut checks = Vec::new();
-        if let Some(md5) = header("content-md5") {
-            let expected = base64::engine::general_purpose::STANDARD
-                .decode(md5)
-                .ok()
-                .filter(|d| d.len() == 16)
-                .ok_or_else(|| HcpError::new(HcpCode::InvalidDigest))?;
-            checks.push(Check {
-                hasher: Hasher::Md5(Md5::new()),
-                expected,
-                what: "Content-MD5",
-            });
-        }
-        for (name, value) in req.headers.iter() {
-            if let Some(algorithm) = ChecksumAlgorithm::from_header(name.as_str()) {
-                let expected = decode_checksum(algorithm, value.to_str().unwrap_or_default())
-                    .ok_or_else(|| {
-                        invalid("An x-amz-checksum-* header is not a valid checksum value.")
-                    })?;
-                checks.push(Check {
-                    hasher: algorithm.hasher(),
-                    expected,
-                    what: "checksum",
-                });
-            }
-        }
+        let header = |name: &str| trimmed_header(req, name);
         let length = |name: &str| header(name).and_then(|v| v.parse::<u64>().ok());
+        let mut checks = header_checks(req)?;
         let (chunked, declared) = match payload {
             Payload::Plain { sha256 } => {
                 if let Some(d) = sha256 {
@@ -208,14 +228,7 @@ impl BodyVerifier {
                         .with_message("An aws-chunked body needs x-amz-decoded-content-length.")
                 })?;
                 let trailer = if *trailer {
-                    let name = header("x-amz-trailer")
-                        .map(str::to_ascii_lowercase)
-                        .ok_or_else(|| {
-                            invalid("A trailer payload needs the x-amz-trailer header.")
-                        })?;
-                    let algorithm = ChecksumAlgorithm::from_header(&name)
-                        .ok_or_else(|| invalid("x-amz-trailer names no supported checksum."))?;
-                    Some((name, algorithm, Some(algorithm.hasher())))
+                    Some(announced_trailer(req)?)
                 } else {
                     None
                 };

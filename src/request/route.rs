@@ -1,38 +1,41 @@
 //! Routing: tenant → backend, and client bucket names → backend bucket names.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
 
-use crate::addressing::Target;
+use crate::request::address::Target;
 
-use crate::config::{AddressingStyle, BackendKind, Tenant};
+use crate::backend::health::Reach;
+use crate::config::{AddressingStyle, Tenant};
 use crate::hcp::errors::{HcpCode, HcpError};
-use crate::hcp::mapping::Dialect;
 
-/// A backend as the request path uses it: resolved address and the credentials the gateway signs
-/// with (for the local backend, the ones it generated at start).
+/// A backend as the request path uses it: its settings as configured (reached through `Deref`,
+/// so `backend.region` is the configured region), where it is now (shared with the health
+/// probe), and what exists only once the process runs — the credentials the gateway signs with
+/// (for the embedded store, the ones it generated at start) and the TLS client.
 #[derive(Debug, Clone)]
 pub struct BackendRuntime {
-    pub name: String,
-    pub kind: BackendKind,
+    pub settings: crate::config::Backend,
     /// Where the backend is now: resolved at start, refreshed by the health probe (DNS).
-    pub resolved: std::sync::Arc<arc_swap::ArcSwap<SocketAddr>>,
-    /// Host name and port to resolve again, for endpoints named by DNS.
-    pub dns_name: Option<(String, u16)>,
+    pub reach: Arc<Reach>,
     /// The endpoint's authority as sent in `Host` (path style) or after the bucket (virtual host).
     pub authority: String,
-    pub credentials: std::sync::Arc<crate::backend::credentials::BackendCredentials>,
-    pub region: String,
-    pub addressing: AddressingStyle,
-    pub dialect: Dialect,
-    pub min_part_bytes: u64,
-    pub conditional_writes: bool,
+    pub credentials: Arc<crate::backend::credentials::BackendCredentials>,
     /// For `https://` endpoints: the TLS client settings (roots, SNI).
-    pub tls: Option<std::sync::Arc<crate::server::tls::ClientTls>>,
-    pub max_retries: u32,
-    pub signing: crate::config::Signing,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+    pub tls: Option<Arc<crate::server::tls::ClientTls>>,
+}
+
+impl std::ops::Deref for BackendRuntime {
+    type Target = crate::config::Backend;
+    fn deref(&self) -> &crate::config::Backend {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for BackendRuntime {
+    fn deref_mut(&mut self) -> &mut crate::config::Backend {
+        &mut self.settings
+    }
 }
 
 /// Where one request goes.
@@ -50,7 +53,7 @@ pub struct Route<'a> {
 impl BackendRuntime {
     /// The backend's address as last resolved.
     pub fn addr(&self) -> SocketAddr {
-        **self.resolved.load()
+        self.reach.addr()
     }
 }
 
@@ -120,31 +123,42 @@ fn reserved_path(dialect: crate::hcp::mapping::Dialect, segment: &str) -> bool {
 impl BackendRuntime {
     /// A backend for unit tests that never connect.
     pub fn for_tests() -> BackendRuntime {
-        BackendRuntime {
+        use crate::config::BackendKind;
+        use crate::hcp::mapping::Dialect;
+        use std::time::Duration;
+        let settings = crate::config::Backend {
             name: "b".into(),
             kind: BackendKind::S3,
-            resolved: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
-                "127.0.0.1:1".parse().unwrap(),
-            )),
-            dns_name: None,
-            authority: "h".into(),
-            credentials: std::sync::Arc::new(
-                crate::backend::credentials::BackendCredentials::fixed(
-                    "a".into(),
-                    crate::auth::SecretKey::new("s"),
-                    None,
-                ),
-            ),
+            target: crate::config::BackendTarget::Local {
+                data_dir: "/nonexistent".into(),
+            },
             region: "r".into(),
             addressing: AddressingStyle::Path,
             dialect: Dialect::Aws,
             min_part_bytes: 0,
             conditional_writes: false,
-            tls: None,
+            ca_file: None,
             max_retries: 0,
             signing: crate::config::Signing::V4,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
+        };
+        BackendRuntime {
+            reach: Arc::new(Reach {
+                name: "b".into(),
+                resolved: arc_swap::ArcSwap::from_pointee("127.0.0.1:1".parse().unwrap()),
+                dns_name: None,
+                timeout: settings.connect_timeout,
+                http: true,
+            }),
+            settings,
+            authority: "h".into(),
+            credentials: Arc::new(crate::backend::credentials::BackendCredentials::fixed(
+                "a".into(),
+                crate::request::authenticate::SecretKey::new("s"),
+                None,
+            )),
+            tls: None,
         }
     }
 }
@@ -152,6 +166,7 @@ impl BackendRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hcp::mapping::Dialect;
 
     #[test]
     fn prefix_is_added_and_stripped() {
