@@ -1,13 +1,68 @@
-//! Access control: what an identity may do on which tenant and buckets.
+//! Phase 3b, authorisation ([`authorize`]): what an identity may do on which tenant and buckets.
 //!
 //! Users hold [`Grant`]s (tenant, bucket pattern, permissions); tenants hold the grants of
 //! anonymous callers. Each operation requires one [`Permission`] on its bucket; copies also
 //! require `Read` on the source bucket.
 
 use http::Method;
+use pingora::http::RequestHeader;
 
+use crate::config::Tenant;
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::address::Target;
+use crate::request::authenticate::{Identity, Principal};
 use crate::request::classify::Operation;
+use crate::request::sign::CopySource;
+
+/// Authorisation: the identity's grants (an anonymous caller's are the tenant's anonymous
+/// grants) must allow the operation on its bucket, and reading the source of a copy.
+pub fn authorize(
+    identity: &Identity,
+    tenant: &Tenant,
+    op: Operation,
+    req: &RequestHeader,
+    target: &Target,
+) -> Result<(), HcpError> {
+    if op == Operation::CorsPreflight {
+        return Ok(());
+    }
+    let grants = match identity.principal() {
+        Principal::User(user) => {
+            check_tenant(user, identity.scheme(), &tenant.name)?;
+            &user.grants
+        }
+        Principal::Anonymous if is_multipart(op) => {
+            return Err(denied().with_message("Multipart uploads require an authenticated user."))
+        }
+        Principal::Anonymous => &tenant.anonymous,
+    };
+    check(
+        grants,
+        &tenant.name,
+        target.bucket.as_deref(),
+        required(op, &req.method),
+    )?;
+    if let Some(also) = required_by_headers(op, &req.headers) {
+        check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
+            .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
+    }
+    if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+        // (A source that does not parse is refused by validation, 400.)
+        if let Some(source) = req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| CopySource::parse(v.as_bytes()))
+        {
+            check(
+                grants,
+                &tenant.name,
+                Some(&source.bucket),
+                Some(Permission::Read),
+            )?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {

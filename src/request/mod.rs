@@ -58,7 +58,6 @@ pub mod validate;
 
 use exchange::{new_request_id, Exchange, Reply};
 use forward::Call;
-use plan::authorize;
 use respond::settle::name_exists;
 use validate::probes::Overwrite;
 

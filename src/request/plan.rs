@@ -37,7 +37,7 @@ impl Gateway {
         let auth = self.authenticate(s.req_header(), &target, &query, op)?;
         x.access_key = auth.identity.access_key().map(str::to_string);
         x.scheme = auth.identity.scheme().name();
-        if let Err(e) = authorize(&auth.identity, tenant, op, s.req_header(), &target) {
+        if let Err(e) = authorize::authorize(&auth.identity, tenant, op, s.req_header(), &target) {
             self.metrics.auth_failure(HcpCode::AccessDenied);
             return Err(e);
         }
@@ -223,55 +223,4 @@ impl Gateway {
         params.set(param, backend_id);
         Ok(Some(client_id))
     }
-}
-
-/// Authorisation: the identity's grants (an anonymous caller's are the tenant's anonymous
-/// grants) must allow the operation on its bucket, and reading the source of a copy.
-pub(super) fn authorize(
-    identity: &Identity,
-    tenant: &crate::config::Tenant,
-    op: Operation,
-    req: &pingora::http::RequestHeader,
-    target: &Target,
-) -> Result<(), HcpError> {
-    if op == Operation::CorsPreflight {
-        return Ok(());
-    }
-    let grants = match identity.principal() {
-        Principal::User(user) => {
-            authorize::check_tenant(user, identity.scheme(), &tenant.name)?;
-            &user.grants
-        }
-        Principal::Anonymous if authorize::is_multipart(op) => {
-            return Err(authorize::denied()
-                .with_message("Multipart uploads require an authenticated user."))
-        }
-        Principal::Anonymous => &tenant.anonymous,
-    };
-    authorize::check(
-        grants,
-        &tenant.name,
-        target.bucket.as_deref(),
-        authorize::required(op, &req.method),
-    )?;
-    if let Some(also) = authorize::required_by_headers(op, &req.headers) {
-        authorize::check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
-            .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
-    }
-    if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
-        // (A source that does not parse is refused by validation, 400.)
-        if let Some(source) = req
-            .headers
-            .get("x-amz-copy-source")
-            .and_then(|v| sign::CopySource::parse(v.as_bytes()))
-        {
-            authorize::check(
-                grants,
-                &tenant.name,
-                Some(&source.bucket),
-                Some(authorize::Permission::Read),
-            )?;
-        }
-    }
-    Ok(())
 }

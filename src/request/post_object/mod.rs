@@ -13,7 +13,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
 use super::forward::{Call, Guards, Stop};
-use super::{authorize, is_expect_continue, Exchange, Flow, Gateway};
+use super::{is_expect_continue, Exchange, Flow, Gateway};
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::address::Target;
 use crate::request::classify::{Operation, Query};
@@ -301,7 +301,7 @@ impl Gateway {
         };
         let path = format!("/{bucket}/{raw_key}");
         let mut request = form::object_request(&form, path.as_bytes(), 0)?;
-        authorize(
+        crate::request::authorize::authorize(
             &identity,
             route.tenant,
             Operation::PutObject,
