@@ -23,6 +23,8 @@ pub struct HcpError {
     pub bucket: Option<String>,
     /// Rendered only for `NoSuchKey`, as seed 002 prescribes.
     pub key: Option<String>,
+    /// Why, in the gateway's words, for the access log's `cause` only: never rendered.
+    pub cause: Option<String>,
 }
 
 impl HcpError {
@@ -33,7 +35,14 @@ impl HcpError {
             message: Cow::Borrowed(code.default_message()),
             bucket: None,
             key: None,
+            cause: None,
         }
+    }
+
+    /// Notes why the error happened, for the access log (the client sees only the code).
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
     }
 
     pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {

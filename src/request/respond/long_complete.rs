@@ -55,15 +55,16 @@ impl Gateway {
                 let body = upstream::read_whole_body(&mut up.session, limit).await;
                 self.settle(x, call, &upstream, body, &location)
             }
-            Err(e) => {
-                x.cause = Some(format!("backend failed during a long complete: {e}"));
-                Err(HcpError::new(HcpCode::ServiceUnavailable))
-            }
+            Err(e) => Err(HcpError::new(HcpCode::ServiceUnavailable)
+                .with_cause(format!("backend failed during a long complete: {e}"))),
         };
         let doc = match settled {
             Ok(doc) => doc,
             Err(err) => {
                 x.code = Some(err.code);
+                if err.cause.is_some() {
+                    x.cause.clone_from(&err.cause);
+                }
                 err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty)
             }
         };

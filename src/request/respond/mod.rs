@@ -245,10 +245,9 @@ impl Gateway {
         x: &mut Exchange,
         cause: &str,
     ) -> Flow {
-        x.cause = Some(cause.to_string());
         tracing::warn!(request_id = %x.reply.id, backend = %x.backend, "backend unavailable: {cause}");
-        self.answer(s, x, HcpError::new(HcpCode::ServiceUnavailable))
-            .await
+        let err = HcpError::new(HcpCode::ServiceUnavailable).with_cause(cause);
+        self.answer(s, x, err).await
     }
 
     /// Answers an error found before the body was read; the unread body is drained later.
@@ -332,6 +331,9 @@ impl Gateway {
     ) -> bool {
         x.status = err.status;
         x.code = Some(err.code);
+        if err.cause.is_some() {
+            x.cause.clone_from(&err.cause);
+        }
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);

@@ -16,13 +16,13 @@ impl Gateway {
     ) -> Result<Bytes, HcpError> {
         let status = upstream.status.as_u16();
         let body = body.map_err(|e| {
-            x.cause = Some(format!("reading the backend's answer: {e}"));
-            if e.etype() == &pingora::ErrorType::ReadTimedout {
-                HcpError::new(HcpCode::ServiceUnavailable)
+            let code = if e.etype() == &pingora::ErrorType::ReadTimedout {
+                HcpCode::ServiceUnavailable
             } else {
                 // Oversized, or cut off: nothing HCP could answer with.
-                HcpError::new(HcpCode::InternalError)
-            }
+                HcpCode::InternalError
+            };
+            HcpError::new(code).with_cause(format!("reading the backend's answer: {e}"))
         })?;
         let hidden = status == 200 && call.op.may_hide_error() && body_root_is_error(&body);
         if rewrite::is_error_status(status) || hidden {
@@ -31,10 +31,9 @@ impl Gateway {
         if matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)
             && !rewrite::has_element(&body, b"ETag")
         {
-            x.cause = Some("copy answered 200 without an ETag".into());
-            return Err(
-                HcpError::new(HcpCode::InternalError).with_message("The copy did not complete.")
-            );
+            return Err(HcpError::new(HcpCode::InternalError)
+                .with_message("The copy did not complete.")
+                .with_cause("copy answered 200 without an ETag"));
         }
         self.rewrite_document(x, call, &body, location)
     }
@@ -123,8 +122,7 @@ impl Gateway {
             pretty: x.reply.pretty,
         };
         rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(|| {
-            x.cause = Some("unparsable backend XML answer".into());
-            HcpError::new(HcpCode::InternalError)
+            HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer")
         })
     }
 }
