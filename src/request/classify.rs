@@ -360,67 +360,93 @@ pub fn classify(
     query: &Query,
     has_copy_source: bool,
 ) -> Result<Operation, HcpError> {
-    use Operation::*;
-    let m = method;
-    let Some(_bucket) = &target.bucket else {
-        return match *m {
-            Method::GET => Ok(ListBuckets),
-            _ => Err(not_allowed()),
-        };
-    };
-    // A sub-resource is read, written or removed: any other method (a POST, which some servers
-    // take for a browser-form upload) is not one of its operations.
-    let sub_resource_method = matches!(
-        *m,
-        Method::GET | Method::PUT | Method::DELETE | Method::HEAD
-    );
-    // A sub-resource with a method that has no operation on it is not the operation without
-    // it: `DELETE /b/k?acl` is no DeleteObject, `DELETE /b?versioning` no DeleteBucket.
-    let defined = |sub: &str, methods: &[Method]| !query.has(sub) || methods.contains(m);
-    let preflight = *m == Method::OPTIONS;
-    if target.raw_key.is_none() {
-        let ok = defined("acl", &[Method::GET, Method::PUT])
-            && defined("versioning", &[Method::GET, Method::PUT])
-            && defined("location", &[Method::GET])
-            && defined("uploads", &[Method::GET])
-            && defined("versions", &[Method::GET])
-            && defined("delete", &[Method::POST]);
-        if !ok && !preflight {
-            return Err(not_allowed());
-        }
-        if BUCKET_SUBRESOURCES.iter().any(|s| query.has(s)) {
-            return if sub_resource_method {
-                Ok(BucketSubresource)
-            } else {
-                Err(not_allowed())
-            };
-        }
-        return match *m {
-            Method::GET if query.has("acl") => Ok(GetBucketAcl),
-            Method::PUT if query.has("acl") => Ok(PutBucketAcl),
-            Method::GET if query.has("versioning") => Ok(GetBucketVersioning),
-            Method::PUT if query.has("versioning") => Ok(PutBucketVersioning),
-            Method::GET if query.has("location") => Ok(GetBucketLocation),
-            Method::GET if query.has("uploads") => Ok(ListMultipartUploads),
-            Method::GET if query.has("versions") => Ok(ListObjectVersions),
-            Method::GET if query.get("list-type") == Some("2") => Ok(ListObjectsV2),
-            Method::GET => Ok(ListObjects),
-            Method::PUT => Ok(CreateBucket),
-            Method::HEAD => Ok(HeadBucket),
-            Method::DELETE => Ok(DeleteBucket),
-            Method::POST if query.has("delete") => Ok(DeleteObjects),
-            Method::POST => Ok(PostObject),
-            Method::OPTIONS => Ok(CorsPreflight),
+    if target.bucket.is_none() {
+        return match *method {
+            Method::GET => Ok(Operation::ListBuckets),
             _ => Err(not_allowed()),
         };
     }
-    let ok = defined("acl", &[Method::GET, Method::PUT]) && defined("uploads", &[Method::POST]);
-    if !ok && !preflight {
+    let asked = Asked { m: method, query };
+    if target.raw_key.is_none() {
+        classify_bucket(asked)
+    } else {
+        classify_object(asked, has_copy_source)
+    }
+}
+
+/// The method and query of a request that names a bucket.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    m: &'a Method,
+    query: &'a Query,
+}
+
+impl Asked<'_> {
+    /// A sub-resource with a method that has no operation on it is not the operation without
+    /// it: `DELETE /b/k?acl` is no DeleteObject, `DELETE /b?versioning` no DeleteBucket.
+    fn defined(&self, sub: &str, methods: &[Method]) -> bool {
+        !self.query.has(sub) || methods.contains(self.m)
+    }
+
+    /// A sub-resource is read, written or removed: any other method (a POST, which some
+    /// servers take for a browser-form upload) is not one of its operations.
+    fn sub_resource_method(&self) -> bool {
+        matches!(
+            *self.m,
+            Method::GET | Method::PUT | Method::DELETE | Method::HEAD
+        )
+    }
+}
+
+fn classify_bucket(a: Asked<'_>) -> Result<Operation, HcpError> {
+    use Operation::*;
+    let (m, query) = (a.m, a.query);
+    let ok = a.defined("acl", &[Method::GET, Method::PUT])
+        && a.defined("versioning", &[Method::GET, Method::PUT])
+        && a.defined("location", &[Method::GET])
+        && a.defined("uploads", &[Method::GET])
+        && a.defined("versions", &[Method::GET])
+        && a.defined("delete", &[Method::POST]);
+    if !ok && *m != Method::OPTIONS {
+        return Err(not_allowed());
+    }
+    if BUCKET_SUBRESOURCES.iter().any(|s| query.has(s)) {
+        return if a.sub_resource_method() {
+            Ok(BucketSubresource)
+        } else {
+            Err(not_allowed())
+        };
+    }
+    match *m {
+        Method::GET if query.has("acl") => Ok(GetBucketAcl),
+        Method::PUT if query.has("acl") => Ok(PutBucketAcl),
+        Method::GET if query.has("versioning") => Ok(GetBucketVersioning),
+        Method::PUT if query.has("versioning") => Ok(PutBucketVersioning),
+        Method::GET if query.has("location") => Ok(GetBucketLocation),
+        Method::GET if query.has("uploads") => Ok(ListMultipartUploads),
+        Method::GET if query.has("versions") => Ok(ListObjectVersions),
+        Method::GET if query.get("list-type") == Some("2") => Ok(ListObjectsV2),
+        Method::GET => Ok(ListObjects),
+        Method::PUT => Ok(CreateBucket),
+        Method::HEAD => Ok(HeadBucket),
+        Method::DELETE => Ok(DeleteBucket),
+        Method::POST if query.has("delete") => Ok(DeleteObjects),
+        Method::POST => Ok(PostObject),
+        Method::OPTIONS => Ok(CorsPreflight),
+        _ => Err(not_allowed()),
+    }
+}
+
+fn classify_object(a: Asked<'_>, has_copy_source: bool) -> Result<Operation, HcpError> {
+    use Operation::*;
+    let (m, query) = (a.m, a.query);
+    let ok = a.defined("acl", &[Method::GET, Method::PUT]) && a.defined("uploads", &[Method::POST]);
+    if !ok && *m != Method::OPTIONS {
         return Err(not_allowed());
     }
     if OBJECT_SUBRESOURCES.iter().any(|s| query.has(s)) {
         // (restore and select are POSTs, but not offered: 501 either way.)
-        return if sub_resource_method || *m == Method::POST {
+        return if a.sub_resource_method() || *m == Method::POST {
             Ok(ObjectSubresource)
         } else {
             Err(not_allowed())
