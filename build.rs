@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::{env, fs, path::Path};
 
 fn main() {
+    commit();
     println!("cargo:rerun-if-changed=tables/hcp_codes.tsv");
     let table = fs::read_to_string("tables/hcp_codes.tsv").expect("read tables/hcp_codes.tsv");
     let mut rows = Vec::new();
@@ -51,4 +52,24 @@ fn main() {
     out.push_str("            _ => None,\n        }\n    }\n}\n");
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("hcp_codes.rs");
     fs::write(dest, out).unwrap();
+}
+
+/// `HCP_GW_COMMIT`: the commit the gateway is built from (for `hcp_gateway_build_info`), or
+/// `unknown` outside a git checkout.
+fn commit() {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=HCP_GW_COMMIT={commit}");
+    // Built again when HEAD moves (the branch's ref file changes with each commit).
+    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
+        if Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

@@ -533,7 +533,58 @@ async fn admin_endpoints_report_health_and_metrics() {
     assert!(value(r#"hcp_gateway_cache_lookups_total{cache="signing_key",result="miss"}"#) >= 1.0);
     assert!(value(r#"hcp_gateway_cache_lookups_total{cache="signing_key",result="hit"}"#) >= 3.0);
     assert!(value(r#"hcp_gateway_backend_connections_total{backend="b",reused="true"}"#) >= 1.0);
+    // Series of events that have not happened yet read 0 rather than being absent.
+    for series in [
+        r#"hcp_gateway_overload_refusals_total{limit="per-client"}"#,
+        r#"hcp_gateway_auth_failures_total{reason="SignatureDoesNotMatch"}"#,
+        r#"hcp_gateway_backend_retries_total{backend="b",reason="connect"}"#,
+        r#"hcp_gateway_config_reloads_total{result="error"}"#,
+    ] {
+        assert_eq!(value(series), 0.0, "{series}");
+    }
+    // The process and the build are described.
+    assert!(value("process_resident_memory_bytes") > 0.0);
+    assert!(value("process_open_fds") > 0.0);
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("hcp_gateway_build_info{"))
+        .unwrap_or_else(|| panic!("no build info in\n{text}"));
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    assert!(!build.contains("commit=\"\""), "{build}");
+    // promtool (Prometheus's own linter) finds nothing to object to.
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin(text.as_bytes())
+        .expect("promtool (Debian's prometheus package; scripts/install-test-deps.sh)");
+    assert!(
+        promtool.status.success() && promtool.stdout.is_empty() && promtool.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
     assert_eq!(get("/nope").status, 404);
+}
+
+/// Runs a command with `input` on its standard input.
+trait WithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::io::Result<std::process::Output>;
+}
+
+impl WithStdin for std::process::Command {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::io::Result<std::process::Output> {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        child.stdin.take().expect("stdin piped").write_all(input)?;
+        child.wait_with_output()
+    }
 }
 
 /// `/readyz` follows the backend: not ready while it refuses connections, ready again once it

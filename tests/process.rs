@@ -204,7 +204,9 @@ async fn access_log_is_json_and_holds_no_secret() {
     .await;
     assert_eq!(r.status, 200);
     let _ = p.client(USER, "wrong-password").list_buckets().send().await;
-    let requests = 4;
+    let missing = s3.get_object().bucket(&bucket).key("missing").send().await;
+    assert_eq!(sdk_error(&missing.unwrap_err()).1, "NoSuchKey");
+    let requests = 5;
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let lines = p.lines();
@@ -240,6 +242,21 @@ async fn access_log_is_json_and_holds_no_secret() {
         .find(|v| v["code"] == "SignatureDoesNotMatch")
         .unwrap();
     assert_eq!(refused["status"], 403);
+    // A refusal names the scheme and key that were tried, the client, and why.
+    assert_eq!(refused["auth"], "sigv4", "{refused}");
+    assert_eq!(refused["access_key"], keys(USER, PASSWORD).0.as_str());
+    assert_eq!(refused["client"], "127.0.0.1", "{refused}");
+    assert!(
+        refused["cause"].as_str().is_some_and(|c| !c.is_empty()),
+        "{refused}"
+    );
+    // The embedded backend's answers carry their cause too.
+    let not_found = access.iter().find(|v| v["code"] == "NoSuchKey").unwrap();
+    let cause = not_found["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.starts_with("backend answered 404 NoSuchKey"),
+        "{not_found}"
+    );
     let (_, secret_key) = keys(USER, PASSWORD);
     for secret in [secret_key.as_str(), PASSWORD, &signature, BINDING_SECRET] {
         assert!(
@@ -323,4 +340,42 @@ async fn text_logs_cannot_be_forged_and_debug_holds_no_secret() {
             "{secret} is in the log"
         );
     }
+}
+
+/// Start-up failures name what failed: the setting and address of a listener that cannot be
+/// bound, the path of an unusable data directory.
+#[test]
+fn start_up_errors_name_the_address_and_the_path() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = config(false, &data).replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).unwrap();
+    let run = |path: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hcp-s3-gateway"))
+            .arg("--config")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run(&path);
+    assert!(
+        stderr.contains(&format!("server.listen 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    // A data directory that is a file: named with its path.
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::write(&data, b"not a directory").unwrap();
+    let text = config(false, &data);
+    std::fs::write(&path, &text).unwrap();
+    let stderr = run(&path);
+    assert!(stderr.contains(&data.display().to_string()), "{stderr}");
 }

@@ -30,12 +30,15 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Starts the server on `127.0.0.1:0` with keys generated for this process only.
     pub async fn start(data_dir: &Path) -> std::io::Result<LocalBackend> {
-        std::fs::create_dir_all(data_dir)?;
+        let named = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("data_dir {}: {e}", data_dir.display()))
+        };
+        std::fs::create_dir_all(data_dir).map_err(named)?;
         let fs = s3s_fs::FileSystem::new(data_dir)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
         let fs = LocalS3 {
             fs,
-            root: data_dir.canonicalize()?,
+            root: data_dir.canonicalize().map_err(named)?,
         };
         let access_key = random_hex(10).to_uppercase();
         let secret_key = random_hex(20);

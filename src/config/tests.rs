@@ -139,3 +139,54 @@ fn endpoints_parse() {
     assert!(Endpoint::parse("s3.amazonaws.com").is_err());
     assert!(Endpoint::parse("http://h/path").is_err());
 }
+
+#[test]
+fn structural_and_semantic_problems_are_reported_in_one_run() {
+    let text = r#"
+        [server]
+        listen = "nowhere"
+        threads = "many"
+        [[backends]]
+        name = "b"
+        kind = "s3"
+        endpont = "http://127.0.0.1:9000"
+    "#;
+    let errors = Config::parse(text, Path::new(".")).unwrap_err();
+    let all = errors.join("\n");
+    for needle in [
+        "line 4: server.threads: invalid type",
+        "line 8: backends[0].endpont: unknown field `endpont`",
+        "server.listen",
+        "backends.b: endpoint is required",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn the_embedded_store_needs_a_usable_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let config = |data_dir: &Path| {
+        format!(
+            "[[backends]]\nname = \"l\"\nkind = \"local\"\ndata_dir = {:?}\n",
+            data_dir.display().to_string()
+        )
+    };
+    for (data_dir, expected) in [
+        (file.clone(), "is not a directory"),
+        (file.join("sub"), "cannot be created"),
+    ] {
+        let errors = Config::parse(&config(&data_dir), Path::new(".")).unwrap_err();
+        let all = errors.join("\n");
+        assert!(
+            all.contains(&data_dir.display().to_string()) && all.contains(expected),
+            "{data_dir:?}: {all}"
+        );
+    }
+    // A directory that does not exist yet is created at start.
+    let fresh = dir.path().join("new").join("data");
+    let errors = Config::parse(&config(&fresh), Path::new(".")).unwrap_err();
+    assert!(!errors.iter().any(|e| e.contains("data_dir")), "{errors:?}");
+}

@@ -23,8 +23,15 @@ impl Config {
 
     /// Parses and validates configuration text; relative paths are taken from `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, Vec<String>> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
-        Self::from_file(file, base)
+        let (file, mut problems) = super::structure::read(text)?;
+        match Self::from_file(file, base) {
+            Ok(cfg) if problems.is_empty() => Ok(cfg),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
     }
 
     pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, Vec<String>> {
@@ -195,6 +202,39 @@ fn build_backends(
         errors.push("only one backend of kind \"local\" may be defined".into());
     }
     backends
+}
+
+/// A directory the embedded store can use: an existing directory that is not read-only, or one
+/// that can be created in the nearest existing directory above it.
+fn usable_dir(dir: &Path) -> Result<(), String> {
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if !m.is_dir() => {
+                return Err(if at == dir {
+                    "is not a directory".into()
+                } else {
+                    format!("cannot be created: {} is not a directory", at.display())
+                })
+            }
+            Ok(m) if m.permissions().readonly() => {
+                return Err(format!("{} is read-only", at.display()))
+            }
+            Ok(_) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                match at.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+                    _ => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<SocketAddr> {
@@ -451,9 +491,11 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
                 .data_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("./data"));
-            BackendTarget::Local {
-                data_dir: base.join(dir),
+            let data_dir = base.join(dir);
+            if let Err(e) = usable_dir(&data_dir) {
+                errors.push(format!("{label}.data_dir {}: {e}", data_dir.display()));
             }
+            BackendTarget::Local { data_dir }
         }
         BackendKind::S3 | BackendKind::Obs => {
             if b.data_dir.is_some() {

@@ -44,7 +44,27 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     pub payloads: IntCounterVec,
     pub reloads: IntCounterVec,
+    pub build_info: IntGaugeVec,
 }
+
+/// The label values every gateway has from its start, so that a series reads 0 until its first
+/// event instead of being absent (a rate over an absent series is no alert at all).
+const AUTH_CODES: &[&str] = &[
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "RequestTimeTooSkewed",
+    "MissingSecurityHeader",
+    "InvalidArgument",
+];
+const PAYLOAD_MODES: &[&str] = &[
+    "signed",
+    "unsigned",
+    "aws-chunked-signed",
+    "aws-chunked-signed-trailer",
+    "aws-chunked-unsigned-trailer",
+];
+const RETRY_REASONS: &[&str] = &["connect", "connection", "busy"];
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     register(registry, IntCounterVec::new(Opts::new(name, help), labels))
@@ -68,7 +88,7 @@ impl Metrics {
     #[allow(clippy::too_many_lines)]
     pub fn new() -> Metrics {
         let r = Registry::new();
-        Metrics {
+        let metrics = Metrics {
             requests: counter(
                 &r,
                 "hcp_gateway_requests_total",
@@ -173,7 +193,67 @@ impl Metrics {
                 "Reloads of users and permissions, by result",
                 &["result"],
             ),
+            build_info: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "hcp_gateway_build_info",
+                        "1, labelled with the gateway's version and the commit it was built from",
+                    ),
+                    &["version", "commit"],
+                ),
+            ),
             registry: r,
+        };
+        // Resident memory, CPU seconds, open file descriptors and the like (Linux /proc).
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        metrics
+            .registry
+            .register(Box::new(process))
+            .expect("metric registered once");
+        metrics.initialise();
+        metrics
+    }
+
+    /// Sets the series that exist from the start: build information, and a 0 for every label
+    /// value of the event counters that do not depend on configuration.
+    fn initialise(&self) {
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("HCP_GW_COMMIT")])
+            .set(1);
+        for code in AUTH_CODES {
+            self.auth_failures.with_label_values(&[code]);
+        }
+        for limit in ["total", "per-client"] {
+            self.overload_refusals.with_label_values(&[limit]);
+        }
+        self.client_timeouts.with_label_values(&["header"]);
+        for mode in PAYLOAD_MODES {
+            self.payloads.with_label_values(&[mode]);
+        }
+        for result in ["ok", "error"] {
+            self.reloads.with_label_values(&[result]);
+        }
+        for cache in ["copy_source_head", "signing_key"] {
+            for result in ["hit", "miss"] {
+                self.cache_lookups.with_label_values(&[cache, result]);
+            }
+        }
+    }
+
+    /// Sets every backend's series to 0 (requests, connections, retries) and its `up` gauge to
+    /// 0 until its first probe.
+    pub fn expect_backends<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        for backend in names {
+            self.backend_requests.with_label_values(&[backend]);
+            self.backend_up.with_label_values(&[backend]);
+            for reused in ["true", "false"] {
+                self.backend_connections
+                    .with_label_values(&[backend, reused]);
+            }
+            for reason in RETRY_REASONS {
+                self.backend_retries.with_label_values(&[backend, reason]);
+            }
         }
     }
 

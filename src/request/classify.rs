@@ -238,7 +238,7 @@ impl Params {
 
 /// The sub-resource that selected a sub-resource operation (the first one present, in the
 /// order classification tests them; any others in the query are not forwarded).
-fn sub_resource(op: Operation, query: &Query) -> Option<&'static str> {
+pub fn sub_resource(op: Operation, query: &Query) -> Option<&'static str> {
     let list = match op {
         Operation::BucketSubresource => BUCKET_SUBRESOURCES,
         Operation::ObjectSubresource => OBJECT_SUBRESOURCES,
@@ -363,7 +363,12 @@ pub fn classify(
     if target.bucket.is_none() {
         return match *method {
             Method::GET => Ok(Operation::ListBuckets),
-            _ => Err(not_allowed()),
+            // Most often a virtual-host client whose Host is under no configured domain, so
+            // that the bucket in its Host was not seen (a CreateBucket then looks like PUT /).
+            _ => Err(not_allowed().with_message(
+                "The request names no bucket. Path style needs /bucket in the path; virtual-host \
+                 style needs a Host under one of the gateway's domains (addressing.domains).",
+            )),
         };
     }
     let asked = Asked { m: method, query };
@@ -493,6 +498,18 @@ mod tests {
         copy: bool,
     ) -> Result<Operation, HcpCode> {
         classify(&m, &target(b, k), &Query::parse(q.as_bytes()), copy).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn a_request_without_a_bucket_says_how_to_name_one() {
+        let err =
+            classify(&Method::PUT, &target(None, None), &Query::parse(b""), false).unwrap_err();
+        assert_eq!((err.status, err.code), (405, HcpCode::MethodNotAllowed));
+        assert!(
+            err.message.contains("addressing.domains"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ pub(super) struct Reply {
 #[derive(Default)]
 pub(super) struct Exchange {
     pub(super) reply: Reply,
+    /// The client's address (the connection's peer).
+    pub(super) client: Option<std::net::IpAddr>,
     pub(super) operation: Option<Operation>,
+    /// For a sub-resource operation (`BucketSubresource`, `ObjectSubresource`), which one.
+    pub(super) sub_resource: Option<&'static str>,
     pub(super) tenant: String,
     pub(super) backend: String,
     pub(super) access_key: Option<String>,
@@ -40,7 +44,12 @@ pub(super) struct Exchange {
 impl Gateway {
     pub(super) fn record(&self, x: &Exchange, started: Instant) {
         let elapsed = started.elapsed();
-        let op = x.operation.map_or("Unknown", Operation::name);
+        // Each sub-resource operation is its own series: `BucketSubresource?cors`.
+        let op: std::borrow::Cow<'static, str> = match (x.operation, x.sub_resource) {
+            (Some(op), Some(sub)) => format!("{}?{sub}", op.name()).into(),
+            (op, _) => op.map_or("Unknown", Operation::name).into(),
+        };
+        let op = op.as_ref();
         let code = x.code.map_or("", HcpCode::as_str);
         self.metrics
             .request_done(&crate::observe::metrics::RequestDone {
@@ -62,6 +71,7 @@ impl Gateway {
         tracing::info!(
             target: "access",
             request_id = %x.reply.id,
+            client = %x.client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
             access_key = %q(x.access_key.as_deref().unwrap_or("-")),
             auth = x.scheme,
             tenant = %q(&x.tenant),

@@ -304,6 +304,7 @@ impl HttpServerApp for Gateway {
                     .get("x-hcp-pretty-print")
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
             },
+            client,
             ..Exchange::default()
         };
         self.metrics.in_flight.inc();

@@ -20,6 +20,7 @@ impl Gateway {
     ) -> Result<Planned<'_>, HcpError> {
         let Classified { target, query, op } = self.classify(s.req_header(), x)?;
         x.operation = Some(op);
+        x.sub_resource = classify::sub_resource(op, &query);
         let tenant = &self.cfg.tenants[&target.tenant];
         if op == Operation::PostObject {
             // Rule 47: a form upload is authenticated by its form alone.
@@ -34,7 +35,13 @@ impl Gateway {
             x.backend = route.backend.name.clone();
             return Ok(Planned::Form { target, route });
         }
-        let auth = self.authenticate(s.req_header(), &target, &query, op)?;
+        let auth = self
+            .authenticate(s.req_header(), &target, &query, op)
+            .inspect_err(|_| {
+                let (scheme, key) = Authenticator::attempted(s.req_header(), &query);
+                x.scheme = scheme.name();
+                x.access_key = key;
+            })?;
         x.access_key = auth.identity.access_key().map(str::to_string);
         x.scheme = auth.identity.scheme().name();
         if let Err(e) = authorize::authorize(&auth.identity, tenant, op, s.req_header(), &target) {

@@ -103,6 +103,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     }
 
     let metrics = Arc::new(Metrics::new());
+    metrics.expect_backends(backends.keys().map(String::as_str));
     let gateway = Arc::new(Gateway::new(cfg.clone(), backends, metrics.clone()));
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
@@ -114,11 +115,13 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     });
 
     let tls = match &cfg.tls {
-        Some((cert, key)) => Some(ServerTls::load(cert, key).map_err(std::io::Error::other)?),
+        Some((cert, key)) => Some(ServerTls::load(cert, key).map_err(|e| {
+            std::io::Error::other(format!("{} / {}: {e}", cert.display(), key.display()))
+        })?),
         None => None,
     };
-    let s3_listener = TcpListener::bind(cfg.listen).await?;
-    let admin_listener = TcpListener::bind(cfg.admin_listen).await?;
+    let s3_listener = bind("server.listen", cfg.listen).await?;
+    let admin_listener = bind("server.admin_listen", cfg.admin_listen).await?;
     let s3_addr = s3_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, watch_rx) = watch::channel(false);
@@ -151,6 +154,13 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     })
 }
 
+/// A listener, or an error that names the setting and the address.
+async fn bind(setting: &str, addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{setting} {addr}: {e}")))
+}
+
 /// One backend made ready for requests: the embedded store started, or a remote endpoint
 /// resolved with its TLS client and credentials.
 async fn backend_runtime(
@@ -170,7 +180,13 @@ async fn backend_runtime(
         }
         BackendTarget::Remote { endpoint, keys } => {
             let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-                .await?
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("backend {}: {}: {e}", b.name, endpoint.host),
+                    )
+                })?
                 .next()
                 .ok_or_else(|| {
                     std::io::Error::other(format!(

@@ -314,6 +314,43 @@ impl Authenticator {
         Ok(Self::anonymous(req))
     }
 
+    /// The scheme and access key a request claims, for the access log when they are refused:
+    /// the key as the client wrote it (the log quotes it), at most 128 characters.
+    pub fn attempted(req: &RequestHeader, query: &Query) -> (AuthScheme, Option<String>) {
+        let cut = |key: &str| key.trim().chars().take(128).collect::<String>();
+        let header = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if let Some(v) = header {
+            let before = |s: &str, end: char| s.split(end).next().map(cut);
+            return if let Some(rest) = v.strip_prefix(sigv4::ALGORITHM) {
+                let credential = rest.split("Credential=").nth(1);
+                (
+                    AuthScheme::SigV4Header,
+                    credential.and_then(|c| before(c, '/')),
+                )
+            } else if let Some(rest) = v.strip_prefix("AWS ") {
+                (AuthScheme::SigV2Header, before(rest, ':'))
+            } else if let Some(rest) = v.strip_prefix("HCP ") {
+                (AuthScheme::Hcp, before(rest, ':'))
+            } else {
+                (AuthScheme::Anonymous, None)
+            };
+        }
+        if let Some(credential) = query.get("X-Amz-Credential") {
+            let key = credential.split('/').next().map(cut);
+            return (AuthScheme::SigV4Presigned, key);
+        }
+        if query.has("AWSAccessKeyId") || query.has("Signature") {
+            return (
+                AuthScheme::SigV2Presigned,
+                query.get("AWSAccessKeyId").map(cut),
+            );
+        }
+        (AuthScheme::Anonymous, None)
+    }
+
     /// A browser's CORS preflight: never signature-checked (a presigned URL's signature belongs
     /// to the request the preflight precedes) and carrying no body; the bucket's CORS
     /// configuration answers it.

@@ -331,9 +331,12 @@ impl Gateway {
     ) -> bool {
         x.status = err.status;
         x.code = Some(err.code);
-        if err.cause.is_some() {
-            x.cause.clone_from(&err.cause);
-        }
+        // Every refusal says why in the access log: the gateway's own words where it has them,
+        // else the message the client reads.
+        x.cause = Some(match &err.cause {
+            Some(cause) => cause.clone(),
+            None => err.message.to_string(),
+        });
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
@@ -386,6 +389,7 @@ impl Gateway {
                 id: new_request_id(),
                 pretty: false,
             },
+            client: s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
             cause,
             ..Exchange::default()
         };

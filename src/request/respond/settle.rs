@@ -89,7 +89,17 @@ impl Gateway {
                 backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
                 backend_message = ?backend_err.message, "backend error mapped to InternalError");
         }
-        err
+        let message: String = backend_err
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        err.with_cause(format!(
+            "backend answered {} {backend_code}: {message}",
+            upstream.status.as_u16()
+        ))
     }
 
     /// A control document in S3's names and the client's terms: root element, bucket names
