@@ -31,6 +31,10 @@ check_config() {  # FILE LABEL
 echo "check-deploy: config.toml: configuration OK"
 check_config deploy/config.toml deploy/config.toml
 check_config deploy/sidecar-config.toml deploy/sidecar-config.toml
+# One configuration per backend kind (README "Backends"), as shipped.
+for example in deploy/examples/*.toml; do
+  check_config "$example" "$example"
+done
 
 validate() {  # FILE LABEL
   kubernetes-validate -k "$k8s" --strict --quiet "$1" || fail "$2 does not validate against Kubernetes $k8s"

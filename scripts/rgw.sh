@@ -8,8 +8,9 @@ set -euo pipefail
 cmd=${1:?start|stop}
 dir=$(realpath -m "${2:?directory}")
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+here=$(dirname "$(realpath "$0")")
+free_ports() {  # N: distinct free ports below the ephemeral range (scripts/free_port.py)
+  python3 "$here/free_port.py" "$1"
 }
 
 stop() {
@@ -42,7 +43,7 @@ start() {
   rm -rf "$dir"
   mkdir -p "$dir"/{run,log,mon,osd}
   local mon_v2 mon_v1 rgw_port fsid
-  mon_v2=$(free_port); mon_v1=$(free_port); rgw_port=$(free_port)
+  read -r mon_v2 mon_v1 rgw_port < <(free_ports 3)
   fsid=$(python3 -c 'import uuid; print(uuid.uuid4())')
 
   cat > "$dir/ceph.conf" <<CONF

@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: starts Ceph radosgw and moto on loopback ports, runs every unit and
-# integration test (the client matrix among them), stops what it started, then runs the s3-tests
-# conformance comparison (scripts/conformance.sh, on a radosgw of its own). Needs
-# scripts/install-test-deps.sh once.
+# Runs the whole test suite: installs what is missing (scripts/install-test-deps.sh, as root or
+# through sudo), starts Ceph radosgw and moto on loopback ports, runs every unit and integration
+# test (the client matrix among them), stops what it started, then checks what ships for
+# deployment (scripts/check-deploy.sh) and runs the s3-tests conformance comparison
+# (scripts/conformance.sh, on a radosgw of its own).
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -- NAME         # only cargo tests, with this filter and options after --
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${HCP_GW_VENV:-$PWD/.venv}
 export PATH="$venv/bin:$PATH"
-for cmd in radosgw moto_server aws s3cmd rclone node curl cmake; do
-  command -v "$cmd" >/dev/null || { echo "test.sh: $cmd is missing; run scripts/install-test-deps.sh" >&2; exit 1; }
+missing=()
+for cmd in cc cmake git radosgw moto_server aws s3cmd rclone node curl promtool; do
+  command -v "$cmd" >/dev/null || missing+=("$cmd")
 done
+[ -d tests/clients/node/node_modules ] || missing+=("@aws-sdk/client-s3")
+[ -x .tools/bin/helm ] || missing+=(helm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing what is missing (${missing[*]}): scripts/install-test-deps.sh"
+  if [ "$(id -u)" -eq 0 ]; then
+    scripts/install-test-deps.sh
+  elif command -v sudo >/dev/null; then
+    sudo --preserve-env=HCP_GW_VENV scripts/install-test-deps.sh
+  else
+    echo "test.sh: run scripts/install-test-deps.sh as root once" >&2
+    exit 1
+  fi
+fi
 
 work=$(mktemp -d /tmp/hcp-gw-test.XXXXXX)
 cleanup() {
@@ -37,4 +52,5 @@ cargo test --all-targets -- "$@"
 # The backends of the cargo tests are not needed any more; the conformance runs get a fresh RGW.
 cleanup
 trap - EXIT
+scripts/check-deploy.sh
 scripts/conformance.sh
