@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Checks that README's "Two commands on a fresh machine" are complete: builds a new Debian 12 root
+# with debootstrap, adds only the Rust toolchain (copied from this machine's rustup, as a rustup
+# install would put it), clones the committed tree into it, and runs there, as README says:
+#   1. the prerequisites line (Debian packages),
+#   2. `cargo run --release -- --config config.toml`, then a signed request (create a bucket, put
+#      and get an object with curl's SigV4) against it,
+#   3. `scripts/test.sh`, which installs what the tests need by itself and runs them all.
+# Needs root (debootstrap, chroot, mounts) and about 25 GB of disk; takes 40 to 60 minutes on two
+# cores. The root is kept in WORK for inspection (removed first if it exists).
+#   scripts/fresh-debian.sh [WORK]          # default /tmp/hcp-gw-fresh
+#   FRESH_SKIP_TESTS=1 scripts/fresh-debian.sh   # the first command only
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-/tmp/hcp-gw-fresh}
+root=$work/root
+mirror=${FRESH_MIRROR:-http://deb.debian.org/debian}
+say() { echo "fresh-debian: $*"; }
+
+[ "$(id -u)" -eq 0 ] || { echo "fresh-debian: run as root" >&2; exit 1; }
+command -v debootstrap >/dev/null || { apt-get update -q && apt-get install -y -q debootstrap; }
+toolchain=$(rustup show active-toolchain | cut -d' ' -f1)
+rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+
+mounted=()
+unmount_all() {
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
+}
+trap unmount_all EXIT
+if [ -d "$work" ]; then
+  for m in $(grep -o " $root/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" || true; done
+  rm -rf "$work"
+fi
+mkdir -p "$work"
+
+started=$(date +%s)
+say "debootstrap bookworm into $root"
+debootstrap --variant=minbase bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 \
+  || { tail -20 "$work/debootstrap.log"; exit 1; }
+for m in proc sys dev dev/pts; do
+  mount --bind "/$m" "$root/$m"
+  mounted+=("$root/$m")
+done
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+
+say "adding the Rust toolchain $toolchain (rustup's layout under /root)"
+mkdir -p "$root/root/.rustup/toolchains" "$root/root/.cargo/bin"
+cp -a "$rustup_home/toolchains/$toolchain" "$root/root/.rustup/toolchains/"
+cp -a "$rustup_home/settings.toml" "$root/root/.rustup/" 2>/dev/null || true
+cp -a "$cargo_home/bin/." "$root/root/.cargo/bin/"
+printf 'export PATH=/root/.cargo/bin:$PATH\n' > "$root/root/.cargo/env"
+sed -i "s/^default_toolchain = .*/default_toolchain = \"$toolchain\"/" "$root/root/.rustup/settings.toml" 2>/dev/null || true
+
+say "cloning the committed tree ($(git -C "$repo" rev-parse --short HEAD))"
+git clone -q "$repo" "$root/root/hcp-s3-gateway"
+
+in_root() {  # COMMAND: run in the new root, as root, in the clone, with a login-like environment
+  chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    /bin/bash -c "set -euo pipefail; cd /root/hcp-s3-gateway; . /root/.cargo/env; $1"
+}
+
+# README's prerequisites line, as written there (the rustup line is what the copy above stands for).
+prerequisites=$(sed -n '/^## Two commands on a fresh machine/,/^\*\*Run the gateway/p' "$repo/README.md" \
+  | grep -m1 '^apt-get ')
+say "prerequisites: $prerequisites"
+in_root "export DEBIAN_FRONTEND=noninteractive; $prerequisites" > "$work/prerequisites.log" 2>&1 \
+  || { tail -20 "$work/prerequisites.log"; exit 1; }
+
+say "first command: cargo run --release -- --config config.toml"
+in_root "cargo run --release -- --config config.toml" > "$work/gateway.log" 2>&1 &
+gateway=$!
+for _ in $(seq 1 1800); do
+  grep -q 'serving S3 on' "$work/gateway.log" && break
+  kill -0 "$gateway" 2>/dev/null || { tail -30 "$work/gateway.log"; exit 1; }
+  sleep 1
+done
+grep 'serving S3 on' "$work/gateway.log" || { tail -30 "$work/gateway.log"; exit 1; }
+say "built and serving after $(( $(date +%s) - started ))s"
+sig=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "ZGVtby11c2Vy:4b4d9529148d8d9440d7e20c78287f69"
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+bucket=fresh-$(date +%s)
+in_root "curl -sS -o /dev/null -w 'create bucket: %{http_code}\n' ${sig[*]@Q} -X PUT http://127.0.0.1:8080/$bucket
+  echo 'hello from a fresh Debian 12' > /tmp/object
+  curl -sS -o /dev/null -w 'put object: %{http_code}\n' ${sig[*]@Q} -T /tmp/object http://127.0.0.1:8080/$bucket/hello.txt
+  curl -sS -w 'get object: %{http_code}\n' ${sig[*]@Q} http://127.0.0.1:8080/$bucket/hello.txt" | tee "$work/requests.log"
+grep -q 'get object: 200' "$work/requests.log" && grep -q 'hello from a fresh Debian 12' "$work/requests.log" \
+  || { say "the served request failed"; exit 1; }
+kill -INT "$gateway" 2>/dev/null || true
+pkill -INT -f 'target/release/hcp-s3-gateway' 2>/dev/null || true
+wait "$gateway" 2>/dev/null || true
+
+if [ -n "${FRESH_SKIP_TESTS:-}" ]; then
+  say "done (tests skipped) after $(( $(date +%s) - started ))s"
+  exit 0
+fi
+say "second command: scripts/test.sh"
+if in_root "scripts/test.sh" > "$work/test.log" 2>&1; then
+  grep -E '^test result|^conformance:|^Passed directly|^check-deploy: all' "$work/test.log" \
+    | awk '/^test result/ {p+=$4; f+=$6; next} {print} END {print "cargo tests: " p " passed, " f " failed"}'
+  say "both commands passed after $(( $(date +%s) - started ))s (logs in $work)"
+else
+  tail -40 "$work/test.log"
+  say "scripts/test.sh failed after $(( $(date +%s) - started ))s (log: $work/test.log)"
+  exit 1
+fi
