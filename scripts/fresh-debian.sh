@@ -55,11 +55,26 @@ sed -i "s/^default_toolchain = .*/default_toolchain = \"$toolchain\"/" "$root/ro
 say "cloning the committed tree ($(git -C "$repo" rev-parse --short HEAD))"
 git clone -q "$repo" "$root/root/hcp-s3-gateway"
 
+# The machine's own network settings go in as they are (like resolv.conf above): where this
+# machine reaches registries through a TLS-inspecting proxy, its CA certificates and the
+# variables that point tools at the CA bundle.
+network_env=()
+for var in SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE PIP_CERT GIT_SSL_CAINFO \
+  NODE_EXTRA_CA_CERTS AWS_CA_BUNDLE HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+  [ -n "${!var:-}" ] && network_env+=("$var=${!var}")
+done
 in_root() {  # COMMAND: run in the new root, as root, in the clone, with a login-like environment
-  chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+  chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${network_env[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     /bin/bash -c "set -euo pipefail; cd /root/hcp-s3-gateway; . /root/.cargo/env; $1"
 }
+if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
+  say "the machine's CA certificates (/usr/local/share/ca-certificates)"
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+  in_root "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q ca-certificates && update-ca-certificates" \
+    > "$work/ca.log" 2>&1 || { tail -20 "$work/ca.log"; exit 1; }
+fi
 
 # README's prerequisites line, as written there (the rustup line is what the copy above stands for).
 prerequisites=$(sed -n '/^## Two commands on a fresh machine/,/^\*\*Run the gateway/p' "$repo/README.md" \
