@@ -66,10 +66,20 @@ fn commit() {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=HCP_GW_COMMIT={commit}");
-    // Built again when HEAD moves (the branch's ref file changes with each commit).
-    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
-        if Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+    // Built again when HEAD moves (the branch's ref file changes with each commit); the git
+    // directory is asked of git, so that a worktree's is found too.
+    let git_dir = std::process::Command::new("git")
+        .args(["rev-parse", "--absolute-git-dir"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(dir) = git_dir {
+        for name in ["HEAD", "refs/heads", "packed-refs"] {
+            let path = Path::new(&dir).join(name);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
 }

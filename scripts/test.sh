@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs what is missing (scripts/install-test-deps.sh, as root or
-# through sudo), starts Ceph radosgw and moto on loopback ports, runs every unit and integration
+# Runs the whole test suite: installs what is missing (scripts/install-test-deps.sh; Debian
+# packages as root or through sudo), starts Ceph radosgw and moto on loopback ports, runs every unit and integration
 # test (the client matrix among them), stops what it started, then checks what ships for
 # deployment (scripts/check-deploy.sh) and runs the s3-tests conformance comparison
 # (scripts/conformance.sh, on a radosgw of its own).
@@ -18,14 +18,7 @@ done
 [ -x .tools/bin/helm ] || missing+=(helm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing what is missing (${missing[*]}): scripts/install-test-deps.sh"
-  if [ "$(id -u)" -eq 0 ]; then
-    scripts/install-test-deps.sh
-  elif command -v sudo >/dev/null; then
-    sudo --preserve-env=HCP_GW_VENV scripts/install-test-deps.sh
-  else
-    echo "test.sh: run scripts/install-test-deps.sh as root once" >&2
-    exit 1
-  fi
+  scripts/install-test-deps.sh
 fi
 
 work=$(mktemp -d /tmp/hcp-gw-test.XXXXXX)

@@ -482,6 +482,14 @@ async fn admin_endpoints_report_health_and_metrics() {
         .unwrap_err();
     assert_eq!(sdk_error(&e).0, 404);
     let _ = gw.client_with("bm9ib2R5", "x").list_buckets().send().await;
+    // A sub-resource the gateway does not offer (tagging, rule 39): 501, counted under its name.
+    let tagging = s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&tagging), (501, "NotImplemented".into()));
     let get = |path: &str| curl(None, &[], &format!("{}{path}", gw.admin));
     assert_eq!(get("/healthz").status, 200);
     assert_eq!(get("/readyz").status, 200);
@@ -523,6 +531,10 @@ async fn admin_endpoints_report_health_and_metrics() {
             1.0,
         ),
         (r#"hcp_gateway_backend_up{backend="b"}"#, 1.0),
+        (
+            r#"hcp_gateway_requests_total{backend="",code="NotImplemented",operation="BucketSubresource?tagging",status="501",tenant="t"}"#,
+            1.0,
+        ),
         ("hcp_gateway_requests_in_flight", 0.0),
     ] {
         assert_eq!(value(series), expected, "{series}");

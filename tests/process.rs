@@ -244,7 +244,11 @@ async fn access_log_is_json_and_holds_no_secret() {
     assert_eq!(refused["status"], 403);
     // A refusal names the scheme and key that were tried, the client, and why.
     assert_eq!(refused["auth"], "sigv4", "{refused}");
-    assert_eq!(refused["access_key"], keys(USER, PASSWORD).0.as_str());
+    assert_eq!(
+        refused["claimed_access_key"],
+        keys(USER, PASSWORD).0.as_str()
+    );
+    assert_eq!(refused["access_key"], "-", "unverified: {refused}");
     assert_eq!(refused["client"], "127.0.0.1", "{refused}");
     assert!(
         refused["cause"].as_str().is_some_and(|c| !c.is_empty()),
@@ -378,4 +382,36 @@ fn start_up_errors_name_the_address_and_the_path() {
     std::fs::write(&path, &text).unwrap();
     let stderr = run(&path);
     assert!(stderr.contains(&data.display().to_string()), "{stderr}");
+}
+
+/// The ports scripts give test servers (radosgw, moto, a script's gateway) lie below the
+/// kernel's ephemeral range, where no outgoing connection can take them first, and are free.
+#[test]
+fn test_servers_get_ports_below_the_ephemeral_range() {
+    let out = std::process::Command::new("python3")
+        .args(["scripts/free_port.py", "20"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ports: Vec<u16> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 20, "{ports:?}");
+    let distinct: std::collections::HashSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), 20, "{ports:?}");
+    for port in ports {
+        assert!(
+            (1024..ephemeral).contains(&port),
+            "{port} (ephemeral from {ephemeral})"
+        );
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    }
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use toml_edit::{ImDocument, Item, Table, Value};
 
-use super::file::FileConfig;
+use serde::de::DeserializeOwned;
 
 /// More problems than anyone fixes in one sitting; the rest are reported next time.
 const MAX_PROBLEMS: usize = 50;
@@ -22,32 +22,114 @@ enum Step {
 
 /// The file read, and the structural problems met on the way (each `line N: path: message`).
 /// A syntax error, which leaves nothing to read, is the only problem then.
-pub(super) fn read(text: &str) -> Result<(FileConfig, Vec<String>), Vec<String>> {
-    let original = ImDocument::parse(text.to_string()).map_err(|e| vec![e.to_string()])?;
+pub(super) fn read<T: DeserializeOwned>(text: &str) -> Result<(T, Vec<String>), Vec<String>> {
+    // A syntax error is reported by its line and message, without the line itself, which
+    // could hold a secret.
+    let syntax = |e: toml_edit::TomlError, text: &str| {
+        let line = e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        format!("line {line}: {}", e.message().trim_end())
+    };
+    let original = ImDocument::parse(text.to_string()).map_err(|e| vec![syntax(e, text)])?;
     let mut current = text.to_string();
     let mut problems = Vec::new();
+    let mut removed = Removed::default();
     while problems.len() < MAX_PROBLEMS {
-        let error = match toml::from_str::<FileConfig>(&current) {
+        let error = match toml::from_str::<T>(&current) {
             Ok(file) => return Ok((file, problems)),
             Err(e) => e,
         };
-        let doc = ImDocument::parse(current.clone()).map_err(|e| vec![e.to_string()])?;
+        let doc = match ImDocument::parse(current.clone()) {
+            Ok(doc) => doc,
+            Err(e) => {
+                problems.push(syntax(e, &current));
+                return Err(problems);
+            }
+        };
         let path = error
             .span()
             .map(|span| locate(doc.as_table(), &span))
             .unwrap_or_default();
-        problems.push(describe(&original, text, &path, error.message()));
+        let in_original = removed.original(&path);
+        problems.push(describe(&original, text, &in_original, error.message()));
         let mut doc = doc.into_mut();
         if path.is_empty() || !remove(doc.as_table_mut(), &path) {
             return Err(problems);
         }
+        removed.note(in_original);
         current = doc.to_string();
     }
     Err(problems)
 }
 
+/// The array elements taken out so far, by their path in the file as written, so that a later
+/// problem's path (in the edited document, where the elements after them moved up) is reported
+/// with the indices the file has.
+#[derive(Default)]
+struct Removed(Vec<Vec<Step>>);
+
+impl Removed {
+    fn note(&mut self, path: Vec<Step>) {
+        if matches!(path.last(), Some(Step::Index(_))) {
+            self.0.push(path);
+        }
+    }
+
+    /// `path` of the edited document as a path of the file as written.
+    fn original(&self, path: &[Step]) -> Vec<Step> {
+        let mut out: Vec<Step> = Vec::with_capacity(path.len());
+        for step in path {
+            match step {
+                Step::Key(_) => out.push(step.clone()),
+                Step::Index(edited) => {
+                    // The edited index counts the elements still there: skip the removed ones.
+                    let gone = |i: usize| {
+                        self.0.iter().any(|r| {
+                            r.len() == out.len() + 1
+                                && r[..out.len()] == out[..]
+                                && r[out.len()] == Step::Index(i)
+                        })
+                    };
+                    let mut left = *edited;
+                    let mut i = 0;
+                    loop {
+                        if !gone(i) {
+                            if left == 0 {
+                                break;
+                            }
+                            left -= 1;
+                        }
+                        i += 1;
+                    }
+                    out.push(Step::Index(i));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Keys whose values are secrets (or may be written inline): a problem with one never repeats
+/// the value, since problems are printed and, on a reload, logged.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "access_key",
+    "secret_key",
+    "security_token",
+    "upload_binding_secret",
+];
+
 /// `line N: a.b[2].c: message`, the line found in the file as written.
 fn describe(original: &ImDocument<String>, text: &str, path: &[Step], message: &str) -> String {
+    let secret = path
+        .iter()
+        .any(|step| matches!(step, Step::Key(k) if SECRET_KEYS.contains(&k.as_str())));
+    let message = if secret && !message.starts_with("unknown field") {
+        "not a valid value (a string, or { file = … } or { env = … }); the value is a secret and not shown"
+    } else {
+        message
+    };
     let mut name = String::new();
     for step in path {
         match step {
@@ -226,8 +308,10 @@ fn remove_in_value(value: &mut Value, path: &[Step]) -> bool {
 mod tests {
     use super::*;
 
+    use crate::config::file::FileConfig;
+
     fn problems(text: &str) -> Vec<String> {
-        match read(text) {
+        match read::<FileConfig>(text) {
             Ok((_, problems)) => problems,
             Err(problems) => problems,
         }
@@ -275,12 +359,51 @@ kind = "local"
     }
 
     #[test]
+    fn problems_after_a_removed_element_keep_the_file_s_indices_and_lines() {
+        let text = "[[backends]]\nkind = \"s3\"\n\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpont = \"x\"\n\n\
+                    [[users]]\nusername = 7\n[[users]]\nusername = \"v\"\npassword = \"p\"\ncolour = 1\n";
+        let found = problems(text);
+        let expect = [
+            "line 1: backends[0]: missing field `name`",
+            "line 7: backends[1].endpont: unknown field",
+            "line 10: users[0].username: invalid type",
+            "line 14: users[1].colour: unknown field",
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+        for (prefix, problem) in expect.iter().zip(&found) {
+            assert!(
+                problem.starts_with(prefix),
+                "{problem:?} should start with {prefix:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_shape_is_not_repeated() {
+        let text = "[[users]]\nusername = \"u\"\npassword = 918273645\n\
+                    [auth]\nupload_binding_secret = [\"s3cr3t-binding\"]\n";
+        let found = problems(text).join("\n");
+        assert!(found.contains("users[0].password"), "{found}");
+        assert!(found.contains("auth.upload_binding_secret"), "{found}");
+        assert!(
+            !found.contains("918273645") && !found.contains("s3cr3t"),
+            "{found}"
+        );
+    }
+
+    #[test]
     fn a_sound_file_has_no_problems_and_a_syntax_error_is_one() {
-        assert!(read("[server]\nlisten = \"127.0.0.1:1\"\n")
+        assert!(read::<FileConfig>("[server]\nlisten = \"127.0.0.1:1\"\n")
             .unwrap()
             .1
             .is_empty());
-        let broken = read("[server\n").map(|_| ()).unwrap_err();
+        let broken = read::<FileConfig>("[server\n").map(|_| ()).unwrap_err();
         assert_eq!(broken.len(), 1, "{broken:?}");
+        // Its line is named, not shown: it could hold a secret.
+        let broken = read::<FileConfig>("[[users]]\nusername = \"u\"\npassword = \"s3cr3t\n")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(broken[0].starts_with("line 3:"), "{broken:?}");
+        assert!(!broken[0].contains("s3cr3t"), "{broken:?}");
     }
 }

@@ -118,6 +118,16 @@ fn users_come_from_a_file_too() {
         err[0].contains("auth.users_file") && err[0].contains("bogus"),
         "{err:?}"
     );
+    // A password of the wrong shape, or a line that does not parse, is named, not shown.
+    for users in [
+        "[[users]]\nusername = \"u\"\npassword = 5551234987\n",
+        "[[users]]\nusername = \"u\"\npassword = \"5551234987\n",
+    ] {
+        std::fs::write(dir.path().join("users.toml"), users).unwrap();
+        let err = Config::parse(text, dir.path()).unwrap_err().join("\n");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(!err.contains("5551234987"), "{err}");
+    }
 }
 
 #[test]

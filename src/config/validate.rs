@@ -23,7 +23,7 @@ impl Config {
 
     /// Parses and validates configuration text; relative paths are taken from `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, Vec<String>> {
-        let (file, mut problems) = super::structure::read(text)?;
+        let (file, mut problems) = super::structure::read::<FileConfig>(text)?;
         match Self::from_file(file, base) {
             Ok(cfg) if problems.is_empty() => Ok(cfg),
             Ok(_) => Err(problems),
@@ -169,12 +169,25 @@ fn read_users(
 ) -> Vec<UserEntry> {
     if let Some(path) = &auth.users_file {
         let path = base.join(path);
-        match std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| toml::from_str::<UsersFile>(&t).map_err(|e| e.to_string()))
-        {
-            Ok(more) => entries.extend(more.users),
-            Err(e) => errors.push(format!("auth.users_file {}: {e}", path.display())),
+        // Read like the main file: every problem, and never a secret's value.
+        match std::fs::read_to_string(&path).map_err(|e| vec![e.to_string()]) {
+            Ok(text) => match super::structure::read::<UsersFile>(&text) {
+                Ok((more, problems)) => {
+                    entries.extend(more.users);
+                    let shown = path.display();
+                    errors.extend(
+                        problems
+                            .iter()
+                            .map(|p| format!("auth.users_file {shown}: {p}")),
+                    );
+                }
+                Err(problems) => errors.extend(
+                    problems
+                        .iter()
+                        .map(|p| format!("auth.users_file {}: {p}", path.display())),
+                ),
+            },
+            Err(e) => errors.push(format!("auth.users_file {}: {}", path.display(), e[0])),
         }
     }
     entries
@@ -204,8 +217,9 @@ fn build_backends(
     backends
 }
 
-/// A directory the embedded store can use: an existing directory that is not read-only, or one
-/// that can be created in the nearest existing directory above it.
+/// A directory the embedded store can use: an existing directory it can write in, or one that
+/// can be created in the nearest existing directory above it (which is tried by writing and
+/// removing a file there, as permission bits alone do not tell, for root or for ACLs).
 fn usable_dir(dir: &Path) -> Result<(), String> {
     let mut at = dir;
     loop {
@@ -217,10 +231,7 @@ fn usable_dir(dir: &Path) -> Result<(), String> {
                     format!("cannot be created: {} is not a directory", at.display())
                 })
             }
-            Ok(m) if m.permissions().readonly() => {
-                return Err(format!("{} is read-only", at.display()))
-            }
-            Ok(_) => return Ok(()),
+            Ok(_) => return writable(at),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -235,6 +246,17 @@ fn usable_dir(dir: &Path) -> Result<(), String> {
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+fn writable(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".hcp-s3-gateway-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<SocketAddr> {

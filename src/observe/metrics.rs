@@ -206,10 +206,12 @@ impl Metrics {
             registry: r,
         };
         // Resident memory, CPU seconds, open file descriptors and the like (Linux /proc).
-        let process = prometheus::process_collector::ProcessCollector::for_self();
+        #[cfg(target_os = "linux")]
         metrics
             .registry
-            .register(Box::new(process))
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
             .expect("metric registered once");
         metrics.initialise();
         metrics

@@ -365,9 +365,10 @@ pub fn classify(
             Method::GET => Ok(Operation::ListBuckets),
             // Most often a virtual-host client whose Host is under no configured domain, so
             // that the bucket in its Host was not seen (a CreateBucket then looks like PUT /).
-            _ => Err(not_allowed().with_message(
-                "The request names no bucket. Path style needs /bucket in the path; virtual-host \
-                 style needs a Host under one of the gateway's domains (addressing.domains).",
+            // HCP's answer; the hint is for the operator, in the access log.
+            _ => Err(not_allowed().with_cause(
+                "no bucket named: path style needs /bucket; virtual-host style needs a Host \
+                 under one of addressing.domains",
             )),
         };
     }
@@ -501,15 +502,14 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_a_bucket_says_how_to_name_one() {
+    fn a_request_without_a_bucket_is_hcp_s_405_and_the_log_says_how_to_name_one() {
         let err =
             classify(&Method::PUT, &target(None, None), &Query::parse(b""), false).unwrap_err();
         assert_eq!((err.status, err.code), (405, HcpCode::MethodNotAllowed));
-        assert!(
-            err.message.contains("addressing.domains"),
-            "{}",
-            err.message
-        );
+        // The client gets HCP's message; the operator's log says how to name a bucket.
+        assert!(!err.message.contains("addressing"), "{}", err.message);
+        let cause = err.cause.unwrap_or_default();
+        assert!(cause.contains("addressing.domains"), "{cause}");
     }
 
     #[test]

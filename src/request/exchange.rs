@@ -25,7 +25,10 @@ pub(super) struct Exchange {
     pub(super) sub_resource: Option<&'static str>,
     pub(super) tenant: String,
     pub(super) backend: String,
+    /// The verified caller's access key.
     pub(super) access_key: Option<String>,
+    /// The access key a refused request claimed (unverified: anyone can write any key).
+    pub(super) claimed_access_key: Option<String>,
     pub(super) scheme: &'static str,
     pub(super) bucket: Option<String>,
     pub(super) key: Option<String>,
@@ -73,6 +76,7 @@ impl Gateway {
             request_id = %x.reply.id,
             client = %x.client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
             access_key = %q(x.access_key.as_deref().unwrap_or("-")),
+            claimed_access_key = %q(x.claimed_access_key.as_deref().unwrap_or("-")),
             auth = x.scheme,
             tenant = %q(&x.tenant),
             operation = op,
@@ -87,7 +91,7 @@ impl Gateway {
             bytes_in = x.bytes_in,
             bytes_out = x.bytes_out,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
-            cause = %q(x.cause.as_deref().unwrap_or("")),
+            cause = %q(capped(x.cause.as_deref().unwrap_or(""), 512)),
         );
     }
 }
@@ -103,6 +107,14 @@ impl std::fmt::Display for Quoted<'_> {
         } else {
             f.write_str(self.0)
         }
+    }
+}
+
+/// At most `max` characters of `s` (a cause can quote a client's or a backend's words).
+fn capped(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => &s[..end],
+        None => s,
     }
 }
 

@@ -40,7 +40,7 @@ impl Gateway {
             .inspect_err(|_| {
                 let (scheme, key) = Authenticator::attempted(s.req_header(), &query);
                 x.scheme = scheme.name();
-                x.access_key = key;
+                x.claimed_access_key = key;
             })?;
         x.access_key = auth.identity.access_key().map(str::to_string);
         x.scheme = auth.identity.scheme().name();

@@ -314,33 +314,34 @@ impl Authenticator {
         Ok(Self::anonymous(req))
     }
 
-    /// The scheme and access key a request claims, for the access log when they are refused:
-    /// the key as the client wrote it (the log quotes it), at most 128 characters.
+    /// The scheme and access key a request claims, for the access log when it is refused: the
+    /// key as the client wrote it (the log quotes it), at most 128 characters, and only where
+    /// the scheme's syntax puts a key (never the proof after it).
     pub fn attempted(req: &RequestHeader, query: &Query) -> (AuthScheme, Option<String>) {
         let cut = |key: &str| key.trim().chars().take(128).collect::<String>();
-        let header = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        if let Some(v) = header {
-            let before = |s: &str, end: char| s.split(end).next().map(cut);
+        let key_before = |s: &str, end: char| s.split_once(end).map(|(k, _)| cut(k));
+        if let Some(v) = req.headers.get(http::header::AUTHORIZATION) {
+            let v = String::from_utf8_lossy(v.as_bytes());
             return if let Some(rest) = v.strip_prefix(sigv4::ALGORITHM) {
-                let credential = rest.split("Credential=").nth(1);
+                let credential = rest.split_once("Credential=").map(|(_, c)| c);
                 (
                     AuthScheme::SigV4Header,
-                    credential.and_then(|c| before(c, '/')),
+                    credential.and_then(|c| key_before(c, '/')),
                 )
             } else if let Some(rest) = v.strip_prefix("AWS ") {
-                (AuthScheme::SigV2Header, before(rest, ':'))
+                (AuthScheme::SigV2Header, key_before(rest, ':'))
             } else if let Some(rest) = v.strip_prefix("HCP ") {
-                (AuthScheme::Hcp, before(rest, ':'))
+                (AuthScheme::Hcp, key_before(rest, ':'))
             } else {
                 (AuthScheme::Anonymous, None)
             };
         }
-        if let Some(credential) = query.get("X-Amz-Credential") {
-            let key = credential.split('/').next().map(cut);
-            return (AuthScheme::SigV4Presigned, key);
+        if query.has("X-Amz-Algorithm")
+            || query.has("X-Amz-Signature")
+            || query.has("X-Amz-Credential")
+        {
+            let credential = query.get("X-Amz-Credential").unwrap_or_default();
+            return (AuthScheme::SigV4Presigned, key_before(credential, '/'));
         }
         if query.has("AWSAccessKeyId") || query.has("Signature") {
             return (
@@ -437,5 +438,58 @@ impl Authenticator {
             principal: Principal::User(user),
             scheme,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(authorization: Option<&str>, query: &str) -> (&'static str, Option<String>) {
+        let mut req = RequestHeader::build("GET", b"/b/k", None).unwrap();
+        if let Some(v) = authorization {
+            req.insert_header("authorization", v).unwrap();
+        }
+        let (scheme, key) = Authenticator::attempted(&req, &Query::parse(query.as_bytes()));
+        (scheme.name(), key)
+    }
+
+    #[test]
+    fn a_refused_request_s_claimed_key_is_the_key_never_the_proof() {
+        let key = |k: &str| Some(k.to_string());
+        let v4 = "AWS4-HMAC-SHA256 Credential=AKID/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(claimed(Some(v4), ""), ("sigv4", key("AKID")));
+        assert_eq!(
+            claimed(Some("AWS AKID:c2lnbmF0dXJl"), ""),
+            ("sigv2", key("AKID"))
+        );
+        assert_eq!(
+            claimed(Some("HCP dXNlcg==:5f4dcc3b5aa765d61d8327deb882cf99"), ""),
+            ("hcp", key("dXNlcg=="))
+        );
+        // Without the separator there is no key to tell from the proof: none is logged.
+        assert_eq!(
+            claimed(Some("HCP 5f4dcc3b5aa765d61d8327deb882cf99"), ""),
+            ("hcp", None)
+        );
+        assert_eq!(claimed(Some("AWS c2lnbmF0dXJl"), ""), ("sigv2", None));
+        assert_eq!(
+            claimed(None, "X-Amz-Credential=AKID%2F20261130%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=x"),
+            ("sigv4-presigned", key("AKID"))
+        );
+        assert_eq!(
+            claimed(None, "X-Amz-Signature=x"),
+            ("sigv4-presigned", None)
+        );
+        assert_eq!(
+            claimed(None, "AWSAccessKeyId=AKID&Signature=x"),
+            ("sigv2-presigned", key("AKID"))
+        );
+        let long = format!("AWS {}:sig", "A".repeat(300));
+        assert_eq!(
+            claimed(Some(&long), "").1.map(|k| k.chars().count()),
+            Some(128)
+        );
+        assert_eq!(claimed(None, ""), ("anonymous", None));
     }
 }

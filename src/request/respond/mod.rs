@@ -331,12 +331,13 @@ impl Gateway {
     ) -> bool {
         x.status = err.status;
         x.code = Some(err.code);
-        // Every refusal says why in the access log: the gateway's own words where it has them,
-        // else the message the client reads.
-        x.cause = Some(match &err.cause {
-            Some(cause) => cause.clone(),
-            None => err.message.to_string(),
-        });
+        // Every refusal says why in the access log: the error's own cause, else one the phase
+        // noted before, else the message the client reads.
+        x.cause = err
+            .cause
+            .clone()
+            .or_else(|| x.cause.take())
+            .or_else(|| Some(err.message.to_string()));
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
