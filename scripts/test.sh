@@ -39,7 +39,7 @@ source "$work/moto/env"
 echo "test.sh: backends up in $(( $(date +%s) - started ))s"
 
 [ "${1:-}" = "--" ] && shift
-cargo test --all-targets -- "$@"
+cargo test --all-targets --no-fail-fast -- "$@"
 [ $# -gt 0 ] && exit 0
 
 # The backends of the cargo tests are not needed any more; the conformance runs get a fresh RGW.

@@ -43,6 +43,21 @@ impl Reach {
     }
 }
 
+/// Of a name's addresses, the first that accepts a connection within `timeout`, else the first:
+/// `localhost` resolves to `::1` before `127.0.0.1` on many systems, while a backend may listen
+/// on one of them only (clients try each address in turn; the gateway picks one per resolution).
+pub async fn reachable(addrs: &[SocketAddr], timeout: Duration) -> Option<SocketAddr> {
+    if addrs.len() > 1 {
+        for addr in addrs {
+            let connect = tokio::net::TcpStream::connect(addr);
+            if let Ok(Ok(_)) = tokio::time::timeout(timeout, connect).await {
+                return Some(*addr);
+            }
+        }
+    }
+    addrs.first().copied()
+}
+
 /// Probes between two DNS resolutions of a backend's name (about half a minute).
 const RESOLVE_EVERY: u32 = 15;
 
@@ -189,9 +204,16 @@ impl BackendHealth {
                 continue;
             };
             match tokio::net::lookup_host((host.as_str(), *port)).await {
-                Ok(mut addrs) => {
-                    if let Some(addr) = addrs.next() {
-                        if addr != **p.reach.resolved.load() {
+                Ok(addrs) => {
+                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    let current = p.reach.addr();
+                    // A reachable address that the name still has is kept.
+                    if addrs.contains(&current) && p.up.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    let timeout = p.reach.timeout.min(PROBE_INTERVAL);
+                    if let Some(addr) = reachable(&addrs, timeout).await {
+                        if addr != current {
                             tracing::info!(backend = %p.reach.name, %addr, "backend address changed");
                             p.reach.resolved.store(Arc::new(addr));
                         }
@@ -237,6 +259,23 @@ mod tests {
         health.resolve_all().await;
         let now: SocketAddr = reach.addr();
         assert!(now.ip().is_loopback() && now.port() == 9000, "{now}");
+    }
+
+    #[tokio::test]
+    async fn of_several_addresses_the_one_that_accepts_is_taken() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed: SocketAddr = format!("[::1]:{}", open.port()).parse().unwrap();
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let t = Duration::from_secs(1);
+        assert_eq!(reachable(&[closed, open], t).await, Some(open));
+        assert_eq!(reachable(&[refused, open], t).await, Some(open));
+        // None accepts: the first, as the name gave it.
+        assert_eq!(reachable(&[refused, closed], t).await, Some(refused));
+        assert_eq!(reachable(&[], t).await, None);
     }
 
     #[test]

@@ -179,15 +179,21 @@ async fn backend_runtime(
             rt
         }
         BackendTarget::Remote { endpoint, keys } => {
-            let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("backend {}: {}: {e}", b.name, endpoint.host),
+                        )
+                    })?
+                    .collect();
+            let timeout = b
+                .connect_timeout
+                .min(crate::backend::health::PROBE_INTERVAL);
+            let addr = crate::backend::health::reachable(&addrs, timeout)
                 .await
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("backend {}: {}: {e}", b.name, endpoint.host),
-                    )
-                })?
-                .next()
                 .ok_or_else(|| {
                     std::io::Error::other(format!(
                         "backend {}: {} does not resolve",
