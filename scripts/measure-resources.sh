@@ -23,13 +23,13 @@ kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 export AWS_ACCESS_KEY_ID=ZGVtby11c2Vy AWS_SECRET_ACCESS_KEY=4b4d9529148d8d9440d7e20c78287f69
 export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=$work/aws-config
 printf '[default]\ns3 =\n  max_concurrent_requests = 10\n  multipart_chunksize = 20MB\n' > "$AWS_CONFIG_FILE"
-aws_s3() { aws --endpoint-url "http://127.0.0.1:$s3_port" s3 "$@" --only-show-errors; }
-aws_s3 mb s3://resources
+aws_s3() { aws --endpoint-url "http://127.0.0.1:$s3_port" s3 "$@"; }
+aws_s3 mb s3://resources > /dev/null
 sleep 1
 idle=$(kib VmRSS)
 head -c $((200 * 1024 * 1024)) /dev/urandom > "$work/object"
-aws_s3 cp "$work/object" s3://resources/object
-aws_s3 cp s3://resources/object "$work/copy"
+aws_s3 cp --only-show-errors "$work/object" s3://resources/object
+aws_s3 cp --only-show-errors s3://resources/object "$work/copy"
 cmp "$work/object" "$work/copy"
 peak=$(kib VmHWM)
 echo "resources: idle VmRSS $((idle / 1024)) MiB, peak VmHWM $((peak / 1024)) MiB over a 200 MiB aws cli upload and download (byte-identical)"
