@@ -5,4 +5,5 @@
 pub mod credentials;
 pub mod health;
 pub mod local;
+pub mod store;
 pub mod upstream;
