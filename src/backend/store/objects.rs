@@ -1,0 +1,611 @@
+//! Objects on one machine: bodies as files named by random ids (never by their keys), metadata
+//! and listing order in a redb database. A write becomes visible whole or not at all: the body
+//! is written to `tmp/`, synced and renamed into `blobs/`, and only then does one database
+//! transaction point the key at it (and the replaced body is removed after the commit). What a
+//! crash leaves behind — bodies in `tmp/`, bodies no key points at — is removed when the store
+//! opens.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use md5::Digest as _;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::listing::{Page, Query};
+
+/// Bucket name → bucket record (JSON).
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+/// `bucket NUL key` → object record (JSON); keys hold no NUL, so a bucket's keys are one range
+/// in byte order.
+const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+
+/// The longest key HCP allows (manual, "Object names").
+pub const MAX_KEY_BYTES: usize = 4095;
+
+#[derive(Debug)]
+pub enum StoreError {
+    NoSuchBucket,
+    NoSuchKey,
+    BucketNotEmpty,
+    /// `If-None-Match: *` and the key exists.
+    PreconditionFailed,
+    /// Empty, over 4,095 bytes, or holding NUL.
+    InvalidKey,
+    Io(io::Error),
+}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+fn db_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(io::Error::other(format!("metadata database: {e}")))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BucketRecord {
+    /// Seconds since the epoch.
+    pub created: u64,
+}
+
+/// What the store keeps of an object besides its body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectRecord {
+    /// The body's file in `blobs/`.
+    pub blob: String,
+    pub size: u64,
+    /// Without quotes: the body's MD5 in hex, or S3's `md5-of-part-md5s-N` for a multipart one.
+    pub etag: String,
+    /// Milliseconds since the epoch.
+    pub modified: u64,
+    /// `application/octet-stream` unless the writer said otherwise.
+    pub content_type: String,
+    /// Content-Encoding, Content-Disposition, Content-Language, Cache-Control, Expires, and
+    /// checksums, by lower-case header name.
+    pub headers: BTreeMap<String, String>,
+    /// User metadata (`x-amz-meta-*`), by name without the prefix.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a writer says about an object besides its body.
+#[derive(Debug, Clone, Default)]
+pub struct Description {
+    pub content_type: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A condition on the key a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    None,
+    /// `If-None-Match: *`: only if the key does not exist.
+    Absent,
+}
+
+pub struct Objects {
+    root: PathBuf,
+    db: Database,
+}
+
+/// A body being written to `tmp/`, with its MD5; dropped unfinished, it is removed.
+pub struct BlobWriter {
+    path: PathBuf,
+    id: String,
+    file: Option<File>,
+    md5: md5::Md5,
+    size: u64,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file
+            .as_mut()
+            .expect("open until finished")
+            .write_all(bytes)?;
+        self.md5.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn object_key(bucket: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn random_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl Objects {
+    /// Opens (or creates) the store under `root` and removes what an interrupted write left.
+    pub fn open(root: &Path) -> Result<Objects, StoreError> {
+        for dir in ["tmp", "blobs"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        let db = Database::create(root.join("metadata.redb")).map_err(db_error)?;
+        let tx = db.begin_write().map_err(db_error)?;
+        tx.open_table(BUCKETS).map_err(db_error)?;
+        tx.open_table(OBJECTS).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        let store = Objects {
+            root: root.to_path_buf(),
+            db,
+        };
+        store.collect_garbage()?;
+        Ok(store)
+    }
+
+    /// Removes every body in `tmp/` and every body in `blobs/` that no key points at.
+    fn collect_garbage(&self) -> Result<(), StoreError> {
+        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+            std::fs::remove_file(entry?.path())?;
+        }
+        let mut used = HashSet::new();
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let table = tx.open_table(OBJECTS).map_err(db_error)?;
+        for item in table.iter().map_err(db_error)? {
+            let (_, value) = item.map_err(db_error)?;
+            let record: ObjectRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+            used.insert(record.blob);
+        }
+        for entry in std::fs::read_dir(self.root.join("blobs"))? {
+            let entry = entry?;
+            if !used.contains(entry.file_name().to_string_lossy().as_ref()) {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_bucket(&self, name: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let created = {
+            let mut table = tx.open_table(BUCKETS).map_err(db_error)?;
+            if table.get(name).map_err(db_error)?.is_some() {
+                false
+            } else {
+                let record = BucketRecord {
+                    created: now_millis() / 1000,
+                };
+                let bytes = serde_json::to_vec(&record).map_err(db_error)?;
+                table.insert(name, bytes.as_slice()).map_err(db_error)?;
+                true
+            }
+        };
+        tx.commit().map_err(db_error)?;
+        Ok(created)
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let table = tx.open_table(BUCKETS).map_err(db_error)?;
+        let found = table.get(name).map_err(db_error)?;
+        found
+            .map(|v| serde_json::from_slice(v.value()).map_err(db_error))
+            .transpose()
+    }
+
+    pub fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let table = tx.open_table(BUCKETS).map_err(db_error)?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(db_error)? {
+            let (k, v) = item.map_err(db_error)?;
+            let record = serde_json::from_slice(v.value()).map_err(db_error)?;
+            out.push((k.value().to_string(), record));
+        }
+        Ok(out)
+    }
+
+    /// Removes an empty bucket.
+    pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        {
+            let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+            if buckets.get(name).map_err(db_error)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+            let start = object_key(name, b"");
+            let mut range = objects.range(start.as_slice()..).map_err(db_error)?;
+            if let Some(item) = range.next() {
+                let (k, _) = item.map_err(db_error)?;
+                if k.value().starts_with(&start) {
+                    return Err(StoreError::BucketNotEmpty);
+                }
+            }
+            buckets.remove(name).map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(())
+    }
+
+    /// A body to write; [`Objects::commit`] makes it an object.
+    pub fn writer(&self) -> Result<BlobWriter, StoreError> {
+        let id = random_id();
+        let path = self.root.join("tmp").join(&id);
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        Ok(BlobWriter {
+            path,
+            id,
+            file: Some(file),
+            md5: md5::Md5::new(),
+            size: 0,
+        })
+    }
+
+    /// Makes the written body the object `bucket`/`key`, atomically: synced, renamed into
+    /// `blobs/`, then the key pointed at it in one transaction (checking the bucket and the
+    /// condition inside it). The body it replaces is removed after the commit.
+    pub fn commit(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        mut body: BlobWriter,
+        description: Description,
+        condition: Condition,
+    ) -> Result<ObjectRecord, StoreError> {
+        check_key(key)?;
+        let file = body.file.take().expect("open until finished");
+        file.sync_all()?;
+        drop(file);
+        let blob_path = self.root.join("blobs").join(&body.id);
+        if let Err(e) = std::fs::rename(&body.path, &blob_path) {
+            let _ = std::fs::remove_file(&body.path);
+            return Err(e.into());
+        }
+        let record = ObjectRecord {
+            blob: body.id.clone(),
+            size: body.size,
+            etag: hex::encode(body.md5.clone().finalize()),
+            modified: now_millis(),
+            content_type: description
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            headers: description.headers,
+            metadata: description.metadata,
+        };
+        match self.point(bucket, key, &record, condition) {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    let _ = std::fs::remove_file(self.root.join("blobs").join(old));
+                }
+                Ok(record)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&blob_path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Points `key` at `record` in one transaction; the blob it pointed at before, if any.
+    fn point(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        record: &ObjectRecord,
+        condition: Condition,
+    ) -> Result<Option<String>, StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let replaced = {
+            let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+            if buckets.get(bucket).map_err(db_error)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
+            let k = object_key(bucket, key);
+            let bytes = serde_json::to_vec(record).map_err(db_error)?;
+            let old = objects
+                .insert(k.as_slice(), bytes.as_slice())
+                .map_err(db_error)?
+                .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()));
+            match old {
+                Some(_) if condition == Condition::Absent => {
+                    return Err(StoreError::PreconditionFailed)
+                }
+                Some(old) => Some(old.map_err(db_error)?.blob),
+                None => None,
+            }
+        };
+        tx.commit().map_err(db_error)?;
+        Ok(replaced)
+    }
+
+    /// The object's record and the file holding its body.
+    pub fn get(&self, bucket: &str, key: &[u8]) -> Result<(ObjectRecord, PathBuf), StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        if tx
+            .open_table(BUCKETS)
+            .map_err(db_error)?
+            .get(bucket)
+            .map_err(db_error)?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+        let found = objects
+            .get(object_key(bucket, key).as_slice())
+            .map_err(db_error)?
+            .ok_or(StoreError::NoSuchKey)?;
+        let record: ObjectRecord = serde_json::from_slice(found.value()).map_err(db_error)?;
+        let path = self.root.join("blobs").join(&record.blob);
+        Ok((record, path))
+    }
+
+    /// Removes the object; false if there was none.
+    pub fn delete(&self, bucket: &str, key: &[u8]) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let removed = {
+            let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+            if buckets.get(bucket).map_err(db_error)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
+            let old = objects
+                .remove(object_key(bucket, key).as_slice())
+                .map_err(db_error)?;
+            old.map(|v| serde_json::from_slice::<ObjectRecord>(v.value()))
+                .transpose()
+                .map_err(db_error)?
+        };
+        tx.commit().map_err(db_error)?;
+        if let Some(old) = &removed {
+            let _ = std::fs::remove_file(self.root.join("blobs").join(&old.blob));
+        }
+        Ok(removed.is_some())
+    }
+
+    /// One page of the bucket's keys by S3's listing rules, from one consistent snapshot.
+    pub fn list(&self, bucket: &str, query: &Query<'_>) -> Result<Page<ObjectRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        if tx
+            .open_table(BUCKETS)
+            .map_err(db_error)?
+            .get(bucket)
+            .map_err(db_error)?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+        let start = object_key(bucket, &Page::<ObjectRecord>::start(query));
+        let bucket_start = object_key(bucket, b"");
+        let mut error = None;
+        let keys = objects
+            .range(start.as_slice()..)
+            .map_err(db_error)?
+            .map_while(|item| match item {
+                Ok((k, v)) => {
+                    let k = k.value();
+                    if !k.starts_with(&bucket_start) {
+                        return None;
+                    }
+                    match serde_json::from_slice::<ObjectRecord>(v.value()) {
+                        Ok(record) => Some((k[bucket_start.len()..].to_vec(), record)),
+                        Err(e) => {
+                            error = Some(db_error(e));
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    error = Some(db_error(e));
+                    None
+                }
+            });
+        let page = Page::of(keys, query);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(page),
+        }
+    }
+}
+
+/// Keys HCP allows: 1 to 4,095 bytes, any byte but NUL (the key is never a file name here, so
+/// `..`, leading slashes and trailing-slash folders are ordinary keys).
+pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || key.contains(&0) {
+        return Err(StoreError::InvalidKey);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::store::listing::Entry;
+
+    fn put(store: &Objects, bucket: &str, key: &[u8], body: &[u8]) -> ObjectRecord {
+        let mut w = store.writer().unwrap();
+        w.write(body).unwrap();
+        store
+            .commit(bucket, key, w, Description::default(), Condition::None)
+            .unwrap()
+    }
+
+    fn read(store: &Objects, bucket: &str, key: &[u8]) -> Vec<u8> {
+        let (_, path) = store.get(bucket, key).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn any_key_hcp_allows_is_an_object_and_no_key_is_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        assert!(store.create_bucket("b").unwrap());
+        assert!(!store.create_bucket("b").unwrap());
+        store.create_bucket("other").unwrap();
+        let long = vec![b'k'; MAX_KEY_BYTES];
+        let keys: Vec<&[u8]> = vec![
+            b"../other/secret",
+            b"/leading",
+            b"dir/",
+            b"dir",
+            b"a//b",
+            b"..",
+            &long,
+            "ü é".as_bytes(),
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            put(&store, "b", key, format!("body {i}").as_bytes());
+        }
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(read(&store, "b", key), format!("body {i}").as_bytes());
+        }
+        let rec = store.get("b", b"dir/").unwrap().0;
+        assert_eq!(rec.etag, hex::encode(md5::Md5::digest(b"body 2")));
+        assert_eq!(rec.content_type, "application/octet-stream");
+        // Bodies are files named by random ids; nothing else is under the root.
+        assert!(files(&dir.path().join("blobs"))
+            .iter()
+            .all(|f| f.len() == 32));
+        assert_eq!(files(dir.path()), ["blobs", "metadata.redb", "tmp"]);
+        assert!(matches!(
+            store.get("other", b"secret"),
+            Err(StoreError::NoSuchKey)
+        ));
+        assert!(matches!(
+            store.get("nope", b"k"),
+            Err(StoreError::NoSuchBucket)
+        ));
+        for bad in [&b""[..], b"a\0b", &vec![b'k'; MAX_KEY_BYTES + 1]] {
+            let w = store.writer().unwrap();
+            let r = store.commit("b", bad, w, Description::default(), Condition::None);
+            assert!(matches!(r, Err(StoreError::InvalidKey)), "{bad:?}");
+        }
+        assert!(files(&dir.path().join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn replaced_and_deleted_bodies_go_and_buckets_empty_before_they_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        put(&store, "b", b"k", b"one");
+        put(&store, "b", b"k", b"two");
+        assert_eq!(read(&store, "b", b"k"), b"two");
+        assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+        let w = store.writer().unwrap();
+        let r = store.commit("b", b"k", w, Description::default(), Condition::Absent);
+        assert!(matches!(r, Err(StoreError::PreconditionFailed)));
+        assert_eq!(read(&store, "b", b"k"), b"two");
+        assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(StoreError::BucketNotEmpty)
+        ));
+        assert!(store.delete("b", b"k").unwrap());
+        assert!(!store.delete("b", b"k").unwrap());
+        assert!(files(&dir.path().join("blobs")).is_empty());
+        store.delete_bucket("b").unwrap();
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(StoreError::NoSuchBucket)
+        ));
+    }
+
+    #[test]
+    fn what_an_interrupted_write_leaves_is_gone_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            put(&store, "b", b"kept", b"whole");
+            // A body half written (the process died before commit)...
+            let mut w = store.writer().unwrap();
+            w.write(b"half").unwrap();
+            std::mem::forget(w);
+            // ...and one renamed into blobs/ whose transaction never committed.
+            std::fs::write(dir.path().join("blobs").join("0".repeat(32)), b"orphan").unwrap();
+        }
+        let store = Objects::open(dir.path()).unwrap();
+        assert!(files(&dir.path().join("tmp")).is_empty());
+        assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+        assert_eq!(read(&store, "b", b"kept"), b"whole");
+    }
+
+    #[test]
+    fn concurrent_writes_of_one_key_leave_one_whole_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Objects::open(dir.path()).unwrap());
+        store.create_bucket("b").unwrap();
+        let bodies: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 64 * 1024]).collect();
+        std::thread::scope(|s| {
+            for body in &bodies {
+                let store = store.clone();
+                s.spawn(move || put(&store, "b", b"k", body));
+            }
+        });
+        let got = read(&store, "b", b"k");
+        assert!(bodies.contains(&got));
+        assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+    }
+
+    #[test]
+    fn listings_come_from_the_database_in_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        store.create_bucket("b2").unwrap();
+        for key in ["z", "a/1", "a/2", "a/", "b"] {
+            put(&store, "b", key.as_bytes(), b"x");
+        }
+        put(&store, "b2", b"a/1", b"x");
+        let query = Query {
+            prefix: b"",
+            delimiter: b"/",
+            after: None,
+            max: 1000,
+        };
+        let page = store.list("b", &query).unwrap();
+        let names: Vec<&[u8]> = page.entries.iter().map(Entry::name).collect();
+        assert_eq!(names, [&b"a/"[..], b"b", b"z"]);
+        match &page.entries[1] {
+            Entry::Key(_, record) => assert_eq!(record.etag, hex::encode(md5::Md5::digest(b"x"))),
+            Entry::Prefix(_) => panic!("b is a key"),
+        }
+        assert!(matches!(
+            store.list("nope", &query),
+            Err(StoreError::NoSuchBucket)
+        ));
+    }
+}
