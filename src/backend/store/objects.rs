@@ -17,11 +17,19 @@ use serde::{Deserialize, Serialize};
 
 use super::listing::{Page, Query};
 
+mod multipart;
+
 /// Bucket name → bucket record (JSON).
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `bucket NUL key` → object record (JSON); keys hold no NUL, so a bucket's keys are one range
 /// in byte order.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+/// Upload id → open multipart upload (JSON).
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+/// `bucket NUL key NUL upload id` → nothing: the open uploads in ListMultipartUploads' order.
+const UPLOAD_ORDER: TableDefinition<&[u8], ()> = TableDefinition::new("upload_order");
+/// (upload id, part number) → part record (JSON).
+const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
 
 /// The longest key HCP allows (manual, "Object names").
 pub const MAX_KEY_BYTES: usize = 4095;
@@ -35,6 +43,12 @@ pub enum StoreError {
     PreconditionFailed,
     /// Empty, over 4,095 bytes, or holding NUL.
     InvalidKey,
+    NoSuchUpload,
+    /// A listed part was not uploaded, or with another ETag.
+    InvalidPart,
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the minimum (its number).
+    EntityTooSmall(u32),
     Io(io::Error),
 }
 
@@ -73,8 +87,28 @@ pub struct ObjectRecord {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// An open multipart upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: Vec<u8>,
+    /// Milliseconds since the epoch.
+    pub initiated: u64,
+    pub description: Description,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartRecord {
+    pub blob: String,
+    pub size: u64,
+    /// The part's MD5 in hex.
+    pub etag: String,
+    pub modified: u64,
+}
+
 /// What a writer says about an object besides its body.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Description {
     pub content_type: Option<String>,
     pub headers: BTreeMap<String, String>,
@@ -154,6 +188,9 @@ impl Objects {
         let tx = db.begin_write().map_err(db_error)?;
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
+        tx.open_table(UPLOADS).map_err(db_error)?;
+        tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
+        tx.open_table(PARTS).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         let store = Objects {
             root: root.to_path_buf(),
@@ -174,6 +211,12 @@ impl Objects {
         for item in table.iter().map_err(db_error)? {
             let (_, value) = item.map_err(db_error)?;
             let record: ObjectRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+            used.insert(record.blob);
+        }
+        let parts = tx.open_table(PARTS).map_err(db_error)?;
+        for item in parts.iter().map_err(db_error)? {
+            let (_, value) = item.map_err(db_error)?;
+            let record: PartRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
             used.insert(record.blob);
         }
         for entry in std::fs::read_dir(self.root.join("blobs"))? {
@@ -269,23 +312,30 @@ impl Objects {
         &self,
         bucket: &str,
         key: &[u8],
-        mut body: BlobWriter,
+        body: BlobWriter,
         description: Description,
         condition: Condition,
     ) -> Result<ObjectRecord, StoreError> {
         check_key(key)?;
-        let file = body.file.take().expect("open until finished");
-        file.sync_all()?;
-        drop(file);
-        let blob_path = self.root.join("blobs").join(&body.id);
-        if let Err(e) = std::fs::rename(&body.path, &blob_path) {
-            let _ = std::fs::remove_file(&body.path);
-            return Err(e.into());
-        }
+        let etag = hex::encode(body.md5.clone().finalize());
+        self.commit_as(bucket, key, body, etag, description, condition)
+    }
+
+    /// [`Objects::commit`] with the ETag given (a multipart object's is not its body's MD5).
+    fn commit_as(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        body: BlobWriter,
+        etag: String,
+        description: Description,
+        condition: Condition,
+    ) -> Result<ObjectRecord, StoreError> {
+        let (id, size, blob_path) = self.seal(body)?;
         let record = ObjectRecord {
-            blob: body.id.clone(),
-            size: body.size,
-            etag: hex::encode(body.md5.clone().finalize()),
+            blob: id,
+            size,
+            etag,
             modified: now_millis(),
             content_type: description
                 .content_type
@@ -305,6 +355,19 @@ impl Objects {
                 Err(e)
             }
         }
+    }
+
+    /// Syncs a written body and moves it into `blobs/`: its id, size and path.
+    fn seal(&self, mut body: BlobWriter) -> Result<(String, u64, PathBuf), StoreError> {
+        let file = body.file.take().expect("open until finished");
+        file.sync_all()?;
+        drop(file);
+        let blob_path = self.root.join("blobs").join(&body.id);
+        if let Err(e) = std::fs::rename(&body.path, &blob_path) {
+            let _ = std::fs::remove_file(&body.path);
+            return Err(e.into());
+        }
+        Ok((body.id.clone(), body.size, blob_path))
     }
 
     /// Points `key` at `record` in one transaction; the blob it pointed at before, if any.

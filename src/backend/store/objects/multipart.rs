@@ -1,0 +1,428 @@
+//! Multipart uploads in the object layer: parts are bodies of their own until the complete,
+//! which checks the list (ascending, every part uploaded with its ETag, all but the last at
+//! least the minimum size), joins the parts into one body, and points the key at it in the same
+//! transaction that closes the upload — S3's ETag `md5-of-part-md5s-N`.
+
+use super::*;
+
+/// Open uploads as (key, upload id), and whether more follow.
+pub type UploadsPage = (Vec<(Vec<u8>, String)>, bool);
+
+fn upload_order_key(bucket: &str, key: &[u8], upload: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(upload.as_bytes());
+    k
+}
+
+impl Objects {
+    /// Opens an upload for `bucket`/`key`; its id.
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        description: Description,
+    ) -> Result<String, StoreError> {
+        check_key(key)?;
+        let id = random_id();
+        let record = UploadRecord {
+            bucket: bucket.to_string(),
+            key: key.to_vec(),
+            initiated: now_millis(),
+            description,
+        };
+        let tx = self.db.begin_write().map_err(db_error)?;
+        {
+            let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+            if buckets.get(bucket).map_err(db_error)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let bytes = serde_json::to_vec(&record).map_err(db_error)?;
+            let mut uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+            uploads
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(db_error)?;
+            let mut order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
+            let k = upload_order_key(bucket, key, &id);
+            order.insert(k.as_slice(), ()).map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(id)
+    }
+
+    pub fn upload(&self, id: &str) -> Result<UploadRecord, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+        let found = uploads.get(id).map_err(db_error)?;
+        let found = found.ok_or(StoreError::NoSuchUpload)?;
+        serde_json::from_slice(found.value()).map_err(db_error)
+    }
+
+    /// Stores a part (replacing one of the same number) of an open upload.
+    pub fn put_part(
+        &self,
+        upload: &str,
+        number: u32,
+        body: BlobWriter,
+    ) -> Result<PartRecord, StoreError> {
+        let etag = hex::encode(body.md5.clone().finalize());
+        let (blob, size, path) = self.seal(body)?;
+        let record = PartRecord {
+            blob,
+            size,
+            etag,
+            modified: now_millis(),
+        };
+        let stored = (|| {
+            let tx = self.db.begin_write().map_err(db_error)?;
+            let replaced = {
+                let uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+                if uploads.get(upload).map_err(db_error)?.is_none() {
+                    return Err(StoreError::NoSuchUpload);
+                }
+                let mut parts = tx.open_table(PARTS).map_err(db_error)?;
+                let bytes = serde_json::to_vec(&record).map_err(db_error)?;
+                let old = parts
+                    .insert((upload, number), bytes.as_slice())
+                    .map_err(db_error)?;
+                old.map(|v| serde_json::from_slice::<PartRecord>(v.value()))
+                    .transpose()
+                    .map_err(db_error)?
+            };
+            tx.commit().map_err(db_error)?;
+            Ok(replaced)
+        })();
+        match stored {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    let _ = std::fs::remove_file(self.root.join("blobs").join(old.blob));
+                }
+                Ok(record)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// The upload's parts after part number `after`, at most `max`; whether more follow.
+    pub fn parts(
+        &self,
+        upload: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<(u32, PartRecord)>, bool), StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        if tx
+            .open_table(UPLOADS)
+            .map_err(db_error)?
+            .get(upload)
+            .map_err(db_error)?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchUpload);
+        }
+        let parts = tx.open_table(PARTS).map_err(db_error)?;
+        let mut out = Vec::new();
+        let range = parts
+            .range((upload, after.saturating_add(1))..=(upload, u32::MAX))
+            .map_err(db_error)?;
+        for item in range {
+            let (k, v) = item.map_err(db_error)?;
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            let record = serde_json::from_slice(v.value()).map_err(db_error)?;
+            out.push((k.value().1, record));
+        }
+        Ok((out, false))
+    }
+
+    /// Completes an upload from the parts listed (number, ETag without quotes): the object
+    /// becomes their concatenation, the upload and its parts go, in one transaction.
+    pub fn complete(
+        &self,
+        upload: &str,
+        listed: &[(u32, String)],
+        min_part_bytes: u64,
+    ) -> Result<ObjectRecord, StoreError> {
+        let record = self.upload(upload)?;
+        if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(StoreError::InvalidPartOrder);
+        }
+        let (all, _) = self.parts(upload, 0, usize::MAX)?;
+        let mut chosen = Vec::with_capacity(listed.len());
+        for (i, (number, etag)) in listed.iter().enumerate() {
+            let part = all
+                .iter()
+                .find(|(n, p)| n == number && p.etag == etag.trim_matches('"'))
+                .map(|(_, p)| p)
+                .ok_or(StoreError::InvalidPart)?;
+            if i + 1 < listed.len() && part.size < min_part_bytes {
+                return Err(StoreError::EntityTooSmall(*number));
+            }
+            chosen.push(part);
+        }
+        if chosen.is_empty() {
+            return Err(StoreError::InvalidPart);
+        }
+        let mut body = self.writer()?;
+        let mut md5s = md5::Md5::new();
+        for part in &chosen {
+            let mut file = File::open(self.root.join("blobs").join(&part.blob))?;
+            let written = body.file.as_mut().expect("open until finished");
+            body.size += io::copy(&mut file, written)?;
+            md5s.update(hex::decode(&part.etag).map_err(db_error)?);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+        let (blob, size, path) = self.seal(body)?;
+        let object = ObjectRecord {
+            blob,
+            size,
+            etag,
+            modified: now_millis(),
+            content_type: record
+                .description
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            headers: record.description.headers.clone(),
+            metadata: record.description.metadata.clone(),
+        };
+        match self.close_upload(upload, &record, Some(&object)) {
+            Ok(gone) => {
+                for blob in gone {
+                    let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
+                }
+                Ok(object)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Aborts an upload: it and its parts go.
+    pub fn abort(&self, upload: &str) -> Result<(), StoreError> {
+        let record = self.upload(upload)?;
+        for blob in self.close_upload(upload, &record, None)? {
+            let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
+        }
+        Ok(())
+    }
+
+    /// Removes the upload and its parts, pointing its key at `object` in the same transaction
+    /// when given; the bodies no longer pointed at (parts, and the object's old body).
+    fn close_upload(
+        &self,
+        upload: &str,
+        record: &UploadRecord,
+        object: Option<&ObjectRecord>,
+    ) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let mut gone = Vec::new();
+        {
+            let mut uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+            if uploads.remove(upload).map_err(db_error)?.is_none() {
+                return Err(StoreError::NoSuchUpload);
+            }
+            let mut order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
+            let k = upload_order_key(&record.bucket, &record.key, upload);
+            order.remove(k.as_slice()).map_err(db_error)?;
+            let mut parts = tx.open_table(PARTS).map_err(db_error)?;
+            let numbers: Vec<u32> = parts
+                .range((upload, 0)..=(upload, u32::MAX))
+                .map_err(db_error)?
+                .map(|item| item.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()
+                .map_err(db_error)?;
+            for n in numbers {
+                if let Some(v) = parts.remove((upload, n)).map_err(db_error)? {
+                    let part: PartRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
+                    gone.push(part.blob);
+                }
+            }
+            if let Some(object) = object {
+                let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+                if buckets
+                    .get(record.bucket.as_str())
+                    .map_err(db_error)?
+                    .is_none()
+                {
+                    return Err(StoreError::NoSuchBucket);
+                }
+                let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
+                let bytes = serde_json::to_vec(object).map_err(db_error)?;
+                let key = object_key(&record.bucket, &record.key);
+                let old = objects
+                    .insert(key.as_slice(), bytes.as_slice())
+                    .map_err(db_error)?
+                    .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()));
+                if let Some(old) = old {
+                    gone.push(old.map_err(db_error)?.blob);
+                }
+            }
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(gone)
+    }
+
+    /// The bucket's open uploads in key order, then upload id, after (`key`, `upload id`)
+    /// markers, at most `max`; whether more follow.
+    pub fn uploads(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        after: Option<(&[u8], Option<&str>)>,
+        max: usize,
+    ) -> Result<UploadsPage, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        if tx
+            .open_table(BUCKETS)
+            .map_err(db_error)?
+            .get(bucket)
+            .map_err(db_error)?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
+        let base = object_key(bucket, b"");
+        let start = object_key(bucket, prefix);
+        let mut out = Vec::new();
+        for item in order.range(start.as_slice()..).map_err(db_error)? {
+            let (k, _) = item.map_err(db_error)?;
+            let k = k.value();
+            if !k.starts_with(&start) {
+                break;
+            }
+            let rest = &k[base.len()..];
+            let split = rest.iter().rposition(|&b| b == 0).unwrap_or(rest.len());
+            let (key, id) = (&rest[..split], String::from_utf8_lossy(&rest[split + 1..]));
+            let past = match after {
+                None => true,
+                // S3: after a key marker alone, the key's uploads are skipped; with an upload id
+                // marker, the key's uploads after that id are listed.
+                Some((marker, None)) => key > marker,
+                Some((marker, Some(upload))) => key > marker || (key == marker && *id > *upload),
+            };
+            if !past {
+                continue;
+            }
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            out.push((key.to_vec(), id.into_owned()));
+        }
+        Ok((out, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(store: &Objects, upload: &str, n: u32, body: &[u8]) -> PartRecord {
+        let mut w = store.writer().unwrap();
+        w.write(body).unwrap();
+        store.put_part(upload, n, w).unwrap()
+    }
+
+    #[test]
+    fn a_completed_upload_is_its_parts_joined_with_s3_s_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let id = store
+            .create_upload("b", b"k", Description::default())
+            .unwrap();
+        let p1 = part(&store, &id, 1, b"first-");
+        part(&store, &id, 2, b"replaced");
+        let p2 = part(&store, &id, 2, b"second");
+        let (listed, more) = store.parts(&id, 0, 1).unwrap();
+        assert_eq!((listed.len(), listed[0].0, more), (1, 1, true));
+        let done = store
+            .complete(
+                &id,
+                &[(1, p1.etag.clone()), (2, format!("\"{}\"", p2.etag))],
+                1,
+            )
+            .unwrap();
+        let mut md5s = md5::Md5::new();
+        md5s.update(md5::Md5::digest(b"first-"));
+        md5s.update(md5::Md5::digest(b"second"));
+        assert_eq!(done.etag, format!("{}-2", hex::encode(md5s.finalize())));
+        let (_, path) = store.get("b", b"k").unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"first-second");
+        assert!(matches!(store.upload(&id), Err(StoreError::NoSuchUpload)));
+        // Only the object's body is left.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_complete_checks_the_list_and_an_abort_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let id = store
+            .create_upload("b", b"k", Description::default())
+            .unwrap();
+        let p1 = part(&store, &id, 1, b"a");
+        let p2 = part(&store, &id, 2, b"b");
+        let order = store.complete(&id, &[(2, p2.etag.clone()), (1, p1.etag.clone())], 0);
+        assert!(matches!(order, Err(StoreError::InvalidPartOrder)));
+        let wrong = store.complete(&id, &[(1, p2.etag.clone())], 0);
+        assert!(matches!(wrong, Err(StoreError::InvalidPart)));
+        let small = store.complete(&id, &[(1, p1.etag.clone()), (2, p2.etag.clone())], 5);
+        assert!(matches!(small, Err(StoreError::EntityTooSmall(1))));
+        // Still open after the refusals; then aborted, nothing stays.
+        assert!(store.upload(&id).is_ok());
+        store.abort(&id).unwrap();
+        assert!(matches!(store.abort(&id), Err(StoreError::NoSuchUpload)));
+        assert!(matches!(
+            store.put_part(&id, 3, store.writer().unwrap()),
+            Err(StoreError::NoSuchUpload)
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+            0
+        );
+        assert!(matches!(store.get("b", b"k"), Err(StoreError::NoSuchKey)));
+    }
+
+    #[test]
+    fn open_uploads_list_in_key_then_id_order_after_their_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let mut ids = Vec::new();
+        for key in ["b", "a", "a", "c/d"] {
+            ids.push((
+                key,
+                store
+                    .create_upload("b", key.as_bytes(), Description::default())
+                    .unwrap(),
+            ));
+        }
+        let (all, more) = store.uploads("b", b"", None, 10).unwrap();
+        assert!(!more);
+        let keys: Vec<&[u8]> = all.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [&b"a"[..], b"a", b"b", b"c/d"]);
+        let first_a = &all[0].1;
+        let (after, _) = store
+            .uploads("b", b"", Some((b"a", Some(first_a))), 10)
+            .unwrap();
+        assert_eq!(after.len(), 3);
+        let (after_key, _) = store.uploads("b", b"", Some((b"a", None)), 10).unwrap();
+        assert_eq!(after_key.len(), 2);
+        let (prefixed, _) = store.uploads("b", b"c/", None, 10).unwrap();
+        assert_eq!(prefixed.len(), 1);
+        let (page, more) = store.uploads("b", b"", None, 1).unwrap();
+        assert!(more && page.len() == 1);
+    }
+}
