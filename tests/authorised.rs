@@ -647,7 +647,7 @@ async fn keys_never_leave_their_bucket_on_rgw() {
 async fn the_embedded_store_keeps_keys_in_their_bucket_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let store = hcp_s3_gateway::backend::local::LocalBackend::start(&data)
+    let store = hcp_s3_gateway::backend::local::LocalBackend::start(&data, Default::default())
         .await
         .unwrap();
     let addr = store.addr.to_string();

@@ -18,6 +18,8 @@ use s3s::dto::*;
 use s3s::service::S3ServiceBuilder;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use tokio::net::TcpListener;
+
+use crate::config::LocalEngine;
 use tokio::sync::watch;
 
 pub struct LocalBackend {
@@ -29,33 +31,44 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     /// Starts the server on `127.0.0.1:0` with keys generated for this process only.
-    pub async fn start(data_dir: &Path) -> std::io::Result<LocalBackend> {
+    pub async fn start(data_dir: &Path, engine: LocalEngine) -> std::io::Result<LocalBackend> {
         let named = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("data_dir {}: {e}", data_dir.display()))
         };
         std::fs::create_dir_all(data_dir).map_err(named)?;
-        let fs = s3s_fs::FileSystem::new(data_dir)
-            .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
-        let fs = LocalS3 {
-            fs,
-            root: data_dir.canonicalize().map_err(named)?,
-        };
         let access_key = random_hex(10).to_uppercase();
         let secret_key = random_hex(20);
-        let service = {
-            let mut b = S3ServiceBuilder::new(fs);
-            b.set_auth(SimpleAuth::from_single(
-                access_key.clone(),
-                secret_key.clone(),
-            ));
-            b.set_access(KeysStayInBuckets);
-            b.build()
+        let auth = SimpleAuth::from_single(access_key.clone(), secret_key.clone());
+        let service = match engine {
+            LocalEngine::S3sFs => {
+                let fs = s3s_fs::FileSystem::new(data_dir)
+                    .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
+                let fs = LocalS3 {
+                    fs,
+                    root: data_dir.canonicalize().map_err(named)?,
+                };
+                let mut b = S3ServiceBuilder::new(fs);
+                b.set_auth(auth);
+                b.set_access(KeysStayInBuckets);
+                b.build()
+            }
+            LocalEngine::Store => {
+                let objects = crate::backend::store::objects::Objects::open(data_dir)
+                    .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
+                let mut b = S3ServiceBuilder::new(crate::backend::store::s3::StoreS3::new(objects));
+                b.set_auth(auth);
+                b.set_access(SignedOnly);
+                b.build()
+            }
         };
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
+            // On stop, open connections finish their request and close, so that the store is
+            // let go of (its database lock with it) soon after the gateway stops.
+            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             loop {
                 let socket = tokio::select! {
                     r = listener.accept() => match r {
@@ -71,10 +84,15 @@ impl LocalBackend {
                 let conn = http
                     .serve_connection(TokioIo::new(socket), service.clone())
                     .into_owned();
+                let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
+            drop(listener);
+            drop(service);
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
         });
         Ok(LocalBackend {
             addr,
@@ -160,6 +178,19 @@ impl s3s::access::S3Access for KeysStayInBuckets {
             }
             s3s::path::S3Path::Bucket { bucket } => check_bucket(bucket),
             s3s::path::S3Path::Root => Ok(()),
+        }
+    }
+}
+
+/// The gateway's own store needs no key check (no key is a path there): only signed requests.
+struct SignedOnly;
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for SignedOnly {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        match cx.credentials() {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(AccessDenied)),
         }
     }
 }

@@ -295,6 +295,9 @@ pub struct BackendEntry {
     pub credentials: CredentialSource,
     /// Directory of the `local` backend's objects.
     pub data_dir: Option<PathBuf>,
+    /// What serves a `local` backend: `s3s-fs` (default) or `store`.
+    #[serde(default)]
+    pub engine: Option<LocalEngine>,
     /// The smallest non-final part the backend accepts (default: 5 MiB for `s3` and `local`,
     /// 100 KiB for `obs`).
     pub min_part_bytes: Option<u64>,

@@ -84,7 +84,20 @@ pub enum BackendTarget {
     },
     Local {
         data_dir: PathBuf,
+        engine: LocalEngine,
     },
+}
+
+/// What serves a `local` backend's objects.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalEngine {
+    /// The s3s-fs server (the default for now).
+    #[default]
+    S3sFs,
+    /// The gateway's own store (`backend::store`): keys never paths, redb metadata, atomic
+    /// writes. Not yet the default: versioning, ACLs, CORS, object lock and part copies are 501.
+    Store,
 }
 
 /// How the gateway authenticates to a remote backend.

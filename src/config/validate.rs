@@ -289,7 +289,7 @@ fn derived_binding_secret(backends: &HashMap<String, Backend>) -> String {
                 ..
             } => digest.update(secret_key.expose()),
             BackendTarget::Remote { endpoint, .. } => digest.update(endpoint.authority()),
-            BackendTarget::Local { data_dir } => {
+            BackendTarget::Local { data_dir, .. } => {
                 digest.update(data_dir.to_string_lossy().as_bytes())
             }
         }
@@ -499,29 +499,42 @@ fn backend_dialect(b: &BackendEntry, label: &str, errors: &mut Vec<String>) -> D
     }
 }
 
+/// The embedded backend: its data directory (usable), its engine, and nothing of a remote one.
+fn local_target(
+    b: &BackendEntry,
+    label: &str,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> BackendTarget {
+    if b.endpoint.is_some() || b.access_key.is_some() || b.secret_key.is_some() {
+        errors.push(format!(
+            "{label}: a local backend takes data_dir only, not endpoint or keys"
+        ));
+    }
+    let dir = b
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./data"));
+    let data_dir = base.join(dir);
+    if let Err(e) = usable_dir(&data_dir) {
+        errors.push(format!("{label}.data_dir {}: {e}", data_dir.display()));
+    }
+    BackendTarget::Local {
+        data_dir,
+        engine: b.engine.unwrap_or_default(),
+    }
+}
+
 fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Option<Backend> {
     let label = format!("backends.{}", b.name);
     let before = errors.len();
     let target = match b.kind {
-        BackendKind::Local => {
-            if b.endpoint.is_some() || b.access_key.is_some() || b.secret_key.is_some() {
-                errors.push(format!(
-                    "{label}: a local backend takes data_dir only, not endpoint or keys"
-                ));
-            }
-            let dir = b
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("./data"));
-            let data_dir = base.join(dir);
-            if let Err(e) = usable_dir(&data_dir) {
-                errors.push(format!("{label}.data_dir {}: {e}", data_dir.display()));
-            }
-            BackendTarget::Local { data_dir }
-        }
+        BackendKind::Local => local_target(b, &label, base, errors),
         BackendKind::S3 | BackendKind::Obs => {
-            if b.data_dir.is_some() {
-                errors.push(format!("{label}: data_dir is only for local backends"));
+            if b.data_dir.is_some() || b.engine.is_some() {
+                errors.push(format!(
+                    "{label}: data_dir and engine are only for local backends"
+                ));
             }
             let endpoint = match &b.endpoint {
                 Some(e) => Endpoint::parse(e)

@@ -131,6 +131,7 @@ impl BackendRuntime {
             kind: BackendKind::S3,
             target: crate::config::BackendTarget::Local {
                 data_dir: "/nonexistent".into(),
+                engine: crate::config::LocalEngine::default(),
             },
             region: "r".into(),
             addressing: AddressingStyle::Path,

@@ -170,8 +170,8 @@ async fn backend_runtime(
     let mut tls = None;
     let mut dns_name = None;
     let (addr, authority, credentials) = match &b.target {
-        BackendTarget::Local { data_dir } => {
-            let l = LocalBackend::start(data_dir).await?;
+        BackendTarget::Local { data_dir, engine } => {
+            let l = LocalBackend::start(data_dir, *engine).await?;
             let secret = crate::request::authenticate::SecretKey::new(l.secret_key.clone());
             let credentials = BackendCredentials::fixed(l.access_key.clone(), secret, None);
             let rt = (l.addr, l.addr.to_string(), credentials);

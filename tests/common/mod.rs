@@ -51,6 +51,8 @@ pub fn keys(user: &str, password: &str) -> (String, String) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Local,
+    /// The embedded backend served by the gateway's own store (`engine = "store"`).
+    Store,
     Rgw,
     Moto,
 }
@@ -58,7 +60,7 @@ pub enum Backend {
 impl Backend {
     fn env_prefix(self) -> &'static str {
         match self {
-            Backend::Local => "",
+            Backend::Local | Backend::Store => "",
             Backend::Rgw => "RGW",
             Backend::Moto => "MOTO",
         }
@@ -67,9 +69,14 @@ impl Backend {
     /// The `[[backends]]` entry for this backend, or `None` when it is not available and
     /// skipping is allowed.
     pub fn config_entry(self, data_dir: &Path) -> Option<String> {
-        if self == Backend::Local {
+        if matches!(self, Backend::Local | Backend::Store) {
+            let engine = if self == Backend::Store {
+                "store"
+            } else {
+                "s3s-fs"
+            };
             return Some(format!(
-                "[[backends]]\nname = \"b\"\nkind = \"local\"\ndata_dir = {:?}\n",
+                "[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"{engine}\"\ndata_dir = {:?}\n",
                 data_dir.display().to_string()
             ));
         }

@@ -24,6 +24,7 @@ impl BackendView {
             Backend::Local => BackendView::Local(gw.data_dir()),
             Backend::Rgw => BackendView::rgw(),
             Backend::Moto => panic!("no backend view of moto"),
+            Backend::Store => panic!("no backend view of the store yet"),
         }
     }
 

@@ -1,8 +1,9 @@
-//! The embedded store's own parts, beside the s3s-fs server they are to replace (issue "The
-//! embedded default is a real S3 store"; not yet serving requests): [`listing`], S3's listing
-//! rules over keys in byte order, property-tested against a model; [`objects`], bodies as files
-//! named by random ids and metadata in redb, written atomically and cleaned after a crash, with
-//! multipart uploads (parts staged as bodies of their own, joined at the complete).
+//! The gateway's own store for the embedded backend (`engine = "store"`; issue "The embedded
+//! default is a real S3 store"), to replace s3s-fs once it serves everything s3s-fs does:
+//! [`listing`], S3's listing rules over keys in byte order, property-tested against a model;
+//! [`objects`], bodies as files named by random ids and metadata in redb, written atomically and
+//! cleaned after a crash, with multipart uploads; [`s3`], its S3 face through s3s.
 
 pub mod listing;
 pub mod objects;
+pub mod s3;

@@ -1,0 +1,808 @@
+//! The store's S3 face: s3s parses and answers the protocol, [`Objects`] keeps the data. Not yet
+//! the embedded default (s3s-fs still is); versioning, ACLs, CORS, object lock and part copies
+//! answer 501 until they are built.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::listing::{Entry, Page, Query};
+use super::objects::{Condition, Description, ObjectRecord, Objects, StoreError, MAX_KEY_BYTES};
+
+/// Parts other than the last must be at least this large (S3's 5 MiB).
+pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+
+pub struct StoreS3 {
+    objects: Arc<Objects>,
+}
+
+impl StoreS3 {
+    pub fn new(objects: Objects) -> StoreS3 {
+        StoreS3 {
+            objects: Arc::new(objects),
+        }
+    }
+
+    /// Runs a store call off the async threads (it may sync files).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Objects) -> Result<T, StoreError> + Send + 'static,
+    ) -> S3Result<T> {
+        let objects = self.objects.clone();
+        tokio::task::spawn_blocking(move || f(&objects))
+            .await
+            .map_err(S3Error::internal_error)?
+            .map_err(store_error)
+    }
+
+    /// Writes a request body into a new blob, off the async threads chunk by chunk.
+    async fn receive(&self, body: Option<StreamingBlob>) -> S3Result<super::objects::BlobWriter> {
+        let mut writer = self.objects.writer().map_err(store_error)?;
+        if let Some(mut body) = body {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk
+                    .map_err(|e| s3_error!(IncompleteBody, "The body could not be read: {e}"))?;
+                writer
+                    .write(&chunk)
+                    .map_err(|e| store_error(StoreError::Io(e)))?;
+            }
+        }
+        Ok(writer)
+    }
+}
+
+fn store_error(e: StoreError) -> S3Error {
+    match e {
+        StoreError::NoSuchBucket => s3_error!(NoSuchBucket),
+        StoreError::NoSuchKey => s3_error!(NoSuchKey),
+        StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty),
+        StoreError::PreconditionFailed => s3_error!(PreconditionFailed),
+        StoreError::InvalidKey => s3_error!(
+            KeyTooLongError,
+            "Keys are 1 to {MAX_KEY_BYTES} bytes without NUL."
+        ),
+        StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
+        StoreError::InvalidPart => s3_error!(InvalidPart),
+        StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),
+        StoreError::Io(e) => S3Error::internal_error(e),
+    }
+}
+
+fn timestamp(millis: u64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(millis))
+}
+
+fn millis(t: &Timestamp) -> u64 {
+    let at: SystemTime = time::OffsetDateTime::from(t.clone()).into();
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The standard headers a writer gave, by lower-case name (`expires` as epoch milliseconds).
+fn headers(
+    cache_control: Option<String>,
+    disposition: Option<String>,
+    encoding: Option<String>,
+    language: Option<String>,
+    expires: Option<&Timestamp>,
+) -> BTreeMap<String, String> {
+    let mut h = BTreeMap::new();
+    for (name, value) in [
+        ("cache-control", cache_control),
+        ("content-disposition", disposition),
+        ("content-encoding", encoding),
+        ("content-language", language),
+        ("expires", expires.map(|t| millis(t).to_string())),
+    ] {
+        if let Some(v) = value {
+            h.insert(name.to_string(), v);
+        }
+    }
+    h
+}
+
+/// GET and HEAD preconditions, in RFC 9110's order: 412, else 304, else none.
+fn preconditions(
+    record: &ObjectRecord,
+    if_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == record.etag,
+    };
+    let modified_secs = record.modified / 1000;
+    match if_match {
+        Some(c) if !matches(c) => return Err(s3_error!(PreconditionFailed)),
+        None if if_unmodified_since.is_some_and(|t| modified_secs > millis(t) / 1000) => {
+            return Err(s3_error!(PreconditionFailed))
+        }
+        _ => {}
+    }
+    match if_none_match {
+        Some(c) if matches(c) => Err(s3_error!(NotModified)),
+        None if if_modified_since.is_some_and(|t| modified_secs <= millis(t) / 1000) => {
+            Err(s3_error!(NotModified))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A listed key or prefix, URL-encoded when the client asked (`encoding-type=url`).
+fn listed(name: &[u8], url: bool) -> String {
+    if url {
+        let mut out = String::with_capacity(name.len());
+        crate::sig::v4::uri_encode(name, false, &mut out);
+        out
+    } else {
+        String::from_utf8_lossy(name).into_owned()
+    }
+}
+
+struct Listing {
+    contents: Option<Vec<Object>>,
+    prefixes: Option<Vec<CommonPrefix>>,
+    truncated: bool,
+    last: Option<String>,
+    count: i32,
+}
+
+fn listing(page: Page<ObjectRecord>, url: bool) -> Listing {
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    let truncated = page.truncated;
+    let last = page
+        .entries
+        .last()
+        .map(|e| String::from_utf8_lossy(e.name()).into_owned());
+    let count = page.entries.len() as i32;
+    for entry in page.entries {
+        match entry {
+            Entry::Key(key, record) => contents.push(Object {
+                key: Some(listed(&key, url)),
+                e_tag: Some(ETag::Strong(record.etag.clone())),
+                size: Some(record.size as i64),
+                last_modified: Some(timestamp(record.modified)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            }),
+            Entry::Prefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(listed(&p, url)),
+            }),
+        }
+    }
+    Listing {
+        contents: (!contents.is_empty()).then_some(contents),
+        prefixes: (!prefixes.is_empty()).then_some(prefixes),
+        truncated,
+        last,
+        count,
+    }
+}
+
+fn max_keys(asked: Option<i32>) -> usize {
+    asked.map_or(1000, |m| m.clamp(0, 1000) as usize)
+}
+
+impl StoreS3 {
+    async fn page(
+        &self,
+        bucket: String,
+        prefix: String,
+        delimiter: String,
+        after: Option<String>,
+        max: usize,
+    ) -> S3Result<Page<ObjectRecord>> {
+        self.blocking(move |o| {
+            let query = Query {
+                prefix: prefix.as_bytes(),
+                delimiter: delimiter.as_bytes(),
+                after: after.as_deref().map(str::as_bytes),
+                max,
+            };
+            o.list(&bucket, &query)
+        })
+        .await
+    }
+}
+
+fn is_url(encoding: &Option<EncodingType>) -> bool {
+    encoding
+        .as_ref()
+        .is_some_and(|e| e.as_str().eq_ignore_ascii_case("url"))
+}
+
+#[async_trait::async_trait]
+impl S3 for StoreS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let bucket = req.input.bucket;
+        let name = bucket.clone();
+        if !self.blocking(move |o| o.create_bucket(&name)).await? {
+            return Err(s3_error!(BucketAlreadyOwnedByYou));
+        }
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{bucket}")),
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let bucket = req.input.bucket;
+        let open = {
+            let bucket = bucket.clone();
+            self.blocking(move |o| o.uploads(&bucket, b"", None, 1))
+                .await?
+        };
+        if !open.0.is_empty() {
+            return Err(s3_error!(
+                BucketNotEmpty,
+                "The bucket has open multipart uploads."
+            ));
+        }
+        self.blocking(move |o| o.delete_bucket(&bucket)).await?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let bucket = req.input.bucket;
+        match self.blocking(move |o| o.bucket(&bucket)).await? {
+            Some(_) => Ok(S3Response::new(HeadBucketOutput::default())),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let bucket = req.input.bucket;
+        match self.blocking(move |o| o.bucket(&bucket)).await? {
+            Some(_) => Ok(S3Response::new(GetBucketLocationOutput::default())),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let all = self.blocking(|o| o.buckets()).await?;
+        let buckets = all
+            .into_iter()
+            .map(|(name, record)| Bucket {
+                name: Some(name),
+                creation_date: Some(timestamp(record.created * 1000)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        let condition = match input.if_none_match {
+            Some(ETagCondition::Any) => Condition::Absent,
+            _ => Condition::None,
+        };
+        let description = Description {
+            content_type: input.content_type,
+            headers: headers(
+                input.cache_control,
+                input.content_disposition,
+                input.content_encoding,
+                input.content_language,
+                input.expires.as_ref(),
+            ),
+            metadata: input
+                .metadata
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+        };
+        let body = self.receive(input.body).await?;
+        let (bucket, key) = (input.bucket, input.key);
+        let record = self
+            .blocking(move |o| o.commit(&bucket, key.as_bytes(), body, description, condition))
+            .await?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(record.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let (record, _) = self
+            .blocking(move |o| o.get(&bucket, key.as_bytes()))
+            .await?;
+        preconditions(
+            &record,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )?;
+        let h = &record.headers;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(record.size as i64),
+            content_type: Some(record.content_type.clone()),
+            e_tag: Some(ETag::Strong(record.etag.clone())),
+            last_modified: Some(timestamp(record.modified)),
+            metadata: Some(record.metadata.clone().into_iter().collect()),
+            cache_control: h.get("cache-control").cloned(),
+            content_disposition: h.get("content-disposition").cloned(),
+            content_encoding: h.get("content-encoding").cloned(),
+            content_language: h.get("content-language").cloned(),
+            expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let (record, path) = self
+            .blocking(move |o| o.get(&bucket, key.as_bytes()))
+            .await?;
+        preconditions(
+            &record,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )?;
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(S3Error::internal_error)?;
+        let (start, length, content_range) = match &input.range {
+            None => (0, record.size, None),
+            Some(range) => {
+                let r = range
+                    .check(record.size)
+                    .map_err(|_| s3_error!(InvalidRange))?;
+                let range = format!("bytes {}-{}/{}", r.start, r.end - 1, record.size);
+                (r.start, r.end - r.start, Some(range))
+            }
+        };
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(S3Error::internal_error)?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024);
+        let h = &record.headers;
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some(length as i64),
+            content_range,
+            content_type: Some(record.content_type.clone()),
+            e_tag: Some(ETag::Strong(record.etag.clone())),
+            last_modified: Some(timestamp(record.modified)),
+            metadata: Some(record.metadata.clone().into_iter().collect()),
+            cache_control: h.get("cache-control").cloned(),
+            content_disposition: h.get("content-disposition").cloned(),
+            content_encoding: h.get("content-encoding").cloned(),
+            content_language: h.get("content-language").cloned(),
+            expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket, req.input.key);
+        self.blocking(move |o| o.delete(&bucket, key.as_bytes()))
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            let (bucket, key) = (input.bucket.clone(), object.key.clone());
+            match self
+                .blocking(move |o| o.delete(&bucket, key.as_bytes()))
+                .await
+            {
+                Ok(_) if quiet => {}
+                Ok(_) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(Error {
+                    key: Some(object.key),
+                    code: Some(e.code().as_str().to_string()),
+                    message: e.message().map(str::to_string),
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let CopySource::Bucket {
+            bucket: sb,
+            key: sk,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Copies from access points are not offered."
+            ));
+        };
+        let (sb, sk) = (sb.to_string(), sk.to_string());
+        let (source, path) = self.blocking(move |o| o.get(&sb, sk.as_bytes())).await?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let description = if replace {
+            Description {
+                content_type: input.content_type,
+                headers: headers(
+                    input.cache_control,
+                    input.content_disposition,
+                    input.content_encoding,
+                    input.content_language,
+                    input.expires.as_ref(),
+                ),
+                metadata: input
+                    .metadata
+                    .map(|m| m.into_iter().collect())
+                    .unwrap_or_default(),
+            }
+        } else {
+            Description {
+                content_type: Some(source.content_type.clone()),
+                headers: source.headers.clone(),
+                metadata: source.metadata.clone(),
+            }
+        };
+        let (bucket, key) = (input.bucket, input.key);
+        let record = self
+            .blocking(move |o| {
+                let mut body = o.writer()?;
+                let bytes = std::fs::read(&path)?;
+                body.write(&bytes)?;
+                o.commit(&bucket, key.as_bytes(), body, description, Condition::None)
+            })
+            .await?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(record.etag)),
+                last_modified: Some(timestamp(record.modified)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let url = is_url(&input.encoding_type);
+        let max = max_keys(input.max_keys);
+        let (prefix, delimiter) = (
+            input.prefix.clone().unwrap_or_default(),
+            input.delimiter.clone().unwrap_or_default(),
+        );
+        let page = self
+            .page(
+                input.bucket.clone(),
+                prefix,
+                delimiter.clone(),
+                input.marker.clone(),
+                max,
+            )
+            .await?;
+        let l = listing(page, url);
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            marker: input.marker,
+            max_keys: Some(max as i32),
+            is_truncated: Some(l.truncated),
+            contents: l.contents,
+            common_prefixes: l.prefixes,
+            delimiter: input.delimiter,
+            next_marker: (l.truncated && !delimiter.is_empty())
+                .then_some(l.last)
+                .flatten(),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let url = is_url(&input.encoding_type);
+        let max = max_keys(input.max_keys);
+        let after = match &input.continuation_token {
+            Some(token) => Some(continuation(token)?),
+            None => input.start_after.clone(),
+        };
+        let (prefix, delimiter) = (
+            input.prefix.clone().unwrap_or_default(),
+            input.delimiter.clone().unwrap_or_default(),
+        );
+        let page = self
+            .page(input.bucket.clone(), prefix, delimiter, after, max)
+            .await?;
+        let l = listing(page, url);
+        let next = l.truncated.then(|| l.last.as_deref().map(token)).flatten();
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            max_keys: Some(max as i32),
+            key_count: Some(l.count),
+            is_truncated: Some(l.truncated),
+            contents: l.contents,
+            common_prefixes: l.prefixes,
+            delimiter: input.delimiter,
+            continuation_token: input.continuation_token,
+            next_continuation_token: next,
+            start_after: input.start_after,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        let description = Description {
+            content_type: input.content_type,
+            headers: headers(
+                input.cache_control,
+                input.content_disposition,
+                input.content_encoding,
+                input.content_language,
+                input.expires.as_ref(),
+            ),
+            metadata: input
+                .metadata
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+        };
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let id = self
+            .blocking(move |o| o.create_upload(&bucket, key.as_bytes(), description))
+            .await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let number = u32::try_from(input.part_number)
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| s3_error!(InvalidArgument, "Part numbers are 1 to 10,000."))?;
+        let upload = input.upload_id;
+        let record = {
+            let upload = upload.clone();
+            self.blocking(move |o| o.upload(&upload)).await?
+        };
+        if record.bucket != input.bucket || record.key != input.key.as_bytes() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let body = self.receive(input.body).await?;
+        let part = self
+            .blocking(move |o| o.put_part(&upload, number, body))
+            .await?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(part.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let listed: Vec<(u32, String)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                let number = p
+                    .part_number
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0);
+                (
+                    number,
+                    p.e_tag.map(|e| e.value().to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let upload = input.upload_id;
+        let record = {
+            let upload = upload.clone();
+            self.blocking(move |o| o.upload(&upload)).await?
+        };
+        if record.bucket != input.bucket || record.key != input.key.as_bytes() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let object = self
+            .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES))
+            .await?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(ETag::Strong(object.etag)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let upload = req.input.upload_id;
+        self.blocking(move |o| o.abort(&upload)).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let after = input
+            .part_number_marker
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or(0);
+        let upload = input.upload_id.clone();
+        let (parts, truncated) = self.blocking(move |o| o.parts(&upload, after, max)).await?;
+        let next = parts.last().map(|(n, _)| *n as i32);
+        let parts = parts
+            .into_iter()
+            .map(|(n, p)| Part {
+                part_number: Some(n as i32),
+                e_tag: Some(ETag::Strong(p.etag)),
+                size: Some(p.size as i64),
+                last_modified: Some(timestamp(p.modified)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            parts: Some(parts),
+            is_truncated: Some(truncated),
+            max_parts: Some(max as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: if truncated { next } else { None },
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max = input
+            .max_uploads
+            .map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let (bucket, prefix) = (
+            input.bucket.clone(),
+            input.prefix.clone().unwrap_or_default(),
+        );
+        let (key_marker, id_marker) = (input.key_marker.clone(), input.upload_id_marker.clone());
+        let (uploads, truncated) = self
+            .blocking(move |o| {
+                let after = key_marker
+                    .as_deref()
+                    .map(|k| (k.as_bytes(), id_marker.as_deref()));
+                o.uploads(&bucket, prefix.as_bytes(), after, max)
+            })
+            .await?;
+        let last = uploads.last().cloned();
+        let uploads = uploads
+            .into_iter()
+            .map(|(key, id)| MultipartUpload {
+                key: Some(String::from_utf8_lossy(&key).into_owned()),
+                upload_id: Some(id),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: last
+                .as_ref()
+                .filter(|_| truncated)
+                .map(|(k, _)| String::from_utf8_lossy(k).into_owned()),
+            next_upload_id_marker: last.filter(|_| truncated).map(|(_, id)| id),
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
+    }
+}
+
+/// A continuation token: the last entry of the page, opaque to clients.
+fn token(last: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+fn continuation(token: &str) -> S3Result<String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token is not valid."))
+}
