@@ -53,8 +53,11 @@ impl LocalBackend {
                 b.build()
             }
             LocalEngine::Store => {
-                let objects = crate::backend::store::objects::Objects::open(data_dir)
-                    .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
+                // A directory of its own: data_dir may hold s3s-fs's buckets (one may be named
+                // `tmp` or `blobs`), which the store's cleaning must never touch.
+                let objects =
+                    crate::backend::store::objects::Objects::open(&data_dir.join("store"))
+                        .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
                 let mut b = S3ServiceBuilder::new(crate::backend::store::s3::StoreS3::new(objects));
                 b.set_auth(auth);
                 b.set_access(SignedOnly);

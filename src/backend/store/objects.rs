@@ -149,6 +149,20 @@ impl BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// Writes everything `source` holds.
+    pub fn copy_from(&mut self, source: &mut impl io::Read) -> io::Result<()> {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = source.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write(&buf[..n])?;
+        }
+    }
+}
+
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         if self.file.is_some() {
@@ -180,11 +194,23 @@ fn random_id() -> String {
 
 impl Objects {
     /// Opens (or creates) the store under `root` and removes what an interrupted write left.
+    ///
+    /// A store without its database but with bodies is refused rather than emptied: the
+    /// database was lost or put back from an older copy, and cleaning would delete the bodies.
     pub fn open(root: &Path) -> Result<Objects, StoreError> {
+        let db_path = root.join("metadata.redb");
+        let blobs = root.join("blobs");
+        let has_bodies = std::fs::read_dir(&blobs).is_ok_and(|mut d| d.next().is_some());
+        if has_bodies && !db_path.exists() {
+            return Err(StoreError::Io(io::Error::other(format!(
+                "{} holds bodies but no metadata.redb: refusing to start (and to clean)",
+                root.display()
+            ))));
+        }
         for dir in ["tmp", "blobs"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
-        let db = Database::create(root.join("metadata.redb")).map_err(db_error)?;
+        let db = Database::create(&db_path).map_err(db_error)?;
         let tx = db.begin_write().map_err(db_error)?;
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
@@ -362,11 +388,15 @@ impl Objects {
         let file = body.file.take().expect("open until finished");
         file.sync_all()?;
         drop(file);
-        let blob_path = self.root.join("blobs").join(&body.id);
+        let blobs = self.root.join("blobs");
+        let blob_path = blobs.join(&body.id);
         if let Err(e) = std::fs::rename(&body.path, &blob_path) {
             let _ = std::fs::remove_file(&body.path);
             return Err(e.into());
         }
+        // The rename is durable before any record points at the body: a power loss after the
+        // commit cannot leave a key pointing at a body still in tmp/ (removed on open).
+        File::open(&blobs)?.sync_all()?;
         Ok((body.id.clone(), body.size, blob_path))
     }
 
@@ -401,6 +431,26 @@ impl Objects {
         };
         tx.commit().map_err(db_error)?;
         Ok(replaced)
+    }
+
+    /// The object's record and its body, opened: a body replaced or deleted meanwhile is read
+    /// again under the key's new record (or NoSuchKey), never answered 500.
+    pub fn open_object(
+        &self,
+        bucket: &str,
+        key: &[u8],
+    ) -> Result<(ObjectRecord, File), StoreError> {
+        for _ in 0..8 {
+            let (record, path) = self.get(bucket, key)?;
+            match File::open(&path) {
+                Ok(file) => return Ok((record, file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Io(io::Error::other(
+            "the object changed while it was opened",
+        )))
     }
 
     /// The object's record and the file holding its body.
@@ -624,6 +674,19 @@ mod tests {
         assert!(files(&dir.path().join("tmp")).is_empty());
         assert_eq!(files(&dir.path().join("blobs")).len(), 1);
         assert_eq!(read(&store, "b", b"kept"), b"whole");
+    }
+
+    #[test]
+    fn bodies_without_their_database_are_refused_not_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            put(&store, "b", b"k", b"precious");
+        }
+        std::fs::remove_file(dir.path().join("metadata.redb")).unwrap();
+        assert!(Objects::open(dir.path()).is_err());
+        assert_eq!(files(&dir.path().join("blobs")).len(), 1);
     }
 
     #[test]

@@ -56,6 +56,26 @@ impl StoreS3 {
     }
 }
 
+/// A condition or feature this store does not evaluate yet: refused, never ignored.
+fn not_offered(what: &str) -> S3Error {
+    s3_error!(
+        NotImplemented,
+        "The embedded store does not offer {what} yet."
+    )
+}
+
+impl StoreS3 {
+    /// The open upload `id`, if it is one of `bucket`/`key`.
+    async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<()> {
+        let id = id.to_string();
+        let record = self.blocking(move |o| o.upload(&id)).await?;
+        if record.bucket != bucket || record.key != key.as_bytes() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        Ok(())
+    }
+}
+
 fn store_error(e: StoreError) -> S3Error {
     match e {
         StoreError::NoSuchBucket => s3_error!(NoSuchBucket),
@@ -63,7 +83,7 @@ fn store_error(e: StoreError) -> S3Error {
         StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty),
         StoreError::PreconditionFailed => s3_error!(PreconditionFailed),
         StoreError::InvalidKey => s3_error!(
-            KeyTooLongError,
+            InvalidArgument,
             "Keys are 1 to {MAX_KEY_BYTES} bytes without NUL."
         ),
         StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
@@ -140,7 +160,7 @@ fn preconditions(
 fn listed(name: &[u8], url: bool) -> String {
     if url {
         let mut out = String::with_capacity(name.len());
-        crate::sig::v4::uri_encode(name, false, &mut out);
+        crate::sig::v4::uri_encode(name, true, &mut out);
         out
     } else {
         String::from_utf8_lossy(name).into_owned()
@@ -304,9 +324,14 @@ impl S3 for StoreS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let condition = match input.if_none_match {
-            Some(ETagCondition::Any) => Condition::Absent,
-            _ => Condition::None,
+        let condition = match (&input.if_none_match, &input.if_match) {
+            (Some(ETagCondition::Any), None) => Condition::Absent,
+            (None, None) => Condition::None,
+            _ => {
+                return Err(not_offered(
+                    "If-Match and If-None-Match with an ETag on PUT",
+                ))
+            }
         };
         let description = Description {
             content_type: input.content_type,
@@ -372,8 +397,8 @@ impl S3 for StoreS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let (record, path) = self
-            .blocking(move |o| o.get(&bucket, key.as_bytes()))
+        let (record, file) = self
+            .blocking(move |o| o.open_object(&bucket, key.as_bytes()))
             .await?;
         preconditions(
             &record,
@@ -382,11 +407,10 @@ impl S3 for StoreS3 {
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
         )?;
-        let mut file = tokio::fs::File::open(&path)
-            .await
-            .map_err(S3Error::internal_error)?;
+        let mut file = tokio::fs::File::from_std(file);
         let (start, length, content_range) = match &input.range {
             None => (0, record.size, None),
+            Some(_) if record.size == 0 => return Err(s3_error!(InvalidRange)),
             Some(range) => {
                 let r = range
                     .check(record.size)
@@ -422,6 +446,12 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        if req.input.if_match.is_some()
+            || req.input.if_match_last_modified_time.is_some()
+            || req.input.if_match_size.is_some()
+        {
+            return Err(not_offered("conditional deletes"));
+        }
         let (bucket, key) = (req.input.bucket, req.input.key);
         self.blocking(move |o| o.delete(&bucket, key.as_bytes()))
             .await?;
@@ -478,8 +508,18 @@ impl S3 for StoreS3 {
                 "Copies from access points are not offered."
             ));
         };
+        if input.copy_source_if_match.is_some()
+            || input.copy_source_if_none_match.is_some()
+            || input.copy_source_if_modified_since.is_some()
+            || input.copy_source_if_unmodified_since.is_some()
+        {
+            return Err(not_offered("conditional copies"));
+        }
         let (sb, sk) = (sb.to_string(), sk.to_string());
-        let (source, path) = self.blocking(move |o| o.get(&sb, sk.as_bytes())).await?;
+        let (source, _) = {
+            let (sb, sk) = (sb.clone(), sk.clone());
+            self.blocking(move |o| o.get(&sb, sk.as_bytes())).await?
+        };
         let replace = input
             .metadata_directive
             .as_ref()
@@ -509,9 +549,10 @@ impl S3 for StoreS3 {
         let (bucket, key) = (input.bucket, input.key);
         let record = self
             .blocking(move |o| {
+                // Streamed from the source as it is now (a replaced source is read anew).
+                let (_, mut file) = o.open_object(&sb, sk.as_bytes())?;
                 let mut body = o.writer()?;
-                let bytes = std::fs::read(&path)?;
-                body.write(&bytes)?;
+                body.copy_from(&mut file)?;
                 o.commit(&bucket, key.as_bytes(), body, description, Condition::None)
             })
             .await?;
@@ -546,18 +587,19 @@ impl S3 for StoreS3 {
             )
             .await?;
         let l = listing(page, url);
+        let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: input.prefix,
-            marker: input.marker,
+            prefix: enc(input.prefix),
+            marker: enc(input.marker),
             max_keys: Some(max as i32),
             is_truncated: Some(l.truncated),
             contents: l.contents,
             common_prefixes: l.prefixes,
-            delimiter: input.delimiter,
-            next_marker: (l.truncated && !delimiter.is_empty())
+            delimiter: enc(input.delimiter),
+            next_marker: enc((l.truncated && !delimiter.is_empty())
                 .then_some(l.last)
-                .flatten(),
+                .flatten()),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -583,18 +625,19 @@ impl S3 for StoreS3 {
             .await?;
         let l = listing(page, url);
         let next = l.truncated.then(|| l.last.as_deref().map(token)).flatten();
+        let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: input.prefix,
+            prefix: enc(input.prefix),
             max_keys: Some(max as i32),
             key_count: Some(l.count),
             is_truncated: Some(l.truncated),
             contents: l.contents,
             common_prefixes: l.prefixes,
-            delimiter: input.delimiter,
+            delimiter: enc(input.delimiter),
             continuation_token: input.continuation_token,
             next_continuation_token: next,
-            start_after: input.start_after,
+            start_after: enc(input.start_after),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -663,6 +706,9 @@ impl S3 for StoreS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
+        if input.if_match.is_some() || input.if_none_match.is_some() {
+            return Err(not_offered("conditional completes"));
+        }
         let listed: Vec<(u32, String)> = input
             .multipart_upload
             .and_then(|m| m.parts)
@@ -703,7 +749,10 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let upload = req.input.upload_id;
+        let input = req.input;
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let upload = input.upload_id;
         self.blocking(move |o| o.abort(&upload)).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
@@ -718,6 +767,8 @@ impl S3 for StoreS3 {
             .part_number_marker
             .and_then(|m| u32::try_from(m).ok())
             .unwrap_or(0);
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         let upload = input.upload_id.clone();
         let (parts, truncated) = self.blocking(move |o| o.parts(&upload, after, max)).await?;
         let next = parts.last().map(|(n, _)| *n as i32);

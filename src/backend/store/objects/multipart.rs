@@ -125,6 +125,9 @@ impl Objects {
         }
         let parts = tx.open_table(PARTS).map_err(db_error)?;
         let mut out = Vec::new();
+        if max == 0 {
+            return Ok((out, false));
+        }
         let range = parts
             .range((upload, after.saturating_add(1))..=(upload, u32::MAX))
             .map_err(db_error)?;
@@ -292,6 +295,9 @@ impl Objects {
         let base = object_key(bucket, b"");
         let start = object_key(bucket, prefix);
         let mut out = Vec::new();
+        if max == 0 {
+            return Ok((out, false));
+        }
         for item in order.range(start.as_slice()..).map_err(db_error)? {
             let (k, _) = item.map_err(db_error)?;
             let k = k.value();
