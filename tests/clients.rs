@@ -18,6 +18,8 @@ use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 #[derive(Clone, Copy)]
 enum On {
     EmbeddedDefault,
+    /// The embedded default served by the gateway's own store (`engine = "store"`).
+    OwnStore,
     Rgw,
 }
 
@@ -35,6 +37,16 @@ async fn target(on: On) -> Option<Target> {
             access_key: hcp_access_key("demo-user"),
             secret_key: hcp_secret_key("demo-password"),
         }),
+        On::OwnStore => {
+            let gw = start_embedded_default_on(Some("store")).await;
+            let store = gw.data_dir().join("store").join("metadata.redb");
+            assert!(store.exists(), "the own store serves {store:?}");
+            Some(Target {
+                gw,
+                access_key: hcp_access_key("demo-user"),
+                secret_key: hcp_secret_key("demo-password"),
+            })
+        }
         On::Rgw => Some(Target {
             gw: start(Backend::Rgw).await?,
             access_key: hcp_access_key(USER),
@@ -179,7 +191,8 @@ async fn rust_sdk(on: On) {
     assert!(completed_uploads(&t.gw) >= 1);
 }
 
-/// Each test twice: `embedded_default::NAME` and `rgw::NAME`, with `$on` naming the target.
+/// Each test three times: `embedded_default::NAME`, `own_store::NAME` and `rgw::NAME`, with
+/// `$on` naming the target.
 macro_rules! on_both {
     ($on:ident; $($name:ident => $run:expr;)*) => {
         mod embedded_default {
@@ -187,6 +200,14 @@ macro_rules! on_both {
             $(#[tokio::test(flavor = "multi_thread")]
             async fn $name() {
                 let $on = On::EmbeddedDefault;
+                $run.await
+            })*
+        }
+        mod own_store {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let $on = On::OwnStore;
                 $run.await
             })*
         }

@@ -289,11 +289,27 @@ pub async fn start_local_with(settings: &str, extra: &str) -> TestGateway {
 /// The shipped config.toml as it is, on free loopback ports; its `./data` lands in a private
 /// directory (relative paths are resolved against the configuration's directory).
 pub async fn start_embedded_default() -> TestGateway {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
+    start_embedded_default_on(None).await
+}
+
+/// `config.toml` as shipped, its embedded backend on `engine` where given.
+pub async fn start_embedded_default_on(engine: Option<&str>) -> TestGateway {
+    let mut text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
         .unwrap()
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("127.0.0.1:8081", "127.0.0.1:0");
-    start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await
+    let backend = match engine {
+        Some(engine) => {
+            text = text.replacen(
+                "kind = \"local\"",
+                &format!("kind = \"local\"\nengine = \"{engine}\""),
+                1,
+            );
+            Backend::Store
+        }
+        None => Backend::Local,
+    };
+    start_text(&text, tempfile::tempdir().unwrap(), backend).await
 }
 
 /// A bucket name no other test uses (valid for HCP, S3 and RGW).
