@@ -30,6 +30,9 @@ const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 const UPLOAD_ORDER: TableDefinition<&[u8], ()> = TableDefinition::new("upload_order");
 /// (upload id, part number) → part record (JSON).
 const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+/// Upload id → what its complete made (JSON), for a day: a retried complete is answered as
+/// the first was, as S3 does.
+const COMPLETED: TableDefinition<&str, &[u8]> = TableDefinition::new("completed");
 
 /// The longest key HCP allows (manual, "Object names").
 pub const MAX_KEY_BYTES: usize = 4095;
@@ -217,6 +220,7 @@ impl Objects {
         tx.open_table(UPLOADS).map_err(db_error)?;
         tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
         tx.open_table(PARTS).map_err(db_error)?;
+        tx.open_table(COMPLETED).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         let store = Objects {
             root: root.to_path_buf(),

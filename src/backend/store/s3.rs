@@ -40,19 +40,43 @@ impl StoreS3 {
             .map_err(store_error)
     }
 
-    /// Writes a request body into a new blob, off the async threads chunk by chunk.
+    /// Writes a request body into a new blob: the chunks go through a small channel to a
+    /// blocking task that writes them, so no async thread waits on the disk.
     async fn receive(&self, body: Option<StreamingBlob>) -> S3Result<super::objects::BlobWriter> {
         let mut writer = self.objects.writer().map_err(store_error)?;
-        if let Some(mut body) = body {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk
-                    .map_err(|e| s3_error!(IncompleteBody, "The body could not be read: {e}"))?;
-                writer
-                    .write(&chunk)
-                    .map_err(|e| store_error(StoreError::Io(e)))?;
+        let Some(mut body) = body else {
+            return Ok(writer);
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let disk = tokio::task::spawn_blocking(move || {
+            while let Some(chunk) = rx.blocking_recv() {
+                writer.write(&chunk)?;
+            }
+            Ok::<_, std::io::Error>(writer)
+        });
+        let mut failed = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                // The writer stopped (a disk error): its result says why.
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(s3_error!(IncompleteBody, "The body could not be read: {e}"));
+                    break;
+                }
             }
         }
-        Ok(writer)
+        drop(tx);
+        let written = disk.await.map_err(S3Error::internal_error)?;
+        // On a failed body the writer is dropped here, and its temporary file with it.
+        match (failed, written) {
+            (Some(e), _) => Err(e),
+            (None, Ok(writer)) => Ok(writer),
+            (None, Err(e)) => Err(store_error(StoreError::Io(e))),
+        }
     }
 }
 
@@ -65,6 +89,22 @@ fn not_offered(what: &str) -> S3Error {
 }
 
 impl StoreS3 {
+    /// The ETag a completed upload `id` of `bucket`/`key` made, if the key still holds it.
+    async fn completed_again(&self, id: &str, bucket: &str, key: &str) -> Option<String> {
+        let (id, bucket, key) = (id.to_string(), bucket.to_string(), key.to_string());
+        self.blocking(move |o| {
+            let Some(done) = o.completed(&id)? else {
+                return Ok(None);
+            };
+            let current = o.get(&bucket, key.as_bytes()).ok().map(|(r, _)| r.etag);
+            let same = done.bucket == bucket && done.key == key.as_bytes();
+            Ok((same && current.as_deref() == Some(done.etag.as_str())).then_some(done.etag))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// The open upload `id`, if it is one of `bucket`/`key`.
     async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<()> {
         let id = id.to_string();
@@ -726,20 +766,24 @@ impl S3 for StoreS3 {
             })
             .collect();
         let upload = input.upload_id;
-        let record = {
-            let upload = upload.clone();
-            self.blocking(move |o| o.upload(&upload)).await?
+        let etag = match self.upload_of(&upload, &input.bucket, &input.key).await {
+            Ok(()) => {
+                let object = self
+                    .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES))
+                    .await?;
+                object.etag
+            }
+            // A retried complete (the first's answer was lost) is answered as the first was,
+            // while the key still holds what it made.
+            Err(e) => self
+                .completed_again(&upload, &input.bucket, &input.key)
+                .await
+                .ok_or(e)?,
         };
-        if record.bucket != input.bucket || record.key != input.key.as_bytes() {
-            return Err(s3_error!(NoSuchUpload));
-        }
-        let object = self
-            .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES))
-            .await?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
-            e_tag: Some(ETag::Strong(object.etag)),
+            e_tag: Some(ETag::Strong(etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             ..Default::default()
         }))

@@ -5,6 +5,19 @@
 
 use super::*;
 
+/// What a complete made, kept for a retried complete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Completed {
+    pub bucket: String,
+    pub key: Vec<u8>,
+    pub etag: String,
+    /// Milliseconds since the epoch.
+    pub at: u64,
+}
+
+/// How long a completed upload's result is kept for retries.
+const COMPLETED_KEPT_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Open uploads as (key, upload id), and whether more follow.
 pub type UploadsPage = (Vec<(Vec<u8>, String)>, bool);
 
@@ -15,7 +28,50 @@ fn upload_order_key(bucket: &str, key: &[u8], upload: &str) -> Vec<u8> {
     k
 }
 
+/// Notes what `upload`'s complete made, and forgets completes older than a day.
+fn remember_completed(
+    tx: &redb::WriteTransaction,
+    upload: &str,
+    record: &UploadRecord,
+    etag: &str,
+) -> Result<(), StoreError> {
+    let now = now_millis();
+    let mut completed = tx.open_table(COMPLETED).map_err(db_error)?;
+    let mut stale = Vec::new();
+    for item in completed.iter().map_err(db_error)? {
+        let (k, v) = item.map_err(db_error)?;
+        let c: Completed = serde_json::from_slice(v.value()).map_err(db_error)?;
+        if now.saturating_sub(c.at) > COMPLETED_KEPT_MS {
+            stale.push(k.value().to_string());
+        }
+    }
+    for k in stale {
+        completed.remove(k.as_str()).map_err(db_error)?;
+    }
+    let done = Completed {
+        bucket: record.bucket.clone(),
+        key: record.key.clone(),
+        etag: etag.to_string(),
+        at: now,
+    };
+    let bytes = serde_json::to_vec(&done).map_err(db_error)?;
+    completed
+        .insert(upload, bytes.as_slice())
+        .map_err(db_error)?;
+    Ok(())
+}
+
 impl Objects {
+    /// What `upload`'s complete made, if it completed within the last day.
+    pub fn completed(&self, upload: &str) -> Result<Option<Completed>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let table = tx.open_table(COMPLETED).map_err(db_error)?;
+        let found = table.get(upload).map_err(db_error)?;
+        found
+            .map(|v| serde_json::from_slice(v.value()).map_err(db_error))
+            .transpose()
+    }
+
     /// Opens an upload for `bucket`/`key`; its id.
     pub fn create_upload(
         &self,
@@ -248,6 +304,7 @@ impl Objects {
                 }
             }
             if let Some(object) = object {
+                remember_completed(&tx, upload, record, &object.etag)?;
                 let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
                 if buckets
                     .get(record.bucket.as_str())
@@ -363,6 +420,12 @@ mod tests {
         let (_, path) = store.get("b", b"k").unwrap();
         assert_eq!(std::fs::read(path).unwrap(), b"first-second");
         assert!(matches!(store.upload(&id), Err(StoreError::NoSuchUpload)));
+        // A retried complete can be answered as the first was.
+        let completed = store.completed(&id).unwrap().unwrap();
+        assert_eq!(
+            (completed.key.as_slice(), completed.etag.as_str()),
+            (&b"k"[..], done.etag.as_str())
+        );
         // Only the object's body is left.
         assert_eq!(
             std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
