@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--recheck", help="JUnit XML of a second gateway run of the unexpected failures")
     ap.add_argument("--unexpected", help="write the names of unexpected failures here (one per line)")
     ap.add_argument("--markdown", help="write the report here as well")
+    ap.add_argument("--labels", default="directly,through the gateway",
+                    help="what the two runs are, comma-separated (the store comparison names them)")
     args = ap.parse_args()
 
     direct, gateway = load(args.direct), load(args.gateway)
@@ -80,17 +82,18 @@ def main():
     unknown = sorted(t for t in expected if t not in direct and t not in gateway)
     not_passing_directly = sorted(t for t in expected if t in direct and direct[t][0] != "passed")
 
-    lines = ["# s3-tests: radosgw directly and through the gateway", ""]
+    first, second = args.labels.split(",", 1)
+    lines = [f"# s3-tests: {first} and {second}", ""]
     lines.append("| run | passed | failed | skipped | xfailed |")
     lines.append("|---|---:|---:|---:|---:|")
-    for label, results in (("directly", direct), ("through the gateway", gateway)):
+    for label, results in ((first, direct), (second, gateway)):
         c = counts(results)
         lines.append(f"| {label} | {c['passed']} | {c['failed']} | {c['skipped']} | {c['xfailed']} |")
     lines.append("")
-    lines.append(f"Passed directly, not through the gateway: {len(only_direct)} "
+    lines.append(f"Passed {first}, not {second}: {len(only_direct)} "
                  f"({len(only_direct) - len(unexpected) - len(flaky)} expected differences, "
                  f"{len(flaky)} passed on recheck, {len(unexpected)} unexpected).")
-    lines.append(f"Passed through the gateway, not directly: {len(only_gateway)}.")
+    lines.append(f"Passed {second}, not {first}: {len(only_gateway)}.")
     lines.append("")
 
     def section(title, tests, note=None):

@@ -316,6 +316,50 @@ async fn conditions_ranges_and_url_encoded_listings_are_s3_s_or_refused() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e).0, 416);
+    // Conditional writes: If-Match with another ETag is 412 and changes nothing; with the
+    // object's own it writes. A copy's source conditions are 412 when they fail.
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("e")
+        .if_match("\"0123\"")
+        .body(ByteStream::from_static(b"other"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    assert_eq!(object_bytes(&s3, &bucket, "e").await, b"body");
+    let e = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("e2")
+        .copy_source(format!("{bucket}/e"))
+        .copy_source_if_match("\"0123\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    // Every object is listed as its one version, "null".
+    let versions = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let listed: Vec<(&str, &str)> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| Some((v.key()?, v.version_id()?)))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a b/1", "null"),
+            ("c+d/2", "null"),
+            ("e", "null"),
+            ("empty", "null")
+        ]
+    );
     // A condition the store does not evaluate is refused, never ignored; nothing changes.
     let e = s3
         .delete_object()

@@ -119,11 +119,29 @@ pub struct Description {
 }
 
 /// A condition on the key a write replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
     None,
     /// `If-None-Match: *`: only if the key does not exist.
     Absent,
+    /// `If-Match`: only if the key exists with this ETag (`*`: with any).
+    Matches(String),
+    /// `If-None-Match` with an ETag: only if the key does not have it.
+    DiffersFrom(String),
+}
+
+impl Condition {
+    /// Whether a write under this condition may replace `old` (`None`: no object).
+    fn allows(&self, old: Option<&ObjectRecord>) -> bool {
+        match (self, old) {
+            (Condition::None, _) => true,
+            (Condition::Absent, old) => old.is_none(),
+            (Condition::Matches(e), Some(old)) => e == "*" || *e == old.etag,
+            (Condition::Matches(_), None) => false,
+            (Condition::DiffersFrom(e), Some(old)) => *e != old.etag,
+            (Condition::DiffersFrom(_), None) => true,
+        }
+    }
 }
 
 pub struct Objects {
@@ -425,13 +443,11 @@ impl Objects {
                 .insert(k.as_slice(), bytes.as_slice())
                 .map_err(db_error)?
                 .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()));
-            match old {
-                Some(_) if condition == Condition::Absent => {
-                    return Err(StoreError::PreconditionFailed)
-                }
-                Some(old) => Some(old.map_err(db_error)?.blob),
-                None => None,
+            let old = old.transpose().map_err(db_error)?;
+            if !condition.allows(old.as_ref()) {
+                return Err(StoreError::PreconditionFailed);
             }
+            old.map(|o| o.blob)
         };
         tx.commit().map_err(db_error)?;
         Ok(replaced)
@@ -643,6 +659,27 @@ mod tests {
         assert_eq!(files(&dir.path().join("blobs")).len(), 1);
         let w = store.writer().unwrap();
         let r = store.commit("b", b"k", w, Description::default(), Condition::Absent);
+        assert!(matches!(r, Err(StoreError::PreconditionFailed)));
+        let etag = store.get("b", b"k").unwrap().0.etag;
+        for (condition, allowed) in [
+            (Condition::Matches("0123".into()), false),
+            (Condition::DiffersFrom(etag.clone()), false),
+            (Condition::Matches("*".into()), true),
+            (Condition::Matches(etag.clone()), true),
+            (Condition::DiffersFrom("0123".into()), true),
+        ] {
+            let mut w = store.writer().unwrap();
+            w.write(b"two").unwrap();
+            let r = store.commit("b", b"k", w, Description::default(), condition.clone());
+            assert_eq!(r.is_ok(), allowed, "{condition:?}");
+        }
+        let r = store.commit(
+            "b",
+            b"nope",
+            store.writer().unwrap(),
+            Description::default(),
+            Condition::Matches("*".into()),
+        );
         assert!(matches!(r, Err(StoreError::PreconditionFailed)));
         assert_eq!(read(&store, "b", b"k"), b"two");
         assert_eq!(files(&dir.path().join("blobs")).len(), 1);

@@ -215,7 +215,16 @@ struct Listing {
     count: i32,
 }
 
-fn listing(page: Page<ObjectRecord>, url: bool) -> Listing {
+/// The owner listings show (every object is the gateway's one account's; the gateway shows the
+/// tenant instead).
+fn owner() -> Owner {
+    Owner {
+        id: Some("store".into()),
+        display_name: Some("store".into()),
+    }
+}
+
+fn listing(page: Page<ObjectRecord>, url: bool, with_owner: bool) -> Listing {
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
     let truncated = page.truncated;
@@ -234,6 +243,7 @@ fn listing(page: Page<ObjectRecord>, url: bool) -> Listing {
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
                 )),
+                owner: with_owner.then(owner),
                 ..Default::default()
             }),
             Entry::Prefix(p) => prefixes.push(CommonPrefix {
@@ -290,9 +300,9 @@ impl S3 for StoreS3 {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = req.input.bucket;
         let name = bucket.clone();
-        if !self.blocking(move |o| o.create_bucket(&name)).await? {
-            return Err(s3_error!(BucketAlreadyOwnedByYou));
-        }
+        // Re-creating one's own bucket succeeds and changes nothing (S3 in us-east-1, RGW):
+        // every bucket here belongs to the gateway's one account.
+        self.blocking(move |o| o.create_bucket(&name)).await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -365,13 +375,12 @@ impl S3 for StoreS3 {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         let condition = match (&input.if_none_match, &input.if_match) {
-            (Some(ETagCondition::Any), None) => Condition::Absent,
             (None, None) => Condition::None,
-            _ => {
-                return Err(not_offered(
-                    "If-Match and If-None-Match with an ETag on PUT",
-                ))
-            }
+            (Some(ETagCondition::Any), None) => Condition::Absent,
+            (Some(ETagCondition::ETag(e)), None) => Condition::DiffersFrom(e.value().to_string()),
+            (None, Some(ETagCondition::Any)) => Condition::Matches("*".into()),
+            (None, Some(ETagCondition::ETag(e))) => Condition::Matches(e.value().to_string()),
+            (Some(_), Some(_)) => return Err(not_offered("If-Match with If-None-Match on PUT")),
         };
         let description = Description {
             content_type: input.content_type,
@@ -548,18 +557,20 @@ impl S3 for StoreS3 {
                 "Copies from access points are not offered."
             ));
         };
-        if input.copy_source_if_match.is_some()
-            || input.copy_source_if_none_match.is_some()
-            || input.copy_source_if_modified_since.is_some()
-            || input.copy_source_if_unmodified_since.is_some()
-        {
-            return Err(not_offered("conditional copies"));
-        }
         let (sb, sk) = (sb.to_string(), sk.to_string());
         let (source, _) = {
             let (sb, sk) = (sb.clone(), sk.clone());
             self.blocking(move |o| o.get(&sb, sk.as_bytes())).await?
         };
+        // The source's conditions, as GET's, but every failure is 412 (a copy has no 304).
+        preconditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+        )
+        .map_err(|_| s3_error!(PreconditionFailed))?;
         let replace = input
             .metadata_directive
             .as_ref()
@@ -626,20 +637,83 @@ impl S3 for StoreS3 {
                 max,
             )
             .await?;
-        let l = listing(page, url);
+        let l = listing(page, url, true);
         let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: enc(input.prefix),
-            marker: enc(input.marker),
+            // botocore decodes Marker and NextMarker but not V1's Prefix (nor does RGW encode it).
+            prefix: input.prefix,
+            marker: Some(enc(input.marker).unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(l.truncated),
             contents: l.contents,
             common_prefixes: l.prefixes,
-            delimiter: enc(input.delimiter),
+            delimiter: enc(input.delimiter).filter(|d| !d.is_empty()),
             next_marker: enc((l.truncated && !delimiter.is_empty())
                 .then_some(l.last)
                 .flatten()),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    /// Versioning is not offered yet: every object is its one version, `null` (what S3 lists for
+    /// a bucket that was never versioned).
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let url = is_url(&input.encoding_type);
+        let max = max_keys(input.max_keys);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().unwrap_or_default();
+        let page = self
+            .page(
+                input.bucket.clone(),
+                prefix,
+                delimiter,
+                input.key_marker.clone(),
+                max,
+            )
+            .await?;
+        let truncated = page.truncated;
+        let last = page.entries.last().map(|e| listed(e.name(), url));
+        let mut versions = Vec::new();
+        let mut prefixes = Vec::new();
+        for entry in page.entries {
+            match entry {
+                Entry::Key(key, record) => versions.push(ObjectVersion {
+                    key: Some(listed(&key, url)),
+                    version_id: Some("null".into()),
+                    is_latest: Some(true),
+                    e_tag: Some(ETag::Strong(record.etag)),
+                    size: Some(record.size as i64),
+                    last_modified: Some(timestamp(record.modified)),
+                    owner: Some(owner()),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(
+                        ObjectVersionStorageClass::STANDARD,
+                    )),
+                    ..Default::default()
+                }),
+                Entry::Prefix(p) => prefixes.push(CommonPrefix {
+                    prefix: Some(listed(&p, url)),
+                }),
+            }
+        }
+        let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: Some(enc(input.key_marker).unwrap_or_default()),
+            version_id_marker: input.version_id_marker,
+            max_keys: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: if truncated { last } else { None },
+            next_version_id_marker: truncated.then(|| "null".to_string()),
+            versions: (!versions.is_empty()).then_some(versions),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            delimiter: enc(input.delimiter).filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -663,7 +737,7 @@ impl S3 for StoreS3 {
         let page = self
             .page(input.bucket.clone(), prefix, delimiter, after, max)
             .await?;
-        let l = listing(page, url);
+        let l = listing(page, url, input.fetch_owner.unwrap_or(false));
         let next = l.truncated.then(|| l.last.as_deref().map(token)).flatten();
         let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsV2Output {
@@ -674,7 +748,7 @@ impl S3 for StoreS3 {
             is_truncated: Some(l.truncated),
             contents: l.contents,
             common_prefixes: l.prefixes,
-            delimiter: enc(input.delimiter),
+            delimiter: enc(input.delimiter).filter(|d| !d.is_empty()),
             continuation_token: input.continuation_token,
             next_continuation_token: next,
             start_after: enc(input.start_after),
