@@ -313,16 +313,27 @@ impl S3 for StoreS3 {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let bucket = req.input.bucket;
-        let open = {
+        // Objects keep a bucket; unfinished uploads do not (as S3 and RGW): they are aborted
+        // with it, once the bucket is found empty.
+        {
             let bucket = bucket.clone();
-            self.blocking(move |o| o.uploads(&bucket, b"", None, 1))
-                .await?
-        };
-        if !open.0.is_empty() {
-            return Err(s3_error!(
-                BucketNotEmpty,
-                "The bucket has open multipart uploads."
-            ));
+            self.blocking(move |o| {
+                let query = Query {
+                    prefix: b"",
+                    delimiter: b"",
+                    after: None,
+                    max: 1,
+                };
+                if !o.list(&bucket, &query)?.entries.is_empty() {
+                    return Err(StoreError::BucketNotEmpty);
+                }
+                let (open, _) = o.uploads(&bucket, b"", None, usize::MAX)?;
+                for (_, id) in open {
+                    o.abort(&id)?;
+                }
+                Ok(())
+            })
+            .await?;
         }
         self.blocking(move |o| o.delete_bucket(&bucket)).await?;
         Ok(S3Response::new(DeleteBucketOutput {}))
