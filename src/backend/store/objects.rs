@@ -192,6 +192,17 @@ impl Drop for BlobWriter {
     }
 }
 
+/// NoSuchBucket unless the bucket table (of any transaction) holds `bucket`.
+fn require_bucket(
+    buckets: &impl ReadableTable<&'static str, &'static [u8]>,
+    bucket: &str,
+) -> Result<(), StoreError> {
+    match buckets.get(bucket).map_err(db_error)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NoSuchBucket),
+    }
+}
+
 fn object_key(bucket: &str, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
     k.extend_from_slice(bucket.as_bytes());
@@ -321,9 +332,7 @@ impl Objects {
         let tx = self.db.begin_write().map_err(db_error)?;
         {
             let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
-            if buckets.get(name).map_err(db_error)?.is_none() {
-                return Err(StoreError::NoSuchBucket);
-            }
+            require_bucket(&buckets, name)?;
             let objects = tx.open_table(OBJECTS).map_err(db_error)?;
             let start = object_key(name, b"");
             let mut range = objects.range(start.as_slice()..).map_err(db_error)?;
@@ -432,10 +441,7 @@ impl Objects {
     ) -> Result<Option<String>, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let replaced = {
-            let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
-            if buckets.get(bucket).map_err(db_error)?.is_none() {
-                return Err(StoreError::NoSuchBucket);
-            }
+            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
             let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
             let k = object_key(bucket, key);
             let bytes = serde_json::to_vec(record).map_err(db_error)?;
@@ -476,15 +482,7 @@ impl Objects {
     /// The object's record and the file holding its body.
     pub fn get(&self, bucket: &str, key: &[u8]) -> Result<(ObjectRecord, PathBuf), StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
-        if tx
-            .open_table(BUCKETS)
-            .map_err(db_error)?
-            .get(bucket)
-            .map_err(db_error)?
-            .is_none()
-        {
-            return Err(StoreError::NoSuchBucket);
-        }
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let objects = tx.open_table(OBJECTS).map_err(db_error)?;
         let found = objects
             .get(object_key(bucket, key).as_slice())
@@ -499,10 +497,7 @@ impl Objects {
     pub fn delete(&self, bucket: &str, key: &[u8]) -> Result<bool, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let removed = {
-            let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
-            if buckets.get(bucket).map_err(db_error)?.is_none() {
-                return Err(StoreError::NoSuchBucket);
-            }
+            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
             let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
             let old = objects
                 .remove(object_key(bucket, key).as_slice())
@@ -521,15 +516,7 @@ impl Objects {
     /// One page of the bucket's keys by S3's listing rules, from one consistent snapshot.
     pub fn list(&self, bucket: &str, query: &Query<'_>) -> Result<Page<ObjectRecord>, StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
-        if tx
-            .open_table(BUCKETS)
-            .map_err(db_error)?
-            .get(bucket)
-            .map_err(db_error)?
-            .is_none()
-        {
-            return Err(StoreError::NoSuchBucket);
-        }
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let objects = tx.open_table(OBJECTS).map_err(db_error)?;
         let start = object_key(bucket, &Page::<ObjectRecord>::start(query));
         let bucket_start = object_key(bucket, b"");

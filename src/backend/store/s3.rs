@@ -144,6 +144,27 @@ fn millis(t: &Timestamp) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// What a writer says of an object, from the fields PutObject, CopyObject (REPLACE) and
+/// CreateMultipartUpload inputs share by name.
+macro_rules! description_of {
+    ($input:ident) => {
+        Description {
+            content_type: $input.content_type,
+            headers: headers(
+                $input.cache_control,
+                $input.content_disposition,
+                $input.content_encoding,
+                $input.content_language,
+                $input.expires.as_ref(),
+            ),
+            metadata: $input
+                .metadata
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+        }
+    };
+}
+
 /// The standard headers a writer gave, by lower-case name (`expires` as epoch milliseconds).
 fn headers(
     cache_control: Option<String>,
@@ -165,6 +186,25 @@ fn headers(
         }
     }
     h
+}
+
+/// What HEAD answers of a stored object (GET answers the same with the body).
+fn head_output(record: &ObjectRecord) -> HeadObjectOutput {
+    let h = &record.headers;
+    HeadObjectOutput {
+        content_length: Some(record.size as i64),
+        content_type: Some(record.content_type.clone()),
+        e_tag: Some(ETag::Strong(record.etag.clone())),
+        last_modified: Some(timestamp(record.modified)),
+        metadata: Some(record.metadata.clone().into_iter().collect()),
+        cache_control: h.get("cache-control").cloned(),
+        content_disposition: h.get("content-disposition").cloned(),
+        content_encoding: h.get("content-encoding").cloned(),
+        content_language: h.get("content-language").cloned(),
+        expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
+        accept_ranges: Some("bytes".into()),
+        ..Default::default()
+    }
 }
 
 /// GET and HEAD preconditions, in RFC 9110's order: 412, else 304, else none.
@@ -393,20 +433,7 @@ impl S3 for StoreS3 {
             (None, Some(ETagCondition::ETag(e))) => Condition::Matches(e.value().to_string()),
             (Some(_), Some(_)) => return Err(not_offered("If-Match with If-None-Match on PUT")),
         };
-        let description = Description {
-            content_type: input.content_type,
-            headers: headers(
-                input.cache_control,
-                input.content_disposition,
-                input.content_encoding,
-                input.content_language,
-                input.expires.as_ref(),
-            ),
-            metadata: input
-                .metadata
-                .map(|m| m.into_iter().collect())
-                .unwrap_or_default(),
-        };
+        let description = description_of!(input);
         let body = self.receive(input.body).await?;
         let (bucket, key) = (input.bucket, input.key);
         let record = self
@@ -434,21 +461,7 @@ impl S3 for StoreS3 {
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
         )?;
-        let h = &record.headers;
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(record.size as i64),
-            content_type: Some(record.content_type.clone()),
-            e_tag: Some(ETag::Strong(record.etag.clone())),
-            last_modified: Some(timestamp(record.modified)),
-            metadata: Some(record.metadata.clone().into_iter().collect()),
-            cache_control: h.get("cache-control").cloned(),
-            content_disposition: h.get("content-disposition").cloned(),
-            content_encoding: h.get("content-encoding").cloned(),
-            content_language: h.get("content-language").cloned(),
-            expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
-            accept_ranges: Some("bytes".into()),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(head_output(&record)))
     }
 
     async fn get_object(
@@ -483,21 +496,21 @@ impl S3 for StoreS3 {
             .await
             .map_err(S3Error::internal_error)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024);
-        let h = &record.headers;
+        let head = head_output(&record);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: Some(length as i64),
             content_range,
-            content_type: Some(record.content_type.clone()),
-            e_tag: Some(ETag::Strong(record.etag.clone())),
-            last_modified: Some(timestamp(record.modified)),
-            metadata: Some(record.metadata.clone().into_iter().collect()),
-            cache_control: h.get("cache-control").cloned(),
-            content_disposition: h.get("content-disposition").cloned(),
-            content_encoding: h.get("content-encoding").cloned(),
-            content_language: h.get("content-language").cloned(),
-            expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
-            accept_ranges: Some("bytes".into()),
+            content_type: head.content_type,
+            e_tag: head.e_tag,
+            last_modified: head.last_modified,
+            metadata: head.metadata,
+            cache_control: head.cache_control,
+            content_disposition: head.content_disposition,
+            content_encoding: head.content_encoding,
+            content_language: head.content_language,
+            expires: head.expires,
+            accept_ranges: head.accept_ranges,
             ..Default::default()
         }))
     }
@@ -587,20 +600,7 @@ impl S3 for StoreS3 {
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let description = if replace {
-            Description {
-                content_type: input.content_type,
-                headers: headers(
-                    input.cache_control,
-                    input.content_disposition,
-                    input.content_encoding,
-                    input.content_language,
-                    input.expires.as_ref(),
-                ),
-                metadata: input
-                    .metadata
-                    .map(|m| m.into_iter().collect())
-                    .unwrap_or_default(),
-            }
+            description_of!(input)
         } else {
             Description {
                 content_type: Some(source.content_type.clone()),
@@ -773,20 +773,7 @@ impl S3 for StoreS3 {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        let description = Description {
-            content_type: input.content_type,
-            headers: headers(
-                input.cache_control,
-                input.content_disposition,
-                input.content_encoding,
-                input.content_language,
-                input.expires.as_ref(),
-            ),
-            metadata: input
-                .metadata
-                .map(|m| m.into_iter().collect())
-                .unwrap_or_default(),
-        };
+        let description = description_of!(input);
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let id = self
             .blocking(move |o| o.create_upload(&bucket, key.as_bytes(), description))

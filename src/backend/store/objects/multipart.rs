@@ -89,10 +89,7 @@ impl Objects {
         };
         let tx = self.db.begin_write().map_err(db_error)?;
         {
-            let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
-            if buckets.get(bucket).map_err(db_error)?.is_none() {
-                return Err(StoreError::NoSuchBucket);
-            }
+            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
             let bytes = serde_json::to_vec(&record).map_err(db_error)?;
             let mut uploads = tx.open_table(UPLOADS).map_err(db_error)?;
             uploads
@@ -305,14 +302,7 @@ impl Objects {
             }
             if let Some(object) = object {
                 remember_completed(&tx, upload, record, &object.etag)?;
-                let buckets = tx.open_table(BUCKETS).map_err(db_error)?;
-                if buckets
-                    .get(record.bucket.as_str())
-                    .map_err(db_error)?
-                    .is_none()
-                {
-                    return Err(StoreError::NoSuchBucket);
-                }
+                require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, &record.bucket)?;
                 let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
                 let bytes = serde_json::to_vec(object).map_err(db_error)?;
                 let key = object_key(&record.bucket, &record.key);
@@ -339,15 +329,7 @@ impl Objects {
         max: usize,
     ) -> Result<UploadsPage, StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
-        if tx
-            .open_table(BUCKETS)
-            .map_err(db_error)?
-            .get(bucket)
-            .map_err(db_error)?
-            .is_none()
-        {
-            return Err(StoreError::NoSuchBucket);
-        }
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
         let base = object_key(bucket, b"");
         let start = object_key(bucket, prefix);
