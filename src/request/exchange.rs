@@ -44,6 +44,19 @@ pub(super) struct Exchange {
     pub(super) backend_elapsed: Option<std::time::Duration>,
 }
 
+impl Exchange {
+    /// Notes the error the client is answered with: its code, and why — the error's own cause,
+    /// else one a phase noted before, else the message the client reads.
+    pub(super) fn note_error(&mut self, err: &HcpError) {
+        self.code = Some(err.code);
+        self.cause = err
+            .cause
+            .clone()
+            .or_else(|| self.cause.take())
+            .or_else(|| Some(err.message.to_string()));
+    }
+}
+
 impl Gateway {
     pub(super) fn record(&self, x: &Exchange, started: Instant) {
         let elapsed = started.elapsed();

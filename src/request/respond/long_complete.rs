@@ -61,10 +61,7 @@ impl Gateway {
         let doc = match settled {
             Ok(doc) => doc,
             Err(err) => {
-                x.code = Some(err.code);
-                if err.cause.is_some() {
-                    x.cause.clone_from(&err.cause);
-                }
+                x.note_error(&err);
                 err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty)
             }
         };

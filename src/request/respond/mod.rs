@@ -330,14 +330,7 @@ impl Gateway {
         err: HcpError,
     ) -> bool {
         x.status = err.status;
-        x.code = Some(err.code);
-        // Every refusal says why in the access log: the error's own cause, else one the phase
-        // noted before, else the message the client reads.
-        x.cause = err
-            .cause
-            .clone()
-            .or_else(|| x.cause.take())
-            .or_else(|| Some(err.message.to_string()));
+        x.note_error(&err);
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
