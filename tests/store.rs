@@ -466,3 +466,68 @@ async fn a_killed_store_keeps_whole_objects_or_none() {
     let tmp = data.path().join("store").join("tmp");
     assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
 }
+
+/// The error document a client got.
+fn error_body<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String {
+    let bytes = err
+        .raw_response()
+        .and_then(|r| r.body().bytes())
+        .unwrap_or_default();
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every error the store answers leaves the gateway as HCP's status, code and error document.
+#[tokio::test]
+async fn the_store_s_errors_are_hcp_s_documents() {
+    let gw = start(Backend::Store).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    put(&s3, &bucket, "k", b"body").await;
+    put(&s3, &bucket, "empty", b"").await;
+    let check = |status: u16, code: &str, got: (u16, String), body: String| {
+        assert_eq!(got, (status, code.to_string()));
+        assert_hcp_error_body(&body, code);
+    };
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .if_match("\"0123\"")
+        .body(ByteStream::from_static(b"other"))
+        .send()
+        .await
+        .unwrap_err();
+    check(412, "PreconditionFailed", sdk_error(&e), error_body(&e));
+    let e = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .if_match("\"0123\"")
+        .send()
+        .await
+        .unwrap_err();
+    check(501, "NotImplemented", sdk_error(&e), error_body(&e));
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("empty")
+        .range("bytes=-5")
+        .send()
+        .await
+        .unwrap_err();
+    check(416, "InvalidRange", sdk_error(&e), error_body(&e));
+    let e = s3
+        .get_object()
+        .bucket("no-such-bucket-here")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    check(404, "NoSuchBucket", sdk_error(&e), error_body(&e));
+    let e = s3.delete_bucket().bucket(&bucket).send().await.unwrap_err();
+    check(409, "BucketNotEmpty", sdk_error(&e), error_body(&e));
+    // Nothing the refusals touched changed.
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"body");
+}
