@@ -18,6 +18,30 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
         .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
+/// The test configuration with its backend served by the store in `data`.
+fn store_config(data: &std::path::Path) -> String {
+    format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"store\"\ndata_dir = {:?}\n",
+        base_config(""),
+        data.display().to_string()
+    )
+}
+
+/// A gateway on the store in `data` again, once the stopped one has let go of its database
+/// (when its last connection has ended).
+async fn restart(data: &std::path::Path, text: &str) -> TestGateway {
+    let db = data.join("store").join("metadata.redb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while redb::Database::create(&db).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store keeps its database"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    start_text(text, tempfile::tempdir().unwrap(), Backend::Store).await
+}
+
 #[tokio::test]
 async fn listings_folders_and_long_keys_are_s3_s() {
     let gw = start(Backend::Store).await.unwrap();
@@ -113,11 +137,7 @@ async fn listings_folders_and_long_keys_are_s3_s() {
 #[tokio::test]
 async fn objects_uploads_and_buckets_behave_as_s3_and_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"store\"\ndata_dir = {:?}\n",
-        base_config(""),
-        data.path().display().to_string()
-    );
+    let text = store_config(data.path());
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "store").await;
@@ -219,17 +239,7 @@ async fn objects_uploads_and_buckets_behave_as_s3_and_survive_a_restart() {
     assert_eq!(sdk_error(&e).1, "BucketNotEmpty");
     // A restart on the same directory finds everything.
     gw.stop().await;
-    // The stopped store lets go of its database once its last connection has ended.
-    let db = data.path().join("store").join("metadata.redb");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while redb::Database::create(&db).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the store keeps its database"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let again = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
+    let again = restart(data.path(), &text).await;
     let s3 = again.client();
     assert_eq!(object_bytes(&s3, &bucket, "mp").await, whole);
     assert_eq!(object_bytes(&s3, &bucket, "copy").await, whole);
@@ -530,4 +540,251 @@ async fn the_store_s_errors_are_hcp_s_documents() {
     check(409, "BucketNotEmpty", sdk_error(&e), error_body(&e));
     // Nothing the refusals touched changed.
     assert_eq!(object_bytes(&s3, &bucket, "k").await, b"body");
+}
+
+/// Versions, delete markers, ACLs, CORS and part copies on the store, through the gateway with
+/// a real client: each kept, answered as S3 answers it, and still there after a restart.
+#[tokio::test]
+async fn versions_acls_cors_and_part_copies_are_kept() {
+    use aws_sdk_s3::types::{
+        BucketVersioningStatus, CorsConfiguration, CorsRule, ObjectCannedAcl,
+        VersioningConfiguration,
+    };
+    let data = tempfile::tempdir().unwrap();
+    let text = store_config(data.path());
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    put(&s3, &bucket, "k", b"before").await;
+    let enabled = VersioningConfiguration::builder()
+        .status(BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(enabled)
+        .send()
+        .await
+        .unwrap();
+    let got = s3.get_bucket_versioning().bucket(&bucket).send().await;
+    assert_eq!(
+        got.unwrap().status(),
+        Some(&BucketVersioningStatus::Enabled)
+    );
+    let v1 = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await
+        .unwrap();
+    let v1 = v1.version_id().expect("a version id").to_string();
+    put(&s3, &bucket, "k", b"two").await;
+    let deleted = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.delete_marker(), Some(true));
+    let marker = deleted.version_id().unwrap().to_string();
+    // The key is gone, its versions are not: newest first, the marker latest, the version
+    // written before versioning was enabled "null".
+    let e = s3.get_object().bucket(&bucket).key("k").send().await;
+    assert_eq!(sdk_error(&e.unwrap_err()), (404, "NoSuchKey".into()));
+    let listed = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .versions()
+        .iter()
+        .filter_map(|v| v.version_id())
+        .collect();
+    assert_eq!(ids.len(), 3, "{listed:?}");
+    assert_eq!(ids[1], v1);
+    assert_eq!(ids[2], "null");
+    assert_eq!(
+        listed.delete_markers()[0].version_id(),
+        Some(marker.as_str())
+    );
+    assert_eq!(listed.delete_markers()[0].is_latest(), Some(true));
+    let old = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"one"
+    );
+    // A bucket holding versions is not empty.
+    let e = s3.delete_bucket().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(sdk_error(&e).1, "BucketNotEmpty");
+    // Removing the marker brings the newest version back.
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"two");
+
+    // ACLs: a canned ACL on write, a changed one on an older version, each read back.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("public")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"p"))
+        .send()
+        .await
+        .unwrap();
+    let all_users = |grants: &[aws_sdk_s3::types::Grant]| {
+        grants
+            .iter()
+            .filter(|g| {
+                g.grantee()
+                    .and_then(|g| g.uri())
+                    .is_some_and(|u| u.ends_with("AllUsers"))
+            })
+            .count()
+    };
+    let acl = s3
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("public")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all_users(acl.grants()), 1, "{acl:?}");
+    s3.put_object_acl()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v1)
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let acl = s3
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await;
+    assert_eq!(all_users(acl.unwrap().grants()), 1);
+    let acl = s3
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        all_users(acl.grants()),
+        0,
+        "the current version keeps its own ACL"
+    );
+
+    // CORS: kept, answered, removed.
+    let rule = CorsRule::builder()
+        .allowed_methods("GET")
+        .allowed_origins("https://app.example")
+        .build()
+        .unwrap();
+    let cors = CorsConfiguration::builder()
+        .cors_rules(rule)
+        .build()
+        .unwrap();
+    s3.put_bucket_cors()
+        .bucket(&bucket)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .unwrap();
+    let got = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
+    assert_eq!(
+        got.cors_rules()[0].allowed_origins(),
+        ["https://app.example"]
+    );
+
+    // A part copied from a range of an older version.
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("assembled")
+        .send()
+        .await
+        .unwrap();
+    let part = s3
+        .upload_part_copy()
+        .bucket(&bucket)
+        .key("assembled")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .copy_source(format!("{bucket}/k?versionId={v1}"))
+        .copy_source_range("bytes=1-2")
+        .send()
+        .await
+        .unwrap();
+    let etag = part
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    let done = CompletedMultipartUpload::builder()
+        .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+        .build();
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("assembled")
+        .upload_id(up.upload_id().unwrap())
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object_bytes(&s3, &bucket, "assembled").await, b"ne");
+
+    // After a restart: the versions, the ACL and the CORS rules are still there.
+    gw.stop().await;
+    let again = restart(data.path(), &text).await;
+    let s3 = again.client();
+    let listed = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.versions().len(), 3);
+    let acl = s3
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("public")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all_users(acl.grants()), 1);
+    assert!(s3.get_bucket_cors().bucket(&bucket).send().await.is_ok());
+    s3.delete_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let e = s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    // 404 (the code is the gateway's normalisation's to choose, not the store's).
+    assert_eq!(sdk_error(&e).0, 404);
 }

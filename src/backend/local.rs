@@ -58,9 +58,12 @@ impl LocalBackend {
                 let objects =
                     crate::backend::store::objects::Objects::open(&data_dir.join("store"))
                         .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
-                let mut b = S3ServiceBuilder::new(crate::backend::store::s3::StoreS3::new(objects));
+                let objects = std::sync::Arc::new(objects);
+                let store = crate::backend::store::s3::StoreS3::new(objects.clone());
+                let mut b = S3ServiceBuilder::new(store);
                 b.set_auth(auth);
                 b.set_access(SignedOnly);
+                b.set_route(crate::backend::store::cors::Preflight { objects });
                 b.build()
             }
         };

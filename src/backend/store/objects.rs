@@ -12,18 +12,25 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::Digest as _;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use super::acl::Grant;
 use super::listing::{Page, Query};
 
 mod multipart;
+mod versions;
+
+pub use versions::{Deleted, Listed, Marker, Version, Versioning};
 
 /// Bucket name → bucket record (JSON).
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `bucket NUL key` → object record (JSON); keys hold no NUL, so a bucket's keys are one range
 /// in byte order.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+/// `bucket NUL key NUL order` → every version and delete marker (JSON), newest first within a
+/// key (see `versions`).
+const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
 /// Upload id → open multipart upload (JSON).
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// `bucket NUL key NUL upload id` → nothing: the open uploads in ListMultipartUploads' order.
@@ -47,6 +54,10 @@ pub enum StoreError {
     /// Empty, over 4,095 bytes, or holding NUL.
     InvalidKey,
     NoSuchUpload,
+    /// A version id this key does not have.
+    NoSuchVersion,
+    /// The version asked for is a delete marker (S3's 405 MethodNotAllowed).
+    DeleteMarker,
     /// A listed part was not uploaded, or with another ETag.
     InvalidPart,
     InvalidPartOrder,
@@ -69,6 +80,14 @@ fn db_error(e: impl std::fmt::Display) -> StoreError {
 pub struct BucketRecord {
     /// Seconds since the epoch.
     pub created: u64,
+    /// `None`: never versioned.
+    #[serde(default)]
+    pub versioning: Option<Versioning>,
+    /// `None`: never set (the owner's full control).
+    #[serde(default)]
+    pub acl: Option<Vec<Grant>>,
+    #[serde(default)]
+    pub cors: Option<Vec<super::cors::Rule>>,
 }
 
 /// What the store keeps of an object besides its body.
@@ -88,6 +107,18 @@ pub struct ObjectRecord {
     pub headers: BTreeMap<String, String>,
     /// User metadata (`x-amz-meta-*`), by name without the prefix.
     pub metadata: BTreeMap<String, String>,
+    /// `None`: the `null` version (written while the bucket was never versioned, or suspended).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `None`: never set (the owner's full control).
+    #[serde(default)]
+    pub acl: Option<Vec<Grant>>,
+}
+
+impl ObjectRecord {
+    pub fn version_id(&self) -> &str {
+        self.version.as_deref().unwrap_or("null")
+    }
 }
 
 /// An open multipart upload.
@@ -116,6 +147,8 @@ pub struct Description {
     pub content_type: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub acl: Option<Vec<Grant>>,
 }
 
 /// A condition on the key a write replaces.
@@ -246,6 +279,28 @@ impl Objects {
         let tx = db.begin_write().map_err(db_error)?;
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
+        tx.open_table(versions::COUNTERS).map_err(db_error)?;
+        let mut all = tx.open_table(VERSIONS).map_err(db_error)?;
+        // A store written before versions were kept: each object becomes its key's null version.
+        if all.is_empty().map_err(db_error)? {
+            let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+            for (n, item) in objects.iter().map_err(db_error)?.enumerate() {
+                let (k, v) = item.map_err(db_error)?;
+                let record: ObjectRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
+                let mut entry = k.value().to_vec();
+                entry.push(0);
+                entry.extend_from_slice(&(u64::MAX - n as u64 - 1).to_be_bytes());
+                let bytes = serde_json::to_vec(&Version::Object(record)).map_err(db_error)?;
+                all.insert(entry.as_slice(), bytes.as_slice())
+                    .map_err(db_error)?;
+            }
+            let n = objects.len().map_err(db_error)?;
+            tx.open_table(versions::COUNTERS)
+                .map_err(db_error)?
+                .insert("version", n)
+                .map_err(db_error)?;
+        }
+        drop(all);
         tx.open_table(UPLOADS).map_err(db_error)?;
         tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
         tx.open_table(PARTS).map_err(db_error)?;
@@ -266,11 +321,14 @@ impl Objects {
         }
         let mut used = HashSet::new();
         let tx = self.db.begin_read().map_err(db_error)?;
-        let table = tx.open_table(OBJECTS).map_err(db_error)?;
+        let table = tx.open_table(VERSIONS).map_err(db_error)?;
         for item in table.iter().map_err(db_error)? {
             let (_, value) = item.map_err(db_error)?;
-            let record: ObjectRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
-            used.insert(record.blob);
+            if let Version::Object(record) =
+                serde_json::from_slice(value.value()).map_err(db_error)?
+            {
+                used.insert(record.blob);
+            }
         }
         let parts = tx.open_table(PARTS).map_err(db_error)?;
         for item in parts.iter().map_err(db_error)? {
@@ -296,6 +354,9 @@ impl Objects {
             } else {
                 let record = BucketRecord {
                     created: now_millis() / 1000,
+                    versioning: None,
+                    acl: None,
+                    cors: None,
                 };
                 let bytes = serde_json::to_vec(&record).map_err(db_error)?;
                 table.insert(name, bytes.as_slice()).map_err(db_error)?;
@@ -304,6 +365,37 @@ impl Objects {
         };
         tx.commit().map_err(db_error)?;
         Ok(created)
+    }
+
+    /// Sets the bucket's ACL.
+    pub fn set_bucket_acl(&self, name: &str, grants: Vec<Grant>) -> Result<(), StoreError> {
+        self.change_bucket(name, |record| record.acl = Some(grants))
+    }
+
+    /// Sets (or with `None` removes) the bucket's CORS configuration.
+    pub fn set_bucket_cors(
+        &self,
+        name: &str,
+        rules: Option<Vec<super::cors::Rule>>,
+    ) -> Result<(), StoreError> {
+        self.change_bucket(name, |record| record.cors = rules)
+    }
+
+    /// Changes the bucket's record in one transaction.
+    fn change_bucket(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BucketRecord),
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        {
+            let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+            let mut record = versions::bucket_record(&buckets, name)?;
+            change(&mut record);
+            let bytes = serde_json::to_vec(&record).map_err(db_error)?;
+            buckets.insert(name, bytes.as_slice()).map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
@@ -333,14 +425,8 @@ impl Objects {
         {
             let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
             require_bucket(&buckets, name)?;
-            let objects = tx.open_table(OBJECTS).map_err(db_error)?;
-            let start = object_key(name, b"");
-            let mut range = objects.range(start.as_slice()..).map_err(db_error)?;
-            if let Some(item) = range.next() {
-                let (k, _) = item.map_err(db_error)?;
-                if k.value().starts_with(&start) {
-                    return Err(StoreError::BucketNotEmpty);
-                }
+            if Objects::has_versions(&tx.open_table(VERSIONS).map_err(db_error)?, name)? {
+                return Err(StoreError::BucketNotEmpty);
             }
             buckets.remove(name).map_err(db_error)?;
         }
@@ -389,7 +475,7 @@ impl Objects {
         condition: Condition,
     ) -> Result<ObjectRecord, StoreError> {
         let (id, size, blob_path) = self.seal(body)?;
-        let record = ObjectRecord {
+        let mut record = ObjectRecord {
             blob: id,
             size,
             etag,
@@ -399,10 +485,12 @@ impl Objects {
                 .unwrap_or_else(|| "application/octet-stream".into()),
             headers: description.headers,
             metadata: description.metadata,
+            version: None,
+            acl: description.acl,
         };
-        match self.point(bucket, key, &record, condition) {
+        match self.point(bucket, key, &mut record, &condition) {
             Ok(replaced) => {
-                if let Some(old) = replaced {
+                for old in replaced {
                     let _ = std::fs::remove_file(self.root.join("blobs").join(old));
                 }
                 Ok(record)
@@ -431,32 +519,19 @@ impl Objects {
         Ok((body.id.clone(), body.size, blob_path))
     }
 
-    /// Points `key` at `record` in one transaction; the blob it pointed at before, if any.
+    /// Makes `record` the key's newest version in one transaction (setting its version id);
+    /// the bodies no longer pointed at.
     fn point(
         &self,
         bucket: &str,
         key: &[u8],
-        record: &ObjectRecord,
-        condition: Condition,
-    ) -> Result<Option<String>, StoreError> {
+        record: &mut ObjectRecord,
+        condition: &Condition,
+    ) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
-        let replaced = {
-            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
-            let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
-            let k = object_key(bucket, key);
-            let bytes = serde_json::to_vec(record).map_err(db_error)?;
-            let old = objects
-                .insert(k.as_slice(), bytes.as_slice())
-                .map_err(db_error)?
-                .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()));
-            let old = old.transpose().map_err(db_error)?;
-            if !condition.allows(old.as_ref()) {
-                return Err(StoreError::PreconditionFailed);
-            }
-            old.map(|o| o.blob)
-        };
+        let gone = versions::place(&tx, bucket, key, record, condition)?;
         tx.commit().map_err(db_error)?;
-        Ok(replaced)
+        Ok(gone)
     }
 
     /// The object's record and its body, opened: a body replaced or deleted meanwhile is read
@@ -465,9 +540,10 @@ impl Objects {
         &self,
         bucket: &str,
         key: &[u8],
+        version: Option<&str>,
     ) -> Result<(ObjectRecord, File), StoreError> {
         for _ in 0..8 {
-            let (record, path) = self.get(bucket, key)?;
+            let (record, path) = self.get(bucket, key, version)?;
             match File::open(&path) {
                 Ok(file) => return Ok((record, file)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -479,8 +555,19 @@ impl Objects {
         )))
     }
 
-    /// The object's record and the file holding its body.
-    pub fn get(&self, bucket: &str, key: &[u8]) -> Result<(ObjectRecord, PathBuf), StoreError> {
+    /// The object's record (its current version, or version `version`) and the file holding its
+    /// body.
+    pub fn get(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<&str>,
+    ) -> Result<(ObjectRecord, PathBuf), StoreError> {
+        if let Some(id) = version {
+            let record = self.version(bucket, key, id)?;
+            let path = self.root.join("blobs").join(&record.blob);
+            return Ok((record, path));
+        }
         let tx = self.db.begin_read().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let objects = tx.open_table(OBJECTS).map_err(db_error)?;
@@ -491,26 +578,6 @@ impl Objects {
         let record: ObjectRecord = serde_json::from_slice(found.value()).map_err(db_error)?;
         let path = self.root.join("blobs").join(&record.blob);
         Ok((record, path))
-    }
-
-    /// Removes the object; false if there was none.
-    pub fn delete(&self, bucket: &str, key: &[u8]) -> Result<bool, StoreError> {
-        let tx = self.db.begin_write().map_err(db_error)?;
-        let removed = {
-            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
-            let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
-            let old = objects
-                .remove(object_key(bucket, key).as_slice())
-                .map_err(db_error)?;
-            old.map(|v| serde_json::from_slice::<ObjectRecord>(v.value()))
-                .transpose()
-                .map_err(db_error)?
-        };
-        tx.commit().map_err(db_error)?;
-        if let Some(old) = &removed {
-            let _ = std::fs::remove_file(self.root.join("blobs").join(&old.blob));
-        }
-        Ok(removed.is_some())
     }
 
     /// One page of the bucket's keys by S3's listing rules, from one consistent snapshot.
@@ -574,7 +641,7 @@ mod tests {
     }
 
     fn read(store: &Objects, bucket: &str, key: &[u8]) -> Vec<u8> {
-        let (_, path) = store.get(bucket, key).unwrap();
+        let (_, path) = store.get(bucket, key, None).unwrap();
         std::fs::read(path).unwrap()
     }
 
@@ -611,7 +678,7 @@ mod tests {
         for (i, key) in keys.iter().enumerate() {
             assert_eq!(read(&store, "b", key), format!("body {i}").as_bytes());
         }
-        let rec = store.get("b", b"dir/").unwrap().0;
+        let rec = store.get("b", b"dir/", None).unwrap().0;
         assert_eq!(rec.etag, hex::encode(md5::Md5::digest(b"body 2")));
         assert_eq!(rec.content_type, "application/octet-stream");
         // Bodies are files named by random ids; nothing else is under the root.
@@ -620,11 +687,11 @@ mod tests {
             .all(|f| f.len() == 32));
         assert_eq!(files(dir.path()), ["blobs", "metadata.redb", "tmp"]);
         assert!(matches!(
-            store.get("other", b"secret"),
+            store.get("other", b"secret", None),
             Err(StoreError::NoSuchKey)
         ));
         assert!(matches!(
-            store.get("nope", b"k"),
+            store.get("nope", b"k", None),
             Err(StoreError::NoSuchBucket)
         ));
         for bad in [&b""[..], b"a\0b", &vec![b'k'; MAX_KEY_BYTES + 1]] {
@@ -647,7 +714,7 @@ mod tests {
         let w = store.writer().unwrap();
         let r = store.commit("b", b"k", w, Description::default(), Condition::Absent);
         assert!(matches!(r, Err(StoreError::PreconditionFailed)));
-        let etag = store.get("b", b"k").unwrap().0.etag;
+        let etag = store.get("b", b"k", None).unwrap().0.etag;
         for (condition, allowed) in [
             (Condition::Matches("0123".into()), false),
             (Condition::DiffersFrom(etag.clone()), false),
@@ -674,8 +741,12 @@ mod tests {
             store.delete_bucket("b"),
             Err(StoreError::BucketNotEmpty)
         ));
-        assert!(store.delete("b", b"k").unwrap());
-        assert!(!store.delete("b", b"k").unwrap());
+        let removed = Deleted {
+            version: None,
+            marker: false,
+        };
+        assert_eq!(store.delete("b", b"k", None).unwrap(), removed);
+        assert_eq!(store.delete("b", b"k", None).unwrap(), removed);
         assert!(files(&dir.path().join("blobs")).is_empty());
         store.delete_bucket("b").unwrap();
         assert!(matches!(

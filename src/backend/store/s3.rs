@@ -1,6 +1,7 @@
 //! The store's S3 face: s3s parses and answers the protocol, [`Objects`] keeps the data. Not yet
-//! the embedded default (s3s-fs still is); versioning, ACLs, CORS, object lock and part copies
-//! answer 501 until they are built.
+//! the embedded default (s3s-fs still is). Buckets, objects, versions and delete markers,
+//! multipart uploads and part copies, ACLs and CORS rules are kept; lifecycle, object lock,
+//! tagging, SSE and the rest answer 501 until they are built.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,11 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::listing::{Entry, Page, Query};
-use super::objects::{Condition, Description, ObjectRecord, Objects, StoreError, MAX_KEY_BYTES};
+use super::objects::{
+    Condition, Description, Listed, ObjectRecord, Objects, StoreError, Version, Versioning,
+    MAX_KEY_BYTES,
+};
+use super::{acl, cors};
 
 /// Parts other than the last must be at least this large (S3's 5 MiB).
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
@@ -22,10 +27,8 @@ pub struct StoreS3 {
 }
 
 impl StoreS3 {
-    pub fn new(objects: Objects) -> StoreS3 {
-        StoreS3 {
-            objects: Arc::new(objects),
-        }
+    pub fn new(objects: Arc<Objects>) -> StoreS3 {
+        StoreS3 { objects }
     }
 
     /// Runs a store call off the async threads (it may sync files).
@@ -96,7 +99,10 @@ impl StoreS3 {
             let Some(done) = o.completed(&id)? else {
                 return Ok(None);
             };
-            let current = o.get(&bucket, key.as_bytes()).ok().map(|(r, _)| r.etag);
+            let current = o
+                .get(&bucket, key.as_bytes(), None)
+                .ok()
+                .map(|(r, _)| r.etag);
             let same = done.bucket == bucket && done.key == key.as_bytes();
             Ok((same && current.as_deref() == Some(done.etag.as_str())).then_some(done.etag))
         })
@@ -127,6 +133,11 @@ fn store_error(e: StoreError) -> S3Error {
             "Keys are 1 to {MAX_KEY_BYTES} bytes without NUL."
         ),
         StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
+        StoreError::NoSuchVersion => s3_error!(NoSuchVersion),
+        StoreError::DeleteMarker => s3_error!(
+            MethodNotAllowed,
+            "The specified method is not allowed against this resource."
+        ),
         StoreError::InvalidPart => s3_error!(InvalidPart),
         StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
         StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),
@@ -144,11 +155,57 @@ fn millis(t: &Timestamp) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A copy's conditions on its source (CopyObject's and UploadPartCopy's fields), as GET's, but
+/// every failure is 412 (a copy has no 304).
+macro_rules! source_conditions {
+    ($source:ident, $input:ident) => {
+        preconditions(
+            &$source,
+            $input.copy_source_if_match.as_ref(),
+            $input.copy_source_if_unmodified_since.as_ref(),
+            $input.copy_source_if_none_match.as_ref(),
+            $input.copy_source_if_modified_since.as_ref(),
+        )
+        .map_err(|_| s3_error!(PreconditionFailed))
+    };
+}
+
+/// The ACL a writer states for an object (canned or grant headers), from the fields PutObject,
+/// CopyObject and CreateMultipartUpload inputs share by name.
+macro_rules! object_acl_of {
+    ($input:ident) => {
+        acl::stated(
+            $input.acl.as_ref().map(|a| a.as_str()),
+            &[
+                ("FULL_CONTROL", $input.grant_full_control.as_deref()),
+                ("READ", $input.grant_read.as_deref()),
+                ("READ_ACP", $input.grant_read_acp.as_deref()),
+                ("WRITE_ACP", $input.grant_write_acp.as_deref()),
+            ],
+            None,
+        )?
+    };
+}
+
+/// The five grant headers of CreateBucket, PutBucketAcl and PutObjectAcl, by permission.
+macro_rules! all_grant_headers {
+    ($input:ident) => {
+        [
+            ("FULL_CONTROL", $input.grant_full_control.as_deref()),
+            ("READ", $input.grant_read.as_deref()),
+            ("READ_ACP", $input.grant_read_acp.as_deref()),
+            ("WRITE", $input.grant_write.as_deref()),
+            ("WRITE_ACP", $input.grant_write_acp.as_deref()),
+        ]
+    };
+}
+
 /// What a writer says of an object, from the fields PutObject, CopyObject (REPLACE) and
 /// CreateMultipartUpload inputs share by name.
 macro_rules! description_of {
     ($input:ident) => {
         Description {
+            acl: object_acl_of!($input),
             content_type: $input.content_type,
             headers: headers(
                 $input.cache_control,
@@ -203,6 +260,7 @@ fn head_output(record: &ObjectRecord) -> HeadObjectOutput {
         content_language: h.get("content-language").cloned(),
         expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
         accept_ranges: Some("bytes".into()),
+        version_id: record.version.clone(),
         ..Default::default()
     }
 }
@@ -237,7 +295,7 @@ fn preconditions(
 }
 
 /// A listed key or prefix, URL-encoded when the client asked (`encoding-type=url`).
-fn listed(name: &[u8], url: bool) -> String {
+fn listed_name(name: &[u8], url: bool) -> String {
     if url {
         let mut out = String::with_capacity(name.len());
         crate::sig::v4::uri_encode(name, true, &mut out);
@@ -258,10 +316,7 @@ struct Listing {
 /// The owner listings show (every object is the gateway's one account's; the gateway shows the
 /// tenant instead).
 fn owner() -> Owner {
-    Owner {
-        id: Some("store".into()),
-        display_name: Some("store".into()),
-    }
+    acl::owner()
 }
 
 fn listing(page: Page<ObjectRecord>, url: bool, with_owner: bool) -> Listing {
@@ -276,7 +331,7 @@ fn listing(page: Page<ObjectRecord>, url: bool, with_owner: bool) -> Listing {
     for entry in page.entries {
         match entry {
             Entry::Key(key, record) => contents.push(Object {
-                key: Some(listed(&key, url)),
+                key: Some(listed_name(&key, url)),
                 e_tag: Some(ETag::Strong(record.etag.clone())),
                 size: Some(record.size as i64),
                 last_modified: Some(timestamp(record.modified)),
@@ -287,7 +342,7 @@ fn listing(page: Page<ObjectRecord>, url: bool, with_owner: bool) -> Listing {
                 ..Default::default()
             }),
             Entry::Prefix(p) => prefixes.push(CommonPrefix {
-                prefix: Some(listed(&p, url)),
+                prefix: Some(listed_name(&p, url)),
             }),
         }
     }
@@ -338,11 +393,25 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let bucket = req.input.bucket;
+        let input = req.input;
+        let grants = acl::stated(
+            input.acl.as_ref().map(BucketCannedACL::as_str),
+            &all_grant_headers!(input),
+            None,
+        )?;
+        let bucket = input.bucket;
         let name = bucket.clone();
         // Re-creating one's own bucket succeeds and changes nothing (S3 in us-east-1, RGW):
         // every bucket here belongs to the gateway's one account.
-        self.blocking(move |o| o.create_bucket(&name)).await?;
+        self.blocking(move |o| {
+            if o.create_bucket(&name)? {
+                if let Some(grants) = grants {
+                    o.set_bucket_acl(&name, grants)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -364,7 +433,7 @@ impl S3 for StoreS3 {
                     after: None,
                     max: 1,
                 };
-                if !o.list(&bucket, &query)?.entries.is_empty() {
+                if !o.list_versions(&bucket, &query, None)?.entries.is_empty() {
                     return Err(StoreError::BucketNotEmpty);
                 }
                 let (open, _) = o.uploads(&bucket, b"", None, usize::MAX)?;
@@ -441,6 +510,7 @@ impl S3 for StoreS3 {
             .await?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(record.etag)),
+            version_id: record.version,
             ..Default::default()
         }))
     }
@@ -450,9 +520,13 @@ impl S3 for StoreS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let (bucket, key, version) = (
+            input.bucket.clone(),
+            input.key.clone(),
+            input.version_id.clone(),
+        );
         let (record, _) = self
-            .blocking(move |o| o.get(&bucket, key.as_bytes()))
+            .blocking(move |o| o.get(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
         preconditions(
             &record,
@@ -469,9 +543,13 @@ impl S3 for StoreS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let (bucket, key, version) = (
+            input.bucket.clone(),
+            input.key.clone(),
+            input.version_id.clone(),
+        );
         let (record, file) = self
-            .blocking(move |o| o.open_object(&bucket, key.as_bytes()))
+            .blocking(move |o| o.open_object(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
         preconditions(
             &record,
@@ -511,6 +589,7 @@ impl S3 for StoreS3 {
             content_language: head.content_language,
             expires: head.expires,
             accept_ranges: head.accept_ranges,
+            version_id: head.version_id,
             ..Default::default()
         }))
     }
@@ -525,10 +604,15 @@ impl S3 for StoreS3 {
         {
             return Err(not_offered("conditional deletes"));
         }
-        let (bucket, key) = (req.input.bucket, req.input.key);
-        self.blocking(move |o| o.delete(&bucket, key.as_bytes()))
+        let (bucket, key, version) = (req.input.bucket, req.input.key, req.input.version_id);
+        let deleted = self
+            .blocking(move |o| o.delete(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deleted.marker.then_some(true),
+            version_id: deleted.version,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -541,14 +625,22 @@ impl S3 for StoreS3 {
         let mut errors = Vec::new();
         for object in input.delete.objects {
             let (bucket, key) = (input.bucket.clone(), object.key.clone());
+            let asked = object.version_id.clone();
             match self
-                .blocking(move |o| o.delete(&bucket, key.as_bytes()))
+                .blocking(move |o| o.delete(&bucket, key.as_bytes(), asked.as_deref()))
                 .await
             {
                 Ok(_) if quiet => {}
-                Ok(_) => deleted.push(DeletedObject {
+                // A delete naming a version reports it (and whether it was a marker); one that
+                // added a marker reports the marker's id.
+                Ok(d) => deleted.push(DeletedObject {
                     key: Some(object.key),
-                    ..Default::default()
+                    delete_marker: d.marker.then_some(true),
+                    delete_marker_version_id: d
+                        .version
+                        .clone()
+                        .filter(|_| d.marker && object.version_id.is_none()),
+                    version_id: object.version_id.clone(),
                 }),
                 Err(e) => errors.push(Error {
                     key: Some(object.key),
@@ -570,31 +662,13 @@ impl S3 for StoreS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: sb,
-            key: sk,
-            ..
-        } = &input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Copies from access points are not offered."
-            ));
-        };
-        let (sb, sk) = (sb.to_string(), sk.to_string());
+        let (sb, sk, sv) = copy_source(&input.copy_source)?;
         let (source, _) = {
-            let (sb, sk) = (sb.clone(), sk.clone());
-            self.blocking(move |o| o.get(&sb, sk.as_bytes())).await?
+            let (sb, sk, sv) = (sb.clone(), sk.clone(), sv.clone());
+            self.blocking(move |o| o.get(&sb, sk.as_bytes(), sv.as_deref()))
+                .await?
         };
-        // The source's conditions, as GET's, but every failure is 412 (a copy has no 304).
-        preconditions(
-            &source,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-        )
-        .map_err(|_| s3_error!(PreconditionFailed))?;
+        source_conditions!(source, input)?;
         let replace = input
             .metadata_directive
             .as_ref()
@@ -602,7 +676,9 @@ impl S3 for StoreS3 {
         let description = if replace {
             description_of!(input)
         } else {
+            // A copy's ACL is what the request states, never the source's.
             Description {
+                acl: object_acl_of!(input),
                 content_type: Some(source.content_type.clone()),
                 headers: source.headers.clone(),
                 metadata: source.metadata.clone(),
@@ -612,7 +688,7 @@ impl S3 for StoreS3 {
         let record = self
             .blocking(move |o| {
                 // Streamed from the source as it is now (a replaced source is read anew).
-                let (_, mut file) = o.open_object(&sb, sk.as_bytes())?;
+                let (_, mut file) = o.open_object(&sb, sk.as_bytes(), sv.as_deref())?;
                 let mut body = o.writer()?;
                 body.copy_from(&mut file)?;
                 o.commit(&bucket, key.as_bytes(), body, description, Condition::None)
@@ -624,6 +700,8 @@ impl S3 for StoreS3 {
                 last_modified: Some(timestamp(record.modified)),
                 ..Default::default()
             }),
+            version_id: record.version,
+            copy_source_version_id: source.version,
             ..Default::default()
         }))
     }
@@ -649,7 +727,7 @@ impl S3 for StoreS3 {
             )
             .await?;
         let l = listing(page, url, true);
-        let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
+        let enc = |v: Option<String>| v.map(|v| listed_name(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             // botocore decodes Marker and NextMarker but not V1's Prefix (nor does RGW encode it).
@@ -668,8 +746,6 @@ impl S3 for StoreS3 {
         }))
     }
 
-    /// Versioning is not offered yet: every object is its one version, `null` (what S3 lists for
-    /// a bucket that was never versioned).
     async fn list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,
@@ -677,42 +753,66 @@ impl S3 for StoreS3 {
         let input = req.input;
         let url = is_url(&input.encoding_type);
         let max = max_keys(input.max_keys);
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.clone().unwrap_or_default();
+        let (bucket, prefix, delimiter, key_marker, version_marker) = (
+            input.bucket.clone(),
+            input.prefix.clone().unwrap_or_default(),
+            input.delimiter.clone().unwrap_or_default(),
+            input.key_marker.clone(),
+            input.version_id_marker.clone(),
+        );
         let page = self
-            .page(
-                input.bucket.clone(),
-                prefix,
-                delimiter,
-                input.key_marker.clone(),
-                max,
-            )
+            .blocking(move |o| {
+                let query = Query {
+                    prefix: prefix.as_bytes(),
+                    delimiter: delimiter.as_bytes(),
+                    after: key_marker.as_deref().map(str::as_bytes),
+                    max,
+                };
+                o.list_versions(&bucket, &query, version_marker.as_deref())
+            })
             .await?;
         let truncated = page.truncated;
-        let last = page.entries.last().map(|e| listed(e.name(), url));
+        let (next_key, next_version) = match page.entries.last().filter(|_| truncated) {
+            Some(Entry::Key(key, listed)) => (
+                Some(listed_name(key, url)),
+                Some(listed.version.id().to_string()),
+            ),
+            Some(Entry::Prefix(p)) => (Some(listed_name(p, url)), None),
+            None => (None, None),
+        };
         let mut versions = Vec::new();
+        let mut markers = Vec::new();
         let mut prefixes = Vec::new();
         for entry in page.entries {
             match entry {
-                Entry::Key(key, record) => versions.push(ObjectVersion {
-                    key: Some(listed(&key, url)),
-                    version_id: Some("null".into()),
-                    is_latest: Some(true),
-                    e_tag: Some(ETag::Strong(record.etag)),
-                    size: Some(record.size as i64),
-                    last_modified: Some(timestamp(record.modified)),
-                    owner: Some(owner()),
-                    storage_class: Some(ObjectVersionStorageClass::from_static(
-                        ObjectVersionStorageClass::STANDARD,
-                    )),
-                    ..Default::default()
-                }),
+                Entry::Key(key, Listed { latest, version }) => match version {
+                    Version::Object(record) => versions.push(ObjectVersion {
+                        key: Some(listed_name(&key, url)),
+                        version_id: Some(record.version_id().to_string()),
+                        is_latest: Some(latest),
+                        e_tag: Some(ETag::Strong(record.etag)),
+                        size: Some(record.size as i64),
+                        last_modified: Some(timestamp(record.modified)),
+                        owner: Some(owner()),
+                        storage_class: Some(ObjectVersionStorageClass::from_static(
+                            ObjectVersionStorageClass::STANDARD,
+                        )),
+                        ..Default::default()
+                    }),
+                    Version::Marker(marker) => markers.push(DeleteMarkerEntry {
+                        key: Some(listed_name(&key, url)),
+                        version_id: Some(Version::Marker(marker.clone()).id().to_string()),
+                        is_latest: Some(latest),
+                        last_modified: Some(timestamp(marker.modified)),
+                        owner: Some(owner()),
+                    }),
+                },
                 Entry::Prefix(p) => prefixes.push(CommonPrefix {
-                    prefix: Some(listed(&p, url)),
+                    prefix: Some(listed_name(&p, url)),
                 }),
             }
         }
-        let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
+        let enc = |v: Option<String>| v.map(|v| listed_name(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: input.prefix,
@@ -720,14 +820,170 @@ impl S3 for StoreS3 {
             version_id_marker: input.version_id_marker,
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),
-            next_key_marker: if truncated { last } else { None },
-            next_version_id_marker: truncated.then(|| "null".to_string()),
+            next_key_marker: next_key,
+            next_version_id_marker: next_version,
             versions: (!versions.is_empty()).then_some(versions),
+            delete_markers: (!markers.is_empty()).then_some(markers),
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
             delimiter: enc(input.delimiter).filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let bucket = req.input.bucket;
+        let record = self.blocking(move |o| o.bucket(&bucket)).await?;
+        let record = record.ok_or_else(|| s3_error!(NoSuchBucket))?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            grants: Some(acl::answer(record.acl.as_deref())),
+            owner: Some(acl::owner()),
+        }))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let input = req.input;
+        let grants = acl::stated(
+            input.acl.as_ref().map(BucketCannedACL::as_str),
+            &all_grant_headers!(input),
+            input.access_control_policy,
+        )?
+        .ok_or_else(|| s3_error!(MissingSecurityHeader, "State an ACL."))?;
+        let bucket = input.bucket;
+        self.blocking(move |o| o.set_bucket_acl(&bucket, grants))
+            .await?;
+        Ok(S3Response::new(PutBucketAclOutput::default()))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let input = req.input;
+        let (bucket, key, version) = (input.bucket, input.key, input.version_id);
+        let (record, _) = self
+            .blocking(move |o| o.get(&bucket, key.as_bytes(), version.as_deref()))
+            .await?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(acl::answer(record.acl.as_deref())),
+            owner: Some(acl::owner()),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let input = req.input;
+        let grants = acl::stated(
+            input.acl.as_ref().map(ObjectCannedACL::as_str),
+            &all_grant_headers!(input),
+            input.access_control_policy,
+        )?
+        .ok_or_else(|| s3_error!(MissingSecurityHeader, "State an ACL."))?;
+        let (bucket, key, version) = (input.bucket, input.key, input.version_id);
+        self.blocking(move |o| {
+            o.change_version(&bucket, key.as_bytes(), version.as_deref(), |r| {
+                r.acl = Some(grants);
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let bucket = req.input.bucket;
+        let record = self.blocking(move |o| o.bucket(&bucket)).await?;
+        let record = record.ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let rules = record
+            .cors
+            .ok_or_else(|| s3_error!(NoSuchCORSConfiguration))?;
+        Ok(S3Response::new(GetBucketCorsOutput {
+            cors_rules: Some(cors::answer(&rules)),
+        }))
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        let input = req.input;
+        let rules = cors::rules(input.cors_configuration)?;
+        let bucket = input.bucket;
+        self.blocking(move |o| o.set_bucket_cors(&bucket, Some(rules)))
+            .await?;
+        Ok(S3Response::new(PutBucketCorsOutput::default()))
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        let bucket = req.input.bucket;
+        self.blocking(move |o| o.set_bucket_cors(&bucket, None))
+            .await?;
+        Ok(S3Response::new(DeleteBucketCorsOutput::default()))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let bucket = req.input.bucket;
+        let record = self.blocking(move |o| o.bucket(&bucket)).await?;
+        let record = record.ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let status = record.versioning.map(|v| match v {
+            Versioning::Enabled => {
+                BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)
+            }
+            Versioning::Suspended => {
+                BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED)
+            }
+        });
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status,
+            ..Default::default()
+        }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        let config = input.versioning_configuration;
+        if config
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() != MFADelete::DISABLED)
+        {
+            return Err(not_offered("MFA delete"));
+        }
+        let state = match config.status.as_ref().map(BucketVersioningStatus::as_str) {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The versioning status is Enabled or Suspended."
+                ))
+            }
+        };
+        let bucket = input.bucket;
+        self.blocking(move |o| o.set_versioning(&bucket, state))
+            .await?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
 
     async fn list_objects_v2(
@@ -750,7 +1006,7 @@ impl S3 for StoreS3 {
             .await?;
         let l = listing(page, url, input.fetch_owner.unwrap_or(false));
         let next = l.truncated.then(|| l.last.as_deref().map(token)).flatten();
-        let enc = |v: Option<String>| v.map(|v| listed(v.as_bytes(), url));
+        let enc = |v: Option<String>| v.map(|v| listed_name(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: enc(input.prefix),
@@ -791,10 +1047,7 @@ impl S3 for StoreS3 {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
-        let number = u32::try_from(input.part_number)
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| s3_error!(InvalidArgument, "Part numbers are 1 to 10,000."))?;
+        let number = part_number(input.part_number)?;
         let upload = input.upload_id;
         let record = {
             let upload = upload.clone();
@@ -809,6 +1062,47 @@ impl S3 for StoreS3 {
             .await?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let (sb, sk, sv) = copy_source(&input.copy_source)?;
+        // The source as it is when opened: its conditions and the range are checked against
+        // the very body copied.
+        let (source, file) = self
+            .blocking(move |o| o.open_object(&sb, sk.as_bytes(), sv.as_deref()))
+            .await?;
+        source_conditions!(source, input)?;
+        let (start, length) = match &input.copy_source_range {
+            None => (0, source.size),
+            Some(range) => copy_range(range, source.size)?,
+        };
+        let upload = input.upload_id;
+        let part = self
+            .blocking(move |o| {
+                use std::io::{Read, Seek};
+                let mut file = file;
+                file.seek(std::io::SeekFrom::Start(start))?;
+                let mut body = o.writer()?;
+                body.copy_from(&mut file.take(length))?;
+                o.put_part(&upload, number, body)
+            })
+            .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(part.etag)),
+                last_modified: Some(timestamp(part.modified)),
+                ..Default::default()
+            }),
+            copy_source_version_id: source.version,
             ..Default::default()
         }))
     }
@@ -838,25 +1132,29 @@ impl S3 for StoreS3 {
             })
             .collect();
         let upload = input.upload_id;
-        let etag = match self.upload_of(&upload, &input.bucket, &input.key).await {
+        let (etag, version) = match self.upload_of(&upload, &input.bucket, &input.key).await {
             Ok(()) => {
                 let object = self
                     .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES))
                     .await?;
-                object.etag
+                (object.etag, object.version)
             }
             // A retried complete (the first's answer was lost) is answered as the first was,
             // while the key still holds what it made.
-            Err(e) => self
-                .completed_again(&upload, &input.bucket, &input.key)
-                .await
-                .ok_or(e)?,
+            Err(e) => {
+                let etag = self
+                    .completed_again(&upload, &input.bucket, &input.key)
+                    .await
+                    .ok_or(e)?;
+                (etag, None)
+            }
         };
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(ETag::Strong(etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            version_id: version,
             ..Default::default()
         }))
     }
@@ -956,6 +1254,52 @@ impl S3 for StoreS3 {
             uploads: Some(uploads),
             ..Default::default()
         }))
+    }
+}
+
+/// The bucket, key and version a copy reads.
+fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<String>)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_string),
+        )),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Copies from access points and outposts are not offered."
+        )),
+    }
+}
+
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part numbers are 1 to 10,000."))
+}
+
+/// `x-amz-copy-source-range` (`bytes=first-last`, both given, inside the source): where the
+/// copied bytes start and how many there are.
+fn copy_range(range: &str, size: u64) -> S3Result<(u64, u64)> {
+    let bounds = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+    match bounds {
+        Some((first, last)) if first <= last && last < size => Ok((first, last - first + 1)),
+        Some(_) => Err(s3_error!(
+            InvalidRange,
+            "The copy range is not inside the source object."
+        )),
+        None => Err(s3_error!(
+            InvalidArgument,
+            "The copy range is bytes=first-last."
+        )),
     }
 }
 

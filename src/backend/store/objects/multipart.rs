@@ -245,8 +245,11 @@ impl Objects {
                 .unwrap_or_else(|| "application/octet-stream".into()),
             headers: record.description.headers.clone(),
             metadata: record.description.metadata.clone(),
+            version: None,
+            acl: record.description.acl.clone(),
         };
-        match self.close_upload(upload, &record, Some(&object)) {
+        let mut object = object;
+        match self.close_upload(upload, &record, Some(&mut object)) {
             Ok(gone) => {
                 for blob in gone {
                     let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
@@ -275,7 +278,7 @@ impl Objects {
         &self,
         upload: &str,
         record: &UploadRecord,
-        object: Option<&ObjectRecord>,
+        object: Option<&mut ObjectRecord>,
     ) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let mut gone = Vec::new();
@@ -302,17 +305,10 @@ impl Objects {
             }
             if let Some(object) = object {
                 remember_completed(&tx, upload, record, &object.etag)?;
-                require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, &record.bucket)?;
-                let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
-                let bytes = serde_json::to_vec(object).map_err(db_error)?;
-                let key = object_key(&record.bucket, &record.key);
-                let old = objects
-                    .insert(key.as_slice(), bytes.as_slice())
-                    .map_err(db_error)?
-                    .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()));
-                if let Some(old) = old {
-                    gone.push(old.map_err(db_error)?.blob);
-                }
+                let condition = super::Condition::None;
+                let replaced =
+                    versions::place(&tx, &record.bucket, &record.key, object, &condition)?;
+                gone.extend(replaced);
             }
         }
         tx.commit().map_err(db_error)?;
@@ -399,7 +395,7 @@ mod tests {
         md5s.update(md5::Md5::digest(b"first-"));
         md5s.update(md5::Md5::digest(b"second"));
         assert_eq!(done.etag, format!("{}-2", hex::encode(md5s.finalize())));
-        let (_, path) = store.get("b", b"k").unwrap();
+        let (_, path) = store.get("b", b"k", None).unwrap();
         assert_eq!(std::fs::read(path).unwrap(), b"first-second");
         assert!(matches!(store.upload(&id), Err(StoreError::NoSuchUpload)));
         // A retried complete can be answered as the first was.
@@ -443,7 +439,10 @@ mod tests {
             std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
             0
         );
-        assert!(matches!(store.get("b", b"k"), Err(StoreError::NoSuchKey)));
+        assert!(matches!(
+            store.get("b", b"k", None),
+            Err(StoreError::NoSuchKey)
+        ));
     }
 
     #[test]

@@ -1,0 +1,690 @@
+//! Versions: every write of a key adds a version, every delete without a version id a delete
+//! marker (versioning enabled) or removes the `null` version (never versioned, suspended), as
+//! S3 defines them.
+//!
+//! `versions` holds all of them under `bucket NUL key NUL order`, where `order` is a store-wide
+//! sequence number inverted so that a key's newest version comes first; `objects` holds each
+//! key's newest version when it is not a delete marker, and is changed in the same transaction
+//! (it is what listings and GETs without a version id read). A version id is the order in hex
+//! followed by random hex: it finds its entry without a scan and cannot be guessed from
+//! another's. The `null` version is the one without an id.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::super::listing::{Page, Query};
+use super::{
+    db_error, now_millis, object_key, random_id, BucketRecord, Condition, ObjectRecord, Objects,
+    StoreError, BUCKETS, OBJECTS, VERSIONS,
+};
+
+/// Counter name → value.
+pub(super) const COUNTERS: redb::TableDefinition<&str, u64> =
+    redb::TableDefinition::new("counters");
+
+/// A bucket's versioning, once configured (S3 never returns a bucket to "never versioned").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Versioning {
+    Enabled,
+    Suspended,
+}
+
+/// One version of a key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Version {
+    Object(ObjectRecord),
+    Marker(Marker),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Marker {
+    /// `None`: the `null` version.
+    pub version: Option<String>,
+    pub modified: u64,
+}
+
+impl Version {
+    /// The version id (`null` for the null version).
+    pub fn id(&self) -> &str {
+        match self {
+            Version::Object(r) => r.version_id(),
+            Version::Marker(m) => m.version.as_deref().unwrap_or("null"),
+        }
+    }
+
+    fn blob(&self) -> Option<&str> {
+        match self {
+            Version::Object(r) => Some(&r.blob),
+            Version::Marker(_) => None,
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version removed or the marker added (`None` in a bucket never versioned).
+    pub version: Option<String>,
+    /// A delete marker was added, or the version removed was one.
+    pub marker: bool,
+}
+
+/// One version in a listing, and whether it is its key's newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub latest: bool,
+    pub version: Version,
+}
+
+fn prefix_of(bucket: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k
+}
+
+fn entry_key(bucket: &str, key: &[u8], order: [u8; 8]) -> Vec<u8> {
+    let mut k = prefix_of(bucket, key);
+    k.extend_from_slice(&order);
+    k
+}
+
+/// The order an id names, if it is one of this store's ids.
+fn order_of(id: &str) -> Option<[u8; 8]> {
+    if id.len() != 24 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut order = [0u8; 8];
+    hex::decode_to_slice(&id[..16], &mut order).ok()?;
+    Some(order)
+}
+
+fn decode(bytes: &[u8]) -> Result<Version, StoreError> {
+    serde_json::from_slice(bytes).map_err(db_error)
+}
+
+/// The bucket's record (NoSuchBucket without one), from any transaction.
+pub(super) fn bucket_record(
+    buckets: &impl ReadableTable<&'static str, &'static [u8]>,
+    bucket: &str,
+) -> Result<BucketRecord, StoreError> {
+    let found = buckets.get(bucket).map_err(db_error)?;
+    let found = found.ok_or(StoreError::NoSuchBucket)?;
+    serde_json::from_slice(found.value()).map_err(db_error)
+}
+
+/// The next order: newer versions sort first.
+fn next_order(tx: &WriteTransaction) -> Result<[u8; 8], StoreError> {
+    let mut counters = tx.open_table(COUNTERS).map_err(db_error)?;
+    let n = counters
+        .get("version")
+        .map_err(db_error)?
+        .map_or(0, |v| v.value())
+        + 1;
+    counters.insert("version", n).map_err(db_error)?;
+    Ok((u64::MAX - n).to_be_bytes())
+}
+
+/// A key's versions, newest first, with their entry keys.
+fn versions_of(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &[u8],
+) -> Result<Vec<(Vec<u8>, Version)>, StoreError> {
+    let prefix = prefix_of(bucket, key);
+    let mut out = Vec::new();
+    for item in versions.range(prefix.as_slice()..).map_err(db_error)? {
+        let (k, v) = item.map_err(db_error)?;
+        if !k.value().starts_with(&prefix) {
+            break;
+        }
+        out.push((k.value().to_vec(), decode(v.value())?));
+    }
+    Ok(out)
+}
+
+/// The entry of version `id` of a key, if there is one.
+fn find(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &[u8],
+    id: &str,
+) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
+    if id == "null" {
+        let all = versions_of(versions, bucket, key)?;
+        return Ok(all.into_iter().find(|(_, v)| v.id() == "null"));
+    }
+    let Some(order) = order_of(id) else {
+        return Ok(None);
+    };
+    let k = entry_key(bucket, key, order);
+    let found = versions.get(k.as_slice()).map_err(db_error)?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let version = decode(found.value())?;
+    Ok((version.id() == id).then_some((k, version)))
+}
+
+/// Points `objects` at the key's newest version, or removes it when that is a marker or there
+/// is none.
+fn refresh_current(tx: &WriteTransaction, bucket: &str, key: &[u8]) -> Result<(), StoreError> {
+    let versions = tx.open_table(VERSIONS).map_err(db_error)?;
+    let prefix = prefix_of(bucket, key);
+    let newest = match versions
+        .range(prefix.as_slice()..)
+        .map_err(db_error)?
+        .next()
+    {
+        Some(item) => {
+            let (k, v) = item.map_err(db_error)?;
+            if k.value().starts_with(&prefix) {
+                Some(decode(v.value())?)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
+    let current = object_key(bucket, key);
+    match newest {
+        Some(Version::Object(record)) => {
+            let bytes = serde_json::to_vec(&record).map_err(db_error)?;
+            objects
+                .insert(current.as_slice(), bytes.as_slice())
+                .map_err(db_error)?;
+        }
+        _ => {
+            objects.remove(current.as_slice()).map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds `version` as the key's newest (first removing its `null` version unless versioning is
+/// enabled); the bodies no longer pointed at.
+fn add(
+    tx: &WriteTransaction,
+    bucket: &str,
+    key: &[u8],
+    order: [u8; 8],
+    version: &Version,
+    state: Option<Versioning>,
+) -> Result<Vec<String>, StoreError> {
+    let mut gone = Vec::new();
+    {
+        let mut versions = tx.open_table(VERSIONS).map_err(db_error)?;
+        if state != Some(Versioning::Enabled) {
+            if let Some((k, old)) = find(&versions, bucket, key, "null")? {
+                versions.remove(k.as_slice()).map_err(db_error)?;
+                gone.extend(old.blob().map(str::to_string));
+            }
+        }
+        let bytes = serde_json::to_vec(version).map_err(db_error)?;
+        let k = entry_key(bucket, key, order);
+        versions
+            .insert(k.as_slice(), bytes.as_slice())
+            .map_err(db_error)?;
+    }
+    refresh_current(tx, bucket, key)?;
+    Ok(gone)
+}
+
+/// The id a new version gets under `state` (`None`: the null version, which S3 does not name
+/// in a write's answer).
+fn new_id(order: [u8; 8], state: Option<Versioning>) -> Option<String> {
+    (state == Some(Versioning::Enabled))
+        .then(|| format!("{}{}", hex::encode(order), &random_id()[..8]))
+}
+
+/// Makes `record` the key's newest version inside `tx`, if `condition` allows it against the
+/// current object; sets its version id and returns the bodies no longer pointed at.
+pub(super) fn place(
+    tx: &WriteTransaction,
+    bucket: &str,
+    key: &[u8],
+    record: &mut ObjectRecord,
+    condition: &Condition,
+) -> Result<Vec<String>, StoreError> {
+    let state = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?.versioning;
+    let current = {
+        let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+        let found = objects
+            .get(object_key(bucket, key).as_slice())
+            .map_err(db_error)?;
+        found
+            .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()))
+            .transpose()
+            .map_err(db_error)?
+    };
+    if !condition.allows(current.as_ref()) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    let order = next_order(tx)?;
+    record.version = new_id(order, state);
+    add(
+        tx,
+        bucket,
+        key,
+        order,
+        &Version::Object(record.clone()),
+        state,
+    )
+}
+
+impl Objects {
+    /// Sets the bucket's versioning.
+    pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), StoreError> {
+        self.change_bucket(bucket, |record| record.versioning = Some(state))
+    }
+
+    /// Changes what is kept of version `id` of a key (without an id, of its current version:
+    /// NoSuchKey when that is a delete marker) in one transaction; the record as changed.
+    pub fn change_version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        id: Option<&str>,
+        change: impl FnOnce(&mut ObjectRecord) -> Result<(), StoreError>,
+    ) -> Result<ObjectRecord, StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+        let record = {
+            let mut versions = tx.open_table(VERSIONS).map_err(db_error)?;
+            let found = match id {
+                Some(id) => find(&versions, bucket, key, id)?.ok_or(StoreError::NoSuchVersion)?,
+                None => versions_of(&versions, bucket, key)?
+                    .into_iter()
+                    .next()
+                    .ok_or(StoreError::NoSuchKey)?,
+            };
+            let (entry, Version::Object(mut record)) = found else {
+                return Err(match id {
+                    Some(_) => StoreError::DeleteMarker,
+                    None => StoreError::NoSuchKey,
+                });
+            };
+            change(&mut record)?;
+            let bytes = serde_json::to_vec(&Version::Object(record.clone())).map_err(db_error)?;
+            versions
+                .insert(entry.as_slice(), bytes.as_slice())
+                .map_err(db_error)?;
+            record
+        };
+        refresh_current(&tx, bucket, key)?;
+        tx.commit().map_err(db_error)?;
+        Ok(record)
+    }
+
+    /// Version `id` of a key: the object, or DeleteMarker / NoSuchVersion.
+    pub(super) fn version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        id: &str,
+    ) -> Result<ObjectRecord, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+        let versions = tx.open_table(VERSIONS).map_err(db_error)?;
+        match find(&versions, bucket, key, id)? {
+            Some((_, Version::Object(record))) => Ok(record),
+            Some((_, Version::Marker(_))) => Err(StoreError::DeleteMarker),
+            None => Err(StoreError::NoSuchVersion),
+        }
+    }
+
+    /// Deletes version `id` of a key, or (without an id) the key as the bucket's versioning
+    /// says: a marker added, or the null version removed.
+    pub fn delete(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        id: Option<&str>,
+    ) -> Result<Deleted, StoreError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let state = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?.versioning;
+        let (deleted, gone) = match (id, state) {
+            (None, Some(state)) => {
+                let order = next_order(&tx)?;
+                let version = new_id(order, Some(state));
+                let marker = Version::Marker(Marker {
+                    version: version.clone(),
+                    modified: now_millis(),
+                });
+                let gone = add(&tx, bucket, key, order, &marker, Some(state))?;
+                let deleted = Deleted {
+                    version: Some(version.unwrap_or_else(|| "null".into())),
+                    marker: true,
+                };
+                (deleted, gone)
+            }
+            (id, state) => {
+                let id = id.unwrap_or("null");
+                let found = find(&tx.open_table(VERSIONS).map_err(db_error)?, bucket, key, id)?;
+                let mut gone = Vec::new();
+                let marker = match found {
+                    Some((k, old)) => {
+                        tx.open_table(VERSIONS)
+                            .map_err(db_error)?
+                            .remove(k.as_slice())
+                            .map_err(db_error)?;
+                        gone.extend(old.blob().map(str::to_string));
+                        refresh_current(&tx, bucket, key)?;
+                        matches!(old, Version::Marker(_))
+                    }
+                    None => false,
+                };
+                let version = (state.is_some() || id != "null").then(|| id.to_string());
+                (Deleted { version, marker }, gone)
+            }
+        };
+        tx.commit().map_err(db_error)?;
+        for blob in gone {
+            let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
+        }
+        Ok(deleted)
+    }
+
+    /// One page of the bucket's versions by S3's listing rules (after `query.after`, or after
+    /// version `after_version` of that key), newest first within a key.
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        query: &Query<'_>,
+        after_version: Option<&str>,
+    ) -> Result<Page<Listed>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+        let versions = tx.open_table(VERSIONS).map_err(db_error)?;
+        // With a version marker, the listing resumes inside the marker's key: its versions up to
+        // and including the marker are skipped here, the keys before it by the seek.
+        let (after_key, resume) = match (query.after, after_version) {
+            (Some(k), Some(v)) if !v.is_empty() => {
+                let order = find(&versions, bucket, k, v)?.map(|(entry, _)| entry);
+                (None, Some((k.to_vec(), order)))
+            }
+            _ => (query.after, None),
+        };
+        let query = Query {
+            after: after_key,
+            ..*query
+        };
+        let seek = match &resume {
+            Some((k, _)) => object_key(bucket, k),
+            None => object_key(bucket, &Page::<Listed>::start(&query)),
+        };
+        let bucket_start = object_key(bucket, b"");
+        let mut error = None;
+        let mut previous: Option<Vec<u8>> = None;
+        let entries = versions
+            .range(seek.as_slice()..)
+            .map_err(db_error)?
+            .map_while(|item| {
+                let (k, v) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => {
+                        error = Some(db_error(e));
+                        return None;
+                    }
+                };
+                let entry = k.value();
+                if !entry.starts_with(&bucket_start) {
+                    return None;
+                }
+                let key = entry[bucket_start.len()..entry.len() - 9].to_vec();
+                let latest = previous.as_deref() != Some(key.as_slice());
+                previous = Some(key.clone());
+                match decode(v.value()) {
+                    Ok(version) => Some((entry.to_vec(), key, Listed { latest, version })),
+                    Err(e) => {
+                        error = Some(e);
+                        None
+                    }
+                }
+            })
+            .filter(|(entry, key, _)| match &resume {
+                Some((k, Some(marker))) => key != k || entry > marker,
+                // An unknown version marker: the key's versions are all skipped.
+                Some((k, None)) => key > k,
+                None => true,
+            })
+            .map(|(_, key, listed)| (key, listed));
+        let page = Page::of(entries, &query);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(page),
+        }
+    }
+
+    /// Whether the bucket holds any version or marker.
+    pub(super) fn has_versions(
+        versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+        bucket: &str,
+    ) -> Result<bool, StoreError> {
+        let start = object_key(bucket, b"");
+        let mut range = versions.range(start.as_slice()..).map_err(db_error)?;
+        match range.next() {
+            Some(item) => Ok(item.map_err(db_error)?.0.value().starts_with(&start)),
+            None => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Description;
+    use super::*;
+    use crate::backend::store::listing::Entry;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeMap;
+
+    /// A version as the model keeps it: id, delete marker or body.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Model {
+        id: String,
+        body: Option<Vec<u8>>,
+    }
+
+    fn put(store: &Objects, key: &[u8], body: &[u8]) -> ObjectRecord {
+        let mut w = store.writer().unwrap();
+        w.write(body).unwrap();
+        let description = Description::default();
+        store
+            .commit("b", key, w, description, Condition::None)
+            .unwrap()
+    }
+
+    /// A listed version: key, id, whether latest, body (`None`: a delete marker).
+    type Row = (Vec<u8>, String, bool, Option<Vec<u8>>);
+
+    /// Every version the store lists, page by page with markers.
+    fn listed(store: &Objects, prefix: &[u8], max: usize) -> Vec<Row> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker): (Option<Vec<u8>>, Option<String>) = (None, None);
+        for _ in 0..1000 {
+            let query = Query {
+                prefix,
+                delimiter: b"",
+                after: key_marker.as_deref(),
+                max,
+            };
+            let page = store
+                .list_versions("b", &query, version_marker.as_deref())
+                .unwrap();
+            assert!(page.entries.len() <= max);
+            for entry in &page.entries {
+                let Entry::Key(key, l) = entry else {
+                    panic!("no delimiter, no prefixes")
+                };
+                let body = match &l.version {
+                    Version::Object(r) => {
+                        let (_, path) = store.get("b", key, Some(r.version_id())).unwrap();
+                        Some(std::fs::read(path).unwrap())
+                    }
+                    Version::Marker(_) => None,
+                };
+                out.push((key.clone(), l.version.id().to_string(), l.latest, body));
+            }
+            if !page.truncated {
+                return out;
+            }
+            let Some(Entry::Key(k, l)) = page.entries.last() else {
+                unreachable!()
+            };
+            key_marker = Some(k.clone());
+            version_marker = Some(l.version.id().to_string());
+        }
+        panic!("the listing does not end");
+    }
+
+    type Versions = BTreeMap<Vec<u8>, Vec<Model>>;
+
+    /// One random write, delete or versioning change, done in the store and the model.
+    fn act(
+        store: &Objects,
+        rng: &mut StdRng,
+        model: &mut Versions,
+        state: &mut Option<Versioning>,
+        tag: &str,
+    ) {
+        let keys: [&[u8]; 4] = [b"a", b"a/b", b"ab", b"b"];
+        let key = keys[rng.gen_range(0..keys.len())];
+        let versions = model.entry(key.to_vec()).or_default();
+        match rng.gen_range(0..10) {
+            0..=3 => {
+                let body = tag.as_bytes().to_vec();
+                let record = put(store, key, &body);
+                if *state != Some(Versioning::Enabled) {
+                    versions.retain(|v| v.id != "null");
+                }
+                assert_eq!(
+                    record.version.is_some(),
+                    *state == Some(Versioning::Enabled)
+                );
+                let id = record.version_id().to_string();
+                versions.insert(
+                    0,
+                    Model {
+                        id,
+                        body: Some(body),
+                    },
+                );
+            }
+            4..=5 => {
+                let d = store.delete("b", key, None).unwrap();
+                if *state != Some(Versioning::Enabled) {
+                    versions.retain(|v| v.id != "null");
+                }
+                if state.is_some() {
+                    assert!(d.marker);
+                    let id = d.version.unwrap();
+                    versions.insert(0, Model { id, body: None });
+                } else {
+                    assert_eq!(d.version, None);
+                }
+            }
+            6..=7 if !versions.is_empty() => {
+                let i = rng.gen_range(0..versions.len());
+                let gone = versions.remove(i);
+                let d = store.delete("b", key, Some(&gone.id)).unwrap();
+                assert_eq!(d.marker, gone.body.is_none());
+            }
+            6..=7 => {
+                let d = store.delete("b", key, Some("0000000000000000abcdef12"));
+                assert!(!d.unwrap().marker);
+            }
+            8 => {
+                store.set_versioning("b", Versioning::Enabled).unwrap();
+                *state = Some(Versioning::Enabled);
+            }
+            _ => {
+                if state.is_some() {
+                    store.set_versioning("b", Versioning::Suspended).unwrap();
+                    *state = Some(Versioning::Suspended);
+                }
+            }
+        }
+    }
+
+    /// The current object of every key, and every version in pages of every size.
+    fn check(store: &Objects, model: &Versions, at: &str) {
+        // The current object of every key.
+        for (key, versions) in model {
+            let current = store.get("b", key, None);
+            match versions.first() {
+                Some(Model {
+                    body: Some(body), ..
+                }) => {
+                    let (_, path) = current.unwrap();
+                    assert_eq!(std::fs::read(path).unwrap(), *body, "{at}");
+                }
+                _ => assert!(matches!(current, Err(StoreError::NoSuchKey))),
+            }
+        }
+        // Every version, in pages of every size.
+        let expected: Vec<_> = model
+            .iter()
+            .flat_map(|(k, vs)| {
+                vs.iter()
+                    .enumerate()
+                    .map(|(i, v)| (k.clone(), v.id.clone(), i == 0, v.body.clone()))
+            })
+            .collect();
+        for max in [1, 2, 3, 1000] {
+            assert_eq!(listed(store, b"", max), expected, "{at}");
+        }
+        let under_a: Vec<_> = expected
+            .iter()
+            .filter(|e| e.0.starts_with(b"a"))
+            .cloned()
+            .collect();
+        assert_eq!(listed(store, b"a", 2), under_a);
+    }
+
+    /// Random writes, deletes (with and without version ids) and versioning changes, checked
+    /// after each step against a model of S3's versioning: the current object of every key,
+    /// every version of every key in order (listed in pages of every size, resuming at version
+    /// markers), and that bodies no version points at are gone.
+    #[test]
+    fn versions_follow_s3_s_rules_against_a_model() {
+        for seed in 0..12u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let dir = tempfile::tempdir().unwrap();
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            let mut model = Versions::new();
+            let mut state: Option<Versioning> = None;
+            for step in 0..60 {
+                act(
+                    &store,
+                    &mut rng,
+                    &mut model,
+                    &mut state,
+                    &format!("{seed}-{step}"),
+                );
+                check(&store, &model, &format!("seed {seed} step {step}"));
+            }
+            // No body is kept that no version points at.
+            let bodies = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+            let objects = model
+                .values()
+                .flatten()
+                .filter(|v| v.body.is_some())
+                .count();
+            assert_eq!(bodies, objects, "seed {seed}");
+            // A version id names its version only: a marker is 405, an unknown id 404.
+            if let Some(marker) = model.values().flatten().find(|v| v.body.is_none()) {
+                let key = model.iter().find(|(_, vs)| vs.contains(marker)).unwrap().0;
+                assert!(matches!(
+                    store.get("b", key, Some(&marker.id)),
+                    Err(StoreError::DeleteMarker)
+                ));
+            }
+            assert!(matches!(
+                store.get("b", b"a", Some("ffffffffffffffff00000000")),
+                Err(StoreError::NoSuchVersion)
+            ));
+        }
+    }
+}
