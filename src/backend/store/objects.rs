@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::acl::Grant;
 use super::listing::{Page, Query};
+use super::lock::{BucketLock, Retention};
 
 mod multipart;
 mod versions;
@@ -58,6 +59,12 @@ pub enum StoreError {
     NoSuchVersion,
     /// The version asked for is a delete marker (S3's 405 MethodNotAllowed).
     DeleteMarker,
+    /// Object lock keeps the version (a retention or legal hold): S3's 403 AccessDenied.
+    Locked,
+    /// Object lock settings in a bucket created without it (S3's 400 InvalidRequest).
+    NoObjectLock,
+    /// Versioning cannot be suspended in a bucket with object lock (409 InvalidBucketState).
+    LockedVersioning,
     /// A listed part was not uploaded, or with another ETag.
     InvalidPart,
     InvalidPartOrder,
@@ -88,6 +95,9 @@ pub struct BucketRecord {
     pub acl: Option<Vec<Grant>>,
     #[serde(default)]
     pub cors: Option<Vec<super::cors::Rule>>,
+    /// `Some`: created with object lock (versioning enabled for good).
+    #[serde(default)]
+    pub lock: Option<BucketLock>,
 }
 
 /// What the store keeps of an object besides its body.
@@ -113,6 +123,10 @@ pub struct ObjectRecord {
     /// `None`: never set (the owner's full control).
     #[serde(default)]
     pub acl: Option<Vec<Grant>>,
+    #[serde(default)]
+    pub retention: Option<Retention>,
+    #[serde(default)]
+    pub legal_hold: bool,
 }
 
 impl ObjectRecord {
@@ -149,6 +163,11 @@ pub struct Description {
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
     pub acl: Option<Vec<Grant>>,
+    /// Object lock: only in a bucket created with it.
+    #[serde(default)]
+    pub retention: Option<Retention>,
+    #[serde(default)]
+    pub legal_hold: bool,
 }
 
 /// A condition on the key a write replaces.
@@ -346,6 +365,11 @@ impl Objects {
     }
 
     pub fn create_bucket(&self, name: &str) -> Result<bool, StoreError> {
+        self.create_bucket_with(name, false)
+    }
+
+    /// Creates a bucket, with object lock (and so versioning) when `locked`; false if it exists.
+    pub fn create_bucket_with(&self, name: &str, locked: bool) -> Result<bool, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let created = {
             let mut table = tx.open_table(BUCKETS).map_err(db_error)?;
@@ -354,9 +378,10 @@ impl Objects {
             } else {
                 let record = BucketRecord {
                     created: now_millis() / 1000,
-                    versioning: None,
+                    versioning: locked.then_some(Versioning::Enabled),
                     acl: None,
                     cors: None,
+                    lock: locked.then(BucketLock::default),
                 };
                 let bytes = serde_json::to_vec(&record).map_err(db_error)?;
                 table.insert(name, bytes.as_slice()).map_err(db_error)?;
@@ -369,7 +394,10 @@ impl Objects {
 
     /// Sets the bucket's ACL.
     pub fn set_bucket_acl(&self, name: &str, grants: Vec<Grant>) -> Result<(), StoreError> {
-        self.change_bucket(name, |record| record.acl = Some(grants))
+        self.change_bucket(name, |record| {
+            record.acl = Some(grants);
+            Ok(())
+        })
     }
 
     /// Sets (or with `None` removes) the bucket's CORS configuration.
@@ -378,20 +406,34 @@ impl Objects {
         name: &str,
         rules: Option<Vec<super::cors::Rule>>,
     ) -> Result<(), StoreError> {
-        self.change_bucket(name, |record| record.cors = rules)
+        self.change_bucket(name, |record| {
+            record.cors = rules;
+            Ok(())
+        })
+    }
+
+    /// Sets a bucket's default retention (only with object lock).
+    pub fn set_bucket_lock(&self, name: &str, lock: BucketLock) -> Result<(), StoreError> {
+        self.change_bucket(name, |record| match record.lock {
+            Some(_) => {
+                record.lock = Some(lock);
+                Ok(())
+            }
+            None => Err(StoreError::NoObjectLock),
+        })
     }
 
     /// Changes the bucket's record in one transaction.
     fn change_bucket(
         &self,
         name: &str,
-        change: impl FnOnce(&mut BucketRecord),
+        change: impl FnOnce(&mut BucketRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         {
             let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
             let mut record = versions::bucket_record(&buckets, name)?;
-            change(&mut record);
+            change(&mut record)?;
             let bytes = serde_json::to_vec(&record).map_err(db_error)?;
             buckets.insert(name, bytes.as_slice()).map_err(db_error)?;
         }
@@ -487,6 +529,8 @@ impl Objects {
             metadata: description.metadata,
             version: None,
             acl: description.acl,
+            retention: description.retention,
+            legal_hold: description.legal_hold,
         };
         match self.point(bucket, key, &mut record, &condition) {
             Ok(replaced) => {
@@ -745,8 +789,8 @@ mod tests {
             version: None,
             marker: false,
         };
-        assert_eq!(store.delete("b", b"k", None).unwrap(), removed);
-        assert_eq!(store.delete("b", b"k", None).unwrap(), removed);
+        assert_eq!(store.delete("b", b"k", None, false).unwrap(), removed);
+        assert_eq!(store.delete("b", b"k", None, false).unwrap(), removed);
         assert!(files(&dir.path().join("blobs")).is_empty());
         store.delete_bucket("b").unwrap();
         assert!(matches!(

@@ -13,6 +13,7 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::listing::{Entry, Page, Query};
+use super::lock::{self, BucketLock, DefaultRetention, Mode, Retention};
 use super::objects::{
     Condition, Description, Listed, ObjectRecord, Objects, StoreError, Version, Versioning,
     MAX_KEY_BYTES,
@@ -134,6 +135,18 @@ fn store_error(e: StoreError) -> S3Error {
         ),
         StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
         StoreError::NoSuchVersion => s3_error!(NoSuchVersion),
+        StoreError::Locked => s3_error!(
+            AccessDenied,
+            "The object version is kept by object lock (a retention or a legal hold)."
+        ),
+        StoreError::NoObjectLock => s3_error!(
+            InvalidRequest,
+            "Bucket is missing Object Lock Configuration"
+        ),
+        StoreError::LockedVersioning => s3_error!(
+            InvalidBucketState,
+            "Versioning cannot be suspended on a bucket with object lock."
+        ),
         StoreError::DeleteMarker => s3_error!(
             MethodNotAllowed,
             "The specified method is not allowed against this resource."
@@ -167,6 +180,21 @@ macro_rules! source_conditions {
             $input.copy_source_if_modified_since.as_ref(),
         )
         .map_err(|_| s3_error!(PreconditionFailed))
+    };
+}
+
+/// The object lock settings a writer states (PutObject, CopyObject and CreateMultipartUpload
+/// fields): a retention (mode and date, both or neither, the date ahead) and a legal hold.
+macro_rules! lock_of {
+    ($input:ident) => {
+        lock_settings(
+            $input.object_lock_mode.as_ref().map(|m| m.as_str()),
+            $input.object_lock_retain_until_date.as_ref(),
+            $input
+                .object_lock_legal_hold_status
+                .as_ref()
+                .map(|s| s.as_str()),
+        )?
     };
 }
 
@@ -206,6 +234,8 @@ macro_rules! description_of {
     ($input:ident) => {
         Description {
             acl: object_acl_of!($input),
+            retention: lock_of!($input).0,
+            legal_hold: lock_of!($input).1,
             content_type: $input.content_type,
             headers: headers(
                 $input.cache_control,
@@ -261,6 +291,13 @@ fn head_output(record: &ObjectRecord) -> HeadObjectOutput {
         expires: h.get("expires").and_then(|m| m.parse().ok()).map(timestamp),
         accept_ranges: Some("bytes".into()),
         version_id: record.version.clone(),
+        object_lock_mode: record
+            .retention
+            .map(|r| ObjectLockMode::from(r.mode.as_str().to_string())),
+        object_lock_retain_until_date: record.retention.map(|r| timestamp(r.until)),
+        object_lock_legal_hold_status: record
+            .legal_hold
+            .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
         ..Default::default()
     }
 }
@@ -360,6 +397,32 @@ fn max_keys(asked: Option<i32>) -> usize {
 }
 
 impl StoreS3 {
+    /// A version (the current one without an id) in a bucket with object lock, changed by
+    /// `change` when given, in one transaction; 400 InvalidRequest in a bucket without.
+    async fn locked_version(
+        &self,
+        bucket: String,
+        key: String,
+        version: Option<String>,
+        change: Option<Change>,
+    ) -> S3Result<ObjectRecord> {
+        self.blocking(move |o| {
+            let found = o.bucket(&bucket)?.ok_or(StoreError::NoSuchBucket)?;
+            if found.lock.is_none() {
+                return Err(StoreError::NoObjectLock);
+            }
+            match change {
+                Some(change) => {
+                    o.change_version(&bucket, key.as_bytes(), version.as_deref(), change)
+                }
+                None => o
+                    .get(&bucket, key.as_bytes(), version.as_deref())
+                    .map(|(r, _)| r),
+            }
+        })
+        .await
+    }
+
     async fn page(
         &self,
         bucket: String,
@@ -399,12 +462,13 @@ impl S3 for StoreS3 {
             &all_grant_headers!(input),
             None,
         )?;
+        let locked = input.object_lock_enabled_for_bucket.unwrap_or(false);
         let bucket = input.bucket;
         let name = bucket.clone();
         // Re-creating one's own bucket succeeds and changes nothing (S3 in us-east-1, RGW):
         // every bucket here belongs to the gateway's one account.
         self.blocking(move |o| {
-            if o.create_bucket(&name)? {
+            if o.create_bucket_with(&name, locked)? {
                 if let Some(grants) = grants {
                     o.set_bucket_acl(&name, grants)?;
                 }
@@ -590,6 +654,9 @@ impl S3 for StoreS3 {
             expires: head.expires,
             accept_ranges: head.accept_ranges,
             version_id: head.version_id,
+            object_lock_mode: head.object_lock_mode,
+            object_lock_retain_until_date: head.object_lock_retain_until_date,
+            object_lock_legal_hold_status: head.object_lock_legal_hold_status,
             ..Default::default()
         }))
     }
@@ -604,9 +671,10 @@ impl S3 for StoreS3 {
         {
             return Err(not_offered("conditional deletes"));
         }
+        let bypass = req.input.bypass_governance_retention.unwrap_or(false);
         let (bucket, key, version) = (req.input.bucket, req.input.key, req.input.version_id);
         let deleted = self
-            .blocking(move |o| o.delete(&bucket, key.as_bytes(), version.as_deref()))
+            .blocking(move |o| o.delete(&bucket, key.as_bytes(), version.as_deref(), bypass))
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: deleted.marker.then_some(true),
@@ -621,13 +689,14 @@ impl S3 for StoreS3 {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         let quiet = input.delete.quiet.unwrap_or(false);
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
             let (bucket, key) = (input.bucket.clone(), object.key.clone());
             let asked = object.version_id.clone();
             match self
-                .blocking(move |o| o.delete(&bucket, key.as_bytes(), asked.as_deref()))
+                .blocking(move |o| o.delete(&bucket, key.as_bytes(), asked.as_deref(), bypass))
                 .await
             {
                 Ok(_) if quiet => {}
@@ -679,6 +748,8 @@ impl S3 for StoreS3 {
             // A copy's ACL is what the request states, never the source's.
             Description {
                 acl: object_acl_of!(input),
+                retention: lock_of!(input).0,
+                legal_hold: lock_of!(input).1,
                 content_type: Some(source.content_type.clone()),
                 headers: source.headers.clone(),
                 metadata: source.metadata.clone(),
@@ -934,6 +1005,178 @@ impl S3 for StoreS3 {
         self.blocking(move |o| o.set_bucket_cors(&bucket, None))
             .await?;
         Ok(S3Response::new(DeleteBucketCorsOutput::default()))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        let bucket = req.input.bucket;
+        let record = self.blocking(move |o| o.bucket(&bucket)).await?;
+        let record = record.ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let lock = record
+            .lock
+            .ok_or_else(|| s3_error!(ObjectLockConfigurationNotFoundError))?;
+        let rule = lock.default.map(|d| ObjectLockRule {
+            default_retention: Some(s3s::dto::DefaultRetention {
+                mode: Some(ObjectLockRetentionMode::from(d.mode.as_str().to_string())),
+                days: Some(d.days as i32),
+                years: None,
+            }),
+        });
+        Ok(S3Response::new(GetObjectLockConfigurationOutput {
+            object_lock_configuration: Some(ObjectLockConfiguration {
+                object_lock_enabled: Some(ObjectLockEnabled::from_static(
+                    ObjectLockEnabled::ENABLED,
+                )),
+                rule,
+            }),
+        }))
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        let input = req.input;
+        let config = input
+            .object_lock_configuration
+            .ok_or_else(|| s3_error!(MalformedXML))?;
+        if config
+            .object_lock_enabled
+            .as_ref()
+            .map(ObjectLockEnabled::as_str)
+            != Some(ObjectLockEnabled::ENABLED)
+        {
+            return Err(s3_error!(MalformedXML, "ObjectLockEnabled is Enabled."));
+        }
+        let default = match config.rule.and_then(|r| r.default_retention) {
+            None => None,
+            Some(d) => {
+                let mode = d.mode.as_ref().and_then(|m| Mode::parse(m.as_str()));
+                let mode =
+                    mode.ok_or_else(|| s3_error!(MalformedXML, "A default retention has a mode."))?;
+                let days = match (d.days, d.years) {
+                    (Some(days), None) if days > 0 => days as u32,
+                    (None, Some(years)) if years > 0 => years as u32 * 365,
+                    _ => {
+                        return Err(s3_error!(
+                            InvalidArgument,
+                            "A default retention has a positive Days or Years, not both."
+                        ))
+                    }
+                };
+                Some(DefaultRetention { mode, days })
+            }
+        };
+        let bucket = input.bucket;
+        self.blocking(move |o| o.set_bucket_lock(&bucket, BucketLock { default }))
+            .await?;
+        Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        let input = req.input;
+        let record = self
+            .locked_version(input.bucket, input.key, input.version_id, None)
+            .await?;
+        let retention = record
+            .retention
+            .ok_or_else(|| s3_error!(NoSuchObjectLockConfiguration))?;
+        Ok(S3Response::new(GetObjectRetentionOutput {
+            retention: Some(ObjectLockRetention {
+                mode: Some(ObjectLockRetentionMode::from(
+                    retention.mode.as_str().to_string(),
+                )),
+                retain_until_date: Some(timestamp(retention.until)),
+            }),
+        }))
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        let input = req.input;
+        let asked = input.retention.unwrap_or_default();
+        let new = match (asked.mode, asked.retain_until_date) {
+            (None, None) => None,
+            (Some(mode), Some(until)) => Some(retention(mode.as_str(), &until)?),
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "A retention has a mode and a date."
+                ))
+            }
+        };
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
+        let change = move |r: &mut ObjectRecord| {
+            if !lock::may_change(r.retention.as_ref(), new.as_ref(), bypass, now_millis()) {
+                return Err(StoreError::Locked);
+            }
+            r.retention = new;
+            Ok(())
+        };
+        self.locked_version(
+            input.bucket,
+            input.key,
+            input.version_id,
+            Some(Box::new(change)),
+        )
+        .await?;
+        Ok(S3Response::new(PutObjectRetentionOutput::default()))
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        let input = req.input;
+        let record = self
+            .locked_version(input.bucket, input.key, input.version_id, None)
+            .await?;
+        let status = if record.legal_hold {
+            ObjectLockLegalHoldStatus::ON
+        } else {
+            ObjectLockLegalHoldStatus::OFF
+        };
+        Ok(S3Response::new(GetObjectLegalHoldOutput {
+            legal_hold: Some(ObjectLockLegalHold {
+                status: Some(ObjectLockLegalHoldStatus::from_static(status)),
+            }),
+        }))
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        let input = req.input;
+        let on = match input
+            .legal_hold
+            .and_then(|h| h.status)
+            .as_ref()
+            .map(ObjectLockLegalHoldStatus::as_str)
+        {
+            Some(ObjectLockLegalHoldStatus::ON) => true,
+            Some(ObjectLockLegalHoldStatus::OFF) => false,
+            _ => return Err(s3_error!(MalformedXML, "The legal hold is ON or OFF.")),
+        };
+        let change = move |r: &mut ObjectRecord| {
+            r.legal_hold = on;
+            Ok(())
+        };
+        self.locked_version(
+            input.bucket,
+            input.key,
+            input.version_id,
+            Some(Box::new(change)),
+        )
+        .await?;
+        Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
     }
 
     async fn get_bucket_versioning(
@@ -1276,6 +1519,50 @@ fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<String>)
     }
 }
 
+/// Object lock settings from a writer's headers (see `lock_of!`).
+fn lock_settings(
+    mode: Option<&str>,
+    until: Option<&Timestamp>,
+    hold: Option<&str>,
+) -> S3Result<(Option<Retention>, bool)> {
+    let retention = match (mode, until) {
+        (None, None) => None,
+        (Some(mode), Some(until)) => Some(retention(mode, until)?),
+        _ => {
+            return Err(s3_error!(
+            InvalidArgument,
+            "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date must both be supplied"
+        ))
+        }
+    };
+    let hold = match hold {
+        None | Some("OFF") => false,
+        Some("ON") => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "The legal hold is ON or OFF.")),
+    };
+    Ok((retention, hold))
+}
+
+/// A retention a client asks for: a known mode, a date ahead.
+fn retention(mode: &str, until: &Timestamp) -> S3Result<Retention> {
+    let mode = Mode::parse(mode)
+        .ok_or_else(|| s3_error!(InvalidArgument, "Unknown object lock mode: {mode}"))?;
+    let until = millis(until);
+    if until <= now_millis() {
+        return Err(s3_error!(
+            InvalidArgument,
+            "The retain until date must be in the future!"
+        ));
+    }
+    Ok(Retention { mode, until })
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)
         .ok()
@@ -1302,6 +1589,9 @@ fn copy_range(range: &str, size: u64) -> S3Result<(u64, u64)> {
         )),
     }
 }
+
+/// A change to what is kept of an object version.
+type Change = Box<dyn FnOnce(&mut ObjectRecord) -> Result<(), StoreError> + Send>;
 
 /// A continuation token: the last entry of the page, opaque to clients.
 fn token(last: &str) -> String {

@@ -247,6 +247,8 @@ impl Objects {
             metadata: record.description.metadata.clone(),
             version: None,
             acl: record.description.acl.clone(),
+            retention: record.description.retention,
+            legal_hold: record.description.legal_hold,
         };
         let mut object = object;
         match self.close_upload(upload, &record, Some(&mut object)) {

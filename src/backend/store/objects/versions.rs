@@ -13,6 +13,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::super::listing::{Page, Query};
+use super::super::lock;
 use super::{
     db_error, now_millis, object_key, random_id, BucketRecord, Condition, ObjectRecord, Objects,
     StoreError, BUCKETS, OBJECTS, VERSIONS,
@@ -246,7 +247,18 @@ pub(super) fn place(
     record: &mut ObjectRecord,
     condition: &Condition,
 ) -> Result<Vec<String>, StoreError> {
-    let state = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?.versioning;
+    let found = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+    let state = found.versioning;
+    // Object lock: only where the bucket has it; its default retention where none was given.
+    match found.lock {
+        None if record.retention.is_some() || record.legal_hold => {
+            return Err(StoreError::NoObjectLock)
+        }
+        Some(lock) if record.retention.is_none() => {
+            record.retention = lock.default.map(|d| d.from(record.modified));
+        }
+        _ => {}
+    }
     let current = {
         let objects = tx.open_table(OBJECTS).map_err(db_error)?;
         let found = objects
@@ -275,7 +287,13 @@ pub(super) fn place(
 impl Objects {
     /// Sets the bucket's versioning.
     pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), StoreError> {
-        self.change_bucket(bucket, |record| record.versioning = Some(state))
+        self.change_bucket(bucket, |record| {
+            if record.lock.is_some() && state != Versioning::Enabled {
+                return Err(StoreError::LockedVersioning);
+            }
+            record.versioning = Some(state);
+            Ok(())
+        })
     }
 
     /// Changes what is kept of version `id` of a key (without an id, of its current version:
@@ -335,11 +353,15 @@ impl Objects {
 
     /// Deletes version `id` of a key, or (without an id) the key as the bucket's versioning
     /// says: a marker added, or the null version removed.
+    ///
+    /// A version under a legal hold or an active retention is kept (Locked), but for an active
+    /// governance retention when `bypass` is set.
     pub fn delete(
         &self,
         bucket: &str,
         key: &[u8],
         id: Option<&str>,
+        bypass: bool,
     ) -> Result<Deleted, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let state = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?.versioning;
@@ -363,6 +385,16 @@ impl Objects {
                 let found = find(&tx.open_table(VERSIONS).map_err(db_error)?, bucket, key, id)?;
                 let mut gone = Vec::new();
                 let marker = match found {
+                    Some((_, Version::Object(r)))
+                        if !lock::may_delete(
+                            r.retention.as_ref(),
+                            r.legal_hold,
+                            bypass,
+                            now_millis(),
+                        ) =>
+                    {
+                        return Err(StoreError::Locked)
+                    }
                     Some((k, old)) => {
                         tx.open_table(VERSIONS)
                             .map_err(db_error)?
@@ -572,7 +604,7 @@ mod tests {
                 );
             }
             4..=5 => {
-                let d = store.delete("b", key, None).unwrap();
+                let d = store.delete("b", key, None, false).unwrap();
                 if *state != Some(Versioning::Enabled) {
                     versions.retain(|v| v.id != "null");
                 }
@@ -587,11 +619,11 @@ mod tests {
             6..=7 if !versions.is_empty() => {
                 let i = rng.gen_range(0..versions.len());
                 let gone = versions.remove(i);
-                let d = store.delete("b", key, Some(&gone.id)).unwrap();
+                let d = store.delete("b", key, Some(&gone.id), false).unwrap();
                 assert_eq!(d.marker, gone.body.is_none());
             }
             6..=7 => {
-                let d = store.delete("b", key, Some("0000000000000000abcdef12"));
+                let d = store.delete("b", key, Some("0000000000000000abcdef12"), false);
                 assert!(!d.unwrap().marker);
             }
             8 => {
