@@ -301,6 +301,9 @@ pub struct BackendEntry {
     /// The smallest non-final part the backend accepts (default: 5 MiB for `s3` and `local`,
     /// 100 KiB for `obs`).
     pub min_part_bytes: Option<u64>,
+    /// The longest key the backend stores (default 1,024 bytes: AWS, MinIO, OBS, RGW, and the
+    /// embedded backend, whose S3 parser stops there); at most HCP's 4,095.
+    pub max_key_bytes: Option<usize>,
     /// Whether the backend honours `If-None-Match: *` on PUT and complete (AWS S3 since 2024,
     /// MinIO). Without it the gateway checks with a HEAD first, which a concurrent writer can race.
     #[serde(default)]

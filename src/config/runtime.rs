@@ -66,6 +66,8 @@ pub struct Backend {
     pub addressing: AddressingStyle,
     pub dialect: Dialect,
     pub min_part_bytes: u64,
+    /// Keys longer than this are refused with KeyTooLong before they reach the backend.
+    pub max_key_bytes: usize,
     pub conditional_writes: bool,
     pub ca_file: Option<PathBuf>,
     pub max_retries: u32,

@@ -50,6 +50,17 @@ fn every_problem_is_reported_at_once() {
         access_key = "a"
         secret_key = "s"
         signing = "obs"
+        [[backends]]
+        name = "long-keys"
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "s"
+        max_key_bytes = 4096
+        [[backends]]
+        name = "embedded-long-keys"
+        kind = "local"
+        max_key_bytes = 2048
     "#;
     let errors = Config::parse(text, Path::new(".")).unwrap_err();
     let all = errors.join("\n");
@@ -62,6 +73,8 @@ fn every_problem_is_reported_at_once() {
         "access_key is required",
         "credentials = \"aws\" takes no access_key",
         "signing = \"obs\" is for backends of kind \"obs\"",
+        "backends.long-keys: max_key_bytes must be from 1 to 4095",
+        "backends.embedded-long-keys: max_key_bytes must be from 1 to 1024",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }

@@ -568,6 +568,17 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }
     }
     let dialect = backend_dialect(b, &label, errors);
+    // s3s (the embedded backend's S3 parser) refuses keys over 1,024 bytes whatever stores them.
+    let key_cap = match b.kind {
+        BackendKind::Local => 1024,
+        BackendKind::S3 | BackendKind::Obs => 4095,
+    };
+    let max_key_bytes = b.max_key_bytes.unwrap_or(1024);
+    if max_key_bytes == 0 || max_key_bytes > key_cap {
+        errors.push(format!(
+            "{label}: max_key_bytes must be from 1 to {key_cap}"
+        ));
+    }
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
@@ -586,6 +597,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             BackendKind::S3 | BackendKind::Local => 5 * 1024 * 1024,
             BackendKind::Obs => 100 * 1024,
         }),
+        max_key_bytes,
         conditional_writes: b.conditional_writes,
         ca_file,
         max_retries: b.max_retries.min(10),

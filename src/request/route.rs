@@ -94,6 +94,17 @@ pub fn route<'a>(
             String::from_utf8_lossy(k.split(|&b| b == b'/').next().unwrap_or_default()).into_owned()
         }),
     };
+    // The backend's own key limit (HCP's was checked in validation): a longer key could never
+    // be stored there.
+    if target
+        .key()
+        .is_some_and(|k| k.len() > backend.max_key_bytes)
+    {
+        return Err(HcpError::new(HcpCode::KeyTooLong).with_message(format!(
+            "The object name is longer than the {} bytes this bucket's storage allows.",
+            backend.max_key_bytes
+        )));
+    }
     if first_segment.is_some_and(|s| reserved_path(backend.dialect, &s)) {
         return Err(HcpError::new(HcpCode::InvalidBucketName)
             .with_message("The bucket name is reserved by the storage behind this gateway."));
@@ -137,6 +148,7 @@ impl BackendRuntime {
             addressing: AddressingStyle::Path,
             dialect: Dialect::Aws,
             min_part_bytes: 0,
+            max_key_bytes: 1024,
             conditional_writes: false,
             ca_file: None,
             max_retries: 0,
@@ -188,6 +200,33 @@ mod tests {
         };
         assert_eq!(r.client_bucket("t-finance"), Some("finance"));
         assert_eq!(r.client_bucket("other"), None);
+    }
+
+    /// A key longer than the backend stores is refused at routing, whatever HCP allows.
+    #[test]
+    fn keys_longer_than_the_backend_stores_are_refused() {
+        let tenant = Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+        };
+        let target = |len: usize| Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(vec![b'k'; len]),
+            virtual_host: false,
+        };
+        let mut backend = BackendRuntime::for_tests();
+        backend.max_key_bytes = 2048;
+        let code = |len| {
+            route(&tenant, Some(&backend), &target(len))
+                .err()
+                .map(|e| e.code)
+        };
+        assert_eq!(code(2048), None);
+        assert_eq!(code(2049), Some(crate::hcp::errors::HcpCode::KeyTooLong));
     }
 
     /// A first path segment a backend serves an API of its own under is refused before

@@ -16,7 +16,8 @@ use crate::request::classify::{Operation, Query};
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// HCP allows 4,095 bytes, AWS, MinIO and OBS 1,024: a longer key could never be stored.
+    /// HCP's 4,095 bytes; each backend's own limit (`max_key_bytes` of `[[backends]]`) is
+    /// checked when the request is routed.
     pub max_key_bytes: usize,
     pub max_metadata_bytes: usize,
     pub max_part_bytes: u64,
@@ -34,7 +35,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_key_bytes: 1024,
+            max_key_bytes: 4095,
             max_metadata_bytes: 2048,
             max_part_bytes: 5 * 1024 * 1024 * 1024,
             max_put_bytes: 5 * 1024 * 1024 * 1024,
