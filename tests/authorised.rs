@@ -640,16 +640,20 @@ async fn keys_never_leave_their_bucket_on_rgw() {
     keys_never_leave_their_bucket(Backend::Rgw).await;
 }
 
-/// The embedded backend on its own, with no gateway in front: a key with a `.` or `..` segment
-/// or an absolute one is refused by the store itself, in the path, a copy source and a
-/// multi-object delete, and no file outside the bucket is read, written or removed.
+/// s3s-fs on its own, with no gateway in front (it makes keys file names): a key with a `.` or
+/// `..` segment or an absolute one is refused by the wrapper around it, in the path, a copy
+/// source and a multi-object delete, and no file outside the bucket is read, written or
+/// removed. (The store never makes a key a path: its unit tests store such keys as keys.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_embedded_store_keeps_keys_in_their_bucket_by_itself() {
+async fn s3s_fs_keeps_keys_in_their_bucket_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let store = hcp_s3_gateway::backend::local::LocalBackend::start(&data, Default::default())
-        .await
-        .unwrap();
+    let store = hcp_s3_gateway::backend::local::LocalBackend::start(
+        &data,
+        hcp_s3_gateway::config::LocalEngine::S3sFs,
+    )
+    .await
+    .unwrap();
     let addr = store.addr.to_string();
     let keys = (store.access_key.as_str(), store.secret_key.as_str());
     let put = |target: String, body: &'static [u8]| {

@@ -4,7 +4,7 @@
 //! 64 MiB + 1 KiB object the client uploads in parts, list, fetch a presigned GET URL, surface
 //! one HCP error by its code, delete.
 //!
-//! aws-sdk-s3 runs here; boto3, the aws cli, s3cmd (SigV2 and SigV4) and rclone run from
+//! aws-sdk-s3 runs here; boto3, the aws cli, s3cmd (SigV2 and SigV4), rclone and minio-py run from
 //! `tests/clients/matrix.py`, `@aws-sdk/client-s3` from `tests/clients/node/matrix.mjs`.
 
 mod common;
@@ -18,8 +18,6 @@ use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 #[derive(Clone, Copy)]
 enum On {
     EmbeddedDefault,
-    /// The embedded default served by the gateway's own store (`engine = "store"`).
-    OwnStore,
     Rgw,
 }
 
@@ -37,16 +35,6 @@ async fn target(on: On) -> Option<Target> {
             access_key: hcp_access_key("demo-user"),
             secret_key: hcp_secret_key("demo-password"),
         }),
-        On::OwnStore => {
-            let gw = start_embedded_default_on(Some("store")).await;
-            let store = gw.data_dir().join("store").join("metadata.redb");
-            assert!(store.exists(), "the own store serves {store:?}");
-            Some(Target {
-                gw,
-                access_key: hcp_access_key("demo-user"),
-                secret_key: hcp_secret_key("demo-password"),
-            })
-        }
         On::Rgw => Some(Target {
             gw: start(Backend::Rgw).await?,
             access_key: hcp_access_key(USER),
@@ -100,7 +88,7 @@ async fn run_script(on: On, program: &str, script: &str, client: Option<&str>, c
 
 async fn python_client(on: On, client: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/matrix.py");
-    run_script(on, "python3", script, Some(client), 10).await;
+    run_script(on, "python3", script, Some(client), 11).await;
 }
 
 async fn node_client(on: On) {
@@ -191,7 +179,7 @@ async fn rust_sdk(on: On) {
     assert!(completed_uploads(&t.gw) >= 1);
 }
 
-/// Each test three times: `embedded_default::NAME`, `own_store::NAME` and `rgw::NAME`, with
+/// Each test twice: `embedded_default::NAME` and `rgw::NAME`, with
 /// `$on` naming the target.
 macro_rules! on_both {
     ($on:ident; $($name:ident => $run:expr;)*) => {
@@ -200,14 +188,6 @@ macro_rules! on_both {
             $(#[tokio::test(flavor = "multi_thread")]
             async fn $name() {
                 let $on = On::EmbeddedDefault;
-                $run.await
-            })*
-        }
-        mod own_store {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                let $on = On::OwnStore;
                 $run.await
             })*
         }
@@ -230,5 +210,6 @@ on_both! {
     s3cmd_sigv2 => python_client(on, "s3cmd-v2");
     s3cmd_sigv4 => python_client(on, "s3cmd-v4");
     rclone => python_client(on, "rclone");
+    minio_py => python_client(on, "minio");
     aws_sdk_javascript => node_client(on);
 }

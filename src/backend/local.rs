@@ -59,6 +59,7 @@ impl LocalBackend {
                     crate::backend::store::objects::Objects::open(&data_dir.join("store"))
                         .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
                 let objects = std::sync::Arc::new(objects);
+                warn_of_s3s_fs_buckets(data_dir);
                 let store = crate::backend::store::s3::StoreS3::new(objects.clone());
                 let mut b = S3ServiceBuilder::new(store);
                 b.set_auth(auth);
@@ -106,6 +107,29 @@ impl LocalBackend {
             secret_key,
             stop,
         })
+    }
+}
+
+/// Buckets s3s-fs left in `data_dir` (the embedded default before the store) are not the
+/// store's: said once at start, so that nobody thinks them lost.
+fn warn_of_s3s_fs_buckets(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir() && e.file_name() != "store")
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !names.is_empty() {
+        names.sort();
+        names.truncate(10);
+        tracing::warn!(
+            "{} holds directories the store does not serve ({}): s3s-fs buckets? They are \
+             served with engine = \"s3s-fs\"",
+            data_dir.display(),
+            names.join(", ")
+        );
     }
 }
 

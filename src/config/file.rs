@@ -295,7 +295,7 @@ pub struct BackendEntry {
     pub credentials: CredentialSource,
     /// Directory of the `local` backend's objects.
     pub data_dir: Option<PathBuf>,
-    /// What serves a `local` backend: `s3s-fs` (default) or `store`.
+    /// What serves a `local` backend: `store` (the default) or `s3s-fs`.
     #[serde(default)]
     pub engine: Option<LocalEngine>,
     /// The smallest non-final part the backend accepts (default: 5 MiB for `s3` and `local`,

@@ -94,12 +94,12 @@ pub enum BackendTarget {
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocalEngine {
-    /// The s3s-fs server (the default for now).
+    /// The gateway's own store (`backend::store`), the default: keys never paths, redb metadata,
+    /// atomic writes, versions, ACLs, CORS and object lock.
     #[default]
-    S3sFs,
-    /// The gateway's own store (`backend::store`): keys never paths, redb metadata, atomic
-    /// writes. Not yet the default: versioning, ACLs, CORS, object lock and part copies are 501.
     Store,
+    /// The s3s-fs server, the embedded default before the store (kept for data written with it).
+    S3sFs,
 }
 
 /// How the gateway authenticates to a remote backend.

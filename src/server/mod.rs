@@ -66,6 +66,11 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
+    /// The embedded backend's server (its address and this process's keys), when one runs.
+    pub fn embedded_backend(&self) -> Option<&LocalBackend> {
+        self._local.as_ref()
+    }
+
     /// Reads the TLS certificate and key again (SIGHUP); without TLS there is nothing to do.
     pub fn reload_tls(&self) -> Result<(), String> {
         self.tls.as_ref().map_or(Ok(()), |t| t.reload())

@@ -1,10 +1,12 @@
 """The client matrix for the Python-side clients: boto3, the aws cli (v1), s3cmd with SigV2 and
-with SigV4, and rclone. Each runs the same scenario against the gateway with its own code paths
-(its own signing, multipart splitting, presigning and error reporting):
+with SigV4, rclone and minio-py. Each runs the same scenario against the gateway with its own
+code paths (its own signing, multipart splitting, listing, presigning and error reporting):
 
     create bucket, put a small object, put a 64 MiB + 1 KiB object (multipart), get both back
     byte-identical, list, fetch a presigned GET URL, provoke one HCP error the client must
-    report with HCP's code, delete the objects and the bucket.
+    report with HCP's code, send a tree of files in folders up and back with the client's own
+    recursive tools (sync, check, recursive listing, copy) and remove it, delete the objects
+    and the bucket.
 
     python3 matrix.py CLIENT ENDPOINT ACCESS_KEY SECRET_KEY BUCKET
 """
@@ -32,7 +34,29 @@ def digest(path):
 def run(cmd, env=None, expect_ok=True):
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     if expect_ok and out.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited {out.returncode}: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+        raise RuntimeError(f"{cmd[0]} {cmd[-3:]} exited {out.returncode}: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+    return out
+
+
+# The tree each client sends up and brings back: files in folders, nested, with spaces and
+# non-ASCII names, and a name that is a prefix of a folder's.
+TREE = ["a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/with space.txt", "dir.txt", "z/ünï/d.txt"]
+
+
+def make_tree(root):
+    for i, name in enumerate(TREE):
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(f"{i} {name}\n".encode() * (i + 1))
+
+
+def tree_files(root):
+    out = {}
+    for top, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(top, name)
+            out[os.path.relpath(path, root)] = digest(path)
     return out
 
 
@@ -73,6 +97,31 @@ class Boto3:
 
     def delete_bucket(self, b):
         self.s3.delete_bucket(Bucket=b)
+
+    def tree_up(self, b, prefix, root):
+        for name in TREE:
+            self.s3.upload_file(os.path.join(root, name), b, prefix + name)
+
+    def tree_list(self, b, prefix):
+        """Every key under `prefix`, walking the folders with a delimiter as browsers do."""
+        keys, folders = [], [prefix]
+        while folders:
+            folder = folders.pop()
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=b, Prefix=folder, Delimiter="/", PaginationConfig={"PageSize": 2}):
+                keys += [o["Key"] for o in page.get("Contents", [])]
+                folders += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        return sorted(k[len(prefix):] for k in keys)
+
+    def tree_down(self, b, prefix, root):
+        for name in self.tree_list(b, prefix):
+            path = os.path.join(root, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self.s3.download_file(b, prefix + name, path)
+
+    def tree_remove(self, b, prefix):
+        keys = [{"Key": prefix + k} for k in self.tree_list(b, prefix)]
+        self.s3.delete_objects(Bucket=b, Delete={"Objects": keys})
 
     def hcp_error(self, b):
         """HCP's bucket names are letters, digits and hyphens only: a dotted name, valid at S3,
@@ -118,6 +167,27 @@ class AwsCli:
 
     def delete_bucket(self, b):
         self.aws("s3", "rb", f"s3://{b}")
+
+    def tree_up(self, b, prefix, root):
+        self.aws("s3", "sync", "--only-show-errors", root, f"s3://{b}/{prefix}")
+
+    def tree_list(self, b, prefix):
+        out = self.aws("s3", "ls", "--recursive", f"s3://{b}/{prefix}", expect_ok=False)
+        # `aws s3 ls` exits 1 when nothing is listed.
+        if out.returncode not in (0, 1) or (out.returncode == 1 and (out.stdout + out.stderr).strip()):
+            raise RuntimeError(f"aws s3 ls exited {out.returncode}: {out.stderr[-2000:]}")
+        lines = out.stdout.splitlines()
+        return sorted(line.split(None, 3)[3][len(prefix):] for line in lines if line.strip())
+
+    def tree_down(self, b, prefix, root):
+        self.aws("s3", "sync", "--only-show-errors", f"s3://{b}/{prefix}", root)
+        # A second sync finds nothing to do: sizes and times agree.
+        again = self.aws("s3", "sync", "--dryrun", f"s3://{b}/{prefix}", root).stdout
+        if again.strip():
+            raise AssertionError(f"a second sync would do: {again}")
+
+    def tree_remove(self, b, prefix):
+        self.aws("s3", "rm", "--recursive", "--only-show-errors", f"s3://{b}/{prefix}")
 
     def hcp_error(self, b):
         """Bucket policies are not HCP's: 501 NotImplemented."""
@@ -167,6 +237,28 @@ class S3cmd:
 
     def delete_bucket(self, b):
         self.s3cmd("rb", f"s3://{b}")
+
+    def tree_up(self, b, prefix, root):
+        self.s3cmd("sync", root + "/", f"s3://{b}/{prefix}")
+
+    def tree_list(self, b, prefix):
+        lines = self.s3cmd("ls", "--recursive", f"s3://{b}/{prefix}").stdout.splitlines()
+        base = f"s3://{b}/{prefix}"
+        return sorted(line[line.index(base) + len(base):] for line in lines if base in line)
+
+    def tree_down(self, b, prefix, root):
+        self.s3cmd("sync", f"s3://{b}/{prefix}", root + "/")
+        # `rb --recursive` on a bucket of its own: everything in it goes, then the bucket.
+        other = b + "-rb"
+        self.s3cmd("mb", f"s3://{other}")
+        self.s3cmd("sync", root + "/", f"s3://{other}/")
+        self.s3cmd("rb", "--recursive", "--force", f"s3://{other}")
+        out = self.s3cmd("ls", f"s3://{other}", expect_ok=False)
+        if out.returncode == 0:
+            raise AssertionError(f"{other} is still there: {out.stdout}")
+
+    def tree_remove(self, b, prefix):
+        self.s3cmd("del", "--recursive", "--force", f"s3://{b}/{prefix}")
 
     def hcp_error(self, b):
         """Bucket policies are not HCP's: 501 NotImplemented."""
@@ -218,10 +310,102 @@ class Rclone:
     def delete_bucket(self, b):
         self.rclone("rmdir", f"gw:{b}")
 
+    def tree_up(self, b, prefix, root):
+        self.rclone("sync", root, f"gw:{b}/{prefix}")
+        self.rclone("check", root, f"gw:{b}/{prefix}")
+        self.rclone("check", "--fast-list", root, f"gw:{b}/{prefix}")
+
+    def tree_list(self, b, prefix):
+        return sorted(self.rclone("lsf", "-R", "--files-only", f"gw:{b}/{prefix}").stdout.splitlines())
+
+    def tree_down(self, b, prefix, root):
+        # Planned from the listing alone (--fast-list): an empty or wrong listing would plan to
+        # delete the local files, and the dry run says what it would delete.
+        plan = self.rclone("sync", "--fast-list", "--dry-run", f"gw:{b}/{prefix}", root)
+        if "Not deleting" in plan.stderr + plan.stdout or "Skipped delete" in plan.stderr + plan.stdout:
+            raise AssertionError(f"sync would delete: {plan.stderr[-2000:]}")
+        self.rclone("sync", f"gw:{b}/{prefix}", root)
+
+    def tree_remove(self, b, prefix):
+        self.rclone("purge", f"gw:{b}/{prefix}")
+
     def hcp_error(self, b):
         """A dotted bucket name is valid at S3 but not HCP's: 400 InvalidBucketName."""
         out = self.rclone("mkdir", f"gw:{b}.dotted", expect_ok=False)
         return "InvalidBucketName", out.stdout + out.stderr
+
+
+class MinioPy:
+    """minio-py (multipart in 16 MiB parts here), its listing and server-side copy."""
+
+    def __init__(self, endpoint, ak, sk):
+        from minio import Minio
+
+        host = endpoint.split("://", 1)[1]
+        self.mc = Minio(host, access_key=ak, secret_key=sk, secure=False, region="us-east-1")
+
+    def create_bucket(self, b):
+        self.mc.make_bucket(b)
+
+    def put(self, b, k, path):
+        self.mc.fput_object(b, k, path, part_size=16 * 1024 * 1024)
+
+    def get(self, b, k, path):
+        self.mc.fget_object(b, k, path)
+
+    def list(self, b):
+        return [o.object_name for o in self.mc.list_objects(b)]
+
+    def presign(self, b, k):
+        from datetime import timedelta
+
+        return self.mc.presigned_get_object(b, k, expires=timedelta(minutes=5))
+
+    def delete(self, b, k):
+        self.mc.remove_object(b, k)
+
+    def delete_bucket(self, b):
+        self.mc.remove_bucket(b)
+
+    def tree_up(self, b, prefix, root):
+        # Sent under a staging prefix, then copied into place server-side.
+        for name in TREE:
+            self.mc.fput_object(b, "staging/" + name, os.path.join(root, name))
+        from minio.commonconfig import CopySource
+
+        for name in TREE:
+            self.mc.copy_object(b, prefix + name, CopySource(b, "staging/" + name))
+            self.mc.remove_object(b, "staging/" + name)
+
+    def tree_list(self, b, prefix):
+        return sorted(o.object_name[len(prefix):] for o in self.mc.list_objects(b, prefix=prefix, recursive=True))
+
+    def tree_down(self, b, prefix, root):
+        for name in self.tree_list(b, prefix):
+            self.mc.fget_object(b, prefix + name, os.path.join(root, name))
+        # One level at a time, as a browser lists: folders come back as prefixes.
+        top = sorted(o.object_name for o in self.mc.list_objects(b, prefix=prefix))
+        if top != [prefix + n for n in ["a.txt", "dir.txt", "dir/", "z/"]]:
+            raise AssertionError(top)
+
+    def tree_remove(self, b, prefix):
+        from minio.deleteobjects import DeleteObject
+
+        errors = list(self.mc.remove_objects(b, [DeleteObject(prefix + n) for n in self.tree_list(b, prefix)]))
+        if errors:
+            raise AssertionError(errors)
+
+    def hcp_error(self, b):
+        """A dotted bucket name is valid at S3 but not HCP's: 400 InvalidBucketName."""
+        from minio.error import S3Error
+
+        try:
+            self.mc.make_bucket(b + ".dotted")
+        except S3Error as e:
+            return "InvalidBucketName", f"{e.code}"
+        except ValueError as e:  # minio-py checks names itself first
+            return "InvalidBucketName", f"InvalidBucketName (refused by the client: {e})"
+        return "InvalidBucketName", "no error"
 
 
 def main():
@@ -232,6 +416,7 @@ def main():
         "s3cmd-v2": lambda: S3cmd(endpoint, ak, sk, v2=True),
         "s3cmd-v4": lambda: S3cmd(endpoint, ak, sk, v2=False),
         "rclone": lambda: Rclone(endpoint, ak, sk),
+        "minio": lambda: MinioPy(endpoint, ak, sk),
     }[client_name]()
     work = tempfile.mkdtemp()
     small, big = os.path.join(work, "small.txt"), os.path.join(work, "big.bin")
@@ -273,6 +458,21 @@ def main():
         else:
             raise AssertionError("object still readable after delete")
 
+    def tree():
+        up, down = os.path.join(work, "tree-up"), os.path.join(work, "tree-down")
+        make_tree(up)
+        os.makedirs(down)
+        client.tree_up(bucket, "tree/", up)
+        listed = client.tree_list(bucket, "tree/")
+        if listed != sorted(TREE):
+            raise AssertionError(f"listed {listed}")
+        client.tree_down(bucket, "tree/", down)
+        if tree_files(down) != tree_files(up):
+            raise AssertionError(f"back: {sorted(tree_files(down))}")
+        client.tree_remove(bucket, "tree/")
+        if client.tree_list(bucket, "tree/"):
+            raise AssertionError("the tree is still listed")
+
     client_presigned_after_delete = None
 
     def presign_for_delete():
@@ -288,6 +488,7 @@ def main():
         ("list", listed),
         ("presigned-get", presigned),
         ("hcp-error", hcp_error),
+        ("tree", tree),
         ("presign-again", presign_for_delete),
         ("delete", deleted),
     ])

@@ -50,9 +50,12 @@ pub fn keys(user: &str, password: &str) -> (String, String) {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The embedded backend as configured by default (served by the gateway's own store).
     Local,
-    /// The embedded backend served by the gateway's own store (`engine = "store"`).
+    /// The embedded backend with `engine = "store"` said.
     Store,
+    /// The embedded backend served by s3s-fs (`engine = "s3s-fs"`).
+    S3sFs,
     Rgw,
     Moto,
 }
@@ -60,7 +63,7 @@ pub enum Backend {
 impl Backend {
     fn env_prefix(self) -> &'static str {
         match self {
-            Backend::Local | Backend::Store => "",
+            Backend::Local | Backend::Store | Backend::S3sFs => "",
             Backend::Rgw => "RGW",
             Backend::Moto => "MOTO",
         }
@@ -69,14 +72,15 @@ impl Backend {
     /// The `[[backends]]` entry for this backend, or `None` when it is not available and
     /// skipping is allowed.
     pub fn config_entry(self, data_dir: &Path) -> Option<String> {
-        if matches!(self, Backend::Local | Backend::Store) {
-            let engine = if self == Backend::Store {
-                "store"
-            } else {
-                "s3s-fs"
-            };
+        let engine = match self {
+            Backend::Local => Some(String::new()),
+            Backend::Store => Some("engine = \"store\"\n".to_string()),
+            Backend::S3sFs => Some("engine = \"s3s-fs\"\n".to_string()),
+            Backend::Rgw | Backend::Moto => None,
+        };
+        if let Some(engine) = engine {
             return Some(format!(
-                "[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"{engine}\"\ndata_dir = {:?}\n",
+                "[[backends]]\nname = \"b\"\nkind = \"local\"\n{engine}data_dir = {:?}\n",
                 data_dir.display().to_string()
             ));
         }
@@ -305,7 +309,11 @@ pub async fn start_embedded_default_on(engine: Option<&str>) -> TestGateway {
                 &format!("kind = \"local\"\nengine = \"{engine}\""),
                 1,
             );
-            Backend::Store
+            if engine == "s3s-fs" {
+                Backend::S3sFs
+            } else {
+                Backend::Store
+            }
         }
         None => Backend::Local,
     };

@@ -1,6 +1,6 @@
 //! The backend's own view, for tests that judge a request by its effect where it lands: RGW
-//! read with RGW's own keys, the embedded backend read from its files. And a relay that records
-//! the request lines a backend receives.
+//! read with RGW's own keys, the embedded store asked directly with this process's keys for it,
+//! s3s-fs read from its files. And a relay that records the request lines a backend receives.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -12,8 +12,10 @@ use super::{sdk_client, Backend, TestGateway};
 
 /// What a backend holds, seen without the gateway.
 pub enum BackendView {
-    /// The embedded backend's data directory (s3s-fs: `bucket/key` files).
+    /// s3s-fs's data directory (`bucket/key` files).
     Local(PathBuf),
+    /// The embedded store's server, and its data directory.
+    Store(aws_sdk_s3::Client, PathBuf),
     /// Ceph RGW with its main user's keys.
     Rgw(aws_sdk_s3::Client),
 }
@@ -21,10 +23,19 @@ pub enum BackendView {
 impl BackendView {
     pub fn of(gw: &TestGateway) -> BackendView {
         match gw.backend {
-            Backend::Local => BackendView::Local(gw.data_dir()),
+            Backend::S3sFs => BackendView::Local(gw.data_dir()),
+            Backend::Local | Backend::Store => {
+                let gateway = gw.gw.as_ref().expect("a running gateway");
+                let store = gateway.embedded_backend().expect("the embedded backend");
+                let client = sdk_client(
+                    &format!("http://{}", store.addr),
+                    &store.access_key,
+                    &store.secret_key,
+                );
+                BackendView::Store(client, gw.data_dir())
+            }
             Backend::Rgw => BackendView::rgw(),
             Backend::Moto => panic!("no backend view of moto"),
-            Backend::Store => panic!("no backend view of the store yet"),
         }
     }
 
@@ -41,7 +52,7 @@ impl BackendView {
     pub async fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
         match self {
             BackendView::Local(dir) => std::fs::read(dir.join(bucket).join(key)).ok(),
-            BackendView::Rgw(s3) => {
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
                 let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
                 Some(out.body.collect().await.ok()?.into_bytes().to_vec())
             }
@@ -57,7 +68,7 @@ impl BackendView {
                 out.sort();
                 out
             }
-            BackendView::Rgw(s3) => {
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
                 let out = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
                 out.contents()
                     .iter()
@@ -67,12 +78,12 @@ impl BackendView {
         }
     }
 
-    /// Whether an object's ACL grants anything to AllUsers (RGW; the embedded backend keeps no
+    /// Whether an object's ACL grants anything to AllUsers (RGW and the store; s3s-fs keeps no
     /// ACLs, so nothing it stores is ever public).
     pub async fn object_is_public(&self, bucket: &str, key: &str) -> bool {
         match self {
             BackendView::Local(_) => false,
-            BackendView::Rgw(s3) => {
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
                 let acl = s3
                     .get_object_acl()
                     .bucket(bucket)
@@ -89,11 +100,11 @@ impl BackendView {
         }
     }
 
-    /// Whether a bucket's ACL grants anything to AllUsers (RGW only, as above).
+    /// Whether a bucket's ACL grants anything to AllUsers (as above).
     pub async fn bucket_is_public(&self, bucket: &str) -> bool {
         match self {
             BackendView::Local(_) => false,
-            BackendView::Rgw(s3) => {
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
                 let acl = s3.get_bucket_acl().bucket(bucket).send().await.unwrap();
                 acl.grants().iter().any(|g| {
                     g.grantee()
@@ -104,11 +115,11 @@ impl BackendView {
         }
     }
 
-    /// The backend ids of the multipart uploads open in a bucket (RGW only).
+    /// The backend ids of the multipart uploads open in a bucket (none seen in s3s-fs).
     pub async fn uploads(&self, bucket: &str) -> Vec<String> {
         match self {
             BackendView::Local(_) => Vec::new(),
-            BackendView::Rgw(s3) => s3
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => s3
                 .list_multipart_uploads()
                 .bucket(bucket)
                 .send()
@@ -124,7 +135,7 @@ impl BackendView {
     /// Every file of the embedded backend's data directory (empty for RGW).
     pub fn all_files(&self) -> Vec<String> {
         match self {
-            BackendView::Local(dir) => {
+            BackendView::Local(dir) | BackendView::Store(_, dir) => {
                 let mut out = Vec::new();
                 files_under(dir, dir, &mut out);
                 out.sort();

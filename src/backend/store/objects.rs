@@ -291,6 +291,22 @@ impl Objects {
                 root.display()
             ))));
         }
+        // A directory holding anything else is not a store (an s3s-fs bucket named `store`, say):
+        // it is left alone rather than written into.
+        let foreign = std::fs::read_dir(root).ok().and_then(|entries| {
+            entries.filter_map(Result::ok).find(|e| {
+                let name = e.file_name();
+                !matches!(name.to_str(), Some("tmp" | "blobs" | "metadata.redb"))
+            })
+        });
+        if let Some(entry) = foreign.filter(|_| !db_path.exists()) {
+            return Err(StoreError::Io(io::Error::other(format!(
+                "{} holds {:?}, which is not the store's: refusing to start (is it s3s-fs data? \
+                 engine = \"s3s-fs\" serves that)",
+                root.display(),
+                entry.file_name()
+            ))));
+        }
         for dir in ["tmp", "blobs"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
@@ -830,6 +846,19 @@ mod tests {
         std::fs::remove_file(dir.path().join("metadata.redb")).unwrap();
         assert!(Objects::open(dir.path()).is_err());
         assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+    }
+
+    /// A directory with files of something else (an s3s-fs bucket named `store`) is not
+    /// written into; an empty one, or one a crash left before the database, is a store.
+    #[test]
+    fn other_data_is_not_taken_for_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("an-object"), b"s3s-fs").unwrap();
+        assert!(Objects::open(dir.path()).is_err());
+        assert_eq!(files(dir.path()), ["an-object"]);
+        let fresh = tempfile::tempdir().unwrap();
+        std::fs::create_dir(fresh.path().join("tmp")).unwrap();
+        assert!(Objects::open(fresh.path()).is_ok());
     }
 
     #[test]
