@@ -1016,3 +1016,79 @@ async fn object_lock_keeps_versions_as_s3_does() {
     );
     delete("held", held, true).await.unwrap();
 }
+
+/// The store evaluates write conditions itself (`conditional_writes` is on by default for it):
+/// `If-None-Match: *` on a PUT, a copy and a complete onto an existing key is 412 and leaves
+/// the key as it was; onto a new key it writes.
+#[tokio::test]
+async fn writes_on_condition_are_the_store_s_own() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    put(&s3, &bucket, "k", b"first").await;
+    let before = gw.backend_requests();
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"second"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    // One request reached the store: the PUT itself, no HEAD before it.
+    assert_eq!(gw.backend_requests() - before, 1);
+    let copy = |target: &'static str| {
+        s3.copy_object()
+            .bucket(&bucket)
+            .key(target)
+            .copy_source(format!("{bucket}/k"))
+            .customize()
+            .mutate_request(|r| {
+                r.headers_mut().insert("if-none-match", "*");
+            })
+            .send()
+    };
+    let e = copy("k").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    copy("fresh").await.unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let part = s3
+        .upload_part()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"third"))
+        .send()
+        .await
+        .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let e = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(up.upload_id().unwrap())
+        .multipart_upload(done)
+        .if_none_match("*")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e).1, "PreconditionFailed");
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"first");
+    assert_eq!(object_bytes(&s3, &bucket, "fresh").await, b"first");
+}

@@ -306,8 +306,8 @@ pub struct BackendEntry {
     pub max_key_bytes: Option<usize>,
     /// Whether the backend honours `If-None-Match: *` on PUT and complete (AWS S3 since 2024,
     /// MinIO). Without it the gateway checks with a HEAD first, which a concurrent writer can race.
-    #[serde(default)]
-    pub conditional_writes: bool,
+    /// (Default: true for the embedded store, which does; false otherwise.)
+    pub conditional_writes: Option<bool>,
     /// A PEM file of CA certificates trusted for an `https://` endpoint, besides the system's.
     pub ca_file: Option<PathBuf>,
     /// How often a bodiless request is sent again after a connection failure or a 503.

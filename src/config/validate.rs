@@ -582,6 +582,14 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
+    // The embedded store evaluates If-None-Match and If-Match on PUT, copy and complete.
+    let conditional_writes = b.conditional_writes.unwrap_or(matches!(
+        target,
+        BackendTarget::Local {
+            engine: LocalEngine::Store,
+            ..
+        }
+    ));
     if errors.len() > before {
         return None;
     }
@@ -598,7 +606,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             BackendKind::Obs => 100 * 1024,
         }),
         max_key_bytes,
-        conditional_writes: b.conditional_writes,
+        conditional_writes,
         ca_file,
         max_retries: b.max_retries.min(10),
         signing: b.signing,

@@ -1,5 +1,5 @@
-//! The gateway's own store for the embedded backend (`engine = "store"`; issue "The embedded
-//! default is a real S3 store"), to replace s3s-fs once it serves everything s3s-fs does:
+//! The gateway's own store, the embedded default (`engine = "store"`; issue "The embedded
+//! default is a real S3 store"):
 //! [`listing`], S3's listing rules over keys in byte order, property-tested against a model;
 //! [`objects`], bodies as files named by random ids and metadata in redb, written atomically and
 //! cleaned after a crash, with multipart uploads and versions; [`acl`], the grants buckets and

@@ -1,7 +1,6 @@
-//! The store's S3 face: s3s parses and answers the protocol, [`Objects`] keeps the data. Not yet
-//! the embedded default (s3s-fs still is). Buckets, objects, versions and delete markers,
-//! multipart uploads and part copies, ACLs and CORS rules are kept; lifecycle, object lock,
-//! tagging, SSE and the rest answer 501 until they are built.
+//! The store's S3 face: s3s parses and answers the protocol, [`Objects`] keeps the data. Buckets, objects, versions and delete markers,
+//! multipart uploads and part copies, ACLs, CORS rules and object lock are kept; lifecycle,
+//! tagging, SSE and the rest answer 501 (README lists them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -558,14 +557,7 @@ impl S3 for StoreS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let condition = match (&input.if_none_match, &input.if_match) {
-            (None, None) => Condition::None,
-            (Some(ETagCondition::Any), None) => Condition::Absent,
-            (Some(ETagCondition::ETag(e)), None) => Condition::DiffersFrom(e.value().to_string()),
-            (None, Some(ETagCondition::Any)) => Condition::Matches("*".into()),
-            (None, Some(ETagCondition::ETag(e))) => Condition::Matches(e.value().to_string()),
-            (Some(_), Some(_)) => return Err(not_offered("If-Match with If-None-Match on PUT")),
-        };
+        let condition = write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
         let description = description_of!(input);
         let body = self.receive(input.body).await?;
         let (bucket, key) = (input.bucket, input.key);
@@ -731,6 +723,7 @@ impl S3 for StoreS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
+        // s3s's CopyObject input has no write conditions: read from the headers.
         let (sb, sk, sv) = copy_source(&input.copy_source)?;
         let (source, _) = {
             let (sb, sk, sv) = (sb.clone(), sk.clone(), sv.clone());
@@ -755,6 +748,10 @@ impl S3 for StoreS3 {
                 metadata: source.metadata.clone(),
             }
         };
+        let condition = write_condition(
+            header_condition(&req.headers, "if-none-match").as_ref(),
+            header_condition(&req.headers, "if-match").as_ref(),
+        )?;
         let (bucket, key) = (input.bucket, input.key);
         let record = self
             .blocking(move |o| {
@@ -762,7 +759,7 @@ impl S3 for StoreS3 {
                 let (_, mut file) = o.open_object(&sb, sk.as_bytes(), sv.as_deref())?;
                 let mut body = o.writer()?;
                 body.copy_from(&mut file)?;
-                o.commit(&bucket, key.as_bytes(), body, description, Condition::None)
+                o.commit(&bucket, key.as_bytes(), body, description, condition)
             })
             .await?;
         Ok(S3Response::new(CopyObjectOutput {
@@ -1355,9 +1352,7 @@ impl S3 for StoreS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        if input.if_match.is_some() || input.if_none_match.is_some() {
-            return Err(not_offered("conditional completes"));
-        }
+        let condition = write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
         let listed: Vec<(u32, String)> = input
             .multipart_upload
             .and_then(|m| m.parts)
@@ -1378,7 +1373,7 @@ impl S3 for StoreS3 {
         let (etag, version) = match self.upload_of(&upload, &input.bucket, &input.key).await {
             Ok(()) => {
                 let object = self
-                    .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES))
+                    .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES, condition))
                     .await?;
                 (object.etag, object.version)
             }
@@ -1517,6 +1512,30 @@ fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<String>)
             "Copies from access points and outposts are not offered."
         )),
     }
+}
+
+/// The condition a write (PUT, copy, complete) puts on the key it replaces.
+fn write_condition(
+    if_none_match: Option<&ETagCondition>,
+    if_match: Option<&ETagCondition>,
+) -> S3Result<Condition> {
+    Ok(match (if_none_match, if_match) {
+        (None, None) => Condition::None,
+        (Some(ETagCondition::Any), None) => Condition::Absent,
+        (Some(ETagCondition::ETag(e)), None) => Condition::DiffersFrom(e.value().to_string()),
+        (None, Some(ETagCondition::Any)) => Condition::Matches("*".into()),
+        (None, Some(ETagCondition::ETag(e))) => Condition::Matches(e.value().to_string()),
+        (Some(_), Some(_)) => return Err(not_offered("If-Match with If-None-Match on a write")),
+    })
+}
+
+/// An `If-Match` / `If-None-Match` header as s3s parses it for PUT (`*` or an ETag).
+fn header_condition(headers: &http::HeaderMap, name: &str) -> Option<ETagCondition> {
+    let value = headers.get(name)?.to_str().ok()?.trim();
+    if value == "*" {
+        return Some(ETagCondition::Any);
+    }
+    ETagCondition::parse_http_header(value.as_bytes()).ok()
 }
 
 /// Object lock settings from a writer's headers (see `lock_of!`).

@@ -202,6 +202,7 @@ impl Objects {
         upload: &str,
         listed: &[(u32, String)],
         min_part_bytes: u64,
+        condition: Condition,
     ) -> Result<ObjectRecord, StoreError> {
         let record = self.upload(upload)?;
         if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
@@ -251,7 +252,7 @@ impl Objects {
             legal_hold: record.description.legal_hold,
         };
         let mut object = object;
-        match self.close_upload(upload, &record, Some(&mut object)) {
+        match self.close_upload(upload, &record, Some((&mut object, condition))) {
             Ok(gone) => {
                 for blob in gone {
                     let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
@@ -280,7 +281,7 @@ impl Objects {
         &self,
         upload: &str,
         record: &UploadRecord,
-        object: Option<&mut ObjectRecord>,
+        object: Option<(&mut ObjectRecord, Condition)>,
     ) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let mut gone = Vec::new();
@@ -305,9 +306,8 @@ impl Objects {
                     gone.push(part.blob);
                 }
             }
-            if let Some(object) = object {
+            if let Some((object, condition)) = object {
                 remember_completed(&tx, upload, record, &object.etag)?;
-                let condition = super::Condition::None;
                 let replaced =
                     versions::place(&tx, &record.bucket, &record.key, object, &condition)?;
                 gone.extend(replaced);
@@ -391,6 +391,7 @@ mod tests {
                 &id,
                 &[(1, p1.etag.clone()), (2, format!("\"{}\"", p2.etag))],
                 1,
+                Condition::None,
             )
             .unwrap();
         let mut md5s = md5::Md5::new();
@@ -423,11 +424,21 @@ mod tests {
             .unwrap();
         let p1 = part(&store, &id, 1, b"a");
         let p2 = part(&store, &id, 2, b"b");
-        let order = store.complete(&id, &[(2, p2.etag.clone()), (1, p1.etag.clone())], 0);
+        let order = store.complete(
+            &id,
+            &[(2, p2.etag.clone()), (1, p1.etag.clone())],
+            0,
+            Condition::None,
+        );
         assert!(matches!(order, Err(StoreError::InvalidPartOrder)));
-        let wrong = store.complete(&id, &[(1, p2.etag.clone())], 0);
+        let wrong = store.complete(&id, &[(1, p2.etag.clone())], 0, Condition::None);
         assert!(matches!(wrong, Err(StoreError::InvalidPart)));
-        let small = store.complete(&id, &[(1, p1.etag.clone()), (2, p2.etag.clone())], 5);
+        let small = store.complete(
+            &id,
+            &[(1, p1.etag.clone()), (2, p2.etag.clone())],
+            5,
+            Condition::None,
+        );
         assert!(matches!(small, Err(StoreError::EntityTooSmall(1))));
         // Still open after the refusals; then aborted, nothing stays.
         assert!(store.upload(&id).is_ok());
