@@ -568,17 +568,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }
     }
     let dialect = backend_dialect(b, &label, errors);
-    // s3s (the embedded backend's S3 parser) refuses keys over 1,024 bytes whatever stores them.
-    let key_cap = match b.kind {
-        BackendKind::Local => 1024,
-        BackendKind::S3 | BackendKind::Obs => 4095,
-    };
-    let max_key_bytes = b.max_key_bytes.unwrap_or(1024);
-    if max_key_bytes == 0 || max_key_bytes > key_cap {
-        errors.push(format!(
-            "{label}: max_key_bytes must be from 1 to {key_cap}"
-        ));
-    }
+    let max_key_bytes = max_key_bytes(b, &label, errors);
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
@@ -613,6 +603,20 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })
+}
+
+/// The longest key a backend stores: 1,024 bytes unless said, at most HCP's 4,095 — and 1,024
+/// for the embedded backend, whose S3 parser (s3s) refuses longer keys whatever stores them.
+fn max_key_bytes(b: &BackendEntry, label: &str, errors: &mut Vec<String>) -> usize {
+    let cap = match b.kind {
+        BackendKind::Local => 1024,
+        BackendKind::S3 | BackendKind::Obs => 4095,
+    };
+    let max = b.max_key_bytes.unwrap_or(1024);
+    if max == 0 || max > cap {
+        errors.push(format!("{label}: max_key_bytes must be from 1 to {cap}"));
+    }
+    max
 }
 
 /// `addressing.domains`, normalised, longest first (a nested domain wins over its parent).

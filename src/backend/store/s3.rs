@@ -1,6 +1,6 @@
-//! The store's S3 face: s3s parses and answers the protocol, [`Objects`] keeps the data. Buckets, objects, versions and delete markers,
-//! multipart uploads and part copies, ACLs, CORS rules and object lock are kept; lifecycle,
-//! tagging, SSE and the rest answer 501 (README lists them).
+//! The store's S3 face: s3s parses and answers the protocol, [`Objects`] keeps the data. Buckets,
+//! objects, versions and delete markers, multipart uploads and part copies, ACLs, CORS rules and
+//! object lock are kept; lifecycle, tagging, SSE and the rest answer 501 (README lists them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
