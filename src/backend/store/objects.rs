@@ -16,7 +16,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::acl::Grant;
-use super::listing::{Page, Query};
+use super::listing::{Entry, Page, Query};
 use super::lock::{BucketLock, Retention};
 
 mod multipart;
@@ -208,6 +208,8 @@ pub struct BlobWriter {
     file: Option<File>,
     md5: md5::Md5,
     size: u64,
+    /// Moved into `blobs/`: nothing to remove.
+    sealed: bool,
 }
 
 impl BlobWriter {
@@ -223,6 +225,24 @@ impl BlobWriter {
 }
 
 impl BlobWriter {
+    /// The open file, to write with elsewhere (an async writer); [`BlobWriter::written`] gives
+    /// it back with what was written to it. Dropped without it, the writer still removes its
+    /// file.
+    pub fn take_file(&mut self) -> File {
+        self.file.take().expect("open until finished")
+    }
+
+    /// Gives back the file `bytes` were written to, counted and hashed.
+    pub fn written(&mut self, file: File) {
+        self.file = Some(file);
+    }
+
+    /// Counts and hashes bytes written through the taken file.
+    pub fn count(&mut self, bytes: &[u8]) {
+        self.md5.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
     /// Writes everything `source` holds.
     pub fn copy_from(&mut self, source: &mut impl io::Read) -> io::Result<()> {
         let mut buf = vec![0u8; 256 * 1024];
@@ -237,8 +257,9 @@ impl BlobWriter {
 }
 
 impl Drop for BlobWriter {
+    /// Unfinished (not sealed into `blobs/`), its file goes, whether or not it holds the file.
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if !self.sealed {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -503,6 +524,7 @@ impl Objects {
             file: Some(file),
             md5: md5::Md5::new(),
             size: 0,
+            sealed: false,
         })
     }
 
@@ -569,10 +591,8 @@ impl Objects {
         drop(file);
         let blobs = self.root.join("blobs");
         let blob_path = blobs.join(&body.id);
-        if let Err(e) = std::fs::rename(&body.path, &blob_path) {
-            let _ = std::fs::remove_file(&body.path);
-            return Err(e.into());
-        }
+        std::fs::rename(&body.path, &blob_path)?;
+        body.sealed = true;
         // The rename is durable before any record points at the body: a power loss after the
         // commit cannot leave a key pointing at a body still in tmp/ (removed on open).
         File::open(&blobs)?.sync_all()?;
@@ -648,22 +668,16 @@ impl Objects {
         let start = object_key(bucket, &Page::<ObjectRecord>::start(query));
         let bucket_start = object_key(bucket, b"");
         let mut error = None;
+        // Records are decoded only for the keys the page shows: the keys a delimiter rolls up are
+        // passed over undecoded.
         let keys = objects
             .range(start.as_slice()..)
             .map_err(db_error)?
             .map_while(|item| match item {
                 Ok((k, v)) => {
                     let k = k.value();
-                    if !k.starts_with(&bucket_start) {
-                        return None;
-                    }
-                    match serde_json::from_slice::<ObjectRecord>(v.value()) {
-                        Ok(record) => Some((k[bucket_start.len()..].to_vec(), record)),
-                        Err(e) => {
-                            error = Some(db_error(e));
-                            None
-                        }
-                    }
+                    k.starts_with(&bucket_start)
+                        .then(|| (k[bucket_start.len()..].to_vec(), v))
                 }
                 Err(e) => {
                     error = Some(db_error(e));
@@ -671,10 +685,23 @@ impl Objects {
                 }
             });
         let page = Page::of(keys, query);
-        match error {
-            Some(e) => Err(e),
-            None => Ok(page),
+        if let Some(e) = error {
+            return Err(e);
         }
+        let entries = page
+            .entries
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Key(k, v) => serde_json::from_slice::<ObjectRecord>(v.value())
+                    .map(|record| Entry::Key(k, record))
+                    .map_err(db_error),
+                Entry::Prefix(p) => Ok(Entry::Prefix(p)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            entries,
+            truncated: page.truncated,
+        })
     }
 }
 

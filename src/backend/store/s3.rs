@@ -43,43 +43,26 @@ impl StoreS3 {
             .map_err(store_error)
     }
 
-    /// Writes a request body into a new blob: the chunks go through a small channel to a
-    /// blocking task that writes them, so no async thread waits on the disk.
+    /// Writes a request body into a new blob through tokio's file (its writes are short
+    /// blocking tasks; no thread waits on the client for the length of an upload).
     async fn receive(&self, body: Option<StreamingBlob>) -> S3Result<super::objects::BlobWriter> {
+        use tokio::io::AsyncWriteExt;
         let mut writer = self.objects.writer().map_err(store_error)?;
         let Some(mut body) = body else {
             return Ok(writer);
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
-        let disk = tokio::task::spawn_blocking(move || {
-            while let Some(chunk) = rx.blocking_recv() {
-                writer.write(&chunk)?;
-            }
-            Ok::<_, std::io::Error>(writer)
-        });
-        let mut failed = None;
+        let mut file = tokio::fs::File::from_std(writer.take_file());
+        let disk = |e: std::io::Error| store_error(StoreError::Io(e));
         while let Some(chunk) = body.next().await {
-            match chunk {
-                // The writer stopped (a disk error): its result says why.
-                Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    failed = Some(s3_error!(IncompleteBody, "The body could not be read: {e}"));
-                    break;
-                }
-            }
+            // On any failure the writer is dropped, and its temporary file with it.
+            let chunk =
+                chunk.map_err(|e| s3_error!(IncompleteBody, "The body could not be read: {e}"))?;
+            file.write_all(&chunk).await.map_err(disk)?;
+            writer.count(&chunk);
         }
-        drop(tx);
-        let written = disk.await.map_err(S3Error::internal_error)?;
-        // On a failed body the writer is dropped here, and its temporary file with it.
-        match (failed, written) {
-            (Some(e), _) => Err(e),
-            (None, Ok(writer)) => Ok(writer),
-            (None, Err(e)) => Err(store_error(StoreError::Io(e))),
-        }
+        file.flush().await.map_err(disk)?;
+        writer.written(file.into_std().await);
+        Ok(writer)
     }
 }
 
