@@ -61,6 +61,8 @@ fn every_problem_is_reported_at_once() {
         name = "embedded-long-keys"
         kind = "local"
         max_key_bytes = 2048
+        engine = "s3s-fs"
+        conditional_writes = true
     "#;
     let errors = Config::parse(text, Path::new(".")).unwrap_err();
     let all = errors.join("\n");
@@ -75,6 +77,7 @@ fn every_problem_is_reported_at_once() {
         "signing = \"obs\" is for backends of kind \"obs\"",
         "backends.long-keys: max_key_bytes must be from 1 to 4095",
         "backends.embedded-long-keys: max_key_bytes must be from 1 to 1024",
+        "backends.embedded-long-keys: s3s-fs does not honour conditional_writes",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }

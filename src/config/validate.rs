@@ -572,14 +572,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
-    // The embedded store evaluates If-None-Match and If-Match on PUT, copy and complete.
-    let conditional_writes = b.conditional_writes.unwrap_or(matches!(
-        target,
-        BackendTarget::Local {
-            engine: LocalEngine::Store,
-            ..
-        }
-    ));
+    let conditional_writes = conditional_writes(b, &target, &label, errors);
     if errors.len() > before {
         return None;
     }
@@ -603,6 +596,30 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })
+}
+
+/// Whether the backend evaluates write conditions itself: said, or (by default) only the
+/// embedded store, which evaluates If-None-Match and If-Match on PUT, copy and complete.
+fn conditional_writes(
+    b: &BackendEntry,
+    target: &BackendTarget,
+    label: &str,
+    errors: &mut Vec<String>,
+) -> bool {
+    let engine = match target {
+        BackendTarget::Local { engine, .. } => Some(*engine),
+        BackendTarget::Remote { .. } => None,
+    };
+    let on = b
+        .conditional_writes
+        .unwrap_or(engine == Some(LocalEngine::Store));
+    if on && engine == Some(LocalEngine::S3sFs) {
+        // s3s-fs ignores the conditions: the overwrite guard would be off without a word.
+        errors.push(format!(
+            "{label}: s3s-fs does not honour conditional_writes"
+        ));
+    }
+    on
 }
 
 /// The longest key a backend stores: 1,024 bytes unless said, at most HCP's 4,095 — and 1,024

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::Digest as _;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::acl::Grant;
@@ -336,27 +336,8 @@ impl Objects {
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
         tx.open_table(versions::COUNTERS).map_err(db_error)?;
-        let mut all = tx.open_table(VERSIONS).map_err(db_error)?;
-        // A store written before versions were kept: each object becomes its key's null version.
-        if all.is_empty().map_err(db_error)? {
-            let objects = tx.open_table(OBJECTS).map_err(db_error)?;
-            for (n, item) in objects.iter().map_err(db_error)?.enumerate() {
-                let (k, v) = item.map_err(db_error)?;
-                let record: ObjectRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
-                let mut entry = k.value().to_vec();
-                entry.push(0);
-                entry.extend_from_slice(&(u64::MAX - n as u64 - 1).to_be_bytes());
-                let bytes = serde_json::to_vec(&Version::Object(record)).map_err(db_error)?;
-                all.insert(entry.as_slice(), bytes.as_slice())
-                    .map_err(db_error)?;
-            }
-            let n = objects.len().map_err(db_error)?;
-            tx.open_table(versions::COUNTERS)
-                .map_err(db_error)?
-                .insert("version", n)
-                .map_err(db_error)?;
-        }
-        drop(all);
+        tx.open_table(VERSIONS).map_err(db_error)?;
+        versions::reconcile(&tx)?;
         tx.open_table(UPLOADS).map_err(db_error)?;
         tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
         tx.open_table(PARTS).map_err(db_error)?;
@@ -377,6 +358,14 @@ impl Objects {
         }
         let mut used = HashSet::new();
         let tx = self.db.begin_read().map_err(db_error)?;
+        // Every body a version or a current object points at (they agree once the store is open,
+        // but a body is never removed on the word of one table alone).
+        let current = tx.open_table(OBJECTS).map_err(db_error)?;
+        for item in current.iter().map_err(db_error)? {
+            let (_, value) = item.map_err(db_error)?;
+            let record: ObjectRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+            used.insert(record.blob);
+        }
         let table = tx.open_table(VERSIONS).map_err(db_error)?;
         for item in table.iter().map_err(db_error)? {
             let (_, value) = item.map_err(db_error)?;

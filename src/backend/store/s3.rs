@@ -675,15 +675,12 @@ impl S3 for StoreS3 {
                 .await
             {
                 Ok(_) if quiet => {}
-                // A delete naming a version reports it (and whether it was a marker); one that
-                // added a marker reports the marker's id.
+                // A delete naming a version reports it; a marker added or removed is reported
+                // with its id (S3's DeleteMarkerVersionId).
                 Ok(d) => deleted.push(DeletedObject {
                     key: Some(object.key),
                     delete_marker: d.marker.then_some(true),
-                    delete_marker_version_id: d
-                        .version
-                        .clone()
-                        .filter(|_| d.marker && object.version_id.is_none()),
+                    delete_marker_version_id: d.version.clone().filter(|_| d.marker),
                     version_id: object.version_id.clone(),
                 }),
                 Err(e) => errors.push(Error {
@@ -708,11 +705,11 @@ impl S3 for StoreS3 {
         let input = req.input;
         // s3s's CopyObject input has no write conditions: read from the headers.
         let (sb, sk, sv) = copy_source(&input.copy_source)?;
-        let (source, _) = {
-            let (sb, sk, sv) = (sb.clone(), sk.clone(), sv.clone());
-            self.blocking(move |o| o.get(&sb, sk.as_bytes(), sv.as_deref()))
-                .await?
-        };
+        // The source as it is when opened: its conditions are checked against the very body
+        // copied.
+        let (source, mut file) = self
+            .blocking(move |o| o.open_object(&sb, sk.as_bytes(), sv.as_deref()))
+            .await?;
         source_conditions!(source, input)?;
         let replace = input
             .metadata_directive
@@ -738,8 +735,6 @@ impl S3 for StoreS3 {
         let (bucket, key) = (input.bucket, input.key);
         let record = self
             .blocking(move |o| {
-                // Streamed from the source as it is now (a replaced source is read anew).
-                let (_, mut file) = o.open_object(&sb, sk.as_bytes(), sv.as_deref())?;
                 let mut body = o.writer()?;
                 body.copy_from(&mut file)?;
                 o.commit(&bucket, key.as_bytes(), body, description, condition)
@@ -1036,15 +1031,14 @@ impl S3 for StoreS3 {
                 let mode = d.mode.as_ref().and_then(|m| Mode::parse(m.as_str()));
                 let mode =
                     mode.ok_or_else(|| s3_error!(MalformedXML, "A default retention has a mode."))?;
+                // At most a hundred years: a retention date stays a date.
                 let days = match (d.days, d.years) {
-                    (Some(days), None) if days > 0 => days as u32,
-                    (None, Some(years)) if years > 0 => years as u32 * 365,
-                    _ => {
-                        return Err(s3_error!(
-                            InvalidArgument,
-                            "A default retention has a positive Days or Years, not both."
-                        ))
-                    }
+                    (Some(days), None) if (1..=36_500).contains(&days) => days as u32,
+                    (None, Some(years)) if (1..=100).contains(&years) => years as u32 * 365,
+                    _ => return Err(s3_error!(
+                        InvalidArgument,
+                        "A default retention has Days (1 to 36500) or Years (1 to 100), not both."
+                    )),
                 };
                 Some(DefaultRetention { mode, days })
             }

@@ -171,8 +171,11 @@ pub(in crate::request) async fn check_overwrite(
         return Ok(Overwrite::Unguarded);
     }
     // With conditional writes the backend checks the object itself; a client's own
-    // If-None-Match then stays the client's (412).
-    let ask_backend = refuse && backend.conditional_writes && !client_create_only;
+    // If-None-Match then stays the client's (412), and a client's If-Match cannot travel with
+    // the gateway's If-None-Match (no backend takes both), so then the gateway asks first.
+    let client_if_match = req.headers.contains_key(http::header::IF_MATCH);
+    let ask_backend =
+        refuse && backend.conditional_writes && !client_create_only && !client_if_match;
     let exists = !ask_backend && probe.object_head(at, None).await.is_some();
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
@@ -586,6 +589,17 @@ mod tests {
         assert_eq!(
             check(RefuseUnversioned, "new", true, &[]).await,
             Ok("ask backend")
+        );
+        // ... but not with a client's If-Match, which cannot travel with the gateway's
+        // If-None-Match: the gateway looks first (409 for an existing name).
+        let if_match = [("if-match", "\"e\"")];
+        assert_eq!(
+            check(RefuseUnversioned, "k", true, &if_match).await,
+            Err(HcpCode::OperationAborted)
+        );
+        assert_eq!(
+            check(RefuseUnversioned, "new", true, &if_match).await,
+            Ok("unguarded")
         );
         // Create-only writes where the backend would ignore If-None-Match: 412 by a HEAD.
         let star = [("if-none-match", "*")];

@@ -284,6 +284,39 @@ pub(super) fn place(
     )
 }
 
+/// Makes `versions` agree with `objects` when the store opens: a current object that is not its
+/// key's newest version (a store written before versions were kept, or by such a binary since)
+/// becomes its key's newest, as the null version.
+pub(super) fn reconcile(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let current: Vec<(Vec<u8>, ObjectRecord)> = {
+        let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+        let mut out = Vec::new();
+        for item in objects.iter().map_err(db_error)? {
+            let (k, v) = item.map_err(db_error)?;
+            let record = serde_json::from_slice(v.value()).map_err(db_error)?;
+            out.push((k.value().to_vec(), record));
+        }
+        out
+    };
+    for (k, record) in current {
+        let Some(nul) = k.iter().position(|&b| b == 0) else {
+            continue;
+        };
+        let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
+        let key = &k[nul + 1..];
+        let newest = versions_of(&tx.open_table(VERSIONS).map_err(db_error)?, &bucket, key)?;
+        if matches!(newest.first(), Some((_, Version::Object(r))) if *r == record) {
+            continue;
+        }
+        let order = next_order(tx)?;
+        // A record with an id keeps the key's null version; one without replaces it. Bodies of a
+        // replaced null version are left to the cleaning that follows.
+        let state = record.version.is_some().then_some(Versioning::Enabled);
+        add(tx, &bucket, key, order, &Version::Object(record), state)?;
+    }
+    Ok(())
+}
+
 impl Objects {
     /// Sets the bucket's versioning.
     pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), StoreError> {
@@ -432,7 +465,13 @@ impl Objects {
         // and including the marker are skipped here, the keys before it by the seek.
         let (after_key, resume) = match (query.after, after_version) {
             (Some(k), Some(v)) if !v.is_empty() => {
-                let order = find(&versions, bucket, k, v)?.map(|(entry, _)| entry);
+                // By position: a marker version deleted since the last page still says where
+                // to go on (an id holds its order). A vanished `null` marker lists the key's
+                // versions again: a repeat is harmless, an omission is not.
+                let order = match find(&versions, bucket, k, v)? {
+                    Some((entry, _)) => Some(entry),
+                    None => order_of(v).map(|order| entry_key(bucket, k, order)),
+                };
                 (None, Some((k.to_vec(), order)))
             }
             _ => (query.after, None),
@@ -476,8 +515,7 @@ impl Objects {
             })
             .filter(|(entry, key, _)| match &resume {
                 Some((k, Some(marker))) => key != k || entry > marker,
-                // An unknown version marker: the key's versions are all skipped.
-                Some((k, None)) => key > k,
+                Some((k, None)) => key >= k,
                 None => true,
             })
             .map(|(_, key, listed)| (key, listed));
@@ -672,6 +710,72 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(listed(store, b"a", 2), under_a);
+    }
+
+    /// A store whose `versions` table is empty or behind (written before versions were kept)
+    /// is brought level when it opens: every current object is its key's newest version, and
+    /// no body it points at is cleaned away.
+    #[test]
+    fn current_objects_without_versions_are_adopted_not_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            put(&store, b"k", b"kept");
+            put(&store, b"dir/", b"folder");
+        }
+        {
+            let db = redb::Database::create(dir.path().join("metadata.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.delete_table(VERSIONS).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Objects::open(dir.path()).unwrap();
+        let (_, path) = store.get("b", b"k", None).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"kept");
+        let query = Query {
+            prefix: b"",
+            delimiter: b"",
+            after: None,
+            max: 10,
+        };
+        let page = store.list_versions("b", &query, None).unwrap();
+        assert_eq!(page.entries.len(), 2);
+        // A marker version deleted since the last page: the listing goes on after it.
+        store.set_versioning("b", Versioning::Enabled).unwrap();
+        let marker = store
+            .delete("b", b"k", None, false)
+            .unwrap()
+            .version
+            .unwrap();
+        put(&store, b"k", b"newer");
+        let one = Query { max: 1, ..query };
+        let page = store.list_versions(
+            "b",
+            &Query {
+                after: Some(b"k"),
+                ..one
+            },
+            Some(&marker),
+        );
+        assert_eq!(
+            page.unwrap().entries.len(),
+            1,
+            "the null version after the marker"
+        );
+        store.delete("b", b"k", Some(&marker), false).unwrap();
+        let page = store.list_versions(
+            "b",
+            &Query {
+                after: Some(b"k"),
+                ..one
+            },
+            Some(&marker),
+        );
+        let Entry::Key(_, rest) = &page.unwrap().entries[0] else {
+            panic!("a version")
+        };
+        assert_eq!(rest.version.id(), "null");
     }
 
     /// Random writes, deletes (with and without version ids) and versioning changes, checked
