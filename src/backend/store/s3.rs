@@ -45,11 +45,19 @@ impl StoreS3 {
 
     /// Writes a request body into a new blob through tokio's file (its writes are short
     /// blocking tasks; no thread waits on the client for the length of an upload).
-    async fn receive(&self, body: Option<StreamingBlob>) -> S3Result<super::objects::BlobWriter> {
+    ///
+    /// Checksums the client sent (`x-amz-checksum-*`) are computed over the body and compared
+    /// before anything is kept: a mismatch is 400 BadDigest.
+    async fn receive(
+        &self,
+        body: Option<StreamingBlob>,
+        sent: &Checksum,
+    ) -> S3Result<super::objects::BlobWriter> {
         use tokio::io::AsyncWriteExt;
         let mut writer = self.objects.writer().map_err(store_error)?;
+        let mut hasher = checksum_hasher(sent);
         let Some(mut body) = body else {
-            return Ok(writer);
+            return check_sums(hasher, sent).map(|()| writer);
         };
         let mut file = tokio::fs::File::from_std(writer.take_file());
         let disk = |e: std::io::Error| store_error(StoreError::Io(e));
@@ -59,11 +67,62 @@ impl StoreS3 {
                 chunk.map_err(|e| s3_error!(IncompleteBody, "The body could not be read: {e}"))?;
             file.write_all(&chunk).await.map_err(disk)?;
             writer.count(&chunk);
+            hasher.update(&chunk);
         }
         file.flush().await.map_err(disk)?;
         writer.written(file.into_std().await);
-        Ok(writer)
+        check_sums(hasher, sent).map(|()| writer)
     }
+}
+
+/// The checksums named by a request's `x-amz-checksum-*` values, as `(header, value)`.
+fn checksum_list(c: &Checksum) -> [(&'static str, Option<&String>); 5] {
+    [
+        ("x-amz-checksum-crc32", c.checksum_crc32.as_ref()),
+        ("x-amz-checksum-crc32c", c.checksum_crc32c.as_ref()),
+        ("x-amz-checksum-crc64nvme", c.checksum_crc64nvme.as_ref()),
+        ("x-amz-checksum-sha1", c.checksum_sha1.as_ref()),
+        ("x-amz-checksum-sha256", c.checksum_sha256.as_ref()),
+    ]
+}
+
+/// A hasher for every algorithm the client sent a checksum of.
+fn checksum_hasher(sent: &Checksum) -> s3s::checksum::ChecksumHasher {
+    s3s::checksum::ChecksumHasher {
+        crc32: sent.checksum_crc32.as_ref().map(|_| Default::default()),
+        crc32c: sent.checksum_crc32c.as_ref().map(|_| Default::default()),
+        sha1: sent.checksum_sha1.as_ref().map(|_| Default::default()),
+        sha256: sent.checksum_sha256.as_ref().map(|_| Default::default()),
+        crc64nvme: sent.checksum_crc64nvme.as_ref().map(|_| Default::default()),
+    }
+}
+
+/// BadDigest unless every checksum sent is the body's.
+fn check_sums(hasher: s3s::checksum::ChecksumHasher, sent: &Checksum) -> S3Result<()> {
+    let got = hasher.finalize();
+    for ((name, want), (_, have)) in checksum_list(sent).into_iter().zip(checksum_list(&got)) {
+        if want.is_some() && want != have {
+            return Err(s3_error!(
+                BadDigest,
+                "The {name} you specified did not match the calculated checksum."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a request's checksum fields hold (PutObject, UploadPart share them by name).
+macro_rules! sent_checksums {
+    ($input:ident) => {
+        Checksum {
+            checksum_crc32: $input.checksum_crc32.clone(),
+            checksum_crc32c: $input.checksum_crc32c.clone(),
+            checksum_crc64nvme: $input.checksum_crc64nvme.clone(),
+            checksum_sha1: $input.checksum_sha1.clone(),
+            checksum_sha256: $input.checksum_sha256.clone(),
+            ..Default::default()
+        }
+    };
 }
 
 /// A condition or feature this store does not evaluate yet: refused, never ignored.
@@ -258,9 +317,18 @@ fn headers(
 }
 
 /// What HEAD answers of a stored object (GET answers the same with the body).
-fn head_output(record: &ObjectRecord) -> HeadObjectOutput {
+///
+/// Checksums kept with the object are answered when the reader asks (`x-amz-checksum-mode:
+/// ENABLED`) for the whole object; a 304 or 412 never gets here.
+fn head_output(record: &ObjectRecord, checksums: bool) -> HeadObjectOutput {
     let h = &record.headers;
+    let sum = |name: &str| h.get(name).filter(|_| checksums).cloned();
     HeadObjectOutput {
+        checksum_crc32: sum("x-amz-checksum-crc32"),
+        checksum_crc32c: sum("x-amz-checksum-crc32c"),
+        checksum_crc64nvme: sum("x-amz-checksum-crc64nvme"),
+        checksum_sha1: sum("x-amz-checksum-sha1"),
+        checksum_sha256: sum("x-amz-checksum-sha256"),
         content_length: Some(record.size as i64),
         content_type: Some(record.content_type.clone()),
         e_tag: Some(ETag::Strong(record.etag.clone())),
@@ -282,6 +350,10 @@ fn head_output(record: &ObjectRecord) -> HeadObjectOutput {
             .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
         ..Default::default()
     }
+}
+
+fn wants_checksums(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
 }
 
 /// GET and HEAD preconditions, in RFC 9110's order: 412, else 304, else none.
@@ -541,8 +613,15 @@ impl S3 for StoreS3 {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         let condition = write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
-        let description = description_of!(input);
-        let body = self.receive(input.body).await?;
+        let sent = sent_checksums!(input);
+        let mut description = description_of!(input);
+        // Kept with the object, answered when a reader asks (x-amz-checksum-mode: ENABLED).
+        for (name, value) in checksum_list(&sent) {
+            if let Some(v) = value {
+                description.headers.insert(name.to_string(), v.clone());
+            }
+        }
+        let body = self.receive(input.body, &sent).await?;
         let (bucket, key) = (input.bucket, input.key);
         let record = self
             .blocking(move |o| o.commit(&bucket, key.as_bytes(), body, description, condition))
@@ -550,6 +629,11 @@ impl S3 for StoreS3 {
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(record.etag)),
             version_id: record.version,
+            checksum_crc32: sent.checksum_crc32,
+            checksum_crc32c: sent.checksum_crc32c,
+            checksum_crc64nvme: sent.checksum_crc64nvme,
+            checksum_sha1: sent.checksum_sha1,
+            checksum_sha256: sent.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -574,7 +658,8 @@ impl S3 for StoreS3 {
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
         )?;
-        Ok(S3Response::new(head_output(&record)))
+        let checksums = wants_checksums(input.checksum_mode.as_ref());
+        Ok(S3Response::new(head_output(&record, checksums)))
     }
 
     async fn get_object(
@@ -613,8 +698,14 @@ impl S3 for StoreS3 {
             .await
             .map_err(S3Error::internal_error)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024);
-        let head = head_output(&record);
+        let checksums = wants_checksums(input.checksum_mode.as_ref()) && input.range.is_none();
+        let head = head_output(&record, checksums);
         Ok(S3Response::new(GetObjectOutput {
+            checksum_crc32: head.checksum_crc32,
+            checksum_crc32c: head.checksum_crc32c,
+            checksum_crc64nvme: head.checksum_crc64nvme,
+            checksum_sha1: head.checksum_sha1,
+            checksum_sha256: head.checksum_sha256,
             body: Some(StreamingBlob::wrap(stream)),
             content_length: Some(length as i64),
             content_range,
@@ -1035,10 +1126,12 @@ impl S3 for StoreS3 {
                 let days = match (d.days, d.years) {
                     (Some(days), None) if (1..=36_500).contains(&days) => days as u32,
                     (None, Some(years)) if (1..=100).contains(&years) => years as u32 * 365,
-                    _ => return Err(s3_error!(
+                    _ => {
+                        return Err(s3_error!(
                         InvalidArgument,
                         "A default retention has Days (1 to 36500) or Years (1 to 100), not both."
-                    )),
+                    ))
+                    }
                 };
                 Some(DefaultRetention { mode, days })
             }
@@ -1273,7 +1366,8 @@ impl S3 for StoreS3 {
         if record.bucket != input.bucket || record.key != input.key.as_bytes() {
             return Err(s3_error!(NoSuchUpload));
         }
-        let body = self.receive(input.body).await?;
+        let sent = sent_checksums!(input);
+        let body = self.receive(input.body, &sent).await?;
         let part = self
             .blocking(move |o| o.put_part(&upload, number, body))
             .await?;
