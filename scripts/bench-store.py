@@ -64,7 +64,7 @@ engine = "{engine}"
 data_dir = "{data}"
 """
 
-# Writes keys/000000 … until `n` answers have come back, then stops.
+# Writes keys/000000 … over one connection until TOTAL answers have come back, then ends wrk.
 POPULATE_LUA = r"""
 local i = 0
 local done = 0
@@ -77,7 +77,7 @@ end
 response = function(status)
   if status ~= 200 then io.write("status " .. status .. "\n") end
   done = done + 1
-  if done >= total then wrk.thread:stop() end
+  if done >= total then os.exit(0) end
 end
 """
 
