@@ -42,6 +42,9 @@ const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts")
 /// the first was, as S3 does.
 const COMPLETED: TableDefinition<&str, &[u8]> = TableDefinition::new("completed");
 
+/// The metadata database's page cache.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The longest key HCP allows (manual, "Object names").
 pub const MAX_KEY_BYTES: usize = 4095;
 
@@ -331,7 +334,11 @@ impl Objects {
         for dir in ["tmp", "blobs"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
-        let db = Database::create(&db_path).map_err(db_error)?;
+        // A bounded page cache (redb would grow it to 1 GiB): the store runs in a sidecar.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&db_path)
+            .map_err(db_error)?;
         let tx = db.begin_write().map_err(db_error)?;
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
