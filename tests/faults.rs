@@ -205,33 +205,40 @@ async fn twenty_thousand_faulted_requests_leak_nothing() {
     settle().await;
     let (fds_before, rss_before) = (fd_count(pid), rss_kib(pid));
 
-    // Then four rounds of 5,000. RSS is a high-water mark: a busy machine can push it up once
-    // in a round (measured: 0.5 to 7 MiB after 10,000 requests, depending on load), but a leak
-    // of even 100 bytes per request grows it by 0.5 MiB in every round. So at least one
-    // round must leave it (nearly) where it was.
+    // Then rounds of 5,000, at least four (20,000 requests) and at most eight. RSS moves with
+    // the allocator's and the blocking pool's churn (the embedded store writes bodies through
+    // short blocking tasks; measured over ten rounds: 53 to 63 MiB, up and down, no trend), but
+    // a leak of even 100 bytes per request grows it by 0.5 MiB in every round. So a round must
+    // leave it (nearly) where it was before the eighth.
     let started = Instant::now();
     let mut rss = vec![rss_before];
-    for round in 0..4 {
+    let quiet = |rss: &[u64]| {
+        rss.windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .min()
+            .unwrap_or(u64::MAX)
+            <= 128
+    };
+    for round in 0..8 {
         run(5_000 * (round + 1), 5_000 * (round + 2)).await;
         settle().await;
         rss.push(rss_kib(pid));
+        if round >= 3 && quiet(&rss) {
+            break;
+        }
     }
     let fds_after = fd_count(pid);
     eprintln!(
-        "20,000 faulted requests in {:?}: fds {fds_before} -> {fds_after}, RSS by round {rss:?} KiB",
+        "{} faulted requests in {:?}: fds {fds_before} -> {fds_after}, RSS by round {rss:?} KiB",
+        5_000 * (rss.len() - 1),
         started.elapsed()
     );
     assert!(
         fds_after <= fds_before,
         "descriptors leaked: {fds_before} -> {fds_after}"
     );
-    let quietest = rss
-        .windows(2)
-        .map(|w| w[1].saturating_sub(w[0]))
-        .min()
-        .unwrap();
     assert!(
-        quietest <= 128,
+        quiet(&rss),
         "memory grew in every round of 5,000 requests: {rss:?} KiB"
     );
     let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();

@@ -118,7 +118,12 @@ fn warn_of_s3s_fs_buckets(data_dir: &Path) {
     };
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir() && e.file_name() != "store")
+        .filter(|e| {
+            let name = e.file_name();
+            e.path().is_dir()
+                && !matches!(name.to_str(), Some("store" | "lost+found"))
+                && !name.to_string_lossy().starts_with('.')
+        })
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     if !names.is_empty() {

@@ -320,7 +320,10 @@ impl Objects {
         let foreign = std::fs::read_dir(root).ok().and_then(|entries| {
             entries.filter_map(Result::ok).find(|e| {
                 let name = e.file_name();
-                !matches!(name.to_str(), Some("tmp" | "blobs" | "metadata.redb"))
+                // A file system's own `lost+found` and hidden files are nobody's data.
+                let name = name.to_string_lossy();
+                !matches!(&*name, "tmp" | "blobs" | "metadata.redb" | "lost+found")
+                    && !name.starts_with('.')
             })
         });
         if let Some(entry) = foreign.filter(|_| !db_path.exists()) {
@@ -344,7 +347,7 @@ impl Objects {
         tx.open_table(OBJECTS).map_err(db_error)?;
         tx.open_table(versions::COUNTERS).map_err(db_error)?;
         tx.open_table(VERSIONS).map_err(db_error)?;
-        versions::reconcile(&tx)?;
+        versions::reconcile(&tx, &root.join("blobs"))?;
         tx.open_table(UPLOADS).map_err(db_error)?;
         tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
         tx.open_table(PARTS).map_err(db_error)?;
@@ -591,7 +594,10 @@ impl Objects {
         body.sealed = true;
         // The rename is durable before any record points at the body: a power loss after the
         // commit cannot leave a key pointing at a body still in tmp/ (removed on open).
-        File::open(&blobs)?.sync_all()?;
+        if let Err(e) = File::open(&blobs).and_then(|d| d.sync_all()) {
+            let _ = std::fs::remove_file(&blob_path);
+            return Err(e.into());
+        }
         Ok((body.id.clone(), body.size, blob_path))
     }
 

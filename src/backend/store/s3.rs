@@ -820,8 +820,8 @@ impl S3 for StoreS3 {
             }
         };
         let condition = write_condition(
-            header_condition(&req.headers, "if-none-match").as_ref(),
-            header_condition(&req.headers, "if-match").as_ref(),
+            header_condition(&req.headers, "if-none-match")?.as_ref(),
+            header_condition(&req.headers, "if-match")?.as_ref(),
         )?;
         let (bucket, key) = (input.bucket, input.key);
         let record = self
@@ -1601,12 +1601,24 @@ fn write_condition(
 }
 
 /// An `If-Match` / `If-None-Match` header as s3s parses it for PUT (`*` or an ETag).
-fn header_condition(headers: &http::HeaderMap, name: &str) -> Option<ETagCondition> {
-    let value = headers.get(name)?.to_str().ok()?.trim();
-    if value == "*" {
-        return Some(ETagCondition::Any);
+/// A header present but not one `*` or one ETag (a list, two lines, bytes that are no ETag) is
+/// refused, never taken for no condition.
+fn header_condition(headers: &http::HeaderMap, name: &str) -> S3Result<Option<ETagCondition>> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let refused = || not_offered(&format!("this {name} on a copy"));
+    if values.next().is_some() {
+        return Err(refused());
     }
-    ETagCondition::parse_http_header(value.as_bytes()).ok()
+    let value = value.to_str().map_err(|_| refused())?.trim();
+    if value == "*" {
+        return Ok(Some(ETagCondition::Any));
+    }
+    ETagCondition::parse_http_header(value.as_bytes())
+        .map(Some)
+        .map_err(|_| refused())
 }
 
 /// Object lock settings from a writer's headers (see `lock_of!`).

@@ -284,37 +284,107 @@ pub(super) fn place(
     )
 }
 
-/// Makes `versions` agree with `objects` when the store opens: a current object that is not its
-/// key's newest version (a store written before versions were kept, or by such a binary since)
-/// becomes its key's newest, as the null version.
-pub(super) fn reconcile(tx: &WriteTransaction) -> Result<(), StoreError> {
-    let current: Vec<(Vec<u8>, ObjectRecord)> = {
-        let objects = tx.open_table(OBJECTS).map_err(db_error)?;
-        let mut out = Vec::new();
-        for item in objects.iter().map_err(db_error)? {
-            let (k, v) = item.map_err(db_error)?;
-            let record = serde_json::from_slice(v.value()).map_err(db_error)?;
-            out.push((k.value().to_vec(), record));
-        }
-        out
+/// Makes `versions` and `objects` agree when the store opens (a store written before versions
+/// were kept, or by such a binary since): a current object that is not its key's newest version
+/// becomes it (at its own position when it has an id, else as the null version); a key whose
+/// newest version is an object without a current row gets the row back, or, when that body is
+/// gone, loses that version. A no-op when they agree; one pass over each table, remembering only
+/// the keys that differ.
+pub(super) fn reconcile(tx: &WriteTransaction, blobs: &std::path::Path) -> Result<(), StoreError> {
+    let (behind, orphaned) = differences(tx)?;
+    let split = |k: &[u8]| {
+        let nul = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+        let key = k.get(nul + 1..).unwrap_or_default().to_vec();
+        (String::from_utf8_lossy(&k[..nul]).into_owned(), key)
     };
-    for (k, record) in current {
-        let Some(nul) = k.iter().position(|&b| b == 0) else {
-            continue;
+    for k in behind {
+        let (bucket, key) = split(&k);
+        let record: ObjectRecord = {
+            let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+            let found = objects.get(k.as_slice()).map_err(db_error)?;
+            let found = found.ok_or_else(|| db_error("a current object vanished"))?;
+            serde_json::from_slice(found.value()).map_err(db_error)?
         };
-        let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
-        let key = &k[nul + 1..];
-        let newest = versions_of(&tx.open_table(VERSIONS).map_err(db_error)?, &bucket, key)?;
-        if matches!(newest.first(), Some((_, Version::Object(r))) if *r == record) {
-            continue;
+        match record.version.as_deref().and_then(order_of) {
+            Some(order) => {
+                let bytes = serde_json::to_vec(&Version::Object(record)).map_err(db_error)?;
+                tx.open_table(VERSIONS)
+                    .map_err(db_error)?
+                    .insert(entry_key(&bucket, &key, order).as_slice(), bytes.as_slice())
+                    .map_err(db_error)?;
+                refresh_current(tx, &bucket, &key)?;
+            }
+            None => {
+                let order = next_order(tx)?;
+                // Bodies of a replaced null version are left to the cleaning that follows.
+                add(tx, &bucket, &key, order, &Version::Object(record), None)?;
+            }
         }
-        let order = next_order(tx)?;
-        // A record with an id keeps the key's null version; one without replaces it. Bodies of a
-        // replaced null version are left to the cleaning that follows.
-        let state = record.version.is_some().then_some(Versioning::Enabled);
-        add(tx, &bucket, key, order, &Version::Object(record), state)?;
+    }
+    for (k, entry, blob) in orphaned {
+        let (bucket, key) = split(&k);
+        if !blobs.join(&blob).exists() {
+            tx.open_table(VERSIONS)
+                .map_err(db_error)?
+                .remove(entry.as_slice())
+                .map_err(db_error)?;
+        }
+        refresh_current(tx, &bucket, &key)?;
     }
     Ok(())
+}
+
+/// Where the tables disagree: current objects (`bucket NUL key`) that are not their key's newest
+/// version, and keys whose newest version is an object without a current row (with that
+/// version's entry and body).
+type Differences = (Vec<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>, String)>);
+
+fn differences(tx: &WriteTransaction) -> Result<Differences, StoreError> {
+    let (mut behind, mut orphaned) = (Vec::new(), Vec::new());
+    {
+        let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+        let versions = tx.open_table(VERSIONS).map_err(db_error)?;
+        for item in objects.iter().map_err(db_error)? {
+            let (k, v) = item.map_err(db_error)?;
+            let record: ObjectRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
+            let mut prefix = k.value().to_vec();
+            prefix.push(0);
+            let newest = match versions
+                .range(prefix.as_slice()..)
+                .map_err(db_error)?
+                .next()
+            {
+                Some(item) => {
+                    let (ek, ev) = item.map_err(db_error)?;
+                    if ek.value().starts_with(&prefix) {
+                        Some(decode(ev.value())?)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
+            if newest != Some(Version::Object(record)) {
+                behind.push(k.value().to_vec());
+            }
+        }
+        let mut previous: Option<Vec<u8>> = None;
+        for item in versions.iter().map_err(db_error)? {
+            let (ek, ev) = item.map_err(db_error)?;
+            let entry = ek.value();
+            let current = entry[..entry.len().saturating_sub(9)].to_vec();
+            if previous.as_deref() == Some(current.as_slice()) {
+                continue;
+            }
+            previous = Some(current.clone());
+            if let Version::Object(r) = decode(ev.value())? {
+                if objects.get(current.as_slice()).map_err(db_error)?.is_none() {
+                    orphaned.push((current, entry.to_vec(), r.blob));
+                }
+            }
+        }
+    }
+    Ok((behind, orphaned))
 }
 
 impl Objects {
@@ -776,6 +846,66 @@ mod tests {
             panic!("a version")
         };
         assert_eq!(rest.version.id(), "null");
+    }
+
+    /// A current row lost (an older binary deleted the key): the newest version is current
+    /// again while its body is there, and is dropped when its body is gone.
+    #[test]
+    fn versions_without_their_current_row_are_current_again_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            put(&store, b"k", b"kept");
+            put(&store, b"dir/", b"folder");
+            store.set_versioning("b", Versioning::Enabled).unwrap();
+            put(&store, b"k", b"newer");
+        }
+        let query = Query {
+            prefix: b"k",
+            delimiter: b"",
+            after: None,
+            max: 10,
+        };
+        let (_, gone_blob) = {
+            let db = redb::Database::create(dir.path().join("metadata.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            let blob = {
+                let mut objects = tx.open_table(OBJECTS).unwrap();
+                let k = super::super::object_key("b", b"dir/");
+                objects.remove(k.as_slice()).unwrap();
+                let removed = objects.remove(super::super::object_key("b", b"k").as_slice());
+                let record: ObjectRecord =
+                    serde_json::from_slice(removed.unwrap().unwrap().value()).unwrap();
+                record.blob
+            };
+            tx.commit().unwrap();
+            ((), blob)
+        };
+        std::fs::remove_file(dir.path().join("blobs").join(&gone_blob)).unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        let (_, path) = store.get("b", b"dir/", None).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"folder");
+        let page = store
+            .list_versions(
+                "b",
+                &Query {
+                    prefix: b"k",
+                    ..query
+                },
+                None,
+            )
+            .unwrap();
+        assert!(
+            page.entries.iter().all(|e| match e {
+                Entry::Key(_, l) => l.version.blob() != Some(gone_blob.as_str()),
+                Entry::Prefix(_) => true,
+            }),
+            "the version whose body is gone is dropped"
+        );
+        // The version before it is current again.
+        let (_, path) = store.get("b", b"k", None).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"kept");
     }
 
     /// Random writes, deletes (with and without version ids) and versioning changes, checked
