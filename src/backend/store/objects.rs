@@ -287,7 +287,7 @@ fn object_key(bucket: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
-fn now_millis() -> u64 {
+pub(super) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::listing::{Entry, Page, Query};
 use super::lock::{self, BucketLock, DefaultRetention, Mode, Retention};
 use super::objects::{
-    Condition, Description, Listed, ObjectRecord, Objects, StoreError, Version, Versioning,
-    MAX_KEY_BYTES,
+    now_millis, Condition, Description, Listed, ObjectRecord, Objects, StoreError, Version,
+    Versioning, MAX_KEY_BYTES,
 };
 use super::{acl, cors};
 
@@ -207,6 +207,19 @@ fn millis(t: &Timestamp) -> u64 {
     let at: SystemTime = time::OffsetDateTime::from(t.clone()).into();
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A reader's conditions (GetObject's and HeadObject's fields).
+macro_rules! read_conditions {
+    ($record:ident, $input:ident) => {
+        preconditions(
+            &$record,
+            $input.if_match.as_ref(),
+            $input.if_unmodified_since.as_ref(),
+            $input.if_none_match.as_ref(),
+            $input.if_modified_since.as_ref(),
+        )
+    };
 }
 
 /// A copy's conditions on its source (CopyObject's and UploadPartCopy's fields), as GET's, but
@@ -651,13 +664,7 @@ impl S3 for StoreS3 {
         let (record, _) = self
             .blocking(move |o| o.get(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
-        preconditions(
-            &record,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )?;
+        read_conditions!(record, input)?;
         let checksums = wants_checksums(input.checksum_mode.as_ref());
         Ok(S3Response::new(head_output(&record, checksums)))
     }
@@ -675,13 +682,7 @@ impl S3 for StoreS3 {
         let (record, file) = self
             .blocking(move |o| o.open_object(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
-        preconditions(
-            &record,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )?;
+        read_conditions!(record, input)?;
         let mut file = tokio::fs::File::from_std(file);
         let (start, length, content_range) = match &input.range {
             None => (0, record.size, None),
@@ -1657,12 +1658,6 @@ fn retention(mode: &str, until: &Timestamp) -> S3Result<Retention> {
         ));
     }
     Ok(Retention { mode, until })
-}
-
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn part_number(n: i32) -> S3Result<u32> {

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::super::listing::{Page, Query};
 use super::super::lock;
 use super::{
-    db_error, now_millis, object_key, random_id, BucketRecord, Condition, ObjectRecord, Objects,
-    StoreError, BUCKETS, OBJECTS, VERSIONS,
+    db_error, now_millis, object_key, random_id, require_bucket, BucketRecord, Condition,
+    ObjectRecord, Objects, StoreError, BUCKETS, OBJECTS, VERSIONS,
 };
 
 /// Counter name → value.
@@ -166,26 +166,29 @@ fn find(
     Ok((version.id() == id).then_some((k, version)))
 }
 
+/// The newest version under `prefix` (a key's `bucket NUL key NUL`), if it has any.
+fn newest(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+) -> Result<Option<Version>, StoreError> {
+    match versions.range(prefix..).map_err(db_error)?.next() {
+        Some(item) => {
+            let (k, v) = item.map_err(db_error)?;
+            if k.value().starts_with(prefix) {
+                Ok(Some(decode(v.value())?))
+            } else {
+                Ok(None)
+            }
+        }
+        None => Ok(None),
+    }
+}
+
 /// Points `objects` at the key's newest version, or removes it when that is a marker or there
 /// is none.
 fn refresh_current(tx: &WriteTransaction, bucket: &str, key: &[u8]) -> Result<(), StoreError> {
     let versions = tx.open_table(VERSIONS).map_err(db_error)?;
-    let prefix = prefix_of(bucket, key);
-    let newest = match versions
-        .range(prefix.as_slice()..)
-        .map_err(db_error)?
-        .next()
-    {
-        Some(item) => {
-            let (k, v) = item.map_err(db_error)?;
-            if k.value().starts_with(&prefix) {
-                Some(decode(v.value())?)
-            } else {
-                None
-            }
-        }
-        None => None,
-    };
+    let newest = newest(&versions, &prefix_of(bucket, key))?;
     let mut objects = tx.open_table(OBJECTS).map_err(db_error)?;
     let current = object_key(bucket, key);
     match newest {
@@ -349,22 +352,7 @@ fn differences(tx: &WriteTransaction) -> Result<Differences, StoreError> {
             let record: ObjectRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
             let mut prefix = k.value().to_vec();
             prefix.push(0);
-            let newest = match versions
-                .range(prefix.as_slice()..)
-                .map_err(db_error)?
-                .next()
-            {
-                Some(item) => {
-                    let (ek, ev) = item.map_err(db_error)?;
-                    if ek.value().starts_with(&prefix) {
-                        Some(decode(ev.value())?)
-                    } else {
-                        None
-                    }
-                }
-                None => None,
-            };
-            if newest != Some(Version::Object(record)) {
+            if newest(&versions, &prefix)? != Some(Version::Object(record)) {
                 behind.push(k.value().to_vec());
             }
         }
@@ -409,7 +397,7 @@ impl Objects {
         change: impl FnOnce(&mut ObjectRecord) -> Result<(), StoreError>,
     ) -> Result<ObjectRecord, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
-        bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let record = {
             let mut versions = tx.open_table(VERSIONS).map_err(db_error)?;
             let found = match id {
@@ -445,7 +433,7 @@ impl Objects {
         id: &str,
     ) -> Result<ObjectRecord, StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
-        bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let versions = tx.open_table(VERSIONS).map_err(db_error)?;
         match find(&versions, bucket, key, id)? {
             Some((_, Version::Object(record))) => Ok(record),
@@ -529,7 +517,7 @@ impl Objects {
         after_version: Option<&str>,
     ) -> Result<Page<Listed>, StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
-        bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let versions = tx.open_table(VERSIONS).map_err(db_error)?;
         // With a version marker, the listing resumes inside the marker's key: its versions up to
         // and including the marker are skipped here, the keys before it by the seek.
