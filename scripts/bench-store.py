@@ -30,8 +30,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (LOAD_CPU, RELEASE, ROOT, SERVER_CPU, WRK_LUA, cpu_seconds, free_port,  # noqa: E402
-                   presign, size_bytes, wait_port)
+from bench import (LOAD_CPU, RELEASE, ROOT, SERVER_CPU, cpu_seconds, free_port, presign,  # noqa: E402
+                   run_wrk, size_bytes, wait_port)
 
 ENGINES = ["store", "s3s-fs"]
 BUCKET = "bench"
@@ -128,17 +128,9 @@ class Gateways:
         return r.status, data
 
     def wrk(self, engine, method, size, seconds, connections=64):
-        script = os.path.join(self.work, f"wrk-{method}-{size}.lua")
-        with open(script, "w") as f:
-            f.write(WRK_LUA.replace("METHOD", method).replace("BODYLEN", str(size_bytes(size) if method == "PUT" else 0)))
         url = f"http://127.0.0.1:{self.ports[engine]}/{BUCKET}/obj-{size}"
         c0 = cpu_seconds(self.procs[engine].pid)
-        run = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-                              "-s", script, url], capture_output=True, text=True)
-        out = run.stdout
-        if run.returncode != 0 or "{" not in out:
-            raise RuntimeError(f"wrk failed on {engine}: {run.stdout}{run.stderr}")
-        result = json.loads(out[out.index("{"):out.rindex("}") + 1])
+        result = run_wrk(self.work, method, size, url, connections, seconds, engine)
         if result["non2xx"] or result["errors"]:
             raise RuntimeError(f"{engine} {method} {size}: {result}")
         cpu = cpu_seconds(self.procs[engine].pid) - c0

@@ -183,21 +183,13 @@ class Bench:
     # --- small objects -----------------------------------------------------------------------
     def wrk(self, target, method, size, connections, seconds):
         key = f"obj-{size}"
-        script = os.path.join(self.work, f"wrk-{method}-{size}.lua")
-        with open(script, "w") as f:
-            f.write(WRK_LUA.replace("METHOD", method).replace("BODYLEN", str(size_bytes(size) if method == "PUT" else 0)))
         # The gateway verifies the presigned signature, so every target gets the gateway's URL.
         url = self.url(target, method, key)
         proxy = self.pids[target]
         origin = self.pids["direct"]
         c0, o0 = cpu_seconds(proxy), cpu_seconds(origin)
-        run = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-                              "-s", script, url], capture_output=True, text=True)
-        out = run.stdout
-        if run.returncode != 0 or "{" not in out:
-            raise RuntimeError(f"wrk failed on {target}: {run.stdout}{run.stderr}")
+        result = run_wrk(self.work, method, size, url, connections, seconds, target)
         c1, o1 = cpu_seconds(proxy), cpu_seconds(origin)
-        result = json.loads(out[out.index("{"):out.rindex("}") + 1])
         result["proxy_cpu_s"] = c1 - c0 if target != "direct" else 0.0
         result["origin_cpu_s"] = o1 - o0
         if result["non2xx"] or result["errors"]:
@@ -364,6 +356,19 @@ def peak_rss_during(bench, fn):
         f.write("5")
     result = fn()
     return status_kib(pid, "VmHWM"), result
+
+
+def run_wrk(work, method, size, url, connections, seconds, label):
+    """wrk on the load CPU with WRK_LUA for METHOD and a SIZE body: its JSON summary."""
+    script = os.path.join(work, f"wrk-{method}-{size}.lua")
+    with open(script, "w") as f:
+        f.write(WRK_LUA.replace("METHOD", method).replace("BODYLEN", str(size_bytes(size) if method == "PUT" else 0)))
+    run = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+                          "-s", script, url], capture_output=True, text=True)
+    out = run.stdout
+    if run.returncode != 0 or "{" not in out:
+        raise RuntimeError(f"wrk failed on {label}: {run.stdout}{run.stderr}")
+    return json.loads(out[out.index("{"):out.rindex("}") + 1])
 
 
 def size_bytes(name):
