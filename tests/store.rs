@@ -1156,3 +1156,86 @@ async fn checksums_are_checked_kept_and_answered() {
     let e = s3.head_object().bucket(&bucket).key("wrong").send().await;
     assert_eq!(sdk_error(&e.unwrap_err()).0, 404);
 }
+
+/// The errors of the store's newer parts leave the gateway as HCP's documents too, and change
+/// nothing: a checksum that is not the body's, a copy onto an existing key under
+/// `If-None-Match: *` or under an If-Match list none of whose ETags is the key's, a version id
+/// that names a delete marker or nothing.
+#[tokio::test]
+async fn the_store_s_newer_errors_are_hcp_s_documents() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    put(&s3, &bucket, "k", b"body").await;
+    let check = |status: u16, code: &str, got: (u16, String), body: String| {
+        assert_eq!(got, (status, code.to_string()));
+        assert_hcp_error_body(&body, code);
+    };
+    let e = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("summed")
+        .checksum_sha256("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")
+        .body(ByteStream::from_static(b"not that"))
+        .send()
+        .await
+        .unwrap_err();
+    check(400, "BadDigest", sdk_error(&e), error_body(&e));
+    let copy = |condition: &'static str| {
+        s3.copy_object()
+            .bucket(&bucket)
+            .key("k")
+            .copy_source(format!("{bucket}/k"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .customize()
+            .mutate_request(move |r| {
+                let (name, value) = condition.split_once(": ").unwrap();
+                r.headers_mut().insert(name.to_string(), value.to_string());
+            })
+            .send()
+    };
+    let e = copy("if-none-match: *").await.unwrap_err();
+    check(412, "PreconditionFailed", sdk_error(&e), error_body(&e));
+    let e = copy("if-match: \"a\", \"b\"").await.unwrap_err();
+    check(412, "PreconditionFailed", sdk_error(&e), error_body(&e));
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"body");
+    assert!(s3
+        .head_object()
+        .bucket(&bucket)
+        .key("summed")
+        .send()
+        .await
+        .is_err());
+
+    let enabled = VersioningConfiguration::builder()
+        .status(BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(enabled)
+        .send()
+        .await
+        .unwrap();
+    let marker = s3.delete_object().bucket(&bucket).key("k").send().await;
+    let marker = marker.unwrap().version_id().unwrap().to_string();
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await
+        .unwrap_err();
+    check(405, "MethodNotAllowed", sdk_error(&e), error_body(&e));
+    let e = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id("00000000000000000000beef")
+        .send()
+        .await
+        .unwrap_err();
+    // HCP's error table has no NoSuchVersion: the gateway answers NoSuchKey (mapping.csv).
+    check(404, "NoSuchKey", sdk_error(&e), error_body(&e));
+}
