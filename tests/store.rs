@@ -18,6 +18,13 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
         .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
+/// A new multipart upload's id.
+async fn start_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let created = s3.create_multipart_upload().bucket(bucket).key(key);
+    let created = created.send().await.unwrap();
+    created.upload_id().expect("an upload id").to_string()
+}
+
 /// The test configuration with its backend served by the store in `data`.
 fn store_config(data: &std::path::Path) -> String {
     format!(
@@ -1238,4 +1245,182 @@ async fn the_store_s_newer_errors_are_hcp_s_documents() {
         .unwrap_err();
     // HCP's error table has no NoSuchVersion: the gateway answers NoSuchKey (mapping.csv).
     check(404, "NoSuchKey", sdk_error(&e), error_body(&e));
+}
+
+/// HCP's keys of up to 4,095 bytes take every object operation on the store, through the
+/// gateway: s3s reads at most 1,024 bytes of key from a path, so the gateway names a
+/// placeholder there and sends the key in a signed header of its own (`backend::store::wire`).
+/// The store's own listing holds exactly the client's keys, never the placeholder.
+#[tokio::test]
+async fn keys_of_up_to_4095_bytes_take_every_object_operation() {
+    use aws_sdk_s3::types::{Delete, ObjectCannedAcl, ObjectIdentifier};
+    let gw = start(Backend::Store).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    let key = |tag: &str, len: usize| {
+        let k = format!("{tag}/{}", "ü/".repeat(300));
+        format!("{k}{}", "k".repeat(len - k.len()))
+    };
+    let (a, b, c, d) = (
+        key("a", 4095),
+        key("b", 1025),
+        key("c", 4095),
+        key("d", 3000),
+    );
+    // PUT with metadata, HEAD, a ranged GET, the object's ACL.
+    let put = s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&a)
+        .metadata("color", "red");
+    put.body(ByteStream::from_static(b"0123456789"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(10));
+    assert_eq!(head.metadata().unwrap()["color"], "red");
+    let ranged = s3.get_object().bucket(&bucket).key(&a).range("bytes=2-4");
+    let ranged = ranged.send().await.unwrap().body.collect().await.unwrap();
+    assert_eq!(ranged.into_bytes().as_ref(), b"234");
+    let acl = s3.put_object_acl().bucket(&bucket).key(&a);
+    acl.acl(ObjectCannedAcl::PublicRead).send().await.unwrap();
+    let grants = s3
+        .get_object_acl()
+        .bucket(&bucket)
+        .key(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grants.grants().len(), 2, "{grants:?}");
+    // A copy from one long key to another.
+    let copy = s3.copy_object().bucket(&bucket).key(&b);
+    let encoded = percent_encoding::utf8_percent_encode(&a, percent_encoding::NON_ALPHANUMERIC);
+    let source = format!("{bucket}/{encoded}");
+    copy.copy_source(&source).send().await.unwrap();
+    assert_eq!(object_bytes(&s3, &bucket, &b).await, b"0123456789");
+    // A multipart upload to a long key: a part, a part copied from a long key, the parts
+    // listed, the upload listed, completed.
+    let id = start_upload(&s3, &bucket, &c).await;
+    let first = pattern(5 * 1024 * 1024, 7);
+    let part = s3.upload_part().bucket(&bucket).key(&c).upload_id(&id);
+    let part = part.part_number(1).body(ByteStream::from(first.clone()));
+    let one = part.send().await.unwrap().e_tag().unwrap().to_string();
+    let copied = s3.upload_part_copy().bucket(&bucket).key(&c).upload_id(&id);
+    let copied = copied
+        .part_number(2)
+        .copy_source(&source)
+        .copy_source_range("bytes=0-3");
+    let copied = copied.send().await.unwrap();
+    let two = copied
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    let parts = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key(&c)
+        .upload_id(&id)
+        .send();
+    let parts = parts.await.unwrap();
+    assert_eq!(parts.key(), Some(c.as_str()));
+    assert_eq!(parts.parts().len(), 2);
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploads.uploads()[0].key(), Some(c.as_str()));
+    let done = CompletedMultipartUpload::builder()
+        .parts(CompletedPart::builder().part_number(1).e_tag(one).build())
+        .parts(CompletedPart::builder().part_number(2).e_tag(two).build())
+        .build();
+    let complete = s3.complete_multipart_upload().bucket(&bucket).key(&c);
+    let complete = complete
+        .upload_id(&id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(complete.key(), Some(c.as_str()));
+    let mut whole = first;
+    whole.extend_from_slice(b"0123");
+    assert_eq!(object_bytes(&s3, &bucket, &c).await, whole);
+    // An upload aborted.
+    let id = start_upload(&s3, &bucket, &d).await;
+    let abort = s3
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key(&d)
+        .upload_id(&id);
+    abort.send().await.unwrap();
+    // Listings: in order, resumed after a long key, with versions.
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [a.as_str(), b.as_str(), c.as_str()]);
+    let after = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .start_after(&a)
+        .send()
+        .await;
+    assert_eq!(after.unwrap().contents()[0].key(), Some(b.as_str()));
+    let marker = s3
+        .list_objects()
+        .bucket(&bucket)
+        .marker(&b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marker.contents()[0].key(), Some(c.as_str()));
+    let versions = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 3);
+    // The store's own view: the client's keys and nothing else.
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(view.keys(&bucket).await, [a.clone(), b.clone(), c.clone()]);
+    assert!(view.uploads(&bucket).await.is_empty());
+    // Deleted one by one and in a batch.
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&c)
+        .send()
+        .await
+        .unwrap();
+    let batch = Delete::builder()
+        .objects(ObjectIdentifier::builder().key(&a).build().unwrap())
+        .objects(ObjectIdentifier::builder().key(&b).build().unwrap())
+        .build()
+        .unwrap();
+    let deleted = s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(batch)
+        .send()
+        .await;
+    assert_eq!(deleted.unwrap().deleted().len(), 2);
+    assert!(view.keys(&bucket).await.is_empty());
+    // One byte over HCP's limit: refused, nothing stored.
+    let too_long = format!("{a}k");
+    let put = s3.put_object().bucket(&bucket).key(&too_long);
+    let err = put
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err), (400, "KeyTooLong".into()));
+    assert!(view.keys(&bucket).await.is_empty());
 }

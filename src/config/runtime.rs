@@ -76,6 +76,24 @@ pub struct Backend {
     pub read_timeout: Duration,
 }
 
+impl Backend {
+    /// Whether keys over 1,024 bytes reach this backend in a header of their own rather than in
+    /// the path (`backend::store::wire`): the embedded store, behind s3s's path parser.
+    pub fn long_keys_in_header(&self) -> bool {
+        self.target.engine() == Some(LocalEngine::Store)
+    }
+}
+
+impl BackendTarget {
+    /// What serves the embedded backend; `None` for a remote one.
+    pub fn engine(&self) -> Option<LocalEngine> {
+        match self {
+            BackendTarget::Local { engine, .. } => Some(*engine),
+            BackendTarget::Remote { .. } => None,
+        }
+    }
+}
+
 /// Where a backend is and how it is reached: a remote endpoint with keys from the configuration,
 /// or the embedded server, whose address and keys exist only once it has started.
 #[derive(Debug, Clone)]

@@ -63,6 +63,10 @@ fn every_problem_is_reported_at_once() {
         max_key_bytes = 2048
         engine = "s3s-fs"
         conditional_writes = true
+        [[backends]]
+        name = "store-too-long"
+        kind = "local"
+        max_key_bytes = 4096
     "#;
     let errors = Config::parse(text, Path::new(".")).unwrap_err();
     let all = errors.join("\n");
@@ -78,6 +82,7 @@ fn every_problem_is_reported_at_once() {
         "backends.long-keys: max_key_bytes must be from 1 to 4095",
         "backends.embedded-long-keys: max_key_bytes must be from 1 to 1024",
         "backends.embedded-long-keys: s3s-fs does not honour conditional_writes",
+        "backends.store-too-long: max_key_bytes must be from 1 to 4095",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }
@@ -215,4 +220,46 @@ fn the_embedded_store_needs_a_usable_data_dir() {
     let fresh = dir.path().join("new").join("data");
     let errors = Config::parse(&config(&fresh), Path::new(".")).unwrap_err();
     assert!(!errors.iter().any(|e| e.contains("data_dir")), "{errors:?}");
+}
+
+/// A backend's key limit: HCP's 4,095 bytes on the embedded store (it takes long keys in a
+/// header), 1,024 on s3s-fs and on remote backends unless said.
+#[test]
+fn key_limits_are_the_backends_own() {
+    let text = |engine: &str| {
+        format!(
+            r#"
+            [[tenants]]
+            name = "t"
+            backend = "local"
+            [[backends]]
+            name = "local"
+            kind = "local"
+            engine = "{engine}"
+            [[backends]]
+            name = "rgw"
+            kind = "s3"
+            endpoint = "http://127.0.0.1:9000"
+            access_key = "a"
+            secret_key = "s"
+            [[backends]]
+            name = "wide"
+            kind = "s3"
+            endpoint = "http://127.0.0.1:9000"
+            access_key = "a"
+            secret_key = "s"
+            max_key_bytes = 4095
+            "#
+        )
+    };
+    for (engine, local) in [("store", (4095, true)), ("s3s-fs", (1024, false))] {
+        let config = Config::parse(&text(engine), Path::new(".")).unwrap();
+        let limit = |name: &str| {
+            let b = &config.backends[name];
+            (b.max_key_bytes, b.long_keys_in_header())
+        };
+        assert_eq!(limit("local"), local, "{engine}");
+        assert_eq!(limit("rgw"), (1024, false));
+        assert_eq!(limit("wide"), (4095, false));
+    }
 }

@@ -568,7 +568,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }
     }
     let dialect = backend_dialect(b, &label, errors);
-    let max_key_bytes = max_key_bytes(b, &label, errors);
+    let max_key_bytes = max_key_bytes(b, &target, &label, errors);
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
@@ -606,10 +606,7 @@ fn conditional_writes(
     label: &str,
     errors: &mut Vec<String>,
 ) -> bool {
-    let engine = match target {
-        BackendTarget::Local { engine, .. } => Some(*engine),
-        BackendTarget::Remote { .. } => None,
-    };
+    let engine = target.engine();
     let on = b
         .conditional_writes
         .unwrap_or(engine == Some(LocalEngine::Store));
@@ -622,14 +619,23 @@ fn conditional_writes(
     on
 }
 
-/// The longest key a backend stores: 1,024 bytes unless said, at most HCP's 4,095 — and 1,024
-/// for the embedded backend, whose S3 parser (s3s) refuses longer keys whatever stores them.
-fn max_key_bytes(b: &BackendEntry, label: &str, errors: &mut Vec<String>) -> usize {
-    let cap = match b.kind {
-        BackendKind::Local => 1024,
-        BackendKind::S3 | BackendKind::Obs => 4095,
+/// The longest key a backend stores: said, or by default 1,024 (AWS, MinIO, OBS and RGW store
+/// no longer keys) and HCP's 4,095 for the embedded store, which takes keys over 1,024 bytes
+/// in a header of its own (`backend::store::wire`). At most 4,095; at most 1,024 for s3s-fs,
+/// whose S3 parser (s3s) refuses longer keys in the path.
+fn max_key_bytes(
+    b: &BackendEntry,
+    target: &BackendTarget,
+    label: &str,
+    errors: &mut Vec<String>,
+) -> usize {
+    let engine = target.engine();
+    let (default, cap) = match engine {
+        Some(LocalEngine::Store) => (4095, 4095),
+        Some(LocalEngine::S3sFs) => (1024, 1024),
+        None => (1024, 4095),
     };
-    let max = b.max_key_bytes.unwrap_or(1024);
+    let max = b.max_key_bytes.unwrap_or(default);
     if max == 0 || max > cap {
         errors.push(format!("{label}: max_key_bytes must be from 1 to {cap}"));
     }

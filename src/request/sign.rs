@@ -12,6 +12,7 @@ use crate::request::classify::{Operation, Params};
 use base64::Engine as _;
 
 use crate::backend::credentials::SigningCredentials;
+use crate::backend::store::wire;
 use crate::config::{AddressingStyle, Signing};
 use crate::request::route::{backend_bucket_name, Route};
 use crate::sig::v4 as sigv4;
@@ -159,6 +160,9 @@ pub fn backend_request(
     req.set_raw_path(&target_bytes)
         .expect("canonical targets are valid");
     defined_headers(&mut req, &out, route, body.framing);
+    if let Some(key) = out.target.key() {
+        long_key_header(&mut req, wire::KEY_HEADER, &key, route);
+    }
     req.insert_header(http::header::HOST, &host)
         .expect("valid host");
     match body.length {
@@ -218,9 +222,28 @@ fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (String, String) {
     // the client's path is a `/` of the key (as S3 reads it), and servers that decode and
     // re-encode paths before checking signatures (RGW) see the same key as those that do not.
     if let Some(key) = out.target.key() {
-        sigv4::uri_encode(&key, true, &mut path);
+        sigv4::uri_encode(path_key(&key, route), true, &mut path);
     }
     (host, path)
+}
+
+/// The key as the backend's path names it: itself, or the embedded store's placeholder for a
+/// key longer than its S3 parser takes in a path (the key then travels in [`long_key_header`]).
+fn path_key<'k>(key: &'k [u8], route: &Route<'_>) -> &'k [u8] {
+    if key.len() > wire::PATH_KEY_LIMIT && route.backend.long_keys_in_header() {
+        wire::PLACEHOLDER.as_bytes()
+    } else {
+        key
+    }
+}
+
+/// `name: key`, percent-encoded, where [`path_key`] put the placeholder in the key's place.
+fn long_key_header(req: &mut RequestHeader, name: &'static str, key: &[u8], route: &Route<'_>) {
+    if path_key(key, route).len() != key.len() {
+        let mut encoded = String::with_capacity(key.len() * 3);
+        sigv4::uri_encode(key, true, &mut encoded);
+        req.insert_header(name, encoded).expect("encoded key");
+    }
 }
 
 /// The client's headers that the operation defines ([`defines_header`]), the copy source
@@ -237,9 +260,12 @@ fn defined_headers(
             continue;
         }
         if n == "x-amz-copy-source" {
-            if let Some(rewritten) = copy_source(value.as_bytes(), route) {
-                req.append_header(name.clone(), rewritten)
-                    .expect("valid header");
+            if let Some(source) = CopySource::parse(value.as_bytes()) {
+                if let Some(rewritten) = copy_source(&source, route) {
+                    req.append_header(name.clone(), rewritten)
+                        .expect("valid header");
+                    long_key_header(req, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
+                }
             }
         } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
             // aws-chunked is the client's framing; other codings describe the object.
@@ -409,9 +435,9 @@ impl CopySource {
 
 /// `x-amz-copy-source` for the backend, built from the validated source: the source's backend
 /// bucket, its key encoded once, and its version id (nothing else the client wrote).
-fn copy_source(value: &[u8], route: &Route<'_>) -> Option<HeaderValue> {
-    let source = CopySource::parse(value)?;
-    let mut out = String::with_capacity(value.len() + route.tenant.bucket_prefix.len() + 16);
+fn copy_source(source: &CopySource, route: &Route<'_>) -> Option<HeaderValue> {
+    let mut out =
+        String::with_capacity(source.key.len() * 3 + route.tenant.bucket_prefix.len() + 80);
     out.push('/');
     sigv4::uri_encode(
         backend_bucket_name(route.tenant, &source.bucket).as_bytes(),
@@ -419,7 +445,7 @@ fn copy_source(value: &[u8], route: &Route<'_>) -> Option<HeaderValue> {
         &mut out,
     );
     out.push('/');
-    sigv4::uri_encode(&source.key, true, &mut out);
+    sigv4::uri_encode(path_key(&source.key, route), true, &mut out);
     if let Some(version) = &source.version_id {
         out.push_str("?versionId=");
         sigv4::uri_encode(version.as_bytes(), false, &mut out);
@@ -656,7 +682,26 @@ mod oracle_tests {
         ".directory-metadata",
         "~",
         "a+b",
+        // Over s3s's 1,024 bytes in a path: the embedded store reads it from a header.
+        LONG_SEGMENT,
     ];
+    /// A key segment of 1,278 bytes: three times five runs of 85, and an end.
+    macro_rules! long {
+        () => {
+            concat!(five!(), five!(), five!(), "end")
+        };
+    }
+    macro_rules! five {
+        () => {
+            concat!(run!(), run!(), run!(), run!(), run!())
+        };
+    }
+    macro_rules! run {
+        () => {
+            "long-long-long-long-long-long-long-long-long-long-long-long-long-long-long-long-long-"
+        };
+    }
+    const LONG_SEGMENT: &str = long!();
     /// Query names besides the selecting ones: the operations' parameters, presigned
     /// credentials and names no operation defines.
     const PARAMETERS: &[&str] = &[
@@ -721,8 +766,13 @@ mod oracle_tests {
                 "bkt/a%2F..%2F..%2Fx",
                 "/other/k?versionId=1&acl",
                 "/bkt/",
+                concat!("/bkt/", long!()),
+                concat!("/bkt/", long!(), "%2F..%2Fx"),
             ],
         ),
+        // The embedded store's own headers, forged by a client.
+        ("x-amz-gateway-key", &["victim", "%2F..%2Fx"]),
+        ("x-amz-gateway-copy-source-key", &["secret"]),
         ("x-amz-copy-source-range", &["bytes=0-1"]),
         ("x-amz-metadata-directive", &["REPLACE"]),
         ("x-amz-meta-color", &["red"]),
@@ -830,17 +880,25 @@ mod oracle_tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
         };
-        let backend = BackendRuntime::for_tests();
-        let route = Route {
-            tenant: &tenant,
-            backend: &backend,
-            backend_bucket: Some("ta-bkt".into()),
-            credentials: backend.credentials.fixed_now(),
+        // The embedded store, which takes long keys in a header, and a backend that does not.
+        let store = BackendRuntime::for_tests();
+        let mut plain = BackendRuntime::for_tests();
+        plain.target = crate::config::BackendTarget::Local {
+            data_dir: "/nonexistent".into(),
+            engine: crate::config::LocalEngine::S3sFs,
         };
+        assert!(store.long_keys_in_header() && !plain.long_keys_in_header());
+        let route_to = |backend| Route {
+            tenant: &tenant,
+            backend,
+            backend_bucket: Some("ta-bkt".into()),
+            credentials: store.credentials.fixed_now(),
+        };
+        let routes = [route_to(&store), route_to(&plain)];
         let keys = sigv4::SigningKeyCache::default();
         let limits = validate::Limits::default();
         let mut rng = StdRng::seed_from_u64(0x5eed);
-        let (mut forwarded, mut refused) = (0, 0);
+        let (mut forwarded, mut refused, mut long) = (0, 0, 0);
         for case in 0..50_000 {
             let (req, target) = request(&mut rng);
             let (_, raw_query) = crate::sig::split_target(req.raw_path());
@@ -863,7 +921,8 @@ mod oracle_tests {
                 target: &target,
                 headers: &req.headers,
             };
-            let sent = backend_request(out, &route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
+            let route = &routes[case % 2];
+            let sent = backend_request(out, route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
             let what = format!(
                 "case {case}: {} {} as {op:?} → {} {}",
                 req.method,
@@ -872,15 +931,40 @@ mod oracle_tests {
                 String::from_utf8_lossy(sent.raw_path())
             );
 
-            // The same method, bucket and key.
+            // The same method, bucket and key — the key as the backend reads it: the path's,
+            // or for the placeholder the store's header.
             assert_eq!(sent.method, req.method, "{what}");
             let (path, query) = crate::sig::split_target(sent.raw_path());
             let path: Vec<u8> = percent_decode(path).collect();
-            let mut expected = b"/ta-bkt/".to_vec();
-            if let Some(k) = target.key() {
-                expected.extend_from_slice(&k);
+            let read = |key: &[u8], header: &str| -> Vec<u8> {
+                if key != wire::PLACEHOLDER.as_bytes() {
+                    return key.to_vec();
+                }
+                assert!(route.backend.long_keys_in_header(), "{what}");
+                let sent_key = sent.headers.get(header).expect("the key's header");
+                let sent_key: Vec<u8> = percent_decode(sent_key.as_bytes()).collect();
+                assert!(sent_key.len() > wire::PATH_KEY_LIMIT, "{what}");
+                sent_key
+            };
+            let path_key = path.strip_prefix(b"/ta-bkt/").expect("the tenant's bucket");
+            assert_eq!(
+                read(path_key, wire::KEY_HEADER),
+                target.key().unwrap_or_default(),
+                "{what}"
+            );
+            // The store's key headers are the gateway's, set only with the placeholder.
+            for (header, placeholder) in [
+                (wire::KEY_HEADER, path_key == wire::PLACEHOLDER.as_bytes()),
+                (
+                    wire::COPY_SOURCE_KEY_HEADER,
+                    sent.headers.get("x-amz-copy-source").is_some_and(|v| {
+                        CopySource::parse(v.as_bytes()).unwrap().key == wire::PLACEHOLDER.as_bytes()
+                    }),
+                ),
+            ] {
+                assert_eq!(sent.headers.contains_key(header), placeholder, "{what}");
+                long += usize::from(placeholder);
             }
-            assert_eq!(path, expected, "{what}");
             // The key cannot leave the bucket.
             if let Some(k) = target.key() {
                 assert!(
@@ -913,7 +997,10 @@ mod oracle_tests {
             for name in sent.headers.keys() {
                 let n = name.as_str();
                 assert!(
-                    OWN.contains(&n) || defines_header(op, n),
+                    OWN.contains(&n)
+                        || defines_header(op, n)
+                        || n == wire::KEY_HEADER
+                        || n == wire::COPY_SOURCE_KEY_HEADER,
                     "{what}: header {n}"
                 );
                 assert!(!n.starts_with("x-hcp-"), "{what}: {n}");
@@ -948,18 +1035,18 @@ mod oracle_tests {
             if let Some(source) = sent.headers.get("x-amz-copy-source") {
                 let source = CopySource::parse(source.as_bytes()).expect("a parsed source");
                 assert!(source.bucket.starts_with("ta-"), "{what}");
+                let key = read(&source.key, wire::COPY_SOURCE_KEY_HEADER);
+                let sent_source = CopySource::parse(req.headers["x-amz-copy-source"].as_bytes());
+                assert_eq!(key, sent_source.expect("the client's source").key, "{what}");
                 assert!(
-                    !source
-                        .key
-                        .split(|&b| b == b'/')
-                        .any(|s| s == b".." || s == b"."),
+                    !key.split(|&b| b == b'/').any(|s| s == b".." || s == b"."),
                     "{what}"
                 );
             }
         }
         assert!(
-            forwarded > 5_000 && refused > 1_000,
-            "{forwarded} forwarded, {refused} refused"
+            forwarded > 5_000 && refused > 1_000 && long > 100,
+            "{forwarded} forwarded, {refused} refused, {long} long keys by header"
         );
     }
 }

@@ -8,7 +8,10 @@ code paths (its own signing, multipart splitting, listing, presigning and error 
     recursive tools (sync, check, recursive listing, copy) and remove it, delete the objects
     and the bucket.
 
-    python3 matrix.py CLIENT ENDPOINT ACCESS_KEY SECRET_KEY BUCKET
+    python3 matrix.py CLIENT ENDPOINT ACCESS_KEY SECRET_KEY BUCKET [long-keys]
+
+With `long-keys` (a backend that stores HCP's keys of up to 4,095 bytes) the tree holds a file
+whose key is over 1,100 bytes, 24 folders deep.
 """
 import hashlib
 import os
@@ -41,6 +44,8 @@ def run(cmd, env=None, expect_ok=True):
 # The tree each client sends up and brings back: files in folders, nested, with spaces and
 # non-ASCII names, and a name that is a prefix of a folder's.
 TREE = ["a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/with space.txt", "dir.txt", "z/ünï/d.txt"]
+LONG = "long/" + "".join(f"folder-{i:02d}-" + "x" * 40 + "/" for i in range(22)) + "f.txt"
+assert len(LONG) > 1100
 
 
 def make_tree(root):
@@ -385,7 +390,8 @@ class MinioPy:
             self.mc.fget_object(b, prefix + name, os.path.join(root, name))
         # One level at a time, as a browser lists: folders come back as prefixes.
         top = sorted(o.object_name for o in self.mc.list_objects(b, prefix=prefix))
-        if top != [prefix + n for n in ["a.txt", "dir.txt", "dir/", "z/"]]:
+        first = sorted({n.split("/")[0] + ("/" if "/" in n else "") for n in TREE})
+        if top != [prefix + n for n in first]:
             raise AssertionError(top)
 
     def tree_remove(self, b, prefix):
@@ -410,6 +416,8 @@ class MinioPy:
 
 def main():
     client_name, endpoint, ak, sk, bucket = sys.argv[1:6]
+    if sys.argv[6:] == ["long-keys"]:
+        TREE.append(LONG)
     client = {
         "boto3": lambda: Boto3(endpoint, ak, sk),
         "awscli": lambda: AwsCli(endpoint, ak, sk),

@@ -12,3 +12,18 @@ pub mod listing;
 pub mod lock;
 pub mod objects;
 pub mod s3;
+
+/// How keys longer than s3s takes in a path (1,024 bytes) reach the store: the path names
+/// `PLACEHOLDER` and the key itself travels percent-encoded in `KEY_HEADER` (a copy's source
+/// key in `COPY_SOURCE_KEY_HEADER`, its `x-amz-copy-source` naming the placeholder). The
+/// headers are signed with the rest (`x-amz-*`); no client's copy of them reaches the store,
+/// because no operation defines them (`request::sign::defines_header`). The placeholder, one
+/// NUL, is a key the store refuses: a handler that forgot to read the header fails loudly
+/// rather than store under it.
+pub mod wire {
+    /// The longest key sent in the path, s3s's limit.
+    pub const PATH_KEY_LIMIT: usize = 1024;
+    pub const KEY_HEADER: &str = "x-amz-gateway-key";
+    pub const COPY_SOURCE_KEY_HEADER: &str = "x-amz-gateway-copy-source-key";
+    pub const PLACEHOLDER: &str = "\0";
+}

@@ -17,7 +17,7 @@ use super::objects::{
     now_millis, Condition, Description, Listed, ObjectRecord, Objects, StoreError, Version,
     Versioning, MAX_KEY_BYTES,
 };
-use super::{acl, cors};
+use super::{acl, cors, wire};
 
 /// Parts other than the last must be at least this large (S3's 5 MiB).
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
@@ -73,6 +73,66 @@ impl StoreS3 {
         writer.written(file.into_std().await);
         check_sums(hasher, sent).map(|()| writer)
     }
+}
+
+/// Inputs that name an object by key.
+trait Keyed {
+    fn key_mut(&mut self) -> &mut ObjectKey;
+}
+
+macro_rules! keyed {
+    ($($input:ty),* $(,)?) => {
+        $(impl Keyed for $input {
+            fn key_mut(&mut self) -> &mut ObjectKey {
+                &mut self.key
+            }
+        })*
+    };
+}
+
+keyed!(
+    PutObjectInput,
+    HeadObjectInput,
+    GetObjectInput,
+    DeleteObjectInput,
+    CopyObjectInput,
+    GetObjectAclInput,
+    PutObjectAclInput,
+    GetObjectRetentionInput,
+    PutObjectRetentionInput,
+    GetObjectLegalHoldInput,
+    PutObjectLegalHoldInput,
+    CreateMultipartUploadInput,
+    UploadPartInput,
+    UploadPartCopyInput,
+    CompleteMultipartUploadInput,
+    AbortMultipartUploadInput,
+    ListPartsInput
+);
+
+/// The request with the key it names: the path's, or, where the path names the placeholder,
+/// the key the gateway sent in its header (`super::wire`: keys over the 1,024 bytes s3s takes in
+/// a path). Every handler of an object starts here.
+fn named<T: Keyed>(mut req: S3Request<T>) -> S3Result<S3Request<T>> {
+    let key = std::mem::take(req.input.key_mut());
+    *req.input.key_mut() = key_from(&req.headers, key, wire::KEY_HEADER)?;
+    Ok(req)
+}
+
+/// `key`, or for the placeholder the key in header `name`; the header with any other key is
+/// refused (only the gateway sets it, and only with the placeholder).
+fn key_from(headers: &http::HeaderMap, key: String, name: &str) -> S3Result<String> {
+    let Some(sent) = headers.get(name) else {
+        return Ok(key);
+    };
+    if key != wire::PLACEHOLDER {
+        return Err(s3_error!(
+            InvalidArgument,
+            "{name} is sent only with the placeholder key."
+        ));
+    }
+    let bytes: Vec<u8> = percent_encoding::percent_decode(sent.as_bytes()).collect();
+    String::from_utf8(bytes).map_err(|_| s3_error!(InvalidArgument, "{name} is not UTF-8."))
 }
 
 /// The checksums named by a request's `x-amz-checksum-*` values, as `(header, value)`.
@@ -624,6 +684,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let condition = write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
         let sent = sent_checksums!(input);
@@ -655,6 +716,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let (bucket, key, version) = (
             input.bucket.clone(),
@@ -673,6 +735,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let (bucket, key, version) = (
             input.bucket.clone(),
@@ -732,6 +795,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let req = named(req)?;
         if req.input.if_match.is_some()
             || req.input.if_match_last_modified_time.is_some()
             || req.input.if_match_size.is_some()
@@ -794,9 +858,10 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let req = named(req)?;
         let input = req.input;
         // s3s's CopyObject input has no write conditions: read from the headers.
-        let (sb, sk, sv) = copy_source(&input.copy_source)?;
+        let (sb, sk, sv) = copy_source(&input.copy_source, &req.headers)?;
         // The source as it is when opened: its conditions are checked against the very body
         // copied.
         let (source, mut file) = self
@@ -1003,6 +1068,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let (bucket, key, version) = (input.bucket, input.key, input.version_id);
         let (record, _) = self
@@ -1019,6 +1085,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let grants = acl::stated(
             input.acl.as_ref().map(ObjectCannedACL::as_str),
@@ -1147,6 +1214,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<GetObjectRetentionInput>,
     ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let record = self
             .locked_version(input.bucket, input.key, input.version_id, None)
@@ -1168,6 +1236,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<PutObjectRetentionInput>,
     ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let asked = input.retention.unwrap_or_default();
         let new = match (asked.mode, asked.retain_until_date) {
@@ -1202,6 +1271,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let record = self
             .locked_version(input.bucket, input.key, input.version_id, None)
@@ -1222,6 +1292,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<PutObjectLegalHoldInput>,
     ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let on = match input
             .legal_hold
@@ -1339,6 +1410,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let description = description_of!(input);
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
@@ -1357,6 +1429,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let number = part_number(input.part_number)?;
         let upload = input.upload_id;
@@ -1382,11 +1455,12 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let number = part_number(input.part_number)?;
         self.upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
-        let (sb, sk, sv) = copy_source(&input.copy_source)?;
+        let (sb, sk, sv) = copy_source(&input.copy_source, &req.headers)?;
         // The source as it is when opened: its conditions and the range are checked against
         // the very body copied.
         let (source, file) = self
@@ -1423,6 +1497,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let condition = write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
         let listed: Vec<(u32, String)> = input
@@ -1473,6 +1548,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let req = named(req)?;
         let input = req.input;
         self.upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
@@ -1485,6 +1561,7 @@ impl S3 for StoreS3 {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        let req = named(req)?;
         let input = req.input;
         let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
         let after = input
@@ -1568,7 +1645,10 @@ impl S3 for StoreS3 {
 }
 
 /// The bucket, key and version a copy reads.
-fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<String>)> {
+fn copy_source(
+    source: &CopySource,
+    headers: &http::HeaderMap,
+) -> S3Result<(String, String, Option<String>)> {
     match source {
         CopySource::Bucket {
             bucket,
@@ -1576,7 +1656,7 @@ fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<String>)
             version_id,
         } => Ok((
             bucket.to_string(),
-            key.to_string(),
+            key_from(headers, key.to_string(), wire::COPY_SOURCE_KEY_HEADER)?,
             version_id.as_deref().map(str::to_string),
         )),
         _ => Err(s3_error!(
@@ -1703,4 +1783,29 @@ fn continuation(token: &str) -> S3Result<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token is not valid."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gateway's key header counts only with the placeholder, decoded to UTF-8; a key in
+    /// the path stands when no header came.
+    #[test]
+    fn a_long_key_is_read_from_the_header_only_with_the_placeholder() {
+        let mut headers = http::HeaderMap::new();
+        let name = wire::KEY_HEADER;
+        assert_eq!(key_from(&headers, "k".into(), name).unwrap(), "k");
+        headers.insert(name, "a%2F%C3%BC".parse().unwrap());
+        let placeholder = wire::PLACEHOLDER.to_string();
+        assert_eq!(
+            key_from(&headers, placeholder.clone(), name).unwrap(),
+            "a/ü"
+        );
+        let refused = key_from(&headers, "k".into(), name).unwrap_err();
+        assert_eq!(refused.code(), &s3s::S3ErrorCode::InvalidArgument);
+        headers.insert(name, "%FF".parse().unwrap());
+        let refused = key_from(&headers, placeholder, name).unwrap_err();
+        assert_eq!(refused.code(), &s3s::S3ErrorCode::InvalidArgument);
+    }
 }
