@@ -135,6 +135,26 @@ async fn rules_answered_before_the_backend() {
             .body(b"x"),
         case(21, "POST", format!("/{b}/k?uploads"), 501, "NotImplemented")
             .header("x-amz-acl", "everyone"),
+        // HCP's retention and hold headers are refused, never dropped: the object would be
+        // stored unprotected (issue "HCP retention, holds and S3 Object Lock").
+        case(39, "PUT", format!("/{b}/k"), 501, "NotImplemented")
+            .header("content-length", "1")
+            .header("x-hcp-retention", "A+7y")
+            .body(b"x"),
+        case(39, "PUT", format!("/{b}/k"), 501, "NotImplemented")
+            .header("x-amz-copy-source", format!("/{b}/src"))
+            .header("x-hcp-retentionhold", "true"),
+        case(39, "POST", format!("/{b}/k?uploads"), 501, "NotImplemented")
+            .header("x-hcp-retention", "0"),
+        case(
+            39,
+            "POST",
+            format!("/{b}/k?uploadId=u1"),
+            501,
+            "NotImplemented",
+        )
+        .header("content-length", "0")
+        .header("x-hcp-labelretentionhold", r#"[{"id":"L1","hold":true}]"#),
         case(22, "PUT", format!("/{b}?acl"), 400, "InvalidArgument")
             .header("x-amz-acl", "everyone"),
         case(26, "PUT", format!("/{b}/k"), 400, "EntityTooLarge")

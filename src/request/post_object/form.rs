@@ -258,6 +258,7 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
         if lower == "tagging"
             || crate::request::validate::backend_directive(&lower)
             || crate::request::validate::UNSUPPORTED_HEADERS.contains(&lower.as_str())
+            || crate::request::validate::HCP_RETENTION_HEADERS.contains(&lower.as_str())
         {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The form field {name} is not supported.")));

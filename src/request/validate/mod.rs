@@ -119,6 +119,16 @@ pub const UNSUPPORTED_HEADERS: &[&str] = &[
     "x-amz-website-redirect-location",
 ];
 
+/// HCP's retention and hold headers (manual, "Retention-related request headers" and labeled
+/// holds). Not carried out yet on any backend, so refused (rule 39) on every write that could
+/// carry them rather than dropped: an object whose client asked to protect it is never stored
+/// unprotected with a 200.
+pub const HCP_RETENTION_HEADERS: &[&str] = &[
+    "x-hcp-retention",
+    "x-hcp-retentionhold",
+    "x-hcp-labelretentionhold",
+];
+
 /// HCP bucket names: 3–63 characters, letters, digits and hyphens, no leading or trailing hyphen,
 /// not starting with `xn--` (HCP 9.2 "Bucket and object properties").
 pub fn valid_bucket_name(name: &str) -> bool {
@@ -178,6 +188,30 @@ pub fn check(
     check_conditions_and_bodies(op, query, req)
 }
 
+/// Rule 39 for HCP's retention headers ([`HCP_RETENTION_HEADERS`]) on the writes that define
+/// them.
+fn refuse_hcp_retention(op: Operation, req: &RequestHeader) -> Result<(), HcpError> {
+    use Operation::*;
+    if !matches!(
+        op,
+        PutObject | CopyObject | CreateMultipartUpload | CompleteMultipartUpload
+    ) {
+        return Ok(());
+    }
+    match req
+        .headers
+        .keys()
+        .map(|n| n.as_str())
+        .find(|n| HCP_RETENTION_HEADERS.contains(n))
+    {
+        Some(name) => Err(HcpError::new(HcpCode::NotImplemented).with_message(format!(
+            "The {name} header is not supported by this bucket's storage: the object would \
+             not be protected."
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Rule 39 and seed 002 for headers: sub-resources and headers the gateway does not offer, one-valued headers given twice, headers invalid for the operation.
 fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<(), HcpError> {
     use Operation::*;
@@ -217,6 +251,7 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
                 .with_message(format!("The {name} header is not supported.")));
         }
     }
+    refuse_hcp_retention(op, req)?;
     // Seed 002 again, for writes: KMS keys (which would encrypt under any key the gateway's
     // backend account may use) and storage classes that need a restore (not offered) are
     // headers this gateway does not accept.
