@@ -940,8 +940,6 @@ async fn every_effect_needs_its_permission(backend: Backend) {
 
     for (name, value) in [
         ("x-amz-tagging", "a=b"),
-        ("x-amz-object-lock-legal-hold", "ON"),
-        ("x-amz-object-lock-mode", "GOVERNANCE"),
         ("x-amz-website-redirect-location", "/elsewhere"),
     ] {
         let key = format!("unsupported-{name}");
@@ -958,7 +956,19 @@ async fn every_effect_needs_its_permission(backend: Backend) {
         r.assert_hcp_error(501, "NotImplemented");
         assert_eq!(f.view.object(&bb, &key).await, None, "{name} was stored");
     }
-    // A bucket created with Object Lock could hold objects the gateway could never release.
+    // Object Lock's headers are S3's values or refused (tests/retention.rs has the rest).
+    let key = "lock-without-date";
+    let lock = [("x-amz-object-lock-mode", "GOVERNANCE")];
+    let target = format!("/{bucket}/{key}");
+    let r = f
+        .send(Some(USER), None, "PUT", &target, &lock, b"data")
+        .await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert_eq!(
+        f.view.object(&bb, key).await,
+        None,
+        "stored without its date"
+    );
     let locked = unique_bucket("locked");
     let r = f
         .send(
@@ -966,11 +976,11 @@ async fn every_effect_needs_its_permission(backend: Backend) {
             None,
             "PUT",
             &format!("/{locked}"),
-            &[("x-amz-bucket-object-lock-enabled", "true")],
+            &[("x-amz-bucket-object-lock-enabled", "maybe")],
             b"",
         )
         .await;
-    r.assert_hcp_error(501, "NotImplemented");
+    r.assert_hcp_error(400, "InvalidArgument");
     let r = f
         .send(Some(USER), None, "HEAD", &format!("/{locked}"), &[], b"")
         .await;

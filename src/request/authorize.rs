@@ -42,9 +42,13 @@ pub fn authorize(
         target.bucket.as_deref(),
         required(op, &req.method),
     )?;
-    if let Some(also) = required_by_headers(op, &req.headers) {
-        check(grants, &tenant.name, target.bucket.as_deref(), Some(also))
-            .map_err(|e| e.with_message("Setting an ACL needs the write-acl permission."))?;
+    for also in required_by_headers(op, &req.headers) {
+        check(grants, &tenant.name, target.bucket.as_deref(), Some(also)).map_err(|e| {
+            e.with_message(format!(
+                "This request's headers need the {} permission.",
+                also.name()
+            ))
+        })?;
     }
     if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
         // (A source that does not parse is refused by validation, 400.)
@@ -76,32 +80,77 @@ pub enum Permission {
     /// Deleting a specific version of an object, for good (HCP's purge; S3's
     /// `s3:DeleteObjectVersion`): more than a delete, which only hides the object.
     Purge,
+    // HCP's S3 Object Lock permissions (manual, "S3 Object Lock Permissions").
+    GetBucketObjectLockConfiguration,
+    PutBucketObjectLockConfiguration,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
+    /// Deleting, or shortening the retention of, a version in governance mode
+    /// (`x-amz-bypass-governance-retention: true`).
+    BypassGovernanceRetention,
 }
 
 impl Permission {
-    const ALL: &'static [Permission] = &[
-        Permission::Read,
-        Permission::Write,
-        Permission::Delete,
-        Permission::ReadAcl,
-        Permission::WriteAcl,
-        Permission::Admin,
-        Permission::Purge,
+    /// Every permission with its name in the configuration.
+    const NAMED: &'static [(Permission, &'static str)] = &[
+        (Permission::Read, "read"),
+        (Permission::Write, "write"),
+        (Permission::Delete, "delete"),
+        (Permission::ReadAcl, "read-acl"),
+        (Permission::WriteAcl, "write-acl"),
+        (Permission::Admin, "admin"),
+        (Permission::Purge, "purge"),
+        (
+            Permission::GetBucketObjectLockConfiguration,
+            "get-bucket-object-lock-configuration",
+        ),
+        (
+            Permission::PutBucketObjectLockConfiguration,
+            "put-bucket-object-lock-configuration",
+        ),
+        (Permission::GetObjectRetention, "get-object-retention"),
+        (Permission::PutObjectRetention, "put-object-retention"),
+        (Permission::GetObjectLegalHold, "get-object-legal-hold"),
+        (Permission::PutObjectLegalHold, "put-object-legal-hold"),
+        (
+            Permission::BypassGovernanceRetention,
+            "bypass-governance-retention",
+        ),
     ];
+    /// Every permission, in `NAMED`'s order.
+    const ALL: [Permission; Permission::NAMED.len()] = {
+        let mut all = [Permission::Read; Permission::NAMED.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = Permission::NAMED[i].0;
+            i += 1;
+        }
+        all
+    };
+    /// HCP's seven S3 Object Lock permissions, as one name: the last seven of `NAMED`.
+    const OBJECT_LOCK: &'static [Permission] = Permission::ALL.as_slice().split_at(7).1;
 
-    /// Parses a configuration name; `all` stands for every permission.
+    /// Parses a configuration name; `all` stands for every permission, `object-lock` for the
+    /// seven S3 Object Lock permissions.
     pub fn parse_list(name: &str) -> Option<&'static [Permission]> {
-        Some(match name {
-            "read" => &[Permission::Read],
-            "write" => &[Permission::Write],
-            "delete" => &[Permission::Delete],
-            "read-acl" => &[Permission::ReadAcl],
-            "write-acl" => &[Permission::WriteAcl],
-            "admin" => &[Permission::Admin],
-            "purge" => &[Permission::Purge],
-            "all" => Self::ALL,
-            _ => return None,
-        })
+        match name {
+            "all" => Some(&Self::ALL),
+            "object-lock" => Some(Self::OBJECT_LOCK),
+            _ => Self::NAMED
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(p, _)| std::slice::from_ref(p)),
+        }
+    }
+
+    /// The permission's name in the configuration.
+    pub fn name(self) -> &'static str {
+        Self::NAMED
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("?", |(_, n)| n)
     }
 }
 
@@ -164,6 +213,12 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
         HeadBucket | ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads
         | GetBucketLocation | GetBucketVersioning | GetObject | HeadObject | ListParts => Read,
         CreateBucket | DeleteBucket | PutBucketVersioning => Admin,
+        GetObjectLockConfiguration => Permission::GetBucketObjectLockConfiguration,
+        PutObjectLockConfiguration => Permission::PutBucketObjectLockConfiguration,
+        Operation::GetObjectRetention => Permission::GetObjectRetention,
+        Operation::PutObjectRetention => Permission::PutObjectRetention,
+        Operation::GetObjectLegalHold => Permission::GetObjectLegalHold,
+        Operation::PutObjectLegalHold => Permission::PutObjectLegalHold,
         BucketSubresource if method == Method::GET || method == Method::HEAD => Read,
         BucketSubresource => Admin,
         PutObject
@@ -182,24 +237,56 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
     })
 }
 
-/// The permission a request's headers call for beyond its operation's: a write that sets an
-/// ACL (`x-amz-acl` other than the default `private`, or any `x-amz-grant-*`) needs Write ACL
-/// as well, as `PUT ?acl` does (HCP's Write ACL permission, S3's `s3:PutObjectAcl`).
-pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Option<Permission> {
+/// The permissions a request's headers call for beyond its operation's:
+/// - a write that sets an ACL (`x-amz-acl` other than the default `private`, or any
+///   `x-amz-grant-*`) needs Write ACL, as `PUT ?acl` does (S3's `s3:PutObjectAcl`);
+/// - a write that sets Object Lock retention (`x-amz-object-lock-mode`, `-retain-until-date`)
+///   needs put-object-retention, one that sets a legal hold (`x-amz-object-lock-legal-hold`)
+///   put-object-legal-hold, a bucket created with Object Lock put-bucket-object-lock-configuration
+///   (as S3 asks for `s3:PutObjectRetention`, `s3:PutObjectLegalHold`, and
+///   `s3:PutBucketObjectLockConfiguration`);
+/// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention.
+pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Permission> {
     use Operation::*;
-    if !matches!(
+    let has = |name: &str| headers.contains_key(name);
+    let mut needs = Vec::new();
+    let write = matches!(
         op,
         PutObject | CopyObject | CreateMultipartUpload | CreateBucket | PostObject
-    ) {
-        return None;
-    }
+    );
     let canned = headers
         .get("x-amz-acl")
         .is_some_and(|v| v.as_bytes().trim_ascii() != b"private");
     let grants = headers
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-grant-"));
-    (canned || grants).then_some(Permission::WriteAcl)
+    if write && (canned || grants) {
+        needs.push(Permission::WriteAcl);
+    }
+    if write && (has("x-amz-object-lock-mode") || has("x-amz-object-lock-retain-until-date")) {
+        needs.push(Permission::PutObjectRetention);
+    }
+    if write && has("x-amz-object-lock-legal-hold") {
+        needs.push(Permission::PutObjectLegalHold);
+    }
+    let locked_bucket = headers
+        .get("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
+    if op == CreateBucket && locked_bucket {
+        needs.push(Permission::PutBucketObjectLockConfiguration);
+    }
+    let bypass = headers
+        .get("x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
+    if bypass
+        && matches!(
+            op,
+            DeleteObject | DeleteObjects | Operation::PutObjectRetention
+        )
+    {
+        needs.push(Permission::BypassGovernanceRetention);
+    }
+    needs
 }
 
 /// In HCP a user belongs to one tenant. A user configured with a tenant acts only there; a
@@ -293,6 +380,71 @@ mod tests {
         assert!(
             check(&[g], "europe", None, None).is_ok(),
             "listing buckets needs a grant on the tenant"
+        );
+    }
+
+    #[test]
+    fn every_permission_has_one_name() {
+        for (p, name) in Permission::NAMED {
+            assert_eq!(Permission::parse_list(name), Some(&[*p][..]));
+            assert_eq!(p.name(), *name);
+        }
+        let lock = Permission::parse_list("object-lock").unwrap();
+        assert_eq!(lock.len(), 7);
+        assert!(lock.iter().all(|p| p.name().contains("object-lock")
+            || p.name().contains("retention")
+            || p.name().contains("legal-hold")));
+    }
+
+    #[test]
+    fn object_lock_headers_need_their_permissions() {
+        use Permission::*;
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (n, v) in pairs {
+                h.insert(*n, v.parse().unwrap());
+            }
+            h
+        };
+        let lock = headers(&[
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2099-01-01T00:00:00Z",
+            ),
+            ("x-amz-object-lock-legal-hold", "ON"),
+        ]);
+        for op in [
+            Operation::PutObject,
+            Operation::CopyObject,
+            Operation::CreateMultipartUpload,
+        ] {
+            assert_eq!(
+                required_by_headers(op, &lock),
+                [PutObjectRetention, PutObjectLegalHold]
+            );
+        }
+        let bypass = headers(&[("x-amz-bypass-governance-retention", "TRUE")]);
+        for op in [
+            Operation::DeleteObject,
+            Operation::DeleteObjects,
+            Operation::PutObjectRetention,
+        ] {
+            assert_eq!(
+                required_by_headers(op, &bypass),
+                [BypassGovernanceRetention]
+            );
+        }
+        let no_bypass = headers(&[("x-amz-bypass-governance-retention", "false")]);
+        assert!(required_by_headers(Operation::DeleteObject, &no_bypass).is_empty());
+        let locked = headers(&[("x-amz-bucket-object-lock-enabled", "true")]);
+        assert_eq!(
+            required_by_headers(Operation::CreateBucket, &locked),
+            [PutBucketObjectLockConfiguration]
+        );
+        assert_eq!(
+            required(Operation::GetObjectLegalHold, &Method::GET),
+            Some(GetObjectLegalHold)
         );
     }
 

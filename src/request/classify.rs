@@ -50,6 +50,9 @@ operations! {
     DeleteObjects,
     /// An upload from an HTML form (POST to the bucket, multipart/form-data).
     PostObject,
+    /// S3 Object Lock: a bucket's lock configuration (`?object-lock`).
+    GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
     /// Any other bucket sub-resource (cors, lifecycle, tagging, …), forwarded as it is.
     BucketSubresource,
     PutObject,
@@ -65,7 +68,12 @@ operations! {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
-    /// Any other object sub-resource (tagging, retention, …), forwarded as it is.
+    /// S3 Object Lock: a version's retention (`?retention`) and legal hold (`?legal-hold`).
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
+    /// Any other object sub-resource (tagging, restore, …), forwarded as it is.
     ObjectSubresource,
     /// A browser's CORS preflight (`OPTIONS` on a bucket or object): never signed, so it needs
     /// no identity; the bucket's CORS configuration at the backend decides.
@@ -91,6 +99,9 @@ impl Operation {
             GetBucketAcl | GetObjectAcl => "AccessControlPolicy",
             GetBucketVersioning => "VersioningConfiguration",
             GetBucketLocation => "LocationConstraint",
+            GetObjectLockConfiguration => "ObjectLockConfiguration",
+            GetObjectRetention => "Retention",
+            GetObjectLegalHold => "LegalHold",
             _ => return None,
         })
     }
@@ -117,6 +128,9 @@ impl Operation {
                 | PutBucketAcl
                 | PutObjectAcl
                 | PutBucketVersioning
+                | PutObjectLockConfiguration
+                | PutObjectRetention
+                | PutObjectLegalHold
                 | CreateBucket
                 | BucketSubresource
                 | ObjectSubresource
@@ -294,6 +308,9 @@ impl Operation {
             GetBucketAcl | PutBucketAcl => &["acl"],
             GetObjectAcl | PutObjectAcl => &["acl", "versionId"],
             GetBucketVersioning | PutBucketVersioning => &["versioning"],
+            GetObjectLockConfiguration | PutObjectLockConfiguration => &["object-lock"],
+            GetObjectRetention | PutObjectRetention => &["retention", "versionId"],
+            GetObjectLegalHold | PutObjectLegalHold => &["legal-hold", "versionId"],
             DeleteObjects => &["delete"],
             GetObject | HeadObject => &[
                 "versionId",
@@ -329,7 +346,6 @@ const BUCKET_SUBRESOURCES: &[&str] = &[
     "logging",
     "metrics",
     "notification",
-    "object-lock",
     "ownershipControls",
     "policy",
     "policyStatus",
@@ -339,15 +355,7 @@ const BUCKET_SUBRESOURCES: &[&str] = &[
     "tagging",
     "website",
 ];
-const OBJECT_SUBRESOURCES: &[&str] = &[
-    "attributes",
-    "legal-hold",
-    "restore",
-    "retention",
-    "select",
-    "tagging",
-    "torrent",
-];
+const OBJECT_SUBRESOURCES: &[&str] = &["attributes", "restore", "select", "tagging", "torrent"];
 
 fn not_allowed() -> HcpError {
     HcpError::new(HcpCode::MethodNotAllowed)
@@ -412,6 +420,7 @@ fn classify_bucket(a: Asked<'_>) -> Result<Operation, HcpError> {
         && a.defined("location", &[Method::GET])
         && a.defined("uploads", &[Method::GET])
         && a.defined("versions", &[Method::GET])
+        && a.defined("object-lock", &[Method::GET, Method::PUT])
         && a.defined("delete", &[Method::POST]);
     if !ok && *m != Method::OPTIONS {
         return Err(not_allowed());
@@ -426,6 +435,8 @@ fn classify_bucket(a: Asked<'_>) -> Result<Operation, HcpError> {
     match *m {
         Method::GET if query.has("acl") => Ok(GetBucketAcl),
         Method::PUT if query.has("acl") => Ok(PutBucketAcl),
+        Method::GET if query.has("object-lock") => Ok(GetObjectLockConfiguration),
+        Method::PUT if query.has("object-lock") => Ok(PutObjectLockConfiguration),
         Method::GET if query.has("versioning") => Ok(GetBucketVersioning),
         Method::PUT if query.has("versioning") => Ok(PutBucketVersioning),
         Method::GET if query.has("location") => Ok(GetBucketLocation),
@@ -446,7 +457,10 @@ fn classify_bucket(a: Asked<'_>) -> Result<Operation, HcpError> {
 fn classify_object(a: Asked<'_>, has_copy_source: bool) -> Result<Operation, HcpError> {
     use Operation::*;
     let (m, query) = (a.m, a.query);
-    let ok = a.defined("acl", &[Method::GET, Method::PUT]) && a.defined("uploads", &[Method::POST]);
+    let ok = a.defined("acl", &[Method::GET, Method::PUT])
+        && a.defined("retention", &[Method::GET, Method::PUT])
+        && a.defined("legal-hold", &[Method::GET, Method::PUT])
+        && a.defined("uploads", &[Method::POST]);
     if !ok && *m != Method::OPTIONS {
         return Err(not_allowed());
     }
@@ -462,6 +476,10 @@ fn classify_object(a: Asked<'_>, has_copy_source: bool) -> Result<Operation, Hcp
     match *m {
         Method::GET if query.has("acl") => Ok(GetObjectAcl),
         Method::PUT if query.has("acl") => Ok(PutObjectAcl),
+        Method::GET if query.has("retention") => Ok(GetObjectRetention),
+        Method::PUT if query.has("retention") => Ok(PutObjectRetention),
+        Method::GET if query.has("legal-hold") => Ok(GetObjectLegalHold),
+        Method::PUT if query.has("legal-hold") => Ok(PutObjectLegalHold),
         Method::GET if upload => Ok(ListParts),
         Method::GET => Ok(GetObject),
         Method::HEAD => Ok(HeadObject),

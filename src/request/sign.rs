@@ -18,6 +18,58 @@ use crate::request::route::{backend_bucket_name, Route};
 use crate::sig::v4 as sigv4;
 use crate::sig::{self, format_amz_date, v2 as sigv2};
 
+/// The families of request headers operations define.
+struct Families {
+    /// The body's digest: `Content-MD5`, `x-amz-checksum-*`.
+    integrity: bool,
+    /// A document's: integrity and its type.
+    document: bool,
+    acl: bool,
+    sse_c: bool,
+    /// What an object keeps: its type, encodings, caching, storage class, metadata, SSE.
+    attributes: bool,
+    write_condition: bool,
+    object_lock: bool,
+    bypass: bool,
+    copy_source: bool,
+}
+
+impl Families {
+    fn of(name: &str) -> Families {
+        let integrity = name == "content-md5"
+            || name.starts_with("x-amz-checksum-")
+            || name == "x-amz-sdk-checksum-algorithm";
+        Families {
+            integrity,
+            document: integrity || name == "content-type",
+            acl: name == "x-amz-acl" || name.starts_with("x-amz-grant-"),
+            sse_c: name.starts_with("x-amz-server-side-encryption-customer-"),
+            attributes: matches!(
+                name,
+                "content-type"
+                    | "content-encoding"
+                    | "content-language"
+                    | "content-disposition"
+                    | "cache-control"
+                    | "expires"
+                    | "x-amz-storage-class"
+            ) || name.starts_with("x-amz-meta-")
+                || name.starts_with("x-amz-server-side-encryption"),
+            write_condition: matches!(name, "if-match" | "if-none-match"),
+            object_lock: matches!(
+                name,
+                "x-amz-object-lock-mode"
+                    | "x-amz-object-lock-retain-until-date"
+                    | "x-amz-object-lock-legal-hold"
+            ),
+            bypass: name == "x-amz-bypass-governance-retention",
+            copy_source: name == "x-amz-copy-source"
+                || name.starts_with("x-amz-copy-source-if-")
+                || name.starts_with("x-amz-copy-source-server-side-encryption-customer-"),
+        }
+    }
+}
+
 /// Whether operation `op` defines request header `name` (lower case): only such headers of the
 /// client's request reach the backend, besides those the gateway sets itself (host, length,
 /// date, payload digest, authorization, its own conditions). Everything else — hop-by-hop
@@ -25,43 +77,38 @@ use crate::sig::{self, format_amz_date, v2 as sigv2};
 /// effect the gateway does not offer — stays behind.
 pub fn defines_header(op: Operation, name: &str) -> bool {
     use Operation::*;
-    let integrity = name == "content-md5"
-        || name.starts_with("x-amz-checksum-")
-        || name == "x-amz-sdk-checksum-algorithm";
-    let document = integrity || name == "content-type";
-    let acl = name == "x-amz-acl" || name.starts_with("x-amz-grant-");
-    let sse_c = name.starts_with("x-amz-server-side-encryption-customer-");
-    let attributes = matches!(
-        name,
-        "content-type"
-            | "content-encoding"
-            | "content-language"
-            | "content-disposition"
-            | "cache-control"
-            | "expires"
-            | "x-amz-storage-class"
-    ) || name.starts_with("x-amz-meta-")
-        || name.starts_with("x-amz-server-side-encryption");
-    let write_condition = matches!(name, "if-match" | "if-none-match");
-    let copy_source = name == "x-amz-copy-source"
-        || name.starts_with("x-amz-copy-source-if-")
-        || name.starts_with("x-amz-copy-source-server-side-encryption-customer-");
+    let Families {
+        integrity,
+        document,
+        acl,
+        sse_c,
+        attributes,
+        write_condition,
+        object_lock,
+        bypass,
+        copy_source,
+    } = Families::of(name);
     // A browser's Origin: the backend's CORS configuration answers with Access-Control-*
     // headers on the actual request too.
     if name == "origin" {
         return true;
     }
     match op {
-        PutObject => attributes || acl || integrity || write_condition,
+        PutObject => attributes || acl || integrity || write_condition || object_lock,
         CopyObject => {
             attributes
                 || acl
                 || write_condition
                 || copy_source
+                || object_lock
                 || name == "x-amz-metadata-directive"
         }
         CreateMultipartUpload => {
-            attributes || acl || name == "x-amz-checksum-algorithm" || name == "x-amz-checksum-type"
+            attributes
+                || acl
+                || object_lock
+                || name == "x-amz-checksum-algorithm"
+                || name == "x-amz-checksum-type"
         }
         UploadPart => integrity || sse_c,
         UploadPartCopy => copy_source || name == "x-amz-copy-source-range" || sse_c,
@@ -78,17 +125,34 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
                         | "x-amz-checksum-mode"
                 )
         }
-        CreateBucket | PutBucketAcl | PutObjectAcl => document || acl,
-        PutBucketVersioning | DeleteObjects | BucketSubresource => document,
+        CreateBucket => document || acl || name == "x-amz-bucket-object-lock-enabled",
+        PutBucketAcl | PutObjectAcl => document || acl,
+        PutBucketVersioning | BucketSubresource => document,
+        PutObjectLockConfiguration | PutObjectLegalHold => document,
+        DeleteObjects | PutObjectRetention => document || bypass,
         CorsPreflight => matches!(
             name,
             "origin" | "access-control-request-method" | "access-control-request-headers"
         ),
         // A conditional delete stays conditional where the backend evaluates it.
-        DeleteObject => name == "if-match",
-        ListBuckets | HeadBucket | DeleteBucket | ListObjects | ListObjectsV2
-        | ListObjectVersions | ListMultipartUploads | GetBucketLocation | GetBucketAcl
-        | GetBucketVersioning | PostObject | GetObjectAcl | AbortMultipartUpload | ListParts
+        DeleteObject => name == "if-match" || bypass,
+        ListBuckets
+        | HeadBucket
+        | DeleteBucket
+        | ListObjects
+        | ListObjectsV2
+        | ListObjectVersions
+        | ListMultipartUploads
+        | GetBucketLocation
+        | GetBucketAcl
+        | GetBucketVersioning
+        | PostObject
+        | GetObjectAcl
+        | AbortMultipartUpload
+        | ListParts
+        | GetObjectLockConfiguration
+        | GetObjectRetention
+        | GetObjectLegalHold
         | ObjectSubresource => false,
     }
 }
@@ -754,7 +818,10 @@ mod oracle_tests {
         ),
         ("x-amz-bucket-object-lock-enabled", &["true", "false"]),
         ("x-amz-website-redirect-location", &["/x"]),
-        ("x-amz-bypass-governance-retention", &["true"]),
+        (
+            "x-amz-bypass-governance-retention",
+            &["true", "false", "TRUE"],
+        ),
         ("x-amz-expected-bucket-owner", &["123"]),
         ("x-amz-mfa", &["x 1"]),
         ("x-amz-request-payer", &["requester"]),
@@ -1004,10 +1071,31 @@ mod oracle_tests {
                     "{what}: header {n}"
                 );
                 assert!(!n.starts_with("x-hcp-"), "{what}: {n}");
-                assert!(
-                    !n.starts_with("x-amz-object-lock-") && n != "x-amz-tagging",
-                    "{what}: {n}"
-                );
+                assert!(n != "x-amz-tagging", "{what}: {n}");
+                // An Object Lock effect reaches the backend only with its permission.
+                let needs = authorize::required_by_headers(op, &req.headers);
+                let lock_permission = match n {
+                    "x-amz-object-lock-mode" | "x-amz-object-lock-retain-until-date" => {
+                        Some(authorize::Permission::PutObjectRetention)
+                    }
+                    "x-amz-object-lock-legal-hold" => {
+                        Some(authorize::Permission::PutObjectLegalHold)
+                    }
+                    "x-amz-bucket-object-lock-enabled"
+                        if sent.headers[n].as_bytes().eq_ignore_ascii_case(b"true") =>
+                    {
+                        Some(authorize::Permission::PutBucketObjectLockConfiguration)
+                    }
+                    "x-amz-bypass-governance-retention"
+                        if sent.headers[n].as_bytes().eq_ignore_ascii_case(b"true") =>
+                    {
+                        Some(authorize::Permission::BypassGovernanceRetention)
+                    }
+                    _ => None,
+                };
+                if let Some(p) = lock_permission {
+                    assert!(needs.contains(&p), "{what}: {n} without {p:?}");
+                }
                 assert!(
                     !matches!(
                         n,
@@ -1027,9 +1115,13 @@ mod oracle_tests {
                 n.as_str() == "x-amz-acl" && sent.headers["x-amz-acl"] != "private"
                     || n.as_str().starts_with("x-amz-grant-")
             }) {
-                let needs = authorize::required_by_headers(op, &req.headers)
-                    .or(authorize::required(op, &req.method));
-                assert_eq!(needs, Some(authorize::Permission::WriteAcl), "{what}");
+                let write_acl = authorize::Permission::WriteAcl;
+                let needs = authorize::required_by_headers(op, &req.headers);
+                assert!(
+                    needs.contains(&write_acl)
+                        || authorize::required(op, &req.method) == Some(write_acl),
+                    "{what}"
+                );
             }
             // A copy source names the tenant's bucket and a key that stays in it.
             if let Some(source) = sent.headers.get("x-amz-copy-source") {

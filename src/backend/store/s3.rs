@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use s3s::dto::*;
-use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::listing::{Entry, Page, Query};
@@ -841,9 +841,9 @@ impl S3 for StoreS3 {
                 }),
                 Err(e) => errors.push(Error {
                     key: Some(object.key),
+                    version_id: object.version_id.clone(),
                     code: Some(e.code().as_str().to_string()),
                     message: e.message().map(str::to_string),
-                    ..Default::default()
                 }),
             }
         }
@@ -1194,19 +1194,28 @@ impl S3 for StoreS3 {
                 let days = match (d.days, d.years) {
                     (Some(days), None) if (1..=36_500).contains(&days) => days as u32,
                     (None, Some(years)) if (1..=100).contains(&years) => years as u32 * 365,
-                    _ => {
+                    (Some(_), Some(_)) | (None, None) => {
                         return Err(s3_error!(
-                        InvalidArgument,
-                        "A default retention has Days (1 to 36500) or Years (1 to 100), not both."
-                    ))
+                            MalformedXML,
+                            "A default retention has Days or Years, not both."
+                        ))
                     }
+                    _ => return Err(invalid_retention_period()),
                 };
                 Some(DefaultRetention { mode, days })
             }
         };
         let bucket = input.bucket;
         self.blocking(move |o| o.set_bucket_lock(&bucket, BucketLock { default }))
-            .await?;
+            .await
+            .map_err(|e| match e.code() {
+                // S3: Object Lock is enabled when a bucket is created, not later.
+                S3ErrorCode::InvalidRequest => s3_error!(
+                    InvalidBucketState,
+                    "Object Lock configuration cannot be enabled on existing buckets."
+                ),
+                _ => e,
+            })?;
         Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
     }
 
@@ -1241,6 +1250,12 @@ impl S3 for StoreS3 {
         let asked = input.retention.unwrap_or_default();
         let new = match (asked.mode, asked.retain_until_date) {
             (None, None) => None,
+            (Some(mode), Some(_)) if Mode::parse(mode.as_str()).is_none() => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "A retention's mode is GOVERNANCE or COMPLIANCE."
+                ))
+            }
             (Some(mode), Some(until)) => Some(retention(mode.as_str(), &until)?),
             _ => {
                 return Err(s3_error!(
@@ -1740,6 +1755,16 @@ fn retention(mode: &str, until: &Timestamp) -> S3Result<Retention> {
     Ok(Retention { mode, until })
 }
 
+/// S3's answer for a default retention of no or too many days or years.
+fn invalid_retention_period() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("InvalidRetentionPeriod".into()),
+        "The default retention period is 1 to 36,500 days or 1 to 100 years.",
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)
         .ok()
@@ -1803,9 +1828,9 @@ mod tests {
             "a/ü"
         );
         let refused = key_from(&headers, "k".into(), name).unwrap_err();
-        assert_eq!(refused.code(), &s3s::S3ErrorCode::InvalidArgument);
+        assert_eq!(refused.code(), &S3ErrorCode::InvalidArgument);
         headers.insert(name, "%FF".parse().unwrap());
         let refused = key_from(&headers, placeholder, name).unwrap_err();
-        assert_eq!(refused.code(), &s3s::S3ErrorCode::InvalidArgument);
+        assert_eq!(refused.code(), &S3ErrorCode::InvalidArgument);
     }
 }

@@ -66,11 +66,9 @@ const UNSUPPORTED: &[&str] = &[
     "encryption",
     "intelligent-tiering",
     "inventory",
-    "legal-hold",
     "logging",
     "metrics",
     "notification",
-    "object-lock",
     "ownershipControls",
     "policy",
     "policyStatus",
@@ -78,7 +76,6 @@ const UNSUPPORTED: &[&str] = &[
     "replication",
     "requestPayment",
     "restore",
-    "retention",
     "select",
     "tagging",
     "torrent",
@@ -111,12 +108,14 @@ const SINGLE_VALUED: &[&str] = &[
 
 /// Request headers with effects HCP's gateway does not offer (rule 39, as the sub-resources
 /// above): answered 501 on the writes that would carry them out.
-pub const UNSUPPORTED_HEADERS: &[&str] = &[
-    "x-amz-tagging",
+pub const UNSUPPORTED_HEADERS: &[&str] = &["x-amz-tagging", "x-amz-website-redirect-location"];
+
+/// S3 Object Lock's headers on writes: checked here ([`check_object_lock`]), authorised with
+/// HCP's Object Lock permissions, carried out by the backend.
+pub const OBJECT_LOCK_HEADERS: &[&str] = &[
     "x-amz-object-lock-mode",
     "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold",
-    "x-amz-website-redirect-location",
 ];
 
 /// HCP's retention and hold headers (manual, "Retention-related request headers" and labeled
@@ -188,6 +187,57 @@ pub fn check(
     check_conditions_and_bodies(op, query, req)
 }
 
+/// S3 Object Lock's request headers, as S3 checks them: a mode is GOVERNANCE or COMPLIANCE and
+/// comes with a retain-until date (RFC 3339, in the future), a legal hold is ON or OFF, a bucket
+/// is created with lock `true` or `false`, a bypass is `true` or `false`. 400 InvalidArgument
+/// otherwise, before anything reaches the backend.
+fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError> {
+    use Operation::*;
+    let given = |name: &str| {
+        req.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{0}").trim())
+    };
+    if matches!(op, PutObject | CopyObject | CreateMultipartUpload) {
+        let mode = given("x-amz-object-lock-mode");
+        let until = given("x-amz-object-lock-retain-until-date");
+        if mode.is_some() != until.is_some() {
+            return Err(invalid(
+                "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date go together.",
+            ));
+        }
+        if mode.is_some_and(|m| !matches!(m, "GOVERNANCE" | "COMPLIANCE")) {
+            return Err(invalid_header(
+                "x-amz-object-lock-mode",
+                "GOVERNANCE or COMPLIANCE",
+            ));
+        }
+        if let Some(until) = until {
+            let date =
+                time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        invalid_header("x-amz-object-lock-retain-until-date", "an RFC 3339 date")
+                    })?;
+            if date <= time::OffsetDateTime::now_utc() {
+                return Err(invalid("The retain until date must be in the future."));
+            }
+        }
+        if given("x-amz-object-lock-legal-hold").is_some_and(|h| !matches!(h, "ON" | "OFF")) {
+            return Err(invalid_header("x-amz-object-lock-legal-hold", "ON or OFF"));
+        }
+    }
+    let boolean = |v: &str| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
+    for name in [
+        "x-amz-bucket-object-lock-enabled",
+        "x-amz-bypass-governance-retention",
+    ] {
+        if given(name).is_some_and(|v| !boolean(v)) {
+            return Err(invalid_header(name, "true or false"));
+        }
+    }
+    Ok(())
+}
+
 /// Rule 39 for HCP's retention headers ([`HCP_RETENTION_HEADERS`]) on the writes that define
 /// them.
 fn refuse_hcp_retention(op: Operation, req: &RequestHeader) -> Result<(), HcpError> {
@@ -241,17 +291,18 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
         op,
         PutObject | CopyObject | CreateMultipartUpload | CreateBucket
     ) {
-        if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
-            UNSUPPORTED_HEADERS.contains(n)
-                || backend_directive(n)
-                || (*n == "x-amz-bucket-object-lock-enabled"
-                    && !header(req, n).is_some_and(|v| v.trim().eq_ignore_ascii_case("false")))
-        }) {
+        if let Some(name) = req
+            .headers
+            .keys()
+            .map(|n| n.as_str())
+            .find(|n| UNSUPPORTED_HEADERS.contains(n) || backend_directive(n))
+        {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The {name} header is not supported.")));
         }
     }
     refuse_hcp_retention(op, req)?;
+    check_object_lock(op, req)?;
     // Seed 002 again, for writes: KMS keys (which would encrypt under any key the gateway's
     // backend account may use) and storage classes that need a restore (not offered) are
     // headers this gateway does not accept.
@@ -481,7 +532,12 @@ fn check_conditions_and_bodies(
     // 28, 48: operations whose XML body is required.
     let needs_body = matches!(
         op,
-        CompleteMultipartUpload | DeleteObjects | PutBucketVersioning
+        CompleteMultipartUpload
+            | DeleteObjects
+            | PutBucketVersioning
+            | PutObjectLockConfiguration
+            | PutObjectRetention
+            | PutObjectLegalHold
     ) || (matches!(op, PutBucketAcl | PutObjectAcl)
         && !req.headers.contains_key("x-amz-acl")
         && !grants);

@@ -1,0 +1,238 @@
+//! S3 Object Lock through the gateway (issue "HCP retention, holds and S3 Object Lock"), on the
+//! embedded store and on Ceph RGW: buckets created with lock, their configuration, retention and
+//! legal holds on PUT and by sub-resource, read back, and deletes refused as HCP refuses them —
+//! each Object Lock effect only with HCP's Object Lock permission for it.
+
+mod common;
+
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetention, ObjectLockRetentionMode,
+};
+use common::raw::{send, V4};
+use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+
+/// A user who may read, write, delete (and purge versions) and set retention and holds in
+/// `shared-*`, but not bypass governance retention.
+const LOCKER: &str = "locker";
+
+fn locker_config() -> String {
+    format!(
+        r#"
+[[users]]
+username = "{LOCKER}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", buckets = "shared-*", allow = ["read", "write", "delete", "purge", "get-bucket-object-lock-configuration", "get-object-retention", "put-object-retention", "get-object-legal-hold", "put-object-legal-hold"] }}]
+"#
+    )
+}
+
+fn in_a_day() -> DateTime {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    DateTime::from_secs(now as i64 + 86_400)
+}
+
+async fn object_lock_as_hcp_answers(backend: Backend) {
+    let Some(gw) = start_with(backend, "", &locker_config()).await else {
+        return;
+    };
+    let admin = gw.client();
+    let locker = gw.client_with(&hcp_access_key(LOCKER), &hcp_secret_key(PASSWORD));
+    let writer = gw.client_with(&hcp_access_key(WRITER), &hcp_secret_key(PASSWORD));
+    let bucket = unique_bucket("shared-lock");
+    let create = admin.create_bucket().bucket(&bucket);
+    create
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    // The configuration, and S3's answer for a bucket without lock.
+    let got = locker
+        .get_object_lock_configuration()
+        .bucket(&bucket)
+        .send();
+    let got = got.await.unwrap().object_lock_configuration.unwrap();
+    assert_eq!(got.object_lock_enabled(), Some(&ObjectLockEnabled::Enabled));
+    let plain = new_bucket(&admin, "shared-plain").await;
+    let e = admin.get_object_lock_configuration().bucket(&plain).send();
+    let e = e.await.unwrap_err();
+    assert_eq!(
+        sdk_error(&e),
+        (404, "ObjectLockConfigurationNotFoundError".into())
+    );
+
+    // Stored with governance retention and a legal hold, read back.
+    let put = locker.put_object().bucket(&bucket).key("k");
+    let put = put
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(in_a_day())
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
+    let put = put
+        .body(ByteStream::from_static(b"kept"))
+        .send()
+        .await
+        .unwrap();
+    let version = put.version_id().expect("a version").to_string();
+    let head = admin.head_object().bucket(&bucket).key("k").send().await;
+    let head = head.unwrap();
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
+    assert_eq!(
+        head.object_lock_legal_hold_status(),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
+    let retention = locker.get_object_retention().bucket(&bucket).key("k");
+    let retention = retention.send().await.unwrap().retention.unwrap();
+    assert_eq!(retention.mode(), Some(&ObjectLockRetentionMode::Governance));
+    let hold = locker
+        .get_object_legal_hold()
+        .bucket(&bucket)
+        .key("k")
+        .send();
+    let hold = hold.await.unwrap().legal_hold.unwrap();
+    assert_eq!(hold.status(), Some(&ObjectLockLegalHoldStatus::On));
+
+    // Each effect needs its permission: a writer without them is refused before the backend.
+    let before = gw.backend_requests();
+    let held = writer.put_object().bucket(&bucket).key("w");
+    let held = held.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
+    let e = held
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (403, "AccessDenied".into()));
+    let off = ObjectLockLegalHold::builder()
+        .status(ObjectLockLegalHoldStatus::Off)
+        .build();
+    let release = writer.put_object_legal_hold().bucket(&bucket).key("k");
+    let e = release.legal_hold(off.clone()).send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (403, "AccessDenied".into()));
+    let e = writer
+        .get_object_retention()
+        .bucket(&bucket)
+        .key("k")
+        .send();
+    assert_eq!(
+        sdk_error(&e.await.unwrap_err()),
+        (403, "AccessDenied".into())
+    );
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "a refused request reached the backend"
+    );
+
+    // A held version is not deleted (HCP: 409 for an object under retention), nor is one
+    // under governance retention without a bypass; a bypass needs its own permission.
+    let delete = || {
+        let d = locker.delete_object().bucket(&bucket).key("k");
+        d.version_id(&version)
+    };
+    let e = delete().send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()), "{e:?}");
+    let release = locker.put_object_legal_hold().bucket(&bucket).key("k");
+    release.legal_hold(off).send().await.unwrap();
+    let e = delete().send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    let before = gw.backend_requests();
+    let e = delete().bypass_governance_retention(true).send().await;
+    assert_eq!(sdk_error(&e.unwrap_err()), (403, "AccessDenied".into()));
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "a refused bypass reached the backend"
+    );
+    // Shortening governance retention without a bypass is the backend's refusal.
+    let shorter = ObjectLockRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .retain_until_date(DateTime::from_secs(in_a_day().secs() - 3600))
+        .build();
+    let shorten = locker.put_object_retention().bucket(&bucket).key("k");
+    let e = shorten.retention(shorter).send().await.unwrap_err();
+    assert_eq!(sdk_error(&e).0, 403, "{e:?}");
+    // The bypass, by a user who holds it, deletes the version for good.
+    let d = admin
+        .delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&version);
+    d.bypass_governance_retention(true).send().await.unwrap();
+    let versions = admin.list_object_versions().bucket(&bucket).send().await;
+    assert!(versions.unwrap().versions().is_empty());
+}
+
+#[tokio::test]
+async fn object_lock_on_the_embedded_store() {
+    object_lock_as_hcp_answers(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn object_lock_on_rgw() {
+    object_lock_as_hcp_answers(Backend::Rgw).await;
+}
+
+/// Object Lock's headers as S3 checks them: 400 InvalidArgument before anything is stored.
+#[tokio::test]
+async fn object_lock_values_are_checked_before_the_backend() {
+    let gw = start(Backend::Store).await.unwrap();
+    let b = gw.with_bucket("lockvalues").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let cases: &[&[(&str, &str)]] = &[
+        &[("x-amz-object-lock-mode", "GOVERNANCE")],
+        &[(
+            "x-amz-object-lock-retain-until-date",
+            "2099-01-01T00:00:00Z",
+        )],
+        &[
+            ("x-amz-object-lock-mode", "FOREVER"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2099-01-01T00:00:00Z",
+            ),
+        ],
+        &[
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            ("x-amz-object-lock-retain-until-date", "next year"),
+        ],
+        &[
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2001-01-01T00:00:00Z",
+            ),
+        ],
+        &[("x-amz-object-lock-legal-hold", "yes")],
+    ];
+    for headers in cases {
+        let mut extra = vec![("content-length", "1")];
+        extra.extend_from_slice(headers);
+        let before = gw.backend_requests();
+        let target = format!("/{b}/k");
+        let headers_sent = V4::unsigned(&ak, &sk, &addr).sign("PUT", target.as_bytes(), &extra);
+        let r = send(
+            &addr,
+            "PUT",
+            target.as_bytes(),
+            &headers_sent,
+            vec![b"x".to_vec()],
+        )
+        .await;
+        r.assert_hcp_error(400, "InvalidArgument");
+        assert_eq!(
+            gw.backend_requests(),
+            before,
+            "{headers:?} reached the backend"
+        );
+    }
+    let target = format!("/{b}/k");
+    let bypass = [("x-amz-bypass-governance-retention", "maybe")];
+    let headers_sent = V4::unsigned(&ak, &sk, &addr).sign("DELETE", target.as_bytes(), &bypass);
+    let r = send(&addr, "DELETE", target.as_bytes(), &headers_sent, vec![]).await;
+    r.assert_hcp_error(400, "InvalidArgument");
+}
