@@ -1424,3 +1424,94 @@ async fn keys_of_up_to_4095_bytes_take_every_object_operation() {
     assert_eq!(sdk_error(&err), (400, "KeyTooLong".into()));
     assert!(view.keys(&bucket).await.is_empty());
 }
+
+/// A backend's own key limit holds for browser forms as for every other write: on a store
+/// configured for 1,024-byte keys, a form naming a longer key is 400 KeyTooLong and stores
+/// nothing (the store itself would take it).
+#[tokio::test]
+async fn a_form_s_key_meets_the_backend_s_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!("{}max_key_bytes = 1024\n", store_config(data.path()));
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "dropbox").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let form = |key: &str| {
+        format!(
+            "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
+             Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
+        )
+    };
+    let post = |body: String| {
+        let headers = vec![
+            ("host".to_string(), addr.clone()),
+            (
+                "content-type".into(),
+                "multipart/form-data; boundary=b".into(),
+            ),
+            ("content-length".into(), body.len().to_string()),
+        ];
+        let (addr, target) = (addr.clone(), format!("/{bucket}"));
+        async move {
+            common::raw::send(
+                &addr,
+                "POST",
+                target.as_bytes(),
+                &headers,
+                vec![body.into_bytes()],
+            )
+            .await
+        }
+    };
+    let r = post(form(&"k".repeat(1025))).await;
+    r.assert_hcp_error(400, "KeyTooLong");
+    let view = common::view::BackendView::of(&gw);
+    assert!(view.keys(&bucket).await.is_empty());
+    let r = post(form(&"k".repeat(1024))).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(view.keys(&bucket).await, ["k".repeat(1024)]);
+}
+
+/// A page of long keys that XML escapes six-fold (`'` is `&apos;`) still fits what the gateway
+/// reads whole: 720 keys of 4,095 apostrophes make a 17.7 MB listing, answered whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_long_keys_list_and_delete_whole() {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let gw = start(Backend::Store).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    let key = |i: usize| format!("{i:04}{}", "'".repeat(4091));
+    let mut puts = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        puts.spawn(async move {
+            for i in (worker..720).step_by(8) {
+                let put = s3.put_object().bucket(&bucket).key(key(i));
+                put.body(ByteStream::from_static(b"x"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = puts.join_next().await {
+        done.unwrap();
+    }
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listed.contents().len(), 720);
+    assert_eq!(listed.contents()[719].key(), Some(key(719).as_str()));
+    // A multi-delete request is at most 4 MiB (the SDK escapes as well): six of 120 keys.
+    for first in (0..720).step_by(120) {
+        let mut batch = Delete::builder();
+        for i in first..first + 120 {
+            batch = batch.objects(ObjectIdentifier::builder().key(key(i)).build().unwrap());
+        }
+        let deleted = s3
+            .delete_objects()
+            .bucket(&bucket)
+            .delete(batch.build().unwrap());
+        assert_eq!(deleted.send().await.unwrap().deleted().len(), 120);
+    }
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert!(listed.contents().is_empty());
+}

@@ -88,7 +88,8 @@ impl Default for ServerSection {
             client_header_timeout_seconds: 10,
             max_concurrent_requests: 1024,
             max_concurrent_requests_per_client: 0,
-            max_buffered_response_bytes: 16 * 1024 * 1024,
+            // A page of 1,000 keys of 4,095 bytes that XML escapes six-fold is 25 MB.
+            max_buffered_response_bytes: 32 * 1024 * 1024,
             max_chunk_bytes: 16 * 1024 * 1024,
             complete_keepalive_ms: 2000,
             complete_timeout_seconds: 900,

@@ -18,8 +18,9 @@ pub mod s3;
 /// key in `COPY_SOURCE_KEY_HEADER`, its `x-amz-copy-source` naming the placeholder). The
 /// headers are signed with the rest (`x-amz-*`); no client's copy of them reaches the store,
 /// because no operation defines them (`request::sign::defines_header`). The placeholder, one
-/// NUL, is a key the store refuses: a handler that forgot to read the header fails loudly
-/// rather than store under it.
+/// NUL, is a key the store refuses on every write, read, change and delete
+/// (`objects::check_key`): a handler that forgot to read the header fails with 400 rather than
+/// act on it.
 pub mod wire {
     /// The longest key sent in the path, s3s's limit.
     pub const PATH_KEY_LIMIT: usize = 1024;

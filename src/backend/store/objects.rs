@@ -645,6 +645,7 @@ impl Objects {
         key: &[u8],
         version: Option<&str>,
     ) -> Result<(ObjectRecord, PathBuf), StoreError> {
+        check_key(key)?;
         if let Some(id) = version {
             let record = self.version(bucket, key, id)?;
             let path = self.root.join("blobs").join(&record.blob);
@@ -708,7 +709,9 @@ impl Objects {
 }
 
 /// Keys HCP allows: 1 to 4,095 bytes, any byte but NUL (the key is never a file name here, so
-/// `..`, leading slashes and trailing-slash folders are ordinary keys).
+/// `..`, leading slashes and trailing-slash folders are ordinary keys). Checked on every write,
+/// read, change and delete of a key, so that the long-key placeholder (one NUL, `super::wire`)
+/// of a handler that forgot to read the key's header is refused rather than looked up.
 pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES || key.contains(&0) {
         return Err(StoreError::InvalidKey);

@@ -316,6 +316,8 @@ impl Gateway {
             &request,
             &self.cfg.limits,
         )?;
+        // The backend's own limits on the form's key (its length), as for any object route.
+        crate::request::route::route(route.tenant, Some(route.backend), &object)?;
         acl::translate_grants(&mut request, &self.users.load())?;
         let data = self.read_file(multipart, file).await?;
         if let Some(range) = range {

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::super::listing::{Page, Query};
 use super::super::lock;
 use super::{
-    db_error, now_millis, object_key, random_id, require_bucket, BucketRecord, Condition,
-    ObjectRecord, Objects, StoreError, BUCKETS, OBJECTS, VERSIONS,
+    check_key, db_error, now_millis, object_key, random_id, require_bucket, BucketRecord,
+    Condition, ObjectRecord, Objects, StoreError, BUCKETS, OBJECTS, VERSIONS,
 };
 
 /// Counter name → value.
@@ -396,6 +396,7 @@ impl Objects {
         id: Option<&str>,
         change: impl FnOnce(&mut ObjectRecord) -> Result<(), StoreError>,
     ) -> Result<ObjectRecord, StoreError> {
+        check_key(key)?;
         let tx = self.db.begin_write().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let record = {
@@ -454,6 +455,7 @@ impl Objects {
         id: Option<&str>,
         bypass: bool,
     ) -> Result<Deleted, StoreError> {
+        check_key(key)?;
         let tx = self.db.begin_write().map_err(db_error)?;
         let state = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?.versioning;
         let (deleted, gone) = match (id, state) {
