@@ -153,8 +153,9 @@ async fn rules_answered_before_the_backend() {
             501,
             "NotImplemented",
         )
-        .header("content-length", "0")
-        .header("x-hcp-labelretentionhold", r#"[{"id":"L1","hold":true}]"#),
+        .header("content-length", "26")
+        .header("x-hcp-labelretentionhold", r#"[{"id":"L1","hold":true}]"#)
+        .body(b"<CompleteMultipartUpload/>"),
         case(22, "PUT", format!("/{b}?acl"), 400, "InvalidArgument")
             .header("x-amz-acl", "everyone"),
         case(26, "PUT", format!("/{b}/k"), 400, "EntityTooLarge")

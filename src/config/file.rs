@@ -238,6 +238,23 @@ pub struct TenantEntry {
     /// exists, as an object or as a folder, in a bucket without versioning is 409).
     #[serde(default)]
     pub overwrite: Overwrite,
+    /// Which of HCP's retention modes the tenant's namespaces emulate with S3 Object Lock:
+    /// `off` (the default: `x-hcp-retention` and its kin are refused), `enterprise`
+    /// (privileged users may delete under retention: governance mode) or `compliance`.
+    #[serde(default)]
+    pub retention: RetentionMode,
+    /// HCP's retention classes: name → an `A+…` offset or a special value (`-1`, `0`, `-2`).
+    #[serde(default)]
+    pub retention_classes: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetentionMode {
+    #[default]
+    Off,
+    Enterprise,
+    Compliance,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

@@ -55,6 +55,14 @@ pub struct Tenant {
     pub bucket_prefix: String,
     pub anonymous: Vec<Grant>,
     pub overwrite: Overwrite,
+    pub retention: TenantRetention,
+}
+
+/// How a tenant keeps HCP's retention (`retention` and `retention_classes` of `[[tenants]]`).
+#[derive(Debug, Clone, Default)]
+pub struct TenantRetention {
+    pub mode: RetentionMode,
+    pub classes: crate::hcp::retention::Classes,
 }
 
 #[derive(Debug, Clone)]

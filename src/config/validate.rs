@@ -656,6 +656,34 @@ fn build_domains(given: &[String], errors: &mut Vec<String>) -> Vec<String> {
     domains
 }
 
+/// A tenant's retention mode and classes; a class is an `A+…` offset or a special value
+/// (what HCP's classes are), anything else an error.
+fn tenant_retention(t: &TenantEntry, errors: &mut Vec<String>) -> TenantRetention {
+    use crate::hcp::retention::{Base, Value};
+    let mut classes = crate::hcp::retention::Classes::new();
+    for (name, value) in &t.retention_classes {
+        match Value::parse(value) {
+            Ok(v @ (Value::Special(_) | Value::Offset(Base::Added, _))) => {
+                classes.insert(name.clone(), v);
+            }
+            _ => errors.push(format!(
+                "tenants.{}.retention_classes.{name}: {value:?} is not an A+ offset or -1, 0, -2",
+                t.name
+            )),
+        }
+    }
+    if !classes.is_empty() && t.retention == RetentionMode::Off {
+        errors.push(format!(
+            "tenants.{}: retention_classes need retention = \"enterprise\" or \"compliance\"",
+            t.name
+        ));
+    }
+    TenantRetention {
+        mode: t.retention,
+        classes,
+    }
+}
+
 /// The `[[tenants]]`: names, backends, prefixes, anonymous grants.
 fn build_tenants(
     entries: &[TenantEntry],
@@ -712,6 +740,7 @@ fn build_tenants(
             bucket_prefix: t.bucket_prefix.clone(),
             anonymous,
             overwrite: t.overwrite,
+            retention: tenant_retention(t, errors),
         };
         if tenants.insert(tenant.name.clone(), tenant).is_some() {
             errors.push(format!("tenants: name {:?} is used twice", t.name));

@@ -33,6 +33,18 @@ pub enum Base {
     Now,
 }
 
+impl Setting {
+    /// Whether the setting keeps the object from being deleted at `now` (but by a privileged
+    /// delete).
+    pub fn in_force(self, now: i64) -> bool {
+        match self {
+            Setting::Allowed => false,
+            Setting::Until(t) => t > now,
+            Setting::Prohibited | Setting::Unspecified => true,
+        }
+    }
+}
+
 /// A value as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -261,8 +273,9 @@ pub fn answer(setting: Setting) -> String {
 }
 
 /// How a setting is kept at an S3 Object Lock backend: a retain-until date (seconds), or none.
-/// `-1` and `-2` are dates no retention reaches, told apart by their day (RGW keeps dates as
-/// nanoseconds since 1970, so they stay before 2554).
+/// `-1` and `-2` are dates no retention reaches, told apart by their day. Ceph RGW keeps a
+/// retain-until date in 32 bits of seconds (a later date wraps round to an earlier one), so
+/// both are in February 2106 and dates from then on are not kept ([`keepable`]).
 pub fn lock_until(setting: Setting) -> Option<i64> {
     match setting {
         Setting::Allowed => None,
@@ -282,10 +295,65 @@ pub fn setting_of(until: Option<i64>) -> Setting {
     }
 }
 
-/// 2500-12-31T00:00:00Z.
-const PROHIBITED_UNTIL: i64 = 16_756_675_200;
-/// 2500-12-30T00:00:00Z.
+/// S3 Object Lock's retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// What a new object is stored with at the backend: an Object Lock retention (mode and
+/// retain-until date, seconds) and a legal hold, each where HCP's headers asked for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Protection {
+    pub retention: Option<(LockMode, i64)>,
+    pub hold: Option<bool>,
+}
+
+impl Protection {
+    /// `setting` ([`keepable`]) and `hold` kept as Object Lock in a namespace of `mode`: a date or `-1` in the
+    /// namespace's mode (enterprise: governance, which a privileged delete may bypass;
+    /// compliance: compliance), `-2` always in governance (it must be able to become `0`), `0`
+    /// as no retention.
+    pub fn of(setting: Option<Setting>, hold: Option<bool>, compliance: bool) -> Protection {
+        let retention = setting.and_then(|s| {
+            let mode = match s {
+                Setting::Unspecified => LockMode::Governance,
+                _ if compliance => LockMode::Compliance,
+                _ => LockMode::Governance,
+            };
+            lock_until(s).map(|until| (mode, until))
+        });
+        Protection { retention, hold }
+    }
+}
+
+/// Whether a setting can be kept: a date before `-2`'s (6 February 2106, the last day every
+/// Object Lock backend keeps).
+pub fn keepable(setting: Setting) -> Result<Setting, Refusal> {
+    match setting {
+        Setting::Until(t) if t >= UNSPECIFIED_UNTIL => Err(Refusal::Invalid(
+            "retention dates end before 2106-02-06 in this storage (use -1 for ever)".into(),
+        )),
+        s => Ok(s),
+    }
+}
+
+/// 2106-02-07T00:00:00Z, the last midnight of 32-bit seconds.
+const PROHIBITED_UNTIL: i64 = 4_294_944_000;
+/// 2106-02-06T00:00:00Z.
 const UNSPECIFIED_UNTIL: i64 = PROHIBITED_UNTIL - 86_400;
+/// The latest retain-until date a backend is asked to keep.
+pub const LATEST_UNTIL: i64 = UNSPECIFIED_UNTIL - 1;
 
 #[cfg(test)]
 mod tests {
@@ -480,7 +548,7 @@ mod tests {
             0 => Setting::Allowed,
             1 => Setting::Prohibited,
             2 => Setting::Unspecified,
-            _ => Setting::Until(now + rng.gen_range(-400_000_000..400_000_000)),
+            _ => Setting::Until(now + rng.gen_range(-400_000_000..(LATEST_UNTIL - now))),
         };
         for _ in 0..20_000 {
             let terms: [i64; 7] = std::array::from_fn(|_| rng.gen_range(0..=MAX_TERM / 50));
@@ -518,7 +586,11 @@ mod tests {
         for s in [Allowed, Prohibited, Unspecified, Until(1_450_137_600)] {
             assert_eq!(setting_of(lock_until(s)), s, "{s:?}");
         }
-        assert_eq!(PROHIBITED_UNTIL, at("2500-12-31T00:00:00Z"));
+        assert_eq!(PROHIBITED_UNTIL, at("2106-02-07T00:00:00Z"));
+        assert!(PROHIBITED_UNTIL <= i64::from(u32::MAX));
+        assert!(keepable(Until(LATEST_UNTIL)).is_ok());
+        assert!(keepable(Until(LATEST_UNTIL + 1)).is_err());
+        assert!(keepable(Prohibited).is_ok());
         assert_eq!(answer(Until(1_450_137_600)), "1450137600");
         assert_eq!(answer(Unspecified), "-2");
     }

@@ -80,6 +80,9 @@ pub enum Permission {
     /// Deleting a specific version of an object, for good (HCP's purge; S3's
     /// `s3:DeleteObjectVersion`): more than a delete, which only hides the object.
     Purge,
+    /// HCP's privileged permission: holds (`x-hcp-retentionhold`) and privileged deletes
+    /// (`x-hcp-privileged`) of objects under retention.
+    Privileged,
     // HCP's S3 Object Lock permissions (manual, "S3 Object Lock Permissions").
     GetBucketObjectLockConfiguration,
     PutBucketObjectLockConfiguration,
@@ -102,6 +105,7 @@ impl Permission {
         (Permission::WriteAcl, "write-acl"),
         (Permission::Admin, "admin"),
         (Permission::Purge, "purge"),
+        (Permission::Privileged, "privileged"),
         (
             Permission::GetBucketObjectLockConfiguration,
             "get-bucket-object-lock-configuration",
@@ -130,7 +134,10 @@ impl Permission {
         all
     };
     /// HCP's seven S3 Object Lock permissions, as one name: the last seven of `NAMED`.
-    const OBJECT_LOCK: &'static [Permission] = Permission::ALL.as_slice().split_at(7).1;
+    const OBJECT_LOCK: &'static [Permission] = Permission::ALL
+        .as_slice()
+        .split_at(Permission::NAMED.len() - 7)
+        .1;
 
     /// Parses a configuration name; `all` stands for every permission, `object-lock` for the
     /// seven S3 Object Lock permissions.
@@ -245,7 +252,9 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
 ///   put-object-legal-hold, a bucket created with Object Lock put-bucket-object-lock-configuration
 ///   (as S3 asks for `s3:PutObjectRetention`, `s3:PutObjectLegalHold`, and
 ///   `s3:PutBucketObjectLockConfiguration`);
-/// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention.
+/// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention;
+/// - HCP's hold headers (`x-hcp-retentionhold`, `x-hcp-labelretentionhold`) on a write and
+///   `x-hcp-privileged` on a delete need HCP's privileged permission.
 pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Permission> {
     use Operation::*;
     let has = |name: &str| headers.contains_key(name);
@@ -274,6 +283,11 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
     if op == CreateBucket && locked_bucket {
         needs.push(Permission::PutBucketObjectLockConfiguration);
+    }
+    // HCP's holds and privileged deletes need its privileged permission.
+    let hold = has("x-hcp-retentionhold") || has("x-hcp-labelretentionhold");
+    if (write && hold) || (matches!(op, DeleteObject | DeleteObjects) && has("x-hcp-privileged")) {
+        needs.push(Permission::Privileged);
     }
     let bypass = headers
         .get("x-amz-bypass-governance-retention")

@@ -192,6 +192,22 @@ impl Query {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
     pairs: Vec<(&'static str, String)>,
+    /// What the gateway decided the request does besides its parameters (never from the
+    /// client's query): rendered as the backend's headers by `sign`.
+    pub effects: Effects,
+}
+
+/// Effects the gateway adds to an operation, each decided by a phase that checked it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// HCP's retention and hold for a new object, as S3 Object Lock (`x-hcp-retention`,
+    /// `x-hcp-retentionhold` in a namespace that keeps retention).
+    pub protection: Option<crate::hcp::retention::Protection>,
+    /// A bucket created in a namespace that keeps retention is created with Object Lock.
+    pub lock_bucket: bool,
+    /// A privileged delete (`x-hcp-privileged` in an enterprise namespace): S3's governance
+    /// bypass.
+    pub bypass_governance: bool,
 }
 
 impl Params {

@@ -281,6 +281,7 @@ impl Gateway {
         if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }
+        crate::request::validate::probes::check_retained(self, call.op, call.params, at).await?;
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(self, s.req_header(), call.op, at)
                 .await?,

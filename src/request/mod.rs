@@ -99,7 +99,9 @@ enum Flow {
 }
 
 /// What the phases before forwarding decided: a request ready to sign and forward, or a form
-/// upload, whose credentials and object are in its body.
+/// upload, whose credentials and object are in its body. (One lives on the stack per request:
+/// boxing the larger variant would cost an allocation per request instead.)
+#[allow(clippy::large_enum_variant)]
 enum Planned<'a> {
     Request(Plan<'a>),
     Form { target: Target, route: Route<'a> },

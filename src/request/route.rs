@@ -189,6 +189,7 @@ mod tests {
             bucket_prefix: "t-".into(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime::for_tests();
@@ -211,6 +212,7 @@ mod tests {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         let target = |len: usize| Target {
             tenant: "t".into(),
@@ -239,6 +241,7 @@ mod tests {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         let target = |bucket: &str, key: Option<&str>| Target {
             tenant: "t".into(),

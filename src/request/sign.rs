@@ -8,7 +8,7 @@ use percent_encoding::percent_decode;
 use pingora::http::RequestHeader;
 
 use crate::request::address::Target;
-use crate::request::classify::{Operation, Params};
+use crate::request::classify::{Effects, Operation, Params};
 use base64::Engine as _;
 
 use crate::backend::credentials::SigningCredentials;
@@ -224,6 +224,7 @@ pub fn backend_request(
     req.set_raw_path(&target_bytes)
         .expect("canonical targets are valid");
     defined_headers(&mut req, &out, route, body.framing);
+    effect_headers(&mut req, out.op, &out.params.effects);
     if let Some(key) = out.target.key() {
         long_key_header(&mut req, wire::KEY_HEADER, &key, route);
     }
@@ -350,6 +351,42 @@ fn defined_headers(
             req.append_header(name.clone(), value.clone())
                 .expect("valid header");
         }
+    }
+}
+
+/// The effects the gateway decided on (`Params::effects`), as the S3 headers that carry them
+/// out: HCP's retention and hold of a new object as Object Lock, a retention namespace's new
+/// bucket with Object Lock. They replace any client header of the same name.
+fn effect_headers(req: &mut RequestHeader, op: Operation, effects: &Effects) {
+    use Operation::*;
+    let write = matches!(op, PutObject | CopyObject | CreateMultipartUpload);
+    if let Some(p) = effects.protection.filter(|_| write) {
+        if let Some((mode, until)) = p.retention {
+            let date = time::OffsetDateTime::from_unix_timestamp(until)
+                .ok()
+                .and_then(|d| {
+                    d.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .expect("retention dates are before 2554");
+            req.insert_header("x-amz-object-lock-mode", mode.as_str())
+                .expect("static");
+            req.insert_header("x-amz-object-lock-retain-until-date", date)
+                .expect("a date");
+        }
+        if let Some(hold) = p.hold {
+            let status = if hold { "ON" } else { "OFF" };
+            req.insert_header("x-amz-object-lock-legal-hold", status)
+                .expect("static");
+        }
+    }
+    if effects.bypass_governance && matches!(op, DeleteObject | DeleteObjects) {
+        req.insert_header("x-amz-bypass-governance-retention", "true")
+            .expect("static");
+    }
+    if effects.lock_bucket && op == CreateBucket {
+        req.insert_header("x-amz-bucket-object-lock-enabled", "true")
+            .expect("static");
     }
 }
 
@@ -557,6 +594,7 @@ mod obs_tests {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_528_268_920);
         for c in &v.case {
@@ -650,6 +688,7 @@ mod token_tests {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         let mut backend = BackendRuntime::for_tests();
         backend.signing = signing;
@@ -946,6 +985,7 @@ mod oracle_tests {
             bucket_prefix: "ta-".into(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         // The embedded store, which takes long keys in a header, and a backend that does not.
         let store = BackendRuntime::for_tests();

@@ -242,6 +242,20 @@ pub async fn start_with(backend: Backend, bucket_prefix: &str, extra: &str) -> O
     Some(start_text(&text, dir, backend).await)
 }
 
+/// As [`start_with`], with `settings` (lines) added to tenant `t`'s section.
+pub async fn start_with_tenant(
+    backend: Backend,
+    settings: &str,
+    extra: &str,
+) -> Option<TestGateway> {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = backend.config_entry(&dir.path().join("data"))?;
+    let line = "bucket_prefix = \"\"\n";
+    let base = base_config("").replacen(line, &format!("{line}{settings}\n"), 1);
+    let text = format!("{base}\n{extra}\n{entry}");
+    Some(start_text(&text, dir, backend).await)
+}
+
 pub async fn start_text(text: &str, dir: tempfile::TempDir, backend: Backend) -> TestGateway {
     hcp_s3_gateway::observe::logging::init(hcp_s3_gateway::config::LogFormat::Text, "warn");
     let cfg =

@@ -258,7 +258,7 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
         if lower == "tagging"
             || crate::request::validate::backend_directive(&lower)
             || crate::request::validate::UNSUPPORTED_HEADERS.contains(&lower.as_str())
-            || crate::request::validate::HCP_RETENTION_HEADERS.contains(&lower.as_str())
+            || crate::request::validate::retention::HCP_RETENTION_HEADERS.contains(&lower.as_str())
             // A form's policy, not the user's Object Lock permissions, would decide them.
             || crate::request::validate::OBJECT_LOCK_HEADERS.contains(&lower.as_str())
         {

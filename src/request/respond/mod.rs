@@ -63,7 +63,9 @@ impl Gateway {
                 }
             }
         }
-        self.stream_answer(s, x, up, &upstream).await
+        let retention = matches!(call.op, Operation::GetObject | Operation::HeadObject)
+            && call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
+        self.stream_answer(s, x, up, &upstream, retention).await
     }
 
     /// A buffered backend answer, settled into HCP's document or error.
@@ -130,9 +132,13 @@ impl Gateway {
         x: &mut Exchange,
         up: &mut Upstream,
         upstream: &ResponseHeader,
+        retention: bool,
     ) -> Flow {
         let status = upstream.status.as_u16();
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
+        if retention && (200..300).contains(&status) {
+            rewrite::add_hcp_retention(upstream, &mut resp);
+        }
         let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
         if !bodiless
             && !resp.headers.contains_key(http::header::CONTENT_LENGTH)

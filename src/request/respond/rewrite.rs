@@ -161,6 +161,37 @@ pub fn success_header(
     resp
 }
 
+/// An object's retention setting and hold, read from the backend's Object Lock headers (S3's
+/// `x-amz-object-lock-*`, OBS's `x-obs-object-lock-*`).
+pub fn object_lock_of(upstream: &ResponseHeader) -> (crate::hcp::retention::Setting, bool) {
+    let header = |name: &str| {
+        let obs = name.replacen("x-amz-", "x-obs-", 1);
+        upstream
+            .headers
+            .get(name)
+            .or_else(|| upstream.headers.get(obs.as_str()))
+            .and_then(|v| v.to_str().ok())
+    };
+    let until = header("x-amz-object-lock-retain-until-date").and_then(|d| {
+        time::OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(time::OffsetDateTime::unix_timestamp)
+    });
+    let held = header("x-amz-object-lock-legal-hold").is_some_and(|h| h.trim() == "ON");
+    (crate::hcp::retention::setting_of(until), held)
+}
+
+/// HCP's retention answer (`x-hcp-retention`, `x-hcp-retentionhold`) for a GET or HEAD in a
+/// namespace that keeps retention: the setting as HCP writes it (`0`, `-1`, `-2` or seconds
+/// since 1970) and whether the object is on hold.
+pub fn add_hcp_retention(upstream: &ResponseHeader, resp: &mut ResponseHeader) {
+    let (setting, held) = object_lock_of(upstream);
+    resp.insert_header("x-hcp-retention", crate::hcp::retention::answer(setting))
+        .expect("digits");
+    resp.insert_header("x-hcp-retentionhold", if held { "true" } else { "false" })
+        .expect("static");
+}
+
 /// Drops a leading XML declaration: after keep-alive whitespace a declaration would make the
 /// document ill-formed, while whitespace before the root element is allowed.
 pub fn without_declaration(doc: Bytes) -> Bytes {
@@ -668,6 +699,7 @@ mod tests {
             bucket_prefix: "t1-".into(),
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
         };
         let backend = BackendRuntime::for_tests();
         f(&Route {

@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub(crate) mod probes;
+pub mod retention;
 pub mod uploads;
 
 use pingora::http::RequestHeader;
@@ -118,16 +119,6 @@ pub const OBJECT_LOCK_HEADERS: &[&str] = &[
     "x-amz-object-lock-legal-hold",
 ];
 
-/// HCP's retention and hold headers (manual, "Retention-related request headers" and labeled
-/// holds). Not carried out yet on any backend, so refused (rule 39) on every write that could
-/// carry them rather than dropped: an object whose client asked to protect it is never stored
-/// unprotected with a 200.
-pub const HCP_RETENTION_HEADERS: &[&str] = &[
-    "x-hcp-retention",
-    "x-hcp-retentionhold",
-    "x-hcp-labelretentionhold",
-];
-
 /// HCP bucket names: 3–63 characters, letters, digits and hyphens, no leading or trailing hyphen,
 /// not starting with `xn--` (HCP 9.2 "Bucket and object properties").
 pub fn valid_bucket_name(name: &str) -> bool {
@@ -221,6 +212,11 @@ fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError>
             if date <= time::OffsetDateTime::now_utc() {
                 return Err(invalid("The retain until date must be in the future."));
             }
+            // Ceph RGW keeps the date in 32 bits of seconds: a later one would wrap round to
+            // an earlier date, a retention shorter than asked.
+            if date.unix_timestamp() > crate::hcp::retention::LATEST_UNTIL {
+                return Err(invalid("The retain until date must be before 2106-02-06."));
+            }
         }
         if given("x-amz-object-lock-legal-hold").is_some_and(|h| !matches!(h, "ON" | "OFF")) {
             return Err(invalid_header("x-amz-object-lock-legal-hold", "ON or OFF"));
@@ -236,30 +232,6 @@ fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError>
         }
     }
     Ok(())
-}
-
-/// Rule 39 for HCP's retention headers ([`HCP_RETENTION_HEADERS`]) on the writes that define
-/// them.
-fn refuse_hcp_retention(op: Operation, req: &RequestHeader) -> Result<(), HcpError> {
-    use Operation::*;
-    if !matches!(
-        op,
-        PutObject | CopyObject | CreateMultipartUpload | CompleteMultipartUpload
-    ) {
-        return Ok(());
-    }
-    match req
-        .headers
-        .keys()
-        .map(|n| n.as_str())
-        .find(|n| HCP_RETENTION_HEADERS.contains(n))
-    {
-        Some(name) => Err(HcpError::new(HcpCode::NotImplemented).with_message(format!(
-            "The {name} header is not supported by this bucket's storage: the object would \
-             not be protected."
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Rule 39 and seed 002 for headers: sub-resources and headers the gateway does not offer, one-valued headers given twice, headers invalid for the operation.
@@ -301,7 +273,6 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
                 .with_message(format!("The {name} header is not supported.")));
         }
     }
-    refuse_hcp_retention(op, req)?;
     check_object_lock(op, req)?;
     // Seed 002 again, for writes: KMS keys (which would encrypt under any key the gateway's
     // backend account may use) and storage classes that need a restore (not offered) are

@@ -121,6 +121,47 @@ fn bucket_of(target: &Target) -> Target {
     }
 }
 
+/// HCP's answers for an object under retention or on hold, in a namespace that keeps retention
+/// (where every bucket keeps versions at the backend, so the backend itself would store a new
+/// version or a delete marker): a new version over it is 403, a delete of it 409 — a
+/// privileged delete (`bypass`) passes retention, never a hold. A delete naming a version is
+/// the backend's to refuse (its lock is on that version).
+pub(in crate::request) async fn check_retained(
+    probe: &dyn Probe,
+    op: Operation,
+    params: &Params,
+    at: At<'_>,
+) -> Result<(), HcpError> {
+    let writes = matches!(op, Operation::PutObject | Operation::CopyObject);
+    let deletes = op == Operation::DeleteObject && params.get("versionId").is_none();
+    if at.route.tenant.retention.mode == crate::config::RetentionMode::Off || !(writes || deletes) {
+        return Ok(());
+    }
+    let Some(head) = probe.object_head(at, None).await else {
+        return Ok(());
+    };
+    let (setting, held) = rewrite::object_lock_of(&head);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let retained = setting.in_force(now);
+    if writes && (retained || held) {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message(
+            "The object is under retention or on hold: no new version of it is stored.",
+        ));
+    }
+    if deletes && (held || (retained && !params.effects.bypass_governance)) {
+        return Err(
+            HcpError::new(HcpCode::OperationAborted).with_message(if held {
+                "The object is on hold."
+            } else {
+                "The object is under retention."
+            }),
+        );
+    }
+    Ok(())
+}
+
 /// AWS in us-east-1 (and what speaks its dialect there) answers CreateBucket on a bucket its
 /// caller owns with a plain 200 and resets its ACL: the gateway asks first and answers HCP's
 /// 200 BucketAlreadyOwnedByYou (or 409 BucketAlreadyExists) without re-creating it.
@@ -503,6 +544,7 @@ mod tests {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite,
+            retention: Default::default(),
         }
     }
 

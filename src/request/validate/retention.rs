@@ -1,0 +1,362 @@
+//! HCP's retention headers (manual, "Retention-related request headers"): turned into the
+//! effects a request has at an S3 Object Lock backend where the tenant keeps retention
+//! (`retention = "enterprise"` or `"compliance"`), refused everywhere else — never dropped.
+//!
+//! - `x-hcp-retention` and `x-hcp-retentionhold` on PUT and copy store the new object with an
+//!   Object Lock retention and legal hold (`hcp::retention::Protection`).
+//! - `x-hcp-privileged` on DELETE and multi-object delete is a privileged delete: governance
+//!   bypass in an enterprise namespace, refused in a compliance one.
+//! - A namespace that keeps retention creates its buckets with Object Lock.
+//!
+//! Not carried out yet, so 501: labeled holds, retention on multipart uploads, and retention
+//! changes of an existing object (copy onto itself).
+
+use pingora::http::RequestHeader;
+
+use crate::config::{RetentionMode, Tenant};
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::hcp::retention::{self, Context, Protection, Refusal, Setting, Value};
+use crate::request::address::Target;
+use crate::request::classify::{Effects, Operation};
+use crate::request::sign::CopySource;
+
+/// HCP's retention and hold headers of a write.
+pub const HCP_RETENTION_HEADERS: &[&str] = &[
+    "x-hcp-retention",
+    "x-hcp-retentionhold",
+    "x-hcp-labelretentionhold",
+];
+
+/// The privileged-delete header of DELETE and multi-object delete.
+pub const PRIVILEGED: &str = "x-hcp-privileged";
+
+fn not_offered(what: &str) -> HcpError {
+    HcpError::new(HcpCode::NotImplemented).with_message(format!(
+        "{what} is not supported by this bucket's storage: the object would not be protected."
+    ))
+}
+
+fn invalid(message: String) -> HcpError {
+    HcpError::new(HcpCode::InvalidArgument).with_message(message)
+}
+
+/// The effects HCP's retention headers give `op` in `tenant` at time `now` (seconds).
+pub fn effects(
+    op: Operation,
+    req: &RequestHeader,
+    target: &Target,
+    tenant: &Tenant,
+    now: i64,
+) -> Result<Effects, HcpError> {
+    use Operation::*;
+    let mode = tenant.retention.mode;
+    let mut effects = Effects {
+        lock_bucket: op == CreateBucket && mode != RetentionMode::Off,
+        ..Effects::default()
+    };
+    let header = |name: &str| {
+        req.headers
+            .get(name)
+            .map(|v| v.to_str().map(str::trim).unwrap_or("\u{0}"))
+    };
+    if matches!(op, DeleteObject | DeleteObjects) {
+        if let Some(value) = header(PRIVILEGED) {
+            effects.bypass_governance = privileged_delete(value, mode)?;
+        }
+        return Ok(effects);
+    }
+    let writes = matches!(
+        op,
+        PutObject | CopyObject | CreateMultipartUpload | CompleteMultipartUpload
+    );
+    let Some(first) = HCP_RETENTION_HEADERS
+        .iter()
+        .find(|n| req.headers.contains_key(**n))
+    else {
+        return Ok(effects);
+    };
+    if !writes {
+        return Ok(effects);
+    }
+    if mode == RetentionMode::Off {
+        return Err(not_offered(&format!("The {first} header")));
+    }
+    if header("x-hcp-labelretentionhold").is_some() {
+        return Err(not_offered("A labeled hold"));
+    }
+    if matches!(op, CreateMultipartUpload | CompleteMultipartUpload) {
+        return Err(not_offered("Retention on a multipart upload"));
+    }
+    if op == CopyObject && copies_onto_itself(req, target) {
+        return Err(not_offered("A retention change of an existing object"));
+    }
+    if req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-object-lock-"))
+    {
+        return Err(invalid(
+            "Give HCP's retention headers or S3 Object Lock's, not both.".into(),
+        ));
+    }
+    let setting = match header("x-hcp-retention") {
+        None => None,
+        Some(raw) => Some(new_object_setting(raw, tenant, now)?),
+    };
+    let hold = match header("x-hcp-retentionhold") {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(_) => return Err(invalid("x-hcp-retentionhold is true or false.".into())),
+    };
+    effects.protection = Some(Protection::of(
+        setting,
+        hold,
+        mode == RetentionMode::Compliance,
+    ));
+    Ok(effects)
+}
+
+/// The setting `raw` gives an object added now.
+fn new_object_setting(raw: &str, tenant: &Tenant, now: i64) -> Result<Setting, HcpError> {
+    let ctx = Context {
+        now,
+        added: now,
+        current: Setting::Allowed,
+    };
+    Value::parse(raw)
+        .and_then(|v| retention::resolve(&v, &ctx, &tenant.retention.classes))
+        .and_then(retention::keepable)
+        .map_err(|r| match r {
+            Refusal::Invalid(why) | Refusal::NotAllowed(why) => {
+                invalid(format!("x-hcp-retention: {why}."))
+            }
+        })
+}
+
+/// `x-hcp-privileged` (any text of up to 1,024 characters): a governance bypass where the
+/// namespace is enterprise; compliance allows no privileged delete.
+fn privileged_delete(value: &str, mode: RetentionMode) -> Result<bool, HcpError> {
+    if value.chars().count() > 1024 || value.contains('\u{0}') {
+        return Err(invalid(
+            "x-hcp-privileged is UTF-8 text of up to 1,024 characters.".into(),
+        ));
+    }
+    match mode {
+        RetentionMode::Off => Err(not_offered("A privileged delete")),
+        RetentionMode::Compliance => Err(HcpError::new(HcpCode::AccessDenied).with_message(
+            "This namespace keeps compliance retention: objects under retention are never deleted.",
+        )),
+        RetentionMode::Enterprise => Ok(true),
+    }
+}
+
+/// Whether a copy's source is its own target (HCP's way to change an object's retention).
+fn copies_onto_itself(req: &RequestHeader, target: &Target) -> bool {
+    req.headers
+        .get("x-amz-copy-source")
+        .and_then(|v| CopySource::parse(v.as_bytes()))
+        .is_some_and(|s| {
+            Some(s.bucket.as_str()) == target.bucket.as_deref()
+                && target.key().is_some_and(|k| *k == s.key[..])
+        })
+}
+
+#[cfg(test)]
+// A test reads as one table of cases: the screen-length rule is for the request path itself.
+#[allow(clippy::too_many_lines)]
+mod tests {
+    use super::*;
+
+    fn tenant(mode: RetentionMode) -> Tenant {
+        let mut classes = retention::Classes::new();
+        classes.insert("Seven".into(), Value::parse("A+7y").unwrap());
+        Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+            retention: crate::config::TenantRetention { mode, classes },
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(b"k".to_vec()),
+            virtual_host: false,
+        }
+    }
+
+    fn run(
+        op: Operation,
+        mode: RetentionMode,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Effects, HcpError> {
+        let mut req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+        for (n, v) in headers {
+            req.insert_header(*n, *v).unwrap();
+        }
+        effects(op, &req, &target(), &tenant(mode), 1_800_000_000)
+    }
+
+    fn code(r: Result<Effects, HcpError>) -> (u16, HcpCode) {
+        let e = r.unwrap_err();
+        (e.status, e.code)
+    }
+
+    #[test]
+    fn retention_and_hold_become_object_lock_in_the_namespace_s_mode() {
+        use crate::hcp::retention::LockMode;
+        let e = run(
+            Operation::PutObject,
+            RetentionMode::Enterprise,
+            &[("x-hcp-retention", "A+1d"), ("x-hcp-retentionhold", "TRUE")],
+        )
+        .unwrap();
+        let p = e.protection.unwrap();
+        assert_eq!(p.retention, Some((LockMode::Governance, 1_800_086_400)));
+        assert_eq!(p.hold, Some(true));
+        let e = run(
+            Operation::CopyObject,
+            RetentionMode::Compliance,
+            &[
+                ("x-hcp-retention", "C+Seven"),
+                ("x-amz-copy-source", "/b/other"),
+            ],
+        )
+        .unwrap();
+        let (mode, _) = e.protection.unwrap().retention.unwrap();
+        assert_eq!(mode, LockMode::Compliance);
+        // -2 stays in governance, so that it can become 0; 0 is no retention.
+        let e = run(
+            Operation::PutObject,
+            RetentionMode::Compliance,
+            &[("x-hcp-retention", "-2")],
+        );
+        assert_eq!(
+            e.unwrap().protection.unwrap().retention.unwrap().0,
+            LockMode::Governance
+        );
+        let e = run(
+            Operation::PutObject,
+            RetentionMode::Compliance,
+            &[("x-hcp-retention", "0")],
+        );
+        assert_eq!(e.unwrap().protection.unwrap().retention, None);
+        // A retention namespace's buckets are created with Object Lock.
+        let e = run(Operation::CreateBucket, RetentionMode::Enterprise, &[]).unwrap();
+        assert!(e.lock_bucket);
+        assert!(
+            !run(Operation::CreateBucket, RetentionMode::Off, &[])
+                .unwrap()
+                .lock_bucket
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_kept_is_refused() {
+        use Operation::*;
+        use RetentionMode::*;
+        let not_implemented = (501, HcpCode::NotImplemented);
+        let invalid = (400, HcpCode::InvalidArgument);
+        for (op, mode, headers, expected) in [
+            (
+                PutObject,
+                Off,
+                vec![("x-hcp-retention", "A+7y")],
+                not_implemented,
+            ),
+            (
+                PutObject,
+                Enterprise,
+                vec![("x-hcp-labelretentionhold", "[]")],
+                not_implemented,
+            ),
+            (
+                CompleteMultipartUpload,
+                Enterprise,
+                vec![("x-hcp-retention", "0")],
+                not_implemented,
+            ),
+            (
+                CreateMultipartUpload,
+                Enterprise,
+                vec![("x-hcp-retention", "0")],
+                not_implemented,
+            ),
+            (
+                CopyObject,
+                Enterprise,
+                vec![("x-hcp-retention", "A+1y"), ("x-amz-copy-source", "/b/k")],
+                not_implemented,
+            ),
+            (
+                PutObject,
+                Enterprise,
+                vec![("x-hcp-retention", "soon")],
+                invalid,
+            ),
+            (
+                PutObject,
+                Enterprise,
+                vec![("x-hcp-retention", "R+1d")],
+                invalid,
+            ),
+            (
+                PutObject,
+                Enterprise,
+                vec![("x-hcp-retention", "C+Nine")],
+                invalid,
+            ),
+            (
+                PutObject,
+                Enterprise,
+                vec![("x-hcp-retentionhold", "yes")],
+                invalid,
+            ),
+            (
+                PutObject,
+                Enterprise,
+                vec![
+                    ("x-hcp-retention", "0"),
+                    ("x-amz-object-lock-legal-hold", "ON"),
+                ],
+                invalid,
+            ),
+            (
+                DeleteObject,
+                Off,
+                vec![("x-hcp-privileged", "audit 7")],
+                not_implemented,
+            ),
+            (
+                DeleteObject,
+                Compliance,
+                vec![("x-hcp-privileged", "audit 7")],
+                (403, HcpCode::AccessDenied),
+            ),
+        ] {
+            assert_eq!(
+                code(run(op, mode, &headers)),
+                expected,
+                "{op:?} {mode:?} {headers:?}"
+            );
+        }
+        let privileged = run(
+            Operation::DeleteObjects,
+            Enterprise,
+            &[("x-hcp-privileged", "x")],
+        );
+        assert!(privileged.unwrap().bypass_governance);
+        let long = "x".repeat(1025);
+        let e = run(
+            Operation::DeleteObject,
+            Enterprise,
+            &[("x-hcp-privileged", &long)],
+        );
+        assert_eq!(code(e), invalid);
+    }
+}
