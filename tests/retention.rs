@@ -358,12 +358,40 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
         "a refused request reached the backend"
     );
 
-    // The hold released (S3's legal hold), a privileged delete passes retention.
-    let off = ObjectLockLegalHold::builder()
-        .status(ObjectLockLegalHoldStatus::Off)
-        .build();
-    let release = s3.put_object_legal_hold().bucket(&bucket).key("doc");
-    release.legal_hold(off).send().await.unwrap();
+    // HCP's way to change them: a copy onto itself. No change while held; released and
+    // lengthened in one request; never shortened; no new version stored.
+    let onto_itself = format!("/{bucket}/doc");
+    let copy = |extra: &'static [(&'static str, &'static str)]| {
+        let mut headers = vec![("x-amz-copy-source", onto_itself.as_str())];
+        headers.extend_from_slice(extra);
+        headers
+    };
+    let longer = copy(&[("x-hcp-retention", "A+2d")]);
+    let r = as_user(&gw, admin, "PUT", &target, &longer, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let release = copy(&[
+        ("x-hcp-retention", "A+2d"),
+        ("x-hcp-retentionhold", "false"),
+    ]);
+    let r = as_user(&gw, writer, "PUT", &target, &release, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let r = as_user(&gw, admin, "PUT", &target, &release, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<CopyObjectResult>"), "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    let longer_until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
+    // (A counts from the backend's Last-Modified, to the second.)
+    let two_days = longer_until - (until + 86_400);
+    assert!(
+        two_days.abs() <= 2,
+        "{longer_until} is not two days after storing"
+    );
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    let shorter = copy(&[("x-hcp-retention", "A+1d")]);
+    let r = as_user(&gw, admin, "PUT", &target, &shorter, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let versions = s3.list_object_versions().bucket(&bucket).send().await;
+    assert_eq!(versions.unwrap().versions().len(), 1, "a copy was stored");
     let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
     r.assert_hcp_error(409, "OperationAborted");
     let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
@@ -380,6 +408,36 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
         assert_eq!(head.header("x-hcp-retention"), Some(answer), "{value}");
         assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
     }
+    // -2 becomes 0 (the lock removed), -1 never changes.
+    for (key, value, status) in [("special-2", "0", 200), ("special-1", "A+1d", 403)] {
+        let target = format!("/{bucket}/{key}");
+        let source = format!("/{bucket}/{key}");
+        let headers = [
+            ("x-amz-copy-source", source.as_str()),
+            ("x-hcp-retention", value),
+        ];
+        let r = as_user(&gw, admin, "PUT", &target, &headers, b"").await;
+        assert_eq!(r.status, status, "{key} to {value}: {}", r.text());
+    }
+    // (Ceph RGW cannot remove a retention: there it ends two seconds later, and reads back so.)
+    let special = format!("/{bucket}/special-2");
+    let head = as_user(&gw, admin, "HEAD", &special, &[], b"").await;
+    let removed = head.header("x-hcp-retention").unwrap();
+    let ended = removed.parse::<i64>().is_ok_and(|t| t <= now_secs() + 2);
+    assert!(
+        removed == "0" || (backend == Backend::Rgw && ended),
+        "{removed}"
+    );
+    let head = as_user(
+        &gw,
+        admin,
+        "HEAD",
+        &format!("/{bucket}/special-1"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(head.header("x-hcp-retention"), Some("-1"));
     let key = format!("/{bucket}/class");
     let r = as_user(
         &gw,

@@ -217,12 +217,20 @@ pub fn resolve(value: &Value, ctx: &Context, classes: &Classes) -> Result<Settin
                 .map(Setting::Until)
                 .ok_or_else(|| Refusal::Invalid("the offset leaves the calendar".into()))
         }
-        Value::Class(name) => match classes.get(name) {
+        Value::Class(_) => resolve(&expand(value.clone(), classes)?, ctx, classes),
+    }
+}
+
+/// `value` with a class replaced by the class's value (an `A+` offset or a special value).
+pub fn expand(value: Value, classes: &Classes) -> Result<Value, Refusal> {
+    match value {
+        Value::Class(name) => match classes.get(&name) {
             Some(Value::Class(_)) | None => Err(Refusal::Invalid(format!(
                 "{name:?} is not a retention class of this namespace"
             ))),
-            Some(class) => resolve(class, ctx, classes),
+            Some(class) => Ok(class.clone()),
         },
+        v => Ok(v),
     }
 }
 

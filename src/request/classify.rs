@@ -198,8 +198,11 @@ pub struct Params {
 }
 
 /// Effects the gateway adds to an operation, each decided by a phase that checked it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
+    /// A copy onto itself that changes the object's retention or hold (HCP's way): carried out
+    /// as Object Lock requests instead of a copy (`request::retain`).
+    pub change: Option<crate::request::retain::Change>,
     /// HCP's retention and hold for a new object, as S3 Object Lock (`x-hcp-retention`,
     /// `x-hcp-retentionhold` in a namespace that keeps retention).
     pub protection: Option<crate::hcp::retention::Protection>,

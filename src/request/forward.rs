@@ -137,6 +137,9 @@ impl Gateway {
             may_purge,
             guards: Guards::default(),
         };
+        if let Some(change) = &params.effects.change {
+            return self.change_retention(s, x, &call, change).await;
+        }
         match self.send(s, x, &mut call, &auth.payload).await {
             Ok(up) => self.respond(s, x, &call, up).await,
             Err(stop) => self.stop(s, x, stop).await,

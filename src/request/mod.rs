@@ -10,7 +10,7 @@
 //! | 4 validate | [`validate`] (head rules, [`validate::acl`], [`validate::uploads`]) | a valid request |
 //! | 5 route | [`route`] | [`route::Route`]: backend and backend bucket |
 //! | 6 sign | [`sign`] | the backend request, built from the above only |
-//! | 7 forward | [`forward`] (checks that need the backend: [`validate::probes`]; bodies: [`body`]) | the backend's answer |
+//! | 7 forward | [`forward`] (checks that need the backend: [`validate::probes`]; bodies: [`body`]; HCP's retention change by copy onto itself: [`retain`]) | the backend's answer |
 //! | 8 respond | [`respond`] (rewrite, settle, complete, long complete) | HCP's answer |
 //!
 //! Phases 1–5 run in [`plan`]; form uploads take [`post_object`] through the same phases;
@@ -52,6 +52,7 @@ mod forward;
 mod plan;
 pub mod post_object;
 pub mod respond;
+pub mod retain;
 pub mod route;
 pub mod sign;
 pub mod validate;

@@ -8,8 +8,10 @@
 //!   bypass in an enterprise namespace, refused in a compliance one.
 //! - A namespace that keeps retention creates its buckets with Object Lock.
 //!
-//! Not carried out yet, so 501: labeled holds, retention on multipart uploads, and retention
-//! changes of an existing object (copy onto itself).
+//! - A copy onto itself with them changes the object's retention and hold
+//!   (`request::retain`), as HCP documents.
+//!
+//! Not carried out yet, so 501: labeled holds and retention on multipart uploads.
 
 use pingora::http::RequestHeader;
 
@@ -78,17 +80,64 @@ pub fn effects(
     if !writes {
         return Ok(effects);
     }
+    refuse_what_cannot_be_kept(op, req, mode, first)?;
+    let hold = match header("x-hcp-retentionhold") {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(_) => return Err(invalid("x-hcp-retentionhold is true or false.".into())),
+    };
+    if op == CopyObject {
+        if let Some(source) = onto_itself(req, target) {
+            // HCP's retention change: resolved against the object as it is, when carried out.
+            let value = match header("x-hcp-retention") {
+                None => None,
+                Some(raw) => Some(
+                    Value::parse(raw)
+                        .and_then(|v| retention::expand(v, &tenant.retention.classes))
+                        .map_err(|r| refusal(&r))?,
+                ),
+            };
+            effects.change = Some(crate::request::retain::Change {
+                value,
+                hold,
+                version: source.version_id,
+            });
+            return Ok(effects);
+        }
+    }
+    let setting = match header("x-hcp-retention") {
+        None => None,
+        Some(raw) => Some(new_object_setting(raw, tenant, now)?),
+    };
+    effects.protection = Some(Protection::of(
+        setting,
+        hold,
+        mode == RetentionMode::Compliance,
+    ));
+    Ok(effects)
+}
+
+/// What HCP's retention headers on a write cannot do here: anything where the tenant keeps no
+/// retention, labeled holds and multipart uploads anywhere (501); with S3's own Object Lock
+/// headers beside them (400).
+fn refuse_what_cannot_be_kept(
+    op: Operation,
+    req: &RequestHeader,
+    mode: RetentionMode,
+    first: &str,
+) -> Result<(), HcpError> {
     if mode == RetentionMode::Off {
         return Err(not_offered(&format!("The {first} header")));
     }
-    if header("x-hcp-labelretentionhold").is_some() {
+    if req.headers.contains_key("x-hcp-labelretentionhold") {
         return Err(not_offered("A labeled hold"));
     }
-    if matches!(op, CreateMultipartUpload | CompleteMultipartUpload) {
+    if matches!(
+        op,
+        Operation::CreateMultipartUpload | Operation::CompleteMultipartUpload
+    ) {
         return Err(not_offered("Retention on a multipart upload"));
-    }
-    if op == CopyObject && copies_onto_itself(req, target) {
-        return Err(not_offered("A retention change of an existing object"));
     }
     if req
         .headers
@@ -99,22 +148,7 @@ pub fn effects(
             "Give HCP's retention headers or S3 Object Lock's, not both.".into(),
         ));
     }
-    let setting = match header("x-hcp-retention") {
-        None => None,
-        Some(raw) => Some(new_object_setting(raw, tenant, now)?),
-    };
-    let hold = match header("x-hcp-retentionhold") {
-        None => None,
-        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
-        Some(_) => return Err(invalid("x-hcp-retentionhold is true or false.".into())),
-    };
-    effects.protection = Some(Protection::of(
-        setting,
-        hold,
-        mode == RetentionMode::Compliance,
-    ));
-    Ok(effects)
+    Ok(())
 }
 
 /// The setting `raw` gives an object added now.
@@ -127,11 +161,16 @@ fn new_object_setting(raw: &str, tenant: &Tenant, now: i64) -> Result<Setting, H
     Value::parse(raw)
         .and_then(|v| retention::resolve(&v, &ctx, &tenant.retention.classes))
         .and_then(retention::keepable)
-        .map_err(|r| match r {
-            Refusal::Invalid(why) | Refusal::NotAllowed(why) => {
-                invalid(format!("x-hcp-retention: {why}."))
-            }
-        })
+        .map_err(|r| refusal(&r))
+}
+
+/// A value outside HCP's grammar, or one a new object cannot take: 400.
+fn refusal(r: &Refusal) -> HcpError {
+    match r {
+        Refusal::Invalid(why) | Refusal::NotAllowed(why) => {
+            invalid(format!("x-hcp-retention: {why}."))
+        }
+    }
 }
 
 /// `x-hcp-privileged` (any text of up to 1,024 characters): a governance bypass where the
@@ -151,12 +190,12 @@ fn privileged_delete(value: &str, mode: RetentionMode) -> Result<bool, HcpError>
     }
 }
 
-/// Whether a copy's source is its own target (HCP's way to change an object's retention).
-fn copies_onto_itself(req: &RequestHeader, target: &Target) -> bool {
+/// A copy's source when it is its own target (HCP's way to change an object's retention).
+fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
         .get("x-amz-copy-source")
         .and_then(|v| CopySource::parse(v.as_bytes()))
-        .is_some_and(|s| {
+        .filter(|s| {
             Some(s.bucket.as_str()) == target.bucket.as_deref()
                 && target.key().is_some_and(|k| *k == s.key[..])
         })
@@ -288,12 +327,6 @@ mod tests {
                 not_implemented,
             ),
             (
-                CopyObject,
-                Enterprise,
-                vec![("x-hcp-retention", "A+1y"), ("x-amz-copy-source", "/b/k")],
-                not_implemented,
-            ),
-            (
                 PutObject,
                 Enterprise,
                 vec![("x-hcp-retention", "soon")],
@@ -345,6 +378,18 @@ mod tests {
                 "{op:?} {mode:?} {headers:?}"
             );
         }
+        // A copy onto itself is a change, resolved when carried out; classes expanded now.
+        let onto_itself = [
+            ("x-hcp-retention", "C+Seven"),
+            ("x-amz-copy-source", "/b/k"),
+        ];
+        let change = run(CopyObject, Enterprise, &onto_itself)
+            .unwrap()
+            .change
+            .unwrap();
+        assert_eq!(change.value, Some(Value::parse("A+7y").unwrap()));
+        let unknown = [("x-hcp-retention", "C+Nine"), ("x-amz-copy-source", "/b/k")];
+        assert_eq!(code(run(CopyObject, Enterprise, &unknown)), invalid);
         let privileged = run(
             Operation::DeleteObjects,
             Enterprise,

@@ -1,0 +1,463 @@
+//! Phase 7 for HCP's retention change: an object copied onto itself with `x-hcp-retention` or
+//! `x-hcp-retentionhold` (HCP's documented way to change them, manual "Setting retention for an
+//! existing object") changes the object's Object Lock at the backend instead of copying it —
+//! no new object or version. The object's current lock is read with a HEAD, HCP's change rules
+//! decide (`hcp::retention::may_change`: lengthened, never shortened; `-1` never changes; no
+//! change while on hold), then the gateway's own `PUT ?legal-hold` and `PUT ?retention` carry
+//! it out through [`Retainer`], a typed client (the unit tests below use a fake).
+
+use crate::hcp::retention::{self, Context, LockMode, Protection, Refusal, Setting, Value};
+use crate::request::validate::probes::At;
+use crate::request::*;
+use forward::Call;
+
+/// A change asked for, validated: the value (classes already expanded) and the hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub value: Option<Value>,
+    pub hold: Option<bool>,
+    /// The source's `versionId`, where the copy named one.
+    pub version: Option<String>,
+}
+
+/// The object as the change found it, for the copy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::request) struct Changed {
+    pub etag: String,
+    pub last_modified: String,
+}
+
+/// The gateway's own requests of a retention change.
+#[async_trait]
+pub(in crate::request) trait Retainer: Send + Sync {
+    /// The object's header (200), or `None`.
+    async fn head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
+    /// `PUT ?retention` of the version: `retention` or none; the backend's status.
+    async fn put_retention(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        retention: Option<(LockMode, i64)>,
+        bypass: bool,
+    ) -> Option<u16>;
+    /// `PUT ?legal-hold` of the version; the backend's status.
+    async fn put_hold(&self, at: At<'_>, version: Option<&str>, on: bool) -> Option<u16>;
+}
+
+#[async_trait]
+impl Retainer for Gateway {
+    async fn head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
+        use crate::request::validate::probes::Probe;
+        self.object_head(at, version).await
+    }
+
+    async fn put_retention(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        retention: Option<(LockMode, i64)>,
+        bypass: bool,
+    ) -> Option<u16> {
+        let xmlns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+        let doc = match retention {
+            None => format!("<Retention {xmlns}/>"),
+            Some((mode, until)) => {
+                let until = time::OffsetDateTime::from_unix_timestamp(until)
+                    .ok()?
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok()?;
+                format!(
+                    "<Retention {xmlns}><Mode>{}</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>",
+                    mode.as_str()
+                )
+            }
+        };
+        let mut headers = http::HeaderMap::new();
+        if bypass {
+            let yes = http::HeaderValue::from_static("true");
+            headers.insert("x-amz-bypass-governance-retention", yes);
+        }
+        let op = Operation::PutObjectRetention;
+        self.put_document(op, ("retention", version), at, headers, doc.as_bytes())
+            .await
+    }
+
+    async fn put_hold(&self, at: At<'_>, version: Option<&str>, on: bool) -> Option<u16> {
+        let status = if on { "ON" } else { "OFF" };
+        let doc = format!(
+            "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{status}</Status></LegalHold>"
+        );
+        let op = Operation::PutObjectLegalHold;
+        let headers = http::HeaderMap::new();
+        self.put_document(op, ("legal-hold", version), at, headers, doc.as_bytes())
+            .await
+    }
+}
+
+impl Gateway {
+    /// The gateway's own `PUT ?sub` of an object's version with an XML document (Content-MD5
+    /// as S3 asks for these); the backend's status.
+    async fn put_document(
+        &self,
+        op: Operation,
+        (sub, version): (&'static str, Option<&str>),
+        at: At<'_>,
+        mut headers: http::HeaderMap,
+        doc: &[u8],
+    ) -> Option<u16> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(doc));
+        headers.insert("content-md5", http::HeaderValue::from_str(&md5).ok()?);
+        let xml = http::HeaderValue::from_static("application/xml");
+        headers.insert(http::header::CONTENT_TYPE, xml);
+        let mut params = Params::default().with(sub, "");
+        if let Some(v) = version {
+            params.set("versionId", v);
+        }
+        let digest = sigv4::sha256_hex(doc);
+        let req = sign::backend_request(
+            sign::Outbound {
+                op,
+                method: &http::Method::PUT,
+                params: &params,
+                target: at.target,
+                headers: &headers,
+            },
+            at.route,
+            sign::BodyPlan {
+                length: Some(doc.len() as u64),
+                framing: BodyFraming::AsSent,
+                payload_hash: &digest,
+            },
+            SystemTime::now(),
+            &self.signing_keys,
+        );
+        let (header, _) = self.backend_exchange(req, Some(doc), at.route).await?;
+        Some(header.status.as_u16())
+    }
+
+    /// HCP's retention change (`Params::effects.change`), carried out and answered as the copy
+    /// that asked for it: `CopyObjectResult`, or HCP's error.
+    pub(in crate::request) async fn change_retention(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        asked: &Change,
+    ) -> Flow {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let compliance =
+            call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let changed = match change(self, at, asked, compliance, now).await {
+            Ok(c) => c,
+            Err(e) => return self.answer(s, x, e).await,
+        };
+        let body = Bytes::from(copy_result(&changed));
+        let mut resp = ResponseHeader::build(200, Some(4)).expect("status");
+        resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
+            .expect("static");
+        resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+            .expect("digits");
+        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
+        x.status = 200;
+        x.bytes_out = body.len() as u64;
+        if s.write_response_header(Box::new(resp)).await.is_err()
+            || s.write_response_body(body, true).await.is_err()
+        {
+            return Flow::Abort;
+        }
+        if s.is_body_done() {
+            Flow::KeepAlive
+        } else {
+            Flow::Close
+        }
+    }
+}
+
+fn refused(r: Refusal) -> HcpError {
+    match r {
+        Refusal::Invalid(why) => {
+            HcpError::new(HcpCode::InvalidArgument).with_message(format!("x-hcp-retention: {why}."))
+        }
+        Refusal::NotAllowed(why) => {
+            HcpError::new(HcpCode::AccessDenied).with_message(format!("x-hcp-retention: {why}."))
+        }
+    }
+}
+
+/// Carries out `change` on the object at `at`, at time `now`, in a namespace whose retention
+/// is compliance (`compliance`) or enterprise.
+pub(in crate::request) async fn change(
+    r: &dyn Retainer,
+    at: At<'_>,
+    change: &Change,
+    compliance: bool,
+    now: i64,
+) -> Result<Changed, HcpError> {
+    let version = change.version.as_deref();
+    let Some(head) = r.head(at, version).await else {
+        let key = at.target.key_lossy().unwrap_or_default();
+        return Err(HcpError::new(HcpCode::NoSuchKey).with_key(key));
+    };
+    let (current, held) = rewrite::object_lock_of(&head);
+    let text = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let added = httpdate::parse_http_date(&text("last-modified"))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(now, |d| d.as_secs() as i64);
+    let held_then = held && change.hold != Some(false);
+    let new = match &change.value {
+        None => None,
+        Some(value) => {
+            let ctx = Context {
+                now,
+                added,
+                current,
+            };
+            let classes = retention::Classes::new();
+            let new = retention::resolve(value, &ctx, &classes)
+                .and_then(retention::keepable)
+                .map_err(refused)?;
+            retention::may_change(current, new, now).map_err(refused)?;
+            if held_then && new != current {
+                return Err(HcpError::new(HcpCode::AccessDenied)
+                    .with_message("The object is on hold: its retention does not change."));
+            }
+            Some(new).filter(|s| *s != current)
+        }
+    };
+    let failed = |what: &str, status: Option<u16>| {
+        HcpError::new(HcpCode::InternalError)
+            .with_cause(format!("{what}: the backend answered {status:?}"))
+    };
+    if change.hold == Some(false) && held {
+        let status = r.put_hold(at, version, false).await;
+        if status != Some(200) {
+            return Err(failed("releasing the hold", status));
+        }
+    }
+    if let Some(setting) = new {
+        let protection = Protection::of(Some(setting), None, compliance);
+        // HCP's rules were checked above: the gateway's account may replace a governance
+        // retention (a -2, or a change of mode) that S3 would keep without a bypass.
+        let bypass = current != Setting::Allowed;
+        let mut status = r
+            .put_retention(at, version, protection.retention, bypass)
+            .await;
+        if protection.retention.is_none() && status != Some(200) {
+            // A backend that cannot remove a retention (Ceph RGW wants a mode and a date) ends
+            // it instead, a moment from now.
+            let ended = Some((LockMode::Governance, now + 2));
+            status = r.put_retention(at, version, ended, bypass).await;
+        }
+        if status != Some(200) {
+            return Err(failed("changing the retention", status));
+        }
+    }
+    if change.hold == Some(true) && !held {
+        let status = r.put_hold(at, version, true).await;
+        if status != Some(200) {
+            return Err(failed("placing the hold", status));
+        }
+    }
+    Ok(Changed {
+        etag: text("etag"),
+        last_modified: text("last-modified"),
+    })
+}
+
+/// The copy's answer: S3's `CopyObjectResult` for the object as it is.
+pub(in crate::request) fn copy_result(changed: &Changed) -> String {
+    let modified = httpdate::parse_http_date(&changed.last_modified)
+        .ok()
+        .map(|t| {
+            time::OffsetDateTime::from(t)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
+        quick_xml::escape::escape(modified.as_str()),
+        quick_xml::escape::escape(changed.etag.as_str())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A backend object with a lock, and the requests made of it.
+    struct Fake {
+        head: Option<ResponseHeader>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Retainer for Fake {
+        async fn head(&self, _: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
+            self.head.clone()
+        }
+        async fn put_retention(
+            &self,
+            _: At<'_>,
+            _: Option<&str>,
+            retention: Option<(LockMode, i64)>,
+            bypass: bool,
+        ) -> Option<u16> {
+            let call = format!("retention {retention:?} bypass {bypass}");
+            self.calls.lock().unwrap().push(call);
+            Some(200)
+        }
+        async fn put_hold(&self, _: At<'_>, _: Option<&str>, on: bool) -> Option<u16> {
+            self.calls.lock().unwrap().push(format!("hold {on}"));
+            Some(200)
+        }
+    }
+
+    fn object(until: Option<&str>, hold: bool) -> Fake {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.insert_header("etag", "\"e\"").unwrap();
+        h.insert_header("last-modified", "Mon, 01 Jun 2026 00:00:00 GMT")
+            .unwrap();
+        if let Some(u) = until {
+            h.insert_header("x-amz-object-lock-mode", "GOVERNANCE")
+                .unwrap();
+            h.insert_header("x-amz-object-lock-retain-until-date", u)
+                .unwrap();
+        }
+        if hold {
+            h.insert_header("x-amz-object-lock-legal-hold", "ON")
+                .unwrap();
+        }
+        Fake {
+            head: Some(h),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn run(
+        fake: &Fake,
+        value: Option<&str>,
+        hold: Option<bool>,
+    ) -> Result<Changed, HcpError> {
+        let tenant = crate::config::Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
+        };
+        let backend = BackendRuntime::for_tests();
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("b".into()),
+            credentials: None,
+        };
+        let target = Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(b"k".to_vec()),
+            virtual_host: false,
+        };
+        let change = Change {
+            value: value.map(|v| Value::parse(v).unwrap()),
+            hold,
+            version: None,
+        };
+        let at = At {
+            target: &target,
+            route: &route,
+        };
+        // 2026-06-02T00:00:00Z.
+        super::change(fake, at, &change, false, 1_780_358_400).await
+    }
+
+    fn calls(fake: &Fake) -> Vec<String> {
+        fake.calls.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_retention_is_lengthened_never_shortened() {
+        // Until 2026-07-01; the object was added 2026-06-01.
+        let fake = object(Some("2026-07-01T00:00:00Z"), false);
+        let done = run(&fake, Some("A+60d"), None).await.unwrap();
+        assert_eq!(done.etag, "\"e\"");
+        assert_eq!(
+            calls(&fake),
+            ["retention Some((Governance, 1785456000)) bypass true"]
+        );
+        let fake = object(Some("2026-07-01T00:00:00Z"), false);
+        let e = run(&fake, Some("A+10d"), None).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        let e = run(&fake, Some("0"), None).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
+        // R counts from the current date.
+        let fake = object(Some("2026-07-01T00:00:00Z"), false);
+        run(&fake, Some("R+1d"), None).await.unwrap();
+        assert_eq!(
+            calls(&fake),
+            ["retention Some((Governance, 1782950400)) bypass true"]
+        );
+    }
+
+    #[tokio::test]
+    async fn holds_come_and_go_and_keep_the_retention_while_on() {
+        let fake = object(Some("2026-07-01T00:00:00Z"), true);
+        let e = run(&fake, Some("A+60d"), None).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        // Released first, then lengthened in the same request.
+        run(&fake, Some("A+60d"), Some(false)).await.unwrap();
+        assert_eq!(
+            calls(&fake),
+            [
+                "hold false",
+                "retention Some((Governance, 1785456000)) bypass true"
+            ]
+        );
+        let fake = object(None, false);
+        run(&fake, None, Some(true)).await.unwrap();
+        assert_eq!(calls(&fake), ["hold true"]);
+        // -2 becomes 0: the retention removed.
+        let fake = object(Some("2106-02-06T00:00:00Z"), false);
+        run(&fake, Some("0"), None).await.unwrap();
+        assert_eq!(calls(&fake), ["retention None bypass true"]);
+        // No object: NoSuchKey.
+        let gone = Fake {
+            head: None,
+            calls: Mutex::new(Vec::new()),
+        };
+        let e = run(&gone, Some("A+1d"), None).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::NoSuchKey);
+    }
+
+    #[test]
+    fn the_answer_is_s3_s_copy_result() {
+        let doc = copy_result(&Changed {
+            etag: "\"e\"".into(),
+            last_modified: "Mon, 01 Jun 2026 00:00:00 GMT".into(),
+        });
+        assert!(
+            doc.contains("<LastModified>2026-06-01T00:00:00Z</LastModified>"),
+            "{doc}"
+        );
+        assert!(doc.contains("<ETag>&quot;e&quot;</ETag>"), "{doc}");
+    }
+}
