@@ -165,19 +165,7 @@ impl Gateway {
             .expect("static");
         resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
             .expect("digits");
-        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
-        x.status = 200;
-        x.bytes_out = body.len() as u64;
-        if s.write_response_header(Box::new(resp)).await.is_err()
-            || s.write_response_body(body, true).await.is_err()
-        {
-            return Flow::Abort;
-        }
-        if s.is_body_done() {
-            Flow::KeepAlive
-        } else {
-            Flow::Close
-        }
+        self.answer_own(s, x, resp, body).await
     }
 }
 

@@ -17,7 +17,6 @@ use super::{is_expect_continue, Exchange, Flow, Gateway};
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::address::Target;
 use crate::request::classify::{Operation, Query};
-use crate::request::respond::rewrite;
 use crate::request::route::Route;
 use crate::request::sign;
 use crate::request::validate;
@@ -258,19 +257,7 @@ impl Gateway {
             resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
                 .expect("static");
         }
-        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
-        x.status = done.status;
-        x.bytes_out = body.len() as u64;
-        if s.write_response_header(Box::new(resp)).await.is_err()
-            || s.write_response_body(body, true).await.is_err()
-        {
-            return Flow::Abort;
-        }
-        if s.is_body_done() {
-            Flow::KeepAlive
-        } else {
-            Flow::Close
-        }
+        self.answer_own(s, x, resp, body).await
     }
 
     /// Reads the form's fields, decides everything about the upload, then reads its file.

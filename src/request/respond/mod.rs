@@ -68,6 +68,31 @@ impl Gateway {
         self.stream_answer(s, x, up, &upstream, retention).await
     }
 
+    /// An answer the gateway composed itself (a form's, a retention change's): HCP's
+    /// common headers added, written whole; the connection is kept only if the request's body
+    /// was read to its end.
+    pub(super) async fn answer_own(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        mut resp: ResponseHeader,
+        body: Bytes,
+    ) -> Flow {
+        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
+        x.status = resp.status.as_u16();
+        x.bytes_out = body.len() as u64;
+        if s.write_response_header(Box::new(resp)).await.is_err()
+            || s.write_response_body(body, true).await.is_err()
+        {
+            return Flow::Abort;
+        }
+        if s.is_body_done() {
+            Flow::KeepAlive
+        } else {
+            Flow::Close
+        }
+    }
+
     /// A buffered backend answer, settled into HCP's document or error.
     async fn answer_settled(
         &self,
