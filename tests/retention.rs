@@ -408,6 +408,35 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
         assert_eq!(head.header("x-hcp-retention"), Some(answer), "{value}");
         assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
     }
+    // On a multipart complete: counted from the completion; what a new object cannot take is
+    // refused before completing (the upload stays open).
+    let complete = |id: &str, parts: Vec<aws_sdk_s3::types::CompletedPart>, value: &'static str| {
+        let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let complete = s3.complete_multipart_upload().bucket(&bucket).key("mpu");
+        let complete = complete.upload_id(id).multipart_upload(done).customize();
+        complete.mutate_request(move |r| {
+            r.headers_mut().insert("x-hcp-retention", value);
+            r.headers_mut().insert("x-hcp-retentionhold", "true");
+        })
+    };
+    let (id, parts) = upload_parts(&s3, &bucket, "mpu", &[1024]).await;
+    let e = complete(&id, parts.clone(), "R+1d")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (400, "InvalidArgument".into()));
+    let before = now_secs();
+    complete(&id, parts, "A+1d").send().await.unwrap();
+    let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/mpu"), &[], b"").await;
+    let until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
+    assert!(
+        (before + 86_398..=now_secs() + 86_400).contains(&until),
+        "{until}"
+    );
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
+
     // -2 becomes 0 (the lock removed), -1 never changes.
     for (key, value, status) in [("special-2", "0", 200), ("special-1", "A+1d", 403)] {
         let target = format!("/{bucket}/{key}");
@@ -517,4 +546,51 @@ async fn compliance_and_namespaces_without_retention() {
     let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
     r.assert_hcp_error(501, "NotImplemented");
     assert_eq!(gw.backend_requests(), before);
+}
+
+/// A bucket that keeps no retention (created at the backend without Object Lock) refuses HCP's
+/// retention with HCP's 400 and keeps nothing: a PUT is refused by the backend before it
+/// stores, a complete's version is removed again once its retention could not be set.
+#[tokio::test]
+async fn a_bucket_without_object_lock_keeps_nothing_unprotected() {
+    let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "")
+        .await
+        .unwrap();
+    let view = common::view::BackendView::of(&gw);
+    let common::view::BackendView::Store(store, _) = &view else {
+        panic!("the store's view")
+    };
+    let bucket = unique_bucket("unlocked");
+    store.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = gw.client();
+    let target = format!("/{bucket}/doc");
+    let admin = (USER, PASSWORD);
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &target,
+        &[("x-hcp-retention", "A+1d")],
+        b"x",
+    )
+    .await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let (id, parts) = upload_parts(&s3, &bucket, "mpu", &[1024]).await;
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    let complete = s3.complete_multipart_upload().bucket(&bucket).key("mpu");
+    let complete = complete.upload_id(&id).multipart_upload(done).customize();
+    let e = complete
+        .mutate_request(|r| {
+            r.headers_mut().insert("x-hcp-retention", "A+1d");
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (400, "InvalidArgument".into()), "{e:?}");
+    assert!(
+        view.keys(&bucket).await.is_empty(),
+        "an unprotected object was kept"
+    );
 }

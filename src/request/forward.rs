@@ -137,7 +137,14 @@ impl Gateway {
             may_purge,
             guards: Guards::default(),
         };
-        if let Some(change) = &params.effects.change {
+        // A copy onto itself that changes retention is no copy (a complete's change comes
+        // after the backend's answer, in `respond`).
+        if let Some(change) = params
+            .effects
+            .change
+            .as_ref()
+            .filter(|_| op == Operation::CopyObject)
+        {
             return self.change_retention(s, x, &call, change).await;
         }
         match self.send(s, x, &mut call, &auth.payload).await {

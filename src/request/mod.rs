@@ -73,6 +73,8 @@ pub struct Gateway {
     upload_ids: UploadIds,
     /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
     backend_owners: moka::sync::Cache<String, String>,
+    /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
+    locked_buckets: moka::sync::Cache<String, ()>,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
@@ -150,6 +152,7 @@ impl Gateway {
                 .max_capacity(1_000)
                 .time_to_live(std::time::Duration::from_secs(600))
                 .build(),
+            locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             users,
             health,
             backends,

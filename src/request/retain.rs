@@ -169,6 +169,59 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// HCP's retention on a completed multipart upload (manual: "calculated based on the time
+    /// when the multipart upload was completed"): the completed version changed as a copy onto
+    /// itself would change it. If it cannot be, the version is removed again and the error
+    /// answered — never an unprotected object behind an answer.
+    pub(in crate::request) async fn keep_completed(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Result<(), HcpError> {
+        let Some(asked) = (call.op == Operation::CompleteMultipartUpload)
+            .then_some(call.params.effects.change.as_ref())
+            .flatten()
+        else {
+            return Ok(());
+        };
+        let version = upstream
+            .headers
+            .get("x-amz-version-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let asked = Change {
+            version: version.clone(),
+            ..asked.clone()
+        };
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let compliance =
+            call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let Err(e) = change(self, at, &asked, compliance, now).await else {
+            return Ok(());
+        };
+        // The completed version, or (without versions) the object.
+        let params = match version {
+            Some(v) => Params::default().with("versionId", v),
+            None => Params::default(),
+        };
+        let removed = self.backend_call(Operation::DeleteObject, params, call.target, call.route);
+        let status = removed.await.map(|(h, _)| h.status.as_u16());
+        if !matches!(status, Some(200 | 204)) {
+            return Err(e.with_cause(format!(
+                "the completed object kept no retention and could not be removed ({status:?})"
+            )));
+        }
+        Err(e)
+    }
+}
+
 fn refused(r: Refusal) -> HcpError {
     match r {
         Refusal::Invalid(why) => {
@@ -227,9 +280,13 @@ pub(in crate::request) async fn change(
             Some(new).filter(|s| *s != current)
         }
     };
-    let failed = |what: &str, status: Option<u16>| {
-        HcpError::new(HcpCode::InternalError)
-            .with_cause(format!("{what}: the backend answered {status:?}"))
+    let failed = |what: &str, status: Option<u16>| match status {
+        // S3: "Bucket is missing Object Lock Configuration".
+        Some(400) => HcpError::new(HcpCode::InvalidArgument).with_message(
+            "This bucket cannot keep retention: it was created without S3 Object Lock.",
+        ),
+        _ => HcpError::new(HcpCode::InternalError)
+            .with_cause(format!("{what}: the backend answered {status:?}")),
     };
     if change.hold == Some(false) && held {
         let status = r.put_hold(at, version, false).await;

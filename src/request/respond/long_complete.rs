@@ -53,7 +53,7 @@ impl Gateway {
                 x.backend_status = Some(upstream.status.as_u16());
                 let limit = self.cfg.max_buffered_response_bytes;
                 let body = upstream::read_whole_body(&mut up.session, limit).await;
-                self.settle(x, call, &upstream, body, &location)
+                self.settle_kept(x, call, &upstream, body, &location).await
             }
             Err(e) => Err(HcpError::new(HcpCode::ServiceUnavailable)
                 .with_cause(format!("backend failed during a long complete: {e}"))),

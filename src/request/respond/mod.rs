@@ -105,7 +105,7 @@ impl Gateway {
         let limit = self.cfg.max_buffered_response_bytes;
         let body = upstream::read_whole_body(&mut up.session, limit).await;
         let location = self.client_location(s, call.target);
-        let doc = match self.settle(x, call, upstream, body, &location) {
+        let doc = match self.settle_kept(x, call, upstream, body, &location).await {
             Ok(doc) => doc,
             Err(err) => return self.answer(s, x, err).await,
         };

@@ -6,6 +6,22 @@ impl Gateway {
     /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
     /// the HCP error (including errors a backend hides in a 200, and copies answered without an
     /// ETag, which OBS documents as failures).
+    /// [`Gateway::settle`], then for a multipart complete that asked for HCP's retention
+    /// (`x-hcp-retention`, `x-hcp-retentionhold`) the completed version kept so
+    /// ([`Gateway::keep_completed`]).
+    pub(in crate::request) async fn settle_kept(
+        &self,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        body: Result<Vec<u8>, pingora::BError>,
+        location: &str,
+    ) -> Result<Bytes, HcpError> {
+        let doc = self.settle(x, call, upstream, body, location)?;
+        self.keep_completed(call, upstream).await?;
+        Ok(doc)
+    }
+
     pub(in crate::request) fn settle(
         &self,
         x: &mut Exchange,

@@ -42,6 +42,8 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
     /// Whether the bucket's versioning is Enabled.
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
+    /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
+    async fn bucket_locked(&self, at: At<'_>) -> bool;
     /// Whether any key of the bucket starts with `prefix`.
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool;
     /// A page of at most `max` of the upload's parts, from `marker` on.
@@ -76,6 +78,30 @@ impl Probe for Gateway {
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
         matches!(got.await, Some((h, body)) if h.status == 200
             && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>"))
+    }
+
+    async fn bucket_locked(&self, at: At<'_>) -> bool {
+        let name = format!(
+            "{}\n{}",
+            at.route.backend.name,
+            at.route.backend_bucket.as_deref().unwrap_or_default()
+        );
+        let cached = self.locked_buckets.contains_key(&name);
+        self.metrics.cache_lookup("locked_bucket", cached);
+        if cached {
+            return true;
+        }
+        let params = Params::default().with("object-lock", "");
+        let bucket = bucket_of(at.target);
+        let op = Operation::GetObjectLockConfiguration;
+        let got = self.backend_call(op, params, &bucket, at.route).await;
+        let enabled = "<ObjectLockEnabled>Enabled</ObjectLockEnabled>";
+        let locked = matches!(got, Some((h, body)) if h.status == 200
+            && String::from_utf8_lossy(&body).contains(enabled));
+        if locked {
+            self.locked_buckets.insert(name, ());
+        }
+        locked
     }
 
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool {
@@ -132,10 +158,23 @@ pub(in crate::request) async fn check_retained(
     params: &Params,
     at: At<'_>,
 ) -> Result<(), HcpError> {
-    let writes = matches!(op, Operation::PutObject | Operation::CopyObject);
+    let writes = matches!(
+        op,
+        Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
+    );
     let deletes = op == Operation::DeleteObject && params.get("versionId").is_none();
     if at.route.tenant.retention.mode == crate::config::RetentionMode::Off || !(writes || deletes) {
         return Ok(());
+    }
+    // A complete's retention is set once the object exists: the bucket must keep it, or
+    // nothing is completed.
+    if op == Operation::CompleteMultipartUpload
+        && params.effects.change.is_some()
+        && !probe.bucket_locked(at).await
+    {
+        return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+            "This bucket cannot keep retention: it was created without S3 Object Lock.",
+        ));
     }
     let Some(head) = probe.object_head(at, None).await else {
         return Ok(());
@@ -392,7 +431,8 @@ impl Gateway {
     }
 
     /// A small request of the gateway's own to the backend (listing parts, the size of a copy
-    /// source): status and whole body, or `None` if the backend could not be reached.
+    /// source, removing a version it could not protect): status and whole body, or `None` if
+    /// the backend could not be reached.
     pub(in crate::request) async fn backend_call(
         &self,
         op: Operation,
@@ -402,6 +442,7 @@ impl Gateway {
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let method = match op {
             Operation::HeadBucket | Operation::HeadObject => http::Method::HEAD,
+            Operation::DeleteObject => http::Method::DELETE,
             _ => http::Method::GET,
         };
         let headers = http::HeaderMap::new();
@@ -509,6 +550,10 @@ mod tests {
         async fn versioning_enabled(&self, _: At<'_>) -> bool {
             self.asked.lock().unwrap().push("versioning");
             self.versioned
+        }
+        async fn bucket_locked(&self, _: At<'_>) -> bool {
+            self.asked.lock().unwrap().push("lock");
+            false
         }
         async fn any_key_under(&self, _: At<'_>, prefix: &[u8]) -> bool {
             self.asked.lock().unwrap().push("list");

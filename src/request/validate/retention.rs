@@ -11,7 +11,10 @@
 //! - A copy onto itself with them changes the object's retention and hold
 //!   (`request::retain`), as HCP documents.
 //!
-//! Not carried out yet, so 501: labeled holds and retention on multipart uploads.
+//! - On a multipart complete, they change the completed object as a copy onto itself would.
+//!
+//! Not carried out yet, so 501: labeled holds (and retention on starting a multipart upload,
+//! which HCP does not define).
 
 use pingora::http::RequestHeader;
 
@@ -87,24 +90,32 @@ pub fn effects(
         Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
         Some(_) => return Err(invalid("x-hcp-retentionhold is true or false.".into())),
     };
-    if op == CopyObject {
-        if let Some(source) = onto_itself(req, target) {
-            // HCP's retention change: resolved against the object as it is, when carried out.
-            let value = match header("x-hcp-retention") {
-                None => None,
-                Some(raw) => Some(
-                    Value::parse(raw)
-                        .and_then(|v| retention::expand(v, &tenant.retention.classes))
-                        .map_err(|r| refusal(&r))?,
-                ),
-            };
-            effects.change = Some(crate::request::retain::Change {
-                value,
-                hold,
-                version: source.version_id,
-            });
-            return Ok(effects);
+    // A change of an object as it is once stored: a copy onto itself (HCP's way to change
+    // retention), and a completed multipart upload (HCP counts from the completion).
+    let onto_itself = if op == CopyObject {
+        onto_itself(req, target)
+    } else {
+        None
+    };
+    if onto_itself.is_some() || op == CompleteMultipartUpload {
+        if let Some(raw) = header("x-hcp-retention").filter(|_| op == CompleteMultipartUpload) {
+            // What a new object cannot take (R, dates past 2106) is refused before completing.
+            new_object_setting(raw, tenant, now)?;
         }
+        let value = match header("x-hcp-retention") {
+            None => None,
+            Some(raw) => Some(
+                Value::parse(raw)
+                    .and_then(|v| retention::expand(v, &tenant.retention.classes))
+                    .map_err(|r| refusal(&r))?,
+            ),
+        };
+        effects.change = Some(crate::request::retain::Change {
+            value,
+            hold,
+            version: onto_itself.and_then(|s| s.version_id),
+        });
+        return Ok(effects);
     }
     let setting = match header("x-hcp-retention") {
         None => None,
@@ -133,11 +144,10 @@ fn refuse_what_cannot_be_kept(
     if req.headers.contains_key("x-hcp-labelretentionhold") {
         return Err(not_offered("A labeled hold"));
     }
-    if matches!(
-        op,
-        Operation::CreateMultipartUpload | Operation::CompleteMultipartUpload
-    ) {
-        return Err(not_offered("Retention on a multipart upload"));
+    if op == Operation::CreateMultipartUpload {
+        return Err(not_offered(
+            "Retention on starting a multipart upload (HCP's is on completing it)",
+        ));
     }
     if req
         .headers
@@ -312,12 +322,6 @@ mod tests {
                 PutObject,
                 Enterprise,
                 vec![("x-hcp-labelretentionhold", "[]")],
-                not_implemented,
-            ),
-            (
-                CompleteMultipartUpload,
-                Enterprise,
-                vec![("x-hcp-retention", "0")],
                 not_implemented,
             ),
             (
