@@ -32,7 +32,6 @@ async fn request(
         Operation::CreateBucket => ("PUT", "/new-bucket", vec![]),
         Operation::CompleteMultipartUpload => ("POST", &complete_target, complete),
         Operation::ListObjects => ("GET", "/bkt", vec![]),
-        Operation::DeleteObject => ("DELETE", "/bkt/some/key", vec![]),
         other => panic!("no request for {other:?}"),
     };
     let digest = sigv4::sha256_hex(&body);

@@ -155,6 +155,16 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
     let shorten = locker.put_object_retention().bucket(&bucket).key("k");
     let e = shorten.retention(shorter).send().await.unwrap_err();
     assert_eq!(sdk_error(&e).0, 403, "{e:?}");
+    // A date RGW would wrap round (32-bit seconds) is refused before the backend.
+    let far = ObjectLockRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .retain_until_date(DateTime::from_secs(4_400_000_000))
+        .build();
+    let before = gw.backend_requests();
+    let lengthen = locker.put_object_retention().bucket(&bucket).key("k");
+    let e = lengthen.retention(far).send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (400, "InvalidArgument".into()));
+    assert_eq!(gw.backend_requests(), before);
     // The bypass, by a user who holds it, deletes the version for good.
     let d = admin
         .delete_object()
@@ -358,6 +368,17 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
         "a refused request reached the backend"
     );
 
+    // S3 Object Lock's own ways round HCP's rules are closed: no retention is shortened by
+    // S3's bypass (HCP never shortens).
+    let shorter = ObjectLockRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .retain_until_date(DateTime::from_secs(now_secs() + 60))
+        .build();
+    let shorten = s3.put_object_retention().bucket(&bucket).key("doc");
+    let shorten = shorten.retention(shorter).bypass_governance_retention(true);
+    let e = shorten.send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (403, "AccessDenied".into()));
+
     // HCP's way to change them: a copy onto itself. No change while held; released and
     // lengthened in one request; never shortened; no new version stored.
     let onto_itself = format!("/{bucket}/doc");
@@ -494,7 +515,8 @@ async fn hcp_retention_on_rgw() {
 }
 
 /// In a compliance namespace nothing under retention is deleted, not even by a privileged
-/// user; in a namespace without retention HCP's headers are refused, never dropped.
+/// user; in a namespace without retention HCP's retention headers are refused, never dropped
+/// (and a privileged delete is a delete).
 #[tokio::test]
 async fn compliance_and_namespaces_without_retention() {
     let compliance = "retention = \"compliance\"";
@@ -528,6 +550,28 @@ async fn compliance_and_namespaces_without_retention() {
     let privileged = [("x-hcp-privileged", "audit")];
     let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
     r.assert_hcp_error(403, "AccessDenied");
+    // Nor by S3's governance bypass (a -2 is kept in governance mode).
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("/{bucket}/unspecified"),
+        &[("x-hcp-retention", "-2")],
+        b"x",
+    )
+    .await;
+    let version = r.header("x-amz-version-id").unwrap().to_string();
+    let delete = gw
+        .client()
+        .delete_object()
+        .bucket(&bucket)
+        .key("unspecified");
+    let e = delete
+        .version_id(version)
+        .bypass_governance_retention(true)
+        .send()
+        .await;
+    assert_eq!(sdk_error(&e.unwrap_err()), (403, "AccessDenied".into()));
 
     let gw = start(Backend::Store).await.unwrap();
     let bucket = new_bucket(&gw.client(), "ret").await;
@@ -543,9 +587,10 @@ async fn compliance_and_namespaces_without_retention() {
     )
     .await;
     r.assert_hcp_error(501, "NotImplemented");
-    let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
-    r.assert_hcp_error(501, "NotImplemented");
     assert_eq!(gw.backend_requests(), before);
+    // Nothing is under HCP's retention there: a privileged delete is a delete.
+    let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
 }
 
 /// A bucket that keeps no retention (created at the backend without Object Lock) refuses HCP's

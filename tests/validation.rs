@@ -146,6 +146,12 @@ async fn rules_answered_before_the_backend() {
             .header("x-hcp-retentionhold", "true"),
         case(39, "POST", format!("/{b}/k?uploads"), 501, "NotImplemented")
             .header("x-hcp-retention", "0"),
+        // Two values of one HCP header: which one would count? Refused.
+        case(35, "PUT", format!("/{b}/k"), 400, "InvalidArgument")
+            .header("content-length", "1")
+            .header("x-hcp-retention", "0")
+            .header("x-hcp-retention", "-1")
+            .body(b"x"),
         case(
             39,
             "POST",

@@ -129,7 +129,7 @@ fn parse_datetime(v: &str) -> Option<i64> {
         return None;
     }
     let first = Date::from_calendar_date(year, Month::January, 1).ok()?;
-    let date = add_months(first, month - 1)? + Duration::days(day - 1);
+    let date = add_months(first, month - 1)?.checked_add(Duration::days(day - 1))?;
     let at = PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(UtcOffset::UTC);
     let seconds = c[0] * 3600 + c[1] * 60 + c[2];
     Some(at.unix_timestamp() + seconds - zone)
@@ -238,12 +238,13 @@ pub fn expand(value: Value, classes: &Classes) -> Result<Value, Refusal> {
 fn offset(from: i64, t: &[i64; 7]) -> Option<i64> {
     let at = OffsetDateTime::from_unix_timestamp(from).ok()?;
     let date = add_months(at.date(), t[0] * 12 + t[1])?;
-    let moved = at.replace_date(date)
-        + Duration::weeks(t[2])
-        + Duration::days(t[3])
-        + Duration::hours(t[4])
-        + Duration::minutes(t[5])
-        + Duration::seconds(t[6]);
+    let moved = at
+        .replace_date(date)
+        .checked_add(Duration::weeks(t[2]))?
+        .checked_add(Duration::days(t[3]))?
+        .checked_add(Duration::hours(t[4]))?
+        .checked_add(Duration::minutes(t[5]))?
+        .checked_add(Duration::seconds(t[6]))?;
     Some(moved.unix_timestamp())
 }
 
@@ -266,7 +267,10 @@ pub fn may_change(current: Setting, new: Setting, now: i64) -> Result<(), Refusa
         (Until(_), Allowed) => {
             refuse("Deletion Allowed is given only to a new object or one at -2")
         }
-        (Allowed, Unspecified) | (Unspecified, _) | (Allowed, _) | (Until(_), _) => Ok(()),
+        (Until(_), Unspecified) => {
+            refuse("Initial Unspecified is given only to a new object or one at 0")
+        }
+        (Allowed | Unspecified, _) | (Until(_), _) => Ok(()),
     }
 }
 
@@ -345,6 +349,16 @@ impl Protection {
     }
 }
 
+/// What a backend keeps for `setting` at `now`: a date already past is nothing to keep (HCP:
+/// "If you set a time in the past, the object is immediately deletable"; S3 refuses a past
+/// retain-until date).
+pub fn kept_at(setting: Setting, now: i64) -> Setting {
+    match setting {
+        Setting::Until(t) if t <= now => Setting::Allowed,
+        s => s,
+    }
+}
+
 /// Whether a setting can be kept: a date before `-2`'s (6 February 2106, the last day every
 /// Object Lock backend keeps).
 pub fn keepable(setting: Setting) -> Result<Setting, Refusal> {
@@ -352,6 +366,7 @@ pub fn keepable(setting: Setting) -> Result<Setting, Refusal> {
         Setting::Until(t) if t >= UNSPECIFIED_UNTIL => Err(Refusal::Invalid(
             "retention dates end before 2106-02-06 in this storage (use -1 for ever)".into(),
         )),
+        Setting::Until(t) if t < 0 => Err(Refusal::Invalid("retention dates begin in 1970".into())),
         s => Ok(s),
     }
 }
@@ -530,7 +545,7 @@ mod tests {
         assert!(ok(Until(soon), Prohibited));
         // Expired: any setting but 0.
         assert!(ok(Until(past), Until(soon)));
-        assert!(ok(Until(past), Unspecified));
+        assert!(!ok(Until(past), Unspecified));
         assert!(!ok(Until(past), Allowed));
         // -1 never changes.
         assert!(!ok(Prohibited, Until(later)));
@@ -599,6 +614,18 @@ mod tests {
         assert!(keepable(Until(LATEST_UNTIL)).is_ok());
         assert!(keepable(Until(LATEST_UNTIL + 1)).is_err());
         assert!(keepable(Prohibited).is_ok());
+        assert!(keepable(Until(-1)).is_err());
+        // Far outside the calendar: refused, never a panic.
+        for far in [
+            "9999-12-99T00:00:00Z",
+            "N+9999y+9999M+9999w+9999d",
+            "A-9999y",
+        ] {
+            let c = ctx("2026-01-01T00:00:00Z");
+            let v = Value::parse(far);
+            let resolved = v.and_then(|v| resolve(&v, &c, &Classes::new()));
+            assert!(resolved.and_then(keepable).is_err(), "{far}");
+        }
         assert_eq!(answer(Until(1_450_137_600)), "1450137600");
         assert_eq!(answer(Unspecified), "-2");
     }

@@ -50,6 +50,9 @@ pub fn authorize(
             ))
         })?;
     }
+    if tenant.retention.mode != crate::config::RetentionMode::Off {
+        hcp_retention_rules(grants, tenant, op, &req.headers, target.bucket.as_deref())?;
+    }
     if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
         // (A source that does not parse is refused by validation, 400.)
         if let Some(source) = req
@@ -301,6 +304,39 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
         needs.push(Permission::BypassGovernanceRetention);
     }
     needs
+}
+
+/// In a namespace that keeps HCP's retention, S3 Object Lock's own ways round it are HCP's
+/// privileged operations: a governance bypass on a delete is a privileged delete (HCP's
+/// `privileged` permission; none in compliance), a legal hold is HCP's hold (`privileged`), and
+/// no retention is shortened or removed by S3's bypass (HCP changes retention only by its
+/// rules: a copy onto itself).
+fn hcp_retention_rules(
+    grants: &[Grant],
+    tenant: &Tenant,
+    op: Operation,
+    headers: &http::HeaderMap,
+    bucket: Option<&str>,
+) -> Result<(), HcpError> {
+    use Operation::*;
+    let bypass = headers
+        .get("x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
+    let compliance = tenant.retention.mode == crate::config::RetentionMode::Compliance;
+    if bypass && (compliance || op == Operation::PutObjectRetention) {
+        return Err(denied().with_message(
+            "This namespace keeps HCP's retention: it is not bypassed here (a privileged delete \
+             where the namespace allows it; retention changes by a copy onto itself).",
+        ));
+    }
+    let privileged = (bypass && matches!(op, DeleteObject | DeleteObjects))
+        || op == Operation::PutObjectLegalHold;
+    if privileged {
+        check(grants, &tenant.name, bucket, Some(Permission::Privileged)).map_err(|e| {
+            e.with_message("Holds and privileged deletes need the privileged permission.")
+        })?;
+    }
+    Ok(())
 }
 
 /// In HCP a user belongs to one tenant. A user configured with a tenant acts only there; a

@@ -314,8 +314,8 @@ impl Gateway {
         Ok(guards)
     }
 
-    /// HCP's complete, multi-delete and ACL rules need the (small) XML body before the backend
-    /// acts: it is read and verified whole, checked, then sent on (an ACL as the gateway read
+    /// HCP's complete, multi-delete and ACL rules (and Object Lock's dates) need the (small) XML
+    /// body before the backend acts: it is read and verified whole, checked, then sent on (an ACL as the gateway read
     /// it). A body that decodes to nothing (aws-chunked with `x-amz-decoded-content-length: 0`)
     /// is read and verified whole first too, so that the backend cannot commit it unverified.
     async fn read_whole_body(
@@ -332,6 +332,8 @@ impl Gateway {
                 | Operation::DeleteObjects
                 | Operation::PutBucketAcl
                 | Operation::PutObjectAcl
+                | Operation::PutObjectRetention
+                | Operation::PutObjectLockConfiguration
         );
         if !body.forwarded || !(control || body.length == Some(0)) {
             return Ok(None);
@@ -375,6 +377,13 @@ impl Gateway {
                         .with_message("Deleting object versions needs the purge permission."));
                 }
                 Ok(None)
+            }
+            Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                crate::request::validate::retention::check_lock_document(call.op, doc, now)
+                    .map(|()| None)
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 let backend = self.backend_owner(call.target, call.route).await;

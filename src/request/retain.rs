@@ -277,7 +277,10 @@ pub(in crate::request) async fn change(
                 return Err(HcpError::new(HcpCode::AccessDenied)
                     .with_message("The object is on hold: its retention does not change."));
             }
-            Some(new).filter(|s| *s != current)
+            // What the backend keeps changes only where the kept settings differ (a date
+            // already past keeps nothing).
+            let kept = retention::kept_at(new, now);
+            Some(kept).filter(|k| *k != retention::kept_at(current, now))
         }
     };
     let failed = |what: &str, status: Option<u16>| match status {
@@ -288,12 +291,7 @@ pub(in crate::request) async fn change(
         _ => HcpError::new(HcpCode::InternalError)
             .with_cause(format!("{what}: the backend answered {status:?}")),
     };
-    if change.hold == Some(false) && held {
-        let status = r.put_hold(at, version, false).await;
-        if status != Some(200) {
-            return Err(failed("releasing the hold", status));
-        }
-    }
+    // The retention first, then the hold: a failure leaves a hold on, never one taken off.
     if let Some(setting) = new {
         let protection = Protection::of(Some(setting), None, compliance);
         // HCP's rules were checked above: the gateway's account may replace a governance
@@ -312,10 +310,10 @@ pub(in crate::request) async fn change(
             return Err(failed("changing the retention", status));
         }
     }
-    if change.hold == Some(true) && !held {
-        let status = r.put_hold(at, version, true).await;
+    if let Some(on) = change.hold.filter(|on| *on != held) {
+        let status = r.put_hold(at, version, on).await;
         if status != Some(200) {
-            return Err(failed("placing the hold", status));
+            return Err(failed("changing the hold", status));
         }
     }
     Ok(Changed {
@@ -468,13 +466,14 @@ mod tests {
         let fake = object(Some("2026-07-01T00:00:00Z"), true);
         let e = run(&fake, Some("A+60d"), None).await.unwrap_err();
         assert_eq!(e.code, HcpCode::AccessDenied);
-        // Released first, then lengthened in the same request.
+        // Released and lengthened in one request: the retention first, so that a failure
+        // leaves the hold on.
         run(&fake, Some("A+60d"), Some(false)).await.unwrap();
         assert_eq!(
             calls(&fake),
             [
-                "hold false",
-                "retention Some((Governance, 1785456000)) bypass true"
+                "retention Some((Governance, 1785456000)) bypass true",
+                "hold false"
             ]
         );
         let fake = object(None, false);

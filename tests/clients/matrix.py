@@ -13,8 +13,10 @@ code paths (its own signing, multipart splitting, listing, presigning and error 
 With `long-keys` (a backend that stores HCP's keys of up to 4,095 bytes) the tree holds a file
 whose key is over 1,100 bytes, 24 folders deep.
 """
+import atexit
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -427,6 +429,8 @@ def main():
         "minio": lambda: MinioPy(endpoint, ak, sk),
     }[client_name]()
     work = tempfile.mkdtemp()
+    # 128 MiB a run: gone when the script ends, whichever way it ends.
+    atexit.register(shutil.rmtree, work, True)
     small, big = os.path.join(work, "small.txt"), os.path.join(work, "big.bin")
     with open(small, "wb") as f:
         f.write(b"hello from " + client_name.encode())

@@ -172,7 +172,8 @@ impl Gateway {
         })
     }
 
-    /// HCP's rule 41 and create-only writes for the form's object, as for a PUT.
+    /// HCP's rule 41, create-only writes and retained objects for the form's object, as for a
+    /// PUT.
     async fn guard_form(
         &self,
         mut request: RequestHeader,
@@ -181,6 +182,10 @@ impl Gateway {
     ) -> Result<(Guards, RequestHeader), HcpError> {
         let mut guards = Guards::default();
         let at = crate::request::validate::probes::At { target, route };
+        // Never a new version over an object under retention or on hold.
+        let params = crate::request::classify::Params::default();
+        crate::request::validate::probes::check_retained(self, Operation::PutObject, &params, at)
+            .await?;
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,

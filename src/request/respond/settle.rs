@@ -91,6 +91,14 @@ impl Gateway {
             HcpError::new(HcpCode::OperationAborted).with_message(
                 "The multipart upload was completed or aborted while the part was being copied.",
             )
+        } else if mapped.code == HcpCode::AccessDenied
+            && op == Operation::DeleteObject
+            && call.params.get("versionId").is_some()
+        {
+            // The gateway's account may delete any version but one S3 Object Lock keeps: HCP's
+            // 409 for an object under retention or on hold (manual, DELETE object).
+            HcpError::new(HcpCode::OperationAborted)
+                .with_message("The object version is under retention or on hold.")
         } else if mapped.code == HcpCode::PreconditionFailed && call.guards.overwrite_guarded {
             // The gateway's own If-None-Match: the name exists (rule 41).
             name_exists()

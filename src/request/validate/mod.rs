@@ -249,8 +249,9 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
     // A header that says one thing given twice: what was checked (the first) and what a
     // backend reads (the last, or both joined) could differ.
     if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
-        let single =
-            (n.starts_with("x-amz-") && !n.starts_with("x-amz-meta-")) || SINGLE_VALUED.contains(n);
+        let single = (n.starts_with("x-amz-") && !n.starts_with("x-amz-meta-"))
+            || n.starts_with("x-hcp-")
+            || SINGLE_VALUED.contains(n);
         single && req.headers.get_all(*n).iter().count() > 1
     }) {
         return Err(HcpError::new(HcpCode::InvalidArgument)

@@ -40,6 +40,9 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn bucket_status(&self, at: At<'_>) -> Option<u16>;
     /// The object's header when a HEAD (of `version`) answers 200.
     async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
+    /// The backend's answer header to a HEAD of the object, whatever its status (`None`:
+    /// unreachable).
+    async fn object_answer(&self, at: At<'_>) -> Option<ResponseHeader>;
     /// Whether the bucket's versioning is Enabled.
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
@@ -70,6 +73,16 @@ impl Probe for Gateway {
         }
         let head = self.backend_call(Operation::HeadObject, params, at.target, at.route);
         head.await.map(|(h, _)| h).filter(|h| h.status == 200)
+    }
+
+    async fn object_answer(&self, at: At<'_>) -> Option<ResponseHeader> {
+        let head = self.backend_call(
+            Operation::HeadObject,
+            Params::default(),
+            at.target,
+            at.route,
+        );
+        head.await.map(|(h, _)| h)
     }
 
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
@@ -176,8 +189,16 @@ pub(in crate::request) async fn check_retained(
             "This bucket cannot keep retention: it was created without S3 Object Lock.",
         ));
     }
-    let Some(head) = probe.object_head(at, None).await else {
-        return Ok(());
+    // What cannot be read cannot be judged: then nothing is written or deleted.
+    let head = match probe.object_answer(at).await {
+        Some(h) if h.status == 200 => h,
+        Some(h) if h.status == 404 => return Ok(()),
+        other => {
+            let status = other.map(|h| h.status.as_u16());
+            return Err(HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The object's retention could not be read; try again.")
+                .with_cause(format!("HEAD for retention answered {status:?}")));
+        }
     };
     let (setting, held) = rewrite::object_lock_of(&head);
     let now = std::time::SystemTime::now()
@@ -529,6 +550,10 @@ mod tests {
         objects: Vec<(Vec<u8>, u64, &'static str)>,
         /// Part sizes of the open upload `u`, served 2 a page.
         parts: Option<Vec<(u32, u64)>>,
+        /// Every object's Object Lock: retain-until date and legal hold.
+        lock: Option<(&'static str, bool)>,
+        /// A HEAD's status when it is not the object's (a backend failing).
+        failing: Option<u16>,
         asked: Mutex<Vec<&'static str>>,
     }
 
@@ -545,11 +570,25 @@ mod tests {
             let mut h = ResponseHeader::build(200, None).unwrap();
             h.insert_header("content-length", size.to_string()).unwrap();
             h.insert_header("etag", *etag).unwrap();
+            if let Some((until, hold)) = self.lock {
+                h.insert_header("x-amz-object-lock-retain-until-date", until)
+                    .unwrap();
+                let status = if hold { "ON" } else { "OFF" };
+                h.insert_header("x-amz-object-lock-legal-hold", status)
+                    .unwrap();
+            }
             Some(h)
         }
         async fn versioning_enabled(&self, _: At<'_>) -> bool {
             self.asked.lock().unwrap().push("versioning");
             self.versioned
+        }
+        async fn object_answer(&self, at: At<'_>) -> Option<ResponseHeader> {
+            if let Some(status) = self.failing {
+                return ResponseHeader::build(status, None).ok();
+            }
+            let found = self.object_head(at, None).await;
+            found.or_else(|| ResponseHeader::build(404, None).ok())
         }
         async fn bucket_locked(&self, _: At<'_>) -> bool {
             self.asked.lock().unwrap().push("lock");
@@ -640,6 +679,83 @@ mod tests {
             Overwrite::AskBackend => "ask backend",
         })
         .map_err(|e| e.code)
+    }
+
+    /// In a retention namespace: no new version over an object under retention or on hold
+    /// (403), no delete of one (409) but a privileged delete past retention (never a hold), and
+    /// nothing at all when the object's lock cannot be read (503).
+    #[tokio::test]
+    async fn retained_objects_are_neither_replaced_nor_deleted() {
+        use crate::request::classify::Effects;
+        let mut tenant = tenant(TenantOverwrite::Allow);
+        tenant.retention.mode = crate::config::RetentionMode::Enterprise;
+        let backend = crate::request::route::BackendRuntime::for_tests();
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("bkt".into()),
+            credentials: None,
+        };
+        let mut privileged = Params::default();
+        privileged.effects = Effects {
+            bypass_governance: true,
+            ..Effects::default()
+        };
+        let run = async |fake: &Fake, op, key: &str, params: &Params| {
+            let target = target(key);
+            let at = At {
+                target: &target,
+                route: &route,
+            };
+            check_retained(fake, op, params, at)
+                .await
+                .map_err(|e| e.status)
+        };
+        let object = |lock| Fake {
+            objects: vec![(b"k".to_vec(), 1, "\"e\"")],
+            lock,
+            ..Fake::default()
+        };
+        let none = Params::default();
+        let retained = object(Some(("2100-01-01T00:00:00Z", false)));
+        assert_eq!(
+            run(&retained, Operation::PutObject, "k", &none).await,
+            Err(403)
+        );
+        assert_eq!(
+            run(&retained, Operation::DeleteObject, "k", &none).await,
+            Err(409)
+        );
+        assert_eq!(
+            run(&retained, Operation::DeleteObject, "k", &privileged).await,
+            Ok(())
+        );
+        assert_eq!(
+            run(&retained, Operation::PutObject, "new", &none).await,
+            Ok(())
+        );
+        let held = object(Some(("2000-01-01T00:00:00Z", true)));
+        assert_eq!(
+            run(&held, Operation::DeleteObject, "k", &privileged).await,
+            Err(409)
+        );
+        assert_eq!(
+            run(&held, Operation::CompleteMultipartUpload, "k", &none).await,
+            Err(403)
+        );
+        let expired = object(Some(("2000-01-01T00:00:00Z", false)));
+        assert_eq!(
+            run(&expired, Operation::DeleteObject, "k", &none).await,
+            Ok(())
+        );
+        let failing = Fake {
+            failing: Some(500),
+            ..object(None)
+        };
+        assert_eq!(
+            run(&failing, Operation::PutObject, "k", &none).await,
+            Err(503)
+        );
     }
 
     #[tokio::test]

@@ -171,6 +171,7 @@ fn new_object_setting(raw: &str, tenant: &Tenant, now: i64) -> Result<Setting, H
     Value::parse(raw)
         .and_then(|v| retention::resolve(&v, &ctx, &tenant.retention.classes))
         .and_then(retention::keepable)
+        .map(|s| retention::kept_at(s, now))
         .map_err(|r| refusal(&r))
 }
 
@@ -192,12 +193,62 @@ fn privileged_delete(value: &str, mode: RetentionMode) -> Result<bool, HcpError>
         ));
     }
     match mode {
-        RetentionMode::Off => Err(not_offered("A privileged delete")),
+        // Nothing is under HCP's retention there: a privileged delete is a delete.
+        RetentionMode::Off => Ok(false),
         RetentionMode::Compliance => Err(HcpError::new(HcpCode::AccessDenied).with_message(
             "This namespace keeps compliance retention: objects under retention are never deleted.",
         )),
         RetentionMode::Enterprise => Ok(true),
     }
+}
+
+/// The dates in S3 Object Lock's documents, as its headers' are checked (`check_object_lock`):
+/// a `PUT ?retention`'s `RetainUntilDate`, and the default retention of a `PUT ?object-lock`
+/// as it would end for an object stored now, must be before 2106-02-06 (Ceph RGW keeps them in
+/// 32-bit seconds and would wrap a later one round to an earlier date). The rest of the
+/// document is the backend's to judge.
+pub fn check_lock_document(op: Operation, doc: &[u8], now: i64) -> Result<(), HcpError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(doc);
+    let mut element: Vec<u8> = Vec::new();
+    let mut ends: Vec<i64> = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => element = e.local_name().as_ref().to_vec(),
+            Ok(Event::Text(t)) => {
+                let text = t.decode().map(|c| c.trim().to_string()).unwrap_or_default();
+                let end = match (op, element.as_slice()) {
+                    (Operation::PutObjectRetention, b"RetainUntilDate") => {
+                        time::OffsetDateTime::parse(
+                            &text,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                        .map(time::OffsetDateTime::unix_timestamp)
+                    }
+                    (Operation::PutObjectLockConfiguration, b"Days") => text
+                        .parse::<i64>()
+                        .ok()
+                        .map(|d| now.saturating_add(d.saturating_mul(86_400))),
+                    (Operation::PutObjectLockConfiguration, b"Years") => text
+                        .parse::<i64>()
+                        .ok()
+                        .map(|y| now.saturating_add(y.saturating_mul(366 * 86_400))),
+                    _ => None,
+                };
+                ends.extend(end);
+            }
+            Ok(Event::End(_)) => element.clear(),
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    if ends.iter().any(|&t| t > retention::LATEST_UNTIL) {
+        return Err(invalid(
+            "Retention must end before 2106-02-06 in this storage.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A copy's source when it is its own target (HCP's way to change an object's retention).
@@ -206,7 +257,11 @@ fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
         .get("x-amz-copy-source")
         .and_then(|v| CopySource::parse(v.as_bytes()))
         .filter(|s| {
-            Some(s.bucket.as_str()) == target.bucket.as_deref()
+            // (Bucket names are not case-sensitive: the backend's is lower case.)
+            target
+                .bucket
+                .as_deref()
+                .is_some_and(|b| b.eq_ignore_ascii_case(&s.bucket))
                 && target.key().is_some_and(|k| *k == s.key[..])
         })
 }
@@ -306,6 +361,25 @@ mod tests {
     }
 
     #[test]
+    fn lock_documents_end_before_2106() {
+        let now = 1_800_000_000; // 2027-01-15
+        let retention = |date: &str| {
+            let doc = format!("<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{date}</RetainUntilDate></Retention>");
+            check_lock_document(Operation::PutObjectRetention, doc.as_bytes(), now)
+        };
+        assert!(retention("2106-02-05T00:00:00Z").is_ok());
+        assert!(retention("2106-03-01T00:00:00.000Z").is_err());
+        let default = |term: &str| {
+            let doc = format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode>{term}</DefaultRetention></Rule></ObjectLockConfiguration>");
+            check_lock_document(Operation::PutObjectLockConfiguration, doc.as_bytes(), now)
+        };
+        assert!(default("<Years>50</Years>").is_ok());
+        assert!(default("<Years>80</Years>").is_err());
+        assert!(default("<Days>36500</Days>").is_err());
+        assert!(default("<Days>365</Days>").is_ok());
+    }
+
+    #[test]
     fn what_cannot_be_kept_is_refused() {
         use Operation::*;
         use RetentionMode::*;
@@ -365,12 +439,6 @@ mod tests {
             ),
             (
                 DeleteObject,
-                Off,
-                vec![("x-hcp-privileged", "audit 7")],
-                not_implemented,
-            ),
-            (
-                DeleteObject,
                 Compliance,
                 vec![("x-hcp-privileged", "audit 7")],
                 (403, HcpCode::AccessDenied),
@@ -400,6 +468,13 @@ mod tests {
             &[("x-hcp-privileged", "x")],
         );
         assert!(privileged.unwrap().bypass_governance);
+        let plain = run(Operation::DeleteObject, Off, &[("x-hcp-privileged", "x")]);
+        assert!(!plain.unwrap().bypass_governance);
+        let upper = [("x-hcp-retention", "A+1y"), ("x-amz-copy-source", "/B/k")];
+        assert!(run(CopyObject, Enterprise, &upper)
+            .unwrap()
+            .change
+            .is_some());
         let long = "x".repeat(1025);
         let e = run(
             Operation::DeleteObject,
