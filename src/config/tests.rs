@@ -263,3 +263,31 @@ fn key_limits_are_the_backends_own() {
         assert_eq!(limit("wide"), (4095, false));
     }
 }
+
+/// OBS's WORM keeps compliance retention only: a tenant emulating HCP's enterprise mode on it
+/// is a configuration error, not a run of refused requests.
+#[test]
+fn enterprise_retention_needs_governance() {
+    let text = |mode: &str| {
+        format!(
+            r#"
+            [[tenants]]
+            name = "t"
+            backend = "obs"
+            retention = "{mode}"
+            [[backends]]
+            name = "obs"
+            kind = "obs"
+            endpoint = "https://obs.example.com"
+            access_key = "a"
+            secret_key = "s"
+            "#
+        )
+    };
+    let errors = Config::parse(&text("enterprise"), Path::new(".")).unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.contains("OBS's WORM")),
+        "{errors:?}"
+    );
+    assert!(Config::parse(&text("compliance"), Path::new(".")).is_ok());
+}

@@ -742,6 +742,15 @@ fn build_tenants(
             overwrite: t.overwrite,
             retention: tenant_retention(t, errors),
         };
+        let obs = backends
+            .get(&t.backend)
+            .is_some_and(|b| b.kind == BackendKind::Obs);
+        if obs && t.retention == RetentionMode::Enterprise {
+            errors.push(format!(
+                "tenants.{}: retention = \"enterprise\" needs governance retention, which OBS's WORM does not keep: use \"compliance\"",
+                t.name
+            ));
+        }
         if tenants.insert(tenant.name.clone(), tenant).is_some() {
             errors.push(format!("tenants: name {:?} is used twice", t.name));
         }

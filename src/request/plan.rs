@@ -83,6 +83,8 @@ impl Gateway {
         // Phase 5, routing.
         let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
+        // What this backend's Object Lock cannot keep is refused, not sent.
+        validate::retention::fits_backend(op, s.req_header(), &params.effects, route.backend)?;
         Ok(Planned::Request(Plan {
             target,
             op,

@@ -675,6 +675,85 @@ mod obs_tests {
 }
 
 #[cfg(test)]
+mod effect_tests {
+    use super::*;
+    use crate::config::Tenant;
+    use crate::hcp::retention::{LockMode, Protection};
+    use crate::request::route::BackendRuntime;
+
+    /// HCP's retention as the gateway decided it reaches the backend as Object Lock headers —
+    /// S3's names, or OBS's under its native signing — and a delete's bypass as S3's header.
+    #[test]
+    fn effects_become_the_backend_s_object_lock_headers() {
+        let tenant = Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
+        };
+        let target = Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(b"k".to_vec()),
+            virtual_host: false,
+        };
+        let mut params = Params::default();
+        params.effects.protection = Some(Protection {
+            retention: Some((LockMode::Compliance, 1_800_000_000)),
+            hold: Some(true),
+        });
+        let keys = sigv4::SigningKeyCache::default();
+        let client = http::HeaderMap::new();
+        for (signing, prefix) in [(Signing::V4, "x-amz-"), (Signing::Obs, "x-obs-")] {
+            let mut backend = BackendRuntime::for_tests();
+            backend.signing = signing;
+            let route = Route {
+                tenant: &tenant,
+                backend: &backend,
+                backend_bucket: Some("b".into()),
+                credentials: backend.credentials.fixed_now(),
+            };
+            let out = Outbound {
+                op: Operation::PutObject,
+                method: &Method::PUT,
+                params: &params,
+                target: &target,
+                headers: &client,
+            };
+            let sent = backend_request(out, &route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
+            let header = |name: &str| sent.headers[format!("{prefix}{name}").as_str()].clone();
+            assert_eq!(header("object-lock-mode"), "COMPLIANCE");
+            assert_eq!(
+                header("object-lock-retain-until-date"),
+                "2027-01-15T08:00:00Z"
+            );
+            assert_eq!(header("object-lock-legal-hold"), "ON");
+        }
+        // Only writes carry a protection; a delete carries the bypass.
+        let backend = BackendRuntime::for_tests();
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("b".into()),
+            credentials: backend.credentials.fixed_now(),
+        };
+        params.effects.bypass_governance = true;
+        let out = Outbound {
+            op: Operation::DeleteObject,
+            method: &Method::DELETE,
+            params: &params,
+            target: &target,
+            headers: &client,
+        };
+        let sent = backend_request(out, &route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
+        assert!(!sent.headers.contains_key("x-amz-object-lock-mode"));
+        assert_eq!(sent.headers["x-amz-bypass-governance-retention"], "true");
+    }
+}
+
+#[cfg(test)]
 mod token_tests {
     use super::*;
     use crate::backend::credentials::BackendCredentials;

@@ -202,6 +202,54 @@ fn privileged_delete(value: &str, mode: RetentionMode) -> Result<bool, HcpError>
     }
 }
 
+/// What a backend's Object Lock can keep of the request: Huawei OBS's WORM has compliance
+/// retention only — no governance mode (so no `-2`, no enterprise namespace, no bypass) and no
+/// legal hold. What it cannot keep is refused before it is sent (501), never left for the
+/// backend to ignore.
+pub fn fits_backend(
+    op: Operation,
+    req: &RequestHeader,
+    effects: &Effects,
+    backend: &crate::config::Backend,
+) -> Result<(), HcpError> {
+    if backend.kind != crate::config::BackendKind::Obs {
+        return Ok(());
+    }
+    let header = |name: &str| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let governance = header("x-amz-object-lock-mode").is_some_and(|m| m == "GOVERNANCE")
+        || header("x-amz-bypass-governance-retention").is_some()
+        || effects.bypass_governance
+        || effects
+            .protection
+            .is_some_and(|p| matches!(p.retention, Some((retention::LockMode::Governance, _))))
+        || effects.change.as_ref().is_some_and(|c| {
+            matches!(
+                c.value,
+                Some(Value::Special(retention::Setting::Unspecified))
+            )
+        });
+    if governance {
+        return Err(not_offered(
+            "Governance retention (a bypass, Initial Unspecified, an enterprise namespace)",
+        ));
+    }
+    let hold = matches!(
+        op,
+        Operation::GetObjectLegalHold | Operation::PutObjectLegalHold
+    ) || header("x-amz-object-lock-legal-hold").is_some()
+        || effects.protection.is_some_and(|p| p.hold.is_some())
+        || effects.change.as_ref().is_some_and(|c| c.hold.is_some());
+    if hold {
+        return Err(not_offered("A legal hold"));
+    }
+    Ok(())
+}
+
 /// The dates in S3 Object Lock's documents, as its headers' are checked (`check_object_lock`):
 /// a `PUT ?retention`'s `RetainUntilDate`, and the default retention of a `PUT ?object-lock`
 /// as it would end for an object stored now, must be before 2106-02-06 (Ceph RGW keeps them in
@@ -358,6 +406,57 @@ mod tests {
                 .unwrap()
                 .lock_bucket
         );
+    }
+
+    /// OBS keeps compliance retention only: governance, `-2` and holds are refused before the
+    /// request is sent; a compliance retention passes.
+    #[test]
+    fn obs_keeps_compliance_retention_only() {
+        let mut obs = crate::request::route::BackendRuntime::for_tests().settings;
+        obs.kind = crate::config::BackendKind::Obs;
+        let fits = |op, mode, headers: &[(&'static str, &str)]| {
+            let mut req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+            for (n, v) in headers {
+                req.insert_header(*n, *v).unwrap();
+            }
+            let effects = effects(op, &req, &target(), &tenant(mode), 1_800_000_000).unwrap();
+            fits_backend(op, &req, &effects, &obs).map_err(|e| e.status)
+        };
+        use Operation::*;
+        use RetentionMode::*;
+        assert_eq!(
+            fits(PutObject, Compliance, &[("x-hcp-retention", "A+1d")]),
+            Ok(())
+        );
+        assert_eq!(
+            fits(PutObject, Compliance, &[("x-hcp-retention", "-2")]),
+            Err(501)
+        );
+        assert_eq!(
+            fits(PutObject, Enterprise, &[("x-hcp-retention", "A+1d")]),
+            Err(501)
+        );
+        assert_eq!(
+            fits(PutObject, Compliance, &[("x-hcp-retentionhold", "true")]),
+            Err(501)
+        );
+        let lock = [
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2030-01-01T00:00:00Z",
+            ),
+        ];
+        assert_eq!(fits(PutObject, Off, &lock), Err(501));
+        assert_eq!(
+            fits(PutObject, Off, &[("x-amz-object-lock-legal-hold", "ON")]),
+            Err(501)
+        );
+        assert_eq!(fits(PutObjectLegalHold, Off, &[]), Err(501));
+        // Elsewhere all of it passes.
+        let other = crate::request::route::BackendRuntime::for_tests().settings;
+        let req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+        assert!(fits_backend(PutObjectLegalHold, &req, &Effects::default(), &other).is_ok());
     }
 
     #[test]
