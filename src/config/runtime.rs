@@ -58,6 +58,21 @@ pub struct Tenant {
     pub retention: TenantRetention,
 }
 
+#[cfg(test)]
+impl Tenant {
+    /// Tenant `t` on backend `b`: no prefix, no anonymous access, S3's overwrite, no retention.
+    pub fn for_tests() -> Tenant {
+        Tenant {
+            name: "t".into(),
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Vec::new(),
+            overwrite: Overwrite::Allow,
+            retention: TenantRetention::default(),
+        }
+    }
+}
+
 /// How a tenant keeps HCP's retention (`retention` and `retention_classes` of `[[tenants]]`).
 #[derive(Debug, Clone, Default)]
 pub struct TenantRetention {

@@ -398,14 +398,7 @@ mod tests {
         value: Option<&str>,
         hold: Option<bool>,
     ) -> Result<Changed, HcpError> {
-        let tenant = crate::config::Tenant {
-            name: "t".into(),
-            backend: "b".into(),
-            bucket_prefix: String::new(),
-            anonymous: Vec::new(),
-            overwrite: crate::config::Overwrite::Allow,
-            retention: Default::default(),
-        };
+        let tenant = crate::config::Tenant::for_tests();
         let backend = BackendRuntime::for_tests();
         let route = Route {
             tenant: &tenant,

@@ -685,14 +685,7 @@ mod effect_tests {
     /// S3's names, or OBS's under its native signing — and a delete's bypass as S3's header.
     #[test]
     fn effects_become_the_backend_s_object_lock_headers() {
-        let tenant = Tenant {
-            name: "t".into(),
-            backend: "b".into(),
-            bucket_prefix: String::new(),
-            anonymous: Vec::new(),
-            overwrite: crate::config::Overwrite::Allow,
-            retention: Default::default(),
-        };
+        let tenant = Tenant::for_tests();
         let target = Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
@@ -761,14 +754,7 @@ mod token_tests {
     use crate::request::route::BackendRuntime;
 
     fn sent_with_token(signing: Signing) -> RequestHeader {
-        let tenant = Tenant {
-            name: "t".into(),
-            backend: "b".into(),
-            bucket_prefix: String::new(),
-            anonymous: Vec::new(),
-            overwrite: crate::config::Overwrite::Allow,
-            retention: Default::default(),
-        };
+        let tenant = Tenant::for_tests();
         let mut backend = BackendRuntime::for_tests();
         backend.signing = signing;
         backend.credentials = std::sync::Arc::new(BackendCredentials::fixed(

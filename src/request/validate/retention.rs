@@ -324,12 +324,8 @@ mod tests {
         let mut classes = retention::Classes::new();
         classes.insert("Seven".into(), Value::parse("A+7y").unwrap());
         Tenant {
-            name: "t".into(),
-            backend: "b".into(),
-            bucket_prefix: String::new(),
-            anonymous: Vec::new(),
-            overwrite: crate::config::Overwrite::Allow,
             retention: crate::config::TenantRetention { mode, classes },
+            ..Tenant::for_tests()
         }
     }
 
