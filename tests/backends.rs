@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::raw::{send, V4};
 use common::*;
 
 /// The RGW endpoint behind a TLS front whose certificate comes from a test CA.
@@ -248,6 +249,56 @@ async fn obs_native_signing_and_header_names() {
         &got.body.collect().await.unwrap().into_bytes()[..],
         b"obs data"
     );
+}
+
+/// HCP's retention on OBS (WORM, compliance only): in a compliance tenant `x-hcp-retention`
+/// reaches the recorded OBS as OBS's own `x-obs-object-lock-*` headers, signed the OBS way; a
+/// hold, which OBS cannot keep, is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_retention_reaches_obs_as_its_worm_headers() {
+    use common::dialect_server::{DialectServer, Vendor};
+    let server = DialectServer::start(Vendor::Obs).await;
+    let text = config_with_endpoint(&server.endpoint())
+        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"")
+        .replacen(
+            "bucket_prefix = \"\"\n",
+            "bucket_prefix = \"\"\nretention = \"compliance\"\n",
+            1,
+        );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    server.respond_to("*", "obs-native");
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let put = |extra: &'static [(&'static str, &'static str)]| {
+        let mut headers = vec![("content-length", "4")];
+        headers.extend_from_slice(extra);
+        let signed = V4::unsigned(&ak, &sk, &addr).sign("PUT", b"/bkt/k", &headers);
+        let addr = addr.clone();
+        async move { send(&addr, "PUT", b"/bkt/k", &signed, vec![b"data".to_vec()]).await }
+    };
+    let r = put(&[("x-hcp-retention", "2030-01-01T00:00:00+0000")]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = server.seen();
+    let (_, _, headers) = seen.iter().rfind(|(m, _, _)| m == "PUT").expect("the PUT");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("x-obs-object-lock-mode"), Some("COMPLIANCE"));
+    assert_eq!(
+        header("x-obs-object-lock-retain-until-date"),
+        Some("2030-01-01T00:00:00Z")
+    );
+    assert!(header("authorization").is_some_and(|a| a.starts_with("OBS ")));
+    assert!(!headers
+        .iter()
+        .any(|(n, _)| n.starts_with("x-amz-") || n.starts_with("x-hcp-")));
+    let before = server.count();
+    let r = put(&[("x-hcp-retentionhold", "true")]).await;
+    r.assert_hcp_error(501, "NotImplemented");
+    assert_eq!(server.count(), before, "a hold OBS cannot keep was sent");
 }
 
 /// AWS's us-east-1 answers a re-created own bucket with a plain 200 (and resets its ACL): the

@@ -38,7 +38,14 @@ pub struct DialectServer {
     pub addr: std::net::SocketAddr,
     pub requests: Arc<AtomicU64>,
     steering: Steering,
+    /// Every request received: method, target and headers (lower-case names).
+    seen: Seen,
 }
+
+/// One request as received: method, target, headers (lower-case names).
+pub type SeenRequest = (String, String, Vec<(String, String)>);
+
+type Seen = Arc<std::sync::Mutex<Vec<SeenRequest>>>;
 
 /// The directive for requests of a method (`*`: any).
 type Steering = Arc<std::sync::Mutex<Option<(String, String)>>>;
@@ -71,14 +78,17 @@ impl DialectServer {
         let counter = requests.clone();
         let steering: Steering = Arc::default();
         let steer = steering.clone();
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     continue;
                 };
                 let (counter, statuses, steer) = (counter.clone(), statuses.clone(), steer.clone());
+                let record = record.clone();
                 tokio::spawn(async move {
-                    let _ = serve(conn, vendor, &statuses, &counter, &steer).await;
+                    let _ = serve(conn, vendor, &statuses, (&counter, &record), &steer).await;
                 });
             }
         });
@@ -86,6 +96,7 @@ impl DialectServer {
             addr,
             requests,
             steering,
+            seen,
         }
     }
 
@@ -106,6 +117,11 @@ impl DialectServer {
 
     pub fn count(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The requests received so far: method, target, headers.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
     }
 }
 
@@ -182,13 +198,15 @@ async fn serve(
     mut conn: TcpStream,
     vendor: Vendor,
     statuses: &HashMap<(String, String), u16>,
-    counter: &AtomicU64,
+    (counter, seen): (&AtomicU64, &Seen),
     steering: &Steering,
 ) -> std::io::Result<()> {
     let Some(req) = read_request(&mut conn, steering).await else {
         return Ok(());
     };
     counter.fetch_add(1, Ordering::SeqCst);
+    let what = (req.method.clone(), req.path.clone(), req.headers.clone());
+    seen.lock().unwrap().push(what);
     // Fields are separated by '|' (OBS has a code with spaces in it).
     let directive: Vec<String> = req
         .directive
