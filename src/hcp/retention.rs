@@ -9,6 +9,13 @@
 
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+/// Now, in seconds since 1970: what retention settings are resolved and judged against.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A retention setting, resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setting {

@@ -379,9 +379,7 @@ impl Gateway {
                 Ok(None)
             }
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
-                let now = SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+                let now = crate::hcp::retention::now();
                 crate::request::validate::retention::check_lock_document(call.op, doc, now)
                     .map(|()| None)
             }

@@ -73,9 +73,7 @@ impl Gateway {
         }
         self.validate(s, &auth, op, &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
-        let now = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::hcp::retention::now();
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =

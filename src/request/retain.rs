@@ -137,6 +137,17 @@ impl Gateway {
         Some(header.status.as_u16())
     }
 
+    /// [`change`] of the call's object, now, in the call's tenant's retention mode.
+    async fn change_for(&self, call: &Call<'_>, asked: &Change) -> Result<Changed, HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let compliance =
+            call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
+        change(self, at, asked, compliance, retention::now()).await
+    }
+
     /// HCP's retention change (`Params::effects.change`), carried out and answered as the copy
     /// that asked for it: `CopyObjectResult`, or HCP's error.
     pub(in crate::request) async fn change_retention(
@@ -146,16 +157,7 @@ impl Gateway {
         call: &Call<'_>,
         asked: &Change,
     ) -> Flow {
-        let at = At {
-            target: call.target,
-            route: call.route,
-        };
-        let compliance =
-            call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
-        let now = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let changed = match change(self, at, asked, compliance, now).await {
+        let changed = match self.change_for(call, asked).await {
             Ok(c) => c,
             Err(e) => return self.answer(s, x, e).await,
         };
@@ -167,9 +169,7 @@ impl Gateway {
             .expect("digits");
         self.answer_own(s, x, resp, body).await
     }
-}
 
-impl Gateway {
     /// HCP's retention on a completed multipart upload (manual: "calculated based on the time
     /// when the multipart upload was completed"): the completed version changed as a copy onto
     /// itself would change it. If it cannot be, the version is removed again and the error
@@ -194,16 +194,7 @@ impl Gateway {
             version: version.clone(),
             ..asked.clone()
         };
-        let at = At {
-            target: call.target,
-            route: call.route,
-        };
-        let compliance =
-            call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
-        let now = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let Err(e) = change(self, at, &asked, compliance, now).await else {
+        let Err(e) = self.change_for(call, &asked).await else {
             return Ok(());
         };
         // The completed version, or (without versions) the object.

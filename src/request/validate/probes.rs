@@ -201,9 +201,7 @@ pub(in crate::request) async fn check_retained(
         }
     };
     let (setting, held) = rewrite::object_lock_of(&head);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::hcp::retention::now();
     let retained = setting.in_force(now);
     if writes && (retained || held) {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message(
