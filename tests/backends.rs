@@ -299,6 +299,23 @@ async fn hcp_retention_reaches_obs_as_its_worm_headers() {
     let r = put(&[("x-hcp-retentionhold", "true")]).await;
     r.assert_hcp_error(501, "NotImplemented");
     assert_eq!(server.count(), before, "a hold OBS cannot keep was sent");
+    // An object whose lock cannot be read (the HEAD fails) is not written over: 503.
+    server.respond_to("HEAD", "error|InternalError|500");
+    let r = put(&[]).await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let puts = server.seen().iter().filter(|(m, _, _)| m == "PUT").count();
+    assert_eq!(puts, 1, "a write over an unread lock was sent");
+    // A retention change the backend fails (copy onto itself, then OBS answers 500): HCP's
+    // 500, the cause in the log.
+    server.respond_to("PUT", "error|InternalError|500");
+    let r = put(&[("x-amz-copy-source", "/bkt/k"), ("x-hcp-retention", "N+1d")]).await;
+    r.assert_hcp_error(500, "InternalError");
+    let (_, target, _) = server
+        .seen()
+        .into_iter()
+        .rfind(|(m, _, _)| m == "PUT")
+        .unwrap();
+    assert!(target.contains("retention"), "{target}");
 }
 
 /// AWS's us-east-1 answers a re-created own bucket with a plain 200 (and resets its ACL): the

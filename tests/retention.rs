@@ -191,8 +191,6 @@ async fn object_lock_on_rgw() {
 async fn object_lock_values_are_checked_before_the_backend() {
     let gw = start(Backend::Store).await.unwrap();
     let b = gw.with_bucket("lockvalues").await;
-    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
-    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let cases: &[&[(&str, &str)]] = &[
         &[("x-amz-object-lock-mode", "GOVERNANCE")],
         &[(
@@ -227,20 +225,11 @@ async fn object_lock_values_are_checked_before_the_backend() {
             ),
         ],
     ];
+    let target = format!("/{b}/k");
+    let admin = (USER, PASSWORD);
     for headers in cases {
-        let mut extra = vec![("content-length", "1")];
-        extra.extend_from_slice(headers);
         let before = gw.backend_requests();
-        let target = format!("/{b}/k");
-        let headers_sent = V4::unsigned(&ak, &sk, &addr).sign("PUT", target.as_bytes(), &extra);
-        let r = send(
-            &addr,
-            "PUT",
-            target.as_bytes(),
-            &headers_sent,
-            vec![b"x".to_vec()],
-        )
-        .await;
+        let r = as_user(&gw, admin, "PUT", &target, headers, b"x").await;
         r.assert_hcp_error(400, "InvalidArgument");
         assert_eq!(
             gw.backend_requests(),
@@ -248,10 +237,8 @@ async fn object_lock_values_are_checked_before_the_backend() {
             "{headers:?} reached the backend"
         );
     }
-    let target = format!("/{b}/k");
     let bypass = [("x-amz-bypass-governance-retention", "maybe")];
-    let headers_sent = V4::unsigned(&ak, &sk, &addr).sign("DELETE", target.as_bytes(), &bypass);
-    let r = send(&addr, "DELETE", target.as_bytes(), &headers_sent, vec![]).await;
+    let r = as_user(&gw, admin, "DELETE", &target, &bypass, b"").await;
     r.assert_hcp_error(400, "InvalidArgument");
 }
 
