@@ -309,6 +309,10 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
         "{until}"
     );
     assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
+    // The backend's own view: a governance retention and a legal hold on the object.
+    let view = common::view::BackendView::of(&gw);
+    let kept = view.object_lock(&bucket, "doc").await;
+    assert_eq!(kept, (Some("GOVERNANCE".into()), Some("ON".into())));
 
     // Deleting it is 409, overwriting it 403; a privileged delete while held is 409 too.
     let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;

@@ -59,6 +59,28 @@ impl BackendView {
         }
     }
 
+    /// An object's Object Lock as the backend keeps it: mode and legal hold status (RGW and the
+    /// store; s3s-fs keeps none).
+    pub async fn object_lock(&self, bucket: &str, key: &str) -> (Option<String>, Option<String>) {
+        match self {
+            BackendView::Local(_) => (None, None),
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+                let head = s3
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    head.object_lock_mode().map(|m| m.as_str().to_string()),
+                    head.object_lock_legal_hold_status()
+                        .map(|h| h.as_str().to_string()),
+                )
+            }
+        }
+    }
+
     /// Every object key of a backend bucket.
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
         match self {
