@@ -71,6 +71,9 @@ fn main() -> ExitCode {
 
 async fn run(cfg: Config, path: PathBuf) -> ExitCode {
     let demo = cfg.serves_demo_user;
+    // Before anything says the gateway serves: a SIGTERM right after the banner is a clean stop,
+    // never the default kill.
+    let signals = Signals::install();
     let gw = match server::start(cfg).await {
         Ok(gw) => gw,
         Err(e) => {
@@ -100,19 +103,42 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
             tracing::warn!(addr = %gw.s3_addr, "demo credentials served on a non-loopback address");
         }
     }
-    serve_until_stopped(&gw, &path).await;
+    serve_until_stopped(&gw, &path, signals).await;
     tracing::info!("shutting down");
     gw.shutdown().await;
     ExitCode::SUCCESS
 }
 
+/// The signals the gateway answers: SIGTERM and SIGINT stop it, SIGHUP reloads.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            hup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+        }
+    }
+}
+
 /// Serves until SIGTERM or SIGINT. SIGHUP reloads users and permissions from the configuration
 /// (and its users file); a configuration with errors is reported and the running one kept.
-async fn serve_until_stopped(gw: &server::RunningGateway, path: &std::path::Path) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+async fn serve_until_stopped(
+    gw: &server::RunningGateway,
+    path: &std::path::Path,
+    signals: Signals,
+) {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     loop {
         tokio::select! {
             _ = term.recv() => return,
