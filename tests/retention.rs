@@ -255,7 +255,7 @@ async fn as_user(
     let (ak, sk) = (hcp_access_key(user), hcp_secret_key(password));
     let mut extra = headers.to_vec();
     let length = body.len().to_string();
-    if method == "PUT" {
+    if method == "PUT" || !body.is_empty() {
         extra.push(("content-length", &length));
     }
     let signed = V4::unsigned(&ak, &sk, &addr).sign(method, target.as_bytes(), &extra);
@@ -503,6 +503,264 @@ async fn hcp_retention_on_the_embedded_store() {
 #[tokio::test]
 async fn hcp_retention_on_rgw() {
     hcp_retention_as_an_hcp_client(Backend::Rgw).await;
+}
+
+/// The holds' record of `bucket`'s `key` in the labeled-holds bucket, as the backend keeps it.
+async fn holds_record(
+    view: &common::view::BackendView,
+    (holds_bucket, bucket, key): (&str, &str, &str),
+) -> Option<serde_json::Value> {
+    for name in view.keys(holds_bucket).await {
+        let body = view.object(holds_bucket, &name).await?;
+        let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if record["bucket"] == bucket && record["key"] == key {
+            return Some(record);
+        }
+    }
+    None
+}
+
+/// A multipart upload of `key` with one part: the complete's target and document.
+async fn one_part_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (String, String) {
+    let upload = s3.create_multipart_upload().bucket(bucket).key(key);
+    let id = upload.send().await.unwrap().upload_id.unwrap();
+    let part = s3.upload_part().bucket(bucket).key(key).upload_id(&id);
+    let part = part
+        .part_number(1)
+        .body(ByteStream::from_static(b"one part"));
+    let etag = part.send().await.unwrap().e_tag.unwrap();
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    (format!("/{bucket}/{key}?uploadId={id}"), doc)
+}
+
+/// HCP's labeled holds as an HCP client uses them (manual, "Holding an object using labeled
+/// holds", the PUT and copy examples): stored with two labels, read back whole by a privileged
+/// reader and as `true` by others; deletes refused while any hold holds, S3's legal hold
+/// unchangeable; labels and the unlabeled hold released one by one by copies onto itself
+/// (no new version), then the object deletable. A copy and a multipart complete take labels
+/// too; the labeled-holds bucket is out of clients' reach; HCP's 400s reach nothing.
+async fn labeled_holds_as_an_hcp_client(backend: Backend) {
+    let holds_bucket = unique_bucket("labeled-holds");
+    let settings = format!("retention = \"enterprise\"\nlabeled_holds_bucket = \"{holds_bucket}\"");
+    let Some(gw) = start_with_tenant(backend, &settings, "").await else {
+        return;
+    };
+    let (admin, writer) = ((USER, PASSWORD), (WRITER, PASSWORD));
+    let s3 = gw.client();
+    let view = common::view::BackendView::of(&gw);
+    let bucket = new_bucket(&s3, "shared-labels").await;
+    let target = format!("/{bucket}/case");
+    let label = "x-hcp-labelretentionhold";
+    let two = r#"[{"id":"UniqueLabelHold-1","hold":true},{"id":"UniqueLabelHold-2","hold":true}]"#;
+
+    // Labels need the privileged permission; HCP's 400s; nothing reaches the backend.
+    let before = gw.backend_requests();
+    let r = as_user(&gw, writer, "PUT", &target, &[(label, two)], b"x").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let long = format!(r#"[{{"id":"{}","hold":true}}]"#, "x".repeat(65));
+    let many = (0..101)
+        .map(|i| format!(r#"{{"id":"L{i}","hold":true}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let many = format!("[{many}]");
+    for bad in [
+        "[]",
+        "UniqueLabelHold-1",
+        r#"[{"id":"","hold":true}]"#,
+        r#"[{"id":"a"}]"#,
+        r#"[{"id":"a","hold":true},{"id":"a","hold":false}]"#,
+        &long,
+        &many,
+    ] {
+        let r = as_user(&gw, admin, "PUT", &target, &[(label, bad)], b"x").await;
+        r.assert_hcp_error(400, "InvalidArgument");
+    }
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "a refused request reached the backend"
+    );
+    assert!(s3
+        .head_object()
+        .bucket(&bucket)
+        .key("case")
+        .send()
+        .await
+        .is_err());
+
+    // Stored with two labels: on hold at the backend, the labels in the gateway's bucket.
+    let r = as_user(&gw, admin, "PUT", &target, &[(label, two)], b"evidence").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    assert_eq!(head.header("x-hcp-labelretentionhold"), Some("true"));
+    assert_eq!(
+        head.header("x-hcp-labelretentionhold-labels"),
+        Some(r#"[{"id":"UniqueLabelHold-1","hold":true},{"id":"UniqueLabelHold-2","hold":true}]"#)
+    );
+    let get = as_user(&gw, writer, "GET", &target, &[], b"").await;
+    assert_eq!(get.text(), "evidence");
+    assert_eq!(get.header("x-hcp-labelretentionhold"), Some("true"));
+    assert_eq!(get.header("x-hcp-labelretentionhold-labels"), None);
+    assert_eq!(
+        view.object_lock(&bucket, "case").await.1.as_deref(),
+        Some("ON")
+    );
+    let record = holds_record(&view, (&holds_bucket, &bucket, "case"))
+        .await
+        .unwrap();
+    assert_eq!(
+        record["labels"],
+        serde_json::json!(["UniqueLabelHold-1", "UniqueLabelHold-2"])
+    );
+    assert_eq!(record["hold"], false);
+
+    // Held: no delete, no privileged delete, no new version, no S3 release.
+    let privileged = [("x-hcp-privileged", "discovery closed")];
+    let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"replaced").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let off = ObjectLockLegalHold::builder()
+        .status(ObjectLockLegalHoldStatus::Off)
+        .build();
+    let release = s3.put_object_legal_hold().bucket(&bucket).key("case");
+    let e = release.legal_hold(off).send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (403, "AccessDenied".into()));
+    assert_eq!(
+        view.object_lock(&bucket, "case").await.1.as_deref(),
+        Some("ON")
+    );
+
+    // The labeled-holds bucket is the gateway's.
+    let r = as_user(&gw, admin, "GET", &format!("/{holds_bucket}"), &[], b"").await;
+    r.assert_hcp_error(400, "InvalidBucketName");
+    let from_it = [("x-amz-copy-source", "/placeholder/k")];
+    let source = format!("/{holds_bucket}/labeled-holds/x");
+    let from_it = [(from_it[0].0, source.as_str())];
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("/{bucket}/stolen"),
+        &from_it,
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(400, "InvalidBucketName");
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(listed
+        .buckets()
+        .iter()
+        .all(|b| b.name() != Some(holds_bucket.as_str())));
+
+    // Changed by copies onto itself: the unlabeled hold placed and one label released...
+    let copy =
+        |extra: (&'static str, &'static str)| vec![("x-amz-copy-source", target.as_str()), extra];
+    let first_off = (label, r#"[{"id":"UniqueLabelHold-1","hold":false}]"#);
+    let mut both = copy(first_off);
+    both.push(("x-hcp-retentionhold", "true"));
+    let r = as_user(&gw, admin, "PUT", &target, &both, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
+    assert_eq!(
+        head.header("x-hcp-labelretentionhold-labels"),
+        Some(r#"[{"id":"UniqueLabelHold-2","hold":true}]"#)
+    );
+    // ...the unlabeled hold released: the label still holds...
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &target,
+        &copy(("x-hcp-retentionhold", "false")),
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, writer, "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    assert_eq!(head.header("x-hcp-labelretentionhold"), Some("true"));
+    let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    // ...and the last label released: nothing holds, nothing is recorded, one version.
+    let last_off = (label, r#"[{"id":"UniqueLabelHold-2","hold":false}]"#);
+    let r = as_user(&gw, admin, "PUT", &target, &copy(last_off), b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    assert_eq!(head.header("x-hcp-labelretentionhold"), Some("false"));
+    assert_eq!(head.header("x-hcp-labelretentionhold-labels"), None);
+    assert_ne!(
+        view.object_lock(&bucket, "case").await.1.as_deref(),
+        Some("ON")
+    );
+    assert!(holds_record(&view, (&holds_bucket, &bucket, "case"))
+        .await
+        .is_none());
+    let versions = s3.list_object_versions().bucket(&bucket).send().await;
+    assert_eq!(versions.unwrap().versions().len(), 1, "a copy was stored");
+
+    // A copy to a new name and a multipart complete take labels too.
+    let copied = format!("/{bucket}/copied");
+    let mut to_new = copy((label, r#"[{"id":"C","hold":true}]"#));
+    to_new.push(("x-hcp-retention", "0"));
+    let r = as_user(&gw, admin, "PUT", &copied, &to_new, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &copied, &[], b"").await;
+    assert_eq!(
+        head.header("x-hcp-labelretentionhold-labels"),
+        Some(r#"[{"id":"C","hold":true}]"#)
+    );
+    // (The writer's own upload: only its initiator may complete it.)
+    let s3w = gw.client_with(&hcp_access_key(WRITER), &hcp_secret_key(PASSWORD));
+    let (complete, doc) = one_part_upload(&s3w, &bucket, "parts").await;
+    let labels = [(label, r#"[{"id":"M","hold":true}]"#)];
+    let r = as_user(&gw, writer, "POST", &complete, &labels, doc.as_bytes()).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let listed = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.uploads().len(), 1, "the refused complete completed");
+    let r = as_user(&gw, writer, "POST", &complete, &[], doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Completed again by a privileged user, as its own new upload.
+    let (complete, doc) = one_part_upload(&s3, &bucket, "parts").await;
+    let r = as_user(&gw, admin, "POST", &complete, &labels, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("CompleteMultipartUploadResult"),
+        "{}",
+        r.text()
+    );
+    let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/parts"), &[], b"").await;
+    assert_eq!(head.header("x-hcp-labelretentionhold"), Some("true"));
+    assert_eq!(
+        view.object_lock(&bucket, "parts").await.1.as_deref(),
+        Some("ON")
+    );
+
+    // Once released, deletable.
+    let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+#[tokio::test]
+async fn labeled_holds_on_the_embedded_store() {
+    labeled_holds_as_an_hcp_client(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn labeled_holds_on_rgw() {
+    labeled_holds_as_an_hcp_client(Backend::Rgw).await;
 }
 
 /// In a compliance namespace nothing under retention is deleted, not even by a privileged

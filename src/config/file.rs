@@ -246,6 +246,11 @@ pub struct TenantEntry {
     /// HCP's retention classes: name → an `A+…` offset or a special value (`-1`, `0`, `-2`).
     #[serde(default)]
     pub retention_classes: std::collections::BTreeMap<String, String>,
+    /// Where HCP's labeled holds are kept: a bucket of the tenant's backend that the gateway
+    /// alone uses (clients cannot name it, listings do not show it). Without it,
+    /// `x-hcp-labelretentionhold` is refused.
+    #[serde(default)]
+    pub labeled_holds_bucket: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

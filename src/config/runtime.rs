@@ -78,6 +78,8 @@ impl Tenant {
 pub struct TenantRetention {
     pub mode: RetentionMode,
     pub classes: crate::hcp::retention::Classes,
+    /// The backend bucket that keeps the objects' labeled holds (`labeled_holds_bucket`).
+    pub labels_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone)]

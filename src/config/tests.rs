@@ -291,3 +291,57 @@ fn enterprise_retention_needs_governance() {
     );
     assert!(Config::parse(&text("compliance"), Path::new(".")).is_ok());
 }
+
+/// A labeled-holds bucket: only where retention is kept, a bucket name, no legal holds on OBS,
+/// and out of every other tenant's reach on the same storage — all reported at once.
+#[test]
+fn labeled_holds_bucket_rules() {
+    let text = |retention: &str, bucket: &str, other_prefix: &str| {
+        format!(
+            r#"
+            [[tenants]]
+            name = "t"
+            backend = "s3"
+            bucket_prefix = "t-"
+            retention = "{retention}"
+            labeled_holds_bucket = "{bucket}"
+            [[tenants]]
+            name = "u"
+            backend = "s3"
+            bucket_prefix = "{other_prefix}"
+            [[tenants]]
+            name = "o"
+            backend = "obs"
+            retention = "compliance"
+            labeled_holds_bucket = "o-labels"
+            [[backends]]
+            name = "s3"
+            kind = "s3"
+            endpoint = "http://127.0.0.1:9000"
+            access_key = "a"
+            secret_key = "s"
+            [[backends]]
+            name = "obs"
+            kind = "obs"
+            endpoint = "https://obs.example.com"
+            access_key = "a"
+            secret_key = "s"
+            "#
+        )
+    };
+    let errors = Config::parse(&text("off", "u-Labels", "u-"), Path::new(".")).unwrap_err();
+    for expected in [
+        "tenants.t: labeled_holds_bucket needs retention",
+        "tenants.t: labeled_holds_bucket \"u-Labels\" is not a bucket name",
+        "tenants.o: labeled_holds_bucket needs legal holds",
+        "tenants.t: labeled_holds_bucket \"u-Labels\" is within tenants.u's bucket_prefix",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected}: {errors:?}"
+        );
+    }
+    let errors = Config::parse(&text("enterprise", "t-labels", "u-"), Path::new(".")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("tenants.o"), "{errors:?}");
+}

@@ -678,9 +678,31 @@ fn tenant_retention(t: &TenantEntry, errors: &mut Vec<String>) -> TenantRetentio
             t.name
         ));
     }
+    let labels_bucket = t.labeled_holds_bucket.clone();
+    if let Some(name) = &labels_bucket {
+        if t.retention == RetentionMode::Off {
+            errors.push(format!(
+                "tenants.{}: labeled_holds_bucket needs retention = \"enterprise\" or \"compliance\"",
+                t.name
+            ));
+        }
+        let valid = (3..=63).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && name.as_bytes()[0].is_ascii_alphanumeric()
+            && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+        if !valid {
+            errors.push(format!(
+                "tenants.{}: labeled_holds_bucket {name:?} is not a bucket name (3 to 63 lower-case letters, digits, '-' and '.')",
+                t.name
+            ));
+        }
+    }
     TenantRetention {
         mode: t.retention,
         classes,
+        labels_bucket,
     }
 }
 
@@ -745,6 +767,12 @@ fn build_tenants(
         let obs = backends
             .get(&t.backend)
             .is_some_and(|b| b.kind == BackendKind::Obs);
+        if obs && t.labeled_holds_bucket.is_some() {
+            errors.push(format!(
+                "tenants.{}: labeled_holds_bucket needs legal holds, which OBS's WORM does not keep",
+                t.name
+            ));
+        }
         if obs && t.retention == RetentionMode::Enterprise {
             errors.push(format!(
                 "tenants.{}: retention = \"enterprise\" needs governance retention, which OBS's WORM does not keep: use \"compliance\"",
@@ -787,6 +815,17 @@ fn check_prefixes(
                     "tenants.{} and tenants.{} share backend storage ({:?}, {:?}): each needs a bucket_prefix, and neither may start with the other ({pa:?}, {pb:?})",
                     a.name, b.name, a.backend, b.backend
                 ));
+            }
+            // A tenant's labeled holds are the gateway's: no other tenant may reach them.
+            for (owner, other) in [(a, b), (b, a)] {
+                if let Some(name) = owner.retention.labels_bucket.as_deref() {
+                    if name.starts_with(other.bucket_prefix.as_str()) {
+                        errors.push(format!(
+                            "tenants.{}: labeled_holds_bucket {name:?} is within tenants.{}'s bucket_prefix {:?}",
+                            owner.name, other.name, other.bucket_prefix
+                        ));
+                    }
+                }
             }
         }
     }

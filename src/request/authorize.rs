@@ -71,6 +71,22 @@ pub fn authorize(
     Ok(())
 }
 
+/// Whether an authenticated user (never an anonymous caller) holds `permission` on the
+/// target's bucket: what decides the effects beyond the operation's own (purging versions,
+/// seeing labeled holds).
+pub fn may(identity: &Identity, tenant: &Tenant, target: &Target, permission: Permission) -> bool {
+    match identity.principal() {
+        Principal::User(user) => check(
+            &user.grants,
+            &tenant.name,
+            target.bucket.as_deref(),
+            Some(permission),
+        )
+        .is_ok(),
+        Principal::Anonymous => false,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     Read,
@@ -288,8 +304,12 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
         needs.push(Permission::PutBucketObjectLockConfiguration);
     }
     // HCP's holds and privileged deletes need its privileged permission.
+    // (A multipart complete sets them on the completed object.)
     let hold = has("x-hcp-retentionhold") || has("x-hcp-labelretentionhold");
-    if (write && hold) || (matches!(op, DeleteObject | DeleteObjects) && has("x-hcp-privileged")) {
+    let sets_holds = write || op == CompleteMultipartUpload;
+    if (sets_holds && hold)
+        || (matches!(op, DeleteObject | DeleteObjects) && has("x-hcp-privileged"))
+    {
         needs.push(Permission::Privileged);
     }
     let bypass = headers
@@ -487,6 +507,18 @@ mod tests {
         }
         let no_bypass = headers(&[("x-amz-bypass-governance-retention", "false")]);
         assert!(required_by_headers(Operation::DeleteObject, &no_bypass).is_empty());
+        // HCP's holds, wherever a write sets them (a complete too), need its privileged
+        // permission.
+        let labels = headers(&[("x-hcp-labelretentionhold", "[]")]);
+        let hold = headers(&[("x-hcp-retentionhold", "true")]);
+        for op in [
+            Operation::PutObject,
+            Operation::CopyObject,
+            Operation::CompleteMultipartUpload,
+        ] {
+            assert_eq!(required_by_headers(op, &labels), [Privileged], "{op:?}");
+            assert_eq!(required_by_headers(op, &hold), [Privileged], "{op:?}");
+        }
         let locked = headers(&[("x-amz-bucket-object-lock-enabled", "true")]);
         assert_eq!(
             required_by_headers(Operation::CreateBucket, &locked),

@@ -203,6 +203,9 @@ pub struct Effects {
     /// A copy onto itself that changes the object's retention or hold (HCP's way): carried out
     /// as Object Lock requests instead of a copy (`request::retain`).
     pub change: Option<crate::request::retain::Change>,
+    /// A new object's labeled holds (`x-hcp-labelretentionhold` on PUT or a copy): kept once
+    /// the object is stored (on hold) and its version known (`request::retain`).
+    pub after_write: Option<crate::request::retain::Change>,
     /// HCP's retention and hold for a new object, as S3 Object Lock (`x-hcp-retention`,
     /// `x-hcp-retentionhold` in a namespace that keeps retention).
     pub protection: Option<crate::hcp::retention::Protection>,

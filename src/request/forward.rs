@@ -59,6 +59,9 @@ pub(super) struct Call<'a> {
     pub(super) client_upload_id: Option<&'a str>,
     /// Whether the caller may delete versions for good (a multi-object delete naming them).
     pub(super) may_purge: bool,
+    /// Whether the caller may read an object's labeled holds (HCP's privileged and read
+    /// permissions on the bucket; asked of GET and HEAD only).
+    pub(super) sees_labels: bool,
     pub(super) guards: Guards,
 }
 
@@ -123,6 +126,7 @@ impl Gateway {
             mut route,
             client_upload_id,
             may_purge,
+            sees_labels,
         } = plan;
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.stop(s, x, Stop::Unreachable(cause)).await;
@@ -135,6 +139,7 @@ impl Gateway {
             caller: auth.identity.access_key(),
             client_upload_id: client_upload_id.as_deref(),
             may_purge,
+            sees_labels,
             guards: Guards::default(),
         };
         // A copy onto itself that changes retention is no copy (a complete's change comes

@@ -120,6 +120,8 @@ struct Plan<'a> {
     client_upload_id: Option<String>,
     /// Whether the caller may delete versions for good (the purge permission).
     may_purge: bool,
+    /// Whether the caller may read labeled holds (a GET or HEAD by a privileged reader).
+    sees_labels: bool,
     auth: Authenticated,
     route: Route<'a>,
 }

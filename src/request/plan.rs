@@ -3,6 +3,7 @@
 //! request, or the [`HcpError`] that answers it.
 
 use super::*;
+use authorize::Permission;
 
 /// Phases 1 and 2's output: who is addressed, and what is asked.
 struct Classified {
@@ -49,22 +50,13 @@ impl Gateway {
             return Err(e);
         }
         let mut params = Params::of(op, &query);
-        // Asked only of the deletes that can name versions.
+        // Asked only of the deletes that can name versions, and of reads that may see labels.
         let deletes = matches!(op, Operation::DeleteObject | Operation::DeleteObjects);
-        let may_purge = deletes
-            && match auth.identity.principal() {
-                Principal::User(user) => {
-                    let bucket = target.bucket.as_deref();
-                    authorize::check(
-                        &user.grants,
-                        &tenant.name,
-                        bucket,
-                        Some(authorize::Permission::Purge),
-                    )
-                    .is_ok()
-                }
-                Principal::Anonymous => false,
-            };
+        let may_purge =
+            deletes && authorize::may(&auth.identity, tenant, &target, Permission::Purge);
+        let sees_labels = matches!(op, Operation::GetObject | Operation::HeadObject)
+            && tenant.retention.labels_bucket.is_some()
+            && authorize::may(&auth.identity, tenant, &target, Permission::Privileged);
         // Deleting a version is for good: it needs the purge permission, not only delete.
         if op == Operation::DeleteObject && params.get("versionId").is_some() && !may_purge {
             self.metrics.auth_failure(HcpCode::AccessDenied);
@@ -81,6 +73,14 @@ impl Gateway {
         // Phase 5, routing.
         let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
+        if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+            let source = s
+                .req_header()
+                .headers
+                .get("x-amz-copy-source")
+                .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()));
+            route::check_copy_source(tenant, source.as_ref().map(|s| s.bucket.as_str()))?;
+        }
         // What this backend's Object Lock cannot keep is refused, not sent.
         validate::retention::fits_backend(op, s.req_header(), &params.effects, route.backend)?;
         Ok(Planned::Request(Plan {
@@ -91,6 +91,7 @@ impl Gateway {
             route,
             client_upload_id,
             may_purge,
+            sees_labels,
         }))
     }
 

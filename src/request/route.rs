@@ -60,6 +60,9 @@ impl BackendRuntime {
 impl Route<'_> {
     /// The client-visible name of a backend bucket, if it belongs to this tenant.
     pub fn client_bucket<'n>(&self, backend_name: &'n str) -> Option<&'n str> {
+        if is_gateway_bucket(self.tenant, backend_name) {
+            return None;
+        }
         backend_name.strip_prefix(self.tenant.bucket_prefix.as_str())
     }
 }
@@ -69,6 +72,21 @@ impl Route<'_> {
 /// derived from the tenant's name, and the tenant's name as display name.
 pub fn tenant_owner_id(tenant: &Tenant) -> String {
     crate::sig::v4::sha256_hex(format!("hcp-s3-gateway tenant owner\n{}", tenant.name).as_bytes())
+}
+
+/// Whether a backend bucket is the gateway's own (where the tenant's labeled holds are kept):
+/// no client request names it, no listing shows it.
+pub fn is_gateway_bucket(tenant: &Tenant, backend_name: &str) -> bool {
+    tenant.retention.labels_bucket.as_deref() == Some(backend_name)
+}
+
+/// A copy's source is never the gateway's own bucket (`route` refuses it as a target).
+pub fn check_copy_source(tenant: &Tenant, source_bucket: Option<&str>) -> Result<(), HcpError> {
+    if source_bucket.is_some_and(|b| is_gateway_bucket(tenant, &backend_bucket_name(tenant, b))) {
+        return Err(HcpError::new(HcpCode::InvalidBucketName)
+            .with_message("The bucket name is reserved by the storage behind this gateway."));
+    }
+    Ok(())
 }
 
 pub fn backend_bucket_name(tenant: &Tenant, client_bucket: &str) -> String {
@@ -105,7 +123,11 @@ pub fn route<'a>(
             backend.max_key_bytes
         )));
     }
-    if first_segment.is_some_and(|s| reserved_path(backend.dialect, &s)) {
+    if first_segment.is_some_and(|s| reserved_path(backend.dialect, &s))
+        || backend_bucket
+            .as_deref()
+            .is_some_and(|b| is_gateway_bucket(tenant, b))
+    {
         return Err(HcpError::new(HcpCode::InvalidBucketName)
             .with_message("The bucket name is reserved by the storage behind this gateway."));
     }
@@ -298,5 +320,39 @@ mod tests {
             ),
             None
         );
+    }
+
+    /// The bucket where a tenant's labeled holds are kept is the gateway's: a client cannot
+    /// name it (any letter case) and ListBuckets does not show it.
+    #[test]
+    fn the_labeled_holds_bucket_is_out_of_reach() {
+        let mut tenant = Tenant::for_tests();
+        tenant.bucket_prefix = "t-".into();
+        tenant.retention.labels_bucket = Some("t-holds".into());
+        let backend = BackendRuntime::for_tests();
+        for (bucket, refused) in [("holds", true), ("HOLDS", true), ("holdings", false)] {
+            let target = Target {
+                tenant: "t".into(),
+                bucket: Some(bucket.into()),
+                raw_key: Some(b"k".to_vec()),
+                virtual_host: false,
+            };
+            let code = route(&tenant, Some(&backend), &target)
+                .err()
+                .map(|e| e.code);
+            assert_eq!(
+                code,
+                refused.then_some(crate::hcp::errors::HcpCode::InvalidBucketName),
+                "{bucket}"
+            );
+        }
+        let r = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: None,
+            credentials: None,
+        };
+        assert_eq!(r.client_bucket("t-holds"), None);
+        assert_eq!(r.client_bucket("t-holdings"), Some("holdings"));
     }
 }

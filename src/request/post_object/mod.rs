@@ -122,6 +122,7 @@ impl Gateway {
             caller: upload.caller.as_deref(),
             client_upload_id: None,
             may_purge: false,
+            sees_labels: false,
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {

@@ -63,9 +63,67 @@ impl Gateway {
                 }
             }
         }
-        let retention = matches!(call.op, Operation::GetObject | Operation::HeadObject)
+        let ok = (200..300).contains(&status);
+        if ok && call.op == Operation::PutObject {
+            // A new object's labeled holds, kept now that its version is known.
+            if let Err(e) = self.keep_written(call, &upstream).await {
+                return self.answer(s, x, e).await;
+            }
+        }
+        let retention = ok
+            && matches!(call.op, Operation::GetObject | Operation::HeadObject)
             && call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
-        self.stream_answer(s, x, up, &upstream, retention).await
+        let holds = if retention {
+            match self.holds_read_back(call, &upstream).await {
+                Ok(holds) => Some(holds),
+                Err(e) => return self.answer(s, x, e).await,
+            }
+        } else {
+            None
+        };
+        self.stream_answer(s, x, up, &upstream, holds.as_ref())
+            .await
+    }
+
+    /// What a GET or HEAD answers of the object's holds: the backend's legal hold, and where
+    /// it is on in a namespace that keeps labeled holds, the record of which holds those are
+    /// (the labels shown to privileged readers only). A record that cannot be read is a 503:
+    /// HCP's answer would say which holds hold the object.
+    async fn holds_read_back(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Result<rewrite::HoldsSeen, HcpError> {
+        let (_, held) = rewrite::object_lock_of(upstream);
+        let unlabeled = crate::hcp::labels::Holds {
+            hold: held,
+            ..Default::default()
+        };
+        if !held || call.route.tenant.retention.labels_bucket.is_none() {
+            return Ok(rewrite::HoldsSeen {
+                holds: unlabeled,
+                show_labels: false,
+            });
+        }
+        let version = upstream
+            .headers
+            .get("x-amz-version-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .unwrap_or("null");
+        let at = validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        let holds = self.read_holds(at, version).await.map_err(|cause| {
+            HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The object's holds could not be read; try again.")
+                .with_cause(cause)
+        })?;
+        Ok(rewrite::HoldsSeen {
+            holds: holds.unwrap_or(unlabeled),
+            show_labels: call.sees_labels,
+        })
     }
 
     /// An answer the gateway composed itself (a form's, a retention change's): HCP's
@@ -157,12 +215,12 @@ impl Gateway {
         x: &mut Exchange,
         up: &mut Upstream,
         upstream: &ResponseHeader,
-        retention: bool,
+        holds: Option<&rewrite::HoldsSeen>,
     ) -> Flow {
         let status = upstream.status.as_u16();
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
-        if retention && (200..300).contains(&status) {
-            rewrite::add_hcp_retention(upstream, &mut resp);
+        if let Some(holds) = holds {
+            rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }
         let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
         if !bodiless

@@ -181,15 +181,35 @@ pub fn object_lock_of(upstream: &ResponseHeader) -> (crate::hcp::retention::Sett
     (crate::hcp::retention::setting_of(until), held)
 }
 
-/// HCP's retention answer (`x-hcp-retention`, `x-hcp-retentionhold`) for a GET or HEAD in a
-/// namespace that keeps retention: the setting as HCP writes it (`0`, `-1`, `-2` or seconds
-/// since 1970) and whether the object is on hold.
-pub fn add_hcp_retention(upstream: &ResponseHeader, resp: &mut ResponseHeader) {
-    let (setting, held) = object_lock_of(upstream);
+/// An object's holds as a GET or HEAD answers them, and whether its reader sees the labels.
+#[derive(Debug)]
+pub struct HoldsSeen {
+    pub holds: crate::hcp::labels::Holds,
+    pub show_labels: bool,
+}
+
+/// HCP's retention answer for a GET or HEAD in a namespace that keeps retention: the setting
+/// as HCP writes it (`x-hcp-retention`: `0`, `-1`, `-2` or seconds since 1970), the unlabeled
+/// hold (`x-hcp-retentionhold`), whether a label holds it (`x-hcp-labelretentionhold`) and,
+/// for a privileged reader, which (`x-hcp-labelretentionhold-labels`).
+pub fn add_hcp_retention(upstream: &ResponseHeader, seen: &HoldsSeen, resp: &mut ResponseHeader) {
+    let (setting, _) = object_lock_of(upstream);
+    let flag = |on: bool| if on { "true" } else { "false" };
     resp.insert_header("x-hcp-retention", crate::hcp::retention::answer(setting))
         .expect("digits");
-    resp.insert_header("x-hcp-retentionhold", if held { "true" } else { "false" })
+    resp.insert_header("x-hcp-retentionhold", flag(seen.holds.hold))
         .expect("static");
+    let labelled = !seen.holds.labels.is_empty();
+    resp.insert_header("x-hcp-labelretentionhold", flag(labelled))
+        .expect("static");
+    if labelled && seen.show_labels {
+        let labels = crate::hcp::labels::answer(&seen.holds.labels);
+        // (Labels are checked free of control characters when placed.)
+        if let Ok(value) = http::HeaderValue::from_bytes(labels.as_bytes()) {
+            resp.insert_header("x-hcp-labelretentionhold-labels", value)
+                .expect("valid header");
+        }
+    }
 }
 
 /// Drops a leading XML declaration: after keep-alive whitespace a declaration would make the

@@ -3,12 +3,9 @@
 use super::*;
 
 impl Gateway {
-    /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
-    /// the HCP error (including errors a backend hides in a 200, and copies answered without an
-    /// ETag, which OBS documents as failures).
-    /// [`Gateway::settle`], then for a multipart complete that asked for HCP's retention
-    /// (`x-hcp-retention`, `x-hcp-retentionhold`) the completed version kept so
-    /// ([`Gateway::keep_completed`]).
+    /// [`Gateway::settle`], then what HCP's retention headers ask of the written version (a
+    /// multipart complete's retention, holds and labels; a copy's labeled holds):
+    /// [`Gateway::keep_written`].
     pub(in crate::request) async fn settle_kept(
         &self,
         x: &mut Exchange,
@@ -18,10 +15,13 @@ impl Gateway {
         location: &str,
     ) -> Result<Bytes, HcpError> {
         let doc = self.settle(x, call, upstream, body, location)?;
-        self.keep_completed(call, upstream).await?;
+        self.keep_written(call, upstream).await?;
         Ok(doc)
     }
 
+    /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
+    /// the HCP error (including errors a backend hides in a 200, and copies answered without an
+    /// ETag, which OBS documents as failures).
     pub(in crate::request) fn settle(
         &self,
         x: &mut Exchange,

@@ -6,16 +6,21 @@
 //! change while on hold), then the gateway's own `PUT ?legal-hold` and `PUT ?retention` carry
 //! it out through [`Retainer`], a typed client (the unit tests below use a fake).
 
+use crate::hcp::labels::{Holds, LabelChange};
 use crate::hcp::retention::{self, Context, LockMode, Protection, Refusal, Setting, Value};
 use crate::request::validate::probes::At;
 use crate::request::*;
 use forward::Call;
+
+mod holds;
 
 /// A change asked for, validated: the value (classes already expanded) and the hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub value: Option<Value>,
     pub hold: Option<bool>,
+    /// Labeled holds placed and released (`x-hcp-labelretentionhold`).
+    pub labels: Option<Vec<LabelChange>>,
     /// The source's `versionId`, where the copy named one.
     pub version: Option<String>,
 }
@@ -42,6 +47,10 @@ pub(in crate::request) trait Retainer: Send + Sync {
     ) -> Option<u16>;
     /// `PUT ?legal-hold` of the version; the backend's status.
     async fn put_hold(&self, at: At<'_>, version: Option<&str>, on: bool) -> Option<u16>;
+    /// The version's recorded holds (`None`: no label holds it); an error if unreadable.
+    async fn holds(&self, at: At<'_>, version: &str) -> Result<Option<Holds>, String>;
+    /// Records the version's holds (none recorded where no label holds).
+    async fn keep_holds(&self, at: At<'_>, version: &str, holds: &Holds) -> Result<(), String>;
 }
 
 #[async_trait]
@@ -92,6 +101,14 @@ impl Retainer for Gateway {
         self.put_document(op, ("legal-hold", version), at, headers, doc.as_bytes())
             .await
     }
+
+    async fn holds(&self, at: At<'_>, version: &str) -> Result<Option<Holds>, String> {
+        self.read_holds(at, version).await
+    }
+
+    async fn keep_holds(&self, at: At<'_>, version: &str, holds: &Holds) -> Result<(), String> {
+        self.write_holds(at, version, holds).await
+    }
 }
 
 impl Gateway {
@@ -105,16 +122,29 @@ impl Gateway {
         mut headers: http::HeaderMap,
         doc: &[u8],
     ) -> Option<u16> {
-        use base64::Engine as _;
-        use md5::Digest as _;
-        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(doc));
-        headers.insert("content-md5", http::HeaderValue::from_str(&md5).ok()?);
         let xml = http::HeaderValue::from_static("application/xml");
         headers.insert(http::header::CONTENT_TYPE, xml);
         let mut params = Params::default().with(sub, "");
         if let Some(v) = version {
             params.set("versionId", v);
         }
+        self.send_bytes(op, params, at, headers, doc).await
+    }
+
+    /// The gateway's own PUT of a small body held in memory (with its Content-MD5); the
+    /// backend's status.
+    pub(in crate::request) async fn send_bytes(
+        &self,
+        op: Operation,
+        params: Params,
+        at: At<'_>,
+        mut headers: http::HeaderMap,
+        doc: &[u8],
+    ) -> Option<u16> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(doc));
+        headers.insert("content-md5", http::HeaderValue::from_str(&md5).ok()?);
         let digest = sigv4::sha256_hex(doc);
         let req = sign::backend_request(
             sign::Outbound {
@@ -170,19 +200,24 @@ impl Gateway {
         self.answer_own(s, x, resp, body).await
     }
 
-    /// HCP's retention on a completed multipart upload (manual: "calculated based on the time
-    /// when the multipart upload was completed"): the completed version changed as a copy onto
-    /// itself would change it. If it cannot be, the version is removed again and the error
-    /// answered — never an unprotected object behind an answer.
-    pub(in crate::request) async fn keep_completed(
+    /// What HCP's headers ask of a version once it is written: a completed multipart upload's
+    /// retention, hold and labels (manual: retention is "calculated based on the time when the
+    /// multipart upload was completed"), changed as a copy onto itself would change them — if
+    /// that fails, the version is removed again and the error answered, never an unprotected
+    /// object behind an answer; and a new object's labeled holds (it was stored on hold) — if
+    /// they cannot be recorded, the object stays on hold and the error is answered.
+    pub(in crate::request) async fn keep_written(
         &self,
         call: &Call<'_>,
         upstream: &ResponseHeader,
     ) -> Result<(), HcpError> {
-        let Some(asked) = (call.op == Operation::CompleteMultipartUpload)
-            .then_some(call.params.effects.change.as_ref())
-            .flatten()
-        else {
+        let effects = &call.params.effects;
+        let asked = match call.op {
+            Operation::CompleteMultipartUpload => effects.change.as_ref(),
+            Operation::PutObject | Operation::CopyObject => effects.after_write.as_ref(),
+            _ => None,
+        };
+        let Some(asked) = asked else {
             return Ok(());
         };
         let version = upstream
@@ -197,6 +232,9 @@ impl Gateway {
         let Err(e) = self.change_for(call, &asked).await else {
             return Ok(());
         };
+        if call.op != Operation::CompleteMultipartUpload {
+            return Err(e.with_cause("the new object is kept on hold: its labels were not kept"));
+        }
         // The completed version, or (without versions) the object.
         let params = match version {
             Some(v) => Params::default().with("versionId", v),
@@ -246,41 +284,22 @@ pub(in crate::request) async fn change(
             .unwrap_or_default()
             .to_string()
     };
+    // The version's record is named by its id ("null" where the bucket keeps none).
+    let record = version.map_or_else(|| text("x-amz-version-id"), str::to_string);
+    let record = if record.is_empty() {
+        "null".to_string()
+    } else {
+        record
+    };
+    let (holds_now, holds_after) = holds_of(r, at, &record, held, change).await?;
     let added = httpdate::parse_http_date(&text("last-modified"))
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(now, |d| d.as_secs() as i64);
-    let held_then = held && change.hold != Some(false);
+    let held_then = holds_now.still_held(&holds_after);
     let new = match &change.value {
         None => None,
-        Some(value) => {
-            let ctx = Context {
-                now,
-                added,
-                current,
-            };
-            let classes = retention::Classes::new();
-            let new = retention::resolve(value, &ctx, &classes)
-                .and_then(retention::keepable)
-                .map_err(refused)?;
-            retention::may_change(current, new, now).map_err(refused)?;
-            if held_then && new != current {
-                return Err(HcpError::new(HcpCode::AccessDenied)
-                    .with_message("The object is on hold: its retention does not change."));
-            }
-            // What the backend keeps changes only where the kept settings differ (a date
-            // already past keeps nothing).
-            let kept = retention::kept_at(new, now);
-            Some(kept).filter(|k| *k != retention::kept_at(current, now))
-        }
-    };
-    let failed = |what: &str, status: Option<u16>| match status {
-        // S3: "Bucket is missing Object Lock Configuration".
-        Some(400) => HcpError::new(HcpCode::InvalidArgument).with_message(
-            "This bucket cannot keep retention: it was created without S3 Object Lock.",
-        ),
-        _ => HcpError::new(HcpCode::InternalError)
-            .with_cause(format!("{what}: the backend answered {status:?}")),
+        Some(value) => new_setting(value, (current, added, now), held_then)?,
     };
     // The retention first, then the hold: a failure leaves a hold on, never one taken off.
     if let Some(setting) = new {
@@ -301,7 +320,19 @@ pub(in crate::request) async fn change(
             return Err(failed("changing the retention", status));
         }
     }
-    if let Some(on) = change.hold.filter(|on| *on != held) {
+    // The labels' record before the backend's hold: placed, they are recorded before the
+    // hold goes on; released, the hold comes off only after the record is gone.
+    let labelled = !holds_now.labels.is_empty() || !holds_after.labels.is_empty();
+    if labelled && holds_now != holds_after {
+        r.keep_holds(at, &record, &holds_after)
+            .await
+            .map_err(|cause| {
+                HcpError::new(HcpCode::InternalError)
+                    .with_cause(format!("keeping the labeled holds: {cause}"))
+            })?;
+    }
+    let on = holds_after.any();
+    if on != held {
         let status = r.put_hold(at, version, on).await;
         if status != Some(200) {
             return Err(failed("changing the hold", status));
@@ -311,6 +342,86 @@ pub(in crate::request) async fn change(
         etag: text("etag"),
         last_modified: text("last-modified"),
     })
+}
+
+/// A backend's refusal of the gateway's own Object Lock request, as HCP's error.
+fn failed(what: &str, status: Option<u16>) -> HcpError {
+    match status {
+        // S3: "Bucket is missing Object Lock Configuration".
+        Some(400) => HcpError::new(HcpCode::InvalidArgument).with_message(
+            "This bucket cannot keep retention: it was created without S3 Object Lock.",
+        ),
+        _ => HcpError::new(HcpCode::InternalError)
+            .with_cause(format!("{what}: the backend answered {status:?}")),
+    }
+}
+
+/// What the backend is to keep for HCP's `value`, asked of a version with setting `current`
+/// added at `added`, at time `now` (`None`: nothing changes there): HCP's change rules, and no
+/// change while a hold stays on.
+fn new_setting(
+    value: &Value,
+    (current, added, now): (Setting, i64, i64),
+    held_then: bool,
+) -> Result<Option<Setting>, HcpError> {
+    let ctx = Context {
+        now,
+        added,
+        current,
+    };
+    let classes = retention::Classes::new();
+    let new = retention::resolve(value, &ctx, &classes)
+        .and_then(retention::keepable)
+        .map_err(refused)?;
+    retention::may_change(current, new, now).map_err(refused)?;
+    if held_then && new != current {
+        return Err(HcpError::new(HcpCode::AccessDenied)
+            .with_message("The object is on hold: its retention does not change."));
+    }
+    // What the backend keeps changes only where the kept settings differ (a date already past
+    // keeps nothing).
+    let kept = retention::kept_at(new, now);
+    Ok(Some(kept).filter(|k| *k != retention::kept_at(current, now)))
+}
+
+/// The version's holds as they are and as `change` leaves them. Where the backend's legal hold
+/// is on in a namespace that keeps labeled holds, the record says which holds hold it (none
+/// recorded: the unlabeled hold alone); elsewhere the backend's hold is the unlabeled hold.
+async fn holds_of(
+    r: &dyn Retainer,
+    at: At<'_>,
+    record: &str,
+    held: bool,
+    change: &Change,
+) -> Result<(Holds, Holds), HcpError> {
+    let unlabeled = Holds {
+        hold: held,
+        labels: std::collections::BTreeSet::new(),
+    };
+    let now = if held && at.route.tenant.retention.labels_bucket.is_some() {
+        r.holds(at, record)
+            .await
+            .map_err(|cause| {
+                HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_message("The object's holds could not be read; try again.")
+                    .with_cause(cause)
+            })?
+            .unwrap_or(unlabeled)
+    } else {
+        unlabeled
+    };
+    let labels = match &change.labels {
+        None => now.labels.clone(),
+        Some(changes) => now.apply(changes).map_err(|why| {
+            HcpError::new(HcpCode::InvalidArgument)
+                .with_message(format!("x-hcp-labelretentionhold: {why}."))
+        })?,
+    };
+    let after = Holds {
+        hold: change.hold.unwrap_or(now.hold),
+        labels,
+    };
+    Ok((now, after))
 }
 
 /// The copy's answer: S3's `CopyObjectResult` for the object as it is.
@@ -339,6 +450,8 @@ mod tests {
     struct Fake {
         head: Option<ResponseHeader>,
         calls: Mutex<Vec<String>>,
+        /// The labeled-holds record.
+        record: Mutex<Option<Holds>>,
     }
 
     #[async_trait]
@@ -361,11 +474,24 @@ mod tests {
             self.calls.lock().unwrap().push(format!("hold {on}"));
             Some(200)
         }
+        async fn holds(&self, _: At<'_>, version: &str) -> Result<Option<Holds>, String> {
+            assert_eq!(version, "v1");
+            Ok(self.record.lock().unwrap().clone())
+        }
+        async fn keep_holds(&self, _: At<'_>, version: &str, h: &Holds) -> Result<(), String> {
+            assert_eq!(version, "v1");
+            let labels: Vec<&str> = h.labels.iter().map(String::as_str).collect();
+            let call = format!("record hold {} labels {labels:?}", h.hold);
+            self.calls.lock().unwrap().push(call);
+            *self.record.lock().unwrap() = Some(h.clone()).filter(|h| !h.labels.is_empty());
+            Ok(())
+        }
     }
 
     fn object(until: Option<&str>, hold: bool) -> Fake {
         let mut h = ResponseHeader::build(200, None).unwrap();
         h.insert_header("etag", "\"e\"").unwrap();
+        h.insert_header("x-amz-version-id", "v1").unwrap();
         h.insert_header("last-modified", "Mon, 01 Jun 2026 00:00:00 GMT")
             .unwrap();
         if let Some(u) = until {
@@ -381,6 +507,7 @@ mod tests {
         Fake {
             head: Some(h),
             calls: Mutex::new(Vec::new()),
+            record: Mutex::new(None),
         }
     }
 
@@ -389,7 +516,18 @@ mod tests {
         value: Option<&str>,
         hold: Option<bool>,
     ) -> Result<Changed, HcpError> {
-        let tenant = crate::config::Tenant::for_tests();
+        run_labels(fake, value, hold, None).await
+    }
+
+    /// A change in a namespace that keeps labeled holds.
+    async fn run_labels(
+        fake: &Fake,
+        value: Option<&str>,
+        hold: Option<bool>,
+        labels: Option<&str>,
+    ) -> Result<Changed, HcpError> {
+        let mut tenant = crate::config::Tenant::for_tests();
+        tenant.retention.labels_bucket = Some("holds".into());
         let backend = BackendRuntime::for_tests();
         let route = Route {
             tenant: &tenant,
@@ -406,6 +544,7 @@ mod tests {
         let change = Change {
             value: value.map(|v| Value::parse(v).unwrap()),
             hold,
+            labels: labels.map(|l| crate::hcp::labels::parse(l.as_bytes()).unwrap()),
             version: None,
         };
         let at = At {
@@ -471,9 +610,78 @@ mod tests {
         let gone = Fake {
             head: None,
             calls: Mutex::new(Vec::new()),
+            record: Mutex::new(None),
         };
         let e = run(&gone, Some("A+1d"), None).await.unwrap_err();
         assert_eq!(e.code, HcpCode::NoSuchKey);
+    }
+
+    /// Labels are recorded before the backend's hold goes on and the record is gone before it
+    /// comes off; the unlabeled hold is the record's while a label holds; no retention change
+    /// while a label holds; HCP's limit of 100 active labels.
+    #[tokio::test]
+    async fn labeled_holds_are_recorded_around_the_backend_s_hold() {
+        let fake = object(None, false);
+        let two = r#"[{"id":"L1","hold":true},{"id":"L2","hold":true}]"#;
+        run_labels(&fake, None, None, Some(two)).await.unwrap();
+        assert_eq!(
+            calls(&fake),
+            [r#"record hold false labels ["L1", "L2"]"#, "hold true"]
+        );
+        // The backend's hold is on now; the record says it is the labels'.
+        let mut held = object(None, true);
+        held.record = Mutex::new(fake.record.lock().unwrap().clone());
+        let e = run_labels(&held, Some("A+60d"), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        // The unlabeled hold placed and one label released: the hold stays on.
+        let one_off = r#"[{"id":"L1","hold":false}]"#;
+        run_labels(&held, None, Some(true), Some(one_off))
+            .await
+            .unwrap();
+        assert_eq!(calls(&held), [r#"record hold true labels ["L2"]"#]);
+        // The unlabeled hold released: the label still holds.
+        run_labels(&held, None, Some(false), None).await.unwrap();
+        assert_eq!(calls(&held)[1], r#"record hold false labels ["L2"]"#);
+        assert_eq!(calls(&held).len(), 2);
+        // The last label released: the record goes, then the backend's hold.
+        let last = r#"[{"id":"L2","hold":false}]"#;
+        run_labels(&held, None, None, Some(last)).await.unwrap();
+        assert_eq!(
+            calls(&held)[2..],
+            ["record hold false labels []", "hold false"]
+        );
+        // Released and lengthened in one request: allowed, the retention first.
+        let mut both = object(Some("2026-07-01T00:00:00Z"), true);
+        both.record = Mutex::new(Some(Holds {
+            hold: false,
+            labels: ["L".to_string()].into(),
+        }));
+        let off = r#"[{"id":"L","hold":false}]"#;
+        run_labels(&both, Some("A+60d"), None, Some(off))
+            .await
+            .unwrap();
+        assert_eq!(
+            calls(&both)[1..],
+            ["record hold false labels []", "hold false"]
+        );
+        // A hold without a record is the unlabeled hold: a label placed keeps it.
+        let plain = object(None, true);
+        run_labels(&plain, None, None, Some(r#"[{"id":"N","hold":true}]"#))
+            .await
+            .unwrap();
+        assert_eq!(calls(&plain), [r#"record hold true labels ["N"]"#]);
+        // 100 active labels at most.
+        let full = object(None, true);
+        *full.record.lock().unwrap() = Some(Holds {
+            hold: false,
+            labels: (0..100).map(|i| format!("l{i}")).collect(),
+        });
+        let more = r#"[{"id":"x","hold":true}]"#;
+        let e = run_labels(&full, None, None, Some(more)).await.unwrap_err();
+        assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument));
+        assert!(calls(&full).is_empty());
     }
 
     #[test]

@@ -13,13 +13,17 @@
 //!
 //! - On a multipart complete, they change the completed object as a copy onto itself would.
 //!
-//! Not carried out yet, so 501: labeled holds (and retention on starting a multipart upload,
-//! which HCP does not define).
+//! - `x-hcp-labelretentionhold` places and releases labeled holds: the backend's legal hold is
+//!   on while any hold holds, the labels kept in the tenant's labeled-holds bucket
+//!   (`request::retain`); without that bucket, 501.
+//!
+//! Not carried out, so 501: retention on starting a multipart upload (HCP's is on completing).
 
 use pingora::http::RequestHeader;
 
 use crate::config::{RetentionMode, Tenant};
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::hcp::labels::LabelChange;
 use crate::hcp::retention::{self, Context, Protection, Refusal, Setting, Value};
 use crate::request::address::Target;
 use crate::request::classify::{Effects, Operation};
@@ -83,13 +87,8 @@ pub fn effects(
     if !writes {
         return Ok(effects);
     }
-    refuse_what_cannot_be_kept(op, req, mode, first)?;
-    let hold = match header("x-hcp-retentionhold") {
-        None => None,
-        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
-        Some(_) => return Err(invalid("x-hcp-retentionhold is true or false.".into())),
-    };
+    refuse_what_cannot_be_kept(op, req, tenant, first)?;
+    let (hold, labels) = holds_asked(req)?;
     // A change of an object as it is once stored: a copy onto itself (HCP's way to change
     // retention), and a completed multipart upload (HCP counts from the completion).
     let onto_itself = if op == CopyObject {
@@ -113,10 +112,23 @@ pub fn effects(
         effects.change = Some(crate::request::retain::Change {
             value,
             hold,
+            labels,
             version: onto_itself.and_then(|s| s.version_id),
         });
         return Ok(effects);
     }
+    // A new object with labels is stored on hold, then its labels kept (`request::retain`);
+    // a request that only releases labels has none to keep.
+    let placed = labels.as_ref().is_some_and(|l| l.iter().any(|c| c.hold));
+    if placed {
+        effects.after_write = Some(crate::request::retain::Change {
+            value: None,
+            hold: Some(hold.unwrap_or(false)),
+            labels,
+            version: None,
+        });
+    }
+    let hold = if placed { Some(true) } else { hold };
     let setting = match header("x-hcp-retention") {
         None => None,
         Some(raw) => Some(new_object_setting(raw, tenant, now)?),
@@ -129,20 +141,47 @@ pub fn effects(
     Ok(effects)
 }
 
+/// The holds a write asks for: the unlabeled hold (`x-hcp-retentionhold`, true or false) and
+/// labels placed and released (`x-hcp-labelretentionhold`).
+fn holds_asked(req: &RequestHeader) -> Result<(Option<bool>, Option<Vec<LabelChange>>), HcpError> {
+    let hold = match req
+        .headers
+        .get("x-hcp-retentionhold")
+        .map(|v| v.as_bytes().trim_ascii())
+    {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case(b"true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case(b"false") => Some(false),
+        Some(_) => return Err(invalid("x-hcp-retentionhold is true or false.".into())),
+    };
+    let labels = match req.headers.get("x-hcp-labelretentionhold") {
+        None => None,
+        Some(raw) => Some(
+            crate::hcp::labels::parse(raw.as_bytes())
+                .map_err(|why| invalid(format!("x-hcp-labelretentionhold: {why}.")))?,
+        ),
+    };
+    Ok((hold, labels))
+}
+
 /// What HCP's retention headers on a write cannot do here: anything where the tenant keeps no
-/// retention, labeled holds and multipart uploads anywhere (501); with S3's own Object Lock
-/// headers beside them (400).
+/// retention, labeled holds where it has no place for them, and retention on starting a
+/// multipart upload (501); with S3's own Object Lock headers beside them (400).
 fn refuse_what_cannot_be_kept(
     op: Operation,
     req: &RequestHeader,
-    mode: RetentionMode,
+    tenant: &Tenant,
     first: &str,
 ) -> Result<(), HcpError> {
-    if mode == RetentionMode::Off {
+    if tenant.retention.mode == RetentionMode::Off {
         return Err(not_offered(&format!("The {first} header")));
     }
-    if req.headers.contains_key("x-hcp-labelretentionhold") {
-        return Err(not_offered("A labeled hold"));
+    if req.headers.contains_key("x-hcp-labelretentionhold")
+        && tenant.retention.labels_bucket.is_none()
+    {
+        return Err(not_offered(
+            "A labeled hold (this namespace has no labeled_holds_bucket)",
+        ));
     }
     if op == Operation::CreateMultipartUpload {
         return Err(not_offered(
@@ -243,7 +282,10 @@ pub fn fits_backend(
         Operation::GetObjectLegalHold | Operation::PutObjectLegalHold
     ) || header("x-amz-object-lock-legal-hold").is_some()
         || effects.protection.is_some_and(|p| p.hold.is_some())
-        || effects.change.as_ref().is_some_and(|c| c.hold.is_some());
+        || effects
+            .change
+            .as_ref()
+            .is_some_and(|c| c.hold.is_some() || c.labels.is_some());
     if hold {
         return Err(not_offered("A legal hold"));
     }
@@ -324,7 +366,11 @@ mod tests {
         let mut classes = retention::Classes::new();
         classes.insert("Seven".into(), Value::parse("A+7y").unwrap());
         Tenant {
-            retention: crate::config::TenantRetention { mode, classes },
+            retention: crate::config::TenantRetention {
+                mode,
+                classes,
+                labels_bucket: None,
+            },
             ..Tenant::for_tests()
         }
     }
@@ -577,5 +623,80 @@ mod tests {
             &[("x-hcp-privileged", &long)],
         );
         assert_eq!(code(e), invalid);
+    }
+
+    /// Labeled holds: where the namespace keeps them, a new object with a label placed is
+    /// stored on hold and its labels kept afterwards (its own hold as asked); a copy onto
+    /// itself changes them in place; HCP's 400s before anything is sent.
+    #[test]
+    fn labeled_holds_hold_the_object_and_are_kept_after() {
+        use Operation::*;
+        let mut t = tenant(RetentionMode::Enterprise);
+        t.retention.labels_bucket = Some("holds".into());
+        let with = |op, headers: &[(&'static str, &str)]| {
+            let mut req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+            for (n, v) in headers {
+                req.insert_header(*n, *v).unwrap();
+            }
+            effects(op, &req, &target(), &t, 1_800_000_000)
+        };
+        let placed = r#"[{"id":"L1","hold":true}]"#;
+        let e = with(PutObject, &[("x-hcp-labelretentionhold", placed)]).unwrap();
+        assert_eq!(e.protection.unwrap().hold, Some(true));
+        let after = e.after_write.unwrap();
+        assert_eq!(after.hold, Some(false));
+        assert_eq!(after.labels.unwrap()[0].id, "L1");
+        // Only releases: nothing to keep, the hold as asked.
+        let released = r#"[{"id":"L1","hold":false}]"#;
+        let e = with(
+            PutObject,
+            &[
+                ("x-hcp-labelretentionhold", released),
+                ("x-hcp-retentionhold", "true"),
+            ],
+        )
+        .unwrap();
+        assert!(e.after_write.is_none());
+        assert_eq!(e.protection.unwrap().hold, Some(true));
+        let e = with(
+            CopyObject,
+            &[
+                ("x-hcp-labelretentionhold", released),
+                ("x-amz-copy-source", "/b/k"),
+            ],
+        )
+        .unwrap();
+        assert!(e.after_write.is_none() && e.protection.is_none());
+        assert!(!e.change.unwrap().labels.unwrap()[0].hold);
+        let e = with(
+            CompleteMultipartUpload,
+            &[("x-hcp-labelretentionhold", placed)],
+        )
+        .unwrap();
+        assert!(e.change.unwrap().labels.is_some());
+        for bad in [
+            "[]",
+            "{}",
+            r#"[{"id":"a","hold":true},{"id":"a","hold":false}]"#,
+        ] {
+            let e = with(PutObject, &[("x-hcp-labelretentionhold", bad)]).unwrap_err();
+            assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument), "{bad}");
+        }
+        // OBS keeps no legal hold: a label is refused before it is sent.
+        let mut obs = crate::request::route::BackendRuntime::for_tests().settings;
+        obs.kind = crate::config::BackendKind::Obs;
+        let req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+        let e = with(
+            CopyObject,
+            &[
+                ("x-hcp-labelretentionhold", released),
+                ("x-amz-copy-source", "/b/k"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            fits_backend(CopyObject, &req, &e, &obs).unwrap_err().status,
+            501
+        );
     }
 }
