@@ -318,6 +318,127 @@ async fn hcp_retention_reaches_obs_as_its_worm_headers() {
     assert!(target.contains("retention"), "{target}");
 }
 
+/// HCP's retention on AWS S3 and MinIO, as their documented Object Lock requests (recorded
+/// servers: neither runs here): in an enterprise tenant `x-hcp-retention` and
+/// `x-hcp-retentionhold` reach the PUT as `x-amz-object-lock-mode: GOVERNANCE`,
+/// `-retain-until-date` (ISO 8601) and `-legal-hold: ON`, SigV4-signed, no `x-hcp-*`; a change
+/// by a copy onto itself is `PUT ?retention` and `PUT ?legal-hold` documents with their
+/// Content-MD5 (S3 requires it), and no copy; a labeled hold is recorded as JSON in the
+/// tenant's labeled-holds bucket at the same backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_retention_reaches_aws_and_minio_as_object_lock() {
+    use common::dialect_server::{DialectServer, Vendor};
+    for (vendor, dialect) in [(Vendor::Aws, "aws"), (Vendor::Minio, "minio")] {
+        let server = DialectServer::start(vendor).await;
+        let text = config_with_endpoint(&server.endpoint())
+            .replace("kind = \"s3\"", &format!("kind = \"s3\"\ndialect = \"{dialect}\""))
+            .replacen(
+                "bucket_prefix = \"\"\n",
+                "bucket_prefix = \"\"\nretention = \"enterprise\"\nlabeled_holds_bucket = \"gw-holds\"\n",
+                1,
+            );
+        let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+        let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+        let (ak, sk) = keys(USER, PASSWORD);
+        let put = |extra: &[(&'static str, &'static str)]| {
+            let mut headers = vec![("content-length", "4")];
+            headers.extend_from_slice(extra);
+            let signed = V4::unsigned(&ak, &sk, &addr).sign("PUT", b"/bkt/k", &headers);
+            let addr = addr.clone();
+            async move { send(&addr, "PUT", b"/bkt/k", &signed, vec![b"data".to_vec()]).await }
+        };
+        let protect = [
+            ("x-hcp-retention", "2030-01-01T00:00:00+0000"),
+            ("x-hcp-retentionhold", "true"),
+        ];
+        let r = put(&protect).await;
+        assert_eq!(r.status, 200, "{dialect}: {}", r.text());
+        let seen = server.seen();
+        let (_, _, headers) = seen.iter().rfind(|(m, _, _)| m == "PUT").expect("the PUT");
+        let header = |headers: &[(String, String)], name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            header(headers, "x-amz-object-lock-mode").as_deref(),
+            Some("GOVERNANCE")
+        );
+        assert_eq!(
+            header(headers, "x-amz-object-lock-retain-until-date").as_deref(),
+            Some("2030-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            header(headers, "x-amz-object-lock-legal-hold").as_deref(),
+            Some("ON")
+        );
+        let auth = header(headers, "authorization").unwrap_or_default();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 "), "{dialect}: {auth}");
+        assert!(
+            auth.contains("x-amz-object-lock-mode"),
+            "{dialect}: unsigned lock headers"
+        );
+        assert!(
+            !headers.iter().any(|(n, _)| n.starts_with("x-hcp-")),
+            "{dialect}"
+        );
+
+        // A change by a copy onto itself: the lock read (HEAD), then S3's documents.
+        let before = server.seen().len();
+        let change = [
+            ("x-amz-copy-source", "/bkt/k"),
+            ("x-hcp-retention", "A+2d"),
+            ("x-hcp-retentionhold", "true"),
+        ];
+        let r = put(&change).await;
+        assert_eq!(r.status, 200, "{dialect}: {}", r.text());
+        assert!(
+            r.text().contains("<CopyObjectResult>"),
+            "{dialect}: {}",
+            r.text()
+        );
+        let sent: Vec<_> = server.seen().into_iter().skip(before).collect();
+        let methods: Vec<&str> = sent.iter().map(|(m, _, _)| m.as_str()).collect();
+        assert_eq!(methods, ["HEAD", "PUT", "PUT"], "{dialect}: {sent:?}");
+        assert!(sent[1].1.contains("retention"), "{dialect}: {}", sent[1].1);
+        assert!(sent[2].1.contains("legal-hold"), "{dialect}: {}", sent[2].1);
+        for (_, target, headers) in &sent[1..] {
+            assert!(
+                header(headers, "content-md5").is_some(),
+                "{dialect}: {target}"
+            );
+            assert!(
+                header(headers, "x-amz-copy-source").is_none(),
+                "{dialect}: a copy"
+            );
+        }
+
+        // A labeled hold: the new object on hold, then its record at the same backend.
+        let before = server.seen().len();
+        let r = put(&[("x-hcp-labelretentionhold", r#"[{"id":"L","hold":true}]"#)]).await;
+        assert_eq!(r.status, 200, "{dialect}: {}", r.text());
+        let sent: Vec<_> = server.seen().into_iter().skip(before).collect();
+        let record = sent
+            .iter()
+            .find(|(m, t, _)| m == "PUT" && t.starts_with("/gw-holds/labeled-holds/"))
+            .unwrap_or_else(|| panic!("{dialect}: no record written: {sent:?}"));
+        assert_eq!(
+            header(&record.2, "content-type").as_deref(),
+            Some("application/json")
+        );
+        let object_put = sent
+            .iter()
+            .find(|(m, t, _)| m == "PUT" && t == "/bkt/k")
+            .unwrap();
+        assert_eq!(
+            header(&object_put.2, "x-amz-object-lock-legal-hold").as_deref(),
+            Some("ON"),
+            "{dialect}: stored without its hold"
+        );
+    }
+}
+
 /// AWS's us-east-1 answers a re-created own bucket with a plain 200 (and resets its ACL): the
 /// gateway asks with a HEAD first and answers HCP's 200 BucketAlreadyOwnedByYou, so the bucket
 /// is not re-created — on moto, which speaks AWS's dialect in us-east-1.
