@@ -167,11 +167,6 @@ fn password_of(user: &str) -> &'static str {
     }
 }
 
-fn content_md5(body: &[u8]) -> String {
-    use md5::Digest as _;
-    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
-}
-
 /// The backend's id inside a bound upload id (`1.initiator.mac.backend-id`).
 fn backend_upload_id(bound: &str) -> String {
     bound.splitn(4, '.').nth(3).unwrap().to_string()

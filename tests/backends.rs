@@ -400,10 +400,22 @@ async fn hcp_retention_reaches_aws_and_minio_as_object_lock() {
         );
         let sent: Vec<_> = server.seen().into_iter().skip(before).collect();
         let methods: Vec<&str> = sent.iter().map(|(m, _, _)| m.as_str()).collect();
-        assert_eq!(methods, ["HEAD", "PUT", "PUT"], "{dialect}: {sent:?}");
-        assert!(sent[1].1.contains("retention"), "{dialect}: {}", sent[1].1);
-        assert!(sent[2].1.contains("legal-hold"), "{dialect}: {}", sent[2].1);
-        for (_, target, headers) in &sent[1..] {
+        // The lock read, the holds' records listed (the object is held), the hold recorded
+        // and placed (holds first), then the retention.
+        assert_eq!(
+            methods,
+            ["HEAD", "GET", "PUT", "PUT", "PUT"],
+            "{dialect}: {sent:?}"
+        );
+        assert!(
+            sent[1].1.starts_with("/gw-holds/?list-type=2"),
+            "{dialect}: {}",
+            sent[1].1
+        );
+        assert!(sent[2].1.ends_with("/hold"), "{dialect}: {}", sent[2].1);
+        assert!(sent[3].1.contains("legal-hold"), "{dialect}: {}", sent[3].1);
+        assert!(sent[4].1.contains("retention"), "{dialect}: {}", sent[4].1);
+        for (_, target, headers) in &sent[2..] {
             assert!(
                 header(headers, "content-md5").is_some(),
                 "{dialect}: {target}"

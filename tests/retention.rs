@@ -10,7 +10,6 @@ use aws_sdk_s3::types::{
     ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
     ObjectLockRetention, ObjectLockRetentionMode,
 };
-use common::raw::{send, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 
@@ -240,31 +239,6 @@ async fn object_lock_values_are_checked_before_the_backend() {
     let bypass = [("x-amz-bypass-governance-retention", "maybe")];
     let r = as_user(&gw, admin, "DELETE", &target, &bypass, b"").await;
     r.assert_hcp_error(400, "InvalidArgument");
-}
-
-/// One raw request signed for `user`: `(status, headers, body)` as `RawResponse`.
-async fn as_user(
-    gw: &TestGateway,
-    (user, password): (&str, &str),
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> common::raw::RawResponse {
-    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
-    let (ak, sk) = (hcp_access_key(user), hcp_secret_key(password));
-    let mut extra = headers.to_vec();
-    let length = body.len().to_string();
-    if method == "PUT" || !body.is_empty() {
-        extra.push(("content-length", &length));
-    }
-    let signed = V4::unsigned(&ak, &sk, &addr).sign(method, target.as_bytes(), &extra);
-    let pieces = if body.is_empty() {
-        vec![]
-    } else {
-        vec![body.to_vec()]
-    };
-    send(&addr, method, target.as_bytes(), &signed, pieces).await
 }
 
 fn now_secs() -> i64 {
@@ -505,19 +479,22 @@ async fn hcp_retention_on_rgw() {
     hcp_retention_as_an_hcp_client(Backend::Rgw).await;
 }
 
-/// The holds' record of `bucket`'s `key` in the labeled-holds bucket, as the backend keeps it.
-async fn holds_record(
+/// The holds recorded for `bucket`'s `key` in the labeled-holds bucket, as the backend keeps
+/// them: the labels, and `-` for the unlabeled hold (sorted).
+async fn holds_records(
     view: &common::view::BackendView,
     (holds_bucket, bucket, key): (&str, &str, &str),
-) -> Option<serde_json::Value> {
+) -> Vec<String> {
+    let mut holds = Vec::new();
     for name in view.keys(holds_bucket).await {
-        let body = view.object(holds_bucket, &name).await?;
+        let body = view.object(holds_bucket, &name).await.unwrap();
         let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
         if record["bucket"] == bucket && record["key"] == key {
-            return Some(record);
+            holds.push(record["label"].as_str().unwrap_or("-").to_string());
         }
     }
-    None
+    holds.sort();
+    holds
 }
 
 /// A multipart upload of `key` with one part: the complete's target and document.
@@ -608,14 +585,10 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
         view.object_lock(&bucket, "case").await.1.as_deref(),
         Some("ON")
     );
-    let record = holds_record(&view, (&holds_bucket, &bucket, "case"))
-        .await
-        .unwrap();
     assert_eq!(
-        record["labels"],
-        serde_json::json!(["UniqueLabelHold-1", "UniqueLabelHold-2"])
+        holds_records(&view, (&holds_bucket, &bucket, "case")).await,
+        ["UniqueLabelHold-1", "UniqueLabelHold-2"]
     );
-    assert_eq!(record["hold"], false);
 
     // Held: no delete, no privileged delete, no new version, no S3 release.
     let privileged = [("x-hcp-privileged", "discovery closed")];
@@ -672,6 +645,10 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
         head.header("x-hcp-labelretentionhold-labels"),
         Some(r#"[{"id":"UniqueLabelHold-2","hold":true}]"#)
     );
+    assert_eq!(
+        holds_records(&view, (&holds_bucket, &bucket, "case")).await,
+        ["-", "UniqueLabelHold-2"]
+    );
     // ...the unlabeled hold released: the label still holds...
     let r = as_user(
         &gw,
@@ -700,11 +677,51 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
         view.object_lock(&bucket, "case").await.1.as_deref(),
         Some("ON")
     );
-    assert!(holds_record(&view, (&holds_bucket, &bucket, "case"))
+    assert!(holds_records(&view, (&holds_bucket, &bucket, "case"))
         .await
-        .is_none());
+        .is_empty());
     let versions = s3.list_object_versions().bucket(&bucket).send().await;
     assert_eq!(versions.unwrap().versions().len(), 1, "a copy was stored");
+
+    // S3's own legal hold is the unlabeled hold: recorded when placed, so that a label placed
+    // and released after it leaves it on; taken off by S3 once no label holds.
+    let legal_hold = |status| {
+        let hold = ObjectLockLegalHold::builder().status(status).build();
+        s3.put_object_legal_hold()
+            .bucket(&bucket)
+            .key("case")
+            .legal_hold(hold)
+            .send()
+    };
+    legal_hold(ObjectLockLegalHoldStatus::On).await.unwrap();
+    assert_eq!(
+        holds_records(&view, (&holds_bucket, &bucket, "case")).await,
+        ["-"]
+    );
+    let place = (label, r#"[{"id":"S","hold":true}]"#);
+    let r = as_user(&gw, admin, "PUT", &target, &copy(place), b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = legal_hold(ObjectLockLegalHoldStatus::Off)
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (403, "AccessDenied".into()));
+    let release = (label, r#"[{"id":"S","hold":false}]"#);
+    let r = as_user(&gw, admin, "PUT", &target, &copy(release), b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
+    assert_eq!(
+        view.object_lock(&bucket, "case").await.1.as_deref(),
+        Some("ON")
+    );
+    legal_hold(ObjectLockLegalHoldStatus::Off).await.unwrap();
+    assert_ne!(
+        view.object_lock(&bucket, "case").await.1.as_deref(),
+        Some("ON")
+    );
+    assert!(holds_records(&view, (&holds_bucket, &bucket, "case"))
+        .await
+        .is_empty());
 
     // A copy to a new name and a multipart complete take labels too.
     let copied = format!("/{bucket}/copied");

@@ -342,6 +342,13 @@ fn labeled_holds_bucket_rules() {
         );
     }
     let errors = Config::parse(&text("enterprise", "t-labels", "u-"), Path::new(".")).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("within the tenant's own bucket_prefix")),
+        "{errors:?}"
+    );
+    let errors = Config::parse(&text("enterprise", "gw-labels", "u-"), Path::new(".")).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("tenants.o"), "{errors:?}");
 }

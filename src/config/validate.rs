@@ -706,6 +706,33 @@ fn tenant_retention(t: &TenantEntry, errors: &mut Vec<String>) -> TenantRetentio
     }
 }
 
+/// A tenant's labeled-holds bucket: out of the tenant's own bucket names (a bucket it made
+/// would be adopted, and reached again if the setting went) and not an API path of the
+/// backend's.
+fn check_labels_bucket(
+    t: &TenantEntry,
+    backends: &HashMap<String, Backend>,
+    errors: &mut Vec<String>,
+) {
+    if let Some(name) = &t.labeled_holds_bucket {
+        // Out of the tenant's own bucket names (a bucket it made would be adopted, and
+        // reached again if the setting went), and not an API path of the backend's.
+        if !t.bucket_prefix.is_empty() && name.starts_with(t.bucket_prefix.as_str()) {
+            errors.push(format!(
+                "tenants.{}: labeled_holds_bucket {name:?} is within the tenant's own bucket_prefix {:?}",
+                t.name, t.bucket_prefix
+            ));
+        }
+        let dialect = backends.get(&t.backend).map(|b| b.dialect);
+        if dialect.is_some_and(|d| crate::request::route::reserved_path(d, name)) {
+            errors.push(format!(
+                "tenants.{}: labeled_holds_bucket {name:?} is a path the backend serves its own API under",
+                t.name
+            ));
+        }
+    }
+}
+
 /// The `[[tenants]]`: names, backends, prefixes, anonymous grants.
 fn build_tenants(
     entries: &[TenantEntry],
@@ -767,6 +794,7 @@ fn build_tenants(
         let obs = backends
             .get(&t.backend)
             .is_some_and(|b| b.kind == BackendKind::Obs);
+        check_labels_bucket(t, backends, errors);
         if obs && t.labeled_holds_bucket.is_some() {
             errors.push(format!(
                 "tenants.{}: labeled_holds_bucket needs legal holds, which OBS's WORM does not keep",

@@ -152,6 +152,11 @@ impl Gateway {
         {
             return self.change_retention(s, x, &call, change).await;
         }
+        // Where labeled holds are kept, S3's legal hold is HCP's unlabeled hold: changed by
+        // the same protocol as every hold (`request::retain`), never sent on as it is.
+        if op == Operation::PutObjectLegalHold && route.tenant.retention.labels_bucket.is_some() {
+            return self.change_legal_hold(s, x, &call, &auth.payload).await;
+        }
         match self.send(s, x, &mut call, &auth.payload).await {
             Ok(up) => self.respond(s, x, &call, up).await,
             Err(stop) => self.stop(s, x, stop).await,
@@ -192,6 +197,31 @@ impl Gateway {
             .read_whole_body(s, x, call, &mut body, &mut req)
             .await?;
         self.transmit(s, x, call, &req, body, buffered).await
+    }
+
+    /// A small document the gateway acts on itself (not forwarded): read whole and verified as
+    /// every body is (signature, Content-MD5, checksums), within the control-document limit.
+    pub(super) async fn read_document(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        op: Operation,
+        payload: &Payload,
+    ) -> Result<Bytes, Stop> {
+        let body = self.body_of(s, op, payload).map_err(Stop::Early)?;
+        let Some(verifier) = body.verifier.filter(|_| body.forwarded) else {
+            return Err(Stop::Early(HcpError::new(HcpCode::MissingRequestBodyError)));
+        };
+        let limit = self.cfg.limits.max_control_body_bytes;
+        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
+        match read.await {
+            Ok(doc) => {
+                x.bytes_in = doc.len() as u64;
+                Ok(doc)
+            }
+            Err(BodyError::Rejected(e)) => Err(Stop::Answer(e)),
+            Err(e) => Err(Stop::Abort(format!("client body: {e:?}"))),
+        }
     }
 
     /// Only operations that carry a body forward one; a body sent with any other request is

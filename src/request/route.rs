@@ -142,7 +142,7 @@ pub fn route<'a>(
 /// First path segments a backend serves APIs of its own under, whatever the bucket: RGW's
 /// admin, Swift and Swift-auth entry points, MinIO's admin and internode API. A request whose
 /// backend path would start with one is never signed with the backend's credentials.
-fn reserved_path(dialect: crate::hcp::mapping::Dialect, segment: &str) -> bool {
+pub fn reserved_path(dialect: crate::hcp::mapping::Dialect, segment: &str) -> bool {
     use crate::hcp::mapping::Dialect;
     let segment = segment.to_ascii_lowercase();
     match dialect {
@@ -323,14 +323,18 @@ mod tests {
     }
 
     /// The bucket where a tenant's labeled holds are kept is the gateway's: a client cannot
-    /// name it (any letter case) and ListBuckets does not show it.
+    /// name it (any letter case), copy from it, and ListBuckets does not show it. (With a
+    /// bucket prefix it is outside the tenant's names altogether: configuration checks that.)
     #[test]
     fn the_labeled_holds_bucket_is_out_of_reach() {
         let mut tenant = Tenant::for_tests();
-        tenant.bucket_prefix = "t-".into();
-        tenant.retention.labels_bucket = Some("t-holds".into());
+        tenant.retention.labels_bucket = Some("gw-holds".into());
         let backend = BackendRuntime::for_tests();
-        for (bucket, refused) in [("holds", true), ("HOLDS", true), ("holdings", false)] {
+        for (bucket, refused) in [
+            ("gw-holds", true),
+            ("GW-Holds", true),
+            ("gw-holdings", false),
+        ] {
             let target = Target {
                 tenant: "t".into(),
                 bucket: Some(bucket.into()),
@@ -340,11 +344,12 @@ mod tests {
             let code = route(&tenant, Some(&backend), &target)
                 .err()
                 .map(|e| e.code);
-            assert_eq!(
-                code,
-                refused.then_some(crate::hcp::errors::HcpCode::InvalidBucketName),
-                "{bucket}"
-            );
+            let bad = refused.then_some(crate::hcp::errors::HcpCode::InvalidBucketName);
+            assert_eq!(code, bad, "{bucket}");
+            let source = check_copy_source(&tenant, Some(bucket))
+                .err()
+                .map(|e| e.code);
+            assert_eq!(source, bad, "{bucket}");
         }
         let r = Route {
             tenant: &tenant,
@@ -352,7 +357,7 @@ mod tests {
             backend_bucket: None,
             credentials: None,
         };
-        assert_eq!(r.client_bucket("t-holds"), None);
-        assert_eq!(r.client_bucket("t-holdings"), Some("holdings"));
+        assert_eq!(r.client_bucket("gw-holds"), None);
+        assert_eq!(r.client_bucket("gw-holdings"), Some("gw-holdings"));
     }
 }

@@ -113,6 +113,10 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
     health.probe_all().await;
+    // The tenants' labeled-holds buckets, created if missing (in the background: a backend
+    // that cannot be reached now gets it with the first hold recorded).
+    let preparing = gateway.clone();
+    tokio::spawn(async move { preparing.prepare_labeled_holds().await });
     let admin = Arc::new(Admin {
         metrics,
         ready: ready.clone(),

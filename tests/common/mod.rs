@@ -597,3 +597,38 @@ pub async fn object_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> V
 pub async fn bytes_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
+
+/// One raw request signed for `user` (SigV4, unsigned payload) with `headers` and `body`.
+pub async fn as_user(
+    gw: &TestGateway,
+    (user, password): (&str, &str),
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> raw::RawResponse {
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = (
+        hcp_s3_gateway::config::hcp_access_key(user),
+        hcp_s3_gateway::config::hcp_secret_key(password),
+    );
+    let mut extra = headers.to_vec();
+    let length = body.len().to_string();
+    if method == "PUT" || !body.is_empty() {
+        extra.push(("content-length", &length));
+    }
+    let signed = raw::V4::unsigned(&ak, &sk, &addr).sign(method, target.as_bytes(), &extra);
+    let pieces = if body.is_empty() {
+        vec![]
+    } else {
+        vec![body.to_vec()]
+    };
+    raw::send(&addr, method, target.as_bytes(), &signed, pieces).await
+}
+
+/// A body's Content-MD5 (Base64 of its MD5).
+pub fn content_md5(body: &[u8]) -> String {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}

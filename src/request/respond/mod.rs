@@ -109,8 +109,7 @@ impl Gateway {
             .headers
             .get("x-amz-version-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .unwrap_or("null");
+            .filter(|v| !v.is_empty());
         let at = validate::probes::At {
             target: call.target,
             route: call.route,

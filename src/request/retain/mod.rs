@@ -23,6 +23,9 @@ pub struct Change {
     pub labels: Option<Vec<LabelChange>>,
     /// The source's `versionId`, where the copy named one.
     pub version: Option<String>,
+    /// S3's own `PUT ?legal-hold` where labeled holds are kept: its hold is HCP's unlabeled
+    /// hold, and it is not taken off while a label holds (403).
+    pub s3_hold: bool,
 }
 
 /// The object as the change found it, for the copy's answer.
@@ -35,8 +38,13 @@ pub(in crate::request) struct Changed {
 /// The gateway's own requests of a retention change.
 #[async_trait]
 pub(in crate::request) trait Retainer: Send + Sync {
-    /// The object's header (200), or `None`.
-    async fn head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
+    /// The object's header: `Ok(None)` where the backend has no such object (404), `Err` with
+    /// the status (`None`: unreachable) where it could not be read.
+    async fn head(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+    ) -> Result<Option<ResponseHeader>, Option<u16>>;
     /// `PUT ?retention` of the version: `retention` or none; the backend's status.
     async fn put_retention(
         &self,
@@ -47,17 +55,41 @@ pub(in crate::request) trait Retainer: Send + Sync {
     ) -> Option<u16>;
     /// `PUT ?legal-hold` of the version; the backend's status.
     async fn put_hold(&self, at: At<'_>, version: Option<&str>, on: bool) -> Option<u16>;
-    /// The version's recorded holds (`None`: no label holds it); an error if unreadable.
-    async fn holds(&self, at: At<'_>, version: &str) -> Result<Option<Holds>, String>;
-    /// Records the version's holds (none recorded where no label holds).
-    async fn keep_holds(&self, at: At<'_>, version: &str, holds: &Holds) -> Result<(), String>;
+    /// The version's recorded holds (`None`: nothing recorded); an error if unreadable.
+    async fn holds(&self, at: At<'_>, version: Option<&str>) -> Result<Option<Holds>, String>;
+    /// Records holds placed on the version: the unlabeled one (`true`) and labels.
+    async fn record(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        holds: (bool, &[&str]),
+    ) -> Result<(), String>;
+    /// Removes the records of holds released on the version.
+    async fn unrecord(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        holds: (bool, &[&str]),
+    ) -> Result<(), String>;
 }
 
 #[async_trait]
 impl Retainer for Gateway {
-    async fn head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
-        use crate::request::validate::probes::Probe;
-        self.object_head(at, version).await
+    async fn head(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+    ) -> Result<Option<ResponseHeader>, Option<u16>> {
+        let mut params = Params::default();
+        if let Some(v) = version {
+            params.set("versionId", v);
+        }
+        let head = self.backend_call(Operation::HeadObject, params, at.target, at.route);
+        match head.await {
+            Some((h, _)) if h.status == 200 => Ok(Some(h)),
+            Some((h, _)) if h.status == 404 => Ok(None),
+            other => Err(other.map(|(h, _)| h.status.as_u16())),
+        }
     }
 
     async fn put_retention(
@@ -102,12 +134,26 @@ impl Retainer for Gateway {
             .await
     }
 
-    async fn holds(&self, at: At<'_>, version: &str) -> Result<Option<Holds>, String> {
+    async fn holds(&self, at: At<'_>, version: Option<&str>) -> Result<Option<Holds>, String> {
         self.read_holds(at, version).await
     }
 
-    async fn keep_holds(&self, at: At<'_>, version: &str, holds: &Holds) -> Result<(), String> {
-        self.write_holds(at, version, holds).await
+    async fn record(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        holds: (bool, &[&str]),
+    ) -> Result<(), String> {
+        self.record_holds(at, version, holds).await
+    }
+
+    async fn unrecord(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        holds: (bool, &[&str]),
+    ) -> Result<(), String> {
+        self.remove_holds(at, version, holds).await
     }
 }
 
@@ -200,6 +246,40 @@ impl Gateway {
         self.answer_own(s, x, resp, body).await
     }
 
+    /// S3's `PUT ?legal-hold` where labeled holds are kept: the unlabeled hold placed or
+    /// released by the holds' protocol (`change`); answered as S3 answers it (200, no body).
+    pub(in crate::request) async fn change_legal_hold(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        payload: &Payload,
+    ) -> Flow {
+        let doc = match self.read_document(s, x, call.op, payload).await {
+            Ok(doc) => doc,
+            Err(stop) => return self.stop(s, x, stop).await,
+        };
+        let Some(on) = legal_hold_status(&doc) else {
+            let malformed = HcpError::new(HcpCode::MalformedXML)
+                .with_message("A LegalHold document's Status is ON or OFF.");
+            return self.answer(s, x, malformed).await;
+        };
+        let asked = Change {
+            value: None,
+            hold: Some(on),
+            labels: None,
+            version: call.params.get("versionId").map(str::to_string),
+            s3_hold: true,
+        };
+        if let Err(e) = self.change_for(call, &asked).await {
+            return self.answer(s, x, e).await;
+        }
+        let mut resp = ResponseHeader::build(200, Some(2)).expect("status");
+        resp.insert_header(http::header::CONTENT_LENGTH, "0")
+            .expect("static");
+        self.answer_own(s, x, resp, Bytes::new()).await
+    }
+
     /// What HCP's headers ask of a version once it is written: a completed multipart upload's
     /// retention, hold and labels (manual: retention is "calculated based on the time when the
     /// multipart upload was completed"), changed as a copy onto itself would change them — if
@@ -251,6 +331,30 @@ impl Gateway {
     }
 }
 
+/// The `Status` of S3's `LegalHold` document: `ON` (true) or `OFF`.
+fn legal_hold_status(doc: &[u8]) -> Option<bool> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(doc);
+    let mut in_status = false;
+    let mut status = None;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => in_status = e.local_name().as_ref() == b"Status",
+            Ok(Event::Text(t)) if in_status => {
+                status = match t.decode().ok()?.trim() {
+                    "ON" => Some(true),
+                    "OFF" => Some(false),
+                    _ => return None,
+                };
+            }
+            Ok(Event::End(_)) => in_status = false,
+            Ok(Event::Eof) => return status,
+            Err(_) => return None,
+            _ => {}
+        }
+    }
+}
+
 fn refused(r: Refusal) -> HcpError {
     match r {
         Refusal::Invalid(why) => {
@@ -264,6 +368,13 @@ fn refused(r: Refusal) -> HcpError {
 
 /// Carries out `change` on the object at `at`, at time `now`, in a namespace whose retention
 /// is compliance (`compliance`) or enterprise.
+///
+/// Holds are placed before anything else changes and released last: a failure leaves a hold
+/// on, never one taken off. Where labeled holds are kept, each hold is a record of its own
+/// (`holds`) and the backend's legal hold is on while any is recorded. Under concurrent changes
+/// that stays true because a placement records first and then always turns the legal hold on,
+/// and a release removes its records, turns the legal hold off only if none is left, and then
+/// looks again — turning it back on if a placement recorded one meanwhile.
 pub(in crate::request) async fn change(
     r: &dyn Retainer,
     at: At<'_>,
@@ -271,10 +382,19 @@ pub(in crate::request) async fn change(
     compliance: bool,
     now: i64,
 ) -> Result<Changed, HcpError> {
-    let version = change.version.as_deref();
-    let Some(head) = r.head(at, version).await else {
-        let key = at.target.key_lossy().unwrap_or_default();
-        return Err(HcpError::new(HcpCode::NoSuchKey).with_key(key));
+    let head = match r.head(at, change.version.as_deref()).await {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            let key = at.target.key_lossy().unwrap_or_default();
+            return Err(HcpError::new(HcpCode::NoSuchKey).with_key(key));
+        }
+        Err(status) => {
+            return Err(HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The object could not be read; try again.")
+                .with_cause(format!(
+                    "HEAD before a retention change answered {status:?}"
+                )))
+        }
     };
     let (current, held) = rewrite::object_lock_of(&head);
     let text = |name: &str| {
@@ -284,24 +404,30 @@ pub(in crate::request) async fn change(
             .unwrap_or_default()
             .to_string()
     };
-    // The version's record is named by its id ("null" where the bucket keeps none).
-    let record = version.map_or_else(|| text("x-amz-version-id"), str::to_string);
-    let record = if record.is_empty() {
-        "null".to_string()
-    } else {
-        record
-    };
-    let (holds_now, holds_after) = holds_of(r, at, &record, held, change).await?;
+    // Every later request names the version the HEAD found: a newer one may be stored
+    // meanwhile, and the change is this one's.
+    let version = change
+        .version
+        .clone()
+        .or_else(|| Some(text("x-amz-version-id")).filter(|v| !v.is_empty()));
+    let version = version.as_deref();
+    let holds = holds_of(r, at, version, held, change).await?;
+    if change.s3_hold && !holds.after.labels.is_empty() && change.hold == Some(false) {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message(
+            "The object is on labeled hold: its holds change with x-hcp-labelretentionhold and \
+             x-hcp-retentionhold.",
+        ));
+    }
     let added = httpdate::parse_http_date(&text("last-modified"))
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(now, |d| d.as_secs() as i64);
-    let held_then = holds_now.still_held(&holds_after);
+    let held_then = holds.now.still_held(&holds.after);
     let new = match &change.value {
         None => None,
         Some(value) => new_setting(value, (current, added, now), held_then)?,
     };
-    // The retention first, then the hold: a failure leaves a hold on, never one taken off.
+    place_holds(r, at, version, held, &holds).await?;
     if let Some(setting) = new {
         let protection = Protection::of(Some(setting), None, compliance);
         // HCP's rules were checked above: the gateway's account may replace a governance
@@ -320,24 +446,7 @@ pub(in crate::request) async fn change(
             return Err(failed("changing the retention", status));
         }
     }
-    // The labels' record before the backend's hold: placed, they are recorded before the
-    // hold goes on; released, the hold comes off only after the record is gone.
-    let labelled = !holds_now.labels.is_empty() || !holds_after.labels.is_empty();
-    if labelled && holds_now != holds_after {
-        r.keep_holds(at, &record, &holds_after)
-            .await
-            .map_err(|cause| {
-                HcpError::new(HcpCode::InternalError)
-                    .with_cause(format!("keeping the labeled holds: {cause}"))
-            })?;
-    }
-    let on = holds_after.any();
-    if on != held {
-        let status = r.put_hold(at, version, on).await;
-        if status != Some(200) {
-            return Err(failed("changing the hold", status));
-        }
-    }
+    release_holds(r, at, version, held, &holds).await?;
     Ok(Changed {
         etag: text("etag"),
         last_modified: text("last-modified"),
@@ -354,6 +463,10 @@ fn failed(what: &str, status: Option<u16>) -> HcpError {
         _ => HcpError::new(HcpCode::InternalError)
             .with_cause(format!("{what}: the backend answered {status:?}")),
     }
+}
+
+fn recording_failed(cause: String) -> HcpError {
+    HcpError::new(HcpCode::InternalError).with_cause(format!("keeping the holds: {cause}"))
 }
 
 /// What the backend is to keep for HCP's `value`, asked of a version with setting `current`
@@ -384,32 +497,43 @@ fn new_setting(
     Ok(Some(kept).filter(|k| *k != retention::kept_at(current, now)))
 }
 
+/// A version's holds before and after a change.
+struct HoldsChange {
+    now: Holds,
+    after: Holds,
+    /// Whether the namespace keeps labeled holds (each hold then has its record).
+    labelled: bool,
+    /// Whether the unlabeled hold of `now` has its record (a hold placed by S3's own header
+    /// before any label has none).
+    hold_recorded: bool,
+}
+
 /// The version's holds as they are and as `change` leaves them. Where the backend's legal hold
-/// is on in a namespace that keeps labeled holds, the record says which holds hold it (none
+/// is on in a namespace that keeps labeled holds, the records say which holds hold it (none
 /// recorded: the unlabeled hold alone); elsewhere the backend's hold is the unlabeled hold.
 async fn holds_of(
     r: &dyn Retainer,
     at: At<'_>,
-    record: &str,
+    version: Option<&str>,
     held: bool,
     change: &Change,
-) -> Result<(Holds, Holds), HcpError> {
+) -> Result<HoldsChange, HcpError> {
+    let labelled = at.route.tenant.retention.labels_bucket.is_some();
     let unlabeled = Holds {
         hold: held,
         labels: std::collections::BTreeSet::new(),
     };
-    let now = if held && at.route.tenant.retention.labels_bucket.is_some() {
-        r.holds(at, record)
-            .await
-            .map_err(|cause| {
-                HcpError::new(HcpCode::ServiceUnavailable)
-                    .with_message("The object's holds could not be read; try again.")
-                    .with_cause(cause)
-            })?
-            .unwrap_or(unlabeled)
+    let recorded = if held && labelled {
+        r.holds(at, version).await.map_err(|cause| {
+            HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The object's holds could not be read; try again.")
+                .with_cause(cause)
+        })?
     } else {
-        unlabeled
+        None
     };
+    let hold_recorded = recorded.as_ref().is_some_and(|h| h.hold);
+    let now = recorded.unwrap_or(unlabeled);
     let labels = match &change.labels {
         None => now.labels.clone(),
         Some(changes) => now.apply(changes).map_err(|why| {
@@ -421,7 +545,100 @@ async fn holds_of(
         hold: change.hold.unwrap_or(now.hold),
         labels,
     };
-    Ok((now, after))
+    Ok(HoldsChange {
+        now,
+        after,
+        labelled,
+        hold_recorded,
+    })
+}
+
+/// Places the holds a change adds: records first (after clearing records a failed change left
+/// on a version that nothing holds), then the backend's legal hold — always, even where it
+/// seemed on, since a concurrent release may be turning it off. If either fails, the records
+/// placed are removed again and the error answered.
+async fn place_holds(
+    r: &dyn Retainer,
+    at: At<'_>,
+    version: Option<&str>,
+    held: bool,
+    h: &HoldsChange,
+) -> Result<(), HcpError> {
+    let labels: Vec<&str> = h
+        .after
+        .labels
+        .difference(&h.now.labels)
+        .map(String::as_str)
+        .collect();
+    let hold = h.labelled && h.after.hold && !(h.hold_recorded && h.now.hold);
+    let placing = hold || !labels.is_empty() || (h.after.hold && !held);
+    if !placing {
+        return Ok(());
+    }
+    if h.labelled {
+        if !held {
+            // Nothing holds the version: any record there is a failed change's.
+            let stale = r.holds(at, version).await.map_err(recording_failed)?;
+            if let Some(stale) = stale {
+                let names: Vec<&str> = stale.labels.iter().map(String::as_str).collect();
+                let unrecord = r.unrecord(at, version, (stale.hold, &names));
+                unrecord.await.map_err(recording_failed)?;
+            }
+        }
+        if let Err(cause) = r.record(at, version, (hold, &labels)).await {
+            let _ = r.unrecord(at, version, (hold, &labels)).await;
+            return Err(recording_failed(cause));
+        }
+    }
+    let status = r.put_hold(at, version, true).await;
+    if status != Some(200) {
+        if h.labelled {
+            let _ = r.unrecord(at, version, (hold, &labels)).await;
+        }
+        return Err(failed("placing the hold", status));
+    }
+    Ok(())
+}
+
+/// Releases the holds a change takes off: their records first; then, if this change leaves
+/// nothing held, the backend's legal hold comes off only if no record is left, and goes back
+/// on if one was recorded meanwhile.
+async fn release_holds(
+    r: &dyn Retainer,
+    at: At<'_>,
+    version: Option<&str>,
+    held: bool,
+    h: &HoldsChange,
+) -> Result<(), HcpError> {
+    let labels: Vec<&str> = h
+        .now
+        .labels
+        .difference(&h.after.labels)
+        .map(String::as_str)
+        .collect();
+    let hold = h.now.hold && !h.after.hold;
+    if h.labelled && (hold || !labels.is_empty()) {
+        let unrecord = r.unrecord(at, version, (hold, &labels));
+        unrecord.await.map_err(recording_failed)?;
+    }
+    if h.after.any() || !held {
+        return Ok(());
+    }
+    let unread = |cause: String| recording_failed(format!("before releasing the hold: {cause}"));
+    if h.labelled && r.holds(at, version).await.map_err(unread)?.is_some() {
+        return Ok(());
+    }
+    let status = r.put_hold(at, version, false).await;
+    if status != Some(200) {
+        return Err(failed("releasing the hold", status));
+    }
+    if h.labelled && r.holds(at, version).await.map_err(unread)?.is_some() {
+        let status = r.put_hold(at, version, true).await;
+        if status != Some(200) {
+            return Err(failed("placing the hold again", status));
+        }
+    }
+    Ok(())
 }
 
 /// The copy's answer: S3's `CopyObjectResult` for the object as it is.
@@ -446,44 +663,110 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// A backend object with a lock, and the requests made of it.
+    /// A backend object with a lock (its legal hold changes as the requests change it), the
+    /// holds' records, and the requests made of them.
     struct Fake {
         head: Option<ResponseHeader>,
+        held: Mutex<bool>,
         calls: Mutex<Vec<String>>,
-        /// The labeled-holds record.
-        record: Mutex<Option<Holds>>,
+        /// The records: `hold`, `label:<id>`.
+        records: Mutex<std::collections::BTreeSet<String>>,
+        /// A record a concurrent change adds just before this one's listing number `n` (from 1).
+        concurrent: Mutex<Option<(usize, String)>>,
+        listings: Mutex<usize>,
     }
 
     #[async_trait]
     impl Retainer for Fake {
-        async fn head(&self, _: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
-            self.head.clone()
+        async fn head(
+            &self,
+            _: At<'_>,
+            version: Option<&str>,
+        ) -> Result<Option<ResponseHeader>, Option<u16>> {
+            assert!(version.is_none());
+            let Some(mut h) = self.head.clone() else {
+                return Ok(None);
+            };
+            let on = if *self.held.lock().unwrap() {
+                "ON"
+            } else {
+                "OFF"
+            };
+            h.insert_header("x-amz-object-lock-legal-hold", on).unwrap();
+            Ok(Some(h))
         }
         async fn put_retention(
             &self,
             _: At<'_>,
-            _: Option<&str>,
+            version: Option<&str>,
             retention: Option<(LockMode, i64)>,
             bypass: bool,
         ) -> Option<u16> {
+            assert_eq!(version, Some("v1"));
             let call = format!("retention {retention:?} bypass {bypass}");
             self.calls.lock().unwrap().push(call);
             Some(200)
         }
-        async fn put_hold(&self, _: At<'_>, _: Option<&str>, on: bool) -> Option<u16> {
+        async fn put_hold(&self, _: At<'_>, version: Option<&str>, on: bool) -> Option<u16> {
+            assert_eq!(version, Some("v1"));
             self.calls.lock().unwrap().push(format!("hold {on}"));
+            *self.held.lock().unwrap() = on;
             Some(200)
         }
-        async fn holds(&self, _: At<'_>, version: &str) -> Result<Option<Holds>, String> {
-            assert_eq!(version, "v1");
-            Ok(self.record.lock().unwrap().clone())
+        async fn holds(&self, _: At<'_>, version: Option<&str>) -> Result<Option<Holds>, String> {
+            assert_eq!(version, Some("v1"));
+            let n = {
+                let mut listings = self.listings.lock().unwrap();
+                *listings += 1;
+                *listings
+            };
+            let mut concurrent = self.concurrent.lock().unwrap();
+            if concurrent.as_ref().is_some_and(|(at, _)| *at == n) {
+                let (_, added) = concurrent.take().unwrap();
+                self.records.lock().unwrap().insert(added);
+            }
+            let records = self.records.lock().unwrap();
+            let holds = Holds {
+                hold: records.contains("hold"),
+                labels: records
+                    .iter()
+                    .filter_map(|r| r.strip_prefix("label:").map(str::to_string))
+                    .collect(),
+            };
+            Ok(Some(holds).filter(|_| !records.is_empty()))
         }
-        async fn keep_holds(&self, _: At<'_>, version: &str, h: &Holds) -> Result<(), String> {
-            assert_eq!(version, "v1");
-            let labels: Vec<&str> = h.labels.iter().map(String::as_str).collect();
-            let call = format!("record hold {} labels {labels:?}", h.hold);
+        async fn record(
+            &self,
+            _: At<'_>,
+            version: Option<&str>,
+            (hold, labels): (bool, &[&str]),
+        ) -> Result<(), String> {
+            assert_eq!(version, Some("v1"));
+            let call = format!("record hold {hold} labels {labels:?}");
             self.calls.lock().unwrap().push(call);
-            *self.record.lock().unwrap() = Some(h.clone()).filter(|h| !h.labels.is_empty());
+            let mut records = self.records.lock().unwrap();
+            if hold {
+                records.insert("hold".into());
+            }
+            records.extend(labels.iter().map(|l| format!("label:{l}")));
+            Ok(())
+        }
+        async fn unrecord(
+            &self,
+            _: At<'_>,
+            version: Option<&str>,
+            (hold, labels): (bool, &[&str]),
+        ) -> Result<(), String> {
+            assert_eq!(version, Some("v1"));
+            let call = format!("unrecord hold {hold} labels {labels:?}");
+            self.calls.lock().unwrap().push(call);
+            let mut records = self.records.lock().unwrap();
+            if hold {
+                records.remove("hold");
+            }
+            for l in labels {
+                records.remove(&format!("label:{l}"));
+            }
             Ok(())
         }
     }
@@ -500,23 +783,23 @@ mod tests {
             h.insert_header("x-amz-object-lock-retain-until-date", u)
                 .unwrap();
         }
-        if hold {
-            h.insert_header("x-amz-object-lock-legal-hold", "ON")
-                .unwrap();
-        }
         Fake {
             head: Some(h),
+            held: Mutex::new(hold),
             calls: Mutex::new(Vec::new()),
-            record: Mutex::new(None),
+            records: Mutex::new(std::collections::BTreeSet::new()),
+            concurrent: Mutex::new(None),
+            listings: Mutex::new(0),
         }
     }
 
+    /// A change in a namespace without labeled holds.
     async fn run(
         fake: &Fake,
         value: Option<&str>,
         hold: Option<bool>,
     ) -> Result<Changed, HcpError> {
-        run_labels(fake, value, hold, None).await
+        run_in(false, fake, (value, hold, None)).await
     }
 
     /// A change in a namespace that keeps labeled holds.
@@ -526,8 +809,16 @@ mod tests {
         hold: Option<bool>,
         labels: Option<&str>,
     ) -> Result<Changed, HcpError> {
+        run_in(true, fake, (value, hold, labels)).await
+    }
+
+    async fn run_in(
+        labelled: bool,
+        fake: &Fake,
+        (value, hold, labels): (Option<&str>, Option<bool>, Option<&str>),
+    ) -> Result<Changed, HcpError> {
         let mut tenant = crate::config::Tenant::for_tests();
-        tenant.retention.labels_bucket = Some("holds".into());
+        tenant.retention.labels_bucket = labelled.then(|| "holds".into());
         let backend = BackendRuntime::for_tests();
         let route = Route {
             tenant: &tenant,
@@ -546,6 +837,7 @@ mod tests {
             hold,
             labels: labels.map(|l| crate::hcp::labels::parse(l.as_bytes()).unwrap()),
             version: None,
+            s3_hold: false,
         };
         let at = At {
             target: &target,
@@ -609,16 +901,17 @@ mod tests {
         // No object: NoSuchKey.
         let gone = Fake {
             head: None,
-            calls: Mutex::new(Vec::new()),
-            record: Mutex::new(None),
+            ..object(None, false)
         };
         let e = run(&gone, Some("A+1d"), None).await.unwrap_err();
         assert_eq!(e.code, HcpCode::NoSuchKey);
     }
 
-    /// Labels are recorded before the backend's hold goes on and the record is gone before it
-    /// comes off; the unlabeled hold is the record's while a label holds; no retention change
-    /// while a label holds; HCP's limit of 100 active labels.
+    /// Where labeled holds are kept each hold has its record: placed, recorded before the
+    /// backend's hold goes on (always, even where it seemed on); released, its record removed
+    /// and the backend's hold taken off only when no record is left — and put back on when a
+    /// concurrent placement recorded one meanwhile. The unlabeled hold is its record while a
+    /// label holds; no retention change while a hold stays on; HCP's limit of 100 labels.
     #[tokio::test]
     async fn labeled_holds_are_recorded_around_the_backend_s_hold() {
         let fake = object(None, false);
@@ -628,56 +921,81 @@ mod tests {
             calls(&fake),
             [r#"record hold false labels ["L1", "L2"]"#, "hold true"]
         );
-        // The backend's hold is on now; the record says it is the labels'.
-        let mut held = object(None, true);
-        held.record = Mutex::new(fake.record.lock().unwrap().clone());
-        let e = run_labels(&held, Some("A+60d"), None, None)
+        let e = run_labels(&fake, Some("A+60d"), None, None)
             .await
             .unwrap_err();
         assert_eq!(e.code, HcpCode::AccessDenied);
-        // The unlabeled hold placed and one label released: the hold stays on.
+        // The unlabeled hold placed and one label released: recorded first, released last.
         let one_off = r#"[{"id":"L1","hold":false}]"#;
-        run_labels(&held, None, Some(true), Some(one_off))
+        run_labels(&fake, None, Some(true), Some(one_off))
             .await
             .unwrap();
-        assert_eq!(calls(&held), [r#"record hold true labels ["L2"]"#]);
-        // The unlabeled hold released: the label still holds.
-        run_labels(&held, None, Some(false), None).await.unwrap();
-        assert_eq!(calls(&held)[1], r#"record hold false labels ["L2"]"#);
-        assert_eq!(calls(&held).len(), 2);
-        // The last label released: the record goes, then the backend's hold.
-        let last = r#"[{"id":"L2","hold":false}]"#;
-        run_labels(&held, None, None, Some(last)).await.unwrap();
         assert_eq!(
-            calls(&held)[2..],
-            ["record hold false labels []", "hold false"]
+            calls(&fake)[2..],
+            [
+                "record hold true labels []",
+                "hold true",
+                r#"unrecord hold false labels ["L1"]"#
+            ]
         );
+        // The unlabeled hold released: L2 still holds, the backend's hold stays on.
+        run_labels(&fake, None, Some(false), None).await.unwrap();
+        assert_eq!(calls(&fake)[5..], ["unrecord hold true labels []"]);
+        assert!(*fake.held.lock().unwrap());
+        // The last label released: its record removed, no record left (second listing), the
+        // hold off — and a concurrent placement's record seen there, or after (third listing),
+        // keeps it on or puts it back on.
+        let last = r#"[{"id":"L2","hold":false}]"#;
+        for (concurrent, expected) in [
+            (None, vec!["hold false"]),
+            (Some(2), vec![]),
+            (Some(3), vec!["hold false", "hold true"]),
+        ] {
+            let racing = object(None, true);
+            racing.records.lock().unwrap().insert("label:L2".into());
+            *racing.concurrent.lock().unwrap() = concurrent.map(|n| (n, "label:L3".to_string()));
+            run_labels(&racing, None, None, Some(last)).await.unwrap();
+            assert_eq!(calls(&racing)[0], r#"unrecord hold false labels ["L2"]"#);
+            assert_eq!(calls(&racing)[1..], expected, "{concurrent:?}");
+            assert_eq!(*racing.held.lock().unwrap(), concurrent.is_some());
+        }
         // Released and lengthened in one request: allowed, the retention first.
-        let mut both = object(Some("2026-07-01T00:00:00Z"), true);
-        both.record = Mutex::new(Some(Holds {
-            hold: false,
-            labels: ["L".to_string()].into(),
-        }));
+        let both = object(Some("2026-07-01T00:00:00Z"), true);
+        both.records.lock().unwrap().insert("label:L".into());
         let off = r#"[{"id":"L","hold":false}]"#;
         run_labels(&both, Some("A+60d"), None, Some(off))
             .await
             .unwrap();
         assert_eq!(
             calls(&both)[1..],
-            ["record hold false labels []", "hold false"]
+            [r#"unrecord hold false labels ["L"]"#, "hold false"]
         );
-        // A hold without a record is the unlabeled hold: a label placed keeps it.
+        // A hold without records (S3's header placed it) is the unlabeled hold: a label placed
+        // records it too, so that releasing the label keeps it.
         let plain = object(None, true);
         run_labels(&plain, None, None, Some(r#"[{"id":"N","hold":true}]"#))
             .await
             .unwrap();
-        assert_eq!(calls(&plain), [r#"record hold true labels ["N"]"#]);
+        assert_eq!(calls(&plain)[0], r#"record hold true labels ["N"]"#);
+        run_labels(&plain, None, None, Some(r#"[{"id":"N","hold":false}]"#))
+            .await
+            .unwrap();
+        assert!(*plain.held.lock().unwrap());
+        // Records a failed change left on a version nothing holds are cleared first.
+        let stale = object(None, false);
+        stale.records.lock().unwrap().insert("label:old".into());
+        run_labels(&stale, None, None, Some(r#"[{"id":"new","hold":true}]"#))
+            .await
+            .unwrap();
+        assert_eq!(calls(&stale)[0], r#"unrecord hold false labels ["old"]"#);
+        let records: Vec<String> = stale.records.lock().unwrap().iter().cloned().collect();
+        assert_eq!(records, ["label:new"]);
         // 100 active labels at most.
         let full = object(None, true);
-        *full.record.lock().unwrap() = Some(Holds {
-            hold: false,
-            labels: (0..100).map(|i| format!("l{i}")).collect(),
-        });
+        full.records
+            .lock()
+            .unwrap()
+            .extend((0..100).map(|i| format!("label:l{i}")));
         let more = r#"[{"id":"x","hold":true}]"#;
         let e = run_labels(&full, None, None, Some(more)).await.unwrap_err();
         assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument));

@@ -49,12 +49,6 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn bucket_locked(&self, at: At<'_>) -> bool;
     /// Whether any key of the bucket starts with `prefix`.
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool;
-    /// The labeled holds recorded for a version (`request::retain`).
-    async fn holds(
-        &self,
-        at: At<'_>,
-        version: &str,
-    ) -> Result<Option<crate::hcp::labels::Holds>, String>;
     /// A page of at most `max` of the upload's parts, from `marker` on.
     async fn parts_page(
         &self,
@@ -123,14 +117,6 @@ impl Probe for Gateway {
         locked
     }
 
-    async fn holds(
-        &self,
-        at: At<'_>,
-        version: &str,
-    ) -> Result<Option<crate::hcp::labels::Holds>, String> {
-        self.read_holds(at, version).await
-    }
-
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool {
         let params = Params::default()
             .with("list-type", "2")
@@ -185,9 +171,6 @@ pub(in crate::request) async fn check_retained(
     params: &Params,
     at: At<'_>,
 ) -> Result<(), HcpError> {
-    if op == Operation::PutObjectLegalHold && at.route.tenant.retention.labels_bucket.is_some() {
-        return check_labels_kept(probe, params, at).await;
-    }
     let writes = matches!(
         op,
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
@@ -237,39 +220,11 @@ pub(in crate::request) async fn check_retained(
     Ok(())
 }
 
-/// S3's `PUT ?legal-hold` where labeled holds are kept: the backend's one legal hold is on
-/// while any of HCP's holds holds, so S3's hold cannot be changed while a label holds (403) —
-/// HCP's holds change with `x-hcp-retentionhold` and `x-hcp-labelretentionhold`. What cannot be
-/// read is not changed (503).
-async fn check_labels_kept(probe: &dyn Probe, params: &Params, at: At<'_>) -> Result<(), HcpError> {
-    let asked = params.get("versionId");
-    let Some(head) = probe.object_head(at, asked).await else {
-        // (No such version: the backend's own answer.)
-        return Ok(());
-    };
-    if !rewrite::object_lock_of(&head).1 {
-        return Ok(());
-    }
-    let version = asked
-        .or_else(|| head.headers.get("x-amz-version-id")?.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or("null");
-    match probe.holds(at, version).await {
-        Ok(Some(holds)) if !holds.labels.is_empty() => Err(HcpError::new(HcpCode::AccessDenied)
-            .with_message(
-                "The object is on labeled hold: its holds change with x-hcp-labelretentionhold \
-                 and x-hcp-retentionhold.",
-            )),
-        Ok(_) => Ok(()),
-        Err(cause) => Err(HcpError::new(HcpCode::ServiceUnavailable)
-            .with_message("The object's holds could not be read; try again.")
-            .with_cause(cause)),
-    }
-}
-
-/// AWS in us-east-1 (and what speaks its dialect there) answers CreateBucket on a bucket its
-/// caller owns with a plain 200 and resets its ACL: the gateway asks first and answers HCP's
-/// 200 BucketAlreadyOwnedByYou (or 409 BucketAlreadyExists) without re-creating it.
+/// HCP answers a CreateBucket of a bucket the tenant has with 200 `BucketAlreadyOwnedByYou`
+/// (an error document; seed 001). S3 servers differ — AWS in us-east-1, Ceph RGW and the
+/// embedded store answer a plain 200 (AWS also resetting the bucket's ACL), others 409 — so the
+/// gateway asks first (a HEAD) and answers HCP's, without re-creating it; a bucket of that name
+/// it may not see is 409 `BucketAlreadyExists`.
 pub(in crate::request) async fn check_recreate(
     probe: &dyn Probe,
     at: At<'_>,
@@ -599,8 +554,6 @@ mod tests {
         lock: Option<(&'static str, bool)>,
         /// A HEAD's status when it is not the object's (a backend failing).
         failing: Option<u16>,
-        /// The labeled-holds record of every version (`Err`: unreadable).
-        holds: Option<Result<crate::hcp::labels::Holds, ()>>,
         asked: Mutex<Vec<&'static str>>,
     }
 
@@ -640,18 +593,6 @@ mod tests {
         async fn bucket_locked(&self, _: At<'_>) -> bool {
             self.asked.lock().unwrap().push("lock");
             false
-        }
-        async fn holds(
-            &self,
-            _: At<'_>,
-            _: &str,
-        ) -> Result<Option<crate::hcp::labels::Holds>, String> {
-            self.asked.lock().unwrap().push("holds");
-            match &self.holds {
-                None => Ok(None),
-                Some(Ok(h)) => Ok(Some(h.clone())),
-                Some(Err(())) => Err("unreadable".into()),
-            }
         }
         async fn any_key_under(&self, _: At<'_>, prefix: &[u8]) -> bool {
             self.asked.lock().unwrap().push("list");
@@ -815,47 +756,6 @@ mod tests {
             run(&failing, Operation::PutObject, "k", &none).await,
             Err(503)
         );
-    }
-
-    /// Where labeled holds are kept, S3's legal hold of an object a label holds is not
-    /// changed (403); without a label, or without a hold, it is; an unreadable record is 503.
-    #[tokio::test]
-    async fn s3_s_legal_hold_stays_while_a_label_holds() {
-        let mut tenant = tenant(TenantOverwrite::Allow);
-        tenant.retention.mode = crate::config::RetentionMode::Enterprise;
-        tenant.retention.labels_bucket = Some("holds".into());
-        let backend = crate::request::route::BackendRuntime::for_tests();
-        let route = Route {
-            tenant: &tenant,
-            backend: &backend,
-            backend_bucket: Some("bkt".into()),
-            credentials: None,
-        };
-        let target = target("k");
-        let at = At {
-            target: &target,
-            route: &route,
-        };
-        let labelled = crate::hcp::labels::Holds {
-            hold: false,
-            labels: ["L".to_string()].into(),
-        };
-        let params = Params::default().with("legal-hold", "");
-        for (hold, holds, expected) in [
-            (true, Some(Ok(labelled.clone())), Err(403)),
-            (true, None, Ok(())),
-            (false, Some(Ok(labelled)), Ok(())),
-            (true, Some(Err(())), Err(503)),
-        ] {
-            let fake = Fake {
-                objects: vec![(b"k".to_vec(), 1, "\"e\"")],
-                lock: Some(("2000-01-01T00:00:00Z", hold)),
-                holds,
-                ..Fake::default()
-            };
-            let got = check_retained(&fake, Operation::PutObjectLegalHold, &params, at).await;
-            assert_eq!(got.map_err(|e| e.status), expected, "hold {hold}");
-        }
     }
 
     #[tokio::test]

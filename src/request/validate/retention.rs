@@ -114,6 +114,7 @@ pub fn effects(
             hold,
             labels,
             version: onto_itself.and_then(|s| s.version_id),
+            s3_hold: false,
         });
         return Ok(effects);
     }
@@ -126,6 +127,7 @@ pub fn effects(
             hold: Some(hold.unwrap_or(false)),
             labels,
             version: None,
+            s3_hold: false,
         });
     }
     let hold = if placed { Some(true) } else { hold };
