@@ -120,6 +120,9 @@ pub enum AuthScheme {
     /// A browser form's signed policy (POST object).
     PostFormV4,
     PostFormV2,
+    /// HCP's `Authorization: AD user:password`, claimed only: no Active Directory is
+    /// configured, so it is always refused (and the password never kept).
+    ActiveDirectory,
     Anonymous,
 }
 
@@ -139,6 +142,7 @@ impl AuthScheme {
             AuthScheme::Hcp => "hcp",
             AuthScheme::PostFormV4 => "sigv4-post-form",
             AuthScheme::PostFormV2 => "sigv2-post-form",
+            AuthScheme::ActiveDirectory => "ad",
             AuthScheme::Anonymous => "anonymous",
         }
     }
@@ -298,6 +302,10 @@ impl Authenticator {
                 "AWS all_users:" | "HCP all_users:" => Ok(Self::anonymous(req)),
                 v if v.starts_with("AWS ") => sigv2::verify_header(self, req, target, v, now),
                 v if v.starts_with("HCP ") => hcp::verify(self, req, v),
+                // HCP without Active Directory refuses AD credentials as it refuses any it
+                // cannot verify.
+                v if v.starts_with("AD ") => Err(HcpError::new(HcpCode::AccessDenied)
+                    .with_message("Active Directory authentication is not available here.")),
                 _ => Err(HcpError::new(HcpCode::AccessDenied)
                     .with_message("Unsupported authorization scheme.")),
             };
@@ -332,6 +340,9 @@ impl Authenticator {
                 (AuthScheme::SigV2Header, key_before(rest, ':'))
             } else if let Some(rest) = v.strip_prefix("HCP ") {
                 (AuthScheme::Hcp, key_before(rest, ':'))
+            } else if let Some(rest) = v.strip_prefix("AD ") {
+                // The user name only: the password follows the colon.
+                (AuthScheme::ActiveDirectory, key_before(rest, ':'))
             } else {
                 (AuthScheme::Anonymous, None)
             };
@@ -473,6 +484,12 @@ mod tests {
             ("hcp", None)
         );
         assert_eq!(claimed(Some("AWS c2lnbmF0dXJl"), ""), ("sigv2", None));
+        // HCP's AD scheme: the user, never the password after the colon.
+        assert_eq!(
+            claimed(Some("AD lgreen@example.com:p4sswOrd"), ""),
+            ("ad", key("lgreen@example.com"))
+        );
+        assert_eq!(claimed(Some("AD p4sswOrd"), ""), ("ad", None));
         assert_eq!(
             claimed(None, "X-Amz-Credential=AKID%2F20261130%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=x"),
             ("sigv4-presigned", key("AKID"))
