@@ -214,6 +214,10 @@ pub struct Effects {
     /// A privileged delete (`x-hcp-privileged` in an enterprise namespace): S3's governance
     /// bypass.
     pub bypass_governance: bool,
+    /// HCP's `x-amz-server-side-encryption` (any value) on a write: a question, not an
+    /// instruction — the answer says whether the backend keeps the data encrypted (`AES256`)
+    /// or not (`None`), and nothing is asked of the backend.
+    pub answer_encryption: bool,
 }
 
 impl Params {

@@ -67,6 +67,7 @@ impl Gateway {
         // HCP's retention headers, as the tenant keeps retention.
         let now = crate::hcp::retention::now();
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
+        params.effects.answer_encryption = rewrite::asks_encryption(op, s.req_header());
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =
             self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;

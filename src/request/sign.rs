@@ -52,9 +52,10 @@ impl Families {
                     | "content-disposition"
                     | "cache-control"
                     | "expires"
-                    | "x-amz-storage-class"
+                    | "x-amz-storage-class" // (HCP's `x-amz-server-side-encryption` asks whether data is encrypted: it is
+                                            // answered, never sent — `rewrite::answer_encryption`.)
             ) || name.starts_with("x-amz-meta-")
-                || name.starts_with("x-amz-server-side-encryption"),
+                || name.starts_with("x-amz-server-side-encryption-"),
             write_condition: matches!(name, "if-match" | "if-none-match"),
             object_lock: matches!(
                 name,

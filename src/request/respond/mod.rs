@@ -81,7 +81,7 @@ impl Gateway {
         } else {
             None
         };
-        self.stream_answer(s, x, up, &upstream, holds.as_ref())
+        self.stream_answer(s, x, up, (call, &upstream), holds.as_ref())
             .await
     }
 
@@ -167,6 +167,7 @@ impl Gateway {
             Err(err) => return self.answer(s, x, err).await,
         };
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
+        rewrite::answer_encryption(call.op, call.params.effects.answer_encryption, &mut resp);
         resp.remove_header(&http::header::TRANSFER_ENCODING);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
@@ -213,11 +214,12 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         up: &mut Upstream,
-        upstream: &ResponseHeader,
+        (call, upstream): (&Call<'_>, &ResponseHeader),
         holds: Option<&rewrite::HoldsSeen>,
     ) -> Flow {
         let status = upstream.status.as_u16();
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
+        rewrite::answer_encryption(call.op, call.params.effects.answer_encryption, &mut resp);
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }

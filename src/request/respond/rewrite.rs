@@ -161,6 +161,45 @@ pub fn success_header(
     resp
 }
 
+/// Whether a write asks HCP's encryption question (manual, PUT, copy, multipart: "The value
+/// of the `x-amz-server-side-encryption` request header can be any character string").
+pub fn asks_encryption(op: Operation, req: &pingora::http::RequestHeader) -> bool {
+    matches!(
+        op,
+        Operation::PutObject
+            | Operation::CopyObject
+            | Operation::CreateMultipartUpload
+            | Operation::UploadPart
+            | Operation::UploadPartCopy
+    ) && req.headers.contains_key("x-amz-server-side-encryption")
+}
+
+/// HCP's answer to it: `x-amz-server-side-encryption: AES256` where the backend says it keeps
+/// the data encrypted, `None` where it does not — and, unasked, no such header (HCP returns it
+/// "only if the request headers include" it).
+pub fn answer_encryption(op: Operation, asked: bool, resp: &mut ResponseHeader) {
+    if !matches!(
+        op,
+        Operation::PutObject
+            | Operation::CopyObject
+            | Operation::CreateMultipartUpload
+            | Operation::UploadPart
+            | Operation::UploadPartCopy
+    ) {
+        return;
+    }
+    let encrypted = resp
+        .headers
+        .get("x-amz-server-side-encryption")
+        .is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"none"));
+    resp.remove_header("x-amz-server-side-encryption");
+    if asked {
+        let answer = if encrypted { "AES256" } else { "None" };
+        resp.insert_header("x-amz-server-side-encryption", answer)
+            .expect("static");
+    }
+}
+
 /// An object's retention setting and hold, read from the backend's Object Lock headers (S3's
 /// `x-amz-object-lock-*`, OBS's `x-obs-object-lock-*`).
 pub fn object_lock_of(upstream: &ResponseHeader) -> (crate::hcp::retention::Setting, bool) {
