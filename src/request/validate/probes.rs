@@ -229,10 +229,6 @@ pub(in crate::request) async fn check_recreate(
     probe: &dyn Probe,
     at: At<'_>,
 ) -> Result<(), HcpError> {
-    let backend = at.route.backend;
-    if backend.dialect != crate::hcp::mapping::Dialect::Aws || backend.region != "us-east-1" {
-        return Ok(());
-    }
     match probe.bucket_status(at).await {
         Some(200) => {
             let bucket = at.target.bucket.as_deref().unwrap_or_default();
@@ -935,7 +931,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_recreated_bucket_on_aws_us_east_1_is_answered_without_recreating_it() {
+    async fn a_recreated_bucket_is_answered_without_recreating_it() {
         let run = async |dialect, status| {
             let fake = Fake {
                 bucket_status: status,
@@ -962,7 +958,11 @@ mod tests {
             (Err(HcpCode::BucketAlreadyExists), 1)
         );
         assert_eq!(run(Dialect::Aws, Some(404)).await, (Ok(()), 1));
-        // Other dialects create or answer for themselves: nothing is asked.
-        assert_eq!(run(Dialect::Ceph, Some(200)).await, (Ok(()), 0));
+        // Every dialect: RGW and the store answer a plain 200 of their own.
+        assert_eq!(
+            run(Dialect::Ceph, Some(200)).await,
+            (Err(HcpCode::BucketAlreadyOwnedByYou), 1)
+        );
+        assert_eq!(run(Dialect::Minio, None).await, (Ok(()), 1));
     }
 }

@@ -1,0 +1,196 @@
+//! HCP's semantics beyond the error table (issue "HCP's semantics beyond the error table"), on
+//! the embedded store and on Ceph RGW through real requests: what an application written for
+//! HCP relies on and an S3 server answers differently.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+
+/// HCP's `x-amz-server-side-encryption` asks whether the data is kept encrypted; any value is
+/// accepted and nothing is asked of the backend. The answer is `None` where the backend keeps
+/// the data unencrypted (the store; RGW without a KMS), on PUT, copy, multipart initiation and
+/// parts; unasked, the answer has no such header.
+async fn encryption_is_a_question(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "sse").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    let sse = ("x-amz-server-side-encryption", "any text at all");
+    let r = as_user(&gw, admin, "PUT", &target, &[sse], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), None);
+    // AWS's own value is a question too: nothing is encrypted on its account.
+    let copy = [
+        ("x-amz-copy-source", target.as_str()),
+        ("x-amz-server-side-encryption", "AES256"),
+    ];
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/copied"), &copy, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &format!("/{bucket}/parts?uploads"),
+        &[sse],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
+    let id = r
+        .text()
+        .split("<UploadId>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let part = format!("/{bucket}/parts?partNumber=1&uploadId={id}");
+    let r = as_user(&gw, admin, "PUT", &part, &[sse], b"part").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("copied")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"data"
+    );
+}
+
+#[tokio::test]
+async fn encryption_is_a_question_on_the_embedded_store() {
+    encryption_is_a_question(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn encryption_is_a_question_on_rgw() {
+    encryption_is_a_question(Backend::Rgw).await;
+}
+
+/// HCP's bucket names are not case sensitive: a bucket created as `Mixed-Case-…` is the same
+/// bucket in any letter case, for objects, listings and deletion.
+async fn bucket_names_in_any_case(backend: Backend) {
+    let Some(gw) = start(backend).await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let name = unique_bucket("Mixed-Case");
+    let r = as_user(&gw, admin, "PUT", &format!("/{name}"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let upper = name.to_ascii_uppercase();
+    let lower = name.to_ascii_lowercase();
+    let r = as_user(&gw, admin, "PUT", &format!("/{upper}/k"), &[], b"cased").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &format!("/{lower}/k"), &[], b"").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "cased"));
+    let r = as_user(&gw, admin, "HEAD", &format!("/{name}"), &[], b"").await;
+    assert_eq!(r.status, 200);
+    let s3 = gw.client();
+    let listed = s3.list_buckets().send().await.unwrap();
+    let names: Vec<&str> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert!(names.contains(&lower.as_str()), "{names:?}");
+    let r = as_user(&gw, admin, "PUT", &format!("/{name}"), &[], b"").await;
+    r.assert_hcp_error(200, "BucketAlreadyOwnedByYou");
+    let r = as_user(&gw, admin, "DELETE", &format!("/{upper}/k"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = as_user(&gw, admin, "DELETE", &format!("/{upper}"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = as_user(&gw, admin, "HEAD", &format!("/{lower}"), &[], b"").await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn bucket_names_in_any_case_on_the_embedded_store() {
+    bucket_names_in_any_case(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn bucket_names_in_any_case_on_rgw() {
+    bucket_names_in_any_case(Backend::Rgw).await;
+}
+
+/// A multi-object delete carries HCP's Content-MD5 or, in its place, the checksum current SDKs
+/// send; either is verified before anything is deleted, and one without both is 400.
+async fn multi_object_delete_integrity(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "delete-md5").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    for key in ["a", "b"] {
+        let put = s3.put_object().bucket(&bucket).key(key);
+        put.body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let doc = b"<Delete><Object><Key>a</Key></Object></Delete>";
+    let target = format!("/{bucket}?delete");
+    let md5 = content_md5(doc);
+    let refused: [(&[(&str, &str)], &str); 3] = [
+        (&[], "MissingSecurityHeader"),
+        (&[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")], "BadDigest"),
+        (&[("x-amz-checksum-crc32", "AAAAAA==")], "BadDigest"),
+    ];
+    for (headers, code) in refused {
+        let r = as_user(&gw, admin, "POST", &target, headers, doc).await;
+        r.assert_hcp_error(400, code);
+        assert!(
+            s3.head_object()
+                .bucket(&bucket)
+                .key("a")
+                .send()
+                .await
+                .is_ok(),
+            "{code}"
+        );
+    }
+    let r = as_user(&gw, admin, "POST", &target, &[("content-md5", &md5)], doc).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<Deleted><Key>a</Key>"), "{}", r.text());
+    // The SDK's own way (a CRC checksum, no Content-MD5).
+    let ids = aws_sdk_s3::types::ObjectIdentifier::builder()
+        .key("b")
+        .build()
+        .unwrap();
+    let delete = aws_sdk_s3::types::Delete::builder()
+        .objects(ids)
+        .build()
+        .unwrap();
+    let out = s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.deleted().len(), 1);
+    assert!(s3
+        .head_object()
+        .bucket(&bucket)
+        .key("b")
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn multi_object_delete_integrity_on_the_embedded_store() {
+    multi_object_delete_integrity(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn multi_object_delete_integrity_on_rgw() {
+    multi_object_delete_integrity(Backend::Rgw).await;
+}
