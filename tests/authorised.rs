@@ -456,8 +456,16 @@ async fn every_pair_of_sub_resources_reaches_the_backend_as_one_operation() {
                     let target = format!("{path}?{a}&{b}");
                     let r = f.send(Some(USER), None, method, &target, &[], b"").await;
                     sent += 1;
-                    // (The health probe's `HEAD /` goes through the relay too.)
-                    for line in relay.take().into_iter().filter(|l| l != "HEAD / HTTP/1.1") {
+                    // (The health probe's `HEAD /` goes through the relay too, and so do the
+                    // gateway's own HEADs before a write — a CreateBucket's of the bucket —
+                    // which carry no query.)
+                    let own_probe = |l: &String| {
+                        l == "HEAD / HTTP/1.1"
+                            || (method != "HEAD"
+                                && l.starts_with("HEAD ")
+                                && !l.split(' ').nth(1).unwrap_or_default().contains('?'))
+                    };
+                    for line in relay.take().into_iter().filter(|l| !own_probe(l)) {
                         reached += 1;
                         assert!(line.starts_with(&format!("{method} ")), "{target} → {line}");
                         let names = operation_names(&line);

@@ -221,14 +221,25 @@ pub(in crate::request) async fn check_retained(
 }
 
 /// HCP answers a CreateBucket of a bucket the tenant has with 200 `BucketAlreadyOwnedByYou`
-/// (an error document; seed 001). S3 servers differ — AWS in us-east-1, Ceph RGW and the
-/// embedded store answer a plain 200 (AWS also resetting the bucket's ACL), others 409 — so the
-/// gateway asks first (a HEAD) and answers HCP's, without re-creating it; a bucket of that name
-/// it may not see is 409 `BucketAlreadyExists`.
+/// (an error document; seed 001). Where the backend would answer a plain 200 instead — AWS in
+/// us-east-1 (also resetting the bucket's ACL), Ceph RGW, the embedded store — the gateway asks
+/// first (a HEAD) and answers HCP's, without re-creating it; a bucket of that name it may not
+/// see is 409 `BucketAlreadyExists`.
 pub(in crate::request) async fn check_recreate(
     probe: &dyn Probe,
     at: At<'_>,
 ) -> Result<(), HcpError> {
+    use crate::hcp::mapping::Dialect;
+    let backend = at.route.backend;
+    // (MinIO and OBS answer 409 BucketAlreadyOwnedByYou themselves, which maps to HCP's.)
+    let plain_200 = match backend.dialect {
+        Dialect::Aws => backend.region == "us-east-1",
+        Dialect::Ceph | Dialect::Local => true,
+        Dialect::Minio | Dialect::Obs => false,
+    };
+    if !plain_200 {
+        return Ok(());
+    }
     match probe.bucket_status(at).await {
         Some(200) => {
             let bucket = at.target.bucket.as_deref().unwrap_or_default();
@@ -958,11 +969,12 @@ mod tests {
             (Err(HcpCode::BucketAlreadyExists), 1)
         );
         assert_eq!(run(Dialect::Aws, Some(404)).await, (Ok(()), 1));
-        // Every dialect: RGW and the store answer a plain 200 of their own.
+        // RGW (and the store) answer a plain 200 of their own too.
         assert_eq!(
             run(Dialect::Ceph, Some(200)).await,
             (Err(HcpCode::BucketAlreadyOwnedByYou), 1)
         );
-        assert_eq!(run(Dialect::Minio, None).await, (Ok(()), 1));
+        // MinIO answers for itself (409 BucketAlreadyOwnedByYou, mapped to HCP's).
+        assert_eq!(run(Dialect::Minio, Some(200)).await, (Ok(()), 0));
     }
 }
