@@ -66,6 +66,8 @@ permissions = [{ allow = ["all"] }]
 [[tenants]]
 name = "conformance"
 backend = "rgw"
+# The s3-tests exercise S3's overwrite; HCP's no-overwrite default is tested in tests/.
+overwrite = "allow"
 
 [[backends]]
 name = "rgw"

@@ -62,11 +62,13 @@ name = "t"
 backend = "b"
 bucket_prefix = "ta-"
 anonymous = [{{ buckets = "public-*", access = "read" }}, {{ buckets = "dropbox-*", access = "read-write" }}]
+overwrite = "allow"
 
 [[tenants]]
 name = "u"
 backend = "b"
 bucket_prefix = "ub-"
+overwrite = "allow"
 
 {entry}
 "#

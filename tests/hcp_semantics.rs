@@ -194,3 +194,105 @@ async fn multi_object_delete_integrity_on_the_embedded_store() {
 async fn multi_object_delete_integrity_on_rgw() {
     multi_object_delete_integrity(Backend::Rgw).await;
 }
+
+/// HCP's no-overwrite rule is the default (a tenant that says nothing about `overwrite`): in a
+/// bucket without versioning a PUT, copy or complete onto an existing name — an object, or a
+/// folder (`name/…`) — is 409 and stores nothing; with versioning enabled a new version is
+/// stored; suspended again, the rule is back at once (the gateway forgets what it cached).
+async fn no_overwrite_by_default(backend: Backend) {
+    let Some(gw) = start_with_tenant(backend, "# no overwrite = setting: HCP's default", "").await
+    else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "no-overwrite").await;
+    let put = |key: &'static str, body: &'static [u8]| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from_static(body))
+            .send()
+    };
+    put("k", b"first").await.unwrap();
+    let e = put("k", b"second").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    assert_hcp_error_body(&error_body(&e), "OperationAborted");
+    let copy = s3.copy_object().bucket(&bucket).key("k");
+    let e = copy
+        .copy_source(format!("{bucket}/k"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    put("dir/inside", b"x").await.unwrap();
+    let e = put("dir", b"a name that is a folder").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"first"
+    );
+    let versioning = |status| {
+        let conf = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(status)
+            .build();
+        s3.put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(conf)
+            .send()
+    };
+    versioning(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .await
+        .unwrap();
+    let out = put("k", b"second").await.unwrap();
+    assert!(out.version_id().is_some());
+    versioning(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+        .await
+        .unwrap();
+    let e = put("k", b"third").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"second"
+    );
+}
+
+#[tokio::test]
+async fn no_overwrite_by_default_on_the_embedded_store() {
+    no_overwrite_by_default(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn no_overwrite_by_default_on_rgw() {
+    no_overwrite_by_default(Backend::Rgw).await;
+}
+
+/// The shipped config.toml keeps HCP's rule too.
+#[tokio::test]
+async fn the_embedded_default_does_not_overwrite() {
+    let gw = start_embedded_default().await;
+    use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+    let s3 = gw.client_with(
+        &hcp_access_key("demo-user"),
+        &hcp_secret_key("demo-password"),
+    );
+    let bucket = new_bucket(&s3, "default").await;
+    for (body, refused) in [(&b"one"[..], false), (&b"two"[..], true)] {
+        let put = s3.put_object().bucket(&bucket).key("k");
+        let r = put.body(ByteStream::from_static(body)).send().await;
+        assert_eq!(r.is_err(), refused);
+    }
+}

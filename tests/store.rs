@@ -484,17 +484,6 @@ async fn a_killed_store_keeps_whole_objects_or_none() {
     assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
 }
 
-/// The error document a client got.
-fn error_body<E>(
-    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> String {
-    let bytes = err
-        .raw_response()
-        .and_then(|r| r.body().bytes())
-        .unwrap_or_default();
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Every error the store answers leaves the gateway as HCP's status, code and error document.
 #[tokio::test]
 async fn the_store_s_errors_are_hcp_s_documents() {

@@ -234,8 +234,8 @@ pub struct TenantEntry {
     /// Buckets that anonymous requests may read (or read and write).
     #[serde(default)]
     pub anonymous: Vec<AnonymousEntry>,
-    /// `allow` (S3's behaviour, the default) or `refuse-unversioned` (HCP's: writing a name that
-    /// exists, as an object or as a folder, in a bucket without versioning is 409).
+    /// `refuse-unversioned` (HCP's rule, the default: writing a name that exists, as an object
+    /// or as a folder, in a bucket without versioning is 409) or `allow` (S3's overwrite).
     #[serde(default)]
     pub overwrite: Overwrite,
     /// Which of HCP's retention modes the tenant's namespaces emulate with S3 Object Lock:
@@ -265,8 +265,10 @@ pub enum RetentionMode {
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Overwrite {
-    #[default]
+    /// S3's overwrite: a deviation from HCP, for applications written for S3.
     Allow,
+    /// HCP's rule, the default.
+    #[default]
     RefuseUnversioned,
 }
 

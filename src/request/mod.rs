@@ -75,6 +75,9 @@ pub struct Gateway {
     backend_owners: moka::sync::Cache<String, String>,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
     locked_buckets: moka::sync::Cache<String, ()>,
+    /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
+    /// write; a versioning change through this gateway forgets its bucket at once).
+    versioned_buckets: moka::sync::Cache<String, bool>,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
@@ -155,6 +158,10 @@ impl Gateway {
                 .time_to_live(std::time::Duration::from_secs(600))
                 .build(),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            versioned_buckets: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(5))
+                .build(),
             users,
             health,
             backends,

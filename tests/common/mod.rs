@@ -215,6 +215,9 @@ permissions = [{{ tenant = "*", buckets = "*", allow = ["all"] }}]
 name = "t"
 backend = "b"
 bucket_prefix = "{bucket_prefix}"
+# S3's overwrite, which most tests exercise; HCP's default rule is tested on its own
+# (tests/hcp_semantics.rs).
+overwrite = "allow"
 anonymous = [{{ buckets = "public-*", access = "read" }}, {{ buckets = "dropbox-*", access = "read-write" }}]
 "#
     )
@@ -238,8 +241,20 @@ pub async fn start(backend: Backend) -> Option<TestGateway> {
 pub async fn start_with(backend: Backend, bucket_prefix: &str, extra: &str) -> Option<TestGateway> {
     let dir = tempfile::tempdir().unwrap();
     let entry = backend.config_entry(&dir.path().join("data"))?;
-    let text = format!("{}\n{extra}\n{entry}", base_config(bucket_prefix));
+    let text = format!(
+        "{}\n{extra}\n{entry}",
+        own_overwrite(base_config(bucket_prefix), extra)
+    );
     Some(start_text(&text, dir, backend).await)
+}
+
+/// The fixture's S3 overwrite left out where a test gives tenant `t` its own rule.
+fn own_overwrite(base: String, settings: &str) -> String {
+    if settings.contains("overwrite =") {
+        base.replacen("overwrite = \"allow\"\n", "", 1)
+    } else {
+        base
+    }
 }
 
 /// As [`start_with`], with `settings` (lines) added to tenant `t`'s section.
@@ -252,6 +267,7 @@ pub async fn start_with_tenant(
     let entry = backend.config_entry(&dir.path().join("data"))?;
     let line = "bucket_prefix = \"\"\n";
     let base = base_config("").replacen(line, &format!("{line}{settings}\n"), 1);
+    let base = own_overwrite(base, settings);
     let text = format!("{base}\n{extra}\n{entry}");
     Some(start_text(&text, dir, backend).await)
 }
@@ -631,4 +647,15 @@ pub fn content_md5(body: &[u8]) -> String {
     use base64::Engine as _;
     use md5::Digest as _;
     base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+/// The error document a client got.
+pub fn error_body<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String {
+    let bytes = err
+        .raw_response()
+        .and_then(|r| r.body().bytes())
+        .unwrap_or_default();
+    String::from_utf8_lossy(bytes).into_owned()
 }

@@ -86,19 +86,30 @@ impl Probe for Gateway {
     }
 
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
+        let name = bucket_key(at);
+        let cached = self.versioned_buckets.get(&name);
+        self.metrics.cache_lookup("versioning", cached.is_some());
+        if let Some(enabled) = cached {
+            return enabled;
+        }
         let params = Params::default().with("versioning", "");
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
-        matches!(got.await, Some((h, body)) if h.status == 200
-            && String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>"))
+        let (known, enabled) = match got.await {
+            Some((h, body)) if h.status == 200 => (
+                true,
+                String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>"),
+            ),
+            _ => (false, false),
+        };
+        if known {
+            self.versioned_buckets.insert(name, enabled);
+        }
+        enabled
     }
 
     async fn bucket_locked(&self, at: At<'_>) -> bool {
-        let name = format!(
-            "{}\n{}",
-            at.route.backend.name,
-            at.route.backend_bucket.as_deref().unwrap_or_default()
-        );
+        let name = bucket_key(at);
         let cached = self.locked_buckets.contains_key(&name);
         self.metrics.cache_lookup("locked_bucket", cached);
         if cached {
@@ -151,6 +162,15 @@ impl Probe for Gateway {
             _ => PartsPage::Unknown,
         }
     }
+}
+
+/// A backend bucket's name in the gateway's caches: the backend and the bucket there.
+pub(in crate::request) fn bucket_key(at: At<'_>) -> String {
+    format!(
+        "{}\n{}",
+        at.route.backend.name,
+        at.route.backend_bucket.as_deref().unwrap_or_default()
+    )
 }
 
 fn bucket_of(target: &Target) -> Target {
