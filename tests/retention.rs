@@ -693,6 +693,14 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
             .legal_hold(hold)
             .send()
     };
+    // (S3 asks a legal-hold document's integrity: without Content-MD5 or a checksum, 400.)
+    let doc = b"<LegalHold><Status>ON</Status></LegalHold>";
+    let hold_target = format!("{target}?legal-hold");
+    let r = as_user(&gw, admin, "PUT", &hold_target, &[], doc).await;
+    r.assert_hcp_error(400, "MissingSecurityHeader");
+    assert!(holds_records(&view, (&holds_bucket, &bucket, "case"))
+        .await
+        .is_empty());
     legal_hold(ObjectLockLegalHoldStatus::On).await.unwrap();
     assert_eq!(
         holds_records(&view, (&holds_bucket, &bucket, "case")).await,

@@ -212,6 +212,23 @@ impl Gateway {
         let Some(verifier) = body.verifier.filter(|_| body.forwarded) else {
             return Err(Stop::Early(HcpError::new(HcpCode::MissingRequestBodyError)));
         };
+        // S3 asks an Object Lock document's integrity of every client.
+        let integrity = s
+            .req_header()
+            .headers
+            .keys()
+            .any(|n| n.as_str() == "content-md5" || n.as_str().starts_with("x-amz-checksum-"));
+        if !integrity {
+            return Err(Stop::Early(
+                HcpError::new(HcpCode::MissingSecurityHeader)
+                    .with_message("This request requires Content-MD5 (or a checksum)."),
+            ));
+        }
+        if is_expect_continue(s) {
+            s.write_continue_response()
+                .await
+                .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
+        }
         let limit = self.cfg.limits.max_control_body_bytes;
         let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
         match read.await {

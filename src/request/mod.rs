@@ -78,6 +78,8 @@ pub struct Gateway {
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
     /// write; a versioning change through this gateway forgets its bucket at once).
     versioned_buckets: moka::sync::Cache<String, bool>,
+    /// One hold change at a time per object, in this process (`request::retain`).
+    hold_changes: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
@@ -158,6 +160,10 @@ impl Gateway {
                 .time_to_live(std::time::Duration::from_secs(600))
                 .build(),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            hold_changes: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(std::time::Duration::from_secs(300))
+                .build(),
             versioned_buckets: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(5))

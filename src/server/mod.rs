@@ -113,10 +113,15 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
     health.probe_all().await;
-    // The tenants' labeled-holds buckets, created if missing (in the background: a backend
-    // that cannot be reached now gets it with the first hold recorded).
-    let preparing = gateway.clone();
-    tokio::spawn(async move { preparing.prepare_labeled_holds().await });
+    // The tenants' labeled-holds buckets, created if missing before the first request (for
+    // at most 5 s: a backend that cannot be reached now gets it with the first hold recorded).
+    let preparing = gateway.prepare_labeled_holds();
+    if tokio::time::timeout(std::time::Duration::from_secs(5), preparing)
+        .await
+        .is_err()
+    {
+        tracing::warn!("labeled holds: the buckets could not be checked within 5 s");
+    }
     let admin = Arc::new(Admin {
         metrics,
         ready: ready.clone(),

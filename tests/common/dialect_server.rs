@@ -7,7 +7,7 @@
 //! directive until it is cleared; the gateway forwards no header of the test's own):
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`. Without it the server
-//! answers 200 with an empty body.
+//! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -364,6 +364,12 @@ async fn serve(
                     .await
                 }
             }
+        }
+        // A listing (ListObjectsV2) of nothing, as every vendor documents one.
+        _ if req.method == "GET" && req.path.contains("list-type=2") => {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>";
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
         _ => respond(&mut conn, 200, &[], b"").await,
     }

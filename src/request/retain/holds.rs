@@ -90,19 +90,26 @@ fn holds_of_names<'n>(names: impl Iterator<Item = &'n str>) -> Holds {
     holds
 }
 
-/// The `<Key>`s of a ListObjectsV2 answer.
-fn listed_keys(doc: &[u8]) -> Vec<String> {
+/// The `<Key>`s of a ListObjectsV2 answer; a document that does not parse is an error (read
+/// as "nothing recorded", it would let a hold come off).
+fn listed_keys(doc: &[u8]) -> Result<Vec<String>, String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(doc);
-    let (mut keys, mut in_key) = (Vec::new(), false);
+    let (mut keys, mut in_key, mut root) = (Vec::new(), false, false);
     loop {
         match reader.read_event() {
-            Ok(Event::Start(e)) => in_key = e.local_name().as_ref() == b"Key",
+            Ok(Event::Start(e)) => {
+                root |= e.local_name().as_ref() == b"ListBucketResult";
+                in_key = e.local_name().as_ref() == b"Key";
+            }
             Ok(Event::Text(t)) if in_key => {
-                keys.extend(t.decode().ok().map(|k| k.into_owned()));
+                let key = t.decode().map_err(|e| e.to_string())?;
+                keys.push(key.into_owned());
             }
             Ok(Event::End(_)) => in_key = false,
-            Ok(Event::Eof) | Err(_) => return keys,
+            Ok(Event::Eof) if root => return Ok(keys),
+            Ok(Event::Eof) => return Err("the listing is not a ListBucketResult".into()),
+            Err(e) => return Err(format!("the listing does not parse: {e}")),
             _ => {}
         }
     }
@@ -126,7 +133,7 @@ impl Gateway {
             .await;
         match got {
             Some((h, body)) if h.status == 200 => {
-                let keys = listed_keys(&body);
+                let keys = listed_keys(&body)?;
                 let names = keys.iter().filter_map(|k| k.strip_prefix(prefix.as_str()));
                 Ok(Some(holds_of_names(names)).filter(|_| !keys.is_empty()))
             }
@@ -324,8 +331,10 @@ mod tests {
     fn listed_keys_are_read() {
         let doc = br#"<ListBucketResult><Name>b</Name><Contents><Key>labeled-holds/d/hold</Key></Contents><Contents><Key>labeled-holds/d/label-4c31</Key></Contents></ListBucketResult>"#;
         assert_eq!(
-            listed_keys(doc),
+            listed_keys(doc).unwrap(),
             ["labeled-holds/d/hold", "labeled-holds/d/label-4c31"]
         );
+        assert!(listed_keys(b"").is_err());
+        assert!(listed_keys(b"<ListBucketResult><Contents><Key>x</Contents>").is_err());
     }
 }

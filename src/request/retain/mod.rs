@@ -221,6 +221,19 @@ impl Gateway {
         };
         let compliance =
             call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
+        // Where holds are recorded, changes of one object's holds take turns in this process
+        // (the protocol keeps concurrent changes through other instances safe, if less tidy).
+        let _turn = match call.route.tenant.retention.labels_bucket {
+            Some(_) => {
+                let mut name = crate::request::validate::probes::bucket_key(at).into_bytes();
+                name.push(b'\n');
+                name.extend_from_slice(&call.target.key().unwrap_or_default());
+                let name = String::from_utf8_lossy(&name).into_owned();
+                let turn = self.hold_changes.get_with(name, Default::default);
+                Some(turn.lock_owned().await)
+            }
+            None => None,
+        };
         change(self, at, asked, compliance, retention::now()).await
     }
 
@@ -300,9 +313,9 @@ impl Gateway {
         let Some(asked) = asked else {
             return Ok(());
         };
-        let version = upstream
-            .headers
-            .get("x-amz-version-id")
+        let version = ["x-amz-version-id", "x-obs-version-id"]
+            .iter()
+            .find_map(|h| upstream.headers.get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let asked = Change {
@@ -406,10 +419,10 @@ pub(in crate::request) async fn change(
     };
     // Every later request names the version the HEAD found: a newer one may be stored
     // meanwhile, and the change is this one's.
-    let version = change
-        .version
-        .clone()
-        .or_else(|| Some(text("x-amz-version-id")).filter(|v| !v.is_empty()));
+    let version = change.version.clone().or_else(|| {
+        let found = text("x-amz-version-id") + &text("x-obs-version-id");
+        Some(found).filter(|v| !v.is_empty())
+    });
     let version = version.as_deref();
     let holds = holds_of(r, at, version, held, change).await?;
     if change.s3_hold && !holds.after.labels.is_empty() && change.hold == Some(false) {
@@ -523,7 +536,9 @@ async fn holds_of(
         hold: held,
         labels: std::collections::BTreeSet::new(),
     };
-    let recorded = if held && labelled {
+    // Records are read whatever the backend's hold says: a record left by a failed change,
+    // or one a concurrent change just wrote, is a hold (the safe reading).
+    let recorded = if labelled {
         r.holds(at, version).await.map_err(|cause| {
             HcpError::new(HcpCode::ServiceUnavailable)
                 .with_message("The object's holds could not be read; try again.")
@@ -534,6 +549,11 @@ async fn holds_of(
     };
     let hold_recorded = recorded.as_ref().is_some_and(|h| h.hold);
     let now = recorded.unwrap_or(unlabeled);
+    let now = Holds {
+        // (A hold nothing records is the unlabeled hold, S3's header placed it.)
+        hold: now.hold || (held && now.labels.is_empty() && !hold_recorded),
+        ..now
+    };
     let labels = match &change.labels {
         None => now.labels.clone(),
         Some(changes) => now.apply(changes).map_err(|why| {
@@ -553,10 +573,10 @@ async fn holds_of(
     })
 }
 
-/// Places the holds a change adds: records first (after clearing records a failed change left
-/// on a version that nothing holds), then the backend's legal hold — always, even where it
-/// seemed on, since a concurrent release may be turning it off. If either fails, the records
-/// placed are removed again and the error answered.
+/// Places the holds a change adds: records first, then the backend's legal hold — always,
+/// even where it seemed on, since a concurrent release may be turning it off; and where
+/// records exist that the backend's hold does not keep (a failed change's), it goes on too.
+/// A failure is answered with the records left in place: a hold too many, never one too few.
 async fn place_holds(
     r: &dyn Retainer,
     at: At<'_>,
@@ -570,39 +590,27 @@ async fn place_holds(
         .difference(&h.now.labels)
         .map(String::as_str)
         .collect();
-    let hold = h.labelled && h.after.hold && !(h.hold_recorded && h.now.hold);
-    let placing = hold || !labels.is_empty() || (h.after.hold && !held);
-    if !placing {
+    let hold = h.labelled && h.after.hold && !h.hold_recorded;
+    let placing = hold || !labels.is_empty() || (h.after.hold && !h.now.hold);
+    if !(placing || (h.after.any() && !held)) {
         return Ok(());
     }
-    if h.labelled {
-        if !held {
-            // Nothing holds the version: any record there is a failed change's.
-            let stale = r.holds(at, version).await.map_err(recording_failed)?;
-            if let Some(stale) = stale {
-                let names: Vec<&str> = stale.labels.iter().map(String::as_str).collect();
-                let unrecord = r.unrecord(at, version, (stale.hold, &names));
-                unrecord.await.map_err(recording_failed)?;
-            }
-        }
-        if let Err(cause) = r.record(at, version, (hold, &labels)).await {
-            let _ = r.unrecord(at, version, (hold, &labels)).await;
-            return Err(recording_failed(cause));
-        }
+    if h.labelled && (hold || !labels.is_empty()) {
+        let recorded = r.record(at, version, (hold, &labels));
+        recorded.await.map_err(recording_failed)?;
     }
     let status = r.put_hold(at, version, true).await;
     if status != Some(200) {
-        if h.labelled {
-            let _ = r.unrecord(at, version, (hold, &labels)).await;
-        }
         return Err(failed("placing the hold", status));
     }
     Ok(())
 }
 
-/// Releases the holds a change takes off: their records first; then, if this change leaves
-/// nothing held, the backend's legal hold comes off only if no record is left, and goes back
-/// on if one was recorded meanwhile.
+/// Releases the holds a change takes off: their records first. Without labeled holds the
+/// backend's hold comes off when this change leaves nothing held. With them, what is recorded
+/// decides, not this change's view: the hold comes off only if no record is left, and after it
+/// is off the records are listed again — one recorded meanwhile puts it back on (retried), and
+/// a listing that fails puts it back on too.
 async fn release_holds(
     r: &dyn Retainer,
     at: At<'_>,
@@ -616,29 +624,55 @@ async fn release_holds(
         .difference(&h.after.labels)
         .map(String::as_str)
         .collect();
-    let hold = h.now.hold && !h.after.hold;
+    let hold = h.hold_recorded && !h.after.hold;
     if h.labelled && (hold || !labels.is_empty()) {
         let unrecord = r.unrecord(at, version, (hold, &labels));
         unrecord.await.map_err(recording_failed)?;
     }
-    if h.after.any() || !held {
+    // A change that keeps a hold leaves the legal hold on (its records keep it so). (Two
+    // changes through different instances, each keeping the label the other releases, can
+    // leave it on with nothing recorded: a hold too many, released by a privileged user.)
+    if !held || h.after.any() {
         return Ok(());
     }
-    let unread = |cause: String| recording_failed(format!("before releasing the hold: {cause}"));
-    if h.labelled && r.holds(at, version).await.map_err(unread)?.is_some() {
+    // (Every hold this change keeps or placed is recorded by now.)
+    if h.labelled
+        && r.holds(at, version)
+            .await
+            .map_err(recording_failed)?
+            .is_some()
+    {
         return Ok(());
     }
-    let status = r.put_hold(at, version, false).await;
-    if status != Some(200) {
-        return Err(failed("releasing the hold", status));
+    // (The outcome of a turning off that failed is not known: it is looked at again.)
+    let off = r.put_hold(at, version, false).await;
+    if !h.labelled {
+        return if off == Some(200) {
+            Ok(())
+        } else {
+            Err(failed("releasing the hold", off))
+        };
     }
-    if h.labelled && r.holds(at, version).await.map_err(unread)?.is_some() {
-        let status = r.put_hold(at, version, true).await;
-        if status != Some(200) {
-            return Err(failed("placing the hold again", status));
+    let still = r.holds(at, version).await;
+    if matches!(still, Ok(None)) {
+        return if off == Some(200) {
+            Ok(())
+        } else {
+            Err(failed("releasing the hold", off))
+        };
+    }
+    for _ in 0..3 {
+        if r.put_hold(at, version, true).await == Some(200) {
+            return match still {
+                Ok(_) => Ok(()),
+                Err(cause) => Err(recording_failed(format!(
+                    "after releasing the hold (put back on): {cause}"
+                ))),
+            };
         }
     }
-    Ok(())
+    Err(HcpError::new(HcpCode::InternalError)
+        .with_cause("a hold recorded while the legal hold was released could not be put back on"))
 }
 
 /// The copy's answer: S3's `CopyObjectResult` for the object as it is.
@@ -981,15 +1015,27 @@ mod tests {
             .await
             .unwrap();
         assert!(*plain.held.lock().unwrap());
-        // Records a failed change left on a version nothing holds are cleared first.
+        // Records on a version the backend's hold does not keep (a failed change's, or a
+        // concurrent one's not yet on) are holds: a change keeps them and puts the hold on.
         let stale = object(None, false);
         stale.records.lock().unwrap().insert("label:old".into());
         run_labels(&stale, None, None, Some(r#"[{"id":"new","hold":true}]"#))
             .await
             .unwrap();
-        assert_eq!(calls(&stale)[0], r#"unrecord hold false labels ["old"]"#);
+        assert_eq!(
+            calls(&stale),
+            [r#"record hold false labels ["new"]"#, "hold true"]
+        );
         let records: Vec<String> = stale.records.lock().unwrap().iter().cloned().collect();
-        assert_eq!(records, ["label:new"]);
+        assert_eq!(records, ["label:new", "label:old"]);
+        let untouched = object(None, false);
+        untouched.records.lock().unwrap().insert("label:old".into());
+        // (A change refused — no retention change while a hold holds — changes nothing.)
+        let e = run_labels(&untouched, Some("A+1d"), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        assert!(calls(&untouched).is_empty());
         // 100 active labels at most.
         let full = object(None, true);
         full.records
