@@ -976,6 +976,13 @@ mod tests {
         run_labels(&fake, None, Some(false), None).await.unwrap();
         assert_eq!(calls(&fake)[5..], ["unrecord hold true labels []"]);
         assert!(*fake.held.lock().unwrap());
+    }
+
+    /// A release takes the backend's hold off only when no record is left, and puts it back on
+    /// when a concurrent placement recorded one meanwhile; records the hold does not keep are
+    /// holds; HCP's limit of 100 labels.
+    #[tokio::test]
+    async fn releases_take_the_hold_off_only_when_nothing_is_recorded() {
         // The last label released: its record removed, no record left (second listing), the
         // hold off — and a concurrent placement's record seen there, or after (third listing),
         // keeps it on or puts it back on.
