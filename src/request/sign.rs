@@ -225,6 +225,7 @@ pub fn backend_request(
     req.set_raw_path(&target_bytes)
         .expect("canonical targets are valid");
     defined_headers(&mut req, &out, route, body.framing);
+    custom_metadata(&mut req, out.op, out.headers);
     effect_headers(&mut req, out.op, &out.params.effects);
     if let Some(key) = out.target.key() {
         long_key_header(&mut req, wire::KEY_HEADER, &key, route);
@@ -322,7 +323,7 @@ fn defined_headers(
 ) {
     for (name, value) in out.headers.iter() {
         let n = name.as_str();
-        if !defines_header(out.op, n) {
+        if !defines_header(out.op, n) || n.starts_with(META) {
             continue;
         }
         if n == "x-amz-copy-source" {
@@ -351,6 +352,52 @@ fn defined_headers(
         } else {
             req.append_header(name.clone(), value.clone())
                 .expect("valid header");
+        }
+    }
+}
+
+const META: &str = "x-amz-meta-";
+
+/// HCP's custom metadata (manual, "Storing custom metadata with the S3 compatible API"), for
+/// an operation that stores it: a property name's characters other than letters, digits, `.`,
+/// `-`, `_` and `:` become `_` (HCP keeps properties as XML element names); a property given
+/// more than once is one property, its values joined by commas; a property without a value is
+/// not stored.
+fn custom_metadata(req: &mut RequestHeader, op: Operation, headers: &http::HeaderMap) {
+    if !defines_header(op, "x-amz-meta-x") {
+        return;
+    }
+    let mut properties: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, value) in headers.iter() {
+        let Some(property) = name.as_str().strip_prefix(META) else {
+            continue;
+        };
+        let value = value.as_bytes().trim_ascii();
+        if value.is_empty() || property.is_empty() {
+            continue;
+        }
+        let property: String = property
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        match properties.iter_mut().find(|(p, _)| *p == property) {
+            Some((_, values)) => {
+                values.push(b',');
+                values.extend_from_slice(value);
+            }
+            None => properties.push((property, value.to_vec())),
+        }
+    }
+    for (property, value) in properties {
+        if let Ok(value) = HeaderValue::from_bytes(&value) {
+            req.append_header(format!("{META}{property}"), value)
+                .expect("a metadata header");
         }
     }
 }
