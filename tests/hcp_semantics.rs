@@ -342,3 +342,52 @@ async fn custom_metadata_on_the_embedded_store() {
 async fn custom_metadata_on_rgw() {
     custom_metadata_as_hcp_keeps_it(Backend::Rgw).await;
 }
+
+/// Versioning as HCP answers it: a write names its version only while versioning is enabled
+/// (suspended, S3's `null` is not sent), and while versioning is not enabled a GET or HEAD of
+/// an old version answers the current one.
+async fn versions_while_versioning_is_off(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "versions").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    let versioning = |status| {
+        let conf = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(status)
+            .build();
+        s3.put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(conf)
+            .send()
+    };
+    use aws_sdk_s3::types::BucketVersioningStatus::{Enabled, Suspended};
+    versioning(Enabled).await.unwrap();
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"old").await;
+    let old = r.header("x-amz-version-id").unwrap().to_string();
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"new").await;
+    assert!(r.header("x-amz-version-id").is_some());
+    let versioned = format!("{target}?versionId={old}");
+    let r = as_user(&gw, admin, "GET", &versioned, &[], b"").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "old"));
+    versioning(Suspended).await.unwrap();
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/other"), &[], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-version-id"), None);
+    let r = as_user(&gw, admin, "GET", &versioned, &[], b"").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "new"));
+    let r = as_user(&gw, admin, "HEAD", &versioned, &[], b"").await;
+    assert_eq!(r.header("content-length"), Some("3"));
+    let r = as_user(&gw, admin, "HEAD", &format!("/{bucket}/other"), &[], b"").await;
+    assert_eq!(r.header("x-amz-version-id"), None);
+}
+
+#[tokio::test]
+async fn versions_while_versioning_is_off_on_the_embedded_store() {
+    versions_while_versioning_is_off(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn versions_while_versioning_is_off_on_rgw() {
+    versions_while_versioning_is_off(Backend::Rgw).await;
+}

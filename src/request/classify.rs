@@ -256,6 +256,12 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Without parameter `name` (a decision of the gateway's, as HCP's versioning rules make).
+    pub fn without(mut self, name: &str) -> Params {
+        self.pairs.retain(|(n, _)| *n != name);
+        self
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.pairs.iter().map(|(n, _)| *n)
     }

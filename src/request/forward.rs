@@ -131,6 +131,9 @@ impl Gateway {
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.stop(s, x, Stop::Unreachable(cause)).await;
         }
+        let params = self
+            .current_when_unversioned(op, params, &target, &route)
+            .await;
         let mut call = Call {
             op,
             params: &params,
@@ -160,6 +163,29 @@ impl Gateway {
         match self.send(s, x, &mut call, &auth.payload).await {
             Ok(up) => self.respond(s, x, &call, up).await,
             Err(stop) => self.stop(s, x, stop).await,
+        }
+    }
+
+    /// HCP: "A request to retrieve an old version of an object while versioning is disabled
+    /// returns the current version" — a GET or HEAD naming a version of a bucket whose
+    /// versioning is not enabled asks for the object as it is now.
+    async fn current_when_unversioned(
+        &self,
+        op: Operation,
+        params: Params,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Params {
+        use crate::request::validate::probes::{At, Probe};
+        if !matches!(op, Operation::GetObject | Operation::HeadObject)
+            || params.get("versionId").is_none()
+        {
+            return params;
+        }
+        if self.versioning_enabled(At { target, route }).await {
+            params
+        } else {
+            params.without("versionId")
         }
     }
 

@@ -72,6 +72,13 @@ fn passes(name: &str) -> bool {
         || name.starts_with("access-control-")
 }
 
+/// A version id S3 answers for an object stored while versioning was not enabled (`null`):
+/// HCP returns version ids "only while versioning is enabled for the bucket".
+fn unversioned(name: &str, value: &http::HeaderValue) -> bool {
+    matches!(name, "x-amz-version-id" | "x-amz-copy-source-version-id")
+        && value.as_bytes() == b"null"
+}
+
 /// `x-obs-*` response headers that are S3's `x-amz-*` object headers under OBS's prefix.
 fn obs_object_header(rest: &str) -> bool {
     rest.starts_with("meta-")
@@ -142,15 +149,14 @@ pub fn success_header(
     let mut resp =
         ResponseHeader::build(upstream.status, Some(upstream.headers.len() + 12)).expect("status");
     for (name, value) in upstream.headers.iter() {
-        if let Some(rest) = name
-            .as_str()
-            .strip_prefix("x-obs-")
-            .filter(|r| obs_object_header(r) && passes(&format!("x-amz-{r}")))
-        {
+        if let Some(rest) = name.as_str().strip_prefix("x-obs-").filter(|r| {
+            let name = format!("x-amz-{r}");
+            obs_object_header(r) && passes(&name) && !unversioned(&name, value)
+        }) {
             // OBS's own names for S3's object headers (its native dialect).
             resp.append_header(format!("x-amz-{rest}"), value.clone())
                 .expect("copied header");
-        } else if passes(name.as_str()) {
+        } else if passes(name.as_str()) && !unversioned(name.as_str(), value) {
             resp.append_header(name.clone(), value.clone())
                 .expect("copied header");
         }
