@@ -182,7 +182,22 @@ impl Gateway {
         {
             return params;
         }
-        if self.versioning_enabled(At { target, route }).await {
+        // Only a known "not enabled" drops it: an unknown answer serves what was asked.
+        let at = At { target, route };
+        let known = self
+            .versioned_buckets
+            .get(&validate::probes::bucket_key(at));
+        let enabled = match known {
+            Some(enabled) => enabled,
+            None => {
+                let enabled = self.versioning_enabled(at).await;
+                let answered = self
+                    .versioned_buckets
+                    .contains_key(&validate::probes::bucket_key(at));
+                enabled || !answered
+            }
+        };
+        if enabled {
             params
         } else {
             params.without("versionId")
