@@ -176,27 +176,14 @@ impl Gateway {
         target: &Target,
         route: &Route<'_>,
     ) -> Params {
-        use crate::request::validate::probes::{At, Probe};
+        use crate::request::validate::probes::At;
         if !matches!(op, Operation::GetObject | Operation::HeadObject)
             || params.get("versionId").is_none()
         {
             return params;
         }
         // Only a known "not enabled" drops it: an unknown answer serves what was asked.
-        let at = At { target, route };
-        let known = self
-            .versioned_buckets
-            .get(&validate::probes::bucket_key(at));
-        let enabled = match known {
-            Some(enabled) => enabled,
-            None => {
-                let enabled = self.versioning_enabled(at).await;
-                let answered = self
-                    .versioned_buckets
-                    .contains_key(&validate::probes::bucket_key(at));
-                enabled || !answered
-            }
-        };
+        let enabled = self.bucket_versioning(At { target, route }).await != Some(false);
         if enabled {
             params
         } else {

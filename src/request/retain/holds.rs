@@ -73,6 +73,13 @@ fn record_name(label: Option<&str>) -> String {
     )
 }
 
+/// The holds of a change, as `record_name` takes them: `None` for the unlabeled one.
+fn holds_named<'l>(hold: bool, labels: &'l [&'l str]) -> impl Iterator<Item = Option<&'l str>> {
+    hold.then_some(None)
+        .into_iter()
+        .chain(labels.iter().map(|l| Some(*l)))
+}
+
 /// The holds that record names stand for (names of no hold are ignored).
 fn holds_of_names<'n>(names: impl Iterator<Item = &'n str>) -> Holds {
     let mut holds = Holds::default();
@@ -159,10 +166,7 @@ impl Gateway {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
-        let names = hold
-            .then_some(None)
-            .into_iter()
-            .chain(labels.iter().map(|l| Some(*l)));
+        let names = holds_named(hold, labels);
         for label in names {
             let record = Record {
                 bucket: at.route.backend_bucket.as_deref().unwrap_or_default(),
@@ -199,10 +203,7 @@ impl Gateway {
         (hold, labels): (bool, &[&str]),
     ) -> Result<(), String> {
         let (route, prefix) = place(at, version).ok_or_else(no_place)?;
-        let names = hold
-            .then_some(None)
-            .into_iter()
-            .chain(labels.iter().map(|l| Some(*l)));
+        let names = holds_named(hold, labels);
         for label in names {
             let object = target(&route, at, Some(format!("{prefix}{}", record_name(label))));
             let deleted = self

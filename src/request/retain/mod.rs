@@ -573,6 +573,11 @@ async fn holds_of(
     })
 }
 
+/// The labels of `a` that `b` lacks.
+fn labels_only_in<'a>(a: &'a Holds, b: &'a Holds) -> Vec<&'a str> {
+    a.labels.difference(&b.labels).map(String::as_str).collect()
+}
+
 /// Places the holds a change adds: records first, then the backend's legal hold — always,
 /// even where it seemed on, since a concurrent release may be turning it off; and where
 /// records exist that the backend's hold does not keep (a failed change's), it goes on too.
@@ -584,12 +589,7 @@ async fn place_holds(
     held: bool,
     h: &HoldsChange,
 ) -> Result<(), HcpError> {
-    let labels: Vec<&str> = h
-        .after
-        .labels
-        .difference(&h.now.labels)
-        .map(String::as_str)
-        .collect();
+    let labels = labels_only_in(&h.after, &h.now);
     let hold = h.labelled && h.after.hold && !h.hold_recorded;
     let placing = hold || !labels.is_empty() || (h.after.hold && !h.now.hold);
     if !(placing || (h.after.any() && !held)) {
@@ -618,12 +618,7 @@ async fn release_holds(
     held: bool,
     h: &HoldsChange,
 ) -> Result<(), HcpError> {
-    let labels: Vec<&str> = h
-        .now
-        .labels
-        .difference(&h.after.labels)
-        .map(String::as_str)
-        .collect();
+    let labels = labels_only_in(&h.now, &h.after);
     let hold = h.hold_recorded && !h.after.hold;
     if h.labelled && (hold || !labels.is_empty()) {
         let unrecord = r.unrecord(at, version, (hold, &labels));

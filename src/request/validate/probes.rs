@@ -86,26 +86,8 @@ impl Probe for Gateway {
     }
 
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
-        let name = bucket_key(at);
-        let cached = self.versioned_buckets.get(&name);
-        self.metrics.cache_lookup("versioning", cached.is_some());
-        if let Some(enabled) = cached {
-            return enabled;
-        }
-        let params = Params::default().with("versioning", "");
-        let bucket = bucket_of(at.target);
-        let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
-        let (known, enabled) = match got.await {
-            Some((h, body)) if h.status == 200 => (
-                true,
-                String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>"),
-            ),
-            _ => (false, false),
-        };
-        if known {
-            self.versioned_buckets.insert(name, enabled);
-        }
-        enabled
+        // (Unknown is "not enabled": the no-overwrite rule then refuses, the safe side.)
+        self.bucket_versioning(at).await.unwrap_or(false)
     }
 
     async fn bucket_locked(&self, at: At<'_>) -> bool {
@@ -161,6 +143,30 @@ impl Probe for Gateway {
                 .unwrap_or(PartsPage::Unknown),
             _ => PartsPage::Unknown,
         }
+    }
+}
+
+impl Gateway {
+    /// Whether the bucket keeps versions (its versioning is Enabled), as the backend last said
+    /// within 5 s; `None` when the backend could not say.
+    pub(in crate::request) async fn bucket_versioning(&self, at: At<'_>) -> Option<bool> {
+        let name = bucket_key(at);
+        let cached = self.versioned_buckets.get(&name);
+        self.metrics.cache_lookup("versioning", cached.is_some());
+        if cached.is_some() {
+            return cached;
+        }
+        let params = Params::default().with("versioning", "");
+        let bucket = bucket_of(at.target);
+        let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
+        let enabled = match got.await {
+            Some((h, body)) if h.status == 200 => {
+                String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>")
+            }
+            _ => return None,
+        };
+        self.versioned_buckets.insert(name, enabled);
+        Some(enabled)
     }
 }
 
