@@ -145,6 +145,7 @@ impl Gateway {
             sees_labels,
             guards: Guards::default(),
         };
+        self.forget_versioning(&call);
         // A copy onto itself that changes retention is no copy (a complete's change comes
         // after the backend's answer, in `respond`).
         if let Some(change) = params
@@ -188,6 +189,22 @@ impl Gateway {
             params
         } else {
             params.without("versionId")
+        }
+    }
+
+    /// Forgets what was known of the bucket's versioning when a request may change it: once
+    /// when it is sent and once when it is answered (`validate::probes::VersioningCache`).
+    pub(super) fn forget_versioning(&self, call: &Call<'_>) {
+        if matches!(
+            call.op,
+            Operation::PutBucketVersioning | Operation::DeleteBucket | Operation::CreateBucket
+        ) {
+            let at = crate::request::validate::probes::At {
+                target: call.target,
+                route: call.route,
+            };
+            let bucket = crate::request::validate::probes::bucket_key(at);
+            self.versioned_buckets.forget(&bucket);
         }
     }
 

@@ -77,7 +77,7 @@ pub struct Gateway {
     locked_buckets: moka::sync::Cache<String, ()>,
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
     /// write; a versioning change through this gateway forgets its bucket at once).
-    versioned_buckets: moka::sync::Cache<String, bool>,
+    versioned_buckets: validate::probes::VersioningCache,
     /// One hold change at a time per object, in this process (`request::retain`).
     hold_changes: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
@@ -164,10 +164,7 @@ impl Gateway {
                 .max_capacity(100_000)
                 .time_to_idle(std::time::Duration::from_secs(300))
                 .build(),
-            versioned_buckets: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(std::time::Duration::from_secs(5))
-                .build(),
+            versioned_buckets: validate::probes::VersioningCache::default(),
             users,
             health,
             backends,

@@ -38,18 +38,9 @@ impl Gateway {
         let upstream = up.session.resp_header().expect("response was read").clone();
         let status = upstream.status.as_u16();
         x.backend_status = Some(status);
-        if matches!(
-            call.op,
-            Operation::PutBucketVersioning | Operation::DeleteBucket
-        ) {
-            // What the no-overwrite rule knew of the bucket's versioning may be past.
-            let at = validate::probes::At {
-                target: call.target,
-                route: call.route,
-            };
-            self.versioned_buckets
-                .invalidate(&validate::probes::bucket_key(at));
-        }
+        // What the no-overwrite rule knew of the bucket's versioning may be past (it was
+        // forgotten when the change was sent, too).
+        self.forget_versioning(call);
         if call.op == Operation::CorsPreflight {
             return self.answer_preflight(s, x, up, &upstream).await;
         }

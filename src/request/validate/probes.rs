@@ -156,6 +156,7 @@ impl Gateway {
         if cached.is_some() {
             return cached;
         }
+        let asked = self.versioned_buckets.generation();
         let params = Params::default().with("versioning", "");
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
@@ -165,8 +166,60 @@ impl Gateway {
             }
             _ => return None,
         };
-        self.versioned_buckets.insert(name, enabled);
+        self.versioned_buckets.keep(name, enabled, asked);
         Some(enabled)
+    }
+}
+
+/// What the backend said of buckets' versioning, for 5 s. A change of versioning through this
+/// gateway forgets its bucket when it is sent and again when it is answered, and an answer read
+/// while any such change was under way is used once but not kept: a read that began before a
+/// suspension and ended after it can no longer stand for 5 s as "enabled" — which would let
+/// the no-overwrite rule pass writes that replace the only copy of an object.
+pub(in crate::request) struct VersioningCache {
+    answers: moka::sync::Cache<String, bool>,
+    /// Counts the forgettings; an answer is kept only if none happened while it was read.
+    changes: std::sync::atomic::AtomicU64,
+}
+
+impl Default for VersioningCache {
+    fn default() -> Self {
+        VersioningCache {
+            answers: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(5))
+                .build(),
+            changes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl VersioningCache {
+    fn get(&self, bucket: &str) -> Option<bool> {
+        self.answers.get(bucket)
+    }
+
+    fn generation(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps an answer read since `asked` (a [`Self::generation`]) unless something was
+    /// forgotten meanwhile.
+    fn keep(&self, bucket: String, enabled: bool, asked: u64) {
+        if self.generation() == asked {
+            self.answers.insert(bucket, enabled);
+            // (A forgetting between the check and the insert removes it again below.)
+            if self.generation() != asked {
+                self.answers.invalidate_all();
+            }
+        }
+    }
+
+    /// Forgets the bucket's versioning: its versioning may be changing (or the bucket going).
+    pub(in crate::request) fn forget(&self, bucket: &str) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.answers.invalidate(bucket);
     }
 }
 
@@ -574,6 +627,25 @@ mod tests {
     use super::*;
     use crate::config::{Overwrite as TenantOverwrite, Tenant};
     use std::sync::Mutex;
+
+    #[test]
+    fn a_versioning_answer_read_across_a_change_is_not_kept() {
+        let cache = VersioningCache::default();
+        // Read, nothing changed meanwhile: kept.
+        let asked = cache.generation();
+        cache.keep("b".into(), true, asked);
+        assert_eq!(cache.get("b"), Some(true));
+        // A suspension is sent while a read is under way: the read's "enabled" is not kept,
+        // and what was kept before is gone.
+        let asked = cache.generation();
+        cache.forget("b");
+        cache.keep("b".into(), true, asked);
+        assert_eq!(cache.get("b"), None);
+        // A read begun after the change is kept again.
+        let asked = cache.generation();
+        cache.keep("b".into(), false, asked);
+        assert_eq!(cache.get("b"), Some(false));
+    }
 
     #[derive(Default)]
     struct Fake {
