@@ -345,7 +345,7 @@ async fn custom_metadata_on_rgw() {
 
 /// Versioning as HCP answers it: a write names its version only while versioning is enabled
 /// (suspended, S3's `null` is not sent), and while versioning is not enabled a GET or HEAD of
-/// an old version answers the current one.
+/// an old version answers the current one and a copy of an old version copies the current one.
 async fn versions_while_versioning_is_off(backend: Backend) {
     let Some((gw, s3, bucket)) = start_with_bucket(backend, "versions").await else {
         return;
@@ -370,7 +370,21 @@ async fn versions_while_versioning_is_off(backend: Backend) {
     let versioned = format!("{target}?versionId={old}");
     let r = as_user(&gw, admin, "GET", &versioned, &[], b"").await;
     assert_eq!((r.status, r.text().as_str()), (200, "old"));
+    let copy_of_old = |to: &str| {
+        let source = format!("/{bucket}/k?versionId={old}");
+        let target = format!("/{bucket}/{to}");
+        let gw = &gw;
+        async move {
+            let copy = [("x-amz-copy-source", source.as_str())];
+            let r = as_user(gw, admin, "PUT", &target, &copy, b"").await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            as_user(gw, admin, "GET", &target, &[], b"").await.text()
+        }
+    };
+    assert_eq!(copy_of_old("copy-enabled").await, "old");
     versioning(Suspended).await.unwrap();
+    // (HCP: a copy source's versionId is ignored while versioning is disabled.)
+    assert_eq!(copy_of_old("copy-suspended").await, "new");
     let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/other"), &[], b"x").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-amz-version-id"), None);

@@ -218,6 +218,9 @@ pub struct Effects {
     /// instruction — the answer says whether the backend keeps the data encrypted (`AES256`)
     /// or not (`None`), and nothing is asked of the backend.
     pub answer_encryption: bool,
+    /// A copy source naming a version in a bucket whose versioning is not enabled: HCP ignores
+    /// the version and copies the current object (decided in `forward`, asked of the backend).
+    pub current_source: bool,
 }
 
 impl Params {

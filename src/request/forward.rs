@@ -134,6 +134,9 @@ impl Gateway {
         let params = self
             .current_when_unversioned(op, params, &target, &route)
             .await;
+        let params = self
+            .current_source_when_unversioned(op, params, s.req_header(), &target, &route)
+            .await;
         let mut call = Call {
             op,
             params: &params,
@@ -190,6 +193,50 @@ impl Gateway {
         } else {
             params.without("versionId")
         }
+    }
+
+    /// HCP: a copy source's versionId "while versioning is disabled … is ignored, and the
+    /// current version of the specified object is used as the source" (CopyObject and
+    /// UploadPartCopy) — where the source bucket is known not to keep versions.
+    async fn current_source_when_unversioned(
+        &self,
+        op: Operation,
+        mut params: Params,
+        req: &pingora::http::RequestHeader,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Params {
+        use crate::request::validate::probes::At;
+        if !matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+            return params;
+        }
+        let Some(source) = req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| sign::CopySource::parse(v.as_bytes()))
+            .filter(|source| source.version_id.is_some())
+        else {
+            return params;
+        };
+        let source_target = Target {
+            tenant: target.tenant.clone(),
+            bucket: Some(source.bucket.clone()),
+            raw_key: None,
+            virtual_host: false,
+        };
+        // (A source bucket the tenant may not address was refused in validation; one that
+        // cannot be routed now keeps the version asked for.)
+        let Ok(mut source_route) = route::route(route.tenant, Some(route.backend), &source_target)
+        else {
+            return params;
+        };
+        source_route.credentials = route.credentials.clone();
+        let at = At {
+            target: &source_target,
+            route: &source_route,
+        };
+        params.effects.current_source = self.bucket_versioning(at).await == Some(false);
+        params
     }
 
     /// Forgets what was known of the bucket's versioning when a request may change it: once
@@ -396,7 +443,8 @@ impl Gateway {
         );
         if call.op == Operation::UploadPartCopy {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
-            let source = self.copy_source_head(s.req_header(), at);
+            let current = call.params.effects.current_source;
+            let source = self.copy_source_head(s.req_header(), at, current);
             crate::request::validate::probes::check_part_copy(
                 self,
                 s.req_header(),

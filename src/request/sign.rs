@@ -327,7 +327,10 @@ fn defined_headers(
             continue;
         }
         if n == "x-amz-copy-source" {
-            if let Some(source) = CopySource::parse(value.as_bytes()) {
+            if let Some(mut source) = CopySource::parse(value.as_bytes()) {
+                if out.params.effects.current_source {
+                    source.version_id = None;
+                }
                 if let Some(rewritten) = copy_source(&source, route) {
                     req.append_header(name.clone(), rewritten)
                         .expect("valid header");

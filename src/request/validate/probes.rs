@@ -489,14 +489,18 @@ impl Gateway {
         &self,
         req: &pingora::http::RequestHeader,
         at: At<'_>,
+        current: bool,
     ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
-        let Some(source) = req
+        let Some(mut source) = req
             .headers
             .get("x-amz-copy-source")
             .and_then(|v| sign::CopySource::parse(v.as_bytes()))
         else {
             return Ok(None);
         };
+        if current {
+            source.version_id = None;
+        }
         let mut raw_key = String::new();
         sigv4::uri_encode(&source.key, true, &mut raw_key);
         let source_target = Target {
