@@ -56,6 +56,21 @@ async fn encryption_is_a_question(backend: Backend) {
     let r = as_user(&gw, admin, "PUT", &part, &[sse], b"part").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
+    let etag = r.header("etag").unwrap().to_string();
+    let done = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part>\
+         </CompleteMultipartUpload>"
+    );
+    let complete = format!("/{bucket}/parts?uploadId={id}");
+    let r = as_user(&gw, admin, "POST", &complete, &[sse], done.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
+    // A read answers no encryption header, whatever the backend says.
+    for method in ["GET", "HEAD"] {
+        let r = as_user(&gw, admin, method, &format!("/{bucket}/parts"), &[], b"").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-amz-server-side-encryption"), None);
+    }
     let got = s3
         .get_object()
         .bucket(&bucket)

@@ -117,6 +117,21 @@ def anonymous_forms():
     hcp_error(post(f"{endpoint}/{bucket}", {"key": "nope"}, b"x"), 403, "AccessDenied")
 
 
-run_checks([("sigv4_upload", sigv4_upload), ("sigv2_upload_with_201", sigv2_upload_with_201),
+def encryption_question():
+    # HCP's x-amz-server-side-encryption, asked with a form field: any value, answered
+    # None where the data is not kept encrypted; no field, no answer.
+    fields = {"x-amz-server-side-encryption": "any text"}
+    p = s3.generate_presigned_post(bucket, "sse-form", Fields=fields, Conditions=[fields])
+    r = post(p["url"], p["fields"], b"sse")
+    assert r.status == 204, (r.status, r.data)
+    assert r.headers.get("x-amz-server-side-encryption") == "None", r.headers
+    assert body_of("sse-form") == b"sse"
+    p = s3.generate_presigned_post(bucket, "no-sse-form")
+    r = post(p["url"], p["fields"], b"plain")
+    assert r.status == 204, (r.status, r.data)
+    assert "x-amz-server-side-encryption" not in r.headers, r.headers
+
+
+run_checks([("sigv4_upload", sigv4_upload), ("encryption_question", encryption_question), ("sigv2_upload_with_201", sigv2_upload_with_201),
             ("policy_conditions", policy_conditions), ("signatures_and_keys", signatures_and_keys),
             ("not_a_form", not_a_form), ("anonymous_forms", anonymous_forms)])

@@ -17,6 +17,7 @@ use super::{is_expect_continue, Exchange, Flow, Gateway};
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::address::Target;
 use crate::request::classify::{Operation, Query};
+use crate::request::respond::rewrite;
 use crate::request::route::Route;
 use crate::request::sign;
 use crate::request::validate;
@@ -263,6 +264,13 @@ impl Gateway {
             resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
                 .expect("static");
         }
+        // HCP's encryption question, asked with a form field.
+        let asked = upload
+            .form
+            .fields
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
+        rewrite::answer_encryption(asked, stored, &mut resp);
         self.answer_own(s, x, resp, body).await
     }
 

@@ -170,7 +170,7 @@ impl Gateway {
             Err(err) => return self.answer(s, x, err).await,
         };
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
-        rewrite::answer_encryption(call.op, call.params.effects.answer_encryption, &mut resp);
+        rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         resp.remove_header(&http::header::TRANSFER_ENCODING);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
@@ -222,7 +222,7 @@ impl Gateway {
     ) -> Flow {
         let status = upstream.status.as_u16();
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
-        rewrite::answer_encryption(call.op, call.params.effects.answer_encryption, &mut resp);
+        rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }

@@ -60,7 +60,8 @@ fn passes(name: &str) -> bool {
             | "x-amz-restore"
             | "x-amz-expiration"
             | "x-amz-tagging-count"
-            | "x-amz-server-side-encryption"
+            // (Not `x-amz-server-side-encryption`: HCP answers it only to a write that asked,
+            // `answer_encryption`.)
             | "x-amz-server-side-encryption-customer-algorithm"
             | "x-amz-server-side-encryption-customer-key-md5"
             | "x-amz-object-lock-mode"
@@ -168,7 +169,8 @@ pub fn success_header(
 }
 
 /// Whether a write asks HCP's encryption question (manual, PUT, copy, multipart: "The value
-/// of the `x-amz-server-side-encryption` request header can be any character string").
+/// of the `x-amz-server-side-encryption` request header can be any character string"; a
+/// form upload asks it with a form field, `post_object`).
 pub fn asks_encryption(op: Operation, req: &pingora::http::RequestHeader) -> bool {
     matches!(
         op,
@@ -177,31 +179,42 @@ pub fn asks_encryption(op: Operation, req: &pingora::http::RequestHeader) -> boo
             | Operation::CreateMultipartUpload
             | Operation::UploadPart
             | Operation::UploadPartCopy
+            | Operation::CompleteMultipartUpload
     ) && req.headers.contains_key("x-amz-server-side-encryption")
 }
 
-/// HCP's answer to it: `x-amz-server-side-encryption: AES256` where the backend says it keeps
-/// the data encrypted, `None` where it does not — and, unasked, no such header (HCP returns it
-/// "only if the request headers include" it).
-pub fn answer_encryption(op: Operation, asked: bool, resp: &mut ResponseHeader) {
-    if !matches!(
-        op,
-        Operation::PutObject
-            | Operation::CopyObject
-            | Operation::CreateMultipartUpload
-            | Operation::UploadPart
-            | Operation::UploadPartCopy
-    ) {
-        return;
+/// HCP's answer to the question, from the backend's answer: `AES256` where the backend says it
+/// keeps the data encrypted (S3's server-side encryption, or a customer's key), `None` where
+/// it does not.
+pub fn encryption_of(upstream: &ResponseHeader) -> &'static str {
+    // (OBS's native dialect names them x-obs-.)
+    let server_side = [
+        "x-amz-server-side-encryption",
+        "x-obs-server-side-encryption",
+    ]
+    .iter()
+    .filter_map(|name| upstream.headers.get(*name))
+    .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"none"));
+    let customer_key = [
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-obs-server-side-encryption-customer-algorithm",
+    ]
+    .iter()
+    .any(|name| upstream.headers.contains_key(*name));
+    if server_side || customer_key {
+        "AES256"
+    } else {
+        "None"
     }
-    let encrypted = resp
-        .headers
-        .get("x-amz-server-side-encryption")
-        .is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"none"));
-    resp.remove_header("x-amz-server-side-encryption");
+}
+
+/// The answer's `x-amz-server-side-encryption`, where the request asked ([`asks_encryption`]):
+/// HCP's answer. Unasked there is none, on every operation ([`success_header`] passes none on):
+/// HCP returns it "only if the request headers include" it, and the backend's own — such as
+/// S3's AES256 on every GET — would say which encryption the backend uses.
+pub fn answer_encryption(asked: bool, upstream: &ResponseHeader, resp: &mut ResponseHeader) {
     if asked {
-        let answer = if encrypted { "AES256" } else { "None" };
-        resp.insert_header("x-amz-server-side-encryption", answer)
+        resp.insert_header("x-amz-server-side-encryption", encryption_of(upstream))
             .expect("static");
     }
 }
@@ -812,11 +825,22 @@ mod tests {
             "x-amz-meta-color",
             "x-amz-version-id",
             "access-control-allow-origin",
-            "x-amz-server-side-encryption",
         ] {
             assert!(out.headers.contains_key(kept), "{kept} dropped");
         }
+        // HCP's encryption answer is for a write that asked, and it is HCP's.
+        let mut asked = success_header(&up, "GW", "host");
+        answer_encryption(true, &up, &mut asked);
+        assert_eq!(
+            asked
+                .headers
+                .get_all("x-amz-server-side-encryption")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["AES256"]
+        );
         for dropped in [
+            "x-amz-server-side-encryption",
             "x-amz-server-side-encryption-aws-kms-key-id",
             "x-amz-bucket-region",
             "location",
