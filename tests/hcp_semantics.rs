@@ -420,3 +420,119 @@ async fn versions_while_versioning_is_off_on_the_embedded_store() {
 async fn versions_while_versioning_is_off_on_rgw() {
     versions_while_versioning_is_off(Backend::Rgw).await;
 }
+
+/// HCP's folders (`folders = true`): storing `quarterly_rpts/Q4_2019` also creates the folder
+/// `quarterly_rpts/`, which listings show; a PUT of `name/` (or with `Content-Type:
+/// x-directory`) creates a folder and stores no object, 409 where the name is taken; HEAD of a
+/// folder is 200, GET 404; a write under a known folder costs no backend request beyond its
+/// own; a deleted folder is created again by the next write under it.
+async fn folders_as_hcp_keeps_them(backend: Backend) {
+    let Some(gw) = start_with_tenant(backend, "folders = true", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "folders").await;
+    let admin = (USER, PASSWORD);
+    let put = |key: &'static str| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"data"))
+            .send()
+    };
+    let keys = |prefix: &'static str, delimiter: Option<&'static str>| {
+        let list = s3.list_objects_v2().bucket(&bucket).prefix(prefix);
+        async move {
+            let out = list
+                .set_delimiter(delimiter.map(str::to_string))
+                .send()
+                .await
+                .unwrap();
+            let contents = out.contents().iter().map(|o| o.key().unwrap().to_string());
+            let common = out
+                .common_prefixes()
+                .iter()
+                .map(|p| p.prefix().unwrap().to_string());
+            (contents.collect::<Vec<_>>(), common.collect::<Vec<_>>())
+        }
+    };
+    // Objects under a path create its folders, once.
+    let before = gw.backend_requests();
+    put("quarterly_rpts/Q4_2019").await.unwrap();
+    assert!(gw.backend_requests() - before > 1, "the folder was created");
+    let before = gw.backend_requests();
+    put("quarterly_rpts/Q3_2019").await.unwrap();
+    assert_eq!(
+        gw.backend_requests() - before,
+        1,
+        "a known folder costs nothing"
+    );
+    let (contents, _) = keys("quarterly_rpts", None).await;
+    assert_eq!(
+        contents,
+        [
+            "quarterly_rpts/",
+            "quarterly_rpts/Q3_2019",
+            "quarterly_rpts/Q4_2019"
+        ]
+    );
+    put("a/b/c").await.unwrap();
+    assert_eq!(keys("a", None).await.0, ["a/", "a/b/", "a/b/c"]);
+    let copy = s3.copy_object().bucket(&bucket).key("copies/c1");
+    copy.copy_source(format!("{bucket}/a/b/c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys("copies", None).await.0, ["copies/", "copies/c1"]);
+    // A folder by itself, its body ignored.
+    let folder = |name: &str, headers: &[(&'static str, &'static str)], body: &'static [u8]| {
+        let target = format!("/{bucket}/{name}");
+        let headers = headers.to_vec();
+        let gw = &gw;
+        async move { as_user(gw, admin, "PUT", &target, &headers, body).await }
+    };
+    let r = folder("mktg/", &[], b"ignored").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("etag"),
+        Some("\"d41d8cd98f00b204e9800998ecf8427e\"")
+    );
+    let r = folder("mktg/budget_proposals/", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = folder("r%26d", &[("content-type", "x-directory")], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for taken in ["mktg/", "r%26d/", "a/b/c/"] {
+        let r = folder(taken, &[], b"").await;
+        r.assert_hcp_error(409, "OperationAborted");
+    }
+    let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/mktg/"), &[], b"").await;
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("0"))
+    );
+    let get = as_user(&gw, admin, "GET", &format!("/{bucket}/mktg/"), &[], b"").await;
+    get.assert_hcp_error(404, "NoSuchKey");
+    assert!(get.text().contains("folder"), "{}", get.text());
+    assert_eq!(keys("r&d", None).await.0, ["r&d/"]);
+    // A listing of a folder: the folder itself, its objects and, apart, its subfolders.
+    put("mktg/campaign.xls").await.unwrap();
+    let (contents, common) = keys("mktg/", Some("/")).await;
+    assert_eq!(contents, ["mktg/", "mktg/campaign.xls"]);
+    assert_eq!(common, ["mktg/budget_proposals/"]);
+    // Deleted, a folder comes back with the next object under it.
+    let del = as_user(&gw, admin, "DELETE", &format!("/{bucket}/a/b/"), &[], b"").await;
+    assert_eq!(del.status, 204);
+    assert_eq!(keys("a", None).await.0, ["a/", "a/b/c"]);
+    put("a/b/d").await.unwrap();
+    assert_eq!(keys("a", None).await.0, ["a/", "a/b/", "a/b/c", "a/b/d"]);
+}
+
+#[tokio::test]
+async fn folders_on_the_embedded_store() {
+    folders_as_hcp_keeps_them(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn folders_on_rgw() {
+    folders_as_hcp_keeps_them(Backend::Rgw).await;
+}

@@ -238,6 +238,11 @@ pub struct TenantEntry {
     /// or as a folder, in a bucket without versioning is 409) or `allow` (S3's overwrite).
     #[serde(default)]
     pub overwrite: Overwrite,
+    /// HCP's folders: storing `a/b` also creates the folder `a/`, a PUT of `name/` creates a
+    /// folder, a GET of one is 404 (off by default: listings then show folder markers, which
+    /// applications written for S3 do not expect).
+    #[serde(default)]
+    pub folders: bool,
     /// Which of HCP's retention modes the tenant's namespaces emulate with S3 Object Lock:
     /// `off` (the default: `x-hcp-retention` and its kin are refused), `enterprise`
     /// (privileged users may delete under retention: governance mode) or `compliance`.

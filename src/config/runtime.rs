@@ -55,6 +55,8 @@ pub struct Tenant {
     pub bucket_prefix: String,
     pub anonymous: Vec<Grant>,
     pub overwrite: Overwrite,
+    /// HCP's folders (`request::folders`).
+    pub folders: bool,
     pub retention: TenantRetention,
 }
 
@@ -68,6 +70,7 @@ impl Tenant {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite: Overwrite::Allow,
+            folders: false,
             retention: TenantRetention::default(),
         }
     }

@@ -789,6 +789,7 @@ fn build_tenants(
             bucket_prefix: t.bucket_prefix.clone(),
             anonymous,
             overwrite: t.overwrite,
+            folders: t.folders,
             retention: tenant_retention(t, errors),
         };
         let obs = backends

@@ -221,6 +221,9 @@ pub struct Effects {
     /// A copy source naming a version in a bucket whose versioning is not enabled: HCP ignores
     /// the version and copies the current object (decided in `forward`, asked of the backend).
     pub current_source: bool,
+    /// HCP's folders, in tenants that keep them: a PUT that creates one, or a write whose
+    /// folders are created once it is stored (`request::folders`).
+    pub folder: crate::request::folders::FolderWrite,
 }
 
 impl Params {

@@ -149,6 +149,9 @@ impl Gateway {
             guards: Guards::default(),
         };
         self.forget_versioning(&call);
+        if params.effects.folder == folders::FolderWrite::Create {
+            return self.create_folder(s, x, &call, &auth.payload).await;
+        }
         // A copy onto itself that changes retention is no copy (a complete's change comes
         // after the backend's answer, in `respond`).
         if let Some(change) = params
@@ -316,6 +319,31 @@ impl Gateway {
                     .with_message("This request requires Content-MD5 (or a checksum)."),
             ));
         }
+        self.read_verified(s, x, verifier).await
+    }
+
+    /// A body the request may carry but nothing keeps (a folder's): read up to the control
+    /// document limit and verified all the same, so that a forged body is refused.
+    pub(super) async fn read_ignored_body(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        op: Operation,
+        payload: &Payload,
+    ) -> Result<(), Stop> {
+        let body = self.body_of(s, op, payload).map_err(Stop::Early)?;
+        if let Some(verifier) = body.verifier.filter(|_| body.forwarded) {
+            self.read_verified(s, x, verifier).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_verified(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        verifier: BodyVerifier,
+    ) -> Result<Bytes, Stop> {
         if is_expect_continue(s) {
             s.write_continue_response()
                 .await

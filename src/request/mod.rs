@@ -48,6 +48,7 @@ pub mod authorize;
 pub mod body;
 pub mod classify;
 mod exchange;
+mod folders;
 mod forward;
 mod plan;
 pub mod post_object;
@@ -78,6 +79,8 @@ pub struct Gateway {
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
     /// write; a versioning change through this gateway forgets its bucket at once).
     versioned_buckets: validate::probes::VersioningCache,
+    /// Folders known to exist at the backends (`folders`).
+    known_folders: folders::KnownFolders,
     /// One hold change at a time per object, in this process (`request::retain`).
     hold_changes: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
@@ -165,6 +168,7 @@ impl Gateway {
                 .time_to_idle(std::time::Duration::from_secs(300))
                 .build(),
             versioned_buckets: validate::probes::VersioningCache::default(),
+            known_folders: folders::KnownFolders::default(),
             users,
             health,
             backends,

@@ -68,6 +68,13 @@ impl Gateway {
         let now = crate::hcp::retention::now();
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
         params.effects.answer_encryption = rewrite::asks_encryption(op, s.req_header());
+        if tenant.folders {
+            let key = target.key();
+            if op == Operation::GetObject && key.as_ref().is_some_and(|k| k.ends_with(b"/")) {
+                return Err(folders::get_of_folder());
+            }
+            params.effects.folder = folders::effect(op, s.req_header(), key.as_deref());
+        }
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =
             self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;

@@ -207,6 +207,7 @@ mod tests {
     fn prefix_is_added_and_stripped() {
         let tenant = Tenant {
             name: "t".into(),
+            folders: false,
             backend: "b".into(),
             bucket_prefix: "t-".into(),
             anonymous: Vec::new(),
@@ -230,6 +231,7 @@ mod tests {
     fn keys_longer_than_the_backend_stores_are_refused() {
         let tenant = Tenant {
             name: "t".into(),
+            folders: false,
             backend: "b".into(),
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
@@ -259,6 +261,7 @@ mod tests {
     fn backend_api_paths_are_not_buckets() {
         let tenant = Tenant {
             name: "t".into(),
+            folders: false,
             backend: "b".into(),
             bucket_prefix: String::new(),
             anonymous: Vec::new(),

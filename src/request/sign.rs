@@ -641,6 +641,7 @@ mod obs_tests {
             toml::from_str(include_str!("../../tests/vectors/obs.toml")).expect("vectors parse");
         let tenant = Tenant {
             name: "t".into(),
+            folders: false,
             backend: "obs".into(),
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
@@ -1097,6 +1098,7 @@ mod oracle_tests {
     fn what_reaches_the_backend_is_what_was_classified_and_validated() {
         let tenant = Tenant {
             name: "t".into(),
+            folders: false,
             backend: "b".into(),
             bucket_prefix: "ta-".into(),
             anonymous: Vec::new(),

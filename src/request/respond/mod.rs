@@ -73,6 +73,9 @@ impl Gateway {
                 return self.answer(s, x, e).await;
             }
         }
+        if ok {
+            self.folders_after(call).await;
+        }
         let retention = ok
             && matches!(call.op, Operation::GetObject | Operation::HeadObject)
             && call.route.tenant.retention.mode != crate::config::RetentionMode::Off;

@@ -773,6 +773,7 @@ mod tests {
     fn with_route<R>(f: impl FnOnce(&Route<'_>) -> R) -> R {
         let tenant = Tenant {
             name: "t".into(),
+            folders: false,
             backend: "b".into(),
             bucket_prefix: "t1-".into(),
             anonymous: Vec::new(),

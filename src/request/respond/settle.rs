@@ -16,6 +16,7 @@ impl Gateway {
     ) -> Result<Bytes, HcpError> {
         let doc = self.settle(x, call, upstream, body, location)?;
         self.keep_written(call, upstream).await?;
+        self.folders_after(call).await;
         Ok(doc)
     }
 

@@ -737,6 +737,7 @@ mod tests {
             bucket_prefix: String::new(),
             anonymous: Vec::new(),
             overwrite,
+            folders: false,
             retention: Default::default(),
         }
     }

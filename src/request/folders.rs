@@ -1,0 +1,287 @@
+//! HCP's folders, in tenants that keep them (`folders = true`): a folder is a zero-byte marker
+//! object named `folder/` at the backend, which listings then show as HCP shows folders
+//! (`quarterly_rpts/` beside `quarterly_rpts/Q4_2019`, a common prefix with a delimiter).
+//!
+//! - Storing an object under a path (PUT, copy, multipart complete) also creates the folders of
+//!   that path, once it is stored. What exists is remembered per backend bucket for a minute,
+//!   so a write under a known folder costs no backend request; a new path costs a marker write
+//!   per new folder (`If-None-Match: *` where the backend refuses atomically, a HEAD first
+//!   elsewhere, so that a versioned bucket keeps one version of a folder).
+//! - A PUT of a name ending in `/`, or with `Content-Type: x-directory`, creates a folder and
+//!   stores no object: 409 where an object or folder of that name exists (manual, "Creating a
+//!   folder"); its body is read, verified and ignored.
+//! - A GET of a folder is 404 ("the specified item is a folder"); HEAD and DELETE of `name/`
+//!   reach the marker itself.
+
+use super::*;
+use crate::request::validate::probes::{bucket_key, At};
+use pingora::http::RequestHeader;
+
+/// What a request does with folders ([`effect`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FolderWrite {
+    #[default]
+    None,
+    /// A PUT that creates the folder named by its key (with a `/` added where it has none).
+    Create,
+    /// A write whose key has folders in it: they are created once the object is stored.
+    Parents,
+}
+
+/// The ETag HCP gives every folder (they have no content): an empty body's MD5.
+pub const FOLDER_ETAG: &str = "\"d41d8cd98f00b204e9800998ecf8427e\"";
+
+/// The folder effect of `op` on `key` in a tenant that keeps folders.
+pub fn effect(op: Operation, req: &RequestHeader, key: Option<&[u8]>) -> FolderWrite {
+    let Some(key) = key else {
+        return FolderWrite::None;
+    };
+    let x_directory = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"x-directory")
+        });
+    match op {
+        Operation::PutObject if key.ends_with(b"/") || x_directory => FolderWrite::Create,
+        Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
+            if key.contains(&b'/') =>
+        {
+            FolderWrite::Parents
+        }
+        _ => FolderWrite::None,
+    }
+}
+
+/// The folders a key is in, outermost first: `a/`, `a/b/` for `a/b/c` (and for `a/b/`, which
+/// is a folder itself, only `a/`).
+pub fn folders_of(key: &[u8]) -> Vec<&[u8]> {
+    let inner = key.strip_suffix(b"/").unwrap_or(key);
+    inner
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'/')
+        .map(|(i, _)| &inner[..=i])
+        .collect()
+}
+
+/// The answer to a GET of a folder.
+pub fn get_of_folder() -> HcpError {
+    HcpError::new(HcpCode::NoSuchKey).with_message("The specified item is a folder.")
+}
+
+/// Folders known to exist, per backend bucket, for a minute (folders deleted elsewhere are
+/// created again by the next write under them once that has passed).
+pub struct KnownFolders(moka::sync::Cache<String, ()>);
+
+impl Default for KnownFolders {
+    fn default() -> Self {
+        KnownFolders(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
+        )
+    }
+}
+
+impl KnownFolders {
+    fn name(bucket: &str, folder: &[u8]) -> String {
+        format!("{bucket}\n{}", String::from_utf8_lossy(folder))
+    }
+
+    /// A folder deleted through this gateway: every folder is asked again (one known inside it
+    /// would otherwise stand for it).
+    fn forget_all(&self) {
+        self.0.invalidate_all();
+    }
+}
+
+impl Gateway {
+    /// After a backend's success: the folders of a stored object created, or what was known
+    /// of folders forgotten after a delete that may have removed one.
+    pub(in crate::request) async fn folders_after(&self, call: &Call<'_>) {
+        if !call.route.tenant.folders {
+            return;
+        }
+        let key = call.target.key().unwrap_or_default();
+        match call.op {
+            Operation::DeleteObject if key.ends_with(b"/") => self.known_folders.forget_all(),
+            Operation::DeleteObjects | Operation::DeleteBucket => self.known_folders.forget_all(),
+            _ if call.params.effects.folder == FolderWrite::Parents => {
+                let at = At {
+                    target: call.target,
+                    route: call.route,
+                };
+                self.ensure_folders(at, &key).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Creates the folders `key` is in that are not known to exist, outermost first (an inner
+    /// folder known means its outer ones are). A folder that cannot be created is logged and
+    /// the write it came with stands: the object is stored.
+    pub(in crate::request) async fn ensure_folders(&self, at: At<'_>, key: &[u8]) -> bool {
+        let bucket = bucket_key(at);
+        let folders = folders_of(key);
+        let known = folders.iter().rposition(|f| {
+            self.known_folders
+                .0
+                .contains_key(&KnownFolders::name(&bucket, f))
+        });
+        self.metrics
+            .cache_lookup("folder", known == folders.len().checked_sub(1));
+        let first_unknown = known.map_or(0, |i| i + 1);
+        for folder in &folders[first_unknown..] {
+            if !self.put_marker(at, folder).await {
+                tracing::warn!(
+                    backend = %at.route.backend.name,
+                    "a folder of a stored object could not be created"
+                );
+                return false;
+            }
+            self.known_folders
+                .0
+                .insert(KnownFolders::name(&bucket, folder), ());
+        }
+        true
+    }
+
+    /// Writes the marker of `folder` unless it exists: whether it exists now.
+    async fn put_marker(&self, at: At<'_>, folder: &[u8]) -> bool {
+        let mut raw_key = String::with_capacity(folder.len() * 3);
+        sigv4::uri_encode(folder, true, &mut raw_key);
+        let marker = Target {
+            raw_key: Some(raw_key.into_bytes()),
+            ..at.target.clone()
+        };
+        let at_marker = At {
+            target: &marker,
+            route: at.route,
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/octet-stream"),
+        );
+        if at.route.backend.conditional_writes {
+            headers.insert(
+                http::header::IF_NONE_MATCH,
+                http::HeaderValue::from_static("*"),
+            );
+        } else {
+            let head =
+                self.backend_call(Operation::HeadObject, Params::default(), &marker, at.route);
+            match head.await.map(|(h, _)| h.status.as_u16()) {
+                Some(200) => return true,
+                Some(404) => {}
+                _ => return false,
+            }
+        }
+        let op = Operation::PutObject;
+        let status = self
+            .send_bytes(op, Params::default(), at_marker, headers, b"")
+            .await;
+        matches!(status, Some(200 | 412))
+    }
+
+    /// A PUT that creates a folder (HCP's "Creating a folder"): the body read and ignored, 409
+    /// where the name exists as an object or a folder, the folders around it and its marker
+    /// created; answered 200 with HCP's folder ETag.
+    pub(in crate::request) async fn create_folder(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        payload: &Payload,
+    ) -> Flow {
+        if let Err(stop) = self.read_ignored_body(s, x, call.op, payload).await {
+            return self.stop(s, x, stop).await;
+        }
+        let key = call.target.key().unwrap_or_default();
+        let name = key.strip_suffix(b"/").unwrap_or(&key);
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let exists = |candidate: Vec<u8>| async move {
+            let mut raw_key = String::new();
+            sigv4::uri_encode(&candidate, true, &mut raw_key);
+            let t = Target {
+                raw_key: Some(raw_key.into_bytes()),
+                ..call.target.clone()
+            };
+            let head = self.backend_call(Operation::HeadObject, Params::default(), &t, call.route);
+            head.await.map(|(h, _)| h.status.as_u16())
+        };
+        let mut folder = name.to_vec();
+        folder.push(b'/');
+        for candidate in [folder.clone(), name.to_vec()] {
+            match exists(candidate).await {
+                Some(404) => {}
+                Some(200) => {
+                    let e = crate::request::respond::settle::name_exists();
+                    return self.answer(s, x, e).await;
+                }
+                _ => {
+                    let e = HcpError::new(HcpCode::ServiceUnavailable)
+                        .with_message("Whether the name is taken could not be read.");
+                    return self.answer(s, x, e).await;
+                }
+            }
+        }
+        if !self.ensure_folders(at, &folder).await || !self.put_marker(at, &folder).await {
+            let e = HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The folder could not be created.");
+            return self.answer(s, x, e).await;
+        }
+        let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
+        resp.insert_header(http::header::ETAG, FOLDER_ETAG)
+            .expect("static");
+        resp.insert_header(http::header::CONTENT_LENGTH, "0")
+            .expect("static");
+        x.status = 200;
+        self.answer_own(s, x, resp, Bytes::new()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_folders_of_a_key() {
+        assert_eq!(folders_of(b"a/b/c"), [&b"a/"[..], b"a/b/"]);
+        assert_eq!(folders_of(b"a/b/"), [&b"a/"[..]]);
+        assert!(folders_of(b"plain").is_empty());
+        assert!(folders_of(b"top/").is_empty());
+        assert_eq!(folders_of(b"a//b"), [&b"a/"[..], b"a//"]);
+    }
+
+    #[test]
+    fn which_requests_touch_folders() {
+        let put = |ct: Option<&str>| {
+            let mut r = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+            if let Some(ct) = ct {
+                r.insert_header("content-type", ct).unwrap();
+            }
+            r
+        };
+        let plain = put(None);
+        let directory = put(Some("x-directory"));
+        let cases: [(Operation, &RequestHeader, &[u8], FolderWrite); 6] = [
+            (Operation::PutObject, &plain, b"f/", FolderWrite::Create),
+            (Operation::PutObject, &directory, b"f", FolderWrite::Create),
+            (Operation::PutObject, &plain, b"f/o", FolderWrite::Parents),
+            (Operation::CopyObject, &plain, b"f/o", FolderWrite::Parents),
+            (Operation::PutObject, &plain, b"o", FolderWrite::None),
+            (Operation::GetObject, &plain, b"f/o", FolderWrite::None),
+        ];
+        for (op, req, key, expected) in cases {
+            assert_eq!(effect(op, req, Some(key)), expected, "{op:?} {key:?}");
+        }
+    }
+}
