@@ -8,6 +8,7 @@ pub mod complete;
 mod long_complete;
 pub mod rewrite;
 pub(in crate::request) mod settle;
+mod versions;
 
 /// How much of an unwanted request body is read and discarded after an early answer, so that a
 /// client that writes its whole body before reading still sees the answer.

@@ -156,9 +156,16 @@ impl Gateway {
             upload_id: &upload_id,
             pretty: x.reply.pretty,
         };
-        rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(|| {
-            HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer")
-        })
+        let unparsable =
+            || HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer");
+        let reordered;
+        let body = if call.op == Operation::ListObjectVersions {
+            reordered = super::versions::oldest_first(body).ok_or_else(unparsable)?;
+            reordered.as_slice()
+        } else {
+            body
+        };
+        rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)
     }
 }
 
