@@ -528,6 +528,21 @@ async fn folders_as_hcp_keeps_them(backend: Backend) {
     let (contents, common) = keys("mktg/", Some("/")).await;
     assert_eq!(contents, ["mktg/", "mktg/campaign.xls"]);
     assert_eq!(common, ["mktg/budget_proposals/"]);
+    // Names a folder cannot have, or data cannot have where folders are kept.
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}//lead/x"), &[], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(keys("/", None).await.0, ["/lead/", "/lead/x"]);
+    let source = format!("/{bucket}/a/b/c");
+    let copy = [("x-amz-copy-source", source.as_str())];
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/data/"), &copy, b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let r = folder("x%2F%2F", &[], b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let deep = format!("/{bucket}/{}o", "d/".repeat(33));
+    let r = as_user(&gw, admin, "PUT", &deep, &[], b"x").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert!(keys("d", None).await.0.is_empty(), "nothing stored");
+    assert!(keys("data", None).await.0.is_empty(), "nothing stored");
     // Deleted, a folder comes back with the next object under it.
     let del = as_user(&gw, admin, "DELETE", &format!("/{bucket}/a/b/"), &[], b"").await;
     assert_eq!(del.status, 204);

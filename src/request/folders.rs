@@ -56,15 +56,47 @@ pub fn effect(op: Operation, req: &RequestHeader, key: Option<&[u8]>) -> FolderW
 }
 
 /// The folders a key is in, outermost first: `a/`, `a/b/` for `a/b/c` (and for `a/b/`, which
-/// is a folder itself, only `a/`).
+/// is a folder itself, only `a/`). An empty segment names no folder (`/x` is in none, `a//b`
+/// only in `a/`): a folder named `/`, or ending `//`, could not be addressed again.
 pub fn folders_of(key: &[u8]) -> Vec<&[u8]> {
     let inner = key.strip_suffix(b"/").unwrap_or(key);
     inner
         .iter()
         .enumerate()
-        .filter(|(_, &b)| b == b'/')
+        .filter(|&(i, &b)| b == b'/' && i > 0 && inner[i - 1] != b'/')
         .map(|(i, _)| &inner[..=i])
         .collect()
+}
+
+/// How many folders deep a name may be in a tenant that keeps folders: a new path costs a
+/// marker write per folder, which one request must not multiply without bound.
+pub const MAX_DEPTH: usize = 32;
+
+/// The rules of names where folders are kept, before anything reaches the backend: a folder
+/// created by a PUT has a name (not empty, no empty last segment); only that PUT stores at a
+/// name ending in `/` — a copy or a multipart upload there would put data in a folder's place;
+/// no name is more than [`MAX_DEPTH`] folders deep.
+pub fn check(op: Operation, key: Option<&[u8]>, effect: FolderWrite) -> Result<(), HcpError> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    let invalid =
+        |m: &str| Err(HcpError::new(HcpCode::InvalidArgument).with_message(m.to_string()));
+    let name = key.strip_suffix(b"/").unwrap_or(key);
+    if effect == FolderWrite::Create && (name.is_empty() || name.ends_with(b"/")) {
+        return invalid("A folder's name has no empty segment.");
+    }
+    let writes_data = matches!(
+        op,
+        Operation::CopyObject | Operation::CreateMultipartUpload | Operation::PostObject
+    );
+    if writes_data && key.ends_with(b"/") {
+        return invalid("A name ending in / is a folder: only a PUT creates one.");
+    }
+    if effect != FolderWrite::None && folders_of(key).len() > MAX_DEPTH {
+        return invalid("The name is more folders deep than this gateway keeps (32).");
+    }
+    Ok(())
 }
 
 /// The answer to a GET of a folder.
@@ -82,6 +114,7 @@ impl Default for KnownFolders {
             moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(60))
+                .support_invalidation_closures()
                 .build(),
         )
     }
@@ -92,10 +125,14 @@ impl KnownFolders {
         format!("{bucket}\n{}", String::from_utf8_lossy(folder))
     }
 
-    /// A folder deleted through this gateway: every folder is asked again (one known inside it
-    /// would otherwise stand for it).
-    fn forget_all(&self) {
-        self.0.invalidate_all();
+    /// A folder of `bucket` deleted (or the bucket): each of its folders is asked again (one
+    /// known inside a deleted folder would otherwise stand for it). Other buckets keep theirs.
+    fn forget_bucket(&self, bucket: &str) {
+        let prefix = format!("{bucket}\n");
+        // (Fails only without support_invalidation_closures, set above.)
+        let _ = self
+            .0
+            .invalidate_entries_if(move |name, _| name.starts_with(&prefix));
     }
 }
 
@@ -107,14 +144,18 @@ impl Gateway {
             return;
         }
         let key = call.target.key().unwrap_or_default();
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
         match call.op {
-            Operation::DeleteObject if key.ends_with(b"/") => self.known_folders.forget_all(),
-            Operation::DeleteObjects | Operation::DeleteBucket => self.known_folders.forget_all(),
+            Operation::DeleteObject if key.ends_with(b"/") => {
+                self.known_folders.forget_bucket(&bucket_key(at));
+            }
+            Operation::DeleteObjects | Operation::DeleteBucket => {
+                self.known_folders.forget_bucket(&bucket_key(at));
+            }
             _ if call.params.effects.folder == FolderWrite::Parents => {
-                let at = At {
-                    target: call.target,
-                    route: call.route,
-                };
                 self.ensure_folders(at, &key).await;
             }
             _ => {}
@@ -152,6 +193,12 @@ impl Gateway {
 
     /// Writes the marker of `folder` unless it exists: whether it exists now.
     async fn put_marker(&self, at: At<'_>, folder: &[u8]) -> bool {
+        self.marker_status(at, folder).await == Some(200)
+    }
+
+    /// Writes the marker of `folder` unless it exists: 200 when it exists now, else the
+    /// backend's answer (`None`: unreachable).
+    async fn marker_status(&self, at: At<'_>, folder: &[u8]) -> Option<u16> {
         let mut raw_key = String::with_capacity(folder.len() * 3);
         sigv4::uri_encode(folder, true, &mut raw_key);
         let marker = Target {
@@ -176,16 +223,15 @@ impl Gateway {
             let head =
                 self.backend_call(Operation::HeadObject, Params::default(), &marker, at.route);
             match head.await.map(|(h, _)| h.status.as_u16()) {
-                Some(200) => return true,
                 Some(404) => {}
-                _ => return false,
+                other => return other,
             }
         }
         let op = Operation::PutObject;
         let status = self
             .send_bytes(op, Params::default(), at_marker, headers, b"")
             .await;
-        matches!(status, Some(200 | 412))
+        status.map(|s| if s == 412 { 200 } else { s })
     }
 
     /// A PUT that creates a folder (HCP's "Creating a folder"): the body read and ignored, 409
@@ -222,7 +268,8 @@ impl Gateway {
         for candidate in [folder.clone(), name.to_vec()] {
             match exists(candidate).await {
                 Some(404) => {}
-                Some(200) => {
+                // (A 400 or 403 is an object that is there but not readable so: taken.)
+                Some(status) if status < 500 => {
                     let e = crate::request::respond::settle::name_exists();
                     return self.answer(s, x, e).await;
                 }
@@ -233,9 +280,17 @@ impl Gateway {
                 }
             }
         }
-        if !self.ensure_folders(at, &folder).await || !self.put_marker(at, &folder).await {
-            let e = HcpError::new(HcpCode::ServiceUnavailable)
-                .with_message("The folder could not be created.");
+        let parents = self.ensure_folders(at, &folder).await;
+        let created = self.marker_status(at, &folder).await;
+        let failed = match created {
+            Some(404) => Some(HcpError::new(HcpCode::NoSuchBucket)),
+            Some(200) if parents => None,
+            _ => Some(
+                HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_message("The folder could not be created."),
+            ),
+        };
+        if let Some(e) = failed {
             return self.answer(s, x, e).await;
         }
         let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
@@ -258,7 +313,34 @@ mod tests {
         assert_eq!(folders_of(b"a/b/"), [&b"a/"[..]]);
         assert!(folders_of(b"plain").is_empty());
         assert!(folders_of(b"top/").is_empty());
-        assert_eq!(folders_of(b"a//b"), [&b"a/"[..], b"a//"]);
+        assert_eq!(folders_of(b"a//b"), [&b"a/"[..]]);
+        assert!(folders_of(b"/x").is_empty());
+        assert!(folders_of(b"//x/").is_empty());
+        assert_eq!(folders_of(b"/x/y"), [&b"/x/"[..]]);
+    }
+
+    #[test]
+    fn names_folders_refuse() {
+        let deep = "d/".repeat(MAX_DEPTH + 1) + "o";
+        let refused: [(Operation, &[u8], FolderWrite); 5] = [
+            (Operation::PutObject, b"/", FolderWrite::Create),
+            (Operation::PutObject, b"x//", FolderWrite::Create),
+            (Operation::CopyObject, b"x/", FolderWrite::None),
+            (Operation::CreateMultipartUpload, b"x/", FolderWrite::None),
+            (Operation::PutObject, deep.as_bytes(), FolderWrite::Parents),
+        ];
+        for (op, key, effect) in refused {
+            let e = check(op, Some(key), effect).unwrap_err();
+            assert_eq!(e.code, HcpCode::InvalidArgument, "{op:?} {key:?}");
+        }
+        let fine = "d/".repeat(MAX_DEPTH) + "o";
+        assert!(check(
+            Operation::PutObject,
+            Some(fine.as_bytes()),
+            FolderWrite::Parents
+        )
+        .is_ok());
+        assert!(check(Operation::PutObject, Some(b"x/"), FolderWrite::Create).is_ok());
     }
 
     #[test]

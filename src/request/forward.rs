@@ -169,7 +169,11 @@ impl Gateway {
         }
         match self.send(s, x, &mut call, &auth.payload).await {
             Ok(up) => self.respond(s, x, &call, up).await,
-            Err(stop) => self.stop(s, x, stop).await,
+            Err(stop) => {
+                // (A change of versioning may have reached the backend all the same.)
+                self.forget_versioning(&call);
+                self.stop(s, x, stop).await
+            }
         }
     }
 
@@ -239,6 +243,12 @@ impl Gateway {
             route: &source_route,
         };
         params.effects.current_source = self.bucket_versioning(at).await == Some(false);
+        if params.effects.current_source {
+            // A copy onto itself that changes retention changes the current version then.
+            if let Some(change) = params.effects.change.as_mut() {
+                change.version = None;
+            }
+        }
         params
     }
 

@@ -74,6 +74,7 @@ impl Gateway {
                 return Err(folders::get_of_folder());
             }
             params.effects.folder = folders::effect(op, s.req_header(), key.as_deref());
+            folders::check(op, key.as_deref(), params.effects.folder)?;
         }
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =

@@ -52,9 +52,8 @@ pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
         }
         let Some(current) = entry.as_mut() else {
             // (Whitespace between entries is left out; the document is re-indented if asked.)
-            if !(matches!(&event, Event::Text(t) if bytes(t).trim_ascii().is_empty())
-                && !run.is_empty())
-            {
+            let blank = matches!(&event, Event::Text(t) if bytes(t).trim_ascii().is_empty());
+            if !blank || run.is_empty() {
                 if depth <= 1 && matches!(event, Event::End(_)) {
                     flush(&mut writer, &mut run, truncated)?;
                 }
