@@ -819,6 +819,12 @@ impl S3 for StoreS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
+        // A bucket that is not there is the request's error, as S3 answers it (404), not
+        // each key's.
+        let bucket = input.bucket.clone();
+        if self.blocking(move |o| o.bucket(&bucket)).await?.is_none() {
+            return Err(s3_error!(NoSuchBucket));
+        }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bypass = input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
