@@ -993,7 +993,7 @@ async fn post_object_forms_on_rgw() {
     run_python_client(
         "boto3_post_object.py",
         vec![gw.endpoint.clone(), ak, sk, bucket, dropbox.clone()],
-        7,
+        8,
     )
     .await;
     assert_eq!(object_bytes(&s3, &dropbox, "dropped").await, b"anonymous");

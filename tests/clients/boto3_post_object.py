@@ -117,6 +117,14 @@ def anonymous_forms():
     hcp_error(post(f"{endpoint}/{bucket}", {"key": "nope"}, b"x"), 403, "AccessDenied")
 
 
+def status_200_when_asked():
+    p = s3.generate_presigned_post(bucket, "ok200", Fields={"success_action_status": "200"},
+                                   Conditions=[{"success_action_status": "200"}])
+    r = post(p["url"], p["fields"], b"200 data")
+    assert r.status == 200, (r.status, r.data)
+    assert body_of("ok200") == b"200 data"
+
+
 def encryption_question():
     # HCP's x-amz-server-side-encryption, asked with a form field: any value, answered
     # None where the data is not kept encrypted; no field, no answer.
@@ -132,6 +140,7 @@ def encryption_question():
     assert "x-amz-server-side-encryption" not in r.headers, r.headers
 
 
-run_checks([("sigv4_upload", sigv4_upload), ("encryption_question", encryption_question), ("sigv2_upload_with_201", sigv2_upload_with_201),
+run_checks([("sigv4_upload", sigv4_upload), ("encryption_question", encryption_question),
+            ("status_200_when_asked", status_200_when_asked), ("sigv2_upload_with_201", sigv2_upload_with_201),
             ("policy_conditions", policy_conditions), ("signatures_and_keys", signatures_and_keys),
             ("not_a_form", not_a_form), ("anonymous_forms", anonymous_forms)])

@@ -445,13 +445,19 @@ fn check_metadata_and_acls(
                 .with_message("A canned ACL and individual grant headers cannot be combined."));
         }
         if !CANNED_ACLS.contains(&acl) {
-            return Err(if matches!(op, PutObject | CreateMultipartUpload) {
-                // HCP's quirk: 501 on object writes, 400 elsewhere.
-                HcpError::new(HcpCode::NotImplemented)
-                    .with_message("The canned ACL is not supported.")
-            } else {
-                invalid("The canned ACL is not valid.")
-            });
+            return Err(
+                if matches!(
+                    op,
+                    PutObject | CreateMultipartUpload | CopyObject | CreateBucket
+                ) {
+                    // HCP's quirk: 501 where a bucket or object is created (the manual's status
+                    // tables of PUT bucket, PUT object, copy and initiate), 400 on an ACL change.
+                    HcpError::new(HcpCode::NotImplemented)
+                        .with_message("The canned ACL is not supported.")
+                } else {
+                    invalid("The canned ACL is not valid.")
+                },
+            );
         }
     }
     // 34: the copy range's syntax (its start against the source's size needs the backend).

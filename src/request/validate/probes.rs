@@ -361,8 +361,17 @@ pub(in crate::request) async fn check_overwrite(
     // If-None-Match then stays the client's (412), and a client's If-Match cannot travel with
     // the gateway's If-None-Match (no backend takes both), so then the gateway asks first.
     let client_if_match = req.headers.contains_key(http::header::IF_MATCH);
-    let ask_backend =
-        refuse && backend.conditional_writes && !client_create_only && !client_if_match;
+    // A copy source's own conditions fail with 412 too, which the backend's answer could not
+    // tell from the gateway's If-None-Match: then the gateway asks first as well.
+    let client_source_conditions = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
+    let ask_backend = refuse
+        && backend.conditional_writes
+        && !client_create_only
+        && !client_if_match
+        && !client_source_conditions;
     let exists = !ask_backend && probe.object_head(at, None).await.is_some();
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
