@@ -560,3 +560,26 @@ async fn folders_on_the_embedded_store() {
 async fn folders_on_rgw() {
     folders_as_hcp_keeps_them(Backend::Rgw).await;
 }
+
+/// The scenarios above through real clients (boto3, the aws cli, s3cmd):
+/// `tests/clients/hcp_semantics.py`.
+async fn hcp_semantics_through_real_clients(backend: Backend) {
+    let settings = "folders = true\n# no overwrite = setting: HCP's default";
+    let Some(gw) = start_with_tenant(backend, settings, "").await else {
+        return;
+    };
+    let bucket = new_bucket(&gw.client(), "clients").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let args = vec![gw.endpoint.clone(), ak, sk, bucket];
+    run_python_client("hcp_semantics.py", args, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_on_the_embedded_store() {
+    hcp_semantics_through_real_clients(Backend::Store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_on_rgw() {
+    hcp_semantics_through_real_clients(Backend::Rgw).await;
+}

@@ -25,6 +25,15 @@ enum Moment {
     DuringBody,
 }
 
+/// A request that asked for `100 Continue` and whose body was not read (or is empty, for which
+/// the gateway never sends the 100): the error answers it without the 100, and the connection closes (saying so). Clients handle a final answer in
+/// place of the 100 badly on a connection they reuse — botocore parses the next answer on it
+/// with this one's status (a PUT refused with 409 made the next PUT on the connection read
+/// "409" although it was stored).
+fn expect_left_waiting(s: &mut ServerSession) -> bool {
+    is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
+}
+
 impl Gateway {
     /// Phase 8: the backend's answer header is in; HCP's answer goes out. Errors and control
     /// answers are small documents, read whole and settled so that the status can follow the
@@ -382,6 +391,9 @@ impl Gateway {
         if !self.write_error(s, x, err).await {
             return Flow::Abort;
         }
+        if expect_left_waiting(s) {
+            return Flow::Close;
+        }
         if s.is_body_empty() || s.is_body_done() {
             return Flow::KeepAlive;
         }
@@ -429,8 +441,12 @@ impl Gateway {
         x.status = err.status;
         x.note_error(&err);
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
-        let resp: ResponseHeader =
+        let mut resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
+        if expect_left_waiting(s) {
+            resp.insert_header(http::header::CONNECTION, "close")
+                .expect("static");
+        }
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return false;
         }
