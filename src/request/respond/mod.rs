@@ -31,7 +31,9 @@ enum Moment {
 /// with this one's status (a PUT refused with 409 made the next PUT on the connection read
 /// "409" although it was stored).
 fn expect_left_waiting(s: &mut ServerSession) -> bool {
-    is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
+    // (A request whose head could not be parsed has no headers to ask.)
+    let parsed = !s.request_summary().starts_with("- ");
+    parsed && is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
 }
 
 impl Gateway {
