@@ -367,6 +367,22 @@ async fn the_rows_every_operation_has() {
     }
 }
 
+/// The form upload's 500 and 503 rows: a form whose object the backend refuses so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_upload_answers_the_backends_failure() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    for (directive, status, code) in [
+        ("error|InternalError|500", "500", "InternalError"),
+        ("error|SlowDown|503", "503", "ServiceUnavailable"),
+    ] {
+        server.respond_to("PUT", directive);
+        let args = [&gw.endpoint, &ak, &sk, "forms", status, code];
+        let args = args.iter().map(|a| a.to_string()).collect();
+        run_python_client("post_form_status.py", args, 1).await;
+    }
+}
+
 /// What a row of the manual is answered by.
 #[derive(serde::Deserialize)]
 struct Row {
@@ -861,6 +877,10 @@ async fn the_rows_particular_to_an_operation() {
             assert_hcp_error_body(&r.text(), &code);
         }
     }
+    // Creating a folder without Content-Length: 400 (the folder table's row).
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let r = signed_chunked_put(&addr, &format!("/{bucket}/nolength/")).await;
+    r.assert_hcp_error(400, "InvalidArgument");
     // A refusal of a request left waiting for 100 Continue closes its connection, saying so.
     let expect = [("expect", "100-continue")];
     let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/k"), &expect, b"").await;
@@ -870,4 +890,24 @@ async fn the_rows_particular_to_an_operation() {
     let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(listed.key_count(), keys_before, "{:?}", listed.contents());
     assert_eq!(object_bytes(&s3, &bucket, "k").await, b"source");
+}
+
+/// A signed PUT of `target` whose body comes chunked, without Content-Length.
+async fn signed_chunked_put(addr: &str, target: &str) -> raw::RawResponse {
+    let (ak, sk) = keys(USER, PASSWORD);
+    let v4 = raw::V4 {
+        access_key: &ak,
+        secret_key: &sk,
+        host: addr,
+        when: std::time::SystemTime::now(),
+        payload_hash: hcp_s3_gateway::sig::v4::UNSIGNED_PAYLOAD,
+        date_header: None,
+    };
+    let headers = v4.sign(
+        "PUT",
+        target.as_bytes(),
+        &[("transfer-encoding", "chunked")],
+    );
+    let body = vec![b"0\r\n\r\n".to_vec()];
+    raw::send(addr, "PUT", target.as_bytes(), &headers, body).await
 }

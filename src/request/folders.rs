@@ -99,6 +99,22 @@ pub fn check(op: Operation, key: Option<&[u8]>, effect: FolderWrite) -> Result<(
     Ok(())
 }
 
+/// A folder PUT names its length (`Content-Length: 0`, the body being ignored): without it,
+/// HCP's "Creating a folder" table answers 400.
+pub fn check_length(
+    op: Operation,
+    req: &RequestHeader,
+    key: Option<&[u8]>,
+) -> Result<(), HcpError> {
+    if effect(op, req, key) == FolderWrite::Create
+        && !req.headers.contains_key(http::header::CONTENT_LENGTH)
+    {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("A folder is created with a Content-Length header (0)."));
+    }
+    Ok(())
+}
+
 /// The answer to a GET of a folder.
 pub fn get_of_folder() -> HcpError {
     HcpError::new(HcpCode::NoSuchKey).with_message("The specified item is a folder.")

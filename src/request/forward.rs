@@ -66,18 +66,21 @@ pub(super) struct Call<'a> {
 }
 
 /// What the checks before sending established, for reading the backend's answer.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Guards {
     /// The upload was seen to exist before a part copy was sent (its absence now is 409).
     pub(super) upload_confirmed: bool,
     /// The write carries the gateway's own `If-None-Match: *` (a 412 means the name exists).
     pub(super) overwrite_guarded: bool,
+    /// A multi-object delete's objects kept back (under retention or on hold), reported in
+    /// its answer as not deleted (`retain::deletes`).
+    pub(super) kept: Vec<String>,
 }
 
 impl Guards {
     /// Puts what the guards ask of the backend on a (newly signed) backend request: the
     /// gateway's own `If-None-Match: *` (not signed, so it survives re-signing only this way).
-    pub(super) fn apply(self, req: &mut RequestHeader) {
+    pub(super) fn apply(&self, req: &mut RequestHeader) {
         if self.overwrite_guarded {
             req.insert_header(http::header::IF_NONE_MATCH, "*")
                 .expect("static");
@@ -108,6 +111,9 @@ pub(super) enum Stop {
     Unreachable(String),
     /// The client went away or broke its body: no answer at all.
     Abort(String),
+    /// Answered by the gateway itself, with this 200 document: a multi-object delete whose
+    /// objects were all kept back (`retain::deletes`).
+    Settled(Bytes),
 }
 
 impl Gateway {
@@ -277,6 +283,15 @@ impl Gateway {
             Stop::Abort(cause) => {
                 x.cause = Some(cause);
                 Flow::Abort
+            }
+            Stop::Settled(doc) => {
+                let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
+                resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
+                    .expect("static");
+                resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
+                    .expect("digits");
+                x.status = 200;
+                self.answer_own(s, x, resp, doc).await
             }
         }
     }
@@ -505,7 +520,7 @@ impl Gateway {
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
-        call: &Call<'_>,
+        call: &mut Call<'_>,
         body: &mut Body,
         req: &mut RequestHeader,
     ) -> Result<Option<Bytes>, Stop> {
@@ -539,6 +554,14 @@ impl Gateway {
         } else {
             whole
         };
+        if call.op == Operation::DeleteObjects && doc.is_empty() {
+            let result = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult \
+                 xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}</DeleteResult>",
+                crate::request::retain::deletes::kept_errors(&call.guards.kept)
+            );
+            return Err(Stop::Settled(Bytes::from(result)));
+        }
         // Sent with its own length and digest, whatever framing the client used.
         let (op, params) = (call.op, call.params);
         *req = self.resign_with_body(s, (op, params), call.target, call.route, &doc);
@@ -549,7 +572,7 @@ impl Gateway {
     /// A control document by HCP's rules; `Some` is the document to send instead.
     async fn check_document(
         &self,
-        call: &Call<'_>,
+        call: &mut Call<'_>,
         doc: &[u8],
     ) -> Result<Option<Vec<u8>>, HcpError> {
         match call.op {
@@ -559,7 +582,13 @@ impl Gateway {
                     return Err(authorize::denied()
                         .with_message("Deleting object versions needs the purge permission."));
                 }
-                Ok(None)
+                let judged = self.judge_deletes(call, doc).await?;
+                call.guards.kept = judged.kept;
+                if !judged.any_left {
+                    // (Nothing left to ask the backend: answered in `read_whole_body`.)
+                    return Ok(Some(Vec::new()));
+                }
+                Ok(judged.document)
             }
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
                 let now = crate::hcp::retention::now();

@@ -63,6 +63,11 @@ impl Gateway {
             return Err(authorize::denied()
                 .with_message("Deleting an object version needs the purge permission."));
         }
+        if tenant.folders {
+            // HCP's folder table: a folder PUT without Content-Length is 400 (rule 12's 411
+            // is every other PUT's).
+            folders::check_length(op, s.req_header(), target.key().as_deref())?;
+        }
         self.validate(s, &auth, op, &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
         let now = crate::hcp::retention::now();

@@ -165,7 +165,20 @@ impl Gateway {
         } else {
             body
         };
-        rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)
+        let doc =
+            rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)?;
+        if call.op != Operation::DeleteObjects || call.guards.kept.is_empty() {
+            return Ok(doc);
+        }
+        // The objects kept back (under retention or on hold) are reported as not deleted.
+        let text = String::from_utf8_lossy(&doc);
+        let errors = crate::request::retain::deletes::kept_errors(&call.guards.kept);
+        let end = text.rfind("</DeleteResult>").ok_or_else(unparsable)?;
+        Ok(Bytes::from(format!(
+            "{}{errors}{}",
+            &text[..end],
+            &text[end..]
+        )))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::request::validate::probes::At;
 use crate::request::*;
 use forward::Call;
 
+pub(in crate::request) mod deletes;
 mod holds;
 
 /// A change asked for, validated: the value (classes already expanded) and the hold.
