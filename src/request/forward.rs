@@ -308,7 +308,9 @@ impl Gateway {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
         let mut req = self.sign(s, call, &body);
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
-        if body.forwarded && is_expect_continue(s) {
+        // An empty body's 100 too: a client that asked for it and got the final answer
+        // instead may misread the next answer on the connection (botocore keeps its status).
+        if is_expect_continue(s) && (body.forwarded || s.is_body_empty()) {
             s.write_continue_response()
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
@@ -359,6 +361,11 @@ impl Gateway {
         let body = self.body_of(s, op, payload).map_err(Stop::Early)?;
         if let Some(verifier) = body.verifier.filter(|_| body.forwarded) {
             self.read_verified(s, x, verifier).await?;
+        } else if is_expect_continue(s) {
+            // (As in `send`: the 100 even for an empty body.)
+            s.write_continue_response()
+                .await
+                .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
         Ok(())
     }
@@ -804,7 +811,9 @@ impl Gateway {
         use base64::Engine as _;
         use md5::Digest as _;
         let req = s.req_header_mut();
-        if req.headers.contains_key("content-md5") {
+        // (A multi-object delete needs a digest at every S3 server: its Content-MD5 is always
+        // the new document's, whatever checksum the client sent of its own.)
+        if req.headers.contains_key("content-md5") || op == Operation::DeleteObjects {
             let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
             req.insert_header("content-md5", md5).expect("base64");
         }

@@ -73,6 +73,13 @@ def no_overwrite():
     out = s3cmd.s3cmd("put", local_file(b"fourth"), f"s3://{bucket}/kept", expect_ok=False)
     assert out.returncode != 0 and "409" in out.stderr, out.stderr
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"first"
+    # An empty object stored (no body, yet botocore asks for 100 Continue), then a refused
+    # body on the same connection: the refusal is reported, not the 200 before it.
+    s3.put_object(Bucket=bucket, Key="empty-object", Body=b"")
+    refused = lambda: s3.put_object(Bucket=bucket, Key="bad-digest", Body=b"x",
+                                    ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg==")
+    assert error_of(refused)[0] == 400, "a refused body reported as stored"
+    assert "bad-digest" not in keys("bad")
 
 
 def versioning():

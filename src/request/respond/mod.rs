@@ -446,6 +446,8 @@ impl Gateway {
         let mut resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
         if expect_left_waiting(s) {
+            // (pingora writes the Connection header from the session's keep-alive.)
+            s.set_keepalive(None);
             resp.insert_header(http::header::CONNECTION, "close")
                 .expect("static");
         }

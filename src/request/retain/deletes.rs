@@ -9,57 +9,109 @@ use super::*;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
-/// One `<Object>` of a `<Delete>` document.
+/// One `<Object>` of a `<Delete>` document: its key, version and conditions, as read.
 struct Entry {
-    key: String,
-    version: Option<String>,
+    /// `Key`, `VersionId`, `ETag`, `LastModifiedTime`, `Size` — each at most once.
+    fields: Vec<(&'static str, String)>,
 }
 
-/// The objects of a (validated) `<Delete>` document and its `Quiet`.
+impl Entry {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+const OBJECT_FIELDS: [&str; 5] = ["Key", "VersionId", "ETag", "LastModifiedTime", "Size"];
+
+/// The objects of a `<Delete>` document and its `Quiet`, read strictly: what is judged is what
+/// is sent again ([`document`]), so nothing may be read two ways — an unknown element, a field
+/// given twice, text outside a field or a carriage return (which XML parsers turn into a line
+/// feed) makes it unreadable. Text, CDATA and references all count.
 fn parse(doc: &[u8]) -> Option<(Vec<Entry>, bool)> {
     let mut reader = Reader::from_reader(doc);
     let mut path: Vec<Vec<u8>> = Vec::new();
-    let (mut entries, mut quiet) = (Vec::new(), false);
+    let (mut entries, mut quiet): (Vec<Entry>, Option<bool>) = (Vec::new(), None);
+    let mut text = String::new();
     loop {
-        match reader.read_event().ok()? {
+        let event = reader.read_event().ok()?;
+        let depth = path.len();
+        match &event {
             Event::Start(e) => {
-                if path.len() == 1 && e.name().as_ref() == b"Object" {
-                    entries.push(Entry {
-                        key: String::new(),
-                        version: None,
-                    });
+                let name = e.name().as_ref().to_vec();
+                let fits = match depth {
+                    0 => name == b"Delete",
+                    1 => name == b"Object" || name == b"Quiet",
+                    2 => path[1] == b"Object" && OBJECT_FIELDS.iter().any(|f| f.as_bytes() == name),
+                    _ => false,
+                };
+                if !fits {
+                    return None;
                 }
-                path.push(e.name().as_ref().to_vec());
+                if depth == 1 && name == b"Object" {
+                    entries.push(Entry { fields: Vec::new() });
+                }
+                text.clear();
+                path.push(name);
             }
+            Event::Empty(_) => return None,
             Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(t) => {
-                let text = t.decode().ok()?.into_owned();
-                let text = quick_xml::escape::unescape(&text).ok()?.into_owned();
-                match (path.len(), path.last().map(Vec::as_slice)) {
-                    (3, Some(b"Key")) => entries.last_mut()?.key.push_str(&text),
-                    (3, Some(b"VersionId")) => entries.last_mut()?.version = Some(text),
-                    (2, Some(b"Quiet")) => quiet = text.trim().eq_ignore_ascii_case("true"),
+                let name = path.pop()?;
+                match (depth, name.as_slice()) {
+                    (3, field) => {
+                        let field = OBJECT_FIELDS.into_iter().find(|f| f.as_bytes() == field)?;
+                        let entry = entries.last_mut()?;
+                        if entry.get(field).is_some() || text.contains('\r') {
+                            return None;
+                        }
+                        entry.fields.push((field, std::mem::take(&mut text)));
+                    }
+                    (2, b"Quiet") => {
+                        if quiet.is_some() {
+                            return None;
+                        }
+                        quiet = Some(text.trim().eq_ignore_ascii_case("true"));
+                        text.clear();
+                    }
+                    (2, b"Object") if entries.last()?.get("Key").is_none() => return None,
                     _ => {}
                 }
             }
-            Event::GeneralRef(r) => {
-                let name = String::from_utf8_lossy(&r).into_owned();
-                let text = quick_xml::escape::unescape(&format!("&{name};"))
-                    .ok()?
-                    .into_owned();
-                if path.len() == 3 && path.last().map(Vec::as_slice) == Some(b"Key") {
-                    entries.last_mut()?.key.push_str(&text);
+            Event::Text(t) => {
+                let decoded = t.decode().ok()?;
+                let inside_field = depth == 3 || (depth == 2 && path[1] == b"Quiet");
+                if inside_field {
+                    text.push_str(&decoded);
+                } else if !decoded.trim().is_empty() {
+                    return None;
                 }
             }
-            Event::Eof => return Some((entries, quiet)),
-            _ => {}
+            Event::CData(c) => {
+                if !(depth == 3 || (depth == 2 && path[1] == b"Quiet")) {
+                    return None;
+                }
+                text.push_str(std::str::from_utf8(c).ok()?);
+            }
+            Event::GeneralRef(r) => {
+                if !(depth == 3 || (depth == 2 && path[1] == b"Quiet")) {
+                    return None;
+                }
+                let name = std::str::from_utf8(r).ok()?;
+                text.push_str(&quick_xml::escape::unescape(&format!("&{name};")).ok()?);
+            }
+            Event::Eof => {
+                return (path.is_empty() && !entries.is_empty())
+                    .then_some((entries, quiet.unwrap_or(false)));
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            _ => return None,
         }
     }
 }
 
-/// The `<Delete>` document of `entries`, built anew.
+/// The `<Delete>` document of `entries`, built anew from what [`parse`] read.
 fn document(entries: &[&Entry], quiet: bool) -> Vec<u8> {
     let mut w = Writer::new(Vec::new());
     let element = |w: &mut Writer<Vec<u8>>, name: &str, text: &str| {
@@ -73,9 +125,8 @@ fn document(entries: &[&Entry], quiet: bool) -> Vec<u8> {
     }
     for e in entries {
         let _ = w.write_event(Event::Start(BytesStart::new("Object")));
-        element(&mut w, "Key", &e.key);
-        if let Some(v) = &e.version {
-            element(&mut w, "VersionId", v);
+        for (name, value) in &e.fields {
+            element(&mut w, name, value);
         }
         let _ = w.write_event(Event::End(BytesEnd::new("Object")));
     }
@@ -130,20 +181,22 @@ impl Gateway {
             return Ok(untouched());
         }
         let Some((entries, quiet)) = parse(doc) else {
-            return Ok(untouched());
+            return Err(HcpError::new(HcpCode::MalformedXML).with_message(
+                "The Delete document names its objects only with Object, Key, VersionId, \
+                 ETag, LastModifiedTime, Size and Quiet, each once.",
+            ));
         };
         let mut kept = Vec::new();
         let mut left = Vec::new();
         for entry in &entries {
-            if entry.version.is_none() && self.retained(call, &entry.key).await? {
-                kept.push(entry.key.clone());
+            let key = entry.get("Key").unwrap_or_default();
+            if entry.get("VersionId").is_none() && self.retained(call, key).await? {
+                kept.push(key.to_string());
             } else {
                 left.push(entry);
             }
         }
-        if kept.is_empty() {
-            return Ok(untouched());
-        }
+        // (Sent as read and judged, never the client's own bytes.)
         Ok(Judged {
             document: Some(document(&left, quiet)),
             any_left: !left.is_empty(),
@@ -182,20 +235,40 @@ mod tests {
     #[test]
     fn documents_are_read_and_built_again() {
         let doc = b"<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object>\
-            <Object><Key>c</Key><VersionId>v1</VersionId></Object></Delete>";
+            <Object><Key>c<![CDATA[d]]></Key><VersionId>v1</VersionId></Object></Delete>";
         let (entries, quiet) = parse(doc).unwrap();
         assert!(quiet);
-        assert_eq!(entries[0].key, "a&b");
-        assert_eq!(entries[1].version.as_deref(), Some("v1"));
+        assert_eq!(entries[0].get("Key"), Some("a&b"));
+        assert_eq!(entries[1].get("Key"), Some("cd"));
+        assert_eq!(entries[1].get("VersionId"), Some("v1"));
         let rebuilt = document(&[&entries[1]], quiet);
         assert_eq!(
             String::from_utf8(rebuilt).unwrap(),
-            "<Delete><Quiet>true</Quiet><Object><Key>c</Key><VersionId>v1</VersionId></Object></Delete>"
+            "<Delete><Quiet>true</Quiet><Object><Key>cd</Key><VersionId>v1</VersionId></Object></Delete>"
         );
         let errors = kept_errors(&["x<y".into()]);
         assert!(
             errors.contains("<Key>x&lt;y</Key><Code>OperationAborted</Code>"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn documents_that_could_be_read_two_ways_are_not_read() {
+        for doc in [
+            &b"<Delete><X><Key>a</Key></X><Object><Key>locked</Key></Object></Delete>"[..],
+            b"<Delete><Object><Key>locked</Key></Object><X><Key>z</Key></X></Delete>",
+            b"<Delete><Object><Key>locked</Key><Key>z</Key></Object></Delete>",
+            b"<Delete><Object><Key>a\r\nb</Key></Object></Delete>",
+            b"<Delete><Object><Key>a&#13;b</Key></Object></Delete>",
+            b"<Delete><Object><Key>a</Key><Other>1</Other></Object></Delete>",
+            b"<Delete><Object><VersionId>v</VersionId></Object></Delete>",
+            b"<Delete><Object>text<Key>a</Key></Object></Delete>",
+            b"<Delete><Object><Key><b>a</b></Key></Object></Delete>",
+            b"<Delete><Quiet>true</Quiet><Quiet>false</Quiet><Object><Key>a</Key></Object></Delete>",
+            b"<Delete></Delete>",
+        ] {
+            assert!(parse(doc).is_none(), "{}", String::from_utf8_lossy(doc));
+        }
     }
 }
