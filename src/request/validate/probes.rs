@@ -156,7 +156,7 @@ impl Gateway {
         if cached.is_some() {
             return cached;
         }
-        let asked = self.versioned_buckets.generation();
+        let asked = self.versioned_buckets.generation(&name);
         let params = Params::default().with("versioning", "");
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
@@ -173,14 +173,19 @@ impl Gateway {
 
 /// What the backend said of buckets' versioning, for 5 s. A change of versioning through this
 /// gateway forgets its bucket when it is sent and again when it is answered, and an answer read
-/// while any such change was under way is used once but not kept: a read that began before a
-/// suspension and ended after it can no longer stand for 5 s as "enabled" — which would let
-/// the no-overwrite rule pass writes that replace the only copy of an object.
+/// while such a change of its bucket was under way is used once but not kept: a read that
+/// began before a suspension and ended after it can no longer stand for 5 s as "enabled" —
+/// which would let the no-overwrite rule pass writes that replace the only copy of an object.
+/// The changes are counted per bucket (in 64 shards), so one tenant changing its buckets'
+/// versioning does not keep other tenants' reads from being cached.
 pub(in crate::request) struct VersioningCache {
     answers: moka::sync::Cache<String, bool>,
-    /// Counts the forgettings; an answer is kept only if none happened while it was read.
-    changes: std::sync::atomic::AtomicU64,
+    /// Counts the forgettings of the buckets in each shard; an answer is kept only if none of
+    /// its shard happened while it was read.
+    changes: [std::sync::atomic::AtomicU64; SHARDS],
 }
+
+const SHARDS: usize = 64;
 
 impl Default for VersioningCache {
     fn default() -> Self {
@@ -189,7 +194,7 @@ impl Default for VersioningCache {
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
-            changes: std::sync::atomic::AtomicU64::new(0),
+            changes: std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0)),
         }
     }
 }
@@ -199,25 +204,33 @@ impl VersioningCache {
         self.answers.get(bucket)
     }
 
-    fn generation(&self) -> u64 {
-        self.changes.load(std::sync::atomic::Ordering::SeqCst)
+    fn counter(&self, bucket: &str) -> &std::sync::atomic::AtomicU64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::hash::DefaultHasher::new();
+        bucket.hash(&mut h);
+        &self.changes[(h.finish() % SHARDS as u64) as usize]
     }
 
-    /// Keeps an answer read since `asked` (a [`Self::generation`]) unless something was
-    /// forgotten meanwhile.
+    fn generation(&self, bucket: &str) -> u64 {
+        self.counter(bucket)
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps an answer read since `asked` (a [`Self::generation`] of the bucket) unless the
+    /// bucket (or one of its shard) was forgotten meanwhile.
     fn keep(&self, bucket: String, enabled: bool, asked: u64) {
-        if self.generation() == asked {
-            self.answers.insert(bucket, enabled);
-            // (A forgetting between the check and the insert removes it again below.)
-            if self.generation() != asked {
-                self.answers.invalidate_all();
+        if self.generation(&bucket) == asked {
+            self.answers.insert(bucket.clone(), enabled);
+            // (A forgetting between the check and the insert removes it again here.)
+            if self.generation(&bucket) != asked {
+                self.answers.invalidate(&bucket);
             }
         }
     }
 
     /// Forgets the bucket's versioning: its versioning may be changing (or the bucket going).
     pub(in crate::request) fn forget(&self, bucket: &str) {
-        self.changes
+        self.counter(bucket)
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.answers.invalidate(bucket);
     }
@@ -645,19 +658,28 @@ mod tests {
     fn a_versioning_answer_read_across_a_change_is_not_kept() {
         let cache = VersioningCache::default();
         // Read, nothing changed meanwhile: kept.
-        let asked = cache.generation();
+        let asked = cache.generation("b");
         cache.keep("b".into(), true, asked);
         assert_eq!(cache.get("b"), Some(true));
         // A suspension is sent while a read is under way: the read's "enabled" is not kept,
         // and what was kept before is gone.
-        let asked = cache.generation();
+        let asked = cache.generation("b");
         cache.forget("b");
         cache.keep("b".into(), true, asked);
         assert_eq!(cache.get("b"), None);
         // A read begun after the change is kept again.
-        let asked = cache.generation();
+        let asked = cache.generation("b");
         cache.keep("b".into(), false, asked);
         assert_eq!(cache.get("b"), Some(false));
+        // Another bucket's changes (outside its shard) leave this bucket's reads kept.
+        let other = (0..1000)
+            .map(|i| format!("other-{i}"))
+            .find(|o| !std::ptr::eq(cache.counter(o), cache.counter("c")))
+            .unwrap();
+        let asked = cache.generation("c");
+        cache.forget(&other);
+        cache.keep("c".into(), true, asked);
+        assert_eq!(cache.get("c"), Some(true));
     }
 
     #[derive(Default)]
