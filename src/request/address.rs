@@ -30,6 +30,17 @@ impl Target {
     pub fn key_lossy(&self) -> Option<String> {
         self.key().map(|k| String::from_utf8_lossy(&k).into_owned())
     }
+
+    /// The same bucket's object `key` (decoded bytes, encoded once here): the gateway's own
+    /// requests for other keys than the client's (folder markers, objects of a delete list).
+    pub fn with_key(&self, key: &[u8]) -> Target {
+        let mut raw_key = String::with_capacity(key.len() * 3);
+        crate::sig::v4::uri_encode(key, true, &mut raw_key);
+        Target {
+            raw_key: Some(raw_key.into_bytes()),
+            ..self.clone()
+        }
+    }
 }
 
 /// Resolves a request's tenant, bucket and key from its `Host` and raw path.

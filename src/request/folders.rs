@@ -31,7 +31,7 @@ pub enum FolderWrite {
 /// The ETag HCP gives every folder (they have no content): an empty body's MD5.
 pub const FOLDER_ETAG: &str = "\"d41d8cd98f00b204e9800998ecf8427e\"";
 
-/// The folder effect of `op` on `key` in a tenant that keeps folders.
+/// The folder effect of `op` on `key` (`None` where the tenant keeps no folders).
 pub fn effect(op: Operation, req: &RequestHeader, key: Option<&[u8]>) -> FolderWrite {
     let Some(key) = key else {
         return FolderWrite::None;
@@ -101,14 +101,8 @@ pub fn check(op: Operation, key: Option<&[u8]>, effect: FolderWrite) -> Result<(
 
 /// A folder PUT names its length (`Content-Length: 0`, the body being ignored): without it,
 /// HCP's "Creating a folder" table answers 400.
-pub fn check_length(
-    op: Operation,
-    req: &RequestHeader,
-    key: Option<&[u8]>,
-) -> Result<(), HcpError> {
-    if effect(op, req, key) == FolderWrite::Create
-        && !req.headers.contains_key(http::header::CONTENT_LENGTH)
-    {
+pub fn check_length(effect: FolderWrite, req: &RequestHeader) -> Result<(), HcpError> {
+    if effect == FolderWrite::Create && !req.headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("A folder is created with a Content-Length header (0)."));
     }
@@ -215,12 +209,7 @@ impl Gateway {
     /// Writes the marker of `folder` unless it exists: 200 when it exists now, else the
     /// backend's answer (`None`: unreachable).
     async fn marker_status(&self, at: At<'_>, folder: &[u8]) -> Option<u16> {
-        let mut raw_key = String::with_capacity(folder.len() * 3);
-        sigv4::uri_encode(folder, true, &mut raw_key);
-        let marker = Target {
-            raw_key: Some(raw_key.into_bytes()),
-            ..at.target.clone()
-        };
+        let marker = at.target.with_key(folder);
         let at_marker = At {
             target: &marker,
             route: at.route,
@@ -270,12 +259,7 @@ impl Gateway {
             route: call.route,
         };
         let exists = |candidate: Vec<u8>| async move {
-            let mut raw_key = String::new();
-            sigv4::uri_encode(&candidate, true, &mut raw_key);
-            let t = Target {
-                raw_key: Some(raw_key.into_bytes()),
-                ..call.target.clone()
-            };
+            let t = call.target.with_key(&candidate);
             let head = self.backend_call(Operation::HeadObject, Params::default(), &t, call.route);
             head.await.map(|(h, _)| h.status.as_u16())
         };

@@ -63,24 +63,22 @@ impl Gateway {
             return Err(authorize::denied()
                 .with_message("Deleting an object version needs the purge permission."));
         }
-        if tenant.folders {
-            // HCP's folder table: a folder PUT without Content-Length is 400 (rule 12's 411
-            // is every other PUT's).
-            folders::check_length(op, s.req_header(), target.key().as_deref())?;
-        }
+        // HCP's folders, where the tenant keeps them: what the request does with one.
+        let key = target.key().filter(|_| tenant.folders);
+        let folder = folders::effect(op, s.req_header(), key.as_deref());
+        // (A folder PUT without Content-Length is the folder table's 400, before rule 12's
+        // 411 for every other PUT.)
+        folders::check_length(folder, s.req_header())?;
         self.validate(s, &auth, op, &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
         let now = crate::hcp::retention::now();
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
         params.effects.answer_encryption = rewrite::asks_encryption(op, s.req_header());
-        if tenant.folders {
-            let key = target.key();
-            if op == Operation::GetObject && key.as_ref().is_some_and(|k| k.ends_with(b"/")) {
-                return Err(folders::get_of_folder());
-            }
-            params.effects.folder = folders::effect(op, s.req_header(), key.as_deref());
-            folders::check(op, key.as_deref(), params.effects.folder)?;
+        if op == Operation::GetObject && key.as_ref().is_some_and(|k| k.ends_with(b"/")) {
+            return Err(folders::get_of_folder());
         }
+        folders::check(op, key.as_deref(), folder)?;
+        params.effects.folder = folder;
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =
             self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;

@@ -208,12 +208,7 @@ impl Gateway {
 impl Gateway {
     /// Whether the object is under retention or on hold, as a single DELETE of it would find.
     async fn retained(&self, call: &Call<'_>, key: &str) -> Result<bool, HcpError> {
-        let mut raw_key = String::new();
-        sigv4::uri_encode(key.as_bytes(), true, &mut raw_key);
-        let object = Target {
-            raw_key: Some(raw_key.into_bytes()),
-            ..call.target.clone()
-        };
+        let object = call.target.with_key(key.as_bytes());
         let at = At {
             target: &object,
             route: call.route,
