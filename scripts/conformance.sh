@@ -68,6 +68,8 @@ name = "conformance"
 backend = "rgw"
 # The s3-tests exercise S3's overwrite; HCP's no-overwrite default is tested in tests/.
 overwrite = "allow"
+# HCP's owners: a bucket is its creator's (issue "HCP users own their buckets and objects").
+records_bucket = "gw.records"
 
 [[backends]]
 name = "rgw"
@@ -89,7 +91,13 @@ engine = "store"
 data_dir = "$work/store-data"
 TOML
 
-s3tests_conf() { # port main-key main-secret alt-key alt-secret
+# The owner id and name a gateway gives a user configured by access key (src/request/owners.rs:
+# a UUID from the SHA-256 of "hcp-s3-gateway user id\n" and the key; the key as name).
+gateway_user_id() {
+  python3 -c 'import hashlib, sys; h = hashlib.sha256(b"hcp-s3-gateway user id\n" + sys.argv[1].encode()).hexdigest()[:32]; print("-".join([h[:8], h[8:12], h[12:16], h[16:20], h[20:]]))' "$1"
+}
+
+s3tests_conf() { # port main-key main-secret alt-key alt-secret [main-id main-name alt-id alt-name]
   cat <<CONF
 [DEFAULT]
 host = 127.0.0.1
@@ -106,8 +114,8 @@ bucket prefix = s3t-{random}-
 [s3 main]
 access_key = $2
 secret_key = $3
-display_name = Main User
-user_id = main
+display_name = ${7:-Main User}
+user_id = ${6:-main}
 email = main@example.com
 storage_classes = STANDARD
 lc_debug_interval = 10
@@ -115,14 +123,15 @@ lc_debug_interval = 10
 [s3 alt]
 access_key = $4
 secret_key = $5
-display_name = Alt User
-user_id = alt
+display_name = ${9:-Alt User}
+user_id = ${8:-alt}
 email = alt@example.com
 CONF
 }
 s3tests_conf "$rgw_port" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY" "$RGW_ALT_ACCESS_KEY" "$RGW_ALT_SECRET_KEY" > "$work/direct.conf"
-s3tests_conf "$gw_port" "$gw_main_key" "$gw_main_secret" "$gw_alt_key" "$gw_alt_secret" > "$work/gateway.conf"
-s3tests_conf "$store_port" "$gw_main_key" "$gw_main_secret" "$gw_alt_key" "$gw_alt_secret" > "$work/store.conf"
+gw_users=("$(gateway_user_id "$gw_main_key")" "$gw_main_key" "$(gateway_user_id "$gw_alt_key")" "$gw_alt_key")
+s3tests_conf "$gw_port" "$gw_main_key" "$gw_main_secret" "$gw_alt_key" "$gw_alt_secret" "${gw_users[@]}" > "$work/gateway.conf"
+s3tests_conf "$store_port" "$gw_main_key" "$gw_main_secret" "$gw_alt_key" "$gw_alt_secret" "${gw_users[@]}" > "$work/store.conf"
 
 cargo build --quiet
 target/debug/hcp-s3-gateway --config "$work/gateway.toml" > "$out/gateway-server.log" 2>&1 &

@@ -256,6 +256,13 @@ pub struct TenantEntry {
     /// `x-hcp-labelretentionhold` is refused.
     #[serde(default)]
     pub labeled_holds_bucket: Option<String>,
+    /// Where the gateway keeps what HCP keeps and the backend cannot — bucket owners (and,
+    /// where the tenant keeps retention, labeled holds unless `labeled_holds_bucket` names
+    /// another): a bucket of the tenant's backend that the gateway alone uses. With it, a
+    /// bucket belongs to the user who created it, as in HCP; without it, all users of the
+    /// tenant share its buckets.
+    #[serde(default)]
+    pub records_bucket: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

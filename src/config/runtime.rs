@@ -58,6 +58,9 @@ pub struct Tenant {
     /// HCP's folders (`request::folders`).
     pub folders: bool,
     pub retention: TenantRetention,
+    /// The backend bucket where the gateway keeps bucket owners (`records_bucket`): with it,
+    /// HCP's bucket ownership holds.
+    pub records_bucket: Option<String>,
 }
 
 #[cfg(test)]
@@ -72,6 +75,7 @@ impl Tenant {
             overwrite: Overwrite::Allow,
             folders: false,
             retention: TenantRetention::default(),
+            records_bucket: None,
         }
     }
 }

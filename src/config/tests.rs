@@ -292,41 +292,55 @@ fn enterprise_retention_needs_governance() {
     assert!(Config::parse(&text("compliance"), Path::new(".")).is_ok());
 }
 
+/// Tenant `t` (prefix `t-`, `retention`, `setting` = `bucket`) and `u` (prefix `other_prefix`)
+/// on one S3 backend, and `o` (compliance, `setting` = `obs_bucket`) on OBS.
+fn gateway_bucket_text(
+    setting: &str,
+    (retention, bucket, other_prefix): (&str, &str, &str),
+    obs_bucket: &str,
+) -> String {
+    format!(
+        r#"
+        [[tenants]]
+        name = "t"
+        backend = "s3"
+        bucket_prefix = "t-"
+        retention = "{retention}"
+        {setting} = "{bucket}"
+        [[tenants]]
+        name = "u"
+        backend = "s3"
+        bucket_prefix = "{other_prefix}"
+        [[tenants]]
+        name = "o"
+        backend = "obs"
+        retention = "compliance"
+        {setting} = "{obs_bucket}"
+        [[backends]]
+        name = "s3"
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "s"
+        [[backends]]
+        name = "obs"
+        kind = "obs"
+        endpoint = "https://obs.example.com"
+        access_key = "a"
+        secret_key = "s"
+        "#
+    )
+}
+
 /// A labeled-holds bucket: only where retention is kept, a bucket name, no legal holds on OBS,
 /// and out of every other tenant's reach on the same storage — all reported at once.
 #[test]
 fn labeled_holds_bucket_rules() {
     let text = |retention: &str, bucket: &str, other_prefix: &str| {
-        format!(
-            r#"
-            [[tenants]]
-            name = "t"
-            backend = "s3"
-            bucket_prefix = "t-"
-            retention = "{retention}"
-            labeled_holds_bucket = "{bucket}"
-            [[tenants]]
-            name = "u"
-            backend = "s3"
-            bucket_prefix = "{other_prefix}"
-            [[tenants]]
-            name = "o"
-            backend = "obs"
-            retention = "compliance"
-            labeled_holds_bucket = "o-labels"
-            [[backends]]
-            name = "s3"
-            kind = "s3"
-            endpoint = "http://127.0.0.1:9000"
-            access_key = "a"
-            secret_key = "s"
-            [[backends]]
-            name = "obs"
-            kind = "obs"
-            endpoint = "https://obs.example.com"
-            access_key = "a"
-            secret_key = "s"
-            "#
+        gateway_bucket_text(
+            "labeled_holds_bucket",
+            (retention, bucket, other_prefix),
+            "o-labels",
         )
     };
     let errors = Config::parse(&text("off", "u-Labels", "u-"), Path::new(".")).unwrap_err();
@@ -351,4 +365,42 @@ fn labeled_holds_bucket_rules() {
     let errors = Config::parse(&text("enterprise", "gw-labels", "u-"), Path::new(".")).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("tenants.o"), "{errors:?}");
+}
+
+/// A records bucket: a bucket name out of every tenant's bucket names (its own included) and
+/// of the backend's API paths; it keeps labeled holds too where the tenant keeps retention and
+/// names no bucket of their own (not on OBS, which keeps no legal holds).
+#[test]
+fn records_bucket_rules() {
+    let text = |retention: &str, bucket: &str, other_prefix: &str| {
+        gateway_bucket_text(
+            "records_bucket",
+            (retention, bucket, other_prefix),
+            "o.records",
+        )
+    };
+    let errors = Config::parse(&text("off", "u-Records", "u-"), Path::new(".")).unwrap_err();
+    for expected in [
+        "tenants.t: records_bucket \"u-Records\" is not a bucket name",
+        "tenants.t: records_bucket \"u-Records\" is within tenants.u's bucket_prefix",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected}: {errors:?}"
+        );
+    }
+    let errors = Config::parse(&text("off", "t-records", "u-"), Path::new(".")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("within the tenant's own bucket_prefix"),
+        "{errors:?}"
+    );
+    let cfg = Config::parse(&text("enterprise", "gw.records", "u-"), Path::new(".")).unwrap();
+    let (t, o) = (&cfg.tenants["t"], &cfg.tenants["o"]);
+    assert_eq!(t.records_bucket.as_deref(), Some("gw.records"));
+    assert_eq!(t.retention.labels_bucket.as_deref(), Some("gw.records"));
+    assert_eq!(o.records_bucket.as_deref(), Some("o.records"));
+    assert_eq!(o.retention.labels_bucket, None);
+    let cfg = Config::parse(&text("off", "gw.records", "u-"), Path::new(".")).unwrap();
+    assert_eq!(cfg.tenants["t"].retention.labels_bucket, None);
 }

@@ -658,7 +658,7 @@ fn build_domains(given: &[String], errors: &mut Vec<String>) -> Vec<String> {
 
 /// A tenant's retention mode and classes; a class is an `A+…` offset or a special value
 /// (what HCP's classes are), anything else an error.
-fn tenant_retention(t: &TenantEntry, errors: &mut Vec<String>) -> TenantRetention {
+fn tenant_retention(t: &TenantEntry, obs: bool, errors: &mut Vec<String>) -> TenantRetention {
     use crate::hcp::retention::{Base, Value};
     let mut classes = crate::hcp::retention::Classes::new();
     for (name, value) in &t.retention_classes {
@@ -678,14 +678,58 @@ fn tenant_retention(t: &TenantEntry, errors: &mut Vec<String>) -> TenantRetentio
             t.name
         ));
     }
-    let labels_bucket = t.labeled_holds_bucket.clone();
-    if let Some(name) = &labels_bucket {
-        if t.retention == RetentionMode::Off {
-            errors.push(format!(
-                "tenants.{}: labeled_holds_bucket needs retention = \"enterprise\" or \"compliance\"",
-                t.name
-            ));
-        }
+    if t.labeled_holds_bucket.is_some() && t.retention == RetentionMode::Off {
+        errors.push(format!(
+            "tenants.{}: labeled_holds_bucket needs retention = \"enterprise\" or \"compliance\"",
+            t.name
+        ));
+    }
+    if obs && t.labeled_holds_bucket.is_some() {
+        errors.push(format!(
+            "tenants.{}: labeled_holds_bucket needs legal holds, which OBS's WORM does not keep",
+            t.name
+        ));
+    }
+    if obs && t.retention == RetentionMode::Enterprise {
+        errors.push(format!(
+            "tenants.{}: retention = \"enterprise\" needs governance retention, which OBS's WORM does not keep: use \"compliance\"",
+            t.name
+        ));
+    }
+    // Labeled holds are kept in the records bucket unless a bucket of their own is named
+    // (where the backend keeps legal holds: OBS's WORM does not).
+    let labels_bucket = t.labeled_holds_bucket.clone().or_else(|| {
+        (t.retention != RetentionMode::Off && !obs)
+            .then(|| t.records_bucket.clone())
+            .flatten()
+    });
+    TenantRetention {
+        mode: t.retention,
+        classes,
+        labels_bucket,
+    }
+}
+
+/// A tenant's own buckets at its backend (`labeled_holds_bucket`, `records_bucket`), by
+/// setting name.
+fn gateway_buckets(t: &TenantEntry) -> impl Iterator<Item = (&'static str, &String)> {
+    [
+        ("labeled_holds_bucket", t.labeled_holds_bucket.as_ref()),
+        ("records_bucket", t.records_bucket.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(setting, name)| name.map(|n| (setting, n)))
+}
+
+/// A tenant's own buckets: bucket names, out of the tenant's own bucket names (a bucket it
+/// made would be adopted, and reached again if the setting went) and not an API path of the
+/// backend's.
+fn check_gateway_buckets(
+    t: &TenantEntry,
+    backends: &HashMap<String, Backend>,
+    errors: &mut Vec<String>,
+) {
+    for (setting, name) in gateway_buckets(t) {
         let valid = (3..=63).contains(&name.len())
             && name
                 .bytes()
@@ -694,39 +738,20 @@ fn tenant_retention(t: &TenantEntry, errors: &mut Vec<String>) -> TenantRetentio
             && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
         if !valid {
             errors.push(format!(
-                "tenants.{}: labeled_holds_bucket {name:?} is not a bucket name (3 to 63 lower-case letters, digits, '-' and '.')",
+                "tenants.{}: {setting} {name:?} is not a bucket name (3 to 63 lower-case letters, digits, '-' and '.')",
                 t.name
             ));
         }
-    }
-    TenantRetention {
-        mode: t.retention,
-        classes,
-        labels_bucket,
-    }
-}
-
-/// A tenant's labeled-holds bucket: out of the tenant's own bucket names (a bucket it made
-/// would be adopted, and reached again if the setting went) and not an API path of the
-/// backend's.
-fn check_labels_bucket(
-    t: &TenantEntry,
-    backends: &HashMap<String, Backend>,
-    errors: &mut Vec<String>,
-) {
-    if let Some(name) = &t.labeled_holds_bucket {
-        // Out of the tenant's own bucket names (a bucket it made would be adopted, and
-        // reached again if the setting went), and not an API path of the backend's.
         if !t.bucket_prefix.is_empty() && name.starts_with(t.bucket_prefix.as_str()) {
             errors.push(format!(
-                "tenants.{}: labeled_holds_bucket {name:?} is within the tenant's own bucket_prefix {:?}",
+                "tenants.{}: {setting} {name:?} is within the tenant's own bucket_prefix {:?}",
                 t.name, t.bucket_prefix
             ));
         }
         let dialect = backends.get(&t.backend).map(|b| b.dialect);
         if dialect.is_some_and(|d| crate::request::route::reserved_path(d, name)) {
             errors.push(format!(
-                "tenants.{}: labeled_holds_bucket {name:?} is a path the backend serves its own API under",
+                "tenants.{}: {setting} {name:?} is a path the backend serves its own API under",
                 t.name
             ));
         }
@@ -783,6 +808,9 @@ fn build_tenants(
             };
             anonymous.push(Grant::new("*", &a.buckets, perms.iter().copied()));
         }
+        let obs = backends
+            .get(&t.backend)
+            .is_some_and(|b| b.kind == BackendKind::Obs);
         let tenant = Tenant {
             name: t.name.to_ascii_lowercase(),
             backend: t.backend.clone(),
@@ -790,24 +818,10 @@ fn build_tenants(
             anonymous,
             overwrite: t.overwrite,
             folders: t.folders,
-            retention: tenant_retention(t, errors),
+            retention: tenant_retention(t, obs, errors),
+            records_bucket: t.records_bucket.clone(),
         };
-        let obs = backends
-            .get(&t.backend)
-            .is_some_and(|b| b.kind == BackendKind::Obs);
-        check_labels_bucket(t, backends, errors);
-        if obs && t.labeled_holds_bucket.is_some() {
-            errors.push(format!(
-                "tenants.{}: labeled_holds_bucket needs legal holds, which OBS's WORM does not keep",
-                t.name
-            ));
-        }
-        if obs && t.retention == RetentionMode::Enterprise {
-            errors.push(format!(
-                "tenants.{}: retention = \"enterprise\" needs governance retention, which OBS's WORM does not keep: use \"compliance\"",
-                t.name
-            ));
-        }
+        check_gateway_buckets(t, backends, errors);
         if tenants.insert(tenant.name.clone(), tenant).is_some() {
             errors.push(format!("tenants: name {:?} is used twice", t.name));
         }
@@ -845,12 +859,24 @@ fn check_prefixes(
                     a.name, b.name, a.backend, b.backend
                 ));
             }
-            // A tenant's labeled holds are the gateway's: no other tenant may reach them.
+            // A tenant's records are the gateway's: no other tenant may reach them.
             for (owner, other) in [(a, b), (b, a)] {
-                if let Some(name) = owner.retention.labels_bucket.as_deref() {
+                let own = [
+                    (
+                        "labeled_holds_bucket",
+                        owner.retention.labels_bucket.as_deref(),
+                    ),
+                    ("records_bucket", owner.records_bucket.as_deref()),
+                ];
+                let mut reported = None;
+                for (setting, name) in own {
+                    let Some(name) = name.filter(|n| reported != Some(*n)) else {
+                        continue;
+                    };
                     if name.starts_with(other.bucket_prefix.as_str()) {
+                        reported = Some(name);
                         errors.push(format!(
-                            "tenants.{}: labeled_holds_bucket {name:?} is within tenants.{}'s bucket_prefix {:?}",
+                            "tenants.{}: {setting} {name:?} is within tenants.{}'s bucket_prefix {:?}",
                             owner.name, other.name, other.bucket_prefix
                         ));
                     }

@@ -62,6 +62,9 @@ pub(super) struct Call<'a> {
     /// Whether the caller may read an object's labeled holds (HCP's privileged and read
     /// permissions on the bucket; asked of GET and HEAD only).
     pub(super) sees_labels: bool,
+    /// The caller as an owner, where the namespace keeps owners (`request::owners`); `None`
+    /// for anonymous callers and elsewhere.
+    pub(super) owner: Option<owners::Owner>,
     pub(super) guards: Guards,
 }
 
@@ -75,6 +78,9 @@ pub(super) struct Guards {
     /// A multi-object delete's objects kept back (under retention or on hold), reported in
     /// its answer as not deleted (`retain::deletes`).
     pub(super) kept: Vec<String>,
+    /// Who answers name as owner (and for `GET /`, which buckets are the caller's), where the
+    /// namespace keeps owners.
+    pub(super) owners: Option<owners::Shown>,
 }
 
 impl Guards {
@@ -152,6 +158,12 @@ impl Gateway {
             client_upload_id: client_upload_id.as_deref(),
             may_purge,
             sees_labels,
+            owner: route.tenant.records_bucket.as_ref().and_then(|_| {
+                match auth.identity.principal() {
+                    authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
+                    authenticate::Principal::Anonymous => None,
+                }
+            }),
             guards: Guards::default(),
         };
         self.forget_versioning(&call);
@@ -492,7 +504,9 @@ impl Gateway {
             target: call.target,
             route: call.route,
         };
-        if call.op == Operation::CreateBucket {
+        if call.route.tenant.records_bucket.is_some() {
+            guards.owners = self.owners_before(call).await?;
+        } else if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }
         crate::request::validate::probes::check_retained(self, call.op, call.params, at).await?;
@@ -604,7 +618,10 @@ impl Gateway {
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 let backend = self.backend_owner(call.target, call.route).await;
-                let shown = route::tenant_owner_id(call.route.tenant);
+                let shown = match &call.guards.owners {
+                    Some(shown) => shown.owner.id.clone(),
+                    None => route::tenant_owner_id(call.route.tenant),
+                };
                 let ids = (shown.as_str(), backend.as_deref());
                 acl::check_policy(doc, &self.users.load(), ids).map(Some)
             }

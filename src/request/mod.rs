@@ -50,8 +50,10 @@ pub mod classify;
 mod exchange;
 mod folders;
 mod forward;
+pub mod owners;
 mod plan;
 pub mod post_object;
+mod records;
 pub mod respond;
 pub mod retain;
 pub mod route;
@@ -74,6 +76,8 @@ pub struct Gateway {
     upload_ids: UploadIds,
     /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
     backend_owners: moka::sync::Cache<String, String>,
+    /// Buckets' owners read from the tenants' records (`request::owners`), briefly.
+    bucket_owners: moka::sync::Cache<String, Option<owners::Owner>>,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
     locked_buckets: moka::sync::Cache<String, ()>,
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
@@ -161,6 +165,10 @@ impl Gateway {
             backend_owners: moka::sync::Cache::builder()
                 .max_capacity(1_000)
                 .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
+            bucket_owners: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(owners::OWNER_TTL)
                 .build(),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             hold_changes: moka::sync::Cache::builder()

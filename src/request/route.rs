@@ -74,10 +74,11 @@ pub fn tenant_owner_id(tenant: &Tenant) -> String {
     crate::sig::v4::sha256_hex(format!("hcp-s3-gateway tenant owner\n{}", tenant.name).as_bytes())
 }
 
-/// Whether a backend bucket is the gateway's own (where the tenant's labeled holds are kept):
-/// no client request names it, no listing shows it.
+/// Whether a backend bucket is the gateway's own (where the tenant's labeled holds or owners
+/// are kept): no client request names it, no listing shows it.
 pub fn is_gateway_bucket(tenant: &Tenant, backend_name: &str) -> bool {
     tenant.retention.labels_bucket.as_deref() == Some(backend_name)
+        || tenant.records_bucket.as_deref() == Some(backend_name)
 }
 
 /// A copy's source is never the gateway's own bucket (`route` refuses it as a target).
@@ -213,6 +214,7 @@ mod tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
+            records_bucket: None,
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime::for_tests();
@@ -237,6 +239,7 @@ mod tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
+            records_bucket: None,
         };
         let target = |len: usize| Target {
             tenant: "t".into(),
@@ -267,6 +270,7 @@ mod tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
+            records_bucket: None,
         };
         let target = |bucket: &str, key: Option<&str>| Target {
             tenant: "t".into(),

@@ -647,6 +647,7 @@ mod obs_tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
+            records_bucket: None,
         };
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_528_268_920);
         for c in &v.case {
@@ -1104,6 +1105,7 @@ mod oracle_tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
+            records_bucket: None,
         };
         // The embedded store, which takes long keys in a header, and a backend that does not.
         let store = BackendRuntime::for_tests();

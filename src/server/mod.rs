@@ -113,14 +113,15 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
     health.probe_all().await;
-    // The tenants' labeled-holds buckets, created if missing before the first request (for
-    // at most 5 s: a backend that cannot be reached now gets it with the first hold recorded).
-    let preparing = gateway.prepare_labeled_holds();
+    // The tenants' records buckets (labeled holds, owners), created if missing before the
+    // first request (for at most 5 s: a backend that cannot be reached now gets its bucket
+    // with the first record written).
+    let preparing = gateway.prepare_records();
     if tokio::time::timeout(std::time::Duration::from_secs(5), preparing)
         .await
         .is_err()
     {
-        tracing::warn!("labeled holds: the buckets could not be checked within 5 s");
+        tracing::warn!("gateway records: the buckets could not be checked within 5 s");
     }
     let admin = Arc::new(Admin {
         metrics,

@@ -137,6 +137,16 @@ impl BackendView {
         }
     }
 
+    /// Creates a bucket at the backend itself, past the gateway (RGW and the store).
+    pub async fn create_bucket(&self, bucket: &str) {
+        match self {
+            BackendView::Local(dir) => std::fs::create_dir_all(dir.join(bucket)).unwrap(),
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+                s3.create_bucket().bucket(bucket).send().await.unwrap();
+            }
+        }
+    }
+
     /// The backend ids of the multipart uploads open in a bucket (none seen in s3s-fs).
     pub async fn uploads(&self, bucket: &str) -> Vec<String> {
         match self {

@@ -124,6 +124,8 @@ impl Gateway {
             client_upload_id: None,
             may_purge: false,
             sees_labels: false,
+            // (Owners are kept for buckets; a form stores an object.)
+            owner: None,
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {

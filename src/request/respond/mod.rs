@@ -86,6 +86,10 @@ impl Gateway {
             }
         }
         if ok {
+            // A new bucket's owner, recorded now that it exists (or a deleted one's removed).
+            if let Err(e) = self.owners_after(call).await {
+                return self.answer(s, x, e).await;
+            }
             self.folders_after(call).await;
         }
         let retention = ok

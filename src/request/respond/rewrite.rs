@@ -509,6 +509,9 @@ pub struct Rewrites<'a> {
     pub upload_id: &'a dyn Fn(&str) -> Option<String>,
     /// `x-hcp-pretty-print: true`.
     pub pretty: bool,
+    /// Where the namespace keeps owners: who is named in place of the backend account, and
+    /// for `GET /` which buckets are the caller's (`request::owners`).
+    pub owners: Option<&'a crate::request::owners::Shown>,
 }
 
 impl Rewrites<'static> {
@@ -517,6 +520,7 @@ impl Rewrites<'static> {
         location: "",
         upload_id: &|_| None,
         pretty: false,
+        owners: None,
     };
 }
 
@@ -528,6 +532,7 @@ struct Texts<'a> {
     upload_id: &'a dyn Fn(&str) -> Option<String>,
     /// The tenant's owner id, hashed once for the whole document.
     owner_id: Option<String>,
+    owners: Option<&'a crate::request::owners::Shown>,
 }
 
 impl Texts<'_> {
@@ -541,7 +546,11 @@ impl Texts<'_> {
         match (grand, parent) {
             // ListBuckets: a bucket that is not the tenant's has no client name and is dropped.
             (Some(b"Bucket"), Some(b"Name")) if op == Operation::ListBuckets => {
-                route.client_bucket(text).map(str::to_string)
+                let owned = self.owners.and_then(|o| o.owned.as_ref());
+                route
+                    .client_bucket(text)
+                    .filter(|_| owned.is_none_or(|owned| owned.contains(text)))
+                    .map(str::to_string)
             }
             (_, Some(b"Bucket")) | (Some(_), Some(b"Name")) if depth == 2 => {
                 route.client_bucket(text).map(str::to_string)
@@ -554,6 +563,14 @@ impl Texts<'_> {
             }
             // The backend account never shows: owners, initiators and canonical-user grantees
             // are the tenant's.
+            (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"ID")) if self.owners.is_some() => {
+                self.owners.map(|o| o.owner.id.clone())
+            }
+            (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName"))
+                if self.owners.is_some() =>
+            {
+                self.owners.map(|o| o.owner.name.clone())
+            }
             (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"ID")) => {
                 let id = self
                     .owner_id
@@ -601,11 +618,7 @@ pub fn rewrite_xml(
     route: &Route<'_>,
     rewrites: &Rewrites<'_>,
 ) -> Option<Bytes> {
-    let Rewrites {
-        location,
-        upload_id,
-        pretty,
-    } = *rewrites;
+    let pretty = rewrites.pretty;
     let mut reader = Reader::from_reader(body);
     let mut writer = if pretty {
         reader.config_mut().trim_text(true);
@@ -620,9 +633,10 @@ pub fn rewrite_xml(
     let mut texts = Texts {
         op,
         route,
-        location,
-        upload_id,
+        location: rewrites.location,
+        upload_id: rewrites.upload_id,
         owner_id: None,
+        owners: rewrites.owners,
     };
     let mut keep_held = true;
     loop {
@@ -779,6 +793,7 @@ mod tests {
             anonymous: Vec::new(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
+            records_bucket: None,
         };
         let backend = BackendRuntime::for_tests();
         f(&Route {
@@ -883,6 +898,36 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("beta") && !s.contains("t1-"), "{s}");
+    }
+
+    #[test]
+    fn list_buckets_keeps_only_the_callers_buckets_where_owners_are_kept() {
+        let body = b"<ListAllMyBucketsResult><Owner><ID>backend-id</ID><DisplayName>Main User</DisplayName></Owner><Buckets>\
+            <Bucket><Name>t1-alpha</Name><CreationDate>d</CreationDate></Bucket>\
+            <Bucket><Name>t1-beta</Name><CreationDate>d</CreationDate></Bucket>\
+            <Bucket><Name>t2-gamma</Name><CreationDate>d</CreationDate></Bucket>\
+            </Buckets></ListAllMyBucketsResult>";
+        let shown = crate::request::owners::Shown {
+            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
+            owned: Some(["t1-beta".to_string(), "t2-gamma".to_string()].into()),
+        };
+        let rewrites = Rewrites {
+            owners: Some(&shown),
+            ..Rewrites::NONE
+        };
+        let out = with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        // Only the caller's, of the tenant's; the caller as owner, never the backend account.
+        assert!(s.contains("<Name>beta</Name>"), "{s}");
+        assert!(!s.contains("alpha") && !s.contains("gamma"), "{s}");
+        assert!(
+            s.contains(&format!(
+                "<ID>{}</ID><DisplayName>lgreen</DisplayName>",
+                shown.owner.id
+            )),
+            "{s}"
+        );
+        assert!(!s.contains("backend-id") && !s.contains("Main User"), "{s}");
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl Gateway {
             location,
             upload_id: &upload_id,
             pretty: x.reply.pretty,
+            owners: call.guards.owners.as_ref(),
         };
         let unparsable =
             || HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer");

@@ -575,7 +575,7 @@ impl Gateway {
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let method = match op {
             Operation::HeadBucket | Operation::HeadObject => http::Method::HEAD,
-            Operation::DeleteObject => http::Method::DELETE,
+            Operation::DeleteObject | Operation::DeleteBucket => http::Method::DELETE,
             _ => http::Method::GET,
         };
         let headers = http::HeaderMap::new();
@@ -770,6 +770,7 @@ mod tests {
             overwrite,
             folders: false,
             retention: Default::default(),
+            records_bucket: None,
         }
     }
 

@@ -1,0 +1,348 @@
+//! HCP's bucket owners (manual, "Bucket owners" and "Listing the buckets you own"; seed 001):
+//! a bucket belongs to the HCP user who created it; `GET /` lists the buckets the caller owns;
+//! creating a bucket that exists is 200 `BucketAlreadyOwnedByYou` for its owner and 409
+//! `BucketAlreadyExists` for anyone else (also where it has no owner); owners in answers are
+//! HCP users, never the backend account.
+//!
+//! Every user of a tenant reaches the backend through the tenant's one account, so the backend
+//! cannot keep owners. Where the tenant names a `records_bucket`, the gateway keeps them there
+//! (`request::records`), so that every replica reads the same owners without a database:
+//!
+//! - `buckets/<backend bucket>`: the bucket's owner (JSON), read when an answer names the owner
+//!   and before a CreateBucket (cached for a few seconds: [`OWNER_TTL`]);
+//! - `owned/<owner id>/<backend bucket>`: the same, listed for the owner's `GET /`, which shows
+//!   only buckets both listed there and at the backend.
+//!
+//! A bucket is recorded after the backend created it; if that fails, the bucket is removed
+//! again and the client told to retry (503), so that no bucket is left without its creator as
+//! owner. A record whose bucket is gone (a DeleteBucket whose cleanup failed) is removed by the
+//! next CreateBucket of that name.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::authenticate::User;
+use crate::request::records::Records;
+use crate::request::validate::probes::{At, Probe};
+use crate::request::*;
+use forward::Call;
+
+/// How long an owner read from the records is trusted (another replica's changes are seen
+/// after at most this long; this replica's at once).
+pub const OWNER_TTL: Duration = Duration::from_secs(10);
+
+/// An HCP user as owners and grantees name it: the user id and the user name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Owner {
+    pub id: String,
+    pub name: String,
+}
+
+impl Owner {
+    /// A gateway user as an owner: its HCP user name (its access key for a user configured by
+    /// key) and a user id in HCP's form (a UUID), derived from its access key so that every
+    /// replica names it alike.
+    pub fn of(user: &User) -> Owner {
+        Owner::named(
+            &user.access_key,
+            user.username.as_deref().unwrap_or(&user.access_key),
+        )
+    }
+
+    /// The owner for `access_key`, shown as `name`.
+    pub fn named(access_key: &str, name: &str) -> Owner {
+        let digest =
+            crate::sig::v4::sha256_hex(format!("hcp-s3-gateway user id\n{access_key}").as_bytes());
+        let h = &digest[..32];
+        Owner {
+            id: format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            ),
+            name: name.to_string(),
+        }
+    }
+
+    /// HCP's name for no owner (manual: "If the item has no owner, the value of the ID
+    /// element is nobody").
+    pub fn nobody() -> Owner {
+        Owner {
+            id: "nobody".into(),
+            name: "nobody".into(),
+        }
+    }
+}
+
+/// Who an answer names in place of the backend account, and for `GET /` which of the backend's
+/// buckets the caller owns.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub owner: Owner,
+    /// `GET /`: the backend names of the caller's buckets.
+    pub owned: Option<HashSet<String>>,
+}
+
+/// A bucket's record.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BucketRecord {
+    bucket: String,
+    owner: Owner,
+}
+
+fn bucket_record(backend_bucket: &str) -> String {
+    format!("buckets/{backend_bucket}")
+}
+
+fn owned_prefix(owner: &Owner) -> String {
+    format!("owned/{}/", owner.id)
+}
+
+/// Where `at`'s tenant keeps owners, if it does.
+fn records<'r>(at: At<'r>) -> Option<Records<'r>> {
+    let bucket = at.route.tenant.records_bucket.clone()?;
+    Some(Records::at(at, bucket))
+}
+
+fn unavailable(cause: String) -> HcpError {
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("The bucket's owner could not be read or recorded; try again.")
+        .with_cause(cause)
+}
+
+impl Gateway {
+    /// The owner of `at`'s bucket (`None`: it has none), from the records (or, unless `fresh`,
+    /// the last few seconds' reading of them).
+    pub(in crate::request) async fn bucket_owner(
+        &self,
+        at: At<'_>,
+        fresh: bool,
+    ) -> Result<Option<Owner>, String> {
+        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let cache_key = crate::request::validate::probes::bucket_key(at);
+        if !fresh {
+            if let Some(known) = self.bucket_owners.get(&cache_key) {
+                return Ok(known);
+            }
+        }
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        let body = self
+            .get_record(&records, bucket_record(backend_bucket))
+            .await?;
+        let owner = match body {
+            None => None,
+            Some(b) => {
+                let record: BucketRecord = serde_json::from_slice(&b)
+                    .map_err(|e| format!("a bucket's owner record does not parse: {e}"))?;
+                Some(record.owner)
+            }
+        };
+        self.bucket_owners.insert(cache_key, owner.clone());
+        Ok(owner)
+    }
+
+    /// Records `owner` as the owner of `at`'s bucket (the index entry first: a bucket record
+    /// is never without it).
+    async fn record_bucket_owner(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
+        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        let record = BucketRecord {
+            bucket: backend_bucket.clone(),
+            owner: owner.clone(),
+        };
+        let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+        let index = format!("{}{backend_bucket}", owned_prefix(owner));
+        self.put_record(&records, index, &body).await?;
+        self.put_record(&records, bucket_record(&backend_bucket), &body)
+            .await?;
+        self.bucket_owners
+            .invalidate(&crate::request::validate::probes::bucket_key(at));
+        Ok(())
+    }
+
+    /// Removes the records of `at`'s bucket (owned by `owner`, if anyone).
+    async fn remove_bucket_owner(&self, at: At<'_>, owner: Option<&Owner>) -> Result<(), String> {
+        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        self.bucket_owners
+            .invalidate(&crate::request::validate::probes::bucket_key(at));
+        self.delete_record(&records, bucket_record(&backend_bucket))
+            .await?;
+        if let Some(owner) = owner {
+            let index = format!("{}{backend_bucket}", owned_prefix(owner));
+            self.delete_record(&records, index).await?;
+        }
+        Ok(())
+    }
+
+    /// The backend names of the buckets `owner` owns, as its index lists them.
+    async fn owned_buckets(&self, at: At<'_>, owner: &Owner) -> Result<HashSet<String>, String> {
+        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let prefix = owned_prefix(owner);
+        let names = self.list_records(&records, &prefix, 100_000).await?;
+        Ok(names
+            .iter()
+            .filter_map(|n| n.strip_prefix(prefix.as_str()))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Before sending, in a namespace that keeps owners: a CreateBucket of an existing bucket
+    /// is answered here (its owner's 200 `BucketAlreadyOwnedByYou`, anyone else's 409); what
+    /// answers will name as owner is read (`GET /`: the caller, and which buckets it owns;
+    /// an ACL of a bucket: its owner).
+    pub(in crate::request) async fn owners_before(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Option<Shown>, HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        match call.op {
+            Operation::CreateBucket => {
+                let caller = call.owner.as_ref().ok_or_else(authorize::denied)?;
+                self.check_create(at, caller).await?;
+                Ok(None)
+            }
+            Operation::ListBuckets => {
+                let caller = call.owner.clone().ok_or_else(authorize::denied)?;
+                let owned = self.owned_buckets(at, &caller).await.map_err(unavailable)?;
+                Ok(Some(Shown {
+                    owner: caller,
+                    owned: Some(owned),
+                }))
+            }
+            Operation::GetBucketAcl | Operation::PutBucketAcl => {
+                let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
+                Ok(Some(Shown {
+                    owner: owner.unwrap_or_else(Owner::nobody),
+                    owned: None,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// HCP's answers to a CreateBucket of a bucket that exists: 200 `BucketAlreadyOwnedByYou`
+    /// (an error document) for its owner, 409 `BucketAlreadyExists` for anyone else and for a
+    /// bucket without an owner. A record whose bucket is gone is removed.
+    async fn check_create(&self, at: At<'_>, caller: &Owner) -> Result<(), HcpError> {
+        let recorded = self.bucket_owner(at, true).await.map_err(unavailable)?;
+        let exists = match self.bucket_status(at).await {
+            Some(200 | 403) => true,
+            Some(404) => false,
+            other => {
+                return Err(unavailable(format!(
+                    "HEAD of the bucket answered {other:?}"
+                )))
+            }
+        };
+        let bucket = at.target.bucket.as_deref().unwrap_or_default();
+        match (exists, recorded) {
+            (true, Some(owner)) if owner.id == caller.id => {
+                Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
+            }
+            (true, _) => Err(HcpError::new(HcpCode::BucketAlreadyExists).with_bucket(bucket)),
+            (false, stale) => {
+                if stale.is_some() {
+                    self.remove_bucket_owner(at, stale.as_ref())
+                        .await
+                        .map_err(unavailable)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// After the backend's success, in a namespace that keeps owners: a new bucket is
+    /// recorded as the caller's (if that fails it is removed again: 503), and checked to be
+    /// the caller's still (two users creating one name at once: the one recorded last owns
+    /// it, the other is answered 409); a deleted bucket's records are removed.
+    pub(in crate::request) async fn owners_after(&self, call: &Call<'_>) -> Result<(), HcpError> {
+        if call.route.tenant.records_bucket.is_none() {
+            return Ok(());
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        match call.op {
+            Operation::CreateBucket => {
+                let caller = call.owner.as_ref().ok_or_else(authorize::denied)?;
+                if let Err(cause) = self.record_bucket_owner(at, caller).await {
+                    let removed = self
+                        .backend_call(
+                            Operation::DeleteBucket,
+                            Params::default(),
+                            call.target,
+                            call.route,
+                        )
+                        .await
+                        .map(|(h, _)| h.status.as_u16());
+                    return Err(unavailable(format!(
+                        "{cause}; the new bucket was removed again (DELETE answered {removed:?})"
+                    )));
+                }
+                match self.bucket_owner(at, true).await {
+                    Ok(Some(owner)) if owner.id == caller.id => Ok(()),
+                    Ok(_) => Err(HcpError::new(HcpCode::BucketAlreadyExists)
+                        .with_bucket(call.target.bucket.as_deref().unwrap_or_default())),
+                    Err(cause) => Err(unavailable(cause)),
+                }
+            }
+            Operation::DeleteBucket => {
+                let owner = self.bucket_owner(at, true).await;
+                let removed = match owner {
+                    Ok(owner) => self.remove_bucket_owner(at, owner.as_ref()).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = removed {
+                    // The bucket is gone: its records are stale, and removed by the next
+                    // CreateBucket of the name (its index entry is never listed again).
+                    tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {e}");
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_hcp_users_named_alike_everywhere() {
+        let a = Owner::named("bGdyZWVu", "lgreen");
+        let again = Owner::named("bGdyZWVu", "lgreen");
+        assert_eq!(a, again);
+        // HCP's user ids are UUIDs.
+        let parts: Vec<usize> = a.id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert!(a.id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()));
+        assert_ne!(a.id, Owner::named("cGRncmV5", "pdgrey").id);
+        // (scripts/conformance.sh computes the same for the s3-tests' configuration.)
+        assert_eq!(a.id, "73140d54-c3e1-eaab-f1a8-9c37b5fd21da");
+        assert_eq!(Owner::nobody().id, "nobody");
+    }
+
+    #[test]
+    fn bucket_records_are_read_back() {
+        let record = BucketRecord {
+            bucket: "ta-finance".into(),
+            owner: Owner::named("bGdyZWVu", "lgreen"),
+        };
+        let json = serde_json::to_vec(&record).unwrap();
+        let back: BucketRecord = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.owner, record.owner);
+        assert_eq!(bucket_record("ta-finance"), "buckets/ta-finance");
+        assert!(owned_prefix(&record.owner).starts_with("owned/"));
+        assert!(owned_prefix(&record.owner).ends_with('/'));
+    }
+}

@@ -1,0 +1,211 @@
+//! HCP users own their buckets (issue "HCP users own their buckets and objects"), on the
+//! embedded store and on Ceph RGW, where the tenant names a `records_bucket`: `GET /` lists the
+//! caller's buckets, another user's CreateBucket of an existing name is 409
+//! BucketAlreadyExists, owners in answers are HCP users (never the backend account), and the
+//! records are where the gateway says they are — read with the backend's own client.
+
+mod common;
+
+use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+
+/// A second user with every permission on the tenant: only ownership tells it from `USER`.
+const BOB: &str = "bob";
+
+fn bob_config() -> String {
+    format!(
+        r#"
+[[users]]
+username = "{BOB}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", buckets = "*", allow = ["all"] }}]
+"#
+    )
+}
+
+/// The owner id the gateway gives a user: a UUID derived from its access key.
+fn owner_id_of(user: &str) -> String {
+    hcp_s3_gateway::request::owners::Owner::named(&hcp_access_key(user), user).id
+}
+
+async fn listed(s3: &aws_sdk_s3::Client) -> (Vec<String>, Option<(String, String)>) {
+    let out = s3.list_buckets().send().await.unwrap();
+    let names = out
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .collect();
+    let owner = out.owner().map(|o| {
+        (
+            o.id().unwrap_or_default().to_string(),
+            o.display_name().unwrap_or_default().to_string(),
+        )
+    });
+    (names, owner)
+}
+
+async fn buckets_owned_as_hcp_answers(backend: Backend) {
+    let records = unique_bucket("gw-records");
+    let settings = format!("records_bucket = \"{records}\"");
+    let Some(gw) = start_with_tenant(backend, &settings, &bob_config()).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let alice = gw.client();
+    let bob = gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD));
+    let (alice_id, bob_id) = (owner_id_of(USER), owner_id_of(BOB));
+
+    // Alice creates a bucket: hers, recorded at the backend.
+    let bucket = new_bucket(&alice, "owned").await;
+    let mut kept = view.keys(&records).await;
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            format!("buckets/{bucket}"),
+            format!("owned/{alice_id}/{bucket}")
+        ]
+    );
+
+    // `GET /`: the caller's buckets, the caller as owner; the records bucket is never listed.
+    let (names, owner) = listed(&alice).await;
+    assert!(names.contains(&bucket), "{names:?}");
+    assert!(!names.contains(&records), "{names:?}");
+    assert_eq!(owner, Some((alice_id.clone(), USER.to_string())));
+    let (names, owner) = listed(&bob).await;
+    assert!(!names.contains(&bucket), "{names:?}");
+    assert_eq!(owner, Some((bob_id.clone(), BOB.to_string())));
+
+    // Another user's CreateBucket: 409 BucketAlreadyExists, nothing changed; the owner's own:
+    // HCP's 200 BucketAlreadyOwnedByYou.
+    let before = gw.backend_requests();
+    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &format!("/{bucket}"), &[], b"").await;
+    r.assert_hcp_error(409, "BucketAlreadyExists");
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &format!("/{bucket}"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(200, "BucketAlreadyOwnedByYou");
+    assert_eq!(
+        gw.backend_requests() - before,
+        4,
+        "a record read and a HEAD each, no CreateBucket sent"
+    );
+    assert_eq!(
+        listed(&alice)
+            .await
+            .0
+            .iter()
+            .filter(|n| **n == bucket)
+            .count(),
+        1
+    );
+
+    // The bucket's ACL names its owner, for whoever reads it — never the backend account —
+    // and the owner's document is accepted back as it was read.
+    for reader in [&alice, &bob] {
+        let acl = reader
+            .get_bucket_acl()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        let owner = acl.owner().unwrap();
+        assert_eq!(owner.id(), Some(alice_id.as_str()));
+        assert_eq!(owner.display_name(), Some(USER));
+        for grant in acl.grants() {
+            let grantee = grant.grantee().unwrap();
+            if let Some(id) = grantee.id() {
+                assert_eq!(id, alice_id);
+            }
+        }
+    }
+    let acl = alice.get_bucket_acl().bucket(&bucket).send().await.unwrap();
+    let policy = aws_sdk_s3::types::AccessControlPolicy::builder()
+        .set_owner(acl.owner().cloned())
+        .set_grants(Some(acl.grants().to_vec()))
+        .build();
+    alice
+        .put_bucket_acl()
+        .bucket(&bucket)
+        .access_control_policy(policy)
+        .send()
+        .await
+        .unwrap();
+
+    // The records bucket is out of clients' reach.
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "GET",
+        &format!("/{records}"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(400, "InvalidBucketName");
+
+    // Deleted: its records go; then Bob may create it, and it is his.
+    alice.delete_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(view.keys(&records).await.is_empty());
+    bob.create_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(listed(&bob).await.0.contains(&bucket));
+    assert!(!listed(&alice).await.0.contains(&bucket));
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &format!("/{bucket}"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(409, "BucketAlreadyExists");
+    bob.delete_bucket().bucket(&bucket).send().await.unwrap();
+
+    // A bucket made at the backend, not through the gateway, has no owner: nobody lists it,
+    // nobody creates it, its ACL names HCP's `nobody`.
+    let stray = unique_bucket("stray");
+    view.create_bucket(&stray).await;
+    assert!(!listed(&alice).await.0.contains(&stray));
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &format!("/{stray}"), &[], b"").await;
+    r.assert_hcp_error(409, "BucketAlreadyExists");
+    let acl = alice.get_bucket_acl().bucket(&stray).send().await.unwrap();
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some("nobody"));
+    alice.delete_bucket().bucket(&stray).send().await.unwrap();
+
+    // Anonymous callers own nothing: `GET /` is refused.
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let r = common::raw::send(&addr, "GET", b"/", &[], vec![]).await;
+    r.assert_hcp_error(403, "AccessDenied");
+}
+
+#[tokio::test]
+async fn buckets_owned_on_the_embedded_store() {
+    buckets_owned_as_hcp_answers(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn buckets_owned_on_rgw() {
+    buckets_owned_as_hcp_answers(Backend::Rgw).await;
+}
+
+/// Without a records bucket the tenant's users share its buckets, as before: everyone lists
+/// every bucket, and the tenant stands in for the owner.
+#[tokio::test]
+async fn without_records_users_share_the_tenants_buckets() {
+    let Some(gw) = start_with(Backend::Store, "", &bob_config()).await else {
+        return;
+    };
+    let alice = gw.client();
+    let bob = gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD));
+    let bucket = new_bucket(&alice, "shared").await;
+    assert!(listed(&bob).await.0.contains(&bucket));
+    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &format!("/{bucket}"), &[], b"").await;
+    r.assert_hcp_error(200, "BucketAlreadyOwnedByYou");
+}
