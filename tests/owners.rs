@@ -138,6 +138,24 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
         .await
         .unwrap();
 
+    // Only the owner deletes the bucket or changes its versioning or ACL: another user's
+    // `permissions` (Bob may do anything in the tenant) do not make it his.
+    let before = view.keys(&records).await;
+    let bob_user = (BOB, PASSWORD);
+    let r = as_user(&gw, bob_user, "DELETE", &format!("/{bucket}"), &[], b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let versioning = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let target = format!("/{bucket}?versioning");
+    let r = as_user(&gw, bob_user, "PUT", &target, &[], versioning).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let target = format!("/{bucket}?acl");
+    let public = [("x-amz-acl", "public-read")];
+    let r = as_user(&gw, bob_user, "PUT", &target, &public, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert!(!view.bucket_is_public(&bucket).await);
+    assert_eq!(view.keys(&records).await, before);
+    assert!(alice.head_bucket().bucket(&bucket).send().await.is_ok());
+
     // The records bucket is out of clients' reach.
     let r = as_user(
         &gw,
@@ -166,6 +184,10 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
     )
     .await;
     r.assert_hcp_error(409, "BucketAlreadyExists");
+    // An index entry a failed cleanup left behind lists nothing that is not Alice's.
+    let leftover = format!("owned/{alice_id}/{bucket}");
+    view.put_object(&records, &leftover, b"{}").await;
+    assert!(!listed(&alice).await.0.contains(&bucket));
     bob.delete_bucket().bucket(&bucket).send().await.unwrap();
 
     // A bucket made at the backend, not through the gateway, has no owner: nobody lists it,

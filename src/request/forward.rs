@@ -81,6 +81,8 @@ pub(super) struct Guards {
     /// Who answers name as owner (and for `GET /`, which buckets are the caller's), where the
     /// namespace keeps owners.
     pub(super) owners: Option<owners::Shown>,
+    /// A bucket's owner changing (CreateBucket, DeleteBucket): its turn and the owner before.
+    pub(super) owner_change: Option<std::sync::Arc<owners::OwnerChange>>,
 }
 
 impl Guards {
@@ -505,7 +507,9 @@ impl Gateway {
             route: call.route,
         };
         if call.route.tenant.records_bucket.is_some() {
-            guards.owners = self.owners_before(call).await?;
+            let (shown, change) = self.owners_before(call).await?;
+            guards.owners = shown;
+            guards.owner_change = change.map(std::sync::Arc::new);
         } else if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }

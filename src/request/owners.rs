@@ -32,6 +32,9 @@ use forward::Call;
 /// after at most this long; this replica's at once).
 pub const OWNER_TTL: Duration = Duration::from_secs(10);
 
+/// At most this many of a user's buckets are listed by its `GET /`.
+const MAX_OWNED: usize = 10_000;
+
 /// An HCP user as owners and grantees name it: the user id and the user name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
@@ -85,6 +88,15 @@ pub struct Shown {
     pub owner: Owner,
     /// `GET /`: the backend names of the caller's buckets.
     pub owned: Option<HashSet<String>>,
+}
+
+/// A CreateBucket or DeleteBucket under way in a namespace that keeps owners: its turn (one
+/// change of a bucket's owner at a time in this process, from the check before sending to the
+/// records after the answer) and the owner the bucket had before.
+#[derive(Debug)]
+pub struct OwnerChange {
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+    before: Option<Owner>,
 }
 
 /// A bucket's record.
@@ -145,8 +157,9 @@ impl Gateway {
         Ok(owner)
     }
 
-    /// Records `owner` as the owner of `at`'s bucket (the index entry first: a bucket record
-    /// is never without it).
+    /// Records `owner` as the owner of `at`'s bucket: the bucket's record, then its entry in
+    /// the owner's index (an index entry is never without its record, so an entry left over
+    /// is found, and removed, through the record).
     async fn record_bucket_owner(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
         let records = records(at).ok_or("the namespace keeps no owners")?;
         let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
@@ -156,75 +169,157 @@ impl Gateway {
         };
         let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
         let index = format!("{}{backend_bucket}", owned_prefix(owner));
-        self.put_record(&records, index, &body).await?;
         self.put_record(&records, bucket_record(&backend_bucket), &body)
             .await?;
+        self.put_record(&records, index, &body).await?;
         self.bucket_owners
             .invalidate(&crate::request::validate::probes::bucket_key(at));
         Ok(())
     }
 
-    /// Removes the records of `at`'s bucket (owned by `owner`, if anyone).
+    /// Removes the records of `at`'s bucket (owned by `owner`, if anyone): the index entry
+    /// first, the bucket's record last (so that what is left after a failure is found through
+    /// the record, by the next CreateBucket of the name).
     async fn remove_bucket_owner(&self, at: At<'_>, owner: Option<&Owner>) -> Result<(), String> {
         let records = records(at).ok_or("the namespace keeps no owners")?;
         let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
         self.bucket_owners
             .invalidate(&crate::request::validate::probes::bucket_key(at));
-        self.delete_record(&records, bucket_record(&backend_bucket))
-            .await?;
         if let Some(owner) = owner {
             let index = format!("{}{backend_bucket}", owned_prefix(owner));
             self.delete_record(&records, index).await?;
         }
-        Ok(())
+        self.delete_record(&records, bucket_record(&backend_bucket))
+            .await
     }
 
-    /// The backend names of the buckets `owner` owns, as its index lists them.
+    /// Removes `owner`'s index entry for `at`'s bucket (a creator that lost the bucket to
+    /// another).
+    async fn remove_index_entry(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
+        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        let index = format!("{}{backend_bucket}", owned_prefix(owner));
+        self.delete_record(&records, index).await
+    }
+
+    /// This bucket's turn for a change of owner, in this process.
+    async fn owner_turn(&self, at: At<'_>) -> tokio::sync::OwnedMutexGuard<()> {
+        let name = format!(
+            "owner\n{}",
+            crate::request::validate::probes::bucket_key(at)
+        );
+        let turn = self.hold_changes.get_with(name, Default::default);
+        turn.lock_owned().await
+    }
+
+    /// The backend names of the buckets `owner` owns: those its index lists whose record still
+    /// names it (an index entry a failed cleanup left behind names a bucket that may have
+    /// become someone else's). The records are read 16 at a time, and cached.
     async fn owned_buckets(&self, at: At<'_>, owner: &Owner) -> Result<HashSet<String>, String> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         let records = records(at).ok_or("the namespace keeps no owners")?;
         let prefix = owned_prefix(owner);
-        let names = self.list_records(&records, &prefix, 100_000).await?;
-        Ok(names
+        let names = self.list_records(&records, &prefix, MAX_OWNED).await?;
+        let listed: Vec<String> = names
             .iter()
             .filter_map(|n| n.strip_prefix(prefix.as_str()))
             .map(str::to_string)
-            .collect())
+            .collect();
+        let confirmed = stream::iter(listed)
+            .map(|name| async move {
+                let route = Route {
+                    tenant: at.route.tenant,
+                    backend: at.route.backend,
+                    backend_bucket: Some(name.clone()),
+                    credentials: at.route.credentials.clone(),
+                };
+                let bucket = At {
+                    target: at.target,
+                    route: &route,
+                };
+                let recorded = self.bucket_owner(bucket, false).await?;
+                Ok::<_, String>(recorded.filter(|o| o.id == owner.id).map(|_| name))
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<Option<String>>>()
+            .await?;
+        Ok(confirmed.into_iter().flatten().collect())
     }
 
     /// Before sending, in a namespace that keeps owners: a CreateBucket of an existing bucket
-    /// is answered here (its owner's 200 `BucketAlreadyOwnedByYou`, anyone else's 409); what
-    /// answers will name as owner is read (`GET /`: the caller, and which buckets it owns;
-    /// an ACL of a bucket: its owner).
+    /// is answered here (its owner's 200 `BucketAlreadyOwnedByYou`, anyone else's 409); only a
+    /// bucket's owner deletes it or changes its versioning or ACL (a bucket without owner: whoever
+    /// `permissions` allow, so that it can be cleaned up); what answers will name as owner is
+    /// read (`GET /`: the caller, and which buckets it owns; a bucket's ACL: its owner).
     pub(in crate::request) async fn owners_before(
         &self,
         call: &Call<'_>,
-    ) -> Result<Option<Shown>, HcpError> {
+    ) -> Result<(Option<Shown>, Option<OwnerChange>), HcpError> {
         let at = At {
             target: call.target,
             route: call.route,
         };
+        let others = |owner: &Option<Owner>| {
+            owner
+                .as_ref()
+                .is_some_and(|o| call.owner.as_ref().is_none_or(|c| c.id != o.id))
+        };
+        let not_yours = || authorize::denied().with_message("The bucket is owned by another user.");
         match call.op {
             Operation::CreateBucket => {
                 let caller = call.owner.as_ref().ok_or_else(authorize::denied)?;
+                let turn = self.owner_turn(at).await;
                 self.check_create(at, caller).await?;
-                Ok(None)
+                Ok((
+                    None,
+                    Some(OwnerChange {
+                        _turn: turn,
+                        before: None,
+                    }),
+                ))
+            }
+            Operation::DeleteBucket => {
+                let turn = self.owner_turn(at).await;
+                let before = self.bucket_owner(at, true).await.map_err(unavailable)?;
+                if others(&before) {
+                    return Err(not_yours());
+                }
+                Ok((
+                    None,
+                    Some(OwnerChange {
+                        _turn: turn,
+                        before,
+                    }),
+                ))
+            }
+            Operation::PutBucketVersioning => {
+                let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
+                if others(&owner) {
+                    return Err(not_yours());
+                }
+                Ok((None, None))
             }
             Operation::ListBuckets => {
                 let caller = call.owner.clone().ok_or_else(authorize::denied)?;
                 let owned = self.owned_buckets(at, &caller).await.map_err(unavailable)?;
-                Ok(Some(Shown {
+                let shown = Shown {
                     owner: caller,
                     owned: Some(owned),
-                }))
+                };
+                Ok((Some(shown), None))
             }
             Operation::GetBucketAcl | Operation::PutBucketAcl => {
                 let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
-                Ok(Some(Shown {
+                if call.op == Operation::PutBucketAcl && others(&owner) {
+                    return Err(not_yours());
+                }
+                let shown = Shown {
                     owner: owner.unwrap_or_else(Owner::nobody),
                     owned: None,
-                }))
+                };
+                Ok((Some(shown), None))
             }
-            _ => Ok(None),
+            _ => Ok((None, None)),
         }
     }
 
@@ -260,13 +355,14 @@ impl Gateway {
     }
 
     /// After the backend's success, in a namespace that keeps owners: a new bucket is
-    /// recorded as the caller's (if that fails it is removed again: 503), and checked to be
-    /// the caller's still (two users creating one name at once: the one recorded last owns
-    /// it, the other is answered 409); a deleted bucket's records are removed.
+    /// recorded as the caller's (if that fails, what was recorded and the bucket are removed
+    /// again: 503), and checked to be the caller's still (two replicas creating one name at
+    /// once: the one recorded last owns it, the other is answered 409 and its index entry
+    /// removed); a deleted bucket's records are removed, if they still name the owner it had.
     pub(in crate::request) async fn owners_after(&self, call: &Call<'_>) -> Result<(), HcpError> {
-        if call.route.tenant.records_bucket.is_none() {
+        let Some(change) = call.guards.owner_change.as_ref() else {
             return Ok(());
-        }
+        };
         let at = At {
             target: call.target,
             route: call.route,
@@ -275,6 +371,7 @@ impl Gateway {
             Operation::CreateBucket => {
                 let caller = call.owner.as_ref().ok_or_else(authorize::denied)?;
                 if let Err(cause) = self.record_bucket_owner(at, caller).await {
+                    let cleaned = self.remove_bucket_owner(at, Some(caller)).await;
                     let removed = self
                         .backend_call(
                             Operation::DeleteBucket,
@@ -284,26 +381,36 @@ impl Gateway {
                         )
                         .await
                         .map(|(h, _)| h.status.as_u16());
+                    tracing::error!(bucket = ?call.route.backend_bucket, cleaned = ?cleaned,
+                        delete = ?removed, "a new bucket's owner could not be recorded: {cause}");
                     return Err(unavailable(format!(
                         "{cause}; the new bucket was removed again (DELETE answered {removed:?})"
                     )));
                 }
                 match self.bucket_owner(at, true).await {
                     Ok(Some(owner)) if owner.id == caller.id => Ok(()),
-                    Ok(_) => Err(HcpError::new(HcpCode::BucketAlreadyExists)
-                        .with_bucket(call.target.bucket.as_deref().unwrap_or_default())),
+                    Ok(_) => {
+                        if let Err(e) = self.remove_index_entry(at, caller).await {
+                            tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {e}");
+                        }
+                        Err(HcpError::new(HcpCode::BucketAlreadyExists)
+                            .with_bucket(call.target.bucket.as_deref().unwrap_or_default()))
+                    }
                     Err(cause) => Err(unavailable(cause)),
                 }
             }
             Operation::DeleteBucket => {
-                let owner = self.bucket_owner(at, true).await;
-                let removed = match owner {
-                    Ok(owner) => self.remove_bucket_owner(at, owner.as_ref()).await,
+                let removed = match self.bucket_owner(at, true).await {
+                    Ok(now) if now == change.before => {
+                        self.remove_bucket_owner(at, change.before.as_ref()).await
+                    }
+                    // Recorded anew meanwhile (by another replica): not this bucket's records.
+                    Ok(_) => Ok(()),
                     Err(e) => Err(e),
                 };
                 if let Err(e) = removed {
-                    // The bucket is gone: its records are stale, and removed by the next
-                    // CreateBucket of the name (its index entry is never listed again).
+                    // The bucket is gone: its records are stale; the next CreateBucket of the
+                    // name finds the bucket's record and removes it with its index entry.
                     tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {e}");
                 }
                 Ok(())

@@ -137,6 +137,23 @@ impl BackendView {
         }
     }
 
+    /// Stores an object at the backend itself, past the gateway (RGW and the store).
+    pub async fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
+        match self {
+            BackendView::Local(_) => panic!("not for s3s-fs"),
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+                let body = aws_sdk_s3::primitives::ByteStream::from(body.to_vec());
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Creates a bucket at the backend itself, past the gateway (RGW and the store).
     pub async fn create_bucket(&self, bucket: &str) {
         match self {
