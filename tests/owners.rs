@@ -44,10 +44,25 @@ async fn listed(s3: &aws_sdk_s3::Client) -> (Vec<String>, Option<(String, String
     (names, owner)
 }
 
-async fn buckets_owned_as_hcp_answers(backend: Backend) {
+/// A gateway whose tenant keeps owners in `records` and names its buckets at the backend with
+/// `prefix`, with Bob among its users.
+async fn start_keeping_owners(
+    backend: Backend,
+    prefix: &str,
+    records: &str,
+) -> Option<TestGateway> {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = backend.config_entry(&dir.path().join("data"))?;
+    let line = format!("bucket_prefix = \"{prefix}\"\n");
+    let base =
+        base_config(prefix).replacen(&line, &format!("{line}records_bucket = \"{records}\"\n"), 1);
+    let text = format!("{base}\n{}\n{entry}", bob_config());
+    Some(start_text(&text, dir, backend).await)
+}
+
+async fn buckets_owned_as_hcp_answers(backend: Backend, prefix: &str) {
     let records = unique_bucket("gw-records");
-    let settings = format!("records_bucket = \"{records}\"");
-    let Some(gw) = start_with_tenant(backend, &settings, &bob_config()).await else {
+    let Some(gw) = start_keeping_owners(backend, prefix, &records).await else {
         return;
     };
     let view = common::view::BackendView::of(&gw);
@@ -62,8 +77,8 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
     assert_eq!(
         kept,
         [
-            format!("buckets/{bucket}"),
-            format!("owned/{alice_id}/{bucket}")
+            format!("buckets/{prefix}{bucket}"),
+            format!("owned/{alice_id}/{prefix}{bucket}")
         ]
     );
 
@@ -152,7 +167,7 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
     let public = [("x-amz-acl", "public-read")];
     let r = as_user(&gw, bob_user, "PUT", &target, &public, b"").await;
     r.assert_hcp_error(403, "AccessDenied");
-    assert!(!view.bucket_is_public(&bucket).await);
+    assert!(!view.bucket_is_public(&format!("{prefix}{bucket}")).await);
     assert_eq!(view.keys(&records).await, before);
     assert!(alice.head_bucket().bucket(&bucket).send().await.is_ok());
 
@@ -166,7 +181,12 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
         b"",
     )
     .await;
-    r.assert_hcp_error(400, "InvalidBucketName");
+    if prefix.is_empty() {
+        r.assert_hcp_error(400, "InvalidBucketName");
+    } else {
+        // (The client's name is another backend bucket: the prefix keeps it out of reach.)
+        r.assert_hcp_error(404, "NoSuchBucket");
+    }
 
     // Deleted: its records go; then Bob may create it, and it is his.
     alice.delete_bucket().bucket(&bucket).send().await.unwrap();
@@ -185,7 +205,7 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
     .await;
     r.assert_hcp_error(409, "BucketAlreadyExists");
     // An index entry a failed cleanup left behind lists nothing that is not Alice's.
-    let leftover = format!("owned/{alice_id}/{bucket}");
+    let leftover = format!("owned/{alice_id}/{prefix}{bucket}");
     view.put_object(&records, &leftover, b"{}").await;
     assert!(!listed(&alice).await.0.contains(&bucket));
     bob.delete_bucket().bucket(&bucket).send().await.unwrap();
@@ -193,7 +213,7 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
     // A bucket made at the backend, not through the gateway, has no owner: nobody lists it,
     // nobody creates it, its ACL names HCP's `nobody`.
     let stray = unique_bucket("stray");
-    view.create_bucket(&stray).await;
+    view.create_bucket(&format!("{prefix}{stray}")).await;
     assert!(!listed(&alice).await.0.contains(&stray));
     let r = as_user(&gw, (USER, PASSWORD), "PUT", &format!("/{stray}"), &[], b"").await;
     r.assert_hcp_error(409, "BucketAlreadyExists");
@@ -209,12 +229,13 @@ async fn buckets_owned_as_hcp_answers(backend: Backend) {
 
 #[tokio::test]
 async fn buckets_owned_on_the_embedded_store() {
-    buckets_owned_as_hcp_answers(Backend::Store).await;
+    buckets_owned_as_hcp_answers(Backend::Store, "").await;
 }
 
 #[tokio::test]
 async fn buckets_owned_on_rgw() {
-    buckets_owned_as_hcp_answers(Backend::Rgw).await;
+    // (With a prefix: the records name backend buckets; answers, the client's names.)
+    buckets_owned_as_hcp_answers(Backend::Rgw, "own-").await;
 }
 
 /// Without a records bucket the tenant's users share its buckets, as before: everyone lists
