@@ -238,6 +238,24 @@ async fn buckets_owned_on_rgw() {
     buckets_owned_as_hcp_answers(Backend::Rgw, "own-").await;
 }
 
+/// A records bucket missing when the first `GET /` comes (its backend was down at start, or an
+/// operator removed it while empty) is made then: the list is empty, not a 503.
+#[tokio::test]
+async fn a_missing_records_bucket_is_made_when_first_needed() {
+    let records = unique_bucket("gw-records");
+    let Some(gw) = start_keeping_owners(Backend::Store, "", &records).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    view.delete_bucket(&records).await;
+    let (names, owner) = listed(&gw.client()).await;
+    assert!(names.is_empty(), "{names:?}");
+    assert_eq!(owner.map(|o| o.1).as_deref(), Some(USER));
+    assert!(view.keys(&records).await.is_empty());
+    let bucket = new_bucket(&gw.client(), "after").await;
+    assert_eq!(listed(&gw.client()).await.0, [bucket]);
+}
+
 /// Without a records bucket the tenant's users share its buckets, as before: everyone lists
 /// every bucket, and the tenant stands in for the owner.
 #[tokio::test]

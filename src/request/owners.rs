@@ -219,7 +219,17 @@ impl Gateway {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let records = records(at).ok_or("the namespace keeps no owners")?;
         let prefix = owned_prefix(owner);
-        let names = self.list_records(&records, &prefix, MAX_OWNED).await?;
+        let names = match self.list_records(&records, &prefix, MAX_OWNED).await {
+            Ok(names) => names,
+            // A records bucket that could not be made at start (its backend was down) is made
+            // now: then nothing is recorded yet, and `GET /` lists nothing.
+            Err(e) => {
+                self.ensure_records_bucket(&records)
+                    .await
+                    .map_err(|made| format!("{e}; {made}"))?;
+                self.list_records(&records, &prefix, MAX_OWNED).await?
+            }
+        };
         let listed: Vec<String> = names
             .iter()
             .filter_map(|n| n.strip_prefix(prefix.as_str()))

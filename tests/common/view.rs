@@ -154,6 +154,16 @@ impl BackendView {
         }
     }
 
+    /// Deletes an (empty) bucket at the backend itself, past the gateway (RGW and the store).
+    pub async fn delete_bucket(&self, bucket: &str) {
+        match self {
+            BackendView::Local(dir) => std::fs::remove_dir(dir.join(bucket)).unwrap(),
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+                s3.delete_bucket().bucket(bucket).send().await.unwrap();
+            }
+        }
+    }
+
     /// Creates a bucket at the backend itself, past the gateway (RGW and the store).
     pub async fn create_bucket(&self, bucket: &str) {
         match self {
