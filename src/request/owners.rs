@@ -32,6 +32,34 @@ use forward::Call;
 /// after at most this long; this replica's at once).
 pub const OWNER_TTL: Duration = Duration::from_secs(10);
 
+/// How long a CreateBucket or DeleteBucket waits for the one before it on the same bucket.
+const TURN_WAIT: Duration = Duration::from_secs(10);
+
+/// One change of a bucket's owner at a time, per bucket, in this process: a turn lives while a
+/// request holds it (never evicted while held, as a cache entry could be).
+#[derive(Default)]
+pub struct Turns(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+);
+
+impl Turns {
+    fn of(&self, name: String) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(turn) = turns.get(&name).and_then(std::sync::Weak::upgrade) {
+            return turn;
+        }
+        if turns.len() >= 1024 {
+            turns.retain(|_, t| t.strong_count() > 0);
+        }
+        let turn = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        turns.insert(name, std::sync::Arc::downgrade(&turn));
+        turn
+    }
+}
+
 /// At most this many of a user's buckets are listed by its `GET /`.
 const MAX_OWNED: usize = 10_000;
 
@@ -203,13 +231,13 @@ impl Gateway {
     }
 
     /// This bucket's turn for a change of owner, in this process.
-    async fn owner_turn(&self, at: At<'_>) -> tokio::sync::OwnedMutexGuard<()> {
-        let name = format!(
-            "owner\n{}",
-            crate::request::validate::probes::bucket_key(at)
-        );
-        let turn = self.hold_changes.get_with(name, Default::default);
-        turn.lock_owned().await
+    /// (Waiting longer than [`TURN_WAIT`] is a 503: the request before may be a slow client's.)
+    async fn owner_turn(&self, at: At<'_>) -> Result<tokio::sync::OwnedMutexGuard<()>, HcpError> {
+        let name = crate::request::validate::probes::bucket_key(at);
+        let turn = self.owner_turns.of(name);
+        tokio::time::timeout(TURN_WAIT, turn.lock_owned())
+            .await
+            .map_err(|_| unavailable("another change of the bucket's owner is under way".into()))
     }
 
     /// The backend names of the buckets `owner` owns: those its index lists whose record still
@@ -278,7 +306,7 @@ impl Gateway {
         match call.op {
             Operation::CreateBucket => {
                 let caller = call.owner.as_ref().ok_or_else(authorize::denied)?;
-                let turn = self.owner_turn(at).await;
+                let turn = self.owner_turn(at).await?;
                 self.check_create(at, caller).await?;
                 Ok((
                     None,
@@ -289,7 +317,7 @@ impl Gateway {
                 ))
             }
             Operation::DeleteBucket => {
-                let turn = self.owner_turn(at).await;
+                let turn = self.owner_turn(at).await?;
                 let before = self.bucket_owner(at, true).await.map_err(unavailable)?;
                 if others(&before) {
                     return Err(not_yours());
@@ -302,8 +330,9 @@ impl Gateway {
                     }),
                 ))
             }
-            Operation::PutBucketVersioning => {
-                let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
+            Operation::PutBucketVersioning | Operation::GetBucketVersioning => {
+                let fresh = call.op == Operation::PutBucketVersioning;
+                let owner = self.bucket_owner(at, fresh).await.map_err(unavailable)?;
                 if others(&owner) {
                     return Err(not_yours());
                 }
@@ -320,9 +349,6 @@ impl Gateway {
             }
             Operation::GetBucketAcl | Operation::PutBucketAcl => {
                 let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
-                if call.op == Operation::PutBucketAcl && others(&owner) {
-                    return Err(not_yours());
-                }
                 let shown = Shown {
                     owner: owner.unwrap_or_else(Owner::nobody),
                     owned: None,
@@ -350,6 +376,10 @@ impl Gateway {
         let bucket = at.target.bucket.as_deref().unwrap_or_default();
         match (exists, recorded) {
             (true, Some(owner)) if owner.id == caller.id => {
+                // (Its index entry again, in case recording it failed when it was created.)
+                if let Err(e) = self.record_bucket_owner(at, caller).await {
+                    tracing::warn!(bucket = ?at.route.backend_bucket, "owner records: {e}");
+                }
                 Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
             }
             (true, _) => Err(HcpError::new(HcpCode::BucketAlreadyExists).with_bucket(bucket)),
@@ -406,7 +436,12 @@ impl Gateway {
                         Err(HcpError::new(HcpCode::BucketAlreadyExists)
                             .with_bucket(call.target.bucket.as_deref().unwrap_or_default()))
                     }
-                    Err(cause) => Err(unavailable(cause)),
+                    Err(cause) => {
+                        // Recorded as the caller's: only the check against a concurrent
+                        // creator could not be read.
+                        tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {cause}");
+                        Ok(())
+                    }
                 }
             }
             Operation::DeleteBucket => {
