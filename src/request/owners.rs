@@ -286,7 +286,7 @@ impl Gateway {
 
     /// Before sending, in a namespace that keeps owners: a CreateBucket of an existing bucket
     /// is answered here (its owner's 200 `BucketAlreadyOwnedByYou`, anyone else's 409); only a
-    /// bucket's owner deletes it or changes its versioning or ACL (a bucket without owner: whoever
+    /// bucket's owner deletes it or reads or changes its versioning (a bucket without owner: whoever
     /// `permissions` allow, so that it can be cleaned up); what answers will name as owner is
     /// read (`GET /`: the caller, and which buckets it owns; a bucket's ACL: its owner).
     pub(in crate::request) async fn owners_before(
