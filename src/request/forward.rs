@@ -160,12 +160,12 @@ impl Gateway {
             client_upload_id: client_upload_id.as_deref(),
             may_purge,
             sees_labels,
-            owner: route.tenant.records_bucket.as_ref().and_then(|_| {
-                match auth.identity.principal() {
+            owner: (route.tenant.records_bucket.is_some() && owners::needs_caller(op))
+                .then(|| match auth.identity.principal() {
                     authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
                     authenticate::Principal::Anonymous => None,
-                }
-            }),
+                })
+                .flatten(),
             guards: Guards::default(),
         };
         self.forget_versioning(&call);

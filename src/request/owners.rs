@@ -127,6 +127,18 @@ pub struct OwnerChange {
     before: Option<Owner>,
 }
 
+/// Whether `op` asks who the caller is as an owner (the rest never read it: no hashing for them).
+pub fn needs_caller(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::CreateBucket
+            | Operation::DeleteBucket
+            | Operation::ListBuckets
+            | Operation::GetBucketVersioning
+            | Operation::PutBucketVersioning
+    )
+}
+
 /// A bucket's record.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct BucketRecord {
@@ -140,6 +152,11 @@ fn bucket_record(backend_bucket: &str) -> String {
 
 fn owned_prefix(owner: &Owner) -> String {
     format!("owned/{}/", owner.id)
+}
+
+/// `owner`'s index entry for a backend bucket.
+fn index_entry(owner: &Owner, backend_bucket: &str) -> String {
+    format!("{}{backend_bucket}", owned_prefix(owner))
 }
 
 /// Where `at`'s tenant keeps owners, if it does.
@@ -196,10 +213,10 @@ impl Gateway {
             owner: owner.clone(),
         };
         let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
-        let index = format!("{}{backend_bucket}", owned_prefix(owner));
         self.put_record(&records, bucket_record(&backend_bucket), &body)
             .await?;
-        self.put_record(&records, index, &body).await?;
+        self.put_record(&records, index_entry(owner, &backend_bucket), &body)
+            .await?;
         self.bucket_owners
             .invalidate(&crate::request::validate::probes::bucket_key(at));
         Ok(())
@@ -210,14 +227,13 @@ impl Gateway {
     /// the record, by the next CreateBucket of the name).
     async fn remove_bucket_owner(&self, at: At<'_>, owner: Option<&Owner>) -> Result<(), String> {
         let records = records(at).ok_or("the namespace keeps no owners")?;
-        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
         self.bucket_owners
             .invalidate(&crate::request::validate::probes::bucket_key(at));
         if let Some(owner) = owner {
-            let index = format!("{}{backend_bucket}", owned_prefix(owner));
-            self.delete_record(&records, index).await?;
+            self.remove_index_entry(at, owner).await?;
         }
-        self.delete_record(&records, bucket_record(&backend_bucket))
+        self.delete_record(&records, bucket_record(backend_bucket))
             .await
     }
 
@@ -225,9 +241,9 @@ impl Gateway {
     /// another).
     async fn remove_index_entry(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
         let records = records(at).ok_or("the namespace keeps no owners")?;
-        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
-        let index = format!("{}{backend_bucket}", owned_prefix(owner));
-        self.delete_record(&records, index).await
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        self.delete_record(&records, index_entry(owner, backend_bucket))
+            .await
     }
 
     /// This bucket's turn for a change of owner, in this process.
