@@ -263,6 +263,11 @@ pub struct TenantEntry {
     /// tenant share its buckets.
     #[serde(default)]
     pub records_bucket: Option<String>,
+    /// HCP's anonymous access by ACL: anonymous requests are allowed what a bucket's or an
+    /// object's ACL grants all users (`all_users`), beyond the `anonymous` entries. Needs
+    /// `records_bucket` (where the gateway judges ACLs).
+    #[serde(default)]
+    pub anonymous_acls: bool,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

@@ -61,6 +61,8 @@ pub struct Tenant {
     /// The backend bucket where the gateway keeps bucket owners (`records_bucket`): with it,
     /// HCP's bucket ownership holds.
     pub records_bucket: Option<String>,
+    /// Anonymous requests are allowed what ACLs grant all users (`anonymous_acls`).
+    pub anonymous_acls: bool,
 }
 
 #[cfg(test)]
@@ -76,6 +78,7 @@ impl Tenant {
             folders: false,
             retention: TenantRetention::default(),
             records_bucket: None,
+            anonymous_acls: false,
         }
     }
 }

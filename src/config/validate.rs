@@ -820,7 +820,14 @@ fn build_tenants(
             folders: t.folders,
             retention: tenant_retention(t, obs, errors),
             records_bucket: t.records_bucket.clone(),
+            anonymous_acls: t.anonymous_acls,
         };
+        if t.anonymous_acls && t.records_bucket.is_none() {
+            errors.push(format!(
+                "tenants.{}: anonymous_acls needs records_bucket (where the gateway judges ACLs)",
+                t.name
+            ));
+        }
         check_gateway_buckets(t, backends, errors);
         if tenants.insert(tenant.name.clone(), tenant).is_some() {
             errors.push(format!("tenants: name {:?} is used twice", t.name));

@@ -26,16 +26,88 @@ pub fn authorize(
     if op == Operation::CorsPreflight {
         return Ok(());
     }
-    let grants = match identity.principal() {
+    authorize_with(grants_of(identity, tenant, op)?, tenant, op, req, target)
+}
+
+/// The grants an identity acts with on `tenant`: a user's own (where it may act there at
+/// all), an anonymous caller's the tenant's anonymous grants.
+fn grants_of<'a>(
+    identity: &'a Identity,
+    tenant: &'a Tenant,
+    op: Operation,
+) -> Result<&'a [Grant], HcpError> {
+    match identity.principal() {
         Principal::User(user) => {
             check_tenant(user, identity.scheme(), &tenant.name)?;
-            &user.grants
+            Ok(&user.grants)
         }
         Principal::Anonymous if is_multipart(op) => {
-            return Err(denied().with_message("Multipart uploads require an authenticated user."))
+            Err(denied().with_message("Multipart uploads require an authenticated user."))
         }
-        Principal::Anonymous => &tenant.anonymous,
-    };
+        Principal::Anonymous => Ok(&tenant.anonymous),
+    }
+}
+
+/// Where the permissions do not allow a request, the ones an ACL or the bucket's ownership
+/// would have to grant on the target's bucket for every rule to allow it (`request::acls`
+/// asks the backend before sending); `None` where nothing could: the tenant keeps no records,
+/// an anonymous caller where the tenant does not let ACLs admit anonymous requests, a missing
+/// permission no ACL grants (bucket administration, purge, privileged, Object Lock's), or a
+/// rule refusing for another reason (another tenant, a copy source not readable).
+pub fn missing_for_acl(
+    identity: &Identity,
+    tenant: &Tenant,
+    op: Operation,
+    req: &RequestHeader,
+    target: &Target,
+) -> Option<Vec<Permission>> {
+    let bucket = target.bucket.as_deref()?;
+    let anonymous = matches!(identity.principal(), Principal::Anonymous);
+    if tenant.records_bucket.is_none() || (anonymous && !tenant.anonymous_acls) {
+        return None;
+    }
+    // (A bucket name is never a pattern; one that looked like it is not judged here.)
+    if bucket.contains('*') {
+        return None;
+    }
+    let grants = grants_of(identity, tenant, op).ok()?;
+    let lacks = |p: &Permission| check(grants, &tenant.name, Some(bucket), Some(*p)).is_err();
+    let mut missing: Vec<Permission> = required(op, &req.method)
+        .into_iter()
+        .chain(required_by_headers(op, &req.headers))
+        .filter(lacks)
+        .collect();
+    // A copy within the bucket reads its source by the same grants.
+    let source = req
+        .headers
+        .get("x-amz-copy-source")
+        .and_then(|v| CopySource::parse(v.as_bytes()))
+        .filter(|_| matches!(op, Operation::CopyObject | Operation::UploadPartCopy));
+    if source.is_some_and(|s| s.bucket.eq_ignore_ascii_case(bucket)) && lacks(&Permission::Read) {
+        missing.push(Permission::Read);
+    }
+    missing.dedup();
+    let grantable = missing
+        .iter()
+        .all(|p| crate::request::acls::FULL_CONTROL.contains(p));
+    if missing.is_empty() || !grantable {
+        return None;
+    }
+    let mut with = grants.to_vec();
+    with.push(Grant::new(&tenant.name, bucket, missing.iter().copied()));
+    authorize_with(&with, tenant, op, req, target)
+        .ok()
+        .map(|()| missing)
+}
+
+/// The rules, with `grants` as the caller's.
+fn authorize_with(
+    grants: &[Grant],
+    tenant: &Tenant,
+    op: Operation,
+    req: &RequestHeader,
+    target: &Target,
+) -> Result<(), HcpError> {
     check(
         grants,
         &tenant.name,

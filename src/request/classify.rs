@@ -224,6 +224,10 @@ pub struct Effects {
     /// HCP's folders, in tenants that keep them: a PUT that creates one, or a write whose
     /// folders are created once it is stored (`request::folders`).
     pub folder: crate::request::folders::FolderWrite,
+    /// Where the tenant keeps records: the grants to users the request's ACL headers set, for
+    /// the gateway to record once the backend has done its part (`request::acls`); `None`
+    /// where the request sets no ACL.
+    pub acl_change: Option<crate::request::acls::AclChange>,
 }
 
 impl Params {

@@ -83,6 +83,13 @@ pub(super) struct Guards {
     pub(super) owners: Option<owners::Shown>,
     /// A bucket's owner changing (CreateBucket, DeleteBucket): its turn and the owner before.
     pub(super) owner_change: Option<std::sync::Arc<owners::OwnerChange>>,
+    /// A read an object's ACL allowed: the ETag judged, sent as `If-Match` (unless the
+    /// client sent its own), so that a newer object under the name is not read by that grant.
+    pub(super) if_match: Option<String>,
+    /// An ACL body's grants to users, for the gateway to record (`request::acls`).
+    pub(super) acl_change: Option<acls::AclChange>,
+    /// The recorded grants to users a GET `?acl` shows with the backend's own.
+    pub(super) shown_grants: Vec<acls::UserGrant>,
 }
 
 impl Guards {
@@ -92,6 +99,13 @@ impl Guards {
         if self.overwrite_guarded {
             req.insert_header(http::header::IF_NONE_MATCH, "*")
                 .expect("static");
+        }
+        if let Some(etag) = &self.if_match {
+            if !req.headers.contains_key(http::header::IF_MATCH) {
+                if let Ok(v) = http::HeaderValue::from_str(etag) {
+                    req.insert_header(http::header::IF_MATCH, v).expect("valid");
+                }
+            }
         }
     }
 }
@@ -141,6 +155,7 @@ impl Gateway {
             client_upload_id,
             may_purge,
             sees_labels,
+            acl_needed,
         } = plan;
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.stop(s, x, Stop::Unreachable(cause)).await;
@@ -168,6 +183,19 @@ impl Gateway {
                 .flatten(),
             guards: Guards::default(),
         };
+        if !acl_needed.is_empty() {
+            let caller = match auth.identity.principal() {
+                authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
+                authenticate::Principal::Anonymous => None,
+            };
+            match self.check_acls(&call, caller.as_ref(), &acl_needed).await {
+                Ok(pinned) => call.guards.if_match = pinned,
+                Err(e) => {
+                    self.metrics.auth_failure(e.code);
+                    return self.stop(s, x, Stop::Early(e)).await;
+                }
+            }
+        }
         self.forget_versioning(&call);
         if params.effects.folder == folders::FolderWrite::Create {
             return self.create_folder(s, x, &call, &auth.payload).await;
@@ -501,7 +529,10 @@ impl Gateway {
         call: &Call<'_>,
         req: &mut RequestHeader,
     ) -> Result<Guards, HcpError> {
-        let mut guards = Guards::default();
+        let mut guards = Guards {
+            if_match: call.guards.if_match.clone(),
+            ..Guards::default()
+        };
         let at = crate::request::validate::probes::At {
             target: call.target,
             route: call.route,
@@ -510,6 +541,7 @@ impl Gateway {
             let (shown, change) = self.owners_before(call).await?;
             guards.owners = shown;
             guards.owner_change = change.map(std::sync::Arc::new);
+            guards.shown_grants = self.shown_user_grants(call).await?;
         } else if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }
@@ -627,7 +659,18 @@ impl Gateway {
                     None => route::tenant_owner_id(call.route.tenant),
                 };
                 let ids = (shown.as_str(), backend.as_deref());
-                acl::check_policy(doc, &self.users.load(), ids).map(Some)
+                let users = self.users.load();
+                let keep_users = call.route.tenant.records_bucket.is_some();
+                let who = acl::Grantees {
+                    users: &users,
+                    tenant: &call.route.tenant.name,
+                    keep_users,
+                };
+                let (doc, grants) = acl::check_policy(doc, who, ids)?;
+                if keep_users {
+                    call.guards.acl_change = Some(acls::AclChange { grants });
+                }
+                Ok(Some(doc))
             }
             _ => {
                 let upload_id = call.params.get("uploadId").unwrap_or_default();

@@ -41,6 +41,7 @@ use std::time::{Instant, SystemTime};
 use validate::acl;
 use validate::uploads::{self, UploadIds};
 
+pub mod acls;
 pub mod address;
 pub mod admit;
 pub mod authenticate;
@@ -80,6 +81,8 @@ pub struct Gateway {
     owner_turns: owners::Turns,
     /// Buckets' owners read from the tenants' records (`request::owners`), briefly.
     bucket_owners: moka::sync::Cache<String, Option<owners::Owner>>,
+    /// ACLs read for requests the permissions do not allow (`request::acls`), briefly.
+    acls: moka::sync::Cache<String, Arc<acls::Acl>>,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
     locked_buckets: moka::sync::Cache<String, ()>,
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
@@ -136,6 +139,9 @@ struct Plan<'a> {
     may_purge: bool,
     /// Whether the caller may read labeled holds (a GET or HEAD by a privileged reader).
     sees_labels: bool,
+    /// The permissions the caller's do not hold, for an ACL or the bucket's ownership to
+    /// grant before anything is sent (`request::acls`); empty: the permissions allow it.
+    acl_needed: Vec<authorize::Permission>,
     auth: Authenticated,
     route: Route<'a>,
 }
@@ -172,6 +178,10 @@ impl Gateway {
             bucket_owners: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(owners::OWNER_TTL)
+                .build(),
+            acls: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(acls::ACL_TTL)
                 .build(),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             hold_changes: moka::sync::Cache::builder()

@@ -159,12 +159,6 @@ fn index_entry(owner: &Owner, backend_bucket: &str) -> String {
     format!("{}{backend_bucket}", owned_prefix(owner))
 }
 
-/// Where `at`'s tenant keeps owners, if it does.
-fn records<'r>(at: At<'r>) -> Option<Records<'r>> {
-    let bucket = at.route.tenant.records_bucket.clone()?;
-    Some(Records::at(at, bucket))
-}
-
 fn unavailable(cause: String) -> HcpError {
     HcpError::new(HcpCode::ServiceUnavailable)
         .with_message("The bucket's owner could not be read or recorded; try again.")
@@ -179,7 +173,7 @@ impl Gateway {
         at: At<'_>,
         fresh: bool,
     ) -> Result<Option<Owner>, String> {
-        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
         let cache_key = crate::request::validate::probes::bucket_key(at);
         if !fresh {
             if let Some(known) = self.bucket_owners.get(&cache_key) {
@@ -206,7 +200,7 @@ impl Gateway {
     /// the owner's index (an index entry is never without its record, so an entry left over
     /// is found, and removed, through the record).
     async fn record_bucket_owner(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
-        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
         let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
         let record = BucketRecord {
             bucket: backend_bucket.clone(),
@@ -226,7 +220,7 @@ impl Gateway {
     /// first, the bucket's record last (so that what is left after a failure is found through
     /// the record, by the next CreateBucket of the name).
     async fn remove_bucket_owner(&self, at: At<'_>, owner: Option<&Owner>) -> Result<(), String> {
-        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
         let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
         self.bucket_owners
             .invalidate(&crate::request::validate::probes::bucket_key(at));
@@ -240,7 +234,7 @@ impl Gateway {
     /// Removes `owner`'s index entry for `at`'s bucket (a creator that lost the bucket to
     /// another).
     async fn remove_index_entry(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
-        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
         let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
         self.delete_record(&records, index_entry(owner, backend_bucket))
             .await
@@ -261,7 +255,7 @@ impl Gateway {
     /// become someone else's). The records are read 16 at a time, and cached.
     async fn owned_buckets(&self, at: At<'_>, owner: &Owner) -> Result<HashSet<String>, String> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let records = records(at).ok_or("the namespace keeps no owners")?;
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
         let prefix = owned_prefix(owner);
         let names = match self.list_records(&records, &prefix, MAX_OWNED).await {
             Ok(names) => names,

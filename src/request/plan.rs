@@ -45,10 +45,7 @@ impl Gateway {
             })?;
         x.access_key = auth.identity.access_key().map(str::to_string);
         x.scheme = auth.identity.scheme().name();
-        if let Err(e) = authorize::authorize(&auth.identity, tenant, op, s.req_header(), &target) {
-            self.metrics.auth_failure(HcpCode::AccessDenied);
-            return Err(e);
-        }
+        let acl_needed = self.authorize(&auth, tenant, op, s.req_header(), &target)?;
         let mut params = Params::of(op, &query);
         // Asked only of the deletes that can name versions, and of reads that may see labels.
         let deletes = matches!(op, Operation::DeleteObject | Operation::DeleteObjects);
@@ -69,7 +66,7 @@ impl Gateway {
         // (A folder PUT without Content-Length is the folder table's 400, before rule 12's
         // 411 for every other PUT.)
         folders::check_length(folder, s.req_header())?;
-        self.validate(s, &auth, op, &target, (&query, &params))?;
+        let grants_to_users = self.validate(s, &auth, op, &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
         let now = crate::hcp::retention::now();
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
@@ -79,6 +76,11 @@ impl Gateway {
         }
         folders::check(op, key.as_deref(), folder)?;
         params.effects.folder = folder;
+        if tenant.records_bucket.is_some() && acls::may_grant_to_users(op) {
+            params.effects.acl_change = Some(acls::AclChange {
+                grants: grants_to_users,
+            });
+        }
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =
             self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
@@ -104,7 +106,29 @@ impl Gateway {
             client_upload_id,
             may_purge,
             sees_labels,
+            acl_needed,
         }))
+    }
+
+    /// Phase 3b, authorisation: what the permissions allow is allowed; what they do not, an
+    /// ACL or the bucket's owner may — the permissions returned are asked of the backend
+    /// before sending (`request::acls`); otherwise 403.
+    fn authorize(
+        &self,
+        auth: &Authenticated,
+        tenant: &crate::config::Tenant,
+        op: Operation,
+        req: &pingora::http::RequestHeader,
+        target: &Target,
+    ) -> Result<Vec<Permission>, HcpError> {
+        let Err(e) = authorize::authorize(&auth.identity, tenant, op, req, target) else {
+            return Ok(Vec::new());
+        };
+        let missing = authorize::missing_for_acl(&auth.identity, tenant, op, req, target);
+        if missing.is_none() {
+            self.metrics.auth_failure(HcpCode::AccessDenied);
+        }
+        missing.ok_or(e)
     }
 
     /// Phase 1, addressing (`Host` and path → tenant, bucket, key), and phase 2,
@@ -163,7 +187,8 @@ impl Gateway {
     }
 
     /// Phase 4, validation by HCP's rules that need no backend; ACL grant headers in the
-    /// backend's terms (HCP ignores them on parts and completes).
+    /// backend's terms (HCP ignores them on parts and completes), and the grants to users they
+    /// name where the tenant keeps them.
     fn validate(
         &self,
         s: &mut ServerSession,
@@ -171,7 +196,7 @@ impl Gateway {
         op: Operation,
         target: &Target,
         (query, params): (&Query, &Params),
-    ) -> Result<(), HcpError> {
+    ) -> Result<Vec<acls::UserGrant>, HcpError> {
         validate::check(op, target, query, s.req_header(), &self.cfg.limits)?;
         // Response header overrides change what the answer says about the object: as S3, only
         // for authenticated requests.
@@ -187,9 +212,26 @@ impl Gateway {
             Operation::UploadPart | Operation::UploadPartCopy | Operation::CompleteMultipartUpload
         ) {
             acl::strip_acl_headers(s.req_header_mut());
-            Ok(())
+            Ok(Vec::new())
         } else {
-            acl::translate_grants(s.req_header_mut(), &self.users.load())
+            let tenant = &self.cfg.tenants[&target.tenant];
+            let users = self.users.load();
+            let who = acl::Grantees {
+                users: &users,
+                tenant: &tenant.name,
+                keep_users: tenant.records_bucket.is_some() && acls::may_grant_to_users(op),
+            };
+            let req = s.req_header_mut();
+            let had_grants = acl::has_grant_headers(req);
+            let to_users = acl::translate_grants(req, who)?;
+            // An ACL change whose grants were all to users leaves the backend's ACL private.
+            if had_grants
+                && !acl::has_grant_headers(req)
+                && matches!(op, Operation::PutObjectAcl | Operation::PutBucketAcl)
+            {
+                req.insert_header("x-amz-acl", "private").expect("static");
+            }
+            Ok(to_users)
         }
     }
 

@@ -31,6 +31,12 @@ impl<'r> Records<'r> {
         }
     }
 
+    /// The records `at`'s tenant keeps in its `records_bucket`, if it names one.
+    pub(in crate::request) fn of_tenant(at: At<'r>) -> Option<Records<'r>> {
+        let bucket = at.route.tenant.records_bucket.clone()?;
+        Some(Records::at(at, bucket))
+    }
+
     /// The record `key` (`None`: the bucket itself).
     pub(in crate::request) fn target(&self, key: Option<String>) -> Target {
         Target {

@@ -215,6 +215,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
+            anonymous_acls: false,
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime::for_tests();
@@ -240,6 +241,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
+            anonymous_acls: false,
         };
         let target = |len: usize| Target {
             tenant: "t".into(),
@@ -271,6 +273,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
+            anonymous_acls: false,
         };
         let target = |bucket: &str, key: Option<&str>| Target {
             tenant: "t".into(),

@@ -104,6 +104,10 @@ impl UserStore {
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
+    /// Every user (in no particular order).
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.by_key.values()
+    }
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }

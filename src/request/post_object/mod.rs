@@ -321,7 +321,13 @@ impl Gateway {
         )?;
         // The backend's own limits on the form's key (its length), as for any object route.
         crate::request::route::route(route.tenant, Some(route.backend), &object)?;
-        acl::translate_grants(&mut request, &self.users.load())?;
+        let users = self.users.load();
+        let who = acl::Grantees {
+            users: &users,
+            tenant: &route.tenant.name,
+            keep_users: false,
+        };
+        acl::translate_grants(&mut request, who)?;
         let data = self.read_file(multipart, file).await?;
         if let Some(range) = range {
             range.check(data.len() as u64)?;

@@ -90,6 +90,11 @@ impl Gateway {
             if let Err(e) = self.owners_after(call).await {
                 return self.answer(s, x, e).await;
             }
+            // The grants to users an ACL change set, recorded now that the backend took the
+            // rest (`request::acls`).
+            if let Err(e) = self.acls_after(call, &upstream).await {
+                return self.answer(s, x, e).await;
+            }
             self.folders_after(call).await;
         }
         let retention = ok

@@ -512,6 +512,8 @@ pub struct Rewrites<'a> {
     /// Where the namespace keeps owners: who is named in place of the backend account, and
     /// for `GET /` which buckets are the caller's (`request::owners`).
     pub owners: Option<&'a crate::request::owners::Shown>,
+    /// An ACL's grants to users the gateway keeps, shown after the backend's own grants.
+    pub grants: &'a [crate::request::acls::UserGrant],
 }
 
 impl Rewrites<'static> {
@@ -521,7 +523,49 @@ impl Rewrites<'static> {
         upload_id: &|_| None,
         pretty: false,
         owners: None,
+        grants: &[],
     };
+}
+
+/// The grants to users the gateway keeps, written before the end of an `AccessControlList`.
+fn user_grants_before(
+    writer: &mut Writer<Vec<u8>>,
+    event: &Event<'_>,
+    grants: &[crate::request::acls::UserGrant],
+) -> Option<()> {
+    if matches!(event, Event::End(e) if e.name().as_ref() == b"AccessControlList") {
+        for grant in grants {
+            write_user_grant(writer, grant)?;
+        }
+    }
+    Some(())
+}
+
+/// One grant to a user, as an `AccessControlList` shows it.
+fn write_user_grant(
+    writer: &mut Writer<Vec<u8>>,
+    grant: &crate::request::acls::UserGrant,
+) -> Option<()> {
+    let grantee = BytesStart::new("Grantee").with_attributes([
+        ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
+        ("xsi:type", "CanonicalUser"),
+    ]);
+    let leaf = |w: &mut Writer<Vec<u8>>, name: &str, text: &str| -> Option<()> {
+        w.write_event(Event::Start(BytesStart::new(name))).ok()?;
+        w.write_event(Event::Text(BytesText::new(text))).ok()?;
+        w.write_event(Event::End(BytesEnd::new(name))).ok()
+    };
+    writer
+        .write_event(Event::Start(BytesStart::new("Grant")))
+        .ok()?;
+    writer.write_event(Event::Start(grantee)).ok()?;
+    leaf(writer, "ID", &grant.grantee.id)?;
+    leaf(writer, "DisplayName", &grant.grantee.name)?;
+    writer
+        .write_event(Event::End(BytesEnd::new("Grantee")))
+        .ok()?;
+    leaf(writer, "Permission", &grant.permission)?;
+    writer.write_event(Event::End(BytesEnd::new("Grant"))).ok()
 }
 
 /// The texts [`rewrite_xml`] replaces, by the element holding them and its parent.
@@ -678,6 +722,7 @@ pub fn rewrite_xml(
             _ => {}
         }
         let is_end = matches!(event, Event::End(_));
+        user_grants_before(&mut writer, &event, rewrites.grants)?;
         let closes_bucket = is_end && path.last().map(Vec::as_slice) == Some(b"Bucket");
         if op == Operation::ListBuckets
             && matches!(&event, Event::Start(e) if e.name().as_ref() == b"Bucket")
@@ -794,6 +839,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
+            anonymous_acls: false,
         };
         let backend = BackendRuntime::for_tests();
         f(&Route {

@@ -16,6 +16,7 @@ impl Gateway {
     ) -> Result<Bytes, HcpError> {
         let doc = self.settle(x, call, upstream, body, location)?;
         self.keep_written(call, upstream).await?;
+        self.acls_after(call, upstream).await?;
         self.folders_after(call).await;
         Ok(doc)
     }
@@ -156,6 +157,7 @@ impl Gateway {
             upload_id: &upload_id,
             pretty: x.reply.pretty,
             owners: call.guards.owners.as_ref(),
+            grants: &call.guards.shown_grants,
         };
         let unparsable =
             || HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer");

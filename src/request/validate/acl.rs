@@ -4,14 +4,17 @@
 //! `emailAddress` (an HCP user name, or the literals `all_users` and `authenticated`) and `uri`
 //! (the all-users and authenticated-users groups). The backend understands the groups; grants to
 //! individual HCP users it cannot express, because every gateway user reaches it through the one
-//! backend account.
+//! backend account: where the tenant keeps records they are taken out and returned, for the
+//! gateway to keep (`request::acls`); elsewhere they are refused (501).
 
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
 use crate::config::hcp_access_key;
 use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::acls::UserGrant;
 use crate::request::authenticate::UserStore;
+use crate::request::owners::Owner;
 
 const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-read",
@@ -20,13 +23,18 @@ const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-write-acp",
     "x-amz-grant-full-control",
 ];
-const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
-const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 /// HCP allows at most 100 grants in an ACL.
 const MAX_GRANTS: usize = 100;
 
 fn invalid(message: String) -> HcpError {
     HcpError::new(HcpCode::InvalidArgument).with_message(message)
+}
+
+/// Whether the request carries any grant header.
+pub fn has_grant_headers(req: &RequestHeader) -> bool {
+    GRANT_HEADERS.iter().any(|h| req.headers.contains_key(*h))
 }
 
 /// Splits a grant list at commas outside double quotes.
@@ -50,43 +58,103 @@ fn split_grantees(value: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The group a grantee stands for at the backend, by its header type (`id`, `emailAddress`,
-/// `uri`) and value: HCP's `all_users` and `authenticated` are the S3 groups; a gateway user
-/// cannot be granted to individually (501); anything else is not a grantee (400).
-fn grantee_group(kind: &str, value: &str, users: &UserStore) -> Result<&'static str, HcpError> {
-    match kind {
-        "uri" if value == ALL_USERS => Ok(ALL_USERS),
-        "uri" if value == AUTHENTICATED_USERS => Ok(AUTHENTICATED_USERS),
-        "emailAddress" if value == "all_users" => Ok(ALL_USERS),
-        "emailAddress" if value == "authenticated" => Ok(AUTHENTICATED_USERS),
-        "emailAddress" if users.get(&hcp_access_key(value)).is_some() => Err(HcpError::new(
-            HcpCode::NotImplemented,
-        )
-        .with_message("Grants to individual users cannot be expressed at this storage backend.")),
-        "id" | "emailAddress" | "uri" => {
-            Err(invalid(format!("The grantee {value:?} is not known.")))
-        }
-        other => Err(invalid(format!(
-            "{other:?} is not a grantee type (id, emailAddress or uri)."
-        ))),
+/// Who grants may name: the users, in which tenant, and whether grants to individual users
+/// are kept (by the gateway, where the tenant keeps records and the operation may set them).
+#[derive(Clone, Copy)]
+pub struct Grantees<'a> {
+    pub users: &'a UserStore,
+    pub tenant: &'a str,
+    pub keep_users: bool,
+}
+
+impl Grantees<'_> {
+    /// The tenant's user named `name` (HCP: a user belongs to one tenant).
+    fn named(&self, name: &str) -> Option<Owner> {
+        let user = self.users.get(&hcp_access_key(name))?;
+        let here = user.tenant.as_deref().is_none_or(|t| t == self.tenant);
+        here.then(|| Owner::of(user))
+    }
+
+    /// The tenant's user whose user id is `id`.
+    fn with_id(&self, id: &str) -> Option<Owner> {
+        self.users
+            .iter()
+            .filter(|u| u.tenant.as_deref().is_none_or(|t| t == self.tenant))
+            .map(|u| Owner::of(u))
+            .find(|o| o.id == id)
+    }
+
+    /// A grant to `user`: kept by the gateway, or refused where it cannot be kept.
+    fn user(&self, user: Option<Owner>) -> Option<Result<Grantee, HcpError>> {
+        let user = user?;
+        Some(if self.keep_users {
+            Ok(Grantee::User(user))
+        } else {
+            Err(HcpError::new(HcpCode::NotImplemented).with_message(
+                "Grants to individual users cannot be expressed at this storage backend.",
+            ))
+        })
     }
 }
 
-/// One grant header grantee in the backend's terms.
-fn translate_grantee(grantee: &str, users: &UserStore) -> Result<String, HcpError> {
-    let (kind, value) = grantee
-        .split_once('=')
-        .ok_or_else(|| invalid(format!("The grantee {grantee:?} is not type=value.")))?;
-    let value = value.trim().trim_matches('"');
-    Ok(format!(
-        "uri=\"{}\"",
-        grantee_group(kind.trim(), value, users)?
-    ))
+/// A grantee, checked: a group the backend knows, or an HCP user the gateway keeps grants to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Grantee {
+    Group(&'static str),
+    User(Owner),
 }
 
-/// Validates every grant header and rewrites it in the backend's terms.
-pub fn translate_grants(req: &mut RequestHeader, users: &UserStore) -> Result<(), HcpError> {
+/// The grantee a header type (`id`, `emailAddress`, `uri`) and value name: HCP's `all_users`
+/// and `authenticated` are the S3 groups; a user of the tenant by user name or user id is a
+/// user (501 where that cannot be kept); anything else is not a grantee (400).
+fn grantee(kind: &str, value: &str, who: Grantees<'_>) -> Result<Grantee, HcpError> {
+    let by_user = match kind {
+        "uri" if value == ALL_USERS => return Ok(Grantee::Group(ALL_USERS)),
+        "uri" if value == AUTHENTICATED_USERS => return Ok(Grantee::Group(AUTHENTICATED_USERS)),
+        "emailAddress" if value == "all_users" => return Ok(Grantee::Group(ALL_USERS)),
+        "emailAddress" if value == "authenticated" => {
+            return Ok(Grantee::Group(AUTHENTICATED_USERS))
+        }
+        "emailAddress" => who.user(who.named(value)),
+        "id" => who.user(who.with_id(value)),
+        "uri" => None,
+        other => {
+            return Err(invalid(format!(
+                "{other:?} is not a grantee type (id, emailAddress or uri)."
+            )))
+        }
+    };
+    by_user.unwrap_or_else(|| Err(invalid(format!("The grantee {value:?} is not known."))))
+}
+
+/// One grant header grantee, checked.
+fn header_grantee(grantee_text: &str, who: Grantees<'_>) -> Result<Grantee, HcpError> {
+    let (kind, value) = grantee_text
+        .split_once('=')
+        .ok_or_else(|| invalid(format!("The grantee {grantee_text:?} is not type=value.")))?;
+    let value = value.trim().trim_matches('"');
+    grantee(kind.trim(), value, who)
+}
+
+/// The ACL permission a grant header grants.
+fn header_permission(name: &str) -> &'static str {
+    match name {
+        "x-amz-grant-read" => "READ",
+        "x-amz-grant-write" => "WRITE",
+        "x-amz-grant-read-acp" => "READ_ACP",
+        "x-amz-grant-write-acp" => "WRITE_ACP",
+        _ => "FULL_CONTROL",
+    }
+}
+
+/// Validates every grant header and rewrites it in the backend's terms (groups); the grants
+/// to users are taken out and returned (a header left without grantees is removed).
+pub fn translate_grants(
+    req: &mut RequestHeader,
+    who: Grantees<'_>,
+) -> Result<Vec<UserGrant>, HcpError> {
     let mut total = 0;
+    let mut to_users = Vec::new();
     for name in GRANT_HEADERS {
         let Some(value) = req
             .headers
@@ -103,21 +171,35 @@ pub fn translate_grants(req: &mut RequestHeader, users: &UserStore) -> Result<()
                 "An ACL may hold at most {MAX_GRANTS} grants."
             )));
         }
-        let mut translated: Vec<String> = Vec::with_capacity(grantees.len());
+        let mut checked: Vec<Grantee> = Vec::with_capacity(grantees.len());
         for g in grantees {
-            let t = translate_grantee(g, users)?;
-            if translated.contains(&t) {
+            let t = header_grantee(g, who)?;
+            if checked.contains(&t) {
                 return Err(invalid(format!(
                     "The grantee {g:?} is listed twice in {name}."
                 )));
             }
-            translated.push(t);
+            checked.push(t);
         }
-        let value = HeaderValue::from_str(&translated.join(", "))
+        let mut groups = Vec::new();
+        for g in checked {
+            match g {
+                Grantee::Group(uri) => groups.push(format!("uri=\"{uri}\"")),
+                Grantee::User(user) => to_users.push(UserGrant {
+                    grantee: user,
+                    permission: header_permission(name).to_string(),
+                }),
+            }
+        }
+        if groups.is_empty() {
+            req.remove_header(*name);
+            continue;
+        }
+        let value = HeaderValue::from_str(&groups.join(", "))
             .map_err(|_| invalid("Invalid grant header.".into()))?;
         req.insert_header(*name, value).expect("valid header");
     }
-    Ok(())
+    Ok(to_users)
 }
 
 const PERMISSIONS: &[&str] = &["FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP"];
@@ -140,8 +222,10 @@ fn malformed() -> HcpError {
 ///
 /// Grantees: groups (all users, authenticated users); `AmazonCustomerByEmail` with HCP's
 /// `all_users` / `authenticated`, which become those groups; the document's own owner by
-/// canonical id (every GET ACL → PUT ACL round trip holds it). Another canonical user would name
-/// a backend account, never a gateway user: 400 `InvalidArgument`, as for grant headers.
+/// canonical id (every GET ACL → PUT ACL round trip holds it); the tenant's users by user name
+/// (`AmazonCustomerByEmail`) or user id (`CanonicalUser`), taken out and returned where `who`
+/// keeps them (else 501). Another canonical user would name a backend account, never a
+/// gateway user: 400 `InvalidArgument`, as for grant headers.
 ///
 /// `owner_ids` is the canonical id answers show for the tenant and, where known, the backend
 /// account's: the document's owner must be the tenant's (any other id would name another
@@ -152,9 +236,9 @@ fn malformed() -> HcpError {
 /// so that the backend cannot read something else in it than the gateway did.
 pub fn check_policy(
     body: &[u8],
-    users: &UserStore,
+    who: Grantees<'_>,
     owner_ids: (&str, Option<&str>),
-) -> Result<Vec<u8>, HcpError> {
+) -> Result<(Vec<u8>, Vec<UserGrant>), HcpError> {
     let (mut owner, grants) = parse_policy(body)?;
     if let Some((id, _)) = &owner {
         if id != owner_ids.0 {
@@ -170,9 +254,26 @@ pub fn check_policy(
         )));
     }
     let mut out: Vec<(Option<&'static str>, &PolicyGrant)> = Vec::with_capacity(grants.len());
+    let mut to_users: Vec<UserGrant> = Vec::new();
     for g in &grants {
         let shown_owner = owner.as_ref().map(|(o, _)| o.as_str());
-        out.push((grant_group(g, shown_owner, users)?, g));
+        match grant_grantee(g, shown_owner, who)? {
+            None => out.push((None, g)),
+            Some(Grantee::Group(uri)) => out.push((Some(uri), g)),
+            Some(Grantee::User(user)) => {
+                let grant = UserGrant {
+                    grantee: user,
+                    permission: g.permission.clone().unwrap_or_default(),
+                };
+                if to_users.contains(&grant) {
+                    return Err(invalid(format!(
+                        "The grantee {:?} is granted {} twice.",
+                        grant.grantee.name, grant.permission
+                    )));
+                }
+                to_users.push(grant);
+            }
+        }
     }
     let backend_id = |id: &str| -> Option<String> {
         ids.filter(|(shown, _)| *shown == id)
@@ -187,16 +288,16 @@ pub fn check_policy(
         }
         None => owner = ids.map(|(_, backend)| (backend.to_string(), None)),
     }
-    Ok(write_policy(&owner, &out, &backend_id))
+    Ok((write_policy(&owner, &out, &backend_id), to_users))
 }
 
 /// One grant's permission and grantee checked: `None` for the owner's canonical id, else the
-/// group it names.
-fn grant_group(
+/// group or user it names.
+fn grant_grantee(
     g: &PolicyGrant,
     owner: Option<&str>,
-    users: &UserStore,
-) -> Result<Option<&'static str>, HcpError> {
+    who: Grantees<'_>,
+) -> Result<Option<Grantee>, HcpError> {
     let permission = g.permission.as_deref().ok_or_else(malformed)?;
     if !PERMISSIONS.contains(&permission) {
         return Err(malformed().with_message(format!("{permission:?} is not an ACL permission.")));
@@ -204,20 +305,20 @@ fn grant_group(
     match g.xsi_type.as_str() {
         "CanonicalUser" => {
             let id = g.id.as_deref().ok_or_else(malformed)?;
-            if owner != Some(id) {
-                return Err(invalid(format!("The grantee {id:?} is not known.")));
+            if owner == Some(id) {
+                return Ok(None);
             }
-            Ok(None)
+            grantee("id", id, who).map(Some)
         }
-        "Group" => Ok(Some(grantee_group(
+        "Group" => Ok(Some(grantee(
             "uri",
             g.uri.as_deref().ok_or_else(malformed)?,
-            users,
+            who,
         )?)),
-        "AmazonCustomerByEmail" => Ok(Some(grantee_group(
+        "AmazonCustomerByEmail" => Ok(Some(grantee(
             "emailAddress",
             g.email.as_deref().ok_or_else(malformed)?,
-            users,
+            who,
         )?)),
         other => Err(invalid(format!(
             "{other:?} is not a grantee type (CanonicalUser, AmazonCustomerByEmail or Group)."
@@ -228,7 +329,7 @@ fn grant_group(
 /// The document sent on, written from what was checked; canonical ids the tenant shows are
 /// replaced by the backend's own (`backend_id`).
 fn write_policy(
-    owner: &Owner,
+    owner: &PolicyOwner,
     grants: &[(Option<&'static str>, &PolicyGrant)],
     backend_id: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<u8> {
@@ -269,16 +370,27 @@ fn write_policy(
     doc.into_bytes()
 }
 
-type Owner = Option<(String, Option<String>)>;
+type PolicyOwner = Option<(String, Option<String>)>;
 
 /// The owner's canonical id in an `AccessControlPolicy` (a backend's answer to GET `?acl`).
 pub fn owner_id(body: &[u8]) -> Option<String> {
     parse_policy(body).ok()?.0.map(|(id, _)| id)
 }
 
+/// The grants to groups in an `AccessControlPolicy` (a backend's answer to GET `?acl`): each
+/// group's URI and the ACL permission granted.
+pub fn group_grants(body: &[u8]) -> Result<Vec<(String, String)>, HcpError> {
+    let (_, grants) = parse_policy(body)?;
+    Ok(grants
+        .into_iter()
+        .filter(|g| g.xsi_type == "Group")
+        .filter_map(|g| Some((g.uri?, g.permission?)))
+        .collect())
+}
+
 /// Reads an `AccessControlPolicy`: its owner and its grants. Anything not well-formed, or not
 /// that document, is `MalformedXML`.
-fn parse_policy(body: &[u8]) -> Result<(Owner, Vec<PolicyGrant>), HcpError> {
+fn parse_policy(body: &[u8]) -> Result<(PolicyOwner, Vec<PolicyGrant>), HcpError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(true);
@@ -381,10 +493,21 @@ mod tests {
         )])
     }
 
+    static USERS: std::sync::LazyLock<UserStore> = std::sync::LazyLock::new(users);
+
+    /// Grantees where grants to users are not kept (`keep_users`: where they are).
+    fn who() -> Grantees<'static> {
+        Grantees {
+            users: &USERS,
+            tenant: "t",
+            keep_users: false,
+        }
+    }
+
     fn run(value: &str) -> Result<String, HcpError> {
         let mut req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
         req.insert_header("x-amz-grant-read", value).unwrap();
-        translate_grants(&mut req, &users())?;
+        translate_grants(&mut req, who())?;
         Ok(req
             .headers
             .get("x-amz-grant-read")
@@ -426,6 +549,88 @@ mod tests {
         assert_eq!(run(&many).unwrap_err().code, HcpCode::InvalidArgument);
     }
 
+    #[test]
+    fn grants_to_users_are_taken_out_where_kept() {
+        let keep = Grantees {
+            keep_users: true,
+            ..who()
+        };
+        let lgreen = Owner::of(USERS.get(&hcp_access_key("lgreen")).unwrap());
+        let mut req = RequestHeader::build("PUT", b"/b/k?acl", None).unwrap();
+        req.insert_header(
+            "x-amz-grant-read",
+            format!("emailAddress=\"lgreen\", uri=\"{ALL_USERS}\""),
+        )
+        .unwrap();
+        req.insert_header("x-amz-grant-write-acp", format!("id={}", lgreen.id))
+            .unwrap();
+        let users = translate_grants(&mut req, keep).unwrap();
+        assert_eq!(
+            users,
+            [
+                UserGrant {
+                    grantee: lgreen.clone(),
+                    permission: "READ".into()
+                },
+                UserGrant {
+                    grantee: lgreen.clone(),
+                    permission: "WRITE_ACP".into()
+                }
+            ]
+        );
+        assert_eq!(
+            req.headers.get("x-amz-grant-read").unwrap(),
+            &format!("uri=\"{ALL_USERS}\"")
+        );
+        assert!(!req.headers.contains_key("x-amz-grant-write-acp"));
+        // A user of another tenant is no grantee here.
+        let elsewhere = Grantees {
+            tenant: "t",
+            ..keep
+        };
+        let other_tenant = UserStore::new(vec![User {
+            tenant: Some("other".into()),
+            ..User::new(
+                Some("lgreen".into()),
+                hcp_access_key("lgreen"),
+                "s".into(),
+                true,
+                vec![],
+            )
+        }]);
+        let mut req = RequestHeader::build("PUT", b"/b/k?acl", None).unwrap();
+        req.insert_header("x-amz-grant-read", "emailAddress=lgreen")
+            .unwrap();
+        let refused = translate_grants(
+            &mut req,
+            Grantees {
+                users: &other_tenant,
+                ..elsewhere
+            },
+        );
+        assert_eq!(refused.unwrap_err().code, HcpCode::InvalidArgument);
+        // In a policy: by user name and by user id, twice the same is refused.
+        let body = policy(&format!(
+            "{}{}",
+            grant("AmazonCustomerByEmail", "EmailAddress", "lgreen", "READ"),
+            grant("CanonicalUser", "ID", &lgreen.id, "WRITE")
+        ));
+        let (doc, users) = check_policy(body.as_bytes(), keep, ("own&er", None)).unwrap();
+        assert_eq!(users.len(), 2);
+        assert!(!String::from_utf8(doc).unwrap().contains("lgreen"));
+        let twice = policy(&format!(
+            "{}{}",
+            grant("AmazonCustomerByEmail", "EmailAddress", "lgreen", "READ"),
+            grant("CanonicalUser", "ID", &lgreen.id, "READ")
+        ));
+        assert_eq!(
+            check_policy(twice.as_bytes(), keep, ("own&er", None))
+                .unwrap_err()
+                .code,
+            HcpCode::InvalidArgument
+        );
+    }
+
     fn policy(grants: &str) -> String {
         format!(
             "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner><AccessControlList>{grants}</AccessControlList></AccessControlPolicy>"
@@ -445,17 +650,19 @@ mod tests {
             grant("CanonicalUser", "ID", "own&amp;er", "FULL_CONTROL"),
             grant("Group", "URI", ALL_USERS, "READ")
         ));
-        let out = check_policy(body.as_bytes(), &users(), ("own&er", None)).unwrap();
+        let out = check_policy(body.as_bytes(), who(), ("own&er", None))
+            .unwrap()
+            .0;
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.contains(&format!("<URI>{ALL_USERS}</URI>")), "{text}");
         // What the gateway sends reads back as itself.
-        assert_eq!(check_policy(&out, &users(), ("own&er", None)).unwrap(), out);
+        assert_eq!(check_policy(&out, who(), ("own&er", None)).unwrap().0, out);
         // A grantee typed twice is not guessed at.
         let twice = policy(&format!(
             "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\" type=\"Group\"><ID>other</ID><URI>{ALL_USERS}</URI></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
         ));
         assert_eq!(
-            check_policy(twice.as_bytes(), &users(), ("own&er", None))
+            check_policy(twice.as_bytes(), who(), ("own&er", None))
                 .unwrap_err()
                 .code,
             HcpCode::MalformedXML
@@ -474,7 +681,9 @@ mod tests {
                 "READ"
             )
         ));
-        let out = check_policy(body.as_bytes(), &users(), ("own&er", None)).unwrap();
+        let out = check_policy(body.as_bytes(), who(), ("own&er", None))
+            .unwrap()
+            .0;
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("<Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner>"),
@@ -484,7 +693,9 @@ mod tests {
         assert!(out.contains(&format!("xsi:type=\"Group\"><URI>{AUTHENTICATED_USERS}</URI></Grantee><Permission>READ</Permission>")), "{out}");
         // What the gateway sends is itself a policy in the backend's terms.
         assert_eq!(
-            check_policy(out.as_bytes(), &users(), ("own&er", None)).unwrap(),
+            check_policy(out.as_bytes(), who(), ("own&er", None))
+                .unwrap()
+                .0,
             out.as_bytes()
         );
     }
@@ -536,7 +747,7 @@ mod tests {
             (policy(&many), HcpCode::InvalidArgument),
         ] {
             assert_eq!(
-                check_policy(body.as_bytes(), &users(), ("own&er", None))
+                check_policy(body.as_bytes(), who(), ("own&er", None))
                     .unwrap_err()
                     .code,
                 code,
@@ -556,10 +767,11 @@ mod tests {
         };
         let out = check_policy(
             doc("shown").as_bytes(),
-            &users(),
+            who(),
             ("shown", Some("backend-id")),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
         assert!(
@@ -572,7 +784,7 @@ mod tests {
         for other in ["alt-user", "backend-id"] {
             for known in [None, Some("backend-id")] {
                 assert_eq!(
-                    check_policy(doc(other).as_bytes(), &users(), ("shown", known))
+                    check_policy(doc(other).as_bytes(), who(), ("shown", known))
                         .unwrap_err()
                         .code,
                     HcpCode::InvalidArgument
@@ -585,8 +797,9 @@ mod tests {
             "<AccessControlPolicy><AccessControlList>{}</AccessControlList></AccessControlPolicy>",
             grant("Group", "URI", "http://acs.amazonaws.com/groups/global/AllUsers", "READ")
         );
-        let out =
-            check_policy(no_owner.as_bytes(), &users(), ("shown", Some("backend-id"))).unwrap();
+        let out = check_policy(no_owner.as_bytes(), who(), ("shown", Some("backend-id")))
+            .unwrap()
+            .0;
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("<Owner><ID>backend-id</ID></Owner>"));

@@ -771,6 +771,7 @@ mod tests {
             folders: false,
             retention: Default::default(),
             records_bucket: None,
+            anonymous_acls: false,
         }
     }
 

@@ -1,0 +1,571 @@
+//! HCP's ACLs as access (manual, "Access control lists", "ACL permissions", "ACL grantees"):
+//! a request the caller's data access permissions do not allow is still allowed when an ACL
+//! grants it — the bucket's ACL (for the bucket and every object in it) or the object's ACL
+//! (for that object) — or when the caller owns the bucket (its owner has full control).
+//!
+//! A backend keeps the grants to groups (all users, authenticated users) in its own ACLs, but
+//! not grants to individual HCP users: every gateway user reaches it as the tenant's one
+//! account. Where a tenant keeps records (`records_bucket`), the gateway keeps those grants
+//! there (`request::records`), one record per ACL, written whole:
+//!
+//! - `acls/<backend bucket>`: the bucket ACL's grants to users;
+//! - `acls/<backend bucket>/<digest>`: an object ACL's grants to users, where the digest names
+//!   the key and the object's instance (its version id, or for an object without one its ETag
+//!   and Last-Modified), so that an object stored again under the same name does not inherit
+//!   the grants of the one before.
+//!
+//! Only a request the permissions do not allow pays for this: the bucket's owner and ACL, and
+//! for an object operation a HEAD of the object and its ACL (all read through a short cache,
+//! [`ACL_TTL`], that this replica's changes invalidate). A read allowed by an object's ACL is
+//! sent with `If-Match` on the ETag that was judged, so that it cannot read a newer object.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::http::ResponseHeader;
+
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::authorize::Permission;
+use crate::request::owners::Owner;
+use crate::request::records::Records;
+use crate::request::validate::probes::At;
+use crate::request::*;
+use forward::Call;
+
+/// How long an ACL read from the backend and the records is trusted (another replica's
+/// changes are seen after at most this long; this replica's at once).
+pub const ACL_TTL: Duration = Duration::from_secs(10);
+
+/// What an owner holds, and the most an ACL grants: HCP's full control.
+pub const FULL_CONTROL: &[Permission] = &[
+    Permission::Read,
+    Permission::Write,
+    Permission::Delete,
+    Permission::ReadAcl,
+    Permission::WriteAcl,
+];
+
+/// The data access permissions an ACL permission grants (HCP: read is browse and read, write
+/// is write and delete, full control all five).
+pub fn granted_by(acl_permission: &str) -> &'static [Permission] {
+    match acl_permission {
+        "READ" => &FULL_CONTROL[..1],
+        "WRITE" => &FULL_CONTROL[1..3],
+        "READ_ACP" => &FULL_CONTROL[3..4],
+        "WRITE_ACP" => &FULL_CONTROL[4..5],
+        "FULL_CONTROL" => FULL_CONTROL,
+        _ => &[],
+    }
+}
+
+/// Operations an object's ACL can allow (the others act on the bucket, or need permissions
+/// no ACL grants).
+pub fn object_acl_applies(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::GetObject
+            | Operation::HeadObject
+            | Operation::GetObjectAcl
+            | Operation::PutObjectAcl
+            | Operation::DeleteObject
+    )
+}
+
+/// Operations whose ACL headers may grant to individual users where the tenant keeps them (a
+/// multipart upload's ACL would have to wait for its completion: not kept).
+pub fn may_grant_to_users(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::PutObject
+            | Operation::CopyObject
+            | Operation::CreateBucket
+            | Operation::PutObjectAcl
+            | Operation::PutBucketAcl
+    )
+}
+
+/// One grant of an ACL permission (`READ`, `WRITE`, `READ_ACP`, `WRITE_ACP`, `FULL_CONTROL`)
+/// to an HCP user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserGrant {
+    pub grantee: Owner,
+    pub permission: String,
+}
+
+/// A record of an ACL's grants to users.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AclRecord {
+    bucket: String,
+    /// The object's key (lossy UTF-8: for people reading the records; the name holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instance: Option<String>,
+    grants: Vec<UserGrant>,
+}
+
+/// What one ACL grants, as the gateway reads it: the backend's grants to groups and the
+/// recorded grants to users.
+#[derive(Debug, Default, Clone)]
+pub struct Acl {
+    pub users: Vec<UserGrant>,
+    /// ACL permissions granted to all users (anonymous callers too).
+    pub all_users: Vec<String>,
+    /// ACL permissions granted to every authenticated user.
+    pub authenticated: Vec<String>,
+}
+
+impl Acl {
+    /// The data access permissions this ACL grants `caller` (`None`: anonymous).
+    fn grants_to<'a>(&'a self, caller: Option<&'a Owner>) -> impl Iterator<Item = Permission> + 'a {
+        let own = self
+            .users
+            .iter()
+            .filter(move |g| caller.is_some_and(|c| c.id == g.grantee.id))
+            .map(|g| g.permission.as_str());
+        let groups = self
+            .all_users
+            .iter()
+            .chain(self.authenticated.iter().filter(move |_| caller.is_some()))
+            .map(String::as_str);
+        own.chain(groups)
+            .flat_map(|p| granted_by(p).iter().copied())
+    }
+}
+
+/// Whether the ACLs together grant `caller` every permission in `needed`.
+pub fn allows(acls: &[&Acl], caller: Option<&Owner>, needed: &[Permission]) -> bool {
+    let held: Vec<Permission> = acls.iter().flat_map(|a| a.grants_to(caller)).collect();
+    needed.iter().all(|p| held.contains(p))
+}
+
+/// An object's instance: `v:` and its version id where the backend keeps one, else `e:` and
+/// its ETag and Last-Modified; `None` where the answer names neither.
+pub fn instance_of(head: &ResponseHeader) -> Option<String> {
+    let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
+    match header("x-amz-version-id").filter(|v| !v.is_empty() && *v != "null") {
+        Some(version) => Some(format!("v:{version}")),
+        None => Some(format!(
+            "e:{}|{}",
+            header("etag")?,
+            header("last-modified").unwrap_or_default()
+        )),
+    }
+}
+
+fn bucket_acl_record(backend_bucket: &str) -> String {
+    format!("acls/{backend_bucket}")
+}
+
+fn object_acl_record(backend_bucket: &str, key: &[u8], instance: &str) -> String {
+    // (The key's length first: no key and instance name another pair's record.)
+    let mut named = format!("{}:", key.len()).into_bytes();
+    named.extend_from_slice(key);
+    named.extend_from_slice(instance.as_bytes());
+    let digest = crate::sig::v4::sha256_hex(&named);
+    format!("acls/{backend_bucket}/{digest}")
+}
+
+fn unavailable(cause: String) -> HcpError {
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("The ACL could not be read or recorded; try again.")
+        .with_cause(cause)
+}
+
+/// The ACL permissions a backend's `AccessControlPolicy` grants to all users and to
+/// authenticated users.
+fn group_grants(doc: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
+    let grants = crate::request::validate::acl::group_grants(doc)
+        .map_err(|_| "the backend's ACL does not parse".to_string())?;
+    let (mut all, mut authenticated) = (Vec::new(), Vec::new());
+    for (uri, permission) in grants {
+        match uri.as_str() {
+            crate::request::validate::acl::ALL_USERS => all.push(permission),
+            crate::request::validate::acl::AUTHENTICATED_USERS => authenticated.push(permission),
+            _ => {}
+        }
+    }
+    Ok((all, authenticated))
+}
+
+/// What a request that sets an ACL leaves to be recorded once the backend has done its part:
+/// the grants to users (none: the record is removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclChange {
+    pub grants: Vec<UserGrant>,
+}
+
+impl Gateway {
+    /// Before anything is sent for a request the caller's permissions do not allow
+    /// (`needed`): allowed if the caller owns the bucket, or the bucket's ACL — and for an
+    /// object operation, the object's — grants every permission needed; otherwise 403. For a
+    /// read allowed by the object's ACL, the ETag judged (sent as `If-Match`).
+    pub(in crate::request) async fn check_acls(
+        &self,
+        call: &Call<'_>,
+        caller: Option<&Owner>,
+        needed: &[Permission],
+    ) -> Result<Option<String>, HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let denied = || {
+            authorize::denied()
+                .with_message("Neither the permissions nor an ACL allow this request.")
+        };
+        // (A bucket that is not there has no ACL: refused before anything is kept of it.)
+        let Some(bucket) = self.bucket_acl(at).await.map_err(unavailable)? else {
+            return Err(denied());
+        };
+        if let Some(c) = caller {
+            let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
+            if owner.is_some_and(|o| o.id == c.id) {
+                return Ok(None);
+            }
+        }
+        if allows(&[&bucket], caller, needed) {
+            return Ok(None);
+        }
+        if !object_acl_applies(call.op) || call.target.raw_key.is_none() {
+            return Err(denied());
+        }
+        let version = call.params.get("versionId");
+        let Some(head) = self.object_instance(at, version).await? else {
+            return Err(denied());
+        };
+        let Some(object) = self
+            .object_acl(at, version, &head)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Err(denied());
+        };
+        if !allows(&[&bucket, &object], caller, needed) {
+            return Err(denied());
+        }
+        let pinned = matches!(call.op, Operation::GetObject | Operation::HeadObject);
+        let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
+        Ok(etag.filter(|_| pinned).map(str::to_string))
+    }
+
+    /// The object's HEAD (`None`: there is none to judge — a 403 for the caller, who may not
+    /// learn whether it exists); a backend that cannot answer is a 503.
+    async fn object_instance(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+    ) -> Result<Option<ResponseHeader>, HcpError> {
+        let mut params = Params::default();
+        if let Some(v) = version {
+            params.set("versionId", v);
+        }
+        let head = self
+            .backend_call(Operation::HeadObject, params, at.target, at.route)
+            .await;
+        match head {
+            Some((h, _)) if h.status == 200 => Ok(Some(h)),
+            Some((h, _)) if h.status.is_client_error() => Ok(None),
+            other => Err(unavailable(format!(
+                "HEAD of the object answered {:?}",
+                other.map(|(h, _)| h.status.as_u16())
+            ))),
+        }
+    }
+
+    /// The bucket's ACL: the backend's group grants and the recorded user grants (`None`: the
+    /// bucket is not there).
+    pub(in crate::request) async fn bucket_acl(
+        &self,
+        at: At<'_>,
+    ) -> Result<Option<Arc<Acl>>, String> {
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        let name = bucket_acl_record(backend_bucket);
+        let bucket = Target {
+            raw_key: None,
+            ..at.target.clone()
+        };
+        self.acl_of(at, &bucket, Params::default(), name).await
+    }
+
+    /// The ACL of the object instance `head` describes.
+    async fn object_acl(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+        head: &ResponseHeader,
+    ) -> Result<Option<Arc<Acl>>, String> {
+        let instance = instance_of(head).ok_or("the object's HEAD names no instance")?;
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        let key = at.target.raw_key.as_deref().unwrap_or_default();
+        let name = object_acl_record(backend_bucket, key, &instance);
+        let mut params = Params::default();
+        if let Some(v) = version {
+            params.set("versionId", v);
+        }
+        self.acl_of(at, at.target, params, name).await
+    }
+
+    /// One ACL, from the cache or read: the backend's (`GET ?acl` of `target`) and the record
+    /// `name`. `None` where the backend has no such bucket or object (nothing is kept of it, so
+    /// that requests for names that are not there fill no cache).
+    async fn acl_of(
+        &self,
+        at: At<'_>,
+        target: &Target,
+        params: Params,
+        name: String,
+    ) -> Result<Option<Arc<Acl>>, String> {
+        let cache_key = format!("{}\n{name}", at.route.backend.name);
+        if let Some(known) = self.acls.get(&cache_key) {
+            self.metrics.cache_lookup("acl", true);
+            return Ok(Some(known));
+        }
+        self.metrics.cache_lookup("acl", false);
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no records")?;
+        let op = if target.raw_key.is_some() {
+            Operation::GetObjectAcl
+        } else {
+            Operation::GetBucketAcl
+        };
+        let params = params.with("acl", "");
+        let (backend, recorded) = tokio::join!(
+            self.backend_call(op, params, target, at.route),
+            self.get_record(&records, name)
+        );
+        let (all_users, authenticated) = match backend {
+            Some((h, body)) if h.status == 200 => group_grants(&body)?,
+            Some((h, _)) if h.status == 404 => return Ok(None),
+            other => {
+                return Err(format!(
+                    "reading the backend's ACL: it answered {:?}",
+                    other.map(|(h, _)| h.status.as_u16())
+                ))
+            }
+        };
+        let users = match recorded? {
+            Some(body) => {
+                let record: AclRecord = serde_json::from_slice(&body)
+                    .map_err(|e| format!("an ACL record does not parse: {e}"))?;
+                record.grants
+            }
+            None => Vec::new(),
+        };
+        let acl = Arc::new(Acl {
+            users,
+            all_users,
+            authenticated,
+        });
+        self.acls.insert(cache_key, acl.clone());
+        Ok(Some(acl))
+    }
+
+    /// The recorded grants to users of the ACL a GET `?acl` answers (shown with the backend's
+    /// own grants).
+    pub(in crate::request) async fn shown_user_grants(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Vec<UserGrant>, HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let acl = match call.op {
+            Operation::GetBucketAcl => self.bucket_acl(at).await.map_err(unavailable)?,
+            Operation::GetObjectAcl => {
+                let version = call.params.get("versionId");
+                let Some(head) = self.object_instance(at, version).await? else {
+                    // (The backend answers the GET ?acl of a missing object itself.)
+                    return Ok(Vec::new());
+                };
+                self.object_acl(at, version, &head)
+                    .await
+                    .map_err(unavailable)?
+            }
+            _ => return Ok(Vec::new()),
+        };
+        // (Where there is none, the backend answers the GET ?acl itself.)
+        Ok(acl.map(|a| a.users.clone()).unwrap_or_default())
+    }
+
+    /// After the backend's success, where the tenant keeps records: the grants to users that
+    /// the request set (a new ACL replaces the old whole: none removes the record); a deleted
+    /// bucket's record removed. A record that cannot be written is a 503 (the ACL is then as
+    /// the backend keeps it, without the grants to users: setting it again completes it).
+    pub(in crate::request) async fn acls_after(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Result<(), HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let Some(records) = Records::of_tenant(at) else {
+            return Ok(());
+        };
+        let change = call
+            .guards
+            .acl_change
+            .as_ref()
+            .or(call.params.effects.acl_change.as_ref());
+        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        let name = match call.op {
+            Operation::DeleteBucket => Some(bucket_acl_record(&backend_bucket)),
+            Operation::CreateBucket | Operation::PutBucketAcl => {
+                Some(bucket_acl_record(&backend_bucket))
+            }
+            Operation::PutObjectAcl | Operation::PutObject | Operation::CopyObject => {
+                let Some(change) = change else {
+                    return Ok(());
+                };
+                if change.grants.is_empty() && call.op != Operation::PutObjectAcl {
+                    // (A new object has no record to remove.)
+                    return Ok(());
+                }
+                let version = match call.op {
+                    Operation::PutObjectAcl => call.params.get("versionId").map(str::to_string),
+                    _ => upstream
+                        .headers
+                        .get("x-amz-version-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                };
+                let head = self
+                    .object_instance(at, version.as_deref())
+                    .await?
+                    .ok_or_else(|| unavailable("the object is gone before its ACL".into()))?;
+                let instance = instance_of(&head)
+                    .ok_or_else(|| unavailable("the object's HEAD names no instance".into()))?;
+                let key = at.target.raw_key.as_deref().unwrap_or_default();
+                Some(object_acl_record(&backend_bucket, key, &instance))
+            }
+            _ => None,
+        };
+        let Some(name) = name else {
+            return Ok(());
+        };
+        self.acls
+            .invalidate(&format!("{}\n{name}", at.route.backend.name));
+        let grants = change.map(|c| c.grants.clone()).unwrap_or_default();
+        let written = if grants.is_empty() || call.op == Operation::DeleteBucket {
+            self.delete_record(&records, name.clone()).await
+        } else {
+            let record = AclRecord {
+                bucket: backend_bucket,
+                key: at
+                    .target
+                    .raw_key
+                    .as_ref()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+                instance: None,
+                grants,
+            };
+            let body = serde_json::to_vec(&record).map_err(|e| unavailable(e.to_string()))?;
+            self.put_record(&records, name.clone(), &body).await
+        };
+        self.acls
+            .invalidate(&format!("{}\n{name}", at.route.backend.name));
+        written.map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> Owner {
+        Owner::named(&crate::config::hcp_access_key(name), name)
+    }
+
+    fn grant(to: &str, permission: &str) -> UserGrant {
+        UserGrant {
+            grantee: user(to),
+            permission: permission.into(),
+        }
+    }
+
+    #[test]
+    fn acl_permissions_are_hcps_data_access_permissions() {
+        use Permission::*;
+        assert_eq!(granted_by("READ"), [Read]);
+        assert_eq!(granted_by("WRITE"), [Write, Delete]);
+        assert_eq!(granted_by("READ_ACP"), [ReadAcl]);
+        assert_eq!(granted_by("WRITE_ACP"), [WriteAcl]);
+        assert_eq!(granted_by("FULL_CONTROL"), FULL_CONTROL);
+        assert!(granted_by("read").is_empty() && granted_by("ADMIN").is_empty());
+    }
+
+    #[test]
+    fn grants_reach_their_grantee_only() {
+        let (lgreen, pdgrey) = (user("lgreen"), user("pdgrey"));
+        let acl = Acl {
+            users: vec![grant("lgreen", "READ")],
+            ..Acl::default()
+        };
+        assert!(allows(&[&acl], Some(&lgreen), &[Permission::Read]));
+        assert!(!allows(&[&acl], Some(&lgreen), &[Permission::Write]));
+        assert!(!allows(&[&acl], Some(&pdgrey), &[Permission::Read]));
+        assert!(!allows(&[&acl], None, &[Permission::Read]));
+        // Grants add up across the bucket's ACL and the object's.
+        let object = Acl {
+            users: vec![grant("lgreen", "WRITE_ACP")],
+            ..Acl::default()
+        };
+        let both = [Permission::Read, Permission::WriteAcl];
+        assert!(allows(&[&acl, &object], Some(&lgreen), &both));
+        assert!(!allows(&[&object], Some(&lgreen), &both));
+    }
+
+    #[test]
+    fn groups_reach_anonymous_callers_only_as_all_users() {
+        let someone = user("mwhite");
+        let authenticated = Acl {
+            authenticated: vec!["READ".into()],
+            ..Acl::default()
+        };
+        assert!(allows(
+            &[&authenticated],
+            Some(&someone),
+            &[Permission::Read]
+        ));
+        assert!(!allows(&[&authenticated], None, &[Permission::Read]));
+        let all = Acl {
+            all_users: vec!["FULL_CONTROL".into()],
+            ..Acl::default()
+        };
+        assert!(allows(&[&all], None, FULL_CONTROL));
+        assert!(allows(&[&all], Some(&someone), FULL_CONTROL));
+        assert!(!allows(&[&all], None, &[Permission::Admin]));
+    }
+
+    #[test]
+    fn an_object_stored_again_is_another_instance() {
+        let head = |pairs: &[(&str, &str)]| {
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            for (n, v) in pairs {
+                h.insert_header(n.to_string(), *v).unwrap();
+            }
+            h
+        };
+        let first = head(&[
+            ("etag", "\"a\""),
+            ("last-modified", "Mon, 30 Nov 2026 10:00:00 GMT"),
+        ]);
+        let again = head(&[
+            ("etag", "\"a\""),
+            ("last-modified", "Mon, 30 Nov 2026 10:00:05 GMT"),
+        ]);
+        let versioned = head(&[("etag", "\"a\""), ("x-amz-version-id", "3")]);
+        let unversioned = head(&[("etag", "\"a\""), ("x-amz-version-id", "null")]);
+        assert_ne!(instance_of(&first), instance_of(&again));
+        assert_eq!(instance_of(&versioned).as_deref(), Some("v:3"));
+        assert!(instance_of(&unversioned).unwrap().starts_with("e:"));
+        assert_eq!(instance_of(&head(&[])), None);
+        let name = |key: &[u8], i: &str| object_acl_record("b", key, i);
+        assert_ne!(name(b"k", "v:1"), name(b"k", "v:2"));
+        assert_ne!(name(b"k\nv:1", "x"), name(b"k", "v:1\nx"));
+        assert!(name(b"k", "v:1").starts_with("acls/b/"));
+        assert_eq!(bucket_acl_record("b"), "acls/b");
+    }
+}

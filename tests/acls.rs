@@ -1,0 +1,327 @@
+//! HCP's ACLs grant access to its users (issue "HCP users own their buckets and objects"), on
+//! the embedded store and on Ceph RGW, where the tenant keeps records: a grant to a user by
+//! name or id lets that user — and no other — do what the permissions do not; a grant to
+//! `all_users` opens an object to anonymous readers where the tenant lets ACLs admit them; an
+//! object stored again does not inherit the grants of the one before. The backend's own view:
+//! grants to users are the gateway's records, never the backend's ACL.
+
+mod common;
+
+use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
+
+/// Bob and Carol may do anything in buckets of their own names only: in Alice's bucket
+/// (`USER`'s), only what an ACL grants them.
+const BOB: &str = "bob";
+const CAROL: &str = "carol";
+
+fn users_config() -> String {
+    [BOB, CAROL]
+        .iter()
+        .map(|u| {
+            format!(
+                r#"
+[[users]]
+username = "{u}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", buckets = "{u}-*", allow = ["all"] }}]
+"#
+            )
+        })
+        .collect()
+}
+
+fn id_of(user: &str) -> String {
+    hcp_s3_gateway::request::owners::Owner::named(&hcp_access_key(user), user).id
+}
+
+/// A gateway whose tenant keeps records and lets ACLs admit anonymous readers.
+async fn start_keeping_acls(backend: Backend, prefix: &str, records: &str) -> Option<TestGateway> {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = backend.config_entry(&dir.path().join("data"))?;
+    let line = format!("bucket_prefix = \"{prefix}\"\n");
+    let tenant = format!("{line}records_bucket = \"{records}\"\nanonymous_acls = true\n");
+    let base = base_config(prefix).replacen(&line, &tenant, 1);
+    let text = format!("{base}\n{}\n{entry}", users_config());
+    Some(start_text(&text, dir, backend).await)
+}
+
+/// The status of `user`'s (`None`: an anonymous) `method` of `target`, and its body.
+async fn status_of(
+    gw: &TestGateway,
+    user: Option<&str>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let r = match user {
+        Some(u) => as_user(gw, (u, PASSWORD), method, target, headers, b"").await,
+        None => {
+            let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+            let mut owned: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            if method == "PUT" {
+                owned.push(("content-length".into(), "0".into()));
+            }
+            common::raw::send(&addr, method, target.as_bytes(), &owned, vec![]).await
+        }
+    };
+    (r.status, r.text())
+}
+
+async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
+    let records = unique_bucket("gw-records");
+    let Some(gw) = start_keeping_acls(backend, prefix, &records).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let alice = gw.client();
+    let bucket = new_bucket(&alice, "acl").await;
+    let backend_bucket = format!("{prefix}{bucket}");
+    for key in ["granted.txt", "private.txt", "public.txt"] {
+        alice
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(format!("{key} by alice").into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let path = |key: &str| format!("/{bucket}/{key}");
+    let alice_user = Some(USER);
+
+    // Nobody but Alice reads anything yet; a 403 says nothing of whether the object exists.
+    for (who, key) in [
+        (Some(BOB), "granted.txt"),
+        (Some(BOB), "missing.txt"),
+        (Some(CAROL), "private.txt"),
+        (None, "public.txt"),
+    ] {
+        let (status, body) = status_of(&gw, who, "GET", &path(key), &[]).await;
+        assert_eq!(status, 403, "{who:?} {key}: {body}");
+        assert_hcp_error_body(&body, "AccessDenied");
+    }
+
+    // Alice grants Bob read on one object, by user name: kept as a record, not at the backend.
+    let (status, body) = status_of(
+        &gw,
+        alice_user,
+        "PUT",
+        &format!("{}?acl", path("granted.txt")),
+        &[("x-amz-grant-read", "emailAddress=\"bob\"")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let kept = view.keys(&records).await;
+    let acl_records: Vec<_> = kept
+        .iter()
+        .filter(|k| k.starts_with(&format!("acls/{backend_bucket}/")))
+        .collect();
+    assert_eq!(acl_records.len(), 1, "{kept:?}");
+    assert!(!view.object_is_public(&backend_bucket, "granted.txt").await);
+
+    // Bob reads that object and no other; nobody else reads it; the grant is read only.
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "granted.txt by alice"));
+    let (status, _) = status_of(&gw, Some(BOB), "HEAD", &path("granted.txt"), &[]).await;
+    assert_eq!(status, 200);
+    for (who, method, target) in [
+        (Some(BOB), "GET", path("private.txt")),
+        (Some(BOB), "DELETE", path("granted.txt")),
+        (Some(BOB), "GET", format!("{}?acl", path("granted.txt"))),
+        (Some(BOB), "GET", format!("/{bucket}")),
+        (Some(CAROL), "GET", path("granted.txt")),
+        (None, "GET", path("granted.txt")),
+    ] {
+        let (status, body) = status_of(&gw, who, method, &target, &[]).await;
+        assert_eq!(status, 403, "{who:?} {method} {target}: {body}");
+        assert_hcp_error_body(&body, "AccessDenied");
+    }
+    assert!(view.object(&backend_bucket, "granted.txt").await.is_some());
+
+    // The object's ACL shows the grant to Bob by his HCP user id and name.
+    let acl = alice
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("granted.txt")
+        .send()
+        .await
+        .unwrap();
+    let to_bob: Vec<_> = acl
+        .grants()
+        .iter()
+        .filter(|g| g.grantee().and_then(|g| g.id()) == Some(id_of(BOB).as_str()))
+        .collect();
+    assert_eq!(to_bob.len(), 1, "{acl:?}");
+    assert_eq!(
+        to_bob[0].grantee().unwrap().display_name(),
+        Some(BOB),
+        "{acl:?}"
+    );
+    assert_eq!(
+        to_bob[0].permission(),
+        Some(&aws_sdk_s3::types::Permission::Read)
+    );
+
+    // A grant to all users opens one object to anonymous readers — that one only.
+    alice
+        .put_object_acl()
+        .bucket(&bucket)
+        .key("public.txt")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_of(&gw, None, "GET", &path("public.txt"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "public.txt by alice"));
+    let (status, _) = status_of(&gw, Some(CAROL), "GET", &path("public.txt"), &[]).await;
+    assert_eq!(status, 200, "all users are authenticated users too");
+    for key in ["private.txt", "granted.txt"] {
+        let (status, _) = status_of(&gw, None, "GET", &path(key), &[]).await;
+        assert_eq!(status, 403, "{key}");
+    }
+    let (status, _) = status_of(&gw, None, "PUT", &path("public.txt"), &[]).await;
+    assert_eq!(status, 403, "read is not write");
+
+    // A grant to a user by user id in an ACL body, on the bucket: Carol reads every object
+    // of it and lists it, and still writes nothing.
+    let grant = aws_sdk_s3::types::Grant::builder()
+        .grantee(
+            aws_sdk_s3::types::Grantee::builder()
+                .r#type(aws_sdk_s3::types::Type::CanonicalUser)
+                .id(id_of(CAROL))
+                .build()
+                .unwrap(),
+        )
+        .permission(aws_sdk_s3::types::Permission::Read)
+        .build();
+    let current = alice.get_bucket_acl().bucket(&bucket).send().await.unwrap();
+    let mut grants = current.grants().to_vec();
+    grants.push(grant);
+    alice
+        .put_bucket_acl()
+        .bucket(&bucket)
+        .access_control_policy(
+            aws_sdk_s3::types::AccessControlPolicy::builder()
+                .set_owner(current.owner().cloned())
+                .set_grants(Some(grants))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(view
+        .keys(&records)
+        .await
+        .contains(&format!("acls/{backend_bucket}")));
+    let carol = gw.client_with(&hcp_access_key(CAROL), &hcp_secret_key(PASSWORD));
+    let listed = carol
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 3);
+    assert_eq!(
+        object_bytes(&carol, &bucket, "private.txt").await,
+        b"private.txt by alice"
+    );
+    let (status, _) = status_of(&gw, Some(CAROL), "PUT", &path("new.txt"), &[]).await;
+    assert_eq!(status, 403);
+    assert!(view.object(&backend_bucket, "new.txt").await.is_none());
+    let (status, _) = status_of(&gw, Some(BOB), "GET", &path("private.txt"), &[]).await;
+    assert_eq!(status, 403, "Carol's grant is hers");
+
+    // Stored again, the object is another object: Bob's grant stayed with the one before.
+    alice
+        .put_object()
+        .bucket(&bucket)
+        .key("granted.txt")
+        .body(b"the second granted.txt".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &[]).await;
+    assert_eq!(status, 403);
+
+    // A grant in the PUT itself: Bob reads the new object at once.
+    let (status, body) = as_user_with_body(
+        &gw,
+        USER,
+        "PUT",
+        &path("for-bob.txt"),
+        &[("x-amz-grant-full-control", &format!("id={}", id_of(BOB)))],
+        b"for bob",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &path("for-bob.txt"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "for bob"));
+    let (status, _) = status_of(&gw, Some(BOB), "DELETE", &path("for-bob.txt"), &[]).await;
+    assert_eq!(status, 204, "full control deletes");
+
+    // Removing the ACL (x-amz-acl: private) removes the bucket's record: Carol is out again.
+    let (status, _) = status_of(
+        &gw,
+        alice_user,
+        "PUT",
+        &format!("/{bucket}?acl"),
+        &[("x-amz-acl", "private")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!view
+        .keys(&records)
+        .await
+        .contains(&format!("acls/{backend_bucket}")));
+    let (status, _) = status_of(&gw, Some(CAROL), "GET", &path("private.txt"), &[]).await;
+    assert_eq!(status, 403);
+}
+
+/// `user`'s `method` of `target` with a body: its status and answer.
+async fn as_user_with_body(
+    gw: &TestGateway,
+    user: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let r = as_user(gw, (user, PASSWORD), method, target, headers, body).await;
+    (r.status, r.text())
+}
+
+#[tokio::test]
+async fn acls_on_the_embedded_store() {
+    acls_as_hcp_enforces_them(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn acls_on_rgw() {
+    acls_as_hcp_enforces_them(Backend::Rgw, "acl-").await;
+}
+
+/// Where the tenant keeps no records, a grant to a user cannot be kept: 501, nothing stored.
+#[tokio::test]
+async fn without_records_a_grant_to_a_user_is_refused() {
+    let Some(gw) = start_with(Backend::Store, "", &users_config()).await else {
+        return;
+    };
+    let bucket = new_bucket(&gw.client(), "norec").await;
+    let (status, body) = as_user_with_body(
+        &gw,
+        USER,
+        "PUT",
+        &format!("/{bucket}/k"),
+        &[("x-amz-grant-read", "emailAddress=bob")],
+        b"data",
+    )
+    .await;
+    assert_eq!(status, 501, "{body}");
+    assert_hcp_error_body(&body, "NotImplemented");
+    let view = common::view::BackendView::of(&gw);
+    assert!(view.object(&bucket, "k").await.is_none());
+}
