@@ -53,15 +53,18 @@ default_tenant = "conformance"
 [auth]
 upload_binding_secret = "conformance-binding-secret"
 
+# As in an HCP namespace where users own what they create: the data access permissions
+# (read, write, delete, read-acl, write-acl) come from owning the bucket and from ACLs, not from
+# the namespace; the rest (creating buckets, purging versions, holds, Object Lock) from it.
 [[users]]
 access_key = "$gw_main_key"
 secret_key = "$gw_main_secret"
-permissions = [{ allow = ["all"] }]
+permissions = [{ allow = ["admin", "purge", "privileged", "object-lock", "bypass-governance-retention"] }]
 
 [[users]]
 access_key = "$gw_alt_key"
 secret_key = "$gw_alt_secret"
-permissions = [{ allow = ["all"] }]
+permissions = [{ allow = ["admin", "purge", "privileged", "object-lock", "bypass-governance-retention"] }]
 
 [[tenants]]
 name = "conformance"
@@ -98,6 +101,7 @@ gateway_user_id() {
 }
 
 s3tests_conf() { # port main-key main-secret alt-key alt-secret [main-id main-name alt-id alt-name]
+  # (A gateway user's e-mail address in a grant is its HCP user name: the access key here.)
   cat <<CONF
 [DEFAULT]
 host = 127.0.0.1
@@ -116,7 +120,7 @@ access_key = $2
 secret_key = $3
 display_name = ${7:-Main User}
 user_id = ${6:-main}
-email = main@example.com
+email = ${7:-main@example.com}
 storage_classes = STANDARD
 lc_debug_interval = 10
 
@@ -125,7 +129,7 @@ access_key = $4
 secret_key = $5
 display_name = ${9:-Alt User}
 user_id = ${8:-alt}
-email = alt@example.com
+email = ${9:-alt@example.com}
 CONF
 }
 s3tests_conf "$rgw_port" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY" "$RGW_ALT_ACCESS_KEY" "$RGW_ALT_SECRET_KEY" > "$work/direct.conf"

@@ -105,6 +105,11 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         assert_hcp_error_body(&body, "AccessDenied");
     }
 
+    // A bucket that is not there is HCP's 404 for anyone (creating it would tell as much).
+    let (status, body) = status_of(&gw, Some(BOB), "GET", "/no-such-bucket-acl/k", &[]).await;
+    assert_eq!(status, 404, "{body}");
+    assert_hcp_error_body(&body, "NoSuchBucket");
+
     // Alice grants Bob read on one object, by user name: kept as a record, not at the backend.
     let (status, body) = status_of(
         &gw,
@@ -141,6 +146,35 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         assert_hcp_error_body(&body, "AccessDenied");
     }
     assert!(view.object(&backend_bucket, "granted.txt").await.is_some());
+
+    // What Bob may read he may copy into a bucket of his own; what he may not, he may not.
+    let bob = gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD));
+    let own = new_bucket(&bob, BOB).await;
+    bob.copy_object()
+        .bucket(&own)
+        .key("copy.txt")
+        .copy_source(format!("{bucket}/granted.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        object_bytes(&bob, &own, "copy.txt").await,
+        b"granted.txt by alice"
+    );
+    let source = format!("/{bucket}/private.txt");
+    let (status, body) = status_of(
+        &gw,
+        Some(BOB),
+        "PUT",
+        &format!("/{own}/stolen.txt"),
+        &[("x-amz-copy-source", &source)],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(view
+        .object(&format!("{prefix}{own}"), "stolen.txt")
+        .await
+        .is_none());
 
     // The object's ACL shows the grant to Bob by his HCP user id and name.
     let acl = alice

@@ -403,4 +403,19 @@ fn records_bucket_rules() {
     assert_eq!(o.retention.labels_bucket, None);
     let cfg = Config::parse(&text("off", "gw.records", "u-"), Path::new(".")).unwrap();
     assert_eq!(cfg.tenants["t"].retention.labels_bucket, None);
+    assert!(!cfg.tenants["t"].anonymous_acls);
+    // ACLs admit anonymous callers only where the gateway judges ACLs: with records.
+    let with_acls = text("off", "gw.records", "u-").replacen(
+        "bucket_prefix = \"t-\"",
+        "bucket_prefix = \"t-\"\n        anonymous_acls = true",
+        1,
+    );
+    let cfg = Config::parse(&with_acls, Path::new(".")).unwrap();
+    assert!(cfg.tenants["t"].anonymous_acls);
+    let without = with_acls.replacen("records_bucket = \"gw.records\"", "", 1);
+    let errors = Config::parse(&without, Path::new(".")).unwrap_err();
+    assert_eq!(
+        errors,
+        ["tenants.t: anonymous_acls needs records_bucket (where the gateway judges ACLs)"]
+    );
 }

@@ -84,6 +84,20 @@ pub fn may_grant_to_users(op: Operation) -> bool {
     )
 }
 
+/// What a request's permissions lack, for ACLs or ownership to grant: permissions on its
+/// target, and reading its copy source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needed {
+    pub on_target: Vec<Permission>,
+    pub source_read: bool,
+}
+
+impl Needed {
+    pub fn is_empty(&self) -> bool {
+        self.on_target.is_empty() && !self.source_read
+    }
+}
+
 /// One grant of an ACL permission (`READ`, `WRITE`, `READ_ACP`, `WRITE_ACP`, `FULL_CONTROL`)
 /// to an HCP user.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -197,26 +211,74 @@ pub struct AclChange {
 
 impl Gateway {
     /// Before anything is sent for a request the caller's permissions do not allow
-    /// (`needed`): allowed if the caller owns the bucket, or the bucket's ACL — and for an
-    /// object operation, the object's — grants every permission needed; otherwise 403. For a
-    /// read allowed by the object's ACL, the ETag judged (sent as `If-Match`).
+    /// (`needed`): allowed if, on its target, the caller owns the bucket, or the bucket's ACL —
+    /// and for an object operation, the object's — grants every permission lacked, and the
+    /// copy source (where it is not readable by the permissions) is readable alike; otherwise
+    /// 403. For a read allowed by the object's ACL, the ETag judged (sent as `If-Match`).
     pub(in crate::request) async fn check_acls(
         &self,
         call: &Call<'_>,
+        req: &pingora::http::RequestHeader,
         caller: Option<&Owner>,
-        needed: &[Permission],
+        needed: &Needed,
     ) -> Result<Option<String>, HcpError> {
         let at = At {
             target: call.target,
             route: call.route,
         };
+        if needed.source_read {
+            let source = req
+                .headers
+                .get("x-amz-copy-source")
+                .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
+                .ok_or_else(authorize::denied)?;
+            let version = source
+                .version_id
+                .clone()
+                .filter(|_| !call.params.effects.current_source);
+            let target = call.target.in_bucket(&source.bucket, &source.key);
+            let route =
+                crate::request::route::route(call.route.tenant, Some(at.route.backend), &target)?;
+            let route = Route {
+                credentials: at.route.credentials.clone(),
+                ..route
+            };
+            let source_at = At {
+                target: &target,
+                route: &route,
+            };
+            let read = [Permission::Read];
+            self.judge(source_at, Some(version.as_deref()), caller, &read)
+                .await?;
+        }
+        if needed.on_target.is_empty() {
+            return Ok(None);
+        }
+        let object = object_acl_applies(call.op).then(|| call.params.get("versionId"));
+        let pinned = matches!(call.op, Operation::GetObject | Operation::HeadObject);
+        let etag = self.judge(at, object, caller, &needed.on_target).await?;
+        Ok(etag.filter(|_| pinned))
+    }
+
+    /// HCP's rule for what the permissions lack (`needed`) on `at`: its bucket's owner, its
+    /// bucket's ACL, and where `object` (its version, if one is named) its object's ACL; the
+    /// ETag of the object judged, where its ACL was read.
+    async fn judge(
+        &self,
+        at: At<'_>,
+        object: Option<Option<&str>>,
+        caller: Option<&Owner>,
+        needed: &[Permission],
+    ) -> Result<Option<String>, HcpError> {
         let denied = || {
             authorize::denied()
                 .with_message("Neither the permissions nor an ACL allow this request.")
         };
-        // (A bucket that is not there has no ACL: refused before anything is kept of it.)
+        // A bucket that is not there has no ACL: HCP's 404, before anything is kept of it
+        // (whether a bucket exists is no secret: creating it would say 409).
         let Some(bucket) = self.bucket_acl(at).await.map_err(unavailable)? else {
-            return Err(denied());
+            let name = at.target.bucket.as_deref().unwrap_or_default();
+            return Err(HcpError::new(HcpCode::NoSuchBucket).with_bucket(name));
         };
         if let Some(c) = caller {
             let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
@@ -227,10 +289,9 @@ impl Gateway {
         if allows(&[&bucket], caller, needed) {
             return Ok(None);
         }
-        if !object_acl_applies(call.op) || call.target.raw_key.is_none() {
+        let Some(version) = object.filter(|_| at.target.raw_key.is_some()) else {
             return Err(denied());
-        }
-        let version = call.params.get("versionId");
+        };
         let Some(head) = self.object_instance(at, version).await? else {
             return Err(denied());
         };
@@ -244,9 +305,8 @@ impl Gateway {
         if !allows(&[&bucket, &object], caller, needed) {
             return Err(denied());
         }
-        let pinned = matches!(call.op, Operation::GetObject | Operation::HeadObject);
         let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
-        Ok(etag.filter(|_| pinned).map(str::to_string))
+        Ok(etag.map(str::to_string))
     }
 
     /// The object's HEAD (`None`: there is none to judge — a 403 for the caller, who may not
@@ -297,8 +357,8 @@ impl Gateway {
     ) -> Result<Option<Arc<Acl>>, String> {
         let instance = instance_of(head).ok_or("the object's HEAD names no instance")?;
         let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
-        let key = at.target.raw_key.as_deref().unwrap_or_default();
-        let name = object_acl_record(backend_bucket, key, &instance);
+        let key = at.target.key().unwrap_or_default();
+        let name = object_acl_record(backend_bucket, &key, &instance);
         let mut params = Params::default();
         if let Some(v) = version {
             params.set("versionId", v);
@@ -411,9 +471,8 @@ impl Gateway {
             .or(call.params.effects.acl_change.as_ref());
         let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
         let name = match call.op {
-            Operation::DeleteBucket => Some(bucket_acl_record(&backend_bucket)),
-            Operation::CreateBucket | Operation::PutBucketAcl => {
-                Some(bucket_acl_record(&backend_bucket))
+            Operation::CreateBucket | Operation::PutBucketAcl | Operation::DeleteBucket => {
+                Some((bucket_acl_record(&backend_bucket), None))
             }
             Operation::PutObjectAcl | Operation::PutObject | Operation::CopyObject => {
                 let Some(change) = change else {
@@ -437,12 +496,15 @@ impl Gateway {
                     .ok_or_else(|| unavailable("the object is gone before its ACL".into()))?;
                 let instance = instance_of(&head)
                     .ok_or_else(|| unavailable("the object's HEAD names no instance".into()))?;
-                let key = at.target.raw_key.as_deref().unwrap_or_default();
-                Some(object_acl_record(&backend_bucket, key, &instance))
+                let key = at.target.key().unwrap_or_default();
+                Some((
+                    object_acl_record(&backend_bucket, &key, &instance),
+                    Some(instance),
+                ))
             }
             _ => None,
         };
-        let Some(name) = name else {
+        let Some((name, instance)) = name else {
             return Ok(());
         };
         self.acls
@@ -453,12 +515,8 @@ impl Gateway {
         } else {
             let record = AclRecord {
                 bucket: backend_bucket,
-                key: at
-                    .target
-                    .raw_key
-                    .as_ref()
-                    .map(|k| String::from_utf8_lossy(k).into_owned()),
-                instance: None,
+                key: at.target.key_lossy(),
+                instance,
                 grants,
             };
             let body = serde_json::to_vec(&record).map_err(|e| unavailable(e.to_string()))?;

@@ -48,19 +48,19 @@ fn grants_of<'a>(
     }
 }
 
-/// Where the permissions do not allow a request, the ones an ACL or the bucket's ownership
-/// would have to grant on the target's bucket for every rule to allow it (`request::acls`
-/// asks the backend before sending); `None` where nothing could: the tenant keeps no records,
-/// an anonymous caller where the tenant does not let ACLs admit anonymous requests, a missing
-/// permission no ACL grants (bucket administration, purge, privileged, Object Lock's), or a
-/// rule refusing for another reason (another tenant, a copy source not readable).
+/// Where the permissions do not allow a request, the ones an ACL or ownership would have to
+/// grant — on the target's bucket, and read on a copy's source — for every rule to allow it
+/// (`request::acls` asks the backend before sending); `None` where nothing could: the tenant
+/// keeps no records, an anonymous caller where the tenant does not let ACLs admit anonymous
+/// requests, a missing permission no ACL grants (bucket administration, purge, privileged,
+/// Object Lock's), or a rule refusing for another reason (another tenant).
 pub fn missing_for_acl(
     identity: &Identity,
     tenant: &Tenant,
     op: Operation,
     req: &RequestHeader,
     target: &Target,
-) -> Option<Vec<Permission>> {
+) -> Option<crate::request::acls::Needed> {
     let bucket = target.bucket.as_deref()?;
     let anonymous = matches!(identity.principal(), Principal::Anonymous);
     if tenant.records_bucket.is_none() || (anonymous && !tenant.anonymous_acls) {
@@ -71,33 +71,52 @@ pub fn missing_for_acl(
         return None;
     }
     let grants = grants_of(identity, tenant, op).ok()?;
-    let lacks = |p: &Permission| check(grants, &tenant.name, Some(bucket), Some(*p)).is_err();
-    let mut missing: Vec<Permission> = required(op, &req.method)
+    let lacks = |b: &str, p: Permission| check(grants, &tenant.name, Some(b), Some(p)).is_err();
+    let mut missing: Vec<Permission> = Vec::new();
+    for p in required(op, &req.method)
         .into_iter()
         .chain(required_by_headers(op, &req.headers))
-        .filter(lacks)
-        .collect();
-    // A copy within the bucket reads its source by the same grants.
+    {
+        if lacks(bucket, p) && !missing.contains(&p) {
+            missing.push(p);
+        }
+    }
+    // HCP: creating a bucket needs no permission beyond being allowed to create it; its
+    // creator owns it, with full control, and may give it an ACL at once.
+    let creator = (op == Operation::CreateBucket).then_some(Permission::WriteAcl);
+    missing.retain(|p| Some(*p) != creator);
+    let grantable = missing
+        .iter()
+        .all(|p| crate::request::acls::FULL_CONTROL.contains(p));
+    let mut with = grants.to_vec();
+    with.push(Grant::new(
+        &tenant.name,
+        bucket,
+        missing.iter().copied().chain(creator),
+    ));
+    // A copy's source, where the permissions do not make it readable: read by its ACL.
     let source = req
         .headers
         .get("x-amz-copy-source")
         .and_then(|v| CopySource::parse(v.as_bytes()))
-        .filter(|_| matches!(op, Operation::CopyObject | Operation::UploadPartCopy));
-    if source.is_some_and(|s| s.bucket.eq_ignore_ascii_case(bucket)) && lacks(&Permission::Read) {
-        missing.push(Permission::Read);
+        .filter(|_| matches!(op, Operation::CopyObject | Operation::UploadPartCopy))
+        .filter(|s| !s.bucket.contains('*'));
+    let source_read = source
+        .as_ref()
+        .is_some_and(|s| lacks(&s.bucket, Permission::Read));
+    if let Some(s) = source.filter(|_| source_read) {
+        with.push(Grant::new(&tenant.name, &s.bucket, [Permission::Read]));
     }
-    missing.dedup();
-    let grantable = missing
-        .iter()
-        .all(|p| crate::request::acls::FULL_CONTROL.contains(p));
-    if missing.is_empty() || !grantable {
+    let needed = crate::request::acls::Needed {
+        on_target: missing,
+        source_read,
+    };
+    if !grantable || (needed.is_empty() && op != Operation::CreateBucket) {
         return None;
     }
-    let mut with = grants.to_vec();
-    with.push(Grant::new(&tenant.name, bucket, missing.iter().copied()));
     authorize_with(&with, tenant, op, req, target)
         .ok()
-        .map(|()| missing)
+        .map(|()| needed)
 }
 
 /// The rules, with `grants` as the caller's.
@@ -599,6 +618,127 @@ mod tests {
         assert_eq!(
             required(Operation::GetObjectLegalHold, &Method::GET),
             Some(GetObjectLegalHold)
+        );
+    }
+
+    fn records_tenant() -> Tenant {
+        let mut tenant = Tenant::for_tests();
+        tenant.records_bucket = Some("gw.records".into());
+        tenant
+    }
+
+    /// A user whose grants are `allow` on buckets `own-*`.
+    fn user_allowed(allow: &[Permission]) -> crate::request::authenticate::Identity {
+        use crate::request::authenticate::{Identity, Principal, User};
+        let grants = vec![Grant::new("t", "own-*", allow.iter().copied())];
+        let u = User::new(Some("u".into()), "dQ==".into(), "s".into(), true, grants);
+        Identity::for_tests(Principal::User(std::sync::Arc::new(u)))
+    }
+
+    fn at(bucket: &str, key: Option<&str>) -> Target {
+        Target {
+            tenant: "t".into(),
+            bucket: Some(bucket.into()),
+            raw_key: key.map(|k| k.as_bytes().to_vec()),
+            virtual_host: false,
+        }
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&'static str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build(method, path.as_bytes(), None).unwrap();
+        for (n, v) in headers {
+            r.insert_header(*n, v.to_string()).unwrap();
+        }
+        r
+    }
+
+    fn on_target(perms: &[Permission]) -> crate::request::acls::Needed {
+        crate::request::acls::Needed {
+            on_target: perms.to_vec(),
+            source_read: false,
+        }
+    }
+
+    /// What the permissions lack, for an ACL to grant: only ACL-grantable permissions, only
+    /// where the tenant keeps records, anonymous callers only where the tenant lets ACLs admit
+    /// them.
+    #[test]
+    fn only_what_an_acl_can_grant_is_left_to_acls() {
+        use crate::request::authenticate::{Identity, Principal};
+        let mut tenant = records_tenant();
+        let nobody = user_allowed(&[]);
+        let get = request("GET", "/b/k", &[]);
+        let object = at("b", Some("k"));
+        assert_eq!(
+            missing_for_acl(&nobody, &tenant, Operation::GetObject, &get, &object),
+            Some(on_target(&[Permission::Read]))
+        );
+        // Without records nothing is left to ACLs.
+        let plain = Tenant::for_tests();
+        assert_eq!(
+            missing_for_acl(&nobody, &plain, Operation::GetObject, &get, &object),
+            None
+        );
+        // No ACL grants bucket administration, purge or Object Lock's permissions.
+        let del = request("DELETE", "/b", &[]);
+        let bucket = at("b", None);
+        assert_eq!(
+            missing_for_acl(&nobody, &tenant, Operation::DeleteBucket, &del, &bucket),
+            None
+        );
+        let hold = request("PUT", "/b/k?legal-hold", &[]);
+        let op = Operation::PutObjectLegalHold;
+        assert_eq!(missing_for_acl(&nobody, &tenant, op, &hold, &object), None);
+        // Anonymous callers: only where the tenant lets ACLs admit them, never multipart.
+        let anonymous = Identity::for_tests(Principal::Anonymous);
+        let op = Operation::GetObject;
+        assert_eq!(
+            missing_for_acl(&anonymous, &tenant, op, &get, &object),
+            None
+        );
+        tenant.anonymous_acls = true;
+        assert_eq!(
+            missing_for_acl(&anonymous, &tenant, op, &get, &object),
+            Some(on_target(&[Permission::Read]))
+        );
+        let upload = request("POST", "/b/k?uploads", &[]);
+        let op = Operation::CreateMultipartUpload;
+        assert_eq!(
+            missing_for_acl(&anonymous, &tenant, op, &upload, &object),
+            None
+        );
+    }
+
+    /// A copy's source apart; a bucket's creator may give it an ACL; a write that sets one
+    /// needs write-acl, from the permissions or an ACL.
+    #[test]
+    fn copies_creators_and_acl_headers_left_to_acls() {
+        use crate::request::acls::Needed;
+        let tenant = records_tenant();
+        let writer = user_allowed(&[Permission::Read, Permission::Write]);
+        let copy = request("PUT", "/own-1/k", &[("x-amz-copy-source", "/b/k")]);
+        let own = at("own-1", Some("k"));
+        assert_eq!(
+            missing_for_acl(&writer, &tenant, Operation::CopyObject, &copy, &own),
+            Some(Needed {
+                on_target: vec![],
+                source_read: true
+            })
+        );
+        let admin = user_allowed(&[Permission::Admin]);
+        let create = request("PUT", "/own-2", &[("x-amz-acl", "public-read")]);
+        let new = at("own-2", None);
+        let op = Operation::CreateBucket;
+        assert!(authorize(&admin, &tenant, op, &create, &new).is_err());
+        assert_eq!(
+            missing_for_acl(&admin, &tenant, op, &create, &new),
+            Some(Needed::default())
+        );
+        let grant = ("x-amz-grant-read", "emailAddress=all_users");
+        let put = request("PUT", "/own-1/k", &[grant]);
+        assert_eq!(
+            missing_for_acl(&writer, &tenant, Operation::PutObject, &put, &own),
+            Some(on_target(&[Permission::WriteAcl]))
         );
     }
 

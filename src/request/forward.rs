@@ -188,7 +188,11 @@ impl Gateway {
                 authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
                 authenticate::Principal::Anonymous => None,
             };
-            match self.check_acls(&call, caller.as_ref(), &acl_needed).await {
+            let req = s.req_header();
+            match self
+                .check_acls(&call, req, caller.as_ref(), &acl_needed)
+                .await
+            {
                 Ok(pinned) => call.guards.if_match = pinned,
                 Err(e) => {
                     self.metrics.auth_failure(e.code);

@@ -141,7 +141,7 @@ struct Plan<'a> {
     sees_labels: bool,
     /// The permissions the caller's do not hold, for an ACL or the bucket's ownership to
     /// grant before anything is sent (`request::acls`); empty: the permissions allow it.
-    acl_needed: Vec<authorize::Permission>,
+    acl_needed: acls::Needed,
     auth: Authenticated,
     route: Route<'a>,
 }

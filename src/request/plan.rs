@@ -120,9 +120,9 @@ impl Gateway {
         op: Operation,
         req: &pingora::http::RequestHeader,
         target: &Target,
-    ) -> Result<Vec<Permission>, HcpError> {
+    ) -> Result<acls::Needed, HcpError> {
         let Err(e) = authorize::authorize(&auth.identity, tenant, op, req, target) else {
-            return Ok(Vec::new());
+            return Ok(acls::Needed::default());
         };
         let missing = authorize::missing_for_acl(&auth.identity, tenant, op, req, target);
         if missing.is_none() {

@@ -165,6 +165,17 @@ pub struct Identity {
     scheme: AuthScheme,
 }
 
+#[cfg(test)]
+impl Identity {
+    /// An identity as a SigV4 header signature would establish it.
+    pub fn for_tests(principal: Principal) -> Identity {
+        Identity {
+            principal,
+            scheme: AuthScheme::SigV4Header,
+        }
+    }
+}
+
 impl Identity {
     pub fn principal(&self) -> &Principal {
         &self.principal
