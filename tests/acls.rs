@@ -200,6 +200,36 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         Some(&aws_sdk_s3::types::Permission::Read)
     );
 
+    // An ACL grants only what its author holds (HCP; else write-acl would be full control).
+    let acl_of_granted = format!("{}?acl", path("granted.txt"));
+    let bob_read_and_acl = [
+        ("x-amz-grant-read", "emailAddress=\"bob\""),
+        ("x-amz-grant-write-acp", "emailAddress=\"bob\""),
+    ];
+    let (status, _) = status_of(&gw, alice_user, "PUT", &acl_of_granted, &bob_read_and_acl).await;
+    assert_eq!(status, 200);
+    let before = view.keys(&records).await;
+    for refused in [
+        ("x-amz-grant-full-control", "emailAddress=bob"),
+        ("x-amz-grant-write", "emailAddress=carol"),
+        ("x-amz-acl", "public-read-write"),
+    ] {
+        let (status, body) = status_of(&gw, Some(BOB), "PUT", &acl_of_granted, &[refused]).await;
+        assert_eq!(status, 403, "{refused:?}: {body}");
+        assert_hcp_error_body(&body, "AccessDenied");
+    }
+    assert_eq!(view.keys(&records).await, before);
+    assert!(!view.object_is_public(&backend_bucket, "granted.txt").await);
+    let to_carol = [("x-amz-grant-read", "emailAddress=carol")];
+    let (status, body) = status_of(&gw, Some(BOB), "PUT", &acl_of_granted, &to_carol).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = status_of(&gw, Some(CAROL), "GET", &path("granted.txt"), &[]).await;
+    assert_eq!(status, 200, "what Bob held he could pass on");
+    let (status, _) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &[]).await;
+    assert_eq!(status, 403, "a new ACL replaces the old whole");
+    let (status, _) = status_of(&gw, alice_user, "PUT", &acl_of_granted, &bob_read_and_acl).await;
+    assert_eq!(status, 200);
+
     // A grant to all users opens one object to anonymous readers — that one only.
     alice
         .put_object_acl()

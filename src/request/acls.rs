@@ -58,6 +58,39 @@ pub fn granted_by(acl_permission: &str) -> &'static [Permission] {
     }
 }
 
+/// Operations that set an ACL (their headers, or an ACL body).
+pub fn sets_acl(op: Operation) -> bool {
+    may_grant_to_users(op) || matches!(op, Operation::CreateMultipartUpload | Operation::PostObject)
+}
+
+/// HCP: "When adding an ACL to a bucket or object, you can grant only the permissions you
+/// already have" — every data access permission the ACL permissions in `granted` stand for
+/// must be `held` (403 otherwise).
+pub fn check_grantable(granted: &[&str], held: &[Permission]) -> Result<(), HcpError> {
+    for acl_permission in granted {
+        if let Some(p) = granted_by(acl_permission)
+            .iter()
+            .find(|p| !held.contains(p))
+        {
+            return Err(authorize::denied().with_message(format!(
+                "An ACL can grant only what its author holds: {acl_permission} needs the {} \
+                 permission.",
+                p.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What the ACLs judged for a request the permissions did not allow established.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// The ETag of the object whose ACL allowed a read (sent as `If-Match`).
+    pub etag: Option<String>,
+    /// What ownership and the ACLs read give the caller (an ACL it sets may grant these).
+    pub held: Vec<Permission>,
+}
+
 /// Operations an object's ACL can allow (the others act on the bucket, or need permissions
 /// no ACL grants).
 pub fn object_acl_applies(op: Operation) -> bool {
@@ -221,7 +254,7 @@ impl Gateway {
         req: &pingora::http::RequestHeader,
         caller: Option<&Owner>,
         needed: &Needed,
-    ) -> Result<Option<String>, HcpError> {
+    ) -> Result<Judged, HcpError> {
         let at = At {
             target: call.target,
             route: call.route,
@@ -250,14 +283,16 @@ impl Gateway {
             let read = [Permission::Read];
             self.judge(source_at, Some(version.as_deref()), caller, &read)
                 .await?;
+            // (What the source's ACLs give is not held on the target.)
         }
         if needed.on_target.is_empty() {
-            return Ok(None);
+            return Ok(Judged::default());
         }
         let object = object_acl_applies(call.op).then(|| call.params.get("versionId"));
         let pinned = matches!(call.op, Operation::GetObject | Operation::HeadObject);
-        let etag = self.judge(at, object, caller, &needed.on_target).await?;
-        Ok(etag.filter(|_| pinned))
+        let mut judged = self.judge(at, object, caller, &needed.on_target).await?;
+        judged.etag = judged.etag.filter(|_| pinned);
+        Ok(judged)
     }
 
     /// HCP's rule for what the permissions lack (`needed`) on `at`: its bucket's owner, its
@@ -269,7 +304,7 @@ impl Gateway {
         object: Option<Option<&str>>,
         caller: Option<&Owner>,
         needed: &[Permission],
-    ) -> Result<Option<String>, HcpError> {
+    ) -> Result<Judged, HcpError> {
         let denied = || {
             authorize::denied()
                 .with_message("Neither the permissions nor an ACL allow this request.")
@@ -281,13 +316,21 @@ impl Gateway {
             return Err(HcpError::new(HcpCode::NoSuchBucket).with_bucket(name));
         };
         if let Some(c) = caller {
-            let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
+            // (Read fresh: full control is not given on a reading another replica may have
+            // made stale, by deleting the bucket and another user creating it again.)
+            let owner = self.bucket_owner(at, true).await.map_err(unavailable)?;
             if owner.is_some_and(|o| o.id == c.id) {
-                return Ok(None);
+                return Ok(Judged {
+                    etag: None,
+                    held: FULL_CONTROL.to_vec(),
+                });
             }
         }
         if allows(&[&bucket], caller, needed) {
-            return Ok(None);
+            return Ok(Judged {
+                etag: None,
+                held: bucket.grants_to(caller).collect(),
+            });
         }
         let Some(version) = object.filter(|_| at.target.raw_key.is_some()) else {
             return Err(denied());
@@ -306,7 +349,13 @@ impl Gateway {
             return Err(denied());
         }
         let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
-        Ok(etag.map(str::to_string))
+        Ok(Judged {
+            etag: etag.map(str::to_string),
+            held: bucket
+                .grants_to(caller)
+                .chain(object.grants_to(caller))
+                .collect(),
+        })
     }
 
     /// The object's HEAD (`None`: there is none to judge — a 403 for the caller, who may not
@@ -595,6 +644,34 @@ mod tests {
         assert!(allows(&[&all], None, FULL_CONTROL));
         assert!(allows(&[&all], Some(&someone), FULL_CONTROL));
         assert!(!allows(&[&all], None, &[Permission::Admin]));
+    }
+
+    #[test]
+    fn an_acl_grants_only_what_its_author_holds() {
+        use Permission::*;
+        assert!(check_grantable(&["READ", "READ_ACP"], &[Read, ReadAcl, WriteAcl]).is_ok());
+        let refused = check_grantable(&["FULL_CONTROL"], &[Read, ReadAcl, WriteAcl, Write]);
+        assert_eq!(refused.unwrap_err().code, HcpCode::AccessDenied);
+        assert!(
+            check_grantable(&["WRITE"], &[Write]).is_err(),
+            "write is delete too"
+        );
+        assert!(check_grantable(&["WRITE"], &[Write, Delete]).is_ok());
+        assert!(check_grantable(&[], &[]).is_ok());
+        let mut req = pingora::http::RequestHeader::build("PUT", b"/b/k?acl", None).unwrap();
+        req.insert_header("x-amz-acl", "public-read-write").unwrap();
+        assert_eq!(
+            crate::request::validate::acl::granted_in_headers(&req),
+            ["READ", "WRITE"]
+        );
+        let mut req = pingora::http::RequestHeader::build("PUT", b"/b/k?acl", None).unwrap();
+        req.insert_header("x-amz-grant-write-acp", "uri=\"x\"")
+            .unwrap();
+        req.insert_header("x-amz-acl", "private").unwrap();
+        assert_eq!(
+            crate::request::validate::acl::granted_in_headers(&req),
+            ["WRITE_ACP"]
+        );
     }
 
     #[test]

@@ -178,6 +178,19 @@ pub fn may(identity: &Identity, tenant: &Tenant, target: &Target, permission: Pe
     }
 }
 
+/// Of the permissions an ACL can grant, those the identity's own grants hold on the target's
+/// bucket (an ACL change may grant only these, and what ACLs or ownership give the caller).
+pub fn held(identity: &Identity, tenant: &Tenant, target: &Target) -> Vec<Permission> {
+    let Ok(grants) = grants_of(identity, tenant, Operation::PutObjectAcl) else {
+        return Vec::new();
+    };
+    crate::request::acls::FULL_CONTROL
+        .iter()
+        .copied()
+        .filter(|p| check(grants, &tenant.name, target.bucket.as_deref(), Some(*p)).is_ok())
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     Read,

@@ -65,6 +65,9 @@ pub(super) struct Call<'a> {
     /// The caller as an owner, where the namespace keeps owners (`request::owners`); `None`
     /// for anonymous callers and elsewhere.
     pub(super) owner: Option<owners::Owner>,
+    /// Of what an ACL can grant, what the caller holds (by its permissions, ownership, or the
+    /// ACLs judged): what an ACL it sets may grant. Read only where the request sets one.
+    pub(super) held: Vec<authorize::Permission>,
     pub(super) guards: Guards,
 }
 
@@ -181,24 +184,12 @@ impl Gateway {
                     authenticate::Principal::Anonymous => None,
                 })
                 .flatten(),
+            held: Vec::new(),
             guards: Guards::default(),
         };
-        if !acl_needed.is_empty() {
-            let caller = match auth.identity.principal() {
-                authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
-                authenticate::Principal::Anonymous => None,
-            };
-            let req = s.req_header();
-            match self
-                .check_acls(&call, req, caller.as_ref(), &acl_needed)
-                .await
-            {
-                Ok(pinned) => call.guards.if_match = pinned,
-                Err(e) => {
-                    self.metrics.auth_failure(e.code);
-                    return self.stop(s, x, Stop::Early(e)).await;
-                }
-            }
+        if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
+            self.metrics.auth_failure(e.code);
+            return self.stop(s, x, Stop::Early(e)).await;
         }
         self.forget_versioning(&call);
         if params.effects.folder == folders::FolderWrite::Create {
@@ -227,6 +218,40 @@ impl Gateway {
                 self.stop(s, x, stop).await
             }
         }
+    }
+
+    /// What the permissions left to ACLs, judged before anything is sent (`request::acls`);
+    /// and an ACL the request sets may grant only what its author holds — by the permissions,
+    /// by ownership, or by the ACLs just read (an ACL body is checked when it is read).
+    async fn acls_before(
+        &self,
+        s: &ServerSession,
+        call: &mut Call<'_>,
+        auth: &Authenticated,
+        needed: &acls::Needed,
+    ) -> Result<(), HcpError> {
+        let sets_acl = acls::sets_acl(call.op) && call.route.tenant.records_bucket.is_some();
+        if sets_acl {
+            call.held = authorize::held(&auth.identity, call.route.tenant, call.target);
+        }
+        if !needed.is_empty() {
+            let caller = match auth.identity.principal() {
+                authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
+                authenticate::Principal::Anonymous => None,
+            };
+            let req = s.req_header();
+            let judged = self.check_acls(call, req, caller.as_ref(), needed).await?;
+            call.guards.if_match = judged.etag;
+            call.held.extend(judged.held);
+        }
+        if !sets_acl || call.op == Operation::CreateBucket {
+            return Ok(());
+        }
+        let mut granted = acl::granted_in_headers(s.req_header());
+        if let Some(change) = &call.params.effects.acl_change {
+            granted.extend(change.grants.iter().map(|g| g.permission.as_str()));
+        }
+        acls::check_grantable(&granted, &call.held)
     }
 
     /// HCP: "A request to retrieve an old version of an object while versioning is disabled
@@ -672,6 +697,14 @@ impl Gateway {
                 };
                 let (doc, grants) = acl::check_policy(doc, who, ids)?;
                 if keep_users {
+                    // An ACL can grant only what its author holds.
+                    let groups = acl::group_grants(&doc)?;
+                    let granted: Vec<&str> = groups
+                        .iter()
+                        .map(|(_, p)| p.as_str())
+                        .chain(grants.iter().map(|g| g.permission.as_str()))
+                        .collect();
+                    acls::check_grantable(&granted, &call.held)?;
                     call.guards.acl_change = Some(acls::AclChange { grants });
                 }
                 Ok(Some(doc))

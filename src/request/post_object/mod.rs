@@ -126,6 +126,7 @@ impl Gateway {
             sees_labels: false,
             // (Owners are kept for buckets; a form stores an object.)
             owner: None,
+            held: Vec::new(),
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {
@@ -328,6 +329,11 @@ impl Gateway {
             keep_users: false,
         };
         acl::translate_grants(&mut request, who)?;
+        if route.tenant.records_bucket.is_some() {
+            // An ACL can grant only what its author holds (ACLs judge requests here).
+            let held = crate::request::authorize::held(&identity, route.tenant, &object);
+            crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
+        }
         let data = self.read_file(multipart, file).await?;
         if let Some(range) = range {
             range.check(data.len() as u64)?;

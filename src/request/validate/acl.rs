@@ -32,6 +32,26 @@ fn invalid(message: String) -> HcpError {
     HcpError::new(HcpCode::InvalidArgument).with_message(message)
 }
 
+/// The ACL permissions a request's ACL headers grant to groups (a canned ACL's, or the grant
+/// headers' once translated: grants to users are returned by [`translate_grants`]).
+pub fn granted_in_headers(req: &RequestHeader) -> Vec<&'static str> {
+    let canned = req
+        .headers
+        .get("x-amz-acl")
+        .map(|v| v.as_bytes().trim_ascii());
+    let mut granted = match canned {
+        Some(b"public-read" | b"authenticated-read") => vec!["READ"],
+        Some(b"public-read-write") => vec!["READ", "WRITE"],
+        _ => Vec::new(),
+    };
+    for name in GRANT_HEADERS {
+        if req.headers.contains_key(*name) {
+            granted.push(header_permission(name));
+        }
+    }
+    granted
+}
+
 /// Whether the request carries any grant header.
 pub fn has_grant_headers(req: &RequestHeader) -> bool {
     GRANT_HEADERS.iter().any(|h| req.headers.contains_key(*h))
@@ -137,7 +157,7 @@ fn header_grantee(grantee_text: &str, who: Grantees<'_>) -> Result<Grantee, HcpE
 }
 
 /// The ACL permission a grant header grants.
-fn header_permission(name: &str) -> &'static str {
+pub fn header_permission(name: &str) -> &'static str {
     match name {
         "x-amz-grant-read" => "READ",
         "x-amz-grant-write" => "WRITE",
