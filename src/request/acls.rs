@@ -10,15 +10,17 @@
 //!
 //! - `acls/<backend bucket>`: the bucket ACL's grants to users;
 //! - `acls/<backend bucket>/<digest>`: an object ACL's grants to users, where the digest names
-//!   the key and the object's instance (its version id, or for an object without one its ETag
-//!   and Last-Modified), so that an object stored again under the same name does not inherit
-//!   the grants of the one before.
+//!   the key and the object's instance (its version id, or for an object without one its
+//!   ETag), so that an object stored again under the same name does not inherit the grants of
+//!   the one before — unless, without versions, it holds the very same bytes. (Not
+//!   Last-Modified: Ceph RGW moves it when an ACL changes.)
 //!
 //! Only a request the permissions do not allow pays for this: the bucket's owner and ACL, and
 //! for an object operation a HEAD of the object and its ACL (all read through a short cache,
 //! [`ACL_TTL`], that this replica's changes invalidate). A read allowed by an object's ACL is
 //! sent with `If-Match` on the ETag that was judged, so that it cannot read a newer object.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,6 +165,12 @@ pub struct Acl {
 }
 
 impl Acl {
+    /// Its weight in the cache: one, and one per grant.
+    pub fn weight(&self) -> u32 {
+        let grants = self.users.len() + self.all_users.len() + self.authenticated.len();
+        u32::try_from(1 + grants).unwrap_or(u32::MAX)
+    }
+
     /// The data access permissions this ACL grants `caller` (`None`: anonymous).
     fn grants_to<'a>(&'a self, caller: Option<&'a Owner>) -> impl Iterator<Item = Permission> + 'a {
         let own = self
@@ -187,16 +195,12 @@ pub fn allows(acls: &[&Acl], caller: Option<&Owner>, needed: &[Permission]) -> b
 }
 
 /// An object's instance: `v:` and its version id where the backend keeps one, else `e:` and
-/// its ETag and Last-Modified; `None` where the answer names neither.
+/// its ETag; `None` where the answer names neither.
 pub fn instance_of(head: &ResponseHeader) -> Option<String> {
     let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
     match header("x-amz-version-id").filter(|v| !v.is_empty() && *v != "null") {
         Some(version) => Some(format!("v:{version}")),
-        None => Some(format!(
-            "e:{}|{}",
-            header("etag")?,
-            header("last-modified").unwrap_or_default()
-        )),
+        None => Some(format!("e:{}", header("etag")?)),
     }
 }
 
@@ -338,16 +342,13 @@ impl Gateway {
         let Some(head) = self.object_instance(at, version).await? else {
             return Err(denied());
         };
-        let Some(object) = self
-            .object_acl(at, version, &head)
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(read) = self.object_acl(at, &head).await.map_err(unavailable)? else {
             return Err(denied());
         };
-        if !allows(&[&bucket, &object], caller, needed) {
+        if !allows(&[&bucket, &read.acl], caller, needed) {
             return Err(denied());
         }
+        let object = self.remember_acl(read);
         let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
         Ok(Judged {
             etag: etag.map(str::to_string),
@@ -383,7 +384,7 @@ impl Gateway {
     }
 
     /// The bucket's ACL: the backend's group grants and the recorded user grants (`None`: the
-    /// bucket is not there).
+    /// bucket is not there). Kept in the cache: there are only as many as buckets.
     pub(in crate::request) async fn bucket_acl(
         &self,
         at: At<'_>,
@@ -394,43 +395,48 @@ impl Gateway {
             raw_key: None,
             ..at.target.clone()
         };
-        self.acl_of(at, &bucket, Params::default(), name).await
+        let read = self.acl_of(at, &bucket, Params::default(), name).await?;
+        Ok(read.map(|r| self.remember_acl(r)))
     }
 
-    /// The ACL of the object instance `head` describes.
+    /// The ACL of the object instance `head` describes (its version's, where it has one), not
+    /// yet kept in the cache: a request it refuses leaves nothing there.
     async fn object_acl(
         &self,
         at: At<'_>,
-        version: Option<&str>,
         head: &ResponseHeader,
-    ) -> Result<Option<Arc<Acl>>, String> {
+    ) -> Result<Option<AclRead>, String> {
         let instance = instance_of(head).ok_or("the object's HEAD names no instance")?;
         let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
         let key = at.target.key().unwrap_or_default();
         let name = object_acl_record(backend_bucket, &key, &instance);
         let mut params = Params::default();
-        if let Some(v) = version {
+        if let Some(v) = version_of(head) {
             params.set("versionId", v);
         }
         self.acl_of(at, at.target, params, name).await
     }
 
     /// One ACL, from the cache or read: the backend's (`GET ?acl` of `target`) and the record
-    /// `name`. `None` where the backend has no such bucket or object (nothing is kept of it, so
-    /// that requests for names that are not there fill no cache).
+    /// `name`. `None` where the backend has no such bucket or object.
     async fn acl_of(
         &self,
         at: At<'_>,
         target: &Target,
         params: Params,
         name: String,
-    ) -> Result<Option<Arc<Acl>>, String> {
+    ) -> Result<Option<AclRead>, String> {
         let cache_key = format!("{}\n{name}", at.route.backend.name);
         if let Some(known) = self.acls.get(&cache_key) {
             self.metrics.cache_lookup("acl", true);
-            return Ok(Some(known));
+            return Ok(Some(AclRead {
+                acl: known,
+                fresh: None,
+            }));
         }
         self.metrics.cache_lookup("acl", false);
+        // (A change made while this is read makes the reading too old to keep.)
+        let generation = self.acl_changes.load(Ordering::Acquire);
         let records = Records::of_tenant(at).ok_or("the namespace keeps no records")?;
         let op = if target.raw_key.is_some() {
             Operation::GetObjectAcl
@@ -465,8 +471,28 @@ impl Gateway {
             all_users,
             authenticated,
         });
-        self.acls.insert(cache_key, acl.clone());
-        Ok(Some(acl))
+        Ok(Some(AclRead {
+            acl,
+            fresh: Some((cache_key, generation)),
+        }))
+    }
+
+    /// Keeps an ACL just read in the cache, unless an ACL changed through this replica while
+    /// it was read.
+    fn remember_acl(&self, read: AclRead) -> Arc<Acl> {
+        if let Some((key, generation)) = read.fresh {
+            if self.acl_changes.load(Ordering::Acquire) == generation {
+                self.acls.insert(key, read.acl.clone());
+            }
+        }
+        read.acl
+    }
+
+    /// Forgets the cached ACL `name` of `at`'s backend, and any reading under way.
+    fn forget_acl(&self, at: At<'_>, name: &str) {
+        self.acl_changes.fetch_add(1, Ordering::AcqRel);
+        self.acls
+            .invalidate(&format!("{}\n{name}", at.route.backend.name));
     }
 
     /// The recorded grants to users of the ACL a GET `?acl` answers (shown with the backend's
@@ -484,12 +510,10 @@ impl Gateway {
             Operation::GetObjectAcl => {
                 let version = call.params.get("versionId");
                 let Some(head) = self.object_instance(at, version).await? else {
-                    // (The backend answers the GET ?acl of a missing object itself.)
                     return Ok(Vec::new());
                 };
-                self.object_acl(at, version, &head)
-                    .await
-                    .map_err(unavailable)?
+                let read = self.object_acl(at, &head).await.map_err(unavailable)?;
+                read.map(|r| self.remember_acl(r))
             }
             _ => return Ok(Vec::new()),
         };
@@ -497,14 +521,57 @@ impl Gateway {
         Ok(acl.map(|a| a.users.clone()).unwrap_or_default())
     }
 
+    /// Before an ACL changes, where the tenant keeps records: the recorded grants to users it
+    /// replaces are removed first, so that a change that fails part-way leaves fewer grants,
+    /// never the old ones (a new bucket's: a record a deleted bucket of that name left). For
+    /// an object, the instance whose ACL changes: its record's name and instance.
+    pub(in crate::request) async fn acls_before_send(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Option<(String, String)>, HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let Some(records) = Records::of_tenant(at) else {
+            return Ok(None);
+        };
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        let (name, instance) = match call.op {
+            Operation::CreateBucket | Operation::PutBucketAcl => {
+                (bucket_acl_record(backend_bucket), None)
+            }
+            Operation::PutObjectAcl => {
+                let version = call.params.get("versionId");
+                let Some(head) = self.object_instance(at, version).await? else {
+                    // (No object to HEAD: the backend answers; nothing is recorded.)
+                    return Ok(None);
+                };
+                let instance = instance_of(&head)
+                    .ok_or_else(|| unavailable("the object's HEAD names no instance".into()))?;
+                let key = at.target.key().unwrap_or_default();
+                let name = object_acl_record(backend_bucket, &key, &instance);
+                (name, Some(instance))
+            }
+            _ => return Ok(None),
+        };
+        self.forget_acl(at, &name);
+        self.delete_record(&records, name.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(instance.map(|i| (name, i)))
+    }
+
     /// After the backend's success, where the tenant keeps records: the grants to users that
-    /// the request set (a new ACL replaces the old whole: none removes the record); a deleted
-    /// bucket's record removed. A record that cannot be written is a 503 (the ACL is then as
-    /// the backend keeps it, without the grants to users: setting it again completes it).
+    /// the request set, recorded on the object it set them on — checked to be the one the
+    /// backend answered for (an ETag from the answer, `etag`), or the one judged before
+    /// sending — else nothing is recorded and the answer is 503 (set the ACL again); a deleted
+    /// bucket's record removed.
     pub(in crate::request) async fn acls_after(
         &self,
         call: &Call<'_>,
         upstream: &ResponseHeader,
+        etag: Option<&str>,
     ) -> Result<(), HcpError> {
         let at = At {
             target: call.target,
@@ -518,63 +585,96 @@ impl Gateway {
             .acl_change
             .as_ref()
             .or(call.params.effects.acl_change.as_ref());
-        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
-        let name = match call.op {
-            Operation::CreateBucket | Operation::PutBucketAcl | Operation::DeleteBucket => {
-                Some((bucket_acl_record(&backend_bucket), None))
-            }
-            Operation::PutObjectAcl | Operation::PutObject | Operation::CopyObject => {
-                let Some(change) = change else {
-                    return Ok(());
-                };
-                if change.grants.is_empty() && call.op != Operation::PutObjectAcl {
-                    // (A new object has no record to remove.)
-                    return Ok(());
-                }
-                let version = match call.op {
-                    Operation::PutObjectAcl => call.params.get("versionId").map(str::to_string),
-                    _ => upstream
-                        .headers
-                        .get("x-amz-version-id")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string),
-                };
-                let head = self
-                    .object_instance(at, version.as_deref())
-                    .await?
-                    .ok_or_else(|| unavailable("the object is gone before its ACL".into()))?;
-                let instance = instance_of(&head)
-                    .ok_or_else(|| unavailable("the object's HEAD names no instance".into()))?;
-                let key = at.target.key().unwrap_or_default();
-                Some((
-                    object_acl_record(&backend_bucket, &key, &instance),
-                    Some(instance),
-                ))
-            }
-            _ => None,
-        };
-        let Some((name, instance)) = name else {
-            return Ok(());
-        };
-        self.acls
-            .invalidate(&format!("{}\n{name}", at.route.backend.name));
         let grants = change.map(|c| c.grants.clone()).unwrap_or_default();
-        let written = if grants.is_empty() || call.op == Operation::DeleteBucket {
-            self.delete_record(&records, name.clone()).await
-        } else {
-            let record = AclRecord {
-                bucket: backend_bucket,
-                key: at.target.key_lossy(),
-                instance,
-                grants,
-            };
-            let body = serde_json::to_vec(&record).map_err(|e| unavailable(e.to_string()))?;
-            self.put_record(&records, name.clone(), &body).await
+        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        let key = at.target.key().unwrap_or_default();
+        let changed = || {
+            unavailable("the object changed while its ACL was set".into()).with_message(
+                "The object changed while its ACL was set; its grants to users were not kept: \
+                 set the ACL again.",
+            )
         };
-        self.acls
-            .invalidate(&format!("{}\n{name}", at.route.backend.name));
+        let (name, instance) = match call.op {
+            Operation::DeleteBucket => {
+                let name = bucket_acl_record(&backend_bucket);
+                self.forget_acl(at, &name);
+                return self
+                    .delete_record(&records, name)
+                    .await
+                    .map_err(unavailable);
+            }
+            Operation::CreateBucket | Operation::PutBucketAcl => {
+                (bucket_acl_record(&backend_bucket), None)
+            }
+            Operation::PutObjectAcl if grants.is_empty() => return Ok(()),
+            Operation::PutObjectAcl => {
+                let (name, judged) = call.guards.acl_instance.clone().ok_or_else(changed)?;
+                let version = call.params.get("versionId");
+                let head = self.object_instance(at, version).await?;
+                if head.as_ref().and_then(instance_of).as_deref() != Some(judged.as_str()) {
+                    return Err(changed());
+                }
+                (name, Some(judged))
+            }
+            Operation::PutObject | Operation::CopyObject if !grants.is_empty() => {
+                let version = version_of(upstream);
+                let head = self.object_instance(at, version.as_deref()).await?;
+                let head = head.ok_or_else(changed)?;
+                let stored = |e: &str| e.trim_matches('"').to_string();
+                let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
+                if etag.map(stored).is_none() || etag.map(stored) != headed.map(stored) {
+                    return Err(changed());
+                }
+                let instance = instance_of(&head).ok_or_else(changed)?;
+                let name = object_acl_record(&backend_bucket, &key, &instance);
+                (name, Some(instance))
+            }
+            _ => return Ok(()),
+        };
+        if grants.is_empty() {
+            // (Removed before the change was sent.)
+            return Ok(());
+        }
+        let record = AclRecord {
+            bucket: backend_bucket,
+            key: at.target.key_lossy(),
+            instance,
+            grants,
+        };
+        let body = serde_json::to_vec(&record).map_err(|e| unavailable(e.to_string()))?;
+        self.forget_acl(at, &name);
+        let written = self.put_record(&records, name.clone(), &body).await;
+        self.forget_acl(at, &name);
         written.map_err(unavailable)
     }
+}
+
+/// An ACL read for a request, and where it was read now (not from the cache) its cache key
+/// and the generation of ACL changes it was read in.
+pub(in crate::request) struct AclRead {
+    acl: Arc<Acl>,
+    fresh: Option<(String, u64)>,
+}
+
+/// The version a HEAD or write answered, where the backend keeps one.
+fn version_of(head: &ResponseHeader) -> Option<String> {
+    head.headers
+        .get("x-amz-version-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && *v != "null")
+        .map(str::to_string)
+}
+
+/// The `<ETag>` of a copy's answer (the one it stored).
+pub fn etag_in(doc: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(doc).ok()?;
+    let start = text.find("<ETag>")? + "<ETag>".len();
+    let end = start + text[start..].find("</ETag>")?;
+    Some(
+        text[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\""),
+    )
 }
 
 #[cfg(test)]
@@ -688,9 +788,15 @@ mod tests {
             ("last-modified", "Mon, 30 Nov 2026 10:00:00 GMT"),
         ]);
         let again = head(&[
+            ("etag", "\"b\""),
+            ("last-modified", "Mon, 30 Nov 2026 10:00:00 GMT"),
+        ]);
+        // (An ACL change moves Last-Modified at RGW: the same object still.)
+        let acl_changed = head(&[
             ("etag", "\"a\""),
             ("last-modified", "Mon, 30 Nov 2026 10:00:05 GMT"),
         ]);
+        assert_eq!(instance_of(&first), instance_of(&acl_changed));
         let versioned = head(&[("etag", "\"a\""), ("x-amz-version-id", "3")]);
         let unversioned = head(&[("etag", "\"a\""), ("x-amz-version-id", "null")]);
         assert_ne!(instance_of(&first), instance_of(&again));

@@ -93,6 +93,9 @@ pub(super) struct Guards {
     pub(super) acl_change: Option<acls::AclChange>,
     /// The recorded grants to users a GET `?acl` shows with the backend's own.
     pub(super) shown_grants: Vec<acls::UserGrant>,
+    /// A PUT `?acl` of an object: its record's name and the instance it changes (judged
+    /// before sending; the grants to users are recorded only if it is still the object).
+    pub(super) acl_instance: Option<(String, String)>,
 }
 
 impl Guards {
@@ -103,11 +106,10 @@ impl Guards {
             req.insert_header(http::header::IF_NONE_MATCH, "*")
                 .expect("static");
         }
+        // (A client's own If-Match was checked against this ETag before: it is replaced.)
         if let Some(etag) = &self.if_match {
-            if !req.headers.contains_key(http::header::IF_MATCH) {
-                if let Ok(v) = http::HeaderValue::from_str(etag) {
-                    req.insert_header(http::header::IF_MATCH, v).expect("valid");
-                }
+            if let Ok(v) = http::HeaderValue::from_str(etag) {
+                req.insert_header(http::header::IF_MATCH, v).expect("valid");
             }
         }
     }
@@ -241,6 +243,25 @@ impl Gateway {
             };
             let req = s.req_header();
             let judged = self.check_acls(call, req, caller.as_ref(), needed).await?;
+            // A read pinned to the object judged answers the client's own If-Match here:
+            // another ETag would not match it (`*` and the judged one do).
+            if let (Some(judged), Some(asked)) =
+                (&judged.etag, req.headers.get(http::header::IF_MATCH))
+            {
+                let asked = String::from_utf8_lossy(asked.as_bytes());
+                let bare = |e: &str| {
+                    e.trim()
+                        .trim_start_matches("W/")
+                        .trim_matches('"')
+                        .to_string()
+                };
+                let matches = asked
+                    .split(',')
+                    .any(|e| e.trim() == "*" || bare(e) == bare(judged));
+                if !matches {
+                    return Err(HcpError::new(HcpCode::PreconditionFailed));
+                }
+            }
             call.guards.if_match = judged.etag;
             call.held.extend(judged.held);
         }
@@ -571,6 +592,7 @@ impl Gateway {
             guards.owners = shown;
             guards.owner_change = change.map(std::sync::Arc::new);
             guards.shown_grants = self.shown_user_grants(call).await?;
+            guards.acl_instance = self.acls_before_send(call).await?;
         } else if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }

@@ -83,6 +83,8 @@ pub struct Gateway {
     bucket_owners: moka::sync::Cache<String, Option<owners::Owner>>,
     /// ACLs read for requests the permissions do not allow (`request::acls`), briefly.
     acls: moka::sync::Cache<String, Arc<acls::Acl>>,
+    /// ACL changes through this replica so far: a reading made across one is not cached.
+    acl_changes: std::sync::atomic::AtomicU64,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
     locked_buckets: moka::sync::Cache<String, ()>,
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
@@ -179,10 +181,13 @@ impl Gateway {
                 .max_capacity(10_000)
                 .time_to_live(owners::OWNER_TTL)
                 .build(),
+            // (Weighed by grants: an ACL may hold 100.)
             acls: moka::sync::Cache::builder()
-                .max_capacity(10_000)
+                .max_capacity(100_000)
+                .weigher(|_, acl: &Arc<acls::Acl>| acl.weight())
                 .time_to_live(acls::ACL_TTL)
                 .build(),
+            acl_changes: std::sync::atomic::AtomicU64::new(0),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             hold_changes: moka::sync::Cache::builder()
                 .max_capacity(100_000)

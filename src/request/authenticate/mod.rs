@@ -83,30 +83,50 @@ impl User {
     }
 }
 
-/// Users by access key.
+/// Users by access key, and as owners and grantees name them: by HCP user id and user name
+/// (`request::owners::Owner`).
 #[derive(Debug, Default)]
 pub struct UserStore {
     by_key: HashMap<String, Arc<User>>,
+    by_id: HashMap<String, Arc<User>>,
+    by_name: HashMap<String, Arc<User>>,
 }
 
 impl UserStore {
     pub fn new(users: Vec<User>) -> Self {
+        let by_key: HashMap<String, Arc<User>> = users
+            .into_iter()
+            .map(|u| (u.access_key.clone(), Arc::new(u)))
+            .collect();
+        let as_owner = |u: &Arc<User>| crate::request::owners::Owner::of(u);
+        let by_id = by_key
+            .values()
+            .map(|u| (as_owner(u).id, u.clone()))
+            .collect();
+        let by_name = by_key
+            .values()
+            .map(|u| (as_owner(u).name, u.clone()))
+            .collect();
         UserStore {
-            by_key: users
-                .into_iter()
-                .map(|u| (u.access_key.clone(), Arc::new(u)))
-                .collect(),
+            by_key,
+            by_id,
+            by_name,
         }
     }
     pub fn get(&self, access_key: &str) -> Option<&Arc<User>> {
         self.by_key.get(access_key)
     }
+    /// The user whose HCP user id (`Owner::id`) is `id`.
+    pub fn with_id(&self, id: &str) -> Option<&Arc<User>> {
+        self.by_id.get(id)
+    }
+    /// The user whose HCP user name (`Owner::name`: its username, or for a user configured
+    /// by key its access key) is `name`.
+    pub fn named(&self, name: &str) -> Option<&Arc<User>> {
+        self.by_name.get(name)
+    }
     pub fn len(&self) -> usize {
         self.by_key.len()
-    }
-    /// Every user (in no particular order).
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
-        self.by_key.values()
     }
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()

@@ -92,7 +92,8 @@ impl Gateway {
             }
             // The grants to users an ACL change set, recorded now that the backend took the
             // rest (`request::acls`).
-            if let Err(e) = self.acls_after(call, &upstream).await {
+            let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
+            if let Err(e) = self.acls_after(call, &upstream, etag).await {
                 return self.answer(s, x, e).await;
             }
             self.folders_after(call).await;

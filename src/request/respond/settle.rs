@@ -16,7 +16,8 @@ impl Gateway {
     ) -> Result<Bytes, HcpError> {
         let doc = self.settle(x, call, upstream, body, location)?;
         self.keep_written(call, upstream).await?;
-        self.acls_after(call, upstream).await?;
+        let etag = crate::request::acls::etag_in(&doc);
+        self.acls_after(call, upstream, etag.as_deref()).await?;
         self.folders_after(call).await;
         Ok(doc)
     }

@@ -10,7 +10,6 @@
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
-use crate::config::hcp_access_key;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::acls::UserGrant;
 use crate::request::authenticate::UserStore;
@@ -90,18 +89,17 @@ pub struct Grantees<'a> {
 impl Grantees<'_> {
     /// The tenant's user named `name` (HCP: a user belongs to one tenant).
     fn named(&self, name: &str) -> Option<Owner> {
-        let user = self.users.get(&hcp_access_key(name))?;
-        let here = user.tenant.as_deref().is_none_or(|t| t == self.tenant);
-        here.then(|| Owner::of(user))
+        self.of_tenant(self.users.named(name)?)
     }
 
     /// The tenant's user whose user id is `id`.
     fn with_id(&self, id: &str) -> Option<Owner> {
-        self.users
-            .iter()
-            .filter(|u| u.tenant.as_deref().is_none_or(|t| t == self.tenant))
-            .map(|u| Owner::of(u))
-            .find(|o| o.id == id)
+        self.of_tenant(self.users.with_id(id)?)
+    }
+
+    fn of_tenant(&self, user: &crate::request::authenticate::User) -> Option<Owner> {
+        let here = user.tenant.as_deref().is_none_or(|t| t == self.tenant);
+        here.then(|| Owner::of(user))
     }
 
     /// A grant to `user`: kept by the gateway, or refused where it cannot be kept.
@@ -501,6 +499,7 @@ pub fn strip_acl_headers(req: &mut RequestHeader) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::hcp_access_key;
     use crate::request::authenticate::User;
 
     fn users() -> UserStore {
