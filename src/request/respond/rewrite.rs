@@ -527,18 +527,32 @@ impl Rewrites<'static> {
     };
 }
 
-/// The grants to users the gateway keeps, written before the end of an `AccessControlList`.
+/// The grants to users the gateway keeps, written before the end of an `AccessControlList`
+/// (an empty one, `<AccessControlList/>`, is written whole here: `true`).
 fn user_grants_before(
     writer: &mut Writer<Vec<u8>>,
     event: &Event<'_>,
     grants: &[crate::request::acls::UserGrant],
-) -> Option<()> {
-    if matches!(event, Event::End(e) if e.name().as_ref() == b"AccessControlList") {
-        for grant in grants {
-            write_user_grant(writer, grant)?;
+) -> Option<bool> {
+    let list = |name: &[u8]| name == b"AccessControlList";
+    match event {
+        Event::End(e) if list(e.name().as_ref()) => {
+            for grant in grants {
+                write_user_grant(writer, grant)?;
+            }
+            Some(false)
         }
+        Event::Empty(e) if list(e.name().as_ref()) && !grants.is_empty() => {
+            writer.write_event(Event::Start(e.clone())).ok()?;
+            for grant in grants {
+                write_user_grant(writer, grant)?;
+            }
+            let end = Event::End(BytesEnd::new("AccessControlList"));
+            writer.write_event(end).ok()?;
+            Some(true)
+        }
+        _ => Some(false),
     }
-    Some(())
 }
 
 /// One grant to a user, as an `AccessControlList` shows it.
@@ -722,7 +736,9 @@ pub fn rewrite_xml(
             _ => {}
         }
         let is_end = matches!(event, Event::End(_));
-        user_grants_before(&mut writer, &event, rewrites.grants)?;
+        if user_grants_before(&mut writer, &event, rewrites.grants)? {
+            continue;
+        }
         let closes_bucket = is_end && path.last().map(Vec::as_slice) == Some(b"Bucket");
         if op == Operation::ListBuckets
             && matches!(&event, Event::Start(e) if e.name().as_ref() == b"Bucket")
@@ -944,6 +960,31 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("beta") && !s.contains("t1-"), "{s}");
+    }
+
+    #[test]
+    fn an_acl_shows_the_grants_to_users_the_gateway_keeps() {
+        let grants = [crate::request::acls::UserGrant {
+            grantee: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
+            permission: "READ".into(),
+        }];
+        let rewrites = Rewrites {
+            grants: &grants,
+            ..Rewrites::NONE
+        };
+        for list in [
+            "<AccessControlList><Grant><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>",
+            "<AccessControlList/>",
+        ] {
+            let body = format!("<AccessControlPolicy><Owner><ID>o</ID></Owner>{list}</AccessControlPolicy>");
+            let out = with_route(|r| {
+                rewrite_xml(body.as_bytes(), Operation::GetObjectAcl, r, &rewrites)
+            })
+            .unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            assert!(s.contains(&format!("<ID>{}</ID><DisplayName>lgreen</DisplayName></Grantee><Permission>READ</Permission></Grant></AccessControlList>", grants[0].grantee.id)), "{s}");
+            assert_eq!(s.matches("<AccessControlList>").count(), 1, "{s}");
+        }
     }
 
     #[test]

@@ -306,6 +306,18 @@ pub fn check_policy(
         }
         None => owner = ids.map(|(_, backend)| (backend.to_string(), None)),
     }
+    // HCP: "Removing an ACL does not remove full control from the bucket or object owner" —
+    // a document without the owner's own grant (all its grants to users, kept apart; or none)
+    // keeps it at the backend, whose account owns everything the gateway stores.
+    let owner_grant = PolicyGrant {
+        xsi_type: "CanonicalUser".into(),
+        id: owner.as_ref().map(|(id, _)| id.clone()),
+        permission: Some("FULL_CONTROL".into()),
+        ..PolicyGrant::default()
+    };
+    if owner.is_some() && !out.iter().any(|(group, _)| group.is_none()) {
+        out.insert(0, (None, &owner_grant));
+    }
     Ok((write_policy(&owner, &out, &backend_id), to_users))
 }
 
@@ -819,8 +831,12 @@ mod tests {
         let out = check_policy(no_owner.as_bytes(), who(), ("shown", Some("backend-id")))
             .unwrap()
             .0;
-        assert!(String::from_utf8(out)
-            .unwrap()
-            .contains("<Owner><ID>backend-id</ID></Owner>"));
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
+        // The owner keeps full control however the grants were taken out (HCP).
+        assert!(
+            out.contains("<ID>backend-id</ID></Grantee><Permission>FULL_CONTROL"),
+            "{out}"
+        );
     }
 }
