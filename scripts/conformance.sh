@@ -73,6 +73,8 @@ backend = "rgw"
 overwrite = "allow"
 # HCP's owners: a bucket is its creator's (issue "HCP users own their buckets and objects").
 records_bucket = "gw.records"
+# HCP's anonymous access to the namespace: what ACLs grant all users, anonymous callers get.
+anonymous_acls = true
 
 [[backends]]
 name = "rgw"

@@ -254,15 +254,11 @@ impl Gateway {
     /// 403. For a read allowed by the object's ACL, the ETag judged (sent as `If-Match`).
     pub(in crate::request) async fn check_acls(
         &self,
-        call: &Call<'_>,
+        (at, op, params): (At<'_>, Operation, &Params),
         req: &pingora::http::RequestHeader,
         caller: Option<&Owner>,
         needed: &Needed,
     ) -> Result<Judged, HcpError> {
-        let at = At {
-            target: call.target,
-            route: call.route,
-        };
         if needed.source_read {
             let source = req
                 .headers
@@ -272,10 +268,10 @@ impl Gateway {
             let version = source
                 .version_id
                 .clone()
-                .filter(|_| !call.params.effects.current_source);
-            let target = call.target.in_bucket(&source.bucket, &source.key);
+                .filter(|_| !params.effects.current_source);
+            let target = at.target.in_bucket(&source.bucket, &source.key);
             let route =
-                crate::request::route::route(call.route.tenant, Some(at.route.backend), &target)?;
+                crate::request::route::route(at.route.tenant, Some(at.route.backend), &target)?;
             let route = Route {
                 credentials: at.route.credentials.clone(),
                 ..route
@@ -292,8 +288,8 @@ impl Gateway {
         if needed.on_target.is_empty() {
             return Ok(Judged::default());
         }
-        let object = object_acl_applies(call.op).then(|| call.params.get("versionId"));
-        let pinned = matches!(call.op, Operation::GetObject | Operation::HeadObject);
+        let object = object_acl_applies(op).then(|| params.get("versionId"));
+        let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
         let mut judged = self.judge(at, object, caller, &needed.on_target).await?;
         judged.etag = judged.etag.filter(|_| pinned);
         Ok(judged)

@@ -242,7 +242,12 @@ impl Gateway {
                 authenticate::Principal::Anonymous => None,
             };
             let req = s.req_header();
-            let judged = self.check_acls(call, req, caller.as_ref(), needed).await?;
+            let at = crate::request::validate::probes::At {
+                target: call.target,
+                route: call.route,
+            };
+            let asked = (at, call.op, call.params);
+            let judged = self.check_acls(asked, req, caller.as_ref(), needed).await?;
             // A read pinned to the object judged answers the client's own If-Match here:
             // another ETag would not match it (`*` and the judged one do).
             if let (Some(judged), Some(asked)) =

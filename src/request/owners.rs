@@ -298,7 +298,7 @@ impl Gateway {
     /// is answered here (its owner's 200 `BucketAlreadyOwnedByYou`, anyone else's 409); only a
     /// bucket's owner deletes it or reads or changes its versioning (a bucket without owner: whoever
     /// `permissions` allow, so that it can be cleaned up); what answers will name as owner is
-    /// read (`GET /`: the caller, and which buckets it owns; a bucket's ACL: its owner).
+    /// read (`GET /`: the caller, and which buckets it owns; ACLs and listings: the bucket's owner).
     pub(in crate::request) async fn owners_before(
         &self,
         call: &Call<'_>,
@@ -357,7 +357,17 @@ impl Gateway {
                 };
                 Ok((Some(shown), None))
             }
-            Operation::GetBucketAcl | Operation::PutBucketAcl => {
+            // (Objects' own owners are not kept yet: an object is shown as its bucket's
+            // owner's, in its ACL and in listings.)
+            Operation::GetBucketAcl
+            | Operation::PutBucketAcl
+            | Operation::GetObjectAcl
+            | Operation::PutObjectAcl
+            | Operation::ListObjects
+            | Operation::ListObjectsV2
+            | Operation::ListObjectVersions
+            | Operation::ListMultipartUploads
+            | Operation::ListParts => {
                 let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
                 let shown = Shown {
                     owner: owner.unwrap_or_else(Owner::nobody),

@@ -277,6 +277,45 @@ impl Gateway {
         self.answer_own(s, x, resp, body).await
     }
 
+    /// The form's PUT authorised as any PUT: what the permissions do not allow, the bucket's
+    /// owner or ACL may (`request::acls`). Returns what the signer holds of what an ACL grants.
+    async fn authorize_form(
+        &self,
+        identity: &crate::request::authenticate::Identity,
+        route: &Route<'_>,
+        request: &RequestHeader,
+        object: &Target,
+    ) -> Result<Vec<crate::request::authorize::Permission>, HcpError> {
+        let mut held = crate::request::authorize::held(identity, route.tenant, object);
+        let op = Operation::PutObject;
+        if let Err(e) =
+            crate::request::authorize::authorize(identity, route.tenant, op, request, object)
+        {
+            let needed = crate::request::authorize::missing_for_acl(
+                identity,
+                route.tenant,
+                op,
+                request,
+                object,
+            )
+            .ok_or(e)?;
+            let caller = match identity.principal() {
+                crate::request::Principal::User(u) => Some(crate::request::owners::Owner::of(u)),
+                crate::request::Principal::Anonymous => None,
+            };
+            let at = crate::request::validate::probes::At {
+                target: object,
+                route,
+            };
+            let no_params = crate::request::classify::Params::default();
+            let judged = self
+                .check_acls((at, op, &no_params), request, caller.as_ref(), &needed)
+                .await?;
+            held.extend(judged.held);
+        }
+        Ok(held)
+    }
+
     /// Reads the form's fields, decides everything about the upload, then reads its file.
     async fn read_form(
         &self,
@@ -305,13 +344,9 @@ impl Gateway {
         };
         let path = format!("/{bucket}/{raw_key}");
         let mut request = form::object_request(&form, path.as_bytes(), 0)?;
-        crate::request::authorize::authorize(
-            &identity,
-            route.tenant,
-            Operation::PutObject,
-            &request,
-            &object,
-        )?;
+        let held = self
+            .authorize_form(&identity, route, &request, &object)
+            .await?;
         let query = Query::default();
         validate::check(
             Operation::PutObject,
@@ -331,7 +366,6 @@ impl Gateway {
         acl::translate_grants(&mut request, who)?;
         if route.tenant.records_bucket.is_some() {
             // An ACL can grant only what its author holds (ACLs judge requests here).
-            let held = crate::request::authorize::held(&identity, route.tenant, &object);
             crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
         }
         let data = self.read_file(multipart, file).await?;
