@@ -316,10 +316,11 @@ impl Gateway {
             return Err(HcpError::new(HcpCode::NoSuchBucket).with_bucket(name));
         };
         if let Some(c) = caller {
-            // (Read fresh: full control is not given on a reading another replica may have
-            // made stale, by deleting the bucket and another user creating it again.)
-            let owner = self.bucket_owner(at, true).await.map_err(unavailable)?;
-            if owner.is_some_and(|o| o.id == c.id) {
+            // (Confirmed fresh: full control is not given on a reading another replica may
+            // have made stale, by deleting the bucket and another user creating it again.)
+            let owns = |owner: Option<Owner>| owner.is_some_and(|o| o.id == c.id);
+            let cached = self.bucket_owner(at, false).await.map_err(unavailable)?;
+            if owns(cached) && owns(self.bucket_owner(at, true).await.map_err(unavailable)?) {
                 return Ok(Judged {
                     etag: None,
                     held: FULL_CONTROL.to_vec(),
