@@ -123,9 +123,12 @@ def main():
             s3 = client(port, "bench-user", "bench-password")
             s3.create_bucket(Bucket=bench.BUCKET)
             s3.put_object(Bucket=bench.BUCKET, Key="obj-1k", Body=b"b" * 1024)
-        # The object on the gateway that keeps ACLs grants the reader read, by user name.
+        # The object on the gateway that keeps ACLs grants the reader read, by user name (the
+        # backend's own ACL is then private, as the other's is made: the same store state).
         client(acls_port, "bench-user", "bench-password").put_object_acl(
             Bucket=bench.BUCKET, Key="obj-1k", GrantRead=f'emailAddress="{READER}"')
+        client(plain_port, "bench-user", "bench-password").put_object_acl(
+            Bucket=bench.BUCKET, Key="obj-1k", ACL="private")
         targets = {
             "plain": (procs["plain"], url_for(plain_port, "bench-user", "bench-password")),
             "acls": (procs["acls"], url_for(acls_port, "bench-user", "bench-password")),

@@ -526,6 +526,14 @@ impl Gateway {
         &self,
         call: &Call<'_>,
     ) -> Result<Option<(String, String)>, HcpError> {
+        let changes = [
+            Operation::CreateBucket,
+            Operation::PutBucketAcl,
+            Operation::PutObjectAcl,
+        ];
+        if !changes.contains(&call.op) {
+            return Ok(None);
+        }
         let at = At {
             target: call.target,
             route: call.route,
@@ -570,6 +578,18 @@ impl Gateway {
         upstream: &ResponseHeader,
         etag: Option<&str>,
     ) -> Result<(), HcpError> {
+        // (Asked after every success: the rest — reads above all — return at once.)
+        if !matches!(
+            call.op,
+            Operation::DeleteBucket
+                | Operation::CreateBucket
+                | Operation::PutBucketAcl
+                | Operation::PutObjectAcl
+                | Operation::PutObject
+                | Operation::CopyObject
+        ) {
+            return Ok(());
+        }
         let at = At {
             target: call.target,
             route: call.route,
