@@ -579,15 +579,7 @@ impl Gateway {
         etag: Option<&str>,
     ) -> Result<(), HcpError> {
         // (Asked after every success: the rest — reads above all — return at once.)
-        if !matches!(
-            call.op,
-            Operation::DeleteBucket
-                | Operation::CreateBucket
-                | Operation::PutBucketAcl
-                | Operation::PutObjectAcl
-                | Operation::PutObject
-                | Operation::CopyObject
-        ) {
+        if !records_acls(call.op) {
             return Ok(());
         }
         let at = At {
@@ -664,6 +656,20 @@ impl Gateway {
         self.forget_acl(at, &name);
         written.map_err(unavailable)
     }
+}
+
+/// Operations after which ACL records may change: ACL changes, writes that set an ACL, a
+/// bucket created or deleted.
+fn records_acls(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::DeleteBucket
+            | Operation::CreateBucket
+            | Operation::PutBucketAcl
+            | Operation::PutObjectAcl
+            | Operation::PutObject
+            | Operation::CopyObject
+    )
 }
 
 /// An ACL read for a request, and where it was read now (not from the cache) its cache key
