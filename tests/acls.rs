@@ -230,6 +230,21 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
     let (status, _) = status_of(&gw, alice_user, "PUT", &acl_of_granted, &bob_read_and_acl).await;
     assert_eq!(status, 200);
 
+    // A refused ACL change changes nothing: the grants to users stay (a body that does not
+    // parse, one granting to no user of the tenant).
+    let before = view.keys(&records).await;
+    for body in [
+        &b"<AccessControlPolicy><AccessControlList>"[..],
+        b"<AccessControlPolicy><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"AmazonCustomerByEmail\"><EmailAddress>nobody-here</EmailAddress></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+    ] {
+        let (status, answer) =
+            as_user_with_body(&gw, USER, "PUT", &acl_of_granted, &[], body).await;
+        assert_eq!(status, 400, "{answer}");
+    }
+    assert_eq!(view.keys(&records).await, before);
+    let (status, _) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &[]).await;
+    assert_eq!(status, 200, "Bob's grant stayed");
+
     // A grant to all users opens one object to anonymous readers — that one only.
     alice
         .put_object_acl()
@@ -343,6 +358,33 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         .contains(&format!("acls/{backend_bucket}")));
     let (status, _) = status_of(&gw, Some(CAROL), "GET", &path("private.txt"), &[]).await;
     assert_eq!(status, 403);
+
+    // The bucket deleted, its objects' records go too: a bucket created again under the name
+    // finds none (an object there with the same bytes would be the same instance).
+    let listed = alice
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    for object in listed.contents() {
+        let key = object.key().unwrap();
+        alice
+            .delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    alice.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let left = view.keys(&records).await;
+    assert!(
+        !left
+            .iter()
+            .any(|k| k.starts_with(&format!("acls/{backend_bucket}"))),
+        "{left:?}"
+    );
 }
 
 /// `user`'s `method` of `target` with a body: its status and answer.

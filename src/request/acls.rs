@@ -518,14 +518,14 @@ impl Gateway {
         Ok(acl.map(|a| a.users.clone()).unwrap_or_default())
     }
 
-    /// Before an ACL changes, where the tenant keeps records: the recorded grants to users it
-    /// replaces are removed first, so that a change that fails part-way leaves fewer grants,
-    /// never the old ones (a new bucket's: a record a deleted bucket of that name left). For
-    /// an object, the instance whose ACL changes: its record's name and instance.
-    pub(in crate::request) async fn acls_before_send(
+    /// Before an ACL changes, where the tenant keeps records: the record of the grants to
+    /// users it replaces (a new bucket's: one a deleted bucket of that name may have left), and
+    /// for an object the instance whose ACL changes. The record is removed once the request is
+    /// checked whole, just before it is sent ([`Gateway::remove_replaced_acl`]).
+    pub(in crate::request) async fn acl_change_target(
         &self,
         call: &Call<'_>,
-    ) -> Result<Option<(String, String)>, HcpError> {
+    ) -> Result<Option<(String, Option<String>)>, HcpError> {
         let changes = [
             Operation::CreateBucket,
             Operation::PutBucketAcl,
@@ -538,9 +538,9 @@ impl Gateway {
             target: call.target,
             route: call.route,
         };
-        let Some(records) = Records::of_tenant(at) else {
+        if Records::of_tenant(at).is_none() {
             return Ok(None);
-        };
+        }
         let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
         let (name, instance) = match call.op {
             Operation::CreateBucket | Operation::PutBucketAcl => {
@@ -560,11 +560,52 @@ impl Gateway {
             }
             _ => return Ok(None),
         };
-        self.forget_acl(at, &name);
+        Ok(Some((name, instance)))
+    }
+
+    /// A deleted bucket's objects' records, removed (best effort: a bucket created again
+    /// under the name must not find them — an object there with the same bytes would be the
+    /// same instance). At most 10,000; what is left is logged.
+    async fn forget_object_acls(&self, records: &Records<'_>, bucket_record: &str) {
+        use futures_util::stream::{self, StreamExt};
+        let prefix = format!("{bucket_record}/");
+        let names = match self.list_records(records, &prefix, 10_000).await {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(records = %prefix, "a deleted bucket's ACL records: {e}");
+                return;
+            }
+        };
+        let failed = stream::iter(names)
+            .map(|name| self.delete_record(records, name))
+            .buffer_unordered(16)
+            .filter(|r| std::future::ready(r.is_err()))
+            .count()
+            .await;
+        if failed > 0 {
+            tracing::warn!(records = %prefix, failed, "a deleted bucket's ACL records stay");
+        }
+    }
+
+    /// Just before an ACL change is sent (checked whole, its body too): the grants to users it
+    /// replaces are removed, so that a change that fails part-way leaves fewer grants, never
+    /// the old ones.
+    pub(in crate::request) async fn remove_replaced_acl(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<(), HcpError> {
+        let Some((name, _)) = call.guards.acl_target.as_ref() else {
+            return Ok(());
+        };
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let records = Records::of_tenant(at).ok_or_else(|| unavailable("no records".into()))?;
+        self.forget_acl(at, name);
         self.delete_record(&records, name.clone())
             .await
-            .map_err(unavailable)?;
-        Ok(instance.map(|i| (name, i)))
+            .map_err(unavailable)
     }
 
     /// After the backend's success, where the tenant keeps records: the grants to users that
@@ -597,16 +638,12 @@ impl Gateway {
         let grants = change.map(|c| c.grants.clone()).unwrap_or_default();
         let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
         let key = at.target.key().unwrap_or_default();
-        let changed = || {
-            unavailable("the object changed while its ACL was set".into()).with_message(
-                "The object changed while its ACL was set; its grants to users were not kept: \
-                 set the ACL again.",
-            )
-        };
+        let changed = object_changed;
         let (name, instance) = match call.op {
             Operation::DeleteBucket => {
                 let name = bucket_acl_record(&backend_bucket);
                 self.forget_acl(at, &name);
+                self.forget_object_acls(&records, &name).await;
                 return self
                     .delete_record(&records, name)
                     .await
@@ -615,9 +652,17 @@ impl Gateway {
             Operation::CreateBucket | Operation::PutBucketAcl => {
                 (bucket_acl_record(&backend_bucket), None)
             }
-            Operation::PutObjectAcl if grants.is_empty() => return Ok(()),
+            Operation::PutObjectAcl if grants.is_empty() => {
+                if let Some((name, _)) = &call.guards.acl_target {
+                    self.forget_acl(at, name);
+                }
+                return Ok(());
+            }
             Operation::PutObjectAcl => {
-                let (name, judged) = call.guards.acl_instance.clone().ok_or_else(changed)?;
+                let target = call.guards.acl_target.clone();
+                let (name, judged) = target
+                    .and_then(|(name, i)| Some((name, i?)))
+                    .ok_or_else(changed)?;
                 let version = call.params.get("versionId");
                 let head = self.object_instance(at, version).await?;
                 if head.as_ref().and_then(instance_of).as_deref() != Some(judged.as_str()) {
@@ -626,22 +671,15 @@ impl Gateway {
                 (name, Some(judged))
             }
             Operation::PutObject | Operation::CopyObject if !grants.is_empty() => {
-                let version = version_of(upstream);
-                let head = self.object_instance(at, version.as_deref()).await?;
-                let head = head.ok_or_else(changed)?;
-                let stored = |e: &str| e.trim_matches('"').to_string();
-                let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
-                if etag.map(stored).is_none() || etag.map(stored) != headed.map(stored) {
-                    return Err(changed());
-                }
-                let instance = instance_of(&head).ok_or_else(changed)?;
+                let instance = self.written_instance(at, upstream, etag).await?;
                 let name = object_acl_record(&backend_bucket, &key, &instance);
                 (name, Some(instance))
             }
             _ => return Ok(()),
         };
         if grants.is_empty() {
-            // (Removed before the change was sent.)
+            // (Removed before the change was sent; a reading made meanwhile is forgotten.)
+            self.forget_acl(at, &name);
             return Ok(());
         }
         let record = AclRecord {
@@ -655,6 +693,35 @@ impl Gateway {
         let written = self.put_record(&records, name.clone(), &body).await;
         self.forget_acl(at, &name);
         written.map_err(unavailable)
+    }
+}
+
+/// An ACL change whose object changed under it: its grants to users are not kept.
+fn object_changed() -> HcpError {
+    unavailable("the object changed while its ACL was set".into()).with_message(
+        "The object changed while its ACL was set; its grants to users were not kept: set the \
+         ACL again.",
+    )
+}
+
+impl Gateway {
+    /// The instance a write stored, read back by a HEAD of the version it answered and checked
+    /// against the ETag it answered (`object_changed` where another write came between).
+    async fn written_instance(
+        &self,
+        at: At<'_>,
+        upstream: &ResponseHeader,
+        etag: Option<&str>,
+    ) -> Result<String, HcpError> {
+        let version = version_of(upstream);
+        let head = self.object_instance(at, version.as_deref()).await?;
+        let head = head.ok_or_else(object_changed)?;
+        let stored = |e: &str| e.trim_matches('"').to_string();
+        let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
+        if etag.map(stored).is_none() || etag.map(stored) != headed.map(stored) {
+            return Err(object_changed());
+        }
+        instance_of(&head).ok_or_else(object_changed)
     }
 }
 

@@ -93,9 +93,9 @@ pub(super) struct Guards {
     pub(super) acl_change: Option<acls::AclChange>,
     /// The recorded grants to users a GET `?acl` shows with the backend's own.
     pub(super) shown_grants: Vec<acls::UserGrant>,
-    /// A PUT `?acl` of an object: its record's name and the instance it changes (judged
-    /// before sending; the grants to users are recorded only if it is still the object).
-    pub(super) acl_instance: Option<(String, String)>,
+    /// An ACL change: the record of the grants to users it replaces, and for an object the
+    /// instance it changes (the grants are recorded only if it is still the object).
+    pub(super) acl_target: Option<(String, Option<String>)>,
 }
 
 impl Guards {
@@ -415,6 +415,8 @@ impl Gateway {
         let buffered = self
             .read_whole_body(s, x, call, &mut body, &mut req)
             .await?;
+        // (Only now, with the request checked whole: a refused one changes nothing.)
+        self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
         self.transmit(s, x, call, &req, body, buffered).await
     }
 
@@ -597,7 +599,7 @@ impl Gateway {
             guards.owners = shown;
             guards.owner_change = change.map(std::sync::Arc::new);
             guards.shown_grants = self.shown_user_grants(call).await?;
-            guards.acl_instance = self.acls_before_send(call).await?;
+            guards.acl_target = self.acl_change_target(call).await?;
         } else if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }

@@ -367,16 +367,38 @@ impl Gateway {
             | Operation::ListObjectsV2
             | Operation::ListObjectVersions
             | Operation::ListMultipartUploads
-            | Operation::ListParts => {
-                let owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
-                let shown = Shown {
-                    owner: owner.unwrap_or_else(Owner::nobody),
-                    owned: None,
-                };
-                Ok((Some(shown), None))
-            }
+            | Operation::ListParts => Ok((self.shown_bucket_owner(at, call.op).await?, None)),
             _ => Ok((None, None)),
         }
+    }
+
+    /// The bucket's owner, as an ACL or a listing of it names the owner (`nobody` where it
+    /// has none). A listing whose owner cannot be read names the tenant instead (logged); an
+    /// ACL is 503 then.
+    async fn shown_bucket_owner(
+        &self,
+        at: At<'_>,
+        op: Operation,
+    ) -> Result<Option<Shown>, HcpError> {
+        let listing = !matches!(
+            op,
+            Operation::GetBucketAcl
+                | Operation::PutBucketAcl
+                | Operation::GetObjectAcl
+                | Operation::PutObjectAcl
+        );
+        let owner = match self.bucket_owner(at, false).await {
+            Ok(owner) => owner,
+            Err(e) if listing => {
+                tracing::warn!(bucket = ?at.route.backend_bucket, "owner records: {e}");
+                return Ok(None);
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(Some(Shown {
+            owner: owner.unwrap_or_else(Owner::nobody),
+            owned: None,
+        }))
     }
 
     /// HCP's answers to a CreateBucket of a bucket that exists: 200 `BucketAlreadyOwnedByYou`

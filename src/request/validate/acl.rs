@@ -307,15 +307,17 @@ pub fn check_policy(
         None => owner = ids.map(|(_, backend)| (backend.to_string(), None)),
     }
     // HCP: "Removing an ACL does not remove full control from the bucket or object owner" —
-    // a document without the owner's own grant (all its grants to users, kept apart; or none)
-    // keeps it at the backend, whose account owns everything the gateway stores.
+    // a document without the owner's own full control (all its grants to users, kept apart;
+    // none; or a lesser one) keeps it at the backend, whose account owns everything the
+    // gateway stores and must go on writing there.
     let owner_grant = PolicyGrant {
         xsi_type: "CanonicalUser".into(),
         id: owner.as_ref().map(|(id, _)| id.clone()),
         permission: Some("FULL_CONTROL".into()),
         ..PolicyGrant::default()
     };
-    if owner.is_some() && !out.iter().any(|(group, _)| group.is_none()) {
+    let full = |g: &PolicyGrant| g.permission.as_deref() == Some("FULL_CONTROL");
+    if owner.is_some() && !out.iter().any(|(group, g)| group.is_none() && full(g)) {
         out.insert(0, (None, &owner_grant));
     }
     Ok((write_policy(&owner, &out, &backend_id), to_users))
@@ -833,9 +835,23 @@ mod tests {
             .0;
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
-        // The owner keeps full control however the grants were taken out (HCP).
+        // The owner keeps full control however the grants were taken out (HCP), also where
+        // the document gave it less.
         assert!(
             out.contains("<ID>backend-id</ID></Grantee><Permission>FULL_CONTROL"),
+            "{out}"
+        );
+        let lesser = format!(
+            "<AccessControlPolicy><Owner><ID>shown</ID></Owner><AccessControlList>{}</AccessControlList></AccessControlPolicy>",
+            grant("CanonicalUser", "ID", "shown", "READ")
+        );
+        let out = check_policy(lesser.as_bytes(), who(), ("shown", Some("backend-id")))
+            .unwrap()
+            .0;
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("<ID>backend-id</ID></Grantee><Permission>FULL_CONTROL")
+                && out.contains("<ID>backend-id</ID></Grantee><Permission>READ"),
             "{out}"
         );
     }
