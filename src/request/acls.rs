@@ -89,6 +89,9 @@ pub fn check_grantable(granted: &[&str], held: &[Permission]) -> Result<(), HcpE
 pub struct Judged {
     /// The ETag of the object whose ACL allowed a read (sent as `If-Match`).
     pub etag: Option<String>,
+    /// The ETag of the object whose ACL allowed the request, whatever it is (a PUT `?acl`
+    /// changes only that object).
+    pub object_etag: Option<String>,
     /// What ownership and the ACLs read give the caller (an ACL it sets may grant these).
     pub held: Vec<Permission>,
 }
@@ -291,6 +294,7 @@ impl Gateway {
         let object = object_acl_applies(op).then(|| params.get("versionId"));
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
         let mut judged = self.judge(at, object, caller, &needed.on_target).await?;
+        judged.object_etag.clone_from(&judged.etag);
         judged.etag = judged.etag.filter(|_| pinned);
         Ok(judged)
     }
@@ -298,7 +302,7 @@ impl Gateway {
     /// HCP's rule for what the permissions lack (`needed`) on `at`: its bucket's owner, its
     /// bucket's ACL, and where `object` (its version, if one is named) its object's ACL; the
     /// ETag of the object judged, where its ACL was read.
-    async fn judge(
+    pub(in crate::request) async fn judge(
         &self,
         at: At<'_>,
         object: Option<Option<&str>>,
@@ -322,15 +326,15 @@ impl Gateway {
             let cached = self.bucket_owner(at, false).await.map_err(unavailable)?;
             if owns(cached) && owns(self.bucket_owner(at, true).await.map_err(unavailable)?) {
                 return Ok(Judged {
-                    etag: None,
                     held: FULL_CONTROL.to_vec(),
+                    ..Judged::default()
                 });
             }
         }
         if allows(&[&bucket], caller, needed) {
             return Ok(Judged {
-                etag: None,
                 held: bucket.grants_to(caller).collect(),
+                ..Judged::default()
             });
         }
         let Some(version) = object.filter(|_| at.target.raw_key.is_some()) else {
@@ -349,6 +353,7 @@ impl Gateway {
         let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
         Ok(Judged {
             etag: etag.map(str::to_string),
+            object_etag: None,
             held: bucket
                 .grants_to(caller)
                 .chain(object.grants_to(caller))
@@ -552,6 +557,11 @@ impl Gateway {
                     // (No object to HEAD: the backend answers; nothing is recorded.)
                     return Ok(None);
                 };
+                // (Allowed by the object's ACL: only that object's ACL changes.)
+                let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
+                if call.judged_object.is_some() && call.judged_object.as_deref() != headed {
+                    return Err(object_changed());
+                }
                 let instance = instance_of(&head)
                     .ok_or_else(|| unavailable("the object's HEAD names no instance".into()))?;
                 let key = at.target.key().unwrap_or_default();
@@ -693,6 +703,35 @@ impl Gateway {
         let written = self.put_record(&records, name.clone(), &body).await;
         self.forget_acl(at, &name);
         written.map_err(unavailable)
+    }
+}
+
+impl Gateway {
+    /// What an ACL change grants (`granted`, ACL permissions) must be held by its author: by
+    /// its permissions (`held`), and where they fall short, by owning the bucket or by the ACLs
+    /// — asked only then.
+    pub(in crate::request) async fn check_granting(
+        &self,
+        (at, op, params): (At<'_>, Operation, &Params),
+        caller: Option<&Owner>,
+        held: &mut Vec<Permission>,
+        granted: &[&str],
+    ) -> Result<(), HcpError> {
+        if check_grantable(granted, held).is_ok() {
+            return Ok(());
+        }
+        let mut lacking: Vec<Permission> = Vec::new();
+        for p in granted.iter().flat_map(|g| granted_by(g).iter().copied()) {
+            if !held.contains(&p) && !lacking.contains(&p) {
+                lacking.push(p);
+            }
+        }
+        let object = object_acl_applies(op).then(|| params.get("versionId"));
+        // (Refused or unreadable: the permissions' answer stands.)
+        if let Ok(judged) = self.judge(at, object, caller, &lacking).await {
+            held.extend(judged.held);
+        }
+        check_grantable(granted, held)
     }
 }
 

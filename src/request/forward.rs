@@ -68,6 +68,11 @@ pub(super) struct Call<'a> {
     /// Of what an ACL can grant, what the caller holds (by its permissions, ownership, or the
     /// ACLs judged): what an ACL it sets may grant. Read only where the request sets one.
     pub(super) held: Vec<authorize::Permission>,
+    /// Where the request sets an ACL: the caller as an HCP user (`None`: anonymous).
+    pub(super) acl_caller: Option<owners::Owner>,
+    /// The ETag of the object whose ACL allowed the request (a PUT `?acl` then changes only
+    /// that object).
+    pub(super) judged_object: Option<String>,
     pub(super) guards: Guards,
 }
 
@@ -113,6 +118,23 @@ impl Guards {
             }
         }
     }
+}
+
+/// Whether a client's own `If-Match` holds for the object judged (its ETag `judged`): `*` or
+/// that ETag among those named; always where nothing was judged or nothing asked.
+fn if_match_holds(req: &RequestHeader, judged: Option<&str>) -> bool {
+    let (Some(judged), Some(asked)) = (judged, req.headers.get(http::header::IF_MATCH)) else {
+        return true;
+    };
+    let bare = |e: &str| {
+        e.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_string()
+    };
+    String::from_utf8_lossy(asked.as_bytes())
+        .split(',')
+        .any(|e| e.trim() == "*" || bare(e) == bare(judged))
 }
 
 /// How the request's body goes on, decided once from the operation, the signature and the
@@ -187,6 +209,8 @@ impl Gateway {
                 })
                 .flatten(),
             held: Vec::new(),
+            acl_caller: None,
+            judged_object: None,
             guards: Guards::default(),
         };
         if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
@@ -224,7 +248,7 @@ impl Gateway {
 
     /// What the permissions left to ACLs, judged before anything is sent (`request::acls`);
     /// and an ACL the request sets may grant only what its author holds — by the permissions,
-    /// by ownership, or by the ACLs just read (an ACL body is checked when it is read).
+    /// by ownership, or by the ACLs (an ACL body is checked when it is read).
     async fn acls_before(
         &self,
         s: &ServerSession,
@@ -233,41 +257,30 @@ impl Gateway {
         needed: &acls::Needed,
     ) -> Result<(), HcpError> {
         let sets_acl = acls::sets_acl(call.op) && call.route.tenant.records_bucket.is_some();
-        if sets_acl {
-            call.held = authorize::held(&auth.identity, call.route.tenant, call.target);
+        let owner_of = || match auth.identity.principal() {
+            authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
+            authenticate::Principal::Anonymous => None,
+        };
+        let changes_acl = matches!(call.op, Operation::PutObjectAcl | Operation::PutBucketAcl);
+        if sets_acl && changes_acl {
+            call.acl_caller = owner_of();
         }
         if !needed.is_empty() {
-            let caller = match auth.identity.principal() {
-                authenticate::Principal::User(u) => Some(owners::Owner::of(u)),
-                authenticate::Principal::Anonymous => None,
-            };
             let req = s.req_header();
             let at = crate::request::validate::probes::At {
                 target: call.target,
                 route: call.route,
             };
             let asked = (at, call.op, call.params);
-            let judged = self.check_acls(asked, req, caller.as_ref(), needed).await?;
-            // A read pinned to the object judged answers the client's own If-Match here:
-            // another ETag would not match it (`*` and the judged one do).
-            if let (Some(judged), Some(asked)) =
-                (&judged.etag, req.headers.get(http::header::IF_MATCH))
-            {
-                let asked = String::from_utf8_lossy(asked.as_bytes());
-                let bare = |e: &str| {
-                    e.trim()
-                        .trim_start_matches("W/")
-                        .trim_matches('"')
-                        .to_string()
-                };
-                let matches = asked
-                    .split(',')
-                    .any(|e| e.trim() == "*" || bare(e) == bare(judged));
-                if !matches {
-                    return Err(HcpError::new(HcpCode::PreconditionFailed));
-                }
+            let judged = self
+                .check_acls(asked, req, owner_of().as_ref(), needed)
+                .await?;
+            // A read pinned to the object judged answers the client's own If-Match here.
+            if !if_match_holds(req, judged.etag.as_deref()) {
+                return Err(HcpError::new(HcpCode::PreconditionFailed));
             }
             call.guards.if_match = judged.etag;
+            call.judged_object = judged.object_etag;
             call.held.extend(judged.held);
         }
         if !sets_acl || call.op == Operation::CreateBucket {
@@ -277,7 +290,30 @@ impl Gateway {
         if let Some(change) = &call.params.effects.acl_change {
             granted.extend(change.grants.iter().map(|g| g.permission.as_str()));
         }
-        acls::check_grantable(&granted, &call.held)
+        // (Only where it may be read: a write without ACL headers pays nothing here.)
+        if granted.is_empty() && !changes_acl {
+            return Ok(());
+        }
+        call.held.extend(authorize::held(
+            &auth.identity,
+            call.route.tenant,
+            call.target,
+        ));
+        if granted.is_empty() {
+            return Ok(());
+        }
+        let at = crate::request::validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        let mut held = std::mem::take(&mut call.held);
+        let caller = call.acl_caller.clone().or_else(owner_of);
+        let asked = (at, call.op, call.params);
+        let checked = self
+            .check_granting(asked, caller.as_ref(), &mut held, &granted)
+            .await;
+        call.held = held;
+        checked
     }
 
     /// HCP: "A request to retrieve an old version of an object while versioning is disabled
@@ -733,7 +769,18 @@ impl Gateway {
                         .map(|(_, p)| p.as_str())
                         .chain(grants.iter().map(|g| g.permission.as_str()))
                         .collect();
-                    acls::check_grantable(&granted, &call.held)?;
+                    let at = crate::request::validate::probes::At {
+                        target: call.target,
+                        route: call.route,
+                    };
+                    let mut held = std::mem::take(&mut call.held);
+                    let caller = call.acl_caller.clone();
+                    let asked = (at, call.op, call.params);
+                    let checked = self
+                        .check_granting(asked, caller.as_ref(), &mut held, &granted)
+                        .await;
+                    call.held = held;
+                    checked?;
                     call.guards.acl_change = Some(acls::AclChange { grants });
                 }
                 Ok(Some(doc))

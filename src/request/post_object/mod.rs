@@ -127,6 +127,8 @@ impl Gateway {
             // (Owners are kept for buckets; a form stores an object.)
             owner: None,
             held: Vec::new(),
+            acl_caller: None,
+            judged_object: None,
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {
