@@ -202,6 +202,20 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         object_bytes(&bob, &own, "copy.txt").await,
         b"granted.txt by alice"
     );
+    // (The copy is pinned to the object judged: a client's condition naming another is 412.)
+    let granted_source = format!("/{bucket}/granted.txt");
+    let (status, body) = status_of(
+        &gw,
+        Some(BOB),
+        "PUT",
+        &format!("/{own}/copy2.txt"),
+        &[
+            ("x-amz-copy-source", &granted_source),
+            ("x-amz-copy-source-if-match", "\"another\""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 412, "{body}");
     let source = format!("/{bucket}/private.txt");
     let (status, body) = status_of(
         &gw,

@@ -92,6 +92,9 @@ pub struct Judged {
     /// The ETag of the object whose ACL allowed the request, whatever it is (a PUT `?acl`
     /// changes only that object).
     pub object_etag: Option<String>,
+    /// The ETag of a copy's source whose ACL allowed reading it (the copy is sent with
+    /// `x-amz-copy-source-if-match` on it).
+    pub source_etag: Option<String>,
     /// What ownership and the ACLs read give the caller (an ACL it sets may grant these).
     pub held: Vec<Permission>,
 }
@@ -262,6 +265,7 @@ impl Gateway {
         caller: Option<&Owner>,
         needed: &Needed,
     ) -> Result<Judged, HcpError> {
+        let mut source_etag = None;
         if needed.source_read {
             let source = req
                 .headers
@@ -284,18 +288,24 @@ impl Gateway {
                 route: &route,
             };
             let read = [Permission::Read];
-            self.judge(source_at, Some(version.as_deref()), caller, &read)
+            let source = self
+                .judge(source_at, Some(version.as_deref()), caller, &read)
                 .await?;
             // (What the source's ACLs give is not held on the target.)
+            source_etag = source.etag;
         }
         if needed.on_target.is_empty() {
-            return Ok(Judged::default());
+            return Ok(Judged {
+                source_etag,
+                ..Judged::default()
+            });
         }
         let object = object_acl_applies(op).then(|| params.get("versionId"));
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
         let mut judged = self.judge(at, object, caller, &needed.on_target).await?;
         judged.object_etag.clone_from(&judged.etag);
         judged.etag = judged.etag.filter(|_| pinned);
+        judged.source_etag = source_etag;
         Ok(judged)
     }
 
@@ -354,6 +364,7 @@ impl Gateway {
         Ok(Judged {
             etag: etag.map(str::to_string),
             object_etag: None,
+            source_etag: None,
             held: bucket
                 .grants_to(caller)
                 .chain(object.grants_to(caller))

@@ -120,10 +120,10 @@ impl Guards {
     }
 }
 
-/// Whether a client's own `If-Match` holds for the object judged (its ETag `judged`): `*` or
-/// that ETag among those named; always where nothing was judged or nothing asked.
-fn if_match_holds(req: &RequestHeader, judged: Option<&str>) -> bool {
-    let (Some(judged), Some(asked)) = (judged, req.headers.get(http::header::IF_MATCH)) else {
+/// Whether a client's own `If-Match` (`asked`) holds for the object judged (its ETag
+/// `judged`): `*` or that ETag among those named; always where nothing was judged or asked.
+fn if_match_holds(asked: Option<&http::HeaderValue>, judged: Option<&str>) -> bool {
+    let (Some(judged), Some(asked)) = (judged, asked) else {
         return true;
     };
     let bare = |e: &str| {
@@ -251,7 +251,7 @@ impl Gateway {
     /// by ownership, or by the ACLs (an ACL body is checked when it is read).
     async fn acls_before(
         &self,
-        s: &ServerSession,
+        s: &mut ServerSession,
         call: &mut Call<'_>,
         auth: &Authenticated,
         needed: &acls::Needed,
@@ -275,9 +275,25 @@ impl Gateway {
             let judged = self
                 .check_acls(asked, req, owner_of().as_ref(), needed)
                 .await?;
-            // A read pinned to the object judged answers the client's own If-Match here.
-            if !if_match_holds(req, judged.etag.as_deref()) {
+            // A read pinned to the object judged answers the client's own If-Match here; a
+            // copy whose source an ACL let it read is pinned to that source alike.
+            let source_if_match = http::HeaderName::from_static("x-amz-copy-source-if-match");
+            if !if_match_holds(
+                req.headers.get(http::header::IF_MATCH),
+                judged.etag.as_deref(),
+            ) || !if_match_holds(
+                req.headers.get(&source_if_match),
+                judged.source_etag.as_deref(),
+            ) {
                 return Err(HcpError::new(HcpCode::PreconditionFailed));
+            }
+            if let Some(etag) = &judged.source_etag {
+                // (On the client's request, so that it is signed with the rest.)
+                let value = http::HeaderValue::from_str(etag)
+                    .map_err(|_| HcpError::new(HcpCode::InternalError))?;
+                s.req_header_mut()
+                    .insert_header(source_if_match, value)
+                    .expect("valid header");
             }
             call.guards.if_match = judged.etag;
             call.judged_object = judged.object_etag;
