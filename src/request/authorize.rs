@@ -755,6 +755,154 @@ mod tests {
         );
     }
 
+    /// One generated request for the ACL oracle: tenant, the caller's grants (a user's, or
+    /// the tenant's anonymous ones), the operation and its request.
+    struct Case {
+        tenant: Tenant,
+        grants: Vec<Grant>,
+        anonymous: bool,
+        op: Operation,
+        req: RequestHeader,
+        target: Target,
+    }
+
+    fn identity_with(
+        anonymous: bool,
+        grants: Vec<Grant>,
+    ) -> crate::request::authenticate::Identity {
+        use crate::request::authenticate::{Identity, Principal, User};
+        if anonymous {
+            return Identity::for_tests(Principal::Anonymous);
+        }
+        let u = User::new(Some("u".into()), "dQ==".into(), "s".into(), true, grants);
+        Identity::for_tests(Principal::User(std::sync::Arc::new(u)))
+    }
+
+    fn generated(rng: &mut rand::rngs::StdRng) -> Case {
+        use rand::Rng;
+        const HEADERS: &[(&str, &str)] = &[
+            ("x-amz-acl", "public-read"),
+            ("x-amz-acl", "private"),
+            ("x-amz-grant-read", "emailAddress=all_users"),
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-object-lock-legal-hold", "ON"),
+            ("x-hcp-retentionhold", "true"),
+            ("x-hcp-privileged", "true"),
+            ("x-amz-bypass-governance-retention", "true"),
+            ("x-amz-bucket-object-lock-enabled", "true"),
+            ("x-amz-copy-source", "/b/k"),
+            ("x-amz-copy-source", "/other/k"),
+        ];
+        let methods = ["GET", "PUT", "POST", "DELETE", "HEAD"];
+        let patterns = ["*", "b", "other", "own-*"];
+        let random_grants = |rng: &mut rand::rngs::StdRng| {
+            let perms: Vec<Permission> = Permission::ALL
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.3))
+                .collect();
+            vec![Grant::new(
+                "t",
+                patterns[rng.gen_range(0..patterns.len())],
+                perms,
+            )]
+        };
+        let mut tenant = Tenant::for_tests();
+        if rng.gen_bool(0.8) {
+            tenant.records_bucket = Some("gw.records".into());
+        }
+        tenant.anonymous_acls = rng.gen_bool(0.5);
+        tenant.anonymous = random_grants(rng);
+        let grants = random_grants(rng);
+        let method = methods[rng.gen_range(0..methods.len())];
+        let mut req = RequestHeader::build(method, b"/b/k", None).unwrap();
+        for (n, v) in HEADERS.iter().filter(|_| rng.gen_bool(0.15)) {
+            req.insert_header(*n, *v).unwrap();
+        }
+        Case {
+            tenant,
+            grants,
+            anonymous: rng.gen_bool(0.3),
+            op: Operation::ALL[rng.gen_range(0..Operation::ALL.len())],
+            req,
+            target: at("b", rng.gen_bool(0.7).then_some("k")),
+        }
+    }
+
+    /// What was left to ACLs is what they can grant, each lacking, and granting exactly that
+    /// makes every rule allow the request.
+    fn assert_only_grantable_left(c: &Case, needed: &crate::request::acls::Needed) {
+        let case = format!(
+            "{:?} {} {:?} {:?}",
+            c.op, c.req.method, c.req.headers, c.grants
+        );
+        assert!(c.tenant.records_bucket.is_some(), "{case}");
+        assert!(!c.anonymous || c.tenant.anonymous_acls, "{case}");
+        let own = if c.anonymous {
+            &c.tenant.anonymous
+        } else {
+            &c.grants
+        };
+        for p in &needed.on_target {
+            assert!(
+                crate::request::acls::FULL_CONTROL.contains(p),
+                "{p:?} left: {case}"
+            );
+            assert!(check(own, "t", Some("b"), Some(*p)).is_err(), "{case}");
+        }
+        let mut more = own.clone();
+        more.push(Grant::new("t", "b", needed.on_target.iter().copied()));
+        if c.op == Operation::CreateBucket {
+            more.push(Grant::new("t", "b", [Permission::WriteAcl]));
+        }
+        if needed.source_read {
+            let source = c.req.headers.get("x-amz-copy-source");
+            let source = source
+                .and_then(|v| CopySource::parse(v.as_bytes()))
+                .expect("a source");
+            more.push(Grant::new("t", &source.bucket, [Permission::Read]));
+        }
+        let mut tenant = c.tenant.clone();
+        let who = if c.anonymous {
+            tenant.anonymous = more;
+            identity_with(true, Vec::new())
+        } else {
+            identity_with(false, more)
+        };
+        assert!(
+            authorize(&who, &tenant, c.op, &c.req, &c.target).is_ok(),
+            "{case}"
+        );
+    }
+
+    /// Oracle for the deferral to ACLs, over generated requests (every operation, methods,
+    /// headers with effects, copy sources, users' grants, anonymous callers, tenants with and
+    /// without records): what is left to ACLs is only ever permissions an ACL grants, each one
+    /// the caller's grants lack, and granting exactly those (and a copy source's read) makes
+    /// every rule allow the request — nothing else is waived.
+    #[test]
+    fn acls_are_left_only_what_they_can_grant() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xac15);
+        let (mut deferred, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let c = generated(&mut rng);
+            let who = identity_with(c.anonymous, c.grants.clone());
+            if authorize(&who, &c.tenant, c.op, &c.req, &c.target).is_ok() {
+                continue;
+            }
+            refused += 1;
+            if let Some(needed) = missing_for_acl(&who, &c.tenant, c.op, &c.req, &c.target) {
+                deferred += 1;
+                assert_only_grantable_left(&c, &needed);
+            }
+        }
+        assert!(
+            deferred > 1_000 && refused > deferred,
+            "{deferred} of {refused}"
+        );
+    }
+
     #[test]
     fn operations_need_the_expected_permission() {
         assert_eq!(
