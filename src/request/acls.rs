@@ -203,10 +203,9 @@ pub fn allows(acls: &[&Acl], caller: Option<&Owner>, needed: &[Permission]) -> b
 /// An object's instance: `v:` and its version id where the backend keeps one, else `e:` and
 /// its ETag; `None` where the answer names neither.
 pub fn instance_of(head: &ResponseHeader) -> Option<String> {
-    let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
-    match header("x-amz-version-id").filter(|v| !v.is_empty() && *v != "null") {
+    match version_of(head) {
         Some(version) => Some(format!("v:{version}")),
-        None => Some(format!("e:{}", header("etag")?)),
+        None => Some(format!("e:{}", head.headers.get("etag")?.to_str().ok()?)),
     }
 }
 
@@ -276,13 +275,8 @@ impl Gateway {
                 .version_id
                 .clone()
                 .filter(|_| !params.effects.current_source);
-            let target = at.target.in_bucket(&source.bucket, &source.key);
-            let route =
-                crate::request::route::route(at.route.tenant, Some(at.route.backend), &target)?;
-            let route = Route {
-                credentials: at.route.credentials.clone(),
-                ..route
-            };
+            let target = crate::request::validate::probes::source_target(at, &source);
+            let route = crate::request::validate::probes::source_route(at, &target)?;
             let source_at = At {
                 target: &target,
                 route: &route,
@@ -766,9 +760,11 @@ impl Gateway {
         let version = version_of(upstream);
         let head = self.object_instance(at, version.as_deref()).await?;
         let head = head.ok_or_else(object_changed)?;
-        let stored = |e: &str| e.trim_matches('"').to_string();
         let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
-        if etag.map(stored).is_none() || etag.map(stored) != headed.map(stored) {
+        let same = etag
+            .zip(headed)
+            .is_some_and(|(e, h)| rewrite::etag_listed(e, h));
+        if !same {
             return Err(object_changed());
         }
         instance_of(&head).ok_or_else(object_changed)

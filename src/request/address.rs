@@ -31,15 +31,6 @@ impl Target {
         self.key().map(|k| String::from_utf8_lossy(&k).into_owned())
     }
 
-    /// Object `key` of `bucket` in the same tenant (decoded bytes, encoded once here): a copy's
-    /// source.
-    pub fn in_bucket(&self, bucket: &str, key: &[u8]) -> Target {
-        Target {
-            bucket: Some(bucket.to_string()),
-            ..self.with_key(key)
-        }
-    }
-
     /// The same bucket's object `key` (decoded bytes, encoded once here): the gateway's own
     /// requests for other keys than the client's (folder markers, objects of a delete list).
     pub fn with_key(&self, key: &[u8]) -> Target {

@@ -126,15 +126,7 @@ fn if_match_holds(asked: Option<&http::HeaderValue>, judged: Option<&str>) -> bo
     let (Some(judged), Some(asked)) = (judged, asked) else {
         return true;
     };
-    let bare = |e: &str| {
-        e.trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .to_string()
-    };
-    String::from_utf8_lossy(asked.as_bytes())
-        .split(',')
-        .any(|e| e.trim() == "*" || bare(e) == bare(judged))
+    rewrite::etag_listed(&String::from_utf8_lossy(asked.as_bytes()), judged)
 }
 
 /// How the request's body goes on, decided once from the operation, the signature and the

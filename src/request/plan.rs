@@ -222,13 +222,11 @@ impl Gateway {
                 keep_users: tenant.records_bucket.is_some() && acls::may_grant_to_users(op),
             };
             let req = s.req_header_mut();
-            let had_grants = acl::has_grant_headers(req);
+            let acl_put = matches!(op, Operation::PutObjectAcl | Operation::PutBucketAcl);
+            let had_grants = acl_put && acl::has_grant_headers(req);
             let to_users = acl::translate_grants(req, who)?;
             // An ACL change whose grants were all to users leaves the backend's ACL private.
-            if had_grants
-                && !acl::has_grant_headers(req)
-                && matches!(op, Operation::PutObjectAcl | Operation::PutBucketAcl)
-            {
+            if had_grants && !acl::has_grant_headers(req) {
                 req.insert_header("x-amz-acl", "private").expect("static");
             }
             Ok(to_users)

@@ -98,15 +98,12 @@ impl UserStore {
             .into_iter()
             .map(|u| (u.access_key.clone(), Arc::new(u)))
             .collect();
-        let as_owner = |u: &Arc<User>| crate::request::owners::Owner::of(u);
-        let by_id = by_key
-            .values()
-            .map(|u| (as_owner(u).id, u.clone()))
-            .collect();
-        let by_name = by_key
-            .values()
-            .map(|u| (as_owner(u).name, u.clone()))
-            .collect();
+        let (mut by_id, mut by_name) = (HashMap::new(), HashMap::new());
+        for u in by_key.values() {
+            let owner = crate::request::owners::Owner::of(u);
+            by_id.insert(owner.id, u.clone());
+            by_name.insert(owner.name, u.clone());
+        }
         UserStore {
             by_key,
             by_id,

@@ -309,6 +309,19 @@ pub enum Precondition {
     NotModified,
 }
 
+/// Whether an `If-Match`/`If-None-Match` list names `etag` (or is `*`); weak and strong
+/// forms, quoted or not, compare alike.
+pub fn etag_listed(list: &str, etag: &str) -> bool {
+    let bare = |t: &str| {
+        t.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_string()
+    };
+    list.split(',')
+        .any(|t| t.trim() == "*" || (!etag.is_empty() && bare(t) == bare(etag)))
+}
+
 pub fn precondition(req: &pingora::http::RequestHeader, upstream: &ResponseHeader) -> Precondition {
     precondition_with(req, "", upstream)
 }
@@ -336,16 +349,7 @@ pub fn precondition_with(
         .get(http::header::LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let matches = |list: &str| {
-        let bare = |t: &str| {
-            t.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_string()
-        };
-        list.split(',')
-            .any(|t| t.trim() == "*" || (!etag.is_empty() && bare(t) == bare(etag)))
-    };
+    let matches = |list: &str| etag_listed(list, etag);
     let date = |h: &str| get(req, h).and_then(|v| httpdate::parse_http_date(&v).ok());
     if let Some(list) = get(req, "if-match") {
         if !matches(&list) {
@@ -534,6 +538,10 @@ fn user_grants_before(
     event: &Event<'_>,
     grants: &[crate::request::acls::UserGrant],
 ) -> Option<bool> {
+    if grants.is_empty() {
+        // (Only an ACL answer has grants to add: other documents skip the look.)
+        return Some(false);
+    }
     let list = |name: &[u8]| name == b"AccessControlList";
     match event {
         Event::End(e) if list(e.name().as_ref()) => {
@@ -542,7 +550,7 @@ fn user_grants_before(
             }
             Some(false)
         }
-        Event::Empty(e) if list(e.name().as_ref()) && !grants.is_empty() => {
+        Event::Empty(e) if list(e.name().as_ref()) => {
             writer.write_event(Event::Start(e.clone())).ok()?;
             for grant in grants {
                 write_user_grant(writer, grant)?;

@@ -236,6 +236,29 @@ impl VersioningCache {
     }
 }
 
+/// A copy's source as the gateway's own requests address it: the object in the same tenant.
+pub(in crate::request) fn source_target(at: At<'_>, source: &sign::CopySource) -> Target {
+    let mut raw_key = String::new();
+    sigv4::uri_encode(&source.key, true, &mut raw_key);
+    Target {
+        tenant: at.target.tenant.clone(),
+        bucket: Some(source.bucket.clone()),
+        raw_key: Some(raw_key.into_bytes()),
+        virtual_host: false,
+    }
+}
+
+/// The route to a copy's source (`source_target`): the same backend and credentials as `at`'s.
+/// A source bucket that is one of the backend's own API paths is refused here too.
+pub(in crate::request) fn source_route<'r>(
+    at: At<'r>,
+    source_target: &Target,
+) -> Result<Route<'r>, HcpError> {
+    let mut source_route = route::route(at.route.tenant, Some(at.route.backend), source_target)?;
+    source_route.credentials = at.route.credentials.clone();
+    Ok(source_route)
+}
+
 /// A backend bucket's name in the gateway's caches: the backend and the bucket there.
 pub(in crate::request) fn bucket_key(at: At<'_>) -> String {
     format!(
@@ -523,14 +546,7 @@ impl Gateway {
         if current {
             source.version_id = None;
         }
-        let mut raw_key = String::new();
-        sigv4::uri_encode(&source.key, true, &mut raw_key);
-        let source_target = Target {
-            tenant: at.target.tenant.clone(),
-            bucket: Some(source.bucket.clone()),
-            raw_key: Some(raw_key.into_bytes()),
-            virtual_host: false,
-        };
+        let source_target = source_target(at, &source);
         let cache_key = format!(
             "{}\n{}\n{:?}\n{:?}",
             at.route.backend.name,
@@ -544,10 +560,7 @@ impl Gateway {
         if cached.is_some() {
             return Ok(cached);
         }
-        // A source bucket that is one of the backend's own API paths is refused here too.
-        let mut source_route =
-            route::route(at.route.tenant, Some(at.route.backend), &source_target)?;
-        source_route.credentials = at.route.credentials.clone();
+        let source_route = source_route(at, &source_target)?;
         let source_at = At {
             target: &source_target,
             route: &source_route,
