@@ -174,6 +174,11 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
     assert_eq!((status, body.as_str()), (200, "granted.txt by alice"));
     let (status, _) = status_of(&gw, Some(BOB), "HEAD", &path("granted.txt"), &[]).await;
     assert_eq!(status, 200);
+    // The read is pinned to the object judged: a condition naming another is 412 at once.
+    let other = [("if-match", "\"another\"")];
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &other).await;
+    assert_eq!(status, 412, "{body}");
+    assert_hcp_error_body(&body, "PreconditionFailed");
     for (who, method, target) in [
         (Some(BOB), "GET", path("private.txt")),
         (Some(BOB), "DELETE", path("granted.txt")),
@@ -216,6 +221,7 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
     )
     .await;
     assert_eq!(status, 412, "{body}");
+    assert_hcp_error_body(&body, "PreconditionFailed");
     let source = format!("/{bucket}/private.txt");
     let (status, body) = status_of(
         &gw,
@@ -288,13 +294,14 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
     // A refused ACL change changes nothing: the grants to users stay (a body that does not
     // parse, one granting to no user of the tenant).
     let before = view.keys(&records).await;
-    for body in [
-        &b"<AccessControlPolicy><AccessControlList>"[..],
-        b"<AccessControlPolicy><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"AmazonCustomerByEmail\"><EmailAddress>nobody-here</EmailAddress></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+    for (body, code) in [
+        (&b"<AccessControlPolicy><AccessControlList>"[..], "MalformedXML"),
+        (b"<AccessControlPolicy><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"AmazonCustomerByEmail\"><EmailAddress>nobody-here</EmailAddress></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>", "InvalidArgument"),
     ] {
         let (status, answer) =
             as_user_with_body(&gw, USER, "PUT", &acl_of_granted, &[], body).await;
         assert_eq!(status, 400, "{answer}");
+        assert_hcp_error_body(&answer, code);
     }
     assert_eq!(view.keys(&records).await, before);
     let (status, _) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &[]).await;
