@@ -493,3 +493,192 @@ async fn without_records_a_grant_to_a_user_is_refused() {
     let view = common::view::BackendView::of(&gw);
     assert!(view.object(&bucket, "k").await.is_none());
 }
+
+/// The text of the first `tag` element in `s` (empty where there is none).
+fn inner(s: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    s.find(&open)
+        .and_then(|i| {
+            let rest = &s[i + open.len()..];
+            rest.find(&format!("</{tag}>"))
+                .map(|j| rest[..j].to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// `(key, owner id, owner name)` of each `entry` element (`Contents`, `Version`) of a listing.
+fn owners_listed(xml: &str, entry: &str) -> Vec<(String, String, String)> {
+    xml.split(&format!("<{entry}>"))
+        .skip(1)
+        .map(|e| {
+            let e = &e[..e.find(&format!("</{entry}>")).unwrap_or(e.len())];
+            let owner = inner(e, "Owner");
+            (
+                inner(e, "Key"),
+                inner(&owner, "ID"),
+                inner(&owner, "DisplayName"),
+            )
+        })
+        .collect()
+}
+
+/// HCP's object owners: a user storing an object in another's bucket owns it (and holds
+/// full control of it whatever its permissions), an anonymous writer's object has no owner,
+/// a copy is its copier's; listings and ACLs name them; the owner is kept in metadata the
+/// client can neither set nor see, and a copy keeps its source's metadata all the same.
+async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
+    let records = unique_bucket("gw-records");
+    let Some(gw) = start_keeping_acls(backend, prefix, &records).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let alice = gw.client();
+    let bucket = new_bucket(&alice, "own").await;
+    let backend_bucket = format!("{prefix}{bucket}");
+    let path = |key: &str| format!("/{bucket}/{key}");
+    // Alice lets Bob and anonymous writers store objects in her bucket; nothing more.
+    let all_users = "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"";
+    let writers = format!("emailAddress=\"bob\", {all_users}");
+    let (status, body) = status_of(
+        &gw,
+        Some(USER),
+        "PUT",
+        &format!("/{bucket}?acl"),
+        &[("x-amz-grant-write", &writers)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = as_user_with_body(
+        &gw,
+        USER,
+        "PUT",
+        &path("a.txt"),
+        &[("x-amz-meta-color", "red")],
+        b"alice's",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Bob stores one, giving its bucket's owner read (he may: he owns what he stores).
+    let bob_put = [
+        ("x-amz-acl", "bucket-owner-read"),
+        ("x-amz-meta-shape", "round"),
+        ("content-type", "text/plain"),
+    ];
+    let (status, body) =
+        as_user_with_body(&gw, BOB, "PUT", &path("b.txt"), &bob_put, b"bob's").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&gw, None, "PUT", &path("anon.txt"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Nobody sets the owner entry himself: 501, nothing stored.
+    let forged = [("x-amz-meta-hcp-gateway-owner", id_of(USER))];
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, body) =
+        as_user_with_body(&gw, BOB, "PUT", &path("forged.txt"), &forged, b"x").await;
+    assert_eq!(status, 501, "{body}");
+    assert_hcp_error_body(&body, "NotImplemented");
+    assert!(view.object(&backend_bucket, "forged.txt").await.is_none());
+
+    // Bob owns b.txt: he reads it and its ACL (his permissions give him nothing here); not
+    // Alice's object.
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &path("b.txt"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "bob's"));
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &path("a.txt"), &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_hcp_error_body(&body, "AccessDenied");
+    let (status, acl) = status_of(
+        &gw,
+        Some(BOB),
+        "GET",
+        &format!("{}?acl", path("b.txt")),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{acl}");
+    let owner = inner(&acl, "Owner");
+    assert!(owner.contains(&format!("<ID>{}</ID>", id_of(BOB))), "{acl}");
+    assert!(owner.contains("<DisplayName>bob</DisplayName>"), "{acl}");
+    // bucket-owner-read: Alice reads it by a grant to her, kept by the gateway.
+    assert!(acl.contains(&format!("<ID>{}</ID>", id_of(USER))), "{acl}");
+    assert!(acl.contains("<Permission>READ</Permission>"), "{acl}");
+    assert!(!view.object_is_public(&backend_bucket, "b.txt").await);
+
+    // The owner entry is at the backend, and never in an answer's headers.
+    let meta = view.metadata(&backend_bucket, "b.txt").await;
+    if let Some(meta) = meta {
+        assert!(
+            meta.contains(&("hcp-gateway-owner".to_string(), id_of(BOB))),
+            "{meta:?}"
+        );
+    }
+    let head = as_user(&gw, (BOB, PASSWORD), "HEAD", &path("b.txt"), &[], b"").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("x-amz-meta-shape"), Some("round"));
+    assert!(
+        head.header("x-amz-meta-hcp-gateway-owner").is_none(),
+        "{:?}",
+        head.headers
+    );
+
+    // Alice copies Bob's object: the copy is hers, with the source's metadata.
+    alice
+        .copy_object()
+        .bucket(&bucket)
+        .key("copy.txt")
+        .copy_source(format!("{bucket}/b.txt"))
+        .send()
+        .await
+        .unwrap();
+    let copied = alice
+        .head_object()
+        .bucket(&bucket)
+        .key("copy.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copied.content_type(), Some("text/plain"));
+    let metadata = copied.metadata().cloned().unwrap_or_default();
+    assert_eq!(metadata.get("shape").map(String::as_str), Some("round"));
+    assert!(!metadata.contains_key("hcp-gateway-owner"), "{metadata:?}");
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &path("copy.txt"), &[]).await;
+    assert_eq!(status, 403, "{body}");
+
+    // Listings name each object's owner by HCP user id and name; anonymous objects nobody.
+    let expected = |listed: Vec<(String, String, String)>| {
+        let mut listed = listed;
+        listed.sort();
+        let want = [
+            ("a.txt", id_of(USER), USER),
+            ("anon.txt", "nobody".to_string(), "nobody"),
+            ("b.txt", id_of(BOB), BOB),
+            ("copy.txt", id_of(USER), USER),
+        ];
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(k, i, n)| (k.to_string(), i.clone(), n.to_string()))
+            .collect();
+        assert_eq!(listed, want);
+    };
+    let (status, v1) = status_of(&gw, Some(USER), "GET", &format!("/{bucket}"), &[]).await;
+    assert_eq!(status, 200, "{v1}");
+    expected(owners_listed(&v1, "Contents"));
+    let target = format!("/{bucket}?list-type=2&fetch-owner=true");
+    let (status, v2) = status_of(&gw, Some(USER), "GET", &target, &[]).await;
+    assert_eq!(status, 200, "{v2}");
+    expected(owners_listed(&v2, "Contents"));
+    let target = format!("/{bucket}?versions");
+    let (status, versions) = status_of(&gw, Some(USER), "GET", &target, &[]).await;
+    assert_eq!(status, 200, "{versions}");
+    expected(owners_listed(&versions, "Version"));
+    assert!(!v1.contains("hcp-gateway"), "{v1}");
+}
+
+#[tokio::test]
+async fn object_owners_on_the_embedded_store() {
+    objects_are_owned_by_their_writers(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn object_owners_on_rgw() {
+    objects_are_owned_by_their_writers(Backend::Rgw, "own-").await;
+}

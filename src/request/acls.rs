@@ -251,6 +251,14 @@ pub struct AclChange {
     pub grants: Vec<UserGrant>,
 }
 
+/// The grants to users `params`' ACL headers set, and `grant`.
+pub fn with_grant(params: &Params, grant: UserGrant) -> AclChange {
+    let change = params.effects.acl_change.as_ref();
+    let mut grants = change.map(|c| c.grants.clone()).unwrap_or_default();
+    grants.push(grant);
+    AclChange { grants }
+}
+
 impl Gateway {
     /// Before anything is sent for a request the caller's permissions do not allow
     /// (`needed`): allowed if, on its target, the caller owns the bucket, or the bucket's ACL —
@@ -347,6 +355,16 @@ impl Gateway {
         let Some(head) = self.object_instance(at, version).await? else {
             return Err(denied());
         };
+        let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
+        // The object's owner has full control of it (manual 779, 820).
+        let mark = crate::request::object_owners::recorded_in(&head);
+        if caller.is_some_and(|c| mark.as_deref() == Some(c.id.as_str())) {
+            return Ok(Judged {
+                etag: etag.map(str::to_string),
+                held: FULL_CONTROL.to_vec(),
+                ..Judged::default()
+            });
+        }
         let Some(read) = self.object_acl(at, &head).await.map_err(unavailable)? else {
             return Err(denied());
         };
@@ -354,7 +372,6 @@ impl Gateway {
             return Err(denied());
         }
         let object = self.remember_acl(read);
-        let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
         Ok(Judged {
             etag: etag.map(str::to_string),
             object_etag: None,
@@ -712,6 +729,31 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// HCP: the owner keeps full control whatever an ACL grants (manual 820, 1119). Grant
+    /// headers replace the backend's whole ACL — its own account's full control too, which
+    /// some backends then enforce against it (RGW): the backend account's full control is
+    /// granted with them. (A new bucket's is added where the account's id is known already.)
+    pub(in crate::request) async fn keep_owner_control(
+        &self,
+        req: &mut pingora::http::RequestHeader,
+        (at, op): (At<'_>, Operation),
+    ) {
+        if !sets_acl(op) || !crate::request::validate::acl::has_grant_headers(req) {
+            return;
+        }
+        let Some(id) = self.backend_owner(at.target, at.route).await else {
+            return;
+        };
+        let name = "x-amz-grant-full-control";
+        let value = match req.headers.get(name).and_then(|v| v.to_str().ok()) {
+            Some(given) => format!("{given}, id=\"{id}\""),
+            None => format!("id=\"{id}\""),
+        };
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            req.insert_header(name, value).expect("valid header");
+        }
+    }
+
     /// What an ACL change grants (`granted`, ACL permissions) must be held by its author: by
     /// its permissions (`held`), and where they fall short, by owning the bucket or by the ACLs
     /// — asked only then.

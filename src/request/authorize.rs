@@ -82,8 +82,12 @@ pub fn missing_for_acl(
         }
     }
     // HCP: creating a bucket needs no permission beyond being allowed to create it; its
-    // creator owns it, with full control, and may give it an ACL at once.
-    let creator = (op == Operation::CreateBucket).then_some(Permission::WriteAcl);
+    // creator owns it, with full control, and may give it an ACL at once. Likewise an
+    // authenticated user storing an object owns the new object (manual 779) and may give it
+    // an ACL (`request::object_owners`).
+    let owns_new = op == Operation::CreateBucket
+        || (!anonymous && crate::request::object_owners::stores_object(op));
+    let creator = owns_new.then_some(Permission::WriteAcl);
     missing.retain(|p| Some(*p) != creator);
     let grantable = missing
         .iter()
@@ -111,7 +115,7 @@ pub fn missing_for_acl(
         on_target: missing,
         source_read,
     };
-    if !grantable || (needed.is_empty() && op != Operation::CreateBucket) {
+    if !grantable || (needed.is_empty() && creator.is_none()) {
         return None;
     }
     authorize_with(&with, tenant, op, req, target)
@@ -747,10 +751,17 @@ mod tests {
             missing_for_acl(&admin, &tenant, op, &create, &new),
             Some(Needed::default())
         );
+        // A writer storing an object owns it and may give it an ACL; changing an existing
+        // object's ACL needs write-acl, from the permissions or an ACL.
         let grant = ("x-amz-grant-read", "emailAddress=all_users");
         let put = request("PUT", "/own-1/k", &[grant]);
         assert_eq!(
             missing_for_acl(&writer, &tenant, Operation::PutObject, &put, &own),
+            Some(Needed::default())
+        );
+        let change = request("PUT", "/own-1/k?acl", &[grant]);
+        assert_eq!(
+            missing_for_acl(&writer, &tenant, Operation::PutObjectAcl, &change, &own),
             Some(on_target(&[Permission::WriteAcl]))
         );
     }
@@ -852,7 +863,10 @@ mod tests {
         }
         let mut more = own.clone();
         more.push(Grant::new("t", "b", needed.on_target.iter().copied()));
-        if c.op == Operation::CreateBucket {
+        // (A bucket's creator, and an authenticated writer of a new object, owns what it
+        // creates: its write-acl on it is its owner's.)
+        let stores = crate::request::object_owners::stores_object(c.op);
+        if c.op == Operation::CreateBucket || (stores && !c.anonymous) {
             more.push(Grant::new("t", "b", [Permission::WriteAcl]));
         }
         if needed.source_read {

@@ -228,6 +228,9 @@ pub struct Effects {
     /// the gateway to record once the backend has done its part (`request::acls`); `None`
     /// where the request sets no ACL.
     pub acl_change: Option<crate::request::acls::AclChange>,
+    /// Where the tenant keeps records: a new object's owner entry (its writer's user id, or
+    /// `nobody`), written with it (`request::object_owners`).
+    pub object_owner: Option<String>,
 }
 
 impl Params {

@@ -209,6 +209,9 @@ impl Gateway {
             self.metrics.auth_failure(e.code);
             return self.stop(s, x, Stop::Early(e)).await;
         }
+        if let Err(e) = self.owners_of_writes(s, &call).await {
+            return self.stop(s, x, Stop::Early(e)).await;
+        }
         self.forget_versioning(&call);
         if params.effects.folder == folders::FolderWrite::Create {
             return self.create_folder(s, x, &call, &auth.payload).await;
@@ -238,6 +241,33 @@ impl Gateway {
         }
     }
 
+    /// Owners where a request writes: grant headers keep the owner's full control at the
+    /// backend (`acls`); a copy names the copier as its owner, not its source's
+    /// (`request::object_owners`: sent as `REPLACE` with the source's metadata).
+    async fn owners_of_writes(
+        &self,
+        s: &mut ServerSession,
+        call: &Call<'_>,
+    ) -> Result<(), HcpError> {
+        let at = crate::request::validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        self.keep_owner_control(s.req_header_mut(), (at, call.op))
+            .await;
+        let effects = &call.params.effects;
+        // (A copy onto itself that changes retention is no copy: `retain`.)
+        if call.op == Operation::CopyObject
+            && effects.object_owner.is_some()
+            && effects.change.is_none()
+        {
+            let current = effects.current_source;
+            self.carry_source_metadata(s.req_header_mut(), at, current)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// What the permissions left to ACLs, judged before anything is sent (`request::acls`);
     /// and an ACL the request sets may grant only what its author holds — by the permissions,
     /// by ownership, or by the ACLs (an ACL body is checked when it is read).
@@ -257,12 +287,12 @@ impl Gateway {
         if sets_acl && changes_acl {
             call.acl_caller = owner_of();
         }
+        let at = crate::request::validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
         if !needed.is_empty() {
             let req = s.req_header();
-            let at = crate::request::validate::probes::At {
-                target: call.target,
-                route: call.route,
-            };
             let asked = (at, call.op, call.params);
             let judged = self
                 .check_acls(asked, req, owner_of().as_ref(), needed)
@@ -294,8 +324,14 @@ impl Gateway {
         if !sets_acl || call.op == Operation::CreateBucket {
             return Ok(());
         }
+        // `bucket-owner-*`: a grant to the bucket's owner, kept with the request's own.
+        let asked = (at, call.op, call.params);
+        if let Some(grant) = self.bucket_owner_grant(s.req_header_mut(), asked).await? {
+            call.guards.acl_change = Some(acls::with_grant(call.params, grant));
+        }
         let mut granted = acl::granted_in_headers(s.req_header());
-        if let Some(change) = &call.params.effects.acl_change {
+        let change = call.guards.acl_change.as_ref();
+        if let Some(change) = change.or(call.params.effects.acl_change.as_ref()) {
             granted.extend(change.grants.iter().map(|g| g.permission.as_str()));
         }
         // (Only where it may be read: a write without ACL headers pays nothing here.)
@@ -307,13 +343,14 @@ impl Gateway {
             call.route.tenant,
             call.target,
         ));
+        // The writer of a new object owns it, with full control (`request::object_owners`).
+        let owner = call.params.effects.object_owner.as_deref();
+        if owner.is_some_and(|o| o != owners::Owner::nobody().id) {
+            call.held.extend(acls::FULL_CONTROL);
+        }
         if granted.is_empty() {
             return Ok(());
         }
-        let at = crate::request::validate::probes::At {
-            target: call.target,
-            route: call.route,
-        };
         let mut held = std::mem::take(&mut call.held);
         let caller = call.acl_caller.clone().or_else(owner_of);
         let asked = (at, call.op, call.params);
@@ -632,6 +669,7 @@ impl Gateway {
     ) -> Result<Guards, HcpError> {
         let mut guards = Guards {
             if_match: call.guards.if_match.clone(),
+            acl_change: call.guards.acl_change.clone(),
             ..Guards::default()
         };
         let at = crate::request::validate::probes::At {

@@ -51,6 +51,7 @@ pub mod classify;
 mod exchange;
 mod folders;
 mod forward;
+pub mod object_owners;
 pub mod owners;
 mod plan;
 pub mod post_object;
@@ -81,6 +82,8 @@ pub struct Gateway {
     owner_turns: owners::Turns,
     /// Buckets' owners read from the tenants' records (`request::owners`), briefly.
     bucket_owners: moka::sync::Cache<String, Option<owners::Owner>>,
+    /// Listed objects' owners (`request::object_owners`), briefly.
+    listed_owners: object_owners::ListedOwners,
     /// ACLs read for requests the permissions do not allow (`request::acls`), briefly.
     acls: moka::sync::Cache<String, Arc<acls::Acl>>,
     /// ACL changes through this replica so far: a reading made across one is not cached.
@@ -181,6 +184,7 @@ impl Gateway {
                 .max_capacity(10_000)
                 .time_to_live(owners::OWNER_TTL)
                 .build(),
+            listed_owners: object_owners::ListedOwners::default(),
             // (Weighed by grants: an ACL may hold 100.)
             acls: moka::sync::Cache::builder()
                 .max_capacity(100_000)

@@ -357,12 +357,13 @@ impl Gateway {
                 };
                 Ok((Some(shown), None))
             }
-            // (Objects' own owners are not kept yet: an object is shown as its bucket's
-            // owner's, in its ACL and in listings.)
+            // An object's ACL names the object's owner (`request::object_owners`); a
+            // listing its bucket's, for entries that name none of their own.
+            Operation::GetObjectAcl | Operation::PutObjectAcl => {
+                Ok((self.shown_object_owner(at, call).await?, None))
+            }
             Operation::GetBucketAcl
             | Operation::PutBucketAcl
-            | Operation::GetObjectAcl
-            | Operation::PutObjectAcl
             | Operation::ListObjects
             | Operation::ListObjectsV2
             | Operation::ListObjectVersions
@@ -370,6 +371,30 @@ impl Gateway {
             | Operation::ListParts => Ok((self.shown_bucket_owner(at, call.op).await?, None)),
             _ => Ok((None, None)),
         }
+    }
+
+    /// The owner an object's ACL names: the object's own (`request::object_owners`), or
+    /// for an object stored before owners were kept (or not there), its bucket's.
+    async fn shown_object_owner(
+        &self,
+        at: At<'_>,
+        call: &Call<'_>,
+    ) -> Result<Option<Shown>, HcpError> {
+        let Some(bucket) = self.shown_bucket_owner(at, call.op).await? else {
+            return Ok(None);
+        };
+        let mut params = Params::default();
+        if let Some(v) = call.params.get("versionId") {
+            params.set("versionId", v);
+        }
+        let head = self
+            .backend_call(Operation::HeadObject, params, at.target, at.route)
+            .await;
+        let owner = match head {
+            Some((h, _)) if h.status == 200 => self.object_owner(&h, &bucket.owner),
+            _ => bucket.owner,
+        };
+        Ok(Some(Shown { owner, owned: None }))
     }
 
     /// The bucket's owner, as an ACL or a listing of it names the owner (`nobody` where it

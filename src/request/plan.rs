@@ -12,6 +12,24 @@ struct Classified {
     op: Operation,
 }
 
+/// Where the tenant keeps records: the grants to users an ACL-setting request sets, and the
+/// owner entry of a new object (its writer: `request::object_owners`).
+fn kept_in_records(
+    tenant: &crate::config::Tenant,
+    op: Operation,
+    identity: &Identity,
+    grants_to_users: Vec<acls::UserGrant>,
+) -> (Option<acls::AclChange>, Option<String>) {
+    if tenant.records_bucket.is_none() {
+        return (None, None);
+    }
+    let change = acls::may_grant_to_users(op).then_some(acls::AclChange {
+        grants: grants_to_users,
+    });
+    let owner = object_owners::stores_object(op).then(|| object_owners::mark_of(identity));
+    (change, owner)
+}
+
 impl Gateway {
     /// The phases that decide, before any byte goes to a backend.
     pub(super) fn plan(
@@ -76,11 +94,8 @@ impl Gateway {
         }
         folders::check(op, key.as_deref(), folder)?;
         params.effects.folder = folder;
-        if tenant.records_bucket.is_some() && acls::may_grant_to_users(op) {
-            params.effects.acl_change = Some(acls::AclChange {
-                grants: grants_to_users,
-            });
-        }
+        (params.effects.acl_change, params.effects.object_owner) =
+            kept_in_records(tenant, op, &auth.identity, grants_to_users);
         // Only an upload's initiator may use it; the backend gets its own id for it.
         let client_upload_id =
             self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;

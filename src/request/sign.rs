@@ -44,17 +44,10 @@ impl Families {
             document: integrity || name == "content-type",
             acl: name == "x-amz-acl" || name.starts_with("x-amz-grant-"),
             sse_c: name.starts_with("x-amz-server-side-encryption-customer-"),
-            attributes: matches!(
-                name,
-                "content-type"
-                    | "content-encoding"
-                    | "content-language"
-                    | "content-disposition"
-                    | "cache-control"
-                    | "expires"
-                    | "x-amz-storage-class" // (HCP's `x-amz-server-side-encryption` asks whether data is encrypted: it is
-                                            // answered, never sent — `rewrite::answer_encryption`.)
-            ) || name.starts_with("x-amz-meta-")
+            // (HCP's `x-amz-server-side-encryption` asks whether data is encrypted: it is
+            // answered, never sent — `rewrite::answer_encryption`.)
+            attributes: metadata_attribute(name)
+                || name == "x-amz-storage-class"
                 || name.starts_with("x-amz-server-side-encryption-"),
             write_condition: matches!(name, "if-match" | "if-none-match"),
             object_lock: matches!(
@@ -69,6 +62,20 @@ impl Families {
                 || name.starts_with("x-amz-copy-source-server-side-encryption-customer-"),
         }
     }
+}
+
+/// The object's metadata headers: what S3 copies from a copy's source under
+/// `x-amz-metadata-directive: COPY`, and takes from the request under `REPLACE`.
+pub fn metadata_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "content-type"
+            | "content-encoding"
+            | "content-language"
+            | "content-disposition"
+            | "cache-control"
+            | "expires"
+    ) || name.starts_with("x-amz-meta-")
 }
 
 /// Whether operation `op` defines request header `name` (lower case): only such headers of the
@@ -429,6 +436,12 @@ fn effect_headers(req: &mut RequestHeader, op: Operation, effects: &Effects) {
             let status = if hold { "ON" } else { "OFF" };
             req.insert_header("x-amz-object-lock-legal-hold", status)
                 .expect("static");
+        }
+    }
+    if let Some(owner) = effects.object_owner.as_deref().filter(|_| write) {
+        if let Ok(value) = HeaderValue::from_str(owner) {
+            req.insert_header(crate::request::object_owners::OWNER_METADATA, value)
+                .expect("static name");
         }
     }
     if effects.bypass_governance && matches!(op, DeleteObject | DeleteObjects) {

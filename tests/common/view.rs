@@ -59,6 +59,25 @@ impl BackendView {
         }
     }
 
+    /// An object's user metadata as the backend keeps it (RGW and the store), by name
+    /// without `x-amz-meta-`.
+    pub async fn metadata(&self, bucket: &str, key: &str) -> Option<Vec<(String, String)>> {
+        match self {
+            BackendView::Local(_) => None,
+            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+                let out = s3.head_object().bucket(bucket).key(key).send().await.ok()?;
+                let mut meta: Vec<(String, String)> = out
+                    .metadata()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                meta.sort();
+                Some(meta)
+            }
+        }
+    }
+
     /// An object's Object Lock as the backend keeps it: mode and legal hold status (RGW and the
     /// store; s3s-fs keeps none).
     pub async fn object_lock(&self, bucket: &str, key: &str) -> (Option<String>, Option<String>) {

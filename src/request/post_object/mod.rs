@@ -77,6 +77,9 @@ struct Upload {
     file: Bytes,
     /// The verified signer's access key (none for an anonymous form).
     caller: Option<String>,
+    /// Where the namespace keeps owners: the new object's owner entry
+    /// (`request::object_owners`).
+    owner: Option<String>,
 }
 
 /// The form's fields before the file (which hold the credentials), and the file field.
@@ -114,17 +117,18 @@ impl Gateway {
             Err(e) => return self.answer(s, x, e).await,
         };
         let upload = Upload { request, ..upload };
-        let no_params = crate::request::classify::Params::default();
+        let mut params = crate::request::classify::Params::default();
+        params.effects.object_owner.clone_from(&upload.owner);
         let call = Call {
             op: Operation::PutObject,
-            params: &no_params,
+            params: &params,
             target: &upload.target,
             route: &route,
             caller: upload.caller.as_deref(),
             client_upload_id: None,
             may_purge: false,
             sees_labels: false,
-            // (Owners are kept for buckets; a form stores an object.)
+            // (The bucket's owner is not asked: a form stores an object.)
             owner: None,
             held: Vec::new(),
             acl_caller: None,
@@ -351,9 +355,21 @@ impl Gateway {
         };
         let path = format!("/{bucket}/{raw_key}");
         let mut request = form::object_request(&form, path.as_bytes(), 0)?;
-        let held = self
+        let mut held = self
             .authorize_form(&identity, route, &request, &object)
             .await?;
+        // Where owners are kept, the form's signer owns the new object, with full control.
+        let owner = route
+            .tenant
+            .records_bucket
+            .as_ref()
+            .map(|_| crate::request::object_owners::mark_of(&identity));
+        if owner
+            .as_deref()
+            .is_some_and(|o| o != crate::request::owners::Owner::nobody().id)
+        {
+            held.extend(crate::request::acls::FULL_CONTROL);
+        }
         let query = Query::default();
         validate::check(
             Operation::PutObject,
@@ -390,6 +406,7 @@ impl Gateway {
             request,
             file: data,
             caller: identity.access_key().map(str::to_string),
+            owner,
         })
     }
 

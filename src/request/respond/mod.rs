@@ -93,6 +93,7 @@ impl Gateway {
             // The grants to users an ACL change set, recorded now that the backend took the
             // rest (`request::acls`).
             let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
+            self.owner_written(call, &upstream, etag);
             if let Err(e) = self.acls_after(call, &upstream, etag).await {
                 return self.answer(s, x, e).await;
             }

@@ -68,7 +68,7 @@ fn passes(name: &str) -> bool {
             | "x-amz-object-lock-retain-until-date"
             | "x-amz-object-lock-legal-hold"
             | "x-amz-website-redirect-location"
-    ) || name.starts_with("x-amz-meta-")
+    ) || (name.starts_with("x-amz-meta-") && !crate::request::object_owners::reserved(name))
         || name.starts_with("x-amz-checksum-")
         || name.starts_with("access-control-")
 }
@@ -518,6 +518,9 @@ pub struct Rewrites<'a> {
     pub owners: Option<&'a crate::request::owners::Shown>,
     /// An ACL's grants to users the gateway keeps, shown after the backend's own grants.
     pub grants: &'a [crate::request::acls::UserGrant],
+    /// A listing's objects' own owners, by entry (`<Contents>`, `<Version>`) in the
+    /// document's order (`request::object_owners`); an entry without one names `owners`'.
+    pub entry_owners: &'a [Option<crate::request::owners::Owner>],
 }
 
 impl Rewrites<'static> {
@@ -528,6 +531,7 @@ impl Rewrites<'static> {
         pretty: false,
         owners: None,
         grants: &[],
+        entry_owners: &[],
     };
 }
 
@@ -599,9 +603,42 @@ struct Texts<'a> {
     /// The tenant's owner id, hashed once for the whole document.
     owner_id: Option<String>,
     owners: Option<&'a crate::request::owners::Shown>,
+    entry_owners: &'a [Option<crate::request::owners::Owner>],
+    /// The listing entry being written (its index among `<Contents>` and `<Version>`).
+    entry: Option<usize>,
+    entries_seen: usize,
 }
 
-impl Texts<'_> {
+impl<'a> Texts<'a> {
+    fn new(op: Operation, route: &'a Route<'a>, rewrites: &Rewrites<'a>) -> Texts<'a> {
+        Texts {
+            op,
+            route,
+            location: rewrites.location,
+            upload_id: rewrites.upload_id,
+            owner_id: None,
+            owners: rewrites.owners,
+            entry_owners: rewrites.entry_owners,
+            entry: None,
+            entries_seen: 0,
+        }
+    }
+
+    /// The owner of the listing entry being written, where the gateway read one.
+    fn entry_owner(&self) -> Option<&crate::request::owners::Owner> {
+        self.entry_owners.get(self.entry?)?.as_ref()
+    }
+
+    /// An element opens at `depth`: a listing entry starts there, or another element.
+    fn opened(&mut self, depth: usize, name: &[u8]) {
+        if depth == 1 {
+            self.entry = matches!(name, b"Contents" | b"Version").then(|| {
+                self.entries_seen += 1;
+                self.entries_seen - 1
+            });
+        }
+    }
+
     fn rewrite(
         &mut self,
         (grand, parent): (Option<&[u8]>, Option<&[u8]>),
@@ -626,6 +663,16 @@ impl Texts<'_> {
             }
             (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
                 (self.upload_id)(text)
+            }
+            // A listed object's own owner.
+            (Some(b"Owner"), Some(b"ID" | b"DisplayName")) if self.entry_owner().is_some() => {
+                let owner = self.entry_owner()?;
+                let id = parent == Some(b"ID".as_slice());
+                Some(if id {
+                    owner.id.clone()
+                } else {
+                    owner.name.clone()
+                })
             }
             // The backend account never shows: owners, initiators and canonical-user grantees
             // are the tenant's.
@@ -696,14 +743,7 @@ pub fn rewrite_xml(
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
     let mut held: Option<Vec<Event<'static>>> = None;
-    let mut texts = Texts {
-        op,
-        route,
-        location: rewrites.location,
-        upload_id: rewrites.upload_id,
-        owner_id: None,
-        owners: rewrites.owners,
-    };
+    let mut texts = Texts::new(op, route, rewrites);
     let mut keep_held = true;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
@@ -716,6 +756,7 @@ pub fn rewrite_xml(
                     renamed.extend_attributes(e.attributes().flatten());
                     *e = renamed.into_owned();
                 }
+                texts.opened(depth, e.name().as_ref());
                 path.push(e.name().as_ref().to_vec());
             }
             Event::End(e) if depth == 1 => {
@@ -993,6 +1034,40 @@ mod tests {
             assert!(s.contains(&format!("<ID>{}</ID><DisplayName>lgreen</DisplayName></Grantee><Permission>READ</Permission></Grant></AccessControlList>", grants[0].grantee.id)), "{s}");
             assert_eq!(s.matches("<AccessControlList>").count(), 1, "{s}");
         }
+    }
+
+    #[test]
+    fn listed_objects_name_their_own_owners() {
+        use crate::request::owners::{Owner, Shown};
+        let body = b"<ListVersionsResult><Name>t1-b</Name>\
+            <Version><Key>a</Key><Owner><ID>backend-id</ID><DisplayName>Main</DisplayName></Owner></Version>\
+            <DeleteMarker><Key>d</Key><Owner><ID>backend-id</ID><DisplayName>Main</DisplayName></Owner></DeleteMarker>\
+            <Version><Key>b</Key><Owner><ID>backend-id</ID><DisplayName>Main</DisplayName></Owner></Version>\
+            <Version><Key>c</Key><Owner><ID>backend-id</ID><DisplayName>Main</DisplayName></Owner></Version>\
+            </ListVersionsResult>";
+        let bucket_owner = Shown {
+            owner: Owner::named("bGdyZWVu", "lgreen"),
+            owned: None,
+        };
+        let bob = Owner::named("Ym9i", "bob");
+        // (The second version's owner is not known: its bucket's owner is named.)
+        let entries = [Some(bob.clone()), None, Some(Owner::nobody())];
+        let rewrites = Rewrites {
+            owners: Some(&bucket_owner),
+            entry_owners: &entries,
+            ..Rewrites::NONE
+        };
+        let out =
+            with_route(|r| rewrite_xml(body, Operation::ListObjectVersions, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        let owners: Vec<&str> = s
+            .split("<DisplayName>")
+            .skip(1)
+            .map(|p| &p[..p.find('<').unwrap()])
+            .collect();
+        assert_eq!(owners, ["bob", "lgreen", "lgreen", "nobody"], "{s}");
+        assert!(s.contains(&format!("<ID>{}</ID>", bob.id)), "{s}");
+        assert!(!s.contains("backend-id"), "{s}");
     }
 
     #[test]

@@ -14,9 +14,14 @@ impl Gateway {
         body: Result<Vec<u8>, pingora::BError>,
         location: &str,
     ) -> Result<Bytes, HcpError> {
-        let doc = self.settle(x, call, upstream, body, location)?;
+        let listed = match &body {
+            Ok(b) => self.listing_owners(call, upstream, b).await,
+            Err(_) => None,
+        };
+        let doc = self.settle_listed(x, call, upstream, body, location, listed.as_ref())?;
         self.keep_written(call, upstream).await?;
         let etag = crate::request::acls::etag_in(&doc);
+        self.owner_written(call, upstream, etag.as_deref());
         self.acls_after(call, upstream, etag.as_deref()).await?;
         self.folders_after(call).await;
         Ok(doc)
@@ -32,6 +37,19 @@ impl Gateway {
         upstream: &ResponseHeader,
         body: Result<Vec<u8>, pingora::BError>,
         location: &str,
+    ) -> Result<Bytes, HcpError> {
+        self.settle_listed(x, call, upstream, body, location, None)
+    }
+
+    /// [`Gateway::settle`], for a listing whose objects' owners were read (`listed`).
+    fn settle_listed(
+        &self,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        body: Result<Vec<u8>, pingora::BError>,
+        location: &str,
+        listed: Option<&object_owners::EntryOwners>,
     ) -> Result<Bytes, HcpError> {
         let status = upstream.status.as_u16();
         let body = body.map_err(|e| {
@@ -54,7 +72,7 @@ impl Gateway {
                 .with_message("The copy did not complete.")
                 .with_cause("copy answered 200 without an ETag"));
         }
-        self.rewrite_document(x, call, &body, location)
+        self.rewrite_document(x, call, &body, (location, listed))
     }
 
     /// A backend's error, in the dialect's table, as HCP's; the guards' facts decide the two
@@ -136,7 +154,7 @@ impl Gateway {
         x: &mut Exchange,
         call: &Call<'_>,
         body: &[u8],
-        location: &str,
+        (location, listed): (&str, Option<&object_owners::EntryOwners>),
     ) -> Result<Bytes, HcpError> {
         let target = call.target;
         let scope = uploads::Scope {
@@ -153,13 +171,6 @@ impl Gateway {
             Operation::ListMultipartUploads => Some(self.upload_ids.listed(scope, backend_id)),
             _ => None,
         };
-        let rewrites = rewrite::Rewrites {
-            location,
-            upload_id: &upload_id,
-            pretty: x.reply.pretty,
-            owners: call.guards.owners.as_ref(),
-            grants: &call.guards.shown_grants,
-        };
         let unparsable =
             || HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer");
         let reordered;
@@ -168,6 +179,23 @@ impl Gateway {
             reordered.as_slice()
         } else {
             body
+        };
+        // (In the order the document lists them, after any reordering.)
+        let entry_owners: Vec<Option<owners::Owner>> = match listed {
+            Some(owners) => object_owners::listed_entries(body)
+                .ok_or_else(unparsable)?
+                .iter()
+                .map(|e| owners.get(e).cloned())
+                .collect(),
+            None => Vec::new(),
+        };
+        let rewrites = rewrite::Rewrites {
+            location,
+            upload_id: &upload_id,
+            pretty: x.reply.pretty,
+            owners: call.guards.owners.as_ref(),
+            grants: &call.guards.shown_grants,
+            entry_owners: &entry_owners,
         };
         let doc =
             rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)?;

@@ -89,6 +89,8 @@ const UNSUPPORTED: &[&str] = &[
 pub fn backend_directive(name: &str) -> bool {
     name.strip_prefix("x-amz-meta-")
         .is_some_and(|m| m.starts_with("snowball") || m.starts_with("minio"))
+        // (And the gateway's own: an object's owner, `request::object_owners`.)
+        || crate::request::object_owners::reserved(name)
 }
 
 /// Standard headers that hold one value (besides every `x-amz-*` but user metadata).

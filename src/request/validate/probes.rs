@@ -586,19 +586,32 @@ impl Gateway {
         target: &Target,
         route: &Route<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
+        let headers = http::HeaderMap::new();
+        self.backend_call_with(op, params, (target, route), &headers)
+            .await
+    }
+
+    /// [`Gateway::backend_call`] with request headers of the gateway's choosing (only those
+    /// `op` defines are sent: `sign::defines_header`).
+    pub(in crate::request) async fn backend_call_with(
+        &self,
+        op: Operation,
+        params: Params,
+        (target, route): (&Target, &Route<'_>),
+        headers: &http::HeaderMap,
+    ) -> Option<(ResponseHeader, Vec<u8>)> {
         let method = match op {
             Operation::HeadBucket | Operation::HeadObject => http::Method::HEAD,
             Operation::DeleteObject | Operation::DeleteBucket => http::Method::DELETE,
             _ => http::Method::GET,
         };
-        let headers = http::HeaderMap::new();
         let req = sign::backend_request(
             sign::Outbound {
                 op,
                 method: &method,
                 params: &params,
                 target,
-                headers: &headers,
+                headers,
             },
             route,
             sign::BodyPlan::NONE,

@@ -1,0 +1,575 @@
+//! HCP's object owners (manual, "Object owners", lines 777–785; PUT 5309; copy 6689;
+//! listings' `Owner`, 3646 and 3662): an authenticated user owns the objects it stores or
+//! copies, whoever owns the bucket; an anonymous writer's objects have no owner (`nobody`);
+//! an object's owner has read, read ACL, write, write ACL and delete on it.
+//!
+//! Where the tenant keeps records (`records_bucket`), the gateway writes the owner into the
+//! object itself: a metadata entry [`OWNER_METADATA`] on every PUT, copy and multipart
+//! upload, holding the owner's HCP user id (or `nobody`). It travels with the object (and its
+//! versions) at no cost of its own; clients can neither set it (the reserved names are
+//! refused, as the backends' directives are) nor see it (GET and HEAD leave it out). A copy
+//! is sent with `REPLACE` and the source's metadata read by a HEAD, so that the copier, not
+//! the source's owner, owns the copy. Objects stored before owners were kept have none and
+//! are shown as their bucket's owner's.
+//!
+//! Answers name objects' owners in ACL documents (a HEAD of the object) and listings (a HEAD
+//! per listed object, 16 at a time, remembered in [`ListedOwners`]: an object instance's owner
+//! never changes, so a listing of what was written or listed lately reads nothing).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::http::ResponseHeader;
+
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::request::authenticate::{Identity, Principal, UserStore};
+use crate::request::owners::Owner;
+use crate::request::*;
+
+/// The metadata entry that holds an object's owner at the backend.
+pub const OWNER_METADATA: &str = "x-amz-meta-hcp-gateway-owner";
+
+/// Metadata names the gateway keeps for itself: refused from clients, never shown.
+const RESERVED: &str = "x-amz-meta-hcp-gateway-";
+
+/// How long a listed object's owner is remembered (an instance's owner never changes; the
+/// same bytes stored again under the name by another user are seen after this long, on a
+/// replica that did not store them).
+pub const LISTED_TTL: Duration = Duration::from_secs(300);
+
+/// Whether `name` (a lower-case header or form field name) is metadata the gateway keeps
+/// for itself (also under OBS's prefix).
+pub fn reserved(name: &str) -> bool {
+    name.starts_with(RESERVED)
+        || name
+            .strip_prefix("x-obs-meta-")
+            .is_some_and(|m| m.starts_with("hcp-gateway-"))
+}
+
+/// Whether `op` stores a new object, whose writer becomes its owner.
+pub fn stores_object(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
+    )
+}
+
+/// What a new object's owner entry holds for its writer: the user's HCP user id, or
+/// `nobody` for an anonymous writer.
+pub fn mark_of(identity: &Identity) -> String {
+    match identity.principal() {
+        Principal::User(u) => Owner::of(u).id,
+        Principal::Anonymous => Owner::nobody().id,
+    }
+}
+
+/// What an object's HEAD says of its owner: the owner entry's value; `None` for an object
+/// stored before owners were kept.
+pub fn recorded_in(head: &ResponseHeader) -> Option<String> {
+    let value = head
+        .headers
+        .get(OWNER_METADATA)
+        .or_else(|| head.headers.get("x-obs-meta-hcp-gateway-owner"))?;
+    let value = value.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// The owner an answer names for a recorded owner entry: the user with that id (named as
+/// the users name it now), `nobody`, or for a user no longer configured its id alone.
+pub fn owner_named(users: &UserStore, mark: &str) -> Owner {
+    if mark == Owner::nobody().id {
+        return Owner::nobody();
+    }
+    match users.with_id(mark) {
+        Some(u) => Owner::of(u),
+        None => Owner {
+            id: mark.to_string(),
+            name: mark.to_string(),
+        },
+    }
+}
+
+/// The object instances' owners as answers last named them, by backend, backend bucket,
+/// key and instance (`v:` version id, or `e:` ETag).
+pub struct ListedOwners(moka::sync::Cache<String, Arc<str>>);
+
+impl Default for ListedOwners {
+    fn default() -> Self {
+        ListedOwners(
+            moka::sync::Cache::builder()
+                .max_capacity(8 * 1024 * 1024)
+                .weigher(|k: &String, v: &Arc<str>| (k.len() + v.len() + 32) as u32)
+                .time_to_live(LISTED_TTL)
+                .build(),
+        )
+    }
+}
+
+/// The cache key of one object instance.
+fn instance_key(at: At<'_>, key: &[u8], instance: &str) -> String {
+    let mut name = format!(
+        "{}\n{}\n",
+        at.route.backend.name,
+        at.route.backend_bucket.as_deref().unwrap_or_default()
+    );
+    name.push_str(&String::from_utf8_lossy(key));
+    name.push('\n');
+    name.push_str(instance);
+    name
+}
+
+use crate::request::validate::probes::At;
+
+impl ListedOwners {
+    fn get(&self, at: At<'_>, key: &[u8], instance: &str) -> Option<Arc<str>> {
+        self.0.get(&instance_key(at, key, instance))
+    }
+
+    fn insert(&self, at: At<'_>, key: &[u8], instance: &str, mark: &str) {
+        self.0
+            .insert(instance_key(at, key, instance), Arc::from(mark));
+    }
+}
+
+/// One entry of a listing: its key, and the instance it names (`v:` version id where the
+/// listing names versions, else `e:` ETag).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Listed {
+    pub key: String,
+    pub instance: String,
+}
+
+/// The owners a listing names, by entry; entries without one (delete markers, objects stored
+/// before owners were kept, objects gone meanwhile) name the bucket's owner.
+pub type EntryOwners = std::collections::HashMap<Listed, Owner>;
+
+/// The entries of a listing document that carry an owner, in the document's order:
+/// `<Contents>` and `<Version>` (not `<DeleteMarker>`: a delete marker stores no metadata).
+/// An entry without a key or instance is listed with empty ones (it is shown as its
+/// bucket's owner's).
+pub fn listed_entries(doc: &[u8]) -> Option<Vec<Listed>> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(doc);
+    let mut entries = Vec::new();
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let (mut key, mut version, mut etag) = (String::new(), String::new(), String::new());
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                let name = e.name().as_ref().to_vec();
+                if path.len() == 1 && matches!(name.as_slice(), b"Contents" | b"Version") {
+                    (key, version, etag) = (String::new(), String::new(), String::new());
+                }
+                text.clear();
+                path.push(name);
+            }
+            Event::End(_) => {
+                let closed = path.pop()?;
+                let entry = path.get(1).map(Vec::as_slice);
+                if path.len() == 2 && matches!(entry, Some(b"Contents" | b"Version")) {
+                    match closed.as_slice() {
+                        b"Key" => key = std::mem::take(&mut text),
+                        b"VersionId" => version = std::mem::take(&mut text),
+                        b"ETag" => etag = std::mem::take(&mut text),
+                        _ => {}
+                    }
+                }
+                if path.len() == 1 && matches!(closed.as_slice(), b"Contents" | b"Version") {
+                    let instance = if !version.is_empty() && version != "null" {
+                        format!("v:{version}")
+                    } else if !etag.is_empty() {
+                        format!("e:{etag}")
+                    } else {
+                        String::new()
+                    };
+                    entries.push(Listed {
+                        key: std::mem::take(&mut key),
+                        instance,
+                    });
+                }
+            }
+            Event::Text(t) if path.len() == 3 => text.push_str(&t.decode().ok()?),
+            Event::GeneralRef(r) if path.len() == 3 => {
+                let name = std::str::from_utf8(&r).ok()?;
+                text.push_str(&quick_xml::escape::unescape(&format!("&{name};")).ok()?);
+            }
+            Event::CData(c) if path.len() == 3 => text.push_str(std::str::from_utf8(&c).ok()?),
+            Event::Eof => return Some(entries),
+            _ => {}
+        }
+    }
+}
+
+/// A copy's source's SSE-C key (`x-amz-copy-source-server-side-encryption-customer-*`),
+/// as the headers that read the source.
+fn source_key(req: &pingora::http::RequestHeader) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &req.headers {
+        let key = name
+            .as_str()
+            .strip_prefix("x-amz-copy-source-server-side-encryption-customer-");
+        if let Some(rest) = key {
+            let name = format!("x-amz-server-side-encryption-customer-{rest}");
+            if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
+                headers.insert(name, value.clone());
+            }
+        }
+    }
+    headers
+}
+
+/// The metadata a copy's source answered (`head`), on the copy's request, which is then
+/// pinned to that source (unless the client pinned it itself).
+fn take_metadata(req: &mut pingora::http::RequestHeader, head: &ResponseHeader) {
+    for (name, value) in &head.headers {
+        let name = match name.as_str().strip_prefix("x-obs-meta-") {
+            Some(rest) => format!("x-amz-meta-{rest}"),
+            None => name.as_str().to_string(),
+        };
+        if crate::request::sign::metadata_attribute(&name) && !reserved(&name) {
+            req.append_header(name, value.clone())
+                .expect("a header the backend sent");
+        }
+    }
+    let pin = "x-amz-copy-source-if-match";
+    if !req.headers.contains_key(pin) {
+        if let Some(etag) = head.headers.get("etag") {
+            req.insert_header(pin, etag.clone()).expect("valid header");
+        }
+    }
+}
+
+impl Gateway {
+    /// A copy that keeps its source's metadata (`x-amz-metadata-directive` COPY, S3's default)
+    /// would keep the source's owner entry too: it is sent as `REPLACE` with the source's
+    /// metadata, read by a HEAD of the source (with the client's SSE-C key for it), and pinned
+    /// to what was read (`x-amz-copy-source-if-match`, unless the client set its own). The
+    /// client's own attribute headers, which S3 ignores under COPY, are dropped. A copy of an
+    /// object onto itself is left as it is (S3 refuses it unless it changes something).
+    pub(in crate::request) async fn carry_source_metadata(
+        &self,
+        req: &mut pingora::http::RequestHeader,
+        at: At<'_>,
+        current_source: bool,
+    ) -> Result<(), HcpError> {
+        let replace = req
+            .headers
+            .get("x-amz-metadata-directive")
+            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"REPLACE"));
+        let Some(mut source) = req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
+        else {
+            return Ok(());
+        };
+        if current_source {
+            source.version_id = None;
+        }
+        let source_target = crate::request::validate::probes::source_target(at, &source);
+        let onto_itself =
+            source_target.bucket == at.target.bucket && source_target.raw_key == at.target.raw_key;
+        if replace || onto_itself {
+            return Ok(());
+        }
+        let source_route = crate::request::validate::probes::source_route(at, &source_target)?;
+        let headers = source_key(req);
+        let mut params = Params::default();
+        if let Some(v) = &source.version_id {
+            params.set("versionId", v);
+        }
+        let head = self
+            .backend_call_with(
+                Operation::HeadObject,
+                params,
+                (&source_target, &source_route),
+                &headers,
+            )
+            .await
+            .ok_or_else(|| {
+                HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_cause("HEAD of a copy's source: the backend could not be reached")
+            })?
+            .0;
+        let dropped: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| crate::request::sign::metadata_attribute(n.as_str()))
+            .cloned()
+            .collect();
+        for name in dropped {
+            req.remove_header(&name);
+        }
+        req.insert_header("x-amz-metadata-directive", "REPLACE")
+            .expect("static");
+        // (A source that is not there, or not readable: the copy's own answer says so.)
+        if head.status == 200 {
+            take_metadata(req, &head);
+        }
+        Ok(())
+    }
+
+    /// HCP's `bucket-owner-read` and `bucket-owner-full-control` (manual 856–858): the
+    /// object's owner keeps full control and the bucket's owner is granted read or full
+    /// control — a grant to a user, kept by the gateway (`request::acls`); the backend is
+    /// asked for `private`. No grant where the bucket's owner owns the object (or the bucket
+    /// has none). `None` where the request sets no such ACL, and for a multipart upload (its
+    /// bucket's owner has full control of it all the same).
+    pub(in crate::request) async fn bucket_owner_grant(
+        &self,
+        req: &mut pingora::http::RequestHeader,
+        (at, op, params): (At<'_>, Operation, &Params),
+    ) -> Result<Option<crate::request::acls::UserGrant>, HcpError> {
+        let canned = req
+            .headers
+            .get("x-amz-acl")
+            .map(|v| v.as_bytes().trim_ascii());
+        let permission = match canned {
+            Some(b"bucket-owner-read") => "READ",
+            Some(b"bucket-owner-full-control") => "FULL_CONTROL",
+            _ => return Ok(None),
+        };
+        let unavailable = |cause: String| {
+            HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The bucket's owner could not be read; try again.")
+                .with_cause(cause)
+        };
+        let object_owner = match op {
+            Operation::PutObject | Operation::CopyObject => params.effects.object_owner.clone(),
+            Operation::PutObjectAcl => {
+                let mut head_params = Params::default();
+                if let Some(v) = params.get("versionId") {
+                    head_params.set("versionId", v);
+                }
+                let head = self
+                    .backend_call(Operation::HeadObject, head_params, at.target, at.route)
+                    .await;
+                match head {
+                    Some((h, _)) if h.status == 200 => recorded_in(&h),
+                    // (No object: the backend's answer to the ACL change says so.)
+                    Some(_) => return Ok(None),
+                    None => return Err(unavailable("HEAD of the object: unreachable".into())),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let bucket_owner = self.bucket_owner(at, false).await.map_err(unavailable)?;
+        req.insert_header("x-amz-acl", "private").expect("static");
+        let (Some(bucket_owner), Some(object_owner)) = (bucket_owner, object_owner) else {
+            return Ok(None);
+        };
+        if bucket_owner.id == object_owner {
+            return Ok(None);
+        }
+        Ok(Some(crate::request::acls::UserGrant {
+            grantee: bucket_owner,
+            permission: permission.to_string(),
+        }))
+    }
+
+    /// The owner an answer names for the object `head` describes: its recorded owner, or
+    /// for an object stored before owners were kept, `bucket_owner`.
+    pub(in crate::request) fn object_owner(
+        &self,
+        head: &ResponseHeader,
+        bucket_owner: &Owner,
+    ) -> Owner {
+        match recorded_in(head) {
+            Some(mark) => owner_named(&self.users.load(), &mark),
+            None => bucket_owner.clone(),
+        }
+    }
+
+    /// Remembers the owner of an instance a write just stored (a listing of it then reads
+    /// nothing).
+    pub(in crate::request) fn remember_written_owner(
+        &self,
+        at: At<'_>,
+        written: &ResponseHeader,
+        etag: Option<&str>,
+        mark: &str,
+    ) {
+        let Some(key) = at.target.key() else {
+            return;
+        };
+        let version = written
+            .headers
+            .get("x-amz-version-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && *v != "null");
+        if let Some(v) = version {
+            self.listed_owners.insert(at, &key, &format!("v:{v}"), mark);
+        }
+        if let Some(e) = etag {
+            self.listed_owners.insert(at, &key, &format!("e:{e}"), mark);
+        }
+    }
+
+    /// A new object's owner, remembered once its write succeeded (`etag`: the ETag it
+    /// answered).
+    pub(in crate::request) fn owner_written(
+        &self,
+        call: &crate::request::forward::Call<'_>,
+        upstream: &ResponseHeader,
+        etag: Option<&str>,
+    ) {
+        let Some(mark) = call.params.effects.object_owner.as_deref() else {
+            return;
+        };
+        if matches!(call.op, Operation::PutObject | Operation::CopyObject) {
+            let at = At {
+                target: call.target,
+                route: call.route,
+            };
+            self.remember_written_owner(at, upstream, etag, mark);
+        }
+    }
+
+    /// The owners of a listing's objects, where the namespace keeps owners and the listing
+    /// names them (ListObjects, ListObjectVersions, ListObjectsV2 with `fetch-owner`).
+    pub(in crate::request) async fn listing_owners(
+        &self,
+        call: &crate::request::forward::Call<'_>,
+        upstream: &ResponseHeader,
+        body: &[u8],
+    ) -> Option<EntryOwners> {
+        call.guards.owners.as_ref()?;
+        let names_owners = match call.op {
+            Operation::ListObjects | Operation::ListObjectVersions => true,
+            Operation::ListObjectsV2 => call.params.get("fetch-owner") == Some("true"),
+            _ => false,
+        };
+        if !names_owners || upstream.status != 200 {
+            return None;
+        }
+        let entries = listed_entries(body)?;
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        Some(self.entry_owners(at, entries).await)
+    }
+
+    /// The owners of a listing's entries: remembered, or read by a HEAD of each (16 at a
+    /// time); an entry whose HEAD fails or names no owner is left to the bucket's owner.
+    pub(in crate::request) async fn entry_owners(
+        &self,
+        at: At<'_>,
+        entries: Vec<Listed>,
+    ) -> EntryOwners {
+        use futures_util::stream::{self, StreamExt};
+        let users = self.users.load();
+        let read = stream::iter(entries)
+            .filter(|e| std::future::ready(!e.key.is_empty() && !e.instance.is_empty()))
+            .map(|entry| async move {
+                let mark = match self
+                    .listed_owners
+                    .get(at, entry.key.as_bytes(), &entry.instance)
+                {
+                    Some(mark) => Some(mark),
+                    None => self.head_owner(at, &entry).await,
+                };
+                (entry, mark)
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        read.into_iter()
+            .filter_map(|(entry, mark)| {
+                let mark = mark.filter(|m| !m.is_empty())?;
+                Some((entry, owner_named(&users, &mark)))
+            })
+            .collect()
+    }
+
+    /// One listed entry's owner, read by a HEAD of it (checked to be the instance listed)
+    /// and remembered.
+    async fn head_owner(&self, at: At<'_>, entry: &Listed) -> Option<Arc<str>> {
+        let target = Target {
+            raw_key: Some(entry.key.as_bytes().to_vec()),
+            ..at.target.clone()
+        };
+        let mut params = Params::default();
+        if let Some(v) = entry.instance.strip_prefix("v:") {
+            params.set("versionId", v);
+        }
+        let (head, _) = self
+            .backend_call(Operation::HeadObject, params, &target, at.route)
+            .await?;
+        if head.status != 200 {
+            return None;
+        }
+        if let Some(listed) = entry.instance.strip_prefix("e:") {
+            let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
+            if etag != Some(listed) {
+                return None;
+            }
+        }
+        // (An object stored before owners were kept is remembered as such: "".)
+        let mark: Arc<str> = Arc::from(recorded_in(&head).unwrap_or_default());
+        let object = At {
+            target: &target,
+            route: at.route,
+        };
+        self.listed_owners
+            .insert(object, entry.key.as_bytes(), &entry.instance, &mark);
+        Some(mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateways_metadata_is_reserved() {
+        assert!(reserved(OWNER_METADATA));
+        assert!(reserved("x-amz-meta-hcp-gateway-anything"));
+        assert!(reserved("x-obs-meta-hcp-gateway-owner"));
+        assert!(!reserved("x-amz-meta-hcp-gateway"));
+        assert!(!reserved("x-amz-meta-owner"));
+        assert!(stores_object(Operation::CopyObject));
+        assert!(!stores_object(Operation::UploadPart));
+    }
+
+    #[test]
+    fn owners_are_read_from_the_head_and_named_as_users() {
+        let mut head = ResponseHeader::build(200, None).unwrap();
+        assert_eq!(recorded_in(&head), None);
+        let users = UserStore::default();
+        head.insert_header(OWNER_METADATA, "nobody").unwrap();
+        assert_eq!(
+            owner_named(&users, &recorded_in(&head).unwrap()),
+            Owner::nobody()
+        );
+        // An id no user has any more is shown as it is.
+        let gone = owner_named(&users, "73140d54-c3e1-eaab-f1a8-9c37b5fd21da");
+        assert_eq!(gone.name, gone.id);
+    }
+
+    #[test]
+    fn listings_name_their_entries_by_version_or_etag() {
+        let doc = br#"<ListVersionsResult><Name>b</Name>
+            <Version><Key>a&amp;b</Key><VersionId>v1</VersionId><ETag>"e1"</ETag><Owner><ID>x</ID></Owner></Version>
+            <Version><Key>c</Key><VersionId>null</VersionId><ETag>"e2"</ETag></Version>
+            <DeleteMarker><Key>d</Key><VersionId>v3</VersionId></DeleteMarker>
+            </ListVersionsResult>"#;
+        let entries = listed_entries(doc).unwrap();
+        assert_eq!(
+            entries,
+            [
+                Listed {
+                    key: "a&b".into(),
+                    instance: "v:v1".into()
+                },
+                Listed {
+                    key: "c".into(),
+                    instance: "e:\"e2\"".into()
+                },
+            ]
+        );
+        let doc = br#"<ListBucketResult><Contents><Key>k</Key><ETag>&quot;e&quot;</ETag></Contents></ListBucketResult>"#;
+        assert_eq!(listed_entries(doc).unwrap()[0].instance, "e:\"e\"");
+    }
+}
