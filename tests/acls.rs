@@ -494,6 +494,23 @@ async fn without_records_a_grant_to_a_user_is_refused() {
     assert!(view.object(&bucket, "k").await.is_none());
 }
 
+/// A gateway keeping records, and a new bucket of Alice's (`USER`'s) whose ACL lets
+/// `writers` (an `x-amz-grant-write` value) write in it.
+async fn bucket_written_by(
+    backend: Backend,
+    prefix: &str,
+    tag: &str,
+    writers: &str,
+) -> Option<(TestGateway, String)> {
+    let records = unique_bucket("gw-records");
+    let gw = start_keeping_acls(backend, prefix, &records).await?;
+    let bucket = new_bucket(&gw.client(), tag).await;
+    let grant = [("x-amz-grant-write", writers)];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &format!("/{bucket}?acl"), &grant).await;
+    assert_eq!(status, 200, "{body}");
+    Some((gw, bucket))
+}
+
 /// The text of the first `tag` element in `s` (empty where there is none).
 fn inner(s: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
@@ -527,27 +544,16 @@ fn owners_listed(xml: &str, entry: &str) -> Vec<(String, String, String)> {
 /// a copy is its copier's; listings and ACLs name them; the owner is kept in metadata the
 /// client can neither set nor see, and a copy keeps its source's metadata all the same.
 async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
-    let records = unique_bucket("gw-records");
-    let Some(gw) = start_keeping_acls(backend, prefix, &records).await else {
+    // Alice lets Bob and anonymous writers store objects in her bucket; nothing more.
+    let all_users = "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"";
+    let writers = format!("emailAddress=\"bob\", {all_users}");
+    let Some((gw, bucket)) = bucket_written_by(backend, prefix, "own", &writers).await else {
         return;
     };
     let view = common::view::BackendView::of(&gw);
     let alice = gw.client();
-    let bucket = new_bucket(&alice, "own").await;
     let backend_bucket = format!("{prefix}{bucket}");
     let path = |key: &str| format!("/{bucket}/{key}");
-    // Alice lets Bob and anonymous writers store objects in her bucket; nothing more.
-    let all_users = "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"";
-    let writers = format!("emailAddress=\"bob\", {all_users}");
-    let (status, body) = status_of(
-        &gw,
-        Some(USER),
-        "PUT",
-        &format!("/{bucket}?acl"),
-        &[("x-amz-grant-write", &writers)],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
     let (status, body) = as_user_with_body(
         &gw,
         USER,
@@ -643,6 +649,67 @@ async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
     let (status, body) = status_of(&gw, Some(BOB), "GET", &path("copy.txt"), &[]).await;
     assert_eq!(status, 403, "{body}");
 
+    // A multipart upload is its initiator's, and so is the object it makes — in Bob's bucket.
+    let bob = gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD));
+    let bobs = new_bucket(&bob, BOB).await;
+    let up = alice
+        .create_multipart_upload()
+        .bucket(&bobs)
+        .key("multi.txt")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = up.upload_id().unwrap();
+    let part = alice
+        .upload_part()
+        .bucket(&bobs)
+        .key("multi.txt")
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(b"in parts".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let parts = alice
+        .list_parts()
+        .bucket(&bobs)
+        .key("multi.txt")
+        .upload_id(upload_id)
+        .send()
+        .await
+        .unwrap();
+    let raw = format!("/{bobs}/multi.txt?uploadId={upload_id}");
+    let (_, listed) = status_of(&gw, Some(USER), "GET", &raw, &[]).await;
+    assert_eq!(
+        parts.initiator().and_then(|i| i.id()),
+        Some(id_of(USER).as_str()),
+        "{listed}"
+    );
+    assert_eq!(parts.owner().and_then(|o| o.display_name()), Some(USER));
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    alice
+        .complete_multipart_upload()
+        .bucket(&bobs)
+        .key("multi.txt")
+        .upload_id(upload_id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    let (status, listing) = status_of(&gw, Some(BOB), "GET", &format!("/{bobs}"), &[]).await;
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(
+        owners_listed(&listing, "Contents"),
+        [("multi.txt".to_string(), id_of(USER), USER.to_string())]
+    );
+
     // Listings name each object's owner by HCP user id and name; anonymous objects nobody.
     let expected = |listed: Vec<(String, String, String)>| {
         let mut listed = listed;
@@ -681,4 +748,125 @@ async fn object_owners_on_the_embedded_store() {
 #[tokio::test]
 async fn object_owners_on_rgw() {
     objects_are_owned_by_their_writers(Backend::Rgw, "own-").await;
+}
+
+/// The edges of objects' owners: keys that need encoding are listed with their own owners
+/// (also URL-encoded listings); a copy's conditions on its source are answered against the
+/// source read, a missing source is 404, a copy onto itself that changes nothing is HCP's
+/// 400 — nothing stored by any of them; the owner entry cannot be set under another spelling.
+async fn owners_at_the_edges(backend: Backend, prefix: &str) {
+    let writers = "emailAddress=\"bob\"";
+    let Some((gw, bucket)) = bucket_written_by(backend, prefix, "edge", writers).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let backend_bucket = format!("{prefix}{bucket}");
+    // Bob's "x%41" and Alice's "xA" hold the same bytes; Bob's key with a space, a plus and
+    // an ampersand too.
+    for (user, raw) in [(BOB, "x%2541"), (USER, "xA"), (BOB, "odd%20key%2B%26.txt")] {
+        let target = format!("/{bucket}/{raw}");
+        let (status, body) = as_user_with_body(&gw, user, "PUT", &target, &[], b"same").await;
+        assert_eq!(status, 200, "{raw}: {body}");
+    }
+    let want = |listed: Vec<(String, String, String)>, keys: [&str; 3]| {
+        let mut owners: Vec<(String, String)> =
+            listed.into_iter().map(|(k, _, name)| (k, name)).collect();
+        owners.sort();
+        let mut expected: Vec<(String, String)> = keys
+            .iter()
+            .zip([BOB, BOB, USER])
+            .map(|(k, n)| (k.to_string(), n.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(owners, expected);
+    };
+    let (status, v1) = status_of(&gw, Some(USER), "GET", &format!("/{bucket}"), &[]).await;
+    assert_eq!(status, 200, "{v1}");
+    want(
+        owners_listed(&v1, "Contents"),
+        ["odd key+&amp;.txt", "x%41", "xA"],
+    );
+    let target = format!("/{bucket}?list-type=2&fetch-owner=true&encoding-type=url");
+    let (status, v2) = status_of(&gw, Some(USER), "GET", &target, &[]).await;
+    assert_eq!(status, 200, "{v2}");
+    let listed = owners_listed(&v2, "Contents");
+    let named = |needle: &str| {
+        listed
+            .iter()
+            .find(|(k, _, _)| k.contains(needle))
+            .map(|(_, _, n)| n.clone())
+    };
+    assert_eq!(named("odd").as_deref(), Some(BOB), "{v2}");
+    assert_eq!(named("x%2541").as_deref(), Some(BOB), "{v2}");
+    assert_eq!(named("xA").as_deref(), Some(USER), "{v2}");
+
+    // Copies refused before anything is stored.
+    let source = format!("/{bucket}/xA");
+    let missing = format!("/{bucket}/missing");
+    for (headers, status, code) in [
+        (
+            vec![
+                ("x-amz-copy-source", source.as_str()),
+                ("x-amz-copy-source-if-match", "\"another\""),
+            ],
+            412,
+            "PreconditionFailed",
+        ),
+        (
+            vec![
+                ("x-amz-copy-source", source.as_str()),
+                ("x-amz-copy-source-if-none-match", "*"),
+            ],
+            412,
+            "PreconditionFailed",
+        ),
+        (
+            vec![("x-amz-copy-source", missing.as_str())],
+            404,
+            "NoSuchKey",
+        ),
+    ] {
+        let target = format!("/{bucket}/copied");
+        let (got, body) = as_user_with_body(&gw, USER, "PUT", &target, &headers, b"").await;
+        assert_eq!(got, status, "{headers:?}: {body}");
+        assert_hcp_error_body(&body, code);
+        assert!(view.object(&backend_bucket, "copied").await.is_none());
+    }
+    // A copy onto itself that changes nothing is refused; the object stays Alice's.
+    let (got, body) = as_user_with_body(
+        &gw,
+        BOB,
+        "PUT",
+        &format!("/{bucket}/x%2541"),
+        &[("x-amz-copy-source", &format!("/{bucket}/x%2541"))],
+        b"",
+    )
+    .await;
+    assert_eq!(got, 400, "{body}");
+    assert_hcp_error_body(&body, "InvalidArgument");
+
+    // The owner entry under another spelling is the gateway's all the same.
+    let forged = id_of(USER);
+    let (got, body) = as_user_with_body(
+        &gw,
+        BOB,
+        "PUT",
+        &format!("/{bucket}/forged"),
+        &[("x-amz-meta-hcp_gateway_owner", &forged)],
+        b"x",
+    )
+    .await;
+    assert_eq!(got, 501, "{body}");
+    assert_hcp_error_body(&body, "NotImplemented");
+    assert!(view.object(&backend_bucket, "forged").await.is_none());
+}
+
+#[tokio::test]
+async fn owners_at_the_edges_on_the_embedded_store() {
+    owners_at_the_edges(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn owners_at_the_edges_on_rgw() {
+    owners_at_the_edges(Backend::Rgw, "edge-").await;
 }

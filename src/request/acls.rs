@@ -741,6 +741,15 @@ impl Gateway {
         if !sets_acl(op) || !crate::request::validate::acl::has_grant_headers(req) {
             return;
         }
+        // (HCP allows 100 grants, as the backends do: one more would be refused.)
+        let grants: usize = crate::request::validate::acl::GRANT_HEADERS
+            .iter()
+            .flat_map(|h| req.headers.get_all(*h))
+            .map(|v| v.as_bytes().split(|b| *b == b',').count())
+            .sum();
+        if grants >= 100 {
+            return;
+        }
         let Some(id) = self.backend_owner(at.target, at.route).await else {
             return;
         };

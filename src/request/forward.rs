@@ -329,9 +329,10 @@ impl Gateway {
         if let Some(grant) = self.bucket_owner_grant(s.req_header_mut(), asked).await? {
             call.guards.acl_change = Some(acls::with_grant(call.params, grant));
         }
+        // (The bucket's owner's grant is not the author's to hold: the bucket's owner has
+        // full control of its objects anyway.)
         let mut granted = acl::granted_in_headers(s.req_header());
-        let change = call.guards.acl_change.as_ref();
-        if let Some(change) = change.or(call.params.effects.acl_change.as_ref()) {
+        if let Some(change) = &call.params.effects.acl_change {
             granted.extend(change.grants.iter().map(|g| g.permission.as_str()));
         }
         // (Only where it may be read: a write without ACL headers pays nothing here.)

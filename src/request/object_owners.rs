@@ -40,10 +40,20 @@ pub const LISTED_TTL: Duration = Duration::from_secs(300);
 /// Whether `name` (a lower-case header or form field name) is metadata the gateway keeps
 /// for itself (also under OBS's prefix).
 pub fn reserved(name: &str) -> bool {
-    name.starts_with(RESERVED)
-        || name
-            .strip_prefix("x-obs-meta-")
-            .is_some_and(|m| m.starts_with("hcp-gateway-"))
+    // (Some backends read `_` in a metadata name as `-`: RGW joins such a name with the
+    // gateway's own.)
+    let folded = |b: u8| {
+        if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    let starts = |name: &[u8], prefix: &[u8]| {
+        name.len() >= prefix.len() && name.iter().zip(prefix).all(|(a, b)| folded(*a) == *b)
+    };
+    let name = name.as_bytes();
+    starts(name, RESERVED.as_bytes()) || starts(name, b"x-obs-meta-hcp-gateway-")
 }
 
 /// Whether `op` stores a new object, whose writer becomes its owner.
@@ -219,23 +229,45 @@ fn source_key(req: &pingora::http::RequestHeader) -> http::HeaderMap {
     headers
 }
 
+/// Whether a copy names its own target as source (the same key, the current object) under
+/// the COPY directive without changing what S3 counts as a change (storage class,
+/// encryption).
+fn onto_itself(
+    at: At<'_>,
+    source: &crate::request::sign::CopySource,
+    req: &pingora::http::RequestHeader,
+) -> bool {
+    let changes = req.headers.keys().any(|n| {
+        n.as_str() == "x-amz-storage-class"
+            || n.as_str()
+                .starts_with("x-amz-server-side-encryption-customer-")
+    });
+    source.bucket.as_str() == at.target.bucket.as_deref().unwrap_or_default()
+        && at.target.key().as_deref() == Some(source.key.as_slice())
+        && source.version_id.is_none()
+        && !changes
+}
+
 /// The metadata a copy's source answered (`head`), on the copy's request, which is then
-/// pinned to that source (unless the client pinned it itself).
+/// pinned to that source — or, where the HEAD found none, to no object at all.
 fn take_metadata(req: &mut pingora::http::RequestHeader, head: &ResponseHeader) {
+    let pin = "x-amz-copy-source-if-match";
+    let etag = head.headers.get("etag").filter(|_| head.status == 200);
+    let Some(etag) = etag else {
+        req.insert_header(pin, "\"hcp-gateway-no-source\"")
+            .expect("static");
+        return;
+    };
+    req.insert_header(pin, etag.clone()).expect("valid header");
     for (name, value) in &head.headers {
         let name = match name.as_str().strip_prefix("x-obs-meta-") {
             Some(rest) => format!("x-amz-meta-{rest}"),
             None => name.as_str().to_string(),
         };
-        if crate::request::sign::metadata_attribute(&name) && !reserved(&name) {
+        let directive = crate::request::validate::backend_directive(&name);
+        if crate::request::sign::metadata_attribute(&name) && !directive {
             req.append_header(name, value.clone())
                 .expect("a header the backend sent");
-        }
-    }
-    let pin = "x-amz-copy-source-if-match";
-    if !req.headers.contains_key(pin) {
-        if let Some(etag) = head.headers.get("etag") {
-            req.insert_header(pin, etag.clone()).expect("valid header");
         }
     }
 }
@@ -243,10 +275,13 @@ fn take_metadata(req: &mut pingora::http::RequestHeader, head: &ResponseHeader) 
 impl Gateway {
     /// A copy that keeps its source's metadata (`x-amz-metadata-directive` COPY, S3's default)
     /// would keep the source's owner entry too: it is sent as `REPLACE` with the source's
-    /// metadata, read by a HEAD of the source (with the client's SSE-C key for it), and pinned
-    /// to what was read (`x-amz-copy-source-if-match`, unless the client set its own). The
-    /// client's own attribute headers, which S3 ignores under COPY, are dropped. A copy of an
-    /// object onto itself is left as it is (S3 refuses it unless it changes something).
+    /// metadata, read by a HEAD of the source (with the client's SSE-C key for it). The
+    /// client's conditions on the source are answered here against that HEAD (412), and the
+    /// copy is pinned to what was read (`x-amz-copy-source-if-match`); a source the HEAD did
+    /// not find is pinned to no object at all, so the copy's own answer says what is missing.
+    /// The client's attribute headers, which S3 ignores under COPY, are dropped. A copy of an
+    /// object onto itself under COPY is S3's 400 unless it changes the storage class or the
+    /// encryption (HCP's `InvalidArgument`).
     pub(in crate::request) async fn carry_source_metadata(
         &self,
         req: &mut pingora::http::RequestHeader,
@@ -264,17 +299,21 @@ impl Gateway {
         else {
             return Ok(());
         };
+        if replace {
+            return Ok(());
+        }
         if current_source {
             source.version_id = None;
         }
         let source_target = crate::request::validate::probes::source_target(at, &source);
-        let onto_itself =
-            source_target.bucket == at.target.bucket && source_target.raw_key == at.target.raw_key;
-        if replace || onto_itself {
-            return Ok(());
+        if onto_itself(at, &source, req) {
+            return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                "This copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata, storage class, website redirect \
+                 location or encryption attributes.",
+            ));
         }
         let source_route = crate::request::validate::probes::source_route(at, &source_target)?;
-        let headers = source_key(req);
         let mut params = Params::default();
         if let Some(v) = &source.version_id {
             params.set("versionId", v);
@@ -284,18 +323,29 @@ impl Gateway {
                 Operation::HeadObject,
                 params,
                 (&source_target, &source_route),
-                &headers,
+                &source_key(req),
             )
             .await
+            .map(|(h, _)| h)
+            .filter(|h| !h.status.is_server_error())
             .ok_or_else(|| {
                 HcpError::new(HcpCode::ServiceUnavailable)
-                    .with_cause("HEAD of a copy's source: the backend could not be reached")
-            })?
-            .0;
+                    .with_cause("HEAD of a copy's source: the backend did not answer")
+            })?;
+        let conditions = "x-amz-copy-source-if-";
+        if head.status == 200
+            && rewrite::precondition_with(req, "x-amz-copy-source-", &head)
+                != rewrite::Precondition::Holds
+        {
+            return Err(HcpError::new(HcpCode::PreconditionFailed));
+        }
         let dropped: Vec<http::HeaderName> = req
             .headers
             .keys()
-            .filter(|n| crate::request::sign::metadata_attribute(n.as_str()))
+            .filter(|n| {
+                crate::request::sign::metadata_attribute(n.as_str())
+                    || n.as_str().starts_with(conditions)
+            })
             .cloned()
             .collect();
         for name in dropped {
@@ -303,10 +353,7 @@ impl Gateway {
         }
         req.insert_header("x-amz-metadata-directive", "REPLACE")
             .expect("static");
-        // (A source that is not there, or not readable: the copy's own answer says so.)
-        if head.status == 200 {
-            take_metadata(req, &head);
-        }
+        take_metadata(req, &head);
         Ok(())
     }
 
@@ -348,8 +395,12 @@ impl Gateway {
                 match head {
                     Some((h, _)) if h.status == 200 => recorded_in(&h),
                     // (No object: the backend's answer to the ACL change says so.)
-                    Some(_) => return Ok(None),
-                    None => return Err(unavailable("HEAD of the object: unreachable".into())),
+                    Some((h, _)) if h.status == 404 => return Ok(None),
+                    other => {
+                        let status = other.map(|(h, _)| h.status.as_u16());
+                        let cause = format!("HEAD of the object answered {status:?}");
+                        return Err(unavailable(cause));
+                    }
                 }
             }
             _ => return Ok(None),
@@ -448,31 +499,34 @@ impl Gateway {
             target: call.target,
             route: call.route,
         };
-        Some(self.entry_owners(at, entries).await)
+        let url_encoded = call.params.get("encoding-type") == Some("url");
+        Some(self.entry_owners(at, entries, url_encoded).await)
     }
 
     /// The owners of a listing's entries: remembered, or read by a HEAD of each (16 at a
-    /// time); an entry whose HEAD fails or names no owner is left to the bucket's owner.
+    /// time, for at most [`LISTING_BUDGET`] in all); an entry whose HEAD fails, names no
+    /// owner or was not read in time is left to the bucket's owner. `url_encoded`: the
+    /// listing's keys are URL-encoded (`encoding-type=url`).
     pub(in crate::request) async fn entry_owners(
         &self,
         at: At<'_>,
         entries: Vec<Listed>,
+        url_encoded: bool,
     ) -> EntryOwners {
         use futures_util::stream::{self, StreamExt};
         let users = self.users.load();
         let read = stream::iter(entries)
             .filter(|e| std::future::ready(!e.key.is_empty() && !e.instance.is_empty()))
             .map(|entry| async move {
-                let mark = match self
-                    .listed_owners
-                    .get(at, entry.key.as_bytes(), &entry.instance)
-                {
+                let key = listed_key(&entry.key, url_encoded);
+                let mark = match self.listed_owners.get(at, &key, &entry.instance) {
                     Some(mark) => Some(mark),
-                    None => self.head_owner(at, &entry).await,
+                    None => self.head_owner(at, &key, &entry.instance).await,
                 };
                 (entry, mark)
             })
             .buffer_unordered(16)
+            .take_until(tokio::time::sleep(LISTING_BUDGET))
             .collect::<Vec<_>>()
             .await;
         read.into_iter()
@@ -483,39 +537,53 @@ impl Gateway {
             .collect()
     }
 
-    /// One listed entry's owner, read by a HEAD of it (checked to be the instance listed)
-    /// and remembered.
-    async fn head_owner(&self, at: At<'_>, entry: &Listed) -> Option<Arc<str>> {
-        let target = Target {
-            raw_key: Some(entry.key.as_bytes().to_vec()),
-            ..at.target.clone()
+    /// One listed object instance's owner, read by a HEAD of it (checked to be the instance
+    /// listed) and remembered — as none (`""`) where the backend refused the HEAD (an object
+    /// gone meanwhile, one encrypted with a customer's key), so that it is not asked again.
+    async fn head_owner(&self, at: At<'_>, key: &[u8], instance: &str) -> Option<Arc<str>> {
+        let target = at.target.with_key(key);
+        let object = At {
+            target: &target,
+            route: at.route,
         };
         let mut params = Params::default();
-        if let Some(v) = entry.instance.strip_prefix("v:") {
+        if let Some(v) = instance.strip_prefix("v:") {
             params.set("versionId", v);
         }
         let (head, _) = self
             .backend_call(Operation::HeadObject, params, &target, at.route)
             .await?;
+        if head.status.is_client_error() {
+            self.listed_owners.insert(object, key, instance, "");
+            return None;
+        }
         if head.status != 200 {
             return None;
         }
-        if let Some(listed) = entry.instance.strip_prefix("e:") {
+        if let Some(listed) = instance.strip_prefix("e:") {
             let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
-            if etag != Some(listed) {
+            if !etag.is_some_and(|e| rewrite::etag_listed(listed, e)) {
                 return None;
             }
         }
         // (An object stored before owners were kept is remembered as such: "".)
         let mark: Arc<str> = Arc::from(recorded_in(&head).unwrap_or_default());
-        let object = At {
-            target: &target,
-            route: at.route,
-        };
-        self.listed_owners
-            .insert(object, entry.key.as_bytes(), &entry.instance, &mark);
+        self.listed_owners.insert(object, key, instance, &mark);
         Some(mark)
     }
+}
+
+/// How long a listing may wait for its objects' owners (the rest name the bucket's owner).
+pub const LISTING_BUDGET: Duration = Duration::from_secs(5);
+
+/// A listed key as the object's key: decoded where the listing URL-encodes its keys
+/// (`encoding-type=url`: `%XX`, and `+` for a space).
+fn listed_key(key: &str, url_encoded: bool) -> Vec<u8> {
+    if !url_encoded {
+        return key.as_bytes().to_vec();
+    }
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode(spaced.as_bytes()).collect()
 }
 
 #[cfg(test)]
@@ -529,6 +597,8 @@ mod tests {
         assert!(reserved("x-obs-meta-hcp-gateway-owner"));
         assert!(!reserved("x-amz-meta-hcp-gateway"));
         assert!(!reserved("x-amz-meta-owner"));
+        assert!(reserved("x-amz-meta-hcp_gateway_owner"));
+        assert!(reserved("X-Amz-Meta-HCP-Gateway-Owner"));
         assert!(stores_object(Operation::CopyObject));
         assert!(!stores_object(Operation::UploadPart));
     }

@@ -136,6 +136,7 @@ pub fn needs_caller(op: Operation) -> bool {
             | Operation::ListBuckets
             | Operation::GetBucketVersioning
             | Operation::PutBucketVersioning
+            | Operation::ListParts
     )
 }
 
@@ -367,8 +368,19 @@ impl Gateway {
             | Operation::ListObjects
             | Operation::ListObjectsV2
             | Operation::ListObjectVersions
-            | Operation::ListMultipartUploads
-            | Operation::ListParts => Ok((self.shown_bucket_owner(at, call.op).await?, None)),
+            | Operation::ListMultipartUploads => {
+                Ok((self.shown_bucket_owner(at, call.op).await?, None))
+            }
+            // Only an upload's initiator lists its parts: the caller initiated it, and owns
+            // the object it makes.
+            Operation::ListParts => {
+                let caller = call.owner.clone().ok_or_else(authorize::denied)?;
+                let shown = Shown {
+                    owner: caller,
+                    owned: None,
+                };
+                Ok((Some(shown), None))
+            }
             _ => Ok((None, None)),
         }
     }
@@ -392,7 +404,14 @@ impl Gateway {
             .await;
         let owner = match head {
             Some((h, _)) if h.status == 200 => self.object_owner(&h, &bucket.owner),
-            _ => bucket.owner,
+            // (No such object: the backend's answer says so.)
+            Some((h, _)) if h.status.is_client_error() => bucket.owner,
+            other => {
+                let status = other.map(|(h, _)| h.status.as_u16());
+                return Err(unavailable(format!(
+                    "HEAD of the object answered {status:?}"
+                )));
+            }
         };
         Ok(Some(Shown { owner, owned: None }))
     }

@@ -207,6 +207,9 @@ impl Gateway {
             .await?,
             Overwrite::AskBackend
         );
+        // Grant fields keep the owner's full control at the backend, as grant headers do.
+        self.keep_owner_control(&mut request, (at, Operation::PutObject))
+            .await;
         guards.apply(&mut request);
         Ok((guards, request))
     }

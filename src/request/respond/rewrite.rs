@@ -607,6 +607,8 @@ struct Texts<'a> {
     /// The listing entry being written (its index among `<Contents>` and `<Version>`).
     entry: Option<usize>,
     entries_seen: usize,
+    /// Whether the document names an `<Initiator>` of its own (ListParts).
+    initiator_seen: bool,
 }
 
 impl<'a> Texts<'a> {
@@ -621,7 +623,39 @@ impl<'a> Texts<'a> {
             entry_owners: rewrites.entry_owners,
             entry: None,
             entries_seen: 0,
+            initiator_seen: false,
         }
+    }
+
+    /// HCP's ListParts names the upload's initiator and owner (manual, "ListPartsResult");
+    /// a backend that leaves them out (the embedded store, RGW) gets them added before the
+    /// document ends: the caller where owners are kept (only an upload's initiator lists its
+    /// parts), else the tenant.
+    fn parties_before_end(&mut self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        if self.op != Operation::ListParts || self.initiator_seen {
+            return Some(());
+        }
+        let (id, name) = match self.owners {
+            Some(shown) => (shown.owner.id.clone(), shown.owner.name.clone()),
+            None => (
+                crate::request::route::tenant_owner_id(self.route.tenant),
+                self.route.tenant.name.clone(),
+            ),
+        };
+        for party in ["Initiator", "Owner"] {
+            writer
+                .write_event(Event::Start(BytesStart::new(party)))
+                .ok()?;
+            for (leaf, text) in [("ID", id.as_str()), ("DisplayName", name.as_str())] {
+                writer
+                    .write_event(Event::Start(BytesStart::new(leaf)))
+                    .ok()?;
+                writer.write_event(Event::Text(BytesText::new(text))).ok()?;
+                writer.write_event(Event::End(BytesEnd::new(leaf))).ok()?;
+            }
+            writer.write_event(Event::End(BytesEnd::new(party))).ok()?;
+        }
+        Some(())
     }
 
     /// The owner of the listing entry being written, where the gateway read one.
@@ -631,6 +665,7 @@ impl<'a> Texts<'a> {
 
     /// An element opens at `depth`: a listing entry starts there, or another element.
     fn opened(&mut self, depth: usize, name: &[u8]) {
+        self.initiator_seen |= depth == 1 && name == b"Initiator";
         if depth == 1 {
             self.entry = matches!(name, b"Contents" | b"Version").then(|| {
                 self.entries_seen += 1;
@@ -763,6 +798,7 @@ pub fn rewrite_xml(
                 if let Some(root) = root {
                     *e = BytesEnd::new(root).into_owned();
                 }
+                texts.parties_before_end(&mut writer)?;
             }
             Event::Text(t) => {
                 let parent = path.last().map(Vec::as_slice);
@@ -985,12 +1021,44 @@ mod tests {
 
     #[test]
     fn non_standard_roots_get_s3s_names() {
-        let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket></ListPartsResponse>";
-        let out =
-            with_route(|r| rewrite_xml(body, Operation::ListParts, r, &Rewrites::NONE)).unwrap();
+        let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket><Initiator><ID>x</ID></Initiator></ListPartsResponse>";
+        let (out, tenant) = with_route(|r| {
+            let out = rewrite_xml(body, Operation::ListParts, r, &Rewrites::NONE);
+            (
+                out.unwrap(),
+                crate::request::route::tenant_owner_id(r.tenant),
+            )
+        });
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            "<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket></ListPartsResult>"
+            format!("<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator></ListPartsResult>")
+        );
+    }
+
+    /// HCP's ListParts names the initiator and owner; a backend that leaves them out gets
+    /// them added.
+    #[test]
+    fn list_parts_names_its_initiator_and_owner() {
+        let body = b"<ListPartsResult><Bucket>t1-a</Bucket><Part><PartNumber>1</PartNumber></Part></ListPartsResult>";
+        let shown = crate::request::owners::Shown {
+            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
+            owned: None,
+        };
+        let rewrites = Rewrites {
+            owners: Some(&shown),
+            ..Rewrites::NONE
+        };
+        let out = with_route(|r| rewrite_xml(body, Operation::ListParts, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        let party = format!(
+            "<ID>{}</ID><DisplayName>lgreen</DisplayName>",
+            shown.owner.id
+        );
+        assert!(
+            s.ends_with(&format!(
+                "</Part><Initiator>{party}</Initiator><Owner>{party}</Owner></ListPartsResult>"
+            )),
+            "{s}"
         );
     }
 

@@ -15,7 +15,8 @@ use crate::request::acls::UserGrant;
 use crate::request::authenticate::UserStore;
 use crate::request::owners::Owner;
 
-const GRANT_HEADERS: &[&str] = &[
+/// The headers that grant an ACL permission to the grantees they list.
+pub const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-read",
     "x-amz-grant-write",
     "x-amz-grant-read-acp",

@@ -652,24 +652,74 @@ impl Gateway {
         Some((header, body))
     }
 
-    /// The backend account's canonical id (the owner of everything the gateway stores there),
-    /// for ACL documents that name the tenant's id. Read once per backend from a bucket ACL.
+    /// The backend account's canonical id: the owner its `GET /` names (the account whose
+    /// credentials sign), remembered per backend and access key. Where `GET /` is not
+    /// allowed, the target bucket's ACL names its owner — for this request alone, never
+    /// remembered: a bucket name may be another account's.
     pub(in crate::request) async fn backend_owner(
         &self,
         target: &Target,
         route: &Route<'_>,
     ) -> Option<String> {
-        if let Some(id) = self.backend_owners.get(&route.backend.name) {
+        let signer = route.credentials.as_ref().map(|c| c.access_key.as_str());
+        let cache_key = format!("{}\n{}", route.backend.name, signer.unwrap_or_default());
+        if let Some(id) = self.backend_owners.get(&cache_key) {
+            return Some(id);
+        }
+        let service = Target {
+            bucket: None,
+            raw_key: None,
+            ..target.clone()
+        };
+        let service_route = Route {
+            tenant: route.tenant,
+            backend: route.backend,
+            backend_bucket: None,
+            credentials: route.credentials.clone(),
+        };
+        let listed = self
+            .backend_call(
+                Operation::ListBuckets,
+                Params::default(),
+                &service,
+                &service_route,
+            )
+            .await;
+        if let Some(id) = listed
+            .filter(|(h, _)| h.status == 200)
+            .and_then(|(_, body)| listing_owner_id(&body))
+        {
+            self.backend_owners.insert(cache_key, id.clone());
             return Some(id);
         }
         let params = Params::default().with("acl", "");
         let (header, body) = self
             .backend_call(Operation::GetBucketAcl, params, &bucket_of(target), route)
             .await?;
-        let id = acl::owner_id(&body).filter(|_| header.status == 200)?;
-        self.backend_owners
-            .insert(route.backend.name.clone(), id.clone());
-        Some(id)
+        acl::owner_id(&body).filter(|_| header.status == 200)
+    }
+}
+
+/// The `<Owner><ID>` of a `ListAllMyBucketsResult`.
+fn listing_owner_id(body: &[u8]) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut id = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => path.push(e.local_name().as_ref().to_vec()),
+            Event::End(_) => {
+                let names: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+                if names == [b"ListAllMyBucketsResult".as_slice(), b"Owner", b"ID"] {
+                    return Some(id.trim().to_string()).filter(|i| !i.is_empty());
+                }
+                path.pop();
+            }
+            Event::Text(t) if path.len() == 3 => id.push_str(&t.decode().ok()?),
+            Event::Eof => return None,
+            _ => {}
+        }
     }
 }
 
