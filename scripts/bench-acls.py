@@ -10,6 +10,10 @@ user by name. The same GET 1 KiB (presigned, wrk on CPU 1, the gateway on CPU 0)
 - `acls, by ACL`, by a user whose permissions do not allow it and an ACL does (the bucket's ACL
   and the object's are read once, then cached for 10 s): the price of the other path.
 
+And a ListObjects (V1) of a bucket of 100 objects on each: `acls` names each object's own owner
+(stored in the object, read by a HEAD per entry and remembered for 5 minutes; the objects were
+written through it, so it knows them): the price of objects' owners in a listing.
+
 Run through scripts/bench-acls.sh (it builds the release binary). Standard library and boto3.
 """
 
@@ -96,6 +100,14 @@ def url_for(port, user, password):
         bench.ACCESS_KEY, bench.SECRET_KEY = saved
 
 
+LISTED = "bench-listed"
+
+
+def list_url(port):
+    """A presigned ListObjects (V1) of the bucket of 100 objects, signed as the bench user."""
+    return f"http://127.0.0.1:{port}{bench.presign('GET', port, None, bucket=LISTED)}"
+
+
 def measure(work, proc, url, connections, seconds, label):
     c0 = bench.cpu_seconds(proc.pid)
     r = bench.run_wrk(work, "GET", "1k", url, connections, seconds, label)
@@ -123,6 +135,9 @@ def main():
             s3 = client(port, "bench-user", "bench-password")
             s3.create_bucket(Bucket=bench.BUCKET)
             s3.put_object(Bucket=bench.BUCKET, Key="obj-1k", Body=b"b" * 1024)
+            s3.create_bucket(Bucket=LISTED)
+            for i in range(100):
+                s3.put_object(Bucket=LISTED, Key=f"listed/obj-{i:03}", Body=b"l" * 16)
         # The object on the gateway that keeps ACLs grants the reader read, by user name (the
         # backend's own ACL is then private, as the other's is made: the same store state).
         client(acls_port, "bench-user", "bench-password").put_object_acl(
@@ -133,6 +148,8 @@ def main():
             "plain": (procs["plain"], url_for(plain_port, "bench-user", "bench-password")),
             "acls": (procs["acls"], url_for(acls_port, "bench-user", "bench-password")),
             "acls, by ACL": (procs["acls"], url_for(acls_port, READER, READER_PASSWORD)),
+            "plain, ListObjects 100": (procs["plain"], list_url(plain_port)),
+            "acls, ListObjects 100": (procs["acls"], list_url(acls_port)),
         }
         results = {name: [] for name in targets}
         for i in range(args.rounds):
@@ -156,16 +173,17 @@ def main():
 
 def render(results, args):
     med = {name: {k: bench.median([r[k] for r in rs]) for k in rs[0]} for name, rs in results.items()}
-    base = med["plain"]
     lines = [
-        f"GET 1 KiB, {args.connections} connections, {args.rounds} interleaved rounds of "
-        f"{args.seconds} s, medians (gateway on CPU 0, wrk on CPU 1; the embedded store runs "
-        "inside the gateway's process, so its CPU is counted too)",
+        f"GET 1 KiB and ListObjects of 100 keys, {args.connections} connections, {args.rounds} "
+        f"interleaved rounds of {args.seconds} s, medians (gateway on CPU 0, wrk on CPU 1; the "
+        "embedded store runs inside the gateway's process, so its CPU is counted too); each "
+        "row against `plain` doing the same",
         "",
         "| gateway, caller | req/s | ÷ plain | CPU µs/req | ÷ plain | p50 µs | p99 µs |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in med.items():
+        base = med["plain, ListObjects 100"] if "ListObjects" in name else med["plain"]
         lines.append(f"| {name} | {m['rps']:.0f} | {m['rps'] / base['rps']:.3f} | {m['cpu_us']:.1f} | "
                      f"{m['cpu_us'] / base['cpu_us']:.3f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} |")
     return "\n".join(lines) + "\n"

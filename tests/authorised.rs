@@ -1565,6 +1565,22 @@ async fn the_backend_stays_invisible(backend: Backend) {
             r.header("access-control-allow-origin"),
             Some("http://app.example")
         );
+        // An error answer keeps them: a browser reads the 404 only with them.
+        let r = f
+            .send(
+                Some(USER),
+                None,
+                "GET",
+                &format!("/{bucket}/missing"),
+                &[("origin", "http://app.example")],
+                b"",
+            )
+            .await;
+        r.assert_hcp_error(404, "NoSuchKey");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.example")
+        );
     }
 
     if backend == Backend::Rgw {

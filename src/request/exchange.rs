@@ -4,13 +4,17 @@
 
 use super::*;
 
-/// How every answer to one request is written: fixed when its head is read, before any phase.
+/// How every answer to one request is written: fixed when its head is read, before any phase
+/// (but for the CORS headers a backend's error answer brought).
 #[derive(Default)]
 pub(super) struct Reply {
     /// `x-amz-request-id` and the error document's `RequestId` (the access log shows it too).
     pub(super) id: String,
     /// `x-hcp-pretty-print: true`: documents the gateway writes or rewrites are indented.
     pub(super) pretty: bool,
+    /// A backend's error answer's CORS headers (`Access-Control-*`, `Vary`), kept on HCP's
+    /// error document in its place: a browser reads an error only with them.
+    pub(super) cors: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// What became of one request: the access log line and the metrics are made from it. Phases

@@ -355,6 +355,7 @@ impl HttpServerApp for Gateway {
                     .headers
                     .get("x-hcp-pretty-print")
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+                cors: Vec::new(),
             },
             client,
             ..Exchange::default()

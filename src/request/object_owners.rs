@@ -40,13 +40,14 @@ pub const LISTED_TTL: Duration = Duration::from_secs(300);
 /// Whether `name` (a lower-case header or form field name) is metadata the gateway keeps
 /// for itself (also under OBS's prefix).
 pub fn reserved(name: &str) -> bool {
-    // (Some backends read `_` in a metadata name as `-`: RGW joins such a name with the
-    // gateway's own.)
+    // (A metadata name's characters other than letters, digits, `.`, `-` and `:` are sent as
+    // `_` — `sign::custom_metadata` — which some backends read as `-`: RGW would join such a
+    // name with the gateway's own. All of them count as `-` here.)
     let folded = |b: u8| {
-        if b == b'_' {
-            b'-'
-        } else {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':') {
             b.to_ascii_lowercase()
+        } else {
+            b'-'
         }
     };
     let starts = |name: &[u8], prefix: &[u8]| {
@@ -101,17 +102,26 @@ pub fn owner_named(users: &UserStore, mark: &str) -> Owner {
 
 /// The object instances' owners as answers last named them, by backend, backend bucket,
 /// key and instance (`v:` version id, or `e:` ETag).
-pub struct ListedOwners(moka::sync::Cache<String, Arc<str>>);
+pub struct ListedOwners {
+    known: moka::sync::Cache<String, Arc<str>>,
+    /// The HEADs listings may have under way at once, all listings together (so that many
+    /// listings at once do not flood the backend).
+    heads: tokio::sync::Semaphore,
+}
+
+/// At most this many HEADs for listings' owners at once, in this process.
+const LISTING_HEADS: usize = 64;
 
 impl Default for ListedOwners {
     fn default() -> Self {
-        ListedOwners(
-            moka::sync::Cache::builder()
+        ListedOwners {
+            known: moka::sync::Cache::builder()
                 .max_capacity(8 * 1024 * 1024)
                 .weigher(|k: &String, v: &Arc<str>| (k.len() + v.len() + 32) as u32)
                 .time_to_live(LISTED_TTL)
                 .build(),
-        )
+            heads: tokio::sync::Semaphore::new(LISTING_HEADS),
+        }
     }
 }
 
@@ -122,7 +132,7 @@ fn instance_key(at: At<'_>, key: &[u8], instance: &str) -> String {
         at.route.backend.name,
         at.route.backend_bucket.as_deref().unwrap_or_default()
     );
-    name.push_str(&String::from_utf8_lossy(key));
+    crate::sig::v4::uri_encode(key, true, &mut name);
     name.push('\n');
     name.push_str(instance);
     name
@@ -132,11 +142,11 @@ use crate::request::validate::probes::At;
 
 impl ListedOwners {
     fn get(&self, at: At<'_>, key: &[u8], instance: &str) -> Option<Arc<str>> {
-        self.0.get(&instance_key(at, key, instance))
+        self.known.get(&instance_key(at, key, instance))
     }
 
     fn insert(&self, at: At<'_>, key: &[u8], instance: &str, mark: &str) {
-        self.0
+        self.known
             .insert(instance_key(at, key, instance), Arc::from(mark));
     }
 }
@@ -394,8 +404,10 @@ impl Gateway {
                     .await;
                 match head {
                     Some((h, _)) if h.status == 200 => recorded_in(&h),
-                    // (No object: the backend's answer to the ACL change says so.)
-                    Some((h, _)) if h.status == 404 => return Ok(None),
+                    // (No object, or one the gateway cannot HEAD — encrypted with a
+                    // customer's key: the canned ACL goes to the backend as it is; the
+                    // bucket's owner has full control of the object anyway.)
+                    Some((h, _)) if h.status.is_client_error() => return Ok(None),
                     other => {
                         let status = other.map(|(h, _)| h.status.as_u16());
                         let cause = format!("HEAD of the object answered {status:?}");
@@ -550,10 +562,12 @@ impl Gateway {
         if let Some(v) = instance.strip_prefix("v:") {
             params.set("versionId", v);
         }
+        let _turn = self.listed_owners.heads.acquire().await.ok()?;
         let (head, _) = self
             .backend_call(Operation::HeadObject, params, &target, at.route)
             .await?;
-        if head.status.is_client_error() {
+        // (Gone, or not for the gateway to HEAD — SSE-C: remembered; throttled: not.)
+        if matches!(head.status.as_u16(), 400 | 403 | 404 | 405) {
             self.listed_owners.insert(object, key, instance, "");
             return None;
         }
@@ -599,6 +613,7 @@ mod tests {
         assert!(!reserved("x-amz-meta-owner"));
         assert!(reserved("x-amz-meta-hcp_gateway_owner"));
         assert!(reserved("X-Amz-Meta-HCP-Gateway-Owner"));
+        assert!(reserved("x-amz-meta-hcp!gateway*owner"));
         assert!(stores_object(Operation::CopyObject));
         assert!(!stores_object(Operation::UploadPart));
     }

@@ -193,7 +193,10 @@ impl Gateway {
         let location = self.client_location(s, call.target);
         let doc = match self.settle_kept(x, call, upstream, body, &location).await {
             Ok(doc) => doc,
-            Err(err) => return self.answer(s, x, err).await,
+            Err(err) => {
+                x.reply.cors = rewrite::cors_headers(upstream);
+                return self.answer(s, x, err).await;
+            }
         };
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
@@ -456,6 +459,10 @@ impl Gateway {
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let mut resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
+        for (name, value) in std::mem::take(&mut x.reply.cors) {
+            resp.append_header(name, value)
+                .expect("a header the backend sent");
+        }
         if expect_left_waiting(s) {
             // (pingora writes the Connection header from the session's keep-alive.)
             s.set_keepalive(None);
@@ -509,7 +516,7 @@ impl Gateway {
         let mut x = Exchange {
             reply: Reply {
                 id: new_request_id(),
-                pretty: false,
+                ..Reply::default()
             },
             client: s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
             cause,

@@ -73,6 +73,16 @@ fn passes(name: &str) -> bool {
         || name.starts_with("access-control-")
 }
 
+/// A backend answer's CORS headers: what a browser needs to read the answer, an error too.
+pub fn cors_headers(upstream: &ResponseHeader) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    upstream
+        .headers
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("access-control-") || n == &http::header::VARY)
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
 /// A version id S3 answers for an object stored while versioning was not enabled (`null`):
 /// HCP returns version ids "only while versioning is enabled for the bucket".
 fn unversioned(name: &str, value: &http::HeaderValue) -> bool {
@@ -607,8 +617,11 @@ struct Texts<'a> {
     /// The listing entry being written (its index among `<Contents>` and `<Version>`).
     entry: Option<usize>,
     entries_seen: usize,
-    /// Whether the document names an `<Initiator>` of its own (ListParts).
+    /// Whether the document names an `<Initiator>`, an `<Owner>` of its own (ListParts).
     initiator_seen: bool,
+    owner_seen: bool,
+    /// Whether the element open last had text (`fill_party`).
+    text_seen: bool,
 }
 
 impl<'a> Texts<'a> {
@@ -624,6 +637,8 @@ impl<'a> Texts<'a> {
             entry: None,
             entries_seen: 0,
             initiator_seen: false,
+            owner_seen: false,
+            text_seen: true,
         }
     }
 
@@ -632,7 +647,7 @@ impl<'a> Texts<'a> {
     /// document ends: the caller where owners are kept (only an upload's initiator lists its
     /// parts), else the tenant.
     fn parties_before_end(&mut self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
-        if self.op != Operation::ListParts || self.initiator_seen {
+        if self.op != Operation::ListParts {
             return Some(());
         }
         let (id, name) = match self.owners {
@@ -642,7 +657,11 @@ impl<'a> Texts<'a> {
                 self.route.tenant.name.clone(),
             ),
         };
-        for party in ["Initiator", "Owner"] {
+        let missing = [
+            ("Initiator", !self.initiator_seen),
+            ("Owner", !self.owner_seen),
+        ];
+        for (party, _) in missing.into_iter().filter(|(_, m)| *m) {
             writer
                 .write_event(Event::Start(BytesStart::new(party)))
                 .ok()?;
@@ -663,9 +682,32 @@ impl<'a> Texts<'a> {
         self.entry_owners.get(self.entry?)?.as_ref()
     }
 
+    /// An owner's or initiator's `<ID>` or `<DisplayName>` that closes without text (RGW
+    /// leaves display names empty): the text it is to show, written before it closes.
+    fn fill_party(&mut self, path: &[Vec<u8>], writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        if std::mem::replace(&mut self.text_seen, true) || path.len() < 2 {
+            return Some(());
+        }
+        let (grand, parent) = (&path[path.len() - 2], &path[path.len() - 1]);
+        if !matches!(grand.as_slice(), b"Owner" | b"Initiator")
+            || !matches!(parent.as_slice(), b"ID" | b"DisplayName")
+        {
+            return Some(());
+        }
+        let parties = (Some(grand.as_slice()), Some(parent.as_slice()));
+        if let Some(text) = self.rewrite(parties, path.len(), "") {
+            writer
+                .write_event(Event::Text(BytesText::new(&text)))
+                .ok()?;
+        }
+        Some(())
+    }
+
     /// An element opens at `depth`: a listing entry starts there, or another element.
     fn opened(&mut self, depth: usize, name: &[u8]) {
+        self.text_seen = false;
         self.initiator_seen |= depth == 1 && name == b"Initiator";
+        self.owner_seen |= depth == 1 && name == b"Owner";
         if depth == 1 {
             self.entry = matches!(name, b"Contents" | b"Version").then(|| {
                 self.entries_seen += 1;
@@ -680,6 +722,7 @@ impl<'a> Texts<'a> {
         depth: usize,
         text: &str,
     ) -> Option<String> {
+        self.text_seen = true;
         let (op, route) = (self.op, self.route);
         match (grand, parent) {
             // ListBuckets: a bucket that is not the tenant's has no client name and is dropped.
@@ -800,6 +843,7 @@ pub fn rewrite_xml(
                 }
                 texts.parties_before_end(&mut writer)?;
             }
+            Event::End(_) => texts.fill_party(&path, &mut writer)?,
             Event::Text(t) => {
                 let parent = path.last().map(Vec::as_slice);
                 let grand = depth
@@ -1021,7 +1065,7 @@ mod tests {
 
     #[test]
     fn non_standard_roots_get_s3s_names() {
-        let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket><Initiator><ID>x</ID></Initiator></ListPartsResponse>";
+        let body = b"<?xml version=\"1.0\"?><ListPartsResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>t1-a</Bucket><Initiator><ID>x</ID></Initiator><Owner><ID>x</ID></Owner></ListPartsResponse>";
         let (out, tenant) = with_route(|r| {
             let out = rewrite_xml(body, Operation::ListParts, r, &Rewrites::NONE);
             (
@@ -1031,7 +1075,7 @@ mod tests {
         });
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            format!("<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator></ListPartsResult>")
+            format!("<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator><Owner><ID>{tenant}</ID></Owner></ListPartsResult>")
         );
     }
 
@@ -1060,6 +1104,15 @@ mod tests {
             )),
             "{s}"
         );
+        // RGW names an owner (without display name) and no initiator: the initiator is
+        // added, the owner's name filled in.
+        let rgw = b"<ListPartsResult><Bucket>t1-a</Bucket><Owner><ID>main</ID><DisplayName></DisplayName></Owner></ListPartsResult>";
+        let out = with_route(|r| rewrite_xml(rgw, Operation::ListParts, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        assert_eq!(s.matches("<Owner>").count(), 1, "{s}");
+        assert_eq!(s.matches("<Initiator>").count(), 1, "{s}");
+        assert!(!s.contains("main"), "{s}");
+        assert!(s.contains(&format!("<Owner>{party}</Owner>")), "{s}");
     }
 
     #[test]

@@ -700,7 +700,8 @@ impl Gateway {
     }
 }
 
-/// The `<Owner><ID>` of a `ListAllMyBucketsResult`.
+/// The `<Owner><ID>` of a `ListAllMyBucketsResult` (in whichever order `Owner`'s children
+/// come: s3s writes `DisplayName` first).
 fn listing_owner_id(body: &[u8]) -> Option<String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(body);
@@ -716,7 +717,9 @@ fn listing_owner_id(body: &[u8]) -> Option<String> {
                 }
                 path.pop();
             }
-            Event::Text(t) if path.len() == 3 => id.push_str(&t.decode().ok()?),
+            Event::Text(t) if path.len() == 3 && path[2] == b"ID" => {
+                id.push_str(&t.decode().ok()?);
+            }
             Event::Eof => return None,
             _ => {}
         }
@@ -727,6 +730,18 @@ fn listing_owner_id(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backend_account_is_the_owner_its_listing_names() {
+        let s3s = b"<ListAllMyBucketsResult><Buckets/><Owner><DisplayName>store</DisplayName><ID>store</ID></Owner></ListAllMyBucketsResult>";
+        assert_eq!(listing_owner_id(s3s).as_deref(), Some("store"));
+        let rgw = b"<?xml version=\"1.0\"?><ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>main</ID><DisplayName>Main User</DisplayName></Owner><Buckets><Bucket><Name>b</Name></Bucket></Buckets></ListAllMyBucketsResult>";
+        assert_eq!(listing_owner_id(rgw).as_deref(), Some("main"));
+        assert_eq!(
+            listing_owner_id(b"<Error><Code>AccessDenied</Code></Error>"),
+            None
+        );
+    }
     use crate::config::{Overwrite as TenantOverwrite, Tenant};
     use std::sync::Mutex;
 
