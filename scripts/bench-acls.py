@@ -123,6 +123,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians are reported)")
     ap.add_argument("--seconds", type=int, default=5, help="wrk duration per measurement")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--no-listings", action="store_true", help="GETs only (no ListObjects rows)")
     ap.add_argument("--out", default=os.path.join(bench.ROOT, "target", "bench-acls"))
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="hcp-bench-acls-", dir="/dev/shm")
@@ -148,9 +149,10 @@ def main():
             "plain": (procs["plain"], url_for(plain_port, "bench-user", "bench-password")),
             "acls": (procs["acls"], url_for(acls_port, "bench-user", "bench-password")),
             "acls, by ACL": (procs["acls"], url_for(acls_port, READER, READER_PASSWORD)),
-            "plain, ListObjects 100": (procs["plain"], list_url(plain_port)),
-            "acls, ListObjects 100": (procs["acls"], list_url(acls_port)),
         }
+        if not args.no_listings:
+            targets["plain, ListObjects 100"] = (procs["plain"], list_url(plain_port))
+            targets["acls, ListObjects 100"] = (procs["acls"], list_url(acls_port))
         results = {name: [] for name in targets}
         for i in range(args.rounds):
             order = bench.rotate(list(targets), i)

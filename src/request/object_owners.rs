@@ -92,7 +92,11 @@ pub fn owner_named(users: &UserStore, mark: &str) -> Owner {
         return Owner::nobody();
     }
     match users.with_id(mark) {
-        Some(u) => Owner::of(u),
+        // (The id is the user's: found by it, nothing to hash again.)
+        Some(u) => Owner {
+            id: mark.to_string(),
+            name: u.username.clone().unwrap_or_else(|| u.access_key.clone()),
+        },
         None => Owner {
             id: mark.to_string(),
             name: mark.to_string(),
@@ -159,9 +163,29 @@ pub struct Listed {
     pub instance: String,
 }
 
-/// The owners a listing names, by entry; entries without one (delete markers, objects stored
-/// before owners were kept, objects gone meanwhile) name the bucket's owner.
-pub type EntryOwners = std::collections::HashMap<Listed, Owner>;
+/// The owners a listing names: its entries in the document's order, and each one's owner
+/// (`None`: objects stored before owners were kept, objects gone meanwhile, owners not read in
+/// time — they name the bucket's owner, as delete markers do).
+pub struct EntryOwners {
+    pub entries: Vec<Listed>,
+    pub owners: Vec<Option<Owner>>,
+}
+
+impl EntryOwners {
+    /// The owners of `reordered`'s entries, in its order (the same entries as read, in
+    /// another order: ListObjectVersions' oldest first).
+    pub fn in_order_of(&self, reordered: &[u8]) -> Option<Vec<Option<Owner>>> {
+        let by_entry: std::collections::HashMap<&Listed, &Option<Owner>> =
+            self.entries.iter().zip(&self.owners).collect();
+        let order = listed_entries(reordered)?;
+        Some(
+            order
+                .iter()
+                .map(|e| by_entry.get(e).and_then(|o| (*o).clone()))
+                .collect(),
+        )
+    }
+}
 
 /// The entries of a listing document that carry an owner, in the document's order:
 /// `<Contents>` and `<Version>` (not `<DeleteMarker>`: a delete marker stores no metadata).
@@ -512,7 +536,8 @@ impl Gateway {
             route: call.route,
         };
         let url_encoded = call.params.get("encoding-type") == Some("url");
-        Some(self.entry_owners(at, entries, url_encoded).await)
+        let owners = self.entry_owners(at, &entries, url_encoded).await;
+        Some(EntryOwners { entries, owners })
     }
 
     /// The owners of a listing's entries: remembered, or read by a HEAD of each (16 at a
@@ -522,29 +547,47 @@ impl Gateway {
     pub(in crate::request) async fn entry_owners(
         &self,
         at: At<'_>,
-        entries: Vec<Listed>,
+        entries: &[Listed],
         url_encoded: bool,
-    ) -> EntryOwners {
+    ) -> Vec<Option<Owner>> {
         use futures_util::stream::{self, StreamExt};
+        // Remembered owners first, without a task each; the rest by HEAD.
+        let mut marks: Vec<Option<Arc<str>>> = vec![None; entries.len()];
+        let mut unknown = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.key.is_empty() || entry.instance.is_empty() {
+                continue;
+            }
+            let key = listed_key(&entry.key, url_encoded);
+            match self.listed_owners.get(at, &key, &entry.instance) {
+                Some(mark) => marks[i] = Some(mark),
+                None => unknown.push((i, key)),
+            }
+        }
+        if !unknown.is_empty() {
+            let read = stream::iter(unknown)
+                .map(|(i, key)| async move {
+                    (i, self.head_owner(at, &key, &entries[i].instance).await)
+                })
+                .buffer_unordered(16)
+                .take_until(tokio::time::sleep(LISTING_BUDGET))
+                .collect::<Vec<_>>()
+                .await;
+            for (i, mark) in read {
+                marks[i] = mark;
+            }
+        }
+        // (A listing's objects have few owners: each is named once.)
         let users = self.users.load();
-        let read = stream::iter(entries)
-            .filter(|e| std::future::ready(!e.key.is_empty() && !e.instance.is_empty()))
-            .map(|entry| async move {
-                let key = listed_key(&entry.key, url_encoded);
-                let mark = match self.listed_owners.get(at, &key, &entry.instance) {
-                    Some(mark) => Some(mark),
-                    None => self.head_owner(at, &key, &entry.instance).await,
-                };
-                (entry, mark)
-            })
-            .buffer_unordered(16)
-            .take_until(tokio::time::sleep(LISTING_BUDGET))
-            .collect::<Vec<_>>()
-            .await;
-        read.into_iter()
-            .filter_map(|(entry, mark)| {
+        let mut named: std::collections::HashMap<Arc<str>, Owner> = Default::default();
+        marks
+            .into_iter()
+            .map(|mark| {
                 let mark = mark.filter(|m| !m.is_empty())?;
-                Some((entry, owner_named(&users, &mark)))
+                let owner = named
+                    .entry(mark.clone())
+                    .or_insert_with(|| owner_named(&users, &mark));
+                Some(owner.clone())
             })
             .collect()
     }
@@ -631,6 +674,20 @@ mod tests {
         // An id no user has any more is shown as it is.
         let gone = owner_named(&users, "73140d54-c3e1-eaab-f1a8-9c37b5fd21da");
         assert_eq!(gone.name, gone.id);
+        // A user is named as everywhere else (by user name; by access key without one).
+        use crate::request::authenticate::User;
+        let named = User::new(
+            Some("lgreen".into()),
+            "bGdyZWVu".into(),
+            "s".into(),
+            true,
+            vec![],
+        );
+        let keyed = User::new(None, "a2V5ZWQ=".into(), "s".into(), true, vec![]);
+        let (named_owner, keyed_owner) = (Owner::of(&named), Owner::of(&keyed));
+        let users = UserStore::new(vec![named, keyed]);
+        assert_eq!(owner_named(&users, &named_owner.id), named_owner);
+        assert_eq!(owner_named(&users, &keyed_owner.id), keyed_owner);
     }
 
     #[test]

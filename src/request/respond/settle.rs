@@ -181,13 +181,16 @@ impl Gateway {
             body
         };
         // (In the order the document lists them, after any reordering.)
-        let entry_owners: Vec<Option<owners::Owner>> = match listed {
-            Some(owners) => object_owners::listed_entries(body)
-                .ok_or_else(unparsable)?
-                .iter()
-                .map(|e| owners.get(e).cloned())
-                .collect(),
-            None => Vec::new(),
+        // (In the order the document lists them: after ListObjectVersions' reordering, read
+        // again.)
+        let reread;
+        let entry_owners: &[Option<owners::Owner>] = match listed {
+            Some(l) if call.op == Operation::ListObjectVersions => {
+                reread = l.in_order_of(body).ok_or_else(unparsable)?;
+                &reread
+            }
+            Some(l) => &l.owners,
+            None => &[],
         };
         let rewrites = rewrite::Rewrites {
             location,
@@ -195,7 +198,7 @@ impl Gateway {
             pretty: x.reply.pretty,
             owners: call.guards.owners.as_ref(),
             grants: &call.guards.shown_grants,
-            entry_owners: &entry_owners,
+            entry_owners,
         };
         let doc =
             rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)?;
