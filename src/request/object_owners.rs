@@ -431,7 +431,9 @@ impl Gateway {
                     // (No object, or one the gateway cannot HEAD — encrypted with a
                     // customer's key: the canned ACL goes to the backend as it is; the
                     // bucket's owner has full control of the object anyway.)
-                    Some((h, _)) if h.status.is_client_error() => return Ok(None),
+                    Some((h, _)) if matches!(h.status.as_u16(), 400 | 403 | 404 | 405) => {
+                        return Ok(None)
+                    }
                     other => {
                         let status = other.map(|(h, _)| h.status.as_u16());
                         let cause = format!("HEAD of the object answered {status:?}");

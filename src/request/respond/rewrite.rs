@@ -620,8 +620,44 @@ struct Texts<'a> {
     /// Whether the document names an `<Initiator>`, an `<Owner>` of its own (ListParts).
     initiator_seen: bool,
     owner_seen: bool,
-    /// Whether the element open last had text (`fill_party`).
-    text_seen: bool,
+    /// Whether the party's `<ID>` or `<DisplayName>` open now had text of the backend's.
+    party_text: bool,
+}
+
+/// The writer of a rewritten document: indented where `pretty` (the reader then trims the
+/// whitespace between elements).
+fn document_writer(reader: &mut Reader<&[u8]>, len: usize, pretty: bool) -> Writer<Vec<u8>> {
+    if pretty {
+        reader.config_mut().trim_text(true);
+        Writer::new_with_indent(Vec::with_capacity(len * 2), b' ', 2)
+    } else {
+        Writer::new(Vec::with_capacity(len + 64))
+    }
+}
+
+/// `e` under the name `root`, with its attributes.
+fn renamed(e: &BytesStart<'_>, root: &str) -> BytesStart<'static> {
+    let mut renamed = BytesStart::new(root);
+    renamed.extend_attributes(e.attributes().flatten());
+    renamed.into_owned()
+}
+
+/// What [`Texts::party_step`] asks of `rewrite_xml`: these events in the event's place, or
+/// this one before it.
+enum PartyStep {
+    Instead(Vec<Event<'static>>),
+    Before(Event<'static>),
+}
+
+/// `(party, leaf)` where `path` ends in a party's `<ID>` or `<DisplayName>` (an owner's, an
+/// initiator's, a grantee's): text the gateway writes itself.
+fn party_leaf(path: &[Vec<u8>]) -> Option<(&[u8], &[u8])> {
+    let [.., grand, parent] = path else {
+        return None;
+    };
+    let party = matches!(grand.as_slice(), b"Owner" | b"Initiator" | b"Grantee");
+    let leaf = matches!(parent.as_slice(), b"ID" | b"DisplayName");
+    (party && leaf).then_some((grand.as_slice(), parent.as_slice()))
 }
 
 impl<'a> Texts<'a> {
@@ -638,7 +674,7 @@ impl<'a> Texts<'a> {
             entries_seen: 0,
             initiator_seen: false,
             owner_seen: false,
-            text_seen: true,
+            party_text: false,
         }
     }
 
@@ -682,30 +718,60 @@ impl<'a> Texts<'a> {
         self.entry_owners.get(self.entry?)?.as_ref()
     }
 
-    /// An owner's or initiator's `<ID>` or `<DisplayName>` that closes without text (RGW
-    /// leaves display names empty): the text it is to show, written before it closes.
-    fn fill_party(&mut self, path: &[Vec<u8>], writer: &mut Writer<Vec<u8>>) -> Option<()> {
-        if std::mem::replace(&mut self.text_seen, true) || path.len() < 2 {
-            return Some(());
+    /// What `event` at `path` asks of a party's `<ID>` or `<DisplayName>`: the backend's text
+    /// in one is dropped, the gateway's written when it closes; an empty one is filled.
+    fn party_step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
+        match event {
+            Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
+                party_leaf(path)?;
+                self.party_text = true;
+                Some(PartyStep::Instead(Vec::new()))
+            }
+            Event::End(_) => self.party_text_at_end(path).map(PartyStep::Before),
+            Event::Empty(e) => self.empty_party(path, e).map(PartyStep::Instead),
+            _ => None,
         }
-        let (grand, parent) = (&path[path.len() - 2], &path[path.len() - 1]);
-        if !matches!(grand.as_slice(), b"Owner" | b"Initiator")
-            || !matches!(parent.as_slice(), b"ID" | b"DisplayName")
-        {
-            return Some(());
+    }
+
+    /// A party's `<ID>` or `<DisplayName>` closes (`path` still names it): its text, written
+    /// here whole — what the backend wrote in it was dropped, entities and CDATA too. An
+    /// owner's or initiator's is written also where the backend left it empty (RGW's display
+    /// names); a grantee's empty display name stays empty (RGW's groups have none).
+    fn party_text_at_end(&mut self, path: &[Vec<u8>]) -> Option<Event<'static>> {
+        let had_text = std::mem::replace(&mut self.party_text, false);
+        let (grand, parent) = party_leaf(path)?;
+        if grand == b"Grantee" && !had_text {
+            return None;
         }
-        let parties = (Some(grand.as_slice()), Some(parent.as_slice()));
-        if let Some(text) = self.rewrite(parties, path.len(), "") {
-            writer
-                .write_event(Event::Text(BytesText::new(&text)))
-                .ok()?;
+        let text = self.rewrite((Some(grand), Some(parent)), path.len(), "")?;
+        Some(Event::Text(BytesText::new(&text).into_owned()))
+    }
+
+    /// A self-closing element at `path`'s end: an owner's or initiator's empty `<ID/>` or
+    /// `<DisplayName/>` is written with its text; a ListParts party without children counts
+    /// as named.
+    fn empty_party(&mut self, path: &[Vec<u8>], e: &BytesStart<'_>) -> Option<Vec<Event<'static>>> {
+        let name = e.name().as_ref().to_vec();
+        self.initiator_seen |= path.len() == 1 && name == b"Initiator";
+        self.owner_seen |= path.len() == 1 && name == b"Owner";
+        let mut leaf = path.to_vec();
+        leaf.push(name);
+        let (grand, parent) = party_leaf(&leaf)?;
+        if grand == b"Grantee" {
+            return None;
         }
-        Some(())
+        let text = self.rewrite((Some(grand), Some(parent)), leaf.len(), "")?;
+        let name = String::from_utf8_lossy(parent).into_owned();
+        Some(vec![
+            Event::Start(BytesStart::new(name.clone())),
+            Event::Text(BytesText::new(&text).into_owned()),
+            Event::End(BytesEnd::new(name)),
+        ])
     }
 
     /// An element opens at `depth`: a listing entry starts there, or another element.
     fn opened(&mut self, depth: usize, name: &[u8]) {
-        self.text_seen = false;
+        self.party_text = false;
         self.initiator_seen |= depth == 1 && name == b"Initiator";
         self.owner_seen |= depth == 1 && name == b"Owner";
         if depth == 1 {
@@ -722,7 +788,6 @@ impl<'a> Texts<'a> {
         depth: usize,
         text: &str,
     ) -> Option<String> {
-        self.text_seen = true;
         let (op, route) = (self.op, self.route);
         match (grand, parent) {
             // ListBuckets: a bucket that is not the tenant's has no client name and is dropped.
@@ -809,14 +874,8 @@ pub fn rewrite_xml(
     route: &Route<'_>,
     rewrites: &Rewrites<'_>,
 ) -> Option<Bytes> {
-    let pretty = rewrites.pretty;
     let mut reader = Reader::from_reader(body);
-    let mut writer = if pretty {
-        reader.config_mut().trim_text(true);
-        Writer::new_with_indent(Vec::with_capacity(body.len() * 2), b' ', 2)
-    } else {
-        Writer::new(Vec::with_capacity(body.len() + 64))
-    };
+    let mut writer = document_writer(&mut reader, body.len(), rewrites.pretty);
     let root = op.result_root();
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
@@ -826,13 +885,22 @@ pub fn rewrite_xml(
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
         let depth = path.len();
+        // A party's id or name is the gateway's to write, whole, when it closes.
+        match texts.party_step(&path, &event) {
+            Some(PartyStep::Instead(events)) => {
+                for e in events {
+                    pass_on(&mut writer, &mut held, e, None)?;
+                }
+                continue;
+            }
+            Some(PartyStep::Before(e)) => pass_on(&mut writer, &mut held, e, None)?,
+            None => {}
+        }
         match &mut event {
             Event::Start(e) => {
                 if let Some(root) = root.filter(|r| depth == 0 && e.name().as_ref() != r.as_bytes())
                 {
-                    let mut renamed = BytesStart::new(root);
-                    renamed.extend_attributes(e.attributes().flatten());
-                    *e = renamed.into_owned();
+                    *e = renamed(e, root);
                 }
                 texts.opened(depth, e.name().as_ref());
                 path.push(e.name().as_ref().to_vec());
@@ -843,7 +911,6 @@ pub fn rewrite_xml(
                 }
                 texts.parties_before_end(&mut writer)?;
             }
-            Event::End(_) => texts.fill_party(&path, &mut writer)?,
             Event::Text(t) => {
                 let parent = path.last().map(Vec::as_slice);
                 let grand = depth
@@ -1077,6 +1144,39 @@ mod tests {
             std::str::from_utf8(&out).unwrap(),
             format!("<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator><Owner><ID>{tenant}</ID></Owner></ListPartsResult>")
         );
+    }
+
+    /// A party's id and name are written whole by the gateway: nothing of the backend's
+    /// survives in them (entities, CDATA), empty ones of owners are filled, a group grantee's
+    /// empty name stays empty.
+    #[test]
+    fn parties_are_written_whole() {
+        let body = b"<AccessControlPolicy><Owner><ID>&#49;2<![CDATA[main]]></ID><DisplayName/></Owner>\
+            <AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><DisplayName></DisplayName><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant>\
+            <Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>main</ID><DisplayName>R&amp;D</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>";
+        let shown = crate::request::owners::Shown {
+            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
+            owned: None,
+        };
+        let rewrites = Rewrites {
+            owners: Some(&shown),
+            ..Rewrites::NONE
+        };
+        let out = with_route(|r| rewrite_xml(body, Operation::GetBucketAcl, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        let party = format!(
+            "<ID>{}</ID><DisplayName>lgreen</DisplayName>",
+            shown.owner.id
+        );
+        assert!(s.contains(&format!("<Owner>{party}</Owner>")), "{s}");
+        assert!(
+            s.contains(&format!("CanonicalUser\">{party}</Grantee>")),
+            "{s}"
+        );
+        assert!(s.contains("<DisplayName></DisplayName><URI>"), "{s}");
+        for backend in ["main", "12", "R&amp;D"] {
+            assert!(!s.contains(backend), "{backend} in {s}");
+        }
     }
 
     /// HCP's ListParts names the initiator and owner; a backend that leaves them out gets

@@ -717,7 +717,12 @@ fn listing_owner_id(body: &[u8]) -> Option<String> {
                 }
                 path.pop();
             }
-            Event::Text(t) if path.len() == 3 && path[2] == b"ID" => {
+            Event::Text(t)
+                if path.len() == 3
+                    && path[0] == b"ListAllMyBucketsResult"
+                    && path[1] == b"Owner"
+                    && path[2] == b"ID" =>
+            {
                 id.push_str(&t.decode().ok()?);
             }
             Event::Eof => return None,
