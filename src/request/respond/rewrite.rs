@@ -1154,20 +1154,14 @@ mod tests {
         let body = b"<AccessControlPolicy><Owner><ID>&#49;2<![CDATA[main]]></ID><DisplayName/></Owner>\
             <AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><DisplayName></DisplayName><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant>\
             <Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>main</ID><DisplayName>R&amp;D</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>";
-        let shown = crate::request::owners::Shown {
-            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
-            owned: None,
-        };
+        let shown = lgreen();
         let rewrites = Rewrites {
             owners: Some(&shown),
             ..Rewrites::NONE
         };
         let out = with_route(|r| rewrite_xml(body, Operation::GetBucketAcl, r, &rewrites)).unwrap();
         let s = std::str::from_utf8(&out).unwrap();
-        let party = format!(
-            "<ID>{}</ID><DisplayName>lgreen</DisplayName>",
-            shown.owner.id
-        );
+        let party = party_of(&shown);
         assert!(s.contains(&format!("<Owner>{party}</Owner>")), "{s}");
         assert!(
             s.contains(&format!("CanonicalUser\">{party}</Grantee>")),
@@ -1179,25 +1173,33 @@ mod tests {
         }
     }
 
+    /// lgreen, shown as the owner.
+    fn lgreen() -> crate::request::owners::Shown {
+        crate::request::owners::Shown {
+            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
+            owned: None,
+        }
+    }
+
+    /// An owner's `ID` and `DisplayName` as answers write them.
+    fn party_of(shown: &crate::request::owners::Shown) -> String {
+        let (id, name) = (&shown.owner.id, &shown.owner.name);
+        format!("<ID>{id}</ID><DisplayName>{name}</DisplayName>")
+    }
+
     /// HCP's ListParts names the initiator and owner; a backend that leaves them out gets
     /// them added.
     #[test]
     fn list_parts_names_its_initiator_and_owner() {
         let body = b"<ListPartsResult><Bucket>t1-a</Bucket><Part><PartNumber>1</PartNumber></Part></ListPartsResult>";
-        let shown = crate::request::owners::Shown {
-            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
-            owned: None,
-        };
+        let shown = lgreen();
         let rewrites = Rewrites {
             owners: Some(&shown),
             ..Rewrites::NONE
         };
         let out = with_route(|r| rewrite_xml(body, Operation::ListParts, r, &rewrites)).unwrap();
         let s = std::str::from_utf8(&out).unwrap();
-        let party = format!(
-            "<ID>{}</ID><DisplayName>lgreen</DisplayName>",
-            shown.owner.id
-        );
+        let party = party_of(&shown);
         assert!(
             s.ends_with(&format!(
                 "</Part><Initiator>{party}</Initiator><Owner>{party}</Owner></ListPartsResult>"
