@@ -9,6 +9,10 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::server::configuration::{Opt, ServerConf};
 
+/// The gateway's allocator (src/main.rs), so that the comparison is of the code, not of malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Passthrough {
     upstream: std::net::SocketAddr,
 }
@@ -34,11 +38,12 @@ fn main() {
     let threads = args
         .get(3)
         .map_or(1, |t| t.parse().expect("THREADS is a number"));
-    // Defaults that matter for a benchmark: no 300 s grace sleep, no shared /tmp pid/upgrade paths.
+    // Defaults that matter for a benchmark: no 300 s grace sleep, no shared /tmp pid/upgrade paths;
+    // as the gateway runs, no work stealing (one runtime per thread, no task migration).
     let pid = std::process::id();
     let conf = ServerConf {
         threads,
-        work_stealing: true,
+        work_stealing: false,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         pid_file: format!("/tmp/passthrough-{pid}.pid"),
