@@ -385,7 +385,7 @@ impl Gateway {
 
     /// The object's HEAD (`None`: there is none to judge — a 403 for the caller, who may not
     /// learn whether it exists); a backend that cannot answer is a 503.
-    async fn object_instance(
+    pub(in crate::request) async fn object_instance(
         &self,
         at: At<'_>,
         version: Option<&str>,
@@ -521,9 +521,11 @@ impl Gateway {
 
     /// The recorded grants to users of the ACL a GET `?acl` answers (shown with the backend's
     /// own grants).
+    /// (`object`: an object's HEAD, read once for the request's guards.)
     pub(in crate::request) async fn shown_user_grants(
         &self,
         call: &Call<'_>,
+        object: Option<&ResponseHeader>,
     ) -> Result<Vec<UserGrant>, HcpError> {
         let at = At {
             target: call.target,
@@ -532,11 +534,10 @@ impl Gateway {
         let acl = match call.op {
             Operation::GetBucketAcl => self.bucket_acl(at).await.map_err(unavailable)?,
             Operation::GetObjectAcl => {
-                let version = call.params.get("versionId");
-                let Some(head) = self.object_instance(at, version).await? else {
+                let Some(head) = object else {
                     return Ok(Vec::new());
                 };
-                let read = self.object_acl(at, &head).await.map_err(unavailable)?;
+                let read = self.object_acl(at, head).await.map_err(unavailable)?;
                 read.map(|r| self.remember_acl(r))
             }
             _ => return Ok(Vec::new()),
@@ -552,6 +553,7 @@ impl Gateway {
     pub(in crate::request) async fn acl_change_target(
         &self,
         call: &Call<'_>,
+        object: Option<&ResponseHeader>,
     ) -> Result<Option<(String, Option<String>)>, HcpError> {
         let changes = [
             Operation::CreateBucket,
@@ -574,8 +576,7 @@ impl Gateway {
                 (bucket_acl_record(backend_bucket), None)
             }
             Operation::PutObjectAcl => {
-                let version = call.params.get("versionId");
-                let Some(head) = self.object_instance(at, version).await? else {
+                let Some(head) = object else {
                     // (No object to HEAD: the backend answers; nothing is recorded.)
                     return Ok(None);
                 };
@@ -584,7 +585,7 @@ impl Gateway {
                 if call.judged_object.is_some() && call.judged_object.as_deref() != headed {
                     return Err(object_changed());
                 }
-                let instance = instance_of(&head)
+                let instance = instance_of(head)
                     .ok_or_else(|| unavailable("the object's HEAD names no instance".into()))?;
                 let key = at.target.key().unwrap_or_default();
                 let name = object_acl_record(backend_bucket, &key, &instance);

@@ -345,8 +345,7 @@ impl Gateway {
             call.target,
         ));
         // The writer of a new object owns it, with full control (`request::object_owners`).
-        let owner = call.params.effects.object_owner.as_deref();
-        if owner.is_some_and(|o| o != owners::Owner::nobody().id) {
+        if object_owners::writer_owns(call.params.effects.object_owner.as_deref()) {
             call.held.extend(acls::FULL_CONTROL);
         }
         if granted.is_empty() {
@@ -678,11 +677,20 @@ impl Gateway {
             route: call.route,
         };
         if call.route.tenant.records_bucket.is_some() {
-            let (shown, change) = self.owners_before(call).await?;
+            // An object's ACL: the object's HEAD, read once for its owner, its grants to users
+            // and the instance a change is for.
+            let object = match call.op {
+                Operation::GetObjectAcl | Operation::PutObjectAcl => {
+                    let version = call.params.get("versionId");
+                    self.object_instance(at, version).await?
+                }
+                _ => None,
+            };
+            let (shown, change) = self.owners_before(call, object.as_ref()).await?;
             guards.owners = shown;
             guards.owner_change = change.map(std::sync::Arc::new);
-            guards.shown_grants = self.shown_user_grants(call).await?;
-            guards.acl_target = self.acl_change_target(call).await?;
+            guards.shown_grants = self.shown_user_grants(call, object.as_ref()).await?;
+            guards.acl_target = self.acl_change_target(call, object.as_ref()).await?;
         } else if call.op == Operation::CreateBucket {
             crate::request::validate::probes::check_recreate(self, at).await?;
         }

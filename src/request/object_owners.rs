@@ -74,6 +74,12 @@ pub fn mark_of(identity: &Identity) -> String {
     }
 }
 
+/// Whether the writer of a new object whose owner entry is `mark` owns it — and holds full
+/// control of it (an anonymous writer's object has no owner).
+pub fn writer_owns(mark: Option<&str>) -> bool {
+    mark.is_some_and(|m| m != Owner::nobody().id)
+}
+
 /// What an object's HEAD says of its owner: the owner entry's value; `None` for an object
 /// stored before owners were kept.
 pub fn recorded_in(head: &ResponseHeader) -> Option<String> {

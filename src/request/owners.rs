@@ -19,6 +19,8 @@
 //! next CreateBucket of that name.
 
 use std::collections::HashSet;
+
+use pingora::http::ResponseHeader;
 use std::time::Duration;
 
 use crate::hcp::errors::{HcpCode, HcpError};
@@ -303,6 +305,7 @@ impl Gateway {
     pub(in crate::request) async fn owners_before(
         &self,
         call: &Call<'_>,
+        object: Option<&ResponseHeader>,
     ) -> Result<(Option<Shown>, Option<OwnerChange>), HcpError> {
         let at = At {
             target: call.target,
@@ -361,7 +364,7 @@ impl Gateway {
             // An object's ACL names the object's owner (`request::object_owners`); a
             // listing its bucket's, for entries that name none of their own.
             Operation::GetObjectAcl | Operation::PutObjectAcl => {
-                Ok((self.shown_object_owner(at, call).await?, None))
+                Ok((self.shown_object_owner(at, call.op, object).await?, None))
             }
             Operation::GetBucketAcl
             | Operation::PutBucketAcl
@@ -385,33 +388,21 @@ impl Gateway {
         }
     }
 
-    /// The owner an object's ACL names: the object's own (`request::object_owners`), or
-    /// for an object stored before owners were kept (or not there), its bucket's.
+    /// The owner an object's ACL names (`object`: its HEAD, `None` where there is none):
+    /// the object's own (`request::object_owners`), or for an object stored before owners
+    /// were kept (or not there), its bucket's.
     async fn shown_object_owner(
         &self,
         at: At<'_>,
-        call: &Call<'_>,
+        op: Operation,
+        object: Option<&ResponseHeader>,
     ) -> Result<Option<Shown>, HcpError> {
-        let Some(bucket) = self.shown_bucket_owner(at, call.op).await? else {
+        let Some(bucket) = self.shown_bucket_owner(at, op).await? else {
             return Ok(None);
         };
-        let mut params = Params::default();
-        if let Some(v) = call.params.get("versionId") {
-            params.set("versionId", v);
-        }
-        let head = self
-            .backend_call(Operation::HeadObject, params, at.target, at.route)
-            .await;
-        let owner = match head {
-            Some((h, _)) if h.status == 200 => self.object_owner(&h, &bucket.owner),
-            // (No such object: the backend's answer says so.)
-            Some((h, _)) if h.status.is_client_error() => bucket.owner,
-            other => {
-                let status = other.map(|(h, _)| h.status.as_u16());
-                return Err(unavailable(format!(
-                    "HEAD of the object answered {status:?}"
-                )));
-            }
+        let owner = match object {
+            Some(head) => self.object_owner(head, &bucket.owner),
+            None => bucket.owner,
         };
         Ok(Some(Shown { owner, owned: None }))
     }

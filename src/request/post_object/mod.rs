@@ -143,7 +143,7 @@ impl Gateway {
         let location = self.client_location(s, &upload.target);
         if !header.status.is_success() {
             let err = self
-                .settle(x, &call, &header, Ok(body), &location)
+                .settle(x, &call, &header, Ok(body), &location, None)
                 .err()
                 .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
             return self.answer(s, x, err).await;
@@ -367,10 +367,7 @@ impl Gateway {
             .records_bucket
             .as_ref()
             .map(|_| crate::request::object_owners::mark_of(&identity));
-        if owner
-            .as_deref()
-            .is_some_and(|o| o != crate::request::owners::Owner::nobody().id)
-        {
+        if crate::request::object_owners::writer_owns(owner.as_deref()) {
             held.extend(crate::request::acls::FULL_CONTROL);
         }
         let query = Query::default();

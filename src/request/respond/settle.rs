@@ -18,7 +18,7 @@ impl Gateway {
             Ok(b) => self.listing_owners(call, upstream, b).await,
             Err(_) => None,
         };
-        let doc = self.settle_listed(x, call, upstream, body, location, listed.as_ref())?;
+        let doc = self.settle(x, call, upstream, body, location, listed.as_ref())?;
         self.keep_written(call, upstream).await?;
         let etag = crate::request::acls::etag_in(&doc);
         self.owner_written(call, upstream, etag.as_deref());
@@ -29,20 +29,9 @@ impl Gateway {
 
     /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
     /// the HCP error (including errors a backend hides in a 200, and copies answered without an
-    /// ETag, which OBS documents as failures).
+    /// ETag, which OBS documents as failures). `listed`: a listing's objects' owners, where
+    /// they were read.
     pub(in crate::request) fn settle(
-        &self,
-        x: &mut Exchange,
-        call: &Call<'_>,
-        upstream: &ResponseHeader,
-        body: Result<Vec<u8>, pingora::BError>,
-        location: &str,
-    ) -> Result<Bytes, HcpError> {
-        self.settle_listed(x, call, upstream, body, location, None)
-    }
-
-    /// [`Gateway::settle`], for a listing whose objects' owners were read (`listed`).
-    fn settle_listed(
         &self,
         x: &mut Exchange,
         call: &Call<'_>,
@@ -180,7 +169,6 @@ impl Gateway {
         } else {
             body
         };
-        // (In the order the document lists them, after any reordering.)
         // (In the order the document lists them: after ListObjectVersions' reordering, read
         // again.)
         let reread;
