@@ -254,7 +254,7 @@ impl Gateway {
             route: call.route,
         };
         self.keep_owner_control(s.req_header_mut(), (at, call.op))
-            .await?;
+            .await;
         let effects = &call.params.effects;
         // (A copy onto itself that changes retention is no copy: `retain`.)
         if call.op == Operation::CopyObject

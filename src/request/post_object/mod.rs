@@ -209,7 +209,7 @@ impl Gateway {
         );
         // Grant fields keep the owner's full control at the backend, as grant headers do.
         self.keep_owner_control(&mut request, (at, Operation::PutObject))
-            .await?;
+            .await;
         guards.apply(&mut request);
         Ok((guards, request))
     }

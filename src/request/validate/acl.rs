@@ -15,8 +15,7 @@ use crate::request::acls::UserGrant;
 use crate::request::authenticate::UserStore;
 use crate::request::owners::Owner;
 
-/// The headers that grant an ACL permission to the grantees they list.
-pub const GRANT_HEADERS: &[&str] = &[
+const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-read",
     "x-amz-grant-write",
     "x-amz-grant-read-acp",
