@@ -144,44 +144,58 @@ impl Operation {
     }
 }
 
-/// The decoded query parameters of a request, in order.
+/// The decoded query parameters of a request, in order: the decoded names and values one after
+/// another in one string, and where each pair's name and value are in it (two allocations for a
+/// whole query, not two per parameter).
 #[derive(Debug, Default, Clone)]
 pub struct Query {
-    pairs: Vec<(String, String)>,
+    text: String,
+    spans: Vec<QuerySpan>,
+}
+
+/// Where one parameter's name and value are in [`Query`]'s text (name from `start` to `eq`,
+/// value from `eq` to `end`).
+#[derive(Debug, Default, Clone, Copy)]
+struct QuerySpan {
+    start: usize,
+    eq: usize,
+    end: usize,
 }
 
 impl Query {
     pub fn parse(raw: &[u8]) -> Query {
-        let pairs = raw
-            .split(|&b| b == b'&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (n, v) = match p.iter().position(|&b| b == b'=') {
-                    Some(i) => (&p[..i], &p[i + 1..]),
-                    None => (p, &b""[..]),
-                };
-                (
-                    percent_decode(n).decode_utf8_lossy().into_owned(),
-                    percent_decode(v).decode_utf8_lossy().into_owned(),
-                )
-            })
-            .collect();
-        Query { pairs }
+        let mut q = Query {
+            text: String::with_capacity(raw.len()),
+            spans: Vec::with_capacity(raw.iter().filter(|&&b| b == b'&').count() + 1),
+        };
+        for p in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (n, v) = match p.iter().position(|&b| b == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &b""[..]),
+            };
+            let start = q.text.len();
+            q.text.push_str(&percent_decode(n).decode_utf8_lossy());
+            let eq = q.text.len();
+            q.text.push_str(&percent_decode(v).decode_utf8_lossy());
+            let end = q.text.len();
+            q.spans.push(QuerySpan { start, eq, end });
+        }
+        q
     }
 
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
+    /// The parameters as (name, value), in the request's order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans
+            .iter()
+            .map(|s| (&self.text[s.start..s.eq], &self.text[s.eq..s.end]))
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == name)
+        self.pairs().any(|(n, _)| n == name)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 }
 
@@ -281,17 +295,18 @@ impl Params {
 
     /// The query string sent to the backend, in SigV4's canonical form (sorted, encoded once).
     pub fn to_query(&self) -> String {
-        let pairs = self
-            .pairs
-            .iter()
-            .map(|(n, v)| {
-                let (mut en, mut ev) = (String::new(), String::new());
-                crate::sig::v4::uri_encode(n.as_bytes(), false, &mut en);
-                crate::sig::v4::uri_encode(v.as_bytes(), false, &mut ev);
-                (en, ev)
-            })
-            .collect();
-        crate::sig::v4::join_query(pairs)
+        use crate::sig::v4::{uri_encode, EncodedPairs};
+        let mut pairs = EncodedPairs::with_capacity(
+            self.pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum(),
+        );
+        for (n, v) in &self.pairs {
+            pairs.push(
+                |out| uri_encode(n.as_bytes(), false, out),
+                |out| uri_encode(v.as_bytes(), false, out),
+                &[],
+            );
+        }
+        pairs.joined()
     }
 }
 

@@ -157,9 +157,7 @@ impl Gateway {
         backends: HashMap<String, BackendRuntime>,
         metrics: Arc<Metrics>,
     ) -> Gateway {
-        let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(
-            metrics.cache_lookups.clone(),
-        ));
+        let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(&metrics.cache_lookups));
         let users = cfg.users.clone().shared();
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
         let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());

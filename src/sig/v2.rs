@@ -204,9 +204,7 @@ pub fn canonical_resource_in(
     out.push_str(&String::from_utf8_lossy(raw_path));
     let mut subs: Vec<(&str, &str)> = query
         .pairs()
-        .iter()
         .filter(|(n, _)| (dialect.subresource)(n))
-        .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     subs.sort();
     for (i, (name, value)) in subs.iter().enumerate() {

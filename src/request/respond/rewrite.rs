@@ -112,6 +112,28 @@ fn obs_object_header(rest: &str) -> bool {
 
 /// Adds the security headers, the gateway's request id and `Date`.
 pub fn finish_headers(resp: &mut ResponseHeader, is_error: bool, request_id: &str, host_id: &str) {
+    fixed_headers(resp, is_error);
+    finish_ids(resp, request_id, host_id);
+}
+
+/// A response header that starts with what [`finish_headers`] adds of its fixed headers
+/// (cloned from one built once: its names and values are shared, not built per answer), for
+/// `status`; [`finish_ids`] completes it.
+fn answer_header(status: u16, is_error: bool) -> ResponseHeader {
+    static ANSWERS: std::sync::LazyLock<[ResponseHeader; 2]> = std::sync::LazyLock::new(|| {
+        [false, true].map(|is_error| {
+            let mut resp = ResponseHeader::build(200, Some(16)).expect("status");
+            fixed_headers(&mut resp, is_error);
+            resp
+        })
+    });
+    let mut resp = ANSWERS[usize::from(is_error)].clone();
+    resp.set_status(status).expect("valid status");
+    resp
+}
+
+/// HCP's security headers, and on a success its cache headers.
+fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
     for (n, v) in SECURITY_HEADERS {
         resp.insert_header(*n, *v).expect("static header");
     }
@@ -123,6 +145,10 @@ pub fn finish_headers(resp: &mut ResponseHeader, is_error: bool, request_id: &st
             resp.insert_header(*n, *v).expect("static header");
         }
     }
+}
+
+/// The gateway's request id, its host id and `Date`.
+fn finish_ids(resp: &mut ResponseHeader, request_id: &str, host_id: &str) {
     resp.insert_header("x-amz-request-id", request_id)
         .expect("request id is ASCII");
     resp.insert_header("x-amz-id-2", host_id)
@@ -136,7 +162,7 @@ pub fn finish_headers(resp: &mut ResponseHeader, is_error: bool, request_id: &st
 
 /// The response header for an HCP error document of `len` bytes.
 pub fn error_header(err: &HcpError, len: usize, request_id: &str, host_id: &str) -> ResponseHeader {
-    let mut resp = ResponseHeader::build(err.status, Some(12)).expect("valid status");
+    let mut resp = answer_header(err.status, true);
     resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8")
         .expect("static");
     resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())
@@ -146,7 +172,7 @@ pub fn error_header(err: &HcpError, len: usize, request_id: &str, host_id: &str)
         resp.insert_header(http::header::RETRY_AFTER, "1")
             .expect("static");
     }
-    finish_headers(&mut resp, true, request_id, host_id);
+    finish_ids(&mut resp, request_id, host_id);
     resp
 }
 
@@ -157,8 +183,7 @@ pub fn success_header(
     request_id: &str,
     host_id: &str,
 ) -> ResponseHeader {
-    let mut resp =
-        ResponseHeader::build(upstream.status, Some(upstream.headers.len() + 12)).expect("status");
+    let mut resp = answer_header(upstream.status.as_u16(), false);
     for (name, value) in upstream.headers.iter() {
         if let Some(rest) = name.as_str().strip_prefix("x-obs-").filter(|r| {
             let name = format!("x-amz-{r}");
@@ -174,7 +199,7 @@ pub fn success_header(
     }
     // (The backend's request id, which can name the backend and its zone, goes to the access
     // log only.)
-    finish_headers(&mut resp, false, request_id, host_id);
+    finish_ids(&mut resp, request_id, host_id);
     resp
 }
 

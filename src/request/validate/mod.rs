@@ -240,11 +240,7 @@ fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError>
 fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<(), HcpError> {
     use Operation::*;
     // 39: sub-resources HCP does not offer.
-    if let Some((name, _)) = query
-        .pairs()
-        .iter()
-        .find(|(n, _)| UNSUPPORTED.contains(&n.as_str()))
-    {
+    if let Some((name, _)) = query.pairs().find(|(n, _)| UNSUPPORTED.contains(n)) {
         return Err(HcpError::new(HcpCode::NotImplemented)
             .with_message(format!("The {name} sub-resource is not supported.")));
     }

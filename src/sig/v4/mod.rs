@@ -86,7 +86,7 @@ pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
     if raw_query.is_empty() {
         return String::new();
     }
-    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut pairs = EncodedPairs::with_capacity(raw_query.len());
     for part in raw_query.split(|&b| b == b'&') {
         if part.is_empty() {
             continue;
@@ -95,32 +95,67 @@ pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
             Some(eq) => (&part[..eq], &part[eq + 1..]),
             None => (part, &b""[..]),
         };
-        let mut n = String::with_capacity(name.len());
-        canonicalize_encoded(name, false, &mut n);
-        if skip.contains(&n.as_str()) {
-            continue;
-        }
-        let mut v = String::with_capacity(value.len());
-        canonicalize_encoded(value, false, &mut v);
-        pairs.push((n, v));
+        pairs.push(
+            |out| canonicalize_encoded(name, false, out),
+            |out| canonicalize_encoded(value, false, out),
+            skip,
+        );
     }
-    join_query(pairs)
+    pairs.joined()
 }
 
-/// Encoded name/value pairs as a canonical query string: sorted, `name=value` joined by `&`.
-pub fn join_query(mut pairs: Vec<(String, String)>) -> String {
-    pairs.sort();
-    let len = pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-    let mut out = String::with_capacity(len);
-    for (i, (n, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
+/// Encoded query parameters in one buffer (names and values one after another) with where each
+/// is, so that a canonical query costs two allocations and its result, not two per parameter.
+pub struct EncodedPairs {
+    text: String,
+    /// (name start, value start, value end) in `text`.
+    spans: Vec<(usize, usize, usize)>,
+}
+
+impl EncodedPairs {
+    pub fn with_capacity(bytes: usize) -> Self {
+        EncodedPairs {
+            text: String::with_capacity(bytes + bytes / 4),
+            spans: Vec::with_capacity(8),
         }
-        out.push_str(n);
-        out.push('=');
-        out.push_str(v);
     }
-    out
+
+    /// Adds a parameter whose name and value the two closures write (encoded); a name in
+    /// `skip` is left out.
+    pub fn push(
+        &mut self,
+        name: impl FnOnce(&mut String),
+        value: impl FnOnce(&mut String),
+        skip: &[&str],
+    ) {
+        let start = self.text.len();
+        name(&mut self.text);
+        if skip.contains(&&self.text[start..]) {
+            self.text.truncate(start);
+            return;
+        }
+        let eq = self.text.len();
+        value(&mut self.text);
+        self.spans.push((start, eq, self.text.len()));
+    }
+
+    /// The canonical query string: sorted by name then value, `name=value` joined by `&`.
+    pub fn joined(mut self) -> String {
+        let text = &self.text;
+        let pair = |&(s, e, end): &(usize, usize, usize)| (&text[s..e], &text[e..end]);
+        self.spans.sort_by(|a, b| pair(a).cmp(&pair(b)));
+        let mut out = String::with_capacity(text.len() + 2 * self.spans.len());
+        for (i, span) in self.spans.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            let (n, v) = pair(span);
+            out.push_str(n);
+            out.push('=');
+            out.push_str(v);
+        }
+        out
+    }
 }
 
 /// A canonical request fit for a debug log: the values of headers and query parameters that
@@ -216,7 +251,11 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// The credential scope `yyyymmdd/region/service/aws4_request`.
 pub fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/aws4_request")
+    let mut out = String::with_capacity(date.len() + region.len() + service.len() + 15);
+    for part in [date, "/", region, "/", service, "/aws4_request"] {
+        out.push_str(part);
+    }
+    out
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
@@ -255,44 +294,75 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
 
 /// Derived signing keys, cached by secret, date, region and service: verifying clients and
 /// signing backend requests both use it, so the four HMACs run once a day per secret and scope.
+/// A lookup composes its key on the stack and takes a read lock: no allocation, no string
+/// hashed twice. At most [`SIGNING_KEYS`] keys are kept; the map starts over when full (keys of
+/// past days are never asked for again).
+#[derive(Default)]
 pub struct SigningKeyCache {
-    keys: moka::sync::Cache<String, [u8; 32]>,
-    /// `hcp_gateway_cache_lookups_total`, when the gateway counts.
-    lookups: Option<prometheus::IntCounterVec>,
+    keys: std::sync::RwLock<std::collections::HashMap<Box<str>, [u8; 32]>>,
+    /// `hcp_gateway_cache_lookups_total{cache="signing_key"}`'s hit and miss counters, when
+    /// the gateway counts.
+    lookups: Option<(prometheus::IntCounter, prometheus::IntCounter)>,
 }
 
-impl Default for SigningKeyCache {
-    fn default() -> Self {
-        SigningKeyCache {
-            keys: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(std::time::Duration::from_secs(24 * 3600))
-                .build(),
-            lookups: None,
-        }
-    }
-}
+/// How many derived signing keys the cache keeps at most.
+pub const SIGNING_KEYS: usize = 10_000;
 
 impl SigningKeyCache {
     /// A cache whose hits and misses are counted in `lookups` (labels cache, result).
-    pub fn counted(lookups: prometheus::IntCounterVec) -> Self {
+    pub fn counted(lookups: &prometheus::IntCounterVec) -> Self {
         SigningKeyCache {
-            lookups: Some(lookups),
+            lookups: Some((
+                lookups.with_label_values(&["signing_key", "hit"]),
+                lookups.with_label_values(&["signing_key", "miss"]),
+            )),
             ..Self::default()
         }
     }
 
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-        let cache_key = format!("{date}\n{region}\n{service}\n{secret}");
-        let entry = self
+        let parts = [date, "\n", region, "\n", service, "\n", secret];
+        let mut stack = [0u8; 256];
+        let heap;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let cache_key = if len <= stack.len() {
+            let mut at = 0;
+            for p in parts {
+                stack[at..at + p.len()].copy_from_slice(p.as_bytes());
+                at += p.len();
+            }
+            std::str::from_utf8(&stack[..len]).expect("joined strings")
+        } else {
+            heap = parts.concat();
+            heap.as_str()
+        };
+        let found = self
             .keys
-            .entry(cache_key)
-            .or_insert_with(|| derive_signing_key(secret, date, region, service));
-        if let Some(lookups) = &self.lookups {
-            let result = if entry.is_fresh() { "miss" } else { "hit" };
-            lookups.with_label_values(&["signing_key", result]).inc();
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(cache_key)
+            .copied();
+        if let Some((hit, _)) = &self.lookups {
+            if found.is_some() {
+                hit.inc();
+            }
         }
-        entry.into_value()
+        if let Some(key) = found {
+            return key;
+        }
+        let key = derive_signing_key(secret, date, region, service);
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keys.len() >= SIGNING_KEYS {
+            keys.clear();
+        }
+        keys.insert(cache_key.into(), key);
+        if let Some((_, miss)) = &self.lookups {
+            miss.inc();
+        }
+        key
     }
 }
 
