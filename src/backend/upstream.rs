@@ -11,87 +11,78 @@ use crate::hcp::errors::HcpError;
 use crate::request::body::BodyVerifier;
 use crate::request::route::BackendRuntime;
 use bytes::Bytes;
-use pingora::connectors::http::v1::Connector;
 use pingora::protocols::http::v1::client::HttpSession;
 use pingora::protocols::http::ServerSession;
-use pingora::upstreams::peer::HttpPeer;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::Stream;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+use tokio::net::TcpStream;
 
 /// How long an idle pooled backend connection is kept.
 const UPSTREAM_IDLE: Duration = Duration::from_secs(55);
+/// How many idle connections are kept per backend address (the oldest goes first).
+const IDLE_PER_BACKEND: usize = 128;
 
+/// The gateway's pool of idle backend connections: per backend address, the connections whose
+/// last exchange completed, newest last. Taking one is a lock and a pop — no task per idle
+/// connection, no `getpeername` per reuse (pingora's pool does both): a connection the backend
+/// closed while it was idle is seen by a read attempt when it is taken (the runtime has
+/// recorded its end), and one that dies just then is the stale connection `forward` retries.
+#[derive(Default)]
 pub struct Forwarder {
-    connector: Connector,
+    idle: Mutex<HashMap<PoolKey, Vec<(Stream, Instant)>>>,
 }
+
+/// A backend's address and whether its connections are TLS.
+type PoolKey = (SocketAddr, bool);
 
 /// One exchange with a backend on a (possibly reused) connection.
 pub struct Upstream {
     pub session: HttpSession,
-    peer: HttpPeer,
+    key: PoolKey,
     pub reused: bool,
     /// The request's body was not sent whole (the backend stopped reading it): bytes of it
     /// may still be in flight, so the connection is never pooled again.
     pub body_cut_short: bool,
 }
 
-impl Default for Forwarder {
-    fn default() -> Self {
-        Forwarder {
-            connector: Connector::new(None),
-        }
-    }
-}
-
 impl Forwarder {
-    /// Takes a pooled connection to the backend or opens one. TLS connections are made here
-    /// (rustls) and pooled by pingora like plain ones.
+    /// Takes a pooled connection to the backend or opens one (plain TCP, or TLS by rustls).
     pub async fn connect(&self, backend: &BackendRuntime) -> pingora::Result<Upstream> {
-        let sni = backend
-            .authority
-            .rsplit_once(':')
-            .map_or(backend.authority.as_str(), |(h, _)| h);
-        let addr = backend.addr();
-        let mut peer = HttpPeer::new(addr, backend.tls.is_some(), sni.to_string());
-        peer.options.connection_timeout = Some(backend.connect_timeout);
-        peer.options.read_timeout = Some(backend.read_timeout);
-        peer.options.write_timeout = Some(backend.read_timeout);
-        peer.options.idle_timeout = Some(UPSTREAM_IDLE);
-        let (mut session, reused) = match &backend.tls {
-            None => self.connector.get_http_session(&peer).await?,
-            Some(tls) => match self.connector.reused_http_session(&peer).await {
-                Some(session) => (session, true),
-                None => {
-                    let connect = async {
-                        let tcp = tokio::net::TcpStream::connect(addr).await?;
-                        let _ = tcp.set_nodelay(true);
-                        tls.connect(tcp).await
-                    };
-                    let stream = tokio::time::timeout(backend.connect_timeout, connect)
-                        .await
-                        .map_err(|_| {
-                            pingora::Error::explain(
-                                pingora::ErrorType::ConnectTimedout,
-                                "TLS connect timed out",
-                            )
-                        })?
-                        .map_err(|e| {
-                            pingora::Error::because(
-                                pingora::ErrorType::TLSHandshakeFailure,
-                                "TLS connect failed",
-                                e,
-                            )
-                        })?;
-                    (HttpSession::new(Box::new(stream)), false)
-                }
-            },
+        let key = (backend.addr(), backend.tls.is_some());
+        let (stream, reused) = match self.take_idle(key) {
+            Some(stream) => (stream, true),
+            None => (open(backend, key.0).await?, false),
         };
+        let mut session = HttpSession::new(stream);
         session.read_timeout = Some(backend.read_timeout);
         session.write_timeout = Some(backend.read_timeout);
         Ok(Upstream {
             session,
-            peer,
+            key,
             reused,
             body_cut_short: false,
         })
+    }
+
+    /// The newest idle connection to `key` that is still open, if any.
+    fn take_idle(&self, key: PoolKey) -> Option<Stream> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = idle.get_mut(&key)?;
+        while let Some((mut stream, since)) = list.pop() {
+            if since.elapsed() >= UPSTREAM_IDLE {
+                // The rest are older still.
+                list.clear();
+                return None;
+            }
+            if still_open(&mut stream) {
+                return Some(stream);
+            }
+        }
+        None
     }
 
     /// Returns a connection whose exchange completed to the pool.
@@ -99,10 +90,60 @@ impl Forwarder {
         if upstream.body_cut_short {
             return;
         }
-        self.connector
-            .release_http_session(upstream.session, &upstream.peer, Some(UPSTREAM_IDLE))
-            .await;
+        let mut session = upstream.session;
+        // Kept only where the backend's answer allows it (its `Connection`, HTTP/1.0).
+        session.respect_keepalive();
+        let Some(stream) = session.reuse().await else {
+            return;
+        };
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = idle.entry(upstream.key).or_default();
+        if list.len() >= IDLE_PER_BACKEND {
+            list.remove(0);
+        }
+        list.push((stream, Instant::now()));
     }
+}
+
+/// Whether an idle connection can carry a request: nothing to read on it, not even its end (a
+/// backend never speaks first on an idle connection).
+fn still_open(stream: &mut Stream) -> bool {
+    use futures_util::FutureExt;
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    tokio::task::unconstrained(stream.read(&mut byte))
+        .now_or_never()
+        .is_none()
+}
+
+/// A new connection to the backend at `addr`, within its connect timeout.
+async fn open(backend: &BackendRuntime, addr: SocketAddr) -> pingora::Result<Stream> {
+    let timed_out = |what: &'static str| {
+        move |_| pingora::Error::explain(pingora::ErrorType::ConnectTimedout, what)
+    };
+    // One deadline for the connection and its TLS handshake.
+    let deadline = tokio::time::Instant::now() + backend.connect_timeout;
+    let tcp = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
+        .await
+        .map_err(timed_out("connect timed out"))?
+        .map_err(|e| {
+            pingora::Error::because(pingora::ErrorType::ConnectRefused, "connect failed", e)
+        })?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = &backend.tls else {
+        return Ok(Box::new(L4Stream::from(tcp)));
+    };
+    let stream = tokio::time::timeout_at(deadline, tls.connect(tcp))
+        .await
+        .map_err(timed_out("TLS connect timed out"))?
+        .map_err(|e| {
+            pingora::Error::because(
+                pingora::ErrorType::TLSHandshakeFailure,
+                "TLS connect failed",
+                e,
+            )
+        })?;
+    Ok(Box::new(stream))
 }
 
 /// Why streaming the request body stopped.
