@@ -1157,3 +1157,63 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert_hcp_error_body(&other.text(), "AccessDenied");
 }
+
+/// The gateway's idle backend connections: an answered exchange leaves its connection for the
+/// next request (one connection for many requests), and a connection the backend closed while
+/// it was idle is not used again — the next request is answered, on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_backend_connections_are_reused_until_the_backend_closes_them() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    // Every connection's third answer is its last: the backend closes it once idle.
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                for _ in 0..3 {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"e\"\r\n\r\nok";
+                    if conn.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            });
+        }
+    });
+    let text = config_with_endpoint(&format!("http://{addr}"));
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let before = connections.load(Ordering::SeqCst);
+    let keys = keys(USER, PASSWORD);
+    for i in 0..9 {
+        let r = raw::send_signed(&gw.addr(), (&keys.0, &keys.1), "GET", "/b/k", b"").await;
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"ok"[..]),
+            "request {i}"
+        );
+        if i % 3 == 2 {
+            // The backend has closed the connection by now.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    // Nine requests on three connections: each used three times, none after it closed.
+    assert_eq!(connections.load(Ordering::SeqCst) - before, 3);
+    assert_eq!(
+        gw.metrics().backend_requests("b"),
+        9,
+        "no request was sent twice"
+    );
+}
