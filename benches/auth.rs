@@ -36,13 +36,7 @@ fn signed_get(now: SystemTime) -> RequestHeader {
         &sigv4::canonical_uri(path),
         "",
         signed,
-        |n| {
-            req.headers
-                .get_all(n)
-                .iter()
-                .map(|v| v.as_bytes())
-                .collect()
-        },
+        |n| req.headers.get_all(n).iter().map(|v| v.as_bytes()),
         sigv4::EMPTY_SHA256,
     );
     let scope = sigv4::scope(&amz_date[..8], "us-east-1", "s3");

@@ -228,7 +228,9 @@ pub fn backend_request(
         target_bytes.extend_from_slice(query.as_bytes());
     }
     let method = out.method.clone();
-    let mut req = RequestHeader::build(method.clone(), b"/", None).expect("valid method");
+    // No case map: every name the gateway sends is its own (lower case; pingora writes the
+    // standard ones in title case), and one map per request is enough.
+    let mut req = RequestHeader::build_no_case(method.clone(), b"/", Some(16)).expect("valid method");
     req.set_raw_path(&target_bytes)
         .expect("canonical targets are valid");
     defined_headers(&mut req, &out, route, body.framing);
@@ -470,17 +472,17 @@ fn sign_v4(
             .expect("valid token");
     }
     let amz_date = format_amz_date(now);
-    req.insert_header("x-amz-date", &amz_date)
+    req.insert_header("x-amz-date", amz_date.as_str())
         .expect("valid date");
     req.insert_header("x-amz-content-sha256", payload_hash)
         .expect("valid hash");
-    let mut names: Vec<String> = req
+    let mut names: Vec<&str> = req
         .headers
         .keys()
-        .map(|n| n.as_str().to_string())
+        .map(http::HeaderName::as_str)
         .filter(|n| signed(n))
         .collect();
-    names.sort();
+    names.sort_unstable();
     names.dedup();
     let signed_headers = names.join(";");
     let canonical = sigv4::canonical_request(
@@ -498,6 +500,9 @@ fn sign_v4(
     let signature = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &canonical));
     let authorization =
         sigv4::authorization(&credentials.access_key, &scope, &signed_headers, &signature);
+    // (Taken as it is: no copy of the string.)
+    let authorization = HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization))
+        .expect("valid authorization");
     req.insert_header(http::header::AUTHORIZATION, authorization)
         .expect("valid authorization");
 }

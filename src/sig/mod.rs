@@ -18,17 +18,12 @@ pub fn split_target(raw: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// Values of a signed header, `host` falling back to the URI authority (HTTP/2).
-pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> Vec<&'a [u8]> {
-    let values: Vec<&[u8]> = req
-        .headers
-        .get_all(name)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    if values.is_empty() && name == "host" {
-        if let Some(a) = req.uri.authority() {
-            return vec![a.as_str().as_bytes()];
-        }
-    }
-    values
+pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> impl Iterator<Item = &'a [u8]> {
+    let mut values = req.headers.get_all(name).iter().peekable();
+    let authority = if values.peek().is_none() && name == "host" {
+        req.uri.authority().map(|a| a.as_str().as_bytes())
+    } else {
+        None
+    };
+    values.map(|v| v.as_bytes()).chain(authority)
 }

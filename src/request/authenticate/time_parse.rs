@@ -34,15 +34,22 @@ pub fn parse_request_date(value: &str) -> Option<SystemTime> {
 /// Formats a time as SigV4's `yyyymmddThhmmssZ`.
 pub fn format_amz_date(t: SystemTime) -> String {
     let t = OffsetDateTime::from(t);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let mut out = String::with_capacity(16);
+    let digits = |out: &mut String, n: u32, width: u32| {
+        for place in (0..width).rev() {
+            let digit = (n / 10u32.pow(place)) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+    };
+    digits(&mut out, u32::try_from(t.year()).unwrap_or(0), 4);
+    digits(&mut out, u32::from(u8::from(t.month())), 2);
+    digits(&mut out, u32::from(t.day()), 2);
+    out.push('T');
+    digits(&mut out, u32::from(t.hour()), 2);
+    digits(&mut out, u32::from(t.minute()), 2);
+    digits(&mut out, u32::from(t.second()), 2);
+    out.push('Z');
+    out
 }
 
 #[cfg(test)]

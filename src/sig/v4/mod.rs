@@ -212,12 +212,12 @@ pub fn canonical_header_value(value: &[u8], out: &mut String) {
 
 /// Builds the canonical request. `headers` yields `(lower-case name, value)` for every header
 /// named in `signed_headers` (repeated names are joined with commas, in order of appearance).
-pub fn canonical_request<'a>(
+pub fn canonical_request<'a, V: IntoIterator<Item = &'a [u8]>>(
     method: &str,
     canonical_uri: &str,
     canonical_query: &str,
     signed_headers: &str,
-    headers: impl Fn(&str) -> Vec<&'a [u8]>,
+    headers: impl Fn(&str) -> V,
     payload_hash: &str,
 ) -> String {
     let mut out = String::with_capacity(256 + canonical_uri.len() + canonical_query.len());
