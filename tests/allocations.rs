@@ -22,8 +22,8 @@ use hcp_s3_gateway::config::Config;
 const WINDOW: u64 = 400;
 /// What one request may allocate on the gateway's thread, at most (counted: allocations and
 /// reallocations).
-const GET_BUDGET: u64 = 150;
-const PUT_BUDGET: u64 = 150;
+const GET_BUDGET: u64 = 130;
+const PUT_BUDGET: u64 = 130;
 
 const OBJECT: usize = 1024;
 

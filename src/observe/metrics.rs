@@ -268,13 +268,7 @@ impl Metrics {
         let digits = [code / 100 % 10, code / 10 % 10, code % 10].map(|d| b'0' + d as u8);
         let status = std::str::from_utf8(&digits).expect("digits");
         self.requests
-            .with_label_values(&[
-                done.operation,
-                done.tenant,
-                done.backend,
-                status,
-                done.code,
-            ])
+            .with_label_values(&[done.operation, done.tenant, done.backend, status, done.code])
             .inc();
         self.request_seconds
             .with_label_values(&[done.operation])

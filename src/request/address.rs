@@ -22,8 +22,11 @@ pub struct Target {
 
 impl Target {
     /// The decoded key (bytes: keys need not be UTF-8).
-    pub fn key(&self) -> Option<Vec<u8>> {
-        self.raw_key.as_ref().map(|k| percent_decode(k).collect())
+    /// (Borrowed from the raw key when nothing in it is percent-encoded.)
+    pub fn key(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.raw_key
+            .as_ref()
+            .map(|k| std::borrow::Cow::from(percent_decode(k)))
     }
 
     /// The decoded key for messages and logs.

@@ -230,7 +230,8 @@ pub fn backend_request(
     let method = out.method.clone();
     // No case map: every name the gateway sends is its own (lower case; pingora writes the
     // standard ones in title case), and one map per request is enough.
-    let mut req = RequestHeader::build_no_case(method.clone(), b"/", Some(16)).expect("valid method");
+    let mut req =
+        RequestHeader::build_no_case(method.clone(), b"/", Some(16)).expect("valid method");
     req.set_raw_path(&target_bytes)
         .expect("canonical targets are valid");
     defined_headers(&mut req, &out, route, body.framing);
@@ -1196,7 +1197,7 @@ mod oracle_tests {
             let path_key = path.strip_prefix(b"/ta-bkt/").expect("the tenant's bucket");
             assert_eq!(
                 read(path_key, wire::KEY_HEADER),
-                target.key().unwrap_or_default(),
+                target.key().unwrap_or_default().into_owned(),
                 "{what}"
             );
             // The store's key headers are the gateway's, set only with the placeholder.

@@ -363,17 +363,27 @@ pub fn precondition(req: &pingora::http::RequestHeader, upstream: &ResponseHeade
 
 /// The same evaluation for headers named with a prefix: `x-amz-copy-source-` for the source of a
 /// copy, whose every failed condition is 412 (seed 000).
+/// The value of header `prefix` + `name` (the name composed on the stack: the longest asked
+/// is the copy source's `x-amz-copy-source-if-unmodified-since`).
+fn prefixed_header<'r>(
+    req: &'r pingora::http::RequestHeader,
+    prefix: &str,
+    name: &str,
+) -> Option<&'r str> {
+    let mut buf = [0u8; 64];
+    let slot = buf.get_mut(..prefix.len() + name.len())?;
+    slot[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    slot[prefix.len()..].copy_from_slice(name.as_bytes());
+    let full = std::str::from_utf8(slot).ok()?;
+    req.headers.get(full).and_then(|v| v.to_str().ok())
+}
+
 pub fn precondition_with(
     req: &pingora::http::RequestHeader,
     prefix: &str,
     upstream: &ResponseHeader,
 ) -> Precondition {
-    let get = |h: &pingora::http::RequestHeader, n: &str| {
-        h.headers
-            .get(format!("{prefix}{n}").as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let get = |n: &str| prefixed_header(req, prefix, n);
     let etag = upstream
         .headers
         .get(http::header::ETAG)
@@ -385,9 +395,9 @@ pub fn precondition_with(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
     let matches = |list: &str| etag_listed(list, etag);
-    let date = |h: &str| get(req, h).and_then(|v| httpdate::parse_http_date(&v).ok());
-    if let Some(list) = get(req, "if-match") {
-        if !matches(&list) {
+    let date = |h: &str| get(h).and_then(|v| httpdate::parse_http_date(v).ok());
+    if let Some(list) = get("if-match") {
+        if !matches(list) {
             return Precondition::Failed;
         }
     } else if let (Some(since), Some(modified)) = (date("if-unmodified-since"), last_modified) {
@@ -395,8 +405,8 @@ pub fn precondition_with(
             return Precondition::Failed;
         }
     }
-    if let Some(list) = get(req, "if-none-match") {
-        if matches(&list) {
+    if let Some(list) = get("if-none-match") {
+        if matches(list) {
             return Precondition::NotModified;
         }
     } else if let (Some(since), Some(modified)) = (date("if-modified-since"), last_modified) {

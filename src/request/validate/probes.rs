@@ -417,7 +417,7 @@ pub(in crate::request) async fn check_overwrite(
         return Ok(Overwrite::Unguarded);
     }
     let folder_exists = !exists && {
-        let mut folder = at.target.key().unwrap_or_default();
+        let mut folder = at.target.key().unwrap_or_default().into_owned();
         folder.push(b'/');
         probe.any_key_under(at, &folder).await
     };
@@ -802,7 +802,10 @@ mod tests {
         async fn object_head(&self, at: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
             self.asked.lock().unwrap().push("head");
             let key = at.target.key()?;
-            let (_, size, etag) = self.objects.iter().find(|(k, _, _)| *k == key)?;
+            let (_, size, etag) = self
+                .objects
+                .iter()
+                .find(|(k, _, _)| k.as_slice() == &*key)?;
             let mut h = ResponseHeader::build(200, None).unwrap();
             h.insert_header("content-length", size.to_string()).unwrap();
             h.insert_header("etag", *etag).unwrap();
