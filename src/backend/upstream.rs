@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::hcp::errors::HcpError;
 use crate::request::body::BodyVerifier;
 use crate::request::route::BackendRuntime;
+use crate::server::coalesce::Coalesced;
 use bytes::Bytes;
 use pingora::protocols::http::v1::client::HttpSession;
 use pingora::protocols::http::ServerSession;
@@ -17,7 +18,8 @@ use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tokio::net::TcpStream;
 
@@ -33,7 +35,14 @@ const IDLE_PER_BACKEND: usize = 128;
 /// recorded its end), and one that dies just then is the stale connection `forward` retries.
 #[derive(Default)]
 pub struct Forwarder {
-    idle: Mutex<HashMap<PoolKey, Vec<(Stream, Instant)>>>,
+    idle: Mutex<HashMap<PoolKey, Vec<Idle>>>,
+}
+
+/// A pooled connection: its stream, its header cork (plain TCP), since when it is idle.
+struct Idle {
+    stream: Stream,
+    cork: Option<Arc<AtomicBool>>,
+    since: Instant,
 }
 
 /// A backend's address and whether its connections are TLS.
@@ -44,6 +53,8 @@ pub struct Upstream {
     pub session: HttpSession,
     key: PoolKey,
     pub reused: bool,
+    /// Holds the request header back for the body (`server::coalesce`), on plain TCP.
+    cork: Option<Arc<AtomicBool>>,
     /// The request's body was not sent whole (the backend stopped reading it): bytes of it
     /// may still be in flight, so the connection is never pooled again.
     pub body_cut_short: bool,
@@ -53,9 +64,12 @@ impl Forwarder {
     /// Takes a pooled connection to the backend or opens one (plain TCP, or TLS by rustls).
     pub async fn connect(&self, backend: &BackendRuntime) -> pingora::Result<Upstream> {
         let key = (backend.addr(), backend.tls.is_some());
-        let (stream, reused) = match self.take_idle(key) {
-            Some(stream) => (stream, true),
-            None => (open(backend, key.0).await?, false),
+        let (stream, cork, reused) = match self.take_idle(key) {
+            Some(idle) => (idle.stream, idle.cork, true),
+            None => {
+                let (stream, cork) = open(backend, key.0).await?;
+                (stream, cork, false)
+            }
         };
         let mut session = HttpSession::new(stream);
         session.read_timeout = Some(backend.read_timeout);
@@ -64,22 +78,23 @@ impl Forwarder {
             session,
             key,
             reused,
+            cork,
             body_cut_short: false,
         })
     }
 
     /// The newest idle connection to `key` that is still open, if any.
-    fn take_idle(&self, key: PoolKey) -> Option<Stream> {
+    fn take_idle(&self, key: PoolKey) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.get_mut(&key)?;
-        while let Some((mut stream, since)) = list.pop() {
-            if since.elapsed() >= UPSTREAM_IDLE {
+        while let Some(mut conn) = list.pop() {
+            if conn.since.elapsed() >= UPSTREAM_IDLE {
                 // The rest are older still.
                 list.clear();
                 return None;
             }
-            if still_open(&mut stream) {
-                return Some(stream);
+            if still_open(&mut conn.stream) {
+                return Some(conn);
             }
         }
         None
@@ -101,7 +116,21 @@ impl Forwarder {
         if list.len() >= IDLE_PER_BACKEND {
             list.remove(0);
         }
-        list.push((stream, Instant::now()));
+        list.push(Idle {
+            stream,
+            cork: upstream.cork,
+            since: Instant::now(),
+        });
+    }
+}
+
+impl Upstream {
+    /// The request header about to be written is followed by body bytes: it leaves with the
+    /// first of them, in one send (plain TCP; a TLS connection sends it at once).
+    pub fn header_with_body(&self) {
+        if let Some(cork) = &self.cork {
+            cork.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -116,8 +145,12 @@ fn still_open(stream: &mut Stream) -> bool {
         .is_none()
 }
 
-/// A new connection to the backend at `addr`, within its connect timeout.
-async fn open(backend: &BackendRuntime, addr: SocketAddr) -> pingora::Result<Stream> {
+/// A new connection to the backend at `addr`, within its connect timeout, with its header
+/// cork where it is plain TCP.
+async fn open(
+    backend: &BackendRuntime,
+    addr: SocketAddr,
+) -> pingora::Result<(Stream, Option<Arc<AtomicBool>>)> {
     let timed_out = |what: &'static str| {
         move |_| pingora::Error::explain(pingora::ErrorType::ConnectTimedout, what)
     };
@@ -131,7 +164,8 @@ async fn open(backend: &BackendRuntime, addr: SocketAddr) -> pingora::Result<Str
         })?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &backend.tls else {
-        return Ok(Box::new(L4Stream::from(tcp)));
+        let (stream, cork) = Coalesced::corkable(L4Stream::from(tcp));
+        return Ok((Box::new(stream), Some(cork)));
     };
     let stream = tokio::time::timeout_at(deadline, tls.connect(tcp))
         .await
@@ -143,7 +177,7 @@ async fn open(backend: &BackendRuntime, addr: SocketAddr) -> pingora::Result<Str
                 e,
             )
         })?;
-    Ok(Box::new(stream))
+    Ok((Box::new(stream), None))
 }
 
 /// Why streaming the request body stopped.

@@ -954,6 +954,13 @@ impl Gateway {
         body: &mut Body,
     ) -> Result<(), Stop> {
         let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
+        let body_follows = match buffered {
+            Some(doc) => !doc.is_empty(),
+            None => body.forwarded && body.verifier.is_some() && body.length != Some(0),
+        };
+        if body_follows {
+            up.header_with_body();
+        }
         up.session
             .write_request_header(Box::new(req.clone()))
             .await

@@ -11,6 +11,7 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -31,6 +32,11 @@ pub struct Coalesced {
     held: Vec<u8>,
     /// The next write is the first since a flush, and may be held.
     armed: bool,
+    /// Set by the owner of a backend connection before it writes a request header that a
+    /// body follows: the flush after the header keeps it held, so that it leaves with the
+    /// body's first bytes (one send for a small PUT, where pingora makes two). Taken by that
+    /// one flush.
+    cork: Option<Arc<AtomicBool>>,
 }
 
 impl Coalesced {
@@ -39,7 +45,16 @@ impl Coalesced {
             inner,
             held: Vec::new(),
             armed: true,
+            cork: None,
         }
+    }
+
+    /// A connection whose header can be held through one flush (see `cork`), and the switch.
+    pub fn corkable(inner: L4Stream) -> (Self, Arc<AtomicBool>) {
+        let cork = Arc::new(AtomicBool::new(false));
+        let mut this = Coalesced::new(inner);
+        this.cork = Some(cork.clone());
+        (this, cork)
     }
 
     /// Sends what is held, alone.
@@ -100,6 +115,16 @@ impl AsyncWrite for Coalesced {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // The cork is taken by the first flush after it was set, whatever is held (a header
+        // too large to hold went out already).
+        let corked = self
+            .cork
+            .as_ref()
+            .is_some_and(|c| c.swap(false, Ordering::AcqRel));
+        if corked && !self.held.is_empty() {
+            // The header waits for the body's first write (which sends both).
+            return Poll::Ready(Ok(()));
+        }
         ready!(self.poll_release(cx))?;
         ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
         self.armed = true;
@@ -195,6 +220,29 @@ mod tests {
             available(&mut peer).await.is_empty(),
             "held again after a flush"
         );
+        conn.flush().await.unwrap();
+        assert_eq!(available(&mut peer).await, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn a_corked_header_waits_through_one_flush_for_the_body() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let (mut conn, cork) = Coalesced::corkable(L4Stream::from(client));
+        cork.store(true, Ordering::Release);
+        conn.write_all(b"HEADER ").await.unwrap();
+        conn.flush().await.unwrap();
+        assert!(
+            available(&mut peer).await.is_empty(),
+            "held through the flush"
+        );
+        conn.write_all(b"body").await.unwrap();
+        assert_eq!(available(&mut peer).await, b"HEADER body");
+        conn.flush().await.unwrap();
+        // Uncorked: the next header leaves with its flush.
+        conn.write_all(b"NEXT").await.unwrap();
         conn.flush().await.unwrap();
         assert_eq!(available(&mut peer).await, b"NEXT");
     }
