@@ -101,6 +101,45 @@ def cpu_seconds(pid):
     return total / TICK
 
 
+def cpu_split(pid):
+    """User and system CPU seconds of the process and its descendants."""
+    user = system = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            user += int(fields[11])
+            system += int(fields[12])
+        except OSError:
+            pass
+    return user / TICK, system / TICK
+
+
+def syscalls_during(pid, seconds, out):
+    """Starts `perf stat` counting the syscalls of `pid` for `seconds`; returns the process, or
+    None where perf or its syscall tracepoints are not available."""
+    if not shutil.which("perf"):
+        return None
+    return subprocess.Popen(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_*", "-p", str(pid),
+                             "-o", out, "--", "sleep", str(seconds)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def read_syscalls(path):
+    """{syscall: count} from a `perf stat -x,` file (counts of zero left out)."""
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) > 2 and parts[2].startswith("syscalls:sys_enter_") and parts[0].isdigit():
+                    if int(parts[0]):
+                        counts[parts[2][len("syscalls:sys_enter_"):]] = int(parts[0])
+    except OSError:
+        pass
+    return counts
+
+
 def status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -187,16 +226,34 @@ class Bench:
         url = self.url(target, method, key)
         proxy = self.pids[target]
         origin = self.pids["direct"]
-        c0, o0 = cpu_seconds(proxy), cpu_seconds(origin)
+        (u0, s0), o0 = cpu_split(proxy), cpu_seconds(origin)
         result = run_wrk(self.work, method, size, url, connections, seconds, target)
-        c1, o1 = cpu_seconds(proxy), cpu_seconds(origin)
-        result["proxy_cpu_s"] = c1 - c0 if target != "direct" else 0.0
+        (u1, s1), o1 = cpu_split(proxy), cpu_seconds(origin)
+        direct = target == "direct"
+        result["proxy_user_s"] = 0.0 if direct else u1 - u0
+        result["proxy_sys_s"] = 0.0 if direct else s1 - s0
+        result["proxy_cpu_s"] = result["proxy_user_s"] + result["proxy_sys_s"]
         result["origin_cpu_s"] = o1 - o0
         if result["non2xx"] or result["errors"]:
             self.failures += 1
             print(f"  !! {target} {method} {size}: {result['non2xx']} non-2xx, {result['errors']} socket errors",
                   file=sys.stderr)
         return result
+
+    def syscalls(self, target, method, size, connections, seconds):
+        """Syscalls per request of `target` under wrk (a run of its own: perf's counting is
+        not in the timed runs). None where perf cannot count them."""
+        out = os.path.join(self.work, f"syscalls-{target}-{method}-{size}.txt")
+        perf = syscalls_during(self.pids[target], seconds, out)
+        if perf is None:
+            return None
+        res = run_wrk(self.work, method, size, self.url(target, method, f"obj-{size}"), connections,
+                      seconds, target)
+        perf.wait()
+        counts = read_syscalls(out)
+        if not counts or not res["requests"]:
+            return None
+        return {name: n / res["requests"] for name, n in counts.items()}
 
     # --- large objects -----------------------------------------------------------------------
     def curl(self, target, method, size_name, source=None):
@@ -439,6 +496,14 @@ def main():
                 res = bench.wrk(t, "GET", "1k", 1, max(3, args.seconds // 2))
                 results["latency"].setdefault(t, []).append(res)
                 print(f"round {r + 1} GET 1k, 1 connection {t:<12} p50 {res['p50_us']} µs", flush=True)
+        results["syscalls"] = {}
+        for workload in ("GET 1k", "PUT 1k"):
+            method, size = workload.split()
+            for t in ("nginx", "passthrough", "gateway"):
+                per = bench.syscalls(t, method, size, args.connections, max(3, args.seconds // 2))
+                if per:
+                    results["syscalls"].setdefault(workload, {})[t] = per
+                    print(f"{workload} {t:<12} {sum(per.values()):.2f} syscalls per request", flush=True)
         if args.small_only:
             print(render(results, args))
             return
@@ -485,8 +550,9 @@ def render(results, args):
              f"{args.rounds} interleaved rounds; {args.connections} connections; wrk on CPU {LOAD_CPU}, "
              f"backend and proxy on CPU {SERVER_CPU}, one worker each.", ""]
     lines += ["| workload | target | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | "
+              "user µs/req | system µs/req | backend CPU µs/req | "
               "gateway ÷ this (req/s) | gateway ÷ this (req per CPU-s) |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for workload, per_target in results["small"].items():
         gw = per_target["gateway"]
         gw_rate = median([rate(r) for r in gw])
@@ -497,9 +563,13 @@ def render(results, args):
             cpu = median([r["proxy_cpu_s"] / r["requests"] for r in rs]) if t != "direct" else None
             ratio = f"{gw_rate / rps:.2f}" if t != "gateway" else ""
             eff = f"{cpu / gw_cpu:.2f}" if cpu and t != "gateway" else ""
+            per_req = lambda key: median([r.get(key, 0.0) / r["requests"] for r in rs]) * 1e6
+            user = "" if cpu is None else f"{per_req('proxy_user_s'):.1f}"
+            system = "" if cpu is None else f"{per_req('proxy_sys_s'):.1f}"
             lines.append(f"| {workload} | {t} | {rps:,.0f} | {median([r['p50_us'] for r in rs]):,.0f} | "
                          f"{median([r['p99_us'] for r in rs]):,.0f} | {median([r['p999_us'] for r in rs]):,.0f} | "
-                         f"{'' if cpu is None else f'{cpu * 1e6:.1f}'} | {ratio} | {eff} |")
+                         f"{'' if cpu is None else f'{cpu * 1e6:.1f}'} | {user} | {system} | "
+                         f"{per_req('origin_cpu_s'):.1f} | {ratio} | {eff} |")
     lines += ["", "Latency with one connection (GET 1 KiB, no queueing):", "",
               "| target | p50 µs | p99 µs | added p50 over direct µs |", "|---|---:|---:|---:|"]
     direct_p50 = median([r["p50_us"] for r in results["latency"]["direct"]])
@@ -508,6 +578,14 @@ def render(results, args):
         p50 = median([r["p50_us"] for r in rs])
         lines.append(f"| {t} | {p50:.0f} | {median([r['p99_us'] for r in rs]):.0f} | "
                      f"{'' if t == 'direct' else f'{p50 - direct_p50:.0f}'} |")
+    if results.get("syscalls"):
+        lines += ["", "Syscalls per request of the proxy (`perf stat -e 'syscalls:sys_enter_*'`, a run of "
+                  "its own):", "", "| workload | target | syscalls/req | the main ones |", "|---|---|---:|---|"]
+        for workload, per_target in results["syscalls"].items():
+            for t, per in per_target.items():
+                main = ", ".join(f"{name} {n:.2f}" for name, n in
+                                 sorted(per.items(), key=lambda kv: -kv[1]) if n >= 0.05)
+                lines.append(f"| {workload} | {t} | {sum(per.values()):.2f} | {main} |")
     if not results["large"]:
         return "\n".join(lines) + "\n"
     lines += ["", f"Large objects ({args.large}, curl):", "",
