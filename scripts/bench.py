@@ -204,6 +204,13 @@ class Bench:
         self.gateway = self.spawn("gateway", [f"{RELEASE}/hcp-s3-gateway", "--config", cfg], gw, env=env)
         self.pids = {"direct": self.origin.pid, "nginx": self.nginx.pid,
                      "passthrough": self.passthrough.pid, "gateway": self.gateway.pid}
+        if self.args.downstream_trial:
+            # Item 3's trial: pingora's downstream session against a lean one, nothing else.
+            for mode in ("pingora", "lean"):
+                port = free_port()
+                proc = self.spawn(f"trial-{mode}", [f"{RELEASE}/examples/downstream_trial", mode,
+                                                    f"127.0.0.1:{port}", f"127.0.0.1:{origin}"], port)
+                self.pids[f"trial-{mode}"] = proc.pid
 
     def stop(self):
         for p in reversed(self.procs):
@@ -462,12 +469,17 @@ def main():
     ap.add_argument("--idle-only", metavar="TARGET",
                     help="only the idle-connection memory of TARGET (gateway, passthrough, nginx)")
     ap.add_argument("--workloads", default="GET 1k,GET 4k,PUT 1k,PUT 4k")
+    ap.add_argument("--downstream-trial", action="store_true",
+                    help="also measure examples/downstream_trial (pingora's downstream session "
+                         "against a lean one) as targets trial-pingora and trial-lean")
     ap.add_argument("--profile", action="store_true",
                     help="only profile the gateway under GET 1k load with perf (call graphs) into OUT/profile.txt")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     os.makedirs(args.out, exist_ok=True)
+    if args.downstream_trial:
+        TARGETS.extend(["trial-pingora", "trial-lean"])
     bench = Bench(args)
     results = {"small": {}, "latency": {}, "large": {}, "memory": {}}
     try:
@@ -499,7 +511,7 @@ def main():
         results["syscalls"] = {}
         for workload in ("GET 1k", "PUT 1k"):
             method, size = workload.split()
-            for t in ("nginx", "passthrough", "gateway"):
+            for t in [x for x in TARGETS if x != "direct"]:
                 per = bench.syscalls(t, method, size, args.connections, max(3, args.seconds // 2))
                 if per:
                     results["syscalls"].setdefault(workload, {})[t] = per

@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 for tool in wrk nginx curl taskset; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-test-deps.sh)" >&2; exit 1; }
 done
-cargo build --release --locked --bin hcp-s3-gateway --example passthrough --example bench_origin
+cargo build --release --locked --bin hcp-s3-gateway --example passthrough --example bench_origin \
+  --example downstream_trial
 exec python3 scripts/bench.py "$@"
