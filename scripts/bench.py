@@ -120,7 +120,9 @@ def syscalls_during(pid, seconds, out):
     None where perf or its syscall tracepoints are not available."""
     if not shutil.which("perf"):
         return None
-    return subprocess.Popen(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_*", "-p", str(pid),
+    # (All of the process's tree: nginx's workers are its master's children.)
+    pids = ",".join(str(p) for p in tree_pids(pid))
+    return subprocess.Popen(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_*", "-p", pids,
                              "-o", out, "--", "sleep", str(seconds)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
