@@ -45,6 +45,33 @@ pub struct Metrics {
     pub payloads: IntCounterVec,
     pub reloads: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// The handles `request_done` updates, resolved once per label set (see [`DoneHandles`]).
+    done: std::sync::RwLock<std::collections::HashMap<u64, Vec<std::sync::Arc<DoneHandles>>>>,
+}
+
+/// One label set of `request_done` and its series: found by a hash of the labels and a
+/// comparison, instead of five `with_label_values` (each hashing its labels, taking the
+/// vector's lock and cloning a handle) per request.
+struct DoneHandles {
+    labels: (String, String, String, u16, String),
+    requests: prometheus::IntCounter,
+    seconds: prometheus::Histogram,
+    /// (Resolved on the first answer that went to a backend: a label set answered by the
+    /// gateway alone has no backend series.)
+    backend_seconds: std::sync::OnceLock<prometheus::Histogram>,
+    received: prometheus::IntCounter,
+    sent: prometheus::IntCounter,
+}
+
+impl DoneHandles {
+    fn is_for(&self, done: &RequestDone<'_>) -> bool {
+        let (operation, tenant, backend, status, code) = &self.labels;
+        *status == done.status
+            && operation == done.operation
+            && tenant == done.tenant
+            && backend == done.backend
+            && code == done.code
+    }
 }
 
 /// The label values every gateway has from its start, so that a series reads 0 until its first
@@ -204,6 +231,7 @@ impl Metrics {
                 ),
             ),
             registry: r,
+            done: std::sync::RwLock::default(),
         };
         // Resident memory, CPU seconds, open file descriptors and the like (Linux /proc).
         #[cfg(target_os = "linux")]
@@ -263,27 +291,73 @@ impl Metrics {
     /// `hcp_gateway_requests_total`, `_request_duration_seconds`,
     /// `_backend_duration_seconds` and the byte counters.
     pub fn request_done(&self, done: &RequestDone<'_>) {
+        let handles = self.done_handles(done);
+        handles.requests.inc();
+        handles.seconds.observe(done.elapsed.as_secs_f64());
+        if let Some(backend_elapsed) = done.backend_elapsed {
+            handles
+                .backend_seconds
+                .get_or_init(|| {
+                    self.backend_seconds
+                        .with_label_values(&[done.backend, done.operation])
+                })
+                .observe(backend_elapsed.as_secs_f64());
+        }
+        handles.received.inc_by(done.bytes_in);
+        handles.sent.inc_by(done.bytes_out);
+    }
+
+    /// The series of `done`'s labels, resolved on their first request.
+    fn done_handles(&self, done: &RequestDone<'_>) -> std::sync::Arc<DoneHandles> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (done.operation, done.tenant, done.backend, done.status, done.code).hash(&mut hasher);
+        let key = hasher.finish();
+        let read = self
+            .done
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = read.get(&key) {
+            if let Some(h) = found.iter().find(|h| h.is_for(done)) {
+                return h.clone();
+            }
+        }
+        drop(read);
         // Three digits, written on the stack.
         let code = done.status;
         let digits = [code / 100 % 10, code / 10 % 10, code % 10].map(|d| b'0' + d as u8);
         let status = std::str::from_utf8(&digits).expect("digits");
-        self.requests
-            .with_label_values(&[done.operation, done.tenant, done.backend, status, done.code])
-            .inc();
-        self.request_seconds
-            .with_label_values(&[done.operation])
-            .observe(done.elapsed.as_secs_f64());
-        if let Some(backend_elapsed) = done.backend_elapsed {
-            self.backend_seconds
-                .with_label_values(&[done.backend, done.operation])
-                .observe(backend_elapsed.as_secs_f64());
+        let op = [done.operation];
+        let handles = std::sync::Arc::new(DoneHandles {
+            labels: (
+                done.operation.to_string(),
+                done.tenant.to_string(),
+                done.backend.to_string(),
+                done.status,
+                done.code.to_string(),
+            ),
+            requests: self.requests.with_label_values(&[
+                done.operation,
+                done.tenant,
+                done.backend,
+                status,
+                done.code,
+            ]),
+            seconds: self.request_seconds.with_label_values(&op),
+            backend_seconds: std::sync::OnceLock::new(),
+            received: self.bytes_received.with_label_values(&op),
+            sent: self.bytes_sent.with_label_values(&op),
+        });
+        let mut all = self
+            .done
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let same = all.entry(key).or_default();
+        if let Some(h) = same.iter().find(|h| h.is_for(done)) {
+            return h.clone();
         }
-        self.bytes_received
-            .with_label_values(&[done.operation])
-            .inc_by(done.bytes_in);
-        self.bytes_sent
-            .with_label_values(&[done.operation])
-            .inc_by(done.bytes_out);
+        same.push(handles.clone());
+        handles
     }
 
     /// A refused authentication or authorisation, by the HCP code answered.
