@@ -311,7 +311,14 @@ impl Metrics {
     fn done_handles(&self, done: &RequestDone<'_>) -> std::sync::Arc<DoneHandles> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (done.operation, done.tenant, done.backend, done.status, done.code).hash(&mut hasher);
+        (
+            done.operation,
+            done.tenant,
+            done.backend,
+            done.status,
+            done.code,
+        )
+            .hash(&mut hasher);
         let key = hasher.finish();
         let read = self
             .done

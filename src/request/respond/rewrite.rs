@@ -153,11 +153,31 @@ fn finish_ids(resp: &mut ResponseHeader, request_id: &str, host_id: &str) {
         .expect("request id is ASCII");
     resp.insert_header("x-amz-id-2", host_id)
         .expect("host id is a header value");
-    resp.insert_header(
-        http::header::DATE,
-        httpdate::fmt_http_date(std::time::SystemTime::now()),
-    )
-    .expect("date");
+    resp.insert_header(http::header::DATE, http_date())
+        .expect("date");
+}
+
+/// `Date`'s value for now: formatted once a second per thread, then shared.
+fn http_date() -> http::HeaderValue {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static FORMATTED: RefCell<Option<(u64, http::HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    FORMATTED.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match &*cell {
+            Some((at, value)) if *at == second => value.clone(),
+            _ => {
+                let value = http::HeaderValue::from_str(&httpdate::fmt_http_date(now))
+                    .expect("an HTTP date is a header value");
+                *cell = Some((second, value.clone()));
+                value
+            }
+        }
+    })
 }
 
 /// The response header for an HCP error document of `len` bytes.
