@@ -35,8 +35,26 @@ const IDLE_PER_BACKEND: usize = 128;
 /// recorded its end), and one that dies just then is the stale connection `forward` retries.
 #[derive(Default)]
 pub struct Forwarder {
-    idle: Mutex<HashMap<PoolKey, Vec<Idle>>>,
+    idle: Mutex<Pool>,
 }
+
+/// The idle connections by backend, and when they were last swept.
+struct Pool {
+    lists: HashMap<PoolKey, Vec<Idle>>,
+    swept: Instant,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            lists: HashMap::new(),
+            swept: Instant::now(),
+        }
+    }
+}
+
+/// How often the whole pool is swept of connections idle too long (on a release).
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// A pooled connection: its stream, its header cork (plain TCP), since when it is idle.
 struct Idle {
@@ -45,14 +63,17 @@ struct Idle {
     since: Instant,
 }
 
-/// A backend's address and whether its connections are TLS.
-type PoolKey = (SocketAddr, bool);
+/// Where a connection goes: the backend's address and, for TLS, which TLS settings (server
+/// name, roots) checked it — two backends behind one address never share a TLS connection.
+type PoolKey = (SocketAddr, Option<usize>);
 
 /// One exchange with a backend on a (possibly reused) connection.
 pub struct Upstream {
     pub session: HttpSession,
     key: PoolKey,
     pub reused: bool,
+    /// How long the connection was idle in the pool before this exchange (zero when new).
+    idle_for: Duration,
     /// Holds the request header back for the body (`server::coalesce`), on plain TCP.
     cork: Option<Arc<AtomicBool>>,
     /// The request's body was not sent whole (the backend stopped reading it): bytes of it
@@ -63,12 +84,13 @@ pub struct Upstream {
 impl Forwarder {
     /// Takes a pooled connection to the backend or opens one (plain TCP, or TLS by rustls).
     pub async fn connect(&self, backend: &BackendRuntime) -> pingora::Result<Upstream> {
-        let key = (backend.addr(), backend.tls.is_some());
-        let (stream, cork, reused) = match self.take_idle(key) {
-            Some(idle) => (idle.stream, idle.cork, true),
+        let tls = backend.tls.as_ref().map(|t| Arc::as_ptr(t) as usize);
+        let key = (backend.addr(), tls);
+        let (stream, cork, idle_for, reused) = match self.take_idle(key) {
+            Some(idle) => (idle.stream, idle.cork, idle.since.elapsed(), true),
             None => {
                 let (stream, cork) = open(backend, key.0).await?;
-                (stream, cork, false)
+                (stream, cork, Duration::ZERO, false)
             }
         };
         let mut session = HttpSession::new(stream);
@@ -78,26 +100,31 @@ impl Forwarder {
             session,
             key,
             reused,
+            idle_for,
             cork,
             body_cut_short: false,
         })
     }
 
-    /// The newest idle connection to `key` that is still open, if any.
+    /// The newest idle connection to `key` that is still open, if any (the check of each
+    /// candidate is made outside the pool's lock).
     fn take_idle(&self, key: PoolKey) -> Option<Idle> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.get_mut(&key)?;
-        while let Some(mut conn) = list.pop() {
-            if conn.since.elapsed() >= UPSTREAM_IDLE {
-                // The rest are older still.
-                list.clear();
-                return None;
-            }
+        loop {
+            let mut conn = {
+                let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                let list = pool.lists.get_mut(&key)?;
+                let conn = list.pop()?;
+                if conn.since.elapsed() >= UPSTREAM_IDLE {
+                    // The rest are older still.
+                    list.clear();
+                    return None;
+                }
+                conn
+            };
             if still_open(&mut conn.stream) {
                 return Some(conn);
             }
         }
-        None
     }
 
     /// Returns a connection whose exchange completed to the pool.
@@ -111,24 +138,63 @@ impl Forwarder {
         let Some(stream) = session.reuse().await else {
             return;
         };
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.entry(upstream.key).or_default();
-        if list.len() >= IDLE_PER_BACKEND {
-            list.remove(0);
-        }
-        list.push(Idle {
-            stream,
-            cork: upstream.cork,
-            since: Instant::now(),
-        });
+        let expired = {
+            let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let list = pool.lists.entry(upstream.key).or_default();
+            let oldest = (list.len() >= IDLE_PER_BACKEND).then(|| list.remove(0));
+            list.push(Idle {
+                stream,
+                cork: upstream.cork,
+                since: Instant::now(),
+            });
+            let mut expired = pool.sweep();
+            expired.extend(oldest);
+            expired
+        };
+        // (Closed outside the lock.)
+        drop(expired);
     }
 }
 
+impl Pool {
+    /// Every few seconds: the connections idle longer than [`UPSTREAM_IDLE`] taken out of
+    /// every list (addresses that DNS no longer gives included), and empty lists removed.
+    fn sweep(&mut self) -> Vec<Idle> {
+        if self.swept.elapsed() < SWEEP_EVERY {
+            return Vec::new();
+        }
+        self.swept = Instant::now();
+        let mut expired = Vec::new();
+        for list in self.lists.values_mut() {
+            // Oldest first: the expired ones are a prefix.
+            let n = list
+                .iter()
+                .take_while(|c| c.since.elapsed() >= UPSTREAM_IDLE)
+                .count();
+            expired.extend(list.drain(..n));
+        }
+        self.lists.retain(|_, list| !list.is_empty());
+        expired
+    }
+}
+
+/// A body this long or shorter may hold its request header back (see
+/// [`Upstream::header_with_body`]).
+const CORK_BODY_MAX: u64 = 64 * 1024;
+/// A connection idle longer than this sends its request header at once: the backend's own
+/// idle timeout keeps running until the header arrives.
+const CORK_IDLE_MAX: Duration = Duration::from_secs(1);
+
 impl Upstream {
-    /// The request header about to be written is followed by body bytes: it leaves with the
-    /// first of them, in one send (plain TCP; a TLS connection sends it at once).
-    pub fn header_with_body(&self) {
-        if let Some(cork) = &self.cork {
+    /// The request header about to be written is followed by body bytes (`length` of them
+    /// where known, all in hand when `in_hand`): it leaves with the first of them, in one send
+    /// (plain TCP; a TLS connection sends it at once). Only where the wait is short: the whole
+    /// body in hand, or a short body on a connection that was idle for under a second — for
+    /// the backend a connection without a request header is idle, and one it closes then
+    /// cannot be retried with a body already read from the client.
+    pub fn header_with_body(&self, length: Option<u64>, in_hand: bool) {
+        let short = length.is_some_and(|n| n <= CORK_BODY_MAX) && self.idle_for < CORK_IDLE_MAX;
+        if let Some(cork) = self.cork.as_ref().filter(|_| in_hand || short) {
             cork.store(true, Ordering::Release);
         }
     }
@@ -296,4 +362,45 @@ pub async fn read_whole_body(
         body.extend_from_slice(chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn idle_since(ago: Duration) -> Option<Idle> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        Some(Idle {
+            stream: Box::new(L4Stream::from(tcp)),
+            cork: None,
+            since: Instant::now().checked_sub(ago)?,
+        })
+    }
+
+    /// A sweep takes out every list's connections idle too long, whichever address they are
+    /// for, and the lists left empty; it keeps the rest, and runs only every few seconds.
+    #[tokio::test]
+    async fn a_sweep_closes_what_idled_too_long_under_every_address() {
+        let old = UPSTREAM_IDLE + Duration::from_secs(1);
+        let (Some(a), Some(b), Some(c)) = (
+            idle_since(old).await,
+            idle_since(old).await,
+            idle_since(Duration::ZERO).await,
+        ) else {
+            return; // (A clock too young to go back a minute.)
+        };
+        let gone: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let kept: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut pool = Pool::default();
+        pool.lists.insert((gone, None), vec![a]);
+        pool.lists.insert((kept, Some(7)), vec![b, c]);
+        assert!(pool.sweep().is_empty(), "not yet: swept just now");
+        pool.swept = Instant::now().checked_sub(SWEEP_EVERY).unwrap();
+        assert_eq!(pool.sweep().len(), 2);
+        assert!(!pool.lists.contains_key(&(gone, None)));
+        assert_eq!(pool.lists[&(kept, Some(7))].len(), 1);
+    }
 }

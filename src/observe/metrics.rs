@@ -330,10 +330,8 @@ impl Metrics {
             }
         }
         drop(read);
-        // Three digits, written on the stack.
-        let code = done.status;
-        let digits = [code / 100 % 10, code / 10 % 10, code % 10].map(|d| b'0' + d as u8);
-        let status = std::str::from_utf8(&digits).expect("digits");
+        // (`0` where nothing was answered: the client went away.)
+        let status = done.status.to_string();
         let op = [done.operation];
         let handles = std::sync::Arc::new(DoneHandles {
             labels: (
@@ -347,7 +345,7 @@ impl Metrics {
                 done.operation,
                 done.tenant,
                 done.backend,
-                status,
+                &status,
                 done.code,
             ]),
             seconds: self.request_seconds.with_label_values(&op),
@@ -456,5 +454,56 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done<'a>(operation: &'a str, status: u16, code: &'a str) -> RequestDone<'a> {
+        RequestDone {
+            operation,
+            tenant: "t",
+            backend: "b",
+            status,
+            code,
+            elapsed: std::time::Duration::from_millis(2),
+            backend_elapsed: None,
+            bytes_in: 3,
+            bytes_out: 5,
+        }
+    }
+
+    /// The resolved series are the labels' own: each label set counts apart (a hash collision
+    /// could only share a bucket, never a series), an unanswered request is status "0", and a
+    /// label set answered without a backend has no backend series.
+    #[test]
+    fn each_label_set_counts_in_its_own_series() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.request_done(&done("GetObject", 200, ""));
+        }
+        m.request_done(&done("GetObject", 404, "NoSuchKey"));
+        m.request_done(&done("PutObject", 0, ""));
+        let count = |op: &str, status: &str, code: &str| {
+            m.requests
+                .with_label_values(&[op, "t", "b", status, code])
+                .get()
+        };
+        assert_eq!(count("GetObject", "200", ""), 3);
+        assert_eq!(count("GetObject", "404", "NoSuchKey"), 1);
+        assert_eq!(count("PutObject", "0", ""), 1);
+        assert_eq!(m.bytes_sent.with_label_values(&["GetObject"]).get(), 4 * 5);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            !text.contains("hcp_gateway_backend_duration_seconds_count"),
+            "{text}"
+        );
+        let mut with_backend = done("GetObject", 200, "");
+        with_backend.backend_elapsed = Some(std::time::Duration::from_millis(1));
+        m.request_done(&with_backend);
+        let seconds = m.backend_seconds.with_label_values(&["b", "GetObject"]);
+        assert_eq!(seconds.get_sample_count(), 1);
     }
 }

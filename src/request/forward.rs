@@ -954,12 +954,12 @@ impl Gateway {
         body: &mut Body,
     ) -> Result<(), Stop> {
         let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
-        let body_follows = match buffered {
-            Some(doc) => !doc.is_empty(),
-            None => body.forwarded && body.verifier.is_some() && body.length != Some(0),
-        };
-        if body_follows {
-            up.header_with_body();
+        match buffered {
+            Some(doc) if !doc.is_empty() => up.header_with_body(Some(doc.len() as u64), true),
+            None if body.forwarded && body.verifier.is_some() && body.length != Some(0) => {
+                up.header_with_body(body.length, false);
+            }
+            _ => {}
         }
         up.session
             .write_request_header(Box::new(req.clone()))

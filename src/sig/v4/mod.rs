@@ -295,18 +295,27 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
 /// Derived signing keys, cached by secret, date, region and service: verifying clients and
 /// signing backend requests both use it, so the four HMACs run once a day per secret and scope.
 /// A lookup composes its key on the stack and takes a read lock: no allocation, no string
-/// hashed twice. At most [`SIGNING_KEYS`] keys are kept; the map starts over when full (keys of
-/// past days are never asked for again).
+/// hashed twice. A key is kept at most a day (swept hourly, so a rotated secret's keys go), at
+/// most [`SIGNING_KEYS`] of them (the map starts over when full), and one whose date, region
+/// and secret are too long for the stack is derived each time, never kept.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    keys: std::sync::RwLock<std::collections::HashMap<Box<str>, [u8; 32]>>,
+    keys: std::sync::RwLock<SigningKeys>,
     /// `hcp_gateway_cache_lookups_total{cache="signing_key"}`'s hit and miss counters, when
     /// the gateway counts.
     lookups: Option<(prometheus::IntCounter, prometheus::IntCounter)>,
 }
 
+#[derive(Default)]
+struct SigningKeys {
+    keys: std::collections::HashMap<Box<str>, ([u8; 32], std::time::Instant)>,
+    swept: Option<std::time::Instant>,
+}
+
 /// How many derived signing keys the cache keeps at most.
 pub const SIGNING_KEYS: usize = 10_000;
+const SIGNING_KEY_LIFE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const SIGNING_KEY_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl SigningKeyCache {
     /// A cache whose hits and misses are counted in `lookups` (labels cache, result).
@@ -323,46 +332,55 @@ impl SigningKeyCache {
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
         let parts = [date, "\n", region, "\n", service, "\n", secret];
         let mut stack = [0u8; 256];
-        let heap;
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let cache_key = if len <= stack.len() {
-            let mut at = 0;
-            for p in parts {
-                stack[at..at + p.len()].copy_from_slice(p.as_bytes());
-                at += p.len();
-            }
-            std::str::from_utf8(&stack[..len]).expect("joined strings")
-        } else {
-            heap = parts.concat();
-            heap.as_str()
+        let Some(slot) = stack.get_mut(..len) else {
+            // Not kept: a region long enough for this is nobody's real one.
+            self.count(false);
+            return derive_signing_key(secret, date, region, service);
         };
+        let mut at = 0;
+        for p in parts {
+            slot[at..at + p.len()].copy_from_slice(p.as_bytes());
+            at += p.len();
+        }
+        let cache_key = std::str::from_utf8(slot).expect("joined strings");
         let found = self
             .keys
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys
             .get(cache_key)
-            .copied();
-        if let Some((hit, _)) = &self.lookups {
-            if found.is_some() {
-                hit.inc();
-            }
-        }
+            .map(|(key, _)| *key);
+        self.count(found.is_some());
         if let Some(key) = found {
             return key;
         }
         let key = derive_signing_key(secret, date, region, service);
-        let mut keys = self
+        let mut cache = self
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if keys.len() >= SIGNING_KEYS {
-            keys.clear();
+        let now = std::time::Instant::now();
+        if cache
+            .swept
+            .is_none_or(|t| now.duration_since(t) >= SIGNING_KEY_SWEEP)
+        {
+            cache.swept = Some(now);
+            cache
+                .keys
+                .retain(|_, (_, at)| now.duration_since(*at) < SIGNING_KEY_LIFE);
         }
-        keys.insert(cache_key.into(), key);
-        if let Some((_, miss)) = &self.lookups {
-            miss.inc();
+        if cache.keys.len() >= SIGNING_KEYS {
+            cache.keys.clear();
         }
+        cache.keys.insert(cache_key.into(), (key, now));
         key
+    }
+
+    fn count(&self, hit: bool) {
+        if let Some((hits, misses)) = &self.lookups {
+            if hit { hits } else { misses }.inc();
+        }
     }
 }
 
