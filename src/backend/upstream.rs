@@ -25,10 +25,12 @@ use tokio::net::TcpStream;
 
 /// How long an idle pooled backend connection is kept.
 const UPSTREAM_IDLE: Duration = Duration::from_secs(55);
-/// How many idle connections are kept per backend address (the oldest goes first).
+/// How many idle connections are kept per backend address and TLS settings (the oldest goes
+/// first).
 const IDLE_PER_BACKEND: usize = 128;
 
-/// The gateway's pool of idle backend connections: per backend address, the connections whose
+/// The gateway's pool of idle backend connections: per backend address and TLS settings, the
+/// connections whose
 /// last exchange completed, newest last. Taking one is a lock and a pop — no task per idle
 /// connection, no `getpeername` per reuse (pingora's pool does both): a connection the backend
 /// closed while it was idle is seen by a read attempt when it is taken (the runtime has
@@ -65,15 +67,13 @@ struct Idle {
 
 /// Where a connection goes: the backend's address and, for TLS, which TLS settings (server
 /// name, roots) checked it — two backends behind one address never share a TLS connection.
-type PoolKey = (SocketAddr, Option<usize>);
+type PoolKey = (SocketAddr, Option<u64>);
 
 /// One exchange with a backend on a (possibly reused) connection.
 pub struct Upstream {
     pub session: HttpSession,
     key: PoolKey,
     pub reused: bool,
-    /// How long the connection was idle in the pool before this exchange (zero when new).
-    idle_for: Duration,
     /// Holds the request header back for the body (`server::coalesce`), on plain TCP.
     cork: Option<Arc<AtomicBool>>,
     /// The request's body was not sent whole (the backend stopped reading it): bytes of it
@@ -84,13 +84,12 @@ pub struct Upstream {
 impl Forwarder {
     /// Takes a pooled connection to the backend or opens one (plain TCP, or TLS by rustls).
     pub async fn connect(&self, backend: &BackendRuntime) -> pingora::Result<Upstream> {
-        let tls = backend.tls.as_ref().map(|t| Arc::as_ptr(t) as usize);
-        let key = (backend.addr(), tls);
-        let (stream, cork, idle_for, reused) = match self.take_idle(key) {
-            Some(idle) => (idle.stream, idle.cork, idle.since.elapsed(), true),
+        let key = (backend.addr(), backend.tls.as_ref().map(|t| t.id()));
+        let (stream, cork, reused) = match self.take_idle(key) {
+            Some(idle) => (idle.stream, idle.cork, true),
             None => {
                 let (stream, cork) = open(backend, key.0).await?;
-                (stream, cork, Duration::ZERO, false)
+                (stream, cork, false)
             }
         };
         let mut session = HttpSession::new(stream);
@@ -100,7 +99,6 @@ impl Forwarder {
             session,
             key,
             reused,
-            idle_for,
             cork,
             body_cut_short: false,
         })
@@ -110,17 +108,20 @@ impl Forwarder {
     /// candidate is made outside the pool's lock).
     fn take_idle(&self, key: PoolKey) -> Option<Idle> {
         loop {
-            let mut conn = {
+            let (mut conn, expired) = {
                 let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
                 let list = pool.lists.get_mut(&key)?;
                 let conn = list.pop()?;
-                if conn.since.elapsed() >= UPSTREAM_IDLE {
-                    // The rest are older still.
-                    list.clear();
-                    return None;
+                if conn.since.elapsed() < UPSTREAM_IDLE {
+                    (conn, Vec::new())
+                } else {
+                    // The rest are older still: all closed, outside the lock.
+                    (conn, std::mem::take(list))
                 }
-                conn
             };
+            if !expired.is_empty() || conn.since.elapsed() >= UPSTREAM_IDLE {
+                return None;
+            }
             if still_open(&mut conn.stream) {
                 return Some(conn);
             }
@@ -178,23 +179,14 @@ impl Pool {
     }
 }
 
-/// A body this long or shorter may hold its request header back (see
-/// [`Upstream::header_with_body`]).
-const CORK_BODY_MAX: u64 = 64 * 1024;
-/// A connection idle longer than this sends its request header at once: the backend's own
-/// idle timeout keeps running until the header arrives.
-const CORK_IDLE_MAX: Duration = Duration::from_secs(1);
-
 impl Upstream {
-    /// The request header about to be written is followed by body bytes (`length` of them
-    /// where known, all in hand when `in_hand`): it leaves with the first of them, in one send
-    /// (plain TCP; a TLS connection sends it at once). Only where the wait is short: the whole
-    /// body in hand, or a short body on a connection that was idle for under a second — for
-    /// the backend a connection without a request header is idle, and one it closes then
-    /// cannot be retried with a body already read from the client.
-    pub fn header_with_body(&self, length: Option<u64>, in_hand: bool) {
-        let short = length.is_some_and(|n| n <= CORK_BODY_MAX) && self.idle_for < CORK_IDLE_MAX;
-        if let Some(cork) = self.cork.as_ref().filter(|_| in_hand || short) {
+    /// The request header about to be written is followed by a body the gateway already
+    /// holds whole: the header leaves with it, in one send (plain TCP; a TLS connection sends
+    /// it at once). Not for a body still coming from the client: for the backend a connection
+    /// without a request header is idle, so its idle timeout would run while a slow client
+    /// sends, and a body already read cannot be retried on another connection.
+    pub fn header_with_body(&self) {
+        if let Some(cork) = &self.cork {
             cork.store(true, Ordering::Release);
         }
     }

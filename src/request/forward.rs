@@ -954,12 +954,8 @@ impl Gateway {
         body: &mut Body,
     ) -> Result<(), Stop> {
         let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
-        match buffered {
-            Some(doc) if !doc.is_empty() => up.header_with_body(Some(doc.len() as u64), true),
-            None if body.forwarded && body.verifier.is_some() && body.length != Some(0) => {
-                up.header_with_body(body.length, false);
-            }
-            _ => {}
+        if buffered.is_some_and(|doc| !doc.is_empty()) {
+            up.header_with_body();
         }
         up.session
             .write_request_header(Box::new(req.clone()))

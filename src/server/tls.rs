@@ -111,6 +111,8 @@ impl ServerTls {
 pub struct ClientTls {
     connector: tokio_rustls::TlsConnector,
     server_name: rustls_pki_types::ServerName<'static>,
+    /// Tells these settings apart from every other backend's (the connection pool's key).
+    id: u64,
 }
 
 impl std::fmt::Debug for ClientTls {
@@ -153,10 +155,17 @@ impl ClientTls {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let server_name = rustls_pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| format!("{host}: {e}"))?;
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(ClientTls {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// These settings' own number: two backends' settings never have the same.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub async fn connect(&self, tcp: TcpStream) -> std::io::Result<TlsConnection> {

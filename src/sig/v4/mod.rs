@@ -350,6 +350,7 @@ impl SigningKeyCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .keys
             .get(cache_key)
+            .filter(|(_, at)| at.elapsed() < SIGNING_KEY_LIFE)
             .map(|(key, _)| *key);
         self.count(found.is_some());
         if let Some(key) = found {
