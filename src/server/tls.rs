@@ -268,3 +268,22 @@ impl GetSocketDigest for TlsConnection {
 
 #[async_trait]
 impl Peek for TlsConnection {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The backend connection pool keys TLS connections by these ids: settings made for two
+    /// backends — even for one host — never share one, so a connection checked for one
+    /// backend's name and roots is never taken for the other's.
+    #[test]
+    fn every_backends_tls_settings_have_their_own_id() {
+        let a = ClientTls::new("s3.example", None).unwrap();
+        let b = ClientTls::new("s3.example", None).unwrap();
+        let c = ClientTls::new("other.example", None).unwrap();
+        assert_ne!(a.id(), b.id());
+        assert_ne!(b.id(), c.id());
+        assert_ne!(a.id(), c.id());
+        assert_eq!(a.id(), a.id());
+    }
+}
