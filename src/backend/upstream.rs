@@ -112,14 +112,11 @@ impl Forwarder {
                 let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
                 let list = pool.lists.get_mut(&key)?;
                 let conn = list.pop()?;
-                if conn.since.elapsed() < UPSTREAM_IDLE {
-                    (conn, Vec::new())
-                } else {
-                    // The rest are older still: all closed, outside the lock.
-                    (conn, std::mem::take(list))
-                }
+                // Too old, and the rest older still: all taken out, closed outside the lock.
+                let expired = (conn.since.elapsed() >= UPSTREAM_IDLE).then(|| std::mem::take(list));
+                (conn, expired)
             };
-            if !expired.is_empty() || conn.since.elapsed() >= UPSTREAM_IDLE {
+            if expired.is_some() {
                 return None;
             }
             if still_open(&mut conn.stream) {
