@@ -89,18 +89,6 @@ def tree_pids(pid):
     return out
 
 
-def cpu_seconds(pid):
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / TICK
-
-
 def cpu_split(pid):
     """User and system CPU seconds of the process and its descendants."""
     user = system = 0
@@ -140,6 +128,10 @@ def read_syscalls(path):
     except OSError:
         pass
     return counts
+
+
+def cpu_seconds(pid):
+    return sum(cpu_split(pid))
 
 
 def status_kib(pid, field):
