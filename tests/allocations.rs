@@ -44,7 +44,8 @@ fn serve_origin(conn: TcpStream) {
     let mut out = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
     let body = vec![b'o'; OBJECT];
-    while let Some((method, length)) = read_head(&mut reader) {
+    while let Some((first, length)) = read_head(&mut reader) {
+        let method = first.split(' ').next().unwrap_or_default();
         let mut sink = vec![0; length];
         if reader.read_exact(&mut sink).is_err() {
             return;
@@ -67,7 +68,7 @@ fn serve_origin(conn: TcpStream) {
     }
 }
 
-/// A request or response head: its first word and its Content-Length.
+/// A request or response head: its first line and its Content-Length.
 fn read_head(reader: &mut impl BufRead) -> Option<(String, usize)> {
     let mut first = String::new();
     if reader.read_line(&mut first).ok()? == 0 {
@@ -86,7 +87,7 @@ fn read_head(reader: &mut impl BufRead) -> Option<(String, usize)> {
             }
         }
     }
-    Some((first.split(' ').next()?.to_string(), length))
+    Some((first, length))
 }
 
 /// The client: `count` requests over its one connection, each answered with `status`.
@@ -94,22 +95,8 @@ fn requests(stream: &mut TcpStream, request: &[u8], count: u64) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     for _ in 0..count {
         stream.write_all(request).unwrap();
-        let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
+        let (status, length) = read_head(&mut reader).expect("an answer");
         assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-        }
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
     }
