@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, ReusedHttpStream};
+use pingora::protocols::http::ServerSession;
 use std::os::fd::AsRawFd;
 
 use pingora::protocols::l4::stream::Stream as L4Stream;
@@ -253,6 +254,28 @@ async fn backend_runtime(
     })
 }
 
+/// One connection's HTTP/1.1 exchanges, one after the other while the app hands the connection
+/// back for reuse. This is pingora's `ServerApp::process_new` without its HTTP/2 and custom
+/// protocol paths, which the gateway never offers (its TLS offers `http/1.1` alone): pingora's
+/// future keeps room for an HTTP/2 handshake and a session in every connection's task, about
+/// 4 KiB per idle connection, where this loop keeps a pointer to the exchange in progress.
+async fn serve_http1<A>(app: &Arc<A>, stream: Stream, shutdown: &watch::Receiver<bool>)
+where
+    A: HttpServerApp + Send + Sync + 'static,
+{
+    let mut session = ServerSession::new_http1(stream);
+    // pingora's default; the gateway's exchanges set their own keep-alive.
+    session.set_keepalive((!*shutdown.borrow()).then_some(60));
+    let mut reused = app.process_new_http(session, shutdown).await;
+    while let Some((stream, settings)) = reused.map(ReusedHttpStream::consume) {
+        let mut session = ServerSession::new_http1(stream);
+        if let Some(settings) = settings {
+            settings.apply_to_session(&mut session);
+        }
+        reused = app.process_new_http(session, shutdown).await;
+    }
+}
+
 async fn accept_loop<A>(
     listener: TcpListener,
     app: Arc<A>,
@@ -260,7 +283,7 @@ async fn accept_loop<A>(
     mut shutdown: watch::Receiver<bool>,
     connections: Arc<Connections>,
 ) where
-    A: ServerApp + Send + Sync + 'static,
+    A: HttpServerApp + Send + Sync + 'static,
 {
     loop {
         let (tcp, peer) = tokio::select! {
@@ -307,7 +330,7 @@ async fn accept_loop<A>(
                     }
                 }
             };
-            app.process_new(stream, &watch).await;
+            serve_http1(&app, stream, &watch).await;
         });
     }
 }
