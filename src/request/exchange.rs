@@ -149,7 +149,10 @@ pub(super) fn new_request_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut b);
-    hex::encode_upper(b)
+    let mut id = String::with_capacity(16);
+    sigv4::push_hex(&mut id, &b);
+    id.make_ascii_uppercase();
+    id
 }
 
 #[cfg(test)]

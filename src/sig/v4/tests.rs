@@ -116,3 +116,19 @@ fn canonical_requests_in_logs_hold_no_secret() {
     );
     assert_eq!(shown.lines().count(), canonical.lines().count());
 }
+
+#[test]
+fn hex_appended_through_the_stack_buffer_matches_the_hex_crate() {
+    // Every length up to past two buffers' worth, every byte value in some position.
+    let bytes: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
+    for len in 0..=bytes.len().min(100) {
+        let input = &bytes[bytes.len() - 1 - len..bytes.len() - 1];
+        let mut out = String::from("x");
+        push_hex(&mut out, input);
+        assert_eq!(out, format!("x{}", hex::encode(input)), "length {len}");
+    }
+    let mut all = String::new();
+    push_hex(&mut all, &bytes);
+    assert_eq!(all, hex::encode(&bytes));
+    assert_eq!(sha256_hex(b""), hex::encode(Sha256::digest(b"")));
+}
