@@ -182,3 +182,203 @@ async fn object_names_are_forwarded_exactly_as_signed() {
     after.sort();
     assert_eq!(after, keys);
 }
+
+/// An answer read from a raw exchange: its status line's code and error code, and how many
+/// answers came back on the connection (a smuggled request would be a second).
+fn refused(answer: &str, status: u16, code: &str, case: &str) {
+    assert_eq!(status_of(answer), status, "{case}: {answer}");
+    assert!(
+        answer.contains(&format!("<Code>{code}</Code>")),
+        "{case}: {answer}"
+    );
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{case}: {answer}");
+    assert!(answer.contains("Connection: close\r\n"), "{case}: {answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_hcp_error_body(body, code);
+}
+
+/// The framing cases a downstream HTTP/1.1 reader must get right (issue 22's list, for any
+/// replacement of the reader): each is read one way only, and a refusal reaches no backend,
+/// stores nothing, answers once and closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_length_transfer_encoding_and_pipelining_are_read_one_way() {
+    let s = Setup::new(Backend::Local).await.unwrap();
+    let target = format!("/{}/framed", s.bucket);
+    let put_with = |extra: &[(String, String)], signed: &[(&str, &str)], body: &[u8]| {
+        let mut h = s.v4().sign("PUT", target.as_bytes(), signed);
+        h.extend(extra.iter().cloned());
+        let mut b = request_head("PUT", target.as_bytes(), &h);
+        b.extend_from_slice(body);
+        b
+    };
+    let before = s.gw.backend_requests();
+
+    // Two Content-Lengths that differ: a second request hides behind the shorter one.
+    let dup = [("content-length".to_string(), "6".to_string())];
+    let bytes = put_with(
+        &dup,
+        &[("content-length", "5")],
+        b"hello!GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let answer = s.raw(&bytes).await;
+    refused(&answer, 400, "InvalidArgument", "two Content-Lengths");
+    // A signed, hexadecimal or negative length is no length.
+    for length in ["+5", "-5", "0x5", "5e0"] {
+        let answer = s
+            .raw(&put_with(&[], &[("content-length", length)], b"hello"))
+            .await;
+        refused(
+            &answer,
+            400,
+            "InvalidArgument",
+            &format!("Content-Length {length}"),
+        );
+    }
+    // A list of lengths is no length either: rule 12's 411, and the body never read as a request.
+    let answer = s
+        .raw(&put_with(
+            &[],
+            &[("content-length", "5, 5")],
+            b"helloGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ))
+        .await;
+    refused(&answer, 411, "MissingContentLength", "Content-Length 5, 5");
+    // Transfer codings: anything but chunked last is refused; chunked object bodies have no
+    // length (411) — with or without chunk extensions, or an extension hiding a line break.
+    for coding in ["chunked, gzip", "identity", "gzip"] {
+        let te = [("transfer-encoding".to_string(), coding.to_string())];
+        let answer = s.raw(&put_with(&te, &[], b"5\r\nhello\r\n0\r\n\r\n")).await;
+        refused(
+            &answer,
+            400,
+            "InvalidArgument",
+            &format!("Transfer-Encoding {coding}"),
+        );
+    }
+    for (coding, body) in [
+        ("chunked", &b"5\r\nhello\r\n0\r\n\r\n"[..]),
+        ("chunked, chunked", b"5\r\nhello\r\n0\r\n\r\n"),
+        ("gzip, chunked", b"5\r\nhello\r\n0\r\n\r\n"),
+        ("chunked", b"5;name=value;q=\"a b\"\r\nhello\r\n0\r\n\r\n"),
+        (
+            "chunked",
+            b"5;a\r\nGET / HTTP/1.1\r\n\r\nhello\r\n0\r\n\r\n",
+        ),
+    ] {
+        let te = [("transfer-encoding".to_string(), coding.to_string())];
+        let answer = s.raw(&put_with(&te, &[], body)).await;
+        let case = format!(
+            "Transfer-Encoding {coding} {:?}",
+            String::from_utf8_lossy(body)
+        );
+        refused(&answer, 411, "MissingContentLength", &case);
+    }
+    // Pipelining behind a refused request: the refused request's body (a request of its own)
+    // and the request after it are never served; the connection closes after the refusal.
+    let smuggled = format!(
+        "PUT /{}/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx",
+        s.bucket
+    );
+    let anonymous = vec![
+        ("host".to_string(), s.addr.clone()),
+        ("content-length".to_string(), smuggled.len().to_string()),
+    ];
+    let mut bytes = request_head(
+        "PUT",
+        format!("/{}/refused", s.bucket).as_bytes(),
+        &anonymous,
+    );
+    bytes.extend_from_slice(smuggled.as_bytes());
+    let next = format!("/{}/behind", s.bucket);
+    let signed = s
+        .v4()
+        .sign("PUT", next.as_bytes(), &[("content-length", "1")]);
+    bytes.extend_from_slice(&request_head("PUT", next.as_bytes(), &signed));
+    bytes.push(b'y');
+    let answer = s.raw(&bytes).await;
+    refused(&answer, 403, "AccessDenied", "pipelined behind a refusal");
+    // An absolute-form target is refused, whatever authority it names.
+    for authority in [s.addr.as_str(), "other.example"] {
+        let absolute = format!("http://{authority}{target}");
+        let h = s
+            .v4()
+            .sign("PUT", target.as_bytes(), &[("content-length", "5")]);
+        let mut bytes = request_head("PUT", absolute.as_bytes(), &h);
+        bytes.extend_from_slice(b"hello");
+        let answer = s.raw(&bytes).await;
+        refused(
+            &answer,
+            400,
+            "InvalidArgument",
+            &format!("absolute-form {absolute}"),
+        );
+    }
+    assert_eq!(
+        s.gw.backend_requests(),
+        before,
+        "a refusal reached the backend"
+    );
+    assert!(s.keys().await.is_empty(), "something was stored");
+}
+
+/// `Expect: 100-continue`: the interim answer only once the request is authorised; a refused
+/// request gets its final answer instead and the body is never sent for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_is_answered_only_for_an_authorised_request() {
+    let s = Setup::new(Backend::Local).await.unwrap();
+    let target = format!("/{}/continued", s.bucket);
+    let h = s.v4().sign(
+        "PUT",
+        target.as_bytes(),
+        &[("content-length", "5"), ("expect", "100-continue")],
+    );
+    let mut stream = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    stream
+        .write_all(&request_head("PUT", target.as_bytes(), &h))
+        .await
+        .unwrap();
+    assert_eq!(
+        read_some(&mut stream).await,
+        "HTTP/1.1 100 Continue\r\n\r\n"
+    );
+    stream.write_all(b"hello").await.unwrap();
+    let answer = read_some(&mut stream).await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert_eq!(
+        object_bytes(&s.gw.client(), &s.bucket, "continued").await,
+        b"hello"
+    );
+
+    let before = s.gw.backend_requests();
+    let anonymous = vec![
+        ("host".to_string(), s.addr.clone()),
+        ("content-length".to_string(), "5".to_string()),
+        ("expect".to_string(), "100-continue".to_string()),
+    ];
+    let mut stream = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    let refused_target = format!("/{}/refused", s.bucket);
+    stream
+        .write_all(&request_head("PUT", refused_target.as_bytes(), &anonymous))
+        .await
+        .unwrap();
+    let answer = read_some(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
+    assert!(!answer.contains(" 100 Continue"), "{answer}");
+    assert!(answer.contains("<Code>AccessDenied</Code>"), "{answer}");
+    assert_eq!(
+        s.gw.backend_requests(),
+        before,
+        "the refusal reached the backend"
+    );
+    assert_eq!(s.keys().await, ["continued"]);
+}
+
+/// What a connection has to read within five seconds, as text.
+async fn read_some(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
