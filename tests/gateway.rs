@@ -1158,6 +1158,20 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     assert_hcp_error_body(&other.text(), "AccessDenied");
 }
 
+/// A request head read byte by byte by a hand-written backend; `None` once the connection ends.
+async fn read_head(conn: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
 /// The gateway's idle backend connections: an answered exchange leaves its connection for the
 /// next request (one connection for many requests), and a connection the backend closed while
 /// it was idle is not used again — the next request is answered, on a new connection.
@@ -1165,7 +1179,7 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
 async fn idle_backend_connections_are_reused_until_the_backend_closes_them() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
@@ -1176,13 +1190,8 @@ async fn idle_backend_connections_are_reused_until_the_backend_closes_them() {
             seen.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 for _ in 0..3 {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if conn.read(&mut byte).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(byte[0]);
+                    if read_head(&mut conn).await.is_none() {
+                        return;
                     }
                     let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"e\"\r\n\r\nok";
                     if conn.write_all(answer).await.is_err() {
@@ -1216,4 +1225,105 @@ async fn idle_backend_connections_are_reused_until_the_backend_closes_them() {
         9,
         "no request was sent twice"
     );
+}
+
+/// A small object body is read and verified whole before the backend is asked: a slow client
+/// holds no backend connection while it sends, and when a pooled connection turns out closed
+/// under the request (the backend hung up without answering) the held body is sent again on a
+/// fresh connection and the client gets the backend's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_bodies_are_held_whole_and_sent_again_on_a_fresh_connection() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // (connection number, body) of every PUT the backend read whole.
+    type Received = Vec<(usize, Vec<u8>)>;
+    let received: Arc<Mutex<Received>> = Arc::default();
+    let seen = received.clone();
+    let dropped = Arc::new(AtomicBool::new(false));
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut conn, _)) = listener.accept().await {
+            n += 1;
+            let (seen, dropped) = (seen.clone(), dropped.clone());
+            tokio::spawn(async move {
+                // The first request for k2 on a used connection is read and dropped unanswered.
+                for turn in 0.. {
+                    let Some(head) = read_head(&mut conn).await else {
+                        return;
+                    };
+                    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let length: usize = text
+                        .split("content-length:")
+                        .nth(1)
+                        .and_then(|r| r.lines().next())
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if conn.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    if !text.starts_with("put ") {
+                        // (The gateway's own probes.)
+                    } else if body == b"again" && turn > 0 && !dropped.swap(true, SeqCst) {
+                        seen.lock().unwrap().push((n, body));
+                        return;
+                    } else {
+                        seen.lock().unwrap().push((n, body));
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: \"e\"\r\n\r\n";
+                    if conn.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let text = config_with_endpoint(&format!("http://{addr}"));
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let keys = keys(USER, PASSWORD);
+    let r = raw::send_signed(&gw.addr(), (&keys.0, &keys.1), "PUT", "/b/k1", b"first").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = raw::send_signed(&gw.addr(), (&keys.0, &keys.1), "PUT", "/b/k2", b"again").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let puts = received.lock().unwrap().clone();
+    let bodies: Vec<&[u8]> = puts.iter().map(|(_, b)| b.as_slice()).collect();
+    assert_eq!(bodies, [&b"first"[..], b"again", b"again"], "{puts:?}");
+    assert_eq!(
+        puts[0].0, puts[1].0,
+        "the second PUT on the pooled connection"
+    );
+    assert_ne!(puts[1].0, puts[2].0, "sent again on a new connection");
+
+    // A client sending slowly: nothing reaches the backend before its body is whole.
+    let gw_addr = gw.addr();
+    let v4 = raw::V4::unsigned(&keys.0, &keys.1, &gw_addr);
+    let headers = v4.sign("PUT", b"/b/k3", &[("content-length", "10")]);
+    let mut stream = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let head = raw::request_head("PUT", b"/b/k3", &headers);
+    stream.write_all(&head).await.unwrap();
+    let asked = gw.metrics().backend_requests("b");
+    stream.write_all(b"slow ").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        received.lock().unwrap().len(),
+        3,
+        "a partial body reached the backend"
+    );
+    assert_eq!(
+        gw.metrics().backend_requests("b"),
+        asked,
+        "the backend was asked early"
+    );
+    stream.write_all(b"sends").await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200 "),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    assert_eq!(received.lock().unwrap().last().unwrap().1, b"slow sends");
 }

@@ -11,13 +11,14 @@ use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-/// Starts a signed upload of 1,000 bytes and sends only ten: the request stays in flight
-/// until the returned connection is dropped.
+/// Starts a signed upload of 100,000 bytes (streamed to the backend: more than the gateway
+/// holds whole) and sends only ten: the request stays in flight until the returned connection
+/// is dropped.
 async fn upload_in_flight(addr: &str, bucket: &str, key: &str) -> TcpStream {
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let v4 = V4::unsigned(&ak, &sk, addr);
     let target = format!("/{bucket}/{key}");
-    let headers = v4.sign("PUT", target.as_bytes(), &[("content-length", "1000")]);
+    let headers = v4.sign("PUT", target.as_bytes(), &[("content-length", "100000")]);
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(&request_head("PUT", target.as_bytes(), &headers))

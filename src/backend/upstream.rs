@@ -312,7 +312,9 @@ pub async fn read_request_body(
     limit: usize,
     read_timeout: Duration,
 ) -> Result<Bytes, BodyError> {
-    let mut body = Vec::new();
+    // The pieces as read: a body that arrives in one piece is kept as it is, not copied.
+    let mut pieces: Vec<Bytes> = Vec::new();
+    let mut total = 0;
     let mut released = Vec::new();
     loop {
         let Some(chunk) = next_chunk(downstream, read_timeout).await? else {
@@ -322,17 +324,22 @@ pub async fn read_request_body(
             .push(chunk, &mut released)
             .map_err(BodyError::Rejected)?;
         for piece in released.drain(..) {
-            if body.len() + piece.len() > limit {
+            total += piece.len();
+            if total > limit {
                 return Err(BodyError::Rejected(
                     crate::hcp::errors::HcpError::new(crate::hcp::errors::HcpCode::MalformedXML)
                         .with_message("The XML you provided is larger than this gateway accepts."),
                 ));
             }
-            body.extend_from_slice(&piece);
+            pieces.push(piece);
         }
     }
     verifier.finish().map_err(BodyError::Rejected)?;
-    Ok(Bytes::from(body))
+    Ok(match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.swap_remove(0),
+        _ => Bytes::from(pieces.concat()),
+    })
 }
 
 /// Reads a whole response body, failing once it exceeds `limit` bytes.

@@ -142,6 +142,12 @@ pub(super) struct Body {
     framing: BodyFraming,
 }
 
+/// Object and part bodies up to this length are read and verified whole before the backend is
+/// asked (`Gateway::read_whole_body`): one send with the request header instead of two (the
+/// backend wakes once), a retry possible on a stale pooled connection, and no backend
+/// connection held while a slow client sends. At most this much per request in flight.
+const HELD_BODY_MAX: u64 = 64 * 1024;
+
 /// Why a request stopped before a backend's answer could be used; [`Gateway::stop`] answers.
 pub(super) enum Stop {
     /// Answered before any of the body was read (what is left is drained).
@@ -722,6 +728,9 @@ impl Gateway {
     /// body before the backend acts: it is read and verified whole, checked, then sent on (an ACL as the gateway read
     /// it). A body that decodes to nothing (aws-chunked with `x-amz-decoded-content-length: 0`)
     /// is read and verified whole first too, so that the backend cannot commit it unverified.
+    /// So is an object or part body of at most [`HELD_BODY_MAX`] bytes: held, it goes out with
+    /// the request header in one send, and can be sent again on a fresh connection when a
+    /// pooled one turns out closed.
     async fn read_whole_body(
         &self,
         s: &mut ServerSession,
@@ -739,11 +748,17 @@ impl Gateway {
                 | Operation::PutObjectRetention
                 | Operation::PutObjectLockConfiguration
         );
-        if !body.forwarded || !(control || body.length == Some(0)) {
+        let small = body.length == Some(0)
+            || (call.op.has_object_body() && body.length.is_some_and(|n| n <= HELD_BODY_MAX));
+        if !body.forwarded || !(control || small) {
             return Ok(None);
         }
         let verifier = body.verifier.take().expect("not used yet");
-        let limit = self.cfg.limits.max_control_body_bytes;
+        let limit = if control {
+            self.cfg.limits.max_control_body_bytes
+        } else {
+            HELD_BODY_MAX as usize
+        };
         let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
         let whole = match read.await {
             Ok(b) => b,
@@ -751,6 +766,10 @@ impl Gateway {
             Err(e) => return Err(Stop::Abort(format!("client body: {e:?}"))),
         };
         x.bytes_in = whole.len() as u64;
+        if small && !whole.is_empty() {
+            // Sent as signed: the length and digest the request was built with are the body's.
+            return Ok(Some(whole));
+        }
         let doc = if control {
             match self.check_document(call, &whole).await {
                 Err(e) => return Err(Stop::Answer(e)),
@@ -873,8 +892,13 @@ impl Gateway {
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
         let backend = call.route.backend;
-        let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
+        let not_post = s.req_header().method != http::Method::POST;
+        // Retried with backoff (connection refused, busy): requests without a body.
+        let replayable = !body.forwarded && not_post;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
+        // Sent again once on a fresh connection when a pooled one turns out closed under it:
+        // those, and a body the gateway holds whole.
+        let resendable = (replayable || buffered.is_some()) && not_post;
         let mut stale_retried = false;
         loop {
             let mut up = match self.forwarder.connect(backend).await {
@@ -892,7 +916,7 @@ impl Gateway {
             self.count_connection(backend, up.reused);
             let sent = Instant::now();
             // (Never a POST, which could create twice.)
-            let retriable = up.reused && replayable && !stale_retried;
+            let retriable = up.reused && resendable && !stale_retried;
             stale_retried |= retriable;
             let request = (req, buffered.as_ref());
             match self
