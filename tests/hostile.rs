@@ -34,17 +34,20 @@ impl Setup {
         V4::unsigned(&self.ak, &self.sk, &self.addr)
     }
 
-    /// Sends raw bytes and reads until the gateway closes the connection.
+    /// Sends raw bytes and reads the answer, which must end with the gateway closing the
+    /// connection (within ten seconds).
     async fn raw(&self, bytes: &[u8]) -> String {
         let mut stream = tokio::net::TcpStream::connect(&self.addr).await.unwrap();
         let _ = stream.write_all(bytes).await;
         let mut out = Vec::new();
-        let _ = tokio::time::timeout(
+        let read = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             stream.read_to_end(&mut out),
         )
         .await;
-        String::from_utf8_lossy(&out).into_owned()
+        let answer = String::from_utf8_lossy(&out).into_owned();
+        assert!(read.is_ok(), "the connection stayed open: {answer}");
+        answer
     }
 
     async fn keys(&self) -> Vec<String> {

@@ -312,8 +312,11 @@ pub async fn read_request_body(
     limit: usize,
     read_timeout: Duration,
 ) -> Result<Bytes, BodyError> {
-    // The pieces as read: a body that arrives in one piece is kept as it is, not copied.
-    let mut pieces: Vec<Bytes> = Vec::new();
+    // A body that arrives in one piece is kept as it is; one in more is copied into one buffer
+    // (never kept as its pieces: a client sending a byte at a time would make each byte cost
+    // a buffer of its own).
+    let mut first: Option<Bytes> = None;
+    let mut copied: Vec<u8> = Vec::new();
     let mut total = 0;
     let mut released = Vec::new();
     loop {
@@ -331,15 +334,17 @@ pub async fn read_request_body(
                         .with_message("The XML you provided is larger than this gateway accepts."),
                 ));
             }
-            pieces.push(piece);
+            match first.take() {
+                None if copied.is_empty() => first = Some(piece),
+                earlier => {
+                    copied.extend_from_slice(earlier.as_deref().unwrap_or_default());
+                    copied.extend_from_slice(&piece);
+                }
+            }
         }
     }
     verifier.finish().map_err(BodyError::Rejected)?;
-    Ok(match pieces.len() {
-        0 => Bytes::new(),
-        1 => pieces.swap_remove(0),
-        _ => Bytes::from(pieces.concat()),
-    })
+    Ok(first.unwrap_or_else(|| Bytes::from(copied)))
 }
 
 /// Reads a whole response body, failing once it exceeds `limit` bytes.

@@ -144,9 +144,14 @@ pub(super) struct Body {
 
 /// Object and part bodies up to this length are read and verified whole before the backend is
 /// asked (`Gateway::read_whole_body`): one send with the request header instead of two (the
-/// backend wakes once), a retry possible on a stale pooled connection, and no backend
-/// connection held while a slow client sends. At most this much per request in flight.
+/// backend wakes once), nothing at the backend before the body is verified, and no backend
+/// connection held while a slow client sends. About this much per request in flight.
 const HELD_BODY_MAX: u64 = 64 * 1024;
+
+/// A request signed for the backend longer ago than this when its held body is whole is signed
+/// again (S3 refuses a signature's date 15 minutes off; a client may pause up to
+/// `client_body_timeout_seconds` between any two pieces of its body).
+const RESIGN_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Why a request stopped before a backend's answer could be used; [`Gateway::stop`] answers.
 pub(super) enum Stop {
@@ -491,6 +496,7 @@ impl Gateway {
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
         let mut req = self.sign(s, call, &body);
+        let signed = Instant::now();
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
         // An empty body's 100 too: a client that asked for it and got the final answer
         // instead may misread the next answer on the connection (botocore keeps its status).
@@ -500,7 +506,7 @@ impl Gateway {
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
         let buffered = self
-            .read_whole_body(s, x, call, &mut body, &mut req)
+            .read_whole_body(s, x, call, &mut body, (&mut req, signed))
             .await?;
         // (Only now, with the request checked whole: a refused one changes nothing.)
         self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
@@ -729,15 +735,15 @@ impl Gateway {
     /// it). A body that decodes to nothing (aws-chunked with `x-amz-decoded-content-length: 0`)
     /// is read and verified whole first too, so that the backend cannot commit it unverified.
     /// So is an object or part body of at most [`HELD_BODY_MAX`] bytes: held, it goes out with
-    /// the request header in one send, and can be sent again on a fresh connection when a
-    /// pooled one turns out closed.
+    /// the request header in one send; signed again if reading it took long enough for the
+    /// signature's date to age ([`RESIGN_AFTER`]).
     async fn read_whole_body(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
         call: &mut Call<'_>,
         body: &mut Body,
-        req: &mut RequestHeader,
+        (req, signed): (&mut RequestHeader, Instant),
     ) -> Result<Option<Bytes>, Stop> {
         let control = matches!(
             call.op,
@@ -767,7 +773,11 @@ impl Gateway {
         };
         x.bytes_in = whole.len() as u64;
         if small && !whole.is_empty() {
-            // Sent as signed: the length and digest the request was built with are the body's.
+            // The length and digest the request was signed with are the body's.
+            if signed.elapsed() > RESIGN_AFTER {
+                *req = self.sign(s, call, body);
+                call.guards.apply(req);
+            }
             return Ok(Some(whole));
         }
         let doc = if control {
@@ -892,13 +902,11 @@ impl Gateway {
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
         let backend = call.route.backend;
-        let not_post = s.req_header().method != http::Method::POST;
-        // Retried with backoff (connection refused, busy): requests without a body.
-        let replayable = !body.forwarded && not_post;
+        // (A body the gateway holds whole is not replayed either: the backend may have stored
+        // it before the connection failed, and a second PUT makes a second version or meets the
+        // no-overwrite rule's own condition.)
+        let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
-        // Sent again once on a fresh connection when a pooled one turns out closed under it:
-        // those, and a body the gateway holds whole.
-        let resendable = (replayable || buffered.is_some()) && not_post;
         let mut stale_retried = false;
         loop {
             let mut up = match self.forwarder.connect(backend).await {
@@ -916,7 +924,7 @@ impl Gateway {
             self.count_connection(backend, up.reused);
             let sent = Instant::now();
             // (Never a POST, which could create twice.)
-            let retriable = up.reused && resendable && !stale_retried;
+            let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
             let request = (req, buffered.as_ref());
             match self
