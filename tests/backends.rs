@@ -93,6 +93,33 @@ async fn idempotent_requests_are_retried_and_bodies_never_replayed() {
     let get = s3.get_object().bucket("bkt").key("k");
     let sent = attempts(&server, get.send()).await;
     assert_eq!(sent, (503, 3), "GET: one try and two retries");
+    // Each retry is the same request, signed again: same line, same headers but the date and
+    // the signature over it.
+    let seen = server.seen();
+    let tries: Vec<_> = seen[seen.len() - 3..]
+        .iter()
+        .map(|(method, target, headers)| {
+            let mut kept: Vec<(String, String)> = headers
+                .iter()
+                .filter(|(n, _)| n != "x-amz-date")
+                .map(|(n, v)| match n.as_str() {
+                    "authorization" => (n.clone(), v.split(", Signature=").next().unwrap().into()),
+                    _ => (n.clone(), v.clone()),
+                })
+                .collect();
+            kept.sort();
+            (method.clone(), target.clone(), kept)
+        })
+        .collect();
+    assert!(
+        tries[0]
+            .2
+            .iter()
+            .any(|(n, v)| n == "authorization" && v.contains("Credential=AK/")),
+        "{tries:?}"
+    );
+    assert_eq!(tries[0], tries[1], "the first retry");
+    assert_eq!(tries[0], tries[2], "the second retry");
     let put = s3
         .put_object()
         .bucket("bkt")

@@ -510,7 +510,7 @@ impl Gateway {
             .await?;
         // (Only now, with the request checked whole: a refused one changes nothing.)
         self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
-        self.transmit(s, x, call, &req, body, buffered).await
+        self.transmit(s, x, call, req, body, buffered).await
     }
 
     /// A small document the gateway acts on itself (not forwarded): read whole and verified as
@@ -892,12 +892,15 @@ impl Gateway {
     /// than POST (which could create twice) are retried on connection failures and on the
     /// backend's 503 (SlowDown), with backoff; a body is never replayed, so the verifier is
     /// used once. A pooled connection the backend closed meanwhile gets one immediate retry.
+    /// The first attempt sends `req` itself; a retry signs the request again (it was built by
+    /// `sign` and the guards alone: only bodiless requests are retried), so that no copy of the
+    /// request header is made for a retry that seldom comes.
     async fn transmit(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
         call: &Call<'_>,
-        req: &RequestHeader,
+        req: RequestHeader,
         mut body: Body,
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
@@ -908,6 +911,7 @@ impl Gateway {
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
+        let mut first = Some(req);
         loop {
             let mut up = match self.forwarder.connect(backend).await {
                 Ok(u) => u,
@@ -926,6 +930,12 @@ impl Gateway {
             // (Never a POST, which could create twice.)
             let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
+            let req = first.take().unwrap_or_else(|| {
+                debug_assert!(replayable, "only bodiless requests are sent again");
+                let mut again = self.sign(s, call, &body);
+                call.guards.apply(&mut again);
+                again
+            });
             let request = (req, buffered.as_ref());
             match self
                 .write_request(s, x, &mut up, call, request, &mut body)
@@ -982,7 +992,7 @@ impl Gateway {
         x: &mut Exchange,
         up: &mut Upstream,
         call: &Call<'_>,
-        (req, buffered): (&RequestHeader, Option<&Bytes>),
+        (req, buffered): (RequestHeader, Option<&Bytes>),
         body: &mut Body,
     ) -> Result<(), Stop> {
         let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
@@ -990,7 +1000,7 @@ impl Gateway {
             up.header_with_body();
         }
         up.session
-            .write_request_header(Box::new(req.clone()))
+            .write_request_header(Box::new(req))
             .await
             .map_err(unreachable)?;
         self.metrics.backend_request(&call.route.backend.name);

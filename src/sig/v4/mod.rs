@@ -5,8 +5,6 @@
 //! path segment is URI-encoded once and the path is never normalised (`.`, `..` and `//` are
 //! meaningful in keys).
 
-use std::fmt::Write as _;
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -417,11 +415,21 @@ pub fn authorization(
     signed_headers: &str,
     signature: &str,
 ) -> String {
-    let mut out = String::with_capacity(200);
-    let _ = write!(
-        out,
-        "{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
-    );
+    let parts = [
+        ALGORITHM,
+        " Credential=",
+        access_key,
+        "/",
+        scope,
+        ", SignedHeaders=",
+        signed_headers,
+        ", Signature=",
+        signature,
+    ];
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
     out
 }
 
