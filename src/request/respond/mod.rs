@@ -36,6 +36,11 @@ fn expect_left_waiting(s: &mut ServerSession) -> bool {
     parsed && is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
 }
 
+/// Whether an answer of `status` to this request has no body (a HEAD's, a 204, a 304).
+fn bodiless(s: &ServerSession, status: u16) -> bool {
+    s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304)
+}
+
 impl Gateway {
     /// Phase 8: the backend's answer header is in; HCP's answer goes out. Errors and control
     /// answers are small documents, read whole and settled so that the status can follow the
@@ -47,13 +52,16 @@ impl Gateway {
         up: &mut Upstream,
         call: &Call<'_>,
     ) -> Flow {
-        let upstream = up.session.resp_header().expect("response was read").clone();
+        // Borrowed, not copied: the paths that read the backend's body while they still need
+        // its header take a copy of their own.
+        let upstream = up.session.resp_header().expect("response was read");
         let status = upstream.status.as_u16();
         x.backend_status = Some(status);
         // What the no-overwrite rule knew of the bucket's versioning may be past (it was
         // forgotten when the change was sent, too).
         self.forget_versioning(call);
         if call.op == Operation::CorsPreflight {
+            let upstream = upstream.clone();
             return self.answer_preflight(s, x, up, &upstream).await;
         }
         x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
@@ -62,26 +70,27 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if rewrite::is_error_status(status) || (call.op.result_root().is_some() && status == 200) {
+            let upstream = upstream.clone();
             return self.answer_settled(s, x, up, call, &upstream).await;
         }
         if (200..300).contains(&status)
             && matches!(call.op, Operation::GetObject | Operation::HeadObject)
         {
-            match rewrite::precondition(s.req_header(), &upstream) {
+            match rewrite::precondition(s.req_header(), upstream) {
                 rewrite::Precondition::Holds => {}
                 rewrite::Precondition::Failed => {
                     let failed = HcpError::new(HcpCode::PreconditionFailed);
                     return self.answer(s, x, failed).await;
                 }
                 rewrite::Precondition::NotModified => {
-                    return self.not_modified(s, x, &upstream).await
+                    return self.not_modified(s, x, upstream).await
                 }
             }
         }
         let ok = (200..300).contains(&status);
         if ok && call.op == Operation::PutObject {
             // A new object's labeled holds, kept now that its version is known.
-            if let Err(e) = self.keep_written(call, &upstream).await {
+            if let Err(e) = self.keep_written(call, upstream).await {
                 return self.answer(s, x, e).await;
             }
         }
@@ -93,8 +102,8 @@ impl Gateway {
             // The grants to users an ACL change set, recorded now that the backend took the
             // rest (`request::acls`).
             let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
-            self.owner_written(call, &upstream, etag);
-            if let Err(e) = self.acls_after(call, &upstream, etag).await {
+            self.owner_written(call, upstream, etag);
+            if let Err(e) = self.acls_after(call, upstream, etag).await {
                 return self.answer(s, x, e).await;
             }
             self.folders_after(call).await;
@@ -103,15 +112,15 @@ impl Gateway {
             && matches!(call.op, Operation::GetObject | Operation::HeadObject)
             && call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let holds = if retention {
-            match self.holds_read_back(call, &upstream).await {
+            match self.holds_read_back(call, upstream).await {
                 Ok(holds) => Some(holds),
                 Err(e) => return self.answer(s, x, e).await,
             }
         } else {
             None
         };
-        self.stream_answer(s, x, up, (call, &upstream), holds.as_ref())
-            .await
+        let resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
+        self.stream_answer(s, x, up, resp).await
     }
 
     /// What a GET or HEAD answers of the object's holds: the backend's legal hold, and where
@@ -239,24 +248,21 @@ impl Gateway {
         Flow::KeepAlive
     }
 
-    /// Object data, streamed from the backend's read buffer to the client. A backend that fails
-    /// mid-body aborts the client connection: never a truncated body that looks whole.
-    async fn stream_answer(
+    /// HCP's header for an answer whose body streams from the backend's (`x.status` set).
+    fn streamed_header(
         &self,
-        s: &mut ServerSession,
+        s: &ServerSession,
         x: &mut Exchange,
-        up: &mut Upstream,
         (call, upstream): (&Call<'_>, &ResponseHeader),
         holds: Option<&rewrite::HoldsSeen>,
-    ) -> Flow {
+    ) -> ResponseHeader {
         let status = upstream.status.as_u16();
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }
-        let bodiless = s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304);
-        if !bodiless
+        if !bodiless(s, status)
             && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
             && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
         {
@@ -264,6 +270,20 @@ impl Gateway {
                 .expect("static");
         }
         x.status = status;
+        resp
+    }
+
+    /// Object data, streamed from the backend's read buffer to the client under `resp`. A
+    /// backend that fails mid-body aborts the client connection: never a truncated body that
+    /// looks whole.
+    async fn stream_answer(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        resp: ResponseHeader,
+    ) -> Flow {
+        let bodiless = bodiless(s, resp.status.as_u16());
         if s.write_response_header(Box::new(resp)).await.is_err() {
             return Flow::Abort;
         }
