@@ -670,6 +670,15 @@ impl Gateway {
         req
     }
 
+    /// The backend request as `send` built it (signature, then guards), signed now: for a
+    /// retry, and for a held body whose first signature has aged while it was read. (Not for
+    /// a document the gateway checked or rewrote: that is signed with its own body.)
+    fn sign_again(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHeader {
+        let mut req = self.sign(s, call, body);
+        call.guards.apply(&mut req);
+        req
+    }
+
     /// The checks that need the backend's state, before a 100-continue so that a refused body
     /// is never sent: a re-created own bucket on AWS us-east-1, HCP's rule 41 and create-only
     /// writes the backend cannot refuse itself, seed 000's part-copy rules.
@@ -775,8 +784,7 @@ impl Gateway {
         if small && !whole.is_empty() {
             // The length and digest the request was signed with are the body's.
             if signed.elapsed() > RESIGN_AFTER {
-                *req = self.sign(s, call, body);
-                call.guards.apply(req);
+                *req = self.sign_again(s, call, body);
             }
             return Ok(Some(whole));
         }
@@ -932,9 +940,7 @@ impl Gateway {
             stale_retried |= retriable;
             let req = first.take().unwrap_or_else(|| {
                 debug_assert!(replayable, "only bodiless requests are sent again");
-                let mut again = self.sign(s, call, &body);
-                call.guards.apply(&mut again);
-                again
+                self.sign_again(s, call, &body)
             });
             let request = (req, buffered.as_ref());
             match self

@@ -244,8 +244,13 @@ pub fn canonical_request<'a, V: IntoIterator<Item = &'a [u8]>>(
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    let mut out = String::with_capacity(64);
-    push_hex(&mut out, &Sha256::digest(data));
+    hex_string(&Sha256::digest(data))
+}
+
+/// `bytes` in lowercase hex, as a string of its own.
+fn hex_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
     out
 }
 
@@ -263,11 +268,7 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 
 /// The credential scope `yyyymmdd/region/service/aws4_request`.
 pub fn scope(date: &str, region: &str, service: &str) -> String {
-    let mut out = String::with_capacity(date.len() + region.len() + service.len() + 15);
-    for part in [date, "/", region, "/", service, "/aws4_request"] {
-        out.push_str(part);
-    }
-    out
+    [date, "/", region, "/", service, "/aws4_request"].concat()
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
@@ -301,12 +302,7 @@ pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str)
 
 /// The hex signature of a string to sign.
 pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    let mut out = String::with_capacity(64);
-    push_hex(
-        &mut out,
-        &hmac_sha256(signing_key, string_to_sign.as_bytes()),
-    );
-    out
+    hex_string(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
 /// Derived signing keys, cached by secret, date, region and service: verifying clients and
@@ -415,7 +411,7 @@ pub fn authorization(
     signed_headers: &str,
     signature: &str,
 ) -> String {
-    let parts = [
+    [
         ALGORITHM,
         " Credential=",
         access_key,
@@ -425,12 +421,8 @@ pub fn authorization(
         signed_headers,
         ", Signature=",
         signature,
-    ];
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        out.push_str(part);
-    }
-    out
+    ]
+    .concat()
 }
 
 #[cfg(test)]
