@@ -70,6 +70,35 @@ pub async fn send(
     parse(&raw)
 }
 
+/// The SigV4 signature that a request a backend received must carry to verify with `secret`,
+/// recomputed from its `Authorization` (scope, signed headers) and the headers it came with
+/// (`header` gives a header's value by lower-case name); `None` without such an `Authorization`.
+pub fn sigv4_signature_for<'h>(
+    secret: &str,
+    method: &str,
+    target: &str,
+    header: impl Fn(&str) -> Option<&'h str>,
+) -> Option<String> {
+    let auth = header("authorization")?;
+    let field = |name: &str| auth.split([' ', ',']).find_map(|p| p.strip_prefix(name));
+    let (_, scope) = field("Credential=")?.split_once('/')?;
+    let [date, region, service, _] = scope.split('/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let canonical = sigv4::canonical_request(
+        method,
+        &sigv4::canonical_uri(path.as_bytes()),
+        &sigv4::canonical_query(query.as_bytes(), &[]),
+        field("SignedHeaders=")?,
+        |name| header(name).map(str::as_bytes),
+        header("x-amz-content-sha256")?,
+    );
+    let key = sigv4::derive_signing_key(secret, date, region, service);
+    let to_sign = sigv4::string_to_sign(header("x-amz-date")?, scope, &canonical);
+    Some(sigv4::signature(&key, &to_sign))
+}
+
 /// An HTTP/1.1 request head with exactly these headers.
 pub fn request_head(method: &str, target: &[u8], headers: &[(String, String)]) -> Vec<u8> {
     let mut head = Vec::new();
