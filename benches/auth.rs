@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the authentication hot path: verifying a SigV4 `Authorization` header
-//! (signing key from the moka cache) and verifying aws-chunked chunk signatures.
+//! (the signing key kept beside the secret) and verifying aws-chunked chunk signatures.
 //!
 //!     cargo bench --bench auth
 

@@ -27,22 +27,21 @@ use crate::sig::v4 as sigv4;
 pub use crate::request::authorize::{Grant, Permission};
 pub use time_parse::{format_amz_date, parse_request_date};
 
-/// A secret key; its `Debug` output is redacted so it cannot reach a log by accident.
-#[derive(Clone)]
-pub struct SecretKey(Arc<str>);
+/// A secret key, with the signing keys derived from it lately ([`sigv4::Secret`]); its `Debug`
+/// output is redacted so it cannot reach a log by accident.
+#[derive(Clone, Debug)]
+pub struct SecretKey(Arc<sigv4::Secret>);
 
 impl SecretKey {
-    pub fn new(s: impl Into<Arc<str>>) -> Self {
-        SecretKey(s.into())
+    pub fn new(s: impl Into<Box<str>>) -> Self {
+        SecretKey(Arc::new(sigv4::Secret::new(s)))
     }
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey(<redacted>)")
+    /// The secret with its derived keys, for signing and verifying.
+    pub fn derived(&self) -> &sigv4::Secret {
+        &self.0
     }
 }
 
@@ -464,7 +463,8 @@ impl Authenticator {
         Ok(())
     }
 
-    /// The derived signing key, cached by secret, date, region and service.
+    /// The signing key to check a signature by `secret` for this scope: the one kept beside
+    /// the secret, else derived now. Kept only by [`Self::signature_matched`].
     pub(crate) fn signing_key(
         &self,
         secret: &SecretKey,
@@ -473,7 +473,18 @@ impl Authenticator {
         service: &str,
     ) -> [u8; 32] {
         self.signing_keys
-            .get(secret.expose(), date, region, service)
+            .to_verify(secret.derived(), date, region, service)
+    }
+
+    /// A signature made with `key` matched: the key is kept beside the secret for the next
+    /// request of this scope.
+    pub(crate) fn signature_matched(
+        &self,
+        secret: &SecretKey,
+        (date, region, service): (&str, &str, &str),
+        key: [u8; 32],
+    ) {
+        secret.derived().keep(date, region, service, key);
     }
 
     pub(crate) fn identity(user: Arc<User>, scheme: AuthScheme) -> Identity {

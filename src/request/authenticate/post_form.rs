@@ -65,6 +65,7 @@ impl Authenticator {
             if !same(given.as_bytes(), expected.as_bytes()) {
                 return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
             }
+            self.signature_matched(&user.secret, (date, region, service), key);
             return Ok(Self::identity(user, AuthScheme::PostFormV4));
         }
         let user = self.user(required("awsaccesskeyid")?)?;
@@ -130,10 +131,22 @@ mod tests {
             ("x-amz-date", "20261122T000000Z"),
             ("x-amz-signature", v4.as_str()),
         ];
-        let id = a.authenticate_form(&form(&fields)).unwrap();
-        assert_eq!(id.access_key(), Some("AKID"));
+        // A refused caller leaves nothing kept beside the user's secret; a verified one does.
+        let kept = || {
+            a.user("AKID")
+                .unwrap()
+                .secret
+                .derived()
+                .kept_key("20261122", "us-east-1", "s3")
+        };
         let mut wrong = fields;
         wrong[0].1 = "eyJjb25kaXRpb25zIjpbMV19";
+        let e = a.authenticate_form(&form(&wrong)).unwrap_err();
+        assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
+        assert_eq!(kept(), None);
+        let id = a.authenticate_form(&form(&fields)).unwrap();
+        assert_eq!(id.access_key(), Some("AKID"));
+        assert_eq!(kept(), Some(key));
         let e = a.authenticate_form(&form(&wrong)).unwrap_err();
         assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
 

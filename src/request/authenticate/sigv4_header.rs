@@ -147,6 +147,11 @@ pub(super) fn verify_claim(
         );
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
     }
+    authn.signature_matched(
+        &user.secret,
+        (claim.auth.date, claim.auth.region, claim.auth.service),
+        key,
+    );
     if let Some(name) = unsigned_amz_header(req, claim.auth.signed_headers) {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message(format!(
             "There were headers present in the request which were not signed: {name}."

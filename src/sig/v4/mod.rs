@@ -305,30 +305,178 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex_string(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
-/// Derived signing keys, cached by secret, date, region and service: verifying clients and
-/// signing backend requests both use it, so the four HMACs run once a day per secret and scope.
-/// A lookup composes its key on the stack and takes a read lock: no allocation, no string
-/// hashed twice. A key is kept at most a day (swept hourly, so a rotated secret's keys go), at
-/// most [`SIGNING_KEYS`] of them (the map starts over when full), and one whose date, region
-/// and secret are too long for the stack is derived each time, never kept.
+/// A secret key with the signing keys derived from it lately, kept beside it: looking one up
+/// compares the scope's few bytes with each kept one under a read lock — no string composed,
+/// none hashed, no allocation. At most [`DERIVED_PER_SECRET`] scopes per secret (the least
+/// recently used is replaced); a scope longer than [`SCOPE_MAX`] bytes, or with a newline in a
+/// part (where its parts would be ambiguous), is derived each time, never kept. A derived key
+/// is a pure function of the secret and its scope, so a kept one never goes stale; a rotated
+/// secret is a new `Secret` with nothing kept.
+pub struct Secret {
+    secret: Box<str>,
+    derived: std::sync::RwLock<DerivedKeys>,
+    /// Counts lookups, to tell which kept scope was used last.
+    uses: std::sync::atomic::AtomicU64,
+}
+
+/// How many scopes (date, region, service) a secret keeps the derived key of.
+pub const DERIVED_PER_SECRET: usize = 4;
+/// The longest `date\nregion\nservice` whose key is kept.
+pub const SCOPE_MAX: usize = 64;
+
+#[derive(Default)]
+struct DerivedKeys {
+    kept: [Option<Derived>; DERIVED_PER_SECRET],
+}
+
+struct Derived {
+    scope: ScopeKey,
+    key: [u8; 32],
+    /// The secret's use count when this key was last looked up.
+    used: std::sync::atomic::AtomicU64,
+}
+
+/// A scope as `date\nregion\nservice` on the stack: what a kept key is found by.
+#[derive(Clone, Copy)]
+struct ScopeKey {
+    bytes: [u8; SCOPE_MAX],
+    len: u8,
+}
+
+impl ScopeKey {
+    /// `None` when the scope is too long to keep or a part holds the separator.
+    fn of(date: &str, region: &str, service: &str) -> Option<Self> {
+        if [date, region, service].iter().any(|p| p.contains('\n')) {
+            return None;
+        }
+        let parts = [date, "\n", region, "\n", service];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut bytes = [0u8; SCOPE_MAX];
+        let mut at = 0;
+        for p in parts {
+            bytes
+                .get_mut(at..at + p.len())?
+                .copy_from_slice(p.as_bytes());
+            at += p.len();
+        }
+        Some(ScopeKey {
+            bytes,
+            len: u8::try_from(len).ok()?,
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Secret {
+    pub fn new(secret: impl Into<Box<str>>) -> Self {
+        Secret {
+            secret: secret.into(),
+            derived: std::sync::RwLock::default(),
+            uses: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.secret
+    }
+
+    fn tick(&self) -> u64 {
+        self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    /// The key kept for this scope, if any; `mark` records the use (only a use whose key is
+    /// known good: the gateway's own, or a verified client's — [`Secret::keep`]).
+    fn lookup(&self, scope: &ScopeKey, mark: bool) -> Option<[u8; 32]> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let kept = self
+            .derived
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = kept
+            .kept
+            .iter()
+            .flatten()
+            .find(|d| d.scope.as_bytes() == scope.as_bytes())?;
+        if mark {
+            found.used.fetch_max(self.tick(), Relaxed);
+        }
+        Some(found.key)
+    }
+
+    /// The key kept for this scope, if any (the lookup is not counted as a use).
+    pub fn kept_key(&self, date: &str, region: &str, service: &str) -> Option<[u8; 32]> {
+        self.lookup(&ScopeKey::of(date, region, service)?, false)
+    }
+
+    /// Keeps `key` as this scope's (derived from this secret, and known good: the gateway's
+    /// own, or one a signature matched), in place of the least recently used kept scope; if the
+    /// scope is kept already, records the use.
+    pub fn keep(&self, date: &str, region: &str, service: &str, key: [u8; 32]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(scope) = ScopeKey::of(date, region, service) else {
+            return;
+        };
+        // (Kept already, the common case: under the read lock.)
+        if self.lookup(&scope, true).is_some() {
+            return;
+        }
+        let mut kept = self
+            .derived
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept
+            .kept
+            .iter()
+            .flatten()
+            .any(|d| d.scope.as_bytes() == scope.as_bytes())
+        {
+            return;
+        }
+        let slot = kept
+            .kept
+            .iter_mut()
+            .min_by_key(|d| d.as_ref().map_or(0, |d| d.used.load(Relaxed)))
+            .expect("slots");
+        *slot = Some(Derived {
+            scope,
+            key,
+            used: self.tick().into(),
+        });
+    }
+
+    /// The signing key for this scope and whether it was kept: the kept one, else derived now
+    /// (not kept). `mark` counts the lookup as a use of the kept key (see [`Secret::lookup`]).
+    fn signing_key(&self, date: &str, region: &str, service: &str, mark: bool) -> ([u8; 32], bool) {
+        let kept = ScopeKey::of(date, region, service).and_then(|scope| self.lookup(&scope, mark));
+        match kept {
+            Some(key) => (key, true),
+            None => (
+                derive_signing_key(&self.secret, date, region, service),
+                false,
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Counts the lookups of derived signing keys (kept beside each [`Secret`]) in
+/// `hcp_gateway_cache_lookups_total{cache="signing_key"}`. Verifying a client and signing a
+/// backend request both look up: the four HMACs run once per secret and scope. A client's key
+/// is kept only once its signature matched ([`Secret::keep`], by the authenticator), so a caller
+/// who does not know the secret cannot push the user's keys out.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    keys: std::sync::RwLock<SigningKeys>,
-    /// `hcp_gateway_cache_lookups_total{cache="signing_key"}`'s hit and miss counters, when
-    /// the gateway counts.
+    /// The hit and miss counters, when the gateway counts.
     lookups: Option<(prometheus::IntCounter, prometheus::IntCounter)>,
 }
-
-#[derive(Default)]
-struct SigningKeys {
-    keys: std::collections::HashMap<Box<str>, ([u8; 32], std::time::Instant)>,
-    swept: Option<std::time::Instant>,
-}
-
-/// How many derived signing keys the cache keeps at most.
-pub const SIGNING_KEYS: usize = 10_000;
-const SIGNING_KEY_LIFE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-const SIGNING_KEY_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl SigningKeyCache {
     /// A cache whose hits and misses are counted in `lookups` (labels cache, result).
@@ -338,56 +486,25 @@ impl SigningKeyCache {
                 lookups.with_label_values(&["signing_key", "hit"]),
                 lookups.with_label_values(&["signing_key", "miss"]),
             )),
-            ..Self::default()
         }
     }
 
-    pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-        let parts = [date, "\n", region, "\n", service, "\n", secret];
-        let mut stack = [0u8; 256];
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let Some(slot) = stack.get_mut(..len) else {
-            // Not kept: a region long enough for this is nobody's real one.
-            self.count(false);
-            return derive_signing_key(secret, date, region, service);
-        };
-        let mut at = 0;
-        for p in parts {
-            slot[at..at + p.len()].copy_from_slice(p.as_bytes());
-            at += p.len();
+    /// The gateway's own key for this scope (a backend's credentials): kept once derived.
+    pub fn get(&self, secret: &Secret, date: &str, region: &str, service: &str) -> [u8; 32] {
+        let (key, hit) = secret.signing_key(date, region, service, true);
+        self.count(hit);
+        if !hit {
+            secret.keep(date, region, service, key);
         }
-        let cache_key = std::str::from_utf8(slot).expect("joined strings");
-        let found = self
-            .keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys
-            .get(cache_key)
-            .filter(|(_, at)| at.elapsed() < SIGNING_KEY_LIFE)
-            .map(|(key, _)| *key);
-        self.count(found.is_some());
-        if let Some(key) = found {
-            return key;
-        }
-        let key = derive_signing_key(secret, date, region, service);
-        let mut cache = self
-            .keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = std::time::Instant::now();
-        if cache
-            .swept
-            .is_none_or(|t| now.duration_since(t) >= SIGNING_KEY_SWEEP)
-        {
-            cache.swept = Some(now);
-            cache
-                .keys
-                .retain(|_, (_, at)| now.duration_since(*at) < SIGNING_KEY_LIFE);
-        }
-        if cache.keys.len() >= SIGNING_KEYS {
-            cache.keys.clear();
-        }
-        cache.keys.insert(cache_key.into(), (key, now));
+        key
+    }
+
+    /// The key to check a client's signature with; kept, and its use recorded, only by
+    /// [`Secret::keep`] once the signature matched (a caller without the secret neither adds a scope nor keeps one
+    /// from being replaced).
+    pub fn to_verify(&self, secret: &Secret, date: &str, region: &str, service: &str) -> [u8; 32] {
+        let (key, hit) = secret.signing_key(date, region, service, false);
+        self.count(hit);
         key
     }
 

@@ -132,3 +132,85 @@ fn hex_appended_through_the_stack_buffer_matches_the_hex_crate() {
     assert_eq!(all, hex::encode(&bytes));
     assert_eq!(sha256_hex(b""), hex::encode(Sha256::digest(b"")));
 }
+
+/// The key kept beside a secret is the derived one for exactly its scope; only the gateway's own
+/// lookups and verified ones keep a key or count as its use; a fifth scope replaces the least
+/// recently used; a scope too long to keep, or with a separator in a part, is derived each time;
+/// nothing of the secret shows in `Debug`.
+#[test]
+fn keys_kept_beside_a_secret_are_its_derived_ones_for_their_scope() {
+    let secret = Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let cache = SigningKeyCache::default();
+    let derived =
+        |date, region, service| derive_signing_key(secret.expose(), date, region, service);
+
+    let to_verify = cache.to_verify(&secret, "20261201", "us-east-1", "s3");
+    assert_eq!(to_verify, derived("20261201", "us-east-1", "s3"));
+    assert_eq!(
+        secret.kept_key("20261201", "us-east-1", "s3"),
+        None,
+        "unverified: not kept"
+    );
+    secret.keep("20261201", "us-east-1", "s3", to_verify);
+    assert_eq!(
+        secret.kept_key("20261201", "us-east-1", "s3"),
+        Some(to_verify)
+    );
+    assert_eq!(secret.kept_key("20261201", "us-east-1", "s3x"), None);
+    // Parts that would join to a kept scope's bytes are never taken for it, nor kept.
+    assert_eq!(secret.kept_key("20261201", "us-east-1\ns", "3"), None);
+    cache.get(&secret, "20261201", "us-east-1\ns", "3");
+    assert_eq!(secret.kept_key("20261201", "us-east-1\ns", "3"), None);
+    assert_eq!(
+        secret.kept_key("20261201", "us-east-1", "s3"),
+        Some(to_verify)
+    );
+
+    // r1 used often, but longest ago; r2 and r3 once each, later; us-east-1 (the first kept)
+    // used last, by a verified request.
+    for region in ["r1", "r1", "r1", "r2", "r3"] {
+        assert_eq!(
+            cache.get(&secret, "20261201", region, "s3"),
+            derived("20261201", region, "s3")
+        );
+        assert!(
+            secret.kept_key("20261201", region, "s3").is_some(),
+            "{region}"
+        );
+    }
+    secret.keep("20261201", "us-east-1", "s3", to_verify);
+    // Lookups of a caller who never proves the key (a wrong signature) are no use of it.
+    for _ in 0..3 {
+        cache.to_verify(&secret, "20261201", "r1", "s3");
+    }
+    // A fifth scope replaces the least recently used: r1 — not the first kept (us-east-1),
+    // not the least often used (r2 or r3).
+    assert_eq!(
+        cache.get(&secret, "20261202", "r1", "s3"),
+        derived("20261202", "r1", "s3")
+    );
+    assert_eq!(
+        secret.kept_key("20261201", "r1", "s3"),
+        None,
+        "the least recently used went"
+    );
+    for region in ["us-east-1", "r2", "r3"] {
+        assert!(
+            secret.kept_key("20261201", region, "s3").is_some(),
+            "{region} kept"
+        );
+    }
+
+    let long = "r".repeat(SCOPE_MAX);
+    assert_eq!(
+        cache.get(&secret, "20261201", &long, "s3"),
+        derived("20261201", &long, "s3")
+    );
+    assert_eq!(secret.kept_key("20261201", &long, "s3"), None);
+    assert!(
+        secret.kept_key("20261202", "r1", "s3").is_some(),
+        "nothing replaced"
+    );
+
+    assert_eq!(format!("{secret:?}"), "<redacted>");
+}
