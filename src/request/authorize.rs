@@ -390,13 +390,19 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
         op,
         PutObject | CopyObject | CreateMultipartUpload | CreateBucket | PostObject
     );
-    let canned = headers
-        .get("x-amz-acl")
-        .is_some_and(|v| v.as_bytes().trim_ascii() != b"private");
-    let grants = headers
-        .keys()
-        .any(|n| n.as_str().starts_with("x-amz-grant-"));
-    if write && (canned || grants) {
+    // (Each header is looked at only for the operations it gives an effect to: a GET looks
+    // up none of them.)
+    let canned = || {
+        headers
+            .get("x-amz-acl")
+            .is_some_and(|v| v.as_bytes().trim_ascii() != b"private")
+    };
+    let grants = || {
+        headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-grant-"))
+    };
+    if write && (canned() || grants()) {
         needs.push(Permission::WriteAcl);
     }
     if write && (has("x-amz-object-lock-mode") || has("x-amz-object-lock-retain-until-date")) {
@@ -405,29 +411,32 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
     if write && has("x-amz-object-lock-legal-hold") {
         needs.push(Permission::PutObjectLegalHold);
     }
-    let locked_bucket = headers
-        .get("x-amz-bucket-object-lock-enabled")
-        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
-    if op == CreateBucket && locked_bucket {
+    let locked_bucket = || {
+        headers
+            .get("x-amz-bucket-object-lock-enabled")
+            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
+    };
+    if op == CreateBucket && locked_bucket() {
         needs.push(Permission::PutBucketObjectLockConfiguration);
     }
     // HCP's holds and privileged deletes need its privileged permission.
     // (A multipart complete sets them on the completed object.)
-    let hold = has("x-hcp-retentionhold") || has("x-hcp-labelretentionhold");
+    let hold = || has("x-hcp-retentionhold") || has("x-hcp-labelretentionhold");
     let sets_holds = write || op == CompleteMultipartUpload;
-    if (sets_holds && hold)
+    if (sets_holds && hold())
         || (matches!(op, DeleteObject | DeleteObjects) && has("x-hcp-privileged"))
     {
         needs.push(Permission::Privileged);
     }
-    let bypass = headers
-        .get("x-amz-bypass-governance-retention")
-        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
-    if bypass
-        && matches!(
-            op,
-            DeleteObject | DeleteObjects | Operation::PutObjectRetention
-        )
+    let bypass = || {
+        headers
+            .get("x-amz-bypass-governance-retention")
+            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
+    };
+    if matches!(
+        op,
+        DeleteObject | DeleteObjects | Operation::PutObjectRetention
+    ) && bypass()
     {
         needs.push(Permission::BypassGovernanceRetention);
     }

@@ -15,7 +15,8 @@ use crate::request::acls::UserGrant;
 use crate::request::authenticate::UserStore;
 use crate::request::owners::Owner;
 
-const GRANT_HEADERS: &[&str] = &[
+/// The grant headers S3 defines; no other `x-amz-grant-*` header is read or sent on.
+pub const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-read",
     "x-amz-grant-write",
     "x-amz-grant-read-acp",
@@ -53,7 +54,7 @@ pub fn granted_in_headers(req: &RequestHeader) -> Vec<&'static str> {
 
 /// Whether the request carries any grant header.
 pub fn has_grant_headers(req: &RequestHeader) -> bool {
-    GRANT_HEADERS.iter().any(|h| req.headers.contains_key(*h))
+    super::carries_any(&req.headers, GRANT_HEADERS)
 }
 
 /// Splits a grant list at commas outside double quotes.

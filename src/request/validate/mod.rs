@@ -149,6 +149,13 @@ pub fn copy_range(value: &str) -> Option<(u64, u64)> {
     (first <= last).then_some((first, last))
 }
 
+/// Whether the request carries any of `names` (lower case). One pass over the few headers a
+/// request has, where looking each of `names` up would parse and hash each name: the check
+/// before looking up a set of headers most requests carry none of.
+pub fn carries_any(headers: &http::HeaderMap, names: &[&str]) -> bool {
+    headers.keys().any(|n| names.contains(&n.as_str()))
+}
+
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -225,12 +232,15 @@ fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError>
         }
     }
     let boolean = |v: &str| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
-    for name in [
+    const BOOLEANS: &[&str] = &[
         "x-amz-bucket-object-lock-enabled",
         "x-amz-bypass-governance-retention",
-    ] {
-        if given(name).is_some_and(|v| !boolean(v)) {
-            return Err(invalid_header(name, "true or false"));
+    ];
+    if carries_any(&req.headers, BOOLEANS) {
+        for name in BOOLEANS {
+            if given(name).is_some_and(|v| !boolean(v)) {
+                return Err(invalid_header(name, "true or false"));
+            }
         }
     }
     Ok(())
@@ -365,27 +375,27 @@ fn check_sizes(
     use Operation::*;
     // 12: object bodies need their length — the one the body is held to: Content-Length for a
     // plain body, x-amz-decoded-content-length for an aws-chunked one (elsewhere it means
-    // nothing and is not believed).
-    let streaming = header(req, "x-amz-content-sha256")
-        .is_some_and(|v| v.starts_with("STREAMING-"))
-        || header(req, "content-encoding").is_some_and(|v| v.contains("aws-chunked"));
-    let size = if streaming {
-        length(req, "x-amz-decoded-content-length")
-    } else {
-        length(req, "content-length")
-    };
-    if op.has_object_body() && size.is_none() {
-        return Err(HcpError::new(HcpCode::MissingContentLength));
-    }
-    // 26: part and object size limits.
-    match (op, size) {
-        (UploadPart, Some(n)) if n > limits.max_part_bytes => {
-            return Err(HcpError::new(HcpCode::EntityTooLarge))
+    // nothing and is not believed). (Only object bodies are measured here.)
+    if op.has_object_body() {
+        let streaming = header(req, "x-amz-content-sha256")
+            .is_some_and(|v| v.starts_with("STREAMING-"))
+            || header(req, "content-encoding").is_some_and(|v| v.contains("aws-chunked"));
+        let size = if streaming {
+            length(req, "x-amz-decoded-content-length")
+        } else {
+            length(req, "content-length")
+        };
+        // 26: part and object size limits.
+        match (op, size) {
+            (_, None) => return Err(HcpError::new(HcpCode::MissingContentLength)),
+            (UploadPart, Some(n)) if n > limits.max_part_bytes => {
+                return Err(HcpError::new(HcpCode::EntityTooLarge))
+            }
+            (PutObject, Some(n)) if n > limits.max_put_bytes => {
+                return Err(HcpError::new(HcpCode::EntityTooLarge))
+            }
+            _ => {}
         }
-        (PutObject, Some(n)) if n > limits.max_put_bytes => {
-            return Err(HcpError::new(HcpCode::EntityTooLarge))
-        }
-        _ => {}
     }
     // 24: part numbers 1..10,000.
     if matches!(op, UploadPart | UploadPartCopy) || query.has("partNumber") {
@@ -481,7 +491,14 @@ fn check_conditions_and_bodies(
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-grant-"));
     // 35: conditions that contradict each other.
-    let both = |a: &str, b: &str| req.headers.contains_key(a) && req.headers.contains_key(b);
+    // (One pass over the request's header names, each given once in `keys`.)
+    let both = |a: &str, b: &str| {
+        req.headers
+            .keys()
+            .filter(|n| n.as_str() == a || n.as_str() == b)
+            .count()
+            == 2
+    };
     if both("if-match", "if-none-match")
         || both(
             "x-amz-copy-source-if-match",
@@ -517,9 +534,11 @@ fn check_conditions_and_bodies(
     ) || (matches!(op, PutBucketAcl | PutObjectAcl)
         && !req.headers.contains_key("x-amz-acl")
         && !grants);
-    let empty = length(req, "content-length").unwrap_or(0) == 0
-        && !req.headers.contains_key(http::header::TRANSFER_ENCODING);
-    if needs_body && empty {
+    let empty = || {
+        length(req, "content-length").unwrap_or(0) == 0
+            && !req.headers.contains_key(http::header::TRANSFER_ENCODING)
+    };
+    if needs_body && empty() {
         return Err(HcpError::new(HcpCode::MissingRequestBodyError));
     }
     // 43: a multi-object delete must carry an integrity header (Content-MD5, or the checksum
@@ -652,6 +671,59 @@ pub const MAX_DELETE_OBJECTS: usize = 1000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle for the one-pass presence checks that stand before lookups by name: for random
+    /// requests (names in either case, given once or more, near misses of the names asked),
+    /// `carries_any` says yes exactly when a lookup of one of the names would find a value.
+    #[test]
+    fn carries_any_agrees_with_looking_each_name_up() {
+        use rand::{Rng, SeedableRng};
+        let pool = [
+            "x-amz-acl",
+            "X-Amz-Acl",
+            "x-amz-acl-",
+            "x-amz-grant-read",
+            "x-amz-grant-read-acp",
+            "X-AMZ-GRANT-WRITE-ACP",
+            "x-amz-grant-full-control",
+            "x-amz-grant-",
+            "x-amz-grant-rea",
+            "x-amz-bucket-object-lock-enabled",
+            "x-amz-bypass-governance-retention",
+            "if-match",
+            "host",
+            "content-length",
+            "x-amz-date",
+            "x-hcp-retention",
+        ];
+        let asked: [&[&str]; 4] = [
+            acl::GRANT_HEADERS,
+            &["x-amz-acl"],
+            &[
+                "x-amz-bucket-object-lock-enabled",
+                "x-amz-bypass-governance-retention",
+            ],
+            &[],
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x4ead);
+        let mut found = 0;
+        for _ in 0..5_000 {
+            let mut req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+            for _ in 0..rng.gen_range(0..8) {
+                let name = pool[rng.gen_range(0..pool.len())];
+                req.append_header(name.to_string(), "v").unwrap();
+            }
+            for names in asked {
+                let looked_up = names.iter().any(|n| req.headers.contains_key(*n));
+                assert_eq!(carries_any(&req.headers, names), looked_up, "{names:?}");
+                found += usize::from(looked_up);
+            }
+        }
+        assert!(
+            found > 1_000,
+            "the cases find the names often enough: {found}"
+        );
+    }
 
     #[test]
     fn delete_lists() {

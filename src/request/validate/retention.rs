@@ -78,15 +78,15 @@ pub fn effects(
         op,
         PutObject | CopyObject | CreateMultipartUpload | CompleteMultipartUpload
     );
+    if !writes {
+        return Ok(effects);
+    }
     let Some(first) = HCP_RETENTION_HEADERS
         .iter()
         .find(|n| req.headers.contains_key(**n))
     else {
         return Ok(effects);
     };
-    if !writes {
-        return Ok(effects);
-    }
     refuse_what_cannot_be_kept(op, req, tenant, first)?;
     let (hold, labels) = holds_asked(req)?;
     // A change of an object as it is once stored: a copy onto itself (HCP's way to change
