@@ -135,6 +135,23 @@ async fn rules_answered_before_the_backend() {
             .body(b"x"),
         case(21, "POST", format!("/{b}/k?uploads"), 501, "NotImplemented")
             .header("x-amz-acl", "everyone"),
+        // ACL values that are not visible ASCII are refused, never passed on unread.
+        case(21, "PUT", format!("/{b}/k"), 501, "NotImplemented")
+            .header("content-length", "1")
+            .header("x-amz-acl", "public-read\u{e9}")
+            .body(b"x"),
+        // A grant header S3 does not define would go unread by the grant checks.
+        case(22, "PUT", format!("/{b}/k"), 400, "InvalidArgument")
+            .header("content-length", "1")
+            .header("x-amz-grant-everything", "id=\"backend-account\"")
+            .body(b"x"),
+        case(22, "PUT", format!("/{b}/k"), 400, "InvalidArgument")
+            .header("content-length", "1")
+            .header(
+                "x-amz-grant-full-control",
+                "emailAddress=\"all_users\", id=\"\u{e9}\"",
+            )
+            .body(b"x"),
         // HCP's retention and hold headers are refused, never dropped: the object would be
         // stored unprotected (issue "HCP retention, holds and S3 Object Lock").
         case(39, "PUT", format!("/{b}/k"), 501, "NotImplemented")

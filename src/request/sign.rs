@@ -42,7 +42,8 @@ impl Families {
         Families {
             integrity,
             document: integrity || name == "content-type",
-            acl: name == "x-amz-acl" || name.starts_with("x-amz-grant-"),
+            acl: name == "x-amz-acl"
+                || crate::request::validate::acl::GRANT_HEADERS.contains(&name),
             sse_c: name.starts_with("x-amz-server-side-encryption-customer-"),
             // (HCP's `x-amz-server-side-encryption` asks whether data is encrypted: it is
             // answered, never sent — `rewrite::answer_encryption`.)
@@ -986,6 +987,7 @@ mod oracle_tests {
             &["uri=\"http://acs.amazonaws.com/groups/global/AllUsers\""],
         ),
         ("x-amz-grant-full-control", &["id=\"someone\""]),
+        ("x-amz-grant-everything", &["id=\"someone\""]),
         ("x-amz-tagging", &["a=b"]),
         ("x-amz-object-lock-legal-hold", &["ON"]),
         ("x-amz-object-lock-mode", &["COMPLIANCE"]),
@@ -1272,6 +1274,7 @@ mod oracle_tests {
                     !matches!(
                         n,
                         "x-amz-expected-bucket-owner"
+                            | "x-amz-grant-everything"
                             | "x-amz-mfa"
                             | "x-amz-request-payer"
                             | "cookie"

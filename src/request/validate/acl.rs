@@ -174,15 +174,18 @@ pub fn translate_grants(
 ) -> Result<Vec<UserGrant>, HcpError> {
     let mut total = 0;
     let mut to_users = Vec::new();
+    if !super::carries_any(&req.headers, GRANT_HEADERS) {
+        return Ok(to_users);
+    }
     for name in GRANT_HEADERS {
-        let Some(value) = req
-            .headers
-            .get(*name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-        else {
+        let Some(value) = req.headers.get(*name) else {
             continue;
         };
+        // A value that is not visible ASCII is refused, never passed on unread.
+        let value = value
+            .to_str()
+            .map_err(|_| invalid(format!("The {name} header is not valid.")))?
+            .to_string();
         let grantees = split_grantees(&value);
         total += grantees.len();
         if total > MAX_GRANTS {
@@ -576,6 +579,11 @@ mod tests {
                 HcpCode::InvalidArgument,
             ),
             ("emailAddress=lgreen", HcpCode::NotImplemented),
+            // Not visible ASCII: refused, never passed on unread.
+            (
+                "emailAddress=\"all_users\", id=\"é\"",
+                HcpCode::InvalidArgument,
+            ),
         ] {
             assert_eq!(run(value).unwrap_err().code, code, "{value}");
         }

@@ -447,7 +447,23 @@ fn check_metadata_and_acls(
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-grant-"));
     let acl_ignored = matches!(op, UploadPart | UploadPartCopy | CompleteMultipartUpload);
-    if let Some(acl) = header(req, "x-amz-acl").filter(|_| !acl_ignored) {
+    // A grant header S3 does not define would go unread by the grant checks: refused.
+    if let Some(name) = req
+        .headers
+        .keys()
+        .map(|n| n.as_str())
+        .find(|n| n.starts_with("x-amz-grant-") && !acl::GRANT_HEADERS.contains(n))
+    {
+        if !acl_ignored {
+            return Err(invalid_header(name, "not a grant header S3 defines"));
+        }
+    }
+    // (A value that is not visible ASCII is no canned ACL: refused like an unknown one.)
+    let acl = (!acl_ignored && carries_any(&req.headers, &["x-amz-acl"]))
+        .then(|| req.headers.get("x-amz-acl"))
+        .flatten()
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    if let Some(acl) = acl {
         if grants {
             return Err(HcpError::new(HcpCode::MalformedXML)
                 .with_message("A canned ACL and individual grant headers cannot be combined."));
