@@ -198,6 +198,16 @@ class Bench:
         self.gateway = self.spawn("gateway", [f"{RELEASE}/hcp-s3-gateway", "--config", cfg], gw, env=env)
         self.pids = {"direct": self.origin.pid, "nginx": self.nginx.pid,
                      "passthrough": self.passthrough.pid, "gateway": self.gateway.pid}
+        if self.args.baseline:
+            # A step's A/B: the same gateway configuration served by another build (another
+            # commit's binary), measured interleaved with this one in the same run.
+            port, admin = free_port(), free_port()
+            cfg = os.path.join(self.work, "baseline.toml")
+            with open(cfg, "w") as f:
+                f.write(GATEWAY_CONF.format(port=port, admin=admin, origin=origin,
+                                            threads=self.args.gateway_threads))
+            proc = self.spawn("baseline", [self.args.baseline, "--config", cfg], port, env=env)
+            self.pids["baseline"] = proc.pid
         if self.args.downstream_trial:
             # Item 3's trial: pingora's downstream session against a lean one, nothing else.
             for mode in ("pingora", "lean"):
@@ -218,7 +228,9 @@ class Bench:
 
     def url(self, target, method, key):
         port = self.ports[target]
-        return f"http://127.0.0.1:{port}{presign(method, self.ports['gateway'], key)}"
+        # (Signed for the gateway's Host; a baseline gateway verifies its own.)
+        signed_for = self.ports["baseline" if target == "baseline" else "gateway"]
+        return f"http://127.0.0.1:{port}{presign(method, signed_for, key)}"
 
     # --- small objects -----------------------------------------------------------------------
     def wrk(self, target, method, size, connections, seconds):
@@ -468,12 +480,17 @@ def main():
                          "against a lean one) as targets trial-pingora and trial-lean")
     ap.add_argument("--profile", action="store_true",
                     help="only profile the gateway under GET 1k load with perf (call graphs) into OUT/profile.txt")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="also measure this hcp-s3-gateway binary (another commit's build) as target "
+                         "'baseline', with the same configuration: a step's A/B in one run")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     os.makedirs(args.out, exist_ok=True)
     if args.downstream_trial:
         TARGETS.extend(["trial-pingora", "trial-lean"])
+    if args.baseline:
+        TARGETS.append("baseline")
     bench = Bench(args)
     results = {"small": {}, "latency": {}, "large": {}, "memory": {}}
     try:
@@ -510,30 +527,28 @@ def main():
                 if per:
                     results["syscalls"].setdefault(workload, {})[t] = per
                     print(f"{workload} {t:<12} {sum(per.values()):.2f} syscalls per request", flush=True)
-        if args.small_only:
-            print(render(results, args))
-            return
-        source = os.path.join(bench.work, f"upload-{args.large}")
-        subprocess.run(["truncate", "-s", args.large.upper(), source], check=True)
-        for r in range(max(1, args.rounds - 1)):
-            for method in ("GET", "PUT"):
-                for t in rotate(TARGETS, r):
-                    res = bench.curl(t, method, args.large, source)
-                    results["large"].setdefault(method, {}).setdefault(t, []).append(res)
-                    print(f"round {r + 1} {method} {args.large} {t:<12} {res['mib_s']:.0f} MiB/s "
-                          f"cpu {res['proxy_cpu_s']:.2f}s", flush=True)
-        os.unlink(source)
-        huge = os.path.join(bench.work, f"upload-{args.huge}")
-        subprocess.run(["truncate", "-s", args.huge.upper(), huge], check=True)
-        results["memory"]["baseline_kib"] = status_kib(bench.pids["gateway"], "VmRSS")
-        for method in ("PUT", "GET"):
-            peak, res = peak_rss_during(bench, lambda: bench.curl("gateway", method, args.huge, huge))
-            results["memory"][f"{method} {args.huge}"] = {"peak_kib": peak, **res}
-            print(f"{method} {args.huge} through the gateway: peak RSS {peak / 1024:.1f} MiB, {res['mib_s']:.0f} MiB/s")
-        os.unlink(huge)
-        before, after, alive = idle_connections(bench, args.idle)
-        results["memory"]["idle"] = {"connections": args.idle, "alive": alive, "before_kib": before, "after_kib": after}
-        print(f"{args.idle} idle connections: RSS {before / 1024:.1f} → {after / 1024:.1f} MiB, {alive} still open")
+        if not args.small_only:
+            source = os.path.join(bench.work, f"upload-{args.large}")
+            subprocess.run(["truncate", "-s", args.large.upper(), source], check=True)
+            for r in range(max(1, args.rounds - 1)):
+                for method in ("GET", "PUT"):
+                    for t in rotate(TARGETS, r):
+                        res = bench.curl(t, method, args.large, source)
+                        results["large"].setdefault(method, {}).setdefault(t, []).append(res)
+                        print(f"round {r + 1} {method} {args.large} {t:<12} {res['mib_s']:.0f} MiB/s "
+                              f"cpu {res['proxy_cpu_s']:.2f}s", flush=True)
+            os.unlink(source)
+            huge = os.path.join(bench.work, f"upload-{args.huge}")
+            subprocess.run(["truncate", "-s", args.huge.upper(), huge], check=True)
+            results["memory"]["baseline_kib"] = status_kib(bench.pids["gateway"], "VmRSS")
+            for method in ("PUT", "GET"):
+                peak, res = peak_rss_during(bench, lambda: bench.curl("gateway", method, args.huge, huge))
+                results["memory"][f"{method} {args.huge}"] = {"peak_kib": peak, **res}
+                print(f"{method} {args.huge} through the gateway: peak RSS {peak / 1024:.1f} MiB, {res['mib_s']:.0f} MiB/s")
+            os.unlink(huge)
+            before, after, alive = idle_connections(bench, args.idle)
+            results["memory"]["idle"] = {"connections": args.idle, "alive": alive, "before_kib": before, "after_kib": after}
+            print(f"{args.idle} idle connections: RSS {before / 1024:.1f} → {after / 1024:.1f} MiB, {alive} still open")
     finally:
         bench.stop()
     results["args"] = vars(args)
@@ -552,7 +567,10 @@ def rate(r):
 
 
 def render(results, args):
-    lines = [f"Command: `scripts/bench.sh --rounds {args.rounds} --seconds {args.seconds}` — medians of "
+    flags = (" --small-only" if args.small_only else "") + \
+        (f' --workloads "{args.workloads}"' if args.workloads != "GET 1k,GET 4k,PUT 1k,PUT 4k" else "") + \
+        (" --baseline BINARY" if args.baseline else "")
+    lines = [f"Command: `scripts/bench.sh --rounds {args.rounds} --seconds {args.seconds}{flags}` — medians of "
              f"{args.rounds} interleaved rounds; {args.connections} connections; wrk on CPU {LOAD_CPU}, "
              f"backend and proxy on CPU {SERVER_CPU}, one worker each.", ""]
     lines += ["| workload | target | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | "
