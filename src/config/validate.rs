@@ -749,7 +749,7 @@ fn check_gateway_buckets(
             ));
         }
         let dialect = backends.get(&t.backend).map(|b| b.dialect);
-        if dialect.is_some_and(|d| crate::request::route::reserved_path(d, name)) {
+        if dialect.is_some_and(|d| crate::request::route::reserved_path(d, name.as_bytes())) {
             errors.push(format!(
                 "tenants.{}: {setting} {name:?} is a path the backend serves its own API under",
                 t.name

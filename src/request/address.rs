@@ -55,7 +55,13 @@ pub fn resolve(
     default_tenant: Option<&str>,
     tenant_exists: impl Fn(&str) -> bool,
 ) -> Result<Target, HcpError> {
-    let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
+    let host = strip_port(host).trim_end_matches('.');
+    // (Host names are case-insensitive; most come in lower case already.)
+    let host: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase().into()
+    } else {
+        host.into()
+    };
     let (tenant, vhost_bucket) = match domains.iter().find_map(|d| subdomain_of(&host, d)) {
         Some(labels) => match labels.split_once('.') {
             None => (labels.to_string(), None),

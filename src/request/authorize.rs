@@ -311,9 +311,7 @@ impl Grant {
 
     fn covers(&self, tenant: &str, bucket: Option<&str>) -> bool {
         (self.tenant == "*" || self.tenant == tenant)
-            && bucket.is_none_or(|b| {
-                glob_match(self.buckets.as_bytes(), b.to_ascii_lowercase().as_bytes())
-            })
+            && bucket.is_none_or(|b| glob_match(self.buckets.as_bytes(), b.as_bytes()))
     }
 
     /// The tenant the grant is on (`*` for every tenant).
@@ -327,12 +325,15 @@ impl Grant {
     }
 }
 
-/// `*` matches any run of characters, everything else itself.
+/// `*` matches any run of characters, everything else itself; the text is read in lower case
+/// (bucket names are case-insensitive).
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     match pattern.split_first() {
         None => text.is_empty(),
         Some((b'*', rest)) => (0..=text.len()).any(|i| glob_match(rest, &text[i..])),
-        Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
+        Some((c, rest)) => {
+            text.first().map(u8::to_ascii_lowercase) == Some(*c) && glob_match(rest, &text[1..])
+        }
     }
 }
 
@@ -542,6 +543,14 @@ mod tests {
     fn patterns() {
         assert!(glob_match(b"*", b"anything"));
         assert!(glob_match(b"logs-*", b"logs-2026"));
+        assert!(
+            glob_match(b"logs-*", b"LOGS-2026"),
+            "bucket names read in lower case"
+        );
+        assert!(
+            !glob_match(b"Logs-*", b"Logs-2026"),
+            "patterns are lower case"
+        );
         assert!(!glob_match(b"logs-*", b"log"));
         assert!(glob_match(b"a*b*c", b"axxbyyc"));
         assert!(!glob_match(b"exact", b"exactly"));

@@ -168,15 +168,17 @@ impl Query {
             text: String::with_capacity(raw.len()),
             spans: Vec::with_capacity(raw.iter().filter(|&&b| b == b'&').count() + 1),
         };
+        // (Where a part is percent-encoded, it is decoded here first: one buffer for them all.)
+        let mut scratch = Vec::new();
         for p in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (n, v) = match p.iter().position(|&b| b == b'=') {
                 Some(i) => (&p[..i], &p[i + 1..]),
                 None => (p, &b""[..]),
             };
             let start = q.text.len();
-            q.text.push_str(&percent_decode(n).decode_utf8_lossy());
+            push_decoded(&mut q.text, n, &mut scratch);
             let eq = q.text.len();
-            q.text.push_str(&percent_decode(v).decode_utf8_lossy());
+            push_decoded(&mut q.text, v, &mut scratch);
             let end = q.text.len();
             q.spans.push(QuerySpan { start, eq, end });
         }
@@ -196,6 +198,22 @@ impl Query {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
+/// `decode_utf8_lossy` does, without a string of its own for each encoded part).
+fn push_decoded(text: &mut String, part: &[u8], scratch: &mut Vec<u8>) {
+    let bytes = if part.contains(&b'%') {
+        scratch.clear();
+        scratch.extend(percent_decode(part));
+        &scratch[..]
+    } else {
+        part
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(s) => text.push_str(s),
+        Err(_) => text.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -559,6 +577,40 @@ fn classify_object(a: Asked<'_>, has_copy_source: bool) -> Result<Operation, Hcp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle: a query part is decoded as `percent_decode(..).decode_utf8_lossy()` decodes it,
+    /// for random parts of escapes (whole, cut short, invalid), multi-byte characters, invalid
+    /// UTF-8 and plain bytes, one scratch buffer reused across them.
+    #[test]
+    fn query_parts_decode_as_percent_encoding_decodes_them() {
+        use rand::{Rng, SeedableRng};
+        let atoms: [&[u8]; 12] = [
+            b"%2F",
+            b"%2f",
+            b"%",
+            b"%4",
+            b"%zz",
+            b"%FF",
+            b"%C3%A9",
+            b"\xc3",
+            b"a",
+            b"=",
+            b"+",
+            b"\xc3\xa9",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x9e7);
+        let mut scratch = Vec::new();
+        for _ in 0..20_000 {
+            let mut part = Vec::new();
+            for _ in 0..rng.gen_range(0..6) {
+                part.extend_from_slice(atoms[rng.gen_range(0..atoms.len())]);
+            }
+            let mut text = String::from("before");
+            push_decoded(&mut text, &part, &mut scratch);
+            let expected = percent_decode(&part).decode_utf8_lossy();
+            assert_eq!(&text["before".len()..], expected, "{part:?}");
+        }
+    }
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
         Target {

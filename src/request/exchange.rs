@@ -91,7 +91,7 @@ impl Gateway {
         tracing::info!(
             target: "access",
             request_id = %x.reply.id,
-            client = %x.client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            client = %Client(x.client),
             access_key = %q(x.access_key.as_deref().unwrap_or("-")),
             claimed_access_key = %q(x.claimed_access_key.as_deref().unwrap_or("-")),
             auth = x.scheme,
@@ -127,6 +127,18 @@ impl std::fmt::Display for Quoted<'_> {
     }
 }
 
+/// The client's address as the access log shows it (`-` when unknown), written into the line.
+struct Client(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => std::fmt::Display::fmt(&ip, f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 /// At most `max` characters of `s` (a cause can quote a client's or a backend's words).
 fn capped(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
@@ -136,12 +148,15 @@ fn capped(s: &str, max: usize) -> &str {
 }
 
 /// An object key as the access log shows it (`server.log_keys`).
-pub(super) fn logged_key(key: Option<&str>, how: crate::config::LogKeys) -> String {
+pub(super) fn logged_key(
+    key: Option<&str>,
+    how: crate::config::LogKeys,
+) -> std::borrow::Cow<'_, str> {
     use crate::config::LogKeys;
     match (key, how) {
         (None, _) | (Some(_), LogKeys::Omit) => "-".into(),
-        (Some(k), LogKeys::Full) => k.to_string(),
-        (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string(),
+        (Some(k), LogKeys::Full) => k.into(),
+        (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string().into(),
     }
 }
 

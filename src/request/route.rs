@@ -93,7 +93,7 @@ pub fn check_copy_source(tenant: &Tenant, source_bucket: Option<&str>) -> Result
 pub fn backend_bucket_name(tenant: &Tenant, client_bucket: &str) -> String {
     let mut s = String::with_capacity(tenant.bucket_prefix.len() + client_bucket.len());
     s.push_str(&tenant.bucket_prefix);
-    s.push_str(&client_bucket.to_ascii_lowercase());
+    s.extend(client_bucket.chars().map(|c| c.to_ascii_lowercase()));
     s
 }
 
@@ -107,16 +107,17 @@ pub fn route<'a>(
         .bucket
         .as_deref()
         .map(|b| backend_bucket_name(tenant, b));
-    let first_segment = match (&backend_bucket, backend.addressing) {
-        (Some(bucket), AddressingStyle::Path) => Some(bucket.clone()),
-        (_, _) => target.key().map(|k| {
-            String::from_utf8_lossy(k.split(|&b| b == b'/').next().unwrap_or_default()).into_owned()
-        }),
+    let key = target.key();
+    let first_segment: Option<&[u8]> = match (&backend_bucket, backend.addressing) {
+        (Some(bucket), AddressingStyle::Path) => Some(bucket.as_bytes()),
+        (_, _) => key
+            .as_deref()
+            .map(|k| k.split(|&b| b == b'/').next().unwrap_or_default()),
     };
     // The backend's own key limit (HCP's was checked in validation): a longer key could never
     // be stored there.
-    if target
-        .key()
+    if key
+        .as_deref()
         .is_some_and(|k| k.len() > backend.max_key_bytes)
     {
         return Err(HcpError::new(HcpCode::KeyTooLong).with_message(format!(
@@ -124,7 +125,7 @@ pub fn route<'a>(
             backend.max_key_bytes
         )));
     }
-    if first_segment.is_some_and(|s| reserved_path(backend.dialect, &s))
+    if first_segment.is_some_and(|s| reserved_path(backend.dialect, s))
         || backend_bucket
             .as_deref()
             .is_some_and(|b| is_gateway_bucket(tenant, b))
@@ -143,14 +144,16 @@ pub fn route<'a>(
 /// First path segments a backend serves APIs of its own under, whatever the bucket: RGW's
 /// admin, Swift and Swift-auth entry points, MinIO's admin and internode API. A request whose
 /// backend path would start with one is never signed with the backend's credentials.
-pub fn reserved_path(dialect: crate::hcp::mapping::Dialect, segment: &str) -> bool {
+pub fn reserved_path(dialect: crate::hcp::mapping::Dialect, segment: &[u8]) -> bool {
     use crate::hcp::mapping::Dialect;
-    let segment = segment.to_ascii_lowercase();
-    match dialect {
-        Dialect::Ceph => matches!(segment.as_str(), "admin" | "swift" | "auth" | "info"),
-        Dialect::Minio => segment == "minio",
-        Dialect::Aws | Dialect::Obs | Dialect::Local => false,
-    }
+    let reserved: &[&str] = match dialect {
+        Dialect::Ceph => &["admin", "swift", "auth", "info"],
+        Dialect::Minio => &["minio"],
+        Dialect::Aws | Dialect::Obs | Dialect::Local => &[],
+    };
+    reserved
+        .iter()
+        .any(|r| segment.eq_ignore_ascii_case(r.as_bytes()))
 }
 
 #[cfg(test)]

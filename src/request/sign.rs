@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use http::{HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::percent_decode;
 use pingora::http::RequestHeader;
 
@@ -16,7 +16,7 @@ use crate::backend::store::wire;
 use crate::config::{AddressingStyle, Signing};
 use crate::request::route::{backend_bucket_name, Route};
 use crate::sig::v4 as sigv4;
-use crate::sig::{self, format_amz_date, v2 as sigv2};
+use crate::sig::{format_amz_date, v2 as sigv2};
 
 /// The families of request headers operations define.
 struct Families {
@@ -229,27 +229,25 @@ pub fn backend_request(
         target_bytes.extend_from_slice(query.as_bytes());
     }
     let method = out.method.clone();
-    // No case map: every name the gateway sends is its own (lower case; pingora writes the
-    // standard ones in title case), and one map per request is enough.
-    let mut req =
-        RequestHeader::build_no_case(method.clone(), b"/", Some(16)).expect("valid method");
-    req.set_raw_path(&target_bytes)
-        .expect("canonical targets are valid");
-    defined_headers(&mut req, &out, route, body.framing);
-    custom_metadata(&mut req, out.op, out.headers);
-    effect_headers(&mut req, out.op, &out.params.effects);
+    // One header map, filled here and then made the request: the gateway's own names are
+    // constants and its own values are moved in (pingora's `insert_header` parses and copies
+    // each name and value). No case map: every name the gateway sends is its own (lower case;
+    // pingora writes the standard ones in title case).
+    let mut headers = HeaderMap::with_capacity(16);
+    defined_headers(&mut headers, &out, route, body.framing);
+    custom_metadata(&mut headers, out.op, out.headers);
+    effect_headers(&mut headers, out.op, &out.params.effects);
     if let Some(key) = out.target.key() {
-        long_key_header(&mut req, wire::KEY_HEADER, &key, route);
+        long_key_header(&mut headers, wire::KEY_HEADER, &key, route);
     }
-    req.insert_header(http::header::HOST, &host)
-        .expect("valid host");
+    headers.insert(http::header::HOST, owned(host));
     match body.length {
-        Some(n) => req
-            .insert_header(http::header::CONTENT_LENGTH, n.to_string())
-            .expect("valid length"),
-        None if method == Method::PUT || method == Method::POST => req
-            .insert_header(http::header::CONTENT_LENGTH, "0")
-            .expect("valid length"),
+        Some(n) => {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        None if method == Method::PUT || method == Method::POST => {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
         None => {}
     }
     let credentials = route
@@ -257,20 +255,37 @@ pub fn backend_request(
         .as_deref()
         .expect("backend credentials are resolved before the first backend request");
     if route.backend.signing == Signing::Obs {
+        let mut req = request_of(method, &target_bytes, headers);
         sign_obs(&mut req, route, credentials, &path, &query, now);
-    } else {
-        let at = (path.as_str(), query.as_str());
-        sign_v4(
-            &mut req,
-            route,
-            credentials,
-            at,
-            body.payload_hash,
-            now,
-            keys,
-        );
+        return req;
     }
+    let at = (&method, path.as_str(), query.as_str());
+    sign_v4(
+        &mut headers,
+        route,
+        credentials,
+        at,
+        body.payload_hash,
+        now,
+        keys,
+    );
+    request_of(method, &target_bytes, headers)
+}
+
+/// The backend request of `method` to `target` with these headers (no case map).
+fn request_of(method: Method, target: &[u8], headers: HeaderMap) -> RequestHeader {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.headers = headers;
+    let mut req = RequestHeader::from(parts);
+    req.set_raw_path(target)
+        .expect("canonical targets are valid");
     req
+}
+
+/// A header value the gateway made: taken as it is, not copied.
+fn owned(value: String) -> HeaderValue {
+    HeaderValue::try_from(value).expect("the gateway's own header values are valid")
 }
 
 /// The backend's host and the request's path: the backend bucket in either addressing style,
@@ -316,18 +331,18 @@ fn path_key<'k>(key: &'k [u8], route: &Route<'_>) -> &'k [u8] {
 }
 
 /// `name: key`, percent-encoded, where [`path_key`] put the placeholder in the key's place.
-fn long_key_header(req: &mut RequestHeader, name: &'static str, key: &[u8], route: &Route<'_>) {
+fn long_key_header(headers: &mut HeaderMap, name: &'static str, key: &[u8], route: &Route<'_>) {
     if path_key(key, route).len() != key.len() {
         let mut encoded = String::with_capacity(key.len() * 3);
         sigv4::uri_encode(key, true, &mut encoded);
-        req.insert_header(name, encoded).expect("encoded key");
+        headers.insert(HeaderName::from_static(name), owned(encoded));
     }
 }
 
 /// The client's headers that the operation defines ([`defines_header`]), the copy source
 /// rewritten to the backend bucket, the client's aws-chunked framing taken off.
 fn defined_headers(
-    req: &mut RequestHeader,
+    headers: &mut HeaderMap,
     out: &Outbound<'_>,
     route: &Route<'_>,
     framing: BodyFraming,
@@ -343,9 +358,8 @@ fn defined_headers(
                     source.version_id = None;
                 }
                 if let Some(rewritten) = copy_source(&source, route) {
-                    req.append_header(name.clone(), rewritten)
-                        .expect("valid header");
-                    long_key_header(req, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
+                    headers.append(name.clone(), rewritten);
+                    long_key_header(headers, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
                 }
             }
         } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
@@ -358,14 +372,12 @@ fn defined_headers(
                 .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
                 .collect();
             if !rest.is_empty() {
-                req.append_header(name.clone(), rest.join(","))
-                    .expect("valid header");
+                headers.append(name.clone(), owned(rest.join(",")));
             }
         } else if framing == BodyFraming::Dechunked && n == "x-amz-sdk-checksum-algorithm" {
             // The trailing checksum it announces was verified here and is not sent on.
         } else {
-            req.append_header(name.clone(), value.clone())
-                .expect("valid header");
+            headers.append(name.clone(), value.clone());
         }
     }
 }
@@ -377,7 +389,7 @@ const META: &str = "x-amz-meta-";
 /// `-`, `_` and `:` become `_` (HCP keeps properties as XML element names); a property given
 /// more than once is one property, its values joined by commas; a property without a value is
 /// not stored.
-fn custom_metadata(req: &mut RequestHeader, op: Operation, headers: &http::HeaderMap) {
+fn custom_metadata(sent: &mut HeaderMap, op: Operation, headers: &http::HeaderMap) {
     if !defines_header(op, "x-amz-meta-x") {
         return;
     }
@@ -410,8 +422,10 @@ fn custom_metadata(req: &mut RequestHeader, op: Operation, headers: &http::Heade
     }
     for (property, value) in properties {
         if let Ok(value) = HeaderValue::from_bytes(&value) {
-            req.append_header(format!("{META}{property}"), value)
-                .expect("a metadata header");
+            // (The property's characters are a header name's: it came from one.)
+            let name =
+                HeaderName::try_from(format!("{META}{property}")).expect("a metadata header");
+            sent.append(name, value);
         }
     }
 }
@@ -419,7 +433,10 @@ fn custom_metadata(req: &mut RequestHeader, op: Operation, headers: &http::Heade
 /// The effects the gateway decided on (`Params::effects`), as the S3 headers that carry them
 /// out: HCP's retention and hold of a new object as Object Lock, a retention namespace's new
 /// bucket with Object Lock. They replace any client header of the same name.
-fn effect_headers(req: &mut RequestHeader, op: Operation, effects: &Effects) {
+fn effect_headers(headers: &mut HeaderMap, op: Operation, effects: &Effects) {
+    let mut insert = |name: &'static str, value: HeaderValue| {
+        headers.insert(HeaderName::from_static(name), value);
+    };
     use Operation::*;
     let write = matches!(op, PutObject | CopyObject | CreateMultipartUpload);
     if let Some(p) = effects.protection.filter(|_| write) {
@@ -431,55 +448,68 @@ fn effect_headers(req: &mut RequestHeader, op: Operation, effects: &Effects) {
                         .ok()
                 })
                 .expect("retention dates are before 2554");
-            req.insert_header("x-amz-object-lock-mode", mode.as_str())
-                .expect("static");
-            req.insert_header("x-amz-object-lock-retain-until-date", date)
-                .expect("a date");
+            insert(
+                "x-amz-object-lock-mode",
+                HeaderValue::from_static(mode.as_str()),
+            );
+            insert("x-amz-object-lock-retain-until-date", owned(date));
         }
         if let Some(hold) = p.hold {
             let status = if hold { "ON" } else { "OFF" };
-            req.insert_header("x-amz-object-lock-legal-hold", status)
-                .expect("static");
+            insert(
+                "x-amz-object-lock-legal-hold",
+                HeaderValue::from_static(status),
+            );
         }
     }
     if let Some(owner) = effects.object_owner.as_deref().filter(|_| write) {
         if let Ok(value) = HeaderValue::from_str(owner) {
-            req.insert_header(crate::request::object_owners::OWNER_METADATA, value)
-                .expect("static name");
+            insert(crate::request::object_owners::OWNER_METADATA, value);
         }
     }
     if effects.bypass_governance && matches!(op, DeleteObject | DeleteObjects) {
-        req.insert_header("x-amz-bypass-governance-retention", "true")
-            .expect("static");
+        insert(
+            "x-amz-bypass-governance-retention",
+            HeaderValue::from_static("true"),
+        );
     }
     if effects.lock_bucket && op == CreateBucket {
-        req.insert_header("x-amz-bucket-object-lock-enabled", "true")
-            .expect("static");
+        insert(
+            "x-amz-bucket-object-lock-enabled",
+            HeaderValue::from_static("true"),
+        );
     }
 }
 
 /// SigV4 with the backend's credentials: the session token, `x-amz-date`, the payload hash,
 /// then `Authorization` over every header that [`signed`] names.
 fn sign_v4(
-    req: &mut RequestHeader,
+    headers: &mut HeaderMap,
     route: &Route<'_>,
     credentials: &SigningCredentials,
-    (path, query): (&str, &str),
+    (method, path, query): (&Method, &str, &str),
     payload_hash: &str,
     now: SystemTime,
     keys: &sigv4::SigningKeyCache,
 ) {
     if let Some(token) = &credentials.token {
-        req.insert_header("x-amz-security-token", token.expose())
-            .expect("valid token");
+        headers.insert(
+            HeaderName::from_static("x-amz-security-token"),
+            HeaderValue::from_str(token.expose()).expect("valid token"),
+        );
     }
-    let amz_date = format_amz_date(now);
-    req.insert_header("x-amz-date", amz_date.as_str())
-        .expect("valid date");
-    req.insert_header("x-amz-content-sha256", payload_hash)
-        .expect("valid hash");
-    let mut names: Vec<&str> = req
-        .headers
+    headers.insert(
+        HeaderName::from_static("x-amz-date"),
+        owned(format_amz_date(now)),
+    );
+    let payload = match payload_hash {
+        sigv4::EMPTY_SHA256 => HeaderValue::from_static(sigv4::EMPTY_SHA256),
+        sigv4::UNSIGNED_PAYLOAD => HeaderValue::from_static(sigv4::UNSIGNED_PAYLOAD),
+        digest => HeaderValue::from_str(digest).expect("valid hash"),
+    };
+    headers.insert(HeaderName::from_static("x-amz-content-sha256"), payload);
+    let amz_date = headers["x-amz-date"].to_str().expect("an ASCII date");
+    let mut names: Vec<&str> = headers
         .keys()
         .map(http::HeaderName::as_str)
         .filter(|n| signed(n))
@@ -488,25 +518,21 @@ fn sign_v4(
     names.dedup();
     let signed_headers = names.join(";");
     let canonical = sigv4::canonical_request(
-        req.method.as_str(),
+        method.as_str(),
         path,
         query,
         &signed_headers,
-        |name| sig::header_values(req, name),
+        |name| headers.get_all(name).iter().map(HeaderValue::as_bytes),
         payload_hash,
     );
     let region = &route.backend.region;
     let date = &amz_date[..8];
     let scope = sigv4::scope(date, region, "s3");
     let key = keys.get(credentials.secret.derived(), date, region, "s3");
-    let signature = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &canonical));
+    let signature = sigv4::signature(&key, &sigv4::string_to_sign(amz_date, &scope, &canonical));
     let authorization =
         sigv4::authorization(&credentials.access_key, &scope, &signed_headers, &signature);
-    // (Taken as it is: no copy of the string.)
-    let authorization = HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization))
-        .expect("valid authorization");
-    req.insert_header(http::header::AUTHORIZATION, authorization)
-        .expect("valid authorization");
+    headers.insert(http::header::AUTHORIZATION, owned(authorization));
 }
 
 /// OBS's own scheme: the `x-amz-*` headers become `x-obs-*` (checksums the gateway verified
