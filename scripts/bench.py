@@ -423,6 +423,95 @@ def profile(bench, args):
     print(f"profile: {out}")
 
 
+def exchange(sock, request):
+    """Sends one request on a keep-alive connection and reads its whole answer; its status."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed")
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed")
+        rest += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def instructions(bench, args):
+    """User-space instructions per request of each gateway build (`gateway`, and `baseline`
+    where given), counted by callgrind: each is started again under valgrind with the same
+    configuration, warmed up with 200 requests, its counters zeroed, then served `count`
+    presigned requests one at a time on one keep-alive connection, and its counters dumped.
+    The count is the same for the same binary and inputs whatever else the machine does, so a
+    small step shows where a timed run is within its noise. System calls are not counted."""
+    count = args.instruction_requests
+    builds = [("gateway", f"{RELEASE}/hcp-s3-gateway")]
+    if args.baseline:
+        builds.append(("baseline", args.baseline))
+    origin = bench.ports["direct"]
+    results = {}
+    for name, binary in builds:
+        port, admin = free_port(), free_port()
+        cfg = os.path.join(bench.work, f"callgrind-{name}.toml")
+        with open(cfg, "w") as f:
+            f.write(GATEWAY_CONF.format(port=port, admin=admin, origin=origin, threads=1))
+        out = os.path.join(bench.work, f"callgrind-{name}.out")
+        log = open(os.path.join(bench.work, f"callgrind-{name}.log"), "wb")
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                 binary, "--config", cfg], stdout=log, stderr=log)
+        try:
+            wait_port(port, proc, timeout=120)
+            for workload in args.workloads.split(","):
+                method, size = workload.split()
+                path = presign(method, port, f"obj-{size}")
+                body = b"x" * size_bytes(size) if method == "PUT" else b""
+                request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    for _ in range(200):
+                        exchange(sock, request)
+                    subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    statuses = [exchange(sock, request) for _ in range(count)]
+                    subprocess.run(["callgrind_control", "-d", workload.replace(" ", "-"), str(proc.pid)],
+                                   check=True, capture_output=True)
+                if any(s >= 300 for s in statuses):
+                    bench.failures += 1
+                    print(f"  !! {name} {workload}: answers other than 2xx", file=sys.stderr)
+                total, dump = latest_callgrind_total(out)
+                # Kept for `callgrind_annotate --inclusive=yes OUT/callgrind-….out`.
+                shutil.copy(dump, os.path.join(args.out, f"callgrind-{name}-{method}-{size}.out"))
+                results.setdefault(workload, {})[name] = total / count
+                print(f"{workload} {name:<9} {total / count:,.0f} instructions per request", flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return results
+
+
+def latest_callgrind_total(out):
+    """The instruction total of the newest dump callgrind wrote beside `out` (`out.N`), and
+    that dump's path."""
+    base = os.path.basename(out)
+    dumps = [f for f in os.listdir(os.path.dirname(out)) if f.startswith(base + ".")]
+    newest = max(dumps, key=lambda f: int(f.rsplit(".", 1)[1].split("-")[0]))
+    path = os.path.join(os.path.dirname(out), newest)
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1]), path
+    raise RuntimeError(f"no total in {newest}")
+
+
 def peak_rss_during(bench, fn):
     """The gateway's peak RSS (KiB) while `fn` runs: VmHWM is reset first (clear_refs 5)."""
     pid = bench.pids["gateway"]
@@ -483,6 +572,11 @@ def main():
     ap.add_argument("--baseline", metavar="BINARY",
                     help="also measure this hcp-s3-gateway binary (another commit's build) as target "
                          "'baseline', with the same configuration: a step's A/B in one run")
+    ap.add_argument("--instructions", action="store_true",
+                    help="only count the user-space instructions per request of the gateway (and "
+                         "--baseline) under callgrind, for --workloads: a step's A/B free of timing noise")
+    ap.add_argument("--instruction-requests", type=int, default=2000,
+                    help="requests counted per workload with --instructions (2000)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -497,6 +591,21 @@ def main():
         bench.start()
         if args.profile:
             profile(bench, args)
+            return
+        if args.instructions:
+            counted = instructions(bench, args)
+            lines = [f"Command: `scripts/bench.sh --instructions --workloads \"{args.workloads}\""
+                     + (" --baseline BINARY" if args.baseline else "")
+                     + f"` — user-space instructions per request (callgrind), {args.instruction_requests} "
+                     "presigned requests on one keep-alive connection after 200 to warm up.", "",
+                     "| workload | gateway | baseline | gateway ÷ baseline |", "|---|---:|---:|---:|"]
+            for workload, per in counted.items():
+                base = per.get("baseline")
+                lines.append(f"| {workload} | {per['gateway']:,.0f} | "
+                             + (f"{base:,.0f} | {per['gateway'] / base:.3f} |" if base else "| |"))
+            with open(os.path.join(args.out, "instructions.md"), "w") as f:
+                f.write("\n".join(lines) + "\n")
+            print("\n".join(lines))
             return
         if args.idle_only:
             before, after, alive = idle_connections(bench, args.idle, args.idle_only)
