@@ -636,7 +636,7 @@ impl Gateway {
         };
         let records = Records::of_tenant(at).ok_or_else(|| unavailable("no records".into()))?;
         self.forget_acl(at, name);
-        self.delete_record(&records, name.clone())
+        Box::pin(self.delete_record(&records, name.clone()))
             .await
             .map_err(unavailable)
     }
@@ -744,7 +744,7 @@ impl Gateway {
         }
         // (Validation left only grants to groups in the headers — at most ten, each group
         // once per permission — so the owner's grant never makes more than HCP's 100.)
-        let Some(id) = self.backend_owner(at.target, at.route).await else {
+        let Some(id) = Box::pin(self.backend_owner(at.target, at.route)).await else {
             return;
         };
         let name = "x-amz-grant-full-control";

@@ -188,7 +188,7 @@ impl Gateway {
             acl_needed,
         } = plan;
         if let Err(cause) = self.resolve_credentials(&mut route).await {
-            return self.stop(s, x, Stop::Unreachable(cause)).await;
+            return Box::pin(self.stop(s, x, Stop::Unreachable(cause))).await;
         }
         let params = self
             .current_when_unversioned(op, params, &target, &route)
@@ -218,14 +218,14 @@ impl Gateway {
         };
         if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
             self.metrics.auth_failure(e.code);
-            return self.stop(s, x, Stop::Early(e)).await;
+            return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         if let Err(e) = self.owners_of_writes(s, &call).await {
-            return self.stop(s, x, Stop::Early(e)).await;
+            return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         self.forget_versioning(&call);
         if params.effects.folder == folders::FolderWrite::Create {
-            return self.create_folder(s, x, &call, &auth.payload).await;
+            return Box::pin(self.create_folder(s, x, &call, &auth.payload)).await;
         }
         // A copy onto itself that changes retention is no copy (a complete's change comes
         // after the backend's answer, in `respond`).
@@ -235,19 +235,19 @@ impl Gateway {
             .as_ref()
             .filter(|_| op == Operation::CopyObject)
         {
-            return self.change_retention(s, x, &call, change).await;
+            return Box::pin(self.change_retention(s, x, &call, change)).await;
         }
         // Where labeled holds are kept, S3's legal hold is HCP's unlabeled hold: changed by
         // the same protocol as every hold (`request::retain`), never sent on as it is.
         if op == Operation::PutObjectLegalHold && route.tenant.retention.labels_bucket.is_some() {
-            return self.change_legal_hold(s, x, &call, &auth.payload).await;
+            return Box::pin(self.change_legal_hold(s, x, &call, &auth.payload)).await;
         }
         match self.send(s, x, &mut call, &auth.payload).await {
             Ok(up) => self.respond(s, x, &call, up).await,
             Err(stop) => {
                 // (A change of versioning may have reached the backend all the same.)
                 self.forget_versioning(&call);
-                self.stop(s, x, stop).await
+                Box::pin(self.stop(s, x, stop)).await
             }
         }
     }
@@ -273,8 +273,7 @@ impl Gateway {
             && effects.change.is_none()
         {
             let current = effects.current_source;
-            self.carry_source_metadata(s.req_header_mut(), at, current)
-                .await?;
+            Box::pin(self.carry_source_metadata(s.req_header_mut(), at, current)).await?;
         }
         Ok(())
     }
@@ -305,9 +304,7 @@ impl Gateway {
         if !needed.is_empty() {
             let req = s.req_header();
             let asked = (at, call.op, call.params);
-            let judged = self
-                .check_acls(asked, req, owner_of().as_ref(), needed)
-                .await?;
+            let judged = Box::pin(self.check_acls(asked, req, owner_of().as_ref(), needed)).await?;
             // A read pinned to the object judged answers the client's own If-Match here; a
             // copy whose source an ACL let it read is pinned to that source alike.
             let source_if_match = http::HeaderName::from_static("x-amz-copy-source-if-match");
@@ -337,7 +334,7 @@ impl Gateway {
         }
         // `bucket-owner-*`: a grant to the bucket's owner, kept with the request's own.
         let asked = (at, call.op, call.params);
-        if let Some(grant) = self.bucket_owner_grant(s.req_header_mut(), asked).await? {
+        if let Some(grant) = Box::pin(self.bucket_owner_grant(s.req_header_mut(), asked)).await? {
             call.guards.acl_change = Some(acls::with_grant(call.params, grant));
         }
         // (The bucket's owner's grant is not the author's to hold: the bucket's owner has
@@ -365,9 +362,8 @@ impl Gateway {
         let mut held = std::mem::take(&mut call.held);
         let caller = call.acl_caller.clone().or_else(owner_of);
         let asked = (at, call.op, call.params);
-        let checked = self
-            .check_granting(asked, caller.as_ref(), &mut held, &granted)
-            .await;
+        let checked =
+            Box::pin(self.check_granting(asked, caller.as_ref(), &mut held, &granted)).await;
         call.held = held;
         checked
     }
@@ -389,7 +385,7 @@ impl Gateway {
             return params;
         }
         // Only a known "not enabled" drops it: an unknown answer serves what was asked.
-        let enabled = self.bucket_versioning(At { target, route }).await != Some(false);
+        let enabled = Box::pin(self.bucket_versioning(At { target, route })).await != Some(false);
         if enabled {
             params
         } else {
@@ -437,7 +433,7 @@ impl Gateway {
             target: &source_target,
             route: &source_route,
         };
-        params.effects.current_source = self.bucket_versioning(at).await == Some(false);
+        params.effects.current_source = Box::pin(self.bucket_versioning(at)).await == Some(false);
         if params.effects.current_source {
             // A copy onto itself that changes retention changes the current version then.
             if let Some(change) = params.effects.change.as_mut() {
@@ -703,17 +699,17 @@ impl Gateway {
             let object = match call.op {
                 Operation::GetObjectAcl | Operation::PutObjectAcl => {
                     let version = call.params.get("versionId");
-                    self.object_instance(at, version).await?
+                    Box::pin(self.object_instance(at, version)).await?
                 }
                 _ => None,
             };
-            let (shown, change) = self.owners_before(call, object.as_ref()).await?;
+            let (shown, change) = Box::pin(self.owners_before(call, object.as_ref())).await?;
             guards.owners = shown;
             guards.owner_change = change.map(std::sync::Arc::new);
-            guards.shown_grants = self.shown_user_grants(call, object.as_ref()).await?;
-            guards.acl_target = self.acl_change_target(call, object.as_ref()).await?;
+            guards.shown_grants = Box::pin(self.shown_user_grants(call, object.as_ref())).await?;
+            guards.acl_target = Box::pin(self.acl_change_target(call, object.as_ref())).await?;
         } else if call.op == Operation::CreateBucket {
-            crate::request::validate::probes::check_recreate(self, at).await?;
+            Box::pin(crate::request::validate::probes::check_recreate(self, at)).await?;
         }
         crate::request::validate::probes::check_retained(self, call.op, call.params, at).await?;
         guards.overwrite_guarded = matches!(
@@ -725,13 +721,13 @@ impl Gateway {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
             let current = call.params.effects.current_source;
             let source = self.copy_source_head(s.req_header(), at, current);
-            crate::request::validate::probes::check_part_copy(
+            Box::pin(crate::request::validate::probes::check_part_copy(
                 self,
                 s.req_header(),
                 upload_id,
                 at,
                 source,
-            )
+            ))
             .await?;
             guards.upload_confirmed = true;
         }
@@ -789,7 +785,7 @@ impl Gateway {
             return Ok(Some(whole));
         }
         let doc = if control {
-            match self.check_document(call, &whole).await {
+            match Box::pin(self.check_document(call, &whole)).await {
                 Err(e) => return Err(Stop::Answer(e)),
                 Ok(None) => whole,
                 Ok(Some(rewritten)) => Bytes::from(rewritten),
@@ -1051,7 +1047,7 @@ impl Gateway {
         mut up: Upstream,
     ) -> Flow {
         if call.op == Operation::CompleteMultipartUpload {
-            return self.complete(s, x, up, call).await;
+            return Box::pin(self.complete(s, x, up, call)).await;
         }
         let body_fully_read = s.is_body_empty() || s.is_body_done();
         let flow = self.answer_from_backend(s, x, &mut up, call).await;

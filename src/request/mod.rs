@@ -268,8 +268,10 @@ impl Gateway {
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
         match self.plan(s, x) {
             Ok(Planned::Request(plan)) => self.forward(s, x, plan).await,
-            Ok(Planned::Form { target, route }) => self.post_object(s, x, target, route).await,
-            Err(e) => self.answer_early(s, x, e).await,
+            Ok(Planned::Form { target, route }) => {
+                Box::pin(self.post_object(s, x, target, route)).await
+            }
+            Err(e) => Box::pin(self.answer_early(s, x, e)).await,
         }
     }
 }
