@@ -298,14 +298,14 @@ pub(in crate::request) async fn check_retained(
     // nothing is completed.
     if op == Operation::CompleteMultipartUpload
         && params.effects.change.is_some()
-        && !Box::pin(probe.bucket_locked(at)).await
+        && !probe.bucket_locked(at).await
     {
         return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
             "This bucket cannot keep retention: it was created without S3 Object Lock.",
         ));
     }
     // What cannot be read cannot be judged: then nothing is written or deleted.
-    let head = match Box::pin(probe.object_answer(at)).await {
+    let head = match probe.object_answer(at).await {
         Some(h) if h.status == 200 => h,
         Some(h) if h.status == 404 => return Ok(()),
         other => {
@@ -389,7 +389,7 @@ pub(in crate::request) async fn check_overwrite(
         .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
     let create_only = client_create_only && !backend.conditional_writes;
     let refuse = at.route.tenant.overwrite == crate::config::Overwrite::RefuseUnversioned
-        && !Box::pin(probe.versioning_enabled(at)).await;
+        && !probe.versioning_enabled(at).await;
     if !create_only && !refuse {
         return Ok(Overwrite::Unguarded);
     }
@@ -408,7 +408,7 @@ pub(in crate::request) async fn check_overwrite(
         && !client_create_only
         && !client_if_match
         && !client_source_conditions;
-    let exists = !ask_backend && Box::pin(probe.object_head(at, None)).await.is_some();
+    let exists = !ask_backend && probe.object_head(at, None).await.is_some();
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
         return Err(HcpError::new(HcpCode::PreconditionFailed));
