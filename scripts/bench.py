@@ -188,11 +188,7 @@ class Bench:
         pt = free_port()
         self.passthrough = self.spawn(
             "passthrough", [f"{RELEASE}/examples/passthrough", f"127.0.0.1:{pt}", f"127.0.0.1:{origin}", "1"], pt)
-        gw, admin = free_port(), free_port()
-        cfg = os.path.join(self.work, "gateway.toml")
-        with open(cfg, "w") as f:
-            f.write(GATEWAY_CONF.format(port=gw, admin=admin, origin=origin,
-                                        threads=self.args.gateway_threads))
+        gw, cfg = self.gateway_config("gateway", self.args.gateway_threads)
         env = os.environ.copy()
         env.setdefault("MALLOC_ARENA_MAX", "2")
         self.gateway = self.spawn("gateway", [f"{RELEASE}/hcp-s3-gateway", "--config", cfg], gw, env=env)
@@ -201,11 +197,7 @@ class Bench:
         if self.args.baseline:
             # A step's A/B: the same gateway configuration served by another build (another
             # commit's binary), measured interleaved with this one in the same run.
-            port, admin = free_port(), free_port()
-            cfg = os.path.join(self.work, "baseline.toml")
-            with open(cfg, "w") as f:
-                f.write(GATEWAY_CONF.format(port=port, admin=admin, origin=origin,
-                                            threads=self.args.gateway_threads))
+            port, cfg = self.gateway_config("baseline", self.args.gateway_threads)
             proc = self.spawn("baseline", [self.args.baseline, "--config", cfg], port, env=env)
             self.pids["baseline"] = proc.pid
         if self.args.downstream_trial:
@@ -215,6 +207,15 @@ class Bench:
                 proc = self.spawn(f"trial-{mode}", [f"{RELEASE}/examples/downstream_trial", mode,
                                                     f"127.0.0.1:{port}", f"127.0.0.1:{origin}"], port)
                 self.pids[f"trial-{mode}"] = proc.pid
+
+    def gateway_config(self, name, threads):
+        """A gateway configuration in front of the backend, on ports of its own: (port, path)."""
+        port, admin = free_port(), free_port()
+        cfg = os.path.join(self.work, f"{name}.toml")
+        with open(cfg, "w") as f:
+            f.write(GATEWAY_CONF.format(port=port, admin=admin, origin=self.ports["direct"],
+                                        threads=threads))
+        return port, cfg
 
     def stop(self):
         for p in reversed(self.procs):
@@ -457,13 +458,9 @@ def instructions(bench, args):
     builds = [("gateway", f"{RELEASE}/hcp-s3-gateway")]
     if args.baseline:
         builds.append(("baseline", args.baseline))
-    origin = bench.ports["direct"]
     results = {}
     for name, binary in builds:
-        port, admin = free_port(), free_port()
-        cfg = os.path.join(bench.work, f"callgrind-{name}.toml")
-        with open(cfg, "w") as f:
-            f.write(GATEWAY_CONF.format(port=port, admin=admin, origin=origin, threads=1))
+        port, cfg = bench.gateway_config(f"callgrind-{name}", 1)
         out = os.path.join(bench.work, f"callgrind-{name}.out")
         log = open(os.path.join(bench.work, f"callgrind-{name}.log"), "wb")
         proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
