@@ -88,7 +88,9 @@ impl Forwarder {
         let (stream, cork, reused) = match self.take_idle(key) {
             Some(idle) => (idle.stream, idle.cork, true),
             None => {
-                let (stream, cork) = open(backend, key.0).await?;
+                // Boxed: a pooled connection is the common case, and every request's future
+                // would otherwise carry the space of a connect and a TLS handshake.
+                let (stream, cork) = Box::pin(open(backend, key.0)).await?;
                 (stream, cork, false)
             }
         };

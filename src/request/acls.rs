@@ -656,6 +656,18 @@ impl Gateway {
         if !records_acls(call.op) {
             return Ok(());
         }
+        // Boxed: only ACL changes and bucket creations and deletions get here, and every
+        // answer's future would otherwise carry this one's space.
+        Box::pin(self.acl_records_after(call, upstream, etag)).await
+    }
+
+    /// [`Gateway::acls_after`] for a request whose grants are recorded.
+    async fn acl_records_after(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        etag: Option<&str>,
+    ) -> Result<(), HcpError> {
         let at = At {
             target: call.target,
             route: call.route,

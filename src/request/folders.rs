@@ -166,7 +166,8 @@ impl Gateway {
                 self.known_folders.forget_bucket(&bucket_key(at));
             }
             _ if call.params.effects.folder == FolderWrite::Parents => {
-                self.ensure_folders(at, &key).await;
+                // Boxed: most answers pass here without it.
+                Box::pin(self.ensure_folders(at, &key)).await;
             }
             _ => {}
         }

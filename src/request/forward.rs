@@ -491,7 +491,8 @@ impl Gateway {
         payload: &Payload,
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
-        let mut req = self.sign(s, call, &body);
+        // (Boxed now: pingora takes it boxed, and the futures that carry it carry a pointer.)
+        let mut req = Box::new(self.sign(s, call, &body));
         let signed = Instant::now();
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
         // An empty body's 100 too: a client that asked for it and got the final answer
@@ -506,7 +507,7 @@ impl Gateway {
             .await?;
         // (Only now, with the request checked whole: a refused one changes nothing.)
         self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
-        self.transmit(s, x, call, req, body, buffered).await
+        self.transmit(s, x, call, req, &mut body, buffered).await
     }
 
     /// A small document the gateway acts on itself (not forwarded): read whole and verified as
@@ -904,8 +905,8 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         call: &Call<'_>,
-        req: RequestHeader,
-        mut body: Body,
+        req: Box<RequestHeader>,
+        body: &mut Body,
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
         let backend = call.route.backend;
@@ -936,13 +937,10 @@ impl Gateway {
             stale_retried |= retriable;
             let req = first.take().unwrap_or_else(|| {
                 debug_assert!(replayable, "only bodiless requests are sent again");
-                self.sign_again(s, call, &body)
+                Box::new(self.sign_again(s, call, body))
             });
             let request = (req, buffered.as_ref());
-            match self
-                .write_request(s, x, &mut up, call, request, &mut body)
-                .await
-            {
+            match self.write_request(s, x, &mut up, call, request, body).await {
                 Ok(()) => {}
                 Err(Stop::Unreachable(_)) if retriable => continue,
                 Err(stop) => return Err(stop),
@@ -957,9 +955,10 @@ impl Gateway {
                         && retry.left() =>
                 {
                     // Read the short error answer so the connection can be pooled.
-                    let drained = upstream::read_whole_body(&mut up.session, 64 * 1024).await;
+                    let drained =
+                        Box::pin(upstream::read_whole_body(&mut up.session, 64 * 1024)).await;
                     if drained.is_ok() && up.session.is_body_done() {
-                        self.forwarder.release(up).await;
+                        Box::pin(self.forwarder.release(up)).await;
                     }
                     if !self.back_off(&mut retry, backend, "busy").await {
                         // Out of time: answered as the backend is overloaded.
@@ -994,7 +993,7 @@ impl Gateway {
         x: &mut Exchange,
         up: &mut Upstream,
         call: &Call<'_>,
-        (req, buffered): (RequestHeader, Option<&Bytes>),
+        (req, buffered): (Box<RequestHeader>, Option<&Bytes>),
         body: &mut Body,
     ) -> Result<(), Stop> {
         let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
@@ -1002,7 +1001,7 @@ impl Gateway {
             up.header_with_body();
         }
         up.session
-            .write_request_header(Box::new(req))
+            .write_request_header(req)
             .await
             .map_err(unreachable)?;
         self.metrics.backend_request(&call.route.backend.name);
@@ -1023,7 +1022,15 @@ impl Gateway {
                 .map_err(unreachable);
         };
         let timeout = self.cfg.client_body_timeout;
-        match upstream::stream_request_body(s, &mut up.session, verifier, timeout).await {
+        // Boxed: only a body larger than the held ones streams, and every request's future
+        // would otherwise carry this one's space.
+        let streamed = Box::pin(upstream::stream_request_body(
+            s,
+            &mut up.session,
+            verifier,
+            timeout,
+        ));
+        match streamed.await {
             Ok(n) => x.bytes_in = n,
             // The upstream request is abandoned unfinished: the backend stores nothing.
             Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),

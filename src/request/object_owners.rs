@@ -544,7 +544,8 @@ impl Gateway {
             route: call.route,
         };
         let url_encoded = call.params.get("encoding-type") == Some("url");
-        let owners = self.entry_owners(at, &entries, url_encoded).await;
+        // Boxed: most answers pass here without it.
+        let owners = Box::pin(self.entry_owners(at, &entries, url_encoded)).await;
         Some(EntryOwners { entries, owners })
     }
 

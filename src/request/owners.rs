@@ -480,6 +480,17 @@ impl Gateway {
         let Some(change) = call.guards.owner_change.as_ref() else {
             return Ok(());
         };
+        // Boxed: only bucket creations and deletions get here, and every answer's future would
+        // otherwise carry this one's space.
+        Box::pin(self.owner_records_after(call, change)).await
+    }
+
+    /// [`Gateway::owners_after`] for a request that changes a bucket's owner.
+    async fn owner_records_after(
+        &self,
+        call: &Call<'_>,
+        change: &OwnerChange,
+    ) -> Result<(), HcpError> {
         let at = At {
             target: call.target,
             route: call.route,

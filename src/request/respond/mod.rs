@@ -152,11 +152,14 @@ impl Gateway {
             target: call.target,
             route: call.route,
         };
-        let holds = self.read_holds(at, version).await.map_err(|cause| {
-            HcpError::new(HcpCode::ServiceUnavailable)
-                .with_message("The object's holds could not be read; try again.")
-                .with_cause(cause)
-        })?;
+        // Boxed: most GETs answer without it.
+        let holds = Box::pin(self.read_holds(at, version))
+            .await
+            .map_err(|cause| {
+                HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_message("The object's holds could not be read; try again.")
+                    .with_cause(cause)
+            })?;
         Ok(rewrite::HoldsSeen {
             holds: holds.unwrap_or(unlabeled),
             show_labels: call.sees_labels,

@@ -314,6 +314,18 @@ impl Gateway {
         let Some(asked) = asked else {
             return Ok(());
         };
+        // Boxed: only writes with retention headers get here, and every answer's future would
+        // otherwise carry this one's space.
+        Box::pin(self.keep_asked(call, upstream, asked)).await
+    }
+
+    /// [`Gateway::keep_written`] for a write whose headers asked for retention or holds.
+    async fn keep_asked(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        asked: &Change,
+    ) -> Result<(), HcpError> {
         let version = ["x-amz-version-id", "x-obs-version-id"]
             .iter()
             .find_map(|h| upstream.headers.get(*h))
