@@ -27,6 +27,7 @@ fn every_problem_is_reported_at_once() {
     let text = r#"
         [server]
         listen = "nowhere"
+        host_id = "two\nlines"
         [addressing]
         default_tenant = "ghost"
         [[users]]
@@ -72,6 +73,7 @@ fn every_problem_is_reported_at_once() {
     let all = errors.join("\n");
     for needle in [
         "server.listen",
+        "server.host_id: use visible ASCII",
         "ghost",
         "users[0]",
         "backend \"missing\"",

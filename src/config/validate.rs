@@ -142,6 +142,12 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
         }
     };
     let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, errors);
+    // (Sent in every answer's `x-amz-id-2` and error document.)
+    if let Some(id) = &s.host_id {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            errors.push("server.host_id: use visible ASCII characters, no spaces".into());
+        }
+    }
     if file.limits.max_key_bytes == 0 || file.limits.max_key_bytes > 4095 {
         errors.push("limits.max_key_bytes must be from 1 to HCP's 4095".into());
     }

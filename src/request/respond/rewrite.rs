@@ -38,39 +38,62 @@ const SUCCESS_ONLY_HEADERS: &[(&str, &str)] = &[
 /// name the backend account), cookies and headers of proxies in front of it, `Location` (which
 /// would show the tenant's bucket prefix) — stays behind.
 fn passes(name: &str) -> bool {
-    matches!(
-        name,
-        "content-type"
-            | "content-length"
-            | "content-range"
-            | "content-encoding"
-            | "content-language"
-            | "content-disposition"
-            | "etag"
-            | "last-modified"
-            | "accept-ranges"
-            | "transfer-encoding"
-            | "vary"
-            | "x-amz-version-id"
-            | "x-amz-delete-marker"
-            | "x-amz-copy-source-version-id"
-            | "x-amz-storage-class"
-            | "x-amz-mp-parts-count"
-            | "x-amz-missing-meta"
-            | "x-amz-restore"
-            | "x-amz-expiration"
-            | "x-amz-tagging-count"
-            // (Not `x-amz-server-side-encryption`: HCP answers it only to a write that asked,
-            // `answer_encryption`.)
-            | "x-amz-server-side-encryption-customer-algorithm"
-            | "x-amz-server-side-encryption-customer-key-md5"
-            | "x-amz-object-lock-mode"
-            | "x-amz-object-lock-retain-until-date"
-            | "x-amz-object-lock-legal-hold"
-            | "x-amz-website-redirect-location"
-    ) || (name.starts_with("x-amz-meta-") && !crate::request::object_owners::reserved(name))
-        || name.starts_with("x-amz-checksum-")
-        || name.starts_with("access-control-")
+    passing(name).is_some()
+}
+
+/// How a backend header that [`passes`] is written to the client: S3's fixed names by a name
+/// of the gateway's own, as pingora would write them (the names it title-cases title-cased, the
+/// rest as they are: `passing_names_are_written_as_pingora_writes_them`) — no copy of the name
+/// per answer; the names of user metadata, checksums and CORS as the backend's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passing {
+    Named(&'static str),
+    AsIs,
+}
+
+fn passing(name: &str) -> Option<Passing> {
+    let wire = match name {
+        "content-type" => "Content-Type",
+        "content-length" => "Content-Length",
+        "content-range" => "content-range",
+        "content-encoding" => "Content-Encoding",
+        "content-language" => "content-language",
+        "content-disposition" => "content-disposition",
+        "etag" => "etag",
+        "last-modified" => "last-modified",
+        "accept-ranges" => "Accept-Ranges",
+        "transfer-encoding" => "Transfer-Encoding",
+        "vary" => "vary",
+        "x-amz-version-id" => "x-amz-version-id",
+        "x-amz-delete-marker" => "x-amz-delete-marker",
+        "x-amz-copy-source-version-id" => "x-amz-copy-source-version-id",
+        "x-amz-storage-class" => "x-amz-storage-class",
+        "x-amz-mp-parts-count" => "x-amz-mp-parts-count",
+        "x-amz-missing-meta" => "x-amz-missing-meta",
+        "x-amz-restore" => "x-amz-restore",
+        "x-amz-expiration" => "x-amz-expiration",
+        "x-amz-tagging-count" => "x-amz-tagging-count",
+        // (Not `x-amz-server-side-encryption`: HCP answers it only to a write that asked,
+        // `answer_encryption`.)
+        "x-amz-server-side-encryption-customer-algorithm" => {
+            "x-amz-server-side-encryption-customer-algorithm"
+        }
+        "x-amz-server-side-encryption-customer-key-md5" => {
+            "x-amz-server-side-encryption-customer-key-md5"
+        }
+        "x-amz-object-lock-mode" => "x-amz-object-lock-mode",
+        "x-amz-object-lock-retain-until-date" => "x-amz-object-lock-retain-until-date",
+        "x-amz-object-lock-legal-hold" => "x-amz-object-lock-legal-hold",
+        "x-amz-website-redirect-location" => "x-amz-website-redirect-location",
+        _ => {
+            let as_is = (name.starts_with("x-amz-meta-")
+                && !crate::request::object_owners::reserved(name))
+                || name.starts_with("x-amz-checksum-")
+                || name.starts_with("access-control-");
+            return as_is.then_some(Passing::AsIs);
+        }
+    };
+    Some(Passing::Named(wire))
 }
 
 /// A backend answer's CORS headers: what a browser needs to read the answer, an error too.
@@ -151,10 +174,30 @@ fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
 fn finish_ids(resp: &mut ResponseHeader, request_id: &str, host_id: &str) {
     resp.insert_header("x-amz-request-id", request_id)
         .expect("request id is ASCII");
-    resp.insert_header("x-amz-id-2", host_id)
+    resp.insert_header("x-amz-id-2", host_id_value(host_id))
         .expect("host id is a header value");
     resp.insert_header(http::header::DATE, http_date())
         .expect("date");
+}
+
+/// `host_id` as a header value, made once per thread (and again only if it changes), then
+/// shared.
+fn host_id_value(host_id: &str) -> http::HeaderValue {
+    use std::cell::RefCell;
+    thread_local! {
+        static MADE: RefCell<Option<http::HeaderValue>> = const { RefCell::new(None) };
+    }
+    MADE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match &*cell {
+            Some(value) if value.as_bytes() == host_id.as_bytes() => value.clone(),
+            _ => {
+                let value = http::HeaderValue::from_str(host_id).expect("a host id is a value");
+                *cell = Some(value.clone());
+                value
+            }
+        }
+    })
 }
 
 /// `Date`'s value for now: formatted once a second per thread, then shared.
@@ -212,9 +255,13 @@ pub fn success_header(
             // OBS's own names for S3's object headers (its native dialect).
             resp.append_header(format!("x-amz-{rest}"), value.clone())
                 .expect("copied header");
-        } else if passes(name.as_str()) && !unversioned(name.as_str(), value) {
-            resp.append_header(name.clone(), value.clone())
-                .expect("copied header");
+        } else if !unversioned(name.as_str(), value) {
+            match passing(name.as_str()) {
+                Some(Passing::Named(wire)) => resp.append_header(wire, value.clone()),
+                Some(Passing::AsIs) => resp.append_header(name.clone(), value.clone()),
+                None => continue,
+            }
+            .expect("copied header");
         }
     }
     // (The backend's request id, which can name the backend and its zone, goes to the access
@@ -1032,6 +1079,74 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("NoSuchKey"));
         assert_eq!(e.message.as_deref(), Some("The key & more"));
         assert_eq!(e.request_id.as_deref(), Some("tx1"));
+    }
+
+    #[test]
+    fn passing_names_are_written_as_pingora_writes_them() {
+        // The backend's name given to pingora as it is (a `HeaderName`), against the gateway's
+        // own literal: the same header on the wire, byte for byte.
+        let wire = |name: pingora::http::ResponseHeader| {
+            let mut out = Vec::new();
+            name.header_to_h1_wire(&mut out);
+            out
+        };
+        let fixed = [
+            "content-type",
+            "content-length",
+            "content-range",
+            "content-encoding",
+            "content-language",
+            "content-disposition",
+            "etag",
+            "last-modified",
+            "accept-ranges",
+            "transfer-encoding",
+            "vary",
+            "x-amz-version-id",
+            "x-amz-delete-marker",
+            "x-amz-copy-source-version-id",
+            "x-amz-storage-class",
+            "x-amz-mp-parts-count",
+            "x-amz-missing-meta",
+            "x-amz-restore",
+            "x-amz-expiration",
+            "x-amz-tagging-count",
+            "x-amz-server-side-encryption-customer-algorithm",
+            "x-amz-server-side-encryption-customer-key-md5",
+            "x-amz-object-lock-mode",
+            "x-amz-object-lock-retain-until-date",
+            "x-amz-object-lock-legal-hold",
+            "x-amz-website-redirect-location",
+        ];
+        for name in fixed {
+            let Some(Passing::Named(literal)) = passing(name) else {
+                panic!("{name} is written by a literal");
+            };
+            let mut given = ResponseHeader::build(200, None).unwrap();
+            given
+                .append_header(http::HeaderName::from_static(name), "v")
+                .unwrap();
+            let mut named = ResponseHeader::build(200, None).unwrap();
+            named.append_header(literal, "v").unwrap();
+            assert_eq!(wire(given), wire(named), "{name}");
+        }
+        for name in [
+            "x-amz-meta-color",
+            "x-amz-checksum-crc32",
+            "access-control-allow-origin",
+        ] {
+            assert_eq!(passing(name), Some(Passing::AsIs), "{name}");
+        }
+        for name in [
+            "server",
+            "x-amz-request-id",
+            "x-amz-id-2",
+            "x-amz-server-side-encryption",
+            "location",
+            "x-amz-meta-hcp-gateway-owner",
+        ] {
+            assert_eq!(passing(name), None, "{name}");
+        }
     }
 
     #[test]
