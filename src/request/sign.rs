@@ -529,9 +529,13 @@ fn sign_v4(
     let date = &amz_date[..8];
     let scope = sigv4::scope(date, region, "s3");
     let key = keys.get(credentials.secret.derived(), date, region, "s3");
-    let signature = sigv4::signature(&key, &sigv4::string_to_sign(amz_date, &scope, &canonical));
-    let authorization =
-        sigv4::authorization(&credentials.access_key, &scope, &signed_headers, &signature);
+    let signature = sigv4::request_signature(&key, amz_date, &scope, &canonical);
+    let authorization = sigv4::authorization(
+        &credentials.access_key,
+        &scope,
+        &signed_headers,
+        signature.as_str(),
+    );
     headers.insert(http::header::AUTHORIZATION, owned(authorization));
 }
 

@@ -131,15 +131,14 @@ pub(super) fn verify_claim(
         claim.payload_hash,
     );
     let scope = sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service);
-    let string_to_sign = sigv4::string_to_sign(&claim.amz_date, &scope, &canonical);
     let key = authn.signing_key(
         &user.secret,
         claim.auth.date,
         claim.auth.region,
         claim.auth.service,
     );
-    let expected = sigv4::signature(&key, &string_to_sign);
-    if !sigv4::signatures_equal(&expected, claim.auth.signature) {
+    let expected = sigv4::request_signature(&key, &claim.amz_date, &scope, &canonical);
+    if !sigv4::signatures_equal(expected.as_str(), claim.auth.signature) {
         tracing::debug!(
             access_key = ?claim.auth.access_key,
             canonical_request = ?sigv4::redacted_canonical(&canonical),

@@ -305,6 +305,44 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex_string(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
+/// A request's signature: [`signature`] of [`string_to_sign`], the string to sign fed to the
+/// HMAC piece by piece and the signature written on the stack — neither made a string of its
+/// own (a request verifies one signature and makes one).
+pub fn request_signature(
+    signing_key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+    canonical_request: &str,
+) -> Hex32 {
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(signing_key).expect("HMAC takes any key length");
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
+        mac.update(part.as_bytes());
+    }
+    mac.update(
+        Hex32::of(&Sha256::digest(canonical_request.as_bytes()).into())
+            .as_str()
+            .as_bytes(),
+    );
+    Hex32::of(&mac.finalize().into_bytes().into())
+}
+
+/// 32 bytes (a SHA-256 digest, a signature) in lowercase hex, on the stack.
+#[derive(Clone, Copy)]
+pub struct Hex32([u8; 64]);
+
+impl Hex32 {
+    pub fn of(bytes: &[u8; 32]) -> Self {
+        let mut digits = [0u8; 64];
+        hex::encode_to_slice(bytes, &mut digits).expect("two digits per byte");
+        Hex32(digits)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
 /// A secret key with the signing keys derived from it lately, kept beside it: looking one up
 /// compares the scope's few bytes with each kept one under a read lock — no string composed,
 /// none hashed, no allocation. At most [`DERIVED_PER_SECRET`] scopes per secret (the least

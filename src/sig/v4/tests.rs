@@ -53,7 +53,40 @@ fn published_vectors_canonical_request_string_to_sign_and_signature() {
         assert_eq!(sts, c.string_to_sign, "{}: string to sign", c.name);
         let key = derive_signing_key(&c.secret, &c.date, &c.region, &c.service);
         assert_eq!(signature(&key, &sts), c.signature, "{}: signature", c.name);
+        let scope = scope(&c.date, &c.region, &c.service);
+        let streamed = request_signature(&key, amz_date, &scope, &creq);
+        assert_eq!(
+            streamed.as_str(),
+            c.signature,
+            "{}: request signature",
+            c.name
+        );
     }
+}
+
+/// The signature made without a string to sign is the one made with it, whatever the parts.
+#[test]
+fn request_signatures_are_signatures_of_the_string_to_sign() {
+    use rand::{Rng, RngCore};
+    let mut rng = rand::thread_rng();
+    for _ in 0..500 {
+        let mut key = [0u8; 32];
+        rng.fill_bytes(&mut key);
+        let mut text = |max: usize| -> String {
+            let len = rng.gen_range(0..max);
+            (0..len)
+                .map(|_| char::from(rng.gen_range(0x20u8..0x7f)))
+                .collect()
+        };
+        let (date, scope, canonical) = (text(20), text(80), text(600));
+        let expected = signature(&key, &string_to_sign(&date, &scope, &canonical));
+        assert_eq!(
+            request_signature(&key, &date, &scope, &canonical).as_str(),
+            expected
+        );
+    }
+    let digest: [u8; 32] = Sha256::digest(b"abc").into();
+    assert_eq!(Hex32::of(&digest).as_str(), hex::encode(digest));
 }
 
 #[test]
