@@ -151,6 +151,10 @@ impl Operation {
 pub struct Query {
     text: String,
     spans: Vec<QuerySpan>,
+    /// Bit `n` set when a name of `n` bytes is among the parameters (bit 63: of 63 or more):
+    /// most lookups ask for a name the request does not carry (classification asks for each
+    /// sub-resource in turn), and most of those are answered by this bit, without a scan.
+    lengths: u64,
 }
 
 /// Where one parameter's name and value are in [`Query`]'s text (name from `start` to `eq`,
@@ -167,6 +171,7 @@ impl Query {
         let mut q = Query {
             text: String::with_capacity(raw.len()),
             spans: Vec::with_capacity(raw.iter().filter(|&&b| b == b'&').count() + 1),
+            lengths: 0,
         };
         // (Where a part is percent-encoded, it is decoded here first: one buffer for them all.)
         let mut scratch = Vec::new();
@@ -180,6 +185,7 @@ impl Query {
             let eq = q.text.len();
             push_decoded(&mut q.text, v, &mut scratch);
             let end = q.text.len();
+            q.lengths |= length_bit(eq - start);
             q.spans.push(QuerySpan { start, eq, end });
         }
         q
@@ -193,12 +199,20 @@ impl Query {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.pairs().any(|(n, _)| n == name)
+        self.get(name).is_some()
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
+        if self.lengths & length_bit(name.len()) == 0 {
+            return None;
+        }
         self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+}
+
+/// [`Query::lengths`]' bit for a name of `len` bytes.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 /// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
@@ -609,6 +623,41 @@ mod tests {
             push_decoded(&mut text, &part, &mut scratch);
             let expected = percent_decode(&part).decode_utf8_lossy();
             assert_eq!(&text["before".len()..], expected, "{part:?}");
+        }
+    }
+
+    /// Oracle: a lookup answers what a scan of every parameter answers, for random queries of
+    /// names of every length (63 and more among them, escaped, empty, repeated) and lookups of
+    /// names present and absent.
+    #[test]
+    fn lookups_answer_as_a_scan_of_every_parameter() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x51e);
+        let name = |rng: &mut rand::rngs::StdRng| -> String {
+            let len = [0, 1, 3, 10, 62, 63, 64, 90][rng.gen_range(0..8)];
+            (0..len)
+                .map(|_| ['a', 'b', 'X', '-'][rng.gen_range(0..4)])
+                .collect()
+        };
+        for _ in 0..5_000 {
+            let mut raw = String::new();
+            for _ in 0..rng.gen_range(0..6) {
+                let n = name(&mut rng).replace('-', "%2D");
+                raw.push_str(&format!("{n}={}&", rng.gen_range(0..9)));
+            }
+            let q = Query::parse(raw.as_bytes());
+            for _ in 0..8 {
+                let asked = name(&mut rng);
+                let scanned = q.pairs().find(|(n, _)| *n == asked).map(|(_, v)| v);
+                assert_eq!(q.get(&asked), scanned, "{asked:?} in {raw:?}");
+                assert_eq!(q.has(&asked), scanned.is_some(), "{asked:?} in {raw:?}");
+            }
+            for (n, _) in q.pairs() {
+                // (The first of a repeated name answers.)
+                let first = q.pairs().find(|(m, _)| m == &n).map(|(_, v)| v);
+                assert_eq!(q.get(n), first, "{n:?} in {raw:?}");
+                assert!(q.has(n), "{n:?} in {raw:?}");
+            }
         }
     }
 
