@@ -41,10 +41,19 @@ pub fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
 /// Brings text as it appeared on the wire into canonical encoding without decoding it first:
 /// existing `%XX` escapes stay (hex upper-cased), bytes that need encoding are encoded. A client's
 /// signature is thus checked against exactly the path and query it sent; for text the gateway
-/// encoded itself this is the identity.
+/// encoded itself this is the identity. (Runs of bytes kept as they are are appended whole,
+/// not a byte at a time: most of a signed query is such runs.)
 pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
+    let kept = |b: &u8| is_unreserved(*b) || (keep_slash && *b == b'/');
     let mut i = 0;
     while i < raw.len() {
+        let run = raw[i..].iter().take_while(|b| kept(b)).count();
+        if run > 0 {
+            let ascii = std::str::from_utf8(&raw[i..i + run]).expect("kept bytes are ASCII");
+            out.push_str(ascii);
+            i += run;
+            continue;
+        }
         let b = raw[i];
         if b == b'%'
             && i + 2 < raw.len()
@@ -57,11 +66,7 @@ pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
             i += 3;
             continue;
         }
-        if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            push_escaped(out, b);
-        }
+        push_escaped(out, b);
         i += 1;
     }
 }
