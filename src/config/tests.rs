@@ -73,7 +73,7 @@ fn every_problem_is_reported_at_once() {
     let all = errors.join("\n");
     for needle in [
         "server.listen",
-        "server.host_id: use visible ASCII",
+        "server.host_id: no control characters",
         "ghost",
         "users[0]",
         "backend \"missing\"",

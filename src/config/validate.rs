@@ -82,7 +82,7 @@ impl Config {
             std::fs::read_to_string("/etc/hostname")
                 .map(|h| h.trim().to_string())
                 .ok()
-                .filter(|h| !h.is_empty())
+                .filter(|h| !h.is_empty() && http::HeaderValue::from_str(h).is_ok())
                 .unwrap_or_else(|| "hcp-s3-gateway".into())
         });
         Ok(Config {
@@ -142,10 +142,10 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
         }
     };
     let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, errors);
-    // (Sent in every answer's `x-amz-id-2` and error document.)
+    // (Sent in every answer's `x-amz-id-2`: a value no header can carry would fail each one.)
     if let Some(id) = &s.host_id {
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
-            errors.push("server.host_id: use visible ASCII characters, no spaces".into());
+        if http::HeaderValue::from_str(id).is_err() {
+            errors.push("server.host_id: no control characters (it is sent as a header)".into());
         }
     }
     if file.limits.max_key_bytes == 0 || file.limits.max_key_bytes > 4095 {
