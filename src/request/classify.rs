@@ -173,8 +173,12 @@ impl Query {
             spans: Vec::with_capacity(raw.iter().filter(|&&b| b == b'&').count() + 1),
             lengths: 0,
         };
-        // (Where a part is percent-encoded, it is decoded here first: one buffer for them all.)
+        // (Where a part is percent-encoded, it is decoded here first: one buffer for them all,
+        // as long as the whole query, so that it never grows.)
         let mut scratch = Vec::new();
+        if raw.contains(&b'%') {
+            scratch.reserve_exact(raw.len());
+        }
         for p in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (n, v) = match p.iter().position(|&b| b == b'=') {
                 Some(i) => (&p[..i], &p[i + 1..]),

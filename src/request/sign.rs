@@ -290,6 +290,26 @@ fn owned(value: String) -> HeaderValue {
 
 /// The backend's host and the request's path: the backend bucket in either addressing style,
 /// then the key the gateway validated.
+/// `x-amz-date`'s value for `now`: formatted once a second per thread, then shared.
+fn amz_date_value(now: SystemTime) -> HeaderValue {
+    use std::cell::RefCell;
+    thread_local! {
+        static MADE: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let Ok(since_epoch) = now.duration_since(std::time::UNIX_EPOCH) else {
+        return owned(format_amz_date(now));
+    };
+    let second = since_epoch.as_secs();
+    MADE.with_borrow_mut(|made| match made {
+        Some((at, value)) if *at == second => value.clone(),
+        _ => {
+            let value = owned(format_amz_date(now));
+            *made = Some((second, value.clone()));
+            value
+        }
+    })
+}
+
 fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (String, String) {
     let backend = route.backend;
     let mut path = String::with_capacity(128);
@@ -498,10 +518,7 @@ fn sign_v4(
             HeaderValue::from_str(token.expose()).expect("valid token"),
         );
     }
-    headers.insert(
-        HeaderName::from_static("x-amz-date"),
-        owned(format_amz_date(now)),
-    );
+    headers.insert(HeaderName::from_static("x-amz-date"), amz_date_value(now));
     let payload = match payload_hash {
         sigv4::EMPTY_SHA256 => HeaderValue::from_static(sigv4::EMPTY_SHA256),
         sigv4::UNSIGNED_PAYLOAD => HeaderValue::from_static(sigv4::UNSIGNED_PAYLOAD),
@@ -517,19 +534,20 @@ fn sign_v4(
     names.sort_unstable();
     names.dedup();
     let signed_headers = names.join(";");
-    let canonical = sigv4::canonical_request(
-        method.as_str(),
-        path,
-        query,
-        &signed_headers,
-        |name| headers.get_all(name).iter().map(HeaderValue::as_bytes),
+    let canonical = sigv4::Canonical {
+        method: method.as_str(),
+        uri: |out: &mut String| out.push_str(path),
+        query: |out: &mut String| out.push_str(query),
+        signed_headers: &signed_headers,
+        headers: |name: &str| headers.get_all(name).iter().map(HeaderValue::as_bytes),
         payload_hash,
-    );
+    }
+    .digest();
     let region = &route.backend.region;
     let date = &amz_date[..8];
     let scope = sigv4::scope(date, region, "s3");
     let key = keys.get(credentials.secret.derived(), date, region, "s3");
-    let signature = sigv4::request_signature(&key, amz_date, &scope, &canonical);
+    let signature = sigv4::request_signature(&key, amz_date, &[&scope], &canonical);
     let authorization = sigv4::authorization(
         &credentials.access_key,
         &scope,
@@ -1345,5 +1363,30 @@ mod oracle_tests {
             forwarded > 5_000 && refused > 1_000 && long > 100,
             "{forwarded} forwarded, {refused} refused, {long} long keys by header"
         );
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// The value made once a second is the date of the time asked, whatever was asked before:
+    /// within one second, across seconds, backwards, and before the epoch.
+    #[test]
+    fn amz_dates_made_once_a_second_are_the_time_asked() {
+        let at = |secs: u64, millis: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + millis);
+        let times = [
+            at(1_700_000_000, 0),
+            at(1_700_000_000, 999),
+            at(1_700_000_001, 1),
+            at(1_700_000_000, 500),
+            at(86_399, 0),
+            at(86_400, 0),
+            UNIX_EPOCH - Duration::from_secs(1),
+        ];
+        for t in times {
+            assert_eq!(amz_date_value(t), format_amz_date(t).as_str(), "{t:?}");
+        }
     }
 }

@@ -122,15 +122,16 @@ pub(super) fn verify_claim(
     }
     let user = authn.user(claim.auth.access_key)?;
     let (raw_path, raw_query) = split_target(req.raw_path());
-    let canonical = sigv4::canonical_request(
-        req.method.as_str(),
-        &sigv4::canonical_uri(raw_path),
-        &sigv4::canonical_query(raw_query, skip_query),
-        claim.auth.signed_headers,
-        |name| header_values(req, name),
-        claim.payload_hash,
-    );
-    let scope = sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service);
+    let canonical = sigv4::Canonical {
+        method: req.method.as_str(),
+        uri: |out: &mut String| sigv4::canonical_uri_into(raw_path, out),
+        query: |out: &mut String| sigv4::canonical_query_into(raw_query, skip_query, out),
+        signed_headers: claim.auth.signed_headers,
+        headers: |name: &str| header_values(req, name),
+        payload_hash: claim.payload_hash,
+    }
+    .digest();
+    let scope = sigv4::scope_pieces(claim.auth.date, claim.auth.region, claim.auth.service);
     let key = authn.signing_key(
         &user.secret,
         claim.auth.date,
@@ -141,7 +142,14 @@ pub(super) fn verify_claim(
     if !sigv4::signatures_equal(expected.as_str(), claim.auth.signature) {
         tracing::debug!(
             access_key = ?claim.auth.access_key,
-            canonical_request = ?sigv4::redacted_canonical(&canonical),
+            canonical_request = ?sigv4::redacted_canonical(&sigv4::canonical_request(
+                req.method.as_str(),
+                &sigv4::canonical_uri(raw_path),
+                &sigv4::canonical_query(raw_query, skip_query),
+                claim.auth.signed_headers,
+                |name| header_values(req, name),
+                claim.payload_hash,
+            )),
             "SigV4 mismatch"
         );
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));

@@ -74,38 +74,64 @@ pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
 /// The canonical URI of a raw request path (S3: encoded once, not normalised).
 pub fn canonical_uri(raw_path: &[u8]) -> String {
     let mut out = String::with_capacity(raw_path.len() + 8);
+    canonical_uri_into(raw_path, &mut out);
+    out
+}
+
+/// [`canonical_uri`], appended to `out`.
+pub fn canonical_uri_into(raw_path: &[u8], out: &mut String) {
     if raw_path.is_empty() {
         out.push('/');
     } else {
-        canonicalize_encoded(raw_path, true, &mut out);
+        canonicalize_encoded(raw_path, true, out);
     }
-    out
 }
 
 /// The canonical query string of a raw query (without `?`): each name and value canonically
 /// encoded, `name=` for a parameter without value, sorted by name then value. Parameters named
 /// in `skip` are left out (`X-Amz-Signature` when verifying a presigned URL).
 pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
-    if raw_query.is_empty() {
-        return String::new();
-    }
-    let mut pairs = EncodedPairs::with_capacity(raw_query.len());
-    for part in raw_query.split(|&b| b == b'&') {
-        if part.is_empty() {
-            continue;
-        }
-        let (name, value) = match part.iter().position(|&b| b == b'=') {
-            Some(eq) => (&part[..eq], &part[eq + 1..]),
-            None => (part, &b""[..]),
-        };
-        pairs.push(
-            |out| canonicalize_encoded(name, false, out),
-            |out| canonicalize_encoded(value, false, out),
-            skip,
-        );
-    }
-    pairs.joined()
+    let mut out = String::new();
+    canonical_query_into(raw_query, skip, &mut out);
+    out
 }
+
+/// [`canonical_query`], appended to `out`; the parameters are encoded and sorted in buffers
+/// kept per thread (the request's own allocations: none).
+pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
+    thread_local! {
+        static PAIRS: std::cell::RefCell<EncodedPairs> =
+            std::cell::RefCell::new(EncodedPairs::with_capacity(0));
+    }
+    if raw_query.is_empty() {
+        return;
+    }
+    PAIRS.with_borrow_mut(|pairs| {
+        pairs.clear();
+        for part in raw_query.split(|&b| b == b'&') {
+            if part.is_empty() {
+                continue;
+            }
+            let (name, value) = match part.iter().position(|&b| b == b'=') {
+                Some(eq) => (&part[..eq], &part[eq + 1..]),
+                None => (part, &b""[..]),
+            };
+            pairs.push(
+                |out| canonicalize_encoded(name, false, out),
+                |out| canonicalize_encoded(value, false, out),
+                skip,
+            );
+        }
+        pairs.join_into(out);
+        if pairs.text.capacity() > KEPT_BUFFER {
+            *pairs = EncodedPairs::with_capacity(0);
+        }
+    });
+}
+
+/// The most a buffer kept per thread keeps of its capacity after a request (a long one's is
+/// given back, not held for the thread's next).
+const KEPT_BUFFER: usize = 16 * 1024;
 
 /// Encoded query parameters in one buffer (names and values one after another) with where each
 /// is, so that a canonical query costs two allocations and its result, not two per parameter.
@@ -144,10 +170,21 @@ impl EncodedPairs {
 
     /// The canonical query string: sorted by name then value, `name=value` joined by `&`.
     pub fn joined(mut self) -> String {
+        let mut out = String::with_capacity(self.text.len() + 2 * self.spans.len());
+        self.join_into(&mut out);
+        out
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+    }
+
+    /// [`EncodedPairs::joined`], appended to `out`.
+    fn join_into(&mut self, out: &mut String) {
         let text = &self.text;
         let pair = |&(s, e, end): &(usize, usize, usize)| (&text[s..e], &text[e..end]);
         self.spans.sort_by(|a, b| pair(a).cmp(&pair(b)));
-        let mut out = String::with_capacity(text.len() + 2 * self.spans.len());
         for (i, span) in self.spans.iter().enumerate() {
             if i > 0 {
                 out.push('&');
@@ -157,7 +194,6 @@ impl EncodedPairs {
             out.push('=');
             out.push_str(v);
         }
-        out
     }
 }
 
@@ -224,12 +260,83 @@ pub fn canonical_request<'a, V: IntoIterator<Item = &'a [u8]>>(
     payload_hash: &str,
 ) -> String {
     let mut out = String::with_capacity(256 + canonical_uri.len() + canonical_query.len());
-    out.push_str(method);
-    out.push('\n');
-    out.push_str(canonical_uri);
-    out.push('\n');
-    out.push_str(canonical_query);
-    out.push('\n');
+    Canonical {
+        method,
+        uri: |out: &mut String| out.push_str(canonical_uri),
+        query: |out: &mut String| out.push_str(canonical_query),
+        signed_headers,
+        headers,
+        payload_hash,
+    }
+    .write(&mut out);
+    out
+}
+
+/// A canonical request's parts, its URI and query written by closures (canonicalising a
+/// client's text, or copying the gateway's own canonical text).
+pub struct Canonical<'s, U, Q, H> {
+    pub method: &'s str,
+    pub uri: U,
+    pub query: Q,
+    pub signed_headers: &'s str,
+    pub headers: H,
+    pub payload_hash: &'s str,
+}
+
+impl<'s, 'a, U, Q, H, V> Canonical<'s, U, Q, H>
+where
+    U: FnOnce(&mut String),
+    Q: FnOnce(&mut String),
+    H: Fn(&str) -> V,
+    V: IntoIterator<Item = &'a [u8]>,
+{
+    /// SHA-256 of the canonical request, written into a buffer kept per thread (the request's
+    /// own allocations: none) — what the string to sign holds of it.
+    pub fn digest(self) -> [u8; 32] {
+        thread_local! {
+            static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        TEXT.with_borrow_mut(|text| {
+            text.clear();
+            self.write(text);
+            let digest = Sha256::digest(text.as_bytes()).into();
+            if text.capacity() > KEPT_BUFFER {
+                *text = String::new();
+            }
+            digest
+        })
+    }
+
+    /// Appends the canonical request to `out`.
+    pub fn write(self, out: &mut String) {
+        let Canonical {
+            method,
+            uri,
+            query,
+            signed_headers,
+            headers,
+            payload_hash,
+        } = self;
+        out.push_str(method);
+        out.push('\n');
+        uri(out);
+        out.push('\n');
+        query(out);
+        out.push('\n');
+        write_canonical_headers(out, signed_headers, headers);
+        out.push('\n');
+        out.push_str(signed_headers);
+        out.push('\n');
+        out.push_str(payload_hash);
+    }
+}
+
+/// The canonical request's header lines, each `name:value\n`.
+fn write_canonical_headers<'a, V: IntoIterator<Item = &'a [u8]>>(
+    out: &mut String,
+    signed_headers: &str,
+    headers: impl Fn(&str) -> V,
+) {
     for name in signed_headers.split(';') {
         out.push_str(name);
         out.push(':');
@@ -237,15 +344,10 @@ pub fn canonical_request<'a, V: IntoIterator<Item = &'a [u8]>>(
             if i > 0 {
                 out.push(',');
             }
-            canonical_header_value(v, &mut out);
+            canonical_header_value(v, out);
         }
         out.push('\n');
     }
-    out.push('\n');
-    out.push_str(signed_headers);
-    out.push('\n');
-    out.push_str(payload_hash);
-    out
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -273,7 +375,12 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 
 /// The credential scope `yyyymmdd/region/service/aws4_request`.
 pub fn scope(date: &str, region: &str, service: &str) -> String {
-    [date, "/", region, "/", service, "/aws4_request"].concat()
+    scope_pieces(date, region, service).concat()
+}
+
+/// [`scope`] in the pieces it is made of, for a signature that needs no string of it.
+pub fn scope_pieces<'a>(date: &'a str, region: &'a str, service: &'a str) -> [&'a str; 6] {
+    [date, "/", region, "/", service, "/aws4_request"]
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
@@ -310,25 +417,27 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex_string(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
-/// A request's signature: [`signature`] of [`string_to_sign`], the string to sign fed to the
-/// HMAC piece by piece and the signature written on the stack — neither made a string of its
-/// own (a request verifies one signature and makes one).
+/// A request's signature: [`signature`] of [`string_to_sign`] for the canonical request whose
+/// SHA-256 is `canonical_digest` ([`Canonical::digest`]) and whose credential scope is the
+/// pieces of `scope` one after another ([`scope_pieces`]), the string to sign fed to the HMAC
+/// piece by piece and the signature written on the stack — neither made a string of its own
+/// (a request verifies one signature and makes one).
 pub fn request_signature(
     signing_key: &[u8; 32],
     amz_date: &str,
-    scope: &str,
-    canonical_request: &str,
+    scope: &[&str],
+    canonical_digest: &[u8; 32],
 ) -> Hex32 {
     let mut mac =
         <HmacSha256 as KeyInit>::new_from_slice(signing_key).expect("HMAC takes any key length");
-    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
+    for part in [ALGORITHM, "\n", amz_date, "\n"] {
         mac.update(part.as_bytes());
     }
-    mac.update(
-        Hex32::of(&Sha256::digest(canonical_request.as_bytes()).into())
-            .as_str()
-            .as_bytes(),
-    );
+    for piece in scope {
+        mac.update(piece.as_bytes());
+    }
+    mac.update(b"\n");
+    mac.update(Hex32::of(canonical_digest).as_str().as_bytes());
     Hex32::of(&mac.finalize().into_bytes().into())
 }
 
