@@ -288,8 +288,6 @@ fn owned(value: String) -> HeaderValue {
     HeaderValue::try_from(value).expect("the gateway's own header values are valid")
 }
 
-/// The backend's host and the request's path: the backend bucket in either addressing style,
-/// then the key the gateway validated.
 /// `x-amz-date`'s value for `now`: formatted once a second per thread, then shared.
 fn amz_date_value(now: SystemTime) -> HeaderValue {
     use std::cell::RefCell;
@@ -310,6 +308,8 @@ fn amz_date_value(now: SystemTime) -> HeaderValue {
     })
 }
 
+/// The backend's host and the request's path: the backend bucket in either addressing style,
+/// then the key the gateway validated.
 fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (String, String) {
     let backend = route.backend;
     let mut path = String::with_capacity(128);

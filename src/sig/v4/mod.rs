@@ -99,10 +99,6 @@ pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
 /// [`canonical_query`], appended to `out`; the parameters are encoded and sorted in buffers
 /// kept per thread (the request's own allocations: none).
 pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
-    thread_local! {
-        static PAIRS: std::cell::RefCell<EncodedPairs> =
-            std::cell::RefCell::new(EncodedPairs::with_capacity(0));
-    }
     if raw_query.is_empty() {
         return;
     }
@@ -123,7 +119,7 @@ pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
             );
         }
         pairs.join_into(out);
-        if pairs.text.capacity() > KEPT_BUFFER {
+        if pairs.kept_bytes() > KEPT_BUFFER {
             *pairs = EncodedPairs::with_capacity(0);
         }
     });
@@ -132,6 +128,14 @@ pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
 /// The most a buffer kept per thread keeps of its capacity after a request (a long one's is
 /// given back, not held for the thread's next).
 const KEPT_BUFFER: usize = 16 * 1024;
+
+thread_local! {
+    /// [`canonical_query_into`]'s parameters, encoded and sorted.
+    static PAIRS: std::cell::RefCell<EncodedPairs> =
+        std::cell::RefCell::new(EncodedPairs::with_capacity(0));
+    /// [`Canonical::digest`]'s canonical request.
+    static CANONICAL_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
 
 /// Encoded query parameters in one buffer (names and values one after another) with where each
 /// is, so that a canonical query costs two allocations and its result, not two per parameter.
@@ -178,6 +182,12 @@ impl EncodedPairs {
     fn clear(&mut self) {
         self.text.clear();
         self.spans.clear();
+    }
+
+    /// What the buffers hold allocated: the text's and the spans' (a query of empty
+    /// parameters writes no text but a span for each).
+    fn kept_bytes(&self) -> usize {
+        self.text.capacity() + self.spans.capacity() * std::mem::size_of::<(usize, usize, usize)>()
     }
 
     /// [`EncodedPairs::joined`], appended to `out`.
@@ -293,10 +303,7 @@ where
     /// SHA-256 of the canonical request, written into a buffer kept per thread (the request's
     /// own allocations: none) — what the string to sign holds of it.
     pub fn digest(self) -> [u8; 32] {
-        thread_local! {
-            static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-        }
-        TEXT.with_borrow_mut(|text| {
+        CANONICAL_TEXT.with_borrow_mut(|text| {
             text.clear();
             self.write(text);
             let digest = Sha256::digest(text.as_bytes()).into();
