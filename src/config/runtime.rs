@@ -14,6 +14,34 @@ use super::file::*;
 use crate::hcp::mapping::Dialect;
 use crate::request::authenticate::{Grant, SecretKey, UserStore};
 
+/// The host id every answer carries (`x-amz-id-2`, an error's `HostId`): its text, and the
+/// header value made of it once (a clone shares its bytes).
+#[derive(Debug, Clone)]
+pub struct HostId {
+    text: String,
+    header: http::HeaderValue,
+}
+
+impl HostId {
+    /// `None` for text no header can carry (control characters).
+    pub fn new(text: String) -> Option<HostId> {
+        let header = http::HeaderValue::from_str(&text).ok()?;
+        Some(HostId { text, header })
+    }
+
+    pub fn header(&self) -> http::HeaderValue {
+        self.header.clone()
+    }
+}
+
+impl std::ops::Deref for HostId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -31,7 +59,7 @@ pub struct Config {
     pub max_chunk_bytes: usize,
     pub complete_keepalive_after: Duration,
     pub complete_timeout: Duration,
-    pub host_id: String,
+    pub host_id: HostId,
     pub log_format: LogFormat,
     pub log_level: String,
     pub log_keys: LogKeys,

@@ -78,13 +78,16 @@ impl Config {
         let upload_binding_secret = SecretKey::new(
             upload_binding_secret.unwrap_or_else(|| derived_binding_secret(&backends)),
         );
-        let host_id = s.host_id.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
+        // (A configured one was checked with the server's settings.)
+        let host_id = match s.host_id.clone() {
+            Some(id) => HostId::new(id).expect("checked: a header value"),
+            None => std::fs::read_to_string("/etc/hostname")
                 .ok()
-                .filter(|h| !h.is_empty() && http::HeaderValue::from_str(h).is_ok())
-                .unwrap_or_else(|| "hcp-s3-gateway".into())
-        });
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .and_then(HostId::new)
+                .unwrap_or_else(|| HostId::new("hcp-s3-gateway".into()).expect("a header value")),
+        };
         Ok(Config {
             listen: listen.unwrap(),
             tls,
@@ -144,7 +147,7 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
     let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, errors);
     // (Sent in every answer's `x-amz-id-2`: a value no header can carry would fail each one.)
     if let Some(id) = &s.host_id {
-        if http::HeaderValue::from_str(id).is_err() {
+        if HostId::new(id.clone()).is_none() {
             errors.push("server.host_id: no control characters (it is sent as a header)".into());
         }
     }

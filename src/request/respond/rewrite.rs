@@ -9,8 +9,10 @@ use quick_xml::{Reader, Writer};
 
 use serde::Deserialize;
 
+use crate::config::HostId;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::hcp::mapping::{self, Dialect};
+use crate::request::authenticate::{made_once_a_second, OnceASecond};
 use crate::request::classify::Operation;
 use crate::request::route::Route;
 
@@ -134,7 +136,12 @@ fn obs_object_header(rest: &str) -> bool {
 }
 
 /// Adds the security headers, the gateway's request id and `Date`.
-pub fn finish_headers(resp: &mut ResponseHeader, is_error: bool, request_id: &str, host_id: &str) {
+pub fn finish_headers(
+    resp: &mut ResponseHeader,
+    is_error: bool,
+    request_id: &str,
+    host_id: &HostId,
+) {
     fixed_headers(resp, is_error);
     finish_ids(resp, request_id, host_id);
 }
@@ -171,60 +178,33 @@ fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
 }
 
 /// The gateway's request id, its host id and `Date`.
-fn finish_ids(resp: &mut ResponseHeader, request_id: &str, host_id: &str) {
+fn finish_ids(resp: &mut ResponseHeader, request_id: &str, host_id: &HostId) {
     resp.insert_header("x-amz-request-id", request_id)
         .expect("request id is ASCII");
-    resp.insert_header("x-amz-id-2", host_id_value(host_id))
+    resp.insert_header("x-amz-id-2", host_id.header())
         .expect("host id is a header value");
     resp.insert_header(http::header::DATE, http_date())
         .expect("date");
 }
 
-/// `host_id` as a header value, made once per thread (and again only if it changes), then
-/// shared.
-fn host_id_value(host_id: &str) -> http::HeaderValue {
-    use std::cell::RefCell;
-    thread_local! {
-        static MADE: RefCell<Option<http::HeaderValue>> = const { RefCell::new(None) };
-    }
-    MADE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        match &*cell {
-            Some(value) if value.as_bytes() == host_id.as_bytes() => value.clone(),
-            _ => {
-                let value = http::HeaderValue::from_str(host_id).expect("a host id is a value");
-                *cell = Some(value.clone());
-                value
-            }
-        }
-    })
-}
-
 /// `Date`'s value for now: formatted once a second per thread, then shared.
 fn http_date() -> http::HeaderValue {
-    use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
     thread_local! {
-        static FORMATTED: RefCell<Option<(u64, http::HeaderValue)>> = const { RefCell::new(None) };
+        static MADE: OnceASecond = const { std::cell::RefCell::new(None) };
     }
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    FORMATTED.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        match &*cell {
-            Some((at, value)) if *at == second => value.clone(),
-            _ => {
-                let value = http::HeaderValue::from_str(&httpdate::fmt_http_date(now))
-                    .expect("an HTTP date is a header value");
-                *cell = Some((second, value.clone()));
-                value
-            }
-        }
+    made_once_a_second(&MADE, std::time::SystemTime::now(), |now| {
+        http::HeaderValue::from_str(&httpdate::fmt_http_date(now))
+            .expect("an HTTP date is a header value")
     })
 }
 
 /// The response header for an HCP error document of `len` bytes.
-pub fn error_header(err: &HcpError, len: usize, request_id: &str, host_id: &str) -> ResponseHeader {
+pub fn error_header(
+    err: &HcpError,
+    len: usize,
+    request_id: &str,
+    host_id: &HostId,
+) -> ResponseHeader {
     let mut resp = answer_header(err.status, true);
     resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8")
         .expect("static");
@@ -244,7 +224,7 @@ pub fn error_header(err: &HcpError, len: usize, request_id: &str, host_id: &str)
 pub fn success_header(
     upstream: &ResponseHeader,
     request_id: &str,
-    host_id: &str,
+    host_id: &HostId,
 ) -> ResponseHeader {
     let mut resp = answer_header(upstream.status.as_u16(), false);
     for (name, value) in upstream.headers.iter() {
@@ -1271,7 +1251,8 @@ mod tests {
         ] {
             up.append_header(n, v).unwrap();
         }
-        let out = success_header(&up, "GW", "host");
+        let host = HostId::new("host".into()).unwrap();
+        let out = success_header(&up, "GW", &host);
         for kept in [
             "etag",
             "content-length",
@@ -1282,7 +1263,7 @@ mod tests {
             assert!(out.headers.contains_key(kept), "{kept} dropped");
         }
         // HCP's encryption answer is for a write that asked, and it is HCP's.
-        let mut asked = success_header(&up, "GW", "host");
+        let mut asked = success_header(&up, "GW", &host);
         answer_encryption(true, &up, &mut asked);
         assert_eq!(
             asked
