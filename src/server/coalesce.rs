@@ -26,6 +26,35 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// A write larger than this is not held (it would be sent at once anyway).
 const HOLD_MAX: usize = 16 * 1024;
 
+/// How many emptied hold buffers a thread keeps for its connections' next headers, and the
+/// largest it keeps: a connection holds a buffer only from its header's write to the send
+/// that empties it (an idle connection keeps none), and a busy thread takes the one its last
+/// answer gave back instead of allocating one per answer and per backend request.
+const SPARE_COUNT: usize = 8;
+const SPARE_CAPACITY: usize = 4 * 1024;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer to hold a header in: one the thread kept, or a new one.
+fn spare_buffer() -> Vec<u8> {
+    SPARE.with_borrow_mut(Vec::pop).unwrap_or_default()
+}
+
+/// Gives an emptied hold buffer back to the thread, if it is small and the thread keeps few.
+fn give_back(mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
+        return;
+    }
+    buffer.clear();
+    SPARE.with_borrow_mut(|spare| {
+        if spare.len() < SPARE_COUNT {
+            spare.push(buffer);
+        }
+    });
+}
+
 #[derive(Debug)]
 pub struct Coalesced {
     inner: L4Stream,
@@ -67,7 +96,7 @@ impl Coalesced {
             self.held.drain(..n);
         }
         // An idle connection keeps no buffer.
-        self.held = Vec::new();
+        give_back(std::mem::take(&mut self.held));
         Poll::Ready(Ok(()))
     }
 }
@@ -91,6 +120,9 @@ impl AsyncWrite for Coalesced {
         let this = &mut *self;
         if this.armed && this.held.is_empty() && buf.len() <= HOLD_MAX {
             this.armed = false;
+            if this.held.capacity() == 0 {
+                this.held = spare_buffer();
+            }
             this.held.extend_from_slice(buf);
             return Poll::Ready(Ok(buf.len()));
         }
@@ -106,7 +138,7 @@ impl AsyncWrite for Coalesced {
                 continue;
             }
             let of_buf = n - this.held.len();
-            this.held = Vec::new();
+            give_back(std::mem::take(&mut this.held));
             if of_buf > 0 {
                 return Poll::Ready(Ok(of_buf));
             }
@@ -153,9 +185,13 @@ impl UniqueID for Coalesced {
 
 impl Ssl for Coalesced {}
 
+/// None, as for the gateway's TLS connections: nothing reads a session's timing digest here
+/// (the gateway's own pool opens its backend connections, and its access log times requests
+/// itself), and the inner stream's is a `Vec` allocated for every session made on it — twice
+/// per request, the client's and the backend's.
 impl GetTimingDigest for Coalesced {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
+        Vec::new()
     }
 }
 
@@ -245,6 +281,45 @@ mod tests {
         conn.write_all(b"NEXT").await.unwrap();
         conn.flush().await.unwrap();
         assert_eq!(available(&mut peer).await, b"NEXT");
+    }
+
+    /// Hold buffers go back to the thread once their bytes are sent, and come from it for
+    /// the next header: after a first answer no buffer is allocated for the next; a
+    /// connection keeps none while idle; the thread keeps few, and none that grew large.
+    #[tokio::test]
+    async fn hold_buffers_are_kept_by_the_thread_not_the_connection() {
+        SPARE.with_borrow_mut(Vec::clear);
+        let (mut conn, mut peer) = pair().await;
+        conn.write_all(b"HEADER ").await.unwrap();
+        conn.write_all(b"body").await.unwrap();
+        conn.flush().await.unwrap();
+        assert_eq!(available(&mut peer).await, b"HEADER body");
+        assert_eq!(
+            conn.held.capacity(),
+            0,
+            "an idle connection keeps no buffer"
+        );
+        assert_eq!(SPARE.with_borrow(Vec::len), 1, "the thread keeps it");
+        conn.write_all(b"NEXT").await.unwrap();
+        assert_eq!(SPARE.with_borrow(Vec::len), 0, "the next header took it");
+        conn.flush().await.unwrap();
+        assert_eq!(available(&mut peer).await, b"NEXT");
+        assert_eq!(SPARE.with_borrow(Vec::len), 1);
+
+        give_back(Vec::with_capacity(SPARE_CAPACITY + 1));
+        assert_eq!(SPARE.with_borrow(Vec::len), 1, "a large buffer is not kept");
+        for _ in 0..2 * SPARE_COUNT {
+            give_back(Vec::with_capacity(64));
+        }
+        assert_eq!(SPARE.with_borrow(Vec::len), SPARE_COUNT);
+        let mut taken = spare_buffer();
+        assert!(taken.is_empty());
+        taken.extend_from_slice(b"x");
+        give_back(taken);
+        assert!(
+            SPARE.with_borrow(|s| s.iter().all(Vec::is_empty)),
+            "kept emptied"
+        );
     }
 
     #[tokio::test]
