@@ -14,19 +14,22 @@ use super::file::*;
 use crate::hcp::mapping::Dialect;
 use crate::request::authenticate::{Grant, SecretKey, UserStore};
 
-/// The host id every answer carries (`x-amz-id-2`, an error's `HostId`): its text, and the
-/// header value made of it once (a clone shares its bytes).
+/// Configured text some header carries on every request: its text, and the header value made
+/// of it once (a clone shares its bytes).
 #[derive(Debug, Clone)]
-pub struct HostId {
+pub struct HeaderText {
     text: String,
     header: http::HeaderValue,
 }
 
-impl HostId {
+/// The host id every answer carries (`x-amz-id-2`, an error's `HostId`).
+pub type HostId = HeaderText;
+
+impl HeaderText {
     /// `None` for text no header can carry (control characters).
-    pub fn new(text: String) -> Option<HostId> {
+    pub fn new(text: String) -> Option<HeaderText> {
         let header = http::HeaderValue::from_str(&text).ok()?;
-        Some(HostId { text, header })
+        Some(HeaderText { text, header })
     }
 
     pub fn header(&self) -> http::HeaderValue {
@@ -34,7 +37,7 @@ impl HostId {
     }
 }
 
-impl std::ops::Deref for HostId {
+impl std::ops::Deref for HeaderText {
     type Target = str;
 
     fn deref(&self) -> &str {

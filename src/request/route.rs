@@ -19,7 +19,7 @@ pub struct BackendRuntime {
     /// Where the backend is now: resolved at start, refreshed by the health probe (DNS).
     pub reach: Arc<Reach>,
     /// The endpoint's authority as sent in `Host` (path style) or after the bucket (virtual host).
-    pub authority: String,
+    pub authority: crate::config::HeaderText,
     pub credentials: Arc<crate::backend::credentials::BackendCredentials>,
     /// For `https://` endpoints: the TLS client settings (roots, SNI).
     pub tls: Option<Arc<crate::server::tls::ClientTls>>,
@@ -191,7 +191,7 @@ impl BackendRuntime {
                 http: true,
             }),
             settings,
-            authority: "h".into(),
+            authority: crate::config::HeaderText::new("h".into()).expect("a host"),
             credentials: Arc::new(crate::backend::credentials::BackendCredentials::fixed(
                 "a".into(),
                 crate::request::authenticate::SecretKey::new("s"),

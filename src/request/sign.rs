@@ -222,13 +222,15 @@ pub fn backend_request(
     now: SystemTime,
     keys: &sigv4::SigningKeyCache,
 ) -> RequestHeader {
-    let (host, path) = backend_address(&out, route);
+    let (host, mut target) = backend_address(&out, route);
+    // The request target in one string: the path, then `?` and the query if there is one.
+    let path_len = target.len();
     let query = out.params.to_query();
-    let mut target_bytes = path.clone().into_bytes();
     if !query.is_empty() {
-        target_bytes.push(b'?');
-        target_bytes.extend_from_slice(query.as_bytes());
+        target.push('?');
+        target.push_str(&query);
     }
+    let path = &target[..path_len];
     let method = out.method.clone();
     // One header map, filled here and then made the request: the gateway's own names are
     // constants and its own values are moved in (pingora's `insert_header` parses and copies
@@ -241,7 +243,7 @@ pub fn backend_request(
     if let Some(key) = out.target.key() {
         long_key_header(&mut headers, wire::KEY_HEADER, &key, route);
     }
-    headers.insert(http::header::HOST, owned(host));
+    headers.insert(http::header::HOST, host);
     match body.length {
         Some(n) => {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
@@ -256,11 +258,11 @@ pub fn backend_request(
         .as_deref()
         .expect("backend credentials are resolved before the first backend request");
     if route.backend.signing == Signing::Obs {
-        let mut req = request_of(method, &target_bytes, headers);
-        sign_obs(&mut req, route, credentials, &path, &query, now);
+        let mut req = request_of(method, target.as_bytes(), headers);
+        sign_obs(&mut req, route, credentials, path, &query, now);
         return req;
     }
-    let at = (&method, path.as_str(), query.as_str());
+    let at = (&method, path, query.as_str());
     sign_v4(
         &mut headers,
         route,
@@ -270,7 +272,7 @@ pub fn backend_request(
         now,
         keys,
     );
-    request_of(method, &target_bytes, headers)
+    request_of(method, target.as_bytes(), headers)
 }
 
 /// The backend request of `method` to `target` with these headers (no case map).
@@ -299,17 +301,19 @@ fn amz_date_value(now: SystemTime) -> HeaderValue {
 
 /// The backend's host and the request's path: the backend bucket in either addressing style,
 /// then the key the gateway validated.
-fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (String, String) {
+fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (HeaderValue, String) {
     let backend = route.backend;
     let mut path = String::with_capacity(128);
     let host = match (&route.backend_bucket, backend.addressing) {
-        (Some(bucket), AddressingStyle::Virtual) => format!("{bucket}.{}", backend.authority),
+        (Some(bucket), AddressingStyle::Virtual) => {
+            owned(format!("{bucket}.{}", &*backend.authority))
+        }
         (Some(bucket), AddressingStyle::Path) => {
             path.push('/');
             sigv4::uri_encode(bucket.as_bytes(), false, &mut path);
-            backend.authority.clone()
+            backend.authority.header()
         }
-        (None, _) => backend.authority.clone(),
+        (None, _) => backend.authority.header(),
     };
     // OBS's SDKs address a bucket path style as `/bucket`, and sign that; S3 clients send
     // `/bucket/`, which every S3 server accepts.
@@ -515,34 +519,44 @@ fn sign_v4(
     };
     headers.insert(HeaderName::from_static("x-amz-content-sha256"), payload);
     let amz_date = headers["x-amz-date"].to_str().expect("an ASCII date");
-    let mut names: Vec<&str> = headers
-        .keys()
-        .map(http::HeaderName::as_str)
-        .filter(|n| signed(n))
-        .collect();
+    // The names to sign, sorted: on the stack for any request but one with dozens of
+    // metadata headers. (A header map's keys are distinct.)
+    let mut few = [""; 32];
+    let mut many = Vec::new();
+    let mut count = 0;
+    for name in headers.keys().map(HeaderName::as_str).filter(|n| signed(n)) {
+        if count < few.len() {
+            few[count] = name;
+        } else {
+            if many.is_empty() {
+                many.extend_from_slice(&few);
+            }
+            many.push(name);
+        }
+        count += 1;
+    }
+    let names = if many.is_empty() {
+        &mut few[..count]
+    } else {
+        &mut many[..]
+    };
     names.sort_unstable();
-    names.dedup();
-    let signed_headers = names.join(";");
+    let region = &route.backend.region;
+    let date = &amz_date[..8];
+    let authorization =
+        sigv4::Authorization::begin(&credentials.access_key, (date, region, "s3"), names);
     let canonical = sigv4::Canonical {
         method: method.as_str(),
         uri: |out: &mut String| out.push_str(path),
         query: |out: &mut String| out.push_str(query),
-        signed_headers: &signed_headers,
+        signed_headers: authorization.signed_headers(),
         headers: |name: &str| headers.get_all(name).iter().map(HeaderValue::as_bytes),
         payload_hash,
     }
     .digest();
-    let region = &route.backend.region;
-    let date = &amz_date[..8];
-    let scope = sigv4::scope(date, region, "s3");
     let key = keys.get(credentials.secret.derived(), date, region, "s3");
-    let signature = sigv4::request_signature(&key, amz_date, &[&scope], &canonical);
-    let authorization = sigv4::authorization(
-        &credentials.access_key,
-        &scope,
-        &signed_headers,
-        signature.as_str(),
-    );
+    let signature = sigv4::request_signature(&key, amz_date, &[authorization.scope()], &canonical);
+    let authorization = authorization.finish(signature.as_str());
     headers.insert(http::header::AUTHORIZATION, owned(authorization));
 }
 
@@ -865,7 +879,6 @@ mod token_tests {
     use crate::request::route::BackendRuntime;
 
     fn sent_with_token(signing: Signing) -> RequestHeader {
-        let tenant = Tenant::for_tests();
         let mut backend = BackendRuntime::for_tests();
         backend.signing = signing;
         backend.credentials = std::sync::Arc::new(BackendCredentials::fixed(
@@ -875,13 +888,24 @@ mod token_tests {
                 "temporary-token",
             )),
         ));
+        let client = RequestHeader::build("GET", b"/b/k", None).unwrap();
+        sent(&backend, &client, Operation::GetObject, BodyPlan::NONE)
+    }
+
+    /// `client`'s request for `/b/k`, classified as `op`, as `backend` gets it.
+    fn sent(
+        backend: &BackendRuntime,
+        client: &RequestHeader,
+        op: Operation,
+        body: BodyPlan<'_>,
+    ) -> RequestHeader {
+        let tenant = Tenant::for_tests();
         let route = Route {
             tenant: &tenant,
-            backend: &backend,
+            backend,
             backend_bucket: Some("b".into()),
             credentials: backend.credentials.fixed_now(),
         };
-        let client = RequestHeader::build("GET", b"/b/k", None).unwrap();
         let target = Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
@@ -891,13 +915,77 @@ mod token_tests {
         let keys = sigv4::SigningKeyCache::default();
         let params = Params::default();
         let out = Outbound {
-            op: Operation::GetObject,
+            op,
             method: &client.method,
             params: &params,
             target: &target,
             headers: &client.headers,
         };
-        backend_request(out, &route, BodyPlan::NONE, SystemTime::now(), &keys)
+        backend_request(out, &route, body, SystemTime::now(), &keys)
+    }
+
+    /// The backend's `Authorization` is the one the string-built rule gives (names collected,
+    /// sorted and joined, a canonical request, a string to sign, a signature, the value's
+    /// format) with any number of signed headers — below, at and past the names the signer
+    /// keeps on the stack.
+    #[test]
+    fn signatures_with_any_number_of_headers_are_the_rule_s() {
+        let backend = BackendRuntime::for_tests();
+        for metadata in [0, 1, 27, 28, 29, 30, 40, 70] {
+            let mut client = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+            // Names in no particular order, so that the sort has work to do.
+            for i in (0..metadata).rev() {
+                client
+                    .insert_header(format!("x-amz-meta-m{:02}", (i * 37) % 97), format!("v{i}"))
+                    .unwrap();
+            }
+            let plan = BodyPlan {
+                length: Some(0),
+                framing: BodyFraming::AsSent,
+                payload_hash: sigv4::EMPTY_SHA256,
+            };
+            let req = sent(&backend, &client, Operation::PutObject, plan);
+            let h = &req.headers;
+            let mut names: Vec<&str> = h
+                .keys()
+                .map(HeaderName::as_str)
+                .filter(|n| {
+                    *n == "host"
+                        || *n == "content-md5"
+                        || *n == "content-type"
+                        || n.starts_with("x-amz-")
+                })
+                .collect();
+            names.sort_unstable();
+            assert!(names.len() >= metadata, "{metadata}: {names:?}");
+            let signed_headers = names.join(";");
+            let amz_date = h["x-amz-date"].to_str().unwrap();
+            let canonical = sigv4::canonical_request(
+                "PUT",
+                req.uri.path(),
+                "",
+                &signed_headers,
+                |n: &str| h.get_all(n).iter().map(HeaderValue::as_bytes),
+                sigv4::EMPTY_SHA256,
+            );
+            let scope = sigv4::scope(&amz_date[..8], &backend.region, "s3");
+            let creds = backend.credentials.fixed_now().unwrap();
+            let key = sigv4::derive_signing_key(
+                creds.secret.expose(),
+                &amz_date[..8],
+                &backend.region,
+                "s3",
+            );
+            let signature =
+                sigv4::signature(&key, &sigv4::string_to_sign(amz_date, &scope, &canonical));
+            let expected =
+                sigv4::authorization(&creds.access_key, &scope, &signed_headers, &signature);
+            assert_eq!(
+                h["authorization"].to_str().unwrap(),
+                expected,
+                "{metadata} headers"
+            );
+        }
     }
 
     /// Temporary credentials: the security token goes with the request and is signed — as

@@ -238,6 +238,12 @@ async fn backend_runtime(
             (addr, endpoint.authority(), credentials)
         }
     };
+    let authority = crate::config::HeaderText::new(authority).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "backend {}: its authority is no header value",
+            b.name
+        ))
+    })?;
     let reach = Reach {
         name: b.name.clone(),
         resolved: arc_swap::ArcSwap::from_pointee(addr),

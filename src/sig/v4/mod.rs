@@ -680,6 +680,76 @@ pub fn signatures_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// `Authorization`'s value written before its signature is known, in the one string it ends
+/// as: the credential's scope and the signed headers a signature needs are read back from it
+/// ([`Self::scope`], [`Self::signed_headers`]), so they need no strings of their own.
+pub struct Authorization {
+    text: String,
+    scope: std::ops::Range<usize>,
+    signed_headers: std::ops::Range<usize>,
+}
+
+impl Authorization {
+    /// Everything but the signature: the access key, the scope of `date`, `region` and
+    /// `service`, and `signed_names` (sorted, distinct, lower-case) joined with `;`.
+    pub fn begin(
+        access_key: &str,
+        (date, region, service): (&str, &str, &str),
+        signed_names: &[&str],
+    ) -> Authorization {
+        let names: usize = signed_names.iter().map(|n| n.len() + 1).sum();
+        let mut text = String::with_capacity(
+            ALGORITHM.len()
+                + access_key.len()
+                + date.len()
+                + region.len()
+                + service.len()
+                + names
+                + 128,
+        );
+        text.push_str(ALGORITHM);
+        text.push_str(" Credential=");
+        text.push_str(access_key);
+        text.push('/');
+        let start = text.len();
+        for piece in scope_pieces(date, region, service) {
+            text.push_str(piece);
+        }
+        let scope = start..text.len();
+        text.push_str(", SignedHeaders=");
+        let start = text.len();
+        for (i, name) in signed_names.iter().enumerate() {
+            if i > 0 {
+                text.push(';');
+            }
+            text.push_str(name);
+        }
+        let signed_headers = start..text.len();
+        text.push_str(", Signature=");
+        Authorization {
+            text,
+            scope,
+            signed_headers,
+        }
+    }
+
+    /// `yyyymmdd/region/service/aws4_request`.
+    pub fn scope(&self) -> &str {
+        &self.text[self.scope.clone()]
+    }
+
+    /// The signed headers' names, joined with `;`.
+    pub fn signed_headers(&self) -> &str {
+        &self.text[self.signed_headers.clone()]
+    }
+
+    /// The whole value, with `signature`.
+    pub fn finish(mut self, signature: &str) -> String {
+        self.text.push_str(signature);
+        self.text
+    }
+}
+
 /// Formats the `Authorization` header value.
 pub fn authorization(
     access_key: &str,
