@@ -173,25 +173,26 @@ impl Query {
             spans: Vec::with_capacity(raw.iter().filter(|&&b| b == b'&').count() + 1),
             lengths: 0,
         };
-        // (Where a part is percent-encoded, it is decoded here first: one buffer for them all,
-        // as long as the whole query, so that it never grows.)
-        let mut scratch = Vec::new();
-        if raw.contains(&b'%') {
-            scratch.reserve_exact(raw.len());
-        }
-        for p in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-            let (n, v) = match p.iter().position(|&b| b == b'=') {
-                Some(i) => (&p[..i], &p[i + 1..]),
-                None => (p, &b""[..]),
-            };
-            let start = q.text.len();
-            push_decoded(&mut q.text, n, &mut scratch);
-            let eq = q.text.len();
-            push_decoded(&mut q.text, v, &mut scratch);
-            let end = q.text.len();
-            q.lengths |= length_bit(eq - start);
-            q.spans.push(QuerySpan { start, eq, end });
-        }
+        // (Where a part is percent-encoded, it is decoded here first, in a buffer the thread
+        // keeps for it: one for them all, given back when a long query made it large.)
+        SCRATCH.with_borrow_mut(|scratch| {
+            for p in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+                let (n, v) = match p.iter().position(|&b| b == b'=') {
+                    Some(i) => (&p[..i], &p[i + 1..]),
+                    None => (p, &b""[..]),
+                };
+                let start = q.text.len();
+                push_decoded(&mut q.text, n, scratch);
+                let eq = q.text.len();
+                push_decoded(&mut q.text, v, scratch);
+                let end = q.text.len();
+                q.lengths |= length_bit(eq - start);
+                q.spans.push(QuerySpan { start, eq, end });
+            }
+            if scratch.capacity() > SCRATCH_KEPT {
+                *scratch = Vec::new();
+            }
+        });
         q
     }
 
@@ -221,6 +222,14 @@ fn length_bit(len: usize) -> u64 {
 
 /// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
 /// `decode_utf8_lossy` does, without a string of its own for each encoded part).
+/// The most a thread keeps of [`Query::parse`]'s decoding buffer between requests.
+const SCRATCH_KEPT: usize = 4 * 1024;
+
+thread_local! {
+    /// [`Query::parse`]'s decoding buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn push_decoded(text: &mut String, part: &[u8], scratch: &mut Vec<u8>) {
     let bytes = if part.contains(&b'%') {
         scratch.clear();
@@ -332,6 +341,10 @@ impl Params {
     /// The query string sent to the backend, in SigV4's canonical form (sorted, encoded once).
     pub fn to_query(&self) -> String {
         use crate::sig::v4::{uri_encode, EncodedPairs};
+        if self.pairs.is_empty() {
+            // (Most requests: nothing to sort, nothing to allocate.)
+            return String::new();
+        }
         let mut pairs = EncodedPairs::with_capacity(
             self.pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum(),
         );
@@ -663,6 +676,26 @@ mod tests {
                 assert!(q.has(n), "{n:?} in {raw:?}");
             }
         }
+    }
+
+    /// Parsing decodes through the thread's buffer: what it decodes is the parts' own text
+    /// whatever the buffer held before, and a long query leaves the thread no larger buffer
+    /// than [`SCRATCH_KEPT`].
+    #[test]
+    fn decoding_goes_through_a_buffer_the_thread_keeps_small() {
+        let long = "%41".repeat(10_000);
+        let q = Query::parse(format!("a={long}&b=%7E%2Fx&c=%").as_bytes());
+        assert_eq!(q.get("a").map(str::len), Some(10_000));
+        assert!(q.get("a").unwrap().bytes().all(|b| b == b'A'));
+        assert_eq!(q.get("b"), Some("~/x"));
+        assert_eq!(q.get("c"), Some("%"));
+        assert!(SCRATCH.with_borrow(Vec::capacity) <= SCRATCH_KEPT);
+        let q = Query::parse(b"x=%31&y=%32%33");
+        assert_eq!((q.get("x"), q.get("y")), (Some("1"), Some("23")));
+        assert!(
+            SCRATCH.with_borrow(Vec::capacity) > 0,
+            "a short query's buffer is kept"
+        );
     }
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {

@@ -9,7 +9,7 @@ use super::*;
 #[derive(Default)]
 pub(super) struct Reply {
     /// `x-amz-request-id` and the error document's `RequestId` (the access log shows it too).
-    pub(super) id: String,
+    pub(super) id: RequestId,
     /// `x-hcp-pretty-print: true`: documents the gateway writes or rewrites are indented.
     pub(super) pretty: bool,
     /// A backend's error answer's CORS headers (`Access-Control-*`, `Vary`), kept on HCP's
@@ -40,7 +40,7 @@ pub(super) struct Exchange {
     pub(super) code: Option<HcpCode>,
     pub(super) backend_status: Option<u16>,
     pub(super) backend_code: Option<String>,
-    pub(super) backend_request_id: Option<String>,
+    pub(super) backend_request_id: Option<http::HeaderValue>,
     pub(super) bytes_in: u64,
     pub(super) bytes_out: u64,
     pub(super) cause: Option<String>,
@@ -104,7 +104,11 @@ impl Gateway {
             backend = %x.backend,
             backend_status = x.backend_status.unwrap_or(0),
             backend_code = %q(x.backend_code.as_deref().unwrap_or("")),
-            backend_request_id = %q(x.backend_request_id.as_deref().unwrap_or("")),
+            backend_request_id = %q(x
+                .backend_request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")),
             bytes_in = x.bytes_in,
             bytes_out = x.bytes_out,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -160,14 +164,52 @@ pub(super) fn logged_key(
     }
 }
 
-pub(super) fn new_request_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 8];
-    rand::thread_rng().fill_bytes(&mut b);
-    let mut id = String::with_capacity(16);
-    sigv4::push_hex(&mut id, &b);
-    id.make_ascii_uppercase();
-    id
+/// A request's id: 16 upper-case hex digits, kept on the stack; its header value is made where
+/// an answer needs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId([u8; 16]);
+
+impl RequestId {
+    /// A new random id.
+    pub(super) fn new() -> RequestId {
+        use rand::RngCore;
+        let mut b = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut b);
+        let mut id = [0u8; 16];
+        hex::encode_to_slice(b, &mut id).expect("two digits per byte");
+        id.make_ascii_uppercase();
+        RequestId(id)
+    }
+
+    /// `x-amz-request-id`'s value.
+    pub fn header(&self) -> http::HeaderValue {
+        http::HeaderValue::from_bytes(&self.0).expect("hex digits are a header value")
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId([b'0'; 16])
+    }
+}
+
+impl std::ops::Deref for RequestId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 #[cfg(test)]

@@ -138,8 +138,24 @@ pub(super) struct Body {
     /// The length sent on (the decoded length of an aws-chunked body), where known.
     length: Option<u64>,
     /// What the gateway vouches for toward the backend.
-    payload_hash: String,
+    payload_hash: PayloadHash,
     framing: BodyFraming,
+}
+
+/// `x-amz-content-sha256`'s value toward the backend, on the stack: one of SigV4's fixed
+/// values, or a verified digest in hex.
+enum PayloadHash {
+    Fixed(&'static str),
+    Digest(sigv4::Hex32),
+}
+
+impl PayloadHash {
+    fn as_str(&self) -> &str {
+        match self {
+            PayloadHash::Fixed(text) => text,
+            PayloadHash::Digest(hex) => hex.as_str(),
+        }
+    }
 }
 
 /// Object and part bodies up to this length are read and verified whole before the backend is
@@ -620,14 +636,19 @@ impl Gateway {
         // What the gateway vouches for toward the backend: the verified digest of a body that is
         // forwarded unchanged, or no claim at all (the gateway verified what it could itself).
         let (payload_hash, framing) = match (payload, forwarded) {
-            (_, false) => (sigv4::EMPTY_SHA256.to_string(), BodyFraming::AsSent),
-            (Payload::Plain { sha256: Some(d) }, true) => (hex::encode(d), BodyFraming::AsSent),
-            (Payload::Plain { sha256: None }, true) => {
-                (sigv4::UNSIGNED_PAYLOAD.to_string(), BodyFraming::AsSent)
-            }
-            (Payload::Chunked { .. }, true) => {
-                (sigv4::UNSIGNED_PAYLOAD.to_string(), BodyFraming::Dechunked)
-            }
+            (_, false) => (PayloadHash::Fixed(sigv4::EMPTY_SHA256), BodyFraming::AsSent),
+            (Payload::Plain { sha256: Some(d) }, true) => (
+                PayloadHash::Digest(sigv4::Hex32::of(d)),
+                BodyFraming::AsSent,
+            ),
+            (Payload::Plain { sha256: None }, true) => (
+                PayloadHash::Fixed(sigv4::UNSIGNED_PAYLOAD),
+                BodyFraming::AsSent,
+            ),
+            (Payload::Chunked { .. }, true) => (
+                PayloadHash::Fixed(sigv4::UNSIGNED_PAYLOAD),
+                BodyFraming::Dechunked,
+            ),
         };
         Ok(Body {
             forwarded,
@@ -651,7 +672,7 @@ impl Gateway {
         let plan = sign::BodyPlan {
             length: body.length,
             framing: body.framing,
-            payload_hash: &body.payload_hash,
+            payload_hash: body.payload_hash.as_str(),
         };
         let mut req = sign::backend_request(
             outbound,

@@ -62,7 +62,8 @@ pub mod route;
 pub mod sign;
 pub mod validate;
 
-use exchange::{new_request_id, Exchange, Reply};
+pub use exchange::RequestId;
+use exchange::{Exchange, Reply};
 use forward::Call;
 use respond::settle::name_exists;
 use validate::probes::Overwrite;
@@ -349,7 +350,7 @@ impl HttpServerApp for Gateway {
         s.set_keepalive(keepalive);
         let mut x = Exchange {
             reply: Reply {
-                id: new_request_id(),
+                id: RequestId::new(),
                 pretty: s
                     .req_header()
                     .headers

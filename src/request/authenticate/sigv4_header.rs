@@ -97,7 +97,7 @@ pub use crate::sig::{header_values, split_target};
 pub(super) struct Claim<'a> {
     pub auth: Authorization<'a>,
     /// The request time in ISO basic form, as the string to sign carries it.
-    pub amz_date: String,
+    pub amz_date: std::borrow::Cow<'a, str>,
     pub payload_hash: &'a str,
 }
 
@@ -229,7 +229,7 @@ pub(super) fn verify(
     let mode = payload_mode(payload_hash)?;
     let claim = Claim {
         auth,
-        amz_date: super::format_amz_date(request_time),
+        amz_date: super::format_amz_date(request_time).into(),
         payload_hash,
     };
     let (user, key) = verify_claim(authn, req, &claim, &[])?;
@@ -239,7 +239,7 @@ pub(super) fn verify(
         PayloadMode::Streaming { signed, trailer } => Payload::Chunked {
             signer: signed.then(|| ChunkSigner {
                 key,
-                amz_date: claim.amz_date.clone(),
+                amz_date: claim.amz_date.clone().into_owned(),
                 scope: sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service),
                 seed_signature: claim.auth.signature.to_ascii_lowercase(),
             }),

@@ -79,7 +79,7 @@ pub(super) fn verify(
             signed_headers,
             signature,
         },
-        amz_date: amz_date.to_string(),
+        amz_date: amz_date.into(),
         payload_hash,
     };
     let (user, _) = verify_claim(authn, req, &claim, &["X-Amz-Signature"])?;

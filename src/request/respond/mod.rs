@@ -67,8 +67,8 @@ impl Gateway {
         x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
             .iter()
             .find_map(|h| upstream.headers.get(*h))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .filter(|v| v.to_str().is_ok())
+            .cloned();
         if rewrite::is_error_status(status) || (call.op.result_root().is_some() && status == 200) {
             let upstream = upstream.clone();
             return self.answer_settled(s, x, up, call, &upstream).await;
@@ -538,7 +538,7 @@ impl Gateway {
     ) {
         let mut x = Exchange {
             reply: Reply {
-                id: new_request_id(),
+                id: RequestId::new(),
                 ..Reply::default()
             },
             client: s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),

@@ -15,6 +15,7 @@ use crate::hcp::mapping::{self, Dialect};
 use crate::request::authenticate::{made_once_a_second, OnceASecond};
 use crate::request::classify::Operation;
 use crate::request::route::Route;
+use crate::request::RequestId;
 
 /// HCP's fixed security headers (seed 002; `X-Frame-Options` value from HCP 9.2.3).
 const SECURITY_HEADERS: &[(&str, &str)] = &[
@@ -139,7 +140,7 @@ fn obs_object_header(rest: &str) -> bool {
 pub fn finish_headers(
     resp: &mut ResponseHeader,
     is_error: bool,
-    request_id: &str,
+    request_id: &RequestId,
     host_id: &HostId,
 ) {
     fixed_headers(resp, is_error);
@@ -178,8 +179,8 @@ fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
 }
 
 /// The gateway's request id, its host id and `Date`.
-fn finish_ids(resp: &mut ResponseHeader, request_id: &str, host_id: &HostId) {
-    resp.insert_header("x-amz-request-id", request_id)
+fn finish_ids(resp: &mut ResponseHeader, request_id: &RequestId, host_id: &HostId) {
+    resp.insert_header("x-amz-request-id", request_id.header())
         .expect("request id is ASCII");
     resp.insert_header("x-amz-id-2", host_id.header())
         .expect("host id is a header value");
@@ -202,7 +203,7 @@ fn http_date() -> http::HeaderValue {
 pub fn error_header(
     err: &HcpError,
     len: usize,
-    request_id: &str,
+    request_id: &RequestId,
     host_id: &HostId,
 ) -> ResponseHeader {
     let mut resp = answer_header(err.status, true);
@@ -223,7 +224,7 @@ pub fn error_header(
 /// transfer, nothing that identifies the backend.
 pub fn success_header(
     upstream: &ResponseHeader,
-    request_id: &str,
+    request_id: &RequestId,
     host_id: &HostId,
 ) -> ResponseHeader {
     let mut resp = answer_header(upstream.status.as_u16(), false);
@@ -1252,7 +1253,8 @@ mod tests {
             up.append_header(n, v).unwrap();
         }
         let host = HostId::new("host".into()).unwrap();
-        let out = success_header(&up, "GW", &host);
+        let id = RequestId::default();
+        let out = success_header(&up, &id, &host);
         for kept in [
             "etag",
             "content-length",
@@ -1263,7 +1265,7 @@ mod tests {
             assert!(out.headers.contains_key(kept), "{kept} dropped");
         }
         // HCP's encryption answer is for a write that asked, and it is HCP's.
-        let mut asked = success_header(&up, "GW", &host);
+        let mut asked = success_header(&up, &id, &host);
         answer_encryption(true, &up, &mut asked);
         assert_eq!(
             asked
@@ -1287,7 +1289,7 @@ mod tests {
         ] {
             assert!(!out.headers.contains_key(dropped), "{dropped} passed");
         }
-        assert_eq!(out.headers["x-amz-request-id"], "GW");
+        assert_eq!(out.headers["x-amz-request-id"], &*id);
     }
 
     #[test]

@@ -78,7 +78,10 @@ impl Gateway {
         let backend_err = rewrite::read_backend_error(upstream, body);
         x.backend_code = backend_err.code.clone();
         if x.backend_request_id.is_none() {
-            x.backend_request_id = backend_err.request_id.clone();
+            x.backend_request_id = backend_err
+                .request_id
+                .as_deref()
+                .and_then(|id| http::HeaderValue::from_str(id).ok());
         }
         let effective = if hidden {
             500
