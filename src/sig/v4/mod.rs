@@ -41,17 +41,32 @@ pub fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
 /// Brings text as it appeared on the wire into canonical encoding without decoding it first:
 /// existing `%XX` escapes stay (hex upper-cased), bytes that need encoding are encoded. A client's
 /// signature is thus checked against exactly the path and query it sent; for text the gateway
-/// encoded itself this is the identity. (Runs of bytes kept as they are are appended whole,
-/// not a byte at a time: most of a signed query is such runs.)
+/// encoded itself this is the identity. (Runs of bytes kept as they are — escapes already in
+/// upper-case hex among them — are appended whole, not a byte at a time: most of a signed
+/// query is such runs, a presigned credential's `%2F`s included.)
 pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
-    let kept = |b: &u8| is_unreserved(*b) || (keep_slash && *b == b'/');
+    let kept = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
+    let upper_hex = |b: u8| b.is_ascii_digit() || (b'A'..=b'F').contains(&b);
     let mut i = 0;
     while i < raw.len() {
-        let run = raw[i..].iter().take_while(|b| kept(b)).count();
-        if run > 0 {
-            let ascii = std::str::from_utf8(&raw[i..i + run]).expect("kept bytes are ASCII");
+        let mut end = i;
+        while end < raw.len() {
+            if kept(raw[end]) {
+                end += 1;
+            } else if raw[end] == b'%'
+                && end + 2 < raw.len()
+                && upper_hex(raw[end + 1])
+                && upper_hex(raw[end + 2])
+            {
+                end += 3;
+            } else {
+                break;
+            }
+        }
+        if end > i {
+            let ascii = std::str::from_utf8(&raw[i..end]).expect("kept bytes are ASCII");
             out.push_str(ascii);
-            i += run;
+            i = end;
             continue;
         }
         let b = raw[i];

@@ -304,9 +304,12 @@ fn canonical_encoding_appends_runs_as_the_rule_does_bytes() {
         }
         out
     }
-    let atoms: [&[u8]; 14] = [
+    let atoms: [&[u8]; 17] = [
         b"%2f",
         b"%2F",
+        b"%aB",
+        b"%Cd",
+        b"%EF",
         b"%",
         b"%4",
         b"%zz",
