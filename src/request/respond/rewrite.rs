@@ -12,7 +12,6 @@ use serde::Deserialize;
 use crate::config::HostId;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::hcp::mapping::{self, Dialect};
-use crate::request::authenticate::{made_once_a_second, OnceASecond};
 use crate::request::classify::Operation;
 use crate::request::route::Route;
 use crate::request::RequestId;
@@ -136,7 +135,7 @@ fn obs_object_header(rest: &str) -> bool {
         )
 }
 
-/// Adds the security headers, the gateway's request id and `Date`.
+/// Adds the security headers and the gateway's request id.
 pub fn finish_headers(
     resp: &mut ResponseHeader,
     is_error: bool,
@@ -178,25 +177,13 @@ fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
     }
 }
 
-/// The gateway's request id, its host id and `Date`.
+/// The gateway's request id and its host id. (`Date` is pingora's: its session writes one on
+/// every answer, formatted once a second per thread — a value given here would be replaced.)
 fn finish_ids(resp: &mut ResponseHeader, request_id: &RequestId, host_id: &HostId) {
     resp.insert_header("x-amz-request-id", request_id.header())
         .expect("request id is ASCII");
     resp.insert_header("x-amz-id-2", host_id.header())
         .expect("host id is a header value");
-    resp.insert_header(http::header::DATE, http_date())
-        .expect("date");
-}
-
-/// `Date`'s value for now: formatted once a second per thread, then shared.
-fn http_date() -> http::HeaderValue {
-    thread_local! {
-        static MADE: OnceASecond = const { std::cell::RefCell::new(None) };
-    }
-    made_once_a_second(&MADE, std::time::SystemTime::now(), |now| {
-        http::HeaderValue::from_str(&httpdate::fmt_http_date(now))
-            .expect("an HTTP date is a header value")
-    })
 }
 
 /// The response header for an HCP error document of `len` bytes.
