@@ -220,8 +220,6 @@ fn length_bit(len: usize) -> u64 {
     1 << len.min(63)
 }
 
-/// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
-/// `decode_utf8_lossy` does, without a string of its own for each encoded part).
 /// The most a thread keeps of [`Query::parse`]'s decoding buffer between requests.
 const SCRATCH_KEPT: usize = 4 * 1024;
 
@@ -230,6 +228,8 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
+/// `decode_utf8_lossy` does, without a string of its own for each encoded part).
 fn push_decoded(text: &mut String, part: &[u8], scratch: &mut Vec<u8>) {
     let bytes = if part.contains(&b'%') {
         scratch.clear();

@@ -40,7 +40,7 @@ pub(super) struct Exchange {
     pub(super) code: Option<HcpCode>,
     pub(super) backend_status: Option<u16>,
     pub(super) backend_code: Option<String>,
-    pub(super) backend_request_id: Option<http::HeaderValue>,
+    pub(super) backend_request_id: Option<BackendRequestId>,
     pub(super) bytes_in: u64,
     pub(super) bytes_out: u64,
     pub(super) cause: Option<String>,
@@ -104,11 +104,7 @@ impl Gateway {
             backend = %x.backend,
             backend_status = x.backend_status.unwrap_or(0),
             backend_code = %q(x.backend_code.as_deref().unwrap_or("")),
-            backend_request_id = %q(x
-                .backend_request_id
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")),
+            backend_request_id = %q(x.backend_request_id.as_ref().map_or("", BackendRequestId::as_str)),
             bytes_in = x.bytes_in,
             bytes_out = x.bytes_out,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -161,6 +157,31 @@ pub(super) fn logged_key(
         (None, _) | (Some(_), LogKeys::Omit) => "-".into(),
         (Some(k), LogKeys::Full) => k.into(),
         (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string().into(),
+    }
+}
+
+/// The backend's id for a request, for the access log: the value of its request-id header
+/// (kept as it came, no copy), or the `RequestId` of its error document.
+pub(super) enum BackendRequestId {
+    /// A header value that is visible ASCII (others are not kept).
+    Header(http::HeaderValue),
+    Document(String),
+}
+
+impl BackendRequestId {
+    /// The header's value, if it is visible ASCII.
+    pub(super) fn of_header(value: &http::HeaderValue) -> Option<BackendRequestId> {
+        value
+            .to_str()
+            .is_ok()
+            .then(|| BackendRequestId::Header(value.clone()))
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            BackendRequestId::Header(value) => value.to_str().unwrap_or_default(),
+            BackendRequestId::Document(text) => text,
+        }
     }
 }
 
@@ -225,5 +246,30 @@ mod tests {
         assert_eq!(hashed.len(), 16);
         assert_eq!(hashed, &sigv4::sha256_hex(b"a/b")[..16]);
         assert_eq!(logged_key(None, LogKeys::Full), "-");
+    }
+
+    /// A backend's request id reaches the log as it came: a header's only when it is visible
+    /// ASCII, an error document's whatever it holds — quoted and escaped in the text format.
+    #[test]
+    fn backend_request_ids_are_logged_as_they_came() {
+        let header = |v: &[u8]| {
+            BackendRequestId::of_header(&http::HeaderValue::from_bytes(v).unwrap())
+                .map(|id| id.as_str().to_string())
+        };
+        assert_eq!(header(b"tx00-abc"), Some("tx00-abc".into()));
+        assert_eq!(header(b"r\xe9q"), None);
+        let document = BackendRequestId::Document("\nABC r\u{e9}q\" status=200".into());
+        assert_eq!(document.as_str(), "\nABC r\u{e9}q\" status=200");
+        assert_eq!(
+            Quoted(document.as_str(), true).to_string(),
+            r#""\nABC réq\" status=200""#
+        );
+        let id = RequestId::new();
+        assert_eq!(id.len(), 16);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+        assert_eq!(id.header(), &*id);
+        assert_eq!(id.to_string(), &*id);
     }
 }

@@ -67,8 +67,7 @@ impl Gateway {
         x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
             .iter()
             .find_map(|h| upstream.headers.get(*h))
-            .filter(|v| v.to_str().is_ok())
-            .cloned();
+            .and_then(exchange::BackendRequestId::of_header);
         if rewrite::is_error_status(status) || (call.op.result_root().is_some() && status == 200) {
             let upstream = upstream.clone();
             return self.answer_settled(s, x, up, call, &upstream).await;

@@ -80,8 +80,8 @@ impl Gateway {
         if x.backend_request_id.is_none() {
             x.backend_request_id = backend_err
                 .request_id
-                .as_deref()
-                .and_then(|id| http::HeaderValue::from_str(id).ok());
+                .clone()
+                .map(exchange::BackendRequestId::Document);
         }
         let effective = if hidden {
             500
