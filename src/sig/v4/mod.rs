@@ -695,6 +695,9 @@ pub fn signatures_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A SigV4 signature's length in hex digits.
+const SIGNATURE_LEN: usize = 64;
+
 /// `Authorization`'s value written before its signature is known, in the one string it ends
 /// as: the credential's scope and the signed headers a signature needs are read back from it
 /// ([`Self::scope`], [`Self::signed_headers`]), so they need no strings of their own.
@@ -712,15 +715,26 @@ impl Authorization {
         (date, region, service): (&str, &str, &str),
         signed_names: &[&str],
     ) -> Authorization {
-        let names: usize = signed_names.iter().map(|n| n.len() + 1).sum();
+        // Exactly as long as the value with its 64-digit signature: a string without spare
+        // capacity becomes a header value without a copy or an allocation of its own.
+        let names = signed_names
+            .iter()
+            .map(|n| n.len() + 1)
+            .sum::<usize>()
+            .saturating_sub(1);
+        let scope: usize = scope_pieces(date, region, service)
+            .iter()
+            .map(|p| p.len())
+            .sum();
         let mut text = String::with_capacity(
             ALGORITHM.len()
+                + " Credential=/".len()
                 + access_key.len()
-                + date.len()
-                + region.len()
-                + service.len()
+                + scope
+                + ", SignedHeaders=".len()
                 + names
-                + 128,
+                + ", Signature=".len()
+                + SIGNATURE_LEN,
         );
         text.push_str(ALGORITHM);
         text.push_str(" Credential=");
@@ -760,6 +774,7 @@ impl Authorization {
 
     /// The whole value, with `signature`.
     pub fn finish(mut self, signature: &str) -> String {
+        debug_assert_eq!(signature.len(), SIGNATURE_LEN);
         self.text.push_str(signature);
         self.text
     }

@@ -88,6 +88,39 @@ fn published_vectors_canonical_request_string_to_sign_and_signature() {
 }
 
 /// The signature made without a string to sign is the one made with it, whatever the parts.
+/// An `Authorization` written before its signature is the formatted one, its scope and signed
+/// headers read back are the parts, and it ends exactly as long as its capacity (a header value
+/// is then made of it without a copy).
+#[test]
+fn authorizations_written_ahead_are_the_formatted_ones() {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..500 {
+        let text = |rng: &mut rand::rngs::ThreadRng, max: usize| -> String {
+            let len = rng.gen_range(0..max);
+            (0..len)
+                .map(|_| char::from(rng.gen_range(0x21u8..0x7f)))
+                .collect()
+        };
+        let key = text(&mut rng, 30);
+        let (date, region, service) = (text(&mut rng, 10), text(&mut rng, 20), text(&mut rng, 5));
+        let count = rng.gen_range(0..40);
+        let names: Vec<String> = (0..count).map(|_| text(&mut rng, 30)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let signature = Hex32::of(&rng.gen()).as_str().to_string();
+        let ahead = Authorization::begin(&key, (&date, &region, &service), &names);
+        assert_eq!(ahead.scope(), scope(&date, &region, &service));
+        assert_eq!(ahead.signed_headers(), names.join(";"));
+        let scope = scope(&date, &region, &service);
+        let value = ahead.finish(&signature);
+        assert_eq!(
+            value,
+            authorization(&key, &scope, &names.join(";"), &signature)
+        );
+        assert_eq!(value.capacity(), value.len(), "{value}");
+    }
+}
+
 #[test]
 fn request_signatures_are_signatures_of_the_string_to_sign() {
     use rand::{Rng, RngCore};
