@@ -675,7 +675,8 @@ def rate(r):
 def render(results, args):
     flags = (" --small-only" if args.small_only else "") + \
         (f' --workloads "{args.workloads}"' if args.workloads != "GET 1k,GET 4k,PUT 1k,PUT 4k" else "") + \
-        (" --baseline BINARY" if args.baseline else "")
+        (" --baseline BINARY" if args.baseline else "") + \
+        (" --downstream-trial" if args.downstream_trial else "")
     lines = [f"Command: `scripts/bench.sh --rounds {args.rounds} --seconds {args.seconds}{flags}` — medians of "
              f"{args.rounds} interleaved rounds; {args.connections} connections; wrk on CPU {LOAD_CPU}, "
              f"backend and proxy on CPU {SERVER_CPU}, one worker each.", ""]
