@@ -233,13 +233,29 @@ impl Endpoint {
                 "endpoint {s:?} must be scheme://host[:port] without a path"
             ));
         }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match p.parse::<u16>() {
-                Ok(p) => (h.to_string(), p),
-                Err(_) => return Err(format!("endpoint {s:?} has an invalid port")),
-            },
-            _ => (rest.to_string(), if tls { 443 } else { 80 }),
+        // The port follows the last `:`, or for an IPv6 literal the `]` that closes it.
+        let split = if rest.starts_with('[') {
+            let close = rest
+                .find(']')
+                .ok_or_else(|| format!("endpoint {s:?} has an invalid host"))?;
+            Some(rest.split_at(close + 1))
+        } else {
+            rest.rfind(':').map(|colon| rest.split_at(colon))
         };
+        let (host, port) = match split.unwrap_or((rest, "")) {
+            (h, "") => (h.to_string(), if tls { 443 } else { 80 }),
+            (h, p) => match p.strip_prefix(':').map(str::parse::<u16>) {
+                Some(Ok(p)) => (h.to_string(), p),
+                _ => return Err(format!("endpoint {s:?} has an invalid port")),
+            },
+        };
+        // A host is sent as `Host` (and after a bucket's name): visible ASCII, and none of the
+        // characters that would make it more than a host — user info (`user:secret@`, which
+        // would travel in every `Host`), a path, a query, spaces.
+        let delimiter = |b: u8| b"/?#@\\\"<>^`{|}".contains(&b);
+        if host.is_empty() || !host.bytes().all(|b| b.is_ascii_graphic() && !delimiter(b)) {
+            return Err(format!("endpoint {s:?} has an invalid host"));
+        }
         Ok(Endpoint { tls, host, port })
     }
 

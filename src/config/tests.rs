@@ -171,6 +171,41 @@ fn endpoints_parse() {
     );
     assert!(Endpoint::parse("s3.amazonaws.com").is_err());
     assert!(Endpoint::parse("http://h/path").is_err());
+    // Hosts as DNS, IPv6 literals and container names give them.
+    for (ok, host, port) in [
+        ("http://my_minio-1.svc:9000", "my_minio-1.svc", 9000),
+        ("http://[::1]:7480", "[::1]", 7480),
+        ("https://[fe80::1]", "[fe80::1]", 443),
+        ("http://minio", "minio", 80),
+    ] {
+        let e = Endpoint::parse(ok).expect(ok);
+        assert_eq!((e.host.as_str(), e.port), (host, port), "{ok}");
+    }
+    for bad_port in [
+        "http://h:",
+        "http://h:x",
+        "http://[::1]x",
+        "http://[::1]:99999",
+    ] {
+        assert!(Endpoint::parse(bad_port).is_err(), "{bad_port}");
+    }
+    // Anything else is no host: it would be sent as one in every request's `Host`.
+    for bad in [
+        "http://user:secret@minio:9000",
+        "http://a b:80",
+        "http://h\u{1}:80",
+        "http://h\u{e9}:80",
+        "http://h?x:80",
+        "http://:80",
+        "http://h\"x",
+        "http://[::1",
+    ] {
+        let err = Endpoint::parse(bad).expect_err(bad);
+        assert!(
+            err.contains("invalid host") || err.contains("port"),
+            "{bad}: {err}"
+        );
+    }
 }
 
 #[test]
