@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod config;
 pub mod hcp;
+pub mod kept;
 pub mod observe;
 pub mod request;
 pub mod server;

@@ -117,8 +117,7 @@ pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
     if raw_query.is_empty() {
         return;
     }
-    PAIRS.with_borrow_mut(|pairs| {
-        pairs.clear();
+    crate::kept::with(&PAIRS, |pairs| {
         for part in raw_query.split(|&b| b == b'&') {
             if part.is_empty() {
                 continue;
@@ -134,26 +133,20 @@ pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
             );
         }
         pairs.join_into(out);
-        if pairs.kept_bytes() > KEPT_BUFFER {
-            *pairs = EncodedPairs::with_capacity(0);
-        }
     });
 }
-
-/// The most a buffer kept per thread keeps of its capacity after a request (a long one's is
-/// given back, not held for the thread's next).
-const KEPT_BUFFER: usize = 16 * 1024;
 
 thread_local! {
     /// [`canonical_query_into`]'s parameters, encoded and sorted.
     static PAIRS: std::cell::RefCell<EncodedPairs> =
-        std::cell::RefCell::new(EncodedPairs::with_capacity(0));
+        std::cell::RefCell::new(EncodedPairs::default());
     /// [`Canonical::digest`]'s canonical request.
     static CANONICAL_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// Encoded query parameters in one buffer (names and values one after another) with where each
 /// is, so that a canonical query costs two allocations and its result, not two per parameter.
+#[derive(Default)]
 pub struct EncodedPairs {
     text: String,
     /// (name start, value start, value end) in `text`.
@@ -194,17 +187,6 @@ impl EncodedPairs {
         out
     }
 
-    fn clear(&mut self) {
-        self.text.clear();
-        self.spans.clear();
-    }
-
-    /// What the buffers hold allocated: the text's and the spans' (a query of empty
-    /// parameters writes no text but a span for each).
-    fn kept_bytes(&self) -> usize {
-        self.text.capacity() + self.spans.capacity() * std::mem::size_of::<(usize, usize, usize)>()
-    }
-
     /// [`EncodedPairs::joined`], appended to `out`.
     fn join_into(&mut self, out: &mut String) {
         let text = &self.text;
@@ -219,6 +201,19 @@ impl EncodedPairs {
             out.push('=');
             out.push_str(v);
         }
+    }
+}
+
+impl crate::kept::Kept for EncodedPairs {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+    }
+
+    /// The text's and the spans' (a query of empty parameters writes no text but a span for
+    /// each).
+    fn kept_bytes(&self) -> usize {
+        self.text.capacity() + self.spans.capacity() * std::mem::size_of::<(usize, usize, usize)>()
     }
 }
 
@@ -318,14 +313,9 @@ where
     /// SHA-256 of the canonical request, written into a buffer kept per thread (the request's
     /// own allocations: none) — what the string to sign holds of it.
     pub fn digest(self) -> [u8; 32] {
-        CANONICAL_TEXT.with_borrow_mut(|text| {
-            text.clear();
+        crate::kept::with(&CANONICAL_TEXT, |text| {
             self.write(text);
-            let digest = Sha256::digest(text.as_bytes()).into();
-            if text.capacity() > KEPT_BUFFER {
-                *text = String::new();
-            }
-            digest
+            Sha256::digest(text.as_bytes()).into()
         })
     }
 

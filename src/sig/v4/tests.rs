@@ -482,8 +482,12 @@ fn canonical_digests_are_digests_of_the_canonical_request() {
         // What the thread keeps after the request is bounded, however long the request was.
         PAIRS.with_borrow(|pairs| {
             let spans = pairs.spans.capacity() * std::mem::size_of::<(usize, usize, usize)>();
-            assert!(pairs.text.capacity() + spans <= KEPT_BUFFER, "{round}");
+            assert!(
+                pairs.text.capacity() + spans <= crate::kept::LIMIT,
+                "{round}"
+            );
         });
-        CANONICAL_TEXT.with_borrow(|text| assert!(text.capacity() <= KEPT_BUFFER, "{round}"));
+        CANONICAL_TEXT
+            .with_borrow(|text| assert!(text.capacity() <= crate::kept::LIMIT, "{round}"));
     }
 }

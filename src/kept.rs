@@ -1,0 +1,69 @@
+//! Buffers a thread keeps between requests: a request borrows one, finds it empty, and leaves
+//! it for the thread's next — unless the request made it larger than [`LIMIT`], in which case
+//! it is given back, so that one long request does not hold memory for the thread's life.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+/// The most a kept buffer holds allocated after a request.
+pub const LIMIT: usize = 16 * 1024;
+
+/// A buffer a thread can keep: emptied before each use, measured after it.
+pub trait Kept: Default {
+    fn clear(&mut self);
+    /// What it holds allocated, in bytes.
+    fn kept_bytes(&self) -> usize;
+}
+
+impl Kept for String {
+    fn clear(&mut self) {
+        String::clear(self);
+    }
+
+    fn kept_bytes(&self) -> usize {
+        self.capacity()
+    }
+}
+
+impl Kept for Vec<u8> {
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+
+    fn kept_bytes(&self) -> usize {
+        self.capacity()
+    }
+}
+
+/// `use_it` with the thread's buffer in `key`, emptied; given back afterwards if it grew past
+/// [`LIMIT`]. (Not re-entrant: `use_it` must not ask for the same buffer.)
+pub fn with<T: Kept, R>(key: &'static LocalKey<RefCell<T>>, use_it: impl FnOnce(&mut T) -> R) -> R {
+    key.with_borrow_mut(|buffer| {
+        buffer.clear();
+        let result = use_it(buffer);
+        if buffer.kept_bytes() > LIMIT {
+            *buffer = T::default();
+        }
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+
+    /// Each use finds the buffer empty; a small one stays with the thread, a large one goes.
+    #[test]
+    fn a_kept_buffer_is_empty_when_lent_and_given_back_when_large() {
+        with(&BUFFER, |b| b.push_str("left behind"));
+        assert!(with(&BUFFER, |b| b.is_empty()));
+        with(&BUFFER, |b| b.push_str("small"));
+        assert!(BUFFER.with_borrow(String::capacity) > 0, "kept");
+        with(&BUFFER, |b| b.push_str(&"x".repeat(LIMIT + 1)));
+        assert_eq!(BUFFER.with_borrow(String::capacity), 0, "given back");
+    }
+}
