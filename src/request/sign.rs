@@ -14,7 +14,6 @@ use base64::Engine as _;
 use crate::backend::credentials::SigningCredentials;
 use crate::backend::store::wire;
 use crate::config::{AddressingStyle, Signing};
-use crate::request::authenticate::{made_once_a_second, OnceASecond};
 use crate::request::route::{backend_bucket_name, Route};
 use crate::sig::v4 as sigv4;
 use crate::sig::{format_amz_date, v2 as sigv2};
@@ -291,12 +290,25 @@ fn owned(value: String) -> HeaderValue {
     HeaderValue::try_from(value).expect("the gateway's own header values are valid")
 }
 
-/// `x-amz-date`'s value for `now`: formatted once a second per thread, then shared.
+/// `x-amz-date`'s value for `now`: formatted once a second per thread and shared until the
+/// second changes (a clone shares its bytes); a time before 1970 is formatted each time.
 fn amz_date_value(now: SystemTime) -> HeaderValue {
     thread_local! {
-        static MADE: OnceASecond = const { std::cell::RefCell::new(None) };
+        static MADE: std::cell::RefCell<Option<(u64, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
     }
-    made_once_a_second(&MADE, now, |now| owned(format_amz_date(now)))
+    let Ok(since_epoch) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+        return owned(format_amz_date(now));
+    };
+    let second = since_epoch.as_secs();
+    MADE.with_borrow_mut(|made| match made {
+        Some((at, value)) if *at == second => value.clone(),
+        _ => {
+            let value = owned(format_amz_date(now));
+            *made = Some((second, value.clone()));
+            value
+        }
+    })
 }
 
 /// The backend's host and the request's path: the backend bucket in either addressing style,

@@ -25,7 +25,7 @@ use crate::request::classify::Query;
 use crate::sig::v4 as sigv4;
 
 pub use crate::request::authorize::{Grant, Permission};
-pub use time_parse::{format_amz_date, made_once_a_second, parse_request_date, OnceASecond};
+pub use time_parse::{format_amz_date, parse_request_date};
 
 /// A secret key, with the signing keys derived from it lately ([`sigv4::Secret`]); its `Debug`
 /// output is redacted so it cannot reach a log by accident.

@@ -31,31 +31,6 @@ pub fn parse_request_date(value: &str) -> Option<SystemTime> {
         .map(Into::into)
 }
 
-/// A date header's value kept per thread with the second it is for ([`made_once_a_second`]).
-pub type OnceASecond = std::cell::RefCell<Option<(u64, http::HeaderValue)>>;
-
-/// A date header's value for `now`, made by `make` once a second per thread (in `kept`) and
-/// shared until the second changes (a clone shares its bytes); a time before 1970 is made
-/// each time, never kept.
-pub fn made_once_a_second(
-    kept: &'static std::thread::LocalKey<OnceASecond>,
-    now: SystemTime,
-    make: impl FnOnce(SystemTime) -> http::HeaderValue,
-) -> http::HeaderValue {
-    let Ok(since_epoch) = now.duration_since(SystemTime::UNIX_EPOCH) else {
-        return make(now);
-    };
-    let second = since_epoch.as_secs();
-    kept.with_borrow_mut(|kept| match kept {
-        Some((at, value)) if *at == second => value.clone(),
-        _ => {
-            let value = make(now);
-            *kept = Some((second, value.clone()));
-            value
-        }
-    })
-}
-
 /// Formats a time as SigV4's `yyyymmddThhmmssZ`.
 pub fn format_amz_date(t: SystemTime) -> String {
     let t = OffsetDateTime::from(t);

@@ -770,7 +770,8 @@ impl Authorization {
     }
 }
 
-/// Formats the `Authorization` header value.
+/// Formats the `Authorization` header value (the tests' clients sign with it; [`Authorization`]
+/// is checked against it).
 pub fn authorization(
     access_key: &str,
     scope: &str,
