@@ -258,7 +258,14 @@ fn usable_dir(dir: &Path) -> Result<(), String> {
 }
 
 fn writable(dir: &Path) -> Result<(), String> {
-    let probe = dir.join(format!(".hcp-s3-gateway-check-{}", std::process::id()));
+    // Named by process and by check: two checks of one directory at once (tests validating
+    // configurations in parallel) must not take each other's probe for a failure.
+    static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let check = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(
+        ".hcp-s3-gateway-check-{}-{check}",
+        std::process::id()
+    ));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
