@@ -217,10 +217,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn parse(s: &str) -> Result<Endpoint, String> {
-        let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+    pub fn parse(endpoint: &str) -> Result<Endpoint, String> {
+        // Messages show the endpoint without user info, which may hold a secret.
+        let s = &match endpoint.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                let at = rest.rfind('@').expect("contains '@'");
+                format!("{scheme}://…{}", &rest[at..])
+            }
+            _ => endpoint.to_string(),
+        };
+        let (tls, rest) = if let Some(r) = endpoint.strip_prefix("https://") {
             (true, r)
-        } else if let Some(r) = s.strip_prefix("http://") {
+        } else if let Some(r) = endpoint.strip_prefix("http://") {
             (false, r)
         } else {
             return Err(format!(

@@ -68,6 +68,12 @@ fn every_problem_is_reported_at_once() {
         name = "store-too-long"
         kind = "local"
         max_key_bytes = 4096
+        [[backends]]
+        name = "credentials-in-host"
+        kind = "s3"
+        endpoint = "http://user:secret@127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "s"
     "#;
     let errors = Config::parse(text, Path::new(".")).unwrap_err();
     let all = errors.join("\n");
@@ -85,9 +91,14 @@ fn every_problem_is_reported_at_once() {
         "backends.embedded-long-keys: max_key_bytes must be from 1 to 1024",
         "backends.embedded-long-keys: s3s-fs does not honour conditional_writes",
         "backends.store-too-long: max_key_bytes must be from 1 to 4095",
+        "backends.credentials-in-host: endpoint \"http://…@127.0.0.1:9000\" has an invalid host",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }
+    assert!(
+        !all.contains("secret@"),
+        "an endpoint's user info is not shown:\n{all}"
+    );
 }
 
 #[test]
@@ -199,8 +210,10 @@ fn endpoints_parse() {
         "http://:80",
         "http://h\"x",
         "http://[::1",
+        "http://user:secret@h:x",
     ] {
         let err = Endpoint::parse(bad).expect_err(bad);
+        assert!(!err.contains("secret"), "{err}");
         assert!(
             err.contains("invalid host") || err.contains("port"),
             "{bad}: {err}"
