@@ -48,6 +48,27 @@ pub fn with<T: Kept, R>(key: &'static LocalKey<RefCell<T>>, use_it: impl FnOnce(
     })
 }
 
+/// The thread's buffer in `key`, emptied, for a use that spans an await (where [`with`] cannot
+/// lend it); the thread keeps none meanwhile, and [`give_back`] returns it.
+pub fn lend<T: Kept>(key: &'static LocalKey<RefCell<T>>) -> T {
+    let mut buffer = key.with_borrow_mut(std::mem::take);
+    buffer.clear();
+    buffer
+}
+
+/// Returns a lent buffer to the thread (whichever thread the use ended on), unless it grew past
+/// [`LIMIT`] or the thread has one again.
+pub fn give_back<T: Kept>(key: &'static LocalKey<RefCell<T>>, buffer: T) {
+    if buffer.kept_bytes() > LIMIT {
+        return;
+    }
+    key.with_borrow_mut(|kept| {
+        if kept.kept_bytes() == 0 {
+            *kept = buffer;
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +86,22 @@ mod tests {
         assert!(BUFFER.with_borrow(String::capacity) > 0, "kept");
         with(&BUFFER, |b| b.push_str(&"x".repeat(LIMIT + 1)));
         assert_eq!(BUFFER.with_borrow(String::capacity), 0, "given back");
+    }
+
+    /// A lent buffer is empty, the thread keeps none while it is out, and it comes back unless
+    /// it grew too large.
+    #[test]
+    fn a_lent_buffer_comes_back_unless_large() {
+        with(&BUFFER, |b| b.push_str("left behind"));
+        let mut lent = lend(&BUFFER);
+        assert!(lent.is_empty() && lent.capacity() > 0);
+        assert_eq!(BUFFER.with_borrow(String::capacity), 0, "out");
+        lent.push_str("used");
+        give_back(&BUFFER, lent);
+        assert!(BUFFER.with_borrow(String::capacity) > 0, "back");
+        let mut lent = lend(&BUFFER);
+        lent.push_str(&"x".repeat(LIMIT + 1));
+        give_back(&BUFFER, lent);
+        assert_eq!(BUFFER.with_borrow(String::capacity), 0, "too large to keep");
     }
 }

@@ -5,5 +5,6 @@
 pub mod credentials;
 pub mod health;
 pub mod local;
+pub mod session;
 pub mod store;
 pub mod upstream;

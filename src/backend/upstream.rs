@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
+use crate::backend::session::BackendSession;
 use crate::hcp::errors::HcpError;
 use crate::request::body::BodyVerifier;
 use crate::request::route::BackendRuntime;
 use crate::server::coalesce::Coalesced;
 use bytes::Bytes;
-use pingora::protocols::http::v1::client::HttpSession;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
@@ -71,7 +71,7 @@ type PoolKey = (SocketAddr, Option<u64>);
 
 /// One exchange with a backend on a (possibly reused) connection.
 pub struct Upstream {
-    pub session: HttpSession,
+    pub session: BackendSession,
     key: PoolKey,
     pub reused: bool,
     /// Holds the request header back for the body (`server::coalesce`), on plain TCP.
@@ -94,7 +94,7 @@ impl Forwarder {
                 (stream, cork, false)
             }
         };
-        let mut session = HttpSession::new(stream);
+        let mut session = BackendSession::new(stream);
         session.read_timeout = Some(backend.read_timeout);
         session.write_timeout = Some(backend.read_timeout);
         Ok(Upstream {
@@ -132,10 +132,9 @@ impl Forwarder {
         if upstream.body_cut_short {
             return;
         }
-        let mut session = upstream.session;
-        // Kept only where the backend's answer allows it (its `Connection`, HTTP/1.0).
-        session.respect_keepalive();
-        let Some(stream) = session.reuse().await else {
+        // Kept only where the backend's answer allows it (its `Connection`, HTTP/1.0, its
+        // framing) and was read whole.
+        let Some(stream) = upstream.session.reuse() else {
             return;
         };
         let expired = {
@@ -253,7 +252,7 @@ pub enum BodyError {
 /// the number of decoded bytes forwarded. On error the upstream exchange must be abandoned.
 pub async fn stream_request_body(
     downstream: &mut ServerSession,
-    upstream: &mut HttpSession,
+    upstream: &mut BackendSession,
     mut verifier: BodyVerifier,
     read_timeout: Duration,
 ) -> Result<u64, BodyError> {
@@ -351,7 +350,7 @@ pub async fn read_request_body(
 
 /// Reads a whole response body, failing once it exceeds `limit` bytes.
 pub async fn read_whole_body(
-    upstream: &mut HttpSession,
+    upstream: &mut BackendSession,
     limit: usize,
 ) -> Result<Vec<u8>, pingora::BError> {
     let mut body = Vec::new();

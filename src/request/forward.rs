@@ -1022,7 +1022,7 @@ impl Gateway {
             up.header_with_body();
         }
         up.session
-            .write_request_header(req)
+            .write_request_header(&req)
             .await
             .map_err(unreachable)?;
         self.metrics.backend_request(&call.route.backend.name);
@@ -1035,12 +1035,7 @@ impl Gateway {
             return Ok(());
         }
         let Some(verifier) = body.verifier.take().filter(|_| body.forwarded) else {
-            return up
-                .session
-                .finish_body()
-                .await
-                .map(|_| ())
-                .map_err(unreachable);
+            return up.session.finish_body().await.map_err(unreachable);
         };
         let timeout = self.cfg.client_body_timeout;
         // Boxed: only a body larger than the held ones streams, and every request's future

@@ -632,7 +632,7 @@ impl Gateway {
         let mut up = self.forwarder.connect(route.backend).await.ok()?;
         self.count_connection(route.backend, up.reused);
         self.metrics.backend_request(&route.backend.name);
-        up.session.write_request_header(Box::new(req)).await.ok()?;
+        up.session.write_request_header(&req).await.ok()?;
         if let Some(body) = body {
             up.session.write_body(body).await.ok()?;
         }

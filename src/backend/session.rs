@@ -1,0 +1,768 @@
+//! One HTTP/1.1 exchange with a backend on a (possibly pooled) connection: the signed request's
+//! header written, its body framed by its Content-Length or chunked, the answer's header parsed
+//! by httparse and its body read by the answer's framing (RFC 9112 §6.3).
+//!
+//! The gateway's own in place of pingora's client session, whose per-exchange work (a digest
+//! box, a header buffer, a case map with every answer header name copied twice) was about a
+//! seventh of a GET's instructions. Stricter where a backend's answer would reach a client: a
+//! header value with control characters (an obsolete line fold included) is refused, and a
+//! connection whose answer was framed ambiguously (Content-Length beside Transfer-Encoding) or
+//! left bytes beyond its end is never pooled again.
+
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::Stream;
+use pingora::{Error, ErrorType, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The largest answer header read (S3 answers are a few hundred bytes; user metadata is at most
+/// 2 KiB).
+const MAX_HEAD: usize = 64 * 1024;
+/// The most header fields an answer may have.
+const MAX_FIELDS: usize = 256;
+/// The longest chunk-size line (with its extensions) and the largest trailer section accepted.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+const MAX_TRAILER: usize = 16 * 1024;
+/// How much is read at once: the first read of an answer, and each read of a larger body.
+const FIRST_READ: usize = 4 * 1024;
+const BODY_READ: usize = 64 * 1024;
+/// The most informational (1xx) answers passed over before the answer.
+const MAX_INFORMATIONAL: u8 = 8;
+/// A chunk of a request body at most this long leaves with its framing in one write.
+const CHUNK_COPIED: usize = 16 * 1024;
+
+thread_local! {
+    /// The buffer a request header is written into before it is sent.
+    static WIRE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Names S3 servers answer with that the `http` crate does not know: made once, so that reading
+/// them allocates nothing.
+static KNOWN: [HeaderName; 16] = [
+    HeaderName::from_static("x-amz-request-id"),
+    HeaderName::from_static("x-amz-id-2"),
+    HeaderName::from_static("x-amz-version-id"),
+    HeaderName::from_static("x-amz-delete-marker"),
+    HeaderName::from_static("x-amz-server-side-encryption"),
+    HeaderName::from_static("x-amz-storage-class"),
+    HeaderName::from_static("x-amz-object-lock-mode"),
+    HeaderName::from_static("x-amz-object-lock-retain-until-date"),
+    HeaderName::from_static("x-amz-object-lock-legal-hold"),
+    HeaderName::from_static("x-amz-expiration"),
+    HeaderName::from_static("x-amz-mp-parts-count"),
+    HeaderName::from_static("x-amz-bucket-region"),
+    HeaderName::from_static("x-amz-tagging-count"),
+    HeaderName::from_static("x-amz-checksum-crc32"),
+    HeaderName::from_static("x-rgw-object-type"),
+    HeaderName::from_static("x-amz-abort-date"),
+];
+
+/// What is left to write of the request's body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Writer {
+    /// This many bytes (its Content-Length).
+    Length(u64),
+    /// Chunks, until the last chunk.
+    Chunked,
+    /// The body ended.
+    Finished,
+    /// A write failed: the backend may hold part of a request.
+    Broken,
+}
+
+/// Where reading the answer is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reader {
+    /// Its header is not read yet.
+    Head,
+    /// This many body bytes are still to come.
+    Length(u64),
+    /// A chunked body, at this point of it.
+    Chunked(Chunk),
+    /// The body ends where the backend closes the connection.
+    UntilClose,
+    /// The body was read whole.
+    Done,
+    /// The answer could not be read: nothing more is.
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Chunk {
+    /// Before a chunk-size line.
+    Size,
+    /// Within a chunk's data, this many bytes left.
+    Data(u64),
+    /// After a chunk's data, before its CRLF.
+    DataEnd,
+    /// After the last chunk: trailer fields, then an empty line.
+    Trailer,
+}
+
+/// One exchange with a backend.
+pub struct BackendSession {
+    stream: Stream,
+    /// How long any one read may wait (the backend's answer and each piece of its body).
+    pub read_timeout: Option<Duration>,
+    /// How long any one write may wait.
+    pub write_timeout: Option<Duration>,
+    /// The request was a HEAD (its answer has no body whatever it declares).
+    asked_head: bool,
+    /// The request said `Connection: close`.
+    asked_close: bool,
+    writer: Writer,
+    answer: Option<ResponseHeader>,
+    /// What was read and not yet consumed.
+    buf: BytesMut,
+    /// The piece of the body `read_body_ref` returned last.
+    piece: BytesMut,
+    reader: Reader,
+    /// The answer lets the connection carry another exchange.
+    keep_alive: bool,
+    /// Informational answers passed over.
+    informational: u8,
+}
+
+impl BackendSession {
+    pub fn new(stream: Stream) -> Self {
+        BackendSession {
+            stream,
+            read_timeout: None,
+            write_timeout: None,
+            asked_head: false,
+            asked_close: false,
+            writer: Writer::Finished,
+            answer: None,
+            buf: BytesMut::new(),
+            piece: BytesMut::new(),
+            reader: Reader::Head,
+            keep_alive: false,
+            informational: 0,
+        }
+    }
+
+    /// Writes the request's header (and flushes it, so that a corked connection holds it for
+    /// the body: `server::coalesce`). Its body, if any, follows through [`Self::write_body`].
+    pub async fn write_request_header(&mut self, req: &RequestHeader) -> Result<()> {
+        self.asked_head = req.method == Method::HEAD;
+        self.asked_close = has_token(req.headers.get_all(CONNECTION), "close");
+        self.writer = Writer::Broken;
+        let framing = request_framing(&req.headers)?;
+        let mut wire = crate::kept::lend(&WIRE);
+        let sent = match write_head(req, &mut wire) {
+            Ok(()) => self.send(&wire, "writing the request header").await,
+            Err(e) => Err(e),
+        };
+        crate::kept::give_back(&WIRE, wire);
+        sent?;
+        self.flush().await?;
+        self.writer = framing;
+        Ok(())
+    }
+
+    /// Writes a piece of the request's body; more than its Content-Length declared is refused
+    /// (never cut: what reaches the backend is what was declared and verified).
+    pub async fn write_body(&mut self, piece: &[u8]) -> Result<()> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        let state = std::mem::replace(&mut self.writer, Writer::Broken);
+        let next = match state {
+            Writer::Length(left) if piece.len() as u64 <= left => {
+                self.send(piece, "writing the request body").await?;
+                Writer::Length(left - piece.len() as u64)
+            }
+            Writer::Chunked => {
+                self.send_chunk(piece).await?;
+                Writer::Chunked
+            }
+            other => {
+                // (Nothing of it was sent.)
+                self.writer = other;
+                return Err(Error::explain(
+                    ErrorType::WriteError,
+                    "request body longer than its Content-Length",
+                ));
+            }
+        };
+        self.writer = next;
+        Ok(())
+    }
+
+    /// Ends the request's body (the last chunk of a chunked one); a body shorter than its
+    /// Content-Length, or one a write failed in, is an error.
+    pub async fn finish_body(&mut self) -> Result<()> {
+        match std::mem::replace(&mut self.writer, Writer::Broken) {
+            Writer::Length(0) | Writer::Finished => {}
+            Writer::Length(left) => {
+                return Err(Error::explain(
+                    ErrorType::WriteError,
+                    format!("request body {left} bytes short of its Content-Length"),
+                ))
+            }
+            Writer::Chunked => self.send(b"0\r\n\r\n", "ending the request body").await?,
+            Writer::Broken => {
+                return Err(Error::explain(
+                    ErrorType::WriteError,
+                    "request not written whole",
+                ))
+            }
+        }
+        self.flush().await?;
+        self.writer = Writer::Finished;
+        Ok(())
+    }
+
+    /// One chunk of a chunked body: with its framing in one write when it is small.
+    async fn send_chunk(&mut self, piece: &[u8]) -> Result<()> {
+        let mut size = [0u8; 18];
+        let line = chunk_size_line(piece.len(), &mut size);
+        if piece.len() > CHUNK_COPIED {
+            self.send(line, "writing the request body").await?;
+            self.send(piece, "writing the request body").await?;
+            return self.send(b"\r\n", "writing the request body").await;
+        }
+        let mut wire = crate::kept::lend(&WIRE);
+        wire.extend_from_slice(line);
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+        let sent = self.send(&wire, "writing the request body").await;
+        crate::kept::give_back(&WIRE, wire);
+        sent
+    }
+
+    /// Reads the answer's header (informational answers are passed over).
+    pub async fn read_response(&mut self) -> Result<()> {
+        match self.reader {
+            Reader::Head => {}
+            Reader::Failed => return Err(failed()),
+            _ => return Ok(()),
+        }
+        loop {
+            match self.parse_head() {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    self.reader = Reader::Failed;
+                    return Err(e);
+                }
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(too_long("answer header"));
+            }
+            if self.read_more(FIRST_READ).await? == 0 {
+                return Err(Error::explain(
+                    ErrorType::ConnectionClosed,
+                    "backend closed the connection before its answer",
+                ));
+            }
+        }
+    }
+
+    /// The answer's header, once read.
+    pub fn resp_header(&self) -> Option<&ResponseHeader> {
+        self.answer.as_ref()
+    }
+
+    /// The next piece of the answer's body, or `None` at its end.
+    pub async fn read_body_ref(&mut self) -> Result<Option<&[u8]>> {
+        // (The last piece is dropped first, so that the buffer can be reused in place.)
+        self.piece = BytesMut::new();
+        match self.next_piece().await? {
+            Some(piece) => {
+                self.piece = piece;
+                Ok(Some(&self.piece[..]))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the answer's body was read whole (a bodiless answer's at once).
+    pub fn is_body_done(&self) -> bool {
+        self.reader == Reader::Done
+    }
+
+    /// The connection, if it can carry another exchange: the request was written whole, the
+    /// answer was read whole, allowed it, and left nothing behind.
+    pub fn reuse(self) -> Option<Stream> {
+        let whole = self.writer == Writer::Finished && self.reader == Reader::Done;
+        (whole && self.keep_alive && self.buf.is_empty()).then_some(self.stream)
+    }
+
+    async fn send(&mut self, bytes: &[u8], what: &'static str) -> Result<()> {
+        within(self.write_timeout, self.stream.write_all(bytes), what).await
+    }
+
+    /// Flushes what the connection holds (the corked header; TLS records), within the write
+    /// timeout.
+    async fn flush(&mut self) -> Result<()> {
+        let what = "flushing the request";
+        within(self.write_timeout, self.stream.flush(), what).await
+    }
+
+    /// Reads what the backend sent next into the buffer, making room for `want` bytes; 0 at
+    /// the connection's end.
+    async fn read_more(&mut self, want: usize) -> Result<usize> {
+        if self.buf.capacity() - self.buf.len() < want / 4 {
+            self.buf.reserve(want);
+        }
+        let read = self.stream.read_buf(&mut self.buf);
+        let read = match self.read_timeout {
+            Some(limit) => tokio::time::timeout(limit, read).await.map_err(|_| {
+                Error::explain(ErrorType::ReadTimedout, "reading the backend's answer")
+            })?,
+            None => read.await,
+        };
+        read.map_err(|e| Error::because(ErrorType::ReadError, "reading the backend's answer", e))
+    }
+
+    /// The answer's header from the buffer, if it is there whole: `false` when more must be
+    /// read.
+    fn parse_head(&mut self) -> Result<bool> {
+        loop {
+            let (length, status) = {
+                let mut fields = [const { MaybeUninit::uninit() }; MAX_FIELDS];
+                let mut head = httparse::Response::new(&mut []);
+                match parser().parse_response_with_uninit_headers(&mut head, &self.buf, &mut fields)
+                {
+                    Ok(httparse::Status::Complete(length)) if length <= MAX_HEAD => {
+                        (length, head.code.unwrap_or(0))
+                    }
+                    Ok(httparse::Status::Complete(_)) => return Err(too_long("answer header")),
+                    Ok(httparse::Status::Partial) => return Ok(false),
+                    Err(e) => return Err(invalid("backend answer header", e)),
+                }
+            };
+            match status {
+                101 => {
+                    return Err(Error::explain(
+                        ErrorType::InvalidHTTPHeader,
+                        "backend switched protocols unasked",
+                    ))
+                }
+                100..=199 if self.informational < MAX_INFORMATIONAL => {
+                    self.informational += 1;
+                    self.buf.advance(length);
+                }
+                100..=199 => {
+                    return Err(Error::explain(
+                        ErrorType::InvalidHTTPHeader,
+                        "backend sent too many informational answers",
+                    ))
+                }
+                _ => {
+                    let head = self.buf.split_to(length).freeze();
+                    self.take_head(head)?;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// The answer's header from its bytes (values share them), its body's framing and whether
+    /// the connection may be kept.
+    fn take_head(&mut self, bytes: Bytes) -> Result<()> {
+        let mut fields = [const { MaybeUninit::uninit() }; MAX_FIELDS];
+        let mut head = httparse::Response::new(&mut []);
+        let status =
+            match parser().parse_response_with_uninit_headers(&mut head, &bytes, &mut fields) {
+                Ok(httparse::Status::Complete(_)) => head.code.unwrap_or(0),
+                Ok(httparse::Status::Partial) => unreachable!("parsed whole before"),
+                Err(e) => return Err(invalid("backend answer header", e)),
+            };
+        let mut headers = HeaderMap::with_capacity(head.headers.len());
+        for field in head.headers.iter() {
+            let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+                .map_err(|e| invalid("backend answer header value", e))?;
+            headers.append(header_name(field.name)?, value);
+        }
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status =
+            http::StatusCode::from_u16(status).map_err(|e| invalid("backend answer status", e))?;
+        parts.version = if head.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        parts.headers = headers;
+        let mut answer = ResponseHeader::from(parts);
+        let framing = answer_framing(&mut answer, self.asked_head)?;
+        self.reader = framing.reader;
+        self.keep_alive = framing.reusable && !self.asked_close && keeps_alive(&answer);
+        self.answer = Some(answer);
+        Ok(())
+    }
+
+    /// The next piece of the body (a part of the buffer), reading as needed; after an error,
+    /// only errors.
+    async fn next_piece(&mut self) -> Result<Option<BytesMut>> {
+        let next = self.read_piece().await;
+        if next.is_err() {
+            self.reader = Reader::Failed;
+        }
+        next
+    }
+
+    async fn read_piece(&mut self) -> Result<Option<BytesMut>> {
+        loop {
+            match self.reader {
+                Reader::Head => {
+                    return Err(Error::explain(
+                        ErrorType::InvalidHTTPHeader,
+                        "body read before the answer header",
+                    ))
+                }
+                Reader::Failed => return Err(failed()),
+                Reader::Done => return Ok(None),
+                Reader::Length(0) => self.reader = Reader::Done,
+                Reader::Length(left) => {
+                    if self.buf.is_empty() {
+                        self.read_body_bytes(left, "before the end of its Content-Length")
+                            .await?;
+                    }
+                    let n = left.min(self.buf.len() as u64);
+                    self.reader = Reader::Length(left - n);
+                    return Ok(Some(self.buf.split_to(n as usize)));
+                }
+                Reader::UntilClose => {
+                    if self.buf.is_empty() && self.read_more(BODY_READ).await? == 0 {
+                        self.reader = Reader::Done;
+                        return Ok(None);
+                    }
+                    return Ok(Some(self.buf.split()));
+                }
+                Reader::Chunked(Chunk::Data(left)) => {
+                    if self.buf.is_empty() {
+                        self.read_body_bytes(left, "within a chunk").await?;
+                    }
+                    let n = left.min(self.buf.len() as u64);
+                    self.reader = Reader::Chunked(if n == left {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left - n)
+                    });
+                    return Ok(Some(self.buf.split_to(n as usize)));
+                }
+                Reader::Chunked(state) => {
+                    if let Some(next) = chunk_step(state, &mut self.buf)? {
+                        self.reader = next;
+                    } else {
+                        let limit = if state == Chunk::Trailer {
+                            MAX_TRAILER
+                        } else {
+                            MAX_CHUNK_LINE
+                        };
+                        if self.buf.len() > limit {
+                            return Err(too_long("chunk framing"));
+                        }
+                        self.read_body_bytes(1, "within its chunked framing")
+                            .await?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads more of a body of which `left` bytes are still expected; the connection's end is
+    /// an error here.
+    async fn read_body_bytes(&mut self, left: u64, at: &'static str) -> Result<()> {
+        let want = left.clamp(FIRST_READ as u64, BODY_READ as u64) as usize;
+        if self.read_more(want).await? == 0 {
+            return Err(Error::explain(
+                ErrorType::ConnectionClosed,
+                format!("backend closed the connection {at}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A write (or flush) given at most `limit`.
+async fn within(
+    limit: Option<Duration>,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+    what: &'static str,
+) -> Result<()> {
+    let written = match limit {
+        Some(limit) => tokio::time::timeout(limit, write)
+            .await
+            .map_err(|_| Error::explain(ErrorType::WriteTimedout, what))?,
+        None => write.await,
+    };
+    written.map_err(|e| Error::because(ErrorType::WriteError, what, e))
+}
+
+/// httparse as pingora's client read answers: spaces before a field's colon are passed over.
+/// (Obsolete line folds are refused: such a value would carry a line break.)
+fn parser() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    config
+}
+
+fn invalid(
+    what: &'static str,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> Box<Error> {
+    Error::because(ErrorType::InvalidHTTPHeader, what, e)
+}
+
+fn too_long(what: &'static str) -> Box<Error> {
+    Error::explain(
+        ErrorType::InvalidHTTPHeader,
+        format!("backend {what} too long"),
+    )
+}
+
+fn failed() -> Box<Error> {
+    Error::explain(ErrorType::ReadError, "the backend's answer already failed")
+}
+
+/// A field name: one of the `http` crate's, one of [`KNOWN`], or a new one.
+fn header_name(name: &str) -> Result<HeaderName> {
+    if name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"x-") {
+        if let Some(known) = KNOWN
+            .iter()
+            .find(|k| k.as_str().len() == name.len() && k.as_str().eq_ignore_ascii_case(name))
+        {
+            return Ok(known.clone());
+        }
+    }
+    HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid("backend answer header name", e))
+}
+
+/// Whether any of the comma-separated tokens of these fields is `token`.
+fn has_token<'a>(values: impl IntoIterator<Item = &'a HeaderValue>, token: &str) -> bool {
+    values.into_iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// Whether the message's transfer coding is chunked and nothing else (the one coding S3
+/// servers use, and the one the gateway can take off: a body under any other would reach the
+/// client still coded).
+fn chunked(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty());
+    codings
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
+        && codings.next().is_none()
+}
+
+/// The one length all Content-Length fields (and their comma-separated values) give, `None`
+/// without any; differing or unreadable lengths are an error.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for item in value.as_bytes().split(|&b| b == b',') {
+            let item = item.trim_ascii();
+            let parsed = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
+                .flatten();
+            match (parsed, length) {
+                (Some(n), None) => length = Some(n),
+                (Some(n), Some(m)) if n == m => {}
+                _ => {
+                    return Err(Error::explain(
+                        ErrorType::InvalidHTTPHeader,
+                        "invalid or conflicting Content-Length",
+                    ))
+                }
+            }
+        }
+    }
+    Ok(length)
+}
+
+/// How the request's body is framed, by the headers the gateway signed: chunked, or by its
+/// Content-Length — never both, nor another coding.
+fn request_framing(headers: &HeaderMap) -> Result<Writer> {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if !chunked(headers) || headers.contains_key(CONTENT_LENGTH) {
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "request framed by Transfer-Encoding other than chunked alone, or by both",
+            ));
+        }
+        return Ok(Writer::Chunked);
+    }
+    Ok(Writer::Length(content_length(headers)?.unwrap_or(0)))
+}
+
+/// How an answer's body is read, and whether its connection could be pooled again.
+struct Framing {
+    reader: Reader,
+    reusable: bool,
+}
+
+/// The answer's framing (RFC 9112 §6.3). Its Transfer-Encoding is taken out of the header the
+/// callers see — the session decodes it, and what passes on is the body — and so is a
+/// Content-Length beside it, which the coding overrides.
+fn answer_framing(answer: &mut ResponseHeader, asked_head: bool) -> Result<Framing> {
+    let coded = answer.headers.contains_key(TRANSFER_ENCODING);
+    let mut reusable = true;
+    if coded {
+        if !chunked(&answer.headers) {
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "backend transfer coding other than chunked",
+            ));
+        }
+        // (Both framings at once is how requests get smuggled, and HTTP/1.0 has no chunks:
+        // the connection is not kept.)
+        reusable =
+            !answer.headers.contains_key(CONTENT_LENGTH) && answer.version != Version::HTTP_10;
+        answer.remove_header(&TRANSFER_ENCODING);
+        answer.remove_header(&CONTENT_LENGTH);
+    }
+    let status = answer.status.as_u16();
+    let reader = if asked_head || status == 204 || status == 304 {
+        Reader::Done
+    } else if coded {
+        Reader::Chunked(Chunk::Size)
+    } else {
+        match content_length(&answer.headers)? {
+            Some(0) => Reader::Done,
+            Some(n) => Reader::Length(n),
+            None => {
+                reusable = false;
+                Reader::UntilClose
+            }
+        }
+    };
+    Ok(Framing { reader, reusable })
+}
+
+/// Whether the answer lets the connection be kept: HTTP/1.1 unless it says `close`, HTTP/1.0
+/// only when it says `keep-alive`.
+fn keeps_alive(answer: &ResponseHeader) -> bool {
+    let connection = answer.headers.get_all(CONNECTION);
+    if has_token(connection.iter(), "close") {
+        return false;
+    }
+    answer.version != Version::HTTP_10 || has_token(connection.iter(), "keep-alive")
+}
+
+/// One step of a chunked body's framing from the buffer: the next state, or `None` when more
+/// must be read first.
+fn chunk_step(state: Chunk, buf: &mut BytesMut) -> Result<Option<Reader>> {
+    let framing = |what: &'static str| Error::explain(ErrorType::InvalidHTTPHeader, what);
+    match state {
+        Chunk::Size => {
+            if buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+                return Err(framing("backend chunk size missing"));
+            }
+            match httparse::parse_chunk_size(buf) {
+                Ok(httparse::Status::Complete((used, _))) if used > MAX_CHUNK_LINE => {
+                    Err(too_long("chunk-size line"))
+                }
+                Ok(httparse::Status::Complete((used, size))) => {
+                    buf.advance(used);
+                    Ok(Some(Reader::Chunked(if size == 0 {
+                        Chunk::Trailer
+                    } else {
+                        Chunk::Data(size)
+                    })))
+                }
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(_) => Err(framing("invalid backend chunk size")),
+            }
+        }
+        Chunk::DataEnd => {
+            if buf.len() < 2 {
+                return match buf.first() {
+                    None | Some(b'\r') => Ok(None),
+                    Some(_) => Err(framing("backend chunk longer than its size")),
+                };
+            }
+            if &buf[..2] != b"\r\n" {
+                return Err(framing("backend chunk longer than its size"));
+            }
+            buf.advance(2);
+            Ok(Some(Reader::Chunked(Chunk::Size)))
+        }
+        Chunk::Trailer => {
+            if buf.starts_with(b"\r\n") {
+                buf.advance(2);
+                return Ok(Some(Reader::Done));
+            }
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            match httparse::parse_headers(buf, &mut fields) {
+                Ok(httparse::Status::Complete((used, _))) if used > MAX_TRAILER => {
+                    Err(too_long("chunk trailer"))
+                }
+                Ok(httparse::Status::Complete((used, _))) => {
+                    buf.advance(used);
+                    Ok(Some(Reader::Done))
+                }
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(_) => Err(framing("invalid backend chunk trailer")),
+            }
+        }
+        Chunk::Data(_) => unreachable!("data is read by next_piece"),
+    }
+}
+
+/// A chunk's size line (`{size:x}\r\n`) in `out`.
+fn chunk_size_line(size: usize, out: &mut [u8; 18]) -> &[u8] {
+    let mut n = 0;
+    let mut rest = size;
+    let mut digits = [0u8; 16];
+    loop {
+        digits[n] = b"0123456789abcdef"[rest % 16];
+        n += 1;
+        rest /= 16;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..n].iter().rev().enumerate() {
+        out[i] = *d;
+    }
+    out[n..n + 2].copy_from_slice(b"\r\n");
+    &out[..n + 2]
+}
+
+/// The request's header as HTTP/1.1 puts it on the wire. The request line's target never
+/// holds a byte that would end or split it (the target is the gateway's own encoding; this is
+/// the last check).
+fn write_head(req: &RequestHeader, wire: &mut Vec<u8>) -> Result<()> {
+    let target = req.raw_path();
+    if target.is_empty()
+        || target
+            .iter()
+            .any(|&b| matches!(b, 0 | b'\r' | b'\n' | b' '))
+    {
+        return Err(Error::explain(
+            ErrorType::InvalidHTTPHeader,
+            "request target the request line cannot carry",
+        ));
+    }
+    wire.extend_from_slice(req.method.as_str().as_bytes());
+    wire.push(b' ');
+    wire.extend_from_slice(target);
+    wire.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in req.headers.iter() {
+        wire.extend_from_slice(name.as_str().as_bytes());
+        wire.extend_from_slice(b": ");
+        wire.extend_from_slice(value.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
