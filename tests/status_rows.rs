@@ -887,8 +887,35 @@ async fn the_rows_particular_to_an_operation() {
     assert_eq!(object_bytes(&s3, &bucket, "k").await, b"source");
 }
 
+/// A body that comes chunked without a length, on an operation that streams it, reaches the
+/// backend framed by its chunks alone — not beside a Content-Length, which would be two
+/// framings (the backend session refuses to send such a request, and the client would get a
+/// 503): RGW reads it as a request without a length, refuses it as S3 does, and stores nothing.
+#[tokio::test]
+async fn a_streamed_body_without_a_length_reaches_the_backend_in_chunks_alone() {
+    let Some(gw) = start_with_tenant(Backend::Rgw, "", "").await else {
+        return;
+    };
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "chunked").await;
+    let rules = b"<CORSConfiguration><CORSRule><AllowedOrigin>https://sent.chunked</AllowedOrigin>\
+        <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    let mut body = format!("{:x}\r\n", rules.len()).into_bytes();
+    body.extend_from_slice(rules);
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let r = signed_chunked_put_with(&addr, &format!("/{bucket}?cors"), body).await;
+    r.assert_hcp_error(411, "MissingContentLength");
+    assert!(s3.get_bucket_cors().bucket(&bucket).send().await.is_err());
+}
+
 /// A signed PUT of `target` whose body comes chunked, without Content-Length.
 async fn signed_chunked_put(addr: &str, target: &str) -> raw::RawResponse {
+    signed_chunked_put_with(addr, target, b"0\r\n\r\n".to_vec()).await
+}
+
+/// A signed PUT of `target` with `body` (chunk-framed), without Content-Length.
+async fn signed_chunked_put_with(addr: &str, target: &str, body: Vec<u8>) -> raw::RawResponse {
     let (ak, sk) = keys(USER, PASSWORD);
     let v4 = raw::V4 {
         access_key: &ak,
@@ -903,6 +930,5 @@ async fn signed_chunked_put(addr: &str, target: &str) -> raw::RawResponse {
         target.as_bytes(),
         &[("transfer-encoding", "chunked")],
     );
-    let body = vec![b"0\r\n\r\n".to_vec()];
-    raw::send(addr, "PUT", target.as_bytes(), &headers, body).await
+    raw::send(addr, "PUT", target.as_bytes(), &headers, vec![body]).await
 }

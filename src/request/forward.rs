@@ -682,6 +682,9 @@ impl Gateway {
             &self.signing_keys,
         );
         if body.forwarded && body.length.is_none() {
+            // Framed by its chunks alone: `sign` gives a PUT or POST of unknown length a
+            // Content-Length of 0, which beside the chunks would make two framings.
+            req.remove_header(&http::header::CONTENT_LENGTH);
             req.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
         }
