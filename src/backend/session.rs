@@ -33,8 +33,9 @@ const FIRST_READ: usize = 4 * 1024;
 const BODY_READ: usize = 64 * 1024;
 /// The most informational (1xx) answers passed over before the answer.
 const MAX_INFORMATIONAL: u8 = 8;
-/// A chunk of a request body at most this long leaves with its framing in one write.
-const CHUNK_COPIED: usize = 16 * 1024;
+/// A chunk of a request body at most this long leaves with its framing in one write (and the
+/// buffer that holds them stays within what a thread keeps).
+const CHUNK_COPIED: usize = crate::kept::LIMIT - 32;
 
 thread_local! {
     /// The buffer a request header is written into before it is sent.
@@ -126,6 +127,9 @@ pub struct BackendSession {
     keep_alive: bool,
     /// Informational answers passed over.
     informational: u8,
+    /// How much of the buffer was searched for the empty line that ends a header or trailer
+    /// section (each byte is searched once, however the backend cuts its sends).
+    scanned: usize,
 }
 
 impl BackendSession {
@@ -143,6 +147,7 @@ impl BackendSession {
             reader: Reader::Head,
             keep_alive: false,
             informational: 0,
+            scanned: 0,
         }
     }
 
@@ -181,9 +186,9 @@ impl BackendSession {
                 self.send_chunk(piece).await?;
                 Writer::Chunked
             }
-            other => {
-                // (Nothing of it was sent.)
-                self.writer = other;
+            _ => {
+                // (Nothing of it was sent, but the request can no longer be what its header
+                // declared: it is not finished, nor its connection pooled.)
                 return Err(Error::explain(
                     ErrorType::WriteError,
                     "request body longer than its Content-Length",
@@ -236,21 +241,25 @@ impl BackendSession {
         sent
     }
 
-    /// Reads the answer's header (informational answers are passed over).
+    /// Reads the answer's header (informational answers are passed over); after an error,
+    /// only errors.
     pub async fn read_response(&mut self) -> Result<()> {
+        let read = self.read_head().await;
+        if read.is_err() {
+            self.reader = Reader::Failed;
+        }
+        read
+    }
+
+    async fn read_head(&mut self) -> Result<()> {
         match self.reader {
             Reader::Head => {}
             Reader::Failed => return Err(failed()),
             _ => return Ok(()),
         }
         loop {
-            match self.parse_head() {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => {
-                    self.reader = Reader::Failed;
-                    return Err(e);
-                }
+            if self.parse_head()? {
+                return Ok(());
             }
             if self.buf.len() > MAX_HEAD {
                 return Err(too_long("answer header"));
@@ -325,6 +334,9 @@ impl BackendSession {
     /// read.
     fn parse_head(&mut self) -> Result<bool> {
         loop {
+            if !empty_line_seen(&self.buf, &mut self.scanned) {
+                return Ok(false);
+            }
             let (length, status) = {
                 let mut fields = [const { MaybeUninit::uninit() }; MAX_FIELDS];
                 let mut head = httparse::Response::new(&mut []);
@@ -348,6 +360,7 @@ impl BackendSession {
                 100..=199 if self.informational < MAX_INFORMATIONAL => {
                     self.informational += 1;
                     self.buf.advance(length);
+                    self.scanned = 0;
                 }
                 100..=199 => {
                     return Err(Error::explain(
@@ -357,6 +370,7 @@ impl BackendSession {
                 }
                 _ => {
                     let head = self.buf.split_to(length).freeze();
+                    self.scanned = 0;
                     self.take_head(head)?;
                     return Ok(true);
                 }
@@ -449,7 +463,16 @@ impl BackendSession {
                     return Ok(Some(self.buf.split_to(n as usize)));
                 }
                 Reader::Chunked(state) => {
-                    if let Some(next) = chunk_step(state, &mut self.buf)? {
+                    // (A trailer section is parsed once its end is there.)
+                    let partial_trailer = state == Chunk::Trailer
+                        && !self.buf.starts_with(b"\r\n")
+                        && !empty_line_seen(&self.buf, &mut self.scanned);
+                    let next = if partial_trailer {
+                        None
+                    } else {
+                        chunk_step(state, &mut self.buf)?
+                    };
+                    if let Some(next) = next {
                         self.reader = next;
                     } else {
                         let limit = if state == Chunk::Trailer {
@@ -536,6 +559,17 @@ fn header_name(name: &str) -> Result<HeaderName> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid("backend answer header name", e))
 }
 
+/// Whether `buf` holds an empty line (the end of a header or trailer section), searching only
+/// what was not searched before (`scanned`, which it advances).
+fn empty_line_seen(buf: &[u8], scanned: &mut usize) -> bool {
+    let from = (*scanned).min(buf.len()).saturating_sub(2);
+    *scanned = buf.len();
+    let tail = &buf[from..];
+    tail.iter().enumerate().any(|(i, &b)| {
+        b == b'\n' && (tail.get(i + 1) == Some(&b'\n') || tail[i + 1..].starts_with(b"\r\n"))
+    })
+}
+
 /// Whether any of the comma-separated tokens of these fields is `token`.
 fn has_token<'a>(values: impl IntoIterator<Item = &'a HeaderValue>, token: &str) -> bool {
     values.into_iter().any(|v| {
@@ -611,10 +645,13 @@ struct Framing {
 /// callers see — the session decodes it, and what passes on is the body — and so is a
 /// Content-Length beside it, which the coding overrides.
 fn answer_framing(answer: &mut ResponseHeader, asked_head: bool) -> Result<Framing> {
+    let status = answer.status.as_u16();
+    let bodiless = asked_head || status == 204 || status == 304;
     let coded = answer.headers.contains_key(TRANSFER_ENCODING);
     let mut reusable = true;
     if coded {
-        if !chunked(&answer.headers) {
+        // (A bodiless answer may name the coding its body would have had.)
+        if !bodiless && !chunked(&answer.headers) {
             return Err(Error::explain(
                 ErrorType::InvalidHTTPHeader,
                 "backend transfer coding other than chunked",
@@ -627,8 +664,7 @@ fn answer_framing(answer: &mut ResponseHeader, asked_head: bool) -> Result<Frami
         answer.remove_header(&TRANSFER_ENCODING);
         answer.remove_header(&CONTENT_LENGTH);
     }
-    let status = answer.status.as_u16();
-    let reader = if asked_head || status == 204 || status == 304 {
+    let reader = if bodiless {
         Reader::Done
     } else if coded {
         Reader::Chunked(Chunk::Size)

@@ -1030,8 +1030,11 @@ impl Gateway {
             .map_err(unreachable)?;
         self.metrics.backend_request(&call.route.backend.name);
         if let Some(doc) = buffered {
-            let sent = up.session.write_body(doc).await;
-            if let Err(e) = sent.and(up.session.finish_body().await) {
+            let sent = match up.session.write_body(doc).await {
+                Ok(()) => up.session.finish_body().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 x.cause = Some(format!("backend stopped reading the body: {e}"));
                 up.body_cut_short = true;
             }
