@@ -145,20 +145,31 @@ pub fn finish_headers(
     finish_ids(resp, request_id, host_id);
 }
 
-/// A response header that starts with what [`finish_headers`] adds of its fixed headers
-/// (cloned from one built once: its names and values are shared, not built per answer), for
-/// `status`; [`finish_ids`] completes it.
-fn answer_header(status: u16, is_error: bool) -> ResponseHeader {
-    static ANSWERS: std::sync::LazyLock<[ResponseHeader; 2]> = std::sync::LazyLock::new(|| {
-        [false, true].map(|is_error| {
-            let mut resp = ResponseHeader::build(200, Some(16)).expect("status");
-            fixed_headers(&mut resp, is_error);
-            resp
-        })
-    });
-    let mut resp = ANSWERS[usize::from(is_error)].clone();
-    resp.set_status(status).expect("valid status");
-    resp
+/// A response header that starts with what [`finish_headers`] adds of its fixed headers and
+/// the host id (cloned from one built once per thread and host id: its names and values are
+/// shared, not parsed and copied per answer), for `status`; [`finish_request_id`] completes it.
+fn answer_header(status: u16, is_error: bool, host_id: &HostId) -> ResponseHeader {
+    thread_local! {
+        static ANSWERS: std::cell::RefCell<Option<(String, [ResponseHeader; 2])>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    ANSWERS.with_borrow_mut(|kept| {
+        let made = match kept {
+            Some((id, made)) if id.as_str() == &**host_id => made,
+            _ => {
+                let made = [false, true].map(|is_error| {
+                    let mut resp = ResponseHeader::build(200, Some(16)).expect("status");
+                    fixed_headers(&mut resp, is_error);
+                    finish_host_id(&mut resp, host_id);
+                    resp
+                });
+                &mut kept.insert((host_id.to_string(), made)).1
+            }
+        };
+        let mut resp = made[usize::from(is_error)].clone();
+        resp.set_status(status).expect("valid status");
+        resp
+    })
 }
 
 /// HCP's security headers, and on a success its cache headers.
@@ -179,8 +190,16 @@ fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
 /// The gateway's request id and its host id. (`Date` is pingora's: its session writes one on
 /// every answer, formatted once a second per thread — a value given here would be replaced.)
 fn finish_ids(resp: &mut ResponseHeader, request_id: &RequestId, host_id: &HostId) {
+    finish_request_id(resp, request_id);
+    finish_host_id(resp, host_id);
+}
+
+fn finish_request_id(resp: &mut ResponseHeader, request_id: &RequestId) {
     resp.insert_header("x-amz-request-id", request_id.header())
         .expect("request id is ASCII");
+}
+
+fn finish_host_id(resp: &mut ResponseHeader, host_id: &HostId) {
     resp.insert_header("x-amz-id-2", host_id.header())
         .expect("host id is a header value");
 }
@@ -192,7 +211,7 @@ pub fn error_header(
     request_id: &RequestId,
     host_id: &HostId,
 ) -> ResponseHeader {
-    let mut resp = answer_header(err.status, true);
+    let mut resp = answer_header(err.status, true, host_id);
     resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8")
         .expect("static");
     resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())
@@ -202,7 +221,7 @@ pub fn error_header(
         resp.insert_header(http::header::RETRY_AFTER, "1")
             .expect("static");
     }
-    finish_ids(&mut resp, request_id, host_id);
+    finish_request_id(&mut resp, request_id);
     resp
 }
 
@@ -213,7 +232,7 @@ pub fn success_header(
     request_id: &RequestId,
     host_id: &HostId,
 ) -> ResponseHeader {
-    let mut resp = answer_header(upstream.status.as_u16(), false);
+    let mut resp = answer_header(upstream.status.as_u16(), false, host_id);
     for (name, value) in upstream.headers.iter() {
         if let Some(rest) = name.as_str().strip_prefix("x-obs-").filter(|r| {
             let name = format!("x-amz-{r}");
@@ -233,7 +252,7 @@ pub fn success_header(
     }
     // (The backend's request id, which can name the backend and its zone, goes to the access
     // log only.)
-    finish_ids(&mut resp, request_id, host_id);
+    finish_request_id(&mut resp, request_id);
     resp
 }
 
@@ -1278,6 +1297,29 @@ mod tests {
             assert!(!out.headers.contains_key(dropped), "{dropped} passed");
         }
         assert_eq!(out.headers["x-amz-request-id"], &*id);
+    }
+
+    /// Answers start from a template the thread keeps for its host id: gateways of different
+    /// host ids on one thread each get their own, once, with the request's own id and status.
+    #[test]
+    fn answers_carry_their_own_host_and_request_ids() {
+        let up = ResponseHeader::build(200, None).unwrap();
+        let err = crate::hcp::errors::HcpError::new(crate::hcp::errors::HcpCode::NoSuchKey);
+        let hosts = ["a", "b", "a", "a"].map(|h| HostId::new(h.into()).unwrap());
+        for host in &hosts {
+            let id = RequestId::default();
+            for resp in [
+                success_header(&up, &id, host),
+                error_header(&err, 7, &id, host),
+            ] {
+                assert_eq!(resp.headers.get_all("x-amz-id-2").iter().count(), 1);
+                assert_eq!(resp.headers["x-amz-id-2"], &**host);
+                assert_eq!(resp.headers["x-amz-request-id"], &*id);
+                assert!(resp.headers.contains_key("x-frame-options"));
+            }
+            assert_eq!(error_header(&err, 7, &id, host).status, 404);
+            assert_eq!(success_header(&up, &id, host).status, 200);
+        }
     }
 
     #[test]
