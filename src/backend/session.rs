@@ -565,9 +565,8 @@ fn empty_line_seen(buf: &[u8], scanned: &mut usize) -> bool {
     let from = (*scanned).min(buf.len()).saturating_sub(2);
     *scanned = buf.len();
     let tail = &buf[from..];
-    tail.iter().enumerate().any(|(i, &b)| {
-        b == b'\n' && (tail.get(i + 1) == Some(&b'\n') || tail[i + 1..].starts_with(b"\r\n"))
-    })
+    memchr::memchr_iter(b'\n', tail)
+        .any(|i| matches!(tail[i + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
 }
 
 /// Whether any of the comma-separated tokens of these fields is `token`.

@@ -313,14 +313,14 @@ async fn only_a_whole_exchange_leaves_its_connection_to_keep() {
     assert!(session.reuse().is_none(), "request left unfinished");
 }
 
-/// Every cut of a chunked answer into two sends — in the size line, its extension, the data,
-/// the CRLF after it, the last chunk, the trailer — reads back the same body.
+/// Every cut of a chunked answer into two sends — in its header (the empty line that ends it
+/// included), the size line, its extension, the data, the CRLF after it, the last chunk, the
+/// trailer — reads back the same body.
 #[tokio::test]
 async fn a_chunked_answer_cut_anywhere_reads_the_same() {
     let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
         3;a=b\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nx-t: 1\r\n\r\n";
-    let start = wire.iter().position(|&b| b == b'3').unwrap();
-    for cut in start..wire.len() {
+    for cut in 1..wire.len() {
         let pieces = vec![wire[..cut].to_vec(), wire[cut..].to_vec()];
         let (mut session, _peer) = peer_pausing(pieces).await;
         ask(&mut session, "GET").await;
