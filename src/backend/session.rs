@@ -233,6 +233,9 @@ impl BackendSession {
             return self.send(b"\r\n", "writing the request body").await;
         }
         let mut wire = crate::kept::lend(&WIRE);
+        // (Room for all three at once: grown piece by piece, the buffer could double past
+        // what a thread keeps.)
+        wire.reserve(line.len() + piece.len() + 2);
         wire.extend_from_slice(line);
         wire.extend_from_slice(piece);
         wire.extend_from_slice(b"\r\n");

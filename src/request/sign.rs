@@ -233,8 +233,8 @@ pub fn backend_request(
     let method = out.method.clone();
     // One header map, filled here and then made the request: the gateway's own names are
     // constants and its own values are moved in (pingora's `insert_header` parses and copies
-    // each name and value). No case map: every name the gateway sends is its own (lower case;
-    // pingora writes the standard ones in title case).
+    // each name and value). No case map: every name the gateway sends is its own, and the
+    // backend session writes each in lower case.
     let mut headers = HeaderMap::with_capacity(16);
     defined_headers(&mut headers, &out, route, body.framing);
     custom_metadata(&mut headers, out.op, out.headers);

@@ -330,6 +330,23 @@ async fn a_chunked_answer_cut_anywhere_reads_the_same() {
     }
 }
 
+/// Every cut of an answer framed by its length into two sends — inside the empty line that ends
+/// its header above all, where the search for that line must look back across the cut — reads
+/// the answer at once (a missed end would wait for the read timeout).
+#[tokio::test]
+async fn an_answer_header_cut_anywhere_reads_the_same() {
+    let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-amz-request-id: r\r\n\r\nok";
+    for cut in 1..wire.len() {
+        let pieces = vec![wire[..cut].to_vec(), wire[cut..].to_vec()];
+        let (mut session, _peer) = peer_pausing(pieces).await;
+        session.read_timeout = Some(Duration::from_secs(2));
+        ask(&mut session, "GET").await;
+        let body = read_answer(&mut session).await.unwrap();
+        assert_eq!(body, b"ok", "cut at {cut}");
+        assert!(session.reuse().is_some(), "cut at {cut}");
+    }
+}
+
 /// As [`peer`], but each piece is sent after a pause, so that it arrives as a read of its own.
 async fn peer_pausing(pieces: Vec<Vec<u8>>) -> (BackendSession, JoinHandle<Vec<u8>>) {
     let mut paused = Vec::new();

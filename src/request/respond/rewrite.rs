@@ -1299,8 +1299,9 @@ mod tests {
         assert_eq!(out.headers["x-amz-request-id"], &*id);
     }
 
-    /// Answers start from a template the thread keeps for its host id: gateways of different
-    /// host ids on one thread each get their own, once, with the request's own id and status.
+    /// Answers start from a template the thread keeps for its host id (one at a time: a thread
+    /// that serves another host id makes it again): whichever host ids alternate on a thread,
+    /// each answer carries its own host id once, its request's id and its status.
     #[test]
     fn answers_carry_their_own_host_and_request_ids() {
         let up = ResponseHeader::build(200, None).unwrap();
