@@ -211,7 +211,6 @@ impl Gateway {
         };
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
-        resp.remove_header(&http::header::TRANSFER_ENCODING);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
         x.status = upstream.status.as_u16();
@@ -237,7 +236,6 @@ impl Gateway {
             http::header::CONTENT_LENGTH,
             http::header::CONTENT_TYPE,
             http::header::CONTENT_RANGE,
-            http::header::TRANSFER_ENCODING,
         ] {
             resp.remove_header(&h);
         }
@@ -264,10 +262,8 @@ impl Gateway {
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }
-        if !bodiless(s, status)
-            && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
-            && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
-        {
+        // (A backend's own framing never passes: its session took it off.)
+        if !bodiless(s, status) && !resp.headers.contains_key(http::header::CONTENT_LENGTH) {
             resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
         }
