@@ -337,6 +337,11 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
         let r = faulted("GET", "stall|3000", vec![]).await;
         r.assert_hcp_error(503, "ServiceUnavailable");
         healthy().await;
+        // An answer whose framing the backend session refuses: HCP's 503, never its body.
+        let r = faulted("GET", "bad-framing", vec![]).await;
+        r.assert_hcp_error(503, "ServiceUnavailable");
+        assert!(!r.text().contains("xyz"));
+        healthy().await;
         // Garbage (not XML) instead of an error document.
         let r = faulted("GET", "garbage|502", vec![]).await;
         r.assert_hcp_error(500, "InternalError");

@@ -262,6 +262,14 @@ async fn serve(
         }
         // The backend takes the request and hangs up without a word.
         Some("hangup") => Ok(()),
+        // An answer framed by a transfer coding the gateway cannot take off (its body would
+        // reach the client still coded).
+        Some("bad-framing") => {
+            conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxyz")
+                .await?;
+            conn.flush().await?;
+            Ok(())
+        }
         Some("garbage") => {
             let status = directive[1].parse().unwrap();
             respond(
