@@ -68,7 +68,7 @@ fn header_verification(c: &mut Criterion) {
     let target = Target {
         tenant: "t".into(),
         bucket: Some("bench-bucket".into()),
-        raw_key: Some(b"some/object/key.bin".to_vec()),
+        raw_key: Some(b"some/object/key.bin"[..].into()),
         virtual_host: false,
     };
     let query = Query::parse(b"");

@@ -81,7 +81,8 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct Tenant {
-    pub name: String,
+    /// (Shared with each request's target and access record, not copied for them.)
+    pub name: Arc<str>,
     pub backend: String,
     pub bucket_prefix: String,
     pub anonymous: Vec<Grant>,
@@ -125,7 +126,8 @@ pub struct TenantRetention {
 
 #[derive(Debug, Clone)]
 pub struct Backend {
-    pub name: String,
+    /// (Shared with each request's access record and metrics, not copied for them.)
+    pub name: Arc<str>,
     pub kind: BackendKind,
     pub target: BackendTarget,
     pub region: String,

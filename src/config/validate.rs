@@ -593,7 +593,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         return None;
     }
     Some(Backend {
-        name: b.name.clone(),
+        name: b.name.clone().into(),
         kind: b.kind,
         target,
         region: b.region.clone().unwrap_or_else(|| "us-east-1".into()),
@@ -828,7 +828,7 @@ fn build_tenants(
             .get(&t.backend)
             .is_some_and(|b| b.kind == BackendKind::Obs);
         let tenant = Tenant {
-            name: t.name.to_ascii_lowercase(),
+            name: t.name.to_ascii_lowercase().into(),
             backend: t.backend.clone(),
             bucket_prefix: t.bucket_prefix.clone(),
             anonymous,
@@ -845,7 +845,7 @@ fn build_tenants(
             ));
         }
         check_gateway_buckets(t, backends, errors);
-        if tenants.insert(tenant.name.clone(), tenant).is_some() {
+        if tenants.insert(tenant.name.to_string(), tenant).is_some() {
             errors.push(format!("tenants: name {:?} is used twice", t.name));
         }
     }

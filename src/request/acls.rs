@@ -728,7 +728,7 @@ impl Gateway {
             return Ok(());
         }
         let record = AclRecord {
-            bucket: backend_bucket,
+            bucket: backend_bucket.to_string(),
             key: at.target.key_lossy(),
             instance,
             grants,

@@ -5,18 +5,21 @@
 //! is served by the default tenant in path style. The key is kept exactly as the client encoded
 //! it, so the signature is checked and the backend addressed without a decode/re-encode round trip.
 
+use std::sync::Arc;
+
 use percent_encoding::percent_decode;
 
 use crate::hcp::errors::{HcpCode, HcpError};
 
-/// What a request addresses.
+/// What a request addresses. (Its names are shared, not copied, by what keeps them beyond
+/// the request's phases — the access record —, and the tenant's is the configuration's own.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub tenant: String,
+    pub tenant: Arc<str>,
     /// The client-visible bucket name.
-    pub bucket: Option<String>,
+    pub bucket: Option<Arc<str>>,
     /// The key as the client encoded it in the path (no leading `/`).
-    pub raw_key: Option<Vec<u8>>,
+    pub raw_key: Option<Arc<[u8]>>,
     pub virtual_host: bool,
 }
 
@@ -40,20 +43,21 @@ impl Target {
         let mut raw_key = String::with_capacity(key.len() * 3);
         crate::sig::v4::uri_encode(key, true, &mut raw_key);
         Target {
-            raw_key: Some(raw_key.into_bytes()),
+            raw_key: Some(raw_key.into_bytes().into()),
             ..self.clone()
         }
     }
 }
 
-/// Resolves a request's tenant, bucket and key from its `Host` and raw path.
+/// Resolves a request's tenant, bucket and key from its `Host` and raw path; `tenant_named`
+/// gives the configured tenant's name for a name, if there is such a tenant.
 pub fn resolve(
     host: &str,
     raw_path: &[u8],
     hcp_scheme: bool,
     domains: &[String],
     default_tenant: Option<&str>,
-    tenant_exists: impl Fn(&str) -> bool,
+    tenant_named: impl Fn(&str) -> Option<Arc<str>>,
 ) -> Result<Target, HcpError> {
     let host = strip_port(host).trim_end_matches('.');
     // (Host names are case-insensitive; most come in lower case already.)
@@ -64,21 +68,21 @@ pub fn resolve(
     };
     let (tenant, vhost_bucket) = match domains.iter().find_map(|d| subdomain_of(&host, d)) {
         Some(labels) => match labels.split_once('.') {
-            None => (labels.to_string(), None),
-            Some((bucket, tenant)) => (tenant.to_string(), Some(bucket.to_string())),
+            None => (labels, None),
+            Some((bucket, tenant)) => (tenant, Some(bucket)),
         },
         None => match default_tenant {
-            Some(t) => (t.to_string(), None),
+            Some(t) => (t, None),
             None => {
                 return Err(HcpError::new(HcpCode::AccessDenied)
                     .with_message("The host names no tenant of this gateway."))
             }
         },
     };
-    if !tenant_exists(&tenant) {
+    let Some(tenant) = tenant_named(tenant) else {
         return Err(HcpError::new(HcpCode::AccessDenied)
             .with_message("The host names no tenant of this gateway."));
-    }
+    };
     if !raw_path.starts_with(b"/") {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("The request path must start with '/'."));
@@ -95,21 +99,21 @@ pub fn resolve(
         _ => raw_path,
     };
     let path = &raw_path[1..];
-    let (bucket, raw_key) = match vhost_bucket {
-        Some(bucket) => (Some(bucket), (!path.is_empty()).then(|| path.to_vec())),
+    let (bucket, raw_key): (Option<Arc<str>>, _) = match vhost_bucket {
+        Some(bucket) => (Some(bucket.into()), (!path.is_empty()).then(|| path.into())),
         None if path.is_empty() => (None, None),
         None => {
             let (b, k) = match path.iter().position(|&c| c == b'/') {
                 Some(slash) => (&path[..slash], Some(&path[slash + 1..])),
                 None => (path, None),
             };
-            let bucket: Vec<u8> = percent_decode(b).collect();
-            let bucket =
-                String::from_utf8(bucket).map_err(|_| HcpError::new(HcpCode::InvalidBucketName))?;
-            (
-                Some(bucket),
-                k.filter(|k| !k.is_empty()).map(|k| k.to_vec()),
-            )
+            // (Decoded in place when nothing in the name is encoded, as nearly always.)
+            let bucket = match std::borrow::Cow::from(percent_decode(b)) {
+                std::borrow::Cow::Borrowed(b) => std::str::from_utf8(b).map(Arc::from),
+                std::borrow::Cow::Owned(b) => std::str::from_utf8(&b).map(Arc::from),
+            }
+            .map_err(|_| HcpError::new(HcpCode::InvalidBucketName))?;
+            (Some(bucket), k.filter(|k| !k.is_empty()).map(Arc::from))
         }
     };
     Ok(Target {
@@ -152,8 +156,8 @@ mod tests {
         vec!["hcp.example.com".into()]
     }
 
-    fn any(_: &str) -> bool {
-        true
+    fn any(t: &str) -> Option<Arc<str>> {
+        Some(t.into())
     }
 
     #[test]
@@ -167,7 +171,7 @@ mod tests {
             any,
         )
         .unwrap();
-        assert_eq!(t.tenant, "europe");
+        assert_eq!(&*t.tenant, "europe");
         assert_eq!(t.bucket.as_deref(), Some("finance"));
         assert_eq!(t.raw_key.as_deref(), Some(&b"quarterly_rpts/Q4_2019"[..]));
         assert!(!t.virtual_host);
@@ -184,7 +188,7 @@ mod tests {
             any,
         )
         .unwrap();
-        assert_eq!(t.tenant, "europe");
+        assert_eq!(&*t.tenant, "europe");
         assert_eq!(t.bucket.as_deref(), Some("finance"));
         assert_eq!(t.raw_key.as_deref(), Some(&b"quarterly_rpts/Q4_2019"[..]));
         assert!(t.virtual_host);
@@ -211,7 +215,7 @@ mod tests {
             any,
         )
         .unwrap();
-        assert_eq!(t.tenant, "demo");
+        assert_eq!(&*t.tenant, "demo");
         assert_eq!(t.raw_key.as_deref(), Some(&b"k%20x//y/"[..]));
         assert_eq!(t.key_lossy().as_deref(), Some("k x//y/"));
         let e = resolve("127.0.0.1", b"/", false, &domains(), None, any).unwrap_err();
@@ -289,7 +293,7 @@ mod tests {
             false,
             &domains(),
             None,
-            |t| t == "europe",
+            |t| (t == "europe").then(|| t.into()),
         )
         .unwrap_err();
         assert_eq!(e.code, HcpCode::AccessDenied);

@@ -696,7 +696,7 @@ mod tests {
         Target {
             tenant: "t".into(),
             bucket: bucket.map(Into::into),
-            raw_key: key.map(|k| k.as_bytes().to_vec()),
+            raw_key: key.map(|k| k.as_bytes().into()),
             virtual_host: false,
         }
     }

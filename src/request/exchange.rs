@@ -27,15 +27,17 @@ pub(super) struct Exchange {
     pub(super) operation: Option<Operation>,
     /// For a sub-resource operation (`BucketSubresource`, `ObjectSubresource`), which one.
     pub(super) sub_resource: Option<&'static str>,
-    pub(super) tenant: String,
-    pub(super) backend: String,
-    /// The verified caller's access key.
-    pub(super) access_key: Option<String>,
+    /// (The names below are shared with the configuration and the request's target: nothing
+    /// is copied for a record that the log level may never write.)
+    pub(super) tenant: Arc<str>,
+    pub(super) backend: Arc<str>,
+    /// The verified caller (the access log shows its access key).
+    pub(super) caller: Option<Arc<crate::request::authenticate::User>>,
     /// The access key a refused request claimed (unverified: anyone can write any key).
     pub(super) claimed_access_key: Option<String>,
     pub(super) scheme: &'static str,
-    pub(super) bucket: Option<String>,
-    pub(super) key: Option<String>,
+    pub(super) bucket: Option<Arc<str>>,
+    pub(super) key: Option<NamedKey>,
     pub(super) status: u16,
     pub(super) code: Option<HcpCode>,
     pub(super) backend_status: Option<u16>,
@@ -46,6 +48,28 @@ pub(super) struct Exchange {
     pub(super) cause: Option<String>,
     /// From sending the request to the backend to its answer's headers.
     pub(super) backend_elapsed: Option<std::time::Duration>,
+}
+
+/// The object key a request named, for the access log: as the client encoded it in the path
+/// (decoded only when a line is written), or a form's field.
+pub(super) enum NamedKey {
+    Path(Arc<[u8]>),
+    Form(String),
+}
+
+impl NamedKey {
+    /// The decoded key (invalid UTF-8 replaced).
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            NamedKey::Path(raw) => {
+                match std::borrow::Cow::from(percent_encoding::percent_decode(raw)) {
+                    std::borrow::Cow::Borrowed(k) => String::from_utf8_lossy(k),
+                    std::borrow::Cow::Owned(k) => String::from_utf8_lossy(&k).into_owned().into(),
+                }
+            }
+            NamedKey::Form(k) => k.as_str().into(),
+        }
+    }
 }
 
 impl Exchange {
@@ -92,13 +116,13 @@ impl Gateway {
             target: "access",
             request_id = %x.reply.id,
             client = %Client(x.client),
-            access_key = %q(x.access_key.as_deref().unwrap_or("-")),
+            access_key = %q(x.caller.as_deref().map_or("-", |u| u.access_key.as_str())),
             claimed_access_key = %q(x.claimed_access_key.as_deref().unwrap_or("-")),
             auth = x.scheme,
             tenant = %q(&x.tenant),
             operation = op,
             bucket = %q(x.bucket.as_deref().unwrap_or("-")),
-            key = %q(&logged_key(x.key.as_deref(), self.cfg.log_keys)),
+            key = %q(&logged_key(x.key.as_ref().map(NamedKey::text).as_deref(), self.cfg.log_keys)),
             status = x.status,
             code = code,
             backend = %x.backend,
@@ -246,6 +270,16 @@ mod tests {
         assert_eq!(hashed.len(), 16);
         assert_eq!(hashed, &sigv4::sha256_hex(b"a/b")[..16]);
         assert_eq!(logged_key(None, LogKeys::Full), "-");
+    }
+
+    /// A key named in the path is logged decoded, as a form's field is, whatever its bytes.
+    #[test]
+    fn a_path_key_is_logged_decoded() {
+        let path = |raw: &[u8]| NamedKey::Path(raw.into()).text().into_owned();
+        assert_eq!(path(b"a/b"), "a/b");
+        assert_eq!(path(b"k%20x//y/"), "k x//y/");
+        assert_eq!(path(b"%E2%82%AC%FF"), "\u{20ac}\u{fffd}");
+        assert_eq!(NamedKey::Form("f x".into()).text(), "f x");
     }
 
     /// A backend's request id reaches the log as it came: a header's only when it is visible

@@ -434,7 +434,7 @@ impl Gateway {
         };
         let source_target = Target {
             tenant: target.tenant.clone(),
-            bucket: Some(source.bucket.clone()),
+            bucket: Some(source.bucket.as_str().into()),
             raw_key: None,
             virtual_host: false,
         };

@@ -63,7 +63,7 @@ pub mod sign;
 pub mod validate;
 
 pub use exchange::RequestId;
-use exchange::{Exchange, Reply};
+use exchange::{Exchange, NamedKey, Reply};
 use forward::Call;
 use respond::settle::name_exists;
 use validate::probes::Overwrite;

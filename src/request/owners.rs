@@ -206,7 +206,7 @@ impl Gateway {
         let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
         let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
         let record = BucketRecord {
-            bucket: backend_bucket.clone(),
+            bucket: backend_bucket.to_string(),
             owner: owner.clone(),
         };
         let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
@@ -281,7 +281,7 @@ impl Gateway {
                 let route = Route {
                     tenant: at.route.tenant,
                     backend: at.route.backend,
-                    backend_bucket: Some(name.clone()),
+                    backend_bucket: Some(name.as_str().into()),
                     credentials: at.route.credentials.clone(),
                 };
                 let bucket = At {

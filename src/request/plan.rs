@@ -40,7 +40,7 @@ impl Gateway {
         let Classified { target, query, op } = self.classify(s.req_header(), x)?;
         x.operation = Some(op);
         x.sub_resource = classify::sub_resource(op, &query);
-        let tenant = &self.cfg.tenants[&target.tenant];
+        let tenant = &self.cfg.tenants[&*target.tenant];
         if op == Operation::PostObject {
             // Rule 47: a form upload is authenticated by its form alone.
             if s.req_header()
@@ -61,7 +61,7 @@ impl Gateway {
                 x.scheme = scheme.name();
                 x.claimed_access_key = key;
             })?;
-        x.access_key = auth.identity.access_key().map(str::to_string);
+        x.caller = auth.identity.user().cloned();
         x.scheme = auth.identity.scheme().name();
         let acl_needed = self.authorize(&auth, tenant, op, s.req_header(), &target)?;
         let mut params = Params::of(op, &query);
@@ -171,11 +171,11 @@ impl Gateway {
             hcp_scheme,
             &self.cfg.domains,
             self.cfg.default_tenant.as_deref(),
-            |t| self.cfg.tenants.contains_key(t),
+            |t| self.cfg.tenants.get(t).map(|t| t.name.clone()),
         )?;
         x.tenant = target.tenant.clone();
         x.bucket = target.bucket.clone();
-        x.key = target.key_lossy();
+        x.key = target.raw_key.clone().map(NamedKey::Path);
         let query = Query::parse(raw_query);
         let copy = req.headers.contains_key("x-amz-copy-source");
         let op = classify::classify(&req.method, &target, &query, copy)?;
@@ -229,7 +229,7 @@ impl Gateway {
             acl::strip_acl_headers(s.req_header_mut());
             Ok(Vec::new())
         } else {
-            let tenant = &self.cfg.tenants[&target.tenant];
+            let tenant = &self.cfg.tenants[&*target.tenant];
             let users = self.users.load();
             let who = acl::Grantees {
                 users: &users,

@@ -14,7 +14,7 @@ use crate::request::*;
 /// same credentials) and a target naming one record in it.
 pub(in crate::request) struct Records<'r> {
     pub(in crate::request) route: Route<'r>,
-    tenant: String,
+    tenant: Arc<str>,
 }
 
 impl<'r> Records<'r> {
@@ -24,7 +24,7 @@ impl<'r> Records<'r> {
             route: Route {
                 tenant: at.route.tenant,
                 backend: at.route.backend,
-                backend_bucket: Some(bucket),
+                backend_bucket: Some(bucket.into()),
                 credentials: at.route.credentials.clone(),
             },
             tenant: at.target.tenant.clone(),
@@ -42,7 +42,7 @@ impl<'r> Records<'r> {
         Target {
             tenant: self.tenant.clone(),
             bucket: self.route.backend_bucket.clone(),
-            raw_key: key.map(String::into_bytes),
+            raw_key: key.map(|k| k.into_bytes().into()),
             virtual_host: false,
         }
     }

@@ -43,8 +43,9 @@ impl std::ops::DerefMut for BackendRuntime {
 pub struct Route<'a> {
     pub tenant: &'a Tenant,
     pub backend: &'a BackendRuntime,
-    /// The bucket's name at the backend (the tenant's prefix + the client's name).
-    pub backend_bucket: Option<String>,
+    /// The bucket's name at the backend (the tenant's prefix + the client's name; the target's
+    /// own name, shared, where that is the same).
+    pub backend_bucket: Option<Arc<str>>,
     /// What backend requests are signed with; resolved before the first one (the AWS chain
     /// may have to fetch).
     pub credentials: Option<std::sync::Arc<crate::backend::credentials::SigningCredentials>>,
@@ -103,10 +104,13 @@ pub fn route<'a>(
     target: &Target,
 ) -> Result<Route<'a>, HcpError> {
     let backend = backend.ok_or_else(|| HcpError::new(HcpCode::ServiceUnavailable))?;
-    let backend_bucket = target
-        .bucket
-        .as_deref()
-        .map(|b| backend_bucket_name(tenant, b));
+    let backend_bucket = target.bucket.as_ref().map(|b| {
+        if tenant.bucket_prefix.is_empty() && !b.bytes().any(|c| c.is_ascii_uppercase()) {
+            Arc::clone(b)
+        } else {
+            backend_bucket_name(tenant, b).into()
+        }
+    });
     let key = target.key();
     let first_segment: Option<&[u8]> = match (&backend_bucket, backend.addressing) {
         (Some(bucket), AddressingStyle::Path) => Some(bucket.as_bytes()),
@@ -232,6 +236,39 @@ mod tests {
         assert_eq!(r.client_bucket("other"), None);
     }
 
+    /// The backend bucket is the tenant's prefix + the client's name in lower case; where that
+    /// is the client's name as it is, the route shares the target's name instead of a copy.
+    #[test]
+    fn the_backend_bucket_is_shared_only_where_it_is_the_clients_name() {
+        let backend = BackendRuntime::for_tests();
+        let target = |bucket: &str| Target {
+            tenant: "t".into(),
+            bucket: Some(bucket.into()),
+            raw_key: None,
+            virtual_host: false,
+        };
+        let routed = |prefix: &str, t: &Target| {
+            let mut tenant = Tenant::for_tests();
+            tenant.bucket_prefix = prefix.into();
+            let bucket = route(&tenant, Some(&backend), t)
+                .unwrap()
+                .backend_bucket
+                .unwrap();
+            let shared = Arc::ptr_eq(&bucket, t.bucket.as_ref().unwrap());
+            (bucket.to_string(), shared)
+        };
+        assert_eq!(routed("", &target("finance")), ("finance".into(), true));
+        assert_eq!(routed("", &target("Finance")), ("finance".into(), false));
+        assert_eq!(
+            routed("t-", &target("finance")),
+            ("t-finance".into(), false)
+        );
+        assert_eq!(
+            routed("t-", &target("Finance")),
+            ("t-finance".into(), false)
+        );
+    }
+
     /// A key longer than the backend stores is refused at routing, whatever HCP allows.
     #[test]
     fn keys_longer_than_the_backend_stores_are_refused() {
@@ -249,7 +286,7 @@ mod tests {
         let target = |len: usize| Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
-            raw_key: Some(vec![b'k'; len]),
+            raw_key: Some(vec![b'k'; len].into()),
             virtual_host: false,
         };
         let mut backend = BackendRuntime::for_tests();
@@ -281,7 +318,7 @@ mod tests {
         let target = |bucket: &str, key: Option<&str>| Target {
             tenant: "t".into(),
             bucket: Some(bucket.into()),
-            raw_key: key.map(|k| k.as_bytes().to_vec()),
+            raw_key: key.map(|k| k.as_bytes().into()),
             virtual_host: false,
         };
         let refused = |dialect, addressing, t: &Target| {
@@ -351,7 +388,7 @@ mod tests {
             let target = Target {
                 tenant: "t".into(),
                 bucket: Some(bucket.into()),
-                raw_key: Some(b"k".to_vec()),
+                raw_key: Some(b"k"[..].into()),
                 virtual_host: false,
             };
             let code = route(&tenant, Some(&backend), &target)

@@ -609,7 +609,7 @@ fn sign_obs(
     }
     let backend = route.backend;
     let resource_target = Target {
-        tenant: String::new(),
+        tenant: route.tenant.name.clone(),
         bucket: route.backend_bucket.clone(),
         raw_key: None,
         virtual_host: backend.addressing == AddressingStyle::Virtual
@@ -769,14 +769,14 @@ mod obs_tests {
             }
             let target = Target {
                 tenant: "t".into(),
-                bucket: Some(c.bucket.clone()),
-                raw_key: (!c.key.is_empty()).then(|| raw_key.into_bytes()),
+                bucket: Some(c.bucket.as_str().into()),
+                raw_key: (!c.key.is_empty()).then(|| raw_key.into_bytes().into()),
                 virtual_host: false,
             };
             let route = Route {
                 tenant: &tenant,
                 backend: &backend,
-                backend_bucket: Some(c.bucket.clone()),
+                backend_bucket: Some(c.bucket.as_str().into()),
                 credentials: backend.credentials.fixed_now(),
             };
             let keys = sigv4::SigningKeyCache::default();
@@ -826,7 +826,7 @@ mod effect_tests {
         let target = Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
-            raw_key: Some(b"k".to_vec()),
+            raw_key: Some(b"k"[..].into()),
             virtual_host: false,
         };
         let mut params = Params::default();
@@ -921,7 +921,7 @@ mod token_tests {
         let target = Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
-            raw_key: Some(b"k".to_vec()),
+            raw_key: Some(b"k"[..].into()),
             virtual_host: false,
         };
         let keys = sigv4::SigningKeyCache::default();
@@ -1248,7 +1248,7 @@ mod oracle_tests {
         let target = Target {
             tenant: "t".into(),
             bucket: Some("bkt".into()),
-            raw_key: key.map(String::into_bytes),
+            raw_key: key.map(|k| k.into_bytes().into()),
             virtual_host: false,
         };
         (req, target)

@@ -105,7 +105,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let mut local = None;
     let mut backends = HashMap::new();
     for b in cfg.backends.values() {
-        backends.insert(b.name.clone(), backend_runtime(b, &mut local).await?);
+        backends.insert(b.name.to_string(), backend_runtime(b, &mut local).await?);
     }
 
     let metrics = Arc::new(Metrics::new());
@@ -242,7 +242,7 @@ async fn backend_runtime(
     let authority =
         crate::config::HeaderText::new(authority).expect("a validated authority is a header value");
     let reach = Reach {
-        name: b.name.clone(),
+        name: b.name.to_string(),
         resolved: arc_swap::ArcSwap::from_pointee(addr),
         dns_name,
         timeout: b.connect_timeout,

@@ -199,6 +199,13 @@ impl Identity {
     pub fn scheme(&self) -> AuthScheme {
         self.scheme
     }
+    /// The user, or `None` for anonymous callers.
+    pub fn user(&self) -> Option<&Arc<User>> {
+        match &self.principal {
+            Principal::User(u) => Some(u),
+            Principal::Anonymous => None,
+        }
+    }
     /// The access key, or `None` for anonymous callers.
     pub fn access_key(&self) -> Option<&str> {
         match &self.principal {

@@ -13,7 +13,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
 use super::forward::{Call, Guards, Stop};
-use super::{is_expect_continue, Exchange, Flow, Gateway};
+use super::{is_expect_continue, Exchange, Flow, Gateway, NamedKey};
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::address::Target;
 use crate::request::classify::{Operation, Query};
@@ -342,18 +342,18 @@ impl Gateway {
         let (form, file) = self.read_fields(multipart, file_started).await?;
         // Everything is decided before a byte of the file is read.
         let key = form::object_key(&form, file.file_name())?;
-        x.key = Some(key.clone());
+        x.key = Some(NamedKey::Form(key.clone()));
         let identity = self.authn.authenticate_form(&form).inspect_err(|e| {
             self.metrics.auth_failure(e.code);
         })?;
-        x.access_key = identity.access_key().map(str::to_string);
+        x.caller = identity.user().cloned();
         x.scheme = identity.scheme().name();
         let bucket = target.bucket.as_deref().unwrap_or_default();
         let range = form::check_policy(&form, bucket, &key, SystemTime::now())?;
         let mut raw_key = String::with_capacity(key.len());
         sigv4::uri_encode(key.as_bytes(), true, &mut raw_key);
         let object = Target {
-            raw_key: Some(raw_key.clone().into_bytes()),
+            raw_key: Some(raw_key.as_bytes().into()),
             ..target.clone()
         };
         let path = format!("/{bucket}/{raw_key}");

@@ -787,7 +787,7 @@ impl<'a> Texts<'a> {
             Some(shown) => (shown.owner.id.clone(), shown.owner.name.clone()),
             None => (
                 crate::request::route::tenant_owner_id(self.route.tenant),
-                self.route.tenant.name.clone(),
+                self.route.tenant.name.to_string(),
             ),
         };
         let missing = [
@@ -931,7 +931,7 @@ impl<'a> Texts<'a> {
                 Some(id.clone())
             }
             (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
-                Some(route.tenant.name.clone())
+                Some(route.tenant.name.to_string())
             }
             _ => None,
         }

@@ -871,7 +871,7 @@ mod tests {
         let target = Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
-            raw_key: Some(b"k".to_vec()),
+            raw_key: Some(b"k"[..].into()),
             virtual_host: false,
         };
         let change = Change {

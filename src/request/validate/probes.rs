@@ -242,8 +242,8 @@ pub(in crate::request) fn source_target(at: At<'_>, source: &sign::CopySource) -
     sigv4::uri_encode(&source.key, true, &mut raw_key);
     Target {
         tenant: at.target.tenant.clone(),
-        bucket: Some(source.bucket.clone()),
-        raw_key: Some(raw_key.into_bytes()),
+        bucket: Some(source.bucket.as_str().into()),
+        raw_key: Some(raw_key.into_bytes().into()),
         virtual_host: false,
     }
 }
@@ -878,7 +878,7 @@ mod tests {
         Target {
             tenant: "t".into(),
             bucket: Some("bkt".into()),
-            raw_key: Some(key.as_bytes().to_vec()),
+            raw_key: Some(key.as_bytes().into()),
             virtual_host: false,
         }
     }

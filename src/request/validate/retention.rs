@@ -381,7 +381,7 @@ mod tests {
         Target {
             tenant: "t".into(),
             bucket: Some("b".into()),
-            raw_key: Some(b"k".to_vec()),
+            raw_key: Some(b"k"[..].into()),
             virtual_host: false,
         }
     }
