@@ -221,7 +221,24 @@ pub fn backend_request(
     now: SystemTime,
     keys: &sigv4::SigningKeyCache,
 ) -> RequestHeader {
-    let (host, mut target) = backend_address(&out, route);
+    thread_local! {
+        static TARGET: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    crate::kept::with(&TARGET, |target| {
+        backend_request_in(target, out, route, body, now, keys)
+    })
+}
+
+/// [`backend_request`], its target written in `target` (a buffer the thread keeps).
+fn backend_request_in(
+    target: &mut String,
+    out: Outbound<'_>,
+    route: &Route<'_>,
+    body: BodyPlan<'_>,
+    now: SystemTime,
+    keys: &sigv4::SigningKeyCache,
+) -> RequestHeader {
+    let host = backend_address(&out, route, target);
     // The request target in one string: the path, then `?` and the query if there is one.
     let path_len = target.len();
     let query = out.params.to_query();
@@ -274,15 +291,19 @@ pub fn backend_request(
     request_of(method, target.as_bytes(), headers)
 }
 
-/// The backend request of `method` to `target` with these headers (no case map).
+/// The backend request of `method` to `target` with these headers (no case map). The target,
+/// always in origin form, is copied once into the URI, which keeps it (where pingora's
+/// `set_raw_path` would parse a copy of a copy); pingora stores an origin-form target no
+/// differently.
 fn request_of(method: Method, target: &[u8], headers: HeaderMap) -> RequestHeader {
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.headers = headers;
-    let mut req = RequestHeader::from(parts);
-    req.set_raw_path(target)
-        .expect("canonical targets are valid");
-    req
+    debug_assert!(target.starts_with(b"/") && !target.contains(&b'#'));
+    parts.uri = http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::copy_from_slice(target))
+        .expect("canonical targets are valid")
+        .into();
+    RequestHeader::from(parts)
 }
 
 /// A header value the gateway made: taken as it is, not copied.
@@ -313,16 +334,16 @@ fn amz_date_value(now: SystemTime) -> HeaderValue {
 
 /// The backend's host and the request's path: the backend bucket in either addressing style,
 /// then the key the gateway validated.
-fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (HeaderValue, String) {
+/// (The path is written into `path`.)
+fn backend_address(out: &Outbound<'_>, route: &Route<'_>, path: &mut String) -> HeaderValue {
     let backend = route.backend;
-    let mut path = String::with_capacity(128);
     let host = match (&route.backend_bucket, backend.addressing) {
         (Some(bucket), AddressingStyle::Virtual) => {
             owned(format!("{bucket}.{}", &*backend.authority))
         }
         (Some(bucket), AddressingStyle::Path) => {
             path.push('/');
-            sigv4::uri_encode(bucket.as_bytes(), false, &mut path);
+            sigv4::uri_encode(bucket.as_bytes(), false, path);
             backend.authority.header()
         }
         (None, _) => backend.authority.header(),
@@ -340,9 +361,9 @@ fn backend_address(out: &Outbound<'_>, route: &Route<'_>) -> (HeaderValue, Strin
     // the client's path is a `/` of the key (as S3 reads it), and servers that decode and
     // re-encode paths before checking signatures (RGW) see the same key as those that do not.
     if let Some(key) = out.target.key() {
-        sigv4::uri_encode(path_key(&key, route), true, &mut path);
+        sigv4::uri_encode(path_key(&key, route), true, path);
     }
-    (host, path)
+    host
 }
 
 /// The key as the backend's path names it: itself, or the embedded store's placeholder for a
