@@ -28,7 +28,7 @@ use authenticate::{
 use body::BodyVerifier;
 use bytes::Bytes;
 use classify::{Operation, Params, Query};
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::apps::{HttpPersistentSettings, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
@@ -325,9 +325,10 @@ async fn until_shutdown(shutdown: &mut ShutdownWatch) {
     }
 }
 
-#[async_trait]
-impl HttpServerApp for Gateway {
-    async fn process_new_http(
+impl Gateway {
+    /// One exchange on a connection (`server::Exchanges`): the request's head read, the request
+    /// admitted, served and recorded, and the connection handed back unless it is to close.
+    pub async fn exchange_on(
         self: &Arc<Self>,
         mut s: ServerSession,
         shutdown: &ShutdownWatch,

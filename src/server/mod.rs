@@ -257,25 +257,61 @@ async fn backend_runtime(
     })
 }
 
+/// What serves a listener's connections: one HTTP/1.1 exchange at a time, read, answered, and
+/// the connection handed back for the next one (or not).
+pub trait Exchanges: Send + Sync + 'static {
+    fn exchange<'a>(
+        self: &'a Arc<Self>,
+        session: ServerSession,
+        shutdown: &'a watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a;
+}
+
+/// The gateway's exchange is its own `async fn`, awaited in place: no box per request (pingora's
+/// `HttpServerApp` boxes each exchange's future).
+impl Exchanges for Gateway {
+    fn exchange<'a>(
+        self: &'a Arc<Self>,
+        session: ServerSession,
+        shutdown: &'a watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a {
+        self.exchange_on(session, shutdown)
+    }
+}
+
+/// The admin listener is one of pingora's apps.
+impl Exchanges for Admin {
+    fn exchange<'a>(
+        self: &'a Arc<Self>,
+        session: ServerSession,
+        shutdown: &'a watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a {
+        self.process_new_http(session, shutdown)
+    }
+}
+
 /// One connection's HTTP/1.1 exchanges, one after the other while the app hands the connection
 /// back for reuse. This is pingora's `ServerApp::process_new` without its HTTP/2 and custom
 /// protocol paths, which the gateway never offers (its TLS offers `http/1.1` alone): pingora's
 /// future keeps room for an HTTP/2 handshake and a session in every connection's task, about
-/// 4 KiB per idle connection, where this loop keeps a pointer to the exchange in progress.
-async fn serve_http1<A>(app: &Arc<A>, stream: Stream, shutdown: &watch::Receiver<bool>)
-where
-    A: HttpServerApp + Send + Sync + 'static,
-{
+/// 4 KiB per idle connection, where this loop keeps the exchange in progress.
+async fn serve_http1<A: Exchanges>(app: &Arc<A>, stream: Stream, shutdown: &watch::Receiver<bool>) {
     let mut session = ServerSession::new_http1(stream);
     // pingora's default; the gateway's exchanges set their own keep-alive.
     session.set_keepalive((!*shutdown.borrow()).then_some(60));
-    let mut reused = app.process_new_http(session, shutdown).await;
-    while let Some((stream, settings)) = reused.map(ReusedHttpStream::consume) {
-        let mut session = ServerSession::new_http1(stream);
+    // (One call site: the exchange's future has one place in this one.)
+    loop {
+        let Some((stream, settings)) = app
+            .exchange(session, shutdown)
+            .await
+            .map(ReusedHttpStream::consume)
+        else {
+            return;
+        };
+        session = ServerSession::new_http1(stream);
         if let Some(settings) = settings {
             settings.apply_to_session(&mut session);
         }
-        reused = app.process_new_http(session, shutdown).await;
     }
 }
 
@@ -286,7 +322,7 @@ async fn accept_loop<A>(
     mut shutdown: watch::Receiver<bool>,
     connections: Arc<Connections>,
 ) where
-    A: HttpServerApp + Send + Sync + 'static,
+    A: Exchanges,
 {
     loop {
         let (tcp, peer) = tokio::select! {
