@@ -34,7 +34,9 @@ impl Target {
 
     /// The decoded key for messages and logs.
     pub fn key_lossy(&self) -> Option<String> {
-        self.key().map(|k| String::from_utf8_lossy(&k).into_owned())
+        self.raw_key
+            .as_deref()
+            .map(|k| decoded_lossy(k).into_owned())
     }
 
     /// The same bucket's object `key` (decoded bytes, encoded once here): the gateway's own
@@ -46,6 +48,14 @@ impl Target {
             raw_key: Some(raw_key.into_bytes().into()),
             ..self.clone()
         }
+    }
+}
+
+/// An encoded key (or name) decoded, invalid UTF-8 replaced: for messages and logs.
+pub fn decoded_lossy(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::borrow::Cow::from(percent_decode(raw)) {
+        std::borrow::Cow::Borrowed(k) => String::from_utf8_lossy(k),
+        std::borrow::Cow::Owned(k) => String::from_utf8_lossy(&k).into_owned().into(),
     }
 }
 
@@ -108,11 +118,10 @@ pub fn resolve(
                 None => (path, None),
             };
             // (Decoded in place when nothing in the name is encoded, as nearly always.)
-            let bucket = match std::borrow::Cow::from(percent_decode(b)) {
-                std::borrow::Cow::Borrowed(b) => std::str::from_utf8(b).map(Arc::from),
-                std::borrow::Cow::Owned(b) => std::str::from_utf8(&b).map(Arc::from),
-            }
-            .map_err(|_| HcpError::new(HcpCode::InvalidBucketName))?;
+            let bucket: std::borrow::Cow<'_, [u8]> = percent_decode(b).into();
+            let bucket = std::str::from_utf8(&bucket)
+                .map(Arc::from)
+                .map_err(|_| HcpError::new(HcpCode::InvalidBucketName))?;
             (Some(bucket), k.filter(|k| !k.is_empty()).map(Arc::from))
         }
     };

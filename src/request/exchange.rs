@@ -61,12 +61,7 @@ impl NamedKey {
     /// The decoded key (invalid UTF-8 replaced).
     fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            NamedKey::Path(raw) => {
-                match std::borrow::Cow::from(percent_encoding::percent_decode(raw)) {
-                    std::borrow::Cow::Borrowed(k) => String::from_utf8_lossy(k),
-                    std::borrow::Cow::Owned(k) => String::from_utf8_lossy(&k).into_owned().into(),
-                }
-            }
+            NamedKey::Path(raw) => crate::request::address::decoded_lossy(raw),
             NamedKey::Form(k) => k.as_str().into(),
         }
     }

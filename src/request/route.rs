@@ -1,5 +1,6 @@
 //! Routing: tenant → backend, and client bucket names → backend bucket names.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -91,11 +92,16 @@ pub fn check_copy_source(tenant: &Tenant, source_bucket: Option<&str>) -> Result
     Ok(())
 }
 
-pub fn backend_bucket_name(tenant: &Tenant, client_bucket: &str) -> String {
+/// The backend's name for a client's bucket: the tenant's prefix + the name in lower case
+/// (the client's name itself where that is the same).
+pub fn backend_bucket_name<'b>(tenant: &Tenant, client_bucket: &'b str) -> Cow<'b, str> {
+    if tenant.bucket_prefix.is_empty() && !client_bucket.bytes().any(|c| c.is_ascii_uppercase()) {
+        return Cow::Borrowed(client_bucket);
+    }
     let mut s = String::with_capacity(tenant.bucket_prefix.len() + client_bucket.len());
     s.push_str(&tenant.bucket_prefix);
     s.extend(client_bucket.chars().map(|c| c.to_ascii_lowercase()));
-    s
+    Cow::Owned(s)
 }
 
 pub fn route<'a>(
@@ -104,13 +110,14 @@ pub fn route<'a>(
     target: &Target,
 ) -> Result<Route<'a>, HcpError> {
     let backend = backend.ok_or_else(|| HcpError::new(HcpCode::ServiceUnavailable))?;
-    let backend_bucket = target.bucket.as_ref().map(|b| {
-        if tenant.bucket_prefix.is_empty() && !b.bytes().any(|c| c.is_ascii_uppercase()) {
-            Arc::clone(b)
-        } else {
-            backend_bucket_name(tenant, b).into()
-        }
-    });
+    // (Shared with the target where the backend's name is the client's.)
+    let backend_bucket = target
+        .bucket
+        .as_ref()
+        .map(|b| match backend_bucket_name(tenant, b) {
+            Cow::Borrowed(_) => Arc::clone(b),
+            Cow::Owned(name) => name.into(),
+        });
     let key = target.key();
     let first_segment: Option<&[u8]> = match (&backend_bucket, backend.addressing) {
         (Some(bucket), AddressingStyle::Path) => Some(bucket.as_bytes()),

@@ -208,10 +208,7 @@ impl Identity {
     }
     /// The access key, or `None` for anonymous callers.
     pub fn access_key(&self) -> Option<&str> {
-        match &self.principal {
-            Principal::User(u) => Some(&u.access_key),
-            Principal::Anonymous => None,
-        }
+        self.user().map(|u| u.access_key.as_str())
     }
 }
 
