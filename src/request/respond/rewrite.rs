@@ -2,6 +2,8 @@
 //! and status, HCP's error body, HCP's fixed security headers, bucket names without the tenant's
 //! prefix, and nothing that identifies the backend.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
@@ -112,6 +114,25 @@ pub fn cors_headers(upstream: &ResponseHeader) -> Vec<(http::HeaderName, http::H
 fn unversioned(name: &str, value: &http::HeaderValue) -> bool {
     matches!(name, "x-amz-version-id" | "x-amz-copy-source-version-id")
         && value.as_bytes() == b"null"
+}
+
+/// How OBS's `x-obs-{rest}` is written to the client, if it [`passes`] as S3's `x-amz-{rest}`:
+/// S3's fixed names by the gateway's own, the rest (user metadata) under a name made once — and
+/// only for an object header, not for each of OBS's own (`x-obs-request-id`, `x-obs-id-2`).
+fn obs_passing(rest: &str, value: &http::HeaderValue) -> Option<Cow<'static, str>> {
+    if !obs_object_header(rest) {
+        return None;
+    }
+    let mut name = String::with_capacity("x-amz-".len() + rest.len());
+    name.push_str("x-amz-");
+    name.push_str(rest);
+    if unversioned(&name, value) {
+        return None;
+    }
+    match passing(&name)? {
+        Passing::Named(wire) => Some(Cow::Borrowed(wire)),
+        Passing::AsIs => Some(Cow::Owned(name)),
+    }
 }
 
 /// `x-obs-*` response headers that are S3's `x-amz-*` object headers under OBS's prefix.
@@ -234,13 +255,15 @@ pub fn success_header(
 ) -> ResponseHeader {
     let mut resp = answer_header(upstream.status.as_u16(), false, host_id);
     for (name, value) in upstream.headers.iter() {
-        if let Some(rest) = name.as_str().strip_prefix("x-obs-").filter(|r| {
-            let name = format!("x-amz-{r}");
-            obs_object_header(r) && passes(&name) && !unversioned(&name, value)
-        }) {
-            // OBS's own names for S3's object headers (its native dialect).
-            resp.append_header(format!("x-amz-{rest}"), value.clone())
-                .expect("copied header");
+        if let Some(rest) = name.as_str().strip_prefix("x-obs-") {
+            // OBS's own names for S3's object headers (its native dialect); its other headers
+            // (its request ids, its server) stay behind.
+            match obs_passing(rest, value) {
+                Some(Cow::Borrowed(wire)) => resp.append_header(wire, value.clone()),
+                Some(Cow::Owned(wire)) => resp.append_header(wire, value.clone()),
+                None => continue,
+            }
+            .expect("copied header");
         } else if !unversioned(name.as_str(), value) {
             match passing(name.as_str()) {
                 Some(Passing::Named(wire)) => resp.append_header(wire, value.clone()),
@@ -1297,6 +1320,46 @@ mod tests {
             assert!(!out.headers.contains_key(dropped), "{dropped} passed");
         }
         assert_eq!(out.headers["x-amz-request-id"], &*id);
+    }
+
+    /// OBS's native names for S3's object headers come back under S3's; OBS's own headers, a
+    /// `null` version and the gateway's reserved metadata stay behind.
+    #[test]
+    fn obs_object_headers_pass_under_s3_s_names() {
+        let mut up = ResponseHeader::build(200, None).unwrap();
+        for (n, v) in [
+            ("x-obs-meta-color", "blue"),
+            ("x-obs-version-id", "v2"),
+            ("x-obs-storage-class", "STANDARD"),
+            ("x-obs-request-id", "obs-req"),
+            ("x-obs-id-2", "obs-host"),
+            ("x-obs-meta-hcp-gateway-owner", "someone"),
+            ("x-obs-object-type", "Appendable"),
+        ] {
+            up.append_header(n, v).unwrap();
+        }
+        let host = HostId::new("host".into()).unwrap();
+        let id = RequestId::default();
+        let out = success_header(&up, &id, &host);
+        let wire = |out: &ResponseHeader| {
+            let mut buf = Vec::new();
+            out.header_to_h1_wire(&mut buf);
+            String::from_utf8(buf).unwrap()
+        };
+        let text = wire(&out);
+        for line in [
+            "x-amz-meta-color: blue\r\n",
+            "x-amz-version-id: v2\r\n",
+            "x-amz-storage-class: STANDARD\r\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in {text}");
+        }
+        for gone in ["obs", "someone", "hcp-gateway", "Appendable"] {
+            assert!(!text.contains(gone), "{gone:?} in {text}");
+        }
+        up.insert_header("x-obs-version-id", "null").unwrap();
+        let text = wire(&success_header(&up, &id, &host));
+        assert!(!text.contains("version-id"), "{text}");
     }
 
     /// Answers start from a template the thread keeps for its host id (one at a time: a thread
