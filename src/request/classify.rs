@@ -151,10 +151,10 @@ impl Operation {
 pub struct Query {
     text: String,
     spans: Vec<QuerySpan>,
-    /// Bit `n` set when a name of `n` bytes is among the parameters (bit 63: of 63 or more):
-    /// most lookups ask for a name the request does not carry (classification asks for each
-    /// sub-resource in turn), and most of those are answered by this bit, without a scan.
-    lengths: u64,
+    /// A bit for each name among the parameters ([`name_bit`], from its length and its last
+    /// byte): most lookups ask for a name the request does not carry (classification asks for
+    /// each sub-resource in turn), and most of those are answered by this bit, without a scan.
+    names: u64,
 }
 
 /// Where one parameter's name and value are in [`Query`]'s text (name from `start` to `eq`,
@@ -170,23 +170,39 @@ impl Query {
     pub fn parse(raw: &[u8]) -> Query {
         let mut q = Query {
             text: String::with_capacity(raw.len()),
-            spans: Vec::with_capacity(raw.iter().filter(|&&b| b == b'&').count() + 1),
-            lengths: 0,
+            spans: Vec::with_capacity(memchr::memchr_iter(b'&', raw).count() + 1),
+            names: 0,
         };
+        // The query as text, validated once (a client's query is nearly always ASCII): a part
+        // without escapes is then copied as it is, without a check of its own.
+        let whole = std::str::from_utf8(raw).ok();
         // (Where a part is percent-encoded, it is decoded here first, in a buffer the thread
         // keeps for it: one for them all, given back when a long query made it large.)
         crate::kept::with(&SCRATCH, |scratch| {
-            for p in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-                let (n, v) = match p.iter().position(|&b| b == b'=') {
-                    Some(i) => (&p[..i], &p[i + 1..]),
-                    None => (p, &b""[..]),
+            let mut at = 0;
+            while at < raw.len() {
+                let end = memchr::memchr(b'&', &raw[at..]).map_or(raw.len(), |i| at + i);
+                let (part, from) = (&raw[at..end], at);
+                at = end + 1;
+                if part.is_empty() {
+                    continue;
+                }
+                // (Each piece's bounds are next to an ASCII byte or at an end of the query:
+                // boundaries of its text.)
+                let piece = |i: usize, j: usize| Piece {
+                    raw: &part[i..j],
+                    text: whole.map(|w| &w[from + i..from + j]),
+                };
+                let (n, v) = match memchr::memchr(b'=', part) {
+                    Some(i) => (piece(0, i), piece(i + 1, part.len())),
+                    None => (piece(0, part.len()), piece(0, 0)),
                 };
                 let start = q.text.len();
                 push_decoded(&mut q.text, n, scratch);
                 let eq = q.text.len();
                 push_decoded(&mut q.text, v, scratch);
                 let end = q.text.len();
-                q.lengths |= length_bit(eq - start);
+                q.names |= name_bit(&q.text[start..eq]);
                 q.spans.push(QuerySpan { start, eq, end });
             }
         });
@@ -205,16 +221,26 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        if self.lengths & length_bit(name.len()) == 0 {
+        if self.names & name_bit(name) == 0 {
             return None;
         }
         self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 }
 
-/// [`Query::lengths`]' bit for a name of `len` bytes.
-fn length_bit(len: usize) -> u64 {
-    1 << len.min(63)
+/// [`Query::names`]' bit for `name`: one of 64, from its length and its last byte (so that the
+/// names of S3's sub-resources and of a presigned URL's parameters, many of one length, seldom
+/// share one).
+fn name_bit(name: &str) -> u64 {
+    let last = name.as_bytes().last().copied().unwrap_or(0);
+    1 << (name.len().wrapping_mul(5).wrapping_add(usize::from(last)) & 63)
+}
+
+/// A part of the raw query: its bytes, and its text where the query is valid UTF-8.
+#[derive(Clone, Copy)]
+struct Piece<'a> {
+    raw: &'a [u8],
+    text: Option<&'a str>,
 }
 
 thread_local! {
@@ -224,13 +250,16 @@ thread_local! {
 
 /// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
 /// `decode_utf8_lossy` does, without a string of its own for each encoded part).
-fn push_decoded(text: &mut String, part: &[u8], scratch: &mut Vec<u8>) {
-    let bytes = if part.contains(&b'%') {
+fn push_decoded(text: &mut String, part: Piece<'_>, scratch: &mut Vec<u8>) {
+    let bytes = if memchr::memchr(b'%', part.raw).is_some() {
         scratch.clear();
-        scratch.extend(percent_decode(part));
+        scratch.extend(percent_decode(part.raw));
         &scratch[..]
+    } else if let Some(as_text) = part.text {
+        text.push_str(as_text);
+        return;
     } else {
-        part
+        part.raw
     };
     match std::str::from_utf8(bytes) {
         Ok(s) => text.push_str(s),
@@ -630,10 +659,70 @@ mod tests {
             for _ in 0..rng.gen_range(0..6) {
                 part.extend_from_slice(atoms[rng.gen_range(0..atoms.len())]);
             }
-            let mut text = String::from("before");
-            push_decoded(&mut text, &part, &mut scratch);
             let expected = percent_decode(&part).decode_utf8_lossy();
-            assert_eq!(&text["before".len()..], expected, "{part:?}");
+            // (With the part's text where it is valid UTF-8, as `Query::parse` gives it, and
+            // without.)
+            for text_of in [std::str::from_utf8(&part).ok(), None] {
+                let mut text = String::from("before");
+                let piece = Piece {
+                    raw: &part,
+                    text: text_of,
+                };
+                push_decoded(&mut text, piece, &mut scratch);
+                assert_eq!(&text["before".len()..], expected, "{part:?}");
+            }
+        }
+    }
+
+    /// Oracle: a whole query parses into the parts a split at each `&` and the first `=` gives,
+    /// each decoded as `percent_decode(..).decode_utf8_lossy()` decodes it — for random queries
+    /// of escapes, separators, empty parts, multi-byte characters and invalid UTF-8 (which
+    /// makes the query's text invalid as a whole).
+    #[test]
+    fn queries_parse_into_the_parts_the_rule_splits() {
+        use rand::{Rng, SeedableRng};
+        let atoms: [&[u8]; 12] = [
+            b"&",
+            b"&&",
+            b"=",
+            b"a",
+            b"Zz",
+            b"%2F",
+            b"%",
+            b"%C3%A9",
+            b"\xc3\xa9",
+            b"\xc3",
+            b"-",
+            b"~",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x9a5);
+        for _ in 0..20_000 {
+            let mut raw = Vec::new();
+            for _ in 0..rng.gen_range(0..10) {
+                raw.extend_from_slice(atoms[rng.gen_range(0..atoms.len())]);
+            }
+            let decode = |b: &[u8]| percent_decode(b).decode_utf8_lossy().into_owned();
+            let expected: Vec<(String, String)> = raw
+                .split(|&b| b == b'&')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.iter().position(|&b| b == b'=') {
+                    Some(i) => (decode(&p[..i]), decode(&p[i + 1..])),
+                    None => (decode(p), String::new()),
+                })
+                .collect();
+            let q = Query::parse(&raw);
+            let parsed: Vec<(String, String)> = q
+                .pairs()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(parsed, expected, "{raw:?}");
+            for (n, v) in &expected {
+                let first = expected
+                    .iter()
+                    .find(|(m, _)| m == n)
+                    .map(|(_, v)| v.as_str());
+                assert_eq!(q.get(n), first, "{n:?} ({v:?}) in {raw:?}");
+            }
         }
     }
 

@@ -37,24 +37,21 @@ const SUCCESS_ONLY_HEADERS: &[(&str, &str)] = &[
     ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
 ];
 
-/// Backend response headers that reach the client: S3's object, transfer and CORS headers.
-/// Everything else — server names, the backend's request ids, its region, KMS key ids (which
-/// name the backend account), cookies and headers of proxies in front of it, `Location` (which
-/// would show the tenant's bucket prefix) — stays behind.
-fn passes(name: &str) -> bool {
-    passing(name).is_some()
-}
-
-/// How a backend header that [`passes`] is written to the client: S3's fixed names by a name
-/// of the gateway's own, as pingora would write them (the names it title-cases title-cased, the
-/// rest as they are: `passing_names_are_written_as_pingora_writes_them`) — no copy of the name
-/// per answer; the names of user metadata, checksums and CORS as the backend's.
+/// How a backend header that passes ([`passing`]) is written to the client: S3's fixed names by
+/// a name of the gateway's own, as pingora would write them (the names it title-cases
+/// title-cased, the rest as they are: `passing_names_are_written_as_pingora_writes_them`) — no
+/// copy of the name per answer; the names of user metadata, checksums and CORS as the backend's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Passing {
     Named(&'static str),
     AsIs,
 }
 
+/// Whether a backend response header reaches the client (`None`: it stays behind), and how.
+/// S3's object, transfer and CORS headers pass; everything else — server names, the backend's
+/// request ids, its region, KMS key ids (which name the backend account), cookies and headers of
+/// proxies in front of it, `Location` (which would show the tenant's bucket prefix) — stays
+/// behind.
 fn passing(name: &str) -> Option<Passing> {
     let wire = match name {
         "content-type" => "Content-Type",
@@ -116,7 +113,7 @@ fn unversioned(name: &str, value: &http::HeaderValue) -> bool {
         && value.as_bytes() == b"null"
 }
 
-/// How OBS's `x-obs-{rest}` is written to the client, if it [`passes`] as S3's `x-amz-{rest}`:
+/// How OBS's `x-obs-{rest}` is written to the client, if it passes as S3's `x-amz-{rest}`:
 /// S3's fixed names by the gateway's own, the rest (user metadata) under a name made once — and
 /// only for an object header, not for each of OBS's own (`x-obs-request-id`, `x-obs-id-2`).
 fn obs_passing(rest: &str, value: &http::HeaderValue) -> Option<Cow<'static, str>> {

@@ -45,18 +45,25 @@ pub fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
 /// upper-case hex among them — are appended whole, not a byte at a time: most of a signed
 /// query is such runs, a presigned credential's `%2F`s included.)
 pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
-    let kept = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
-    let upper_hex = |b: u8| b.is_ascii_digit() || (b'A'..=b'F').contains(&b);
+    let kept = if keep_slash {
+        UNRESERVED | SLASH
+    } else {
+        UNRESERVED
+    };
+    let class = |b: u8| BYTE_CLASS[usize::from(b)];
+    // The input as text, validated once (a run's bounds are next to ASCII bytes or at its
+    // ends: boundaries of its text), so that each run is copied without a check of its own.
+    let text = std::str::from_utf8(raw).ok();
     let mut i = 0;
     while i < raw.len() {
         let mut end = i;
         while end < raw.len() {
-            if kept(raw[end]) {
+            if class(raw[end]) & kept != 0 {
                 end += 1;
             } else if raw[end] == b'%'
                 && end + 2 < raw.len()
-                && upper_hex(raw[end + 1])
-                && upper_hex(raw[end + 2])
+                && class(raw[end + 1]) & UPPER_HEX != 0
+                && class(raw[end + 2]) & UPPER_HEX != 0
             {
                 end += 3;
             } else {
@@ -64,8 +71,11 @@ pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
             }
         }
         if end > i {
-            let ascii = std::str::from_utf8(&raw[i..end]).expect("kept bytes are ASCII");
-            out.push_str(ascii);
+            let run = match text {
+                Some(text) => &text[i..end],
+                None => std::str::from_utf8(&raw[i..end]).expect("kept bytes are ASCII"),
+            };
+            out.push_str(run);
             i = end;
             continue;
         }
@@ -85,6 +95,32 @@ pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
         i += 1;
     }
 }
+
+/// [`BYTE_CLASS`]' bits: SigV4's unreserved bytes, `/`, and upper-case hex digits.
+const UNRESERVED: u8 = 1;
+const SLASH: u8 = 2;
+const UPPER_HEX: u8 = 4;
+
+/// Each byte's classes for [`canonicalize_encoded`] (a table, not a chain of comparisons per
+/// byte); `byte_classes_are_the_rule_s` checks it against [`is_unreserved`].
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
+            table[b] |= UNRESERVED;
+        }
+        if c == b'/' {
+            table[b] |= SLASH;
+        }
+        if c.is_ascii_digit() || matches!(c, b'A'..=b'F') {
+            table[b] |= UPPER_HEX;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// The canonical URI of a raw request path (S3: encoded once, not normalised).
 pub fn canonical_uri(raw_path: &[u8]) -> String {
@@ -258,6 +294,13 @@ pub fn redacted_canonical(canonical: &str) -> String {
 
 /// A header value in canonical form: trimmed, with runs of spaces collapsed to one.
 pub fn canonical_header_value(value: &[u8], out: &mut String) {
+    if memchr::memchr2(b' ', b'\t', value).is_none() {
+        // (Most values: nothing to trim or collapse, and valid text.)
+        if let Ok(text) = std::str::from_utf8(value) {
+            out.push_str(text);
+            return;
+        }
+    }
     let text = String::from_utf8_lossy(value);
     let mut first = true;
     for word in text.split([' ', '\t']).filter(|w| !w.is_empty()) {

@@ -184,6 +184,39 @@ fn header_values_are_trimmed_and_collapsed() {
     assert_eq!(out, "a b c");
 }
 
+/// Oracle: a canonical header value is the value's words (split at spaces and tabs) joined by
+/// one space, for random values with and without whitespace, multi-byte characters and invalid
+/// UTF-8.
+#[test]
+fn header_values_are_the_rule_s_words() {
+    use rand::{Rng, SeedableRng};
+    let atoms: [&[u8]; 8] = [b" ", b"\t", b"  ", b"a", b"b-c", b":", b"\xc3\xa9", b"\xff"];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x7a1);
+    for _ in 0..20_000 {
+        let mut raw = Vec::new();
+        for _ in 0..rng.gen_range(0..8) {
+            raw.extend_from_slice(atoms[rng.gen_range(0..atoms.len())]);
+        }
+        let text = String::from_utf8_lossy(&raw);
+        let words: Vec<&str> = text.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+        let mut out = String::from("x");
+        canonical_header_value(&raw, &mut out);
+        assert_eq!(&out[1..], words.join(" "), "{raw:?}");
+    }
+}
+
+/// The byte table of canonical encoding is SigV4's rule for every byte.
+#[test]
+fn byte_classes_are_the_rule_s() {
+    for b in 0..=255u8 {
+        let class = BYTE_CLASS[usize::from(b)];
+        assert_eq!(class & UNRESERVED != 0, is_unreserved(b), "{b}");
+        assert_eq!(class & SLASH != 0, b == b'/', "{b}");
+        let upper_hex = b.is_ascii_hexdigit() && !b.is_ascii_lowercase();
+        assert_eq!(class & UPPER_HEX != 0, upper_hex, "{b}");
+    }
+}
+
 #[test]
 fn signature_comparison() {
     assert!(signatures_equal("abc", "abc"));
