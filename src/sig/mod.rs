@@ -19,7 +19,19 @@ pub fn split_target(raw: &[u8]) -> (&[u8], &[u8]) {
 
 /// Values of a signed header, `host` falling back to the URI authority (HTTP/2).
 pub fn header_values<'a>(req: &'a RequestHeader, name: &str) -> impl Iterator<Item = &'a [u8]> {
-    let mut values = req.headers.get_all(name).iter().peekable();
+    // (The names every signature signs by constants: a `&str` is parsed on every lookup.)
+    let mut values = match name {
+        "host" => req.headers.get_all(http::header::HOST),
+        "x-amz-date" => req
+            .headers
+            .get_all(const { http::HeaderName::from_static("x-amz-date") }),
+        "x-amz-content-sha256" => req
+            .headers
+            .get_all(const { http::HeaderName::from_static("x-amz-content-sha256") }),
+        _ => req.headers.get_all(name),
+    }
+    .iter()
+    .peekable();
     let authority = if values.peek().is_none() && name == "host" {
         req.uri.authority().map(|a| a.as_str().as_bytes())
     } else {

@@ -268,12 +268,15 @@ pub struct Authenticated {
     pub payload: Payload,
 }
 
+/// `x-amz-content-sha256`, by a name made once (a `&str` is parsed on every lookup).
+const CONTENT_SHA256: http::HeaderName = http::HeaderName::from_static("x-amz-content-sha256");
+
 impl Authenticated {
     /// For schemes that do not sign the body: a hex `x-amz-content-sha256` is still checked.
     fn new(identity: Identity, req: &RequestHeader) -> Self {
         let sha256 = req
             .headers
-            .get("x-amz-content-sha256")
+            .get(CONTENT_SHA256)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let mut d = [0u8; 32];

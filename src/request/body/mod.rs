@@ -151,7 +151,9 @@ fn chunk_signature_mismatch() -> HcpError {
         .with_message("The chunk signature does not match the chunk's contents.")
 }
 
-fn trimmed_header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+/// A header's value, trimmed. (Named by a constant where the name is fixed: a `&str` is parsed
+/// and checked on every lookup.)
+fn trimmed_header(req: &RequestHeader, name: impl http::header::AsHeaderName) -> Option<&str> {
     req.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -161,7 +163,7 @@ fn trimmed_header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 /// The checks that headers ask for: Content-MD5 and `x-amz-checksum-*`.
 fn header_checks(req: &RequestHeader) -> Result<Vec<Check>, HcpError> {
     let mut checks = Vec::new();
-    if let Some(md5) = trimmed_header(req, "content-md5") {
+    if let Some(md5) = trimmed_header(req, const { http::HeaderName::from_static("content-md5") }) {
         let expected = base64::engine::general_purpose::STANDARD
             .decode(md5)
             .ok()
@@ -208,8 +210,8 @@ impl BodyVerifier {
         req: &RequestHeader,
         max_chunk: usize,
     ) -> Result<BodyVerifier, HcpError> {
-        let header = |name: &str| trimmed_header(req, name);
-        let length = |name: &str| header(name).and_then(|v| v.parse::<u64>().ok());
+        let length =
+            |name: http::HeaderName| trimmed_header(req, name).and_then(|v| v.parse::<u64>().ok());
         let mut checks = header_checks(req)?;
         let (chunked, declared) = match payload {
             Payload::Plain { sha256 } => {
@@ -220,13 +222,16 @@ impl BodyVerifier {
                         what: "x-amz-content-sha256",
                     });
                 }
-                (None, length("content-length"))
+                (None, length(http::header::CONTENT_LENGTH))
             }
             Payload::Chunked { signer, trailer } => {
-                let declared = length("x-amz-decoded-content-length").ok_or_else(|| {
-                    HcpError::new(HcpCode::MissingContentLength)
-                        .with_message("An aws-chunked body needs x-amz-decoded-content-length.")
-                })?;
+                let declared =
+                    length(const { http::HeaderName::from_static("x-amz-decoded-content-length") })
+                        .ok_or_else(|| {
+                            HcpError::new(HcpCode::MissingContentLength).with_message(
+                                "An aws-chunked body needs x-amz-decoded-content-length.",
+                            )
+                        })?;
                 let trailer = if *trailer {
                     Some(announced_trailer(req)?)
                 } else {

@@ -158,7 +158,7 @@ pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
             if part.is_empty() {
                 continue;
             }
-            let (name, value) = match part.iter().position(|&b| b == b'=') {
+            let (name, value) = match memchr::memchr(b'=', part) {
                 Some(eq) => (&part[..eq], &part[eq + 1..]),
                 None => (part, &b""[..]),
             };
@@ -227,7 +227,8 @@ impl EncodedPairs {
     fn join_into(&mut self, out: &mut String) {
         let text = &self.text;
         let pair = |&(s, e, end): &(usize, usize, usize)| (&text[s..e], &text[e..end]);
-        self.spans.sort_by(|a, b| pair(a).cmp(&pair(b)));
+        // (Equal pairs are equal text: their order does not show.)
+        self.spans.sort_unstable_by(|a, b| pair(a).cmp(&pair(b)));
         for (i, span) in self.spans.iter().enumerate() {
             if i > 0 {
                 out.push('&');
