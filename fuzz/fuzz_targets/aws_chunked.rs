@@ -19,11 +19,18 @@ fuzz_target!(|data: &[u8]| {
         u16::from_le_bytes([data[2], data[3]]),
         &data[4..],
     );
-    let signer = (flags & 1 == 1).then(|| ChunkSigner {
-        key: sigv4::derive_signing_key("secret", "20260101", "us-east-1", "s3"),
-        amz_date: "20260101T000000Z".into(),
-        scope: "20260101/us-east-1/s3/aws4_request".into(),
-        seed_signature: "0".repeat(64),
+    let signer = (flags & 1 == 1).then(|| {
+        std::sync::Arc::new(ChunkSigner {
+            key: sigv4::SigningKey::new(sigv4::derive_signing_key(
+                "secret",
+                "20260101",
+                "us-east-1",
+                "s3",
+            )),
+            amz_date: "20260101T000000Z".into(),
+            scope: "20260101/us-east-1/s3/aws4_request".into(),
+            seed_signature: "0".repeat(64),
+        })
     });
     let trailer = flags & 2 == 2 || signer.is_none();
     let payload = Payload::Chunked { signer, trailer };

@@ -220,7 +220,7 @@ pub enum Payload {
     /// aws-chunked framing. With a signer every chunk carries a signature chained from the seed
     /// signature; with `trailer` a trailing checksum (and, signed, its signature) follows.
     Chunked {
-        signer: Option<ChunkSigner>,
+        signer: Option<Arc<ChunkSigner>>,
         trailer: bool,
     },
 }
@@ -247,7 +247,7 @@ impl Payload {
 /// What verifying aws-chunked chunk signatures needs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChunkSigner {
-    pub key: [u8; 32],
+    pub key: sigv4::SigningKey,
     pub amz_date: String,
     pub scope: String,
     pub seed_signature: String,
@@ -478,7 +478,7 @@ impl Authenticator {
         date: &str,
         region: &str,
         service: &str,
-    ) -> [u8; 32] {
+    ) -> sigv4::SigningKey {
         self.signing_keys
             .to_verify(secret.derived(), date, region, service)
     }
@@ -489,7 +489,7 @@ impl Authenticator {
         &self,
         secret: &SecretKey,
         (date, region, service): (&str, &str, &str),
-        key: [u8; 32],
+        key: &sigv4::SigningKey,
     ) {
         secret.derived().keep(date, region, service, key);
     }

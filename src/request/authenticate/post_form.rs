@@ -61,11 +61,11 @@ impl Authenticator {
             let given = required("x-amz-signature")?;
             let user = self.user(access_key)?;
             let key = self.signing_key(&user.secret, date, region, service);
-            let expected = hex::encode(sigv4::hmac_sha256(&key, policy.as_bytes()));
+            let expected = hex::encode(key.hmac(policy.as_bytes()));
             if !same(given.as_bytes(), expected.as_bytes()) {
                 return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
             }
-            self.signature_matched(&user.secret, (date, region, service), key);
+            self.signature_matched(&user.secret, (date, region, service), &key);
             return Ok(Self::identity(user, AuthScheme::PostFormV4));
         }
         let user = self.user(required("awsaccesskeyid")?)?;
@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(kept(), None);
         let id = a.authenticate_form(&form(&fields)).unwrap();
         assert_eq!(id.access_key(), Some("AKID"));
-        assert_eq!(kept(), Some(key));
+        assert_eq!(kept(), Some(sigv4::SigningKey::new(key)));
         let e = a.authenticate_form(&form(&wrong)).unwrap_err();
         assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
 

@@ -108,7 +108,7 @@ pub(super) fn verify_claim(
     req: &RequestHeader,
     claim: &Claim<'_>,
     skip_query: &[&str],
-) -> Result<(Arc<User>, [u8; 32]), HcpError> {
+) -> Result<(Arc<User>, sigv4::SigningKey), HcpError> {
     if claim.auth.service != "s3" {
         return Err(malformed("the credential scope's service must be s3"));
     }
@@ -157,7 +157,7 @@ pub(super) fn verify_claim(
     authn.signature_matched(
         &user.secret,
         (claim.auth.date, claim.auth.region, claim.auth.service),
-        key,
+        &key,
     );
     if let Some(name) = unsigned_amz_header(req, claim.auth.signed_headers) {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message(format!(
@@ -237,11 +237,13 @@ pub(super) fn verify(
         PayloadMode::Digest(d) => Payload::Plain { sha256: Some(d) },
         PayloadMode::Unsigned => Payload::Plain { sha256: None },
         PayloadMode::Streaming { signed, trailer } => Payload::Chunked {
-            signer: signed.then(|| ChunkSigner {
-                key,
-                amz_date: claim.amz_date.clone().into_owned(),
-                scope: sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service),
-                seed_signature: claim.auth.signature.to_ascii_lowercase(),
+            signer: signed.then(|| {
+                Arc::new(ChunkSigner {
+                    key,
+                    amz_date: claim.amz_date.clone().into_owned(),
+                    scope: sigv4::scope(claim.auth.date, claim.auth.region, claim.auth.service),
+                    seed_signature: claim.auth.signature.to_ascii_lowercase(),
+                })
             }),
             trailer,
         },

@@ -119,7 +119,7 @@ struct Chunked {
     line: Vec<u8>,
     data: BytesMut,
     chunk_signature: Option<String>,
-    signer: Option<ChunkSigner>,
+    signer: Option<std::sync::Arc<ChunkSigner>>,
     previous_signature: String,
     /// The trailing checksum that `x-amz-trailer` announced, and its running digest.
     trailer: Option<(String, ChecksumAlgorithm, Option<Hasher>)>,

@@ -6,7 +6,12 @@ const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80
 /// The S3 streaming example's signer (2013-05-24, us-east-1, s3).
 fn example_signer() -> ChunkSigner {
     ChunkSigner {
-        key: sigv4::derive_signing_key(SECRET, "20130524", "us-east-1", "s3"),
+        key: sigv4::SigningKey::new(sigv4::derive_signing_key(
+            SECRET,
+            "20130524",
+            "us-east-1",
+            "s3",
+        )),
         amz_date: "20130524T000000Z".into(),
         scope: "20130524/us-east-1/s3/aws4_request".into(),
         seed_signature: SEED.into(),
@@ -50,7 +55,7 @@ fn example_verifier() -> BodyVerifier {
     let req = request(&[("x-amz-decoded-content-length", "66560")]);
     BodyVerifier::new(
         &Payload::Chunked {
-            signer: Some(example_signer()),
+            signer: Some(std::sync::Arc::new(example_signer())),
             trailer: false,
         },
         &req,
@@ -205,7 +210,7 @@ fn signed_trailer_signature_is_verified() {
         ("x-amz-trailer", "x-amz-checksum-crc32"),
     ]);
     let payload = Payload::Chunked {
-        signer: Some(signer.clone()),
+        signer: Some(std::sync::Arc::new(signer.clone())),
         trailer: true,
     };
 

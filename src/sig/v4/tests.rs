@@ -51,7 +51,9 @@ fn published_vectors_canonical_request_string_to_sign_and_signature() {
         let amz_date = &c.headers.iter().find(|(n, _)| n == "x-amz-date").unwrap().1;
         let sts = string_to_sign(amz_date, &scope(&c.date, &c.region, &c.service), &creq);
         assert_eq!(sts, c.string_to_sign, "{}: string to sign", c.name);
-        let key = derive_signing_key(&c.secret, &c.date, &c.region, &c.service);
+        let key = SigningKey::new(derive_signing_key(
+            &c.secret, &c.date, &c.region, &c.service,
+        ));
         assert_eq!(signature(&key, &sts), c.signature, "{}: signature", c.name);
         let scope = scope(&c.date, &c.region, &c.service);
         let digest = Canonical {
@@ -126,8 +128,9 @@ fn request_signatures_are_signatures_of_the_string_to_sign() {
     use rand::{Rng, RngCore};
     let mut rng = rand::thread_rng();
     for _ in 0..500 {
-        let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        let key = SigningKey::new(bytes);
         let mut text = |max: usize| -> String {
             let len = rng.gen_range(0..max);
             (0..len)
@@ -137,6 +140,15 @@ fn request_signatures_are_signatures_of_the_string_to_sign() {
         let (date, region, service, canonical) = (text(20), text(30), text(8), text(600));
         let scope = scope(&date, &region, &service);
         let expected = signature(&key, &string_to_sign(&date, &scope, &canonical));
+        // The keyed HMAC a key keeps is HMAC's own under its bytes, and signing leaves it keyed
+        // for the next signature.
+        assert_eq!(
+            expected,
+            hex::encode(hmac_sha256(
+                &bytes,
+                string_to_sign(&date, &scope, &canonical).as_bytes()
+            ))
+        );
         let digest = Sha256::digest(canonical.as_bytes()).into();
         let pieces = scope_pieces(&date, &region, &service);
         for scope in [&[scope.as_str()][..], &pieces[..]] {
@@ -266,8 +278,9 @@ fn hex_appended_through_the_stack_buffer_matches_the_hex_crate() {
 fn keys_kept_beside_a_secret_are_its_derived_ones_for_their_scope() {
     let secret = Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
     let cache = SigningKeyCache::default();
-    let derived =
-        |date, region, service| derive_signing_key(secret.expose(), date, region, service);
+    let derived = |date, region, service| {
+        SigningKey::new(derive_signing_key(secret.expose(), date, region, service))
+    };
 
     let to_verify = cache.to_verify(&secret, "20261201", "us-east-1", "s3");
     assert_eq!(to_verify, derived("20261201", "us-east-1", "s3"));
@@ -276,10 +289,10 @@ fn keys_kept_beside_a_secret_are_its_derived_ones_for_their_scope() {
         None,
         "unverified: not kept"
     );
-    secret.keep("20261201", "us-east-1", "s3", to_verify);
+    secret.keep("20261201", "us-east-1", "s3", &to_verify);
     assert_eq!(
         secret.kept_key("20261201", "us-east-1", "s3"),
-        Some(to_verify)
+        Some(to_verify.clone())
     );
     assert_eq!(secret.kept_key("20261201", "us-east-1", "s3x"), None);
     // Parts that would join to a kept scope's bytes are never taken for it, nor kept.
@@ -288,7 +301,7 @@ fn keys_kept_beside_a_secret_are_its_derived_ones_for_their_scope() {
     assert_eq!(secret.kept_key("20261201", "us-east-1\ns", "3"), None);
     assert_eq!(
         secret.kept_key("20261201", "us-east-1", "s3"),
-        Some(to_verify)
+        Some(to_verify.clone())
     );
 
     // r1 used often, but longest ago; r2 and r3 once each, later; us-east-1 (the first kept)
@@ -303,7 +316,7 @@ fn keys_kept_beside_a_secret_are_its_derived_ones_for_their_scope() {
             "{region}"
         );
     }
-    secret.keep("20261201", "us-east-1", "s3", to_verify);
+    secret.keep("20261201", "us-east-1", "s3", &to_verify);
     // Lookups of a caller who never proves the key (a wrong signature) are no use of it.
     for _ in 0..3 {
         cache.to_verify(&secret, "20261201", "r1", "s3");
