@@ -340,20 +340,21 @@ impl BackendSession {
             if !empty_line_seen(&self.buf, &mut self.scanned) {
                 return Ok(false);
             }
-            let (length, status) = {
+            let parsed = {
                 let mut fields = [const { MaybeUninit::uninit() }; MAX_FIELDS];
                 let mut head = httparse::Response::new(&mut []);
                 match parser().parse_response_with_uninit_headers(&mut head, &self.buf, &mut fields)
                 {
                     Ok(httparse::Status::Complete(length)) if length <= MAX_HEAD => {
-                        (length, head.code.unwrap_or(0))
+                        ParsedHead::of(&head, &self.buf, length)
                     }
                     Ok(httparse::Status::Complete(_)) => return Err(too_long("answer header")),
                     Ok(httparse::Status::Partial) => return Ok(false),
                     Err(e) => return Err(invalid("backend answer header", e)),
                 }
             };
-            match status {
+            let length = parsed.length;
+            match parsed.status {
                 101 => {
                     return Err(Error::explain(
                         ErrorType::InvalidHTTPHeader,
@@ -374,34 +375,31 @@ impl BackendSession {
                 _ => {
                     let head = self.buf.split_to(length).freeze();
                     self.scanned = 0;
-                    self.take_head(head)?;
+                    self.take_head(head, &parsed)?;
                     return Ok(true);
                 }
             }
         }
     }
 
-    /// The answer's header from its bytes (values share them), its body's framing and whether
-    /// the connection may be kept.
-    fn take_head(&mut self, bytes: Bytes) -> Result<()> {
-        let mut fields = [const { MaybeUninit::uninit() }; MAX_FIELDS];
-        let mut head = httparse::Response::new(&mut []);
-        let status =
-            match parser().parse_response_with_uninit_headers(&mut head, &bytes, &mut fields) {
-                Ok(httparse::Status::Complete(_)) => head.code.unwrap_or(0),
-                Ok(httparse::Status::Partial) => unreachable!("parsed whole before"),
-                Err(e) => return Err(invalid("backend answer header", e)),
-            };
-        let mut headers = HeaderMap::with_capacity(head.headers.len());
-        for field in head.headers.iter() {
-            let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
-                .map_err(|e| invalid("backend answer header value", e))?;
-            headers.append(header_name(field.name)?, value);
+    /// The answer's header from its bytes (values share them) as `parsed` found it (parsed
+    /// once, before the bytes were split off), its body's framing and whether the connection
+    /// may be kept.
+    fn take_head(&mut self, bytes: Bytes, parsed: &ParsedHead) -> Result<()> {
+        let mut headers = HeaderMap::with_capacity(parsed.count);
+        for &[name, name_end, value, value_end] in &parsed.spans[..parsed.count] {
+            let value =
+                HeaderValue::from_maybe_shared(bytes.slice(value as usize..value_end as usize))
+                    .map_err(|e| invalid("backend answer header value", e))?;
+            headers.append(
+                header_name(&bytes[name as usize..name_end as usize])?,
+                value,
+            );
         }
         let (mut parts, ()) = http::Response::new(()).into_parts();
-        parts.status =
-            http::StatusCode::from_u16(status).map_err(|e| invalid("backend answer status", e))?;
-        parts.version = if head.version == Some(0) {
+        parts.status = http::StatusCode::from_u16(parsed.status)
+            .map_err(|e| invalid("backend answer status", e))?;
+        parts.version = if parsed.http10 {
             Version::HTTP_10
         } else {
             Version::HTTP_11
@@ -550,16 +548,59 @@ fn failed() -> Box<Error> {
 }
 
 /// A field name: one of the `http` crate's, one of [`KNOWN`], or a new one.
-fn header_name(name: &str) -> Result<HeaderName> {
-    if name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"x-") {
-        if let Some(known) = KNOWN
-            .iter()
-            .find(|k| k.as_str().len() == name.len() && k.as_str().eq_ignore_ascii_case(name))
-        {
+fn header_name(name: &[u8]) -> Result<HeaderName> {
+    if name.len() > 2 && name[..2].eq_ignore_ascii_case(b"x-") {
+        if let Some(known) = KNOWN.iter().find(|k| {
+            k.as_str().len() == name.len() && k.as_str().as_bytes().eq_ignore_ascii_case(name)
+        }) {
             return Ok(known.clone());
         }
     }
-    HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid("backend answer header name", e))
+    HeaderName::from_bytes(name).map_err(|e| invalid("backend answer header name", e))
+}
+
+/// What parsing an answer's header found, by offsets into its bytes: so that the header is
+/// parsed once, before its bytes are split off the buffer and shared by the values.
+struct ParsedHead {
+    /// The header's length, its empty line included.
+    length: usize,
+    status: u16,
+    http10: bool,
+    /// How many fields, and where each one's name and value lie: `[name, name end, value,
+    /// value end]`.
+    count: usize,
+    spans: [[u32; 4]; MAX_FIELDS],
+}
+
+impl ParsedHead {
+    /// `head` as httparse parsed it from `buf`, whose first `length` bytes (at most
+    /// [`MAX_HEAD`]) are the header: every name and value httparse gives is a part of them (an
+    /// empty value lies nowhere and is kept as an empty span).
+    fn of(head: &httparse::Response<'_, '_>, buf: &[u8], length: usize) -> Self {
+        let at = |piece: &[u8]| -> [u32; 2] {
+            if piece.is_empty() {
+                return [0, 0];
+            }
+            let start = (piece.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+            let end = start.wrapping_add(piece.len());
+            assert!(start <= end && end <= length, "a field outside its header");
+            // (Within MAX_HEAD, so within u32.)
+            [start as u32, end as u32]
+        };
+        let mut spans = [[0; 4]; MAX_FIELDS];
+        for (span, field) in spans.iter_mut().zip(head.headers.iter()) {
+            let [name, name_end] = at(field.name.as_bytes());
+            let [value, value_end] = at(field.value);
+            *span = [name, name_end, value, value_end];
+        }
+        ParsedHead {
+            length,
+            status: head.code.unwrap_or(0),
+            http10: head.version == Some(0),
+            count: head.headers.len(),
+            spans,
+        }
+    }
 }
 
 /// Whether `buf` holds an empty line (the end of a header or trailer section), searching only

@@ -359,6 +359,18 @@ async fn peer_pausing(pieces: Vec<Vec<u8>>) -> (BackendSession, JoinHandle<Vec<u
 
 /// Oracle: a random body, cut into random chunks with random extensions and trailers, and sent
 /// in random pieces, reads back as the body — and leaves the connection fit to keep.
+/// `wire` cut into pieces of at most `most` bytes, at random places.
+fn cut_at_random(rng: &mut impl Rng, wire: &[u8], most: usize) -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
+    let mut rest = wire;
+    while !rest.is_empty() {
+        let n = rng.gen_range(1..=rest.len().min(most));
+        pieces.push(rest[..n].to_vec());
+        rest = &rest[n..];
+    }
+    pieces
+}
+
 #[tokio::test]
 async fn chunked_bodies_read_back_whole_however_they_are_cut() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(22);
@@ -387,14 +399,7 @@ async fn chunked_bodies_read_back_whole_however_they_are_cut() {
             wire.extend_from_slice(b"x-amz-checksum-crc32: AAAAAA==\r\nx-other: 1\r\n");
         }
         wire.extend_from_slice(b"\r\n");
-        let mut pieces = Vec::new();
-        let mut rest = &wire[..];
-        while !rest.is_empty() {
-            let n = rng.gen_range(1..=rest.len().min(700));
-            pieces.push(rest[..n].to_vec());
-            rest = &rest[n..];
-        }
-        let (mut session, _peer) = peer(pieces, false).await;
+        let (mut session, _peer) = peer(cut_at_random(&mut rng, &wire, 700), false).await;
         ask(&mut session, "GET").await;
         let read = read_answer(&mut session).await.unwrap();
         assert!(read == body, "round {round}");
@@ -477,20 +482,96 @@ async fn a_short_or_long_body_is_an_error() {
     assert!(seen.ends_with("\r\n\r\nhe"), "{seen:?}");
 }
 
+/// Every field of an answer's header reads back as it was sent — its name in lower case, its
+/// value without the whitespace around it, in order, duplicates and empty values kept — after
+/// informational answers or not, whatever the pieces it arrives in: the header is parsed once
+/// and its fields taken by their places in the bytes kept.
+#[tokio::test]
+async fn every_answer_field_reads_back_as_sent() {
+    const TOKEN: &[u8] =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~";
+    let mut rng = rand::rngs::StdRng::seed_from_u64(38);
+    for round in 0..80 {
+        let mut wire = Vec::new();
+        for _ in 0..rng.gen_range(0..3) {
+            wire.extend_from_slice(b"HTTP/1.1 100 Continue\r\nx-interim: 1\r\n\r\n");
+        }
+        wire.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        let mut expected = Vec::new();
+        for _ in 0..rng.gen_range(0..40) {
+            let name: String = match expected.len() {
+                // Sometimes a name again, in another case.
+                sent @ 1.. if rng.gen_ratio(1, 5) => {
+                    let (name, _): &(String, String) = &expected[rng.gen_range(0..sent)];
+                    name.to_ascii_uppercase()
+                }
+                _ => (0..rng.gen_range(1..24))
+                    .map(|_| TOKEN[rng.gen_range(0..TOKEN.len())] as char)
+                    .collect(),
+            };
+            let value: String = if rng.gen_ratio(1, 6) {
+                String::new()
+            } else {
+                let text: String = (0..rng.gen_range(1..60))
+                    .map(|_| rng.gen_range(0x21u8..0x7f) as char)
+                    .collect();
+                // Inner whitespace is the value's; outer whitespace is not.
+                let at = rng.gen_range(0..=text.len());
+                if rng.gen_ratio(1, 3) {
+                    format!("{} \t{}", &text[..at], &text[at..])
+                        .trim()
+                        .to_string()
+                } else {
+                    text
+                }
+            };
+            let space = [" ", "\t", "  ", ""];
+            let before = space[rng.gen_range(0..space.len())];
+            let after = space[rng.gen_range(0..space.len())];
+            let colon = if rng.gen_ratio(1, 8) { " :" } else { ":" };
+            wire.extend_from_slice(format!("{name}{colon}{before}{value}{after}\r\n").as_bytes());
+            expected.push((name.to_ascii_lowercase(), value));
+        }
+        wire.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+        expected.push(("content-length".into(), "2".into()));
+        let (mut session, _peer) = peer(cut_at_random(&mut rng, &wire, 400), false).await;
+        ask(&mut session, "GET").await;
+        assert_eq!(
+            read_answer(&mut session).await.unwrap(),
+            b"ok",
+            "round {round}"
+        );
+        let head = session.resp_header().unwrap();
+        assert_eq!(head.status, 200, "round {round}");
+        let read: Vec<(String, String)> = head
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_string()))
+            .collect();
+        // (A map keeps a name's values together, in the order they came: compared by name,
+        // sorted stably.)
+        let mut read = read;
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(read, expected, "round {round}");
+        assert!(session.reuse().is_some(), "round {round}");
+    }
+}
+
 /// Names S3 servers send are the ones made once (the same text, not a copy of it), in any case.
 #[test]
 fn field_names_known_to_s3_are_the_made_ones() {
     for known in &KNOWN {
         let sent = known.as_str().to_ascii_uppercase();
-        let name = header_name(&sent).unwrap();
+        let name = header_name(sent.as_bytes()).unwrap();
         assert_eq!(name.as_str().as_ptr(), known.as_str().as_ptr(), "{known}");
     }
     assert_eq!(
-        header_name("x-amz-meta-a").unwrap().as_str(),
+        header_name(b"x-amz-meta-a").unwrap().as_str(),
         "x-amz-meta-a"
     );
-    assert_eq!(header_name("ETag").unwrap(), http::header::ETAG);
-    assert!(header_name("bad name").is_err());
+    assert_eq!(header_name(b"ETag").unwrap(), http::header::ETAG);
+    assert!(header_name(b"bad name").is_err());
 }
 
 #[test]
