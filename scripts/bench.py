@@ -449,22 +449,44 @@ def exchange(sock, request):
 
 def instructions(bench, args):
     """User-space instructions per request of each gateway build (`gateway`, and `baseline`
-    where given), counted by callgrind: each is started again under valgrind with the same
-    configuration, warmed up with 200 requests, its counters zeroed, then served `count`
-    presigned requests one at a time on one keep-alive connection, and its counters dumped.
-    The count is the same for the same binary and inputs whatever else the machine does, so a
-    small step shows where a timed run is within its noise. System calls are not counted."""
+    where given) and, with --downstream-trial, of the floors it is compared with (the hyper
+    passthrough and the two downstream trials), counted by callgrind: each is started again
+    under valgrind (the gateways with the same configuration), warmed up with 200 requests, its
+    counters zeroed, then served `count` presigned requests one at a time on one keep-alive
+    connection, and its counters dumped. The count is the same for the same binary and inputs
+    whatever else the machine does, so a small step shows where a timed run is within its
+    noise. System calls are not counted."""
     count = args.instruction_requests
-    builds = [("gateway", f"{RELEASE}/hcp-s3-gateway")]
+    origin = f"127.0.0.1:{bench.ports['direct']}"
+
+    def gateway(name, binary):
+        def argv():
+            port, cfg = bench.gateway_config(f"callgrind-{name}", 1)
+            return port, [binary, "--config", cfg]
+        return name, argv
+
+    def floor(name, argv_of):
+        def argv():
+            port = free_port()
+            return port, argv_of(f"127.0.0.1:{port}")
+        return name, argv
+
+    builds = [gateway("gateway", f"{RELEASE}/hcp-s3-gateway")]
     if args.baseline:
-        builds.append(("baseline", args.baseline))
+        builds.append(gateway("baseline", args.baseline))
+    if args.downstream_trial:
+        builds.append(floor("passthrough",
+                            lambda listen: [f"{RELEASE}/examples/passthrough", listen, origin, "1"]))
+        for mode in ("pingora", "lean"):
+            builds.append(floor(f"trial-{mode}", lambda listen, mode=mode: [
+                f"{RELEASE}/examples/downstream_trial", mode, listen, origin]))
     results = {}
-    for name, binary in builds:
-        port, cfg = bench.gateway_config(f"callgrind-{name}", 1)
+    for name, argv in builds:
+        port, command = argv()
         out = os.path.join(bench.work, f"callgrind-{name}.out")
         log = open(os.path.join(bench.work, f"callgrind-{name}.log"), "wb")
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                 binary, "--config", cfg], stdout=log, stderr=log)
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+                                + command, stdout=log, stderr=log)
         try:
             wait_port(port, proc, timeout=120)
             for workload in args.workloads.split(","):
@@ -571,7 +593,8 @@ def main():
                          "'baseline', with the same configuration: a step's A/B in one run")
     ap.add_argument("--instructions", action="store_true",
                     help="only count the user-space instructions per request of the gateway (and "
-                         "--baseline) under callgrind, for --workloads: a step's A/B free of timing noise")
+                         "--baseline, and with --downstream-trial the passthrough and the trials) "
+                         "under callgrind, for --workloads: a step's A/B free of timing noise")
     ap.add_argument("--instruction-requests", type=int, default=2000,
                     help="requests counted per workload with --instructions (2000)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
@@ -593,6 +616,7 @@ def main():
             counted = instructions(bench, args)
             lines = [f"Command: `scripts/bench.sh --instructions --workloads \"{args.workloads}\""
                      + (" --baseline BINARY" if args.baseline else "")
+                     + (" --downstream-trial" if args.downstream_trial else "")
                      + f"` — user-space instructions per request (callgrind), {args.instruction_requests} "
                      "presigned requests on one keep-alive connection after 200 to warm up.", "",
                      "| workload | gateway | baseline | gateway ÷ baseline |", "|---|---:|---:|---:|"]
@@ -600,6 +624,15 @@ def main():
                 base = per.get("baseline")
                 lines.append(f"| {workload} | {per['gateway']:,.0f} | "
                              + (f"{base:,.0f} | {per['gateway'] / base:.3f} |" if base else "| |"))
+            floors = [n for n in ("passthrough", "trial-pingora", "trial-lean")
+                      if any(n in per for per in counted.values())]
+            if floors:
+                lines += ["", "| workload | gateway | " + " | ".join(floors) + " | gateway − trial-pingora |",
+                          "|---|---:|" + "---:|" * len(floors) + "---:|"]
+                for workload, per in counted.items():
+                    lines.append(f"| {workload} | {per['gateway']:,.0f} | "
+                                 + " | ".join(f"{per[n]:,.0f}" for n in floors)
+                                 + f" | {per['gateway'] - per['trial-pingora']:,.0f} |")
             with open(os.path.join(args.out, "instructions.md"), "w") as f:
                 f.write("\n".join(lines) + "\n")
             print("\n".join(lines))
