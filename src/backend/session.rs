@@ -386,8 +386,8 @@ impl BackendSession {
     /// once, before the bytes were split off), its body's framing and whether the connection
     /// may be kept.
     fn take_head(&mut self, bytes: Bytes, parsed: &ParsedHead) -> Result<()> {
-        let mut headers = HeaderMap::with_capacity(parsed.count);
-        for &[name, name_end, value, value_end] in &parsed.spans[..parsed.count] {
+        let mut headers = HeaderMap::with_capacity(parsed.spans.len());
+        for &[name, name_end, value, value_end] in &parsed.spans {
             let value =
                 HeaderValue::from_maybe_shared(bytes.slice(value as usize..value_end as usize))
                     .map_err(|e| invalid("backend answer header value", e))?;
@@ -566,10 +566,9 @@ struct ParsedHead {
     length: usize,
     status: u16,
     http10: bool,
-    /// How many fields, and where each one's name and value lie: `[name, name end, value,
-    /// value end]`.
-    count: usize,
-    spans: [[u32; 4]; MAX_FIELDS],
+    /// Where each field's name and value lie: `[name, name end, value, value end]` (on the
+    /// stack for as many fields as S3 answers have; no zeroed array of the most fields).
+    spans: smallvec::SmallVec<[[u32; 4]; 24]>,
 }
 
 impl ParsedHead {
@@ -587,17 +586,19 @@ impl ParsedHead {
             // (Within MAX_HEAD, so within u32.)
             [start as u32, end as u32]
         };
-        let mut spans = [[0; 4]; MAX_FIELDS];
-        for (span, field) in spans.iter_mut().zip(head.headers.iter()) {
-            let [name, name_end] = at(field.name.as_bytes());
-            let [value, value_end] = at(field.value);
-            *span = [name, name_end, value, value_end];
-        }
+        let spans = head
+            .headers
+            .iter()
+            .map(|field| {
+                let [name, name_end] = at(field.name.as_bytes());
+                let [value, value_end] = at(field.value);
+                [name, name_end, value, value_end]
+            })
+            .collect();
         ParsedHead {
             length,
             status: head.code.unwrap_or(0),
             http10: head.version == Some(0),
-            count: head.headers.len(),
             spans,
         }
     }
