@@ -40,12 +40,7 @@ fn signed_get(now: SystemTime) -> RequestHeader {
         sigv4::EMPTY_SHA256,
     );
     let scope = sigv4::scope(&amz_date[..8], "us-east-1", "s3");
-    let key = sigv4::SigningKey::new(sigv4::derive_signing_key(
-        SK,
-        &amz_date[..8],
-        "us-east-1",
-        "s3",
-    ));
+    let key = sigv4::SigningKey::derive(SK, &amz_date[..8], "us-east-1", "s3");
     let sig = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &creq));
     req.insert_header(
         "authorization",
@@ -95,12 +90,7 @@ fn chunk_verification(c: &mut Criterion) {
     let now = SystemTime::now();
     let amz_date = format_amz_date(now);
     let scope = sigv4::scope(&amz_date[..8], "us-east-1", "s3");
-    let key = sigv4::SigningKey::new(sigv4::derive_signing_key(
-        SK,
-        &amz_date[..8],
-        "us-east-1",
-        "s3",
-    ));
+    let key = sigv4::SigningKey::derive(SK, &amz_date[..8], "us-east-1", "s3");
     let seed = "0".repeat(64);
     let data = vec![b'x'; 1 << 20];
     let mut body = Vec::new();

@@ -1003,12 +1003,12 @@ mod token_tests {
             );
             let scope = sigv4::scope(&amz_date[..8], &backend.region, "s3");
             let creds = backend.credentials.fixed_now().unwrap();
-            let key = sigv4::SigningKey::new(sigv4::derive_signing_key(
+            let key = sigv4::SigningKey::derive(
                 creds.secret.expose(),
                 &amz_date[..8],
                 &backend.region,
                 "s3",
-            ));
+            );
             let signature =
                 sigv4::signature(&key, &sigv4::string_to_sign(amz_date, &scope, &canonical));
             let expected =

@@ -94,7 +94,7 @@ pub fn sigv4_signature_for<'h>(
         |name| header(name).map(str::as_bytes),
         header("x-amz-content-sha256")?,
     );
-    let key = sigv4::SigningKey::new(sigv4::derive_signing_key(secret, date, region, service));
+    let key = sigv4::SigningKey::derive(secret, date, region, service);
     let to_sign = sigv4::string_to_sign(header("x-amz-date")?, scope, &canonical);
     Some(sigv4::signature(&key, &to_sign))
 }
@@ -246,12 +246,7 @@ impl<'a> V4<'a> {
             self.payload_hash,
         );
         let scope = sigv4::scope(&amz_date[..8], "us-east-1", "s3");
-        let key = sigv4::SigningKey::new(sigv4::derive_signing_key(
-            self.secret_key,
-            &amz_date[..8],
-            "us-east-1",
-            "s3",
-        ));
+        let key = sigv4::SigningKey::derive(self.secret_key, &amz_date[..8], "us-east-1", "s3");
         let signature = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &creq));
         headers.push((
             "authorization".into(),
@@ -304,12 +299,7 @@ impl<'a> V4<'a> {
     pub fn chunked_body(&self, seed: &str, data: &[u8], chunk: usize) -> Vec<Vec<u8>> {
         let amz_date = format_amz_date(self.when);
         let scope = sigv4::scope(&amz_date[..8], "us-east-1", "s3");
-        let key = sigv4::SigningKey::new(sigv4::derive_signing_key(
-            self.secret_key,
-            &amz_date[..8],
-            "us-east-1",
-            "s3",
-        ));
+        let key = sigv4::SigningKey::derive(self.secret_key, &amz_date[..8], "us-east-1", "s3");
         let mut previous = seed.to_string();
         let mut out = Vec::new();
         let mut pieces: Vec<&[u8]> = data.chunks(chunk).collect();

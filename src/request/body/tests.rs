@@ -6,12 +6,7 @@ const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80
 /// The S3 streaming example's signer (2013-05-24, us-east-1, s3).
 fn example_signer() -> ChunkSigner {
     ChunkSigner {
-        key: sigv4::SigningKey::new(sigv4::derive_signing_key(
-            SECRET,
-            "20130524",
-            "us-east-1",
-            "s3",
-        )),
+        key: sigv4::SigningKey::derive(SECRET, "20130524", "us-east-1", "s3"),
         amz_date: "20130524T000000Z".into(),
         scope: "20130524/us-east-1/s3/aws4_request".into(),
         seed_signature: SEED.into(),

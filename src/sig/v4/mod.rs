@@ -488,6 +488,11 @@ impl SigningKey {
         }
     }
 
+    /// The signing key of `secret` for a scope ([`derive_signing_key`]), keyed.
+    pub fn derive(secret: &str, date: &str, region: &str, service: &str) -> Self {
+        SigningKey::new(derive_signing_key(secret, date, region, service))
+    }
+
     /// The key's HMAC, keyed and ready for a message.
     pub fn mac(&self) -> HmacSha256 {
         self.mac.clone()
@@ -731,7 +736,7 @@ impl Secret {
         match kept {
             Some(key) => (key, true),
             None => (
-                SigningKey::new(derive_signing_key(&self.secret, date, region, service)),
+                SigningKey::derive(&self.secret, date, region, service),
                 false,
             ),
         }

@@ -51,9 +51,7 @@ fn published_vectors_canonical_request_string_to_sign_and_signature() {
         let amz_date = &c.headers.iter().find(|(n, _)| n == "x-amz-date").unwrap().1;
         let sts = string_to_sign(amz_date, &scope(&c.date, &c.region, &c.service), &creq);
         assert_eq!(sts, c.string_to_sign, "{}: string to sign", c.name);
-        let key = SigningKey::new(derive_signing_key(
-            &c.secret, &c.date, &c.region, &c.service,
-        ));
+        let key = SigningKey::derive(&c.secret, &c.date, &c.region, &c.service);
         assert_eq!(signature(&key, &sts), c.signature, "{}: signature", c.name);
         let scope = scope(&c.date, &c.region, &c.service);
         let digest = Canonical {
@@ -278,9 +276,8 @@ fn hex_appended_through_the_stack_buffer_matches_the_hex_crate() {
 fn keys_kept_beside_a_secret_are_its_derived_ones_for_their_scope() {
     let secret = Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
     let cache = SigningKeyCache::default();
-    let derived = |date, region, service| {
-        SigningKey::new(derive_signing_key(secret.expose(), date, region, service))
-    };
+    let derived =
+        |date, region, service| SigningKey::derive(secret.expose(), date, region, service);
 
     let to_verify = cache.to_verify(&secret, "20261201", "us-east-1", "s3");
     assert_eq!(to_verify, derived("20261201", "us-east-1", "s3"));
