@@ -50,26 +50,12 @@ pub fn canonicalize_encoded(raw: &[u8], keep_slash: bool, out: &mut String) {
     } else {
         UNRESERVED
     };
-    let class = |b: u8| BYTE_CLASS[usize::from(b)];
     // The input as text, validated once (a run's bounds are next to ASCII bytes or at its
     // ends: boundaries of its text), so that each run is copied without a check of its own.
     let text = std::str::from_utf8(raw).ok();
     let mut i = 0;
     while i < raw.len() {
-        let mut end = i;
-        while end < raw.len() {
-            if class(raw[end]) & kept != 0 {
-                end += 1;
-            } else if raw[end] == b'%'
-                && end + 2 < raw.len()
-                && class(raw[end + 1]) & UPPER_HEX != 0
-                && class(raw[end + 2]) & UPPER_HEX != 0
-            {
-                end += 3;
-            } else {
-                break;
-            }
-        }
+        let end = i + canonical_run(&raw[i..], kept);
         if end > i {
             let run = match text {
                 Some(text) => &text[i..end],
@@ -147,12 +133,92 @@ pub fn canonical_query(raw_query: &[u8], skip: &[&str]) -> String {
     out
 }
 
-/// [`canonical_query`], appended to `out`; the parameters are encoded and sorted in buffers
-/// kept per thread (the request's own allocations: none).
+/// [`canonical_query`], appended to `out`. A query already in canonical form — each part
+/// `name=value` in canonical encoding, in canonical order, as SDKs write presigned URLs — is
+/// copied as it is (less the parameters in `skip`); any other is encoded and sorted in buffers
+/// kept per thread (the request's own allocations: none). Both give the same text
+/// (`a_canonical_query_is_copied_as_sorting_would_write_it`).
 pub fn canonical_query_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
     if raw_query.is_empty() {
         return;
     }
+    let start = out.len();
+    if copy_canonical_query(raw_query, skip, out) {
+        return;
+    }
+    out.truncate(start);
+    canonical_query_by_sorting_into(raw_query, skip, out);
+}
+
+/// Appends `raw_query` less the parameters in `skip`, and answers whether that is its canonical
+/// query: every non-empty part `name=value` with name and value in canonical encoding (so that
+/// encoding them again is the identity) and the parts in order of (name, value). Where it
+/// answers `false`, what it appended is to be dropped.
+fn copy_canonical_query(raw_query: &[u8], skip: &[&str], out: &mut String) -> bool {
+    // (Bytes that pass are ASCII, `&` and `=` too: the whole query is text when it passes.)
+    let Ok(text) = std::str::from_utf8(raw_query) else {
+        return false;
+    };
+    let mut previous: Option<(&str, &str)> = None;
+    let mut at = 0;
+    while at < raw_query.len() {
+        let end = memchr::memchr(b'&', &raw_query[at..]).map_or(raw_query.len(), |i| at + i);
+        let part = &raw_query[at..end];
+        let from = at;
+        at = end + 1;
+        if part.is_empty() {
+            continue;
+        }
+        let eq = canonical_run(part, UNRESERVED);
+        if part.get(eq) != Some(&b'=') {
+            return false;
+        }
+        let value_bytes = &part[eq + 1..];
+        if canonical_run(value_bytes, UNRESERVED) != value_bytes.len() {
+            return false;
+        }
+        let name = &text[from..from + eq];
+        let value = &text[from + eq + 1..end];
+        if skip.contains(&name) {
+            continue;
+        }
+        if previous.is_some_and(|p| p > (name, value)) {
+            return false;
+        }
+        if previous.is_some() {
+            out.push('&');
+        }
+        out.push_str(&text[from..end]);
+        previous = Some((name, value));
+    }
+    true
+}
+
+/// The length of `bytes`' longest prefix in canonical encoding: bytes of the classes `kept`
+/// ([`UNRESERVED`], with [`SLASH`] in a path) and `%XX` escapes in upper-case hex.
+fn canonical_run(bytes: &[u8], kept: u8) -> usize {
+    let class = |b: u8| BYTE_CLASS[usize::from(b)];
+    let mut i = 0;
+    while i < bytes.len() {
+        if class(bytes[i]) & kept != 0 {
+            i += 1;
+        } else if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && class(bytes[i + 1]) & UPPER_HEX != 0
+            && class(bytes[i + 2]) & UPPER_HEX != 0
+        {
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// [`canonical_query_into`] by encoding each parameter and sorting them, whatever the query's
+/// form.
+#[doc(hidden)]
+pub fn canonical_query_by_sorting_into(raw_query: &[u8], skip: &[&str], out: &mut String) {
     crate::kept::with(&PAIRS, |pairs| {
         for part in raw_query.split(|&b| b == b'&') {
             if part.is_empty() {
