@@ -102,9 +102,12 @@ pub(super) struct Claim<'a> {
 }
 
 /// Recomputes the signature of a claim over the raw request and compares in constant time.
-/// `skip_query` leaves a parameter out of the canonical query (the presigned signature itself).
+/// `user` is the claim's access key's, looked up by the caller (which reports an unknown key
+/// before anything else); `skip_query` leaves a parameter out of the canonical query (the
+/// presigned signature itself).
 pub(super) fn verify_claim(
     authn: &Authenticator,
+    user: Arc<User>,
     req: &RequestHeader,
     claim: &Claim<'_>,
     skip_query: &[&str],
@@ -120,7 +123,6 @@ pub(super) fn verify_claim(
             "the credential date does not match the request date",
         ));
     }
-    let user = authn.user(claim.auth.access_key)?;
     let (raw_path, raw_query) = split_target(req.raw_path());
     let canonical = sigv4::Canonical {
         method: req.method.as_str(),
@@ -192,7 +194,7 @@ pub(super) fn verify(
 ) -> Result<Authenticated, HcpError> {
     let auth = parse_authorization(header)?;
     // Unknown keys are reported before dates, as S3 does.
-    authn.user(auth.access_key)?;
+    let user = authn.user(auth.access_key)?;
 
     // x-amz-date wins over Date; either may use ISO basic or RFC 1123 form.
     let date_value = req
@@ -232,7 +234,7 @@ pub(super) fn verify(
         amz_date: super::format_amz_date(request_time).into(),
         payload_hash,
     };
-    let (user, key) = verify_claim(authn, req, &claim, &[])?;
+    let (user, key) = verify_claim(authn, user, req, &claim, &[])?;
     let payload = match mode {
         PayloadMode::Digest(d) => Payload::Plain { sha256: Some(d) },
         PayloadMode::Unsigned => Payload::Plain { sha256: None },

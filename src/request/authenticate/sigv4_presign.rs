@@ -18,14 +18,51 @@ fn invalid(what: &str) -> HcpError {
     HcpError::new(HcpCode::InvalidArgument).with_message(format!("Invalid presigned URL: {what}."))
 }
 
+/// A presigned URL's parameters, taken from the query in one pass (the first of a repeated
+/// name, as [`Query::get`] answers).
+#[derive(Default)]
+struct Presigned<'q> {
+    /// `X-Amz-Algorithm`, `-Credential`, `-Date`, `-Expires`, `-SignedHeaders`, `-Signature`.
+    values: [Option<&'q str>; 6],
+}
+
+impl<'q> Presigned<'q> {
+    fn of(query: &'q Query) -> Self {
+        let mut found = Presigned::default();
+        for (name, value) in query.pairs() {
+            if let Some(i) = Self::index(name) {
+                found.values[i].get_or_insert(value);
+            }
+        }
+        found
+    }
+
+    fn index(name: &str) -> Option<usize> {
+        Some(match name {
+            "X-Amz-Algorithm" => 0,
+            "X-Amz-Credential" => 1,
+            "X-Amz-Date" => 2,
+            "X-Amz-Expires" => 3,
+            "X-Amz-SignedHeaders" => 4,
+            "X-Amz-Signature" => 5,
+            _ => return None,
+        })
+    }
+
+    fn get(&self, name: &'static str) -> Option<&'q str> {
+        self.values[Self::index(name).expect("a presigned URL's parameter")]
+    }
+}
+
 pub(super) fn verify(
     authn: &Authenticator,
     req: &RequestHeader,
     query: &Query,
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
-    let get = |name: &str| {
-        query
+    let params = Presigned::of(query);
+    let get = |name: &'static str| {
+        params
             .get(name)
             .ok_or_else(|| invalid(&format!("{name} is missing")))
     };
@@ -58,7 +95,7 @@ pub(super) fn verify(
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid("X-Amz-Signature is not 64 hex digits"));
     }
-    authn.user(access_key)?;
+    let user = authn.user(access_key)?;
     if signed_at + Duration::from_secs(expires) < now {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
     }
@@ -82,7 +119,7 @@ pub(super) fn verify(
         amz_date: amz_date.into(),
         payload_hash,
     };
-    let (user, _) = verify_claim(authn, req, &claim, &["X-Amz-Signature"])?;
+    let (user, _) = verify_claim(authn, user, req, &claim, &["X-Amz-Signature"])?;
     Ok(Authenticated::new(
         Authenticator::identity(user, AuthScheme::SigV4Presigned),
         req,
