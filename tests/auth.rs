@@ -32,6 +32,13 @@ impl Fixture {
             .send()
             .await
             .unwrap();
+        // The count every refusal below is checked by counts what reaches the backend (the
+        // bucket and the object just made): "nothing reached it" is not an idle counter.
+        assert!(
+            gw.backend_requests() >= 2,
+            "backend requests counted: {}",
+            gw.backend_requests()
+        );
         let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
         Fixture { gw, addr, bucket }
     }

@@ -20,6 +20,8 @@ impl Setup {
     async fn new(backend: Backend) -> Option<Setup> {
         let gw = start(backend).await?;
         let bucket = gw.with_bucket("hostile").await;
+        // (The count the refusals are checked by counts: the bucket's creation reached it.)
+        assert!(gw.backend_requests() >= 1, "backend requests uncounted");
         let addr = gw.addr();
         Some(Setup {
             gw,

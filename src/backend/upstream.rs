@@ -16,7 +16,6 @@ use bytes::Bytes;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,14 +41,14 @@ pub struct Forwarder {
 
 /// The idle connections by backend, and when they were last swept.
 struct Pool {
-    lists: HashMap<PoolKey, Vec<Idle>>,
+    lists: crate::ConfigMap<PoolKey, Vec<Idle>>,
     swept: Instant,
 }
 
 impl Default for Pool {
     fn default() -> Self {
         Pool {
-            lists: HashMap::new(),
+            lists: crate::ConfigMap::default(),
             swept: Instant::now(),
         }
     }

@@ -1,6 +1,5 @@
 //! The runtime layer: the settings each phase uses, validated from the file layer.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use serde::Deserialize;
 use super::file::*;
 use crate::hcp::mapping::Dialect;
 use crate::request::authenticate::{Grant, SecretKey, UserStore};
+use crate::ConfigMap;
 
 /// Configured text some header carries on every request: its text, and the header value made
 /// of it once (a clone shares its bytes).
@@ -73,8 +73,8 @@ pub struct Config {
     pub users: Arc<UserStore>,
     /// Binds multipart upload ids to their initiators (`uploads` module).
     pub upload_binding_secret: SecretKey,
-    pub tenants: HashMap<String, Tenant>,
-    pub backends: HashMap<String, Backend>,
+    pub tenants: ConfigMap<String, Tenant>,
+    pub backends: ConfigMap<String, Backend>,
     /// True when the demo credentials of the embedded default are among the users.
     pub serves_demo_user: bool,
 }

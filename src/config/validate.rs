@@ -1,11 +1,13 @@
 //! From the file layer to the runtime layer: every problem collected, secrets resolved from
 //! their sources, users, tenants and backends built and checked against each other.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::ConfigMap;
 
 use super::file::*;
 use super::runtime::*;
@@ -207,8 +209,8 @@ fn build_backends(
     entries: &[BackendEntry],
     base: &Path,
     errors: &mut Vec<String>,
-) -> HashMap<String, Backend> {
-    let mut backends = HashMap::new();
+) -> ConfigMap<String, Backend> {
+    let mut backends = ConfigMap::default();
     for b in entries {
         if let Some(backend) = build_backend(b, base, errors) {
             if backends.insert(b.name.clone(), backend).is_some() {
@@ -290,7 +292,7 @@ fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<Sock
 /// Without a configured binding secret, one every replica with the same configuration derives
 /// alike, and that outsiders cannot: a digest of the backends' names and secrets (data
 /// directories for the local backend).
-fn derived_binding_secret(backends: &HashMap<String, Backend>) -> String {
+fn derived_binding_secret(backends: &ConfigMap<String, Backend>) -> String {
     use sha2::Digest;
     let mut names: Vec<&String> = backends.keys().collect();
     names.sort();
@@ -742,7 +744,7 @@ fn gateway_buckets(t: &TenantEntry) -> impl Iterator<Item = (&'static str, &Stri
 /// backend's.
 fn check_gateway_buckets(
     t: &TenantEntry,
-    backends: &HashMap<String, Backend>,
+    backends: &ConfigMap<String, Backend>,
     errors: &mut Vec<String>,
 ) {
     for (setting, name) in gateway_buckets(t) {
@@ -777,10 +779,10 @@ fn check_gateway_buckets(
 /// The `[[tenants]]`: names, backends, prefixes, anonymous grants.
 fn build_tenants(
     entries: &[TenantEntry],
-    backends: &HashMap<String, Backend>,
+    backends: &ConfigMap<String, Backend>,
     errors: &mut Vec<String>,
-) -> HashMap<String, Tenant> {
-    let mut tenants = HashMap::new();
+) -> ConfigMap<String, Tenant> {
+    let mut tenants = ConfigMap::default();
     for t in entries {
         if t.name.is_empty()
             || !t
@@ -858,8 +860,8 @@ fn build_tenants(
 /// Tenants sharing a backend share its bucket namespace: each needs a prefix that no other
 /// one's starts with, or one tenant would list and reach the other's buckets.
 fn check_prefixes(
-    tenants: &HashMap<String, Tenant>,
-    backends: &HashMap<String, Backend>,
+    tenants: &ConfigMap<String, Tenant>,
+    backends: &ConfigMap<String, Backend>,
     errors: &mut Vec<String>,
 ) {
     let mut sharing: Vec<&Tenant> = tenants.values().collect();
@@ -913,7 +915,7 @@ fn check_prefixes(
 /// tenant configured (signatures that do not cover the Host are accepted there alone).
 fn assign_home_tenants(
     users: &mut [User],
-    tenants: &HashMap<String, Tenant>,
+    tenants: &ConfigMap<String, Tenant>,
     errors: &mut Vec<String>,
 ) {
     let only_tenant = match tenants.keys().collect::<Vec<_>>().as_slice() {

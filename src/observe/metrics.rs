@@ -46,7 +46,40 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub build_info: IntGaugeVec,
     /// The handles `request_done` updates, resolved once per label set (see [`DoneHandles`]).
-    done: std::sync::RwLock<std::collections::HashMap<u64, Vec<std::sync::Arc<DoneHandles>>>>,
+    done: std::sync::RwLock<crate::ConfigMap<u64, Vec<std::sync::Arc<DoneHandles>>>>,
+    /// The hash of a label set (its five labels are the gateway's own names, never a client's).
+    label_hash: foldhash::fast::RandomState,
+}
+
+/// A backend's series of requests sent and connections taken, resolved once
+/// ([`Metrics::backend_counters`], when the gateway is made) and counted without a lookup of
+/// their labels per request.
+#[derive(Clone, Debug)]
+pub struct BackendCounters {
+    requests: prometheus::IntCounter,
+    /// Connections taken new, then from the pool (`reused="false"`, `"true"`).
+    connections: [prometheus::IntCounter; 2],
+}
+
+impl BackendCounters {
+    /// A request sent to the backend.
+    pub fn request(&self) {
+        self.requests.inc();
+    }
+
+    /// A connection to the backend taken, new or from the pool.
+    pub fn connection(&self, reused: bool) {
+        self.connections[usize::from(reused)].inc();
+    }
+
+    /// Counters of no registry: a backend's until a gateway resolves its own.
+    pub fn unregistered() -> BackendCounters {
+        let counter = || prometheus::IntCounter::new("unregistered", "-").expect("valid name");
+        BackendCounters {
+            requests: counter(),
+            connections: [counter(), counter()],
+        }
+    }
 }
 
 /// One label set of `request_done` and its series: found by a hash of the labels and a
@@ -232,6 +265,7 @@ impl Metrics {
             ),
             registry: r,
             done: std::sync::RwLock::default(),
+            label_hash: foldhash::fast::RandomState::default(),
         };
         // Resident memory, CPU seconds, open file descriptors and the like (Linux /proc).
         #[cfg(target_os = "linux")]
@@ -309,17 +343,14 @@ impl Metrics {
 
     /// The series of `done`'s labels, resolved on their first request.
     fn done_handles(&self, done: &RequestDone<'_>) -> std::sync::Arc<DoneHandles> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (
+        use std::hash::BuildHasher;
+        let key = self.label_hash.hash_one((
             done.operation,
             done.tenant,
             done.backend,
             done.status,
             done.code,
-        )
-            .hash(&mut hasher);
-        let key = hasher.finish();
+        ));
         let read = self
             .done
             .read()
@@ -380,17 +411,15 @@ impl Metrics {
         self.client_timeouts.with_label_values(&[phase]).inc();
     }
 
-    /// A request sent to a backend.
-    pub fn backend_request(&self, backend: &str) {
-        self.backend_requests.with_label_values(&[backend]).inc();
-    }
-
-    /// A backend connection taken, new or from the pool.
-    pub fn backend_connection(&self, backend: &str, reused: bool) {
-        let reused = if reused { "true" } else { "false" };
-        self.backend_connections
-            .with_label_values(&[backend, reused])
-            .inc();
+    /// `backend`'s request and connection series, for its [`BackendCounters`].
+    pub fn backend_counters(&self, backend: &str) -> BackendCounters {
+        BackendCounters {
+            requests: self.backend_requests.with_label_values(&[backend]),
+            connections: ["false", "true"].map(|reused| {
+                self.backend_connections
+                    .with_label_values(&[backend, reused])
+            }),
+        }
     }
 
     /// Whether a backend's probe passed.

@@ -1028,7 +1028,7 @@ impl Gateway {
             .write_request_header(&req)
             .await
             .map_err(unreachable)?;
-        self.metrics.backend_request(&call.route.backend.name);
+        call.route.backend.counters.request();
         if let Some(doc) = buffered {
             let sent = match up.session.write_body(doc).await {
                 Ok(()) => up.session.finish_body().await,

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::observe::metrics::Metrics;
 use crate::sig::v4 as sigv4;
+use crate::ConfigMap;
 use address::Target;
 use async_trait::async_trait;
 use authenticate::{
@@ -35,7 +36,6 @@ use pingora::server::ShutdownWatch;
 use respond::{complete, rewrite};
 use route::{BackendRuntime, Route};
 use sign::BodyFraming;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use validate::acl;
@@ -102,7 +102,7 @@ pub struct Gateway {
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
     pub health: Arc<crate::backend::health::BackendHealth>,
-    backends: HashMap<String, BackendRuntime>,
+    backends: ConfigMap<String, BackendRuntime>,
     forwarder: Forwarder,
     pub metrics: Arc<Metrics>,
     /// Requests in flight against `max_concurrent_requests` (overall and per client).
@@ -155,9 +155,12 @@ struct Plan<'a> {
 impl Gateway {
     pub fn new(
         cfg: Arc<Config>,
-        backends: HashMap<String, BackendRuntime>,
+        mut backends: ConfigMap<String, BackendRuntime>,
         metrics: Arc<Metrics>,
     ) -> Gateway {
+        for backend in backends.values_mut() {
+            backend.counters = metrics.backend_counters(&backend.name);
+        }
         let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(&metrics.cache_lookups));
         let users = cfg.users.clone().shared();
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
@@ -220,7 +223,7 @@ impl Gateway {
     }
 
     fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
-        self.metrics.backend_connection(&backend.name, reused);
+        backend.counters.connection(reused);
     }
 
     /// Reads the next request's header section: within `keepalive_seconds` +

@@ -24,6 +24,9 @@ pub struct BackendRuntime {
     pub credentials: Arc<crate::backend::credentials::BackendCredentials>,
     /// For `https://` endpoints: the TLS client settings (roots, SNI).
     pub tls: Option<Arc<crate::server::tls::ClientTls>>,
+    /// Its request and connection series: the gateway's, resolved when it is made
+    /// (`Gateway::new`); until then of no registry.
+    pub counters: crate::observe::metrics::BackendCounters,
 }
 
 impl std::ops::Deref for BackendRuntime {
@@ -209,6 +212,7 @@ impl BackendRuntime {
                 None,
             )),
             tls: None,
+            counters: crate::observe::metrics::BackendCounters::unregistered(),
         }
     }
 }

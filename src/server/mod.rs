@@ -6,7 +6,6 @@ pub mod admin;
 pub mod coalesce;
 pub mod tls;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -103,7 +102,7 @@ impl RunningGateway {
 pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let cfg = Arc::new(cfg);
     let mut local = None;
-    let mut backends = HashMap::new();
+    let mut backends = crate::ConfigMap::default();
     for b in cfg.backends.values() {
         backends.insert(b.name.to_string(), backend_runtime(b, &mut local).await?);
     }
@@ -254,6 +253,7 @@ async fn backend_runtime(
         authority,
         credentials: Arc::new(credentials),
         tls,
+        counters: crate::observe::metrics::BackendCounters::unregistered(),
     })
 }
 

@@ -12,7 +12,6 @@ pub mod sigv4_header;
 mod sigv4_presign;
 mod time_parse;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,6 +22,7 @@ use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::address::Target;
 use crate::request::classify::Query;
 use crate::sig::v4 as sigv4;
+use crate::ConfigMap;
 
 pub use crate::request::authorize::{Grant, Permission};
 pub use time_parse::{format_amz_date, parse_request_date};
@@ -86,18 +86,18 @@ impl User {
 /// (`request::owners::Owner`).
 #[derive(Debug, Default)]
 pub struct UserStore {
-    by_key: HashMap<String, Arc<User>>,
-    by_id: HashMap<String, Arc<User>>,
-    by_name: HashMap<String, Arc<User>>,
+    by_key: ConfigMap<String, Arc<User>>,
+    by_id: ConfigMap<String, Arc<User>>,
+    by_name: ConfigMap<String, Arc<User>>,
 }
 
 impl UserStore {
     pub fn new(users: Vec<User>) -> Self {
-        let by_key: HashMap<String, Arc<User>> = users
+        let by_key: ConfigMap<String, Arc<User>> = users
             .into_iter()
             .map(|u| (u.access_key.clone(), Arc::new(u)))
             .collect();
-        let (mut by_id, mut by_name) = (HashMap::new(), HashMap::new());
+        let (mut by_id, mut by_name) = (ConfigMap::default(), ConfigMap::default());
         for u in by_key.values() {
             let owner = crate::request::owners::Owner::of(u);
             by_id.insert(owner.id, u.clone());

@@ -6,6 +6,7 @@
 
 use crate::request::*;
 use async_trait::async_trait;
+use std::collections::HashMap;
 
 /// How a write that must not replace an object is protected.
 pub(in crate::request) enum Overwrite {
@@ -631,7 +632,7 @@ impl Gateway {
         let head = req.method == http::Method::HEAD;
         let mut up = self.forwarder.connect(route.backend).await.ok()?;
         self.count_connection(route.backend, up.reused);
-        self.metrics.backend_request(&route.backend.name);
+        route.backend.counters.request();
         up.session.write_request_header(&req).await.ok()?;
         if let Some(body) = body {
             up.session.write_body(body).await.ok()?;
