@@ -76,14 +76,16 @@ pub fn parse_authorization(value: &[u8]) -> Result<Authorization<'_>, HcpError> 
 /// Splits `AK/yyyymmdd/region/service/aws4_request` into access key, date, region and service.
 /// The access key may itself contain '/', so the scope is read from the right.
 pub fn parse_credential(credential: &str) -> Option<(&str, &str, &str, &str)> {
-    let mut scope = credential.rsplitn(5, '/');
-    let (terminator, service, region, date, access_key) = (
-        scope.next()?,
-        scope.next()?,
-        scope.next()?,
-        scope.next()?,
-        scope.next()?,
-    );
+    // The scope's four pieces from the end; the access key is what precedes them.
+    let mut pieces = [""; 4];
+    let mut rest = credential;
+    for piece in &mut pieces {
+        let slash = memchr::memrchr(b'/', rest.as_bytes())?;
+        *piece = &rest[slash + 1..];
+        rest = &rest[..slash];
+    }
+    let [terminator, service, region, date] = pieces;
+    let access_key = rest;
     let valid = terminator == "aws4_request"
         && !access_key.is_empty()
         && date.len() == 8
@@ -304,6 +306,54 @@ fn payload_mode(value: &str) -> Result<PayloadMode, HcpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle: a credential splits as `rsplitn(5, '/')` splits it (the access key keeps its own
+    /// slashes), for random credentials of few and many pieces.
+    #[test]
+    fn credentials_split_from_the_right() {
+        use rand::{Rng, SeedableRng};
+        fn by_rsplit(credential: &str) -> Option<(&str, &str, &str, &str)> {
+            let mut scope = credential.rsplitn(5, '/');
+            let (terminator, service, region, date, access_key) = (
+                scope.next()?,
+                scope.next()?,
+                scope.next()?,
+                scope.next()?,
+                scope.next()?,
+            );
+            let valid = terminator == "aws4_request"
+                && !access_key.is_empty()
+                && date.len() == 8
+                && date.bytes().all(|b| b.is_ascii_digit());
+            valid.then_some((access_key, date, region, service))
+        }
+        let pieces = [
+            "AK",
+            "a/b",
+            "",
+            "20261203",
+            "2026120",
+            "us-east-1",
+            "s3",
+            "aws4_request",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xc7ed);
+        let mut valid = 0;
+        for _ in 0..20_000 {
+            let n = rng.gen_range(0..8);
+            let mut credential: Vec<&str> = (0..n)
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            if rng.gen_bool(0.5) {
+                credential.extend(["20261203", "us-east-1", "s3", "aws4_request"]);
+            }
+            let credential = credential.join("/");
+            let expected = by_rsplit(&credential);
+            assert_eq!(parse_credential(&credential), expected, "{credential}");
+            valid += usize::from(expected.is_some());
+        }
+        assert!((2_000..18_000).contains(&valid), "{valid} valid");
+    }
 
     #[test]
     fn parses_a_well_formed_header() {
