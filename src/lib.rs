@@ -24,10 +24,10 @@ pub mod request;
 pub mod server;
 pub mod sig;
 
-/// A map keyed by what the configuration names — tenants, backends, users' keys, backend
-/// connections, metric series — and read on every request, hashed by foldhash (seeded per
-/// process) rather than SipHash: a lookup costs a few nanoseconds, not a hundred. Its keys
-/// come from the configuration, never from a client (a client's name is only looked up), so
-/// no client can fill one with colliding keys; a map that keeps what clients send (the
-/// per-client admission counts) stays on SipHash.
+/// A map keyed by what the configuration names — tenants, backends, users' keys, metric
+/// series — or by a backend's resolved address (the connection pool), read on every request
+/// and hashed by foldhash (seeded per process) rather than SipHash: a lookup costs a few
+/// nanoseconds, not a hundred. Its keys come from the configuration or from DNS, never from a
+/// client (a client's name is only looked up), so no client can fill one with colliding keys;
+/// a map that keeps what clients send (the per-client admission counts) stays on SipHash.
 pub type ConfigMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -19,38 +19,62 @@ fn invalid(what: &str) -> HcpError {
 }
 
 /// A presigned URL's parameters, taken from the query in one pass (the first of a repeated
-/// name, as [`Query::get`] answers).
+/// name, as [`Query::get`] answers), by [`Param`].
 #[derive(Default)]
 struct Presigned<'q> {
-    /// `X-Amz-Algorithm`, `-Credential`, `-Date`, `-Expires`, `-SignedHeaders`, `-Signature`.
-    values: [Option<&'q str>; 6],
+    values: [Option<&'q str>; Param::ALL.len()],
+}
+
+/// The parameters of a presigned URL.
+#[derive(Clone, Copy)]
+enum Param {
+    Algorithm,
+    Credential,
+    Date,
+    Expires,
+    SignedHeaders,
+    Signature,
+}
+
+impl Param {
+    const ALL: [Param; 6] = [
+        Param::Algorithm,
+        Param::Credential,
+        Param::Date,
+        Param::Expires,
+        Param::SignedHeaders,
+        Param::Signature,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Param::Algorithm => "X-Amz-Algorithm",
+            Param::Credential => "X-Amz-Credential",
+            Param::Date => "X-Amz-Date",
+            Param::Expires => "X-Amz-Expires",
+            Param::SignedHeaders => "X-Amz-SignedHeaders",
+            Param::Signature => "X-Amz-Signature",
+        }
+    }
+
+    fn named(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
 impl<'q> Presigned<'q> {
     fn of(query: &'q Query) -> Self {
         let mut found = Presigned::default();
         for (name, value) in query.pairs() {
-            if let Some(i) = Self::index(name) {
-                found.values[i].get_or_insert(value);
+            if let Some(param) = Param::named(name) {
+                found.values[param as usize].get_or_insert(value);
             }
         }
         found
     }
 
-    fn index(name: &str) -> Option<usize> {
-        Some(match name {
-            "X-Amz-Algorithm" => 0,
-            "X-Amz-Credential" => 1,
-            "X-Amz-Date" => 2,
-            "X-Amz-Expires" => 3,
-            "X-Amz-SignedHeaders" => 4,
-            "X-Amz-Signature" => 5,
-            _ => return None,
-        })
-    }
-
-    fn get(&self, name: &'static str) -> Option<&'q str> {
-        self.values[Self::index(name).expect("a presigned URL's parameter")]
+    fn get(&self, param: Param) -> Option<&'q str> {
+        self.values[param as usize]
     }
 }
 
@@ -61,22 +85,22 @@ pub(super) fn verify(
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
     let params = Presigned::of(query);
-    let get = |name: &'static str| {
+    let get = |param: Param| {
         params
-            .get(name)
-            .ok_or_else(|| invalid(&format!("{name} is missing")))
+            .get(param)
+            .ok_or_else(|| invalid(&format!("{} is missing", param.name())))
     };
-    if get("X-Amz-Algorithm")? != sigv4::ALGORITHM {
+    if get(Param::Algorithm)? != sigv4::ALGORITHM {
         return Err(invalid("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
     }
-    let (access_key, date, region, service) = parse_credential(get("X-Amz-Credential")?)
+    let (access_key, date, region, service) = parse_credential(get(Param::Credential)?)
         .ok_or_else(|| invalid("X-Amz-Credential is not AK/yyyymmdd/region/s3/aws4_request"))?;
-    let amz_date = get("X-Amz-Date")?;
+    let amz_date = get(Param::Date)?;
     let signed_at = (amz_date.len() == 16)
         .then(|| super::parse_request_date(amz_date))
         .flatten()
         .ok_or_else(|| invalid("X-Amz-Date is not yyyymmddThhmmssZ"))?;
-    let expires: i64 = get("X-Amz-Expires")?
+    let expires: i64 = get(Param::Expires)?
         .parse()
         .map_err(|_| invalid("X-Amz-Expires must be an integer"))?;
     // A validity of zero or less has expired when it is made, and one beyond SigV4's week is a
@@ -90,8 +114,8 @@ pub(super) fn verify(
             .with_message("X-Amz-Expires must be less than a week (604800 seconds)."));
     }
     let expires = expires as u64;
-    let signed_headers = get("X-Amz-SignedHeaders")?;
-    let signature = get("X-Amz-Signature")?;
+    let signed_headers = get(Param::SignedHeaders)?;
+    let signature = get(Param::Signature)?;
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid("X-Amz-Signature is not 64 hex digits"));
     }

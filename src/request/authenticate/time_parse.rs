@@ -14,6 +14,11 @@ pub fn parse_request_date(value: &str) -> Option<SystemTime> {
     if let Some(t) = parse_iso_basic(value.as_bytes()) {
         return Some(t);
     }
+    // (What the hand reading leaves — a year with a sign, `+20170323T142705Z` — `time` reads.)
+    let iso = format_description!("[year][month][day]T[hour][minute][second]Z");
+    if let Ok(t) = PrimitiveDateTime::parse(value, iso) {
+        return Some(t.assume_utc().into());
+    }
     let (weekday, rest) = value.split_once(", ")?;
     if weekday.len() != 3 || !weekday.bytes().all(|b| b.is_ascii_alphabetic()) {
         return None;
@@ -30,9 +35,10 @@ pub fn parse_request_date(value: &str) -> Option<SystemTime> {
         .map(Into::into)
 }
 
-/// `yyyymmddThhmmssZ`, a valid date and time of the (proleptic) Gregorian calendar in UTC
-/// (what `time` parses by `[year][month][day]T[hour][minute][second]Z`, read here without a
-/// format description: every SigV4 request carries one; `iso_basic_reads_as_time_does`).
+/// `yyyymmddThhmmssZ`, a valid date and time of the (proleptic) Gregorian calendar in UTC:
+/// what `time` parses by `[year][month][day]T[hour][minute][second]Z` with an unsigned year,
+/// read here without a format description, as every SigV4 request carries one
+/// (`iso_basic_reads_as_time_does`); a signed year is left to `time`.
 fn parse_iso_basic(value: &[u8]) -> Option<SystemTime> {
     let v: &[u8; 16] = value.try_into().ok()?;
     if v[8] != b'T' || v[15] != b'Z' {
@@ -181,6 +187,11 @@ mod tests {
         }
         assert!(parse_iso_basic(b"20000229T000000Z").is_some());
         assert!(parse_iso_basic(b"19000229T000000Z").is_none());
+        // A signed year, which `time` reads, is still read (by `time`).
+        for value in ["+20260101T120000Z", "-20260101T120000Z"] {
+            assert!(by_time(value).is_some(), "{value}");
+            assert_eq!(parse_request_date(value), by_time(value), "{value}");
+        }
         assert_eq!(parse_iso_basic(b"20170323T142705"), None);
         assert_eq!(parse_iso_basic(b"20170323T142705Z "), None);
     }
