@@ -552,44 +552,35 @@ fn sign_v4(
     };
     headers.insert(HeaderName::from_static("x-amz-content-sha256"), payload);
     let amz_date = headers["x-amz-date"].to_str().expect("an ASCII date");
-    // The names to sign, sorted: on the stack for any request but one with dozens of
-    // metadata headers. (A header map's keys are distinct.)
-    let mut few = [""; 32];
-    let mut many = Vec::new();
-    let mut count = 0;
-    for name in headers.keys().map(HeaderName::as_str).filter(|n| signed(n)) {
-        if count < few.len() {
-            few[count] = name;
-        } else {
-            if many.is_empty() {
-                many.extend_from_slice(&few);
-            }
-            many.push(name);
-        }
-        count += 1;
-    }
-    let names = if many.is_empty() {
-        &mut few[..count]
-    } else {
-        &mut many[..]
-    };
-    names.sort_unstable();
+    // The fields to sign, sorted by name (stably: a repeated name's values keep their order),
+    // and the distinct names: on the stack for any request but one with dozens of metadata
+    // headers.
+    let mut fields: smallvec::SmallVec<[(&str, &[u8]); 32]> = headers
+        .iter()
+        .filter(|(name, _)| signed(name.as_str()))
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    let mut names: smallvec::SmallVec<[&str; 32]> = fields.iter().map(|f| f.0).collect();
+    names.dedup();
     let region = &route.backend.region;
     let date = &amz_date[..8];
     let authorization =
-        sigv4::Authorization::begin(&credentials.access_key, (date, region, "s3"), names);
+        sigv4::Authorization::begin(&credentials.access_key, (date, region, "s3"), &names);
     let canonical = sigv4::Canonical {
         method: method.as_str(),
         uri: |out: &mut String| out.push_str(path),
         query: |out: &mut String| out.push_str(query),
         signed_headers: authorization.signed_headers(),
-        headers: |name: &str| headers.get_all(name).iter().map(HeaderValue::as_bytes),
+        headers: sigv4::SortedHeaders(&fields),
         payload_hash,
     }
     .digest();
     let key = keys.get(credentials.secret.derived(), date, region, "s3");
     let signature = sigv4::request_signature(&key, amz_date, &[authorization.scope()], &canonical);
     let authorization = authorization.finish(signature.as_str());
+    // (The fields and names borrow the map.)
+    drop((fields, names));
     headers.insert(http::header::AUTHORIZATION, owned(authorization));
 }
 

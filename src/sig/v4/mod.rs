@@ -413,12 +413,11 @@ pub struct Canonical<'s, U, Q, H> {
     pub payload_hash: &'s str,
 }
 
-impl<'s, 'a, U, Q, H, V> Canonical<'s, U, Q, H>
+impl<'s, U, Q, H> Canonical<'s, U, Q, H>
 where
     U: FnOnce(&mut String),
     Q: FnOnce(&mut String),
-    H: Fn(&str) -> V,
-    V: IntoIterator<Item = &'a [u8]>,
+    H: CanonicalHeaders,
 {
     /// SHA-256 of the canonical request, written into a buffer kept per thread (the request's
     /// own allocations: none) — what the string to sign holds of it.
@@ -445,7 +444,7 @@ where
         out.push('\n');
         query(out);
         out.push('\n');
-        write_canonical_headers(out, signed_headers, headers);
+        headers.write_lines(signed_headers, out);
         out.push('\n');
         out.push_str(signed_headers);
         out.push('\n');
@@ -453,22 +452,59 @@ where
     }
 }
 
-/// The canonical request's header lines, each `name:value\n`.
-fn write_canonical_headers<'a, V: IntoIterator<Item = &'a [u8]>>(
-    out: &mut String,
-    signed_headers: &str,
-    headers: impl Fn(&str) -> V,
-) {
-    for name in signed_headers.split(';') {
-        out.push_str(name);
-        out.push(':');
-        for (i, v) in headers(name).into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+/// Where a canonical request's header lines come from.
+pub trait CanonicalHeaders {
+    /// Appends the header lines of the names in `signed_headers`, each `name:value\n` (a
+    /// repeated name's values joined by commas, in order of appearance).
+    fn write_lines(&self, signed_headers: &str, out: &mut String);
+}
+
+/// A lookup by name, for each name `signed_headers` lists (what a client signed, checked).
+impl<'a, F, V> CanonicalHeaders for F
+where
+    F: Fn(&str) -> V,
+    V: IntoIterator<Item = &'a [u8]>,
+{
+    fn write_lines(&self, signed_headers: &str, out: &mut String) {
+        for name in signed_headers.split(';') {
+            out.push_str(name);
+            out.push(':');
+            for (i, v) in self(name).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_header_value(v, out);
             }
-            canonical_header_value(v, out);
+            out.push('\n');
         }
-        out.push('\n');
+    }
+}
+
+/// The headers to sign already in canonical order — (lower-case name, value) sorted by name, a
+/// repeated name's values next to each other in order of appearance — which are what
+/// `signed_headers` lists (the gateway's own request, whose header map it walked once): written
+/// without a lookup per name.
+pub struct SortedHeaders<'h>(pub &'h [(&'h str, &'h [u8])]);
+
+impl CanonicalHeaders for SortedHeaders<'_> {
+    fn write_lines(&self, _signed_headers: &str, out: &mut String) {
+        let mut previous: Option<&str> = None;
+        for &(name, value) in self.0 {
+            if previous == Some(name) {
+                out.push(',');
+            } else {
+                if previous.is_some() {
+                    out.push('\n');
+                }
+                out.push_str(name);
+                out.push(':');
+            }
+            canonical_header_value(value, out);
+            previous = Some(name);
+        }
+        if previous.is_some() {
+            out.push('\n');
+        }
     }
 }
 
