@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ConfigMap;
-
 use super::file::*;
 use super::runtime::*;
 use crate::hcp::mapping::Dialect;
 use crate::request::authenticate::{Grant, Permission, SecretKey, User, UserStore};
+use crate::ConfigMap;
 
 impl Config {
     /// Reads, parses and validates a configuration file.

@@ -46,9 +46,9 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub build_info: IntGaugeVec,
     /// The handles `request_done` updates, resolved once per label set (see [`DoneHandles`]).
+    /// Keyed by the hash of a label set, made by the map's own hasher (its five labels are the
+    /// gateway's own names, never a client's).
     done: std::sync::RwLock<crate::ConfigMap<u64, Vec<std::sync::Arc<DoneHandles>>>>,
-    /// The hash of a label set (its five labels are the gateway's own names, never a client's).
-    label_hash: foldhash::fast::RandomState,
 }
 
 /// A backend's series of requests sent and connections taken, resolved once
@@ -265,7 +265,6 @@ impl Metrics {
             ),
             registry: r,
             done: std::sync::RwLock::default(),
-            label_hash: foldhash::fast::RandomState::default(),
         };
         // Resident memory, CPU seconds, open file descriptors and the like (Linux /proc).
         #[cfg(target_os = "linux")]
@@ -344,17 +343,17 @@ impl Metrics {
     /// The series of `done`'s labels, resolved on their first request.
     fn done_handles(&self, done: &RequestDone<'_>) -> std::sync::Arc<DoneHandles> {
         use std::hash::BuildHasher;
-        let key = self.label_hash.hash_one((
+        let read = self
+            .done
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = read.hasher().hash_one((
             done.operation,
             done.tenant,
             done.backend,
             done.status,
             done.code,
         ));
-        let read = self
-            .done
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(found) = read.get(&key) {
             if let Some(h) = found.iter().find(|h| h.is_for(done)) {
                 return h.clone();

@@ -954,7 +954,7 @@ impl Gateway {
                     return Err(Stop::Unreachable(e.to_string()));
                 }
             };
-            self.count_connection(backend, up.reused);
+            backend.counters.connection(up.reused);
             let sent = Instant::now();
             // (Never a POST, which could create twice.)
             let retriable = up.reused && replayable && !stale_retried;

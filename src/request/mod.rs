@@ -222,10 +222,6 @@ impl Gateway {
         Ok(())
     }
 
-    fn count_connection(&self, backend: &BackendRuntime, reused: bool) {
-        backend.counters.connection(reused);
-    }
-
     /// Reads the next request's header section: within `keepalive_seconds` +
     /// `client_header_timeout_seconds` in all (pingora times out each read, not the section,
     /// so a client sending a byte now and then would hold the connection forever), or until

@@ -143,7 +143,7 @@ pub(super) fn verify(
         amz_date: amz_date.into(),
         payload_hash,
     };
-    let (user, _) = verify_claim(authn, user, req, &claim, &["X-Amz-Signature"])?;
+    let (user, _) = verify_claim(authn, user, req, &claim, &[Param::Signature.name()])?;
     Ok(Authenticated::new(
         Authenticator::identity(user, AuthScheme::SigV4Presigned),
         req,

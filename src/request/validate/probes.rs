@@ -631,7 +631,7 @@ impl Gateway {
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let head = req.method == http::Method::HEAD;
         let mut up = self.forwarder.connect(route.backend).await.ok()?;
-        self.count_connection(route.backend, up.reused);
+        route.backend.counters.connection(up.reused);
         route.backend.counters.request();
         up.session.write_request_header(&req).await.ok()?;
         if let Some(body) = body {
