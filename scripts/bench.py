@@ -485,7 +485,8 @@ def instructions(bench, args):
         port, command = argv()
         out = os.path.join(bench.work, f"callgrind-{name}.out")
         log = open(os.path.join(bench.work, f"callgrind-{name}.log"), "wb")
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=yes",
+                                 f"--callgrind-out-file={out}"]
                                 + command, stdout=log, stderr=log)
         try:
             wait_port(port, proc, timeout=120)
