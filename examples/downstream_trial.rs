@@ -82,7 +82,7 @@ impl Upstream {
 
 async fn serve_pingora(tcp: TcpStream, addr: std::net::SocketAddr) -> Result<()> {
     let mut upstream = Upstream { addr, stream: None };
-    let mut stream: Stream = Box::new(Coalesced::new(L4Stream::from(tcp)));
+    let mut stream: Stream = Box::new(Coalesced::new(tcp, None));
     loop {
         let mut down = ServerSession::new(stream);
         if down.read_request().await?.is_none() {

@@ -14,7 +14,6 @@ use crate::request::route::BackendRuntime;
 use crate::server::coalesce::Coalesced;
 use bytes::Bytes;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,7 +218,7 @@ async fn open(
         })?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &backend.tls else {
-        let (stream, cork) = Coalesced::corkable(L4Stream::from(tcp));
+        let (stream, cork) = Coalesced::corkable(tcp);
         return Ok((Box::new(stream), Some(cork)));
     };
     let stream = tokio::time::timeout_at(deadline, tls.connect(tcp))
@@ -368,6 +367,7 @@ pub async fn read_whole_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora::protocols::l4::stream::Stream as L4Stream;
 
     async fn idle_since(ago: Duration) -> Option<Idle> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -8,6 +8,10 @@
 //! it together with the next write (the body) in one `writev`. Later writes go straight
 //! through, so a stalled backend never leaves body bytes waiting here: at most the header waits
 //! for the first body bytes or the flush that ends a bodiless answer.
+//!
+//! It is the whole connection, over tokio's socket: pingora's `l4::Stream` would add a buffered
+//! layer (of no capacity, as pingora builds it from a socket), a timer of its reads (two clock
+//! reads per read that waited, which nothing here asks for) and its establishment time.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -16,12 +20,12 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use async_trait::async_trait;
-use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
     TimingDigest, UniqueID, UniqueIDType,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 /// A write larger than this is not held (it would be sent at once anyway).
 const HOLD_MAX: usize = 16 * 1024;
@@ -57,7 +61,9 @@ fn give_back(mut buffer: Vec<u8>) {
 
 #[derive(Debug)]
 pub struct Coalesced {
-    inner: L4Stream,
+    inner: TcpStream,
+    /// The client's addresses (a backend connection has none: nothing asks).
+    digest: Option<Arc<SocketDigest>>,
     held: Vec<u8>,
     /// The next write is the first since a flush, and may be held.
     armed: bool,
@@ -69,9 +75,10 @@ pub struct Coalesced {
 }
 
 impl Coalesced {
-    pub fn new(inner: L4Stream) -> Self {
+    pub fn new(inner: TcpStream, digest: Option<SocketDigest>) -> Self {
         Coalesced {
             inner,
+            digest: digest.map(Arc::new),
             held: Vec::new(),
             armed: true,
             cork: None,
@@ -79,9 +86,9 @@ impl Coalesced {
     }
 
     /// A connection whose header can be held through one flush (see `cork`), and the switch.
-    pub fn corkable(inner: L4Stream) -> (Self, Arc<AtomicBool>) {
+    pub fn corkable(inner: TcpStream) -> (Self, Arc<AtomicBool>) {
         let cork = Arc::new(AtomicBool::new(false));
-        let mut this = Coalesced::new(inner);
+        let mut this = Coalesced::new(inner, None);
         this.cork = Some(cork.clone());
         (this, cork)
     }
@@ -172,14 +179,16 @@ impl AsyncWrite for Coalesced {
 #[async_trait]
 impl Shutdown for Coalesced {
     async fn shutdown(&mut self) {
-        let _ = tokio::io::AsyncWriteExt::flush(self).await;
-        self.inner.shutdown().await;
+        // What is held goes first (`poll_shutdown`); a failure only means the peer is gone.
+        if let Err(e) = tokio::io::AsyncWriteExt::shutdown(self).await {
+            tracing::debug!("connection shutdown failed: {e}");
+        }
     }
 }
 
 impl UniqueID for Coalesced {
     fn id(&self) -> UniqueIDType {
-        self.inner.id()
+        std::os::fd::AsRawFd::as_raw_fd(&self.inner)
     }
 }
 
@@ -187,23 +196,24 @@ impl Ssl for Coalesced {}
 
 /// None, as for the gateway's TLS connections: nothing reads a session's timing digest here
 /// (the gateway's own pool opens its backend connections, and its access log times requests
-/// itself), and the inner stream's is a `Vec` allocated for every session made on it — twice
-/// per request, the client's and the backend's.
+/// itself); pingora's stream would allocate a `Vec` for it for every session made on it —
+/// twice per request, the client's and the backend's.
 impl GetTimingDigest for Coalesced {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
         Vec::new()
     }
 }
 
+/// None: the gateway connects to its backends itself, through no CONNECT proxy.
 impl GetProxyDigest for Coalesced {
     fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
-        self.inner.get_proxy_digest()
+        None
     }
 }
 
 impl GetSocketDigest for Coalesced {
     fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
+        self.digest.clone()
     }
 }
 
@@ -220,7 +230,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        (Coalesced::new(L4Stream::from(server)), client)
+        (Coalesced::new(server, None), client)
     }
 
     async fn available(peer: &mut tokio::net::TcpStream) -> Vec<u8> {
@@ -266,7 +276,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut peer, _) = listener.accept().await.unwrap();
-        let (mut conn, cork) = Coalesced::corkable(L4Stream::from(client));
+        let (mut conn, cork) = Coalesced::corkable(client);
         cork.store(true, Ordering::Release);
         conn.write_all(b"HEADER ").await.unwrap();
         conn.flush().await.unwrap();

@@ -15,8 +15,6 @@ use pingora::apps::{HttpServerApp, ReusedHttpStream};
 use pingora::protocols::http::ServerSession;
 use std::os::fd::AsRawFd;
 
-use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::GetSocketDigest;
 use pingora::protocols::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -348,9 +346,7 @@ async fn accept_loop<A>(
             let stream: Stream = match tls {
                 None => {
                     let digest = crate::server::tls::peer_digest(tcp.as_raw_fd(), peer);
-                    let mut stream = L4Stream::from(tcp);
-                    stream.set_socket_digest(digest);
-                    Box::new(crate::server::coalesce::Coalesced::new(stream))
+                    Box::new(crate::server::coalesce::Coalesced::new(tcp, Some(digest)))
                 }
                 Some(tls) => {
                     // Boxed, so that plain connections do not carry room for a handshake.
