@@ -367,7 +367,6 @@ pub async fn read_whole_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingora::protocols::l4::stream::Stream as L4Stream;
 
     async fn idle_since(ago: Duration) -> Option<Idle> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -375,7 +374,7 @@ mod tests {
             .await
             .unwrap();
         Some(Idle {
-            stream: Box::new(L4Stream::from(tcp)),
+            stream: Box::new(Coalesced::new(tcp, None)),
             cork: None,
             since: Instant::now().checked_sub(ago)?,
         })

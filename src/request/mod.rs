@@ -295,6 +295,13 @@ fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
 
 /// Ends an exchange as its flow says: the connection kept for the next request, closed, or
 /// aborted (a broken answer must look broken).
+/// A request given its place (`admit`): the place, when it was admitted, and from where.
+struct Admitted<'a> {
+    permit: admit::Permit<'a>,
+    started: Instant,
+    client: Option<std::net::IpAddr>,
+}
+
 async fn end_connection(mut s: ServerSession, flow: Flow) -> Option<ReusedHttpStream> {
     match flow {
         Flow::Abort | Flow::Drain => None,
@@ -336,37 +343,8 @@ impl Gateway {
         if !self.read_head(&mut s, &mut shutdown).await {
             return None;
         }
-        // Boxed: a connection waiting for its next request then holds only the small future of
-        // reading a header, not the space serving a request needs. One box for all of the
-        // exchange's phases (serving, draining, finishing): one allocation per request, not
-        // one per phase.
-        self.exchange_boxed(s, &shutdown).await
-    }
-
-    /// `exchange_read`'s future in its box: the box allocated first and the future written
-    /// into it, so that only what it starts with is copied in (the session, 680 bytes). Made
-    /// first and then boxed (`Box::pin`), the future was copied whole, 8,712 bytes, from the
-    /// stack into the box; and so it was in a function of its own with `Box::pin` (the
-    /// release build's machine code, `objdump -d`). Kept out of line, as it was checked.
-    #[inline(never)]
-    fn exchange_boxed<'a>(
-        self: &'a Arc<Self>,
-        s: ServerSession,
-        shutdown: &'a ShutdownWatch,
-    ) -> std::pin::Pin<Box<impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a>>
-    {
-        let slot = Box::new_uninit();
-        Box::into_pin(Box::write(slot, self.exchange_read(s, shutdown)))
-    }
-
-    /// The exchange of a request whose head was read: admitted, served, recorded, and the
-    /// connection finished.
-    async fn exchange_read(
-        self: &Arc<Self>,
-        mut s: ServerSession,
-        shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
-        // 0. admission: a place among max_concurrent_requests, or HCP's overload answer.
+        // 0. admission: a place among max_concurrent_requests, or HCP's overload answer (made
+        // without the room serving takes).
         let started = Instant::now();
         let client = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let permit = match self.admission.admit(client) {
@@ -376,6 +354,50 @@ impl Gateway {
                 return None;
             }
         };
+        // Boxed: a connection waiting for its next request then holds only the small future of
+        // reading a header, not the space serving a request needs. Serving and finishing share
+        // the box (one allocation per request, not one each); draining, rare, has its own.
+        let admitted = Admitted {
+            permit,
+            started,
+            client,
+        };
+        self.exchange_boxed(s, admitted, &shutdown).await
+    }
+
+    /// `exchange_admitted`'s future in its box: the box allocated first and the future written
+    /// into it, so that only what it starts with is copied in (the session and the admission,
+    /// 752 bytes). Made first and then boxed (`Box::pin`), the future was copied whole, 8,712
+    /// bytes, from the stack into the box; and so it was in a function of its own with
+    /// `Box::pin` (the release build's machine code, `objdump -d`). Kept out of line, as it
+    /// was checked.
+    #[inline(never)]
+    fn exchange_boxed<'a>(
+        self: &'a Arc<Self>,
+        s: ServerSession,
+        admitted: Admitted<'a>,
+        shutdown: &'a ShutdownWatch,
+    ) -> std::pin::Pin<Box<impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a>>
+    {
+        let slot = Box::new_uninit();
+        Box::into_pin(Box::write(
+            slot,
+            self.exchange_admitted(s, admitted, shutdown),
+        ))
+    }
+
+    /// The exchange of an admitted request: served, recorded, and the connection finished.
+    async fn exchange_admitted(
+        self: &Arc<Self>,
+        mut s: ServerSession,
+        admitted: Admitted<'_>,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        let Admitted {
+            permit,
+            started,
+            client,
+        } = admitted;
         let keepalive = (!*shutdown.borrow()).then(|| self.cfg.keepalive.as_secs());
         s.set_keepalive(keepalive);
         let mut x = Exchange {

@@ -9,9 +9,10 @@
 //! through, so a stalled backend never leaves body bytes waiting here: at most the header waits
 //! for the first body bytes or the flush that ends a bodiless answer.
 //!
-//! It is the whole connection, over tokio's socket: pingora's `l4::Stream` would add a buffered
-//! layer (of no capacity, as pingora builds it from a socket), a timer of its reads (two clock
-//! reads per read that waited, which nothing here asks for) and its establishment time.
+//! It is the whole connection, over tokio's socket. pingora's `l4::Stream` would add a buffered
+//! layer (of no capacity, as pingora builds it from a socket), a timer of its reads and writes
+//! that waited (two clock reads each, which nothing here asks for), its establishment time, a
+//! buffer for receive timestamps allocated per connection, and a `getsockopt` when it closes.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -330,6 +331,28 @@ mod tests {
             SPARE.with_borrow(|s| s.iter().all(Vec::is_empty)),
             "kept emptied"
         );
+    }
+
+    /// A backend connection's header held through its flush (the cork) is sent when the
+    /// connection shuts down before the body's first bytes.
+    #[tokio::test]
+    async fn a_corked_header_is_sent_at_shutdown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let (mut conn, cork) = Coalesced::corkable(client);
+        cork.store(true, Ordering::Release);
+        conn.write_all(b"HEADER").await.unwrap();
+        conn.flush().await.unwrap();
+        assert!(
+            available(&mut peer).await.is_empty(),
+            "held through the flush"
+        );
+        Shutdown::shutdown(&mut conn).await;
+        let mut all = Vec::new();
+        peer.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"HEADER");
     }
 
     #[tokio::test]
