@@ -293,8 +293,6 @@ fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
     req.method.as_str().len() + req.raw_path().len() + 12 + headers
 }
 
-/// Ends an exchange as its flow says: the connection kept for the next request, closed, or
-/// aborted (a broken answer must look broken).
 /// A request given its place (`admit`): the place, when it was admitted, and from where.
 struct Admitted<'a> {
     permit: admit::Permit<'a>,
@@ -302,6 +300,8 @@ struct Admitted<'a> {
     client: Option<std::net::IpAddr>,
 }
 
+/// Ends an exchange as its flow says: the connection kept for the next request, closed, or
+/// aborted (a broken answer must look broken).
 async fn end_connection(mut s: ServerSession, flow: Flow) -> Option<ReusedHttpStream> {
     match flow {
         Flow::Abort | Flow::Drain => None,
