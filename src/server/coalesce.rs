@@ -234,6 +234,17 @@ mod tests {
         (Coalesced::new(server, None), client)
     }
 
+    /// A backend connection (the client side) with its cork set, and the peer it writes to.
+    async fn corked_pair() -> (Coalesced, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        let (conn, cork) = Coalesced::corkable(client);
+        cork.store(true, Ordering::Release);
+        (conn, peer)
+    }
+
     async fn available(peer: &mut tokio::net::TcpStream) -> Vec<u8> {
         let mut out = Vec::new();
         let mut buf = [0u8; 4096];
@@ -273,12 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corked_header_waits_through_one_flush_for_the_body() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut peer, _) = listener.accept().await.unwrap();
-        let (mut conn, cork) = Coalesced::corkable(client);
-        cork.store(true, Ordering::Release);
+        let (mut conn, mut peer) = corked_pair().await;
         conn.write_all(b"HEADER ").await.unwrap();
         conn.flush().await.unwrap();
         assert!(
@@ -337,12 +343,7 @@ mod tests {
     /// connection shuts down before the body's first bytes.
     #[tokio::test]
     async fn a_corked_header_is_sent_at_shutdown() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut peer, _) = listener.accept().await.unwrap();
-        let (mut conn, cork) = Coalesced::corkable(client);
-        cork.store(true, Ordering::Release);
+        let (mut conn, mut peer) = corked_pair().await;
         conn.write_all(b"HEADER").await.unwrap();
         conn.flush().await.unwrap();
         assert!(
