@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks what ships for deployment: every configuration passes `--check-config`; the Helm chart
+# Checks what ships for deployment: the image's PGO training run goes through; every
+# configuration passes `--check-config`; the Helm chart
 # lints strictly and renders with its defaults and each example; the rendered chart and every
 # manifest in deploy/ validate against the Kubernetes schemas; the chart README's values table
 # matches values.yaml. Needs scripts/install-test-deps.sh (helm, kubernetes-validate).
@@ -13,8 +14,14 @@ trap 'rm -rf "$work"' EXIT
 export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
 fail() { echo "check-deploy: $*" >&2; exit 1; }
 
-cargo build --quiet --locked --bin hcp-s3-gateway
+cargo build --quiet --locked --bin hcp-s3-gateway --example pgo_train --example bench_origin
 gw=$PWD/target/debug/hcp-s3-gateway
+
+# The image's profile-guided build (scripts/build-pgo.sh) trains the gateway with
+# examples/pgo_train.rs, which checks every answer: it has to run through against this gateway.
+target/debug/examples/pgo_train "$gw" target/debug/examples/bench_origin 2>"$work/pgo_train.log" \
+  || { cat "$work/pgo_train.log" >&2; fail "examples/pgo_train.rs no longer runs through"; }
+echo "check-deploy: the PGO training run goes through"
 
 # Shipped configurations read their secrets from /run/secrets/hcp-s3-gateway (a mounted Secret);
 # they are checked with stand-in files in their place.
