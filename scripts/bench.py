@@ -191,7 +191,7 @@ class Bench:
         gw, cfg = self.gateway_config("gateway", self.args.gateway_threads)
         env = os.environ.copy()
         env.setdefault("MALLOC_ARENA_MAX", "2")
-        self.gateway = self.spawn("gateway", [f"{RELEASE}/hcp-s3-gateway", "--config", cfg], gw, env=env)
+        self.gateway = self.spawn("gateway", [self.args.gateway, "--config", cfg], gw, env=env)
         self.pids = {"direct": self.origin.pid, "nginx": self.nginx.pid,
                      "passthrough": self.passthrough.pid, "gateway": self.gateway.pid}
         if self.args.baseline:
@@ -485,7 +485,7 @@ def instructions(bench, args):
             return port, argv_of(f"127.0.0.1:{port}")
         return name, argv
 
-    builds = [gateway("gateway", f"{RELEASE}/hcp-s3-gateway")]
+    builds = [gateway("gateway", args.gateway)]
     if args.baseline:
         builds.append(gateway("baseline", args.baseline))
     if args.downstream_trial:
@@ -506,9 +506,15 @@ def instructions(bench, args):
             wait_port(port, proc, timeout=120)
             for workload in args.workloads.split(","):
                 method, size = workload.split()
-                path = presign(method, port, f"obj-{size}")
                 body = b"x" * size_bytes(size) if method == "PUT" else b""
-                request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                if args.instruction_auth == "hcp":
+                    # HCP's own scheme, `Authorization: HCP base64(user):md5(password)`: a
+                    # request examples/pgo_train.rs never sends (a profile-guided build's check).
+                    path = f"/{BUCKET}/obj-{size}"
+                    auth = f"Authorization: HCP {ACCESS_KEY}:{SECRET_KEY}\r\n"
+                else:
+                    path, auth = presign(method, port, f"obj-{size}"), ""
+                request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
                            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
                 with socket.create_connection(("127.0.0.1", port)) as sock:
                     for _ in range(200):
@@ -604,6 +610,9 @@ def main():
                          "against a lean one) as targets trial-pingora and trial-lean")
     ap.add_argument("--profile", action="store_true",
                     help="only profile the gateway under GET 1k load with perf (call graphs) into OUT/profile.txt")
+    ap.add_argument("--gateway", metavar="BINARY", default=os.path.join(RELEASE, "hcp-s3-gateway"),
+                    help="the gateway binary measured as target 'gateway' (scripts/bench.sh gives "
+                         "the profile-guided build, target/pgo/hcp-s3-gateway, unless --no-pgo)")
     ap.add_argument("--baseline", metavar="BINARY",
                     help="also measure this hcp-s3-gateway binary (another commit's build) as target "
                          "'baseline', with the same configuration: a step's A/B in one run")
@@ -611,6 +620,9 @@ def main():
                     help="only count the user-space instructions per request of the gateway (and "
                          "--baseline, and with --downstream-trial the passthrough and the trials) "
                          "under callgrind, for --workloads: a step's A/B free of timing noise")
+    ap.add_argument("--instruction-auth", choices=["presigned", "hcp"], default="presigned",
+                    help="how the --instructions requests authenticate: presigned SigV4 URLs (the "
+                         "benchmark's), or HCP's `Authorization: HCP user:md5` header")
     ap.add_argument("--instruction-requests", type=int, default=2000,
                     help="requests counted per workload with --instructions (2000)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
@@ -633,8 +645,11 @@ def main():
             lines = [f"Command: `scripts/bench.sh --instructions --workloads \"{args.workloads}\""
                      + (" --baseline BINARY" if args.baseline else "")
                      + (" --downstream-trial" if args.downstream_trial else "")
+                     + (" --instruction-auth hcp" if args.instruction_auth == "hcp" else "")
                      + f"` — user-space instructions per request (callgrind), {args.instruction_requests} "
-                     "presigned requests on one keep-alive connection after 200 to warm up.", "",
+                     + ("presigned requests" if args.instruction_auth == "presigned"
+                        else "requests signed by HCP's `Authorization: HCP user:md5`")
+                     + f" on one keep-alive connection after 200 to warm up; gateway: `{built(args)}`.", "",
                      "| workload | gateway | baseline | gateway ÷ baseline |", "|---|---:|---:|---:|"]
             for workload, per in counted.items():
                 base = per.get("baseline")
@@ -721,6 +736,11 @@ def rate(r):
     return r["requests"] / r["seconds"]
 
 
+def built(args):
+    """The measured gateway binary, relative to the checkout where it is in it."""
+    return os.path.relpath(args.gateway, ROOT) if args.gateway.startswith(ROOT + os.sep) else args.gateway
+
+
 def render(results, args):
     flags = (" --small-only" if args.small_only else "") + \
         (f' --workloads "{args.workloads}"' if args.workloads != "GET 1k,GET 4k,PUT 1k,PUT 4k" else "") + \
@@ -728,7 +748,7 @@ def render(results, args):
         (" --downstream-trial" if args.downstream_trial else "")
     lines = [f"Command: `scripts/bench.sh --rounds {args.rounds} --seconds {args.seconds}{flags}` — medians of "
              f"{args.rounds} interleaved rounds; {args.connections} connections; wrk on CPU {LOAD_CPU}, "
-             f"backend and proxy on CPU {SERVER_CPU}, one worker each.", ""]
+             f"backend and proxy on CPU {SERVER_CPU}, one worker each; gateway: `{built(args)}`.", ""]
     lines += ["| workload | target | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | "
               "user µs/req | system µs/req | backend CPU µs/req | "
               "gateway ÷ this (req/s) | gateway ÷ this (req per CPU-s) |",
