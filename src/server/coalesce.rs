@@ -226,20 +226,23 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn pair() -> (Coalesced, tokio::net::TcpStream) {
+    /// Two ends of a loopback connection: the accepted one, and the one that connected.
+    async fn connected() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        (accepted, client)
+    }
+
+    async fn pair() -> (Coalesced, tokio::net::TcpStream) {
+        let (server, client) = connected().await;
         (Coalesced::new(server, None), client)
     }
 
     /// A backend connection (the client side) with its cork set, and the peer it writes to.
     async fn corked_pair() -> (Coalesced, tokio::net::TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
+        let (peer, client) = connected().await;
         let (conn, cork) = Coalesced::corkable(client);
         cork.store(true, Ordering::Release);
         (conn, peer)
