@@ -7,8 +7,9 @@ use clap::Parser;
 use hcp_s3_gateway::config::{self, Config};
 use hcp_s3_gateway::{observe::logging, server};
 
-/// mimalloc: per-thread free lists make the many small, short-lived allocations of a request
-/// cheaper than glibc malloc's arenas, and it returns memory to the system promptly (flat RSS).
+/// mimalloc (its 2.x line, see Cargo.toml): per-thread free lists make the many small,
+/// short-lived allocations of a request cheaper than glibc malloc's arenas, and it returns memory
+/// to the system promptly (flat RSS).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
