@@ -11,8 +11,8 @@
 # 4. builds the gateway with the profile (-Cprofile-use) in target/pgo/optimized.
 # Both builds name the host target, so that the flags reach the gateway and its dependencies
 # but not build scripts or procedural macros; their flags (one each, in CARGO_ENCODED_RUSTFLAGS,
-# so that a path with spaces stays one) replace any RUSTFLAGS or `build.rustflags`. The trainer and the backend it trains with are built in the dev profile
-# (their speed does not matter). The plain `cargo build --release` is unchanged.
+# so that a path with spaces stays one) replace any RUSTFLAGS or `build.rustflags`. The trainer
+# and the backend it trains with are built in the dev profile (their speed does not matter). The plain `cargo build --release` is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
