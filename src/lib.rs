@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod deadline;
 pub mod hcp;
 pub mod kept;
 pub mod observe;

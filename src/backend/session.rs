@@ -325,7 +325,7 @@ impl BackendSession {
         }
         let read = self.stream.read_buf(&mut self.buf);
         let read = match self.read_timeout {
-            Some(limit) => tokio::time::timeout(limit, read).await.map_err(|_| {
+            Some(limit) => crate::deadline::within(limit, read).await.map_err(|_| {
                 Error::explain(ErrorType::ReadTimedout, "reading the backend's answer")
             })?,
             None => read.await,
@@ -506,14 +506,15 @@ impl BackendSession {
     }
 }
 
-/// A write (or flush) given at most `limit`.
+/// A write (or flush) given at most `limit` to wait (most never wait: no clock is read for
+/// them, `deadline`).
 async fn within(
     limit: Option<Duration>,
     write: impl std::future::Future<Output = std::io::Result<()>>,
     what: &'static str,
 ) -> Result<()> {
     let written = match limit {
-        Some(limit) => tokio::time::timeout(limit, write)
+        Some(limit) => crate::deadline::within(limit, write)
             .await
             .map_err(|_| Error::explain(ErrorType::WriteTimedout, what))?,
         None => write.await,

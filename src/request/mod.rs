@@ -224,13 +224,13 @@ impl Gateway {
 
     /// Reads the next request's header section: within `keepalive_seconds` +
     /// `client_header_timeout_seconds` in all (pingora times out each read, not the section,
-    /// so a client sending a byte now and then would hold the connection forever), or until
-    /// shutdown. A malformed or oversized head is answered 400 and the connection closes.
-    /// False when there is no request to serve.
+    /// so a client sending a byte now and then would hold the connection forever; counted
+    /// from when it first waits, `deadline`), or until shutdown. A malformed or oversized
+    /// head is answered 400 and the connection closes. False when there is no request to serve.
     async fn read_head(&self, s: &mut ServerSession, shutdown: &mut ShutdownWatch) -> bool {
         let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
         let read = tokio::select! {
-            r = tokio::time::timeout(header_deadline, s.read_request()) => match r {
+            r = crate::deadline::within(header_deadline, s.read_request()) => match r {
                 Ok(r) => r,
                 Err(_) => {
                     self.metrics.client_timeout("header");
