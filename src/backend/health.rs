@@ -128,11 +128,12 @@ impl BackendHealth {
     }
 
     /// Notes whether a request reached `backend` (an answer of any status counts as reached).
+    /// The clock is read only for a failure: a success ends the streak, whenever it was.
     pub fn record(&self, backend: &str, reached: bool) {
-        self.record_at(backend, reached, Instant::now());
+        self.record_at(backend, reached, Instant::now);
     }
 
-    fn record_at(&self, backend: &str, reached: bool, now: Instant) {
+    fn record_at(&self, backend: &str, reached: bool, now: impl FnOnce() -> Instant) {
         let Some(p) = self.probes.iter().find(|p| p.reach.name == backend) else {
             return;
         };
@@ -144,7 +145,7 @@ impl BackendHealth {
         }
         let mut streak = p.failures.lock().expect("not poisoned");
         streak.count += 1;
-        streak.last = Some(now);
+        streak.last = Some(now());
         p.has_failures.store(true, Ordering::Release);
     }
 
@@ -294,14 +295,15 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..PASSIVE_FAILURES {
             assert!(health.unreachable_at(t0).is_empty(), "after {i} failures");
-            health.record_at("b", false, t0);
+            health.record_at("b", false, || t0);
         }
         assert_eq!(health.unreachable_at(t0), ["b"]);
         assert!(
             health.unreachable_at(t0 + PASSIVE_WINDOW).is_empty(),
             "failures age out"
         );
-        health.record_at("b", true, t0);
+        // (A success reads no clock: it ends the streak whenever it came.)
+        health.record_at("b", true, || panic!("a success needs no time"));
         assert!(
             health.unreachable_at(t0).is_empty(),
             "one answer resets the streak"

@@ -80,10 +80,15 @@ pub struct Upstream {
 }
 
 impl Forwarder {
-    /// Takes a pooled connection to the backend or opens one (plain TCP, or TLS by rustls).
-    pub async fn connect(&self, backend: &BackendRuntime) -> pingora::Result<Upstream> {
+    /// Takes a pooled connection to the backend or opens one (plain TCP, or TLS by rustls);
+    /// `now` (the caller's reading of the clock) judges how long the pooled ones were idle.
+    pub async fn connect(
+        &self,
+        backend: &BackendRuntime,
+        now: Instant,
+    ) -> pingora::Result<Upstream> {
         let key = (backend.addr(), backend.tls.as_ref().map(|t| t.id()));
-        let (stream, cork, reused) = match self.take_idle(key) {
+        let (stream, cork, reused) = match self.take_idle(key, now) {
             Some(idle) => (idle.stream, idle.cork, true),
             None => {
                 // Boxed: a pooled connection is the common case, and every request's future
@@ -106,14 +111,15 @@ impl Forwarder {
 
     /// The newest idle connection to `key` that is still open, if any (the check of each
     /// candidate is made outside the pool's lock).
-    fn take_idle(&self, key: PoolKey) -> Option<Idle> {
+    fn take_idle(&self, key: PoolKey, now: Instant) -> Option<Idle> {
         loop {
             let (mut conn, expired) = {
                 let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
                 let list = pool.lists.get_mut(&key)?;
                 let conn = list.pop()?;
                 // Too old, and the rest older still: all taken out, closed outside the lock.
-                let expired = (conn.since.elapsed() >= UPSTREAM_IDLE).then(|| std::mem::take(list));
+                let idle = now.saturating_duration_since(conn.since);
+                let expired = (idle >= UPSTREAM_IDLE).then(|| std::mem::take(list));
                 (conn, expired)
             };
             if expired.is_some() {
@@ -137,14 +143,16 @@ impl Forwarder {
         };
         let expired = {
             let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            // (Read within the lock: each list stays in the order its connections were idle.)
+            let now = Instant::now();
             let list = pool.lists.entry(upstream.key).or_default();
             let oldest = (list.len() >= IDLE_PER_BACKEND).then(|| list.remove(0));
             list.push(Idle {
                 stream,
                 cork: upstream.cork,
-                since: Instant::now(),
+                since: now,
             });
-            let mut expired = pool.sweep();
+            let mut expired = pool.sweep(now);
             expired.extend(oldest);
             expired
         };
@@ -156,17 +164,17 @@ impl Forwarder {
 impl Pool {
     /// Every few seconds: the connections idle longer than [`UPSTREAM_IDLE`] taken out of
     /// every list (addresses that DNS no longer gives included), and empty lists removed.
-    fn sweep(&mut self) -> Vec<Idle> {
-        if self.swept.elapsed() < SWEEP_EVERY {
+    fn sweep(&mut self, now: Instant) -> Vec<Idle> {
+        if now.saturating_duration_since(self.swept) < SWEEP_EVERY {
             return Vec::new();
         }
-        self.swept = Instant::now();
+        self.swept = now;
         let mut expired = Vec::new();
         for list in self.lists.values_mut() {
             // Oldest first: the expired ones are a prefix.
             let n = list
                 .iter()
-                .take_while(|c| c.since.elapsed() >= UPSTREAM_IDLE)
+                .take_while(|c| now.saturating_duration_since(c.since) >= UPSTREAM_IDLE)
                 .count();
             expired.extend(list.drain(..n));
         }
@@ -289,12 +297,12 @@ pub async fn stream_request_body(
 }
 
 /// The next piece of the client's body, or `None` at its end; a client that pauses longer than
-/// `read_timeout` is given up on.
+/// `read_timeout` is given up on (the clock read only when it pauses: `deadline`).
 async fn next_chunk(
     downstream: &mut ServerSession,
     read_timeout: Duration,
 ) -> Result<Option<Bytes>, BodyError> {
-    match tokio::time::timeout(read_timeout, downstream.read_request_body()).await {
+    match crate::deadline::within(read_timeout, downstream.read_request_body()).await {
         Ok(Ok(chunk)) => Ok(chunk),
         Ok(Err(e)) => Err(BodyError::Client(e)),
         Err(_) => Err(BodyError::Client(pingora::Error::explain(
@@ -380,6 +388,39 @@ mod tests {
         })
     }
 
+    /// A pooled connection is judged by the attempt's reading of the clock: idle less than
+    /// [`UPSTREAM_IDLE`] by it, it is taken; idle that long, it and the older ones are taken
+    /// out to be closed.
+    #[tokio::test]
+    async fn an_idle_connection_is_judged_by_the_attempt_s_clock() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let key: PoolKey = (addr, None);
+        let forwarder = Forwarder::default();
+        let since = Instant::now();
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            peers.push(listener.accept().await.unwrap().0);
+            let mut pool = forwarder.idle.lock().unwrap();
+            pool.lists.entry(key).or_default().push(Idle {
+                stream: Box::new(Coalesced::new(tcp, None)),
+                cork: None,
+                since,
+            });
+        }
+        let almost = since + UPSTREAM_IDLE - Duration::from_millis(1);
+        assert!(forwarder.take_idle(key, almost).is_some());
+        assert!(
+            forwarder.take_idle(key, since + UPSTREAM_IDLE).is_none(),
+            "idle too long by the attempt's clock"
+        );
+        assert!(
+            forwarder.idle.lock().unwrap().lists[&key].is_empty(),
+            "the older one taken out with it"
+        );
+    }
+
     /// A sweep takes out every list's connections idle too long, whichever address they are
     /// for, and the lists left empty; it keeps the rest, and runs only every few seconds.
     #[tokio::test]
@@ -397,9 +438,12 @@ mod tests {
         let mut pool = Pool::default();
         pool.lists.insert((gone, None), vec![a]);
         pool.lists.insert((kept, Some(7)), vec![b, c]);
-        assert!(pool.sweep().is_empty(), "not yet: swept just now");
+        assert!(
+            pool.sweep(Instant::now()).is_empty(),
+            "not yet: swept just now"
+        );
         pool.swept = Instant::now().checked_sub(SWEEP_EVERY).unwrap();
-        assert_eq!(pool.sweep().len(), 2);
+        assert_eq!(pool.sweep(Instant::now()).len(), 2);
         assert!(!pool.lists.contains_key(&(gone, None)));
         assert_eq!(pool.lists[&(kept, Some(7))].len(), 1);
     }

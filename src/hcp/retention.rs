@@ -11,8 +11,12 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOf
 
 /// Now, in seconds since 1970: what retention settings are resolved and judged against.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    seconds(std::time::SystemTime::now())
+}
+
+/// A time in seconds since 1970 (0 before it).
+pub fn seconds(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 

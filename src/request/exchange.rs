@@ -46,7 +46,8 @@ pub(super) struct Exchange {
     pub(super) bytes_in: u64,
     pub(super) bytes_out: u64,
     pub(super) cause: Option<String>,
-    /// From sending the request to the backend to its answer's headers.
+    /// From sending the request to the backend to its answer's headers (on a pooled
+    /// connection from taking it, the same reading of the clock: `forward::transmit`).
     pub(super) backend_elapsed: Option<std::time::Duration>,
 }
 

@@ -5,11 +5,11 @@
 use super::*;
 use pingora::http::RequestHeader;
 
-/// Retries of one request: bounded in count and in time.
+/// Retries of one request: bounded in count and in time (from its first attempt).
 pub(super) struct Retry {
     left: u32,
     done: u32,
-    started: Instant,
+    started: Option<Instant>,
 }
 
 impl Retry {
@@ -23,16 +23,23 @@ impl Retry {
         Retry {
             left: max,
             done: 0,
-            started: Instant::now(),
+            started: None,
         }
     }
 
+    /// An attempt begins at `at` (the time is the caller's reading: the budget counts from
+    /// the first attempt's).
+    pub(super) fn begin(&mut self, at: Instant) {
+        self.started.get_or_insert(at);
+    }
+
     pub(super) fn left(&self) -> bool {
-        self.left > 0 && self.started.elapsed() < Self::BUDGET
+        self.left > 0 && self.started.is_none_or(|at| at.elapsed() < Self::BUDGET)
     }
 
     pub(super) fn next_wait(&mut self) -> Option<std::time::Duration> {
         use rand::Rng;
+        debug_assert!(self.started.is_some(), "a retry follows an attempt");
         if !self.left() {
             return None;
         }
@@ -508,8 +515,10 @@ impl Gateway {
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
         // (Boxed now: pingora takes it boxed, and the futures that carry it carry a pointer.)
-        let mut req = Box::new(self.sign(s, call, &body));
-        let signed = Instant::now();
+        // Signed as of now: the time of the one reading is also what a held body's wait is
+        // measured from (`read_whole_body`).
+        let signed = SystemTime::now();
+        let mut req = Box::new(self.sign(s, call, &body, signed));
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
         // An empty body's 100 too: a client that asked for it and got the final answer
         // instead may misread the next answer on the connection (botocore keeps its status).
@@ -659,8 +668,15 @@ impl Gateway {
         })
     }
 
-    /// Phase 6: the backend request, built from the call (see `sign::backend_request`).
-    fn sign(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHeader {
+    /// Phase 6: the backend request, built from the call (see `sign::backend_request`) and
+    /// signed as of `now`.
+    fn sign(
+        &self,
+        s: &ServerSession,
+        call: &Call<'_>,
+        body: &Body,
+        now: SystemTime,
+    ) -> RequestHeader {
         let client = s.req_header();
         let outbound = sign::Outbound {
             op: call.op,
@@ -674,13 +690,7 @@ impl Gateway {
             framing: body.framing,
             payload_hash: body.payload_hash.as_str(),
         };
-        let mut req = sign::backend_request(
-            outbound,
-            call.route,
-            plan,
-            SystemTime::now(),
-            &self.signing_keys,
-        );
+        let mut req = sign::backend_request(outbound, call.route, plan, now, &self.signing_keys);
         if body.forwarded && body.length.is_none() {
             // Framed by its chunks alone: `sign` gives a PUT or POST of unknown length a
             // Content-Length of 0, which beside the chunks would make two framings.
@@ -695,7 +705,7 @@ impl Gateway {
     /// retry, and for a held body whose first signature has aged while it was read. (Not for
     /// a document the gateway checked or rewrote: that is signed with its own body.)
     fn sign_again(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHeader {
-        let mut req = self.sign(s, call, body);
+        let mut req = self.sign(s, call, body, SystemTime::now());
         call.guards.apply(&mut req);
         req
     }
@@ -773,7 +783,7 @@ impl Gateway {
         x: &mut Exchange,
         call: &mut Call<'_>,
         body: &mut Body,
-        (req, signed): (&mut RequestHeader, Instant),
+        (req, signed): (&mut RequestHeader, SystemTime),
     ) -> Result<Option<Bytes>, Stop> {
         let control = matches!(
             call.op,
@@ -803,8 +813,10 @@ impl Gateway {
         };
         x.bytes_in = whole.len() as u64;
         if small && !whole.is_empty() {
-            // The length and digest the request was signed with are the body's.
-            if signed.elapsed() > RESIGN_AFTER {
+            // The length and digest the request was signed with are the body's. (A clock set
+            // back since it was signed makes its age unknown: signed again.)
+            let age = SystemTime::now().duration_since(signed);
+            if !age.is_ok_and(|age| age <= RESIGN_AFTER) {
                 *req = self.sign_again(s, call, body);
             }
             return Ok(Some(whole));
@@ -942,7 +954,12 @@ impl Gateway {
         let mut stale_retried = false;
         let mut first = Some(req);
         loop {
-            let mut up = match self.forwarder.connect(backend).await {
+            // One reading of the clock for an attempt: the retries' budget counts from the
+            // first, the pool judges its idle connections by it, and on a pooled connection
+            // the backend's time counts from it (a new one's from when it is open).
+            let attempt = Instant::now();
+            retry.begin(attempt);
+            let mut up = match self.forwarder.connect(backend, attempt).await {
                 Ok(u) => u,
                 Err(e) => {
                     // Only failures to reach a backend count toward its health, never its
@@ -955,7 +972,7 @@ impl Gateway {
                 }
             };
             backend.counters.connection(up.reused);
-            let sent = Instant::now();
+            let sent = if up.reused { attempt } else { Instant::now() };
             // (Never a POST, which could create twice.)
             let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
@@ -1156,5 +1173,39 @@ impl Gateway {
             SystemTime::now(),
             &self.signing_keys,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Retry;
+    use std::time::{Duration, Instant};
+
+    /// The budget counts from the first attempt's reading of the clock, not from when the
+    /// retries were set up nor from a later attempt.
+    #[test]
+    fn the_retry_budget_counts_from_the_first_attempt() {
+        let mut retry = Retry::new(3);
+        assert!(retry.left(), "no attempt yet: nothing spent");
+        let Some(long_ago) = Instant::now().checked_sub(Retry::BUDGET + Duration::from_secs(1))
+        else {
+            return; // (A clock too young to go back that far.)
+        };
+        retry.begin(long_ago);
+        assert!(
+            !retry.left(),
+            "the first attempt began longer ago than the budget"
+        );
+        retry.begin(Instant::now());
+        assert!(
+            !retry.left(),
+            "a later attempt does not start the budget again"
+        );
+        assert_eq!(retry.next_wait(), None);
+
+        let mut retry = Retry::new(1);
+        retry.begin(Instant::now());
+        assert!(retry.next_wait().is_some());
+        assert!(!retry.left(), "bounded in count too");
     }
 }

@@ -54,8 +54,11 @@ impl Gateway {
             x.backend = route.backend.name.clone();
             return Ok(Planned::Form { target, route });
         }
+        // The request's time, read once: it is authenticated at it and its retention judged
+        // at it.
+        let at = SystemTime::now();
         let auth = self
-            .authenticate(s.req_header(), &target, &query, op)
+            .authenticate(s.req_header(), &target, &query, op, at)
             .inspect_err(|_| {
                 let (scheme, key) = Authenticator::attempted(s.req_header(), &query);
                 x.scheme = scheme.name();
@@ -86,7 +89,7 @@ impl Gateway {
         folders::check_length(folder, s.req_header())?;
         let grants_to_users = self.validate(s, &auth, op, &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
-        let now = crate::hcp::retention::now();
+        let now = crate::hcp::retention::seconds(at);
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
         params.effects.answer_encryption = rewrite::asks_encryption(op, s.req_header());
         if op == Operation::GetObject && key.as_ref().is_some_and(|k| k.ends_with(b"/")) {
@@ -190,12 +193,13 @@ impl Gateway {
         target: &Target,
         query: &Query,
         op: Operation,
+        now: SystemTime,
     ) -> Result<Authenticated, HcpError> {
         if op == Operation::CorsPreflight {
             return Ok(self.authn.preflight());
         }
         self.authn
-            .authenticate(req, target, query, SystemTime::now())
+            .authenticate(req, target, query, now)
             .inspect_err(|e| {
                 self.metrics.auth_failure(e.code);
             })

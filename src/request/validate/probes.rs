@@ -630,7 +630,8 @@ impl Gateway {
         route: &Route<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let head = req.method == http::Method::HEAD;
-        let mut up = self.forwarder.connect(route.backend).await.ok()?;
+        let now = std::time::Instant::now();
+        let mut up = self.forwarder.connect(route.backend, now).await.ok()?;
         route.backend.counters.connection(up.reused);
         route.backend.counters.request();
         up.session.write_request_header(&req).await.ok()?;
