@@ -81,7 +81,6 @@ impl<F: Future> Future for Within<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// An operation that is pending until `at`, then yields `value`.
     async fn ready_at(at: Instant, value: u32) -> u32 {
