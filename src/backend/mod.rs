@@ -3,6 +3,7 @@
 //! embedded store ([`local`]).
 
 pub mod credentials;
+pub mod head;
 pub mod health;
 pub mod local;
 pub mod session;

@@ -15,10 +15,12 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::ResponseHeader;
 use pingora::protocols::Stream;
 use pingora::{Error, ErrorType, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::backend::head::RequestHead;
 
 /// The largest answer header read (S3 answers are a few hundred bytes; user metadata is at most
 /// 2 KiB).
@@ -153,15 +155,15 @@ impl BackendSession {
 
     /// Writes the request's header (and flushes it, so that a corked connection holds it for
     /// the body: `server::coalesce`). Its body, if any, follows through [`Self::write_body`].
-    pub async fn write_request_header(&mut self, req: &RequestHeader) -> Result<()> {
+    pub async fn write_request_header(&mut self, req: &RequestHead) -> Result<()> {
         self.asked_head = req.method == Method::HEAD;
-        self.asked_close = has_token(req.headers.get_all(CONNECTION), "close");
+        self.asked_close = has_token(req.get_all(CONNECTION.as_str()), "close");
         self.writer = Writer::Broken;
-        let framing = request_framing(&req.headers)?;
+        let framing = request_framing(req)?;
         let mut wire = crate::kept::lend(&WIRE);
-        let sent = match write_head(req, &mut wire) {
+        let sent = match req.write_to(&mut wire) {
             Ok(()) => self.send(&wire, "writing the request header").await,
-            Err(e) => Err(e),
+            Err(why) => Err(Error::explain(ErrorType::InvalidHTTPHeader, why)),
         };
         crate::kept::give_back(&WIRE, wire);
         sent?;
@@ -616,10 +618,9 @@ fn empty_line_seen(buf: &[u8], scanned: &mut usize) -> bool {
 }
 
 /// Whether any of the comma-separated tokens of these fields is `token`.
-fn has_token<'a>(values: impl IntoIterator<Item = &'a HeaderValue>, token: &str) -> bool {
+fn has_token<'a>(values: impl IntoIterator<Item = &'a [u8]>, token: &str) -> bool {
     values.into_iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
+        v.split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
 }
@@ -627,11 +628,10 @@ fn has_token<'a>(values: impl IntoIterator<Item = &'a HeaderValue>, token: &str)
 /// Whether the message's transfer coding is chunked and nothing else (the one coding S3
 /// servers use, and the one the gateway can take off: a body under any other would reach the
 /// client still coded).
-fn chunked(headers: &HeaderMap) -> bool {
-    let mut codings = headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+fn chunked<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let mut codings = values
+        .into_iter()
+        .flat_map(|v| v.split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty());
     codings
@@ -642,10 +642,10 @@ fn chunked(headers: &HeaderMap) -> bool {
 
 /// The one length all Content-Length fields (and their comma-separated values) give, `None`
 /// without any; differing or unreadable lengths are an error.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
+fn content_length<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Option<u64>> {
     let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
+    for value in values {
+        for item in value.split(|&b| b == b',') {
             let item = item.trim_ascii();
             let parsed = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
                 .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
@@ -667,9 +667,11 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
 
 /// How the request's body is framed, by the headers the gateway signed: chunked, or by its
 /// Content-Length — never both, nor another coding.
-fn request_framing(headers: &HeaderMap) -> Result<Writer> {
-    if headers.contains_key(TRANSFER_ENCODING) {
-        if !chunked(headers) || headers.contains_key(CONTENT_LENGTH) {
+fn request_framing(req: &RequestHead) -> Result<Writer> {
+    if req.contains(TRANSFER_ENCODING.as_str()) {
+        if !chunked(req.get_all(TRANSFER_ENCODING.as_str()))
+            || req.contains(CONTENT_LENGTH.as_str())
+        {
             return Err(Error::explain(
                 ErrorType::InvalidHTTPHeader,
                 "request framed by Transfer-Encoding other than chunked alone, or by both",
@@ -677,7 +679,9 @@ fn request_framing(headers: &HeaderMap) -> Result<Writer> {
         }
         return Ok(Writer::Chunked);
     }
-    Ok(Writer::Length(content_length(headers)?.unwrap_or(0)))
+    Ok(Writer::Length(
+        content_length(req.get_all(CONTENT_LENGTH.as_str()))?.unwrap_or(0),
+    ))
 }
 
 /// How an answer's body is read, and whether its connection could be pooled again.
@@ -696,7 +700,7 @@ fn answer_framing(answer: &mut ResponseHeader, asked_head: bool) -> Result<Frami
     let mut reusable = true;
     if coded {
         // (A bodiless answer may name the coding its body would have had.)
-        if !bodiless && !chunked(&answer.headers) {
+        if !bodiless && !chunked(values(&answer.headers, &TRANSFER_ENCODING)) {
             return Err(Error::explain(
                 ErrorType::InvalidHTTPHeader,
                 "backend transfer coding other than chunked",
@@ -714,7 +718,7 @@ fn answer_framing(answer: &mut ResponseHeader, asked_head: bool) -> Result<Frami
     } else if coded {
         Reader::Chunked(Chunk::Size)
     } else {
-        match content_length(&answer.headers)? {
+        match content_length(values(&answer.headers, &CONTENT_LENGTH))? {
             Some(0) => Reader::Done,
             Some(n) => Reader::Length(n),
             None => {
@@ -730,10 +734,11 @@ fn answer_framing(answer: &mut ResponseHeader, asked_head: bool) -> Result<Frami
 /// only when it says `keep-alive`.
 fn keeps_alive(answer: &ResponseHeader) -> bool {
     let connection = answer.headers.get_all(CONNECTION);
-    if has_token(connection.iter(), "close") {
+    if has_token(connection.iter().map(HeaderValue::as_bytes), "close") {
         return false;
     }
-    answer.version != Version::HTTP_10 || has_token(connection.iter(), "keep-alive")
+    answer.version != Version::HTTP_10
+        || has_token(connection.iter().map(HeaderValue::as_bytes), "keep-alive")
 }
 
 /// One step of a chunked body's framing from the buffer: the next state, or `None` when more
@@ -816,33 +821,9 @@ fn chunk_size_line(size: usize, out: &mut [u8; 18]) -> &[u8] {
     &out[..n + 2]
 }
 
-/// The request's header as HTTP/1.1 puts it on the wire. The request line's target never
-/// holds a byte that would end or split it (the target is the gateway's own encoding; this is
-/// the last check).
-fn write_head(req: &RequestHeader, wire: &mut Vec<u8>) -> Result<()> {
-    let target = req.raw_path();
-    if target.is_empty()
-        || target
-            .iter()
-            .any(|&b| matches!(b, 0 | b'\r' | b'\n' | b' '))
-    {
-        return Err(Error::explain(
-            ErrorType::InvalidHTTPHeader,
-            "request target the request line cannot carry",
-        ));
-    }
-    wire.extend_from_slice(req.method.as_str().as_bytes());
-    wire.push(b' ');
-    wire.extend_from_slice(target);
-    wire.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in req.headers.iter() {
-        wire.extend_from_slice(name.as_str().as_bytes());
-        wire.extend_from_slice(b": ");
-        wire.extend_from_slice(value.as_bytes());
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(b"\r\n");
-    Ok(())
+/// The values of the fields named `name`.
+fn values<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers.get_all(name).into_iter().map(HeaderValue::as_bytes)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! and checked first, and bodiless requests retried by [`Retry`]; then phase 8 is called.
 
 use super::*;
-use pingora::http::RequestHeader;
+use crate::backend::head::RequestHead;
 
 /// Retries of one request: bounded in count and in time (from its first attempt).
 pub(super) struct Retry {
@@ -113,18 +113,22 @@ pub(super) struct Guards {
 impl Guards {
     /// Puts what the guards ask of the backend on a (newly signed) backend request: the
     /// gateway's own `If-None-Match: *` (not signed, so it survives re-signing only this way).
-    pub(super) fn apply(&self, req: &mut RequestHeader) {
+    pub(super) fn apply(&self, req: &mut RequestHead) {
         if self.overwrite_guarded {
-            req.insert_header(http::header::IF_NONE_MATCH, "*")
-                .expect("static");
+            req.insert("if-none-match", b"*");
         }
         // (A client's own If-Match was checked against this ETag before: it is replaced.)
         if let Some(etag) = &self.if_match {
-            if let Ok(v) = http::HeaderValue::from_str(etag) {
-                req.insert_header(http::header::IF_MATCH, v).expect("valid");
-            }
+            req.insert("if-match", etag.as_bytes());
         }
     }
+}
+
+/// The answer when the gateway built a backend request head it will not send (a name, value or
+/// target no request can carry: `backend::head`): its own fault, 500, and nothing is sent.
+pub(super) fn malformed_head() -> HcpError {
+    tracing::error!("a backend request head the gateway built was malformed; not sent");
+    HcpError::new(HcpCode::InternalError)
 }
 
 /// Whether a client's own `If-Match` (`asked`) holds for the object judged (its ETag
@@ -514,12 +518,15 @@ impl Gateway {
         payload: &Payload,
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
-        // (Boxed now: pingora takes it boxed, and the futures that carry it carry a pointer.)
         // Signed as of now: the time of the one reading is also what a held body's wait is
         // measured from (`read_whole_body`).
         let signed = SystemTime::now();
-        let mut req = Box::new(self.sign(s, call, &body, signed));
+        let mut req = self.sign(s, call, &body, signed);
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
+        if req.is_malformed() {
+            // (Before a 100-continue: nothing of the body is asked for.)
+            return Err(Stop::Early(malformed_head()));
+        }
         // An empty body's 100 too: a client that asked for it and got the final answer
         // instead may misread the next answer on the connection (botocore keeps its status).
         if is_expect_continue(s) && (body.forwarded || s.is_body_empty()) {
@@ -676,7 +683,7 @@ impl Gateway {
         call: &Call<'_>,
         body: &Body,
         now: SystemTime,
-    ) -> RequestHeader {
+    ) -> RequestHead {
         let client = s.req_header();
         let outbound = sign::Outbound {
             op: call.op,
@@ -694,9 +701,8 @@ impl Gateway {
         if body.forwarded && body.length.is_none() {
             // Framed by its chunks alone: `sign` gives a PUT or POST of unknown length a
             // Content-Length of 0, which beside the chunks would make two framings.
-            req.remove_header(&http::header::CONTENT_LENGTH);
-            req.insert_header(http::header::TRANSFER_ENCODING, "chunked")
-                .expect("static");
+            req.remove("content-length");
+            req.insert("transfer-encoding", b"chunked");
         }
         req
     }
@@ -704,7 +710,7 @@ impl Gateway {
     /// The backend request as `send` built it (signature, then guards), signed now: for a
     /// retry, and for a held body whose first signature has aged while it was read. (Not for
     /// a document the gateway checked or rewrote: that is signed with its own body.)
-    fn sign_again(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHeader {
+    fn sign_again(&self, s: &ServerSession, call: &Call<'_>, body: &Body) -> RequestHead {
         let mut req = self.sign(s, call, body, SystemTime::now());
         call.guards.apply(&mut req);
         req
@@ -717,7 +723,7 @@ impl Gateway {
         &self,
         s: &ServerSession,
         call: &Call<'_>,
-        req: &mut RequestHeader,
+        req: &mut RequestHead,
     ) -> Result<Guards, HcpError> {
         let mut guards = Guards {
             if_match: call.guards.if_match.clone(),
@@ -783,7 +789,7 @@ impl Gateway {
         x: &mut Exchange,
         call: &mut Call<'_>,
         body: &mut Body,
-        (req, signed): (&mut RequestHeader, SystemTime),
+        (req, signed): (&mut RequestHead, SystemTime),
     ) -> Result<Option<Bytes>, Stop> {
         let control = matches!(
             call.op,
@@ -941,7 +947,7 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         call: &Call<'_>,
-        req: Box<RequestHeader>,
+        req: RequestHead,
         body: &mut Body,
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
@@ -952,7 +958,7 @@ impl Gateway {
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
-        let mut first = Some(req);
+        let (mut req, mut again) = (req, false);
         loop {
             // One reading of the clock for an attempt: the retries' budget counts from the
             // first, the pool judges its idle connections by it, and on a pooled connection
@@ -976,11 +982,15 @@ impl Gateway {
             // (Never a POST, which could create twice.)
             let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
-            let req = first.take().unwrap_or_else(|| {
+            if again {
                 debug_assert!(replayable, "only bodiless requests are sent again");
-                Box::new(self.sign_again(s, call, body))
-            });
-            let request = (req, buffered.as_ref());
+                req = self.sign_again(s, call, body);
+            }
+            again = true;
+            if req.is_malformed() {
+                return Err(Stop::Answer(malformed_head()));
+            }
+            let request = (&req, buffered.as_ref());
             match self.write_request(s, x, &mut up, call, request, body).await {
                 Ok(()) => {}
                 Err(Stop::Unreachable(_)) if retriable => continue,
@@ -1034,7 +1044,7 @@ impl Gateway {
         x: &mut Exchange,
         up: &mut Upstream,
         call: &Call<'_>,
-        (req, buffered): (Box<RequestHeader>, Option<&Bytes>),
+        (req, buffered): (&RequestHead, Option<&Bytes>),
         body: &mut Body,
     ) -> Result<(), Stop> {
         let unreachable = |e: pingora::BError| Stop::Unreachable(e.to_string());
@@ -1042,7 +1052,7 @@ impl Gateway {
             up.header_with_body();
         }
         up.session
-            .write_request_header(&req)
+            .write_request_header(req)
             .await
             .map_err(unreachable)?;
         call.route.backend.counters.request();
@@ -1132,7 +1142,7 @@ impl Gateway {
         target: &Target,
         route: &Route<'_>,
         body: &[u8],
-    ) -> pingora::http::RequestHeader {
+    ) -> RequestHead {
         use base64::Engine as _;
         use md5::Digest as _;
         let req = s.req_header_mut();

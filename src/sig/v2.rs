@@ -146,14 +146,13 @@ fn obs_subresource(name: &str) -> bool {
 
 /// `CanonicalizedAmzHeaders` of AWS's SigV2.
 pub fn canonical_amz_headers(req: &RequestHeader) -> String {
-    canonical_headers(req, &AWS)
+    canonical_headers(&req.headers, &AWS)
 }
 
 /// The dialect's signed headers (`x-amz-*` or `x-obs-*`), lower-case, sorted, repeated values
 /// joined with commas, folded whitespace unfolded, each as `name:value\n`.
-pub fn canonical_headers(req: &RequestHeader, dialect: &V2Dialect) -> String {
-    let mut names: Vec<&str> = req
-        .headers
+pub fn canonical_headers(headers: &http::HeaderMap, dialect: &V2Dialect) -> String {
+    let mut names: Vec<&str> = headers
         .keys()
         .map(|n| n.as_str())
         .filter(|n| n.starts_with(dialect.header_prefix))
@@ -164,8 +163,7 @@ pub fn canonical_headers(req: &RequestHeader, dialect: &V2Dialect) -> String {
     for name in names {
         out.push_str(name);
         out.push(':');
-        let values: Vec<String> = req
-            .headers
+        let values: Vec<String> = headers
             .get_all(name)
             .iter()
             .map(|v| {
@@ -236,29 +234,30 @@ pub fn resource_variants(target: &Target, raw_path: &[u8], query: &Query) -> Vec
 }
 
 pub fn string_to_sign(req: &RequestHeader, date_line: &str, resource: &str) -> String {
-    string_to_sign_in(req, date_line, resource, &AWS)
+    string_to_sign_in(&req.method, &req.headers, date_line, resource, &AWS)
 }
 
 /// [`string_to_sign`] with the dialect's signed headers.
 pub fn string_to_sign_in(
-    req: &RequestHeader,
+    method: &http::Method,
+    headers: &http::HeaderMap,
     date_line: &str,
     resource: &str,
     dialect: &V2Dialect,
 ) -> String {
     let header = |name: http::header::HeaderName| {
-        req.headers
+        headers
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
             .unwrap_or_default()
     };
     format!(
         "{}\n{}\n{}\n{}\n{}{}",
-        req.method.as_str(),
+        method.as_str(),
         header(http::header::HeaderName::from_static("content-md5")),
         header(http::header::CONTENT_TYPE),
         date_line,
-        canonical_headers(req, dialect),
+        canonical_headers(headers, dialect),
         resource
     )
 }

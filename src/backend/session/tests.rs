@@ -46,10 +46,11 @@ async fn peer(pieces: Vec<Vec<u8>>, close: bool) -> (BackendSession, JoinHandle<
     (session, task)
 }
 
-fn request(method: &str, headers: &[(&'static str, &str)]) -> RequestHeader {
-    let mut req = RequestHeader::build_no_case(method, b"/bucket/key?versionId=1", None).unwrap();
+fn request(method: &str, headers: &[(&'static str, &str)]) -> RequestHead {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = RequestHead::new(method, b"/bucket/key?versionId=1", 64);
     for (name, value) in headers {
-        req.insert_header(*name, *value).unwrap();
+        req.insert(name, value.as_bytes());
     }
     req
 }
@@ -454,6 +455,15 @@ async fn the_request_goes_out_as_signed_and_framed() {
         drop(session);
         assert!(seen.await.unwrap().is_empty(), "{framing:?}");
     }
+
+    // A head with a value no header line can carry: refused, nothing sent.
+    let (mut session, seen) = peer(Vec::new(), false).await;
+    let mut req = request("GET", &[]);
+    req.append("x-amz-meta-a", b"1\r\nx-amz-meta-b: 2");
+    let refused = session.write_request_header(&req).await.unwrap_err();
+    assert_eq!(refused.etype(), &ErrorType::InvalidHTTPHeader);
+    drop(session);
+    assert!(seen.await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -210,7 +210,13 @@ impl Gateway {
         // Grant fields keep the owner's full control at the backend, as grant headers do.
         self.keep_owner_control(&mut request, (at, Operation::PutObject))
             .await;
-        guards.apply(&mut request);
+        // (On the form's request, which the backend request is built from as a PUT's is from
+        // its client's: `If-None-Match` is a header a PUT defines.)
+        if guards.overwrite_guarded {
+            request
+                .insert_header(http::header::IF_NONE_MATCH, "*")
+                .expect("static");
+        }
         Ok((guards, request))
     }
 

@@ -625,10 +625,14 @@ impl Gateway {
     /// Sends a signed request with a small body held in memory; status and whole answer.
     pub(in crate::request) async fn backend_exchange(
         &self,
-        req: pingora::http::RequestHeader,
+        req: crate::backend::head::RequestHead,
         body: Option<&[u8]>,
         route: &Route<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
+        if req.is_malformed() {
+            crate::request::forward::malformed_head();
+            return None;
+        }
         let head = req.method == http::Method::HEAD;
         let now = std::time::Instant::now();
         let mut up = self.forwarder.connect(route.backend, now).await.ok()?;

@@ -926,13 +926,15 @@ pub struct Authorization {
 impl Authorization {
     /// Everything but the signature: the access key, the scope of `date`, `region` and
     /// `service`, and `signed_names` (sorted, distinct, lower-case) joined with `;`.
-    pub fn begin(
+    /// The value is written in `text` (emptied first), which [`Self::finish`] gives back: a
+    /// signer that keeps a buffer writes without allocating.
+    pub fn begin_in(
+        mut text: String,
         access_key: &str,
         (date, region, service): (&str, &str, &str),
         signed_names: &[&str],
     ) -> Authorization {
-        // Exactly as long as the value with its 64-digit signature: a string without spare
-        // capacity becomes a header value without a copy or an allocation of its own.
+        // Room for the value with its 64-digit signature, reserved at once.
         let names = signed_names
             .iter()
             .map(|n| n.len() + 1)
@@ -942,7 +944,8 @@ impl Authorization {
             .iter()
             .map(|p| p.len())
             .sum();
-        let mut text = String::with_capacity(
+        text.clear();
+        text.reserve_exact(
             ALGORITHM.len()
                 + " Credential=/".len()
                 + access_key.len()

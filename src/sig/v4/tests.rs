@@ -108,7 +108,9 @@ fn authorizations_written_ahead_are_the_formatted_ones() {
         let names: Vec<String> = (0..count).map(|_| text(&mut rng, 30)).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let signature = Hex32::of(&rng.gen()).as_str().to_string();
-        let ahead = Authorization::begin(&key, (&date, &region, &service), &names);
+        // (In a buffer that held an earlier value.)
+        let kept = String::from("AWS4-HMAC-SHA256 Credential=stale");
+        let ahead = Authorization::begin_in(kept, &key, (&date, &region, &service), &names);
         assert_eq!(ahead.scope(), scope(&date, &region, &service));
         assert_eq!(ahead.signed_headers(), names.join(";"));
         let scope = scope(&date, &region, &service);
