@@ -145,12 +145,15 @@ impl Operation {
 }
 
 /// The decoded query parameters of a request, in order: the decoded names and values one after
-/// another in one string, and where each pair's name and value are in it (two allocations for a
-/// whole query, not two per parameter).
+/// another in one string, and where each pair's name and value are in it. The string is one the
+/// thread keeps, lent while the query lives (a request's is parsed, read and dropped in the
+/// synchronous planning phase), and the places of up to eight parameters (a presigned URL has
+/// six or seven) are kept inline: a request's query allocates nothing on a thread that has
+/// parsed one before.
 #[derive(Debug, Default, Clone)]
 pub struct Query {
     text: String,
-    spans: Vec<QuerySpan>,
+    spans: smallvec::SmallVec<[QuerySpan; 8]>,
     /// A bit for each name among the parameters ([`name_bit`], from its length and its last
     /// byte): most lookups ask for a name the request does not carry (classification asks for
     /// each sub-resource in turn), and most of those are answered by this bit, without a scan.
@@ -168,9 +171,11 @@ struct QuerySpan {
 
 impl Query {
     pub fn parse(raw: &[u8]) -> Query {
+        let mut text = crate::kept::lend(&TEXT);
+        text.reserve(raw.len());
         let mut q = Query {
-            text: String::with_capacity(raw.len()),
-            spans: Vec::with_capacity(memchr::memchr_iter(b'&', raw).count() + 1),
+            text,
+            spans: smallvec::SmallVec::new(),
             names: 0,
         };
         // The query as text, validated once (a client's query is nearly always ASCII): a part
@@ -246,6 +251,15 @@ struct Piece<'a> {
 thread_local! {
     /// [`Query::parse`]'s decoding buffer.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The text of the thread's query, lent to it while it lives.
+    static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+impl Drop for Query {
+    /// The text goes back to the thread (unless it grew large, or the thread lent another).
+    fn drop(&mut self) {
+        crate::kept::give_back(&TEXT, std::mem::take(&mut self.text));
+    }
 }
 
 /// Appends `part` percent-decoded to `text`, as UTF-8 with invalid sequences replaced (as
@@ -779,6 +793,38 @@ mod tests {
             SCRATCH.with_borrow(Vec::capacity) > 0,
             "a short query's buffer is kept"
         );
+    }
+
+    /// A query's text is lent by the thread while the query lives: the next query finds it
+    /// empty, one parsed while another lives gets a text of its own, a clone is its own, and a
+    /// long query's text is not kept; more parameters than are kept inline are all read.
+    #[test]
+    fn a_query_s_text_is_the_thread_s_while_it_lives() {
+        let first = Query::parse(b"a=1&b=2");
+        let second = Query::parse(b"c=3");
+        let copy = first.clone();
+        drop(first);
+        assert_eq!(copy.pairs().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+        assert_eq!(second.pairs().collect::<Vec<_>>(), [("c", "3")]);
+        drop(second);
+        assert!(
+            TEXT.with_borrow(String::capacity) > 0,
+            "a short query's text is kept"
+        );
+        let third = Query::parse(b"d");
+        assert!(
+            TEXT.with_borrow(String::capacity) == 0,
+            "lent while it lives"
+        );
+        assert_eq!(third.pairs().collect::<Vec<_>>(), [("d", "")]);
+        drop(third);
+        let many: Vec<String> = (0..20).map(|i| format!("p{i}={i}")).collect();
+        let q = Query::parse(many.join("&").as_bytes());
+        assert_eq!(q.pairs().count(), 20);
+        assert_eq!(q.get("p19"), Some("19"));
+        drop(q);
+        drop(Query::parse(format!("a={}", "x".repeat(20_000)).as_bytes()));
+        assert!(TEXT.with_borrow(String::capacity) <= crate::kept::LIMIT);
     }
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
