@@ -958,6 +958,10 @@ impl Gateway {
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
+        if req.is_malformed() {
+            // (Re-signed with a document the gateway read: refused before a connection is taken.)
+            return Err(Stop::Answer(malformed_head()));
+        }
         let (mut req, mut again) = (req, false);
         loop {
             // One reading of the clock for an attempt: the retries' budget counts from the
@@ -988,6 +992,7 @@ impl Gateway {
             }
             again = true;
             if req.is_malformed() {
+                // (A retry's head is signed again.)
                 return Err(Stop::Answer(malformed_head()));
             }
             let request = (&req, buffered.as_ref());
