@@ -947,7 +947,7 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         call: &Call<'_>,
-        req: RequestHead,
+        mut req: RequestHead,
         body: &mut Body,
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
@@ -958,12 +958,18 @@ impl Gateway {
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
-        if req.is_malformed() {
-            // (Re-signed with a document the gateway read: refused before a connection is taken.)
-            return Err(Stop::Answer(malformed_head()));
-        }
-        let (mut req, mut again) = (req, false);
+        let mut again = false;
         loop {
+            if again {
+                debug_assert!(replayable, "only bodiless requests are sent again");
+                req = self.sign_again(s, call, body);
+            }
+            again = true;
+            if req.is_malformed() {
+                // (Re-signed with a document the gateway read, or for a retry: refused before
+                // a connection is taken.)
+                return Err(Stop::Answer(malformed_head()));
+            }
             // One reading of the clock for an attempt: the retries' budget counts from the
             // first, the pool judges its idle connections by it, and on a pooled connection
             // the backend's time counts from it (a new one's from when it is open).
@@ -986,15 +992,6 @@ impl Gateway {
             // (Never a POST, which could create twice.)
             let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
-            if again {
-                debug_assert!(replayable, "only bodiless requests are sent again");
-                req = self.sign_again(s, call, body);
-            }
-            again = true;
-            if req.is_malformed() {
-                // (A retry's head is signed again.)
-                return Err(Stop::Answer(malformed_head()));
-            }
             let request = (&req, buffered.as_ref());
             match self.write_request(s, x, &mut up, call, request, body).await {
                 Ok(()) => {}

@@ -210,13 +210,6 @@ impl Gateway {
         // Grant fields keep the owner's full control at the backend, as grant headers do.
         self.keep_owner_control(&mut request, (at, Operation::PutObject))
             .await;
-        // (On the form's request, which the backend request is built from as a PUT's is from
-        // its client's: `If-None-Match` is a header a PUT defines.)
-        if guards.overwrite_guarded {
-            request
-                .insert_header(http::header::IF_NONE_MATCH, "*")
-                .expect("static");
-        }
         Ok((guards, request))
     }
 
@@ -227,7 +220,7 @@ impl Gateway {
         call: &Call<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
         let digest = sigv4::sha256_hex(&upload.file);
-        let backend_req = sign::backend_request(
+        let mut backend_req = sign::backend_request(
             sign::Outbound {
                 op: Operation::PutObject,
                 method: &upload.request.method,
@@ -244,6 +237,8 @@ impl Gateway {
             SystemTime::now(),
             &self.signing_keys,
         );
+        // (As a PUT's: the guards' headers on the signed request.)
+        call.guards.apply(&mut backend_req);
         self.backend_exchange(backend_req, Some(&upload.file), call.route)
             .await
     }
