@@ -1081,7 +1081,8 @@ async fn part_copy_409_when_the_upload_ends_during_the_copy_on_rgw() {
 
 /// Rule 41 done atomically where the backend has conditional writes (moto honours
 /// `If-None-Match: *`): the gateway adds the condition instead of checking with a HEAD, and the
-/// backend's 412 becomes HCP's 409; a client's own `If-None-Match: *` stays its 412.
+/// backend's 412 becomes HCP's 409; a client's own `If-None-Match: *` stays its 412; a form's
+/// upload is refused alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwrites_refused_atomically_by_a_conditional_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -1109,4 +1110,13 @@ async fn overwrites_refused_atomically_by_a_conditional_backend() {
     assert_eq!(gw.backend_requests(), before + 2);
     let e = put().if_none_match("*").send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    // A form's upload is guarded alike: its backend PUT carries the gateway's condition.
+    let (ak, sk) = keys(USER, PASSWORD);
+    run_python_client(
+        "boto3_post_object_overwrite.py",
+        vec![gw.endpoint.clone(), ak, sk, bucket.clone(), "k".into()],
+        1,
+    )
+    .await;
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"v");
 }
