@@ -1280,7 +1280,7 @@ mod tests {
             up.append_header(n, v).unwrap();
         }
         let host = HostId::new("host".into()).unwrap();
-        let id = RequestId::default();
+        let id = RequestId::new();
         let out = success_header(&up, &id, &host);
         for kept in [
             "etag",
@@ -1316,7 +1316,14 @@ mod tests {
         ] {
             assert!(!out.headers.contains_key(dropped), "{dropped} passed");
         }
-        assert_eq!(out.headers["x-amz-request-id"], &*id);
+        assert_eq!(
+            out.headers
+                .get_all("x-amz-request-id")
+                .iter()
+                .collect::<Vec<_>>(),
+            [&*id],
+            "the gateway's request id, the backend's left behind"
+        );
     }
 
     /// OBS's native names for S3's object headers come back under S3's; OBS's own headers, a
@@ -1368,15 +1375,25 @@ mod tests {
         let err = crate::hcp::errors::HcpError::new(crate::hcp::errors::HcpCode::NoSuchKey);
         let hosts = ["a", "b", "a", "a"].map(|h| HostId::new(h.into()).unwrap());
         for host in &hosts {
-            let id = RequestId::default();
+            let id = RequestId::new();
             for resp in [
                 success_header(&up, &id, host),
                 error_header(&err, 7, &id, host),
             ] {
                 assert_eq!(resp.headers.get_all("x-amz-id-2").iter().count(), 1);
                 assert_eq!(resp.headers["x-amz-id-2"], &**host);
+                assert_eq!(resp.headers.get_all("x-amz-request-id").iter().count(), 1);
                 assert_eq!(resp.headers["x-amz-request-id"], &*id);
                 assert!(resp.headers.contains_key("x-frame-options"));
+                // On the wire too: the template's name with this answer's id, once.
+                let mut wire = Vec::new();
+                resp.header_to_h1_wire(&mut wire);
+                let wire = String::from_utf8(wire).unwrap();
+                assert_eq!(wire.matches("x-amz-request-id").count(), 1, "{wire}");
+                assert!(
+                    wire.contains(&format!("\r\nx-amz-request-id: {}\r\n", &*id)),
+                    "{wire}"
+                );
             }
             assert_eq!(error_header(&err, 7, &id, host).status, 404);
             assert_eq!(success_header(&up, &id, host).status, 200);
