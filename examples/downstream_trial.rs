@@ -9,6 +9,11 @@
 //!         lean    (httparse heads, the answer's head and a small body in one write)
 //!
 //! A measuring tool, not a server: HTTP/1.1 keep-alive with Content-Length bodies only.
+//!
+//! `TRIAL_SPIN_NS=N` adds N ns of busy work to each request before its upstream request is
+//! written (pingora mode): a floor that costs as much CPU per request as a heavier proxy, to
+//! see whether the scheduling on the shared CPU depends on that cost alone (BENCHMARKS.md,
+//! "The shared CPU").
 
 use bytes::{Bytes, BytesMut};
 use hcp_s3_gateway::server::coalesce::Coalesced;
@@ -32,6 +37,16 @@ fn main() {
         std::process::exit(2);
     }
     let lean = args[1] == "lean";
+    if let Ok(ns) = std::env::var("TRIAL_SPIN_NS") {
+        let ns: u64 = match ns.parse() {
+            Ok(ns) if ns > 0 && !lean => ns,
+            _ => {
+                eprintln!("TRIAL_SPIN_NS: a positive count of ns, in pingora mode only");
+                std::process::exit(2);
+            }
+        };
+        let _ = SPIN.set(std::time::Duration::from_nanos(ns));
+    }
     let upstream: std::net::SocketAddr = args[3].parse().expect("UPSTREAM is host:port");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,6 +68,18 @@ fn main() {
             });
         }
     });
+}
+
+/// `TRIAL_SPIN_NS`, read once by `main` before the first request.
+static SPIN: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+/// `TRIAL_SPIN_NS` of busy work (none when unset).
+fn spin() {
+    let Some(&spin) = SPIN.get() else { return };
+    let start = std::time::Instant::now();
+    while start.elapsed() < spin {
+        std::hint::spin_loop();
+    }
 }
 
 /// The upstream connection of one client connection, opened on first use.
@@ -88,6 +115,7 @@ async fn serve_pingora(tcp: TcpStream, addr: std::net::SocketAddr) -> Result<()>
         if down.read_request().await?.is_none() {
             return Ok(());
         }
+        spin();
         let mut up = upstream.session().await?;
         let mut req = down.req_header().clone();
         // (A client's `Expect: 100-continue` is not passed on: the trial answers no 1xx.)

@@ -130,6 +130,29 @@ def read_syscalls(path):
     return counts
 
 
+def switches(pid):
+    """Context switches of the process and its descendants, all threads: (voluntary,
+    involuntary). A process that sleeps switches voluntarily; one that the scheduler takes the
+    CPU from while it could run (a woken process preempting it) involuntarily."""
+    vol = invol = 0
+    for p in tree_pids(pid):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            vol += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches"):
+                            invol += int(line.split()[1])
+            except OSError:
+                pass
+    return vol, invol
+
+
 def cpu_seconds(pid):
     return sum(cpu_split(pid))
 
@@ -180,6 +203,13 @@ class Bench:
     def start(self):
         origin = free_port()
         self.origin = self.spawn("direct", [f"{RELEASE}/examples/bench_origin", f"127.0.0.1:{origin}"], origin)
+        if getattr(self.args, "backend_batch", False):
+            # (Threads it starts later inherit the policy.)
+            for task in os.listdir(f"/proc/{self.origin.pid}/task"):
+                try:
+                    os.sched_setscheduler(int(task), os.SCHED_BATCH, os.sched_param(0))
+                except ProcessLookupError:
+                    pass
         nginx_port = free_port()
         conf = os.path.join(self.work, "nginx.conf")
         with open(conf, "w") as f:
@@ -207,6 +237,13 @@ class Bench:
                 proc = self.spawn(f"trial-{mode}", [f"{RELEASE}/examples/downstream_trial", mode,
                                                     f"127.0.0.1:{port}", f"127.0.0.1:{origin}"], port)
                 self.pids[f"trial-{mode}"] = proc.pid
+        for ns in getattr(self.args, "trial_spin", []):
+            # trial-pingora with NS of busy work per request: a floor as heavy as a heavier proxy.
+            port = free_port()
+            env = dict(os.environ, TRIAL_SPIN_NS=str(ns))
+            proc = self.spawn(f"spin-{ns}", [f"{RELEASE}/examples/downstream_trial", "pingora",
+                                             f"127.0.0.1:{port}", f"127.0.0.1:{origin}"], port, env=env)
+            self.pids[f"spin-{ns}"] = proc.pid
 
     def gateway_config(self, name, threads):
         """A gateway configuration in front of the backend, on ports of its own: (port, path)."""
@@ -241,8 +278,13 @@ class Bench:
         proxy = self.pids[target]
         origin = self.pids["direct"]
         (u0, s0), o0 = cpu_split(proxy), cpu_seconds(origin)
+        (_, pi0), (ov0, _) = switches(proxy), switches(origin)
         result = run_wrk(self.work, method, size, url, connections, seconds, target)
         (u1, s1), o1 = cpu_split(proxy), cpu_seconds(origin)
+        (_, pi1), (ov1, _) = switches(proxy), switches(origin)
+        # How often the backend, woken by the proxy's request, took the shared CPU from it.
+        result["proxy_preempted"] = 0 if target == "direct" else pi1 - pi0
+        result["origin_sleeps"] = ov1 - ov0
         direct = target == "direct"
         result["proxy_user_s"] = 0.0 if direct else u1 - u0
         result["proxy_sys_s"] = 0.0 if direct else s1 - s0
@@ -574,6 +616,17 @@ def run_wrk(work, method, size, url, connections, seconds, label):
     return json.loads(out[out.index("{"):out.rindex("}") + 1])
 
 
+def spin_list(text):
+    """--trial-spin's value: distinct positive nanosecond counts."""
+    try:
+        spins = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of ns: {text!r}")
+    if any(ns <= 0 for ns in spins) or len(set(spins)) != len(spins):
+        raise argparse.ArgumentTypeError(f"distinct positive ns, please: {text!r}")
+    return spins
+
+
 def size_bytes(name):
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     return int(name[:-1]) * units[name[-1]] if name[-1] in units else int(name)
@@ -608,6 +661,14 @@ def main():
     ap.add_argument("--downstream-trial", action="store_true",
                     help="also measure examples/downstream_trial (pingora's downstream session "
                          "against a lean one) as targets trial-pingora and trial-lean")
+    ap.add_argument("--trial-spin", metavar="NS,NS", type=spin_list, default=[],
+                    help="also measure trial-pingora with NS of busy work per request "
+                         "(examples/downstream_trial's TRIAL_SPIN_NS) as targets spin-NS in the timed "
+                         "runs: does the scheduling on the shared CPU follow the CPU per request alone?")
+    ap.add_argument("--backend-batch", action="store_true",
+                    help="a diagnostic run: the backend under SCHED_BATCH, so that its wake-ups do "
+                         "not preempt the proxy it shares CPU %s with (what that preemption costs "
+                         "each proxy; the reference runs leave the backend a normal process)" % SERVER_CPU)
     ap.add_argument("--profile", action="store_true",
                     help="only profile the gateway under GET 1k load with perf (call graphs) into OUT/profile.txt")
     ap.add_argument("--gateway", metavar="BINARY", default=os.path.join(RELEASE, "hcp-s3-gateway"),
@@ -633,6 +694,7 @@ def main():
         TARGETS.extend(["trial-pingora", "trial-lean"])
     if args.baseline:
         TARGETS.append("baseline")
+    TARGETS.extend(f"spin-{ns}" for ns in args.trial_spin)
     bench = Bench(args)
     results = {"small": {}, "latency": {}, "large": {}, "memory": {}}
     try:
@@ -745,7 +807,9 @@ def render(results, args):
     flags = (" --small-only" if args.small_only else "") + \
         (f' --workloads "{args.workloads}"' if args.workloads != "GET 1k,GET 4k,PUT 1k,PUT 4k" else "") + \
         (" --baseline BINARY" if args.baseline else "") + \
-        (" --downstream-trial" if args.downstream_trial else "")
+        (" --downstream-trial" if args.downstream_trial else "") + \
+        (" --backend-batch" if args.backend_batch else "") + \
+        (f" --trial-spin {','.join(map(str, args.trial_spin))}" if args.trial_spin else "")
     lines = [f"Command: `scripts/bench.sh --rounds {args.rounds} --seconds {args.seconds}{flags}` — medians of "
              f"{args.rounds} interleaved rounds; {args.connections} connections; wrk on CPU {LOAD_CPU}, "
              f"backend and proxy on CPU {SERVER_CPU}, one worker each; gateway: `{built(args)}`.", ""]
@@ -778,6 +842,21 @@ def render(results, args):
         p50 = median([r["p50_us"] for r in rs])
         lines.append(f"| {t} | {p50:.0f} | {median([r['p99_us'] for r in rs]):.0f} | "
                      f"{'' if t == 'direct' else f'{p50 - direct_p50:.0f}'} |")
+    lines += ["", "Context switches per request (`/proc/PID/task/*/status`, during the runs above): how "
+              "often the proxy was preempted (involuntary switches: on the shared CPU, mostly by the "
+              "backend its request woke — see BENCHMARKS.md, \"The shared CPU\"), and how often the "
+              "backend went to sleep (so the requests it served per wake-up):", "",
+              "| workload | target | proxy preempted /req | backend sleeps /req | requests per backend wake-up |",
+              "|---|---|---:|---:|---:|"]
+    for workload, per_target in results["small"].items():
+        for t in TARGETS:
+            rs = per_target[t]
+            if "origin_sleeps" not in rs[0]:
+                continue
+            pre = median([r["proxy_preempted"] / r["requests"] for r in rs])
+            sleeps = median([r["origin_sleeps"] / r["requests"] for r in rs])
+            lines.append(f"| {workload} | {t} | {'' if t == 'direct' else f'{pre:.2f}'} | {sleeps:.2f} | "
+                         f"{'' if not sleeps else f'{1 / sleeps:.1f}'} |")
     if results.get("syscalls"):
         lines += ["", "Syscalls per request of the proxy (`perf stat -e 'syscalls:sys_enter_*'`, a run of "
                   "its own):", "", "| workload | target | syscalls/req | the main ones |", "|---|---|---:|---|"]
