@@ -89,18 +89,31 @@ def tree_pids(pid):
     return out
 
 
-def cpu_split(pid):
-    """User and system CPU seconds of the process and its descendants."""
-    user = system = 0
+def usage(pid):
+    """Of the process and its descendants: user and system CPU seconds, and the context switches
+    of all their threads — voluntary (a thread that slept) and involuntary (one the scheduler
+    took the CPU from while it could run, as a woken process preempting it)."""
+    user = system = vol = invol = 0
     for p in tree_pids(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             user += int(fields[11])
             system += int(fields[12])
+            tasks = os.listdir(f"/proc/{p}/task")
         except OSError:
-            pass
-    return user / TICK, system / TICK
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            vol += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches"):
+                            invol += int(line.split()[1])
+            except OSError:
+                pass
+    return user / TICK, system / TICK, vol, invol
 
 
 def syscalls_during(pid, seconds, out):
@@ -130,31 +143,9 @@ def read_syscalls(path):
     return counts
 
 
-def switches(pid):
-    """Context switches of the process and its descendants, all threads: (voluntary,
-    involuntary). A process that sleeps switches voluntarily; one that the scheduler takes the
-    CPU from while it could run (a woken process preempting it) involuntarily."""
-    vol = invol = 0
-    for p in tree_pids(pid):
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                with open(f"/proc/{p}/task/{t}/status") as f:
-                    for line in f:
-                        if line.startswith("voluntary_ctxt_switches"):
-                            vol += int(line.split()[1])
-                        elif line.startswith("nonvoluntary_ctxt_switches"):
-                            invol += int(line.split()[1])
-            except OSError:
-                pass
-    return vol, invol
-
-
 def cpu_seconds(pid):
-    return sum(cpu_split(pid))
+    user, system, _, _ = usage(pid)
+    return user + system
 
 
 def status_kib(pid, field):
@@ -203,7 +194,7 @@ class Bench:
     def start(self):
         origin = free_port()
         self.origin = self.spawn("direct", [f"{RELEASE}/examples/bench_origin", f"127.0.0.1:{origin}"], origin)
-        if getattr(self.args, "backend_batch", False):
+        if self.args.backend_batch:
             # (Threads it starts later inherit the policy.)
             for task in os.listdir(f"/proc/{self.origin.pid}/task"):
                 try:
@@ -233,17 +224,17 @@ class Bench:
         if self.args.downstream_trial:
             # Item 3's trial: pingora's downstream session against a lean one, nothing else.
             for mode in ("pingora", "lean"):
-                port = free_port()
-                proc = self.spawn(f"trial-{mode}", [f"{RELEASE}/examples/downstream_trial", mode,
-                                                    f"127.0.0.1:{port}", f"127.0.0.1:{origin}"], port)
-                self.pids[f"trial-{mode}"] = proc.pid
-        for ns in getattr(self.args, "trial_spin", []):
+                self.trial(f"trial-{mode}", mode, origin)
+        for ns in self.args.trial_spin:
             # trial-pingora with NS of busy work per request: a floor as heavy as a heavier proxy.
-            port = free_port()
-            env = dict(os.environ, TRIAL_SPIN_NS=str(ns))
-            proc = self.spawn(f"spin-{ns}", [f"{RELEASE}/examples/downstream_trial", "pingora",
-                                             f"127.0.0.1:{port}", f"127.0.0.1:{origin}"], port, env=env)
-            self.pids[f"spin-{ns}"] = proc.pid
+            self.trial(f"spin-{ns}", "pingora", origin, dict(os.environ, TRIAL_SPIN_NS=str(ns)))
+
+    def trial(self, name, mode, origin, env=None):
+        """examples/downstream_trial in MODE in front of the backend, as target NAME."""
+        port = free_port()
+        proc = self.spawn(name, [f"{RELEASE}/examples/downstream_trial", mode, f"127.0.0.1:{port}",
+                                 f"127.0.0.1:{origin}"], port, env=env)
+        self.pids[name] = proc.pid
 
     def gateway_config(self, name, threads):
         """A gateway configuration in front of the backend, on ports of its own: (port, path)."""
@@ -277,19 +268,17 @@ class Bench:
         url = self.url(target, method, key)
         proxy = self.pids[target]
         origin = self.pids["direct"]
-        (u0, s0), o0 = cpu_split(proxy), cpu_seconds(origin)
-        (_, pi0), (ov0, _) = switches(proxy), switches(origin)
+        (u0, s0, _, pi0), (ou0, os0, ov0, _) = usage(proxy), usage(origin)
         result = run_wrk(self.work, method, size, url, connections, seconds, target)
-        (u1, s1), o1 = cpu_split(proxy), cpu_seconds(origin)
-        (_, pi1), (ov1, _) = switches(proxy), switches(origin)
-        # How often the backend, woken by the proxy's request, took the shared CPU from it.
-        result["proxy_preempted"] = 0 if target == "direct" else pi1 - pi0
-        result["origin_sleeps"] = ov1 - ov0
+        (u1, s1, _, pi1), (ou1, os1, ov1, _) = usage(proxy), usage(origin)
         direct = target == "direct"
         result["proxy_user_s"] = 0.0 if direct else u1 - u0
         result["proxy_sys_s"] = 0.0 if direct else s1 - s0
         result["proxy_cpu_s"] = result["proxy_user_s"] + result["proxy_sys_s"]
-        result["origin_cpu_s"] = o1 - o0
+        result["origin_cpu_s"] = (ou1 + os1) - (ou0 + os0)
+        # How often the backend, woken by the proxy's request, took the shared CPU from it.
+        result["proxy_preempted"] = 0 if direct else pi1 - pi0
+        result["origin_sleeps"] = ov1 - ov0
         if result["non2xx"] or result["errors"]:
             self.failures += 1
             print(f"  !! {target} {method} {size}: {result['non2xx']} non-2xx, {result['errors']} socket errors",
@@ -851,8 +840,6 @@ def render(results, args):
     for workload, per_target in results["small"].items():
         for t in TARGETS:
             rs = per_target[t]
-            if "origin_sleeps" not in rs[0]:
-                continue
             pre = median([r["proxy_preempted"] / r["requests"] for r in rs])
             sleeps = median([r["origin_sleeps"] / r["requests"] for r in rs])
             lines.append(f"| {workload} | {t} | {'' if t == 'direct' else f'{pre:.2f}'} | {sleeps:.2f} | "
