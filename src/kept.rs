@@ -35,6 +35,33 @@ impl Kept for Vec<u8> {
     }
 }
 
+impl Kept for bytes::BytesMut {
+    fn clear(&mut self) {
+        bytes::BytesMut::clear(self);
+    }
+
+    /// (What is left of it past what was split off: the caller keeps only a buffer that did
+    /// not grow, `backend::session`.)
+    fn kept_bytes(&self) -> usize {
+        self.capacity()
+    }
+}
+
+/// A header map's fields, cleared for the next use with their tables kept.
+impl Kept for http::HeaderMap {
+    fn clear(&mut self) {
+        http::HeaderMap::clear(self);
+    }
+
+    /// About what its tables hold: an entry (name, value, hash, links) and its index slots
+    /// take about 128 bytes. (Not the room of the values beyond a name's first, which the map
+    /// does not tell: where a map held many, its user does not give it back, as
+    /// `backend::session` does not.)
+    fn kept_bytes(&self) -> usize {
+        self.capacity() * 128
+    }
+}
+
 /// `use_it` with the thread's buffer in `key`, emptied; given back afterwards if it grew past
 /// [`LIMIT`]. (Not re-entrant: `use_it` must not ask for the same buffer.)
 pub fn with<T: Kept, R>(key: &'static LocalKey<RefCell<T>>, use_it: impl FnOnce(&mut T) -> R) -> R {
@@ -57,12 +84,14 @@ pub fn lend<T: Kept>(key: &'static LocalKey<RefCell<T>>) -> T {
 }
 
 /// Returns a lent buffer to the thread (whichever thread the use ended on), unless it grew past
-/// [`LIMIT`] or the thread has one again.
+/// [`LIMIT`] or the thread has one again — or the thread is ending (its buffers already gone:
+/// a use dropped then simply frees it).
 pub fn give_back<T: Kept>(key: &'static LocalKey<RefCell<T>>, buffer: T) {
     if buffer.kept_bytes() > LIMIT {
         return;
     }
-    key.with_borrow_mut(|kept| {
+    let _ = key.try_with(|kept| {
+        let mut kept = kept.borrow_mut();
         if kept.kept_bytes() == 0 {
             *kept = buffer;
         }

@@ -33,6 +33,8 @@ const MAX_TRAILER: usize = 16 * 1024;
 /// How much is read at once: the first read of an answer, and each read of a larger body.
 const FIRST_READ: usize = 4 * 1024;
 const BODY_READ: usize = 64 * 1024;
+/// The most fields (values) an answer's map may have held for the thread to keep it after.
+const ANSWER_FIELDS_KEPT: usize = 64;
 /// The most informational (1xx) answers passed over before the answer.
 const MAX_INFORMATIONAL: u8 = 8;
 /// A chunk of a request body at most this long leaves with its framing in one write (and the
@@ -42,6 +44,11 @@ const CHUNK_COPIED: usize = crate::kept::LIMIT - 32;
 thread_local! {
     /// The buffer a request header is written into before it is sent.
     static WIRE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The buffer a session reads its answer into, and the map its answer's fields are put
+    /// in: each lent to a session and given back when it ends (`BackendSession`'s `Drop`),
+    /// for the thread's next one.
+    static READ_BUF: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+    static ANSWER_FIELDS: std::cell::RefCell<HeaderMap> = std::cell::RefCell::new(HeaderMap::new());
 }
 
 /// Names S3 servers answer with that the `http` crate does not know: made once, so that reading
@@ -109,7 +116,8 @@ enum Chunk {
 
 /// One exchange with a backend.
 pub struct BackendSession {
-    stream: Stream,
+    /// (Taken only by [`Self::reuse`], which ends the session.)
+    stream: Option<Stream>,
     /// How long any one read may wait (the backend's answer and each piece of its body).
     pub read_timeout: Option<Duration>,
     /// How long any one write may wait.
@@ -120,8 +128,11 @@ pub struct BackendSession {
     asked_close: bool,
     writer: Writer,
     answer: Option<ResponseHeader>,
-    /// What was read and not yet consumed.
+    /// What was read and not yet consumed: in the thread's buffer, lent (`READ_BUF`).
     buf: BytesMut,
+    /// The buffer was made room in for more than one first read: it may be larger than a
+    /// thread keeps, and is not given back.
+    grown: bool,
     /// The piece of the body `read_body_ref` returned last.
     piece: BytesMut,
     reader: Reader,
@@ -137,14 +148,15 @@ pub struct BackendSession {
 impl BackendSession {
     pub fn new(stream: Stream) -> Self {
         BackendSession {
-            stream,
+            stream: Some(stream),
             read_timeout: None,
             write_timeout: None,
             asked_head: false,
             asked_close: false,
             writer: Writer::Finished,
             answer: None,
-            buf: BytesMut::new(),
+            buf: crate::kept::lend(&READ_BUF),
+            grown: false,
             piece: BytesMut::new(),
             reader: Reader::Head,
             keep_alive: false,
@@ -303,29 +315,46 @@ impl BackendSession {
 
     /// The connection, if it can carry another exchange: the request was written whole, the
     /// answer was read whole, allowed it, and left nothing behind.
-    pub fn reuse(self) -> Option<Stream> {
+    pub fn reuse(mut self) -> Option<Stream> {
         let whole = self.writer == Writer::Finished && self.reader == Reader::Done;
-        (whole && self.keep_alive && self.buf.is_empty()).then_some(self.stream)
+        if whole && self.keep_alive && self.buf.is_empty() {
+            self.stream.take()
+        } else {
+            None
+        }
+    }
+
+    fn io(&mut self) -> &mut Stream {
+        self.stream
+            .as_mut()
+            .expect("the stream is taken only by `reuse`, which ends the session")
     }
 
     async fn send(&mut self, bytes: &[u8], what: &'static str) -> Result<()> {
-        within(self.write_timeout, self.stream.write_all(bytes), what).await
+        within(self.write_timeout, self.io().write_all(bytes), what).await
     }
 
     /// Flushes what the connection holds (the corked header; TLS records), within the write
     /// timeout.
     async fn flush(&mut self) -> Result<()> {
         let what = "flushing the request";
-        within(self.write_timeout, self.stream.flush(), what).await
+        within(self.write_timeout, self.io().flush(), what).await
     }
 
     /// Reads what the backend sent next into the buffer, making room for `want` bytes; 0 at
     /// the connection's end.
     async fn read_more(&mut self, want: usize) -> Result<usize> {
         if self.buf.capacity() - self.buf.len() < want / 4 {
+            // (Room for one first read in an empty buffer takes the buffer's space back, or
+            // a new one of that size; anything more may grow it.)
+            self.grown |= want > FIRST_READ || !self.buf.is_empty();
             self.buf.reserve(want);
         }
-        let read = self.stream.read_buf(&mut self.buf);
+        let stream = self
+            .stream
+            .as_mut()
+            .expect("the stream is taken only by `reuse`, which ends the session");
+        let read = stream.read_buf(&mut self.buf);
         let read = match self.read_timeout {
             Some(limit) => crate::deadline::within(limit, read).await.map_err(|_| {
                 Error::explain(ErrorType::ReadTimedout, "reading the backend's answer")
@@ -388,7 +417,9 @@ impl BackendSession {
     /// once, before the bytes were split off), its body's framing and whether the connection
     /// may be kept.
     fn take_head(&mut self, bytes: Bytes, parsed: &ParsedHead) -> Result<()> {
-        let mut headers = HeaderMap::with_capacity(parsed.spans.len());
+        // (The thread's map, emptied, with room for the fields.)
+        let mut headers = crate::kept::lend(&ANSWER_FIELDS);
+        headers.reserve(parsed.spans.len());
         for &[name, name_end, value, value_end] in &parsed.spans {
             let value =
                 HeaderValue::from_maybe_shared(bytes.slice(value as usize..value_end as usize))
@@ -548,6 +579,28 @@ fn too_long(what: &'static str) -> Box<Error> {
 
 fn failed() -> Box<Error> {
     Error::explain(ErrorType::ReadError, "the backend's answer already failed")
+}
+
+/// The read buffer and the answer's field map go back to the thread for its next session: the
+/// map emptied first, since its values share the buffer (which the next session takes back in
+/// place, without an allocation, once nothing else holds a part of it — the client's answer
+/// copies some of the values).
+impl Drop for BackendSession {
+    fn drop(&mut self) {
+        if let Some(answer) = self.answer.take() {
+            let mut fields = http::response::Parts::from(answer).headers;
+            // (Every value counted, those of a repeated name too: their room is not in the
+            // map's capacity, and a backend could repeat one name many times.)
+            let held = fields.len().max(fields.capacity());
+            fields.clear();
+            if held <= ANSWER_FIELDS_KEPT {
+                crate::kept::give_back(&ANSWER_FIELDS, fields);
+            }
+        }
+        if !self.grown {
+            crate::kept::give_back(&READ_BUF, std::mem::take(&mut self.buf));
+        }
+    }
 }
 
 /// A field name: one of the `http` crate's, one of [`KNOWN`], or a new one.

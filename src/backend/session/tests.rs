@@ -594,3 +594,91 @@ fn chunk_size_lines_are_lower_case_hex() {
         );
     }
 }
+
+/// The thread's read buffer and field map while a session has them, and after.
+fn kept_capacities() -> (usize, usize, usize) {
+    let buf = READ_BUF.with_borrow(|b| b.capacity());
+    let (fields, filled) = ANSWER_FIELDS.with_borrow(|m| (m.capacity(), m.len()));
+    (buf, fields, filled)
+}
+
+/// One session after another on a thread reads into the same buffer and fields: lent while a
+/// session lives, given back (the fields emptied) when it ends. Bytes an earlier answer's
+/// values still share are never written over by a later answer.
+#[tokio::test]
+async fn sessions_one_after_another_read_into_the_thread_s_buffer() {
+    let first = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"first\"\r\n\r\nhello";
+    let (mut session, _peer) = peer(vec![first.as_bytes().to_vec()], false).await;
+    assert_eq!(kept_capacities(), (0, 0, 0), "lent to the session");
+    ask(&mut session, "GET").await;
+    assert_eq!(read_answer(&mut session).await.unwrap(), b"hello");
+    // (As HCP's answer to the client keeps it: a value sharing the session's buffer.)
+    let kept_etag = session.resp_header().unwrap().headers["etag"].clone();
+    assert_eq!(kept_capacities(), (0, 0, 0), "still the session's");
+    assert!(session.reuse().is_some());
+    let (buf, fields, filled) = kept_capacities();
+    assert!(buf > 0 && fields > 0, "given back: {buf}, {fields}");
+    assert_eq!(filled, 0, "the fields emptied");
+
+    for n in 0..20 {
+        let answer =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"n{n:04}\"\r\n\r\nworld");
+        let (mut session, _peer) = peer(vec![answer.into_bytes()], false).await;
+        ask(&mut session, "GET").await;
+        assert_eq!(read_answer(&mut session).await.unwrap(), b"world");
+        let head = session.resp_header().unwrap();
+        assert_eq!(head.headers["etag"], format!("\"n{n:04}\"").as_str());
+        assert_eq!(head.headers["content-length"], "5");
+        assert_eq!(head.headers.len(), 2, "nothing of an earlier answer");
+        assert_eq!(
+            kept_etag, "\"first\"",
+            "an earlier answer's value as it was"
+        );
+    }
+}
+
+/// A buffer a large answer made room in is not kept by the thread (it may hold far more than
+/// a first read); the field map still is.
+#[tokio::test]
+async fn a_buffer_grown_for_a_large_answer_is_not_kept() {
+    let body = vec![b'x'; 300 * 1024];
+    let mut answer =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    answer.extend_from_slice(&body);
+    let (mut session, _peer) = peer(vec![answer], false).await;
+    ask(&mut session, "GET").await;
+    assert_eq!(read_answer(&mut session).await.unwrap().len(), body.len());
+    assert!(session.grown);
+    drop(session);
+    let (buf, fields, _) = kept_capacities();
+    assert_eq!(buf, 0, "not kept");
+    assert!(fields > 0, "the field map kept");
+}
+
+/// A map that held many values (here one name repeated) is not kept by the thread; the buffer
+/// still is.
+#[tokio::test]
+async fn a_field_map_that_held_many_values_is_not_kept() {
+    let mut answer = String::from("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n");
+    for n in 0..ANSWER_FIELDS_KEPT {
+        answer.push_str(&format!("x-amz-meta-same: {n}\r\n"));
+    }
+    answer.push_str("\r\n");
+    let (mut session, _peer) = peer(vec![answer.into_bytes()], false).await;
+    ask(&mut session, "GET").await;
+    read_answer(&mut session).await.unwrap();
+    assert_eq!(
+        session
+            .resp_header()
+            .unwrap()
+            .headers
+            .get_all("x-amz-meta-same")
+            .iter()
+            .count(),
+        ANSWER_FIELDS_KEPT
+    );
+    drop(session);
+    let (buf, fields, _) = kept_capacities();
+    assert!(buf > 0, "the buffer kept");
+    assert_eq!(fields, 0, "the map not kept");
+}
