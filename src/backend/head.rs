@@ -1,14 +1,22 @@
 //! A backend request's head as the gateway builds it (`request::sign`) and the backend session
 //! writes it: the method, the origin-form target and the header fields in the order they were
 //! added. Names and values live in one byte buffer and the fields are spans of it, kept on the
-//! stack up to twelve: one allocation for a SigV4 request's head without many metadata
-//! headers, where a `RequestHeader` with its `HeaderMap` took five (the box, the map's two
-//! tables, the target, the `Authorization` value). A name or value that no header line can
+//! stack up to twelve; the buffer is the thread's, lent to each head and given back when it is
+//! dropped: no allocation for a SigV4 request's head without many metadata headers (unless
+//! another head holds the buffer meanwhile: each then has its own), where a `RequestHeader`
+//! with its `HeaderMap` took five (the box, the map's two tables, the target, the
+//! `Authorization` value). A name or value that no header line can
 //! carry, or a target that is not plain origin form, is not taken: the head is marked
 //! malformed, and neither the gateway (`request::forward`) nor the session sends it.
 
 use http::Method;
 use smallvec::SmallVec;
+
+thread_local! {
+    /// The buffer of the thread's last head, for its next (a head is dropped once it was
+    /// written, or its request was given up).
+    static BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// One field: its name is `bytes[start..name_end]`, its value `bytes[name_end..end]`.
 #[derive(Debug, Clone, Copy)]
@@ -30,11 +38,19 @@ pub struct RequestHead {
     malformed: bool,
 }
 
+impl Drop for RequestHead {
+    fn drop(&mut self) {
+        crate::kept::give_back(&BYTES, std::mem::take(&mut self.bytes));
+    }
+}
+
 impl RequestHead {
     /// A head for `method` to `target` (origin form), with room for about `room` bytes of
     /// names and values besides.
     pub fn new(method: Method, target: &[u8], room: usize) -> RequestHead {
-        let mut bytes = Vec::with_capacity(target.len() + room);
+        // (The thread's buffer, lent: given back when the head is dropped.)
+        let mut bytes = crate::kept::lend(&BYTES);
+        bytes.reserve(target.len() + room);
         bytes.extend_from_slice(target);
         // Origin form of visible ASCII: no byte that ends, splits or folds the request line
         // (no space, tab or other control byte, nothing past ASCII), and no fragment.
@@ -241,6 +257,23 @@ fn is_value(value: &[u8]) -> bool {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// A head's buffer is the thread's: lent while the head lives, given back when it is
+    /// dropped, and the next head finds it empty.
+    #[test]
+    fn a_head_writes_in_the_thread_s_buffer() {
+        let kept = || BYTES.with_borrow(Vec::capacity);
+        let mut first = RequestHead::new(Method::GET, b"/bucket/key", 64);
+        first.append("x-amz-date", b"20261204T120000Z");
+        assert_eq!(kept(), 0, "lent");
+        let room = first.bytes.capacity();
+        drop(first);
+        assert_eq!(kept(), room, "given back");
+        let second = RequestHead::new(Method::PUT, b"/other", 64);
+        assert_eq!(kept(), 0, "lent again");
+        assert_eq!(second.bytes.capacity(), room, "the same buffer");
+        assert_eq!(wire(&second), "PUT /other HTTP/1.1\r\n\r\n");
+    }
 
     fn wire(head: &RequestHead) -> String {
         let mut out = Vec::new();

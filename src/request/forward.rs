@@ -941,13 +941,14 @@ impl Gateway {
     /// used once. A pooled connection the backend closed meanwhile gets one immediate retry.
     /// The first attempt sends `req` itself; a retry signs the request again (it was built by
     /// `sign` and the guards alone: only bodiless requests are retried), so that no copy of the
-    /// request header is made for a retry that seldom comes.
+    /// request header is made for a retry that seldom comes. An attempt's header is dropped
+    /// once written, before the answer is awaited (its buffer is the thread's to lend again).
     async fn transmit(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
         call: &Call<'_>,
-        mut req: RequestHead,
+        req: RequestHead,
         body: &mut Body,
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
@@ -958,13 +959,15 @@ impl Gateway {
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
-        let mut again = false;
+        let mut first = Some(req);
         loop {
-            if again {
-                debug_assert!(replayable, "only bodiless requests are sent again");
-                req = self.sign_again(s, call, body);
-            }
-            again = true;
+            let req = match first.take() {
+                Some(req) => req,
+                None => {
+                    debug_assert!(replayable, "only bodiless requests are sent again");
+                    self.sign_again(s, call, body)
+                }
+            };
             if req.is_malformed() {
                 // (Re-signed with a document the gateway read, or for a retry: refused before
                 // a connection is taken.)
@@ -993,7 +996,9 @@ impl Gateway {
             let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
             let request = (&req, buffered.as_ref());
-            match self.write_request(s, x, &mut up, call, request, body).await {
+            let written = self.write_request(s, x, &mut up, call, request, body).await;
+            drop(req);
+            match written {
                 Ok(()) => {}
                 Err(Stop::Unreachable(_)) if retriable => continue,
                 Err(stop) => return Err(stop),
