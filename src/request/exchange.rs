@@ -205,6 +205,11 @@ impl BackendRequestId {
     }
 }
 
+/// How many request ids' header values share one block of the thread's (512 bytes: an answer
+/// a client keeps open holds its block, little beside the backend's read buffer a download in
+/// progress holds).
+const IDS_PER_BLOCK: usize = 32;
+
 /// A request's id: 16 upper-case hex digits, kept on the stack; its header value is made where
 /// an answer needs it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -222,9 +227,22 @@ impl RequestId {
         RequestId(id)
     }
 
-    /// `x-amz-request-id`'s value.
+    /// `x-amz-request-id`'s value: its bytes cut from a block the thread shares out among
+    /// the ids of its next [`IDS_PER_BLOCK`] answers (a block is freed when the last answer
+    /// made from it is), not an allocation of their own each.
     pub fn header(&self) -> http::HeaderValue {
-        http::HeaderValue::from_bytes(&self.0).expect("hex digits are a header value")
+        thread_local! {
+            static BLOCK: std::cell::RefCell<bytes::BytesMut> =
+                std::cell::RefCell::new(bytes::BytesMut::new());
+        }
+        BLOCK.with_borrow_mut(|block| {
+            if block.capacity() < self.0.len() {
+                *block = bytes::BytesMut::with_capacity(self.0.len() * IDS_PER_BLOCK);
+            }
+            block.extend_from_slice(&self.0);
+            http::HeaderValue::from_maybe_shared(block.split().freeze())
+                .expect("hex digits are a header value")
+        })
     }
 }
 
@@ -257,6 +275,22 @@ impl std::fmt::Debug for RequestId {
 mod tests {
     use super::*;
     use crate::config::LogKeys;
+
+    /// Ids cut from the thread's blocks (across several) each read as their own, and still
+    /// do once later ones were cut.
+    #[test]
+    fn request_id_values_cut_from_shared_blocks_stay_their_own() {
+        let ids: Vec<RequestId> = (0..IDS_PER_BLOCK * 2 + 7)
+            .map(|_| RequestId::new())
+            .collect();
+        let values: Vec<http::HeaderValue> = ids.iter().map(RequestId::header).collect();
+        for (id, value) in ids.iter().zip(&values) {
+            assert_eq!(value.as_bytes(), id.as_bytes());
+            assert_eq!(value.len(), 16);
+        }
+        let distinct: std::collections::HashSet<_> = values.iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(distinct.len(), ids.len(), "random ids, each its own value");
+    }
 
     #[test]
     fn keys_in_the_access_log_follow_the_configuration() {
