@@ -652,11 +652,12 @@ impl Gateway {
         upstream: &ResponseHeader,
         etag: Option<&str>,
     ) -> Result<(), HcpError> {
-        // (Asked after every success: the rest — reads above all — return at once.)
-        if !records_acls(call.op) {
+        // (Asked after every success: the rest — reads above all — return at once, as do
+        // writes where the tenant keeps no records, `acl_records_after`'s first question.)
+        if !records_acls(call.op) || call.route.tenant.records_bucket.is_none() {
             return Ok(());
         }
-        // Boxed: only ACL changes and bucket creations and deletions get here, and every
+        // Boxed: only the writes above, where the tenant keeps records, get here, and every
         // answer's future would otherwise carry this one's space.
         Box::pin(self.acl_records_after(call, upstream, etag)).await
     }
