@@ -47,18 +47,21 @@ impl Kept for bytes::BytesMut {
     }
 }
 
+/// About what one field of a header map takes in its tables (name, value, hash, links, index
+/// slots).
+pub const HEADER_ENTRY_BYTES: usize = 128;
+
 /// A header map's fields, cleared for the next use with their tables kept.
 impl Kept for http::HeaderMap {
     fn clear(&mut self) {
         http::HeaderMap::clear(self);
     }
 
-    /// About what its tables hold: an entry (name, value, hash, links) and its index slots
-    /// take about 128 bytes. (Not the room of the values beyond a name's first, which the map
-    /// does not tell: where a map held many, its user does not give it back, as
-    /// `backend::session` does not.)
+    /// About what its tables hold, [`HEADER_ENTRY_BYTES`] a field. (The values beyond a name's
+    /// first are not in its capacity: a map is to be given room for every value before it is
+    /// filled, as `backend::session` gives it, so that its capacity counts them.)
     fn kept_bytes(&self) -> usize {
-        self.capacity() * 128
+        self.capacity() * HEADER_ENTRY_BYTES
     }
 }
 

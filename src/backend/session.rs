@@ -33,8 +33,6 @@ const MAX_TRAILER: usize = 16 * 1024;
 /// How much is read at once: the first read of an answer, and each read of a larger body.
 const FIRST_READ: usize = 4 * 1024;
 const BODY_READ: usize = 64 * 1024;
-/// The most fields (values) an answer's map may have held for the thread to keep it after.
-const ANSWER_FIELDS_KEPT: usize = 64;
 /// The most informational (1xx) answers passed over before the answer.
 const MAX_INFORMATIONAL: u8 = 8;
 /// A chunk of a request body at most this long leaves with its framing in one write (and the
@@ -324,21 +322,20 @@ impl BackendSession {
         }
     }
 
-    fn io(&mut self) -> &mut Stream {
-        self.stream
-            .as_mut()
-            .expect("the stream is taken only by `reuse`, which ends the session")
-    }
-
     async fn send(&mut self, bytes: &[u8], what: &'static str) -> Result<()> {
-        within(self.write_timeout, self.io().write_all(bytes), what).await
+        within(
+            self.write_timeout,
+            open(&mut self.stream).write_all(bytes),
+            what,
+        )
+        .await
     }
 
     /// Flushes what the connection holds (the corked header; TLS records), within the write
     /// timeout.
     async fn flush(&mut self) -> Result<()> {
         let what = "flushing the request";
-        within(self.write_timeout, self.io().flush(), what).await
+        within(self.write_timeout, open(&mut self.stream).flush(), what).await
     }
 
     /// Reads what the backend sent next into the buffer, making room for `want` bytes; 0 at
@@ -350,11 +347,7 @@ impl BackendSession {
             self.grown |= want > FIRST_READ || !self.buf.is_empty();
             self.buf.reserve(want);
         }
-        let stream = self
-            .stream
-            .as_mut()
-            .expect("the stream is taken only by `reuse`, which ends the session");
-        let read = stream.read_buf(&mut self.buf);
+        let read = open(&mut self.stream).read_buf(&mut self.buf);
         let read = match self.read_timeout {
             Some(limit) => crate::deadline::within(limit, read).await.map_err(|_| {
                 Error::explain(ErrorType::ReadTimedout, "reading the backend's answer")
@@ -417,7 +410,8 @@ impl BackendSession {
     /// once, before the bytes were split off), its body's framing and whether the connection
     /// may be kept.
     fn take_head(&mut self, bytes: Bytes, parsed: &ParsedHead) -> Result<()> {
-        // (The thread's map, emptied, with room for the fields.)
+        // (The thread's map, emptied, with room for every field: its capacity then counts the
+        // values of a repeated name too, which `kept` measures it by.)
         let mut headers = crate::kept::lend(&ANSWER_FIELDS);
         headers.reserve(parsed.spans.len());
         for &[name, name_end, value, value_end] in &parsed.spans {
@@ -589,18 +583,20 @@ impl Drop for BackendSession {
     fn drop(&mut self) {
         if let Some(answer) = self.answer.take() {
             let mut fields = http::response::Parts::from(answer).headers;
-            // (Every value counted, those of a repeated name too: their room is not in the
-            // map's capacity, and a backend could repeat one name many times.)
-            let held = fields.len().max(fields.capacity());
             fields.clear();
-            if held <= ANSWER_FIELDS_KEPT {
-                crate::kept::give_back(&ANSWER_FIELDS, fields);
-            }
+            crate::kept::give_back(&ANSWER_FIELDS, fields);
         }
         if !self.grown {
             crate::kept::give_back(&READ_BUF, std::mem::take(&mut self.buf));
         }
     }
+}
+
+/// The session's stream (a field of its own, so that the buffer can be borrowed beside it).
+fn open(stream: &mut Option<Stream>) -> &mut Stream {
+    stream
+        .as_mut()
+        .expect("the stream is taken only by `reuse`, which ends the session")
 }
 
 /// A field name: one of the `http` crate's, one of [`KNOWN`], or a new one.

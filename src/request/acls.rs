@@ -653,22 +653,10 @@ impl Gateway {
         etag: Option<&str>,
     ) -> Result<(), HcpError> {
         // (Asked after every success: the rest — reads above all — return at once, as do
-        // writes where the tenant keeps no records, `acl_records_after`'s first question.)
-        if !records_acls(call.op) || call.route.tenant.records_bucket.is_none() {
+        // writes where the tenant keeps no records.)
+        if !records_acls(call.op) {
             return Ok(());
         }
-        // Boxed: only the writes above, where the tenant keeps records, get here, and every
-        // answer's future would otherwise carry this one's space.
-        Box::pin(self.acl_records_after(call, upstream, etag)).await
-    }
-
-    /// [`Gateway::acls_after`] for a request whose grants are recorded.
-    async fn acl_records_after(
-        &self,
-        call: &Call<'_>,
-        upstream: &ResponseHeader,
-        etag: Option<&str>,
-    ) -> Result<(), HcpError> {
         let at = At {
             target: call.target,
             route: call.route,
@@ -676,6 +664,19 @@ impl Gateway {
         let Some(records) = Records::of_tenant(at) else {
             return Ok(());
         };
+        // Boxed: only the writes above, where the tenant keeps records, get here, and every
+        // answer's future would otherwise carry this one's space.
+        Box::pin(self.acl_records_after(call, (at, &records), upstream, etag)).await
+    }
+
+    /// [`Gateway::acls_after`] for a request whose grants are recorded, in `records`.
+    async fn acl_records_after(
+        &self,
+        call: &Call<'_>,
+        (at, records): (At<'_>, &Records<'_>),
+        upstream: &ResponseHeader,
+        etag: Option<&str>,
+    ) -> Result<(), HcpError> {
         let change = call
             .guards
             .acl_change
@@ -689,11 +690,8 @@ impl Gateway {
             Operation::DeleteBucket => {
                 let name = bucket_acl_record(&backend_bucket);
                 self.forget_acl(at, &name);
-                self.forget_object_acls(&records, &name).await;
-                return self
-                    .delete_record(&records, name)
-                    .await
-                    .map_err(unavailable);
+                self.forget_object_acls(records, &name).await;
+                return self.delete_record(records, name).await.map_err(unavailable);
             }
             Operation::CreateBucket | Operation::PutBucketAcl => {
                 (bucket_acl_record(&backend_bucket), None)
@@ -736,7 +734,7 @@ impl Gateway {
         };
         let body = serde_json::to_vec(&record).map_err(|e| unavailable(e.to_string()))?;
         self.forget_acl(at, &name);
-        let written = self.put_record(&records, name.clone(), &body).await;
+        let written = self.put_record(records, name.clone(), &body).await;
         self.forget_acl(at, &name);
         written.map_err(unavailable)
     }
