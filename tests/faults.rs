@@ -375,3 +375,226 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
         assert_eq!(r.header("retry-after"), Some("1"));
     }
 }
+
+/// An object larger than what the sockets between the gateway and a client, and between the
+/// backend and the gateway, can hold (loopback's buffers grow to a few MiB each with Linux's
+/// default `tcp_rmem` and `tcp_wmem`): a client that stops reading it stops the answer.
+const UNREAD_OBJECT: usize = 48 << 20;
+
+/// A connection whose receive buffer stays small: a host with large default buffers would
+/// otherwise take in much of an answer its client does not read.
+async fn connect_with_a_small_window(addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+/// Stores the object a slow reader is sent, and opens a connection that asks for it (and for
+/// the connection's close after it): the stream, its first bytes read (the answer has begun),
+/// when the request was sent (no send of its answer can have waited before), and the length of
+/// the answer's header.
+async fn reader_of_a_large_object(gw: &TestGateway, bucket: &str) -> (TcpStream, Instant, usize) {
+    let addr = &gw.addr();
+    let (ak, sk) = user_keys();
+    let target = format!("/{bucket}/large");
+    let put = send_signed(addr, (&ak, &sk), "PUT", &target, &pattern(UNREAD_OBJECT, 5)).await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    // (The upload's place may be let go a moment after its answer was read.)
+    assert!(in_flight_reaches(gw, 0, Duration::from_secs(5))
+        .await
+        .is_some());
+    let close = [("connection", "close")];
+    let headers = V4::unsigned(&ak, &sk, addr).sign("GET", target.as_bytes(), &close);
+    let mut stream = connect_with_a_small_window(addr).await;
+    let sent_at = Instant::now();
+    stream
+        .write_all(&request_head("GET", target.as_bytes(), &headers))
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut first).await.unwrap();
+    assert!(
+        first.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&first[..200])
+    );
+    let head = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (stream, sent_at, head)
+}
+
+/// Waits up to `within` for the requests in flight to reach `n`; how long it took.
+async fn in_flight_reaches(gw: &TestGateway, n: i64, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if gw.metrics().in_flight.get() == n {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// How many client connections were closed for not taking their answers.
+fn send_timeouts(gw: &TestGateway) -> u64 {
+    gw.metrics()
+        .client_timeouts
+        .with_label_values(&["send"])
+        .get()
+}
+
+/// What a stalled client, `already` bytes into its answer, still gets is what was in flight,
+/// then the end (within 10 s): short of the object.
+async fn ends_short<S: tokio::io::AsyncRead + Unpin>(stalled: &mut S, already: usize) {
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the stalled connection was kept open");
+    assert!(
+        already + rest.len() < UNREAD_OBJECT,
+        "the whole object arrived ({} bytes after the first {already})",
+        rest.len()
+    );
+}
+
+/// A client that asks for an object and then stops reading is closed once a write of its
+/// answer has waited `client_send_timeout_seconds`: its place of `max_concurrent_requests`
+/// comes back (it was the only one: others were refused 503 while it held it), the answer ends
+/// short of its length (never a truncated body that looks whole), and the count says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_its_place_given_back() {
+    let gw = start_local_with(
+        "client_send_timeout_seconds = 3\nmax_concurrent_requests = 1",
+        "",
+    )
+    .await;
+    let bucket = gw.with_bucket("slowread").await;
+    let addr = gw.addr();
+    let (ak, sk) = user_keys();
+    let (mut stalled, stalled_at, _) = reader_of_a_large_object(&gw, &bucket).await;
+    // The stalled answer holds the one place: another client is refused meanwhile.
+    let refused = send_signed(&addr, (&ak, &sk), "GET", &format!("/{bucket}"), b"").await;
+    assert!(
+        stalled_at.elapsed() < Duration::from_secs(3),
+        "the check came too late to see the place held"
+    );
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_hcp_error_body(&refused.text(), "ServiceUnavailable");
+
+    let freed = in_flight_reaches(&gw, 0, Duration::from_secs(20)).await;
+    assert!(
+        freed.is_some(),
+        "a client that stopped reading kept its place"
+    );
+    let waited = stalled_at.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(12),
+        "the place came back after {waited:?} (limit 3 s)"
+    );
+    let served = send_signed(&addr, (&ak, &sk), "GET", &format!("/{bucket}"), b"").await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(send_timeouts(&gw), 1);
+
+    ends_short(&mut stalled, 64 * 1024).await;
+}
+
+/// The limit is on a pause, not on the whole answer: a client that pauses five times, each
+/// time for less than `client_send_timeout_seconds` but longer than it in all, gets the whole
+/// object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_pauses_within_the_limit_gets_the_whole_answer() {
+    let gw = start_local_with("client_send_timeout_seconds = 4", "").await;
+    let bucket = gw.with_bucket("pausing").await;
+    let (mut reader, _, head) = reader_of_a_large_object(&gw, &bucket).await;
+    let mut got = 64 * 1024;
+    let mut piece = vec![0u8; 1 << 20];
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for _ in 0..8 {
+            reader.read_exact(&mut piece).await.unwrap();
+            got += piece.len();
+        }
+    }
+    // (What arrived counts even if the connection then broke.)
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest).await;
+    got += rest.len();
+    assert_eq!(
+        got,
+        head + UNREAD_OBJECT,
+        "the answer's length: {head} of header, then the object's {UNREAD_OBJECT}"
+    );
+    assert_eq!(send_timeouts(&gw), 0);
+}
+
+/// One request over TLS with `connection: close`, signed for the default user: its status.
+async fn over_tls(
+    tls: &hcp_s3_gateway::server::tls::ClientTls,
+    addr: &str,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> (u16, hcp_s3_gateway::server::tls::TlsConnection) {
+    let (ak, sk) = user_keys();
+    let len = body.len().to_string();
+    let extra = [("connection", "close"), ("content-length", len.as_str())];
+    let headers = V4::unsigned(&ak, &sk, addr).sign(method, target.as_bytes(), &extra);
+    let tcp = connect_with_a_small_window(addr).await;
+    let mut stream = tls.connect(tcp).await.unwrap();
+    stream
+        .write_all(&request_head(method, target.as_bytes(), &headers))
+        .await
+        .unwrap();
+    stream.write_all(body).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut status = [0u8; 12];
+    stream.read_exact(&mut status).await.unwrap();
+    let code = std::str::from_utf8(&status[9..12])
+        .unwrap()
+        .parse()
+        .unwrap();
+    (code, stream)
+}
+
+/// The same over TLS: the writes of the TLS session's records are held to the limit alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_over_tls_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = test_certificate();
+    let (cert_file, key_file, ca_file) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    std::fs::write(&ca_file, ca).unwrap();
+    let settings = format!(
+        "client_send_timeout_seconds = 2\ntls_cert_file = {:?}\ntls_key_file = {:?}",
+        cert_file.display().to_string(),
+        key_file.display().to_string()
+    );
+    let gw = start_local_with(&settings, "").await;
+    let addr = gw.addr();
+    let tls = hcp_s3_gateway::server::tls::ClientTls::new("localhost", Some(&ca_file)).unwrap();
+    let (created, _) = over_tls(&tls, &addr, "PUT", "/slowtls", b"").await;
+    assert_eq!(created, 200);
+    let object = pattern(UNREAD_OBJECT, 7);
+    let (stored, _) = over_tls(&tls, &addr, "PUT", "/slowtls/large", &object).await;
+    assert_eq!(stored, 200);
+    assert!(in_flight_reaches(&gw, 0, Duration::from_secs(5))
+        .await
+        .is_some());
+
+    // (No send of the answer can have waited before the request was sent.)
+    let stalled_at = Instant::now();
+    let (status, mut stalled) = over_tls(&tls, &addr, "GET", "/slowtls/large", b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(gw.metrics().in_flight.get(), 1);
+    let freed = in_flight_reaches(&gw, 0, Duration::from_secs(20)).await;
+    assert!(
+        freed.is_some(),
+        "a TLS client that stopped reading kept its place"
+    );
+    assert!(stalled_at.elapsed() >= Duration::from_secs(2));
+    assert_eq!(send_timeouts(&gw), 1);
+    ends_short(&mut stalled, 12).await;
+}

@@ -41,6 +41,9 @@ pub struct ServerSection {
     /// Time allowed for a request's whole header section once the connection is no longer
     /// idle (a client trickling header bytes is closed after it).
     pub client_header_timeout_seconds: u64,
+    /// Time a write to a client may wait (a client that stops reading its answer is closed
+    /// after it; as nginx's `send_timeout`).
+    pub client_send_timeout_seconds: u64,
     /// Requests worked on at once; more are answered 503 ServiceUnavailable at once (HCP's
     /// overload answer) instead of queueing. 0 = no limit.
     pub max_concurrent_requests: usize,
@@ -86,6 +89,7 @@ impl Default for ServerSection {
             keepalive_seconds: 60,
             client_body_timeout_seconds: 60,
             client_header_timeout_seconds: 10,
+            client_send_timeout_seconds: 60,
             max_concurrent_requests: 1024,
             max_concurrent_requests_per_client: 0,
             // A page of 1,000 keys of 4,095 bytes that XML escapes six-fold is 25 MB.

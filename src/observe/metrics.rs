@@ -198,7 +198,7 @@ impl Metrics {
             client_timeouts: counter(
                 &r,
                 "hcp_gateway_client_timeouts_total",
-                "Client connections closed because a request's header section was too slow",
+                "Client connections closed because a client was too slow: its request's header section (phase header) or taking its answer (phase send)",
                 &["phase"],
             ),
             backend_requests: counter(
@@ -291,6 +291,7 @@ impl Metrics {
             self.overload_refusals.with_label_values(&[limit]);
         }
         self.client_timeouts.with_label_values(&["header"]);
+        self.client_timeouts.with_label_values(&["send"]);
         for mode in PAYLOAD_MODES {
             self.payloads.with_label_values(&[mode]);
         }
@@ -405,7 +406,8 @@ impl Metrics {
         self.overload_refusals.with_label_values(&[limit]).inc();
     }
 
-    /// A connection closed for a too slow client, by phase (`header`).
+    /// A connection closed for a too slow client, by phase (`header`; `send` is counted by the
+    /// client sockets themselves, `server::send_deadline`).
     pub fn client_timeout(&self, phase: &str) {
         self.client_timeouts.with_label_values(&[phase]).inc();
     }

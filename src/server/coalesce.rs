@@ -28,6 +28,8 @@ use pingora::protocols::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::send_deadline::{SendDeadline, SendLimit, Socket};
+
 /// A write larger than this is not held (it would be sent at once anyway).
 const HOLD_MAX: usize = 16 * 1024;
 
@@ -62,7 +64,8 @@ fn give_back(mut buffer: Vec<u8>) {
 
 #[derive(Debug)]
 pub struct Coalesced {
-    inner: TcpStream,
+    /// (A client's sends held to its send deadline, `send_deadline`.)
+    inner: Socket,
     /// The client's addresses (a backend connection has none: nothing asks).
     digest: Option<Arc<SocketDigest>>,
     held: Vec<u8>,
@@ -77,6 +80,18 @@ pub struct Coalesced {
 
 impl Coalesced {
     pub fn new(inner: TcpStream, digest: Option<SocketDigest>) -> Self {
+        Coalesced::on(Socket::new(inner), digest)
+    }
+
+    /// A client's connection: its addresses, and a send that waits past `send` fails.
+    pub fn client(inner: TcpStream, digest: SocketDigest, send: SendLimit) -> Self {
+        Coalesced::on(
+            Socket::bounded(inner, SendDeadline::new(send)),
+            Some(digest),
+        )
+    }
+
+    fn on(inner: Socket, digest: Option<SocketDigest>) -> Self {
         Coalesced {
             inner,
             digest: digest.map(Arc::new),
@@ -189,7 +204,7 @@ impl Shutdown for Coalesced {
 
 impl UniqueID for Coalesced {
     fn id(&self) -> UniqueIDType {
-        std::os::fd::AsRawFd::as_raw_fd(&self.inner)
+        std::os::fd::AsRawFd::as_raw_fd(self.inner.tcp())
     }
 }
 

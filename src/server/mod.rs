@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod coalesce;
+pub mod send_deadline;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::observe::metrics::Metrics;
 use crate::request::route::BackendRuntime;
 use crate::request::Gateway;
 use crate::server::admin::Admin;
+use crate::server::send_deadline::{SendDeadline, SendLimit};
 use crate::server::tls::ServerTls;
 
 /// How long a client may take over its TLS handshake.
@@ -108,6 +110,10 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let metrics = Arc::new(Metrics::new());
     metrics.expect_backends(backends.keys().map(String::as_str));
     let gateway = Arc::new(Gateway::new(cfg.clone(), backends, metrics.clone()));
+    let send = SendLimit {
+        limit: cfg.client_send_timeout,
+        timeouts: metrics.client_timeouts.with_label_values(&["send"]),
+    };
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
     health.probe_all().await;
@@ -143,6 +149,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         s3_listener,
         gateway.clone(),
         tls.clone(),
+        send.clone(),
         watch_rx.clone(),
         connections.clone(),
     ));
@@ -151,6 +158,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         admin_listener,
         admin,
         None,
+        send,
         watch_rx,
         connections.clone(),
     ));
@@ -317,6 +325,7 @@ async fn accept_loop<A>(
     listener: TcpListener,
     app: Arc<A>,
     tls: Option<Arc<ServerTls>>,
+    send: SendLimit,
     mut shutdown: watch::Receiver<bool>,
     connections: Arc<Connections>,
 ) where
@@ -341,18 +350,20 @@ async fn accept_loop<A>(
         let app = app.clone();
         let watch = shutdown.clone();
         let tls = tls.clone();
+        let send = send.clone();
         tokio::spawn(async move {
             let _guard = guard;
             let stream: Stream = match tls {
                 None => {
                     let digest = crate::server::tls::peer_digest(tcp.as_raw_fd(), peer);
-                    Box::new(crate::server::coalesce::Coalesced::new(tcp, Some(digest)))
+                    Box::new(crate::server::coalesce::Coalesced::client(
+                        tcp, digest, send,
+                    ))
                 }
                 Some(tls) => {
                     // Boxed, so that plain connections do not carry room for a handshake.
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(tls.accept(tcp, peer)))
-                        .await
-                    {
+                    let accept = tls.accept(tcp, peer, SendDeadline::new(send));
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(accept)).await {
                         Ok(Ok(conn)) => Box::new(conn),
                         Ok(Err(e)) => {
                             tracing::debug!("TLS handshake failed: {e}");

@@ -23,6 +23,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::send_deadline::{SendDeadline, Socket};
+
 /// The listener's certificate, swappable while it serves.
 pub struct ServerTls {
     cert_file: PathBuf,
@@ -90,15 +92,17 @@ impl ServerTls {
         Ok(())
     }
 
-    /// The handshake with a client; `peer` is what `client_addr` reports for its requests.
+    /// The handshake with a client; `peer` is what `client_addr` reports for its requests, and
+    /// `send` how long a send to it may wait (the socket's, beneath TLS).
     pub async fn accept(
         &self,
         tcp: TcpStream,
         peer: std::net::SocketAddr,
+        send: SendDeadline,
     ) -> std::io::Result<TlsConnection> {
         let id = tcp.as_raw_fd();
         let digest = peer_digest(id, peer);
-        let stream = self.acceptor.accept(tcp).await?;
+        let stream = self.acceptor.accept(Socket::bounded(tcp, send)).await?;
         Ok(TlsConnection {
             stream: stream.into(),
             id,
@@ -172,7 +176,7 @@ impl ClientTls {
         let id = tcp.as_raw_fd();
         let stream = self
             .connector
-            .connect(self.server_name.clone(), tcp)
+            .connect(self.server_name.clone(), Socket::new(tcp))
             .await?;
         Ok(TlsConnection {
             stream: stream.into(),
@@ -192,7 +196,7 @@ pub fn peer_digest(fd: std::os::fd::RawFd, peer: std::net::SocketAddr) -> Socket
 
 /// A TLS connection, either side, in the shape pingora's sessions take.
 pub struct TlsConnection {
-    stream: tokio_rustls::TlsStream<TcpStream>,
+    stream: tokio_rustls::TlsStream<Socket>,
     id: UniqueIDType,
     digest: Option<Arc<SocketDigest>>,
 }

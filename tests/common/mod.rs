@@ -583,7 +583,8 @@ pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std:
         while let Ok((tcp, peer)) = listener.accept().await {
             let (tls, backend) = (tls.clone(), backend.clone());
             tokio::spawn(async move {
-                let Ok(mut front) = tls.accept(tcp, peer).await else {
+                let no_limit = hcp_s3_gateway::server::send_deadline::SendDeadline::default();
+                let Ok(mut front) = tls.accept(tcp, peer, no_limit).await else {
                     return;
                 };
                 let Ok(mut back) = tokio::net::TcpStream::connect(&backend).await else {

@@ -299,8 +299,9 @@ impl Gateway {
                                 other.write_response_body(piece, false).await
                             }
                         };
-                        if sent.is_err() {
-                            x.cause = Some("client went away during the response".into());
+                        if let Err(e) = sent {
+                            // (Gone, or too slow to take it: `server::send_deadline`.)
+                            x.cause = Some(format!("the response could not be sent: {e}"));
                             return Flow::Abort;
                         }
                     }
