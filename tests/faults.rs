@@ -400,9 +400,7 @@ async fn reader_of_a_large_object(gw: &TestGateway, bucket: &str) -> (TcpStream,
     let put = send_signed(addr, (&ak, &sk), "PUT", &target, &pattern(UNREAD_OBJECT, 5)).await;
     assert_eq!(put.status, 200, "{}", put.text());
     // (The upload's place may be let go a moment after its answer was read.)
-    assert!(in_flight_reaches(gw, 0, Duration::from_secs(5))
-        .await
-        .is_some());
+    assert!(gw.in_flight_reaches(0, Duration::from_secs(5)).await);
     let close = [("connection", "close")];
     let headers = V4::unsigned(&ak, &sk, addr).sign("GET", target.as_bytes(), &close);
     let mut stream = connect_with_a_small_window(addr).await;
@@ -420,18 +418,6 @@ async fn reader_of_a_large_object(gw: &TestGateway, bucket: &str) -> (TcpStream,
     );
     let head = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     (stream, sent_at, head)
-}
-
-/// Waits up to `within` for the requests in flight to reach `n`; how long it took.
-async fn in_flight_reaches(gw: &TestGateway, n: i64, within: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if gw.metrics().in_flight.get() == n {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
 }
 
 /// How many client connections were closed for not taking their answers.
@@ -479,11 +465,8 @@ async fn a_client_that_stops_reading_is_closed_and_its_place_given_back() {
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_hcp_error_body(&refused.text(), "ServiceUnavailable");
 
-    let freed = in_flight_reaches(&gw, 0, Duration::from_secs(20)).await;
-    assert!(
-        freed.is_some(),
-        "a client that stopped reading kept its place"
-    );
+    let freed = gw.in_flight_reaches(0, Duration::from_secs(20)).await;
+    assert!(freed, "a client that stopped reading kept its place");
     let waited = stalled_at.elapsed();
     assert!(
         waited >= Duration::from_secs(3) && waited < Duration::from_secs(12),
@@ -558,15 +541,7 @@ async fn over_tls(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_over_tls_is_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, ca) = test_certificate();
-    let (cert_file, key_file, ca_file) = (
-        dir.path().join("cert.pem"),
-        dir.path().join("key.pem"),
-        dir.path().join("ca.pem"),
-    );
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
-    std::fs::write(&ca_file, ca).unwrap();
+    let (cert_file, key_file, ca_file) = test_certificate_files(dir.path(), "listener");
     let settings = format!(
         "client_send_timeout_seconds = 2\ntls_cert_file = {:?}\ntls_key_file = {:?}",
         cert_file.display().to_string(),
@@ -580,20 +555,15 @@ async fn a_client_that_stops_reading_over_tls_is_closed() {
     let object = pattern(UNREAD_OBJECT, 7);
     let (stored, _) = over_tls(&tls, &addr, "PUT", "/slowtls/large", &object).await;
     assert_eq!(stored, 200);
-    assert!(in_flight_reaches(&gw, 0, Duration::from_secs(5))
-        .await
-        .is_some());
+    assert!(gw.in_flight_reaches(0, Duration::from_secs(5)).await);
 
     // (No send of the answer can have waited before the request was sent.)
     let stalled_at = Instant::now();
     let (status, mut stalled) = over_tls(&tls, &addr, "GET", "/slowtls/large", b"").await;
     assert_eq!(status, 200);
     assert_eq!(gw.metrics().in_flight.get(), 1);
-    let freed = in_flight_reaches(&gw, 0, Duration::from_secs(20)).await;
-    assert!(
-        freed.is_some(),
-        "a TLS client that stopped reading kept its place"
-    );
+    let freed = gw.in_flight_reaches(0, Duration::from_secs(20)).await;
+    assert!(freed, "a TLS client that stopped reading kept its place");
     assert!(stalled_at.elapsed() >= Duration::from_secs(2));
     assert_eq!(send_timeouts(&gw), 1);
     ends_short(&mut stalled, 12).await;

@@ -30,13 +30,8 @@ async fn upload_in_flight(addr: &str, bucket: &str, key: &str) -> TcpStream {
 
 async fn wait_for_in_flight(gw: &TestGateway, n: i64) {
     // Generous: the machine may be busy with other tests.
-    for _ in 0..1000 {
-        if gw.metrics().in_flight.get() == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
+    assert!(
+        gw.in_flight_reaches(n, Duration::from_secs(10)).await,
         "{} requests in flight, expected {n}",
         gw.metrics().in_flight.get()
     );

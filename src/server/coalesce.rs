@@ -28,7 +28,7 @@ use pingora::protocols::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::send_deadline::{SendDeadline, SendLimit, Socket};
+use super::send_deadline::{SendDeadline, Socket};
 
 /// A write larger than this is not held (it would be sent at once anyway).
 const HOLD_MAX: usize = 16 * 1024;
@@ -83,12 +83,9 @@ impl Coalesced {
         Coalesced::on(Socket::new(inner), digest)
     }
 
-    /// A client's connection: its addresses, and a send that waits past `send` fails.
-    pub fn client(inner: TcpStream, digest: SocketDigest, send: SendLimit) -> Self {
-        Coalesced::on(
-            Socket::bounded(inner, SendDeadline::new(send)),
-            Some(digest),
-        )
+    /// A client's connection: its addresses, and how long a send to it may wait.
+    pub fn client(inner: TcpStream, digest: SocketDigest, send: SendDeadline) -> Self {
+        Coalesced::on(Socket::bounded(inner, send), Some(digest))
     }
 
     fn on(inner: Socket, digest: Option<SocketDigest>) -> Self {

@@ -350,7 +350,7 @@ async fn accept_loop<A>(
         let app = app.clone();
         let watch = shutdown.clone();
         let tls = tls.clone();
-        let send = send.clone();
+        let send = SendDeadline::new(send.clone());
         tokio::spawn(async move {
             let _guard = guard;
             let stream: Stream = match tls {
@@ -362,7 +362,7 @@ async fn accept_loop<A>(
                 }
                 Some(tls) => {
                     // Boxed, so that plain connections do not carry room for a handshake.
-                    let accept = tls.accept(tcp, peer, SendDeadline::new(send));
+                    let accept = tls.accept(tcp, peer, send);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(accept)).await {
                         Ok(Ok(conn)) => Box::new(conn),
                         Ok(Err(e)) => {

@@ -127,6 +127,19 @@ impl TestGateway {
         self._dir.path().join("data")
     }
 
+    /// Whether the requests in flight reach `n` within `within` (a request's place may be let
+    /// go a moment after its client read the answer).
+    pub async fn in_flight_reaches(&self, n: i64, within: std::time::Duration) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            if self.metrics().in_flight.get() == n {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    }
+
     /// The S3 listener as `host:port`, for raw requests.
     pub fn addr(&self) -> String {
         self.gw.as_ref().unwrap().s3_addr.to_string()
@@ -563,18 +576,25 @@ pub fn test_certificate() -> (String, String, String) {
     (leaf.pem(), leaf_key.serialize_pem(), ca.pem())
 }
 
+/// A new test certificate written into `dir` as `NAME-cert.pem`, `NAME-key.pem` and
+/// `NAME-ca.pem`: the three paths.
+pub fn test_certificate_files(
+    dir: &Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key, ca) = test_certificate();
+    let files = ["cert", "key", "ca"].map(|part| dir.join(format!("{name}-{part}.pem")));
+    for (file, text) in files.iter().zip([cert, key, ca]) {
+        std::fs::write(file, text).unwrap();
+    }
+    let [cert_file, key_file, ca_file] = files;
+    (cert_file, key_file, ca_file)
+}
+
 /// A TLS front for `backend` (a rustls server with a certificate from a new test CA, forwarding
 /// bytes): its address and the CA's PEM file, for testing `https://` backends on loopback.
 pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std::path::PathBuf) {
-    let (cert, key, ca) = test_certificate();
-    let (cert_file, key_file, ca_file) = (
-        dir.join("front-cert.pem"),
-        dir.join("front-key.pem"),
-        dir.join("front-ca.pem"),
-    );
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
-    std::fs::write(&ca_file, ca).unwrap();
+    let (cert_file, key_file, ca_file) = test_certificate_files(dir, "front");
     let tls = hcp_s3_gateway::server::tls::ServerTls::load(&cert_file, &key_file).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
