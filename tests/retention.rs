@@ -512,6 +512,143 @@ async fn hcp_retention_on_rgw() {
     hcp_retention_as_an_hcp_client(Backend::Rgw).await;
 }
 
+/// HCP's effect headers act only when the request's signature covers them: added to a
+/// presigned URL by whoever holds it (SigV4 or SigV2), `x-hcp-privileged` would delete an object
+/// under retention and `x-hcp-retention` would lock a new one for years, with the signer's
+/// authority. Each is refused as S3 refuses an unsigned `x-amz-*` header (403 AccessDenied,
+/// "not signed"), the object under retention stays and nothing is stored; signed, the same
+/// header is honoured, and `x-hcp-pretty-print`, which changes only the answer's indentation,
+/// needs no signature.
+#[tokio::test]
+async fn hcp_effect_headers_act_only_when_signed() {
+    const SIGNER: &str = "signer-in-t";
+    let extra = format!(
+        "[[users]]\nusername = \"{SIGNER}\"\npassword = \"{PASSWORD}\"\ntenant = \"t\"\n\
+         permissions = [{{ tenant = \"t\", allow = [\"all\"] }}]\n"
+    );
+    let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", &extra)
+        .await
+        .unwrap();
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "signed-effects").await;
+    let admin = (USER, PASSWORD);
+    let kept = format!("/{bucket}/kept");
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &kept,
+        &[("x-hcp-retention", "A+1d")],
+        b"kept",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let refused_unsigned = |r: common::raw::RawResponse, header: &str| {
+        r.assert_hcp_error(403, "AccessDenied");
+        assert!(
+            r.text().contains(&format!("not signed: {header}")),
+            "{}",
+            r.text()
+        );
+    };
+    let cfg =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(300))
+            .unwrap();
+    let path_of = |uri: &str| uri.trim_start_matches(&gw.endpoint).to_string();
+    let host = ("host".to_string(), addr.clone());
+
+    // A presigned DELETE: as signed, retention refuses it (409); with x-hcp-privileged added, 403
+    // and the object stays.
+    let del = s3.delete_object().bucket(&bucket).key("kept");
+    let del = path_of(del.presigned(cfg.clone()).await.unwrap().uri());
+    let r = common::raw::send(
+        &addr,
+        "DELETE",
+        del.as_bytes(),
+        std::slice::from_ref(&host),
+        vec![],
+    )
+    .await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let privileged = (
+        "x-hcp-privileged".to_string(),
+        "added by the URL's holder".to_string(),
+    );
+    let headers = [host.clone(), privileged.clone()];
+    let r = common::raw::send(&addr, "DELETE", del.as_bytes(), &headers, vec![]).await;
+    refused_unsigned(r, "x-hcp-privileged");
+    let r = as_user(&gw, admin, "HEAD", &kept, &[], b"").await;
+    assert_eq!(r.status, 200, "the object under retention stays");
+
+    // A presigned PUT with x-hcp-retention added: 403, nothing stored.
+    let fresh = format!("/{bucket}/fresh");
+    let put = s3.put_object().bucket(&bucket).key("fresh");
+    let put = path_of(put.presigned(cfg.clone()).await.unwrap().uri());
+    let lock = ("x-hcp-retention".to_string(), "A+10y".to_string());
+    let length = ("content-length".to_string(), "2".to_string());
+    let headers = [host.clone(), length.clone(), lock.clone()];
+    let r = common::raw::send(&addr, "PUT", put.as_bytes(), &headers, vec![b"hi".to_vec()]).await;
+    refused_unsigned(r, "x-hcp-retention");
+    let r = as_user(&gw, admin, "HEAD", &fresh, &[], b"").await;
+    assert_eq!(r.status, 404, "nothing stored");
+
+    // A SigV2 presigned PUT, which cannot sign an x-hcp-* header: likewise refused with it, and
+    // accepted without it.
+    let expires = (now_secs() + 300).to_string();
+    let signature = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        hcp_s3_gateway::request::authenticate::sigv2::sign(
+            &hcp_secret_key(PASSWORD),
+            &format!("PUT\n\n\n{expires}\n{fresh}"),
+        ),
+    );
+    let signature: String = signature
+        .bytes()
+        .map(|b| match b {
+            b'+' => "%2B".to_string(),
+            b'/' => "%2F".to_string(),
+            b'=' => "%3D".to_string(),
+            b => (b as char).to_string(),
+        })
+        .collect();
+    let v2 = format!(
+        "{fresh}?AWSAccessKeyId={}&Expires={expires}&Signature={signature}",
+        hcp_access_key(SIGNER)
+    );
+    let headers = [host.clone(), length.clone(), lock.clone()];
+    let r = common::raw::send(&addr, "PUT", v2.as_bytes(), &headers, vec![b"hi".to_vec()]).await;
+    refused_unsigned(r, "x-hcp-retention");
+    let r = as_user(&gw, admin, "HEAD", &fresh, &[], b"").await;
+    assert_eq!(r.status, 404, "nothing stored");
+    let headers = [host.clone(), length.clone()];
+    let r = common::raw::send(&addr, "PUT", v2.as_bytes(), &headers, vec![b"hi".to_vec()]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Signed (a SigV4 header signature lists it), x-hcp-retention is honoured.
+    let signed = format!("/{bucket}/signed");
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &signed,
+        &[("x-hcp-retention", "A+1d")],
+        b"x",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "HEAD", &signed, &[], b"").await;
+    let until: i64 = r.header("x-hcp-retention").unwrap().parse().unwrap();
+    assert!(until > now_secs(), "{until}");
+
+    // x-hcp-pretty-print on a presigned GET: no signature needed.
+    let get = s3.get_object().bucket(&bucket).key("kept");
+    let get = path_of(get.presigned(cfg).await.unwrap().uri());
+    let pretty = ("x-hcp-pretty-print".to_string(), "true".to_string());
+    let r = common::raw::send(&addr, "GET", get.as_bytes(), &[host, pretty], vec![]).await;
+    assert_eq!((r.status, r.text()), (200, "kept".to_string()));
+}
+
 /// The holds recorded for `bucket`'s `key` in the labeled-holds bucket, as the backend keeps
 /// them: the labels, and `-` for the unlabeled hold (sorted).
 async fn holds_records(

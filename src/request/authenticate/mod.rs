@@ -502,9 +502,74 @@ impl Authenticator {
     }
 }
 
+/// A header the gateway turns into an effect at the backend, which a signature must therefore
+/// cover: every `x-amz-*` header (the gateway signs each one it forwards with the backend's key)
+/// but `x-amz-content-sha256` (the canonical request's last line, covered anyway), and every
+/// `x-hcp-*` header but `x-hcp-pretty-print` (HCP's retention, holds and privileged deletes
+/// become Object Lock headers; pretty-printing only indents the gateway's own answer). One
+/// added to a presigned URL, or in transit, would otherwise act with the signer's authority.
+pub(crate) fn needs_signature(name: &str) -> bool {
+    (name.starts_with("x-amz-") && name != "x-amz-content-sha256")
+        || (name.starts_with("x-hcp-") && name != "x-hcp-pretty-print")
+}
+
+/// The first header of `req` that [`needs_signature`] and `signed` does not cover.
+pub(crate) fn unsigned_effect_header(
+    req: &RequestHeader,
+    signed: impl Fn(&str) -> bool,
+) -> Option<&str> {
+    req.headers
+        .keys()
+        .map(|name| name.as_str())
+        .find(|name| needs_signature(name) && !signed(name))
+}
+
+/// HCP's answer to a request carrying a header its signature does not cover (S3's words).
+pub(crate) fn unsigned_header_refused(name: &str) -> HcpError {
+    HcpError::new(HcpCode::AccessDenied).with_message(format!(
+        "There were headers present in the request which were not signed: {name}."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_header_with_an_effect_needs_a_signature() {
+        for name in [
+            "x-amz-acl",
+            "x-amz-meta-a",
+            "x-amz-bypass-governance-retention",
+            "x-hcp-retention",
+            "x-hcp-retentionhold",
+            "x-hcp-labelretentionhold",
+            "x-hcp-labelretentionhold-labels",
+            "x-hcp-privileged",
+            "x-hcp-some-future-header",
+        ] {
+            assert!(needs_signature(name), "{name}");
+        }
+        for name in [
+            "x-amz-content-sha256",
+            "x-hcp-pretty-print",
+            "content-type",
+            "host",
+        ] {
+            assert!(!needs_signature(name), "{name}");
+        }
+        let mut req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+        req.insert_header("x-hcp-pretty-print", "true").unwrap();
+        req.insert_header("x-amz-meta-a", "1").unwrap();
+        req.insert_header("x-hcp-retention", "A+1d").unwrap();
+        let signed = |n: &str| n == "x-amz-meta-a";
+        assert_eq!(
+            unsigned_effect_header(&req, signed),
+            Some("x-hcp-retention")
+        );
+        let all = |n: &str| n.starts_with("x-");
+        assert_eq!(unsigned_effect_header(&req, all), None);
+    }
 
     fn claimed(authorization: Option<&str>, query: &str) -> (&'static str, Option<String>) {
         let mut req = RequestHeader::build("GET", b"/b/k", None).unwrap();

@@ -105,6 +105,11 @@ pub(super) fn verify_presigned(
         &string_to_sign(req, expires, &resource),
         &given,
     ) {
+        // SigV2 signs the `x-amz-*` headers but no `x-hcp-*` one: on a URL anyone holding it
+        // may send, HCP's effect headers are refused (SigV4 presigned URLs can sign them).
+        if let Some(name) = super::unsigned_effect_header(req, |n| n.starts_with("x-amz-")) {
+            return Err(super::unsigned_header_refused(name));
+        }
         return Ok(Authenticated::new(
             Authenticator::identity(user, AuthScheme::SigV2Presigned),
             req,

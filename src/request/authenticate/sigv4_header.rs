@@ -163,29 +163,17 @@ pub(super) fn verify_claim(
         (claim.auth.date, claim.auth.region, claim.auth.service),
         &key,
     );
-    if let Some(name) = unsigned_amz_header(req, claim.auth.signed_headers) {
-        return Err(HcpError::new(HcpCode::AccessDenied).with_message(format!(
-            "There were headers present in the request which were not signed: {name}."
-        )));
+    let signed = |name: &str| {
+        claim
+            .auth
+            .signed_headers
+            .split(';')
+            .any(|s| s.eq_ignore_ascii_case(name))
+    };
+    if let Some(name) = super::unsigned_effect_header(req, signed) {
+        return Err(super::unsigned_header_refused(name));
     }
     Ok((user, key))
-}
-
-/// An `x-amz-*` header the signature does not cover. The gateway signs every `x-amz-*` header
-/// it forwards with the backend's key, so one a client did not sign (added in transit, or to a
-/// presigned URL) would otherwise reach the backend with the gateway's authority: refused, as
-/// S3 refuses it. `x-amz-content-sha256` is covered anyway, as the canonical request's last
-/// line.
-fn unsigned_amz_header<'r>(req: &'r RequestHeader, signed_headers: &str) -> Option<&'r str> {
-    req.headers
-        .keys()
-        .map(|name| name.as_str())
-        .filter(|name| name.starts_with("x-amz-") && *name != "x-amz-content-sha256")
-        .find(|name| {
-            !signed_headers
-                .split(';')
-                .any(|s| s.eq_ignore_ascii_case(name))
-        })
 }
 
 pub(super) fn verify(
