@@ -20,6 +20,12 @@ use crate::sig::v4 as sigv4;
 /// Longest chunk header or trailer line accepted (MinIO uses the same bound).
 const MAX_LINE: usize = 4096;
 
+/// Most bytes of trailer lines accepted after the final chunk, their CRLFs included: the
+/// trailers S3 defines (one checksum and the trailer's signature) take a few hundred. The
+/// trailer is held until the body ends and counts toward no declared length, so without this
+/// bound a client could grow it line by line for as long as it keeps sending.
+const MAX_TRAILER: usize = 4 * MAX_LINE;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChecksumAlgorithm {
     Crc32,
@@ -124,6 +130,8 @@ struct Chunked {
     /// The trailing checksum that `x-amz-trailer` announced, and its running digest.
     trailer: Option<(String, ChecksumAlgorithm, Option<Hasher>)>,
     trailer_text: String,
+    /// Bytes of trailer lines read so far (at most [`MAX_TRAILER`]).
+    trailer_bytes: usize,
     trailer_signature: Option<String>,
     trailer_value: Option<String>,
     max_chunk: usize,
@@ -249,6 +257,7 @@ impl BodyVerifier {
                     signer: signer.clone(),
                     trailer,
                     trailer_text: String::new(),
+                    trailer_bytes: 0,
                     trailer_signature: None,
                     trailer_value: None,
                     max_chunk,
@@ -464,6 +473,12 @@ impl Chunked {
     }
 
     fn trailer_line(&mut self, line: &[u8]) -> Result<(), HcpError> {
+        self.trailer_bytes += line.len() + 2;
+        if self.trailer_bytes > MAX_TRAILER {
+            return Err(invalid(
+                "The aws-chunked trailer is larger than this gateway accepts.",
+            ));
+        }
         if line.is_empty() {
             self.state = State::Done;
             return Ok(());

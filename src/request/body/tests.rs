@@ -133,6 +133,48 @@ fn unsigned_trailer_body(data: &[u8], checksum: &str) -> Vec<u8> {
     body
 }
 
+/// The trailer section is bounded: however many lines follow the final chunk, past
+/// `MAX_TRAILER` bytes the body is refused, whatever the piece size it arrives in; up to the
+/// bound the body still verifies.
+#[test]
+fn trailer_lines_are_bounded_in_total() {
+    let data = b"hello trailer";
+    let req = request(&[
+        ("x-amz-decoded-content-length", "13"),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ]);
+    let payload = Payload::Chunked {
+        signer: None,
+        trailer: true,
+    };
+    let body_with = |junk_lines: usize| {
+        let mut body = format!("{:x}\r\n", data.len()).into_bytes();
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n0\r\n");
+        for _ in 0..junk_lines {
+            body.extend_from_slice(format!("x-junk:{}\r\n", "A".repeat(1000)).as_bytes());
+        }
+        let checksum = crc32_b64(data);
+        body.extend_from_slice(format!("x-amz-checksum-crc32:{checksum}\r\n\r\n").as_bytes());
+        body
+    };
+    // 15 lines of 1,009 bytes and the checksum: under the bound.
+    let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
+    assert_eq!(run(&mut v, &body_with(15), 7).unwrap(), data);
+    v.finish().unwrap();
+    for piece in [1, 100, 1 << 20] {
+        let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
+        let (e, released) = run(&mut v, &body_with(1000), piece).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (400, HcpCode::InvalidArgument),
+            "{piece}"
+        );
+        assert!(e.message.contains("trailer is larger"), "{}", e.message);
+        assert!(released <= data.len());
+    }
+}
+
 #[test]
 fn unsigned_trailer_checksum_is_verified() {
     let data = b"hello trailer";
