@@ -1079,6 +1079,21 @@ async fn malformed_uploads_get_hcp_answers() {
         r.text()
     );
     assert_hcp_error_body(&r.text(), "InvalidArgument");
+    // Trailer lines past 16 KiB in all (each under the 4 KiB line bound): 400 InvalidArgument.
+    let mut body = b"4\r\nbody\r\n0\r\n".to_vec();
+    for _ in 0..64 {
+        body.extend_from_slice(format!("x-junk:{}\r\n", "A".repeat(1000)).as_bytes());
+    }
+    // The CRC32 of "body", right: without the bound this upload would be stored.
+    body.extend_from_slice(b"x-amz-checksum-crc32:26gLsg==\r\n\r\n");
+    let r = chunked_put(body, "4").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidArgument"),
+        "{}",
+        r.text()
+    );
+    assert_hcp_error_body(&r.text(), "InvalidArgument");
     assert!(
         !f.exists("m").await,
         "nothing stored from malformed uploads"
