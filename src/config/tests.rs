@@ -469,3 +469,53 @@ fn records_bucket_rules() {
         ["tenants.t: anonymous_acls needs records_bucket (where the gateway judges ACLs)"]
     );
 }
+
+/// Without `auth.upload_binding_secret` the key that binds upload ids is derived only from what
+/// outsiders cannot know: a local backend's key file (made once, mode 0600, the same on every
+/// start, a new one when removed — not a function of the path), a static backend's secret key;
+/// a configuration whose backends have neither must configure one.
+#[test]
+fn the_derived_binding_secret_is_made_of_secrets_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let local = "[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\ndata_dir = \"d\"\n";
+    let secret = |text: &str| {
+        Config::parse(text, dir.path())
+            .unwrap()
+            .upload_binding_secret
+            .expose()
+            .to_string()
+    };
+    let first = secret(local);
+    let key_file = dir.path().join("d").join(validate::LOCAL_BINDING_KEY);
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(secret(local), first, "the same key on every start");
+    std::fs::remove_file(&key_file).unwrap();
+    assert_ne!(secret(local), first, "a new key, not one the path gives");
+
+    let remote = |keys: &str| {
+        format!(
+            "[[tenants]]\nname = \"t\"\nbackend = \"r\"\n[[backends]]\nname = \"r\"\nkind = \"s3\"\n\
+             endpoint = \"https://s3.eu-west-1.amazonaws.com\"\nregion = \"eu-west-1\"\n{keys}"
+        )
+    };
+    let with_keys = |secret_key: &str| {
+        remote(&format!(
+            "access_key = \"a\"\nsecret_key = \"{secret_key}\"\n"
+        ))
+    };
+    assert_ne!(
+        secret(&with_keys("one secret")),
+        secret(&with_keys("another"))
+    );
+    let chain = remote("credentials = \"aws\"\n");
+    let err = Config::parse(&chain, dir.path()).unwrap_err();
+    assert!(
+        err.iter()
+            .any(|e| e.contains("auth.upload_binding_secret: required")),
+        "{err:?}"
+    );
+    let configured = format!("[auth]\nupload_binding_secret = \"sixteen or more chars\"\n{chain}");
+    assert_eq!(secret(&configured), "sixteen or more chars");
+}
