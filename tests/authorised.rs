@@ -1337,6 +1337,45 @@ async fn a_refusal_costs_only_the_refused_client() {
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
 }
 
+/// A multi-object delete is read strictly and built again in every tenant, with retention or
+/// without: a document that a backend's XML reader could read otherwise than the gateway's checks
+/// did (Go's, MinIO's, matches `<x:VersionId>` by its local name: a purge the purge check never
+/// saw) is 400 MalformedXML and never reaches the backend; a plain one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_list_read_two_ways_never_reaches_the_backend() {
+    let (gw, server) = start_with_dialect(common::dialect_server::Vendor::Minio, "").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let post = |doc: &'static [u8]| {
+        let addr = gw.addr();
+        let (ak, sk) = (ak.clone(), sk.clone());
+        async move {
+            let md5 = content_md5(doc);
+            let len = doc.len().to_string();
+            let headers = V4::unsigned(&ak, &sk, &addr).sign(
+                "POST",
+                b"/bkt?delete",
+                &[("content-md5", &md5), ("content-length", &len)],
+            );
+            send(&addr, "POST", b"/bkt?delete", &headers, vec![doc.to_vec()]).await
+        }
+    };
+    for doc in [
+        &b"<Delete><Object><Key>k</Key><x:VersionId xmlns:x=\"http://s3.amazonaws.com/doc/2006-03-01/\">v1</x:VersionId></Object></Delete>"[..],
+        b"<Delete xmlns:x=\"urn:x\"><Object><Key>k</Key><x:VersionId>v1</x:VersionId></Object></Delete>",
+        b"<Delete><Object><Key>k</Key><Version>v1</Version></Object></Delete>",
+        b"<Delete><Object><Key>k</Key></Object><Other><Key>j</Key></Other></Delete>",
+    ] {
+        let before = server.count();
+        post(doc).await.assert_hcp_error(400, "MalformedXML");
+        assert_eq!(server.count(), before, "{}", String::from_utf8_lossy(doc));
+    }
+    let before = server.count();
+    let r = post(b"<Delete><Object><Key>k</Key></Object></Delete>").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(server.count(), before + 1, "a plain document is forwarded");
+    gw.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Tenants cannot reach each other.
 

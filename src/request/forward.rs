@@ -870,7 +870,7 @@ impl Gateway {
                     // (Nothing left to ask the backend: answered in `read_whole_body`.)
                     return Ok(Some(Vec::new()));
                 }
-                Ok(judged.document)
+                Ok(Some(judged.document))
             }
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
                 let now = crate::hcp::retention::now();

@@ -155,8 +155,8 @@ pub(in crate::request) fn kept_errors(kept: &[String]) -> String {
 
 /// What the backend may be asked to delete.
 pub(in crate::request) struct Judged {
-    /// The document to send instead (`None`: nothing was kept back, the client's stands).
-    pub(in crate::request) document: Option<Vec<u8>>,
+    /// The document to send instead of the client's: what was read, less what is kept back.
+    pub(in crate::request) document: Vec<u8>,
     /// Whether anything is left to send.
     pub(in crate::request) any_left: bool,
     /// The keys kept back: under retention or on hold.
@@ -164,33 +164,29 @@ pub(in crate::request) struct Judged {
 }
 
 impl Gateway {
-    /// Judges each object a multi-object delete names without a version, one after the other
-    /// (a HEAD each); an object whose retention cannot be read makes the whole request 503
+    /// Reads a multi-object delete strictly; in a tenant with retention, judges each object it
+    /// names without a version, one after the other (a HEAD each); an object whose retention cannot be read makes the whole request 503
     /// (nothing is deleted), as for a single DELETE.
     pub(in crate::request) async fn judge_deletes(
         &self,
         call: &Call<'_>,
         doc: &[u8],
     ) -> Result<Judged, HcpError> {
-        let untouched = || Judged {
-            document: None,
-            any_left: true,
-            kept: Vec::new(),
-        };
-        if call.route.tenant.retention.mode == crate::config::RetentionMode::Off {
-            return Ok(untouched());
-        }
+        // Read strictly and built again in every tenant: the backend's XML reader may read what
+        // the gateway's checks did not (Go's, MinIO's, matches `<x:VersionId>` by its local
+        // name: a purge the purge check never saw).
         let Some((entries, quiet)) = parse(doc) else {
             return Err(HcpError::new(HcpCode::MalformedXML).with_message(
                 "The Delete document names its objects only with Object, Key, VersionId, \
                  ETag, LastModifiedTime, Size and Quiet, each once.",
             ));
         };
+        let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let mut kept = Vec::new();
         let mut left = Vec::new();
         for entry in &entries {
             let key = entry.get("Key").unwrap_or_default();
-            if entry.get("VersionId").is_none() && self.retained(call, key).await? {
+            if retention && entry.get("VersionId").is_none() && self.retained(call, key).await? {
                 kept.push(key.to_string());
             } else {
                 left.push(entry);
@@ -198,7 +194,7 @@ impl Gateway {
         }
         // (Sent as read and judged, never the client's own bytes.)
         Ok(Judged {
-            document: Some(document(&left, quiet)),
+            document: document(&left, quiet),
             any_left: !left.is_empty(),
             kept,
         })
