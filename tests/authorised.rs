@@ -1376,6 +1376,45 @@ async fn a_delete_list_read_two_ways_never_reaches_the_backend() {
     gw.stop().await;
 }
 
+/// Setting a lifecycle configuration is 501 and never reaches the backend, whoever asks: its
+/// rules would expire objects (a delete) and noncurrent versions (a purge) and move objects to
+/// classes that need a restore, later, by the backend's hand, with no request to authorise.
+/// Reading one (read) and removing one (admin) are forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifecycle_configuration_is_never_set() {
+    let (gw, server) = start_with_dialect(common::dialect_server::Vendor::Minio, "").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let rules = b"<LifecycleConfiguration><Rule><ID>r</ID><Status>Enabled</Status><Filter><Prefix></Prefix></Filter><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>";
+    let md5 = content_md5(rules);
+    let len = rules.len().to_string();
+    for target in ["/bkt?lifecycle", "/bkt?lifecycle=", "/bkt?cors&lifecycle"] {
+        let headers = V4::unsigned(&ak, &sk, &gw.addr()).sign(
+            "PUT",
+            target.as_bytes(),
+            &[("content-md5", &md5), ("content-length", &len)],
+        );
+        let before = server.count();
+        let r = send(
+            &gw.addr(),
+            "PUT",
+            target.as_bytes(),
+            &headers,
+            vec![rules.to_vec()],
+        )
+        .await;
+        r.assert_hcp_error(501, "NotImplemented");
+        assert_eq!(server.count(), before, "{target}");
+    }
+    for method in ["GET", "DELETE"] {
+        let before = server.count();
+        let r =
+            common::raw::send_signed(&gw.addr(), (&ak, &sk), method, "/bkt?lifecycle", b"").await;
+        assert!(r.status < 500, "{method}: {}", r.text());
+        assert_eq!(server.count(), before + 1, "{method} is forwarded");
+    }
+    gw.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Tenants cannot reach each other.
 

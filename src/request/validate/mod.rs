@@ -254,6 +254,15 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
         return Err(HcpError::new(HcpCode::NotImplemented)
             .with_message(format!("The {name} sub-resource is not supported.")));
     }
+    // Nor does HCP's manual offer setting a lifecycle configuration (its error table knows only
+    // NoSuchLifecycleConfiguration, the answer to reading one). A configuration set would expire
+    // objects (a delete), noncurrent versions (a purge) and move objects to classes that need a
+    // restore, later, by the backend's own hand: effects no request of the user's would carry
+    // for the gateway to authorise one by one. Reading one and removing one stay.
+    if op == BucketSubresource && req.method == http::Method::PUT && query.has("lifecycle") {
+        return Err(HcpError::new(HcpCode::NotImplemented)
+            .with_message("Setting a lifecycle configuration is not supported."));
+    }
     // A header that says one thing given twice: what was checked (the first) and what a
     // backend reads (the last, or both joined) could differ.
     if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
