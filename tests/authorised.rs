@@ -1112,6 +1112,24 @@ async fn every_effect_needs_its_permission(backend: Backend) {
     )
     .await;
     r.assert_hcp_error(411, "MissingContentLength");
+    // Headers that claim a streaming payload under a scheme that frames the body by its
+    // Content-Length (HCP's, presigned URLs, SigV2): the decoded length they claim is not the
+    // body's, and the limit judges Content-Length.
+    let (in_t, in_t_secret) = keys(IN_T, PASSWORD);
+    let hcp = format!("HCP {in_t}:{in_t_secret}");
+    let headers: Vec<(String, String)> = [
+        ("host", f.addr.as_str()),
+        ("authorization", hcp.as_str()),
+        ("content-length", "6442450944"),
+        ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-decoded-content-length", "1"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    let r = send(&f.addr, "PUT", target.as_bytes(), &headers, vec![]).await;
+    r.assert_hcp_error(400, "EntityTooLarge");
     assert_eq!(f.view.object(&bb, "huge").await, None);
     // Deleting a version is for good: the purge permission, not delete alone.
     let r = f

@@ -216,7 +216,11 @@ impl Gateway {
         target: &Target,
         (query, params): (&Query, &Params),
     ) -> Result<Vec<acls::UserGrant>, HcpError> {
-        validate::check(op, target, query, s.req_header(), &self.cfg.limits)?;
+        let chunked = matches!(
+            auth.payload,
+            crate::request::authenticate::Payload::Chunked { .. }
+        );
+        validate::check(op, target, query, s.req_header(), chunked, &self.cfg.limits)?;
         // Response header overrides change what the answer says about the object: as S3, only
         // for authenticated requests.
         if matches!(auth.identity.principal(), Principal::Anonymous)

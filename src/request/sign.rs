@@ -1288,7 +1288,11 @@ mod oracle_tests {
                 refused += 1;
                 continue;
             };
-            if validate::check(op, &target, &query, &req, &limits).is_err() {
+            let chunked = req
+                .headers
+                .get("x-amz-content-sha256")
+                .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
+            if validate::check(op, &target, &query, &req, chunked, &limits).is_err() {
                 refused += 1;
                 continue;
             }

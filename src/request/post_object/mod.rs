@@ -377,6 +377,7 @@ impl Gateway {
             &object,
             &query,
             &request,
+            false,
             &self.cfg.limits,
         )?;
         // The backend's own limits on the form's key (its length), as for any object route.

@@ -173,16 +173,20 @@ fn invalid(message: &'static str) -> HcpError {
     HcpError::new(HcpCode::InvalidArgument).with_message(message)
 }
 
+///
+/// `chunked`: the body is aws-chunked as authentication found it (a SigV4 header signature of a
+/// `STREAMING-*` payload) — only then is `x-amz-decoded-content-length` its length.
 pub fn check(
     op: Operation,
     target: &Target,
     query: &Query,
     req: &RequestHeader,
+    chunked: bool,
     limits: &Limits,
 ) -> Result<(), HcpError> {
     check_headers(op, query, req)?;
     check_names(op, target, req, limits)?;
-    check_sizes(op, query, req, limits)?;
+    check_sizes(op, query, req, chunked, limits)?;
     check_metadata_and_acls(op, req, limits)?;
     check_conditions_and_bodies(op, query, req)
 }
@@ -379,17 +383,17 @@ fn check_sizes(
     op: Operation,
     query: &Query,
     req: &RequestHeader,
+    chunked: bool,
     limits: &Limits,
 ) -> Result<(), HcpError> {
     use Operation::*;
     // 12: object bodies need their length — the one the body is held to: Content-Length for a
-    // plain body, x-amz-decoded-content-length for an aws-chunked one (elsewhere it means
-    // nothing and is not believed). (Only object bodies are measured here.)
+    // plain body, x-amz-decoded-content-length for one authenticated as aws-chunked (elsewhere
+    // it means nothing and is not believed: headers that only claim a streaming payload, under
+    // a scheme that frames the body by its Content-Length, must not lend it a smaller size).
+    // (Only object bodies are measured here.)
     if op.has_object_body() {
-        let streaming = header(req, "x-amz-content-sha256")
-            .is_some_and(|v| v.starts_with("STREAMING-"))
-            || header(req, "content-encoding").is_some_and(|v| v.contains("aws-chunked"));
-        let size = if streaming {
+        let size = if chunked {
             length(req, "x-amz-decoded-content-length")
         } else {
             length(req, "content-length")
