@@ -333,6 +333,11 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
         let r = faulted("PUT", "reset-upload", pattern(4 << 20, round)).await;
         r.assert_hcp_error(503, "ServiceUnavailable");
         healthy().await;
+        // A success before the backend read the body (32 MiB: more than the sockets between
+        // hold, so the backend's hang-up cuts the upload short): never relayed as one.
+        let r = faulted("PUT", "early-ok", pattern(32 << 20, round)).await;
+        r.assert_hcp_error(503, "ServiceUnavailable");
+        healthy().await;
         // Stalled past read_timeout_ms.
         let r = faulted("GET", "stall|3000", vec![]).await;
         r.assert_hcp_error(503, "ServiceUnavailable");

@@ -1109,6 +1109,20 @@ impl Gateway {
         call: &Call<'_>,
         mut up: Upstream,
     ) -> Flow {
+        if up.body_cut_short {
+            let status = up.session.resp_header().map(|h| h.status.as_u16());
+            if status.is_some_and(|s| (200..300).contains(&s)) {
+                // A success before the backend had the whole body: whatever it committed is
+                // not the body the client sent and the gateway verified (the rest of which may
+                // not even have been read, let alone checked). Never relayed as a success.
+                x.backend_status = status;
+                drop(up);
+                let failed = HcpError::new(HcpCode::ServiceUnavailable).with_cause(
+                    "the backend answered success before it had read the request's body",
+                );
+                return self.answer(s, x, failed).await;
+            }
+        }
         if call.op == Operation::CompleteMultipartUpload {
             return Box::pin(self.complete(s, x, up, call)).await;
         }
