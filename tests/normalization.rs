@@ -230,6 +230,20 @@ async fn the_gateways_own_failures() {
         "{}",
         r.text()
     );
+    // A 200 that is not a whole answer is not the operation's success: a complete's, or a
+    // listing's that would look whole.
+    for body in ["empty", "not-xml", "error-empty", "other-root", "truncated"] {
+        for op in [Operation::CompleteMultipartUpload, Operation::ListObjects] {
+            let r = request(&gw, &server, op, &format!("body-200|{body}")).await;
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (500, "InternalError"),
+                "{op:?} {body}: {}",
+                r.text()
+            );
+            assert!(!r.text().contains("xx not xml"), "{}", r.text());
+        }
+    }
     gw.stop().await;
 
     // OBS: a copy answered 200 without an ETag failed.

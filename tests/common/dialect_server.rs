@@ -317,6 +317,20 @@ async fn serve(
             )
             .await
         }
+        // A 200 whose body is not a whole answer: `body-200|empty`, `|not-xml`, `|error-empty`
+        // (`<Error/>`), `|other-root` (another document, no ETag), `|truncated` (cut off before
+        // its elements close).
+        Some("body-200") => {
+            let body: &[u8] = match directive[1].as_str() {
+                "empty" => b"",
+                "not-xml" => b"xx not xml",
+                "error-empty" => b"<Error/>",
+                "other-root" => b"<InternalFailure><Code>InternalError</Code></InternalFailure>",
+                "truncated" => b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult><Location>http://b/k</Location><Bucket>bkt</Bucket><Key>k</Key><ETag>\"e-1\"</ETag>",
+                other => panic!("body-200: {other}?"),
+            };
+            respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
+        }
         Some("obs-native") => {
             // OBS's own scheme: the request must be signed `OBS AK:…`, dated by x-obs-date and
             // carry no x-amz-* header; the answer carries OBS's header names.

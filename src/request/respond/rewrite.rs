@@ -752,6 +752,31 @@ fn document_writer(reader: &mut Reader<&[u8]>, len: usize, pretty: bool) -> Writ
     }
 }
 
+/// Whether a backend's root element `local` (its local name) is the result `root` S3 documents
+/// for `op`, or a name backends are known to give it instead: `…Response` for `…Result`
+/// (`ListPartsResponse`), a copy's result for an UploadPartCopy's (RGW's `CopyObjectResult`).
+/// Another document (`<InternalFailure>`, say) is no success, whatever the status; an accepted
+/// root is written under the documented name.
+fn result_root_reads(op: Operation, root: &str, local: &[u8]) -> bool {
+    let stem = |name: &[u8]| -> Vec<u8> {
+        let name = name.strip_suffix(b"Response").unwrap_or(name);
+        name.strip_suffix(b"Result").unwrap_or(name).to_vec()
+    };
+    let local = stem(local);
+    local == stem(root.as_bytes()) || (op == Operation::UploadPartCopy && local == b"CopyObject")
+}
+
+/// For an event at the top of a document: whether it is the root (`None`: a second root, an
+/// `Error` root, or one that is not the operation's result).
+fn one_result_root(op: Operation, root: Option<&str>, rooted: bool, e: &Event<'_>) -> Option<bool> {
+    let (Event::Start(e) | Event::Empty(e)) = e else {
+        return Some(false);
+    };
+    let local = e.local_name();
+    let expected = root.is_none_or(|r| result_root_reads(op, r, local.as_ref()));
+    (!rooted && local.as_ref() != b"Error" && expected).then_some(true)
+}
+
 /// `e` under the name `root`, with its attributes.
 fn renamed(e: &BytesStart<'_>, root: &str) -> BytesStart<'static> {
     let mut renamed = BytesStart::new(root);
@@ -985,6 +1010,12 @@ fn pass_on(
 /// the client addressed it instead of the backend's address.
 ///
 /// With `pretty` (`x-hcp-pretty-print: true`) the document is indented.
+///
+/// `None` for a document that is not one whole answer: not well-formed, cut off before its
+/// elements close, more than one root, an `<Error>` root (a failure, whatever the status), or,
+/// for an operation that has a result, no root at all — an empty or truncated 200 must not
+/// reach the client as the operation's success (a complete's, a copy's, a listing that looks
+/// whole).
 pub fn rewrite_xml(
     body: &[u8],
     op: Operation,
@@ -999,9 +1030,11 @@ pub fn rewrite_xml(
     let mut held: Option<Vec<Event<'static>>> = None;
     let mut texts = Texts::new(op, route, rewrites);
     let mut keep_held = true;
+    let mut rooted = false;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
         let depth = path.len();
+        rooted |= depth == 0 && one_result_root(op, root, rooted, &event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
         match texts.party_step(&path, &event) {
             Some(PartyStep::Instead(events)) => {
@@ -1045,6 +1078,7 @@ pub fn rewrite_xml(
                     event = Event::Text(BytesText::new(&r).into_owned());
                 }
             }
+            Event::Eof if !path.is_empty() || (root.is_some() && !rooted) => return None,
             Event::Eof => break,
             _ => {}
         }
@@ -1397,6 +1431,42 @@ mod tests {
             }
             assert_eq!(error_header(&err, 7, &id, host).status, 404);
             assert_eq!(success_header(&up, &id, host).status, 200);
+        }
+    }
+
+    /// A 200 whose document is not one whole result is not rewritten into one: empty, not XML,
+    /// an `<Error>` root, another document, a second root, or cut off before it closes; whole
+    /// documents (self-closing ones too, and the known other names of a root) are.
+    #[test]
+    fn only_whole_results_are_rewritten() {
+        let refused: &[(Operation, &[u8])] = &[
+            (Operation::CompleteMultipartUpload, b""),
+            (Operation::CompleteMultipartUpload, b"  \n"),
+            (Operation::CompleteMultipartUpload, b"xx not xml"),
+            (Operation::CompleteMultipartUpload, b"<Error/>"),
+            (Operation::CompleteMultipartUpload, b"<Error><Code>InternalError</Code></Error>"),
+            (Operation::CompleteMultipartUpload, b"<InternalFailure><Code>x</Code></InternalFailure>"),
+            (Operation::CompleteMultipartUpload, b"<CompleteMultipartUploadResult><ETag>e</ETag>"),
+            (Operation::CompleteMultipartUpload, b"<CompleteMultipartUploadResult></CompleteMultipartUploadResult><CompleteMultipartUploadResult/>"),
+            (Operation::ListObjectsV2, b"<ListBucketResult><Name>b</Name><Contents><Key>k</Key>"),
+            (Operation::ListObjectsV2, b"<ListAllMyBucketsResult/>"),
+            (Operation::UploadPartCopy, b"<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>"),
+            (Operation::GetBucketVersioning, b""),
+        ];
+        for (op, body) in refused {
+            let out = with_route(|r| rewrite_xml(body, *op, r, &Rewrites::NONE));
+            assert!(out.is_none(), "{op:?} {:?}", String::from_utf8_lossy(body));
+        }
+        let whole: &[(Operation, &[u8], &str)] = &[
+            (Operation::CompleteMultipartUpload, b"<?xml version=\"1.0\"?>\n<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>\n", "<CompleteMultipartUploadResult>"),
+            (Operation::GetBucketVersioning, b"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>", "<VersioningConfiguration"),
+            (Operation::UploadPartCopy, b"<CopyObjectResult><ETag>e</ETag></CopyObjectResult>", "<CopyPartResult>"),
+            (Operation::ListObjectsV2, b"<s3:ListBucketResult xmlns:s3=\"urn:s3\"><Name>t1-b</Name></s3:ListBucketResult>", "<ListBucketResult"),
+        ];
+        for (op, body, starts) in whole {
+            let out = with_route(|r| rewrite_xml(body, *op, r, &Rewrites::NONE));
+            let out = String::from_utf8(out.expect("whole").to_vec()).unwrap();
+            assert!(out.contains(starts), "{op:?}: {out}");
         }
     }
 

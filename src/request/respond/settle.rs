@@ -54,12 +54,15 @@ impl Gateway {
         if rewrite::is_error_status(status) || hidden {
             return Err(self.backend_error(x, call, upstream, &body, hidden));
         }
-        if matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)
-            && !rewrite::has_element(&body, b"ETag")
-        {
+        if call.op.may_hide_error() && !rewrite::has_element(&body, b"ETag") {
+            let what = if call.op == Operation::CompleteMultipartUpload {
+                "multipart upload"
+            } else {
+                "copy"
+            };
             return Err(HcpError::new(HcpCode::InternalError)
-                .with_message("The copy did not complete.")
-                .with_cause("copy answered 200 without an ETag"));
+                .with_message(format!("The {what} did not complete."))
+                .with_cause(format!("{what} answered 200 without an ETag")));
         }
         self.rewrite_document(x, call, &body, (location, listed))
     }
