@@ -143,6 +143,46 @@ async fn oversized_header_sections_are_refused() {
     }
 }
 
+/// A header section that goes on past `limits.max_header_bytes` without ending is refused once
+/// the gateway has read that much (and a little more): 400 InvalidArgument at once, not after
+/// pingora's 1 MiB or the header deadline — what such a connection holds is bounded by the
+/// limit, not by what the client sends. Several at once, each answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_section_that_never_ends_is_refused_at_its_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = start_local_with("", "[limits]\nmax_header_bytes = 4096").await;
+    let addr = gw.addr();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let addr = addr.clone();
+        clients.push(tokio::spawn(async move {
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            // (Fewer lines than pingora's 256 headers, which it would refuse as malformed.)
+            let line = format!("x-filler: {}\r\n", "f".repeat(4000));
+            let mut head = b"GET /bucket HTTP/1.1\r\nhost: h\r\n".to_vec();
+            while head.len() < 300_000 {
+                head.extend_from_slice(line.as_bytes());
+            }
+            // (No blank line: the section never ends.)
+            let _ = c.write_all(&head).await;
+            let mut answer = Vec::new();
+            let read = c.read_to_end(&mut answer);
+            tokio::time::timeout(std::time::Duration::from_secs(10), read)
+                .await
+                .expect("answered before the header deadline")
+                .ok();
+            String::from_utf8_lossy(&answer).to_string()
+        }));
+    }
+    for c in clients {
+        let answer = c.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        assert_hcp_error_body(body, "InvalidArgument");
+        assert!(body.contains("larger than 4096 bytes"), "{body}");
+    }
+}
+
 /// A CompleteMultipartUpload listing 10,000 parts (about 0.8 MiB) is within
 /// `limits.max_control_body_bytes` and is judged on its content (here: parts that were never
 /// uploaded, HCP's 200 InvalidPart); past a smaller configured limit it is 400 MalformedXML

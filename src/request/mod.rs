@@ -19,6 +19,7 @@ use crate::backend::upstream::{self, BodyError, Forwarder, Upstream};
 use crate::config::Config;
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::observe::metrics::Metrics;
+use crate::server::head_budget;
 use crate::sig::v4 as sigv4;
 use crate::ConfigMap;
 use address::Target;
@@ -229,8 +230,17 @@ impl Gateway {
     /// head is answered 400 and the connection closes. False when there is no request to serve.
     async fn read_head(&self, s: &mut ServerSession, shutdown: &mut ShutdownWatch) -> bool {
         let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
-        let read = tokio::select! {
-            r = crate::deadline::within(header_deadline, s.read_request()) => match r {
+        let limit = self.cfg.limits.max_header_bytes;
+        // What the section may take from the socket: the limit, and room for what the measure
+        // below leaves out (line ends, spacing), so that the measure decides a head near it.
+        let budget = if limit > 0 {
+            limit.saturating_add(HEAD_BUDGET_SLACK)
+        } else {
+            usize::MAX
+        };
+        let read = head_budget::limited(budget, s.read_request());
+        let (read, oversized) = tokio::select! {
+            r = crate::deadline::within(header_deadline, read) => match r {
                 Ok(r) => r,
                 Err(_) => {
                     self.metrics.client_timeout("header");
@@ -239,8 +249,13 @@ impl Gateway {
             },
             _ = until_shutdown(shutdown) => return false,
         };
+        let too_large = || format!("The request header section is larger than {limit} bytes.");
         match read {
             Ok(true) => {}
+            _ if oversized => {
+                Box::pin(self.refuse_malformed(s, &too_large())).await;
+                return false;
+            }
             Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
                 let message = "The request header section is malformed.";
                 Box::pin(self.refuse_malformed(s, message)).await;
@@ -248,10 +263,8 @@ impl Gateway {
             }
             _ => return false,
         }
-        let limit = self.cfg.limits.max_header_bytes;
         if limit > 0 && header_section_len(s.req_header()) > limit {
-            let message = format!("The request header section is larger than {limit} bytes.");
-            Box::pin(self.refuse_malformed(s, &message)).await;
+            Box::pin(self.refuse_malformed(s, &too_large())).await;
             return false;
         }
         true
@@ -284,6 +297,10 @@ fn is_expect_continue(s: &ServerSession) -> bool {
 }
 
 /// The request line and header section as sent, near enough (`name: value\r\n` per header).
+/// Bytes a header section may take from the socket beyond `limits.max_header_bytes`
+/// ([`header_section_len`] counts neither line ends nor the spacing around values).
+const HEAD_BUDGET_SLACK: usize = 8 * 1024;
+
 fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
     let headers: usize = req
         .headers

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod coalesce;
+pub mod head_budget;
 pub mod send_deadline;
 pub mod tls;
 

@@ -151,7 +151,13 @@ impl AsyncRead for Socket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        // (Reads of a header section take at most its budget: `head_budget`.)
+        match super::head_budget::allowance(buf)? {
+            None => Pin::new(&mut self.tcp).poll_read(cx, buf),
+            Some(allowed) => super::head_budget::read_at_most(buf, allowed, |buf| {
+                Pin::new(&mut self.tcp).poll_read(cx, buf)
+            }),
+        }
     }
 }
 
