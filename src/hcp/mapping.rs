@@ -181,6 +181,21 @@ pub fn lookup(dialect: Dialect, code: &str, status: u16, op: Operation) -> Optio
     best(dialect).or_else(|| best(Dialect::Aws))
 }
 
+/// HCP's code for a backend's error code reported without a status of its own (a key's
+/// `<Error>` in a multi-object delete's result): the code's most specific row for `op`,
+/// whatever status the row names; a code in no table is InternalError.
+pub fn map_code(dialect: Dialect, code: &str, op: Operation) -> HcpCode {
+    let best = |d: Dialect| {
+        tables()[&d]
+            .iter()
+            .filter(|r| r.backend_code == code && r.operation.is_none_or(|o| o == op))
+            .max_by_key(|r| r.specificity())
+    };
+    best(dialect)
+        .or_else(|| best(Dialect::Aws))
+        .map_or(HcpCode::InternalError, |r| r.hcp_code)
+}
+
 /// The HCP error for a backend error answer: by its code where the backend sent one, else by
 /// its status and operation (HEAD answers have no body).
 pub fn map(dialect: Dialect, status: u16, code: Option<&str>, op: Operation) -> HcpError {

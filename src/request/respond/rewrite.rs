@@ -739,6 +739,10 @@ struct Texts<'a> {
     owner_seen: bool,
     /// Whether the party's `<ID>` or `<DisplayName>` open now had text of the backend's.
     party_text: bool,
+    /// A multi-object delete's per-key `<Error>`: the backend's `<Code>` read so far, and
+    /// HCP's code for it once it closed.
+    error_code: String,
+    error_mapped: Option<HcpCode>,
 }
 
 /// The writer of a rewritten document: indented where `pretty` (the reader then trims the
@@ -817,7 +821,59 @@ impl<'a> Texts<'a> {
             initiator_seen: false,
             owner_seen: false,
             party_text: false,
+            error_code: String::new(),
+            error_mapped: None,
         }
+    }
+
+    /// What `event` at `path` asks of the texts the gateway writes whole: a party's, a
+    /// per-key error's.
+    fn step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
+        self.party_step(path, event)
+            .or_else(|| self.error_step(path, event))
+    }
+
+    /// What `event` at `path` asks of a multi-object delete's per-key `<Error>`: its `<Code>`
+    /// is the backend's, written when it closes as HCP's code for it (the dialect's table; a
+    /// code in none is InternalError); its `<Message>` is HCP's for that code. The backend's
+    /// own words — which may name its zones, hosts and buckets — never pass, as text,
+    /// entities or CDATA.
+    fn error_step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
+        let [_, error, leaf] = path else {
+            return None;
+        };
+        let code = leaf.as_slice() == b"Code";
+        if self.op != Operation::DeleteObjects
+            || error.as_slice() != b"Error"
+            || !(code || leaf.as_slice() == b"Message")
+        {
+            return None;
+        }
+        match event {
+            Event::Text(t) if code => self.error_code.push_str(&t.decode().unwrap_or_default()),
+            Event::CData(t) if code => self.error_code.push_str(&String::from_utf8_lossy(t)),
+            Event::GeneralRef(r) if code => {
+                crate::hcp::xml::push_reference(&mut self.error_code, r);
+            }
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {}
+            Event::End(_) if code => {
+                let backend = std::mem::take(&mut self.error_code);
+                let dialect = self.route.backend.dialect;
+                let mapped =
+                    crate::hcp::mapping::map_code(dialect, backend.trim(), Operation::DeleteObject);
+                self.error_mapped = Some(mapped);
+                return Some(PartyStep::Before(Event::Text(BytesText::new(
+                    mapped.as_str(),
+                ))));
+            }
+            Event::End(_) => {
+                let mapped = self.error_mapped.take().unwrap_or(HcpCode::InternalError);
+                let message = BytesText::new(mapped.default_message());
+                return Some(PartyStep::Before(Event::Text(message)));
+            }
+            _ => return None,
+        }
+        Some(PartyStep::Instead(Vec::new()))
     }
 
     /// HCP's ListParts names the upload's initiator and owner (manual, "ListPartsResult");
@@ -1036,7 +1092,7 @@ pub fn rewrite_xml(
         let depth = path.len();
         rooted |= depth == 0 && one_result_root(op, root, rooted, &event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
-        match texts.party_step(&path, &event) {
+        match texts.step(&path, &event) {
             Some(PartyStep::Instead(events)) => {
                 for e in events {
                     pass_on(&mut writer, &mut held, e, None)?;
@@ -1468,6 +1524,44 @@ mod tests {
             let out = String::from_utf8(out.expect("whole").to_vec()).unwrap();
             assert!(out.contains(starts), "{op:?}: {out}");
         }
+    }
+
+    /// A multi-object delete's per-key errors: the code as HCP's (a code in no table is
+    /// InternalError), HCP's message for it; nothing of the backend's words passes — text,
+    /// CDATA or entities — while keys, versions and deleted entries stay.
+    #[test]
+    fn delete_results_carry_hcp_codes_and_messages_only() {
+        let body = b"<DeleteResult><Deleted><Key>gone</Key></Deleted>\
+            <Error><Key>k1</Key><VersionId>v1</VersionId><Code>AccessDenied</Code><Message>denied by rgw zone eu-internal-7 on bucket secretprefix-b</Message></Error>\
+            <Error><Key>k2</Key><Code>Zone&amp;Failure</Code><Message><![CDATA[host s3.backend.internal]]> and &lt;more&gt;</Message></Error>\
+            <Error><Key>k3</Key><Code><![CDATA[NoSuchKey]]></Code><Message/></Error></DeleteResult>";
+        let out = with_route(|r| rewrite_xml(body, Operation::DeleteObjects, r, &Rewrites::NONE));
+        let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
+        for leak in [
+            "rgw",
+            "eu-internal",
+            "secretprefix",
+            "backend.internal",
+            "more",
+            "Zone",
+        ] {
+            assert!(!out.contains(leak), "{leak}: {out}");
+        }
+        let denied = HcpCode::AccessDenied.default_message();
+        let internal = HcpCode::InternalError.default_message();
+        assert!(
+            out.contains(&format!("<Error><Key>k1</Key><VersionId>v1</VersionId><Code>AccessDenied</Code><Message>{denied}</Message></Error>")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("<Error><Key>k2</Key><Code>InternalError</Code><Message>{internal}</Message></Error>")),
+            "{out}"
+        );
+        assert!(
+            out.contains("<Key>k3</Key><Code>NoSuchKey</Code><Message/>"),
+            "{out}"
+        );
+        assert!(out.contains("<Deleted><Key>gone</Key></Deleted>"), "{out}");
     }
 
     #[test]
