@@ -230,6 +230,23 @@ async fn the_gateways_own_failures() {
         "{}",
         r.text()
     );
+    // Codes in no table count under `other`: a backend cannot grow the metric's label set.
+    for n in 0..5 {
+        let directive = format!("error|ZzUnknownCode{n}|400");
+        let r = request(&gw, &server, Operation::GetObject, &directive).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("ZzUnknownCode"), "{metrics}");
+    assert!(
+        metrics.contains(r#"backend_code="other",hcp_code="InvalidArgument"} 5"#),
+        "{metrics}"
+    );
     // A 200 that is not a whole answer is not the operation's success: a complete's, or a
     // listing's that would look whole.
     for body in ["empty", "not-xml", "error-empty", "other-root", "truncated"] {

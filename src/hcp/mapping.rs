@@ -181,6 +181,13 @@ pub fn lookup(dialect: Dialect, code: &str, status: u16, op: Operation) -> Optio
     best(dialect).or_else(|| best(Dialect::Aws))
 }
 
+/// Whether `code` is one the dialect's table (or AWS's, which it falls back to) names: only
+/// such codes become metric labels, so that a backend cannot grow the label set at will.
+pub fn is_known(dialect: Dialect, code: &str) -> bool {
+    let named = |d: Dialect| tables()[&d].iter().any(|r| r.backend_code == code);
+    named(dialect) || named(Dialect::Aws)
+}
+
 /// HCP's code for a backend's error code reported without a status of its own (a key's
 /// `<Error>` in a multi-object delete's result): the code's most specific row for `op`,
 /// whatever status the row names; a code in no table is InternalError.

@@ -122,8 +122,13 @@ impl Gateway {
             mapped
         };
         let backend_code = backend_err.code.as_deref().unwrap_or("-");
+        // (A code in no table is labelled `other`: a backend cannot grow the label set.)
+        let label = match backend_err.code.as_deref() {
+            Some(c) if !crate::hcp::mapping::is_known(route.backend.dialect, c) => "other",
+            _ => backend_code,
+        };
         self.metrics
-            .code_rewrite(&route.backend.name, backend_code, err.code);
+            .code_rewrite(&route.backend.name, label, err.code);
         if err.code == HcpCode::InternalError {
             tracing::warn!(request_id = %x.reply.id, backend = %route.backend.name,
                 backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
