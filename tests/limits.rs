@@ -183,6 +183,38 @@ async fn a_header_section_that_never_ends_is_refused_at_its_limit() {
     }
 }
 
+/// `server.max_connections`: while that many client connections are open the S3 listener
+/// accepts no more — the next waits in the kernel's queue, unanswered — and the admin
+/// listener still answers probes; when one closes, the waiting client is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_wait_for_a_place() {
+    let gw = start_local_with("max_connections = 2", "").await;
+    let addr = gw.addr();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let bucket = gw.with_bucket("places").await;
+    let holders = [
+        TcpStream::connect(&addr).await.unwrap(),
+        TcpStream::connect(&addr).await.unwrap(),
+    ];
+    let waiting = {
+        let (addr, target) = (addr.clone(), format!("/{bucket}"));
+        tokio::spawn(async move { send_signed(&addr, (&ak, &sk), "GET", &target, b"").await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a third connection was served");
+    let healthz = reqwest::get(format!("{}/healthz", gw.admin)).await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    let metrics = gw.metrics();
+    assert_eq!(metrics.client_connections.get(), 2);
+    assert!(metrics.connection_limit_reached.get() >= 1);
+    drop(holders);
+    let r = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a place was free")
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// A CompleteMultipartUpload listing 10,000 parts (about 0.8 MiB) is within
 /// `limits.max_control_body_bytes` and is judged on its content (here: parts that were never
 /// uploaded, HCP's 200 InvalidPart); past a smaller configured limit it is 400 MalformedXML

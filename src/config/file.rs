@@ -44,6 +44,10 @@ pub struct ServerSection {
     /// Time a write to a client may wait (a client that stops reading its answer is closed
     /// after it; as nginx's `send_timeout`).
     pub client_send_timeout_seconds: u64,
+    /// Client connections open at once on the S3 listener; while this many are open, the
+    /// next waits in the kernel's accept queue until one closes (nginx's
+    /// `worker_connections`). The admin listener is not counted. 0 = no limit.
+    pub max_connections: usize,
     /// Requests worked on at once; more are answered 503 ServiceUnavailable at once (HCP's
     /// overload answer) instead of queueing. 0 = no limit.
     pub max_concurrent_requests: usize,
@@ -90,6 +94,7 @@ impl Default for ServerSection {
             client_body_timeout_seconds: 60,
             client_header_timeout_seconds: 10,
             client_send_timeout_seconds: 60,
+            max_connections: 16384,
             max_concurrent_requests: 1024,
             max_concurrent_requests_per_client: 0,
             // A page of 1,000 keys of 4,095 bytes that XML escapes six-fold is 25 MB.

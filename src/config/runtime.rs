@@ -58,6 +58,7 @@ pub struct Config {
     pub client_header_timeout: Duration,
     /// How long a write to a client may wait (`server::send_deadline`).
     pub client_send_timeout: Duration,
+    pub max_connections: usize,
     pub max_concurrent_requests: usize,
     pub max_concurrent_requests_per_client: usize,
     pub max_buffered_response_bytes: usize,

@@ -100,6 +100,7 @@ impl Config {
             client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
             client_header_timeout: Duration::from_secs(s.client_header_timeout_seconds.max(1)),
             client_send_timeout: Duration::from_secs(s.client_send_timeout_seconds.max(1)),
+            max_connections: s.max_connections,
             max_concurrent_requests: s.max_concurrent_requests,
             max_concurrent_requests_per_client: s.max_concurrent_requests_per_client,
             max_buffered_response_bytes: s.max_buffered_response_bytes,

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     pub overload_refusals: IntCounterVec,
     pub client_timeouts: IntCounterVec,
+    pub client_connections: IntGauge,
+    pub connection_limit_reached: prometheus::IntCounter,
     pub backend_requests: IntCounterVec,
     pub backend_connections: IntCounterVec,
     pub backend_up: IntGaugeVec,
@@ -200,6 +202,20 @@ impl Metrics {
                 "hcp_gateway_client_timeouts_total",
                 "Client connections closed because a client was too slow: its request's header section (phase header) or taking its answer (phase send)",
                 &["phase"],
+            ),
+            client_connections: register(
+                &r,
+                IntGauge::new(
+                    "hcp_gateway_client_connections",
+                    "Client connections open on the S3 listener",
+                ),
+            ),
+            connection_limit_reached: register(
+                &r,
+                prometheus::IntCounter::new(
+                    "hcp_gateway_connection_limit_reached_total",
+                    "Times the S3 listener stopped accepting because server.max_connections were open",
+                ),
             ),
             backend_requests: counter(
                 &r,

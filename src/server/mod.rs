@@ -146,8 +146,9 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, watch_rx) = watch::channel(false);
     let connections = Arc::new(Connections::default());
+    let limit = ConnectionLimit::new(cfg.max_connections, &admin.metrics);
     tokio::spawn(accept_loop(
-        s3_listener,
+        (s3_listener, limit),
         gateway.clone(),
         tls.clone(),
         send.clone(),
@@ -155,8 +156,9 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         connections.clone(),
     ));
     tokio::spawn(health.run(watch_rx.clone()));
+    // (Probes reach the admin listener however many clients the S3 one holds.)
     tokio::spawn(accept_loop(
-        admin_listener,
+        (admin_listener, None),
         admin,
         None,
         send,
@@ -322,8 +324,61 @@ async fn serve_http1<A: Exchanges>(app: &Arc<A>, stream: Stream, shutdown: &watc
     }
 }
 
+/// The S3 listener's bound on open client connections (`server.max_connections`): a place is
+/// taken before a connection is accepted and given back when it closes; while none is free
+/// the listener accepts nothing, and clients wait in the kernel's accept queue (nginx's
+/// `worker_connections`). A connection's memory is bounded (its header section by
+/// `head_budget`); this bounds how many there are.
+struct ConnectionLimit {
+    places: Arc<tokio::sync::Semaphore>,
+    open: prometheus::IntGauge,
+    reached: prometheus::IntCounter,
+}
+
+/// A connection's place, given back (and counted) when the connection closes.
+struct Place {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: prometheus::IntGauge,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+impl ConnectionLimit {
+    /// `None` for 0 (no limit).
+    fn new(max: usize, metrics: &Metrics) -> Option<ConnectionLimit> {
+        (max > 0).then(|| ConnectionLimit {
+            places: Arc::new(tokio::sync::Semaphore::new(max)),
+            open: metrics.client_connections.clone(),
+            reached: metrics.connection_limit_reached.clone(),
+        })
+    }
+
+    /// A free place, waiting for one if need be; `None` once the gateway shuts down.
+    async fn place(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Place> {
+        let permit = match self.places.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.reached.inc();
+                tokio::select! {
+                    permit = self.places.clone().acquire_owned() => permit.ok()?,
+                    _ = shutdown.changed() => return None,
+                }
+            }
+        };
+        self.open.inc();
+        Some(Place {
+            _permit: permit,
+            open: self.open.clone(),
+        })
+    }
+}
+
 async fn accept_loop<A>(
-    listener: TcpListener,
+    listener: (TcpListener, Option<ConnectionLimit>),
     app: Arc<A>,
     tls: Option<Arc<ServerTls>>,
     send: SendLimit,
@@ -332,7 +387,15 @@ async fn accept_loop<A>(
 ) where
     A: Exchanges,
 {
+    let (listener, limit) = listener;
     loop {
+        let place = match &limit {
+            Some(limit) => match limit.place(&mut shutdown).await {
+                Some(place) => Some(place),
+                None => break,
+            },
+            None => None,
+        };
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(accepted) => accepted,
@@ -354,6 +417,7 @@ async fn accept_loop<A>(
         let send = SendDeadline::new(send.clone());
         tokio::spawn(async move {
             let _guard = guard;
+            let _place = place;
             let stream: Stream = match tls {
                 None => {
                     let digest = crate::server::tls::peer_digest(tcp.as_raw_fd(), peer);
