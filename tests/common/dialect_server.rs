@@ -404,6 +404,12 @@ async fn serve(
             let xml = [("Content-Type", "application/xml")];
             respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
+        // A multi-object delete's result, every key deleted quietly (nothing to report).
+        _ if req.method == "POST" && req.path.contains("?delete") => {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></DeleteResult>";
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
+        }
         _ => respond(&mut conn, 200, &[], b"").await,
     }
 }
