@@ -185,6 +185,7 @@ pub fn check(
     limits: &Limits,
 ) -> Result<(), HcpError> {
     check_headers(op, query, req)?;
+    check_version_id(query.get("versionId"))?;
     check_names(op, target, req, limits)?;
     check_sizes(op, query, req, chunked, limits)?;
     check_metadata_and_acls(op, req, limits)?;
@@ -617,6 +618,17 @@ pub fn check_key(key: &[u8], limits: &Limits) -> Result<(), HcpError> {
     Ok(())
 }
 
+/// A version id, where one is given, names a version: an empty one is 400 InvalidArgument, as
+/// S3 answers — never passed on, since backends read it as no version at all (MinIO, RGW: a
+/// DELETE that adds a delete marker over an object the gateway judged as a version's purge,
+/// without asking about its retention).
+fn check_version_id(given: Option<&str>) -> Result<(), HcpError> {
+    match given {
+        Some(v) if v.trim().is_empty() => Err(invalid("Version id cannot be the empty string.")),
+        _ => Ok(()),
+    }
+}
+
 /// Rule 43: a multi-object delete names 1 to 1,000 objects in well-formed XML; each key obeys
 /// the object-name rules (18, 19), as it would in a single delete. Returns whether it names a
 /// version of an object (a purge, which needs its own permission).
@@ -629,8 +641,9 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<bool, HcpError>
     }
     let mut reader = quick_xml::Reader::from_reader(body);
     let (mut depth, mut objects, mut root) = (0usize, 0usize, false);
-    // The text of a <Delete><Object><Key> being read.
+    // The text of a <Delete><Object><Key> (or <VersionId>) being read.
     let mut key: Option<String> = None;
+    let mut version: Option<String> = None;
     let mut versions = false;
     loop {
         match reader.read_event().map_err(|_| not_well_formed())? {
@@ -649,27 +662,30 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<bool, HcpError>
                 }
                 if depth == 2 && e.name().as_ref() == b"VersionId" {
                     versions = true;
+                    version = Some(String::new());
                 }
                 depth += 1;
             }
             Event::Text(t) => {
-                if let Some(k) = key.as_mut() {
+                if let Some(k) = key.as_mut().or(version.as_mut()) {
                     k.push_str(&t.decode().map_err(|_| not_well_formed())?);
                 }
             }
             Event::CData(t) => {
-                if let Some(k) = key.as_mut() {
+                if let Some(k) = key.as_mut().or(version.as_mut()) {
                     k.push_str(&String::from_utf8_lossy(&t));
                 }
             }
             Event::GeneralRef(r) => {
-                if let Some(k) = key.as_mut() {
+                if let Some(k) = key.as_mut().or(version.as_mut()) {
                     if !crate::hcp::xml::push_reference(k, &r) {
                         return Err(not_well_formed());
                     }
                 }
             }
-            Event::Empty(e) if depth == 2 && e.name().as_ref() == b"VersionId" => versions = true,
+            Event::Empty(e) if depth == 2 && e.name().as_ref() == b"VersionId" => {
+                check_version_id(Some(""))?;
+            }
             Event::Empty(e) if depth == 2 && e.name().as_ref() == b"Key" => {
                 return Err(malformed("An object to delete has an empty key."));
             }
@@ -679,6 +695,7 @@ pub fn check_delete_list(body: &[u8], limits: &Limits) -> Result<bool, HcpError>
                     if let Some(k) = key.take() {
                         check_key(k.as_bytes(), limits)?;
                     }
+                    check_version_id(version.take().as_deref())?;
                 }
             }
             Event::Eof => break,
