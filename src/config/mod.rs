@@ -5,6 +5,7 @@
 //! backends, users), collecting every problem so that `--check-config` can report them all at
 //! once.
 
+pub mod binding;
 pub mod file;
 pub mod runtime;
 mod structure;

@@ -74,8 +74,9 @@ pub struct Config {
     pub clock_skew: Duration,
     pub limits: crate::request::validate::Limits,
     pub users: Arc<UserStore>,
-    /// Binds multipart upload ids to their initiators (`uploads` module).
-    pub upload_binding_secret: SecretKey,
+    /// Binds multipart upload ids to their initiators (`uploads` module): its key is made when
+    /// the gateway starts ([`super::binding::UploadBinding::secret`]).
+    pub upload_binding: super::binding::UploadBinding,
     pub tenants: ConfigMap<String, Tenant>,
     pub backends: ConfigMap<String, Backend>,
     /// True when the demo credentials of the embedded default are among the users.

@@ -471,26 +471,43 @@ fn records_bucket_rules() {
 }
 
 /// Without `auth.upload_binding_secret` the key that binds upload ids is derived only from what
-/// outsiders cannot know: a local backend's key file (made once, mode 0600, the same on every
-/// start, a new one when removed — not a function of the path), a static backend's secret key;
-/// a configuration whose backends have neither must configure one.
+/// outsiders cannot know: a local backend's key file (made when the gateway starts — never by a
+/// check of the configuration —, mode 0600, the same on every start, a new one when removed:
+/// not a function of the path), a static backend's secret key; a configuration whose backends
+/// have neither must configure one.
 #[test]
 fn the_derived_binding_secret_is_made_of_secrets_only() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let local = "[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\ndata_dir = \"d\"\n";
+    let key_file = dir.path().join("d").join(binding::LOCAL_BINDING_KEY);
+    let checked = Config::parse(local, dir.path()).unwrap();
+    assert!(
+        !key_file.exists(),
+        "a check of the configuration makes no key"
+    );
     let secret = |text: &str| {
-        Config::parse(text, dir.path())
-            .unwrap()
-            .upload_binding_secret
-            .expose()
-            .to_string()
+        let cfg = Config::parse(text, dir.path()).unwrap();
+        cfg.upload_binding.secret().unwrap().expose().to_string()
     };
-    let first = secret(local);
-    let key_file = dir.path().join("d").join(validate::LOCAL_BINDING_KEY);
+    let first = checked
+        .upload_binding
+        .secret()
+        .unwrap()
+        .expose()
+        .to_string();
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(secret(local), first, "the same key on every start");
+    // No draft is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        [std::ffi::OsString::from(binding::LOCAL_BINDING_KEY)]
+    );
     std::fs::remove_file(&key_file).unwrap();
     assert_ne!(secret(local), first, "a new key, not one the path gives");
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::binding::{BindingSource, UploadBinding};
 use super::file::*;
 use super::runtime::*;
 use crate::hcp::mapping::Dialect;
@@ -76,10 +77,10 @@ impl Config {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let upload_binding_secret = SecretKey::new(match upload_binding_secret {
-            Some(configured) => configured,
-            None => derived_binding_secret(&backends).map_err(|e| vec![e])?,
-        });
+        let upload_binding = match upload_binding_secret {
+            Some(configured) => UploadBinding::Configured(SecretKey::new(configured)),
+            None => derived_binding(&backends).map_err(|e| vec![e])?,
+        };
         // (A configured one was checked with the server's settings.)
         let host_id = match s.host_id.clone() {
             Some(id) => HostId::new(id).expect("checked: a header value"),
@@ -116,7 +117,7 @@ impl Config {
             clock_skew: Duration::from_secs(file.auth.clock_skew_seconds),
             limits: file.limits.clone(),
             users: Arc::new(UserStore::new(users)),
-            upload_binding_secret,
+            upload_binding,
             tenants,
             backends,
             serves_demo_user,
@@ -291,97 +292,29 @@ fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<Sock
     }
 }
 
-/// Without a configured binding secret, one every replica with the same configuration derives
-/// alike, and that outsiders cannot: a digest of the backends' names and secrets — a static
-/// backend's secret key, a local backend's key file ([`local_binding_key`]). Names, endpoints
-/// and paths are no secret (an upload id bound with a key made of them alone could be forged by
-/// any user who can list uploads), so a configuration whose every backend takes its credentials
-/// from the AWS chain has nothing to derive one from and must configure one.
-fn derived_binding_secret(backends: &ConfigMap<String, Backend>) -> Result<String, String> {
-    use sha2::Digest;
+/// Without a configured binding secret, what one is derived from when the gateway starts
+/// ([`UploadBinding`]): every backend by name, with its secret key, its key file or (for an
+/// AWS-chain backend) its endpoint.
+fn derived_binding(backends: &ConfigMap<String, Backend>) -> Result<UploadBinding, String> {
     let mut names: Vec<&String> = backends.keys().collect();
     names.sort();
-    let mut digest = sha2::Sha256::new();
-    digest.update(b"hcp-s3-gateway upload binding\0");
-    let mut secret_in_it = false;
-    for name in names {
-        digest.update(name.as_bytes());
-        digest.update(b"\0");
-        match &backends[name].target {
-            BackendTarget::Remote {
-                keys: RemoteKeys::Static { secret_key, .. },
-                ..
-            } => {
-                digest.update(secret_key.expose());
-                secret_in_it = true;
-            }
-            BackendTarget::Remote { endpoint, .. } => digest.update(endpoint.authority()),
-            BackendTarget::Local { data_dir, .. } => {
-                digest.update(local_binding_key(data_dir)?);
-                secret_in_it = true;
-            }
-        }
-        digest.update(b"\0");
-    }
-    if !secret_in_it {
-        return Err("auth.upload_binding_secret: required when no backend has a static secret key \
-             or a local data_dir (credentials from the AWS chain are nothing to derive it from); \
-             give every replica the same one, e.g. { file = \"/run/secrets/.../upload-binding-secret\" }"
-            .into());
-    }
-    Ok(hex::encode(digest.finalize()))
-}
-
-/// The name of a local backend's binding key file, in its `data_dir`.
-pub(crate) const LOCAL_BINDING_KEY: &str = ".hcp-s3-gateway-binding-key";
-
-/// A local backend's binding key: 32 random bytes (hex) kept in its data directory, readable by
-/// the gateway's user only, made on the first start and read on every start after — so upload
-/// ids survive restarts as the uploads themselves do, and a gateway sharing the directory shares
-/// the key. The file is linked into place whole, so that two starts at once agree on one key.
-fn local_binding_key(data_dir: &Path) -> Result<String, String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let path = data_dir.join(LOCAL_BINDING_KEY);
-    let read = |path: &Path| -> Result<Option<String>, String> {
-        match std::fs::read_to_string(path) {
-            Ok(key) if key.trim().len() >= 32 => Ok(Some(key.trim().to_string())),
-            Ok(_) => Err(format!(
-                "{}: not a binding key (remove it and a new one is made; uploads in progress \
-                 are then unknown)",
-                path.display()
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        }
-    };
-    if let Some(key) = read(&path)? {
-        return Ok(key);
-    }
-    let failed = |e: std::io::Error| format!("{}: {e}", path.display());
-    std::fs::create_dir_all(data_dir).map_err(failed)?;
-    let key = hex::encode(rand::random::<[u8; 32]>());
-    let draft = data_dir.join(format!("{LOCAL_BINDING_KEY}.{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&draft)
-        .map_err(failed)?;
-    let written = file
-        .write_all(key.as_bytes())
-        .and_then(|()| file.sync_all());
-    let linked = written.and_then(|()| std::fs::hard_link(&draft, &path));
-    let _ = std::fs::remove_file(&draft);
-    match linked {
-        Ok(()) => Ok(key),
-        // Another start linked its key first: that one is the key.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            read(&path)?.ok_or_else(|| failed(e))
-        }
-        Err(e) => Err(failed(e)),
-    }
+    let sources = names
+        .into_iter()
+        .map(|name| {
+            let source = match &backends[name].target {
+                BackendTarget::Remote {
+                    keys: RemoteKeys::Static { secret_key, .. },
+                    ..
+                } => BindingSource::Secret(secret_key.clone()),
+                BackendTarget::Remote { endpoint, .. } => {
+                    BindingSource::Endpoint(endpoint.authority().to_string())
+                }
+                BackendTarget::Local { data_dir, .. } => BindingSource::KeyFile(data_dir.clone()),
+            };
+            (name.clone(), source)
+        })
+        .collect();
+    UploadBinding::derived(sources)
 }
 
 /// Resolves a secret from its value, file or environment variable; exactly one must be given.

@@ -154,10 +154,12 @@ struct Plan<'a> {
 }
 
 impl Gateway {
+    /// `binding`: the key that binds upload ids (`cfg.upload_binding`'s, made at start).
     pub fn new(
         cfg: Arc<Config>,
         mut backends: ConfigMap<String, BackendRuntime>,
         metrics: Arc<Metrics>,
+        binding: &crate::request::authenticate::SecretKey,
     ) -> Gateway {
         for backend in backends.values_mut() {
             backend.counters = metrics.backend_counters(&backend.name);
@@ -165,7 +167,7 @@ impl Gateway {
         let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(&metrics.cache_lookups));
         let users = cfg.users.clone().shared();
         let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
-        let upload_ids = UploadIds::new(cfg.upload_binding_secret.expose().as_bytes());
+        let upload_ids = UploadIds::new(binding.expose().as_bytes());
         let health = Arc::new(crate::backend::health::BackendHealth::new(
             backends.values().map(|b| b.reach.clone()),
             metrics.clone(),

@@ -110,7 +110,14 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
 
     let metrics = Arc::new(Metrics::new());
     metrics.expect_backends(backends.keys().map(String::as_str));
-    let gateway = Arc::new(Gateway::new(cfg.clone(), backends, metrics.clone()));
+    // (A local backend's key file is made here, by the serving process, on its first start.)
+    let binding = cfg.upload_binding.secret().map_err(std::io::Error::other)?;
+    let gateway = Arc::new(Gateway::new(
+        cfg.clone(),
+        backends,
+        metrics.clone(),
+        &binding,
+    ));
     let send = SendLimit {
         limit: cfg.client_send_timeout,
         timeouts: metrics.client_timeouts.with_label_values(&["send"]),
