@@ -299,10 +299,14 @@ fn is_expect_continue(s: &ServerSession) -> bool {
 }
 
 /// The request line and header section as sent, near enough (`name: value\r\n` per header).
-/// Bytes a header section may take from the socket beyond `limits.max_header_bytes`
-/// ([`header_section_len`] counts neither line ends nor the spacing around values).
-const HEAD_BUDGET_SLACK: usize = 8 * 1024;
+/// Bytes a header section may take from the socket beyond `limits.max_header_bytes`: the
+/// spacing and line ends [`header_section_len`] does not count (at most 256 headers), and one
+/// TLS record (the budget counts the bytes on the socket, and the record that ends a head may
+/// carry the start of its body: up to 16 KiB and its overhead).
+const HEAD_BUDGET_SLACK: usize = 8 * 1024 + 17 * 1024;
 
+/// A header section's size as `limits.max_header_bytes` measures it: the request line, and each
+/// header's name, value and 4 bytes (": " and its line end).
 fn header_section_len(req: &pingora::http::RequestHeader) -> usize {
     let headers: usize = req
         .headers
