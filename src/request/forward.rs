@@ -1109,19 +1109,9 @@ impl Gateway {
         call: &Call<'_>,
         mut up: Upstream,
     ) -> Flow {
-        if up.body_cut_short {
-            let status = up.session.resp_header().map(|h| h.status.as_u16());
-            if status.is_some_and(|s| (200..300).contains(&s)) {
-                // A success before the backend had the whole body: whatever it committed is
-                // not the body the client sent and the gateway verified (the rest of which may
-                // not even have been read, let alone checked). Never relayed as a success.
-                x.backend_status = status;
-                drop(up);
-                let failed = HcpError::new(HcpCode::ServiceUnavailable).with_cause(
-                    "the backend answered success before it had read the request's body",
-                );
-                return self.answer(s, x, failed).await;
-            }
+        if let Some(failed) = early_success(x, call, &up) {
+            drop(up);
+            return self.answer(s, x, failed).await;
         }
         if call.op == Operation::CompleteMultipartUpload {
             return Box::pin(self.complete(s, x, up, call)).await;
@@ -1205,6 +1195,34 @@ impl Gateway {
             &self.signing_keys,
         )
     }
+}
+
+/// A success the backend answered before it had the whole request body (it stopped reading it,
+/// then answered 2xx): whatever it committed is not the body the client sent and the gateway
+/// verified — the rest of which may not even have been read, let alone checked. Never relayed
+/// as a success: 503, and a warning that names what the backend may hold.
+pub(super) fn early_success(x: &mut Exchange, call: &Call<'_>, up: &Upstream) -> Option<HcpError> {
+    if !up.body_cut_short {
+        return None;
+    }
+    let head = up.session.resp_header()?;
+    let status = head.status.as_u16();
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    x.backend_status = Some(status);
+    let version = head
+        .headers
+        .get("x-amz-version-id")
+        .and_then(|v| v.to_str().ok());
+    tracing::warn!(request_id = %x.reply.id, backend = %call.route.backend.name,
+        operation = ?call.op, key = ?call.target.key_lossy(), version = ?version,
+        "the backend answered success before it had the whole body: what it stored is not \
+         what the client sent");
+    Some(
+        HcpError::new(HcpCode::ServiceUnavailable)
+            .with_cause("the backend answered success before it had read the request's body"),
+    )
 }
 
 #[cfg(test)]

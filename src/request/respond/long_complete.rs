@@ -33,6 +33,22 @@ impl Gateway {
                 }
             }
         };
+        if read.is_ok() {
+            if let Some(failed) = crate::request::forward::early_success(x, call, &up) {
+                drop(up);
+                if !committed {
+                    return self.answer(s, x, failed).await;
+                }
+                x.note_error(&failed);
+                let doc = failed.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
+                let doc = rewrite::without_declaration(doc);
+                x.bytes_out = doc.len() as u64;
+                return match s.write_response_body(doc, true).await {
+                    Ok(_) => Flow::KeepAlive,
+                    Err(_) => Flow::Abort,
+                };
+            }
+        }
         if !committed {
             return match read {
                 Ok(_) => {
