@@ -743,6 +743,8 @@ struct Texts<'a> {
     /// HCP's code for it once it closed.
     error_code: String,
     error_mapped: Option<HcpCode>,
+    /// Elements open inside such a `<Code>` or `<Message>` (dropped).
+    error_nested: usize,
 }
 
 /// The writer of a rewritten document: indented where `pretty` (the reader then trims the
@@ -779,6 +781,11 @@ fn one_result_root(op: Operation, root: Option<&str>, rooted: bool, e: &Event<'_
     let local = e.local_name();
     let expected = root.is_none_or(|r| result_root_reads(op, r, local.as_ref()));
     (!rooted && local.as_ref() != b"Error" && expected).then_some(true)
+}
+
+/// A name without its namespace prefix.
+fn local_part(name: &[u8]) -> &[u8] {
+    name.rsplit(|&b| b == b':').next().unwrap_or(name)
 }
 
 /// `e` under the name `root`, with its attributes.
@@ -823,6 +830,7 @@ impl<'a> Texts<'a> {
             party_text: false,
             error_code: String::new(),
             error_mapped: None,
+            error_nested: 0,
         }
     }
 
@@ -837,25 +845,34 @@ impl<'a> Texts<'a> {
     /// is the backend's, written when it closes as HCP's code for it (the dialect's table; a
     /// code in none is InternalError); its `<Message>` is HCP's for that code. The backend's
     /// own words — which may name its zones, hosts and buckets — never pass, as text,
-    /// entities or CDATA.
+    /// entities, CDATA or elements inside either (names are compared by their local part).
     fn error_step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
-        let [_, error, leaf] = path else {
+        if self.op != Operation::DeleteObjects {
+            return None;
+        }
+        if let (1, Event::Start(e)) = (path.len(), event) {
+            if local_part(e.name().as_ref()) == b"Error" {
+                self.error_mapped = None;
+            }
+            return None;
+        }
+        let [_, error, leaf, ..] = path else {
             return None;
         };
-        let code = leaf.as_slice() == b"Code";
-        if self.op != Operation::DeleteObjects
-            || error.as_slice() != b"Error"
-            || !(code || leaf.as_slice() == b"Message")
-        {
+        let code = local_part(leaf) == b"Code";
+        if local_part(error) != b"Error" || !(code || local_part(leaf) == b"Message") {
             return None;
         }
         match event {
+            // (An element inside either: dropped with all it holds.)
+            Event::Start(_) => self.error_nested += 1,
+            Event::End(_) if self.error_nested > 0 => self.error_nested -= 1,
+            _ if self.error_nested > 0 => {}
             Event::Text(t) if code => self.error_code.push_str(&t.decode().unwrap_or_default()),
             Event::CData(t) if code => self.error_code.push_str(&String::from_utf8_lossy(t)),
             Event::GeneralRef(r) if code => {
                 crate::hcp::xml::push_reference(&mut self.error_code, r);
             }
-            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {}
             Event::End(_) if code => {
                 let backend = std::mem::take(&mut self.error_code);
                 let dialect = self.route.backend.dialect;
@@ -867,11 +884,11 @@ impl<'a> Texts<'a> {
                 ))));
             }
             Event::End(_) => {
-                let mapped = self.error_mapped.take().unwrap_or(HcpCode::InternalError);
+                let mapped = self.error_mapped.unwrap_or(HcpCode::InternalError);
                 let message = BytesText::new(mapped.default_message());
                 return Some(PartyStep::Before(Event::Text(message)));
             }
-            _ => return None,
+            _ => {}
         }
         Some(PartyStep::Instead(Vec::new()))
     }
@@ -1534,7 +1551,9 @@ mod tests {
         let body = b"<DeleteResult><Deleted><Key>gone</Key></Deleted>\
             <Error><Key>k1</Key><VersionId>v1</VersionId><Code>AccessDenied</Code><Message>denied by rgw zone eu-internal-7 on bucket secretprefix-b</Message></Error>\
             <Error><Key>k2</Key><Code>Zone&amp;Failure</Code><Message><![CDATA[host s3.backend.internal]]> and &lt;more&gt;</Message></Error>\
-            <Error><Key>k3</Key><Code><![CDATA[NoSuchKey]]></Code><Message/></Error></DeleteResult>";
+            <Error><Key>k3</Key><Code><![CDATA[NoSuchKey]]></Code><Message/></Error>\
+            <Error><Key>k4</Key><Message>first <b>zone <i>eu-internal-9</i></b></Message><Code>AccessDenied</Code></Error>\
+            <s3:Error xmlns:s3=\"urn:s3\"><s3:Key>k5</s3:Key><s3:Code>AccessDenied</s3:Code><s3:Message>rgw zone</s3:Message></s3:Error></DeleteResult>";
         let out = with_route(|r| rewrite_xml(body, Operation::DeleteObjects, r, &Rewrites::NONE));
         let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
         for leak in [
@@ -1559,6 +1578,19 @@ mod tests {
         );
         assert!(
             out.contains("<Key>k3</Key><Code>NoSuchKey</Code><Message/>"),
+            "{out}"
+        );
+        // A message before its code: not the previous entry's (k3's) words, InternalError's.
+        assert!(
+            out.contains(&format!(
+                "<Key>k4</Key><Message>{internal}</Message><Code>AccessDenied</Code>"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "<s3:Code>AccessDenied</s3:Code><s3:Message>{denied}</s3:Message>"
+            )),
             "{out}"
         );
         assert!(out.contains("<Deleted><Key>gone</Key></Deleted>"), "{out}");
