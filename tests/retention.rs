@@ -500,6 +500,37 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
     let head = as_user(&gw, admin, "HEAD", &key, &[], b"").await;
     let until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
     assert!(until > now_secs() + 7 * 365 * 86_400, "{until}");
+    // Quietly: the backend's result may have nothing in it (and close itself); the kept
+    // object is reported all the same, the free one goes.
+    let held = format!("/{bucket}/held-quietly");
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &held,
+        &[("x-hcp-retention", "A+1d")],
+        b"h",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let free = format!("/{bucket}/free-quietly");
+    let r = as_user(&gw, admin, "PUT", &free, &[], b"f").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let quiet = b"<Delete><Quiet>true</Quiet><Object><Key>held-quietly</Key></Object><Object><Key>free-quietly</Key></Object></Delete>";
+    let md5 = content_md5(quiet);
+    let multi = format!("/{bucket}?delete");
+    let r = as_user(&gw, admin, "POST", &multi, &[("content-md5", &md5)], quiet).await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    assert!(
+        text.contains("<Error><Key>held-quietly</Key><Code>OperationAborted</Code>")
+            && !text.contains("free-quietly"),
+        "{text}"
+    );
+    let r = as_user(&gw, admin, "HEAD", &free, &[], b"").await;
+    assert_eq!(r.status, 404, "the free object went");
+    let r = as_user(&gw, admin, "HEAD", &held, &[], b"").await;
+    assert_eq!(r.status, 200, "the held object stays");
 }
 
 #[tokio::test]

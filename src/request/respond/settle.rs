@@ -207,12 +207,16 @@ impl Gateway {
         // The objects kept back (under retention or on hold) are reported as not deleted.
         let text = String::from_utf8_lossy(&doc);
         let errors = crate::request::retain::deletes::kept_errors(&call.guards.kept);
-        let end = text.rfind("</DeleteResult>").ok_or_else(unparsable)?;
-        Ok(Bytes::from(format!(
-            "{}{errors}{}",
-            &text[..end],
-            &text[end..]
-        )))
+        if let Some(end) = text.rfind("</DeleteResult>") {
+            return Ok(Bytes::from(format!(
+                "{}{errors}{}",
+                &text[..end],
+                &text[end..]
+            )));
+        }
+        // A result with nothing in it may close itself (`<DeleteResult …/>`): opened for them.
+        let end = text.trim_end().strip_suffix("/>").ok_or_else(unparsable)?;
+        Ok(Bytes::from(format!("{end}>{errors}</DeleteResult>")))
     }
 }
 
