@@ -162,6 +162,12 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
     if s.max_buffered_response_bytes < 64 * 1024 {
         errors.push("server.max_buffered_response_bytes must be at least 65536".into());
     }
+    if file.server.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+        errors.push(format!(
+            "server.max_connections must be at most {}",
+            tokio::sync::Semaphore::MAX_PERMITS
+        ));
+    }
     if s.log_level
         .parse::<tracing_subscriber::filter::LevelFilter>()
         .is_err()

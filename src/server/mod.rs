@@ -153,7 +153,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, watch_rx) = watch::channel(false);
     let connections = Arc::new(Connections::default());
-    let limit = ConnectionLimit::new(cfg.max_connections, &admin.metrics);
+    let limit = Some(ConnectionLimit::new(cfg.max_connections, &admin.metrics));
     tokio::spawn(accept_loop(
         (s3_listener, limit),
         gateway.clone(),
@@ -337,14 +337,15 @@ async fn serve_http1<A: Exchanges>(app: &Arc<A>, stream: Stream, shutdown: &watc
 /// `worker_connections`). A connection's memory is bounded (its header section by
 /// `head_budget`); this bounds how many there are.
 struct ConnectionLimit {
-    places: Arc<tokio::sync::Semaphore>,
+    /// `None`: no limit (the connections are counted all the same).
+    places: Option<Arc<tokio::sync::Semaphore>>,
     open: prometheus::IntGauge,
     reached: prometheus::IntCounter,
 }
 
 /// A connection's place, given back (and counted) when the connection closes.
 struct Place {
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     open: prometheus::IntGauge,
 }
 
@@ -355,26 +356,29 @@ impl Drop for Place {
 }
 
 impl ConnectionLimit {
-    /// `None` for 0 (no limit).
-    fn new(max: usize, metrics: &Metrics) -> Option<ConnectionLimit> {
-        (max > 0).then(|| ConnectionLimit {
-            places: Arc::new(tokio::sync::Semaphore::new(max)),
+    /// No limit for 0.
+    fn new(max: usize, metrics: &Metrics) -> ConnectionLimit {
+        ConnectionLimit {
+            places: (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max))),
             open: metrics.client_connections.clone(),
             reached: metrics.connection_limit_reached.clone(),
-        })
+        }
     }
 
     /// A free place, waiting for one if need be; `None` once the gateway shuts down.
     async fn place(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Place> {
-        let permit = match self.places.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                self.reached.inc();
-                tokio::select! {
-                    permit = self.places.clone().acquire_owned() => permit.ok()?,
-                    _ = shutdown.changed() => return None,
+        let permit = match &self.places {
+            None => None,
+            Some(places) => Some(match places.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    self.reached.inc();
+                    tokio::select! {
+                        permit = places.clone().acquire_owned() => permit.ok()?,
+                        _ = shutdown.changed() => return None,
+                    }
                 }
-            }
+            }),
         };
         self.open.inc();
         Some(Place {
