@@ -215,6 +215,42 @@ async fn connections_past_the_limit_wait_for_a_place() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// A new connection's first request must start within `client_header_timeout_seconds`: one
+/// that sends nothing is closed then (it held its place of `max_connections` that long, not
+/// the keep-alive time), while a connection that was served waits `keepalive_seconds` for its
+/// next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let gw = start_local_with(
+        "client_header_timeout_seconds = 1\nkeepalive_seconds = 30",
+        "",
+    )
+    .await;
+    let addr = gw.addr();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let bucket = gw.with_bucket("first-wait").await;
+    let started = std::time::Instant::now();
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // Served once, a connection waits longer than that for its next request.
+    let mut served = common::raw::Connection::open(&addr).await;
+    let target = format!("/{bucket}");
+    for _ in 0..2 {
+        let headers = V4::unsigned(&ak, &sk, &addr).sign("GET", target.as_bytes(), &[]);
+        let r = served.request("GET", target.as_bytes(), &headers).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+}
+
 /// A CompleteMultipartUpload listing 10,000 parts (about 0.8 MiB) is within
 /// `limits.max_control_body_bytes` and is judged on its content (here: parts that were never
 /// uploaded, HCP's 200 InvalidPart); past a smaller configured limit it is 400 MalformedXML

@@ -154,6 +154,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let (shutdown, watch_rx) = watch::channel(false);
     let connections = Arc::new(Connections::default());
     let limit = Some(ConnectionLimit::new(cfg.max_connections, &admin.metrics));
+    let first_wait = cfg.client_header_timeout.as_secs().max(1);
     tokio::spawn(accept_loop(
         (s3_listener, limit),
         gateway.clone(),
@@ -161,6 +162,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         send.clone(),
         watch_rx.clone(),
         connections.clone(),
+        first_wait,
     ));
     tokio::spawn(health.run(watch_rx.clone()));
     // (Probes reach the admin listener however many clients the S3 one holds.)
@@ -171,6 +173,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         send,
         watch_rx,
         connections.clone(),
+        first_wait,
     ));
     ready.store(true, Ordering::Release);
     Ok(RunningGateway {
@@ -311,10 +314,18 @@ impl Exchanges for Admin {
 /// protocol paths, which the gateway never offers (its TLS offers `http/1.1` alone): pingora's
 /// future keeps room for an HTTP/2 handshake and a session in every connection's task, about
 /// 4 KiB per idle connection, where this loop keeps the exchange in progress.
-async fn serve_http1<A: Exchanges>(app: &Arc<A>, stream: Stream, shutdown: &watch::Receiver<bool>) {
+async fn serve_http1<A: Exchanges>(
+    app: &Arc<A>,
+    stream: Stream,
+    shutdown: &watch::Receiver<bool>,
+    first_wait: u64,
+) {
     let mut session = ServerSession::new_http1(stream);
-    // pingora's default; the gateway's exchanges set their own keep-alive.
-    session.set_keepalive((!*shutdown.borrow()).then_some(60));
+    // A new connection's first request must start within `client_header_timeout_seconds`
+    // (pingora closes a connection whose read waits longer): one that sends nothing holds its
+    // place of `max_connections` that long, not the keep-alive time a served client gets. The
+    // gateway's exchanges set their own keep-alive for the requests after it.
+    session.set_keepalive((!*shutdown.borrow()).then_some(first_wait));
     // (One call site: the exchange's future has one place in this one.)
     loop {
         let Some((stream, settings)) = app
@@ -395,6 +406,7 @@ async fn accept_loop<A>(
     send: SendLimit,
     mut shutdown: watch::Receiver<bool>,
     connections: Arc<Connections>,
+    first_wait: u64,
 ) where
     A: Exchanges,
 {
@@ -452,7 +464,7 @@ async fn accept_loop<A>(
                     }
                 }
             };
-            serve_http1(&app, stream, &watch).await;
+            serve_http1(&app, stream, &watch, first_wait).await;
         });
     }
 }
