@@ -228,10 +228,21 @@ impl Gateway {
     /// Reads the next request's header section: within `keepalive_seconds` +
     /// `client_header_timeout_seconds` in all (pingora times out each read, not the section,
     /// so a client sending a byte now and then would hold the connection forever; counted
-    /// from when it first waits, `deadline`), or until shutdown. A malformed or oversized
-    /// head is answered 400 and the connection closes. False when there is no request to serve.
-    async fn read_head(&self, s: &mut ServerSession, shutdown: &mut ShutdownWatch) -> bool {
-        let header_deadline = self.cfg.keepalive + self.cfg.client_header_timeout;
+    /// from when it first waits, `deadline`) — a connection's `first` within
+    /// `client_header_timeout_seconds` alone, as nothing was served on it to wait after —, or
+    /// until shutdown. A malformed or oversized head is answered 400 and the connection closes.
+    /// False when there is no request to serve.
+    async fn read_head(
+        &self,
+        s: &mut ServerSession,
+        shutdown: &mut ShutdownWatch,
+        first: bool,
+    ) -> bool {
+        let header_deadline = if first {
+            self.cfg.client_header_timeout
+        } else {
+            self.cfg.keepalive + self.cfg.client_header_timeout
+        };
         let limit = self.cfg.limits.max_header_bytes;
         // What the section may take from the socket: the limit, and room for what the measure
         // below leaves out (line ends, spacing), so that the measure decides a head near it.
@@ -361,9 +372,10 @@ impl Gateway {
         self: &Arc<Self>,
         mut s: ServerSession,
         shutdown: &ShutdownWatch,
+        first: bool,
     ) -> Option<ReusedHttpStream> {
         let mut shutdown = shutdown.clone();
-        if !self.read_head(&mut s, &mut shutdown).await {
+        if !self.read_head(&mut s, &mut shutdown, first).await {
             return None;
         }
         // 0. admission: a place among max_concurrent_requests, or HCP's overload answer (made

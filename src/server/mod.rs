@@ -279,10 +279,13 @@ async fn backend_runtime(
 /// What serves a listener's connections: one HTTP/1.1 exchange at a time, read, answered, and
 /// the connection handed back for the next one (or not).
 pub trait Exchanges: Send + Sync + 'static {
+    /// `first`: the connection's first exchange (its request must begin and arrive within
+    /// `client_header_timeout_seconds`, with no keep-alive wait before it).
     fn exchange<'a>(
         self: &'a Arc<Self>,
         session: ServerSession,
         shutdown: &'a watch::Receiver<bool>,
+        first: bool,
     ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a;
 }
 
@@ -293,8 +296,9 @@ impl Exchanges for Gateway {
         self: &'a Arc<Self>,
         session: ServerSession,
         shutdown: &'a watch::Receiver<bool>,
+        first: bool,
     ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a {
-        self.exchange_on(session, shutdown)
+        self.exchange_on(session, shutdown, first)
     }
 }
 
@@ -304,6 +308,7 @@ impl Exchanges for Admin {
         self: &'a Arc<Self>,
         session: ServerSession,
         shutdown: &'a watch::Receiver<bool>,
+        _first: bool,
     ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a {
         self.process_new_http(session, shutdown)
     }
@@ -327,9 +332,10 @@ async fn serve_http1<A: Exchanges>(
     // gateway's exchanges set their own keep-alive for the requests after it.
     session.set_keepalive((!*shutdown.borrow()).then_some(first_wait));
     // (One call site: the exchange's future has one place in this one.)
+    let mut first = true;
     loop {
         let Some((stream, settings)) = app
-            .exchange(session, shutdown)
+            .exchange(session, shutdown, std::mem::take(&mut first))
             .await
             .map(ReusedHttpStream::consume)
         else {
@@ -354,15 +360,26 @@ struct ConnectionLimit {
     reached: prometheus::IntCounter,
 }
 
-/// A connection's place, given back (and counted) when the connection closes.
+/// A connection's place, given back (and its count) when the connection closes.
 struct Place {
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    open: prometheus::IntGauge,
+    /// Set once the place's connection is accepted and counted.
+    open: Option<prometheus::IntGauge>,
+}
+
+impl Place {
+    /// The place's connection was accepted: counted open until it closes.
+    fn taken(&mut self, open: &prometheus::IntGauge) {
+        open.inc();
+        self.open = Some(open.clone());
+    }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.open.dec();
+        if let Some(open) = &self.open {
+            open.dec();
+        }
     }
 }
 
@@ -391,10 +408,9 @@ impl ConnectionLimit {
                 }
             }),
         };
-        self.open.inc();
         Some(Place {
             _permit: permit,
-            open: self.open.clone(),
+            open: None,
         })
     }
 }
@@ -412,7 +428,7 @@ async fn accept_loop<A>(
 {
     let (listener, limit) = listener;
     loop {
-        let place = match &limit {
+        let mut place = match &limit {
             Some(limit) => match limit.place(&mut shutdown).await {
                 Some(place) => Some(place),
                 None => break,
@@ -431,6 +447,9 @@ async fn accept_loop<A>(
             },
             _ = shutdown.changed() => break,
         };
+        if let (Some(place), Some(limit)) = (place.as_mut(), &limit) {
+            place.taken(&limit.open);
+        }
         let _ = tcp.set_nodelay(true);
         connections.open.fetch_add(1, Ordering::AcqRel);
         let guard = ConnectionGuard(connections.clone());
