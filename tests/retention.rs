@@ -680,8 +680,8 @@ async fn hcp_effect_headers_act_only_when_signed() {
     assert_eq!((r.status, r.text()), (200, "kept".to_string()));
 }
 
-/// An empty version id names no version: 400 InvalidArgument, as S3 answers, in the query and
-/// in a multi-object delete — never passed on, where a backend would read it as no version at
+/// An empty version id names no version: 400 InvalidArgument, as S3 answers, in a delete's
+/// query and in a multi-object delete — never passed on, where a backend would read it as no version at
 /// all and put a delete marker over an object the gateway judged as a version's purge, without
 /// asking about its retention. The object under retention stays.
 #[tokio::test]
@@ -718,13 +718,21 @@ async fn an_empty_version_id_names_no_version() {
         let r = as_user(&gw, admin, "POST", &multi, &[("content-md5", &md5)], doc).await;
         r.assert_hcp_error(400, "InvalidArgument");
     }
+    // A copy's source with an empty version id is the object itself, as a backend reads it.
+    let source = format!("{kept}?versionId=");
+    let copy = format!("/{bucket}/copied");
+    let from = [("x-amz-copy-source", source.as_str())];
+    let r = as_user(&gw, admin, "PUT", &copy, &from, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &copy, &[], b"").await;
+    assert_eq!(r.text(), "kept");
     let versions = s3
         .list_object_versions()
         .bucket(&bucket)
         .send()
         .await
         .unwrap();
-    assert_eq!(versions.versions().len(), 1, "{versions:?}");
+    assert_eq!(versions.versions().len(), 2, "{versions:?}");
     assert!(versions.delete_markers().is_empty(), "{versions:?}");
 }
 

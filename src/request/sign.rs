@@ -636,8 +636,12 @@ impl CopySource {
         if bucket.is_empty() || key.is_empty() {
             return None;
         }
+        // (An empty version id names no version: the source is the object, as a backend
+        // would read it — so that what the gateway judges, a copy onto itself or not, is what
+        // the backend does.)
         let version_id = crate::request::classify::Query::parse(query)
             .get("versionId")
+            .filter(|v| !v.trim().is_empty())
             .map(str::to_string);
         Some(CopySource {
             bucket,

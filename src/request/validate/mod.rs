@@ -185,7 +185,9 @@ pub fn check(
     limits: &Limits,
 ) -> Result<(), HcpError> {
     check_headers(op, query, req)?;
-    check_version_id(query.get("versionId"))?;
+    if op == Operation::DeleteObject {
+        check_version_id(query.get("versionId"))?;
+    }
     check_names(op, target, req, limits)?;
     check_sizes(op, query, req, chunked, limits)?;
     check_metadata_and_acls(op, req, limits)?;
@@ -618,10 +620,11 @@ pub fn check_key(key: &[u8], limits: &Limits) -> Result<(), HcpError> {
     Ok(())
 }
 
-/// A version id, where one is given, names a version: an empty one is 400 InvalidArgument, as
-/// S3 answers — never passed on, since backends read it as no version at all (MinIO, RGW: a
+/// A version id given to a delete names a version: an empty one is 400 InvalidArgument, as S3
+/// answers — never passed on, since backends read it as no version at all (MinIO, RGW: a
 /// DELETE that adds a delete marker over an object the gateway judged as a version's purge,
-/// without asking about its retention).
+/// without asking about its retention). (A read's empty version id is left as before: HCP
+/// ignores a version id where the bucket keeps none.)
 fn check_version_id(given: Option<&str>) -> Result<(), HcpError> {
     match given {
         Some(v) if v.trim().is_empty() => Err(invalid("Version id cannot be the empty string.")),
