@@ -718,6 +718,21 @@ async fn an_empty_version_id_names_no_version() {
         let r = as_user(&gw, admin, "POST", &multi, &[("content-md5", &md5)], doc).await;
         r.assert_hcp_error(400, "InvalidArgument");
     }
+    // Nor does a legal hold's or retention's change name one.
+    for sub in ["legal-hold", "retention"] {
+        let target = format!("{kept}?{sub}&versionId=");
+        let doc: &[u8] = if sub == "legal-hold" {
+            b"<LegalHold><Status>OFF</Status></LegalHold>"
+        } else {
+            b"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>"
+        };
+        let md5 = content_md5(doc);
+        let r = as_user(&gw, admin, "PUT", &target, &[("content-md5", &md5)], doc).await;
+        r.assert_hcp_error(400, "InvalidArgument");
+    }
+    // A read's goes on as before.
+    let r = as_user(&gw, admin, "GET", &format!("{kept}?versionId="), &[], b"").await;
+    assert_ne!(r.status, 500, "{}", r.text());
     // A copy's source with an empty version id is the object itself, as a backend reads it.
     let source = format!("{kept}?versionId=");
     let copy = format!("/{bucket}/copied");

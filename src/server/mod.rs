@@ -279,8 +279,9 @@ async fn backend_runtime(
 /// What serves a listener's connections: one HTTP/1.1 exchange at a time, read, answered, and
 /// the connection handed back for the next one (or not).
 pub trait Exchanges: Send + Sync + 'static {
-    /// `first`: the connection's first exchange (its request must begin and arrive within
-    /// `client_header_timeout_seconds`, with no keep-alive wait before it).
+    /// `first`: the connection's first exchange (the gateway's requires its request to arrive
+    /// whole within `client_header_timeout_seconds`, with no keep-alive wait before it; the
+    /// admin listener's probes are not held to it).
     fn exchange<'a>(
         self: &'a Arc<Self>,
         session: ServerSession,
@@ -326,8 +327,8 @@ async fn serve_http1<A: Exchanges>(
     first_wait: u64,
 ) {
     let mut session = ServerSession::new_http1(stream);
-    // A new connection's first request must start within `client_header_timeout_seconds`
-    // (pingora closes a connection whose read waits longer): one that sends nothing holds its
+    // A new connection's first request must arrive within `client_header_timeout_seconds`
+    // (pingora closes a connection whose read waits longer; the exchange times the section): one that sends nothing holds its
     // place of `max_connections` that long, not the keep-alive time a served client gets. The
     // gateway's exchanges set their own keep-alive for the requests after it.
     session.set_keepalive((!*shutdown.borrow()).then_some(first_wait));

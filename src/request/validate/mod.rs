@@ -185,7 +185,14 @@ pub fn check(
     limits: &Limits,
 ) -> Result<(), HcpError> {
     check_headers(op, query, req)?;
-    if op == Operation::DeleteObject {
+    if !matches!(
+        op,
+        Operation::GetObject
+            | Operation::HeadObject
+            | Operation::GetObjectAcl
+            | Operation::GetObjectRetention
+            | Operation::GetObjectLegalHold
+    ) {
         check_version_id(query.get("versionId"))?;
     }
     check_names(op, target, req, limits)?;
@@ -620,11 +627,12 @@ pub fn check_key(key: &[u8], limits: &Limits) -> Result<(), HcpError> {
     Ok(())
 }
 
-/// A version id given to a delete names a version: an empty one is 400 InvalidArgument, as S3
-/// answers — never passed on, since backends read it as no version at all (MinIO, RGW: a
-/// DELETE that adds a delete marker over an object the gateway judged as a version's purge,
-/// without asking about its retention). (A read's empty version id is left as before: HCP
-/// ignores a version id where the bucket keeps none.)
+/// A version id given to a change names a version: an empty one is 400 InvalidArgument, as S3
+/// answers — never passed on, since backends read it as no version at all while the gateway's
+/// judgement took it for one (a DELETE that adds a delete marker over an object judged as a
+/// version's purge, without asking about its retention; a legal hold taken off the current
+/// version past its labeled holds, recorded under a version named ""). A read's empty version
+/// id is left as before (HCP ignores a version id where the bucket keeps none).
 fn check_version_id(given: Option<&str>) -> Result<(), HcpError> {
     match given {
         Some(v) if v.trim().is_empty() => Err(invalid("Version id cannot be the empty string.")),
