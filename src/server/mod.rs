@@ -328,9 +328,10 @@ async fn serve_http1<A: Exchanges>(
 ) {
     let mut session = ServerSession::new_http1(stream);
     // A new connection's first request must arrive within `client_header_timeout_seconds`
-    // (pingora closes a connection whose read waits longer; the exchange times the section): one that sends nothing holds its
-    // place of `max_connections` that long, not the keep-alive time a served client gets. The
-    // gateway's exchanges set their own keep-alive for the requests after it.
+    // (pingora closes a connection whose read waits longer; the exchange times the section):
+    // one that sends nothing holds its place of `max_connections` that long, not the keep-alive
+    // time a served client gets. The gateway's exchanges set their own keep-alive for the
+    // requests after it.
     session.set_keepalive((!*shutdown.borrow()).then_some(first_wait));
     // (One call site: the exchange's future has one place in this one.)
     let mut first = true;
