@@ -126,19 +126,24 @@ fn checksum_algorithms_match_their_check_values() {
     );
 }
 
-fn unsigned_trailer_body(data: &[u8], checksum: &str) -> Vec<u8> {
+/// `data` in one chunk, then `junk` trailer lines of 1,009 bytes before the CRC32 trailer.
+fn unsigned_trailer_body_with(data: &[u8], junk: usize, checksum: &str) -> Vec<u8> {
     let mut body = format!("{:x}\r\n", data.len()).into_bytes();
     body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n").as_bytes());
+    body.extend_from_slice(b"\r\n0\r\n");
+    for _ in 0..junk {
+        body.extend_from_slice(format!("x-junk:{}\r\n", "A".repeat(1000)).as_bytes());
+    }
+    body.extend_from_slice(format!("x-amz-checksum-crc32:{checksum}\r\n\r\n").as_bytes());
     body
 }
 
-/// The trailer section is bounded: however many lines follow the final chunk, past
-/// `MAX_TRAILER` bytes the body is refused, whatever the piece size it arrives in; up to the
-/// bound the body still verifies.
-#[test]
-fn trailer_lines_are_bounded_in_total() {
-    let data = b"hello trailer";
+fn unsigned_trailer_body(data: &[u8], checksum: &str) -> Vec<u8> {
+    unsigned_trailer_body_with(data, 0, checksum)
+}
+
+/// The request and payload of an unsigned upload of "hello trailer" with a CRC32 trailer.
+fn unsigned_trailer_upload() -> (RequestHeader, Payload) {
     let req = request(&[
         ("x-amz-decoded-content-length", "13"),
         ("x-amz-trailer", "x-amz-checksum-crc32"),
@@ -147,17 +152,17 @@ fn trailer_lines_are_bounded_in_total() {
         signer: None,
         trailer: true,
     };
-    let body_with = |junk_lines: usize| {
-        let mut body = format!("{:x}\r\n", data.len()).into_bytes();
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n0\r\n");
-        for _ in 0..junk_lines {
-            body.extend_from_slice(format!("x-junk:{}\r\n", "A".repeat(1000)).as_bytes());
-        }
-        let checksum = crc32_b64(data);
-        body.extend_from_slice(format!("x-amz-checksum-crc32:{checksum}\r\n\r\n").as_bytes());
-        body
-    };
+    (req, payload)
+}
+
+/// The trailer section is bounded: however many lines follow the final chunk, past
+/// `MAX_TRAILER` bytes the body is refused, whatever the piece size it arrives in; up to the
+/// bound the body still verifies.
+#[test]
+fn trailer_lines_are_bounded_in_total() {
+    let data = b"hello trailer";
+    let (req, payload) = unsigned_trailer_upload();
+    let body_with = |junk| unsigned_trailer_body_with(data, junk, &crc32_b64(data));
     // 15 lines of 1,009 bytes and the checksum: under the bound.
     let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
     assert_eq!(run(&mut v, &body_with(15), 7).unwrap(), data);
@@ -178,14 +183,7 @@ fn trailer_lines_are_bounded_in_total() {
 #[test]
 fn unsigned_trailer_checksum_is_verified() {
     let data = b"hello trailer";
-    let req = request(&[
-        ("x-amz-decoded-content-length", "13"),
-        ("x-amz-trailer", "x-amz-checksum-crc32"),
-    ]);
-    let payload = Payload::Chunked {
-        signer: None,
-        trailer: true,
-    };
+    let (req, payload) = unsigned_trailer_upload();
     let mut v = BodyVerifier::new(&payload, &req, 1 << 20).unwrap();
     assert_eq!(
         run(&mut v, &unsigned_trailer_body(data, &crc32_b64(data)), 3).unwrap(),
