@@ -1086,14 +1086,9 @@ async fn malformed_uploads_get_hcp_answers() {
     }
     // The CRC32 of "body", right: without the bound this upload would be stored.
     body.extend_from_slice(b"x-amz-checksum-crc32:26gLsg==\r\n\r\n");
-    let r = chunked_put(body, "4").await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (400, "InvalidArgument"),
-        "{}",
-        r.text()
-    );
-    assert_hcp_error_body(&r.text(), "InvalidArgument");
+    chunked_put(body, "4")
+        .await
+        .assert_hcp_error(400, "InvalidArgument");
     assert!(
         !f.exists("m").await,
         "nothing stored from malformed uploads"
