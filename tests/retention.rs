@@ -241,6 +241,13 @@ async fn object_lock_values_are_checked_before_the_backend() {
     r.assert_hcp_error(400, "InvalidArgument");
 }
 
+/// Stores `body` at `target` as USER under a day of HCP retention (`x-hcp-retention: A+1d`).
+async fn put_for_a_day(gw: &TestGateway, target: &str, body: &[u8]) {
+    let retain = [("x-hcp-retention", "A+1d")];
+    let r = as_user(gw, (USER, PASSWORD), "PUT", target, &retain, body).await;
+    assert_eq!(r.status, 200, "{target}: {}", r.text());
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -503,16 +510,7 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
     // Quietly: the backend's result may have nothing in it (and close itself); the kept
     // object is reported all the same, the free one goes.
     let held = format!("/{bucket}/held-quietly");
-    let r = as_user(
-        &gw,
-        admin,
-        "PUT",
-        &held,
-        &[("x-hcp-retention", "A+1d")],
-        b"h",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    put_for_a_day(&gw, &held, b"h").await;
     let free = format!("/{bucket}/free-quietly");
     let r = as_user(&gw, admin, "PUT", &free, &[], b"f").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -565,16 +563,7 @@ async fn hcp_effect_headers_act_only_when_signed() {
     let bucket = new_bucket(&s3, "signed-effects").await;
     let admin = (USER, PASSWORD);
     let kept = format!("/{bucket}/kept");
-    let r = as_user(
-        &gw,
-        admin,
-        "PUT",
-        &kept,
-        &[("x-hcp-retention", "A+1d")],
-        b"kept",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    put_for_a_day(&gw, &kept, b"kept").await;
     let refused_unsigned = |r: common::raw::RawResponse, header: &str| {
         r.assert_hcp_error(403, "AccessDenied");
         assert!(
@@ -658,16 +647,7 @@ async fn hcp_effect_headers_act_only_when_signed() {
 
     // Signed (a SigV4 header signature lists it), x-hcp-retention is honoured.
     let signed = format!("/{bucket}/signed");
-    let r = as_user(
-        &gw,
-        admin,
-        "PUT",
-        &signed,
-        &[("x-hcp-retention", "A+1d")],
-        b"x",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    put_for_a_day(&gw, &signed, b"x").await;
     let r = as_user(&gw, admin, "HEAD", &signed, &[], b"").await;
     let until: i64 = r.header("x-hcp-retention").unwrap().parse().unwrap();
     assert!(until > now_secs(), "{until}");
@@ -693,16 +673,7 @@ async fn an_empty_version_id_names_no_version() {
     let bucket = new_bucket(&s3, "empty-version").await;
     let admin = (USER, PASSWORD);
     let kept = format!("/{bucket}/kept");
-    let r = as_user(
-        &gw,
-        admin,
-        "PUT",
-        &kept,
-        &[("x-hcp-retention", "A+1d")],
-        b"kept",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    put_for_a_day(&gw, &kept, b"kept").await;
     for version in ["", "%20"] {
         let target = format!("{kept}?versionId={version}");
         let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
