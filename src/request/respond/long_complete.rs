@@ -33,45 +33,36 @@ impl Gateway {
                 }
             }
         };
-        if read.is_ok() {
-            if let Some(failed) = crate::request::forward::early_success(x, call, &up) {
-                drop(up);
-                if !committed {
-                    return self.answer(s, x, failed).await;
-                }
-                x.note_error(&failed);
-                let doc = failed.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
-                let doc = rewrite::without_declaration(doc);
-                x.bytes_out = doc.len() as u64;
-                return match s.write_response_body(doc, true).await {
-                    Ok(_) => Flow::KeepAlive,
-                    Err(_) => Flow::Abort,
-                };
-            }
-        }
+        // (A success before the backend had the whole document is none: `early_success`.)
+        let early = match read {
+            Ok(_) => crate::request::forward::early_success(x, call, &up),
+            Err(_) => None,
+        };
         if !committed {
-            return match read {
-                Ok(_) => {
+            return match (early, read) {
+                (Some(failed), _) => self.answer(s, x, failed).await,
+                (None, Ok(_)) => {
                     let flow = self.answer_from_backend(s, x, &mut up, call).await;
                     if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
                         self.forwarder.release(up).await;
                     }
                     flow
                 }
-                Err(e) => self.backend_unreachable(s, x, &e.to_string()).await,
+                (None, Err(e)) => self.backend_unreachable(s, x, &e.to_string()).await,
             };
         }
         // The 200 is on its way: whatever happens now goes into the body.
         let location = self.client_location(s, call.target);
-        let settled = match read {
-            Ok(_) => {
+        let settled = match (early, read) {
+            (Some(failed), _) => Err(failed),
+            (None, Ok(_)) => {
                 let upstream = up.session.resp_header().expect("response was read").clone();
                 x.backend_status = Some(upstream.status.as_u16());
                 let limit = self.cfg.max_buffered_response_bytes;
                 let body = upstream::read_whole_body(&mut up.session, limit).await;
                 self.settle_kept(x, call, &upstream, body, &location).await
             }
-            Err(e) => Err(HcpError::new(HcpCode::ServiceUnavailable)
+            (None, Err(e)) => Err(HcpError::new(HcpCode::ServiceUnavailable)
                 .with_cause(format!("backend failed during a long complete: {e}"))),
         };
         let doc = match settled {
