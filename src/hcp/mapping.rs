@@ -170,37 +170,37 @@ pub fn rows(dialect: Dialect) -> &'static [Row] {
     &tables()[&dialect]
 }
 
-/// The row that maps `code` for this dialect, status and operation, if any.
-pub fn lookup(dialect: Dialect, code: &str, status: u16, op: Operation) -> Option<&'static Row> {
+/// The most specific row of the dialect's table that `keep` keeps, else of AWS's (which every
+/// dialect falls back to).
+fn most_specific(dialect: Dialect, keep: impl Fn(&Row) -> bool) -> Option<&'static Row> {
     let best = |d: Dialect| {
         tables()[&d]
             .iter()
-            .filter(|r| r.matches(code, status, op))
+            .filter(|r| keep(r))
             .max_by_key(|r| r.specificity())
     };
     best(dialect).or_else(|| best(Dialect::Aws))
 }
 
+/// The row that maps `code` for this dialect, status and operation, if any.
+pub fn lookup(dialect: Dialect, code: &str, status: u16, op: Operation) -> Option<&'static Row> {
+    most_specific(dialect, |r| r.matches(code, status, op))
+}
+
 /// Whether `code` is one the dialect's table (or AWS's, which it falls back to) names: only
 /// such codes become metric labels, so that a backend cannot grow the label set at will.
 pub fn is_known(dialect: Dialect, code: &str) -> bool {
-    let named = |d: Dialect| tables()[&d].iter().any(|r| r.backend_code == code);
-    named(dialect) || named(Dialect::Aws)
+    most_specific(dialect, |r| r.backend_code == code).is_some()
 }
 
 /// HCP's code for a backend's error code reported without a status of its own (a key's
 /// `<Error>` in a multi-object delete's result): the code's most specific row for `op`,
 /// whatever status the row names; a code in no table is InternalError.
 pub fn map_code(dialect: Dialect, code: &str, op: Operation) -> HcpCode {
-    let best = |d: Dialect| {
-        tables()[&d]
-            .iter()
-            .filter(|r| r.backend_code == code && r.operation.is_none_or(|o| o == op))
-            .max_by_key(|r| r.specificity())
-    };
-    best(dialect)
-        .or_else(|| best(Dialect::Aws))
-        .map_or(HcpCode::InternalError, |r| r.hcp_code)
+    let row = most_specific(dialect, |r| {
+        r.backend_code == code && r.operation.is_none_or(|o| o == op)
+    });
+    row.map_or(HcpCode::InternalError, |r| r.hcp_code)
 }
 
 /// The HCP error for a backend error answer: by its code where the backend sent one, else by
