@@ -309,7 +309,6 @@ fn is_expect_continue(s: &ServerSession) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// The request line and header section as sent, near enough (`name: value\r\n` per header).
 /// Bytes a header section may take from the socket beyond `limits.max_header_bytes`: the
 /// spacing and line ends [`header_section_len`] does not count (at most 256 headers), and one
 /// TLS record (the budget counts the bytes on the socket, and the record that ends a head may

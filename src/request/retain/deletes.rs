@@ -165,8 +165,8 @@ pub(in crate::request) struct Judged {
 
 impl Gateway {
     /// Reads a multi-object delete strictly; in a tenant with retention, judges each object it
-    /// names without a version, one after the other (a HEAD each); an object whose retention cannot be read makes the whole request 503
-    /// (nothing is deleted), as for a single DELETE.
+    /// names without a version, one after the other (a HEAD each); an object whose retention
+    /// cannot be read makes the whole request 503 (nothing is deleted), as for a single DELETE.
     pub(in crate::request) async fn judge_deletes(
         &self,
         call: &Call<'_>,
