@@ -1391,6 +1391,30 @@ async fn a_delete_list_read_two_ways_never_reaches_the_backend() {
     let r = post(b"<Delete><Object><Key>k</Key></Object></Delete>").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(server.count(), before + 1, "a plain document is forwarded");
+    // Keys the backend did not delete are reported in HCP's codes and words, never its own.
+    server.respond_to("POST", "delete-errors");
+    let doc = b"<Delete><Object><Key>gone</Key></Object><Object><Key>k1</Key></Object><Object><Key>k2</Key></Object></Delete>";
+    let r = post(doc).await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    for leak in ["eu-internal", "secretprefix", "backend.internal", "XMinio"] {
+        assert!(!text.contains(leak), "{leak}: {text}");
+    }
+    use hcp_s3_gateway::hcp::errors::{HcpCode, HcpError};
+    for (key, code) in [
+        ("k1", HcpCode::AccessDenied),
+        ("k2", HcpCode::InternalError),
+    ] {
+        let HcpError { message, .. } = HcpError::new(code);
+        let entry = format!(
+            "<Error><Key>{key}</Key><Code>{code:?}</Code><Message>{message}</Message></Error>"
+        );
+        assert!(text.contains(&entry), "{entry}: {text}");
+    }
+    assert!(
+        text.contains("<Deleted><Key>gone</Key></Deleted>"),
+        "{text}"
+    );
     gw.stop().await;
 }
 

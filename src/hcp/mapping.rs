@@ -194,11 +194,13 @@ pub fn is_known(dialect: Dialect, code: &str) -> bool {
 }
 
 /// HCP's code for a backend's error code reported without a status of its own (a key's
-/// `<Error>` in a multi-object delete's result): the code's most specific row for `op`,
-/// whatever status the row names; a code in no table is InternalError.
+/// `<Error>` in a multi-object delete's result): the code's most specific row for `op` among
+/// those that hold for any status (a row for one status — MinIO's 400 AccessDenied, a signing
+/// fault — says nothing of a code that came without it); a code in no such row is
+/// InternalError.
 pub fn map_code(dialect: Dialect, code: &str, op: Operation) -> HcpCode {
     let row = most_specific(dialect, |r| {
-        r.backend_code == code && r.operation.is_none_or(|o| o == op)
+        r.backend_code == code && r.backend_status.is_none() && r.operation.is_none_or(|o| o == op)
     });
     row.map_or(HcpCode::InternalError, |r| r.hcp_code)
 }

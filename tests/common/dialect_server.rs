@@ -404,6 +404,12 @@ async fn serve(
             let xml = [("Content-Type", "application/xml")];
             respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
+        // A multi-object delete's result reporting keys not deleted in the backend's own words.
+        Some("delete-errors") => {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Deleted><Key>gone</Key></Deleted><Error><Key>k1</Key><Code>AccessDenied</Code><Message>denied by zone eu-internal-7 on bucket secretprefix-b</Message></Error><Error><Key>k2</Key><Code>XMinioZoneFailure</Code><Message>host s3.backend.internal</Message></Error></DeleteResult>";
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
+        }
         // A multi-object delete's result, every key deleted quietly (nothing to report).
         _ if req.method == "POST" && req.path.contains("?delete") => {
             let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></DeleteResult>";
