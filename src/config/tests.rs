@@ -2,6 +2,21 @@ use super::*;
 use crate::request::authenticate::Permission;
 use std::path::Path;
 
+/// A configuration's text as the tests give it, served under a domain unless it says otherwise
+/// (without a domain or a default tenant no request names a tenant: see
+/// `a_tenant_no_host_can_name_is_refused`).
+fn parse(text: &str, base: &Path) -> Result<Config, Vec<String>> {
+    if text.contains("[addressing]") {
+        Config::parse(text, base)
+    } else {
+        // (After the text: the lines the tests name stay where they are.)
+        Config::parse(
+            &format!("{text}\n[addressing]\ndomains = [\"hcp.test\"]\n"),
+            base,
+        )
+    }
+}
+
 #[test]
 fn hcp_convention_matches_documented_examples() {
     assert_eq!(hcp_access_key("lgreen"), "bGdyZWVu");
@@ -14,7 +29,7 @@ fn hcp_convention_matches_documented_examples() {
 
 #[test]
 fn unknown_keys_are_rejected() {
-    let err = Config::parse(
+    let err = parse(
         "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n",
         Path::new("."),
     )
@@ -75,7 +90,7 @@ fn every_problem_is_reported_at_once() {
         access_key = "a"
         secret_key = "s"
     "#;
-    let errors = Config::parse(text, Path::new(".")).unwrap_err();
+    let errors = parse(text, Path::new(".")).unwrap_err();
     let all = errors.join("\n");
     for needle in [
         "server.listen",
@@ -126,7 +141,7 @@ fn secrets_come_from_value_file_or_env() {
         name = "l"
         kind = "local"
     "#;
-    let cfg = Config::parse(text, dir.path()).unwrap();
+    let cfg = parse(text, dir.path()).unwrap();
     assert_eq!(cfg.users.get("a1").unwrap().secret.expose(), "inline");
     assert_eq!(cfg.users.get("a2").unwrap().secret.expose(), "from-file");
     assert_eq!(cfg.users.get("a3").unwrap().secret.expose(), "from-env");
@@ -142,12 +157,12 @@ fn users_come_from_a_file_too() {
     )
     .unwrap();
     let text = "[auth]\nusers_file = \"users.toml\"\n[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\n";
-    let cfg = Config::parse(text, dir.path()).unwrap();
+    let cfg = parse(text, dir.path()).unwrap();
     let user = cfg.users.get(&hcp_access_key("from-file")).unwrap();
     assert!(user.grants[0].allows("t", Some("logs-1"), Permission::Read));
     assert!(!user.grants[0].allows("t", Some("data"), Permission::Read));
     std::fs::write(dir.path().join("users.toml"), "[[users]]\nbogus = 1\n").unwrap();
-    let err = Config::parse(text, dir.path()).unwrap_err();
+    let err = parse(text, dir.path()).unwrap_err();
     assert!(
         err[0].contains("auth.users_file") && err[0].contains("bogus"),
         "{err:?}"
@@ -158,7 +173,7 @@ fn users_come_from_a_file_too() {
         "[[users]]\nusername = \"u\"\npassword = \"5551234987\n",
     ] {
         std::fs::write(dir.path().join("users.toml"), users).unwrap();
-        let err = Config::parse(text, dir.path()).unwrap_err().join("\n");
+        let err = parse(text, dir.path()).unwrap_err().join("\n");
         assert!(err.contains("line 3"), "{err}");
         assert!(!err.contains("5551234987"), "{err}");
     }
@@ -232,7 +247,7 @@ fn structural_and_semantic_problems_are_reported_in_one_run() {
         kind = "s3"
         endpont = "http://127.0.0.1:9000"
     "#;
-    let errors = Config::parse(text, Path::new(".")).unwrap_err();
+    let errors = parse(text, Path::new(".")).unwrap_err();
     let all = errors.join("\n");
     for needle in [
         "line 4: server.threads: invalid type",
@@ -259,7 +274,7 @@ fn the_embedded_store_needs_a_usable_data_dir() {
         (file.clone(), "is not a directory"),
         (file.join("sub"), "cannot be created"),
     ] {
-        let errors = Config::parse(&config(&data_dir), Path::new(".")).unwrap_err();
+        let errors = parse(&config(&data_dir), Path::new(".")).unwrap_err();
         let all = errors.join("\n");
         assert!(
             all.contains(&data_dir.display().to_string()) && all.contains(expected),
@@ -268,7 +283,7 @@ fn the_embedded_store_needs_a_usable_data_dir() {
     }
     // A directory that does not exist yet is created at start.
     let fresh = dir.path().join("new").join("data");
-    let errors = Config::parse(&config(&fresh), Path::new(".")).unwrap_err();
+    let errors = parse(&config(&fresh), Path::new(".")).unwrap_err();
     assert!(!errors.iter().any(|e| e.contains("data_dir")), "{errors:?}");
 }
 
@@ -303,7 +318,7 @@ fn key_limits_are_the_backends_own() {
         )
     };
     for (engine, local) in [("store", (4095, true)), ("s3s-fs", (1024, false))] {
-        let config = Config::parse(&text(engine), Path::new(".")).unwrap();
+        let config = parse(&text(engine), Path::new(".")).unwrap();
         let limit = |name: &str| {
             let b = &config.backends[name];
             (b.max_key_bytes, b.long_keys_in_header())
@@ -334,12 +349,12 @@ fn enterprise_retention_needs_governance() {
             "#
         )
     };
-    let errors = Config::parse(&text("enterprise"), Path::new(".")).unwrap_err();
+    let errors = parse(&text("enterprise"), Path::new(".")).unwrap_err();
     assert!(
         errors.iter().any(|e| e.contains("OBS's WORM")),
         "{errors:?}"
     );
-    assert!(Config::parse(&text("compliance"), Path::new(".")).is_ok());
+    assert!(parse(&text("compliance"), Path::new(".")).is_ok());
 }
 
 /// Tenant `t` (prefix `t-`, `retention`, `setting` = `bucket`) and `u` (prefix `other_prefix`)
@@ -393,7 +408,7 @@ fn labeled_holds_bucket_rules() {
             "o-labels",
         )
     };
-    let errors = Config::parse(&text("off", "u-Labels", "u-"), Path::new(".")).unwrap_err();
+    let errors = parse(&text("off", "u-Labels", "u-"), Path::new(".")).unwrap_err();
     for expected in [
         "tenants.t: labeled_holds_bucket needs retention",
         "tenants.t: labeled_holds_bucket \"u-Labels\" is not a bucket name",
@@ -405,14 +420,14 @@ fn labeled_holds_bucket_rules() {
             "{expected}: {errors:?}"
         );
     }
-    let errors = Config::parse(&text("enterprise", "t-labels", "u-"), Path::new(".")).unwrap_err();
+    let errors = parse(&text("enterprise", "t-labels", "u-"), Path::new(".")).unwrap_err();
     assert!(
         errors
             .iter()
             .any(|e| e.contains("within the tenant's own bucket_prefix")),
         "{errors:?}"
     );
-    let errors = Config::parse(&text("enterprise", "gw-labels", "u-"), Path::new(".")).unwrap_err();
+    let errors = parse(&text("enterprise", "gw-labels", "u-"), Path::new(".")).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("tenants.o"), "{errors:?}");
 }
@@ -429,7 +444,7 @@ fn records_bucket_rules() {
             "o.records",
         )
     };
-    let errors = Config::parse(&text("off", "u-Records", "u-"), Path::new(".")).unwrap_err();
+    let errors = parse(&text("off", "u-Records", "u-"), Path::new(".")).unwrap_err();
     for expected in [
         "tenants.t: records_bucket \"u-Records\" is not a bucket name",
         "tenants.t: records_bucket \"u-Records\" is within tenants.u's bucket_prefix",
@@ -439,19 +454,19 @@ fn records_bucket_rules() {
             "{expected}: {errors:?}"
         );
     }
-    let errors = Config::parse(&text("off", "t-records", "u-"), Path::new(".")).unwrap_err();
+    let errors = parse(&text("off", "t-records", "u-"), Path::new(".")).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
         errors[0].contains("within the tenant's own bucket_prefix"),
         "{errors:?}"
     );
-    let cfg = Config::parse(&text("enterprise", "gw.records", "u-"), Path::new(".")).unwrap();
+    let cfg = parse(&text("enterprise", "gw.records", "u-"), Path::new(".")).unwrap();
     let (t, o) = (&cfg.tenants["t"], &cfg.tenants["o"]);
     assert_eq!(t.records_bucket.as_deref(), Some("gw.records"));
     assert_eq!(t.retention.labels_bucket.as_deref(), Some("gw.records"));
     assert_eq!(o.records_bucket.as_deref(), Some("o.records"));
     assert_eq!(o.retention.labels_bucket, None);
-    let cfg = Config::parse(&text("off", "gw.records", "u-"), Path::new(".")).unwrap();
+    let cfg = parse(&text("off", "gw.records", "u-"), Path::new(".")).unwrap();
     assert_eq!(cfg.tenants["t"].retention.labels_bucket, None);
     assert!(!cfg.tenants["t"].anonymous_acls);
     // ACLs admit anonymous callers only where the gateway judges ACLs: with records.
@@ -460,10 +475,10 @@ fn records_bucket_rules() {
         "bucket_prefix = \"t-\"\n        anonymous_acls = true",
         1,
     );
-    let cfg = Config::parse(&with_acls, Path::new(".")).unwrap();
+    let cfg = parse(&with_acls, Path::new(".")).unwrap();
     assert!(cfg.tenants["t"].anonymous_acls);
     let without = with_acls.replacen("records_bucket = \"gw.records\"", "", 1);
-    let errors = Config::parse(&without, Path::new(".")).unwrap_err();
+    let errors = parse(&without, Path::new(".")).unwrap_err();
     assert_eq!(
         errors,
         ["tenants.t: anonymous_acls needs records_bucket (where the gateway judges ACLs)"]
@@ -481,13 +496,13 @@ fn the_derived_binding_secret_is_made_of_secrets_only() {
     let dir = tempfile::tempdir().unwrap();
     let local = "[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\ndata_dir = \"d\"\n";
     let key_file = dir.path().join("d").join(binding::LOCAL_BINDING_KEY);
-    let checked = Config::parse(local, dir.path()).unwrap();
+    let checked = parse(local, dir.path()).unwrap();
     assert!(
         !key_file.exists(),
         "a check of the configuration makes no key"
     );
     let secret = |text: &str| {
-        let cfg = Config::parse(text, dir.path()).unwrap();
+        let cfg = parse(text, dir.path()).unwrap();
         cfg.upload_binding.secret().unwrap().expose().to_string()
     };
     let first = checked
@@ -527,7 +542,7 @@ fn the_derived_binding_secret_is_made_of_secrets_only() {
         secret(&with_keys("another"))
     );
     let chain = remote("credentials = \"aws\"\n");
-    let err = Config::parse(&chain, dir.path()).unwrap_err();
+    let err = parse(&chain, dir.path()).unwrap_err();
     assert!(
         err.iter()
             .any(|e| e.contains("auth.upload_binding_secret: required")),
@@ -535,4 +550,62 @@ fn the_derived_binding_secret_is_made_of_secrets_only() {
     );
     let configured = format!("[auth]\nupload_binding_secret = \"sixteen or more chars\"\n{chain}");
     assert_eq!(secret(&configured), "sixteen or more chars");
+}
+
+#[test]
+fn a_tenant_no_host_can_name_is_refused() {
+    let tenant = "[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let err = Config::parse(tenant, dir.path()).unwrap_err();
+    assert!(
+        err.iter()
+            .any(|e| e.contains("addressing: give domains or a default_tenant")),
+        "{err:?}"
+    );
+    for addressing in ["domains = [\"hcp.test\"]", "default_tenant = \"t\""] {
+        let text = format!("[addressing]\n{addressing}\n{tenant}");
+        assert!(Config::parse(&text, dir.path()).is_ok(), "{addressing}");
+    }
+}
+
+/// Problems found by different steps of validation are reported in one run, and a problem is
+/// reported once: a backend with errors of its own is not "not defined" for its tenants too.
+#[test]
+fn later_problems_are_reported_with_the_rest_and_once() {
+    let text = r#"
+        [server]
+        listen = "nowhere"
+        [[tenants]]
+        name = "t"
+        backend = "chain"
+        [[tenants]]
+        name = "u"
+        backend = "broken"
+        [[users]]
+        username = "u"
+        password = "p"
+        permissions = [{ buckets = "*", allow = ["everything"] }]
+        [[backends]]
+        name = "chain"
+        kind = "s3"
+        endpoint = "https://s3.eu-west-1.amazonaws.com"
+        region = "eu-west-1"
+        credentials = "aws"
+        max_retries = 11
+        [[backends]]
+        name = "broken"
+        kind = "s3"
+    "#;
+    let errors = parse(text, Path::new(".")).unwrap_err();
+    let all = errors.join("\n");
+    for needle in [
+        "server.listen",
+        "auth.upload_binding_secret: required",
+        "backends.chain: max_retries must be at most 10",
+        "backends.broken: endpoint is required",
+        "purge, privileged",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert!(!all.contains("not defined"), "{all}");
 }

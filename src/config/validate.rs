@@ -58,29 +58,18 @@ impl Config {
         });
 
         let backends = build_backends(&file.backends, base, &mut errors);
-        let tenants = build_tenants(&file.tenants, &backends, &mut errors);
+        let tenants = build_tenants(&file.tenants, &file.backends, &backends, &mut errors);
         check_prefixes(&tenants, &backends, &mut errors);
         assign_home_tenants(&mut users, &tenants, &mut errors);
-        let default_tenant = file
-            .addressing
-            .default_tenant
-            .as_ref()
-            .map(|t| t.to_ascii_lowercase());
-        if let Some(t) = &default_tenant {
-            if !tenants.contains_key(t) {
-                errors.push(format!(
-                    "addressing.default_tenant {t:?} is not a defined tenant"
-                ));
-            }
-        }
-
+        let default_tenant = check_addressing(&file.addressing, &domains, &tenants, &mut errors);
+        let upload_binding = match upload_binding_secret {
+            Some(configured) => Some(UploadBinding::Configured(SecretKey::new(configured))),
+            None => derived_binding(&backends).map_err(|e| errors.push(e)).ok(),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
-        let upload_binding = match upload_binding_secret {
-            Some(configured) => UploadBinding::Configured(SecretKey::new(configured)),
-            None => derived_binding(&backends).map_err(|e| vec![e])?,
-        };
+        let upload_binding = upload_binding.expect("checked: no errors");
         // (A configured one was checked with the server's settings.)
         let host_id = match s.host_id.clone() {
             Some(id) => HostId::new(id).expect("checked: a header value"),
@@ -123,6 +112,37 @@ impl Config {
             serves_demo_user,
         })
     }
+}
+
+/// `[addressing]`'s default tenant, which must be a tenant; and some way for a request to name
+/// a tenant at all.
+fn check_addressing(
+    addressing: &AddressingSection,
+    domains: &[String],
+    tenants: &ConfigMap<String, Tenant>,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    let default_tenant = addressing
+        .default_tenant
+        .as_ref()
+        .map(|t| t.to_ascii_lowercase());
+    if let Some(t) = &default_tenant {
+        if !tenants.contains_key(t) {
+            errors.push(format!(
+                "addressing.default_tenant {t:?} is not a defined tenant"
+            ));
+        }
+    }
+    // A host under no domain is the default tenant's: with neither, no request could name
+    // a tenant, and every one would be refused.
+    if domains.is_empty() && default_tenant.is_none() && !tenants.is_empty() {
+        errors.push(
+            "addressing: give domains or a default_tenant (with neither, no request names a \
+             tenant and every one is refused)"
+                .into(),
+        );
+    }
+    default_tenant
 }
 
 type ListenerFiles = (
@@ -370,7 +390,8 @@ fn build_grants(label: &str, entries: &[PermissionEntry], errors: &mut Vec<Strin
             match Permission::parse_list(name) {
                 Some(list) => perms.extend_from_slice(list),
                 None => errors.push(format!(
-                    "{label}.permissions[{j}]: {name:?} is not one of read, write, delete, read-acl, write-acl, admin, all"
+                    "{label}.permissions[{j}]: {name:?} is not one of {}",
+                    Permission::config_names()
                 )),
             }
         }
@@ -592,6 +613,9 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             errors.push(format!("{label}: ca_file needs an https:// endpoint"));
         }
     }
+    if b.max_retries > 10 {
+        errors.push(format!("{label}: max_retries must be at most 10"));
+    }
     let dialect = backend_dialect(b, &label, errors);
     let max_key_bytes = max_key_bytes(b, &target, &label, errors);
     if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
@@ -616,7 +640,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         max_key_bytes,
         conditional_writes,
         ca_file,
-        max_retries: b.max_retries.min(10),
+        max_retries: b.max_retries,
         signing: b.signing,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
@@ -786,10 +810,13 @@ fn check_gateway_buckets(
 /// The `[[tenants]]`: names, backends, prefixes, anonymous grants.
 fn build_tenants(
     entries: &[TenantEntry],
+    backend_entries: &[BackendEntry],
     backends: &ConfigMap<String, Backend>,
     errors: &mut Vec<String>,
 ) -> ConfigMap<String, Tenant> {
     let mut tenants = ConfigMap::default();
+    // (A backend with problems of its own is reported for them, not again for each tenant.)
+    let named = |name: &str| backend_entries.iter().any(|b| b.name == name);
     for t in entries {
         if t.name.is_empty()
             || !t
@@ -802,7 +829,7 @@ fn build_tenants(
                 t.name
             ));
         }
-        if !backends.contains_key(&t.backend) {
+        if !backends.contains_key(&t.backend) && !named(&t.backend) {
             errors.push(format!(
                 "tenants.{}: backend {:?} is not defined",
                 t.name, t.backend

@@ -279,6 +279,13 @@ impl Permission {
         }
     }
 
+    /// Every name the configuration accepts, `all` and `object-lock` last: for messages.
+    pub fn config_names() -> String {
+        let mut names: Vec<&str> = Self::NAMED.iter().map(|(_, n)| *n).collect();
+        names.extend(["all", "object-lock"]);
+        names.join(", ")
+    }
+
     /// The permission's name in the configuration.
     pub fn name(self) -> &'static str {
         Self::NAMED
