@@ -65,6 +65,19 @@ assert len(maps) == 1, "one ConfigMap expected"
 open(sys.argv[2], "w").write(maps[0]["data"]["config.toml"])
 PY
   check_config "$work/chart-config.toml" "chart config with $label"
+  # A sidecar shares the application's pod: nothing of the gateway's may bind the application
+  # (no pod-wide security context, no NetworkPolicy over the application's ports).
+  python3 - "$work/rendered.yaml" "$label" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+pod = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
+containers = pod["containers"]
+gateway = [c for c in containers if c["name"] == "hcp-s3-gateway"][0]
+assert gateway["securityContext"].get("runAsNonRoot") is True, "the gateway runs as non-root"
+if len(containers) > 1:
+    assert "securityContext" not in pod, f"{sys.argv[2]}: a pod-wide securityContext binds the application"
+    assert not [d for d in docs if d["kind"] == "NetworkPolicy"], f"{sys.argv[2]}: a NetworkPolicy polices the application's pod"
+PY
 done
 python3 scripts/helm-values-doc.py --check
 echo "check-deploy: all checks passed"
