@@ -114,6 +114,9 @@ pub fn get_of_folder() -> HcpError {
     HcpError::new(HcpCode::NoSuchKey).with_message("The specified item is a folder.")
 }
 
+/// What the known folders' names may take in memory, in all.
+const KNOWN_FOLDER_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Folders known to exist, per backend bucket, for a minute (folders deleted elsewhere are
 /// created again by the next write under them once that has passed).
 pub struct KnownFolders(moka::sync::Cache<String, ()>);
@@ -121,8 +124,10 @@ pub struct KnownFolders(moka::sync::Cache<String, ()>);
 impl Default for KnownFolders {
     fn default() -> Self {
         KnownFolders(
+            // (Weighed in bytes: a key of 4 KiB can name a thousand folders of up to 4 KiB.)
             moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(KNOWN_FOLDER_BYTES)
+                .weigher(|k: &String, _: &()| crate::request::weight_of(k.len() + 64))
                 .time_to_live(std::time::Duration::from_secs(60))
                 .support_invalidation_closures()
                 .build(),
@@ -307,6 +312,24 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Folders of the longest names fill the cache to its byte budget, not to a count of
+    /// entries that would take hundreds of MiB.
+    #[test]
+    fn known_folders_are_bounded_in_bytes() {
+        let known = KnownFolders::default();
+        let long = "f".repeat(4000);
+        for i in 0..20_000 {
+            known.0.insert(
+                KnownFolders::name("bucket", format!("{long}{i}/").as_bytes()),
+                (),
+            );
+        }
+        known.0.run_pending_tasks();
+        let bytes = known.0.weighted_size();
+        assert!(bytes <= KNOWN_FOLDER_BYTES, "{bytes}");
+        assert!(known.0.entry_count() < 5_000, "{}", known.0.entry_count());
+    }
 
     #[test]
     fn the_folders_of_a_key() {

@@ -175,8 +175,18 @@ impl Gateway {
         Gateway {
             authn,
             signing_keys,
+            // (Caches keyed by names clients choose — up to 4 KiB each — are weighed in bytes:
+            // a count alone would let long names take hundreds of MiB.)
             source_heads: moka::sync::Cache::builder()
-                .max_capacity(10_000)
+                .max_capacity(16 * 1024 * 1024)
+                .weigher(|k: &String, head: &Arc<ResponseHeader>| {
+                    let fields: usize = head
+                        .headers
+                        .iter()
+                        .map(|(n, v)| n.as_str().len() + v.len() + 32)
+                        .sum();
+                    weight_of(k.len() + fields + 128)
+                })
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
             upload_ids,
@@ -190,16 +200,19 @@ impl Gateway {
                 .time_to_live(owners::OWNER_TTL)
                 .build(),
             listed_owners: object_owners::ListedOwners::default(),
-            // (Weighed by grants: an ACL may hold 100.)
+            // (Weighed by name and grants: an ACL may hold 100.)
             acls: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .weigher(|_, acl: &Arc<acls::Acl>| acl.weight())
+                .max_capacity(32 * 1024 * 1024)
+                .weigher(|k: &String, acl: &Arc<acls::Acl>| {
+                    weight_of(k.len()).saturating_add(acl.weight().saturating_mul(256))
+                })
                 .time_to_live(acls::ACL_TTL)
                 .build(),
             acl_changes: std::sync::atomic::AtomicU64::new(0),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             hold_changes: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(16 * 1024 * 1024)
+                .weigher(|k: &String, _: &Arc<tokio::sync::Mutex<()>>| weight_of(k.len() + 96))
                 .time_to_idle(std::time::Duration::from_secs(300))
                 .build(),
             versioned_buckets: validate::probes::VersioningCache::default(),
@@ -460,4 +473,9 @@ impl Gateway {
         };
         end_connection(s, flow).await
     }
+}
+
+/// A cache entry's weight in bytes, as moka counts it.
+pub(crate) fn weight_of(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
