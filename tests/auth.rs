@@ -540,6 +540,20 @@ async fn sigv2_header_and_presigned_forgeries() {
         ),
     )
     .await;
+    // An Expires past the clock's range is an HCP error, not a dropped connection.
+    f.refused(
+        "V2 URL, Expires past any time",
+        400,
+        "InvalidArgument",
+        send(
+            &f.addr,
+            "GET",
+            presign(u64::MAX, &sk).as_bytes(),
+            &host,
+            vec![],
+        ),
+    )
+    .await;
     f.refused(
         "V2 URL, wrong secret",
         403,

@@ -187,6 +187,16 @@ pub fn canonical_resource(target: &Target, raw_path: &[u8], query: &Query) -> St
     canonical_resource_in(target, raw_path, query, &AWS)
 }
 
+/// A signed sub-resource whose decoded value holds `&`: its canonical resource reads as more
+/// sub-resources than the request has (`response-content-type=a%26versionId%3Dv` signs as
+/// `response-content-type=a&versionId=v`), so one signature would fit two requests.
+pub fn ambiguous_subresource(query: &Query) -> Option<&str> {
+    query
+        .pairs()
+        .find(|(n, v)| (AWS.subresource)(n) && v.contains('&'))
+        .map(|(n, _)| n)
+}
+
 /// [`canonical_resource`] with the dialect's sub-resources.
 pub fn canonical_resource_in(
     target: &Target,

@@ -20,6 +20,18 @@ fn decode_signature(sig: &str) -> Result<Vec<u8>, HcpError> {
         .map_err(|_| HcpError::new(HcpCode::SignatureDoesNotMatch))
 }
 
+/// Refuses a query whose signed sub-resources SigV2 cannot tell apart ([`ambiguous_subresource`]).
+fn unambiguous(query: &Query) -> Result<(), HcpError> {
+    match ambiguous_subresource(query) {
+        Some(name) => Err(
+            HcpError::new(HcpCode::InvalidArgument).with_message(format!(
+                "A SigV2 signature cannot cover a {name} value holding '&'."
+            )),
+        ),
+        None => Ok(()),
+    }
+}
+
 /// `Authorization: AWS key:signature`.
 pub(super) fn verify_header(
     authn: &Authenticator,
@@ -44,7 +56,9 @@ pub(super) fn verify_header(
     authn.check_skew(request_time, now)?;
 
     let (raw_path, raw_query) = split_target(req.raw_path());
-    let resources = resource_variants(target, raw_path, &Query::parse(raw_query));
+    let query = Query::parse(raw_query);
+    unambiguous(&query)?;
+    let resources = resource_variants(target, raw_path, &query);
     let given = decode_signature(signature)?;
     // With x-amz-date, AWS's prose signs an empty Date line while its worked example signs the
     // x-amz-date value; clients follow either, so both verify.
@@ -93,10 +107,15 @@ pub(super) fn verify_presigned(
     let expires_at: u64 = expires
         .parse()
         .map_err(|_| invalid("Expires is not a number"))?;
+    // (A time past what the clock can hold is no time: `+` would panic on it.)
+    let expires_at = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(expires_at))
+        .ok_or_else(|| invalid("Expires is not a valid time"))?;
     let user = authn.user(access_key)?;
-    if SystemTime::UNIX_EPOCH + Duration::from_secs(expires_at) < now {
+    if expires_at < now {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
     }
+    unambiguous(query)?;
     let (raw_path, _) = split_target(req.raw_path());
     let resource = canonical_resource(target, raw_path, query);
     let given = decode_signature(signature)?;
@@ -145,6 +164,51 @@ mod tests {
 
     fn b64(sig: [u8; 20]) -> String {
         base64::engine::general_purpose::STANDARD.encode(sig)
+    }
+
+    /// Two queries SigV2 would sign alike: the one whose value hides a second sub-resource is
+    /// refused before any signature is compared; a presigned URL's Expires past the clock's
+    /// range is refused, not added to the epoch.
+    #[test]
+    fn ambiguous_queries_and_unreal_times_are_refused() {
+        let split = Query::parse(b"response-content-type=a&versionId=v");
+        let merged = Query::parse(b"response-content-type=a%26versionId%3Dv");
+        let t = target("b", false);
+        assert_eq!(
+            canonical_resource(&t, b"/b/k", &split),
+            canonical_resource(&t, b"/b/k", &merged)
+        );
+        assert_eq!(ambiguous_subresource(&split), None);
+        assert_eq!(
+            ambiguous_subresource(&merged),
+            Some("response-content-type")
+        );
+        assert_eq!(ambiguous_subresource(&Query::parse(b"prefix=a%26b")), None);
+
+        let user = super::super::User::new(None, "AKID".into(), SECRET.into(), true, vec![]);
+        let authn = Authenticator::new(
+            std::sync::Arc::new(super::super::UserStore::new(vec![user])).shared(),
+            Duration::from_secs(900),
+            std::sync::Arc::default(),
+        );
+        for (raw, message) in [
+            (
+                &b"AWSAccessKeyId=AKID&Expires=18446744073709551615&Signature=AAAA"[..],
+                "Expires is not a valid time",
+            ),
+            (
+                b"AWSAccessKeyId=AKID&Expires=9999999999&Signature=AAAA&response-content-type=a%26versionId%3Dv",
+                "holding '&'",
+            ),
+        ] {
+            let path = [&b"/b/k?"[..], raw].concat();
+            let r = RequestHeader::build("GET", &path, None).unwrap();
+            let e = authn
+                .authenticate(&r, &t, &Query::parse(raw), SystemTime::now())
+                .unwrap_err();
+            assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument), "{e:?}");
+            assert!(e.message.contains(message), "{e:?}");
+        }
     }
 
     #[test]
