@@ -1156,3 +1156,42 @@ async fn a_bucket_without_object_lock_keeps_nothing_unprotected() {
         "an unprotected object was kept"
     );
 }
+
+/// S3's legal-hold header on a write places HCP's hold, as `PUT ?legal-hold` does: in a
+/// namespace that keeps HCP's retention it needs the privileged permission too, whatever
+/// Object Lock permission the user holds; nothing is stored without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_hold_header_needs_the_privileged_permission() {
+    const HOLDER: &str = "holder-not-privileged";
+    let extra = format!(
+        "[[users]]\nusername = \"{HOLDER}\"\npassword = \"{PASSWORD}\"\n\
+         permissions = [{{ tenant = \"t\", allow = [\"read\", \"write\", \"put-object-legal-hold\"] }}]\n"
+    );
+    let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", &extra)
+        .await
+        .unwrap();
+    let bucket = new_bucket(&gw.client(), "hold-header").await;
+    let target = format!("/{bucket}/held");
+    let hold = [("x-amz-object-lock-legal-hold", "ON")];
+    let holder = (HOLDER, PASSWORD);
+    let r = as_user(&gw, holder, "PUT", &target, &hold, b"held").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let head = as_user(&gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
+    assert_eq!(head.status, 404, "nothing was stored");
+    // Copied onto itself, an existing object would be held the same way.
+    let r = as_user(&gw, holder, "PUT", &target, &[], b"plain").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let source = format!("{bucket}/held");
+    let copy = [
+        ("x-amz-copy-source", source.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        hold[0],
+    ];
+    let r = as_user(&gw, holder, "PUT", &target, &copy, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let head = as_user(&gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
+    assert_ne!(head.header("x-amz-object-lock-legal-hold"), Some("ON"));
+    // The same write by a privileged user holds.
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &hold, b"held").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

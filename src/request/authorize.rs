@@ -369,8 +369,9 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
         | CreateMultipartUpload
         | UploadPart
         | UploadPartCopy
-        | CompleteMultipartUpload
-        | AbortMultipartUpload => Write,
+        | CompleteMultipartUpload => Write,
+        // (HCP: aborting an upload needs delete permission for the bucket.)
+        AbortMultipartUpload => Delete,
         ObjectSubresource if method == Method::GET || method == Method::HEAD => Read,
         ObjectSubresource => Write,
         DeleteObject | DeleteObjects => Delete,
@@ -474,8 +475,14 @@ fn hcp_retention_rules(
              where the namespace allows it; retention changes by a copy onto itself).",
         ));
     }
+    // (S3's legal-hold header on a write places the same hold as `PUT ?legal-hold`.)
+    let hold_on_write = matches!(
+        op,
+        PutObject | CopyObject | CreateMultipartUpload | PostObject
+    ) && headers.contains_key("x-amz-object-lock-legal-hold");
     let privileged = (bypass && matches!(op, DeleteObject | DeleteObjects))
-        || op == Operation::PutObjectLegalHold;
+        || op == Operation::PutObjectLegalHold
+        || hold_on_write;
     if privileged {
         check(grants, &tenant.name, bucket, Some(Permission::Privileged)).map_err(|e| {
             e.with_message("Holds and privileged deletes need the privileged permission.")
@@ -962,6 +969,11 @@ mod tests {
         );
         assert_eq!(
             required(Operation::DeleteObjects, &Method::POST),
+            Some(Permission::Delete)
+        );
+        // HCP: "you need delete permission for the bucket" to abort an upload.
+        assert_eq!(
+            required(Operation::AbortMultipartUpload, &Method::DELETE),
             Some(Permission::Delete)
         );
         assert!(is_multipart(Operation::UploadPart) && !is_multipart(Operation::PutObject));
