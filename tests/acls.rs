@@ -87,6 +87,48 @@ async fn start_keeping_acls(backend: Backend, prefix: &str, records: &str) -> Op
     Some(start_text(&text, dir, backend).await)
 }
 
+/// HCP's "authenticated users" of a tenant's ACLs are the tenant's own: a user granted nothing
+/// in it (a user of another tenant) is not one of them, while the tenant's users are.
+#[tokio::test]
+async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
+    const OUTSIDER: &str = "outsider";
+    let records = unique_bucket("gw-records");
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Store
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let line = "bucket_prefix = \"\"\n";
+    let tenant = format!("{line}records_bucket = \"{records}\"\n");
+    let base = base_config("").replacen(line, &tenant, 1);
+    let outsider = format!(
+        "[[users]]\nusername = \"{OUTSIDER}\"\npassword = \"{PASSWORD}\"\n\
+         permissions = [{{ tenant = \"elsewhere\", allow = [\"all\"] }}]\n"
+    );
+    let text = format!("{base}\n{}\n{outsider}\n{entry}", users_config());
+    let gw = start_text(&text, dir, Backend::Store).await;
+    let alice = gw.client();
+    let bucket = new_bucket(&alice, "alice").await;
+    let object = format!("/{bucket}/k");
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &object, &[], b"for t's users").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let acl = [("x-amz-acl", "authenticated-read")];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &format!("{object}?acl"), &acl).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &object, &[]).await;
+    assert_eq!((status, body.as_str()), (200, "for t's users"));
+    let r = as_user(&gw, (OUTSIDER, PASSWORD), "GET", &object, &[], b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    // Nor may the outsider write where the bucket's ACL lets t's users write.
+    let acl = [("x-amz-acl", "public-read-write")];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &format!("/{bucket}?acl"), &acl).await;
+    assert_eq!(status, 200, "{body}");
+    let planted = format!("/{bucket}/planted");
+    let r = as_user(&gw, (OUTSIDER, PASSWORD), "PUT", &planted, &[], b"x").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let (status, _) = status_of(&gw, Some(USER), "HEAD", &planted, &[]).await;
+    assert_eq!(status, 404, "nothing was stored");
+}
+
 /// The status of `user`'s (`None`: an anonymous) `method` of `target`, and its body.
 async fn status_of(
     gw: &TestGateway,

@@ -71,6 +71,17 @@ pub fn missing_for_acl(
         return None;
     }
     let grants = grants_of(identity, tenant, op).ok()?;
+    // HCP: the "authenticated users" of a tenant's ACLs are its own users. A user of another
+    // tenant (configured there, or granted nothing here) is no grantee of this one's ACLs.
+    if let Some(user) = identity.user() {
+        let here = match user.tenant.as_deref() {
+            Some(t) => t == &*tenant.name,
+            None => check(grants, &tenant.name, None, None).is_ok(),
+        };
+        if !here {
+            return None;
+        }
+    }
     let lacks = |b: &str, p: Permission| check(grants, &tenant.name, Some(b), Some(p)).is_err();
     let mut missing: Vec<Permission> = Vec::new();
     for p in required(op, &req.method)
