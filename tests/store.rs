@@ -1504,3 +1504,80 @@ async fn escaped_long_keys_list_and_delete_whole() {
     let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert!(listed.contents().is_empty());
 }
+
+/// Completes of one upload at once (a client's retry of a slow complete), and an abort racing
+/// a complete: one joins the parts, the other is answered as the first was (or, for the abort,
+/// finds no upload) — never a 500 for a part removed under it, never NoSuchUpload for an
+/// upload that completed with the very parts the retry lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_of_one_upload_at_once_agree() {
+    let data = tempfile::tempdir().unwrap();
+    let text = store_config(data.path());
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "racing").await;
+    const PART: usize = 16 * 1024 * 1024;
+    let upload_of_two = |key: &'static str| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        async move {
+            let id = start_upload(&s3, &bucket, key).await;
+            let mut parts = Vec::new();
+            for n in 1..=2 {
+                let up = s3.upload_part().bucket(&bucket).key(key).upload_id(&id);
+                let body = ByteStream::from(pattern(PART, n as u64));
+                let done = up.part_number(n).body(body).send().await.unwrap();
+                let etag = done.e_tag().unwrap().to_string();
+                parts.push(CompletedPart::builder().part_number(n).e_tag(etag).build());
+            }
+            let parts = CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build();
+            (id, parts)
+        }
+    };
+    let complete = |key: &'static str, id: String, parts: CompletedMultipartUpload| {
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(parts)
+            .send()
+    };
+    let whole = [pattern(PART, 1), pattern(PART, 2)].concat();
+
+    // (Three rounds: the race is the scheduler's to lose.)
+    for _ in 0..3 {
+        let (id, parts) = upload_of_two("twice").await;
+        let (a, b) = tokio::join!(
+            complete("twice", id.clone(), parts.clone()),
+            complete("twice", id, parts)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.e_tag(), b.e_tag());
+        assert!(a.e_tag().unwrap().ends_with("-2\""), "{:?}", a.e_tag());
+        assert!(object_bytes(&s3, &bucket, "twice").await == whole);
+    }
+
+    let (id, parts) = upload_of_two("aborted").await;
+    let abort = s3
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("aborted")
+        .upload_id(&id)
+        .send();
+    let (completed, aborted) = tokio::join!(complete("aborted", id, parts), abort);
+    let outcome = |e: Option<(u16, String)>| match e {
+        None => "done".to_string(),
+        Some((404, code)) if code == "NoSuchUpload" => "no upload".to_string(),
+        Some(other) => panic!("neither done nor NoSuchUpload: {other:?}"),
+    };
+    let completed = outcome(completed.as_ref().err().map(sdk_error));
+    let aborted = outcome(aborted.as_ref().err().map(sdk_error));
+    assert_ne!(
+        (completed.as_str(), aborted.as_str()),
+        ("no upload", "no upload")
+    );
+    if completed == "done" {
+        assert!(object_bytes(&s3, &bucket, "aborted").await == whole);
+    }
+}

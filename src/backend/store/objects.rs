@@ -202,6 +202,8 @@ impl Condition {
 pub struct Objects {
     root: PathBuf,
     db: Database,
+    /// One complete, abort or part commit of an upload at a time (`multipart`).
+    upload_turns: multipart::Turns,
 }
 
 /// A body being written to `tmp/`, with its MD5; dropped unfinished, it is removed.
@@ -356,6 +358,7 @@ impl Objects {
         let store = Objects {
             root: root.to_path_buf(),
             db,
+            upload_turns: multipart::Turns::default(),
         };
         store.collect_garbage()?;
         Ok(store)

@@ -1539,22 +1539,27 @@ impl S3 for StoreS3 {
             })
             .collect();
         let upload = input.upload_id;
-        let (etag, version) = match self.upload_of(&upload, &input.bucket, &input.key).await {
+        let completed = match self.upload_of(&upload, &input.bucket, &input.key).await {
             Ok(()) => {
-                let object = self
-                    .blocking(move |o| o.complete(&upload, &listed, MIN_PART_BYTES, condition))
-                    .await?;
-                (object.etag, object.version)
+                let id = upload.clone();
+                self.blocking(move |o| o.complete(&id, &listed, MIN_PART_BYTES, condition))
+                    .await
+                    .map(|object| (object.etag, object.version))
             }
-            // A retried complete (the first's answer was lost) is answered as the first was,
-            // while the key still holds what it made.
-            Err(e) => {
+            Err(e) => Err(e),
+        };
+        let (etag, version) = match completed {
+            Ok(done) => done,
+            // A retried complete (the first's answer was lost, or it ran at the same time and
+            // finished first) is answered as the first was, while the key holds what it made.
+            Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {
                 let etag = self
                     .completed_again(&upload, &input.bucket, &input.key)
                     .await
                     .ok_or(e)?;
                 (etag, None)
             }
+            Err(e) => return Err(e),
         };
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),

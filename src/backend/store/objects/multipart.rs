@@ -4,6 +4,8 @@
 //! transaction that closes the upload — S3's ETag `md5-of-part-md5s-N`.
 
 use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a complete made, kept for a retried complete.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -59,6 +61,37 @@ fn remember_completed(
         .insert(upload, bytes.as_slice())
         .map_err(db_error)?;
     Ok(())
+}
+
+/// Turns of the uploads being changed: a complete joins the parts it read, so no other
+/// complete, abort or part of its upload may remove them under it (a retried complete waits for
+/// the first, then finds the upload completed).
+#[derive(Default)]
+pub struct Turns(std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<()>>>>);
+
+impl Turns {
+    /// Runs `f` in `upload`'s turn.
+    fn take<T>(&self, upload: &str, f: impl FnOnce() -> T) -> T {
+        let turn = {
+            let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(upload.to_string()).or_default().clone()
+        };
+        let out = {
+            let _mine = turn.lock().unwrap_or_else(|e| e.into_inner());
+            f()
+        };
+        let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // (Ours and the table's: nobody else waits for it.)
+        if Arc::strong_count(&turn) == 2 {
+            turns.remove(upload);
+        }
+        out
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
 }
 
 impl Objects {
@@ -126,7 +159,7 @@ impl Objects {
             etag,
             modified: now_millis(),
         };
-        let stored = (|| {
+        let stored = self.upload_turns.take(upload, || {
             let tx = self.db.begin_write().map_err(db_error)?;
             let replaced = {
                 let uploads = tx.open_table(UPLOADS).map_err(db_error)?;
@@ -143,15 +176,14 @@ impl Objects {
                     .map_err(db_error)?
             };
             tx.commit().map_err(db_error)?;
-            Ok(replaced)
-        })();
-        match stored {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    let _ = std::fs::remove_file(self.root.join("blobs").join(old.blob));
-                }
-                Ok(record)
+            // (The replaced body goes in the turn: a complete may be about to read it.)
+            if let Some(old) = replaced {
+                let _ = std::fs::remove_file(self.root.join("blobs").join(old.blob));
             }
+            Ok(())
+        });
+        match stored {
+            Ok(()) => Ok(record),
             Err(e) => {
                 let _ = std::fs::remove_file(path);
                 Err(e)
@@ -198,6 +230,18 @@ impl Objects {
     /// Completes an upload from the parts listed (number, ETag without quotes): the object
     /// becomes their concatenation, the upload and its parts go, in one transaction.
     pub fn complete(
+        &self,
+        upload: &str,
+        listed: &[(u32, String)],
+        min_part_bytes: u64,
+        condition: Condition,
+    ) -> Result<ObjectRecord, StoreError> {
+        self.upload_turns.take(upload, || {
+            self.complete_in_turn(upload, listed, min_part_bytes, condition)
+        })
+    }
+
+    fn complete_in_turn(
         &self,
         upload: &str,
         listed: &[(u32, String)],
@@ -268,11 +312,13 @@ impl Objects {
 
     /// Aborts an upload: it and its parts go.
     pub fn abort(&self, upload: &str) -> Result<(), StoreError> {
-        let record = self.upload(upload)?;
-        for blob in self.close_upload(upload, &record, None)? {
-            let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
-        }
-        Ok(())
+        self.upload_turns.take(upload, || {
+            let record = self.upload(upload)?;
+            for blob in self.close_upload(upload, &record, None)? {
+                let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
+            }
+            Ok(())
+        })
     }
 
     /// Removes the upload and its parts, pointing its key at `object` in the same transaction
@@ -487,5 +533,36 @@ mod tests {
         assert_eq!(prefixed.len(), 1);
         let (page, more) = store.uploads("b", b"", None, 1).unwrap();
         assert!(more && page.len() == 1);
+    }
+
+    /// One turn of an upload at a time; other uploads' turns are their own; the table keeps
+    /// no upload once its turns are over.
+    #[test]
+    fn an_upload_s_turns_exclude_each_other_and_are_forgotten() {
+        let turns = Arc::new(Turns::default());
+        let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let overlaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (turns, inside, overlaps) = (turns.clone(), inside.clone(), overlaps.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        turns.take("one", || {
+                            if inside.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                                overlaps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            std::thread::yield_now();
+                            inside.store(false, std::sync::atomic::Ordering::SeqCst);
+                        });
+                        assert_eq!(turns.take("another", || 7), 7);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(overlaps.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(turns.len(), 0);
     }
 }
