@@ -1581,3 +1581,71 @@ async fn completes_of_one_upload_at_once_agree() {
         assert!(object_bytes(&s3, &bucket, "aborted").await == whole);
     }
 }
+
+/// GET and HEAD of `?partNumber=N`: an object stored whole is its own part 1 and has no part 2
+/// (HCP's InvalidRange for S3's InvalidPartNumber); one part of a completed upload is refused
+/// (the store keeps no part boundaries), never answered with the whole object.
+#[tokio::test]
+async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
+    let data = tempfile::tempdir().unwrap();
+    let gw = start_text(
+        &store_config(data.path()),
+        tempfile::tempdir().unwrap(),
+        Backend::Store,
+    )
+    .await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "parts").await;
+    put(&s3, &bucket, "whole", b"one piece").await;
+    let got = s3.get_object().bucket(&bucket).key("whole").part_number(1);
+    let got = got.send().await.unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"one piece"
+    );
+    for head in [false, true] {
+        let e = if head {
+            let h = s3.head_object().bucket(&bucket).key("whole").part_number(2);
+            h.send()
+                .await
+                .unwrap_err()
+                .raw_response()
+                .unwrap()
+                .status()
+                .as_u16()
+        } else {
+            let g = s3.get_object().bucket(&bucket).key("whole").part_number(2);
+            let e = g.send().await.unwrap_err();
+            assert_eq!(sdk_error(&e), (416, "InvalidRange".into()));
+            416
+        };
+        assert_eq!(e, 416, "head: {head}");
+    }
+
+    let id = start_upload(&s3, &bucket, "joined").await;
+    let mut parts = Vec::new();
+    for (n, body) in [(1, pattern(5 * 1024 * 1024, 1)), (2, pattern(1024, 2))] {
+        let up = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("joined")
+            .upload_id(&id);
+        let done = up.part_number(n).body(body.into()).send().await.unwrap();
+        let etag = done.e_tag().unwrap().to_string();
+        parts.push(CompletedPart::builder().part_number(n).e_tag(etag).build());
+    }
+    let list = CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("joined")
+        .upload_id(&id)
+        .multipart_upload(list)
+        .send()
+        .await
+        .unwrap();
+    let g = s3.get_object().bucket(&bucket).key("joined").part_number(2);
+    let e = g.send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (501, "NotImplemented".into()));
+}

@@ -193,6 +193,25 @@ fn not_offered(what: &str) -> S3Error {
     )
 }
 
+/// A GET or HEAD of `?partNumber=N`: an object stored whole is its own part 1 (S3's answer:
+/// the whole object), and has no other; the store keeps no part boundaries of a completed
+/// upload, so it refuses to read one part of it rather than answer the whole object.
+fn whole_object_part(record: &ObjectRecord, part: Option<i32>) -> S3Result<()> {
+    match part {
+        None => Ok(()),
+        Some(_) if record.etag.contains('-') => Err(not_offered("reading one part of an object")),
+        Some(1) => Ok(()),
+        Some(_) => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("InvalidPartNumber".into()),
+                "The requested partnumber is not satisfiable",
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            Err(e)
+        }
+    }
+}
+
 impl StoreS3 {
     /// The ETag a completed upload `id` of `bucket`/`key` made, if the key still holds it.
     async fn completed_again(&self, id: &str, bucket: &str, key: &str) -> Option<String> {
@@ -728,6 +747,7 @@ impl S3 for StoreS3 {
             .blocking(move |o| o.get(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
         read_conditions!(record, input)?;
+        whole_object_part(&record, input.part_number)?;
         let checksums = wants_checksums(input.checksum_mode.as_ref());
         Ok(S3Response::new(head_output(&record, checksums)))
     }
@@ -747,6 +767,7 @@ impl S3 for StoreS3 {
             .blocking(move |o| o.open_object(&bucket, key.as_bytes(), version.as_deref()))
             .await?;
         read_conditions!(record, input)?;
+        whole_object_part(&record, input.part_number)?;
         let mut file = tokio::fs::File::from_std(file);
         let (start, length, content_range) = match &input.range {
             None => (0, record.size, None),
