@@ -1066,6 +1066,9 @@ async fn every_effect_needs_its_permission(backend: Backend) {
             400,
             "InvalidArgument",
         ),
+        // (OBS's archive class, by another name: refused by what is offered, not by a list of
+        // what is not.)
+        ("x-amz-storage-class", "COLD", 400, "InvalidArgument"),
     ] {
         let key = format!("refused-{name}");
         let r = f

@@ -176,6 +176,18 @@ fn invalid(message: &'static str) -> HcpError {
 ///
 /// `chunked`: the body is aws-chunked as authentication found it (a SigV4 header signature of a
 /// `STREAMING-*` payload) — only then is `x-amz-decoded-content-length` its length.
+/// The storage classes whose objects are read as stored, without a restore (which this gateway
+/// does not offer): AWS's, and OBS's infrequent-access WARM.
+const READ_WITHOUT_RESTORE: [&str; 7] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "WARM",
+];
+
 pub fn check(
     op: Operation,
     target: &Target,
@@ -320,15 +332,16 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
         }) {
             return Err(invalid_header(name, "KMS keys are not offered"));
         }
+        // (An allow-list: each backend names its archive classes its own way — AWS's GLACIER
+        // and DEEP_ARCHIVE, OBS's COLD, a Ceph or MinIO administrator's own tiers.)
         if header(req, "x-amz-storage-class").is_some_and(|c| {
-            matches!(
-                c.trim().to_ascii_uppercase().as_str(),
-                "GLACIER" | "DEEP_ARCHIVE"
-            )
+            !READ_WITHOUT_RESTORE
+                .iter()
+                .any(|ok| c.trim().eq_ignore_ascii_case(ok))
         }) {
             return Err(invalid_header(
                 "x-amz-storage-class",
-                "a storage class that needs a restore is not offered",
+                "only storage classes read without a restore are offered",
             ));
         }
     }
