@@ -536,6 +536,41 @@ async fn without_records_a_grant_to_a_user_is_refused() {
     assert!(view.object(&bucket, "k").await.is_none());
 }
 
+/// Where the tenant keeps no records, an ACL still grants only what its author holds (HCP's
+/// rule does not depend on records): Dave, who may administer and change ACLs but neither read
+/// nor write, cannot open his bucket to all users, by header or by document; what he holds he
+/// may grant. The backend's own ACL stays private.
+#[tokio::test]
+async fn without_records_an_acl_grants_only_what_its_author_holds() {
+    let Some(gw) = start_with(Backend::Store, "", &users_config()).await else {
+        return;
+    };
+    let dave = gw.client_with(&hcp_access_key(DAVE), &hcp_secret_key(PASSWORD));
+    let bucket = new_bucket(&dave, DAVE).await;
+    let view = common::view::BackendView::of(&gw);
+    let target = format!("/{bucket}?acl");
+    let open = [("x-amz-acl", "public-read-write")];
+    let (status, body) = as_user_with_body(&gw, DAVE, "PUT", &target, &open, b"").await;
+    assert_eq!(status, 403, "{body}");
+    assert_hcp_error_body(&body, "AccessDenied");
+    let (_, shown) = as_user_with_body(&gw, USER, "GET", &target, &[], b"").await;
+    let doc = format!(
+        "<AccessControlPolicy><Owner><ID>{}</ID></Owner><AccessControlList><Grant>\
+         <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\">\
+         <URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
+         <Permission>WRITE</Permission></Grant></AccessControlList></AccessControlPolicy>",
+        inner(&shown, "ID")
+    );
+    let (status, body) = as_user_with_body(&gw, DAVE, "PUT", &target, &[], doc.as_bytes()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_hcp_error_body(&body, "AccessDenied");
+    assert!(!view.bucket_is_public(&bucket).await);
+    // Alice holds every permission: she may.
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &target, &open, b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(view.bucket_is_public(&bucket).await);
+}
+
 /// A gateway keeping records, and a new bucket of Alice's (`USER`'s) whose ACL lets
 /// `writers` (an `x-amz-grant-write` value) write in it.
 async fn bucket_written_by(

@@ -356,8 +356,11 @@ impl Gateway {
             call.judged_object = judged.object_etag;
             call.held.extend(judged.held);
         }
-        if !sets_acl || call.op == Operation::CreateBucket {
+        if call.op == Operation::CreateBucket {
             return Ok(());
+        }
+        if !sets_acl {
+            return held_without_records(s.req_header(), call, auth);
         }
         // `bucket-owner-*`: a grant to the bucket's owner, kept with the request's own.
         let asked = (at, call.op, call.params);
@@ -913,6 +916,11 @@ impl Gateway {
                     call.held = held;
                     checked?;
                     call.guards.acl_change = Some(acls::AclChange { grants });
+                } else {
+                    // (No grants to users here: only groups, held to the author's permissions.)
+                    let groups = acl::group_grants(&doc)?;
+                    let granted: Vec<&str> = groups.iter().map(|(_, p)| p.as_str()).collect();
+                    acls::check_grantable(&granted, &call.held)?;
                 }
                 Ok(Some(doc))
             }
@@ -1223,6 +1231,28 @@ pub(super) fn early_success(x: &mut Exchange, call: &Call<'_>, up: &Upstream) ->
         HcpError::new(HcpCode::ServiceUnavailable)
             .with_cause("the backend answered success before it had read the request's body"),
     )
+}
+
+/// Where the tenant keeps no records nobody's ownership is known: an ACL a request sets grants
+/// at most what its author's permissions hold (and a new object's authenticated writer owns
+/// it); kept in `call.held` for an ACL document read later.
+fn held_without_records(
+    req: &pingora::http::RequestHeader,
+    call: &mut Call<'_>,
+    auth: &Authenticated,
+) -> Result<(), HcpError> {
+    if !acls::sets_acl(call.op) {
+        return Ok(());
+    }
+    call.held.extend(authorize::held(
+        &auth.identity,
+        call.route.tenant,
+        call.target,
+    ));
+    if object_owners::stores_object(call.op) && auth.identity.user().is_some() {
+        call.held.extend(acls::FULL_CONTROL);
+    }
+    acls::check_grantable(&acl::granted_in_headers(req), &call.held)
 }
 
 #[cfg(test)]
