@@ -1469,7 +1469,7 @@ fn tenants_sharing_a_backend_need_separate_prefixes() {
     let dir = tempfile::tempdir().unwrap();
     let text = |a: &str, b: &str| {
         format!(
-            "[[users]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n[[tenants]]\nname = \"one\"\nbackend = \"b\"\nbucket_prefix = \"{a}\"\n[[tenants]]\nname = \"two\"\nbackend = \"b\"\nbucket_prefix = \"{b}\"\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key = \"a\"\nsecret_key = \"s\"\n"
+            "[addressing]\ndomains = [\"hcp.test\"]\n[[users]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n[[tenants]]\nname = \"one\"\nbackend = \"b\"\nbucket_prefix = \"{a}\"\n[[tenants]]\nname = \"two\"\nbackend = \"b\"\nbucket_prefix = \"{b}\"\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key = \"a\"\nsecret_key = \"s\"\n"
         )
     };
     for (a, b) in [("", ""), ("", "two-"), ("one-", "one-"), ("ab-", "ab-c-")] {
