@@ -583,3 +583,51 @@ async fn real_clients_on_the_embedded_store() {
 async fn real_clients_on_rgw() {
     hcp_semantics_through_real_clients(Backend::Rgw).await;
 }
+
+/// A form upload keeps HCP's folder rules as a PUT does: a name ending in `/` is a folder,
+/// which a form does not create (400, nothing stored), and a form's object under a path
+/// creates the path's folders.
+#[tokio::test]
+async fn form_uploads_keep_the_folder_rules() {
+    let gw = start_with_tenant(Backend::Store, "folders = true", "")
+        .await
+        .unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "dropbox-folders").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let post = |key: &str| {
+        let body = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
+             Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
+        );
+        let headers = vec![
+            ("host".to_string(), addr.clone()),
+            (
+                "content-type".into(),
+                "multipart/form-data; boundary=b".into(),
+            ),
+            ("content-length".into(), body.len().to_string()),
+        ];
+        let (addr, target) = (addr.clone(), format!("/{bucket}"));
+        async move {
+            common::raw::send(
+                &addr,
+                "POST",
+                target.as_bytes(),
+                &headers,
+                vec![body.into()],
+            )
+            .await
+        }
+    };
+    let view = common::view::BackendView::of(&gw);
+    let r = post("docs/").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert!(view.keys(&bucket).await.is_empty(), "nothing was stored");
+    let r = post("reports/2026/q4").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        view.keys(&bucket).await,
+        ["reports/", "reports/2026/", "reports/2026/q4"]
+    );
+}

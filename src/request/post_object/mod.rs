@@ -119,6 +119,10 @@ impl Gateway {
         let upload = Upload { request, ..upload };
         let mut params = crate::request::classify::Params::default();
         params.effects.object_owner.clone_from(&upload.owner);
+        // (Its folders are created once it is stored, as a PUT's are.)
+        if route.tenant.folders && upload.key.contains('/') {
+            params.effects.folder = crate::request::folders::FolderWrite::Parents;
+        }
         let call = Call {
             op: Operation::PutObject,
             params: &params,
@@ -148,6 +152,7 @@ impl Gateway {
                 .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
             return self.answer(s, x, err).await;
         }
+        self.folders_after(&call).await;
         self.answer_form(s, x, &upload, &header, &location).await
     }
 
@@ -362,14 +367,24 @@ impl Gateway {
         let mut held = self
             .authorize_form(&identity, route, &request, &object)
             .await?;
-        // Where owners are kept, the form's signer owns the new object, with full control.
+        // The form's signer owns the new object, with full control (kept where owners are).
         let owner = route
             .tenant
             .records_bucket
             .as_ref()
             .map(|_| crate::request::object_owners::mark_of(&identity));
-        if crate::request::object_owners::writer_owns(owner.as_deref()) {
+        if identity.user().is_some() {
             held.extend(crate::request::acls::FULL_CONTROL);
+        }
+        // HCP's folders: a name ending in / is a folder, which only a PUT creates.
+        if route.tenant.folders {
+            use crate::request::folders::{check, FolderWrite};
+            let effect = if key.contains('/') {
+                FolderWrite::Parents
+            } else {
+                FolderWrite::None
+            };
+            check(Operation::PostObject, Some(key.as_bytes()), effect)?;
         }
         let query = Query::default();
         validate::check(
@@ -389,10 +404,8 @@ impl Gateway {
             keep_users: false,
         };
         acl::translate_grants(&mut request, who)?;
-        if route.tenant.records_bucket.is_some() {
-            // An ACL can grant only what its author holds (ACLs judge requests here).
-            crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
-        }
+        // An ACL can grant only what its author holds (ACLs judge requests here).
+        crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
         let data = self.read_file(multipart, file).await?;
         if let Some(range) = range {
             range.check(data.len() as u64)?;
