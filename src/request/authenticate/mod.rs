@@ -507,7 +507,10 @@ impl Authenticator {
 /// but `x-amz-content-sha256` (the canonical request's last line, covered anyway), and every
 /// `x-hcp-*` header but `x-hcp-pretty-print` (HCP's retention, holds and privileged deletes
 /// become Object Lock headers; pretty-printing only indents the gateway's own answer). One
-/// added to a presigned URL, or in transit, would otherwise act with the signer's authority.
+/// added to a presigned URL would otherwise act with the signer's authority. (A SigV2 header
+/// signature and HCP's own schemes cannot cover `x-hcp-*` headers — HCP's manual sends them
+/// unsigned so —; those requests take them from the holder of the secret, and TLS is what
+/// keeps them from being added in transit: docs/security.md.)
 pub(crate) fn needs_signature(name: &str) -> bool {
     (name.starts_with("x-amz-") && name != "x-amz-content-sha256")
         || (name.starts_with("x-hcp-") && name != "x-hcp-pretty-print")
