@@ -341,3 +341,82 @@ async fn aws_chunked_chunks_over_the_limit_are_refused() {
         .await
         .is_err());
 }
+
+/// A gateway on the local backend with its header timeout and grace period.
+async fn start_timed(header_timeout: u64, grace: u64) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Local
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let text = base_config("")
+        .replace(
+            "shutdown_grace_seconds = 2",
+            &format!("shutdown_grace_seconds = {grace}"),
+        )
+        .replace(
+            "[server]\n",
+            &format!("[server]\nclient_header_timeout_seconds = {header_timeout}\n"),
+        );
+    start_text(&format!("{text}\n{entry}"), dir, Backend::Local).await
+}
+
+/// The admin listener is bounded as the S3 one is: a connection trickling its request (or
+/// idling) is closed after `client_header_timeout_seconds`, and shutdown does not wait for a
+/// scraper's idle keep-alive connection — it ends as soon as the S3 connections have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_connections_are_bounded_in_time_and_hold_no_shutdown() {
+    use tokio::io::AsyncReadExt;
+    let gw = start_timed(1, 2).await;
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let started = std::time::Instant::now();
+    let mut slow = TcpStream::connect(&admin).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if slow.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest))
+            .await
+            .is_ok()
+    });
+    assert!(
+        trickle.await.unwrap(),
+        "the trickling admin connection stayed open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+    gw.stop().await;
+
+    // A scraper's keep-alive connection, served and left open, within its deadline.
+    let gw = start_timed(10, 10).await;
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let mut scraper = TcpStream::connect(&admin).await.unwrap();
+    scraper
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 256];
+    let n = scraper.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..n]
+    );
+    let stopping = std::time::Instant::now();
+    gw.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "shutdown waited {:?} for an idle admin connection",
+        stopping.elapsed()
+    );
+    drop(scraper);
+}

@@ -17,6 +17,10 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     /// Ready also means every backend accepted a connection at its last probe.
     pub health: Arc<BackendHealth>,
+    /// How long one exchange — the wait for its request, the request, the answer — may take
+    /// (`client_header_timeout_seconds`): a probe or a scrape is small, and a connection that
+    /// trickles or idles is closed after it.
+    pub exchange_deadline: std::time::Duration,
 }
 
 #[async_trait]

@@ -32,6 +32,9 @@ use crate::server::admin::Admin;
 use crate::server::send_deadline::{SendDeadline, SendLimit};
 use crate::server::tls::ServerTls;
 
+/// Open connections the admin listener serves at once (probes and scrapers need a few).
+const ADMIN_CONNECTIONS: usize = 64;
+
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -139,6 +142,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         metrics,
         ready: ready.clone(),
         health: health.clone(),
+        exchange_deadline: cfg.client_header_timeout,
     });
 
     let tls = match &cfg.tls {
@@ -166,13 +170,11 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     ));
     tokio::spawn(health.run(watch_rx.clone()));
     // (Probes reach the admin listener however many clients the S3 one holds.)
-    tokio::spawn(accept_loop(
-        (admin_listener, None),
+    tokio::spawn(serve_admin(
+        admin_listener,
         admin,
-        None,
         send,
         watch_rx,
-        connections.clone(),
         first_wait,
     ));
     ready.store(true, Ordering::Release);
@@ -186,6 +188,29 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         grace: cfg.shutdown_grace,
         _local: local,
     })
+}
+
+/// The admin listener's accept loop: places of its own, and connections shutdown does not
+/// wait for (a scraper's idle one would hold every shutdown for the whole grace period).
+async fn serve_admin(
+    listener: TcpListener,
+    admin: Arc<Admin>,
+    send: SendLimit,
+    shutdown: watch::Receiver<bool>,
+    first_wait: u64,
+) {
+    let places = ConnectionLimit::unmetered(ADMIN_CONNECTIONS);
+    let uncounted = Arc::new(Connections::default());
+    accept_loop(
+        (listener, Some(places)),
+        admin,
+        None,
+        send,
+        shutdown,
+        uncounted,
+        first_wait,
+    )
+    .await;
 }
 
 /// A listener, or an error that names the setting and the address.
@@ -303,15 +328,19 @@ impl Exchanges for Gateway {
     }
 }
 
-/// The admin listener is one of pingora's apps.
+/// The admin listener is one of pingora's apps, each exchange bounded whole in time.
 impl Exchanges for Admin {
-    fn exchange<'a>(
+    async fn exchange<'a>(
         self: &'a Arc<Self>,
         session: ServerSession,
         shutdown: &'a watch::Receiver<bool>,
         _first: bool,
-    ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a {
-        self.process_new_http(session, shutdown)
+    ) -> Option<ReusedHttpStream> {
+        let exchange = self.process_new_http(session, shutdown);
+        tokio::time::timeout(self.exchange_deadline, exchange)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -392,6 +421,15 @@ impl ConnectionLimit {
             places: (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max))),
             open: metrics.client_connections.clone(),
             reached: metrics.connection_limit_reached.clone(),
+        }
+    }
+
+    /// A bound counted by no metric (the admin listener's).
+    fn unmetered(max: usize) -> ConnectionLimit {
+        ConnectionLimit {
+            places: Some(Arc::new(tokio::sync::Semaphore::new(max))),
+            open: prometheus::IntGauge::new("admin_connections", "unregistered").expect("valid"),
+            reached: prometheus::IntCounter::new("admin_limit", "unregistered").expect("valid"),
         }
     }
 
