@@ -128,8 +128,9 @@ impl Signals {
     }
 }
 
-/// Serves until SIGTERM or SIGINT. SIGHUP reloads users and permissions from the configuration
-/// (and its users file); a configuration with errors is reported and the running one kept.
+/// Serves until SIGTERM or SIGINT. SIGHUP reloads users, permissions and anonymous grants from
+/// the configuration (and its users file) and the TLS certificate from its files; a
+/// configuration with errors is reported and the running one kept.
 async fn serve_until_stopped(
     gw: &server::RunningGateway,
     path: &std::path::Path,
@@ -144,20 +145,22 @@ async fn serve_until_stopped(
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
-            _ = hup.recv() => match Config::load(path) {
-                Ok(cfg) => {
-                    gw.gateway.replace_users(cfg.users.clone());
-                    if let Err(e) = gw.reload_tls() {
-                        tracing::error!("TLS certificate reload refused, the current one stays: {e}");
+            _ = hup.recv() => {
+                match Config::load(path) {
+                    Ok(cfg) => gw.gateway.reload(&cfg),
+                    Err(errors) => {
+                        gw.gateway.metrics.reload("error");
+                        for e in &errors {
+                            tracing::error!(config = %path.display(), "reload refused: {e}");
+                        }
                     }
                 }
-                Err(errors) => {
-                    gw.gateway.metrics.reload(false);
-                    for e in &errors {
-                        tracing::error!(config = %path.display(), "reload refused: {e}");
-                    }
+                // (The certificate is its files', not the configuration's: a renewed one is
+                // taken even when the configuration has an error.)
+                if let Err(e) = gw.reload_tls() {
+                    tracing::error!("TLS certificate reload refused, the current one stays: {e}");
                 }
-            },
+            }
         }
     }
 }

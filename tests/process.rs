@@ -104,6 +104,76 @@ async fn sighup_reloads_users_and_leaves_connections_open() {
     );
 }
 
+/// SIGHUP replaces the tenants' anonymous grants too (a revoked anonymous write is refused at
+/// once), and names each changed setting that waits for a restart, counting the reload
+/// `partial`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
+    let p = start_process();
+    let s3 = p.client(USER, PASSWORD);
+    let bucket = new_bucket(&s3, "dropbox").await;
+    let anonymous_put = |key: &'static str| {
+        let (addr, target) = (p.s3.clone(), format!("/{bucket}/{key}"));
+        async move {
+            let headers = vec![
+                ("host".to_string(), addr.clone()),
+                ("content-length".to_string(), "4".to_string()),
+            ];
+            send(
+                &addr,
+                "PUT",
+                target.as_bytes(),
+                &headers,
+                vec![b"data".to_vec()],
+            )
+            .await
+        }
+    };
+    assert_eq!(anonymous_put("before").await.status, 200);
+
+    let data = p.config.parent().unwrap().join("data");
+    let revoked = config(false, &data)
+        .replace(r#", { buckets = "dropbox-*", access = "read-write" }"#, "")
+        .replace("shutdown_grace_seconds = 2", "shutdown_grace_seconds = 3");
+    assert!(!revoked.contains("dropbox-*"), "{revoked}");
+    std::fs::write(&p.config, revoked).unwrap();
+    p.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = anonymous_put("after").await;
+        if r.status == 403 {
+            r.assert_hcp_error(403, "AccessDenied");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the anonymous write was never revoked: {}",
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = p.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("takes effect on a restart") && l.contains("[server]")),
+        "{lines:?}"
+    );
+    let head = b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
+    let mut admin = tokio::net::TcpStream::connect(&p.admin).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut admin, head)
+        .await
+        .unwrap();
+    let mut metrics = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut admin, &mut metrics)
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hcp_gateway_config_reloads_total{result="partial"} 1"#),
+        "{metrics}"
+    );
+}
+
 /// SIGTERM with a large download in flight: the download completes byte for byte, new
 /// connections are refused, and the process exits within its grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

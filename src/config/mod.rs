@@ -7,6 +7,7 @@
 
 pub mod binding;
 pub mod file;
+pub mod reload;
 pub mod runtime;
 mod structure;
 mod validate;

@@ -89,7 +89,8 @@ pub struct Tenant {
     pub name: Arc<str>,
     pub backend: String,
     pub bucket_prefix: String,
-    pub anonymous: Vec<Grant>,
+    /// What anonymous callers may do, replaced on reload (SIGHUP) as users' permissions are.
+    pub anonymous: AnonymousGrants,
     pub overwrite: Overwrite,
     /// HCP's folders (`request::folders`).
     pub folders: bool,
@@ -109,13 +110,36 @@ impl Tenant {
             name: "t".into(),
             backend: "b".into(),
             bucket_prefix: String::new(),
-            anonymous: Vec::new(),
+            anonymous: AnonymousGrants::default(),
             overwrite: Overwrite::Allow,
             folders: false,
             retention: TenantRetention::default(),
             records_bucket: None,
             anonymous_acls: false,
         }
+    }
+}
+
+/// A tenant's anonymous grants: read by every anonymous request without locks, replaced whole
+/// by a reload. A clone shares them (the running tenant and its copies see one set).
+#[derive(Debug, Clone, Default)]
+pub struct AnonymousGrants(Arc<arc_swap::ArcSwap<Vec<Grant>>>);
+
+impl AnonymousGrants {
+    /// The grants as they are now.
+    pub fn load(&self) -> Arc<Vec<Grant>> {
+        self.0.load_full()
+    }
+
+    /// Puts reloaded grants in place.
+    pub fn replace(&self, grants: &AnonymousGrants) {
+        self.0.store(grants.load());
+    }
+}
+
+impl From<Vec<Grant>> for AnonymousGrants {
+    fn from(grants: Vec<Grant>) -> Self {
+        AnonymousGrants(Arc::new(arc_swap::ArcSwap::from_pointee(grants)))
     }
 }
 

@@ -609,3 +609,59 @@ fn later_problems_are_reported_with_the_rest_and_once() {
     }
     assert!(!all.contains("not defined"), "{all}");
 }
+
+/// A reload names each changed setting that waits for a restart, and none of what it puts in
+/// place itself (users, their permissions, anonymous grants); a rotated secret is seen, never
+/// shown.
+#[test]
+fn a_reload_names_what_waits_for_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+        [server]
+        listen = "127.0.0.1:8080"
+        [addressing]
+        default_tenant = "t"
+        [[users]]
+        username = "u"
+        password = "p"
+        [[tenants]]
+        name = "t"
+        backend = "s3"
+        anonymous = [{ buckets = "public-*", access = "read" }]
+        [[backends]]
+        name = "s3"
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "first secret"
+    "#;
+    let running = Config::parse(text, dir.path()).unwrap();
+    let changed = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from}");
+        let new = Config::parse(&text.replace(from, to), dir.path()).unwrap();
+        reload::restart_needed(&running, &new)
+    };
+    assert!(changed("", "").is_empty());
+    assert!(changed("password = \"p\"", "password = \"q\"").is_empty());
+    assert!(changed("access = \"read\"", "access = \"read-write\"").is_empty());
+    assert_eq!(changed(":8080", ":8081"), ["[server]"]);
+    assert_eq!(
+        changed(
+            "default_tenant = \"t\"",
+            "domains = [\"hcp.test\"]\ndefault_tenant = \"t\""
+        ),
+        ["[addressing]"]
+    );
+    assert_eq!(
+        changed("backend = \"s3\"", "backend = \"s3\"\nfolders = true"),
+        ["[[tenants]]"]
+    );
+    assert_eq!(changed(":9000", ":9001"), ["[[backends]]"]);
+    let rotated = changed("first secret", "second secret");
+    assert_eq!(rotated, ["[[backends]] keys", "auth.upload_binding_secret"]);
+    let shown = format!("{rotated:?}");
+    assert!(
+        !shown.contains("first") && !shown.contains("second"),
+        "{shown}"
+    );
+}

@@ -867,7 +867,7 @@ fn build_tenants(
             name: t.name.to_ascii_lowercase().into(),
             backend: t.backend.clone(),
             bucket_prefix: t.bucket_prefix.clone(),
-            anonymous,
+            anonymous: anonymous.into(),
             overwrite: t.overwrite,
             folders: t.folders,
             retention: tenant_retention(t, obs, errors),

@@ -468,11 +468,10 @@ impl Metrics {
         self.payloads.with_label_values(&[mode]).inc();
     }
 
-    /// A configuration reload (`ok` or `error`).
-    pub fn reload(&self, ok: bool) {
-        self.reloads
-            .with_label_values(&[if ok { "ok" } else { "error" }])
-            .inc();
+    /// A configuration reload: `ok`, `partial` (settings that need a restart changed too) or
+    /// `error` (refused).
+    pub fn reload(&self, result: &'static str) {
+        self.reloads.with_label_values(&[result]).inc();
     }
 
     /// Requests sent to one backend so far.

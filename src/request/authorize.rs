@@ -26,7 +26,24 @@ pub fn authorize(
     if op == Operation::CorsPreflight {
         return Ok(());
     }
-    authorize_with(grants_of(identity, tenant, op)?, tenant, op, req, target)
+    authorize_with(&grants_of(identity, tenant, op)?, tenant, op, req, target)
+}
+
+/// The grants an identity acts with: a user's own, or the tenant's anonymous grants as they
+/// are now (a reload replaces them).
+enum Grants<'a> {
+    Own(&'a [Grant]),
+    Anonymous(std::sync::Arc<Vec<Grant>>),
+}
+
+impl std::ops::Deref for Grants<'_> {
+    type Target = [Grant];
+    fn deref(&self) -> &[Grant] {
+        match self {
+            Grants::Own(grants) => grants,
+            Grants::Anonymous(grants) => grants,
+        }
+    }
 }
 
 /// The grants an identity acts with on `tenant`: a user's own (where it may act there at
@@ -35,16 +52,16 @@ fn grants_of<'a>(
     identity: &'a Identity,
     tenant: &'a Tenant,
     op: Operation,
-) -> Result<&'a [Grant], HcpError> {
+) -> Result<Grants<'a>, HcpError> {
     match identity.principal() {
         Principal::User(user) => {
             check_tenant(user, identity.scheme(), &tenant.name)?;
-            Ok(&user.grants)
+            Ok(Grants::Own(&user.grants))
         }
         Principal::Anonymous if is_multipart(op) => {
             Err(denied().with_message("Multipart uploads require an authenticated user."))
         }
-        Principal::Anonymous => Ok(&tenant.anonymous),
+        Principal::Anonymous => Ok(Grants::Anonymous(tenant.anonymous.load())),
     }
 }
 
@@ -70,7 +87,7 @@ pub fn missing_for_acl(
     if bucket.contains('*') {
         return None;
     }
-    let grants = grants_of(identity, tenant, op).ok()?;
+    let grants = &*grants_of(identity, tenant, op).ok()?;
     // HCP: the "authenticated users" of a tenant's ACLs are its own users. A user of another
     // tenant (configured there, or granted nothing here) is no grantee of this one's ACLs.
     if let Some(user) = identity.user() {
@@ -199,6 +216,7 @@ pub fn held(identity: &Identity, tenant: &Tenant, target: &Target) -> Vec<Permis
     let Ok(grants) = grants_of(identity, tenant, Operation::PutObjectAcl) else {
         return Vec::new();
     };
+    let grants = &*grants;
     crate::request::acls::FULL_CONTROL
         .iter()
         .copied()
@@ -866,7 +884,7 @@ mod tests {
             tenant.records_bucket = Some("gw.records".into());
         }
         tenant.anonymous_acls = rng.gen_bool(0.5);
-        tenant.anonymous = random_grants(rng);
+        tenant.anonymous = random_grants(rng).into();
         let grants = random_grants(rng);
         let method = methods[rng.gen_range(0..methods.len())];
         let mut req = RequestHeader::build(method, b"/b/k", None).unwrap();
@@ -892,11 +910,8 @@ mod tests {
         );
         assert!(c.tenant.records_bucket.is_some(), "{case}");
         assert!(!c.anonymous || c.tenant.anonymous_acls, "{case}");
-        let own = if c.anonymous {
-            &c.tenant.anonymous
-        } else {
-            &c.grants
-        };
+        let anonymous = c.tenant.anonymous.load();
+        let own = if c.anonymous { &anonymous } else { &c.grants };
         for p in &needed.on_target {
             assert!(
                 crate::request::acls::FULL_CONTROL.contains(p),
@@ -904,7 +919,7 @@ mod tests {
             );
             assert!(check(own, "t", Some("b"), Some(*p)).is_err(), "{case}");
         }
-        let mut more = own.clone();
+        let mut more = own.to_vec();
         more.push(Grant::new("t", "b", needed.on_target.iter().copied()));
         // (A bucket's creator, and an authenticated writer of a new object, owns what it
         // creates: its write-acl on it is its owner's.)
@@ -921,7 +936,7 @@ mod tests {
         }
         let mut tenant = c.tenant.clone();
         let who = if c.anonymous {
-            tenant.anonymous = more;
+            tenant.anonymous = more.into();
             identity_with(true, Vec::new())
         } else {
             identity_with(false, more)

@@ -24,9 +24,7 @@ use crate::sig::v4 as sigv4;
 use crate::ConfigMap;
 use address::Target;
 use async_trait::async_trait;
-use authenticate::{
-    Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers, UserStore,
-};
+use authenticate::{Authenticated, Authenticator, Identity, Payload, Principal, SharedUsers};
 use body::BodyVerifier;
 use bytes::Bytes;
 use classify::{Operation, Params, Query};
@@ -296,12 +294,27 @@ impl Gateway {
         true
     }
 
-    /// Puts reloaded users and permissions in place; requests already authenticated keep the
-    /// identity they were given, open connections are untouched.
-    pub fn replace_users(&self, users: Arc<UserStore>) {
-        tracing::info!(users = users.len(), "users and permissions reloaded");
-        self.users.store(users);
-        self.metrics.reload(true);
+    /// Puts a reloaded configuration's users, their permissions and the tenants' anonymous
+    /// grants in place; requests already authenticated keep the identity they were given, open
+    /// connections are untouched. The other settings it changes (`config::reload`) wait for a
+    /// restart: each is named in a warning, and the reload counts as `partial`.
+    pub fn reload(&self, new: &Config) {
+        self.users.store(new.users.clone());
+        for (name, tenant) in &self.cfg.tenants {
+            if let Some(reloaded) = new.tenants.get(name) {
+                tenant.anonymous.replace(&reloaded.anonymous);
+            }
+        }
+        tracing::info!(users = new.users.len(), "users and permissions reloaded");
+        let waiting = crate::config::reload::restart_needed(&self.cfg, new);
+        for setting in &waiting {
+            tracing::warn!(
+                setting,
+                "reload: this setting changed and takes effect on a restart"
+            );
+        }
+        self.metrics
+            .reload(if waiting.is_empty() { "ok" } else { "partial" });
     }
 
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {

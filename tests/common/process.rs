@@ -12,6 +12,8 @@ use super::{keys, sdk_client};
 pub struct Process {
     pub child: Child,
     pub s3: String,
+    /// The admin listener's address.
+    pub admin: String,
     output: Arc<Mutex<Vec<String>>>,
     pub config: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -57,14 +59,17 @@ impl Process {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        let s3 = loop {
+        let (s3, admin) = loop {
             let found = output.lock().unwrap().iter().find_map(|l| {
-                l.split("serving S3 on http://")
-                    .nth(1)
-                    .map(|r| r.split_whitespace().next().unwrap().to_string())
+                let s3 = l.split("serving S3 on http://").nth(1)?;
+                let admin = l.split("(admin: http://").nth(1)?;
+                Some((
+                    s3.split_whitespace().next()?.to_string(),
+                    admin.trim_end_matches(')').to_string(),
+                ))
             });
-            if let Some(addr) = found {
-                break addr;
+            if let Some(addrs) = found {
+                break addrs;
             }
             assert!(
                 Instant::now() < deadline,
@@ -76,6 +81,7 @@ impl Process {
         Process {
             child,
             s3,
+            admin,
             output,
             config: path,
             _dir: dir,

@@ -1349,7 +1349,7 @@ mod tests {
             folders: false,
             backend: "b".into(),
             bucket_prefix: "t1-".into(),
-            anonymous: Vec::new(),
+            anonymous: Default::default(),
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,

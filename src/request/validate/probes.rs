@@ -871,7 +871,7 @@ mod tests {
             name: "t".into(),
             backend: "b".into(),
             bucket_prefix: String::new(),
-            anonymous: Vec::new(),
+            anonymous: Default::default(),
             overwrite,
             folders: false,
             retention: Default::default(),
