@@ -668,6 +668,27 @@ async fn readiness_follows_the_backend() {
     wait_for(503).await.unwrap();
 }
 
+/// A backend whose name does not resolve when the gateway starts (a Service created in the
+/// same release) leaves the gateway running and not ready, naming the backend; requests to it
+/// are HCP's 503 at once, and nothing else is held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_name_that_does_not_resolve_yet_leaves_the_gateway_unready() {
+    let text = config_with_endpoint("http://not-created-yet.invalid:9000");
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let url = format!("{}/readyz", gw.admin);
+    let ready = tokio::task::spawn_blocking(move || curl(None, &[], &url))
+        .await
+        .unwrap();
+    assert_eq!(ready.status, 503);
+    assert!(
+        ready.text().contains("backend unreachable: b"),
+        "{}",
+        ready.text()
+    );
+    let e = gw.client().list_buckets().send().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
+}
+
 fn gateway_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hcp-s3-gateway")
 }

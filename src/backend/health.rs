@@ -34,6 +34,9 @@ pub struct Reach {
     pub timeout: Duration,
     /// Probe with an HTTP request (plain-HTTP backends), not just a TCP connect.
     pub http: bool,
+    /// Its name has not resolved yet (a Service not yet created when the gateway started):
+    /// `resolved` holds no address, no request connects, the probe resolves every round.
+    pub unresolved: AtomicBool,
 }
 
 impl Reach {
@@ -153,14 +156,15 @@ impl BackendHealth {
     pub async fn probe_all(&self) {
         let rounds = self.probes.iter().map(|p| async move {
             let addr = p.reach.addr();
-            let up = matches!(
-                tokio::time::timeout(
-                    p.reach.timeout.min(PROBE_INTERVAL),
-                    probe(addr, p.reach.http)
-                )
-                .await,
-                Ok(Ok(true))
-            );
+            let up = !p.reach.unresolved.load(Ordering::Acquire)
+                && matches!(
+                    tokio::time::timeout(
+                        p.reach.timeout.min(PROBE_INTERVAL),
+                        probe(addr, p.reach.http)
+                    )
+                    .await,
+                    Ok(Ok(true))
+                );
             let was = p.up.swap(up, Ordering::AcqRel);
             if was != up {
                 if up {
@@ -208,15 +212,17 @@ impl BackendHealth {
                 Ok(addrs) => {
                     let addrs: Vec<SocketAddr> = addrs.collect();
                     let current = p.reach.addr();
+                    let unresolved = p.reach.unresolved.load(Ordering::Acquire);
                     // A reachable address that the name still has is kept.
-                    if addrs.contains(&current) && p.up.load(Ordering::Acquire) {
+                    if !unresolved && addrs.contains(&current) && p.up.load(Ordering::Acquire) {
                         continue;
                     }
                     let timeout = p.reach.timeout.min(PROBE_INTERVAL);
                     if let Some(addr) = reachable(&addrs, timeout).await {
-                        if addr != current {
+                        if addr != current || unresolved {
                             tracing::info!(backend = %p.reach.name, %addr, "backend address changed");
                             p.reach.resolved.store(Arc::new(addr));
+                            p.reach.unresolved.store(false, Ordering::Release);
                         }
                     }
                 }
@@ -232,7 +238,11 @@ impl BackendHealth {
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_INTERVAL) => {
                     round += 1;
-                    if round.is_multiple_of(RESOLVE_EVERY) {
+                    let waiting = self
+                        .probes
+                        .iter()
+                        .any(|p| p.reach.unresolved.load(Ordering::Acquire));
+                    if waiting || round.is_multiple_of(RESOLVE_EVERY) {
                         self.resolve_all().await;
                     }
                     self.probe_all().await;
@@ -247,6 +257,26 @@ impl BackendHealth {
 mod tests {
     use super::*;
 
+    /// A name that did not resolve at start is down until it does, and resolved by the next
+    /// round that finds it.
+    #[tokio::test]
+    async fn a_name_not_resolved_yet_is_down_until_it_resolves() {
+        let reach = Arc::new(Reach {
+            name: "b".to_string(),
+            resolved: ArcSwap::from_pointee("0.0.0.0:9000".parse().unwrap()),
+            dns_name: Some(("localhost".to_string(), 9000)),
+            timeout: Duration::from_secs(1),
+            http: true,
+            unresolved: AtomicBool::new(true),
+        });
+        let health = BackendHealth::new([reach.clone()], Arc::new(Metrics::new()));
+        health.probe_all().await;
+        assert_eq!(health.unreachable(), ["b"]);
+        health.resolve_all().await;
+        assert!(!reach.unresolved.load(Ordering::Acquire));
+        assert!(reach.addr().ip().is_loopback(), "{}", reach.addr());
+    }
+
     #[tokio::test]
     async fn names_are_resolved_again() {
         let reach = Arc::new(Reach {
@@ -255,6 +285,7 @@ mod tests {
             dns_name: Some(("localhost".to_string(), 9000)),
             timeout: Duration::from_secs(1),
             http: true,
+            unresolved: AtomicBool::new(false),
         });
         let health = BackendHealth::new([reach.clone()], Arc::new(Metrics::new()));
         health.resolve_all().await;
@@ -288,6 +319,7 @@ mod tests {
                 dns_name: None,
                 timeout: Duration::from_secs(1),
                 http: true,
+                unresolved: AtomicBool::new(false),
             })],
             Arc::new(Metrics::new()),
         );

@@ -213,6 +213,16 @@ async fn open(
     backend: &BackendRuntime,
     addr: SocketAddr,
 ) -> pingora::Result<(Stream, Option<Arc<AtomicBool>>)> {
+    if backend
+        .reach
+        .unresolved
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::ConnectRefused,
+            "the backend's name has not resolved yet",
+        ));
+    }
     let timed_out = |what: &'static str| {
         move |_| pingora::Error::explain(pingora::ErrorType::ConnectTimedout, what)
     };

@@ -228,6 +228,7 @@ async fn backend_runtime(
 ) -> std::io::Result<BackendRuntime> {
     let mut tls = None;
     let mut dns_name = None;
+    let mut unresolved = false;
     let (addr, authority, credentials) = match &b.target {
         BackendTarget::Local { data_dir, engine } => {
             let l = LocalBackend::start(data_dir, *engine).await?;
@@ -238,27 +239,25 @@ async fn backend_runtime(
             rt
         }
         BackendTarget::Remote { endpoint, keys } => {
+            // A name that does not resolve yet (a Service created with the gateway) leaves the
+            // backend unreachable — `/readyz` says so — until the probe resolves it.
             let addrs: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-                    .await
-                    .map_err(|e| {
-                        std::io::Error::new(
-                            e.kind(),
-                            format!("backend {}: {}: {e}", b.name, endpoint.host),
-                        )
-                    })?
-                    .collect();
+                match tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)).await {
+                    Ok(addrs) => addrs.collect(),
+                    Err(e) => {
+                        tracing::warn!(backend = %b.name, "cannot resolve {}: {e}", endpoint.host);
+                        Vec::new()
+                    }
+                };
             let timeout = b
                 .connect_timeout
                 .min(crate::backend::health::PROBE_INTERVAL);
-            let addr = crate::backend::health::reachable(&addrs, timeout)
-                .await
-                .ok_or_else(|| {
-                    std::io::Error::other(format!(
-                        "backend {}: {} does not resolve",
-                        b.name, endpoint.host
-                    ))
-                })?;
+            let addr = crate::backend::health::reachable(&addrs, timeout).await;
+            unresolved = addr.is_none();
+            let addr = addr.unwrap_or(std::net::SocketAddr::from((
+                std::net::Ipv4Addr::UNSPECIFIED,
+                endpoint.port,
+            )));
             if endpoint.tls {
                 let client =
                     crate::server::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
@@ -290,6 +289,7 @@ async fn backend_runtime(
         dns_name,
         timeout: b.connect_timeout,
         http: tls.is_none(),
+        unresolved: AtomicBool::new(unresolved),
     };
     Ok(BackendRuntime {
         settings: b.clone(),
