@@ -689,6 +689,43 @@ async fn a_backend_name_that_does_not_resolve_yet_leaves_the_gateway_unready() {
     assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
 }
 
+/// `shutdown_delay_seconds`: on shutdown `/readyz` says 503 at once while the S3 listener still
+/// accepts and serves new connections for the delay (a load balancer's time to notice); then
+/// the listener closes and the drain begins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_not_ready_before_it_stops_accepting() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Local
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let text = base_config("").replace("[server]\n", "[server]\nshutdown_delay_seconds = 2\n");
+    let gw = start_text(&format!("{text}\n{entry}"), dir, Backend::Local).await;
+    let (addr, admin) = (gw.addr(), gw.admin.clone());
+    let s3 = gw.client();
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(gw.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let url = format!("{admin}/readyz");
+    let ready = tokio::task::spawn_blocking(move || curl(None, &[], &url))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ready.status, ready.text().as_str()),
+        (503, "not ready: shutting down\n")
+    );
+    assert!(
+        s3.list_buckets().send().await.is_ok(),
+        "served while not ready"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    stopping.await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "still accepting after the delay"
+    );
+}
+
 fn gateway_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hcp-s3-gateway")
 }

@@ -34,6 +34,9 @@ pub struct ServerSection {
     /// Worker threads of the gateway's runtime; 0 = one per core.
     pub threads: usize,
     pub shutdown_grace_seconds: u64,
+    /// On SIGTERM, how long `/readyz` says 503 while the S3 listener still accepts, before the
+    /// drain: the time a load balancer or Kubernetes takes to stop sending new connections.
+    pub shutdown_delay_seconds: u64,
     /// How long an idle client connection is kept open between requests.
     pub keepalive_seconds: u64,
     /// Time allowed between two reads of a client's request body.
@@ -90,6 +93,7 @@ impl Default for ServerSection {
             admin_listen: "127.0.0.1:8081".into(),
             threads: 0,
             shutdown_grace_seconds: 5,
+            shutdown_delay_seconds: 0,
             keepalive_seconds: 60,
             client_body_timeout_seconds: 60,
             client_header_timeout_seconds: 10,

@@ -44,12 +44,13 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
 
 fn server(c: &Config) -> String {
     format!(
-        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?}",
+        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?}",
         c.listen,
         c.admin_listen,
         c.tls,
         c.threads,
         c.shutdown_grace,
+        c.shutdown_delay,
         c.keepalive,
         c.client_body_timeout,
         c.client_header_timeout,

@@ -53,6 +53,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub threads: usize,
     pub shutdown_grace: Duration,
+    /// `/readyz` 503 while still accepting, before the drain (`shutdown_delay_seconds`).
+    pub shutdown_delay: Duration,
     pub keepalive: Duration,
     pub client_body_timeout: Duration,
     pub client_header_timeout: Duration,

@@ -86,6 +86,7 @@ impl Config {
             admin_listen: admin_listen.unwrap(),
             threads: s.threads,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
+            shutdown_delay: Duration::from_secs(s.shutdown_delay_seconds),
             keepalive: Duration::from_secs(s.keepalive_seconds),
             client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
             client_header_timeout: Duration::from_secs(s.client_header_timeout_seconds.max(1)),

@@ -15,6 +15,8 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     /// Set once configuration is loaded, the local backend runs and the listeners are bound.
     pub ready: Arc<AtomicBool>,
+    /// Set when shutdown begins: not ready, whatever else holds (`shutdown_delay_seconds`).
+    pub stopping: Arc<AtomicBool>,
     /// Ready also means every backend accepted a connection at its last probe.
     pub health: Arc<BackendHealth>,
     /// How long one exchange — the wait for its request, the request, the answer — may take
@@ -29,6 +31,9 @@ impl ServeHttp for Admin {
         let path = session.req_header().uri.path().to_string();
         let (status, content_type, body) = match path.as_str() {
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" if self.stopping.load(Ordering::Acquire) => {
+                (503, "text/plain", b"not ready: shutting down\n".to_vec())
+            }
             "/readyz" if !self.ready.load(Ordering::Acquire) => {
                 (503, "text/plain", b"not ready: starting\n".to_vec())
             }

@@ -66,6 +66,9 @@ pub struct RunningGateway {
     shutdown: watch::Sender<bool>,
     connections: Arc<Connections>,
     grace: Duration,
+    /// `/readyz` 503 for this long, still accepting, before the drain.
+    delay: Duration,
+    stopping: Arc<AtomicBool>,
     _local: Option<LocalBackend>,
 }
 
@@ -80,8 +83,18 @@ impl RunningGateway {
         self.tls.as_ref().map_or(Ok(()), |t| t.reload())
     }
 
-    /// Stops accepting, lets in-flight requests finish and waits up to the grace period.
+    /// Says not ready for the shutdown delay (still serving, so that the connections a load
+    /// balancer sends until it has noticed are served), then stops accepting, lets in-flight
+    /// requests finish and waits up to the grace period.
     pub async fn shutdown(self) {
+        self.stopping.store(true, Ordering::Release);
+        if !self.delay.is_zero() {
+            tracing::info!(
+                seconds = self.delay.as_secs(),
+                "not ready; still accepting before the drain"
+            );
+            tokio::time::sleep(self.delay).await;
+        }
         let _ = self.shutdown.send(true);
         let deadline = tokio::time::sleep(self.grace);
         tokio::pin!(deadline);
@@ -128,19 +141,12 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
     health.probe_all().await;
-    // The tenants' records buckets (labeled holds, owners), created if missing before the
-    // first request (for at most 5 s: a backend that cannot be reached now gets its bucket
-    // with the first record written).
-    let preparing = gateway.prepare_records();
-    if tokio::time::timeout(std::time::Duration::from_secs(5), preparing)
-        .await
-        .is_err()
-    {
-        tracing::warn!("gateway records: the buckets could not be checked within 5 s");
-    }
+    prepare_records(&gateway).await;
+    let stopping = Arc::new(AtomicBool::new(false));
     let admin = Arc::new(Admin {
         metrics,
         ready: ready.clone(),
+        stopping: stopping.clone(),
         health: health.clone(),
         exchange_deadline: cfg.client_header_timeout,
     });
@@ -186,6 +192,8 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         shutdown,
         connections,
         grace: cfg.shutdown_grace,
+        delay: cfg.shutdown_delay,
+        stopping,
         _local: local,
     })
 }
@@ -211,6 +219,19 @@ async fn serve_admin(
         first_wait,
     )
     .await;
+}
+
+/// The tenants' records buckets (labeled holds, owners), created if missing before the first
+/// request (for at most 5 s: a backend that cannot be reached now gets its bucket with the
+/// first record written).
+async fn prepare_records(gateway: &Gateway) {
+    let preparing = gateway.prepare_records();
+    if tokio::time::timeout(Duration::from_secs(5), preparing)
+        .await
+        .is_err()
+    {
+        tracing::warn!("gateway records: the buckets could not be checked within 5 s");
+    }
 }
 
 /// A listener, or an error that names the setting and the address.
