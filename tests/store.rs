@@ -1649,3 +1649,46 @@ async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
     let e = g.send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (501, "NotImplemented".into()));
 }
+
+/// ListMultipartUploads as HCP's manual shows it: each upload with when it was initiated (the
+/// age a client aborts abandoned uploads by), and a delimiter rolling keys up into common
+/// prefixes.
+#[tokio::test]
+async fn open_uploads_list_with_their_dates_and_common_prefixes() {
+    let data = tempfile::tempdir().unwrap();
+    let gw = start_text(
+        &store_config(data.path()),
+        tempfile::tempdir().unwrap(),
+        Backend::Store,
+    )
+    .await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "open-uploads").await;
+    for key in ["logs/1", "logs/2", "top"] {
+        start_upload(&s3, &bucket, key).await;
+    }
+    let listed = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = listed
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["logs/"]);
+    let uploads = listed.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].key(), Some("top"));
+    let initiated = uploads[0].initiated().expect("Initiated");
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - initiated.secs();
+    assert!((0..600).contains(&age), "initiated {age} s ago");
+    assert_eq!(listed.delimiter(), Some("/"));
+}

@@ -22,6 +22,7 @@ use super::lock::{BucketLock, Retention};
 mod multipart;
 mod versions;
 
+pub use multipart::{UploadEntry, UploadsQuery};
 pub use versions::{Deleted, Listed, Marker, Version, Versioning};
 
 /// Bucket name → bucket record (JSON).

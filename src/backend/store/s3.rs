@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::listing::{Entry, Page, Query};
 use super::lock::{self, BucketLock, DefaultRetention, Mode, Retention};
 use super::objects::{
-    now_millis, Condition, Description, Listed, ObjectRecord, Objects, StoreError, Version,
-    Versioning, MAX_KEY_BYTES,
+    now_millis, Condition, Description, Listed, ObjectRecord, Objects, StoreError, UploadEntry,
+    UploadsQuery, Version, Versioning, MAX_KEY_BYTES,
 };
 use super::{acl, cors, wire};
 
@@ -646,9 +646,16 @@ impl S3 for StoreS3 {
                 if !o.list_versions(&bucket, &query, None)?.entries.is_empty() {
                     return Err(StoreError::BucketNotEmpty);
                 }
-                let (open, _) = o.uploads(&bucket, b"", None, usize::MAX)?;
-                for (_, id) in open {
-                    o.abort(&id)?;
+                let all = UploadsQuery {
+                    prefix: b"",
+                    delimiter: None,
+                    after: None,
+                    max: usize::MAX,
+                };
+                for entry in o.uploads(&bucket, &all)?.0 {
+                    if let UploadEntry::Upload { id, .. } = entry {
+                        o.abort(&id)?;
+                    }
                 }
                 Ok(())
             })
@@ -1657,36 +1664,56 @@ impl S3 for StoreS3 {
             input.prefix.clone().unwrap_or_default(),
         );
         let (key_marker, id_marker) = (input.key_marker.clone(), input.upload_id_marker.clone());
-        let (uploads, truncated) = self
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let asked = delimiter.clone();
+        let (entries, truncated) = self
             .blocking(move |o| {
-                let after = key_marker
-                    .as_deref()
-                    .map(|k| (k.as_bytes(), id_marker.as_deref()));
-                o.uploads(&bucket, prefix.as_bytes(), after, max)
+                let q = UploadsQuery {
+                    prefix: prefix.as_bytes(),
+                    delimiter: asked.as_deref().map(str::as_bytes),
+                    after: key_marker
+                        .as_deref()
+                        .map(|k| (k.as_bytes(), id_marker.as_deref())),
+                    max,
+                };
+                o.uploads(&bucket, &q)
             })
             .await?;
-        let last = uploads.last().cloned();
-        let uploads = uploads
-            .into_iter()
-            .map(|(key, id)| MultipartUpload {
-                key: Some(String::from_utf8_lossy(&key).into_owned()),
-                upload_id: Some(id),
-                ..Default::default()
-            })
-            .collect();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let next = entries.last().filter(|_| truncated).map(|last| match last {
+            UploadEntry::Upload { key, id, .. } => (text(key), Some(id.clone())),
+            UploadEntry::Prefix(p) => (text(p), None),
+        });
+        let (mut uploads, mut prefixes) = (Vec::new(), Vec::new());
+        for entry in entries {
+            match entry {
+                UploadEntry::Upload { key, id, initiated } => {
+                    uploads.push(MultipartUpload {
+                        key: Some(text(&key)),
+                        upload_id: Some(id),
+                        initiated: Some(timestamp(initiated)),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        ..Default::default()
+                    });
+                }
+                UploadEntry::Prefix(p) => prefixes.push(CommonPrefix {
+                    prefix: Some(text(&p)),
+                }),
+            }
+        }
+        let (next_key_marker, next_upload_id_marker) = next.unzip();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: input.prefix,
+            delimiter,
             key_marker: input.key_marker,
             upload_id_marker: input.upload_id_marker,
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
-            next_key_marker: last
-                .as_ref()
-                .filter(|_| truncated)
-                .map(|(k, _)| String::from_utf8_lossy(k).into_owned()),
-            next_upload_id_marker: last.filter(|_| truncated).map(|(_, id)| id),
+            next_key_marker,
+            next_upload_id_marker: next_upload_id_marker.flatten(),
             uploads: Some(uploads),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
             ..Default::default()
         }))
     }

@@ -20,8 +20,39 @@ pub struct Completed {
 /// How long a completed upload's result is kept for retries.
 const COMPLETED_KEPT_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// Open uploads as (key, upload id), and whether more follow.
-pub type UploadsPage = (Vec<(Vec<u8>, String)>, bool);
+/// One entry of an uploads listing: an open upload, or a common prefix standing for every
+/// upload whose key has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadEntry {
+    Upload {
+        key: Vec<u8>,
+        id: String,
+        /// Milliseconds since the epoch.
+        initiated: u64,
+    },
+    Prefix(Vec<u8>),
+}
+
+impl UploadEntry {
+    /// The key marker that resumes a listing after this entry.
+    pub fn marker(&self) -> &[u8] {
+        match self {
+            UploadEntry::Upload { key, .. } | UploadEntry::Prefix(key) => key,
+        }
+    }
+}
+
+/// An uploads listing's entries, and whether more follow.
+pub type UploadsPage = (Vec<UploadEntry>, bool);
+
+/// What an uploads listing asks: S3's prefix, delimiter, key and upload id markers, and at
+/// most `max` entries (uploads and common prefixes alike).
+pub struct UploadsQuery<'q> {
+    pub prefix: &'q [u8],
+    pub delimiter: Option<&'q [u8]>,
+    pub after: Option<(&'q [u8], Option<&'q str>)>,
+    pub max: usize,
+}
 
 fn upload_order_key(bucket: &str, key: &[u8], upload: &str) -> Vec<u8> {
     let mut k = object_key(bucket, key);
@@ -61,6 +92,15 @@ fn remember_completed(
         .insert(upload, bytes.as_slice())
         .map_err(db_error)?;
     Ok(())
+}
+
+/// The common prefix `key` is rolled up into: the key up to and with the first `delimiter`
+/// after `prefix`, if it has one.
+fn rolled_up<'k>(key: &'k [u8], prefix: &[u8], delimiter: Option<&[u8]>) -> Option<&'k [u8]> {
+    let delimiter = delimiter.filter(|d| !d.is_empty())?;
+    let rest = key.get(prefix.len()..)?;
+    let at = rest.windows(delimiter.len()).position(|w| w == delimiter)?;
+    Some(&key[..prefix.len() + at + delimiter.len()])
 }
 
 /// Turns of the uploads being changed: a complete joins the parts it read, so no other
@@ -364,21 +404,17 @@ impl Objects {
     }
 
     /// The bucket's open uploads in key order, then upload id, after (`key`, `upload id`)
-    /// markers, at most `max`; whether more follow.
-    pub fn uploads(
-        &self,
-        bucket: &str,
-        prefix: &[u8],
-        after: Option<(&[u8], Option<&str>)>,
-        max: usize,
-    ) -> Result<UploadsPage, StoreError> {
+    /// markers; with a delimiter, the keys holding it after the prefix rolled up into common
+    /// prefixes (a marker that is one skips the keys it stands for).
+    pub fn uploads(&self, bucket: &str, q: &UploadsQuery<'_>) -> Result<UploadsPage, StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
+        let records = tx.open_table(UPLOADS).map_err(db_error)?;
         let base = object_key(bucket, b"");
-        let start = object_key(bucket, prefix);
-        let mut out = Vec::new();
-        if max == 0 {
+        let start = object_key(bucket, q.prefix);
+        let mut out: Vec<UploadEntry> = Vec::new();
+        if q.max == 0 {
             return Ok((out, false));
         }
         for item in order.range(start.as_slice()..).map_err(db_error)? {
@@ -390,7 +426,7 @@ impl Objects {
             let rest = &k[base.len()..];
             let split = rest.iter().rposition(|&b| b == 0).unwrap_or(rest.len());
             let (key, id) = (&rest[..split], String::from_utf8_lossy(&rest[split + 1..]));
-            let past = match after {
+            let past = match q.after {
                 None => true,
                 // S3: after a key marker alone, the key's uploads are skipped; with an upload id
                 // marker, the key's uploads after that id are listed.
@@ -400,10 +436,35 @@ impl Objects {
             if !past {
                 continue;
             }
-            if out.len() == max {
+            let entry = match rolled_up(key, q.prefix, q.delimiter) {
+                Some(common) => {
+                    let seen = out.last().is_some_and(|e| e.marker() == common);
+                    if seen || q.after.is_some_and(|(marker, _)| marker == common) {
+                        continue;
+                    }
+                    UploadEntry::Prefix(common.to_vec())
+                }
+                None => {
+                    let record = records.get(&*id).map_err(db_error)?;
+                    let initiated = match record {
+                        Some(v) => {
+                            serde_json::from_slice::<UploadRecord>(v.value())
+                                .map_err(db_error)?
+                                .initiated
+                        }
+                        None => continue,
+                    };
+                    UploadEntry::Upload {
+                        key: key.to_vec(),
+                        id: id.into_owned(),
+                        initiated,
+                    }
+                }
+            };
+            if out.len() == q.max {
                 return Ok((out, true));
             }
-            out.push((key.to_vec(), id.into_owned()));
+            out.push(entry);
         }
         Ok((out, false))
     }
@@ -518,21 +579,75 @@ mod tests {
                     .unwrap(),
             ));
         }
-        let (all, more) = store.uploads("b", b"", None, 10).unwrap();
+        let list = |prefix: &'static [u8], after, max| {
+            let q = UploadsQuery {
+                prefix,
+                delimiter: None,
+                after,
+                max,
+            };
+            store.uploads("b", &q).unwrap()
+        };
+        let (all, more) = list(b"", None, 10);
         assert!(!more);
-        let keys: Vec<&[u8]> = all.iter().map(|(k, _)| k.as_slice()).collect();
+        let keys: Vec<&[u8]> = all.iter().map(UploadEntry::marker).collect();
         assert_eq!(keys, [&b"a"[..], b"a", b"b", b"c/d"]);
-        let first_a = &all[0].1;
-        let (after, _) = store
-            .uploads("b", b"", Some((b"a", Some(first_a))), 10)
-            .unwrap();
+        let UploadEntry::Upload { id: first_a, .. } = &all[0] else {
+            panic!("{all:?}");
+        };
+        let (after, _) = list(b"", Some((b"a", Some(first_a))), 10);
         assert_eq!(after.len(), 3);
-        let (after_key, _) = store.uploads("b", b"", Some((b"a", None)), 10).unwrap();
+        let (after_key, _) = list(b"", Some((b"a", None)), 10);
         assert_eq!(after_key.len(), 2);
-        let (prefixed, _) = store.uploads("b", b"c/", None, 10).unwrap();
+        let (prefixed, _) = list(b"c/", None, 10);
         assert_eq!(prefixed.len(), 1);
-        let (page, more) = store.uploads("b", b"", None, 1).unwrap();
+        let (page, more) = list(b"", None, 1);
         assert!(more && page.len() == 1);
+    }
+
+    /// With a delimiter, keys holding it after the prefix are one common prefix each, counted
+    /// against the page; a common prefix as the marker resumes after every key it stands for;
+    /// each upload tells when it was initiated.
+    #[test]
+    fn uploads_roll_up_into_common_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let before = now_millis();
+        for key in ["a/1", "a/2", "b", "c/x/1", "c/y"] {
+            store
+                .create_upload("b", key.as_bytes(), Description::default())
+                .unwrap();
+        }
+        let list = |prefix: &'static [u8], after: Option<&'static [u8]>, max| {
+            let q = UploadsQuery {
+                prefix,
+                delimiter: Some(b"/"),
+                after: after.map(|a| (a, None)),
+                max,
+            };
+            store.uploads("b", &q).unwrap()
+        };
+        let shown = |page: &[UploadEntry]| -> Vec<String> {
+            page.iter()
+                .map(|e| match e {
+                    UploadEntry::Upload { key, initiated, .. } => {
+                        assert!(*initiated >= before, "{initiated}");
+                        String::from_utf8_lossy(key).into_owned()
+                    }
+                    UploadEntry::Prefix(p) => format!("prefix {}", String::from_utf8_lossy(p)),
+                })
+                .collect()
+        };
+        let (all, more) = list(b"", None, 10);
+        assert_eq!(shown(&all), ["prefix a/", "b", "prefix c/"]);
+        assert!(!more);
+        let (first, more) = list(b"", None, 1);
+        assert_eq!((shown(&first), more), (vec!["prefix a/".to_string()], true));
+        let (next, _) = list(b"", Some(b"a/"), 1);
+        assert_eq!(shown(&next), ["b"]);
+        let (under_c, _) = list(b"c/", None, 10);
+        assert_eq!(shown(&under_c), ["prefix c/x/", "c/y"]);
     }
 
     /// One turn of an upload at a time; other uploads' turns are their own; the table keeps
