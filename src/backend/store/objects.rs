@@ -42,6 +42,9 @@ const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts")
 /// Upload id → what its complete made (JSON), for a day: a retried complete is answered as
 /// the first was, as S3 does.
 const COMPLETED: TableDefinition<&str, &[u8]> = TableDefinition::new("completed");
+/// `(completed at, upload id)`: the completes in the order they were made, so that those past
+/// keeping are found without reading the others.
+const COMPLETED_ORDER: TableDefinition<(u64, &str), ()> = TableDefinition::new("completed-order");
 
 /// The metadata database's page cache.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -355,6 +358,7 @@ impl Objects {
         tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
         tx.open_table(PARTS).map_err(db_error)?;
         tx.open_table(COMPLETED).map_err(db_error)?;
+        multipart::index_completed(&tx)?;
         tx.commit().map_err(db_error)?;
         let store = Objects {
             root: root.to_path_buf(),

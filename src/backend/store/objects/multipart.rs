@@ -61,7 +61,27 @@ fn upload_order_key(bucket: &str, key: &[u8], upload: &str) -> Vec<u8> {
     k
 }
 
-/// Notes what `upload`'s complete made, and forgets completes older than a day.
+/// Completes past keeping forgotten by one complete, at most: each forgets a few more than it
+/// adds, so the table stays a day's worth without any complete reading all of it.
+const FORGOTTEN_PER_COMPLETE: usize = 16;
+
+/// Indexes by time the completes kept before they were (a store of an earlier version), once.
+pub(super) fn index_completed(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut order = tx.open_table(COMPLETED_ORDER).map_err(db_error)?;
+    if !redb::ReadableTableMetadata::is_empty(&order).map_err(db_error)? {
+        return Ok(());
+    }
+    let completed = tx.open_table(COMPLETED).map_err(db_error)?;
+    for item in completed.iter().map_err(db_error)? {
+        let (k, v) = item.map_err(db_error)?;
+        // (One that does not read is forgotten at once: at 0, it is the oldest.)
+        let at = serde_json::from_slice::<Completed>(v.value()).map_or(0, |c| c.at);
+        order.insert((at, k.value()), ()).map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Notes what `upload`'s complete made, and forgets a few completes older than a day.
 fn remember_completed(
     tx: &redb::WriteTransaction,
     upload: &str,
@@ -70,16 +90,18 @@ fn remember_completed(
 ) -> Result<(), StoreError> {
     let now = now_millis();
     let mut completed = tx.open_table(COMPLETED).map_err(db_error)?;
-    let mut stale = Vec::new();
-    for item in completed.iter().map_err(db_error)? {
-        let (k, v) = item.map_err(db_error)?;
-        let c: Completed = serde_json::from_slice(v.value()).map_err(db_error)?;
-        if now.saturating_sub(c.at) > COMPLETED_KEPT_MS {
-            stale.push(k.value().to_string());
-        }
-    }
-    for k in stale {
-        completed.remove(k.as_str()).map_err(db_error)?;
+    let mut order = tx.open_table(COMPLETED_ORDER).map_err(db_error)?;
+    let oldest_kept = now.saturating_sub(COMPLETED_KEPT_MS);
+    let stale: Vec<(u64, String)> = order
+        .range(..(oldest_kept, ""))
+        .map_err(db_error)?
+        .take(FORGOTTEN_PER_COMPLETE)
+        .map(|item| item.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+        .collect::<Result<_, _>>()
+        .map_err(db_error)?;
+    for (at, id) in stale {
+        order.remove((at, id.as_str())).map_err(db_error)?;
+        completed.remove(id.as_str()).map_err(db_error)?;
     }
     let done = Completed {
         bucket: record.bucket.clone(),
@@ -91,6 +113,7 @@ fn remember_completed(
     completed
         .insert(upload, bytes.as_slice())
         .map_err(db_error)?;
+    order.insert((now, upload), ()).map_err(db_error)?;
     Ok(())
 }
 
@@ -648,6 +671,62 @@ mod tests {
         assert_eq!(shown(&next), ["b"]);
         let (under_c, _) = list(b"c/", None, 10);
         assert_eq!(shown(&under_c), ["prefix c/x/", "c/y"]);
+    }
+
+    /// A complete forgets completes past keeping a few at a time, by their time alone: it
+    /// reads no kept one (a record it could not read stands in nobody's way), and a store
+    /// whose completes were kept before they were indexed is indexed when it opens.
+    #[test]
+    fn completes_are_forgotten_by_time_without_reading_the_kept_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = now_millis() - 2 * COMPLETED_KEPT_MS;
+        {
+            let store = Objects::open(dir.path()).unwrap();
+            let tx = store.db.begin_write().unwrap();
+            {
+                let mut completed = tx.open_table(COMPLETED).unwrap();
+                for i in 0..20 {
+                    let c = Completed {
+                        bucket: "b".into(),
+                        key: b"k".to_vec(),
+                        etag: "e".into(),
+                        at: old + i,
+                    };
+                    let bytes = serde_json::to_vec(&c).unwrap();
+                    completed
+                        .insert(format!("stale-{i}").as_str(), bytes.as_slice())
+                        .unwrap();
+                }
+                completed.insert("unreadable", &b"not json"[..]).unwrap();
+                // (As an earlier version kept them: no index.)
+                let mut order = tx.open_table(COMPLETED_ORDER).unwrap();
+                order.retain(|_, _| false).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let kept = |store: &Objects| {
+            let tx = store.db.begin_read().unwrap();
+            let table = tx.open_table(COMPLETED).unwrap();
+            redb::ReadableTableMetadata::len(&table).unwrap()
+        };
+        assert_eq!(kept(&store), 21);
+        let complete_one = |key: &[u8]| {
+            let id = store
+                .create_upload("b", key, Description::default())
+                .unwrap();
+            let p = part(&store, &id, 1, b"data");
+            store
+                .complete(&id, &[(1, p.etag)], 1, Condition::None)
+                .unwrap();
+        };
+        complete_one(b"first");
+        // 16 forgotten (the unreadable one first: it is indexed as the oldest), one added.
+        assert_eq!(kept(&store), 21 - FORGOTTEN_PER_COMPLETE as u64 + 1);
+        complete_one(b"second");
+        assert_eq!(kept(&store), 2, "only the day's completes are left");
+        assert!(store.completed("stale-19").unwrap().is_none());
     }
 
     /// One turn of an upload at a time; other uploads' turns are their own; the table keeps
