@@ -506,17 +506,32 @@ impl Objects {
     }
 
     /// Removes an empty bucket.
+    /// Deletes an empty bucket — objects keep a bucket, unfinished uploads do not (as S3 and
+    /// RGW): they are aborted with it, in the transaction that finds it empty and removes it,
+    /// so none is aborted for a bucket that stays and none outlives one that goes.
     pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
-        {
+        let gone = {
             let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
             require_bucket(&buckets, name)?;
-            if Objects::has_versions(&tx.open_table(VERSIONS).map_err(db_error)?, name)? {
+            let start = object_key(name, b"");
+            let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+            let has_object = match objects.range(start.as_slice()..).map_err(db_error)?.next() {
+                Some(item) => item.map_err(db_error)?.0.value().starts_with(&start),
+                None => false,
+            };
+            if has_object
+                || Objects::has_versions(&tx.open_table(VERSIONS).map_err(db_error)?, name)?
+            {
                 return Err(StoreError::BucketNotEmpty);
             }
             buckets.remove(name).map_err(db_error)?;
-        }
+            multipart::drop_bucket_uploads(&tx, name)?
+        };
         tx.commit().map_err(db_error)?;
+        for blob in gone {
+            let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
+        }
         Ok(())
     }
 

@@ -632,35 +632,7 @@ impl S3 for StoreS3 {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let bucket = req.input.bucket;
-        // Objects keep a bucket; unfinished uploads do not (as S3 and RGW): they are aborted
-        // with it, once the bucket is found empty.
-        {
-            let bucket = bucket.clone();
-            self.blocking(move |o| {
-                let query = Query {
-                    prefix: b"",
-                    delimiter: b"",
-                    after: None,
-                    max: 1,
-                };
-                if !o.list_versions(&bucket, &query, None)?.entries.is_empty() {
-                    return Err(StoreError::BucketNotEmpty);
-                }
-                let all = UploadsQuery {
-                    prefix: b"",
-                    delimiter: None,
-                    after: None,
-                    max: usize::MAX,
-                };
-                for entry in o.uploads(&bucket, &all)?.0 {
-                    if let UploadEntry::Upload { id, .. } = entry {
-                        o.abort(&id)?;
-                    }
-                }
-                Ok(())
-            })
-            .await?;
-        }
+        // (Its unfinished uploads go with it: `Objects::delete_bucket`.)
         self.blocking(move |o| o.delete_bucket(&bucket)).await?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }

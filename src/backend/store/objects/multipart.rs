@@ -126,6 +126,46 @@ fn rolled_up<'k>(key: &'k [u8], prefix: &[u8], delimiter: Option<&[u8]>) -> Opti
     Some(&key[..prefix.len() + at + delimiter.len()])
 }
 
+/// Removes every upload of `bucket` and its parts in `tx`; the part bodies no longer pointed
+/// at, to remove once it commits.
+pub(super) fn drop_bucket_uploads(
+    tx: &redb::WriteTransaction,
+    bucket: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
+    let mut uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+    let mut parts = tx.open_table(PARTS).map_err(db_error)?;
+    let start = object_key(bucket, b"");
+    let mut listed = Vec::new();
+    for item in order.range(start.as_slice()..).map_err(db_error)? {
+        let (k, _) = item.map_err(db_error)?;
+        if !k.value().starts_with(&start) {
+            break;
+        }
+        listed.push(k.value().to_vec());
+    }
+    let mut gone = Vec::new();
+    for k in listed {
+        order.remove(k.as_slice()).map_err(db_error)?;
+        let split = k.iter().rposition(|&b| b == 0).unwrap_or(k.len());
+        let id = String::from_utf8_lossy(&k[split + 1..]).into_owned();
+        uploads.remove(id.as_str()).map_err(db_error)?;
+        let numbers: Vec<u32> = parts
+            .range((id.as_str(), 0)..=(id.as_str(), u32::MAX))
+            .map_err(db_error)?
+            .map(|item| item.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()
+            .map_err(db_error)?;
+        for n in numbers {
+            if let Some(v) = parts.remove((id.as_str(), n)).map_err(db_error)? {
+                let part: PartRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
+                gone.push(part.blob);
+            }
+        }
+    }
+    Ok(gone)
+}
+
 /// Turns of the uploads being changed: a complete joins the parts it read, so no other
 /// complete, abort or part of its upload may remove them under it (a retried complete waits for
 /// the first, then finds the upload completed).
@@ -727,6 +767,43 @@ mod tests {
         complete_one(b"second");
         assert_eq!(kept(&store), 2, "only the day's completes are left");
         assert!(store.completed("stale-19").unwrap().is_none());
+    }
+
+    /// A bucket that keeps an object keeps its uploads too; an empty one goes with its uploads
+    /// and their parts' bodies, in one transaction.
+    #[test]
+    fn a_deleted_bucket_takes_its_uploads_with_it_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        store.create_bucket("other").unwrap();
+        let id = store
+            .create_upload("b", b"k", Description::default())
+            .unwrap();
+        part(&store, &id, 1, b"part");
+        let kept = store
+            .create_upload("other", b"k", Description::default())
+            .unwrap();
+        part(&store, &kept, 1, b"kept");
+        let mut body = store.writer().unwrap();
+        body.write(b"object").unwrap();
+        store
+            .commit("b", b"o", body, Description::default(), Condition::None)
+            .unwrap();
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(StoreError::BucketNotEmpty)
+        ));
+        assert!(
+            store.upload(&id).is_ok(),
+            "an upload aborted for a bucket that stays"
+        );
+        store.delete("b", b"o", None, false).unwrap();
+        store.delete_bucket("b").unwrap();
+        assert!(matches!(store.upload(&id), Err(StoreError::NoSuchUpload)));
+        assert!(store.upload(&kept).is_ok());
+        let bodies = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert_eq!(bodies, 1, "only the other bucket's part is left");
     }
 
     /// One turn of an upload at a time; other uploads' turns are their own; the table keeps
