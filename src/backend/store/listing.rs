@@ -36,6 +36,9 @@ impl<T> Entry<T> {
     }
 }
 
+/// A source's opening at a key (`Page::of_seeking`).
+type Opener<'o, I> = &'o mut dyn FnMut(&[u8]) -> I;
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -56,6 +59,26 @@ impl<T> Page<T> {
     /// The page of `keys` (ascending, starting at or before [`Page::start`]) that `query` asks
     /// for.
     pub fn of(keys: impl IntoIterator<Item = (Vec<u8>, T)>, query: &Query<'_>) -> Page<T> {
+        Page::read(query, keys.into_iter(), None)
+    }
+
+    /// As [`Page::of`], over a source that seeks: `open(from)` iterates the keys from `from`
+    /// on, in ascending order. It is opened at [`Page::start`], and again past a common prefix
+    /// (the marker's, and each one the page holds), so that the keys a common prefix stands
+    /// for are never read: a million keys under `logs/` cost a delimited page one step.
+    pub fn of_seeking<I: Iterator<Item = (Vec<u8>, T)>>(
+        query: &Query<'_>,
+        mut open: impl FnMut(&[u8]) -> I,
+    ) -> Page<T> {
+        let keys = open(&Page::<T>::start(query));
+        Page::read(query, keys, Some(&mut open))
+    }
+
+    fn read<I: Iterator<Item = (Vec<u8>, T)>>(
+        query: &Query<'_>,
+        mut keys: I,
+        mut seek: Option<Opener<'_, I>>,
+    ) -> Page<T> {
         let mut entries: Vec<Entry<T>> = Vec::new();
         // S3 answers max-keys=0 with an empty page that is not truncated (s3-tests
         // test_bucket_list_maxkeys_zero).
@@ -71,7 +94,25 @@ impl<T> Page<T> {
             a.starts_with(query.prefix)
                 && rolled_up(a, query.prefix, query.delimiter).as_deref() == Some(*a)
         });
-        for (key, value) in keys {
+        // Past a common prefix: where the source seeks, the keys it stands for are not read.
+        // False where no key can follow (a prefix of 0xFF bytes is above every other key).
+        let mut past = |common: &[u8], keys: &mut I| match (seek.as_mut(), successor(common)) {
+            (Some(open), Some(from)) => {
+                *keys = open(&from);
+                true
+            }
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if let Some(p) = skip_under {
+            if !past(p, &mut keys) {
+                return Page {
+                    entries,
+                    truncated: false,
+                };
+            }
+        }
+        while let Some((key, value)) = keys.next() {
             if !key.starts_with(query.prefix) {
                 if key.as_slice() > query.prefix {
                     break;
@@ -99,13 +140,29 @@ impl<T> Page<T> {
                     truncated: true,
                 };
             }
+            let seek_past = match &entry {
+                Entry::Prefix(common) => Some(common.clone()),
+                Entry::Key(..) => None,
+            };
             entries.push(entry);
+            if seek_past.is_some_and(|common| !past(&common, &mut keys)) {
+                break;
+            }
         }
         Page {
             entries,
             truncated: false,
         }
     }
+}
+
+/// The least byte string above every string that starts with `prefix`: the prefix without its
+/// trailing 0xFF bytes, its last byte one up; `None` where it is all 0xFF bytes.
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let end = prefix.iter().rposition(|&b| b != 0xFF)?;
+    let mut next = prefix[..=end].to_vec();
+    next[end] += 1;
+    Some(next)
 }
 
 /// The common prefix `key` rolls up into: the prefix, then everything up to and including the
@@ -121,6 +178,13 @@ fn rolled_up(key: &[u8], prefix: &[u8], delimiter: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn successors_sort_above_every_key_of_their_prefix() {
+        assert_eq!(successor(b"logs/"), Some(b"logs0".to_vec()));
+        assert_eq!(successor(b"a\xff\xff"), Some(b"b".to_vec()));
+        assert_eq!(successor(b"\xff"), None);
+    }
+
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
@@ -214,7 +278,9 @@ mod tests {
 
     fn random_key(rng: &mut StdRng) -> Vec<u8> {
         let len = rng.gen_range(0..7);
-        (0..len).map(|_| b"ab/-z"[rng.gen_range(0..5)]).collect()
+        (0..len)
+            .map(|_| b"ab/-z\xff"[rng.gen_range(0..6)])
+            .collect()
     }
 
     /// Any listing, read page by page (each starting after the last entry of the one before),
@@ -230,7 +296,8 @@ mod tests {
             let all: Vec<(Vec<u8>, ())> = set.into_iter().map(|k| (k, ())).collect();
             let prefix = random_key(&mut rng);
             let prefix = &prefix[..prefix.len().min(2)];
-            let delimiter: &[u8] = [&b""[..], b"/", b"a", b"/a", b"zz"][rng.gen_range(0..5)];
+            let delimiter: &[u8] =
+                [&b""[..], b"/", b"a", b"/a", b"zz", b"\xff"][rng.gen_range(0..6)];
             let whole = Page::of(
                 all.clone(),
                 &Query {
@@ -268,6 +335,27 @@ mod tests {
                     all.iter().filter(|(k, _)| *k >= start).cloned().collect();
                 let page = Page::of(from, &q);
                 assert!(page.entries.len() <= max);
+                // A source that seeks gives the same page, reading no key a common prefix
+                // stands for but the first: at most one key per entry, the start's own key and
+                // the one that ends the page.
+                let reads = std::cell::Cell::new(0);
+                let seeking = Page::of_seeking(&q, |from| {
+                    let from = from.to_vec();
+                    all.iter()
+                        .filter(move |(k, _)| *k >= from)
+                        .cloned()
+                        .inspect(|_| reads.set(reads.get() + 1))
+                });
+                assert_eq!(seeking, page, "prefix {prefix:?} delimiter {delimiter:?}");
+                assert!(
+                    reads.get() <= page.entries.len() + 2,
+                    "{} keys read for {} entries: {q:?} {:?}",
+                    reads.get(),
+                    page.entries.len(),
+                    all.iter()
+                        .map(|(k, _)| String::from_utf8_lossy(k))
+                        .collect::<Vec<_>>()
+                );
                 read.extend(page.entries.iter().map(|e| e.name().to_vec()));
                 if !page.truncated {
                     break;

@@ -691,27 +691,29 @@ impl Objects {
         let tx = self.db.begin_read().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let objects = tx.open_table(OBJECTS).map_err(db_error)?;
-        let start = object_key(bucket, &Page::<ObjectRecord>::start(query));
         let bucket_start = object_key(bucket, b"");
-        let mut error = None;
-        // Records are decoded only for the keys the page shows: the keys a delimiter rolls up are
-        // passed over undecoded.
-        let keys = objects
-            .range(start.as_slice()..)
-            .map_err(db_error)?
-            .map_while(|item| match item {
+        let error = std::cell::RefCell::new(None);
+        // Records are decoded only for the keys the page shows, and the keys a delimiter rolls
+        // up are not read at all: the listing seeks past them.
+        let open = |from: &[u8]| {
+            let range = objects
+                .range(object_key(bucket, from).as_slice()..)
+                .map_err(|e| *error.borrow_mut() = Some(db_error(e)))
+                .ok();
+            range.into_iter().flatten().map_while(|item| match item {
                 Ok((k, v)) => {
                     let k = k.value();
                     k.starts_with(&bucket_start)
                         .then(|| (k[bucket_start.len()..].to_vec(), v))
                 }
                 Err(e) => {
-                    error = Some(db_error(e));
+                    *error.borrow_mut() = Some(db_error(e));
                     None
                 }
-            });
-        let page = Page::of(keys, query);
-        if let Some(e) = error {
+            })
+        };
+        let page = Page::of_seeking(query, open);
+        if let Some(e) = error.into_inner() {
             return Err(e);
         }
         let entries = page

@@ -540,47 +540,58 @@ impl Objects {
             after: after_key,
             ..*query
         };
-        let seek = match &resume {
-            Some((k, _)) => object_key(bucket, k),
-            None => object_key(bucket, &Page::<Listed>::start(&query)),
-        };
         let bucket_start = object_key(bucket, b"");
-        let mut error = None;
-        let mut previous: Option<Vec<u8>> = None;
-        let entries = versions
-            .range(seek.as_slice()..)
-            .map_err(db_error)?
-            .map_while(|item| {
-                let (k, v) = match item {
-                    Ok(kv) => kv,
-                    Err(e) => {
-                        error = Some(db_error(e));
+        let error = std::cell::RefCell::new(None);
+        // (The key of the entry read before: its first version is the latest. A seek lands on
+        // a new key's first version.)
+        let previous: std::cell::RefCell<Option<Vec<u8>>> = Default::default();
+        // Opened where the page starts (inside the marker's key when resuming there), and
+        // again past each common prefix, whose versions are never read.
+        let open = |from: &[u8]| {
+            let seek = match &resume {
+                Some((k, _)) if from <= k.as_slice() => object_key(bucket, k),
+                _ => object_key(bucket, from),
+            };
+            let range = versions
+                .range(seek.as_slice()..)
+                .map_err(|e| *error.borrow_mut() = Some(db_error(e)))
+                .ok();
+            range
+                .into_iter()
+                .flatten()
+                .map_while(|item| {
+                    let (k, v) = match item {
+                        Ok(kv) => kv,
+                        Err(e) => {
+                            *error.borrow_mut() = Some(db_error(e));
+                            return None;
+                        }
+                    };
+                    let entry = k.value();
+                    if !entry.starts_with(&bucket_start) {
                         return None;
                     }
-                };
-                let entry = k.value();
-                if !entry.starts_with(&bucket_start) {
-                    return None;
-                }
-                let key = entry[bucket_start.len()..entry.len() - 9].to_vec();
-                let latest = previous.as_deref() != Some(key.as_slice());
-                previous = Some(key.clone());
-                match decode(v.value()) {
-                    Ok(version) => Some((entry.to_vec(), key, Listed { latest, version })),
-                    Err(e) => {
-                        error = Some(e);
-                        None
+                    let key = entry[bucket_start.len()..entry.len() - 9].to_vec();
+                    let mut previous = previous.borrow_mut();
+                    let latest = previous.as_deref() != Some(key.as_slice());
+                    *previous = Some(key.clone());
+                    match decode(v.value()) {
+                        Ok(version) => Some((entry.to_vec(), key, Listed { latest, version })),
+                        Err(e) => {
+                            *error.borrow_mut() = Some(e);
+                            None
+                        }
                     }
-                }
-            })
-            .filter(|(entry, key, _)| match &resume {
-                Some((k, Some(marker))) => key != k || entry > marker,
-                Some((k, None)) => key >= k,
-                None => true,
-            })
-            .map(|(_, key, listed)| (key, listed));
-        let page = Page::of(entries, &query);
-        match error {
+                })
+                .filter(|(entry, key, _)| match &resume {
+                    Some((k, Some(marker))) => key != k || entry > marker,
+                    Some((k, None)) => key >= k,
+                    None => true,
+                })
+                .map(|(_, key, listed)| (key, listed))
+        };
+        let page = Page::of_seeking(&query, open);
+        match error.into_inner() {
             Some(e) => Err(e),
             None => Ok(page),
         }
