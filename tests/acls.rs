@@ -100,9 +100,11 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     let line = "bucket_prefix = \"\"\n";
     let tenant = format!("{line}records_bucket = \"{records}\"\n");
     let base = base_config("").replacen(line, &tenant, 1);
+    const ACL_ONLY: &str = "acl-only";
     let outsider = format!(
         "[[users]]\nusername = \"{OUTSIDER}\"\npassword = \"{PASSWORD}\"\n\
-         permissions = [{{ tenant = \"elsewhere\", allow = [\"all\"] }}]\n"
+         permissions = [{{ tenant = \"elsewhere\", allow = [\"all\"] }}]\n\
+         [[users]]\nusername = \"{ACL_ONLY}\"\npassword = \"{PASSWORD}\"\npermissions = []\n"
     );
     let text = format!("{base}\n{}\n{outsider}\n{entry}", users_config());
     let gw = start_text(&text, dir, Backend::Store).await;
@@ -116,6 +118,23 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = status_of(&gw, Some(BOB), "GET", &object, &[]).await;
     assert_eq!((status, body.as_str()), (200, "for t's users"));
+    let r = as_user(&gw, (OUTSIDER, PASSWORD), "GET", &object, &[], b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    // A user of this tenant with no permissions at all is one of its users: ACLs admit it.
+    let (status, body) = status_of(&gw, Some(ACL_ONLY), "GET", &object, &[]).await;
+    assert_eq!((status, body.as_str()), (200, "for t's users"));
+    // A grant cannot name the outsider: it is no user of this tenant (400, nothing changed).
+    let named = [("x-amz-grant-read", "emailAddress=outsider")];
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &format!("{object}?acl"),
+        &named,
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(400, "InvalidArgument");
     let r = as_user(&gw, (OUTSIDER, PASSWORD), "GET", &object, &[], b"").await;
     r.assert_hcp_error(403, "AccessDenied");
     // Nor may the outsider write where the bucket's ACL lets t's users write.

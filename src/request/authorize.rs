@@ -90,14 +90,11 @@ pub fn missing_for_acl(
     let grants = &*grants_of(identity, tenant, op).ok()?;
     // HCP: the "authenticated users" of a tenant's ACLs are its own users. A user of another
     // tenant (configured there, or granted nothing here) is no grantee of this one's ACLs.
-    if let Some(user) = identity.user() {
-        let here = match user.tenant.as_deref() {
-            Some(t) => t == &*tenant.name,
-            None => check(grants, &tenant.name, None, None).is_ok(),
-        };
-        if !here {
-            return None;
-        }
+    if identity
+        .user()
+        .is_some_and(|u| !belongs_to(u, &tenant.name))
+    {
+        return None;
     }
     let lacks = |b: &str, p: Permission| check(grants, &tenant.name, Some(b), Some(p)).is_err();
     let mut missing: Vec<Permission> = Vec::new();
@@ -399,8 +396,11 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
         | UploadPart
         | UploadPartCopy
         | CompleteMultipartUpload => Write,
-        // (HCP: aborting an upload needs delete permission for the bucket.)
-        AbortMultipartUpload => Delete,
+        // HCP asks delete permission of an abort as well, and ends abandoned uploads itself
+        // after 30 days; the gateway cannot (the embedded store has no such age, a lifecycle
+        // rule is not offered), so an upload's writer may end it: what it removes is the
+        // initiator's own parts (`validate::uploads` binds the id to its initiator).
+        AbortMultipartUpload => Write,
         ObjectSubresource if method == Method::GET || method == Method::HEAD => Read,
         ObjectSubresource => Write,
         DeleteObject | DeleteObjects => Delete,
@@ -508,7 +508,9 @@ fn hcp_retention_rules(
     let hold_on_write = matches!(
         op,
         PutObject | CopyObject | CreateMultipartUpload | PostObject
-    ) && headers.contains_key("x-amz-object-lock-legal-hold");
+    ) && headers
+        .get("x-amz-object-lock-legal-hold")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"ON"));
     let privileged = (bypass && matches!(op, DeleteObject | DeleteObjects))
         || op == Operation::PutObjectLegalHold
         || hold_on_write;
@@ -518,6 +520,20 @@ fn hcp_retention_rules(
         })?;
     }
     Ok(())
+}
+
+/// Whether `user` is one of `tenant`'s users (HCP: "each tenant has its own set of user
+/// accounts"): configured there, at home there (the only tenant, or the only one its grants
+/// name), or granted something there. Only they are the tenant's ACL grantees and its
+/// "authenticated users".
+pub fn belongs_to(user: &crate::request::authenticate::User, tenant: &str) -> bool {
+    match user.tenant.as_deref() {
+        Some(t) => t == tenant,
+        None => {
+            user.home_tenant.as_deref() == Some(tenant)
+                || check(&user.grants, tenant, None, None).is_ok()
+        }
+    }
 }
 
 /// In HCP a user belongs to one tenant. A user configured with a tenant acts only there; a
@@ -997,10 +1013,10 @@ mod tests {
             required(Operation::DeleteObjects, &Method::POST),
             Some(Permission::Delete)
         );
-        // HCP: "you need delete permission for the bucket" to abort an upload.
+        // (HCP asks delete too; see `required`: the writer may end its own upload here.)
         assert_eq!(
             required(Operation::AbortMultipartUpload, &Method::DELETE),
-            Some(Permission::Delete)
+            Some(Permission::Write)
         );
         assert!(is_multipart(Operation::UploadPart) && !is_multipart(Operation::PutObject));
     }

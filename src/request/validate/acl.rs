@@ -99,7 +99,7 @@ impl Grantees<'_> {
     }
 
     fn of_tenant(&self, user: &crate::request::authenticate::User) -> Option<Owner> {
-        let here = user.tenant.as_deref().is_none_or(|t| t == self.tenant);
+        let here = crate::request::authorize::belongs_to(user, self.tenant);
         here.then(|| Owner::of(user))
     }
 
@@ -520,14 +520,18 @@ mod tests {
     use crate::config::hcp_access_key;
     use crate::request::authenticate::User;
 
+    /// lgreen, a user of tenant `t` (at home there, as the only tenant's users are).
     fn users() -> UserStore {
-        UserStore::new(vec![User::new(
-            Some("lgreen".into()),
-            hcp_access_key("lgreen"),
-            "s".into(),
-            true,
-            vec![],
-        )])
+        UserStore::new(vec![User {
+            home_tenant: Some("t".into()),
+            ..User::new(
+                Some("lgreen".into()),
+                hcp_access_key("lgreen"),
+                "s".into(),
+                true,
+                vec![],
+            )
+        }])
     }
 
     static USERS: std::sync::LazyLock<UserStore> = std::sync::LazyLock::new(users);
