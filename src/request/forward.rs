@@ -1241,7 +1241,10 @@ fn held_without_records(
     call: &mut Call<'_>,
     auth: &Authenticated,
 ) -> Result<(), HcpError> {
-    if !acls::sets_acl(call.op) {
+    let changes_acl = matches!(call.op, Operation::PutObjectAcl | Operation::PutBucketAcl);
+    let granted = acl::granted_in_headers(req);
+    // (A write that grants nothing pays nothing here; an ACL document is judged when read.)
+    if !acls::sets_acl(call.op) || (granted.is_empty() && !changes_acl) {
         return Ok(());
     }
     call.held.extend(authorize::held(
@@ -1252,7 +1255,7 @@ fn held_without_records(
     if object_owners::stores_object(call.op) && auth.identity.user().is_some() {
         call.held.extend(acls::FULL_CONTROL);
     }
-    acls::check_grantable(&acl::granted_in_headers(req), &call.held)
+    acls::check_grantable(&granted, &call.held)
 }
 
 #[cfg(test)]
