@@ -759,13 +759,14 @@ fn check_config_reports_every_problem_and_accepts_the_shipped_default() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("5 problem(s)"), "{err}");
+    assert!(err.contains("6 problem(s)"), "{err}");
     for needle in [
         "server.listen",
         "missing.pem",
         "backend \"missing\"",
         "users[0]",
         "addressing: give domains or a default_tenant",
+        "auth.upload_binding_secret: required",
     ] {
         assert!(err.contains(needle), "{needle} not reported:\n{err}");
     }
