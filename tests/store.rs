@@ -1645,6 +1645,13 @@ async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
         .send()
         .await
         .unwrap();
+    // Part 1 of a completed upload is the whole object, with no parts count: a client reading
+    // by parts reads it whole.
+    let g = s3.get_object().bucket(&bucket).key("joined").part_number(1);
+    let got = g.send().await.unwrap();
+    assert_eq!(got.parts_count(), None);
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(body.len(), 5 * 1024 * 1024 + 1024);
     let g = s3.get_object().bucket(&bucket).key("joined").part_number(2);
     let e = g.send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (501, "NotImplemented".into()));

@@ -206,8 +206,9 @@ impl Condition {
 pub struct Objects {
     root: PathBuf,
     db: Database,
-    /// One complete, abort or part commit of an upload at a time (`multipart`).
-    upload_turns: multipart::Turns,
+    /// One complete, abort or part commit of an upload at a time (`multipart::Turns`): taken
+    /// by the S3 layer before it calls `put_part`, `complete` or `abort`.
+    pub(in crate::backend::store) upload_turns: multipart::Turns,
 }
 
 /// A body being written to `tmp/`, with its MD5; dropped unfinished, it is removed.

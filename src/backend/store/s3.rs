@@ -193,14 +193,15 @@ fn not_offered(what: &str) -> S3Error {
     )
 }
 
-/// A GET or HEAD of `?partNumber=N`: an object stored whole is its own part 1 (S3's answer:
-/// the whole object), and has no other; the store keeps no part boundaries of a completed
-/// upload, so it refuses to read one part of it rather than answer the whole object.
+/// A GET or HEAD of `?partNumber=N`: part 1 is answered with the whole object and no parts
+/// count — an object stored whole is its own part 1, and a client reading a completed upload
+/// by parts (which asks part 1 first, then as many as the count says) reads it whole that
+/// way. The store keeps no part boundaries of a completed upload, so a later part of one is
+/// refused rather than answered with the whole; an object stored whole has no other part.
 fn whole_object_part(record: &ObjectRecord, part: Option<i32>) -> S3Result<()> {
     match part {
-        None => Ok(()),
+        None | Some(1) => Ok(()),
         Some(_) if record.etag.contains('-') => Err(not_offered("reading one part of an object")),
-        Some(1) => Ok(()),
         Some(_) => {
             let mut e = S3Error::with_message(
                 S3ErrorCode::Custom("InvalidPartNumber".into()),
@@ -230,6 +231,20 @@ impl StoreS3 {
         .await
         .ok()
         .flatten()
+    }
+
+    /// A part's body sealed (parts of one upload seal at once), then made the part in the
+    /// upload's turn.
+    async fn commit_part(
+        &self,
+        upload: String,
+        number: u32,
+        body: super::objects::BlobWriter,
+    ) -> S3Result<super::objects::PartRecord> {
+        let sealed = self.blocking(move |o| o.seal_part(body)).await?;
+        let _turn = self.objects.upload_turns.take(&upload).await;
+        self.blocking(move |o| o.commit_part(&upload, number, sealed))
+            .await
     }
 
     /// The open upload `id`, if it is one of `bucket`/`key`.
@@ -1464,9 +1479,7 @@ impl S3 for StoreS3 {
         }
         let sent = sent_checksums!(input);
         let body = self.receive(input.body, &sent).await?;
-        let part = self
-            .blocking(move |o| o.put_part(&upload, number, body))
-            .await?;
+        let part = self.commit_part(upload, number, body).await?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag)),
             ..Default::default()
@@ -1493,17 +1506,17 @@ impl S3 for StoreS3 {
             None => (0, source.size),
             Some(range) => copy_range(range, source.size)?,
         };
-        let upload = input.upload_id;
-        let part = self
+        let body = self
             .blocking(move |o| {
                 use std::io::{Read, Seek};
                 let mut file = file;
                 file.seek(std::io::SeekFrom::Start(start))?;
                 let mut body = o.writer()?;
                 body.copy_from(&mut file.take(length))?;
-                o.put_part(&upload, number, body)
+                Ok(body)
             })
             .await?;
+        let part = self.commit_part(input.upload_id, number, body).await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(part.etag)),
@@ -1542,6 +1555,7 @@ impl S3 for StoreS3 {
         let completed = match self.upload_of(&upload, &input.bucket, &input.key).await {
             Ok(()) => {
                 let id = upload.clone();
+                let _turn = self.objects.upload_turns.take(&upload).await;
                 self.blocking(move |o| o.complete(&id, &listed, MIN_PART_BYTES, condition))
                     .await
                     .map(|object| (object.etag, object.version))
@@ -1580,6 +1594,7 @@ impl S3 for StoreS3 {
         self.upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
         let upload = input.upload_id;
+        let _turn = self.objects.upload_turns.take(&upload).await;
         self.blocking(move |o| o.abort(&upload)).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }

@@ -166,29 +166,73 @@ pub(super) fn drop_bucket_uploads(
     Ok(gone)
 }
 
+/// A part's body sealed in `blobs/`, not yet a part: removed when dropped uncommitted (its
+/// upload gone, or the request given up while it waited for the upload's turn).
+pub struct SealedPart {
+    record: PartRecord,
+    path: Option<std::path::PathBuf>,
+}
+
+impl Drop for SealedPart {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Turns of the uploads being changed: a complete joins the parts it read, so no other
 /// complete, abort or part of its upload may remove them under it (a retried complete waits for
-/// the first, then finds the upload completed).
+/// the first, then finds the upload completed). Taken by the store's S3 layer before a part,
+/// complete or abort goes to a blocking thread: a request waiting for its turn waits as a task,
+/// never holding one of those threads.
 #[derive(Default)]
-pub struct Turns(std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<()>>>>);
+pub struct Turns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// An upload's turn, until dropped (its waiter's claim as well, should the wait be given up).
+pub struct Turn<'t> {
+    /// (Dropped first: the claim then finds whether anyone else still wants the turn.)
+    _held: tokio::sync::OwnedMutexGuard<()>,
+    _claim: Claim<'t>,
+}
+
+/// A claim on an upload's turn: the table forgets the upload when the last claim goes.
+struct Claim<'t> {
+    turns: &'t Turns,
+    upload: String,
+    turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.turns.0.lock().unwrap_or_else(|e| e.into_inner());
+        drop(self.turn.take());
+        // (The table's own: no claim, no holder.)
+        if turns
+            .get(&self.upload)
+            .is_some_and(|t| Arc::strong_count(t) == 1)
+        {
+            turns.remove(&self.upload);
+        }
+    }
+}
 
 impl Turns {
-    /// Runs `f` in `upload`'s turn.
-    fn take<T>(&self, upload: &str, f: impl FnOnce() -> T) -> T {
+    /// Waits for `upload`'s turn.
+    pub async fn take(&self, upload: &str) -> Turn<'_> {
         let turn = {
             let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
             turns.entry(upload.to_string()).or_default().clone()
         };
-        let out = {
-            let _mine = turn.lock().unwrap_or_else(|e| e.into_inner());
-            f()
+        let claim = Claim {
+            turns: self,
+            upload: upload.to_string(),
+            turn: Some(turn.clone()),
         };
-        let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        // (Ours and the table's: nobody else waits for it.)
-        if Arc::strong_count(&turn) == 2 {
-            turns.remove(upload);
+        Turn {
+            _held: turn.lock_owned().await,
+            _claim: claim,
         }
-        out
     }
 
     #[cfg(test)]
@@ -254,44 +298,56 @@ impl Objects {
         number: u32,
         body: BlobWriter,
     ) -> Result<PartRecord, StoreError> {
+        let sealed = self.seal_part(body)?;
+        self.commit_part(upload, number, sealed)
+    }
+
+    /// A part's body made durable in `blobs/` ([`Objects::commit_part`] makes it the part):
+    /// outside the upload's turn, so that parts sealing at once do not wait for each other.
+    pub fn seal_part(&self, body: BlobWriter) -> Result<SealedPart, StoreError> {
         let etag = hex::encode(body.md5.clone().finalize());
         let (blob, size, path) = self.seal(body)?;
-        let record = PartRecord {
-            blob,
-            size,
-            etag,
-            modified: now_millis(),
+        Ok(SealedPart {
+            record: PartRecord {
+                blob,
+                size,
+                etag,
+                modified: now_millis(),
+            },
+            path: Some(path),
+        })
+    }
+
+    /// Makes a sealed body part `number` of `upload`, in the upload's turn (a complete may be
+    /// about to read the body it replaces, which goes here).
+    pub fn commit_part(
+        &self,
+        upload: &str,
+        number: u32,
+        mut sealed: SealedPart,
+    ) -> Result<PartRecord, StoreError> {
+        let record = sealed.record.clone();
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let replaced = {
+            let uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+            if uploads.get(upload).map_err(db_error)?.is_none() {
+                return Err(StoreError::NoSuchUpload);
+            }
+            let mut parts = tx.open_table(PARTS).map_err(db_error)?;
+            let bytes = serde_json::to_vec(&record).map_err(db_error)?;
+            let old = parts
+                .insert((upload, number), bytes.as_slice())
+                .map_err(db_error)?;
+            old.map(|v| serde_json::from_slice::<PartRecord>(v.value()))
+                .transpose()
+                .map_err(db_error)?
         };
-        let stored = self.upload_turns.take(upload, || {
-            let tx = self.db.begin_write().map_err(db_error)?;
-            let replaced = {
-                let uploads = tx.open_table(UPLOADS).map_err(db_error)?;
-                if uploads.get(upload).map_err(db_error)?.is_none() {
-                    return Err(StoreError::NoSuchUpload);
-                }
-                let mut parts = tx.open_table(PARTS).map_err(db_error)?;
-                let bytes = serde_json::to_vec(&record).map_err(db_error)?;
-                let old = parts
-                    .insert((upload, number), bytes.as_slice())
-                    .map_err(db_error)?;
-                old.map(|v| serde_json::from_slice::<PartRecord>(v.value()))
-                    .transpose()
-                    .map_err(db_error)?
-            };
-            tx.commit().map_err(db_error)?;
-            // (The replaced body goes in the turn: a complete may be about to read it.)
-            if let Some(old) = replaced {
-                let _ = std::fs::remove_file(self.root.join("blobs").join(old.blob));
-            }
-            Ok(())
-        });
-        match stored {
-            Ok(()) => Ok(record),
-            Err(e) => {
-                let _ = std::fs::remove_file(path);
-                Err(e)
-            }
+        tx.commit().map_err(db_error)?;
+        sealed.path = None;
+        if let Some(old) = replaced {
+            let _ = std::fs::remove_file(self.root.join("blobs").join(old.blob));
         }
+        Ok(record)
     }
 
     /// The upload's parts after part number `after`, at most `max`; whether more follow.
@@ -339,18 +395,6 @@ impl Objects {
         min_part_bytes: u64,
         condition: Condition,
     ) -> Result<ObjectRecord, StoreError> {
-        self.upload_turns.take(upload, || {
-            self.complete_in_turn(upload, listed, min_part_bytes, condition)
-        })
-    }
-
-    fn complete_in_turn(
-        &self,
-        upload: &str,
-        listed: &[(u32, String)],
-        min_part_bytes: u64,
-        condition: Condition,
-    ) -> Result<ObjectRecord, StoreError> {
         let record = self.upload(upload)?;
         if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(StoreError::InvalidPartOrder);
@@ -374,7 +418,13 @@ impl Objects {
         let mut body = self.writer()?;
         let mut md5s = md5::Md5::new();
         for part in &chosen {
-            let mut file = File::open(self.root.join("blobs").join(&part.blob))?;
+            // (A part removed under the join — its bucket deleted — is an upload gone.)
+            let mut file = match File::open(self.root.join("blobs").join(&part.blob)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::NoSuchUpload)
+                }
+                opened => opened?,
+            };
             let written = body.file.as_mut().expect("open until finished");
             body.size += io::copy(&mut file, written)?;
             md5s.update(hex::decode(&part.etag).map_err(db_error)?);
@@ -415,13 +465,11 @@ impl Objects {
 
     /// Aborts an upload: it and its parts go.
     pub fn abort(&self, upload: &str) -> Result<(), StoreError> {
-        self.upload_turns.take(upload, || {
-            let record = self.upload(upload)?;
-            for blob in self.close_upload(upload, &record, None)? {
-                let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
-            }
-            Ok(())
-        })
+        let record = self.upload(upload)?;
+        for blob in self.close_upload(upload, &record, None)? {
+            let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
+        }
+        Ok(())
     }
 
     /// Removes the upload and its parts, pointing its key at `object` in the same transaction
@@ -807,33 +855,40 @@ mod tests {
     }
 
     /// One turn of an upload at a time; other uploads' turns are their own; the table keeps
-    /// no upload once its turns are over.
-    #[test]
-    fn an_upload_s_turns_exclude_each_other_and_are_forgotten() {
+    /// no upload once its turns are over, a wait given up included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_s_turns_exclude_each_other_and_are_forgotten() {
         let turns = Arc::new(Turns::default());
         let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let overlaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let threads: Vec<_> = (0..4)
+        let tasks: Vec<_> = (0..4)
             .map(|_| {
                 let (turns, inside, overlaps) = (turns.clone(), inside.clone(), overlaps.clone());
-                std::thread::spawn(move || {
+                tokio::spawn(async move {
                     for _ in 0..50 {
-                        turns.take("one", || {
-                            if inside.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                                overlaps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            }
-                            std::thread::yield_now();
-                            inside.store(false, std::sync::atomic::Ordering::SeqCst);
-                        });
-                        assert_eq!(turns.take("another", || 7), 7);
+                        let turn = turns.take("one").await;
+                        if inside.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                            overlaps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        tokio::task::yield_now().await;
+                        inside.store(false, std::sync::atomic::Ordering::SeqCst);
+                        drop(turn);
+                        drop(turns.take("another").await);
                     }
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
+        for t in tasks {
+            t.await.unwrap();
         }
         assert_eq!(overlaps.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(turns.len(), 0);
+        // A wait given up while another holds the turn leaves nothing behind either.
+        let held = turns.take("busy").await;
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(20), turns.take("busy")).await;
+        assert!(waiting.is_err(), "the turn was held");
+        drop(held);
         assert_eq!(turns.len(), 0);
     }
 }
