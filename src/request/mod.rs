@@ -300,10 +300,13 @@ impl Gateway {
     /// restart: each is named in a warning, and the reload counts as `partial`.
     pub fn reload(&self, new: &Config) {
         self.users.store(new.users.clone());
+        // (A tenant the configuration no longer has keeps serving until a restart, its
+        // anonymous access revoked: the safe reading of a removal.)
+        let none = crate::config::runtime::AnonymousGrants::default();
         for (name, tenant) in &self.cfg.tenants {
-            if let Some(reloaded) = new.tenants.get(name) {
-                tenant.anonymous.replace(&reloaded.anonymous);
-            }
+            tenant
+                .anonymous
+                .replace(new.tenants.get(name).map_or(&none, |t| &t.anonymous));
         }
         tracing::info!(users = new.users.len(), "users and permissions reloaded");
         let waiting = crate::config::reload::restart_needed(&self.cfg, new);
