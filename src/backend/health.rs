@@ -204,10 +204,18 @@ impl BackendHealth {
     /// Resolves the backends' names again (off the event loop, as tokio resolves); a changed
     /// address is used by the next connections, pooled ones finish where they are.
     pub async fn resolve_all(&self) {
+        self.resolve(false).await;
+    }
+
+    /// Resolves the names of every backend, or only of those not resolved yet.
+    async fn resolve(&self, only_unresolved: bool) {
         for p in &self.probes {
             let Some((host, port)) = &p.reach.dns_name else {
                 continue;
             };
+            if only_unresolved && !p.reach.unresolved.load(Ordering::Acquire) {
+                continue;
+            }
             match tokio::net::lookup_host((host.as_str(), *port)).await {
                 Ok(addrs) => {
                     let addrs: Vec<SocketAddr> = addrs.collect();
@@ -238,13 +246,8 @@ impl BackendHealth {
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_INTERVAL) => {
                     round += 1;
-                    let waiting = self
-                        .probes
-                        .iter()
-                        .any(|p| p.reach.unresolved.load(Ordering::Acquire));
-                    if waiting || round.is_multiple_of(RESOLVE_EVERY) {
-                        self.resolve_all().await;
-                    }
+                    // (Names not resolved yet are tried every round, the others now and then.)
+                    self.resolve(!round.is_multiple_of(RESOLVE_EVERY)).await;
                     self.probe_all().await;
                 }
                 _ = shutdown.changed() => return,

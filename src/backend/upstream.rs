@@ -213,10 +213,13 @@ async fn open(
     backend: &BackendRuntime,
     addr: SocketAddr,
 ) -> pingora::Result<(Stream, Option<Arc<AtomicBool>>)> {
-    if backend
-        .reach
-        .unresolved
-        .load(std::sync::atomic::Ordering::Acquire)
+    // (The address is read before this: an unspecified one is the placeholder of a name not
+    // yet resolved — connecting to it would reach this host — whatever the flag says now.)
+    if addr.ip().is_unspecified()
+        || backend
+            .reach
+            .unresolved
+            .load(std::sync::atomic::Ordering::Acquire)
     {
         return Err(pingora::Error::explain(
             pingora::ErrorType::ConnectRefused,
