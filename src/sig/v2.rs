@@ -187,13 +187,19 @@ pub fn canonical_resource(target: &Target, raw_path: &[u8], query: &Query) -> St
     canonical_resource_in(target, raw_path, query, &AWS)
 }
 
-/// A signed sub-resource whose decoded value holds `&`: its canonical resource reads as more
-/// sub-resources than the request has (`response-content-type=a%26versionId%3Dv` signs as
-/// `response-content-type=a&versionId=v`), so one signature would fit two requests.
+/// A signed sub-resource whose decoded value holds `&` and another sub-resource's name after
+/// it: its canonical resource reads as more sub-resources than the request has
+/// (`response-content-type=a%26versionId%3Dv` signs as `response-content-type=a&versionId=v`),
+/// so one signature would fit two requests. (A file name holding `&` is no such value.)
 pub fn ambiguous_subresource(query: &Query) -> Option<&str> {
+    let hides_one = |v: &str| {
+        v.split('&')
+            .skip(1)
+            .any(|piece| (AWS.subresource)(piece.split('=').next().unwrap_or_default()))
+    };
     query
         .pairs()
-        .find(|(n, v)| (AWS.subresource)(n) && v.contains('&'))
+        .find(|(n, v)| (AWS.subresource)(n) && hides_one(v))
         .map(|(n, _)| n)
 }
 

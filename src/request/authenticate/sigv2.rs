@@ -184,6 +184,13 @@ mod tests {
             Some("response-content-type")
         );
         assert_eq!(ambiguous_subresource(&Query::parse(b"prefix=a%26b")), None);
+        let file_name = b"response-content-disposition=attachment%3B%20filename%3D%22a%26b.txt%22";
+        assert_eq!(ambiguous_subresource(&Query::parse(file_name)), None);
+        let hidden = b"response-content-disposition=x%26acl";
+        assert_eq!(
+            ambiguous_subresource(&Query::parse(hidden)),
+            Some("response-content-disposition")
+        );
 
         let user = super::super::User::new(None, "AKID".into(), SECRET.into(), true, vec![]);
         let authn = Authenticator::new(
