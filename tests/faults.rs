@@ -259,22 +259,7 @@ async fn trickling_headers_are_cut_off_and_others_are_served() {
     let bucket = gw.with_bucket("slowhead").await;
     let addr = gw.addr();
     let started = Instant::now();
-    let mut slow = TcpStream::connect(&addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    let trickle = tokio::spawn(async move {
-        for _ in 0..40 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if slow.write_all(b"X").await.is_err() {
-                break;
-            }
-        }
-        let mut rest = Vec::new();
-        let closed =
-            tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest)).await;
-        (closed.is_ok(), rest)
-    });
+    let trickle = common::raw::trickle(&addr, b"GET / HTTP/1.1\r\nHost: x\r\n").await;
     another_client_is_served(&addr, &bucket).await;
     let (closed, rest) = trickle.await.unwrap();
     assert!(closed, "the trickling connection was kept open");

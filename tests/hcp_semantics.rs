@@ -595,31 +595,7 @@ async fn form_uploads_keep_the_folder_rules() {
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "dropbox-folders").await;
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
-    let post = |key: &str| {
-        let body = format!(
-            "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
-             Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
-        );
-        let headers = vec![
-            ("host".to_string(), addr.clone()),
-            (
-                "content-type".into(),
-                "multipart/form-data; boundary=b".into(),
-            ),
-            ("content-length".into(), body.len().to_string()),
-        ];
-        let (addr, target) = (addr.clone(), format!("/{bucket}"));
-        async move {
-            common::raw::send(
-                &addr,
-                "POST",
-                target.as_bytes(),
-                &headers,
-                vec![body.into()],
-            )
-            .await
-        }
-    };
+    let post = |key: &'static str| common::raw::post_form(&addr, &bucket, key);
     let view = common::view::BackendView::of(&gw);
     let r = post("docs/").await;
     r.assert_hcp_error(400, "InvalidArgument");

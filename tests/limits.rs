@@ -369,26 +369,9 @@ async fn admin_connections_are_bounded_in_time_and_hold_no_shutdown() {
     let gw = start_timed(1, 2).await;
     let admin = gw.admin.trim_start_matches("http://").to_string();
     let started = std::time::Instant::now();
-    let mut slow = TcpStream::connect(&admin).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    let trickle = tokio::spawn(async move {
-        for _ in 0..40 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if slow.write_all(b"X").await.is_err() {
-                break;
-            }
-        }
-        let mut rest = Vec::new();
-        tokio::time::timeout(Duration::from_secs(2), slow.read_to_end(&mut rest))
-            .await
-            .is_ok()
-    });
-    assert!(
-        trickle.await.unwrap(),
-        "the trickling admin connection stayed open"
-    );
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    let (closed, _) = common::raw::trickle(&admin, head).await.await.unwrap();
+    assert!(closed, "the trickling admin connection stayed open");
     assert!(
         started.elapsed() < Duration::from_secs(6),
         "closed only after {:?}",

@@ -34,6 +34,29 @@ fn store_config(data: &std::path::Path) -> String {
     )
 }
 
+/// A gateway on a store of its own (kept in the returned directory).
+async fn on_the_store() -> (TestGateway, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let text = store_config(data.path());
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
+    (gw, data)
+}
+
+/// An upload of parts of these sizes, as `upload_parts` makes them, and the list that
+/// completes it.
+async fn uploaded(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    sizes: &[usize],
+) -> (String, CompletedMultipartUpload) {
+    let (id, parts) = upload_parts(s3, bucket, key, sizes).await;
+    let list = CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    (id, list)
+}
+
 /// A gateway on the store in `data` again, once the stopped one has let go of its database
 /// (when its last connection has ended).
 async fn restart(data: &std::path::Path, text: &str) -> TestGateway {
@@ -1425,38 +1448,15 @@ async fn a_form_s_key_meets_the_backend_s_limit() {
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "dropbox").await;
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
-    let form = |key: &str| {
-        format!(
-            "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
-             Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
-        )
+    let post = |key: String| {
+        let (addr, bucket) = (addr.clone(), bucket.clone());
+        async move { common::raw::post_form(&addr, &bucket, &key).await }
     };
-    let post = |body: String| {
-        let headers = vec![
-            ("host".to_string(), addr.clone()),
-            (
-                "content-type".into(),
-                "multipart/form-data; boundary=b".into(),
-            ),
-            ("content-length".into(), body.len().to_string()),
-        ];
-        let (addr, target) = (addr.clone(), format!("/{bucket}"));
-        async move {
-            common::raw::send(
-                &addr,
-                "POST",
-                target.as_bytes(),
-                &headers,
-                vec![body.into_bytes()],
-            )
-            .await
-        }
-    };
-    let r = post(form(&"k".repeat(1025))).await;
+    let r = post("k".repeat(1025)).await;
     r.assert_hcp_error(400, "KeyTooLong");
     let view = common::view::BackendView::of(&gw);
     assert!(view.keys(&bucket).await.is_empty());
-    let r = post(form(&"k".repeat(1024))).await;
+    let r = post("k".repeat(1024)).await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(view.keys(&bucket).await, ["k".repeat(1024)]);
 }
@@ -1511,30 +1511,11 @@ async fn escaped_long_keys_list_and_delete_whole() {
 /// upload that completed with the very parts the retry lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_of_one_upload_at_once_agree() {
-    let data = tempfile::tempdir().unwrap();
-    let text = store_config(data.path());
-    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
+    let (gw, _data) = on_the_store().await;
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "racing").await;
     const PART: usize = 16 * 1024 * 1024;
-    let upload_of_two = |key: &'static str| {
-        let (s3, bucket) = (s3.clone(), bucket.clone());
-        async move {
-            let id = start_upload(&s3, &bucket, key).await;
-            let mut parts = Vec::new();
-            for n in 1..=2 {
-                let up = s3.upload_part().bucket(&bucket).key(key).upload_id(&id);
-                let body = ByteStream::from(pattern(PART, n as u64));
-                let done = up.part_number(n).body(body).send().await.unwrap();
-                let etag = done.e_tag().unwrap().to_string();
-                parts.push(CompletedPart::builder().part_number(n).e_tag(etag).build());
-            }
-            let parts = CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build();
-            (id, parts)
-        }
-    };
+    let upload_of_two = |key: &'static str| uploaded(&s3, &bucket, key, &[PART, PART]);
     let complete = |key: &'static str, id: String, parts: CompletedMultipartUpload| {
         s3.complete_multipart_upload()
             .bucket(&bucket)
@@ -1587,13 +1568,7 @@ async fn completes_of_one_upload_at_once_agree() {
 /// (the store keeps no part boundaries), never answered with the whole object.
 #[tokio::test]
 async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
-    let data = tempfile::tempdir().unwrap();
-    let gw = start_text(
-        &store_config(data.path()),
-        tempfile::tempdir().unwrap(),
-        Backend::Store,
-    )
-    .await;
+    let (gw, _data) = on_the_store().await;
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "parts").await;
     put(&s3, &bucket, "whole", b"one piece").await;
@@ -1622,21 +1597,7 @@ async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
         assert_eq!(e, 416, "head: {head}");
     }
 
-    let id = start_upload(&s3, &bucket, "joined").await;
-    let mut parts = Vec::new();
-    for (n, body) in [(1, pattern(5 * 1024 * 1024, 1)), (2, pattern(1024, 2))] {
-        let up = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("joined")
-            .upload_id(&id);
-        let done = up.part_number(n).body(body.into()).send().await.unwrap();
-        let etag = done.e_tag().unwrap().to_string();
-        parts.push(CompletedPart::builder().part_number(n).e_tag(etag).build());
-    }
-    let list = CompletedMultipartUpload::builder()
-        .set_parts(Some(parts))
-        .build();
+    let (id, list) = uploaded(&s3, &bucket, "joined", &[5 * 1024 * 1024, 1024]).await;
     s3.complete_multipart_upload()
         .bucket(&bucket)
         .key("joined")
@@ -1662,13 +1623,7 @@ async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
 /// prefixes.
 #[tokio::test]
 async fn open_uploads_list_with_their_dates_and_common_prefixes() {
-    let data = tempfile::tempdir().unwrap();
-    let gw = start_text(
-        &store_config(data.path()),
-        tempfile::tempdir().unwrap(),
-        Backend::Store,
-    )
-    .await;
+    let (gw, _data) = on_the_store().await;
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "open-uploads").await;
     for key in ["logs/1", "logs/2", "top"] {

@@ -400,3 +400,52 @@ impl Connection {
         }
     }
 }
+
+/// An anonymous form upload (POST object) of the file `data` under `key` into `bucket`.
+pub async fn post_form(addr: &str, bucket: &str, key: &str) -> RawResponse {
+    let body = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
+         Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
+    );
+    let headers = vec![
+        ("host".to_string(), addr.to_string()),
+        (
+            "content-type".into(),
+            "multipart/form-data; boundary=b".into(),
+        ),
+        ("content-length".into(), body.len().to_string()),
+    ];
+    let target = format!("/{bucket}");
+    send(
+        addr,
+        "POST",
+        target.as_bytes(),
+        &headers,
+        vec![body.into_bytes()],
+    )
+    .await
+}
+
+/// Opens a connection to `addr`, sends `head` (a header section's start) and then one byte
+/// every 250 ms for up to 10 s; the task answers whether the connection was closed (within
+/// 2 s of the last byte sent) and what it answered.
+pub async fn trickle(addr: &str, head: &'static [u8]) -> tokio::task::JoinHandle<(bool, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(head).await.unwrap();
+    tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            if slow.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            slow.read_to_end(&mut rest),
+        )
+        .await;
+        (closed.is_ok(), rest)
+    })
+}
