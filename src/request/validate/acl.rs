@@ -520,10 +520,11 @@ mod tests {
     use crate::config::hcp_access_key;
     use crate::request::authenticate::User;
 
-    /// lgreen, a user of tenant `t` (at home there, as the only tenant's users are).
-    fn users() -> UserStore {
+    /// lgreen, configured for `tenant` or none, at home in `home`.
+    fn lgreen_in(tenant: Option<&str>, home: Option<&str>) -> UserStore {
         UserStore::new(vec![User {
-            home_tenant: Some("t".into()),
+            tenant: tenant.map(str::to_string),
+            home_tenant: home.map(str::to_string),
             ..User::new(
                 Some("lgreen".into()),
                 hcp_access_key("lgreen"),
@@ -532,6 +533,11 @@ mod tests {
                 vec![],
             )
         }])
+    }
+
+    /// lgreen, a user of tenant `t` (at home there, as the only tenant's users are).
+    fn users() -> UserStore {
+        lgreen_in(None, Some("t"))
     }
 
     static USERS: std::sync::LazyLock<UserStore> = std::sync::LazyLock::new(users);
@@ -634,16 +640,7 @@ mod tests {
             tenant: "t",
             ..keep
         };
-        let other_tenant = UserStore::new(vec![User {
-            tenant: Some("other".into()),
-            ..User::new(
-                Some("lgreen".into()),
-                hcp_access_key("lgreen"),
-                "s".into(),
-                true,
-                vec![],
-            )
-        }]);
+        let other_tenant = lgreen_in(Some("other"), Some("other"));
         let mut req = RequestHeader::build("PUT", b"/b/k?acl", None).unwrap();
         req.insert_header("x-amz-grant-read", "emailAddress=lgreen")
             .unwrap();
