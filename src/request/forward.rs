@@ -1242,11 +1242,15 @@ fn held_without_records(
     auth: &Authenticated,
 ) -> Result<(), HcpError> {
     let changes_acl = matches!(call.op, Operation::PutObjectAcl | Operation::PutBucketAcl);
-    let granted = acl::granted_in_headers(req);
-    // (A write that grants nothing pays nothing here; an ACL document is judged when read.)
-    if !acls::sets_acl(call.op) || (granted.is_empty() && !changes_acl) {
+    // (A write without ACL headers pays one pass over its header names here, no lookups; an
+    // ACL document is judged when it is read.)
+    let sets = changes_acl
+        || (acls::sets_acl(call.op)
+            && crate::request::validate::carries_any(&req.headers, acl::ACL_HEADERS));
+    if !sets {
         return Ok(());
     }
+    let granted = acl::granted_in_headers(req);
     call.held.extend(authorize::held(
         &auth.identity,
         call.route.tenant,

@@ -52,6 +52,16 @@ pub fn granted_in_headers(req: &RequestHeader) -> Vec<&'static str> {
     granted
 }
 
+/// The headers that set an ACL on a write: the canned ACL and the grant headers.
+pub const ACL_HEADERS: &[&str] = &[
+    "x-amz-acl",
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+];
+
 /// Whether the request carries any grant header.
 pub fn has_grant_headers(req: &RequestHeader) -> bool {
     super::carries_any(&req.headers, GRANT_HEADERS)
@@ -562,6 +572,14 @@ mod tests {
             .to_str()
             .unwrap()
             .to_string())
+    }
+
+    #[test]
+    fn acl_headers_are_the_canned_acl_and_the_grant_headers() {
+        assert_eq!(
+            (ACL_HEADERS[0], &ACL_HEADERS[1..]),
+            ("x-amz-acl", GRANT_HEADERS)
+        );
     }
 
     #[test]
