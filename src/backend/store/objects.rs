@@ -208,7 +208,7 @@ pub struct Objects {
     db: Database,
     /// One complete, abort or part commit of an upload at a time (`multipart::Turns`): taken
     /// by the S3 layer before it calls `put_part`, `complete` or `abort`.
-    pub(in crate::backend::store) upload_turns: multipart::Turns,
+    pub(in crate::backend::store) upload_turns: std::sync::Arc<multipart::Turns>,
 }
 
 /// A body being written to `tmp/`, with its MD5; dropped unfinished, it is removed.
@@ -364,7 +364,7 @@ impl Objects {
         let store = Objects {
             root: root.to_path_buf(),
             db,
-            upload_turns: multipart::Turns::default(),
+            upload_turns: std::sync::Arc::default(),
         };
         store.collect_garbage()?;
         Ok(store)

@@ -242,9 +242,12 @@ impl StoreS3 {
         body: super::objects::BlobWriter,
     ) -> S3Result<super::objects::PartRecord> {
         let sealed = self.blocking(move |o| o.seal_part(body)).await?;
-        let _turn = self.objects.upload_turns.take(&upload).await;
-        self.blocking(move |o| o.commit_part(&upload, number, sealed))
-            .await
+        let turn = self.objects.upload_turns.take(&upload).await;
+        self.blocking(move |o| {
+            let _turn = turn;
+            o.commit_part(&upload, number, sealed)
+        })
+        .await
     }
 
     /// The open upload `id`, if it is one of `bucket`/`key`.
@@ -1555,10 +1558,13 @@ impl S3 for StoreS3 {
         let completed = match self.upload_of(&upload, &input.bucket, &input.key).await {
             Ok(()) => {
                 let id = upload.clone();
-                let _turn = self.objects.upload_turns.take(&upload).await;
-                self.blocking(move |o| o.complete(&id, &listed, MIN_PART_BYTES, condition))
-                    .await
-                    .map(|object| (object.etag, object.version))
+                let turn = self.objects.upload_turns.take(&upload).await;
+                self.blocking(move |o| {
+                    let _turn = turn;
+                    o.complete(&id, &listed, MIN_PART_BYTES, condition)
+                })
+                .await
+                .map(|object| (object.etag, object.version))
             }
             Err(e) => Err(e),
         };
@@ -1594,8 +1600,12 @@ impl S3 for StoreS3 {
         self.upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
         let upload = input.upload_id;
-        let _turn = self.objects.upload_turns.take(&upload).await;
-        self.blocking(move |o| o.abort(&upload)).await?;
+        let turn = self.objects.upload_turns.take(&upload).await;
+        self.blocking(move |o| {
+            let _turn = turn;
+            o.abort(&upload)
+        })
+        .await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 

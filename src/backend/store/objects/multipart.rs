@@ -190,20 +190,22 @@ impl Drop for SealedPart {
 pub struct Turns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 /// An upload's turn, until dropped (its waiter's claim as well, should the wait be given up).
-pub struct Turn<'t> {
+/// It owns what it needs, so that it goes with the blocking work it guards: a request given
+/// up while its work runs on releases the turn only when the work is done.
+pub struct Turn {
     /// (Dropped first: the claim then finds whether anyone else still wants the turn.)
     _held: tokio::sync::OwnedMutexGuard<()>,
-    _claim: Claim<'t>,
+    _claim: Claim,
 }
 
 /// A claim on an upload's turn: the table forgets the upload when the last claim goes.
-struct Claim<'t> {
-    turns: &'t Turns,
+struct Claim {
+    turns: Arc<Turns>,
     upload: String,
     turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
-impl Drop for Claim<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
         let mut turns = self.turns.0.lock().unwrap_or_else(|e| e.into_inner());
         drop(self.turn.take());
@@ -219,13 +221,13 @@ impl Drop for Claim<'_> {
 
 impl Turns {
     /// Waits for `upload`'s turn.
-    pub async fn take(&self, upload: &str) -> Turn<'_> {
+    pub async fn take(self: &Arc<Self>, upload: &str) -> Turn {
         let turn = {
             let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
             turns.entry(upload.to_string()).or_default().clone()
         };
         let claim = Claim {
-            turns: self,
+            turns: self.clone(),
             upload: upload.to_string(),
             turn: Some(turn.clone()),
         };
@@ -291,7 +293,9 @@ impl Objects {
         serde_json::from_slice(found.value()).map_err(db_error)
     }
 
-    /// Stores a part (replacing one of the same number) of an open upload.
+    /// Stores a part (replacing one of the same number) of an open upload, for tests: the S3
+    /// layer seals and commits apart, committing in the upload's turn.
+    #[cfg(test)]
     pub fn put_part(
         &self,
         upload: &str,
@@ -418,9 +422,10 @@ impl Objects {
         let mut body = self.writer()?;
         let mut md5s = md5::Md5::new();
         for part in &chosen {
-            // (A part removed under the join — its bucket deleted — is an upload gone.)
+            // (A part removed under the join because the upload went — its bucket deleted — is
+            // an upload gone; a body missing from an upload still open is the store's fault.)
             let mut file = match File::open(self.root.join("blobs").join(&part.blob)) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && self.upload(upload).is_err() => {
                     return Err(StoreError::NoSuchUpload)
                 }
                 opened => opened?,
