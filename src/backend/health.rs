@@ -218,7 +218,8 @@ impl BackendHealth {
             }
             match tokio::net::lookup_host((host.as_str(), *port)).await {
                 Ok(addrs) => {
-                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    let addrs: Vec<SocketAddr> =
+                        addrs.filter(|a| !a.ip().is_unspecified()).collect();
                     let current = p.reach.addr();
                     let unresolved = p.reach.unresolved.load(Ordering::Acquire);
                     // A reachable address that the name still has is kept.

@@ -296,6 +296,16 @@ impl Endpoint {
         if host.is_empty() || !host.bytes().all(|b| b.is_ascii_graphic() && !delimiter(b)) {
             return Err(format!("endpoint {s:?} has an invalid host"));
         }
+        // (0.0.0.0 and :: name no host to connect to: Linux would reach this one.)
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if literal
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
+        {
+            return Err(format!(
+                "endpoint {s:?} names no host (an unspecified address)"
+            ));
+        }
         Ok(Endpoint { tls, host, port })
     }
 

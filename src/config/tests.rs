@@ -181,6 +181,11 @@ fn users_come_from_a_file_too() {
 
 #[test]
 fn endpoints_parse() {
+    // An unspecified address names no backend (Linux would connect to this host).
+    for unspecified in ["http://0.0.0.0:9000", "http://[::]:9000"] {
+        let e = Endpoint::parse(unspecified).unwrap_err();
+        assert!(e.contains("names no host"), "{e}");
+    }
     assert_eq!(
         Endpoint::parse("http://127.0.0.1:7480").unwrap(),
         Endpoint {

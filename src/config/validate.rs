@@ -978,5 +978,12 @@ fn assign_home_tenants(
             .clone()
             .or(from_grants)
             .or_else(|| only_tenant.clone());
+        if user.home_tenant.is_none() && user.grants.is_empty() {
+            // (It authenticates, and no tenant counts it among its users: no ACL admits it.)
+            tracing::warn!(
+                access_key = %user.access_key,
+                "a user with no tenant and no permissions belongs to no tenant: give it a tenant"
+            );
+        }
     }
 }

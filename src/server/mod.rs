@@ -264,7 +264,8 @@ async fn backend_runtime(
             // backend unreachable — `/readyz` says so — until the probe resolves it.
             let addrs: Vec<std::net::SocketAddr> =
                 match tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)).await {
-                    Ok(addrs) => addrs.collect(),
+                    // (A name resolving to 0.0.0.0 — a blocklist's answer — names no backend.)
+                    Ok(addrs) => addrs.filter(|a| !a.ip().is_unspecified()).collect(),
                     Err(e) => {
                         tracing::warn!(backend = %b.name, "cannot resolve {}: {e}", endpoint.host);
                         Vec::new()
