@@ -72,9 +72,12 @@ import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 pod = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
 containers = pod["containers"]
-gateway = [c for c in containers if c["name"] == "hcp-s3-gateway"][0]
+sidecars = pod.get("initContainers", [])
+gateway = [c for c in containers + sidecars if c["name"] == "hcp-s3-gateway"][0]
 assert gateway["securityContext"].get("runAsNonRoot") is True, "the gateway runs as non-root"
-if len(containers) > 1:
+if sidecars:
+    # A native sidecar: started before the application, stopped after it.
+    assert gateway in sidecars and gateway.get("restartPolicy") == "Always", f"{sys.argv[2]}: the gateway is no native sidecar"
     assert "securityContext" not in pod, f"{sys.argv[2]}: a pod-wide securityContext binds the application"
     assert not [d for d in docs if d["kind"] == "NetworkPolicy"], f"{sys.argv[2]}: a NetworkPolicy polices the application's pod"
 PY
