@@ -747,15 +747,40 @@ struct Texts<'a> {
     error_nested: usize,
 }
 
-/// The writer of a rewritten document: indented where `pretty` (the reader then trims the
-/// whitespace between elements).
-fn document_writer(reader: &mut Reader<&[u8]>, len: usize, pretty: bool) -> Writer<Vec<u8>> {
-    if pretty {
-        reader.config_mut().trim_text(true);
-        Writer::new_with_indent(Vec::with_capacity(len * 2), b' ', 2)
-    } else {
-        Writer::new(Vec::with_capacity(len + 64))
+/// A rewritten document indented (`x-hcp-pretty-print: true`): the whitespace between
+/// elements is replaced by the writer's, an element's own text — a key of spaces, the spaces
+/// around an entity (`Q1 &amp; Q2 `) — is kept as it is. (A reader that trims text would trim
+/// each piece between references: keys that do not exist.)
+fn indented(body: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = Reader::from_reader(body);
+    let mut writer = Writer::new_with_indent(Vec::with_capacity(body.len() * 2), b' ', 2);
+    // The text read since the last element's start or end: written when it is an element's
+    // own (its end follows), dropped when it is only whitespace between elements.
+    let mut pending: Vec<Event<'static>> = Vec::new();
+    let mut in_leaf = false;
+    loop {
+        let event = reader.read_event().ok()?.into_owned();
+        match event {
+            Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
+                pending.push(event);
+                continue;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        let own_text = in_leaf && matches!(event, Event::End(_));
+        let only_space = pending
+            .iter()
+            .all(|e| matches!(e, Event::Text(t) if t.iter().all(u8::is_ascii_whitespace)));
+        for text in pending.drain(..) {
+            if own_text || !only_space {
+                writer.write_event(text).ok()?;
+            }
+        }
+        in_leaf = matches!(event, Event::Start(_));
+        writer.write_event(event).ok()?;
     }
+    Some(writer.into_inner())
 }
 
 /// Whether a backend's root element `local` (its local name) is the result `root` S3 documents
@@ -1107,8 +1132,22 @@ pub fn rewrite_xml(
     route: &Route<'_>,
     rewrites: &Rewrites<'_>,
 ) -> Option<Bytes> {
+    let flat = rewritten(body, op, route, rewrites)?;
+    match rewrites.pretty {
+        true => indented(&flat).map(Bytes::from),
+        false => Some(Bytes::from(flat)),
+    }
+}
+
+/// [`rewrite_xml`]'s document, not indented.
+fn rewritten(
+    body: &[u8],
+    op: Operation,
+    route: &Route<'_>,
+    rewrites: &Rewrites<'_>,
+) -> Option<Vec<u8>> {
     let mut reader = Reader::from_reader(body);
-    let mut writer = document_writer(&mut reader, body.len(), rewrites.pretty);
+    let mut writer = Writer::new(Vec::with_capacity(body.len() + 64));
     let root = op.result_root();
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
@@ -1184,7 +1223,7 @@ pub fn rewrite_xml(
             path.pop();
         }
     }
-    Some(Bytes::from(writer.into_inner()))
+    Some(writer.into_inner())
 }
 
 #[cfg(test)]
