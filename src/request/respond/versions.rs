@@ -42,9 +42,20 @@ pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
             Event::End(_) => {
                 path.pop();
             }
+            // (A key's text comes in pieces around its references — `John&#39;s` is `John`,
+            // `#39`, `s` —: the whole of it, raw, tells keys apart.)
             Event::Text(t) if depth == 3 && path.last().map(Vec::as_slice) == Some(b"Key") => {
                 if let Some(e) = entry.as_mut() {
-                    e.key = bytes(t).to_vec();
+                    e.key.extend_from_slice(bytes(t));
+                }
+            }
+            Event::GeneralRef(r)
+                if depth == 3 && path.last().map(Vec::as_slice) == Some(b"Key") =>
+            {
+                if let Some(e) = entry.as_mut() {
+                    e.key.push(b'&');
+                    e.key.extend_from_slice(r);
+                    e.key.push(b';');
                 }
             }
             Event::Eof => break,
@@ -176,5 +187,14 @@ mod tests {
         );
         let out = oldest_first(listing(false, &entries).as_bytes()).unwrap();
         assert_eq!(ids(&out), ["x1", "x2", "y1"]);
+        // Keys that end alike after a reference are two keys, each kept in its place.
+        let entries = format!(
+            "{}{}{}",
+            version("a&amp;z", "a2"),
+            version("a&amp;z", "a1"),
+            version("b&amp;z", "b1")
+        );
+        let out = oldest_first(listing(false, &entries).as_bytes()).unwrap();
+        assert_eq!(ids(&out), ["a1", "a2", "b1"]);
     }
 }
