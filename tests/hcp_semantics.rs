@@ -607,3 +607,18 @@ async fn form_uploads_keep_the_folder_rules() {
         ["reports/", "reports/2026/", "reports/2026/q4"]
     );
 }
+
+/// A created bucket's `Location` is HCP's: `/` and the name the client gave (manual, "Creating
+/// a bucket"), never the backend's, which holds the tenant's bucket prefix.
+#[tokio::test]
+async fn a_created_bucket_is_located_by_its_own_name() {
+    let gw = start_with(Backend::Store, "tenant-prefix-", "")
+        .await
+        .unwrap();
+    let bucket = unique_bucket("located");
+    let made = gw.client().create_bucket().bucket(&bucket).send().await;
+    assert_eq!(
+        made.unwrap().location(),
+        Some(format!("/{bucket}").as_str())
+    );
+}

@@ -211,6 +211,7 @@ impl Gateway {
         };
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
+        rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
         x.status = upstream.status.as_u16();
@@ -259,6 +260,7 @@ impl Gateway {
         let status = upstream.status.as_u16();
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
+        rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }

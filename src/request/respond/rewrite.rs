@@ -276,6 +276,18 @@ pub fn success_header(
     resp
 }
 
+/// HCP's `Location` for a bucket created: `/` and the bucket's name as the client gave it (the
+/// backend's own, which holds the tenant's prefix, stays behind: [`passing`]).
+pub fn created_bucket_location(op: Operation, bucket: Option<&str>, resp: &mut ResponseHeader) {
+    if let (Operation::CreateBucket, Some(bucket)) = (op, bucket) {
+        // (A bucket name is letters, digits, '-' and '.': always a header value.)
+        if let Ok(value) = http::HeaderValue::from_str(&format!("/{bucket}")) {
+            resp.insert_header(http::header::LOCATION, value)
+                .expect("valid header");
+        }
+    }
+}
+
 /// Whether a write asks HCP's encryption question (manual, PUT, copy, multipart: "The value
 /// of the `x-amz-server-side-encryption` request header can be any character string"; a
 /// form upload asks it with a form field, `post_object`).
