@@ -91,8 +91,7 @@ impl<T> Page<T> {
         // After a common prefix (a start that is itself what its keys roll up into), the keys
         // it rolled up are skipped.
         let skip_under = query.after.filter(|a| {
-            a.starts_with(query.prefix)
-                && rolled_up(a, query.prefix, query.delimiter).as_deref() == Some(*a)
+            a.starts_with(query.prefix) && rolled_up(a, query.prefix, query.delimiter) == Some(*a)
         });
         // Past a common prefix: where the source seeks, the keys it stands for are not read.
         // False where no key can follow (a prefix of 0xFF bytes is above every other key).
@@ -125,7 +124,7 @@ impl<T> Page<T> {
             if skip_under.is_some_and(|p| key.starts_with(p)) {
                 continue;
             }
-            let entry = match rolled_up(&key, query.prefix, query.delimiter) {
+            let entry = match rolled_up(&key, query.prefix, query.delimiter).map(<[u8]>::to_vec) {
                 Some(common) => {
                     if matches!(entries.last(), Some(Entry::Prefix(p)) if *p == common) {
                         continue;
@@ -166,14 +165,14 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The common prefix `key` rolls up into: the prefix, then everything up to and including the
-/// first delimiter after it.
-fn rolled_up(key: &[u8], prefix: &[u8], delimiter: &[u8]) -> Option<Vec<u8>> {
+/// first delimiter after it (an empty delimiter is none). Uploads listings roll up by it too.
+pub(super) fn rolled_up<'k>(key: &'k [u8], prefix: &[u8], delimiter: &[u8]) -> Option<&'k [u8]> {
     if delimiter.is_empty() {
         return None;
     }
-    let rest = &key[prefix.len()..];
+    let rest = key.get(prefix.len()..)?;
     let at = rest.windows(delimiter.len()).position(|w| w == delimiter)?;
-    Some(key[..prefix.len() + at + delimiter.len()].to_vec())
+    Some(&key[..prefix.len() + at + delimiter.len()])
 }
 
 #[cfg(test)]
@@ -265,7 +264,8 @@ mod tests {
             if !k.starts_with(q.prefix) || q.after.is_some_and(|a| k.as_slice() <= a) {
                 continue;
             }
-            let entry = rolled_up(k, q.prefix, q.delimiter).unwrap_or_else(|| k.clone());
+            let entry =
+                rolled_up(k, q.prefix, q.delimiter).map_or_else(|| k.clone(), <[u8]>::to_vec);
             let skipped = q.after.is_some_and(|a| {
                 !q.delimiter.is_empty() && a.ends_with(q.delimiter) && a == entry.as_slice()
             });

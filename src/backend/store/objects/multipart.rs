@@ -117,15 +117,6 @@ fn remember_completed(
     Ok(())
 }
 
-/// The common prefix `key` is rolled up into: the key up to and with the first `delimiter`
-/// after `prefix`, if it has one.
-fn rolled_up<'k>(key: &'k [u8], prefix: &[u8], delimiter: Option<&[u8]>) -> Option<&'k [u8]> {
-    let delimiter = delimiter.filter(|d| !d.is_empty())?;
-    let rest = key.get(prefix.len()..)?;
-    let at = rest.windows(delimiter.len()).position(|w| w == delimiter)?;
-    Some(&key[..prefix.len() + at + delimiter.len()])
-}
-
 /// Removes every upload of `bucket` and its parts in `tx`; the part bodies no longer pointed
 /// at, to remove once it commits.
 pub(super) fn drop_bucket_uploads(
@@ -150,17 +141,27 @@ pub(super) fn drop_bucket_uploads(
         let split = k.iter().rposition(|&b| b == 0).unwrap_or(k.len());
         let id = String::from_utf8_lossy(&k[split + 1..]).into_owned();
         uploads.remove(id.as_str()).map_err(db_error)?;
-        let numbers: Vec<u32> = parts
-            .range((id.as_str(), 0)..=(id.as_str(), u32::MAX))
-            .map_err(db_error)?
-            .map(|item| item.map(|(k, _)| k.value().1))
-            .collect::<Result<_, _>>()
-            .map_err(db_error)?;
-        for n in numbers {
-            if let Some(v) = parts.remove((id.as_str(), n)).map_err(db_error)? {
-                let part: PartRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
-                gone.push(part.blob);
-            }
+        gone.extend(drop_parts(&mut parts, &id)?);
+    }
+    Ok(gone)
+}
+
+/// Removes every part of `upload`; their bodies, to remove once the transaction commits.
+fn drop_parts(
+    parts: &mut redb::Table<'_, (&'static str, u32), &'static [u8]>,
+    upload: &str,
+) -> Result<Vec<String>, StoreError> {
+    let numbers: Vec<u32> = parts
+        .range((upload, 0)..=(upload, u32::MAX))
+        .map_err(db_error)?
+        .map(|item| item.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()
+        .map_err(db_error)?;
+    let mut gone = Vec::new();
+    for n in numbers {
+        if let Some(v) = parts.remove((upload, n)).map_err(db_error)? {
+            let part: PartRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
+            gone.push(part.blob);
         }
     }
     Ok(gone)
@@ -495,19 +496,10 @@ impl Objects {
             let mut order = tx.open_table(UPLOAD_ORDER).map_err(db_error)?;
             let k = upload_order_key(&record.bucket, &record.key, upload);
             order.remove(k.as_slice()).map_err(db_error)?;
-            let mut parts = tx.open_table(PARTS).map_err(db_error)?;
-            let numbers: Vec<u32> = parts
-                .range((upload, 0)..=(upload, u32::MAX))
-                .map_err(db_error)?
-                .map(|item| item.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()
-                .map_err(db_error)?;
-            for n in numbers {
-                if let Some(v) = parts.remove((upload, n)).map_err(db_error)? {
-                    let part: PartRecord = serde_json::from_slice(v.value()).map_err(db_error)?;
-                    gone.push(part.blob);
-                }
-            }
+            gone.extend(drop_parts(
+                &mut tx.open_table(PARTS).map_err(db_error)?,
+                upload,
+            )?);
             if let Some((object, condition)) = object {
                 remember_completed(&tx, upload, record, &object.etag)?;
                 let replaced =
@@ -552,7 +544,9 @@ impl Objects {
             if !past {
                 continue;
             }
-            let entry = match rolled_up(key, q.prefix, q.delimiter) {
+            let rolled =
+                super::super::listing::rolled_up(key, q.prefix, q.delimiter.unwrap_or_default());
+            let entry = match rolled {
                 Some(common) => {
                     let seen = out.last().is_some_and(|e| e.marker() == common);
                     if seen || q.after.is_some_and(|(marker, _)| marker == common) {
