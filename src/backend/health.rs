@@ -34,9 +34,6 @@ pub struct Reach {
     pub timeout: Duration,
     /// Probe with an HTTP request (plain-HTTP backends), not just a TCP connect.
     pub http: bool,
-    /// Its name has not resolved yet (a Service not yet created when the gateway started):
-    /// `resolved` holds no address, no request connects, the probe resolves every round.
-    pub unresolved: AtomicBool,
 }
 
 impl Reach {
@@ -44,6 +41,25 @@ impl Reach {
     pub fn addr(&self) -> SocketAddr {
         **self.resolved.load()
     }
+
+    /// Whether `addr` is no backend's: the placeholder of a name not resolved yet (a Service
+    /// not created when the gateway started), which no request connects to and the probe
+    /// resolves every round. (Resolved addresses are never unspecified: [`addresses_of`].)
+    pub fn unresolved(addr: SocketAddr) -> bool {
+        addr.ip().is_unspecified()
+    }
+
+    /// The placeholder address of a name not resolved yet.
+    pub fn placeholder(port: u16) -> SocketAddr {
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port))
+    }
+}
+
+/// A backend name's addresses, but unspecified ones (0.0.0.0, a blocklist's answer, names no
+/// backend: Linux would connect to this host).
+pub async fn addresses_of(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let addrs = tokio::net::lookup_host((host, port)).await?;
+    Ok(addrs.filter(|a| !Reach::unresolved(*a)).collect())
 }
 
 /// Of a name's addresses, the first that accepts a connection within `timeout`, else the first:
@@ -156,7 +172,7 @@ impl BackendHealth {
     pub async fn probe_all(&self) {
         let rounds = self.probes.iter().map(|p| async move {
             let addr = p.reach.addr();
-            let up = !p.reach.unresolved.load(Ordering::Acquire)
+            let up = !Reach::unresolved(addr)
                 && matches!(
                     tokio::time::timeout(
                         p.reach.timeout.min(PROBE_INTERVAL),
@@ -213,25 +229,21 @@ impl BackendHealth {
             let Some((host, port)) = &p.reach.dns_name else {
                 continue;
             };
-            if only_unresolved && !p.reach.unresolved.load(Ordering::Acquire) {
+            let current = p.reach.addr();
+            if only_unresolved && !Reach::unresolved(current) {
                 continue;
             }
-            match tokio::net::lookup_host((host.as_str(), *port)).await {
+            match addresses_of(host, *port).await {
                 Ok(addrs) => {
-                    let addrs: Vec<SocketAddr> =
-                        addrs.filter(|a| !a.ip().is_unspecified()).collect();
-                    let current = p.reach.addr();
-                    let unresolved = p.reach.unresolved.load(Ordering::Acquire);
                     // A reachable address that the name still has is kept.
-                    if !unresolved && addrs.contains(&current) && p.up.load(Ordering::Acquire) {
+                    if addrs.contains(&current) && p.up.load(Ordering::Acquire) {
                         continue;
                     }
                     let timeout = p.reach.timeout.min(PROBE_INTERVAL);
                     if let Some(addr) = reachable(&addrs, timeout).await {
-                        if addr != current || unresolved {
+                        if addr != current {
                             tracing::info!(backend = %p.reach.name, %addr, "backend address changed");
                             p.reach.resolved.store(Arc::new(addr));
-                            p.reach.unresolved.store(false, Ordering::Release);
                         }
                     }
                 }
@@ -271,13 +283,12 @@ mod tests {
             dns_name: Some(("localhost".to_string(), 9000)),
             timeout: Duration::from_secs(1),
             http: true,
-            unresolved: AtomicBool::new(true),
         });
         let health = BackendHealth::new([reach.clone()], Arc::new(Metrics::new()));
         health.probe_all().await;
         assert_eq!(health.unreachable(), ["b"]);
         health.resolve_all().await;
-        assert!(!reach.unresolved.load(Ordering::Acquire));
+        assert!(!Reach::unresolved(reach.addr()));
         assert!(reach.addr().ip().is_loopback(), "{}", reach.addr());
     }
 
@@ -289,7 +300,6 @@ mod tests {
             dns_name: Some(("localhost".to_string(), 9000)),
             timeout: Duration::from_secs(1),
             http: true,
-            unresolved: AtomicBool::new(false),
         });
         let health = BackendHealth::new([reach.clone()], Arc::new(Metrics::new()));
         health.resolve_all().await;
@@ -323,7 +333,6 @@ mod tests {
                 dns_name: None,
                 timeout: Duration::from_secs(1),
                 http: true,
-                unresolved: AtomicBool::new(false),
             })],
             Arc::new(Metrics::new()),
         );

@@ -213,14 +213,8 @@ async fn open(
     backend: &BackendRuntime,
     addr: SocketAddr,
 ) -> pingora::Result<(Stream, Option<Arc<AtomicBool>>)> {
-    // (The address is read before this: an unspecified one is the placeholder of a name not
-    // yet resolved — connecting to it would reach this host — whatever the flag says now.)
-    if addr.ip().is_unspecified()
-        || backend
-            .reach
-            .unresolved
-            .load(std::sync::atomic::Ordering::Acquire)
-    {
+    // (Connecting to the placeholder of a name not resolved yet would reach this host.)
+    if crate::backend::health::Reach::unresolved(addr) {
         return Err(pingora::Error::explain(
             pingora::ErrorType::ConnectRefused,
             "the backend's name has not resolved yet",

@@ -203,7 +203,6 @@ impl BackendRuntime {
                 dns_name: None,
                 timeout: settings.connect_timeout,
                 http: true,
-                unresolved: Default::default(),
             }),
             settings,
             authority: crate::config::HeaderText::new("h".into()).expect("a host"),

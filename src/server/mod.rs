@@ -249,7 +249,6 @@ async fn backend_runtime(
 ) -> std::io::Result<BackendRuntime> {
     let mut tls = None;
     let mut dns_name = None;
-    let mut unresolved = false;
     let (addr, authority, credentials) = match &b.target {
         BackendTarget::Local { data_dir, engine } => {
             let l = LocalBackend::start(data_dir, *engine).await?;
@@ -262,24 +261,17 @@ async fn backend_runtime(
         BackendTarget::Remote { endpoint, keys } => {
             // A name that does not resolve yet (a Service created with the gateway) leaves the
             // backend unreachable — `/readyz` says so — until the probe resolves it.
-            let addrs: Vec<std::net::SocketAddr> =
-                match tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)).await {
-                    // (A name resolving to 0.0.0.0 — a blocklist's answer — names no backend.)
-                    Ok(addrs) => addrs.filter(|a| !a.ip().is_unspecified()).collect(),
-                    Err(e) => {
-                        tracing::warn!(backend = %b.name, "cannot resolve {}: {e}", endpoint.host);
-                        Vec::new()
-                    }
-                };
-            let timeout = b
-                .connect_timeout
-                .min(crate::backend::health::PROBE_INTERVAL);
-            let addr = crate::backend::health::reachable(&addrs, timeout).await;
-            unresolved = addr.is_none();
-            let addr = addr.unwrap_or(std::net::SocketAddr::from((
-                std::net::Ipv4Addr::UNSPECIFIED,
-                endpoint.port,
-            )));
+            use crate::backend::health::{addresses_of, reachable, Reach, PROBE_INTERVAL};
+            let addrs = addresses_of(&endpoint.host, endpoint.port)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(backend = %b.name, "cannot resolve {}: {e}", endpoint.host);
+                    Vec::new()
+                });
+            let timeout = b.connect_timeout.min(PROBE_INTERVAL);
+            let addr = reachable(&addrs, timeout)
+                .await
+                .unwrap_or_else(|| Reach::placeholder(endpoint.port));
             if endpoint.tls {
                 let client =
                     crate::server::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
@@ -311,7 +303,6 @@ async fn backend_runtime(
         dns_name,
         timeout: b.connect_timeout,
         http: tls.is_none(),
-        unresolved: AtomicBool::new(unresolved),
     };
     Ok(BackendRuntime {
         settings: b.clone(),
