@@ -540,6 +540,15 @@ async fn sigv2_header_and_presigned_forgeries() {
         ),
     )
     .await;
+    // A sub-resource value hiding another (SigV2 would sign both queries alike): refused.
+    let hidden = presign(future, &sk) + "&response-content-type=a%26versionId%3Dv";
+    f.refused(
+        "V2 URL, a value hiding a sub-resource",
+        400,
+        "InvalidArgument",
+        send(&f.addr, "GET", hidden.as_bytes(), &host, vec![]),
+    )
+    .await;
     // An Expires past the clock's range is an HCP error, not a dropped connection.
     f.refused(
         "V2 URL, Expires past any time",

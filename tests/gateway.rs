@@ -687,6 +687,8 @@ async fn a_backend_name_that_does_not_resolve_yet_leaves_the_gateway_unready() {
     );
     let e = gw.client().list_buckets().send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
+    let r = as_user(&gw, (USER, PASSWORD), "GET", "/", &[], b"").await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
 }
 
 /// `shutdown_delay_seconds`: on shutdown `/readyz` says 503 at once while the S3 listener still

@@ -1616,6 +1616,28 @@ async fn a_part_of_an_object_is_read_or_refused_never_the_whole_instead() {
     let g = s3.get_object().bucket(&bucket).key("joined").part_number(2);
     let e = g.send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (501, "NotImplemented".into()));
+    // HCP's whole error documents, for both refusals.
+    let admin = (USER, PASSWORD);
+    let r = as_user(
+        &gw,
+        admin,
+        "GET",
+        &format!("/{bucket}/joined?partNumber=2"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(501, "NotImplemented");
+    let r = as_user(
+        &gw,
+        admin,
+        "GET",
+        &format!("/{bucket}/whole?partNumber=2"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(416, "InvalidRange");
 }
 
 /// ListMultipartUploads as HCP's manual shows it: each upload with when it was initiated (the
