@@ -334,6 +334,60 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
 }
 
+/// AWS answers a long complete 200 at once and sends whitespace while it works: the gateway's
+/// own ticks go on while it reads that answer, so the client hears from it after
+/// `complete_keepalive_ms` whatever the backend's header said; a short one is answered with
+/// HCP's statuses as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_completes_are_kept_alive_by_the_gateway_too() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "complete_keepalive_ms = 500\n").await;
+    let complete = Operation::CompleteMultipartUpload;
+    let r = request(&gw, &server, complete, "trickled-complete|2500").await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    assert!(
+        text.starts_with(' '),
+        "the gateway's whitespace kept the client's connection alive: {text:?}"
+    );
+    assert!(
+        text.trim_start()
+            .starts_with("<CompleteMultipartUploadResult"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("10.1.2.3"),
+        "the backend's address leaked: {text}"
+    );
+    assert!(r.header("server").is_none(), "{:?}", r.headers);
+    // The error AWS found after its 200: HCP's Error document as the committed 200's body.
+    let r = request(
+        &gw,
+        &server,
+        complete,
+        "trickled-complete|2000|EntityTooSmall",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (200, "EntityTooSmall"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().starts_with(' '), "{:?}", r.text());
+    assert!(r.text().trim_start().starts_with("<Error>"), "{}", r.text());
+    // Done before the gateway's delay: HCP's status, and the document without AWS's spaces.
+    let r = request(&gw, &server, complete, "trickled-complete|100|SlowDown").await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let r = request(&gw, &server, complete, "trickled-complete|100").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().starts_with("<?xml") && r.text().contains("<CompleteMultipartUploadResult"),
+        "{:?}",
+        r.text()
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pretty_printing_on_request() {
     let gw = start(Backend::Local).await.unwrap();

@@ -6,7 +6,9 @@
 //! A test steers it with [`DialectServer::respond_to`] (the requests of one method get the
 //! directive until it is cleared; the gateway forwards no header of the test's own):
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
-//! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`. Without it the server
+//! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
+//! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
+//! Error). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
@@ -398,6 +400,14 @@ async fn serve(
                 }
             }
         }
+        Some("trickled-complete") => {
+            let ms: u64 = directive[1].parse().unwrap();
+            let document = match directive.get(2) {
+                Some(code) => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><RequestId>17B5C9D2A4E3F001</RequestId><HostId>h</HostId></Error>", message(code)),
+                None => "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>http://10.1.2.3:9000/bucket/key</Location><Bucket>bucket</Bucket><Key>key</Key><ETag>\"3858f62230ac3c915f300c664312c11f-2\"</ETag></CompleteMultipartUploadResult>".to_string(),
+            };
+            trickle_whitespace(&mut conn, Duration::from_millis(ms), document.as_bytes()).await
+        }
         // A listing (ListObjectsV2) of nothing, as every vendor documents one.
         _ if req.method == "GET" && req.path.contains("list-type=2") => {
             let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>";
@@ -501,6 +511,29 @@ async fn write_error(
     } else {
         respond(conn, status, &refs, body.as_bytes()).await
     }
+}
+
+/// AWS's answer to a complete that takes long: 200 and its header at once, a space every
+/// 200 ms for `during`, then the document (a result, or an Error in the 200), chunked.
+async fn trickle_whitespace(
+    conn: &mut TcpStream,
+    during: Duration,
+    document: &[u8],
+) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\nServer: AmazonS3\r\nx-amz-request-id: 17B5C9D2A4E3F001\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    conn.write_all(head.as_bytes()).await?;
+    conn.flush().await?;
+    let until = tokio::time::Instant::now() + during;
+    while tokio::time::Instant::now() < until {
+        conn.write_all(b"1\r\n \r\n").await?;
+        conn.flush().await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    conn.write_all(format!("{:x}\r\n", document.len()).as_bytes())
+        .await?;
+    conn.write_all(document).await?;
+    conn.write_all(b"\r\n0\r\n\r\n").await?;
+    conn.flush().await
 }
 
 fn reason(status: u16) -> &'static str {

@@ -17,14 +17,14 @@ impl Gateway {
     ) -> Flow {
         up.session.read_timeout = Some(self.cfg.complete_timeout);
         let mut committed = false;
-        let read = {
-            let response = up.session.read_response();
-            tokio::pin!(response);
+        let (read, body) = {
+            let exchange = Self::complete_answer(&mut up, self.cfg.max_buffered_response_bytes);
+            tokio::pin!(exchange);
             let start = tokio::time::Instant::now() + self.cfg.complete_keepalive_after;
             let mut ticks = tokio::time::interval_at(start, std::time::Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    r = &mut response => break r,
+                    r = &mut exchange => break r,
                     _ = ticks.tick() => {
                         if !self.keep_complete_alive(s, x, &mut committed).await {
                             return Flow::Abort;
@@ -39,16 +39,25 @@ impl Gateway {
             Err(_) => None,
         };
         if !committed {
-            return match (early, read) {
-                (Some(failed), _) => self.answer(s, x, failed).await,
-                (None, Ok(_)) => {
+            return match (early, read, body) {
+                (Some(failed), ..) => self.answer(s, x, failed).await,
+                (None, Ok(_), Some(body)) => {
+                    let upstream = up.session.resp_header().expect("response was read").clone();
+                    self.note_answer(x, call, &upstream);
+                    let flow = self.answer_document(s, x, call, &upstream, body).await;
+                    if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
+                        self.forwarder.release(up).await;
+                    }
+                    flow
+                }
+                (None, Ok(_), None) => {
                     let flow = self.answer_from_backend(s, x, &mut up, call).await;
                     if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
                         self.forwarder.release(up).await;
                     }
                     flow
                 }
-                (None, Err(e)) => self.backend_unreachable(s, x, &e.to_string()).await,
+                (None, Err(e), _) => self.backend_unreachable(s, x, &e.to_string()).await,
             };
         }
         // The 200 is on its way: whatever happens now goes into the body.
@@ -57,9 +66,14 @@ impl Gateway {
             (Some(failed), _) => Err(failed),
             (None, Ok(_)) => {
                 let upstream = up.session.resp_header().expect("response was read").clone();
-                x.backend_status = Some(upstream.status.as_u16());
-                let limit = self.cfg.max_buffered_response_bytes;
-                let body = upstream::read_whole_body(&mut up.session, limit).await;
+                self.note_answer(x, call, &upstream);
+                let body = match body {
+                    Some(body) => body,
+                    None => {
+                        let limit = self.cfg.max_buffered_response_bytes;
+                        upstream::read_whole_body(&mut up.session, limit).await
+                    }
+                };
                 self.settle_kept(x, call, &upstream, body, &location).await
             }
             (None, Err(e)) => Err(HcpError::new(HcpCode::ServiceUnavailable)
@@ -78,6 +92,29 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// The backend's answer to a complete: its header, and where that says 200 its document
+    /// too — AWS answers 200 at once and sends whitespace while it works, minutes on end, so
+    /// the document is awaited under the same ticks as the header. (An error status's document
+    /// is small and read as any other's.)
+    async fn complete_answer(
+        up: &mut Upstream,
+        limit: usize,
+    ) -> (
+        pingora::Result<()>,
+        Option<Result<Vec<u8>, pingora::BError>>,
+    ) {
+        let read = up.session.read_response().await;
+        let document = read.is_ok()
+            && !up.body_cut_short
+            && up.session.resp_header().is_some_and(|h| h.status == 200);
+        let body = if document {
+            Some(upstream::read_whole_body(&mut up.session, limit).await)
+        } else {
+            None
+        };
+        (read, body)
     }
 
     /// One tick of a long complete: the 200 header the first time, then a space. False if the

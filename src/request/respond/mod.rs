@@ -56,18 +56,12 @@ impl Gateway {
         // its header take a copy of their own.
         let upstream = up.session.resp_header().expect("response was read");
         let status = upstream.status.as_u16();
-        x.backend_status = Some(status);
-        // What the no-overwrite rule knew of the bucket's versioning may be past (it was
-        // forgotten when the change was sent, too).
-        self.forget_versioning(call);
         if call.op == Operation::CorsPreflight {
+            x.backend_status = Some(status);
             let upstream = upstream.clone();
             return self.answer_preflight(s, x, up, &upstream).await;
         }
-        x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
-            .iter()
-            .find_map(|h| upstream.headers.get(*h))
-            .and_then(exchange::BackendRequestId::of_header);
+        self.note_answer(x, call, upstream);
         if rewrite::is_error_status(status) || (call.op.result_root().is_some() && status == 200) {
             let upstream = upstream.clone();
             return self.answer_settled(s, x, up, call, &upstream).await;
@@ -190,7 +184,19 @@ impl Gateway {
         }
     }
 
-    /// A buffered backend answer, settled into HCP's document or error.
+    /// What a backend's answer header tells before it is answered: its status and request id
+    /// for the record; and what the no-overwrite rule knew of the bucket's versioning may be
+    /// past (it was forgotten when the change was sent, too).
+    pub(super) fn note_answer(&self, x: &mut Exchange, call: &Call<'_>, upstream: &ResponseHeader) {
+        x.backend_status = Some(upstream.status.as_u16());
+        self.forget_versioning(call);
+        x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
+            .iter()
+            .find_map(|h| upstream.headers.get(*h))
+            .and_then(exchange::BackendRequestId::of_header);
+    }
+
+    /// A buffered backend answer, read whole and settled into HCP's document or error.
     async fn answer_settled(
         &self,
         s: &mut ServerSession,
@@ -201,6 +207,18 @@ impl Gateway {
     ) -> Flow {
         let limit = self.cfg.max_buffered_response_bytes;
         let body = upstream::read_whole_body(&mut up.session, limit).await;
+        self.answer_document(s, x, call, upstream, body).await
+    }
+
+    /// A backend's answer read whole (`body`), settled into HCP's document or error.
+    pub(super) async fn answer_document(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        body: Result<Vec<u8>, pingora::BError>,
+    ) -> Flow {
         let location = self.client_location(s, call.target);
         let doc = match self.settle_kept(x, call, upstream, body, &location).await {
             Ok(doc) => doc,

@@ -64,7 +64,9 @@ impl Gateway {
                 .with_message(format!("The {what} did not complete."))
                 .with_cause(format!("{what} answered 200 without an ETag")));
         }
-        self.rewrite_document(x, call, &body, (location, listed))
+        // (AWS's whitespace before a long complete's document is no part of HCP's: a
+        // declaration after it is malformed XML.)
+        self.rewrite_document(x, call, body.trim_ascii_start(), (location, listed))
     }
 
     /// A backend's error, in the dialect's table, as HCP's; the guards' facts decide the two
