@@ -1077,6 +1077,48 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
     };
     let ok = over_tls(&ca1);
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "200", "{ok:?}");
+    // HCP's `Location` of a completed upload is the client's own URL, its scheme too. (curl
+    // 7.88 signs a query parameter without a value as `uploads`, not `uploads=`.)
+    let send = |method: &str, path: &str, body: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-X", method, "--cacert", &ca1, "--resolve", &resolve])
+            .args(["--aws-sigv4", "aws:amz:us-east-1:s3"])
+            .args(["--user", &format!("{ak}:{sk}"), "-D", "-", "-H"])
+            .arg(format!(
+                "x-amz-content-sha256: {}",
+                hcp_s3_gateway::sig::v4::sha256_hex(body.as_bytes())
+            ))
+            .args(["--data-binary", body])
+            .arg(format!("https://localhost:{port}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let between = |text: &str, open: &str, close: &str| {
+        let from = text.find(open).map(|i| i + open.len()).expect(open);
+        text[from..][..text[from..].find(close).expect(close)].to_string()
+    };
+    assert!(send("PUT", "/over-tls", "").starts_with("HTTP/1.1 200"));
+    let upload = between(
+        &send("POST", "/over-tls/o?uploads=", ""),
+        "<UploadId>",
+        "</UploadId>",
+    );
+    let part = send(
+        "PUT",
+        &format!("/over-tls/o?partNumber=1&uploadId={upload}"),
+        "x",
+    );
+    let etag = between(&part.to_ascii_lowercase(), "etag: ", "\r\n");
+    let document = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let done = send("POST", &format!("/over-tls/o?uploadId={upload}"), &document);
+    assert_eq!(
+        between(&done, "<Location>", "</Location>"),
+        format!("https://localhost:{port}/over-tls/o"),
+        "{done}"
+    );
 
     let (cert2, key2, ca_2) = test_certificate();
     let ca2 = files(&cert2, &key2, &ca_2, 2);

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::protocols::tls::SslDigest;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
     TimingDigest, UniqueID, UniqueIDType,
@@ -103,10 +104,25 @@ impl ServerTls {
         let id = tcp.as_raw_fd();
         let digest = peer_digest(id, peer);
         let stream = self.acceptor.accept(Socket::bounded(tcp, send)).await?;
+        let (_, session) = stream.get_ref();
+        let name = |n: Option<&'static str>| n.unwrap_or("unknown");
+        // What tells a request that it came over TLS (HCP's `Location` says `https://`).
+        let ssl = SslDigest::new(
+            name(
+                session
+                    .negotiated_cipher_suite()
+                    .and_then(|c| c.suite().as_str()),
+            ),
+            name(session.protocol_version().and_then(|v| v.as_str())),
+            None,
+            None,
+            Vec::new(),
+        );
         Ok(TlsConnection {
             stream: stream.into(),
             id,
             digest: Some(Arc::new(digest)),
+            ssl: Some(Arc::new(ssl)),
         })
     }
 }
@@ -182,6 +198,7 @@ impl ClientTls {
             stream: stream.into(),
             id,
             digest: None,
+            ssl: None,
         })
     }
 }
@@ -199,6 +216,8 @@ pub struct TlsConnection {
     stream: tokio_rustls::TlsStream<Socket>,
     id: UniqueIDType,
     digest: Option<Arc<SocketDigest>>,
+    /// The accepted side's: its protocol and cipher.
+    ssl: Option<Arc<SslDigest>>,
 }
 
 impl std::fmt::Debug for TlsConnection {
@@ -250,7 +269,11 @@ impl UniqueID for TlsConnection {
     }
 }
 
-impl Ssl for TlsConnection {}
+impl Ssl for TlsConnection {
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.ssl.clone()
+    }
+}
 
 impl GetTimingDigest for TlsConnection {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {

@@ -376,7 +376,8 @@ impl Gateway {
         Flow::KeepAlive
     }
 
-    /// The URL HCP reports as an object's location: the client's own view of it.
+    /// The URL HCP reports as an object's location: the client's own view of it, `https://`
+    /// on a TLS listener.
     pub(super) fn client_location(&self, s: &ServerSession, target: &Target) -> String {
         let host = s
             .req_header()
@@ -389,11 +390,13 @@ impl Gateway {
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
+        let tls = s.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let scheme = if tls { "https" } else { "http" };
         if target.virtual_host {
-            format!("http://{host}/{key}")
+            format!("{scheme}://{host}/{key}")
         } else {
             format!(
-                "http://{host}/{}/{key}",
+                "{scheme}://{host}/{}/{key}",
                 target.bucket.as_deref().unwrap_or_default()
             )
         }
