@@ -334,6 +334,48 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
 }
 
+/// Object headers of features HCP does not offer stay behind, AWS's and OBS's names alike: a
+/// lifecycle rule's expiration (which names the operator's rule), a restore, a tag count, a
+/// website redirect; those of S3's that the gateway offers pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_of_features_hcp_does_not_offer_stay_behind() {
+    for (vendor, prefix) in [(Vendor::Aws, "x-amz-"), (Vendor::Obs, "x-obs-")] {
+        let (gw, server) = start_with_dialect(vendor, "").await;
+        let behind = [
+            "expiration:expiry-date=\"Fri, 23 Dec 2026 00:00:00 GMT\", rule-id=\"ops-rule\"",
+            "restore:ongoing-request=\"false\"",
+            "tagging-count:2",
+            "website-redirect-location:/elsewhere",
+        ];
+        let passing = [
+            "storage-class:STANDARD_IA",
+            "meta-color:red",
+            "version-id:v1",
+        ];
+        let directive = behind
+            .iter()
+            .chain(&passing)
+            .fold("object-with".to_string(), |d, h| format!("{d}|{prefix}{h}"));
+        for op in [Operation::GetObject, Operation::HeadObject] {
+            let r = request(&gw, &server, op, &directive).await;
+            assert_eq!(r.status, 200, "{vendor:?} {op:?}: {}", r.text());
+            for h in behind {
+                let name = format!("x-amz-{}", h.split_once(':').unwrap().0);
+                assert!(
+                    r.header(&name).is_none(),
+                    "{vendor:?} {op:?}: {name} passed"
+                );
+            }
+            for h in passing {
+                let (name, value) = h.split_once(':').unwrap();
+                let name = format!("x-amz-{name}");
+                assert_eq!(r.header(&name), Some(value), "{vendor:?} {op:?}: {name}");
+            }
+        }
+        gw.stop().await;
+    }
+}
+
 /// AWS answers a long complete 200 at once and sends whitespace while it works: the gateway's
 /// own ticks go on while it reads that answer, so the client hears from it after
 /// `complete_keepalive_ms` whatever the backend's header said; a short one is answered with

@@ -8,7 +8,7 @@
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
-//! Error). Without it the server
+//! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
@@ -366,6 +366,19 @@ async fn serve(
                     ("ETag", "\"e\""),
                 ],
                 if head_only { b"" } else { b"obs data" },
+            )
+            .await
+        }
+        Some("object-with") => {
+            let headers: Vec<(&str, &str)> = directive[1..]
+                .iter()
+                .filter_map(|h| h.split_once(':'))
+                .collect();
+            respond(
+                &mut conn,
+                200,
+                &headers,
+                if head_only { b"" } else { b"data" },
             )
             .await
         }

@@ -50,8 +50,10 @@ enum Passing {
 /// Whether a backend response header reaches the client (`None`: it stays behind), and how.
 /// S3's object, transfer and CORS headers pass; everything else — server names, the backend's
 /// request ids, its region, KMS key ids (which name the backend account), cookies and headers of
-/// proxies in front of it, `Location` (which would show the tenant's bucket prefix) — stays
-/// behind.
+/// proxies in front of it, `Location` (which would show the tenant's bucket prefix), and the
+/// headers of features HCP does not offer (a lifecycle rule's `x-amz-expiration`, which names
+/// the operator's rule; `x-amz-restore`, `x-amz-tagging-count`,
+/// `x-amz-website-redirect-location`) — stays behind.
 fn passing(name: &str) -> Option<Passing> {
     let wire = match name {
         "content-type" => "Content-Type",
@@ -70,9 +72,6 @@ fn passing(name: &str) -> Option<Passing> {
         "x-amz-storage-class" => "x-amz-storage-class",
         "x-amz-mp-parts-count" => "x-amz-mp-parts-count",
         "x-amz-missing-meta" => "x-amz-missing-meta",
-        "x-amz-restore" => "x-amz-restore",
-        "x-amz-expiration" => "x-amz-expiration",
-        "x-amz-tagging-count" => "x-amz-tagging-count",
         // (Not `x-amz-server-side-encryption`: HCP answers it only to a write that asked,
         // `answer_encryption`.)
         "x-amz-server-side-encryption-customer-algorithm" => {
@@ -84,7 +83,6 @@ fn passing(name: &str) -> Option<Passing> {
         "x-amz-object-lock-mode" => "x-amz-object-lock-mode",
         "x-amz-object-lock-retain-until-date" => "x-amz-object-lock-retain-until-date",
         "x-amz-object-lock-legal-hold" => "x-amz-object-lock-legal-hold",
-        "x-amz-website-redirect-location" => "x-amz-website-redirect-location",
         _ => {
             let as_is = (name.starts_with("x-amz-meta-")
                 && !crate::request::object_owners::reserved(name))
@@ -142,10 +140,6 @@ fn obs_object_header(rest: &str) -> bool {
                 | "delete-marker"
                 | "copy-source-version-id"
                 | "storage-class"
-                | "website-redirect-location"
-                | "expiration"
-                | "restore"
-                | "tagging-count"
                 | "object-lock-mode"
                 | "object-lock-retain-until-date"
                 | "object-lock-legal-hold"
@@ -1279,16 +1273,24 @@ mod tests {
             "x-amz-storage-class",
             "x-amz-mp-parts-count",
             "x-amz-missing-meta",
-            "x-amz-restore",
-            "x-amz-expiration",
-            "x-amz-tagging-count",
             "x-amz-server-side-encryption-customer-algorithm",
             "x-amz-server-side-encryption-customer-key-md5",
             "x-amz-object-lock-mode",
             "x-amz-object-lock-retain-until-date",
             "x-amz-object-lock-legal-hold",
-            "x-amz-website-redirect-location",
         ];
+        for name in [
+            "x-amz-expiration",
+            "x-amz-restore",
+            "x-amz-tagging-count",
+            "x-amz-website-redirect-location",
+            "server",
+            "x-amz-request-id",
+            "x-amz-id-2",
+            "location",
+        ] {
+            assert_eq!(passing(name), None, "{name} stays behind");
+        }
         for name in fixed {
             let Some(Passing::Named(literal)) = passing(name) else {
                 panic!("{name} is written by a literal");
