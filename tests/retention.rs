@@ -164,6 +164,35 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
     let e = lengthen.retention(far).send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (400, "InvalidArgument".into()));
     assert_eq!(gw.backend_requests(), before);
+    // So is one the gateway would read one way and the backend another (CDATA, a character
+    // reference, text in pieces): the backend gets only documents the gateway built.
+    let target = format!("/{bucket}/k?retention");
+    let years = format!("/{bucket}?object-lock");
+    let until = |date: &str| {
+        format!("<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{date}</RetainUntilDate></Retention>")
+    };
+    let rule = |years: &str| {
+        format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>{years}</Years></DefaultRetention></Rule></ObjectLockConfiguration>")
+    };
+    let (by_locker, by_admin) = ((LOCKER, PASSWORD), (USER, PASSWORD));
+    for (who, target, doc) in [
+        (
+            by_locker,
+            &target,
+            until("<![CDATA[2150-01-01T00:00:00Z]]>"),
+        ),
+        (by_locker, &target, until("2&#49;50-01-01T00:00:00Z")),
+        (by_admin, &years, rule("&#56;0")),
+        (by_admin, &years, rule("8<!-- -->0")),
+    ] {
+        let before = gw.backend_requests();
+        let r = as_user(&gw, who, "PUT", target, &[], doc.as_bytes()).await;
+        r.assert_hcp_error(400, "MalformedXML");
+        assert_eq!(gw.backend_requests(), before, "{doc} reached the backend");
+    }
+    let kept = locker.get_object_retention().bucket(&bucket).key("k");
+    let kept = kept.send().await.unwrap().retention.unwrap();
+    assert_eq!(kept.retain_until_date(), retention.retain_until_date());
     // The bypass, by a user who holds it, deletes the version for good.
     let d = admin
         .delete_object()

@@ -876,9 +876,10 @@ impl Gateway {
                 Ok(Some(judged.document))
             }
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
+                // (Sent as the gateway read it.)
                 let now = crate::hcp::retention::now();
-                crate::request::validate::retention::check_lock_document(call.op, doc, now)
-                    .map(|()| None)
+                let read = crate::request::validate::lock_document::read(call.op, doc, now)?;
+                Ok(Some(read.to_xml()))
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 let backend = self.backend_owner(call.target, call.route).await;

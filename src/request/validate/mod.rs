@@ -2,6 +2,7 @@
 //! the validation table in `docs/validation.md`, which also records the judgement calls).
 
 pub mod acl;
+pub mod lock_document;
 pub(crate) mod probes;
 pub mod retention;
 pub mod uploads;

@@ -294,55 +294,6 @@ pub fn fits_backend(
     Ok(())
 }
 
-/// The dates in S3 Object Lock's documents, as its headers' are checked (`check_object_lock`):
-/// a `PUT ?retention`'s `RetainUntilDate`, and the default retention of a `PUT ?object-lock`
-/// as it would end for an object stored now, must be before 2106-02-06 (Ceph RGW keeps them in
-/// 32-bit seconds and would wrap a later one round to an earlier date). The rest of the
-/// document is the backend's to judge.
-pub fn check_lock_document(op: Operation, doc: &[u8], now: i64) -> Result<(), HcpError> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(doc);
-    let mut element: Vec<u8> = Vec::new();
-    let mut ends: Vec<i64> = Vec::new();
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) => element = e.local_name().as_ref().to_vec(),
-            Ok(Event::Text(t)) => {
-                let text = t.decode().map(|c| c.trim().to_string()).unwrap_or_default();
-                let end = match (op, element.as_slice()) {
-                    (Operation::PutObjectRetention, b"RetainUntilDate") => {
-                        time::OffsetDateTime::parse(
-                            &text,
-                            &time::format_description::well_known::Rfc3339,
-                        )
-                        .ok()
-                        .map(time::OffsetDateTime::unix_timestamp)
-                    }
-                    (Operation::PutObjectLockConfiguration, b"Days") => text
-                        .parse::<i64>()
-                        .ok()
-                        .map(|d| now.saturating_add(d.saturating_mul(86_400))),
-                    (Operation::PutObjectLockConfiguration, b"Years") => text
-                        .parse::<i64>()
-                        .ok()
-                        .map(|y| now.saturating_add(y.saturating_mul(366 * 86_400))),
-                    _ => None,
-                };
-                ends.extend(end);
-            }
-            Ok(Event::End(_)) => element.clear(),
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
-        }
-    }
-    if ends.iter().any(|&t| t > retention::LATEST_UNTIL) {
-        return Err(invalid(
-            "Retention must end before 2106-02-06 in this storage.".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// A copy's source when it is its own target (HCP's way to change an object's retention).
 fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
@@ -501,25 +452,6 @@ mod tests {
         let other = crate::request::route::BackendRuntime::for_tests().settings;
         let req = RequestHeader::build("PUT", b"/b/k", None).unwrap();
         assert!(fits_backend(PutObjectLegalHold, &req, &Effects::default(), &other).is_ok());
-    }
-
-    #[test]
-    fn lock_documents_end_before_2106() {
-        let now = 1_800_000_000; // 2027-01-15
-        let retention = |date: &str| {
-            let doc = format!("<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{date}</RetainUntilDate></Retention>");
-            check_lock_document(Operation::PutObjectRetention, doc.as_bytes(), now)
-        };
-        assert!(retention("2106-02-05T00:00:00Z").is_ok());
-        assert!(retention("2106-03-01T00:00:00.000Z").is_err());
-        let default = |term: &str| {
-            let doc = format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode>{term}</DefaultRetention></Rule></ObjectLockConfiguration>");
-            check_lock_document(Operation::PutObjectLockConfiguration, doc.as_bytes(), now)
-        };
-        assert!(default("<Years>50</Years>").is_ok());
-        assert!(default("<Years>80</Years>").is_err());
-        assert!(default("<Days>36500</Days>").is_err());
-        assert!(default("<Days>365</Days>").is_ok());
     }
 
     #[test]

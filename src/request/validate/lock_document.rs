@@ -1,0 +1,504 @@
+//! S3 Object Lock's two request documents — a `PUT ?retention`'s `<Retention>` and a
+//! `PUT ?object-lock`'s `<ObjectLockConfiguration>` — read strictly into what they say, judged,
+//! and built again: the backend gets the gateway's document, never the client's bytes. A value
+//! the gateway could read one way and the backend another (CDATA, character references, an
+//! element it does not know, a field given twice, a date it cannot parse) is refused, so that the
+//! date judged (`LATEST_UNTIL`: Ceph RGW keeps dates in 32-bit seconds and wraps a later one
+//! round to the past) is the date the backend keeps.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use crate::hcp::errors::{HcpCode, HcpError};
+use crate::hcp::retention::{self, LockMode};
+use crate::request::classify::Operation;
+
+const XMLNS: &str = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+
+/// How long a bucket's default retention keeps a new object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Days(u32),
+    Years(u32),
+}
+
+/// What a lock document says, as the gateway read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockDocument {
+    /// `<Retention>`: a mode and its retain-until date (seconds, nanoseconds), or neither (a
+    /// governance retention removed, with the bypass).
+    Retention(Option<(LockMode, time::OffsetDateTime)>),
+    /// `<ObjectLockConfiguration>`: Object Lock enabled, and the default retention if any.
+    Configuration(Option<(LockMode, Period)>),
+}
+
+fn malformed(why: &str) -> HcpError {
+    HcpError::new(HcpCode::MalformedXML)
+        .with_message("The XML you provided was not well-formed or did not validate.")
+        .with_cause(format!("lock document: {why}"))
+}
+
+fn invalid(message: &'static str) -> HcpError {
+    HcpError::new(HcpCode::InvalidArgument).with_message(message)
+}
+
+/// The elements each document may hold, by their path below the root.
+fn known(op: Operation, path: &[Vec<u8>]) -> bool {
+    let names: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+    match op {
+        Operation::PutObjectRetention => matches!(
+            names.as_slice(),
+            [b"Retention"] | [b"Retention", b"Mode" | b"RetainUntilDate"]
+        ),
+        Operation::PutObjectLockConfiguration => matches!(
+            names.as_slice(),
+            [b"ObjectLockConfiguration"]
+                | [b"ObjectLockConfiguration", b"ObjectLockEnabled" | b"Rule"]
+                | [b"ObjectLockConfiguration", b"Rule", b"DefaultRetention"]
+                | [
+                    b"ObjectLockConfiguration",
+                    b"Rule",
+                    b"DefaultRetention",
+                    b"Mode" | b"Days" | b"Years"
+                ]
+        ),
+        _ => false,
+    }
+}
+
+/// The leaves of a lock document of `op` (name → text), read strictly.
+fn leaves(op: Operation, doc: &[u8]) -> Result<Vec<(Vec<u8>, String)>, HcpError> {
+    let mut reader = Reader::from_reader(doc);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut leaves: Vec<(Vec<u8>, String)> = Vec::new();
+    let mut seen: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut rooted = false;
+    // Whether the open leaf had its text: a second piece (after a comment) would be read as one
+    // with the first by the backend (`<Days>1<!-- -->00</Days>` is 100 days).
+    let mut texted = false;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|_| malformed("not well-formed"))?;
+        match event {
+            Event::Start(_) | Event::Empty(_) if path.is_empty() && rooted => {
+                return Err(malformed("a second root"));
+            }
+            Event::Start(e) => {
+                texted = false;
+                path.push(e.name().as_ref().to_vec());
+                if !known(op, &path) {
+                    return Err(malformed("an element of no lock document"));
+                }
+                if seen.contains(&path) {
+                    return Err(malformed("an element given twice"));
+                }
+                seen.push(path.clone());
+                rooted = true;
+            }
+            Event::Empty(e) => {
+                path.push(e.name().as_ref().to_vec());
+                // (An empty root is a document; an empty field is a value that is not there.)
+                if !known(op, &path) || path.len() > 1 {
+                    return Err(malformed("an empty element"));
+                }
+                path.pop();
+                rooted = true;
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) => {
+                let text = t.decode().map_err(|_| malformed("text not UTF-8"))?;
+                let leaf = path.len() >= 2
+                    && matches!(
+                        path.last().map(Vec::as_slice),
+                        Some(
+                            b"Mode"
+                                | b"RetainUntilDate"
+                                | b"ObjectLockEnabled"
+                                | b"Days"
+                                | b"Years"
+                        )
+                    );
+                if leaf {
+                    if std::mem::replace(&mut texted, true) {
+                        return Err(malformed("a field's text in pieces"));
+                    }
+                    leaves.push((path.last().cloned().unwrap_or_default(), text.into_owned()));
+                } else if !text.trim().is_empty() {
+                    return Err(malformed("text outside a field"));
+                }
+            }
+            Event::CData(_) | Event::GeneralRef(_) => {
+                return Err(malformed("CDATA or a reference"));
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::DocType(_) => return Err(malformed("a document type")),
+            Event::Eof if rooted && path.is_empty() => return Ok(leaves),
+            Event::Eof => return Err(malformed("cut off")),
+        }
+    }
+}
+
+fn text_of<'a>(leaves: &'a [(Vec<u8>, String)], name: &[u8]) -> Option<&'a str> {
+    leaves
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t.as_str())
+}
+
+fn mode_of(text: &str) -> Result<LockMode, HcpError> {
+    match text {
+        "GOVERNANCE" => Ok(LockMode::Governance),
+        "COMPLIANCE" => Ok(LockMode::Compliance),
+        _ => Err(malformed("a mode of neither GOVERNANCE nor COMPLIANCE")),
+    }
+}
+
+/// A positive count of days or years, digits only.
+fn count_of(text: &str) -> Result<u32, HcpError> {
+    let n = text
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u32>().ok())
+        .flatten()
+        .ok_or_else(|| malformed("a period that is not a number"))?;
+    if n == 0 {
+        return Err(invalid(
+            "The default retention period must be a positive integer.",
+        ));
+    }
+    Ok(n)
+}
+
+/// Reads a lock document of `op` and judges it at `now` (seconds): its date (or a default
+/// retention's end for an object stored now) must be in the future (a retain-until date) and
+/// before 2106-02-06.
+pub fn read(op: Operation, doc: &[u8], now: i64) -> Result<LockDocument, HcpError> {
+    let leaves = leaves(op, doc)?;
+    let too_late = || invalid("Retention must end before 2106-02-06 in this storage.");
+    match op {
+        Operation::PutObjectRetention => {
+            let mode = text_of(&leaves, b"Mode");
+            let until = text_of(&leaves, b"RetainUntilDate");
+            let (mode, until) = match (mode, until) {
+                (None, None) => return Ok(LockDocument::Retention(None)),
+                (Some(mode), Some(until)) => (mode_of(mode)?, until),
+                _ => return Err(malformed("a mode without a date, or a date without a mode")),
+            };
+            let rfc3339 = &time::format_description::well_known::Rfc3339;
+            let until = time::OffsetDateTime::parse(until, rfc3339)
+                .map_err(|_| malformed("a retain-until date that is not RFC 3339"))?
+                .to_offset(time::UtcOffset::UTC);
+            if until.unix_timestamp() > retention::LATEST_UNTIL {
+                return Err(too_late());
+            }
+            if until.unix_timestamp() <= now {
+                return Err(invalid("The retain until date must be in the future."));
+            }
+            Ok(LockDocument::Retention(Some((mode, until))))
+        }
+        Operation::PutObjectLockConfiguration => {
+            if text_of(&leaves, b"ObjectLockEnabled") != Some("Enabled") {
+                return Err(malformed("ObjectLockEnabled is not Enabled"));
+            }
+            let mode = text_of(&leaves, b"Mode");
+            let days = text_of(&leaves, b"Days");
+            let years = text_of(&leaves, b"Years");
+            let period = match (days, years) {
+                (None, None) if mode.is_none() => return Ok(LockDocument::Configuration(None)),
+                (Some(d), None) => Period::Days(count_of(d)?),
+                (None, Some(y)) => Period::Years(count_of(y)?),
+                _ => {
+                    return Err(malformed(
+                        "a default retention needs Days or Years, not both",
+                    ))
+                }
+            };
+            let mode =
+                mode_of(mode.ok_or_else(|| malformed("a default retention without a mode"))?)?;
+            let end = match period {
+                Period::Days(d) => now.saturating_add(i64::from(d) * 86_400),
+                Period::Years(y) => now.saturating_add(i64::from(y) * 366 * 86_400),
+            };
+            if end > retention::LATEST_UNTIL {
+                return Err(too_late());
+            }
+            Ok(LockDocument::Configuration(Some((mode, period))))
+        }
+        _ => Err(malformed("no lock document")),
+    }
+}
+
+impl LockDocument {
+    /// The document the backend gets: built from what was read.
+    pub fn to_xml(&self) -> Vec<u8> {
+        let doc = match self {
+            LockDocument::Retention(None) => format!("<Retention {XMLNS}/>"),
+            LockDocument::Retention(Some((mode, until))) => {
+                let until = until
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("a date between 1970 and 2106 formats");
+                format!(
+                    "<Retention {XMLNS}><Mode>{}</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>",
+                    mode.as_str()
+                )
+            }
+            LockDocument::Configuration(rule) => {
+                let rule = rule.map_or(String::new(), |(mode, period)| {
+                    let period = match period {
+                        Period::Days(d) => format!("<Days>{d}</Days>"),
+                        Period::Years(y) => format!("<Years>{y}</Years>"),
+                    };
+                    format!(
+                        "<Rule><DefaultRetention><Mode>{}</Mode>{period}</DefaultRetention></Rule>",
+                        mode.as_str()
+                    )
+                });
+                format!(
+                    "<ObjectLockConfiguration {XMLNS}><ObjectLockEnabled>Enabled</ObjectLockEnabled>{rule}</ObjectLockConfiguration>"
+                )
+            }
+        };
+        doc.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    const NOW: i64 = 1_800_000_000; // 2027-01-15
+
+    fn retention(date: &str) -> Result<LockDocument, HcpError> {
+        let doc = format!(
+            "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{date}</RetainUntilDate></Retention>"
+        );
+        read(Operation::PutObjectRetention, doc.as_bytes(), NOW)
+    }
+
+    fn default(term: &str) -> Result<LockDocument, HcpError> {
+        let doc = format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode>{term}</DefaultRetention></Rule></ObjectLockConfiguration>");
+        read(Operation::PutObjectLockConfiguration, doc.as_bytes(), NOW)
+    }
+
+    fn code(r: Result<LockDocument, HcpError>) -> Option<HcpCode> {
+        r.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn lock_documents_end_before_2106() {
+        assert!(retention("2106-02-05T00:00:00Z").is_ok());
+        assert_eq!(
+            code(retention("2106-03-01T00:00:00.000Z")),
+            Some(HcpCode::InvalidArgument)
+        );
+        assert_eq!(
+            code(retention("2020-01-01T00:00:00Z")),
+            Some(HcpCode::InvalidArgument)
+        );
+        assert!(default("<Years>50</Years>").is_ok());
+        assert_eq!(
+            code(default("<Years>80</Years>")),
+            Some(HcpCode::InvalidArgument)
+        );
+        assert_eq!(
+            code(default("<Days>36500</Days>")),
+            Some(HcpCode::InvalidArgument)
+        );
+        assert!(default("<Days>365</Days>").is_ok());
+    }
+
+    /// What could be read two ways is not read: the gateway's reading of these would not be
+    /// the backend's (RGW resolves CDATA and references; a date without a time some parse).
+    #[test]
+    fn what_could_be_read_two_ways_is_refused() {
+        let malformed = Some(HcpCode::MalformedXML);
+        for date in [
+            "<![CDATA[2150-01-01T00:00:00Z]]>",
+            "2&#49;50-01-01T00:00:00Z",
+            "2150-01-01",
+            "2030-01-01T00:00:00Z</RetainUntilDate><RetainUntilDate>2150-01-01T00:00:00Z",
+        ] {
+            assert_eq!(code(retention(date)), malformed, "{date}");
+        }
+        for term in [
+            "<Years>&#56;0</Years>",
+            "<Years><![CDATA[80]]></Years>",
+            "<Years>+1</Years>",
+            "<Years>1</Years><Days>1</Days>",
+            "<Years>1</Years><Extra>1</Extra>",
+            "<Years>1</Years><Years>2</Years>",
+            "<Years>1 </Years>",
+            "<Years>1<!-- -->00</Years>",
+        ] {
+            assert_eq!(code(default(term)), malformed, "{term}");
+        }
+        assert_eq!(
+            code(default("<Days>0</Days>")),
+            Some(HcpCode::InvalidArgument)
+        );
+        let op = Operation::PutObjectRetention;
+        for doc in [
+            "<Retention><Mode>governance</Mode><RetainUntilDate>2030-01-01T00:00:00Z</RetainUntilDate></Retention>",
+            "<Retention><Mode>GOVERNANCE</Mode></Retention>",
+            "<Retention/><Retention/>",
+            "<Other/>",
+            "<Retention>",
+            "",
+        ] {
+            assert_eq!(code(read(op, doc.as_bytes(), NOW)), malformed, "{doc}");
+        }
+        assert_eq!(
+            read(op, b"<?xml version=\"1.0\"?><Retention xmlns=\"x\"/>", NOW).unwrap(),
+            LockDocument::Retention(None)
+        );
+    }
+
+    /// A lenient reading of a document, as a backend's XML parser gives it: each leaf's text
+    /// whole, references and CDATA resolved, comments dropped.
+    fn leniently(doc: &str) -> Vec<(String, String)> {
+        let mut reader = Reader::from_reader(doc.as_bytes());
+        let mut leaves: Vec<(String, String)> = Vec::new();
+        let mut open: Option<String> = None;
+        loop {
+            let piece = match reader.read_event().unwrap() {
+                Event::Start(e) => {
+                    let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                    leaves.push((name.clone(), String::new()));
+                    open = Some(name);
+                    continue;
+                }
+                Event::End(_) => {
+                    open = None;
+                    continue;
+                }
+                Event::Text(t) => t.decode().unwrap().into_owned(),
+                Event::CData(c) => String::from_utf8(c.to_vec()).unwrap(),
+                Event::GeneralRef(r) => {
+                    let name = std::str::from_utf8(&r).unwrap();
+                    quick_xml::escape::unescape(&format!("&{name};"))
+                        .unwrap()
+                        .into_owned()
+                }
+                Event::Eof => return leaves,
+                _ => continue,
+            };
+            if open.is_some() {
+                leaves.last_mut().unwrap().1.push_str(&piece);
+            }
+        }
+    }
+
+    /// The oracle: whatever is accepted, the document sent says exactly what was judged —
+    /// read again it gives the same values — and a backend's lenient reading of the client's
+    /// document finds in it the very values judged, no other.
+    #[test]
+    fn what_is_sent_is_what_was_judged() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20261204);
+        let retention = [
+            "<Mode>GOVERNANCE</Mode>",
+            "<Mode>COMPLIANCE</Mode>",
+            "<Mode>GOVERN<!-- -->ANCE</Mode>",
+            "<RetainUntilDate>2030-06-01T12:00:00.5+02:00</RetainUntilDate>",
+            "<RetainUntilDate>2150-01-01T00:00:00Z</RetainUntilDate>",
+            "<RetainUntilDate><![CDATA[2150-01-01T00:00:00Z]]></RetainUntilDate>",
+            "<RetainUntilDate>20&#51;0-01-01T00:00:00Z</RetainUntilDate>",
+            "<!-- c -->",
+            " ",
+        ];
+        let rule = [
+            "<Mode>COMPLIANCE</Mode>",
+            "<Days>3</Days>",
+            "<Days>1<!-- -->00</Days>",
+            "<Days>&#51;</Days>",
+            "<Years><![CDATA[80]]></Years>",
+            "<Years>2</Years>",
+            "<Years>2<!---->0</Years>",
+            " ",
+        ];
+        let pick = |rng: &mut rand::rngs::StdRng, pieces: &[&str]| -> String {
+            let n = rng.gen_range(0..4);
+            (0..n)
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect()
+        };
+        let mut accepted = [0, 0];
+        for round in 0..4000 {
+            let (op, doc) = if round % 2 == 0 {
+                let body = pick(&mut rng, &retention);
+                (
+                    Operation::PutObjectRetention,
+                    format!("<Retention>{body}</Retention>"),
+                )
+            } else {
+                let body = pick(&mut rng, &rule);
+                (
+                    Operation::PutObjectLockConfiguration,
+                    format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>{body}</DefaultRetention></Rule></ObjectLockConfiguration>"),
+                )
+            };
+            if let Ok(judged) = read(op, doc.as_bytes(), NOW) {
+                accepted[round % 2] += 1;
+                judged_as_read(op, &doc, &judged);
+            }
+        }
+        assert!(
+            accepted.iter().all(|&n| n > 100),
+            "the generator reaches accepted documents: {accepted:?}"
+        );
+    }
+
+    /// `judged`, the reading of `doc`, is what is sent and what a backend's lenient reader finds
+    /// in `doc`.
+    fn judged_as_read(op: Operation, doc: &str, judged: &LockDocument) {
+        let sent = judged.to_xml();
+        assert_eq!(&read(op, &sent, NOW).expect("sent reads"), judged, "{doc}");
+        let lenient = leniently(doc);
+        let value = |name: &str| {
+            lenient
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        match judged {
+            LockDocument::Retention(Some((mode, until))) => {
+                assert_eq!(value("Mode"), Some(mode.as_str()), "{doc}");
+                let date = time::OffsetDateTime::parse(value("RetainUntilDate").unwrap(), rfc3339);
+                assert_eq!(date.ok(), Some(*until), "{doc}");
+            }
+            LockDocument::Configuration(Some((mode, period))) => {
+                assert_eq!(value("Mode"), Some(mode.as_str()), "{doc}");
+                let (name, n) = match period {
+                    Period::Days(d) => ("Days", *d),
+                    Period::Years(y) => ("Years", *y),
+                };
+                assert_eq!(value(name), Some(n.to_string().as_str()), "{doc}");
+            }
+            LockDocument::Retention(None) | LockDocument::Configuration(None) => {
+                let values = ["Mode", "RetainUntilDate", "Days", "Years"].map(value);
+                assert_eq!(values, [None; 4], "{doc}");
+            }
+        }
+    }
+
+    #[test]
+    fn documents_are_built_again() {
+        let doc = retention("2030-06-01T12:00:00.5+02:00").unwrap();
+        assert_eq!(
+            String::from_utf8(doc.to_xml()).unwrap(),
+            format!("<Retention {XMLNS}><Mode>GOVERNANCE</Mode><RetainUntilDate>2030-06-01T10:00:00.5Z</RetainUntilDate></Retention>")
+        );
+        let doc = default("<Days>7</Days>").unwrap();
+        assert_eq!(
+            String::from_utf8(doc.to_xml()).unwrap(),
+            format!("<ObjectLockConfiguration {XMLNS}><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>7</Days></DefaultRetention></Rule></ObjectLockConfiguration>")
+        );
+        let enabled = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>";
+        let read = read(Operation::PutObjectLockConfiguration, enabled, NOW).unwrap();
+        assert_eq!(read, LockDocument::Configuration(None));
+    }
+}
