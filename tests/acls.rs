@@ -744,6 +744,32 @@ async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
     assert!(!metadata.contains_key("hcp-gateway-owner"), "{metadata:?}");
     let (status, body) = status_of(&gw, Some(BOB), "GET", &path("copy.txt"), &[]).await;
     assert_eq!(status, 403, "{body}");
+    // The directive in any spelling is one the gateway reads and sends alike (the embedded
+    // store reads only `REPLACE` as REPLACE: `replace` would have carried Bob's owner entry).
+    for directive in ["replace", " Replace", "copy"] {
+        let source = format!("/{bucket}/b.txt");
+        let headers = [
+            ("x-amz-copy-source", source.as_str()),
+            ("x-amz-metadata-directive", directive),
+        ];
+        let copy = path("spelled.txt");
+        let (got, body) = as_user_with_body(&gw, USER, "PUT", &copy, &headers, b"").await;
+        assert_eq!(got, 200, "{directive}: {body}");
+        let (status, body) = status_of(&gw, Some(BOB), "GET", &copy, &[]).await;
+        assert_eq!(status, 403, "{directive}: the copy is Alice's: {body}");
+        let (status, _) = status_of(&gw, Some(USER), "DELETE", &copy, &[]).await;
+        assert_eq!(status, 204);
+    }
+    let bad = [
+        ("x-amz-copy-source", format!("/{bucket}/b.txt")),
+        ("x-amz-metadata-directive", "MOVE".to_string()),
+    ];
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (got, body) = as_user_with_body(&gw, USER, "PUT", &path("moved.txt"), &bad, b"").await;
+    assert_eq!(got, 400, "{body}");
+    assert_hcp_error_body(&body, "InvalidArgument");
+    let (status, _) = status_of(&gw, Some(USER), "HEAD", &path("moved.txt"), &[]).await;
+    assert_eq!(status, 404, "nothing stored");
 
     // A multipart upload is its initiator's, and so is the object it makes — in Bob's bucket.
     let bob = gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD));
@@ -934,6 +960,18 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
         BOB,
         "PUT",
         &format!("/{bucket}/x%2541"),
+        &[("x-amz-copy-source", &format!("/{bucket}/x%2541"))],
+        b"",
+    )
+    .await;
+    assert_eq!(got, 400, "{body}");
+    assert_hcp_error_body(&body, "InvalidArgument");
+    // (Bucket names are not case-sensitive: the same object, named otherwise.)
+    let (got, body) = as_user_with_body(
+        &gw,
+        BOB,
+        "PUT",
+        &format!("/{}/x%2541", bucket.to_uppercase()),
         &[("x-amz-copy-source", &format!("/{bucket}/x%2541"))],
         b"",
     )

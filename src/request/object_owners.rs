@@ -282,7 +282,10 @@ fn onto_itself(
             || n.as_str()
                 .starts_with("x-amz-server-side-encryption-customer-")
     });
-    source.bucket.as_str() == at.target.bucket.as_deref().unwrap_or_default()
+    // (Bucket names are not case-sensitive: the backend's is lower case.)
+    source
+        .bucket
+        .eq_ignore_ascii_case(at.target.bucket.as_deref().unwrap_or_default())
         && at.target.key().as_deref() == Some(source.key.as_slice())
         && source.version_id.is_none()
         && !changes
@@ -331,7 +334,9 @@ impl Gateway {
         let replace = req
             .headers
             .get("x-amz-metadata-directive")
-            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"REPLACE"));
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::request::validate::metadata_directive)
+            == Some("REPLACE");
         let Some(mut source) = req
             .headers
             .get("x-amz-copy-source")

@@ -414,6 +414,22 @@ fn defined_headers(
             if !rest.is_empty() {
                 head.append(n, rest.join(",").as_bytes());
             }
+        } else if n == "x-amz-copy-source-range" {
+            // (Validated; sent as the gateway read it.)
+            let range = value
+                .to_str()
+                .ok()
+                .and_then(crate::request::validate::copy_range);
+            if let Some((first, last)) = range {
+                head.append(n, format!("bytes={first}-{last}").as_bytes());
+            }
+        } else if n == "x-amz-metadata-directive" {
+            // (Validated: one of the two, sent in S3's spelling.)
+            let directive = value
+                .to_str()
+                .ok()
+                .and_then(crate::request::validate::metadata_directive);
+            head.append(n, directive.unwrap_or("COPY").as_bytes());
         } else if framing == BodyFraming::Dechunked && n == "x-amz-sdk-checksum-algorithm" {
             // The trailing checksum it announces was verified here and is not sent on.
         } else {
@@ -1153,8 +1169,14 @@ mod oracle_tests {
         // The embedded store's own headers, forged by a client.
         ("x-amz-gateway-key", &["victim", "%2F..%2Fx"]),
         ("x-amz-gateway-copy-source-key", &["secret"]),
-        ("x-amz-copy-source-range", &["bytes=0-1"]),
-        ("x-amz-metadata-directive", &["REPLACE"]),
+        (
+            "x-amz-copy-source-range",
+            &["bytes=0-1", "bytes=+0-5", "bytes=0005-9"],
+        ),
+        (
+            "x-amz-metadata-directive",
+            &["REPLACE", "replace", " Copy", "MOVE"],
+        ),
         ("x-amz-meta-color", &["red"]),
         ("x-amz-storage-class", &["STANDARD"]),
         ("x-amz-server-side-encryption", &["AES256"]),
@@ -1322,6 +1344,19 @@ mod oracle_tests {
             // A head the session writes: nothing in it was refused.
             assert!(!sent.is_malformed(), "{what}");
             let sent_headers = sent.header_map();
+            // Values the gateway judged are sent as it read them, in S3's spelling.
+            let client = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+            let sent_value = |n: &str| sent_headers.get(n).and_then(|v| v.to_str().ok());
+            if let Some(directive) = sent_value("x-amz-metadata-directive") {
+                let read =
+                    client("x-amz-metadata-directive").and_then(validate::metadata_directive);
+                assert_eq!(Some(directive), read, "{what}");
+            }
+            if let Some(range) = sent_value("x-amz-copy-source-range") {
+                let read = client("x-amz-copy-source-range").and_then(validate::copy_range);
+                let (first, last) = read.expect("a range judged");
+                assert_eq!(range, format!("bytes={first}-{last}"), "{what}");
+            }
             // The same method, bucket and key — the key as the backend reads it: the path's,
             // or for the placeholder the store's header.
             assert_eq!(sent.method, req.method, "{what}");

@@ -146,7 +146,13 @@ pub fn bucket_reference(name: &str) -> bool {
 /// Parses `x-amz-copy-source-range: bytes=first-last` (both required, first ≤ last).
 pub fn copy_range(value: &str) -> Option<(u64, u64)> {
     let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
-    let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
+    // (Digits only: `u64`'s parser takes a `+` a backend may not.)
+    let number = |n: &str| {
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| n.parse::<u64>().ok())
+            .flatten()
+    };
+    let (first, last) = (number(first)?, number(last)?);
     (first <= last).then_some((first, last))
 }
 
@@ -163,6 +169,19 @@ fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 
 fn length(req: &RequestHeader, name: &str) -> Option<u64> {
     header(req, name).and_then(|v| v.trim().parse().ok())
+}
+
+/// A copy's `x-amz-metadata-directive` as the gateway reads it and sends it: `REPLACE`, or
+/// `COPY` (S3's default); `None` for any other value.
+pub fn metadata_directive(value: &str) -> Option<&'static str> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("REPLACE") {
+        Some("REPLACE")
+    } else if value.eq_ignore_ascii_case("COPY") {
+        Some("COPY")
+    } else {
+        None
+    }
 }
 
 fn invalid_header(name: &str, why: &str) -> HcpError {
@@ -319,6 +338,16 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
         }
     }
     check_object_lock(op, req)?;
+    // A copy's directive is read one way here and sent in the gateway's spelling (a backend
+    // that reads `replace` as COPY would carry the source's owner entry to the copy).
+    if op == CopyObject
+        && header(req, "x-amz-metadata-directive").is_some_and(|d| metadata_directive(d).is_none())
+    {
+        return Err(invalid_header(
+            "x-amz-metadata-directive",
+            "it is COPY or REPLACE",
+        ));
+    }
     // Seed 002 again, for writes: KMS keys (which would encrypt under any key the gateway's
     // backend account may use) and storage classes that need a restore (not offered) are
     // headers this gateway does not accept.
