@@ -279,6 +279,42 @@ async fn the_gateways_own_failures() {
         "{}",
         r.text()
     );
+    // OBS's namespace names it: HCP's documents are in S3's.
+    server.respond_to("PUT", "obs-copy");
+    let r = send(&addr, "PUT", b"/bkt/copy", &headers, vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">")
+            && !r.text().contains("myhwclouds"),
+        "{}",
+        r.text()
+    );
+    gw.stop().await;
+}
+
+/// A bucket's location is the gateway's: no backend's region (which says where and whose the
+/// backend is), in S3's document whatever the dialect's (OBS's is `<Location>`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_s_location_is_the_gateway_s() {
+    for vendor in [Vendor::Aws, Vendor::Obs, Vendor::Minio] {
+        let (gw, server) = start_with_dialect(vendor, "").await;
+        let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+        let (ak, sk) = keys(USER, PASSWORD);
+        server.respond_to("GET", "location|cn-north-4");
+        let headers =
+            V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign("GET", b"/bkt?location", &[]);
+        let r = send(&addr, "GET", b"/bkt?location", &headers, vec![]).await;
+        let text = r.text();
+        assert_eq!(r.status, 200, "{vendor:?}: {text}");
+        assert!(
+            text.contains("<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">")
+                && !text.contains("cn-north-4")
+                && !text.contains("myhwclouds"),
+            "{vendor:?}: {text}"
+        );
+        gw.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,9 @@
 
 use quick_xml::events::BytesRef;
 
+/// The namespace of S3's documents, and of HCP's.
+pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
 /// Appends what an entity or character reference stands for. quick-xml reports `&amp;`,
 /// `&quot;` and `&#34;` as events of their own, between the text pieces around them.
 /// Returns false for a reference XML does not define.

@@ -8,7 +8,8 @@
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
-//! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers). Without it the server
+//! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
+//! result, in its namespace), `location|REGION` (the vendor's bucket location document). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
@@ -381,6 +382,19 @@ async fn serve(
                 if head_only { b"" } else { b"data" },
             )
             .await
+        }
+        Some("obs-copy") => {
+            let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
+            respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
+        }
+        Some("location") => {
+            let region = &directive[1];
+            let body = match vendor {
+                Vendor::Obs => format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><Location xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\">{region}</Location>"),
+                _ => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{region}</LocationConstraint>"),
+            };
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
         Some("copy-without-etag") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified></CopyObjectResult>";

@@ -791,7 +791,8 @@ fn indented(body: &[u8]) -> Option<Vec<u8>> {
 
 /// Whether a backend's root element `local` (its local name) is the result `root` S3 documents
 /// for `op`, or a name backends are known to give it instead: `…Response` for `…Result`
-/// (`ListPartsResponse`), a copy's result for an UploadPartCopy's (RGW's `CopyObjectResult`).
+/// (`ListPartsResponse`), a copy's result for an UploadPartCopy's (RGW's `CopyObjectResult`),
+/// OBS's `Location` for a bucket's `LocationConstraint`.
 /// Another document (`<InternalFailure>`, say) is no success, whatever the status; an accepted
 /// root is written under the documented name.
 fn result_root_reads(op: Operation, root: &str, local: &[u8]) -> bool {
@@ -800,7 +801,9 @@ fn result_root_reads(op: Operation, root: &str, local: &[u8]) -> bool {
         name.strip_suffix(b"Result").unwrap_or(name).to_vec()
     };
     let local = stem(local);
-    local == stem(root.as_bytes()) || (op == Operation::UploadPartCopy && local == b"CopyObject")
+    local == stem(root.as_bytes())
+        || (op == Operation::UploadPartCopy && local == b"CopyObject")
+        || (op == Operation::GetBucketLocation && local == b"Location")
 }
 
 /// For an event at the top of a document: whether it is the root (`None`: a second root, an
@@ -819,11 +822,29 @@ fn one_result_root(
     if rooted || local.as_ref() == b"Error" || !expected {
         return None;
     }
-    // (Written under the name S3 documents, however the backend named it.)
-    if let Some(root) = root.filter(|r| e.name().as_ref() != r.as_bytes()) {
+    // (Written under the name S3 documents, however the backend named it, in S3's namespace.)
+    if let Some(root) = root {
         *e = renamed(e, root);
     }
     Some(true)
+}
+
+/// An element under its local name: HCP's documents are in S3's namespace, unprefixed (a
+/// backend's `<s3:Name>` is written `<Name>`; attributes and their prefixes stay).
+fn unprefixed(event: &mut Event<'static>) {
+    match event {
+        Event::Start(e) | Event::Empty(e) if e.name().prefix().is_some() => {
+            let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+            let mut named = BytesStart::new(local);
+            named.extend_attributes(e.attributes().flatten());
+            *e = named.into_owned();
+        }
+        Event::End(e) if e.name().prefix().is_some() => {
+            let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+            *e = BytesEnd::new(local);
+        }
+        _ => {}
+    }
 }
 
 /// A name without its namespace prefix.
@@ -831,10 +852,16 @@ fn local_part(name: &[u8]) -> &[u8] {
     name.rsplit(|&b| b == b':').next().unwrap_or(name)
 }
 
-/// `e` under the name `root`, with its attributes.
+/// `e` under the name `root`, in S3's namespace as HCP's documents are (a backend's own, OBS's
+/// `http://obs.myhwclouds.com/…`, names the backend), with the prefixes it declares.
 fn renamed(e: &BytesStart<'_>, root: &str) -> BytesStart<'static> {
     let mut renamed = BytesStart::new(root);
-    renamed.extend_attributes(e.attributes().flatten());
+    renamed.push_attribute(("xmlns", crate::hcp::xml::S3_NAMESPACE));
+    renamed.extend_attributes(
+        e.attributes()
+            .flatten()
+            .filter(|a| a.key.as_ref().starts_with(b"xmlns:")),
+    );
     renamed.into_owned()
 }
 
@@ -1009,7 +1036,7 @@ impl<'a> Texts<'a> {
     /// `<DisplayName/>` is written with its text; a ListParts party without children counts
     /// as named.
     fn empty_party(&mut self, path: &[Vec<u8>], e: &BytesStart<'_>) -> Option<Vec<Event<'static>>> {
-        let name = e.name().as_ref().to_vec();
+        let name = local_part(e.name().as_ref()).to_vec();
         self.initiator_seen |= path.len() == 1 && name == b"Initiator";
         self.owner_seen |= path.len() == 1 && name == b"Owner";
         let mut leaf = path.to_vec();
@@ -1048,6 +1075,9 @@ impl<'a> Texts<'a> {
     ) -> Option<String> {
         let (op, route) = (self.op, self.route);
         match (grand, parent) {
+            // A bucket's location is the gateway's whatever the backend's region, whose name
+            // would say where and whose the backend is: S3's answer for the default region.
+            (_, Some(_)) if op == Operation::GetBucketLocation => Some(String::new()),
             // ListBuckets: a bucket that is not the tenant's has no client name and is dropped.
             (Some(b"Bucket"), Some(b"Name")) if op == Operation::ListBuckets => {
                 let owned = self.owners.and_then(|o| o.owned.as_ref());
@@ -1163,6 +1193,7 @@ fn rewritten(
     let mut rooted = false;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
+        unprefixed(&mut event);
         let depth = path.len();
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
@@ -1178,8 +1209,10 @@ fn rewritten(
         }
         match &mut event {
             Event::Start(e) => {
-                texts.opened(depth, e.name().as_ref());
-                path.push(e.name().as_ref().to_vec());
+                // (By local names: a backend's `<s3:Name>` is a `<Name>` all the same.)
+                let name = local_part(e.name().as_ref()).to_vec();
+                texts.opened(depth, &name);
+                path.push(name);
             }
             Event::End(e) if depth == 1 => {
                 if let Some(root) = root {
@@ -1214,7 +1247,7 @@ fn rewritten(
         }
         let closes_bucket = is_end && path.last().map(Vec::as_slice) == Some(b"Bucket");
         if op == Operation::ListBuckets
-            && matches!(&event, Event::Start(e) if e.name().as_ref() == b"Bucket")
+            && matches!(&event, Event::Start(e) if local_part(e.name().as_ref()) == b"Bucket")
         {
             held = Some(Vec::new());
             keep_held = true;
@@ -1592,10 +1625,12 @@ mod tests {
             assert!(out.is_none(), "{op:?} {:?}", String::from_utf8_lossy(body));
         }
         let whole: &[(Operation, &[u8], &str)] = &[
-            (Operation::CompleteMultipartUpload, b"<?xml version=\"1.0\"?>\n<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>\n", "<CompleteMultipartUploadResult>"),
+            (Operation::CompleteMultipartUpload, b"<?xml version=\"1.0\"?>\n<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>\n", "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
             (Operation::GetBucketVersioning, b"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>", "<VersioningConfiguration"),
-            (Operation::UploadPartCopy, b"<CopyObjectResult><ETag>e</ETag></CopyObjectResult>", "<CopyPartResult>"),
-            (Operation::DeleteObjects, b"<s3:DeleteResult xmlns:s3=\"urn:s3\"/>", "<DeleteResult xmlns:s3=\"urn:s3\"/>"),
+            (Operation::UploadPartCopy, b"<CopyObjectResult><ETag>e</ETag></CopyObjectResult>", "<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
+            (Operation::DeleteObjects, b"<s3:DeleteResult xmlns:s3=\"urn:s3\"/>", "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\" xmlns:s3=\"urn:s3\"/>"),
+            // OBS's own namespace names the backend: S3's in its place.
+            (Operation::CopyObject, b"<CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><ETag>e</ETag></CopyObjectResult>", "<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><ETag>"),
             (Operation::ListObjectsV2, b"<s3:ListBucketResult xmlns:s3=\"urn:s3\"><Name>t1-b</Name></s3:ListBucketResult>", "<ListBucketResult"),
         ];
         for (op, body, starts) in whole {
@@ -1651,7 +1686,7 @@ mod tests {
         );
         assert!(
             out.contains(&format!(
-                "<s3:Code>AccessDenied</s3:Code><s3:Message>{denied}</s3:Message>"
+                "<Key>k5</Key><Code>AccessDenied</Code><Message>{denied}</Message>"
             )),
             "{out}"
         );
@@ -1851,6 +1886,31 @@ mod tests {
         assert!(!s.contains("backend-id") && !s.contains("Main User"), "{s}");
     }
 
+    /// Elements are matched by their local names: a backend that prefixes every element
+    /// (`<s3:Name>`) has its bucket prefix and its account dropped all the same.
+    #[test]
+    fn prefixed_elements_are_rewritten_as_any() {
+        let body = b"<s3:ListBucketResult xmlns:s3=\"urn:s3\"><s3:Name>t1-alpha</s3:Name><s3:Contents><s3:Key>k</s3:Key><s3:Owner><s3:ID>backend-id</s3:ID><s3:DisplayName>backend-name</s3:DisplayName></s3:Owner></s3:Contents></s3:ListBucketResult>";
+        let out = with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, &Rewrites::NONE))
+            .unwrap();
+        let out = std::str::from_utf8(&out).unwrap();
+        assert!(
+            out.contains("<Name>alpha</Name>") && !out.contains("<s3:"),
+            "{out}"
+        );
+        for leak in ["t1-", "backend-id", "backend-name"] {
+            assert!(!out.contains(leak), "{leak}: {out}");
+        }
+        let body = b"<s3:ListAllMyBucketsResult xmlns:s3=\"urn:s3\"><s3:Buckets><s3:Bucket><s3:Name>t1-mine</s3:Name></s3:Bucket><s3:Bucket><s3:Name>other-theirs</s3:Name></s3:Bucket></s3:Buckets></s3:ListAllMyBucketsResult>";
+        let out =
+            with_route(|r| rewrite_xml(body, Operation::ListBuckets, r, &Rewrites::NONE)).unwrap();
+        let out = std::str::from_utf8(&out).unwrap();
+        assert!(
+            out.contains(">mine<") && !out.contains("theirs") && !out.contains("t1-"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn listing_and_multipart_names_lose_the_prefix() {
         let body = b"<ListBucketResult><Name>t1-alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>";
@@ -1858,7 +1918,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            "<ListBucketResult><Name>alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>"
+            "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>alpha</Name><Contents><Key>Name</Key></Contents></ListBucketResult>"
         );
         let body = b"<CompleteMultipartUploadResult><Location>http://backend:1/t1-a/k</Location><Bucket>t1-a</Bucket><Key>k</Key></CompleteMultipartUploadResult>";
         let out = with_route(|r| {
