@@ -293,6 +293,45 @@ async fn the_gateways_own_failures() {
     gw.stop().await;
 }
 
+/// HCP's successes are 200, 204 and 206: a backend's 201 (Ceph RGW's
+/// `rgw_s3_success_create_obj_status`) is HCP's 200, and a copy's document in it is settled
+/// as a 200's — an error in it is the copy's failure, never a success passed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_s_201_is_hcp_s_200() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let copy = |directive: &str| {
+        server.respond_to("PUT", directive);
+        let headers = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign(
+            "PUT",
+            b"/bkt/copy",
+            &[("x-amz-copy-source", "/bkt/src")],
+        );
+        let addr = addr.clone();
+        async move { send(&addr, "PUT", b"/bkt/copy", &headers, vec![]).await }
+    };
+    let r = copy("created|error").await;
+    r.assert_hcp_error(500, "InternalError");
+    let r = copy("created|copy").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
+        "{}",
+        r.text()
+    );
+    server.respond_to("PUT", "created|empty");
+    let headers = V4::now(&ak, &sk, &addr, &sigv4::sha256_hex(b"data")).sign(
+        "PUT",
+        b"/bkt/k",
+        &[("content-length", "4")],
+    );
+    let r = send(&addr, "PUT", b"/bkt/k", &headers, vec![b"data".to_vec()]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    gw.stop().await;
+}
+
 /// A bucket's location is the gateway's: no backend's region (which says where and whose the
 /// backend is), in S3's document whatever the dialect's (OBS's is `<Location>`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

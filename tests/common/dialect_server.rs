@@ -9,7 +9,8 @@
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
-//! result, in its namespace), `location|REGION` (the vendor's bucket location document). Without it the server
+//! result, in its namespace), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
+//! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
@@ -395,6 +396,15 @@ async fn serve(
             };
             let xml = [("Content-Type", "application/xml")];
             respond(&mut conn, 200, &xml, body.as_bytes()).await
+        }
+        Some("created") => {
+            let body: &[u8] = match directive[1].as_str() {
+                "error" => b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>m</Message></Error>",
+                "copy" => b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><CopyObjectResult><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>",
+                _ => b"",
+            };
+            let xml = [("Content-Type", "application/xml"), ("ETag", "\"e\"")];
+            respond(&mut conn, 201, &xml, body).await
         }
         Some("copy-without-etag") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified></CopyObjectResult>";

@@ -108,7 +108,10 @@ impl Gateway {
         let read = up.session.read_response().await;
         let document = read.is_ok()
             && !up.body_cut_short
-            && up.session.resp_header().is_some_and(|h| h.status == 200);
+            && up
+                .session
+                .resp_header()
+                .is_some_and(|h| h.status.is_success());
         let body = if document {
             Some(upstream::read_whole_body(&mut up.session, limit).await)
         } else {

@@ -62,13 +62,12 @@ impl Gateway {
             return self.answer_preflight(s, x, up, &upstream).await;
         }
         self.note_answer(x, call, upstream);
-        if rewrite::is_error_status(status) || (call.op.result_root().is_some() && status == 200) {
+        let ok = (200..300).contains(&status);
+        if rewrite::is_error_status(status) || (call.op.result_root().is_some() && ok) {
             let upstream = upstream.clone();
             return self.answer_settled(s, x, up, call, &upstream).await;
         }
-        if (200..300).contains(&status)
-            && matches!(call.op, Operation::GetObject | Operation::HeadObject)
-        {
+        if ok && matches!(call.op, Operation::GetObject | Operation::HeadObject) {
             match rewrite::precondition(s.req_header(), upstream) {
                 rewrite::Precondition::Holds => {}
                 rewrite::Precondition::Failed => {
@@ -80,7 +79,6 @@ impl Gateway {
                 }
             }
         }
-        let ok = (200..300).contains(&status);
         if ok && call.op == Operation::PutObject {
             // A new object's labeled holds, kept now that its version is known.
             if let Err(e) = self.keep_written(call, upstream).await {
@@ -232,7 +230,7 @@ impl Gateway {
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
-        x.status = upstream.status.as_u16();
+        x.status = resp.status.as_u16();
         x.bytes_out = doc.len() as u64;
         if s.write_response_header(Box::new(resp)).await.is_err()
             || s.write_response_body(doc, true).await.is_err()
@@ -287,7 +285,7 @@ impl Gateway {
             resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
         }
-        x.status = status;
+        x.status = resp.status.as_u16();
         resp
     }
 

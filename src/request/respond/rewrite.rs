@@ -244,7 +244,13 @@ pub fn success_header(
     request_id: &RequestId,
     host_id: &HostId,
 ) -> ResponseHeader {
-    let mut resp = answer_header(upstream.status.as_u16(), false, host_id);
+    // (HCP answers a success 200, 204 or 206: a backend's 201, 202 or 203 — Ceph RGW's
+    // `rgw_s3_success_create_obj_status` — is HCP's 200.)
+    let status = match upstream.status.as_u16() {
+        201..=203 => 200,
+        status => status,
+    };
+    let mut resp = answer_header(status, false, host_id);
     for (name, value) in upstream.headers.iter() {
         if let Some(rest) = name.as_str().strip_prefix("x-obs-") {
             // OBS's own names for S3's object headers (its native dialect); its other headers

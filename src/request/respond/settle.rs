@@ -50,7 +50,8 @@ impl Gateway {
             };
             HcpError::new(code).with_cause(format!("reading the backend's answer: {e}"))
         })?;
-        let hidden = status == 200 && call.op.may_hide_error() && body_root_is_error(&body);
+        let hidden =
+            (200..300).contains(&status) && call.op.may_hide_error() && body_root_is_error(&body);
         if rewrite::is_error_status(status) || hidden {
             return Err(self.backend_error(x, call, upstream, &body, hidden));
         }
