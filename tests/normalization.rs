@@ -186,6 +186,15 @@ async fn the_gateways_own_failures() {
         "{}",
         r.text()
     );
+    // An overloaded backend behind a proxy whose page says nothing S3 can read: HCP's 503,
+    // which clients retry, not a 500.
+    for status in [429, 503, 504] {
+        for op in [Operation::GetObject, Operation::CompleteMultipartUpload] {
+            let r = request(&gw, &server, op, &format!("garbage|{status}")).await;
+            r.assert_hcp_error(503, "ServiceUnavailable");
+            assert_eq!(r.header("retry-after"), Some("1"), "{status} {op:?}");
+        }
+    }
     let r = request(&gw, &server, Operation::GetObject, "huge-error|200000").await;
     assert_eq!(
         (r.status, r.code().as_str()),

@@ -631,8 +631,12 @@ pub fn map_backend_error(
     client_key: Option<&str>,
 ) -> HcpError {
     let err = if backend.unparsable {
-        // A body that says nothing HCP can understand is the backend's fault, never the client's.
-        HcpError::new(HcpCode::InternalError)
+        // A body that says nothing HCP can understand is the backend's fault, never the
+        // client's; an overloaded one (or a proxy's page before it) is one to retry.
+        match status {
+            429 | 503 | 504 => HcpError::new(HcpCode::ServiceUnavailable),
+            _ => HcpError::new(HcpCode::InternalError),
+        }
     } else {
         mapping::map(dialect, status, backend.code.as_deref(), op)
     };
