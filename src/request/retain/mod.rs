@@ -222,19 +222,16 @@ impl Gateway {
         };
         let compliance =
             call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
-        // Where holds are recorded, changes of one object's holds take turns in this process
-        // (the protocol keeps concurrent changes through other instances safe, if less tidy).
-        let _turn = match call.route.tenant.retention.labels_bucket {
-            Some(_) => {
-                let mut name = crate::request::validate::probes::bucket_key(at).into_bytes();
-                name.push(b'\n');
-                name.extend_from_slice(&call.target.key().unwrap_or_default());
-                let name = String::from_utf8_lossy(&name).into_owned();
-                let turn = self.hold_changes.get_with(name, Default::default);
-                Some(turn.lock_owned().await)
-            }
-            None => None,
-        };
+        // Changes of one object's retention and holds take turns in this process: each reads
+        // the lock and then changes it (through other instances, a lengthening sent without a
+        // bypass is the backend's to refuse once it would shorten; the holds' protocol keeps
+        // concurrent changes safe, if less tidy).
+        let mut name = crate::request::validate::probes::bucket_key(at).into_bytes();
+        name.push(b'\n');
+        name.extend_from_slice(&call.target.key().unwrap_or_default());
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let turn = self.hold_changes.get_with(name, Default::default);
+        let _turn = turn.lock_owned().await;
         change(self, at, asked, compliance, retention::now()).await
     }
 
@@ -456,9 +453,13 @@ pub(in crate::request) async fn change(
     place_holds(r, at, version, held, &holds).await?;
     if let Some(setting) = new {
         let protection = Protection::of(Some(setting), None, compliance);
-        // HCP's rules were checked above: the gateway's account may replace a governance
-        // retention (a -2, or a change of mode) that S3 would keep without a bypass.
-        let bypass = current != Setting::Allowed;
+        // HCP's rules were checked above: the gateway's account replaces with a bypass only a
+        // governance retention S3 would keep without one (a -2, a change of mode, a removal).
+        // A lengthening goes without, so that the backend itself refuses one that a change
+        // made meanwhile has turned into a shortening.
+        let mode = lock_mode(&(text("x-amz-object-lock-mode") + &text("x-obs-object-lock-mode")));
+        let held_by = mode.zip(retention::lock_until(current));
+        let bypass = needs_bypass(held_by, protection.retention);
         let mut status = r
             .put_retention(at, version, protection.retention, bypass)
             .await;
@@ -477,6 +478,28 @@ pub(in crate::request) async fn change(
         etag: text("etag"),
         last_modified: text("last-modified"),
     })
+}
+
+/// An Object Lock mode as a backend answers it.
+fn lock_mode(text: &str) -> Option<LockMode> {
+    match text.trim() {
+        "GOVERNANCE" => Some(LockMode::Governance),
+        "COMPLIANCE" => Some(LockMode::Compliance),
+        _ => None,
+    }
+}
+
+/// Whether replacing the retention a version is kept by (`current`: its mode and date) with
+/// `new` needs S3's governance bypass: only a governance retention shortened, removed or
+/// given another mode does (a compliance one cannot be shortened at all, bypass or not).
+fn needs_bypass(current: Option<(LockMode, i64)>, new: Option<(LockMode, i64)>) -> bool {
+    match (current, new) {
+        (Some((LockMode::Governance, until)), Some((mode, new_until))) => {
+            mode != LockMode::Governance || new_until < until
+        }
+        (Some((LockMode::Governance, _)), None) => true,
+        _ => false,
+    }
 }
 
 /// A backend's refusal of the gateway's own Object Lock request, as HCP's error.
@@ -899,9 +922,11 @@ mod tests {
         let fake = object(Some("2026-07-01T00:00:00Z"), false);
         let done = run(&fake, Some("A+60d"), None).await.unwrap();
         assert_eq!(done.etag, "\"e\"");
+        // (Without the bypass: should a change meanwhile have lengthened it further, the
+        // backend refuses what would now shorten it.)
         assert_eq!(
             calls(&fake),
-            ["retention Some((Governance, 1785456000)) bypass true"]
+            ["retention Some((Governance, 1785456000)) bypass false"]
         );
         let fake = object(Some("2026-07-01T00:00:00Z"), false);
         let e = run(&fake, Some("A+10d"), None).await.unwrap_err();
@@ -914,8 +939,28 @@ mod tests {
         run(&fake, Some("R+1d"), None).await.unwrap();
         assert_eq!(
             calls(&fake),
-            ["retention Some((Governance, 1782950400)) bypass true"]
+            ["retention Some((Governance, 1782950400)) bypass false"]
         );
+    }
+
+    /// Only what S3 keeps without a bypass gets one: a governance retention shortened,
+    /// removed or given another mode.
+    #[test]
+    fn a_bypass_only_where_s3_needs_one() {
+        use LockMode::*;
+        for (current, new, bypass) in [
+            (Some((Governance, 100)), Some((Governance, 200)), false),
+            (Some((Governance, 100)), Some((Governance, 100)), false),
+            (Some((Governance, 100)), Some((Governance, 50)), true),
+            (Some((Governance, 100)), Some((Compliance, 200)), true),
+            (Some((Governance, 100)), None, true),
+            (Some((Compliance, 100)), Some((Compliance, 200)), false),
+            (Some((Compliance, 100)), Some((Compliance, 50)), false),
+            (None, Some((Governance, 200)), false),
+            (None, None, false),
+        ] {
+            assert_eq!(needs_bypass(current, new), bypass, "{current:?} → {new:?}");
+        }
     }
 
     #[tokio::test]
@@ -929,7 +974,7 @@ mod tests {
         assert_eq!(
             calls(&fake),
             [
-                "retention Some((Governance, 1785456000)) bypass true",
+                "retention Some((Governance, 1785456000)) bypass false",
                 "hold false"
             ]
         );
