@@ -449,6 +449,19 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
     assert_eq!(versions.unwrap().versions().len(), 1, "a copy was stored");
     let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
     r.assert_hcp_error(409, "OperationAborted");
+    // A privileged multi-object delete deletes it, as a privileged DELETE would.
+    let doc = b"<Delete><Object><Key>doc</Key></Object></Delete>";
+    let md5 = content_md5(doc);
+    let headers = [("content-md5", md5.as_str()), privileged[0]];
+    let r = as_user(&gw, admin, "POST", &multi, &headers, doc).await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    assert!(
+        text.contains("<Deleted>") && text.contains("<Key>doc</Key>") && !text.contains("<Error>"),
+        "{text}"
+    );
+    let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(r.status, 404);
     let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
     assert_eq!(r.status, 204, "{}", r.text());
     let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;

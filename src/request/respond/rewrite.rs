@@ -956,8 +956,16 @@ impl<'a> Texts<'a> {
             Event::End(_) if code => {
                 let backend = std::mem::take(&mut self.error_code);
                 let dialect = self.route.backend.dialect;
-                let mapped =
+                let mut mapped =
                     crate::hcp::mapping::map_code(dialect, backend.trim(), Operation::DeleteObject);
+                // Where the tenant keeps retention the gateway's account is refused a delete
+                // only by S3 Object Lock: a version under retention or on hold, HCP's 409, as
+                // for a single DELETE of it and the objects the gateway kept back itself.
+                let retention =
+                    self.route.tenant.retention.mode != crate::config::RetentionMode::Off;
+                if retention && mapped == HcpCode::AccessDenied {
+                    mapped = HcpCode::OperationAborted;
+                }
                 self.error_mapped = Some(mapped);
                 return Some(PartyStep::Before(Event::Text(BytesText::new(
                     mapped.as_str(),
@@ -1440,7 +1448,11 @@ mod tests {
     }
 
     fn with_route<R>(f: impl FnOnce(&Route<'_>) -> R) -> R {
-        let tenant = Tenant {
+        with_route_in(crate::config::RetentionMode::Off, f)
+    }
+
+    fn with_route_in<R>(mode: crate::config::RetentionMode, f: impl FnOnce(&Route<'_>) -> R) -> R {
+        let mut tenant = Tenant {
             name: "t".into(),
             folders: false,
             backend: "b".into(),
@@ -1451,6 +1463,7 @@ mod tests {
             records_bucket: None,
             anonymous_acls: false,
         };
+        tenant.retention.mode = mode;
         let backend = BackendRuntime::for_tests();
         f(&Route {
             tenant: &tenant,
@@ -1653,6 +1666,26 @@ mod tests {
     /// A multi-object delete's per-key errors: the code as HCP's (a code in no table is
     /// InternalError), HCP's message for it; nothing of the backend's words passes — text,
     /// CDATA or entities — while keys, versions and deleted entries stay.
+    /// Where the tenant keeps retention, a version the backend's lock refused to delete is
+    /// HCP's 409 OperationAborted, as a single DELETE of it answers.
+    #[test]
+    fn locked_versions_in_a_delete_result_are_operation_aborted() {
+        let body = b"<DeleteResult><Error><Code>AccessDenied</Code><Message>locked</Message><Key>k</Key><VersionId>v1</VersionId></Error></DeleteResult>";
+        for (mode, code) in [
+            (crate::config::RetentionMode::Enterprise, "OperationAborted"),
+            (crate::config::RetentionMode::Off, "AccessDenied"),
+        ] {
+            let out = with_route_in(mode, |r| {
+                rewrite_xml(body, Operation::DeleteObjects, r, &Rewrites::NONE)
+            });
+            let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
+            assert!(
+                out.contains(&format!("<Code>{code}</Code>")),
+                "{mode:?}: {out}"
+            );
+        }
+    }
+
     #[test]
     fn delete_results_carry_hcp_codes_and_messages_only() {
         let body = b"<DeleteResult><Deleted><Key>gone</Key></Deleted>\

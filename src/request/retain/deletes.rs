@@ -209,7 +209,9 @@ impl Gateway {
             target: &object,
             route: call.route,
         };
-        let params = Params::default();
+        // (A privileged multi-object delete is privileged for each object, as a single one.)
+        let mut params = Params::default();
+        params.effects.bypass_governance = call.params.effects.bypass_governance;
         let op = Operation::DeleteObject;
         match crate::request::validate::probes::check_retained(self, op, &params, at).await {
             Ok(()) => Ok(false),
