@@ -608,6 +608,38 @@ async fn form_uploads_keep_the_folder_rules() {
     );
 }
 
+/// A folder has no retention or holds of its own: a folder PUT that asks for them (HCP's
+/// headers, S3 Object Lock's) is refused, not carried out without them — nothing stored.
+#[tokio::test]
+async fn folders_are_not_created_without_the_protection_asked() {
+    let settings = "folders = true\nretention = \"enterprise\"";
+    let gw = start_with_tenant(Backend::Store, settings, "")
+        .await
+        .unwrap();
+    let s3 = gw.client();
+    let bucket = unique_bucket("folders-kept");
+    let create = s3.create_bucket().bucket(&bucket);
+    create.send().await.unwrap();
+    let view = common::view::BackendView::of(&gw);
+    let target = format!("/{bucket}/kept/");
+    let admin = (USER, PASSWORD);
+    for headers in [
+        &[("x-hcp-retention", "A+1d")][..],
+        &[("x-hcp-retentionhold", "true")],
+        &[("x-amz-object-lock-legal-hold", "ON")],
+    ] {
+        let r = as_user(&gw, admin, "PUT", &target, headers, b"").await;
+        r.assert_hcp_error(400, "InvalidArgument");
+        assert!(
+            view.keys(&bucket).await.is_empty(),
+            "{headers:?}: nothing stored"
+        );
+    }
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(view.keys(&bucket).await, ["kept/"]);
+}
+
 /// A created bucket's `Location` is HCP's: `/` and the name the client gave (manual, "Creating
 /// a bucket"), never the backend's, which holds the tenant's bucket prefix.
 #[tokio::test]

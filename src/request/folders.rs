@@ -99,6 +99,27 @@ pub fn check(op: Operation, key: Option<&[u8]>, effect: FolderWrite) -> Result<(
     Ok(())
 }
 
+/// A folder is kept as a marker of the gateway's own, with no retention, hold or Object Lock
+/// of its own: a folder PUT that asks for one is refused, never carried out without it.
+pub fn check_protection(
+    effect: FolderWrite,
+    effects: &crate::request::classify::Effects,
+    req: &RequestHeader,
+) -> Result<(), HcpError> {
+    let asks = effects.protection.is_some()
+        || effects.after_write.is_some()
+        || effects.change.is_some()
+        || req
+            .headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
+    if effect == FolderWrite::Create && asks {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("A folder has no retention or holds of its own."));
+    }
+    Ok(())
+}
+
 /// A folder PUT names its length (`Content-Length: 0`, the body being ignored): without it,
 /// HCP's "Creating a folder" table answers 400.
 pub fn check_length(effect: FolderWrite, req: &RequestHeader) -> Result<(), HcpError> {

@@ -96,6 +96,7 @@ impl Gateway {
             return Err(folders::get_of_folder());
         }
         folders::check(op, key.as_deref(), folder)?;
+        folders::check_protection(folder, &params.effects, s.req_header())?;
         params.effects.folder = folder;
         (params.effects.acl_change, params.effects.object_owner) =
             kept_in_records(tenant, op, &auth.identity, grants_to_users);
