@@ -1205,9 +1205,12 @@ async fn a_bucket_without_object_lock_keeps_nothing_unprotected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legal_hold_header_needs_the_privileged_permission() {
     const HOLDER: &str = "holder-not-privileged";
+    const READER: &str = "privileged-reader";
     let extra = format!(
         "[[users]]\nusername = \"{HOLDER}\"\npassword = \"{PASSWORD}\"\n\
-         permissions = [{{ tenant = \"t\", allow = [\"read\", \"write\", \"put-object-legal-hold\"] }}]\n"
+         permissions = [{{ tenant = \"t\", allow = [\"read\", \"write\", \"put-object-legal-hold\"] }}]\n\
+         [[users]]\nusername = \"{READER}\"\npassword = \"{PASSWORD}\"\n\
+         permissions = [{{ tenant = \"t\", allow = [\"read\", \"privileged\", \"put-object-legal-hold\"] }}]\n"
     );
     let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", &extra)
         .await
@@ -1235,7 +1238,46 @@ async fn a_legal_hold_header_needs_the_privileged_permission() {
     r.assert_hcp_error(403, "AccessDenied");
     let head = as_user(&gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
     assert_ne!(head.header("x-amz-object-lock-legal-hold"), Some("ON"));
-    // The same write by a privileged user holds.
+    // HCP holds and releases with write and privileged: `PUT ?legal-hold` without write is
+    // refused, and the hold stays as it was.
+    let doc = b"<LegalHold><Status>ON</Status></LegalHold>";
+    let md5 = content_md5(doc);
+    let legal_hold = format!("{target}?legal-hold");
+    let reader = (READER, PASSWORD);
+    let r = as_user(
+        &gw,
+        reader,
+        "PUT",
+        &legal_hold,
+        &[("content-md5", &md5)],
+        doc,
+    )
+    .await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let head = as_user(&gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    // The same write by a privileged user holds; and while held, S3's `PUT ?retention` does
+    // not change its retention (HCP: no retention change while on hold).
     let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &hold, b"held").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let until = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let until = until
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let doc = format!(
+        "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>"
+    );
+    let md5 = content_md5(doc.as_bytes());
+    let retention = format!("{target}?retention");
+    let admin = (USER, PASSWORD);
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(&gw, admin, "PUT", &retention, &headers, doc.as_bytes()).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(
+        head.header("x-hcp-retention"),
+        Some("0"),
+        "{:?}",
+        head.headers
+    );
 }

@@ -519,6 +519,12 @@ fn hcp_retention_rules(
             e.with_message("Holds and privileged deletes need the privileged permission.")
         })?;
     }
+    // HCP places and releases a hold with write and privileged (a copy onto itself): S3's
+    // `PUT ?legal-hold` is that change.
+    if op == Operation::PutObjectLegalHold {
+        check(grants, &tenant.name, bucket, Some(Permission::Write))
+            .map_err(|e| e.with_message("Holds need the write permission besides privileged."))?;
+    }
     Ok(())
 }
 

@@ -292,7 +292,22 @@ pub(in crate::request) async fn check_retained(
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
     );
     let deletes = op == Operation::DeleteObject && params.get("versionId").is_none();
-    if at.route.tenant.retention.mode == crate::config::RetentionMode::Off || !(writes || deletes) {
+    let retention_off = at.route.tenant.retention.mode == crate::config::RetentionMode::Off;
+    if retention_off {
+        return Ok(());
+    }
+    // HCP: "While an object is on hold, you cannot change its retention setting" — by S3's
+    // `PUT ?retention` no more than by a copy onto itself. (A version the HEAD does not find
+    // is the backend's to answer.)
+    if op == Operation::PutObjectRetention {
+        let head = probe.object_head(at, params.get("versionId")).await;
+        if head.is_some_and(|h| rewrite::object_lock_of(&h).1) {
+            return Err(HcpError::new(HcpCode::AccessDenied)
+                .with_message("The object is on hold: its retention does not change."));
+        }
+        return Ok(());
+    }
+    if !(writes || deletes) {
         return Ok(());
     }
     // A complete's retention is set once the object exists: the bucket must keep it, or
