@@ -16,7 +16,7 @@ pub(in crate::request) mod deletes;
 mod holds;
 
 /// A change asked for, validated: the value (classes already expanded) and the hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Change {
     pub value: Option<Value>,
     pub hold: Option<bool>,
@@ -27,6 +27,10 @@ pub struct Change {
     /// S3's own `PUT ?legal-hold` where labeled holds are kept: its hold is HCP's unlabeled
     /// hold, and it is not taken off while a label holds (403).
     pub s3_hold: bool,
+    /// When the object counts as added (`A+…`) where its Last-Modified says otherwise: a
+    /// completed multipart upload's is its completion (HCP's manual), which AWS dates by the
+    /// upload's start.
+    pub added: Option<i64>,
 }
 
 /// The object as the change found it, for the copy's answer.
@@ -281,6 +285,7 @@ impl Gateway {
             labels: None,
             version: call.params.get("versionId").map(str::to_string),
             s3_hold: true,
+            added: None,
         };
         if let Err(e) = self.change_for(call, &asked).await {
             return self.answer(s, x, e).await;
@@ -328,8 +333,11 @@ impl Gateway {
             .find_map(|h| upstream.headers.get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // (HCP counts a multipart object's retention from its completion: now.)
+        let completed = call.op == Operation::CompleteMultipartUpload;
         let asked = Change {
             version: version.clone(),
+            added: completed.then(retention::now).or(asked.added),
             ..asked.clone()
         };
         let Err(e) = self.change_for(call, &asked).await else {
@@ -441,10 +449,12 @@ pub(in crate::request) async fn change(
              x-hcp-retentionhold.",
         ));
     }
-    let added = httpdate::parse_http_date(&text("last-modified"))
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(now, |d| d.as_secs() as i64);
+    let added = change.added.unwrap_or_else(|| {
+        httpdate::parse_http_date(&text("last-modified"))
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(now, |d| d.as_secs() as i64)
+    });
     let held_then = holds.now.still_held(&holds.after);
     let new = match &change.value {
         None => None,
@@ -864,7 +874,7 @@ mod tests {
         value: Option<&str>,
         hold: Option<bool>,
     ) -> Result<Changed, HcpError> {
-        run_in(false, fake, (value, hold, None)).await
+        run_in(false, fake, (value, hold, None), None).await
     }
 
     /// A change in a namespace that keeps labeled holds.
@@ -874,13 +884,14 @@ mod tests {
         hold: Option<bool>,
         labels: Option<&str>,
     ) -> Result<Changed, HcpError> {
-        run_in(true, fake, (value, hold, labels)).await
+        run_in(true, fake, (value, hold, labels), None).await
     }
 
     async fn run_in(
         labelled: bool,
         fake: &Fake,
         (value, hold, labels): (Option<&str>, Option<bool>, Option<&str>),
+        added: Option<i64>,
     ) -> Result<Changed, HcpError> {
         let mut tenant = crate::config::Tenant::for_tests();
         tenant.retention.labels_bucket = labelled.then(|| "holds".into());
@@ -903,6 +914,7 @@ mod tests {
             labels: labels.map(|l| crate::hcp::labels::parse(l.as_bytes()).unwrap()),
             version: None,
             s3_hold: false,
+            added,
         };
         let at = At {
             target: &target,
@@ -961,6 +973,32 @@ mod tests {
         ] {
             assert_eq!(needs_bypass(current, new), bypass, "{current:?} → {new:?}");
         }
+    }
+
+    /// `A+…` counts from when the object was added: its Last-Modified, or where the change
+    /// says otherwise (a completed multipart upload: its completion), from then.
+    #[tokio::test]
+    async fn added_counts_from_the_completion_where_given() {
+        // Last-Modified 2026-06-01; completed 2026-06-02: A+1d is 2026-06-03.
+        let fake = object(None, false);
+        run_in(
+            false,
+            &fake,
+            (Some("A+1d"), None, None),
+            Some(1_780_358_400),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            calls(&fake),
+            ["retention Some((Governance, 1780444800)) bypass false"]
+        );
+        let fake = object(None, false);
+        run(&fake, Some("A+2d"), None).await.unwrap();
+        assert_eq!(
+            calls(&fake),
+            ["retention Some((Governance, 1780444800)) bypass false"]
+        );
     }
 
     #[tokio::test]

@@ -114,7 +114,7 @@ pub fn effects(
             hold,
             labels,
             version: onto_itself.and_then(|s| s.version_id),
-            s3_hold: false,
+            ..Default::default()
         });
         return Ok(effects);
     }
@@ -126,8 +126,7 @@ pub fn effects(
             value: None,
             hold: Some(hold.unwrap_or(false)),
             labels,
-            version: None,
-            s3_hold: false,
+            ..Default::default()
         });
     }
     let hold = if placed { Some(true) } else { hold };
