@@ -1281,3 +1281,35 @@ async fn a_legal_hold_header_needs_the_privileged_permission() {
         head.headers
     );
 }
+
+/// An object encrypted with a customer's key (SSE-C) is not HEADed without the key, and a
+/// DELETE carries none: where retention is kept its lock is read by `?retention` and
+/// `?legal-hold` instead (a recorded AWS) — retained or held, HCP's 409; neither, deleted —
+/// never a 503 for as long as the object lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
+    use common::dialect_server::Vendor;
+    let enterprise = "retention = \"enterprise\"";
+    let (gw, server) = start_with_dialect_tenant(Vendor::Aws, "", enterprise).await;
+    let admin = (USER, PASSWORD);
+    for (until, hold, status) in [
+        ("2099-01-01T00:00:00Z", "OFF", 409),
+        ("none", "ON", 409),
+        ("2020-01-01T00:00:00Z", "OFF", 204),
+        ("none", "OFF", 204),
+    ] {
+        server.respond_to("*", &format!("sse-c-object|{until}|{hold}"));
+        let before = server.count();
+        let r = as_user(&gw, admin, "DELETE", "/bkt/secret", &[], b"").await;
+        let deleted = server.seen()[before as usize..]
+            .iter()
+            .any(|(m, _, _)| m == "DELETE");
+        if status == 409 {
+            r.assert_hcp_error(409, "OperationAborted");
+        } else {
+            assert_eq!(r.status, 204, "{until} {hold}: {}", r.text());
+        }
+        assert_eq!(deleted, status == 204, "{until} {hold}");
+    }
+    gw.stop().await;
+}

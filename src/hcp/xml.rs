@@ -26,6 +26,26 @@ pub fn push_reference(text: &mut String, reference: &BytesRef<'_>) -> bool {
     }
 }
 
+/// The text of the first element named `leaf` (by its local name) in `doc`, references
+/// resolved; `None` if there is none or the document cannot be read.
+pub fn leaf_text(doc: &[u8], leaf: &str) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(doc);
+    let mut inside = false;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => inside = e.local_name().as_ref() == leaf.as_bytes(),
+            Event::Text(t) if inside => text.push_str(&t.decode().ok()?),
+            Event::CData(c) if inside => text.push_str(std::str::from_utf8(&c).ok()?),
+            Event::GeneralRef(r) if inside && !push_reference(&mut text, &r) => return None,
+            Event::End(_) if inside => return Some(text),
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,9 @@
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
 //! result, in its namespace), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
-//! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`). Without it the server
+//! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
+//! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
+//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
@@ -405,6 +407,26 @@ async fn serve(
             };
             let xml = [("Content-Type", "application/xml"), ("ETag", "\"e\"")];
             respond(&mut conn, 201, &xml, body).await
+        }
+        Some("sse-c-object") => {
+            let (until, hold) = (&directive[1], &directive[2]);
+            let xml = [("Content-Type", "application/xml")];
+            if head_only {
+                return respond_head(&mut conn, 400, &[], 0).await;
+            }
+            if req.method == "DELETE" {
+                return respond(&mut conn, 204, &[], b"").await;
+            }
+            if req.path.contains("retention") && until == "none" {
+                let code = "NoSuchObjectLockConfiguration";
+                return write_error(&mut conn, vendor, 404, code, &req, false, false).await;
+            }
+            let body = if req.path.contains("retention") {
+                format!("<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>")
+            } else {
+                format!("<LegalHold><Status>{hold}</Status></LegalHold>")
+            };
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
         Some("copy-without-etag") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified></CopyObjectResult>";

@@ -307,6 +307,15 @@ pub async fn start_with_dialect(
     vendor: Vendor,
     extra_server: &str,
 ) -> (TestGateway, DialectServer) {
+    start_with_dialect_tenant(vendor, extra_server, "").await
+}
+
+/// [`start_with_dialect`] with settings of the tenant's (`retention = "enterprise"`).
+pub async fn start_with_dialect_tenant(
+    vendor: Vendor,
+    extra_server: &str,
+    tenant: &str,
+) -> (TestGateway, DialectServer) {
     let server = DialectServer::start(vendor).await;
     let (kind, dialect) = match vendor {
         Vendor::Minio => ("s3", "dialect = \"minio\"\n"),
@@ -315,7 +324,9 @@ pub async fn start_with_dialect(
     };
     let text = format!(
         "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}",
-        base_config("").replace("[server]\n", &format!("[server]\n{extra_server}")),
+        base_config("")
+            .replace("[server]\n", &format!("[server]\n{extra_server}"))
+            .replace("overwrite = \"allow\"\n", &format!("overwrite = \"allow\"\n{tenant}\n")),
         server.endpoint()
     );
     (

@@ -83,7 +83,13 @@ impl Probe for Gateway {
             at.target,
             at.route,
         );
-        head.await.map(|(h, _)| h)
+        let head = head.await.map(|(h, _)| h)?;
+        if head.status != 400 {
+            return Some(head);
+        }
+        // An object encrypted with a customer's key (SSE-C) is not HEADed without the key
+        // (400); its lock is read by the sub-resources, which need none.
+        Some(self.lock_by_subresources(at).await.unwrap_or(head))
     }
 
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
@@ -590,6 +596,38 @@ impl Gateway {
         let head = Arc::new(head);
         self.source_heads.insert(cache_key, head.clone());
         Ok(Some(head))
+    }
+
+    /// An object's lock as `GET ?retention` and `GET ?legal-hold` answer it (each 404 where the
+    /// object has none), in the form of a HEAD's answer: `None` where either fails otherwise.
+    async fn lock_by_subresources(&self, at: At<'_>) -> Option<ResponseHeader> {
+        let mut lock = ResponseHeader::build(200, Some(2)).expect("status");
+        for (op, sub, leaf, header) in [
+            (
+                Operation::GetObjectRetention,
+                "retention",
+                "RetainUntilDate",
+                "x-amz-object-lock-retain-until-date",
+            ),
+            (
+                Operation::GetObjectLegalHold,
+                "legal-hold",
+                "Status",
+                "x-amz-object-lock-legal-hold",
+            ),
+        ] {
+            let params = Params::default().with(sub, String::new());
+            let (answer, body) = self.backend_call(op, params, at.target, at.route).await?;
+            match answer.status.as_u16() {
+                200 => {
+                    let value = crate::hcp::xml::leaf_text(&body, leaf)?;
+                    lock.insert_header(header, value.trim()).ok()?;
+                }
+                404 => {}
+                _ => return None,
+            }
+        }
+        Some(lock)
     }
 
     /// A small request of the gateway's own to the backend (listing parts, the size of a copy
