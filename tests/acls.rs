@@ -925,6 +925,8 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
     // Copies refused before anything is stored.
     let source = format!("/{bucket}/xA");
     let missing = format!("/{bucket}/missing");
+    let head = as_user(&gw, (USER, PASSWORD), "HEAD", &source, &[], b"").await;
+    let etag = head.header("etag").expect("an ETag").to_string();
     for (headers, status, code) in [
         (
             vec![
@@ -937,7 +939,7 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
         (
             vec![
                 ("x-amz-copy-source", source.as_str()),
-                ("x-amz-copy-source-if-none-match", "*"),
+                ("x-amz-copy-source-if-none-match", etag.as_str()),
             ],
             412,
             "PreconditionFailed",

@@ -640,6 +640,41 @@ async fn folders_are_not_created_without_the_protection_asked() {
     assert_eq!(view.keys(&bucket).await, ["kept/"]);
 }
 
+/// HCP's conditions on a read: "No ETags match an asterisk in an If-None-Match header" (GET,
+/// HEAD, a copy's source) — `*` is no condition, where S3 answers 304 or 412 — while "All
+/// ETags match an asterisk in an If-Match header"; a listed ETag is compared as S3 does.
+#[tokio::test]
+async fn an_asterisk_matches_no_etag_in_if_none_match() {
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("asterisk").await;
+    let target = format!("/{bucket}/k");
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.header("etag").expect("an ETag").to_string();
+    for method in ["GET", "HEAD"] {
+        for (headers, status) in [
+            (vec![("if-none-match", "*")], 200),
+            (vec![("if-none-match", "*, \"other\"")], 200),
+            (vec![("if-match", "*")], 200),
+            (vec![("if-none-match", etag.as_str())], 304),
+        ] {
+            let r = as_user(&gw, admin, method, &target, &headers, b"").await;
+            assert_eq!(r.status, status, "{method} {headers:?}: {}", r.text());
+            if method == "GET" && status == 200 {
+                assert_eq!(r.body, b"data");
+            }
+        }
+    }
+    let source = [
+        ("x-amz-copy-source", target.as_str()),
+        ("x-amz-copy-source-if-none-match", "*"),
+    ];
+    let copy = format!("/{bucket}/copy");
+    let r = as_user(&gw, admin, "PUT", &copy, &source, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// A created bucket's `Location` is HCP's: `/` and the name the client gave (manual, "Creating
 /// a bucket"), never the backend's, which holds the tenant's bucket prefix.
 #[tokio::test]

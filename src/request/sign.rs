@@ -423,6 +423,25 @@ fn defined_headers(
             if let Some((first, last)) = range {
                 head.append(n, format!("bytes={first}-{last}").as_bytes());
             }
+        } else if (n == "if-none-match"
+            && matches!(out.op, Operation::GetObject | Operation::HeadObject))
+            || n == "x-amz-copy-source-if-none-match"
+        {
+            // HCP: "No ETags match an asterisk in an If-None-Match header" (GET, HEAD, and a
+            // copy's source): `*` is no condition here, where S3 would answer 304 or 412.
+            match value.to_str() {
+                Ok(list) => {
+                    let kept: Vec<&str> = list
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty() && *t != "*")
+                        .collect();
+                    if !kept.is_empty() {
+                        head.append(n, kept.join(", ").as_bytes());
+                    }
+                }
+                Err(_) => head.append(n, value.as_bytes()),
+            }
         } else if n == "x-amz-metadata-directive" {
             // (Validated: one of the two, sent in S3's spelling.)
             let directive = value

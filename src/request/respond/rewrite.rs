@@ -500,7 +500,11 @@ pub fn precondition_with(
         }
     }
     if let Some(list) = get("if-none-match") {
-        if matches(list) {
+        // (HCP: no ETag matches `*` in an If-None-Match header.)
+        let listed = list
+            .split(',')
+            .any(|t| t.trim() != "*" && etag_listed(t, etag));
+        if listed {
             return Precondition::NotModified;
         }
     } else if let (Some(since), Some(modified)) = (date("if-modified-since"), last_modified) {
