@@ -341,6 +341,39 @@ async fn a_backend_s_201_is_hcp_s_200() {
     gw.stop().await;
 }
 
+/// A document the gateway rebuilt reaches S3 with the digest S3 asks of it: current SDKs send
+/// an Object Lock document with a CRC32 of their own (which is the client's document's, not the
+/// one sent), and AWS refuses such a request with neither Content-MD5 nor a checksum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilt_documents_carry_their_own_digest() {
+    use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let until = aws_smithy_types::DateTime::from_secs(1_900_000_000);
+    let retention = ObjectLockRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .retain_until_date(until)
+        .build();
+    let put = gw.client().put_object_retention().bucket("bkt").key("k");
+    put.retention(retention).send().await.unwrap();
+    let seen = server.seen();
+    let (_, target, headers) = seen.iter().rfind(|(m, _, _)| m == "PUT").expect("the PUT");
+    assert!(target.contains("retention"), "{target}");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let doc = "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode><RetainUntilDate>2030-03-17T17:46:40Z</RetainUntilDate></Retention>";
+    assert_eq!(
+        header("content-md5"),
+        Some(content_md5(doc.as_bytes())),
+        "{headers:?}"
+    );
+    assert_eq!(header("x-amz-checksum-crc32"), None, "{headers:?}");
+    gw.stop().await;
+}
+
 /// A bucket's location is the gateway's: no backend's region (which says where and whose the
 /// backend is), in S3's document whatever the dialect's (OBS's is `<Location>`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

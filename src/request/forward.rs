@@ -1166,12 +1166,12 @@ impl Gateway {
         use base64::Engine as _;
         use md5::Digest as _;
         let req = s.req_header_mut();
-        // (A multi-object delete needs a digest at every S3 server: its Content-MD5 is always
-        // the new document's, whatever checksum the client sent of its own.)
-        if req.headers.contains_key("content-md5") || op == Operation::DeleteObjects {
-            let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
-            req.insert_header("content-md5", md5).expect("base64");
-        }
+        // (A multi-object delete, an Object Lock document and a bucket's ACL need a digest at
+        // S3's servers: the document sent always has its Content-MD5, the new document's,
+        // whatever checksum the client sent of its own — current SDKs send a CRC, which is
+        // the client's document's and is not sent on.)
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+        req.insert_header("content-md5", md5).expect("base64");
         let stale: Vec<http::HeaderName> = req
             .headers
             .keys()
