@@ -1311,5 +1311,19 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
         }
         assert_eq!(deleted, status == 204, "{until} {hold}");
     }
+    // Nor is its retention changed by S3's PUT ?retention while it is held.
+    let doc = b"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>";
+    let md5 = content_md5(doc);
+    for (hold, status) in [("ON", 403), ("OFF", 200)] {
+        server.respond_to("*", &format!("sse-c-object|none|{hold}"));
+        let before = server.count();
+        let target = "/bkt/secret?retention";
+        let r = as_user(&gw, admin, "PUT", target, &[("content-md5", &md5)], doc).await;
+        assert_eq!(r.status, status, "{hold}: {}", r.text());
+        let put = server.seen()[before as usize..]
+            .iter()
+            .any(|(m, _, _)| m == "PUT");
+        assert_eq!(put, status == 200, "{hold}");
+    }
     gw.stop().await;
 }

@@ -12,7 +12,7 @@
 //! result, in its namespace), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
-//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204). Without it the server
+//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
 
 use std::collections::HashMap;
@@ -416,6 +416,9 @@ async fn serve(
             }
             if req.method == "DELETE" {
                 return respond(&mut conn, 204, &[], b"").await;
+            }
+            if req.method == "PUT" {
+                return respond(&mut conn, 200, &[], b"").await;
             }
             if req.path.contains("retention") && until == "none" {
                 let code = "NoSuchObjectLockConfiguration";

@@ -93,6 +93,11 @@ impl Retainer for Gateway {
         match head.await {
             Some((h, _)) if h.status == 200 => Ok(Some(h)),
             Some((h, _)) if h.status == 404 => Ok(None),
+            // An object encrypted with a customer's key: its lock as its sub-resources say.
+            Some((h, _)) if h.status == 400 => match self.lock_by_subresources(at, version).await {
+                Some(lock) => Ok(Some(lock)),
+                None => Err(Some(400)),
+            },
             other => Err(other.map(|(h, _)| h.status.as_u16())),
         }
     }

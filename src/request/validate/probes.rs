@@ -41,9 +41,10 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn bucket_status(&self, at: At<'_>) -> Option<u16>;
     /// The object's header when a HEAD (of `version`) answers 200.
     async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
-    /// The backend's answer header to a HEAD of the object, whatever its status (`None`:
-    /// unreachable).
-    async fn object_answer(&self, at: At<'_>) -> Option<ResponseHeader>;
+    /// The backend's answer header to a HEAD of the object (of `version`), whatever its status
+    /// (`None`: unreachable); for an object encrypted with a customer's key, which a HEAD
+    /// without the key cannot read, its lock as its sub-resources answer it.
+    async fn object_answer(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
     /// Whether the bucket's versioning is Enabled.
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
@@ -76,20 +77,19 @@ impl Probe for Gateway {
         head.await.map(|(h, _)| h).filter(|h| h.status == 200)
     }
 
-    async fn object_answer(&self, at: At<'_>) -> Option<ResponseHeader> {
-        let head = self.backend_call(
-            Operation::HeadObject,
-            Params::default(),
-            at.target,
-            at.route,
-        );
+    async fn object_answer(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
+        let mut params = Params::default();
+        if let Some(v) = version {
+            params.set("versionId", v);
+        }
+        let head = self.backend_call(Operation::HeadObject, params, at.target, at.route);
         let head = head.await.map(|(h, _)| h)?;
         if head.status != 400 {
             return Some(head);
         }
         // An object encrypted with a customer's key (SSE-C) is not HEADed without the key
         // (400); its lock is read by the sub-resources, which need none.
-        Some(self.lock_by_subresources(at).await.unwrap_or(head))
+        Some(self.lock_by_subresources(at, version).await.unwrap_or(head))
     }
 
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
@@ -287,6 +287,14 @@ fn bucket_of(target: &Target) -> Target {
 /// version or a delete marker): a new version over it is 403, a delete of it 409 — a
 /// privileged delete (`bypass`) passes retention, never a hold. A delete naming a version is
 /// the backend's to refuse (its lock is on that version).
+/// What cannot be read cannot be judged: 503, and nothing written, deleted or changed.
+fn unreadable_lock(answer: Option<&ResponseHeader>) -> HcpError {
+    let status = answer.map(|h| h.status.as_u16());
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("The object's retention could not be read; try again.")
+        .with_cause(format!("HEAD for retention answered {status:?}"))
+}
+
 pub(in crate::request) async fn check_retained(
     probe: &dyn Probe,
     op: Operation,
@@ -306,12 +314,14 @@ pub(in crate::request) async fn check_retained(
     // `PUT ?retention` no more than by a copy onto itself. (A version the HEAD does not find
     // is the backend's to answer.)
     if op == Operation::PutObjectRetention {
-        let head = probe.object_head(at, params.get("versionId")).await;
-        if head.is_some_and(|h| rewrite::object_lock_of(&h).1) {
-            return Err(HcpError::new(HcpCode::AccessDenied)
-                .with_message("The object is on hold: its retention does not change."));
-        }
-        return Ok(());
+        return match probe.object_answer(at, params.get("versionId")).await {
+            Some(h) if h.status == 200 && rewrite::object_lock_of(&h).1 => {
+                Err(HcpError::new(HcpCode::AccessDenied)
+                    .with_message("The object is on hold: its retention does not change."))
+            }
+            Some(h) if matches!(h.status.as_u16(), 200 | 404) => Ok(()),
+            other => Err(unreadable_lock(other.as_ref())),
+        };
     }
     if !(writes || deletes) {
         return Ok(());
@@ -327,15 +337,10 @@ pub(in crate::request) async fn check_retained(
         ));
     }
     // What cannot be read cannot be judged: then nothing is written or deleted.
-    let head = match probe.object_answer(at).await {
+    let head = match probe.object_answer(at, None).await {
         Some(h) if h.status == 200 => h,
         Some(h) if h.status == 404 => return Ok(()),
-        other => {
-            let status = other.map(|h| h.status.as_u16());
-            return Err(HcpError::new(HcpCode::ServiceUnavailable)
-                .with_message("The object's retention could not be read; try again.")
-                .with_cause(format!("HEAD for retention answered {status:?}")));
-        }
+        other => return Err(unreadable_lock(other.as_ref())),
     };
     let (setting, held) = rewrite::object_lock_of(&head);
     let now = crate::hcp::retention::now();
@@ -430,7 +435,12 @@ pub(in crate::request) async fn check_overwrite(
         && !client_create_only
         && !client_if_match
         && !client_source_conditions;
-    let exists = !ask_backend && probe.object_head(at, None).await.is_some();
+    // (An object a HEAD without its customer's key cannot read, 400, exists all the same.)
+    let exists = !ask_backend
+        && probe
+            .object_answer(at, None)
+            .await
+            .is_some_and(|h| matches!(h.status.as_u16(), 200 | 400));
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
         return Err(HcpError::new(HcpCode::PreconditionFailed));
@@ -600,7 +610,11 @@ impl Gateway {
 
     /// An object's lock as `GET ?retention` and `GET ?legal-hold` answer it (each 404 where the
     /// object has none), in the form of a HEAD's answer: `None` where either fails otherwise.
-    async fn lock_by_subresources(&self, at: At<'_>) -> Option<ResponseHeader> {
+    pub(in crate::request) async fn lock_by_subresources(
+        &self,
+        at: At<'_>,
+        version: Option<&str>,
+    ) -> Option<ResponseHeader> {
         let mut lock = ResponseHeader::build(200, Some(2)).expect("status");
         for (op, sub, leaf, header) in [
             (
@@ -616,7 +630,10 @@ impl Gateway {
                 "x-amz-object-lock-legal-hold",
             ),
         ] {
-            let params = Params::default().with(sub, String::new());
+            let mut params = Params::default().with(sub, String::new());
+            if let Some(v) = version {
+                params.set("versionId", v);
+            }
             let (answer, body) = self.backend_call(op, params, at.target, at.route).await?;
             match answer.status.as_u16() {
                 200 => {
@@ -881,7 +898,7 @@ mod tests {
             self.asked.lock().unwrap().push("versioning");
             self.versioned
         }
-        async fn object_answer(&self, at: At<'_>) -> Option<ResponseHeader> {
+        async fn object_answer(&self, at: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
             if let Some(status) = self.failing {
                 return ResponseHeader::build(status, None).ok();
             }
