@@ -635,7 +635,9 @@ async fn folders_are_not_created_without_the_protection_asked() {
             "{headers:?}: nothing stored"
         );
     }
-    let r = as_user(&gw, admin, "PUT", &target, &[], b"").await;
+    // What asks for no protection creates the folder.
+    let none = [("x-hcp-retentionhold", "false")];
+    let r = as_user(&gw, admin, "PUT", &target, &none, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(view.keys(&bucket).await, ["kept/"]);
 }

@@ -106,14 +106,19 @@ pub fn check_protection(
     effects: &crate::request::classify::Effects,
     req: &RequestHeader,
 ) -> Result<(), HcpError> {
-    let asks = effects.protection.is_some()
-        || effects.after_write.is_some()
-        || effects.change.is_some()
-        || req
-            .headers
-            .keys()
-            .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
-    if effect == FolderWrite::Create && asks {
+    if effect != FolderWrite::Create {
+        return Ok(());
+    }
+    // (What asks for none — a hold `false` or `OFF` — is no protection asked.)
+    let protects = effects
+        .protection
+        .is_some_and(|p| p.retention.is_some() || p.hold == Some(true));
+    let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
+    let s3_lock = header("x-amz-object-lock-mode").is_some()
+        || header("x-amz-object-lock-retain-until-date").is_some()
+        || header("x-amz-object-lock-legal-hold").is_some_and(|v| v.eq_ignore_ascii_case(b"ON"));
+    let asks = protects || effects.after_write.is_some() || effects.change.is_some() || s3_lock;
+    if asks {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("A folder has no retention or holds of its own."));
     }
