@@ -207,7 +207,7 @@ pub fn listed_entries(doc: &[u8]) -> Option<Vec<Listed>> {
     loop {
         match reader.read_event().ok()? {
             Event::Start(e) => {
-                let name = e.name().as_ref().to_vec();
+                let name = e.local_name().as_ref().to_vec();
                 if path.len() == 1 && matches!(name.as_slice(), b"Contents" | b"Version") {
                     (key, version, etag) = (String::new(), String::new(), String::new());
                 }

@@ -146,7 +146,7 @@ pub fn parse_list_parts(body: &[u8]) -> Option<PartSizes> {
     let (mut truncated, mut next) = (false, None);
     loop {
         match reader.read_event().ok()? {
-            Event::Start(e) => path.push(e.name().as_ref().to_vec()),
+            Event::Start(e) => path.push(e.local_name().as_ref().to_vec()),
             Event::Text(t) => {
                 let text = t.decode().ok()?.into_owned();
                 let parent = path

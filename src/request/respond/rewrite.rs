@@ -410,7 +410,7 @@ pub fn has_element(body: &[u8], name: &[u8]) -> bool {
     let mut reader = Reader::from_reader(body);
     loop {
         match reader.read_event() {
-            Ok(Event::Start(e)) if e.name().as_ref() == name => return true,
+            Ok(Event::Start(e)) if e.local_name().as_ref() == name => return true,
             Ok(Event::Eof) | Err(_) => return false,
             _ => {}
         }
@@ -596,7 +596,7 @@ pub fn parse_backend_error(body: &[u8]) -> BackendError {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
                 depth += 1;
-                current = (depth == 2).then(|| e.name().as_ref().to_vec());
+                current = (depth == 2).then(|| e.local_name().as_ref().to_vec());
                 text.clear();
             }
             Ok(Event::Text(t)) if current.is_some() => {
@@ -1956,6 +1956,21 @@ mod tests {
             out.contains(">mine<") && !out.contains("theirs") && !out.contains("t1-"),
             "{out}"
         );
+    }
+
+    /// Every reader of a backend's document goes by local names: a prefixed error is the
+    /// backend's error, a prefixed result with an ETag a result.
+    #[test]
+    fn prefixed_documents_are_read_as_any() {
+        let error = b"<s3:Error xmlns:s3=\"urn:s3\"><s3:Code>NoSuchKey</s3:Code><s3:Message>m</s3:Message></s3:Error>";
+        let up = ResponseHeader::build(404, None).unwrap();
+        assert_eq!(
+            read_backend_error(&up, error).code.as_deref(),
+            Some("NoSuchKey")
+        );
+        assert!(crate::request::respond::settle::body_root_is_error(error));
+        let done = b"<s3:CompleteMultipartUploadResult xmlns:s3=\"urn:s3\"><s3:ETag>e</s3:ETag></s3:CompleteMultipartUploadResult>";
+        assert!(has_element(done, b"ETag"));
     }
 
     #[test]

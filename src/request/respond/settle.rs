@@ -235,7 +235,7 @@ pub(in crate::request) fn body_root_is_error(body: &[u8]) -> bool {
     let mut reader = quick_xml::Reader::from_reader(body);
     loop {
         match reader.read_event() {
-            Ok(quick_xml::events::Event::Start(e)) => return e.name().as_ref() == b"Error",
+            Ok(quick_xml::events::Event::Start(e)) => return e.local_name().as_ref() == b"Error",
             Ok(quick_xml::events::Event::Eof) | Err(_) => return false,
             _ => {}
         }

@@ -28,7 +28,7 @@ pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
         let depth = path.len();
         match &event {
             Event::Start(e) => {
-                let name = e.name().as_ref().to_vec();
+                let name = e.local_name().as_ref().to_vec();
                 if depth == 1 && matches!(name.as_slice(), b"Version" | b"DeleteMarker") {
                     entry = Some(Entry {
                         key: Vec::new(),
@@ -119,7 +119,7 @@ fn is_truncated(body: &[u8]) -> bool {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
                 depth += 1;
-                in_flag = depth == 2 && e.name().as_ref() == b"IsTruncated";
+                in_flag = depth == 2 && e.local_name().as_ref() == b"IsTruncated";
             }
             Ok(Event::End(_)) => {
                 depth = depth.saturating_sub(1);
