@@ -76,6 +76,12 @@ pub(in crate::request) trait Retainer: Send + Sync {
         version: Option<&str>,
         holds: (bool, &[&str]),
     ) -> Result<(), String>;
+    /// The version's lock as `GET ?retention` and `?legal-hold` answer it, in the form of a
+    /// HEAD's answer (no ETag, date or version): for an object encrypted with a customer's key,
+    /// which a HEAD without the key cannot read.
+    async fn lock(&self, _: At<'_>, _: &str) -> Option<ResponseHeader> {
+        None
+    }
 }
 
 #[async_trait]
@@ -93,13 +99,13 @@ impl Retainer for Gateway {
         match head.await {
             Some((h, _)) if h.status == 200 => Ok(Some(h)),
             Some((h, _)) if h.status == 404 => Ok(None),
-            // An object encrypted with a customer's key: its lock as its sub-resources say.
-            Some((h, _)) if h.status == 400 => match self.lock_by_subresources(at, version).await {
-                Some(lock) => Ok(Some(lock)),
-                None => Err(Some(400)),
-            },
             other => Err(other.map(|(h, _)| h.status.as_u16())),
         }
+    }
+
+    async fn lock(&self, at: At<'_>, version: &str) -> Option<ResponseHeader> {
+        let lock = self.lock_by_subresources(at, Some(version)).await?;
+        (lock.status == 200).then_some(lock)
     }
 
     async fn put_retention(
@@ -424,13 +430,18 @@ pub(in crate::request) async fn change(
             let key = at.target.key_lossy().unwrap_or_default();
             return Err(HcpError::new(HcpCode::NoSuchKey).with_key(key));
         }
-        Err(status) => {
-            return Err(HcpError::new(HcpCode::ServiceUnavailable)
-                .with_message("The object could not be read; try again.")
-                .with_cause(format!(
-                    "HEAD before a retention change answered {status:?}"
-                )))
+        // An object encrypted with a customer's key, which a HEAD without the key cannot read
+        // (400): where its version and the time it was added are known (a complete's), its
+        // lock is read by its sub-resources. (Where they are not, the change would name no
+        // version, count `A+` from now and answer no ETag: it is refused.)
+        Err(Some(400)) if change.version.is_some() && change.added.is_some() => {
+            let version = change.version.as_deref().unwrap_or_default();
+            match r.lock(at, version).await {
+                Some(lock) => lock,
+                None => return Err(unreadable(Some(400))),
+            }
         }
+        Err(status) => return Err(unreadable(status)),
     };
     let (current, held) = rewrite::object_lock_of(&head);
     let text = |name: &str| {
@@ -493,6 +504,15 @@ pub(in crate::request) async fn change(
         etag: text("etag"),
         last_modified: text("last-modified"),
     })
+}
+
+/// The object's lock could not be read before a change: 503, nothing changed.
+fn unreadable(status: Option<u16>) -> HcpError {
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("The object could not be read; try again.")
+        .with_cause(format!(
+            "HEAD before a retention change answered {status:?}"
+        ))
 }
 
 /// An Object Lock mode as a backend answers it.
@@ -747,6 +767,9 @@ mod tests {
     /// holds' records, and the requests made of them.
     struct Fake {
         head: Option<ResponseHeader>,
+        /// Encrypted with a customer's key: a HEAD without it answers 400, the lock is read
+        /// by the sub-resources (`Retainer::lock`: `head`'s lock headers alone).
+        sse_c: bool,
         held: Mutex<bool>,
         calls: Mutex<Vec<String>>,
         /// The records: `hold`, `label:<id>`.
@@ -763,6 +786,9 @@ mod tests {
             _: At<'_>,
             version: Option<&str>,
         ) -> Result<Option<ResponseHeader>, Option<u16>> {
+            if self.sse_c {
+                return Err(Some(400));
+            }
             assert!(version.is_none());
             let Some(mut h) = self.head.clone() else {
                 return Ok(None);
@@ -774,6 +800,16 @@ mod tests {
             };
             h.insert_header("x-amz-object-lock-legal-hold", on).unwrap();
             Ok(Some(h))
+        }
+        async fn lock(&self, _: At<'_>, version: &str) -> Option<ResponseHeader> {
+            assert_eq!(version, "v1");
+            let mut lock = ResponseHeader::build(200, None).unwrap();
+            for (name, value) in &self.head.as_ref()?.headers {
+                if name.as_str().starts_with("x-amz-object-lock-") {
+                    lock.insert_header(name.clone(), value.clone()).unwrap();
+                }
+            }
+            Some(lock)
         }
         async fn put_retention(
             &self,
@@ -865,6 +901,7 @@ mod tests {
         }
         Fake {
             head: Some(h),
+            sse_c: false,
             held: Mutex::new(hold),
             calls: Mutex::new(Vec::new()),
             records: Mutex::new(std::collections::BTreeSet::new()),
@@ -1003,6 +1040,59 @@ mod tests {
         assert_eq!(
             calls(&fake),
             ["retention Some((Governance, 1780444800)) bypass false"]
+        );
+    }
+
+    /// An object encrypted with a customer's key (no HEAD without the key): a complete's
+    /// change, whose version and time added are known, reads the lock by its sub-resources;
+    /// a change that would know neither (a copy onto itself) is 503, nothing changed.
+    #[tokio::test]
+    async fn a_customer_keyed_object_is_changed_only_where_its_version_is_known() {
+        let fake = Fake {
+            sse_c: true,
+            ..object(Some("2026-07-01T00:00:00Z"), false)
+        };
+        let mut tenant = crate::config::Tenant::for_tests();
+        tenant.retention.labels_bucket = None;
+        let backend = BackendRuntime::for_tests();
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: Some("b".into()),
+            credentials: None,
+        };
+        let target = Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(b"k"[..].into()),
+            virtual_host: false,
+        };
+        let at = At {
+            target: &target,
+            route: &route,
+        };
+        let now = 1_780_358_400; // 2026-06-02
+        let copy = Change {
+            value: Some(Value::parse("A+60d").unwrap()),
+            ..Default::default()
+        };
+        let e = super::change(&fake, at, &copy, false, now)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::ServiceUnavailable);
+        assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
+        let complete = Change {
+            version: Some("v1".into()),
+            added: Some(now),
+            ..copy
+        };
+        super::change(&fake, at, &complete, false, now)
+            .await
+            .unwrap();
+        // (Lengthened from 2026-07-01 to 60 days after the completion, without a bypass.)
+        assert_eq!(
+            calls(&fake),
+            ["retention Some((Governance, 1785542400)) bypass false"]
         );
     }
 

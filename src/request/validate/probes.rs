@@ -319,7 +319,9 @@ pub(in crate::request) async fn check_retained(
                 Err(HcpError::new(HcpCode::AccessDenied)
                     .with_message("The object is on hold: its retention does not change."))
             }
-            Some(h) if matches!(h.status.as_u16(), 200 | 404) => Ok(()),
+            // (The backend's own refusals of the request — a version that is none, a delete
+            // marker — are its to answer; only an answer that says nothing is 503.)
+            Some(h) if !h.status.is_server_error() => Ok(()),
             other => Err(unreadable_lock(other.as_ref())),
         };
     }
@@ -435,12 +437,13 @@ pub(in crate::request) async fn check_overwrite(
         && !client_create_only
         && !client_if_match
         && !client_source_conditions;
-    // (An object a HEAD without its customer's key cannot read, 400, exists all the same.)
+    // (An object a HEAD without its customer's key cannot read exists all the same: its
+    // sub-resources say so, `object_answer`.)
     let exists = !ask_backend
         && probe
             .object_answer(at, None)
             .await
-            .is_some_and(|h| matches!(h.status.as_u16(), 200 | 400));
+            .is_some_and(|h| h.status == 200);
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
         return Err(HcpError::new(HcpCode::PreconditionFailed));
@@ -609,27 +612,26 @@ impl Gateway {
     }
 
     /// An object's lock as `GET ?retention` and `GET ?legal-hold` answer it (each 404 where the
-    /// object has none), in the form of a HEAD's answer: `None` where either fails otherwise.
+    /// object has none), in the form of a HEAD's answer: a 404 where the object or version is
+    /// not there (S3's NoSuchKey, NoSuchVersion); `None` where either fails otherwise.
     pub(in crate::request) async fn lock_by_subresources(
         &self,
         at: At<'_>,
         version: Option<&str>,
     ) -> Option<ResponseHeader> {
         let mut lock = ResponseHeader::build(200, Some(2)).expect("status");
-        for (op, sub, leaf, header) in [
-            (
-                Operation::GetObjectRetention,
-                "retention",
-                "RetainUntilDate",
-                "x-amz-object-lock-retain-until-date",
-            ),
-            (
-                Operation::GetObjectLegalHold,
-                "legal-hold",
-                "Status",
-                "x-amz-object-lock-legal-hold",
-            ),
-        ] {
+        let leaves: [&[(&str, &str)]; 2] = [
+            &[
+                ("RetainUntilDate", "x-amz-object-lock-retain-until-date"),
+                ("Mode", "x-amz-object-lock-mode"),
+            ],
+            &[("Status", "x-amz-object-lock-legal-hold")],
+        ];
+        let subresources = [
+            (Operation::GetObjectRetention, "retention"),
+            (Operation::GetObjectLegalHold, "legal-hold"),
+        ];
+        for ((op, sub), leaves) in subresources.into_iter().zip(leaves) {
             let mut params = Params::default().with(sub, String::new());
             if let Some(v) = version {
                 params.set("versionId", v);
@@ -637,10 +639,21 @@ impl Gateway {
             let (answer, body) = self.backend_call(op, params, at.target, at.route).await?;
             match answer.status.as_u16() {
                 200 => {
-                    let value = crate::hcp::xml::leaf_text(&body, leaf)?;
-                    lock.insert_header(header, value.trim()).ok()?;
+                    for (leaf, header) in leaves {
+                        // (A retention's date is its answer; a mode left out is none.)
+                        match crate::hcp::xml::leaf_text(&body, leaf) {
+                            Some(value) => lock.insert_header(*header, value.trim()).ok()?,
+                            None if *leaf == "Mode" => {}
+                            None => return None,
+                        }
+                    }
                 }
-                404 => {}
+                404 => {
+                    let code = crate::hcp::xml::leaf_text(&body, "Code");
+                    if matches!(code.as_deref(), Some("NoSuchKey" | "NoSuchVersion")) {
+                        return ResponseHeader::build(404, Some(0)).ok();
+                    }
+                }
                 _ => return None,
             }
         }
