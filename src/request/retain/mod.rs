@@ -935,6 +935,20 @@ mod tests {
         (value, hold, labels): (Option<&str>, Option<bool>, Option<&str>),
         added: Option<i64>,
     ) -> Result<Changed, HcpError> {
+        let change = Change {
+            value: value.map(|v| Value::parse(v).unwrap()),
+            hold,
+            labels: labels.map(|l| crate::hcp::labels::parse(l.as_bytes()).unwrap()),
+            version: None,
+            s3_hold: false,
+            added,
+        };
+        run_change(labelled, fake, &change).await
+    }
+
+    /// `change` of object `k` in bucket `b`, where labeled holds are kept (`labelled`) or not,
+    /// at 2026-06-02T00:00:00Z.
+    async fn run_change(labelled: bool, fake: &Fake, change: &Change) -> Result<Changed, HcpError> {
         let mut tenant = crate::config::Tenant::for_tests();
         tenant.retention.labels_bucket = labelled.then(|| "holds".into());
         let backend = BackendRuntime::for_tests();
@@ -950,20 +964,11 @@ mod tests {
             raw_key: Some(b"k"[..].into()),
             virtual_host: false,
         };
-        let change = Change {
-            value: value.map(|v| Value::parse(v).unwrap()),
-            hold,
-            labels: labels.map(|l| crate::hcp::labels::parse(l.as_bytes()).unwrap()),
-            version: None,
-            s3_hold: false,
-            added,
-        };
         let at = At {
             target: &target,
             route: &route,
         };
-        // 2026-06-02T00:00:00Z.
-        super::change(fake, at, &change, false, 1_780_358_400).await
+        super::change(fake, at, change, false, 1_780_358_400).await
     }
 
     fn calls(fake: &Fake) -> Vec<String> {
@@ -1052,43 +1057,19 @@ mod tests {
             sse_c: true,
             ..object(Some("2026-07-01T00:00:00Z"), false)
         };
-        let mut tenant = crate::config::Tenant::for_tests();
-        tenant.retention.labels_bucket = None;
-        let backend = BackendRuntime::for_tests();
-        let route = Route {
-            tenant: &tenant,
-            backend: &backend,
-            backend_bucket: Some("b".into()),
-            credentials: None,
-        };
-        let target = Target {
-            tenant: "t".into(),
-            bucket: Some("b".into()),
-            raw_key: Some(b"k"[..].into()),
-            virtual_host: false,
-        };
-        let at = At {
-            target: &target,
-            route: &route,
-        };
-        let now = 1_780_358_400; // 2026-06-02
         let copy = Change {
             value: Some(Value::parse("A+60d").unwrap()),
             ..Default::default()
         };
-        let e = super::change(&fake, at, &copy, false, now)
-            .await
-            .unwrap_err();
+        let e = run_change(false, &fake, &copy).await.unwrap_err();
         assert_eq!(e.code, HcpCode::ServiceUnavailable);
         assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
         let complete = Change {
             version: Some("v1".into()),
-            added: Some(now),
+            added: Some(1_780_358_400),
             ..copy
         };
-        super::change(&fake, at, &complete, false, now)
-            .await
-            .unwrap();
+        run_change(false, &fake, &complete).await.unwrap();
         // (Lengthened from 2026-07-01 to 60 days after the completion, without a bypass.)
         assert_eq!(
             calls(&fake),
