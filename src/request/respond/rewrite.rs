@@ -765,6 +765,41 @@ struct Texts<'a> {
     error_mapped: Option<HcpCode>,
     /// Elements open inside such a `<Code>` or `<Message>` (dropped).
     error_nested: usize,
+    /// Whether each per-key `<Error>`, in the document's order, names a `VersionId` (read
+    /// before: a backend may write it after the `<Code>`, as MinIO does), and how many have
+    /// opened so far.
+    errors_versioned: Vec<bool>,
+    errors_seen: usize,
+    /// The message of a per-key error other than its code's own (a locked version's).
+    error_message: Option<&'static str>,
+}
+
+/// The per-key message of a version the backend's Object Lock kept.
+const LOCKED_VERSION: &str = "The object version is under retention or on hold.";
+
+/// Whether each `<Error>` of a multi-object delete's answer names a `VersionId`, in order.
+fn errors_versioned(body: &[u8]) -> Vec<bool> {
+    let mut reader = Reader::from_reader(body);
+    let mut versioned = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                let name = e.local_name();
+                if depth == 2 && name.as_ref() == b"Error" {
+                    versioned.push(false);
+                } else if depth == 3 && name.as_ref() == b"VersionId" {
+                    if let Some(last) = versioned.last_mut() {
+                        *last = true;
+                    }
+                }
+            }
+            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Event::Eof) | Err(_) => return versioned,
+            _ => {}
+        }
+    }
 }
 
 /// A rewritten document indented (`x-hcp-pretty-print: true`): the whitespace between
@@ -898,7 +933,7 @@ fn party_leaf(path: &[Vec<u8>]) -> Option<(&[u8], &[u8])> {
 }
 
 impl<'a> Texts<'a> {
-    fn new(op: Operation, route: &'a Route<'a>, rewrites: &Rewrites<'a>) -> Texts<'a> {
+    fn new(op: Operation, route: &'a Route<'a>, rewrites: &Rewrites<'a>, body: &[u8]) -> Texts<'a> {
         Texts {
             op,
             route,
@@ -915,6 +950,12 @@ impl<'a> Texts<'a> {
             error_code: String::new(),
             error_mapped: None,
             error_nested: 0,
+            errors_versioned: match op {
+                Operation::DeleteObjects => errors_versioned(body),
+                _ => Vec::new(),
+            },
+            errors_seen: 0,
+            error_message: None,
         }
     }
 
@@ -937,6 +978,8 @@ impl<'a> Texts<'a> {
         if let (1, Event::Start(e)) = (path.len(), event) {
             if local_part(e.name().as_ref()) == b"Error" {
                 self.error_mapped = None;
+                self.error_message = None;
+                self.errors_seen += 1;
             }
             return None;
         }
@@ -962,13 +1005,16 @@ impl<'a> Texts<'a> {
                 let dialect = self.route.backend.dialect;
                 let mut mapped =
                     crate::hcp::mapping::map_code(dialect, backend.trim(), Operation::DeleteObject);
-                // Where the tenant keeps retention the gateway's account is refused a delete
-                // only by S3 Object Lock: a version under retention or on hold, HCP's 409, as
-                // for a single DELETE of it and the objects the gateway kept back itself.
-                let retention =
-                    self.route.tenant.retention.mode != crate::config::RetentionMode::Off;
-                if retention && mapped == HcpCode::AccessDenied {
+                // The gateway's account may delete any version but one S3 Object Lock keeps:
+                // a version refused is under retention or on hold, HCP's 409, as a single
+                // DELETE of it answers (`settle`) and as the objects the gateway kept back.
+                let versioned = self
+                    .errors_seen
+                    .checked_sub(1)
+                    .and_then(|i| self.errors_versioned.get(i).copied());
+                if versioned == Some(true) && mapped == HcpCode::AccessDenied {
                     mapped = HcpCode::OperationAborted;
+                    self.error_message = Some(LOCKED_VERSION);
                 }
                 self.error_mapped = Some(mapped);
                 return Some(PartyStep::Before(Event::Text(BytesText::new(
@@ -977,8 +1023,8 @@ impl<'a> Texts<'a> {
             }
             Event::End(_) => {
                 let mapped = self.error_mapped.unwrap_or(HcpCode::InternalError);
-                let message = BytesText::new(mapped.default_message());
-                return Some(PartyStep::Before(Event::Text(message)));
+                let message = self.error_message.unwrap_or(mapped.default_message());
+                return Some(PartyStep::Before(Event::Text(BytesText::new(message))));
             }
             _ => {}
         }
@@ -1210,7 +1256,7 @@ fn rewritten(
     let mut path: Vec<Vec<u8>> = Vec::new();
     // ListBuckets: a <Bucket> element is held until its <Name> tells whether it is the tenant's.
     let mut held: Option<Vec<Event<'static>>> = None;
-    let mut texts = Texts::new(op, route, rewrites);
+    let mut texts = Texts::new(op, route, rewrites, body);
     let mut keep_held = true;
     let mut rooted = false;
     loop {
@@ -1670,21 +1716,31 @@ mod tests {
     /// A multi-object delete's per-key errors: the code as HCP's (a code in no table is
     /// InternalError), HCP's message for it; nothing of the backend's words passes — text,
     /// CDATA or entities — while keys, versions and deleted entries stay.
-    /// Where the tenant keeps retention, a version the backend's lock refused to delete is
-    /// HCP's 409 OperationAborted, as a single DELETE of it answers.
+    /// A version the backend's lock refused to delete is HCP's 409 OperationAborted, as a
+    /// single DELETE of it answers, in every tenant and wherever the backend writes its
+    /// `VersionId` (MinIO: after the code); an object named without one keeps its code.
     #[test]
     fn locked_versions_in_a_delete_result_are_operation_aborted() {
-        let body = b"<DeleteResult><Error><Code>AccessDenied</Code><Message>locked</Message><Key>k</Key><VersionId>v1</VersionId></Error></DeleteResult>";
-        for (mode, code) in [
-            (crate::config::RetentionMode::Enterprise, "OperationAborted"),
-            (crate::config::RetentionMode::Off, "AccessDenied"),
+        let body = b"<DeleteResult>\
+            <Error><Code>AccessDenied</Code><Message>locked</Message><Key>a</Key><VersionId>v1</VersionId></Error>\
+            <Error><Key>b</Key><Code>AccessDenied</Code><Message>policy</Message></Error>\
+            <Error><Key>c</Key><VersionId>v2</VersionId><Code>AccessDenied</Code></Error></DeleteResult>";
+        for mode in [
+            crate::config::RetentionMode::Enterprise,
+            crate::config::RetentionMode::Off,
         ] {
             let out = with_route_in(mode, |r| {
                 rewrite_xml(body, Operation::DeleteObjects, r, &Rewrites::NONE)
             });
             let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
-            assert!(
-                out.contains(&format!("<Code>{code}</Code>")),
+            let codes: Vec<&str> = out
+                .split("<Code>")
+                .skip(1)
+                .filter_map(|rest| rest.split("</Code>").next())
+                .collect();
+            assert_eq!(
+                codes,
+                ["OperationAborted", "AccessDenied", "OperationAborted"],
                 "{mode:?}: {out}"
             );
         }
@@ -1713,7 +1769,7 @@ mod tests {
         let denied = HcpCode::AccessDenied.default_message();
         let internal = HcpCode::InternalError.default_message();
         assert!(
-            out.contains(&format!("<Error><Key>k1</Key><VersionId>v1</VersionId><Code>AccessDenied</Code><Message>{denied}</Message></Error>")),
+            out.contains(&format!("<Error><Key>k1</Key><VersionId>v1</VersionId><Code>OperationAborted</Code><Message>{LOCKED_VERSION}</Message></Error>")),
             "{out}"
         );
         assert!(
