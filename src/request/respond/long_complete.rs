@@ -39,26 +39,20 @@ impl Gateway {
             Err(_) => None,
         };
         if !committed {
-            return match (early, read, body) {
-                (Some(failed), ..) => self.answer(s, x, failed).await,
+            let flow = match (early, read, body) {
+                (Some(failed), ..) => return self.answer(s, x, failed).await,
+                (None, Err(e), _) => return self.backend_unreachable(s, x, &e.to_string()).await,
                 (None, Ok(_), Some(body)) => {
                     let upstream = up.session.resp_header().expect("response was read").clone();
                     self.note_answer(x, call, &upstream);
-                    let flow = self.answer_document(s, x, call, &upstream, body).await;
-                    if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
-                        self.forwarder.release(up).await;
-                    }
-                    flow
+                    self.answer_document(s, x, call, &upstream, body).await
                 }
-                (None, Ok(_), None) => {
-                    let flow = self.answer_from_backend(s, x, &mut up, call).await;
-                    if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
-                        self.forwarder.release(up).await;
-                    }
-                    flow
-                }
-                (None, Err(e), _) => self.backend_unreachable(s, x, &e.to_string()).await,
+                (None, Ok(_), None) => self.answer_from_backend(s, x, &mut up, call).await,
             };
+            if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
+                self.forwarder.release(up).await;
+            }
+            return flow;
         }
         // The 200 is on its way: whatever happens now goes into the body.
         let location = self.client_location(s, call.target);
