@@ -1325,5 +1325,16 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
             .any(|(m, _, _)| m == "PUT");
         assert_eq!(put, status == 200, "{hold}");
     }
+    // A lock no answer says anything of (the backend's HEAD failing) is not judged: 503, and
+    // nothing is sent.
+    server.respond_to("HEAD", "error|InternalError|500");
+    let before = server.count();
+    let target = "/bkt/secret?retention";
+    let r = as_user(&gw, admin, "PUT", target, &[("content-md5", &md5)], doc).await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let sent = server.seen()[before as usize..]
+        .iter()
+        .any(|(m, _, _)| m == "PUT");
+    assert!(!sent, "a retention change was sent unjudged");
     gw.stop().await;
 }
