@@ -354,6 +354,7 @@ impl Objects {
         tx.open_table(OBJECTS).map_err(db_error)?;
         tx.open_table(versions::COUNTERS).map_err(db_error)?;
         tx.open_table(VERSIONS).map_err(db_error)?;
+        versions::index_nulls(&tx)?;
         versions::reconcile(&tx, &root.join("blobs"))?;
         tx.open_table(UPLOADS).map_err(db_error)?;
         tx.open_table(UPLOAD_ORDER).map_err(db_error)?;

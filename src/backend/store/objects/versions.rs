@@ -7,7 +7,9 @@
 //! key's newest version when it is not a delete marker, and is changed in the same transaction
 //! (it is what listings and GETs without a version id read). A version id is the order in hex
 //! followed by random hex: it finds its entry without a scan and cannot be guessed from
-//! another's. The `null` version is the one without an id.
+//! another's. The `null` version is the one without an id; `nulls` says where each key's is
+//! (`bucket NUL key` → its entry), kept in the same transactions and built again whenever the
+//! store opens, so that finding it reads one entry however many versions the key has.
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,10 @@ use super::{
     check_key, db_error, now_millis, object_key, random_id, require_bucket, BucketRecord,
     Condition, ObjectRecord, Objects, StoreError, BUCKETS, OBJECTS, VERSIONS,
 };
+
+/// `bucket NUL key` → the entry of the key's `null` version, for each key that has one.
+pub(super) const NULLS: redb::TableDefinition<&[u8], &[u8]> =
+    redb::TableDefinition::new("null-versions");
 
 /// Counter name → value.
 pub(super) const COUNTERS: redb::TableDefinition<&str, u64> =
@@ -125,39 +131,28 @@ fn next_order(tx: &WriteTransaction) -> Result<[u8; 8], StoreError> {
     Ok((u64::MAX - n).to_be_bytes())
 }
 
-/// A key's versions, newest first, with their entry keys.
-fn versions_of(
-    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    bucket: &str,
-    key: &[u8],
-) -> Result<Vec<(Vec<u8>, Version)>, StoreError> {
-    let prefix = prefix_of(bucket, key);
-    let mut out = Vec::new();
-    for item in versions.range(prefix.as_slice()..).map_err(db_error)? {
-        let (k, v) = item.map_err(db_error)?;
-        if !k.value().starts_with(&prefix) {
-            break;
-        }
-        out.push((k.value().to_vec(), decode(v.value())?));
-    }
-    Ok(out)
-}
-
-/// The entry of version `id` of a key, if there is one.
+/// The entry of version `id` of a key, if there is one (`null` through `nulls`).
 fn find(
     versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    nulls: &impl ReadableTable<&'static [u8], &'static [u8]>,
     bucket: &str,
     key: &[u8],
     id: &str,
 ) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
-    if id == "null" {
-        let all = versions_of(versions, bucket, key)?;
-        return Ok(all.into_iter().find(|(_, v)| v.id() == "null"));
-    }
-    let Some(order) = order_of(id) else {
-        return Ok(None);
+    let k = if id == "null" {
+        let found = nulls
+            .get(object_key(bucket, key).as_slice())
+            .map_err(db_error)?;
+        match found {
+            Some(entry) => entry.value().to_vec(),
+            None => return Ok(None),
+        }
+    } else {
+        match order_of(id) {
+            Some(order) => entry_key(bucket, key, order),
+            None => return Ok(None),
+        }
     };
-    let k = entry_key(bucket, key, order);
     let found = versions.get(k.as_slice()).map_err(db_error)?;
     let Some(found) = found else {
         return Ok(None);
@@ -166,16 +161,41 @@ fn find(
     Ok((version.id() == id).then_some((k, version)))
 }
 
+/// Builds `nulls` again from `versions` (when the store opens: a binary before it kept none).
+pub(super) fn index_nulls(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.delete_table(NULLS).map_err(db_error)?;
+    let mut nulls = tx.open_table(NULLS).map_err(db_error)?;
+    let versions = tx.open_table(VERSIONS).map_err(db_error)?;
+    for item in versions.iter().map_err(db_error)? {
+        let (entry, value) = item.map_err(db_error)?;
+        if decode(value.value())?.id() == "null" {
+            let entry = entry.value();
+            nulls
+                .insert(&entry[..entry.len() - 9], entry)
+                .map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
 /// The newest version under `prefix` (a key's `bucket NUL key NUL`), if it has any.
 fn newest(
     versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
     prefix: &[u8],
 ) -> Result<Option<Version>, StoreError> {
+    Ok(newest_entry(versions, prefix)?.map(|(_, version)| version))
+}
+
+/// The newest version under `prefix` with its entry.
+fn newest_entry(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
     match versions.range(prefix..).map_err(db_error)?.next() {
         Some(item) => {
             let (k, v) = item.map_err(db_error)?;
             if k.value().starts_with(prefix) {
-                Ok(Some(decode(v.value())?))
+                Ok(Some((k.value().to_vec(), decode(v.value())?)))
             } else {
                 Ok(None)
             }
@@ -218,9 +238,12 @@ fn add(
     let mut gone = Vec::new();
     {
         let mut versions = tx.open_table(VERSIONS).map_err(db_error)?;
+        let mut nulls = tx.open_table(NULLS).map_err(db_error)?;
+        let current = object_key(bucket, key);
         if state != Some(Versioning::Enabled) {
-            if let Some((k, old)) = find(&versions, bucket, key, "null")? {
+            if let Some((k, old)) = find(&versions, &nulls, bucket, key, "null")? {
                 versions.remove(k.as_slice()).map_err(db_error)?;
+                nulls.remove(current.as_slice()).map_err(db_error)?;
                 gone.extend(old.blob().map(str::to_string));
             }
         }
@@ -229,6 +252,11 @@ fn add(
         versions
             .insert(k.as_slice(), bytes.as_slice())
             .map_err(db_error)?;
+        if version.id() == "null" {
+            nulls
+                .insert(current.as_slice(), k.as_slice())
+                .map_err(db_error)?;
+        }
     }
     refresh_current(tx, bucket, key)?;
     Ok(gone)
@@ -331,6 +359,14 @@ pub(super) fn reconcile(tx: &WriteTransaction, blobs: &std::path::Path) -> Resul
                 .map_err(db_error)?
                 .remove(entry.as_slice())
                 .map_err(db_error)?;
+            let mut nulls = tx.open_table(NULLS).map_err(db_error)?;
+            let indexed = nulls
+                .get(k.as_slice())
+                .map_err(db_error)?
+                .is_some_and(|e| e.value() == entry.as_slice());
+            if indexed {
+                nulls.remove(k.as_slice()).map_err(db_error)?;
+            }
         }
         refresh_current(tx, &bucket, &key)?;
     }
@@ -375,6 +411,29 @@ fn differences(tx: &WriteTransaction) -> Result<Differences, StoreError> {
     Ok((behind, orphaned))
 }
 
+/// Where a listing resumed inside key `key` after its entry `marker` seeks: just past the
+/// marker's entry, so that a page reads no version it skips (a key of many versions paged
+/// through would cost each page all the versions before it); and whether the key has a version
+/// before it (then the first one read there is not the latest).
+fn past_marker(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &[u8],
+    marker: &[u8],
+) -> Result<(Vec<u8>, bool), StoreError> {
+    let mut past = marker.to_vec();
+    past.push(0);
+    let prefix = prefix_of(bucket, key);
+    let first = versions
+        .range(prefix.as_slice()..)
+        .map_err(db_error)?
+        .next()
+        .transpose()
+        .map_err(db_error)?;
+    let newer = first.is_some_and(|(f, _)| f.value().starts_with(&prefix) && f.value() < &past[..]);
+    Ok((past, newer))
+}
+
 impl Objects {
     /// Sets the bucket's versioning.
     pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), StoreError> {
@@ -401,11 +460,12 @@ impl Objects {
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let record = {
             let mut versions = tx.open_table(VERSIONS).map_err(db_error)?;
+            let nulls = tx.open_table(NULLS).map_err(db_error)?;
             let found = match id {
-                Some(id) => find(&versions, bucket, key, id)?.ok_or(StoreError::NoSuchVersion)?,
-                None => versions_of(&versions, bucket, key)?
-                    .into_iter()
-                    .next()
+                Some(id) => {
+                    find(&versions, &nulls, bucket, key, id)?.ok_or(StoreError::NoSuchVersion)?
+                }
+                None => newest_entry(&versions, &prefix_of(bucket, key))?
                     .ok_or(StoreError::NoSuchKey)?,
             };
             let (entry, Version::Object(mut record)) = found else {
@@ -436,7 +496,8 @@ impl Objects {
         let tx = self.db.begin_read().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let versions = tx.open_table(VERSIONS).map_err(db_error)?;
-        match find(&versions, bucket, key, id)? {
+        let nulls = tx.open_table(NULLS).map_err(db_error)?;
+        match find(&versions, &nulls, bucket, key, id)? {
             Some((_, Version::Object(record))) => Ok(record),
             Some((_, Version::Marker(_))) => Err(StoreError::DeleteMarker),
             None => Err(StoreError::NoSuchVersion),
@@ -475,7 +536,13 @@ impl Objects {
             }
             (id, state) => {
                 let id = id.unwrap_or("null");
-                let found = find(&tx.open_table(VERSIONS).map_err(db_error)?, bucket, key, id)?;
+                let found = find(
+                    &tx.open_table(VERSIONS).map_err(db_error)?,
+                    &tx.open_table(NULLS).map_err(db_error)?,
+                    bucket,
+                    key,
+                    id,
+                )?;
                 let mut gone = Vec::new();
                 let marker = match found {
                     Some((_, Version::Object(r)))
@@ -493,6 +560,12 @@ impl Objects {
                             .map_err(db_error)?
                             .remove(k.as_slice())
                             .map_err(db_error)?;
+                        if old.id() == "null" {
+                            tx.open_table(NULLS)
+                                .map_err(db_error)?
+                                .remove(object_key(bucket, key).as_slice())
+                                .map_err(db_error)?;
+                        }
                         gone.extend(old.blob().map(str::to_string));
                         refresh_current(&tx, bucket, key)?;
                         matches!(old, Version::Marker(_))
@@ -521,6 +594,7 @@ impl Objects {
         let tx = self.db.begin_read().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
         let versions = tx.open_table(VERSIONS).map_err(db_error)?;
+        let nulls = tx.open_table(NULLS).map_err(db_error)?;
         // With a version marker, the listing resumes inside the marker's key: its versions up to
         // and including the marker are skipped here, the keys before it by the seek.
         let (after_key, resume) = match (query.after, after_version) {
@@ -528,7 +602,7 @@ impl Objects {
                 // By position: a marker version deleted since the last page still says where
                 // to go on (an id holds its order). A vanished `null` marker lists the key's
                 // versions again: a repeat is harmless, an omission is not.
-                let order = match find(&versions, bucket, k, v)? {
+                let order = match find(&versions, &nulls, bucket, k, v)? {
                     Some((entry, _)) => Some(entry),
                     None => order_of(v).map(|order| entry_key(bucket, k, order)),
                 };
@@ -542,14 +616,22 @@ impl Objects {
         };
         let bucket_start = object_key(bucket, b"");
         let error = std::cell::RefCell::new(None);
+        let resume_at = match &resume {
+            Some((k, Some(marker))) => Some(past_marker(&versions, bucket, k, marker)?),
+            _ => None,
+        };
         // (The key of the entry read before: its first version is the latest. A seek lands on
-        // a new key's first version.)
+        // a new key's first version, or past the marker in its key.)
         let previous: std::cell::RefCell<Option<Vec<u8>>> = Default::default();
         // Opened where the page starts (inside the marker's key when resuming there), and
         // again past each common prefix, whose versions are never read.
         let open = |from: &[u8]| {
-            let seek = match &resume {
-                Some((k, _)) if from <= k.as_slice() => object_key(bucket, k),
+            let seek = match (&resume, &resume_at) {
+                (Some((k, _)), Some((past, newer))) if from <= k.as_slice() => {
+                    *previous.borrow_mut() = newer.then(|| k.clone());
+                    past.clone()
+                }
+                (Some((k, _)), _) if from <= k.as_slice() => object_key(bucket, k),
                 _ => object_key(bucket, from),
             };
             let range = versions
@@ -849,6 +931,49 @@ mod tests {
         assert_eq!(rest.version.id(), "null");
     }
 
+    /// A page resumed inside a key reads none of the versions before its marker: a key of
+    /// many versions paged through costs each page its own versions, not all the newer ones
+    /// again. (A newer version that could not be read would fail the page if it were read.)
+    #[test]
+    fn a_page_inside_a_key_starts_past_its_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        store.set_versioning("b", Versioning::Enabled).unwrap();
+        let ids: Vec<String> = (0..4)
+            .map(|i| {
+                put(&store, b"k", format!("v{i}").as_bytes())
+                    .version_id()
+                    .to_string()
+            })
+            .collect();
+        let tx = store.db.begin_write().unwrap();
+        {
+            let mut versions = tx.open_table(VERSIONS).unwrap();
+            let newest = entry_key("b", b"k", order_of(&ids[3]).unwrap());
+            versions
+                .insert(newest.as_slice(), b"unreadable".as_slice())
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        let query = Query {
+            prefix: b"",
+            delimiter: b"",
+            after: Some(b"k"),
+            max: 10,
+        };
+        let page = store.list_versions("b", &query, Some(&ids[2])).unwrap();
+        let listed: Vec<(&str, bool)> = page
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Key(_, l) => (l.version.id(), l.latest),
+                Entry::Prefix(_) => panic!("no delimiter"),
+            })
+            .collect();
+        assert_eq!(listed, [(ids[1].as_str(), false), (ids[0].as_str(), false)]);
+    }
+
     /// A current row lost (an older binary deleted the key): the newest version is current
     /// again while its body is there, and is dropped when its body is gone.
     #[test]
@@ -913,6 +1038,60 @@ mod tests {
     /// after each step against a model of S3's versioning: the current object of every key,
     /// every version of every key in order (listed in pages of every size, resuming at version
     /// markers), and that bodies no version points at are gone.
+    /// The index of `null` versions says what a scan of every version finds.
+    fn nulls_agree(store: &Objects, context: &str) {
+        let tx = store.db.begin_read().unwrap();
+        let versions = tx.open_table(VERSIONS).unwrap();
+        let mut scanned = BTreeMap::new();
+        for item in versions.iter().unwrap() {
+            let (entry, value) = item.unwrap();
+            let entry = entry.value();
+            if decode(value.value()).unwrap().id() == "null" {
+                let earlier = scanned.insert(entry[..entry.len() - 9].to_vec(), entry.to_vec());
+                assert!(earlier.is_none(), "{context}: two null versions of a key");
+            }
+        }
+        let nulls = tx.open_table(NULLS).unwrap();
+        let indexed: BTreeMap<Vec<u8>, Vec<u8>> = nulls
+            .iter()
+            .unwrap()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (k.value().to_vec(), v.value().to_vec())
+            })
+            .collect();
+        assert_eq!(indexed, scanned, "{context}");
+    }
+
+    /// A store whose index of `null` versions was lost or left behind (a binary before it)
+    /// has it built again when it opens.
+    #[test]
+    fn the_null_index_is_built_again_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            put(&store, b"k", b"unversioned");
+            store.set_versioning("b", Versioning::Enabled).unwrap();
+            put(&store, b"k", b"versioned");
+            put(&store, b"j", b"versioned");
+            store.set_versioning("b", Versioning::Suspended).unwrap();
+            put(&store, b"j", b"suspended");
+            let tx = store.db.begin_write().unwrap();
+            tx.delete_table(NULLS).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Objects::open(dir.path()).unwrap();
+        nulls_agree(&store, "reopened");
+        let (_, path) = store.get("b", b"k", Some("null")).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"unversioned");
+        // The suspended bucket's write replaces the null version it finds.
+        put(&store, b"k", b"replaced");
+        nulls_agree(&store, "replaced");
+        let (_, path) = store.get("b", b"k", Some("null")).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"replaced");
+    }
+
     #[test]
     fn versions_follow_s3_s_rules_against_a_model() {
         for seed in 0..12u64 {
@@ -931,6 +1110,7 @@ mod tests {
                     &format!("{seed}-{step}"),
                 );
                 check(&store, &model, &format!("seed {seed} step {step}"));
+                nulls_agree(&store, &format!("seed {seed} step {step}"));
             }
             // No body is kept that no version points at.
             let bodies = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
