@@ -374,6 +374,46 @@ async fn rebuilt_documents_carry_their_own_digest() {
     gw.stop().await;
 }
 
+/// A multipart complete goes to the backend as the gateway read its part list, not as the
+/// client wrote it: a part in a prefixed element (which a reader by full names would not count,
+/// and a backend reading local names would) is read and sent as a part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_is_sent_as_its_parts_were_read() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let body =
+        b"<CompleteMultipartUpload><s3:Part xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+        <s3:PartNumber>1</s3:PartNumber><s3:ETag>\"a\"</s3:ETag></s3:Part>\
+        <Part><PartNumber>2</PartNumber><ETag>\"b\"</ETag></Part></CompleteMultipartUpload>"
+            .to_vec();
+    let target = format!("/bkt/k?uploadId={}", bound_upload_id("bkt", "u1"));
+    let len = body.len().to_string();
+    let digest = sigv4::sha256_hex(&body);
+    let headers = V4::now(&ak, &sk, &addr, &digest).sign(
+        "POST",
+        target.as_bytes(),
+        &[("content-length", &len)],
+    );
+    send(&addr, "POST", target.as_bytes(), &headers, vec![body]).await;
+    let seen = server.seen();
+    let (_, _, headers) = seen
+        .iter()
+        .rfind(|(m, _, _)| m == "POST")
+        .expect("the complete");
+    let sent = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload \
+        xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Part><PartNumber>1</PartNumber>\
+        <ETag>&quot;a&quot;</ETag></Part><Part><PartNumber>2</PartNumber>\
+        <ETag>&quot;b&quot;</ETag></Part></CompleteMultipartUpload>";
+    let md5 = headers.iter().find(|(n, _)| n == "content-md5");
+    assert_eq!(
+        md5.map(|(_, v)| v.clone()),
+        Some(content_md5(sent.as_bytes())),
+        "{headers:?}"
+    );
+    gw.stop().await;
+}
+
 /// A bucket's location is the gateway's: no backend's region (which says where and whose the
 /// backend is), in S3's document whatever the dialect's (OBS's is `<Location>`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

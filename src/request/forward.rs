@@ -833,8 +833,7 @@ impl Gateway {
         let doc = if control {
             match Box::pin(self.check_document(call, &whole)).await {
                 Err(e) => return Err(Stop::Answer(e)),
-                Ok(None) => whole,
-                Ok(Some(rewritten)) => Bytes::from(rewritten),
+                Ok(rebuilt) => Bytes::from(rebuilt),
             }
         } else {
             whole
@@ -854,12 +853,9 @@ impl Gateway {
         Ok(Some(doc))
     }
 
-    /// A control document by HCP's rules; `Some` is the document to send instead.
-    async fn check_document(
-        &self,
-        call: &mut Call<'_>,
-        doc: &[u8],
-    ) -> Result<Option<Vec<u8>>, HcpError> {
+    /// A control document by HCP's rules, and the document to send: always built from what was
+    /// read, never the client's bytes.
+    async fn check_document(&self, call: &mut Call<'_>, doc: &[u8]) -> Result<Vec<u8>, HcpError> {
         match call.op {
             Operation::DeleteObjects => {
                 let versions = validate::check_delete_list(doc, &self.cfg.limits)?;
@@ -871,15 +867,15 @@ impl Gateway {
                 call.guards.kept = judged.kept;
                 if !judged.any_left {
                     // (Nothing left to ask the backend: answered in `read_whole_body`.)
-                    return Ok(Some(Vec::new()));
+                    return Ok(Vec::new());
                 }
-                Ok(Some(judged.document))
+                Ok(judged.document)
             }
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
                 // (Sent as the gateway read it.)
                 let now = crate::hcp::retention::now();
                 let read = crate::request::validate::lock_document::read(call.op, doc, now)?;
-                Ok(Some(read.to_xml()))
+                Ok(read.to_xml())
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 let backend = self.backend_owner(call.target, call.route).await;
@@ -923,7 +919,7 @@ impl Gateway {
                     let granted: Vec<&str> = groups.iter().map(|(_, p)| p.as_str()).collect();
                     acls::check_grantable(&granted, &call.held)?;
                 }
-                Ok(Some(doc))
+                Ok(doc)
             }
             _ => {
                 let upload_id = call.params.get("uploadId").unwrap_or_default();
@@ -932,14 +928,15 @@ impl Gateway {
                     route: call.route,
                 };
                 let minimum = self.cfg.limits.min_part_bytes;
-                crate::request::validate::probes::check_complete(
+                // (Sent as the gateway read it.)
+                let parts = crate::request::validate::probes::check_complete(
                     self,
                     minimum,
                     (doc, upload_id),
                     at,
                 )
-                .await
-                .map(|()| None)
+                .await?;
+                Ok(crate::request::respond::complete::to_xml(&parts))
             }
         }
     }

@@ -9,87 +9,212 @@ use quick_xml::Reader;
 use crate::hcp::errors::{HcpCode, HcpError};
 
 /// One `<Part>` of the client's list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListedPart {
     pub number: u32,
     pub etag: String,
+    /// The part's checksums (`ChecksumCRC32` …), by element name, as given.
+    pub checksums: Vec<(&'static str, String)>,
 }
+
+/// The checksums a part may name (S3's CompleteMultipartUpload).
+const CHECKSUMS: [&str; 5] = [
+    "ChecksumCRC32",
+    "ChecksumCRC32C",
+    "ChecksumCRC64NVME",
+    "ChecksumSHA1",
+    "ChecksumSHA256",
+];
 
 fn malformed(message: &'static str) -> HcpError {
     HcpError::new(HcpCode::MalformedXML).with_message(message)
 }
 
-/// Parses `<CompleteMultipartUpload><Part><PartNumber/><ETag/></Part>…`.
+const NOT_WELL_FORMED: &str = "The XML you provided was not well-formed.";
+
+/// A field of a `<Part>`: its element name (one of S3's), or `None`.
+fn field(name: &[u8]) -> Option<&'static str> {
+    ["PartNumber", "ETag"]
+        .into_iter()
+        .chain(CHECKSUMS)
+        .find(|f| f.as_bytes() == name)
+}
+
+/// Parses `<CompleteMultipartUpload><Part><PartNumber/><ETag/></Part>…` strictly, by local
+/// names: no element S3 does not define, no field given twice, no text outside a field. What
+/// is read is all the backend gets ([`to_xml`]): a reader that counted parts another way than
+/// the backend's (`<s3:Part>` it did not see, a field left over from one part into the next)
+/// would judge one list and complete another.
 pub fn parse(body: &[u8]) -> Result<Vec<ListedPart>, HcpError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(HcpError::new(HcpCode::MissingRequestBodyError));
     }
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut reader = Reader::from_reader(body);
-    reader.config_mut().trim_text(true);
-    let mut parts = Vec::new();
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let (mut number, mut etag): (Option<u32>, Option<String>) = (None, None);
-    let mut root_seen = false;
+    let mut list = Reading::default();
     loop {
         match reader
             .read_event()
-            .map_err(|_| malformed("The XML you provided was not well-formed."))?
+            .map_err(|_| malformed(NOT_WELL_FORMED))?
         {
-            Event::Start(e) => {
-                let name = e.name().as_ref().to_vec();
-                if path.is_empty() {
-                    if name != b"CompleteMultipartUpload" {
-                        return Err(malformed(
-                            "The root element must be CompleteMultipartUpload.",
-                        ));
-                    }
-                    root_seen = true;
-                }
-                path.push(name);
-            }
+            Event::Start(e) => list.start(e.local_name().as_ref(), false)?,
+            Event::Empty(e) => list.start(e.local_name().as_ref(), true)?,
             Event::Text(t) => {
-                let text = t
-                    .decode()
-                    .map_err(|_| malformed("The XML is not UTF-8."))?
-                    .into_owned();
-                match path.last().map(Vec::as_slice) {
-                    Some(b"PartNumber") => {
-                        number = Some(
-                            text.trim()
-                                .parse()
-                                .map_err(|_| malformed("A PartNumber is not a number."))?,
-                        )
-                    }
-                    Some(b"ETag") => etag = Some(etag.take().unwrap_or_default() + &text),
-                    _ => {}
-                }
+                list.text(&t.decode().map_err(|_| malformed("The XML is not UTF-8."))?)?;
             }
-            Event::GeneralRef(r) if path.last().map(Vec::as_slice) == Some(b"ETag") => {
-                let etag = etag.get_or_insert_with(String::new);
-                if !crate::hcp::xml::push_reference(etag, &r) {
+            Event::CData(c) => {
+                list.text(
+                    std::str::from_utf8(&c).map_err(|_| malformed("The XML is not UTF-8."))?,
+                )?;
+            }
+            Event::GeneralRef(r) => {
+                let mut text = String::new();
+                if !crate::hcp::xml::push_reference(&mut text, &r) {
                     return Err(malformed("The XML holds an undefined reference."));
                 }
+                list.text(&text)?;
             }
-            Event::End(_) => {
-                let closed = path.pop();
-                if closed.as_deref() == Some(b"Part") {
-                    match (number.take(), etag.take()) {
-                        (Some(n), Some(e)) => parts.push(ListedPart { number: n, etag: e }),
-                        _ => return Err(malformed("Each Part needs a PartNumber and an ETag.")),
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+            Event::End(_) => list.end()?,
+            Event::DocType(_) => return Err(malformed(NOT_WELL_FORMED)),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof if list.rooted && list.depth == 0 => break,
+            Event::Eof => return Err(malformed(NOT_WELL_FORMED)),
         }
     }
-    if !root_seen || !path.is_empty() {
-        return Err(malformed("The XML you provided was not well-formed."));
-    }
-    if parts.is_empty() {
+    if list.parts.is_empty() {
         return Err(malformed("The part list is empty."));
     }
-    Ok(parts)
+    Ok(list.parts)
+}
+
+/// A part list as it is read.
+#[derive(Default)]
+struct Reading {
+    parts: Vec<ListedPart>,
+    /// 0 outside, 1 in the root, 2 in a Part, 3 in one of its fields.
+    depth: usize,
+    rooted: bool,
+    /// The open Part: its number and ETag once read, its checksums.
+    part: Option<(Option<u32>, ListedPart)>,
+    field: Option<(&'static str, String)>,
+}
+
+impl Reading {
+    fn start(&mut self, name: &[u8], empty: bool) -> Result<(), HcpError> {
+        match self.depth {
+            0 if self.rooted => return Err(malformed(NOT_WELL_FORMED)),
+            0 if name != b"CompleteMultipartUpload" => {
+                return Err(malformed(
+                    "The root element must be CompleteMultipartUpload.",
+                ));
+            }
+            0 => self.rooted = true,
+            1 if name == b"Part" && !empty => self.part = Some((None, ListedPart::default())),
+            2 if !empty => {
+                let name = field(name)
+                    .ok_or_else(|| malformed("A Part holds an element S3 does not define."))?;
+                self.field = Some((name, String::new()));
+            }
+            _ => {
+                return Err(malformed(
+                    "The part list holds an element S3 does not define.",
+                ))
+            }
+        }
+        if !empty {
+            self.depth += 1;
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), HcpError> {
+        match self.field.as_mut() {
+            Some((_, value)) => value.push_str(text),
+            None if text.trim().is_empty() => {}
+            None => return Err(malformed("The part list holds text outside a field.")),
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), HcpError> {
+        match self.depth {
+            3 => {
+                let (name, value) = self.field.take().expect("a field is open");
+                let (number, part) = self.part.as_mut().expect("a part is open");
+                set_field(number, part, name, value.trim())?;
+            }
+            2 => match self.part.take().expect("a part is open") {
+                (Some(number), part) if !part.etag.is_empty() => {
+                    self.parts.push(ListedPart { number, ..part });
+                }
+                _ => return Err(malformed("Each Part needs a PartNumber and an ETag.")),
+            },
+            _ => {}
+        }
+        self.depth = self.depth.saturating_sub(1);
+        Ok(())
+    }
+}
+
+/// A field's value into its part: each field once, the part number a number.
+fn set_field(
+    number: &mut Option<u32>,
+    part: &mut ListedPart,
+    name: &'static str,
+    value: &str,
+) -> Result<(), HcpError> {
+    let twice = || malformed("A Part names one of its fields twice.");
+    match name {
+        "PartNumber" => {
+            let n = value
+                .parse()
+                .map_err(|_| malformed("A PartNumber is not a number."))?;
+            if number.replace(n).is_some() {
+                return Err(twice());
+            }
+        }
+        "ETag" => {
+            if value.is_empty() {
+                return Err(malformed("Each Part needs a PartNumber and an ETag."));
+            }
+            if !part.etag.is_empty() {
+                return Err(twice());
+            }
+            part.etag = value.to_string();
+        }
+        _ => {
+            if part.checksums.iter().any(|(n, _)| *n == name) {
+                return Err(twice());
+            }
+            part.checksums.push((name, value.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The part list as the backend gets it: built from what [`parse`] read, never the client's
+/// bytes.
+pub fn to_xml(parts: &[ListedPart]) -> Vec<u8> {
+    use quick_xml::escape::escape;
+    use std::fmt::Write as _;
+    let mut doc = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload xmlns=\"{}\">",
+        crate::hcp::xml::S3_NAMESPACE
+    );
+    for part in parts {
+        let _ = write!(
+            doc,
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>",
+            part.number,
+            escape(part.etag.as_str())
+        );
+        for (name, value) in &part.checksums {
+            let _ = write!(doc, "<{name}>{}</{name}>", escape(value.as_str()));
+        }
+        doc.push_str("</Part>");
+    }
+    doc.push_str("</CompleteMultipartUpload>");
+    doc.into_bytes()
 }
 
 /// Rule 30: parts ascending by number.
@@ -187,6 +312,7 @@ mod tests {
             .map(|&n| ListedPart {
                 number: n,
                 etag: format!("\"e{n}\""),
+                checksums: Vec::new(),
             })
             .collect()
     }
@@ -202,11 +328,13 @@ mod tests {
             vec![
                 ListedPart {
                     number: 1,
-                    etag: "\"a\"".into()
+                    etag: "\"a\"".into(),
+                    checksums: Vec::new()
                 },
                 ListedPart {
                     number: 3,
-                    etag: "\"b\"".into()
+                    etag: "\"b\"".into(),
+                    checksums: Vec::new()
                 }
             ]
         );
@@ -233,6 +361,138 @@ mod tests {
         }
         let no_etag = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>";
         assert_eq!(parse(no_etag).unwrap_err().code, HcpCode::MalformedXML);
+    }
+
+    /// Prefixed, self-closed and unknown elements, fields twice, text outside a field: each
+    /// is refused, never read past.
+    #[test]
+    fn strict_lists() {
+        let part = "<Part><PartNumber>1</PartNumber><ETag>e</ETag></Part>";
+        for bad in [
+            format!("<CompleteMultipartUpload><Other/>{part}</CompleteMultipartUpload>"),
+            format!("<CompleteMultipartUpload>{part}<Part/></CompleteMultipartUpload>"),
+            format!("<CompleteMultipartUpload>{part}x</CompleteMultipartUpload>"),
+            format!("<CompleteMultipartUpload>{part}</CompleteMultipartUpload><Part/>"),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><PartNumber>2</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>".into(),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>e</ETag><ETag>f</ETag></Part></CompleteMultipartUpload>".into(),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag></ETag></Part></CompleteMultipartUpload>".into(),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>e<x/></ETag></Part></CompleteMultipartUpload>".into(),
+        ] {
+            assert_eq!(parse(bad.as_bytes()).unwrap_err().code, HcpCode::MalformedXML, "{bad}");
+        }
+        // By local names, as a backend reads them; with S3's checksums, sent on.
+        let doc =
+            "<s3:CompleteMultipartUpload xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+            <s3:Part><s3:PartNumber> 1 </s3:PartNumber><s3:ETag><![CDATA[\"a\"]]></s3:ETag>\
+            <s3:ChecksumCRC32>AAAAAA==</s3:ChecksumCRC32></s3:Part></s3:CompleteMultipartUpload>";
+        let parts = parse(doc.as_bytes()).unwrap();
+        assert_eq!(
+            parts,
+            [ListedPart {
+                number: 1,
+                etag: "\"a\"".into(),
+                checksums: vec![("ChecksumCRC32", "AAAAAA==".into())],
+            }]
+        );
+        let sent = String::from_utf8(to_xml(&parts)).unwrap();
+        assert!(
+            sent.contains("<Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part>"),
+            "{sent}"
+        );
+    }
+
+    /// A backend's lenient reading of a part list: parts and fields by local name, a field's
+    /// text in all its pieces (CDATA, references, around comments), nothing carried from one
+    /// part into the next.
+    fn leniently(doc: &str) -> Vec<ListedPart> {
+        let mut reader = Reader::from_str(doc);
+        let (mut parts, mut path) = (Vec::new(), Vec::<Vec<u8>>::new());
+        let mut text = String::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(e) => {
+                    path.push(e.local_name().as_ref().to_vec());
+                    text.clear();
+                    if path.len() == 2 && path[1] == b"Part" {
+                        parts.push(ListedPart::default());
+                    }
+                }
+                Event::Text(t) => text.push_str(&t.decode().unwrap()),
+                Event::CData(c) => text.push_str(std::str::from_utf8(&c).unwrap()),
+                Event::GeneralRef(r) => assert!(crate::hcp::xml::push_reference(&mut text, &r)),
+                Event::End(_) => {
+                    let name = path.pop().unwrap();
+                    if let (3, Some(part)) = (path.len() + 1, parts.last_mut()) {
+                        let value = text.trim().to_string();
+                        match name.as_slice() {
+                            b"PartNumber" => part.number = value.parse().unwrap(),
+                            b"ETag" => part.etag = value,
+                            other => {
+                                let name = field(other).unwrap();
+                                part.checksums.push((name, value));
+                            }
+                        }
+                    }
+                }
+                Event::Eof => return parts,
+                _ => {}
+            }
+        }
+    }
+
+    /// The oracle: whatever list is accepted is the list a backend would read in the client's
+    /// document, and the document sent reads back as that list.
+    #[test]
+    fn what_is_sent_is_what_was_judged() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20261205);
+        let opens = [
+            ("<Part>", "</Part>"),
+            (
+                "<s3:Part xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+                "</s3:Part>",
+            ),
+            ("<Part/>", ""),
+            ("<Other>", "</Other>"),
+        ];
+        let fields = [
+            "<PartNumber>1</PartNumber>",
+            "<PartNumber>2<!-- -->0</PartNumber>",
+            "<PartNumber>&#51;</PartNumber>",
+            "<ETag>&quot;a&quot;</ETag>",
+            "<ETag><![CDATA[\"b\"]]></ETag>",
+            "<ETag>c</ETag>",
+            "<ChecksumSHA256>x=</ChecksumSHA256>",
+            "<ChecksumCRC32C>y<!-- -->z</ChecksumCRC32C>",
+            "<Size>5</Size>",
+            "<!-- c -->",
+            " ",
+            "t",
+        ];
+        let mut accepted = 0;
+        for _ in 0..8000 {
+            let mut doc = String::from("<CompleteMultipartUpload>");
+            for _ in 0..rng.gen_range(1..4) {
+                let (open, close) = opens[rng.gen_range(0..opens.len())];
+                doc.push_str(open);
+                if !close.is_empty() {
+                    for _ in 0..rng.gen_range(0..5) {
+                        doc.push_str(fields[rng.gen_range(0..fields.len())]);
+                    }
+                    doc.push_str(close);
+                }
+            }
+            doc.push_str("</CompleteMultipartUpload>");
+            if let Ok(parts) = parse(doc.as_bytes()) {
+                accepted += 1;
+                assert_eq!(leniently(&doc), parts, "{doc}");
+                assert_eq!(parse(&to_xml(&parts)).unwrap(), parts, "{doc}");
+            }
+        }
+        assert!(
+            accepted > 100,
+            "the generator reaches accepted lists: {accepted}"
+        );
     }
 
     #[test]

@@ -473,12 +473,12 @@ pub(in crate::request) async fn check_complete(
     hcp_minimum: u64,
     (body, upload_id): (&[u8], &str),
     at: At<'_>,
-) -> Result<(), HcpError> {
+) -> Result<Vec<complete::ListedPart>, HcpError> {
     let parts = complete::parse(body)?;
     complete::check_order(&parts)?;
     let backend_minimum = at.route.backend.min_part_bytes;
     if hcp_minimum == 0 && backend_minimum == 0 {
-        return Ok(());
+        return Ok(parts);
     }
     let sizes = part_sizes(probe, at, upload_id).await;
     complete::check_sizes(
@@ -486,7 +486,8 @@ pub(in crate::request) async fn check_complete(
         |n| sizes.get(&n).copied(),
         hcp_minimum,
         backend_minimum,
-    )
+    )?;
+    Ok(parts)
 }
 
 /// The sizes of an upload's parts, page by page (at most 20 pages of 1,000). A failed listing
@@ -1188,6 +1189,7 @@ mod tests {
                 async |at| {
                     check_complete(&fake, min, (body.as_bytes(), "u"), at)
                         .await
+                        .map(|parts| parts.len() as u32)
                         .map_err(|e| e.code)
                 },
             )
@@ -1199,7 +1201,7 @@ mod tests {
         );
         assert_eq!(
             run(fake(&[5 * mib, 5 * mib, 5 * mib, 5 * mib, 1]), 5, mib).await,
-            Ok(())
+            Ok(5)
         );
         // The fifth part is on the third page: the pages are followed.
         assert_eq!(
@@ -1209,7 +1211,7 @@ mod tests {
                 mib
             )
             .await,
-            Ok(())
+            Ok(5)
         );
     }
 
