@@ -27,7 +27,7 @@ struct Families {
     document: bool,
     acl: bool,
     sse_c: bool,
-    /// What an object keeps: its type, encodings, caching, storage class, metadata, SSE.
+    /// What an object keeps: its type, encodings, caching, storage class, metadata, SSE-C.
     attributes: bool,
     write_condition: bool,
     object_lock: bool,
@@ -40,17 +40,18 @@ impl Families {
         let integrity = name == "content-md5"
             || name.starts_with("x-amz-checksum-")
             || name == "x-amz-sdk-checksum-algorithm";
+        let sse_c = name.starts_with("x-amz-server-side-encryption-customer-");
         Families {
             integrity,
             document: integrity || name == "content-type",
             acl: name == "x-amz-acl"
                 || crate::request::validate::acl::GRANT_HEADERS.contains(&name),
-            sse_c: name.starts_with("x-amz-server-side-encryption-customer-"),
+            sse_c,
             // (HCP's `x-amz-server-side-encryption` asks whether data is encrypted: it is
-            // answered, never sent — `rewrite::answer_encryption`.)
-            attributes: metadata_attribute(name)
-                || name == "x-amz-storage-class"
-                || name.starts_with("x-amz-server-side-encryption-"),
+            // answered, never sent — `rewrite::answer_encryption`. Of the rest of S3's
+            // encryption only a customer's key is offered: another name may be one a backend
+            // reads, as OBS's KMS key id once renamed.)
+            attributes: metadata_attribute(name) || name == "x-amz-storage-class" || sse_c,
             write_condition: matches!(name, "if-match" | "if-none-match"),
             object_lock: matches!(
                 name,
@@ -1199,6 +1200,11 @@ mod oracle_tests {
         ("x-amz-meta-color", &["red"]),
         ("x-amz-storage-class", &["STANDARD"]),
         ("x-amz-server-side-encryption", &["AES256"]),
+        ("x-amz-server-side-encryption-kms-key-id", &["k"]),
+        (
+            "x-amz-server-side-encryption-customer-algorithm",
+            &["AES256"],
+        ),
         ("x-hcp-retention", &["A+1y"]),
         ("x-hcp-pretty-print", &["true"]),
         ("content-type", &["text/plain"]),
@@ -1440,6 +1446,13 @@ mod oracle_tests {
                     "{what}: header {n}"
                 );
                 assert!(!n.starts_with("x-hcp-"), "{what}: {n}");
+                // Of encryption, only a customer's key is offered (a name S3 does not define
+                // may be one a backend does: OBS's KMS key id, renamed).
+                assert!(
+                    !n.starts_with("x-amz-server-side-encryption")
+                        || n.starts_with("x-amz-server-side-encryption-customer-"),
+                    "{what}: {n}"
+                );
                 assert!(n != "x-amz-tagging", "{what}: {n}");
                 // An Object Lock effect reaches the backend only with its permission.
                 let needs = authorize::required_by_headers(op, &req.headers);
