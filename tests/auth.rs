@@ -201,6 +201,21 @@ async fn sigv4_header_forgeries() {
         send(&f.addr, "GET", t, &disabled, vec![]),
     )
     .await;
+    // Without the secret a disabled key is told apart from an enabled one by nothing.
+    let guessed = f
+        .v4(
+            &keys(DISABLED, PASSWORD).0,
+            &keys(DISABLED, "not the password").1,
+            sigv4::EMPTY_SHA256,
+        )
+        .sign("GET", t, &[]);
+    f.refused(
+        "disabled user, wrong secret",
+        403,
+        "SignatureDoesNotMatch",
+        send(&f.addr, "GET", t, &guessed, vec![]),
+    )
+    .await;
     disabled.retain(|(n, _)| n != "authorization");
     disabled.push((
         "authorization".into(),

@@ -320,8 +320,22 @@ impl Authenticator {
         }
     }
 
-    /// Verifies the request's credentials against its raw path and query.
+    /// Verifies the request's credentials against its raw path and query; a disabled user is
+    /// refused only once its signature matched, so that no one without the secret learns which
+    /// keys are disabled.
     pub fn authenticate(
+        &self,
+        req: &RequestHeader,
+        target: &Target,
+        query: &Query,
+        now: SystemTime,
+    ) -> Result<Authenticated, HcpError> {
+        let authenticated = self.verify(req, target, query, now)?;
+        enabled(&authenticated.identity)?;
+        Ok(authenticated)
+    }
+
+    fn verify(
         &self,
         req: &RequestHeader,
         target: &Target,
@@ -424,19 +438,13 @@ impl Authenticator {
         )
     }
 
+    /// The key's user, enabled or not (`enabled` is asked once the signature matched).
     pub(crate) fn user(&self, access_key: &str) -> Result<Arc<User>, HcpError> {
-        let user = self
-            .users
+        self.users
             .load()
             .get(access_key)
             .cloned()
-            .ok_or_else(|| HcpError::new(HcpCode::InvalidAccessKeyId))?;
-        if !user.enabled {
-            return Err(
-                HcpError::new(HcpCode::AccessDenied).with_message("The user account is disabled.")
-            );
-        }
-        Ok(user)
+            .ok_or_else(|| HcpError::new(HcpCode::InvalidAccessKeyId))
     }
 
     /// Splits `SCHEME key:proof` (SigV2 and HCP headers) and looks the key's user up.
@@ -499,6 +507,16 @@ impl Authenticator {
             principal: Principal::User(user),
             scheme,
         }
+    }
+}
+
+/// A verified identity's user may act: refused if disabled.
+pub(crate) fn enabled(identity: &Identity) -> Result<(), HcpError> {
+    match &identity.principal {
+        Principal::User(u) if !u.enabled => {
+            Err(HcpError::new(HcpCode::AccessDenied).with_message("The user account is disabled."))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -17,7 +17,14 @@ pub trait FormFields {
 impl Authenticator {
     /// Verifies a form's signature over its policy; the policy's conditions are checked by the
     /// caller (`post_object`), which knows the rest of the form.
+    /// A disabled user is refused once its signature matched (as `authenticate`).
     pub fn authenticate_form(&self, form: &dyn FormFields) -> Result<Identity, HcpError> {
+        let identity = self.verify_form(form)?;
+        super::enabled(&identity)?;
+        Ok(identity)
+    }
+
+    fn verify_form(&self, form: &dyn FormFields) -> Result<Identity, HcpError> {
         let v4 = ["x-amz-algorithm", "x-amz-credential", "x-amz-signature"]
             .iter()
             .any(|f| form.field(f).is_some());
@@ -99,8 +106,9 @@ mod tests {
 
     fn authenticator() -> Authenticator {
         let user = User::new(None, "AKID".into(), "secret".into(), true, vec![]);
+        let off = User::new(None, "OFF".into(), "secret".into(), false, vec![]);
         Authenticator::new(
-            Arc::new(UserStore::new(vec![user])).shared(),
+            Arc::new(UserStore::new(vec![user, off])).shared(),
             std::time::Duration::from_secs(900),
             Arc::default(),
         )
@@ -157,6 +165,14 @@ mod tests {
             ("signature", v2.as_str()),
         ];
         assert!(a.authenticate_form(&form(&fields)).is_ok());
+        // A disabled user is refused as such only with its signature right.
+        let mut off = fields;
+        off[1].1 = "OFF";
+        let e = a.authenticate_form(&form(&off)).unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        off[2].1 = "d3Jvbmc=";
+        let e = a.authenticate_form(&form(&off)).unwrap_err();
+        assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
     }
 
     #[test]
