@@ -2,18 +2,25 @@
 //! parts, list parts, complete or abort).
 //!
 //! Every gateway user shares one backend account, so the backend cannot tell initiators apart.
-//! The upload id a client sees therefore carries an authenticated binding to its initiator:
+//! The upload id a client sees therefore carries its initiator and the backend's id, sealed:
 //!
 //! ```text
-//! 1.<initiator access key, base64url>.<MAC, base64url>.<backend upload id>
+//! 2.<base64url(nonce ‖ AES-256-GCM-SIV(flag ‖ initiator's length ‖ initiator ‖ backend id))>
 //! ```
 //!
-//! The MAC (HMAC-SHA256, 128 bits kept) covers tenant, bucket, initiator and backend id under a
-//! secret all replicas share, so any replica can check an id it never issued. A listing of
-//! uploads cannot learn initiators from the backend: uploads this process saw initiated are listed
-//! with their bound id, others with an *unattributed* id (`0.<MAC>.<backend id>`) that only a
-//! user with `admin` permission on the bucket may use, and only to abort (cleanup).
+//! sealed under a key derived from a secret all replicas share, with tenant and bucket (its
+//! name in lower case: HCP's bucket names are not case-sensitive) as associated data, so any
+//! replica can open an id it never issued, an id moved to another bucket or changed in any
+//! byte opens nowhere, and no client reads in an id the backend's own upload id (whose form
+//! names the backend) or another user's access key. The nonce is derived from what is sealed,
+//! so an upload is listed under the id its initiator was given. A listing of uploads cannot
+//! learn initiators from the backend: uploads this process saw initiated are listed with their
+//! bound id, others with an *unattributed* one that only a user with `admin` permission on the
+//! bucket may use, and only to abort (cleanup). Ids of the earlier form (`1.<initiator>.<MAC>.
+//! <backend id>`, `0.<MAC>.<backend id>`), issued before, are still opened.
 
+use aes_gcm_siv::aead::{Aead, KeyInit as _, Payload};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -23,8 +30,11 @@ use crate::hcp::errors::{HcpCode, HcpError};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-/// Bytes of the MAC kept in an id.
+/// Bytes of the MAC kept in an id of the earlier form.
 const MAC_BYTES: usize = 16;
+
+/// Bytes of an id's nonce.
+const NONCE_BYTES: usize = 12;
 
 /// What the caller may do with an unattributed upload id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +47,7 @@ pub enum Use {
 
 pub struct UploadIds {
     secret: Vec<u8>,
+    cipher: Aes256GcmSiv,
     /// Backend upload id → initiator's access key, for uploads initiated through this process.
     initiators: moka::sync::Cache<String, String>,
 }
@@ -50,13 +61,74 @@ pub struct Scope<'a> {
 
 impl UploadIds {
     pub fn new(secret: &[u8]) -> UploadIds {
+        let key = derived(secret, "hcp-s3-gateway upload id key");
         UploadIds {
             secret: secret.to_vec(),
+            cipher: Aes256GcmSiv::new_from_slice(&key).expect("a 256-bit key"),
             initiators: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(7 * 24 * 3600))
                 .build(),
         }
+    }
+
+    /// An id sealing the initiator (`None`: unattributed) and the backend's id.
+    fn sealed(&self, scope: Scope<'_>, initiator: Option<&str>, backend_id: &str) -> String {
+        let mut plain = Vec::with_capacity(5 + initiator.map_or(0, str::len) + backend_id.len());
+        plain.push(u8::from(initiator.is_some()));
+        let initiator = initiator.unwrap_or_default();
+        let length = u32::try_from(initiator.len()).expect("an access key is short");
+        plain.extend_from_slice(&length.to_be_bytes());
+        plain.extend_from_slice(initiator.as_bytes());
+        plain.extend_from_slice(backend_id.as_bytes());
+        let aad = associated(scope);
+        let mut nonce_mac = hmac_of(&self.secret, "hcp-s3-gateway upload id nonce");
+        nonce_mac.update(&aad);
+        nonce_mac.update(&plain);
+        let nonce: [u8; 32] = nonce_mac.finalize().into_bytes().into();
+        let nonce = Nonce::from_slice(&nonce[..NONCE_BYTES]);
+        let sealed = self
+            .cipher
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: &plain,
+                    aad: &aad,
+                },
+            )
+            .expect("sealing cannot fail");
+        let mut id = nonce.to_vec();
+        id.extend_from_slice(&sealed);
+        format!("2.{}", URL_SAFE_NO_PAD.encode(id))
+    }
+
+    /// What an id of the current form seals, if it opens in `scope`.
+    fn unsealed(&self, scope: Scope<'_>, sealed: &str) -> Option<Decoded> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < NONCE_BYTES {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let aad = associated(scope);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .ok()?;
+        let (&flag, rest) = plain.split_first()?;
+        let (length, rest) = rest.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+        let initiator = String::from_utf8(rest.get(..length)?.to_vec()).ok()?;
+        let backend_id = String::from_utf8(rest.get(length..)?.to_vec()).ok()?;
+        Some(Decoded {
+            initiator: (flag == 1).then_some(initiator),
+            backend_id,
+        })
     }
 
     fn mac(&self, scope: Scope<'_>, initiator: &str, backend_id: &str) -> [u8; 32] {
@@ -74,10 +146,6 @@ impl UploadIds {
         mac.finalize().into_bytes().into()
     }
 
-    fn encoded_mac(&self, scope: Scope<'_>, initiator: &str, backend_id: &str) -> String {
-        URL_SAFE_NO_PAD.encode(&self.mac(scope, initiator, backend_id)[..MAC_BYTES])
-    }
-
     fn verifies(&self, scope: Scope<'_>, initiator: &str, backend_id: &str, given: &str) -> bool {
         let Ok(given) = URL_SAFE_NO_PAD.decode(given) else {
             return false;
@@ -90,23 +158,13 @@ impl UploadIds {
     pub fn issue(&self, scope: Scope<'_>, initiator: &str, backend_id: &str) -> String {
         self.initiators
             .insert(backend_id.to_string(), initiator.to_string());
-        self.bound(scope, initiator, backend_id)
-    }
-
-    fn bound(&self, scope: Scope<'_>, initiator: &str, backend_id: &str) -> String {
-        format!(
-            "1.{}.{}.{backend_id}",
-            URL_SAFE_NO_PAD.encode(initiator),
-            self.encoded_mac(scope, initiator, backend_id)
-        )
+        self.sealed(scope, Some(initiator), backend_id)
     }
 
     /// The id shown for an upload in a listing: bound when this process knows its initiator.
     pub fn listed(&self, scope: Scope<'_>, backend_id: &str) -> String {
-        match self.initiators.get(backend_id) {
-            Some(initiator) => self.bound(scope, &initiator, backend_id),
-            None => format!("0.{}.{backend_id}", self.encoded_mac(scope, "", backend_id)),
-        }
+        let initiator = self.initiators.get(backend_id);
+        self.sealed(scope, initiator.as_deref(), backend_id)
     }
 
     /// Checks a client's upload id for the caller and gives the backend's id.
@@ -145,6 +203,7 @@ impl UploadIds {
     fn decode(&self, scope: Scope<'_>, client_id: &str) -> Option<Decoded> {
         let (form, rest) = client_id.split_once('.')?;
         match form {
+            "2" => self.unsealed(scope, rest),
             "1" => {
                 let (initiator, rest) = rest.split_once('.')?;
                 let (mac, backend_id) = rest.split_once('.')?;
@@ -170,6 +229,27 @@ impl UploadIds {
 struct Decoded {
     initiator: Option<String>,
     backend_id: String,
+}
+
+/// An id's associated data: where the upload lives (a bucket's name in any case).
+fn associated(scope: Scope<'_>) -> Vec<u8> {
+    let mut aad = b"hcp-s3-gateway upload id\0".to_vec();
+    aad.extend_from_slice(scope.tenant.as_bytes());
+    aad.push(0);
+    aad.extend(scope.bucket.bytes().map(|b| b.to_ascii_lowercase()));
+    aad
+}
+
+fn hmac_of(secret: &[u8], purpose: &str) -> HmacSha256 {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).expect("any length");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\0");
+    mac
+}
+
+/// A key for one purpose, derived from the binding secret.
+fn derived(secret: &[u8], purpose: &str) -> [u8; 32] {
+    hmac_of(secret, purpose).finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -225,12 +305,10 @@ mod tests {
     fn forged_moved_and_foreign_ids_are_unknown_uploads() {
         let ids = UploadIds::new(b"secret");
         let id = ids.issue(SCOPE, "alice", "u1");
-        // The initiator swapped for the caller's own name.
-        let forged = id.replacen(
-            &URL_SAFE_NO_PAD.encode("alice"),
-            &URL_SAFE_NO_PAD.encode("bob"),
-            1,
-        );
+        // Any byte of the sealed id changed.
+        let mut forged = id.clone().into_bytes();
+        forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
         let other_bucket = Scope {
             tenant: "t",
             bucket: "c",
@@ -250,6 +328,93 @@ mod tests {
         }
     }
 
+    /// An id names neither the backend's upload id (whose form names the backend) nor its
+    /// initiator's access key; it opens under its bucket's name in any case, and ids of the
+    /// earlier form, issued before, still open.
+    #[test]
+    fn ids_are_sealed_and_open_under_the_bucket_in_any_case() {
+        let ids = UploadIds::new(b"secret");
+        let backend_id = "2~rgw-upload-id";
+        let id = ids.issue(SCOPE, "alice", backend_id);
+        assert!(id.starts_with("2."), "{id}");
+        for hidden in [backend_id, "rgw", "alice", &URL_SAFE_NO_PAD.encode("alice")] {
+            assert!(!id.contains(hidden), "{id} shows {hidden}");
+        }
+        let upper = Scope {
+            tenant: "t",
+            bucket: "B",
+        };
+        assert_eq!(
+            ids.open(upper, &id, "alice", Use::InitiatorOnly).unwrap(),
+            backend_id
+        );
+        let other_tenant = Scope {
+            tenant: "u",
+            bucket: "b",
+        };
+        let err = ids
+            .open(other_tenant, &id, "alice", Use::InitiatorOnly)
+            .unwrap_err();
+        assert_eq!(err.code, HcpCode::NoSuchUpload);
+        let earlier = format!(
+            "1.{}.{}.u0",
+            URL_SAFE_NO_PAD.encode("alice"),
+            URL_SAFE_NO_PAD.encode(&ids.mac(SCOPE, "alice", "u0")[..MAC_BYTES])
+        );
+        assert_eq!(
+            ids.open(SCOPE, &earlier, "alice", Use::InitiatorOnly)
+                .unwrap(),
+            "u0"
+        );
+        let err = ids
+            .open(SCOPE, &earlier, "bob", Use::InitiatorOnly)
+            .unwrap_err();
+        assert_eq!(err.code, HcpCode::AccessDenied);
+    }
+
+    /// The oracle: every id opens, for its initiator, in its tenant and bucket only, to its
+    /// backend id; an id with any one character changed opens nowhere.
+    #[test]
+    fn an_id_opens_only_as_issued() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20261205);
+        let ids = UploadIds::new(b"secret");
+        let alphabet: Vec<char> = "aZ09.~_-/=+é".chars().collect();
+        let text = |rng: &mut rand::rngs::StdRng, max: usize| -> String {
+            (0..rng.gen_range(0..max))
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect()
+        };
+        let encoding: Vec<u8> =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".to_vec();
+        for _ in 0..2000 {
+            let (initiator, backend_id) = (text(&mut rng, 40), text(&mut rng, 120));
+            let (tenant, bucket) = (text(&mut rng, 6), text(&mut rng, 6));
+            let scope = Scope {
+                tenant: &tenant,
+                bucket: &bucket,
+            };
+            let id = ids.issue(scope, &initiator, &backend_id);
+            let opened = ids.open(scope, &id, &initiator, Use::InitiatorOnly);
+            assert_eq!(opened.unwrap(), backend_id);
+            assert!(backend_id.len() <= 3 || !id.contains(&backend_id), "{id}");
+            let elsewhere = format!("{bucket}x");
+            let moved = Scope {
+                tenant: &tenant,
+                bucket: &elsewhere,
+            };
+            let err = ids.open(moved, &id, &initiator, Use::InitiatorOnly);
+            assert_eq!(err.unwrap_err().code, HcpCode::NoSuchUpload);
+            let mut changed = id.clone().into_bytes();
+            let at = rng.gen_range(2..changed.len());
+            let was = changed[at];
+            changed[at] = *encoding.iter().find(|&&c| c != was).unwrap();
+            let changed = String::from_utf8(changed).unwrap();
+            let err = ids.open(scope, &changed, &initiator, Use::InitiatorOnly);
+            assert_eq!(err.unwrap_err().code, HcpCode::NoSuchUpload, "{changed}");
+        }
+    }
+
     #[test]
     fn listings_show_known_initiators_and_unattributed_ids_only_admins_abort() {
         let ids = UploadIds::new(b"secret");
@@ -257,7 +422,7 @@ mod tests {
         assert_eq!(ids.listed(SCOPE, "u1"), issued);
         let replica = UploadIds::new(b"secret");
         let unattributed = replica.listed(SCOPE, "u1");
-        assert!(unattributed.starts_with("0."));
+        assert_ne!(unattributed, issued);
         assert_eq!(replica.backend_id(SCOPE, &unattributed).unwrap(), "u1");
         for use_ in [
             Use::InitiatorOnly,
