@@ -212,6 +212,21 @@ async fn rules_answered_before_the_backend() {
             400,
             "InvalidArgument",
         ),
+        // (HCP's ranges: max-keys 0 through 2,147,483,647, part-number-marker through 10,000.)
+        case(
+            38,
+            "GET",
+            format!("/{b}?max-keys=2147483648"),
+            400,
+            "InvalidArgument",
+        ),
+        case(
+            38,
+            "GET",
+            format!("/{b}/k?uploadId=u&part-number-marker=10001"),
+            400,
+            "InvalidArgument",
+        ),
         case(
             28,
             "POST",

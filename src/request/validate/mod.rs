@@ -589,7 +589,9 @@ fn check_conditions_and_bodies(
     {
         return Err(invalid("The request has conflicting conditional headers."));
     }
-    // 38: query values.
+    // 38: query values, in HCP's ranges (max-keys 0 through 2,147,483,647, of which a listing
+    // gives at most 1,000; max-uploads and max-parts through 1,000; part-number-marker through
+    // 10,000).
     let numeric = |name: &str, max: Option<u64>| {
         query.get(name).is_none_or(|v| {
             v.parse::<u64>()
@@ -597,10 +599,10 @@ fn check_conditions_and_bodies(
                 .is_some_and(|n| max.is_none_or(|m| n <= m))
         })
     };
-    if !numeric("max-keys", None)
+    if !numeric("max-keys", Some(2_147_483_647))
         || !numeric("max-uploads", Some(1000))
         || !numeric("max-parts", Some(1000))
-        || !numeric("part-number-marker", None)
+        || !numeric("part-number-marker", Some(10_000))
     {
         return Err(invalid("A query parameter has an invalid value."));
     }
