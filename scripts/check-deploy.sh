@@ -82,5 +82,20 @@ if sidecars:
     assert not [d for d in docs if d["kind"] == "NetworkPolicy"], f"{sys.argv[2]}: a NetworkPolicy polices the application's pod"
 PY
 done
+# The admin port (/metrics, /readyz naming unreachable backends) is never published with S3:
+# whatever service.type says, only a ClusterIP Service of its own carries it.
+for mode in standalone sidecar; do
+  helm template gw "$chart" --set mode=$mode --set service.type=LoadBalancer > "$work/lb.yaml" || fail "helm template (LoadBalancer, $mode)"
+  python3 - "$work/lb.yaml" "$mode" <<'PY' || fail "the admin port is published ($mode)"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+services = [d for d in docs if d["kind"] == "Service"]
+admin = [s for s in services if any(p["name"] == "admin" for p in s["spec"]["ports"])]
+assert len(admin) == 1, f"{sys.argv[2]}: one admin Service expected"
+assert admin[0]["spec"]["type"] == "ClusterIP", f"{sys.argv[2]}: the admin Service is not ClusterIP"
+assert [p["name"] for p in admin[0]["spec"]["ports"]] == ["admin"], f"{sys.argv[2]}: the admin Service carries more"
+PY
+done
+echo "check-deploy: the admin port is a ClusterIP Service's of its own"
 python3 scripts/helm-values-doc.py --check
 echo "check-deploy: all checks passed"
