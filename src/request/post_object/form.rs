@@ -227,10 +227,17 @@ pub fn check_policy(
         }
     };
     let mut covered: Vec<String> = Vec::new();
-    let mut range = None;
+    // (Every content-length-range holds: the file's size is within all of them.)
+    let mut range: Option<LengthRange> = None;
     for c in conditions {
         if let Some(r) = check_condition(c, &value_of, &mut covered)? {
-            range = Some(r);
+            range = Some(match range {
+                Some(before) => LengthRange {
+                    min: before.min.max(r.min),
+                    max: before.max.min(r.max),
+                },
+                None => r,
+            });
         }
     }
     for (name, _) in &form.fields {
@@ -374,6 +381,23 @@ mod tests {
         assert_eq!(
             check_policy(&ok, "photos", &key_of(&ok), now).unwrap(),
             Some(LengthRange { min: 1, max: 100 })
+        );
+        // Two ranges: the file's size within both.
+        let two = policy.replace(
+            r#"["content-length-range",1,100]"#,
+            r#"["content-length-range",0,10],["content-length-range",5,1000000]"#,
+        );
+        let two = with_policy(
+            &two,
+            vec![
+                ("key", "user/${filename}"),
+                ("acl", "public-read"),
+                ("Content-Type", "image/png"),
+            ],
+        );
+        assert_eq!(
+            check_policy(&two, "photos", &key_of(&two), now).unwrap(),
+            Some(LengthRange { min: 5, max: 10 })
         );
         for (fields, bucket) in [
             (vec![("key", "other/x"), ("acl", "public-read")], "photos"),
