@@ -55,6 +55,7 @@ pub(super) fn verify_header(
     })?;
     authn.check_skew(request_time, now)?;
 
+    signed_as_text(req)?;
     let (raw_path, raw_query) = split_target(req.raw_path());
     let query = Query::parse(raw_query);
     unambiguous(&query)?;
@@ -83,6 +84,23 @@ pub(super) fn verify_header(
         ));
     }
     Err(HcpError::new(HcpCode::SignatureDoesNotMatch))
+}
+
+/// The headers SigV2 signs (`Content-MD5`, `Content-Type`, `x-amz-*`) are UTF-8 text: the
+/// string to sign reads them as text, where two values that are not (`\xC3(`, `\xFF(`) would
+/// read alike and share one signature.
+fn signed_as_text(req: &RequestHeader) -> Result<(), HcpError> {
+    let text = req.headers.iter().all(|(name, value)| {
+        let signed = name == http::header::CONTENT_TYPE
+            || name.as_str() == "content-md5"
+            || name.as_str().starts_with("x-amz-");
+        !signed || std::str::from_utf8(value.as_bytes()).is_ok()
+    });
+    if text {
+        return Ok(());
+    }
+    Err(HcpError::new(HcpCode::InvalidArgument)
+        .with_message("A signed header's value is not UTF-8 text."))
 }
 
 /// Presigned `?AWSAccessKeyId=…&Expires=…&Signature=…`.
@@ -116,6 +134,7 @@ pub(super) fn verify_presigned(
         return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
     }
     unambiguous(query)?;
+    signed_as_text(req)?;
     let (raw_path, _) = split_target(req.raw_path());
     let resource = canonical_resource(target, raw_path, query);
     let given = decode_signature(signature)?;
@@ -164,6 +183,25 @@ mod tests {
 
     fn b64(sig: [u8; 20]) -> String {
         base64::engine::general_purpose::STANDARD.encode(sig)
+    }
+
+    #[test]
+    fn signed_headers_are_text() {
+        let mut r = req("PUT", "/b/k", &[("content-type", "text/plain")]);
+        assert!(signed_as_text(&r).is_ok());
+        r.insert_header("x-other", http::HeaderValue::from_bytes(b"\xFF").unwrap())
+            .unwrap();
+        assert!(signed_as_text(&r).is_ok(), "not signed by SigV2");
+        for name in ["x-amz-meta-a", "content-type", "content-md5"] {
+            let mut r = req("PUT", "/b/k", &[]);
+            r.insert_header(name, http::HeaderValue::from_bytes(b"\xC3(").unwrap())
+                .unwrap();
+            assert_eq!(
+                signed_as_text(&r).unwrap_err().code,
+                HcpCode::InvalidArgument,
+                "{name}"
+            );
+        }
     }
 
     /// Two queries SigV2 would sign alike: the one whose value hides a second sub-resource is

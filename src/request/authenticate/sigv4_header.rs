@@ -125,6 +125,17 @@ pub(super) fn verify_claim(
             "the credential date does not match the request date",
         ));
     }
+    // (A value that is no UTF-8 text has no canonical form that is only its own: read as
+    // text, `\xC3(` and `\xFF(` would both be `\u{FFFD}(`, one signature for both.)
+    let text = claim.auth.signed_headers.split(';').all(|name| {
+        header_values(req, name)
+            .into_iter()
+            .all(|v| std::str::from_utf8(v).is_ok())
+    });
+    if !text {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("A signed header's value is not UTF-8 text."));
+    }
     let (raw_path, raw_query) = split_target(req.raw_path());
     let canonical = sigv4::Canonical {
         method: req.method.as_str(),
@@ -294,6 +305,60 @@ fn payload_mode(value: &str) -> Result<PayloadMode, HcpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A signed header whose value is no UTF-8 text is refused, however it was signed: two
+    /// such values would otherwise share the one signature their lossy reading gives.
+    #[test]
+    fn signed_values_that_are_not_text_are_refused() {
+        use super::super::UserStore;
+        let user = User::new(None, "AK".into(), "secret".into(), true, vec![]);
+        let authn = Authenticator::new(
+            Arc::new(UserStore::new(vec![user])).shared(),
+            std::time::Duration::from_secs(900),
+            Arc::default(),
+        );
+        let now = SystemTime::now();
+        let amz_date = crate::sig::format_amz_date(now).to_string();
+        let date = &amz_date[..8];
+        let signed = "host;x-amz-content-sha256;x-amz-date;x-amz-meta-a";
+        let request = |value: &[u8]| {
+            let mut req = RequestHeader::build("GET", b"/b/k", None).unwrap();
+            req.insert_header("host", "h").unwrap();
+            req.insert_header("x-amz-content-sha256", sigv4::EMPTY_SHA256)
+                .unwrap();
+            req.insert_header("x-amz-date", amz_date.as_str()).unwrap();
+            let value = http::HeaderValue::from_bytes(value).unwrap();
+            req.insert_header("x-amz-meta-a", value).unwrap();
+            req
+        };
+        // Signed as the canonical request reads it, lossily for what is not text.
+        let authorization = |req: &RequestHeader| {
+            let canonical = sigv4::Canonical {
+                method: "GET",
+                uri: |out: &mut String| sigv4::canonical_uri_into(b"/b/k", out),
+                query: |_: &mut String| {},
+                signed_headers: signed,
+                headers: |name: &str| header_values(req, name),
+                payload_hash: sigv4::EMPTY_SHA256,
+            }
+            .digest();
+            let key = sigv4::SigningKey::derive("secret", date, "us-east-1", "s3");
+            let scope = sigv4::scope_pieces(date, "us-east-1", "s3");
+            let signature = sigv4::request_signature(&key, &amz_date, &scope, &canonical);
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AK/{date}/us-east-1/s3/aws4_request, \
+                 SignedHeaders={signed}, Signature={}",
+                signature.as_str()
+            )
+        };
+        let text = request(b"text");
+        assert!(verify(&authn, &text, authorization(&text).as_bytes(), now).is_ok());
+        let lossy = authorization(&request(b"\xC3("));
+        for value in [&b"\xC3("[..], b"\xFF("] {
+            let e = verify(&authn, &request(value), lossy.as_bytes(), now).unwrap_err();
+            assert_eq!(e.code, HcpCode::InvalidArgument);
+        }
+    }
 
     /// Oracle: a credential splits as `rsplitn(5, '/')` splits it (the access key keeps its own
     /// slashes), for random credentials of few and many pieces.
