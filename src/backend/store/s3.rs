@@ -1676,7 +1676,11 @@ impl S3 for StoreS3 {
                 o.uploads(&bucket, &q)
             })
             .await?;
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        // (With encoding-type=url, AWS encodes Delimiter, KeyMarker, Prefix, NextKeyMarker and
+        // Key: a key of control characters is listed safely.)
+        let url = is_url(&input.encoding_type);
+        let text = |b: &[u8]| listed_name(b, url);
+        let enc = |v: Option<String>| v.map(|v| text(v.as_bytes()));
         let next = entries.last().filter(|_| truncated).map(|last| match last {
             UploadEntry::Upload { key, id, .. } => (text(key), Some(id.clone())),
             UploadEntry::Prefix(p) => (text(p), None),
@@ -1701,9 +1705,9 @@ impl S3 for StoreS3 {
         let (next_key_marker, next_upload_id_marker) = next.unzip();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            prefix: input.prefix,
-            delimiter,
-            key_marker: input.key_marker,
+            prefix: enc(input.prefix),
+            delimiter: enc(delimiter),
+            key_marker: enc(input.key_marker),
             upload_id_marker: input.upload_id_marker,
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
@@ -1711,6 +1715,7 @@ impl S3 for StoreS3 {
             next_upload_id_marker: next_upload_id_marker.flatten(),
             uploads: Some(uploads),
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            encoding_type: input.encoding_type,
             ..Default::default()
         }))
     }
