@@ -39,6 +39,7 @@ impl LocalBackend {
         let access_key = random_hex(10).to_uppercase();
         let secret_key = random_hex(20);
         let auth = SimpleAuth::from_single(access_key.clone(), secret_key.clone());
+        let mut sweeper = None;
         let service = match engine {
             LocalEngine::S3sFs => {
                 let fs = s3s_fs::FileSystem::new(data_dir)
@@ -61,6 +62,7 @@ impl LocalBackend {
                 let objects = std::sync::Arc::new(objects);
                 warn_of_s3s_fs_buckets(data_dir);
                 let store = crate::backend::store::s3::StoreS3::new(objects.clone());
+                sweeper = Some(crate::backend::store::s3::StoreS3::new(objects.clone()));
                 let mut b = S3ServiceBuilder::new(store);
                 b.set_auth(auth);
                 b.set_access(SignedOnly);
@@ -71,6 +73,9 @@ impl LocalBackend {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
+        if let Some(store) = sweeper {
+            tokio::spawn(abort_abandoned_uploads(store, stop.subscribe()));
+        }
         tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             // On stop, open connections finish their request and close, so that the store is
@@ -107,6 +112,32 @@ impl LocalBackend {
             secret_key,
             stop,
         })
+    }
+}
+
+/// HCP's automatic abort time for a bucket's incomplete multipart uploads, as a new bucket has
+/// it (manual: "By default, the automatic abort time for new buckets is 30 days").
+const AUTOMATIC_ABORT: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Aborts the store's uploads left open past [`AUTOMATIC_ABORT`], at start and hourly, until
+/// the backend stops: their parts would otherwise stay on disk for ever.
+async fn abort_abandoned_uploads(
+    store: crate::backend::store::s3::StoreS3,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let aborted = store.abort_uploads_older_than(AUTOMATIC_ABORT).await;
+        if aborted > 0 {
+            tracing::info!(
+                aborted,
+                "multipart uploads open past the 30-day automatic abort time were aborted"
+            );
+        }
     }
 }
 

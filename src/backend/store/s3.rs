@@ -31,6 +31,29 @@ impl StoreS3 {
         StoreS3 { objects }
     }
 
+    /// Aborts uploads initiated longer than `age` ago, as HCP aborts a bucket's incomplete
+    /// multipart uploads after its automatic abort time (30 days unless a tenant administrator
+    /// changed it), each in its upload's turn; how many went.
+    pub async fn abort_uploads_older_than(&self, age: Duration) -> usize {
+        let before = now_millis().saturating_sub(age.as_millis() as u64);
+        let mut aborted = 0;
+        // (A bounded batch at a time: the rest next time.)
+        let old = self
+            .blocking(move |o| o.initiated_before(before, 1000))
+            .await;
+        for upload in old.unwrap_or_default() {
+            let turn = self.objects.upload_turns.take(&upload).await;
+            let done = self
+                .blocking(move |o| {
+                    let _turn = turn;
+                    o.abort(&upload)
+                })
+                .await;
+            aborted += usize::from(done.is_ok());
+        }
+        aborted
+    }
+
     /// Runs a store call off the async threads (it may sync files).
     async fn blocking<T: Send + 'static>(
         &self,
@@ -1875,6 +1898,33 @@ fn continuation(token: &str) -> S3Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Uploads open past the automatic abort time go with their parts; newer ones stay.
+    #[tokio::test]
+    async fn abandoned_uploads_are_aborted_with_their_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Arc::new(Objects::open(dir.path()).unwrap());
+        objects.create_bucket("b").unwrap();
+        let old = objects
+            .create_upload("b", b"k", Description::default())
+            .unwrap();
+        let mut w = objects.writer().unwrap();
+        w.write(b"part").unwrap();
+        objects.put_part(&old, 1, w).unwrap();
+        let blobs = || std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert_eq!(blobs(), 1);
+        let store = StoreS3::new(objects.clone());
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(store.abort_uploads_older_than(day).await, 0);
+        assert!(objects.upload(&old).is_ok());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.abort_uploads_older_than(Duration::ZERO).await, 1);
+        assert!(matches!(
+            objects.upload(&old),
+            Err(StoreError::NoSuchUpload)
+        ));
+        assert_eq!(blobs(), 0);
+    }
 
     /// The gateway's key header counts only with the placeholder, decoded to UTF-8; a key in
     /// the path stands when no header came.

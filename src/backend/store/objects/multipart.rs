@@ -469,6 +469,24 @@ impl Objects {
         }
     }
 
+    /// Open uploads initiated before `before` (milliseconds since the epoch), at most `max`.
+    pub fn initiated_before(&self, before: u64, max: usize) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let uploads = tx.open_table(UPLOADS).map_err(db_error)?;
+        let mut old = Vec::new();
+        for item in uploads.iter().map_err(db_error)? {
+            let (id, value) = item.map_err(db_error)?;
+            let record: UploadRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+            if record.initiated < before {
+                old.push(id.value().to_string());
+                if old.len() == max {
+                    break;
+                }
+            }
+        }
+        Ok(old)
+    }
+
     /// Aborts an upload: it and its parts go.
     pub fn abort(&self, upload: &str) -> Result<(), StoreError> {
         let record = self.upload(upload)?;
@@ -627,6 +645,30 @@ mod tests {
         // Only the object's body is left.
         assert_eq!(
             std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn uploads_are_found_by_when_they_began() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let first = store
+            .create_upload("b", b"k", Description::default())
+            .unwrap();
+        let now = now_millis();
+        assert!(store.initiated_before(now - 60_000, 10).unwrap().is_empty());
+        let second = store
+            .create_upload("b", b"j", Description::default())
+            .unwrap();
+        let mut all = store.initiated_before(now_millis() + 1, 10).unwrap();
+        all.sort();
+        let mut both = vec![first, second];
+        both.sort();
+        assert_eq!(all, both);
+        assert_eq!(
+            store.initiated_before(now_millis() + 1, 1).unwrap().len(),
             1
         );
     }
