@@ -677,6 +677,38 @@ async fn an_asterisk_matches_no_etag_in_if_none_match() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// HCP's byte ranges: a valid one is 206 (or 416 past the data, or for an offset of zero); "If
+/// you specify an invalid value … HCP ignores the Range header and returns the complete object
+/// data with a status code of 200" — the backend never sees it (the store would answer 400).
+#[tokio::test]
+async fn ranges_are_hcp_s_and_an_invalid_one_is_ignored() {
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("ranges").await;
+    let target = format!("/{bucket}/k");
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"0123456789").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (range, status, body) in [
+        ("bytes=1-3", 206, &b"123"[..]),
+        (" bytes=7-", 206, b"789"),
+        ("bytes=-2", 206, b"89"),
+        ("bytes=5-2", 200, b"0123456789"),
+        ("bytes=0-1,3-4", 200, b"0123456789"),
+        ("bytes=x-", 200, b"0123456789"),
+        ("lines=1-2", 200, b"0123456789"),
+        ("bytes=10-", 416, b""),
+        ("bytes=-0", 416, b""),
+    ] {
+        let r = as_user(&gw, admin, "GET", &target, &[("range", range)], b"").await;
+        assert_eq!(r.status, status, "{range}: {}", r.text());
+        if status == 416 {
+            r.assert_hcp_error(416, "InvalidRange");
+        } else {
+            assert_eq!(r.body, body, "{range}");
+        }
+    }
+}
+
 /// A created bucket's `Location` is HCP's: `/` and the name the client gave (manual, "Creating
 /// a bucket"), never the backend's, which holds the tenant's bucket prefix.
 #[tokio::test]

@@ -415,6 +415,15 @@ fn defined_headers(
             if !rest.is_empty() {
                 head.append(n, rest.join(",").as_bytes());
             }
+        } else if n == "range" {
+            // (Sent as the gateway read it; a value HCP ignores is not sent.)
+            let range = value
+                .to_str()
+                .ok()
+                .and_then(crate::request::validate::object_range);
+            if let Some(range) = range {
+                head.append(n, range.as_bytes());
+            }
         } else if n == "x-amz-copy-source-range" {
             // (Validated; sent as the gateway read it.)
             let range = value
@@ -1209,7 +1218,16 @@ mod oracle_tests {
         ("x-hcp-pretty-print", &["true"]),
         ("content-type", &["text/plain"]),
         ("content-md5", &["1B2M2Y8AsgTpgAmY7PhCfg=="]),
-        ("range", &["bytes=0-1"]),
+        (
+            "range",
+            &[
+                "bytes=0-1",
+                "bytes=5-2",
+                "bytes=-3",
+                " bytes=4-",
+                "bytes=0-1,3-4",
+            ],
+        ),
         ("if-match", &["\"e\""]),
         ("if-none-match", &["*"]),
         ("origin", &["http://a"]),
@@ -1376,6 +1394,10 @@ mod oracle_tests {
                 let read =
                     client("x-amz-metadata-directive").and_then(validate::metadata_directive);
                 assert_eq!(Some(directive), read, "{what}");
+            }
+            if let Some(range) = sent_value("range") {
+                let read = client("range").and_then(validate::object_range);
+                assert_eq!(Some(range), read.as_deref(), "{what}");
             }
             if let Some(range) = sent_value("x-amz-copy-source-range") {
                 let read = client("x-amz-copy-source-range").and_then(validate::copy_range);

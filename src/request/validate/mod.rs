@@ -156,6 +156,27 @@ pub fn copy_range(value: &str) -> Option<(u64, u64)> {
     (first <= last).then_some((first, last))
 }
 
+/// A GET's byte range by HCP's grammar — `bytes=first-last` (last ≥ first), `bytes=first-`,
+/// `bytes=-count` — as the gateway sends it; `None` for any other value, which HCP ignores
+/// ("HCP ignores the Range header and returns the complete object data"), so it is not sent.
+pub fn object_range(value: &str) -> Option<String> {
+    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
+    let number = |n: &str| {
+        (!n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| n.parse::<u64>().ok())
+            .flatten()
+    };
+    match (first.is_empty(), last.is_empty()) {
+        (true, false) => Some(format!("bytes=-{}", number(last)?)),
+        (false, true) => Some(format!("bytes={}-", number(first)?)),
+        (false, false) => {
+            let (first, last) = (number(first)?, number(last)?);
+            (first <= last).then(|| format!("bytes={first}-{last}"))
+        }
+        (true, true) => None,
+    }
+}
+
 /// Whether the request carries any of `names` (lower case). One pass over the few headers a
 /// request has, where looking each of `names` up would parse and hash each name: the check
 /// before looking up a set of headers most requests carry none of.
