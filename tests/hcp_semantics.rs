@@ -709,6 +709,33 @@ async fn ranges_are_hcp_s_and_an_invalid_one_is_ignored() {
     }
 }
 
+/// A condition's date in one of HCP's forms counts (`+0000` for `GMT` too); another value "is
+/// ignored", where the store would answer 400.
+#[tokio::test]
+async fn condition_dates_in_hcp_s_forms_count_and_others_are_ignored() {
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("since").await;
+    let target = format!("/{bucket}/k");
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (header, value, status) in [
+        ("if-modified-since", "Tue, 07 Feb 2090 14:27:05 +0000", 304),
+        ("if-modified-since", "Tuesday, 07-Feb-90 14:27:05 GMT", 200),
+        ("if-modified-since", "Tue Feb  7 14:27:05 2090", 304),
+        ("if-modified-since", "not a date", 200),
+        (
+            "if-unmodified-since",
+            "Tue, 07 Feb 2017 14:27:05 +0000",
+            412,
+        ),
+        ("if-unmodified-since", "2017-02-07", 200),
+    ] {
+        let r = as_user(&gw, admin, "GET", &target, &[(header, value)], b"").await;
+        assert_eq!(r.status, status, "{header}: {value}: {}", r.text());
+    }
+}
+
 /// A created bucket's `Location` is HCP's: `/` and the name the client gave (manual, "Creating
 /// a bucket"), never the backend's, which holds the tenant's bucket prefix.
 #[tokio::test]

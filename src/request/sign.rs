@@ -415,23 +415,10 @@ fn defined_headers(
             if !rest.is_empty() {
                 head.append(n, rest.join(",").as_bytes());
             }
-        } else if n == "range" {
+        } else if let Some(read) = as_read(n, value) {
             // (Sent as the gateway read it; a value HCP ignores is not sent.)
-            let range = value
-                .to_str()
-                .ok()
-                .and_then(crate::request::validate::object_range);
-            if let Some(range) = range {
-                head.append(n, range.as_bytes());
-            }
-        } else if n == "x-amz-copy-source-range" {
-            // (Validated; sent as the gateway read it.)
-            let range = value
-                .to_str()
-                .ok()
-                .and_then(crate::request::validate::copy_range);
-            if let Some((first, last)) = range {
-                head.append(n, format!("bytes={first}-{last}").as_bytes());
+            if let Some(read) = read {
+                head.append(n, read.as_bytes());
             }
         } else if (n == "if-none-match"
             && matches!(out.op, Operation::GetObject | Operation::HeadObject))
@@ -452,19 +439,39 @@ fn defined_headers(
                 }
                 Err(_) => head.append(n, value.as_bytes()),
             }
-        } else if n == "x-amz-metadata-directive" {
-            // (Validated: one of the two, sent in S3's spelling.)
-            let directive = value
-                .to_str()
-                .ok()
-                .and_then(crate::request::validate::metadata_directive);
-            head.append(n, directive.unwrap_or("COPY").as_bytes());
         } else if framing == BodyFraming::Dechunked && n == "x-amz-sdk-checksum-algorithm" {
             // The trailing checksum it announces was verified here and is not sent on.
         } else {
             head.append(n, value.as_bytes());
         }
     }
+}
+
+/// A header whose value the gateway reads and sends as it read it: `Some` of the value to send
+/// (`None`: a value HCP ignores, not sent), or `None` for a header sent as it came.
+fn as_read(name: &str, value: &http::HeaderValue) -> Option<Option<String>> {
+    use crate::request::validate;
+    let text = value.to_str().ok();
+    let read = match name {
+        "if-modified-since"
+        | "if-unmodified-since"
+        | "x-amz-copy-source-if-modified-since"
+        | "x-amz-copy-source-if-unmodified-since" => text
+            .and_then(validate::condition_date)
+            .map(httpdate::fmt_http_date),
+        "range" => text.and_then(validate::object_range),
+        "x-amz-copy-source-range" => text
+            .and_then(validate::copy_range)
+            .map(|(first, last)| format!("bytes={first}-{last}")),
+        // (Validated: one of the two, sent in S3's spelling.)
+        "x-amz-metadata-directive" => Some(
+            text.and_then(validate::metadata_directive)
+                .unwrap_or("COPY")
+                .to_string(),
+        ),
+        _ => return None,
+    };
+    Some(read)
 }
 
 const META: &str = "x-amz-meta-";
@@ -1207,6 +1214,19 @@ mod oracle_tests {
             &["REPLACE", "replace", " Copy", "MOVE"],
         ),
         ("x-amz-meta-color", &["red"]),
+        (
+            "if-modified-since",
+            &[
+                "Tue, 07 Feb 2017 14:27:05 +0000",
+                "Tuesday, 07-Feb-17 14:27:05 GMT",
+                "Tue Feb  7 14:27:05 2017",
+                "yesterday",
+            ],
+        ),
+        (
+            "x-amz-copy-source-if-unmodified-since",
+            &["Tue, 07 Feb 2017 14:27:05 GMT", "2017-02-07"],
+        ),
         ("x-amz-storage-class", &["STANDARD"]),
         ("x-amz-server-side-encryption", &["AES256"]),
         ("x-amz-server-side-encryption-kms-key-id", &["k"]),
@@ -1394,6 +1414,12 @@ mod oracle_tests {
                 let read =
                     client("x-amz-metadata-directive").and_then(validate::metadata_directive);
                 assert_eq!(Some(directive), read, "{what}");
+            }
+            for n in ["if-modified-since", "x-amz-copy-source-if-unmodified-since"] {
+                if let Some(date) = sent_value(n) {
+                    let read = client(n).and_then(validate::condition_date);
+                    assert_eq!(read.map(httpdate::fmt_http_date).as_deref(), Some(date));
+                }
             }
             if let Some(range) = sent_value("range") {
                 let read = client("range").and_then(validate::object_range);

@@ -489,7 +489,7 @@ pub fn precondition_with(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
     let matches = |list: &str| etag_listed(list, etag);
-    let date = |h: &str| get(h).and_then(|v| httpdate::parse_http_date(v).ok());
+    let date = |h: &str| get(h).and_then(crate::request::validate::condition_date);
     if let Some(list) = get("if-match") {
         if !matches(list) {
             return Precondition::Failed;

@@ -177,6 +177,18 @@ pub fn object_range(value: &str) -> Option<String> {
     }
 }
 
+/// A condition's date (`If-Modified-Since`, `If-Unmodified-Since`, and a copy source's) in one
+/// of HCP's forms — `Tue, 07 Feb 2017 14:27:05 GMT` (or `+0000`), `Tuesday, 07-Feb-17 14:27:05
+/// GMT`, `Tue Feb 7 14:27:05 2017`; `None` for another value, which HCP ignores ("the header is
+/// ignored"), so it is neither judged nor sent.
+pub fn condition_date(value: &str) -> Option<std::time::SystemTime> {
+    let value = value.trim();
+    httpdate::parse_http_date(value).ok().or_else(|| {
+        let gmt = format!("{} GMT", value.strip_suffix(" +0000")?);
+        httpdate::parse_http_date(&gmt).ok()
+    })
+}
+
 /// Whether the request carries any of `names` (lower case). One pass over the few headers a
 /// request has, where looking each of `names` up would parse and hash each name: the check
 /// before looking up a set of headers most requests carry none of.
