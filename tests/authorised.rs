@@ -172,9 +172,13 @@ fn password_of(user: &str) -> &'static str {
 /// The backend's id sealed in an upload id, opened as the gateway opens it.
 fn backend_upload_id(bucket: &str, bound: &str) -> String {
     use hcp_s3_gateway::request::validate::uploads::{Scope, UploadIds};
-    let scope = Scope { tenant: "t", bucket };
+    let scope = Scope {
+        tenant: "t",
+        bucket,
+    };
     let ids = UploadIds::new(BINDING_SECRET.as_bytes());
-    ids.backend_id(scope, bound).expect("an id the gateway issued")
+    ids.backend_id(scope, bound)
+        .expect("an id the gateway issued")
 }
 
 async fn start_upload(f: &Fixture, bucket: &str, key: &str) -> (String, String) {
@@ -301,7 +305,10 @@ async fn only_the_classified_operation_reaches_the_backend(backend: Backend) {
                 "anonymous ?{query} answered {leak}: {text}"
             );
         }
-        assert!(!text.contains(&backend_upload_id(&bucket, &upload)), "{text}");
+        assert!(
+            !text.contains(&backend_upload_id(&bucket, &upload)),
+            "{text}"
+        );
     }
 
     // Another user completes USER's upload through CreateMultipartUpload's sub-resource.
@@ -328,7 +335,10 @@ async fn only_the_classified_operation_reaches_the_backend(backend: Backend) {
     if backend == Backend::Rgw {
         // (The attempts themselves started uploads of their own, as CreateMultipartUpload does.)
         let open = f.view.uploads(&bb).await;
-        assert!(open.contains(&backend_upload_id(&bucket, &upload)), "{open:?}");
+        assert!(
+            open.contains(&backend_upload_id(&bucket, &upload)),
+            "{open:?}"
+        );
     }
 
     // HEAD with someone's upload id is a HEAD of the object: it tells nothing of the upload.

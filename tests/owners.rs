@@ -237,6 +237,81 @@ async fn buckets_owned_on_rgw() {
     buckets_owned_as_hcp_answers(Backend::Rgw, "own-").await;
 }
 
+/// HCP: an upload's parts are listed, and it is aborted, by its initiator or by the bucket's
+/// owner ("…do not match the credentials used to initiate the multipart upload or the
+/// credentials for the owner of the bucket"); its parts and its completion stay the
+/// initiator's, and another user is refused with nothing changed.
+#[tokio::test]
+async fn the_bucket_s_owner_lists_and_aborts_another_s_upload() {
+    let records = unique_bucket("gw-records");
+    let Some(gw) = start_keeping_owners(Backend::Store, "", &records).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let alice = gw.client();
+    let bob = gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD));
+    let bucket = new_bucket(&alice, "uploads").await;
+    let start = |s3: &aws_sdk_s3::Client, key: &'static str| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            let up = s3.create_multipart_upload().bucket(&bucket).key(key);
+            let id = up.send().await.unwrap().upload_id().unwrap().to_string();
+            let part = s3.upload_part().bucket(&bucket).key(key).upload_id(&id);
+            let part = part.part_number(1).body(b"part".to_vec().into());
+            part.send().await.unwrap();
+            id
+        }
+    };
+    let bobs = start(&bob, "bobs").await;
+    let alices = start(&alice, "alices").await;
+
+    // The owner lists Bob's parts, Bob named as their initiator and owner.
+    let listed = alice
+        .list_parts()
+        .bucket(&bucket)
+        .key("bobs")
+        .upload_id(&bobs);
+    let listed = listed.send().await.unwrap();
+    assert_eq!(listed.parts().len(), 1);
+    let bob_id = owner_id_of(BOB);
+    assert_eq!(
+        listed.initiator().and_then(|i| i.id()),
+        Some(bob_id.as_str())
+    );
+    assert_eq!(listed.owner().and_then(|o| o.id()), Some(bob_id.as_str()));
+
+    // Bob, neither the owner nor the initiator of Alice's upload: refused, nothing changed.
+    let before = view.uploads(&bucket).await.len();
+    for (method, target) in [
+        ("GET", format!("/{bucket}/alices?uploadId={alices}")),
+        ("DELETE", format!("/{bucket}/alices?uploadId={alices}")),
+    ] {
+        let r = as_user(&gw, (BOB, PASSWORD), method, &target, &[], b"").await;
+        r.assert_hcp_error(403, "AccessDenied");
+    }
+    assert_eq!(view.uploads(&bucket).await.len(), before);
+    // The owner completes no one else's upload.
+    let complete = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>e</ETag>\
+        </Part></CompleteMultipartUpload>";
+    let target = format!("/{bucket}/bobs?uploadId={bobs}");
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "POST",
+        &target,
+        &[],
+        complete.as_bytes(),
+    )
+    .await;
+    r.assert_hcp_error(403, "AccessDenied");
+
+    // The owner aborts Bob's upload.
+    let abort = alice.abort_multipart_upload().bucket(&bucket).key("bobs");
+    abort.upload_id(&bobs).send().await.unwrap();
+    assert_eq!(view.uploads(&bucket).await.len(), before - 1);
+}
+
 /// A records bucket missing when the first `GET /` comes (its backend was down at start, or an
 /// operator removed it while empty) is made then: the list is empty, not a 503.
 #[tokio::test]

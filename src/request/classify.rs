@@ -327,6 +327,10 @@ pub struct Effects {
     /// Where the tenant keeps records: a new object's owner entry (its writer's user id, or
     /// `nobody`), written with it (`request::object_owners`).
     pub object_owner: Option<String>,
+    /// ListParts or an abort of an upload the caller did not initiate, which only the
+    /// bucket's owner may (HCP): its initiator's access key (`None`: unattributed), the owner
+    /// checked before sending (`request::owners`).
+    pub others_upload: Option<Option<String>>,
 }
 
 impl Params {

@@ -139,6 +139,7 @@ pub fn needs_caller(op: Operation) -> bool {
             | Operation::GetBucketVersioning
             | Operation::PutBucketVersioning
             | Operation::ListParts
+            | Operation::AbortMultipartUpload
     )
 }
 
@@ -317,6 +318,9 @@ impl Gateway {
                 .is_some_and(|o| call.owner.as_ref().is_none_or(|c| c.id != o.id))
         };
         let not_yours = || authorize::denied().with_message("The bucket is owned by another user.");
+        if call.params.effects.others_upload.is_some() || call.op == Operation::ListParts {
+            return Ok((self.upload_owner(call, at).await?, None));
+        }
         match call.op {
             Operation::CreateBucket => {
                 let caller = call.owner.as_ref().ok_or_else(authorize::denied)?;
@@ -374,18 +378,40 @@ impl Gateway {
             | Operation::ListMultipartUploads => {
                 Ok((self.shown_bucket_owner(at, call.op).await?, None))
             }
-            // Only an upload's initiator lists its parts: the caller initiated it, and owns
-            // the object it makes.
-            Operation::ListParts => {
-                let caller = call.owner.clone().ok_or_else(authorize::denied)?;
-                let shown = Shown {
-                    owner: caller,
-                    owned: None,
-                };
-                Ok((Some(shown), None))
-            }
             _ => Ok((None, None)),
         }
+    }
+
+    /// An upload's owner, as ListParts shows it: its initiator. The caller's own upload is the
+    /// caller's; another user's (`others_upload`: its initiator's access key, where its id names
+    /// one) only the bucket's owner lists or aborts (HCP), else 403.
+    async fn upload_owner(&self, call: &Call<'_>, at: At<'_>) -> Result<Option<Shown>, HcpError> {
+        let Some(initiator) = &call.params.effects.others_upload else {
+            let caller = call.owner.clone().ok_or_else(authorize::denied)?;
+            return Ok(Some(Shown {
+                owner: caller,
+                owned: None,
+            }));
+        };
+        let owner = self.bucket_owner(at, true).await.map_err(unavailable)?;
+        let owns = matches!((&owner, &call.owner), (Some(o), Some(c)) if o.id == c.id);
+        if !owns {
+            return Err(crate::request::validate::uploads::not_initiator(true));
+        }
+        if call.op != Operation::ListParts {
+            return Ok(None);
+        }
+        let shown = match initiator {
+            Some(key) => match self.users.load().get(key) {
+                Some(user) => Owner::of(user),
+                None => Owner::named(key, key),
+            },
+            None => owner.expect("the caller's"),
+        };
+        Ok(Some(Shown {
+            owner: shown,
+            owned: None,
+        }))
     }
 
     /// The owner an object's ACL names (`object`: its HEAD, `None` where there is none):

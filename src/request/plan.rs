@@ -280,6 +280,9 @@ impl Gateway {
                 let Some(client_id) = params.get("uploadId").map(str::to_string) else {
                     return Ok(None);
                 };
+                // (HCP: the bucket's owner too lists an upload's parts and aborts it, where
+                // owners are kept: checked before sending, `owners_before`.)
+                let bucket_owner_may = tenant.records_bucket.is_some();
                 let use_ = match identity.principal() {
                     Principal::User(user) if op == Operation::AbortMultipartUpload => {
                         uploads::Use::Abort {
@@ -290,13 +293,18 @@ impl Gateway {
                                 Some(authorize::Permission::Admin),
                             )
                             .is_ok(),
+                            bucket_owner_may,
                         }
+                    }
+                    Principal::User(_) if op == Operation::ListParts => {
+                        uploads::Use::List { bucket_owner_may }
                     }
                     _ => uploads::Use::InitiatorOnly,
                 };
                 let caller = identity.access_key().unwrap_or_default();
-                let backend_id = self.upload_ids.open(scope, &client_id, caller, use_)?;
-                ("uploadId", client_id, backend_id)
+                let opened = self.upload_ids.open(scope, &client_id, caller, use_)?;
+                params.effects.others_upload = opened.if_bucket_owner;
+                ("uploadId", client_id, opened.backend_id)
             }
             Operation::ListMultipartUploads => {
                 let Some(marker) = params.get("upload-id-marker").map(str::to_string) else {

@@ -36,13 +36,39 @@ const MAC_BYTES: usize = 16;
 /// Bytes of an id's nonce.
 const NONCE_BYTES: usize = 12;
 
-/// What the caller may do with an unattributed upload id.
+/// What the caller would do with an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
-    /// Upload, copy or list parts, or complete: the initiator only.
+    /// Upload or copy parts, or complete: the initiator only.
     InitiatorOnly,
-    /// Abort: the initiator, or a bucket administrator cleaning up an unattributed upload.
-    Abort { caller_is_admin: bool },
+    /// List parts: the initiator, or (HCP) the bucket's owner where owners are kept.
+    List { bucket_owner_may: bool },
+    /// Abort: the initiator, the bucket's owner where owners are kept, or a bucket
+    /// administrator cleaning up an unattributed upload.
+    Abort {
+        caller_is_admin: bool,
+        bucket_owner_may: bool,
+    },
+}
+
+/// An upload id opened for a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub backend_id: String,
+    /// Opened for someone other than its initiator, as only the bucket's owner may: the
+    /// initiator's access key (`None`: the id names none), for the owner to be checked before
+    /// anything is sent.
+    pub if_bucket_owner: Option<Option<String>>,
+}
+
+/// HCP's 403 for an upload used by someone who may not (`or_owner`: a use the bucket's owner
+/// may make — listing parts, aborting — as HCP's reason says).
+pub fn not_initiator(or_owner: bool) -> HcpError {
+    HcpError::new(HcpCode::AccessDenied).with_message(if or_owner {
+        "The credentials provided with the request do not match the credentials used to initiate the multipart upload or the credentials for the owner of the bucket."
+    } else {
+        "The credentials provided with the request do not match the credentials used to initiate the multipart upload."
+    })
 }
 
 pub struct UploadIds {
@@ -167,32 +193,45 @@ impl UploadIds {
         self.sealed(scope, initiator.as_deref(), backend_id)
     }
 
-    /// Checks a client's upload id for the caller and gives the backend's id.
-    /// Unknown or forged ids are 404 `NoSuchUpload`; someone else's upload is 403 `AccessDenied`.
+    /// Checks a client's upload id for the caller and gives the backend's id. Unknown or
+    /// forged ids are 404 `NoSuchUpload`; someone else's upload is 403 `AccessDenied`, or
+    /// (listing parts, aborting) opened on condition that the caller owns the bucket.
     pub fn open(
         &self,
         scope: Scope<'_>,
         client_id: &str,
         caller: &str,
         use_: Use,
-    ) -> Result<String, HcpError> {
+    ) -> Result<Opened, HcpError> {
         let Some(decoded) = self.decode(scope, client_id) else {
             return Err(HcpError::new(HcpCode::NoSuchUpload));
         };
-        let allowed = match &decoded.initiator {
-            Some(initiator) => initiator == caller,
-            None => {
-                use_ == Use::Abort {
-                    caller_is_admin: true,
-                }
-            }
+        let opened = |if_bucket_owner| Opened {
+            backend_id: decoded.backend_id.clone(),
+            if_bucket_owner,
         };
-        if !allowed {
-            return Err(HcpError::new(HcpCode::AccessDenied).with_message(
-                "The credentials provided with the request do not match the credentials used to initiate the multipart upload.",
-            ));
+        let bucket_owner_may = match use_ {
+            Use::InitiatorOnly => false,
+            Use::List { bucket_owner_may }
+            | Use::Abort {
+                bucket_owner_may, ..
+            } => bucket_owner_may,
+        };
+        match &decoded.initiator {
+            Some(initiator) if initiator == caller => Ok(opened(None)),
+            None if matches!(
+                use_,
+                Use::Abort {
+                    caller_is_admin: true,
+                    ..
+                }
+            ) =>
+            {
+                Ok(opened(None))
+            }
+            initiator if bucket_owner_may => Ok(opened(Some(initiator.clone()))),
+            _ => Err(not_initiator(use_ != Use::InitiatorOnly)),
         }
-        Ok(decoded.backend_id)
     }
 
     /// The backend id behind any verified form of an id (a listing's `upload-id-marker`).
@@ -266,7 +305,9 @@ mod tests {
         let ids = UploadIds::new(b"secret");
         let id = ids.issue(SCOPE, "alice", "2~abc.def");
         assert_eq!(
-            ids.open(SCOPE, &id, "alice", Use::InitiatorOnly).unwrap(),
+            ids.open(SCOPE, &id, "alice", Use::InitiatorOnly)
+                .unwrap()
+                .backend_id,
             "2~abc.def"
         );
         let err = ids.open(SCOPE, &id, "bob", Use::InitiatorOnly).unwrap_err();
@@ -278,10 +319,45 @@ mod tests {
                 "bob",
                 Use::Abort {
                     caller_is_admin: true,
+                    bucket_owner_may: false,
                 },
             )
             .unwrap_err();
         assert_eq!(err.code, HcpCode::AccessDenied);
+    }
+
+    /// Where owners are kept, another user's upload is opened for listing its parts or aborting
+    /// it on condition that the caller owns the bucket; never for its parts or its completion.
+    #[test]
+    fn the_bucket_s_owner_may_list_and_abort_another_s_upload() {
+        let ids = UploadIds::new(b"secret");
+        let id = ids.issue(SCOPE, "alice", "u1");
+        let unattributed = UploadIds::new(b"secret").listed(SCOPE, "u1");
+        let list = Use::List {
+            bucket_owner_may: true,
+        };
+        let abort = Use::Abort {
+            caller_is_admin: false,
+            bucket_owner_may: true,
+        };
+        for use_ in [list, abort] {
+            let opened = ids.open(SCOPE, &id, "owner", use_).unwrap();
+            assert_eq!(opened.if_bucket_owner, Some(Some("alice".to_string())));
+            let opened = UploadIds::new(b"secret")
+                .open(SCOPE, &unattributed, "owner", use_)
+                .unwrap();
+            assert_eq!(opened.if_bucket_owner, Some(None));
+            // The initiator itself needs no owner.
+            let own = ids.open(SCOPE, &id, "alice", use_).unwrap();
+            assert_eq!((own.backend_id.as_str(), own.if_bucket_owner), ("u1", None));
+        }
+        let not_kept = Use::List {
+            bucket_owner_may: false,
+        };
+        for use_ in [Use::InitiatorOnly, not_kept] {
+            let err = ids.open(SCOPE, &id, "owner", use_).unwrap_err();
+            assert_eq!(err.code, HcpCode::AccessDenied);
+        }
     }
 
     #[test]
@@ -291,7 +367,8 @@ mod tests {
         assert_eq!(
             replica
                 .open(SCOPE, &id, "alice", Use::InitiatorOnly)
-                .unwrap(),
+                .unwrap()
+                .backend_id,
             "u1"
         );
         let stranger = UploadIds::new(b"other secret");
@@ -345,7 +422,9 @@ mod tests {
             bucket: "B",
         };
         assert_eq!(
-            ids.open(upper, &id, "alice", Use::InitiatorOnly).unwrap(),
+            ids.open(upper, &id, "alice", Use::InitiatorOnly)
+                .unwrap()
+                .backend_id,
             backend_id
         );
         let other_tenant = Scope {
@@ -363,7 +442,8 @@ mod tests {
         );
         assert_eq!(
             ids.open(SCOPE, &earlier, "alice", Use::InitiatorOnly)
-                .unwrap(),
+                .unwrap()
+                .backend_id,
             "u0"
         );
         let err = ids
@@ -396,7 +476,7 @@ mod tests {
             };
             let id = ids.issue(scope, &initiator, &backend_id);
             let opened = ids.open(scope, &id, &initiator, Use::InitiatorOnly);
-            assert_eq!(opened.unwrap(), backend_id);
+            assert_eq!(opened.unwrap().backend_id, backend_id);
             assert!(backend_id.len() <= 3 || !id.contains(&backend_id), "{id}");
             let elsewhere = format!("{bucket}x");
             let moved = Scope {
@@ -428,6 +508,7 @@ mod tests {
             Use::InitiatorOnly,
             Use::Abort {
                 caller_is_admin: false,
+                bucket_owner_may: false,
             },
         ] {
             let err = replica
@@ -437,9 +518,13 @@ mod tests {
         }
         let admin = Use::Abort {
             caller_is_admin: true,
+            bucket_owner_may: false,
         };
         assert_eq!(
-            replica.open(SCOPE, &unattributed, "root", admin).unwrap(),
+            replica
+                .open(SCOPE, &unattributed, "root", admin)
+                .unwrap()
+                .backend_id,
             "u1"
         );
     }
