@@ -1220,6 +1220,8 @@ mod oracle_tests {
                 "Tue, 07 Feb 2017 14:27:05 +0000",
                 "Tuesday, 07-Feb-17 14:27:05 GMT",
                 "Tue Feb  7 14:27:05 2017",
+                "Tue Feb 7 14:27:05 2017",
+                "Tuesday, 07-Feb-2017 14:27:05 +0000",
                 "yesterday",
             ],
         ),

@@ -178,15 +178,35 @@ pub fn object_range(value: &str) -> Option<String> {
 }
 
 /// A condition's date (`If-Modified-Since`, `If-Unmodified-Since`, and a copy source's) in one
-/// of HCP's forms — `Tue, 07 Feb 2017 14:27:05 GMT` (or `+0000`), `Tuesday, 07-Feb-17 14:27:05
-/// GMT`, `Tue Feb 7 14:27:05 2017`; `None` for another value, which HCP ignores ("the header is
-/// ignored"), so it is neither judged nor sent.
+/// of HCP's forms — `DDD, dd MMM yyyy HH:mm:ss (+0000|GMT)`, `DDDD, dd-MMM-yyyy HH:mm:ss
+/// (+0000|GMT)` (RFC 850's two-digit year too), `DDD MMM d HH:mm:ss yyyy` (a day of one digit
+/// with or without its padding space); `None` for another value, which HCP ignores ("the header
+/// is ignored"), so it is neither judged nor sent.
 pub fn condition_date(value: &str) -> Option<std::time::SystemTime> {
     let value = value.trim();
-    httpdate::parse_http_date(value).ok().or_else(|| {
-        let gmt = format!("{} GMT", value.strip_suffix(" +0000")?);
-        httpdate::parse_http_date(&gmt).ok()
-    })
+    let value = match value.strip_suffix(" +0000") {
+        Some(gmt) => std::borrow::Cow::Owned(format!("{gmt} GMT")),
+        None => std::borrow::Cow::Borrowed(value),
+    };
+    if let Ok(date) = httpdate::parse_http_date(&value) {
+        return Some(date);
+    }
+    // What httpdate reads otherwise: asctime's day padded to two places, RFC 1123's for a
+    // four-digit year after a whole weekday.
+    let words: Vec<&str> = value.split_ascii_whitespace().collect();
+    let spelled = match words[..] {
+        [weekday, month, day, time, year] if day.len() == 1 => {
+            format!("{weekday} {month}  {day} {time} {year}")
+        }
+        [weekday, date, time, "GMT"] => {
+            let weekday = weekday.strip_suffix(',')?.get(..3)?;
+            let mut pieces = date.split('-');
+            let (day, month, year) = (pieces.next()?, pieces.next()?, pieces.next()?);
+            format!("{weekday}, {day} {month} {year} {time} GMT")
+        }
+        _ => return None,
+    };
+    httpdate::parse_http_date(&spelled).ok()
 }
 
 /// Whether the request carries any of `names` (lower case). One pass over the few headers a
@@ -806,6 +826,35 @@ pub const MAX_DELETE_OBJECTS: usize = 1000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every form HCP's manual gives for a condition's date, with its own examples, reads as
+    /// the same time; what is none of them is no date.
+    #[test]
+    fn condition_dates_in_every_form_hcp_documents() {
+        let expected = httpdate::parse_http_date("Tue, 07 Feb 2017 14:27:05 GMT").unwrap();
+        for form in [
+            "Tue, 07 Feb 2017 14:27:05 +0000",
+            "Tue, 07 Feb 2017 14:27:05 GMT",
+            "Tuesday, 07-Feb-2017 14:27:05 +0000",
+            "Tuesday, 07-Feb-2017 14:27:05 GMT",
+            "Tuesday, 07-Feb-17 14:27:05 GMT",
+            "Tue Feb 7 14:27:05 2017",
+            "Tue Feb  7 14:27:05 2017",
+            " Tue Feb 7 14:27:05 2017 ",
+        ] {
+            assert_eq!(condition_date(form), Some(expected), "{form}");
+        }
+        for other in [
+            "2017-02-07",
+            "yesterday",
+            "Tue, 07 Feb 2017 14:27:05 +0100",
+            "Tue Feb 7 14:27:05",
+            "T, 07-Feb-2017 14:27:05 GMT",
+            "",
+        ] {
+            assert_eq!(condition_date(other), None, "{other}");
+        }
+    }
 
     /// Oracle for the one-pass presence checks that stand before lookups by name: for random
     /// requests (names in either case, given once or more, near misses of the names asked),
