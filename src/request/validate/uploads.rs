@@ -247,6 +247,11 @@ impl UploadIds {
                 let (initiator, rest) = rest.split_once('.')?;
                 let (mac, backend_id) = rest.split_once('.')?;
                 let initiator = String::from_utf8(URL_SAFE_NO_PAD.decode(initiator).ok()?).ok()?;
+                // (No initiator is no one's: `0.`'s MAC is the one an empty initiator would
+                // have, and an anonymous caller's key is empty.)
+                if initiator.is_empty() {
+                    return None;
+                }
                 self.verifies(scope, &initiator, backend_id, mac)
                     .then(|| Decoded {
                         initiator: Some(initiator),
@@ -450,6 +455,16 @@ mod tests {
             .open(SCOPE, &earlier, "bob", Use::InitiatorOnly)
             .unwrap_err();
         assert_eq!(err.code, HcpCode::AccessDenied);
+        // An earlier unattributed id respelled as bound to no one (an anonymous caller's
+        // empty key) opens nothing.
+        let mac = URL_SAFE_NO_PAD.encode(&ids.mac(SCOPE, "", "u0")[..MAC_BYTES]);
+        let unattributed = format!("0.{mac}.u0");
+        assert_eq!(ids.backend_id(SCOPE, &unattributed).as_deref(), Some("u0"));
+        let respelled = format!("1..{mac}.u0");
+        let err = ids
+            .open(SCOPE, &respelled, "", Use::InitiatorOnly)
+            .unwrap_err();
+        assert_eq!(err.code, HcpCode::NoSuchUpload);
     }
 
     /// The oracle: every id opens, for its initiator, in its tenant and bucket only, to its
