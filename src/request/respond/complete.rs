@@ -110,6 +110,8 @@ impl Reading {
             }
             0 => self.rooted = true,
             1 if name == b"Part" && !empty => self.part = Some((None, ListedPart::default())),
+            // (An empty checksum is none: ElementTree writes `<ChecksumCRC32 />` for one.)
+            2 if empty && CHECKSUMS.iter().any(|c| c.as_bytes() == name) => return Ok(()),
             2 if !empty => {
                 let name = field(name)
                     .ok_or_else(|| malformed("A Part holds an element S3 does not define."))?;
@@ -186,7 +188,9 @@ fn set_field(
             if part.checksums.iter().any(|(n, _)| *n == name) {
                 return Err(twice());
             }
-            part.checksums.push((name, value.to_string()));
+            if !value.is_empty() {
+                part.checksums.push((name, value.to_string()));
+            }
         }
     }
     Ok(())
@@ -380,6 +384,10 @@ mod tests {
         ] {
             assert_eq!(parse(bad.as_bytes()).unwrap_err().code, HcpCode::MalformedXML, "{bad}");
         }
+        // An empty checksum, self-closed or not, is none.
+        let empty = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>e</ETag>\
+            <ChecksumCRC32 /><ChecksumSHA1></ChecksumSHA1></Part></CompleteMultipartUpload>";
+        assert_eq!(parse(empty.as_bytes()).unwrap()[0].checksums, []);
         // By local names, as a backend reads them; with S3's checksums, sent on.
         let doc =
             "<s3:CompleteMultipartUpload xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
