@@ -608,6 +608,40 @@ async fn form_uploads_keep_the_folder_rules() {
     );
 }
 
+/// A form whose key is `${filename}` alone with no file chosen (what a browser sends for a
+/// submit without one) names no object: 400 UserKeyMustBeSpecified, and nothing reaches the
+/// backend — sent on, it would be a PUT of the bucket itself.
+#[tokio::test]
+async fn a_form_naming_no_object_is_refused() {
+    let gw = start_with_tenant(Backend::Store, "folders = true", "")
+        .await
+        .unwrap();
+    let bucket = new_bucket(&gw.client(), "dropbox-unnamed").await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let body = "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n${filename}\r\n--b\r\n\
+         Content-Disposition: form-data; name=\"file\"; filename=\"\"\r\n\r\n\r\n--b--\r\n";
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        (
+            "content-type".into(),
+            "multipart/form-data; boundary=b".into(),
+        ),
+        ("content-length".into(), body.len().to_string()),
+    ];
+    let before = gw.backend_requests();
+    let target = format!("/{bucket}");
+    let r = common::raw::send(
+        &addr,
+        "POST",
+        target.as_bytes(),
+        &headers,
+        vec![body.into()],
+    )
+    .await;
+    r.assert_hcp_error(400, "UserKeyMustBeSpecified");
+    assert_eq!(gw.backend_requests(), before, "nothing reached the backend");
+}
+
 /// A folder has no retention or holds of its own: a folder PUT that asks for them (HCP's
 /// headers, S3 Object Lock's) is refused, not carried out without them — nothing stored.
 #[tokio::test]

@@ -88,13 +88,16 @@ pub fn boundary(req: &RequestHeader) -> Result<String, HcpError> {
         .map_err(|_| malformed("The multipart/form-data boundary is missing."))
 }
 
-/// Rule 45: the object's key, with `${filename}` standing for the file's name.
+/// Rule 45: the object's key, with `${filename}` standing for the file's name — a name, also
+/// once the file's name stands in it (`key=${filename}` with no file chosen would name no
+/// object: a PUT of the bucket itself).
 pub fn object_key(form: &Form, filename: Option<&str>) -> Result<String, HcpError> {
     let key = form
         .field("key")
+        .map(|k| k.replace("${filename}", filename.unwrap_or_default()))
         .filter(|k| !k.is_empty())
         .ok_or_else(|| HcpError::new(HcpCode::UserKeyMustBeSpecified))?;
-    Ok(key.replace("${filename}", filename.unwrap_or_default()))
+    Ok(key)
 }
 
 /// The file sizes a policy allows, from its `content-length-range`.
@@ -487,6 +490,12 @@ mod tests {
             object_key(&form(&[]), None).unwrap_err().code,
             HcpCode::UserKeyMustBeSpecified
         );
+        // No file chosen: `${filename}` alone names no object.
+        let unnamed = form(&[("key", "${filename}")]);
+        for filename in [None, Some("")] {
+            let e = object_key(&unnamed, filename).unwrap_err();
+            assert_eq!(e.code, HcpCode::UserKeyMustBeSpecified);
+        }
         let req = object_request(&f, b"/b/up/a.txt", 5).unwrap();
         assert_eq!(req.headers["content-type"], "text/plain");
         assert_eq!(req.headers["x-amz-meta-color"], "red");

@@ -707,7 +707,8 @@ pub fn check_key(key: &[u8], limits: &Limits) -> Result<(), HcpError> {
             limits.max_key_bytes
         )));
     }
-    if key.contains(&0)
+    if key.is_empty()
+        || key.contains(&0)
         || key == b"/"
         || key
             .split(|&b| b == b'/')
