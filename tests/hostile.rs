@@ -78,8 +78,8 @@ fn status_of(answer: &str) -> u16 {
 }
 
 /// Framing a front end and the gateway could read differently is refused, and nothing is
-/// stored: Content-Length with Transfer-Encoding, obsolete header folding, chunked framing
-/// that is not hexadecimal.
+/// stored: Content-Length with Transfer-Encoding (read by its chunks, the connection closed
+/// after its answer), obsolete header folding, chunked framing that is not hexadecimal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_framing_is_refused_and_stores_nothing() {
     let s = Setup::new(Backend::Local).await.unwrap();
@@ -102,6 +102,28 @@ async fn ambiguous_framing_is_refused_and_stores_nothing() {
         1,
         "one answer, no smuggled request: {answer}"
     );
+
+    // Both with nothing after them yet: read by its chunks (RFC 9112: Transfer-Encoding wins),
+    // answered, and the connection closed — what comes next could be a request a front end
+    // reading by Content-Length took for body.
+    let list = format!("/{}", s.bucket);
+    let signed_get = s.v4().sign("GET", list.as_bytes(), &[]);
+    let mut head = signed_get.clone();
+    head.push(("content-length".into(), "5".into()));
+    head.push(("transfer-encoding".into(), "chunked".into()));
+    let mut bytes = request_head("GET", list.as_bytes(), &head);
+    bytes.extend_from_slice(b"0\r\n\r\n");
+    let answer = s.raw(&bytes).await;
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "CL + TE kept alive: {answer}"
+    );
+    // An HTTP/1.0 request without keep-alive is answered and the connection closed.
+    let mut bytes = request_head("GET", list.as_bytes(), &signed_get);
+    let at = bytes.windows(8).position(|w| w == b"HTTP/1.1").unwrap();
+    bytes.splice(at..at + 8, b"HTTP/1.0".iter().copied());
+    let answer = s.raw(&bytes).await;
+    assert_eq!(status_of(&answer), 200, "HTTP/1.0: {answer}");
 
     // Obsolete line folding of a header value.
     let mut bytes = request_head("PUT", target.as_bytes(), &signed);

@@ -461,7 +461,12 @@ impl Gateway {
             started,
             client,
         } = admitted;
-        let keepalive = (!*shutdown.borrow()).then(|| self.cfg.keepalive.as_secs());
+        // The gateway's idle timeout for a connection the request lets stay open: never turned
+        // back on where pingora turned it off (HTTP/1.0 without keep-alive; Content-Length with
+        // Transfer-Encoding, RFC 9112 6.1 — what comes next could be a request a front end
+        // reading by Content-Length took for body).
+        let open = s.get_keepalive().is_some();
+        let keepalive = (open && !*shutdown.borrow()).then(|| self.cfg.keepalive.as_secs());
         s.set_keepalive(keepalive);
         let mut x = Exchange {
             reply: Reply {
