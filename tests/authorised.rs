@@ -1371,6 +1371,67 @@ async fn a_refusal_costs_only_the_refused_client() {
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
 }
 
+/// Forms read their fields before anyone is known, so at most an eighth of
+/// `max_concurrent_requests` are read at once: forms trickling their fields (no credentials
+/// needed) hold a few places, the next form is 503 at once, and other requests are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_forms_hold_few_places() {
+    use tokio::io::AsyncWriteExt;
+    let gw = start_local_with("max_concurrent_requests = 32", "").await;
+    let addr = gw.addr();
+    let bucket = gw.with_bucket("forms").await;
+    let ct = "multipart/form-data; boundary=b";
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct}\r\nContent-Length: 1000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk"
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        slow.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let form = "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--b\r\n\
+        Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n";
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        ("content-type".to_string(), ct.to_string()),
+        ("content-length".to_string(), form.len().to_string()),
+    ];
+    let target = format!("/{bucket}");
+    let r = send(
+        &addr,
+        "POST",
+        target.as_bytes(),
+        &headers,
+        vec![form.into()],
+    )
+    .await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    for i in 0..4 {
+        let out = gw.client().list_objects_v2().bucket(&bucket).send().await;
+        assert!(out.is_ok(), "request {i} beside trickling forms: {out:?}");
+    }
+    drop(slow);
+    // Their places given back, a form is read again (refused here: the bucket is not
+    // anonymous).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        ("content-type".to_string(), ct.to_string()),
+        ("content-length".to_string(), form.len().to_string()),
+    ];
+    let r = send(
+        &addr,
+        "POST",
+        target.as_bytes(),
+        &headers,
+        vec![form.into()],
+    )
+    .await;
+    r.assert_hcp_error(403, "AccessDenied");
+}
+
 /// A multi-object delete is read strictly and built again in every tenant, with retention or
 /// without: a document that a backend's XML reader could read otherwise than the gateway's checks
 /// did (Go's, MinIO's, matches `<x:VersionId>` by its local name: a purge the purge check never

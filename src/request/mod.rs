@@ -106,6 +106,9 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// Requests in flight against `max_concurrent_requests` (overall and per client).
     admission: crate::request::admit::Admission,
+    /// Form uploads reading their fields, before anyone is known: at most an eighth of
+    /// `max_concurrent_requests` at once, and at least 4 (`post_object`).
+    form_readers: tokio::sync::Semaphore,
 }
 
 /// How the connection continues after an answer.
@@ -219,6 +222,10 @@ impl Gateway {
             health,
             backends,
             forwarder: Forwarder::default(),
+            form_readers: tokio::sync::Semaphore::new(match cfg.max_concurrent_requests {
+                0 => tokio::sync::Semaphore::MAX_PERMITS,
+                all => (all / 8).max(4),
+            }),
             admission: crate::request::admit::Admission::new(
                 cfg.max_concurrent_requests,
                 cfg.max_concurrent_requests_per_client,

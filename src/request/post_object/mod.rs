@@ -433,6 +433,15 @@ impl Gateway {
         multipart: &mut multer::Multipart<'m>,
         file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Fields<'m>, FormError> {
+        // A form's fields are read before anyone is known: a few forms at once, the rest 503,
+        // so that forms trickling their fields (no credentials needed) hold few of the places
+        // every client shares.
+        let _reading = self.form_readers.try_acquire().map_err(|_| {
+            FormError::Refused(
+                HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_message("Too many form uploads are being read; try again."),
+            )
+        })?;
         let deadline = tokio::time::Instant::now() + self.cfg.client_header_timeout;
         let too_slow = || FormError::Client("the form's fields took too long".into());
         let mut form = Form::default();
