@@ -48,7 +48,8 @@ impl Authenticator {
                     .with_message(format!("The form field {name} is missing."))
             })
         };
-        if v4 {
+        // (HCP: "if both V2 and V4 fields are present, V2 wins".)
+        if v4 && !v2 {
             if required("x-amz-algorithm")? != sigv4::ALGORITHM {
                 return Err(HcpError::new(HcpCode::InvalidArgument)
                     .with_message("x-amz-algorithm must be AWS4-HMAC-SHA256."));
@@ -165,6 +166,12 @@ mod tests {
             ("signature", v2.as_str()),
         ];
         assert!(a.authenticate_form(&form(&fields)).is_ok());
+        // Both V2 and V4 fields: V2's are judged (HCP), here with V4's wrong.
+        let mut both = fields.to_vec();
+        both.push(("x-amz-signature", "00"));
+        both.push(("x-amz-algorithm", "AWS4-HMAC-SHA256"));
+        let id = a.authenticate_form(&form(&both)).unwrap();
+        assert_eq!(id.scheme(), AuthScheme::PostFormV2);
         // A disabled user is refused as such only with its signature right.
         let mut off = fields;
         off[1].1 = "OFF";

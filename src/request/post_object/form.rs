@@ -300,7 +300,9 @@ pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &st
     let redirect = form
         .field("success_action_redirect")
         .or_else(|| form.field("redirect"))
-        .filter(|r| r.starts_with("http://") || r.starts_with("https://"));
+        .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
+        // (A URL no header can carry is one HCP cannot read: ignored, not a 500 once stored.)
+        .filter(|r| http::HeaderValue::from_str(r).is_ok());
     if let Some(url) = redirect {
         let mut query = String::new();
         for (name, value) in [("bucket", bucket), ("key", key), ("etag", etag)] {
@@ -514,5 +516,8 @@ mod tests {
             (303, "https://app/done?x=1&bucket=b&key=k%2F1&etag=%22e%22")
         );
         assert_eq!(success(&form(&[]), "b", "k", "e", "u").status, 204);
+        // A URL no header can carry is ignored, as one HCP cannot read.
+        let r = form(&[("success_action_redirect", "https://app/\r\nSet-Cookie: x")]);
+        assert_eq!(success(&r, "b", "k", "e", "u").status, 204);
     }
 }
