@@ -1391,22 +1391,7 @@ async fn trickling_forms_hold_few_places() {
         slow.push(c);
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let form = "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--b\r\n\
-        Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n";
-    let headers = vec![
-        ("host".to_string(), addr.clone()),
-        ("content-type".to_string(), ct.to_string()),
-        ("content-length".to_string(), form.len().to_string()),
-    ];
-    let target = format!("/{bucket}");
-    let r = send(
-        &addr,
-        "POST",
-        target.as_bytes(),
-        &headers,
-        vec![form.into()],
-    )
-    .await;
+    let r = common::raw::post_form(&addr, &bucket, "k").await;
     r.assert_hcp_error(503, "ServiceUnavailable");
     for i in 0..4 {
         let out = gw.client().list_objects_v2().bucket(&bucket).send().await;
@@ -1416,19 +1401,7 @@ async fn trickling_forms_hold_few_places() {
     // Their places given back, a form is read again (refused here: the bucket is not
     // anonymous).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let headers = vec![
-        ("host".to_string(), addr.clone()),
-        ("content-type".to_string(), ct.to_string()),
-        ("content-length".to_string(), form.len().to_string()),
-    ];
-    let r = send(
-        &addr,
-        "POST",
-        target.as_bytes(),
-        &headers,
-        vec![form.into()],
-    )
-    .await;
+    let r = common::raw::post_form(&addr, &bucket, "k").await;
     r.assert_hcp_error(403, "AccessDenied");
 }
 

@@ -620,24 +620,8 @@ async fn a_form_naming_no_object_is_refused() {
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let body = "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n${filename}\r\n--b\r\n\
          Content-Disposition: form-data; name=\"file\"; filename=\"\"\r\n\r\n\r\n--b--\r\n";
-    let headers = vec![
-        ("host".to_string(), addr.clone()),
-        (
-            "content-type".into(),
-            "multipart/form-data; boundary=b".into(),
-        ),
-        ("content-length".into(), body.len().to_string()),
-    ];
     let before = gw.backend_requests();
-    let target = format!("/{bucket}");
-    let r = common::raw::send(
-        &addr,
-        "POST",
-        target.as_bytes(),
-        &headers,
-        vec![body.into()],
-    )
-    .await;
+    let r = common::raw::post_multipart(&addr, &bucket, body).await;
     r.assert_hcp_error(400, "UserKeyMustBeSpecified");
     assert_eq!(gw.backend_requests(), before, "nothing reached the backend");
 }

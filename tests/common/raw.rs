@@ -407,6 +407,12 @@ pub async fn post_form(addr: &str, bucket: &str, key: &str) -> RawResponse {
         "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
          Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
     );
+    post_multipart(addr, bucket, &body).await
+}
+
+/// An anonymous POST of `body`, a multipart/form-data document with the boundary `b`, to
+/// `bucket`.
+pub async fn post_multipart(addr: &str, bucket: &str, body: &str) -> RawResponse {
     let headers = vec![
         ("host".to_string(), addr.to_string()),
         (
@@ -416,14 +422,7 @@ pub async fn post_form(addr: &str, bucket: &str, key: &str) -> RawResponse {
         ("content-length".into(), body.len().to_string()),
     ];
     let target = format!("/{bucket}");
-    send(
-        addr,
-        "POST",
-        target.as_bytes(),
-        &headers,
-        vec![body.into_bytes()],
-    )
-    .await
+    send(addr, "POST", target.as_bytes(), &headers, vec![body.into()]).await
 }
 
 /// Opens a connection to `addr`, sends `head` (a header section's start) and then one byte
