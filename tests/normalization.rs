@@ -376,7 +376,8 @@ async fn rebuilt_documents_carry_their_own_digest() {
 
 /// A multipart complete goes to the backend as the gateway read its part list, not as the
 /// client wrote it: a part in a prefixed element (which a reader by full names would not count,
-/// and a backend reading local names would) is read and sent as a part.
+/// and a backend reading local names would) is read and sent as a part; the whole object's
+/// checksum (`x-amz-checksum-*` of a complete) is the backend's to check and is sent on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_complete_is_sent_as_its_parts_were_read() {
     let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
@@ -390,17 +391,27 @@ async fn a_complete_is_sent_as_its_parts_were_read() {
     let target = format!("/bkt/k?uploadId={}", bound_upload_id("bkt", "u1"));
     let len = body.len().to_string();
     let digest = sigv4::sha256_hex(&body);
-    let headers = V4::now(&ak, &sk, &addr, &digest).sign(
-        "POST",
-        target.as_bytes(),
-        &[("content-length", &len)],
-    );
+    // The whole object's checksum, S3's to check (not the document's): sent on.
+    let object_checksum = [
+        ("content-length", len.as_str()),
+        ("x-amz-checksum-crc32", "AAAAAA=="),
+        ("x-amz-checksum-type", "FULL_OBJECT"),
+    ];
+    let headers =
+        V4::now(&ak, &sk, &addr, &digest).sign("POST", target.as_bytes(), &object_checksum);
     send(&addr, "POST", target.as_bytes(), &headers, vec![body]).await;
     let seen = server.seen();
     let (_, _, headers) = seen
         .iter()
         .rfind(|(m, _, _)| m == "POST")
         .expect("the complete");
+    for (name, value) in &object_checksum[1..] {
+        let sent = headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
+        assert_eq!(sent, Some(*value), "{headers:?}");
+    }
     let sent = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload \
         xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Part><PartNumber>1</PartNumber>\
         <ETag>&quot;a&quot;</ETag></Part><Part><PartNumber>2</PartNumber>\

@@ -635,7 +635,11 @@ impl Gateway {
                 http::Method::PUT | http::Method::POST
             );
         let forwarded = takes_body && !s.is_body_empty();
-        let verifier = BodyVerifier::new(payload, s.req_header(), self.cfg.max_chunk_bytes)?;
+        // (A multipart complete's `x-amz-checksum-*` are the whole object's, S3's to check.)
+        let object_s = op == Operation::CompleteMultipartUpload;
+        let max_chunk = self.cfg.max_chunk_bytes;
+        let verifier =
+            BodyVerifier::with_checksums_of(payload, s.req_header(), max_chunk, object_s)?;
         let length = if forwarded {
             verifier.decoded_length()
         } else {
@@ -1169,11 +1173,13 @@ impl Gateway {
         // the client's document's and is not sent on.)
         let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
         req.insert_header("content-md5", md5).expect("base64");
+        // (A multipart complete's `x-amz-checksum-*` and `-type` are the object's: kept.)
+        let object_s = op == Operation::CompleteMultipartUpload;
         let stale: Vec<http::HeaderName> = req
             .headers
             .keys()
             .filter(|n| {
-                n.as_str().starts_with("x-amz-checksum-")
+                (n.as_str().starts_with("x-amz-checksum-") && !object_s)
                     || n.as_str() == "x-amz-sdk-checksum-algorithm"
             })
             .cloned()

@@ -168,8 +168,9 @@ fn trimmed_header(req: &RequestHeader, name: impl http::header::AsHeaderName) ->
         .map(str::trim)
 }
 
-/// The checks that headers ask for: Content-MD5 and `x-amz-checksum-*`.
-fn header_checks(req: &RequestHeader) -> Result<Vec<Check>, HcpError> {
+/// The checks that headers ask for: Content-MD5 and `x-amz-checksum-*` (unless `object_s`:
+/// a multipart complete's `x-amz-checksum-*` are the object's checksums, not its document's).
+fn header_checks(req: &RequestHeader, object_s: bool) -> Result<Vec<Check>, HcpError> {
     let mut checks = Vec::new();
     if let Some(md5) = trimmed_header(req, const { http::HeaderName::from_static("content-md5") }) {
         let expected = base64::engine::general_purpose::STANDARD
@@ -183,7 +184,7 @@ fn header_checks(req: &RequestHeader) -> Result<Vec<Check>, HcpError> {
             what: "Content-MD5",
         });
     }
-    for (name, value) in req.headers.iter() {
+    for (name, value) in req.headers.iter().filter(|_| !object_s) {
         if let Some(algorithm) = ChecksumAlgorithm::from_header(name.as_str()) {
             let expected = decode_checksum(algorithm, value.to_str().unwrap_or_default())
                 .ok_or_else(|| {
@@ -218,9 +219,20 @@ impl BodyVerifier {
         req: &RequestHeader,
         max_chunk: usize,
     ) -> Result<BodyVerifier, HcpError> {
+        Self::with_checksums_of(payload, req, max_chunk, false)
+    }
+
+    /// [`new`](Self::new), where `object_s` says the `x-amz-checksum-*` headers are the
+    /// object's (a multipart complete's), left to the backend, not checked against the body.
+    pub fn with_checksums_of(
+        payload: &Payload,
+        req: &RequestHeader,
+        max_chunk: usize,
+        object_s: bool,
+    ) -> Result<BodyVerifier, HcpError> {
         let length =
             |name: http::HeaderName| trimmed_header(req, name).and_then(|v| v.parse::<u64>().ok());
-        let mut checks = header_checks(req)?;
+        let mut checks = header_checks(req, object_s)?;
         let (chunked, declared) = match payload {
             Payload::Plain { sha256 } => {
                 if let Some(d) = sha256 {
