@@ -371,6 +371,22 @@ async fn expect_continue_is_answered_only_for_an_authorised_request() {
     stream.write_all(b"hello").await.unwrap();
     let answer = read_some(&mut stream).await;
     assert_eq!(status_of(&answer), 200, "{answer}");
+    // The connection stays open for the next request (a 100 answered before the body once cost
+    // every such upload its connection).
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("connection: keep-alive"),
+        "{answer}"
+    );
+    let h = s.v4().sign("GET", target.as_bytes(), &[]);
+    stream
+        .write_all(&request_head("GET", target.as_bytes(), &h))
+        .await
+        .unwrap();
+    let again = read_some(&mut stream).await;
+    assert_eq!(status_of(&again), 200, "{again}");
+    assert!(again.ends_with("hello"), "{again}");
     assert_eq!(
         object_bytes(&s.gw.client(), &s.bucket, "continued").await,
         b"hello"

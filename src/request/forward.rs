@@ -533,7 +533,7 @@ impl Gateway {
         // An empty body's 100 too: a client that asked for it and got the final answer
         // instead may misread the next answer on the connection (botocore keeps its status).
         if is_expect_continue(s) && (body.forwarded || s.is_body_empty()) {
-            s.write_continue_response()
+            write_continue(s)
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
@@ -587,7 +587,7 @@ impl Gateway {
             self.read_verified(s, x, verifier).await?;
         } else if is_expect_continue(s) {
             // (As in `send`: the 100 even for an empty body.)
-            s.write_continue_response()
+            write_continue(s)
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
@@ -601,7 +601,7 @@ impl Gateway {
         verifier: BodyVerifier,
     ) -> Result<Bytes, Stop> {
         if is_expect_continue(s) {
-            s.write_continue_response()
+            write_continue(s)
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }

@@ -345,6 +345,17 @@ fn is_expect_continue(s: &ServerSession) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
+/// Writes the interim `100 Continue`. pingora turns keep-alive off for any answer written
+/// before the body is read, a 1xx too, so every upload that asked for one lost its connection:
+/// the connection's keep-alive is left as it was (the final answer meets the same check, and
+/// closes a connection whose body was not read whole).
+async fn write_continue(s: &mut ServerSession) -> pingora::Result<()> {
+    let kept = s.get_keepalive();
+    let written = s.write_continue_response().await;
+    s.set_keepalive(kept);
+    written
+}
+
 /// Bytes a header section may take from the socket beyond `limits.max_header_bytes`: the
 /// spacing and line ends [`header_section_len`] does not count (at most 256 headers), and one
 /// TLS record (the budget counts the bytes on the socket, and the record that ends a head may

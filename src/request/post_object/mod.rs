@@ -13,7 +13,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
 use super::forward::{Call, Guards, Stop};
-use super::{is_expect_continue, Exchange, Flow, Gateway, NamedKey};
+use super::{is_expect_continue, write_continue, Exchange, Flow, Gateway, NamedKey};
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::address::Target;
 use crate::request::classify::{Operation, Query};
@@ -102,7 +102,7 @@ impl Gateway {
             Ok(b) => b,
             Err(e) => return self.answer_early(s, x, e).await,
         };
-        if is_expect_continue(s) && s.write_continue_response().await.is_err() {
+        if is_expect_continue(s) && write_continue(s).await.is_err() {
             return Flow::Abort;
         }
         let upload = match self.receive_form(s, x, &target, &route, boundary).await {
