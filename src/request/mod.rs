@@ -109,6 +109,9 @@ pub struct Gateway {
     /// Form uploads reading their fields, before anyone is known: at most an eighth of
     /// `max_concurrent_requests` at once, and at least 4 (`post_object`).
     form_readers: tokio::sync::Semaphore,
+    /// The KiB all form uploads' files may hold in memory at once: eight of the largest
+    /// (`post_object`).
+    form_bytes: Arc<tokio::sync::Semaphore>,
 }
 
 /// How the connection continues after an answer.
@@ -222,6 +225,16 @@ impl Gateway {
             health,
             backends,
             forwarder: Forwarder::default(),
+            form_bytes: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(
+                    cfg.limits
+                        .max_post_object_bytes
+                        .div_ceil(1024)
+                        .saturating_mul(8),
+                )
+                .unwrap_or(usize::MAX)
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             form_readers: tokio::sync::Semaphore::new(match cfg.max_concurrent_requests {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
                 all => (all / 8).max(4),

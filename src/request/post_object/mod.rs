@@ -80,6 +80,8 @@ struct Upload {
     /// Where the namespace keeps owners: the new object's owner entry
     /// (`request::object_owners`).
     owner: Option<String>,
+    /// The file's room among the bytes all forms may hold at once, kept while it is held.
+    _room: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The form's fields before the file (which hold the credentials), and the file field.
@@ -170,13 +172,19 @@ impl Gateway {
         use std::sync::atomic::{AtomicBool, Ordering};
         let file_started = Arc::new(AtomicBool::new(false));
         let over_budget = Arc::new(AtomicBool::new(false));
+        let declared = s
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let read = {
             let body = bounded_body(s, self.cfg.client_body_timeout, &file_started, &over_budget);
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-            self.read_form(&mut multipart, x, target, route, &file_started)
+            let reading = (target, route, declared);
+            self.read_form(&mut multipart, x, reading, &file_started)
                 .await
         };
         read.map_err(|e| match e {
@@ -341,8 +349,7 @@ impl Gateway {
         &self,
         multipart: &mut multer::Multipart<'_>,
         x: &mut Exchange,
-        target: &Target,
-        route: &Route<'_>,
+        (target, route, declared): (&Target, &Route<'_>, Option<u64>),
         file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Upload, FormError> {
         let (form, file) = self.read_fields(multipart, file_started).await?;
@@ -406,6 +413,7 @@ impl Gateway {
         acl::translate_grants(&mut request, who)?;
         // An ACL can grant only what its author holds (ACLs judge requests here).
         crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
+        let room = self.form_room(declared)?;
         let data = self.read_file(multipart, file).await?;
         if let Some(range) = range {
             range.check(data.len() as u64)?;
@@ -422,7 +430,31 @@ impl Gateway {
             file: data,
             caller: identity.access_key().map(str::to_string),
             owner,
+            _room: room,
         })
+    }
+
+    /// Room for a form's file among the bytes all forms may hold at once (eight of the largest
+    /// files, `form_bytes`), as much as the request declares (or the largest file): held in
+    /// memory until it is sent, a file beyond that is 503 at once — many slow forms cannot
+    /// fill the memory every client shares.
+    fn form_room(
+        &self,
+        declared: Option<u64>,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, HcpError> {
+        let limit = self.cfg.limits.max_post_object_bytes;
+        let kib = declared
+            .map_or(limit, |d| d.min(limit))
+            .div_ceil(1024)
+            .max(1);
+        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        self.form_bytes
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| {
+                HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_message("Too many form uploads are held; try again.")
+            })
     }
 
     /// The fields before the file: they carry the credentials, so they are bounded in size
