@@ -297,12 +297,15 @@ pub struct Success {
 }
 
 pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &str) -> Success {
+    // (A URL no header can carry is one HCP cannot read: ignored, not a 500 once stored.)
+    let readable = |r: &&str| {
+        (r.starts_with("http://") || r.starts_with("https://"))
+            && http::HeaderValue::from_str(r).is_ok()
+    };
     let redirect = form
         .field("success_action_redirect")
-        .or_else(|| form.field("redirect"))
-        .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
-        // (A URL no header can carry is one HCP cannot read: ignored, not a 500 once stored.)
-        .filter(|r| http::HeaderValue::from_str(r).is_ok());
+        .filter(readable)
+        .or_else(|| form.field("redirect").filter(readable));
     if let Some(url) = redirect {
         let mut query = String::new();
         for (name, value) in [("bucket", bucket), ("key", key), ("etag", etag)] {

@@ -87,6 +87,9 @@ struct Upload {
 /// The form's fields before the file (which hold the credentials), and the file field.
 type Fields<'m> = (Form, multer::Field<'m>);
 
+/// A form's place among those reading their fields (`Gateway::form_readers`).
+type FieldsSlot<'g> = tokio::sync::SemaphorePermit<'g>;
+
 impl Gateway {
     /// A form upload: read the form up to its file, decide everything, read the file, store it
     /// with one PUT, answer as the form asks.
@@ -104,10 +107,21 @@ impl Gateway {
             Ok(b) => b,
             Err(e) => return self.answer_early(s, x, e).await,
         };
+        // A form's fields are read before anyone is known: a few forms at once, the rest 503
+        // (before a 100 Continue asks for the body), so that forms trickling their fields (no
+        // credentials needed) hold few of the places every client shares.
+        let Ok(reading) = self.form_readers.try_acquire() else {
+            let busy = HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("Too many form uploads are being read; try again.");
+            return self.answer_early(s, x, busy).await;
+        };
         if is_expect_continue(s) && write_continue(s).await.is_err() {
             return Flow::Abort;
         }
-        let upload = match self.receive_form(s, x, &target, &route, boundary).await {
+        let upload = match self
+            .receive_form(s, x, (&target, &route, reading), boundary)
+            .await
+        {
             Ok(u) => u,
             Err(stop) => return self.stop(s, x, stop).await,
         };
@@ -165,8 +179,7 @@ impl Gateway {
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
-        target: &Target,
-        route: &Route<'_>,
+        (target, route, reading): (&Target, &Route<'_>, FieldsSlot<'_>),
         boundary: String,
     ) -> Result<Upload, Stop> {
         use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,9 +196,8 @@ impl Gateway {
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-            let reading = (target, route, declared);
-            self.read_form(&mut multipart, x, reading, &file_started)
-                .await
+            let form = (target, route, declared, reading);
+            self.read_form(&mut multipart, x, form, &file_started).await
         };
         read.map_err(|e| match e {
             FormError::Refused(e) => Stop::Answer(e),
@@ -349,10 +361,12 @@ impl Gateway {
         &self,
         multipart: &mut multer::Multipart<'_>,
         x: &mut Exchange,
-        (target, route, declared): (&Target, &Route<'_>, Option<u64>),
+        (target, route, declared, reading): (&Target, &Route<'_>, Option<u64>, FieldsSlot<'_>),
         file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Upload, FormError> {
         let (form, file) = self.read_fields(multipart, file_started).await?;
+        // (The fields read, the slot goes: what follows is done for whom they named.)
+        drop(reading);
         // Everything is decided before a byte of the file is read.
         let key = form::object_key(&form, file.file_name())?;
         x.key = Some(NamedKey::Form(key.clone()));
@@ -465,15 +479,6 @@ impl Gateway {
         multipart: &mut multer::Multipart<'m>,
         file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Fields<'m>, FormError> {
-        // A form's fields are read before anyone is known: a few forms at once, the rest 503,
-        // so that forms trickling their fields (no credentials needed) hold few of the places
-        // every client shares.
-        let _reading = self.form_readers.try_acquire().map_err(|_| {
-            FormError::Refused(
-                HcpError::new(HcpCode::ServiceUnavailable)
-                    .with_message("Too many form uploads are being read; try again."),
-            )
-        })?;
         let deadline = tokio::time::Instant::now() + self.cfg.client_header_timeout;
         let too_slow = || FormError::Client("the form's fields took too long".into());
         let mut form = Form::default();
