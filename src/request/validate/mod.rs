@@ -143,37 +143,32 @@ pub fn bucket_reference(name: &str) -> bool {
         && name != ".."
 }
 
+/// A decimal number of digits only (`u64`'s parser takes a `+` a backend may not).
+fn digits(n: &str) -> Option<u64> {
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| n.parse::<u64>().ok())
+        .flatten()
+}
+
 /// Parses `x-amz-copy-source-range: bytes=first-last` (both required, first ≤ last).
 pub fn copy_range(value: &str) -> Option<(u64, u64)> {
     let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
-    // (Digits only: `u64`'s parser takes a `+` a backend may not.)
-    let number = |n: &str| {
-        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| n.parse::<u64>().ok())
-            .flatten()
-    };
-    let (first, last) = (number(first)?, number(last)?);
+    let (first, last) = (digits(first)?, digits(last)?);
     (first <= last).then_some((first, last))
 }
 
-/// A GET's byte range by HCP's grammar — `bytes=first-last` (last ≥ first), `bytes=first-`,
-/// `bytes=-count` — as the gateway sends it; `None` for any other value, which HCP ignores
-/// ("HCP ignores the Range header and returns the complete object data"), so it is not sent.
+/// A GET's byte range by HCP's grammar — `bytes=first-last` (last ≥ first, as a copy's range),
+/// `bytes=first-`, `bytes=-count` — as the gateway sends it; `None` for any other value, which
+/// HCP ignores ("HCP ignores the Range header and returns the complete object data"), so it is
+/// not sent.
 pub fn object_range(value: &str) -> Option<String> {
-    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
-    let number = |n: &str| {
-        (!n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| n.parse::<u64>().ok())
-            .flatten()
-    };
-    match (first.is_empty(), last.is_empty()) {
-        (true, false) => Some(format!("bytes=-{}", number(last)?)),
-        (false, true) => Some(format!("bytes={}-", number(first)?)),
-        (false, false) => {
-            let (first, last) = (number(first)?, number(last)?);
-            (first <= last).then(|| format!("bytes={first}-{last}"))
-        }
-        (true, true) => None,
+    if let Some((first, last)) = copy_range(value) {
+        return Some(format!("bytes={first}-{last}"));
+    }
+    match value.trim().strip_prefix("bytes=")?.split_once('-')? {
+        ("", last) => Some(format!("bytes=-{}", digits(last)?)),
+        (first, "") => Some(format!("bytes={}-", digits(first)?)),
+        _ => None,
     }
 }
 
