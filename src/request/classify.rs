@@ -115,6 +115,12 @@ impl Operation {
         )
     }
 
+    /// Whether the request's `x-amz-checksum-*` headers are the whole object's (S3's to check
+    /// and sent on), not its body's: a multipart complete's, whose body is the part list.
+    pub fn checksums_are_the_object_s(self) -> bool {
+        self == Operation::CompleteMultipartUpload
+    }
+
     /// Whether the operation carries a request body (with PUT or POST): object data, or an XML
     /// document. The others forward none.
     pub fn takes_body(self) -> bool {

@@ -635,8 +635,7 @@ impl Gateway {
                 http::Method::PUT | http::Method::POST
             );
         let forwarded = takes_body && !s.is_body_empty();
-        // (A multipart complete's `x-amz-checksum-*` are the whole object's, S3's to check.)
-        let object_s = op == Operation::CompleteMultipartUpload;
+        let object_s = op.checksums_are_the_object_s();
         let max_chunk = self.cfg.max_chunk_bytes;
         let verifier =
             BodyVerifier::with_checksums_of(payload, s.req_header(), max_chunk, object_s)?;
@@ -1174,7 +1173,7 @@ impl Gateway {
         let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
         req.insert_header("content-md5", md5).expect("base64");
         // (A multipart complete's `x-amz-checksum-*` and `-type` are the object's: kept.)
-        let object_s = op == Operation::CompleteMultipartUpload;
+        let object_s = op.checksums_are_the_object_s();
         let stale: Vec<http::HeaderName> = req
             .headers
             .keys()
