@@ -42,16 +42,19 @@ impl StoreS3 {
             .blocking(move |o| o.initiated_before(before, 1000))
             .await;
         for upload in old.unwrap_or_default() {
-            let turn = self.objects.upload_turns.take(&upload).await;
-            let done = self
-                .blocking(move |o| {
-                    let _turn = turn;
-                    o.abort(&upload)
-                })
-                .await;
-            aborted += usize::from(done.is_ok());
+            aborted += usize::from(self.abort_in_turn(upload).await.is_ok());
         }
         aborted
+    }
+
+    /// Aborts an upload in its turn (no complete, abort or part commit of it at once).
+    async fn abort_in_turn(&self, upload: String) -> S3Result<()> {
+        let turn = self.objects.upload_turns.take(&upload).await;
+        self.blocking(move |o| {
+            let _turn = turn;
+            o.abort(&upload)
+        })
+        .await
     }
 
     /// Runs a store call off the async threads (it may sync files).
@@ -1622,13 +1625,7 @@ impl S3 for StoreS3 {
         let input = req.input;
         self.upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
-        let upload = input.upload_id;
-        let turn = self.objects.upload_turns.take(&upload).await;
-        self.blocking(move |o| {
-            let _turn = turn;
-            o.abort(&upload)
-        })
-        .await?;
+        self.abort_in_turn(input.upload_id).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
