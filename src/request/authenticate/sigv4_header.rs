@@ -125,17 +125,6 @@ pub(super) fn verify_claim(
             "the credential date does not match the request date",
         ));
     }
-    // (A value that is no UTF-8 text has no canonical form that is only its own: read as
-    // text, `\xC3(` and `\xFF(` would both be `\u{FFFD}(`, one signature for both.)
-    let text = claim.auth.signed_headers.split(';').all(|name| {
-        header_values(req, name)
-            .into_iter()
-            .all(|v| std::str::from_utf8(v).is_ok())
-    });
-    if !text {
-        return Err(HcpError::new(HcpCode::InvalidArgument)
-            .with_message("A signed header's value is not UTF-8 text."));
-    }
     let (raw_path, raw_query) = split_target(req.raw_path());
     let canonical = sigv4::Canonical {
         method: req.method.as_str(),
@@ -145,7 +134,13 @@ pub(super) fn verify_claim(
         headers: |name: &str| header_values(req, name),
         payload_hash: claim.payload_hash,
     }
-    .digest();
+    .digest_of_text();
+    // (A value that is no UTF-8 text has no canonical form that is only its own: read as
+    // text, `\xC3(` and `\xFF(` would both be `\u{FFFD}(`, one signature for both.)
+    let (canonical, true) = canonical else {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("A signed header's value is not UTF-8 text."));
+    };
     let scope = sigv4::scope_pieces(claim.auth.date, claim.auth.region, claim.auth.service);
     let key = authn.signing_key(
         &user.secret,

@@ -359,16 +359,19 @@ pub fn redacted_canonical(canonical: &str) -> String {
     out
 }
 
-/// A header value in canonical form: trimmed, with runs of spaces collapsed to one.
-pub fn canonical_header_value(value: &[u8], out: &mut String) {
+/// A header value in canonical form: trimmed, with runs of spaces collapsed to one. False
+/// where the value is no UTF-8 text, written lossily: such a value's canonical form is not its
+/// own (`\xC3(` and `\xFF(` both read `\u{FFFD}(`).
+pub fn canonical_header_value(value: &[u8], out: &mut String) -> bool {
     if memchr::memchr2(b' ', b'\t', value).is_none() {
         // (Most values: nothing to trim or collapse, and valid text.)
         if let Ok(text) = std::str::from_utf8(value) {
             out.push_str(text);
-            return;
+            return true;
         }
     }
     let text = String::from_utf8_lossy(value);
+    let whole = matches!(text, std::borrow::Cow::Borrowed(_));
     let mut first = true;
     for word in text.split([' ', '\t']).filter(|w| !w.is_empty()) {
         if !first {
@@ -377,6 +380,7 @@ pub fn canonical_header_value(value: &[u8], out: &mut String) {
         out.push_str(word);
         first = false;
     }
+    whole
 }
 
 /// Builds the canonical request. `headers` yields `(lower-case name, value)` for every header
@@ -422,14 +426,20 @@ where
     /// SHA-256 of the canonical request, written into a buffer kept per thread (the request's
     /// own allocations: none) — what the string to sign holds of it.
     pub fn digest(self) -> [u8; 32] {
+        self.digest_of_text().0
+    }
+
+    /// [`digest`](Self::digest), and whether every header value in it was UTF-8 text (a
+    /// client's request whose signed values are not has no canonical form of its own).
+    pub fn digest_of_text(self) -> ([u8; 32], bool) {
         crate::kept::with(&CANONICAL_TEXT, |text| {
-            self.write(text);
-            Sha256::digest(text.as_bytes()).into()
+            let whole = self.write(text);
+            (Sha256::digest(text.as_bytes()).into(), whole)
         })
     }
 
-    /// Appends the canonical request to `out`.
-    pub fn write(self, out: &mut String) {
+    /// Appends the canonical request to `out`; false if a header value was no UTF-8 text.
+    pub fn write(self, out: &mut String) -> bool {
         let Canonical {
             method,
             uri,
@@ -444,19 +454,21 @@ where
         out.push('\n');
         query(out);
         out.push('\n');
-        headers.write_lines(signed_headers, out);
+        let whole = headers.write_lines(signed_headers, out);
         out.push('\n');
         out.push_str(signed_headers);
         out.push('\n');
         out.push_str(payload_hash);
+        whole
     }
 }
 
 /// Where a canonical request's header lines come from.
 pub trait CanonicalHeaders {
     /// Appends the header lines of the names in `signed_headers`, each `name:value\n` (a
-    /// repeated name's values joined by commas, in order of appearance).
-    fn write_lines(&self, signed_headers: &str, out: &mut String);
+    /// repeated name's values joined by commas, in order of appearance); false if a value was no
+    /// UTF-8 text ([`canonical_header_value`]).
+    fn write_lines(&self, signed_headers: &str, out: &mut String) -> bool;
 }
 
 /// A lookup by name, for each name `signed_headers` lists (what a client signed, checked).
@@ -465,7 +477,8 @@ where
     F: Fn(&str) -> V,
     V: IntoIterator<Item = &'a [u8]>,
 {
-    fn write_lines(&self, signed_headers: &str, out: &mut String) {
+    fn write_lines(&self, signed_headers: &str, out: &mut String) -> bool {
+        let mut whole = true;
         for name in signed_headers.split(';') {
             out.push_str(name);
             out.push(':');
@@ -473,10 +486,11 @@ where
                 if i > 0 {
                     out.push(',');
                 }
-                canonical_header_value(v, out);
+                whole &= canonical_header_value(v, out);
             }
             out.push('\n');
         }
+        whole
     }
 }
 
@@ -487,7 +501,8 @@ where
 pub struct SortedHeaders<'h>(pub &'h [(&'h str, &'h [u8])]);
 
 impl CanonicalHeaders for SortedHeaders<'_> {
-    fn write_lines(&self, _signed_headers: &str, out: &mut String) {
+    fn write_lines(&self, _signed_headers: &str, out: &mut String) -> bool {
+        let mut whole = true;
         let mut previous: Option<&str> = None;
         for &(name, value) in self.0 {
             if previous == Some(name) {
@@ -499,12 +514,13 @@ impl CanonicalHeaders for SortedHeaders<'_> {
                 out.push_str(name);
                 out.push(':');
             }
-            canonical_header_value(value, out);
+            whole &= canonical_header_value(value, out);
             previous = Some(name);
         }
         if previous.is_some() {
             out.push('\n');
         }
+        whole
     }
 }
 
