@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
-use common::raw::{send, RawResponse, V4};
+use common::raw::{request_head, send, send_head, RawResponse, V4};
 use common::*;
 use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 use hcp_s3_gateway::sig::v4 as sigv4;
@@ -389,6 +389,66 @@ async fn presigned_v4_urls() {
         send(&f.addr, "GET", expired_target.as_bytes(), &host, vec![]),
     )
     .await;
+}
+
+/// A signed header's value that is no UTF-8 text has no canonical form of its own: read as
+/// text, `\xC3(` and `\xFF(` are both `\u{FFFD}(` and would share one signature. Signed so
+/// (what a lossy reader computes), neither is taken — 400 InvalidArgument in HCP's body, for
+/// SigV4 and SigV2, before the backend — and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_values_that_are_no_text_are_refused() {
+    let f = Fixture::new("notext").await;
+    let (ak, sk) = user();
+    let target = format!("/{}/notext", f.bucket);
+    let lossy = "\u{FFFD}(";
+    // The head as signed, its value's text replaced by the bytes that are none.
+    let with_bytes = |headers: Vec<(String, String)>, raw: &[u8]| {
+        let mut headers = headers;
+        headers.push(("connection".into(), "close".into()));
+        let head = request_head("PUT", target.as_bytes(), &headers);
+        let at = head
+            .windows(lossy.len())
+            .position(|w| w == lossy.as_bytes())
+            .expect("the signed value");
+        [&head[..at], raw, &head[at + lossy.len()..]].concat()
+    };
+    let body = b"body".to_vec();
+    for raw in [&b"\xC3("[..], b"\xFF("] {
+        let v4 = f.v4(&ak, &sk, sigv4::UNSIGNED_PAYLOAD).sign(
+            "PUT",
+            target.as_bytes(),
+            &[("content-length", "4"), ("x-amz-meta-note", lossy)],
+        );
+        let head = with_bytes(v4, raw);
+        f.refused(
+            "SigV4, a signed value of no text",
+            400,
+            "InvalidArgument",
+            send_head(&f.addr, &head, vec![body.clone()]),
+        )
+        .await;
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let sts = format!("PUT\n\n\n{date}\nx-amz-meta-note:{lossy}\n{target}");
+        let sig = base64::engine::general_purpose::STANDARD.encode(
+            hcp_s3_gateway::request::authenticate::sigv2::sign(&sk, &sts),
+        );
+        let v2 = vec![
+            ("host".to_string(), f.addr.clone()),
+            ("date".into(), date),
+            ("content-length".into(), "4".into()),
+            ("x-amz-meta-note".into(), lossy.into()),
+            ("authorization".into(), format!("AWS {ak}:{sig}")),
+        ];
+        let head = with_bytes(v2, raw);
+        f.refused(
+            "SigV2, a signed value of no text",
+            400,
+            "InvalidArgument",
+            send_head(&f.addr, &head, vec![body.clone()]),
+        )
+        .await;
+    }
+    assert!(!f.exists("notext").await, "an object was stored");
 }
 
 fn v2_header(

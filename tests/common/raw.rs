@@ -54,12 +54,16 @@ pub async fn send(
     headers: &[(String, String)],
     pieces: Vec<Vec<u8>>,
 ) -> RawResponse {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut headers = headers.to_vec();
     headers.push(("Connection".into(), "close".into()));
-    let _ = stream
-        .write_all(&request_head(method, target, &headers))
-        .await;
+    send_head(addr, &request_head(method, target, &headers), pieces).await
+}
+
+/// Sends one request whose head is these bytes (which should ask `Connection: close`) and
+/// reads the whole answer, as [`send`] does.
+pub async fn send_head(addr: &str, head: &[u8], pieces: Vec<Vec<u8>>) -> RawResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _ = stream.write_all(head).await;
     for p in pieces {
         if stream.write_all(&p).await.is_err() {
             break;
