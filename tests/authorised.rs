@@ -1939,3 +1939,113 @@ async fn backend_api_paths_are_never_signed() {
     }
     assert_eq!(gw.backend_requests(), before);
 }
+
+/// The MAC an id of the earlier form (`1.<initiator>.<MAC>.<backend id>`, `0.<MAC>.<backend
+/// id>`) carries, as the gateway versions before sealed ids wrote it.
+fn earlier_mac(bucket: &str, initiator: &str, backend_id: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(BINDING_SECRET.as_bytes())
+        .expect("any length");
+    for part in [
+        "hcp-s3-gateway upload binding",
+        "t",
+        bucket,
+        initiator,
+        backend_id,
+    ] {
+        mac.update(part.as_bytes());
+        mac.update(b"\0");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+}
+
+/// Ids of the earlier form still open, as issued — not respelled. An unattributed one
+/// (`0.<MAC>.<backend id>`: earlier versions listed an upload so when they did not know its
+/// initiator) written as bound to no one (`1..<MAC>.<backend id>`) names the empty key — an
+/// anonymous caller's — its initiator: another user is told no such upload for every use of
+/// it (a part, the list, the complete, the abort), where it would have been told the upload
+/// is someone else's; an anonymous caller, even where anyone may write, is refused every
+/// multipart use. The unattributed id itself is someone else's (403), its initiator's own id
+/// of the earlier form still lists its part, and the upload keeps only that part.
+async fn respelled_upload_ids_open_nothing(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let bucket = f.bucket(None, "dropbox-respelled").await;
+    let bb = format!("ta-{bucket}");
+    let (upload, etag) = start_upload(&f, &bucket, "mp").await;
+    let backend_id = backend_upload_id(&bucket, &upload);
+    let mac = earlier_mac(&bucket, "", &backend_id);
+    let unattributed = percent_encode(&format!("0.{mac}.{backend_id}"));
+    let respelled = percent_encode(&format!("1..{mac}.{backend_id}"));
+    let complete = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let uses = |id: &str| {
+        [
+            (
+                "PUT",
+                format!("/{bucket}/mp?partNumber=2&uploadId={id}"),
+                "part two".as_bytes(),
+            ),
+            ("GET", format!("/{bucket}/mp?uploadId={id}"), b"".as_slice()),
+            (
+                "POST",
+                format!("/{bucket}/mp?uploadId={id}"),
+                complete.as_bytes(),
+            ),
+            (
+                "DELETE",
+                format!("/{bucket}/mp?uploadId={id}"),
+                b"".as_slice(),
+            ),
+        ]
+    };
+    let before = f.gw.backend_requests();
+    for (method, target, body) in uses(&respelled) {
+        let r = f.send(Some(WRITER), None, method, &target, &[], body).await;
+        r.assert_hcp_error(404, "NoSuchUpload");
+        let r = f.send(None, None, method, &target, &[], body).await;
+        r.assert_hcp_error(403, "AccessDenied");
+    }
+    for (method, target, body) in uses(&unattributed) {
+        let r = f.send(Some(WRITER), None, method, &target, &[], body).await;
+        r.assert_hcp_error(403, "AccessDenied");
+    }
+    assert_eq!(f.gw.backend_requests(), before, "a use reached the backend");
+    assert!(
+        f.view.uploads(&bb).await.contains(&backend_id),
+        "the upload was aborted"
+    );
+    assert_eq!(
+        f.view.object(&bb, "mp").await,
+        None,
+        "the upload was completed"
+    );
+    // Its initiator's own id of the earlier form lists the one part it uploaded.
+    let user = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(keys(USER, PASSWORD).0);
+    let mac = earlier_mac(&bucket, &keys(USER, PASSWORD).0, &backend_id);
+    let own = percent_encode(&format!("1.{user}.{mac}.{backend_id}"));
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "GET",
+            &format!("/{bucket}/mp?uploadId={own}"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text().matches("<Part>").count(), 1, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respelled_upload_ids_open_nothing_on_the_embedded_backend() {
+    respelled_upload_ids_open_nothing(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respelled_upload_ids_open_nothing_on_rgw() {
+    respelled_upload_ids_open_nothing(Backend::Rgw).await;
+}
