@@ -428,6 +428,51 @@ async fn complete_rules_on_rgw() {
     complete(&s3, &bucket, "fine", &id, parts).await.unwrap();
 }
 
+/// A part list is read strictly, by local names, and what is read is all the backend gets: a
+/// document a laxer reader would read otherwise (an element S3 does not define, a field twice,
+/// text outside a field, a document type, an undefined entity) is 400 MalformedXML in HCP's
+/// body before the backend, the upload left open and nothing stored; the same list with its
+/// parts in a prefixed namespace completes the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_lists_are_read_strictly() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "strictlist").await;
+    let (id, parts) = upload_parts(&s3, &bucket, "k", &[KIB]).await;
+    let etag = parts[0].e_tag().unwrap().replace('"', "&quot;");
+    let part = format!("<PartNumber>1</PartNumber><ETag>{etag}</ETag>");
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}/k?uploadId={id}");
+    for doc in [
+        format!("<CompleteMultipartUpload><Part>{part}<Size>1024</Size></Part></CompleteMultipartUpload>"),
+        format!("<CompleteMultipartUpload><Part><PartNumber>2</PartNumber>{part}</Part></CompleteMultipartUpload>"),
+        format!("<CompleteMultipartUpload><Part>{part}</Part>stray</CompleteMultipartUpload>"),
+        format!("<CompleteMultipartUpload><Part>{part}</Part><Other/></CompleteMultipartUpload>"),
+        format!("<!DOCTYPE x><CompleteMultipartUpload><Part>{part}</Part></CompleteMultipartUpload>"),
+        format!("<CompleteMultipartUpload><Part>{part}&ext;</Part></CompleteMultipartUpload>"),
+    ] {
+        let before = gw.backend_requests();
+        let r = send_signed(&addr, (&ak, &sk), "POST", &target, doc.as_bytes()).await;
+        r.assert_hcp_error(400, "MalformedXML");
+        assert_eq!(gw.backend_requests(), before, "{doc}: reached the backend");
+    }
+    let head = s3.head_object().bucket(&bucket).key("k").send().await;
+    assert!(head.is_err(), "an object was stored: {head:?}");
+    let doc = format!(
+        "<CompleteMultipartUpload><s3:Part xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <s3:PartNumber>1</s3:PartNumber><s3:ETag>{etag}</s3:ETag></s3:Part></CompleteMultipartUpload>"
+    );
+    let r = send_signed(&addr, (&ak, &sk), "POST", &target, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("<CompleteMultipartUploadResult"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(object_bytes(&s3, &bucket, "k").await.len(), KIB);
+}
+
 /// On the embedded backend: HCP's 1 MiB, then the backend's own 5 MiB, each named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hcp_minimum_part_size_on_the_local_backend() {
