@@ -284,6 +284,25 @@ fn now_secs() -> i64 {
         .as_secs() as i64
 }
 
+/// Asserts that `key` reads back a day's retention from `before` and a hold, and that the
+/// backend keeps them as a governance retention and a legal hold; returns the retain-until
+/// seconds read.
+async fn kept_a_day_on_hold(gw: &TestGateway, bucket: &str, key: &str, before: i64) -> i64 {
+    let target = format!("/{bucket}/{key}");
+    let head = as_user(gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
+    let until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
+    assert!(
+        (before + 86_400..=now_secs() + 86_400).contains(&until),
+        "{until}"
+    );
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
+    // The backend's own view: a governance retention and a legal hold on the object.
+    let view = common::view::BackendView::of(gw);
+    let kept = view.object_lock(bucket, key).await;
+    assert_eq!(kept, (Some("GOVERNANCE".into()), Some("ON".into())));
+    until
+}
+
 /// HCP's retention as an HCP client uses it, in an enterprise namespace kept with S3 Object Lock:
 /// buckets are created with lock; an object stored with `x-hcp-retention: A+1d` and a hold reads
 /// both back; deleting or overwriting it is refused as HCP refuses (nothing new is stored);
@@ -312,17 +331,7 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
     let before = now_secs();
     let r = as_user(&gw, admin, "PUT", &target, &protect, b"kept").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
-    let until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
-    assert!(
-        (before + 86_400..=now_secs() + 86_400).contains(&until),
-        "{until}"
-    );
-    assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
-    // The backend's own view: a governance retention and a legal hold on the object.
-    let view = common::view::BackendView::of(&gw);
-    let kept = view.object_lock(&bucket, "doc").await;
-    assert_eq!(kept, (Some("GOVERNANCE".into()), Some("ON".into())));
+    let until = kept_a_day_on_hold(&gw, &bucket, "doc", before).await;
 
     // Deleting it is 409, overwriting it 403; a privileged delete while held is 409 too.
     let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
@@ -581,6 +590,120 @@ async fn hcp_retention_on_the_embedded_store() {
 #[tokio::test]
 async fn hcp_retention_on_rgw() {
     hcp_retention_as_an_hcp_client(Backend::Rgw).await;
+}
+
+/// A form signed by `who` (its policy naming every field) posted to `bucket`.
+async fn post_signed(
+    gw: &TestGateway,
+    (user, password): (&str, &str),
+    bucket: &str,
+    fields: &[(&str, &str)],
+) -> common::raw::RawResponse {
+    let (ak, sk) = keys(user, password);
+    let body = common::raw::signed_form_body((&ak, &sk), bucket, fields, "formed");
+    common::raw::post_multipart(&gw.addr(), bucket, &body).await
+}
+
+/// HCP's retention and hold as form fields (manual, "Optional form fields": `x-hcp-retention`,
+/// `x-hcp-retentionhold`), carried out as on a PUT: kept at the backend as Object Lock and read
+/// back as HCP's headers; a hold needs the privileged permission (403), a value outside HCP's
+/// grammar is 400, a labeled hold — no form field of HCP's — 501, each before the backend and
+/// storing nothing; a form does not store a new version over an object under retention (403);
+/// and where the namespace keeps no retention the fields are 501, refused rather than dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_retention_in_forms() {
+    let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "")
+        .await
+        .unwrap();
+    let bucket = new_bucket(&gw.client(), "shared-formret").await;
+    let (admin, writer) = ((USER, PASSWORD), (WRITER, PASSWORD));
+    let before = now_secs();
+    let protect = [("x-hcp-retention", "A+1d"), ("x-hcp-retentionhold", "true")];
+    let r = post_signed(
+        &gw,
+        admin,
+        &bucket,
+        &[&[("key", "held")][..], &protect].concat(),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    kept_a_day_on_hold(&gw, &bucket, "held", before).await;
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(
+        view.object(&bucket, "held").await.as_deref(),
+        Some(&b"formed"[..])
+    );
+
+    let refused: [(_, &[(&str, &str)], _, _); 3] = [
+        (
+            writer,
+            &[("key", "w-held"), ("x-hcp-retentionhold", "true")],
+            403,
+            "AccessDenied",
+        ),
+        (
+            admin,
+            &[("key", "bad"), ("x-hcp-retention", "soon")],
+            400,
+            "InvalidArgument",
+        ),
+        (
+            admin,
+            &[("key", "labels"), ("x-hcp-labelretentionhold", "[]")],
+            501,
+            "NotImplemented",
+        ),
+    ];
+    for (who, fields, status, code) in refused {
+        let requests = gw.backend_requests();
+        let r = post_signed(&gw, who, &bucket, fields).await;
+        r.assert_hcp_error(status, code);
+        assert_eq!(
+            gw.backend_requests(),
+            requests,
+            "{fields:?} reached the backend"
+        );
+        let key = fields[0].1;
+        assert_eq!(view.object(&bucket, key).await, None, "{fields:?} stored");
+    }
+    // Retention alone is a writer's to set on a new object.
+    let r = post_signed(
+        &gw,
+        writer,
+        &bucket,
+        &[("key", "w-kept"), ("x-hcp-retention", "A+1d")],
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/w-kept"), &[], b"").await;
+    let until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
+    assert!(until > now_secs(), "{until}");
+    // No new version over the object under retention.
+    let r = post_signed(&gw, admin, &bucket, &[("key", "held")]).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let versions = gw
+        .client()
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("held");
+    assert_eq!(versions.send().await.unwrap().versions().len(), 1);
+
+    // A namespace without retention refuses them.
+    let plain = start(Backend::Store).await.unwrap();
+    let bucket = new_bucket(&plain.client(), "shared-formplain").await;
+    for fields in [&protect[..1], &protect[1..]] {
+        let requests = plain.backend_requests();
+        let fields = [&[("key", "k")][..], fields].concat();
+        let r = post_signed(&plain, admin, &bucket, &fields).await;
+        r.assert_hcp_error(501, "NotImplemented");
+        assert_eq!(
+            plain.backend_requests(),
+            requests,
+            "{fields:?} reached the backend"
+        );
+    }
+    let view = common::view::BackendView::of(&plain);
+    assert!(view.keys(&bucket).await.is_empty(), "a form was stored");
 }
 
 /// HCP's effect headers act only when the request's signature covers them: added to a

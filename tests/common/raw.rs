@@ -414,6 +414,49 @@ pub async fn post_form(addr: &str, bucket: &str, key: &str) -> RawResponse {
     post_multipart(addr, bucket, &body).await
 }
 
+/// A form (boundary `b`) signed with SigV4 by `(access_key, secret_key)`: its policy names
+/// `bucket` and each of `fields` by its value, the credentials are the form's, and `file` comes
+/// last.
+pub fn signed_form_body(
+    (access_key, secret_key): (&str, &str),
+    bucket: &str,
+    fields: &[(&str, &str)],
+    file: &str,
+) -> String {
+    use base64::Engine as _;
+    let amz_date = format_amz_date(SystemTime::now());
+    let day = &amz_date[..8];
+    let credential = format!("{access_key}/{day}/us-east-1/s3/aws4_request");
+    let mut named: Vec<(&str, &str)> = vec![
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+        ("x-amz-credential", &credential),
+        ("x-amz-date", &amz_date),
+    ];
+    named.extend_from_slice(fields);
+    let mut conditions = vec![serde_json::json!({ "bucket": bucket })];
+    conditions.extend(named.iter().map(|(n, v)| serde_json::json!({ *n: *v })));
+    let policy = serde_json::json!({
+        "expiration": "2999-01-01T00:00:00.000Z",
+        "conditions": conditions,
+    });
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let key = sigv4::SigningKey::derive(secret_key, day, "us-east-1", "s3");
+    let signature = sigv4::signature(&key, &policy);
+    let mut body = String::new();
+    let all = named
+        .into_iter()
+        .chain([("policy", policy.as_str()), ("x-amz-signature", &signature)]);
+    for (name, value) in all {
+        body.push_str(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n{file}\r\n--b--\r\n"
+    ));
+    body
+}
+
 /// An anonymous POST of `body`, a multipart/form-data document with the boundary `b`, to
 /// `bucket`.
 pub async fn post_multipart(addr: &str, bucket: &str, body: &str) -> RawResponse {

@@ -48,7 +48,10 @@ fn header_for(name: &str) -> Option<String> {
         | "cache-control"
         | "content-disposition"
         | "content-encoding"
-        | "expires" => Some(name),
+        | "expires"
+        // HCP's own (manual, "Optional form fields"), carried out as on a PUT.
+        | "x-hcp-retention"
+        | "x-hcp-retentionhold" => Some(name),
         n if n.starts_with("x-amz-meta-")
             || n.starts_with("x-amz-server-side-encryption")
             || n == "x-amz-storage-class"
@@ -268,7 +271,8 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
         if lower == "tagging"
             || crate::request::validate::backend_directive(&lower)
             || crate::request::validate::UNSUPPORTED_HEADERS.contains(&lower.as_str())
-            || crate::request::validate::retention::HCP_RETENTION_HEADERS.contains(&lower.as_str())
+            // (HCP's form takes retention and a hold, not labeled holds.)
+            || lower == "x-hcp-labelretentionhold"
             // A form's policy, not the user's Object Lock permissions, would decide them.
             || crate::request::validate::OBJECT_LOCK_HEADERS.contains(&lower.as_str())
         {

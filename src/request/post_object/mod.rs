@@ -80,6 +80,9 @@ struct Upload {
     /// Where the namespace keeps owners: the new object's owner entry
     /// (`request::object_owners`).
     owner: Option<String>,
+    /// HCP's retention and hold fields, as a PUT's headers give them (`x-hcp-retention`,
+    /// `x-hcp-retentionhold`).
+    protection: Option<crate::hcp::retention::Protection>,
     /// The file's room among the bytes all forms may hold at once, kept while it is held.
     _room: tokio::sync::OwnedSemaphorePermit,
 }
@@ -135,6 +138,7 @@ impl Gateway {
         let upload = Upload { request, ..upload };
         let mut params = crate::request::classify::Params::default();
         params.effects.object_owner.clone_from(&upload.owner);
+        params.effects.protection = upload.protection;
         // (Its folders are created once it is stored, as a PUT's are.)
         if route.tenant.folders && upload.key.contains('/') {
             params.effects.folder = crate::request::folders::FolderWrite::Parents;
@@ -397,27 +401,7 @@ impl Gateway {
         if identity.user().is_some() {
             held.extend(crate::request::acls::FULL_CONTROL);
         }
-        // HCP's folders: a name ending in / is a folder, which only a PUT creates.
-        if route.tenant.folders {
-            use crate::request::folders::{check, FolderWrite};
-            let effect = if key.contains('/') {
-                FolderWrite::Parents
-            } else {
-                FolderWrite::None
-            };
-            check(Operation::PostObject, Some(key.as_bytes()), effect)?;
-        }
-        let query = Query::default();
-        validate::check(
-            Operation::PutObject,
-            &object,
-            &query,
-            &request,
-            false,
-            &self.cfg.limits,
-        )?;
-        // The backend's own limits on the form's key (its length), as for any object route.
-        crate::request::route::route(route.tenant, Some(route.backend), &object)?;
+        let protection = self.validate_form(route, &object, &key, &request)?;
         let users = self.users.load();
         let who = acl::Grantees {
             users: &users,
@@ -444,8 +428,47 @@ impl Gateway {
             file: data,
             caller: identity.access_key().map(str::to_string),
             owner,
+            protection,
             _room: room,
         })
+    }
+
+    /// The form's PUT validated as a PUT is — HCP's folder rule for its key, the request rules,
+    /// the backend's limits on the key — and its retention and hold (a PUT's headers: 501 where
+    /// the tenant keeps no retention).
+    fn validate_form(
+        &self,
+        route: &Route<'_>,
+        object: &Target,
+        key: &str,
+        request: &RequestHeader,
+    ) -> Result<Option<crate::hcp::retention::Protection>, HcpError> {
+        // HCP's folders: a name ending in / is a folder, which only a PUT creates.
+        if route.tenant.folders {
+            use crate::request::folders::{check, FolderWrite};
+            let effect = if key.contains('/') {
+                FolderWrite::Parents
+            } else {
+                FolderWrite::None
+            };
+            check(Operation::PostObject, Some(key.as_bytes()), effect)?;
+        }
+        let query = Query::default();
+        validate::check(
+            Operation::PutObject,
+            object,
+            &query,
+            request,
+            false,
+            &self.cfg.limits,
+        )?;
+        // The backend's own limits on the form's key (its length), as for any object route.
+        crate::request::route::route(route.tenant, Some(route.backend), object)?;
+        // HCP's retention and hold, as on a PUT (501 where the tenant keeps no retention).
+        let now = crate::hcp::retention::seconds(SystemTime::now());
+        let effects =
+            validate::retention::effects(Operation::PutObject, request, object, route.tenant, now)?;
+        Ok(effects.protection)
     }
 
     /// Room for a form's file among the bytes all forms may hold at once (eight of the largest
