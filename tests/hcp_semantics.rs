@@ -773,3 +773,84 @@ async fn a_created_bucket_is_located_by_its_own_name() {
         Some(format!("/{bucket}").as_str())
     );
 }
+
+/// A form's file that is gzipped, with a `Content-Encoding` field of `gzip`, is decoded ("If
+/// value is gzip and file is gzipped, HCP decodes the file"): the object is what it decodes to,
+/// without a Content-Encoding, and the policy's `content-length-range` counts the decoded
+/// bytes ("the size limit is applied to the size of the uncompressed object"). A file that
+/// decodes past the form limit (a small bomb) is 400 EntityTooLarge, one that is not gzip's
+/// data 400 InvalidArgument, each before the backend and storing nothing; a file that is not
+/// gzipped is stored as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzipped_form_file_is_stored_decoded() {
+    use std::io::Write as _;
+    let gw = start_local_with("", "[limits]\nmax_post_object_bytes = 65536\n").await;
+    let bucket = gw.with_bucket("gzipped").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let gzip = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let text = pattern(8 * 1024, 3).repeat(4);
+    let packed = gzip(&text);
+    assert!(packed.len() < text.len() / 2, "{}", packed.len());
+    let post = |key: &'static str, range: String, file: Vec<u8>| {
+        let (addr, bucket, ak, sk) = (gw.addr(), bucket.clone(), ak.clone(), sk.clone());
+        async move {
+            let fields = [("key", key), ("Content-Encoding", "gzip")];
+            let conditions = [range.as_str()];
+            let body =
+                common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &conditions), &file);
+            common::raw::post_multipart(&addr, &bucket, &body).await
+        }
+    };
+    let exactly = |n: usize| format!("[\"content-length-range\", {n}, {n}]");
+    let r = post("text", exactly(text.len()), packed.clone()).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = gw.client().get_object().bucket(&bucket).key("text").send();
+    let got = got.await.unwrap();
+    assert_eq!(got.content_encoding(), None);
+    assert_eq!(bytes_of(got).await, text);
+
+    let mut corrupt = packed[..12].to_vec();
+    corrupt.extend_from_slice(b"not deflate data at all");
+    let refused = [
+        (
+            "small",
+            exactly(packed.len()),
+            packed.clone(),
+            400,
+            "InvalidPolicyDocument",
+        ),
+        (
+            "bomb",
+            exactly(0),
+            gzip(&vec![0; 1 << 20]),
+            400,
+            "EntityTooLarge",
+        ),
+        ("corrupt", exactly(0), corrupt, 400, "InvalidArgument"),
+    ];
+    for (key, range, file, status, code) in refused {
+        let before = gw.backend_requests();
+        let r = post(key, range, file).await;
+        r.assert_hcp_error(status, code);
+        assert_eq!(gw.backend_requests(), before, "{key} reached the backend");
+    }
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(view.keys(&bucket).await, ["text"]);
+
+    // Not gzipped: stored as sent, its Content-Encoding as the form gives it.
+    let r = post("as-sent", exactly(4), b"asis".to_vec()).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = gw
+        .client()
+        .get_object()
+        .bucket(&bucket)
+        .key("as-sent")
+        .send();
+    let got = got.await.unwrap();
+    assert_eq!(got.content_encoding(), Some("gzip"));
+    assert_eq!(bytes_of(got).await, b"asis");
+}

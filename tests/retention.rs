@@ -600,7 +600,7 @@ async fn post_signed(
     fields: &[(&str, &str)],
 ) -> common::raw::RawResponse {
     let (ak, sk) = keys(user, password);
-    let body = common::raw::signed_form_body((&ak, &sk), bucket, fields, "formed");
+    let body = common::raw::signed_form_body((&ak, &sk), bucket, (fields, &[]), b"formed");
     common::raw::post_multipart(&gw.addr(), bucket, &body).await
 }
 

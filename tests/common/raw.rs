@@ -415,14 +415,14 @@ pub async fn post_form(addr: &str, bucket: &str, key: &str) -> RawResponse {
 }
 
 /// A form (boundary `b`) signed with SigV4 by `(access_key, secret_key)`: its policy names
-/// `bucket` and each of `fields` by its value, the credentials are the form's, and `file` comes
-/// last.
+/// `bucket` and each of `fields` by its value, and holds `conditions` (JSON) besides; the
+/// credentials are the form's, and `file` comes last.
 pub fn signed_form_body(
     (access_key, secret_key): (&str, &str),
     bucket: &str,
-    fields: &[(&str, &str)],
-    file: &str,
-) -> String {
+    (fields, extra): (&[(&str, &str)], &[&str]),
+    file: &[u8],
+) -> Vec<u8> {
     use base64::Engine as _;
     let amz_date = format_amz_date(SystemTime::now());
     let day = &amz_date[..8];
@@ -435,6 +435,9 @@ pub fn signed_form_body(
     named.extend_from_slice(fields);
     let mut conditions = vec![serde_json::json!({ "bucket": bucket })];
     conditions.extend(named.iter().map(|(n, v)| serde_json::json!({ *n: *v })));
+    for c in extra {
+        conditions.push(serde_json::from_str(c).expect("a JSON condition"));
+    }
     let policy = serde_json::json!({
         "expiration": "2999-01-01T00:00:00.000Z",
         "conditions": conditions,
@@ -451,15 +454,17 @@ pub fn signed_form_body(
             "--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
         ));
     }
-    body.push_str(&format!(
-        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n{file}\r\n--b--\r\n"
-    ));
+    body.push_str("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n");
+    let mut body = body.into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--b--\r\n");
     body
 }
 
 /// An anonymous POST of `body`, a multipart/form-data document with the boundary `b`, to
 /// `bucket`.
-pub async fn post_multipart(addr: &str, bucket: &str, body: &str) -> RawResponse {
+pub async fn post_multipart(addr: &str, bucket: &str, body: impl AsRef<[u8]>) -> RawResponse {
+    let body = body.as_ref();
     let headers = vec![
         ("host".to_string(), addr.to_string()),
         (

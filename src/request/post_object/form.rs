@@ -256,6 +256,38 @@ pub fn check_policy(
     Ok(range)
 }
 
+/// Whether the form asks for its file to be decoded: a `Content-Encoding` field of `gzip`
+/// ("If value is gzip and file is gzipped, HCP decodes the file").
+pub fn asks_gunzip(form: &Form) -> bool {
+    form.field("content-encoding")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
+}
+
+/// Whether a file is gzipped: it starts with gzip's magic bytes (RFC 1952).
+pub fn gzipped(file: &[u8]) -> bool {
+    file.starts_with(&[0x1f, 0x8b])
+}
+
+/// A gzipped file decoded (every member, as `gzip -d` reads them), at most `limit` bytes of
+/// it: 400 EntityTooLarge beyond, 400 InvalidArgument for data that is not gzip's.
+pub fn gunzip(file: &[u8], limit: u64) -> Result<Vec<u8>, HcpError> {
+    use std::io::Read as _;
+    let mut decoded = Vec::new();
+    flate2::read::MultiGzDecoder::new(file)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut decoded)
+        .map_err(|_| {
+            HcpError::new(HcpCode::InvalidArgument)
+                .with_message("The form's file is not valid gzip data.")
+        })?;
+    if decoded.len() as u64 > limit {
+        return Err(HcpError::new(HcpCode::EntityTooLarge).with_message(format!(
+            "A form upload may carry at most {limit} bytes, decoded."
+        )));
+    }
+    Ok(decoded)
+}
+
 /// The PUT object the form amounts to: the fields that are object headers, on `path`.
 pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHeader, HcpError> {
     let mut req = RequestHeader::build("PUT", path, None)
@@ -526,5 +558,49 @@ mod tests {
         // A URL no header can carry is ignored, as one HCP cannot read.
         let r = form(&[("success_action_redirect", "https://app/\r\nSet-Cookie: x")]);
         assert_eq!(success(&r, "b", "k", "e", "u").status, 204);
+    }
+
+    /// The oracle for decoding: whatever is gzipped, in one member or several, decodes to
+    /// itself within the limit, and past it (by one byte) is EntityTooLarge; what is not gzip's
+    /// data never decodes.
+    #[test]
+    fn gzipped_files_decode_to_themselves_within_the_limit() {
+        use rand::{Rng, SeedableRng};
+        use std::io::Write as _;
+        let gzip = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20261205);
+        for _ in 0..300 {
+            let len = rng.gen_range(0..20_000);
+            let data: Vec<u8> = (0..len).map(|_| rng.gen_range(b'a'..=b'd')).collect();
+            let cut = rng.gen_range(0..=len);
+            let members = [gzip(&data[..cut]), gzip(&data[cut..])].concat();
+            for file in [gzip(&data), members] {
+                assert!(gzipped(&file));
+                assert_eq!(gunzip(&file, len as u64).unwrap(), data);
+                if len > 0 {
+                    let e = gunzip(&file, len as u64 - 1).unwrap_err();
+                    assert_eq!(e.code, HcpCode::EntityTooLarge);
+                }
+                // Cut short or with its checksum changed, it is not gzip's data.
+                let short = &file[..file.len() - 1];
+                let mut changed = file.clone();
+                let at = changed.len() - 6;
+                changed[at] ^= 1;
+                for bad in [short, changed.as_slice()] {
+                    let e = gunzip(bad, u64::MAX).unwrap_err();
+                    assert_eq!(e.code, HcpCode::InvalidArgument);
+                }
+            }
+        }
+        assert!(!gzipped(b"plain"));
+        let bomb = gzip(&vec![0; 1 << 24]);
+        let e = gunzip(&bomb, 1 << 20).unwrap_err();
+        assert_eq!(e.code, HcpCode::EntityTooLarge);
+        let asks = |v: &str| asks_gunzip(&form(&[("Content-Encoding", v)]));
+        assert!(asks("gzip") && asks(" GZIP ") && !asks("deflate") && !asks("gzip, br"));
     }
 }

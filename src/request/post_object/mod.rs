@@ -411,12 +411,18 @@ impl Gateway {
         acl::translate_grants(&mut request, who)?;
         // An ACL can grant only what its author holds (ACLs judge requests here).
         crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
-        let room = self.form_room(declared)?;
+        let gunzip = form::asks_gunzip(&form);
+        let room = self.form_room(declared, gunzip)?;
         let data = self.read_file(multipart, file).await?;
+        x.bytes_in = data.len() as u64;
+        let data = match gunzip && form::gzipped(&data) {
+            true => self.decoded(&mut request, data).await?,
+            false => data,
+        };
+        // (The range is the stored object's: decoded, HCP's manual says.)
         if let Some(range) = range {
             range.check(data.len() as u64)?;
         }
-        x.bytes_in = data.len() as u64;
         request
             .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
             .expect("digits");
@@ -471,19 +477,33 @@ impl Gateway {
         Ok(effects.protection)
     }
 
+    /// A gzipped file the form asks to decode, decoded off the request threads; the object is
+    /// stored as what it decodes to, with no `Content-Encoding` of its own.
+    async fn decoded(&self, request: &mut RequestHeader, file: Bytes) -> Result<Bytes, HcpError> {
+        let limit = self.cfg.limits.max_post_object_bytes;
+        let decoded = tokio::task::spawn_blocking(move || form::gunzip(&file, limit))
+            .await
+            .map_err(|_| HcpError::new(HcpCode::InternalError))??;
+        request.remove_header(&http::header::CONTENT_ENCODING);
+        Ok(Bytes::from(decoded))
+    }
+
     /// Room for a form's file among the bytes all forms may hold at once (eight of the largest
-    /// files, `form_bytes`), as much as the request declares (or the largest file): held in
-    /// memory until it is sent, a file beyond that is 503 at once — many slow forms cannot
-    /// fill the memory every client shares.
+    /// files, `form_bytes`), as much as the request declares (or the largest file), and for a
+    /// file to be decoded the largest file twice (sent and decoded, both held while it is
+    /// decoded): held in memory until it is sent, a file beyond that is 503 at once — many slow
+    /// forms cannot fill the memory every client shares.
     fn form_room(
         &self,
         declared: Option<u64>,
+        decoding: bool,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, HcpError> {
         let limit = self.cfg.limits.max_post_object_bytes;
-        let kib = declared
-            .map_or(limit, |d| d.min(limit))
-            .div_ceil(1024)
-            .max(1);
+        let bytes = match decoding {
+            true => limit.saturating_mul(2),
+            false => declared.map_or(limit, |d| d.min(limit)),
+        };
+        let kib = bytes.div_ceil(1024).max(1);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
         self.form_bytes
             .clone()
