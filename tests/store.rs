@@ -1678,3 +1678,109 @@ async fn open_uploads_list_with_their_dates_and_common_prefixes() {
     assert!((0..600).contains(&age), "initiated {age} s ago");
     assert_eq!(listed.delimiter(), Some("/"));
 }
+
+/// Encryption with a customer's key (SSE-C) is not kept by the embedded backend, which would
+/// store the data as sent and serve it to any reader without the key: every request naming a
+/// customer's key — a PUT, a read, a copy's source, an upload, a form — is 501 NotImplemented
+/// in HCP's body before the backend, and nothing is stored; a key that is not whole or valid
+/// is S3's 400 InvalidArgument first, as on every backend.
+#[tokio::test]
+async fn customer_keys_are_refused_where_they_would_not_be_kept() {
+    let (gw, _data) = on_the_store().await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "ssec").await;
+    put(&s3, &bucket, "plain", b"plain").await;
+    let key = [7u8; 32];
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let (key_b64, md5) = (b64(&key), content_md5(&key));
+    let customer = |prefix: &'static str| {
+        let name = |n: &str| format!("{prefix}server-side-encryption-customer-{n}");
+        [
+            (name("algorithm"), "AES256".to_string()),
+            (name("key"), key_b64.clone()),
+            (name("key-md5"), md5.clone()),
+        ]
+    };
+    let (own, source) = (customer("x-amz-"), customer("x-amz-copy-source-"));
+    let plain = format!("{bucket}/plain");
+    let copy_source = [("x-amz-copy-source".to_string(), plain)];
+    let cases: [(_, _, Vec<_>); 6] = [
+        ("PUT", "keyed", own.to_vec()),
+        ("GET", "plain", own.to_vec()),
+        ("HEAD", "plain", own.to_vec()),
+        ("PUT", "copy", [&copy_source[..], &source].concat()),
+        ("PUT", "copy-keyed", [&copy_source[..], &own].concat()),
+        ("POST", "mpu?uploads", own.to_vec()),
+    ];
+    let admin = (USER, PASSWORD);
+    for (method, key, headers) in cases {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let before = gw.backend_requests();
+        let target = format!("/{bucket}/{key}");
+        let body: &[u8] = if method == "PUT" && key == "keyed" {
+            b"secret"
+        } else {
+            b""
+        };
+        let r = as_user(&gw, admin, method, &target, &headers, body).await;
+        assert_eq!(r.status, 501, "{method} {key} {headers:?}: {}", r.text());
+        if method != "HEAD" {
+            r.assert_hcp_error(501, "NotImplemented");
+        }
+        assert_eq!(
+            gw.backend_requests(),
+            before,
+            "{method} {key} reached the backend"
+        );
+    }
+    // A key that is not whole or valid is S3's 400, on every backend, before this.
+    let no_algorithm = &own[1..];
+    let mut other_md5 = own.to_vec();
+    other_md5[2].1 = content_md5(b"another key");
+    for headers in [no_algorithm.to_vec(), other_md5] {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let before = gw.backend_requests();
+        let target = format!("/{bucket}/keyed");
+        let r = as_user(&gw, admin, "PUT", &target, &headers, b"secret").await;
+        r.assert_hcp_error(400, "InvalidArgument");
+        assert_eq!(
+            gw.backend_requests(),
+            before,
+            "{headers:?} reached the backend"
+        );
+    }
+    // A form's encryption fields likewise.
+    let mut form =
+        "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nformed\r\n".to_string();
+    for (name, value) in &own {
+        form.push_str(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    form.push_str(
+        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nsecret\r\n--b--\r\n",
+    );
+    let dropbox = new_bucket(&s3, "dropbox-ssec").await;
+    let r = common::raw::post_multipart(&gw.addr(), &dropbox, form).await;
+    r.assert_hcp_error(501, "NotImplemented");
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["plain"]);
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+    let listed = s3.list_objects_v2().bucket(&dropbox).send().await.unwrap();
+    assert!(listed.contents().is_empty(), "a form was stored");
+    // Without a key, the object reads as before.
+    assert_eq!(object_bytes(&s3, &bucket, "plain").await, b"plain");
+}

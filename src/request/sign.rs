@@ -40,7 +40,13 @@ impl Families {
         let integrity = name == "content-md5"
             || name.starts_with("x-amz-checksum-")
             || name == "x-amz-sdk-checksum-algorithm";
-        let sse_c = name.starts_with("x-amz-server-side-encryption-customer-");
+        // (A customer's key is its three headers, checked by `validate`; no other name under
+        // their prefix is sent.)
+        let customer_key = |prefix: &str| {
+            name.strip_prefix(prefix)
+                .is_some_and(|part| matches!(part, "algorithm" | "key" | "key-md5"))
+        };
+        let sse_c = customer_key("x-amz-server-side-encryption-customer-");
         Families {
             integrity,
             document: integrity || name == "content-type",
@@ -62,7 +68,7 @@ impl Families {
             bypass: name == "x-amz-bypass-governance-retention",
             copy_source: name == "x-amz-copy-source"
                 || name.starts_with("x-amz-copy-source-if-")
-                || name.starts_with("x-amz-copy-source-server-side-encryption-customer-"),
+                || customer_key("x-amz-copy-source-server-side-encryption-customer-"),
         }
     }
 }

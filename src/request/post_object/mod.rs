@@ -470,6 +470,7 @@ impl Gateway {
         )?;
         // The backend's own limits on the form's key (its length), as for any object route.
         crate::request::route::route(route.tenant, Some(route.backend), object)?;
+        validate::customer_keys_fit(request, route.backend)?;
         // HCP's retention and hold, as on a PUT (501 where the tenant keeps no retention).
         let now = crate::hcp::retention::seconds(SystemTime::now());
         let effects =

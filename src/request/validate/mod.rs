@@ -265,6 +265,7 @@ pub fn check(
     limits: &Limits,
 ) -> Result<(), HcpError> {
     check_headers(op, query, req)?;
+    check_customer_keys(req)?;
     if !matches!(
         op,
         Operation::GetObject
@@ -279,6 +280,86 @@ pub fn check(
     check_sizes(op, query, req, chunked, limits)?;
     check_metadata_and_acls(op, req, limits)?;
     check_conditions_and_bodies(op, query, req)
+}
+
+/// Encryption with a customer's key (SSE-C) where the backend does not keep it: the embedded
+/// backend would store the data as sent and serve it to any reader without the key, so a
+/// request naming a customer's key (for itself or for a copy's source) is refused there, 501
+/// before anything is sent — never left for the backend to ignore.
+pub fn customer_keys_fit(
+    req: &RequestHeader,
+    backend: &crate::config::Backend,
+) -> Result<(), HcpError> {
+    if backend.kind != crate::config::BackendKind::Local {
+        return Ok(());
+    }
+    let keyed = req.headers.keys().any(|n| {
+        CUSTOMER_KEY_PREFIXES
+            .iter()
+            .any(|prefix| n.as_str().starts_with(prefix))
+    });
+    if keyed {
+        return Err(HcpError::new(HcpCode::NotImplemented).with_message(
+            "Encryption with a customer's key is not supported by this bucket's storage: the \
+             object would not be encrypted.",
+        ));
+    }
+    Ok(())
+}
+
+/// The prefixes of a customer's key's headers: for the request's own object, and for a copy's
+/// source.
+const CUSTOMER_KEY_PREFIXES: [&str; 2] = [
+    "x-amz-server-side-encryption-customer-",
+    "x-amz-copy-source-server-side-encryption-customer-",
+];
+
+/// A customer's key (SSE-C) as S3 checks it: named by its algorithm (AES256), the key (Base64 of
+/// 32 bytes) and the key's MD5 (Base64), all three or none — for the object and for a copy's
+/// source alike. 400 InvalidArgument otherwise, before anything reaches the backend (which may
+/// check less: the embedded backend checks nothing).
+fn check_customer_keys(req: &RequestHeader) -> Result<(), HcpError> {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    for prefix in CUSTOMER_KEY_PREFIXES {
+        if !req.headers.keys().any(|n| n.as_str().starts_with(prefix)) {
+            continue;
+        }
+        let given = |part: &str| header(req, &format!("{prefix}{part}")).map(str::trim);
+        let refused = |why: &'static str| Err(invalid(why));
+        if given("algorithm") != Some("AES256") {
+            return refused(
+                "Requests specifying Server Side Encryption with Customer provided keys must \
+                 provide a valid encryption algorithm (AES256).",
+            );
+        }
+        let Some(key) = given("key") else {
+            return refused(
+                "Requests specifying Server Side Encryption with Customer provided keys must \
+                 provide an appropriate secret key.",
+            );
+        };
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let key = match base64.decode(key) {
+            Ok(key) if key.len() == 32 => key,
+            _ => return refused("The secret key was invalid for the specified algorithm."),
+        };
+        let Some(md5) = given("key-md5") else {
+            return refused(
+                "Requests specifying Server Side Encryption with Customer provided keys must \
+                 provide the client calculated MD5 of the secret key.",
+            );
+        };
+        let matches = base64
+            .decode(md5)
+            .is_ok_and(|md5| md5.as_slice() == md5::Md5::digest(&key).as_slice());
+        if !matches {
+            return refused(
+                "The calculated MD5 hash of the key did not match the hash that was provided.",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// S3 Object Lock's request headers, as S3 checks them: a mode is GOVERNANCE or COMPLIANCE and
@@ -849,6 +930,58 @@ mod tests {
             "",
         ] {
             assert_eq!(condition_date(other), None, "{other}");
+        }
+    }
+
+    /// A customer's key is its algorithm (AES256), a key of 32 bytes and that key's MD5, all
+    /// three, for the object and for a copy's source; anything less or other is 400.
+    #[test]
+    fn customer_keys_are_whole_or_refused() {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let key = [9u8; 32];
+        let (k, m) = (b64(&key), b64(&md5::Md5::digest(key)));
+        let short = b64(&key[..16]);
+        let other_md5 = b64(&md5::Md5::digest(b"other"));
+        let whole = [
+            ("algorithm", "AES256"),
+            ("key", k.as_str()),
+            ("key-md5", m.as_str()),
+        ];
+        for prefix in CUSTOMER_KEY_PREFIXES {
+            let req = |parts: &[(&str, &str)]| {
+                let mut r = RequestHeader::build("PUT", b"/b/k", None).unwrap();
+                for (part, value) in parts {
+                    r.insert_header(format!("{prefix}{part}"), *value).unwrap();
+                }
+                r
+            };
+            assert!(check_customer_keys(&req(&whole)).is_ok());
+            assert!(check_customer_keys(&req(&[])).is_ok());
+            let refused = [
+                vec![("key", k.as_str()), ("key-md5", m.as_str())],
+                vec![("algorithm", "AES128"), ("key", &k), ("key-md5", &m)],
+                vec![("algorithm", "AES256")],
+                vec![("algorithm", "AES256"), ("key", &k)],
+                vec![("algorithm", "AES256"), ("key", &short), ("key-md5", &m)],
+                vec![
+                    ("algorithm", "AES256"),
+                    ("key", "not base64!"),
+                    ("key-md5", &m),
+                ],
+                vec![
+                    ("algorithm", "AES256"),
+                    ("key", &k),
+                    ("key-md5", &other_md5),
+                ],
+                vec![("algorithm", "AES256"), ("key", &k), ("key-md5", "x")],
+                vec![("key-md5", &m)],
+            ];
+            for parts in refused {
+                let e = check_customer_keys(&req(&parts)).unwrap_err();
+                assert_eq!(e.code, HcpCode::InvalidArgument, "{prefix} {parts:?}");
+            }
         }
     }
 
