@@ -292,8 +292,8 @@ async fn obs_native_signing_and_header_names() {
 }
 
 /// HCP's retention on OBS (WORM, compliance only): in a compliance tenant `x-hcp-retention`
-/// reaches the recorded OBS as OBS's own `x-obs-object-lock-*` headers, signed the OBS way; a
-/// hold, which OBS cannot keep, is refused before anything is sent.
+/// reaches the recorded OBS as OBS's own `x-obs-object-lock-*` headers, signed the OBS way (a
+/// form's field too); a hold, which OBS cannot keep, is refused before anything is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hcp_retention_reaches_obs_as_its_worm_headers() {
     use common::dialect_server::{DialectServer, Vendor};
@@ -316,10 +316,18 @@ async fn hcp_retention_reaches_obs_as_its_worm_headers() {
         let addr = addr.clone();
         async move { send(&addr, "PUT", b"/bkt/k", &signed, vec![b"data".to_vec()]).await }
     };
+    // The headers of the last PUT the recorded OBS received.
+    let last_put = || {
+        let seen = server.seen();
+        let (_, _, headers) = seen
+            .into_iter()
+            .rfind(|(m, _, _)| m == "PUT")
+            .expect("a PUT");
+        headers
+    };
     let r = put(&[("x-hcp-retention", "2030-01-01T00:00:00+0000")]).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let seen = server.seen();
-    let (_, _, headers) = seen.iter().rfind(|(m, _, _)| m == "PUT").expect("the PUT");
+    let headers = last_put();
     let header = |name: &str| {
         headers
             .iter()
@@ -339,12 +347,37 @@ async fn hcp_retention_reaches_obs_as_its_worm_headers() {
     let r = put(&[("x-hcp-retentionhold", "true")]).await;
     r.assert_hcp_error(501, "NotImplemented");
     assert_eq!(server.count(), before, "a hold OBS cannot keep was sent");
+    // A form's retention field likewise (with the Content-MD5 S3's and OBS's Object Lock ask
+    // for), and a form's hold and Initial Unspecified (governance) are refused before OBS.
+    let form = |fields: &[(&str, &str)]| {
+        let fields = [&[("key", "f")][..], fields].concat();
+        let body = common::raw::signed_form_body((&ak, &sk), "bkt", (&fields, &[]), b"data");
+        let addr = addr.clone();
+        async move { common::raw::post_multipart(&addr, "bkt", &body).await }
+    };
+    let r = form(&[("x-hcp-retention", "2030-01-01T00:00:00+0000")]).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let headers = last_put();
+    for (name, value) in [
+        ("x-obs-object-lock-mode", "COMPLIANCE".to_string()),
+        ("content-md5", content_md5(b"data")),
+    ] {
+        let sent = headers.iter().any(|(n, v)| n == name && *v == value);
+        assert!(sent, "{name}: {value}: {headers:?}");
+    }
+    for refused in [("x-hcp-retentionhold", "true"), ("x-hcp-retention", "-2")] {
+        let before = server.count();
+        form(&[refused])
+            .await
+            .assert_hcp_error(501, "NotImplemented");
+        assert_eq!(server.count(), before, "{refused:?} was sent");
+    }
     // An object whose lock cannot be read (the HEAD fails) is not written over: 503.
     server.respond_to("HEAD", "error|InternalError|500");
     let r = put(&[]).await;
     r.assert_hcp_error(503, "ServiceUnavailable");
     let puts = server.seen().iter().filter(|(m, _, _)| m == "PUT").count();
-    assert_eq!(puts, 1, "a write over an unread lock was sent");
+    assert_eq!(puts, 2, "a write over an unread lock was sent");
     // A retention change the backend fails (copy onto itself, then OBS answers 500): HCP's
     // 500, the cause in the log.
     server.respond_to("PUT", "error|InternalError|500");

@@ -778,9 +778,9 @@ async fn a_created_bucket_is_located_by_its_own_name() {
 /// value is gzip and file is gzipped, HCP decodes the file"): the object is what it decodes to,
 /// without a Content-Encoding, and the policy's `content-length-range` counts the decoded
 /// bytes ("the size limit is applied to the size of the uncompressed object"). A file that
-/// decodes past the form limit (a small bomb) is 400 EntityTooLarge, one that is not gzip's
-/// data 400 InvalidArgument, each before the backend and storing nothing; a file that is not
-/// gzipped is stored as sent.
+/// decodes past the form limit (a small bomb) is 400 EntityTooLarge, one that decodes past the
+/// policy's range InvalidPolicyDocument, one that is not gzip's data 400 InvalidArgument, each
+/// before the backend and storing nothing; a file that is not gzipped is stored as sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzipped_form_file_is_stored_decoded() {
     use std::io::Write as _;
@@ -815,6 +815,8 @@ async fn a_gzipped_form_file_is_stored_decoded() {
 
     let mut corrupt = packed[..12].to_vec();
     corrupt.extend_from_slice(b"not deflate data at all");
+    // (The policy's largest size bounds the decoding first: past the form limit, the limit's.)
+    let wide = "[\"content-length-range\", 0, 1048576]".to_string();
     let refused = [
         (
             "small",
@@ -825,12 +827,20 @@ async fn a_gzipped_form_file_is_stored_decoded() {
         ),
         (
             "bomb",
-            exactly(0),
+            wide.clone(),
             gzip(&vec![0; 1 << 20]),
             400,
             "EntityTooLarge",
         ),
-        ("corrupt", exactly(0), corrupt, 400, "InvalidArgument"),
+        ("corrupt", wide.clone(), corrupt, 400, "InvalidArgument"),
+        // (Within the form limit but past the policy: decoded no further than its range.)
+        (
+            "capped",
+            exactly(16),
+            gzip(&vec![0; 1 << 15]),
+            400,
+            "InvalidPolicyDocument",
+        ),
     ];
     for (key, range, file, status, code) in refused {
         let before = gw.backend_requests();

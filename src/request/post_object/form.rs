@@ -111,11 +111,17 @@ pub struct LengthRange {
 }
 
 impl LengthRange {
+    /// (A decoded file is read one byte past `max` at most: one longer is "more than" it.)
     pub fn check(self, len: u64) -> Result<(), HcpError> {
-        if len < self.min || len > self.max {
+        let (min, max) = (self.min, self.max);
+        if len > max {
             return Err(policy_error(format!(
-                "The file is {len} bytes; the policy allows {} to {}.",
-                self.min, self.max
+                "The file is more than {max} bytes; the policy allows {min} to {max}."
+            )));
+        }
+        if len < min {
+            return Err(policy_error(format!(
+                "The file is {len} bytes; the policy allows {min} to {max}."
             )));
         }
         Ok(())
@@ -268,13 +274,15 @@ pub fn gzipped(file: &[u8]) -> bool {
     file.starts_with(&[0x1f, 0x8b])
 }
 
-/// A gzipped file decoded (every member, as `gzip -d` reads them), at most `limit` bytes of
-/// it: 400 EntityTooLarge beyond, 400 InvalidArgument for data that is not gzip's.
-pub fn gunzip(file: &[u8], limit: u64) -> Result<Vec<u8>, HcpError> {
+/// A gzipped file decoded (every member, as `gzip -d` reads them): at most `limit` bytes (400
+/// EntityTooLarge past them), and of those no more than one past `cap` are decoded (a policy's
+/// largest size: what is longer fails its range anyway, and a small bomb costs no more than
+/// the policy allows); 400 InvalidArgument for data that is not gzip's (trailing bytes too).
+pub fn gunzip(file: &[u8], limit: u64, cap: u64) -> Result<Vec<u8>, HcpError> {
     use std::io::Read as _;
     let mut decoded = Vec::new();
     flate2::read::MultiGzDecoder::new(file)
-        .take(limit.saturating_add(1))
+        .take(cap.min(limit).saturating_add(1))
         .read_to_end(&mut decoded)
         .map_err(|_| {
             HcpError::new(HcpCode::InvalidArgument)
@@ -284,6 +292,10 @@ pub fn gunzip(file: &[u8], limit: u64) -> Result<Vec<u8>, HcpError> {
         return Err(HcpError::new(HcpCode::EntityTooLarge).with_message(format!(
             "A form upload may carry at most {limit} bytes, decoded."
         )));
+    }
+    // (Held until sent: not the room the reads doubled it to.)
+    if decoded.capacity() > decoded.len() + decoded.len() / 4 {
+        decoded.shrink_to_fit();
     }
     Ok(decoded)
 }
@@ -561,8 +573,8 @@ mod tests {
     }
 
     /// The oracle for decoding: whatever is gzipped, in one member or several, decodes to
-    /// itself within the limit, and past it (by one byte) is EntityTooLarge; what is not gzip's
-    /// data never decodes.
+    /// itself within the limit, and past it (by one byte) is EntityTooLarge; under a cap, to
+    /// its first cap + 1 bytes at most; what is not gzip's data never decodes.
     #[test]
     fn gzipped_files_decode_to_themselves_within_the_limit() {
         use rand::{Rng, SeedableRng};
@@ -580,9 +592,13 @@ mod tests {
             let members = [gzip(&data[..cut]), gzip(&data[cut..])].concat();
             for file in [gzip(&data), members] {
                 assert!(gzipped(&file));
-                assert_eq!(gunzip(&file, len as u64).unwrap(), data);
+                assert_eq!(gunzip(&file, len as u64, u64::MAX).unwrap(), data);
+                // A cap below the data: one byte past it decoded, no more.
+                let cap = rng.gen_range(0..=len as u64);
+                let capped = gunzip(&file, len as u64, cap).unwrap();
+                assert_eq!(capped, data[..data.len().min(cap as usize + 1)]);
                 if len > 0 {
-                    let e = gunzip(&file, len as u64 - 1).unwrap_err();
+                    let e = gunzip(&file, len as u64 - 1, u64::MAX).unwrap_err();
                     assert_eq!(e.code, HcpCode::EntityTooLarge);
                 }
                 // Cut short or with its checksum changed, it is not gzip's data.
@@ -591,15 +607,18 @@ mod tests {
                 let at = changed.len() - 6;
                 changed[at] ^= 1;
                 for bad in [short, changed.as_slice()] {
-                    let e = gunzip(bad, u64::MAX).unwrap_err();
+                    let e = gunzip(bad, u64::MAX, u64::MAX).unwrap_err();
                     assert_eq!(e.code, HcpCode::InvalidArgument);
                 }
             }
         }
         assert!(!gzipped(b"plain"));
         let bomb = gzip(&vec![0; 1 << 24]);
-        let e = gunzip(&bomb, 1 << 20).unwrap_err();
+        let e = gunzip(&bomb, 1 << 20, u64::MAX).unwrap_err();
         assert_eq!(e.code, HcpCode::EntityTooLarge);
+        assert_eq!(gunzip(&bomb, 1 << 20, 10).unwrap().len(), 11);
+        let e = gunzip(&[bomb.as_slice(), b"trailing"].concat(), u64::MAX, u64::MAX).unwrap_err();
+        assert_eq!(e.code, HcpCode::InvalidArgument);
         let asks = |v: &str| asks_gunzip(&form(&[("Content-Encoding", v)]));
         assert!(asks("gzip") && asks(" GZIP ") && !asks("deflate") && !asks("gzip, br"));
     }

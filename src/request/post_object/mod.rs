@@ -83,6 +83,8 @@ struct Upload {
     /// HCP's retention and hold fields, as a PUT's headers give them (`x-hcp-retention`,
     /// `x-hcp-retentionhold`).
     protection: Option<crate::hcp::retention::Protection>,
+    /// The file's SHA-256 (hex), the backend PUT's payload hash.
+    digest: String,
     /// The file's room among the bytes all forms may hold at once, kept while it is held.
     _room: tokio::sync::OwnedSemaphorePermit,
 }
@@ -248,7 +250,7 @@ impl Gateway {
         upload: &Upload,
         call: &Call<'_>,
     ) -> Option<(ResponseHeader, Vec<u8>)> {
-        let digest = sigv4::sha256_hex(&upload.file);
+        let digest = upload.digest.as_str();
         let mut backend_req = sign::backend_request(
             sign::Outbound {
                 op: Operation::PutObject,
@@ -261,7 +263,7 @@ impl Gateway {
             sign::BodyPlan {
                 length: Some(upload.file.len() as u64),
                 framing: sign::BodyFraming::AsSent,
-                payload_hash: &digest,
+                payload_hash: digest,
             },
             SystemTime::now(),
             &self.signing_keys,
@@ -411,12 +413,17 @@ impl Gateway {
         acl::translate_grants(&mut request, who)?;
         // An ACL can grant only what its author holds (ACLs judge requests here).
         crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
-        let gunzip = form::asks_gunzip(&form);
-        let room = self.form_room(declared, gunzip)?;
+        let limit = self.cfg.limits.max_post_object_bytes;
+        let mut room = self.form_room(declared.map_or(limit, |d| d.min(limit)))?;
         let data = self.read_file(multipart, file).await?;
         x.bytes_in = data.len() as u64;
-        let data = match gunzip && form::gzipped(&data) {
-            true => self.decoded(&mut request, data).await?,
+        let data = match form::asks_gunzip(&form) && form::gzipped(&data) {
+            true => {
+                // (Decoded at most one byte past the policy's largest size.)
+                let cap = range.map_or(limit, |r| r.max.min(limit));
+                room.merge(self.form_room(cap.saturating_add(1))?);
+                self.decoded(&mut request, data, cap).await?
+            }
             false => data,
         };
         // (The range is the stored object's: decoded, HCP's manual says.)
@@ -426,6 +433,9 @@ impl Gateway {
         request
             .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
             .expect("digits");
+        let digest = self
+            .digests(&mut request, &data, protection.is_some())
+            .await?;
         Ok(Upload {
             form,
             target: object,
@@ -435,6 +445,7 @@ impl Gateway {
             caller: identity.access_key().map(str::to_string),
             owner,
             protection,
+            digest,
             _room: room,
         })
     }
@@ -475,35 +486,59 @@ impl Gateway {
         let now = crate::hcp::retention::seconds(SystemTime::now());
         let effects =
             validate::retention::effects(Operation::PutObject, request, object, route.tenant, now)?;
+        // What this backend's Object Lock cannot keep is refused, not sent (OBS: no hold).
+        validate::retention::fits_backend(Operation::PutObject, request, &effects, route.backend)?;
         Ok(effects.protection)
     }
 
-    /// A gzipped file the form asks to decode, decoded off the request threads; the object is
-    /// stored as what it decodes to, with no `Content-Encoding` of its own.
-    async fn decoded(&self, request: &mut RequestHeader, file: Bytes) -> Result<Bytes, HcpError> {
+    /// A gzipped file the form asks to decode, decoded off the request threads (at most one
+    /// byte past `cap`); the object is stored as what it decodes to, with no `Content-Encoding`
+    /// of its own.
+    async fn decoded(
+        &self,
+        request: &mut RequestHeader,
+        file: Bytes,
+        cap: u64,
+    ) -> Result<Bytes, HcpError> {
         let limit = self.cfg.limits.max_post_object_bytes;
-        let decoded = tokio::task::spawn_blocking(move || form::gunzip(&file, limit))
+        let decoded = tokio::task::spawn_blocking(move || form::gunzip(&file, limit, cap))
             .await
             .map_err(|_| HcpError::new(HcpCode::InternalError))??;
         request.remove_header(&http::header::CONTENT_ENCODING);
         Ok(Bytes::from(decoded))
     }
 
-    /// Room for a form's file among the bytes all forms may hold at once (eight of the largest
-    /// files, `form_bytes`), as much as the request declares (or the largest file), and for a
-    /// file to be decoded the largest file twice (sent and decoded, both held while it is
-    /// decoded): held in memory until it is sent, a file beyond that is 503 at once — many slow
-    /// forms cannot fill the memory every client shares.
-    fn form_room(
+    /// The file's SHA-256 for the backend PUT's signature, off the request threads (a file of
+    /// up to `max_post_object_bytes`), and where the form asks for retention or a hold its
+    /// `Content-MD5` too: S3 takes Object Lock settings on a PUT only with one.
+    async fn digests(
         &self,
-        declared: Option<u64>,
-        decoding: bool,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, HcpError> {
-        let limit = self.cfg.limits.max_post_object_bytes;
-        let bytes = match decoding {
-            true => limit.saturating_mul(2),
-            false => declared.map_or(limit, |d| d.min(limit)),
-        };
+        request: &mut RequestHeader,
+        file: &Bytes,
+        with_md5: bool,
+    ) -> Result<String, HcpError> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let file = file.clone();
+        let (sha256, md5) = tokio::task::spawn_blocking(move || {
+            let md5 = with_md5
+                .then(|| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&file)));
+            (sigv4::sha256_hex(&file), md5)
+        })
+        .await
+        .map_err(|_| HcpError::new(HcpCode::InternalError))?;
+        if let Some(md5) = md5 {
+            request.insert_header("content-md5", md5).expect("Base64");
+        }
+        Ok(sha256)
+    }
+
+    /// Room for `bytes` of a form's file among the bytes all forms may hold at once (eight of
+    /// the largest files, `form_bytes`): as much as the request declares (or the largest file),
+    /// and for a file to be decoded as much again as it may decode to. Held in memory until it
+    /// is sent, a file beyond that is 503 at once — many slow forms cannot fill the memory every
+    /// client shares.
+    fn form_room(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit, HcpError> {
         let kib = bytes.div_ceil(1024).max(1);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
         self.form_bytes
