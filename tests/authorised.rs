@@ -1815,7 +1815,7 @@ async fn the_backend_stays_invisible(backend: Backend) {
             )
             .await;
         assert_eq!(r.status, 200, "round trip: {}", r.text());
-        let BackendView::Rgw(rgw) = &f.view else {
+        let BackendView::S3(rgw) = &f.view else {
             unreachable!()
         };
         let acl = rgw

@@ -1461,3 +1461,40 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
     assert!(!sent, "a retention change was sent unjudged");
     gw.stop().await;
 }
+
+/// HCP's retention on an AWS backend (moto, which checks as S3 does that a PUT with Object Lock
+/// settings carries an integrity header, where an HCP client sends none): the body goes in
+/// aws-chunked framing with the gateway's CRC32 trailer — small (held whole) and large
+/// (streamed) alike — and a form's with its Content-MD5; the backend keeps the lock and the
+/// bytes. A client's own Content-MD5 goes on as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcp_retention_on_an_aws_backend() {
+    let Some(gw) = start_with_tenant(Backend::Moto, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let bucket = new_bucket(&gw.client(), "aws-ret").await;
+    let view = common::view::BackendView::of(&gw);
+    let admin = (USER, PASSWORD);
+    let protect = [("x-hcp-retention", "A+1d"), ("x-hcp-retentionhold", "true")];
+    for (key, len) in [("small", 1024), ("large", 300 * 1024 + 7)] {
+        let body = pattern(len, 5);
+        let before = now_secs();
+        let target = format!("/{bucket}/{key}");
+        let r = as_user(&gw, admin, "PUT", &target, &protect, &body).await;
+        assert_eq!(r.status, 200, "{key}: {}", r.text());
+        kept_a_day_on_hold(&gw, &bucket, key, before).await;
+        assert_eq!(view.object(&bucket, key).await, Some(body), "{key}");
+    }
+    let md5 = content_md5(b"own");
+    let own = [("x-hcp-retention", "A+1d"), ("content-md5", md5.as_str())];
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/own"), &own, b"own").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post_signed(&gw, admin, &bucket, &[("key", "formed"), protect[0]]).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        view.object(&bucket, "formed").await.as_deref(),
+        Some(&b"formed"[..])
+    );
+    let (mode, _) = view.object_lock(&bucket, "formed").await;
+    assert_eq!(mode.as_deref(), Some("GOVERNANCE"));
+}

@@ -2,6 +2,7 @@
 //! ([`upstream`]), credentials ([`credentials`]), reachability for `/readyz` ([`health`]), and the
 //! embedded store ([`local`]).
 
+pub mod aws_chunked;
 pub mod credentials;
 pub mod head;
 pub mod health;

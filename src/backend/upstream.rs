@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use crate::backend::aws_chunked::Chunker;
 use crate::backend::session::BackendSession;
-use crate::hcp::errors::HcpError;
+use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::body::BodyVerifier;
 use crate::request::route::BackendRuntime;
 use crate::server::coalesce::Coalesced;
@@ -266,7 +267,7 @@ pub enum BodyError {
 pub async fn stream_request_body(
     downstream: &mut ServerSession,
     upstream: &mut BackendSession,
-    mut verifier: BodyVerifier,
+    (mut verifier, mut chunker): (BodyVerifier, Option<Chunker>),
     read_timeout: Duration,
 ) -> Result<u64, BodyError> {
     let hold_back = verifier.needs_hold_back();
@@ -288,19 +289,57 @@ pub async fn stream_request_body(
                 Some(piece)
             };
             if let Some(p) = piece {
-                upstream.write_body(&p).await.map_err(BodyError::Backend)?;
+                write_piece(upstream, chunker.as_mut(), p).await?;
             }
         }
     }
     verifier.finish().map_err(BodyError::Rejected)?;
     if let Some(last) = held.take() {
+        write_piece(upstream, chunker.as_mut(), last).await?;
+    }
+    if let Some(chunker) = chunker {
+        // (The verifier held the body to its declared length: a shorter one never gets here.)
+        let end = chunker.finish().ok_or_else(body_length_differs)?;
         upstream
-            .write_body(&last)
+            .write_body(&end)
             .await
             .map_err(BodyError::Backend)?;
     }
     upstream.finish_body().await.map_err(BodyError::Backend)?;
     Ok(total)
+}
+
+/// A verified piece of the body to the backend: as it is, or framed by the gateway's chunker.
+async fn write_piece(
+    upstream: &mut BackendSession,
+    chunker: Option<&mut Chunker>,
+    piece: Bytes,
+) -> Result<(), BodyError> {
+    let Some(chunker) = chunker else {
+        return upstream
+            .write_body(&piece)
+            .await
+            .map_err(BodyError::Backend);
+    };
+    let mut framed = Vec::with_capacity(4);
+    if !chunker.push(piece, &mut framed) {
+        return Err(body_length_differs());
+    }
+    for part in framed {
+        upstream
+            .write_body(&part)
+            .await
+            .map_err(BodyError::Backend)?;
+    }
+    Ok(())
+}
+
+/// A body that is not as long as its request said (the verifier refuses it first).
+fn body_length_differs() -> BodyError {
+    BodyError::Rejected(
+        HcpError::new(HcpCode::InvalidArgument)
+            .with_message("The body is not as long as the request says."),
+    )
 }
 
 /// The next piece of the client's body, or `None` at its end; a client that pauses longer than

@@ -169,6 +169,35 @@ impl PayloadHash {
     }
 }
 
+/// S3 takes a PUT with Object Lock settings (and moto, which the tests run, checks it) only
+/// with an integrity header: `Content-MD5` or a checksum. An HCP client sends neither with
+/// `x-hcp-retention`; where none of the client's goes on, an AWS backend gets the body in
+/// aws-chunked framing with a CRC32 trailer the gateway computes (`BodyFraming::Trailed`).
+fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> bool {
+    if call.op != Operation::PutObject
+        || call.route.backend.dialect != crate::hcp::mapping::Dialect::Aws
+    {
+        return false;
+    }
+    let locks = call.params.effects.protection.is_some()
+        || req
+            .headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
+    let integrity = req.headers.keys().any(|n| {
+        matches!(
+            n.as_str(),
+            "content-md5"
+                | "x-amz-checksum-crc32"
+                | "x-amz-checksum-crc32c"
+                | "x-amz-checksum-crc64nvme"
+                | "x-amz-checksum-sha1"
+                | "x-amz-checksum-sha256"
+        )
+    });
+    locks && !integrity
+}
+
 /// Object and part bodies up to this length are read and verified whole before the backend is
 /// asked (`Gateway::read_whole_body`): one send with the request header instead of two (the
 /// backend wakes once), nothing at the backend before the body is verified, and no backend
@@ -521,6 +550,10 @@ impl Gateway {
         payload: &Payload,
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
+        if body.length.is_some() && lock_needs_checksum(call, s.req_header()) {
+            body.framing = BodyFraming::Trailed;
+            body.payload_hash = PayloadHash::Fixed(crate::backend::aws_chunked::PAYLOAD);
+        }
         // Signed as of now: the time of the one reading is also what a held body's wait is
         // measured from (`read_whole_body`).
         let signed = SystemTime::now();
@@ -1073,6 +1106,14 @@ impl Gateway {
             .map_err(unreachable)?;
         call.route.backend.counters.request();
         if let Some(doc) = buffered {
+            let framed;
+            let doc = match body.framing {
+                BodyFraming::Trailed => {
+                    framed = crate::backend::aws_chunked::Chunker::frame_whole(doc);
+                    &framed
+                }
+                _ => doc,
+            };
             let sent = match up.session.write_body(doc).await {
                 Ok(()) => up.session.finish_body().await,
                 Err(e) => Err(e),
@@ -1089,10 +1130,14 @@ impl Gateway {
         let timeout = self.cfg.client_body_timeout;
         // Boxed: only a body larger than the held ones streams, and every request's future
         // would otherwise carry this one's space.
+        let trailed = body.length.filter(|_| body.framing == BodyFraming::Trailed);
         let streamed = Box::pin(upstream::stream_request_body(
             s,
             &mut up.session,
-            verifier,
+            (
+                verifier,
+                trailed.map(crate::backend::aws_chunked::Chunker::new),
+            ),
             timeout,
         ));
         match streamed.await {

@@ -194,6 +194,17 @@ pub enum BodyFraming {
     /// The client's aws-chunked framing was removed; its trailing checksum was verified by the
     /// gateway and is not announced to the backend.
     Dechunked,
+    /// Sent in aws-chunked framing with a CRC32 trailer the gateway computes as it sends
+    /// (`backend::aws_chunked`), whatever framing the client used: S3's integrity header for a
+    /// body whose digest is not known before it is sent.
+    Trailed,
+}
+
+impl BodyFraming {
+    /// Whether the client's aws-chunked coding and checksum announcement stay behind.
+    fn strips_client_chunking(self) -> bool {
+        matches!(self, BodyFraming::Dechunked | BodyFraming::Trailed)
+    }
 }
 
 /// Which headers the gateway signs: host, the body's integrity headers and every `x-amz-*`.
@@ -278,6 +289,7 @@ fn backend_request_in(
         ),
     }
     match body.length {
+        Some(n) if body.framing == BodyFraming::Trailed => trailed_headers(&mut head, n),
         Some(n) => head.insert("content-length", itoa::Buffer::new().format(n).as_bytes()),
         None if out.method == Method::PUT || out.method == Method::POST => {
             head.insert("content-length", b"0");
@@ -303,6 +315,26 @@ fn backend_request_in(
         keys,
     );
     head
+}
+
+/// The framing headers of a body of `decoded` bytes sent in aws-chunked framing with the
+/// gateway's CRC32 trailer (`BodyFraming::Trailed`).
+fn trailed_headers(head: &mut RequestHead, decoded: u64) {
+    use crate::backend::aws_chunked;
+    let framed = aws_chunked::framed_length(decoded);
+    head.insert(
+        "content-length",
+        itoa::Buffer::new().format(framed).as_bytes(),
+    );
+    head.insert(
+        "x-amz-decoded-content-length",
+        itoa::Buffer::new().format(decoded).as_bytes(),
+    );
+    if head.get("content-encoding").is_none() {
+        head.insert("content-encoding", b"aws-chunked");
+    }
+    head.insert("x-amz-trailer", aws_chunked::TRAILER.as_bytes());
+    head.insert("x-amz-sdk-checksum-algorithm", b"CRC32");
 }
 
 /// `x-amz-date`'s value for `now`: formatted once a second per thread; a time before 1970 is
@@ -409,14 +441,20 @@ fn defined_headers(
                 head.append(n, copy_source(&source, route).as_bytes());
                 long_key_header(head, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
             }
-        } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
-            // aws-chunked is the client's framing; other codings describe the object.
-            let rest: Vec<&str> = value
-                .to_str()
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        } else if framing.strips_client_chunking() && n == "content-encoding" {
+            // aws-chunked is the client's framing; other codings describe the object (after
+            // the gateway's own aws-chunked where it frames the body so).
+            let own = (framing == BodyFraming::Trailed).then_some("aws-chunked");
+            let rest: Vec<&str> = own
+                .into_iter()
+                .chain(
+                    value
+                        .to_str()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked")),
+                )
                 .collect();
             if !rest.is_empty() {
                 head.append(n, rest.join(",").as_bytes());
@@ -445,7 +483,7 @@ fn defined_headers(
                 }
                 Err(_) => head.append(n, value.as_bytes()),
             }
-        } else if framing == BodyFraming::Dechunked && n == "x-amz-sdk-checksum-algorithm" {
+        } else if framing.strips_client_chunking() && n == "x-amz-sdk-checksum-algorithm" {
             // The trailing checksum it announces was verified here and is not sent on.
         } else {
             head.append(n, value.as_bytes());
@@ -857,17 +895,32 @@ mod effect_tests {
     use crate::hcp::retention::{LockMode, Protection};
     use crate::request::route::BackendRuntime;
 
+    /// Object `k` in bucket `b` of tenant `t`.
+    fn target_k() -> Target {
+        Target {
+            tenant: "t".into(),
+            bucket: Some("b".into()),
+            raw_key: Some(b"k"[..].into()),
+            virtual_host: false,
+        }
+    }
+
+    /// `tenant`'s route to bucket `b` of `backend`.
+    fn route_b<'a>(tenant: &'a Tenant, backend: &'a BackendRuntime) -> Route<'a> {
+        Route {
+            tenant,
+            backend,
+            backend_bucket: Some("b".into()),
+            credentials: backend.credentials.fixed_now(),
+        }
+    }
+
     /// HCP's retention as the gateway decided it reaches the backend as Object Lock headers —
     /// S3's names, or OBS's under its native signing — and a delete's bypass as S3's header.
     #[test]
     fn effects_become_the_backend_s_object_lock_headers() {
         let tenant = Tenant::for_tests();
-        let target = Target {
-            tenant: "t".into(),
-            bucket: Some("b".into()),
-            raw_key: Some(b"k"[..].into()),
-            virtual_host: false,
-        };
+        let target = target_k();
         let mut params = Params::default();
         params.effects.protection = Some(Protection {
             retention: Some((LockMode::Compliance, 1_800_000_000)),
@@ -878,12 +931,7 @@ mod effect_tests {
         for (signing, prefix) in [(Signing::V4, "x-amz-"), (Signing::Obs, "x-obs-")] {
             let mut backend = BackendRuntime::for_tests();
             backend.signing = signing;
-            let route = Route {
-                tenant: &tenant,
-                backend: &backend,
-                backend_bucket: Some("b".into()),
-                credentials: backend.credentials.fixed_now(),
-            };
+            let route = route_b(&tenant, &backend);
             let out = Outbound {
                 op: Operation::PutObject,
                 method: &Method::PUT,
@@ -904,12 +952,7 @@ mod effect_tests {
         }
         // Only writes carry a protection; a delete carries the bypass.
         let backend = BackendRuntime::for_tests();
-        let route = Route {
-            tenant: &tenant,
-            backend: &backend,
-            backend_bucket: Some("b".into()),
-            credentials: backend.credentials.fixed_now(),
-        };
+        let route = route_b(&tenant, &backend);
         params.effects.bypass_governance = true;
         let out = Outbound {
             op: Operation::DeleteObject,
@@ -924,6 +967,63 @@ mod effect_tests {
             sent.get("x-amz-bypass-governance-retention"),
             Some(&b"true"[..])
         );
+    }
+
+    /// A body the gateway frames itself (`Trailed`) is announced as such, signed: its framed
+    /// length, its decoded length, aws-chunked before the object's own coding (the client's
+    /// aws-chunked and checksum announcement stay behind), the CRC32 trailer, the streaming
+    /// payload value.
+    #[test]
+    fn a_trailed_body_is_announced_as_the_gateway_frames_it() {
+        use crate::backend::aws_chunked;
+        let tenant = Tenant::for_tests();
+        let backend = BackendRuntime::for_tests();
+        let route = route_b(&tenant, &backend);
+        let target = target_k();
+        let keys = sigv4::SigningKeyCache::default();
+        for (coding, sent_coding) in [
+            (None, "aws-chunked"),
+            (Some("aws-chunked,gzip"), "aws-chunked,gzip"),
+            (Some("gzip"), "aws-chunked,gzip"),
+        ] {
+            let mut client = http::HeaderMap::new();
+            if let Some(c) = coding {
+                client.insert("content-encoding", c.parse().unwrap());
+                client.insert("x-amz-sdk-checksum-algorithm", "SHA256".parse().unwrap());
+            }
+            let params = Params::default();
+            let out = Outbound {
+                op: Operation::PutObject,
+                method: &Method::PUT,
+                params: &params,
+                target: &target,
+                headers: &client,
+            };
+            let plan = BodyPlan {
+                length: Some(100_000),
+                framing: BodyFraming::Trailed,
+                payload_hash: aws_chunked::PAYLOAD,
+            };
+            let sent = backend_request(out, &route, plan, SystemTime::UNIX_EPOCH, &keys);
+            let framed = aws_chunked::framed_length(100_000).to_string();
+            for (name, value) in [
+                ("content-length", framed.as_str()),
+                ("x-amz-decoded-content-length", "100000"),
+                ("content-encoding", sent_coding),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+                ("x-amz-sdk-checksum-algorithm", "CRC32"),
+                ("x-amz-content-sha256", aws_chunked::PAYLOAD),
+            ] {
+                let all: Vec<&[u8]> = sent.get_all(name).collect();
+                assert_eq!(all, [value.as_bytes()], "{coding:?}: {name}");
+            }
+            let auth = String::from_utf8(sent.get("authorization").unwrap().to_vec()).unwrap();
+            assert!(
+                auth.contains("x-amz-decoded-content-length;x-amz-sdk-checksum-algorithm;")
+                    && auth.contains("x-amz-trailer"),
+                "{auth}"
+            );
+        }
     }
 }
 

@@ -16,8 +16,8 @@ pub enum BackendView {
     Local(PathBuf),
     /// The embedded store's server, and its data directory.
     Store(aws_sdk_s3::Client, PathBuf),
-    /// Ceph RGW with its main user's keys.
-    Rgw(aws_sdk_s3::Client),
+    /// An S3 server read with its own keys: Ceph RGW's main user, moto's.
+    S3(aws_sdk_s3::Client),
 }
 
 impl BackendView {
@@ -35,16 +35,25 @@ impl BackendView {
                 BackendView::Store(client, gw.data_dir())
             }
             Backend::Rgw => BackendView::rgw(),
-            Backend::Moto => panic!("no backend view of moto"),
+            Backend::Moto => BackendView::server("MOTO"),
         }
     }
 
     pub fn rgw() -> BackendView {
-        let get = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-        BackendView::Rgw(sdk_client(
-            &get("RGW_ENDPOINT"),
-            &get("RGW_ACCESS_KEY"),
-            &get("RGW_SECRET_KEY"),
+        BackendView::server("RGW")
+    }
+
+    /// The S3 server whose endpoint and keys `{prefix}_ENDPOINT`, `_ACCESS_KEY` and
+    /// `_SECRET_KEY` name.
+    fn server(prefix: &str) -> BackendView {
+        let get = |k: &str| {
+            let name = format!("{prefix}_{k}");
+            std::env::var(&name).unwrap_or_else(|_| panic!("{name} is not set"))
+        };
+        BackendView::S3(sdk_client(
+            &get("ENDPOINT"),
+            &get("ACCESS_KEY"),
+            &get("SECRET_KEY"),
         ))
     }
 
@@ -52,7 +61,7 @@ impl BackendView {
     pub async fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
         match self {
             BackendView::Local(dir) => std::fs::read(dir.join(bucket).join(key)).ok(),
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
                 Some(out.body.collect().await.ok()?.into_bytes().to_vec())
             }
@@ -64,7 +73,7 @@ impl BackendView {
     pub async fn metadata(&self, bucket: &str, key: &str) -> Option<Vec<(String, String)>> {
         match self {
             BackendView::Local(_) => None,
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let out = s3.head_object().bucket(bucket).key(key).send().await.ok()?;
                 let mut meta: Vec<(String, String)> = out
                     .metadata()
@@ -83,7 +92,7 @@ impl BackendView {
     pub async fn object_lock(&self, bucket: &str, key: &str) -> (Option<String>, Option<String>) {
         match self {
             BackendView::Local(_) => (None, None),
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let head = s3
                     .head_object()
                     .bucket(bucket)
@@ -109,7 +118,7 @@ impl BackendView {
                 out.sort();
                 out
             }
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let out = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
                 out.contents()
                     .iter()
@@ -124,7 +133,7 @@ impl BackendView {
     pub async fn object_is_public(&self, bucket: &str, key: &str) -> bool {
         match self {
             BackendView::Local(_) => false,
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let acl = s3
                     .get_object_acl()
                     .bucket(bucket)
@@ -145,7 +154,7 @@ impl BackendView {
     pub async fn bucket_is_public(&self, bucket: &str) -> bool {
         match self {
             BackendView::Local(_) => false,
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let acl = s3.get_bucket_acl().bucket(bucket).send().await.unwrap();
                 acl.grants().iter().any(|g| {
                     g.grantee()
@@ -160,7 +169,7 @@ impl BackendView {
     pub async fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
         match self {
             BackendView::Local(_) => panic!("not for s3s-fs"),
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 let body = aws_sdk_s3::primitives::ByteStream::from(body.to_vec());
                 s3.put_object()
                     .bucket(bucket)
@@ -177,7 +186,7 @@ impl BackendView {
     pub async fn delete_bucket(&self, bucket: &str) {
         match self {
             BackendView::Local(dir) => std::fs::remove_dir(dir.join(bucket)).unwrap(),
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 s3.delete_bucket().bucket(bucket).send().await.unwrap();
             }
         }
@@ -187,7 +196,7 @@ impl BackendView {
     pub async fn create_bucket(&self, bucket: &str) {
         match self {
             BackendView::Local(dir) => std::fs::create_dir_all(dir.join(bucket)).unwrap(),
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => {
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
                 s3.create_bucket().bucket(bucket).send().await.unwrap();
             }
         }
@@ -197,7 +206,7 @@ impl BackendView {
     pub async fn uploads(&self, bucket: &str) -> Vec<String> {
         match self {
             BackendView::Local(_) => Vec::new(),
-            BackendView::Rgw(s3) | BackendView::Store(s3, _) => s3
+            BackendView::S3(s3) | BackendView::Store(s3, _) => s3
                 .list_multipart_uploads()
                 .bucket(bucket)
                 .send()
@@ -219,7 +228,7 @@ impl BackendView {
                 out.sort();
                 out
             }
-            BackendView::Rgw(_) => Vec::new(),
+            BackendView::S3(_) => Vec::new(),
         }
     }
 }
