@@ -1465,8 +1465,9 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
 /// HCP's retention on an AWS backend (moto, which checks as S3 does that a PUT with Object Lock
 /// settings carries an integrity header, where an HCP client sends none): the body goes in
 /// aws-chunked framing with the gateway's CRC32 trailer — small (held whole) and large
-/// (streamed) alike — and a form's with its Content-MD5; the backend keeps the lock and the
-/// bytes. A client's own Content-MD5 goes on as it is.
+/// (streamed) alike —, an empty one (plain, or aws-chunked decoding to nothing) and a form's
+/// with their Content-MD5; the backend keeps the lock and the bytes. A client's own
+/// Content-MD5 goes on as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hcp_retention_on_an_aws_backend() {
     let Some(gw) = start_with_tenant(Backend::Moto, "retention = \"enterprise\"", "").await else {
@@ -1485,6 +1486,27 @@ async fn hcp_retention_on_an_aws_backend() {
         kept_a_day_on_hold(&gw, &bucket, key, before).await;
         assert_eq!(view.object(&bucket, key).await, Some(body), "{key}");
     }
+    // Empty: plain, and aws-chunked decoding to nothing (the empty body's Content-MD5 goes).
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let before = now_secs();
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("/{bucket}/empty"),
+        &protect,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    kept_a_day_on_hold(&gw, &bucket, "empty", before).await;
+    let target = format!("/{bucket}/chunked-empty");
+    let v4 = common::raw::V4::now(&ak, &sk, &addr, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    let (headers, body) = v4.chunked_upload_with(&target, (b"", 64 * 1024), None, &protect);
+    let r = common::raw::send(&addr, "PUT", target.as_bytes(), &headers, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    kept_a_day_on_hold(&gw, &bucket, "chunked-empty", before).await;
     let md5 = content_md5(b"own");
     let own = [("x-hcp-retention", "A+1d"), ("content-md5", md5.as_str())];
     let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/own"), &own, b"own").await;

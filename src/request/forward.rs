@@ -151,6 +151,9 @@ pub(super) struct Body {
     /// What the gateway vouches for toward the backend.
     payload_hash: PayloadHash,
     framing: BodyFraming,
+    /// The request goes without a body and needs an integrity header all the same (a PUT with
+    /// Object Lock settings, `lock_needs_checksum`): an empty body's Content-MD5 is sent.
+    empty_md5: bool,
 }
 
 /// `x-amz-content-sha256`'s value toward the backend, on the stack: one of SigV4's fixed
@@ -197,6 +200,9 @@ fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> b
     });
     locks && !integrity
 }
+
+/// The Content-MD5 of an empty body.
+const EMPTY_MD5: &str = "1B2M2Y8AsgTpgAmY7PhCfg==";
 
 /// Object and part bodies up to this length are read and verified whole before the backend is
 /// asked (`Gateway::read_whole_body`): one send with the request header instead of two (the
@@ -550,9 +556,17 @@ impl Gateway {
         payload: &Payload,
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
-        if body.length.is_some() && lock_needs_checksum(call, s.req_header()) {
-            body.framing = BodyFraming::Trailed;
-            body.payload_hash = PayloadHash::Fixed(crate::backend::aws_chunked::PAYLOAD);
+        if lock_needs_checksum(call, s.req_header()) {
+            match body.length {
+                // (An empty body's digest is known: its Content-MD5 goes with it — for an
+                // aws-chunked one that decodes to nothing, `read_whole_body` signs it so.)
+                Some(0) => {}
+                Some(_) => {
+                    body.framing = BodyFraming::Trailed;
+                    body.payload_hash = PayloadHash::Fixed(crate::backend::aws_chunked::PAYLOAD);
+                }
+                None => body.empty_md5 = true,
+            }
         }
         // Signed as of now: the time of the one reading is also what a held body's wait is
         // measured from (`read_whole_body`).
@@ -711,6 +725,7 @@ impl Gateway {
             length,
             payload_hash,
             framing,
+            empty_md5: false,
         })
     }
 
@@ -724,12 +739,26 @@ impl Gateway {
         now: SystemTime,
     ) -> RequestHead {
         let client = s.req_header();
+        // (Rare: the client's headers and the empty body's digest, in a map of their own.)
+        let with_md5;
+        let headers = match body.empty_md5 {
+            true => {
+                let mut headers = client.headers.clone();
+                headers.insert(
+                    http::HeaderName::from_static("content-md5"),
+                    http::HeaderValue::from_static(EMPTY_MD5),
+                );
+                with_md5 = headers;
+                &with_md5
+            }
+            false => &client.headers,
+        };
         let outbound = sign::Outbound {
             op: call.op,
             method: &client.method,
             params: call.params,
             target: call.target,
-            headers: &client.headers,
+            headers,
         };
         let plan = sign::BodyPlan {
             length: body.length,

@@ -289,7 +289,9 @@ fn backend_request_in(
         ),
     }
     match body.length {
-        Some(n) if body.framing == BodyFraming::Trailed => trailed_headers(&mut head, n),
+        Some(n) if body.framing == BodyFraming::Trailed => {
+            trailed_headers(&mut head, out.headers, n);
+        }
         Some(n) => head.insert("content-length", itoa::Buffer::new().format(n).as_bytes()),
         None if out.method == Method::PUT || out.method == Method::POST => {
             head.insert("content-length", b"0");
@@ -318,8 +320,9 @@ fn backend_request_in(
 }
 
 /// The framing headers of a body of `decoded` bytes sent in aws-chunked framing with the
-/// gateway's CRC32 trailer (`BodyFraming::Trailed`).
-fn trailed_headers(head: &mut RequestHead, decoded: u64) {
+/// gateway's CRC32 trailer (`BodyFraming::Trailed`): `Content-Encoding` is aws-chunked, then
+/// the object's own codings from all of the client's lines.
+fn trailed_headers(head: &mut RequestHead, client: &http::HeaderMap, decoded: u64) {
     use crate::backend::aws_chunked;
     let framed = aws_chunked::framed_length(decoded);
     head.insert(
@@ -330,9 +333,9 @@ fn trailed_headers(head: &mut RequestHead, decoded: u64) {
         "x-amz-decoded-content-length",
         itoa::Buffer::new().format(decoded).as_bytes(),
     );
-    if head.get("content-encoding").is_none() {
-        head.insert("content-encoding", b"aws-chunked");
-    }
+    let codings = object_codings(client.get_all(http::header::CONTENT_ENCODING).iter());
+    let coding: Vec<&str> = std::iter::once("aws-chunked").chain(codings).collect();
+    head.insert("content-encoding", coding.join(",").as_bytes());
     head.insert("x-amz-trailer", aws_chunked::TRAILER.as_bytes());
     head.insert("x-amz-sdk-checksum-algorithm", b"CRC32");
 }
@@ -441,21 +444,11 @@ fn defined_headers(
                 head.append(n, copy_source(&source, route).as_bytes());
                 long_key_header(head, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
             }
-        } else if framing.strips_client_chunking() && n == "content-encoding" {
-            // aws-chunked is the client's framing; other codings describe the object (after
-            // the gateway's own aws-chunked where it frames the body so).
-            let own = (framing == BodyFraming::Trailed).then_some("aws-chunked");
-            let rest: Vec<&str> = own
-                .into_iter()
-                .chain(
-                    value
-                        .to_str()
-                        .unwrap_or_default()
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked")),
-                )
-                .collect();
+        } else if framing == BodyFraming::Trailed && n == "content-encoding" {
+            // (All of the client's lines in one, after the gateway's own: `trailed_headers`.)
+        } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
+            // aws-chunked is the client's framing; other codings describe the object.
+            let rest = object_codings(std::iter::once(value));
             if !rest.is_empty() {
                 head.append(n, rest.join(",").as_bytes());
             }
@@ -489,6 +482,16 @@ fn defined_headers(
             head.append(n, value.as_bytes());
         }
     }
+}
+
+/// The content codings of these `Content-Encoding` values but aws-chunked (a framing, not a
+/// coding of the object), in order.
+fn object_codings<'v>(values: impl Iterator<Item = &'v http::HeaderValue>) -> Vec<&'v str> {
+    values
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        .collect()
 }
 
 /// A header whose value the gateway reads and sends as it read it: `Some` of the value to send
@@ -982,13 +985,14 @@ mod effect_tests {
         let target = target_k();
         let keys = sigv4::SigningKeyCache::default();
         for (coding, sent_coding) in [
-            (None, "aws-chunked"),
-            (Some("aws-chunked,gzip"), "aws-chunked,gzip"),
-            (Some("gzip"), "aws-chunked,gzip"),
+            (&[][..], "aws-chunked"),
+            (&["aws-chunked,gzip"], "aws-chunked,gzip"),
+            (&["gzip"], "aws-chunked,gzip"),
+            (&["gzip", "aws-chunked, br"], "aws-chunked,gzip,br"),
         ] {
             let mut client = http::HeaderMap::new();
-            if let Some(c) = coding {
-                client.insert("content-encoding", c.parse().unwrap());
+            for c in coding {
+                client.append("content-encoding", c.parse().unwrap());
                 client.insert("x-amz-sdk-checksum-algorithm", "SHA256".parse().unwrap());
             }
             let params = Params::default();

@@ -277,19 +277,28 @@ impl<'a> V4<'a> {
         chunk: usize,
         corrupt: Option<usize>,
     ) -> (Vec<(String, String)>, Vec<Vec<u8>>) {
+        self.chunked_upload_with(target, (data, chunk), corrupt, &[])
+    }
+
+    /// [`V4::chunked_upload`] with `extra` headers signed too.
+    pub fn chunked_upload_with(
+        &self,
+        target: &str,
+        (data, chunk): (&[u8], usize),
+        corrupt: Option<usize>,
+        extra: &[(&str, &str)],
+    ) -> (Vec<(String, String)>, Vec<Vec<u8>>) {
         // The encoded length depends only on the chunk sizes, so sign with a placeholder body first.
         let placeholder = self.chunked_body(&"0".repeat(64), data, chunk);
         let encoded = total_len(&placeholder).to_string();
         let decoded = data.len().to_string();
-        let headers = self.sign(
-            "PUT",
-            target.as_bytes(),
-            &[
-                ("content-encoding", "aws-chunked"),
-                ("content-length", &encoded),
-                ("x-amz-decoded-content-length", &decoded),
-            ],
-        );
+        let mut headers = vec![
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &encoded),
+            ("x-amz-decoded-content-length", &decoded),
+        ];
+        headers.extend_from_slice(extra);
+        let headers = self.sign("PUT", target.as_bytes(), &headers);
         let mut body = self.chunked_body(&V4::seed(&headers), data, chunk);
         if let Some(i) = corrupt {
             let p = &mut body[i];
