@@ -565,7 +565,9 @@ impl Gateway {
                     body.framing = BodyFraming::Trailed;
                     body.payload_hash = PayloadHash::Fixed(crate::backend::aws_chunked::PAYLOAD);
                 }
-                None => body.empty_md5 = true,
+                None if !body.forwarded => body.empty_md5 = true,
+                // (An object body of no known length is refused before: 411.)
+                None => {}
             }
         }
         // Signed as of now: the time of the one reading is also what a held body's wait is
