@@ -201,9 +201,6 @@ fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> b
     locks && !integrity
 }
 
-/// The Content-MD5 of an empty body.
-const EMPTY_MD5: &str = "1B2M2Y8AsgTpgAmY7PhCfg==";
-
 /// Object and part bodies up to this length are read and verified whole before the backend is
 /// asked (`Gateway::read_whole_body`): one send with the request header instead of two (the
 /// backend wakes once), nothing at the backend before the body is verified, and no backend
@@ -748,7 +745,7 @@ impl Gateway {
                 let mut headers = client.headers.clone();
                 headers.insert(
                     http::HeaderName::from_static("content-md5"),
-                    http::HeaderValue::from_static(EMPTY_MD5),
+                    http::HeaderValue::from_static(crate::request::body::EMPTY_MD5),
                 );
                 with_md5 = headers;
                 &with_md5
@@ -1239,14 +1236,12 @@ impl Gateway {
         route: &Route<'_>,
         body: &[u8],
     ) -> RequestHead {
-        use base64::Engine as _;
-        use md5::Digest as _;
         let req = s.req_header_mut();
         // (A multi-object delete, an Object Lock document and a bucket's ACL need a digest at
         // S3's servers: the document sent always has its Content-MD5, the new document's,
         // whatever checksum the client sent of its own — current SDKs send a CRC, which is
         // the client's document's and is not sent on.)
-        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+        let md5 = crate::request::body::content_md5(body);
         req.insert_header("content-md5", md5).expect("base64");
         // (A multipart complete's `x-amz-checksum-*` and `-type` are the object's: kept.)
         let object_s = op.checksums_are_the_object_s();

@@ -17,6 +17,14 @@ use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::authenticate::{ChunkSigner, Payload};
 use crate::sig::v4 as sigv4;
 
+/// The `Content-MD5` of a body the gateway holds whole and sends itself (Base64 of its MD5).
+pub fn content_md5(body: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
+}
+
+/// The `Content-MD5` of an empty body: [`content_md5`] of nothing.
+pub const EMPTY_MD5: &str = "1B2M2Y8AsgTpgAmY7PhCfg==";
+
 /// Longest chunk header or trailer line accepted (MinIO uses the same bound).
 const MAX_LINE: usize = 4096;
 

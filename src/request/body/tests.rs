@@ -317,3 +317,15 @@ fn plain_signed_digest_and_checksum_headers() {
     run(&mut v, b"PAYLOAD", 3).unwrap();
     assert_eq!(v.finish().unwrap_err().code, HcpCode::BadDigest);
 }
+
+/// The Content-MD5 the gateway sends with a body it holds is one its own verifier takes, and
+/// the empty body's constant is that of nothing.
+#[test]
+fn the_gateway_s_content_md5_verifies() {
+    assert_eq!(EMPTY_MD5, content_md5(b""));
+    let plain = Payload::Plain { sha256: None };
+    let md5 = content_md5(b"body");
+    let mut v = BodyVerifier::new(&plain, &request(&[("content-md5", &md5)]), 1 << 20).unwrap();
+    run(&mut v, b"body", 2).unwrap();
+    v.finish().unwrap();
+}

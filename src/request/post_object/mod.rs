@@ -517,12 +517,9 @@ impl Gateway {
         file: &Bytes,
         with_md5: bool,
     ) -> Result<String, HcpError> {
-        use base64::Engine as _;
-        use md5::Digest as _;
         let file = file.clone();
         let (sha256, md5) = tokio::task::spawn_blocking(move || {
-            let md5 = with_md5
-                .then(|| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&file)));
+            let md5 = with_md5.then(|| crate::request::body::content_md5(&file));
             (sigv4::sha256_hex(&file), md5)
         })
         .await

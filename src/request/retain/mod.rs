@@ -203,9 +203,7 @@ impl Gateway {
         mut headers: http::HeaderMap,
         doc: &[u8],
     ) -> Option<u16> {
-        use base64::Engine as _;
-        use md5::Digest as _;
-        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(doc));
+        let md5 = crate::request::body::content_md5(doc);
         headers.insert("content-md5", http::HeaderValue::from_str(&md5).ok()?);
         let digest = sigv4::sha256_hex(doc);
         let req = sign::backend_request(
