@@ -293,12 +293,7 @@ pub fn customer_keys_fit(
     if backend.kind != crate::config::BackendKind::Local {
         return Ok(());
     }
-    let keyed = req.headers.keys().any(|n| {
-        CUSTOMER_KEY_PREFIXES
-            .iter()
-            .any(|prefix| n.as_str().starts_with(prefix))
-    });
-    if keyed {
+    if customer_keys_named(req).contains(&true) {
         return Err(HcpError::new(HcpCode::NotImplemented).with_message(
             "Encryption with a customer's key is not supported by this bucket's storage: the \
              object would not be encrypted.",
@@ -314,17 +309,25 @@ const CUSTOMER_KEY_PREFIXES: [&str; 2] = [
     "x-amz-copy-source-server-side-encryption-customer-",
 ];
 
+/// Which of [`CUSTOMER_KEY_PREFIXES`] the request's header names carry, in one pass over them.
+fn customer_keys_named(req: &RequestHeader) -> [bool; 2] {
+    let mut named = [false; 2];
+    for name in req.headers.keys() {
+        for (seen, prefix) in named.iter_mut().zip(CUSTOMER_KEY_PREFIXES) {
+            *seen |= name.as_str().starts_with(prefix);
+        }
+    }
+    named
+}
+
 /// A customer's key (SSE-C) as S3 checks it: named by its algorithm (AES256), the key (Base64 of
 /// 32 bytes) and the key's MD5 (Base64), all three or none — for the object and for a copy's
 /// source alike. 400 InvalidArgument otherwise, before anything reaches the backend (which may
 /// check less: the embedded backend checks nothing).
 fn check_customer_keys(req: &RequestHeader) -> Result<(), HcpError> {
     use base64::Engine as _;
-    use md5::Digest as _;
-    for prefix in CUSTOMER_KEY_PREFIXES {
-        if !req.headers.keys().any(|n| n.as_str().starts_with(prefix)) {
-            continue;
-        }
+    let named = customer_keys_named(req);
+    for (prefix, _) in CUSTOMER_KEY_PREFIXES.iter().zip(named).filter(|(_, n)| *n) {
         let given = |part: &str| header(req, &format!("{prefix}{part}")).map(str::trim);
         let refused = |why: &'static str| Err(invalid(why));
         if given("algorithm") != Some("AES256") {
@@ -339,8 +342,7 @@ fn check_customer_keys(req: &RequestHeader) -> Result<(), HcpError> {
                  provide an appropriate secret key.",
             );
         };
-        let base64 = base64::engine::general_purpose::STANDARD;
-        let key = match base64.decode(key) {
+        let key = match base64::engine::general_purpose::STANDARD.decode(key) {
             Ok(key) if key.len() == 32 => key,
             _ => return refused("The secret key was invalid for the specified algorithm."),
         };
@@ -350,10 +352,8 @@ fn check_customer_keys(req: &RequestHeader) -> Result<(), HcpError> {
                  provide the client calculated MD5 of the secret key.",
             );
         };
-        let matches = base64
-            .decode(md5)
-            .is_ok_and(|md5| md5.as_slice() == md5::Md5::digest(&key).as_slice());
-        if !matches {
+        // (Base64 as S3 writes it: canonical, which is how the key's own is written.)
+        if md5 != crate::request::body::content_md5(&key) {
             return refused(
                 "The calculated MD5 hash of the key did not match the hash that was provided.",
             );
