@@ -419,34 +419,28 @@ async fn signed_values_that_are_no_text_are_refused() {
             target.as_bytes(),
             &[("content-length", "4"), ("x-amz-meta-note", lossy)],
         );
-        let head = with_bytes(v4, raw);
-        f.refused(
-            "SigV4, a signed value of no text",
-            400,
-            "InvalidArgument",
-            send_head(&f.addr, &head, vec![body.clone()]),
-        )
-        .await;
         let date = httpdate::fmt_http_date(SystemTime::now());
-        let sts = format!("PUT\n\n\n{date}\nx-amz-meta-note:{lossy}\n{target}");
-        let sig = base64::engine::general_purpose::STANDARD.encode(
-            hcp_s3_gateway::request::authenticate::sigv2::sign(&sk, &sts),
+        let mut v2 = v2_signed(
+            "PUT",
+            &target,
+            &date,
+            (&ak, &sk),
+            &[("x-amz-meta-note", lossy)],
         );
-        let v2 = vec![
+        v2.extend([
             ("host".to_string(), f.addr.clone()),
-            ("date".into(), date),
             ("content-length".into(), "4".into()),
-            ("x-amz-meta-note".into(), lossy.into()),
-            ("authorization".into(), format!("AWS {ak}:{sig}")),
-        ];
-        let head = with_bytes(v2, raw);
-        f.refused(
-            "SigV2, a signed value of no text",
-            400,
-            "InvalidArgument",
-            send_head(&f.addr, &head, vec![body.clone()]),
-        )
-        .await;
+        ]);
+        for (scheme, headers) in [("SigV4", v4), ("SigV2", v2)] {
+            let head = with_bytes(headers, raw);
+            f.refused(
+                &format!("{scheme}, a signed value of no text"),
+                400,
+                "InvalidArgument",
+                send_head(&f.addr, &head, vec![body.clone()]),
+            )
+            .await;
+        }
     }
     assert!(!f.exists("notext").await, "an object was stored");
 }
@@ -458,13 +452,26 @@ fn v2_header(
     ak: &str,
     sk: &str,
 ) -> Vec<(String, String)> {
-    let sts = format!("{method}\n\n\n{date}\n{resource}");
+    v2_signed(method, resource, date, (ak, sk), &[])
+}
+
+/// A SigV2 header signature that signs the `x-amz-*` headers `amz` too (sorted, lower case, as
+/// given), with those headers and `Date`.
+fn v2_signed(
+    method: &str,
+    resource: &str,
+    date: &str,
+    (ak, sk): (&str, &str),
+    amz: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let lines: String = amz.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+    let sts = format!("{method}\n\n\n{date}\n{lines}{resource}");
     let sig = base64::engine::general_purpose::STANDARD
         .encode(hcp_s3_gateway::request::authenticate::sigv2::sign(sk, &sts));
-    vec![
-        ("date".into(), date.into()),
-        ("authorization".into(), format!("AWS {ak}:{sig}")),
-    ]
+    let mut headers = vec![("date".to_string(), date.to_string())];
+    headers.extend(amz.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    headers.push(("authorization".into(), format!("AWS {ak}:{sig}")));
+    headers
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -850,6 +850,8 @@ async fn a_gzipped_form_file_is_stored_decoded() {
     }
     let view = common::view::BackendView::of(&gw);
     assert_eq!(view.keys(&bucket).await, ["text"]);
+    // The backend's own copy is the decoded bytes.
+    assert_eq!(view.object(&bucket, "text").await, Some(text.clone()));
 
     // Not gzipped: stored as sent, its Content-Encoding as the form gives it.
     let r = post("as-sent", exactly(4), b"asis".to_vec()).await;

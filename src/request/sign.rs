@@ -908,6 +908,21 @@ mod effect_tests {
         }
     }
 
+    /// A PUT of `target` with `params` and the client's `headers`.
+    fn put_k<'a>(
+        params: &'a Params,
+        target: &'a Target,
+        headers: &'a http::HeaderMap,
+    ) -> Outbound<'a> {
+        Outbound {
+            op: Operation::PutObject,
+            method: &Method::PUT,
+            params,
+            target,
+            headers,
+        }
+    }
+
     /// `tenant`'s route to bucket `b` of `backend`.
     fn route_b<'a>(tenant: &'a Tenant, backend: &'a BackendRuntime) -> Route<'a> {
         Route {
@@ -935,13 +950,7 @@ mod effect_tests {
             let mut backend = BackendRuntime::for_tests();
             backend.signing = signing;
             let route = route_b(&tenant, &backend);
-            let out = Outbound {
-                op: Operation::PutObject,
-                method: &Method::PUT,
-                params: &params,
-                target: &target,
-                headers: &client,
-            };
+            let out = put_k(&params, &target, &client);
             let sent = backend_request(out, &route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
             let header = |name: &str| {
                 String::from_utf8(sent.get(&format!("{prefix}{name}")).unwrap().to_vec()).unwrap()
@@ -996,13 +1005,7 @@ mod effect_tests {
                 client.insert("x-amz-sdk-checksum-algorithm", "SHA256".parse().unwrap());
             }
             let params = Params::default();
-            let out = Outbound {
-                op: Operation::PutObject,
-                method: &Method::PUT,
-                params: &params,
-                target: &target,
-                headers: &client,
-            };
+            let out = put_k(&params, &target, &client);
             let plan = BodyPlan {
                 length: Some(100_000),
                 framing: BodyFraming::Trailed,

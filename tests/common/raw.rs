@@ -416,11 +416,25 @@ impl Connection {
 
 /// An anonymous form upload (POST object) of the file `data` under `key` into `bucket`.
 pub async fn post_form(addr: &str, bucket: &str, key: &str) -> RawResponse {
-    let body = format!(
-        "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--b\r\n\
-         Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--b--\r\n"
+    post_multipart(addr, bucket, form_body(&[("key", key)], b"data")).await
+}
+
+/// A multipart/form-data document (boundary `b`) of `fields`, then the file field (`f`) holding
+/// `file`.
+pub fn form_body(fields: &[(&str, &str)], file: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n",
     );
-    post_multipart(addr, bucket, &body).await
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--b--\r\n");
+    body
 }
 
 /// A form (boundary `b`) signed with SigV4 by `(access_key, secret_key)`: its policy names
@@ -454,20 +468,8 @@ pub fn signed_form_body(
     let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
     let key = sigv4::SigningKey::derive(secret_key, day, "us-east-1", "s3");
     let signature = sigv4::signature(&key, &policy);
-    let mut body = String::new();
-    let all = named
-        .into_iter()
-        .chain([("policy", policy.as_str()), ("x-amz-signature", &signature)]);
-    for (name, value) in all {
-        body.push_str(&format!(
-            "--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
-    }
-    body.push_str("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n");
-    let mut body = body.into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(b"\r\n--b--\r\n");
-    body
+    named.extend([("policy", policy.as_str()), ("x-amz-signature", &signature)]);
+    form_body(&named, file)
 }
 
 /// An anonymous POST of `body`, a multipart/form-data document with the boundary `b`, to
