@@ -592,6 +592,11 @@ async fn hcp_retention_on_rgw() {
     hcp_retention_as_an_hcp_client(Backend::Rgw).await;
 }
 
+#[tokio::test]
+async fn hcp_retention_on_moto() {
+    hcp_retention_as_an_hcp_client(Backend::Moto).await;
+}
+
 /// A form signed by `who` (its policy naming every field) posted to `bucket`.
 async fn post_signed(
     gw: &TestGateway,

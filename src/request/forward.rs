@@ -93,6 +93,8 @@ pub(super) struct Guards {
     /// A multi-object delete's objects kept back (under retention or on hold), reported in
     /// its answer as not deleted (`retain::deletes`).
     pub(super) kept: Vec<String>,
+    /// A multi-object delete in quiet mode: its answer lists only what was not deleted.
+    pub(super) quiet_deletes: bool,
     /// Who answers name as owner (and for `GET /`, which buckets are the caller's), where the
     /// namespace keeps owners.
     pub(super) owners: Option<owners::Shown>,
@@ -917,24 +919,29 @@ impl Gateway {
         Ok(Some(doc))
     }
 
+    /// A multi-object delete's list by HCP's rules (a version's purge needs `purge`; objects
+    /// under retention kept back), and the list to send: empty where nothing is left.
+    async fn check_deletes(&self, call: &mut Call<'_>, doc: &[u8]) -> Result<Vec<u8>, HcpError> {
+        let versions = validate::check_delete_list(doc, &self.cfg.limits)?;
+        if versions && !call.may_purge {
+            return Err(authorize::denied()
+                .with_message("Deleting object versions needs the purge permission."));
+        }
+        let judged = self.judge_deletes(call, doc).await?;
+        call.guards.kept = judged.kept;
+        call.guards.quiet_deletes = judged.quiet;
+        if !judged.any_left {
+            // (Nothing left to ask the backend: answered in `read_whole_body`.)
+            return Ok(Vec::new());
+        }
+        Ok(judged.document)
+    }
+
     /// A control document by HCP's rules, and the document to send: always built from what was
     /// read, never the client's bytes.
     async fn check_document(&self, call: &mut Call<'_>, doc: &[u8]) -> Result<Vec<u8>, HcpError> {
         match call.op {
-            Operation::DeleteObjects => {
-                let versions = validate::check_delete_list(doc, &self.cfg.limits)?;
-                if versions && !call.may_purge {
-                    return Err(authorize::denied()
-                        .with_message("Deleting object versions needs the purge permission."));
-                }
-                let judged = self.judge_deletes(call, doc).await?;
-                call.guards.kept = judged.kept;
-                if !judged.any_left {
-                    // (Nothing left to ask the backend: answered in `read_whole_body`.)
-                    return Ok(Vec::new());
-                }
-                Ok(judged.document)
-            }
+            Operation::DeleteObjects => self.check_deletes(call, doc).await,
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
                 // (Sent as the gateway read it.)
                 let now = crate::hcp::retention::now();

@@ -668,6 +668,9 @@ pub struct Rewrites<'a> {
     /// A listing's objects' own owners, by entry (`<Contents>`, `<Version>`) in the
     /// document's order (`request::object_owners`); an entry without one names `owners`'.
     pub entry_owners: &'a [Option<crate::request::owners::Owner>],
+    /// A multi-object delete in quiet mode (`<Quiet>true</Quiet>`): its answer names only the
+    /// objects not deleted, whatever the backend lists (moto lists every `<Deleted>`).
+    pub quiet: bool,
 }
 
 impl Rewrites<'static> {
@@ -679,6 +682,7 @@ impl Rewrites<'static> {
         owners: None,
         grants: &[],
         entry_owners: &[],
+        quiet: false,
     };
 }
 
@@ -1199,6 +1203,34 @@ impl<'a> Texts<'a> {
 
 /// Writes an event, or holds it while a ListBuckets `<Bucket>` is open; when the bucket closes
 /// (`closing` says whether it is kept), what was held is written or dropped.
+/// An element an answer holds until it closes, then writes or drops whole: a `<Bucket>` of
+/// ListBuckets (wherever it is) by its name, a quiet delete's `<Deleted>` always dropped.
+struct Held {
+    name: &'static [u8],
+    /// The depth it opens at (`None`: any).
+    depth: Option<usize>,
+    keep: bool,
+}
+
+impl Held {
+    fn of(op: Operation, rewrites: &Rewrites<'_>, keep_bucket: bool) -> Held {
+        let (name, depth, keep): (&[u8], _, _) = match op {
+            Operation::ListBuckets => (b"Bucket", None, keep_bucket),
+            Operation::DeleteObjects if rewrites.quiet => (b"Deleted", Some(1), false),
+            _ => (b"", Some(0), true),
+        };
+        Held { name, depth, keep }
+    }
+
+    fn at(&self, depth: usize) -> bool {
+        self.depth.is_none_or(|at| at == depth)
+    }
+
+    fn opens(&self, depth: usize, e: &BytesStart<'_>) -> bool {
+        self.at(depth) && local_part(e.name().as_ref()) == self.name
+    }
+}
+
 fn pass_on(
     writer: &mut Writer<Vec<u8>>,
     held: &mut Option<Vec<Event<'static>>>,
@@ -1313,19 +1345,16 @@ fn rewritten(
         if user_grants_before(&mut writer, &event, rewrites.grants)? {
             continue;
         }
-        let closes_bucket = is_end && path.last().map(Vec::as_slice) == Some(b"Bucket");
-        if op == Operation::ListBuckets
-            && matches!(&event, Event::Start(e) if local_part(e.name().as_ref()) == b"Bucket")
-        {
-            held = Some(Vec::new());
-            keep_held = true;
+        let h = Held::of(op, rewrites, keep_held);
+        let closes_held = is_end
+            && depth.checked_sub(1).is_some_and(|d| h.at(d))
+            && path.last().map(Vec::as_slice) == Some(h.name);
+        match &event {
+            Event::Start(e) if h.opens(depth, e) => (held, keep_held) = (Some(Vec::new()), true),
+            Event::Empty(e) if !h.keep && h.opens(depth, e) => continue,
+            _ => {}
         }
-        pass_on(
-            &mut writer,
-            &mut held,
-            event,
-            closes_bucket.then_some(keep_held),
-        )?;
+        pass_on(&mut writer, &mut held, event, closes_held.then_some(h.keep))?;
         if is_end {
             path.pop();
         }
@@ -1794,6 +1823,37 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("<Deleted><Key>gone</Key></Deleted>"), "{out}");
+    }
+
+    #[test]
+    fn quiet_deletes_answer_only_what_was_not_deleted() {
+        let body = b"<DeleteResult><Deleted><Key>a</Key><VersionId>v</VersionId></Deleted>\
+            <s3:Deleted xmlns:s3=\"urn:s3\"><s3:Key>b</s3:Key></s3:Deleted><Deleted/>\
+            <Error><Key>c</Key><Code>NoSuchKey</Code><Message/></Error>\
+            <Deleted><Key>d</Key><DeleteMarker>true</DeleteMarker></Deleted></DeleteResult>";
+        let quiet = Rewrites {
+            quiet: true,
+            ..Rewrites::NONE
+        };
+        let out = with_route(|r| rewrite_xml(body, Operation::DeleteObjects, r, &quiet));
+        let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
+        assert!(!out.contains("Deleted") && !out.contains("<Key>a") && !out.contains("<Key>d"));
+        assert!(
+            out.contains("<Error><Key>c</Key><Code>NoSuchKey</Code>"),
+            "{out}"
+        );
+        assert!(out.ends_with("</DeleteResult>"), "{out}");
+        // Not quiet: every entry as the backend listed it.
+        let out = with_route(|r| rewrite_xml(body, Operation::DeleteObjects, r, &Rewrites::NONE));
+        let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
+        assert_eq!(out.matches("<Deleted").count(), 4, "{out}");
+        // A listing's own `<Deleted>`-named key is not an entry of a delete's answer.
+        let listing =
+            b"<ListBucketResult><Contents><Key>Deleted</Key></Contents></ListBucketResult>";
+        let out = with_route(|r| rewrite_xml(listing, Operation::ListObjectsV2, r, &quiet));
+        assert!(String::from_utf8(out.unwrap().to_vec())
+            .unwrap()
+            .contains("Deleted"));
     }
 
     #[test]

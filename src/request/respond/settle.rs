@@ -201,6 +201,7 @@ impl Gateway {
             owners: call.guards.owners.as_ref(),
             grants: &call.guards.shown_grants,
             entry_owners,
+            quiet: call.guards.quiet_deletes,
         };
         let doc =
             rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)?;

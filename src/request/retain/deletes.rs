@@ -161,6 +161,8 @@ pub(in crate::request) struct Judged {
     pub(in crate::request) any_left: bool,
     /// The keys kept back: under retention or on hold.
     pub(in crate::request) kept: Vec<String>,
+    /// `<Quiet>true</Quiet>`: the answer names only what was not deleted.
+    pub(in crate::request) quiet: bool,
 }
 
 impl Gateway {
@@ -197,6 +199,7 @@ impl Gateway {
             document: document(&left, quiet),
             any_left: !left.is_empty(),
             kept,
+            quiet,
         })
     }
 }
