@@ -451,6 +451,28 @@ async fn hcp_retention_as_an_hcp_client(backend: Backend) {
         "{longer_until} is not two days after storing"
     );
     assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    // A change that would also replace the metadata (or ACL) is refused, not half done.
+    for extra in [
+        &[
+            ("x-hcp-retention", "A+3d"),
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("x-amz-meta-author", "Robin"),
+        ][..],
+        &[
+            ("x-hcp-retentionhold", "true"),
+            ("x-amz-acl", "public-read"),
+        ][..],
+    ] {
+        let r = as_user(&gw, admin, "PUT", &target, &copy(extra), b"").await;
+        r.assert_hcp_error(501, "NotImplemented");
+    }
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(
+        head.header("x-hcp-retention"),
+        Some(longer_until.to_string().as_str())
+    );
+    assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
+    assert_eq!(head.header("x-amz-meta-author"), None);
     let shorter = copy(&[("x-hcp-retention", "A+1d")]);
     let r = as_user(&gw, admin, "PUT", &target, &shorter, b"").await;
     r.assert_hcp_error(403, "AccessDenied");

@@ -91,11 +91,12 @@ pub fn effects(
     let (hold, labels) = holds_asked(req)?;
     // A change of an object as it is once stored: a copy onto itself (HCP's way to change
     // retention), and a completed multipart upload (HCP counts from the completion).
-    let onto_itself = if op == CopyObject {
-        onto_itself(req, target)
-    } else {
-        None
-    };
+    let onto_itself = (op == CopyObject)
+        .then(|| onto_itself(req, target))
+        .flatten();
+    if onto_itself.is_some() {
+        nothing_else_changed(req)?;
+    }
     if onto_itself.is_some() || op == CompleteMultipartUpload {
         if let Some(raw) = header("x-hcp-retention").filter(|_| op == CompleteMultipartUpload) {
             // What a new object cannot take (R, dates past 2106) is refused before completing.
@@ -294,6 +295,54 @@ pub fn fits_backend(
 }
 
 /// A copy's source when it is its own target (HCP's way to change an object's retention).
+/// A copy onto itself that changes retention or holds is carried out as Object Lock requests,
+/// not a copy: what else the copy would change would be dropped, so it is refused (S3's
+/// Object Lock cannot change a stored version's metadata in place).
+fn nothing_else_changed(req: &RequestHeader) -> Result<(), HcpError> {
+    match also_changed(req) {
+        None => Ok(()),
+        Some(what) => Err(HcpError::new(HcpCode::NotImplemented).with_message(format!(
+            "A copy onto itself that changes retention or holds cannot also change the \
+             object's {what}: send that change as a request of its own."
+        ))),
+    }
+}
+
+/// What a copy onto itself asks to change besides retention and holds: its ACL, its storage
+/// class, and under `x-amz-metadata-directive: REPLACE` its custom metadata or content
+/// headers other than Content-Type (HCP's retention examples send REPLACE with none of them).
+fn also_changed(req: &RequestHeader) -> Option<&'static str> {
+    let named = |name: &str| req.headers.contains_key(name);
+    let replace = req
+        .headers
+        .get("x-amz-metadata-directive")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"REPLACE"));
+    let names = || req.headers.keys().map(http::HeaderName::as_str);
+    if named("x-amz-acl") || names().any(|n| n.starts_with("x-amz-grant-")) {
+        return Some("ACL");
+    }
+    if named("x-amz-storage-class") {
+        return Some("storage class");
+    }
+    if !replace {
+        return None;
+    }
+    if names().any(|n| n.starts_with("x-amz-meta-")) {
+        return Some("custom metadata");
+    }
+    // (Not Content-Type: some HTTP libraries send one with every PUT.)
+    const CONTENT: [&str; 4] = [
+        "content-disposition",
+        "content-language",
+        "cache-control",
+        "expires",
+    ];
+    CONTENT
+        .iter()
+        .any(|n| named(n))
+        .then_some("content headers")
+}
+
 fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
         .get("x-amz-copy-source")
@@ -548,6 +597,51 @@ mod tests {
         assert!(run(CopyObject, Enterprise, &upper)
             .unwrap()
             .change
+            .is_some());
+        // What else such a copy would change is refused, not dropped; HCP's own examples (REPLACE
+        // with nothing else), a Content-Type and metadata under COPY (unused) stay a change.
+        let not_implemented = (501, HcpCode::NotImplemented);
+        let replace = ("x-amz-metadata-directive", "replace");
+        for (extra, expected) in [
+            (
+                vec![replace, ("x-amz-meta-author", "R")],
+                Some(not_implemented),
+            ),
+            (vec![("x-amz-acl", "public-read")], Some(not_implemented)),
+            (
+                vec![("x-amz-grant-read", "id=\"u\"")],
+                Some(not_implemented),
+            ),
+            (
+                vec![("x-amz-storage-class", "STANDARD")],
+                Some(not_implemented),
+            ),
+            (
+                vec![replace, ("cache-control", "no-cache")],
+                Some(not_implemented),
+            ),
+            (vec![("x-amz-meta-author", "R")], None),
+            (vec![replace], None),
+            (vec![replace, ("content-type", "text/plain")], None),
+        ] {
+            let mut headers = onto_itself.to_vec();
+            headers.extend(extra.iter().copied());
+            let got = run(CopyObject, Enterprise, &headers);
+            match expected {
+                Some(refused) => assert_eq!(code(got), refused, "{extra:?}"),
+                None => assert!(got.unwrap().change.is_some(), "{extra:?}"),
+            }
+        }
+        // A copy of another object takes them with its retention.
+        let other = [
+            ("x-hcp-retention", "A+1d"),
+            ("x-amz-copy-source", "/b/other"),
+            replace,
+            ("x-amz-meta-author", "R"),
+        ];
+        assert!(run(CopyObject, Enterprise, &other)
+            .unwrap()
+            .protection
             .is_some());
         let long = "x".repeat(1025);
         let e = run(
