@@ -1546,4 +1546,25 @@ async fn hcp_retention_on_an_aws_backend() {
     );
     let (mode, _) = view.object_lock(&bucket, "formed").await;
     assert_eq!(mode.as_deref(), Some("GOVERNANCE"));
+    // A bucket given a default retention asks an integrity header of every PUT at AWS: plain
+    // PUTs and forms without HCP's headers go all the same. (Moto takes a bucket's default
+    // retention only while the bucket is empty.)
+    let bucket = new_bucket(&gw.client(), "aws-default").await;
+    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+        <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule>\
+        </ObjectLockConfiguration>";
+    let md5 = content_md5(lock);
+    let config = format!("/{bucket}?object-lock");
+    let r = as_user(&gw, admin, "PUT", &config, &[("content-md5", &md5)], lock).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (key, len) in [("plain-small", 100), ("plain-large", 300 * 1024 + 7)] {
+        let body = pattern(len, 3);
+        let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/{key}"), &[], &body).await;
+        assert_eq!(r.status, 200, "{key}: {}", r.text());
+        assert_eq!(view.object(&bucket, key).await, Some(body), "{key}");
+    }
+    let r = post_signed(&gw, admin, &bucket, &[("key", "formed-plain")]).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (mode, _) = view.object_lock(&bucket, "formed-plain").await;
+    assert_eq!(mode.as_deref(), Some("GOVERNANCE"), "the bucket's default");
 }

@@ -174,17 +174,21 @@ impl PayloadHash {
     }
 }
 
-/// S3 takes a PUT with Object Lock settings (and moto, which the tests run, checks it) only
-/// with an integrity header: `Content-MD5` or a checksum. An HCP client sends neither with
-/// `x-hcp-retention`; where none of the client's goes on, an AWS backend gets the body in
-/// aws-chunked framing with a CRC32 trailer the gateway computes (`BodyFraming::Trailed`).
+/// S3 takes a PUT with Object Lock settings, or any PUT to a bucket with a default retention
+/// (and moto, which the tests run, checks both), only with an integrity header: `Content-MD5`
+/// or a checksum. An HCP client sends neither; where none of the client's goes on, an AWS
+/// backend gets the body in aws-chunked framing with a CRC32 trailer the gateway computes
+/// (`BodyFraming::Trailed`) — for every PUT in a namespace that keeps retention.
 fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> bool {
     if call.op != Operation::PutObject
         || call.route.backend.dialect != crate::hcp::mapping::Dialect::Aws
     {
         return false;
     }
+    // (In a namespace that keeps retention every bucket has Object Lock, and one given a
+    // default retention by `PUT ?object-lock` asks it of every PUT.)
     let locks = call.params.effects.protection.is_some()
+        || call.route.tenant.retention.mode != crate::config::RetentionMode::Off
         || req
             .headers
             .keys()

@@ -433,8 +433,10 @@ impl Gateway {
         request
             .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
             .expect("digits");
+        // (Where the namespace keeps retention, a bucket may have a default retention too.)
+        let keeps = route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let digest = self
-            .digests(&mut request, &data, protection.is_some())
+            .digests(&mut request, &data, protection.is_some() || keeps)
             .await?;
         Ok(Upload {
             form,
@@ -509,8 +511,9 @@ impl Gateway {
     }
 
     /// The file's SHA-256 for the backend PUT's signature, off the request threads (a file of
-    /// up to `max_post_object_bytes`), and where the form asks for retention or a hold its
-    /// `Content-MD5` too: S3 takes Object Lock settings on a PUT only with one.
+    /// up to `max_post_object_bytes`), and where the form asks for retention or a hold, or the
+    /// namespace keeps retention, its `Content-MD5` too: S3 takes Object Lock settings on a
+    /// PUT, and any PUT to a bucket with a default retention, only with one.
     async fn digests(
         &self,
         request: &mut RequestHeader,
