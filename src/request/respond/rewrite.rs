@@ -1201,8 +1201,6 @@ impl<'a> Texts<'a> {
     }
 }
 
-/// Writes an event, or holds it while a ListBuckets `<Bucket>` is open; when the bucket closes
-/// (`closing` says whether it is kept), what was held is written or dropped.
 /// An element an answer holds until it closes, then writes or drops whole: a `<Bucket>` of
 /// ListBuckets (wherever it is) by its name, a quiet delete's `<Deleted>` always dropped.
 struct Held {
@@ -1231,6 +1229,8 @@ impl Held {
     }
 }
 
+/// Writes an event, or holds it while a [`Held`] element is open; when it closes (`closing`
+/// says whether it is kept), what was held is written or dropped.
 fn pass_on(
     writer: &mut Writer<Vec<u8>>,
     held: &mut Option<Vec<Event<'static>>>,

@@ -72,7 +72,9 @@ fn parse(doc: &[u8]) -> Option<(Vec<Entry>, bool)> {
                         if quiet.is_some() {
                             return None;
                         }
-                        quiet = Some(text.trim().eq_ignore_ascii_case("true"));
+                        // (xs:boolean: `true` or `1`.)
+                        let t = text.trim();
+                        quiet = Some(t.eq_ignore_ascii_case("true") || t == "1");
                         text.clear();
                     }
                     (2, b"Object") if entries.last()?.get("Key").is_none() => return None,
@@ -234,6 +236,11 @@ mod tests {
             <Object><Key>c<![CDATA[d]]></Key><VersionId>v1</VersionId></Object></Delete>";
         let (entries, quiet) = parse(doc).unwrap();
         assert!(quiet);
+        for (text, quiet) in [("1", true), ("TRUE", true), ("false", false), ("0", false)] {
+            let doc =
+                format!("<Delete><Quiet>{text}</Quiet><Object><Key>k</Key></Object></Delete>");
+            assert_eq!(parse(doc.as_bytes()).unwrap().1, quiet, "{text}");
+        }
         assert_eq!(entries[0].get("Key"), Some("a&b"));
         assert_eq!(entries[1].get("Key"), Some("cd"));
         assert_eq!(entries[1].get("VersionId"), Some("v1"));

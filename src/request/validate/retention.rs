@@ -294,55 +294,48 @@ pub fn fits_backend(
     Ok(())
 }
 
-/// A copy's source when it is its own target (HCP's way to change an object's retention).
 /// A copy onto itself that changes retention or holds is carried out as Object Lock requests,
-/// not a copy: what else the copy would change would be dropped, so it is refused (S3's
-/// Object Lock cannot change a stored version's metadata in place).
+/// not a copy: what else the copy would do would be dropped, so it is refused (S3's Object
+/// Lock cannot change a stored version's metadata in place).
 fn nothing_else_changed(req: &RequestHeader) -> Result<(), HcpError> {
-    match also_changed(req) {
+    match also_asked(req) {
         None => Ok(()),
         Some(what) => Err(HcpError::new(HcpCode::NotImplemented).with_message(format!(
-            "A copy onto itself that changes retention or holds cannot also change the \
-             object's {what}: send that change as a request of its own."
+            "A copy onto itself that changes retention or holds cannot also carry {what}: \
+             send it as a request of its own."
         ))),
     }
 }
 
-/// What a copy onto itself asks to change besides retention and holds: its ACL, its storage
-/// class, and under `x-amz-metadata-directive: REPLACE` its custom metadata or content
-/// headers other than Content-Type (HCP's retention examples send REPLACE with none of them).
-fn also_changed(req: &RequestHeader) -> Option<&'static str> {
+/// What a copy onto itself asks besides changing retention and holds: a new ACL, storage
+/// class or customer's key, conditions on its source or target, and under
+/// `x-amz-metadata-directive: REPLACE` new custom metadata or content headers — those a copy
+/// sends (`sign::metadata_attribute`) other than Content-Type, which some HTTP libraries send
+/// with every PUT (HCP's retention examples send REPLACE with none of them).
+fn also_asked(req: &RequestHeader) -> Option<&'static str> {
     let named = |name: &str| req.headers.contains_key(name);
+    let names = || req.headers.keys().map(http::HeaderName::as_str);
     let replace = req
         .headers
         .get("x-amz-metadata-directive")
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"REPLACE"));
-    let names = || req.headers.keys().map(http::HeaderName::as_str);
     if named("x-amz-acl") || names().any(|n| n.starts_with("x-amz-grant-")) {
-        return Some("ACL");
+        return Some("a new ACL");
     }
     if named("x-amz-storage-class") {
-        return Some("storage class");
+        return Some("a storage class");
     }
-    if !replace {
-        return None;
+    if names().any(|n| n.starts_with("x-amz-server-side-encryption-customer-")) {
+        return Some("a customer's encryption key");
     }
-    if names().any(|n| n.starts_with("x-amz-meta-")) {
-        return Some("custom metadata");
+    if names().any(|n| n.starts_with("if-") || n.starts_with("x-amz-copy-source-if-")) {
+        return Some("conditions");
     }
-    // (Not Content-Type: some HTTP libraries send one with every PUT.)
-    const CONTENT: [&str; 4] = [
-        "content-disposition",
-        "content-language",
-        "cache-control",
-        "expires",
-    ];
-    CONTENT
-        .iter()
-        .any(|n| named(n))
-        .then_some("content headers")
+    let metadata = |n: &str| n != "content-type" && crate::request::sign::metadata_attribute(n);
+    (replace && names().any(metadata)).then_some("new metadata")
 }
 
+/// A copy's source when it is its own target (HCP's way to change an object's retention).
 fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
         .get("x-amz-copy-source")
@@ -618,6 +611,19 @@ mod tests {
             ),
             (
                 vec![replace, ("cache-control", "no-cache")],
+                Some(not_implemented),
+            ),
+            (
+                vec![replace, ("content-encoding", "gzip")],
+                Some(not_implemented),
+            ),
+            (
+                vec![("x-amz-copy-source-if-match", "\"e\"")],
+                Some(not_implemented),
+            ),
+            (vec![("if-none-match", "*")], Some(not_implemented)),
+            (
+                vec![("x-amz-server-side-encryption-customer-algorithm", "AES256")],
                 Some(not_implemented),
             ),
             (vec![("x-amz-meta-author", "R")], None),
