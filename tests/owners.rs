@@ -51,12 +51,21 @@ async fn start_keeping_owners(
     prefix: &str,
     records: &str,
 ) -> Option<TestGateway> {
+    start_keeping_owners_with(backend, (prefix, records), "").await
+}
+
+/// [`start_keeping_owners`] with `users` (`[[users]]` sections) besides Bob.
+async fn start_keeping_owners_with(
+    backend: Backend,
+    (prefix, records): (&str, &str),
+    users: &str,
+) -> Option<TestGateway> {
     let dir = tempfile::tempdir().unwrap();
     let entry = backend.config_entry(&dir.path().join("data"))?;
     let line = format!("bucket_prefix = \"{prefix}\"\n");
     let base =
         base_config(prefix).replacen(&line, &format!("{line}records_bucket = \"{records}\"\n"), 1);
-    let text = format!("{base}\n{}\n{entry}", bob_config());
+    let text = format!("{base}\n{}\n{users}\n{entry}", bob_config());
     Some(start_text(&text, dir, backend).await)
 }
 
@@ -235,6 +244,143 @@ async fn buckets_owned_on_the_embedded_store() {
 async fn buckets_owned_on_rgw() {
     // (With a prefix: the records name backend buckets; answers, the client's names.)
     buckets_owned_as_hcp_answers(Backend::Rgw, "own-").await;
+}
+
+/// A user with write ACL but not HCP's change owner permission.
+const DAVE: &str = "dave";
+
+/// An ACL document naming `owner` as owner, with its full control.
+fn owned_by(owner: &str) -> String {
+    format!(
+        "<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList><Grant>\
+         <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xsi:type=\"CanonicalUser\"><ID>{owner}</ID></Grantee>\
+         <Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>"
+    )
+}
+
+/// HCP: the owner of a bucket, with write ACL and change owner, makes another user its owner
+/// by an ACL body's `Owner` (manual, "Changing the owner of a bucket"): recorded as the new
+/// owner's (its `GET /` lists it, the former owner's does not, the ACL names it, only it
+/// deletes the bucket). Refused with nothing changed: another user's change of a bucket not
+/// theirs (403), an owner without change owner (403), an owner that is no user of the tenant
+/// (400), and an object's owner (501).
+async fn owners_change_as_hcp_answers(backend: Backend, prefix: &str) {
+    let records = unique_bucket("gw-records");
+    let dave = format!(
+        "[[users]]\nusername = \"{DAVE}\"\npassword = \"{PASSWORD}\"\npermissions = \
+         [{{ tenant = \"t\", buckets = \"*\", allow = [\"read\", \"write\", \"read-acl\", \
+         \"write-acl\", \"admin\"] }}]\n"
+    );
+    let Some(gw) = start_keeping_owners_with(backend, (prefix, &records), &dave).await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let (alice, bob) = (
+        gw.client(),
+        gw.client_with(&hcp_access_key(BOB), &hcp_secret_key(PASSWORD)),
+    );
+    let (alice_id, bob_id) = (owner_id_of(USER), owner_id_of(BOB));
+    let bucket = new_bucket(&alice, "given").await;
+    let acl = format!("/{bucket}?acl");
+    let (alice_user, bob_user) = ((USER, PASSWORD), (BOB, PASSWORD));
+    alice
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let mut before = view.keys(&records).await;
+    before.sort();
+    for (who, target, doc, status, code) in [
+        (bob_user, &acl, owned_by(&bob_id), 403, "AccessDenied"),
+        (
+            alice_user,
+            &acl,
+            owned_by("not-a-user"),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            alice_user,
+            &format!("/{bucket}/k?acl"),
+            owned_by(&bob_id),
+            501,
+            "NotImplemented",
+        ),
+    ] {
+        let r = as_user(&gw, who, "PUT", target, &[], doc.as_bytes()).await;
+        r.assert_hcp_error(status, code);
+        let mut now = view.keys(&records).await;
+        now.sort();
+        assert_eq!(now, before, "{target} {code}");
+    }
+    // Alice gives it to Bob.
+    let r = as_user(
+        &gw,
+        alice_user,
+        "PUT",
+        &acl,
+        &[],
+        owned_by(&bob_id).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut kept = view.keys(&records).await;
+    kept.retain(|k| !k.starts_with("acls/"));
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            format!("buckets/{prefix}{bucket}"),
+            format!("owned/{bob_id}/{prefix}{bucket}")
+        ]
+    );
+    assert!(listed(&bob).await.0.contains(&bucket));
+    assert!(!listed(&alice).await.0.contains(&bucket));
+    let shown = alice.get_bucket_acl().bucket(&bucket).send().await.unwrap();
+    assert_eq!(shown.owner().and_then(|o| o.id()), Some(bob_id.as_str()));
+    let r = as_user(&gw, alice_user, "DELETE", &format!("/{bucket}"), &[], b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    // Without change owner, the owner cannot give a bucket away.
+    let dave_user = (DAVE, PASSWORD);
+    let mine = unique_bucket("daves");
+    let r = as_user(&gw, dave_user, "PUT", &format!("/{mine}"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = view.keys(&records).await;
+    let doc = owned_by(&alice_id);
+    let r = as_user(
+        &gw,
+        dave_user,
+        "PUT",
+        &format!("/{mine}?acl"),
+        &[],
+        doc.as_bytes(),
+    )
+    .await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(view.keys(&records).await, before);
+    // Bob, the owner now, deletes what he was given.
+    bob.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    bob.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let r = as_user(&gw, dave_user, "DELETE", &format!("/{mine}"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+#[tokio::test]
+async fn owners_change_on_the_embedded_store() {
+    owners_change_as_hcp_answers(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn owners_change_on_rgw() {
+    owners_change_as_hcp_answers(Backend::Rgw, "own-").await;
 }
 
 /// HCP: an upload's parts are listed, and it is aborted, by its initiator or by the bucket's

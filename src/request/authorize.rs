@@ -236,6 +236,9 @@ pub enum Permission {
     /// HCP's privileged permission: holds (`x-hcp-retentionhold`) and privileged deletes
     /// (`x-hcp-privileged`) of objects under retention.
     Privileged,
+    /// HCP's change owner permission: with write ACL, the owner of a bucket may make another
+    /// user its owner (an ACL body's `Owner`).
+    ChangeOwner,
     // HCP's S3 Object Lock permissions (manual, "S3 Object Lock Permissions").
     GetBucketObjectLockConfiguration,
     PutBucketObjectLockConfiguration,
@@ -259,6 +262,7 @@ impl Permission {
         (Permission::Admin, "admin"),
         (Permission::Purge, "purge"),
         (Permission::Privileged, "privileged"),
+        (Permission::ChangeOwner, "change-owner"),
         (
             Permission::GetBucketObjectLockConfiguration,
             "get-bucket-object-lock-configuration",

@@ -66,6 +66,8 @@ pub(super) struct Call<'a> {
     pub(super) client_upload_id: Option<&'a str>,
     /// Whether the caller may delete versions for good (a multi-object delete naming them).
     pub(super) may_purge: bool,
+    /// Whether the caller holds HCP's change owner permission (asked of PUT `?acl` only).
+    pub(super) may_change_owner: bool,
     /// Whether the caller may read an object's labeled holds (HCP's privileged and read
     /// permissions on the bucket; asked of GET and HEAD only).
     pub(super) sees_labels: bool,
@@ -269,6 +271,13 @@ impl Gateway {
             caller: auth.identity.access_key(),
             client_upload_id: client_upload_id.as_deref(),
             may_purge,
+            may_change_owner: op == Operation::PutBucketAcl
+                && authorize::may(
+                    &auth.identity,
+                    route.tenant,
+                    &target,
+                    authorize::Permission::ChangeOwner,
+                ),
             sees_labels,
             owner: (route.tenant.records_bucket.is_some() && owners::needs_caller(op))
                 .then(|| match auth.identity.principal() {
@@ -966,7 +975,15 @@ impl Gateway {
                     tenant: &call.route.tenant.name,
                     keep_users,
                 };
-                let (doc, grants) = acl::check_policy(doc, who, ids)?;
+                let acl::Policy {
+                    document: doc,
+                    to_users: grants,
+                    new_owner,
+                } = acl::check_policy(doc, who, ids)?;
+                if let Some(to) = new_owner {
+                    let change = self.begin_owner_change(call, to).await?;
+                    call.guards.owner_change = Some(std::sync::Arc::new(change));
+                }
                 if keep_users {
                     // An ACL can grant only what its author holds.
                     let groups = acl::group_grants(&doc)?;

@@ -127,6 +127,8 @@ pub struct Shown {
 pub struct OwnerChange {
     _turn: tokio::sync::OwnedMutexGuard<()>,
     before: Option<Owner>,
+    /// The owner a PUT `?acl` gives the bucket (HCP's change of owner).
+    to: Option<Owner>,
 }
 
 /// Whether `op` asks who the caller is as an owner (the rest never read it: no hashing for them).
@@ -140,6 +142,7 @@ pub fn needs_caller(op: Operation) -> bool {
             | Operation::PutBucketVersioning
             | Operation::ListParts
             | Operation::AbortMultipartUpload
+            | Operation::PutBucketAcl
     )
 }
 
@@ -331,6 +334,7 @@ impl Gateway {
                     Some(OwnerChange {
                         _turn: turn,
                         before: None,
+                        to: None,
                     }),
                 ))
             }
@@ -345,6 +349,7 @@ impl Gateway {
                     Some(OwnerChange {
                         _turn: turn,
                         before,
+                        to: None,
                     }),
                 ))
             }
@@ -499,6 +504,41 @@ impl Gateway {
         }
     }
 
+    /// A PUT `?acl` whose document names another of the tenant's users as owner (HCP's change
+    /// of owner): only the bucket's owner, with write ACL (asked of every PUT `?acl`) and HCP's
+    /// change owner permission, gives it one, in the bucket's turn; the new owner is recorded
+    /// once the backend took the ACL (`owners_after`). An object's owner is not changed here.
+    pub(in crate::request) async fn begin_owner_change(
+        &self,
+        call: &Call<'_>,
+        to: Owner,
+    ) -> Result<OwnerChange, HcpError> {
+        if call.op != Operation::PutBucketAcl {
+            return Err(HcpError::new(HcpCode::NotImplemented)
+                .with_message("Changing an object's owner is not supported."));
+        }
+        if !call.may_change_owner {
+            return Err(authorize::denied()
+                .with_message("Changing a bucket's owner needs the change owner permission."));
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let turn = self.owner_turn(at).await?;
+        let before = self.bucket_owner(at, true).await.map_err(unavailable)?;
+        let owns = matches!((&before, &call.owner), (Some(b), Some(c)) if b.id == c.id);
+        if !owns {
+            return Err(authorize::denied()
+                .with_message("Only the bucket's owner may give it another owner."));
+        }
+        Ok(OwnerChange {
+            _turn: turn,
+            before,
+            to: Some(to),
+        })
+    }
+
     /// After the backend's success, in a namespace that keeps owners: a new bucket is
     /// recorded as the caller's (if that fails, what was recorded and the bucket are removed
     /// again: 503), and checked to be the caller's still (two replicas creating one name at
@@ -573,6 +613,22 @@ impl Gateway {
                     // The bucket is gone: its records are stale; the next CreateBucket of the
                     // name finds the bucket's record and removes it with its index entry.
                     tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {e}");
+                }
+                Ok(())
+            }
+            Operation::PutBucketAcl => {
+                let Some(to) = &change.to else {
+                    return Ok(());
+                };
+                // The bucket's record names the new owner (what decides), then the former
+                // owner's index entry goes (one left behind lists nothing: `owned_buckets`).
+                self.record_bucket_owner(at, to)
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(before) = &change.before {
+                    if let Err(e) = self.remove_index_entry(at, before).await {
+                        tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {e}");
+                    }
                 }
                 Ok(())
             }

@@ -153,6 +153,7 @@ impl Gateway {
             caller: upload.caller.as_deref(),
             client_upload_id: None,
             may_purge: false,
+            may_change_owner: false,
             sees_labels: false,
             // (The bucket's owner is not asked: a form stores an object.)
             owner: None,

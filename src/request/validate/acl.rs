@@ -270,16 +270,23 @@ pub fn check_policy(
     body: &[u8],
     who: Grantees<'_>,
     owner_ids: (&str, Option<&str>),
-) -> Result<(Vec<u8>, Vec<UserGrant>), HcpError> {
+) -> Result<Policy, HcpError> {
     let (mut owner, grants) = parse_policy(body)?;
-    if let Some((id, _)) = &owner {
-        if id != owner_ids.0 {
-            return Err(invalid(format!(
-                "The owner {id:?} is not this bucket's owner."
-            )));
+    // HCP: a document naming another of the tenant's users as owner asks to make that user the
+    // owner (where the gateway keeps owners); the document is then the new owner's.
+    let mut new_owner = None;
+    let shown = match &owner {
+        Some((id, _)) if id != owner_ids.0 => {
+            let user = who.with_id(id).filter(|_| who.keep_users);
+            new_owner =
+                Some(user.ok_or_else(|| {
+                    invalid(format!("The owner {id:?} is not this bucket's owner."))
+                })?);
+            id.clone()
         }
-    }
-    let ids = owner_ids.1.map(|backend| (owner_ids.0, backend));
+        _ => owner_ids.0.to_string(),
+    };
+    let ids = owner_ids.1.map(|backend| (shown.as_str(), backend));
     if grants.len() > MAX_GRANTS {
         return Err(invalid(format!(
             "An ACL may hold at most {MAX_GRANTS} grants."
@@ -334,7 +341,22 @@ pub fn check_policy(
     if owner.is_some() && !out.iter().any(|(group, g)| group.is_none() && full(g)) {
         out.insert(0, (None, &owner_grant));
     }
-    Ok((write_policy(&owner, &out, &backend_id), to_users))
+    Ok(Policy {
+        document: write_policy(&owner, &out, &backend_id),
+        to_users,
+        new_owner,
+    })
+}
+
+/// An ACL document read by [`check_policy`].
+#[derive(Debug)]
+pub struct Policy {
+    /// The document to send, built from what was read.
+    pub document: Vec<u8>,
+    /// Its grants to individual users, which the gateway keeps.
+    pub to_users: Vec<UserGrant>,
+    /// Another of the tenant's users the document names as owner: an owner change asked.
+    pub new_owner: Option<Owner>,
 }
 
 /// One grant's permission and grantee checked: `None` for the owner's canonical id, else the
@@ -676,7 +698,8 @@ mod tests {
             grant("AmazonCustomerByEmail", "EmailAddress", "lgreen", "READ"),
             grant("CanonicalUser", "ID", &lgreen.id, "WRITE")
         ));
-        let (doc, users) = check_policy(body.as_bytes(), keep, ("own&er", None)).unwrap();
+        let read = check_policy(body.as_bytes(), keep, ("own&er", None)).unwrap();
+        let (doc, users) = (read.document, read.to_users);
         assert_eq!(users.len(), 2);
         assert!(!String::from_utf8(doc).unwrap().contains("lgreen"));
         let twice = policy(&format!(
@@ -713,11 +736,16 @@ mod tests {
         ));
         let out = check_policy(body.as_bytes(), who(), ("own&er", None))
             .unwrap()
-            .0;
+            .document;
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.contains(&format!("<URI>{ALL_USERS}</URI>")), "{text}");
         // What the gateway sends reads back as itself.
-        assert_eq!(check_policy(&out, who(), ("own&er", None)).unwrap().0, out);
+        assert_eq!(
+            check_policy(&out, who(), ("own&er", None))
+                .unwrap()
+                .document,
+            out
+        );
         // A grantee typed twice is not guessed at.
         let twice = policy(&format!(
             "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\" type=\"Group\"><ID>other</ID><URI>{ALL_USERS}</URI></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
@@ -744,7 +772,7 @@ mod tests {
         ));
         let out = check_policy(body.as_bytes(), who(), ("own&er", None))
             .unwrap()
-            .0;
+            .document;
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("<Owner><ID>own&amp;er</ID><DisplayName>o</DisplayName></Owner>"),
@@ -756,7 +784,7 @@ mod tests {
         assert_eq!(
             check_policy(out.as_bytes(), who(), ("own&er", None))
                 .unwrap()
-                .0,
+                .document,
             out.as_bytes()
         );
     }
@@ -832,7 +860,7 @@ mod tests {
             ("shown", Some("backend-id")),
         )
         .unwrap()
-        .0;
+        .document;
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
         assert!(
@@ -860,7 +888,7 @@ mod tests {
         );
         let out = check_policy(no_owner.as_bytes(), who(), ("shown", Some("backend-id")))
             .unwrap()
-            .0;
+            .document;
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
         // The owner keeps full control however the grants were taken out (HCP), also where
@@ -875,12 +903,49 @@ mod tests {
         );
         let out = check_policy(lesser.as_bytes(), who(), ("shown", Some("backend-id")))
             .unwrap()
-            .0;
+            .document;
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("<ID>backend-id</ID></Grantee><Permission>FULL_CONTROL")
                 && out.contains("<ID>backend-id</ID></Grantee><Permission>READ"),
             "{out}"
         );
+    }
+
+    /// Another of the tenant's users as owner, where users are kept: an owner change asked,
+    /// the document sent as the backend's own (its grants to the new owner too); a user of
+    /// another tenant, or where users are not kept, is refused as any other owner.
+    #[test]
+    fn another_user_as_owner_is_a_change_asked() {
+        let doc = |owner: &str| {
+            format!("<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList>{}</AccessControlList></AccessControlPolicy>",
+                grant("CanonicalUser", "ID", owner, "FULL_CONTROL"))
+        };
+        let lgreen = Owner::of(USERS.named("lgreen").unwrap());
+        let keep = Grantees {
+            keep_users: true,
+            ..who()
+        };
+        let read = check_policy(
+            doc(&lgreen.id).as_bytes(),
+            keep,
+            ("shown", Some("backend-id")),
+        );
+        let read = read.unwrap();
+        assert_eq!(read.new_owner, Some(lgreen.clone()));
+        let out = String::from_utf8(read.document).unwrap();
+        assert!(out.contains("<Owner><ID>backend-id</ID></Owner>"), "{out}");
+        assert!(!out.contains(&lgreen.id), "{out}");
+        let same = check_policy(doc("shown").as_bytes(), keep, ("shown", Some("backend-id")));
+        assert_eq!(same.unwrap().new_owner, None);
+        for (users, keep_users) in [(&*USERS, false), (&lgreen_in(Some("o"), Some("o")), true)] {
+            let who = Grantees {
+                users,
+                keep_users,
+                ..keep
+            };
+            let refused = check_policy(doc(&lgreen.id).as_bytes(), who, ("shown", None));
+            assert_eq!(refused.unwrap_err().code, HcpCode::InvalidArgument);
+        }
     }
 }
