@@ -704,6 +704,17 @@ async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
     assert!(acl.contains(&format!("<ID>{}</ID>", id_of(USER))), "{acl}");
     assert!(acl.contains("<Permission>READ</Permission>"), "{acl}");
     assert!(!view.object_is_public(&backend_bucket, "b.txt").await);
+    // A form's `acl` field alike: Bob's form gives the bucket's owner read, kept so.
+    let (ak, sk) = (hcp_access_key(BOB), hcp_secret_key(PASSWORD));
+    let fields = [("key", "formed.txt"), ("acl", "bucket-owner-read")];
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"formed");
+    let r = common::raw::post_multipart(&gw.addr(), &bucket, &form).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let target = format!("{}?acl", path("formed.txt"));
+    let (status, acl) = status_of(&gw, Some(BOB), "GET", &target, &[]).await;
+    assert_eq!(status, 200, "{acl}");
+    assert!(acl.contains(&format!("<ID>{}</ID>", id_of(USER))), "{acl}");
+    assert!(!view.object_is_public(&backend_bucket, "formed.txt").await);
 
     // The owner entry is at the backend, and never in an answer's headers.
     let meta = view.metadata(&backend_bucket, "b.txt").await;
@@ -841,6 +852,7 @@ async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
             ("anon.txt", "nobody".to_string(), "nobody"),
             ("b.txt", id_of(BOB), BOB),
             ("copy.txt", id_of(USER), USER),
+            ("formed.txt", id_of(BOB), BOB),
         ];
         let want: Vec<(String, String, String)> = want
             .iter()

@@ -130,17 +130,17 @@ impl Gateway {
             Ok(u) => u,
             Err(stop) => return self.stop(s, x, stop).await,
         };
+        let mut params = crate::request::classify::Params::default();
+        params.effects.object_owner.clone_from(&upload.owner);
+        params.effects.protection = upload.protection;
         let (call_guards, request) = match self
-            .guard_form(upload.request, &upload.target, &route)
+            .guard_form(upload.request, (&upload.target, &route), &params)
             .await
         {
             Ok(g) => g,
             Err(e) => return self.answer(s, x, e).await,
         };
         let upload = Upload { request, ..upload };
-        let mut params = crate::request::classify::Params::default();
-        params.effects.object_owner.clone_from(&upload.owner);
-        params.effects.protection = upload.protection;
         // (Its folders are created once it is stored, as a PUT's are.)
         if route.tenant.folders && upload.key.contains('/') {
             params.effects.folder = crate::request::folders::FolderWrite::Parents;
@@ -174,6 +174,12 @@ impl Gateway {
                 .err()
                 .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
             return self.answer(s, x, err).await;
+        }
+        // A `bucket-owner-*` ACL's grant to the bucket's owner, recorded now that the object
+        // is stored, as a PUT's is.
+        let etag = header.headers.get("etag").and_then(|v| v.to_str().ok());
+        if let Err(e) = self.acls_after(&call, &header, etag).await {
+            return self.answer(s, x, e).await;
         }
         self.folders_after(&call).await;
         self.answer_form(s, x, &upload, &header, &location).await
@@ -220,8 +226,8 @@ impl Gateway {
     async fn guard_form(
         &self,
         mut request: RequestHeader,
-        target: &Target,
-        route: &Route<'_>,
+        (target, route): (&Target, &Route<'_>),
+        written: &crate::request::classify::Params,
     ) -> Result<(Guards, RequestHeader), HcpError> {
         let mut guards = Guards::default();
         let at = crate::request::validate::probes::At { target, route };
@@ -242,6 +248,14 @@ impl Gateway {
         // Grant fields keep the owner's full control at the backend, as grant headers do.
         self.keep_owner_control(&mut request, (at, Operation::PutObject))
             .await;
+        // `bucket-owner-read` and `-full-control` (HCP's manual): a grant to the bucket's
+        // owner, kept by the gateway where owners are kept; the backend is asked for `private`.
+        if route.tenant.records_bucket.is_some() {
+            let asked = (at, Operation::PutObject, written);
+            if let Some(grant) = Box::pin(self.bucket_owner_grant(&mut request, asked)).await? {
+                guards.acl_change = Some(crate::request::acls::with_grant(written, grant));
+            }
+        }
         Ok((guards, request))
     }
 
