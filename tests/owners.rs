@@ -248,6 +248,8 @@ async fn buckets_owned_on_rgw() {
 
 /// A user with write ACL but not HCP's change owner permission.
 const DAVE: &str = "dave";
+/// A user with HCP's change owner permission but not write ACL.
+const ERIN: &str = "erin";
 
 /// An ACL document naming `owner` as owner, with its full control.
 fn owned_by(owner: &str) -> String {
@@ -267,12 +269,19 @@ fn owned_by(owner: &str) -> String {
 /// (400), and an object's owner (501).
 async fn owners_change_as_hcp_answers(backend: Backend, prefix: &str) {
     let records = unique_bucket("gw-records");
-    let dave = format!(
-        "[[users]]\nusername = \"{DAVE}\"\npassword = \"{PASSWORD}\"\npermissions = \
-         [{{ tenant = \"t\", buckets = \"*\", allow = [\"read\", \"write\", \"read-acl\", \
-         \"write-acl\", \"admin\"] }}]\n"
-    );
-    let Some(gw) = start_keeping_owners_with(backend, (prefix, &records), &dave).await else {
+    // Dave lacks change owner, Erin write ACL (her bucket's full control is hers all the same).
+    let user = |name: &str, allow: &str| {
+        format!(
+            "[[users]]\nusername = \"{name}\"\npassword = \"{PASSWORD}\"\npermissions = \
+             [{{ tenant = \"t\", buckets = \"*\", allow = [{allow}] }}]\n"
+        )
+    };
+    let users = user(DAVE, r#""read", "write", "read-acl", "write-acl", "admin""#)
+        + &user(
+            ERIN,
+            r#""read", "write", "read-acl", "admin", "change-owner""#,
+        );
+    let Some(gw) = start_keeping_owners_with(backend, (prefix, &records), &users).await else {
         return;
     };
     let view = common::view::BackendView::of(&gw);
@@ -343,24 +352,34 @@ async fn owners_change_as_hcp_answers(backend: Backend, prefix: &str) {
     assert_eq!(shown.owner().and_then(|o| o.id()), Some(bob_id.as_str()));
     let r = as_user(&gw, alice_user, "DELETE", &format!("/{bucket}"), &[], b"").await;
     r.assert_hcp_error(403, "AccessDenied");
-    // Without change owner, the owner cannot give a bucket away.
+    // Without change owner, or without write ACL, the owner cannot give a bucket away.
     let dave_user = (DAVE, PASSWORD);
     let mine = unique_bucket("daves");
-    let r = as_user(&gw, dave_user, "PUT", &format!("/{mine}"), &[], b"").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let before = view.keys(&records).await;
     let doc = owned_by(&alice_id);
+    for (who, bucket) in [
+        (dave_user, mine.as_str()),
+        ((ERIN, PASSWORD), &unique_bucket("erins")),
+    ] {
+        let r = as_user(&gw, who, "PUT", &format!("/{bucket}"), &[], b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let before = view.keys(&records).await;
+        let target = format!("/{bucket}?acl");
+        let r = as_user(&gw, who, "PUT", &target, &[], doc.as_bytes()).await;
+        r.assert_hcp_error(403, "AccessDenied");
+        assert_eq!(view.keys(&records).await, before, "{}", who.0);
+    }
+    // The owner naming itself changes nothing.
     let r = as_user(
         &gw,
-        dave_user,
+        bob_user,
         "PUT",
-        &format!("/{mine}?acl"),
+        &acl,
         &[],
-        doc.as_bytes(),
+        owned_by(&bob_id).as_bytes(),
     )
     .await;
-    r.assert_hcp_error(403, "AccessDenied");
-    assert_eq!(view.keys(&records).await, before);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(listed(&bob).await.0.contains(&bucket));
     // Bob, the owner now, deletes what he was given.
     bob.delete_object()
         .bucket(&bucket)

@@ -100,7 +100,8 @@ pub(super) struct Guards {
     /// Who answers name as owner (and for `GET /`, which buckets are the caller's), where the
     /// namespace keeps owners.
     pub(super) owners: Option<owners::Shown>,
-    /// A bucket's owner changing (CreateBucket, DeleteBucket): its turn and the owner before.
+    /// A bucket's owner changing (CreateBucket, DeleteBucket, a PUT `?acl` naming another
+    /// owner): its turn and the owner before.
     pub(super) owner_change: Option<std::sync::Arc<owners::OwnerChange>>,
     /// A read an object's ACL allowed: the ETag judged, sent as `If-Match` (unless the
     /// client sent its own), so that a newer object under the name is not read by that grant.
@@ -271,13 +272,15 @@ impl Gateway {
             caller: auth.identity.access_key(),
             client_upload_id: client_upload_id.as_deref(),
             may_purge,
+            // (HCP: write ACL and change owner, configured — ownership's full control is not
+            // enough.)
             may_change_owner: op == Operation::PutBucketAcl
-                && authorize::may(
-                    &auth.identity,
-                    route.tenant,
-                    &target,
+                && [
+                    authorize::Permission::WriteAcl,
                     authorize::Permission::ChangeOwner,
-                ),
+                ]
+                .into_iter()
+                .all(|p| authorize::may(&auth.identity, route.tenant, &target, p)),
             sees_labels,
             owner: (route.tenant.records_bucket.is_some() && owners::needs_caller(op))
                 .then(|| match auth.identity.principal() {

@@ -120,9 +120,9 @@ pub struct Shown {
     pub owned: Option<HashSet<String>>,
 }
 
-/// A CreateBucket or DeleteBucket under way in a namespace that keeps owners: its turn (one
-/// change of a bucket's owner at a time in this process, from the check before sending to the
-/// records after the answer) and the owner the bucket had before.
+/// A CreateBucket, DeleteBucket or change of owner (PUT `?acl`) under way in a namespace that
+/// keeps owners: its turn (one change of a bucket's owner at a time in this process, from the
+/// check before sending to the records after the answer) and the owner the bucket had before.
 #[derive(Debug)]
 pub struct OwnerChange {
     _turn: tokio::sync::OwnedMutexGuard<()>,
@@ -517,10 +517,6 @@ impl Gateway {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message("Changing an object's owner is not supported."));
         }
-        if !call.may_change_owner {
-            return Err(authorize::denied()
-                .with_message("Changing a bucket's owner needs the change owner permission."));
-        }
         let at = At {
             target: call.target,
             route: call.route,
@@ -532,11 +528,63 @@ impl Gateway {
             return Err(authorize::denied()
                 .with_message("Only the bucket's owner may give it another owner."));
         }
+        // (The owner an answer showed may be a few seconds old: naming the owner it is now
+        // changes nothing.)
+        let to = before.as_ref().filter(|b| b.id != to.id).map(|_| to);
+        if to.is_some() && !call.may_change_owner {
+            return Err(authorize::denied().with_message(
+                "Changing a bucket's owner needs the write ACL and change owner permissions.",
+            ));
+        }
         Ok(OwnerChange {
             _turn: turn,
             before,
-            to: Some(to),
+            to,
         })
+    }
+
+    /// A bucket given from `before` to `to`: `to`'s index entry first (an entry is listed only
+    /// where the record confirms it), then the record, which decides, then `before`'s entry
+    /// removed; checked to be `to`'s after (another replica's change at once: the one recorded
+    /// last holds, the other is 503 and its entry removed). The cache is forgotten whatever
+    /// happens, so that a retry reads the records as they are.
+    async fn move_bucket(
+        &self,
+        at: At<'_>,
+        before: Option<&Owner>,
+        to: &Owner,
+    ) -> Result<(), String> {
+        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
+        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
+        let record = BucketRecord {
+            bucket: backend_bucket.to_string(),
+            owner: to.clone(),
+        };
+        let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+        let written = async {
+            self.put_record(&records, index_entry(to, &backend_bucket), &body)
+                .await?;
+            self.put_record(&records, bucket_record(&backend_bucket), &body)
+                .await
+        }
+        .await;
+        self.bucket_owners
+            .invalidate(&crate::request::validate::probes::bucket_key(at));
+        written?;
+        if self
+            .bucket_owner(at, true)
+            .await?
+            .is_none_or(|now| now.id != to.id)
+        {
+            let _ = self.remove_index_entry(at, to).await;
+            return Err("another change of the bucket's owner was recorded at once".into());
+        }
+        if let Some(before) = before {
+            if let Err(e) = self.remove_index_entry(at, before).await {
+                tracing::warn!(bucket = ?at.route.backend_bucket, "owner records: {e}");
+            }
+        }
+        Ok(())
     }
 
     /// After the backend's success, in a namespace that keeps owners: a new bucket is
@@ -548,8 +596,8 @@ impl Gateway {
         let Some(change) = call.guards.owner_change.as_ref() else {
             return Ok(());
         };
-        // Boxed: only bucket creations and deletions get here, and every answer's future would
-        // otherwise carry this one's space.
+        // Boxed: only bucket creations, deletions and changes of owner get here, and every
+        // answer's future would otherwise carry this one's space.
         Box::pin(self.owner_records_after(call, change)).await
     }
 
@@ -620,17 +668,9 @@ impl Gateway {
                 let Some(to) = &change.to else {
                     return Ok(());
                 };
-                // The bucket's record names the new owner (what decides), then the former
-                // owner's index entry goes (one left behind lists nothing: `owned_buckets`).
-                self.record_bucket_owner(at, to)
+                self.move_bucket(at, change.before.as_ref(), to)
                     .await
-                    .map_err(unavailable)?;
-                if let Some(before) = &change.before {
-                    if let Err(e) = self.remove_index_entry(at, before).await {
-                        tracing::warn!(bucket = ?call.route.backend_bucket, "owner records: {e}");
-                    }
-                }
-                Ok(())
+                    .map_err(unavailable)
             }
             _ => Ok(()),
         }
