@@ -111,6 +111,48 @@ async fn a_trickling_body_is_cut_off_and_others_are_served() {
     assert_eq!(object_bytes(&s3, &bucket, "fast").await, b"quick");
 }
 
+/// A body trickled just inside the pause but slower than `client_body_min_rate_bytes_per_second`
+/// ends after about the pause (Apache's `MinRate`): the connection closes, nothing is stored,
+/// and others are served meanwhile. Without a pace it would hold its place for as long as the
+/// trickle went on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_slower_than_its_pace_is_cut_off() {
+    let settings = "client_body_timeout_seconds = 2\nclient_body_min_rate_bytes_per_second = 100";
+    let gw = start_local_with(settings, "").await;
+    let s3 = gw.client();
+    let bucket = gw.with_bucket("paced").await;
+    let addr = gw.addr();
+    let started = Instant::now();
+    let slow = partial_upload(&addr, &format!("/{bucket}/slow"), 1000, 10).await;
+    let (mut reader, mut writer) = slow.into_split();
+    // Two bytes a second for up to 20 s: never a pause of 2 s.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if writer.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    another_client_is_served(&addr, &bucket).await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the gateway kept a trickling upload open");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "cut off after {took:?}, not after about the pause"
+    );
+    trickle.abort();
+    assert!(s3
+        .head_object()
+        .bucket(&bucket)
+        .key("slow")
+        .send()
+        .await
+        .is_err());
+}
+
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

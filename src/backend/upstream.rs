@@ -268,14 +268,15 @@ pub async fn stream_request_body(
     downstream: &mut ServerSession,
     upstream: &mut BackendSession,
     (mut verifier, mut chunker): (BodyVerifier, Option<Chunker>),
-    read_timeout: Duration,
+    pace: BodyPace,
 ) -> Result<u64, BodyError> {
     let hold_back = verifier.needs_hold_back();
     let mut held: Option<Bytes> = None;
     let mut released = Vec::new();
     let mut total = 0u64;
+    let mut paced = Paced::new(pace);
     loop {
-        let Some(chunk) = next_chunk(downstream, read_timeout).await? else {
+        let Some(chunk) = next_chunk(downstream, &mut paced).await? else {
             break;
         };
         verifier
@@ -342,14 +343,73 @@ fn body_length_differs() -> BodyError {
     )
 }
 
+/// How a client may send a request body: no pause longer than `pause`, and on the whole no
+/// slower than `min_rate` bytes a second after the first piece — the pause plus a second for
+/// every `min_rate` bytes (Apache's `MinRate`). A client trickling a byte just inside the pause
+/// holds its place (one of `max_concurrent_requests`) for about the pause, not for as long as
+/// it likes. `min_rate` 0: no such limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPace {
+    pub pause: Duration,
+    pub min_rate: u64,
+}
+
+/// A body's [`BodyPace`] as it is read. The pace counts from the second read on, so that a
+/// body read in one piece reads no clock for it.
+#[derive(Debug)]
+pub struct Paced {
+    pace: BodyPace,
+    /// When the second read began, and the bytes received by then.
+    since: Option<(std::time::Instant, u64)>,
+    received: u64,
+}
+
+impl Paced {
+    pub fn new(pace: BodyPace) -> Paced {
+        Paced {
+            pace,
+            since: None,
+            received: 0,
+        }
+    }
+
+    /// How long the next read may wait, as of `now` (read only where the pace is counted).
+    fn wait(&mut self, now: impl FnOnce() -> std::time::Instant) -> Duration {
+        let pause = self.pace.pause;
+        if self.pace.min_rate == 0 || self.received == 0 {
+            return pause;
+        }
+        let now = now();
+        let (since, base) = *self.since.get_or_insert((now, self.received));
+        let nanos =
+            u128::from(self.received - base) * 1_000_000_000 / u128::from(self.pace.min_rate);
+        let earned = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        let allowed = pause.saturating_add(earned);
+        allowed.saturating_sub(now - since).min(pause)
+    }
+
+    fn received(&mut self, n: usize) {
+        self.received += n as u64;
+    }
+}
+
 /// The next piece of the client's body, or `None` at its end; a client that pauses longer than
-/// `read_timeout` is given up on (the clock read only when it pauses: `deadline`).
-async fn next_chunk(
+/// its pace allows is given up on (the clock read only when it pauses: `deadline`, and where
+/// the pace is counted: `Paced`).
+pub async fn next_chunk(
     downstream: &mut ServerSession,
-    read_timeout: Duration,
+    paced: &mut Paced,
 ) -> Result<Option<Bytes>, BodyError> {
-    match crate::deadline::within(read_timeout, downstream.read_request_body()).await {
-        Ok(Ok(chunk)) => Ok(chunk),
+    let wait = if downstream.is_body_done() {
+        paced.pace.pause
+    } else {
+        paced.wait(std::time::Instant::now)
+    };
+    match crate::deadline::within(wait, downstream.read_request_body()).await {
+        Ok(Ok(chunk)) => {
+            paced.received(chunk.as_ref().map_or(0, Bytes::len));
+            Ok(chunk)
+        }
         Ok(Err(e)) => Err(BodyError::Client(e)),
         Err(_) => Err(BodyError::Client(pingora::Error::explain(
             pingora::ErrorType::ReadTimedout,
@@ -363,7 +423,7 @@ pub async fn read_request_body(
     downstream: &mut ServerSession,
     mut verifier: BodyVerifier,
     limit: usize,
-    read_timeout: Duration,
+    pace: BodyPace,
 ) -> Result<Bytes, BodyError> {
     // A body that arrives in one piece is kept as it is; one in more is copied into one buffer
     // (never kept as its pieces: a client sending a byte at a time would make each byte cost
@@ -372,8 +432,9 @@ pub async fn read_request_body(
     let mut copied: Vec<u8> = Vec::new();
     let mut total = 0;
     let mut released = Vec::new();
+    let mut paced = Paced::new(pace);
     loop {
-        let Some(chunk) = next_chunk(downstream, read_timeout).await? else {
+        let Some(chunk) = next_chunk(downstream, &mut paced).await? else {
             break;
         };
         verifier
@@ -421,6 +482,51 @@ pub async fn read_whole_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body may pause up to its pause, and on the whole take the pause plus a second per
+    /// `min_rate` bytes from its second read on: a trickle just inside the pause is cut off
+    /// after about the pause, a body at its pace never; no clock is read for one piece.
+    #[test]
+    fn bodies_keep_their_pace() {
+        let pause = Duration::from_secs(10);
+        let t0 = std::time::Instant::now();
+        let at = |secs: u64| move || t0 + Duration::from_secs(secs);
+        let mut paced = Paced::new(BodyPace {
+            pause,
+            min_rate: 100,
+        });
+        assert_eq!(
+            paced.wait(|| unreachable!("no clock for a first read")),
+            pause
+        );
+        paced.received(1);
+        assert_eq!(paced.wait(at(0)), pause);
+        // A byte every nine seconds: behind its pace, the wait shrinks to nothing.
+        let mut left = Vec::new();
+        for i in 1..=3 {
+            paced.received(1);
+            left.push(paced.wait(at(9 * i)));
+        }
+        assert_eq!(
+            left,
+            [Duration::from_millis(1010), Duration::ZERO, Duration::ZERO]
+        );
+        // At its pace (100 bytes a second), a body may pause the whole pause every time.
+        let mut steady = Paced::new(BodyPace {
+            pause,
+            min_rate: 100,
+        });
+        steady.received(1);
+        steady.wait(at(0));
+        for i in 1..=100 {
+            steady.received(1000);
+            assert_eq!(steady.wait(at(10 * i)), pause, "{i}");
+        }
+        // No pace: the pause alone.
+        let mut free = Paced::new(BodyPace { pause, min_rate: 0 });
+        free.received(1);
+        assert_eq!(free.wait(|| unreachable!()), pause);
+    }
 
     async fn idle_since(ago: Duration) -> Option<Idle> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -41,6 +41,10 @@ pub struct ServerSection {
     pub keepalive_seconds: u64,
     /// Time allowed between two reads of a client's request body.
     pub client_body_timeout_seconds: u64,
+    /// The slowest a request body may arrive on the whole: besides the pause above, a body
+    /// may take the pause plus a second per this many bytes (Apache's `MinRate`), so that one
+    /// trickled just inside the pause does not hold its place for ever. 0 = no such limit.
+    pub client_body_min_rate_bytes_per_second: u64,
     /// Time allowed for a request's whole header section once the connection is no longer
     /// idle (a client trickling header bytes is closed after it).
     pub client_header_timeout_seconds: u64,
@@ -96,6 +100,7 @@ impl Default for ServerSection {
             shutdown_delay_seconds: 0,
             keepalive_seconds: 60,
             client_body_timeout_seconds: 60,
+            client_body_min_rate_bytes_per_second: 500,
             client_header_timeout_seconds: 10,
             client_send_timeout_seconds: 60,
             max_connections: 16384,

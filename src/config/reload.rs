@@ -52,7 +52,7 @@ fn server(c: &Config) -> String {
         c.shutdown_grace,
         c.shutdown_delay,
         c.keepalive,
-        c.client_body_timeout,
+        c.client_body,
         c.client_header_timeout,
         c.client_send_timeout,
         c.max_connections,

@@ -56,7 +56,8 @@ pub struct Config {
     /// `/readyz` 503 while still accepting, before the drain (`shutdown_delay_seconds`).
     pub shutdown_delay: Duration,
     pub keepalive: Duration,
-    pub client_body_timeout: Duration,
+    /// How a client's request body may arrive: its longest pause and slowest pace.
+    pub client_body: crate::backend::upstream::BodyPace,
     pub client_header_timeout: Duration,
     /// How long a write to a client may wait (`server::send_deadline`).
     pub client_send_timeout: Duration,

@@ -88,7 +88,10 @@ impl Config {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
             shutdown_delay: Duration::from_secs(s.shutdown_delay_seconds),
             keepalive: Duration::from_secs(s.keepalive_seconds),
-            client_body_timeout: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
+            client_body: crate::backend::upstream::BodyPace {
+                pause: Duration::from_secs(s.client_body_timeout_seconds.max(1)),
+                min_rate: s.client_body_min_rate_bytes_per_second,
+            },
             client_header_timeout: Duration::from_secs(s.client_header_timeout_seconds.max(1)),
             client_send_timeout: Duration::from_secs(s.client_send_timeout_seconds.max(1)),
             max_connections: s.max_connections,

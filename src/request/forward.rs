@@ -218,7 +218,7 @@ const HELD_BODY_MAX: u64 = 64 * 1024;
 
 /// A request signed for the backend longer ago than this when its held body is whole is signed
 /// again (S3 refuses a signature's date 15 minutes off; a client may pause up to
-/// `client_body_timeout_seconds` between any two pieces of its body).
+/// `client_body_timeout_seconds` between any two pieces of its body, at its slowest pace).
 const RESIGN_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Why a request stopped before a backend's answer could be used; [`Gateway::stop`] answers.
@@ -670,7 +670,7 @@ impl Gateway {
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
         let limit = self.cfg.limits.max_control_body_bytes;
-        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
+        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body);
         match read.await {
             Ok(doc) => {
                 x.bytes_in = doc.len() as u64;
@@ -896,7 +896,7 @@ impl Gateway {
         } else {
             HELD_BODY_MAX as usize
         };
-        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body_timeout);
+        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body);
         let whole = match read.await {
             Ok(b) => b,
             Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),
@@ -1186,7 +1186,7 @@ impl Gateway {
         let Some(verifier) = body.verifier.take().filter(|_| body.forwarded) else {
             return up.session.finish_body().await.map_err(unreachable);
         };
-        let timeout = self.cfg.client_body_timeout;
+        let pace = self.cfg.client_body;
         // Boxed: only a body larger than the held ones streams, and every request's future
         // would otherwise carry this one's space.
         let trailed = body.length.filter(|_| body.framing == BodyFraming::Trailed);
@@ -1197,7 +1197,7 @@ impl Gateway {
                 verifier,
                 trailed.map(crate::backend::aws_chunked::Chunker::new),
             ),
-            timeout,
+            pace,
         ));
         match streamed.await {
             Ok(n) => x.bytes_in = n,

@@ -204,7 +204,7 @@ impl Gateway {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let read = {
-            let body = bounded_body(s, self.cfg.client_body_timeout, &file_started, &over_budget);
+            let body = bounded_body(s, self.cfg.client_body, &file_started, &over_budget);
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
@@ -638,27 +638,31 @@ impl Gateway {
     }
 }
 
-/// The request body as a stream for the form parser: each read within `timeout`, and before
-/// the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped there).
+/// The request body as a stream for the form parser: read at the client's body pace, and
+/// before the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped
+/// there).
 fn bounded_body<'s>(
     s: &'s mut ServerSession,
-    timeout: std::time::Duration,
+    pace: crate::backend::upstream::BodyPace,
     file_started: &Arc<std::sync::atomic::AtomicBool>,
     over_budget: &Arc<std::sync::atomic::AtomicBool>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 's {
+    use crate::backend::upstream::{next_chunk, BodyError, Paced};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (started, over) = (file_started.clone(), over_budget.clone());
     let before_file = Arc::new(AtomicUsize::new(0));
-    futures_util::stream::unfold(s, move |s| {
+    futures_util::stream::unfold((s, Paced::new(pace)), move |(s, mut paced)| {
         let (started, over, before_file) = (started.clone(), over.clone(), before_file.clone());
         async move {
-            let chunk = match tokio::time::timeout(timeout, s.read_request_body()).await {
-                Ok(Ok(Some(chunk))) => chunk,
-                Ok(Ok(None)) => return None,
-                Ok(Err(e)) => return Some((Err(std::io::Error::other(e.to_string())), s)),
+            let chunk = match next_chunk(s, &mut paced).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return None,
+                Err(BodyError::Client(e)) => {
+                    return Some((Err(std::io::Error::other(e.to_string())), (s, paced)))
+                }
                 Err(_) => {
-                    let timed_out = std::io::Error::other("the client body timed out");
-                    return Some((Err(timed_out), s));
+                    let failed = std::io::Error::other("the client body could not be read");
+                    return Some((Err(failed), (s, paced)));
                 }
             };
             if !started.load(Ordering::Acquire)
@@ -667,9 +671,9 @@ fn bounded_body<'s>(
             {
                 over.store(true, Ordering::Release);
                 let too_large = std::io::Error::other("form fields too large");
-                return Some((Err(too_large), s));
+                return Some((Err(too_large), (s, paced)));
             }
-            Some((Ok(chunk), s))
+            Some((Ok(chunk), (s, paced)))
         }
     })
 }

@@ -482,7 +482,7 @@ impl Gateway {
             }
             Flow::Close
         };
-        tokio::time::timeout(DRAIN_TIME.min(self.cfg.client_body_timeout), read_all)
+        tokio::time::timeout(DRAIN_TIME.min(self.cfg.client_body.pause), read_all)
             .await
             .unwrap_or(Flow::Close)
     }
