@@ -755,6 +755,83 @@ async fn ranges_are_hcp_s_and_an_invalid_one_is_ignored() {
     }
 }
 
+/// HCP's response overrides (manual, "Overriding response headers"): as S3's query parameters
+/// or as HCP's request headers, a GET answers the values asked — `Cache-Control` and `Expires`
+/// in place of HCP's fixed ones too; the parameters HCP reads in any case (`?ACL`, `?Versions`,
+/// `?versionid=`) are its operations, not a PUT or a listing of another kind.
+async fn overrides_and_parameters_as_hcp_reads_them(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "overrides").await else {
+        return;
+    };
+    let target = format!("/{bucket}/k");
+    let admin = (USER, PASSWORD);
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &target,
+        &[("content-type", "text/plain")],
+        b"data",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let asked = "response-cache-control=max-age%3D60&response-content-type=image%2Fpng\
+                 &response-expires=Wed%2C%2021%20Oct%202037%2007%3A28%3A00%20GMT";
+    let r = as_user(&gw, admin, "GET", &format!("{target}?{asked}"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("max-age=60"));
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.header("expires"), Some("Wed, 21 Oct 2037 07:28:00 GMT"));
+    let headers = [
+        ("response-cache-control", "private"),
+        (
+            "response-content-disposition",
+            "attachment; filename=\"k.txt\"",
+        ),
+    ];
+    let r = as_user(&gw, admin, "GET", &target, &headers, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("private"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"k.txt\"")
+    );
+    assert_eq!(r.body, b"data");
+    // Without them, HCP's own.
+    let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
+    assert_eq!(
+        r.header("cache-control"),
+        Some("no-cache, no-store, must-revalidate")
+    );
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    // `?ACL` is the object's ACL, not a PUT of an empty object over it.
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("{target}?ACL"),
+        &[("x-amz-acl", "private")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"data");
+    let r = as_user(&gw, admin, "GET", &format!("{target}?Acl"), &[], b"").await;
+    assert!(r.text().contains("AccessControlPolicy"), "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &format!("/{bucket}?Versions"), &[], b"").await;
+    assert!(r.text().contains("ListVersionsResult"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn overrides_and_parameters_on_the_embedded_store() {
+    overrides_and_parameters_as_hcp_reads_them(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn overrides_and_parameters_on_rgw() {
+    overrides_and_parameters_as_hcp_reads_them(Backend::Rgw).await;
+}
+
 /// A condition's date in one of HCP's forms counts (`+0000` for `GMT` too); another value "is
 /// ignored", where the store would answer 400.
 #[tokio::test]

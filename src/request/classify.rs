@@ -231,19 +231,36 @@ impl Query {
         self.get(name).is_some()
     }
 
+    /// The first value of parameter `name`: matched in any case for the parameters HCP's
+    /// manual says are not case sensitive ([`CASELESS`]), exactly for every other.
     pub fn get(&self, name: &str) -> Option<&str> {
         if self.names & name_bit(name) == 0 {
             return None;
         }
-        self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
+        let caseless = CASELESS.contains(&name);
+        self.pairs()
+            .find(|(n, _)| *n == name || (caseless && n.eq_ignore_ascii_case(name)))
+            .map(|(_, v)| v)
     }
 }
 
-/// [`Query::names`]' bit for `name`: one of 64, from its length and its last byte (so that the
-/// names of S3's sub-resources and of a presigned URL's parameters, many of one length, seldom
-/// share one).
+/// The query parameters HCP's manual says are not case sensitive (`?ACL` is `?acl`; the
+/// listings' parameters, it says, are).
+pub const CASELESS: [&str; 6] = [
+    "acl",
+    "versioning",
+    "versions",
+    "versionId",
+    "uploadId",
+    "partNumber",
+];
+
+/// [`Query::names`]' bit for `name`: one of 64, from its length and its last byte in lower case
+/// (so that the names of S3's sub-resources and of a presigned URL's parameters, many of one
+/// length, seldom share one; and a name in another case has the same bit).
 fn name_bit(name: &str) -> u64 {
     let last = name.as_bytes().last().copied().unwrap_or(0);
+    let last = last.to_ascii_lowercase();
     1 << (name.len().wrapping_mul(5).wrapping_add(usize::from(last)) & 63)
 }
 
@@ -352,6 +369,29 @@ impl Params {
             }
         }
         params
+    }
+
+    /// HCP's response overrides given as request headers (manual, "Overriding response
+    /// headers": `response-content-type: …` and the rest), for a GET that does not give them as
+    /// S3's query parameters: the backend is asked with the parameters.
+    pub fn take_response_headers(&mut self, op: Operation, req: &pingora::http::RequestHeader) {
+        // (One pass finds that a GET names none, as nearly every GET does.)
+        let named = |req: &pingora::http::RequestHeader| {
+            req.headers
+                .keys()
+                .any(|n| n.as_str().starts_with("response-"))
+        };
+        if op != Operation::GetObject || !named(req) {
+            return;
+        }
+        for &name in &op.defined_params()[2..] {
+            if self.get(name).is_some() {
+                continue;
+            }
+            if let Some(value) = req.headers.get(name).and_then(|v| v.to_str().ok()) {
+                self.set(name, value);
+            }
+        }
     }
 
     /// Parameters the gateway sets itself (its own sub-requests, backend upload ids).
@@ -482,7 +522,12 @@ impl Operation {
             CreateMultipartUpload => &["uploads"],
             UploadPart | UploadPartCopy => &["partNumber", "uploadId"],
             CompleteMultipartUpload | AbortMultipartUpload => &["uploadId"],
-            ListParts => &["uploadId", "max-parts", "part-number-marker"],
+            ListParts => &[
+                "uploadId",
+                "encoding-type",
+                "max-parts",
+                "part-number-marker",
+            ],
             ListBuckets | CreateBucket | HeadBucket | DeleteBucket | PostObject
             | BucketSubresource | PutObject | CopyObject | CorsPreflight => &[],
         }
@@ -743,7 +788,9 @@ mod tests {
             for (n, v) in &expected {
                 let first = expected
                     .iter()
-                    .find(|(m, _)| m == n)
+                    .find(|(m, _)| {
+                        m == n || (CASELESS.contains(&n.as_str()) && m.eq_ignore_ascii_case(n))
+                    })
                     .map(|(_, v)| v.as_str());
                 assert_eq!(q.get(n), first, "{n:?} ({v:?}) in {raw:?}");
             }
@@ -758,10 +805,24 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x51e);
         let name = |rng: &mut rand::rngs::StdRng| -> String {
+            if rng.gen_range(0..4) == 0 {
+                // One of the names matched in any case, in a random case.
+                let n = CASELESS[rng.gen_range(0..CASELESS.len())];
+                return n
+                    .chars()
+                    .map(|c| match rng.gen_range(0..2) {
+                        0 => c.to_ascii_uppercase(),
+                        _ => c.to_ascii_lowercase(),
+                    })
+                    .collect();
+            }
             let len = [0, 1, 3, 10, 62, 63, 64, 90][rng.gen_range(0..8)];
             (0..len)
                 .map(|_| ['a', 'b', 'X', '-'][rng.gen_range(0..4)])
                 .collect()
+        };
+        let matches = |asked: &str, n: &str| {
+            n == asked || (CASELESS.contains(&asked) && n.eq_ignore_ascii_case(asked))
         };
         for _ in 0..5_000 {
             let mut raw = String::new();
@@ -771,14 +832,17 @@ mod tests {
             }
             let q = Query::parse(raw.as_bytes());
             for _ in 0..8 {
-                let asked = name(&mut rng);
-                let scanned = q.pairs().find(|(n, _)| *n == asked).map(|(_, v)| v);
+                let asked = match rng.gen_range(0..3) {
+                    0 => CASELESS[rng.gen_range(0..CASELESS.len())].to_string(),
+                    _ => name(&mut rng),
+                };
+                let scanned = q.pairs().find(|(n, _)| matches(&asked, n)).map(|(_, v)| v);
                 assert_eq!(q.get(&asked), scanned, "{asked:?} in {raw:?}");
                 assert_eq!(q.has(&asked), scanned.is_some(), "{asked:?} in {raw:?}");
             }
             for (n, _) in q.pairs() {
                 // (The first of a repeated name answers.)
-                let first = q.pairs().find(|(m, _)| m == &n).map(|(_, v)| v);
+                let first = q.pairs().find(|(m, _)| matches(n, m)).map(|(_, v)| v);
                 assert_eq!(q.get(n), first, "{n:?} in {raw:?}");
                 assert!(q.has(n), "{n:?} in {raw:?}");
             }
@@ -943,6 +1007,38 @@ mod tests {
             op(Method::GET, Some("b"), Some("k"), "acl", false),
             Ok(GetObjectAcl)
         );
+    }
+
+    /// HCP's manual: the acl, versioning, versions, versionId, uploadId and partNumber
+    /// parameters are not case sensitive (the listings' are); the backend is asked with S3's
+    /// names, whatever case the client wrote.
+    #[test]
+    fn parameters_hcp_reads_in_any_case() {
+        use Operation::*;
+        let b = Some("b");
+        let k = Some("k");
+        for (m, key, q, expected) in [
+            (Method::PUT, k, "ACL", PutObjectAcl),
+            (Method::GET, b.and(None), "Acl", GetBucketAcl),
+            (Method::PUT, None, "VERSIONING", PutBucketVersioning),
+            (Method::GET, None, "Versions", ListObjectVersions),
+            (Method::PUT, k, "uploadid=u&PARTNUMBER=2", UploadPart),
+            (Method::DELETE, k, "UploadId=u", AbortMultipartUpload),
+        ] {
+            assert_eq!(op(m.clone(), b, key, q, false), Ok(expected), "{q}");
+            let params = Params::of(expected, &Query::parse(q.as_bytes()));
+            let names: Vec<&str> = params.names().collect();
+            assert!(names.iter().all(|n| CASELESS.contains(n)), "{q}: {names:?}");
+        }
+        let q = Query::parse(b"VersionID=v1&Prefix=p");
+        assert_eq!(q.get("versionId"), Some("v1"));
+        assert_eq!(
+            q.get("prefix"),
+            None,
+            "listing parameters are case sensitive"
+        );
+        let source = crate::request::sign::CopySource::parse(b"/b/k?versionid=v2").unwrap();
+        assert_eq!(source.version_id.as_deref(), Some("v2"));
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl Gateway {
         x.scheme = auth.identity.scheme().name();
         let acl_needed = self.authorize(&auth, tenant, op, s.req_header(), &target)?;
         let mut params = Params::of(op, &query);
+        params.take_response_headers(op, s.req_header());
         // Asked only of the deletes that can name versions, and of reads that may see labels.
         let deletes = matches!(op, Operation::DeleteObject | Operation::DeleteObjects);
         let may_purge =

@@ -276,6 +276,30 @@ pub fn success_header(
     resp
 }
 
+/// A GET's `response-cache-control` and `response-expires` (HCP's overrides of its own cache
+/// headers, manual "Overriding response headers"): the values asked, in place of HCP's fixed
+/// ones. (The other four overrides are the backend's to answer, and pass as its headers do.)
+pub fn answer_overrides(
+    op: Operation,
+    params: &crate::request::classify::Params,
+    resp: &mut ResponseHeader,
+) {
+    if op != Operation::GetObject {
+        return;
+    }
+    for (param, header) in [
+        ("response-cache-control", http::header::CACHE_CONTROL),
+        ("response-expires", http::header::EXPIRES),
+    ] {
+        if let Some(value) = params
+            .get(param)
+            .and_then(|v| http::HeaderValue::from_str(v).ok())
+        {
+            resp.insert_header(header, value).expect("a header value");
+        }
+    }
+}
+
 /// HCP's `Location` for a bucket created: `/` and the bucket's name as the client gave it (the
 /// backend's own, which holds the tenant's prefix, stays behind: [`passing`]).
 pub fn created_bucket_location(op: Operation, bucket: Option<&str>, resp: &mut ResponseHeader) {

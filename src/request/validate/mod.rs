@@ -425,7 +425,9 @@ fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError>
 fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<(), HcpError> {
     use Operation::*;
     // 39: sub-resources HCP does not offer.
-    if let Some((name, _)) = query.pairs().find(|(n, _)| UNSUPPORTED.contains(n)) {
+    // (In any case: a backend may read `?Tagging` as `?tagging`.)
+    let unsupported = |n: &str| UNSUPPORTED.iter().any(|u| u.eq_ignore_ascii_case(n));
+    if let Some((name, _)) = query.pairs().find(|(n, _)| unsupported(n)) {
         return Err(HcpError::new(HcpCode::NotImplemented)
             .with_message(format!("The {name} sub-resource is not supported.")));
     }
