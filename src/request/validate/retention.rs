@@ -310,8 +310,7 @@ fn nothing_else_changed(req: &RequestHeader) -> Result<(), HcpError> {
 /// What a copy onto itself asks besides changing retention and holds: a new ACL, storage
 /// class or customer's key, conditions on its source or target, and under
 /// `x-amz-metadata-directive: REPLACE` new custom metadata or content headers — those a copy
-/// sends (`sign::metadata_attribute`) other than Content-Type, which some HTTP libraries send
-/// with every PUT (HCP's retention examples send REPLACE with none of them).
+/// sends (`sign::metadata_attribute`; HCP's retention examples send REPLACE with none of them).
 fn also_asked(req: &RequestHeader) -> Option<&'static str> {
     let named = |name: &str| req.headers.contains_key(name);
     let names = || req.headers.keys().map(http::HeaderName::as_str);
@@ -331,7 +330,7 @@ fn also_asked(req: &RequestHeader) -> Option<&'static str> {
     if names().any(|n| n.starts_with("if-") || n.starts_with("x-amz-copy-source-if-")) {
         return Some("conditions");
     }
-    let metadata = |n: &str| n != "content-type" && crate::request::sign::metadata_attribute(n);
+    let metadata = crate::request::sign::metadata_attribute;
     (replace && names().any(metadata)).then_some("new metadata")
 }
 
@@ -592,7 +591,7 @@ mod tests {
             .change
             .is_some());
         // What else such a copy would change is refused, not dropped; HCP's own examples (REPLACE
-        // with nothing else), a Content-Type and metadata under COPY (unused) stay a change.
+        // with nothing else), and headers under COPY (unused) stay a change.
         let not_implemented = (501, HcpCode::NotImplemented);
         let replace = ("x-amz-metadata-directive", "replace");
         for (extra, expected) in [
@@ -628,7 +627,11 @@ mod tests {
             ),
             (vec![("x-amz-meta-author", "R")], None),
             (vec![replace], None),
-            (vec![replace, ("content-type", "text/plain")], None),
+            (
+                vec![replace, ("content-type", "text/plain")],
+                Some(not_implemented),
+            ),
+            (vec![("content-type", "text/plain")], None),
         ] {
             let mut headers = onto_itself.to_vec();
             headers.extend(extra.iter().copied());
