@@ -6,6 +6,7 @@ mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
+use hcp_s3_gateway::config::{hcp_access_key, hcp_secret_key};
 
 /// HCP's `x-amz-server-side-encryption` asks whether the data is kept encrypted; any value is
 /// accepted and nothing is asked of the backend. The answer is `None` where the backend keeps
@@ -797,6 +798,25 @@ async fn overrides_and_parameters_as_hcp_reads_them(backend: Backend) {
         Some("attachment; filename=\"k.txt\"")
     );
     assert_eq!(r.body, b"data");
+    // The answer varies with them (no shared cache serves one client's to another), and they
+    // act only when signed, as S3 signs them as parameters.
+    let vary = r.header("vary").unwrap_or_default();
+    assert!(
+        vary.contains("response-cache-control") && vary.contains("response-content-disposition"),
+        "{vary}"
+    );
+    let addr = gw.addr();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let mut unsigned =
+        common::raw::V4::unsigned(&ak, &sk, &addr).sign("GET", target.as_bytes(), &[]);
+    unsigned.push(("response-content-type".into(), "text/html".into()));
+    let r = common::raw::send(&addr, "GET", target.as_bytes(), &unsigned, Vec::new()).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert!(
+        r.text().contains("not signed: response-content-type"),
+        "{}",
+        r.text()
+    );
     // Without them, HCP's own.
     let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
     assert_eq!(

@@ -354,14 +354,18 @@ pub struct BodyPace {
     pub min_rate: u64,
 }
 
-/// A body's [`BodyPace`] as it is read. The pace counts from the second read on, so that a
-/// body read in one piece reads no clock for it.
+/// A body's [`BodyPace`] as it is read. The pace counts from the second read on — a read that
+/// gave anything, an empty piece too (pingora gives one for each part of a chunk's head it
+/// reads, so a chunked body trickled in chunk extensions moves no data) — so that a body read
+/// in one piece reads no clock for it.
 #[derive(Debug)]
 pub struct Paced {
     pace: BodyPace,
     /// When the second read began, and the bytes received by then.
     since: Option<(std::time::Instant, u64)>,
     received: u64,
+    /// Reads that gave something.
+    reads: u64,
 }
 
 impl Paced {
@@ -370,13 +374,14 @@ impl Paced {
             pace,
             since: None,
             received: 0,
+            reads: 0,
         }
     }
 
     /// How long the next read may wait, as of `now` (read only where the pace is counted).
     fn wait(&mut self, now: impl FnOnce() -> std::time::Instant) -> Duration {
         let pause = self.pace.pause;
-        if self.pace.min_rate == 0 || self.received == 0 {
+        if self.pace.min_rate == 0 || self.reads == 0 {
             return pause;
         }
         let now = now();
@@ -390,6 +395,7 @@ impl Paced {
 
     fn received(&mut self, n: usize) {
         self.received += n as u64;
+        self.reads += 1;
     }
 }
 
@@ -407,7 +413,9 @@ pub async fn next_chunk(
     };
     match crate::deadline::within(wait, downstream.read_request_body()).await {
         Ok(Ok(chunk)) => {
-            paced.received(chunk.as_ref().map_or(0, Bytes::len));
+            if let Some(piece) = &chunk {
+                paced.received(piece.len());
+            }
             Ok(chunk)
         }
         Ok(Err(e)) => Err(BodyError::Client(e)),
@@ -522,6 +530,17 @@ mod tests {
             steady.received(1000);
             assert_eq!(steady.wait(at(10 * i)), pause, "{i}");
         }
+        // Empty pieces (a chunk's head read in parts) are reads: they earn no time.
+        let mut empty = Paced::new(BodyPace {
+            pause,
+            min_rate: 100,
+        });
+        empty.received(0);
+        assert_eq!(empty.wait(at(0)), pause);
+        empty.received(0);
+        assert_eq!(empty.wait(at(9)), Duration::from_secs(1));
+        empty.received(0);
+        assert_eq!(empty.wait(at(11)), Duration::ZERO);
         // No pace: the pause alone.
         let mut free = Paced::new(BodyPace { pause, min_rate: 0 });
         free.received(1);

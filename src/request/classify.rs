@@ -244,6 +244,16 @@ impl Query {
     }
 }
 
+/// A GET's response overrides (S3's parameters; HCP's request headers too).
+pub const RESPONSE: [&str; 6] = [
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+];
+
 /// The query parameters HCP's manual says are not case sensitive (`?ACL` is `?acl`; the
 /// listings' parameters, it says, are).
 pub const CASELESS: [&str; 6] = [
@@ -384,7 +394,7 @@ impl Params {
         if op != Operation::GetObject || !named(req) {
             return;
         }
-        for &name in &op.defined_params()[2..] {
+        for name in RESPONSE {
             if self.get(name).is_some() {
                 continue;
             }
@@ -462,14 +472,6 @@ impl Operation {
     /// sub-resource operation's own sub-resource is added by [`Params::of`]).
     pub fn defined_params(self) -> &'static [&'static str] {
         use Operation::*;
-        const RESPONSE: [&str; 6] = [
-            "response-cache-control",
-            "response-content-disposition",
-            "response-content-encoding",
-            "response-content-language",
-            "response-content-type",
-            "response-expires",
-        ];
         match self {
             ListObjects => &["delimiter", "encoding-type", "marker", "max-keys", "prefix"],
             ListObjectsV2 => &[

@@ -76,8 +76,13 @@ pub const OBS: V2Dialect = V2Dialect {
     subresource: obs_subresource,
 };
 
+/// (The parameters the gateway reads in any case, as HCP does, are signed in any case too, as
+/// written: a parameter acted on is never one the signature leaves out.)
 fn aws_subresource(name: &str) -> bool {
     SUBRESOURCES.contains(&name)
+        || crate::request::classify::CASELESS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
 }
 
 /// OBS signs these query parameters, compared case-insensitively, and any `x-obs-*` one

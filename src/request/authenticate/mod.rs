@@ -532,6 +532,9 @@ pub(crate) fn enabled(identity: &Identity) -> Result<(), HcpError> {
 pub(crate) fn needs_signature(name: &str) -> bool {
     (name.starts_with("x-amz-") && name != "x-amz-content-sha256")
         || (name.starts_with("x-hcp-") && name != "x-hcp-pretty-print")
+        // (HCP's response overrides as headers change the answer: as S3 signs them as
+        // parameters.)
+        || name.starts_with("response-")
 }
 
 /// The first header of `req` that [`needs_signature`] and `signed` does not cover.

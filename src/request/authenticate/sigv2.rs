@@ -359,6 +359,22 @@ mod tests {
         );
     }
 
+    /// A parameter the gateway reads in any case is signed as written: one added to a signed
+    /// request in another case (`&VersionId=` on a presigned URL) changes what was signed.
+    #[test]
+    fn parameters_read_in_any_case_are_signed_in_any_case() {
+        let t = target("b", false);
+        for (query, resource) in [
+            (&b"VersionId=v1"[..], "/b/k?VersionId=v1"),
+            (b"ACL", "/b/k?ACL"),
+            (b"uploadid=u&PartNumber=2", "/b/k?PartNumber=2&uploadid=u"),
+            (b"acl&Prefix=p", "/b/k?acl"),
+        ] {
+            let q = Query::parse(query);
+            assert_eq!(canonical_resource(&t, b"/b/k", &q), resource);
+        }
+    }
+
     #[test]
     fn subresources_sorted_and_decoded_others_dropped() {
         let q =

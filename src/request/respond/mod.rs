@@ -277,7 +277,7 @@ impl Gateway {
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        rewrite::answer_overrides(call.op, call.params, &mut resp);
+        rewrite::answer_overrides((call.op, call.params), s.req_header(), &mut resp);
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);
         }

@@ -279,13 +279,23 @@ pub fn success_header(
 /// A GET's `response-cache-control` and `response-expires` (HCP's overrides of its own cache
 /// headers, manual "Overriding response headers"): the values asked, in place of HCP's fixed
 /// ones. (The other four overrides are the backend's to answer, and pass as its headers do.)
+/// Where the overrides came as request headers, the answer varies with them (`Vary`), so that
+/// no shared cache serves one client's overrides to another.
 pub fn answer_overrides(
-    op: Operation,
-    params: &crate::request::classify::Params,
+    (op, params): (Operation, &crate::request::classify::Params),
+    req: &pingora::http::RequestHeader,
     resp: &mut ResponseHeader,
 ) {
     if op != Operation::GetObject {
         return;
+    }
+    let named: Vec<&str> = crate::request::classify::RESPONSE
+        .into_iter()
+        .filter(|n| req.headers.contains_key(*n))
+        .collect();
+    if !named.is_empty() {
+        resp.append_header(http::header::VARY, named.join(", "))
+            .expect("header names");
     }
     for (param, header) in [
         ("response-cache-control", http::header::CACHE_CONTROL),
