@@ -286,7 +286,9 @@ pub fn answer_overrides(
     req: &pingora::http::RequestHeader,
     resp: &mut ResponseHeader,
 ) {
-    if op != Operation::GetObject {
+    // (Nearly every GET asks none: the few parameters it has say so, no header lookups.)
+    let asked = |n: &&str| params.get(n).is_some();
+    if op != Operation::GetObject || !crate::request::classify::RESPONSE.iter().any(asked) {
         return;
     }
     let named: Vec<&str> = crate::request::classify::RESPONSE
