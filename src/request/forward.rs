@@ -66,7 +66,8 @@ pub(super) struct Call<'a> {
     pub(super) client_upload_id: Option<&'a str>,
     /// Whether the caller may delete versions for good (a multi-object delete naming them).
     pub(super) may_purge: bool,
-    /// Whether the caller holds HCP's change owner permission (asked of PUT `?acl` only).
+    /// Whether the caller holds HCP's write ACL and change owner permissions, as configured
+    /// (asked of PUT `?acl` only).
     pub(super) may_change_owner: bool,
     /// Whether the caller may read an object's labeled holds (HCP's privileged and read
     /// permissions on the bucket; asked of GET and HEAD only).

@@ -505,8 +505,9 @@ impl Gateway {
     }
 
     /// A PUT `?acl` whose document names another of the tenant's users as owner (HCP's change
-    /// of owner): only the bucket's owner, with write ACL (asked of every PUT `?acl`) and HCP's
-    /// change owner permission, gives it one, in the bucket's turn; the new owner is recorded
+    /// of owner): only the bucket's owner (read fresh), holding HCP's write ACL and change
+    /// owner permissions as configured (`Call::may_change_owner`), gives it one, in the
+    /// bucket's turn; naming the owner it has changes nothing; the new owner is recorded
     /// once the backend took the ACL (`owners_after`). An object's owner is not changed here.
     pub(in crate::request) async fn begin_owner_change(
         &self,
