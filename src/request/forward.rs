@@ -197,6 +197,10 @@ fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> b
             .headers
             .keys()
             .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
+    // (Most PUTs set no lock: their headers are not looked through a second time.)
+    if !locks {
+        return false;
+    }
     let integrity = req.headers.keys().any(|n| {
         matches!(
             n.as_str(),
@@ -208,7 +212,7 @@ fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> b
                 | "x-amz-checksum-sha256"
         )
     });
-    locks && !integrity
+    !integrity
 }
 
 /// Object and part bodies up to this length are read and verified whole before the backend is

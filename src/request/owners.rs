@@ -166,6 +166,24 @@ fn index_entry(owner: &Owner, backend_bucket: &str) -> String {
     format!("{}{backend_bucket}", owned_prefix(owner))
 }
 
+/// The records of `at`'s tenant, its backend bucket's name, and the body of a record naming
+/// `owner` as the bucket's owner (its record and its owner's index entry hold the same).
+fn owner_record<'r>(at: At<'r>, owner: &Owner) -> Result<(Records<'r>, String, Vec<u8>), String> {
+    let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
+    let bucket = at
+        .route
+        .backend_bucket
+        .as_deref()
+        .unwrap_or_default()
+        .to_string();
+    let record = BucketRecord {
+        bucket,
+        owner: owner.clone(),
+    };
+    let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+    Ok((records, record.bucket, body))
+}
+
 fn unavailable(cause: String) -> HcpError {
     HcpError::new(HcpCode::ServiceUnavailable)
         .with_message("The bucket's owner could not be read or recorded; try again.")
@@ -207,13 +225,7 @@ impl Gateway {
     /// the owner's index (an index entry is never without its record, so an entry left over
     /// is found, and removed, through the record).
     async fn record_bucket_owner(&self, at: At<'_>, owner: &Owner) -> Result<(), String> {
-        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
-        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
-        let record = BucketRecord {
-            bucket: backend_bucket.to_string(),
-            owner: owner.clone(),
-        };
-        let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+        let (records, backend_bucket, body) = owner_record(at, owner)?;
         self.put_record(&records, bucket_record(&backend_bucket), &body)
             .await?;
         self.put_record(&records, index_entry(owner, &backend_bucket), &body)
@@ -555,13 +567,7 @@ impl Gateway {
         before: Option<&Owner>,
         to: &Owner,
     ) -> Result<(), String> {
-        let records = Records::of_tenant(at).ok_or("the namespace keeps no owners")?;
-        let backend_bucket = at.route.backend_bucket.clone().unwrap_or_default();
-        let record = BucketRecord {
-            bucket: backend_bucket.to_string(),
-            owner: to.clone(),
-        };
-        let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+        let (records, backend_bucket, body) = owner_record(at, to)?;
         let written = async {
             self.put_record(&records, index_entry(to, &backend_bucket), &body)
                 .await?;

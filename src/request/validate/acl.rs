@@ -274,19 +274,16 @@ pub fn check_policy(
     let (mut owner, grants) = parse_policy(body)?;
     // HCP: a document naming another of the tenant's users as owner asks to make that user the
     // owner (where the gateway keeps owners); the document is then the new owner's.
-    let mut new_owner = None;
-    let shown = match &owner {
-        Some((id, _)) if id != owner_ids.0 => {
-            let user = who.with_id(id).filter(|_| who.keep_users);
-            new_owner =
-                Some(user.ok_or_else(|| {
-                    invalid(format!("The owner {id:?} is not this bucket's owner."))
-                })?);
-            id.clone()
-        }
-        _ => owner_ids.0.to_string(),
+    let new_owner = match &owner {
+        Some((id, _)) if id != owner_ids.0 => Some(
+            who.with_id(id)
+                .filter(|_| who.keep_users)
+                .ok_or_else(|| invalid(format!("The owner {id:?} is not this bucket's owner.")))?,
+        ),
+        _ => None,
     };
-    let ids = owner_ids.1.map(|backend| (shown.as_str(), backend));
+    let shown = new_owner.as_ref().map_or(owner_ids.0, |o| o.id.as_str());
+    let ids = owner_ids.1.map(|backend| (shown, backend));
     if grants.len() > MAX_GRANTS {
         return Err(invalid(format!(
             "An ACL may hold at most {MAX_GRANTS} grants."
