@@ -208,6 +208,11 @@ async fn multi_object_delete_integrity(backend: Backend) {
             .await
             .unwrap();
     }
+    let view = common::view::BackendView::of(&gw);
+    assert!(
+        view.object(&bucket, "q1").await.is_some(),
+        "the backend's view"
+    );
     let doc = b"<Delete><Quiet>true</Quiet><Object><Key>q1</Key></Object>\
         <Object><Key>q2</Key></Object></Delete>";
     let md5 = content_md5(doc);
@@ -221,6 +226,11 @@ async fn multi_object_delete_integrity(backend: Backend) {
     for key in ["q1", "q2"] {
         let head = s3.head_object().bucket(&bucket).key(key).send().await;
         assert!(head.is_err(), "{key} went");
+        assert_eq!(
+            view.object(&bucket, key).await,
+            None,
+            "{key} at the backend"
+        );
     }
 }
 
@@ -836,6 +846,11 @@ async fn overrides_and_parameters_as_hcp_reads_them(backend: Backend) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(object_bytes(&s3, &bucket, "k").await, b"data");
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(
+        view.object(&bucket, "k").await.as_deref(),
+        Some(&b"data"[..])
+    );
     let r = as_user(&gw, admin, "GET", &format!("{target}?Acl"), &[], b"").await;
     assert!(r.text().contains("AccessControlPolicy"), "{}", r.text());
     let r = as_user(&gw, admin, "GET", &format!("/{bucket}?Versions"), &[], b"").await;
