@@ -289,6 +289,20 @@ async fn multipart(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(up.bucket(), Some(bucket.as_str()));
+    // HCP answers when an upload is aborted unless completed: the embedded store after its
+    // 30 days; the others set no lifecycle rule here, and so answer none.
+    let abort_date = up.abort_date().map(|d| d.secs());
+    if backend == Backend::Local {
+        let in_30_days = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 30 * 24 * 3600;
+        let at = abort_date.expect("x-amz-abort-date on initiate");
+        assert!((at - in_30_days).abs() < 120, "{at} vs {in_30_days}");
+    } else {
+        assert_eq!(abort_date, None);
+    }
     let id = up.upload_id().unwrap().to_string();
     let mut parts = Vec::new();
     for (n, data) in [(1, &part1), (2, &part2)] {
@@ -323,6 +337,7 @@ async fn multipart(backend: Backend) {
         .filter_map(|p| p.part_number())
         .collect();
     assert_eq!(numbers, [1, 2]);
+    assert_eq!(listed.abort_date().map(|d| d.secs()), abort_date);
 
     let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await;
     let uploads = uploads.unwrap();

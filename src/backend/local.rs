@@ -19,6 +19,7 @@ use s3s::service::S3ServiceBuilder;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use tokio::net::TcpListener;
 
+use crate::backend::store::s3::AUTOMATIC_ABORT;
 use crate::config::LocalEngine;
 use tokio::sync::watch;
 
@@ -114,10 +115,6 @@ impl LocalBackend {
         })
     }
 }
-
-/// HCP's automatic abort time for a bucket's incomplete multipart uploads, as a new bucket has
-/// it (manual: "By default, the automatic abort time for new buckets is 30 days").
-const AUTOMATIC_ABORT: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// Aborts the store's uploads left open past [`AUTOMATIC_ABORT`], at start and hourly, until
 /// the backend stops: their parts would otherwise stay on disk for ever.

@@ -33,7 +33,8 @@ impl StoreS3 {
 
     /// Aborts uploads initiated longer than `age` ago, as HCP aborts a bucket's incomplete
     /// multipart uploads after its automatic abort time (30 days unless a tenant administrator
-    /// changed it), each in its upload's turn; how many went.
+    /// changed it), each in its upload's turn; how many went. The store answers
+    /// [`AUTOMATIC_ABORT`] after an upload's initiation as its `x-amz-abort-date`.
     pub async fn abort_uploads_older_than(&self, age: Duration) -> usize {
         let before = now_millis().saturating_sub(age.as_millis() as u64);
         let mut aborted = 0;
@@ -277,13 +278,15 @@ impl StoreS3 {
     }
 
     /// The open upload `id`, if it is one of `bucket`/`key`.
-    async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<()> {
+    /// The open upload `id` of `bucket`/`key`: when it was initiated (milliseconds since the
+    /// epoch).
+    async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<u64> {
         let id = id.to_string();
         let record = self.blocking(move |o| o.upload(&id)).await?;
         if record.bucket != bucket || record.key != key.as_bytes() {
             return Err(s3_error!(NoSuchUpload));
         }
-        Ok(())
+        Ok(record.initiated)
     }
 }
 
@@ -320,6 +323,18 @@ fn store_error(e: StoreError) -> S3Error {
         StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),
         StoreError::Io(e) => S3Error::internal_error(e),
     }
+}
+
+/// HCP's automatic abort time for a bucket's incomplete multipart uploads, as a new bucket has
+/// it (manual: "By default, the automatic abort time for new buckets is 30 days"): the store
+/// aborts an upload open this long (`abort_uploads_older_than`, run by the local backend) and
+/// answers the date as the upload's `x-amz-abort-date`.
+pub const AUTOMATIC_ABORT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// When an upload initiated at `initiated` (milliseconds since the epoch) is aborted unless
+/// completed first.
+fn abort_date(initiated: u64) -> Timestamp {
+    timestamp(initiated.saturating_add(AUTOMATIC_ABORT.as_millis() as u64))
 }
 
 fn timestamp(millis: u64) -> Timestamp {
@@ -1487,6 +1502,7 @@ impl S3 for StoreS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(id),
+            abort_date: Some(abort_date(now_millis())),
             ..Default::default()
         }))
     }
@@ -1582,7 +1598,7 @@ impl S3 for StoreS3 {
             .collect();
         let upload = input.upload_id;
         let completed = match self.upload_of(&upload, &input.bucket, &input.key).await {
-            Ok(()) => {
+            Ok(_) => {
                 let id = upload.clone();
                 let turn = self.objects.upload_turns.take(&upload).await;
                 self.blocking(move |o| {
@@ -1640,7 +1656,8 @@ impl S3 for StoreS3 {
             .part_number_marker
             .and_then(|m| u32::try_from(m).ok())
             .unwrap_or(0);
-        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+        let initiated = self
+            .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
         let upload = input.upload_id.clone();
         let (parts, truncated) = self.blocking(move |o| o.parts(&upload, after, max)).await?;
@@ -1664,6 +1681,7 @@ impl S3 for StoreS3 {
             max_parts: Some(max as i32),
             part_number_marker: input.part_number_marker,
             next_part_number_marker: if truncated { next } else { None },
+            abort_date: Some(abort_date(initiated)),
             ..Default::default()
         }))
     }

@@ -71,6 +71,9 @@ fn passing(name: &str) -> Option<Passing> {
         "x-amz-copy-source-version-id" => "x-amz-copy-source-version-id",
         "x-amz-storage-class" => "x-amz-storage-class",
         "x-amz-mp-parts-count" => "x-amz-mp-parts-count",
+        // (An upload's automatic abort, on initiate and ListParts; not `x-amz-abort-rule-id`,
+        // the backend's lifecycle rule's name.)
+        "x-amz-abort-date" => "x-amz-abort-date",
         "x-amz-missing-meta" => "x-amz-missing-meta",
         // (Not `x-amz-server-side-encryption`: HCP answers it only to a write that asked,
         // `answer_encryption`.)
