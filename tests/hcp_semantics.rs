@@ -1006,3 +1006,74 @@ async fn a_gzipped_form_file_is_stored_decoded() {
     assert_eq!(got.content_encoding(), Some("gzip"));
     assert_eq!(bytes_of(got).await, b"asis");
 }
+
+/// A delete marker's version, as HCP answers for it: HEAD tells it is one (200,
+/// `x-amz-delete-marker: true`, no content; the manual's HEAD headers), GET finds no object
+/// there (404), a copy from it has no source (404, the manual's copy); the key's current
+/// version, a delete marker, is 404 to GET and HEAD. S3 servers refuse the first three (405).
+async fn delete_markers_as_hcp_answers(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "markers").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let conf = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(conf)
+        .send()
+        .await
+        .unwrap();
+    let target = format!("/{bucket}/k");
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-delete-marker"), Some("true"));
+    let marker = r.header("x-amz-version-id").unwrap().to_string();
+    let at_marker = format!("{target}?versionId={marker}");
+    let r = as_user(&gw, admin, "HEAD", &at_marker, &[], b"").await;
+    if backend == Backend::Rgw {
+        // (RGW answers 404, as for a version that does not exist: nothing tells the two apart.)
+        assert_eq!(r.status, 404);
+    } else {
+        assert_eq!(r.status, 200, "{:?}", r.headers);
+        assert_eq!(r.header("x-amz-delete-marker"), Some("true"));
+        assert_eq!(r.header("x-amz-version-id"), Some(marker.as_str()));
+        assert_eq!(r.header("content-length"), Some("0"));
+    }
+    let r = as_user(&gw, admin, "GET", &at_marker, &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    let copied = format!("/{bucket}/copy");
+    let copy = [("x-amz-copy-source", at_marker.as_str())];
+    let r = as_user(&gw, admin, "PUT", &copied, &copy, b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    let copy = [("x-amz-copy-source", target.as_str())];
+    let r = as_user(&gw, admin, "PUT", &copied, &copy, b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    // The key's current version is the marker: no object.
+    let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(r.status, 404);
+    as_user(&gw, admin, "GET", &target, &[], b"")
+        .await
+        .assert_hcp_error(404, "NoSuchKey");
+    // Nothing was stored by the copies; the object's version is still there under the marker.
+    let view = common::view::BackendView::of(&gw);
+    assert!(!view.keys(&bucket).await.contains(&"copy".to_string()));
+}
+
+#[tokio::test]
+async fn delete_markers_on_the_embedded_store() {
+    delete_markers_as_hcp_answers(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn delete_markers_on_rgw() {
+    delete_markers_as_hcp_answers(Backend::Rgw).await;
+}
+
+#[tokio::test]
+async fn delete_markers_on_moto() {
+    delete_markers_as_hcp_answers(Backend::Moto).await;
+}

@@ -62,6 +62,11 @@ impl Gateway {
             return self.answer_preflight(s, x, up, &upstream).await;
         }
         self.note_answer(x, call, upstream);
+        if status == 405 && call.op == Operation::HeadObject {
+            if let Some(version) = call.params.get("versionId") {
+                return self.a_delete_marker(s, x, upstream, version).await;
+            }
+        }
         let ok = (200..300).contains(&status);
         if rewrite::is_error_status(status) || (call.op.result_root().is_some() && ok) {
             let upstream = upstream.clone();
@@ -263,6 +268,32 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// A HEAD of a delete marker's version, which S3 servers refuse (405, "the specified
+    /// version is a delete marker"): HCP answers it as an item that exists, of no content,
+    /// with `x-amz-delete-marker: true` ("returned only for delete markers") and its version
+    /// id, and its Last-Modified where the backend told it.
+    async fn a_delete_marker(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        upstream: &ResponseHeader,
+        version: &str,
+    ) -> Flow {
+        let mut resp = ResponseHeader::build(200, Some(6)).expect("200");
+        let mut set = |name: &'static str, value: &str| {
+            if let Ok(value) = http::HeaderValue::from_str(value) {
+                let _ = resp.insert_header(name, value);
+            }
+        };
+        set("Content-Length", "0");
+        set("x-amz-delete-marker", "true");
+        set("x-amz-version-id", version);
+        if let Some(modified) = upstream.headers.get("last-modified") {
+            set("Last-Modified", modified.to_str().unwrap_or_default());
+        }
+        self.answer_own(s, x, resp, Bytes::new()).await
     }
 
     /// HCP's header for an answer whose body streams from the backend's (`x.status` set).
