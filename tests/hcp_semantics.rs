@@ -278,6 +278,35 @@ async fn no_overwrite_by_default(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    // A copy with new metadata (REPLACE) is HCP's way to change an object's metadata: onto
+    // itself it replaces them (manual, "Replacing custom metadata for an existing object");
+    // from another object it would replace the content, which stays refused.
+    put("other", b"other's").await.unwrap();
+    let replace = |from: &str| {
+        s3.copy_object()
+            .bucket(&bucket)
+            .key("k")
+            .copy_source(format!("{bucket}/{from}"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .metadata("author", "Robin Silver")
+            .send()
+    };
+    let e = replace("other").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    replace("k").await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("author"))
+            .map(String::as_str),
+        Some("Robin Silver")
+    );
     put("dir/inside", b"x").await.unwrap();
     let e = put("dir", b"a name that is a folder").await.unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
@@ -349,6 +378,24 @@ async fn the_embedded_default_does_not_overwrite() {
         let r = put.body(ByteStream::from_static(body)).send().await;
         assert_eq!(r.is_err(), refused);
     }
+    // An object's metadata are changed by a copy onto itself (with the owners it keeps).
+    let copy = s3.copy_object().bucket(&bucket).key("k");
+    copy.copy_source(format!("{bucket}/k"))
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .metadata("department", "Human Resources")
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let department = got.metadata().and_then(|m| m.get("department")).cloned();
+    assert_eq!(department.as_deref(), Some("Human Resources"));
+    assert_eq!(bytes_of(got).await, b"one");
 }
 
 /// HCP's custom metadata rules: a property given three times is one, its values joined by

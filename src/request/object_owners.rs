@@ -282,13 +282,7 @@ fn onto_itself(
             || n.as_str()
                 .starts_with("x-amz-server-side-encryption-customer-")
     });
-    // (Bucket names are not case-sensitive: the backend's is lower case.)
-    source
-        .bucket
-        .eq_ignore_ascii_case(at.target.bucket.as_deref().unwrap_or_default())
-        && at.target.key().as_deref() == Some(source.key.as_slice())
-        && source.version_id.is_none()
-        && !changes
+    source.is(at.target) && source.version_id.is_none() && !changes
 }
 
 /// The metadata a copy's source answered (`head`), on the copy's request, which is then

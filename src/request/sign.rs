@@ -748,6 +748,17 @@ impl CopySource {
             version_id,
         })
     }
+
+    /// Whether the source is the object `target` names (a copy onto itself), whatever version
+    /// of it the source names. Bucket names are not case-sensitive: the backend's is lower
+    /// case.
+    pub fn is(&self, target: &Target) -> bool {
+        target
+            .bucket
+            .as_deref()
+            .is_some_and(|b| b.eq_ignore_ascii_case(&self.bucket))
+            && target.key().is_some_and(|k| *k == self.key[..])
+    }
 }
 
 /// `x-amz-copy-source` for the backend, built from the validated source: the source's backend

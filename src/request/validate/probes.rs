@@ -433,6 +433,7 @@ pub(in crate::request) async fn check_overwrite(
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
     let ask_backend = refuse
+        && !replaces_its_own_metadata(req, op, at.target)
         && backend.conditional_writes
         && !client_create_only
         && !client_if_match
@@ -448,7 +449,7 @@ pub(in crate::request) async fn check_overwrite(
     if client_create_only && exists {
         return Err(HcpError::new(HcpCode::PreconditionFailed));
     }
-    if !refuse {
+    if !refuse || replaces_its_own_metadata(req, op, at.target) {
         return Ok(Overwrite::Unguarded);
     }
     let folder_exists = !exists && {
@@ -464,6 +465,30 @@ pub(in crate::request) async fn check_overwrite(
     } else {
         Overwrite::Unguarded
     })
+}
+
+/// A copy of an object onto itself with `x-amz-metadata-directive: REPLACE`: HCP's way to
+/// change an unversioned object's metadata ("the custom metadata is replaced on the current
+/// version of the object"), which rule 41 lets through (its 409 is for a copy onto an
+/// existing name "that does not include … REPLACE"). Its content stays; a REPLACE copy from
+/// another object would change the content, which HCP's objects never have changed.
+fn replaces_its_own_metadata(
+    req: &pingora::http::RequestHeader,
+    op: Operation,
+    target: &Target,
+) -> bool {
+    op == Operation::CopyObject
+        && req
+            .headers
+            .get("x-amz-metadata-directive")
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::metadata_directive)
+            == Some("REPLACE")
+        && req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
+            .is_some_and(|source| source.is(target))
 }
 
 /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,

@@ -350,14 +350,7 @@ fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
         .get("x-amz-copy-source")
         .and_then(|v| CopySource::parse(v.as_bytes()))
-        .filter(|s| {
-            // (Bucket names are not case-sensitive: the backend's is lower case.)
-            target
-                .bucket
-                .as_deref()
-                .is_some_and(|b| b.eq_ignore_ascii_case(&s.bucket))
-                && target.key().is_some_and(|k| *k == s.key[..])
-        })
+        .filter(|s| s.is(target))
 }
 
 #[cfg(test)]
