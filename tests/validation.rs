@@ -51,6 +51,10 @@ async fn rules_answered_before_the_backend() {
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
     let big_meta = "v".repeat(2100);
+    let acl_body = "<AccessControlPolicy><AccessControlList><Grant><Grantee \
+        xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"AmazonCustomerByEmail\">\
+        <EmailAddress>bob</EmailAddress></Grantee><Permission>WRITE</Permission></Grant>\
+        </AccessControlList></AccessControlPolicy>";
     let cases = vec![
         case(39, "GET", format!("/{b}?policy"), 501, "NotImplemented"),
         case(39, "PUT", format!("/{b}/k?tagging"), 501, "NotImplemented")
@@ -133,6 +137,17 @@ async fn rules_answered_before_the_backend() {
             .header("content-length", "1")
             .header("x-amz-acl", "everyone")
             .body(b"x"),
+        // ACL headers and an ACL body in one request: the backend would take one, the
+        // gateway record the other's grants (HCP: "You cannot use ACL headers and an ACL
+        // request body in the same request").
+        case(22, "PUT", format!("/{b}?acl"), 400, "InvalidArgument")
+            .header("content-length", acl_body.len().to_string())
+            .header("x-amz-acl", "private")
+            .body(acl_body.as_bytes()),
+        case(22, "PUT", format!("/{b}/k?acl"), 400, "InvalidArgument")
+            .header("content-length", acl_body.len().to_string())
+            .header("x-amz-grant-read", "emailAddress=\"bob\"")
+            .body(acl_body.as_bytes()),
         case(21, "POST", format!("/{b}/k?uploads"), 501, "NotImplemented")
             .header("x-amz-acl", "everyone"),
         // ACL values that are not visible ASCII are refused, never passed on unread.

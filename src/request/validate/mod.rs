@@ -756,6 +756,16 @@ fn check_conditions_and_bodies(
     if needs_body && empty() {
         return Err(HcpError::new(HcpCode::MissingRequestBodyError));
     }
+    // HCP: "You cannot use ACL headers and an ACL request body in the same request" (the
+    // backend would take one of them and the gateway record the other's grants).
+    if matches!(op, PutBucketAcl | PutObjectAcl)
+        && (req.headers.contains_key("x-amz-acl") || grants)
+        && !empty()
+    {
+        return Err(invalid(
+            "ACL headers and an ACL request body cannot be used in the same request.",
+        ));
+    }
     // 43: a multi-object delete must carry an integrity header (Content-MD5, or the checksum
     // current SDKs send instead).
     if op == DeleteObjects
