@@ -601,3 +601,48 @@ async fn a_client_that_stops_reading_over_tls_is_closed() {
     assert_eq!(send_timeouts(&gw), 1);
     ends_short(&mut stalled, 12).await;
 }
+
+/// A form's file longer than its policy's `content-length-range` is refused as it passes the
+/// range's largest size: the gateway neither waits for the rest of it (at the client's pace,
+/// holding room of the forms' shared budget for the whole declared length) nor stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_file_past_its_policy_is_refused_as_it_passes() {
+    let gw = start_local_with("client_body_timeout_seconds = 30", "").await;
+    let bucket = gw.with_bucket("ranged").await;
+    let (ak, sk) = user_keys();
+    let fields = [("key", "big")];
+    let range = ["[\"content-length-range\", 0, 1024]"];
+    let file = vec![b'f'; 1 << 20];
+    let body = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &range), &file);
+    let addr = gw.addr();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /{bucket} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: multipart/form-data; \
+         boundary=b\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The fields and 16 KiB of the file; the rest never comes.
+    let file_at = body.len() - file.len() - 8;
+    stream
+        .write_all(&body[..file_at + 16 * 1024])
+        .await
+        .unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await;
+    let n = read.expect("the gateway waited for the rest of a file its policy refuses");
+    let answer = String::from_utf8_lossy(&answer[..n.unwrap()]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("<Code>InvalidPolicyDocument</Code>"),
+        "{answer}"
+    );
+    let head = gw
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("big")
+        .send()
+        .await;
+    assert!(head.is_err(), "stored: {head:?}");
+}

@@ -429,8 +429,11 @@ impl Gateway {
         // An ACL can grant only what its author holds (ACLs judge requests here).
         crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
         let limit = self.cfg.limits.max_post_object_bytes;
-        let mut room = self.form_room(declared.map_or(limit, |d| d.min(limit)))?;
-        let data = self.read_file(multipart, file).await?;
+        // A file longer than the policy allows is refused as it passes that length, not
+        // after the whole of it was read and held (room taken for it) at the client's pace.
+        let cap = range.map_or(limit, |r| r.raw_cap(form::asks_gunzip(&form)).min(limit));
+        let mut room = self.form_room(declared.map_or(cap, |d| d.min(cap)))?;
+        let data = self.read_file(multipart, file, (cap, range)).await?;
         x.bytes_in = data.len() as u64;
         let data = match form::asks_gunzip(&form) && form::gzipped(&data) {
             true => {
@@ -615,15 +618,22 @@ impl Gateway {
 
     /// The file, at most `max_post_object_bytes`; the fields after it are ignored, as S3 does,
     /// and read so that the connection can serve the next request.
+    /// The file, at most `cap` bytes of it: the configured limit, or less where the policy's
+    /// range is (one past it is refused by it).
     async fn read_file(
         &self,
         multipart: &mut multer::Multipart<'_>,
         mut file: multer::Field<'_>,
+        (cap, range): (u64, Option<form::LengthRange>),
     ) -> Result<Bytes, FormError> {
         let limit = self.cfg.limits.max_post_object_bytes;
         let mut data = BytesMut::new();
         while let Some(chunk) = file.chunk().await? {
-            if (data.len() + chunk.len()) as u64 > limit {
+            let len = (data.len() + chunk.len()) as u64;
+            if len > cap {
+                if let Some(range) = range.filter(|_| cap < limit) {
+                    range.check(len)?;
+                }
                 return Err(HcpError::new(HcpCode::EntityTooLarge)
                     .with_message(format!("A form upload may carry at most {limit} bytes."))
                     .into());
