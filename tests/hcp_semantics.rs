@@ -1124,3 +1124,81 @@ async fn delete_markers_on_rgw() {
 async fn delete_markers_on_moto() {
     delete_markers_as_hcp_answers(Backend::Moto).await;
 }
+
+/// A CreateBucket's body names a region or placement, which HCP has none of (its manual: the
+/// body is empty): the client's is read, must be a `CreateBucketConfiguration`, and is never
+/// sent on; the backend gets the gateway's own — the configured region where AWS needs it
+/// named. (RGW would put a bucket in the placement named after `default:`; AWS, in the
+/// region named.)
+async fn bucket_configurations_are_the_gateway_s(gw: TestGateway) {
+    let admin = (USER, PASSWORD);
+    let view = common::view::BackendView::of(&gw);
+    let configuration = |constraint: &str| {
+        format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <LocationConstraint>{constraint}</LocationConstraint></CreateBucketConfiguration>"
+        )
+    };
+    // (RGW names its zone group for every bucket.)
+    let create = |bucket: &str, body: &[u8]| {
+        let (gw, target, body) = (&gw, format!("/{bucket}"), body.to_vec());
+        async move { as_user(gw, admin, "PUT", &target, &[], &body).await }
+    };
+    let region = if gw.backend == Backend::Moto {
+        "eu-west-1"
+    } else {
+        "default"
+    };
+    for (n, body) in [
+        configuration("default:no-such-placement"),
+        configuration("ap-south-1"),
+        String::new(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let bucket = unique_bucket(&format!("placed{n}"));
+        let r = create(&bucket, body.as_bytes()).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text());
+        let location = view.bucket_location(&bucket).await;
+        assert_eq!(location.as_deref(), Some(region), "{body}");
+    }
+    let bucket = unique_bucket("misplaced");
+    for body in [
+        "<Delete><Object><Key>k</Key></Object></Delete>".to_string(),
+        configuration("x").replace(
+            "</CreateBucketConfiguration>",
+            "<Bucket/></CreateBucketConfiguration>",
+        ),
+        "<CreateBucketConfiguration>".to_string(),
+    ] {
+        let r = create(&bucket, body.as_bytes()).await;
+        r.assert_hcp_error(400, "MalformedXML");
+        assert_eq!(
+            view.bucket_location(&bucket).await,
+            None,
+            "created by {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bucket_configurations_on_rgw() {
+    if let Some(gw) = start(Backend::Rgw).await {
+        bucket_configurations_are_the_gateway_s(gw).await;
+    }
+}
+
+/// (moto as an AWS backend in a region other than us-east-1, where a bucket's region must be
+/// named.)
+#[tokio::test]
+async fn bucket_configurations_on_aws_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(entry) = Backend::Moto.config_entry(&dir.path().join("data")) else {
+        return;
+    };
+    let entry = entry.replace("region = \"us-east-1\"", "region = \"eu-west-1\"");
+    let text = format!("{}\n{entry}", base_config(""));
+    let gw = start_text(&text, dir, Backend::Moto).await;
+    bucket_configurations_are_the_gateway_s(gw).await;
+}

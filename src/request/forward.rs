@@ -606,9 +606,20 @@ impl Gateway {
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
-        let buffered = self
+        let mut buffered = self
             .read_whole_body(s, x, call, &mut body, (&mut req, signed))
             .await?;
+        if call.op == Operation::CreateBucket && buffered.is_none() {
+            // (A bucket created without a body: where the backend needs its region named,
+            // the gateway's document goes.)
+            let doc = records::bucket_configuration(call.route.backend);
+            if !doc.is_empty() {
+                req =
+                    self.resign_with_body(s, (call.op, call.params), call.target, call.route, &doc);
+                call.guards.apply(&mut req);
+                buffered = Some(Bytes::from(doc));
+            }
+        }
         // (Only now, with the request checked whole: a refused one changes nothing.)
         self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
         self.transmit(s, x, call, req, &mut body, buffered).await
@@ -883,7 +894,8 @@ impl Gateway {
     ) -> Result<Option<Bytes>, Stop> {
         let control = matches!(
             call.op,
-            Operation::CompleteMultipartUpload
+            Operation::CreateBucket
+                | Operation::CompleteMultipartUpload
                 | Operation::DeleteObjects
                 | Operation::PutBucketAcl
                 | Operation::PutObjectAcl
@@ -962,6 +974,10 @@ impl Gateway {
     /// read, never the client's bytes.
     async fn check_document(&self, call: &mut Call<'_>, doc: &[u8]) -> Result<Vec<u8>, HcpError> {
         match call.op {
+            Operation::CreateBucket => {
+                validate::check_bucket_configuration(doc)?;
+                Ok(records::bucket_configuration(call.route.backend))
+            }
             Operation::DeleteObjects => self.check_deletes(call, doc).await,
             Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
                 // (Sent as the gateway read it.)

@@ -215,14 +215,8 @@ impl Gateway {
             route,
         };
         let mut headers = http::HeaderMap::new();
-        let mut doc = Vec::new();
-        let backend = route.backend;
-        if backend.dialect == crate::hcp::mapping::Dialect::Aws && backend.region != "us-east-1" {
-            doc = format!(
-                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
-                quick_xml::escape::escape(backend.region.as_str())
-            )
-            .into_bytes();
+        let doc = bucket_configuration(route.backend);
+        if !doc.is_empty() {
             let xml = http::HeaderValue::from_static("application/xml");
             headers.insert(http::header::CONTENT_TYPE, xml);
         }
@@ -282,6 +276,20 @@ impl Gateway {
             }
         }
     }
+}
+
+/// The body of a CreateBucket the gateway sends: the backend's configured region where AWS
+/// needs it named (outside us-east-1), else none — whatever the client's body named (HCP has
+/// no regions or placements: `validate::check_bucket_configuration`).
+pub(in crate::request) fn bucket_configuration(backend: &crate::config::Backend) -> Vec<u8> {
+    if backend.dialect != crate::hcp::mapping::Dialect::Aws || backend.region == "us-east-1" {
+        return Vec::new();
+    }
+    format!(
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+        quick_xml::escape::escape(backend.region.as_str())
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]

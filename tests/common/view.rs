@@ -57,6 +57,20 @@ impl BackendView {
         ))
     }
 
+    /// The bucket's location as the backend answers it (`None`: no such bucket; `""`: the
+    /// default region).
+    pub async fn bucket_location(&self, bucket: &str) -> Option<String> {
+        let (BackendView::S3(s3) | BackendView::Store(s3, _)) = self else {
+            panic!("a data directory has no locations");
+        };
+        let got = s3.get_bucket_location().bucket(bucket).send().await.ok()?;
+        Some(
+            got.location_constraint()
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
+        )
+    }
+
     /// The object's bytes at the backend (`bucket` is the backend's bucket name).
     pub async fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
         match self {

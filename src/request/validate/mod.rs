@@ -827,6 +827,53 @@ fn check_version_id(given: Option<&str>) -> Result<(), HcpError> {
     }
 }
 
+/// A CreateBucket's body, which HCP's manual says is empty ("the value of this header must be
+/// 0"): S3 clients send a `CreateBucketConfiguration` naming a region or placement, which HCP
+/// has none of — accepted as well-formed and never sent on (the gateway's own document for
+/// the backend is `records::bucket_configuration`); any other document is 400 MalformedXML.
+pub fn check_bucket_configuration(body: &[u8]) -> Result<(), HcpError> {
+    use quick_xml::events::Event;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let malformed = || {
+        HcpError::new(HcpCode::MalformedXML).with_message(
+            "The bucket configuration must be a CreateBucketConfiguration with at most a \
+             LocationConstraint.",
+        )
+    };
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let (mut depth, mut roots) = (0usize, 0usize);
+    loop {
+        let (name, opens) = match reader.read_event().map_err(|_| malformed())? {
+            Event::Start(e) => (e.local_name().as_ref().to_vec(), true),
+            Event::Empty(e) => (e.local_name().as_ref().to_vec(), false),
+            Event::End(_) => {
+                depth = depth.checked_sub(1).ok_or_else(malformed)?;
+                continue;
+            }
+            Event::Text(t) if depth == 1 && !t.iter().all(u8::is_ascii_whitespace) => {
+                return Err(malformed());
+            }
+            Event::Eof if depth == 0 && roots == 1 => return Ok(()),
+            Event::Eof => return Err(malformed()),
+            _ => continue,
+        };
+        let allowed = match depth {
+            0 => {
+                roots += 1;
+                name == b"CreateBucketConfiguration" && roots == 1
+            }
+            1 => name == b"LocationConstraint",
+            _ => false,
+        };
+        if !allowed {
+            return Err(malformed());
+        }
+        depth += usize::from(opens);
+    }
+}
+
 /// Rule 43: a multi-object delete names 1 to 1,000 objects in well-formed XML; each key obeys
 /// the object-name rules (18, 19), as it would in a single delete. Returns whether it names a
 /// version of an object (a purge, which needs its own permission).
