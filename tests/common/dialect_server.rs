@@ -9,7 +9,7 @@
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
-//! result, in its namespace), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
+//! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
@@ -389,6 +389,15 @@ async fn serve(
         Some("obs-copy") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
             respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
+        }
+        Some("cors") => {
+            let namespace = match vendor {
+                Vendor::Obs => "http://obs.myhwclouds.com/doc/2015-06-30/",
+                _ => "http://s3.amazonaws.com/doc/2006-03-01/",
+            };
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CORSConfiguration xmlns=\"{namespace}\"><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>");
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
         Some("location") => {
             let region = &directive[1];

@@ -68,7 +68,12 @@ impl Gateway {
             }
         }
         let ok = (200..300).contains(&status);
-        if rewrite::is_error_status(status) || (call.op.result_root().is_some() && ok) {
+        // (A bucket sub-resource's document — a CORS or lifecycle configuration — is settled
+        // too: a backend's namespace names it.)
+        let document = call.op.result_root().is_some()
+            || (call.op == Operation::BucketSubresource
+                && s.req_header().method == http::Method::GET);
+        if rewrite::is_error_status(status) || (document && ok) {
             let upstream = upstream.clone();
             return self.answer_settled(s, x, up, call, &upstream).await;
         }

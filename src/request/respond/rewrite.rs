@@ -914,9 +914,13 @@ fn one_result_root(
     if rooted || local.as_ref() == b"Error" || !expected {
         return None;
     }
-    // (Written under the name S3 documents, however the backend named it, in S3's namespace.)
+    // (Written under the name S3 documents, however the backend named it, in S3's namespace;
+    // a sub-resource's configuration under its own name, in S3's namespace as well.)
     if let Some(root) = root {
         *e = renamed(e, root);
+    } else if op == Operation::BucketSubresource {
+        let local = String::from_utf8_lossy(local.as_ref()).into_owned();
+        *e = renamed(e, &local);
     }
     Some(true)
 }
