@@ -435,10 +435,14 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
     // NoSuchLifecycleConfiguration, the answer to reading one). A configuration set would expire
     // objects (a delete), noncurrent versions (a purge) and move objects to classes that need a
     // restore, later, by the backend's own hand: effects no request of the user's would carry
-    // for the gateway to authorise one by one. Reading one and removing one stay.
-    if op == BucketSubresource && req.method == http::Method::PUT && query.has("lifecycle") {
+    // for the gateway to authorise one by one. Nor removing one: what rules a backend has are
+    // its operator's (one that aborts abandoned uploads, say). Reading one stays.
+    if op == BucketSubresource
+        && matches!(req.method, http::Method::PUT | http::Method::DELETE)
+        && query.has("lifecycle")
+    {
         return Err(HcpError::new(HcpCode::NotImplemented)
-            .with_message("Setting a lifecycle configuration is not supported."));
+            .with_message("Setting or removing a lifecycle configuration is not supported."));
     }
     // A header that says one thing given twice: what was checked (the first) and what a
     // backend reads (the last, or both joined) could differ.
