@@ -1202,3 +1202,103 @@ async fn bucket_configurations_on_aws_elsewhere() {
     let gw = start_text(&text, dir, Backend::Moto).await;
     bucket_configurations_are_the_gateway_s(gw).await;
 }
+
+/// A write that names no media type stores the one HCP determines from the object's name
+/// (else `application/octet-stream`, never AWS's `binary/octet-stream`): a PUT, a multipart
+/// upload, a copy with new metadata; one that names a type keeps it, and a copy under COPY
+/// keeps its source's.
+async fn media_types_from_names(backend: Backend) {
+    let Some((gw, _s3, bucket)) = start_with_bucket(backend, "media").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let at = |key: &str| format!("/{bucket}/{key}");
+    let type_of = |key: &'static str| {
+        let (gw, target) = (&gw, at(key));
+        async move {
+            let r = as_user(gw, admin, "HEAD", &target, &[], b"").await;
+            assert_eq!(r.status, 200, "{key}");
+            r.header("content-type").unwrap_or_default().to_string()
+        }
+    };
+    for key in [
+        "report.pdf",
+        "notes.TXT",
+        "no-extension",
+        ".hidden",
+        "page.html",
+    ] {
+        let r = as_user(&gw, admin, "PUT", &at(key), &[], b"data").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(type_of("report.pdf").await, "application/pdf");
+    assert_eq!(type_of("notes.TXT").await, "text/plain");
+    assert_eq!(type_of("no-extension").await, "application/octet-stream");
+    assert_eq!(type_of(".hidden").await, "application/octet-stream");
+    assert_eq!(type_of("page.html").await, "text/html");
+    let named = [("content-type", "application/x-custom")];
+    let r = as_user(&gw, admin, "PUT", &at("named.pdf"), &named, b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(type_of("named.pdf").await, "application/x-custom");
+    // A copy keeps its source's type under COPY; with new metadata, its own name's.
+    let source = at("report.pdf");
+    let copy = [("x-amz-copy-source", source.as_str())];
+    let r = as_user(&gw, admin, "PUT", &at("copied.json"), &copy, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(type_of("copied.json").await, "application/pdf");
+    let replace = [
+        ("x-amz-copy-source", source.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+    ];
+    let r = as_user(&gw, admin, "PUT", &at("replaced.json"), &replace, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(type_of("replaced.json").await, "application/json");
+    // A multipart upload's object.
+    let s3 = gw.client();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("parts.csv");
+    let id = up.send().await.unwrap().upload_id().unwrap().to_string();
+    let part = s3
+        .upload_part()
+        .bucket(&bucket)
+        .key("parts.csv")
+        .upload_id(&id);
+    let part = part.part_number(1).body(ByteStream::from_static(b"a,b"));
+    let etag = part.send().await.unwrap().e_tag().unwrap().to_string();
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(etag)
+                .build(),
+        )
+        .build();
+    let complete = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("parts.csv");
+    complete
+        .upload_id(&id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(type_of("parts.csv").await, "text/csv");
+}
+
+#[tokio::test]
+async fn media_types_on_the_embedded_store() {
+    media_types_from_names(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn media_types_on_rgw() {
+    media_types_from_names(Backend::Rgw).await;
+}
+
+#[tokio::test]
+async fn media_types_on_moto() {
+    media_types_from_names(Backend::Moto).await;
+}

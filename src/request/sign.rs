@@ -276,6 +276,7 @@ fn backend_request_in(
     let mut head = RequestHead::new(method, target.as_bytes(), HEAD_ROOM);
     defined_headers(&mut head, &out, route, body.framing);
     custom_metadata(&mut head, out.op, out.headers);
+    named_media_type(&mut head, &out);
     effect_headers(&mut head, out.op, &out.params.effects);
     if let Some(key) = out.target.key() {
         long_key_header(&mut head, wire::KEY_HEADER, &key, route);
@@ -565,6 +566,45 @@ fn custom_metadata(sent: &mut RequestHead, op: Operation, headers: &http::Header
     }
 }
 
+/// A new object's media type where its write names none: HCP's "determined by HCP based on
+/// the object name", else `application/octet-stream` (manual, GET object's Content-Type) — the
+/// same at every backend, where AWS would store `binary/octet-stream`. A copy names its media
+/// type only with new metadata (REPLACE); under COPY the source's is kept.
+fn named_media_type(head: &mut RequestHead, out: &Outbound<'_>) {
+    use Operation::*;
+    let replaces = || {
+        out.headers
+            .get("x-amz-metadata-directive")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::request::validate::metadata_directive)
+            == Some("REPLACE")
+    };
+    let writes = match out.op {
+        PutObject | CreateMultipartUpload => true,
+        CopyObject => replaces(),
+        _ => false,
+    };
+    if !writes || out.headers.contains_key(http::header::CONTENT_TYPE) {
+        return;
+    }
+    let key = out.target.key().unwrap_or_default();
+    head.insert("content-type", media_type_of(&key).as_bytes());
+}
+
+/// The media type of an object named `key`, by its name's extension (after the last `.` of its
+/// last segment).
+pub fn media_type_of(key: &[u8]) -> &'static str {
+    let name = key.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    let extension = match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => std::str::from_utf8(&name[dot + 1..]).ok(),
+        _ => None,
+    };
+    extension
+        .filter(|e| !e.is_empty())
+        .and_then(|e| mime_guess::from_ext(e).first_raw())
+        .unwrap_or("application/octet-stream")
+}
+
 /// The effects the gateway decided on (`Params::effects`), as the S3 headers that carry them
 /// out: HCP's retention and hold of a new object as Object Lock, a retention namespace's new
 /// bucket with Object Lock. They replace any client header of the same name.
@@ -779,6 +819,33 @@ fn copy_source(source: &CopySource, route: &Route<'_>) -> String {
         sigv4::uri_encode(version.as_bytes(), false, &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod media_type_tests {
+    use super::media_type_of;
+
+    #[test]
+    fn a_name_s_last_extension_names_its_type() {
+        for (key, expected) in [
+            (&b"report.pdf"[..], "application/pdf"),
+            (b"dir.d/notes.TXT", "text/plain"),
+            (b"archive.tar.gz", "application/gzip"),
+            (b"dir.pdf/no-extension", "application/octet-stream"),
+            (b".hidden", "application/octet-stream"),
+            (b"trailing.", "application/octet-stream"),
+            (b"folder/", "application/octet-stream"),
+            (b"unknown.qqqq", "application/octet-stream"),
+            (b"bad.\xff\xfe", "application/octet-stream"),
+        ] {
+            assert_eq!(
+                media_type_of(key),
+                expected,
+                "{}",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
