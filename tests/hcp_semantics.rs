@@ -293,6 +293,9 @@ async fn no_overwrite_by_default(backend: Backend) {
     };
     let e = replace("other").await.unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    // (A source version is another content, whatever its id names.)
+    let e = replace("k?versionId=null").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
     replace("k").await.unwrap();
     let head = s3
         .head_object()
@@ -340,6 +343,13 @@ async fn no_overwrite_by_default(backend: Backend) {
         .unwrap();
     let e = put("k", b"third").await.unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    // Suspended, a write replaces the key's `null` version ("first"), not its newest one:
+    // copied onto itself, the newest would take the older content's place.
+    let e = replace("k").await.unwrap_err();
+    assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    let versions = s3.list_object_versions().bucket(&bucket).prefix("k");
+    let versions = versions.send().await.unwrap();
+    assert_eq!(versions.versions().len(), 2, "{versions:?}");
     let got = s3
         .get_object()
         .bucket(&bucket)
@@ -1240,6 +1250,27 @@ async fn media_types_from_names(backend: Backend) {
     let r = as_user(&gw, admin, "PUT", &at("named.pdf"), &named, b"data").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(type_of("named.pdf").await, "application/x-custom");
+    // A metadata change (onto itself, REPLACE) keeps the object's type unless it names one
+    // (a form-encoded one, some libraries' default on a bodiless request, names none).
+    let itself = at("named.pdf");
+    for (content_type, expected) in [
+        (None, "application/x-custom"),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "application/x-custom",
+        ),
+        (Some("text/plain"), "text/plain"),
+    ] {
+        let mut headers = vec![
+            ("x-amz-copy-source", itself.as_str()),
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("x-amz-meta-edited", "yes"),
+        ];
+        headers.extend(content_type.map(|t| ("content-type", t)));
+        let r = as_user(&gw, admin, "PUT", &itself, &headers, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(type_of("named.pdf").await, expected, "{content_type:?}");
+    }
     // A copy keeps its source's type under COPY; with new metadata, its own name's.
     let source = at("report.pdf");
     let copy = [("x-amz-copy-source", source.as_str())];

@@ -1028,3 +1028,24 @@ async fn the_sdk_parses_every_mapped_hcp_code() {
     }
     assert!(seen.len() >= 30, "{} codes", seen.len());
 }
+
+/// A backend's 405 to a HEAD of a version is a delete marker's only where the backend says so
+/// (`x-amz-delete-marker: true`): any other 405 stays HCP's MethodNotAllowed, never an item
+/// that exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_405_is_a_delete_marker_only_where_the_backend_says_so() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    server.respond_to("*", "versioned-405");
+    let r =
+        common::raw::send_signed(&gw.addr(), (&ak, &sk), "HEAD", "/bkt/k?versionId=v1", b"").await;
+    assert_eq!(r.status, 405, "{:?}", r.headers);
+    assert_eq!(r.header("x-amz-delete-marker"), None);
+    let seen = server.seen();
+    assert!(
+        seen.iter()
+            .any(|(m, t, _)| m == "HEAD" && t.contains("versionId=v1")),
+        "{seen:?}"
+    );
+    gw.stop().await;
+}

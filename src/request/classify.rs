@@ -347,6 +347,11 @@ pub struct Effects {
     /// instruction — the answer says whether the backend keeps the data encrypted (`AES256`)
     /// or not (`None`), and nothing is asked of the backend.
     pub answer_encryption: bool,
+    /// A copy of an object onto itself with new metadata (`x-amz-metadata-directive: REPLACE`,
+    /// no source version): HCP's way to change an object's metadata, its content and content
+    /// headers kept (decided in `forward` from the client's request, before anything of it is
+    /// rewritten).
+    pub metadata_edit: bool,
     /// A copy source naming a version in a bucket whose versioning is not enabled: HCP ignores
     /// the version and copies the current object (decided in `forward`, asked of the backend).
     pub current_source: bool,

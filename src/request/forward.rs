@@ -267,7 +267,7 @@ impl Gateway {
             .current_when_unversioned(op, params, &target, &route)
             .await;
         let params = self
-            .current_source_when_unversioned(op, params, s.req_header(), &target, &route)
+            .copy_source_effects(op, params, s.req_header(), &target, &route)
             .await;
         let mut call = Call {
             op,
@@ -302,7 +302,7 @@ impl Gateway {
             self.metrics.auth_failure(e.code);
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
-        if let Err(e) = self.owners_of_writes(s, &call).await {
+        if let Err(e) = self.prepare_writes(s, &call).await {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         self.forget_versioning(&call);
@@ -336,16 +336,16 @@ impl Gateway {
 
     /// Owners where a request writes: grant headers keep the owner's full control at the
     /// backend (`acls`); a copy names the copier as its owner, not its source's
-    /// (`request::object_owners`: sent as `REPLACE` with the source's metadata).
-    async fn owners_of_writes(
-        &self,
-        s: &mut ServerSession,
-        call: &Call<'_>,
-    ) -> Result<(), HcpError> {
+    /// (`request::object_owners`: sent as `REPLACE` with the source's metadata). A metadata
+    /// change keeps the object's content headers.
+    async fn prepare_writes(&self, s: &mut ServerSession, call: &Call<'_>) -> Result<(), HcpError> {
         let at = crate::request::validate::probes::At {
             target: call.target,
             route: call.route,
         };
+        if call.params.effects.metadata_edit {
+            Box::pin(self.keep_content_headers(s.req_header_mut(), at)).await;
+        }
         self.keep_owner_control(s.req_header_mut(), (at, call.op))
             .await;
         let effects = &call.params.effects;
@@ -358,6 +358,52 @@ impl Gateway {
             Box::pin(self.carry_source_metadata(s.req_header_mut(), at, current)).await?;
         }
         Ok(())
+    }
+
+    /// A metadata change (a copy onto itself with REPLACE) replaces the object's custom
+    /// metadata, not how its content is typed and served: the object's Content-Type,
+    /// Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires stay
+    /// unless the request names its own (a form-encoded Content-Type, some libraries' default on
+    /// a bodiless request, names none) — S3's REPLACE would drop them. The copy is pinned to the
+    /// object read (`x-amz-copy-source-if-match`), unless the client pinned it itself.
+    async fn keep_content_headers(
+        &self,
+        req: &mut pingora::http::RequestHeader,
+        at: validate::probes::At<'_>,
+    ) {
+        use validate::probes::Probe as _;
+        let Some(head) = self
+            .object_answer(at, None)
+            .await
+            .filter(|h| h.status == 200)
+        else {
+            // (No object to keep anything of: the backend answers the copy.)
+            return;
+        };
+        if validate::library_default_type(req) {
+            req.remove_header(&http::header::CONTENT_TYPE);
+        }
+        for name in [
+            http::header::CONTENT_TYPE,
+            http::header::CONTENT_ENCODING,
+            http::header::CONTENT_DISPOSITION,
+            http::header::CONTENT_LANGUAGE,
+            http::header::CACHE_CONTROL,
+            http::header::EXPIRES,
+        ] {
+            if req.headers.contains_key(&name) {
+                continue;
+            }
+            if let Some(value) = head.headers.get(&name) {
+                let _ = req.insert_header(name, value.clone());
+            }
+        }
+        let pin = "x-amz-copy-source-if-match";
+        if let Some(etag) = head.headers.get(http::header::ETAG) {
+            if !req.headers.contains_key(pin) {
+                let _ = req.insert_header(pin, etag.clone());
+            }
+        }
     }
 
     /// What the permissions left to ACLs, judged before anything is sent (`request::acls`);
@@ -478,10 +524,12 @@ impl Gateway {
         }
     }
 
-    /// HCP: a copy source's versionId "while versioning is disabled … is ignored, and the
-    /// current version of the specified object is used as the source" (CopyObject and
-    /// UploadPartCopy) — where the source bucket is known not to keep versions.
-    async fn current_source_when_unversioned(
+    /// What a copy's source decides: whether it is a metadata change (a copy onto itself with
+    /// REPLACE, `Effects::metadata_edit`); and, HCP: a copy source's versionId "while
+    /// versioning is disabled … is ignored, and the current version of the specified object is
+    /// used as the source" (CopyObject and UploadPartCopy) — where the source bucket is known
+    /// not to keep versions.
+    async fn copy_source_effects(
         &self,
         op: Operation,
         mut params: Params,
@@ -493,6 +541,9 @@ impl Gateway {
         if !matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
             return params;
         }
+        // (Decided from the client's request, before anything of it is rewritten.)
+        params.effects.metadata_edit = params.effects.change.is_none()
+            && validate::probes::replaces_its_own_metadata(req, op, target);
         let Some(source) = req
             .headers
             .get("x-amz-copy-source")
@@ -855,8 +906,13 @@ impl Gateway {
         }
         crate::request::validate::probes::check_retained(self, call.op, call.params, at).await?;
         guards.overwrite_guarded = matches!(
-            crate::request::validate::probes::check_overwrite(self, s.req_header(), call.op, at)
-                .await?,
+            crate::request::validate::probes::check_overwrite(
+                self,
+                s.req_header(),
+                (call.op, call.params.effects.metadata_edit),
+                at
+            )
+            .await?,
             Overwrite::AskBackend
         );
         if call.op == Operation::UploadPartCopy {
@@ -1078,7 +1134,10 @@ impl Gateway {
         // (A body the gateway holds whole is not replayed either: the backend may have stored
         // it before the connection failed, and a second PUT makes a second version or meets the
         // no-overwrite rule's own condition.)
-        let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
+        // (A document the gateway attached to a bodiless request — a CreateBucket's region —
+        // is signed into its first head only: not sent again.)
+        let replayable =
+            !body.forwarded && buffered.is_none() && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
         let mut first = Some(req);

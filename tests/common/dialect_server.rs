@@ -9,7 +9,7 @@
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
-//! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
+//! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
@@ -385,6 +385,15 @@ async fn serve(
                 if head_only { b"" } else { b"data" },
             )
             .await
+        }
+        Some("versioned-405") => {
+            // A versioned bucket whose objects' HEAD answers 405 — S3's answer to a delete
+            // marker's version, here without saying it is one.
+            if req.path.contains("versioning") {
+                let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
+                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await;
+            }
+            respond(&mut conn, 405, &[("Allow", "DELETE")], b"").await
         }
         Some("obs-copy") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";

@@ -316,6 +316,15 @@ pub async fn start_with_dialect_tenant(
     extra_server: &str,
     tenant: &str,
 ) -> (TestGateway, DialectServer) {
+    start_with_dialect_settings(vendor, (extra_server, tenant, "")).await
+}
+
+/// [`start_with_dialect`] with settings of the `[server]`, the tenant's and the backend's
+/// (`region = "eu-west-1"`).
+pub async fn start_with_dialect_settings(
+    vendor: Vendor,
+    (extra_server, tenant, backend): (&str, &str, &str),
+) -> (TestGateway, DialectServer) {
     let server = DialectServer::start(vendor).await;
     let (kind, dialect) = match vendor {
         Vendor::Minio => ("s3", "dialect = \"minio\"\n"),
@@ -323,7 +332,7 @@ pub async fn start_with_dialect_tenant(
         Vendor::Aws => ("s3", "dialect = \"aws\"\n"),
     };
     let text = format!(
-        "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}",
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}{backend}\n",
         base_config("")
             .replace("[server]\n", &format!("[server]\n{extra_server}"))
             .replace("overwrite = \"allow\"\n", &format!("overwrite = \"allow\"\n{tenant}\n")),

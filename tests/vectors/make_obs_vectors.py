@@ -24,7 +24,7 @@ CASES = [
     ("list-uploads-bucket", "GET", "examplebucket", None, [("uploads", None), ("max-uploads", "10")], True, {}),
     ("copy-object", "PUT", "examplebucket", "copy", [], False,
      {"x-obs-copy-source": "/examplebucket/objectkey", "x-obs-metadata-directive": "REPLACE",
-      "x-obs-meta-a": " spaced "}),
+      "x-obs-meta-a": " spaced ", "Content-Type": "text/plain"}),
     ("delete-version", "DELETE", "examplebucket", "k", [("versionId", "v1")], True, {}),
 ]
 

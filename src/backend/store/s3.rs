@@ -314,10 +314,20 @@ fn store_error(e: StoreError) -> S3Error {
             InvalidBucketState,
             "Versioning cannot be suspended on a bucket with object lock."
         ),
-        StoreError::DeleteMarker => s3_error!(
-            MethodNotAllowed,
-            "The specified method is not allowed against this resource."
-        ),
+        StoreError::DeleteMarker => {
+            // (As S3 says which version is a delete marker.)
+            let mut e = s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource."
+            );
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                "x-amz-delete-marker",
+                http::HeaderValue::from_static("true"),
+            );
+            e.set_headers(headers);
+            e
+        }
         StoreError::InvalidPart => s3_error!(InvalidPart),
         StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
         StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),

@@ -239,7 +239,7 @@ impl Gateway {
             crate::request::validate::probes::check_overwrite(
                 self,
                 &request,
-                Operation::PutObject,
+                (Operation::PutObject, false),
                 at
             )
             .await?,
@@ -430,8 +430,13 @@ impl Gateway {
         crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
         let limit = self.cfg.limits.max_post_object_bytes;
         // A file longer than the policy allows is refused as it passes that length, not
-        // after the whole of it was read and held (room taken for it) at the client's pace.
-        let cap = range.map_or(limit, |r| r.raw_cap(form::asks_gunzip(&form)).min(limit));
+        // after the whole of it was read and held (room taken for it) at the client's pace —
+        // unless it is to be decoded: a gzipped file's length says little of what it decodes
+        // to (members may be many, their headers long), which the decoding caps itself.
+        let cap = match (range, form::asks_gunzip(&form)) {
+            (Some(range), false) => range.max.min(limit),
+            _ => limit,
+        };
         let mut room = self.form_room(declared.map_or(cap, |d| d.min(cap)))?;
         let data = self.read_file(multipart, file, (cap, range)).await?;
         x.bytes_in = data.len() as u64;

@@ -62,9 +62,11 @@ impl Gateway {
             return self.answer_preflight(s, x, up, &upstream).await;
         }
         self.note_answer(x, call, upstream);
-        if status == 405 && call.op == Operation::HeadObject {
+        if status == 405 && call.op == Operation::HeadObject && rewrite::is_delete_marker(upstream)
+        {
             if let Some(version) = call.params.get("versionId") {
-                return self.a_delete_marker(s, x, upstream, version).await;
+                let upstream = upstream.clone();
+                return self.a_delete_marker(s, x, &upstream, version).await;
             }
         }
         let ok = (200..300).contains(&status);
@@ -298,7 +300,15 @@ impl Gateway {
         if let Some(modified) = upstream.headers.get("last-modified") {
             set("Last-Modified", modified.to_str().unwrap_or_default());
         }
-        self.answer_own(s, x, resp, Bytes::new()).await
+        // (A delete marker has no ETag: an If-Match fails on it.)
+        match rewrite::precondition(s.req_header(), &resp) {
+            rewrite::Precondition::Holds => self.answer_own(s, x, resp, Bytes::new()).await,
+            rewrite::Precondition::Failed => {
+                let failed = HcpError::new(HcpCode::PreconditionFailed);
+                self.answer(s, x, failed).await
+            }
+            rewrite::Precondition::NotModified => self.not_modified(s, x, &resp).await,
+        }
     }
 
     /// HCP's header for an answer whose body streams from the backend's (`x.status` set).

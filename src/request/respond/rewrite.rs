@@ -554,6 +554,19 @@ pub fn precondition_with(
     Precondition::Holds
 }
 
+/// Whether a backend's answer says its object is a delete marker (S3's `x-amz-delete-marker`,
+/// OBS's `x-obs-delete-marker`).
+pub fn is_delete_marker(upstream: &ResponseHeader) -> bool {
+    ["x-amz-delete-marker", "x-obs-delete-marker"]
+        .iter()
+        .any(|h| {
+            upstream
+                .headers
+                .get(*h)
+                .is_some_and(|v| v.as_bytes() == b"true")
+        })
+}
+
 /// Whether a backend status is an error the gateway must translate (304 is an answer, not an error).
 pub fn is_error_status(status: u16) -> bool {
     status >= 400 || (300..400).contains(&status) && status != 304

@@ -219,6 +219,17 @@ fn length(req: &RequestHeader, name: &str) -> Option<u64> {
     header(req, name).and_then(|v| v.trim().parse().ok())
 }
 
+/// Whether a bodiless request's Content-Type is a form encoding: an HTTP library's default
+/// (the AWS SDK for Java 1.x sends one on a copy), not a type asked for the object.
+pub fn library_default_type(req: &RequestHeader) -> bool {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(b"application/x-www-form-urlencoded")
+        })
+}
+
 /// A copy's `x-amz-metadata-directive` as the gateway reads it and sends it: `REPLACE`, or
 /// `COPY` (S3's default); `None` for any other value.
 pub fn metadata_directive(value: &str) -> Option<&'static str> {

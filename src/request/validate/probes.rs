@@ -402,7 +402,7 @@ pub(in crate::request) async fn check_recreate(
 pub(in crate::request) async fn check_overwrite(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
-    op: Operation,
+    (op, metadata_edit): (Operation, bool),
     at: At<'_>,
 ) -> Result<Overwrite, HcpError> {
     if !matches!(
@@ -433,23 +433,31 @@ pub(in crate::request) async fn check_overwrite(
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
     let ask_backend = refuse
-        && !replaces_its_own_metadata(req, op, at.target)
+        && !metadata_edit
         && backend.conditional_writes
         && !client_create_only
         && !client_if_match
         && !client_source_conditions;
     // (An object a HEAD without its customer's key cannot read exists all the same: its
     // sub-resources say so, `object_answer`.)
-    let exists = !ask_backend
-        && probe
-            .object_answer(at, None)
-            .await
-            .is_some_and(|h| h.status == 200);
+    let head = match ask_backend {
+        true => None,
+        false => probe.object_answer(at, None).await,
+    };
+    let exists = head.as_ref().is_some_and(|h| h.status == 200);
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
         return Err(HcpError::new(HcpCode::PreconditionFailed));
     }
-    if !refuse || replaces_its_own_metadata(req, op, at.target) {
+    // A metadata change writes the object's own content over it — where that replaces the
+    // object itself: not where versioning is suspended and the key's newest version is not
+    // its `null` one, which the write would replace (another content, gone).
+    let replaces_itself = || {
+        head.as_ref()
+            .and_then(|h| h.headers.get("x-amz-version-id"))
+            .is_none_or(|v| v.as_bytes() == b"null")
+    };
+    if !refuse || (metadata_edit && exists && replaces_itself()) {
         return Ok(Overwrite::Unguarded);
     }
     let folder_exists = !exists && {
@@ -467,12 +475,13 @@ pub(in crate::request) async fn check_overwrite(
     })
 }
 
-/// A copy of an object onto itself with `x-amz-metadata-directive: REPLACE`: HCP's way to
-/// change an unversioned object's metadata ("the custom metadata is replaced on the current
-/// version of the object"), which rule 41 lets through (its 409 is for a copy onto an
-/// existing name "that does not include … REPLACE"). Its content stays; a REPLACE copy from
-/// another object would change the content, which HCP's objects never have changed.
-fn replaces_its_own_metadata(
+/// A copy of an object onto itself (its current version: no source version id) with
+/// `x-amz-metadata-directive: REPLACE`: HCP's way to change an unversioned object's metadata
+/// ("the custom metadata is replaced on the current version of the object"), which rule 41
+/// lets through (its 409 is for a copy onto an existing name "that does not include …
+/// REPLACE"). Its content stays; a REPLACE copy from another object or version would change
+/// the content, which HCP's objects never have changed.
+pub(in crate::request) fn replaces_its_own_metadata(
     req: &pingora::http::RequestHeader,
     op: Operation,
     target: &Target,
@@ -488,7 +497,7 @@ fn replaces_its_own_metadata(
             .headers
             .get("x-amz-copy-source")
             .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
-            .is_some_and(|source| source.is(target))
+            .is_some_and(|source| source.is(target) && source.version_id.is_none())
 }
 
 /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
@@ -1128,7 +1137,7 @@ mod tests {
                 b.conditional_writes = conditional
             };
             with_at(overwrite, set, key, async |at| {
-                code(check_overwrite(&fake, &req, Operation::PutObject, at).await)
+                code(check_overwrite(&fake, &req, (Operation::PutObject, false), at).await)
             })
             .await
         };
@@ -1179,7 +1188,9 @@ mod tests {
             RefuseUnversioned,
             |_| {},
             "k",
-            async |at| code(check_overwrite(&versioned, &req, Operation::PutObject, at).await),
+            async |at| {
+                code(check_overwrite(&versioned, &req, (Operation::PutObject, false), at).await)
+            },
         )
         .await;
         assert_eq!(r, Ok("unguarded"));

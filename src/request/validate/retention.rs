@@ -330,15 +330,7 @@ fn also_asked(req: &RequestHeader) -> Option<&'static str> {
     if names().any(|n| n.starts_with("if-") || n.starts_with("x-amz-copy-source-if-")) {
         return Some("conditions");
     }
-    // (A copy has no body: a form encoding as its type is an HTTP library's default, as the
-    // AWS SDK for Java 1.x sends one, not a type asked for the object.)
-    let default_type = req
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| {
-            v.as_bytes()
-                .starts_with(b"application/x-www-form-urlencoded")
-        });
+    let default_type = super::library_default_type(req);
     let metadata = |n: &str| {
         crate::request::sign::metadata_attribute(n) && !(n == "content-type" && default_type)
     };
