@@ -1333,3 +1333,92 @@ async fn media_types_on_rgw() {
 async fn media_types_on_moto() {
     media_types_from_names(Backend::Moto).await;
 }
+
+/// HCP returns an object only if it "meets all the conditions", the ETag conditions before the
+/// dates (If-Match or If-Unmodified-Since failing: 412; If-None-Match or If-Modified-Since:
+/// 304) — where HTTP would ignore a date beside its ETag condition, and backends do; a copy's
+/// source conditions likewise, every failure 412 and nothing copied.
+async fn conditions_are_all_met(backend: Backend) {
+    let Some((gw, _s3, bucket)) = start_with_bucket(backend, "conditions").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.header("etag").unwrap().to_string();
+    let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    let modified = r.header("last-modified").unwrap().to_string();
+    let modified = httpdate::parse_http_date(&modified).unwrap();
+    let later = httpdate::fmt_http_date(modified + std::time::Duration::from_secs(3600));
+    let earlier = "Mon, 01 Jan 2001 00:00:00 GMT";
+    let etag = etag.as_str();
+    for method in ["GET", "HEAD"] {
+        for (headers, status) in [
+            (
+                vec![("if-match", etag), ("if-unmodified-since", earlier)],
+                412,
+            ),
+            (
+                vec![
+                    ("if-none-match", "\"other\""),
+                    ("if-modified-since", &later),
+                ],
+                304,
+            ),
+            (vec![("if-match", etag), ("if-none-match", etag)], 304),
+            (
+                vec![("if-match", "\"other\""), ("if-none-match", etag)],
+                412,
+            ),
+            (
+                vec![("if-match", etag), ("if-none-match", "\"other\"")],
+                200,
+            ),
+            (
+                vec![("if-match", etag), ("if-unmodified-since", &later)],
+                200,
+            ),
+        ] {
+            let r = as_user(&gw, admin, method, &target, &headers, b"").await;
+            assert_eq!(r.status, status, "{method} {headers:?}: {}", r.text());
+            if status == 412 && method == "GET" {
+                r.assert_hcp_error(412, "PreconditionFailed");
+            }
+        }
+    }
+    let copied = format!("/{bucket}/copied");
+    let copy = |unmodified: &str| {
+        let headers = [
+            ("x-amz-copy-source", target.clone()),
+            ("x-amz-copy-source-if-match", etag.to_string()),
+            (
+                "x-amz-copy-source-if-unmodified-since",
+                unmodified.to_string(),
+            ),
+        ];
+        let (gw, copied) = (&gw, &copied);
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            as_user(gw, admin, "PUT", copied, &headers, b"").await
+        }
+    };
+    copy(earlier)
+        .await
+        .assert_hcp_error(412, "PreconditionFailed");
+    let view = common::view::BackendView::of(&gw);
+    assert!(!view.keys(&bucket).await.contains(&"copied".to_string()));
+    let r = copy(&later).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn conditions_are_all_met_on_the_embedded_store() {
+    conditions_are_all_met(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn conditions_are_all_met_on_rgw() {
+    conditions_are_all_met(Backend::Rgw).await;
+}

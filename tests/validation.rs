@@ -199,9 +199,12 @@ async fn rules_answered_before_the_backend() {
         case(26, "PUT", format!("/{b}/k"), 400, "EntityTooLarge")
             .header("content-length", "6000000000")
             .body(b""),
-        case(35, "GET", format!("/{b}/k"), 400, "InvalidArgument")
+        // (A write cannot send both to a backend; a read evaluates both, as HCP does.)
+        case(35, "PUT", format!("/{b}/k"), 400, "InvalidArgument")
+            .header("content-length", "1")
             .header("if-match", "\"a\"")
-            .header("if-none-match", "\"b\""),
+            .header("if-none-match", "\"b\"")
+            .body(b"x"),
         case(35, "PUT", format!("/{b}/k"), 400, "InvalidArgument")
             .header("x-amz-copy-source", format!("/{b}/src"))
             .header("x-amz-copy-source-if-match", "\"a\"")

@@ -915,6 +915,14 @@ impl Gateway {
             .await?,
             Overwrite::AskBackend
         );
+        if call.op == Operation::CopyObject {
+            // HCP copies only a source that meets all its conditions; a backend ignores a
+            // date beside its ETag condition, as HTTP does: judged here first.
+            let current = call.params.effects.current_source;
+            let source = self.copy_source_head(s.req_header(), at, current);
+            let conditions = validate::probes::check_copy_conditions(s.req_header(), source);
+            Box::pin(conditions).await?;
+        }
         if call.op == Operation::UploadPartCopy {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
             let current = call.params.effects.current_source;

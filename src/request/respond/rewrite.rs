@@ -529,12 +529,11 @@ pub fn precondition_with(
         .and_then(|v| httpdate::parse_http_date(v).ok());
     let matches = |list: &str| etag_listed(list, etag);
     let date = |h: &str| get(h).and_then(crate::request::validate::condition_date);
+    // HCP: the object is returned only if it "meets all the conditions", the ETag conditions
+    // processed before the dates — not HTTP's rule, which ignores a date beside its ETag
+    // condition (If-Unmodified-Since beside If-Match, If-Modified-Since beside If-None-Match).
     if let Some(list) = get("if-match") {
         if !matches(list) {
-            return Precondition::Failed;
-        }
-    } else if let (Some(since), Some(modified)) = (date("if-unmodified-since"), last_modified) {
-        if modified > since {
             return Precondition::Failed;
         }
     }
@@ -546,7 +545,13 @@ pub fn precondition_with(
         if listed {
             return Precondition::NotModified;
         }
-    } else if let (Some(since), Some(modified)) = (date("if-modified-since"), last_modified) {
+    }
+    if let (Some(since), Some(modified)) = (date("if-unmodified-since"), last_modified) {
+        if modified > since {
+            return Precondition::Failed;
+        }
+    }
+    if let (Some(since), Some(modified)) = (date("if-modified-since"), last_modified) {
         if modified <= since {
             return Precondition::NotModified;
         }

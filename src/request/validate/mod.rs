@@ -727,7 +727,10 @@ fn check_conditions_and_bodies(
             .count()
             == 2
     };
-    if both("if-match", "if-none-match")
+    // (A GET or HEAD evaluates both, as HCP does: `respond::rewrite::precondition`; a write
+    // could not send both to a backend.)
+    let read = matches!(op, GetObject | HeadObject);
+    if (!read && both("if-match", "if-none-match"))
         || both(
             "x-amz-copy-source-if-match",
             "x-amz-copy-source-if-none-match",

@@ -475,6 +475,29 @@ pub(in crate::request) async fn check_overwrite(
     })
 }
 
+/// A copy's source conditions (`x-amz-copy-source-if-*`), judged on its source's HEAD: every
+/// one that fails is 412 (HCP's copy performs only "if the source meets all the conditions");
+/// a source that cannot be read is the backend's to answer.
+pub(in crate::request) async fn check_copy_conditions(
+    req: &pingora::http::RequestHeader,
+    source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
+) -> Result<(), HcpError> {
+    let conditional = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
+    if !conditional {
+        return Ok(());
+    }
+    let Some(head) = source_head.await?.filter(|h| h.status == 200) else {
+        return Ok(());
+    };
+    match rewrite::precondition_with(req, "x-amz-copy-source-", &head) {
+        rewrite::Precondition::Holds => Ok(()),
+        _ => Err(HcpError::new(HcpCode::PreconditionFailed)),
+    }
+}
+
 /// A copy of an object onto itself (its current version: no source version id) with
 /// `x-amz-metadata-directive: REPLACE`: HCP's way to change an unversioned object's metadata
 /// ("the custom metadata is replaced on the current version of the object"), which rule 41
