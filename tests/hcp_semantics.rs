@@ -956,8 +956,9 @@ async fn condition_dates_in_hcp_s_forms_count_and_others_are_ignored() {
     }
 }
 
-/// A created bucket's `Location` is HCP's: `/` and the name the client gave (manual, "Creating
-/// a bucket"), never the backend's, which holds the tenant's bucket prefix.
+/// A created bucket's `Location` (and a versioning change's) is HCP's: `/` and the name the
+/// client gave (manual, "Creating a bucket"), never the backend's, which holds the tenant's
+/// bucket prefix.
 #[tokio::test]
 async fn a_created_bucket_is_located_by_its_own_name() {
     let gw = start_with(Backend::Store, "tenant-prefix-", "")
@@ -969,6 +970,23 @@ async fn a_created_bucket_is_located_by_its_own_name() {
         made.unwrap().location(),
         Some(format!("/{bucket}").as_str())
     );
+    // So is a bucket whose versioning changed (manual: "Location: Specifies the name of the
+    // target bucket").
+    let enabled = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let md5 = content_md5(enabled.as_bytes());
+    let headers = [("content-md5", md5.as_str())];
+    let target = format!("/{bucket}?versioning");
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &target,
+        &headers,
+        enabled.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("location"), Some(format!("/{bucket}").as_str()));
 }
 
 /// A form's file that is gzipped, with a `Content-Encoding` field of `gzip`, is decoded ("If

@@ -315,10 +315,14 @@ pub fn answer_overrides(
     }
 }
 
-/// HCP's `Location` for a bucket created: `/` and the bucket's name as the client gave it (the
-/// backend's own, which holds the tenant's prefix, stays behind: [`passing`]).
+/// HCP's `Location` for a bucket created or its versioning changed: `/` and the bucket's name
+/// as the client gave it (the backend's own, which holds the tenant's prefix, stays behind:
+/// [`passing`]).
 pub fn created_bucket_location(op: Operation, bucket: Option<&str>, resp: &mut ResponseHeader) {
-    if let (Operation::CreateBucket, Some(bucket)) = (op, bucket) {
+    // (HCP names the bucket a versioning change was made to as well: "Location: Specifies the
+    // name of the target bucket".)
+    let names = matches!(op, Operation::CreateBucket | Operation::PutBucketVersioning);
+    if let (true, Some(bucket)) = (names, bucket) {
         // (A bucket name is letters, digits, '-' and '.': always a header value.)
         if let Ok(value) = http::HeaderValue::from_str(&format!("/{bucket}")) {
             resp.insert_header(http::header::LOCATION, value)
