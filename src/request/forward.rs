@@ -917,9 +917,10 @@ impl Gateway {
         );
         if call.op == Operation::CopyObject {
             // HCP copies only a source that meets all its conditions; a backend ignores a
-            // date beside its ETag condition, as HTTP does: judged here first.
+            // date beside its ETag condition, as HTTP does: judged here first, on the source
+            // as it is now (the gateway's own pin of a metadata change too).
             let current = call.params.effects.current_source;
-            let source = self.copy_source_head(s.req_header(), at, current);
+            let source = self.copy_source_now(s.req_header(), at, current);
             let conditions = validate::probes::check_copy_conditions(s.req_header(), source);
             Box::pin(conditions).await?;
         }
@@ -1121,6 +1122,24 @@ impl Gateway {
         }
     }
 
+    /// A retry's request header, signed again: a document the gateway attached to a bodiless
+    /// request (a CreateBucket's region) goes with every try.
+    fn head_again(
+        &self,
+        s: &mut ServerSession,
+        call: &Call<'_>,
+        body: &Body,
+        attached: Option<&Bytes>,
+    ) -> RequestHead {
+        let Some(doc) = attached else {
+            return self.sign_again(s, call, body);
+        };
+        let (op, params) = (call.op, call.params);
+        let mut req = self.resign_with_body(s, (op, params), call.target, call.route, doc);
+        call.guards.apply(&mut req);
+        req
+    }
+
     /// Phase 7: connects, sends, and waits for the answer's header. Bodiless requests other
     /// than POST (which could create twice) are retried on connection failures and on the
     /// backend's 503 (SlowDown), with backoff; a body is never replayed, so the verifier is
@@ -1142,10 +1161,7 @@ impl Gateway {
         // (A body the gateway holds whole is not replayed either: the backend may have stored
         // it before the connection failed, and a second PUT makes a second version or meets the
         // no-overwrite rule's own condition.)
-        // (A document the gateway attached to a bodiless request — a CreateBucket's region —
-        // is signed into its first head only: not sent again.)
-        let replayable =
-            !body.forwarded && buffered.is_none() && s.req_header().method != http::Method::POST;
+        let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
         let mut first = Some(req);
@@ -1154,7 +1170,7 @@ impl Gateway {
                 Some(req) => req,
                 None => {
                     debug_assert!(replayable, "only bodiless requests are sent again");
-                    self.sign_again(s, call, body)
+                    self.head_again(s, call, body, buffered.as_ref())
                 }
             };
             if req.is_malformed() {

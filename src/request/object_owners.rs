@@ -253,7 +253,7 @@ pub fn listed_entries(doc: &[u8]) -> Option<Vec<Listed>> {
 
 /// A copy's source's SSE-C key (`x-amz-copy-source-server-side-encryption-customer-*`),
 /// as the headers that read the source.
-fn source_key(req: &pingora::http::RequestHeader) -> http::HeaderMap {
+pub(in crate::request) fn source_key(req: &pingora::http::RequestHeader) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
     for (name, value) in &req.headers {
         let key = name

@@ -453,6 +453,16 @@ fn defined_headers(
             if !rest.is_empty() {
                 head.append(n, rest.join(",").as_bytes());
             }
+        } else if matches!(n, "if-modified-since" | "if-unmodified-since")
+            && matches!(out.op, Operation::GetObject | Operation::HeadObject)
+            && ["if-match", "if-none-match"]
+                .iter()
+                .any(|c| out.headers.contains_key(*c))
+        {
+            // HCP judges the ETag conditions before the dates, and all of them: a backend
+            // would ignore a date beside its ETag condition, or judge If-Unmodified-Since
+            // before If-None-Match (412 where HCP's answer is 304). The dates are the
+            // gateway's to judge then, on the backend's answer (`rewrite::precondition`).
         } else if let Some(read) = as_read(n, value) {
             // (Sent as the gateway read it; a value HCP ignores is not sent.)
             if let Some(read) = read {

@@ -300,7 +300,8 @@ impl Gateway {
         if let Some(modified) = upstream.headers.get("last-modified") {
             set("Last-Modified", modified.to_str().unwrap_or_default());
         }
-        // (A delete marker has no ETag: an If-Match fails on it.)
+        // (A delete marker has no ETag: an If-Match naming one fails on it; `*` matches it,
+        // as it matches any item.)
         match rewrite::precondition(s.req_header(), &resp) {
             rewrite::Precondition::Holds => self.answer_own(s, x, resp, Bytes::new()).await,
             rewrite::Precondition::Failed => {

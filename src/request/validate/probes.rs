@@ -39,8 +39,6 @@ pub(in crate::request) enum PartsPage {
 pub(in crate::request) trait Probe: Send + Sync {
     /// The status of a HEAD of the bucket, `None` if the backend could not be reached.
     async fn bucket_status(&self, at: At<'_>) -> Option<u16>;
-    /// The object's header when a HEAD (of `version`) answers 200.
-    async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
     /// The backend's answer header to a HEAD of the object (of `version`), whatever its status
     /// (`None`: unreachable); for an object encrypted with a customer's key, which a HEAD
     /// without the key cannot read, its lock as its sub-resources answer it.
@@ -66,15 +64,6 @@ impl Probe for Gateway {
         let bucket = bucket_of(at.target);
         let head = self.backend_call(Operation::HeadBucket, Params::default(), &bucket, at.route);
         head.await.map(|(h, _)| h.status.as_u16())
-    }
-
-    async fn object_head(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
-        let mut params = Params::default();
-        if let Some(v) = version {
-            params.set("versionId", v);
-        }
-        let head = self.backend_call(Operation::HeadObject, params, at.target, at.route);
-        head.await.map(|(h, _)| h).filter(|h| h.status == 200)
     }
 
     async fn object_answer(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
@@ -621,13 +610,37 @@ pub(in crate::request) async fn check_part_copy(
 }
 
 impl Gateway {
-    /// The HEAD of a part copy's source, cached for a few seconds (a series of part copies
-    /// reads it once), keyed by the backend's bucket name: tenants may share client names.
+    /// The HEAD of a part copy's source where 200, cached for a few seconds (a series of part
+    /// copies reads it once), keyed by the backend's bucket name: tenants may share client
+    /// names (`None`: no source named, or not there).
     pub(in crate::request) async fn copy_source_head(
         &self,
         req: &pingora::http::RequestHeader,
         at: At<'_>,
         current: bool,
+    ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
+        self.copy_source_answer(req, at, current, true).await
+    }
+
+    /// A copy's source as a HEAD answers it now, whatever its status (never a kept answer: its
+    /// conditions are judged on it; `None`: no source named, or the HEAD unanswered).
+    pub(in crate::request) async fn copy_source_now(
+        &self,
+        req: &pingora::http::RequestHeader,
+        at: At<'_>,
+        current: bool,
+    ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
+        self.copy_source_answer(req, at, current, false).await
+    }
+
+    /// The HEAD of a copy's source (its current version where `current`), with the source's
+    /// customer's key where it has one; `kept`: a 200 answer from the cache, or kept there.
+    async fn copy_source_answer(
+        &self,
+        req: &pingora::http::RequestHeader,
+        at: At<'_>,
+        current: bool,
+        kept: bool,
     ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
         let Some(mut source) = req
             .headers
@@ -640,33 +653,46 @@ impl Gateway {
             source.version_id = None;
         }
         let source_target = source_target(at, &source);
-        let cache_key = format!(
-            "{}\n{}\n{:?}\n{:?}",
-            at.route.backend.name,
-            route::backend_bucket_name(at.route.tenant, &source.bucket),
-            source_target.raw_key,
-            source.version_id
-        );
-        let cached = self.source_heads.get(&cache_key);
-        self.metrics
-            .cache_lookup("copy_source_head", cached.is_some());
-        if cached.is_some() {
-            return Ok(cached);
+        let cache_key = kept.then(|| {
+            format!(
+                "{}\n{}\n{:?}\n{:?}",
+                at.route.backend.name,
+                route::backend_bucket_name(at.route.tenant, &source.bucket),
+                source_target.raw_key,
+                source.version_id
+            )
+        });
+        if let Some(cache_key) = &cache_key {
+            let cached = self.source_heads.get(cache_key);
+            self.metrics
+                .cache_lookup("copy_source_head", cached.is_some());
+            if cached.is_some() {
+                return Ok(cached);
+            }
         }
         let source_route = source_route(at, &source_target)?;
-        let source_at = At {
-            target: &source_target,
-            route: &source_route,
-        };
-        let Some(head) = self
-            .object_head(source_at, source.version_id.as_deref())
+        let mut params = Params::default();
+        if let Some(v) = &source.version_id {
+            params.set("versionId", v);
+        }
+        let key = crate::request::object_owners::source_key(req);
+        let head = self
+            .backend_call_with(
+                Operation::HeadObject,
+                params,
+                (&source_target, &source_route),
+                &key,
+            )
             .await
-        else {
-            return Ok(None);
+            .map(|(h, _)| Arc::new(h));
+        let Some(cache_key) = cache_key else {
+            return Ok(head);
         };
-        let head = Arc::new(head);
-        self.source_heads.insert(cache_key, head.clone());
-        Ok(Some(head))
+        let head = head.filter(|h| h.status == 200);
+        if let Some(head) = &head {
+            self.source_heads.insert(cache_key, head.clone());
+        }
+        Ok(head)
     }
 
     /// An object's lock as `GET ?retention` and `GET ?legal-hold` answer it (each 404 where the
@@ -940,13 +966,9 @@ mod tests {
         asked: Mutex<Vec<&'static str>>,
     }
 
-    #[async_trait]
-    impl Probe for Fake {
-        async fn bucket_status(&self, _: At<'_>) -> Option<u16> {
-            self.asked.lock().unwrap().push("bucket");
-            self.bucket_status
-        }
-        async fn object_head(&self, at: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
+    impl Fake {
+        /// The object's header where the fake holds it (a HEAD's 200).
+        fn object_head(&self, at: At<'_>) -> Option<ResponseHeader> {
             self.asked.lock().unwrap().push("head");
             let key = at.target.key()?;
             let (_, size, etag) = self
@@ -965,6 +987,14 @@ mod tests {
             }
             Some(h)
         }
+    }
+
+    #[async_trait]
+    impl Probe for Fake {
+        async fn bucket_status(&self, _: At<'_>) -> Option<u16> {
+            self.asked.lock().unwrap().push("bucket");
+            self.bucket_status
+        }
         async fn versioning_enabled(&self, _: At<'_>) -> bool {
             self.asked.lock().unwrap().push("versioning");
             self.versioned
@@ -973,7 +1003,7 @@ mod tests {
             if let Some(status) = self.failing {
                 return ResponseHeader::build(status, None).ok();
             }
-            let found = self.object_head(at, None).await;
+            let found = self.object_head(at);
             found.or_else(|| ResponseHeader::build(404, None).ok())
         }
         async fn bucket_locked(&self, _: At<'_>) -> bool {
