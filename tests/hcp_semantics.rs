@@ -1444,6 +1444,27 @@ async fn conditions_are_all_met(backend: Backend) {
     ];
     let r = as_user(&gw, admin, "PUT", &copied, &headers, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // A part copy's too, one after another.
+    let s3 = gw.client();
+    let up = s3.create_multipart_upload().bucket(&bucket).key("parts");
+    let id = up.send().await.unwrap().upload_id().unwrap().to_string();
+    let part = |n: u32, etag: String| {
+        let (gw, target, id) = (&gw, target.clone(), id.clone());
+        let at = format!("/{bucket}/parts?partNumber={n}&uploadId={id}");
+        async move {
+            let headers = [
+                ("x-amz-copy-source", target.as_str()),
+                ("x-amz-copy-source-if-match", etag.as_str()),
+            ];
+            as_user(gw, admin, "PUT", &at, &headers, b"").await
+        }
+    };
+    let r = part(1, etag.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data, a third time").await;
+    let etag = r.header("etag").unwrap().to_string();
+    let r = part(2, etag).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 #[tokio::test]

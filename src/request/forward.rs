@@ -920,14 +920,21 @@ impl Gateway {
             // date beside its ETag condition, as HTTP does: judged here first, on the source
             // as it is now (the gateway's own pin of a metadata change too).
             let current = call.params.effects.current_source;
-            let source = self.copy_source_now(s.req_header(), at, current);
+            let source = self.copy_source_answer(s.req_header(), at, current, false);
             let conditions = validate::probes::check_copy_conditions(s.req_header(), source);
             Box::pin(conditions).await?;
         }
         if call.op == Operation::UploadPartCopy {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
             let current = call.params.effects.current_source;
-            let source = self.copy_source_head(s.req_header(), at, current);
+            // (A part copy's conditions are judged on its source as it is now; its range alone
+            // on a HEAD kept a few seconds for the series of part copies it is one of.)
+            let conditional = s
+                .req_header()
+                .headers
+                .keys()
+                .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
+            let source = self.copy_source_answer(s.req_header(), at, current, !conditional);
             Box::pin(crate::request::validate::probes::check_part_copy(
                 self,
                 s.req_header(),
@@ -1162,6 +1169,11 @@ impl Gateway {
         // it before the connection failed, and a second PUT makes a second version or meets the
         // no-overwrite rule's own condition.)
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
+        // A request whose answer was lost may have been carried out: sent again, a
+        // CreateBucket would be answered as an existing bucket of the caller's, and its owner
+        // never recorded. It is sent again only where the backend did not take it (connect
+        // failures, 503).
+        let answer_lost_retried = call.op != Operation::CreateBucket;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
         let mut first = Some(req);
@@ -1198,7 +1210,7 @@ impl Gateway {
             backend.counters.connection(up.reused);
             let sent = if up.reused { attempt } else { Instant::now() };
             // (Never a POST, which could create twice.)
-            let retriable = up.reused && replayable && !stale_retried;
+            let retriable = up.reused && replayable && answer_lost_retried && !stale_retried;
             stale_retried |= retriable;
             let request = (&req, buffered.as_ref());
             let written = self.write_request(s, x, &mut up, call, request, body).await;
@@ -1239,7 +1251,9 @@ impl Gateway {
                 Err(e) => {
                     // (A read timeout is not counted: a client can make a request long; a
                     // backend that stops answering fails its HTTP probe.)
-                    if !self.back_off(&mut retry, backend, "connection").await {
+                    if !answer_lost_retried
+                        || !self.back_off(&mut retry, backend, "connection").await
+                    {
                         return Err(Stop::Unreachable(e.to_string()));
                     }
                 }

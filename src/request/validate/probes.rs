@@ -610,32 +610,13 @@ pub(in crate::request) async fn check_part_copy(
 }
 
 impl Gateway {
-    /// The HEAD of a part copy's source where 200, cached for a few seconds (a series of part
-    /// copies reads it once), keyed by the backend's bucket name: tenants may share client
-    /// names (`None`: no source named, or not there).
-    pub(in crate::request) async fn copy_source_head(
-        &self,
-        req: &pingora::http::RequestHeader,
-        at: At<'_>,
-        current: bool,
-    ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
-        self.copy_source_answer(req, at, current, true).await
-    }
-
-    /// A copy's source as a HEAD answers it now, whatever its status (never a kept answer: its
-    /// conditions are judged on it; `None`: no source named, or the HEAD unanswered).
-    pub(in crate::request) async fn copy_source_now(
-        &self,
-        req: &pingora::http::RequestHeader,
-        at: At<'_>,
-        current: bool,
-    ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
-        self.copy_source_answer(req, at, current, false).await
-    }
-
     /// The HEAD of a copy's source (its current version where `current`), with the source's
-    /// customer's key where it has one; `kept`: a 200 answer from the cache, or kept there.
-    async fn copy_source_answer(
+    /// customer's key where it has one, where 200 (`None`: no source named, or not there).
+    /// `kept`: from a cache of a few seconds (a series of part copies reads it once), keyed by
+    /// the backend's bucket name, as tenants may share client names — or kept there. Never a
+    /// kept answer where conditions are judged on it, nor for a source read with a customer's
+    /// key (another client without the key would learn its ETag and size from it).
+    pub(in crate::request) async fn copy_source_answer(
         &self,
         req: &pingora::http::RequestHeader,
         at: At<'_>,
@@ -653,7 +634,8 @@ impl Gateway {
             source.version_id = None;
         }
         let source_target = source_target(at, &source);
-        let cache_key = kept.then(|| {
+        let key = crate::request::object_owners::source_key(req);
+        let cache_key = (kept && key.is_empty()).then(|| {
             format!(
                 "{}\n{}\n{:?}\n{:?}",
                 at.route.backend.name,
@@ -675,7 +657,6 @@ impl Gateway {
         if let Some(v) = &source.version_id {
             params.set("versionId", v);
         }
-        let key = crate::request::object_owners::source_key(req);
         let head = self
             .backend_call_with(
                 Operation::HeadObject,
@@ -684,12 +665,9 @@ impl Gateway {
                 &key,
             )
             .await
-            .map(|(h, _)| Arc::new(h));
-        let Some(cache_key) = cache_key else {
-            return Ok(head);
-        };
-        let head = head.filter(|h| h.status == 200);
-        if let Some(head) = &head {
+            .map(|(h, _)| Arc::new(h))
+            .filter(|h| h.status == 200);
+        if let (Some(cache_key), Some(head)) = (cache_key, &head) {
             self.source_heads.insert(cache_key, head.clone());
         }
         Ok(head)
