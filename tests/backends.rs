@@ -570,26 +570,3 @@ async fn a_bucket_s_region_document_goes_with_every_try() {
         gw.stop().await;
     }
 }
-
-/// A CreateBucket whose answer was lost (the backend read it and hung up) is not sent again:
-/// the backend may have created the bucket, and a second try would be answered as an existing
-/// bucket of the caller's, its owner never recorded. A GET is.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_whose_answer_was_lost_is_not_sent_again() {
-    use common::dialect_server::Vendor;
-    let (ak, sk) = keys(USER, PASSWORD);
-    let backend = "region = \"eu-west-1\"\n";
-    let (gw, server) = start_with_dialect_settings(Vendor::Aws, ("", "", backend)).await;
-    server.respond_to("*", "hangup");
-    let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "PUT", "/newbucket", b"").await;
-    r.assert_hcp_error(503, "ServiceUnavailable");
-    let tries = |method: &str| {
-        let seen = server.seen();
-        seen.iter().filter(|(m, _, _)| m == method).count()
-    };
-    assert_eq!(tries("PUT"), 1);
-    let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "GET", "/newbucket/k", b"").await;
-    r.assert_hcp_error(503, "ServiceUnavailable");
-    assert_eq!(tries("GET"), 3, "a GET: one try and two retries");
-    gw.stop().await;
-}

@@ -1462,6 +1462,9 @@ async fn conditions_are_all_met(backend: Backend) {
     let r = part(1, etag.clone()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = as_user(&gw, admin, "PUT", &target, &[], b"data, a third time").await;
+    part(2, etag)
+        .await
+        .assert_hcp_error(412, "PreconditionFailed");
     let etag = r.header("etag").unwrap().to_string();
     let r = part(2, etag).await;
     assert_eq!(r.status, 200, "{}", r.text());

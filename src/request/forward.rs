@@ -1169,11 +1169,6 @@ impl Gateway {
         // it before the connection failed, and a second PUT makes a second version or meets the
         // no-overwrite rule's own condition.)
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
-        // A request whose answer was lost may have been carried out: sent again, a
-        // CreateBucket would be answered as an existing bucket of the caller's, and its owner
-        // never recorded. It is sent again only where the backend did not take it (connect
-        // failures, 503).
-        let answer_lost_retried = call.op != Operation::CreateBucket;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
         let mut first = Some(req);
@@ -1210,7 +1205,7 @@ impl Gateway {
             backend.counters.connection(up.reused);
             let sent = if up.reused { attempt } else { Instant::now() };
             // (Never a POST, which could create twice.)
-            let retriable = up.reused && replayable && answer_lost_retried && !stale_retried;
+            let retriable = up.reused && replayable && !stale_retried;
             stale_retried |= retriable;
             let request = (&req, buffered.as_ref());
             let written = self.write_request(s, x, &mut up, call, request, body).await;
@@ -1251,9 +1246,7 @@ impl Gateway {
                 Err(e) => {
                     // (A read timeout is not counted: a client can make a request long; a
                     // backend that stops answering fails its HTTP probe.)
-                    if !answer_lost_retried
-                        || !self.back_off(&mut retry, backend, "connection").await
-                    {
+                    if !self.back_off(&mut retry, backend, "connection").await {
                         return Err(Stop::Unreachable(e.to_string()));
                     }
                 }
