@@ -665,10 +665,9 @@ impl Gateway {
             // the gateway's document goes.)
             let doc = records::bucket_configuration(call.route.backend);
             if !doc.is_empty() {
-                req =
-                    self.resign_with_body(s, (call.op, call.params), call.target, call.route, &doc);
-                call.guards.apply(&mut req);
-                buffered = Some(Bytes::from(doc));
+                let doc = Bytes::from(doc);
+                req = self.head_with(s, call, &body, Some(&doc));
+                buffered = Some(doc);
             }
         }
         // (Only now, with the request checked whole: a refused one changes nothing.)
@@ -1129,9 +1128,9 @@ impl Gateway {
         }
     }
 
-    /// A retry's request header, signed again: a document the gateway attached to a bodiless
-    /// request (a CreateBucket's region) goes with every try.
-    fn head_again(
+    /// The request header signed again (a retry's): with the document the gateway attached
+    /// to a bodiless request (a CreateBucket's region), which goes with every try.
+    fn head_with(
         &self,
         s: &mut ServerSession,
         call: &Call<'_>,
@@ -1152,9 +1151,10 @@ impl Gateway {
     /// backend's 503 (SlowDown), with backoff; a body is never replayed, so the verifier is
     /// used once. A pooled connection the backend closed meanwhile gets one immediate retry.
     /// The first attempt sends `req` itself; a retry signs the request again (it was built by
-    /// `sign` and the guards alone: only bodiless requests are retried), so that no copy of the
-    /// request header is made for a retry that seldom comes. An attempt's header is dropped
-    /// once written, before the answer is awaited (its buffer is the thread's to lend again).
+    /// `sign` and the guards alone, with a document the gateway attached, if any: only bodiless
+    /// requests are retried), so that no copy of the request header is made for a retry that
+    /// seldom comes. An attempt's header is dropped once written, before the answer is awaited
+    /// (its buffer is the thread's to lend again).
     async fn transmit(
         &self,
         s: &mut ServerSession,
@@ -1177,7 +1177,7 @@ impl Gateway {
                 Some(req) => req,
                 None => {
                     debug_assert!(replayable, "only bodiless requests are sent again");
-                    self.head_again(s, call, body, buffered.as_ref())
+                    self.head_with(s, call, body, buffered.as_ref())
                 }
             };
             if req.is_malformed() {
