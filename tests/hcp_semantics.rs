@@ -1411,6 +1411,29 @@ async fn conditions_are_all_met(backend: Backend) {
             }
         }
     }
+    // Conditions before the range: an unsatisfiable one is 416 only where they hold.
+    let past = ("range", "bytes=100-");
+    for (headers, status) in [
+        (
+            vec![
+                ("if-none-match", "\"other\""),
+                ("if-unmodified-since", earlier),
+                past,
+            ],
+            412,
+        ),
+        (
+            vec![("if-match", etag), ("if-modified-since", &later), past],
+            304,
+        ),
+        (
+            vec![("if-match", etag), ("if-unmodified-since", &later), past],
+            416,
+        ),
+    ] {
+        let r = as_user(&gw, admin, "GET", &target, &headers, b"").await;
+        assert_eq!(r.status, status, "{headers:?}: {}", r.text());
+    }
     let copied = format!("/{bucket}/copied");
     let copy = |unmodified: &str| {
         let headers = [

@@ -455,9 +455,7 @@ fn defined_headers(
             }
         } else if matches!(n, "if-modified-since" | "if-unmodified-since")
             && matches!(out.op, Operation::GetObject | Operation::HeadObject)
-            && ["if-match", "if-none-match"]
-                .iter()
-                .any(|c| out.headers.contains_key(*c))
+            && crate::request::validate::etag_conditioned(out.headers)
         {
             // HCP judges the ETag conditions before the dates, and all of them: a backend
             // would ignore a date beside its ETag condition, or judge If-Unmodified-Since

@@ -69,6 +69,11 @@ impl Gateway {
                 return self.a_delete_marker(s, x, &upstream, version).await;
             }
         }
+        if status == 416 {
+            if let Some(flow) = Box::pin(self.conditions_before_range(s, x, call)).await {
+                return flow;
+            }
+        }
         let ok = (200..300).contains(&status);
         // (A bucket sub-resource's document — a CORS or lifecycle configuration — is settled
         // too: a backend's namespace names it.)
@@ -275,6 +280,43 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// A range the backend could not satisfy (416) on a GET whose date conditions the gateway
+    /// judges itself (beside an ETag condition, `sign` leaves them out): HCP judges the
+    /// conditions before the range, so a failing one answers (412, 304) — judged on a HEAD of
+    /// the object; `None` where they hold, or cannot be judged (the 416 is answered).
+    async fn conditions_before_range(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+    ) -> Option<Flow> {
+        use crate::request::validate::probes::{At, Probe as _};
+        let req = s.req_header();
+        let dated = ["if-modified-since", "if-unmodified-since"]
+            .iter()
+            .any(|h| req.headers.contains_key(*h));
+        if call.op != Operation::GetObject || !dated || !validate::etag_conditioned(&req.headers) {
+            return None;
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let version = call.params.get("versionId");
+        let head = self.object_answer(at, version).await?;
+        if head.status != 200 {
+            return None;
+        }
+        Some(match rewrite::precondition(s.req_header(), &head) {
+            rewrite::Precondition::Holds => return None,
+            rewrite::Precondition::Failed => {
+                let failed = HcpError::new(HcpCode::PreconditionFailed);
+                self.answer(s, x, failed).await
+            }
+            rewrite::Precondition::NotModified => self.not_modified(s, x, &head).await,
+        })
     }
 
     /// A HEAD of a delete marker's version, which S3 servers refuse (405, "the specified

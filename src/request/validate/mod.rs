@@ -219,6 +219,14 @@ fn length(req: &RequestHeader, name: &str) -> Option<u64> {
     header(req, name).and_then(|v| v.trim().parse().ok())
 }
 
+/// Whether a GET or HEAD carries an ETag condition (If-Match, If-None-Match): its date
+/// conditions are then the gateway's to judge, after the ETag ones, as HCP does (`sign`
+/// leaves them out of the backend request).
+pub fn etag_conditioned(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::IF_MATCH)
+        || headers.contains_key(http::header::IF_NONE_MATCH)
+}
+
 /// Whether a bodiless request's Content-Type is a form encoding: an HTTP library's default
 /// (the AWS SDK for Java 1.x sends one on a copy), not a type asked for the object.
 pub fn library_default_type(req: &RequestHeader) -> bool {
