@@ -292,7 +292,6 @@ impl Gateway {
         x: &mut Exchange,
         call: &Call<'_>,
     ) -> Option<Flow> {
-        use crate::request::validate::probes::{At, Probe as _};
         let req = s.req_header();
         let dated = ["if-modified-since", "if-unmodified-since"]
             .iter()
@@ -300,15 +299,29 @@ impl Gateway {
         if call.op != Operation::GetObject || !dated || !validate::etag_conditioned(&req.headers) {
             return None;
         }
-        let at = At {
-            target: call.target,
-            route: call.route,
-        };
-        let version = call.params.get("versionId");
-        let head = self.object_answer(at, version).await?;
-        if head.status != 200 {
-            return None;
+        // (With the object's customer's key, where the GET gave one: without it, no HEAD
+        // reads the object. Of the current version where the GET read it: one stored since is
+        // judged, as HCP would judge the object it has then.)
+        let mut params = Params::default();
+        if let Some(version) = call.params.get("versionId") {
+            params.set("versionId", version);
         }
+        let key: http::HeaderMap = req
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                n.as_str()
+                    .starts_with("x-amz-server-side-encryption-customer-")
+            })
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let head = self.backend_call_with(
+            Operation::HeadObject,
+            params,
+            (call.target, call.route),
+            &key,
+        );
+        let (head, _) = head.await.filter(|(h, _)| h.status == 200)?;
         Some(match rewrite::precondition(s.req_header(), &head) {
             rewrite::Precondition::Holds => return None,
             rewrite::Precondition::Failed => {
