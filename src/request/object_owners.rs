@@ -344,7 +344,6 @@ impl Gateway {
         if current_source {
             source.version_id = None;
         }
-        let source_target = crate::request::validate::probes::source_target(at, &source);
         if onto_itself(at, &source, req) {
             return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -352,20 +351,9 @@ impl Gateway {
                  location or encryption attributes.",
             ));
         }
-        let source_route = crate::request::validate::probes::source_route(at, &source_target)?;
-        let mut params = Params::default();
-        if let Some(v) = &source.version_id {
-            params.set("versionId", v);
-        }
         let head = self
-            .backend_call_with(
-                Operation::HeadObject,
-                params,
-                (&source_target, &source_route),
-                &source_key(req),
-            )
-            .await
-            .map(|(h, _)| h)
+            .head_of_source(req, at, &source)
+            .await?
             .filter(|h| !h.status.is_server_error())
             .ok_or_else(|| {
                 HcpError::new(HcpCode::ServiceUnavailable)

@@ -610,6 +610,30 @@ pub(in crate::request) async fn check_part_copy(
 }
 
 impl Gateway {
+    /// A HEAD of a copy's `source` (the version it names, if any), with the source's customer's
+    /// key from `req` where it has one; `None` where the backend did not answer.
+    pub(in crate::request) async fn head_of_source(
+        &self,
+        req: &pingora::http::RequestHeader,
+        at: At<'_>,
+        source: &sign::CopySource,
+    ) -> Result<Option<ResponseHeader>, HcpError> {
+        let source_target = source_target(at, source);
+        let source_route = source_route(at, &source_target)?;
+        let mut params = Params::default();
+        if let Some(v) = &source.version_id {
+            params.set("versionId", v);
+        }
+        let key = crate::request::object_owners::source_key(req);
+        let head = self.backend_call_with(
+            Operation::HeadObject,
+            params,
+            (&source_target, &source_route),
+            &key,
+        );
+        Ok(head.await.map(|(h, _)| h))
+    }
+
     /// The HEAD of a copy's source (its current version where `current`), with the source's
     /// customer's key where it has one, where 200 (`None`: no source named, or not there).
     /// `kept`: from a cache of a few seconds (a series of part copies reads it once), keyed by
@@ -652,20 +676,10 @@ impl Gateway {
                 return Ok(cached);
             }
         }
-        let source_route = source_route(at, &source_target)?;
-        let mut params = Params::default();
-        if let Some(v) = &source.version_id {
-            params.set("versionId", v);
-        }
         let head = self
-            .backend_call_with(
-                Operation::HeadObject,
-                params,
-                (&source_target, &source_route),
-                &key,
-            )
-            .await
-            .map(|(h, _)| Arc::new(h))
+            .head_of_source(req, at, &source)
+            .await?
+            .map(Arc::new)
             .filter(|h| h.status == 200);
         if let (Some(cache_key), Some(head)) = (cache_key, &head) {
             self.source_heads.insert(cache_key, head.clone());
