@@ -621,10 +621,9 @@ impl Gateway {
         }
     }
 
-    /// The file, at most `max_post_object_bytes`; the fields after it are ignored, as S3 does,
-    /// and read so that the connection can serve the next request.
-    /// The file, at most `cap` bytes of it: the configured limit, or less where the policy's
-    /// range is (one past it is refused by it).
+    /// The file, at most `cap` bytes of it — `max_post_object_bytes`, or less where the policy's
+    /// range is (a file past it is refused by the range); the fields after it are ignored, as S3
+    /// does, and read so that the connection can serve the next request.
     async fn read_file(
         &self,
         multipart: &mut multer::Multipart<'_>,
