@@ -78,6 +78,9 @@ pub struct Upstream {
     /// The request's body was not sent whole (the backend stopped reading it): bytes of it
     /// may still be in flight, so the connection is never pooled again.
     pub body_cut_short: bool,
+    /// An earlier try of this request was written to the backend and its answer lost: the
+    /// backend may have acted on it before this try (`request::forward::transmit`).
+    pub sent_before: bool,
 }
 
 impl Forwarder {
@@ -107,6 +110,7 @@ impl Forwarder {
             reused,
             cork,
             body_cut_short: false,
+            sent_before: false,
         })
     }
 

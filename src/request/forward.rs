@@ -1154,7 +1154,11 @@ impl Gateway {
     /// `sign` and the guards alone, with a document the gateway attached, if any: only bodiless
     /// requests are retried), so that no copy of the request header is made for a retry that
     /// seldom comes. An attempt's header is dropped once written, before the answer is awaited
-    /// (its buffer is the thread's to lend again).
+    /// (its buffer is the thread's to lend again). The answer says whether a try before it
+    /// was written and its answer lost (`Upstream::sent_before`): the backend may have acted.
+    /// (A body the gateway holds whole is not replayed either: the backend may have stored it
+    /// before the connection failed, and a second PUT makes a second version or meets the
+    /// no-overwrite rule's own condition.)
     async fn transmit(
         &self,
         s: &mut ServerSession,
@@ -1165,12 +1169,10 @@ impl Gateway {
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
         let backend = call.route.backend;
-        // (A body the gateway holds whole is not replayed either: the backend may have stored
-        // it before the connection failed, and a second PUT makes a second version or meets the
-        // no-overwrite rule's own condition.)
         let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
+        let mut sent_before = false;
         let mut first = Some(req);
         loop {
             let req = match first.take() {
@@ -1212,7 +1214,10 @@ impl Gateway {
             drop(req);
             match written {
                 Ok(()) => {}
-                Err(Stop::Unreachable(_)) if retriable => continue,
+                Err(Stop::Unreachable(_)) if retriable => {
+                    sent_before = true;
+                    continue;
+                }
                 Err(stop) => return Err(stop),
             }
             if call.op == Operation::CompleteMultipartUpload {
@@ -1238,15 +1243,16 @@ impl Gateway {
                 Ok(_) => {
                     x.backend_elapsed = Some(sent.elapsed());
                     self.health.record(&backend.name, true);
+                    up.sent_before = sent_before;
                     return Ok(up);
                 }
-                Err(e) if retriable => {
-                    tracing::debug!("retrying on a fresh backend connection: {e}");
-                }
                 Err(e) => {
+                    sent_before = true;
                     // (A read timeout is not counted: a client can make a request long; a
                     // backend that stops answering fails its HTTP probe.)
-                    if !self.back_off(&mut retry, backend, "connection").await {
+                    if retriable {
+                        tracing::debug!("retrying on a fresh backend connection: {e}");
+                    } else if !self.back_off(&mut retry, backend, "connection").await {
                         return Err(Stop::Unreachable(e.to_string()));
                     }
                 }

@@ -637,6 +637,64 @@ pub async fn tls_front(backend: &str, dir: &Path) -> (std::net::SocketAddr, std:
     (addr, ca_file)
 }
 
+/// A TCP front for `backend` (`host:port`) that loses one answer: the first request whose
+/// request line starts with `request` (`"PUT /bucket/ "`) reaches the backend, which acts on it,
+/// and the connection to the client is closed before the answer. Says whether it was lost.
+pub async fn lossy_front(
+    backend: &str,
+    request: String,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lost = std::sync::Arc::new(AtomicBool::new(false));
+    let (backend, seen) = (backend.to_string(), lost.clone());
+    tokio::spawn(async move {
+        while let Ok((front, _)) = listener.accept().await {
+            let Ok(back) = tokio::net::TcpStream::connect(&backend).await else {
+                return;
+            };
+            let (mut from_client, mut to_client) = front.into_split();
+            let (mut from_backend, mut to_backend) = back.into_split();
+            let losing = std::sync::Arc::new(AtomicBool::new(false));
+            let (request, lost, losing_here) = (request.clone(), seen.clone(), losing.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = from_client.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    if buf[..n].starts_with(request.as_bytes())
+                        && !lost.swap(true, Ordering::SeqCst)
+                    {
+                        losing_here.store(true, Ordering::SeqCst);
+                    }
+                    if to_backend.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = from_backend.read(&mut buf).await {
+                    // (The answer to the lost request: the client's side closes without it.)
+                    if n == 0 || losing.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, lost)
+}
+
 /// An object's bytes, read through `s3`.
 pub async fn object_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     bytes_of(

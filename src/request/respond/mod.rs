@@ -74,6 +74,11 @@ impl Gateway {
                 return flow;
             }
         }
+        if status == 409 && call.op == Operation::CreateBucket && up.sent_before {
+            if let Some(flow) = Box::pin(self.created_by_a_lost_try(s, x, call)).await {
+                return flow;
+            }
+        }
         let ok = (200..300).contains(&status);
         // (A bucket sub-resource's document — a CORS or lifecycle configuration — is settled
         // too: a backend's namespace names it.)
@@ -103,18 +108,9 @@ impl Gateway {
             }
         }
         if ok {
-            // A new bucket's owner, recorded now that it exists (or a deleted one's removed).
-            if let Err(e) = self.owners_after(call).await {
+            if let Err(e) = self.records_after(call, upstream).await {
                 return self.answer(s, x, e).await;
             }
-            // The grants to users an ACL change set, recorded now that the backend took the
-            // rest (`request::acls`).
-            let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
-            self.owner_written(call, upstream, etag);
-            if let Err(e) = self.acls_after(call, upstream, etag).await {
-                return self.answer(s, x, e).await;
-            }
-            self.folders_after(call).await;
         }
         let retention = ok
             && matches!(call.op, Operation::GetObject | Operation::HeadObject)
@@ -129,6 +125,52 @@ impl Gateway {
         };
         let resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
         self.stream_answer(s, x, up, resp).await
+    }
+
+    /// What the gateway records of a request the backend carried out: a new bucket's owner
+    /// (or a deleted one's removed), a written object's owner, the grants to users an ACL
+    /// change set now that the backend took the rest (`request::acls`), folders.
+    async fn records_after(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Result<(), HcpError> {
+        self.owners_after(call).await?;
+        let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
+        self.owner_written(call, upstream, etag);
+        self.acls_after(call, upstream, etag).await?;
+        self.folders_after(call).await;
+        Ok(())
+    }
+
+    /// A CreateBucket sent again after its first try's answer was lost, answered 409 by a
+    /// backend that refuses a repeated create (MinIO, OBS, AWS outside us-east-1): where the
+    /// gateway found the bucket absent in its owner's turn (`owners_before`), the bucket the
+    /// backend now has is the one the lost try created — answered and recorded as created,
+    /// not left without its owner. `None`: the 409 stands.
+    async fn created_by_a_lost_try(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+    ) -> Option<Flow> {
+        call.guards.owner_change.as_ref()?;
+        let at = crate::request::validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        use crate::request::validate::probes::Probe as _;
+        if self.bucket_status(at).await != Some(200) {
+            return None;
+        }
+        let mut resp = ResponseHeader::build(200, Some(3)).expect("200");
+        resp.insert_header(http::header::CONTENT_LENGTH, "0")
+            .expect("static");
+        rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
+        if let Err(e) = self.records_after(call, &resp).await {
+            return Some(self.answer(s, x, e).await);
+        }
+        Some(self.answer_own(s, x, resp, Bytes::new()).await)
     }
 
     /// What a GET or HEAD answers of the object's holds: the backend's legal hold, and where
