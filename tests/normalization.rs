@@ -1049,3 +1049,61 @@ async fn a_405_is_a_delete_marker_only_where_the_backend_says_so() {
     );
     gw.stop().await;
 }
+
+/// A part copy's source HEAD is kept a few seconds for the series of part copies it is one of —
+/// but never one sent with a client's customer key for the source (SSE-C): its size and ETag
+/// are for a client that holds the key. Each keyed part copy HEADs the source itself, and a
+/// part copy without the key after it is not answered from the keyed HEAD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_head_with_a_customer_key_is_never_kept() {
+    use base64::Engine as _;
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    // (Every HEAD answers an empty object: a copy range from byte 0 is past its end, 400,
+    // judged on the source's HEAD.)
+    server.respond_to("*", "object-with|ETag:\"e\"");
+    let key = [7u8; 32];
+    let key_md5 = content_md5(&key);
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    let keyed = [
+        ("x-amz-copy-source", "/bkt/secret"),
+        ("x-amz-copy-source-range", "bytes=0-0"),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-algorithm",
+            "AES256",
+        ),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-key",
+            key_b64.as_str(),
+        ),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-key-md5",
+            key_md5.as_str(),
+        ),
+    ];
+    let target = format!(
+        "/bkt/copy?partNumber=1&uploadId={}",
+        bound_upload_id("bkt", "u1")
+    );
+    let source_heads = |from: usize| {
+        server.seen()[from..]
+            .iter()
+            .filter(|(m, t, _)| m == "HEAD" && t.starts_with("/bkt/secret"))
+            .count()
+    };
+    for (headers, kind) in [
+        (&keyed[..], "keyed"),
+        (&keyed[..], "keyed again"),
+        (&keyed[..2], "without the key"),
+    ] {
+        let before = server.seen().len();
+        let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, headers, b"").await;
+        r.assert_hcp_error(400, "InvalidArgument");
+        assert_eq!(source_heads(before), 1, "{kind}: {:?}", server.seen());
+    }
+    // (And the unkeyed HEAD is the one kept: the next part copy without the key reads none.)
+    let before = server.seen().len();
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &keyed[..2], b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert_eq!(source_heads(before), 0, "{:?}", server.seen());
+    gw.stop().await;
+}
