@@ -515,16 +515,18 @@ async fn without_records_users_share_the_tenants_buckets() {
     r.assert_hcp_error(200, "BucketAlreadyOwnedByYou");
 }
 
-/// A CreateBucket whose answer was lost on its way back (the bucket created) is sent again by
-/// the gateway; where the backend refuses a repeated create (AWS outside us-east-1: 409
-/// BucketAlreadyOwnedByYou) the bucket is still the creator's — answered 200 as created and
-/// recorded, so that it is listed as the creator's and another user cannot take it.
-#[tokio::test]
-async fn a_create_whose_answer_was_lost_is_the_creator_s() {
+/// A gateway on moto in eu-west-1 (which answers a repeated create 409 BucketAlreadyOwnedByYou)
+/// through a front that loses the answer to the first create of the bucket it names; its
+/// tenant keeps owners in `records` where given.
+async fn losing_a_create(
+    records: Option<&str>,
+) -> Option<(
+    TestGateway,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+)> {
     let dir = tempfile::tempdir().unwrap();
-    let Some(entry) = Backend::Moto.config_entry(&dir.path().join("data")) else {
-        return;
-    };
+    let entry = Backend::Moto.config_entry(&dir.path().join("data"))?;
     let endpoint = std::env::var("MOTO_ENDPOINT").unwrap();
     let bucket = unique_bucket("lost-create");
     let (front, lost) = lossy_front(
@@ -536,10 +538,24 @@ async fn a_create_whose_answer_was_lost_is_the_creator_s() {
         .replace(&format!("{endpoint:?}"), &format!("\"http://{front}\""))
         .replace("region = \"us-east-1\"", "region = \"eu-west-1\"");
     assert!(entry.contains(&front.to_string()), "{entry}");
-    let records = unique_bucket("gw-records");
-    let text = keeping_owners(("", &records), "", &entry);
+    let text = match records {
+        Some(records) => keeping_owners(("", records), "", &entry),
+        None => format!("{}\n{entry}", base_config("")),
+    };
     let gw = start_text(&text, dir, Backend::Moto).await;
+    Some((gw, bucket, lost))
+}
 
+/// A CreateBucket whose answer was lost on its way back (the bucket created) is sent again by
+/// the gateway; where the backend refuses a repeated create (AWS outside us-east-1: 409
+/// BucketAlreadyOwnedByYou) the bucket is still the creator's — answered 200 as created and
+/// recorded, so that it is listed as the creator's and another user cannot take it.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_the_creator_s() {
+    let records = unique_bucket("gw-records");
+    let Some((gw, bucket, lost)) = losing_a_create(Some(&records)).await else {
+        return;
+    };
     let r = as_user(
         &gw,
         (USER, PASSWORD),
@@ -575,4 +591,35 @@ async fn a_create_whose_answer_was_lost_is_the_creator_s() {
     // aws cli's as well as the gateway's records listing.)
     let r = as_user(&gw, (BOB, PASSWORD), "PUT", &format!("/{bucket}"), &[], b"").await;
     r.assert_hcp_error(409, "BucketAlreadyExists");
+}
+
+/// Where the tenant keeps no owners the gateway never looked for the bucket before sending:
+/// the backend's 409 to the repeated create is HCP's answer to a create of a bucket one has
+/// (200 BucketAlreadyOwnedByYou), as a client's own retry would get from HCP.
+#[tokio::test]
+async fn a_lost_create_without_owners_is_answered_as_a_repeated_one() {
+    let Some((gw, bucket, lost)) = losing_a_create(None).await else {
+        return;
+    };
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &format!("/{bucket}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert!(lost.load(std::sync::atomic::Ordering::SeqCst));
+    r.assert_hcp_error(200, "BucketAlreadyOwnedByYou");
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "HEAD",
+        &format!("/{bucket}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
 }

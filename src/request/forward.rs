@@ -1214,10 +1214,8 @@ impl Gateway {
             drop(req);
             match written {
                 Ok(()) => {}
-                Err(Stop::Unreachable(_)) if retriable => {
-                    sent_before = true;
-                    continue;
-                }
+                // (A header not written whole is not acted on.)
+                Err(Stop::Unreachable(_)) if retriable => continue,
                 Err(stop) => return Err(stop),
             }
             if call.op == Operation::CompleteMultipartUpload {

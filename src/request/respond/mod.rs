@@ -74,10 +74,10 @@ impl Gateway {
                 return flow;
             }
         }
-        if status == 409 && call.op == Operation::CreateBucket && up.sent_before {
-            if let Some(flow) = Box::pin(self.created_by_a_lost_try(s, x, call)).await {
-                return flow;
-            }
+        let creating = call.op == Operation::CreateBucket && call.guards.owner_change.is_some();
+        if status == 409 && creating && up.sent_before {
+            let upstream = upstream.clone();
+            return Box::pin(self.created_by_a_lost_try(s, x, up, call, &upstream)).await;
         }
         let ok = (200..300).contains(&status);
         // (A bucket sub-resource's document — a CORS or lifecycle configuration — is settled
@@ -144,33 +144,59 @@ impl Gateway {
     }
 
     /// A CreateBucket sent again after its first try's answer was lost, answered 409 by a
-    /// backend that refuses a repeated create (MinIO, OBS, AWS outside us-east-1): where the
-    /// gateway found the bucket absent in its owner's turn (`owners_before`), the bucket the
-    /// backend now has is the one the lost try created — answered and recorded as created,
-    /// not left without its owner. `None`: the 409 stands.
+    /// backend that refuses a repeated create (MinIO, OBS, AWS outside us-east-1), in a
+    /// namespace that keeps owners: where the bucket was absent in its owner's turn
+    /// (`owners_before`), the backend says it is the gateway's own (`BucketAlreadyOwnedByYou`),
+    /// and no creator has recorded it since, the bucket is the one the lost try created —
+    /// answered and recorded as created, not left without its owner. (A creator on another
+    /// replica racing it: the one recorded last owns it, as for any two creators,
+    /// `owners_after`.) Otherwise the 409 is answered as HCP's.
     async fn created_by_a_lost_try(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
+        up: &mut Upstream,
         call: &Call<'_>,
-    ) -> Option<Flow> {
-        call.guards.owner_change.as_ref()?;
-        let at = crate::request::validate::probes::At {
-            target: call.target,
-            route: call.route,
-        };
-        use crate::request::validate::probes::Probe as _;
-        if self.bucket_status(at).await != Some(200) {
-            return None;
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let limit = self.cfg.max_buffered_response_bytes;
+        let body = upstream::read_whole_body(&mut up.session, limit).await;
+        if !self.lost_try_created(call, upstream, &body).await {
+            return self.answer_document(s, x, call, upstream, body).await;
         }
+        x.cause = Some("created by a try whose answer was lost".into());
         let mut resp = ResponseHeader::build(200, Some(3)).expect("200");
         resp.insert_header(http::header::CONTENT_LENGTH, "0")
             .expect("static");
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         if let Err(e) = self.records_after(call, &resp).await {
-            return Some(self.answer(s, x, e).await);
+            return self.answer(s, x, e).await;
         }
-        Some(self.answer_own(s, x, resp, Bytes::new()).await)
+        self.answer_own(s, x, resp, Bytes::new()).await
+    }
+
+    /// Whether a repeated create's 409 (`body`) is the gateway's own lost try's bucket: see
+    /// [`Gateway::created_by_a_lost_try`].
+    async fn lost_try_created(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+        body: &Result<Vec<u8>, pingora::BError>,
+    ) -> bool {
+        use crate::request::validate::probes::Probe as _;
+        let Ok(body) = body else {
+            return false;
+        };
+        let code = rewrite::read_backend_error(upstream, body).code;
+        if code.as_deref() != Some("BucketAlreadyOwnedByYou") {
+            return false;
+        }
+        let at = crate::request::validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        matches!(self.bucket_owner(at, true).await, Ok(None))
+            && self.bucket_status(at).await == Some(200)
     }
 
     /// What a GET or HEAD answers of the object's holds: the backend's legal hold, and where
