@@ -21,6 +21,20 @@ impl RawResponse {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    /// Every value of header `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// HCP's own `Server` (one, never a backend's).
+    pub fn assert_hcp_server(&self) {
+        assert_eq!(self.all("server"), ["HCP V9.0.0.2"], "{:?}", self.headers);
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }

@@ -31,6 +31,9 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("X-Frame-Options", "SAMEORIGIN"),
     ("X-XSS-Protection", "1; mode=block"),
 ];
+/// HCP names itself on every answer: "always HCP followed by the HCP version number (for
+/// example, HCP V9.0.0.2)" (the manual's response headers; the 9.x release it documents).
+const SERVER: (&str, &str) = ("Server", "HCP V9.0.0.2");
 /// Sent only on successful answers: seed 002 leaves them off error responses.
 const SUCCESS_ONLY_HEADERS: &[(&str, &str)] = &[
     ("Cache-Control", "no-cache, no-store, must-revalidate"),
@@ -189,7 +192,7 @@ fn answer_header(status: u16, is_error: bool, host_id: &HostId) -> ResponseHeade
 
 /// HCP's security headers, and on a success its cache headers.
 fn fixed_headers(resp: &mut ResponseHeader, is_error: bool) {
-    for (n, v) in SECURITY_HEADERS {
+    for (n, v) in SECURITY_HEADERS.iter().chain([&SERVER]) {
         resp.insert_header(*n, *v).expect("static header");
     }
     if is_error {
@@ -1677,13 +1680,15 @@ mod tests {
             "location",
             "set-cookie",
             "via",
-            "server",
             "x-rgw-object-type",
             "x-amz-server-side-encryption-kms-key-id",
             "x-obs-server-side-encryption-kms-key-id",
         ] {
             assert!(!out.headers.contains_key(dropped), "{dropped} passed");
         }
+        // (The server is HCP, never the backend.)
+        let servers: Vec<_> = out.headers.get_all("server").iter().collect();
+        assert_eq!(servers, ["HCP V9.0.0.2"]);
         assert_eq!(
             out.headers
                 .get_all("x-amz-request-id")
