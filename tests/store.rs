@@ -1777,3 +1777,49 @@ async fn customer_keys_are_refused_where_they_would_not_be_kept() {
     // Without a key, the object reads as before.
     assert_eq!(object_bytes(&s3, &bucket, "plain").await, b"plain");
 }
+
+/// A key's open uploads are listed in the order they were initiated (S3; HCP's manual:
+/// "ascending chronological order by the time they were initiated"), and a complete retried in
+/// a versioned bucket (its first answer lost) names the version the first made.
+#[tokio::test]
+async fn uploads_list_as_initiated_and_a_retried_complete_names_its_version() {
+    use aws_sdk_s3::types::BucketVersioningStatus;
+    let (gw, _data) = on_the_store().await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "upload-order").await;
+    let mut started = Vec::new();
+    for _ in 0..6 {
+        started.push(start_upload(&s3, &bucket, "k").await);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let listed = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id())
+        .collect();
+    assert_eq!(ids, started);
+
+    set_versioning(&s3, &bucket, BucketVersioningStatus::Enabled).await;
+    let (id, list) = uploaded(&s3, &bucket, "v", &[5 * 1024 * 1024, 1]).await;
+    let complete = || {
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key("v")
+            .upload_id(&id)
+            .multipart_upload(list.clone())
+            .send()
+    };
+    let done = complete().await.unwrap();
+    let again = complete().await.unwrap();
+    assert!(done.version_id().is_some(), "{done:?}");
+    assert_eq!(
+        (again.e_tag(), again.version_id()),
+        (done.e_tag(), done.version_id())
+    );
+}

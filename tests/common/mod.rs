@@ -695,6 +695,23 @@ pub async fn lossy_front(
     (addr, lost)
 }
 
+/// Sets `bucket`'s versioning to `status` through `s3`.
+pub async fn set_versioning(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    status: aws_sdk_s3::types::BucketVersioningStatus,
+) {
+    let config = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(status)
+        .build();
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(config)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("versioning of {bucket}: {e:?}"));
+}
+
 /// An object's bytes, read through `s3`.
 pub async fn object_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     bytes_of(

@@ -241,8 +241,14 @@ fn whole_object_part(record: &ObjectRecord, part: Option<i32>) -> S3Result<()> {
 }
 
 impl StoreS3 {
-    /// The ETag a completed upload `id` of `bucket`/`key` made, if the key still holds it.
-    async fn completed_again(&self, id: &str, bucket: &str, key: &str) -> Option<String> {
+    /// The ETag and version a completed upload `id` of `bucket`/`key` made, if the key still
+    /// holds it.
+    async fn completed_again(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Option<(String, Option<String>)> {
         let (id, bucket, key) = (id.to_string(), bucket.to_string(), key.to_string());
         self.blocking(move |o| {
             let Some(done) = o.completed(&id)? else {
@@ -253,7 +259,8 @@ impl StoreS3 {
                 .ok()
                 .map(|(r, _)| r.etag);
             let same = done.bucket == bucket && done.key == key.as_bytes();
-            Ok((same && current.as_deref() == Some(done.etag.as_str())).then_some(done.etag))
+            let holds = same && current.as_deref() == Some(done.etag.as_str());
+            Ok(holds.then_some((done.etag, done.version)))
         })
         .await
         .ok()
@@ -1624,13 +1631,10 @@ impl S3 for StoreS3 {
             Ok(done) => done,
             // A retried complete (the first's answer was lost, or it ran at the same time and
             // finished first) is answered as the first was, while the key holds what it made.
-            Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {
-                let etag = self
-                    .completed_again(&upload, &input.bucket, &input.key)
-                    .await
-                    .ok_or(e)?;
-                (etag, None)
-            }
+            Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => self
+                .completed_again(&upload, &input.bucket, &input.key)
+                .await
+                .ok_or(e)?,
             Err(e) => return Err(e),
         };
         Ok(S3Response::new(CompleteMultipartUploadOutput {

@@ -13,6 +13,9 @@ pub struct Completed {
     pub bucket: String,
     pub key: Vec<u8>,
     pub etag: String,
+    /// The version it made (`None`: the null version, or a store of an earlier release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Milliseconds since the epoch.
     pub at: u64,
 }
@@ -86,7 +89,7 @@ fn remember_completed(
     tx: &redb::WriteTransaction,
     upload: &str,
     record: &UploadRecord,
-    etag: &str,
+    object: &ObjectRecord,
 ) -> Result<(), StoreError> {
     let now = now_millis();
     let mut completed = tx.open_table(COMPLETED).map_err(db_error)?;
@@ -106,7 +109,8 @@ fn remember_completed(
     let done = Completed {
         bucket: record.bucket.clone(),
         key: record.key.clone(),
-        etag: etag.to_string(),
+        etag: object.etag.clone(),
+        version: object.version.clone(),
         at: now,
     };
     let bytes = serde_json::to_vec(&done).map_err(db_error)?;
@@ -263,11 +267,14 @@ impl Objects {
         description: Description,
     ) -> Result<String, StoreError> {
         check_key(key)?;
-        let id = random_id();
+        let initiated = now_millis();
+        // Its initiation time first: a key's uploads are listed in the order they were
+        // initiated (S3; HCP's manual, "ascending chronological order"), as their ids sort.
+        let id = format!("{initiated:016x}{}", random_id());
         let record = UploadRecord {
             bucket: bucket.to_string(),
             key: key.to_vec(),
-            initiated: now_millis(),
+            initiated,
             description,
         };
         let tx = self.db.begin_write().map_err(db_error)?;
@@ -519,10 +526,11 @@ impl Objects {
                 upload,
             )?);
             if let Some((object, condition)) = object {
-                remember_completed(&tx, upload, record, &object.etag)?;
                 let replaced =
                     versions::place(&tx, &record.bucket, &record.key, object, &condition)?;
                 gone.extend(replaced);
+                // (With the version it was given.)
+                remember_completed(&tx, upload, record, object)?;
             }
         }
         tx.commit().map_err(db_error)?;
@@ -819,6 +827,7 @@ mod tests {
                         bucket: "b".into(),
                         key: b"k".to_vec(),
                         etag: "e".into(),
+                        version: None,
                         at: old + i,
                     };
                     let bytes = serde_json::to_vec(&c).unwrap();
