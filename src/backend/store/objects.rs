@@ -307,6 +307,43 @@ fn random_id() -> String {
     hex::encode(b)
 }
 
+/// The names of bodies in use: `random_id`s (32 hex digits) as numbers, any other name (none
+/// the store makes) as it is.
+#[derive(Default)]
+struct BodyIds(Vec<u128>, HashSet<String>);
+
+impl BodyIds {
+    fn id(name: &str) -> Option<u128> {
+        let canonical =
+            name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        canonical
+            .then(|| u128::from_str_radix(name, 16).ok())
+            .flatten()
+    }
+
+    fn insert(&mut self, name: String) {
+        match Self::id(&name) {
+            Some(id) => self.0.push(id),
+            None => {
+                self.1.insert(name);
+            }
+        }
+    }
+
+    fn sorted(mut self) -> Self {
+        self.0.sort_unstable();
+        self.0.dedup();
+        self
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        match Self::id(name) {
+            Some(id) => self.0.binary_search(&id).is_ok(),
+            None => self.1.contains(name),
+        }
+    }
+}
+
 impl Objects {
     /// Opens (or creates) the store under `root` and removes what an interrupted write left.
     ///
@@ -371,12 +408,13 @@ impl Objects {
         Ok(store)
     }
 
-    /// Removes every body in `tmp/` and every body in `blobs/` that no key points at.
+    /// Removes every body in `tmp/` and every body in `blobs/` that no key points at. (The
+    /// bodies in use are held as 16-byte ids, sorted: 160 MB for ten million versions.)
     fn collect_garbage(&self) -> Result<(), StoreError> {
         for entry in std::fs::read_dir(self.root.join("tmp"))? {
             std::fs::remove_file(entry?.path())?;
         }
-        let mut used = HashSet::new();
+        let mut used = BodyIds::default();
         let tx = self.db.begin_read().map_err(db_error)?;
         // Every body a version or a current object points at (they agree once the store is open,
         // but a body is never removed on the word of one table alone).
@@ -401,6 +439,7 @@ impl Objects {
             let record: PartRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
             used.insert(record.blob);
         }
+        let used = used.sorted();
         for entry in std::fs::read_dir(self.root.join("blobs"))? {
             let entry = entry?;
             if !used.contains(entry.file_name().to_string_lossy().as_ref()) {
