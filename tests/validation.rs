@@ -61,6 +61,29 @@ async fn rules_answered_before_the_backend() {
             .header("content-length", "0"),
         case(39, "GET", format!("/{b}?website"), 501, "NotImplemented"),
         case(14, "PUT", "/bad_name".to_string(), 400, "InvalidBucketName"),
+        // A parameter given twice: what is signed (sorted) and what is acted on could differ.
+        case(
+            39,
+            "GET",
+            format!("/{b}/k?versionId=a&versionId=b"),
+            400,
+            "InvalidArgument",
+        ),
+        case(
+            39,
+            "GET",
+            format!("/{b}?prefix=a&Prefix=b"),
+            400,
+            "InvalidArgument",
+        ),
+        // S3's one encoding method, as S3 spells it.
+        case(
+            38,
+            "GET",
+            format!("/{b}?encoding-type=URL"),
+            400,
+            "InvalidArgument",
+        ),
         // Over HCP's own 4,095 bytes: refused in validation, whatever the backend (a
         // backend's own lower limit: tests/clients.rs on RGW).
         case(
