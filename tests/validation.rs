@@ -514,6 +514,44 @@ async fn part_lists_are_read_strictly() {
     assert_eq!(object_bytes(&s3, &bucket, "k").await.len(), KIB);
 }
 
+/// A versioning document says its Status and nothing else: MinIO's `ExcludedPrefixes` (no
+/// versions kept there, where the gateway would take every delete for recoverable), a Status
+/// twice, CDATA are 400 MalformedXML before the backend, the bucket's versioning unchanged;
+/// MFA delete is 501. What SDKs send (a namespace, `MfaDelete` off) is sent as the gateway built
+/// it, and takes effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioning_documents_are_read_strictly() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "strictversioning").await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}?versioning");
+    let root = |inner: &str| format!("<VersioningConfiguration>{inner}</VersioningConfiguration>");
+    for (doc, status, code) in [
+        (root("<Status>Enabled</Status><ExcludedPrefixes><Prefix>data/</Prefix></ExcludedPrefixes>"), 400, "MalformedXML"),
+        (root("<Status>Enabled</Status><ExcludeFolders>true</ExcludeFolders>"), 400, "MalformedXML"),
+        (root("<Status>Suspended</Status><Status>Enabled</Status>"), 400, "MalformedXML"),
+        (root("<Status><![CDATA[Enabled]]></Status>"), 400, "MalformedXML"),
+        (root("<Status>Enabled</Status><MfaDelete>Enabled</MfaDelete>"), 501, "NotImplemented"),
+    ] {
+        let before = gw.backend_requests();
+        let r = send_signed(&addr, (&ak, &sk), "PUT", &target, doc.as_bytes()).await;
+        r.assert_hcp_error(status, code);
+        assert_eq!(gw.backend_requests(), before, "{doc}: reached the backend");
+    }
+    let status = |s3: &aws_sdk_s3::Client| {
+        let get = s3.get_bucket_versioning().bucket(&bucket).send();
+        async move { get.await.unwrap().status().map(|s| s.as_str().to_string()) }
+    };
+    assert_eq!(status(&s3).await, None, "never versioned");
+    let doc = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+               <Status>Enabled</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>";
+    let r = send_signed(&addr, (&ak, &sk), "PUT", &target, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status(&s3).await.as_deref(), Some("Enabled"));
+}
+
 /// On the embedded backend: HCP's 1 MiB, then the backend's own 5 MiB, each named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hcp_minimum_part_size_on_the_local_backend() {

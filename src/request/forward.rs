@@ -972,6 +972,8 @@ impl Gateway {
                 | Operation::PutObjectAcl
                 | Operation::PutObjectRetention
                 | Operation::PutObjectLockConfiguration
+                | Operation::PutObjectLegalHold
+                | Operation::PutBucketVersioning
         );
         let small = body.length == Some(0)
             || (call.op.has_object_body() && body.length.is_some_and(|n| n <= HELD_BODY_MAX));
@@ -1041,6 +1043,65 @@ impl Gateway {
         Ok(judged.document)
     }
 
+    /// An ACL document by HCP's rules (grantees, a change of owner, grants only of what its
+    /// author holds), and the document to send, rebuilt from its parse.
+    async fn check_acl_document(
+        &self,
+        call: &mut Call<'_>,
+        doc: &[u8],
+    ) -> Result<Vec<u8>, HcpError> {
+        let backend = self.backend_owner(call.target, call.route).await;
+        let shown = match &call.guards.owners {
+            Some(shown) => shown.owner.id.clone(),
+            None => route::tenant_owner_id(call.route.tenant),
+        };
+        let ids = (shown.as_str(), backend.as_deref());
+        let users = self.users.load();
+        let keep_users = call.route.tenant.records_bucket.is_some();
+        let who = acl::Grantees {
+            users: &users,
+            tenant: &call.route.tenant.name,
+            keep_users,
+        };
+        let acl::Policy {
+            document: doc,
+            to_users: grants,
+            new_owner,
+        } = acl::check_policy(doc, who, ids)?;
+        if let Some(to) = new_owner {
+            let change = self.begin_owner_change(call, to).await?;
+            call.guards.owner_change = Some(std::sync::Arc::new(change));
+        }
+        if keep_users {
+            // An ACL can grant only what its author holds.
+            let groups = acl::group_grants(&doc)?;
+            let granted: Vec<&str> = groups
+                .iter()
+                .map(|(_, p)| p.as_str())
+                .chain(grants.iter().map(|g| g.permission.as_str()))
+                .collect();
+            let at = crate::request::validate::probes::At {
+                target: call.target,
+                route: call.route,
+            };
+            let mut held = std::mem::take(&mut call.held);
+            let caller = call.acl_caller.clone();
+            let asked = (at, call.op, call.params);
+            let checked = self
+                .check_granting(asked, caller.as_ref(), &mut held, &granted)
+                .await;
+            call.held = held;
+            checked?;
+            call.guards.acl_change = Some(acls::AclChange { grants });
+        } else {
+            // (No grants to users here: only groups, held to the author's permissions.)
+            let groups = acl::group_grants(&doc)?;
+            let granted: Vec<&str> = groups.iter().map(|(_, p)| p.as_str()).collect();
+            acls::check_grantable(&granted, &call.held)?;
+        }
+        Ok(doc)
+    }
+
     /// A control document by HCP's rules, and the document to send: always built from what was
     /// read, never the client's bytes.
     async fn check_document(&self, call: &mut Call<'_>, doc: &[u8]) -> Result<Vec<u8>, HcpError> {
@@ -1050,63 +1111,17 @@ impl Gateway {
                 Ok(records::bucket_configuration(call.route.backend))
             }
             Operation::DeleteObjects => self.check_deletes(call, doc).await,
-            Operation::PutObjectRetention | Operation::PutObjectLockConfiguration => {
+            Operation::PutObjectRetention
+            | Operation::PutObjectLockConfiguration
+            | Operation::PutObjectLegalHold
+            | Operation::PutBucketVersioning => {
                 // (Sent as the gateway read it.)
                 let now = crate::hcp::retention::now();
                 let read = crate::request::validate::lock_document::read(call.op, doc, now)?;
                 Ok(read.to_xml())
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
-                let backend = self.backend_owner(call.target, call.route).await;
-                let shown = match &call.guards.owners {
-                    Some(shown) => shown.owner.id.clone(),
-                    None => route::tenant_owner_id(call.route.tenant),
-                };
-                let ids = (shown.as_str(), backend.as_deref());
-                let users = self.users.load();
-                let keep_users = call.route.tenant.records_bucket.is_some();
-                let who = acl::Grantees {
-                    users: &users,
-                    tenant: &call.route.tenant.name,
-                    keep_users,
-                };
-                let acl::Policy {
-                    document: doc,
-                    to_users: grants,
-                    new_owner,
-                } = acl::check_policy(doc, who, ids)?;
-                if let Some(to) = new_owner {
-                    let change = self.begin_owner_change(call, to).await?;
-                    call.guards.owner_change = Some(std::sync::Arc::new(change));
-                }
-                if keep_users {
-                    // An ACL can grant only what its author holds.
-                    let groups = acl::group_grants(&doc)?;
-                    let granted: Vec<&str> = groups
-                        .iter()
-                        .map(|(_, p)| p.as_str())
-                        .chain(grants.iter().map(|g| g.permission.as_str()))
-                        .collect();
-                    let at = crate::request::validate::probes::At {
-                        target: call.target,
-                        route: call.route,
-                    };
-                    let mut held = std::mem::take(&mut call.held);
-                    let caller = call.acl_caller.clone();
-                    let asked = (at, call.op, call.params);
-                    let checked = self
-                        .check_granting(asked, caller.as_ref(), &mut held, &granted)
-                        .await;
-                    call.held = held;
-                    checked?;
-                    call.guards.acl_change = Some(acls::AclChange { grants });
-                } else {
-                    // (No grants to users here: only groups, held to the author's permissions.)
-                    let groups = acl::group_grants(&doc)?;
-                    let granted: Vec<&str> = groups.iter().map(|(_, p)| p.as_str()).collect();
-                    acls::check_grantable(&granted, &call.held)?;
-                }
-                Ok(doc)
+                Box::pin(self.check_acl_document(call, doc)).await
             }
             _ => {
                 let upload_id = call.params.get("uploadId").unwrap_or_default();

@@ -373,25 +373,10 @@ impl Gateway {
 
 /// The `Status` of S3's `LegalHold` document: `ON` (true) or `OFF`.
 fn legal_hold_status(doc: &[u8]) -> Option<bool> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(doc);
-    let mut in_status = false;
-    let mut status = None;
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) => in_status = e.local_name().as_ref() == b"Status",
-            Ok(Event::Text(t)) if in_status => {
-                status = match t.decode().ok()?.trim() {
-                    "ON" => Some(true),
-                    "OFF" => Some(false),
-                    _ => return None,
-                };
-            }
-            Ok(Event::End(_)) => in_status = false,
-            Ok(Event::Eof) => return status,
-            Err(_) => return None,
-            _ => {}
-        }
+    use crate::request::validate::lock_document::{read, LockDocument};
+    match read(Operation::PutObjectLegalHold, doc, 0) {
+        Ok(LockDocument::LegalHold(on)) => Some(on),
+        _ => None,
     }
 }
 

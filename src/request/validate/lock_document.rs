@@ -1,6 +1,9 @@
-//! S3 Object Lock's two request documents — a `PUT ?retention`'s `<Retention>` and a
-//! `PUT ?object-lock`'s `<ObjectLockConfiguration>` — read strictly into what they say, judged,
-//! and built again: the backend gets the gateway's document, never the client's bytes. A value
+//! S3 Object Lock's request documents — a `PUT ?retention`'s `<Retention>`, a `PUT
+//! ?object-lock`'s `<ObjectLockConfiguration>`, a `PUT ?legal-hold`'s `<LegalHold>` — and a
+//! `PUT ?versioning`'s `<VersioningConfiguration>` (which decides what a delete keeps), read
+//! strictly into what they say, judged, and built again: the backend gets the gateway's
+//! document, never the client's bytes (MinIO reads `ExcludedPrefixes` in a versioning document
+//! as prefixes where nothing is kept: deletes there would purge with `delete` alone). A value
 //! the gateway could read one way and the backend another (CDATA, character references, an
 //! element it does not know, a field given twice, a date it cannot parse) is refused, so that the
 //! date judged (`LATEST_UNTIL`: Ceph RGW keeps dates in 32-bit seconds and wraps a later one
@@ -30,6 +33,10 @@ pub enum LockDocument {
     Retention(Option<(LockMode, time::OffsetDateTime)>),
     /// `<ObjectLockConfiguration>`: Object Lock enabled, and the default retention if any.
     Configuration(Option<(LockMode, Period)>),
+    /// `<LegalHold>`: on or off.
+    LegalHold(bool),
+    /// `<VersioningConfiguration>`: enabled (or suspended).
+    Versioning(bool),
 }
 
 fn malformed(why: &str) -> HcpError {
@@ -61,6 +68,13 @@ fn known(op: Operation, path: &[Vec<u8>]) -> bool {
                     b"DefaultRetention",
                     b"Mode" | b"Days" | b"Years"
                 ]
+        ),
+        Operation::PutObjectLegalHold => {
+            matches!(names.as_slice(), [b"LegalHold"] | [b"LegalHold", b"Status"])
+        }
+        Operation::PutBucketVersioning => matches!(
+            names.as_slice(),
+            [b"VersioningConfiguration"] | [b"VersioningConfiguration", b"Status" | b"MfaDelete"]
         ),
         _ => false,
     }
@@ -151,7 +165,15 @@ fn is_leaf(path: &[Vec<u8>]) -> bool {
     path.len() >= 2
         && matches!(
             path.last().map(Vec::as_slice),
-            Some(b"Mode" | b"RetainUntilDate" | b"ObjectLockEnabled" | b"Days" | b"Years")
+            Some(
+                b"Mode"
+                    | b"RetainUntilDate"
+                    | b"ObjectLockEnabled"
+                    | b"Days"
+                    | b"Years"
+                    | b"Status"
+                    | b"MfaDelete"
+            )
         )
 }
 
@@ -247,6 +269,29 @@ pub fn read(op: Operation, doc: &[u8], now: i64) -> Result<LockDocument, HcpErro
             }
             Ok(LockDocument::Configuration(Some((mode, period))))
         }
+        Operation::PutObjectLegalHold => match text_of(&leaves, b"Status") {
+            Some("ON") => Ok(LockDocument::LegalHold(true)),
+            Some("OFF") => Ok(LockDocument::LegalHold(false)),
+            _ => Err(malformed("a legal hold's Status is not ON or OFF")),
+        },
+        Operation::PutBucketVersioning => {
+            // (HCP has no MFA: a delete that needs it could not be made.)
+            match text_of(&leaves, b"MfaDelete") {
+                None | Some("Disabled") => {}
+                Some("Enabled") => {
+                    return Err(HcpError::new(HcpCode::NotImplemented)
+                        .with_message("MFA delete is not supported."))
+                }
+                Some(_) => return Err(malformed("an MfaDelete of neither Enabled nor Disabled")),
+            }
+            match text_of(&leaves, b"Status") {
+                Some("Enabled") => Ok(LockDocument::Versioning(true)),
+                Some("Suspended") => Ok(LockDocument::Versioning(false)),
+                _ => Err(malformed(
+                    "a versioning Status of neither Enabled nor Suspended",
+                )),
+            }
+        }
         _ => Err(malformed("no lock document")),
     }
 }
@@ -278,6 +323,16 @@ impl LockDocument {
                 });
                 format!(
                     "<ObjectLockConfiguration {XMLNS}><ObjectLockEnabled>Enabled</ObjectLockEnabled>{rule}</ObjectLockConfiguration>"
+                )
+            }
+            LockDocument::LegalHold(on) => {
+                let status = if *on { "ON" } else { "OFF" };
+                format!("<LegalHold {XMLNS}><Status>{status}</Status></LegalHold>")
+            }
+            LockDocument::Versioning(enabled) => {
+                let status = if *enabled { "Enabled" } else { "Suspended" };
+                format!(
+                    "<VersioningConfiguration {XMLNS}><Status>{status}</Status></VersioningConfiguration>"
                 )
             }
         };
@@ -467,29 +522,57 @@ mod tests {
             "<Years>2<!---->0</Years>",
             " ",
         ];
+        let versioning = [
+            "<Status>Enabled</Status>",
+            "<Status>Suspended</Status>",
+            "<Status>Ena<!-- -->bled</Status>",
+            "<Status><![CDATA[Enabled]]></Status>",
+            "<Status>&#69;nabled</Status>",
+            "<ExcludedPrefixes><Prefix>data/</Prefix></ExcludedPrefixes>",
+            "<ExcludeFolders>true</ExcludeFolders>",
+            "<MfaDelete>Disabled</MfaDelete>",
+            "<MfaDelete>Enabled</MfaDelete>",
+            " ",
+        ];
+        let hold = [
+            "<Status>ON</Status>",
+            "<Status>OFF</Status>",
+            "<Status>O<!---->N</Status>",
+            "<Status>&#79;N</Status>",
+            "<Status><![CDATA[OFF]]></Status>",
+            " ",
+        ];
         let pick = |rng: &mut rand::rngs::StdRng, pieces: &[&str]| -> String {
             let n = rng.gen_range(0..4);
             (0..n)
                 .map(|_| pieces[rng.gen_range(0..pieces.len())])
                 .collect()
         };
-        let mut accepted = [0, 0];
-        for round in 0..8000 {
-            let (op, doc) = if round % 2 == 0 {
-                let body = pick(&mut rng, &retention);
-                (
+        let mut accepted = [0, 0, 0, 0];
+        for round in 0..16000 {
+            let (op, doc) = match round % 4 {
+                0 => (
                     Operation::PutObjectRetention,
-                    format!("<Retention>{body}</Retention>"),
-                )
-            } else {
-                let body = pick(&mut rng, &rule);
-                (
+                    format!("<Retention>{}</Retention>", pick(&mut rng, &retention)),
+                ),
+                1 => (
                     Operation::PutObjectLockConfiguration,
-                    format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>{body}</DefaultRetention></Rule></ObjectLockConfiguration>"),
-                )
+                    format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>{}</DefaultRetention></Rule></ObjectLockConfiguration>", pick(&mut rng, &rule)),
+                ),
+                2 => (
+                    Operation::PutBucketVersioning,
+                    format!(
+                        "<VersioningConfiguration>{}</VersioningConfiguration>",
+                        pick(&mut rng, &versioning)
+                    ),
+                ),
+                _ => (
+                    Operation::PutObjectLegalHold,
+                    format!("<LegalHold>{}</LegalHold>", pick(&mut rng, &hold)),
+                ),
             };
             if let Ok(judged) = read(op, doc.as_bytes(), NOW) {
-                accepted[round % 2] += 1;
+                accepted[round % 4] += 1;
                 judged_as_read(op, &doc, &judged);
             }
         }
@@ -530,6 +613,29 @@ mod tests {
                 let values = ["Mode", "RetainUntilDate", "Days", "Years"].map(value);
                 assert_eq!(values, [None; 4], "{doc}");
             }
+            LockDocument::LegalHold(on) => {
+                assert_eq!(
+                    value("Status"),
+                    Some(if *on { "ON" } else { "OFF" }),
+                    "{doc}"
+                );
+            }
+            LockDocument::Versioning(enabled) => {
+                let status = if *enabled { "Enabled" } else { "Suspended" };
+                assert_eq!(value("Status"), Some(status), "{doc}");
+                // (Nothing else a backend would act on: MFA delete is off, if named.)
+                let names: Vec<&str> = lenient.iter().map(|(n, _)| n.as_str()).collect();
+                assert!(
+                    names
+                        .iter()
+                        .all(|n| matches!(*n, "VersioningConfiguration" | "Status" | "MfaDelete")),
+                    "{doc}"
+                );
+                assert!(
+                    matches!(value("MfaDelete"), None | Some("Disabled")),
+                    "{doc}"
+                );
+            }
         }
     }
 
@@ -546,7 +652,49 @@ mod tests {
             format!("<ObjectLockConfiguration {XMLNS}><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>7</Days></DefaultRetention></Rule></ObjectLockConfiguration>")
         );
         let enabled = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>";
-        let read = read(Operation::PutObjectLockConfiguration, enabled, NOW).unwrap();
-        assert_eq!(read, LockDocument::Configuration(None));
+        let lock = read(Operation::PutObjectLockConfiguration, enabled, NOW).unwrap();
+        assert_eq!(lock, LockDocument::Configuration(None));
+        // Versioning as SDKs send it (a namespace, MFA delete named off), sent with its Status
+        // alone; a legal hold likewise.
+        let sdk = b"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Suspended</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>";
+        let doc = read(Operation::PutBucketVersioning, sdk, NOW).unwrap();
+        assert_eq!(
+            String::from_utf8(doc.to_xml()).unwrap(),
+            format!("<VersioningConfiguration {XMLNS}><Status>Suspended</Status></VersioningConfiguration>")
+        );
+        let doc = read(
+            Operation::PutObjectLegalHold,
+            b"<LegalHold><Status>ON</Status></LegalHold>",
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(doc.to_xml()).unwrap(),
+            format!("<LegalHold {XMLNS}><Status>ON</Status></LegalHold>")
+        );
+    }
+
+    /// A versioning document holding anything but its Status (and MFA delete off) is refused:
+    /// MinIO's `ExcludedPrefixes` and `ExcludeFolders` would keep no versions where the gateway
+    /// believes every delete recoverable.
+    #[test]
+    fn versioning_documents_say_only_their_status() {
+        let op = Operation::PutBucketVersioning;
+        let read = |doc: &str| read(op, doc.as_bytes(), NOW);
+        for (doc, expected) in [
+            ("<VersioningConfiguration><Status>Enabled</Status><ExcludedPrefixes><Prefix>data/</Prefix></ExcludedPrefixes></VersioningConfiguration>", HcpCode::MalformedXML),
+            ("<VersioningConfiguration><Status>Enabled</Status><ExcludeFolders>true</ExcludeFolders></VersioningConfiguration>", HcpCode::MalformedXML),
+            ("<VersioningConfiguration><Status>Enabled</Status><Status>Suspended</Status></VersioningConfiguration>", HcpCode::MalformedXML),
+            ("<VersioningConfiguration><Status>enabled</Status></VersioningConfiguration>", HcpCode::MalformedXML),
+            ("<VersioningConfiguration></VersioningConfiguration>", HcpCode::MalformedXML),
+            ("<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>", HcpCode::NotImplemented),
+            ("<LegalHold><Status>ON</Status></LegalHold>", HcpCode::MalformedXML),
+        ] {
+            assert_eq!(code(read(doc)), Some(expected), "{doc}");
+        }
+        assert_eq!(
+            read("<s3:VersioningConfiguration xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n <s3:Status> Enabled </s3:Status>\n</s3:VersioningConfiguration>").unwrap(),
+            LockDocument::Versioning(true)
+        );
     }
 }
