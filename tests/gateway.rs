@@ -1264,6 +1264,27 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     assert_eq!(other.status, 403, "{}", other.text());
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert_hcp_error_body(&other.text(), "AccessDenied");
+
+    // A configuration is sent as the gateway read it: an element it does not know (a
+    // backend's extension) is 400 MalformedXML before the backend, the rules unchanged.
+    let (ak, sk) = keys(USER, PASSWORD);
+    let widened = "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin>\
+        <AllowedOriginRegex>.*</AllowedOriginRegex><AllowedMethod>GET</AllowedMethod></CORSRule>\
+        </CORSConfiguration>";
+    let before = gw.backend_requests();
+    let target_cors = format!("/{bucket}?cors");
+    let r = raw::send_signed(&addr, (&ak, &sk), "PUT", &target_cors, widened.as_bytes()).await;
+    r.assert_hcp_error(400, "MalformedXML");
+    assert_eq!(gw.backend_requests(), before, "reached the backend");
+    let still = send(
+        &addr,
+        "OPTIONS",
+        target.as_bytes(),
+        &preflight("https://evil.example"),
+        vec![],
+    )
+    .await;
+    assert_eq!(still.status, 403, "{}", still.text());
 }
 
 /// A request head read byte by byte by a hand-written backend; `None` once the connection ends.

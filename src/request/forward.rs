@@ -974,7 +974,9 @@ impl Gateway {
                 | Operation::PutObjectLockConfiguration
                 | Operation::PutObjectLegalHold
                 | Operation::PutBucketVersioning
-        );
+        ) || (call.op == Operation::BucketSubresource
+            && call.params.get("cors").is_some()
+            && s.req_header().method == http::Method::PUT);
         let small = body.length == Some(0)
             || (call.op.has_object_body() && body.length.is_some_and(|n| n <= HELD_BODY_MAX));
         if !body.forwarded || !(control || small) {
@@ -1123,6 +1125,8 @@ impl Gateway {
             Operation::PutBucketAcl | Operation::PutObjectAcl => {
                 Box::pin(self.check_acl_document(call, doc)).await
             }
+            // (Only a CORS configuration, of the bucket sub-resources, is read here.)
+            Operation::BucketSubresource => Ok(validate::cors_document::read(doc)?.to_xml()),
             _ => {
                 let upload_id = call.params.get("uploadId").unwrap_or_default();
                 let at = crate::request::validate::probes::At {

@@ -194,12 +194,7 @@ fn mode_of(text: &str) -> Result<LockMode, HcpError> {
 
 /// A positive count of days or years, digits only.
 fn count_of(text: &str) -> Result<u32, HcpError> {
-    let n = text
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| text.parse::<u32>().ok())
-        .flatten()
-        .ok_or_else(|| malformed("a period that is not a number"))?;
+    let n = super::digits_u32(text).ok_or_else(|| malformed("a period that is not a number"))?;
     if n == 0 {
         return Err(invalid(
             "The default retention period must be a positive integer.",

@@ -2,6 +2,7 @@
 //! the validation table in `docs/validation.md`, which also records the judgement calls).
 
 pub mod acl;
+pub mod cors_document;
 pub mod lock_document;
 pub(crate) mod probes;
 pub mod retention;
@@ -439,6 +440,14 @@ fn check_object_lock(op: Operation, req: &RequestHeader) -> Result<(), HcpError>
         }
     }
     Ok(())
+}
+
+/// A count written in digits alone (no sign, no spaces), as a document's number field holds it.
+pub(super) fn digits_u32(text: &str) -> Option<u32> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u32>().ok())
+        .flatten()
 }
 
 /// A parameter given twice (in any case): a signature covers both, sorted, where the first

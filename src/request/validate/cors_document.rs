@@ -1,0 +1,276 @@
+//! A `PUT ?cors` document (HCP's manual, "CORS rules configuration"), read strictly into its
+//! rules and built again: the backend gets the gateway's document, never the client's bytes —
+//! an element a backend knows and the gateway does not could otherwise set what nobody checked.
+//! A value read one way here and another at the backend (CDATA, references, a field's text in
+//! pieces) is refused, as in [`super::lock_document`].
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use crate::hcp::errors::{HcpCode, HcpError};
+
+/// One `CORSRule`, as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rule {
+    pub id: Option<String>,
+    pub methods: Vec<String>,
+    pub origins: Vec<String>,
+    pub headers: Vec<String>,
+    pub max_age: Option<u32>,
+    pub expose: Vec<String>,
+}
+
+/// A CORS configuration: its rules, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsDocument(pub Vec<Rule>);
+
+fn malformed(why: &str) -> HcpError {
+    HcpError::new(HcpCode::MalformedXML)
+        .with_message("The XML you provided was not well-formed or did not validate.")
+        .with_cause(format!("CORS configuration: {why}"))
+}
+
+/// The fields of a rule: each holds a value.
+const FIELDS: [&str; 6] = [
+    "ID",
+    "AllowedMethod",
+    "AllowedOrigin",
+    "AllowedHeader",
+    "MaxAgeSeconds",
+    "ExposeHeader",
+];
+
+/// Reads a CORS configuration: one `CORSConfiguration` of at least one `CORSRule`, each with at
+/// least one origin and one method (GET, PUT, HEAD, POST or DELETE), at most one ID and one
+/// `MaxAgeSeconds` (digits), origins and allowed headers with at most one `*` each.
+pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
+    // (A byte-order mark before the declaration is no text outside a field.)
+    let doc = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
+    let mut reader = Reader::from_reader(doc);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut rooted = false;
+    let mut text: Option<String> = None;
+    loop {
+        match reader
+            .read_event()
+            .map_err(|_| malformed("not well-formed"))?
+        {
+            Event::Start(_) | Event::Empty(_) if path.is_empty() && rooted => {
+                return Err(malformed("a second root"));
+            }
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_vec();
+                let known = match path.len() {
+                    0 => name == b"CORSConfiguration",
+                    1 => name == b"CORSRule",
+                    2 => FIELDS.iter().any(|f| f.as_bytes() == name),
+                    _ => false,
+                };
+                if !known {
+                    return Err(malformed("an element of no CORS configuration"));
+                }
+                if path.len() == 1 {
+                    rules.push(Rule::default());
+                }
+                path.push(name);
+                rooted = true;
+                text = None;
+            }
+            Event::Empty(e) => {
+                // (An empty root is a document of no rules, refused below; an empty rule or
+                // field holds nothing a rule needs.)
+                if !path.is_empty() || e.local_name().as_ref() != b"CORSConfiguration" {
+                    return Err(malformed("an empty element"));
+                }
+                rooted = true;
+            }
+            Event::Text(t) => {
+                let piece = t.decode().map_err(|_| malformed("text not UTF-8"))?;
+                if path.len() == 3 {
+                    if text.is_some() {
+                        return Err(malformed("a field's text in pieces"));
+                    }
+                    text = Some(piece.trim().to_string());
+                } else if !piece.trim().is_empty() {
+                    return Err(malformed("text outside a field"));
+                }
+            }
+            Event::End(_) => {
+                if path.len() == 3 {
+                    let field = path.last().cloned().unwrap_or_default();
+                    let value = text.take().filter(|v| !v.is_empty());
+                    let value = value.ok_or_else(|| malformed("an empty field"))?;
+                    let rule = rules.last_mut().expect("a field is in a rule");
+                    set_field(rule, &field, value)?;
+                }
+                path.pop();
+            }
+            Event::CData(_) | Event::GeneralRef(_) => {
+                return Err(malformed("CDATA or a reference"));
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::DocType(_) => return Err(malformed("a document type")),
+            Event::Eof if rooted && path.is_empty() => break,
+            Event::Eof => return Err(malformed("cut off")),
+        }
+    }
+    if rules.is_empty() {
+        return Err(malformed("no CORSRule"));
+    }
+    if rules
+        .iter()
+        .any(|r| r.methods.is_empty() || r.origins.is_empty())
+    {
+        return Err(malformed("a rule without an origin or a method"));
+    }
+    Ok(CorsDocument(rules))
+}
+
+fn set_field(rule: &mut Rule, field: &[u8], value: String) -> Result<(), HcpError> {
+    let one_wildcard = |v: &str| v.matches('*').count() <= 1;
+    match field {
+        b"ID" if rule.id.is_none() => rule.id = Some(value),
+        b"AllowedMethod" => {
+            if !matches!(value.as_str(), "GET" | "PUT" | "HEAD" | "POST" | "DELETE") {
+                return Err(malformed(
+                    "a method of none of GET, PUT, HEAD, POST, DELETE",
+                ));
+            }
+            rule.methods.push(value);
+        }
+        b"AllowedOrigin" if one_wildcard(&value) => rule.origins.push(value),
+        b"AllowedHeader" if one_wildcard(&value) => rule.headers.push(value),
+        b"MaxAgeSeconds" if rule.max_age.is_none() => {
+            let seconds = super::digits_u32(&value)
+                .ok_or_else(|| malformed("a MaxAgeSeconds that is not a number"))?;
+            rule.max_age = Some(seconds);
+        }
+        b"ExposeHeader" => rule.expose.push(value),
+        _ => return Err(malformed("a field given twice, or more than one wildcard")),
+    }
+    Ok(())
+}
+
+impl CorsDocument {
+    /// The document the backend gets: built from what was read.
+    pub fn to_xml(&self) -> Vec<u8> {
+        use quick_xml::escape::escape;
+        let mut doc = format!(
+            "<CORSConfiguration xmlns=\"{}\">",
+            crate::hcp::xml::S3_NAMESPACE
+        );
+        let field = |doc: &mut String, name: &str, value: &str| {
+            doc.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+        };
+        for rule in &self.0 {
+            doc.push_str("<CORSRule>");
+            if let Some(id) = &rule.id {
+                field(&mut doc, "ID", id);
+            }
+            for m in &rule.methods {
+                field(&mut doc, "AllowedMethod", m);
+            }
+            for o in &rule.origins {
+                field(&mut doc, "AllowedOrigin", o);
+            }
+            for h in &rule.headers {
+                field(&mut doc, "AllowedHeader", h);
+            }
+            if let Some(age) = rule.max_age {
+                field(&mut doc, "MaxAgeSeconds", &age.to_string());
+            }
+            for e in &rule.expose {
+                field(&mut doc, "ExposeHeader", e);
+            }
+            doc.push_str("</CORSRule>");
+        }
+        doc.push_str("</CORSConfiguration>");
+        doc.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(doc: &str) -> Option<HcpCode> {
+        read(doc.as_bytes()).err().map(|e| e.code)
+    }
+
+    /// The manual's own example is read, and sent as it says.
+    #[test]
+    fn the_manual_s_configuration_is_read_and_built_again() {
+        let doc = "<CORSConfiguration>
+     <CORSRule>
+          <AllowedOrigin>http://www.example.com</AllowedOrigin>
+          <AllowedMethod>PUT</AllowedMethod>
+          <AllowedMethod>POST</AllowedMethod>
+          <AllowedMethod>DELETE</AllowedMethod>
+          <AllowedHeader>*</AllowedHeader>
+          <MaxAgeSeconds>3000</MaxAgeSeconds>
+          <ExposeHeader>ETag</ExposeHeader>
+     </CORSRule>
+     <CORSRule>
+          <AllowedOrigin>*</AllowedOrigin>
+          <AllowedMethod>GET</AllowedMethod>
+          <AllowedHeader>*</AllowedHeader>
+          <MaxAgeSeconds>3000</MaxAgeSeconds>
+     </CORSRule>
+</CORSConfiguration>";
+        let read_doc = read(doc.as_bytes()).unwrap();
+        assert_eq!(read_doc.0.len(), 2);
+        assert_eq!(read_doc.0[0].methods, ["PUT", "POST", "DELETE"]);
+        let sent = read_doc.to_xml();
+        assert_eq!(
+            String::from_utf8(sent.clone()).unwrap(),
+            format!(
+                "<CORSConfiguration xmlns=\"{}\"><CORSRule><AllowedMethod>PUT</AllowedMethod>\
+                 <AllowedMethod>POST</AllowedMethod><AllowedMethod>DELETE</AllowedMethod>\
+                 <AllowedOrigin>http://www.example.com</AllowedOrigin><AllowedHeader>*</AllowedHeader>\
+                 <MaxAgeSeconds>3000</MaxAgeSeconds><ExposeHeader>ETag</ExposeHeader></CORSRule>\
+                 <CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin>\
+                 <AllowedHeader>*</AllowedHeader><MaxAgeSeconds>3000</MaxAgeSeconds></CORSRule>\
+                 </CORSConfiguration>",
+                crate::hcp::xml::S3_NAMESPACE
+            )
+        );
+        // What is sent reads as what was read.
+        assert_eq!(read(&sent).unwrap(), read_doc);
+    }
+
+    #[test]
+    fn what_could_be_read_two_ways_or_sets_more_is_refused() {
+        let rule = |inner: &str| {
+            format!("<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>{inner}</CORSRule></CORSConfiguration>")
+        };
+        for doc in [
+            rule("<AllowedOriginRegex>.*</AllowedOriginRegex>"),
+            rule("<ID>a</ID><ID>b</ID>"),
+            rule("<MaxAgeSeconds>1</MaxAgeSeconds><MaxAgeSeconds>2</MaxAgeSeconds>"),
+            rule("<MaxAgeSeconds>-1</MaxAgeSeconds>"),
+            rule("<AllowedMethod>PATCH</AllowedMethod>"),
+            rule("<AllowedHeader>*-*</AllowedHeader>"),
+            rule("<ExposeHeader><![CDATA[x]]></ExposeHeader>"),
+            rule("<ExposeHeader>a&amp;b</ExposeHeader>"),
+            rule("<ExposeHeader>a<!-- -->b</ExposeHeader>"),
+            rule("<ExposeHeader></ExposeHeader>"),
+            rule("stray"),
+            "<CORSConfiguration/>".to_string(),
+            "<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>".to_string(),
+            "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>".to_string(),
+            "<CORSConfiguration><CORSRule/></CORSConfiguration>".to_string(),
+            "<Other/>".to_string(),
+            "<!DOCTYPE x><CORSConfiguration/>".to_string(),
+            "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration><CORSConfiguration/>".to_string(),
+        ] {
+            assert_eq!(code(&doc), Some(HcpCode::MalformedXML), "{doc}");
+        }
+        // A prefixed namespace, as some SDKs write it, is the same document.
+        let prefixed = "<s3:CORSConfiguration xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\"><s3:CORSRule><s3:AllowedOrigin>https://*.example.com</s3:AllowedOrigin><s3:AllowedMethod>GET</s3:AllowedMethod></s3:CORSRule></s3:CORSConfiguration>";
+        assert_eq!(
+            read(prefixed.as_bytes()).unwrap().0[0].origins,
+            ["https://*.example.com"]
+        );
+    }
+}
