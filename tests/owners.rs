@@ -547,50 +547,46 @@ async fn losing_a_create(
 }
 
 /// A CreateBucket whose answer was lost on its way back (the bucket created) is sent again by
-/// the gateway; where the backend refuses a repeated create (AWS outside us-east-1: 409
-/// BucketAlreadyOwnedByYou) the bucket is still the creator's — answered 200 as created and
-/// recorded, so that it is listed as the creator's and another user cannot take it.
+/// the gateway — with or without a `CreateBucketConfiguration` (the aws cli's outside
+/// us-east-1: the gateway sends its own document with every try); where the backend refuses a
+/// repeated create (AWS outside us-east-1: 409 BucketAlreadyOwnedByYou) the bucket is still the
+/// creator's — answered 200 as created and recorded, so that another user cannot take it.
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_the_creator_s() {
-    let records = unique_bucket("gw-records");
-    let Some((gw, bucket, lost)) = losing_a_create(Some(&records)).await else {
-        return;
-    };
-    let r = as_user(
-        &gw,
-        (USER, PASSWORD),
-        "PUT",
-        &format!("/{bucket}"),
-        &[],
-        b"",
-    )
-    .await;
-    assert!(
-        lost.load(std::sync::atomic::Ordering::SeqCst),
-        "the first answer was lost"
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert!(
-        r.text().is_empty(),
-        "created, not an error document: {}",
-        r.text()
-    );
-    assert_eq!(r.header("location"), Some(format!("/{bucket}").as_str()));
+    let located = b"<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint>\
+        </CreateBucketConfiguration>";
+    for body in [&b""[..], &located[..]] {
+        let records = unique_bucket("gw-records");
+        let Some((gw, bucket, lost)) = losing_a_create(Some(&records)).await else {
+            return;
+        };
+        let target = format!("/{bucket}");
+        let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &[], body).await;
+        let what = String::from_utf8_lossy(body);
+        assert!(
+            lost.load(std::sync::atomic::Ordering::SeqCst),
+            "{what}: the first answer was lost"
+        );
+        assert_eq!(r.status, 200, "{what}: {}", r.text());
+        assert!(r.text().is_empty(), "{what}: created, not {}", r.text());
+        assert_eq!(r.header("location"), Some(target.as_str()));
 
-    let view = common::view::BackendView::of(&gw);
-    let mut kept = view.keys(&records).await;
-    kept.sort();
-    assert_eq!(
-        kept,
-        [
-            format!("buckets/{bucket}"),
-            format!("owned/{}/{bucket}", owner_id_of(USER))
-        ]
-    );
-    // (Not `GET /`: moto 5.2 refuses the signature of a listing whose prefix holds a `/`, the
-    // aws cli's as well as the gateway's records listing.)
-    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &format!("/{bucket}"), &[], b"").await;
-    r.assert_hcp_error(409, "BucketAlreadyExists");
+        let view = common::view::BackendView::of(&gw);
+        let mut kept = view.keys(&records).await;
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                format!("buckets/{bucket}"),
+                format!("owned/{}/{bucket}", owner_id_of(USER))
+            ],
+            "{what}"
+        );
+        // (Not `GET /`: moto 5.2 refuses the signature of a listing whose prefix holds a
+        // `/`, the aws cli's as well as the gateway's records listing.)
+        let r = as_user(&gw, (BOB, PASSWORD), "PUT", &target, &[], b"").await;
+        r.assert_hcp_error(409, "BucketAlreadyExists");
+    }
 }
 
 /// Where the tenant keeps no owners the gateway never looked for the bucket before sending:

@@ -1188,7 +1188,10 @@ impl Gateway {
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
         let backend = call.route.backend;
-        let replayable = !body.forwarded && s.req_header().method != http::Method::POST;
+        // (A CreateBucket's body is the gateway's own document, held: sent again with every
+        // try, so that a create whose answer was lost is made the creator's.)
+        let replayable = (!body.forwarded || call.op == Operation::CreateBucket)
+            && s.req_header().method != http::Method::POST;
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
         let mut sent_before = false;
@@ -1197,7 +1200,10 @@ impl Gateway {
             let req = match first.take() {
                 Some(req) => req,
                 None => {
-                    debug_assert!(replayable, "only bodiless requests are sent again");
+                    debug_assert!(
+                        replayable,
+                        "only bodiless requests (and creates) are sent again"
+                    );
                     self.head_with(s, call, body, buffered.as_ref())
                 }
             };
