@@ -79,8 +79,10 @@ pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
             }
             Event::Empty(e) => {
                 // (An empty root is a document of no rules, refused below; an empty rule or
-                // field holds nothing a rule needs.)
-                if !path.is_empty() || e.local_name().as_ref() != b"CORSConfiguration" {
+                // field holds nothing a rule needs, but for an ID left empty.)
+                let name = e.local_name();
+                let empty_id = path.len() == 2 && name.as_ref() == b"ID";
+                if !empty_id && (!path.is_empty() || name.as_ref() != b"CORSConfiguration") {
                     return Err(malformed("an empty element"));
                 }
                 rooted = true;
@@ -100,9 +102,13 @@ pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
                 if path.len() == 3 {
                     let field = path.last().cloned().unwrap_or_default();
                     let value = text.take().filter(|v| !v.is_empty());
-                    let value = value.ok_or_else(|| malformed("an empty field"))?;
                     let rule = rules.last_mut().expect("a field is in a rule");
-                    set_field(rule, &field, value)?;
+                    match value {
+                        Some(value) => set_field(rule, &field, value)?,
+                        // (botocore writes a rule's ID empty where it was given as "": no ID.)
+                        None if field == b"ID" => {}
+                        None => return Err(malformed("an empty field")),
+                    }
                 }
                 path.pop();
             }
@@ -111,10 +117,15 @@ pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
             }
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
             Event::DocType(_) => return Err(malformed("a document type")),
-            Event::Eof if rooted && path.is_empty() => break,
+            Event::Eof if rooted && path.is_empty() => return whole(rules),
             Event::Eof => return Err(malformed("cut off")),
         }
     }
+}
+
+/// The rules read, if they make a configuration: at least one, each with an origin and a
+/// method.
+fn whole(rules: Vec<Rule>) -> Result<CorsDocument, HcpError> {
     if rules.is_empty() {
         return Err(malformed("no CORSRule"));
     }
@@ -142,7 +153,9 @@ fn set_field(rule: &mut Rule, field: &[u8], value: String) -> Result<(), HcpErro
         b"AllowedOrigin" if one_wildcard(&value) => rule.origins.push(value),
         b"AllowedHeader" if one_wildcard(&value) => rule.headers.push(value),
         b"MaxAgeSeconds" if rule.max_age.is_none() => {
+            // (S3's Integer: at most 2^31 - 1, what a backend keeps.)
             let seconds = super::digits_u32(&value)
+                .filter(|&n| i32::try_from(n).is_ok())
                 .ok_or_else(|| malformed("a MaxAgeSeconds that is not a number"))?;
             rule.max_age = Some(seconds);
         }
@@ -249,6 +262,7 @@ mod tests {
             rule("<ID>a</ID><ID>b</ID>"),
             rule("<MaxAgeSeconds>1</MaxAgeSeconds><MaxAgeSeconds>2</MaxAgeSeconds>"),
             rule("<MaxAgeSeconds>-1</MaxAgeSeconds>"),
+            rule("<MaxAgeSeconds>2147483648</MaxAgeSeconds>"),
             rule("<AllowedMethod>PATCH</AllowedMethod>"),
             rule("<AllowedHeader>*-*</AllowedHeader>"),
             rule("<ExposeHeader><![CDATA[x]]></ExposeHeader>"),
@@ -265,6 +279,11 @@ mod tests {
             "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration><CORSConfiguration/>".to_string(),
         ] {
             assert_eq!(code(&doc), Some(HcpCode::MalformedXML), "{doc}");
+        }
+        // An ID left empty (botocore's for ""), in either form, is no ID.
+        for id in ["<ID></ID>", "<ID/>"] {
+            let doc = rule(id);
+            assert_eq!(read(doc.as_bytes()).unwrap().0[0].id, None, "{doc}");
         }
         // A prefixed namespace, as some SDKs write it, is the same document.
         let prefixed = "<s3:CORSConfiguration xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\"><s3:CORSRule><s3:AllowedOrigin>https://*.example.com</s3:AllowedOrigin><s3:AllowedMethod>GET</s3:AllowedMethod></s3:CORSRule></s3:CORSConfiguration>";

@@ -74,7 +74,11 @@ fn known(op: Operation, path: &[Vec<u8>]) -> bool {
         }
         Operation::PutBucketVersioning => matches!(
             names.as_slice(),
-            [b"VersioningConfiguration"] | [b"VersioningConfiguration", b"Status" | b"MfaDelete"]
+            [b"VersioningConfiguration"]
+                | [
+                    b"VersioningConfiguration",
+                    b"Status" | b"MfaDelete" | b"MFADelete"
+                ]
         ),
         _ => false,
     }
@@ -173,6 +177,7 @@ fn is_leaf(path: &[Vec<u8>]) -> bool {
                     | b"Years"
                     | b"Status"
                     | b"MfaDelete"
+                    | b"MFADelete"
             )
         )
 }
@@ -269,25 +274,35 @@ pub fn read(op: Operation, doc: &[u8], now: i64) -> Result<LockDocument, HcpErro
             Some("OFF") => Ok(LockDocument::LegalHold(false)),
             _ => Err(malformed("a legal hold's Status is not ON or OFF")),
         },
-        Operation::PutBucketVersioning => {
-            // (HCP has no MFA: a delete that needs it could not be made.)
-            match text_of(&leaves, b"MfaDelete") {
-                None | Some("Disabled") => {}
-                Some("Enabled") => {
-                    return Err(HcpError::new(HcpCode::NotImplemented)
-                        .with_message("MFA delete is not supported."))
-                }
-                Some(_) => return Err(malformed("an MfaDelete of neither Enabled nor Disabled")),
-            }
-            match text_of(&leaves, b"Status") {
-                Some("Enabled") => Ok(LockDocument::Versioning(true)),
-                Some("Suspended") => Ok(LockDocument::Versioning(false)),
-                _ => Err(malformed(
-                    "a versioning Status of neither Enabled nor Suspended",
-                )),
-            }
-        }
+        Operation::PutBucketVersioning => versioning(&leaves),
         _ => Err(malformed("no lock document")),
+    }
+}
+
+/// A versioning document's leaves read: its Status, MFA delete off if named.
+fn versioning(leaves: &[(Vec<u8>, String)]) -> Result<LockDocument, HcpError> {
+    // (HCP has no MFA: a delete that needs it could not be made. minio-py spells the
+    // element `MFADelete`; one of the two, once.)
+    let mfa = text_of(leaves, b"MfaDelete");
+    let minio_mfa = text_of(leaves, b"MFADelete");
+    if mfa.is_some() && minio_mfa.is_some() {
+        return Err(malformed("MFA delete named twice"));
+    }
+    match mfa.or(minio_mfa) {
+        None | Some("Disabled") => {}
+        Some("Enabled") => {
+            return Err(
+                HcpError::new(HcpCode::NotImplemented).with_message("MFA delete is not supported.")
+            )
+        }
+        Some(_) => return Err(malformed("an MfaDelete of neither Enabled nor Disabled")),
+    }
+    match text_of(leaves, b"Status") {
+        Some("Enabled") => Ok(LockDocument::Versioning(true)),
+        Some("Suspended") => Ok(LockDocument::Versioning(false)),
+        _ => Err(malformed(
+            "a versioning Status of neither Enabled nor Suspended",
+        )),
     }
 }
 
@@ -621,9 +636,10 @@ mod tests {
                 // (Nothing else a backend would act on: MFA delete is off, if named.)
                 let names: Vec<&str> = lenient.iter().map(|(n, _)| n.as_str()).collect();
                 assert!(
-                    names
-                        .iter()
-                        .all(|n| matches!(*n, "VersioningConfiguration" | "Status" | "MfaDelete")),
+                    names.iter().all(|n| matches!(
+                        *n,
+                        "VersioningConfiguration" | "Status" | "MfaDelete" | "MFADelete"
+                    )),
                     "{doc}"
                 );
                 assert!(
@@ -687,6 +703,15 @@ mod tests {
         ] {
             assert_eq!(code(read(doc)), Some(expected), "{doc}");
         }
+        // minio-py's spelling.
+        assert_eq!(
+            read("<VersioningConfiguration><Status>Enabled</Status><MFADelete>Disabled</MFADelete></VersioningConfiguration>").unwrap(),
+            LockDocument::Versioning(true)
+        );
+        assert_eq!(
+            code(read("<VersioningConfiguration><Status>Enabled</Status><MFADelete>Disabled</MFADelete><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>")),
+            Some(HcpCode::MalformedXML)
+        );
         assert_eq!(
             read("<s3:VersioningConfiguration xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n <s3:Status> Enabled </s3:Status>\n</s3:VersioningConfiguration>").unwrap(),
             LockDocument::Versioning(true)
