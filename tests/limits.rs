@@ -403,3 +403,80 @@ async fn admin_connections_are_bounded_in_time_and_hold_no_shutdown() {
     );
     drop(scraper);
 }
+
+/// A refused client costs only itself: a request whose credentials fail, or an anonymous one
+/// refused, is answered `Connection: close` and its connection closed, so that it holds no
+/// place of `max_connections` for the keep-alive time (a served client's connection stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_holds_no_connection_place() {
+    use tokio::io::AsyncReadExt;
+    let gw = start_local_with("max_connections = 3\nkeepalive_seconds = 60", "").await;
+    let addr = gw.addr();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let bucket = gw.with_bucket("refused-places").await;
+    let target = format!("/{bucket}");
+    let anonymous = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    let wrong = V4::unsigned(&ak, "not-the-secret", &addr).sign("GET", target.as_bytes(), &[]);
+    let forged = request_head("GET", target.as_bytes(), &wrong);
+    let mut refused = Vec::new();
+    for (what, head) in [("anonymous", &anonymous), ("a wrong signature", &forged)] {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        c.write_all(head).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "{what}: the connection stayed open after the refusal"
+        );
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(text.starts_with("http/1.1 403"), "{what}: {text}");
+        assert!(text.contains("\r\nconnection: close\r\n"), "{what}: {text}");
+        refused.push(c);
+    }
+    // Every place but the one a served client keeps is free: two more clients are served.
+    let mut served = TcpStream::connect(&addr).await.unwrap();
+    let ok = V4::unsigned(&ak, &sk, &addr).sign("GET", target.as_bytes(), &[]);
+    served
+        .write_all(&request_head("GET", target.as_bytes(), &ok))
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    served.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        send_signed(&addr, (&ak, &sk), "GET", &target, b""),
+    )
+    .await
+    .expect("served: the refused clients hold no place");
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop((refused, served));
+}
+
+/// The admin listener's few places are not held by connections that send nothing: each is
+/// closed after at most 2 s, so that a probe behind 64 idle connections is answered within a
+/// few seconds — before the kubelet gives up on it — not after `client_header_timeout_seconds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_keep_the_admin_listener_from_its_probes() {
+    let gw = start_local_with("client_header_timeout_seconds = 30", "").await;
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        idle.push(TcpStream::connect(&admin).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    let probe = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest::get(format!("{}/healthz", gw.admin)),
+    )
+    .await
+    .expect("the probe was answered")
+    .unwrap();
+    assert_eq!(probe.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}

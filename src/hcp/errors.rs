@@ -25,6 +25,9 @@ pub struct HcpError {
     pub key: Option<String>,
     /// Why, in the gateway's words, for the access log's `cause` only: never rendered.
     pub cause: Option<String>,
+    /// The answer closes the connection (saying so): a client whose credentials failed, or an
+    /// anonymous one refused, holds no place of `max_connections` for the keep-alive time.
+    pub closes: bool,
 }
 
 impl HcpError {
@@ -36,7 +39,14 @@ impl HcpError {
             bucket: None,
             key: None,
             cause: None,
+            closes: false,
         }
+    }
+
+    /// The answer closes the connection ([`HcpError::closes`]).
+    pub fn closing(mut self) -> Self {
+        self.closes = true;
+        self
     }
 
     /// Notes why the error happened, for the access log (the client sees only the code).

@@ -150,7 +150,9 @@ impl Gateway {
         if missing.is_none() {
             self.metrics.auth_failure(HcpCode::AccessDenied);
         }
-        missing.ok_or(e)
+        // (An anonymous client refused: the connection closes after the answer.)
+        let anonymous = matches!(auth.identity.principal(), Principal::Anonymous);
+        missing.ok_or(if anonymous { e.closing() } else { e })
     }
 
     /// Phase 1, addressing (`Host` and path → tenant, bucket, key), and phase 2,
@@ -202,10 +204,12 @@ impl Gateway {
         if op == Operation::CorsPreflight {
             return Ok(self.authn.preflight());
         }
+        // (Credentials that failed: the connection closes after the answer.)
         self.authn
             .authenticate(req, target, query, now)
-            .inspect_err(|e| {
+            .map_err(|e| {
                 self.metrics.auth_failure(e.code);
+                e.closing()
             })
     }
 

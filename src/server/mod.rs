@@ -35,6 +35,12 @@ use crate::server::tls::ServerTls;
 /// Open connections the admin listener serves at once (probes and scrapers need a few).
 const ADMIN_CONNECTIONS: usize = 64;
 
+/// The longest an admin exchange — the wait for its request, the request, the answer — takes
+/// (`client_header_timeout_seconds` if shorter): a probe or a scrape sends its request at once,
+/// and a connection that sends nothing holds one of the few places this long, so that filling
+/// them all to make the kubelet's probes time out takes 32 new connections a second.
+const ADMIN_EXCHANGE: Duration = Duration::from_secs(2);
+
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -148,7 +154,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         ready: ready.clone(),
         stopping: stopping.clone(),
         health: health.clone(),
-        exchange_deadline: cfg.client_header_timeout,
+        exchange_deadline: cfg.client_header_timeout.min(ADMIN_EXCHANGE),
     });
 
     let tls = match &cfg.tls {
@@ -181,7 +187,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         admin,
         send,
         watch_rx,
-        first_wait,
+        first_wait.min(ADMIN_EXCHANGE.as_secs()),
     ));
     ready.store(true, Ordering::Release);
     Ok(RunningGateway {

@@ -615,10 +615,11 @@ impl Gateway {
         err: HcpError,
         moment: Moment,
     ) -> Flow {
+        let closes = err.closes;
         if !self.write_error(s, x, err).await {
             return Flow::Abort;
         }
-        if expect_left_waiting(s) {
+        if closes || expect_left_waiting(s) {
             return Flow::Close;
         }
         if s.is_body_empty() || s.is_body_done() {
@@ -667,6 +668,7 @@ impl Gateway {
     ) -> bool {
         x.status = err.status;
         x.note_error(&err);
+        let closes = err.closes;
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let mut resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
@@ -674,7 +676,7 @@ impl Gateway {
             resp.append_header(name, value)
                 .expect("a header the backend sent");
         }
-        if expect_left_waiting(s) {
+        if closes || expect_left_waiting(s) {
             // (pingora writes the Connection header from the session's keep-alive.)
             s.set_keepalive(None);
             resp.insert_header(http::header::CONNECTION, "close")
