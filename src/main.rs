@@ -128,9 +128,10 @@ impl Signals {
     }
 }
 
-/// Serves until SIGTERM or SIGINT. SIGHUP reloads users, permissions and anonymous grants from
-/// the configuration (and its users file) and the TLS certificate from its files; a
-/// configuration with errors is reported and the running one kept.
+/// Serves until SIGTERM or SIGINT. SIGHUP — or a change of the files a reload reads, looked at
+/// every `reload_check_seconds` — reloads users, permissions and anonymous grants from the
+/// configuration (and its users file) and the TLS certificate from its files; a configuration
+/// with errors is reported and the running one kept.
 async fn serve_until_stopped(
     gw: &server::RunningGateway,
     path: &std::path::Path,
@@ -141,26 +142,59 @@ async fn serve_until_stopped(
         mut int,
         mut hup,
     } = signals;
+    let every = gw.gateway.cfg.reload_check;
+    let mut check = tokio::time::interval(every.unwrap_or(std::time::Duration::from_secs(3600)));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut seen = files_read(path, &gw.gateway.cfg);
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => {
-                match Config::load(path) {
-                    Ok(cfg) => gw.gateway.reload(&cfg),
-                    Err(errors) => {
-                        gw.gateway.metrics.reload("error");
-                        for e in &errors {
-                            tracing::error!(config = %path.display(), "reload refused: {e}");
-                        }
-                    }
-                }
-                // (The certificate is its files', not the configuration's: a renewed one is
-                // taken even when the configuration has an error.)
-                if let Err(e) = gw.reload_tls() {
-                    tracing::error!("TLS certificate reload refused, the current one stays: {e}");
+                reload(gw, path);
+                seen = files_read(path, &gw.gateway.cfg);
+            }
+            _ = check.tick(), if every.is_some() => {
+                let now = files_read(path, &gw.gateway.cfg);
+                if now != seen {
+                    seen = now;
+                    tracing::info!(config = %path.display(), "configuration files changed: reloading");
+                    reload(gw, path);
                 }
             }
         }
     }
+}
+
+/// Reloads what a reload can put in place (`config::reload`).
+fn reload(gw: &server::RunningGateway, path: &std::path::Path) {
+    match Config::load(path) {
+        Ok(cfg) => gw.gateway.reload(&cfg),
+        Err(errors) => {
+            gw.gateway.metrics.reload("error");
+            for e in &errors {
+                tracing::error!(config = %path.display(), "reload refused: {e}");
+            }
+        }
+    }
+    // (The certificate is its files', not the configuration's: a renewed one is taken even
+    // when the configuration has an error.)
+    if let Err(e) = gw.reload_tls() {
+        tracing::error!("TLS certificate reload refused, the current one stays: {e}");
+    }
+}
+
+/// What the files a reload reads hold now (a digest of each, or of its absence): the
+/// configuration, its users file, the TLS certificate and key.
+fn files_read(path: &std::path::Path, cfg: &Config) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    let tls = cfg.tls.iter().flat_map(|(c, k)| [c.as_path(), k.as_path()]);
+    for file in std::iter::once(path)
+        .chain(cfg.users_file.as_deref())
+        .chain(tls)
+    {
+        std::fs::read(file).ok().hash(&mut digest);
+    }
+    digest.finish()
 }

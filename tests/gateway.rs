@@ -631,7 +631,11 @@ async fn readiness_follows_the_backend() {
     let addr = probe.local_addr().unwrap().to_string();
     drop(probe);
     let backend = fake_backend(&addr, true).await;
-    let text = config_with_endpoint(&format!("http://{addr}"));
+    let text = config_with_endpoint(&format!("http://{addr}")).replacen(
+        "[server]\n",
+        "[server]\nreadiness = \"backends\"\n",
+        1,
+    );
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
     let url = format!("{}/readyz", gw.admin);
     let wait_for = |status: u16| {
@@ -673,22 +677,31 @@ async fn readiness_follows_the_backend() {
 }
 
 /// A backend whose name does not resolve when the gateway starts (a Service created in the
-/// same release) leaves the gateway running and not ready, naming the backend; requests to it
-/// are HCP's 503 at once, and nothing else is held up.
+/// same release) leaves the gateway running, naming the backend: ready by default (readiness is
+/// the process's — every replica shares the backend, and judging it would take them all out of
+/// service at once), not ready where `readiness = "backends"`; requests to it are HCP's 503 at
+/// once, and nothing else is held up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backend_name_that_does_not_resolve_yet_leaves_the_gateway_unready() {
+async fn a_backend_name_that_does_not_resolve_yet_is_reported_by_readyz() {
     let text = config_with_endpoint("http://not-created-yet.invalid:9000");
+    for (readiness, status, said) in [
+        ("", 200, "ready; backend unreachable: b"),
+        (
+            "readiness = \"backends\"\n",
+            503,
+            "not ready: backend unreachable: b",
+        ),
+    ] {
+        let text = text.replacen("[server]\n", &format!("[server]\n{readiness}"), 1);
+        let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+        let url = format!("{}/readyz", gw.admin);
+        let ready = tokio::task::spawn_blocking(move || curl(None, &[], &url))
+            .await
+            .unwrap();
+        assert_eq!(ready.status, status, "{readiness}");
+        assert!(ready.text().contains(said), "{readiness}: {}", ready.text());
+    }
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
-    let url = format!("{}/readyz", gw.admin);
-    let ready = tokio::task::spawn_blocking(move || curl(None, &[], &url))
-        .await
-        .unwrap();
-    assert_eq!(ready.status, 503);
-    assert!(
-        ready.text().contains("backend unreachable: b"),
-        "{}",
-        ready.text()
-    );
     let e = gw.client().list_buckets().send().await.unwrap_err();
     assert_eq!(sdk_error(&e), (503, "ServiceUnavailable".into()));
     let r = as_user(&gw, (USER, PASSWORD), "GET", "/", &[], b"").await;

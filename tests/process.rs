@@ -104,6 +104,55 @@ async fn sighup_reloads_users_and_leaves_connections_open() {
     );
 }
 
+/// Without a signal: a changed users file (as a Kubernetes Secret mounted as files changes in
+/// place) is reloaded within `reload_check_seconds` — a user added can sign requests, a user
+/// removed cannot any more — and a file that has not changed reloads nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_users_file_is_reloaded_without_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let newbie = format!(
+        "[[users]]\nusername = \"{NEWBIE}\"\npassword = \"{NEWBIE_PASSWORD}\"\npermissions = [{{ tenant = \"*\", buckets = \"*\", allow = [\"read\"] }}]\n"
+    );
+    std::fs::write(&users, "").unwrap();
+    let text = config(false, &dir.path().join("data"))
+        .replacen("[server]\n", "[server]\nreload_check_seconds = 1\n", 1)
+        .replacen("[auth]\n", "[auth]\nusers_file = \"users.toml\"\n", 1);
+    let p = Process::start(&text, dir, &[]);
+    let answer = |s3: String| async move {
+        send(
+            &s3,
+            "GET",
+            b"/",
+            &list_buckets_headers(&s3, NEWBIE, NEWBIE_PASSWORD),
+            vec![],
+        )
+        .await
+        .status
+    };
+    assert_eq!(answer(p.s3.clone()).await, 403, "not a user yet");
+    let until = |status: u16| {
+        let s3 = p.s3.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while answer(s3.clone()).await != status {
+                assert!(Instant::now() < deadline, "never answered {status}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    std::fs::write(&users, &newbie).unwrap();
+    until(200).await;
+    std::fs::write(&users, "").unwrap();
+    until(403).await;
+    let reloads = p
+        .lines()
+        .iter()
+        .filter(|l| l.contains("configuration files changed"))
+        .count();
+    assert!(reloads >= 2, "{:?}", p.lines());
+}
+
 /// SIGHUP replaces the tenants' anonymous grants too (a revoked anonymous write is refused at
 /// once), and names each changed setting that waits for a restart, counting the reload
 /// `partial`.

@@ -51,6 +51,10 @@ pub struct ServerSection {
     /// Time a write to a client may wait (a client that stops reading its answer is closed
     /// after it; as nginx's `send_timeout`).
     pub client_send_timeout_seconds: u64,
+    /// How often the files a reload reads (the configuration, its users file, the TLS
+    /// certificate and key) are looked at; a change reloads as SIGHUP does (a Kubernetes
+    /// Secret mounted as files changes in place). 0 = on SIGHUP only.
+    pub reload_check_seconds: u64,
     /// Client connections open at once on the S3 listener; while this many are open, the
     /// next waits in the kernel's accept queue until one closes (nginx's
     /// `worker_connections`). The admin listener is not counted. 0 = no limit.
@@ -75,10 +79,26 @@ pub struct ServerSection {
     pub log_level: String,
     /// How object keys appear in the access log: `full`, `hash` (SHA-256, 16 hex digits) or `omit`.
     pub log_keys: LogKeys,
+    /// What `/readyz` asks: `process` (the listeners are up; a backend's reach is reported,
+    /// not judged) or `backends` (every backend reachable too).
+    pub readiness: Readiness,
     /// TLS on the S3 listener: a PEM certificate chain and its private key (both or neither);
     /// reloaded on SIGHUP.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+}
+
+/// What `/readyz` asks of the gateway before it answers 200.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// The gateway itself: configuration loaded, listeners up, not shutting down. Every replica
+    /// shares its backends: judging them would take every replica (or the application pod a
+    /// sidecar serves) out of service at once, and one backend's outage every tenant's.
+    #[default]
+    Process,
+    /// The gateway and every backend it reaches (each reachable at its last probe).
+    Backends,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,6 +123,7 @@ impl Default for ServerSection {
             client_body_min_rate_bytes_per_second: 500,
             client_header_timeout_seconds: 10,
             client_send_timeout_seconds: 60,
+            reload_check_seconds: 10,
             max_connections: 16384,
             max_concurrent_requests: 1024,
             max_concurrent_requests_per_client: 0,
@@ -115,6 +136,7 @@ impl Default for ServerSection {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             log_keys: LogKeys::Full,
+            readiness: Readiness::Process,
             tls_cert_file: None,
             tls_key_file: None,
         }

@@ -44,7 +44,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
 
 fn server(c: &Config) -> String {
     format!(
-        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?}",
+        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
         c.listen,
         c.admin_listen,
         c.tls,
@@ -66,6 +66,8 @@ fn server(c: &Config) -> String {
         c.log_format,
         c.log_level,
         c.log_keys,
+        c.readiness,
+        c.reload_check,
     )
 }
 

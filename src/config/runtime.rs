@@ -72,6 +72,11 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub log_keys: LogKeys,
+    pub readiness: Readiness,
+    /// How often the files a reload reads are looked at (`None`: on SIGHUP only).
+    pub reload_check: Option<Duration>,
+    /// `auth.users_file`, from the configuration's directory.
+    pub users_file: Option<std::path::PathBuf>,
     pub domains: Vec<String>,
     pub default_tenant: Option<String>,
     pub clock_skew: Duration,

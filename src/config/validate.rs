@@ -104,6 +104,10 @@ impl Config {
             host_id,
             log_format: s.log_format,
             log_keys: s.log_keys,
+            readiness: s.readiness,
+            reload_check: (s.reload_check_seconds > 0)
+                .then(|| Duration::from_secs(s.reload_check_seconds)),
+            users_file: file.auth.users_file.as_ref().map(|p| base.join(p)),
             log_level: s.log_level.clone(),
             domains,
             default_tenant,

@@ -17,8 +17,10 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     /// Set when shutdown begins: not ready, whatever else holds (`shutdown_delay_seconds`).
     pub stopping: Arc<AtomicBool>,
-    /// Ready also means every backend accepted a connection at its last probe.
+    /// Every backend's reach at its last probe: reported by `/readyz`, and judged where
+    /// `readiness = "backends"` (`judges_backends`).
     pub health: Arc<BackendHealth>,
+    pub judges_backends: bool,
     /// How long one exchange — the wait for its request, the request, the answer — may take
     /// (`client_header_timeout_seconds`): a probe or a scrape is small, and a connection that
     /// trickles or idles is closed after it.
@@ -39,10 +41,15 @@ impl ServeHttp for Admin {
             }
             "/readyz" => match self.health.unreachable().as_slice() {
                 [] => (200, "text/plain", b"ready\n".to_vec()),
-                down => (
+                down if self.judges_backends => (
                     503,
                     "text/plain",
                     format!("not ready: backend unreachable: {}\n", down.join(", ")).into_bytes(),
+                ),
+                down => (
+                    200,
+                    "text/plain",
+                    format!("ready; backend unreachable: {}\n", down.join(", ")).into_bytes(),
                 ),
             },
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),

@@ -154,6 +154,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         ready: ready.clone(),
         stopping: stopping.clone(),
         health: health.clone(),
+        judges_backends: cfg.readiness == crate::config::Readiness::Backends,
         exchange_deadline: cfg.client_header_timeout.min(ADMIN_EXCHANGE),
     });
 
