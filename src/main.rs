@@ -130,8 +130,8 @@ impl Signals {
 
 /// Serves until SIGTERM or SIGINT. SIGHUP — or a change of the files a reload reads, looked at
 /// every `reload_check_seconds` — reloads users, permissions and anonymous grants from the
-/// configuration (and its users file) and the TLS certificate from its files; a configuration
-/// with errors is reported and the running one kept.
+/// configuration (its users file, secrets given as files) and the TLS certificate from its
+/// files; a configuration with errors is reported and the running one kept.
 async fn serve_until_stopped(
     gw: &server::RunningGateway,
     path: &std::path::Path,
@@ -145,55 +145,72 @@ async fn serve_until_stopped(
     let every = gw.gateway.cfg.reload_check;
     let mut check = tokio::time::interval(every.unwrap_or(std::time::Duration::from_secs(3600)));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut seen = files_read(path, &gw.gateway.cfg);
+    // (The files the configuration read last: one reloaded may name others.)
+    let mut read = files_of(path, &gw.gateway.cfg);
+    let mut seen = digest_of(&read);
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => {
-                reload(gw, path);
-                seen = files_read(path, &gw.gateway.cfg);
+                if let Some(now) = reload(gw, path) {
+                    read = now;
+                }
+                seen = digest_of(&read);
             }
             _ = check.tick(), if every.is_some() => {
-                let now = files_read(path, &gw.gateway.cfg);
+                let now = digest_of(&read);
                 if now != seen {
-                    seen = now;
                     tracing::info!(config = %path.display(), "configuration files changed: reloading");
-                    reload(gw, path);
+                    if let Some(files) = reload(gw, path) {
+                        read = files;
+                    }
+                    seen = digest_of(&read);
                 }
             }
         }
     }
 }
 
-/// Reloads what a reload can put in place (`config::reload`).
-fn reload(gw: &server::RunningGateway, path: &std::path::Path) {
-    match Config::load(path) {
-        Ok(cfg) => gw.gateway.reload(&cfg),
+/// Reloads what a reload can put in place (`config::reload`); the files the configuration read,
+/// where it was read.
+fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+    let read = match Config::load(path) {
+        Ok(cfg) => {
+            gw.gateway.reload(&cfg);
+            Some(files_of(path, &cfg))
+        }
         Err(errors) => {
             gw.gateway.metrics.reload("error");
             for e in &errors {
                 tracing::error!(config = %path.display(), "reload refused: {e}");
             }
+            None
         }
-    }
+    };
     // (The certificate is its files', not the configuration's: a renewed one is taken even
     // when the configuration has an error.)
     if let Err(e) = gw.reload_tls() {
         tracing::error!("TLS certificate reload refused, the current one stays: {e}");
     }
+    read
 }
 
-/// What the files a reload reads hold now (a digest of each, or of its absence): the
-/// configuration, its users file, the TLS certificate and key.
-fn files_read(path: &std::path::Path, cfg: &Config) -> u64 {
+/// The files a reload reads: the configuration, the files it reads (users file, secrets), the
+/// TLS certificate and key.
+fn files_of(path: &std::path::Path, cfg: &Config) -> Vec<std::path::PathBuf> {
+    let tls = cfg.tls.iter().flat_map(|(c, k)| [c.clone(), k.clone()]);
+    std::iter::once(path.to_path_buf())
+        .chain(cfg.files_read.iter().cloned())
+        .chain(tls)
+        .collect()
+}
+
+/// What `files` hold now (a digest of each, or of its absence).
+fn digest_of(files: &[std::path::PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut digest = std::collections::hash_map::DefaultHasher::new();
-    let tls = cfg.tls.iter().flat_map(|(c, k)| [c.as_path(), k.as_path()]);
-    for file in std::iter::once(path)
-        .chain(cfg.users_file.as_deref())
-        .chain(tls)
-    {
+    for file in files {
         std::fs::read(file).ok().hash(&mut digest);
     }
     digest.finish()

@@ -410,7 +410,7 @@ async fn admin_connections_are_bounded_in_time_and_hold_no_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_client_holds_no_connection_place() {
     use tokio::io::AsyncReadExt;
-    let gw = start_local_with("max_connections = 3\nkeepalive_seconds = 60", "").await;
+    let gw = start_local_with("max_connections = 4\nkeepalive_seconds = 60", "").await;
     let addr = gw.addr();
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let bucket = gw.with_bucket("refused-places").await;
@@ -433,6 +433,25 @@ async fn a_refused_client_holds_no_connection_place() {
         assert!(text.contains("\r\nconnection: close\r\n"), "{what}: {text}");
         refused.push(c);
     }
+    // A refused upload's body, sent whole before its answer is read, is drained first: the
+    // answer arrives whole, then the connection closes (closing with bytes unread would reset
+    // it, and the answer could be lost).
+    let mut upload = TcpStream::connect(&addr).await.unwrap();
+    let body = vec![b'x'; 1 << 20];
+    let head = format!(
+        "PUT {target}/k HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&body).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), upload.read_to_end(&mut answer)).await;
+    assert!(matches!(read, Ok(Ok(_))), "{read:?}");
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 403"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert!(text.ends_with("</error>\n"), "the whole answer: {text}");
+    refused.push(upload);
     // Every place but the one a served client keeps is free: two more clients are served.
     let mut served = TcpStream::connect(&addr).await.unwrap();
     let ok = V4::unsigned(&ak, &sk, &addr).sign("GET", target.as_bytes(), &[]);

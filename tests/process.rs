@@ -104,53 +104,69 @@ async fn sighup_reloads_users_and_leaves_connections_open() {
     );
 }
 
-/// Without a signal: a changed users file (as a Kubernetes Secret mounted as files changes in
-/// place) is reloaded within `reload_check_seconds` — a user added can sign requests, a user
-/// removed cannot any more — and a file that has not changed reloads nothing.
+/// Without a signal: a changed users file, or a password given as a file (as a Kubernetes
+/// Secret mounted as files changes in place), is reloaded within `reload_check_seconds` — a user
+/// added can sign requests, a rotated password replaces the old one, a user removed cannot sign
+/// any more — and files that have not changed reload nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_users_file_is_reloaded_without_a_signal() {
+async fn changed_users_and_secret_files_are_reloaded_without_a_signal() {
     let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
+    let (users, secret) = (dir.path().join("users.toml"), dir.path().join("newbie.pw"));
     let newbie = format!(
-        "[[users]]\nusername = \"{NEWBIE}\"\npassword = \"{NEWBIE_PASSWORD}\"\npermissions = [{{ tenant = \"*\", buckets = \"*\", allow = [\"read\"] }}]\n"
+        "[[users]]\nusername = \"{NEWBIE}\"\npassword = {{ file = \"newbie.pw\" }}\npermissions = [{{ tenant = \"*\", buckets = \"*\", allow = [\"read\"] }}]\n"
     );
     std::fs::write(&users, "").unwrap();
+    std::fs::write(&secret, NEWBIE_PASSWORD).unwrap();
     let text = config(false, &dir.path().join("data"))
         .replacen("[server]\n", "[server]\nreload_check_seconds = 1\n", 1)
         .replacen("[auth]\n", "[auth]\nusers_file = \"users.toml\"\n", 1);
     let p = Process::start(&text, dir, &[]);
-    let answer = |s3: String| async move {
+    let answer = |s3: String, password: &'static str| async move {
         send(
             &s3,
             "GET",
             b"/",
-            &list_buckets_headers(&s3, NEWBIE, NEWBIE_PASSWORD),
+            &list_buckets_headers(&s3, NEWBIE, password),
             vec![],
         )
         .await
         .status
     };
-    assert_eq!(answer(p.s3.clone()).await, 403, "not a user yet");
-    let until = |status: u16| {
+    let until = |password: &'static str, status: u16| {
         let s3 = p.s3.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while answer(s3.clone()).await != status {
-                assert!(Instant::now() < deadline, "never answered {status}");
+            while answer(s3.clone(), password).await != status {
+                assert!(
+                    Instant::now() < deadline,
+                    "{password}: never answered {status}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     };
+    assert_eq!(
+        answer(p.s3.clone(), NEWBIE_PASSWORD).await,
+        403,
+        "not a user yet"
+    );
     std::fs::write(&users, &newbie).unwrap();
-    until(200).await;
+    until(NEWBIE_PASSWORD, 200).await;
+    std::fs::write(&secret, "rotated-password").unwrap();
+    until("rotated-password", 200).await;
+    assert_eq!(
+        answer(p.s3.clone(), NEWBIE_PASSWORD).await,
+        403,
+        "the old password"
+    );
     std::fs::write(&users, "").unwrap();
-    until(403).await;
+    until("rotated-password", 403).await;
     let reloads = p
         .lines()
         .iter()
         .filter(|l| l.contains("configuration files changed"))
         .count();
-    assert!(reloads >= 2, "{:?}", p.lines());
+    assert!(reloads >= 3, "{:?}", p.lines());
 }
 
 /// SIGHUP replaces the tenants' anonymous grants too (a revoked anonymous write is refused at

@@ -75,8 +75,9 @@ pub struct Config {
     pub readiness: Readiness,
     /// How often the files a reload reads are looked at (`None`: on SIGHUP only).
     pub reload_check: Option<Duration>,
-    /// `auth.users_file`, from the configuration's directory.
-    pub users_file: Option<std::path::PathBuf>,
+    /// The files the configuration names and reads: its users file, secrets given as files
+    /// (the TLS certificate and key are `tls`).
+    pub files_read: Vec<std::path::PathBuf>,
     pub domains: Vec<String>,
     pub default_tenant: Option<String>,
     pub clock_skew: Duration,

@@ -37,6 +37,7 @@ impl Config {
     }
 
     pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, Vec<String>> {
+        READ.with_borrow_mut(Vec::clear);
         let mut errors = Vec::new();
         let s = &file.server;
         let (listen, tls, admin_listen) = check_server(&file, base, &mut errors);
@@ -107,7 +108,7 @@ impl Config {
             readiness: s.readiness,
             reload_check: (s.reload_check_seconds > 0)
                 .then(|| Duration::from_secs(s.reload_check_seconds)),
-            users_file: file.auth.users_file.as_ref().map(|p| base.join(p)),
+            files_read: READ.take(),
             log_level: s.log_level.clone(),
             domains,
             default_tenant,
@@ -217,6 +218,7 @@ fn read_users(
 ) -> Vec<UserEntry> {
     if let Some(path) = &auth.users_file {
         let path = base.join(path);
+        note_read(&path);
         // Read like the main file: every problem, and never a secret's value.
         match std::fs::read_to_string(&path).map_err(|e| vec![e.to_string()]) {
             Ok(text) => match super::structure::read::<UsersFile>(&text) {
@@ -351,6 +353,18 @@ fn derived_binding(backends: &ConfigMap<String, Backend>) -> Result<UploadBindin
     UploadBinding::derived(sources)
 }
 
+thread_local! {
+    /// The files the configuration being read names and reads (its users file, secrets given
+    /// as files), for `Config::files_read`.
+    static READ: std::cell::RefCell<Vec<std::path::PathBuf>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes a file the configuration reads (`Config::files_read`).
+fn note_read(path: &Path) {
+    READ.with_borrow_mut(|read| read.push(path.to_path_buf()));
+}
+
 /// Resolves a secret from its value, file or environment variable; exactly one must be given.
 fn resolve_secret(
     field: &str,
@@ -372,6 +386,7 @@ fn resolve_secret(
     }
     if let Some(f) = &src.file {
         let path = base.join(f);
+        note_read(&path);
         return match std::fs::read_to_string(&path) {
             Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
             Err(e) => {

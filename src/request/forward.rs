@@ -1167,8 +1167,8 @@ impl Gateway {
 
     /// Phase 7: connects, sends, and waits for the answer's header. Bodiless requests other
     /// than POST (which could create twice) are retried on connection failures and on the
-    /// backend's 503 (SlowDown), with backoff; a body is never replayed, so the verifier is
-    /// used once. A pooled connection the backend closed meanwhile gets one immediate retry.
+    /// backend's 503 (SlowDown), with backoff; a client's body is never replayed (a
+    /// CreateBucket's is the gateway's own document, held), so the verifier is used once. A pooled connection the backend closed meanwhile gets one immediate retry.
     /// The first attempt sends `req` itself; a retry signs the request again (it was built by
     /// `sign` and the guards alone, with a document the gateway attached, if any: only bodiless
     /// requests are retried), so that no copy of the request header is made for a retry that

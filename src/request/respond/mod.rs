@@ -619,12 +619,15 @@ impl Gateway {
         if !self.write_error(s, x, err).await {
             return Flow::Abort;
         }
-        if closes || expect_left_waiting(s) {
+        if expect_left_waiting(s) {
             return Flow::Close;
         }
         if s.is_body_empty() || s.is_body_done() {
-            return Flow::KeepAlive;
+            return if closes { Flow::Close } else { Flow::KeepAlive };
         }
+        // (An answer that closes the connection drains the unread body all the same: closing
+        // with bytes unread would reset the connection, and the answer with it. Its session
+        // keeps no connection alive past the drain: `write_error`.)
         if moment == Moment::DuringBody {
             return Flow::Close;
         }
