@@ -132,6 +132,11 @@ impl Signals {
 /// every `reload_check_seconds` — reloads users, permissions and anonymous grants from the
 /// configuration (its users file, secrets given as files) and the TLS certificate from its
 /// files; a configuration with errors is reported and the running one kept.
+///
+/// What the files hold is read before each reload, so that a change made while a reload reads
+/// them is seen at the next look; where a reload names other files, the next look reloads once
+/// more, for the same reason. (A change between the start's reading and the first look waits
+/// for the next change or a SIGHUP.)
 async fn serve_until_stopped(
     gw: &server::RunningGateway,
     path: &std::path::Path,
@@ -145,47 +150,46 @@ async fn serve_until_stopped(
     let every = gw.gateway.cfg.reload_check;
     let mut check = tokio::time::interval(every.unwrap_or(std::time::Duration::from_secs(3600)));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // (The files the configuration read last: one reloaded may name others.)
-    let mut read = files_of(path, &gw.gateway.cfg);
-    let mut seen = digest_of(&read);
+    // (The files the configuration read last, or tried to: one reloaded may name others.)
+    let mut read = files_of(path, &gw.gateway.cfg.files_read, gw);
+    let mut seen = Some(digest_of(&read));
     loop {
-        tokio::select! {
+        let asked = tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
-            _ = hup.recv() => {
-                if let Some(now) = reload(gw, path) {
-                    read = now;
-                }
-                seen = digest_of(&read);
-            }
-            _ = check.tick(), if every.is_some() => {
-                let now = digest_of(&read);
-                if now != seen {
-                    tracing::info!(config = %path.display(), "configuration files changed: reloading");
-                    if let Some(files) = reload(gw, path) {
-                        read = files;
-                    }
-                    seen = digest_of(&read);
-                }
-            }
+            _ = hup.recv() => true,
+            _ = check.tick(), if every.is_some() => false,
+        };
+        let now = digest_of(&read);
+        if !asked && Some(now) == seen {
+            continue;
+        }
+        if !asked {
+            tracing::info!(config = %path.display(), "configuration files changed: reloading");
+        }
+        seen = Some(now);
+        let named = files_of(path, &reload(gw, path), gw);
+        if named != read {
+            read = named;
+            seen = None;
         }
     }
 }
 
-/// Reloads what a reload can put in place (`config::reload`); the files the configuration read,
-/// where it was read.
-fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+/// Reloads what a reload can put in place (`config::reload`); the files the configuration read
+/// (or, refused, named).
+fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Vec<std::path::PathBuf> {
     let read = match Config::load(path) {
         Ok(cfg) => {
             gw.gateway.reload(&cfg);
-            Some(files_of(path, &cfg))
+            cfg.files_read.clone()
         }
         Err(errors) => {
             gw.gateway.metrics.reload("error");
             for e in &errors {
                 tracing::error!(config = %path.display(), "reload refused: {e}");
             }
-            None
+            hcp_s3_gateway::config::files_read_by_refused()
         }
     };
     // (The certificate is its files', not the configuration's: a renewed one is taken even
@@ -196,12 +200,21 @@ fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Option<Vec<std
     read
 }
 
-/// The files a reload reads: the configuration, the files it reads (users file, secrets), the
-/// TLS certificate and key.
-fn files_of(path: &std::path::Path, cfg: &Config) -> Vec<std::path::PathBuf> {
-    let tls = cfg.tls.iter().flat_map(|(c, k)| [c.clone(), k.clone()]);
+/// The files a reload reads: the configuration, the files it reads (users file, secrets), and
+/// the TLS certificate and key the listener was started with (which a reload reads again).
+fn files_of(
+    path: &std::path::Path,
+    read: &[std::path::PathBuf],
+    gw: &server::RunningGateway,
+) -> Vec<std::path::PathBuf> {
+    let tls = gw
+        .gateway
+        .cfg
+        .tls
+        .iter()
+        .flat_map(|(c, k)| [c.clone(), k.clone()]);
     std::iter::once(path.to_path_buf())
-        .chain(cfg.files_read.iter().cloned())
+        .chain(read.iter().cloned())
         .chain(tls)
         .collect()
 }

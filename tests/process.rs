@@ -145,28 +145,39 @@ async fn changed_users_and_secret_files_are_reloaded_without_a_signal() {
             }
         }
     };
+    // (Written whole at once, as Kubernetes swaps a Secret's files.)
+    let replace = |file: &std::path::Path, text: &str| {
+        let staged = file.with_extension("new");
+        std::fs::write(&staged, text).unwrap();
+        std::fs::rename(&staged, file).unwrap();
+    };
     assert_eq!(
         answer(p.s3.clone(), NEWBIE_PASSWORD).await,
         403,
         "not a user yet"
     );
-    std::fs::write(&users, &newbie).unwrap();
+    replace(&users, &newbie);
     until(NEWBIE_PASSWORD, 200).await;
-    std::fs::write(&secret, "rotated-password").unwrap();
+    replace(&secret, "rotated-password");
     until("rotated-password", 200).await;
     assert_eq!(
         answer(p.s3.clone(), NEWBIE_PASSWORD).await,
         403,
         "the old password"
     );
-    std::fs::write(&users, "").unwrap();
+    replace(&users, "");
     until("rotated-password", 403).await;
-    let reloads = p
-        .lines()
-        .iter()
-        .filter(|l| l.contains("configuration files changed"))
-        .count();
-    assert!(reloads >= 3, "{:?}", p.lines());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reloads = || {
+        p.lines()
+            .iter()
+            .filter(|l| l.contains("configuration files changed"))
+            .count()
+    };
+    while reloads() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", p.lines());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// SIGHUP replaces the tenants' anonymous grants too (a revoked anonymous write is refused at

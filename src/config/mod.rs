@@ -14,6 +14,7 @@ mod validate;
 
 pub use file::*;
 pub use runtime::*;
+pub use validate::files_read_by_refused;
 
 #[cfg(test)]
 mod tests;

@@ -360,6 +360,13 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// The files the configuration read last on this thread named, where it was refused (a
+/// configuration read whole keeps them in `Config::files_read`): a reload watches them, so
+/// that a file it waited for is seen when it comes.
+pub fn files_read_by_refused() -> Vec<std::path::PathBuf> {
+    READ.take()
+}
+
 /// Notes a file the configuration reads (`Config::files_read`).
 fn note_read(path: &Path) {
     READ.with_borrow_mut(|read| read.push(path.to_path_buf()));
