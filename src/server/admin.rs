@@ -22,8 +22,8 @@ pub struct Admin {
     pub health: Arc<BackendHealth>,
     pub judges_backends: bool,
     /// How long one exchange — the wait for its request, the request, the answer — may take
-    /// (`client_header_timeout_seconds`): a probe or a scrape is small, and a connection that
-    /// trickles or idles is closed after it.
+    /// (2 s, or `client_header_timeout_seconds` if shorter: `server::ADMIN_EXCHANGE`): a probe
+    /// or a scrape is small, and a connection that trickles or idles is closed after it.
     pub exchange_deadline: std::time::Duration,
 }
 
