@@ -311,10 +311,17 @@ impl Metrics {
         for mode in PAYLOAD_MODES {
             self.payloads.with_label_values(&[mode]);
         }
-        for result in ["ok", "error"] {
+        for result in ["ok", "partial", "error"] {
             self.reloads.with_label_values(&[result]);
         }
-        for cache in ["copy_source_head", "signing_key"] {
+        for cache in [
+            "acl",
+            "copy_source_head",
+            "folder",
+            "locked_bucket",
+            "signing_key",
+            "versioning",
+        ] {
             for result in ["hit", "miss"] {
                 self.cache_lookups.with_label_values(&[cache, result]);
             }
