@@ -74,7 +74,7 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
     let demo = cfg.serves_demo_user;
     // Before anything says the gateway serves: a SIGTERM right after the banner is a clean stop,
     // never the default kill.
-    let signals = Signals::install();
+    let mut signals = Signals::install();
     let gw = match server::start(cfg).await {
         Ok(gw) => gw,
         Err(e) => {
@@ -104,10 +104,20 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
             tracing::warn!(addr = %gw.s3_addr, "demo credentials served on a non-loopback address");
         }
     }
-    serve_until_stopped(&gw, &path, signals).await;
+    serve_until_stopped(&gw, &path, &mut signals).await;
     tracing::info!("shutting down");
-    gw.shutdown().await;
-    ExitCode::SUCCESS
+    // A second SIGTERM or SIGINT stops at once, not waiting out the grace period.
+    tokio::select! {
+        () = gw.shutdown() => ExitCode::SUCCESS,
+        _ = signals.term.recv() => second_signal(),
+        _ = signals.int.recv() => second_signal(),
+    }
+}
+
+/// A second SIGTERM or SIGINT during the drain: the requests still running are cut off.
+fn second_signal() -> ExitCode {
+    tracing::warn!("a second signal: stopping at once, requests still running cut off");
+    ExitCode::FAILURE
 }
 
 /// The signals the gateway answers: SIGTERM and SIGINT stop it, SIGHUP reloads.
@@ -140,13 +150,9 @@ impl Signals {
 async fn serve_until_stopped(
     gw: &server::RunningGateway,
     path: &std::path::Path,
-    signals: Signals,
+    signals: &mut Signals,
 ) {
-    let Signals {
-        mut term,
-        mut int,
-        mut hup,
-    } = signals;
+    let Signals { term, int, hup } = signals;
     let every = gw.gateway.cfg.reload_check;
     let mut check = tokio::time::interval(every.unwrap_or(std::time::Duration::from_secs(3600)));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

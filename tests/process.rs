@@ -314,6 +314,60 @@ async fn sigterm_lets_a_large_download_finish() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A second SIGTERM during the drain stops the gateway at once, requests still running cut off
+/// (it does not wait out `shutdown_grace_seconds`), with a failure status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(false, &dir.path().join("data")).replacen(
+        "shutdown_grace_seconds = 2",
+        "shutdown_grace_seconds = 60",
+        1,
+    );
+    let mut p = Process::start(&text, dir, &[]);
+    let s3 = p.client(USER, PASSWORD);
+    let bucket = new_bucket(&s3, "second-term").await;
+    const SIZE: usize = 64 * 1024 * 1024;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("big")
+        .body(pattern(SIZE, 5).into())
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}/big");
+    let headers = V4::unsigned(&ak, &sk, &p.s3).sign("GET", target.as_bytes(), &[]);
+    // A download that is read no further: the drain would wait for it.
+    let mut conn = tokio::net::TcpStream::connect(&p.s3).await.unwrap();
+    conn.write_all(&request_head("GET", target.as_bytes(), &headers))
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 1024];
+    conn.read_exact(&mut first).await.unwrap();
+    p.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "draining the download"
+    );
+    let second = Instant::now();
+    p.signal("TERM");
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(3),
+            "still draining after the second signal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "{status:?}");
+    drop(conn);
+}
+
 /// One JSON access-log line per request, with what operators need and never a secret: not the
 /// user's secret key or password, not a presigned URL's signature, not the binding secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
