@@ -250,23 +250,22 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
     );
 }
 
-/// SIGTERM with a large download in flight: the download completes byte for byte, new
-/// connections are refused, and the process exits within its grace period.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_a_large_download_finish() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut p = start_process();
+/// The size of the object [`download_begun`] stores.
+const SIZE: usize = 64 * 1024 * 1024;
+
+/// A connection on which the download of a new 64 MiB object (`pattern(SIZE, seed)`, in a
+/// new bucket) has been asked for, its answer not read yet.
+async fn download_begun(p: &Process, tag: &str, seed: u64) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
     let s3 = p.client(USER, PASSWORD);
-    let bucket = new_bucket(&s3, "drain").await;
-    const SIZE: usize = 64 * 1024 * 1024;
+    let bucket = new_bucket(&s3, tag).await;
     s3.put_object()
         .bucket(&bucket)
         .key("big")
-        .body(pattern(SIZE, 3).into())
+        .body(pattern(SIZE, seed).into())
         .send()
         .await
         .unwrap();
-
     let (ak, sk) = keys(USER, PASSWORD);
     let target = format!("/{bucket}/big");
     let headers = V4 {
@@ -282,6 +281,16 @@ async fn sigterm_lets_a_large_download_finish() {
     conn.write_all(&request_head("GET", target.as_bytes(), &headers))
         .await
         .unwrap();
+    conn
+}
+
+/// SIGTERM with a large download in flight: the download completes byte for byte, new
+/// connections are refused, and the process exits within its grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_large_download_finish() {
+    use tokio::io::AsyncReadExt;
+    let mut p = start_process();
+    let mut conn = download_begun(&p, "drain", 3).await;
     let mut received = vec![0u8; 1024 * 1024];
     conn.read_exact(&mut received).await.unwrap();
 
@@ -318,7 +327,7 @@ async fn sigterm_lets_a_large_download_finish() {
 /// (it does not wait out `shutdown_grace_seconds`), with a failure status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_stops_at_once() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir().unwrap();
     let text = config(false, &dir.path().join("data")).replacen(
         "shutdown_grace_seconds = 2",
@@ -326,24 +335,8 @@ async fn a_second_sigterm_stops_at_once() {
         1,
     );
     let mut p = Process::start(&text, dir, &[]);
-    let s3 = p.client(USER, PASSWORD);
-    let bucket = new_bucket(&s3, "second-term").await;
-    const SIZE: usize = 64 * 1024 * 1024;
-    s3.put_object()
-        .bucket(&bucket)
-        .key("big")
-        .body(pattern(SIZE, 5).into())
-        .send()
-        .await
-        .unwrap();
-    let (ak, sk) = keys(USER, PASSWORD);
-    let target = format!("/{bucket}/big");
-    let headers = V4::unsigned(&ak, &sk, &p.s3).sign("GET", target.as_bytes(), &[]);
     // A download that is read no further: the drain would wait for it.
-    let mut conn = tokio::net::TcpStream::connect(&p.s3).await.unwrap();
-    conn.write_all(&request_head("GET", target.as_bytes(), &headers))
-        .await
-        .unwrap();
+    let mut conn = download_begun(&p, "second-term", 5).await;
     let mut first = vec![0u8; 1024];
     conn.read_exact(&mut first).await.unwrap();
     p.signal("TERM");
