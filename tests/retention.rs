@@ -174,8 +174,19 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
     let rule = |years: &str| {
         format!("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>{years}</Years></DefaultRetention></Rule></ObjectLockConfiguration>")
     };
+    let hold = format!("/{bucket}/k?legal-hold");
     let (by_locker, by_admin) = ((LOCKER, PASSWORD), (USER, PASSWORD));
     for (who, target, doc) in [
+        (
+            by_admin,
+            &hold,
+            "<LegalHold><Status>O<!-- -->N</Status></LegalHold>".to_string(),
+        ),
+        (
+            by_admin,
+            &hold,
+            "<LegalHold><Status>ON</Status><Other/></LegalHold>".to_string(),
+        ),
         (
             by_locker,
             &target,
