@@ -1371,37 +1371,6 @@ async fn a_refusal_costs_only_the_refused_client() {
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
 }
 
-/// Form files are held in memory until they are sent: all forms together hold at most eight of
-/// the largest files, the room each request declares; a form beyond that is 503 at once, and
-/// once the held ones go, forms are stored again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn held_form_files_have_a_budget() {
-    use tokio::io::AsyncWriteExt;
-    let limits = "[limits]\nmax_post_object_bytes = 1048576";
-    let gw = start_local_with("", limits).await;
-    let addr = gw.addr();
-    let bucket = gw.with_bucket("dropbox-budget").await;
-    let ct = "multipart/form-data; boundary=b";
-    let mut slow = Vec::new();
-    for i in 0..8 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let head = format!(
-            "POST /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct}\r\nContent-Length: 1048576\r\n\r\n\
-             --b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nslow-{i}\r\n--b\r\n\
-             Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nfirst bytes"
-        );
-        c.write_all(head.as_bytes()).await.unwrap();
-        slow.push(c);
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let r = common::raw::post_form(&addr, &bucket, "k").await;
-    r.assert_hcp_error(503, "ServiceUnavailable");
-    drop(slow);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let r = common::raw::post_form(&addr, &bucket, "k").await;
-    assert_eq!(r.status, 204, "{}", r.text());
-}
-
 /// Forms read their fields before anyone is known, so at most an eighth of
 /// `max_concurrent_requests` are read at once: forms trickling their fields (no credentials
 /// needed) hold a few places, the next form is 503 at once, and other requests are served.

@@ -499,3 +499,105 @@ async fn idle_connections_do_not_keep_the_admin_listener_from_its_probes() {
     );
     drop(idle);
 }
+
+/// Whether the bytes requests hold reach at least (`at_least`) or at most (`!at_least`) `n`
+/// within ten seconds.
+async fn held_reaches(gw: &TestGateway, n: i64, at_least: bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let held = gw.metrics().held_bytes.get();
+        if (at_least && held >= n) || (!at_least && held <= n) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// A form upload (anonymous, to a `dropbox-*` bucket) that sends `sent` bytes of its file and
+/// waits, holding them, until the returned connection is dropped.
+async fn form_holding(addr: &str, bucket: &str, key: &str, sent: usize) -> TcpStream {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         Content-Length: 1048576\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n\
+         {key}\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(&vec![b'f'; sent]).await.unwrap();
+    c
+}
+
+/// What requests hold in memory — a form's file, a signed chunk until its signature is checked,
+/// a backend's listing read whole to become HCP's — comes from one budget,
+/// `server.max_held_bytes`. Two forms holding most of it leave no room for a signed chunk of
+/// 300,000 bytes, a listing of about 130 KB or a form's file of 200,000 bytes: each is 503
+/// ServiceUnavailable (counted as `held-bytes` refusals), the chunked upload stores nothing;
+/// once the forms are gone, the same requests succeed and nothing is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hold_memory_from_one_budget() {
+    let settings = "max_held_bytes = 2097152\nmax_buffered_response_bytes = 1048576\n\
+                    max_chunk_bytes = 1048576";
+    let limits = "[limits]\nmax_post_object_bytes = 1048576\nmax_control_body_bytes = 1048576";
+    let gw = start_local_with(settings, limits).await;
+    let addr = gw.addr();
+    let bucket = gw.with_bucket("dropbox-held").await;
+    let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let keys = (keys.0.as_str(), keys.1.as_str());
+    // A hundred keys of a thousand bytes: a listing of about 130 KB.
+    for i in 0..100 {
+        let target = format!("/{bucket}/{i:03}{}", "k".repeat(997));
+        let r = send_signed(&addr, keys, "PUT", &target, b"x").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let list = format!("/{bucket}?max-keys=1000");
+    let v4 = V4::now(keys.0, keys.1, &addr, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    let chunked = format!("/{bucket}/chunked");
+    let data = pattern(300_000, 5);
+    let big_form = common::raw::form_body(&[("key", "big")], &vec![b'g'; 200_000]);
+
+    let held = [
+        form_holding(&addr, &bucket, "slow-1", 1_000_000).await,
+        form_holding(&addr, &bucket, "slow-2", 1_000_000).await,
+    ];
+    assert!(
+        held_reaches(&gw, 2_000_000, true).await,
+        "the forms hold {}",
+        gw.metrics().held_bytes.get()
+    );
+    let (headers, body) = v4.chunked_upload(&chunked, &data, 300_000, None);
+    let r = common::raw::send(&addr, "PUT", chunked.as_bytes(), &headers, body).await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let r = send_signed(&addr, keys, "GET", &list, b"").await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let r = common::raw::post_multipart(&addr, &bucket, big_form.clone()).await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let refusals = gw
+        .metrics()
+        .overload_refusals
+        .with_label_values(&["held-bytes"])
+        .get();
+    assert_eq!(refusals, 3);
+    assert!(gw.metrics().held_bytes.get() <= 2_097_152);
+    let r = send_signed(&addr, keys, "HEAD", &chunked, b"").await;
+    assert_eq!(r.status, 404, "the refused chunked upload was stored");
+
+    drop(held);
+    assert!(
+        held_reaches(&gw, 0, false).await,
+        "the forms' bytes stay held"
+    );
+    let (headers, body) = v4.chunked_upload(&chunked, &data, 300_000, None);
+    let r = common::raw::send(&addr, "PUT", chunked.as_bytes(), &headers, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send_signed(&addr, keys, "GET", &list, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text().matches("<Key>").count(), 101);
+    let r = common::raw::post_multipart(&addr, &bucket, big_form).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(object_bytes(&gw.client(), &bucket, "chunked").await, data);
+    assert!(
+        held_reaches(&gw, 0, false).await,
+        "bytes stay held after the answers"
+    );
+}

@@ -436,6 +436,7 @@ pub async fn read_request_body(
     mut verifier: BodyVerifier,
     limit: usize,
     pace: BodyPace,
+    held: &mut crate::request::held::Held,
 ) -> Result<Bytes, BodyError> {
     // A body that arrives in one piece is kept as it is; one in more is copied into one buffer
     // (never kept as its pieces: a client sending a byte at a time would make each byte cost
@@ -467,16 +468,21 @@ pub async fn read_request_body(
                     copied.extend_from_slice(&piece);
                 }
             }
+            held.set(total.max(copied.capacity()))
+                .map_err(|full| BodyError::Rejected(full.error()))?;
         }
     }
     verifier.finish().map_err(BodyError::Rejected)?;
     Ok(first.unwrap_or_else(|| Bytes::from(copied)))
 }
 
-/// Reads a whole response body, failing once it exceeds `limit` bytes.
+/// Reads a whole response body, failing once it exceeds `limit` bytes, or once `held` (its
+/// share of the bytes all requests may hold) finds no room for it: an error of type
+/// [`HELD_FULL`].
 pub async fn read_whole_body(
     upstream: &mut BackendSession,
     limit: usize,
+    held: &mut crate::request::held::Held,
 ) -> Result<Vec<u8>, pingora::BError> {
     let mut body = Vec::new();
     while let Some(chunk) = upstream.read_body_ref().await? {
@@ -487,9 +493,18 @@ pub async fn read_whole_body(
             ));
         }
         body.extend_from_slice(chunk);
+        if held.set(body.capacity()).is_err() {
+            return Err(pingora::Error::explain(
+                HELD_FULL,
+                "no room to hold the answer",
+            ));
+        }
     }
     Ok(body)
 }
+
+/// A backend answer [`read_whole_body`] had no room to hold: 503, as the overload it is.
+pub const HELD_FULL: pingora::ErrorType = pingora::ErrorType::Custom("held bytes");
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,10 @@ pub struct ServerSection {
     pub max_buffered_response_bytes: usize,
     /// Largest aws-chunked chunk accepted (a signed chunk is held until verified).
     pub max_chunk_bytes: usize,
+    /// The bytes all requests may hold in memory at once (held chunks, documents and small
+    /// bodies read whole, form files, backend answers read whole); a request that would pass
+    /// it is answered 503 ServiceUnavailable (`request::held`). 0 = no limit.
+    pub max_held_bytes: usize,
     /// After this long without the backend's answer to CompleteMultipartUpload, commit a 200
     /// and keep the connection alive with whitespace until the result arrives.
     pub complete_keepalive_ms: u64,
@@ -130,6 +134,7 @@ impl Default for ServerSection {
             // A page of 1,000 keys of 4,095 bytes that XML escapes six-fold is 25 MB.
             max_buffered_response_bytes: 32 * 1024 * 1024,
             max_chunk_bytes: 16 * 1024 * 1024,
+            max_held_bytes: 64 * 1024 * 1024,
             complete_keepalive_ms: 2000,
             complete_timeout_seconds: 900,
             host_id: None,

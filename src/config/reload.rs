@@ -44,7 +44,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
 
 fn server(c: &Config) -> String {
     format!(
-        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
+        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
         c.listen,
         c.admin_listen,
         c.tls,
@@ -60,6 +60,7 @@ fn server(c: &Config) -> String {
         c.max_concurrent_requests_per_client,
         c.max_buffered_response_bytes,
         c.max_chunk_bytes,
+        c.max_held_bytes,
         c.complete_keepalive_after,
         c.complete_timeout,
         c.host_id,

@@ -66,6 +66,7 @@ pub struct Config {
     pub max_concurrent_requests_per_client: usize,
     pub max_buffered_response_bytes: usize,
     pub max_chunk_bytes: usize,
+    pub max_held_bytes: usize,
     pub complete_keepalive_after: Duration,
     pub complete_timeout: Duration,
     pub host_id: HostId,

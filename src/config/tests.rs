@@ -43,6 +43,7 @@ fn every_problem_is_reported_at_once() {
         [server]
         listen = "nowhere"
         host_id = "two\nlines"
+        max_held_bytes = 1048576
         [addressing]
         default_tenant = "ghost"
         [[users]]
@@ -95,6 +96,7 @@ fn every_problem_is_reported_at_once() {
     for needle in [
         "server.listen",
         "server.host_id: no control characters",
+        "server.max_held_bytes (1048576) must be 0 or at least what one request may hold, 67108864",
         "ghost",
         "users[0]",
         "backend \"missing\"",
@@ -669,4 +671,38 @@ fn a_reload_names_what_waits_for_a_restart() {
         !shown.contains("first") && !shown.contains("second"),
         "{shown}"
     );
+}
+
+/// `max_held_bytes` may be 0 (no limit) or as large as one request may hold, never less: a
+/// request that could never fit would be refused on an idle gateway.
+#[test]
+fn the_held_bytes_budget_fits_one_request() {
+    let with = |settings: &str, limits: &str| {
+        let text = format!(
+            "[server]\n{settings}\n[limits]\n{limits}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\n\
+             endpoint = \"http://127.0.0.1:9000\"\naccess_key = \"a\"\nsecret_key = \"s\"\n\
+             [[tenants]]\nname = \"t\"\nbackend = \"b\"\n"
+        );
+        parse(&text, Path::new(".")).map(|c| c.max_held_bytes)
+    };
+    assert_eq!(with("", ""), Ok(64 << 20));
+    assert_eq!(with("max_held_bytes = 0", ""), Ok(0));
+    let small = "max_buffered_response_bytes = 65536\nmax_chunk_bytes = 65536";
+    let limits = "max_control_body_bytes = 65536\nmax_post_object_bytes = 32768";
+    assert_eq!(
+        with(&format!("{small}\nmax_held_bytes = 65536"), limits),
+        Ok(65536)
+    );
+    for (settings, limits) in [
+        ("max_chunk_bytes = 70000000", ""),
+        ("max_buffered_response_bytes = 70000000", ""),
+        ("", "max_post_object_bytes = 33554433"),
+        ("", "max_control_body_bytes = 67108865"),
+    ] {
+        let errors = with(settings, limits).unwrap_err().join("\n");
+        assert!(
+            errors.contains("server.max_held_bytes (67108864) must be 0 or at least"),
+            "{settings} {limits}: {errors}"
+        );
+    }
 }

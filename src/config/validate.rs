@@ -100,6 +100,7 @@ impl Config {
             max_concurrent_requests_per_client: s.max_concurrent_requests_per_client,
             max_buffered_response_bytes: s.max_buffered_response_bytes,
             max_chunk_bytes: s.max_chunk_bytes,
+            max_held_bytes: s.max_held_bytes,
             complete_keepalive_after: Duration::from_millis(s.complete_keepalive_ms),
             complete_timeout: Duration::from_secs(s.complete_timeout_seconds.max(1)),
             host_id,
@@ -191,6 +192,15 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
     if s.max_buffered_response_bytes < 64 * 1024 {
         errors.push("server.max_buffered_response_bytes must be at least 65536".into());
     }
+    let most = most_one_request_holds(file);
+    if s.max_held_bytes != 0 && s.max_held_bytes < most {
+        errors.push(format!(
+            "server.max_held_bytes ({}) must be 0 or at least what one request may hold, {most} \
+             (the largest of server.max_buffered_response_bytes, server.max_chunk_bytes, \
+             limits.max_control_body_bytes and twice limits.max_post_object_bytes)",
+            s.max_held_bytes
+        ));
+    }
     if file.server.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
         errors.push(format!(
             "server.max_connections must be at most {}",
@@ -207,6 +217,21 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
         ));
     }
     (listen, tls, admin_listen)
+}
+
+/// The most one request may hold in memory at once (`request::held`): a backend answer read
+/// whole, a chunk, a control document, a form's file and what it decodes to.
+fn most_one_request_holds(file: &FileConfig) -> usize {
+    let form = file.limits.max_post_object_bytes.saturating_mul(2);
+    [
+        file.server.max_buffered_response_bytes,
+        file.server.max_chunk_bytes,
+        file.limits.max_control_body_bytes,
+        usize::try_from(form).unwrap_or(usize::MAX),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0)
 }
 
 /// The users of the file and of `auth.users_file`.

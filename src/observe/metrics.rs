@@ -37,6 +37,8 @@ pub struct Metrics {
     pub overload_refusals: IntCounterVec,
     pub client_timeouts: IntCounterVec,
     pub client_connections: IntGauge,
+    /// Bytes requests hold in memory at once (`request::held`).
+    pub held_bytes: IntGauge,
     pub connection_limit_reached: prometheus::IntCounter,
     pub backend_requests: IntCounterVec,
     pub backend_connections: IntCounterVec,
@@ -194,7 +196,7 @@ impl Metrics {
             overload_refusals: counter(
                 &r,
                 "hcp_gateway_overload_refusals_total",
-                "Requests answered 503 at once because too many were in flight, by limit (total, per-client)",
+                "Requests answered 503 because too many were in flight (limit total, per-client) or their bytes would pass server.max_held_bytes (limit held-bytes)",
                 &["limit"],
             ),
             client_timeouts: counter(
@@ -208,6 +210,13 @@ impl Metrics {
                 IntGauge::new(
                     "hcp_gateway_client_connections",
                     "Client connections open on the S3 listener",
+                ),
+            ),
+            held_bytes: register(
+                &r,
+                IntGauge::new(
+                    "hcp_gateway_held_bytes",
+                    "Bytes requests hold in memory at once (chunks being verified, documents and bodies read whole, form files, backend answers read whole), against server.max_held_bytes",
                 ),
             ),
             connection_limit_reached: register(

@@ -160,6 +160,9 @@ pub(super) struct Body {
     /// The request goes without a body and needs an integrity header all the same (a PUT with
     /// Object Lock settings, `lock_needs_checksum`): an empty body's Content-MD5 is sent.
     empty_md5: bool,
+    /// A body read whole (`read_whole_body`): its share of the bytes all requests may hold,
+    /// kept until the request is done with it.
+    held: crate::request::held::Held,
 }
 
 /// `x-amz-content-sha256`'s value toward the backend, on the stack: one of SigV4's fixed
@@ -736,7 +739,8 @@ impl Gateway {
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
         let limit = self.cfg.limits.max_control_body_bytes;
-        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body);
+        let mut held = self.held.hold();
+        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body, &mut held);
         match read.await {
             Ok(doc) => {
                 x.bytes_in = doc.len() as u64;
@@ -744,6 +748,15 @@ impl Gateway {
             }
             Err(BodyError::Rejected(e)) => Err(Stop::Answer(e)),
             Err(e) => Err(Stop::Abort(format!("client body: {e:?}"))),
+        }
+    }
+
+    /// Reads a 503's short error answer so that its connection can be pooled.
+    async fn pool_after_busy(&self, mut up: Upstream) {
+        let mut held = self.held.hold();
+        let drained = upstream::read_whole_body(&mut up.session, 64 * 1024, &mut held).await;
+        if drained.is_ok() && up.session.is_body_done() {
+            self.forwarder.release(up).await;
         }
     }
 
@@ -767,8 +780,11 @@ impl Gateway {
         let forwarded = takes_body && !s.is_body_empty();
         let object_s = op.checksums_are_the_object_s();
         let max_chunk = self.cfg.max_chunk_bytes;
-        let verifier =
+        let mut verifier =
             BodyVerifier::with_checksums_of(payload, s.req_header(), max_chunk, object_s)?;
+        if verifier.holds_chunks() {
+            verifier = verifier.holding_within(self.held.hold());
+        }
         let length = if forwarded {
             verifier.decoded_length()
         } else {
@@ -809,6 +825,7 @@ impl Gateway {
             payload_hash,
             framing,
             empty_md5: false,
+            held: crate::request::held::Held::unbounded(),
         })
     }
 
@@ -988,7 +1005,9 @@ impl Gateway {
         } else {
             HELD_BODY_MAX as usize
         };
-        let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body);
+        body.held = self.held.hold();
+        let pace = self.cfg.client_body;
+        let read = upstream::read_request_body(s, verifier, limit, pace, &mut body.held);
         let whole = match read.await {
             Ok(b) => b,
             Err(BodyError::Rejected(e)) => return Err(Stop::Answer(e)),
@@ -1252,12 +1271,7 @@ impl Gateway {
                     if up.session.resp_header().map(|h| h.status.as_u16()) == Some(503)
                         && retry.left() =>
                 {
-                    // Read the short error answer so the connection can be pooled.
-                    let drained =
-                        Box::pin(upstream::read_whole_body(&mut up.session, 64 * 1024)).await;
-                    if drained.is_ok() && up.session.is_body_done() {
-                        Box::pin(self.forwarder.release(up)).await;
-                    }
+                    Box::pin(self.pool_after_busy(up)).await;
                     if !self.back_off(&mut retry, backend, "busy").await {
                         // Out of time: answered as the backend is overloaded.
                         return Err(Stop::Answer(HcpError::new(HcpCode::ServiceUnavailable)));

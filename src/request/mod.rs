@@ -10,7 +10,7 @@
 //! | 4 validate | [`validate`] (head rules, [`validate::acl`], [`validate::uploads`]) | a valid request |
 //! | 5 route | [`route`] | [`route::Route`]: backend and backend bucket |
 //! | 6 sign | [`sign`] | the backend request, built from the above only |
-//! | 7 forward | [`forward`] (checks that need the backend: [`validate::probes`]; bodies: [`body`]; HCP's retention change by copy onto itself: [`retain`]) | the backend's answer |
+//! | 7 forward | [`forward`] (checks that need the backend: [`validate::probes`]; bodies: [`body`], the memory they hold: [`held`]; HCP's retention change by copy onto itself: [`retain`]) | the backend's answer |
 //! | 8 respond | [`respond`] (rewrite, settle, complete, long complete) | HCP's answer |
 //!
 //! Phases 1–5 run in [`plan`]; form uploads take [`post_object`] through the same phases;
@@ -50,6 +50,7 @@ pub mod classify;
 mod exchange;
 mod folders;
 mod forward;
+pub mod held;
 pub mod object_owners;
 pub mod owners;
 mod plan;
@@ -109,9 +110,8 @@ pub struct Gateway {
     /// Form uploads reading their fields, before anyone is known: at most an eighth of
     /// `max_concurrent_requests` at once, and at least 4 (`post_object`).
     form_readers: tokio::sync::Semaphore,
-    /// The KiB all form uploads' files may hold in memory at once: eight of the largest
-    /// (`post_object`).
-    form_bytes: Arc<tokio::sync::Semaphore>,
+    /// The bytes all requests may hold in memory at once (`server.max_held_bytes`).
+    held: Arc<held::HeldBytes>,
 }
 
 /// How the connection continues after an answer.
@@ -225,16 +225,11 @@ impl Gateway {
             health,
             backends,
             forwarder: Forwarder::default(),
-            form_bytes: Arc::new(tokio::sync::Semaphore::new(
-                usize::try_from(
-                    cfg.limits
-                        .max_post_object_bytes
-                        .div_ceil(1024)
-                        .saturating_mul(8),
-                )
-                .unwrap_or(usize::MAX)
-                .min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            held: held::HeldBytes::new(
+                cfg.max_held_bytes,
+                metrics.held_bytes.clone(),
+                metrics.overload_refusals.with_label_values(&["held-bytes"]),
+            ),
             form_readers: tokio::sync::Semaphore::new(match cfg.max_concurrent_requests {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
                 all => (all / 8).max(4),

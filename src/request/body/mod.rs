@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::request::authenticate::{ChunkSigner, Payload};
+use crate::request::held::Held;
 use crate::sig::v4 as sigv4;
 
 /// The `Content-MD5` of a body the gateway holds whole and sends itself (Base64 of its MD5).
@@ -143,6 +144,8 @@ struct Chunked {
     trailer_signature: Option<String>,
     trailer_value: Option<String>,
     max_chunk: usize,
+    /// The signed chunk being read: its share of the bytes all requests may hold.
+    held: Held,
 }
 
 pub struct BodyVerifier {
@@ -281,6 +284,7 @@ impl BodyVerifier {
                     trailer_signature: None,
                     trailer_value: None,
                     max_chunk,
+                    held: Held::unbounded(),
                 };
                 (Some(chunked), Some(declared))
             }
@@ -291,6 +295,21 @@ impl BodyVerifier {
             decoded: 0,
             declared,
         })
+    }
+
+    /// The verifier, the signed chunks it holds until they are verified counted in `held`
+    /// (the share of the budget all requests hold from, `request::held`).
+    #[must_use]
+    pub fn holding_within(mut self, held: Held) -> BodyVerifier {
+        if let Some(chunked) = self.chunked.as_mut() {
+            chunked.held = held;
+        }
+        self
+    }
+
+    /// Whether it holds chunks until they are verified (a signed aws-chunked body).
+    pub fn holds_chunks(&self) -> bool {
+        self.chunked.as_ref().is_some_and(|c| c.signer.is_some())
     }
 
     /// The length of the decoded body, where it is known up front.
@@ -365,7 +384,10 @@ fn decode_checksum(algorithm: ChecksumAlgorithm, value: &str) -> Option<Vec<u8>>
 }
 
 impl Chunked {
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<Bytes>) -> Result<(), HcpError> {
+    /// Decodes `raw`: a signed chunk's data is held until its signature is checked, an
+    /// unsigned one's passes on as it arrives (slices of `raw`, not copies).
+    fn feed(&mut self, raw: &Bytes, out: &mut Vec<Bytes>) -> Result<(), HcpError> {
+        let mut input: &[u8] = raw;
         while !input.is_empty() {
             match self.state {
                 State::ChunkHeader | State::Trailers | State::DataEnd => {
@@ -380,20 +402,26 @@ impl Chunked {
                                     "aws-chunked framing is broken after chunk data.",
                                 ));
                             }
-                            let data = self.data.split().freeze();
-                            self.verify_chunk(&data)?;
-                            if let Some((_, _, Some(h))) = self.trailer.as_mut() {
-                                h.update(&data);
-                            }
-                            out.push(data);
-                            self.state = State::ChunkHeader;
+                            self.chunk_end(out)?;
                         }
                         _ => self.trailer_line(&line)?,
                     }
                 }
                 State::Data { remaining } => {
                     let n = remaining.min(input.len());
-                    self.data.extend_from_slice(&input[..n]);
+                    if self.signer.is_some() {
+                        self.held
+                            .set(self.data.len() + n)
+                            .map_err(crate::request::held::Full::error)?;
+                        self.data.extend_from_slice(&input[..n]);
+                    } else {
+                        let at = raw.len() - input.len();
+                        let piece = raw.slice(at..at + n);
+                        if let Some((_, _, Some(h))) = self.trailer.as_mut() {
+                            h.update(&piece);
+                        }
+                        out.push(piece);
+                    }
                     input = &input[n..];
                     self.state = if n == remaining {
                         State::DataEnd
@@ -408,6 +436,25 @@ impl Chunked {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A chunk's data has ended: a signed one is verified and released (its share given back).
+    fn chunk_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), HcpError> {
+        if self.signer.is_none() {
+            // (Its bytes passed on as they came; the trailer's digest has them.)
+            self.state = State::ChunkHeader;
+            return Ok(());
+        }
+        let data = self.data.split().freeze();
+        self.verify_chunk(&data)?;
+        if let Some((_, _, Some(h))) = self.trailer.as_mut() {
+            h.update(&data);
+        }
+        out.push(data);
+        // (Given to the backend's write at once: no longer held here.)
+        let _ = self.held.set(0);
+        self.state = State::ChunkHeader;
         Ok(())
     }
 
@@ -463,7 +510,11 @@ impl Chunked {
             self.verify_chunk(&[])?;
             self.state = State::Trailers;
         } else {
-            self.data.reserve(size);
+            // (A signed chunk's buffer is made as large as it says, so that it is not copied
+            // as it grows; its share is taken as its bytes arrive.)
+            if self.signer.is_some() {
+                self.data.reserve(size);
+            }
             self.state = State::Data { remaining: size };
         }
         Ok(())

@@ -329,3 +329,83 @@ fn the_gateway_s_content_md5_verifies() {
     run(&mut v, b"body", 2).unwrap();
     v.finish().unwrap();
 }
+
+/// A budget of `limit` bytes for the verifier's held chunks.
+fn budget(limit: usize) -> std::sync::Arc<crate::request::held::HeldBytes> {
+    crate::request::held::HeldBytes::new(
+        limit,
+        prometheus::IntGauge::new("held", "held").unwrap(),
+        prometheus::IntCounter::new("refused", "refused").unwrap(),
+    )
+}
+
+/// A signed chunk is counted in the shared budget as its bytes arrive and given back once it
+/// is verified and released; one the budget has no room for is 503 before any of it is
+/// released, and what it had taken is given back with the verifier.
+#[test]
+fn signed_chunks_are_held_within_the_budget() {
+    let b = budget(65536 + 1024);
+    let mut v = example_verifier().holding_within(b.hold());
+    assert!(example_verifier().holds_chunks());
+    let body = example_body();
+    let mut out = Vec::new();
+    v.push(Bytes::copy_from_slice(&body[..88 + 40_000]), &mut out)
+        .unwrap();
+    assert!(out.is_empty());
+    assert_eq!(b.in_use(), 40_000, "the chunk's bytes so far");
+    v.push(Bytes::copy_from_slice(&body[88 + 40_000..]), &mut out)
+        .unwrap();
+    assert_eq!(out.iter().map(Bytes::len).sum::<usize>(), 66560);
+    assert_eq!(b.in_use(), 0, "released chunks are no longer held");
+    v.finish().unwrap();
+
+    let b = budget(65536);
+    let other = b.hold();
+    let mut other = other;
+    other.set(30_000).unwrap();
+    let mut v = example_verifier().holding_within(b.hold());
+    let (e, released) = run(&mut v, &body, 4096).unwrap_err();
+    assert_eq!((e.status, e.code), (503, HcpCode::ServiceUnavailable));
+    assert_eq!(released, 0);
+    assert!(b.in_use() <= 65536);
+    drop(v);
+    assert_eq!(
+        b.in_use(),
+        30_000,
+        "the refused verifier gave its share back"
+    );
+}
+
+/// An unsigned chunk has nothing to verify: its bytes pass on as they arrive, without being
+/// held (a chunk of a megabyte read in pieces of 1,000 bytes is released in those pieces).
+#[test]
+fn unsigned_chunks_pass_on_as_they_arrive() {
+    let data = vec![7u8; 1 << 20];
+    let req = request(&[
+        ("x-amz-decoded-content-length", &data.len().to_string()),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ]);
+    let payload = Payload::Chunked {
+        signer: None,
+        trailer: true,
+    };
+    let b = budget(1000);
+    let mut v = BodyVerifier::new(&payload, &req, 16 << 20)
+        .unwrap()
+        .holding_within(b.hold());
+    assert!(!v.holds_chunks());
+    let body = unsigned_trailer_body(&data, &crc32_b64(&data));
+    let header = format!("{:x}\r\n", data.len()).len();
+    let (mut released, mut pushed) = (0, 0);
+    for part in body.chunks(1000) {
+        let mut out = Vec::new();
+        v.push(Bytes::copy_from_slice(part), &mut out).unwrap();
+        pushed += part.len();
+        released += out.iter().map(Bytes::len).sum::<usize>();
+        let arrived = pushed.saturating_sub(header).min(data.len());
+        assert_eq!(released, arrived, "after {pushed} bytes");
+    }
+    assert_eq!(released, data.len());
+    assert_eq!(b.in_use(), 0);
+    v.finish().unwrap();
+}

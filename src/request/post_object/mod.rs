@@ -54,6 +54,12 @@ impl From<HcpError> for FormError {
     }
 }
 
+impl From<crate::request::held::Full> for FormError {
+    fn from(full: crate::request::held::Full) -> Self {
+        FormError::Refused(full.error())
+    }
+}
+
 impl From<multer::Error> for FormError {
     fn from(e: multer::Error) -> Self {
         match e {
@@ -85,12 +91,19 @@ struct Upload {
     protection: Option<crate::hcp::retention::Protection>,
     /// The file's SHA-256 (hex), the backend PUT's payload hash.
     digest: String,
-    /// The file's room among the bytes all forms may hold at once, kept while it is held.
-    _room: tokio::sync::OwnedSemaphorePermit,
+    /// The file's share of the bytes all requests may hold at once, kept while it is held.
+    _room: crate::request::held::Held,
 }
 
 /// The form's fields before the file (which hold the credentials), and the file field.
 type Fields<'m> = (Form, multer::Field<'m>);
+
+/// The file of a form: its parser, its field, the most it may hold and the policy's range.
+type FileAt<'m, 'r> = (
+    &'m mut multer::Multipart<'r>,
+    multer::Field<'r>,
+    (u64, Option<form::LengthRange>),
+);
 
 /// A form's place among those reading their fields (`Gateway::form_readers`).
 type FieldsSlot<'g> = tokio::sync::SemaphorePermit<'g>;
@@ -437,15 +450,14 @@ impl Gateway {
             (Some(range), false) => range.max.min(limit),
             _ => limit,
         };
-        let mut room = self.form_room(declared.map_or(cap, |d| d.min(cap)))?;
-        let data = self.read_file(multipart, file, (cap, range)).await?;
+        let mut room = self.held.hold();
+        let data = (multipart, file, (cap, range));
+        let data = self.read_file(data, (declared, &mut room)).await?;
         x.bytes_in = data.len() as u64;
         let data = match form::asks_gunzip(&form) && form::gzipped(&data) {
             true => {
-                // (Decoded at most one byte past the policy's largest size.)
                 let cap = range.map_or(limit, |r| r.max.min(limit));
-                room.merge(self.form_room(cap.saturating_add(1))?);
-                self.decoded(&mut request, data, cap).await?
+                self.decoded(&mut request, data, (cap, &mut room)).await?
             }
             false => data,
         };
@@ -523,13 +535,17 @@ impl Gateway {
         &self,
         request: &mut RequestHeader,
         file: Bytes,
-        cap: u64,
+        (cap, room): (u64, &mut crate::request::held::Held),
     ) -> Result<Bytes, HcpError> {
         let limit = self.cfg.limits.max_post_object_bytes;
+        // (Decoded at most one byte past the policy's largest size: room for as much as the
+        // policy allows, taken before the decoding writes it.)
+        room.add(usize::try_from(cap).unwrap_or(usize::MAX))?;
         let decoded = tokio::task::spawn_blocking(move || form::gunzip(&file, limit, cap))
             .await
             .map_err(|_| HcpError::new(HcpCode::InternalError))??;
         request.remove_header(&http::header::CONTENT_ENCODING);
+        room.set(decoded.len())?;
         Ok(Bytes::from(decoded))
     }
 
@@ -554,23 +570,6 @@ impl Gateway {
             request.insert_header("content-md5", md5).expect("Base64");
         }
         Ok(sha256)
-    }
-
-    /// Room for `bytes` of a form's file among the bytes all forms may hold at once (eight of
-    /// the largest files, `form_bytes`): as much as the request declares (or the largest file),
-    /// and for a file to be decoded as much again as it may decode to. Held in memory until it
-    /// is sent, a file beyond that is 503 at once — many slow forms cannot fill the memory every
-    /// client shares.
-    fn form_room(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit, HcpError> {
-        let kib = bytes.div_ceil(1024).max(1);
-        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
-        self.form_bytes
-            .clone()
-            .try_acquire_many_owned(kib)
-            .map_err(|_| {
-                HcpError::new(HcpCode::ServiceUnavailable)
-                    .with_message("Too many form uploads are held; try again.")
-            })
     }
 
     /// The fields before the file: they carry the credentials, so they are bounded in size
@@ -626,12 +625,16 @@ impl Gateway {
     /// does, and read so that the connection can serve the next request.
     async fn read_file(
         &self,
-        multipart: &mut multer::Multipart<'_>,
-        mut file: multer::Field<'_>,
-        (cap, range): (u64, Option<form::LengthRange>),
+        (multipart, mut file, (cap, range)): FileAt<'_, '_>,
+        (declared, room): (Option<u64>, &mut crate::request::held::Held),
     ) -> Result<Bytes, FormError> {
+        let expected = declared.map_or(cap, |d| d.min(cap));
         let limit = self.cfg.limits.max_post_object_bytes;
-        let mut data = BytesMut::new();
+        // (Room is taken as the file arrives, not for what its request declares: a form that
+        // says much and sends little holds only what it sent. The buffer is made as large as
+        // declared, within the cap, so that it is not copied as it grows: its pages are the
+        // process's only once written.)
+        let mut data = BytesMut::with_capacity(usize::try_from(expected).unwrap_or(0));
         while let Some(chunk) = file.chunk().await? {
             let len = (data.len() + chunk.len()) as u64;
             if len > cap {
@@ -642,6 +645,7 @@ impl Gateway {
                     .with_message(format!("A form upload may carry at most {limit} bytes."))
                     .into());
             }
+            room.set(data.len() + chunk.len())?;
             data.extend_from_slice(&chunk);
         }
         drop(file);

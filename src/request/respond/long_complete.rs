@@ -18,7 +18,10 @@ impl Gateway {
         up.session.read_timeout = Some(self.cfg.complete_timeout);
         let mut committed = false;
         let (read, body) = {
-            let exchange = Self::complete_answer(&mut up, self.cfg.max_buffered_response_bytes);
+            // (The backend completed, or will have: its answer is read whatever the budget.)
+            let mut held = self.held.hold_counted();
+            let limit = self.cfg.max_buffered_response_bytes;
+            let exchange = Self::complete_answer(&mut up, limit, &mut held);
             tokio::pin!(exchange);
             let start = tokio::time::Instant::now() + self.cfg.complete_keepalive_after;
             let mut ticks = tokio::time::interval_at(start, std::time::Duration::from_secs(1));
@@ -65,7 +68,8 @@ impl Gateway {
                     Some(body) => body,
                     None => {
                         let limit = self.cfg.max_buffered_response_bytes;
-                        upstream::read_whole_body(&mut up.session, limit).await
+                        let mut held = self.held.hold_counted();
+                        upstream::read_whole_body(&mut up.session, limit, &mut held).await
                     }
                 };
                 self.settle_kept(x, call, &upstream, body, &location).await
@@ -95,6 +99,7 @@ impl Gateway {
     async fn complete_answer(
         up: &mut Upstream,
         limit: usize,
+        held: &mut crate::request::held::Held,
     ) -> (
         pingora::Result<()>,
         Option<Result<Vec<u8>, pingora::BError>>,
@@ -107,7 +112,7 @@ impl Gateway {
                 .resp_header()
                 .is_some_and(|h| h.status.is_success());
         let body = if document {
-            Some(upstream::read_whole_body(&mut up.session, limit).await)
+            Some(upstream::read_whole_body(&mut up.session, limit, held).await)
         } else {
             None
         };

@@ -160,7 +160,8 @@ impl Gateway {
         upstream: &ResponseHeader,
     ) -> Flow {
         let limit = self.cfg.max_buffered_response_bytes;
-        let body = upstream::read_whole_body(&mut up.session, limit).await;
+        let mut held = self.held.hold_counted();
+        let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
         if !self.lost_try_created(call, upstream, &body).await {
             return self.answer_document(s, x, call, upstream, body).await;
         }
@@ -289,7 +290,13 @@ impl Gateway {
         upstream: &ResponseHeader,
     ) -> Flow {
         let limit = self.cfg.max_buffered_response_bytes;
-        let body = upstream::read_whole_body(&mut up.session, limit).await;
+        // (Held until the answer is written. The answer to a change the backend made is read
+        // whatever the budget: a 503 would say nothing was done.)
+        let mut held = match s.req_header().method {
+            http::Method::GET | http::Method::HEAD => self.held.hold(),
+            _ => self.held.hold_counted(),
+        };
+        let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
         self.answer_document(s, x, call, upstream, body).await
     }
 
@@ -519,7 +526,7 @@ impl Gateway {
         up: &mut Upstream,
         upstream: &ResponseHeader,
     ) -> Flow {
-        let _ = upstream::read_whole_body(&mut up.session, 64 * 1024).await;
+        let _ = upstream::read_whole_body(&mut up.session, 64 * 1024, &mut self.held.hold()).await;
         if upstream.status.as_u16() != 200 {
             x.cause = Some(format!(
                 "preflight refused by the backend ({})",

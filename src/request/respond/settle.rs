@@ -42,6 +42,9 @@ impl Gateway {
     ) -> Result<Bytes, HcpError> {
         let status = upstream.status.as_u16();
         let body = body.map_err(|e| {
+            if e.etype() == &crate::backend::upstream::HELD_FULL {
+                return crate::request::held::Full.error().with_cause(e.to_string());
+            }
             let code = if e.etype() == &pingora::ErrorType::ReadTimedout {
                 HcpCode::ServiceUnavailable
             } else {

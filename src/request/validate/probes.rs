@@ -807,7 +807,8 @@ impl Gateway {
         let body = if head {
             Vec::new()
         } else {
-            upstream::read_whole_body(&mut up.session, self.cfg.max_buffered_response_bytes)
+            let limit = self.cfg.max_buffered_response_bytes;
+            upstream::read_whole_body(&mut up.session, limit, &mut self.held.hold())
                 .await
                 .ok()?
         };
