@@ -658,7 +658,10 @@ impl Gateway {
 
 /// The request body as a stream for the form parser: read at the client's body pace, and
 /// before the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped
-/// there).
+/// there). The parser reads all the pieces that are ready before it looks at them: until the
+/// file starts, each piece after the first is handed over only after a yield, so that the
+/// parser finds the file's start after the fields, not after all of a file that was waiting
+/// in the socket (which would be counted as coming before it).
 fn bounded_body<'s>(
     s: &'s mut ServerSession,
     pace: crate::backend::upstream::BodyPace,
@@ -672,6 +675,9 @@ fn bounded_body<'s>(
     futures_util::stream::unfold((s, Paced::new(pace)), move |(s, mut paced)| {
         let (started, over, before_file) = (started.clone(), over.clone(), before_file.clone());
         async move {
+            if !started.load(Ordering::Acquire) && before_file.load(Ordering::Acquire) > 0 {
+                tokio::task::yield_now().await;
+            }
             let chunk = match next_chunk(s, &mut paced).await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => return None,
@@ -694,4 +700,75 @@ fn bounded_body<'s>(
             Some((Ok(chunk), (s, paced)))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    /// A form (fields, then a file of a megabyte) that is all in the socket before the gateway
+    /// reads its body: the parser finds the file after the fields, and the bound on the bytes
+    /// before the file is not reached (counted as they were read, every piece waiting, the
+    /// file's too, came before the file's start).
+    #[tokio::test]
+    async fn a_waiting_file_is_not_counted_before_its_start() {
+        // (Buffers that take the whole request: a connection's window grows as large with use.)
+        let listener = tokio::net::TcpSocket::new_v4().unwrap();
+        listener.set_recv_buffer_size(4 << 20).unwrap();
+        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listener.listen(1).unwrap();
+        let at = listener.local_addr().unwrap();
+        let file = vec![b'f'; 1 << 20];
+        let mut body = b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n".to_vec();
+        body.extend_from_slice(
+            b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n",
+        );
+        body.extend_from_slice(&file);
+        body.extend_from_slice(b"\r\n--b--\r\n");
+        let mut request = format!(
+            "POST /b HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(4 << 20).unwrap();
+        let mut client = socket.connect(at).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(&request).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let stream: pingora::protocols::l4::stream::Stream = server.into();
+        let mut s = ServerSession::new_http1(Box::new(stream));
+        assert!(s.read_request().await.unwrap());
+        let (started, over) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let pace = crate::backend::upstream::BodyPace {
+            pause: std::time::Duration::from_secs(5),
+            min_rate: 1,
+        };
+        let stream = bounded_body(&mut s, pace, &started, &over);
+        let mut multipart = multer::Multipart::new(stream, "b");
+        let mut key = multipart.next_field().await.unwrap().unwrap();
+        assert_eq!(key.name(), Some("key"));
+        while key.chunk().await.unwrap().is_some() {}
+        drop(key);
+        let next = multipart.next_field().await;
+        assert!(
+            !over.load(Ordering::Acquire),
+            "the fields' bound was reached"
+        );
+        let mut field = next.unwrap().unwrap();
+        started.store(true, Ordering::Release);
+        assert_eq!(field.name(), Some("file"));
+        let mut read = 0;
+        while let Some(piece) = field.chunk().await.unwrap() {
+            read += piece.len();
+        }
+        assert_eq!(read, file.len());
+    }
 }
