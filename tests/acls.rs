@@ -385,6 +385,22 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         let (status, _) = status_of(&gw, None, "GET", &path(key), &[]).await;
         assert_eq!(status, 403, "{key}");
     }
+    // Refused by the ACLs, an anonymous client holds no connection: it closes after the 403.
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let head = format!(
+        "GET {} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+        path("private.txt")
+    );
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut c, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut c, &mut answer);
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(read.is_ok(), "the connection stayed open: {answer}");
+    assert!(answer.starts_with("http/1.1 403") && answer.contains("\r\nconnection: close\r\n"));
     let (status, _) = status_of(&gw, None, "PUT", &path("public.txt"), &[]).await;
     assert_eq!(status, 403, "read is not write");
 

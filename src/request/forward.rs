@@ -435,7 +435,13 @@ impl Gateway {
         if !needed.is_empty() {
             let req = s.req_header();
             let asked = (at, call.op, call.params);
-            let judged = Box::pin(self.check_acls(asked, req, owner_of().as_ref(), needed)).await?;
+            let judged = Box::pin(self.check_acls(asked, req, owner_of().as_ref(), needed))
+                .await
+                .map_err(|e| match owner_of() {
+                    // (An anonymous client refused: the connection closes after the answer.)
+                    None if e.code == HcpCode::AccessDenied => e.closing(),
+                    _ => e,
+                })?;
             // A read pinned to the object judged answers the client's own If-Match here; a
             // copy whose source an ACL let it read is pinned to that source alike.
             let source_if_match = http::HeaderName::from_static("x-amz-copy-source-if-match");
