@@ -97,5 +97,18 @@ assert [p["name"] for p in admin[0]["spec"]["ports"]] == ["admin"], f"{sys.argv[
 PY
 done
 echo "check-deploy: the admin port is a ClusterIP Service's of its own"
+# The ports the chart publishes are the ones the gateway listens on, and its listeners are
+# reachable where they have to be: each mismatch is refused when the chart renders.
+refused() {  # WHAT EXPECTED-MESSAGE HELM-ARGS...
+  local what=$1 expected=$2; shift 2
+  if helm template gw "$chart" "$@" > "$work/refused.log" 2>&1; then fail "the chart rendered $what"; fi
+  grep -q "$expected" "$work/refused.log" || { cat "$work/refused.log" >&2; fail "the chart refused $what without saying why"; }
+}
+refused "an s3Port that is not listen's" "s3Port (9000) is not the port of \[server\] listen" --set s3Port=9000
+refused "an adminPort that is not admin_listen's" "adminPort (9001) is not the port of \[server\] admin_listen" --set adminPort=9001
+refused "a loopback S3 listener in standalone mode" "listen (127.0.0.1:8080) is loopback" -f "$chart/examples/sidecar.yaml" --set mode=standalone
+refused "a loopback admin listener" "admin_listen (127.0.0.1:8081) is loopback" --set-string 'config=[server]
+listen = "0.0.0.0:8080"'
+echo "check-deploy: the chart's ports are its listeners'"
 python3 scripts/helm-values-doc.py --check
 echo "check-deploy: all checks passed"

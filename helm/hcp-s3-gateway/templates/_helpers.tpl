@@ -17,3 +17,26 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "hcp-s3-gateway.standalone" -}}
 {{- eq .Values.mode "standalone" -}}
 {{- end -}}
+
+{{- /*
+The ports the chart publishes are those the gateway listens on: s3Port that of `listen`,
+adminPort that of `admin_listen` (their defaults when the configuration names none). The
+kubelet's probes come to the pod's address, so the admin listener may not be loopback; nor may
+the S3 listener in standalone mode, where the Service's traffic comes from outside the pod.
+*/ -}}
+{{- define "hcp-s3-gateway.checkListeners" -}}
+{{- $listen := regexFind "(?m)^\\s*listen\\s*=\\s*\"[^\"]*\"" .Values.config | regexFind "\"[^\"]*\"" | trimAll "\"" | default "127.0.0.1:8080" -}}
+{{- $admin := regexFind "(?m)^\\s*admin_listen\\s*=\\s*\"[^\"]*\"" .Values.config | regexFind "\"[^\"]*\"" | trimAll "\"" | default "127.0.0.1:8081" -}}
+{{- if ne (regexFind "[0-9]+$" $listen) (toString .Values.s3Port) -}}
+{{- fail (printf "s3Port (%v) is not the port of [server] listen (%s)" .Values.s3Port $listen) -}}
+{{- end -}}
+{{- if ne (regexFind "[0-9]+$" $admin) (toString .Values.adminPort) -}}
+{{- fail (printf "adminPort (%v) is not the port of [server] admin_listen (%s)" .Values.adminPort $admin) -}}
+{{- end -}}
+{{- if regexMatch "^(127\\.|localhost:|\\[::1\\]:)" $admin -}}
+{{- fail (printf "[server] admin_listen (%s) is loopback: the kubelet's probes come to the pod's address" $admin) -}}
+{{- end -}}
+{{- if and (eq .Values.mode "standalone") (regexMatch "^(127\\.|localhost:|\\[::1\\]:)" $listen) -}}
+{{- fail (printf "[server] listen (%s) is loopback: in standalone mode the Service's clients come to the pod's address" $listen) -}}
+{{- end -}}
+{{- end -}}
