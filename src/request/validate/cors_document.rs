@@ -4,9 +4,6 @@
 //! A value read one way here and another at the backend (CDATA, references, a field's text in
 //! pieces) is refused, as in [`super::lock_document`].
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
-
 use crate::hcp::errors::{HcpCode, HcpError};
 
 /// One `CORSRule`, as read.
@@ -42,83 +39,47 @@ const FIELDS: [&str; 6] = [
 
 /// Reads a CORS configuration: one `CORSConfiguration` of at least one `CORSRule`, each with at
 /// least one origin and one method (GET, PUT, HEAD, POST or DELETE), at most one ID and one
-/// `MaxAgeSeconds` (digits), origins and allowed headers with at most one `*` each.
+/// `MaxAgeSeconds` (digits), origins and allowed headers with at most one `*` each; read
+/// strictly ([`super::strict_xml`]).
 pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
-    // (A byte-order mark before the declaration is no text outside a field.)
-    let doc = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
-    let mut reader = Reader::from_reader(doc);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let mut rules: Vec<Rule> = Vec::new();
-    let mut rooted = false;
-    let mut text: Option<String> = None;
-    loop {
-        match reader
-            .read_event()
-            .map_err(|_| malformed("not well-formed"))?
-        {
-            Event::Start(_) | Event::Empty(_) if path.is_empty() && rooted => {
-                return Err(malformed("a second root"));
-            }
-            Event::Start(e) => {
-                let name = e.local_name().as_ref().to_vec();
-                let known = match path.len() {
-                    0 => name == b"CORSConfiguration",
-                    1 => name == b"CORSRule",
-                    2 => FIELDS.iter().any(|f| f.as_bytes() == name),
-                    _ => false,
-                };
-                if !known {
-                    return Err(malformed("an element of no CORS configuration"));
-                }
-                if path.len() == 1 {
-                    rules.push(Rule::default());
-                }
-                path.push(name);
-                rooted = true;
-                text = None;
-            }
-            Event::Empty(e) => {
-                // (An empty root is a document of no rules, refused below; an empty rule or
-                // field holds nothing a rule needs, but for an ID left empty.)
-                let name = e.local_name();
-                let empty_id = path.len() == 2 && name.as_ref() == b"ID";
-                if !empty_id && (!path.is_empty() || name.as_ref() != b"CORSConfiguration") {
-                    return Err(malformed("an empty element"));
-                }
-                rooted = true;
-            }
-            Event::Text(t) => {
-                let piece = t.decode().map_err(|_| malformed("text not UTF-8"))?;
-                if path.len() == 3 {
-                    if text.is_some() {
-                        return Err(malformed("a field's text in pieces"));
-                    }
-                    text = Some(piece.trim().to_string());
-                } else if !piece.trim().is_empty() {
-                    return Err(malformed("text outside a field"));
-                }
-            }
-            Event::End(_) => {
-                if path.len() == 3 {
-                    let field = path.last().cloned().unwrap_or_default();
-                    let value = text.take().filter(|v| !v.is_empty());
-                    let rule = rules.last_mut().expect("a field is in a rule");
-                    match value {
-                        Some(value) => set_field(rule, &field, value)?,
-                        // (botocore writes a rule's ID empty where it was given as "": no ID.)
-                        None if field == b"ID" => {}
-                        None => return Err(malformed("an empty field")),
-                    }
-                }
-                path.pop();
-            }
-            Event::CData(_) | Event::GeneralRef(_) => {
-                return Err(malformed("CDATA or a reference"));
-            }
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::DocType(_) => return Err(malformed("a document type")),
-            Event::Eof if rooted && path.is_empty() => return whole(rules),
-            Event::Eof => return Err(malformed("cut off")),
+    let mut rules = Rules(Vec::new());
+    super::strict_xml::read(doc, &mut rules, malformed)?;
+    whole(rules.0)
+}
+
+/// The rules as they are read.
+struct Rules(Vec<Rule>);
+
+impl super::strict_xml::Fields for Rules {
+    fn open(&mut self, path: &[Vec<u8>]) -> Result<(), HcpError> {
+        let name = path.last().map(Vec::as_slice).unwrap_or_default();
+        let known = match path.len() {
+            1 => name == b"CORSConfiguration",
+            2 => name == b"CORSRule",
+            3 => FIELDS.iter().any(|f| f.as_bytes() == name),
+            _ => false,
+        };
+        if !known {
+            return Err(malformed("an element of no CORS configuration"));
+        }
+        if path.len() == 2 {
+            self.0.push(Rule::default());
+        }
+        Ok(())
+    }
+
+    fn is_field(&self, path: &[Vec<u8>]) -> bool {
+        path.len() == 3
+    }
+
+    fn field(&mut self, path: &[Vec<u8>], value: Option<String>) -> Result<(), HcpError> {
+        let field = path.last().map(Vec::as_slice).unwrap_or_default();
+        let rule = self.0.last_mut().expect("a field is in a rule");
+        match value.filter(|v| !v.is_empty()) {
+            Some(value) => set_field(rule, field, value),
+            // (botocore writes a rule's ID empty where it was given as "": no ID.)
+            None if field == b"ID" => Ok(()),
+            None => Err(malformed("an empty field")),
         }
     }
 }

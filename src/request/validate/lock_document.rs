@@ -9,9 +9,6 @@
 //! date judged (`LATEST_UNTIL`: Ceph RGW keeps dates in 32-bit seconds and wraps a later one
 //! round to the past) is the date the backend keeps.
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
-
 use crate::hcp::errors::{HcpCode, HcpError};
 use crate::hcp::retention::{self, LockMode};
 use crate::request::classify::Operation;
@@ -84,83 +81,53 @@ fn known(op: Operation, path: &[Vec<u8>]) -> bool {
     }
 }
 
-/// The leaves of a lock document of `op` (name → text), read strictly.
+/// The leaves of a lock document of `op` (name → text), read strictly
+/// ([`super::strict_xml`]).
 fn leaves(op: Operation, doc: &[u8]) -> Result<Vec<(Vec<u8>, String)>, HcpError> {
-    // (A byte-order mark before the declaration is no text outside a field.)
-    let doc = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
-    let mut reader = Reader::from_reader(doc);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let mut leaves: Vec<(Vec<u8>, String)> = Vec::new();
-    let mut seen: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut rooted = false;
-    // Whether the open leaf had its text: a second piece (after a comment) would be read as one
-    // with the first by the backend (`<Days>1<!-- -->00</Days>` is 100 days).
-    let mut texted = false;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|_| malformed("not well-formed"))?;
-        match event {
-            Event::Start(_) | Event::Empty(_) if path.is_empty() && rooted => {
-                return Err(malformed("a second root"));
-            }
-            Event::Start(e) => {
-                texted = false;
-                // (By local names: `<s3:Retention xmlns:s3=…>` is a Retention document.)
-                path.push(e.local_name().as_ref().to_vec());
-                if !known(op, &path) {
-                    return Err(malformed("an element of no lock document"));
-                }
-                if seen.contains(&path) {
-                    return Err(malformed("an element given twice"));
-                }
-                seen.push(path.clone());
-                rooted = true;
-                // (A Rule given says a default retention follows: an empty one is refused,
-                // never read as none — that would remove the bucket's.)
-                if path.len() == 2 && path[1] == b"Rule" {
-                    leaves.push((b"Rule".to_vec(), String::new()));
-                }
-            }
-            Event::Empty(e) => {
-                path.push(e.local_name().as_ref().to_vec());
-                // (An empty root is a document; an empty field is a value that is not there.)
-                if !known(op, &path) || path.len() > 1 {
-                    return Err(malformed("an empty element"));
-                }
-                path.pop();
-                rooted = true;
-            }
-            Event::End(_) => {
-                // (A field opened and closed with nothing in it is no value: refused, never
-                // read as a field left out — `<Mode></Mode>` would remove a retention.)
-                if is_leaf(&path) && !texted {
-                    return Err(malformed("an empty field"));
-                }
-                texted = false;
-                path.pop();
-            }
-            Event::Text(t) => {
-                let text = t.decode().map_err(|_| malformed("text not UTF-8"))?;
-                if is_leaf(&path) {
-                    if std::mem::replace(&mut texted, true) {
-                        return Err(malformed("a field's text in pieces"));
-                    }
-                    // (Sent rebuilt: the value without the spaces around it.)
-                    let value = text.trim().to_string();
-                    leaves.push((path.last().cloned().unwrap_or_default(), value));
-                } else if !text.trim().is_empty() {
-                    return Err(malformed("text outside a field"));
-                }
-            }
-            Event::CData(_) | Event::GeneralRef(_) => {
-                return Err(malformed("CDATA or a reference"));
-            }
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::DocType(_) => return Err(malformed("a document type")),
-            Event::Eof if rooted && path.is_empty() => return Ok(leaves),
-            Event::Eof => return Err(malformed("cut off")),
+    let mut leaves = Leaves {
+        op,
+        leaves: Vec::new(),
+        seen: Vec::new(),
+    };
+    super::strict_xml::read(doc, &mut leaves, malformed)?;
+    Ok(leaves.leaves)
+}
+
+/// A lock document's elements as they are read: each known, each once.
+struct Leaves {
+    op: Operation,
+    leaves: Vec<(Vec<u8>, String)>,
+    seen: Vec<Vec<Vec<u8>>>,
+}
+
+impl super::strict_xml::Fields for Leaves {
+    fn open(&mut self, path: &[Vec<u8>]) -> Result<(), HcpError> {
+        if !known(self.op, path) {
+            return Err(malformed("an element of no lock document"));
         }
+        if self.seen.iter().any(|p| p == path) {
+            return Err(malformed("an element given twice"));
+        }
+        self.seen.push(path.to_vec());
+        // (A Rule given says a default retention follows: an empty one is refused, never read
+        // as none — that would remove the bucket's.)
+        if path.len() == 2 && path[1] == b"Rule" {
+            self.leaves.push((b"Rule".to_vec(), String::new()));
+        }
+        Ok(())
+    }
+
+    fn is_field(&self, path: &[Vec<u8>]) -> bool {
+        is_leaf(path)
+    }
+
+    fn field(&mut self, path: &[Vec<u8>], value: Option<String>) -> Result<(), HcpError> {
+        // (A field opened and closed with nothing in it is no value: refused, never read as a
+        // field left out — `<Mode></Mode>` would remove a retention.)
+        let value = value.ok_or_else(|| malformed("an empty field"))?;
+        let name = path.last().cloned().unwrap_or_default();
+        self.leaves.push((name, value));
+        Ok(())
     }
 }
 
@@ -353,6 +320,8 @@ impl LockDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
     use rand::{Rng, SeedableRng};
 
     const NOW: i64 = 1_800_000_000; // 2027-01-15

@@ -6,6 +6,7 @@ pub mod cors_document;
 pub mod lock_document;
 pub(crate) mod probes;
 pub mod retention;
+mod strict_xml;
 pub mod uploads;
 
 use pingora::http::RequestHeader;
