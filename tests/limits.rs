@@ -600,4 +600,25 @@ async fn requests_hold_memory_from_one_budget() {
         held_reaches(&gw, 0, false).await,
         "bytes stay held after the answers"
     );
+
+    // A signed chunk verified and released is held back until the next one is (the body's
+    // checks decide at its end): it stays counted while the next one trickles.
+    let two = format!("/{bucket}/two");
+    let (headers, body) = v4.chunked_upload(&two, &pattern(900_000, 6), 600_000, None);
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    c.write_all(&request_head("PUT", two.as_bytes(), &headers))
+        .await
+        .unwrap();
+    c.write_all(&body[0]).await.unwrap();
+    c.write_all(&body[1][..200]).await.unwrap();
+    assert!(
+        held_reaches(&gw, 600_000, true).await,
+        "the chunk held back is not counted: {}",
+        gw.metrics().held_bytes.get()
+    );
+    drop(c);
+    assert!(
+        held_reaches(&gw, 0, false).await,
+        "the cut-off upload's bytes stay held"
+    );
 }

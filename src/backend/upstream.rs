@@ -464,7 +464,10 @@ pub async fn read_request_body(
             match first.take() {
                 None if copied.is_empty() => first = Some(piece),
                 earlier => {
-                    copied.extend_from_slice(earlier.as_deref().unwrap_or_default());
+                    let earlier = earlier.unwrap_or_default();
+                    let more = earlier.len() + piece.len();
+                    crate::request::held::grow_within(&mut copied, more, limit);
+                    copied.extend_from_slice(&earlier);
                     copied.extend_from_slice(&piece);
                 }
             }
@@ -492,6 +495,7 @@ pub async fn read_whole_body(
                 "backend body too large",
             ));
         }
+        crate::request::held::grow_within(&mut body, chunk.len(), limit);
         body.extend_from_slice(chunk);
         if held.set(body.capacity()).is_err() {
             return Err(pingora::Error::explain(

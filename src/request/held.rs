@@ -160,6 +160,22 @@ impl Held {
     }
 }
 
+/// Makes room in `buf` for `more` bytes, growing it as a `Vec` does (doubling) but never past
+/// `most`, the most it may hold: a share counted by the buffer's capacity then stays within
+/// the limit of what it holds, not up to twice that.
+pub fn grow_within(buf: &mut Vec<u8>, more: usize, most: usize) {
+    let needed = buf.len().saturating_add(more);
+    if needed <= buf.capacity() {
+        return;
+    }
+    let target = buf
+        .capacity()
+        .saturating_mul(2)
+        .max(needed)
+        .min(most.max(needed));
+    buf.reserve_exact(target - buf.len());
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(budget) = &self.budget {
@@ -208,6 +224,22 @@ mod tests {
         assert_eq!((full.in_use(), full.refusals.get()), (25, 1));
         drop(answer);
         assert_eq!(full.in_use(), 0);
+    }
+
+    /// A buffer grown piece by piece doubles as a `Vec` would, but never past its most.
+    #[test]
+    fn buffers_grow_within_their_most() {
+        let mut buf = Vec::new();
+        for piece in [1000, 3000, 10_000, 50_000, 50_000, 36_000] {
+            grow_within(&mut buf, piece, 150_000);
+            assert!(buf.capacity() >= buf.len() + piece);
+            buf.extend(std::iter::repeat_n(0u8, piece));
+            assert!(buf.capacity() <= 150_000, "{}", buf.capacity());
+        }
+        assert_eq!((buf.len(), buf.capacity()), (150_000, 150_000));
+        let mut buf = vec![0u8; 10];
+        grow_within(&mut buf, 1, 11);
+        assert_eq!(buf.capacity(), 11);
         assert_eq!(Held::unbounded().set(usize::MAX), Ok(()));
     }
 

@@ -7,7 +7,7 @@
 //! the caller holds back the last released piece until then.
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::Md5;
 use pingora::http::RequestHeader;
 use sha1::Sha1;
@@ -132,7 +132,12 @@ enum State {
 struct Chunked {
     state: State,
     line: Vec<u8>,
-    data: BytesMut,
+    /// The signed chunk being read (it grows as its bytes arrive, to its size at most).
+    data: Vec<u8>,
+    /// The size its header gave the chunk being read.
+    size: usize,
+    /// The bytes of the last chunk released: the caller holds it back until the next one is
+    /// (`needs_hold_back`), so it stays counted until then.
     chunk_signature: Option<String>,
     signer: Option<std::sync::Arc<ChunkSigner>>,
     previous_signature: String,
@@ -144,7 +149,9 @@ struct Chunked {
     trailer_signature: Option<String>,
     trailer_value: Option<String>,
     max_chunk: usize,
-    /// The signed chunk being read: its share of the bytes all requests may hold.
+    released: usize,
+    /// The chunk being read and the one released last: their share of the bytes all requests
+    /// may hold.
     held: Held,
 }
 
@@ -271,7 +278,9 @@ impl BodyVerifier {
                 let chunked = Chunked {
                     state: State::ChunkHeader,
                     line: Vec::new(),
-                    data: BytesMut::new(),
+                    data: Vec::new(),
+                    size: 0,
+                    released: 0,
                     chunk_signature: None,
                     previous_signature: signer
                         .as_ref()
@@ -410,8 +419,9 @@ impl Chunked {
                 State::Data { remaining } => {
                     let n = remaining.min(input.len());
                     if self.signer.is_some() {
+                        crate::request::held::grow_within(&mut self.data, n, self.size);
                         self.held
-                            .set(self.data.len() + n)
+                            .set(self.released + self.data.capacity())
                             .map_err(crate::request::held::Full::error)?;
                         self.data.extend_from_slice(&input[..n]);
                     } else {
@@ -439,21 +449,24 @@ impl Chunked {
         Ok(())
     }
 
-    /// A chunk's data has ended: a signed one is verified and released (its share given back).
+    /// A chunk's data has ended: a signed one is verified and released (counted until the next
+    /// one is: the caller holds it back until then).
     fn chunk_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), HcpError> {
         if self.signer.is_none() {
             // (Its bytes passed on as they came; the trailer's digest has them.)
             self.state = State::ChunkHeader;
             return Ok(());
         }
-        let data = self.data.split().freeze();
+        let kept = self.data.capacity();
+        let data = Bytes::from(std::mem::take(&mut self.data));
         self.verify_chunk(&data)?;
         if let Some((_, _, Some(h))) = self.trailer.as_mut() {
             h.update(&data);
         }
         out.push(data);
-        // (Given to the backend's write at once: no longer held here.)
-        let _ = self.held.set(0);
+        // (The one before it goes to the backend now.)
+        self.released = kept;
+        let _ = self.held.set(kept);
         self.state = State::ChunkHeader;
         Ok(())
     }
@@ -510,11 +523,8 @@ impl Chunked {
             self.verify_chunk(&[])?;
             self.state = State::Trailers;
         } else {
-            // (A signed chunk's buffer is made as large as it says, so that it is not copied
-            // as it grows; its share is taken as its bytes arrive.)
-            if self.signer.is_some() {
-                self.data.reserve(size);
-            }
+            // (A signed chunk's buffer grows as its bytes arrive, never by what it says.)
+            self.size = size;
             self.state = State::Data { remaining: size };
         }
         Ok(())

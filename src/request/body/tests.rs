@@ -339,9 +339,10 @@ fn budget(limit: usize) -> std::sync::Arc<crate::request::held::HeldBytes> {
     )
 }
 
-/// A signed chunk is counted in the shared budget as its bytes arrive and given back once it
-/// is verified and released; one the budget has no room for is 503 before any of it is
-/// released, and what it had taken is given back with the verifier.
+/// A signed chunk is counted in the shared budget as its bytes arrive, and once verified and
+/// released it stays counted until the next one is (its reader holds it back until then);
+/// one the budget has no room for is 503 before any of it is released, and what it had taken
+/// is given back with the verifier.
 #[test]
 fn signed_chunks_are_held_within_the_budget() {
     let b = budget(65536 + 1024);
@@ -353,11 +354,25 @@ fn signed_chunks_are_held_within_the_budget() {
         .unwrap();
     assert!(out.is_empty());
     assert_eq!(b.in_use(), 40_000, "the chunk's bytes so far");
-    v.push(Bytes::copy_from_slice(&body[88 + 40_000..]), &mut out)
+    // The first chunk whole, the second's header and 500 of its bytes.
+    let second = 88 + 65536 + 2 + 86;
+    v.push(
+        Bytes::copy_from_slice(&body[88 + 40_000..second + 500]),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out.iter().map(Bytes::len).sum::<usize>(), 65536);
+    assert_eq!(
+        b.in_use(),
+        65536 + 500,
+        "the chunk released and the next one's bytes"
+    );
+    v.push(Bytes::copy_from_slice(&body[second + 500..]), &mut out)
         .unwrap();
     assert_eq!(out.iter().map(Bytes::len).sum::<usize>(), 66560);
-    assert_eq!(b.in_use(), 0, "released chunks are no longer held");
+    assert_eq!(b.in_use(), 1024, "the last chunk released");
     v.finish().unwrap();
+    assert_eq!(b.in_use(), 0);
 
     let b = budget(65536);
     let other = b.hold();

@@ -8,7 +8,7 @@ pub mod form;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
 
@@ -211,18 +211,13 @@ impl Gateway {
         use std::sync::atomic::{AtomicBool, Ordering};
         let file_started = Arc::new(AtomicBool::new(false));
         let over_budget = Arc::new(AtomicBool::new(false));
-        let declared = s
-            .req_header()
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let read = {
             let body = bounded_body(s, self.cfg.client_body, &file_started, &over_budget);
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-            let form = (target, route, declared, reading);
+            let form = (target, route, reading);
             self.read_form(&mut multipart, x, form, &file_started).await
         };
         read.map_err(|e| match e {
@@ -395,7 +390,7 @@ impl Gateway {
         &self,
         multipart: &mut multer::Multipart<'_>,
         x: &mut Exchange,
-        (target, route, declared, reading): (&Target, &Route<'_>, Option<u64>, FieldsSlot<'_>),
+        (target, route, reading): (&Target, &Route<'_>, FieldsSlot<'_>),
         file_started: &std::sync::atomic::AtomicBool,
     ) -> Result<Upload, FormError> {
         let (form, file) = self.read_fields(multipart, file_started).await?;
@@ -452,7 +447,7 @@ impl Gateway {
         };
         let mut room = self.held.hold();
         let data = (multipart, file, (cap, range));
-        let data = self.read_file(data, (declared, &mut room)).await?;
+        let data = self.read_file(data, &mut room).await?;
         x.bytes_in = data.len() as u64;
         let data = match form::asks_gunzip(&form) && form::gzipped(&data) {
             true => {
@@ -545,7 +540,7 @@ impl Gateway {
             .await
             .map_err(|_| HcpError::new(HcpCode::InternalError))??;
         request.remove_header(&http::header::CONTENT_ENCODING);
-        room.set(decoded.len())?;
+        room.set(decoded.capacity())?;
         Ok(Bytes::from(decoded))
     }
 
@@ -626,15 +621,14 @@ impl Gateway {
     async fn read_file(
         &self,
         (multipart, mut file, (cap, range)): FileAt<'_, '_>,
-        (declared, room): (Option<u64>, &mut crate::request::held::Held),
+        room: &mut crate::request::held::Held,
     ) -> Result<Bytes, FormError> {
-        let expected = declared.map_or(cap, |d| d.min(cap));
         let limit = self.cfg.limits.max_post_object_bytes;
         // (Room is taken as the file arrives, not for what its request declares: a form that
-        // says much and sends little holds only what it sent. The buffer is made as large as
-        // declared, within the cap, so that it is not copied as it grows: its pages are the
-        // process's only once written.)
-        let mut data = BytesMut::with_capacity(usize::try_from(expected).unwrap_or(0));
+        // says much and sends little holds only what it sent. Its buffer grows with it, to the
+        // cap at most.)
+        let most = usize::try_from(cap).unwrap_or(usize::MAX);
+        let mut data = Vec::new();
         while let Some(chunk) = file.chunk().await? {
             let len = (data.len() + chunk.len()) as u64;
             if len > cap {
@@ -645,14 +639,15 @@ impl Gateway {
                     .with_message(format!("A form upload may carry at most {limit} bytes."))
                     .into());
             }
-            room.set(data.len() + chunk.len())?;
+            crate::request::held::grow_within(&mut data, chunk.len(), most);
+            room.set(data.capacity())?;
             data.extend_from_slice(&chunk);
         }
         drop(file);
         while let Some(field) = multipart.next_field().await? {
             drop(field);
         }
-        Ok(data.freeze())
+        Ok(Bytes::from(data))
     }
 }
 

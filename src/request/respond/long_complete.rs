@@ -17,9 +17,10 @@ impl Gateway {
     ) -> Flow {
         up.session.read_timeout = Some(self.cfg.complete_timeout);
         let mut committed = false;
+        // (The backend completed, or will have: its answer is read whatever the budget, and
+        // counted until it is answered.)
+        let mut held = self.held.hold_counted();
         let (read, body) = {
-            // (The backend completed, or will have: its answer is read whatever the budget.)
-            let mut held = self.held.hold_counted();
             let limit = self.cfg.max_buffered_response_bytes;
             let exchange = Self::complete_answer(&mut up, limit, &mut held);
             tokio::pin!(exchange);
@@ -68,7 +69,6 @@ impl Gateway {
                     Some(body) => body,
                     None => {
                         let limit = self.cfg.max_buffered_response_bytes;
-                        let mut held = self.held.hold_counted();
                         upstream::read_whole_body(&mut up.session, limit, &mut held).await
                     }
                 };

@@ -808,7 +808,9 @@ impl Gateway {
             Vec::new()
         } else {
             let limit = self.cfg.max_buffered_response_bytes;
-            upstream::read_whole_body(&mut up.session, limit, &mut self.held.hold())
+            // (The gateway's own exchange, bounded, some after a change: counted, never
+            // refused — a refusal would read as the backend's silence.)
+            upstream::read_whole_body(&mut up.session, limit, &mut self.held.hold_counted())
                 .await
                 .ok()?
         };
