@@ -109,6 +109,11 @@ refused "an adminPort that is not admin_listen's" "adminPort (9001) is not the p
 refused "a loopback S3 listener in standalone mode" "listen (127.0.0.1:8080) is loopback" -f "$chart/examples/sidecar.yaml" --set mode=standalone
 refused "a loopback admin listener" "admin_listen (127.0.0.1:8081) is loopback" --set-string 'config=[server]
 listen = "0.0.0.0:8080"'
+refused "listeners it cannot read" "write listen and admin_listen as keys of a \\[server\\] table" \
+  --set-string "config=server.listen = '0.0.0.0:8080'"
+helm template gw "$chart" --set-string "config=[server]
+listen = '0.0.0.0:8080'
+admin_listen = '[::]:08081'" > /dev/null || fail "the chart refused listeners in single quotes"
 echo "check-deploy: the chart's ports are its listeners'"
 python3 scripts/helm-values-doc.py --check
 echo "check-deploy: all checks passed"

@@ -25,18 +25,23 @@ kubelet's probes come to the pod's address, so the admin listener may not be loo
 the S3 listener in standalone mode, where the Service's traffic comes from outside the pod.
 */ -}}
 {{- define "hcp-s3-gateway.checkListeners" -}}
-{{- $listen := regexFind "(?m)^\\s*listen\\s*=\\s*\"[^\"]*\"" .Values.config | regexFind "\"[^\"]*\"" | trimAll "\"" | default "127.0.0.1:8080" -}}
-{{- $admin := regexFind "(?m)^\\s*admin_listen\\s*=\\s*\"[^\"]*\"" .Values.config | regexFind "\"[^\"]*\"" | trimAll "\"" | default "127.0.0.1:8081" -}}
-{{- if ne (regexFind "[0-9]+$" $listen) (toString .Values.s3Port) -}}
+{{- $value := "(\"[^\"\n]*\"|'[^'\n]*')" -}}
+{{- if regexMatch "(?m)^\\s*server\\s*[.=]" .Values.config -}}
+{{- fail "config: write listen and admin_listen as keys of a [server] table (listen = \"…\"): the chart checks its ports against them" -}}
+{{- end -}}
+{{- $listen := regexFind (printf "(?m)^\\s*listen\\s*=\\s*%s" $value) .Values.config | regexFind $value | trimAll "\"'" | default "127.0.0.1:8080" -}}
+{{- $admin := regexFind (printf "(?m)^\\s*admin_listen\\s*=\\s*%s" $value) .Values.config | regexFind $value | trimAll "\"'" | default "127.0.0.1:8081" -}}
+{{- if ne (atoi (regexFind "[0-9]+$" $listen)) (int .Values.s3Port) -}}
 {{- fail (printf "s3Port (%v) is not the port of [server] listen (%s)" .Values.s3Port $listen) -}}
 {{- end -}}
-{{- if ne (regexFind "[0-9]+$" $admin) (toString .Values.adminPort) -}}
+{{- if ne (atoi (regexFind "[0-9]+$" $admin)) (int .Values.adminPort) -}}
 {{- fail (printf "adminPort (%v) is not the port of [server] admin_listen (%s)" .Values.adminPort $admin) -}}
 {{- end -}}
-{{- if regexMatch "^(127\\.|localhost:|\\[::1\\]:)" $admin -}}
+{{- $loopback := "^(127\\.|\\[::1\\]:|\\[(0+:){7}0*1\\]:|\\[::ffff:127\\.)" -}}
+{{- if regexMatch $loopback $admin -}}
 {{- fail (printf "[server] admin_listen (%s) is loopback: the kubelet's probes come to the pod's address" $admin) -}}
 {{- end -}}
-{{- if and (eq .Values.mode "standalone") (regexMatch "^(127\\.|localhost:|\\[::1\\]:)" $listen) -}}
+{{- if and (eq .Values.mode "standalone") (regexMatch $loopback $listen) -}}
 {{- fail (printf "[server] listen (%s) is loopback: in standalone mode the Service's clients come to the pod's address" $listen) -}}
 {{- end -}}
 {{- end -}}
