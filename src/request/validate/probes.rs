@@ -47,8 +47,9 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
     async fn bucket_locked(&self, at: At<'_>) -> bool;
-    /// Whether any key of the bucket starts with `prefix`.
-    async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool;
+    /// Whether any key of the bucket starts with `prefix`; `None` where the backend did not
+    /// say (no answer, or neither a listing nor a missing bucket).
+    async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool>;
     /// A page of at most `max` of the upload's parts, from `marker` on.
     async fn parts_page(
         &self,
@@ -106,15 +107,20 @@ impl Probe for Gateway {
         locked
     }
 
-    async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> bool {
+    async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool> {
         let params = Params::default()
             .with("list-type", "2")
             .with("max-keys", "1")
             .with("prefix", String::from_utf8_lossy(prefix));
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
-        matches!(got.await, Some((h, body)) if h.status == 200
-            && rewrite::has_element(&body, b"Contents"))
+        let (head, body) = got.await?;
+        match head.status.as_u16() {
+            200 => Some(rewrite::has_element(&body, b"Contents")),
+            // (No bucket, no key: the write itself is answered NoSuchBucket.)
+            404 => Some(false),
+            _ => None,
+        }
     }
 
     async fn parts_page(
@@ -429,9 +435,21 @@ pub(in crate::request) async fn check_overwrite(
         && !client_source_conditions;
     // (An object a HEAD without its customer's key cannot read exists all the same: its
     // sub-resources say so, `object_answer`.)
+    // What the backend did not say cannot be judged: 503, nothing written (a failed HEAD
+    // taken for an absent name would let the write replace what the rule keeps).
+    let unknown = |what: &str, status: Option<u16>| {
+        HcpError::new(HcpCode::ServiceUnavailable)
+            .with_message("Whether the name is taken could not be learned; try again.")
+            .with_cause(format!(
+                "{what} for the no-overwrite rule answered {status:?}"
+            ))
+    };
     let head = match ask_backend {
         true => None,
-        false => probe.object_answer(at, None).await,
+        false => match probe.object_answer(at, None).await {
+            Some(h) if matches!(h.status.as_u16(), 200 | 404) => Some(h),
+            other => return Err(unknown("HEAD", other.map(|h| h.status.as_u16()))),
+        },
     };
     let exists = head.as_ref().is_some_and(|h| h.status == 200);
     // The client's own precondition comes first, as HTTP evaluates preconditions.
@@ -452,7 +470,10 @@ pub(in crate::request) async fn check_overwrite(
     let folder_exists = !exists && {
         let mut folder = at.target.key().unwrap_or_default().into_owned();
         folder.push(b'/');
-        probe.any_key_under(at, &folder).await
+        probe
+            .any_key_under(at, &folder)
+            .await
+            .ok_or_else(|| unknown("a listing", None))?
     };
     if exists || folder_exists {
         return Err(name_exists());
@@ -958,6 +979,8 @@ mod tests {
         lock: Option<(&'static str, bool)>,
         /// A HEAD's status when it is not the object's (a backend failing).
         failing: Option<u16>,
+        /// Listings get no answer.
+        unlisted: bool,
         asked: Mutex<Vec<&'static str>>,
     }
 
@@ -1005,9 +1028,10 @@ mod tests {
             self.asked.lock().unwrap().push("lock");
             false
         }
-        async fn any_key_under(&self, _: At<'_>, prefix: &[u8]) -> bool {
+        async fn any_key_under(&self, _: At<'_>, prefix: &[u8]) -> Option<bool> {
             self.asked.lock().unwrap().push("list");
-            self.objects.iter().any(|(k, _, _)| k.starts_with(prefix))
+            let found = self.objects.iter().any(|(k, _, _)| k.starts_with(prefix));
+            (!self.unlisted).then_some(found)
         }
         async fn parts_page(
             &self,
@@ -1243,6 +1267,35 @@ mod tests {
         .await;
         assert_eq!(r, Ok("unguarded"));
         assert_eq!(*versioned.asked.lock().unwrap(), ["versioning"]);
+    }
+
+    /// What the backend does not say — a HEAD that fails, a listing not answered — is not
+    /// taken for an absent name: 503, where the write would go on as if nothing were there.
+    #[tokio::test]
+    async fn rule_41_is_not_judged_without_the_backend_s_answer() {
+        use TenantOverwrite::*;
+        let req = put(&[]);
+        let failing = Fake {
+            failing: Some(500),
+            ..Fake::default()
+        };
+        let unlisted = Fake {
+            unlisted: true,
+            ..Fake::default()
+        };
+        for (fake, last) in [(&failing, "versioning"), (&unlisted, "list")] {
+            let r = with_at(
+                RefuseUnversioned,
+                |_| {},
+                "new",
+                async |at| {
+                    code(check_overwrite(fake, &req, (Operation::PutObject, false), at).await)
+                },
+            )
+            .await;
+            assert_eq!(r, Err(HcpCode::ServiceUnavailable), "{last}");
+            assert_eq!(fake.asked.lock().unwrap().last(), Some(&last));
+        }
     }
 
     #[tokio::test]
