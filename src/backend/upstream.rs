@@ -453,6 +453,8 @@ pub async fn read_request_body(
         verifier
             .push(chunk, &mut released)
             .map_err(BodyError::Rejected)?;
+        // (Counted below, as what this reader holds.)
+        verifier.taken();
         for piece in released.drain(..) {
             total += piece.len();
             if total > limit {

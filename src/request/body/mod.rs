@@ -136,8 +136,6 @@ struct Chunked {
     data: Vec<u8>,
     /// The size its header gave the chunk being read.
     size: usize,
-    /// The bytes of the last chunk released: the caller holds it back until the next one is
-    /// (`needs_hold_back`), so it stays counted until then.
     chunk_signature: Option<String>,
     signer: Option<std::sync::Arc<ChunkSigner>>,
     previous_signature: String,
@@ -149,9 +147,14 @@ struct Chunked {
     trailer_signature: Option<String>,
     trailer_value: Option<String>,
     max_chunk: usize,
+    /// The bytes of the last chunk released: a streaming caller holds it back until the next
+    /// one is (`needs_hold_back`), so it stays counted until then.
     released: usize,
-    /// The chunk being read and the one released last: their share of the bytes all requests
-    /// may hold.
+    /// The bytes of the chunk released before it, written to the backend when the last one
+    /// was released: counted until the next push, which comes after that write.
+    prior: usize,
+    /// The chunk being read and those released and not yet sent: their share of the bytes all
+    /// requests may hold.
     held: Held,
 }
 
@@ -281,6 +284,7 @@ impl BodyVerifier {
                     data: Vec::new(),
                     size: 0,
                     released: 0,
+                    prior: 0,
                     chunk_signature: None,
                     previous_signature: signer
                         .as_ref()
@@ -314,6 +318,16 @@ impl BodyVerifier {
             chunked.held = held;
         }
         self
+    }
+
+    /// The pieces released so far are the caller's own now (a reader of the whole body, which
+    /// counts them itself): no longer counted here.
+    pub fn taken(&mut self) {
+        if let Some(chunked) = self.chunked.as_mut() {
+            chunked.released = 0;
+            chunked.prior = 0;
+            let _ = chunked.held.set(chunked.data.capacity());
+        }
     }
 
     /// Whether it holds chunks until they are verified (a signed aws-chunked body).
@@ -396,6 +410,11 @@ impl Chunked {
     /// Decodes `raw`: a signed chunk's data is held until its signature is checked, an
     /// unsigned one's passes on as it arrives (slices of `raw`, not copies).
     fn feed(&mut self, raw: &Bytes, out: &mut Vec<Bytes>) -> Result<(), HcpError> {
+        if self.prior > 0 {
+            // (Sent before this push.)
+            self.prior = 0;
+            let _ = self.held.set(self.released + self.data.capacity());
+        }
         let mut input: &[u8] = raw;
         while !input.is_empty() {
             match self.state {
@@ -421,7 +440,7 @@ impl Chunked {
                     if self.signer.is_some() {
                         crate::request::held::grow_within(&mut self.data, n, self.size);
                         self.held
-                            .set(self.released + self.data.capacity())
+                            .set(self.prior + self.released + self.data.capacity())
                             .map_err(crate::request::held::Full::error)?;
                         self.data.extend_from_slice(&input[..n]);
                     } else {
@@ -465,8 +484,9 @@ impl Chunked {
         }
         out.push(data);
         // (The one before it goes to the backend now.)
+        self.prior = self.released;
         self.released = kept;
-        let _ = self.held.set(kept);
+        let _ = self.held.set(self.prior + kept);
         self.state = State::ChunkHeader;
         Ok(())
     }

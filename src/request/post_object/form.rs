@@ -280,14 +280,26 @@ pub fn gzipped(file: &[u8]) -> bool {
 /// the policy allows); 400 InvalidArgument for data that is not gzip's (trailing bytes too).
 pub fn gunzip(file: &[u8], limit: u64, cap: u64) -> Result<Vec<u8>, HcpError> {
     use std::io::Read as _;
+    let not_gzip = || {
+        HcpError::new(HcpCode::InvalidArgument)
+            .with_message("The form's file is not valid gzip data.")
+    };
+    let most = cap.min(limit).saturating_add(1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(file).take(most);
+    let most = usize::try_from(most).unwrap_or(usize::MAX);
+    // (Grown to what it may hold at most, never doubled past it: the room taken for it.)
     let mut decoded = Vec::new();
-    flate2::read::MultiGzDecoder::new(file)
-        .take(cap.min(limit).saturating_add(1))
-        .read_to_end(&mut decoded)
-        .map_err(|_| {
-            HcpError::new(HcpCode::InvalidArgument)
-                .with_message("The form's file is not valid gzip data.")
-        })?;
+    loop {
+        let at = decoded.len();
+        let more = most.saturating_sub(at).clamp(1, 64 * 1024);
+        crate::request::held::grow_within(&mut decoded, more, most);
+        decoded.resize(at + more, 0);
+        let n = decoder.read(&mut decoded[at..]).map_err(|_| not_gzip())?;
+        decoded.truncate(at + n);
+        if n == 0 {
+            break;
+        }
+    }
     if decoded.len() as u64 > limit {
         return Err(HcpError::new(HcpCode::EntityTooLarge).with_message(format!(
             "A form upload may carry at most {limit} bytes, decoded."
