@@ -385,17 +385,19 @@ pub fn answer_encryption(asked: bool, upstream: &ResponseHeader, resp: &mut Resp
     }
 }
 
+/// A backend's Object Lock header `name` (S3's `x-amz-object-lock-*`, or OBS's `x-obs-…`).
+fn lock_header<'h>(upstream: &'h ResponseHeader, name: &str) -> Option<&'h http::HeaderValue> {
+    let obs = name.replacen("x-amz-", "x-obs-", 1);
+    upstream
+        .headers
+        .get(name)
+        .or_else(|| upstream.headers.get(obs.as_str()))
+}
+
 /// An object's retention setting and hold, read from the backend's Object Lock headers (S3's
 /// `x-amz-object-lock-*`, OBS's `x-obs-object-lock-*`).
 pub fn object_lock_of(upstream: &ResponseHeader) -> (crate::hcp::retention::Setting, bool) {
-    let header = |name: &str| {
-        let obs = name.replacen("x-amz-", "x-obs-", 1);
-        upstream
-            .headers
-            .get(name)
-            .or_else(|| upstream.headers.get(obs.as_str()))
-            .and_then(|v| v.to_str().ok())
-    };
+    let header = |name: &str| lock_header(upstream, name).and_then(|v| v.to_str().ok());
     let until = header("x-amz-object-lock-retain-until-date").and_then(|d| {
         time::OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc3339)
             .ok()
@@ -403,6 +405,19 @@ pub fn object_lock_of(upstream: &ResponseHeader) -> (crate::hcp::retention::Sett
     });
     let held = header("x-amz-object-lock-legal-hold").is_some_and(|h| h.trim() == "ON");
     (crate::hcp::retention::setting_of(until), held)
+}
+
+/// Whether a backend's Object Lock headers say something the gateway cannot read: a
+/// retain-until date that is no RFC 3339 date, a legal hold neither ON nor OFF. (Read as no
+/// lock, either would let a write or a delete past a lock the backend keeps.)
+pub fn object_lock_unreadable(upstream: &ResponseHeader) -> bool {
+    let header = |name: &str| lock_header(upstream, name).map(|v| v.to_str().map(str::trim));
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let date = header("x-amz-object-lock-retain-until-date")
+        .is_some_and(|d| d.map_or(true, |d| time::OffsetDateTime::parse(d, rfc3339).is_err()));
+    let hold =
+        header("x-amz-object-lock-legal-hold").is_some_and(|h| !matches!(h, Ok("ON" | "OFF")));
+    date || hold
 }
 
 /// An object's holds as a GET or HEAD answers them, and whether its reader sees the labels.

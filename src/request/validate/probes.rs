@@ -277,6 +277,40 @@ fn bucket_of(target: &Target) -> Target {
     }
 }
 
+/// What a refused `GET ?retention` or `?legal-hold` says of an object's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoLock {
+    /// The object (or the version) is not there.
+    Object,
+    /// The object has no lock of this kind (none set, or its bucket keeps no Object Lock).
+    OfThisKind,
+}
+
+/// A backend's refusal of a lock sub-resource (`sub`: `retention` or `legal-hold`) read by its
+/// code, whatever its status (MinIO answers NoSuchObjectLockConfiguration with 400): `None`
+/// for anything else — a lock that cannot be read is not taken for none.
+fn no_lock_answer(body: &[u8], dialect: crate::hcp::mapping::Dialect, sub: &str) -> Option<NoLock> {
+    let code = crate::hcp::xml::leaf_text(body, "Code");
+    let message = crate::hcp::xml::leaf_text(body, "Message").unwrap_or_default();
+    let lock_message = message
+        .to_ascii_lowercase()
+        .replace(' ', "")
+        .contains("objectlock");
+    match code.as_deref() {
+        Some("NoSuchKey" | "NoSuchVersion") => Some(NoLock::Object),
+        Some("NoSuchObjectLockConfiguration" | "ObjectLockConfigurationNotFoundError") => {
+            Some(NoLock::OfThisKind)
+        }
+        // S3: "Bucket is missing Object Lock Configuration".
+        Some("InvalidRequest") if lock_message => Some(NoLock::OfThisKind),
+        // (OBS keeps no legal holds.)
+        _ if dialect == crate::hcp::mapping::Dialect::Obs && sub == "legal-hold" => {
+            Some(NoLock::OfThisKind)
+        }
+        _ => None,
+    }
+}
+
 /// HCP's answers for an object under retention or on hold, in a namespace that keeps retention
 /// (where every bucket keeps versions at the backend, so the backend itself would store a new
 /// version or a delete marker): a new version over it is 403, a delete of it 409 — a
@@ -310,13 +344,17 @@ pub(in crate::request) async fn check_retained(
     // is the backend's to answer.)
     if op == Operation::PutObjectRetention {
         return match probe.object_answer(at, params.get("versionId")).await {
+            Some(h) if h.status == 200 && rewrite::object_lock_unreadable(&h) => {
+                Err(unreadable_lock(Some(&h)))
+            }
             Some(h) if h.status == 200 && rewrite::object_lock_of(&h).1 => {
                 Err(HcpError::new(HcpCode::AccessDenied)
                     .with_message("The object is on hold: its retention does not change."))
             }
-            // (The backend's own refusals of the request — a version that is none, a delete
-            // marker — are its to answer; only an answer that says nothing is 503.)
-            Some(h) if !h.status.is_server_error() => Ok(()),
+            // (The backend's own refusals of the request — a version that is none (404), a
+            // delete marker (405) — are its to answer; any other answer says nothing of the
+            // hold: 503.)
+            Some(h) if matches!(h.status.as_u16(), 200 | 404 | 405) => Ok(()),
             other => Err(unreadable_lock(other.as_ref())),
         };
     }
@@ -335,7 +373,7 @@ pub(in crate::request) async fn check_retained(
     }
     // What cannot be read cannot be judged: then nothing is written or deleted.
     let head = match probe.object_answer(at, None).await {
-        Some(h) if h.status == 200 => h,
+        Some(h) if h.status == 200 && !rewrite::object_lock_unreadable(&h) => h,
         Some(h) if h.status == 404 => return Ok(()),
         other => return Err(unreadable_lock(other.as_ref())),
     };
@@ -385,7 +423,12 @@ pub(in crate::request) async fn check_recreate(
             Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
         }
         Some(403) => Err(HcpError::new(HcpCode::BucketAlreadyExists)),
-        _ => Ok(()),
+        Some(404) => Ok(()),
+        // (Sent on unknown, the create would answer 200 over a bucket that may be there — and
+        // AWS would reset its ACL.)
+        status => Err(HcpError::new(HcpCode::ServiceUnavailable)
+            .with_message("Whether the bucket exists could not be learned; try again.")
+            .with_cause(format!("HEAD of the bucket answered {status:?}"))),
     }
 }
 
@@ -487,7 +530,9 @@ pub(in crate::request) async fn check_overwrite(
 
 /// A copy's source conditions (`x-amz-copy-source-if-*`), judged on its source's HEAD: every
 /// one that fails is 412 (HCP's copy performs only "if the source meets all the conditions");
-/// a source that cannot be read is the backend's to answer.
+/// a source the backend refuses (4xx) is the backend's to answer, one it says nothing of (no
+/// answer, 5xx) is 503 — sent on, the backend would judge the conditions by HTTP's precedence
+/// (a matching If-Match passes whatever If-Unmodified-Since says).
 pub(in crate::request) async fn check_copy_conditions(
     req: &pingora::http::RequestHeader,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
@@ -499,13 +544,23 @@ pub(in crate::request) async fn check_copy_conditions(
     if !conditional {
         return Ok(());
     }
-    let Some(head) = source_head.await?.filter(|h| h.status == 200) else {
-        return Ok(());
+    let head = match source_head.await? {
+        Some(h) if h.status == 200 => h,
+        Some(h) if h.status.is_client_error() => return Ok(()),
+        other => return Err(unjudged_source(other.as_deref())),
     };
     match rewrite::precondition_with(req, "x-amz-copy-source-", &head) {
         rewrite::Precondition::Holds => Ok(()),
         _ => Err(HcpError::new(HcpCode::PreconditionFailed)),
     }
+}
+
+/// A copy's source conditions that cannot be judged: 503.
+fn unjudged_source(head: Option<&ResponseHeader>) -> HcpError {
+    let status = head.map(|h| h.status.as_u16());
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("The copy source could not be read to judge its conditions; try again.")
+        .with_cause(format!("HEAD of the copy source answered {status:?}"))
 }
 
 /// A copy of an object onto itself (its current version: no source version id) with
@@ -547,7 +602,16 @@ pub(in crate::request) async fn check_complete(
     if hcp_minimum == 0 && backend_minimum == 0 {
         return Ok(parts);
     }
-    let sizes = part_sizes(probe, at, upload_id).await;
+    // (A listing that fails leaves the sizes to the backend, which judges its own minimum,
+    // never HCP's where that is larger: then 503.)
+    let Some(sizes) = part_sizes(probe, at, upload_id).await else {
+        if hcp_minimum > backend_minimum {
+            return Err(HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The upload's parts could not be listed; try again.")
+                .with_cause("ListParts for the complete's part sizes failed"));
+        }
+        return Ok(parts);
+    };
     complete::check_sizes(
         &parts,
         |n| sizes.get(&n).copied(),
@@ -557,17 +621,19 @@ pub(in crate::request) async fn check_complete(
     Ok(parts)
 }
 
-/// The sizes of an upload's parts, page by page (at most 20 pages of 1,000). A failed listing
-/// gives what was read so far: the backend's answer to the complete itself then decides.
-async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> HashMap<u32, u64> {
+/// The sizes of an upload's parts, page by page (at most 20 pages of 1,000); `None` where a
+/// page could not be read. (An upload that is gone is the complete's to answer: NoSuchUpload.)
+async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Option<HashMap<u32, u64>> {
     let mut sizes = HashMap::new();
     let mut marker: Option<String> = None;
     for _ in 0..20 {
-        let PartsPage::Listed((page, next)) = probe
+        let (page, next) = match probe
             .parts_page(at, upload_id, (marker.as_deref(), 1000))
             .await
-        else {
-            break;
+        {
+            PartsPage::Listed(listed) => listed,
+            PartsPage::NoSuchUpload => break,
+            PartsPage::Unknown => return None,
         };
         sizes.extend(page);
         match next {
@@ -575,7 +641,7 @@ async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> HashMap<u
             None => break,
         }
     }
-    sizes
+    Some(sizes)
 }
 
 /// Seed 000's UploadPartCopy rules that need backend state: the upload must exist before the
@@ -606,9 +672,15 @@ pub(in crate::request) async fn check_part_copy(
     if range_start.is_none() && !conditional {
         return Ok(());
     }
-    // A missing or unreadable source is the backend's to answer.
-    let Some(head) = source_head.await? else {
-        return Ok(());
+    // A missing or unreadable source is the backend's to answer — but not where conditions
+    // are to be judged on an answer that says nothing (as for a copy).
+    let head = match source_head.await? {
+        Some(h) if conditional && h.status.is_server_error() => {
+            return Err(unjudged_source(Some(&h)))
+        }
+        Some(h) => h,
+        None if conditional => return Err(unjudged_source(None)),
+        None => return Ok(()),
     };
     if conditional
         && rewrite::precondition_with(req, "x-amz-copy-source-", &head)
@@ -745,12 +817,10 @@ impl Gateway {
                         }
                     }
                 }
-                404 => {
-                    let code = crate::hcp::xml::leaf_text(&body, "Code");
-                    if matches!(code.as_deref(), Some("NoSuchKey" | "NoSuchVersion")) {
-                        return ResponseHeader::build(404, Some(0)).ok();
-                    }
-                }
+                400..500 => match no_lock_answer(&body, at.route.backend.dialect, sub)? {
+                    NoLock::Object => return ResponseHeader::build(404, Some(0)).ok(),
+                    NoLock::OfThisKind => {}
+                },
                 _ => return None,
             }
         }
@@ -981,6 +1051,8 @@ mod tests {
         failing: Option<u16>,
         /// Listings get no answer.
         unlisted: bool,
+        /// Parts listings get no answer.
+        parts_unknown: bool,
         asked: Mutex<Vec<&'static str>>,
     }
 
@@ -1040,6 +1112,9 @@ mod tests {
             (marker, _): (Option<&str>, u32),
         ) -> PartsPage {
             self.asked.lock().unwrap().push("parts");
+            if self.parts_unknown {
+                return PartsPage::Unknown;
+            }
             let Some(parts) = self.parts.as_ref().filter(|_| id == "u") else {
                 return PartsPage::NoSuchUpload;
             };
@@ -1119,12 +1194,13 @@ mod tests {
         .map_err(|e| e.code)
     }
 
-    /// In a retention namespace: no new version over an object under retention or on hold
-    /// (403), no delete of one (409) but a privileged delete past retention (never a hold), and
-    /// nothing at all when the object's lock cannot be read (503).
-    #[tokio::test]
-    async fn retained_objects_are_neither_replaced_nor_deleted() {
-        use crate::request::classify::Effects;
+    /// `check_retained` of `op` on `key` in a namespace that keeps retention.
+    async fn in_retention(
+        fake: &Fake,
+        op: Operation,
+        key: &str,
+        params: &Params,
+    ) -> Result<(), u16> {
         let mut tenant = tenant(TenantOverwrite::Allow);
         tenant.retention.mode = crate::config::RetentionMode::Enterprise;
         let backend = crate::request::route::BackendRuntime::for_tests();
@@ -1134,26 +1210,37 @@ mod tests {
             backend_bucket: Some("bkt".into()),
             credentials: None,
         };
+        let target = target(key);
+        let at = At {
+            target: &target,
+            route: &route,
+        };
+        check_retained(fake, op, params, at)
+            .await
+            .map_err(|e| e.status)
+    }
+
+    /// An object `k` whose lock is `lock` (retain-until date, hold).
+    fn locked_object(lock: Option<(&'static str, bool)>) -> Fake {
+        Fake {
+            objects: vec![(b"k".to_vec(), 1, "\"e\"")],
+            lock,
+            ..Fake::default()
+        }
+    }
+
+    /// In a retention namespace: no new version over an object under retention or on hold
+    /// (403), no delete of one (409) but a privileged delete past retention (never a hold), and
+    /// nothing at all when the object's lock cannot be read (503).
+    #[tokio::test]
+    async fn retained_objects_are_neither_replaced_nor_deleted() {
+        use crate::request::classify::Effects;
         let mut privileged = Params::default();
         privileged.effects = Effects {
             bypass_governance: true,
             ..Effects::default()
         };
-        let run = async |fake: &Fake, op, key: &str, params: &Params| {
-            let target = target(key);
-            let at = At {
-                target: &target,
-                route: &route,
-            };
-            check_retained(fake, op, params, at)
-                .await
-                .map_err(|e| e.status)
-        };
-        let object = |lock| Fake {
-            objects: vec![(b"k".to_vec(), 1, "\"e\"")],
-            lock,
-            ..Fake::default()
-        };
+        let (run, object) = (in_retention, locked_object);
         let none = Params::default();
         let retained = object(Some(("2100-01-01T00:00:00Z", false)));
         assert_eq!(
@@ -1194,6 +1281,37 @@ mod tests {
             run(&failing, Operation::PutObject, "k", &none).await,
             Err(503)
         );
+    }
+
+    /// A lock the HEAD says nothing readable of is no lock: nothing is written, deleted or
+    /// changed (503).
+    #[tokio::test]
+    async fn an_unreadable_lock_is_not_taken_for_none() {
+        let (run, object, none) = (in_retention, locked_object, Params::default());
+        // A date that is no date: no lock read, nothing done.
+        let garbled = object(Some(("the year 2100", false)));
+        for op in [
+            Operation::PutObject,
+            Operation::DeleteObject,
+            Operation::PutObjectRetention,
+        ] {
+            assert_eq!(run(&garbled, op, "k", &none).await, Err(503), "{op:?}");
+        }
+        // A retention change: the backend's own refusals (404, a delete marker's 405) are its
+        // to answer; any other answer of the HEAD says nothing of the hold.
+        for (status, expected) in [
+            (404, Ok(())),
+            (405, Ok(())),
+            (403, Err(503)),
+            (400, Err(503)),
+        ] {
+            let answered = Fake {
+                failing: Some(status),
+                ..object(None)
+            };
+            let r = run(&answered, Operation::PutObjectRetention, "k", &none).await;
+            assert_eq!(r, expected, "{status}");
+        }
     }
 
     #[tokio::test]
@@ -1439,5 +1557,120 @@ mod tests {
         );
         // MinIO answers for itself (409 BucketAlreadyOwnedByYou, mapped to HCP's).
         assert_eq!(run(Dialect::Minio, Some(200)).await, (Ok(()), 0));
+        // A HEAD that says nothing (no answer, a 5xx, a redirect) sends no create: 503.
+        for status in [None, Some(500), Some(301)] {
+            assert_eq!(
+                run(Dialect::Aws, status).await,
+                (Err(HcpCode::ServiceUnavailable), 1)
+            );
+        }
+    }
+
+    /// What the backend does not say is never taken for the safe answer: a part listing that
+    /// fails where HCP's minimum is above the backend's, a copy source that cannot be read
+    /// where conditions are to be judged, a lock date that is no date, a hold's HEAD that
+    /// answers neither the object nor its absence — 503 each.
+    #[tokio::test]
+    async fn unknown_answers_are_503_where_they_would_decide() {
+        let mib = 1 << 20;
+        let unlisted = Fake {
+            parts_unknown: true,
+            ..Fake::default()
+        };
+        let body = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag>\
+                    </Part><Part><PartNumber>2</PartNumber><ETag>\"e\"</ETag></Part>\
+                    </CompleteMultipartUpload>";
+        let complete = async |backend_min: u64| {
+            let set =
+                move |b: &mut crate::request::route::BackendRuntime| b.min_part_bytes = backend_min;
+            with_at(TenantOverwrite::Allow, set, "k", async |at| {
+                check_complete(&unlisted, mib, (body.as_bytes(), "u"), at)
+                    .await
+                    .map(|p| p.len())
+                    .map_err(|e| e.code)
+            })
+            .await
+        };
+        assert_eq!(complete(0).await, Err(HcpCode::ServiceUnavailable));
+        assert_eq!(complete(5 * mib).await, Ok(2), "the backend judges its own");
+
+        let conditional = {
+            let mut r = put(&[("x-amz-copy-source", "/bkt/src")]);
+            r.insert_header("x-amz-copy-source-if-match", "\"abc\"")
+                .unwrap();
+            r
+        };
+        for (status, expected) in [
+            (None, Err(HcpCode::ServiceUnavailable)),
+            (Some(503), Err(HcpCode::ServiceUnavailable)),
+            (Some(403), Ok(())),
+            (Some(404), Ok(())),
+        ] {
+            let head = status.map(|s| Arc::new(ResponseHeader::build(s, None).unwrap()));
+            let judged = check_copy_conditions(&conditional, async { Ok(head) }).await;
+            assert_eq!(judged.map_err(|e| e.code), expected, "{status:?}");
+        }
+        let parts = Fake {
+            parts: Some(vec![]),
+            ..Fake::default()
+        };
+        let copied = with_at(
+            TenantOverwrite::Allow,
+            |_| {},
+            "k",
+            async |at| {
+                check_part_copy(&parts, &conditional, "u", at, async { Ok(None) })
+                    .await
+                    .map_err(|e| e.code)
+            },
+        )
+        .await;
+        assert_eq!(copied, Err(HcpCode::ServiceUnavailable));
+    }
+
+    /// A lock sub-resource's refusal is read by its code: the object gone, no lock of this
+    /// kind (MinIO's 400 too, a bucket without Object Lock, OBS's holds), or nothing known.
+    #[test]
+    fn lock_refusals_are_read_by_their_code() {
+        use crate::hcp::mapping::Dialect;
+        let doc = |code: &str, message: &str| {
+            format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>").into_bytes()
+        };
+        let read = |body: &[u8], dialect, sub| no_lock_answer(body, dialect, sub);
+        assert_eq!(
+            read(&doc("NoSuchKey", ""), Dialect::Aws, "retention"),
+            Some(NoLock::Object)
+        );
+        for code in [
+            "NoSuchObjectLockConfiguration",
+            "ObjectLockConfigurationNotFoundError",
+        ] {
+            assert_eq!(
+                read(&doc(code, ""), Dialect::Minio, "retention"),
+                Some(NoLock::OfThisKind)
+            );
+        }
+        let missing = doc(
+            "InvalidRequest",
+            "Bucket is missing Object Lock Configuration",
+        );
+        assert_eq!(
+            read(&missing, Dialect::Aws, "legal-hold"),
+            Some(NoLock::OfThisKind)
+        );
+        assert_eq!(
+            read(&doc("InvalidRequest", "other"), Dialect::Aws, "retention"),
+            None
+        );
+        assert_eq!(
+            read(&doc("AccessDenied", ""), Dialect::Aws, "legal-hold"),
+            None
+        );
+        assert_eq!(read(b"", Dialect::Aws, "retention"), None);
+        assert_eq!(
+            read(b"", Dialect::Obs, "legal-hold"),
+            Some(NoLock::OfThisKind)
+        );
+        assert_eq!(read(b"", Dialect::Obs, "retention"), None);
     }
 }
