@@ -547,7 +547,9 @@ async fn us_east_1_recreated_bucket_is_already_owned() {
 
 /// A CreateBucket carrying the gateway's document of its region (an AWS backend outside
 /// us-east-1) is retried on a 503 as every bodiless request is, the document with every try:
-/// without it, AWS refuses the bucket (no region named).
+/// without it, AWS refuses the bucket (no region named). In us-east-1 the gateway asks first
+/// whether the bucket exists: the HEAD, busy too, is the answer — no create is sent on a HEAD
+/// that said nothing (AWS would answer 200 over a bucket that is there, resetting its ACL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_s_region_document_goes_with_every_try() {
     use common::dialect_server::Vendor;
@@ -555,17 +557,21 @@ async fn a_bucket_s_region_document_goes_with_every_try() {
     for region in ["eu-west-1", "us-east-1"] {
         let backend = format!("region = \"{region}\"\n");
         let (gw, server) = start_with_dialect_settings(Vendor::Aws, ("", "", &backend)).await;
-        // (In us-east-1 the gateway asks first whether the bucket exists: a HEAD, busy too.)
         server.respond_to("*", "error|SlowDown|503");
         let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "PUT", "/newbucket", b"").await;
         r.assert_hcp_error(503, "ServiceUnavailable");
         let seen = server.seen();
         let puts: Vec<_> = seen.iter().filter(|(m, _, _)| m == "PUT").collect();
-        assert_eq!(puts.len(), 3, "{region}: one try and two retries");
+        if region == "us-east-1" {
+            assert!(puts.is_empty(), "a create sent on a busy HEAD");
+            assert!(seen.iter().any(|(m, _, _)| m == "HEAD"));
+        } else {
+            assert_eq!(puts.len(), 3, "{region}: one try and two retries");
+        }
         for (_, _, headers) in puts {
             let length = headers.iter().find(|(n, _)| n == "content-length");
             let length: u64 = length.map_or(0, |(_, v)| v.parse().unwrap());
-            assert_eq!(length > 0, region != "us-east-1", "{region}: {headers:?}");
+            assert!(length > 0, "{region}: {headers:?}");
         }
         gw.stop().await;
     }

@@ -1491,6 +1491,17 @@ async fn conditions_are_all_met(backend: Backend) {
     let etag = r.header("etag").unwrap().to_string();
     let r = part(2, etag).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // A source that is not there is the backend's to answer, conditions or not: 404.
+    let missing = format!("/{bucket}/missing");
+    let headers = [
+        ("x-amz-copy-source", missing.as_str()),
+        ("x-amz-copy-source-if-match", "\"e\""),
+    ];
+    let r = as_user(&gw, admin, "PUT", &copied, &headers, b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    let at = format!("/{bucket}/parts?partNumber=3&uploadId={id}");
+    let r = as_user(&gw, admin, "PUT", &at, &headers, b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
 }
 
 #[tokio::test]

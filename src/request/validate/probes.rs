@@ -50,6 +50,9 @@ pub(in crate::request) trait Probe: Send + Sync {
     /// Whether any key of the bucket starts with `prefix`; `None` where the backend did not
     /// say (no answer, or neither a listing nor a missing bucket).
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool>;
+    /// Whether the bucket lists the target's key itself (a listing needs no customer key
+    /// where a HEAD does); `None` where the backend did not say.
+    async fn key_listed(&self, at: At<'_>) -> Option<bool>;
     /// A page of at most `max` of the upload's parts, from `marker` on.
     async fn parts_page(
         &self,
@@ -117,10 +120,30 @@ impl Probe for Gateway {
         let (head, body) = got.await?;
         match head.status.as_u16() {
             200 => Some(rewrite::has_element(&body, b"Contents")),
-            // (No bucket, no key: the write itself is answered NoSuchBucket.)
+            // (No bucket, no key: the write itself is answered NoSuchBucket — OBS says so with
+            // 400 InvalidBucket.)
             404 => Some(false),
+            // A listing refused (a backend account without s3:ListBucket; moto 5.2, which
+            // refuses the signature of any `/` in a query value): no folder known. What the
+            // folder check guards is a name beside a folder, never an object's data, which the
+            // HEAD guards (and fails closed).
+            400..500 => Some(false),
             _ => None,
         }
+    }
+
+    async fn key_listed(&self, at: At<'_>) -> Option<bool> {
+        let key = at.target.key().unwrap_or_default().into_owned();
+        let params = Params::default()
+            .with("list-type", "2")
+            .with("max-keys", "1")
+            .with("prefix", String::from_utf8_lossy(&key));
+        let bucket = bucket_of(at.target);
+        let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
+        let (head, body) = got.await?;
+        // (The key itself, where there, is the first key under its own name.)
+        let first = crate::hcp::xml::leaf_text(&body, "Key");
+        (head.status == 200).then(|| first.is_some_and(|k| k.as_bytes() == key.as_slice()))
     }
 
     async fn parts_page(
@@ -355,6 +378,8 @@ pub(in crate::request) async fn check_retained(
             // delete marker (405) — are its to answer; any other answer says nothing of the
             // hold: 503.)
             Some(h) if matches!(h.status.as_u16(), 200 | 404 | 405) => Ok(()),
+            // (A version id the backend cannot read: its 400 to answer.)
+            Some(h) if h.status == 400 && params.get("versionId").is_some() => Ok(()),
             other => Err(unreadable_lock(other.as_ref())),
         };
     }
@@ -423,12 +448,20 @@ pub(in crate::request) async fn check_recreate(
             Err(HcpError::new(HcpCode::BucketAlreadyOwnedByYou).with_bucket(bucket))
         }
         Some(403) => Err(HcpError::new(HcpCode::BucketAlreadyExists)),
-        Some(404) => Ok(()),
-        // (Sent on unknown, the create would answer 200 over a bucket that may be there — and
-        // AWS would reset its ACL.)
-        status => Err(HcpError::new(HcpCode::ServiceUnavailable)
+        // (Sent on a HEAD that said nothing, the create could answer 200 over a bucket that
+        // is there — and AWS would reset its ACL: the HEAD's failure is the answer, as the
+        // backend's own to a bodiless request.)
+        Some(status) if status >= 500 => Err(match status {
+            429 | 503 | 504 => HcpError::new(HcpCode::ServiceUnavailable),
+            _ => HcpError::new(HcpCode::InternalError),
+        }
+        .with_cause(format!("HEAD of the bucket answered {status}"))),
+        None => Err(HcpError::new(HcpCode::ServiceUnavailable)
             .with_message("Whether the bucket exists could not be learned; try again.")
-            .with_cause(format!("HEAD of the bucket answered {status:?}"))),
+            .with_cause("HEAD of the bucket: no answer")),
+        // (Absent, or a bucket in another region — 301, 307, or 400 for a signature of the
+        // wrong region — which the backend refuses itself: 409.)
+        Some(_) => Ok(()),
     }
 }
 
@@ -491,6 +524,16 @@ pub(in crate::request) async fn check_overwrite(
         true => None,
         false => match probe.object_answer(at, None).await {
             Some(h) if matches!(h.status.as_u16(), 200 | 404) => Some(h),
+            // A HEAD refused for want of the object's customer key, its lock unread too (or a
+            // name the backend will refuse): whether it is there, by a listing.
+            Some(h) if h.status == 400 => {
+                let listed = probe.key_listed(at).await;
+                let status = match listed.ok_or_else(|| unknown("a listing of the key", None))? {
+                    true => 200,
+                    false => 404,
+                };
+                Some(ResponseHeader::build(status, Some(0)).expect("status"))
+            }
             other => return Err(unknown("HEAD", other.map(|h| h.status.as_u16()))),
         },
     };
@@ -546,7 +589,7 @@ pub(in crate::request) async fn check_copy_conditions(
     }
     let head = match source_head.await? {
         Some(h) if h.status == 200 => h,
-        Some(h) if h.status.is_client_error() => return Ok(()),
+        Some(h) if !h.status.is_server_error() => return Ok(()),
         other => return Err(unjudged_source(other.as_deref())),
     };
     match rewrite::precondition_with(req, "x-amz-copy-source-", &head) {
@@ -675,12 +718,12 @@ pub(in crate::request) async fn check_part_copy(
     // A missing or unreadable source is the backend's to answer — but not where conditions
     // are to be judged on an answer that says nothing (as for a copy).
     let head = match source_head.await? {
+        Some(h) if h.status == 200 => h,
         Some(h) if conditional && h.status.is_server_error() => {
             return Err(unjudged_source(Some(&h)))
         }
-        Some(h) => h,
         None if conditional => return Err(unjudged_source(None)),
-        None => return Ok(()),
+        _ => return Ok(()),
     };
     if conditional
         && rewrite::precondition_with(req, "x-amz-copy-source-", &head)
@@ -769,12 +812,10 @@ impl Gateway {
                 return Ok(cached);
             }
         }
-        let head = self
-            .head_of_source(req, at, &source)
-            .await?
-            .map(Arc::new)
-            .filter(|h| h.status == 200);
-        if let (Some(cache_key), Some(head)) = (cache_key, &head) {
+        let head = self.head_of_source(req, at, &source).await?.map(Arc::new);
+        if let (Some(cache_key), Some(head)) =
+            (cache_key, head.as_ref().filter(|h| h.status == 200))
+        {
             self.source_heads.insert(cache_key, head.clone());
         }
         Ok(head)
@@ -1105,6 +1146,12 @@ mod tests {
             let found = self.objects.iter().any(|(k, _, _)| k.starts_with(prefix));
             (!self.unlisted).then_some(found)
         }
+        async fn key_listed(&self, at: At<'_>) -> Option<bool> {
+            self.asked.lock().unwrap().push("listed");
+            let key = at.target.key()?;
+            let found = self.objects.iter().any(|(k, _, _)| k.as_slice() == &*key);
+            (!self.unlisted).then_some(found)
+        }
         async fn parts_page(
             &self,
             _: At<'_>,
@@ -1401,7 +1448,38 @@ mod tests {
             unlisted: true,
             ..Fake::default()
         };
-        for (fake, last) in [(&failing, "versioning"), (&unlisted, "list")] {
+        // A HEAD refused for want of a customer's key (400): the listing says whether the
+        // name is there (409), or not; a listing that says nothing, 503.
+        let encrypted = Fake {
+            failing: Some(400),
+            objects: vec![(b"k".to_vec(), 1, "\"e\"")],
+            ..Fake::default()
+        };
+        for (key, answer) in [
+            ("k", Err(HcpCode::OperationAborted)),
+            ("new", Ok("unguarded")),
+        ] {
+            let r = with_at(
+                RefuseUnversioned,
+                |_| {},
+                key,
+                async |at| {
+                    code(check_overwrite(&encrypted, &req, (Operation::PutObject, false), at).await)
+                },
+            )
+            .await;
+            assert_eq!(r, answer, "{key}");
+        }
+        let encrypted_unlisted = Fake {
+            failing: Some(400),
+            unlisted: true,
+            ..Fake::default()
+        };
+        for (fake, last) in [
+            (&failing, "versioning"),
+            (&unlisted, "list"),
+            (&encrypted_unlisted, "listed"),
+        ] {
             let r = with_at(
                 RefuseUnversioned,
                 |_| {},
@@ -1557,12 +1635,15 @@ mod tests {
         );
         // MinIO answers for itself (409 BucketAlreadyOwnedByYou, mapped to HCP's).
         assert_eq!(run(Dialect::Minio, Some(200)).await, (Ok(()), 0));
-        // A HEAD that says nothing (no answer, a 5xx, a redirect) sends no create: 503.
-        for status in [None, Some(500), Some(301)] {
-            assert_eq!(
-                run(Dialect::Aws, status).await,
-                (Err(HcpCode::ServiceUnavailable), 1)
-            );
+        // A HEAD that says nothing sends no create: its failure is the answer (503 where it
+        // gave none); a bucket elsewhere (301) is the backend's to refuse.
+        for (status, answer) in [
+            (None, Err(HcpCode::ServiceUnavailable)),
+            (Some(503), Err(HcpCode::ServiceUnavailable)),
+            (Some(500), Err(HcpCode::InternalError)),
+            (Some(301), Ok(())),
+        ] {
+            assert_eq!(run(Dialect::Aws, status).await, (answer, 1), "{status:?}");
         }
     }
 
