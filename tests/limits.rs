@@ -537,7 +537,7 @@ async fn form_holding(addr: &str, bucket: &str, key: &str, sent: usize) -> TcpSt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_hold_memory_from_one_budget() {
     let settings = "max_held_bytes = 2097152\nmax_buffered_response_bytes = 1048576\n\
-                    max_chunk_bytes = 1048576";
+                    max_chunk_bytes = 983040";
     let limits = "[limits]\nmax_post_object_bytes = 1048576\nmax_control_body_bytes = 1048576";
     let gw = start_local_with(settings, limits).await;
     let addr = gw.addr();

@@ -690,13 +690,13 @@ fn the_held_bytes_budget_fits_one_request() {
     let small = "max_buffered_response_bytes = 65536\nmax_chunk_bytes = 65536";
     let limits = "max_control_body_bytes = 65536\nmax_post_object_bytes = 32768";
     assert_eq!(
-        with(&format!("{small}\nmax_held_bytes = 131072"), limits),
-        Ok(131072)
+        with(&format!("{small}\nmax_held_bytes = 262144"), limits),
+        Ok(262144)
     );
-    let errors = with(&format!("{small}\nmax_held_bytes = 131071"), limits).unwrap_err();
+    let errors = with(&format!("{small}\nmax_held_bytes = 262143"), limits).unwrap_err();
     assert!(errors
         .join("")
-        .contains("at least what one request may hold, 131072"));
+        .contains("at least what one request may hold, 262144"));
     for (settings, limits) in [
         ("max_chunk_bytes = 33554433", ""),
         (

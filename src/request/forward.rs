@@ -759,7 +759,7 @@ impl Gateway {
 
     /// Reads a 503's short error answer so that its connection can be pooled.
     async fn pool_after_busy(&self, mut up: Upstream) {
-        let mut held = self.held.hold();
+        let mut held = self.held.hold_counted();
         let drained = upstream::read_whole_body(&mut up.session, 64 * 1024, &mut held).await;
         if drained.is_ok() && up.session.is_body_done() {
             self.forwarder.release(up).await;

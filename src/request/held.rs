@@ -14,7 +14,7 @@
 //! declares it will send) and is given back when dropped. The answer to a change the backend
 //! has made already (a copy, a multi-delete, a complete) is read whatever the budget
 //! ([`HeldBytes::hold_counted`]): a 503 would tell the client that nothing was done. It is
-//! counted all the same, so that the requests after it wait for its room.
+//! counted all the same: the requests after it find the room it holds taken.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

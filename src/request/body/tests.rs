@@ -380,8 +380,7 @@ fn signed_chunks_are_held_within_the_budget() {
     assert_eq!(b.in_use(), 0);
 
     let b = budget(65536);
-    let other = b.hold();
-    let mut other = other;
+    let mut other = b.hold();
     other.set(30_000).unwrap();
     let mut v = example_verifier().holding_within(b.hold());
     let (e, released) = run(&mut v, &body, 4096).unwrap_err();

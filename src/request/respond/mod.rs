@@ -526,7 +526,8 @@ impl Gateway {
         up: &mut Upstream,
         upstream: &ResponseHeader,
     ) -> Flow {
-        let _ = upstream::read_whole_body(&mut up.session, 64 * 1024, &mut self.held.hold()).await;
+        let mut held = self.held.hold_counted();
+        let _ = upstream::read_whole_body(&mut up.session, 64 * 1024, &mut held).await;
         if upstream.status.as_u16() != 200 {
             x.cause = Some(format!(
                 "preflight refused by the backend ({})",

@@ -141,9 +141,14 @@ impl Probe for Gateway {
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
         let (head, body) = got.await?;
-        // (The key itself, where there, is the first key under its own name.)
+        // (The key itself, where there, is the first key under its own name; no bucket, no
+        // key.)
         let first = crate::hcp::xml::leaf_text(&body, "Key");
-        (head.status == 200).then(|| first.is_some_and(|k| k.as_bytes() == key.as_slice()))
+        match head.status.as_u16() {
+            200 => Some(first.is_some_and(|k| k.as_bytes() == key.as_slice())),
+            404 => Some(false),
+            _ => None,
+        }
     }
 
     async fn parts_page(
@@ -451,7 +456,7 @@ pub(in crate::request) async fn check_recreate(
         // (Sent on a HEAD that said nothing, the create could answer 200 over a bucket that
         // is there — and AWS would reset its ACL: the HEAD's failure is the answer, as the
         // backend's own to a bodiless request.)
-        Some(status) if status >= 500 => Err(match status {
+        Some(status) if status >= 500 || status == 429 => Err(match status {
             429 | 503 | 504 => HcpError::new(HcpCode::ServiceUnavailable),
             _ => HcpError::new(HcpCode::InternalError),
         }
@@ -509,8 +514,6 @@ pub(in crate::request) async fn check_overwrite(
         && !client_create_only
         && !client_if_match
         && !client_source_conditions;
-    // (An object a HEAD without its customer's key cannot read exists all the same: its
-    // sub-resources say so, `object_answer`.)
     // What the backend did not say cannot be judged: 503, nothing written (a failed HEAD
     // taken for an absent name would let the write replace what the rule keeps).
     let unknown = |what: &str, status: Option<u16>| {
@@ -523,6 +526,8 @@ pub(in crate::request) async fn check_overwrite(
     let head = match ask_backend {
         true => None,
         false => match probe.object_answer(at, None).await {
+            // (An object a HEAD without its customer's key cannot read exists all the same:
+            // its sub-resources say so, `object_answer`.)
             Some(h) if matches!(h.status.as_u16(), 200 | 404) => Some(h),
             // A HEAD refused for want of the object's customer key, its lock unread too (or a
             // name the backend will refuse): whether it is there, by a listing.
@@ -771,7 +776,8 @@ impl Gateway {
     }
 
     /// The HEAD of a copy's source (its current version where `current`), with the source's
-    /// customer's key where it has one, where 200 (`None`: no source named, or not there).
+    /// customer's key where it has one, whatever its status (`None`: no source named, or no
+    /// answer).
     /// `kept`: from a cache of a few seconds (a series of part copies reads it once), keyed by
     /// the backend's bucket name, as tenants may share client names — or kept there. Never a
     /// kept answer where conditions are judged on it, nor for a source read with a customer's
