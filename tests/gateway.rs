@@ -1211,25 +1211,20 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "cors").await;
     let addr = gw.addr();
+    let target = format!("/{bucket}/photo.jpg");
     let preflight = |origin: &str| {
-        vec![
+        let headers = vec![
             ("Host".to_string(), addr.clone()),
             ("Origin".to_string(), origin.to_string()),
             (
                 "Access-Control-Request-Method".to_string(),
                 "GET".to_string(),
             ),
-        ]
+        ];
+        let (addr, target) = (addr.clone(), target.clone());
+        async move { send(&addr, "OPTIONS", target.as_bytes(), &headers, vec![]).await }
     };
-    let target = format!("/{bucket}/photo.jpg");
-    let before = send(
-        &addr,
-        "OPTIONS",
-        target.as_bytes(),
-        &preflight("https://app.example"),
-        vec![],
-    )
-    .await;
+    let before = preflight("https://app.example").await;
     assert_eq!(
         before.status,
         403,
@@ -1253,27 +1248,13 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
         .send()
         .await
         .unwrap();
-    let allowed = send(
-        &addr,
-        "OPTIONS",
-        target.as_bytes(),
-        &preflight("https://app.example"),
-        vec![],
-    )
-    .await;
+    let allowed = preflight("https://app.example").await;
     assert_eq!(allowed.status, 200, "{}", allowed.text());
     assert_eq!(
         allowed.header("access-control-allow-origin"),
         Some("https://app.example")
     );
-    let other = send(
-        &addr,
-        "OPTIONS",
-        target.as_bytes(),
-        &preflight("https://evil.example"),
-        vec![],
-    )
-    .await;
+    let other = preflight("https://evil.example").await;
     assert_eq!(other.status, 403, "{}", other.text());
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert_hcp_error_body(&other.text(), "AccessDenied");
@@ -1289,14 +1270,7 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     let r = raw::send_signed(&addr, (&ak, &sk), "PUT", &target_cors, widened.as_bytes()).await;
     r.assert_hcp_error(400, "MalformedXML");
     assert_eq!(gw.backend_requests(), before, "reached the backend");
-    let still = send(
-        &addr,
-        "OPTIONS",
-        target.as_bytes(),
-        &preflight("https://evil.example"),
-        vec![],
-    )
-    .await;
+    let still = preflight("https://evil.example").await;
     assert_eq!(still.status, 403, "{}", still.text());
 }
 

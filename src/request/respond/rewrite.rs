@@ -397,26 +397,32 @@ fn lock_header<'h>(upstream: &'h ResponseHeader, name: &str) -> Option<&'h http:
 /// An object's retention setting and hold, read from the backend's Object Lock headers (S3's
 /// `x-amz-object-lock-*`, OBS's `x-obs-object-lock-*`).
 pub fn object_lock_of(upstream: &ResponseHeader) -> (crate::hcp::retention::Setting, bool) {
-    let header = |name: &str| lock_header(upstream, name).and_then(|v| v.to_str().ok());
-    let until = header("x-amz-object-lock-retain-until-date").and_then(|d| {
-        time::OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc3339)
+    let until = lock_until(upstream).flatten();
+    let held = lock_header(upstream, "x-amz-object-lock-legal-hold")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|h| h.trim() == "ON");
+    (crate::hcp::retention::setting_of(until), held)
+}
+
+/// A backend's retain-until date (seconds): `None` where it names none, `Some(None)` where
+/// it names one that is no RFC 3339 date.
+fn lock_until(upstream: &ResponseHeader) -> Option<Option<i64>> {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let date = lock_header(upstream, "x-amz-object-lock-retain-until-date")?;
+    Some(date.to_str().ok().and_then(|d| {
+        time::OffsetDateTime::parse(d.trim(), rfc3339)
             .ok()
             .map(time::OffsetDateTime::unix_timestamp)
-    });
-    let held = header("x-amz-object-lock-legal-hold").is_some_and(|h| h.trim() == "ON");
-    (crate::hcp::retention::setting_of(until), held)
+    }))
 }
 
 /// Whether a backend's Object Lock headers say something the gateway cannot read: a
 /// retain-until date that is no RFC 3339 date, a legal hold neither ON nor OFF. (Read as no
 /// lock, either would let a write or a delete past a lock the backend keeps.)
 pub fn object_lock_unreadable(upstream: &ResponseHeader) -> bool {
-    let header = |name: &str| lock_header(upstream, name).map(|v| v.to_str().map(str::trim));
-    let rfc3339 = &time::format_description::well_known::Rfc3339;
-    let date = header("x-amz-object-lock-retain-until-date")
-        .is_some_and(|d| d.map_or(true, |d| time::OffsetDateTime::parse(d, rfc3339).is_err()));
-    let hold =
-        header("x-amz-object-lock-legal-hold").is_some_and(|h| !matches!(h, Ok("ON" | "OFF")));
+    let date = matches!(lock_until(upstream), Some(None));
+    let hold = lock_header(upstream, "x-amz-object-lock-legal-hold")
+        .is_some_and(|h| !matches!(h.to_str().map(str::trim), Ok("ON" | "OFF")));
     date || hold
 }
 
@@ -703,6 +709,16 @@ pub fn parse_backend_error(body: &[u8]) -> BackendError {
     out
 }
 
+/// A backend's failure that says nothing HCP can understand (no body, or one it cannot read):
+/// the backend's fault, never the client's; an overloaded one (or a proxy's page before it) is
+/// one to retry.
+pub fn bodiless_failure(status: u16) -> HcpError {
+    match status {
+        429 | 503 | 504 => HcpError::new(HcpCode::ServiceUnavailable),
+        _ => HcpError::new(HcpCode::InternalError),
+    }
+}
+
 /// The HCP error for a backend error answer, with `BucketName`/`Key` filled in where HCP
 /// renders them.
 pub fn map_backend_error(
@@ -714,12 +730,7 @@ pub fn map_backend_error(
     client_key: Option<&str>,
 ) -> HcpError {
     let err = if backend.unparsable {
-        // A body that says nothing HCP can understand is the backend's fault, never the
-        // client's; an overloaded one (or a proxy's page before it) is one to retry.
-        match status {
-            429 | 503 | 504 => HcpError::new(HcpCode::ServiceUnavailable),
-            _ => HcpError::new(HcpCode::InternalError),
-        }
+        bodiless_failure(status)
     } else {
         mapping::map(dialect, status, backend.code.as_deref(), op)
     };

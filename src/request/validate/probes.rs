@@ -111,13 +111,7 @@ impl Probe for Gateway {
     }
 
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool> {
-        let params = Params::default()
-            .with("list-type", "2")
-            .with("max-keys", "1")
-            .with("prefix", String::from_utf8_lossy(prefix));
-        let bucket = bucket_of(at.target);
-        let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
-        let (head, body) = got.await?;
+        let (head, body) = self.first_key_under(at, prefix).await?;
         match head.status.as_u16() {
             200 => Some(rewrite::has_element(&body, b"Contents")),
             // (No bucket, no key: the write itself is answered NoSuchBucket — OBS says so with
@@ -134,13 +128,7 @@ impl Probe for Gateway {
 
     async fn key_listed(&self, at: At<'_>) -> Option<bool> {
         let key = at.target.key().unwrap_or_default().into_owned();
-        let params = Params::default()
-            .with("list-type", "2")
-            .with("max-keys", "1")
-            .with("prefix", String::from_utf8_lossy(&key));
-        let bucket = bucket_of(at.target);
-        let got = self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route);
-        let (head, body) = got.await?;
+        let (head, body) = self.first_key_under(at, &key).await?;
         // (The key itself, where there, is the first key under its own name; no bucket, no
         // key.)
         let first = crate::hcp::xml::leaf_text(&body, "Key");
@@ -456,11 +444,8 @@ pub(in crate::request) async fn check_recreate(
         // (Sent on a HEAD that said nothing, the create could answer 200 over a bucket that
         // is there — and AWS would reset its ACL: the HEAD's failure is the answer, as the
         // backend's own to a bodiless request.)
-        Some(status) if status >= 500 || status == 429 => Err(match status {
-            429 | 503 | 504 => HcpError::new(HcpCode::ServiceUnavailable),
-            _ => HcpError::new(HcpCode::InternalError),
-        }
-        .with_cause(format!("HEAD of the bucket answered {status}"))),
+        Some(status) if status >= 500 || status == 429 => Err(rewrite::bodiless_failure(status)
+            .with_cause(format!("HEAD of the bucket answered {status}"))),
         None => Err(HcpError::new(HcpCode::ServiceUnavailable)
             .with_message("Whether the bucket exists could not be learned; try again.")
             .with_cause("HEAD of the bucket: no answer")),
@@ -872,6 +857,21 @@ impl Gateway {
             }
         }
         Some(lock)
+    }
+
+    /// A listing of the bucket's first key under `prefix` (status and document).
+    async fn first_key_under(
+        &self,
+        at: At<'_>,
+        prefix: &[u8],
+    ) -> Option<(ResponseHeader, Vec<u8>)> {
+        let params = Params::default()
+            .with("list-type", "2")
+            .with("max-keys", "1")
+            .with("prefix", String::from_utf8_lossy(prefix));
+        let bucket = bucket_of(at.target);
+        self.backend_call(Operation::ListObjectsV2, params, &bucket, at.route)
+            .await
     }
 
     /// A small request of the gateway's own to the backend (listing parts, the size of a copy
