@@ -1111,3 +1111,108 @@ async fn a_source_head_with_a_customer_key_is_never_kept() {
     assert_eq!(source_heads(before), 0, "{:?}", server.seen());
     gw.stop().await;
 }
+
+/// What the backend does not say decides nothing: where the gateway asks before it acts and
+/// the answer says nothing — a 5xx, a lock date that is no date, a 403 where a hold is asked
+/// for — the request is HCP's 503 ServiceUnavailable and nothing that would act is sent
+/// (recorded AWS and OBS servers): a write under HCP's no-overwrite rule, a conditional copy,
+/// a write or delete of a locked object, a retention change, a complete whose parts' sizes
+/// are to be judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_say_nothing_decide_nothing() {
+    use common::dialect_server::{DialectServer, Vendor};
+    let admin = (USER, PASSWORD);
+    let refused = async |gw: &TestGateway,
+                         server: &DialectServer,
+                         asked: (&str, &str, &[(&str, &str)], &[u8]),
+                         (acting, why): (&str, &str)| {
+        let (method, target, headers, body) = asked;
+        let before = server.count() as usize;
+        let r = as_user(gw, admin, method, target, headers, body).await;
+        r.assert_hcp_error(503, "ServiceUnavailable");
+        assert!(r.text().contains(why), "{method} {target}: {}", r.text());
+        let sent = server.seen()[before..].iter().any(|(m, _, _)| m == acting);
+        assert!(!sent, "{method} {target}: {acting} sent unjudged");
+    };
+    let failing = "error|InternalError|500";
+
+    // HCP's no-overwrite rule: a HEAD that fails is no absent name.
+    let rule_41 = "overwrite = \"refuse-unversioned\"";
+    let (gw, server) = start_with_dialect_tenant(Vendor::Aws, "", rule_41).await;
+    server.respond_to("HEAD", failing);
+    refused(
+        &gw,
+        &server,
+        ("PUT", "/bkt/k", &[], b"new"),
+        ("PUT", "Whether the name is taken"),
+    )
+    .await;
+    gw.stop().await;
+
+    // A copy's conditions: a source that cannot be read judges none.
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    server.respond_to("HEAD", failing);
+    let conditional = [
+        ("x-amz-copy-source", "/bkt/src"),
+        ("x-amz-copy-source-if-match", "\"e\""),
+    ];
+    refused(
+        &gw,
+        &server,
+        ("PUT", "/bkt/dst", &conditional, b""),
+        ("PUT", "The copy source could not be read"),
+    )
+    .await;
+    gw.stop().await;
+
+    // Retention: a lock date that is no date is no lock; a hold's HEAD answering 403 says
+    // nothing of the hold.
+    let enterprise = "retention = \"enterprise\"";
+    let (gw, server) = start_with_dialect_tenant(Vendor::Aws, "", enterprise).await;
+    server.respond_to(
+        "HEAD",
+        "object-with|x-amz-object-lock-retain-until-date:the year 2100",
+    );
+    refused(
+        &gw,
+        &server,
+        ("PUT", "/bkt/k", &[], b"new"),
+        ("PUT", "retention could not be read"),
+    )
+    .await;
+    refused(
+        &gw,
+        &server,
+        ("DELETE", "/bkt/k", &[], b""),
+        ("DELETE", "retention could not be read"),
+    )
+    .await;
+    server.respond_to("HEAD", "error|AccessDenied|403");
+    let doc = b"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>";
+    let md5 = content_md5(doc);
+    let change = (
+        "PUT",
+        "/bkt/k?retention",
+        &[("content-md5", md5.as_str())][..],
+        &doc[..],
+    );
+    refused(&gw, &server, change, ("PUT", "retention could not be read")).await;
+    gw.stop().await;
+
+    // A complete on OBS (whose minimum part size is below HCP's): parts that cannot be listed
+    // are not taken for big enough.
+    let (gw, server) = start_with_dialect(Vendor::Obs, "").await;
+    server.respond_to("GET", failing);
+    let complete =
+        b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part>\
+        <Part><PartNumber>2</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>";
+    let target = format!("/bkt/k?uploadId={}", bound_upload_id("bkt", "u1"));
+    refused(
+        &gw,
+        &server,
+        ("POST", &target, &[], complete),
+        ("POST", "parts could not be listed"),
+    )
+    .await;
+    gw.stop().await;
+}

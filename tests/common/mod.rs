@@ -320,12 +320,16 @@ pub async fn start_with_dialect_tenant(
 }
 
 /// [`start_with_dialect`] with settings of the `[server]`, the tenant's and the backend's
-/// (`region = "eu-west-1"`).
+/// (`region = "eu-west-1"`). A tenant setting of `overwrite` replaces the fixture's S3 one.
 pub async fn start_with_dialect_settings(
     vendor: Vendor,
     (extra_server, tenant, backend): (&str, &str, &str),
 ) -> (TestGateway, DialectServer) {
     let server = DialectServer::start(vendor).await;
+    let tenant = match tenant.contains("overwrite =") {
+        true => format!("{tenant}\n"),
+        false => format!("overwrite = \"allow\"\n{tenant}\n"),
+    };
     let (kind, dialect) = match vendor {
         Vendor::Minio => ("s3", "dialect = \"minio\"\n"),
         Vendor::Obs => ("obs", ""),
@@ -335,7 +339,7 @@ pub async fn start_with_dialect_settings(
         "{}\n[[backends]]\nname = \"b\"\nkind = \"{kind}\"\nendpoint = \"{}\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\nread_timeout_ms = 1500\n{dialect}{backend}\n",
         base_config("")
             .replace("[server]\n", &format!("[server]\n{extra_server}"))
-            .replace("overwrite = \"allow\"\n", &format!("overwrite = \"allow\"\n{tenant}\n")),
+            .replace("overwrite = \"allow\"\n", &tenant),
         server.endpoint()
     );
     (
