@@ -1163,6 +1163,20 @@ async fn answers_that_say_nothing_decide_nothing() {
         ("PUT", "The copy source could not be read"),
     )
     .await;
+    // A metadata change (a copy onto itself with REPLACE): an object that cannot be read
+    // keeps no content headers.
+    let edit = [
+        ("x-amz-copy-source", "/bkt/k"),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-colour", "blue"),
+    ];
+    refused(
+        &gw,
+        &server,
+        ("PUT", "/bkt/k", &edit, b""),
+        ("PUT", "could not be read to keep its content headers"),
+    )
+    .await;
     gw.stop().await;
 
     // Retention: a lock date that is no date is no lock; a hold's HEAD answering 403 says

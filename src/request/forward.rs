@@ -347,7 +347,7 @@ impl Gateway {
             route: call.route,
         };
         if call.params.effects.metadata_edit {
-            Box::pin(self.keep_content_headers(s.req_header_mut(), at)).await;
+            Box::pin(self.keep_content_headers(s.req_header_mut(), at)).await?;
         }
         self.keep_owner_control(s.req_header_mut(), (at, call.op))
             .await;
@@ -368,20 +368,26 @@ impl Gateway {
     /// Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires stay
     /// unless the request names its own (a form-encoded Content-Type, some libraries' default on
     /// a bodiless request, names none) — S3's REPLACE would drop them. The copy is pinned to the
-    /// object read (`x-amz-copy-source-if-match`), unless the client pinned it itself.
+    /// object read (`x-amz-copy-source-if-match`), unless the client pinned it itself. An
+    /// object that cannot be read (no answer, a 5xx) is 503: the edit would drop its headers.
     async fn keep_content_headers(
         &self,
         req: &mut pingora::http::RequestHeader,
         at: validate::probes::At<'_>,
-    ) {
+    ) -> Result<(), HcpError> {
         use validate::probes::Probe as _;
-        let Some(head) = self
-            .object_answer(at, None)
-            .await
-            .filter(|h| h.status == 200)
-        else {
-            // (No object to keep anything of: the backend answers the copy.)
-            return;
+        let head = match self.object_answer(at, None).await {
+            Some(head) if head.status == 200 => head,
+            // (No object to keep anything of, or none the backend shows: it answers the copy.)
+            Some(head) if !head.status.is_server_error() => return Ok(()),
+            other => {
+                let status = other.map(|h| h.status.as_u16());
+                return Err(HcpError::new(HcpCode::ServiceUnavailable)
+                    .with_message(
+                        "The object could not be read to keep its content headers; try again.",
+                    )
+                    .with_cause(format!("HEAD before a metadata change answered {status:?}")));
+            }
         };
         if validate::library_default_type(req) {
             req.remove_header(&http::header::CONTENT_TYPE);
@@ -407,6 +413,7 @@ impl Gateway {
                 let _ = req.insert_header(pin, etag.clone());
             }
         }
+        Ok(())
     }
 
     /// What the permissions left to ACLs, judged before anything is sent (`request::acls`);
