@@ -283,7 +283,10 @@ impl Gateway {
             Ok(doc) => doc,
             Err(stop) => return self.stop(s, x, stop).await,
         };
-        let Some(on) = legal_hold_status(&doc) else {
+        let on = legal_hold_status(&doc);
+        // (Counted while it was read; not held, uncounted, while the change is made.)
+        drop(doc);
+        let Some(on) = on else {
             let malformed = HcpError::new(HcpCode::MalformedXML)
                 .with_message("A LegalHold document's Status is ON or OFF.");
             return self.answer(s, x, malformed).await;
