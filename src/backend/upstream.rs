@@ -298,10 +298,12 @@ pub async fn stream_request_body(
             }
         }
     }
-    verifier.finish().map_err(BodyError::Rejected)?;
+    // (The share of the budget the verifier held stays counted until the last piece is sent.)
+    let share = verifier.finish().map_err(BodyError::Rejected)?;
     if let Some(last) = held.take() {
         write_piece(upstream, chunker.as_mut(), last).await?;
     }
+    drop(share);
     if let Some(chunker) = chunker {
         // (The verifier held the body to its declared length: a shorter one never gets here.)
         let end = chunker.finish().ok_or_else(body_length_differs)?;

@@ -374,7 +374,9 @@ impl BodyVerifier {
 
     /// Decides the whole-body checks once the body has ended.
     /// Framing first, then length, then signatures and digests: the first fault is the answer.
-    pub fn finish(self) -> Result<(), HcpError> {
+    /// Returns the share of the budget the chunks held, for the caller to keep while it still
+    /// holds the last piece released.
+    pub fn finish(self) -> Result<Held, HcpError> {
         if self
             .chunked
             .as_ref()
@@ -387,15 +389,16 @@ impl BodyVerifier {
         if self.declared.is_some_and(|d| d != self.decoded) {
             return Err(invalid("The body is shorter than its declared length."));
         }
-        if let Some(chunked) = self.chunked {
-            chunked.finish()?;
-        }
+        let held = match self.chunked {
+            Some(chunked) => chunked.finish()?,
+            None => Held::unbounded(),
+        };
         for c in self.checks {
             if c.hasher.finish() != c.expected {
                 return Err(bad_digest(c.what));
             }
         }
-        Ok(())
+        Ok(held)
     }
 }
 
@@ -604,7 +607,7 @@ impl Chunked {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<(), HcpError> {
+    fn finish(mut self) -> Result<Held, HcpError> {
         if !matches!(self.state, State::Done) {
             return Err(invalid(
                 "The aws-chunked body ended before its final chunk.",
@@ -639,7 +642,7 @@ impl Chunked {
                 return Err(bad_digest("trailing checksum"));
             }
         }
-        Ok(())
+        Ok(self.held)
     }
 }
 
