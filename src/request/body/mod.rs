@@ -150,8 +150,8 @@ struct Chunked {
     /// The bytes of the last chunk released: a streaming caller holds it back until the next
     /// one is (`needs_hold_back`), so it stays counted until then.
     released: usize,
-    /// The bytes of the chunk released before it, written to the backend when the last one
-    /// was released: counted until the next push, which comes after that write.
+    /// The bytes of the chunks released before it, written to the backend after the read
+    /// that released the last one: counted until the next push, which comes after that write.
     prior: usize,
     /// The chunk being read and those released and not yet sent: their share of the bytes all
     /// requests may hold.
@@ -486,8 +486,8 @@ impl Chunked {
             h.update(&data);
         }
         out.push(data);
-        // (The one before it goes to the backend now.)
-        self.prior = self.released;
+        // (The ones before it go to the backend after this read: all counted until then.)
+        self.prior += self.released;
         self.released = kept;
         let _ = self.held.set(self.prior + kept);
         self.state = State::ChunkHeader;

@@ -401,6 +401,53 @@ fn signed_chunks_are_held_within_the_budget() {
 
 /// An unsigned chunk has nothing to verify: its bytes pass on as they arrive, without being
 /// held (a chunk of a megabyte read in pieces of 1,000 bytes is released in those pieces).
+/// A body of signed chunks (the example's signer), each signature chained to the one before.
+fn signed_body(chunks: &[&[u8]]) -> Vec<u8> {
+    let signer = example_signer();
+    let mut previous = SEED.to_string();
+    let mut body = Vec::new();
+    for data in chunks.iter().copied().chain([&b""[..]]) {
+        let sts = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{previous}\n{}\n{}",
+            signer.amz_date,
+            signer.scope,
+            sigv4::EMPTY_SHA256,
+            sigv4::sha256_hex(data)
+        );
+        previous = sigv4::signature(&signer.key, &sts);
+        body.extend_from_slice(
+            format!("{:x};chunk-signature={previous}\r\n", data.len()).as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body
+}
+
+/// Chunks released by one read are all unsent until it returns: each stays counted (the
+/// reader sends all but the last after the read, and holds that one back).
+#[test]
+fn chunks_released_together_are_all_counted() {
+    let (a, b2, c) = (vec![b'a'; 3000], vec![b'b'; 2000], vec![b'c'; 1000]);
+    let body = signed_body(&[&a, &b2, &c]);
+    let req = request(&[("x-amz-decoded-content-length", "6000")]);
+    let payload = Payload::Chunked {
+        signer: Some(std::sync::Arc::new(example_signer())),
+        trailer: false,
+    };
+    let b = budget(1 << 20);
+    let mut v = BodyVerifier::new(&payload, &req, 1 << 20)
+        .unwrap()
+        .holding_within(b.hold());
+    let mut out = Vec::new();
+    v.push(Bytes::from(body), &mut out).unwrap();
+    assert_eq!(out.len(), 3);
+    assert!(b.in_use() >= 6000, "{} of 6,000 counted", b.in_use());
+    let share = v.finish().unwrap();
+    drop(share);
+    assert_eq!(b.in_use(), 0);
+}
+
 #[test]
 fn unsigned_chunks_pass_on_as_they_arrive() {
     let data = vec![7u8; 1 << 20];
