@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod config;
 pub mod deadline;
+pub mod etag;
 pub mod hcp;
 pub mod kept;
 pub mod observe;

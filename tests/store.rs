@@ -360,6 +360,26 @@ async fn conditions_ranges_and_url_encoded_listings_are_s3_s_or_refused() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
+    // HCP's conditions name lists of ETags ("value"[, "value"]...): one of them is enough.
+    let list = format!("\"0123\", {etag}");
+    let got = s3.get_object().bucket(&bucket).key("e").if_match(&list);
+    assert_eq!(got.send().await.unwrap().content_length(), Some(4));
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("e")
+        .if_none_match(&list);
+    assert_eq!(sdk_error(&got.send().await.unwrap_err()).0, 304);
+    let copied = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("e-listed")
+        .copy_source(format!("{bucket}/e"))
+        .copy_source_if_match(&list);
+    copied.send().await.unwrap();
+    assert_eq!(object_bytes(&s3, &bucket, "e-listed").await, b"body");
+    let gone = s3.delete_object().bucket(&bucket).key("e-listed");
+    gone.send().await.unwrap();
     // A range of an empty object is not satisfiable.
     let e = s3
         .get_object()

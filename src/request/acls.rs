@@ -819,7 +819,7 @@ impl Gateway {
         let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
         let same = etag
             .zip(headed)
-            .is_some_and(|(e, h)| rewrite::etag_listed(e, h));
+            .is_some_and(|(e, h)| crate::etag::listed(e, h));
         if !same {
             return Err(object_changed());
         }

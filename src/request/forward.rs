@@ -143,7 +143,7 @@ fn if_match_holds(asked: Option<&http::HeaderValue>, judged: Option<&str>) -> bo
     let (Some(judged), Some(asked)) = (judged, asked) else {
         return true;
     };
-    rewrite::etag_listed(&String::from_utf8_lossy(asked.as_bytes()), judged)
+    crate::etag::listed(&String::from_utf8_lossy(asked.as_bytes()), judged)
 }
 
 /// How the request's body goes on, decided once from the operation, the signature and the

@@ -615,7 +615,7 @@ impl Gateway {
         }
         if let Some(listed) = instance.strip_prefix("e:") {
             let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
-            if !etag.is_some_and(|e| rewrite::etag_listed(listed, e)) {
+            if !etag.is_some_and(|e| crate::etag::listed(listed, e)) {
                 return None;
             }
         }

@@ -532,9 +532,19 @@ fn preconditions(
     if_none_match: Option<&ETagCondition>,
     if_modified_since: Option<&Timestamp>,
 ) -> S3Result<()> {
+    // (s3s reads a list — `"a", "b"` — as one tag whose value is `a", "b`: its text again, as
+    // the client wrote it, is the list.)
     let matches = |c: &ETagCondition| match c {
         ETagCondition::Any => true,
-        ETagCondition::ETag(e) => e.value() == record.etag,
+        ETagCondition::ETag(e) => e
+            .to_http_header()
+            .ok()
+            .and_then(|v| {
+                v.to_str()
+                    .ok()
+                    .map(|list| crate::etag::listed(list, &record.etag))
+            })
+            .unwrap_or(false),
     };
     let modified_secs = record.modified / 1000;
     match if_match {

@@ -496,19 +496,6 @@ pub enum Precondition {
     NotModified,
 }
 
-/// Whether an `If-Match`/`If-None-Match` list names `etag` (or is `*`); weak and strong
-/// forms, quoted or not, compare alike.
-pub fn etag_listed(list: &str, etag: &str) -> bool {
-    let bare = |t: &str| {
-        t.trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .to_string()
-    };
-    list.split(',')
-        .any(|t| t.trim() == "*" || (!etag.is_empty() && bare(t) == bare(etag)))
-}
-
 pub fn precondition(req: &pingora::http::RequestHeader, upstream: &ResponseHeader) -> Precondition {
     precondition_with(req, "", upstream)
 }
@@ -555,7 +542,7 @@ pub fn precondition_with(
         .get(http::header::LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let matches = |list: &str| etag_listed(list, etag);
+    let matches = |list: &str| crate::etag::listed(list, etag);
     let date = |h: &str| get(h).and_then(crate::request::validate::condition_date);
     // HCP: the object is returned only if it "meets all the conditions", the ETag conditions
     // processed before the dates — not HTTP's rule, which ignores a date beside its ETag
@@ -569,7 +556,7 @@ pub fn precondition_with(
         // (HCP: no ETag matches `*` in an If-None-Match header.)
         let listed = list
             .split(',')
-            .any(|t| t.trim() != "*" && etag_listed(t, etag));
+            .any(|t| t.trim() != "*" && crate::etag::listed(t, etag));
         if listed {
             return Precondition::NotModified;
         }

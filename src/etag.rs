@@ -1,0 +1,40 @@
+//! Entity tags as conditional headers name them (`If-Match`, `If-None-Match` and a copy's
+//! `x-amz-copy-source-if-…`): a comma-separated list, or `*`. Read alike by the gateway, which
+//! judges conditions on a backend's answer, and by the embedded store, which judges its own.
+
+/// Whether an `If-Match`/`If-None-Match` list names `etag` (or is `*`); weak and strong
+/// forms, quoted or not, compare alike (S3's ETags are all strong).
+pub fn listed(list: &str, etag: &str) -> bool {
+    fn bare(t: &str) -> &str {
+        let t = t.trim();
+        t.strip_prefix("W/").unwrap_or(t).trim_matches('"')
+    }
+    list.split(',')
+        .any(|t| t.trim() == "*" || (!etag.is_empty() && bare(t) == bare(etag)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listed;
+
+    #[test]
+    fn lists_name_their_tags() {
+        let etag = "\"abc\"";
+        for list in [
+            "\"abc\"",
+            "abc",
+            "W/\"abc\"",
+            "\"00\", \"abc\"",
+            "\"00\",\"abc\"",
+            "\"abc\" , \"00\"",
+            "*",
+            "\"00\", *",
+        ] {
+            assert!(listed(list, etag), "{list}");
+        }
+        for list in ["\"00\"", "\"00\", \"abcd\"", "\"ab\"", "", "\"a,bc\""] {
+            assert!(!listed(list, etag), "{list}");
+        }
+        assert!(!listed("\"\"", ""), "no ETag is named by none");
+    }
+}
