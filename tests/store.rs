@@ -317,6 +317,15 @@ async fn conditions_ranges_and_url_encoded_listings_are_s3_s_or_refused() {
         .filter_map(|p| p.prefix())
         .collect();
     assert_eq!(prefixes, ["c%2Bd/"]);
+    // A versions listing encodes its Prefix too (botocore decodes it).
+    let versions = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("c+d/")
+        .encoding_type(EncodingType::Url);
+    let versions = versions.send().await.unwrap();
+    assert_eq!(versions.prefix(), Some("c%2Bd/"));
+    assert_eq!(versions.versions()[0].key(), Some("c%2Bd/2"));
     // Open uploads too: a key of control characters is listed encoded.
     let odd = "up\u{1}load";
     // (Its answer names the key as XML cannot carry it, as S3's would: the SDK cannot read it.)

@@ -1111,7 +1111,8 @@ impl S3 for StoreS3 {
         let enc = |v: Option<String>| v.map(|v| listed_name(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
-            prefix: input.prefix,
+            // (Encoded as AWS encodes it, and as botocore decodes it: unlike V1's.)
+            prefix: enc(input.prefix),
             key_marker: Some(enc(input.key_marker).unwrap_or_default()),
             version_id_marker: input.version_id_marker,
             max_keys: Some(max as i32),
