@@ -1023,6 +1023,38 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
     assert_eq!(got, 501, "{body}");
     assert_hcp_error_body(&body, "NotImplemented");
     assert!(view.object(&backend_bucket, "forged").await.is_none());
+
+    // A metadata change keeps the object's owner: Bob, who may write in the bucket and read
+    // Alice's object, changes its metadata and gains nothing of its owner's full control.
+    let alice_s = format!("/{bucket}/xA");
+    let grant = [("x-amz-grant-read", "emailAddress=\"bob\"")];
+    let (got, body) = status_of(&gw, Some(USER), "PUT", &format!("{alice_s}?acl"), &grant).await;
+    assert_eq!(got, 200, "{body}");
+    let edit = [
+        ("x-amz-copy-source", alice_s.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-colour", "blue"),
+    ];
+    let (got, body) = as_user_with_body(&gw, BOB, "PUT", &alice_s, &edit, b"").await;
+    assert_eq!(got, 200, "{body}");
+    let kept = view
+        .metadata(&backend_bucket, "xA")
+        .await
+        .unwrap_or_default();
+    assert!(kept.contains(&("colour".into(), "blue".into())), "{kept:?}");
+    let acl = format!("{alice_s}?acl");
+    let acl = as_user(&gw, (USER, PASSWORD), "GET", &acl, &[], b"").await;
+    let owner = inner(&inner(&acl.text(), "Owner"), "ID");
+    assert_eq!(owner, id_of(USER), "{}", acl.text());
+    // (Bob's write grant on the bucket lets him delete, as HCP's write does; changing the
+    // object's ACL is its owner's.)
+    let public = [("x-amz-acl", "public-read")];
+    let (got, body) = status_of(&gw, Some(BOB), "PUT", &format!("{alice_s}?acl"), &public).await;
+    assert_eq!(got, 403, "{body}");
+    assert_eq!(
+        view.object(&backend_bucket, "xA").await.as_deref(),
+        Some(&b"same"[..])
+    );
 }
 
 #[tokio::test]

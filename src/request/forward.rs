@@ -83,7 +83,16 @@ pub(super) struct Call<'a> {
     /// The ETag of the object whose ACL allowed the request (a PUT `?acl` then changes only
     /// that object).
     pub(super) judged_object: Option<String>,
+    /// A metadata change's object, read once before anything is judged (`edited_object`).
+    pub(super) edited: Option<EditedObject>,
     pub(super) guards: Guards,
+}
+
+/// A metadata change (a copy onto itself with REPLACE): its object's HEAD (`None`: the backend
+/// did not answer), read once — the owner the change keeps (`Effects::object_owner`) and the
+/// content headers it keeps come from this one answer, and the copy is pinned to it.
+pub(super) struct EditedObject {
+    head: Option<ResponseHeader>,
 }
 
 /// What the checks before sending established, for reading the backend's answer.
@@ -135,6 +144,67 @@ impl Guards {
 pub(super) fn malformed_head() -> HcpError {
     tracing::error!("a backend request head the gateway built was malformed; not sent");
     HcpError::new(HcpCode::InternalError)
+}
+
+/// A metadata change (a copy onto itself with REPLACE) replaces the object's custom
+/// metadata, not how its content is typed and served: the object's Content-Type,
+/// Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires stay
+/// unless the request names its own (a form-encoded Content-Type, some libraries' default on
+/// a bodiless request, names none) — S3's REPLACE would drop them. The copy is pinned to the
+/// object read (`x-amz-copy-source-if-match`), unless the client pinned it itself. An
+/// object that could not be read (no answer, a 5xx) is 503: the edit would drop its headers.
+fn keep_content_headers(
+    req: &mut pingora::http::RequestHeader,
+    edited: &EditedObject,
+) -> Result<(), HcpError> {
+    let head = match &edited.head {
+        Some(head) if head.status == 200 => head,
+        // (No object to keep anything of, or none the backend shows: it answers the copy.)
+        Some(head) if !head.status.is_server_error() => return Ok(()),
+        other => {
+            let status = other.as_ref().map(|h| h.status.as_u16());
+            return Err(HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message(
+                    "The object could not be read to keep its content headers; try again.",
+                )
+                .with_cause(format!("HEAD before a metadata change answered {status:?}")));
+        }
+    };
+    if validate::library_default_type(req) {
+        req.remove_header(&http::header::CONTENT_TYPE);
+    }
+    for name in [
+        http::header::CONTENT_TYPE,
+        http::header::CONTENT_ENCODING,
+        http::header::CONTENT_DISPOSITION,
+        http::header::CONTENT_LANGUAGE,
+        http::header::CACHE_CONTROL,
+        http::header::EXPIRES,
+    ] {
+        if req.headers.contains_key(&name) {
+            continue;
+        }
+        if let Some(value) = head.headers.get(&name) {
+            let _ = req.insert_header(name, value.clone());
+        }
+    }
+    let pin = "x-amz-copy-source-if-match";
+    if let Some(etag) = head.headers.get(http::header::ETAG) {
+        if !req.headers.contains_key(pin) {
+            let _ = req.insert_header(pin, etag.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Whether the caller owns what the request writes, with full control
+/// (`request::object_owners`): the writer of a new object does; a metadata change keeps its
+/// object's owner, who alone does.
+fn owns_what_it_writes(params: &Params, auth: &Authenticated) -> bool {
+    let owner = params.effects.object_owner.as_deref();
+    let edit = params.effects.metadata_edit;
+    object_owners::writer_owns(owner)
+        && (!edit || owner == Some(object_owners::mark_of(&auth.identity).as_str()))
 }
 
 /// Whether a client's own `If-Match` (`asked`) holds for the object judged (its ETag
@@ -269,9 +339,10 @@ impl Gateway {
         let params = self
             .current_when_unversioned(op, params, &target, &route)
             .await;
-        let params = self
+        let mut params = self
             .copy_source_effects(op, params, s.req_header(), &target, &route)
             .await;
+        let edited = self.edited_object(&mut params, &target, &route).await;
         let mut call = Call {
             op,
             params: &params,
@@ -299,6 +370,7 @@ impl Gateway {
             held: Vec::new(),
             acl_caller: None,
             judged_object: None,
+            edited,
             guards: Guards::default(),
         };
         if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
@@ -346,8 +418,8 @@ impl Gateway {
             target: call.target,
             route: call.route,
         };
-        if call.params.effects.metadata_edit {
-            Box::pin(self.keep_content_headers(s.req_header_mut(), at)).await?;
+        if let Some(edited) = &call.edited {
+            keep_content_headers(s.req_header_mut(), edited)?;
         }
         self.keep_owner_control(s.req_header_mut(), (at, call.op))
             .await;
@@ -359,59 +431,6 @@ impl Gateway {
         {
             let current = effects.current_source;
             Box::pin(self.carry_source_metadata(s.req_header_mut(), at, current)).await?;
-        }
-        Ok(())
-    }
-
-    /// A metadata change (a copy onto itself with REPLACE) replaces the object's custom
-    /// metadata, not how its content is typed and served: the object's Content-Type,
-    /// Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires stay
-    /// unless the request names its own (a form-encoded Content-Type, some libraries' default on
-    /// a bodiless request, names none) — S3's REPLACE would drop them. The copy is pinned to the
-    /// object read (`x-amz-copy-source-if-match`), unless the client pinned it itself. An
-    /// object that cannot be read (no answer, a 5xx) is 503: the edit would drop its headers.
-    async fn keep_content_headers(
-        &self,
-        req: &mut pingora::http::RequestHeader,
-        at: validate::probes::At<'_>,
-    ) -> Result<(), HcpError> {
-        use validate::probes::Probe as _;
-        let head = match self.object_answer(at, None).await {
-            Some(head) if head.status == 200 => head,
-            // (No object to keep anything of, or none the backend shows: it answers the copy.)
-            Some(head) if !head.status.is_server_error() => return Ok(()),
-            other => {
-                let status = other.map(|h| h.status.as_u16());
-                return Err(HcpError::new(HcpCode::ServiceUnavailable)
-                    .with_message(
-                        "The object could not be read to keep its content headers; try again.",
-                    )
-                    .with_cause(format!("HEAD before a metadata change answered {status:?}")));
-            }
-        };
-        if validate::library_default_type(req) {
-            req.remove_header(&http::header::CONTENT_TYPE);
-        }
-        for name in [
-            http::header::CONTENT_TYPE,
-            http::header::CONTENT_ENCODING,
-            http::header::CONTENT_DISPOSITION,
-            http::header::CONTENT_LANGUAGE,
-            http::header::CACHE_CONTROL,
-            http::header::EXPIRES,
-        ] {
-            if req.headers.contains_key(&name) {
-                continue;
-            }
-            if let Some(value) = head.headers.get(&name) {
-                let _ = req.insert_header(name, value.clone());
-            }
-        }
-        let pin = "x-amz-copy-source-if-match";
-        if let Some(etag) = head.headers.get(http::header::ETAG) {
-            if !req.headers.contains_key(pin) {
-                let _ = req.insert_header(pin, etag.clone());
-            }
         }
         Ok(())
     }
@@ -499,8 +518,7 @@ impl Gateway {
             call.route.tenant,
             call.target,
         ));
-        // The writer of a new object owns it, with full control (`request::object_owners`).
-        if object_owners::writer_owns(call.params.effects.object_owner.as_deref()) {
+        if owns_what_it_writes(call.params, auth) {
             call.held.extend(acls::FULL_CONTROL);
         }
         if granted.is_empty() {
@@ -538,6 +556,29 @@ impl Gateway {
         } else {
             params.without("versionId")
         }
+    }
+
+    /// A metadata change's object, read before anything is judged ([`EditedObject`]). HCP:
+    /// changing an object's metadata does not change its owner — the change keeps the owner
+    /// entry the object has (none where it has none, or could not be read), never names its
+    /// editor, who would then hold the owner's full control (delete, write ACL).
+    async fn edited_object(
+        &self,
+        params: &mut Params,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Option<EditedObject> {
+        use validate::probes::Probe as _;
+        if !params.effects.metadata_edit {
+            return None;
+        }
+        let at = validate::probes::At { target, route };
+        let head = self.object_answer(at, None).await;
+        if params.effects.object_owner.is_some() {
+            let read = head.as_ref().filter(|h| h.status == 200);
+            params.effects.object_owner = read.and_then(object_owners::recorded_in);
+        }
+        Some(EditedObject { head })
     }
 
     /// What a copy's source decides: whether it is a metadata change (a copy onto itself with
@@ -1528,7 +1569,8 @@ fn held_without_records(
         call.route.tenant,
         call.target,
     ));
-    if object_owners::stores_object(call.op) && auth.identity.user().is_some() {
+    let edit = call.params.effects.metadata_edit;
+    if object_owners::stores_object(call.op) && !edit && auth.identity.user().is_some() {
         call.held.extend(acls::FULL_CONTROL);
     }
     acls::check_grantable(&granted, &call.held)

@@ -173,6 +173,7 @@ impl Gateway {
             held: Vec::new(),
             acl_caller: None,
             judged_object: None,
+            edited: None,
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {
