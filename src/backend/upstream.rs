@@ -286,7 +286,9 @@ pub async fn stream_request_body(
         verifier
             .push(chunk, &mut released)
             .map_err(BodyError::Rejected)?;
-        for piece in released.drain(..) {
+        // (An empty piece — pingora's reader can hand one over — would take the held-back
+        // place of the last real one, which would then go up before the body is verified.)
+        for piece in released.drain(..).filter(|p| !p.is_empty()) {
             total += piece.len() as u64;
             let piece = if hold_back {
                 held.replace(piece)
