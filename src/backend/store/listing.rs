@@ -157,7 +157,7 @@ impl<T> Page<T> {
 
 /// The least byte string above every string that starts with `prefix`: the prefix without its
 /// trailing 0xFF bytes, its last byte one up; `None` where it is all 0xFF bytes.
-fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let end = prefix.iter().rposition(|&b| b != 0xFF)?;
     let mut next = prefix[..=end].to_vec();
     next[end] += 1;

@@ -539,7 +539,9 @@ impl Objects {
 
     /// The bucket's open uploads in key order, then upload id, after (`key`, `upload id`)
     /// markers; with a delimiter, the keys holding it after the prefix rolled up into common
-    /// prefixes (a marker that is one skips the keys it stands for).
+    /// prefixes (a marker that is one skips the keys it stands for). The reading starts at the
+    /// markers and steps over each common prefix's keys at once: a page reads what it lists,
+    /// not every upload before it.
     pub fn uploads(&self, bucket: &str, q: &UploadsQuery<'_>) -> Result<UploadsPage, StoreError> {
         let tx = self.db.begin_read().map_err(db_error)?;
         require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
@@ -551,58 +553,89 @@ impl Objects {
         if q.max == 0 {
             return Ok((out, false));
         }
-        for item in order.range(start.as_slice()..).map_err(db_error)? {
-            let (k, _) = item.map_err(db_error)?;
-            let k = k.value();
-            if !k.starts_with(&start) {
-                break;
-            }
-            let rest = &k[base.len()..];
-            let split = rest.iter().rposition(|&b| b == 0).unwrap_or(rest.len());
-            let (key, id) = (&rest[..split], String::from_utf8_lossy(&rest[split + 1..]));
-            let past = match q.after {
-                None => true,
-                // S3: after a key marker alone, the key's uploads are skipped; with an upload id
-                // marker, the key's uploads after that id are listed.
-                Some((marker, None)) => key > marker,
-                Some((marker, Some(upload))) => key > marker || (key == marker && *id > *upload),
-            };
-            if !past {
-                continue;
-            }
-            let rolled =
-                super::super::listing::rolled_up(key, q.prefix, q.delimiter.unwrap_or_default());
-            let entry = match rolled {
-                Some(common) => {
-                    let seen = out.last().is_some_and(|e| e.marker() == common);
-                    if seen || q.after.is_some_and(|(marker, _)| marker == common) {
-                        continue;
-                    }
-                    UploadEntry::Prefix(common.to_vec())
+        let mut from = start.clone().max(after_markers(bucket, q.after));
+        'seek: loop {
+            for item in order.range(from.as_slice()..).map_err(db_error)? {
+                let (k, _) = item.map_err(db_error)?;
+                let k = k.value();
+                if !k.starts_with(&start) {
+                    break 'seek;
                 }
-                None => {
-                    let record = records.get(&*id).map_err(db_error)?;
-                    let initiated = match record {
-                        Some(v) => {
-                            serde_json::from_slice::<UploadRecord>(v.value())
-                                .map_err(db_error)?
-                                .initiated
+                let rest = &k[base.len()..];
+                let split = rest.iter().rposition(|&b| b == 0).unwrap_or(rest.len());
+                let (key, id) = (&rest[..split], String::from_utf8_lossy(&rest[split + 1..]));
+                let past = match q.after {
+                    None => true,
+                    // S3: after a key marker alone, the key's uploads are skipped; with an
+                    // upload id marker, the key's uploads after that id are listed.
+                    Some((marker, None)) => key > marker,
+                    Some((marker, Some(upload))) => {
+                        key > marker || (key == marker && *id > *upload)
+                    }
+                };
+                if !past {
+                    continue;
+                }
+                let delimiter = q.delimiter.unwrap_or_default();
+                let entry = match super::super::listing::rolled_up(key, q.prefix, delimiter) {
+                    Some(common) => {
+                        let skipped = q.after.is_some_and(|(marker, _)| marker == common);
+                        let next = super::super::listing::successor(&object_key(bucket, common));
+                        if !skipped {
+                            if out.len() == q.max {
+                                return Ok((out, true));
+                            }
+                            out.push(UploadEntry::Prefix(common.to_vec()));
                         }
-                        None => continue,
-                    };
-                    UploadEntry::Upload {
-                        key: key.to_vec(),
-                        id: id.into_owned(),
-                        initiated,
+                        // (The rest of the prefix's keys are that one entry: read past them.)
+                        match next {
+                            Some(next) => {
+                                from = next;
+                                continue 'seek;
+                            }
+                            None => break 'seek,
+                        }
                     }
+                    None => {
+                        let record = records.get(&*id).map_err(db_error)?;
+                        let Some(record) = record else { continue };
+                        let initiated = serde_json::from_slice::<UploadRecord>(record.value())
+                            .map_err(db_error)?
+                            .initiated;
+                        UploadEntry::Upload {
+                            key: key.to_vec(),
+                            id: id.into_owned(),
+                            initiated,
+                        }
+                    }
+                };
+                if out.len() == q.max {
+                    return Ok((out, true));
                 }
-            };
-            if out.len() == q.max {
-                return Ok((out, true));
+                out.push(entry);
             }
-            out.push(entry);
+            break;
         }
         Ok((out, false))
+    }
+}
+
+/// Where a listing after (`key`, `upload id`) markers starts reading the upload order: just
+/// past the marker's upload, or with a key marker alone past all of the key's uploads (keys
+/// hold no NUL: `key` then 1 sorts after `key NUL id` and before every longer key).
+fn after_markers(bucket: &str, after: Option<(&[u8], Option<&str>)>) -> Vec<u8> {
+    match after {
+        None => Vec::new(),
+        Some((marker, Some(upload))) => {
+            let mut k = upload_order_key(bucket, marker, upload);
+            k.push(0);
+            k
+        }
+        Some((marker, None)) => {
+            let mut k = object_key(bucket, marker);
+            k.push(1);
+            k
+        }
     }
 }
 
@@ -763,6 +796,139 @@ mod tests {
         assert_eq!(prefixed.len(), 1);
         let (page, more) = list(b"", None, 1);
         assert!(more && page.len() == 1);
+    }
+
+    type Markers = Option<(Vec<u8>, Option<String>)>;
+
+    /// An entry as the oracle compares it.
+    fn shown(e: &UploadEntry) -> Vec<u8> {
+        match e {
+            UploadEntry::Prefix(p) => [b"P:", p.as_slice()].concat(),
+            UploadEntry::Upload { key, id, .. } => [key.as_slice(), b" ", id.as_bytes()].concat(),
+        }
+    }
+
+    /// What S3 lists of `model`'s uploads (sorted by key, then id) under `prefix` after the
+    /// markers: a key marker alone skips the key's uploads, an upload id marker those up to it;
+    /// a marker that is a common prefix skips the keys it stands for.
+    fn model_listing(
+        model: &[(Vec<u8>, String)],
+        prefix: &[u8],
+        delimiter: Option<&[u8]>,
+        after: &Markers,
+    ) -> Vec<Vec<u8>> {
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for (key, id) in model.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let past = match after {
+                None => true,
+                Some((m, None)) => key > m,
+                Some((m, Some(upload))) => key > m || (key == m && id > upload),
+            };
+            let rolled =
+                super::super::super::listing::rolled_up(key, prefix, delimiter.unwrap_or_default());
+            let entry = match rolled {
+                Some(common) if after.as_ref().is_some_and(|(m, _)| m == common) => continue,
+                Some(common) => [b"P:", common].concat(),
+                None => [key.as_slice(), b" ", id.as_bytes()].concat(),
+            };
+            if past && expected.last() != Some(&entry) {
+                expected.push(entry);
+            }
+        }
+        expected
+    }
+
+    fn listed(
+        store: &Objects,
+        q: (&[u8], Option<&[u8]>),
+        after: &Markers,
+        max: usize,
+    ) -> (Vec<Vec<u8>>, Markers, bool) {
+        let (prefix, delimiter) = q;
+        let q = UploadsQuery {
+            prefix,
+            delimiter,
+            after: after.as_ref().map(|(k, i)| (k.as_slice(), i.as_deref())),
+            max,
+        };
+        let (page, more) = store.uploads("b", &q).unwrap();
+        assert!(page.len() <= max);
+        let last = page.last().map(|e| match e {
+            UploadEntry::Prefix(p) => (p.clone(), None),
+            UploadEntry::Upload { key, id, .. } => (key.clone(), Some(id.clone())),
+        });
+        (page.iter().map(shown).collect(), last, more)
+    }
+
+    /// The oracle for the uploads listing: over generated keys and uploads, every listing —
+    /// prefix, delimiter or none, after any key marker (one that names no key too) and upload
+    /// id marker — is the model's; and paging it by any page size, each page resuming after
+    /// the last entry's markers as clients do, gives it again, without repeats.
+    #[test]
+    fn pages_concatenate_to_the_listing_the_model_gives() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let key_of = |rng: &mut rand::rngs::StdRng, shortest| -> Vec<u8> {
+            let len = rng.gen_range(shortest..5);
+            (0..len).map(|_| b"ab/"[rng.gen_range(0..3)]).collect()
+        };
+        for _round in 0..12 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Objects::open(dir.path()).unwrap();
+            store.create_bucket("b").unwrap();
+            store.create_bucket("c").unwrap();
+            let mut model: Vec<(Vec<u8>, String)> = Vec::new();
+            for _ in 0..rng.gen_range(0..30) {
+                let key = key_of(&mut rng, 1);
+                let id = store
+                    .create_upload("b", &key, Description::default())
+                    .unwrap();
+                model.push((key, id));
+            }
+            // (Another bucket's uploads are never listed.)
+            store
+                .create_upload("c", b"a", Description::default())
+                .unwrap();
+            model.sort();
+            let mut markers: Vec<Markers> = vec![None];
+            markers.extend((0..8).map(|_| Some((key_of(&mut rng, 0), None))));
+            markers.extend(
+                model
+                    .iter()
+                    .step_by(3)
+                    .map(|(k, i)| Some((k.clone(), Some(i.clone())))),
+            );
+            markers.extend(
+                model
+                    .iter()
+                    .step_by(4)
+                    .map(|(k, _)| Some((k.clone(), None))),
+            );
+            for q in [&b""[..], b"a", b"a/", b"b/"]
+                .into_iter()
+                .flat_map(|p| [(p, None), (p, Some(&b"/"[..]))])
+            {
+                for after in &markers {
+                    let expected = model_listing(&model, q.0, q.1, after);
+                    let (all, _, more) = listed(&store, q, after, 1000);
+                    assert!(!more);
+                    assert_eq!(all, expected, "{q:?} after {after:?}");
+                }
+                let expected = model_listing(&model, q.0, q.1, &None);
+                for max in 1..=4 {
+                    let (mut paged, mut after) = (Vec::new(), None);
+                    for _ in 0..=expected.len() {
+                        let (page, last, more) = listed(&store, q, &after, max);
+                        paged.extend(page);
+                        if !more {
+                            break;
+                        }
+                        after = last;
+                    }
+                    assert_eq!(paged, expected, "max {max}, {q:?}");
+                }
+            }
+        }
     }
 
     /// With a delimiter, keys holding it after the prefix are one common prefix each, counted
