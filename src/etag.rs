@@ -2,15 +2,19 @@
 //! `x-amz-copy-source-if-…`): a comma-separated list, or `*`. Read alike by the gateway, which
 //! judges conditions on a backend's answer, and by the embedded store, which judges its own.
 
-/// Whether an `If-Match`/`If-None-Match` list names `etag` (or is `*`); weak and strong
-/// forms, quoted or not, compare alike (S3's ETags are all strong).
+/// Whether an `If-Match`/`If-None-Match` list names `etag`, or is `*` (the whole value: a `*`
+/// among tags is no tag, and names nothing); weak and strong forms, quoted or not, compare
+/// alike (S3's ETags are all strong). An empty ETag is named by nothing.
 pub fn listed(list: &str, etag: &str) -> bool {
     fn bare(t: &str) -> &str {
         let t = t.trim();
         t.strip_prefix("W/").unwrap_or(t).trim_matches('"')
     }
-    list.split(',')
-        .any(|t| t.trim() == "*" || (!etag.is_empty() && bare(t) == bare(etag)))
+    if list.trim() == "*" {
+        return true;
+    }
+    let etag = bare(etag);
+    !etag.is_empty() && list.split(',').any(|t| bare(t) == etag)
 }
 
 #[cfg(test)]
@@ -28,13 +32,24 @@ mod tests {
             "\"00\",\"abc\"",
             "\"abc\" , \"00\"",
             "*",
-            "\"00\", *",
+            " * ",
         ] {
             assert!(listed(list, etag), "{list}");
         }
-        for list in ["\"00\"", "\"00\", \"abcd\"", "\"ab\"", "", "\"a,bc\""] {
+        for list in [
+            "\"00\"",
+            "\"00\", \"abcd\"",
+            "\"ab\"",
+            "",
+            "\"a,bc\"",
+            "\"00\", *",
+        ] {
             assert!(!listed(list, etag), "{list}");
         }
         assert!(!listed("\"\"", ""), "no ETag is named by none");
+        assert!(
+            !listed("\"x\",", "\"\""),
+            "an empty element names no empty ETag"
+        );
     }
 }
