@@ -1047,7 +1047,20 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
     let owner = inner(&inner(&acl.text(), "Owner"), "ID");
     assert_eq!(owner, id_of(USER), "{}", acl.text());
     // (Bob's write grant on the bucket lets him delete, as HCP's write does; changing the
-    // object's ACL is its owner's.)
+    // object's ACL is its owner's — by PUT `?acl`, or by ACL headers on an edit.)
+    // (What Bob holds by the bucket's ACL, write, is not his to grant on Alice's object.)
+    for grant in [
+        ("x-amz-acl", "public-read"),
+        ("x-amz-grant-write", "emailAddress=\"carol\""),
+    ] {
+        let with_acl = [&edit[..], &[grant]].concat();
+        let (got, body) = as_user_with_body(&gw, BOB, "PUT", &alice_s, &with_acl, b"").await;
+        assert_eq!(got, 403, "{grant:?}: {body}");
+    }
+    let acl = format!("{alice_s}?acl");
+    let acl = as_user(&gw, (USER, PASSWORD), "GET", &acl, &[], b"").await;
+    assert!(!acl.text().contains("AllUsers"), "{}", acl.text());
+    assert!(!acl.text().contains(">carol<"), "{}", acl.text());
     let public = [("x-amz-acl", "public-read")];
     let (got, body) = status_of(&gw, Some(BOB), "PUT", &format!("{alice_s}?acl"), &public).await;
     assert_eq!(got, 403, "{body}");

@@ -1174,9 +1174,52 @@ async fn answers_that_say_nothing_decide_nothing() {
         &gw,
         &server,
         ("PUT", "/bkt/k", &edit, b""),
-        ("PUT", "could not be read to keep its content headers"),
+        (
+            "PUT",
+            "could not be read to keep its owner and content headers",
+        ),
     )
     .await;
+    // Nor one whose HEAD is refused: what the edit keeps is unknown.
+    server.respond_to("HEAD", "error|AccessDenied|403");
+    refused(
+        &gw,
+        &server,
+        ("PUT", "/bkt/k", &edit, b""),
+        (
+            "PUT",
+            "could not be read to keep its owner and content headers",
+        ),
+    )
+    .await;
+    // The edit is pinned to the object read, whatever the client pinned it to (its own
+    // conditions judged first); to no object where there was none.
+    let pinned = |server: &DialectServer| {
+        let seen = server.seen();
+        let (_, _, headers) = seen
+            .iter()
+            .rev()
+            .find(|(m, _, _)| m == "PUT")
+            .expect("a PUT");
+        let pin = headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-copy-source-if-match");
+        pin.map(|(_, v)| v.clone())
+    };
+    server.respond_to("HEAD", "object-with|ETag:\"e1\"");
+    let own_pin = [
+        &edit[..],
+        &[("x-amz-copy-source-if-match", "\"zz\", \"e1\"")],
+    ]
+    .concat();
+    let _ = as_user(&gw, admin, "PUT", "/bkt/k", &own_pin, b"").await;
+    assert_eq!(pinned(&server).as_deref(), Some("\"e1\""));
+    server.respond_to("HEAD", "error|NoSuchKey|404");
+    let _ = as_user(&gw, admin, "PUT", "/bkt/k", &edit, b"").await;
+    assert_eq!(
+        pinned(&server).as_deref(),
+        Some("\"hcp-gateway-no-source\"")
+    );
     gw.stop().await;
 
     // Retention: a lock date that is no date is no lock; a hold's HEAD answering 403 says

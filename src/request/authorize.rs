@@ -109,9 +109,11 @@ pub fn missing_for_acl(
     // HCP: creating a bucket needs no permission beyond being allowed to create it; its
     // creator owns it, with full control, and may give it an ACL at once. Likewise an
     // authenticated user storing an object owns the new object (manual 779) and may give it
-    // an ACL (`request::object_owners`).
+    // an ACL (`request::object_owners`). A metadata change (a copy onto itself with REPLACE)
+    // stores no new object: it keeps its object's owner, and an ACL it sets needs write ACL.
+    let edit = crate::request::validate::probes::replaces_its_own_metadata(req, op, target);
     let owns_new = op == Operation::CreateBucket
-        || (!anonymous && crate::request::object_owners::stores_object(op));
+        || (!anonymous && !edit && crate::request::object_owners::stores_object(op));
     let creator = owns_new.then_some(Permission::WriteAcl);
     missing.retain(|p| Some(*p) != creator);
     let grantable = missing
@@ -890,6 +892,7 @@ mod tests {
             ("x-amz-bucket-object-lock-enabled", "true"),
             ("x-amz-copy-source", "/b/k"),
             ("x-amz-copy-source", "/other/k"),
+            ("x-amz-metadata-directive", "REPLACE"),
         ];
         let methods = ["GET", "PUT", "POST", "DELETE", "HEAD"];
         let patterns = ["*", "b", "other", "own-*"];
@@ -948,8 +951,10 @@ mod tests {
         let mut more = own.to_vec();
         more.push(Grant::new("t", "b", needed.on_target.iter().copied()));
         // (A bucket's creator, and an authenticated writer of a new object, owns what it
-        // creates: its write-acl on it is its owner's.)
-        let stores = crate::request::object_owners::stores_object(c.op);
+        // creates: its write-acl on it is its owner's. A metadata change creates nothing.)
+        let edit =
+            crate::request::validate::probes::replaces_its_own_metadata(&c.req, c.op, &c.target);
+        let stores = crate::request::object_owners::stores_object(c.op) && !edit;
         if c.op == Operation::CreateBucket || (stores && !c.anonymous) {
             more.push(Grant::new("t", "b", [Permission::WriteAcl]));
         }

@@ -151,25 +151,37 @@ pub(super) fn malformed_head() -> HcpError {
 /// Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires stay
 /// unless the request names its own (a form-encoded Content-Type, some libraries' default on
 /// a bodiless request, names none) — S3's REPLACE would drop them. The copy is pinned to the
-/// object read (`x-amz-copy-source-if-match`), unless the client pinned it itself. An
-/// object that could not be read (no answer, a 5xx) is 503: the edit would drop its headers.
+/// object read (`x-amz-copy-source-if-match`, in place of any the client sent: its own
+/// conditions are judged before sending), or where there was none to no object at all, so that
+/// the owner and headers kept are that object's. An object that could not be read (no answer,
+/// or any status but 200 and 404) is 503: the edit would drop its owner and headers.
 fn keep_content_headers(
     req: &mut pingora::http::RequestHeader,
     edited: &EditedObject,
 ) -> Result<(), HcpError> {
+    let pin = "x-amz-copy-source-if-match";
     let head = match &edited.head {
         Some(head) if head.status == 200 => head,
-        // (No object to keep anything of, or none the backend shows: it answers the copy.)
-        Some(head) if !head.status.is_server_error() => return Ok(()),
+        Some(head) if head.status == 404 => {
+            req.insert_header(pin, "\"hcp-gateway-no-source\"")
+                .expect("static");
+            return Ok(());
+        }
         other => {
             let status = other.as_ref().map(|h| h.status.as_u16());
             return Err(HcpError::new(HcpCode::ServiceUnavailable)
                 .with_message(
-                    "The object could not be read to keep its content headers; try again.",
+                    "The object could not be read to keep its owner and content headers; try again.",
                 )
                 .with_cause(format!("HEAD before a metadata change answered {status:?}")));
         }
     };
+    let Some(etag) = head.headers.get(http::header::ETAG) else {
+        return Err(HcpError::new(HcpCode::ServiceUnavailable)
+            .with_cause("HEAD before a metadata change named no ETag"));
+    };
+    req.insert_header(pin, etag.clone())
+        .expect("a header the backend sent");
     if validate::library_default_type(req) {
         req.remove_header(&http::header::CONTENT_TYPE);
     }
@@ -186,12 +198,6 @@ fn keep_content_headers(
         }
         if let Some(value) = head.headers.get(&name) {
             let _ = req.insert_header(name, value.clone());
-        }
-    }
-    let pin = "x-amz-copy-source-if-match";
-    if let Some(etag) = head.headers.get(http::header::ETAG) {
-        if !req.headers.contains_key(pin) {
-            let _ = req.insert_header(pin, etag.clone());
         }
     }
     Ok(())
@@ -339,10 +345,9 @@ impl Gateway {
         let params = self
             .current_when_unversioned(op, params, &target, &route)
             .await;
-        let mut params = self
-            .copy_source_effects(op, params, s.req_header(), &target, &route)
+        let (params, edited) = self
+            .copy_source_effects(op, params, s.req_header(), (&target, &route))
             .await;
-        let edited = self.edited_object(&mut params, &target, &route).await;
         let mut call = Call {
             op,
             params: &params,
@@ -565,15 +570,20 @@ impl Gateway {
     async fn edited_object(
         &self,
         params: &mut Params,
-        target: &Target,
-        route: &Route<'_>,
+        req: &pingora::http::RequestHeader,
+        (target, route): (&Target, &Route<'_>),
     ) -> Option<EditedObject> {
-        use validate::probes::Probe as _;
         if !params.effects.metadata_edit {
             return None;
         }
         let at = validate::probes::At { target, route };
-        let head = self.object_answer(at, None).await;
+        // (The object itself is the copy's source: read with the source's customer key, where
+        // it is encrypted with one.)
+        let source = req
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| sign::CopySource::parse(v.as_bytes()))?;
+        let head = self.head_of_source(req, at, &source).await.ok().flatten();
         if params.effects.object_owner.is_some() {
             let read = head.as_ref().filter(|h| h.status == 200);
             params.effects.object_owner = read.and_then(object_owners::recorded_in);
@@ -585,8 +595,23 @@ impl Gateway {
     /// REPLACE, `Effects::metadata_edit`); and, HCP: a copy source's versionId "while
     /// versioning is disabled … is ignored, and the current version of the specified object is
     /// used as the source" (CopyObject and UploadPartCopy) — where the source bucket is known
-    /// not to keep versions.
+    /// not to keep versions. A metadata change's object is read with it ([`EditedObject`]).
     async fn copy_source_effects(
+        &self,
+        op: Operation,
+        params: Params,
+        req: &pingora::http::RequestHeader,
+        (target, route): (&Target, &Route<'_>),
+    ) -> (Params, Option<EditedObject>) {
+        let mut params = self
+            .copy_source_version(op, params, req, target, route)
+            .await;
+        let edited = self.edited_object(&mut params, req, (target, route)).await;
+        (params, edited)
+    }
+
+    /// [`Gateway::copy_source_effects`] but the metadata change's object.
+    async fn copy_source_version(
         &self,
         op: Operation,
         mut params: Params,
