@@ -5,37 +5,91 @@
 //! A page cut off in the middle of a key's versions (a truncated listing whose last key goes on
 //! on the next page) keeps that last run in the backend's order: turning only the part on this
 //! page round would put it out of order with the rest on the next page.
+//!
+//! A server that writes all its delete markers apart from its versions (s3s, which serves the
+//! embedded store, writes every `DeleteMarker` before the other elements and every `Version`
+//! after them) has its entries merged first: by key, then a key's entries newest first by
+//! `LastModified` (the latest first of two alike in time, else the backend's order), so that a delete marker stands
+//! between the versions written before and after it, as HCP lists it. Entries that come as one
+//! run keep the backend's order of keys.
 
 use quick_xml::events::Event;
 use quick_xml::{Reader, Writer};
 
 /// One `Version` or `DeleteMarker` element, whole, and the key it is of.
 struct Entry {
+    /// The key's text as the document has it (references and all).
     key: Vec<u8>,
+    /// Its `LastModified` text (ISO 8601 in UTC, alike in every entry: compared as text).
+    modified: Vec<u8>,
+    /// `IsLatest`: of two alike in time, this one is the newer.
+    latest: bool,
     events: Vec<Event<'static>>,
+}
+
+/// The entries of a listing and where in the rest of the document they go.
+#[derive(Default)]
+struct Read {
+    /// The document but its entries.
+    outside: Vec<Event<'static>>,
+    /// Where the entries go in `outside`: at the first one.
+    slot: Option<usize>,
+    entries: Vec<Entry>,
+    /// How many runs the entries came in (other elements between them end a run).
+    runs: usize,
+    /// Whether keys are URL-encoded (`EncodingType` url).
+    url: bool,
 }
 
 /// A `ListVersionsResult` with each key's versions oldest first; `None` if it cannot be read.
 pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
-    let mut reader = Reader::from_reader(body);
-    let mut writer = Writer::new(Vec::with_capacity(body.len()));
     let truncated = is_truncated(body);
-    let mut run: Vec<Entry> = Vec::new();
+    let read = read_entries(body)?;
+    let entries = in_hcp_order(read.entries, read.runs > 1, truncated, read.url);
+    let slot = read.slot.unwrap_or(read.outside.len());
+    let mut writer = Writer::new(Vec::with_capacity(body.len()));
+    let mut outside = read.outside.into_iter();
+    for event in outside.by_ref().take(slot) {
+        writer.write_event(event).ok()?;
+    }
+    for event in entries.into_iter().flat_map(|e| e.events) {
+        writer.write_event(event).ok()?;
+    }
+    for event in outside {
+        writer.write_event(event).ok()?;
+    }
+    Some(writer.into_inner())
+}
+
+/// Reads the document: its entries apart, the rest in order.
+fn read_entries(body: &[u8]) -> Option<Read> {
+    let mut reader = Reader::from_reader(body);
+    let mut read = Read::default();
     let mut entry: Option<Entry> = None;
+    let mut in_run = false;
     let mut path: Vec<Vec<u8>> = Vec::new();
     loop {
         let event = reader.read_event().ok()?.into_owned();
         let depth = path.len();
+        let field = (depth == 3)
+            .then(|| path.last().map(Vec::as_slice))
+            .flatten();
         match &event {
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_vec();
-                if depth == 1 && matches!(name.as_slice(), b"Version" | b"DeleteMarker") {
+                let is_entry = matches!(name.as_slice(), b"Version" | b"DeleteMarker");
+                if depth == 1 && is_entry {
                     entry = Some(Entry {
                         key: Vec::new(),
+                        modified: Vec::new(),
+                        latest: false,
                         events: Vec::new(),
                     });
+                    read.runs += usize::from(!in_run);
+                    in_run = true;
+                    read.slot.get_or_insert(read.outside.len());
                 } else if depth == 1 {
-                    flush(&mut writer, &mut run, truncated)?;
+                    in_run = false;
                 }
                 path.push(name);
             }
@@ -44,48 +98,67 @@ pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
             }
             // (A key's text comes in pieces around its references — `John&#39;s` is `John`,
             // `#39`, `s` —: the whole of it, raw, tells keys apart.)
-            Event::Text(t) if depth == 3 && path.last().map(Vec::as_slice) == Some(b"Key") => {
+            Event::Text(t) if field == Some(b"Key") => {
                 if let Some(e) = entry.as_mut() {
                     e.key.extend_from_slice(bytes(t));
                 }
             }
-            Event::GeneralRef(r)
-                if depth == 3 && path.last().map(Vec::as_slice) == Some(b"Key") =>
-            {
+            Event::GeneralRef(r) if field == Some(b"Key") => {
                 if let Some(e) = entry.as_mut() {
                     e.key.push(b'&');
                     e.key.extend_from_slice(r);
                     e.key.push(b';');
                 }
             }
+            Event::Text(t) if field == Some(b"LastModified") => {
+                if let Some(e) = entry.as_mut() {
+                    e.modified.extend_from_slice(bytes(t));
+                }
+            }
+            Event::Text(t) if field == Some(b"IsLatest") => {
+                if let Some(e) = entry.as_mut() {
+                    e.latest = bytes(t).trim_ascii() == b"true";
+                }
+            }
+            Event::Text(t)
+                if depth == 2 && path.last().map(Vec::as_slice) == Some(b"EncodingType") =>
+            {
+                read.url = bytes(t).trim_ascii().eq_ignore_ascii_case(b"url");
+            }
             Event::Eof => break,
             _ => {}
         }
         let Some(current) = entry.as_mut() else {
-            // (Whitespace between entries is left out; the document is re-indented if asked.)
+            // (Whitespace between the document's elements is left out; the document is
+            // re-indented if asked.)
             let blank = matches!(&event, Event::Text(t) if bytes(t).trim_ascii().is_empty());
-            if !blank || run.is_empty() {
-                if depth <= 1 && matches!(event, Event::End(_)) {
-                    flush(&mut writer, &mut run, truncated)?;
-                }
-                writer.write_event(event).ok()?;
+            if !(blank && depth == 1) {
+                read.outside.push(event);
             }
             continue;
         };
         let closes = matches!(event, Event::End(_)) && path.len() == 1;
         current.events.push(event);
         if closes {
-            run.push(entry.take().expect("an entry"));
+            read.entries.push(entry.take().expect("an entry"));
         }
     }
-    flush(&mut writer, &mut run, truncated)?;
-    Some(writer.into_inner())
+    Some(read)
 }
 
-/// Writes the entries read so far, each key's run turned round — but for the last key of a
-/// truncated page (`last_may_go_on`), which may continue on the next page.
-fn flush(writer: &mut Writer<Vec<u8>>, run: &mut Vec<Entry>, last_may_go_on: bool) -> Option<()> {
-    let entries = std::mem::take(run);
+/// The entries in HCP's order: by key (merged by key first where they came in several runs),
+/// each key's oldest first — but for the last key of a truncated page (`last_may_go_on`),
+/// which may continue on the next page.
+fn in_hcp_order(
+    mut entries: Vec<Entry>,
+    merge: bool,
+    last_may_go_on: bool,
+    url: bool,
+) -> Vec<Entry> {
+    if merge {
+        // (Stable: a key's entries keep the backend's order until sorted by time.)
+        entries.sort_by_cached_key(|e| listed_key(&e.key, url));
+    }
     let mut groups: Vec<Vec<Entry>> = Vec::new();
     for e in entries {
         match groups.last_mut() {
@@ -94,17 +167,30 @@ fn flush(writer: &mut Writer<Vec<u8>>, run: &mut Vec<Entry>, last_may_go_on: boo
         }
     }
     let count = groups.len();
+    let mut ordered = Vec::new();
     for (i, mut group) in groups.into_iter().enumerate() {
+        if merge {
+            group.sort_by(|a, b| (&b.modified, b.latest).cmp(&(&a.modified, a.latest)));
+        }
         if !(last_may_go_on && i + 1 == count) {
             group.reverse();
         }
-        for e in group {
-            for event in e.events {
-                writer.write_event(event).ok()?;
-            }
-        }
+        ordered.extend(group);
     }
-    Some(())
+    ordered
+}
+
+/// The key an entry names, as S3 orders keys: its text with XML's references replaced and,
+/// in a URL-encoded listing, percent-decoded.
+fn listed_key(raw: &[u8], url: bool) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let unescaped =
+        quick_xml::escape::unescape(&text).map_or_else(|_| text.to_string(), |k| k.into_owned());
+    if !url {
+        return unescaped.into_bytes();
+    }
+    let spaced = unescaped.replace('+', " ");
+    percent_encoding::percent_decode(spaced.as_bytes()).collect()
 }
 
 fn bytes<'a>(t: &'a quick_xml::events::BytesText<'_>) -> &'a [u8] {
@@ -175,6 +261,57 @@ mod tests {
         // Truncated: the last key's run may go on, so it keeps the backend's order.
         let out = oldest_first(listing(true, &entries).as_bytes()).unwrap();
         assert_eq!(ids(&out), ["a1", "a2", "a3", "b2", "b1"]);
+    }
+
+    fn entry(kind: &str, key: &str, id: &str, at: &str) -> String {
+        format!(
+            "<{kind}><Key>{key}</Key><VersionId>{id}</VersionId>\
+             <LastModified>2026-12-05T10:00:0{at}.000Z</LastModified></{kind}>"
+        )
+    }
+
+    /// s3s (the embedded store) writes every delete marker before the other elements and every
+    /// version after them: merged, each key's entries are in the order they were written.
+    #[test]
+    fn delete_markers_written_apart_are_merged_by_key_and_time() {
+        let markers = [
+            entry("DeleteMarker", "a", "a2", "2"),
+            entry("DeleteMarker", "b", "b2", "5"),
+            entry("DeleteMarker", "c&amp;d", "c1", "1"),
+        ]
+        .concat();
+        let versions = [
+            entry("Version", "a", "a3", "3"),
+            entry("Version", "a", "a1", "1"),
+            entry("Version", "b", "b1", "4"),
+        ]
+        .concat();
+        let doc = format!(
+            "<?xml version=\"1.0\"?><ListVersionsResult>{markers}<IsTruncated>false</IsTruncated>\
+             <Name>b</Name>{versions}</ListVersionsResult>"
+        );
+        let out = oldest_first(doc.as_bytes()).unwrap();
+        assert_eq!(ids(&out), ["a1", "a2", "a3", "b1", "b2", "c1"]);
+        // Of a delete marker and a version written in one millisecond, the latest is newer.
+        let doc = format!(
+            "<ListVersionsResult>{}<Name>b</Name>{}{}</ListVersionsResult>",
+            entry("DeleteMarker", "a", "m", "2"),
+            entry("Version", "a", "v2", "2").replace("<Key>", "<IsLatest>true</IsLatest><Key>"),
+            entry("Version", "a", "v1", "1"),
+        );
+        assert_eq!(
+            ids(&oldest_first(doc.as_bytes()).unwrap()),
+            ["v1", "m", "v2"]
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("</DeleteMarker><IsTruncated>false</IsTruncated><Name>b</Name></ListVersionsResult>"), "{text}");
+        // URL-encoded keys are ordered as the keys they stand for: "a b" (%20) before "a+" (%2B).
+        let markers = entry("DeleteMarker", "a%2B", "p1", "1");
+        let versions = entry("Version", "a%20b", "s1", "2");
+        let doc = format!(
+            "<ListVersionsResult><EncodingType>url</EncodingType>{markers}<Name>b</Name>{versions}</ListVersionsResult>"
+        );
+        assert_eq!(ids(&oldest_first(doc.as_bytes()).unwrap()), ["s1", "p1"]);
     }
 
     #[test]
