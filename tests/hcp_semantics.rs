@@ -1538,3 +1538,32 @@ async fn conditions_are_all_met_on_the_embedded_store() {
 async fn conditions_are_all_met_on_rgw() {
     conditions_are_all_met(Backend::Rgw).await;
 }
+
+/// HCP's listings name every parameter they echo, as an empty element where the request gave
+/// none (manual: `Prefix`, `Marker`, `KeyMarker`, `VersionIdMarker`), on the embedded store.
+#[tokio::test]
+async fn listings_name_the_parameters_they_were_not_given() {
+    let Some((gw, _s3, bucket)) = start_with_bucket(Backend::Store, "echo").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let empty = |doc: &str, name: &str| {
+        doc.contains(&format!("<{name}></{name}>")) || doc.contains(&format!("<{name}/>"))
+    };
+    for (query, names) in [
+        ("", &["Prefix", "Marker"][..]),
+        ("?list-type=2", &["Prefix"][..]),
+        ("?versions", &["Prefix", "KeyMarker", "VersionIdMarker"][..]),
+        ("?uploads", &["Prefix", "KeyMarker"][..]),
+    ] {
+        let r = as_user(&gw, admin, "GET", &format!("/{bucket}{query}"), &[], b"").await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        for name in names {
+            assert!(
+                empty(&r.text(), name),
+                "{query}: no empty {name}: {}",
+                r.text()
+            );
+        }
+    }
+}

@@ -1027,7 +1027,8 @@ impl S3 for StoreS3 {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             // botocore decodes Marker and NextMarker but not V1's Prefix (nor does RGW encode it).
-            prefix: input.prefix,
+            // (HCP: an element for every parameter, empty where none was given.)
+            prefix: Some(input.prefix.unwrap_or_default()),
             marker: Some(enc(input.marker).unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(l.truncated),
@@ -1112,9 +1113,9 @@ impl S3 for StoreS3 {
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             // (Encoded as AWS encodes it, and as botocore decodes it: unlike V1's.)
-            prefix: enc(input.prefix),
+            prefix: Some(enc(input.prefix).unwrap_or_default()),
             key_marker: Some(enc(input.key_marker).unwrap_or_default()),
-            version_id_marker: input.version_id_marker,
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),
             next_key_marker: next_key,
@@ -1500,7 +1501,7 @@ impl S3 for StoreS3 {
         let enc = |v: Option<String>| v.map(|v| listed_name(v.as_bytes(), url));
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: enc(input.prefix),
+            prefix: Some(enc(input.prefix).unwrap_or_default()),
             max_keys: Some(max as i32),
             key_count: Some(l.count),
             is_truncated: Some(l.truncated),
@@ -1768,10 +1769,10 @@ impl S3 for StoreS3 {
         let (next_key_marker, next_upload_id_marker) = next.unzip();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            prefix: enc(input.prefix),
+            prefix: Some(enc(input.prefix).unwrap_or_default()),
             delimiter: enc(delimiter),
-            key_marker: enc(input.key_marker),
-            upload_id_marker: input.upload_id_marker,
+            key_marker: Some(enc(input.key_marker).unwrap_or_default()),
+            upload_id_marker: Some(input.upload_id_marker.unwrap_or_default()),
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
             next_key_marker,
