@@ -539,6 +539,21 @@ async fn versions_while_versioning_is_off(backend: Backend) {
     assert_eq!(r.header("content-length"), Some("3"));
     let r = as_user(&gw, admin, "HEAD", &format!("/{bucket}/other"), &[], b"").await;
     assert_eq!(r.header("x-amz-version-id"), None);
+    // Nor for an object stored while versioning was enabled, a copy of it, or a delete that
+    // leaves a marker ("returned only while versioning is enabled for the bucket").
+    for method in ["HEAD", "GET"] {
+        let r = as_user(&gw, admin, method, &target, &[], b"").await;
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        assert_eq!(r.header("x-amz-version-id"), None, "{method}");
+    }
+    let copy = [("x-amz-copy-source", target.as_str())];
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/copied"), &copy, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-copy-source-version-id"), None);
+    let r = as_user(&gw, admin, "DELETE", &d, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-delete-marker"), None);
+    assert_eq!(r.header("x-amz-version-id"), None);
 }
 
 #[tokio::test]

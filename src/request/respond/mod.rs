@@ -123,8 +123,57 @@ impl Gateway {
         } else {
             None
         };
-        let resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
+        let mut resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
+        if ok {
+            Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
+        }
         self.stream_answer(s, x, up, resp).await
+    }
+
+    /// HCP returns an object's version id "only while versioning is enabled for the bucket",
+    /// a copy's source version "only while versioning is enabled for the source bucket", and a
+    /// delete marker's header with them: an answer naming one (an object stored while
+    /// versioning was enabled, a marker a suspended bucket's DELETE left) for a bucket whose
+    /// versioning is not enabled now names none. (Where versioning cannot be read, what the
+    /// backend said is shown.)
+    async fn versions_only_where_on(
+        &self,
+        s: &ServerSession,
+        call: &Call<'_>,
+        resp: &mut ResponseHeader,
+    ) {
+        use crate::request::validate::probes::{self, At};
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let own = ["x-amz-version-id", "x-amz-delete-marker"];
+        if own.iter().any(|n| resp.headers.contains_key(*n))
+            && self.bucket_versioning(at).await == Some(false)
+        {
+            for name in own {
+                resp.remove_header(name);
+            }
+        }
+        let source = "x-amz-copy-source-version-id";
+        if !resp.headers.contains_key(source) {
+            return;
+        }
+        let named = s.req_header().headers.get("x-amz-copy-source");
+        let Some(copied) = named.and_then(|v| sign::CopySource::parse(v.as_bytes())) else {
+            return;
+        };
+        let source_target = probes::source_target(at, &copied);
+        let Ok(source_route) = probes::source_route(at, &source_target) else {
+            return;
+        };
+        let source_at = At {
+            target: &source_target,
+            route: &source_route,
+        };
+        if self.bucket_versioning(source_at).await == Some(false) {
+            resp.remove_header(source);
+        }
     }
 
     /// What the gateway records of a request the backend carried out: a new bucket's owner
@@ -320,6 +369,7 @@ impl Gateway {
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
+        Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
         x.status = resp.status.as_u16();
