@@ -1555,7 +1555,8 @@ async fn conditions_are_all_met_on_rgw() {
 }
 
 /// HCP's listings name every parameter they echo, as an empty element where the request gave
-/// none (manual: `Prefix`, `Marker`, `KeyMarker`, `VersionIdMarker`), on the embedded store.
+/// none (manual: `Prefix`, `Marker`, `KeyMarker`, `VersionIdMarker`), on the embedded store;
+/// and their media type "is always `application/xml;charset=UTF-8`".
 #[tokio::test]
 async fn listings_name_the_parameters_they_were_not_given() {
     let Some((gw, _s3, bucket)) = start_with_bucket(Backend::Store, "echo").await else {
@@ -1573,6 +1574,8 @@ async fn listings_name_the_parameters_they_were_not_given() {
     ] {
         let r = as_user(&gw, admin, "GET", &format!("/{bucket}{query}"), &[], b"").await;
         assert_eq!(r.status, 200, "{query}: {}", r.text());
+        let xml = Some("application/xml;charset=UTF-8");
+        assert_eq!(r.header("content-type"), xml, "{query}");
         for name in names {
             assert!(
                 empty(&r.text(), name),

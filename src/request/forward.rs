@@ -689,7 +689,7 @@ impl Gateway {
             }
             Stop::Settled(doc) => {
                 let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
-                resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
+                resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
                     .expect("static");
                 resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
                     .expect("digits");

@@ -329,7 +329,7 @@ impl Gateway {
             }
         }
         if !body.is_empty() {
-            resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
+            resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
                 .expect("static");
         }
         // HCP's encryption question, asked with a form field.

@@ -129,7 +129,7 @@ impl Gateway {
     ) -> bool {
         if !*committed {
             let mut resp = ResponseHeader::build(200, Some(12)).expect("200");
-            resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8")
+            resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
                 .expect("static");
             resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");

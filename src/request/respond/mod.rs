@@ -370,6 +370,7 @@ impl Gateway {
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
+        rewrite::xml_document_type(&mut resp);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
         x.status = resp.status.as_u16();

@@ -222,6 +222,22 @@ fn finish_host_id(resp: &mut ResponseHeader, host_id: &HostId) {
         .expect("host id is a header value");
 }
 
+/// The media type of every XML document HCP answers ("always `application/xml;charset=UTF-8`").
+pub const XML_DOCUMENT: &str = "application/xml;charset=UTF-8";
+
+/// An XML document's answer names HCP's media type for it, whatever the backend named
+/// (`application/xml`, or RGW's and OBS's variants).
+pub fn xml_document_type(resp: &mut ResponseHeader) {
+    let xml = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+    if xml {
+        resp.insert_header(http::header::CONTENT_TYPE, XML_DOCUMENT)
+            .expect("static");
+    }
+}
+
 /// The response header for an HCP error document of `len` bytes.
 pub fn error_header(
     err: &HcpError,
@@ -230,7 +246,7 @@ pub fn error_header(
     host_id: &HostId,
 ) -> ResponseHeader {
     let mut resp = answer_header(err.status, true, host_id);
-    resp.insert_header(http::header::CONTENT_TYPE, "application/xml;charset=UTF-8")
+    resp.insert_header(http::header::CONTENT_TYPE, XML_DOCUMENT)
         .expect("static");
     resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())
         .expect("length");

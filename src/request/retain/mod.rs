@@ -263,7 +263,7 @@ impl Gateway {
         };
         let body = Bytes::from(copy_result(&changed));
         let mut resp = ResponseHeader::build(200, Some(4)).expect("status");
-        resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
+        resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
             .expect("static");
         resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
             .expect("digits");
