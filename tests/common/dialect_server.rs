@@ -11,6 +11,7 @@
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
 //! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
+//! `obs-native` (OBS's own signing and header names; its buckets keep versions),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
@@ -358,6 +359,12 @@ async fn serve(
                     body.as_bytes(),
                 )
                 .await;
+            }
+            // (Its buckets keep versions: the version id it names is one a client sees.)
+            if req.path.contains("?versioning") {
+                let doc = b"<VersioningConfiguration xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\">\
+                    <Status>Enabled</Status></VersioningConfiguration>";
+                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], doc).await;
             }
             let meta = req.header("x-obs-meta-color").unwrap_or("red").to_string();
             respond(
