@@ -1079,3 +1079,65 @@ async fn owners_at_the_edges_on_the_embedded_store() {
 async fn owners_at_the_edges_on_rgw() {
     owners_at_the_edges(Backend::Rgw, "edge-").await;
 }
+
+/// A metadata change keeps its object's ACL, as HCP changes metadata in place: in a bucket
+/// that keeps versions (the change makes a new one) an object readable by anonymous callers
+/// (a grant to all users, the backend's) and by Bob (a grant to a user, the gateway's record)
+/// stays so after its owner changes its metadata; an edit that names an ACL of its own sets it.
+async fn metadata_changes_keep_acls(backend: Backend, prefix: &str) {
+    let records = unique_bucket("gw-records");
+    let Some(gw) = start_keeping_acls(backend, prefix, &records).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "kept").await;
+    set_versioning(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let target = format!("/{bucket}/k");
+    let all_users = format!(
+        "uri=\"{}\", emailAddress=\"bob\"",
+        "http://acs.amazonaws.com/groups/global/AllUsers"
+    );
+    let grant = [("x-amz-grant-read", all_users.as_str())];
+    let (got, body) = as_user_with_body(&gw, USER, "PUT", &target, &grant, b"shared").await;
+    assert_eq!(got, 200, "{body}");
+    let readers = async || {
+        let anonymous = status_of(&gw, None, "GET", &target, &[]).await.0;
+        let bob = status_of(&gw, Some(BOB), "GET", &target, &[]).await.0;
+        (anonymous, bob)
+    };
+    assert_eq!(readers().await, (200, 200));
+    let edit = [
+        ("x-amz-copy-source", target.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-colour", "blue"),
+    ];
+    let (got, body) = as_user_with_body(&gw, USER, "PUT", &target, &edit, b"").await;
+    assert_eq!(got, 200, "{body}");
+    assert_eq!(readers().await, (200, 200), "the ACL after the change");
+    let r = as_user(&gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
+    assert_eq!(r.header("x-amz-meta-colour"), Some("blue"));
+    // An edit naming its own ACL sets that one.
+    let private = [&edit[..], &[("x-amz-acl", "private")]].concat();
+    let (got, body) = as_user_with_body(&gw, USER, "PUT", &target, &private, b"").await;
+    assert_eq!(got, 200, "{body}");
+    assert_eq!(
+        readers().await,
+        (403, 403),
+        "a private ACL named by the change"
+    );
+}
+
+#[tokio::test]
+async fn metadata_changes_keep_acls_on_the_embedded_store() {
+    metadata_changes_keep_acls(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn metadata_changes_keep_acls_on_rgw() {
+    metadata_changes_keep_acls(Backend::Rgw, "kept-").await;
+}

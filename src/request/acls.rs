@@ -827,6 +827,75 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// A metadata change keeps its object's ACL: HCP changes an object's metadata in place,
+    /// where S3's copy would give the object it makes no grant but those the copy names. Where
+    /// the change names no ACL of its own, the object's grants to groups (`head`'s version's)
+    /// go with the copy as grant headers, and where the tenant keeps records its grants to
+    /// users are returned, to be recorded on the object the copy makes. An ACL that cannot be
+    /// read is 503: the change would drop it.
+    pub(in crate::request) async fn keep_object_acl(
+        &self,
+        req: &mut pingora::http::RequestHeader,
+        at: At<'_>,
+        head: &ResponseHeader,
+    ) -> Result<Option<AclChange>, HcpError> {
+        let acl = if Records::of_tenant(at).is_some() {
+            match self.object_acl(at, head).await.map_err(unavailable)? {
+                Some(read) => (*read.acl).clone(),
+                // (No object now: the copy's own answer says so.)
+                None => return Ok(None),
+            }
+        } else {
+            let mut params = Params::default().with("acl", "");
+            if let Some(v) = version_of(head) {
+                params.set("versionId", v);
+            }
+            let read = self.backend_call(Operation::GetObjectAcl, params, at.target, at.route);
+            let (all_users, authenticated) = match read.await {
+                Some((h, body)) if h.status == 200 => group_grants(&body).map_err(unavailable)?,
+                Some((h, _)) if h.status == 404 => return Ok(None),
+                other => {
+                    let status = other.map(|(h, _)| h.status.as_u16());
+                    return Err(unavailable(format!("reading the object's ACL: {status:?}")));
+                }
+            };
+            Acl {
+                users: Vec::new(),
+                all_users,
+                authenticated,
+            }
+        };
+        let groups = [
+            (crate::request::validate::acl::ALL_USERS, &acl.all_users),
+            (
+                crate::request::validate::acl::AUTHENTICATED_USERS,
+                &acl.authenticated,
+            ),
+        ];
+        for header in [
+            "x-amz-grant-read",
+            "x-amz-grant-read-acp",
+            "x-amz-grant-write-acp",
+            "x-amz-grant-full-control",
+        ] {
+            let permission = header["x-amz-grant-".len()..]
+                .replace('-', "_")
+                .to_ascii_uppercase();
+            let grantees: Vec<String> = groups
+                .iter()
+                .filter(|(_, granted)| granted.contains(&permission))
+                .map(|(uri, _)| format!("uri=\"{uri}\""))
+                .collect();
+            if !grantees.is_empty() {
+                req.insert_header(header, grantees.join(", "))
+                    .expect("a grant header");
+            }
+        }
+        Ok((!acl.users.is_empty()).then_some(AclChange { grants: acl.users }))
+    }
+}
+
 /// Operations after which ACL records may change: ACL changes, writes that set an ACL, a
 /// bucket created or deleted.
 fn records_acls(op: Operation) -> bool {

@@ -382,7 +382,7 @@ impl Gateway {
             self.metrics.auth_failure(e.code);
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
-        if let Err(e) = self.prepare_writes(s, &call).await {
+        if let Err(e) = self.prepare_writes(s, &mut call).await {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         self.forget_versioning(&call);
@@ -417,14 +417,26 @@ impl Gateway {
     /// Owners where a request writes: grant headers keep the owner's full control at the
     /// backend (`acls`); a copy names the copier as its owner, not its source's
     /// (`request::object_owners`: sent as `REPLACE` with the source's metadata). A metadata
-    /// change keeps the object's content headers.
-    async fn prepare_writes(&self, s: &mut ServerSession, call: &Call<'_>) -> Result<(), HcpError> {
+    /// change keeps the object's content headers and its ACL.
+    async fn prepare_writes(
+        &self,
+        s: &mut ServerSession,
+        call: &mut Call<'_>,
+    ) -> Result<(), HcpError> {
         let at = crate::request::validate::probes::At {
             target: call.target,
             route: call.route,
         };
         if let Some(edited) = &call.edited {
             keep_content_headers(s.req_header_mut(), edited)?;
+            // (Unless the change sets an ACL of its own, which replaces the object's.)
+            let own = validate::carries_any(&s.req_header().headers, validate::acl::ACL_HEADERS);
+            if let Some(head) = edited.head.as_ref().filter(|h| h.status == 200 && !own) {
+                let kept = self.keep_object_acl(s.req_header_mut(), at, head);
+                if let Some(users) = Box::pin(kept).await? {
+                    call.guards.acl_change = Some(users);
+                }
+            }
         }
         self.keep_owner_control(s.req_header_mut(), (at, call.op))
             .await;
