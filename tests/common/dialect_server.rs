@@ -14,7 +14,8 @@
 //! `obs-native` (OBS's own signing and header names; its buckets keep versions),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
-//! answers 200 with an empty body (a ListObjectsV2, with an empty listing).
+//! answers 200 with an empty body (a ListObjectsV2, with an empty listing), and a GET `?acl` with
+//! an ACL granting its owner alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -512,6 +513,15 @@ async fn serve(
             let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></DeleteResult>";
             let xml = [("Content-Type", "application/xml")];
             respond(&mut conn, 200, &xml, body.as_bytes()).await
+        }
+        // (An ACL read: the owner's alone, as a new object's is.)
+        None if req.method == "GET" && req.path.contains("?acl") => {
+            let acl = b"<AccessControlPolicy><Owner><ID>o</ID></Owner><AccessControlList><Grant>\
+                <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+                xsi:type=\"CanonicalUser\"><ID>o</ID></Grantee><Permission>FULL_CONTROL\
+                </Permission></Grant></AccessControlList></AccessControlPolicy>";
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, acl).await
         }
         _ => respond(&mut conn, 200, &[], b"").await,
     }
