@@ -37,6 +37,19 @@ fn expect_left_waiting(s: &mut ServerSession) -> bool {
 }
 
 /// Whether an answer of `status` to this request has no body (a HEAD's, a 204, a 304).
+/// The headers of an answer that name an object version (`versions_only_where_on`).
+const VERSION_HEADERS: [&str; 3] = [
+    "x-amz-version-id",
+    "x-amz-delete-marker",
+    "x-amz-copy-source-version-id",
+];
+
+fn names_a_version(resp: &ResponseHeader) -> bool {
+    VERSION_HEADERS
+        .iter()
+        .any(|n| resp.headers.contains_key(*n))
+}
+
 fn bodiless(s: &ServerSession, status: u16) -> bool {
     s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304)
 }
@@ -124,7 +137,8 @@ impl Gateway {
             None
         };
         let mut resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
-        if ok {
+        // (Boxed only where an answer names a version: the rest allocate nothing for it.)
+        if ok && names_a_version(&resp) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         self.stream_answer(s, x, up, resp).await
@@ -369,7 +383,9 @@ impl Gateway {
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
+        if names_a_version(&resp) {
+            Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
+        }
         rewrite::xml_document_type(&mut resp);
         resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
             .expect("length");
