@@ -1121,7 +1121,14 @@ async fn metadata_changes_keep_acls(backend: Backend, prefix: &str) {
     assert_eq!(readers().await, (200, 200), "the ACL after the change");
     let r = as_user(&gw, (USER, PASSWORD), "HEAD", &target, &[], b"").await;
     assert_eq!(r.header("x-amz-meta-colour"), Some("blue"));
-    // An edit naming its own ACL sets that one.
+    // An edit naming its own ACL sets that one: grants to users alone (which the gateway
+    // records, not the backend) replace the object's grants to groups too.
+    let to_carol = [&edit[..], &[("x-amz-grant-read", "emailAddress=\"carol\"")]].concat();
+    let (got, body) = as_user_with_body(&gw, USER, "PUT", &target, &to_carol, b"").await;
+    assert_eq!(got, 200, "{body}");
+    assert_eq!(readers().await, (403, 403), "the ACL the change named");
+    let carol = status_of(&gw, Some(CAROL), "GET", &target, &[]).await.0;
+    assert_eq!(carol, 200);
     let private = [&edit[..], &[("x-amz-acl", "private")]].concat();
     let (got, body) = as_user_with_body(&gw, USER, "PUT", &target, &private, b"").await;
     assert_eq!(got, 200, "{body}");

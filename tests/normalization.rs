@@ -1197,6 +1197,12 @@ async fn answers_that_say_nothing_decide_nothing() {
     .concat();
     let _ = as_user(&gw, admin, "PUT", "/bkt/k", &own_pin, b"").await;
     assert_eq!(pinned(&server).as_deref(), Some("\"e1\""));
+    // A pin that names another object is 412, and nothing is copied.
+    let before = server.count() as usize;
+    let other_pin = [&edit[..], &[("x-amz-copy-source-if-match", "\"zz\"")]].concat();
+    let r = as_user(&gw, admin, "PUT", "/bkt/k", &other_pin, b"").await;
+    r.assert_hcp_error(412, "PreconditionFailed");
+    assert!(!server.seen()[before..].iter().any(|(m, _, _)| m == "PUT"));
     server.respond_to("HEAD", "error|NoSuchKey|404");
     let _ = as_user(&gw, admin, "PUT", "/bkt/k", &edit, b"").await;
     assert_eq!(

@@ -180,6 +180,16 @@ fn keep_content_headers(
         return Err(HcpError::new(HcpCode::ServiceUnavailable)
             .with_cause("HEAD before a metadata change named no ETag"));
     };
+    // (The client's own pin is judged on the object read, then replaced by it: the other
+    // conditions are judged before sending, on the source as it is then.)
+    let asked = req
+        .headers
+        .get(pin)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let read = String::from_utf8_lossy(etag.as_bytes());
+    if asked.is_some_and(|asked| !crate::etag::listed(&asked, &read)) {
+        return Err(HcpError::new(HcpCode::PreconditionFailed));
+    }
     req.insert_header(pin, etag.clone())
         .expect("a header the backend sent");
     if validate::library_default_type(req) {
@@ -429,8 +439,11 @@ impl Gateway {
         };
         if let Some(edited) = &call.edited {
             keep_content_headers(s.req_header_mut(), edited)?;
-            // (Unless the change sets an ACL of its own, which replaces the object's.)
-            let own = validate::carries_any(&s.req_header().headers, validate::acl::ACL_HEADERS);
+            // (Unless the change sets an ACL of its own, which replaces the object's: its
+            // headers, or its grants to users, which planning took out of them.)
+            let to_users = call.params.effects.acl_change.as_ref();
+            let own = to_users.is_some_and(|c| !c.grants.is_empty())
+                || validate::carries_any(&s.req_header().headers, validate::acl::ACL_HEADERS);
             if let Some(head) = edited.head.as_ref().filter(|h| h.status == 200 && !own) {
                 let kept = self.keep_object_acl(s.req_header_mut(), at, head);
                 if let Some(users) = Box::pin(kept).await? {
