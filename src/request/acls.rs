@@ -209,6 +209,20 @@ pub fn instance_of(head: &ResponseHeader) -> Option<String> {
     }
 }
 
+/// Where the ACL of the object instance `head` describes is read: the backend's `GET ?acl`
+/// parameters (its version, where it has one) and the record's name.
+fn object_acl_source(at: At<'_>, head: &ResponseHeader) -> Result<(Params, String), String> {
+    let instance = instance_of(head).ok_or("the object's HEAD names no instance")?;
+    let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+    let key = at.target.key().unwrap_or_default();
+    let name = object_acl_record(backend_bucket, &key, &instance);
+    let mut params = Params::default();
+    if let Some(v) = version_of(head) {
+        params.set("versionId", v);
+    }
+    Ok((params, name))
+}
+
 fn bucket_acl_record(backend_bucket: &str) -> String {
     format!("acls/{backend_bucket}")
 }
@@ -430,14 +444,7 @@ impl Gateway {
         at: At<'_>,
         head: &ResponseHeader,
     ) -> Result<Option<AclRead>, String> {
-        let instance = instance_of(head).ok_or("the object's HEAD names no instance")?;
-        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
-        let key = at.target.key().unwrap_or_default();
-        let name = object_acl_record(backend_bucket, &key, &instance);
-        let mut params = Params::default();
-        if let Some(v) = version_of(head) {
-            params.set("versionId", v);
-        }
+        let (params, name) = object_acl_source(at, head)?;
         self.acl_of(at, at.target, params, name).await
     }
 
@@ -459,7 +466,23 @@ impl Gateway {
             }));
         }
         self.metrics.cache_lookup("acl", false);
-        // (A change made while this is read makes the reading too old to keep.)
+        let read = self.read_acl(at, target, params, name).await?;
+        Ok(read.map(|(acl, generation)| AclRead {
+            acl,
+            fresh: Some((cache_key, generation)),
+        }))
+    }
+
+    /// One ACL as the backend and the records have it now (never from the cache), with the
+    /// count of ACL changes it was read after (a change made while it is read makes the
+    /// reading too old to keep). `None` where the backend has no such bucket or object.
+    async fn read_acl(
+        &self,
+        at: At<'_>,
+        target: &Target,
+        params: Params,
+        name: String,
+    ) -> Result<Option<(Arc<Acl>, u64)>, String> {
         let generation = self.acl_changes.load(Ordering::Acquire);
         let records = Records::of_tenant(at).ok_or("the namespace keeps no records")?;
         let op = if target.raw_key.is_some() {
@@ -495,10 +518,7 @@ impl Gateway {
             all_users,
             authenticated,
         });
-        Ok(Some(AclRead {
-            acl,
-            fresh: Some((cache_key, generation)),
-        }))
+        Ok(Some((acl, generation)))
     }
 
     /// Keeps an ACL just read in the cache, unless an ACL changed through this replica while
@@ -830,10 +850,14 @@ impl Gateway {
 impl Gateway {
     /// A metadata change keeps its object's ACL: HCP changes an object's metadata in place,
     /// where S3's copy would give the object it makes no grant but those the copy names. Where
-    /// the change names no ACL of its own, the object's grants to groups (`head`'s version's)
-    /// go with the copy as grant headers, and where the tenant keeps records its grants to
-    /// users are returned, to be recorded on the object the copy makes. An ACL that cannot be
-    /// read is 503: the change would drop it.
+    /// the change names no ACL of its own, the object's grants to groups (`head`'s version's,
+    /// read now, not from the cache: a grant just revoked is not restored) go with the copy as
+    /// grant headers, and where the tenant keeps records its grants to users are returned, to
+    /// be recorded on the object the copy makes. Where the tenant keeps records, an ACL that
+    /// cannot be read is 503 (the change would drop it); elsewhere a backend that does not let
+    /// the gateway read it (4xx) leaves the copy the backend's own, as before the gateway kept
+    /// any. An object encrypted with a customer's key whose ACL grants to users is 501: its
+    /// new version could not be read back to record them on.
     pub(in crate::request) async fn keep_object_acl(
         &self,
         req: &mut pingora::http::RequestHeader,
@@ -841,8 +865,13 @@ impl Gateway {
         head: &ResponseHeader,
     ) -> Result<Option<AclChange>, HcpError> {
         let acl = if Records::of_tenant(at).is_some() {
-            match self.object_acl(at, head).await.map_err(unavailable)? {
-                Some(read) => (*read.acl).clone(),
+            let (params, name) = object_acl_source(at, head).map_err(unavailable)?;
+            match self
+                .read_acl(at, at.target, params, name)
+                .await
+                .map_err(unavailable)?
+            {
+                Some((acl, _)) => (*acl).clone(),
                 // (No object now: the copy's own answer says so.)
                 None => return Ok(None),
             }
@@ -854,7 +883,7 @@ impl Gateway {
             let read = self.backend_call(Operation::GetObjectAcl, params, at.target, at.route);
             let (all_users, authenticated) = match read.await {
                 Some((h, body)) if h.status == 200 => group_grants(&body).map_err(unavailable)?,
-                Some((h, _)) if h.status == 404 => return Ok(None),
+                Some((h, _)) if h.status.is_client_error() => return Ok(None),
                 other => {
                     let status = other.map(|(h, _)| h.status.as_u16());
                     return Err(unavailable(format!("reading the object's ACL: {status:?}")));
@@ -866,33 +895,43 @@ impl Gateway {
                 authenticated,
             }
         };
-        let groups = [
-            (crate::request::validate::acl::ALL_USERS, &acl.all_users),
-            (
-                crate::request::validate::acl::AUTHENTICATED_USERS,
-                &acl.authenticated,
-            ),
-        ];
-        for header in [
-            "x-amz-grant-read",
-            "x-amz-grant-read-acp",
-            "x-amz-grant-write-acp",
-            "x-amz-grant-full-control",
-        ] {
-            let permission = header["x-amz-grant-".len()..]
-                .replace('-', "_")
-                .to_ascii_uppercase();
-            let grantees: Vec<String> = groups
-                .iter()
-                .filter(|(_, granted)| granted.contains(&permission))
-                .map(|(uri, _)| format!("uri=\"{uri}\""))
-                .collect();
-            if !grantees.is_empty() {
-                req.insert_header(header, grantees.join(", "))
-                    .expect("a grant header");
-            }
+        let customer_key = "x-amz-server-side-encryption-customer-algorithm";
+        if !acl.users.is_empty() && head.headers.contains_key(customer_key) {
+            return Err(HcpError::new(HcpCode::NotImplemented).with_message(
+                "Changing the metadata of an object encrypted with a customer's key whose ACL \
+                 grants access to users is not supported.",
+            ));
         }
+        group_grant_headers(req, &acl);
         Ok((!acl.users.is_empty()).then_some(AclChange { grants: acl.users }))
+    }
+}
+
+/// An ACL's grants to groups, as the grant headers of a write (READ, READ_ACP, WRITE_ACP and
+/// FULL_CONTROL: a write's headers grant no WRITE on an object).
+fn group_grant_headers(req: &mut pingora::http::RequestHeader, acl: &Acl) {
+    let groups = [
+        (crate::request::validate::acl::ALL_USERS, &acl.all_users),
+        (
+            crate::request::validate::acl::AUTHENTICATED_USERS,
+            &acl.authenticated,
+        ),
+    ];
+    for (header, permission) in [
+        ("x-amz-grant-read", "READ"),
+        ("x-amz-grant-read-acp", "READ_ACP"),
+        ("x-amz-grant-write-acp", "WRITE_ACP"),
+        ("x-amz-grant-full-control", "FULL_CONTROL"),
+    ] {
+        let grantees: Vec<String> = groups
+            .iter()
+            .filter(|(_, granted)| granted.iter().any(|g| g == permission))
+            .map(|(uri, _)| format!("uri=\"{uri}\""))
+            .collect();
+        if !grantees.is_empty() {
+            req.insert_header(header, grantees.join(", "))
+                .expect("a grant header");
+        }
     }
 }
 
