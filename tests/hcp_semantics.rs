@@ -554,6 +554,12 @@ async fn versions_while_versioning_is_off(backend: Backend) {
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("x-amz-delete-marker"), None);
     assert_eq!(r.header("x-amz-version-id"), None);
+    // Deleting a delete marker by its version id says so whatever the bucket's versioning.
+    let marker = format!("{d}?versionId={}", written[1]);
+    let r = as_user(&gw, admin, "DELETE", &marker, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-delete-marker"), Some("true"));
+    assert_eq!(r.header("x-amz-version-id"), None);
 }
 
 #[tokio::test]

@@ -44,10 +44,19 @@ const VERSION_HEADERS: [&str; 3] = [
     "x-amz-copy-source-version-id",
 ];
 
-fn names_a_version(resp: &ResponseHeader) -> bool {
-    VERSION_HEADERS
-        .iter()
-        .any(|n| resp.headers.contains_key(*n))
+fn names_a_version(op: Operation, resp: &ResponseHeader) -> bool {
+    let judged = matches!(
+        op,
+        Operation::GetObject
+            | Operation::HeadObject
+            | Operation::DeleteObject
+            | Operation::CopyObject
+            | Operation::UploadPartCopy
+    );
+    judged
+        && VERSION_HEADERS
+            .iter()
+            .any(|n| resp.headers.contains_key(*n))
 }
 
 fn bodiless(s: &ServerSession, status: u16) -> bool {
@@ -138,7 +147,7 @@ impl Gateway {
         };
         let mut resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
         // (Boxed only where an answer names a version: the rest allocate nothing for it.)
-        if ok && names_a_version(&resp) {
+        if ok && names_a_version(call.op, &resp) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         self.stream_answer(s, x, up, resp).await
@@ -161,12 +170,25 @@ impl Gateway {
             target: call.target,
             route: call.route,
         };
+        // (A write's answer names a version only where versioning was enabled when it was
+        // made, S3's `null` aside: it is the client's one record of it, never taken away on a
+        // reading of versioning that may be seconds old. A read or a delete names one an object
+        // was given before.)
+        let reads = matches!(
+            call.op,
+            Operation::GetObject | Operation::HeadObject | Operation::DeleteObject
+        );
         let own = ["x-amz-version-id", "x-amz-delete-marker"];
-        if own.iter().any(|n| resp.headers.contains_key(*n))
+        if reads
+            && own.iter().any(|n| resp.headers.contains_key(*n))
             && self.bucket_versioning(at).await == Some(false)
         {
-            for name in own {
-                resp.remove_header(name);
+            resp.remove_header("x-amz-version-id");
+            // (HCP's header for deleting a delete marker by its version id stays.)
+            let marker_deleted =
+                call.op == Operation::DeleteObject && call.params.get("versionId").is_some();
+            if !marker_deleted {
+                resp.remove_header("x-amz-delete-marker");
             }
         }
         let source = "x-amz-copy-source-version-id";
@@ -383,7 +405,7 @@ impl Gateway {
         let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        if names_a_version(&resp) {
+        if names_a_version(call.op, &resp) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         rewrite::xml_document_type(&mut resp);
