@@ -39,13 +39,22 @@ struct Read {
     runs: usize,
     /// Whether keys are URL-encoded (`EncodingType` url).
     url: bool,
+    /// `NextKeyMarker`'s text as the document has it: the key a truncated page goes on with.
+    next_key: Option<Vec<u8>>,
 }
 
 /// A `ListVersionsResult` with each key's versions oldest first; `None` if it cannot be read.
 pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
     let truncated = is_truncated(body);
     let read = read_entries(body)?;
-    let entries = in_hcp_order(read.entries, read.runs > 1, truncated, read.url);
+    // (The key a truncated page may go on with: the one its next key marker names, or where
+    // it names none, the last.)
+    let goes_on = match (truncated, read.next_key) {
+        (false, _) => GoesOn::None,
+        (true, Some(key)) => GoesOn::Key(key),
+        (true, None) => GoesOn::Last,
+    };
+    let entries = in_hcp_order(read.entries, read.runs > 1, &goes_on, read.url);
     let slot = read.slot.unwrap_or(read.outside.len());
     let mut writer = Writer::new(Vec::with_capacity(body.len()));
     let mut outside = read.outside.into_iter();
@@ -66,66 +75,53 @@ fn read_entries(body: &[u8]) -> Option<Read> {
     let mut reader = Reader::from_reader(body);
     let mut read = Read::default();
     let mut entry: Option<Entry> = None;
-    let mut in_run = false;
+    let (mut in_run, mut encoding, mut latest) = (false, Vec::new(), Vec::new());
     let mut path: Vec<Vec<u8>> = Vec::new();
     loop {
         let event = reader.read_event().ok()?.into_owned();
         let depth = path.len();
-        let field = (depth == 3)
-            .then(|| path.last().map(Vec::as_slice))
-            .flatten();
-        match &event {
-            Event::Start(e) => {
-                let name = e.local_name().as_ref().to_vec();
-                let is_entry = matches!(name.as_slice(), b"Version" | b"DeleteMarker");
-                if depth == 1 && is_entry {
-                    entry = Some(Entry {
-                        key: Vec::new(),
-                        modified: Vec::new(),
-                        latest: false,
-                        events: Vec::new(),
-                    });
-                    read.runs += usize::from(!in_run);
-                    in_run = true;
-                    read.slot.get_or_insert(read.outside.len());
-                } else if depth == 1 {
-                    in_run = false;
-                }
-                path.push(name);
+        if let Event::Start(e) = &event {
+            let name = e.local_name().as_ref().to_vec();
+            let is_entry = matches!(name.as_slice(), b"Version" | b"DeleteMarker");
+            if depth == 1 && is_entry {
+                entry = Some(Entry {
+                    key: Vec::new(),
+                    modified: Vec::new(),
+                    latest: false,
+                    events: Vec::new(),
+                });
+                read.runs += usize::from(!in_run);
+                in_run = true;
+                read.slot.get_or_insert(read.outside.len());
+            } else if depth == 1 {
+                in_run = false;
             }
-            Event::End(_) => {
-                path.pop();
+            path.push(name);
+        } else if let Event::End(_) = &event {
+            path.pop();
+        }
+        // The text of the fields read, whole: a key's comes in pieces around its references —
+        // `John&#39;s` is `John`, `#39`, `s` —, and the whole of it, raw, tells keys apart.
+        let field = path
+            .last()
+            .map(Vec::as_slice)
+            .filter(|_| path.len() == depth);
+        let sink = match (depth, field, entry.as_mut()) {
+            (3, Some(b"Key"), Some(e)) => Some(&mut e.key),
+            (3, Some(b"LastModified"), Some(e)) => Some(&mut e.modified),
+            (3, Some(b"IsLatest"), Some(_)) => Some(&mut latest),
+            (2, Some(b"NextKeyMarker"), None) => Some(read.next_key.get_or_insert_with(Vec::new)),
+            (2, Some(b"EncodingType"), None) => Some(&mut encoding),
+            _ => None,
+        };
+        match (&event, sink) {
+            (Event::Text(t), Some(sink)) => sink.extend_from_slice(bytes(t)),
+            (Event::GeneralRef(r), Some(sink)) => {
+                sink.push(b'&');
+                sink.extend_from_slice(r);
+                sink.push(b';');
             }
-            // (A key's text comes in pieces around its references — `John&#39;s` is `John`,
-            // `#39`, `s` —: the whole of it, raw, tells keys apart.)
-            Event::Text(t) if field == Some(b"Key") => {
-                if let Some(e) = entry.as_mut() {
-                    e.key.extend_from_slice(bytes(t));
-                }
-            }
-            Event::GeneralRef(r) if field == Some(b"Key") => {
-                if let Some(e) = entry.as_mut() {
-                    e.key.push(b'&');
-                    e.key.extend_from_slice(r);
-                    e.key.push(b';');
-                }
-            }
-            Event::Text(t) if field == Some(b"LastModified") => {
-                if let Some(e) = entry.as_mut() {
-                    e.modified.extend_from_slice(bytes(t));
-                }
-            }
-            Event::Text(t) if field == Some(b"IsLatest") => {
-                if let Some(e) = entry.as_mut() {
-                    e.latest = bytes(t).trim_ascii() == b"true";
-                }
-            }
-            Event::Text(t)
-                if depth == 2 && path.last().map(Vec::as_slice) == Some(b"EncodingType") =>
-            {
-                read.url = bytes(t).trim_ascii().eq_ignore_ascii_case(b"url");
-            }
-            Event::Eof => break,
+            (Event::Eof, _) => break,
             _ => {}
         }
         let Some(current) = entry.as_mut() else {
@@ -140,21 +136,28 @@ fn read_entries(body: &[u8]) -> Option<Read> {
         let closes = matches!(event, Event::End(_)) && path.len() == 1;
         current.events.push(event);
         if closes {
-            read.entries.push(entry.take().expect("an entry"));
+            let mut done = entry.take().expect("an entry");
+            done.latest = std::mem::take(&mut latest).trim_ascii() == b"true";
+            read.entries.push(done);
         }
     }
+    read.url = encoding.trim_ascii().eq_ignore_ascii_case(b"url");
     Some(read)
 }
 
+/// Which key of a page may go on on the next page: its versions there would be out of order
+/// with those here turned round, so they keep the backend's order.
+enum GoesOn {
+    None,
+    /// The one a truncated page's `NextKeyMarker` names (its text as the document has it).
+    Key(Vec<u8>),
+    /// The last (a truncated page that names no next key).
+    Last,
+}
+
 /// The entries in HCP's order: by key (merged by key first where they came in several runs),
-/// each key's oldest first — but for the last key of a truncated page (`last_may_go_on`),
-/// which may continue on the next page.
-fn in_hcp_order(
-    mut entries: Vec<Entry>,
-    merge: bool,
-    last_may_go_on: bool,
-    url: bool,
-) -> Vec<Entry> {
+/// each key's oldest first — but for the key that may go on on the next page (`goes_on`).
+fn in_hcp_order(mut entries: Vec<Entry>, merge: bool, goes_on: &GoesOn, url: bool) -> Vec<Entry> {
     if merge {
         // (Stable: a key's entries keep the backend's order until sorted by time.)
         entries.sort_by_cached_key(|e| listed_key(&e.key, url));
@@ -172,7 +175,12 @@ fn in_hcp_order(
         if merge {
             group.sort_by(|a, b| (&b.modified, b.latest).cmp(&(&a.modified, a.latest)));
         }
-        if !(last_may_go_on && i + 1 == count) {
+        let continues = match goes_on {
+            GoesOn::None => false,
+            GoesOn::Key(key) => group[0].key == *key,
+            GoesOn::Last => i + 1 == count,
+        };
+        if !continues {
             group.reverse();
         }
         ordered.extend(group);
@@ -261,6 +269,22 @@ mod tests {
         // Truncated: the last key's run may go on, so it keeps the backend's order.
         let out = oldest_first(listing(true, &entries).as_bytes()).unwrap();
         assert_eq!(ids(&out), ["a1", "a2", "a3", "b2", "b1"]);
+        // Unless the page names the key it goes on with, and that is another: a common prefix
+        // after the entries (both keys whole), or the first key.
+        for (next, expected) in [
+            ("p/", ["a1", "a2", "a3", "b1", "b2"]),
+            ("a", ["a3", "a2", "a1", "b1", "b2"]),
+        ] {
+            let page = listing(true, &entries).replace(
+                "<CommonPrefixes>",
+                &format!("<NextKeyMarker>{next}</NextKeyMarker><CommonPrefixes>"),
+            );
+            assert_eq!(
+                ids(&oldest_first(page.as_bytes()).unwrap()),
+                expected,
+                "{next}"
+            );
+        }
     }
 
     fn entry(kind: &str, key: &str, id: &str, at: &str) -> String {
