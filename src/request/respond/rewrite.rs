@@ -225,13 +225,19 @@ fn finish_host_id(resp: &mut ResponseHeader, host_id: &HostId) {
 /// The media type of every XML document HCP answers ("always `application/xml;charset=UTF-8`").
 pub const XML_DOCUMENT: &str = "application/xml;charset=UTF-8";
 
-/// An XML document's answer names HCP's media type for it, whatever the backend named
-/// (`application/xml`, or RGW's and OBS's variants).
+/// An XML document's answer names HCP's media type for it, whatever XML type the backend
+/// named (`application/xml`, `text/xml`, with or without a charset), or where it named none.
 pub fn xml_document_type(resp: &mut ResponseHeader) {
+    let starts = |v: &[u8], with: &[u8]| {
+        v.get(..with.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(with))
+    };
     let xml = resp
         .headers
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+        .is_none_or(|v| {
+            starts(v.as_bytes(), b"application/xml") || starts(v.as_bytes(), b"text/xml")
+        });
     if xml {
         resp.insert_header(http::header::CONTENT_TYPE, XML_DOCUMENT)
             .expect("static");
