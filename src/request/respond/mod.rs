@@ -37,26 +37,17 @@ fn expect_left_waiting(s: &mut ServerSession) -> bool {
 }
 
 /// Whether an answer of `status` to this request has no body (a HEAD's, a 204, a 304).
-/// The headers of an answer that name an object version (`versions_only_where_on`).
-const VERSION_HEADERS: [&str; 3] = [
-    "x-amz-version-id",
-    "x-amz-delete-marker",
-    "x-amz-copy-source-version-id",
-];
-
-fn names_a_version(op: Operation, resp: &ResponseHeader) -> bool {
-    let judged = matches!(
+/// Whether `op`'s answer, which names an object version, is judged by
+/// `versions_only_where_on`: a read's or a delete's own version, a copy's source's.
+fn judges_versions(op: Operation) -> bool {
+    matches!(
         op,
         Operation::GetObject
             | Operation::HeadObject
             | Operation::DeleteObject
             | Operation::CopyObject
             | Operation::UploadPartCopy
-    );
-    judged
-        && VERSION_HEADERS
-            .iter()
-            .any(|n| resp.headers.contains_key(*n))
+    )
 }
 
 fn bodiless(s: &ServerSession, status: u16) -> bool {
@@ -145,9 +136,10 @@ impl Gateway {
         } else {
             None
         };
-        let mut resp = self.streamed_header(s, x, (call, upstream), holds.as_ref());
+        let (mut resp, names_version) =
+            self.streamed_header(s, x, (call, upstream), holds.as_ref());
         // (Boxed only where an answer names a version: the rest allocate nothing for it.)
-        if ok && names_a_version(call.op, &resp) {
+        if ok && names_version && judges_versions(call.op) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         self.stream_answer(s, x, up, resp).await
@@ -402,10 +394,11 @@ impl Gateway {
                 return self.answer(s, x, err).await;
             }
         };
-        let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
+        let (mut resp, names_version) =
+            rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        if names_a_version(call.op, &resp) {
+        if names_version && judges_versions(call.op) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         rewrite::xml_document_type(&mut resp);
@@ -531,16 +524,18 @@ impl Gateway {
         }
     }
 
-    /// HCP's header for an answer whose body streams from the backend's (`x.status` set).
+    /// HCP's header for an answer whose body streams from the backend's (`x.status` set), and
+    /// whether it names an object version.
     fn streamed_header(
         &self,
         s: &ServerSession,
         x: &mut Exchange,
         (call, upstream): (&Call<'_>, &ResponseHeader),
         holds: Option<&rewrite::HoldsSeen>,
-    ) -> ResponseHeader {
+    ) -> (ResponseHeader, bool) {
         let status = upstream.status.as_u16();
-        let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
+        let (mut resp, names_version) =
+            rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         rewrite::answer_overrides((call.op, call.params), s.req_header(), &mut resp);
@@ -553,7 +548,7 @@ impl Gateway {
                 .expect("static");
         }
         x.status = resp.status.as_u16();
-        resp
+        (resp, names_version)
     }
 
     /// Object data, streamed from the backend's read buffer to the client under `resp`. A

@@ -272,6 +272,24 @@ pub fn success_header(
     request_id: &RequestId,
     host_id: &HostId,
 ) -> ResponseHeader {
+    success_header_noting(upstream, request_id, host_id).0
+}
+
+/// The headers that name an object version (S3's `null` never passes).
+const VERSION_HEADERS: [&str; 3] = [
+    "x-amz-version-id",
+    "x-amz-delete-marker",
+    "x-amz-copy-source-version-id",
+];
+
+/// [`success_header`], and whether it passed a header that names an object version (noted as
+/// the headers are copied: no lookup of the answer's names afterwards).
+pub fn success_header_noting(
+    upstream: &ResponseHeader,
+    request_id: &RequestId,
+    host_id: &HostId,
+) -> (ResponseHeader, bool) {
+    let mut names_version = false;
     // (HCP answers a success 200, 204 or 206: a backend's 201, 202 or 203 — Ceph RGW's
     // `rgw_s3_success_create_obj_status` — is HCP's 200.)
     let status = match upstream.status.as_u16() {
@@ -284,14 +302,20 @@ pub fn success_header(
             // OBS's own names for S3's object headers (its native dialect); its other headers
             // (its request ids, its server) stay behind.
             match obs_passing(rest, value) {
-                Some(Cow::Borrowed(wire)) => resp.append_header(wire, value.clone()),
+                Some(Cow::Borrowed(wire)) => {
+                    names_version |= VERSION_HEADERS.contains(&wire);
+                    resp.append_header(wire, value.clone())
+                }
                 Some(Cow::Owned(wire)) => resp.append_header(wire, value.clone()),
                 None => continue,
             }
             .expect("copied header");
         } else if !unversioned(name.as_str(), value) {
             match passing(name.as_str()) {
-                Some(Passing::Named(wire)) => resp.append_header(wire, value.clone()),
+                Some(Passing::Named(wire)) => {
+                    names_version |= VERSION_HEADERS.contains(&wire);
+                    resp.append_header(wire, value.clone())
+                }
                 Some(Passing::AsIs) => resp.append_header(name.clone(), value.clone()),
                 None => continue,
             }
@@ -301,7 +325,7 @@ pub fn success_header(
     // (The backend's request id, which can name the backend and its zone, goes to the access
     // log only.)
     finish_request_id(&mut resp, request_id);
-    resp
+    (resp, names_version)
 }
 
 /// A GET's `response-cache-control` and `response-expires` (HCP's overrides of its own cache
