@@ -84,7 +84,7 @@ pub(super) struct Call<'a> {
     /// that object).
     pub(super) judged_object: Option<String>,
     /// A metadata change's object, read once before anything is judged (`edited_object`).
-    pub(super) edited: Option<EditedObject>,
+    pub(super) edited: Option<Box<EditedObject>>,
     pub(super) guards: Guards,
 }
 
@@ -352,11 +352,11 @@ impl Gateway {
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return Box::pin(self.stop(s, x, Stop::Unreachable(cause))).await;
         }
-        let params = self
+        let mut params = self
             .current_when_unversioned(op, params, &target, &route)
             .await;
-        let (params, edited) = self
-            .copy_source_effects(op, params, s.req_header(), (&target, &route))
+        let edited = self
+            .copy_source_effects(op, &mut params, s.req_header(), (&target, &route))
             .await;
         let mut call = Call {
             op,
@@ -597,7 +597,7 @@ impl Gateway {
         params: &mut Params,
         req: &pingora::http::RequestHeader,
         (target, route): (&Target, &Route<'_>),
-    ) -> Option<EditedObject> {
+    ) -> Option<Box<EditedObject>> {
         if !params.effects.metadata_edit {
             return None;
         }
@@ -613,7 +613,7 @@ impl Gateway {
             let read = head.as_ref().filter(|h| h.status == 200);
             params.effects.object_owner = read.and_then(object_owners::recorded_in);
         }
-        Some(EditedObject { head })
+        Some(Box::new(EditedObject { head }))
     }
 
     /// What a copy's source decides: whether it is a metadata change (a copy onto itself with
@@ -624,30 +624,33 @@ impl Gateway {
     async fn copy_source_effects(
         &self,
         op: Operation,
-        params: Params,
+        params: &mut Params,
         req: &pingora::http::RequestHeader,
         (target, route): (&Target, &Route<'_>),
-    ) -> (Params, Option<EditedObject>) {
-        let mut params = self
-            .copy_source_version(op, params, req, target, route)
+    ) -> Option<Box<EditedObject>> {
+        if !matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+            return None;
+        }
+        self.copy_source_version(op, params, req, target, route)
             .await;
-        let edited = self.edited_object(&mut params, req, (target, route)).await;
-        (params, edited)
+        // (Boxed, and kept in a box: only a metadata change reads its object, and every
+        // request's future would otherwise carry this one's space.)
+        match params.effects.metadata_edit {
+            true => Box::pin(self.edited_object(params, req, (target, route))).await,
+            false => None,
+        }
     }
 
     /// [`Gateway::copy_source_effects`] but the metadata change's object.
     async fn copy_source_version(
         &self,
         op: Operation,
-        mut params: Params,
+        params: &mut Params,
         req: &pingora::http::RequestHeader,
         target: &Target,
         route: &Route<'_>,
-    ) -> Params {
+    ) {
         use crate::request::validate::probes::At;
-        if !matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
-            return params;
-        }
         // (Decided from the client's request, before anything of it is rewritten.)
         params.effects.metadata_edit = params.effects.change.is_none()
             && validate::probes::replaces_its_own_metadata(req, op, target);
@@ -657,7 +660,7 @@ impl Gateway {
             .and_then(|v| sign::CopySource::parse(v.as_bytes()))
             .filter(|source| source.version_id.is_some())
         else {
-            return params;
+            return;
         };
         let source_target = Target {
             tenant: target.tenant.clone(),
@@ -669,7 +672,7 @@ impl Gateway {
         // cannot be routed now keeps the version asked for.)
         let Ok(mut source_route) = route::route(route.tenant, Some(route.backend), &source_target)
         else {
-            return params;
+            return;
         };
         source_route.credentials = route.credentials.clone();
         let at = At {
@@ -683,7 +686,6 @@ impl Gateway {
                 change.version = None;
             }
         }
-        params
     }
 
     /// Forgets what was known of the bucket's versioning when a request may change it: once
