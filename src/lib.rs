@@ -10,6 +10,8 @@
 //! - [`config`]: the configuration file and the settings validated from it.
 //! - [`server`]: listeners, TLS, the admin endpoints.
 //! - [`observe`]: metrics and logging.
+//! - [`etag`]: entity-tag lists as conditional headers name them (the gateway's and the
+//!   embedded store's one reader).
 
 // The rule of the house: no function longer than a screen (`too-many-lines-threshold` in
 // clippy.toml). Tests that read as one scenario say so where they allow it.
