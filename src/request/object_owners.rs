@@ -631,7 +631,7 @@ pub const LISTING_BUDGET: Duration = Duration::from_secs(5);
 
 /// A listed key as the object's key: decoded where the listing URL-encodes its keys
 /// (`encoding-type=url`: `%XX`, and `+` for a space).
-fn listed_key(key: &str, url_encoded: bool) -> Vec<u8> {
+pub(in crate::request) fn listed_key(key: &str, url_encoded: bool) -> Vec<u8> {
     if !url_encoded {
         return key.as_bytes().to_vec();
     }

@@ -41,12 +41,14 @@ struct Read {
     url: bool,
     /// `NextKeyMarker`'s text as the document has it: the key a truncated page goes on with.
     next_key: Option<Vec<u8>>,
+    /// Whether the page is cut off (`IsTruncated` true).
+    truncated: bool,
 }
 
 /// A `ListVersionsResult` with each key's versions oldest first; `None` if it cannot be read.
 pub fn oldest_first(body: &[u8]) -> Option<Vec<u8>> {
-    let truncated = is_truncated(body);
     let read = read_entries(body)?;
+    let truncated = read.truncated;
     // (The key a truncated page may go on with: the one its next key marker names, or where
     // it names none, the last.)
     let goes_on = match (truncated, read.next_key) {
@@ -75,7 +77,8 @@ fn read_entries(body: &[u8]) -> Option<Read> {
     let mut reader = Reader::from_reader(body);
     let mut read = Read::default();
     let mut entry: Option<Entry> = None;
-    let (mut in_run, mut encoding, mut latest) = (false, Vec::new(), Vec::new());
+    let mut in_run = false;
+    let (mut encoding, mut latest, mut truncated) = (Vec::new(), Vec::new(), Vec::new());
     let mut path: Vec<Vec<u8>> = Vec::new();
     loop {
         let event = reader.read_event().ok()?.into_owned();
@@ -112,6 +115,7 @@ fn read_entries(body: &[u8]) -> Option<Read> {
             (3, Some(b"IsLatest"), Some(_)) => Some(&mut latest),
             (2, Some(b"NextKeyMarker"), None) => Some(read.next_key.get_or_insert_with(Vec::new)),
             (2, Some(b"EncodingType"), None) => Some(&mut encoding),
+            (2, Some(b"IsTruncated"), None) => Some(&mut truncated),
             _ => None,
         };
         match (&event, sink) {
@@ -142,6 +146,7 @@ fn read_entries(body: &[u8]) -> Option<Read> {
         }
     }
     read.url = encoding.trim_ascii().eq_ignore_ascii_case(b"url");
+    read.truncated = truncated.trim_ascii() == b"true";
     Some(read)
 }
 
@@ -189,41 +194,16 @@ fn in_hcp_order(mut entries: Vec<Entry>, merge: bool, goes_on: &GoesOn, url: boo
 }
 
 /// The key an entry names, as S3 orders keys: its text with XML's references replaced and,
-/// in a URL-encoded listing, percent-decoded.
+/// in a URL-encoded listing, decoded.
 fn listed_key(raw: &[u8], url: bool) -> Vec<u8> {
     let text = String::from_utf8_lossy(raw);
     let unescaped =
         quick_xml::escape::unescape(&text).map_or_else(|_| text.to_string(), |k| k.into_owned());
-    if !url {
-        return unescaped.into_bytes();
-    }
-    let spaced = unescaped.replace('+', " ");
-    percent_encoding::percent_decode(spaced.as_bytes()).collect()
+    crate::request::object_owners::listed_key(&unescaped, url)
 }
 
 fn bytes<'a>(t: &'a quick_xml::events::BytesText<'_>) -> &'a [u8] {
     t
-}
-
-fn is_truncated(body: &[u8]) -> bool {
-    let mut reader = Reader::from_reader(body);
-    let mut in_flag = false;
-    let mut depth = 0usize;
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) => {
-                depth += 1;
-                in_flag = depth == 2 && e.local_name().as_ref() == b"IsTruncated";
-            }
-            Ok(Event::End(_)) => {
-                depth = depth.saturating_sub(1);
-                in_flag = false;
-            }
-            Ok(Event::Text(t)) if in_flag => return bytes(&t).trim_ascii() == b"true",
-            Ok(Event::Eof) | Err(_) => return false,
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
