@@ -216,11 +216,16 @@ fn object_acl_source(at: At<'_>, head: &ResponseHeader) -> Result<(Params, Strin
     let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
     let key = at.target.key().unwrap_or_default();
     let name = object_acl_record(backend_bucket, &key, &instance);
+    Ok((version_params(head), name))
+}
+
+/// The parameters that name the version `head` describes, where it has one.
+fn version_params(head: &ResponseHeader) -> Params {
     let mut params = Params::default();
     if let Some(v) = version_of(head) {
         params.set("versionId", v);
     }
-    Ok((params, name))
+    params
 }
 
 fn bucket_acl_record(backend_bucket: &str) -> String {
@@ -876,10 +881,7 @@ impl Gateway {
                 None => return Ok(None),
             }
         } else {
-            let mut params = Params::default().with("acl", "");
-            if let Some(v) = version_of(head) {
-                params.set("versionId", v);
-            }
+            let params = version_params(head).with("acl", "");
             let read = self.backend_call(Operation::GetObjectAcl, params, at.target, at.route);
             let (all_users, authenticated) = match read.await {
                 Some((h, body)) if h.status == 200 => group_grants(&body).map_err(unavailable)?,

@@ -588,19 +588,17 @@ impl Gateway {
         }
     }
 
-    /// A metadata change's object, read before anything is judged ([`EditedObject`]). HCP:
-    /// changing an object's metadata does not change its owner — the change keeps the owner
-    /// entry the object has (none where it has none, or could not be read), never names its
-    /// editor, who would then hold the owner's full control (delete, write ACL).
+    /// A metadata change's object (`Effects::metadata_edit`), read before anything is judged
+    /// ([`EditedObject`]). HCP: changing an object's metadata does not change its owner — the
+    /// change keeps the owner entry the object has (none where it has none, or could not be
+    /// read), never names its editor, who would then hold the owner's full control (delete,
+    /// write ACL).
     async fn edited_object(
         &self,
         params: &mut Params,
         req: &pingora::http::RequestHeader,
         (target, route): (&Target, &Route<'_>),
     ) -> Option<Box<EditedObject>> {
-        if !params.effects.metadata_edit {
-            return None;
-        }
         let at = validate::probes::At { target, route };
         // (The object itself is the copy's source: read with the source's customer key, where
         // it is encrypted with one.)

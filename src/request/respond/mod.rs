@@ -36,7 +36,6 @@ fn expect_left_waiting(s: &mut ServerSession) -> bool {
     parsed && is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
 }
 
-/// Whether an answer of `status` to this request has no body (a HEAD's, a 204, a 304).
 /// Whether `op`'s answer, which names an object version, is judged by
 /// `versions_only_where_on`: a read's or a delete's own version, a copy's source's.
 fn judges_versions(op: Operation) -> bool {
@@ -50,6 +49,7 @@ fn judges_versions(op: Operation) -> bool {
     )
 }
 
+/// Whether an answer of `status` to this request has no body (a HEAD's, a 204, a 304).
 fn bodiless(s: &ServerSession, status: u16) -> bool {
     s.req_header().method == http::Method::HEAD || matches!(status, 204 | 304)
 }

@@ -553,6 +553,7 @@ impl Objects {
         if q.max == 0 {
             return Ok((out, false));
         }
+        let delimiter = q.delimiter.unwrap_or_default();
         let mut from = start.clone().max(after_markers(bucket, q.after));
         'seek: loop {
             for item in order.range(from.as_slice()..).map_err(db_error)? {
@@ -576,7 +577,6 @@ impl Objects {
                 if !past {
                     continue;
                 }
-                let delimiter = q.delimiter.unwrap_or_default();
                 let entry = match super::super::listing::rolled_up(key, q.prefix, delimiter) {
                     Some(common) => {
                         let skipped = q.after.is_some_and(|(marker, _)| marker == common);
