@@ -1175,6 +1175,13 @@ async fn answers_that_say_nothing_decide_nothing() {
         let asked = ("PUT", "/bkt/k", &edit[..], &b""[..]);
         refused(&gw, &server, asked, ("PUT", why)).await;
     }
+    // Nor one whose HEAD names no ETag to pin the copy to, nor one whose ACL, which the edit
+    // keeps, cannot be read (this server answers `?acl` with object data).
+    let asked = ("PUT", "/bkt/k", &edit[..], &b""[..]);
+    server.respond_to("HEAD", "object-with|Content-Type:text/plain");
+    refused(&gw, &server, asked, ("PUT", "temporarily unable")).await;
+    server.respond_to("*", "object-with|ETag:\"e1\"");
+    refused(&gw, &server, asked, ("PUT", "The ACL could not be read")).await;
     // The edit is pinned to the object read, whatever the client pinned it to (its own
     // conditions judged first); to no object where there was none.
     let pinned = |server: &DialectServer| {
