@@ -1269,3 +1269,67 @@ async fn answers_that_say_nothing_decide_nothing() {
     .await;
     gw.stop().await;
 }
+
+/// A version id of a form AWS and MinIO never give is their 400 `InvalidArgument`; HCP names
+/// no such version: a DELETE is its 204 (manual, DELETE object: "specified an invalid version
+/// ID"), a read its 404 `NoSuchKey` (GET, HEAD where the backend says why, an ACL's). A 400
+/// that is not about the version id stays HCP's `InvalidArgument`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_id_the_backend_never_gave_names_no_version() {
+    for vendor in [Vendor::Aws, Vendor::Minio] {
+        let (gw, server) = start_with_dialect(vendor, "").await;
+        let (ak, sk) = keys(USER, PASSWORD);
+        let addr = gw.addr();
+        let ask = |method: &'static str, target: &'static str| {
+            common::raw::send_signed(&addr, (&ak, &sk), method, target, b"")
+        };
+        server.respond_to("DELETE", "invalid-version");
+        let r = ask("DELETE", "/bkt/k?versionId=123456789").await;
+        assert_eq!((r.status, r.text().as_str()), (204, ""), "{vendor:?}");
+        assert_eq!(r.header("x-amz-version-id"), None, "{vendor:?}");
+        let seen = server.seen();
+        assert!(
+            seen.iter()
+                .any(|(m, t, _)| m == "DELETE" && t.contains("versionId=123456789")),
+            "{vendor:?}: {seen:?}"
+        );
+        server.respond_to("GET", "invalid-version");
+        for target in [
+            "/bkt/k?versionId=123456789",
+            "/bkt/k?acl&versionId=123456789",
+        ] {
+            let r = ask("GET", target).await;
+            r.assert_hcp_error(404, "NoSuchKey");
+            assert!(
+                r.text().contains("<Key>k</Key>"),
+                "{vendor:?}: {}",
+                r.text()
+            );
+        }
+        if vendor == Vendor::Minio {
+            // (AWS's HEAD says nothing of why: its bodiless 400 stays the backend's fault.)
+            server.respond_to("HEAD", "invalid-version");
+            let r = ask("HEAD", "/bkt/k?versionId=123456789").await;
+            let seen: Vec<_> = server.seen().into_iter().map(|(m, t, _)| (m, t)).collect();
+            assert_eq!(r.status, 404, "{:?} {seen:?}", r.headers);
+        }
+        // (A copy's source's: HCP, "an invalid value while versioning is enabled", 404.)
+        server.respond_to("*", "invalid-version");
+        let copy = [("x-amz-copy-source", "/bkt/k?versionId=123456789")];
+        let headers = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign("PUT", b"/bkt/k2", &copy);
+        let r = send(&addr, "PUT", b"/bkt/k2", &headers, vec![]).await;
+        r.assert_hcp_error(404, "NoSuchKey");
+        let (method, _, headers) = server.seen().pop().unwrap();
+        let source = headers.iter().find(|(n, _)| n == "x-amz-copy-source");
+        assert_eq!(method, "PUT", "{vendor:?}");
+        assert!(
+            source.is_some_and(|(_, v)| v.ends_with("versionId=123456789")),
+            "{vendor:?}: {headers:?}"
+        );
+        server.respond_to("DELETE", "error|InvalidArgument|400");
+        ask("DELETE", "/bkt/k?versionId=123456789")
+            .await
+            .assert_hcp_error(400, "InvalidArgument");
+        gw.stop().await;
+    }
+}

@@ -12,6 +12,8 @@
 //! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
 //! `obs-native` (OBS's own signing and header names; its buckets keep versions),
+//! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
+//! bucket's versioning enabled),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing), and a GET `?acl` with
@@ -246,6 +248,7 @@ async fn serve(
             let status = status_of(code, directive.get(2));
             write_error(&mut conn, vendor, status, code, &req, head_only, false).await
         }
+        Some("invalid-version") => write_invalid_version(&mut conn, vendor, &req, head_only).await,
         Some("json-error") => {
             let code = &directive[1];
             let status = status_of(code, directive.get(2));
@@ -398,8 +401,7 @@ async fn serve(
             // A versioned bucket whose objects' HEAD answers 405 — S3's answer to a delete
             // marker's version, here without saying it is one.
             if req.path.contains("versioning") {
-                let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
-                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await;
+                return versioning_enabled(&mut conn).await;
             }
             respond(&mut conn, 405, &[("Allow", "DELETE")], b"").await
         }
@@ -607,6 +609,72 @@ async fn write_error(
         respond_head(conn, status, &refs, body.len()).await
     } else {
         respond(conn, status, &refs, body.as_bytes()).await
+    }
+}
+
+/// A bucket's versioning configuration: enabled.
+async fn versioning_enabled(conn: &mut TcpStream) -> std::io::Result<()> {
+    let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
+    respond(conn, 200, &[("Content-Type", "application/xml")], body).await
+}
+
+/// AWS's and MinIO's answer to a `versionId` of a form they never give (AWS: `InvalidArgument`
+/// naming the argument; MinIO, which gives UUIDs: the same code and message, on a HEAD in its
+/// headers; AWS's HEAD has no body). OBS is not recorded.
+async fn write_invalid_version(
+    conn: &mut TcpStream,
+    vendor: Vendor,
+    req: &Request,
+    head_only: bool,
+) -> std::io::Result<()> {
+    const MESSAGE: &str = "Invalid version id specified";
+    // (Its bucket keeps versions: a read naming one is sent with it.)
+    if req.path.contains("versioning") {
+        return versioning_enabled(conn).await;
+    }
+    let rid = "17B5C9D2A4E3F001";
+    let version = req
+        .path
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("versionId="))
+        .unwrap_or_default();
+    let (headers, body) = match vendor {
+        Vendor::Aws => (
+            vec![
+                ("Server", "AmazonS3".to_string()),
+                ("x-amz-request-id", rid.to_string()),
+                ("Content-Type", "application/xml".to_string()),
+            ],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code><Message>{MESSAGE}</Message><ArgumentName>versionId</ArgumentName><ArgumentValue>{version}</ArgumentValue><RequestId>{rid}</RequestId><HostId>hk6cBV+2qNjL4lwgpxqN2nkrWc9Yz5nRHsS2x2GfVMt+oVVmHU3Wr5Pa6DzCr6U=</HostId></Error>"
+            ),
+        ),
+        Vendor::Minio => {
+            let mut headers = vec![
+                ("Server", "MinIO".to_string()),
+                ("X-Amz-Request-Id", rid.to_string()),
+                ("Content-Type", "application/xml".to_string()),
+            ];
+            if head_only {
+                headers.push(("X-Minio-Error-Code", "InvalidArgument".to_string()));
+                headers.push(("X-Minio-Error-Desc", format!("\"{MESSAGE}\"")));
+            }
+            let resource = req.path.split('?').next().unwrap_or("/");
+            (
+                headers,
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code><Message>{MESSAGE}</Message><Resource>{resource}</Resource><RequestId>{rid}</RequestId><HostId>dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8</HostId></Error>"
+                ),
+            )
+        }
+        Vendor::Obs => panic!("OBS's answer to an invalid version id is not recorded"),
+    };
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    if head_only {
+        let len = if vendor == Vendor::Aws { 0 } else { body.len() };
+        respond_head(conn, 400, &refs, len).await
+    } else {
+        respond(conn, 400, &refs, body.as_bytes()).await
     }
 }
 

@@ -644,8 +644,25 @@ pub struct BackendError {
     pub code: Option<String>,
     pub message: Option<String>,
     pub request_id: Option<String>,
+    /// The argument an `InvalidArgument` names (AWS's `ArgumentName`).
+    pub argument: Option<String>,
     /// A body was sent but held no error code.
     pub unparsable: bool,
+}
+
+impl BackendError {
+    /// Whether the backend refused the request's version id as one it could never have
+    /// given (AWS and MinIO check its form: `InvalidArgument`, "Invalid version id
+    /// specified", AWS naming the argument `versionId`), which HCP answers as a version that
+    /// does not exist.
+    pub fn names_invalid_version(&self) -> bool {
+        self.code.as_deref() == Some("InvalidArgument")
+            && (self.argument.as_deref() == Some("versionId")
+                || self
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case("Invalid version id specified")))
+    }
 }
 
 #[derive(Deserialize)]
@@ -671,6 +688,7 @@ pub fn read_backend_error(headers: &ResponseHeader, body: &[u8]) -> BackendError
             code: header_code,
             message: header("x-minio-error-desc").or_else(|| header("x-obs-error-message")),
             request_id: None,
+            argument: None,
             unparsable: false,
         };
     }
@@ -688,6 +706,7 @@ pub fn read_backend_error(headers: &ResponseHeader, body: &[u8]) -> BackendError
                 code: j.code,
                 message: j.message,
                 request_id: j.request_id,
+                argument: None,
                 unparsable: false,
             },
             Err(_) => BackendError::default(),
@@ -703,7 +722,7 @@ pub fn read_backend_error(headers: &ResponseHeader, body: &[u8]) -> BackendError
     parsed
 }
 
-/// Reads `Code`, `Message` and `RequestId` from an S3-style `<Error>` document.
+/// Reads `Code`, `Message`, `RequestId` and `ArgumentName` from an S3-style `<Error>` document.
 pub fn parse_backend_error(body: &[u8]) -> BackendError {
     let mut reader = Reader::from_reader(body);
     let mut out = BackendError::default();
@@ -730,6 +749,7 @@ pub fn parse_backend_error(body: &[u8]) -> BackendError {
                         b"Code" => out.code = Some(value),
                         b"Message" => out.message = Some(value),
                         b"RequestId" => out.request_id = Some(value),
+                        b"ArgumentName" => out.argument = Some(value),
                         _ => {}
                     }
                 }

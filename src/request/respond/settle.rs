@@ -121,6 +121,10 @@ impl Gateway {
             // 409 for an object under retention or on hold (manual, DELETE object).
             HcpError::new(HcpCode::OperationAborted)
                 .with_message("The object version is under retention or on hold.")
+        } else if backend_err.names_invalid_version() && asks_for_a_version(call) {
+            // HCP: a version id it never gave names no version (404; a DELETE's is answered
+            // 204 before it is settled, `Gateway::answer_document`).
+            HcpError::new(HcpCode::NoSuchKey).with_key(target.key_lossy().unwrap_or_default())
         } else if mapped.code == HcpCode::PreconditionFailed && call.guards.overwrite_guarded {
             // The gateway's own If-None-Match: the name exists (rule 41).
             name_exists()
@@ -244,4 +248,11 @@ pub(in crate::request) fn body_root_is_error(body: &[u8]) -> bool {
             _ => {}
         }
     }
+}
+
+/// Whether `call` names an object version the backend could refuse as invalid: its own
+/// `versionId`, or a copy's source's (a copy's target names none).
+pub(super) fn asks_for_a_version(call: &Call<'_>) -> bool {
+    call.params.get("versionId").is_some()
+        || matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)
 }
