@@ -100,6 +100,9 @@ pub(super) struct EditedObject {
 pub(super) struct Guards {
     /// The upload was seen to exist before a part copy was sent (its absence now is 409).
     pub(super) upload_confirmed: bool,
+    /// A part copy's range that ends past its source: sent to the source's end, pinned (the
+    /// request is signed again with it).
+    pub(super) clamped_copy: Option<crate::request::validate::probes::ClampedCopy>,
     /// The write carries the gateway's own `If-None-Match: *` (a 412 means the name exists).
     pub(super) overwrite_guarded: bool,
     /// A multi-object delete's objects kept back (under retention or on hold), reported in
@@ -753,6 +756,12 @@ impl Gateway {
         let signed = SystemTime::now();
         let mut req = self.sign(s, call, &body, signed);
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
+        if let Some(clamped) = call.guards.clamped_copy.take() {
+            // (A part copy has no body: signing it again costs only its head.)
+            clamped.apply(s.req_header_mut());
+            req = self.sign(s, call, &body, signed);
+            call.guards.apply(&mut req);
+        }
         if req.is_malformed() {
             // (Before a 100-continue: nothing of the body is asked for.)
             return Err(Stop::Early(malformed_head()));
@@ -1055,7 +1064,7 @@ impl Gateway {
                 .keys()
                 .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
             let source = self.copy_source_answer(s.req_header(), at, current, !conditional);
-            Box::pin(crate::request::validate::probes::check_part_copy(
+            guards.clamped_copy = Box::pin(crate::request::validate::probes::check_part_copy(
                 self,
                 s.req_header(),
                 upload_id,

@@ -677,33 +677,60 @@ async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Option<Ha
     Some(sizes)
 }
 
+/// A part copy's range that ends past its source, as HCP copies it ("a valid range in which
+/// the start position is less than the size of the source object data": the part is uploaded,
+/// 200): to the source's last byte, pinned to the source whose size was read (S3 refuses a
+/// range past the end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::request) struct ClampedCopy {
+    /// `bytes=first-last`, `last` the source's last byte.
+    pub range: String,
+    /// The source's ETag (`x-amz-copy-source-if-match`), where its HEAD named one.
+    pub etag: Option<String>,
+}
+
+impl ClampedCopy {
+    /// Puts the range and the pin on the client's request, which is signed from it (a pin
+    /// the request had was judged on the same HEAD).
+    pub(in crate::request) fn apply(&self, req: &mut pingora::http::RequestHeader) {
+        req.insert_header("x-amz-copy-source-range", self.range.as_str())
+            .expect("digits");
+        if let Some(etag) = &self.etag {
+            if let Ok(value) = http::HeaderValue::from_str(etag) {
+                req.insert_header("x-amz-copy-source-if-match", value)
+                    .expect("valid header");
+            }
+        }
+    }
+}
+
 /// Seed 000's UploadPartCopy rules that need backend state: the upload must exist before the
 /// copy (so that its disappearance during the copy can be told apart, 409), the range must
-/// start inside the source, and the copy-source conditions must hold (412). The source's HEAD
-/// comes from `source_head` (the gateway caches it briefly).
+/// start inside the source (one that ends past it is copied to its end, [`ClampedCopy`]), and
+/// the copy-source conditions must hold (412). The source's HEAD comes from `source_head` (the
+/// gateway caches it briefly).
 pub(in crate::request) async fn check_part_copy(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
     upload_id: &str,
     at: At<'_>,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
-) -> Result<(), HcpError> {
+) -> Result<Option<ClampedCopy>, HcpError> {
     // One part is enough to know the upload is there.
     if let PartsPage::NoSuchUpload = probe.parts_page(at, upload_id, (None, 1)).await {
         return Err(HcpError::new(HcpCode::NoSuchUpload));
     }
-    let range_start = req
+    let range = req
         .headers
         .get("x-amz-copy-source-range")
         .and_then(|v| v.to_str().ok())
-        .and_then(validate::copy_range)
-        .map(|(first, _)| first);
+        .and_then(validate::copy_range);
     let conditional = req
         .headers
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
-    if range_start.is_none() && !conditional {
-        return Ok(());
+    if range.is_none() && !conditional {
+        return Ok(None);
     }
     // A missing or unreadable source is the backend's to answer — but not where conditions
     // are to be judged on an answer that says nothing (as for a copy).
@@ -713,7 +740,7 @@ pub(in crate::request) async fn check_part_copy(
             return Err(unjudged_source(Some(&h)))
         }
         None if conditional => return Err(unjudged_source(None)),
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     if conditional
         && rewrite::precondition_with(req, "x-amz-copy-source-", &head)
@@ -726,13 +753,21 @@ pub(in crate::request) async fn check_part_copy(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let (Some(first), Some(size)) = (range_start, size) {
-        if first >= size {
-            return Err(HcpError::new(HcpCode::InvalidArgument)
-                .with_message("The copy range starts at or beyond the end of the source object."));
-        }
+    let (Some((first, last)), Some(size)) = (range, size) else {
+        return Ok(None);
+    };
+    if first >= size {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("The copy range starts at or beyond the end of the source object."));
     }
-    Ok(())
+    Ok((last >= size).then(|| ClampedCopy {
+        range: format!("bytes={first}-{}", size - 1),
+        etag: head
+            .headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }))
 }
 
 impl Gateway {
@@ -1590,15 +1625,26 @@ mod tests {
         assert_eq!(run("gone", &[]).await, Err(HcpCode::NoSuchUpload));
         assert_eq!(
             run("u", &[("x-amz-copy-source-range", "bytes=0-9")]).await,
-            Ok(())
+            Ok(None)
         );
         assert_eq!(
             run("u", &[("x-amz-copy-source-range", "bytes=10-12")]).await,
             Err(HcpCode::InvalidArgument)
         );
+        // (A range that starts inside the source and ends past it: copied to its end, pinned.)
+        for (asked, sent) in [("bytes=0-10", "bytes=0-9"), ("bytes=9-5000", "bytes=9-9")] {
+            assert_eq!(
+                run("u", &[("x-amz-copy-source-range", asked)]).await,
+                Ok(Some(ClampedCopy {
+                    range: sent.into(),
+                    etag: Some("\"abc\"".into())
+                })),
+                "{asked}"
+            );
+        }
         assert_eq!(
             run("u", &[("x-amz-copy-source-if-match", "\"abc\"")]).await,
-            Ok(())
+            Ok(None)
         );
         assert_eq!(
             run("u", &[("x-amz-copy-source-if-match", "\"other\"")]).await,
