@@ -69,7 +69,7 @@ pub fn effects(
             .map(|v| v.to_str().map(str::trim).unwrap_or("\u{0}"))
     };
     if matches!(op, DeleteObject | DeleteObjects) {
-        if let Some(value) = header(PRIVILEGED) {
+        if let Some(value) = privileged_reason(req) {
             effects.bypass_governance = privileged_delete(value, mode)?;
         }
         return Ok(effects);
@@ -223,6 +223,16 @@ fn refusal(r: &Refusal) -> HcpError {
             invalid(format!("x-hcp-retention: {why}."))
         }
     }
+}
+
+/// `x-hcp-privileged`'s reason: "any valid UTF-8", which a header's visible ASCII is not all
+/// of (`\0` for bytes that are no UTF-8, which [`privileged_delete`] refuses).
+fn privileged_reason(req: &RequestHeader) -> Option<&str> {
+    req.headers.get(PRIVILEGED).map(|v| {
+        std::str::from_utf8(v.as_bytes())
+            .map(str::trim)
+            .unwrap_or("\u{0}")
+    })
 }
 
 /// `x-hcp-privileged` (any text of up to 1,024 characters): a governance bypass where the
@@ -663,6 +673,27 @@ mod tests {
             Operation::DeleteObject,
             Enterprise,
             &[("x-hcp-privileged", &long)],
+        );
+        assert_eq!(code(e), invalid);
+        // Its reason is "any valid UTF-8"; bytes that are none are refused.
+        let reason = run(
+            Operation::DeleteObject,
+            Enterprise,
+            &[("x-hcp-privileged", "Löschung genehmigt — 監査 7")],
+        );
+        assert!(reason.unwrap().bypass_governance);
+        let mut req = RequestHeader::build("DELETE", b"/b/k", None).unwrap();
+        req.insert_header(
+            "x-hcp-privileged",
+            http::HeaderValue::from_bytes(b"a\xffb").unwrap(),
+        )
+        .unwrap();
+        let e = effects(
+            DeleteObject,
+            &req,
+            &target(),
+            &tenant(Enterprise),
+            1_800_000_000,
         );
         assert_eq!(code(e), invalid);
     }
