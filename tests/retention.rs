@@ -750,7 +750,7 @@ async fn hcp_retention_in_forms() {
 /// authority. Each is refused as S3 refuses an unsigned `x-amz-*` header (403 AccessDenied,
 /// "not signed"), the object under retention stays and nothing is stored; signed, the same
 /// header is honoured, and `x-hcp-pretty-print`, which changes only the answer's indentation,
-/// needs no signature.
+/// needs no signature, nor does `X-HCP-CookieCompatibility`.
 #[tokio::test]
 async fn hcp_effect_headers_act_only_when_signed() {
     const SIGNER: &str = "signer-in-t";
@@ -855,11 +855,23 @@ async fn hcp_effect_headers_act_only_when_signed() {
     let until: i64 = r.header("x-hcp-retention").unwrap().parse().unwrap();
     assert!(until > now_secs(), "{until}");
 
-    // x-hcp-pretty-print on a presigned GET: no signature needed.
+    // x-hcp-pretty-print and X-HCP-CookieCompatibility (the encoding of a session cookie the
+    // gateway never sets) on a presigned GET: no signature needed.
     let get = s3.get_object().bucket(&bucket).key("kept");
     let get = path_of(get.presigned(cfg).await.unwrap().uri());
     let pretty = ("x-hcp-pretty-print".to_string(), "true".to_string());
-    let r = common::raw::send(&addr, "GET", get.as_bytes(), &[host, pretty], vec![]).await;
+    let cookie = (
+        "X-HCP-CookieCompatibility".to_string(),
+        "RFC2109".to_string(),
+    );
+    let r = common::raw::send(
+        &addr,
+        "GET",
+        get.as_bytes(),
+        &[host, pretty, cookie],
+        vec![],
+    )
+    .await;
     assert_eq!((r.status, r.text()), (200, "kept".to_string()));
 }
 

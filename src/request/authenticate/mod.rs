@@ -523,15 +523,18 @@ pub(crate) fn enabled(identity: &Identity) -> Result<(), HcpError> {
 /// A header the gateway turns into an effect at the backend, which a signature must therefore
 /// cover: every `x-amz-*` header (the gateway signs each one it forwards with the backend's key)
 /// but `x-amz-content-sha256` (the canonical request's last line, covered anyway), and every
-/// `x-hcp-*` header but `x-hcp-pretty-print` (HCP's retention, holds and privileged deletes
-/// become Object Lock headers; pretty-printing only indents the gateway's own answer). One
+/// `x-hcp-*` header but `x-hcp-pretty-print` and `x-hcp-cookiecompatibility` (HCP's retention,
+/// holds and privileged deletes become Object Lock headers; pretty-printing only indents the
+/// gateway's own answer, and the session cookie whose encoding the other names is one the
+/// gateway never sets). One
 /// added to a presigned URL would otherwise act with the signer's authority. (A SigV2 header
 /// signature and HCP's own schemes cannot cover `x-hcp-*` headers — HCP's manual sends them
 /// unsigned so —; those requests take them from the holder of the secret, and TLS is what
 /// keeps them from being added in transit: docs/security.md.)
 pub(crate) fn needs_signature(name: &str) -> bool {
     (name.starts_with("x-amz-") && name != "x-amz-content-sha256")
-        || (name.starts_with("x-hcp-") && name != "x-hcp-pretty-print")
+        || (name.starts_with("x-hcp-")
+            && !matches!(name, "x-hcp-pretty-print" | "x-hcp-cookiecompatibility"))
         // (HCP's response overrides as headers change the answer: as S3 signs them as
         // parameters.)
         || name.starts_with("response-")
@@ -577,6 +580,7 @@ mod tests {
         for name in [
             "x-amz-content-sha256",
             "x-hcp-pretty-print",
+            "x-hcp-cookiecompatibility",
             "content-type",
             "host",
         ] {
