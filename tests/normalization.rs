@@ -628,6 +628,8 @@ async fn pretty_printing_on_request() {
             "<Key>a&amp;b</Key>",
             "<Key>q1 &amp; q2 </Key>",
             "<Key> spaced </Key>",
+            // (An element without text stays one: not a line break and indentation.)
+            "<Prefix></Prefix>",
         ] {
             assert!(text.contains(key), "{key} survives: {text}");
         }

@@ -974,6 +974,11 @@ fn indented(body: &[u8]) -> Option<Vec<u8>> {
         let only_space = pending
             .iter()
             .all(|e| matches!(e, Event::Text(t) if t.iter().all(u8::is_ascii_whitespace)));
+        if own_text && pending.is_empty() {
+            // (An element without text stays so: `<Prefix></Prefix>`, not a line break and
+            // the indentation inside it.)
+            writer.write_event(Event::Text(BytesText::new(""))).ok()?;
+        }
         for text in pending.drain(..) {
             if own_text || !only_space {
                 writer.write_event(text).ok()?;
