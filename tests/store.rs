@@ -1150,9 +1150,70 @@ async fn writes_on_condition_are_the_store_s_own() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(sdk_error(&e).1, "PreconditionFailed");
+    // (HCP's complete answers its failed condition 200, with the Error document.)
+    assert_eq!(sdk_error(&e), (200, "PreconditionFailed".into()));
     assert_eq!(object_bytes(&s3, &bucket, "k").await, b"first");
     assert_eq!(object_bytes(&s3, &bucket, "fresh").await, b"first");
+}
+
+/// Where HCP's no-overwrite rule has the gateway judge a complete's `If-None-Match: *` itself
+/// (a HEAD before the complete), its failure is answered as the backend's is: 200 with the
+/// Error document (seed 001), the upload still open and the object as it was.
+#[tokio::test]
+async fn a_complete_s_failed_condition_is_200_whoever_judges_it() {
+    let gw = start_with_tenant(Backend::Local, "overwrite = \"refuse-unversioned\"", "")
+        .await
+        .unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    put(&s3, &bucket, "k", b"first").await;
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"second"))
+        .send()
+        .await
+        .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let e = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(id)
+        .multipart_upload(done)
+        .if_none_match("*")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&e), (200, "PreconditionFailed".into()));
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"first");
+    let parts = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts().len(), 1, "the upload is still open");
 }
 
 /// Checksums a client sends are the body's or the write is refused (400 BadDigest, nothing

@@ -455,6 +455,16 @@ pub(in crate::request) async fn check_recreate(
     }
 }
 
+/// A write's `If-None-Match: *` that fails: 412, a complete's 200 with the Error document, as
+/// the backend's is answered (seed 001).
+fn create_only_failed(op: Operation) -> HcpError {
+    let failed = HcpError::new(HcpCode::PreconditionFailed);
+    match op {
+        Operation::CompleteMultipartUpload => failed.with_status(200),
+        _ => failed,
+    }
+}
+
 /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
 /// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
 /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
@@ -530,7 +540,7 @@ pub(in crate::request) async fn check_overwrite(
     let exists = head.as_ref().is_some_and(|h| h.status == 200);
     // The client's own precondition comes first, as HTTP evaluates preconditions.
     if client_create_only && exists {
-        return Err(HcpError::new(HcpCode::PreconditionFailed));
+        return Err(create_only_failed(op));
     }
     // A metadata change writes the object's own content over it — where that replaces the
     // object itself: not where versioning is suspended and the key's newest version is not
