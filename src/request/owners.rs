@@ -83,6 +83,16 @@ impl Owner {
         )
     }
 
+    /// A user no longer configured, known by `access_key`: shown by its id alone, as a
+    /// recorded owner of such a user is (`object_owners::owner_named`) — never by the key.
+    pub fn former(access_key: &str) -> Owner {
+        let owner = Owner::named(access_key, "");
+        Owner {
+            name: owner.id.clone(),
+            ..owner
+        }
+    }
+
     /// The owner for `access_key`, shown as `name`.
     pub fn named(access_key: &str, name: &str) -> Owner {
         let digest =
@@ -423,7 +433,7 @@ impl Gateway {
         let shown = match initiator {
             Some(key) => match self.users.load().get(key) {
                 Some(user) => Owner::of(user),
-                None => Owner::named(key, key),
+                None => Owner::former(key),
             },
             None => owner.expect("the caller's"),
         };
@@ -690,6 +700,10 @@ mod tests {
 
     #[test]
     fn owners_are_hcp_users_named_alike_everywhere() {
+        let former = Owner::former("bGdyZWVu");
+        assert_eq!(former.name, former.id);
+        assert_eq!(former.id, Owner::named("bGdyZWVu", "lgreen").id);
+        assert!(!former.name.contains("bGdyZWVu"));
         let a = Owner::named("bGdyZWVu", "lgreen");
         let again = Owner::named("bGdyZWVu", "lgreen");
         assert_eq!(a, again);
