@@ -436,6 +436,34 @@ async fn the_bucket_s_owner_lists_and_aborts_another_s_upload() {
     let bobs = start(&bob, "bobs").await;
     let alices = start(&alice, "alices").await;
 
+    // The uploads listing names each upload's initiator as its initiator and owner (HCP's
+    // manual), where the store names neither.
+    for pretty in [false, true] {
+        let target = format!("/{bucket}?uploads");
+        let headers: &[(&str, &str)] = match pretty {
+            true => &[("x-hcp-pretty-print", "true")],
+            false => &[],
+        };
+        let r = as_user(&gw, (USER, PASSWORD), "GET", &target, headers, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text: String = r.text().split_whitespace().collect();
+        for (key, user) in [("bobs", BOB), ("alices", USER)] {
+            let party = |tag: &str| {
+                format!(
+                    "<{tag}><ID>{}</ID><DisplayName>{user}</DisplayName></{tag}>",
+                    owner_id_of(user)
+                )
+            };
+            let upload = text
+                .split("<Upload>")
+                .find(|u| u.contains(&format!("<Key>{key}</Key>")))
+                .unwrap_or_else(|| panic!("{key}: {text}"));
+            for tag in ["Initiator", "Owner"] {
+                assert!(upload.contains(&party(tag)), "{key} {tag}: {text}");
+            }
+        }
+    }
+
     // The owner lists Bob's parts, Bob named as their initiator and owner.
     let listed = alice
         .list_parts()

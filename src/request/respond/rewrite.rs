@@ -801,6 +801,9 @@ pub struct Rewrites<'a> {
     pub location: &'a str,
     /// The client's form of a backend upload id (`uploads` module), where it differs.
     pub upload_id: &'a dyn Fn(&str) -> Option<String>,
+    /// The user who initiated a backend upload, where it is known and owners are kept
+    /// (ListMultipartUploads names it as the upload's initiator and owner).
+    pub initiator: &'a dyn Fn(&str) -> Option<crate::request::owners::Owner>,
     /// `x-hcp-pretty-print: true`.
     pub pretty: bool,
     /// Where the namespace keeps owners: who is named in place of the backend account, and
@@ -821,6 +824,7 @@ impl Rewrites<'static> {
     pub const NONE: Rewrites<'static> = Rewrites {
         location: "",
         upload_id: &|_| None,
+        initiator: &|_| None,
         pretty: false,
         owners: None,
         grants: &[],
@@ -894,6 +898,12 @@ struct Texts<'a> {
     route: &'a Route<'a>,
     location: &'a str,
     upload_id: &'a dyn Fn(&str) -> Option<String>,
+    initiator: &'a dyn Fn(&str) -> Option<crate::request::owners::Owner>,
+    /// ListMultipartUploads: the `<Upload>` being written's initiator, once its `<UploadId>`
+    /// named a known one; and whether it names an `<Initiator>`, an `<Owner>` of its own.
+    upload_party: Option<crate::request::owners::Owner>,
+    upload_initiator_seen: bool,
+    upload_owner_seen: bool,
     /// The tenant's owner id, hashed once for the whole document.
     owner_id: Option<String>,
     owners: Option<&'a crate::request::owners::Shown>,
@@ -1095,6 +1105,10 @@ impl<'a> Texts<'a> {
             route,
             location: rewrites.location,
             upload_id: rewrites.upload_id,
+            initiator: rewrites.initiator,
+            upload_party: None,
+            upload_initiator_seen: false,
+            upload_owner_seen: false,
             owner_id: None,
             owners: rewrites.owners,
             entry_owners: rewrites.entry_owners,
@@ -1191,21 +1205,58 @@ impl<'a> Texts<'a> {
     /// a backend that leaves them out (the embedded store, RGW) gets them added before the
     /// document ends: the caller where owners are kept (only an upload's initiator lists its
     /// parts), else the tenant.
-    fn parties_before_end(&mut self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
+    fn parties_before_end(&self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
         if self.op != Operation::ListParts {
             return Some(());
         }
-        let (id, name) = match self.owners {
-            Some(shown) => (shown.owner.id.clone(), shown.owner.name.clone()),
-            None => (
-                crate::request::route::tenant_owner_id(self.route.tenant),
-                self.route.tenant.name.to_string(),
-            ),
-        };
         let missing = [
             ("Initiator", !self.initiator_seen),
             ("Owner", !self.owner_seen),
         ];
+        self.write_parties(writer, missing, None)
+    }
+
+    /// An element under the root closes (`path` still names it): an `<Upload>` of
+    /// ListMultipartUploads gets its parties.
+    fn entry_ends(&mut self, path: &[Vec<u8>], writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        if self.op == Operation::ListMultipartUploads && path.last().is_some_and(|n| n == b"Upload")
+        {
+            return self.upload_parties_before_end(writer);
+        }
+        Some(())
+    }
+
+    /// ListMultipartUploads: an `<Upload>` closes; the parties HCP names in each — the
+    /// upload's initiator as its initiator and owner, where known, else as a backend's own
+    /// are shown — are added where the backend left them out (the embedded store).
+    fn upload_parties_before_end(&mut self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        let missing = [
+            ("Initiator", !self.upload_initiator_seen),
+            ("Owner", !self.upload_owner_seen),
+        ];
+        let party = self.upload_party.take();
+        self.write_parties(writer, missing, party.as_ref())
+    }
+
+    /// Writes each party of `missing` that is missing: `party`, else the caller where owners
+    /// are kept, else the tenant.
+    fn write_parties(
+        &self,
+        writer: &mut Writer<Vec<u8>>,
+        missing: [(&str, bool); 2],
+        party: Option<&crate::request::owners::Owner>,
+    ) -> Option<()> {
+        if missing.iter().all(|(_, m)| !m) {
+            return Some(());
+        }
+        let (id, name) = match (party, self.owners) {
+            (Some(p), _) => (p.id.clone(), p.name.clone()),
+            (None, Some(shown)) => (shown.owner.id.clone(), shown.owner.name.clone()),
+            (None, None) => (
+                crate::request::route::tenant_owner_id(self.route.tenant),
+                self.route.tenant.name.to_string(),
+            ),
+        };
         for (party, _) in missing.into_iter().filter(|(_, m)| *m) {
             writer
                 .write_event(Event::Start(BytesStart::new(party)))
@@ -1261,8 +1312,7 @@ impl<'a> Texts<'a> {
     /// as named.
     fn empty_party(&mut self, path: &[Vec<u8>], e: &BytesStart<'_>) -> Option<Vec<Event<'static>>> {
         let name = local_part(e.name().as_ref()).to_vec();
-        self.initiator_seen |= path.len() == 1 && name == b"Initiator";
-        self.owner_seen |= path.len() == 1 && name == b"Owner";
+        self.note_party(path.len(), &name);
         let mut leaf = path.to_vec();
         leaf.push(name);
         let (grand, parent) = party_leaf(&leaf)?;
@@ -1278,11 +1328,31 @@ impl<'a> Texts<'a> {
         ])
     }
 
+    /// A party element `name` at `depth`: ListParts' own (under the root), or an upload's
+    /// (under `<Upload>`).
+    fn note_party(&mut self, depth: usize, name: &[u8]) {
+        let (initiator, owner) = (name == b"Initiator", name == b"Owner");
+        match depth {
+            1 => {
+                self.initiator_seen |= initiator;
+                self.owner_seen |= owner;
+            }
+            2 if self.op == Operation::ListMultipartUploads => {
+                self.upload_initiator_seen |= initiator;
+                self.upload_owner_seen |= owner;
+            }
+            _ => {}
+        }
+    }
+
     /// An element opens at `depth`: a listing entry starts there, or another element.
     fn opened(&mut self, depth: usize, name: &[u8]) {
         self.party_text = false;
-        self.initiator_seen |= depth == 1 && name == b"Initiator";
-        self.owner_seen |= depth == 1 && name == b"Owner";
+        self.note_party(depth, name);
+        if depth == 1 && self.op == Operation::ListMultipartUploads && name == b"Upload" {
+            self.upload_party = None;
+            (self.upload_initiator_seen, self.upload_owner_seen) = (false, false);
+        }
         if depth == 1 {
             self.entry = matches!(name, b"Contents" | b"Version").then(|| {
                 self.entries_seen += 1;
@@ -1317,7 +1387,20 @@ impl<'a> Texts<'a> {
                 Some(self.location.to_string())
             }
             (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
+                if op == Operation::ListMultipartUploads && grand == Some(b"Upload") {
+                    self.upload_party = (self.initiator)(text);
+                }
                 (self.upload_id)(text)
+            }
+            // An upload's initiator, known: its initiator and the owner of what it makes.
+            (Some(b"Owner" | b"Initiator"), Some(b"ID" | b"DisplayName"))
+                if op == Operation::ListMultipartUploads && self.upload_party.is_some() =>
+            {
+                let party = self.upload_party.as_ref()?;
+                Some(match parent == Some(b"ID".as_slice()) {
+                    true => party.id.clone(),
+                    false => party.name.clone(),
+                })
             }
             // A listed object's own owner.
             (Some(b"Owner"), Some(b"ID" | b"DisplayName")) if self.entry_owner().is_some() => {
@@ -1472,6 +1555,7 @@ fn rewritten(
                 }
                 texts.parties_before_end(&mut writer)?;
             }
+            Event::End(_) if depth == 2 => texts.entry_ends(&path, &mut writer)?,
             Event::Text(t) => {
                 let parent = path.last().map(Vec::as_slice);
                 let grand = depth
@@ -2095,6 +2179,52 @@ mod tests {
         assert_eq!(s.matches("<Initiator>").count(), 1, "{s}");
         assert!(!s.contains("main"), "{s}");
         assert!(s.contains(&format!("<Owner>{party}</Owner>")), "{s}");
+    }
+
+    /// HCP's ListMultipartUploads names each upload's initiator as its initiator and owner:
+    /// the user where known (in place of the backend account's, RGW's), else the caller where
+    /// owners are kept; a backend that leaves them out (the store) gets them added.
+    #[test]
+    fn upload_listings_name_each_upload_s_initiator() {
+        let store = b"<ListMultipartUploadsResult><Bucket>t1-a</Bucket>\
+            <Upload><Key>k1</Key><UploadId>known</UploadId></Upload>\
+            <Upload><Key>k2</Key><UploadId>other</UploadId></Upload></ListMultipartUploadsResult>";
+        let rgw = b"<ListMultipartUploadsResult><Bucket>t1-a</Bucket>\
+            <Upload><Key>k1</Key><UploadId>known</UploadId><Initiator><ID>main</ID>\
+            <DisplayName>M</DisplayName></Initiator><Owner><ID>main</ID><DisplayName/></Owner></Upload>\
+            <Upload><Key>k2</Key><UploadId>other</UploadId><Initiator><ID>main</ID>\
+            <DisplayName>M</DisplayName></Initiator><Owner><ID>main</ID><DisplayName/></Owner></Upload>\
+            </ListMultipartUploadsResult>";
+        let shown = lgreen();
+        let pdgrey = crate::request::owners::Owner::named("cGRncmV5", "pdgrey");
+        let initiator = |id: &str| (id == "known").then(|| pdgrey.clone());
+        let rewrites = Rewrites {
+            owners: Some(&shown),
+            initiator: &initiator,
+            ..Rewrites::NONE
+        };
+        let known = format!("<ID>{}</ID><DisplayName>pdgrey</DisplayName>", pdgrey.id);
+        let caller = party_of(&shown);
+        for body in [&store[..], &rgw[..]] {
+            let op = Operation::ListMultipartUploads;
+            let out = with_route(|r| rewrite_xml(body, op, r, &rewrites)).unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            let uploads: Vec<&str> = s.split("<Upload>").skip(1).collect();
+            assert_eq!(uploads.len(), 2, "{s}");
+            for (upload, party) in uploads.iter().zip([&known, &caller]) {
+                for tag in ["Initiator", "Owner"] {
+                    let named = format!("<{tag}>{party}</{tag}>");
+                    assert_eq!(upload.matches(&named).count(), 1, "{tag}: {s}");
+                }
+            }
+            assert!(!s.contains("main") && !s.contains(">M<"), "{s}");
+        }
+        // Where owners are not kept, the tenant.
+        let out =
+            with_route(|r| rewrite_xml(store, Operation::ListMultipartUploads, r, &Rewrites::NONE))
+                .unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        assert_eq!(s.matches("<DisplayName>t</DisplayName>").count(), 4, "{s}");
     }
 
     #[test]

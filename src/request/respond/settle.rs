@@ -201,9 +201,19 @@ impl Gateway {
             Some(l) => &l.owners,
             None => &[],
         };
+        // (Where owners are kept: an upload's initiator as the user it is, or was.)
+        let initiator = |backend_id: &str| {
+            call.guards.owners.as_ref()?;
+            let key = self.upload_ids.initiator(backend_id)?;
+            Some(match self.users.load().get(&key) {
+                Some(user) => owners::Owner::of(user),
+                None => owners::Owner::former(&key),
+            })
+        };
         let rewrites = rewrite::Rewrites {
             location,
             upload_id: &upload_id,
+            initiator: &initiator,
             pretty: x.reply.pretty,
             owners: call.guards.owners.as_ref(),
             grants: &call.guards.shown_grants,

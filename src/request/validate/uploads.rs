@@ -187,6 +187,12 @@ impl UploadIds {
         self.sealed(scope, Some(initiator), backend_id)
     }
 
+    /// The initiator (access key) of the backend's upload `backend_id`, where this process
+    /// knows it.
+    pub fn initiator(&self, backend_id: &str) -> Option<String> {
+        self.initiators.get(backend_id)
+    }
+
     /// The id shown for an upload in a listing: bound when this process knows its initiator.
     pub fn listed(&self, scope: Scope<'_>, backend_id: &str) -> String {
         let initiator = self.initiators.get(backend_id);
