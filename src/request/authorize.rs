@@ -606,9 +606,35 @@ pub fn check(
     }
 }
 
+/// Whether a user may abort an upload whose initiator the gateway cannot tell (listed
+/// unattributed): an administrator of the bucket who may also delete in it — HCP asks an
+/// abort's `delete` permission, and this abort ends another user's parts.
+pub fn aborts_unattributed(grants: &[Grant], tenant: &str, bucket: Option<&str>) -> bool {
+    [Permission::Admin, Permission::Delete]
+        .into_iter()
+        .all(|p| check(grants, tenant, bucket, Some(p)).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unattributed_uploads_are_aborted_by_an_administrator_who_deletes() {
+        use Permission::*;
+        let may = |perms: &[Permission]| {
+            let grants = [Grant::new("t", "*", perms.iter().copied())];
+            aborts_unattributed(&grants, "t", Some("b"))
+        };
+        assert!(may(&[Admin, Delete]));
+        assert!(!may(&[Admin, Write]), "an administrator who may not delete");
+        assert!(!may(&[Delete, Write]));
+        let split = [
+            Grant::new("t", "b", [Admin]),
+            Grant::new("t", "other", [Delete]),
+        ];
+        assert!(!aborts_unattributed(&split, "t", Some("b")));
+    }
 
     #[test]
     fn patterns() {

@@ -293,13 +293,11 @@ impl Gateway {
                 let use_ = match identity.principal() {
                     Principal::User(user) if op == Operation::AbortMultipartUpload => {
                         uploads::Use::Abort {
-                            caller_is_admin: authorize::check(
+                            caller_is_admin: authorize::aborts_unattributed(
                                 &user.grants,
                                 &tenant.name,
                                 target.bucket.as_deref(),
-                                Some(authorize::Permission::Admin),
-                            )
-                            .is_ok(),
+                            ),
                             bucket_owner_may,
                         }
                     }
