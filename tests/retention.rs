@@ -1591,3 +1591,87 @@ async fn hcp_retention_on_an_aws_backend() {
     let (mode, _) = view.object_lock(&bucket, "formed-plain").await;
     assert_eq!(mode.as_deref(), Some("GOVERNANCE"), "the bucket's default");
 }
+
+/// HCP: a bucket is "set to allow only the addition of custom metadata for objects under
+/// retention". A metadata change (a copy onto itself under REPLACE) that asks every property
+/// the object has again, with its value, and adds others is carried out — the object keeps its
+/// retention and is still not deleted; one that drops or changes a property is 403 and changes
+/// nothing, as is any change of an object on hold.
+#[tokio::test]
+async fn metadata_is_added_to_objects_under_retention_never_replaced() {
+    let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "")
+        .await
+        .unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "add-metadata").await;
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/doc");
+    let stored = [("x-hcp-retention", "A+1d"), ("x-amz-meta-author", "R")];
+    let r = as_user(&gw, admin, "PUT", &target, &stored, b"doc").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    let until = head.header("x-hcp-retention").unwrap().to_string();
+    let edit = |metadata: &[(&'static str, &'static str)]| {
+        let mut headers = vec![
+            ("x-amz-copy-source", target.clone()),
+            ("x-amz-metadata-directive", "REPLACE".to_string()),
+        ];
+        headers.extend(metadata.iter().map(|(n, v)| (*n, v.to_string())));
+        headers
+    };
+    let send = |headers: Vec<(&'static str, String)>| {
+        let gw = &gw;
+        let target = target.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            as_user(gw, admin, "PUT", &target, &headers, b"").await
+        }
+    };
+    let metadata = || async {
+        let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+        let mut meta: Vec<(String, String)> = head
+            .headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("x-amz-meta-"))
+            .cloned()
+            .collect();
+        meta.sort();
+        (meta, head.header("x-hcp-retention").map(str::to_string))
+    };
+
+    // Added: carried out, the retention kept.
+    let added = edit(&[("x-amz-meta-author", "R"), ("x-amz-meta-reviewed", "yes")]);
+    let r = send(added).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let expected = vec![
+        ("x-amz-meta-author".to_string(), "R".to_string()),
+        ("x-amz-meta-reviewed".to_string(), "yes".to_string()),
+    ];
+    assert_eq!(metadata().await, (expected.clone(), Some(until.clone())));
+    let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+
+    // Dropped or changed: refused, nothing changed.
+    for changed in [
+        edit(&[("x-amz-meta-reviewed", "yes")]),
+        edit(&[("x-amz-meta-author", "S"), ("x-amz-meta-reviewed", "yes")]),
+        edit(&[]),
+    ] {
+        send(changed).await.assert_hcp_error(403, "AccessDenied");
+        assert_eq!(metadata().await, (expected.clone(), Some(until.clone())));
+    }
+
+    // On hold: no change at all.
+    let hold = [("x-hcp-retentionhold", "true")];
+    let held = format!("/{bucket}/held");
+    let r = as_user(&gw, admin, "PUT", &held, &hold, b"held").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let add = [
+        ("x-amz-copy-source", held.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-reviewed", "yes"),
+    ];
+    let r = as_user(&gw, admin, "PUT", &held, &add, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+}

@@ -216,6 +216,39 @@ fn keep_content_headers(
     Ok(())
 }
 
+/// A metadata change of an object under retention (not on hold) that only adds custom
+/// metadata, which HCP allows: the copy it is keeps the object's retention, its mode and date
+/// sent as the object has them (the gateway's own effect, needing no Object Lock permission
+/// of the caller's) — S3's Object Lock keeps the old version too. A change with Object Lock
+/// headers of its own is judged on them (`check_retained`); anything else is refused there.
+fn keep_retention(req: &mut pingora::http::RequestHeader, edited: &EditedObject) {
+    let Some(head) = edited.head.as_ref().filter(|h| h.status == 200) else {
+        return;
+    };
+    let (setting, held) = rewrite::object_lock_of(head);
+    let own = req
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
+    if held
+        || own
+        || !setting.in_force(crate::hcp::retention::now())
+        || !validate::probes::adds_metadata_only(req, head)
+    {
+        return;
+    }
+    if let Some((mode, date, _)) = rewrite::object_lock_retention(head) {
+        for (name, value) in [
+            ("x-amz-object-lock-mode", mode),
+            ("x-amz-object-lock-retain-until-date", date),
+        ] {
+            if let Ok(value) = http::HeaderValue::from_str(value) {
+                req.insert_header(name, value).expect("valid header");
+            }
+        }
+    }
+}
+
 /// Whether the caller owns what the request writes, with full control
 /// (`request::object_owners`): the writer of a new object does; a metadata change keeps its
 /// object's owner, who alone does.
@@ -442,6 +475,7 @@ impl Gateway {
         };
         if let Some(edited) = &call.edited {
             keep_content_headers(s.req_header_mut(), edited)?;
+            keep_retention(s.req_header_mut(), edited);
             // (Unless the change sets an ACL of its own, which replaces the object's: its
             // headers, or its grants to users, which planning took out of them.)
             let to_users = call.params.effects.acl_change.as_ref();
@@ -1033,7 +1067,14 @@ impl Gateway {
         } else if call.op == Operation::CreateBucket {
             Box::pin(crate::request::validate::probes::check_recreate(self, at)).await?;
         }
-        crate::request::validate::probes::check_retained(self, call.op, call.params, at).await?;
+        crate::request::validate::probes::check_retained(
+            self,
+            call.op,
+            call.params,
+            at,
+            Some(s.req_header()),
+        )
+        .await?;
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,

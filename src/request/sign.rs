@@ -541,6 +541,15 @@ fn custom_metadata(sent: &mut RequestHead, op: Operation, headers: &http::Header
     if !defines_header(op, "x-amz-meta-x") {
         return;
     }
+    for (property, value) in metadata_properties(headers) {
+        // (The property's characters are a header name's: it came from one.)
+        sent.append(&format!("{META}{property}"), &value);
+    }
+}
+
+/// The custom metadata properties `headers` give, as [`custom_metadata`] sends them: names
+/// as HCP makes them element names, values of one name joined, empty ones left out.
+pub(crate) fn metadata_properties(headers: &http::HeaderMap) -> Vec<(String, Vec<u8>)> {
     let mut properties: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, value) in headers.iter() {
         let Some(property) = name.as_str().strip_prefix(META) else {
@@ -568,10 +577,7 @@ fn custom_metadata(sent: &mut RequestHead, op: Operation, headers: &http::Header
             None => properties.push((property, value.to_vec())),
         }
     }
-    for (property, value) in properties {
-        // (The property's characters are a header name's: it came from one.)
-        sent.append(&format!("{META}{property}"), &value);
-    }
+    properties
 }
 
 /// A new object's media type where its write names none: HCP's "determined by HCP based on

@@ -242,8 +242,14 @@ impl Gateway {
         let at = crate::request::validate::probes::At { target, route };
         // Never a new version over an object under retention or on hold.
         let params = crate::request::classify::Params::default();
-        crate::request::validate::probes::check_retained(self, Operation::PutObject, &params, at)
-            .await?;
+        crate::request::validate::probes::check_retained(
+            self,
+            Operation::PutObject,
+            &params,
+            at,
+            None,
+        )
+        .await?;
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,

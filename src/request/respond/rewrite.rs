@@ -462,6 +462,20 @@ fn lock_until(upstream: &ResponseHeader) -> Option<Option<i64>> {
     }))
 }
 
+/// An object's retention as its Object Lock headers give it: the mode and the retain-until
+/// date as the backend wrote them, and the date in seconds; `None` without both, or with a
+/// date that is no RFC 3339 date.
+pub fn object_lock_retention(upstream: &ResponseHeader) -> Option<(&str, &str, i64)> {
+    let text = |name| {
+        lock_header(upstream, name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let mode = text("x-amz-object-lock-mode")?;
+    let date = text("x-amz-object-lock-retain-until-date")?;
+    Some((mode, date, lock_until(upstream).flatten()?))
+}
+
 /// Whether a backend's Object Lock headers say something the gateway cannot read: a
 /// retain-until date that is no RFC 3339 date, a legal hold neither ON nor OFF. (Read as no
 /// lock, either would let a write or a delete past a lock the backend keeps.)

@@ -218,7 +218,7 @@ impl Gateway {
         let mut params = Params::default();
         params.effects.bypass_governance = call.params.effects.bypass_governance;
         let op = Operation::DeleteObject;
-        match crate::request::validate::probes::check_retained(self, op, &params, at).await {
+        match crate::request::validate::probes::check_retained(self, op, &params, at, None).await {
             Ok(()) => Ok(false),
             Err(e) if e.code == HcpCode::OperationAborted => Ok(true),
             Err(e) => Err(e),

@@ -340,11 +340,59 @@ fn unreadable_lock(answer: Option<&ResponseHeader>) -> HcpError {
         .with_cause(format!("HEAD for retention answered {status:?}"))
 }
 
+/// Whether a metadata change (a copy of an object onto itself under REPLACE) only adds custom
+/// metadata to the object `head` describes: every property it has (but the gateway's own) is
+/// asked again with its value. HCP: a bucket is "set to allow only the addition of custom
+/// metadata for objects under retention".
+pub(in crate::request) fn adds_metadata_only(
+    req: &pingora::http::RequestHeader,
+    head: &ResponseHeader,
+) -> bool {
+    let asked = crate::request::sign::metadata_properties(&req.headers);
+    head.headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str();
+            let property = name
+                .strip_prefix("x-amz-meta-")
+                .or_else(|| name.strip_prefix("x-obs-meta-"))?;
+            (!property.starts_with("hcp-gateway-")).then_some((property, value))
+        })
+        .all(|(property, value)| {
+            asked
+                .iter()
+                .any(|(p, v)| p == property && v.as_slice() == value.as_bytes().trim_ascii())
+        })
+}
+
+/// Whether a write's Object Lock headers keep the retention `head` shows: the same mode, a
+/// retain-until date no earlier.
+fn keeps_retention(req: &pingora::http::RequestHeader, head: &ResponseHeader) -> bool {
+    let Some((mode, _, until)) = rewrite::object_lock_retention(head) else {
+        return false;
+    };
+    let text = |name| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let asked_until = text("x-amz-object-lock-retain-until-date").and_then(|d| {
+        time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+    });
+    text("x-amz-object-lock-mode").is_some_and(|m| m.eq_ignore_ascii_case(mode))
+        && asked_until.is_some_and(|d| d.unix_timestamp() >= until)
+}
+
+/// HCP's retention rules that need the object's lock: no new version over an object under
+/// retention or on hold (but a metadata change that only adds metadata and keeps the
+/// retention, `edit`: the request, where it is one), no delete of one.
 pub(in crate::request) async fn check_retained(
     probe: &dyn Probe,
     op: Operation,
     params: &Params,
     at: At<'_>,
+    edit: Option<&pingora::http::RequestHeader>,
 ) -> Result<(), HcpError> {
     let writes = matches!(
         op,
@@ -398,7 +446,11 @@ pub(in crate::request) async fn check_retained(
     let (setting, held) = rewrite::object_lock_of(&head);
     let now = crate::hcp::retention::now();
     let retained = setting.in_force(now);
-    if writes && (retained || held) {
+    let adds_only = || {
+        edit.filter(|_| op == Operation::CopyObject && params.effects.metadata_edit)
+            .is_some_and(|req| adds_metadata_only(req, &head) && keeps_retention(req, &head))
+    };
+    if writes && (held || (retained && !adds_only())) {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message(
             "The object is under retention or on hold: no new version of it is stored.",
         ));
@@ -1313,7 +1365,7 @@ mod tests {
             target: &target,
             route: &route,
         };
-        check_retained(fake, op, params, at)
+        check_retained(fake, op, params, at, None)
             .await
             .map_err(|e| e.status)
     }
