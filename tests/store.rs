@@ -1913,3 +1913,62 @@ async fn uploads_list_as_initiated_and_a_retried_complete_names_its_version() {
         (done.e_tag(), done.version_id())
     );
 }
+
+/// HCP's version ids are integers, a newer version's the greater (manual, "Version IDs"): the
+/// store's are so, as each write answers it and the version listing names it, and each reads
+/// its version back.
+#[tokio::test]
+async fn version_ids_are_integers_a_newer_one_greater() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "store").await;
+    set_versioning(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let mut written = Vec::new();
+    for (key, body) in [("a", "1"), ("b", "2"), ("a", "3")] {
+        let out = s3
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(body.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap();
+        let id = out.version_id().unwrap().to_string();
+        let value: u64 = id.parse().unwrap_or_else(|_| panic!("{id} is no integer"));
+        assert!(written.last().is_none_or(|(_, _, v)| *v < value), "{id}");
+        written.push((key, body, value));
+    }
+    for (key, body, id) in &written {
+        let got = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(*key)
+            .version_id(id.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bytes_of(got).await, body.as_bytes());
+    }
+    let listed = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("a")
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<u64> = listed
+        .versions()
+        .iter()
+        .map(|v| v.version_id().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [written[0].2, written[2].2],
+        "oldest first, as HCP lists"
+    );
+}

@@ -5,9 +5,10 @@
 //! `versions` holds all of them under `bucket NUL key NUL order`, where `order` is a store-wide
 //! sequence number inverted so that a key's newest version comes first; `objects` holds each
 //! key's newest version when it is not a delete marker, and is changed in the same transaction
-//! (it is what listings and GETs without a version id read). A version id is the order in hex
-//! followed by random hex: it finds its entry without a scan and cannot be guessed from
-//! another's. The `null` version is the one without an id; `nulls` says where each key's is
+//! (it is what listings and GETs without a version id read). A version id is an integer, as
+//! HCP's are: the sequence number (a newer version's id is a greater number) followed by random
+//! digits — it finds its entry without a scan and cannot be guessed from another's. (Ids of the
+//! earlier form, the order in hex followed by random hex, are still found.) The `null` version is the one without an id; `nulls` says where each key's is
 //! (`bucket NUL key` → its entry), kept in the same transactions and built again whenever the
 //! store opens, so that finding it reads one entry however many versions the key has.
 
@@ -17,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::super::listing::{Page, Query};
 use super::super::lock;
 use super::{
-    check_key, db_error, now_millis, object_key, random_id, require_bucket, BucketRecord,
-    Condition, ObjectRecord, Objects, StoreError, BUCKETS, OBJECTS, VERSIONS,
+    check_key, db_error, now_millis, object_key, require_bucket, BucketRecord, Condition,
+    ObjectRecord, Objects, StoreError, BUCKETS, OBJECTS, VERSIONS,
 };
 
 /// `bucket NUL key` → the entry of the key's `null` version, for each key that has one.
@@ -95,8 +96,21 @@ fn entry_key(bucket: &str, key: &[u8], order: [u8; 8]) -> Vec<u8> {
     k
 }
 
-/// The order an id names, if it is one of this store's ids.
+/// How many random digits end a version id.
+const RANDOM_DIGITS: usize = 9;
+
+/// The order an id names, if it is one of this store's ids: the decimal form ([`new_id`]),
+/// or the form a store before it gave (the order in hex, 16 digits, then 8 random hex
+/// digits — never all decimal digits, as an inverted order begins `ff`).
 fn order_of(id: &str) -> Option<[u8; 8]> {
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        let sequence = id.get(..id.len().checked_sub(RANDOM_DIGITS)?)?;
+        if sequence.starts_with('0') {
+            return None;
+        }
+        let n: u64 = sequence.parse().ok()?;
+        return Some((u64::MAX - n).to_be_bytes());
+    }
     if id.len() != 24 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -263,10 +277,14 @@ fn add(
 }
 
 /// The id a new version gets under `state` (`None`: the null version, which S3 does not name
-/// in a write's answer).
+/// in a write's answer): an integer, as HCP's version ids are — the store's sequence number of
+/// the version, so that a newer version's id is a greater number, then random digits, so that
+/// no id is guessed from another's.
 fn new_id(order: [u8; 8], state: Option<Versioning>) -> Option<String> {
-    (state == Some(Versioning::Enabled))
-        .then(|| format!("{}{}", hex::encode(order), &random_id()[..8]))
+    use rand::Rng;
+    let sequence = u64::MAX - u64::from_be_bytes(order);
+    let random: u32 = rand::thread_rng().gen_range(0..1_000_000_000);
+    (state == Some(Versioning::Enabled)).then(|| format!("{sequence}{random:09}"))
 }
 
 /// Makes `record` the key's newest version inside `tx`, if `condition` allows it against the
@@ -701,6 +719,34 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeMap;
+
+    /// Version ids are integers, a newer version's the greater, and each finds its order
+    /// again; ids of the earlier form (hex) are still read, and nothing else is taken for one.
+    #[test]
+    fn version_ids_are_integers_that_grow() {
+        let mut last = 0u128;
+        for n in [1u64, 2, 9, 10, 999_999, 1 << 40, u64::MAX / 2] {
+            let order = (u64::MAX - n).to_be_bytes();
+            let id = new_id(order, Some(Versioning::Enabled)).unwrap();
+            let value: u128 = id.parse().unwrap_or_else(|_| panic!("{id}"));
+            assert!(value > last, "{id} after {last}");
+            last = value;
+            assert_eq!(order_of(&id), Some(order), "{id}");
+        }
+        assert_eq!(new_id([0xff; 8], Some(Versioning::Suspended)), None);
+        let earlier = format!("{}1234abcd", hex::encode((u64::MAX - 7).to_be_bytes()));
+        assert_eq!(order_of(&earlier), Some((u64::MAX - 7).to_be_bytes()));
+        for other in [
+            "",
+            "123456789",
+            "0123456789",
+            "12x456789012",
+            "null",
+            "ffff",
+        ] {
+            assert_eq!(order_of(other), None, "{other}");
+        }
+    }
 
     /// A version as the model keeps it: id, delete marker or body.
     #[derive(Debug, Clone, PartialEq, Eq)]
