@@ -200,7 +200,7 @@ async fn rules_answered_before_the_backend() {
             .header("x-amz-copy-source", format!("/{b}/src"))
             .header("x-hcp-retentionhold", "true"),
         case(39, "POST", format!("/{b}/k?uploads"), 501, "NotImplemented")
-            .header("x-hcp-retention", "0"),
+            .header("x-hcp-retention", "-1"),
         // Two values of one HCP header: which one would count? Refused.
         case(35, "PUT", format!("/{b}/k"), 400, "InvalidArgument")
             .header("content-length", "1")
@@ -1330,4 +1330,35 @@ async fn a_part_copy_range_past_the_source_copies_to_its_end() {
         );
         gw.stop().await;
     }
+}
+
+/// Where the tenant keeps no retention, HCP's retention headers that ask for no protection —
+/// `x-hcp-retention: 0` ("Deletion Allowed"), `x-hcp-retentionhold: false` — are what every
+/// object there has: the write is served (clients that always send them work), while one
+/// asking for protection is 501 and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_that_asks_for_none_is_served_where_none_is_kept() {
+    let gw = start(Backend::Local).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "no-retention").await;
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    for asks_none in [
+        &[("x-hcp-retention", "0")][..],
+        &[
+            ("x-hcp-retention", "Deletion Allowed"),
+            ("x-hcp-retentionhold", "false"),
+        ][..],
+    ] {
+        let r = as_user(&gw, admin, "PUT", &target, asks_none, b"kept").await;
+        assert_eq!(r.status, 200, "{asks_none:?}: {}", r.text());
+    }
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"kept");
+    let protects = format!("/{bucket}/protected");
+    for protection in [("x-hcp-retention", "-1"), ("x-hcp-retentionhold", "true")] {
+        let r = as_user(&gw, admin, "PUT", &protects, &[protection], b"x").await;
+        r.assert_hcp_error(501, "NotImplemented");
+    }
+    let r = as_user(&gw, admin, "HEAD", &protects, &[], b"").await;
+    assert_eq!(r.status, 404, "nothing stored");
 }

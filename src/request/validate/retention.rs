@@ -81,9 +81,11 @@ pub fn effects(
     if !writes {
         return Ok(effects);
     }
+    // (Where none is kept nothing is under retention: what asks for none is done already.)
     let Some(first) = HCP_RETENTION_HEADERS
         .iter()
         .find(|n| req.headers.contains_key(**n))
+        .filter(|_| mode != RetentionMode::Off || !asks_no_protection(req))
     else {
         return Ok(effects);
     };
@@ -164,6 +166,22 @@ fn holds_asked(req: &RequestHeader) -> Result<(Option<bool>, Option<Vec<LabelCha
         ),
     };
     Ok((hold, labels))
+}
+
+/// Whether HCP's retention headers ask for no protection at all: `x-hcp-retention` of
+/// `0` ("Deletion Allowed"), `x-hcp-retentionhold: false`, no labeled hold — what an object
+/// has anyway where the tenant keeps no retention, so that clients sending them always are
+/// served there (anything else is 501).
+fn asks_no_protection(req: &RequestHeader) -> bool {
+    let value = |name: &str| req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
+    let allowed = value("x-hcp-retention").is_none_or(|v| {
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| Value::parse(v).ok())
+            == Some(Value::Special(Setting::Allowed))
+    });
+    let unheld = value("x-hcp-retentionhold").is_none_or(|v| v.eq_ignore_ascii_case(b"false"));
+    allowed && unheld && !req.headers.contains_key("x-hcp-labelretentionhold")
 }
 
 /// What HCP's retention headers on a write cannot do here: anything where the tenant keeps no
@@ -506,11 +524,47 @@ mod tests {
         use RetentionMode::*;
         let not_implemented = (501, HcpCode::NotImplemented);
         let invalid = (400, HcpCode::InvalidArgument);
+        // Where nothing is under retention, what asks for no protection is served (nothing
+        // sent of it); anything else is 501.
+        for asks_none in [
+            vec![("x-hcp-retention", "0")],
+            vec![
+                ("x-hcp-retention", "Deletion Allowed"),
+                ("x-hcp-retentionhold", "false"),
+            ],
+            vec![("x-hcp-retentionhold", "FALSE")],
+        ] {
+            for op in [PutObject, CopyObject, CreateMultipartUpload] {
+                let e = run(op, Off, &asks_none).unwrap();
+                assert!(
+                    e.protection.is_none() && e.change.is_none(),
+                    "{asks_none:?}"
+                );
+            }
+        }
         for (op, mode, headers, expected) in [
             (
                 PutObject,
                 Off,
                 vec![("x-hcp-retention", "A+7y")],
+                not_implemented,
+            ),
+            (
+                PutObject,
+                Off,
+                vec![("x-hcp-retention", "-2")],
+                not_implemented,
+            ),
+            (
+                PutObject,
+                Off,
+                vec![("x-hcp-retention", "0"), ("x-hcp-retentionhold", "true")],
+                not_implemented,
+            ),
+            (
+                PutObject,
+                Off,
+                vec![("x-hcp-retention", "0"), ("x-hcp-labelretentionhold", "[]")],
                 not_implemented,
             ),
             (
