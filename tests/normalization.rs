@@ -1328,6 +1328,11 @@ async fn a_version_id_the_backend_never_gave_names_no_version() {
             source.is_some_and(|(_, v)| v.ends_with("versionId=123456789")),
             "{vendor:?}: {headers:?}"
         );
+        // (Said of a request that named no version: the backend's 400 stands.)
+        server.respond_to("DELETE", "invalid-version");
+        ask("DELETE", "/bkt/k")
+            .await
+            .assert_hcp_error(400, "InvalidArgument");
         server.respond_to("DELETE", "error|InvalidArgument|400");
         ask("DELETE", "/bkt/k?versionId=123456789")
             .await

@@ -1594,73 +1594,118 @@ async fn hcp_retention_on_an_aws_backend() {
 
 /// HCP: a bucket is "set to allow only the addition of custom metadata for objects under
 /// retention". A metadata change (a copy onto itself under REPLACE) that asks every property
-/// the object has again, with its value, and adds others is carried out — the object keeps its
-/// retention and is still not deleted; one that drops or changes a property is 403 and changes
-/// nothing, as is any change of an object on hold.
+/// the object has again, with its value, adds others and changes nothing else is carried out
+/// for a user who may only write (the gateway keeps the object's retention: no Object Lock
+/// permission needed) — the object keeps its retention and is still not deleted; one that
+/// drops or changes a property, or changes the content headers or storage class, is 403 and
+/// changes nothing, as is any change of an object on hold. Object Lock headers of the
+/// change's own (their permission held) must keep the retention: an earlier date is 403.
 #[tokio::test]
 async fn metadata_is_added_to_objects_under_retention_never_replaced() {
     let gw = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "")
         .await
         .unwrap();
     let s3 = gw.client();
-    let bucket = new_bucket(&s3, "add-metadata").await;
-    let admin = (USER, PASSWORD);
+    let bucket = new_bucket(&s3, "shared-add-metadata").await;
+    let (admin, writer) = ((USER, PASSWORD), (WRITER, PASSWORD));
     let target = format!("/{bucket}/doc");
     let stored = [("x-hcp-retention", "A+1d"), ("x-amz-meta-author", "R")];
     let r = as_user(&gw, admin, "PUT", &target, &stored, b"doc").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
     let until = head.header("x-hcp-retention").unwrap().to_string();
-    let edit = |metadata: &[(&'static str, &'static str)]| {
+    let edit = |extra: &[(&'static str, &'static str)]| {
         let mut headers = vec![
             ("x-amz-copy-source", target.clone()),
             ("x-amz-metadata-directive", "REPLACE".to_string()),
         ];
-        headers.extend(metadata.iter().map(|(n, v)| (*n, v.to_string())));
+        headers.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
         headers
     };
-    let send = |headers: Vec<(&'static str, String)>| {
+    let send = |user: (&'static str, &'static str), headers: Vec<(&'static str, String)>| {
         let gw = &gw;
         let target = target.clone();
         async move {
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            as_user(gw, admin, "PUT", &target, &headers, b"").await
+            as_user(gw, user, "PUT", &target, &headers, b"").await
         }
     };
-    let metadata = || async {
+    let state = || async {
         let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
         let mut meta: Vec<(String, String)> = head
             .headers
             .iter()
-            .filter(|(n, _)| n.starts_with("x-amz-meta-"))
+            .filter(|(n, _)| n.starts_with("x-amz-meta-") || n == "content-type")
             .cloned()
             .collect();
         meta.sort();
         (meta, head.header("x-hcp-retention").map(str::to_string))
     };
 
-    // Added: carried out, the retention kept.
+    // Added, by a user who may only write: carried out, the retention kept.
     let added = edit(&[("x-amz-meta-author", "R"), ("x-amz-meta-reviewed", "yes")]);
-    let r = send(added).await;
+    let r = send(writer, added).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let expected = vec![
-        ("x-amz-meta-author".to_string(), "R".to_string()),
-        ("x-amz-meta-reviewed".to_string(), "yes".to_string()),
-    ];
-    assert_eq!(metadata().await, (expected.clone(), Some(until.clone())));
+    let before = state().await;
+    let meta: Vec<String> = before.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    assert_eq!(
+        meta,
+        [
+            "content-type=application/octet-stream",
+            "x-amz-meta-author=R",
+            "x-amz-meta-reviewed=yes"
+        ]
+    );
+    assert_eq!(before.1.as_deref(), Some(until.as_str()));
     let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
     r.assert_hcp_error(409, "OperationAborted");
 
-    // Dropped or changed: refused, nothing changed.
+    // Dropped, changed, or anything else of the object changed: refused, nothing changed.
+    let kept = [("x-amz-meta-author", "R"), ("x-amz-meta-reviewed", "yes")];
+    let with_kept = |more: (&'static str, &'static str)| {
+        let mut all = kept.to_vec();
+        all.push(more);
+        edit(&all)
+    };
     for changed in [
         edit(&[("x-amz-meta-reviewed", "yes")]),
         edit(&[("x-amz-meta-author", "S"), ("x-amz-meta-reviewed", "yes")]),
         edit(&[]),
+        with_kept(("content-type", "text/html")),
+        with_kept(("content-encoding", "gzip")),
+        with_kept(("x-amz-storage-class", "REDUCED_REDUNDANCY")),
     ] {
-        send(changed).await.assert_hcp_error(403, "AccessDenied");
-        assert_eq!(metadata().await, (expected.clone(), Some(until.clone())));
+        send(writer, changed.clone())
+            .await
+            .assert_hcp_error(403, "AccessDenied");
+        assert_eq!(state().await, before, "{changed:?}");
     }
+    // The change's own Object Lock headers (their permission held): kept, or refused.
+    let date = |secs: i64| {
+        time::OffsetDateTime::from_unix_timestamp(secs)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let until_secs: i64 = until.parse().unwrap();
+    let mut earlier = with_kept(("x-amz-object-lock-mode", "GOVERNANCE"));
+    earlier.push((
+        "x-amz-object-lock-retain-until-date",
+        date(until_secs - 3600),
+    ));
+    send(admin, earlier)
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    assert_eq!(state().await, before);
+    let mut same = with_kept(("x-amz-object-lock-mode", "GOVERNANCE"));
+    same.push(("x-amz-object-lock-retain-until-date", date(until_secs)));
+    send(writer, same.clone())
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    let r = send(admin, same).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(state().await, before);
 
     // On hold: no change at all.
     let hold = [("x-hcp-retentionhold", "true")];
@@ -1674,4 +1719,51 @@ async fn metadata_is_added_to_objects_under_retention_never_replaced() {
     ];
     let r = as_user(&gw, admin, "PUT", &held, &add, b"").await;
     r.assert_hcp_error(403, "AccessDenied");
+}
+
+/// Where a tenant keeps no HCP retention, S3's Object Lock is S3's: a metadata change of an
+/// object under S3 retention makes a new version the gateway adds no lock to (the writer holds
+/// no Object Lock permission; only HCP's retention is kept across a change).
+#[tokio::test]
+async fn s3_retention_is_not_carried_by_a_metadata_change_where_hcp_s_is_not_kept() {
+    let Some(gw) = start_with(Backend::Store, "", &locker_config()).await else {
+        return;
+    };
+    let admin = gw.client();
+    let locker = gw.client_with(&hcp_access_key(LOCKER), &hcp_secret_key(PASSWORD));
+    let bucket = unique_bucket("shared-s3-lock");
+    let create = admin.create_bucket().bucket(&bucket);
+    create
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let put = locker.put_object().bucket(&bucket).key("k");
+    let put = put
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(in_a_day())
+        .body(ByteStream::from_static(b"kept"));
+    put.send().await.unwrap();
+    let target = format!("/{bucket}/k");
+    let add = [
+        ("x-amz-copy-source", target.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-reviewed", "yes"),
+    ];
+    let r = as_user(&gw, (WRITER, PASSWORD), "PUT", &target, &add, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = admin
+        .head_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("reviewed"))
+            .map(String::as_str),
+        Some("yes")
+    );
+    assert_eq!(head.object_lock_mode(), None, "{head:?}");
 }

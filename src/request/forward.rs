@@ -216,8 +216,9 @@ fn keep_content_headers(
     Ok(())
 }
 
-/// A metadata change of an object under retention (not on hold) that only adds custom
-/// metadata, which HCP allows: the copy it is keeps the object's retention, its mode and date
+/// A metadata change of an object under HCP's retention (in a tenant that keeps it; not on
+/// hold) that only adds custom metadata, which HCP allows: the copy it is keeps the object's
+/// retention, its mode and date
 /// sent as the object has them (the gateway's own effect, needing no Object Lock permission
 /// of the caller's) — S3's Object Lock keeps the old version too. A change with Object Lock
 /// headers of its own is judged on them (`check_retained`); anything else is refused there.
@@ -475,7 +476,9 @@ impl Gateway {
         };
         if let Some(edited) = &call.edited {
             keep_content_headers(s.req_header_mut(), edited)?;
-            keep_retention(s.req_header_mut(), edited);
+            if call.route.tenant.retention.mode != crate::config::RetentionMode::Off {
+                keep_retention(s.req_header_mut(), edited);
+            }
             // (Unless the change sets an ACL of its own, which replaces the object's: its
             // headers, or its grants to users, which planning took out of them.)
             let to_users = call.params.effects.acl_change.as_ref();
@@ -1104,15 +1107,17 @@ impl Gateway {
                 .headers
                 .keys()
                 .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
-            let source = self.copy_source_answer(s.req_header(), at, current, !conditional);
-            guards.clamped_copy = Box::pin(crate::request::validate::probes::check_part_copy(
-                self,
-                s.req_header(),
-                upload_id,
-                at,
-                source,
-            ))
-            .await?;
+            let check = |kept| {
+                let source = self.copy_source_answer(s.req_header(), at, current, kept);
+                let req = s.req_header();
+                crate::request::validate::probes::check_part_copy(self, req, upload_id, at, source)
+            };
+            guards.clamped_copy = Box::pin(check(!conditional)).await?;
+            if guards.clamped_copy.is_some() && !conditional {
+                // (A range clamped on a HEAD kept a few seconds is judged again on the source
+                // as it is now, to which the copy is pinned.)
+                guards.clamped_copy = Box::pin(check(false)).await?;
+            }
             guards.upload_confirmed = true;
         }
         guards.apply(req);

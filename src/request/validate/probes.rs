@@ -341,15 +341,44 @@ fn unreadable_lock(answer: Option<&ResponseHeader>) -> HcpError {
 }
 
 /// Whether a metadata change (a copy of an object onto itself under REPLACE) only adds custom
-/// metadata to the object `head` describes: every property it has (but the gateway's own) is
-/// asked again with its value. HCP: a bucket is "set to allow only the addition of custom
-/// metadata for objects under retention".
+/// metadata to the object `head` describes, and changes nothing else of it: every property it
+/// has (but the gateway's own) is asked again with its value; its content headers (as the
+/// change sends them: the object's own where the request names none) and storage class are
+/// the object's; no customer's key is named (a new one would lock every other reader out, and
+/// an object encrypted with one is not read without it). HCP: a bucket is "set to allow only
+/// the addition of custom metadata for objects under retention".
 pub(in crate::request) fn adds_metadata_only(
     req: &pingora::http::RequestHeader,
     head: &ResponseHeader,
 ) -> bool {
+    let keyed = req.headers.keys().any(|n| {
+        let n = n.as_str();
+        n.starts_with("x-amz-server-side-encryption-customer-")
+            || n.starts_with("x-amz-copy-source-server-side-encryption-customer-")
+    });
+    let same = |name: &str| {
+        let trimmed = |v: &http::HeaderValue| v.as_bytes().trim_ascii().to_vec();
+        req.headers.get(name).map(trimmed) == head.headers.get(name).map(trimmed)
+    };
+    let content = [
+        "content-type",
+        "content-encoding",
+        "content-language",
+        "content-disposition",
+        "cache-control",
+        "expires",
+    ];
+    // (S3 names no class for STANDARD.)
+    let class = |h: &http::HeaderMap| {
+        let class = h
+            .get("x-amz-storage-class")
+            .map(|v| v.as_bytes().trim_ascii());
+        class.filter(|c| *c != b"STANDARD").map(<[u8]>::to_vec)
+    };
+    let same_class = class(&req.headers) == class(&head.headers);
     let asked = crate::request::sign::metadata_properties(&req.headers);
-    head.headers
+    let kept = head
+        .headers
         .iter()
         .filter_map(|(name, value)| {
             let name = name.as_str();
@@ -362,7 +391,8 @@ pub(in crate::request) fn adds_metadata_only(
             asked
                 .iter()
                 .any(|(p, v)| p == property && v.as_slice() == value.as_bytes().trim_ascii())
-        })
+        });
+    !keyed && same_class && content.into_iter().all(same) && kept
 }
 
 /// Whether a write's Object Lock headers keep the retention `head` shows: the same mode, a
