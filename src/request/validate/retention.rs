@@ -81,11 +81,10 @@ pub fn effects(
     if !writes {
         return Ok(effects);
     }
-    // (Where none is kept nothing is under retention: what asks for none is done already.)
     let Some(first) = HCP_RETENTION_HEADERS
         .iter()
         .find(|n| req.headers.contains_key(**n))
-        .filter(|_| mode != RetentionMode::Off || !asks_no_protection(req))
+        .filter(|_| !done_already(op, req, target, mode))
     else {
         return Ok(effects);
     };
@@ -166,6 +165,15 @@ fn holds_asked(req: &RequestHeader) -> Result<(Option<bool>, Option<Vec<LabelCha
         ),
     };
     Ok((hold, labels))
+}
+
+/// Where the tenant keeps no retention nothing is under it: what asks for none is done
+/// already — but for a copy onto itself, HCP's way to change retention, which would be sent
+/// on as a copy (a metadata change that drops the object's metadata).
+fn done_already(op: Operation, req: &RequestHeader, target: &Target, mode: RetentionMode) -> bool {
+    mode == RetentionMode::Off
+        && asks_no_protection(req)
+        && (op != Operation::CopyObject || onto_itself(req, target).is_none())
 }
 
 /// Whether HCP's retention headers ask for no protection at all: `x-hcp-retention` of
@@ -541,6 +549,14 @@ mod tests {
                     "{asks_none:?}"
                 );
             }
+            // (A copy onto itself is HCP's change of retention: not sent on as a copy.)
+            let mut onto_itself = asks_none.clone();
+            onto_itself.push(("x-amz-copy-source", "/b/k"));
+            assert_eq!(
+                code(run(CopyObject, Off, &onto_itself)),
+                not_implemented,
+                "{asks_none:?}"
+            );
         }
         for (op, mode, headers, expected) in [
             (
