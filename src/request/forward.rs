@@ -218,10 +218,10 @@ fn keep_content_headers(
 
 /// A metadata change of an object under HCP's retention (in a tenant that keeps it; not on
 /// hold) that only adds custom metadata, which HCP allows: the copy it is keeps the object's
-/// retention, its mode and date
-/// sent as the object has them (the gateway's own effect, needing no Object Lock permission
-/// of the caller's) — S3's Object Lock keeps the old version too. A change with Object Lock
-/// headers of its own is judged on them (`check_retained`); anything else is refused there.
+/// retention, its mode and date sent as the object has them (the gateway's own effect, needing
+/// no Object Lock permission of the caller's) — S3's Object Lock keeps the old version too. A
+/// change with Object Lock headers of its own is judged on them (`check_retained`); anything
+/// else is refused there.
 fn keep_retention(req: &mut pingora::http::RequestHeader, edited: &EditedObject) {
     let Some(head) = edited.head.as_ref().filter(|h| h.status == 200) else {
         return;
