@@ -392,7 +392,9 @@ pub(in crate::request) fn adds_metadata_only(
                 .iter()
                 .any(|(p, v)| p == property && v.as_slice() == value.as_bytes().trim_ascii())
         });
-    !keyed && same_class && content.into_iter().all(same) && kept
+    // (A HEAD that says some metadata could not be shown hides properties to be asked again.)
+    let hidden = head.headers.contains_key("x-amz-missing-meta");
+    !keyed && !hidden && same_class && content.into_iter().all(same) && kept
 }
 
 /// Whether a write's Object Lock headers keep the retention `head` shows: the same mode, a
@@ -1356,6 +1358,46 @@ mod tests {
             route: &route,
         })
         .await
+    }
+
+    /// A metadata change under retention adds properties and changes nothing else: every
+    /// property asked again with its value (the gateway's own aside), the content headers and
+    /// storage class the object's (STANDARD named or not), no customer's key, no property the
+    /// HEAD could not show.
+    #[test]
+    fn an_addition_asks_every_property_again_and_changes_nothing_else() {
+        let mut head = ResponseHeader::build(200, None).unwrap();
+        for (n, v) in [
+            ("content-type", "text/plain"),
+            ("x-amz-meta-author", "R"),
+            ("x-amz-meta-hcp-gateway-owner", "someone"),
+        ] {
+            head.insert_header(n, v).unwrap();
+        }
+        let base = [("content-type", "text/plain"), ("x-amz-meta-author", "R")];
+        let with = |more: &[(&str, &str)], head: &ResponseHeader| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(more);
+            adds_metadata_only(&put(&all), head)
+        };
+        assert!(with(&[], &head));
+        assert!(with(&[("x-amz-meta-reviewed", "yes")], &head));
+        assert!(with(&[("x-amz-storage-class", "STANDARD")], &head));
+        for changed in [
+            &[("x-amz-storage-class", "REDUCED_REDUNDANCY")][..],
+            &[("content-encoding", "gzip")][..],
+            &[("x-amz-server-side-encryption-customer-algorithm", "AES256")][..],
+        ] {
+            assert!(!with(changed, &head), "{changed:?}");
+        }
+        assert!(!adds_metadata_only(
+            &put(&[("content-type", "text/plain")]),
+            &head
+        ));
+        let changed = [("content-type", "text/plain"), ("x-amz-meta-author", "S")];
+        assert!(!adds_metadata_only(&put(&changed), &head));
+        head.insert_header("x-amz-missing-meta", "1").unwrap();
+        assert!(!with(&[], &head));
     }
 
     fn put(headers: &[(&str, &str)]) -> pingora::http::RequestHeader {
