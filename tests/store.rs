@@ -1167,37 +1167,15 @@ async fn a_complete_s_failed_condition_is_200_whoever_judges_it() {
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "store").await;
     put(&s3, &bucket, "k", b"first").await;
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let part = s3
-        .upload_part()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"second"))
-        .send()
-        .await
-        .unwrap();
+    let (id, parts) = upload_parts(&s3, &bucket, "k", &[6]).await;
     let done = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
+        .set_parts(Some(parts))
         .build();
     let e = s3
         .complete_multipart_upload()
         .bucket(&bucket)
         .key("k")
-        .upload_id(id)
+        .upload_id(&id)
         .multipart_upload(done)
         .if_none_match("*")
         .send()
@@ -1209,7 +1187,7 @@ async fn a_complete_s_failed_condition_is_200_whoever_judges_it() {
         .list_parts()
         .bucket(&bucket)
         .key("k")
-        .upload_id(id)
+        .upload_id(&id)
         .send()
         .await
         .unwrap();

@@ -1282,19 +1282,12 @@ async fn a_part_copy_range_past_the_source_copies_to_its_end() {
             .send()
             .await
             .unwrap();
-        let up = s3
-            .create_multipart_upload()
-            .bucket(&bucket)
-            .key("dst")
-            .send()
-            .await
-            .unwrap();
-        let id = up.upload_id().unwrap();
+        let (id, _) = upload_parts(&s3, &bucket, "dst", &[]).await;
         let copied = s3
             .upload_part_copy()
             .bucket(&bucket)
             .key("dst")
-            .upload_id(id)
+            .upload_id(&id)
             .part_number(1)
             .copy_source(format!("{bucket}/src"))
             .copy_source_range("bytes=990-5000")
@@ -1314,7 +1307,7 @@ async fn a_part_copy_range_past_the_source_copies_to_its_end() {
         s3.complete_multipart_upload()
             .bucket(&bucket)
             .key("dst")
-            .upload_id(id)
+            .upload_id(&id)
             .multipart_upload(
                 aws_sdk_s3::types::CompletedMultipartUpload::builder()
                     .parts(part)
