@@ -198,14 +198,7 @@ fn keep_content_headers(
     if validate::library_default_type(req) {
         req.remove_header(&http::header::CONTENT_TYPE);
     }
-    for name in [
-        http::header::CONTENT_TYPE,
-        http::header::CONTENT_ENCODING,
-        http::header::CONTENT_DISPOSITION,
-        http::header::CONTENT_LANGUAGE,
-        http::header::CACHE_CONTROL,
-        http::header::EXPIRES,
-    ] {
+    for name in sign::CONTENT_HEADERS {
         if req.headers.contains_key(&name) {
             continue;
         }

@@ -73,6 +73,17 @@ impl Families {
     }
 }
 
+/// An object's content headers: how it is typed and served, which a copy under
+/// `x-amz-metadata-directive: REPLACE` takes from the request ([`metadata_attribute`]).
+pub const CONTENT_HEADERS: [http::HeaderName; 6] = [
+    http::header::CONTENT_TYPE,
+    http::header::CONTENT_ENCODING,
+    http::header::CONTENT_DISPOSITION,
+    http::header::CONTENT_LANGUAGE,
+    http::header::CACHE_CONTROL,
+    http::header::EXPIRES,
+];
+
 /// The object's metadata headers: what S3 copies from a copy's source under
 /// `x-amz-metadata-directive: COPY`, and takes from the request under `REPLACE`.
 pub fn metadata_attribute(name: &str) -> bool {
@@ -989,6 +1000,31 @@ mod effect_tests {
     use crate::config::Tenant;
     use crate::hcp::retention::{LockMode, Protection};
     use crate::request::route::BackendRuntime;
+
+    /// The content headers are the object's metadata headers but custom metadata: the one
+    /// set a copy under REPLACE takes from the request and a metadata change keeps.
+    #[test]
+    fn content_headers_are_the_metadata_attributes_but_custom_metadata() {
+        let names = [
+            "content-type",
+            "content-encoding",
+            "content-disposition",
+            "content-language",
+            "cache-control",
+            "expires",
+            "content-length",
+            "content-md5",
+            "content-range",
+            "x-amz-acl",
+            "x-amz-storage-class",
+            "etag",
+        ];
+        for name in names {
+            let content = CONTENT_HEADERS.iter().any(|h| h == name);
+            assert_eq!(metadata_attribute(name), content, "{name}");
+        }
+        assert!(CONTENT_HEADERS.iter().all(|h| names.contains(&h.as_str())));
+    }
 
     /// Object `k` in bucket `b` of tenant `t`.
     fn target_k() -> Target {

@@ -356,18 +356,10 @@ pub(in crate::request) fn adds_metadata_only(
         n.starts_with("x-amz-server-side-encryption-customer-")
             || n.starts_with("x-amz-copy-source-server-side-encryption-customer-")
     });
-    let same = |name: &str| {
+    let same = |name: &http::HeaderName| {
         let trimmed = |v: &http::HeaderValue| v.as_bytes().trim_ascii().to_vec();
         req.headers.get(name).map(trimmed) == head.headers.get(name).map(trimmed)
     };
-    let content = [
-        "content-type",
-        "content-encoding",
-        "content-language",
-        "content-disposition",
-        "cache-control",
-        "expires",
-    ];
     // (S3 names no class for STANDARD.)
     let class = |h: &http::HeaderMap| {
         let class = h
@@ -394,7 +386,8 @@ pub(in crate::request) fn adds_metadata_only(
         });
     // (A HEAD that says some metadata could not be shown hides properties to be asked again.)
     let hidden = head.headers.contains_key("x-amz-missing-meta");
-    !keyed && !hidden && same_class && content.into_iter().all(same) && kept
+    let content = crate::request::sign::CONTENT_HEADERS.iter().all(same);
+    !keyed && !hidden && same_class && content && kept
 }
 
 /// Whether a write's Object Lock headers keep the retention `head` shows: the same mode, a
