@@ -83,6 +83,15 @@ impl Owner {
         )
     }
 
+    /// The user `access_key` names as it is configured now, or a former one
+    /// ([`Owner::former`]).
+    pub fn of_key(users: &crate::request::authenticate::UserStore, access_key: &str) -> Owner {
+        match users.get(access_key) {
+            Some(user) => Owner::of(user),
+            None => Owner::former(access_key),
+        }
+    }
+
     /// A user no longer configured, known by `access_key`: shown by its id alone, as a
     /// recorded owner of such a user is (`object_owners::owner_named`) — never by the key.
     pub fn former(access_key: &str) -> Owner {
@@ -431,10 +440,7 @@ impl Gateway {
             return Ok(None);
         }
         let shown = match initiator {
-            Some(key) => match self.users.load().get(key) {
-                Some(user) => Owner::of(user),
-                None => Owner::former(key),
-            },
+            Some(key) => Owner::of_key(&self.users.load(), key),
             None => owner.expect("the caller's"),
         };
         Ok(Some(Shown {

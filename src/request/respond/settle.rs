@@ -205,10 +205,7 @@ impl Gateway {
         let initiator = |backend_id: &str| {
             call.guards.owners.as_ref()?;
             let key = self.upload_ids.initiator(backend_id)?;
-            Some(match self.users.load().get(&key) {
-                Some(user) => owners::Owner::of(user),
-                None => owners::Owner::former(&key),
-            })
+            Some(owners::Owner::of_key(&self.users.load(), &key))
         };
         let rewrites = rewrite::Rewrites {
             location,
