@@ -1767,3 +1767,160 @@ async fn s3_retention_is_not_carried_by_a_metadata_change_where_hcp_s_is_not_kep
     );
     assert_eq!(head.object_lock_mode(), None, "{head:?}");
 }
+
+/// HCP's versioning in a namespace with retention, where the tenant keeps records: the
+/// backend's Object Lock bucket keeps every version (its versioning stays Enabled), while the
+/// client sees HCP's bucket — no versioning until it enables it, then Enabled or Suspended —
+/// and while versioning is not enabled a name that exists is not stored again (409, nothing
+/// stored), an old version asked for is the current one, and answers name no version.
+async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) {
+    let records = unique_bucket("gw-records");
+    let settings = format!(
+        "retention = \"enterprise\"\nrecords_bucket = \"{records}\"\noverwrite = \"refuse-unversioned\""
+    );
+    let Some(gw) = start_with_tenant(backend, &settings, "").await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let admin = (USER, PASSWORD);
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "shared-versions").await;
+    let versioning = format!("/{bucket}?versioning");
+    let status_of = |r: &common::raw::RawResponse| {
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text = r.text();
+        assert!(text.contains("<VersioningConfiguration"), "{text}");
+        ["Enabled", "Suspended"]
+            .into_iter()
+            .find(|s| text.contains(&format!("<Status>{s}</Status>")))
+    };
+    // A new bucket: no versioning status, though the backend's keeps versions for its lock.
+    let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
+    assert_eq!(status_of(&r), None);
+    assert_eq!(view.versioning(&bucket).await.as_deref(), Some("Enabled"));
+    assert!(view
+        .keys(&records)
+        .await
+        .contains(&format!("versioning/{bucket}")));
+
+    // Not enabled: stored once, no version named; a second write of the name is 409.
+    let target = format!("/{bucket}/doc");
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"first").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-version-id"), None);
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"second").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    assert_eq!(object_bytes(&s3, &bucket, "doc").await, b"first");
+    let listed = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.versions().len(), 1, "{listed:?}");
+    let first = listed.versions()[0].version_id().unwrap().to_string();
+
+    // A malformed document changes nothing; one without Content-MD5 is HCP's request.
+    let bad = b"<VersioningConfiguration><Status>On</Status></VersioningConfiguration>";
+    let r = as_user(&gw, admin, "PUT", &versioning, &[], bad).await;
+    r.assert_hcp_error(400, "MalformedXML");
+    let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
+    assert_eq!(status_of(&r), None);
+    let on = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let r = as_user(&gw, admin, "PUT", &versioning, &[], on).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("location"), Some(format!("/{bucket}").as_str()));
+    let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
+    assert_eq!(status_of(&r), Some("Enabled"));
+    let sdk = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sdk.status().map(|s| s.as_str()), Some("Enabled"));
+
+    // Enabled: a new version, named; the old one read by its id.
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"second").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = r
+        .header("x-amz-version-id")
+        .expect("a version named")
+        .to_string();
+    assert_ne!(second, first);
+    let old = format!("{target}?versionId={first}");
+    let r = as_user(&gw, admin, "GET", &old, &[], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"first"[..]));
+
+    // Suspended (disabled): the name is not stored again; an old version read is the current.
+    let off = b"<VersioningConfiguration><Status>Suspended</Status></VersioningConfiguration>";
+    let r = as_user(&gw, admin, "PUT", &versioning, &[], off).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
+    assert_eq!(status_of(&r), Some("Suspended"));
+    assert_eq!(view.versioning(&bucket).await.as_deref(), Some("Enabled"));
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"third").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let copy = [("x-amz-copy-source", format!("/{bucket}/doc"))];
+    let copy: Vec<(&str, &str)> = copy.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/copy"), &copy, b"").await;
+    assert_eq!(r.status, 200, "a new name is stored: {}", r.text());
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/copy"), &copy, b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let r = as_user(&gw, admin, "GET", &old, &[], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"second"[..]));
+    assert_eq!(r.header("x-amz-version-id"), None);
+    // A metadata change is no new name: carried out, the old versions kept.
+    let edit = [
+        ("x-amz-copy-source", format!("/{bucket}/doc")),
+        ("x-amz-metadata-directive", "REPLACE".to_string()),
+        ("x-amz-meta-kind", "memo".to_string()),
+    ];
+    let edit: Vec<(&str, &str)> = edit.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let r = as_user(&gw, admin, "PUT", &target, &edit, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-version-id"), None);
+    let listed = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("doc")
+        .send();
+    assert_eq!(listed.await.unwrap().versions().len(), 3);
+    assert_eq!(object_bytes(&s3, &bucket, "doc").await, b"second");
+
+    // Only the bucket's owner (and an administrator: `PutBucketVersioning` needs admin).
+    let r = as_user(&gw, (WRITER, PASSWORD), "PUT", &versioning, &[], on).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
+    assert_eq!(status_of(&r), Some("Suspended"));
+
+    // A deleted bucket's status goes with it.
+    for key in ["doc", "copy"] {
+        let versions = s3.list_object_versions().bucket(&bucket).prefix(key).send();
+        for v in versions.await.unwrap().versions() {
+            let id = v.version_id().unwrap();
+            let gone = s3
+                .delete_object()
+                .bucket(&bucket)
+                .key(key)
+                .version_id(id)
+                .send();
+            gone.await.unwrap();
+        }
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(!view
+        .keys(&records)
+        .await
+        .contains(&format!("versioning/{bucket}")));
+}
+
+#[tokio::test]
+async fn hcp_versioning_on_the_embedded_store() {
+    hcp_versioning_where_the_backend_keeps_every_version(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn hcp_versioning_on_rgw() {
+    hcp_versioning_where_the_backend_keeps_every_version(Backend::Rgw).await;
+}

@@ -426,23 +426,8 @@ impl Gateway {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         self.forget_versioning(&call);
-        if params.effects.folder == folders::FolderWrite::Create {
-            return Box::pin(self.create_folder(s, x, &call, &auth.payload)).await;
-        }
-        // A copy onto itself that changes retention is no copy (a complete's change comes
-        // after the backend's answer, in `respond`).
-        if let Some(change) = params
-            .effects
-            .change
-            .as_ref()
-            .filter(|_| op == Operation::CopyObject)
-        {
-            return Box::pin(self.change_retention(s, x, &call, change)).await;
-        }
-        // Where labeled holds are kept, S3's legal hold is HCP's unlabeled hold: changed by
-        // the same protocol as every hold (`request::retain`), never sent on as it is.
-        if op == Operation::PutObjectLegalHold && route.tenant.retention.labels_bucket.is_some() {
-            return Box::pin(self.change_legal_hold(s, x, &call, &auth.payload)).await;
+        if let Some(flow) = self.carried_out_here(s, x, &call, &auth.payload).await {
+            return flow;
         }
         match self.send(s, x, &mut call, &auth.payload).await {
             Ok(up) => self.respond(s, x, &call, up).await,
@@ -452,6 +437,44 @@ impl Gateway {
                 Box::pin(self.stop(s, x, stop)).await
             }
         }
+    }
+
+    /// A request the gateway carries out itself rather than sending it on, answered: a
+    /// folder's creation, a retention change, a legal hold where labeled holds are kept, HCP's
+    /// versioning where the gateway keeps it. `None`: the request goes to the backend.
+    async fn carried_out_here(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+        payload: &Payload,
+    ) -> Option<Flow> {
+        let effects = &call.params.effects;
+        if effects.folder == folders::FolderWrite::Create {
+            return Some(Box::pin(self.create_folder(s, x, call, payload)).await);
+        }
+        // A copy onto itself that changes retention is no copy (a complete's change comes
+        // after the backend's answer, in `respond`).
+        if let Some(change) = effects
+            .change
+            .as_ref()
+            .filter(|_| call.op == Operation::CopyObject)
+        {
+            return Some(Box::pin(self.change_retention(s, x, call, change)).await);
+        }
+        // Where labeled holds are kept, S3's legal hold is HCP's unlabeled hold: changed by
+        // the same protocol as every hold (`request::retain`), never sent on as it is.
+        let labels = call.route.tenant.retention.labels_bucket.is_some();
+        if call.op == Operation::PutObjectLegalHold && labels {
+            return Some(Box::pin(self.change_legal_hold(s, x, call, payload)).await);
+        }
+        // (Boxed: only `?versioning` requests ask.)
+        if crate::request::versioning::may_answer(call)
+            && Box::pin(self.answers_versioning(call)).await
+        {
+            return Some(Box::pin(self.answer_versioning(s, x, call, payload)).await);
+        }
+        None
     }
 
     /// Owners where a request writes: grant headers keep the owner's full control at the
@@ -731,6 +754,10 @@ impl Gateway {
                 route: call.route,
             };
             let bucket = crate::request::validate::probes::bucket_key(at);
+            if call.op == Operation::DeleteBucket {
+                // (A bucket of the name made again need not keep Object Lock.)
+                self.locked_buckets.invalidate(&bucket);
+            }
             self.versioned_buckets.forget(&bucket);
         }
     }
@@ -818,29 +845,33 @@ impl Gateway {
         }
         // (Only now, with the request checked whole: a refused one changes nothing.)
         self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
+        self.versioning_at_creation(call)
+            .await
+            .map_err(Stop::Answer)?;
         self.transmit(s, x, call, req, &mut body, buffered).await
     }
 
     /// A small document the gateway acts on itself (not forwarded): read whole and verified as
     /// every body is (signature, Content-MD5, checksums), within the control-document limit.
+    /// `integrity`: the request must name its digest (Content-MD5 or a checksum), as S3 asks of
+    /// an Object Lock document (HCP's versioning document needs none).
     pub(super) async fn read_document(
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
-        op: Operation,
+        (op, integrity): (Operation, bool),
         payload: &Payload,
     ) -> Result<Bytes, Stop> {
         let body = self.body_of(s, op, payload).map_err(Stop::Early)?;
         let Some(verifier) = body.verifier.filter(|_| body.forwarded) else {
             return Err(Stop::Early(HcpError::new(HcpCode::MissingRequestBodyError)));
         };
-        // S3 asks an Object Lock document's integrity of every client.
-        let integrity = s
-            .req_header()
-            .headers
-            .keys()
-            .any(|n| n.as_str() == "content-md5" || n.as_str().starts_with("x-amz-checksum-"));
-        if !integrity {
+        let named = !integrity
+            || s.req_header()
+                .headers
+                .keys()
+                .any(|n| n.as_str() == "content-md5" || n.as_str().starts_with("x-amz-checksum-"));
+        if !named {
             return Err(Stop::Early(
                 HcpError::new(HcpCode::MissingSecurityHeader)
                     .with_message("This request requires Content-MD5 (or a checksum)."),

@@ -61,6 +61,7 @@ pub mod retain;
 pub mod route;
 pub mod sign;
 pub mod validate;
+mod versioning;
 
 pub use exchange::RequestId;
 use exchange::{Exchange, NamedKey, Reply};

@@ -123,6 +123,18 @@ impl BackendView {
         }
     }
 
+    /// A bucket's versioning status as the backend keeps it (`None`: never set; s3s-fs keeps
+    /// none).
+    pub async fn versioning(&self, bucket: &str) -> Option<String> {
+        match self {
+            BackendView::Local(_) => None,
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
+                let got = s3.get_bucket_versioning().bucket(bucket).send();
+                got.await.unwrap().status().map(|s| s.as_str().to_string())
+            }
+        }
+    }
+
     /// Every object key of a backend bucket.
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
         match self {

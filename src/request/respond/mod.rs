@@ -36,17 +36,21 @@ fn expect_left_waiting(s: &mut ServerSession) -> bool {
     parsed && is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
 }
 
-/// Whether `op`'s answer, which names an object version, is judged by
-/// `versions_only_where_on`: a read's or a delete's own version, a copy's source's.
-fn judges_versions(op: Operation) -> bool {
-    matches!(
-        op,
+/// Whether the call's answer, which names an object version, is judged by
+/// `versions_only_where_on`: a read's or a delete's own version, a copy's source's; and a
+/// write's, where the gateway keeps HCP's versioning (`request::versioning`).
+fn judges_versions(call: &Call<'_>) -> bool {
+    match call.op {
         Operation::GetObject
-            | Operation::HeadObject
-            | Operation::DeleteObject
-            | Operation::CopyObject
-            | Operation::UploadPartCopy
-    )
+        | Operation::HeadObject
+        | Operation::DeleteObject
+        | Operation::CopyObject
+        | Operation::UploadPartCopy => true,
+        Operation::PutObject | Operation::CompleteMultipartUpload => {
+            crate::request::versioning::kept_by_gateway(call.route.tenant)
+        }
+        _ => false,
+    }
 }
 
 /// Whether an answer of `status` to this request has no body (a HEAD's, a 204, a 304).
@@ -139,7 +143,7 @@ impl Gateway {
         let (mut resp, names_version) =
             self.streamed_header(s, x, (call, upstream), holds.as_ref());
         // (Boxed only where an answer names a version: the rest allocate nothing for it.)
-        if ok && names_version && judges_versions(call.op) {
+        if ok && names_version && judges_versions(call) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         self.stream_answer(s, x, up, resp).await
@@ -164,12 +168,20 @@ impl Gateway {
         };
         // (A write's answer names a version only where versioning was enabled when it was
         // made, S3's `null` aside: it is the client's one record of it, never taken away on a
-        // reading of versioning that may be seconds old. A read or a delete names one an object
-        // was given before.)
-        let reads = matches!(
-            call.op,
-            Operation::GetObject | Operation::HeadObject | Operation::DeleteObject
-        );
+        // reading of versioning that may be seconds old — but where the gateway keeps HCP's
+        // versioning, whose backend names a version for every write: HCP's answer names none
+        // while versioning is not enabled, as the gateway last read it. A read or a delete
+        // names one an object was given before.)
+        let writes = crate::request::versioning::kept_by_gateway(call.route.tenant)
+            && matches!(
+                call.op,
+                Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
+            );
+        let reads = writes
+            || matches!(
+                call.op,
+                Operation::GetObject | Operation::HeadObject | Operation::DeleteObject
+            );
         let own = ["x-amz-version-id", "x-amz-delete-marker"];
         if reads
             && own.iter().any(|n| resp.headers.contains_key(*n))
@@ -213,6 +225,7 @@ impl Gateway {
         upstream: &ResponseHeader,
     ) -> Result<(), HcpError> {
         self.owners_after(call).await?;
+        self.versioning_after_delete(call).await;
         let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
         self.owner_written(call, upstream, etag);
         self.acls_after(call, upstream, etag).await?;
@@ -409,7 +422,7 @@ impl Gateway {
             rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        if names_version && judges_versions(call.op) {
+        if names_version && judges_versions(call) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         rewrite::xml_document_type(&mut resp);

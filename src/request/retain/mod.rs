@@ -279,7 +279,7 @@ impl Gateway {
         call: &Call<'_>,
         payload: &Payload,
     ) -> Flow {
-        let doc = match self.read_document(s, x, call.op, payload).await {
+        let doc = match self.read_document(s, x, (call.op, true), payload).await {
             Ok(doc) => doc,
             Err(stop) => return self.stop(s, x, stop).await,
         };

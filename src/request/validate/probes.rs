@@ -175,6 +175,18 @@ impl Gateway {
             return cached;
         }
         let asked = self.versioned_buckets.generation(&name);
+        // Where the gateway keeps HCP's status (the backend keeps every version): that.
+        match self.kept_versioning(at).await {
+            Ok(Some(status)) => {
+                self.versioned_buckets.keep(name, status.enabled(), asked);
+                return Some(status.enabled());
+            }
+            Ok(None) => {}
+            Err(cause) => {
+                tracing::warn!(bucket = ?at.route.backend_bucket, "versioning records: {cause}");
+                return None;
+            }
+        }
         let params = Params::default().with("versioning", "");
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
@@ -619,15 +631,8 @@ pub(in crate::request) async fn check_overwrite(
     if client_create_only && exists {
         return Err(create_only_failed(op));
     }
-    // A metadata change writes the object's own content over it — where that replaces the
-    // object itself: not where versioning is suspended and the key's newest version is not
-    // its `null` one, which the write would replace (another content, gone).
-    let replaces_itself = || {
-        head.as_ref()
-            .and_then(|h| h.headers.get("x-amz-version-id"))
-            .is_none_or(|v| v.as_bytes() == b"null")
-    };
-    if !refuse || (metadata_edit && exists && replaces_itself()) {
+    // (A metadata change writes the object's own content over it.)
+    if !refuse || (metadata_edit && exists && replaces_itself(probe, head.as_ref(), at).await) {
         return Ok(Overwrite::Unguarded);
     }
     let folder_exists = !exists && {
@@ -646,6 +651,20 @@ pub(in crate::request) async fn check_overwrite(
     } else {
         Overwrite::Unguarded
     })
+}
+
+/// Whether a metadata change writes the object's own content over it (`head`: the object's)
+/// where that replaces the object itself: not where versioning is suspended and the key's
+/// newest version is not its `null` one, which the write would replace (another content,
+/// gone). Where the gateway keeps HCP's versioning the backend keeps every version: the
+/// change's new version leaves the old one.
+async fn replaces_itself(probe: &dyn Probe, head: Option<&ResponseHeader>, at: At<'_>) -> bool {
+    let newest_is_null = head
+        .and_then(|h| h.headers.get("x-amz-version-id"))
+        .is_none_or(|v| v.as_bytes() == b"null");
+    newest_is_null
+        || crate::request::versioning::kept_by_gateway(at.route.tenant)
+            && probe.bucket_locked(at).await
 }
 
 /// A copy's source conditions (`x-amz-copy-source-if-*`), judged on its source's HEAD: every
