@@ -352,10 +352,12 @@ fn body_length_differs() -> BodyError {
 }
 
 /// How a client may send a request body: no pause longer than `pause`, and on the whole no
-/// slower than `min_rate` bytes a second after the first piece — the pause plus a second for
-/// every `min_rate` bytes (Apache's `MinRate`). A client trickling a byte just inside the pause
-/// holds its place (one of `max_concurrent_requests`) for about the pause, not for as long as
-/// it likes. `min_rate` 0: no such limit.
+/// slower than `min_rate` bytes a second after the first piece — it may fall behind that pace
+/// by at most the pause, and a faster stretch earns it no more than the pause back (Apache's
+/// `MinRate`, with its bound). A client trickling a byte just inside the pause holds its place
+/// (one of `max_concurrent_requests`, and what it holds of `max_held_bytes`) for about the
+/// pause, not for as long as it likes — nor for hours on the credit of a fast first burst.
+/// `min_rate` 0: no such limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyPace {
     pub pause: Duration,
@@ -369,8 +371,9 @@ pub struct BodyPace {
 #[derive(Debug)]
 pub struct Paced {
     pace: BodyPace,
-    /// When the second read began, and the bytes received by then.
-    since: Option<(std::time::Instant, u64)>,
+    /// From the second read on: when the pace was last counted, the bytes received by then,
+    /// and the time the body may still fall behind its pace (at most the pause).
+    counted: Option<(std::time::Instant, u64, Duration)>,
     received: u64,
     /// Reads that gave something.
     reads: u64,
@@ -380,7 +383,7 @@ impl Paced {
     pub fn new(pace: BodyPace) -> Paced {
         Paced {
             pace,
-            since: None,
+            counted: None,
             received: 0,
             reads: 0,
         }
@@ -393,12 +396,16 @@ impl Paced {
             return pause;
         }
         let now = now();
-        let (since, base) = *self.since.get_or_insert((now, self.received));
+        let (last, base, left) = self.counted.get_or_insert((now, self.received, pause));
         let nanos =
-            u128::from(self.received - base) * 1_000_000_000 / u128::from(self.pace.min_rate);
+            u128::from(self.received - *base) * 1_000_000_000 / u128::from(self.pace.min_rate);
         let earned = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
-        let allowed = pause.saturating_add(earned);
-        allowed.saturating_sub(now - since).min(pause)
+        *left = left
+            .saturating_add(earned)
+            .saturating_sub(now - *last)
+            .min(pause);
+        (*last, *base) = (now, self.received);
+        *left
     }
 
     fn received(&mut self, n: usize) {
@@ -520,9 +527,10 @@ pub const HELD_FULL: pingora::ErrorType = pingora::ErrorType::Custom("held bytes
 mod tests {
     use super::*;
 
-    /// A body may pause up to its pause, and on the whole take the pause plus a second per
-    /// `min_rate` bytes from its second read on: a trickle just inside the pause is cut off
-    /// after about the pause, a body at its pace never; no clock is read for one piece.
+    /// A body may pause up to its pause, and fall behind `min_rate` bytes a second (from its
+    /// second read on) by at most the pause, a faster stretch earning no more than that back:
+    /// a trickle just inside the pause is cut off after about the pause, after a fast start
+    /// too, a body at its pace never; no clock is read for one piece.
     #[test]
     fn bodies_keep_their_pace() {
         let pause = Duration::from_secs(10);
@@ -570,6 +578,25 @@ mod tests {
         assert_eq!(empty.wait(at(9)), Duration::from_secs(1));
         empty.received(0);
         assert_eq!(empty.wait(at(11)), Duration::ZERO);
+        // A fast start earns no more than the pause: a megabyte at once, then a byte every
+        // nine seconds, is cut off as soon as a trickle from the start would be.
+        let mut burst = Paced::new(BodyPace {
+            pause,
+            min_rate: 100,
+        });
+        burst.received(1);
+        assert_eq!(burst.wait(at(0)), pause);
+        burst.received(1 << 20);
+        assert_eq!(burst.wait(at(1)), pause);
+        let mut left = Vec::new();
+        for i in 1..=3 {
+            burst.received(1);
+            left.push(burst.wait(at(1 + 9 * i)));
+        }
+        assert_eq!(
+            left,
+            [Duration::from_millis(1010), Duration::ZERO, Duration::ZERO]
+        );
         // No pace: the pause alone.
         let mut free = Paced::new(BodyPace { pause, min_rate: 0 });
         free.received(1);
