@@ -117,7 +117,7 @@ impl Gateway {
             auth = x.scheme,
             tenant = %q(&x.tenant),
             operation = op,
-            bucket = %q(x.bucket.as_deref().unwrap_or("-")),
+            bucket = %q(&shown(x.bucket.as_deref().unwrap_or("-"), LOGGED_BUCKET_CHARS)),
             key = %q(&logged_key(x.key.as_ref().map(NamedKey::text).as_deref(), self.cfg.log_keys)),
             status = x.status,
             code = code,
@@ -167,7 +167,25 @@ fn capped(s: &str, max: usize) -> &str {
     }
 }
 
-/// An object key as the access log shows it (`server.log_keys`).
+/// The most of a bucket name the access log shows (HCP's are at most 63 characters; a longer
+/// one is refused, and shown cut).
+const LOGGED_BUCKET_CHARS: usize = 64;
+
+/// The most of an object key the access log shows: a refused request's key, or one of
+/// control characters that the log escapes several-fold, makes no line longer than a log
+/// collector takes whole (CRI splits lines at 16 KiB; a piece of a line split there would
+/// read as a line of its own).
+const LOGGED_KEY_CHARS: usize = 1024;
+
+/// At most `max` characters of `s`; a longer one cut, marked with `…`.
+fn shown(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &s[..end]).into(),
+        None => s.into(),
+    }
+}
+
+/// An object key as the access log shows it (`server.log_keys`; a long one cut).
 pub(super) fn logged_key(
     key: Option<&str>,
     how: crate::config::LogKeys,
@@ -175,7 +193,7 @@ pub(super) fn logged_key(
     use crate::config::LogKeys;
     match (key, how) {
         (None, _) | (Some(_), LogKeys::Omit) => "-".into(),
-        (Some(k), LogKeys::Full) => k.into(),
+        (Some(k), LogKeys::Full) => shown(k, LOGGED_KEY_CHARS),
         (Some(k), LogKeys::Hash) => sigv4::sha256_hex(k.as_bytes())[..16].to_string().into(),
     }
 }
@@ -300,6 +318,17 @@ mod tests {
         assert_eq!(hashed.len(), 16);
         assert_eq!(hashed, &sigv4::sha256_hex(b"a/b")[..16]);
         assert_eq!(logged_key(None, LogKeys::Full), "-");
+        // A long key is cut (with its mark); its hash is of the whole key.
+        let long = "k".repeat(5000);
+        let cut = logged_key(Some(&long), LogKeys::Full);
+        assert_eq!(cut.chars().count(), LOGGED_KEY_CHARS + 1);
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+        assert_eq!(logged_key(Some(&long), LogKeys::Hash).len(), 16);
+        assert_eq!(shown("bucket", LOGGED_BUCKET_CHARS), "bucket");
+        assert_eq!(
+            shown(&"é".repeat(70), LOGGED_BUCKET_CHARS).chars().count(),
+            65
+        );
     }
 
     /// A key named in the path is logged decoded, as a form's field is, whatever its bytes.

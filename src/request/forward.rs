@@ -1665,8 +1665,10 @@ pub(super) fn early_success(x: &mut Exchange, call: &Call<'_>, up: &Upstream) ->
         .headers
         .get("x-amz-version-id")
         .and_then(|v| v.to_str().ok());
+    // (The key is the access log's to show, as `server.log_keys` says: the request id finds
+    // it there.)
     tracing::warn!(request_id = %x.reply.id, backend = %call.route.backend.name,
-        operation = ?call.op, key = ?call.target.key_lossy(), version = ?version,
+        operation = ?call.op, version = ?version,
         "the backend answered success before it had the whole body: what it stored is not \
          what the client sent");
     Some(

@@ -171,7 +171,8 @@ impl Gateway {
         }
         let signing_keys = Arc::new(sigv4::SigningKeyCache::counted(&metrics.cache_lookups));
         let users = cfg.users.clone().shared();
-        let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone());
+        let authn = Authenticator::new(users.clone(), cfg.clock_skew, signing_keys.clone())
+            .showing_keys(cfg.log_keys);
         let upload_ids = UploadIds::new(binding.expose().as_bytes());
         let health = Arc::new(crate::backend::health::BackendHealth::new(
             backends.values().map(|b| b.reach.clone()),

@@ -305,6 +305,9 @@ pub struct Authenticator {
     users: SharedUsers,
     clock_skew: Duration,
     signing_keys: Arc<sigv4::SigningKeyCache>,
+    /// Whether its debug lines may show object keys (`server.log_keys = "full"`): a signature
+    /// mismatch's canonical request names the key and the metadata values.
+    shows_keys: bool,
 }
 
 impl Authenticator {
@@ -317,6 +320,15 @@ impl Authenticator {
             users,
             clock_skew,
             signing_keys,
+            shows_keys: false,
+        }
+    }
+
+    /// The authenticator whose debug lines show object keys where `log_keys` says so.
+    pub fn showing_keys(self, log_keys: crate::config::LogKeys) -> Self {
+        Authenticator {
+            shows_keys: log_keys == crate::config::LogKeys::Full,
+            ..self
         }
     }
 

@@ -150,16 +150,21 @@ pub(super) fn verify_claim(
     );
     let expected = sigv4::request_signature(&key, &claim.amz_date, &scope, &canonical);
     if !sigv4::signatures_equal(expected.as_str(), claim.auth.signature) {
-        tracing::debug!(
-            access_key = ?claim.auth.access_key,
-            canonical_request = ?sigv4::redacted_canonical(&sigv4::canonical_request(
+        // (The canonical request names the object's key and metadata values: shown only where
+        // the access log shows keys.)
+        let shown = authn.shows_keys.then(|| {
+            sigv4::redacted_canonical(&sigv4::canonical_request(
                 req.method.as_str(),
                 &sigv4::canonical_uri(raw_path),
                 &sigv4::canonical_query(raw_query, skip_query),
                 claim.auth.signed_headers,
                 |name| header_values(req, name),
                 claim.payload_hash,
-            )),
+            ))
+        });
+        tracing::debug!(
+            access_key = ?claim.auth.access_key.chars().take(128).collect::<String>(),
+            canonical_request = ?shown,
             "SigV4 mismatch"
         );
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
