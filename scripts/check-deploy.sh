@@ -97,6 +97,25 @@ assert [p["name"] for p in admin[0]["spec"]["ports"]] == ["admin"], f"{sys.argv[
 PY
 done
 echo "check-deploy: the admin port is a ClusterIP Service's of its own"
+# The admin port has no authentication: a NetworkPolicy that lets any pod reach it (a rule
+# without `from`) is refused, in the manifests and in the chart with its defaults and with no
+# scrapers named.
+helm template gw "$chart" > "$work/np-default.yaml" || fail "helm template (defaults)"
+helm template gw "$chart" --set 'networkPolicy.metricsScrapers=null' > "$work/np-none.yaml" || fail "helm template (no scrapers)"
+for manifest in deploy/kubernetes/standalone.yaml "$work/np-default.yaml" "$work/np-none.yaml"; do
+  python3 - "$manifest" <<'PY' || fail "a NetworkPolicy opens the admin port to any pod ($manifest)"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+assert policies, "no NetworkPolicy"
+for policy in policies:
+    for rule in policy["spec"].get("ingress", []):
+        ports = {p["port"] for p in rule.get("ports", [])}
+        if ports & {8081, "admin"}:
+            assert rule.get("from"), f"{policy['metadata']['name']}: the admin port is open to any pod"
+PY
+done
+echo "check-deploy: the admin port is reachable only from the scrapers named"
 # The ports the chart publishes are the ones the gateway listens on, and its listeners are
 # reachable where they have to be: each mismatch is refused when the chart renders.
 refused() {  # WHAT EXPECTED-MESSAGE HELM-ARGS...
