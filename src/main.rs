@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     logging::init(cfg.log_format, &cfg.log_level);
+    server::open_files::raise(cfg.max_connections, cfg.max_concurrent_requests);
     // One thread needs no work-stealing scheduler: its cross-thread queues and wake-ups cost
     // CPU on every request (measured in BENCHMARKS.md).
     let mut rt = if cfg.threads == 1 {

@@ -172,15 +172,25 @@ impl BackendHealth {
     pub async fn probe_all(&self) {
         let rounds = self.probes.iter().map(|p| async move {
             let addr = p.reach.addr();
-            let up = !Reach::unresolved(addr)
-                && matches!(
+            let probed = match Reach::unresolved(addr) {
+                true => None,
+                false => Some(
                     tokio::time::timeout(
                         p.reach.timeout.min(PROBE_INTERVAL),
-                        probe(addr, p.reach.http)
+                        probe(addr, p.reach.http),
                     )
                     .await,
-                    Ok(Ok(true))
-                );
+                ),
+            };
+            // (A probe this process could not make — no descriptor left — says nothing of the
+            // backend: what was known stands.)
+            if let Some(Ok(Err(e))) = &probed {
+                if crate::server::open_files::is_local(e) {
+                    tracing::warn!(backend = %p.reach.name, "backend not probed: {e}");
+                    return;
+                }
+            }
+            let up = matches!(probed, Some(Ok(Ok(true))));
             let was = p.up.swap(up, Ordering::AcqRel);
             if was != up {
                 if up {

@@ -1423,8 +1423,11 @@ impl Gateway {
                 Ok(u) => u,
                 Err(e) => {
                     // Only failures to reach a backend count toward its health, never its
-                    // answer (or its hanging up) on a bad request.
-                    self.health.record(&backend.name, false);
+                    // answer (or its hanging up) on a bad request, nor this process running
+                    // out of descriptors.
+                    if !crate::server::open_files::failed_here(&e) {
+                        self.health.record(&backend.name, false);
+                    }
                     if self.back_off(&mut retry, backend, "connect").await {
                         continue;
                     }

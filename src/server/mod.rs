@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod coalesce;
 pub mod head_budget;
+pub mod open_files;
 pub mod send_deadline;
 pub mod tls;
 
