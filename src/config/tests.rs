@@ -673,6 +673,42 @@ fn a_reload_names_what_waits_for_a_restart() {
     );
 }
 
+/// A reload that adds a tenant (which waits for a restart) leaves users' home tenants as the
+/// tenants served make them: a user whose home is "the only tenant configured" keeps it.
+#[test]
+fn a_reload_keeps_home_tenants_of_the_tenants_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+        [addressing]
+        domains = ["hcp.test"]
+        [[users]]
+        username = "u"
+        password = "p"
+        permissions = [{ tenant = "*", buckets = "*", allow = ["read"] }]
+        [[tenants]]
+        name = "t"
+        backend = "s3"
+        bucket_prefix = "t-"
+        [[backends]]
+        name = "s3"
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "s"
+    "#;
+    let running = Config::parse(text, dir.path()).unwrap();
+    let home = |users: &crate::request::authenticate::UserStore| {
+        users.iter().next().unwrap().home_tenant.clone()
+    };
+    assert_eq!(home(&running.users).as_deref(), Some("t"));
+    let added = "[[tenants]]\nname = \"v\"\nbackend = \"s3\"\nbucket_prefix = \"v-\"\n[[tenants]]";
+    let new = Config::parse(&text.replacen("[[tenants]]", added, 1), dir.path()).unwrap();
+    assert_eq!(new.tenants.len(), 2);
+    assert_eq!(home(&new.users), None, "two tenants: no only one");
+    let reloaded = new.users_served_by(&running.tenants);
+    assert_eq!(home(&reloaded).as_deref(), Some("t"));
+}
+
 /// `max_held_bytes` may be 0 (no limit) or as large as one request may hold, never less: a
 /// request that could never fit would be refused on an idle gateway.
 #[test]

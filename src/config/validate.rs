@@ -1008,6 +1008,18 @@ fn check_prefixes(
     }
 }
 
+impl Config {
+    /// The users a reload puts in place, each one's home tenant judged against the tenants
+    /// `served` (a reload changes no tenant: one added waits for a restart, and must not take
+    /// "the only tenant configured" away from the users whose home it is now).
+    pub fn users_served_by(&self, served: &ConfigMap<String, Tenant>) -> Arc<UserStore> {
+        let mut users: Vec<User> = self.users.iter().map(|u| User::clone(u)).collect();
+        // (The new file's own problems were reported when it was read.)
+        assign_home_tenants(&mut users, served, &mut Vec::new());
+        Arc::new(UserStore::new(users))
+    }
+}
+
 /// Each user's home tenant: its `tenant`, else the one tenant all its grants name, else the only
 /// tenant configured (signatures that do not cover the Host are accepted there alone).
 fn assign_home_tenants(

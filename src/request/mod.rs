@@ -316,7 +316,7 @@ impl Gateway {
     /// connections are untouched. The other settings it changes (`config::reload`) wait for a
     /// restart: each is named in a warning, and the reload counts as `partial`.
     pub fn reload(&self, new: &Config) {
-        self.users.store(new.users.clone());
+        self.users.store(new.users_served_by(&self.cfg.tenants));
         // (A tenant the configuration no longer has keeps serving until a restart, its
         // anonymous access revoked: the safe reading of a removal.)
         let none = crate::config::runtime::AnonymousGrants::default();

@@ -45,7 +45,7 @@ impl SecretKey {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct User {
     /// The HCP user name, where the user is HCP-style.
     pub username: Option<String>,
@@ -123,6 +123,9 @@ impl UserStore {
     }
     pub fn len(&self) -> usize {
         self.by_key.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.by_key.values()
     }
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
