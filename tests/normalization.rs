@@ -190,8 +190,12 @@ async fn every_mapping_row_through_the_forwarding_path() {
 async fn the_gateways_own_failures() {
     let (gw, server) =
         start_with_dialect(Vendor::Minio, "max_buffered_response_bytes = 65536\n").await;
-    // The backend stalls past the read timeout.
+    // The backend stalls past the read timeout: answered 503, never sent again (the backend
+    // had the whole request, and may still be carrying it out).
+    let gets = || server.seen().iter().filter(|(m, ..)| m == "GET").count();
+    let before = gets();
     let r = request(&gw, &server, Operation::GetObject, "stall|3000").await;
+    assert_eq!(gets() - before, 1, "{:?}", server.seen());
     assert_eq!(
         (r.status, r.code().as_str()),
         (503, "ServiceUnavailable"),
@@ -513,6 +517,24 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     // Before the delay HCP's statuses apply as usual.
     let r = request(&gw, &server, complete, "error|NoSuchUpload").await;
     assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
+    // A copy reads and writes its whole source: kept alive the same way, sent once.
+    let copy = Operation::CopyObject;
+    let puts = || server.seen().iter().filter(|(m, ..)| m == "PUT").count();
+    let before = puts();
+    let r = request(&gw, &server, copy, "slow-copy|2500").await;
+    kept_alive(&r, "<CopyObjectResult");
+    let r = request(&gw, &server, copy, "slow-copy|1500|InternalError").await;
+    kept_alive(&r, "<Error>");
+    assert_eq!(r.code(), "InternalError");
+    assert_eq!(
+        puts() - before,
+        2,
+        "each copy sent once: {:?}",
+        server.seen()
+    );
+    let r = request(&gw, &server, copy, "slow-copy|10").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().starts_with("<?xml"), "{:?}", r.text());
 }
 
 /// Object headers of features HCP does not offer stay behind, AWS's and OBS's names alike: a

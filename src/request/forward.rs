@@ -144,6 +144,16 @@ impl Guards {
 
 /// The answer when the gateway built a backend request head it will not send (a name, value or
 /// target no request can carry: `backend::head`): its own fault, 500, and nothing is sent.
+/// Whether the backend may take minutes to answer `op` (a complete joins its parts, a copy
+/// reads and writes the whole source): its answer is awaited by `long_complete`, which keeps
+/// the client's connection alive, never sent again after a timeout.
+fn takes_long(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::CompleteMultipartUpload | Operation::CopyObject | Operation::UploadPartCopy
+    )
+}
+
 pub(super) fn malformed_head() -> HcpError {
     tracing::error!("a backend request head the gateway built was malformed; not sent");
     HcpError::new(HcpCode::InternalError)
@@ -1448,7 +1458,7 @@ impl Gateway {
                 Err(Stop::Unreachable(_)) if retriable => continue,
                 Err(stop) => return Err(stop),
             }
-            if call.op == Operation::CompleteMultipartUpload {
+            if takes_long(call.op) {
                 // Its answer may take long: `long_complete` waits for it.
                 return Ok(up);
             }
@@ -1472,10 +1482,13 @@ impl Gateway {
                 Err(e) => {
                     sent_before = true;
                     // (A read timeout is not counted: a client can make a request long; a
-                    // backend that stops answering fails its HTTP probe.)
-                    if retriable {
+                    // backend that stops answering fails its HTTP probe. Nor is it tried
+                    // again: the backend had the whole request and may still be carrying it
+                    // out — a copy sent again would be made twice.)
+                    let timed_out = e.etype() == &pingora::ErrorType::ReadTimedout;
+                    if retriable && !timed_out {
                         tracing::debug!("retrying on a fresh backend connection: {e}");
-                    } else if !self.back_off(&mut retry, backend, "connection").await {
+                    } else if timed_out || !self.back_off(&mut retry, backend, "connection").await {
                         return Err(Stop::Unreachable(e.to_string()));
                     }
                 }
@@ -1566,7 +1579,7 @@ impl Gateway {
             drop(up);
             return self.answer(s, x, failed).await;
         }
-        if call.op == Operation::CompleteMultipartUpload {
+        if takes_long(call.op) {
             return Box::pin(self.complete(s, x, up, call)).await;
         }
         let body_fully_read = s.is_body_empty() || s.is_body_done();

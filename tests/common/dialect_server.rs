@@ -7,6 +7,7 @@
 //! directive until it is cleared; the gateway forwards no header of the test's own):
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
+//! `slow-copy|MS[|CODE]` (a copy's result, or the error, after MS),
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
 //! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
@@ -462,6 +463,20 @@ async fn serve(
         Some("copy-without-etag") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified></CopyObjectResult>";
             respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
+        }
+        Some("slow-copy") => {
+            tokio::time::sleep(Duration::from_millis(directive[1].parse().unwrap())).await;
+            match directive.get(2) {
+                Some(code) => {
+                    let status = status_of(code, None);
+                    write_error(&mut conn, vendor, status, code, &req, false, false).await
+                }
+                None => {
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"3858f62230ac3c915f300c664312c11f\"</ETag></CopyObjectResult>";
+                    let xml = [("Content-Type", "application/xml")];
+                    respond(&mut conn, 200, &xml, body.as_bytes()).await
+                }
+            }
         }
         Some("slow-complete") => {
             tokio::time::sleep(Duration::from_millis(directive[1].parse().unwrap())).await;
