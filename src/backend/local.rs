@@ -27,6 +27,9 @@ pub struct LocalBackend {
     pub addr: SocketAddr,
     pub access_key: String,
     pub secret_key: String,
+    /// The embedded store's flag of a metadata database broken by an I/O failure (none for
+    /// s3s-fs): `/healthz` answers 503 once it is set.
+    pub broken: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     stop: watch::Sender<bool>,
 }
 
@@ -40,7 +43,7 @@ impl LocalBackend {
         let access_key = random_hex(10).to_uppercase();
         let secret_key = random_hex(20);
         let auth = SimpleAuth::from_single(access_key.clone(), secret_key.clone());
-        let mut sweeper = None;
+        let (mut sweeper, mut broken) = (None, None);
         let service = match engine {
             LocalEngine::S3sFs => {
                 let fs = s3s_fs::FileSystem::new(data_dir)
@@ -60,6 +63,7 @@ impl LocalBackend {
                 let objects =
                     crate::backend::store::objects::Objects::open(&data_dir.join("store"))
                         .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
+                broken = Some(objects.broken());
                 let objects = std::sync::Arc::new(objects);
                 warn_of_s3s_fs_buckets(data_dir);
                 let store = crate::backend::store::s3::StoreS3::new(objects.clone());
@@ -111,6 +115,7 @@ impl LocalBackend {
             addr,
             access_key,
             secret_key,
+            broken,
             stop,
         })
     }

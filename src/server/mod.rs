@@ -156,6 +156,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         stopping: stopping.clone(),
         health: health.clone(),
         judges_backends: cfg.readiness == crate::config::Readiness::Backends,
+        store_broken: local.as_ref().and_then(|l| l.broken.clone()),
         exchange_deadline: cfg.client_header_timeout.min(ADMIN_EXCHANGE),
     });
 

@@ -78,6 +78,12 @@ pub enum StoreError {
     /// A part other than the last is smaller than the minimum (its number).
     EntityTooSmall(u32),
     Io(io::Error),
+    /// The metadata database failed; `broken`: by an I/O error, after which redb refuses
+    /// every transaction until the database is opened again (a restart).
+    Database {
+        broken: bool,
+        message: String,
+    },
 }
 
 impl From<io::Error> for StoreError {
@@ -86,8 +92,40 @@ impl From<io::Error> for StoreError {
     }
 }
 
-fn db_error(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(io::Error::other(format!("metadata database: {e}")))
+fn db_error<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    StoreError::Database {
+        broken: breaks_the_database(&e),
+        message: format!("metadata database: {e}"),
+    }
+}
+
+/// Whether a metadata database error is an I/O failure, after which redb refuses every
+/// transaction (`PreviousIo`) until the database is opened again.
+fn breaks_the_database(e: &dyn std::any::Any) -> bool {
+    use redb::StorageError;
+    let storage = |s: &StorageError| matches!(s, StorageError::Io(_) | StorageError::PreviousIo);
+    if let Some(s) = e.downcast_ref::<StorageError>() {
+        return storage(s);
+    }
+    let wrapped = e
+        .downcast_ref::<redb::TransactionError>()
+        .and_then(|t| match t {
+            redb::TransactionError::Storage(s) => Some(s),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<redb::CommitError>() {
+            Some(redb::CommitError::Storage(s)) => Some(s),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<redb::TableError>() {
+            Some(redb::TableError::Storage(s)) => Some(s),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<redb::DatabaseError>() {
+            Some(redb::DatabaseError::Storage(s)) => Some(s),
+            _ => None,
+        });
+    wrapped.is_some_and(storage)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -206,6 +244,10 @@ impl Condition {
 pub struct Objects {
     root: PathBuf,
     db: Database,
+    /// Set once the metadata database failed an I/O: redb refuses every transaction after
+    /// one, so the store serves nothing until it is opened again — `/healthz` says so, and the
+    /// process is restarted (`server::admin`).
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// One complete, abort or part commit of an upload at a time (`multipart::Turns`): taken
     /// by the S3 layer before it calls `put_part`, `complete` or `abort`.
     pub(in crate::backend::store) upload_turns: std::sync::Arc<multipart::Turns>,
@@ -402,10 +444,34 @@ impl Objects {
         let store = Objects {
             root: root.to_path_buf(),
             db,
+            broken: std::sync::Arc::default(),
             upload_turns: std::sync::Arc::default(),
         };
         store.collect_garbage()?;
         Ok(store)
+    }
+
+    /// The flag set once the metadata database failed an I/O (`/healthz` reads it).
+    pub fn broken(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.broken.clone()
+    }
+
+    /// Notes what `result` says of the metadata database: an I/O failure breaks it for good
+    /// (redb's `PreviousIo`), and is said once.
+    pub fn note<T>(&self, result: &Result<T, StoreError>) {
+        if let Err(StoreError::Database {
+            broken: true,
+            message,
+        }) = result
+        {
+            use std::sync::atomic::Ordering;
+            if !self.broken.swap(true, Ordering::AcqRel) {
+                tracing::error!(
+                    "the embedded store's {message}: it serves nothing more until the gateway \
+                     is restarted (/healthz answers 503)"
+                );
+            }
+        }
     }
 
     /// Removes every body in `tmp/` and every body in `blobs/` that no key points at. (The
@@ -641,7 +707,11 @@ impl Objects {
                 Ok(record)
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&blob_path);
+                // (A commit that failed on I/O may have reached the disk all the same: its body
+                // stays, for the key it may name; unnamed, the next start removes it.)
+                if !matches!(e, StoreError::Database { broken: true, .. }) {
+                    let _ = std::fs::remove_file(&blob_path);
+                }
                 Err(e)
             }
         }
@@ -789,6 +859,37 @@ pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::backend::store::listing::Entry;
+
+    /// An I/O failure of the metadata database breaks it for good (redb refuses every
+    /// transaction after one): the store notes it once, whatever error type carried it; other
+    /// failures do not.
+    #[test]
+    fn an_io_failure_of_the_database_breaks_the_store() {
+        use redb::{CommitError, StorageError, TableError, TransactionError};
+        let io = || StorageError::Io(io::Error::other("ENOSPC"));
+        assert!(breaks_the_database(&StorageError::PreviousIo));
+        assert!(breaks_the_database(&io()));
+        assert!(breaks_the_database(&TransactionError::Storage(io())));
+        assert!(breaks_the_database(&CommitError::Storage(
+            StorageError::PreviousIo
+        )));
+        assert!(breaks_the_database(&TableError::Storage(io())));
+        assert!(!breaks_the_database(&TableError::TableDoesNotExist(
+            "t".into()
+        )));
+        let json = serde_json::from_slice::<u8>(b"x").unwrap_err();
+        assert!(!breaks_the_database(&json));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        let flag = store.broken();
+        store.note::<()>(&Err(db_error(TableError::TableDoesNotExist("t".into()))));
+        store.note::<()>(&Ok(()));
+        assert!(!flag.load(std::sync::atomic::Ordering::Acquire));
+        store.note::<()>(&Err(db_error(CommitError::Storage(
+            StorageError::PreviousIo,
+        ))));
+        assert!(flag.load(std::sync::atomic::Ordering::Acquire));
+    }
 
     fn put(store: &Objects, bucket: &str, key: &[u8], body: &[u8]) -> ObjectRecord {
         let mut w = store.writer().unwrap();

@@ -64,10 +64,14 @@ impl StoreS3 {
         f: impl FnOnce(&Objects) -> Result<T, StoreError> + Send + 'static,
     ) -> S3Result<T> {
         let objects = self.objects.clone();
-        tokio::task::spawn_blocking(move || f(&objects))
-            .await
-            .map_err(S3Error::internal_error)?
-            .map_err(store_error)
+        tokio::task::spawn_blocking(move || {
+            let result = f(&objects);
+            objects.note(&result);
+            result
+        })
+        .await
+        .map_err(S3Error::internal_error)?
+        .map_err(store_error)
     }
 
     /// Writes a request body into a new blob through tokio's file (its writes are short
@@ -339,6 +343,9 @@ fn store_error(e: StoreError) -> S3Error {
         StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
         StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),
         StoreError::Io(e) => S3Error::internal_error(e),
+        StoreError::Database { message, .. } => {
+            S3Error::internal_error(std::io::Error::other(message))
+        }
     }
 }
 

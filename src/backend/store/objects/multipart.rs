@@ -354,7 +354,15 @@ impl Objects {
                 .transpose()
                 .map_err(db_error)?
         };
-        tx.commit().map_err(db_error)?;
+        let committed = tx.commit().map_err(db_error);
+        if let Err(e) = committed {
+            // (As `commit_as`: a commit failed on I/O may have reached the disk; its body
+            // stays, for the part it may name.)
+            if matches!(e, StoreError::Database { broken: true, .. }) {
+                sealed.path = None;
+            }
+            return Err(e);
+        }
         sealed.path = None;
         if let Some(old) = replaced {
             let _ = std::fs::remove_file(self.root.join("blobs").join(old.blob));
@@ -470,7 +478,10 @@ impl Objects {
                 Ok(object)
             }
             Err(e) => {
-                let _ = std::fs::remove_file(path);
+                // (As `commit_as`: a commit failed on I/O may have reached the disk.)
+                if !matches!(e, StoreError::Database { broken: true, .. }) {
+                    let _ = std::fs::remove_file(path);
+                }
                 Err(e)
             }
         }
