@@ -279,7 +279,14 @@ impl Objects {
         };
         let tx = self.db.begin_write().map_err(db_error)?;
         {
-            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+            // (Object Lock settings where the bucket has none: refused now, as S3 refuses
+            // them, not after the parts are uploaded and joined.)
+            let found =
+                versions::bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+            let locks = record.description.retention.is_some() || record.description.legal_hold;
+            if found.lock.is_none() && locks {
+                return Err(StoreError::NoObjectLock);
+            }
             let bytes = serde_json::to_vec(&record).map_err(db_error)?;
             let mut uploads = tx.open_table(UPLOADS).map_err(db_error)?;
             uploads
@@ -434,6 +441,14 @@ impl Objects {
         }
         if chosen.is_empty() {
             return Err(StoreError::InvalidPart);
+        }
+        // What the object's placing would refuse, before its parts are joined (minutes and
+        // the object's size on disk, for nothing).
+        {
+            let tx = self.db.begin_read().map_err(db_error)?;
+            let locks = record.description.retention.is_some() || record.description.legal_hold;
+            let at = (record.bucket.as_str(), record.key.as_slice());
+            versions::check_placeable(&tx, at, locks, &condition)?;
         }
         let mut body = self.writer()?;
         let mut md5s = md5::Md5::new();
@@ -699,6 +714,48 @@ mod tests {
             std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
             1
         );
+    }
+
+    /// What the object's placing would refuse is refused before its parts are joined (a
+    /// failed condition, Object Lock settings in a bucket without it: neither costs a join, a
+    /// part missing from disk shows whether one was tried), and lock settings already when
+    /// the upload begins, as S3 refuses them.
+    #[test]
+    fn a_complete_is_refused_before_its_parts_are_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let mut w = store.writer().unwrap();
+        w.write(b"there").unwrap();
+        store
+            .commit("b", b"k", w, Description::default(), Condition::None)
+            .unwrap();
+        let id = store
+            .create_upload("b", b"k", Description::default())
+            .unwrap();
+        let p1 = part(&store, &id, 1, b"a");
+        std::fs::remove_file(dir.path().join("blobs").join(&p1.blob)).unwrap();
+        let listed = [(1, p1.etag.clone())];
+        let exists = store.complete(&id, &listed, 0, Condition::Absent);
+        assert!(
+            matches!(exists, Err(StoreError::PreconditionFailed)),
+            "{exists:?}"
+        );
+        let held = Description {
+            legal_hold: true,
+            ..Description::default()
+        };
+        let unlocked = store.create_upload("b", b"h", held);
+        assert!(
+            matches!(unlocked, Err(StoreError::NoObjectLock)),
+            "{unlocked:?}"
+        );
+        store.create_bucket_with("locked", true).unwrap();
+        let held = Description {
+            legal_hold: true,
+            ..Description::default()
+        };
+        assert!(store.create_upload("locked", b"h", held).is_ok());
     }
 
     #[test]

@@ -289,6 +289,36 @@ fn new_id(order: [u8; 8], state: Option<Versioning>) -> Option<String> {
 
 /// Makes `record` the key's newest version inside `tx`, if `condition` allows it against the
 /// current object; sets its version id and returns the bodies no longer pointed at.
+/// What [`place`] would refuse of a write to `bucket`/`key`, judged before the write's long
+/// part (a complete's join of its parts): no bucket, Object Lock settings (`locks`) in a bucket
+/// without it, a failed condition. `place` judges them again in its transaction.
+pub(super) fn check_placeable(
+    tx: &redb::ReadTransaction,
+    (bucket, key): (&str, &[u8]),
+    locks: bool,
+    condition: &Condition,
+) -> Result<(), StoreError> {
+    let found = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
+    if found.lock.is_none() && locks {
+        return Err(StoreError::NoObjectLock);
+    }
+    if matches!(condition, Condition::None) {
+        return Ok(());
+    }
+    let objects = tx.open_table(OBJECTS).map_err(db_error)?;
+    let found = objects
+        .get(object_key(bucket, key).as_slice())
+        .map_err(db_error)?;
+    let current = found
+        .map(|v| serde_json::from_slice::<ObjectRecord>(v.value()))
+        .transpose()
+        .map_err(db_error)?;
+    match condition.allows(current.as_ref()) {
+        true => Ok(()),
+        false => Err(StoreError::PreconditionFailed),
+    }
+}
+
 pub(super) fn place(
     tx: &WriteTransaction,
     bucket: &str,
