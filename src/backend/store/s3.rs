@@ -301,6 +301,18 @@ impl StoreS3 {
     }
 }
 
+/// The store's code for a disk (or quota) that is full: HCP's 413 OutOfSpace
+/// (`tables/mapping/local.csv`), which a client does not retry as it retries a 500.
+pub const STORAGE_FULL: &str = "XStoreStorageFull";
+
+/// Whether a failed write is the disk's, or its quota's, being full.
+fn out_of_space(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::NOSPC, Errno::DQUOT]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+}
+
 fn store_error(e: StoreError) -> S3Error {
     match e {
         StoreError::NoSuchBucket => s3_error!(NoSuchBucket),
@@ -342,6 +354,12 @@ fn store_error(e: StoreError) -> S3Error {
         StoreError::InvalidPart => s3_error!(InvalidPart),
         StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
         StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),
+        StoreError::Io(e) if out_of_space(&e) => {
+            let code = S3ErrorCode::Custom(STORAGE_FULL.into());
+            let mut full = S3Error::with_message(code, "The store's disk is full.");
+            full.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+            full
+        }
         StoreError::Io(e) => S3Error::internal_error(e),
         StoreError::Database { message, .. } => {
             S3Error::internal_error(std::io::Error::other(message))
@@ -1946,6 +1964,32 @@ fn continuation(token: &str) -> S3Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full disk or quota is the store's StorageFull, HCP's 413 OutOfSpace (which clients do
+    /// not retry as they retry a 500); other failures stay internal errors.
+    #[test]
+    fn a_full_disk_is_hcp_s_out_of_space() {
+        use crate::hcp::mapping::{map, Dialect};
+        use crate::request::classify::Operation;
+        let errno = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+        for full in [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT] {
+            let e = store_error(StoreError::Io(errno(full)));
+            assert_eq!(
+                e.status_code(),
+                Some(http::StatusCode::INSUFFICIENT_STORAGE)
+            );
+            assert_eq!(e.code().as_str(), STORAGE_FULL);
+            let hcp = map(
+                Dialect::Local,
+                507,
+                Some(STORAGE_FULL),
+                Operation::PutObject,
+            );
+            assert_eq!(hcp.code, crate::hcp::errors::HcpCode::OutOfSpace);
+        }
+        let e = store_error(StoreError::Io(errno(rustix::io::Errno::IO)));
+        assert_eq!(e.code(), &S3ErrorCode::InternalError);
+    }
 
     /// Uploads open past the automatic abort time go with their parts; newer ones stay.
     #[tokio::test]
