@@ -516,11 +516,17 @@ impl Objects {
     }
 
     pub fn create_bucket(&self, name: &str) -> Result<bool, StoreError> {
-        self.create_bucket_with(name, false)
+        self.create_bucket_with(name, false, None)
     }
 
-    /// Creates a bucket, with object lock (and so versioning) when `locked`; false if it exists.
-    pub fn create_bucket_with(&self, name: &str, locked: bool) -> Result<bool, StoreError> {
+    /// Creates a bucket, with object lock (and so versioning) when `locked`, with its ACL
+    /// (`None`: the owner's full control) in the same transaction; false if it exists.
+    pub fn create_bucket_with(
+        &self,
+        name: &str,
+        locked: bool,
+        acl: Option<Vec<Grant>>,
+    ) -> Result<bool, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let created = {
             let mut table = tx.open_table(BUCKETS).map_err(db_error)?;
@@ -530,7 +536,7 @@ impl Objects {
                 let record = BucketRecord {
                     created: now_millis() / 1000,
                     versioning: locked.then_some(Versioning::Enabled),
-                    acl: None,
+                    acl,
                     cors: None,
                     lock: locked.then(BucketLock::default),
                 };
@@ -859,6 +865,25 @@ pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::backend::store::listing::Entry;
+
+    /// A bucket is made with its ACL in one transaction; making it again changes nothing.
+    #[test]
+    fn a_bucket_is_made_with_its_acl_at_once() {
+        use crate::backend::store::acl::{Grant, Grantee};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        let read = vec![Grant {
+            grantee: Grantee::Group("http://acs.amazonaws.com/groups/global/AllUsers".into()),
+            permission: "READ".into(),
+        }];
+        assert!(store
+            .create_bucket_with("b", false, Some(read.clone()))
+            .unwrap());
+        let acl = |store: &Objects| store.bucket("b").unwrap().unwrap().acl;
+        assert_eq!(acl(&store), Some(read.clone()));
+        assert!(!store.create_bucket_with("b", false, None).unwrap());
+        assert_eq!(acl(&store), Some(read));
+    }
 
     /// An I/O failure of the metadata database breaks it for good (redb refuses every
     /// transaction after one): the store notes it once, whatever error type carried it; other

@@ -724,15 +724,10 @@ impl S3 for StoreS3 {
         let name = bucket.clone();
         // Re-creating one's own bucket succeeds and changes nothing (S3 in us-east-1, RGW):
         // every bucket here belongs to the gateway's one account.
-        self.blocking(move |o| {
-            if o.create_bucket_with(&name, locked)? {
-                if let Some(grants) = grants {
-                    o.set_bucket_acl(&name, grants)?;
-                }
-            }
-            Ok(())
-        })
-        .await?;
+        // (Its ACL in the same transaction: a create cut short between the two would leave
+        // the bucket without it, and a retried create, finding the bucket, would not set it.)
+        self.blocking(move |o| o.create_bucket_with(&name, locked, grants).map(|_| ()))
+            .await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))

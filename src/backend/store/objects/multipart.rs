@@ -750,7 +750,7 @@ mod tests {
             matches!(unlocked, Err(StoreError::NoObjectLock)),
             "{unlocked:?}"
         );
-        store.create_bucket_with("locked", true).unwrap();
+        store.create_bucket_with("locked", true, None).unwrap();
         let held = Description {
             legal_hold: true,
             ..Description::default()
