@@ -79,9 +79,11 @@ pub enum StoreError {
     EntityTooSmall(u32),
     Io(io::Error),
     /// The metadata database failed; `broken`: by an I/O error, after which redb refuses
-    /// every transaction until the database is opened again (a restart).
+    /// every transaction until the database is opened again (a restart); `at_commit`: in the
+    /// commit itself, which may have reached the disk all the same.
     Database {
         broken: bool,
+        at_commit: bool,
         message: String,
     },
 }
@@ -95,7 +97,37 @@ impl From<io::Error> for StoreError {
 fn db_error<E: std::fmt::Display + 'static>(e: E) -> StoreError {
     StoreError::Database {
         broken: breaks_the_database(&e),
+        at_commit: false,
         message: format!("metadata database: {e}"),
+    }
+}
+
+/// [`db_error`] of a commit that makes a body an object's or a part's: one failed by I/O may
+/// have reached the disk, and its body is kept for the key it may name.
+fn commit_error(e: redb::CommitError) -> StoreError {
+    match db_error(e) {
+        StoreError::Database {
+            broken, message, ..
+        } => StoreError::Database {
+            broken,
+            at_commit: broken,
+            message,
+        },
+        other => other,
+    }
+}
+
+impl StoreError {
+    /// Whether the body of a write that failed so may be named by its key (a commit failed by
+    /// I/O may have reached the disk): kept, not removed (unnamed, the next start removes it).
+    fn may_have_committed(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database {
+                at_commit: true,
+                ..
+            }
+        )
     }
 }
 
@@ -462,6 +494,7 @@ impl Objects {
         if let Err(StoreError::Database {
             broken: true,
             message,
+            ..
         }) = result
         {
             use std::sync::atomic::Ordering;
@@ -650,6 +683,14 @@ impl Objects {
 
     /// A body to write; [`Objects::commit`] makes it an object.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
+        // (A broken database keeps nothing: no body is taken for it.)
+        if self.broken.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Database {
+                broken: true,
+                at_commit: false,
+                message: "metadata database: broken by an earlier I/O failure".into(),
+            });
+        }
         let id = random_id();
         let path = self.root.join("tmp").join(&id);
         let file = File::options().write(true).create_new(true).open(&path)?;
@@ -715,7 +756,7 @@ impl Objects {
             Err(e) => {
                 // (A commit that failed on I/O may have reached the disk all the same: its body
                 // stays, for the key it may name; unnamed, the next start removes it.)
-                if !matches!(e, StoreError::Database { broken: true, .. }) {
+                if !e.may_have_committed() {
                     let _ = std::fs::remove_file(&blob_path);
                 }
                 Err(e)
@@ -752,7 +793,7 @@ impl Objects {
     ) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let gone = versions::place(&tx, bucket, key, record, condition)?;
-        tx.commit().map_err(db_error)?;
+        tx.commit().map_err(commit_error)?;
         Ok(gone)
     }
 
@@ -910,10 +951,17 @@ mod tests {
         store.note::<()>(&Err(db_error(TableError::TableDoesNotExist("t".into()))));
         store.note::<()>(&Ok(()));
         assert!(!flag.load(std::sync::atomic::Ordering::Acquire));
-        store.note::<()>(&Err(db_error(CommitError::Storage(
-            StorageError::PreviousIo,
-        ))));
+        assert!(store.writer().is_ok());
+        let failed = commit_error(CommitError::Storage(StorageError::PreviousIo));
+        assert!(failed.may_have_committed());
+        assert!(!db_error(TransactionError::Storage(io())).may_have_committed());
+        store.note::<()>(&Err(failed));
         assert!(flag.load(std::sync::atomic::Ordering::Acquire));
+        // Broken, the store takes no body: nothing is written for a write it cannot keep.
+        assert!(matches!(
+            store.writer(),
+            Err(StoreError::Database { broken: true, .. })
+        ));
     }
 
     fn put(store: &Objects, bucket: &str, key: &[u8], body: &[u8]) -> ObjectRecord {

@@ -361,6 +361,12 @@ fn store_error(e: StoreError) -> S3Error {
             full
         }
         StoreError::Io(e) => S3Error::internal_error(e),
+        // (A broken database: the store is restarted — `/healthz` — and the client tries
+        // again, as HCP's 503 asks.)
+        StoreError::Database { broken: true, .. } => s3_error!(
+            ServiceUnavailable,
+            "The store cannot keep anything until it is restarted."
+        ),
         StoreError::Database { message, .. } => {
             S3Error::internal_error(std::io::Error::other(message))
         }

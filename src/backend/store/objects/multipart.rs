@@ -361,11 +361,10 @@ impl Objects {
                 .transpose()
                 .map_err(db_error)?
         };
-        let committed = tx.commit().map_err(db_error);
-        if let Err(e) = committed {
+        if let Err(e) = tx.commit().map_err(commit_error) {
             // (As `commit_as`: a commit failed on I/O may have reached the disk; its body
             // stays, for the part it may name.)
-            if matches!(e, StoreError::Database { broken: true, .. }) {
+            if e.may_have_committed() {
                 sealed.path = None;
             }
             return Err(e);
@@ -494,7 +493,7 @@ impl Objects {
             }
             Err(e) => {
                 // (As `commit_as`: a commit failed on I/O may have reached the disk.)
-                if !matches!(e, StoreError::Database { broken: true, .. }) {
+                if !e.may_have_committed() {
                     let _ = std::fs::remove_file(path);
                 }
                 Err(e)
@@ -559,7 +558,7 @@ impl Objects {
                 remember_completed(&tx, upload, record, object)?;
             }
         }
-        tx.commit().map_err(db_error)?;
+        tx.commit().map_err(commit_error)?;
         Ok(gone)
     }
 
