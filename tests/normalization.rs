@@ -196,6 +196,15 @@ async fn the_gateways_own_failures() {
     let before = gets();
     let r = request(&gw, &server, Operation::GetObject, "stall|3000").await;
     assert_eq!(gets() - before, 1, "{:?}", server.seen());
+    // But for a CreateBucket timed out on a pooled connection: tried once more, as a create
+    // whose answer was lost (its try again makes the bucket the first made the creator's).
+    let pooled = request(&gw, &server, Operation::GetObject, "").await;
+    assert_eq!(pooled.status, 200, "{}", pooled.text());
+    let creates = || server.seen().iter().filter(|(m, ..)| m == "PUT").count();
+    let before = creates();
+    let created = request(&gw, &server, Operation::CreateBucket, "stall|3000").await;
+    created.assert_hcp_error(503, "ServiceUnavailable");
+    assert!(creates() - before > 1, "{:?}", server.seen());
     assert_eq!(
         (r.status, r.code().as_str()),
         (503, "ServiceUnavailable"),

@@ -1484,8 +1484,11 @@ impl Gateway {
                     // (A read timeout is not counted: a client can make a request long; a
                     // backend that stops answering fails its HTTP probe. Nor is it tried
                     // again: the backend had the whole request and may still be carrying it
-                    // out — a copy sent again would be made twice.)
-                    let timed_out = e.etype() == &pingora::ErrorType::ReadTimedout;
+                    // out — a copy sent again would be made twice. But for a CreateBucket, whose
+                    // try again finds the bucket the first made the creator's:
+                    // `created_by_a_lost_try`.)
+                    let timed_out = e.etype() == &pingora::ErrorType::ReadTimedout
+                        && call.op != Operation::CreateBucket;
                     if retriable && !timed_out {
                         tracing::debug!("retrying on a fresh backend connection: {e}");
                     } else if timed_out || !self.back_off(&mut retry, backend, "connection").await {
