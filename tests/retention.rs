@@ -1913,6 +1913,17 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
         .keys(&records)
         .await
         .contains(&format!("versioning/{bucket}")));
+
+    // A bucket deleted beside the gateway keeps no status here, though its lock was seen.
+    let gone = new_bucket(&s3, "shared-gone").await;
+    let of_gone = format!("/{gone}?versioning");
+    let r = as_user(&gw, admin, "GET", &of_gone, &[], b"").await;
+    assert_eq!(status_of(&r), None);
+    view.delete_bucket(&gone).await;
+    let r = as_user(&gw, admin, "GET", &of_gone, &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchBucket");
+    let r = as_user(&gw, admin, "PUT", &of_gone, &[], on).await;
+    r.assert_hcp_error(404, "NoSuchBucket");
 }
 
 #[tokio::test]

@@ -96,8 +96,15 @@ impl Gateway {
         &self,
         at: At<'_>,
     ) -> Result<Option<Status>, String> {
-        if !kept_by_gateway(at.route.tenant) || !self.bucket_locked(at).await {
+        if !kept_by_gateway(at.route.tenant) {
             return Ok(None);
+        }
+        match self.lock_known(at).await {
+            Some(true) => {}
+            Some(false) => return Ok(None),
+            // (Read as unlocked, the backend's Enabled would stand for a status the gateway
+            // may have recorded otherwise.)
+            None => return Err("the bucket's Object Lock configuration could not be read".into()),
         }
         let records = records::Records::of_tenant(at).expect("records_bucket");
         let body = self.get_record(&records, record_name(at)).await?;
@@ -157,13 +164,13 @@ impl Gateway {
     /// the status ([`may_answer`]) of a bucket with Object Lock (a bucket without, or missing,
     /// is the backend's to answer).
     pub(in crate::request) async fn answers_versioning(&self, call: &Call<'_>) -> bool {
-        may_answer(call)
-            && self
-                .bucket_locked(At {
-                    target: call.target,
-                    route: call.route,
-                })
-                .await
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        // (A lock that could not be read is the gateway's to answer: 503, never the backend's
+        // status for one the gateway may keep otherwise.)
+        may_answer(call) && self.lock_known(at).await != Some(false)
     }
 
     /// HCP's `GET` and `PUT ?versioning` of a bucket whose status the gateway keeps: only its
@@ -184,14 +191,28 @@ impl Gateway {
         if let Err(e) = Box::pin(self.owners_before(call, None)).await {
             return self.stop(s, x, forward::Stop::Early(e)).await;
         }
+        // The bucket as it is now (one deleted beside this replica keeps no status), and its
+        // status; for a PUT, that the gateway keeps it.
+        let kept = match self.bucket_status(at).await {
+            Some(200) => self.kept_versioning(at).await,
+            Some(404) => Err(String::new()),
+            other => Err(format!("a HEAD of the bucket answered {other:?}")),
+        };
+        let kept = match kept {
+            Err(cause) if cause.is_empty() => {
+                let bucket = call.target.bucket.as_deref().unwrap_or_default();
+                let missing = HcpError::new(HcpCode::NoSuchBucket).with_bucket(bucket);
+                return self.stop(s, x, forward::Stop::Early(missing)).await;
+            }
+            Err(cause) => {
+                return self
+                    .stop(s, x, forward::Stop::Early(unavailable(cause)))
+                    .await
+            }
+            Ok(kept) => kept,
+        };
         if call.op == Operation::GetBucketVersioning {
-            let status = match self.kept_versioning(at).await {
-                Ok(status) => status.unwrap_or(Status::Enabled),
-                Err(cause) => {
-                    let e = unavailable(cause);
-                    return self.stop(s, x, forward::Stop::Early(e)).await;
-                }
-            };
+            let status = kept.unwrap_or(Status::Enabled);
             let body = Bytes::from(status.document());
             let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
             resp.insert_header(http::header::CONTENT_TYPE, "application/xml")

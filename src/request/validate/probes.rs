@@ -91,23 +91,7 @@ impl Probe for Gateway {
     }
 
     async fn bucket_locked(&self, at: At<'_>) -> bool {
-        let name = bucket_key(at);
-        let cached = self.locked_buckets.contains_key(&name);
-        self.metrics.cache_lookup("locked_bucket", cached);
-        if cached {
-            return true;
-        }
-        let params = Params::default().with("object-lock", "");
-        let bucket = bucket_of(at.target);
-        let op = Operation::GetObjectLockConfiguration;
-        let got = self.backend_call(op, params, &bucket, at.route).await;
-        let enabled = "<ObjectLockEnabled>Enabled</ObjectLockEnabled>";
-        let locked = matches!(got, Some((h, body)) if h.status == 200
-            && String::from_utf8_lossy(&body).contains(enabled));
-        if locked {
-            self.locked_buckets.insert(name, ());
-        }
-        locked
+        self.lock_known(at).await == Some(true)
     }
 
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool> {
@@ -165,6 +149,33 @@ impl Probe for Gateway {
 }
 
 impl Gateway {
+    /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled; kept once
+    /// seen, as Object Lock is never turned off); `None` where the backend did not say (no
+    /// answer, an error other than a missing configuration or bucket).
+    pub(in crate::request) async fn lock_known(&self, at: At<'_>) -> Option<bool> {
+        let name = bucket_key(at);
+        let cached = self.locked_buckets.contains_key(&name);
+        self.metrics.cache_lookup("locked_bucket", cached);
+        if cached {
+            return Some(true);
+        }
+        let params = Params::default().with("object-lock", "");
+        let bucket = bucket_of(at.target);
+        let op = Operation::GetObjectLockConfiguration;
+        let (head, body) = self.backend_call(op, params, &bucket, at.route).await?;
+        let enabled = "<ObjectLockEnabled>Enabled</ObjectLockEnabled>";
+        let locked = match head.status.as_u16() {
+            200 => String::from_utf8_lossy(&body).contains(enabled),
+            // (No configuration, or no bucket: AWS's, RGW's and the store's 404s.)
+            404 => false,
+            _ => return None,
+        };
+        if locked {
+            self.locked_buckets.insert(name, ());
+        }
+        Some(locked)
+    }
+
     /// Whether the bucket keeps versions (its versioning is Enabled), as the backend last said
     /// within 5 s; `None` when the backend could not say.
     pub(in crate::request) async fn bucket_versioning(&self, at: At<'_>) -> Option<bool> {
