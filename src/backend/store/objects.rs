@@ -102,6 +102,10 @@ fn db_error<E: std::fmt::Display + 'static>(e: E) -> StoreError {
     }
 }
 
+/// The most bodies named by no object that a start removes: more than a stopped process leaves
+/// (the commits it had under way), so many that the database must be older than its bodies.
+const UNNAMED_BODIES_MAX: usize = 4096;
+
 /// [`db_error`] of a commit that makes a body an object's or a part's: one failed by I/O may
 /// have reached the disk, and its body is kept for the key it may name.
 fn commit_error(e: redb::CommitError) -> StoreError {
@@ -539,11 +543,27 @@ impl Objects {
             used.insert(record.blob);
         }
         let used = used.sorted();
+        let mut unnamed = Vec::new();
         for entry in std::fs::read_dir(self.root.join("blobs"))? {
             let entry = entry?;
             if !used.contains(entry.file_name().to_string_lossy().as_ref()) {
-                std::fs::remove_file(entry.path())?;
+                unnamed.push(entry.path());
             }
+        }
+        // A stopped process leaves at most the bodies it was committing (or had just
+        // replaced) unnamed; many more say the database is older than its bodies — put back
+        // from a backup — and removing them would lose every object written since.
+        if unnamed.len() > UNNAMED_BODIES_MAX {
+            return Err(StoreError::Io(io::Error::other(format!(
+                "{} bodies in {} are named by no object: the metadata database is older than \
+                 them (put back from a copy?). Nothing was removed; put back the database that \
+                 goes with them, or move them aside to start with this one",
+                unnamed.len(),
+                self.root.join("blobs").display()
+            ))));
+        }
+        for path in unnamed {
+            std::fs::remove_file(path)?;
         }
         Ok(())
     }
@@ -906,6 +926,31 @@ pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::backend::store::listing::Entry;
+
+    /// A start removes the few bodies a stopped process leaves unnamed, but refuses to remove
+    /// so many that the database must be older than its bodies (put back from a copy).
+    #[test]
+    fn a_database_older_than_its_bodies_is_refused_not_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        put(&store, "b", b"kept", b"x");
+        drop(store);
+        let blobs = dir.path().join("blobs");
+        let bodies = || std::fs::read_dir(&blobs).unwrap().count();
+        for i in 0..3 {
+            std::fs::write(blobs.join(format!("left{i}")), b"y").unwrap();
+        }
+        let store = Objects::open(dir.path()).unwrap();
+        assert_eq!(bodies(), 1, "the few left are removed");
+        drop(store);
+        for i in 0..=UNNAMED_BODIES_MAX {
+            std::fs::write(blobs.join(format!("newer{i}")), b"y").unwrap();
+        }
+        let refused = Objects::open(dir.path());
+        assert!(matches!(refused, Err(StoreError::Io(_))));
+        assert_eq!(bodies(), UNNAMED_BODIES_MAX + 2, "nothing removed");
+    }
 
     /// A bucket is made with its ACL in one transaction; making it again changes nothing.
     #[test]
