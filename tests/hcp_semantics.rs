@@ -615,9 +615,19 @@ async fn folders_as_hcp_keeps_them(backend: Backend) {
     put("quarterly_rpts/Q3_2019").await.unwrap();
     assert_eq!(
         gw.backend_requests() - before,
-        1,
-        "a known folder costs nothing"
+        2,
+        "a known folder costs nothing (one listing asks whether the name is a folder's)"
     );
+    // An object is not stored at a folder's name, nor in a folder whose name an object
+    // holds: 409 whatever the versioning (this tenant overwrites as S3 does), nothing stored.
+    let taken = format!("/{bucket}/quarterly_rpts");
+    let r = as_user(&gw, admin, "PUT", &taken, &[], b"x").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    put("solo").await.unwrap();
+    let inside = format!("/{bucket}/solo/x");
+    let r = as_user(&gw, admin, "PUT", &inside, &[], b"x").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    assert_eq!(keys("solo", None).await.0, ["solo"], "nothing stored");
     let (contents, _) = keys("quarterly_rpts", None).await;
     assert_eq!(
         contents,

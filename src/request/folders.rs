@@ -14,7 +14,7 @@
 //!   reach the marker itself.
 
 use super::*;
-use crate::request::validate::probes::{bucket_key, At};
+use crate::request::validate::probes::{bucket_key, At, Probe};
 use pingora::http::RequestHeader;
 
 /// What a request does with folders ([`effect`]).
@@ -178,6 +178,68 @@ impl KnownFolders {
 }
 
 impl Gateway {
+    /// HCP's names where folders are kept, judged before a write stores anything: an object is
+    /// not stored at a folder's name, whatever the bucket's versioning (manual, storing an
+    /// object: 409 "A folder with the specified name already exists"), nor in a folder whose
+    /// name an object holds — the folder could not be made beside it, as a folder PUT there is
+    /// refused. A name the backend could not say of is 503: nothing is written.
+    pub(in crate::request) async fn check_folder_names(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<(), HcpError> {
+        let writes = matches!(
+            call.op,
+            Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
+        );
+        let effects = &call.params.effects;
+        if !call.route.tenant.folders
+            || !writes
+            || effects.metadata_edit
+            || effects.folder == FolderWrite::Create
+        {
+            return Ok(());
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let bucket = bucket_key(at);
+        let known = |folder: &[u8]| {
+            let name = KnownFolders::name(&bucket, folder);
+            self.known_folders.0.contains_key(&name)
+        };
+        let unknown = |what: &str| {
+            HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("Whether the name is taken could not be learned; try again.")
+                .with_cause(format!("{what} for the folder rules said nothing"))
+        };
+        let key = call.target.key().unwrap_or_default();
+        let mut folder = key.to_vec();
+        folder.push(b'/');
+        let folder_there = known(&folder)
+            || self
+                .any_key_under(at, &folder)
+                .await
+                .ok_or_else(|| unknown("a listing"))?;
+        if folder_there {
+            return Err(HcpError::new(HcpCode::OperationAborted)
+                .with_message("A folder with this name already exists."));
+        }
+        for parent in folders_of(&key).into_iter().filter(|f| !known(f)) {
+            let name = call.target.with_key(&parent[..parent.len() - 1]);
+            let head = self.backend_call(Operation::HeadObject, Params::default(), &name, at.route);
+            match head.await.map(|(h, _)| h.status.as_u16()) {
+                Some(404) => {}
+                Some(200) => {
+                    return Err(HcpError::new(HcpCode::OperationAborted)
+                        .with_message("An object holds the name of a folder this name is in."))
+                }
+                _ => return Err(unknown("a HEAD")),
+            }
+        }
+        Ok(())
+    }
+
     /// After a backend's success: the folders of a stored object created, or what was known
     /// of folders forgotten after a delete that may have removed one.
     pub(in crate::request) async fn folders_after(&self, call: &Call<'_>) {

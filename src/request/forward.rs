@@ -1112,6 +1112,7 @@ impl Gateway {
             Some(s.req_header()),
         )
         .await?;
+        Box::pin(self.check_folder_names(call)).await?;
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,

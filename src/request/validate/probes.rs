@@ -646,7 +646,8 @@ pub(in crate::request) async fn check_overwrite(
     if !refuse || (metadata_edit && exists && replaces_itself(probe, head.as_ref(), at).await) {
         return Ok(Overwrite::Unguarded);
     }
-    let folder_exists = !exists && {
+    // (Where folders are kept, `check_folder_names` has asked.)
+    let folder_exists = !exists && !at.route.tenant.folders && {
         let mut folder = at.target.key().unwrap_or_default().into_owned();
         folder.push(b'/');
         probe
