@@ -1049,9 +1049,11 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
     // (Bob's write grant on the bucket lets him delete, as HCP's write does; changing the
     // object's ACL is its owner's — by PUT `?acl`, or by ACL headers on an edit.)
     // (What Bob holds by the bucket's ACL, write, is not his to grant on Alice's object.)
+    // (`private` too: on an edit it replaces the object's ACL, as a PUT `?acl` would.)
     for grant in [
         ("x-amz-acl", "public-read"),
         ("x-amz-grant-write", "emailAddress=\"carol\""),
+        ("x-amz-acl", "private"),
     ] {
         let with_acl = [&edit[..], &[grant]].concat();
         let (got, body) = as_user_with_body(&gw, BOB, "PUT", &alice_s, &with_acl, b"").await;
@@ -1061,6 +1063,8 @@ async fn owners_at_the_edges(backend: Backend, prefix: &str) {
     let acl = as_user(&gw, (USER, PASSWORD), "GET", &acl, &[], b"").await;
     assert!(!acl.text().contains("AllUsers"), "{}", acl.text());
     assert!(!acl.text().contains(">carol<"), "{}", acl.text());
+    let bob_reads = status_of(&gw, Some(BOB), "GET", &alice_s, &[]).await.0;
+    assert_eq!(bob_reads, 200, "Alice's grant to Bob stays");
     let public = [("x-amz-acl", "public-read")];
     let (got, body) = status_of(&gw, Some(BOB), "PUT", &format!("{alice_s}?acl"), &public).await;
     assert_eq!(got, 403, "{body}");

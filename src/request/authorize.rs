@@ -100,7 +100,7 @@ pub fn missing_for_acl(
     let mut missing: Vec<Permission> = Vec::new();
     for p in required(op, &req.method)
         .into_iter()
-        .chain(required_by_headers(op, &req.headers))
+        .chain(required_by_request(op, req, target))
     {
         if lacks(bucket, p) && !missing.contains(&p) {
             missing.push(p);
@@ -164,7 +164,7 @@ fn authorize_with(
         target.bucket.as_deref(),
         required(op, &req.method),
     )?;
-    for also in required_by_headers(op, &req.headers) {
+    for also in required_by_request(op, req, target) {
         check(grants, &tenant.name, target.bucket.as_deref(), Some(also)).map_err(|e| {
             e.with_message(format!(
                 "This request's headers need the {} permission.",
@@ -426,6 +426,20 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
 /// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention;
 /// - HCP's hold headers (`x-hcp-retentionhold`, `x-hcp-labelretentionhold`) on a write and
 ///   `x-hcp-privileged` on a delete need HCP's privileged permission.
+/// [`required_by_headers`], and for a metadata change (a copy of an object onto itself under
+/// `REPLACE`) any canned ACL, `private` too: it replaces the object's ACL, where on a new
+/// object `private` is the default and changes nothing (HCP: adding or removing an object's
+/// ACL needs write ACL).
+fn required_by_request(op: Operation, req: &RequestHeader, target: &Target) -> Vec<Permission> {
+    let mut needs = required_by_headers(op, &req.headers);
+    let replaces_acl = req.headers.contains_key("x-amz-acl")
+        && crate::request::validate::probes::replaces_its_own_metadata(req, op, target);
+    if replaces_acl && !needs.contains(&Permission::WriteAcl) {
+        needs.push(Permission::WriteAcl);
+    }
+    needs
+}
+
 pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Permission> {
     use Operation::*;
     let has = |name: &str| headers.contains_key(name);
