@@ -415,17 +415,6 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
     })
 }
 
-/// The permissions a request's headers call for beyond its operation's:
-/// - a write that sets an ACL (`x-amz-acl` other than the default `private`, or any
-///   `x-amz-grant-*`) needs Write ACL, as `PUT ?acl` does (S3's `s3:PutObjectAcl`);
-/// - a write that sets Object Lock retention (`x-amz-object-lock-mode`, `-retain-until-date`)
-///   needs put-object-retention, one that sets a legal hold (`x-amz-object-lock-legal-hold`)
-///   put-object-legal-hold, a bucket created with Object Lock put-bucket-object-lock-configuration
-///   (as S3 asks for `s3:PutObjectRetention`, `s3:PutObjectLegalHold`, and
-///   `s3:PutBucketObjectLockConfiguration`);
-/// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention;
-/// - HCP's hold headers (`x-hcp-retentionhold`, `x-hcp-labelretentionhold`) on a write and
-///   `x-hcp-privileged` on a delete need HCP's privileged permission.
 /// [`required_by_headers`], and for a metadata change (a copy of an object onto itself under
 /// `REPLACE`) any canned ACL, `private` too: it replaces the object's ACL, where on a new
 /// object `private` is the default and changes nothing (HCP: adding or removing an object's
@@ -440,6 +429,17 @@ fn required_by_request(op: Operation, req: &RequestHeader, target: &Target) -> V
     needs
 }
 
+/// The permissions a request's headers call for beyond its operation's:
+/// - a write that sets an ACL (`x-amz-acl` other than the default `private`, or any
+///   `x-amz-grant-*`) needs Write ACL, as `PUT ?acl` does (S3's `s3:PutObjectAcl`);
+/// - a write that sets Object Lock retention (`x-amz-object-lock-mode`, `-retain-until-date`)
+///   needs put-object-retention, one that sets a legal hold (`x-amz-object-lock-legal-hold`)
+///   put-object-legal-hold, a bucket created with Object Lock put-bucket-object-lock-configuration
+///   (as S3 asks for `s3:PutObjectRetention`, `s3:PutObjectLegalHold`, and
+///   `s3:PutBucketObjectLockConfiguration`);
+/// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention;
+/// - HCP's hold headers (`x-hcp-retentionhold`, `x-hcp-labelretentionhold`) on a write and
+///   `x-hcp-privileged` on a delete need HCP's privileged permission.
 pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Permission> {
     use Operation::*;
     let has = |name: &str| headers.contains_key(name);
