@@ -88,7 +88,8 @@ impl User {
 pub struct UserStore {
     by_key: ConfigMap<String, Arc<User>>,
     by_id: ConfigMap<String, Arc<User>>,
-    by_name: ConfigMap<String, Arc<User>>,
+    /// Every user of a name (users of different tenants may share one), by access key.
+    by_name: ConfigMap<String, Vec<Arc<User>>>,
 }
 
 impl UserStore {
@@ -101,7 +102,13 @@ impl UserStore {
         for u in by_key.values() {
             let owner = crate::request::owners::Owner::of(u);
             by_id.insert(owner.id, u.clone());
-            by_name.insert(owner.name, u.clone());
+            by_name
+                .entry(owner.name)
+                .or_insert_with(Vec::new)
+                .push(u.clone());
+        }
+        for named in by_name.values_mut() {
+            named.sort_by(|a, b| a.access_key.cmp(&b.access_key));
         }
         UserStore {
             by_key,
@@ -118,8 +125,8 @@ impl UserStore {
     }
     /// The user whose HCP user name (`Owner::name`: its username, or for a user configured
     /// by key its access key) is `name`.
-    pub fn named(&self, name: &str) -> Option<&Arc<User>> {
-        self.by_name.get(name)
+    pub fn named(&self, name: &str) -> &[Arc<User>] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
     }
     pub fn len(&self) -> usize {
         self.by_key.len()

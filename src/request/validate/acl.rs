@@ -98,9 +98,19 @@ pub struct Grantees<'a> {
 }
 
 impl Grantees<'_> {
-    /// The tenant's user named `name` (HCP: a user belongs to one tenant).
+    /// The tenant's user named `name` (HCP: a user belongs to one tenant, and users of
+    /// different tenants may share a name); none where two of the tenant's users share it —
+    /// which one a grant named cannot be told.
     fn named(&self, name: &str) -> Option<Owner> {
-        self.of_tenant(self.users.named(name)?)
+        let mut here = self
+            .users
+            .named(name)
+            .iter()
+            .filter_map(|u| self.of_tenant(u));
+        match (here.next(), here.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
     }
 
     /// The tenant's user whose user id is `id`.
@@ -549,6 +559,36 @@ mod tests {
     use crate::config::hcp_access_key;
     use crate::request::authenticate::User;
 
+    /// A name users of different tenants share names each tenant's own; one two users of
+    /// the same tenant share names neither (whichever the configuration listed first).
+    #[test]
+    fn a_shared_user_name_names_the_tenant_s_own_user() {
+        let user = |key: &str, tenant: &str| User {
+            tenant: Some(tenant.to_string()),
+            ..User::new(Some("ops".into()), key.into(), "s".into(), true, vec![])
+        };
+        let users = UserStore::new(vec![user("AK-A", "a"), user("AK-B", "b")]);
+        for (tenant, key) in [("a", "AK-A"), ("b", "AK-B")] {
+            let who = Grantees {
+                users: &users,
+                tenant,
+                keep_users: true,
+            };
+            let expected = Owner::of(users.get(key).unwrap());
+            assert_eq!(
+                grantee("emailAddress", "ops", who).unwrap(),
+                Grantee::User(expected)
+            );
+        }
+        let twice = UserStore::new(vec![user("AK-A", "a"), user("AK-C", "a")]);
+        let who = Grantees {
+            users: &twice,
+            tenant: "a",
+            keep_users: true,
+        };
+        assert!(grantee("emailAddress", "ops", who).is_err());
+    }
+
     /// lgreen, configured for `tenant` or none, at home in `home`.
     fn lgreen_in(tenant: Option<&str>, home: Option<&str>) -> UserStore {
         UserStore::new(vec![User {
@@ -918,7 +958,7 @@ mod tests {
             format!("<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList>{}</AccessControlList></AccessControlPolicy>",
                 grant("CanonicalUser", "ID", owner, "FULL_CONTROL"))
         };
-        let lgreen = Owner::of(USERS.named("lgreen").unwrap());
+        let lgreen = Owner::of(&USERS.named("lgreen")[0]);
         let keep = Grantees {
             keep_users: true,
             ..who()
