@@ -744,6 +744,17 @@ impl Gateway {
                 let name = object_acl_record(&backend_bucket, &key, &instance);
                 (name, Some(instance))
             }
+            // A metadata change whose ACL grants no user (one it named, or the object's, which
+            // held none): in a bucket without versions it rewrote the very instance (its
+            // bytes, so its ETag, kept), whose grants to users are no longer its ACL.
+            Operation::CopyObject if call.params.effects.metadata_edit => {
+                let instance = self.written_instance(at, upstream, etag).await?;
+                let name = object_acl_record(&backend_bucket, &key, &instance);
+                self.forget_acl(at, &name);
+                let removed = self.delete_record(records, name.clone()).await;
+                self.forget_acl(at, &name);
+                return removed.map_err(unavailable);
+            }
             _ => return Ok(()),
         };
         if grants.is_empty() {
