@@ -305,7 +305,19 @@ pub fn check_policy(
         let shown_owner = owner.as_ref().map(|(o, _)| o.as_str());
         match grant_grantee(g, shown_owner, who)? {
             None => out.push((None, g)),
-            Some(Grantee::Group(uri)) => out.push((Some(uri), g)),
+            Some(Grantee::Group(uri)) => {
+                // (HCP: "Two grants of the same permission specify the same grantee": 400.)
+                let twice = out
+                    .iter()
+                    .any(|(u, o)| *u == Some(uri) && o.permission == g.permission);
+                if twice {
+                    return Err(invalid(format!(
+                        "The group {uri} is granted {} twice.",
+                        g.permission.as_deref().unwrap_or_default()
+                    )));
+                }
+                out.push((Some(uri), g));
+            }
             Some(Grantee::User(user)) => {
                 let grant = UserGrant {
                     grantee: user,
@@ -871,6 +883,11 @@ mod tests {
                 HcpCode::InvalidArgument,
             ),
             (policy(&many), HcpCode::InvalidArgument),
+            // (HCP: "Two grants of the same permission specify the same grantee".)
+            (
+                policy(&grant("Group", "URI", ALL_USERS, "READ").repeat(2)),
+                HcpCode::InvalidArgument,
+            ),
         ] {
             assert_eq!(
                 check_policy(body.as_bytes(), who(), ("own&er", None))
