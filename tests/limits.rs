@@ -410,7 +410,7 @@ async fn admin_connections_are_bounded_in_time_and_hold_no_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_client_holds_no_connection_place() {
     use tokio::io::AsyncReadExt;
-    let gw = start_local_with("max_connections = 4\nkeepalive_seconds = 60", "").await;
+    let gw = start_local_with("max_connections = 6\nkeepalive_seconds = 60", "").await;
     let addr = gw.addr();
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let bucket = gw.with_bucket("refused-places").await;
@@ -418,8 +418,34 @@ async fn a_refused_client_holds_no_connection_place() {
     let anonymous = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
     let wrong = V4::unsigned(&ak, "not-the-secret", &addr).sign("GET", target.as_bytes(), &[]);
     let forged = request_head("GET", target.as_bytes(), &wrong);
+    // Forms too: an anonymous one to a bucket nobody may write anonymously, and one whose
+    // signature is wrong.
+    let form = |body: Vec<u8>| {
+        let mut head = format!(
+            "POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; \
+             boundary=b\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend(body);
+        head
+    };
+    let anonymous_form = form(common::raw::form_body(&[("key", "k")], b"data"));
+    let fields: &[(&str, &str)] = &[("key", "k")];
+    let wrong = (ak.as_str(), "not-the-secret");
+    let forged_form = form(common::raw::signed_form_body(
+        wrong,
+        &bucket,
+        (fields, &[]),
+        b"x",
+    ));
     let mut refused = Vec::new();
-    for (what, head) in [("anonymous", &anonymous), ("a wrong signature", &forged)] {
+    for (what, head) in [
+        ("anonymous", &anonymous),
+        ("a wrong signature", &forged),
+        ("an anonymous form", &anonymous_form),
+        ("a form's wrong signature", &forged_form),
+    ] {
         let mut c = TcpStream::connect(&addr).await.unwrap();
         c.write_all(head).await.unwrap();
         let mut answer = Vec::new();

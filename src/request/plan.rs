@@ -48,7 +48,8 @@ impl Gateway {
                 .contains_key(http::header::AUTHORIZATION)
             {
                 return Err(authorize::denied()
-                    .with_message("A POST object upload is authenticated by its form fields."));
+                    .with_message("A POST object upload is authenticated by its form fields.")
+                    .closing());
             }
             let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
             x.backend = route.backend.name.clone();

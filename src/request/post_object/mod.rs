@@ -367,6 +367,8 @@ impl Gateway {
         if let Err(e) =
             crate::request::authorize::authorize(identity, route.tenant, op, request, object)
         {
+            // (An anonymous client refused: the connection closes after the answer.)
+            let anonymous = matches!(identity.principal(), crate::request::Principal::Anonymous);
             let needed = crate::request::authorize::missing_for_acl(
                 identity,
                 route.tenant,
@@ -374,7 +376,7 @@ impl Gateway {
                 request,
                 object,
             )
-            .ok_or(e)?;
+            .ok_or(if anonymous { e.closing() } else { e })?;
             let caller = match identity.principal() {
                 crate::request::Principal::User(u) => Some(crate::request::owners::Owner::of(u)),
                 crate::request::Principal::Anonymous => None,
@@ -406,8 +408,10 @@ impl Gateway {
         // Everything is decided before a byte of the file is read.
         let key = form::object_key(&form, file.file_name())?;
         x.key = Some(NamedKey::Form(key.clone()));
-        let identity = self.authn.authenticate_form(&form).inspect_err(|e| {
+        // (Credentials that failed: the connection closes after the answer, as a request's.)
+        let identity = self.authn.authenticate_form(&form).map_err(|e| {
             self.metrics.auth_failure(e.code);
+            e.closing()
         })?;
         x.caller = identity.user().cloned();
         x.scheme = identity.scheme().name();
