@@ -47,9 +47,7 @@ impl Gateway {
                 .headers
                 .contains_key(http::header::AUTHORIZATION)
             {
-                return Err(authorize::denied()
-                    .with_message("A POST object upload is authenticated by its form fields.")
-                    .closing());
+                return Err(form_with_authorization());
             }
             let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
             x.backend = route.backend.name.clone();
@@ -326,4 +324,12 @@ impl Gateway {
         params.set(param, backend_id);
         Ok(Some(client_id))
     }
+}
+
+/// Rule 47: a form upload that carries an `Authorization` header (it is authenticated by its
+/// form alone) — refused as credentials that fail are: the connection closes after.
+fn form_with_authorization() -> HcpError {
+    authorize::denied()
+        .with_message("A POST object upload is authenticated by its form fields.")
+        .closing()
 }
