@@ -158,7 +158,7 @@ fn check_condition<'a>(
         Value::Object(map) => {
             for (name, expected) in map {
                 let expected = expected.as_str().ok_or_else(unknown)?;
-                if value_of(name) != Some(expected) {
+                if !value_of(name).is_some_and(|actual| equal(name, actual, expected)) {
                     return Err(policy_error(format!(
                         "The form's {name} does not match the policy."
                     )));
@@ -190,7 +190,10 @@ fn check_condition<'a>(
             let name = field.strip_prefix('$').ok_or_else(unknown)?;
             let actual = value_of(name).unwrap_or_default();
             let holds = match op.as_str() {
-                "eq" => actual == operand,
+                "eq" => equal(name, actual, operand),
+                "starts-with" if is_bucket(name) => actual
+                    .to_ascii_lowercase()
+                    .starts_with(&operand.to_ascii_lowercase()),
                 "starts-with" => actual.starts_with(operand),
                 _ => return Err(unknown()),
             };
@@ -203,6 +206,21 @@ fn check_condition<'a>(
             Ok(None)
         }
         _ => Err(unknown()),
+    }
+}
+
+/// Whether a policy's condition names the bucket, whose names are not case sensitive (HCP:
+/// `Finance` is `finance`; the manual's own policy names `Finance`).
+fn is_bucket(name: &str) -> bool {
+    name.eq_ignore_ascii_case("bucket")
+}
+
+/// Whether the form's `actual` value of field `name` is the policy's `expected` one.
+fn equal(name: &str, actual: &str, expected: &str) -> bool {
+    if is_bucket(name) {
+        actual.eq_ignore_ascii_case(expected)
+    } else {
+        actual == expected
     }
 }
 
@@ -495,6 +513,23 @@ mod tests {
             ],
         );
         assert!(check_policy(&f, "photos", &key_of(&f), now).is_ok());
+
+        // A bucket name is not case sensitive (the manual's own policy names `Finance`); a
+        // key is.
+        let named =
+            |c: &str| format!(r#"{{"expiration":"{FUTURE}","conditions":[{c},{{"key":"k"}}]}}"#);
+        for c in [
+            r#"{"bucket":"Finance"}"#,
+            r#"["eq","$bucket","FINANCE"]"#,
+            r#"["starts-with","$bucket","Fin"]"#,
+        ] {
+            let f = with_policy(&named(c), vec![("key", "k")]);
+            assert!(check_policy(&f, "finance", "k", now).is_ok(), "{c}");
+        }
+        let f = with_policy(&named(r#"{"key":"K"}"#), vec![("key", "k")]);
+        assert!(check_policy(&f, "finance", "k", now).is_err());
+        let f = with_policy(&named(r#"{"bucket":"Finances"}"#), vec![("key", "k")]);
+        assert!(check_policy(&f, "finance", "k", now).is_err());
 
         // `$key` conditions see the key after `${filename}` is replaced.
         let starts =
