@@ -810,6 +810,46 @@ async fn folders_are_not_created_without_the_protection_asked() {
     let r = as_user(&gw, admin, "PUT", &target, &none, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(view.keys(&bucket).await, ["kept/"]);
+    // A bucket's default retention reaches the markers of the folders its objects make, but
+    // a folder keeps none of its own: it is deleted (the object in it is kept).
+    let rule = aws_sdk_s3::types::ObjectLockRule::builder()
+        .default_retention(
+            aws_sdk_s3::types::DefaultRetention::builder()
+                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+                .days(1)
+                .build(),
+        )
+        .build();
+    let lock = aws_sdk_s3::types::ObjectLockConfiguration::builder()
+        .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+        .rule(rule)
+        .build();
+    let set = s3.put_object_lock_configuration().bucket(&bucket);
+    set.object_lock_configuration(lock).send().await.unwrap();
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("/{bucket}/dated/doc"),
+        &[],
+        b"x",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(
+        &gw,
+        admin,
+        "DELETE",
+        &format!("/{bucket}/dated/doc"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let r = as_user(&gw, admin, "DELETE", &format!("/{bucket}/dated/"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/dated/"), &[], b"").await;
+    assert_eq!(head.status, 404, "the folder is gone");
 }
 
 /// HCP's conditions on a read: "No ETags match an asterisk in an If-None-Match header" (GET,

@@ -446,7 +446,11 @@ pub(in crate::request) async fn check_retained(
         op,
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
     );
-    let deletes = op == Operation::DeleteObject && params.get("versionId").is_none();
+    // (A folder has no retention or hold of its own — its marker may carry the bucket's
+    // default retention all the same —, and deleting it without a version leaves the marker's
+    // version where the backend keeps it.)
+    let folder = at.route.tenant.folders && at.target.key().is_some_and(|k| k.ends_with(b"/"));
+    let deletes = op == Operation::DeleteObject && params.get("versionId").is_none() && !folder;
     let retention_off = at.route.tenant.retention.mode == crate::config::RetentionMode::Off;
     if retention_off {
         return Ok(());
