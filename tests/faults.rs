@@ -646,3 +646,54 @@ async fn a_form_file_past_its_policy_is_refused_as_it_passes() {
         .await;
     assert!(head.is_err(), "stored: {head:?}");
 }
+
+/// The fields after a form's file are ignored (as S3 ignores them) and read only a little,
+/// so that a client cannot hold the file's room of the shared budget while it trickles
+/// trailing bytes nobody uses: past 64 KiB of them the upload is made and answered, and the
+/// connection closes, the rest unread; a few (a submit button's) are read, the connection kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_after_a_form_s_file_are_read_only_a_little() {
+    let gw = start_local_with("client_body_timeout_seconds = 30", "").await;
+    let bucket = gw.with_bucket("trailing").await;
+    let (ak, sk) = user_keys();
+    let addr = gw.addr();
+    for (key, trailing, closes) in [("few", 10, false), ("many", 200 * 1024, true)] {
+        let fields = [("key", key)];
+        let body = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"data");
+        let mut body = body[..body.len() - b"--b--\r\n".len()].to_vec();
+        body.extend_from_slice(b"--b\r\nContent-Disposition: form-data; name=\"submit\"\r\n\r\n");
+        let sent = body.len() + trailing;
+        let head = format!(
+            "POST /{bucket} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: multipart/form-data; \
+             boundary=b\r\ncontent-length: {}\r\n\r\n",
+            sent + b"\r\n--b--\r\n".len()
+        );
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        // The trailing field's bytes: all of the few; of the many, 100 KiB, the rest never.
+        let now = trailing.min(100 * 1024);
+        stream.write_all(&vec![b't'; now]).await.unwrap();
+        if !closes {
+            stream.write_all(b"\r\n--b--\r\n").await.unwrap();
+        }
+        let mut answer = vec![0; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await;
+        let n = read.expect("the gateway waited for trailing bytes nobody uses");
+        let answer = String::from_utf8_lossy(&answer[..n.unwrap()]).to_lowercase();
+        assert!(answer.starts_with("http/1.1 204"), "{key}: {answer}");
+        assert_eq!(
+            answer.contains("connection: close"),
+            closes,
+            "{key}: {answer}"
+        );
+        let stored = gw
+            .client()
+            .get_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await;
+        assert!(stored.is_ok(), "{key}: the upload was made");
+    }
+}

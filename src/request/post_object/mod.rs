@@ -655,12 +655,25 @@ impl Gateway {
             data.extend_from_slice(&chunk);
         }
         drop(file);
-        while let Some(field) = multipart.next_field().await? {
-            drop(field);
+        // The fields after the file are read so that the connection can serve the next request
+        // — a few (a browser's submit button), never at length while the file holds its room:
+        // past [`TRAILING_MAX`] bytes the rest is left unread, and the connection closes after
+        // the answer.
+        let mut trailing = 0;
+        'fields: while let Some(mut field) = multipart.next_field().await? {
+            while let Some(chunk) = field.chunk().await? {
+                trailing += chunk.len();
+                if trailing > TRAILING_MAX {
+                    break 'fields;
+                }
+            }
         }
         Ok(Bytes::from(data))
     }
 }
+
+/// The most of a form's fields after its file that is read (and ignored) before the upload.
+const TRAILING_MAX: usize = 64 * 1024;
 
 /// The request body as a stream for the form parser: read at the client's body pace, and
 /// before the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped
