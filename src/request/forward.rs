@@ -1112,7 +1112,11 @@ impl Gateway {
             Some(s.req_header()),
         )
         .await?;
-        Box::pin(self.check_folder_names(call)).await?;
+        // (Boxed, and asked, only where folders are kept: every other request would pay an
+        // allocation for it.)
+        if call.route.tenant.folders {
+            Box::pin(self.check_folder_names(call)).await?;
+        }
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,
