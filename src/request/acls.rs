@@ -746,9 +746,18 @@ impl Gateway {
             }
             // A metadata change whose ACL grants no user (one it named, or the object's, which
             // held none): in a bucket without versions it rewrote the very instance (its
-            // bytes, so its ETag, kept), whose grants to users are no longer its ACL.
+            // bytes, so its ETag, kept, as the object's HEAD before the change named it),
+            // whose grants to users are no longer its ACL. (Where versions are kept the old
+            // version keeps its record, the new one has none.)
             Operation::CopyObject if call.params.effects.metadata_edit => {
-                let instance = self.written_instance(at, upstream, etag).await?;
+                let before = call.edited.as_ref().and_then(|e| e.head.as_ref());
+                let rewritten = before
+                    .filter(|h| h.status == 200)
+                    .and_then(instance_of)
+                    .filter(|i| i.starts_with("e:"));
+                let Some(instance) = rewritten else {
+                    return Ok(());
+                };
                 let name = object_acl_record(&backend_bucket, &key, &instance);
                 self.forget_acl(at, &name);
                 let removed = self.delete_record(records, name.clone()).await;

@@ -92,7 +92,7 @@ pub(super) struct Call<'a> {
 /// did not answer), read once — the owner the change keeps (`Effects::object_owner`) and the
 /// content headers it keeps come from this one answer, and the copy is pinned to it.
 pub(super) struct EditedObject {
-    head: Option<ResponseHeader>,
+    pub(super) head: Option<ResponseHeader>,
 }
 
 /// What the checks before sending established, for reading the backend's answer.
