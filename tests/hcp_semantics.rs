@@ -758,6 +758,17 @@ async fn form_uploads_keep_the_folder_rules() {
         view.keys(&bucket).await,
         ["reports/", "reports/2026/", "reports/2026/q4"]
     );
+    // No object at a folder's name, nor in a folder whose name an object holds.
+    let r = post("reports").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let r = post("solo").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = post("solo/x").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    assert_eq!(
+        view.keys(&bucket).await,
+        ["reports/", "reports/2026/", "reports/2026/q4", "solo"]
+    );
 }
 
 /// A form whose key is `${filename}` alone with no file chosen (what a browser sends for a

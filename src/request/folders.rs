@@ -185,24 +185,19 @@ impl Gateway {
     /// refused. A name the backend could not say of is 503: nothing is written.
     pub(in crate::request) async fn check_folder_names(
         &self,
-        call: &Call<'_>,
+        (at, op, effects): (At<'_>, Operation, &crate::request::classify::Effects),
     ) -> Result<(), HcpError> {
         let writes = matches!(
-            call.op,
+            op,
             Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
         );
-        let effects = &call.params.effects;
-        if !call.route.tenant.folders
+        if !at.route.tenant.folders
             || !writes
             || effects.metadata_edit
             || effects.folder == FolderWrite::Create
         {
             return Ok(());
         }
-        let at = At {
-            target: call.target,
-            route: call.route,
-        };
         let bucket = bucket_key(at);
         let known = |folder: &[u8]| {
             let name = KnownFolders::name(&bucket, folder);
@@ -213,7 +208,7 @@ impl Gateway {
                 .with_message("Whether the name is taken could not be learned; try again.")
                 .with_cause(format!("{what} for the folder rules said nothing"))
         };
-        let key = call.target.key().unwrap_or_default();
+        let key = at.target.key().unwrap_or_default();
         let mut folder = key.to_vec();
         folder.push(b'/');
         let folder_there = known(&folder)
@@ -226,11 +221,14 @@ impl Gateway {
                 .with_message("A folder with this name already exists."));
         }
         for parent in folders_of(&key).into_iter().filter(|f| !known(f)) {
-            let name = call.target.with_key(&parent[..parent.len() - 1]);
+            let name = at.target.with_key(&parent[..parent.len() - 1]);
             let head = self.backend_call(Operation::HeadObject, Params::default(), &name, at.route);
             match head.await.map(|(h, _)| h.status.as_u16()) {
-                Some(404) => {}
-                Some(200) => {
+                // (A 403: AWS's HEAD of a name that is not there, for an account that may not
+                // list; a name the backend would not say of is taken by nothing it keeps.)
+                Some(404 | 403) => {}
+                // (A 400: an object a HEAD without its customer's key cannot read.)
+                Some(200 | 400) => {
                     return Err(HcpError::new(HcpCode::OperationAborted)
                         .with_message("An object holds the name of a folder this name is in."))
                 }

@@ -1115,7 +1115,8 @@ impl Gateway {
         // (Boxed, and asked, only where folders are kept: every other request would pay an
         // allocation for it.)
         if call.route.tenant.folders {
-            Box::pin(self.check_folder_names(call)).await?;
+            let asked = (at, call.op, &call.params.effects);
+            Box::pin(self.check_folder_names(asked)).await?;
         }
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(

@@ -250,6 +250,11 @@ impl Gateway {
             None,
         )
         .await?;
+        // HCP's names where folders are kept, as a PUT's.
+        if route.tenant.folders {
+            let asked = (at, Operation::PutObject, &written.effects);
+            Box::pin(self.check_folder_names(asked)).await?;
+        }
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,
