@@ -102,13 +102,27 @@ impl Grantees<'_> {
     /// different tenants may share a name); none where two of the tenant's users share it —
     /// which one a grant named cannot be told.
     fn named(&self, name: &str) -> Option<Owner> {
-        let mut here = self
-            .users
-            .named(name)
+        // (Most closely the tenant's first: configured for it, then at home there, then
+        // belonging to it by its grants alone — a user of no tenant granted `*` belongs to
+        // every tenant, and must not hide the tenant's own user of the name.)
+        let users = self.users.named(name);
+        let closeness = |u: &crate::request::authenticate::User| {
+            if u.tenant.as_deref() == Some(self.tenant) {
+                0
+            } else if u.home_tenant.as_deref() == Some(self.tenant) {
+                1
+            } else {
+                2
+            }
+        };
+        let here: Vec<_> = users
             .iter()
-            .filter_map(|u| self.of_tenant(u));
-        match (here.next(), here.next()) {
-            (Some(one), None) => Some(one),
+            .filter(|u| self.of_tenant(u).is_some())
+            .collect();
+        let closest = here.iter().map(|u| closeness(u)).min()?;
+        let mut nearest = here.iter().filter(|u| closeness(u) == closest);
+        match (nearest.next(), nearest.next()) {
+            (Some(one), None) => self.of_tenant(one),
             _ => None,
         }
     }
@@ -592,6 +606,26 @@ mod tests {
                 Grantee::User(expected)
             );
         }
+        // A user of no tenant, granted every tenant, does not hide the tenant's own.
+        let everywhere = User {
+            grants: vec![crate::request::authorize::Grant::new(
+                "*",
+                "*",
+                vec![crate::request::authorize::Permission::Read],
+            )],
+            ..User::new(Some("ops".into()), "AK-G".into(), "s".into(), true, vec![])
+        };
+        let users = UserStore::new(vec![user("AK-A", "a"), everywhere]);
+        let who = Grantees {
+            users: &users,
+            tenant: "a",
+            keep_users: true,
+        };
+        let own = Owner::of(users.get("AK-A").unwrap());
+        assert_eq!(
+            grantee("emailAddress", "ops", who).unwrap(),
+            Grantee::User(own)
+        );
         let twice = UserStore::new(vec![user("AK-A", "a"), user("AK-C", "a")]);
         let who = Grantees {
             users: &twice,
