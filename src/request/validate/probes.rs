@@ -446,11 +446,7 @@ pub(in crate::request) async fn check_retained(
         op,
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
     );
-    // (A folder has no retention or hold of its own — its marker may carry the bucket's
-    // default retention all the same —, and deleting it without a version leaves the marker's
-    // version where the backend keeps it.)
-    let folder = at.route.tenant.folders && at.target.key().is_some_and(|k| k.ends_with(b"/"));
-    let deletes = op == Operation::DeleteObject && params.get("versionId").is_none() && !folder;
+    let deletes = op == Operation::DeleteObject && params.get("versionId").is_none();
     let retention_off = at.route.tenant.retention.mode == crate::config::RetentionMode::Off;
     if retention_off {
         return Ok(());
@@ -507,7 +503,16 @@ pub(in crate::request) async fn check_retained(
             "The object is under retention or on hold: no new version of it is stored.",
         ));
     }
-    if deletes && (held || (retained && !params.effects.bypass_governance)) {
+    // (A folder has no retention of its own — its marker, empty, may carry the bucket's
+    // default retention all the same —, and deleting it without a version leaves the marker's
+    // version where the backend keeps it. Data stored at such a name, and a hold, stay kept.)
+    let folder = at.route.tenant.folders
+        && at.target.key().is_some_and(|k| k.ends_with(b"/"))
+        && head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+    if deletes && (held || (retained && !params.effects.bypass_governance && !folder)) {
         return Err(
             HcpError::new(HcpCode::OperationAborted).with_message(if held {
                 "The object is on hold."
