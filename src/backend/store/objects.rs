@@ -103,7 +103,8 @@ fn db_error<E: std::fmt::Display + 'static>(e: E) -> StoreError {
 }
 
 /// The most bodies named by no object that a start removes: more than a stopped process leaves
-/// (the commits it had under way), so many that the database must be older than its bodies.
+/// of its commits under way, so many that the database may be older than its bodies (they are
+/// moved aside instead).
 const UNNAMED_BODIES_MAX: usize = 4096;
 
 /// [`db_error`] of a commit that makes a body an object's or a part's: one failed by I/O may
@@ -550,17 +551,27 @@ impl Objects {
                 unnamed.push(entry.path());
             }
         }
-        // A stopped process leaves at most the bodies it was committing (or had just
-        // replaced) unnamed; many more say the database is older than its bodies — put back
-        // from a backup — and removing them would lose every object written since.
+        // A stopped process leaves unnamed the bodies it was committing or removing; many
+        // may say the database is older than its bodies — put back from a copy — and removing
+        // them would lose every object written since: they are moved aside, not removed, and
+        // the operator told (a stop in the middle of removing a large upload's parts is the
+        // other cause: then they may go).
         if unnamed.len() > UNNAMED_BODIES_MAX {
-            return Err(StoreError::Io(io::Error::other(format!(
-                "{} bodies in {} are named by no object: the metadata database is older than \
-                 them (put back from a copy?). Nothing was removed; put back the database that \
-                 goes with them, or move them aside to start with this one",
-                unnamed.len(),
-                self.root.join("blobs").display()
-            ))));
+            let secs = now_millis() / 1000;
+            let aside = self.root.join("unnamed").join(secs.to_string());
+            std::fs::create_dir_all(&aside)?;
+            for path in &unnamed {
+                std::fs::rename(path, aside.join(path.file_name().unwrap_or_default()))?;
+            }
+            tracing::error!(
+                bodies = unnamed.len(),
+                moved_to = %aside.display(),
+                "bodies named by no object were moved aside, not removed: if the metadata \
+                 database was put back from a copy, they are the objects written since (put \
+                 back the database that goes with them); if the gateway stopped while removing \
+                 a large upload's parts, remove the directory"
+            );
+            return Ok(());
         }
         for path in unnamed {
             std::fs::remove_file(path)?;
@@ -927,10 +938,10 @@ mod tests {
     use super::*;
     use crate::backend::store::listing::Entry;
 
-    /// A start removes the few bodies a stopped process leaves unnamed, but refuses to remove
-    /// so many that the database must be older than its bodies (put back from a copy).
+    /// A start removes the few bodies a stopped process leaves unnamed, but moves aside, not
+    /// removes, so many that the database may be older than its bodies (put back from a copy).
     #[test]
-    fn a_database_older_than_its_bodies_is_refused_not_cleaned() {
+    fn a_database_older_than_its_bodies_keeps_them_aside() {
         let dir = tempfile::tempdir().unwrap();
         let store = Objects::open(dir.path()).unwrap();
         store.create_bucket("b").unwrap();
@@ -947,9 +958,14 @@ mod tests {
         for i in 0..=UNNAMED_BODIES_MAX {
             std::fs::write(blobs.join(format!("newer{i}")), b"y").unwrap();
         }
-        let refused = Objects::open(dir.path());
-        assert!(matches!(refused, Err(StoreError::Io(_))));
-        assert_eq!(bodies(), UNNAMED_BODIES_MAX + 2, "nothing removed");
+        let store = Objects::open(dir.path()).unwrap();
+        assert_eq!(bodies(), 1, "the named body stays");
+        assert_eq!(store.get("b", b"kept", None).unwrap().0.size, 1);
+        let aside = std::fs::read_dir(dir.path().join("unnamed")).unwrap();
+        let aside: Vec<_> = aside.map(|e| e.unwrap().path()).collect();
+        assert_eq!(aside.len(), 1);
+        let kept = std::fs::read_dir(&aside[0]).unwrap().count();
+        assert_eq!(kept, UNNAMED_BODIES_MAX + 1, "nothing removed");
     }
 
     /// A bucket is made with its ACL in one transaction; making it again changes nothing.
