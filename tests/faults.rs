@@ -647,17 +647,17 @@ async fn a_form_file_past_its_policy_is_refused_as_it_passes() {
     assert!(head.is_err(), "stored: {head:?}");
 }
 
-/// The fields after a form's file are ignored (as S3 ignores them) and read only a little,
-/// so that a client cannot hold the file's room of the shared budget while it trickles
-/// trailing bytes nobody uses: past 64 KiB of them the upload is made and answered, and the
-/// connection closes, the rest unread; a few (a submit button's) are read, the connection kept.
+/// The fields after a form's file are ignored (as S3 ignores them) and not read before the
+/// upload, so that a client cannot hold the file's room of the shared budget while it trickles
+/// trailing bytes nobody uses: the upload is made and answered at once, what follows drained
+/// afterwards (bounded), the place and the room given back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fields_after_a_form_s_file_are_read_only_a_little() {
+async fn fields_after_a_form_s_file_are_not_waited_for() {
     let gw = start_local_with("client_body_timeout_seconds = 30", "").await;
     let bucket = gw.with_bucket("trailing").await;
     let (ak, sk) = user_keys();
     let addr = gw.addr();
-    for (key, trailing, closes) in [("few", 10, false), ("many", 200 * 1024, true)] {
+    for (key, trailing, ends) in [("few", 10, true), ("many", 200 * 1024, false)] {
         let fields = [("key", key)];
         let body = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"data");
         let mut body = body[..body.len() - b"--b--\r\n".len()].to_vec();
@@ -674,7 +674,7 @@ async fn fields_after_a_form_s_file_are_read_only_a_little() {
         // The trailing field's bytes: all of the few; of the many, 100 KiB, the rest never.
         let now = trailing.min(100 * 1024);
         stream.write_all(&vec![b't'; now]).await.unwrap();
-        if !closes {
+        if ends {
             stream.write_all(b"\r\n--b--\r\n").await.unwrap();
         }
         let mut answer = vec![0; 4096];
@@ -682,11 +682,6 @@ async fn fields_after_a_form_s_file_are_read_only_a_little() {
         let n = read.expect("the gateway waited for trailing bytes nobody uses");
         let answer = String::from_utf8_lossy(&answer[..n.unwrap()]).to_lowercase();
         assert!(answer.starts_with("http/1.1 204"), "{key}: {answer}");
-        assert_eq!(
-            answer.contains("connection: close"),
-            closes,
-            "{key}: {answer}"
-        );
         let stored = gw
             .client()
             .get_object()

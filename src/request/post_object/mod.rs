@@ -350,7 +350,12 @@ impl Gateway {
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
         rewrite::answer_encryption(asked, stored, &mut resp);
-        self.answer_own(s, x, resp, body).await
+        // (What follows the file — fields S3 ignores — is read, bounded, once the upload's
+        // place and room are given back: `Gateway::drain`.)
+        match self.answer_own(s, x, resp, body).await {
+            Flow::Close => Flow::Drain,
+            flow => flow,
+        }
     }
 
     /// The form's PUT authorised as any PUT: what the permissions do not allow, the bucket's
@@ -636,7 +641,7 @@ impl Gateway {
     /// does, and read so that the connection can serve the next request.
     async fn read_file(
         &self,
-        (multipart, mut file, (cap, range)): FileAt<'_, '_>,
+        (_, mut file, (cap, range)): FileAt<'_, '_>,
         room: &mut crate::request::held::Held,
     ) -> Result<Bytes, FormError> {
         let limit = self.cfg.limits.max_post_object_bytes;
@@ -660,25 +665,11 @@ impl Gateway {
             data.extend_from_slice(&chunk);
         }
         drop(file);
-        // The fields after the file are read so that the connection can serve the next request
-        // — a few (a browser's submit button), never at length while the file holds its room:
-        // past [`TRAILING_MAX`] bytes the rest is left unread, and the connection closes after
-        // the answer.
-        let mut trailing = 0;
-        'fields: while let Some(mut field) = multipart.next_field().await? {
-            while let Some(chunk) = field.chunk().await? {
-                trailing += chunk.len();
-                if trailing > TRAILING_MAX {
-                    break 'fields;
-                }
-            }
-        }
+        // (The fields after the file, which S3 ignores, are not read while the file holds its
+        // room: the answer's drain reads what is left, bounded — `answer_form`.)
         Ok(Bytes::from(data))
     }
 }
-
-/// The most of a form's fields after its file that is read (and ignored) before the upload.
-const TRAILING_MAX: usize = 64 * 1024;
 
 /// The request body as a stream for the form parser: read at the client's body pace, and
 /// before the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped
