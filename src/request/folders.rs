@@ -223,10 +223,24 @@ impl Gateway {
         for parent in folders_of(&key).into_iter().filter(|f| !known(f)) {
             let name = at.target.with_key(&parent[..parent.len() - 1]);
             let head = self.backend_call(Operation::HeadObject, Params::default(), &name, at.route);
-            match head.await.map(|(h, _)| h.status.as_u16()) {
-                // (A 403: AWS's HEAD of a name that is not there, for an account that may not
-                // list; a name the backend would not say of is taken by nothing it keeps.)
-                Some(404 | 403) => {}
+            let status = match head.await.map(|(h, _)| h.status.as_u16()) {
+                // (A 403 — AWS's HEAD of a name that is not there for an account that may not
+                // list, or of an object it may not read — is asked of a listing.)
+                Some(403) => {
+                    let at_name = At {
+                        target: &name,
+                        route: at.route,
+                    };
+                    match self.key_listed(at_name).await {
+                        Some(true) => Some(200),
+                        Some(false) => Some(404),
+                        None => None,
+                    }
+                }
+                other => other,
+            };
+            match status {
+                Some(404) => {}
                 // (A 400: an object a HEAD without its customer's key cannot read.)
                 Some(200 | 400) => {
                     return Err(HcpError::new(HcpCode::OperationAborted)
