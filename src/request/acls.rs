@@ -745,24 +745,11 @@ impl Gateway {
                 (name, Some(instance))
             }
             // A metadata change whose ACL grants no user (one it named, or the object's, which
-            // held none): in a bucket without versions it rewrote the very instance (its
-            // bytes, so its ETag, kept, as the object's HEAD before the change named it),
-            // whose grants to users are no longer its ACL. (Where versions are kept the old
-            // version keeps its record, the new one has none.)
+            // held none): `remove_rewritten_record`.
             Operation::CopyObject if call.params.effects.metadata_edit => {
-                let before = call.edited.as_ref().and_then(|e| e.head.as_ref());
-                let rewritten = before
-                    .filter(|h| h.status == 200)
-                    .and_then(instance_of)
-                    .filter(|i| i.starts_with("e:"));
-                let Some(instance) = rewritten else {
-                    return Ok(());
-                };
-                let name = object_acl_record(&backend_bucket, &key, &instance);
-                self.forget_acl(at, &name);
-                let removed = self.delete_record(records, name.clone()).await;
-                self.forget_acl(at, &name);
-                return removed.map_err(unavailable);
+                return self
+                    .remove_rewritten_record(call, (at, records), upstream)
+                    .await;
             }
             _ => return Ok(()),
         };
@@ -782,6 +769,40 @@ impl Gateway {
         let written = self.put_record(records, name.clone(), &body).await;
         self.forget_acl(at, &name);
         written.map_err(unavailable)
+    }
+}
+
+impl Gateway {
+    /// After a metadata change whose ACL grants no user (one it named, or the object's, which
+    /// held none): in a bucket without versions it rewrote the very instance (its bytes, so
+    /// its ETag, kept, as the object's HEAD before the change named it), whose grants to users
+    /// are no longer its ACL — their record goes. (A change that made a version of its own left
+    /// the old one — a `null` one too — with its record; the new one has none.)
+    async fn remove_rewritten_record(
+        &self,
+        call: &Call<'_>,
+        (at, records): (At<'_>, &Records<'_>),
+        upstream: &ResponseHeader,
+    ) -> Result<(), HcpError> {
+        let made_a_version = upstream
+            .headers
+            .get("x-amz-version-id")
+            .is_some_and(|v| !v.is_empty() && v.as_bytes() != b"null");
+        let before = call.edited.as_ref().and_then(|e| e.head.as_ref());
+        let rewritten = before
+            .filter(|h| h.status == 200 && !made_a_version)
+            .and_then(instance_of)
+            .filter(|i| i.starts_with("e:"));
+        let Some(instance) = rewritten else {
+            return Ok(());
+        };
+        let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        let key = at.target.key().unwrap_or_default();
+        let name = object_acl_record(backend_bucket, &key, &instance);
+        self.forget_acl(at, &name);
+        let removed = self.delete_record(records, name.clone()).await;
+        self.forget_acl(at, &name);
+        removed.map_err(unavailable)
     }
 }
 
