@@ -107,6 +107,9 @@ fn db_error<E: std::fmt::Display + 'static>(e: E) -> StoreError {
 /// moved aside instead).
 const UNNAMED_BODIES_MAX: usize = 4096;
 
+/// The mark of a move of unnamed bodies under way, in the directory they move to.
+const MOVING: &str = ".moving";
+
 /// [`db_error`] of a commit that makes a body an object's or a part's: one failed by I/O may
 /// have reached the disk, and its body is kept for the key it may name.
 fn commit_error(e: redb::CommitError) -> StoreError {
@@ -556,13 +559,24 @@ impl Objects {
         // them would lose every object written since: they are moved aside, not removed, and
         // the operator told (a stop in the middle of removing a large upload's parts is the
         // other cause: then they may go).
-        if unnamed.len() > UNNAMED_BODIES_MAX {
-            let secs = now_millis() / 1000;
-            let aside = self.root.join("unnamed").join(secs.to_string());
-            std::fs::create_dir_all(&aside)?;
+        // (A move cut short — its directory still marked — is finished first, whatever is left:
+        // what is left may be fewer than the limit, and must not be removed.)
+        let unfinished = self.unfinished_move()?;
+        if unnamed.len() > UNNAMED_BODIES_MAX || unfinished.is_some() {
+            let aside = match unfinished {
+                Some(aside) => aside,
+                None => {
+                    let secs = now_millis() / 1000;
+                    let aside = self.root.join("unnamed").join(secs.to_string());
+                    std::fs::create_dir_all(&aside)?;
+                    std::fs::write(aside.join(MOVING), b"")?;
+                    aside
+                }
+            };
             for path in &unnamed {
                 std::fs::rename(path, aside.join(path.file_name().unwrap_or_default()))?;
             }
+            std::fs::remove_file(aside.join(MOVING))?;
             tracing::error!(
                 bodies = unnamed.len(),
                 moved_to = %aside.display(),
@@ -577,6 +591,21 @@ impl Objects {
             std::fs::remove_file(path)?;
         }
         Ok(())
+    }
+
+    /// The directory of a move of unnamed bodies that a stop cut short, if any.
+    fn unfinished_move(&self) -> Result<Option<PathBuf>, StoreError> {
+        let unnamed = self.root.join("unnamed");
+        if !unnamed.exists() {
+            return Ok(None);
+        }
+        for entry in std::fs::read_dir(unnamed)? {
+            let dir = entry?.path();
+            if dir.join(MOVING).exists() {
+                return Ok(Some(dir));
+            }
+        }
+        Ok(None)
     }
 
     pub fn create_bucket(&self, name: &str) -> Result<bool, StoreError> {
@@ -966,6 +995,15 @@ mod tests {
         assert_eq!(aside.len(), 1);
         let kept = std::fs::read_dir(&aside[0]).unwrap().count();
         assert_eq!(kept, UNNAMED_BODIES_MAX + 1, "nothing removed");
+        drop(store);
+        // A move a stop cut short (its mark still there) is finished, however few are left.
+        std::fs::write(aside[0].join(MOVING), b"").unwrap();
+        std::fs::write(blobs.join("late"), b"y").unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        assert_eq!(bodies(), 1);
+        assert!(aside[0].join("late").exists(), "moved, not removed");
+        assert!(!aside[0].join(MOVING).exists());
+        drop(store);
     }
 
     /// A bucket is made with its ACL in one transaction; making it again changes nothing.
