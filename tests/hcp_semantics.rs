@@ -1652,3 +1652,29 @@ async fn listings_name_the_parameters_they_were_not_given() {
         }
     }
 }
+
+/// A form upload's answer names the new version while the bucket's versioning is enabled, as
+/// HCP's POST answer does, and none where it is not.
+#[tokio::test]
+async fn a_form_upload_names_its_version_where_versioning_is_enabled() {
+    let gw = start(Backend::Store).await.unwrap();
+    let s3 = gw.client();
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let plain = new_bucket(&s3, "dropbox-plain").await;
+    let r = common::raw::post_form(&addr, &plain, "k").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-version-id"), None);
+    let versioned = new_bucket(&s3, "dropbox-versioned").await;
+    set_versioning(
+        &s3,
+        &versioned,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let r = common::raw::post_form(&addr, &versioned, "k").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let named = r.header("x-amz-version-id").expect("the version named");
+    let listed = s3.list_object_versions().bucket(&versioned).send().await;
+    let listed = listed.unwrap();
+    assert_eq!(listed.versions()[0].version_id(), Some(named));
+}

@@ -196,7 +196,8 @@ impl Gateway {
             return self.answer(s, x, e).await;
         }
         self.folders_after(&call).await;
-        self.answer_form(s, x, &upload, &header, &location).await
+        self.answer_form(s, x, (&upload, &route), &header, &location)
+            .await
     }
 
     /// Reads the form through a body stream bounded before the file: until the file starts,
@@ -314,7 +315,7 @@ impl Gateway {
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
-        upload: &Upload,
+        (upload, route): (&Upload, &Route<'_>),
         stored: &ResponseHeader,
         location: &str,
     ) -> Flow {
@@ -350,6 +351,24 @@ impl Gateway {
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
         rewrite::answer_encryption(asked, stored, &mut resp);
+        // HCP names the new version while versioning is enabled (manual, POST's answer headers;
+        // S3's `null` names none) — where the gateway keeps HCP's versioning, as it says.
+        let version = stored
+            .headers
+            .get("x-amz-version-id")
+            .filter(|v| !v.is_empty() && v.as_bytes() != b"null")
+            .cloned();
+        if let Some(version) = version {
+            let at = crate::request::validate::probes::At {
+                target: &upload.target,
+                route,
+            };
+            let kept = crate::request::versioning::kept_by_gateway(route.tenant);
+            if !kept || Box::pin(self.bucket_versioning(at)).await != Some(false) {
+                resp.insert_header("x-amz-version-id", version)
+                    .expect("a header value");
+            }
+        }
         // (What follows the file — fields S3 ignores — is read, bounded, once the upload's
         // place and room are given back: `Gateway::drain`.)
         match self.answer_own(s, x, resp, body).await {
