@@ -784,10 +784,7 @@ impl Gateway {
         (at, records): (At<'_>, &Records<'_>),
         upstream: &ResponseHeader,
     ) -> Result<(), HcpError> {
-        let made_a_version = upstream
-            .headers
-            .get("x-amz-version-id")
-            .is_some_and(|v| !v.is_empty() && v.as_bytes() != b"null");
+        let made_a_version = version_of(upstream).is_some();
         let before = call.edited.as_ref().and_then(|e| e.head.as_ref());
         let rewritten = before
             .filter(|h| h.status == 200 && !made_a_version)
@@ -999,8 +996,8 @@ pub(in crate::request) struct AclRead {
     fresh: Option<(String, u64)>,
 }
 
-/// The version a HEAD or write answered, where the backend keeps one.
-fn version_of(head: &ResponseHeader) -> Option<String> {
+/// The version a HEAD or write answered, where the backend keeps one (S3's `null` names none).
+pub(in crate::request) fn version_of(head: &ResponseHeader) -> Option<String> {
     head.headers
         .get("x-amz-version-id")
         .and_then(|v| v.to_str().ok())

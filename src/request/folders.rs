@@ -204,9 +204,8 @@ impl Gateway {
             self.known_folders.0.contains_key(&name)
         };
         let unknown = |what: &str| {
-            HcpError::new(HcpCode::ServiceUnavailable)
-                .with_message("Whether the name is taken could not be learned; try again.")
-                .with_cause(format!("{what} for the folder rules said nothing"))
+            let cause = format!("{what} for the folder rules said nothing");
+            crate::request::validate::probes::name_unknown(cause)
         };
         let key = at.target.key().unwrap_or_default();
         let mut folder = key.to_vec();

@@ -194,22 +194,18 @@ impl Gateway {
         // The bucket as it is now (one deleted beside this replica keeps no status), and its
         // status; for a PUT, that the gateway keeps it.
         let kept = match self.bucket_status(at).await {
-            Some(200) => self.kept_versioning(at).await,
-            Some(404) => Err(String::new()),
-            other => Err(format!("a HEAD of the bucket answered {other:?}")),
+            Some(200) => self.kept_versioning(at).await.map_err(unavailable),
+            Some(404) => {
+                let bucket = call.target.bucket.as_deref().unwrap_or_default();
+                Err(HcpError::new(HcpCode::NoSuchBucket).with_bucket(bucket))
+            }
+            other => Err(unavailable(format!(
+                "a HEAD of the bucket answered {other:?}"
+            ))),
         };
         let kept = match kept {
-            Err(cause) if cause.is_empty() => {
-                let bucket = call.target.bucket.as_deref().unwrap_or_default();
-                let missing = HcpError::new(HcpCode::NoSuchBucket).with_bucket(bucket);
-                return self.stop(s, x, forward::Stop::Early(missing)).await;
-            }
-            Err(cause) => {
-                return self
-                    .stop(s, x, forward::Stop::Early(unavailable(cause)))
-                    .await
-            }
             Ok(kept) => kept,
+            Err(e) => return self.stop(s, x, forward::Stop::Early(e)).await,
         };
         if call.op == Operation::GetBucketVersioning {
             let status = kept.unwrap_or(Status::Enabled);

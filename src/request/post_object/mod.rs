@@ -353,12 +353,7 @@ impl Gateway {
         rewrite::answer_encryption(asked, stored, &mut resp);
         // HCP names the new version while versioning is enabled (manual, POST's answer headers;
         // S3's `null` names none) — where the gateway keeps HCP's versioning, as it says.
-        let version = stored
-            .headers
-            .get("x-amz-version-id")
-            .filter(|v| !v.is_empty() && v.as_bytes() != b"null")
-            .cloned();
-        if let Some(version) = version {
+        if let Some(version) = crate::request::acls::version_of(stored) {
             let at = crate::request::validate::probes::At {
                 target: &upload.target,
                 route,

@@ -621,11 +621,9 @@ pub(in crate::request) async fn check_overwrite(
     // What the backend did not say cannot be judged: 503, nothing written (a failed HEAD
     // taken for an absent name would let the write replace what the rule keeps).
     let unknown = |what: &str, status: Option<u16>| {
-        HcpError::new(HcpCode::ServiceUnavailable)
-            .with_message("Whether the name is taken could not be learned; try again.")
-            .with_cause(format!(
-                "{what} for the no-overwrite rule answered {status:?}"
-            ))
+        name_unknown(format!(
+            "{what} for the no-overwrite rule answered {status:?}"
+        ))
     };
     let head = match ask_backend {
         true => None,
@@ -672,6 +670,14 @@ pub(in crate::request) async fn check_overwrite(
     } else {
         Overwrite::Unguarded
     })
+}
+
+/// A name whose taking the backend did not say of (a HEAD or listing without an answer): 503,
+/// nothing written — taken for absent, it would let a write replace what the rules keep.
+pub(in crate::request) fn name_unknown(cause: String) -> HcpError {
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("Whether the name is taken could not be learned; try again.")
+        .with_cause(cause)
 }
 
 /// Whether a metadata change writes the object's own content over it (`head`: the object's)
