@@ -861,6 +861,11 @@ async fn folders_are_not_created_without_the_protection_asked() {
     assert_eq!(r.status, 204, "{}", r.text());
     let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/dated/"), &[], b"").await;
     assert_eq!(head.status, 404, "the folder is gone");
+    let kept = view.keys(&bucket).await;
+    assert!(
+        !kept.contains(&"dated/".to_string()) && kept.contains(&"dated/doc".to_string()),
+        "at the backend: {kept:?}"
+    );
 }
 
 /// HCP's conditions on a read: "No ETags match an asterisk in an If-None-Match header" (GET,

@@ -1371,3 +1371,19 @@ async fn a_version_id_the_backend_never_gave_names_no_version() {
         gw.stop().await;
     }
 }
+
+/// Where folders are kept, a write whose name the backend cannot say of (the listing that
+/// asks whether it is a folder's fails) is HCP's 503 with its Error document, and nothing is
+/// written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_name_the_backend_cannot_say_of_is_503() {
+    let (gw, server) = start_with_dialect_tenant(Vendor::Aws, "", "folders = true").await;
+    server.respond_to("GET", "error|InternalError|500");
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let r = common::raw::send_signed(&addr, (&ak, &sk), "PUT", "/bkt/a/x", b"data").await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    let puts = server.seen().iter().filter(|(m, ..)| m == "PUT").count();
+    assert_eq!(puts, 0, "nothing written: {:?}", server.seen());
+    gw.stop().await;
+}

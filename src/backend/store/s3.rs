@@ -1966,6 +1966,34 @@ fn continuation(token: &str) -> S3Result<String> {
 mod tests {
     use super::*;
 
+    /// A store whose database broke answers 503 ServiceUnavailable (HCP's, which clients
+    /// retry once the restart `/healthz` asks for has opened it again); another database
+    /// failure stays an internal error.
+    #[test]
+    fn a_broken_database_is_hcp_s_service_unavailable() {
+        use crate::hcp::mapping::{map, Dialect};
+        use crate::request::classify::Operation;
+        let failed = |broken| StoreError::Database {
+            broken,
+            at_commit: false,
+            message: "metadata database: x".into(),
+        };
+        let e = store_error(failed(true));
+        assert_eq!(e.code(), &S3ErrorCode::ServiceUnavailable);
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        let hcp = map(
+            Dialect::Local,
+            503,
+            Some("ServiceUnavailable"),
+            Operation::PutObject,
+        );
+        assert_eq!(hcp.code, crate::hcp::errors::HcpCode::ServiceUnavailable);
+        assert_eq!(
+            store_error(failed(false)).code(),
+            &S3ErrorCode::InternalError
+        );
+    }
+
     /// A full disk or quota is the store's StorageFull, HCP's 413 OutOfSpace (which clients do
     /// not retry as they retry a 500); other failures stay internal errors.
     #[test]
