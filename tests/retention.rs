@@ -1926,6 +1926,74 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
     r.assert_hcp_error(404, "NoSuchBucket");
 }
 
+/// HCP: "You cannot delete an object or any version of that object if the object is under
+/// retention or on hold" — an old version, which carries no lock of its own at the backend, is
+/// not purged while the object (its current version) is held or retained: 409 for a DELETE
+/// naming it, an `<Error>` naming it in a multi-object delete, the version kept; a privileged
+/// purge passes retention, never a hold.
+async fn no_version_of_a_retained_object_is_purged(backend: Backend) {
+    let Some(gw) = start_with_tenant(backend, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let admin = (USER, PASSWORD);
+    let bucket = new_bucket(&gw.client(), "shared-purge").await;
+    let version_of = |r: &common::raw::RawResponse| {
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.header("x-amz-version-id").expect("a version").to_string()
+    };
+    let (held, kept) = (format!("/{bucket}/held"), format!("/{bucket}/kept"));
+    let old_held = version_of(&as_user(&gw, admin, "PUT", &held, &[], b"old").await);
+    let hold = [("x-hcp-retentionhold", "true")];
+    version_of(&as_user(&gw, admin, "PUT", &held, &hold, b"new").await);
+    let old_kept = version_of(&as_user(&gw, admin, "PUT", &kept, &[], b"old").await);
+    let retain = [("x-hcp-retention", "A+1d")];
+    version_of(&as_user(&gw, admin, "PUT", &kept, &retain, b"new").await);
+
+    let privileged = [("x-hcp-privileged", "a purge past retention")];
+    for (target, old, how) in [
+        (&held, &old_held, &[][..]),
+        (&held, &old_held, &privileged[..]),
+        (&kept, &old_kept, &[][..]),
+    ] {
+        let purge = format!("{target}?versionId={old}");
+        let r = as_user(&gw, admin, "DELETE", &purge, how, b"").await;
+        r.assert_hcp_error(409, "OperationAborted");
+    }
+    // In a multi-object delete: reported as not deleted, by key and version.
+    let doc = format!(
+        "<Delete><Object><Key>held</Key><VersionId>{old_held}</VersionId></Object>\
+         <Object><Key>kept</Key><VersionId>{old_kept}</VersionId></Object></Delete>"
+    );
+    let md5 = content_md5(doc.as_bytes());
+    let multi = format!("/{bucket}?delete");
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(&gw, admin, "POST", &multi, &headers, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert!(!text.contains("<Deleted>"), "{text}");
+    for (key, old) in [("held", &old_held), ("kept", &old_kept)] {
+        let error = format!("<Key>{key}</Key><VersionId>{old}</VersionId><Code>OperationAborted");
+        assert!(text.contains(&error), "{text}");
+        assert_eq!(view.versions(&bucket, key).await.len(), 2, "{key}");
+    }
+    // A privileged purge passes retention (not a hold): the old version goes.
+    let purge = format!("{kept}?versionId={old_kept}");
+    let r = as_user(&gw, admin, "DELETE", &purge, &privileged, b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(!view.versions(&bucket, "kept").await.contains(&old_kept));
+}
+
+#[tokio::test]
+async fn no_version_of_a_retained_object_is_purged_on_the_embedded_store() {
+    no_version_of_a_retained_object_is_purged(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn no_version_of_a_retained_object_is_purged_on_rgw() {
+    no_version_of_a_retained_object_is_purged(Backend::Rgw).await;
+}
+
 #[tokio::test]
 async fn hcp_versioning_on_the_embedded_store() {
     hcp_versioning_where_the_backend_keeps_every_version(Backend::Store).await;

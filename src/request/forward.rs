@@ -107,7 +107,7 @@ pub(super) struct Guards {
     pub(super) overwrite_guarded: bool,
     /// A multi-object delete's objects kept back (under retention or on hold), reported in
     /// its answer as not deleted (`retain::deletes`).
-    pub(super) kept: Vec<String>,
+    pub(super) kept: Vec<crate::request::retain::deletes::Kept>,
     /// A multi-object delete in quiet mode: its answer lists only what was not deleted.
     pub(super) quiet_deletes: bool,
     /// Who answers name as owner (and for `GET /`, which buckets are the caller's), where the

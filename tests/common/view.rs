@@ -135,6 +135,28 @@ impl BackendView {
         }
     }
 
+    /// The version ids the backend keeps of a key (delete markers included), newest first
+    /// (RGW and the store; s3s-fs keeps no versions: none).
+    pub async fn versions(&self, bucket: &str, key: &str) -> Vec<String> {
+        match self {
+            BackendView::Local(_) => Vec::new(),
+            BackendView::S3(s3) | BackendView::Store(s3, _) => {
+                let listed = s3.list_object_versions().bucket(bucket).prefix(key).send();
+                let listed = listed.await.unwrap();
+                let versions = listed.versions().iter().map(|v| (v.key(), v.version_id()));
+                let markers = listed
+                    .delete_markers()
+                    .iter()
+                    .map(|m| (m.key(), m.version_id()));
+                versions
+                    .chain(markers)
+                    .filter(|(k, _)| *k == Some(key))
+                    .filter_map(|(_, v)| v.map(str::to_string))
+                    .collect()
+            }
+        }
+    }
+
     /// Every object key of a backend bucket.
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
         match self {

@@ -3,7 +3,8 @@
 //! such an object (S3 Object Lock allows that), hiding it; so each object named without a
 //! version is judged first, as a single DELETE is (`validate::probes::check_retained`), and one
 //! under retention or on hold is left out of the backend's document and reported in the answer
-//! as not deleted. A version named is the backend's lock to keep.
+//! as not deleted. So is a version named of such an object ("nor any version of that object"):
+//! judged on the object as it is now, whose hold or retention an old version need not carry.
 
 use super::*;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
@@ -136,16 +137,19 @@ fn document(entries: &[&Entry], quiet: bool) -> Vec<u8> {
     w.into_inner()
 }
 
-/// The `<Error>` entries of the objects kept, for the answer's `DeleteResult`.
-pub(in crate::request) fn kept_errors(kept: &[String]) -> String {
+/// The `<Error>` entries of the objects kept (key, version named), for the answer's
+/// `DeleteResult`.
+pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
     let mut w = Writer::new(Vec::new());
-    for key in kept {
+    for (key, version) in kept {
         let _ = w.write_event(Event::Start(BytesStart::new("Error")));
-        for (name, text) in [
-            ("Key", key.as_str()),
-            ("Code", HcpCode::OperationAborted.as_str()),
-            ("Message", "The object is under retention or on hold."),
-        ] {
+        let fields = [
+            Some(("Key", key.as_str())),
+            version.as_deref().map(|v| ("VersionId", v)),
+            Some(("Code", HcpCode::OperationAborted.as_str())),
+            Some(("Message", "The object is under retention or on hold.")),
+        ];
+        for (name, text) in fields.into_iter().flatten() {
             let _ = w.write_event(Event::Start(BytesStart::new(name)));
             let _ = w.write_event(Event::Text(BytesText::new(text)));
             let _ = w.write_event(Event::End(BytesEnd::new(name)));
@@ -155,22 +159,26 @@ pub(in crate::request) fn kept_errors(kept: &[String]) -> String {
     String::from_utf8(w.into_inner()).unwrap_or_default()
 }
 
+/// An entry of a multi-object delete kept back: its key and the version it named.
+pub(in crate::request) type Kept = (String, Option<String>);
+
 /// What the backend may be asked to delete.
 pub(in crate::request) struct Judged {
     /// The document to send instead of the client's: what was read, less what is kept back.
     pub(in crate::request) document: Vec<u8>,
     /// Whether anything is left to send.
     pub(in crate::request) any_left: bool,
-    /// The keys kept back: under retention or on hold.
-    pub(in crate::request) kept: Vec<String>,
+    /// The entries kept back (key, version named): objects under retention or on hold.
+    pub(in crate::request) kept: Vec<Kept>,
     /// `<Quiet>true</Quiet>`: the answer names only what was not deleted.
     pub(in crate::request) quiet: bool,
 }
 
 impl Gateway {
     /// Reads a multi-object delete strictly; in a tenant with retention, judges each object it
-    /// names without a version, one after the other (a HEAD each); an object whose retention
-    /// cannot be read makes the whole request 503 (nothing is deleted), as for a single DELETE.
+    /// names, with or without a version, one after the other (a HEAD each object); an object
+    /// whose retention cannot be read makes the whole request 503 (nothing is deleted), as for
+    /// a single DELETE.
     pub(in crate::request) async fn judge_deletes(
         &self,
         call: &Call<'_>,
@@ -188,10 +196,21 @@ impl Gateway {
         let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let mut kept = Vec::new();
         let mut left = Vec::new();
+        // (Each object judged once, however many of its versions the document names.)
+        let mut judged: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
         for entry in &entries {
             let key = entry.get("Key").unwrap_or_default();
-            if retention && entry.get("VersionId").is_none() && self.retained(call, key).await? {
-                kept.push(key.to_string());
+            let retained = match judged.get(key) {
+                Some(retained) => *retained,
+                None if retention => {
+                    let retained = self.retained(call, key).await?;
+                    judged.insert(key, retained);
+                    retained
+                }
+                None => false,
+            };
+            if retained {
+                kept.push((key.to_string(), entry.get("VersionId").map(str::to_string)));
             } else {
                 left.push(entry);
             }
@@ -249,9 +268,13 @@ mod tests {
             String::from_utf8(rebuilt).unwrap(),
             "<Delete><Quiet>true</Quiet><Object><Key>cd</Key><VersionId>v1</VersionId></Object></Delete>"
         );
-        let errors = kept_errors(&["x<y".into()]);
+        let errors = kept_errors(&[("x<y".into(), None), ("k".into(), Some("v&1".into()))]);
         assert!(
             errors.contains("<Key>x&lt;y</Key><Code>OperationAborted</Code>"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("<Key>k</Key><VersionId>v&amp;1</VersionId><Code>OperationAborted"),
             "{errors}"
         );
     }

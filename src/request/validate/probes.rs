@@ -434,7 +434,9 @@ fn keeps_retention(req: &pingora::http::RequestHeader, head: &ResponseHeader) ->
 
 /// HCP's retention rules that need the object's lock: no new version over an object under
 /// retention or on hold (but a metadata change that only adds metadata and keeps the
-/// retention, `edit`: the request, where it is one), no delete of one.
+/// retention, `edit`: the request, where it is one), no delete of one — "nor any version of
+/// that object": a purge of an old version is judged on the object as it is now (its current
+/// version), whose hold or retention the old version need not carry at the backend.
 pub(in crate::request) async fn check_retained(
     probe: &dyn Probe,
     op: Operation,
@@ -446,7 +448,7 @@ pub(in crate::request) async fn check_retained(
         op,
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
     );
-    let deletes = op == Operation::DeleteObject && params.get("versionId").is_none();
+    let deletes = op == Operation::DeleteObject;
     let retention_off = at.route.tenant.retention.mode == crate::config::RetentionMode::Off;
     if retention_off {
         return Ok(());
@@ -507,6 +509,7 @@ pub(in crate::request) async fn check_retained(
     // default retention all the same —, and deleting it without a version leaves the marker's
     // version where the backend keeps it. Data stored at such a name, and a hold, stay kept.)
     let folder = at.route.tenant.folders
+        && params.get("versionId").is_none()
         && at.target.key().is_some_and(|k| k.ends_with(b"/"))
         && head
             .headers
@@ -1520,10 +1523,26 @@ mod tests {
             run(&retained, Operation::PutObject, "new", &none).await,
             Ok(())
         );
+        // Nor any version of it: a purge is judged on the object as it is now.
+        let mut purge = Params::default();
+        purge.set("versionId", "old");
+        assert_eq!(
+            run(&retained, Operation::DeleteObject, "k", &purge).await,
+            Err(409)
+        );
         let held = object(Some(("2000-01-01T00:00:00Z", true)));
         assert_eq!(
             run(&held, Operation::DeleteObject, "k", &privileged).await,
             Err(409)
+        );
+        assert_eq!(
+            run(&held, Operation::DeleteObject, "k", &purge).await,
+            Err(409)
+        );
+        purge.effects.bypass_governance = true;
+        assert_eq!(
+            run(&retained, Operation::DeleteObject, "k", &purge).await,
+            Ok(())
         );
         assert_eq!(
             run(&held, Operation::CompleteMultipartUpload, "k", &none).await,
