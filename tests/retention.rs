@@ -1811,6 +1811,17 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
     let r = as_user(&gw, admin, "PUT", &target, &[], b"second").await;
     r.assert_hcp_error(409, "OperationAborted");
     assert_eq!(object_bytes(&s3, &bucket, "doc").await, b"first");
+    // So is one of an object under retention: HCP's 403 is for a bucket whose versioning is
+    // enabled; here the name is taken (409), nothing stored.
+    // (In a bucket of its own, never deleted: the object is kept a day.)
+    let retaining = new_bucket(&s3, "shared-retaining").await;
+    let kept = format!("/{retaining}/kept");
+    let retain = [("x-hcp-retention", "A+1d")];
+    let r = as_user(&gw, admin, "PUT", &kept, &retain, b"kept").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "PUT", &kept, &[], b"again").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    assert_eq!(object_bytes(&s3, &retaining, "kept").await, b"kept");
     let listed = s3
         .list_object_versions()
         .bucket(&bucket)

@@ -1104,20 +1104,18 @@ impl Gateway {
         } else if call.op == Operation::CreateBucket {
             Box::pin(crate::request::validate::probes::check_recreate(self, at)).await?;
         }
-        crate::request::validate::probes::check_retained(
-            self,
-            call.op,
-            call.params,
-            at,
-            Some(s.req_header()),
-        )
-        .await?;
+        use crate::request::validate::probes;
+        let client = Some(s.req_header());
+        let retained = probes::check_retained(self, call.op, call.params, at, client).await;
         // (Boxed, and asked, only where folders are kept: every other request would pay an
         // allocation for it.)
         if call.route.tenant.folders {
             let asked = (at, call.op, &call.params.effects);
             Box::pin(self.check_folder_names(asked)).await?;
         }
+        // HCP's 409 for a name taken where versioning is not enabled comes before its 403 for
+        // a retained object's new version ("while versioning is enabled"): where the rule left
+        // the name to the backend's condition, a retained object (HEAD found) is a name taken.
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,
@@ -1128,6 +1126,11 @@ impl Gateway {
             .await?,
             Overwrite::AskBackend
         );
+        if let Err(e) = retained {
+            let taken = e.status == 403 && guards.overwrite_guarded;
+            let taken = taken.then(crate::request::respond::settle::name_exists);
+            return Err(taken.unwrap_or(e));
+        }
         if call.op == Operation::CopyObject {
             // HCP copies only a source that meets all its conditions; a backend ignores a
             // date beside its ETag condition, as HTTP does: judged here first, on the source
