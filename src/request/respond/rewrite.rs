@@ -1478,6 +1478,42 @@ impl Held {
     }
 }
 
+/// An element that says where, or whose, the backend is, dropped whole from every answer: Ceph
+/// RGW's `<Tenant>` (its account's tenant, first under a listing's, an upload's or its parts'
+/// root), and a bucket's region or kind in a ListBuckets (OBS's `<Location>` and
+/// `<BucketType>`, AWS's `<BucketRegion>`) — HCP's list names a bucket and its creation date.
+/// (`at`: the element's parent and depth.)
+fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
+    match name {
+        b"Tenant" => at.1 == 1,
+        b"Location" | b"BucketRegion" | b"BucketType" => {
+            op == Operation::ListBuckets && at.0 == Some(b"Bucket".as_slice())
+        }
+        _ => false,
+    }
+}
+
+/// Whether `event` opens an element [`backend_own`] names, then read to its end (`path`: the
+/// elements open around it); `None`: the document ends before it does.
+fn skipped_backend_own(
+    reader: &mut Reader<&[u8]>,
+    event: &Event<'_>,
+    op: Operation,
+    path: &[Vec<u8>],
+) -> Option<bool> {
+    let (Event::Start(e) | Event::Empty(e)) = event else {
+        return Some(false);
+    };
+    let parent = path.last().map(Vec::as_slice);
+    if !backend_own(op, (parent, path.len()), local_part(e.name().as_ref())) {
+        return Some(false);
+    }
+    if matches!(event, Event::Start(_)) {
+        reader.read_to_end(e.name()).ok()?;
+    }
+    Some(true)
+}
+
 /// Writes an event, or holds it while a [`Held`] element is open; when it closes (`closing`
 /// says whether it is kept), what was held is written or dropped.
 fn pass_on(
@@ -1542,8 +1578,11 @@ fn rewritten(
     let mut rooted = false;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
-        unprefixed(&mut event);
+        if skipped_backend_own(&mut reader, &event, op, &path)? {
+            continue;
+        }
         let depth = path.len();
+        unprefixed(&mut event);
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
         match texts.step(&path, &event) {
@@ -2256,6 +2295,59 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("beta") && !s.contains("t1-"), "{s}");
+    }
+
+    /// Nothing says where or whose the backend is: RGW's `<Tenant>` under a listing's, an
+    /// upload's or a part list's root, a bucket's region or kind in a ListBuckets (OBS, AWS),
+    /// as each writes them (with its namespace prefix, self-closed, holding elements).
+    #[test]
+    fn the_backend_s_place_and_account_are_dropped() {
+        let cases: [(Operation, &[u8]); 6] = [
+            (
+                Operation::ListObjects,
+                b"<ListBucketResult><Tenant>acct-7</Tenant><Name>t1-b</Name>\
+                  <Contents><Key>k</Key></Contents></ListBucketResult>",
+            ),
+            (
+                Operation::ListObjectVersions,
+                b"<s3:ListVersionsResult xmlns:s3=\"urn:s3\"><s3:Tenant>acct-7</s3:Tenant>\
+                  <s3:Name>t1-b</s3:Name></s3:ListVersionsResult>",
+            ),
+            (
+                Operation::CreateMultipartUpload,
+                b"<InitiateMultipartUploadResult><Tenant>acct-7</Tenant><Bucket>t1-b</Bucket>\
+                  <Key>k</Key><UploadId>u</UploadId></InitiateMultipartUploadResult>",
+            ),
+            (
+                Operation::ListParts,
+                b"<ListPartsResult><Tenant><X>acct-7</X></Tenant><Bucket>t1-b</Bucket>\
+                  <Key>k</Key><UploadId>u</UploadId></ListPartsResult>",
+            ),
+            (
+                Operation::ListBuckets,
+                b"<ListAllMyBucketsResult><Buckets><Bucket><Name>t1-b</Name>\
+                  <CreationDate>d</CreationDate><Location>acct-7</Location>\
+                  <BucketType>OBJECT</BucketType></Bucket></Buckets></ListAllMyBucketsResult>",
+            ),
+            (
+                Operation::ListBuckets,
+                b"<ListAllMyBucketsResult><Buckets><Bucket><Name>t1-b</Name>\
+                  <CreationDate>d</CreationDate><BucketRegion>acct-7</BucketRegion>\
+                  <BucketType/></Bucket></Buckets></ListAllMyBucketsResult>",
+            ),
+        ];
+        for (op, body) in cases {
+            let rewrites = Rewrites {
+                upload_id: &|id| Some(id.to_string()),
+                ..Rewrites::NONE
+            };
+            let out = with_route(|r| rewrite_xml(body, op, r, &rewrites)).expect("rewritten");
+            let s = std::str::from_utf8(&out).unwrap();
+            for gone in ["acct-7", "Tenant", "BucketType", "Region", "t1-"] {
+                assert!(!s.contains(gone), "{op:?}: {gone} in {s}");
+            }
+            assert!(s.contains(">b<"), "{op:?}: {s}");
+        }
     }
 
     #[test]
