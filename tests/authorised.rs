@@ -2014,6 +2014,48 @@ async fn respelled_upload_ids_open_nothing(backend: Backend) {
     assert_eq!(r.text().matches("<Part>").count(), 1, "{}", r.text());
 }
 
+/// A listing's `UploadIdMarker` is the client's own marker, as sent (HCP: "the value of the
+/// upload-id-marker query parameter included in the request"): a marker that names no upload
+/// is never answered as an id the gateway issued — which would then name, to a part, the list,
+/// the complete or the abort, whatever the client wrote.
+async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let bucket = f.bucket(None, "dropbox-markers").await;
+    let bb = format!("ta-{bucket}");
+    let (upload, _) = start_upload(&f, &bucket, "mp").await;
+    let marker_of = |text: &str| {
+        let (_, rest) = text.split_once("<UploadIdMarker>")?;
+        rest.split_once("</UploadIdMarker>")
+            .map(|(m, _)| m.to_string())
+    };
+    for marker in ["ANYTHING", upload.as_str()] {
+        let target = format!(
+            "/{bucket}?uploads&key-marker=mp&upload-id-marker={}",
+            percent_encode(marker)
+        );
+        let r = f.send(Some(USER), None, "GET", &target, &[], b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let echoed = marker_of(&r.text());
+        assert_eq!(echoed.as_deref(), Some(marker), "{}", r.text());
+    }
+    let abort = format!("/{bucket}/mp?uploadId=ANYTHING");
+    let r = f.send(Some(USER), None, "DELETE", &abort, &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchUpload");
+    assert_eq!(f.view.uploads(&bb).await.len(), 1, "the upload was aborted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_id_markers_are_echoed_not_issued_on_the_embedded_backend() {
+    upload_id_markers_are_echoed_not_issued(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_id_markers_are_echoed_not_issued_on_rgw() {
+    upload_id_markers_are_echoed_not_issued(Backend::Rgw).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn respelled_upload_ids_open_nothing_on_the_embedded_backend() {
     respelled_upload_ids_open_nothing(Backend::Local).await;

@@ -815,6 +815,10 @@ pub struct Rewrites<'a> {
     pub location: &'a str,
     /// The client's form of a backend upload id (`uploads` module), where it differs.
     pub upload_id: &'a dyn Fn(&str) -> Option<String>,
+    /// ListMultipartUploads: the client's own `upload-id-marker`, which the answer's
+    /// `UploadIdMarker` echoes (never the backend's echo of it, sealed: a marker that named no
+    /// upload would come back as an id the gateway issued).
+    pub upload_id_marker: Option<&'a str>,
     /// The user who initiated a backend upload, where it is known and owners are kept
     /// (ListMultipartUploads names it as the upload's initiator and owner).
     pub initiator: &'a dyn Fn(&str) -> Option<crate::request::owners::Owner>,
@@ -838,6 +842,7 @@ impl Rewrites<'static> {
     pub const NONE: Rewrites<'static> = Rewrites {
         location: "",
         upload_id: &|_| None,
+        upload_id_marker: None,
         initiator: &|_| None,
         pretty: false,
         owners: None,
@@ -912,6 +917,7 @@ struct Texts<'a> {
     route: &'a Route<'a>,
     location: &'a str,
     upload_id: &'a dyn Fn(&str) -> Option<String>,
+    upload_id_marker: Option<&'a str>,
     initiator: &'a dyn Fn(&str) -> Option<crate::request::owners::Owner>,
     /// ListMultipartUploads: the `<Upload>` being written's initiator, once its `<UploadId>`
     /// named a known one; and whether it names an `<Initiator>`, an `<Owner>` of its own.
@@ -1119,6 +1125,7 @@ impl<'a> Texts<'a> {
             route,
             location: rewrites.location,
             upload_id: rewrites.upload_id,
+            upload_id_marker: rewrites.upload_id_marker,
             initiator: rewrites.initiator,
             upload_party: None,
             upload_initiator_seen: false,
@@ -1399,6 +1406,9 @@ impl<'a> Texts<'a> {
             }
             (_, Some(b"Location")) if op == Operation::CompleteMultipartUpload => {
                 Some(self.location.to_string())
+            }
+            (_, Some(b"UploadIdMarker")) if op == Operation::ListMultipartUploads => {
+                Some(self.upload_id_marker.unwrap_or_default().to_string())
             }
             (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
                 if op == Operation::ListMultipartUploads && grand == Some(b"Upload") {

@@ -210,6 +210,10 @@ impl Gateway {
         let rewrites = rewrite::Rewrites {
             location,
             upload_id: &upload_id,
+            // (As the client sent it: sealed, or not one the gateway issued.)
+            upload_id_marker: call
+                .client_upload_id
+                .or_else(|| call.params.get("upload-id-marker")),
             initiator: &initiator,
             pretty: x.reply.pretty,
             owners: call.guards.owners.as_ref(),
