@@ -104,7 +104,7 @@ impl Retainer for Gateway {
     }
 
     async fn lock(&self, at: At<'_>, version: &str) -> Option<ResponseHeader> {
-        let lock = self.lock_by_subresources(at, Some(version)).await?;
+        let lock = self.lock_by_subresources(at, Some(version)).await.ok()?;
         (lock.status == 200).then_some(lock)
     }
 
@@ -429,6 +429,11 @@ pub(in crate::request) async fn change(
         }
         Err(status) => return Err(unreadable(status)),
     };
+    // (A date that is no date, a hold neither ON nor OFF: read as none, a change could
+    // shorten what is in force or take for unset what is held.)
+    if rewrite::object_lock_unreadable(&head) {
+        return Err(unreadable(Some(head.status.as_u16())));
+    }
     let (current, held) = rewrite::object_lock_of(&head);
     let text = |name: &str| {
         head.headers
@@ -986,6 +991,20 @@ mod tests {
             calls(&fake),
             ["retention Some((Governance, 1782950400)) bypass false"]
         );
+    }
+
+    /// A lock the HEAD says nothing readable of is no lock: nothing changes (503) — read as
+    /// none, a date still in force would be removed or shortened.
+    #[tokio::test]
+    async fn an_unreadable_lock_changes_nothing() {
+        let fake = object(Some("the year 2100"), false);
+        for value in ["0", "A+1d", "-2", "-1"] {
+            let e = run(&fake, Some(value), None).await.unwrap_err();
+            assert_eq!(e.code, HcpCode::ServiceUnavailable, "{value}");
+        }
+        let e = run(&fake, None, Some(true)).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::ServiceUnavailable);
+        assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
     }
 
     /// Only what S3 keeps without a bypass gets one: a governance retention shortened,
