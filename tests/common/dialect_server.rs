@@ -16,7 +16,8 @@
 //! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
 //! bucket's versioning enabled),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
-//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`; DELETE 204, PUT 200). Without it the server
+//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`, 503 for ON `fail`;
+//! DELETE 204, PUT 200). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing), and a GET `?acl` with
 //! an ACL granting its owner alone.
 
@@ -448,6 +449,10 @@ async fn serve(
             }
             if req.method == "PUT" {
                 return respond(&mut conn, 200, &[], b"").await;
+            }
+            if req.path.contains("legal-hold") && hold == "fail" {
+                let code = "ServiceUnavailable";
+                return write_error(&mut conn, vendor, 503, code, &req, false, false).await;
             }
             if req.path.contains("retention") && until == "none" {
                 let code = "NoSuchObjectLockConfiguration";

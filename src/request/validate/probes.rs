@@ -81,8 +81,14 @@ impl Probe for Gateway {
             return Some(head);
         }
         // An object encrypted with a customer's key (SSE-C) is not HEADed without the key
-        // (400); its lock is read by the sub-resources, which need none.
-        Some(self.lock_by_subresources(at, version).await.unwrap_or(head))
+        // (400); its lock is read by the sub-resources, which need none. (Refused too — a
+        // version the backend cannot read —, the HEAD's 400 is the answer; failing, nothing
+        // is known: a 400 then would be taken for the backend's refusal of the request.)
+        match self.lock_by_subresources(at, version).await {
+            Ok(lock) => Some(lock),
+            Err(Unread::Refused) => Some(head),
+            Err(Unread::Failed) => None,
+        }
     }
 
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
@@ -430,6 +436,15 @@ fn keeps_retention(req: &pingora::http::RequestHeader, head: &ResponseHeader) ->
     });
     text("x-amz-object-lock-mode").is_some_and(|m| m.eq_ignore_ascii_case(mode))
         && asked_until.is_some_and(|d| d.unix_timestamp() >= until)
+}
+
+/// Why an object's lock was not read by its sub-resources: the backend refused the request
+/// (a 4xx that says nothing of a lock: a version id it cannot read), or it failed (no answer,
+/// a 5xx, an answer that does not parse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::request) enum Unread {
+    Refused,
+    Failed,
 }
 
 /// HCP's retention rules that need the object's lock: no new version over an object under
@@ -985,12 +1000,12 @@ impl Gateway {
 
     /// An object's lock as `GET ?retention` and `GET ?legal-hold` answer it (each 404 where the
     /// object has none), in the form of a HEAD's answer: a 404 where the object or version is
-    /// not there (S3's NoSuchKey, NoSuchVersion); `None` where either fails otherwise.
+    /// not there (S3's NoSuchKey, NoSuchVersion); [`Unread`] where either fails otherwise.
     pub(in crate::request) async fn lock_by_subresources(
         &self,
         at: At<'_>,
         version: Option<&str>,
-    ) -> Option<ResponseHeader> {
+    ) -> Result<ResponseHeader, Unread> {
         let mut lock = ResponseHeader::build(200, Some(2)).expect("status");
         let leaves: [&[(&str, &str)]; 2] = [
             &[
@@ -1008,26 +1023,32 @@ impl Gateway {
             if let Some(v) = version {
                 params.set("versionId", v);
             }
-            let (answer, body) = self.backend_call(op, params, at.target, at.route).await?;
+            let call = self.backend_call(op, params, at.target, at.route);
+            let (answer, body) = call.await.ok_or(Unread::Failed)?;
             match answer.status.as_u16() {
                 200 => {
                     for (leaf, header) in leaves {
                         // (A retention's date is its answer; a mode left out is none.)
                         match crate::hcp::xml::leaf_text(&body, leaf) {
-                            Some(value) => lock.insert_header(*header, value.trim()).ok()?,
+                            Some(value) => lock
+                                .insert_header(*header, value.trim())
+                                .map_err(|_| Unread::Failed)?,
                             None if *leaf == "Mode" => {}
-                            None => return None,
+                            None => return Err(Unread::Failed),
                         }
                     }
                 }
-                400..500 => match no_lock_answer(&body, at.route.backend.dialect, sub)? {
-                    NoLock::Object => return ResponseHeader::build(404, Some(0)).ok(),
-                    NoLock::OfThisKind => {}
+                400..500 => match no_lock_answer(&body, at.route.backend.dialect, sub) {
+                    Some(NoLock::Object) => {
+                        return Ok(ResponseHeader::build(404, Some(0)).expect("status"))
+                    }
+                    Some(NoLock::OfThisKind) => {}
+                    None => return Err(Unread::Refused),
                 },
-                _ => return None,
+                _ => return Err(Unread::Failed),
             }
         }
-        Some(lock)
+        Ok(lock)
     }
 
     /// A listing of the bucket's first key under `prefix` (status and document).
