@@ -86,10 +86,15 @@ pub(super) fn verify_header(
     Err(HcpError::new(HcpCode::SignatureDoesNotMatch))
 }
 
-/// The headers SigV2 signs (`Content-MD5`, `Content-Type`, `x-amz-*`) are UTF-8 text: the
-/// string to sign reads them as text, where two values that are not (`\xC3(`, `\xFF(`) would
-/// read alike and share one signature.
+/// The headers SigV2 signs (`Content-MD5`, `Content-Type`, `x-amz-*`) and the request target
+/// are UTF-8 text: the string to sign reads them as text, where two values that are not
+/// (`\xC3(`, `\xFF(`; a path's raw `%C3\xA9` and `%C3\xA8`, two keys) would read alike and
+/// share one signature.
 fn signed_as_text(req: &RequestHeader) -> Result<(), HcpError> {
+    if std::str::from_utf8(req.raw_path()).is_err() {
+        return Err(HcpError::new(HcpCode::InvalidArgument)
+            .with_message("The request target is not UTF-8 text."));
+    }
     let text = req.headers.iter().all(|(name, value)| {
         let signed = name == http::header::CONTENT_TYPE
             || name.as_str() == "content-md5"
@@ -192,6 +197,12 @@ mod tests {
         r.insert_header("x-other", http::HeaderValue::from_bytes(b"\xFF").unwrap())
             .unwrap();
         assert!(signed_as_text(&r).is_ok(), "not signed by SigV2");
+        // A raw byte in the path: `%C3\xA9` and `%C3\xA8` (two keys) would sign alike.
+        let raw = RequestHeader::build("GET", b"/b/%C3\xA9", None).unwrap();
+        assert_eq!(
+            signed_as_text(&raw).unwrap_err().code,
+            HcpCode::InvalidArgument
+        );
         for name in ["x-amz-meta-a", "content-type", "content-md5"] {
             let mut r = req("PUT", "/b/k", &[]);
             r.insert_header(name, http::HeaderValue::from_bytes(b"\xC3(").unwrap())
