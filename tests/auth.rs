@@ -666,6 +666,57 @@ fn url_escape(s: &str) -> String {
     out
 }
 
+/// A streaming payload under a scheme whose signature covers no chunk (HCP's here; SigV2,
+/// anonymous and presigned URLs alike): an unsigned trailer's body is decoded and its checksum
+/// verified as under SigV4 — stored as its data, refused where the checksum is wrong (400
+/// BadDigest, nothing stored) —; chunks claiming signatures that no seed signature chains are
+/// 400 InvalidArgument before the backend (before: stored framed, the checksum unchecked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_payloads_without_sigv4_are_decoded_or_refused() {
+    let f = Fixture::new("hcpstream").await;
+    let (ak, sk) = user();
+    let put = |key: &str, claim: &str, body: &[u8]| {
+        let headers: Vec<(String, String)> = [
+            ("authorization", format!("HCP {ak}:{sk}")),
+            ("content-length", body.len().to_string()),
+            ("x-amz-content-sha256", claim.to_string()),
+            ("content-encoding", "aws-chunked".to_string()),
+            ("x-amz-decoded-content-length", "4".to_string()),
+            ("x-amz-trailer", "x-amz-checksum-crc32".to_string()),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+        let target = format!("/{}/{key}", f.bucket);
+        let addr = f.addr.clone();
+        let body = body.to_vec();
+        async move { send(&addr, "PUT", target.as_bytes(), &headers, vec![body]).await }
+    };
+    let unsigned = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+    // The CRC32 of "body": right, then wrong.
+    let good = b"4\r\nbody\r\n0\r\nx-amz-checksum-crc32:26gLsg==\r\n\r\n";
+    let r = put("decoded", unsigned, good).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let stored = f.gw.client().get_object().bucket(&f.bucket).key("decoded");
+    let stored = stored.send().await.unwrap();
+    assert_eq!(stored.content_encoding(), None);
+    let bytes = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&bytes[..], b"body");
+    let bad = b"4\r\nbody\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+    put("wrong", unsigned, bad)
+        .await
+        .assert_hcp_error(400, "BadDigest");
+    assert!(!f.exists("wrong").await);
+    for claim in [
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    ] {
+        f.refused(claim, 400, "InvalidArgument", put("signed", claim, good))
+            .await;
+    }
+    assert!(!f.exists("signed").await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hcp_scheme_with_hs3_paths() {
     let f = Fixture::new("hcpscheme").await;

@@ -1128,9 +1128,9 @@ async fn every_effect_needs_its_permission(backend: Backend) {
     )
     .await;
     r.assert_hcp_error(411, "MissingContentLength");
-    // Headers that claim a streaming payload under a scheme that frames the body by its
-    // Content-Length (HCP's, presigned URLs, SigV2): the decoded length they claim is not the
-    // body's, and the limit judges Content-Length.
+    // A streaming payload under a scheme that signs no chunk (HCP's, presigned URLs, SigV2):
+    // decoded and its trailer verified as under SigV4, held to the decoded length it claims,
+    // which the limit judges.
     let (in_t, in_t_secret) = keys(IN_T, PASSWORD);
     let hcp = format!("HCP {in_t}:{in_t_secret}");
     let headers: Vec<(String, String)> = [
@@ -1139,7 +1139,8 @@ async fn every_effect_needs_its_permission(backend: Backend) {
         ("content-length", "6442450944"),
         ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
         ("content-encoding", "aws-chunked"),
-        ("x-amz-decoded-content-length", "1"),
+        ("x-amz-decoded-content-length", "6442450000"),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
     ]
     .into_iter()
     .map(|(n, v)| (n.to_string(), v.to_string()))

@@ -17,8 +17,5 @@ pub(super) fn verify(
     if given.len() != expected.len() || !bool::from(given.as_bytes().ct_eq(expected)) {
         return Err(HcpError::new(HcpCode::SignatureDoesNotMatch));
     }
-    Ok(Authenticated::new(
-        Authenticator::identity(user, AuthScheme::Hcp),
-        req,
-    ))
+    Authenticated::new(Authenticator::identity(user, AuthScheme::Hcp), req)
 }

@@ -282,20 +282,33 @@ pub struct Authenticated {
 const CONTENT_SHA256: http::HeaderName = http::HeaderName::from_static("x-amz-content-sha256");
 
 impl Authenticated {
-    /// For schemes that do not sign the body: a hex `x-amz-content-sha256` is still checked.
-    fn new(identity: Identity, req: &RequestHeader) -> Self {
-        let sha256 = req
-            .headers
-            .get(CONTENT_SHA256)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
+    /// For schemes that do not sign the body: a hex `x-amz-content-sha256` is still checked,
+    /// and an aws-chunked body with an unsigned trailer is decoded and its trailing checksum
+    /// verified, as under SigV4. A body whose chunks claim signatures no seed signature chains
+    /// (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD…` without SigV4's header) is refused: sent as it
+    /// came, it would be stored framed and its announced checksum never checked.
+    fn new(identity: Identity, req: &RequestHeader) -> Result<Self, HcpError> {
+        let claimed = req.headers.get(CONTENT_SHA256).map(|v| v.as_bytes());
+        let payload = match claimed {
+            Some(b"STREAMING-UNSIGNED-PAYLOAD-TRAILER") => Payload::Chunked {
+                signer: None,
+                trailer: true,
+            },
+            Some(v) if v.starts_with(b"STREAMING-") => {
+                return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                    "A streaming payload with chunk signatures needs a SigV4 Authorization \
+                     header.",
+                ))
+            }
+            _ => {
                 let mut d = [0u8; 32];
-                hex::decode_to_slice(v, &mut d).ok().map(|_| d)
-            });
-        Authenticated {
-            identity,
-            payload: Payload::Plain { sha256 },
-        }
+                let sha256 = claimed.and_then(|v| hex::decode_to_slice(v, &mut d).ok());
+                Payload::Plain {
+                    sha256: sha256.map(|_| d),
+                }
+            }
+        };
+        Ok(Authenticated { identity, payload })
     }
 }
 
@@ -373,7 +386,7 @@ impl Authenticator {
                 v if v.starts_with(sigv4::ALGORITHM) => {
                     sigv4_header::verify(self, req, v.as_bytes(), now)
                 }
-                "AWS all_users:" | "HCP all_users:" => Ok(Self::anonymous(req)),
+                "AWS all_users:" | "HCP all_users:" => Self::anonymous(req),
                 v if v.starts_with("AWS ") => sigv2::verify_header(self, req, target, v, now),
                 v if v.starts_with("HCP ") => hcp::verify(self, req, v),
                 // HCP without Active Directory refuses AD credentials as it refuses any it
@@ -393,7 +406,7 @@ impl Authenticator {
         if query.has("AWSAccessKeyId") || query.has("Signature") {
             return sigv2::verify_presigned(self, req, target, query, now);
         }
-        Ok(Self::anonymous(req))
+        Self::anonymous(req)
     }
 
     /// The scheme and access key a request claims, for the access log when it is refused: the
@@ -450,7 +463,7 @@ impl Authenticator {
         }
     }
 
-    fn anonymous(req: &RequestHeader) -> Authenticated {
+    fn anonymous(req: &RequestHeader) -> Result<Authenticated, HcpError> {
         Authenticated::new(
             Identity {
                 principal: Principal::Anonymous,

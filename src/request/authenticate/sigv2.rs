@@ -78,10 +78,7 @@ pub(super) fn verify_header(
         })
     });
     if signed {
-        return Ok(Authenticated::new(
-            Authenticator::identity(user, AuthScheme::SigV2Header),
-            req,
-        ));
+        return Authenticated::new(Authenticator::identity(user, AuthScheme::SigV2Header), req);
     }
     Err(HcpError::new(HcpCode::SignatureDoesNotMatch))
 }
@@ -153,10 +150,10 @@ pub(super) fn verify_presigned(
         if let Some(name) = super::unsigned_effect_header(req, |n| n.starts_with("x-amz-")) {
             return Err(super::unsigned_header_refused(name));
         }
-        return Ok(Authenticated::new(
+        return Authenticated::new(
             Authenticator::identity(user, AuthScheme::SigV2Presigned),
             req,
-        ));
+        );
     }
     Err(HcpError::new(HcpCode::SignatureDoesNotMatch))
 }

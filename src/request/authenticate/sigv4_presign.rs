@@ -144,8 +144,8 @@ pub(super) fn verify(
         payload_hash,
     };
     let (user, _) = verify_claim(authn, user, req, &claim, &[Param::Signature.name()])?;
-    Ok(Authenticated::new(
+    Authenticated::new(
         Authenticator::identity(user, AuthScheme::SigV4Presigned),
         req,
-    ))
+    )
 }

@@ -634,9 +634,9 @@ fn check_sizes(
 ) -> Result<(), HcpError> {
     use Operation::*;
     // 12: object bodies need their length — the one the body is held to: Content-Length for a
-    // plain body, x-amz-decoded-content-length for one authenticated as aws-chunked (elsewhere
-    // it means nothing and is not believed: headers that only claim a streaming payload, under
-    // a scheme that frames the body by its Content-Length, must not lend it a smaller size).
+    // plain body, x-amz-decoded-content-length for one authenticated as aws-chunked (whatever
+    // the scheme: the decoder holds the body to it; elsewhere it means nothing and is not
+    // believed: headers that only claim it must not lend a plain body a smaller size).
     // (Only object bodies are measured here.)
     if op.has_object_body() {
         let size = if chunked {
