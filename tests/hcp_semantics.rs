@@ -1024,6 +1024,22 @@ async fn overrides_and_parameters_as_hcp_reads_them(backend: Backend) {
     assert!(r.text().contains("AccessControlPolicy"), "{}", r.text());
     let r = as_user(&gw, admin, "GET", &format!("/{bucket}?Versions"), &[], b"").await;
     assert!(r.text().contains("ListVersionsResult"), "{}", r.text());
+    // Another operation's parameters, whatever their values, are ignored ("if the request
+    // includes invalid query parameters, those parameters are ignored", seed 002).
+    let others = "max-keys=ten&max-uploads=5000&max-parts=5000&part-number-marker=99999";
+    let r = as_user(&gw, admin, "GET", &format!("{target}?{others}"), &[], b"").await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"data"[..]),
+        "{}",
+        r.text()
+    );
+    let other = format!("/{bucket}/other?{others}");
+    let r = as_user(&gw, admin, "PUT", &other, &[], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(object_bytes(&s3, &bucket, "other").await, b"x");
+    let r = as_user(&gw, admin, "DELETE", &other, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
 }
 
 #[tokio::test]

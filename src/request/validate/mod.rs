@@ -657,7 +657,9 @@ fn check_sizes(
         }
     }
     // 24: part numbers 1..10,000.
-    if matches!(op, UploadPart | UploadPartCopy) || query.has("partNumber") {
+    if matches!(op, UploadPart | UploadPartCopy)
+        || (op.defined_params().contains(&"partNumber") && query.has("partNumber"))
+    {
         let ok = query
             .get("partNumber")
             .and_then(|n| n.parse::<u32>().ok())
@@ -788,12 +790,16 @@ fn check_conditions_and_bodies(
     // 38: query values, in HCP's ranges (max-keys 0 through 2,147,483,647, of which a listing
     // gives at most 1,000; max-uploads and max-parts through 1,000; part-number-marker through
     // 10,000).
+    // (Only where the operation takes the parameter: elsewhere it is not sent, and "if the
+    // request includes invalid query parameters, those parameters are ignored", seed 002.)
     let numeric = |name: &str, max: Option<u64>| {
-        query.get(name).is_none_or(|v| {
-            v.parse::<u64>()
-                .ok()
-                .is_some_and(|n| max.is_none_or(|m| n <= m))
-        })
+        let taken = op.defined_params().contains(&name);
+        !taken
+            || query.get(name).is_none_or(|v| {
+                v.parse::<u64>()
+                    .ok()
+                    .is_some_and(|n| max.is_none_or(|m| n <= m))
+            })
     };
     if !numeric("max-keys", Some(2_147_483_647))
         || !numeric("max-uploads", Some(1000))
