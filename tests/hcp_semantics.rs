@@ -1672,6 +1672,19 @@ async fn listings_name_the_parameters_they_were_not_given() {
             );
         }
     }
+    // `MaxKeys` is "the value of the max-keys query parameter included in the request" (1,000
+    // where none was), not the 1,000 at most a listing gives.
+    for (query, max) in [
+        ("", "1000"),
+        ("?max-keys=5000", "5000"),
+        ("?list-type=2&max-keys=2147483647", "2147483647"),
+        ("?versions&max-keys=7", "7"),
+    ] {
+        let r = as_user(&gw, admin, "GET", &format!("/{bucket}{query}"), &[], b"").await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        let echoed = format!("<MaxKeys>{max}</MaxKeys>");
+        assert!(r.text().contains(&echoed), "{query}: {}", r.text());
+    }
 }
 
 /// A form upload's answer names the new version while the bucket's versioning is enabled, as

@@ -655,6 +655,12 @@ fn listing(page: Page<ObjectRecord>, url: bool, with_owner: bool) -> Listing {
     }
 }
 
+/// A listing's `MaxKeys`: "the value of the max-keys query parameter included in the request"
+/// (HCP's manual), 1,000 where none was — not the 1,000 at most a listing gives.
+fn echoed_max_keys(asked: Option<i32>) -> i32 {
+    asked.unwrap_or(1000)
+}
+
 fn max_keys(asked: Option<i32>) -> usize {
     asked.map_or(1000, |m| m.clamp(0, 1000) as usize)
 }
@@ -1056,7 +1062,7 @@ impl S3 for StoreS3 {
             // (HCP: an element for every parameter, empty where none was given.)
             prefix: Some(input.prefix.unwrap_or_default()),
             marker: Some(enc(input.marker).unwrap_or_default()),
-            max_keys: Some(max as i32),
+            max_keys: Some(echoed_max_keys(input.max_keys)),
             is_truncated: Some(l.truncated),
             contents: l.contents,
             common_prefixes: l.prefixes,
@@ -1142,7 +1148,7 @@ impl S3 for StoreS3 {
             prefix: Some(enc(input.prefix).unwrap_or_default()),
             key_marker: Some(enc(input.key_marker).unwrap_or_default()),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
-            max_keys: Some(max as i32),
+            max_keys: Some(echoed_max_keys(input.max_keys)),
             is_truncated: Some(truncated),
             next_key_marker: next_key,
             next_version_id_marker: next_version,
@@ -1528,7 +1534,7 @@ impl S3 for StoreS3 {
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix).unwrap_or_default()),
-            max_keys: Some(max as i32),
+            max_keys: Some(echoed_max_keys(input.max_keys)),
             key_count: Some(l.count),
             is_truncated: Some(l.truncated),
             contents: l.contents,
