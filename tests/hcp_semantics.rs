@@ -1687,6 +1687,75 @@ async fn listings_name_the_parameters_they_were_not_given() {
     }
 }
 
+/// A complete's `If-Match` (HCP: "If the specified value doesn't match the Etag or the
+/// specified object doesn't exist, HCP returns an error response body and does not complete the
+/// multipart upload"): 200 with the Error document, nothing completed, the upload kept; a value
+/// that matches completes it.
+async fn a_complete_s_if_match_is_judged(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "ifmatch").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/k"), &[], b"first").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.header("etag").expect("an ETag").to_string();
+    for (key, asked) in [("k", "\"0123\""), ("absent", etag.as_str())] {
+        let (upload, parts) = upload_parts(&s3, &bucket, key, &[5]).await;
+        let part = parts[0].e_tag().unwrap();
+        let doc = format!(
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{part}</ETag></Part></CompleteMultipartUpload>"
+        );
+        let target = format!("/{bucket}/{key}?uploadId={upload}");
+        let r = as_user(
+            &gw,
+            admin,
+            "POST",
+            &target,
+            &[("if-match", asked)],
+            doc.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{key}: {}", r.text());
+        assert!(
+            r.text().contains("<Code>PreconditionFailed</Code>"),
+            "{key}: {}",
+            r.text()
+        );
+        let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await;
+        let uploads = uploads.unwrap();
+        assert!(
+            uploads.uploads().iter().any(|u| u.key() == Some(key)),
+            "{key}: the upload ended"
+        );
+        if key == "k" {
+            assert_eq!(object_bytes(&s3, &bucket, "k").await, b"first");
+            // The ETag the object has: completed.
+            let matching = [("if-match", etag.as_str())];
+            let r = as_user(&gw, admin, "POST", &target, &matching, doc.as_bytes()).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert!(
+                r.text().contains("CompleteMultipartUploadResult"),
+                "{}",
+                r.text()
+            );
+            assert_eq!(object_bytes(&s3, &bucket, "k").await.len(), 5);
+        } else {
+            let head = s3.head_object().bucket(&bucket).key("absent").send().await;
+            assert!(head.is_err(), "the absent object was made");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_complete_s_if_match_is_judged_on_the_embedded_store() {
+    a_complete_s_if_match_is_judged(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_complete_s_if_match_is_judged_on_rgw() {
+    a_complete_s_if_match_is_judged(Backend::Rgw).await;
+}
+
 /// A form upload's answer names the new version while the bucket's versioning is enabled, as
 /// HCP's POST answer does, and none where it is not.
 #[tokio::test]

@@ -592,6 +592,39 @@ fn create_only_failed(op: Operation) -> HcpError {
     }
 }
 
+/// A complete's `If-Match`, judged here (HCP: "If the specified value doesn't match the Etag
+/// or the specified object doesn't exist, HCP returns an error response body and does not
+/// complete the multipart upload"; a backend without conditional writes would complete it): on
+/// the object's HEAD, 200 with the Error document where it fails. An object whose HEAD names no
+/// ETag (one encrypted with a customer's key) is the backend's to judge.
+async fn check_complete_if_match(
+    probe: &dyn Probe,
+    req: &pingora::http::RequestHeader,
+    at: At<'_>,
+) -> Result<(), HcpError> {
+    let Some(asked) = req.headers.get(http::header::IF_MATCH) else {
+        return Ok(());
+    };
+    let asked = String::from_utf8_lossy(asked.as_bytes());
+    let holds = match probe.object_answer(at, None).await {
+        Some(h) if h.status == 200 => match h.headers.get(http::header::ETAG) {
+            Some(etag) => crate::etag::listed(&asked, &String::from_utf8_lossy(etag.as_bytes())),
+            None => true,
+        },
+        Some(h) if h.status == 404 => false,
+        other => {
+            let status = other.map(|h| h.status.as_u16());
+            return Err(name_unknown(format!(
+                "HEAD for a complete's If-Match answered {status:?}"
+            )));
+        }
+    };
+    match holds {
+        true => Ok(()),
+        false => Err(create_only_failed(Operation::CompleteMultipartUpload)),
+    }
+}
+
 /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
 /// `overwrite = "refuse-unversioned"` (409 when the name exists as an object or a folder and
 /// the bucket is not versioned), and `If-None-Match: *` for backends without conditional
@@ -608,6 +641,9 @@ pub(in crate::request) async fn check_overwrite(
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
     ) {
         return Ok(Overwrite::Unguarded);
+    }
+    if op == Operation::CompleteMultipartUpload {
+        check_complete_if_match(probe, req, at).await?;
     }
     let backend = at.route.backend;
     let client_create_only = req
