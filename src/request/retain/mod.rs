@@ -237,8 +237,9 @@ impl Gateway {
             call.route.tenant.retention.mode == crate::config::RetentionMode::Compliance;
         // Changes of one object's retention and holds take turns in this process: each reads
         // the lock and then changes it (through other instances, a lengthening sent without a
-        // bypass is the backend's to refuse once it would shorten; the holds' protocol keeps
-        // concurrent changes safe, if less tidy).
+        // bypass is the backend's to refuse once it would shorten, a replacement with the
+        // bypass reads the lock again just before, `unchanged_since`; the holds' protocol
+        // keeps concurrent changes safe, if less tidy).
         let mut name = crate::request::validate::probes::bucket_key(at).into_bytes();
         name.push(b'\n');
         name.extend_from_slice(&call.target.key().unwrap_or_default());
@@ -477,6 +478,9 @@ pub(in crate::request) async fn change(
         let mode = lock_mode(&(text("x-amz-object-lock-mode") + &text("x-obs-object-lock-mode")));
         let held_by = mode.zip(retention::lock_until(current));
         let bypass = needs_bypass(held_by, protection.retention);
+        if bypass {
+            unchanged_since(r, at, version, &head).await?;
+        }
         let mut status = r
             .put_retention(at, version, protection.retention, bypass)
             .await;
@@ -495,6 +499,46 @@ pub(in crate::request) async fn change(
         etag: text("etag"),
         last_modified: text("last-modified"),
     })
+}
+
+/// Before a replacement with the bypass, which the backend would make over any retention: the
+/// version's lock read again, still the one `judged`. Through another instance a change may
+/// have set it meanwhile (a `-1` over the `-2` judged), which the bypass would undo; then 503,
+/// nothing changed — the client's next try is judged on the lock as it is. (Within this
+/// process changes take turns; across instances a window of one round trip remains.)
+async fn unchanged_since(
+    r: &dyn Retainer,
+    at: At<'_>,
+    version: Option<&str>,
+    judged: &ResponseHeader,
+) -> Result<(), HcpError> {
+    let lock = |h: &ResponseHeader| {
+        [
+            "x-amz-object-lock-mode",
+            "x-amz-object-lock-retain-until-date",
+        ]
+        .map(|name| h.headers.get(name).map(|v| v.as_bytes().to_vec()))
+    };
+    let again = match (r.head(at, version).await, version) {
+        (Ok(Some(again)), _) => again,
+        (Ok(None), _) => return Err(changed_meanwhile()),
+        // (An object encrypted with a customer's key: by its sub-resources, as it was read.)
+        (Err(Some(400)), Some(version)) => r
+            .lock(at, version)
+            .await
+            .ok_or_else(|| unreadable(Some(400)))?,
+        (Err(status), _) => return Err(unreadable(status)),
+    };
+    match lock(&again) == lock(judged) {
+        true => Ok(()),
+        false => Err(changed_meanwhile()),
+    }
+}
+
+fn changed_meanwhile() -> HcpError {
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("The object's retention changed while this change was judged; try again.")
+        .with_cause("the lock read again before a bypassed retention change differed")
 }
 
 /// The object's lock could not be read before a change: 503, nothing changed.
@@ -768,6 +812,9 @@ mod tests {
         /// A record a concurrent change adds just before this one's listing number `n` (from 1).
         concurrent: Mutex<Option<(usize, String)>>,
         listings: Mutex<usize>,
+        /// A retain-until date another instance sets just after the first HEAD.
+        set_meanwhile: Option<&'static str>,
+        heads: Mutex<usize>,
     }
 
     #[async_trait]
@@ -780,10 +827,18 @@ mod tests {
             if self.sse_c {
                 return Err(Some(400));
             }
-            assert!(version.is_none());
+            assert!(version.is_none_or(|v| v == "v1"), "{version:?}");
             let Some(mut h) = self.head.clone() else {
                 return Ok(None);
             };
+            let mut heads = self.heads.lock().unwrap();
+            *heads += 1;
+            if let Some(until) = self.set_meanwhile.filter(|_| *heads > 1) {
+                h.insert_header("x-amz-object-lock-mode", "GOVERNANCE")
+                    .unwrap();
+                h.insert_header("x-amz-object-lock-retain-until-date", until)
+                    .unwrap();
+            }
             let on = if *self.held.lock().unwrap() {
                 "ON"
             } else {
@@ -898,6 +953,8 @@ mod tests {
             records: Mutex::new(std::collections::BTreeSet::new()),
             concurrent: Mutex::new(None),
             listings: Mutex::new(0),
+            set_meanwhile: None,
+            heads: Mutex::new(0),
         }
     }
 
@@ -991,6 +1048,25 @@ mod tests {
             calls(&fake),
             ["retention Some((Governance, 1782950400)) bypass false"]
         );
+    }
+
+    /// A replacement with the bypass reads the lock again first: one another instance set
+    /// meanwhile (a `-1` over the `-2` judged) is not undone — 503, nothing changed; one still
+    /// as judged is replaced.
+    #[tokio::test]
+    async fn a_bypassed_change_undoes_no_change_made_meanwhile() {
+        // (-2 is kept as governance until 2106-02-06, -1 until 2106-02-07.)
+        let unspecified = Some("2106-02-06T00:00:00Z");
+        let raced = Fake {
+            set_meanwhile: Some("2106-02-07T00:00:00Z"),
+            ..object(unspecified, false)
+        };
+        let e = run(&raced, Some("0"), None).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::ServiceUnavailable);
+        assert!(calls(&raced).is_empty(), "{:?}", calls(&raced));
+        let calm = object(unspecified, false);
+        run(&calm, Some("0"), None).await.unwrap();
+        assert_eq!(calls(&calm), ["retention None bypass true"]);
     }
 
     /// A lock the HEAD says nothing readable of is no lock: nothing changes (503) — read as
