@@ -1687,6 +1687,56 @@ async fn listings_name_the_parameters_they_were_not_given() {
     }
 }
 
+/// HCP: "If you try to delete an object where the current version is a delete marker or delete
+/// record, HCP returns a 204 (No Content)" — and stacks no second marker; a name that never was
+/// an object gets none either (S3 would make one for each DELETE). The backend keeps one
+/// version and one marker.
+async fn deleting_what_is_deleted_leaves_no_marker(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "markers").await else {
+        return;
+    };
+    set_versioning(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let view = common::view::BackendView::of(&gw);
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-delete-marker"), Some("true"));
+    for target in [target.clone(), format!("/{bucket}/never")] {
+        let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+        assert_eq!((r.status, r.body.len()), (204, 0), "{target}: {}", r.text());
+        assert_eq!(r.header("x-amz-delete-marker"), None, "{target}");
+        assert_eq!(r.header("x-amz-version-id"), None, "{target}");
+    }
+    assert_eq!(view.versions(&bucket, "k").await.len(), 2);
+    assert!(view.versions(&bucket, "never").await.is_empty());
+    // The object comes back when its marker goes, as before.
+    let listed = s3.list_object_versions().bucket(&bucket).prefix("k").send();
+    let listed = listed.await.unwrap();
+    let marker = listed.delete_markers()[0].version_id().unwrap().to_string();
+    let unmark = format!("{target}?versionId={marker}");
+    let r = as_user(&gw, admin, "DELETE", &unmark, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"data");
+}
+
+#[tokio::test]
+async fn deleting_what_is_deleted_leaves_no_marker_on_the_embedded_store() {
+    deleting_what_is_deleted_leaves_no_marker(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn deleting_what_is_deleted_leaves_no_marker_on_rgw() {
+    deleting_what_is_deleted_leaves_no_marker(Backend::Rgw).await;
+}
+
 /// A complete's `If-Match` (HCP: "If the specified value doesn't match the Etag or the
 /// specified object doesn't exist, HCP returns an error response body and does not complete the
 /// multipart upload"): 200 with the Error document, nothing completed, the upload kept; a value

@@ -472,6 +472,12 @@ impl Gateway {
         {
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
+        // (Boxed: only a DELETE asks.)
+        if call.op == Operation::DeleteObject && Box::pin(self.nothing_to_delete(call)).await {
+            x.cause = Some("no object, or a delete marker, is the current version".into());
+            let resp = ResponseHeader::build(204, Some(2)).expect("204");
+            return Some(self.answer_own(s, x, resp, Bytes::new()).await);
+        }
         // Where labeled holds are kept, S3's legal hold is HCP's unlabeled hold: changed by
         // the same protocol as every hold (`request::retain`), never sent on as it is.
         let labels = call.route.tenant.retention.labels_bucket.is_some();

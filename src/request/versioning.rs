@@ -160,6 +160,33 @@ impl Gateway {
         }
     }
 
+    /// HCP's DELETE of an object whose current version is a delete marker, or of a name that is
+    /// no object, where the backend keeps versions: "If you try to delete an object where the
+    /// current version is a delete marker or delete record, HCP returns a 204 (No Content)"
+    /// and nothing more — S3 would stack another delete marker (or make one for a name that
+    /// never was), which `GET ?versions` would then list. Asked of a DELETE that names no
+    /// version (not a folder's) in such a bucket; a HEAD that finds an object, or says
+    /// nothing, leaves the DELETE to the backend.
+    pub(in crate::request) async fn nothing_to_delete(&self, call: &Call<'_>) -> bool {
+        let folder =
+            call.route.tenant.folders && call.target.key().is_some_and(|k| k.ends_with(b"/"));
+        if call.op != Operation::DeleteObject || call.params.get("versionId").is_some() || folder {
+            return false;
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        // (Where the gateway keeps HCP's status, the backend keeps every version whatever it
+        // is: a locked bucket.)
+        let kept = kept_by_gateway(call.route.tenant) && self.lock_known(at).await == Some(true);
+        if !kept && self.bucket_versioning(at).await != Some(true) {
+            return false;
+        }
+        let head = self.object_answer(at, None).await;
+        head.is_some_and(|h| h.status == 404)
+    }
+
     /// Whether the gateway answers the call's `GET`/`PUT ?versioning` itself: where it keeps
     /// the status ([`may_answer`]) of a bucket with Object Lock (a bucket without, or missing,
     /// is the backend's to answer).
