@@ -1500,15 +1500,17 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
     }
     // Nor of a version named, where its hold cannot be read (the HEAD's 400 is no answer of
     // the backend's to the request then).
-    server.respond_to("*", "sse-c-object|none|fail");
-    let before = server.count();
-    let target = "/bkt/secret?retention&versionId=v1";
-    let r = as_user(&gw, admin, "PUT", target, &[("content-md5", &md5)], doc).await;
-    r.assert_hcp_error(503, "ServiceUnavailable");
-    let sent = server.seen()[before as usize..]
-        .iter()
-        .any(|(m, _, _)| m == "PUT");
-    assert!(!sent, "a retention change was sent unjudged");
+    for failing in ["fail", "fail-throttled", "fail-denied"] {
+        server.respond_to("*", &format!("sse-c-object|none|{failing}"));
+        let before = server.count();
+        let target = "/bkt/secret?retention&versionId=v1";
+        let r = as_user(&gw, admin, "PUT", target, &[("content-md5", &md5)], doc).await;
+        r.assert_hcp_error(503, "ServiceUnavailable");
+        let sent = server.seen()[before as usize..]
+            .iter()
+            .any(|(m, _, _)| m == "PUT");
+        assert!(!sent, "{failing}: a retention change was sent unjudged");
+    }
     // A lock no answer says anything of (the backend's HEAD failing) is not judged: 503, and
     // nothing is sent.
     server.respond_to("HEAD", "error|InternalError|500");

@@ -16,7 +16,8 @@
 //! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
 //! bucket's versioning enabled),
 //! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
-//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`, 503 for ON `fail`;
+//! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`, 503 for ON `fail`
+//! (429 for `fail-throttled`, 403 for `fail-denied`);
 //! DELETE 204, PUT 200). Without it the server
 //! answers 200 with an empty body (a ListObjectsV2, with an empty listing), and a GET `?acl` with
 //! an ACL granting its owner alone.
@@ -450,9 +451,13 @@ async fn serve(
             if req.method == "PUT" {
                 return respond(&mut conn, 200, &[], b"").await;
             }
-            if req.path.contains("legal-hold") && hold == "fail" {
-                let code = "ServiceUnavailable";
-                return write_error(&mut conn, vendor, 503, code, &req, false, false).await;
+            if req.path.contains("legal-hold") && hold.starts_with("fail") {
+                let (status, code) = match hold.as_str() {
+                    "fail-throttled" => (429, "SlowDown"),
+                    "fail-denied" => (403, "AccessDenied"),
+                    _ => (503, "ServiceUnavailable"),
+                };
+                return write_error(&mut conn, vendor, status, code, &req, false, false).await;
             }
             if req.path.contains("retention") && until == "none" {
                 let code = "NoSuchObjectLockConfiguration";

@@ -359,8 +359,8 @@ fn no_lock_answer(body: &[u8], dialect: crate::hcp::mapping::Dialect, sub: &str)
 /// HCP's answers for an object under retention or on hold, in a namespace that keeps retention
 /// (where every bucket keeps versions at the backend, so the backend itself would store a new
 /// version or a delete marker): a new version over it is 403, a delete of it 409 — a
-/// privileged delete (`bypass`) passes retention, never a hold. A delete naming a version is
-/// the backend's to refuse (its lock is on that version).
+/// privileged delete (`bypass`) passes retention, never a hold; so does a purge of any of its
+/// versions (the backend keeps the lock of the version named as well).
 /// What cannot be read cannot be judged: 503, and nothing written, deleted or changed.
 fn unreadable_lock(answer: Option<&ResponseHeader>) -> HcpError {
     let status = answer.map(|h| h.status.as_u16());
@@ -439,8 +439,8 @@ fn keeps_retention(req: &pingora::http::RequestHeader, head: &ResponseHeader) ->
 }
 
 /// Why an object's lock was not read by its sub-resources: the backend refused the request
-/// (a 4xx that says nothing of a lock: a version id it cannot read), or it failed (no answer,
-/// a 5xx, an answer that does not parse).
+/// (a 400 that says nothing of a lock: a version id it cannot read), or it failed (no answer,
+/// any other status, an answer that does not parse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::request) enum Unread {
     Refused,
@@ -1079,7 +1079,10 @@ impl Gateway {
                         return Ok(ResponseHeader::build(404, Some(0)).expect("status"))
                     }
                     Some(NoLock::OfThisKind) => {}
-                    None => return Err(Unread::Refused),
+                    // (Only a 400 refuses the request itself — a version id the backend cannot
+                    // read; a 403, 408 or 429 says nothing of the lock.)
+                    None if answer.status == 400 => return Err(Unread::Refused),
+                    None => return Err(Unread::Failed),
                 },
                 _ => return Err(Unread::Failed),
             }
