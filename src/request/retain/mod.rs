@@ -503,8 +503,8 @@ pub(in crate::request) async fn change(
 
 /// Before a replacement with the bypass, which the backend would make over any retention: the
 /// version's lock read again, still the one `judged`. Through another instance a change may
-/// have set it meanwhile (a `-1` over the `-2` judged), which the bypass would undo; then 503,
-/// nothing changed — the client's next try is judged on the lock as it is. (Within this
+/// have set it meanwhile (a `-1` over the `-2` judged, a hold), which the bypass would undo or
+/// HCP forbids; then 503, nothing changed — the client's next try is judged on the lock as it is. (Within this
 /// process changes take turns; across instances a window of one round trip remains.)
 async fn unchanged_since(
     r: &dyn Retainer,
@@ -512,10 +512,12 @@ async fn unchanged_since(
     version: Option<&str>,
     judged: &ResponseHeader,
 ) -> Result<(), HcpError> {
+    // (Its hold too: a hold placed meanwhile forbids the change.)
     let lock = |h: &ResponseHeader| {
         [
             "x-amz-object-lock-mode",
             "x-amz-object-lock-retain-until-date",
+            "x-amz-object-lock-legal-hold",
         ]
         .map(|name| h.headers.get(name).map(|v| v.as_bytes().to_vec()))
     };
@@ -814,6 +816,8 @@ mod tests {
         listings: Mutex<usize>,
         /// A retain-until date another instance sets just after the first HEAD.
         set_meanwhile: Option<&'static str>,
+        /// A hold another instance places just after the first HEAD.
+        held_meanwhile: bool,
         heads: Mutex<usize>,
     }
 
@@ -839,7 +843,7 @@ mod tests {
                 h.insert_header("x-amz-object-lock-retain-until-date", until)
                     .unwrap();
             }
-            let on = if *self.held.lock().unwrap() {
+            let on = if *self.held.lock().unwrap() || (self.held_meanwhile && *heads > 1) {
                 "ON"
             } else {
                 "OFF"
@@ -954,6 +958,7 @@ mod tests {
             concurrent: Mutex::new(None),
             listings: Mutex::new(0),
             set_meanwhile: None,
+            held_meanwhile: false,
             heads: Mutex::new(0),
         }
     }
@@ -1064,6 +1069,13 @@ mod tests {
         let e = run(&raced, Some("0"), None).await.unwrap_err();
         assert_eq!(e.code, HcpCode::ServiceUnavailable);
         assert!(calls(&raced).is_empty(), "{:?}", calls(&raced));
+        let held = Fake {
+            held_meanwhile: true,
+            ..object(unspecified, false)
+        };
+        let e = run(&held, Some("0"), None).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::ServiceUnavailable);
+        assert!(calls(&held).is_empty(), "{:?}", calls(&held));
         let calm = object(unspecified, false);
         run(&calm, Some("0"), None).await.unwrap();
         assert_eq!(calls(&calm), ["retention None bypass true"]);
