@@ -473,8 +473,9 @@ async fn every_pair_of_sub_resources_reaches_the_backend_as_one_operation() {
                     sent += 1;
                     // (The health probe's `HEAD /` goes through the relay too, and so do the
                     // gateway's own HEADs before a write — a CreateBucket's of the bucket —
-                    // which carry no query, and its read of the bucket's versioning before a
-                    // GET or HEAD of an object's version, which no object request can become.)
+                    // or a DELETE, which carry no query, and its read of the bucket's
+                    // versioning before a GET or HEAD of an object's version or a DELETE of an
+                    // object, which no object request can become.)
                     let versioning_probe = format!("GET /ta-{bucket}/?versioning= HTTP/1.1");
                     let own_probe = |l: &String| {
                         l == "HEAD / HTTP/1.1"
@@ -482,7 +483,7 @@ async fn every_pair_of_sub_resources_reaches_the_backend_as_one_operation() {
                                 && l.starts_with("HEAD ")
                                 && !l.split(' ').nth(1).unwrap_or_default().contains('?'))
                             || (path.ends_with("/k")
-                                && matches!(method, "GET" | "HEAD")
+                                && matches!(method, "GET" | "HEAD" | "DELETE")
                                 && *l == versioning_probe)
                     };
                     for line in relay.take().into_iter().filter(|l| !own_probe(l)) {
