@@ -1834,6 +1834,8 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
     assert_eq!(r.status, 200, "{}", r.text());
     let r = as_user(&gw, admin, "PUT", &kept, &[], b"again").await;
     r.assert_hcp_error(409, "OperationAborted");
+    let r = post_signed(&gw, admin, &retaining, &[("key", "kept")]).await;
+    r.assert_hcp_error(409, "OperationAborted");
     assert_eq!(object_bytes(&s3, &retaining, "kept").await, b"kept");
     let listed = s3
         .list_object_versions()

@@ -1119,9 +1119,7 @@ impl Gateway {
             let asked = (at, call.op, &call.params.effects);
             Box::pin(self.check_folder_names(asked)).await?;
         }
-        // HCP's 409 for a name taken where versioning is not enabled comes before its 403 for
-        // a retained object's new version ("while versioning is enabled"): where the rule left
-        // the name to the backend's condition, a retained object (HEAD found) is a name taken.
+        // (Rule 41's 409 comes before retention's 403: `retained_or_taken`.)
         guards.overwrite_guarded = matches!(
             crate::request::validate::probes::check_overwrite(
                 self,
@@ -1132,11 +1130,7 @@ impl Gateway {
             .await?,
             Overwrite::AskBackend
         );
-        if let Err(e) = retained {
-            let taken = e.status == 403 && guards.overwrite_guarded;
-            let taken = taken.then(crate::request::respond::settle::name_exists);
-            return Err(taken.unwrap_or(e));
-        }
+        probes::retained_or_taken(retained, guards.overwrite_guarded)?;
         if call.op == Operation::CopyObject {
             // HCP copies only a source that meets all its conditions; a backend ignores a
             // date beside its ETag condition, as HTTP does: judged here first, on the source

@@ -241,31 +241,21 @@ impl Gateway {
     ) -> Result<(Guards, RequestHeader), HcpError> {
         let mut guards = Guards::default();
         let at = crate::request::validate::probes::At { target, route };
-        // Never a new version over an object under retention or on hold.
+        use crate::request::validate::probes;
+        // Never a new version over an object under retention or on hold (judged after rule 41,
+        // as a PUT's: `retained_or_taken`).
         let params = crate::request::classify::Params::default();
-        crate::request::validate::probes::check_retained(
-            self,
-            Operation::PutObject,
-            &params,
-            at,
-            None,
-        )
-        .await?;
+        let retained = probes::check_retained(self, Operation::PutObject, &params, at, None).await;
         // HCP's names where folders are kept, as a PUT's.
         if route.tenant.folders {
             let asked = (at, Operation::PutObject, &written.effects);
             Box::pin(self.check_folder_names(asked)).await?;
         }
         guards.overwrite_guarded = matches!(
-            crate::request::validate::probes::check_overwrite(
-                self,
-                &request,
-                (Operation::PutObject, false),
-                at
-            )
-            .await?,
+            probes::check_overwrite(self, &request, (Operation::PutObject, false), at).await?,
             Overwrite::AskBackend
         );
+        probes::retained_or_taken(retained, guards.overwrite_guarded)?;
         // Grant fields keep the owner's full control at the backend, as grant headers do.
         self.keep_owner_control(&mut request, (at, Operation::PutObject))
             .await;

@@ -592,6 +592,21 @@ fn create_only_failed(op: Operation) -> HcpError {
     }
 }
 
+/// A write judged by retention (`retained`: `check_retained`'s finding) and by the no-overwrite
+/// rule, which came first (`check_overwrite`): HCP's 409 for a name taken where versioning is
+/// not enabled comes before its 403 for a retained object's new version ("while versioning is
+/// enabled"); where the rule left the name to the backend's condition (`guarded`), a retained
+/// object — which retention's HEAD found — is a name taken.
+pub(in crate::request) fn retained_or_taken(
+    retained: Result<(), HcpError>,
+    guarded: bool,
+) -> Result<(), HcpError> {
+    match retained {
+        Err(e) if e.status == 403 && guarded => Err(crate::request::respond::settle::name_exists()),
+        other => other,
+    }
+}
+
 /// A complete's `If-Match`, judged here (HCP: "If the specified value doesn't match the Etag
 /// or the specified object doesn't exist, HCP returns an error response body and does not
 /// complete the multipart upload"; a backend without conditional writes would complete it): on
