@@ -866,6 +866,36 @@ async fn folders_are_not_created_without_the_protection_asked() {
         !kept.contains(&"dated/".to_string()) && kept.contains(&"dated/doc".to_string()),
         "at the backend: {kept:?}"
     );
+    // That excuse is the delete's alone: a version of a folder's name whose current version is
+    // retained (stored beside the gateway under the default retention) is not purged, by a
+    // DELETE naming it or in a multi-object delete — the old version has no lock of its own.
+    view.put_object(&bucket, "kept/", b"").await;
+    let versions = view.versions(&bucket, "kept/").await;
+    let old = versions.last().expect("two versions").clone();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let purge = format!("{target}?versionId={old}");
+    let r = as_user(&gw, admin, "DELETE", &purge, &[], b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let doc =
+        format!("<Delete><Object><Key>kept/</Key><VersionId>{old}</VersionId></Object></Delete>");
+    let md5 = content_md5(doc.as_bytes());
+    let multi = format!("/{bucket}?delete");
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &multi,
+        &[("content-md5", &md5)],
+        doc.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("<Code>OperationAborted</Code>"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(view.versions(&bucket, "kept/").await, versions);
 }
 
 /// HCP's conditions on a read: "No ETags match an asterisk in an If-None-Match header" (GET,

@@ -159,6 +159,9 @@ pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
     String::from_utf8(w.into_inner()).unwrap_or_default()
 }
 
+/// How many of a multi-object delete's objects are judged at once (a HEAD each).
+const JUDGED_AT_ONCE: usize = 8;
+
 /// An entry of a multi-object delete kept back: its key and the version it named.
 pub(in crate::request) type Kept = (String, Option<String>);
 
@@ -176,7 +179,7 @@ pub(in crate::request) struct Judged {
 
 impl Gateway {
     /// Reads a multi-object delete strictly; in a tenant with retention, judges each object it
-    /// names, with or without a version, one after the other (a HEAD each object); an object
+    /// names, with or without a version (a HEAD each object, a few at a time); an object
     /// whose retention cannot be read makes the whole request 503 (nothing is deleted), as for
     /// a single DELETE.
     pub(in crate::request) async fn judge_deletes(
@@ -194,23 +197,16 @@ impl Gateway {
             ));
         };
         let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
+        let judged = match retention {
+            true => self.judge_objects(call, &entries).await?,
+            false => std::collections::HashMap::new(),
+        };
         let mut kept = Vec::new();
         let mut left = Vec::new();
-        // (Each object judged once, however many of its versions the document names.)
-        let mut judged: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
         for entry in &entries {
-            let key = entry.get("Key").unwrap_or_default();
-            let retained = match judged.get(key) {
-                Some(retained) => *retained,
-                None if retention => {
-                    let retained = self.retained(call, key).await?;
-                    judged.insert(key, retained);
-                    retained
-                }
-                None => false,
-            };
-            if retained {
-                kept.push((key.to_string(), entry.get("VersionId").map(str::to_string)));
+            let (key, version) = (entry.get("Key").unwrap_or_default(), entry.get("VersionId"));
+            if judged.get(&(key, version.is_some())) == Some(&true) {
+                kept.push((key.to_string(), version.map(str::to_string)));
             } else {
                 left.push(entry);
             }
@@ -226,8 +222,41 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// Whether the object is under retention or on hold, as a single DELETE of it would find.
-    async fn retained(&self, call: &Call<'_>, key: &str) -> Result<bool, HcpError> {
+    /// Whether each object the entries name is under retention or on hold, by (key, whether a
+    /// version is named): each judged once however many of its versions are named — a purge
+    /// apart from a delete, since an empty folder's marker excuses only the latter — a few at
+    /// a time (a purge of many keys' versions would otherwise wait on each HEAD in turn).
+    async fn judge_objects<'e>(
+        &self,
+        call: &Call<'_>,
+        entries: &'e [Entry],
+    ) -> Result<std::collections::HashMap<(&'e str, bool), bool>, HcpError> {
+        use futures_util::StreamExt as _;
+        let mut asked = std::collections::HashMap::new();
+        for entry in entries {
+            let (key, version) = (entry.get("Key").unwrap_or_default(), entry.get("VersionId"));
+            asked.entry((key, version.is_some())).or_insert(version);
+        }
+        let judging: Vec<_> = asked
+            .into_iter()
+            .map(|((key, _), version)| self.retained(call, key, version))
+            .collect();
+        let judged: Vec<_> = futures_util::stream::iter(judging)
+            .buffer_unordered(JUDGED_AT_ONCE)
+            .collect()
+            .await;
+        judged.into_iter().collect()
+    }
+
+    /// Whether the object is under retention or on hold, as a single DELETE of it (naming
+    /// `version`) would find; by (key, whether a version is named).
+    async fn retained<'e>(
+        &self,
+        call: &Call<'_>,
+        key: &'e str,
+        version: Option<&'e str>,
+    ) -> Result<((&'e str, bool), bool), HcpError> {
+        let asked = (key, version.is_some());
         let object = call.target.with_key(key.as_bytes());
         let at = At {
             target: &object,
@@ -236,10 +265,13 @@ impl Gateway {
         // (A privileged multi-object delete is privileged for each object, as a single one.)
         let mut params = Params::default();
         params.effects.bypass_governance = call.params.effects.bypass_governance;
+        if let Some(version) = version {
+            params.set("versionId", version);
+        }
         let op = Operation::DeleteObject;
         match crate::request::validate::probes::check_retained(self, op, &params, at, None).await {
-            Ok(()) => Ok(false),
-            Err(e) if e.code == HcpCode::OperationAborted => Ok(true),
+            Ok(()) => Ok((asked, false)),
+            Err(e) if e.code == HcpCode::OperationAborted => Ok((asked, true)),
             Err(e) => Err(e),
         }
     }
