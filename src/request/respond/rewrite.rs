@@ -1304,7 +1304,7 @@ impl<'a> Texts<'a> {
     fn party_step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
         match event {
             Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
-                party_leaf(path)?;
+                self.whole_leaf(path)?;
                 self.party_text = true;
                 Some(PartyStep::Instead(Vec::new()))
             }
@@ -1314,13 +1314,32 @@ impl<'a> Texts<'a> {
         }
     }
 
+    /// `(parent, leaf)` where `path` ends in an element whose text the gateway writes whole
+    /// when it closes, whatever the backend wrote in it — as text, in pieces around entity
+    /// references (`O&#39;Brien`), as CDATA: a party's ([`party_leaf`]), a complete's
+    /// `<Location>`, a ListMultipartUploads' `<UploadIdMarker>` (the client's own).
+    fn whole_leaf<'p>(&self, path: &'p [Vec<u8>]) -> Option<(&'p [u8], &'p [u8])> {
+        if let Some(leaf) = party_leaf(path) {
+            return Some(leaf);
+        }
+        let [root, leaf] = path else {
+            return None;
+        };
+        let ours = match self.op {
+            Operation::CompleteMultipartUpload => leaf.as_slice() == b"Location",
+            Operation::ListMultipartUploads => leaf.as_slice() == b"UploadIdMarker",
+            _ => false,
+        };
+        ours.then_some((root.as_slice(), leaf.as_slice()))
+    }
+
     /// A party's `<ID>` or `<DisplayName>` closes (`path` still names it): its text, written
     /// here whole — what the backend wrote in it was dropped, entities and CDATA too. An
     /// owner's or initiator's is written also where the backend left it empty (RGW's display
     /// names); a grantee's empty display name stays empty (RGW's groups have none).
     fn party_text_at_end(&mut self, path: &[Vec<u8>]) -> Option<Event<'static>> {
         let had_text = std::mem::replace(&mut self.party_text, false);
-        let (grand, parent) = party_leaf(path)?;
+        let (grand, parent) = self.whole_leaf(path)?;
         if grand == b"Grantee" && !had_text {
             return None;
         }
@@ -2514,6 +2533,45 @@ mod tests {
         let s = std::str::from_utf8(&out).unwrap();
         assert!(
             s.contains("<Location>http://gw/a/k</Location><Bucket>a</Bucket>"),
+            "{s}"
+        );
+    }
+
+    /// A text the gateway writes whole is written once, however the backend's came: in pieces
+    /// around entity references (Go's `&#39;`), as CDATA.
+    #[test]
+    fn texts_written_whole_are_written_once() {
+        let complete = |location: &str| {
+            format!("<CompleteMultipartUploadResult><Location>{location}</Location><Bucket>t1-a</Bucket></CompleteMultipartUploadResult>")
+        };
+        for location in [
+            "http://m/t1-a/O&#39;Brien&amp;x",
+            "<![CDATA[http://m/t1-a/O'Brien]]>&amp;",
+        ] {
+            let rewrites = Rewrites {
+                location: "http://gw/a/O'Brien",
+                ..Rewrites::NONE
+            };
+            let body = complete(location);
+            let op = Operation::CompleteMultipartUpload;
+            let out = with_route(|r| rewrite_xml(body.as_bytes(), op, r, &rewrites)).unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            assert!(
+                s.contains("<Location>http://gw/a/O&apos;Brien</Location>")
+                    || s.contains("<Location>http://gw/a/O'Brien</Location>"),
+                "{s}"
+            );
+        }
+        let body = b"<ListMultipartUploadsResult><UploadIdMarker>a&amp;b</UploadIdMarker></ListMultipartUploadsResult>";
+        let rewrites = Rewrites {
+            upload_id_marker: Some("a&b"),
+            ..Rewrites::NONE
+        };
+        let op = Operation::ListMultipartUploads;
+        let out = with_route(|r| rewrite_xml(body, op, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        assert!(
+            s.contains("<UploadIdMarker>a&amp;b</UploadIdMarker>"),
             "{s}"
         );
     }
