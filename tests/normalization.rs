@@ -33,6 +33,8 @@ async fn request(
         Operation::CompleteMultipartUpload => ("POST", &complete_target, complete),
         Operation::ListObjects => ("GET", "/bkt", vec![]),
         Operation::CopyObject => ("PUT", "/bkt/some/key", vec![]),
+        // (A version's delete: the one a lock can refuse.)
+        Operation::DeleteObject => ("DELETE", "/bkt/some/key?versionId=v1", vec![]),
         other => panic!("no request for {other:?}"),
     };
     let digest = sigv4::sha256_hex(&body);

@@ -1203,7 +1203,9 @@ impl<'a> Texts<'a> {
                     .errors_seen
                     .checked_sub(1)
                     .and_then(|i| self.errors_versioned.get(i).copied());
-                if versioned == Some(true) && mapped == HcpCode::AccessDenied {
+                // (MinIO's 400 InvalidRequest for it maps to OperationAborted by its table.)
+                let locked = matches!(mapped, HcpCode::AccessDenied | HcpCode::OperationAborted);
+                if versioned == Some(true) && locked {
                     mapped = HcpCode::OperationAborted;
                     self.error_message = Some(LOCKED_VERSION);
                 }
