@@ -53,6 +53,9 @@ pub(in crate::request) trait Probe: Send + Sync {
     /// Whether the bucket lists the target's key itself (a listing needs no customer key
     /// where a HEAD does); `None` where the backend did not say.
     async fn key_listed(&self, at: At<'_>) -> Option<bool>;
+    /// The key's ETag as the bucket lists it (a listing needs no customer key where a HEAD
+    /// does): `Some(None)` where the key is not listed; `None` where the backend did not say.
+    async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>>;
     /// A page of at most `max` of the upload's parts, from `marker` on.
     async fn parts_page(
         &self,
@@ -125,6 +128,20 @@ impl Probe for Gateway {
         match head.status.as_u16() {
             200 => Some(first.is_some_and(|k| k.as_bytes() == key.as_slice())),
             404 => Some(false),
+            _ => None,
+        }
+    }
+
+    async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>> {
+        let key = at.target.key().unwrap_or_default().into_owned();
+        let (head, body) = self.first_key_under(at, &key).await?;
+        let first = crate::hcp::xml::leaf_text(&body, "Key");
+        match head.status.as_u16() {
+            200 if first.is_some_and(|k| k.as_bytes() == key.as_slice()) => {
+                // (The first entry's: the key's own.)
+                crate::hcp::xml::leaf_text(&body, "ETag").map(Some)
+            }
+            200 | 404 => Some(None),
             _ => None,
         }
     }
@@ -611,7 +628,7 @@ pub(in crate::request) fn retained_or_taken(
 /// or the specified object doesn't exist, HCP returns an error response body and does not
 /// complete the multipart upload"; a backend without conditional writes would complete it): on
 /// the object's HEAD, 200 with the Error document where it fails. An object whose HEAD names no
-/// ETag (one encrypted with a customer's key) is the backend's to judge.
+/// ETag (one encrypted with a customer's key) is judged on the ETag a listing names.
 async fn check_complete_if_match(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
@@ -624,7 +641,12 @@ async fn check_complete_if_match(
     let holds = match probe.object_answer(at, None).await {
         Some(h) if h.status == 200 => match h.headers.get(http::header::ETAG) {
             Some(etag) => crate::etag::listed(&asked, &String::from_utf8_lossy(etag.as_bytes())),
-            None => true,
+            // (Its lock read by its sub-resources: the ETag by a listing.)
+            None => match probe.listed_etag(at).await {
+                Some(Some(etag)) => crate::etag::listed(&asked, &etag),
+                Some(None) => false,
+                None => return Err(name_unknown("a listing for a complete's If-Match".into())),
+            },
         },
         Some(h) if h.status == 404 => false,
         other => {
@@ -1346,6 +1368,9 @@ mod tests {
         unlisted: bool,
         /// Parts listings get no answer.
         parts_unknown: bool,
+        /// A HEAD names no ETag (an object encrypted with a customer's key, its lock read by
+        /// its sub-resources).
+        no_etag: bool,
         asked: Mutex<Vec<&'static str>>,
     }
 
@@ -1360,7 +1385,9 @@ mod tests {
                 .find(|(k, _, _)| k.as_slice() == &*key)?;
             let mut h = ResponseHeader::build(200, None).unwrap();
             h.insert_header("content-length", size.to_string()).unwrap();
-            h.insert_header("etag", *etag).unwrap();
+            if !self.no_etag {
+                h.insert_header("etag", *etag).unwrap();
+            }
             if let Some((until, hold)) = self.lock {
                 h.insert_header("x-amz-object-lock-retain-until-date", until)
                     .unwrap();
@@ -1403,6 +1430,12 @@ mod tests {
             let key = at.target.key()?;
             let found = self.objects.iter().any(|(k, _, _)| k.as_slice() == &*key);
             (!self.unlisted).then_some(found)
+        }
+        async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>> {
+            self.asked.lock().unwrap().push("listed");
+            let key = at.target.key()?;
+            let found = self.objects.iter().find(|(k, _, _)| k.as_slice() == &*key);
+            (!self.unlisted).then(|| found.map(|(_, _, etag)| etag.to_string()))
         }
         async fn parts_page(
             &self,
@@ -1666,6 +1699,51 @@ mod tests {
             };
             let r = run(&answered, Operation::PutObjectRetention, "k", &none).await;
             assert_eq!(r, expected, "{status}");
+        }
+    }
+
+    /// A complete's If-Match is judged on the object's HEAD — or, where the HEAD names no ETag
+    /// (an object encrypted with a customer's key), on the ETag a listing names: 200 with the
+    /// PreconditionFailed document where it fails or the object is none; a listing without an
+    /// answer is 503.
+    #[tokio::test]
+    async fn a_complete_s_if_match_is_judged() {
+        for no_etag in [false, true] {
+            let fake = Fake {
+                objects: vec![(b"k".to_vec(), 1, "\"e\"")],
+                no_etag,
+                ..Fake::default()
+            };
+            let check = async |fake: &Fake, key: &str, asked: &str| {
+                let req = put(&[("if-match", asked)]);
+                with_at(
+                    TenantOverwrite::Allow,
+                    |_| {},
+                    key,
+                    async |at| {
+                        let op = (Operation::CompleteMultipartUpload, false);
+                        check_overwrite(fake, &req, op, at)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| (e.status, e.code))
+                    },
+                )
+                .await
+            };
+            let failed = Err((200, HcpCode::PreconditionFailed));
+            assert_eq!(check(&fake, "k", "\"e\"").await, Ok(()), "{no_etag}");
+            assert_eq!(check(&fake, "k", "*").await, Ok(()), "{no_etag}");
+            assert_eq!(check(&fake, "k", "\"other\"").await, failed, "{no_etag}");
+            assert_eq!(check(&fake, "new", "\"e\"").await, failed, "{no_etag}");
+            let unlisted = Fake {
+                unlisted: true,
+                ..fake
+            };
+            let expected = match no_etag {
+                true => Err((503, HcpCode::ServiceUnavailable)),
+                false => Ok(()),
+            };
+            assert_eq!(check(&unlisted, "k", "\"e\"").await, expected);
         }
     }
 
