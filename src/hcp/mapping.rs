@@ -228,6 +228,8 @@ fn by_class(status: u16) -> HcpError {
 fn by_status(status: u16, op: Operation) -> HcpError {
     use Operation::*;
     let code = match status {
+        // (A HEAD's 400 says nothing of why, and HCP's HEAD has no 400: the backend's fault.)
+        400 if op == HeadObject => HcpCode::InternalError,
         403 => HcpCode::AccessDenied,
         404 if matches!(
             op,
