@@ -548,6 +548,27 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     assert!(r.text().starts_with("<?xml"), "{:?}", r.text());
 }
 
+/// A browser's Origin goes to a backend whose CORS answer is its bucket's (AWS's), not to MinIO,
+/// which answers every Origin by its global policy (`*` by default): HCP answers CORS by the
+/// bucket's rules alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_reaches_only_backends_that_answer_by_the_bucket_s_rules() {
+    for (vendor, forwarded) in [(Vendor::Aws, true), (Vendor::Minio, false)] {
+        let (gw, server) = start_with_dialect(vendor, "").await;
+        let addr = gw.addr();
+        let (ak, sk) = keys(USER, PASSWORD);
+        let origin = [("origin", "https://app.example")];
+        let headers = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign("GET", b"/bkt/k", &origin);
+        let r = send(&addr, "GET", b"/bkt/k", &headers, vec![]).await;
+        assert_eq!(r.status, 200, "{vendor:?}: {}", r.text());
+        let (_, target, headers) = server.seen().pop().unwrap();
+        assert_eq!(target, "/bkt/k", "{vendor:?}");
+        let sent = headers.iter().any(|(n, _)| n == "origin");
+        assert_eq!(sent, forwarded, "{vendor:?}: {headers:?}");
+        gw.stop().await;
+    }
+}
+
 /// Object headers of features HCP does not offer stay behind, AWS's and OBS's names alike: a
 /// lifecycle rule's expiration (which names the operator's rule), a restore, a tag count, a
 /// website redirect; those of S3's that the gateway offers pass.

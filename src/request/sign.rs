@@ -448,6 +448,12 @@ fn defined_headers(
         if !defines_header(out.op, n) || n.starts_with(META) {
             continue;
         }
+        // MinIO answers every Origin by its global CORS policy (`cors_allow_origin`, `*` by
+        // default), no bucket's — HCP answers CORS by the bucket's rules alone, which MinIO
+        // keeps none of: its Access-Control-* would let any origin read the answer.
+        if n == "origin" && route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
+            continue;
+        }
         if n == "x-amz-copy-source" {
             if let Some(mut source) = CopySource::parse(value.as_bytes()) {
                 if out.params.effects.current_source {
