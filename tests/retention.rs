@@ -1810,6 +1810,17 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
     // A new bucket: no versioning status, though the backend's keeps versions for its lock.
     let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
     assert_eq!(status_of(&r), None);
+    // (As HCP writes XML: its media type, the declaration, indented where asked.)
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/xml;charset=UTF-8")
+    );
+    assert!(
+        r.text().starts_with("<?xml version=\"1.0\""),
+        "{}",
+        r.text()
+    );
+
     assert_eq!(view.versioning(&bucket).await.as_deref(), Some("Enabled"));
     assert!(view
         .keys(&records)
@@ -1858,6 +1869,13 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
     assert_eq!(r.header("location"), Some(format!("/{bucket}").as_str()));
     let r = as_user(&gw, admin, "GET", &versioning, &[], b"").await;
     assert_eq!(status_of(&r), Some("Enabled"));
+    let pretty = [("x-hcp-pretty-print", "true")];
+    let r = as_user(&gw, admin, "GET", &versioning, &pretty, b"").await;
+    assert!(
+        r.text().contains("\n  <Status>Enabled</Status>"),
+        "{}",
+        r.text()
+    );
     let sdk = s3
         .get_bucket_versioning()
         .bucket(&bucket)

@@ -788,15 +788,7 @@ impl Gateway {
                 x.cause = Some(cause);
                 Flow::Abort
             }
-            Stop::Settled(doc) => {
-                let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
-                resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
-                    .expect("static");
-                resp.insert_header(http::header::CONTENT_LENGTH, doc.len().to_string())
-                    .expect("digits");
-                x.status = 200;
-                self.answer_own(s, x, resp, doc).await
-            }
+            Stop::Settled(doc) => self.answer_own_xml(s, x, &doc).await,
         }
     }
 

@@ -236,13 +236,7 @@ impl Gateway {
         };
         if call.op == Operation::GetBucketVersioning {
             let status = kept.unwrap_or(Status::Enabled);
-            let body = Bytes::from(status.document());
-            let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
-            resp.insert_header(http::header::CONTENT_TYPE, "application/xml")
-                .expect("static");
-            resp.insert_header(http::header::CONTENT_LENGTH, body.len())
-                .expect("a length");
-            return self.answer_own(s, x, resp, body).await;
+            return self.answer_own_xml(s, x, &status.document()).await;
         }
         let doc = match self.read_document(s, x, (call.op, false), payload).await {
             Ok(doc) => doc,

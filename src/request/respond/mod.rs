@@ -358,6 +358,23 @@ impl Gateway {
         }
     }
 
+    /// A 200 with a document the gateway writes itself: HCP's media type, the declaration, and
+    /// indented as `x-hcp-pretty-print` asks (`rewrite::own_document`).
+    pub(super) async fn answer_own_xml(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        doc: &[u8],
+    ) -> Flow {
+        let body = Bytes::from(rewrite::own_document(doc, x.reply.pretty));
+        let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
+        resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
+            .expect("static");
+        resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+            .expect("digits");
+        self.answer_own(s, x, resp, body).await
+    }
+
     /// What a backend's answer header tells before it is answered: its status and request id
     /// for the record; and what the no-overwrite rule knew of the bucket's versioning may be
     /// past (it was forgotten when the change was sent, too).

@@ -979,6 +979,21 @@ fn errors_versioned(body: &[u8]) -> Vec<bool> {
     }
 }
 
+/// A document the gateway writes itself, as HCP writes XML: with the declaration, and indented
+/// where `pretty` (`x-hcp-pretty-print: true`) asked.
+pub fn own_document(doc: &[u8], pretty: bool) -> Vec<u8> {
+    let mut out = match doc.starts_with(b"<?xml") {
+        true => doc.to_vec(),
+        false => [&b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"[..], doc].concat(),
+    };
+    if pretty {
+        if let Some(indented) = indented(&out) {
+            out = indented;
+        }
+    }
+    out
+}
+
 /// A rewritten document indented (`x-hcp-pretty-print: true`): the whitespace between
 /// elements is replaced by the writer's, an element's own text — a key of spaces, the spaces
 /// around an entity (`Q1 &amp; Q2 `) — is kept as it is. (A reader that trims text would trim
@@ -2537,6 +2552,29 @@ mod tests {
             s.contains("<Location>http://gw/a/k</Location><Bucket>a</Bucket>"),
             "{s}"
         );
+    }
+
+    /// The gateway's own documents are HCP's XML: declared once, indented where asked — a
+    /// multi-object delete's spliced errors with the rest.
+    #[test]
+    fn own_documents_are_declared_and_indented_where_asked() {
+        let doc = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        let flat = String::from_utf8(own_document(doc, false)).unwrap();
+        assert_eq!(
+            flat,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
+                std::str::from_utf8(doc).unwrap()
+            )
+        );
+        assert_eq!(own_document(flat.as_bytes(), false), flat.as_bytes());
+        let pretty = String::from_utf8(own_document(doc, true)).unwrap();
+        assert!(pretty.starts_with("<?xml version=\"1.0\""), "{pretty}");
+        assert!(
+            pretty.contains("\n  <Status>Enabled</Status>\n"),
+            "{pretty}"
+        );
+        assert_eq!(pretty.matches("<?xml").count(), 1, "{pretty}");
     }
 
     /// A text the gateway writes whole is written once, however the backend's came: in pieces

@@ -226,19 +226,22 @@ impl Gateway {
         if call.op != Operation::DeleteObjects || call.guards.kept.is_empty() {
             return Ok(doc);
         }
-        // The objects kept back (under retention or on hold) are reported as not deleted.
+        // The objects kept back (under retention or on hold) are reported as not deleted (and
+        // the whole indented again, where it was: `own_document`).
         let text = String::from_utf8_lossy(&doc);
         let errors = crate::request::retain::deletes::kept_errors(&call.guards.kept);
-        if let Some(end) = text.rfind("</DeleteResult>") {
-            return Ok(Bytes::from(format!(
-                "{}{errors}{}",
-                &text[..end],
-                &text[end..]
-            )));
-        }
-        // A result with nothing in it may close itself (`<DeleteResult …/>`): opened for them.
-        let end = text.trim_end().strip_suffix("/>").ok_or_else(unparsable)?;
-        Ok(Bytes::from(format!("{end}>{errors}</DeleteResult>")))
+        let whole = match text.rfind("</DeleteResult>") {
+            Some(end) => format!("{}{errors}{}", &text[..end], &text[end..]),
+            // A result with nothing in it may close itself (`<DeleteResult …/>`): opened.
+            None => {
+                let end = text.trim_end().strip_suffix("/>").ok_or_else(unparsable)?;
+                format!("{end}>{errors}</DeleteResult>")
+            }
+        };
+        Ok(Bytes::from(rewrite::own_document(
+            whole.as_bytes(),
+            x.reply.pretty,
+        )))
     }
 }
 

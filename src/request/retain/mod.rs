@@ -262,13 +262,8 @@ impl Gateway {
             Ok(c) => c,
             Err(e) => return self.answer(s, x, e).await,
         };
-        let body = Bytes::from(copy_result(&changed));
-        let mut resp = ResponseHeader::build(200, Some(4)).expect("status");
-        resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
-            .expect("static");
-        resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
-            .expect("digits");
-        self.answer_own(s, x, resp, body).await
+        self.answer_own_xml(s, x, copy_result(&changed).as_bytes())
+            .await
     }
 
     /// S3's `PUT ?legal-hold` where labeled holds are kept: the unlabeled hold placed or
