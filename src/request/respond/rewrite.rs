@@ -2112,6 +2112,31 @@ mod tests {
         }
     }
 
+    /// MinIO refuses a version Object Lock keeps with InvalidRequest ("Object is WORM
+    /// protected"), in a multi-object delete's per-key Error too: HCP's 409 OperationAborted
+    /// with the locked version's message, as AWS's AccessDenied gets.
+    #[test]
+    fn minio_s_locked_versions_in_a_delete_result_are_hcp_s_409() {
+        let body = b"<DeleteResult><Error><Key>k1</Key><VersionId>v1</VersionId>\
+            <Code>InvalidRequest</Code><Message>Object is WORM protected and cannot be overwritten</Message>\
+            </Error></DeleteResult>";
+        let tenant = Tenant::for_tests();
+        let mut backend = BackendRuntime::for_tests();
+        backend.dialect = crate::hcp::mapping::Dialect::Minio;
+        let route = Route {
+            tenant: &tenant,
+            backend: &backend,
+            backend_bucket: None,
+            credentials: None,
+        };
+        let out = rewrite_xml(body, Operation::DeleteObjects, &route, &Rewrites::NONE).unwrap();
+        let out = String::from_utf8(out.to_vec()).unwrap();
+        assert!(
+            out.contains(&format!("<VersionId>v1</VersionId><Code>OperationAborted</Code><Message>{LOCKED_VERSION}</Message>")),
+            "{out}"
+        );
+    }
+
     #[test]
     fn delete_results_carry_hcp_codes_and_messages_only() {
         let body = b"<DeleteResult><Deleted><Key>gone</Key></Deleted>\
