@@ -228,8 +228,9 @@ fn by_class(status: u16) -> HcpError {
 fn by_status(status: u16, op: Operation) -> HcpError {
     use Operation::*;
     let code = match status {
-        // (A HEAD's 400 says nothing of why, and HCP's HEAD has no 400: the backend's fault.)
-        400 if op == HeadObject => HcpCode::InternalError,
+        // (A HEAD's 400 says nothing of why, and HCP's HEADs have no 400: the backend's fault —
+        // but a version id an object's HEAD names, `respond::settle`.)
+        400 if matches!(op, HeadObject | HeadBucket) => HcpCode::InternalError,
         403 => HcpCode::AccessDenied,
         404 if matches!(
             op,
