@@ -1747,6 +1747,33 @@ async fn deleting_what_is_deleted_leaves_no_marker(backend: Backend) {
     }
     assert_eq!(view.versions(&bucket, "k").await.len(), 2);
     assert!(view.versions(&bucket, "never").await.is_empty());
+    // A browser's DELETE goes to the backend all the same: its answer carries the bucket's
+    // CORS headers (and S3 makes its marker).
+    let origin = [("origin", "https://app.example")];
+    let r = as_user(
+        &gw,
+        admin,
+        "DELETE",
+        &format!("/{bucket}/browsed"),
+        &origin,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(view.versions(&bucket, "browsed").await.len(), 1);
+    // A bucket gone (beside the gateway, its versioning still cached) is NoSuchBucket.
+    let gone = new_bucket(&s3, "markers-gone").await;
+    set_versioning(
+        &s3,
+        &gone,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let r = as_user(&gw, admin, "DELETE", &format!("/{gone}/k"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    view.delete_bucket(&gone).await;
+    let r = as_user(&gw, admin, "DELETE", &format!("/{gone}/k"), &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchBucket");
     // The object comes back when its marker goes, as before.
     let listed = s3.list_object_versions().bucket(&bucket).prefix("k").send();
     let listed = listed.await.unwrap();

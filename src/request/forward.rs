@@ -473,7 +473,10 @@ impl Gateway {
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
         // (Boxed: only a DELETE asks.)
-        if call.op == Operation::DeleteObject && Box::pin(self.nothing_to_delete(call)).await {
+        let cors = || s.req_header().headers.contains_key(http::header::ORIGIN);
+        if call.op == Operation::DeleteObject
+            && Box::pin(self.nothing_to_delete(call, cors())).await
+        {
             x.cause = Some("no object, or a delete marker, is the current version".into());
             let resp = ResponseHeader::build(204, Some(2)).expect("204");
             return Some(self.answer_own(s, x, resp, Bytes::new()).await);

@@ -167,10 +167,19 @@ impl Gateway {
     /// never was), which `GET ?versions` would then list. Asked of a DELETE that names no
     /// version (not a folder's) in such a bucket; a HEAD that finds an object, or says
     /// nothing, leaves the DELETE to the backend.
-    pub(in crate::request) async fn nothing_to_delete(&self, call: &Call<'_>) -> bool {
+    ///
+    /// A browser's DELETE (`cors`: it names an Origin) goes to the backend all the same, whose
+    /// answer carries the bucket's CORS headers; and a 404 that does not say the name is a
+    /// delete marker's is taken for no object only while the bucket is there (a bucket gone is
+    /// the backend's NoSuchBucket).
+    pub(in crate::request) async fn nothing_to_delete(&self, call: &Call<'_>, cors: bool) -> bool {
         let folder =
             call.route.tenant.folders && call.target.key().is_some_and(|k| k.ends_with(b"/"));
-        if call.op != Operation::DeleteObject || call.params.get("versionId").is_some() || folder {
+        if call.op != Operation::DeleteObject
+            || call.params.get("versionId").is_some()
+            || folder
+            || cors
+        {
             return false;
         }
         let at = At {
@@ -183,8 +192,18 @@ impl Gateway {
         if !kept && self.bucket_versioning(at).await != Some(true) {
             return false;
         }
-        let head = self.object_answer(at, None).await;
-        head.is_some_and(|h| h.status == 404)
+        let Some(head) = self
+            .object_answer(at, None)
+            .await
+            .filter(|h| h.status == 404)
+        else {
+            return false;
+        };
+        let marker = head
+            .headers
+            .get("x-amz-delete-marker")
+            .is_some_and(|v| v.as_bytes() == b"true");
+        marker || self.bucket_status(at).await == Some(200)
     }
 
     /// Whether the gateway answers the call's `GET`/`PUT ?versioning` itself: where it keeps
