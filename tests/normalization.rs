@@ -565,6 +565,23 @@ async fn origin_reaches_only_backends_that_answer_by_the_bucket_s_rules() {
         assert_eq!(target, "/bkt/k", "{vendor:?}");
         let sent = headers.iter().any(|(n, _)| n == "origin");
         assert_eq!(sent, forwarded, "{vendor:?}: {headers:?}");
+        if vendor == Vendor::Minio {
+            // Nor are CORS rules kept there, which would never act: 501, nothing sent.
+            let before = server.count();
+            let rules = b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>\
+                <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+            let md5 = content_md5(rules);
+            let len = rules.len().to_string();
+            let extra = [
+                ("content-md5", md5.as_str()),
+                ("content-length", len.as_str()),
+            ];
+            let v4 = V4::now(&ak, &sk, &addr, sigv4::UNSIGNED_PAYLOAD);
+            let headers = v4.sign("PUT", b"/bkt?cors", &extra);
+            let r = send(&addr, "PUT", b"/bkt?cors", &headers, vec![rules.to_vec()]).await;
+            r.assert_hcp_error(501, "NotImplemented");
+            assert_eq!(server.count(), before, "a CORS configuration reached MinIO");
+        }
         gw.stop().await;
     }
 }

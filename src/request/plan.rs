@@ -116,8 +116,9 @@ impl Gateway {
         }
         // What this backend's Object Lock cannot keep is refused, not sent.
         validate::retention::fits_backend(op, s.req_header(), &params.effects, route.backend)?;
-        // Nor is a customer's key it would not keep.
+        // Nor is a customer's key it would not keep, nor CORS rules that would not act.
         validate::customer_keys_fit(s.req_header(), route.backend)?;
+        validate::cors_fits(op, &params, route.backend)?;
         Ok(Planned::Request(Plan {
             target,
             op,

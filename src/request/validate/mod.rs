@@ -324,6 +324,23 @@ pub fn customer_keys_fit(
     Ok(())
 }
 
+/// A bucket's CORS rules where the backend answers CORS by no bucket's rules: MinIO answers
+/// every Origin by its global policy, and the gateway sends it none (`sign`) — rules kept
+/// there (MinIO's commercial edition keeps them) would never act. 501 before anything is sent.
+pub fn cors_fits(
+    op: crate::request::classify::Operation,
+    params: &crate::request::classify::Params,
+    backend: &crate::config::Backend,
+) -> Result<(), HcpError> {
+    let cors = op == crate::request::classify::Operation::BucketSubresource
+        && params.get("cors").is_some();
+    if cors && backend.dialect == crate::hcp::mapping::Dialect::Minio {
+        return Err(HcpError::new(HcpCode::NotImplemented)
+            .with_message("CORS rules are not supported by this bucket's storage."));
+    }
+    Ok(())
+}
+
 /// The prefixes of a customer's key's headers: for the request's own object, and for a copy's
 /// source.
 const CUSTOMER_KEY_PREFIXES: [&str; 2] = [
