@@ -566,7 +566,7 @@ async fn origin_reaches_only_backends_that_answer_by_the_bucket_s_rules() {
         let sent = headers.iter().any(|(n, _)| n == "origin");
         assert_eq!(sent, forwarded, "{vendor:?}: {headers:?}");
         if vendor == Vendor::Minio {
-            // Nor are CORS rules kept there, which would never act: 501, nothing sent.
+            // Nor are CORS rules set there, which would never act: 501, nothing sent.
             let before = server.count();
             let rules = b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>\
                 <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
@@ -581,6 +581,15 @@ async fn origin_reaches_only_backends_that_answer_by_the_bucket_s_rules() {
             let r = send(&addr, "PUT", b"/bkt?cors", &headers, vec![rules.to_vec()]).await;
             r.assert_hcp_error(501, "NotImplemented");
             assert_eq!(server.count(), before, "a CORS configuration reached MinIO");
+            // (Reading them is MinIO's to answer: it keeps none.)
+            let headers =
+                V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign("GET", b"/bkt?cors", &[]);
+            send(&addr, "GET", b"/bkt?cors", &headers, vec![]).await;
+            assert_eq!(
+                server.count(),
+                before + 1,
+                "a CORS read did not reach MinIO"
+            );
         }
         gw.stop().await;
     }
@@ -1379,17 +1388,21 @@ async fn a_version_id_the_backend_never_gave_names_no_version() {
                 r.text()
             );
         }
-        // (AWS's HEAD says nothing of why — a bodiless 400 —, but its GET says the version id:
-        // 404 as well.)
-        server.respond_to("HEAD", "invalid-version");
+        // (AWS's HEAD says nothing of why — a bodiless 400 —, but the version's ACL says the
+        // version id: 404 as well.)
+        server.respond_to("*", "invalid-version");
         let r = ask("HEAD", "/bkt/k?versionId=123456789").await;
         let seen: Vec<_> = server.seen().into_iter().map(|(m, t, _)| (m, t)).collect();
         assert_eq!(r.status, 404, "{:?} {seen:?}", r.headers);
         if vendor == Vendor::Aws {
-            // A HEAD naming no version: the backend's fault, 500 — HCP's HEAD has no 400.
+            // A version that is there (its ACL is read: one encrypted with a customer's key,
+            // HEADed without it), or a HEAD naming no version: the backend's fault, 500 —
+            // HCP's HEAD has no 400.
             server.respond_to("HEAD", "error|InvalidArgument|400");
-            let r = ask("HEAD", "/bkt/k").await;
-            assert_eq!(r.status, 500, "{:?}", r.headers);
+            for target in ["/bkt/k?versionId=123456789", "/bkt/k"] {
+                let r = ask("HEAD", target).await;
+                assert_eq!(r.status, 500, "{target}: {:?}", r.headers);
+            }
         }
         // (A copy's source's: HCP, "an invalid value while versioning is enabled", 404.)
         server.respond_to("*", "invalid-version");

@@ -473,7 +473,11 @@ impl Gateway {
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
         // (Boxed: only a DELETE asks.)
-        let cors = || s.req_header().headers.contains_key(http::header::ORIGIN);
+        // (Where the backend is sent the Origin: not MinIO, `sign`.)
+        let cors = || {
+            call.route.backend.dialect != crate::hcp::mapping::Dialect::Minio
+                && s.req_header().headers.contains_key(http::header::ORIGIN)
+        };
         if call.op == Operation::DeleteObject
             && Box::pin(self.nothing_to_delete(call, cors())).await
         {

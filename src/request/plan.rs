@@ -118,7 +118,7 @@ impl Gateway {
         validate::retention::fits_backend(op, s.req_header(), &params.effects, route.backend)?;
         // Nor is a customer's key it would not keep, nor CORS rules that would not act.
         validate::customer_keys_fit(s.req_header(), route.backend)?;
-        validate::cors_fits(op, &params, route.backend)?;
+        validate::cors_fits((op, &s.req_header().method), &params, route.backend)?;
         Ok(Planned::Request(Plan {
             target,
             op,

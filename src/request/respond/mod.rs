@@ -427,6 +427,15 @@ impl Gateway {
                 }
             }
         }
+        if call.op == Operation::HeadObject
+            && upstream.status == 400
+            && Box::pin(self.version_never_given(call)).await
+        {
+            let key = call.target.key_lossy().unwrap_or_default();
+            return self
+                .answer(s, x, HcpError::new(HcpCode::NoSuchKey).with_key(key))
+                .await;
+        }
         let location = self.client_location(s, call.target);
         let doc = match self.settle_kept(x, call, upstream, body, &location).await {
             Ok(doc) => doc,
@@ -453,6 +462,25 @@ impl Gateway {
             return Flow::Abort;
         }
         Flow::KeepAlive
+    }
+
+    /// AWS answers a HEAD naming a version id of a form it never gives with a bodiless 400,
+    /// which says nothing of why — it answers a HEAD of a version encrypted with a customer's
+    /// key, sent without the key, so as well. HCP's HEAD of a version that is none is 404, as
+    /// its GET: asked again by the version's ACL, which needs no key — a version id refused
+    /// (400) or not found (404) there is none; any other answer leaves the HEAD's 400 to be
+    /// settled (the backend's fault: 500).
+    async fn version_never_given(&self, call: &Call<'_>) -> bool {
+        let Some(version) = call.params.get("versionId") else {
+            return false;
+        };
+        if call.route.backend.dialect != crate::hcp::mapping::Dialect::Aws {
+            return false;
+        }
+        let params = Params::default().with("acl", "").with("versionId", version);
+        let acl = self.backend_call(Operation::GetObjectAcl, params, call.target, call.route);
+        acl.await
+            .is_some_and(|(h, _)| matches!(h.status.as_u16(), 400 | 404))
     }
 
     /// 304 for a condition the backend did not evaluate (s3s-fs): its headers without a body.

@@ -121,9 +121,7 @@ impl Gateway {
             // 409 for an object under retention or on hold (manual, DELETE object).
             HcpError::new(HcpCode::OperationAborted)
                 .with_message("The object version is under retention or on hold.")
-        } else if (backend_err.names_invalid_version() || bodiless_head_400(call, upstream, body))
-            && asks_for_a_version(call)
-        {
+        } else if backend_err.names_invalid_version() && asks_for_a_version(call) {
             // HCP: a version id it never gave names no version (404; a DELETE's is answered
             // 204 before it is settled, `Gateway::answer_document`).
             HcpError::new(HcpCode::NoSuchKey).with_key(target.key_lossy().unwrap_or_default())
@@ -268,13 +266,6 @@ pub(in crate::request) fn body_root_is_error(body: &[u8]) -> bool {
 
 /// Whether `call` names an object version the backend could refuse as invalid: its own
 /// `versionId`, or a copy's source's (a copy's target names none).
-/// AWS's answer to a HEAD naming a version id of a form it never gives: 400 without a body —
-/// which a GET of it says is InvalidArgument for the version id. HCP's HEAD of a version that
-/// is none is 404, as its GET.
-fn bodiless_head_400(call: &Call<'_>, upstream: &ResponseHeader, body: &[u8]) -> bool {
-    call.op == Operation::HeadObject && upstream.status == 400 && body.is_empty()
-}
-
 pub(super) fn asks_for_a_version(call: &Call<'_>) -> bool {
     call.params.get("versionId").is_some()
         || matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)

@@ -325,14 +325,17 @@ pub fn customer_keys_fit(
 }
 
 /// A bucket's CORS rules where the backend answers CORS by no bucket's rules: MinIO answers
-/// every Origin by its global policy, and the gateway sends it none (`sign`) — rules kept
-/// there (MinIO's commercial edition keeps them) would never act. 501 before anything is sent.
+/// every Origin by its global policy, and the gateway sends it none (`sign`) — rules set there
+/// (MinIO's commercial edition keeps them) would never act. A PUT `?cors` is 501 before
+/// anything is sent.
 pub fn cors_fits(
-    op: crate::request::classify::Operation,
+    (op, method): (crate::request::classify::Operation, &http::Method),
     params: &crate::request::classify::Params,
     backend: &crate::config::Backend,
 ) -> Result<(), HcpError> {
+    // (Reading or removing them is MinIO's to answer: none kept.)
     let cors = op == crate::request::classify::Operation::BucketSubresource
+        && method == http::Method::PUT
         && params.get("cors").is_some();
     if cors && backend.dialect == crate::hcp::mapping::Dialect::Minio {
         return Err(HcpError::new(HcpCode::NotImplemented)
