@@ -1761,6 +1761,25 @@ async fn deleting_what_is_deleted_leaves_no_marker(backend: Backend) {
     .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(view.versions(&bucket, "browsed").await.len(), 1);
+    // So does a conditional one: its condition is the backend's to judge (refused, or carried
+    // out as the backend has it).
+    let asked = [("if-match", "\"0123\"")];
+    let r = as_user(
+        &gw,
+        admin,
+        "DELETE",
+        &format!("/{bucket}/asked"),
+        &asked,
+        b"",
+    )
+    .await;
+    let judged = r.status != 204 || view.versions(&bucket, "asked").await.len() == 1;
+    assert!(
+        judged,
+        "a condition answered unjudged: {} {}",
+        r.status,
+        r.text()
+    );
     // A bucket gone (beside the gateway, its versioning still cached) is NoSuchBucket.
     let gone = new_bucket(&s3, "markers-gone").await;
     set_versioning(

@@ -472,14 +472,16 @@ impl Gateway {
         {
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
-        // (Boxed: only a DELETE asks.)
-        // (Where the backend is sent the Origin: not MinIO, `sign`.)
-        let cors = || {
-            call.route.backend.dialect != crate::hcp::mapping::Dialect::Minio
-                && s.req_header().headers.contains_key(http::header::ORIGIN)
+        // (Boxed: only a DELETE asks. A browser's, where the backend is sent its Origin — not
+        // MinIO, `sign` —, and a conditional one are the backend's to answer.)
+        let backend_s = || {
+            let headers = &s.req_header().headers;
+            let cors = call.route.backend.dialect != crate::hcp::mapping::Dialect::Minio
+                && headers.contains_key(http::header::ORIGIN);
+            cors || headers.contains_key(http::header::IF_MATCH)
         };
         if call.op == Operation::DeleteObject
-            && Box::pin(self.nothing_to_delete(call, cors())).await
+            && Box::pin(self.nothing_to_delete(call, backend_s())).await
         {
             x.cause = Some("no object, or a delete marker, is the current version".into());
             let resp = ResponseHeader::build(204, Some(2)).expect("204");

@@ -168,17 +168,22 @@ impl Gateway {
     /// version (not a folder's) in such a bucket; a HEAD that finds an object, or says
     /// nothing, leaves the DELETE to the backend.
     ///
-    /// A browser's DELETE (`cors`: it names an Origin) goes to the backend all the same, whose
-    /// answer carries the bucket's CORS headers; and a 404 that does not say the name is a
-    /// delete marker's is taken for no object only while the bucket is there (a bucket gone is
-    /// the backend's NoSuchBucket).
-    pub(in crate::request) async fn nothing_to_delete(&self, call: &Call<'_>, cors: bool) -> bool {
+    /// A DELETE the backend answers all the same (`backend_s`): a browser's, whose answer
+    /// carries the bucket's CORS headers, and a conditional one (`If-Match`), whose condition
+    /// the backend judges; and a 404 that does not say the name is a delete marker's is taken
+    /// for no object only while the bucket is there (a bucket gone is the backend's
+    /// NoSuchBucket).
+    pub(in crate::request) async fn nothing_to_delete(
+        &self,
+        call: &Call<'_>,
+        backend_s: bool,
+    ) -> bool {
         let folder =
             call.route.tenant.folders && call.target.key().is_some_and(|k| k.ends_with(b"/"));
         if call.op != Operation::DeleteObject
             || call.params.get("versionId").is_some()
             || folder
-            || cors
+            || backend_s
         {
             return false;
         }
