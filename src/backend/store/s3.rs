@@ -288,7 +288,6 @@ impl StoreS3 {
         .await
     }
 
-    /// The open upload `id`, if it is one of `bucket`/`key`.
     /// The open upload `id` of `bucket`/`key`: when it was initiated (milliseconds since the
     /// epoch).
     async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<u64> {
@@ -1559,11 +1558,13 @@ impl S3 for StoreS3 {
         let id = self
             .blocking(move |o| o.create_upload(&bucket, key.as_bytes(), description))
             .await?;
+        // (From the time recorded, as ListParts answers it: a second may turn meanwhile.)
+        let initiated = Objects::initiated_of(&id).unwrap_or_else(now_millis);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(id),
-            abort_date: Some(abort_date(now_millis())),
+            abort_date: Some(abort_date(initiated)),
             ..Default::default()
         }))
     }

@@ -259,6 +259,12 @@ impl Objects {
             .transpose()
     }
 
+    /// When the upload `id` was initiated (milliseconds since the epoch), as its id begins with
+    /// it ([`Objects::create_upload`]); `None` for an id of no such form.
+    pub fn initiated_of(id: &str) -> Option<u64> {
+        u64::from_str_radix(id.get(..16)?, 16).ok()
+    }
+
     /// Opens an upload for `bucket`/`key`; its id.
     pub fn create_upload(
         &self,
@@ -682,6 +688,12 @@ mod tests {
         let id = store
             .create_upload("b", b"k", Description::default())
             .unwrap();
+        // (An upload's id names when it was initiated, as its record does.)
+        assert_eq!(
+            Objects::initiated_of(&id),
+            Some(store.upload(&id).unwrap().initiated)
+        );
+        assert_eq!(Objects::initiated_of("short"), None);
         let p1 = part(&store, &id, 1, b"first-");
         part(&store, &id, 2, b"replaced");
         let p2 = part(&store, &id, 2, b"second");
