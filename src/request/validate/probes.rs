@@ -120,29 +120,14 @@ impl Probe for Gateway {
     }
 
     async fn key_listed(&self, at: At<'_>) -> Option<bool> {
-        let key = at.target.key().unwrap_or_default().into_owned();
-        let (head, body) = self.first_key_under(at, &key).await?;
-        // (The key itself, where there, is the first key under its own name; no bucket, no
-        // key.)
-        let first = crate::hcp::xml::leaf_text(&body, "Key");
-        match head.status.as_u16() {
-            200 => Some(first.is_some_and(|k| k.as_bytes() == key.as_slice())),
-            404 => Some(false),
-            _ => None,
-        }
+        Some(self.listing_of_key(at).await?.is_some())
     }
 
     async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>> {
-        let key = at.target.key().unwrap_or_default().into_owned();
-        let (head, body) = self.first_key_under(at, &key).await?;
-        let first = crate::hcp::xml::leaf_text(&body, "Key");
-        match head.status.as_u16() {
-            200 if first.is_some_and(|k| k.as_bytes() == key.as_slice()) => {
-                // (The first entry's: the key's own.)
-                crate::hcp::xml::leaf_text(&body, "ETag").map(Some)
-            }
-            200 | 404 => Some(None),
-            _ => None,
+        match self.listing_of_key(at).await? {
+            // (The first entry's: the key's own.)
+            Some(body) => crate::hcp::xml::leaf_text(&body, "ETag").map(Some),
+            None => Some(None),
         }
     }
 
@@ -1125,6 +1110,20 @@ impl Gateway {
             }
         }
         Ok(lock)
+    }
+
+    /// A one-key listing under the target's key, where it lists the key itself (its first
+    /// entry: a key sorts before every key it begins); `Some(None)` where the key is not there
+    /// (no bucket, no key); `None` where the backend did not say.
+    async fn listing_of_key(&self, at: At<'_>) -> Option<Option<Vec<u8>>> {
+        let key = at.target.key().unwrap_or_default().into_owned();
+        let (head, body) = self.first_key_under(at, &key).await?;
+        let first = crate::hcp::xml::leaf_text(&body, "Key");
+        match head.status.as_u16() {
+            200 if first.is_some_and(|k| k.as_bytes() == key.as_slice()) => Some(Some(body)),
+            200 | 404 => Some(None),
+            _ => None,
+        }
     }
 
     /// A listing of the bucket's first key under `prefix` (status and document).
