@@ -566,6 +566,47 @@ async fn sigv2_header_and_presigned_forgeries() {
         send(&f.addr, "GET", resource.as_bytes(), &tampered, vec![]),
     )
     .await;
+    // A raw byte in a signed header's value: signed as its lossy text it would sign `\xC3(`
+    // and `\xC3)` alike, so it is refused before any signature is compared. (A raw byte in the
+    // target never gets this far: the parser refuses it, tested here too.)
+    let meta = [b"x-amz-meta-a: ".as_slice(), b"\xC3("].concat();
+    let mut headers = v2_signed(
+        "GET",
+        &resource,
+        &now,
+        (&ak, &sk),
+        &[("x-amz-meta-a", "\u{FFFD}(")],
+    );
+    headers.push(("connection".into(), "close".into()));
+    let mut head = request_head("GET", resource.as_bytes(), &headers);
+    let at = head
+        .windows(16)
+        .position(|w| w == b"x-amz-meta-a: \xEF\xBF")
+        .unwrap();
+    let end = at + head[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+    head.splice(at..end, meta);
+    f.refused(
+        "raw byte in a signed header",
+        400,
+        "InvalidArgument",
+        send_head(&f.addr, &head, vec![]),
+    )
+    .await;
+    let raw_key = [format!("/{}/%C3", f.bucket).as_bytes(), b"\xA9"].concat();
+    let lossy = String::from_utf8_lossy(&raw_key).into_owned();
+    f.refused(
+        "raw byte in the target",
+        400,
+        "InvalidArgument",
+        send(
+            &f.addr,
+            "GET",
+            &raw_key,
+            &v2_header("GET", &lossy, &now, &ak, &sk),
+            vec![],
+        ),
+    )
+    .await;
     let with_acl = format!("{resource}?acl");
     f.refused(
         "tampered query",
@@ -702,6 +743,10 @@ async fn streaming_payloads_without_sigv4_are_decoded_or_refused() {
     assert_eq!(stored.content_encoding(), None);
     let bytes = stored.body.collect().await.unwrap().into_bytes();
     assert_eq!(&bytes[..], b"body");
+    // The backend's own view: it stored the decoded bytes, not the framing.
+    let view = common::view::BackendView::of(&f.gw);
+    let kept = view.object(&f.bucket, "decoded").await;
+    assert_eq!(kept.as_deref(), Some(&b"body"[..]));
     let bad = b"4\r\nbody\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
     put("wrong", unsigned, bad)
         .await
