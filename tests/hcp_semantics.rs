@@ -713,6 +713,100 @@ async fn folders_on_rgw() {
     folders_as_hcp_keeps_them(Backend::Rgw).await;
 }
 
+/// A folder as the manual creates one: its example request (`Transfer-Encoding: chunked` with
+/// `Content-Length: 0`, a name ending `%2F`) is 200 and makes the folders around it, with the
+/// folder's version id where versioning is enabled (none where it is not); any body is ignored,
+/// however long, and nothing of it kept; no folder is made in one whose name an object holds
+/// (409, as for an object); a GET of a folder is 404 NoSuchKey, and NoSuchBucket where the
+/// bucket is not there.
+async fn folders_as_the_manual_creates_them(backend: Backend) {
+    let Some(gw) = start_with_tenant(backend, "folders = true", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let view = common::view::BackendView::of(&gw);
+    let bucket = new_bucket(&s3, "folders-manual").await;
+    set_versioning(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let admin = (USER, PASSWORD);
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let headers: Vec<(String, String)> = [
+        ("authorization", format!("HCP {ak}:{sk}")),
+        ("transfer-encoding", "chunked".to_string()),
+        ("content-length", "0".to_string()),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v))
+    .collect();
+    let target = format!("/{bucket}/r%26d/budget_proposals%2F");
+    let r = common::raw::send(
+        &addr,
+        "PUT",
+        target.as_bytes(),
+        &headers,
+        vec![b"0\r\n\r\n".to_vec()],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("etag"),
+        Some("\"d41d8cd98f00b204e9800998ecf8427e\"")
+    );
+    let version = r.header("x-amz-version-id").expect("a version id");
+    let versions = view.versions(&bucket, "r&d/budget_proposals/").await;
+    assert!(
+        versions.iter().any(|v| v == version),
+        "{version} among {versions:?}"
+    );
+    assert_eq!(view.keys(&bucket).await, ["r&d/", "r&d/budget_proposals/"]);
+    // A body of any length is ignored: read, and nothing of it kept.
+    let long = vec![b'x'; 5 * 1024 * 1024 + 1];
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/big/"), &[], &long).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        view.object(&bucket, "big/").await.as_deref(),
+        Some(&b""[..])
+    );
+    // No folder in one whose name an object holds.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("solo")
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap();
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/solo/sub/"), &[], b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let keys = view.keys(&bucket).await;
+    assert!(!keys.iter().any(|k| k.starts_with("solo/")), "{keys:?}");
+    // A GET of a folder, and of one in a bucket that is not there.
+    let r = as_user(&gw, admin, "GET", &format!("/{bucket}/big/"), &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    let gone = unique_bucket("folders-gone");
+    let r = as_user(&gw, admin, "GET", &format!("/{gone}/big/"), &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchBucket");
+    // Where versioning is not enabled, no version id.
+    let plain = new_bucket(&s3, "folders-plain").await;
+    let r = as_user(&gw, admin, "PUT", &format!("/{plain}/f/"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-version-id"), None);
+}
+
+#[tokio::test]
+async fn folders_as_the_manual_creates_them_on_the_store() {
+    folders_as_the_manual_creates_them(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn folders_as_the_manual_creates_them_on_rgw() {
+    folders_as_the_manual_creates_them(Backend::Rgw).await;
+}
+
 /// The scenarios above through real clients (boto3, the aws cli, s3cmd):
 /// `tests/clients/hcp_semantics.py`.
 async fn hcp_semantics_through_real_clients(backend: Backend) {

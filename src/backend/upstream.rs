@@ -441,6 +441,33 @@ pub async fn next_chunk(
     }
 }
 
+/// Reads a request body nothing keeps through `verifier`, keeping none of it (its pieces
+/// dropped as they are verified), failing past `limit` bytes: how many bytes it had.
+pub async fn drain_request_body(
+    downstream: &mut ServerSession,
+    mut verifier: BodyVerifier,
+    limit: u64,
+    pace: BodyPace,
+) -> Result<u64, BodyError> {
+    let mut released = Vec::new();
+    let mut total = 0u64;
+    let mut paced = Paced::new(pace);
+    while let Some(chunk) = next_chunk(downstream, &mut paced).await? {
+        verifier
+            .push(chunk, &mut released)
+            .map_err(BodyError::Rejected)?;
+        verifier.taken();
+        total += released.drain(..).map(|p| p.len() as u64).sum::<u64>();
+        if total > limit {
+            return Err(BodyError::Rejected(crate::hcp::errors::HcpError::new(
+                crate::hcp::errors::HcpCode::EntityTooLarge,
+            )));
+        }
+    }
+    verifier.finish().map_err(BodyError::Rejected)?;
+    Ok(total)
+}
+
 /// Reads a whole (small) request body through `verifier`, failing past `limit` bytes.
 pub async fn read_request_body(
     downstream: &mut ServerSession,

@@ -26,6 +26,8 @@ pub enum FolderWrite {
     Create,
     /// A write whose key has folders in it: they are created once the object is stored.
     Parents,
+    /// A GET of a folder's name (`name/`): 404, as HCP answers it ([`Gateway::get_folder`]).
+    Get,
 }
 
 /// The ETag HCP gives every folder (they have no content): an empty body's MD5.
@@ -51,6 +53,7 @@ pub fn effect(op: Operation, req: &RequestHeader, key: Option<&[u8]>) -> FolderW
         {
             FolderWrite::Parents
         }
+        Operation::GetObject if key.ends_with(b"/") => FolderWrite::Get,
         _ => FolderWrite::None,
     }
 }
@@ -93,7 +96,8 @@ pub fn check(op: Operation, key: Option<&[u8]>, effect: FolderWrite) -> Result<(
     if writes_data && key.ends_with(b"/") {
         return invalid("A name ending in / is a folder: only a PUT creates one.");
     }
-    if effect != FolderWrite::None && folders_of(key).len() > MAX_DEPTH {
+    let makes = matches!(effect, FolderWrite::Create | FolderWrite::Parents);
+    if makes && folders_of(key).len() > MAX_DEPTH {
         return invalid("The name is more folders deep than this gateway keeps (32).");
     }
     Ok(())
@@ -126,9 +130,13 @@ pub fn check_protection(
 }
 
 /// A folder PUT names its length (`Content-Length: 0`, the body being ignored): without it,
-/// HCP's "Creating a folder" table answers 400.
+/// HCP's "Creating a folder" table answers 400. `Transfer-Encoding: chunked` stands for it:
+/// the manual's own example sends both, and the HTTP parser drops a `Content-Length` sent
+/// with a transfer coding (RFC 9112 6.3), so that the two cannot be told apart here.
 pub fn check_length(effect: FolderWrite, req: &RequestHeader) -> Result<(), HcpError> {
-    if effect == FolderWrite::Create && !req.headers.contains_key(http::header::CONTENT_LENGTH) {
+    let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
+        || req.headers.contains_key(http::header::TRANSFER_ENCODING);
+    if effect == FolderWrite::Create && !framed {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("A folder is created with a Content-Length header (0)."));
     }
@@ -136,7 +144,7 @@ pub fn check_length(effect: FolderWrite, req: &RequestHeader) -> Result<(), HcpE
 }
 
 /// The answer to a GET of a folder.
-pub fn get_of_folder() -> HcpError {
+fn get_of_folder() -> HcpError {
     HcpError::new(HcpCode::NoSuchKey).with_message("The specified item is a folder.")
 }
 
@@ -180,9 +188,11 @@ impl KnownFolders {
 impl Gateway {
     /// HCP's names where folders are kept, judged before a write stores anything: an object is
     /// not stored at a folder's name, whatever the bucket's versioning (manual, storing an
-    /// object: 409 "A folder with the specified name already exists"), nor in a folder whose
-    /// name an object holds — the folder could not be made beside it, as a folder PUT there is
-    /// refused. A name the backend could not say of is 503: nothing is written.
+    /// object: 409 "A folder with the specified name already exists"), nor anything — an
+    /// object or a folder — in a folder whose name an object holds: the folder could not be
+    /// made beside it, as a folder PUT there is refused. (A folder's own name is judged by its
+    /// creation, [`Gateway::create_folder`].) A name the backend could not say of is 503:
+    /// nothing is written.
     pub(in crate::request) async fn check_folder_names(
         &self,
         (at, op, effects): (At<'_>, Operation, &crate::request::classify::Effects),
@@ -191,11 +201,7 @@ impl Gateway {
             op,
             Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload
         );
-        if !at.route.tenant.folders
-            || !writes
-            || effects.metadata_edit
-            || effects.folder == FolderWrite::Create
-        {
+        if !at.route.tenant.folders || !writes || effects.metadata_edit {
             return Ok(());
         }
         let bucket = bucket_key(at);
@@ -210,11 +216,12 @@ impl Gateway {
         let key = at.target.key().unwrap_or_default();
         let mut folder = key.to_vec();
         folder.push(b'/');
-        let folder_there = known(&folder)
-            || self
-                .any_key_under(at, &folder)
-                .await
-                .ok_or_else(|| unknown("a listing"))?;
+        let folder_there = effects.folder != FolderWrite::Create
+            && (known(&folder)
+                || self
+                    .any_key_under(at, &folder)
+                    .await
+                    .ok_or_else(|| unknown("a listing"))?);
         if folder_there {
             return Err(HcpError::new(HcpCode::OperationAborted)
                 .with_message("A folder with this name already exists."));
@@ -308,12 +315,14 @@ impl Gateway {
 
     /// Writes the marker of `folder` unless it exists: whether it exists now.
     async fn put_marker(&self, at: At<'_>, folder: &[u8]) -> bool {
-        self.marker_status(at, folder).await == Some(200)
+        let written = self.write_marker(at, folder).await;
+        written.is_some_and(|h| h.status == 200)
     }
 
-    /// Writes the marker of `folder` unless it exists: 200 when it exists now, else the
-    /// backend's answer (`None`: unreachable).
-    async fn marker_status(&self, at: At<'_>, folder: &[u8]) -> Option<u16> {
+    /// Writes the marker of `folder` unless it exists: the backend's answer to its PUT (200
+    /// when it exists now, naming no version then), or to the HEAD that found it or could not
+    /// tell (`None`: unreachable).
+    async fn write_marker(&self, at: At<'_>, folder: &[u8]) -> Option<ResponseHeader> {
         let marker = at.target.with_key(folder);
         let at_marker = At {
             target: &marker,
@@ -332,16 +341,41 @@ impl Gateway {
         } else {
             let head =
                 self.backend_call(Operation::HeadObject, Params::default(), &marker, at.route);
-            match head.await.map(|(h, _)| h.status.as_u16()) {
-                Some(404) => {}
+            match head.await.map(|(h, _)| h) {
+                Some(h) if h.status == 404 => {}
+                // (Found: the folder's own, not this write's, version.)
+                Some(h) if h.status == 200 => return ResponseHeader::build(200, None).ok(),
                 other => return other,
             }
         }
         let op = Operation::PutObject;
-        let status = self
-            .send_bytes(op, Params::default(), at_marker, headers, b"")
-            .await;
-        status.map(|s| if s == 412 { 200 } else { s })
+        let answer = self
+            .send_bytes_answer(op, Params::default(), at_marker, headers, b"")
+            .await?;
+        if answer.status == 412 {
+            return ResponseHeader::build(200, None).ok();
+        }
+        Some(answer)
+    }
+
+    /// A GET of a folder's name, judged as any GET (permissions, ACLs): HCP's 404 "the
+    /// specified item is a folder" — `NoSuchBucket` where the bucket is not there (manual,
+    /// GET object's table). The backend is asked only of the bucket.
+    pub(in crate::request) async fn get_folder(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+    ) -> Flow {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let e = match self.bucket_status(at).await {
+            Some(404) => HcpError::new(HcpCode::NoSuchBucket),
+            _ => get_of_folder(),
+        };
+        self.answer(s, x, e).await
     }
 
     /// A PUT that creates a folder (HCP's "Creating a folder"): the body read and ignored, 409
@@ -385,9 +419,14 @@ impl Gateway {
                 }
             }
         }
+        // Nor is a folder made in one whose name an object holds.
+        let asked = (at, call.op, &call.params.effects);
+        if let Err(e) = Box::pin(self.check_folder_names(asked)).await {
+            return self.answer(s, x, e).await;
+        }
         let parents = self.ensure_folders(at, &folder).await;
-        let created = self.marker_status(at, &folder).await;
-        let failed = match created {
+        let created = self.write_marker(at, &folder).await;
+        let failed = match created.as_ref().map(|h| h.status.as_u16()) {
             Some(404) => Some(HcpError::new(HcpCode::NoSuchBucket)),
             Some(200) if parents => None,
             _ => Some(
@@ -398,11 +437,21 @@ impl Gateway {
         if let Some(e) = failed {
             return self.answer(s, x, e).await;
         }
-        let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
+        let mut resp = ResponseHeader::build(200, Some(4)).expect("status");
         resp.insert_header(http::header::ETAG, FOLDER_ETAG)
             .expect("static");
         resp.insert_header(http::header::CONTENT_LENGTH, "0")
             .expect("static");
+        // HCP's `x-amz-version-id`, "returned only while versioning is enabled".
+        let version = ["x-amz-version-id", "x-obs-version-id"]
+            .iter()
+            .find_map(|h| created.as_ref()?.headers.get(*h))
+            .filter(|v| !v.is_empty() && v.as_bytes() != b"null");
+        if let Some(version) = version.cloned() {
+            resp.insert_header("x-amz-version-id", version)
+                .expect("valid");
+            Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
+        }
         x.status = 200;
         self.answer_own(s, x, resp, Bytes::new()).await
     }

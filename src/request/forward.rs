@@ -460,8 +460,12 @@ impl Gateway {
         payload: &Payload,
     ) -> Option<Flow> {
         let effects = &call.params.effects;
-        if effects.folder == folders::FolderWrite::Create {
-            return Some(Box::pin(self.create_folder(s, x, call, payload)).await);
+        match effects.folder {
+            folders::FolderWrite::Create => {
+                return Some(Box::pin(self.create_folder(s, x, call, payload)).await);
+            }
+            folders::FolderWrite::Get => return Some(Box::pin(self.get_folder(s, x, call)).await),
+            _ => {}
         }
         // A copy onto itself that changes retention is no copy (a complete's change comes
         // after the backend's answer, in `respond`).
@@ -897,8 +901,9 @@ impl Gateway {
         self.read_verified(s, x, verifier).await
     }
 
-    /// A body the request may carry but nothing keeps (a folder's): read up to the control
-    /// document limit and verified all the same, so that a forged body is refused.
+    /// A body the request may carry but nothing keeps (a folder's): read and verified all the
+    /// same, so that a forged body is refused, and dropped as it is read — held nowhere, of
+    /// any length an object's PUT may have.
     pub(super) async fn read_ignored_body(
         &self,
         s: &mut ServerSession,
@@ -907,15 +912,24 @@ impl Gateway {
         payload: &Payload,
     ) -> Result<(), Stop> {
         let body = self.body_of(s, op, payload).map_err(Stop::Early)?;
-        if let Some(verifier) = body.verifier.filter(|_| body.forwarded) {
-            self.read_verified(s, x, verifier).await?;
-        } else if is_expect_continue(s) {
-            // (As in `send`: the 100 even for an empty body.)
+        // (As in `send`: the 100 even for an empty body.)
+        if is_expect_continue(s) {
             write_continue(s)
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
-        Ok(())
+        let Some(verifier) = body.verifier.filter(|_| body.forwarded) else {
+            return Ok(());
+        };
+        let limit = self.cfg.limits.max_put_bytes;
+        match upstream::drain_request_body(s, verifier, limit, self.cfg.client_body).await {
+            Ok(n) => {
+                x.bytes_in = n;
+                Ok(())
+            }
+            Err(BodyError::Rejected(e)) => Err(Stop::Answer(e)),
+            Err(e) => Err(Stop::Abort(format!("client body: {e:?}"))),
+        }
     }
 
     async fn read_verified(

@@ -87,14 +87,11 @@ impl Gateway {
         // (A folder PUT without Content-Length is the folder table's 400, before rule 12's
         // 411 for every other PUT.)
         folders::check_length(folder, s.req_header())?;
-        let grants_to_users = self.validate(s, &auth, op, &target, (&query, &params))?;
+        let grants_to_users = self.validate(s, (&auth, op, folder), &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
         let now = crate::hcp::retention::seconds(at);
         params.effects = validate::retention::effects(op, s.req_header(), &target, tenant, now)?;
         params.effects.answer_encryption = rewrite::asks_encryption(op, s.req_header());
-        if op == Operation::GetObject && key.as_ref().is_some_and(|k| k.ends_with(b"/")) {
-            return Err(folders::get_of_folder());
-        }
         folders::check(op, key.as_deref(), folder)?;
         folders::check_protection(folder, &params.effects, s.req_header())?;
         params.effects.folder = folder;
@@ -219,8 +216,7 @@ impl Gateway {
     fn validate(
         &self,
         s: &mut ServerSession,
-        auth: &Authenticated,
-        op: Operation,
+        (auth, op, folder): (&Authenticated, Operation, folders::FolderWrite),
         target: &Target,
         (query, params): (&Query, &Params),
     ) -> Result<Vec<acls::UserGrant>, HcpError> {
@@ -228,7 +224,8 @@ impl Gateway {
             auth.payload,
             crate::request::authenticate::Payload::Chunked { .. }
         );
-        validate::check(op, target, query, s.req_header(), chunked, &self.cfg.limits)?;
+        let req = s.req_header();
+        validate::check(op, target, query, req, (chunked, folder), &self.cfg.limits)?;
         // Response header overrides change what the answer says about the object: as S3, only
         // for authenticated requests.
         if matches!(auth.identity.principal(), Principal::Anonymous)

@@ -1630,7 +1630,8 @@ mod oracle_tests {
                 .headers
                 .get("x-amz-content-sha256")
                 .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
-            if validate::check(op, &target, &query, &req, chunked, &limits).is_err() {
+            let folder = crate::request::folders::FolderWrite::None;
+            if validate::check(op, &target, &query, &req, (chunked, folder), &limits).is_err() {
                 refused += 1;
                 continue;
             }

@@ -533,7 +533,7 @@ impl Gateway {
             object,
             &query,
             request,
-            false,
+            (false, crate::request::folders::FolderWrite::None),
             &self.cfg.limits,
         )?;
         // The backend's own limits on the form's key (its length), as for any object route.

@@ -155,7 +155,7 @@ impl Gateway {
     /// versioning was enabled, a marker a suspended bucket's DELETE left) for a bucket whose
     /// versioning is not enabled now names none. (Where versioning cannot be read, what the
     /// backend said is shown.)
-    async fn versions_only_where_on(
+    pub(in crate::request) async fn versions_only_where_on(
         &self,
         s: &ServerSession,
         call: &Call<'_>,

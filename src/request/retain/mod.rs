@@ -200,9 +200,22 @@ impl Gateway {
         op: Operation,
         params: Params,
         at: At<'_>,
-        mut headers: http::HeaderMap,
+        headers: http::HeaderMap,
         doc: &[u8],
     ) -> Option<u16> {
+        let answer = self.send_bytes_answer(op, params, at, headers, doc).await?;
+        Some(answer.status.as_u16())
+    }
+
+    /// [`Gateway::send_bytes`], answered with the backend's answer header.
+    pub(in crate::request) async fn send_bytes_answer(
+        &self,
+        op: Operation,
+        params: Params,
+        at: At<'_>,
+        mut headers: http::HeaderMap,
+        doc: &[u8],
+    ) -> Option<ResponseHeader> {
         let md5 = crate::request::body::content_md5(doc);
         headers.insert("content-md5", http::HeaderValue::from_str(&md5).ok()?);
         let digest = sigv4::sha256_hex(doc);
@@ -224,7 +237,7 @@ impl Gateway {
             &self.signing_keys,
         );
         let (header, _) = self.backend_exchange(req, Some(doc), at.route).await?;
-        Some(header.status.as_u16())
+        Some(header)
     }
 
     /// [`change`] of the call's object, now, in the call's tenant's retention mode.

@@ -282,7 +282,7 @@ pub fn check(
     target: &Target,
     query: &Query,
     req: &RequestHeader,
-    chunked: bool,
+    (chunked, folder): (bool, crate::request::folders::FolderWrite),
     limits: &Limits,
 ) -> Result<(), HcpError> {
     check_headers(op, query, req)?;
@@ -299,7 +299,7 @@ pub fn check(
         check_version_id(query.get("versionId"))?;
     }
     check_names(op, target, req, limits)?;
-    check_sizes(op, query, req, chunked, limits)?;
+    check_sizes(op, query, (req, chunked, folder), limits)?;
     check_metadata_and_acls(op, req, limits)?;
     check_conditions_and_bodies(op, query, req)
 }
@@ -648,8 +648,7 @@ fn check_names(
 fn check_sizes(
     op: Operation,
     query: &Query,
-    req: &RequestHeader,
-    chunked: bool,
+    (req, chunked, folder): (&RequestHeader, bool, crate::request::folders::FolderWrite),
     limits: &Limits,
 ) -> Result<(), HcpError> {
     use Operation::*;
@@ -665,8 +664,11 @@ fn check_sizes(
             length(req, "content-length")
         };
         // 26: part and object size limits.
+        // (A folder's creation stores no body: whether it names a length is the folder
+        // table's rule, `folders::check_length`.)
+        let folder = folder == crate::request::folders::FolderWrite::Create;
         match (op, size) {
-            (_, None) => return Err(HcpError::new(HcpCode::MissingContentLength)),
+            (_, None) if !folder => return Err(HcpError::new(HcpCode::MissingContentLength)),
             (UploadPart, Some(n)) if n > limits.max_part_bytes => {
                 return Err(HcpError::new(HcpCode::EntityTooLarge))
             }
