@@ -148,6 +148,59 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     assert_eq!(status, 404, "nothing was stored");
 }
 
+/// Grant headers as HCP reads them: a user name percent-encoded (the manual asks it of `&`,
+/// `,`, `=` and non-ASCII characters) names that user; a grant header given twice is the
+/// first one, the second granting nothing.
+#[tokio::test]
+async fn grant_headers_as_hcp_reads_them() {
+    const RD: &str = "r&d";
+    const JOSE: &str = "josé";
+    let records = unique_bucket("gw-records");
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Store
+        .config_entry(&dir.path().join("data"))
+        .unwrap();
+    let line = "bucket_prefix = \"\"\n";
+    let tenant = format!("{line}records_bucket = \"{records}\"\n");
+    let base = base_config("").replacen(line, &tenant, 1);
+    let named: String = [RD, JOSE]
+        .iter()
+        .map(|u| {
+            format!("[[users]]\nusername = \"{u}\"\npassword = \"{PASSWORD}\"\npermissions = []\n")
+        })
+        .collect();
+    let text = format!("{base}\n{}\n{named}\n{entry}", users_config());
+    let gw = start_text(&text, dir, Backend::Store).await;
+    let bucket = new_bucket(&gw.client(), "alice").await;
+    let object = format!("/{bucket}/k");
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &object, &[], b"granted").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let acl = format!("{object}?acl");
+    let grant = [(
+        "x-amz-grant-read",
+        "emailAddress=r%26d, emailAddress=\"jos%C3%A9\"",
+    )];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &grant).await;
+    assert_eq!(status, 200, "{body}");
+    for user in [RD, JOSE] {
+        let (status, body) = status_of(&gw, Some(user), "GET", &object, &[]).await;
+        assert_eq!((status, body.as_str()), (200, "granted"), "{user}");
+    }
+    // Given twice, the first: Bob may read, Carol may not.
+    let twice = [
+        ("x-amz-grant-read", "emailAddress=bob"),
+        ("x-amz-grant-read", "emailAddress=carol"),
+    ];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &twice).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&gw, Some(BOB), "GET", &object, &[]).await;
+    assert_eq!((status, body.as_str()), (200, "granted"));
+    let (status, _) = status_of(&gw, Some(CAROL), "GET", &object, &[]).await;
+    assert_eq!(status, 403);
+    let (status, _) = status_of(&gw, Some(RD), "GET", &object, &[]).await;
+    assert_eq!(status, 403, "the ACL was replaced");
+}
+
 /// The status of `user`'s (`None`: an anonymous) `method` of `target`, and its body.
 async fn status_of(
     gw: &TestGateway,

@@ -87,6 +87,7 @@ impl Gateway {
         // (A folder PUT without Content-Length is the folder table's 400, before rule 12's
         // 411 for every other PUT.)
         folders::check_length(folder, s.req_header())?;
+        validate::acl::first_grants_only(s.req_header_mut());
         let grants_to_users = self.validate(s, (&auth, op, folder), &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
         let now = crate::hcp::retention::seconds(at);

@@ -62,6 +62,25 @@ pub const ACL_HEADERS: &[&str] = &[
     "x-amz-grant-full-control",
 ];
 
+/// HCP: "If you include the same header multiple times in a single request, HCP uses only the
+/// first one" — of a grant header given more than once, the first stays and the others are
+/// gone before anything reads them (so that what is judged is what the backend is sent).
+pub fn first_grants_only(req: &mut RequestHeader) {
+    // (Most requests carry none: one pass over the names, no lookup.)
+    let grants = |n: &http::HeaderName| n.as_str().starts_with("x-amz-grant-");
+    if !req.headers.keys().any(grants) {
+        return;
+    }
+    for name in GRANT_HEADERS {
+        if req.headers.get_all(*name).iter().nth(1).is_none() {
+            continue;
+        }
+        if let Some(first) = req.headers.get(*name).cloned() {
+            req.insert_header(*name, first).expect("valid header");
+        }
+    }
+}
+
 /// Whether the request carries any grant header.
 pub fn has_grant_headers(req: &RequestHeader) -> bool {
     super::carries_any(&req.headers, GRANT_HEADERS)
@@ -180,13 +199,22 @@ fn grantee(kind: &str, value: &str, who: Grantees<'_>) -> Result<Grantee, HcpErr
     by_user.unwrap_or_else(|| Err(invalid(format!("The grantee {value:?} is not known."))))
 }
 
-/// One grant header grantee, checked.
+/// One grant header grantee, checked. A user name is percent-decoded (HCP: "percent-encode
+/// non-ASCII characters and reserved special characters such as ampersands (&), commas (,)
+/// and equal signs (=)"); one that decodes to no text is no user's.
 fn header_grantee(grantee_text: &str, who: Grantees<'_>) -> Result<Grantee, HcpError> {
     let (kind, value) = grantee_text
         .split_once('=')
         .ok_or_else(|| invalid(format!("The grantee {grantee_text:?} is not type=value.")))?;
     let value = value.trim().trim_matches('"');
-    grantee(kind.trim(), value, who)
+    let kind = kind.trim();
+    if kind != "emailAddress" {
+        return grantee(kind, value, who);
+    }
+    let decoded = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map_err(|_| invalid(format!("The grantee {value:?} is not known.")))?;
+    grantee(kind, &decoded, who)
 }
 
 /// The ACL permission a grant header grants.
