@@ -2001,3 +2001,116 @@ async fn a_form_upload_names_its_version_where_versioning_is_enabled() {
     let listed = listed.unwrap();
     assert_eq!(listed.versions()[0].version_id(), Some(named));
 }
+
+/// A form from a browser on another origin: its answer carries the bucket's CORS headers (a
+/// form POST is a CORS "simple request"; the browser reads nothing without them), a refusal's
+/// too; the digests a form claims of its file (`Content-MD5`, `x-amz-checksum-*` fields) are
+/// verified before anything is stored (400 BadDigest or InvalidDigest); and a name the form
+/// may not write is refused before its file is read (a stalled file is answered at once).
+async fn forms_from_a_browser(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Some(gw) = start_with_tenant(backend, "folders = true", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let view = common::view::BackendView::of(&gw);
+    let bucket = new_bucket(&s3, "forms-browser").await;
+    let rule = aws_sdk_s3::types::CorsRule::builder()
+        .allowed_origins("http://app.example")
+        .allowed_methods("POST")
+        .build()
+        .unwrap();
+    let cors = aws_sdk_s3::types::CorsConfiguration::builder()
+        .cors_rules(rule)
+        .build()
+        .unwrap();
+    s3.put_bucket_cors()
+        .bucket(&bucket)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let addr = gw.addr();
+    let form = |fields: &[(&str, &str)], file: &[u8]| {
+        common::raw::signed_form_body((&ak, &sk), &bucket, (fields, &[]), file)
+    };
+    let post = |origin: &'static str, body: Vec<u8>| {
+        let headers = vec![
+            ("host".to_string(), addr.clone()),
+            (
+                "content-type".to_string(),
+                "multipart/form-data; boundary=b".to_string(),
+            ),
+            ("content-length".to_string(), body.len().to_string()),
+            ("origin".to_string(), origin.to_string()),
+        ];
+        let target = format!("/{bucket}");
+        let addr = addr.clone();
+        async move { common::raw::send(&addr, "POST", target.as_bytes(), &headers, vec![body]).await }
+    };
+    let allowed = Some("http://app.example");
+    let r = post("http://app.example", form(&[("key", "k")], b"file")).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), allowed);
+    let r = post("http://elsewhere.example", form(&[("key", "k2")], b"file")).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // Digests claimed of the file.
+    let md5 = content_md5(b"file");
+    let r = post(
+        "http://app.example",
+        form(&[("key", "md5"), ("Content-MD5", &md5)], b"file"),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = post(
+        "http://app.example",
+        form(&[("key", "bad"), ("Content-MD5", &md5)], b"other"),
+    )
+    .await;
+    r.assert_hcp_error(400, "BadDigest");
+    assert_eq!(r.header("access-control-allow-origin"), allowed);
+    let r = post(
+        "http://app.example",
+        form(&[("key", "bad"), ("Content-MD5", "no")], b"file"),
+    )
+    .await;
+    r.assert_hcp_error(400, "InvalidDigest");
+    // (The CRC32 of "file" is 8c9f3610: jJ82EA==.)
+    let crc = [("key", "bad"), ("x-amz-checksum-crc32", "AAAAAA==")];
+    let r = post("http://app.example", form(&crc, b"file")).await;
+    r.assert_hcp_error(400, "BadDigest");
+    let crc = [("key", "crc"), ("x-amz-checksum-crc32", "jJ82EA==")];
+    let r = post("http://app.example", form(&crc, b"file")).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(view.keys(&bucket).await, ["crc", "k", "k2", "md5"]);
+    // A name an object's folder cannot take, refused before the file: the answer comes while
+    // the file is still being sent.
+    let body = form(&[("key", "k/inside")], &vec![b'x'; 64 * 1024]);
+    let head = format!(
+        "POST /{bucket} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: multipart/form-data; boundary=b\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer));
+    let n = read.await.expect("answered before the file ended").unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 409"), "{text}");
+    assert!(text.contains("<Code>OperationAborted</Code>"), "{text}");
+    assert_eq!(view.keys(&bucket).await, ["crc", "k", "k2", "md5"]);
+}
+
+#[tokio::test]
+async fn forms_from_a_browser_on_the_store() {
+    forms_from_a_browser(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn forms_from_a_browser_on_rgw() {
+    forms_from_a_browser(Backend::Rgw).await;
+}

@@ -330,6 +330,43 @@ pub fn gunzip(file: &[u8], limit: u64, cap: u64) -> Result<Vec<u8>, HcpError> {
     Ok(decoded)
 }
 
+/// The digests a form claims of its file — `Content-MD5` and `x-amz-checksum-*` fields, as a
+/// PUT's headers claim them of its body —, to be verified ([`verify_claims`]) before anything
+/// is stored; `None` where it claims none. A claim that is no digest is refused (400
+/// `InvalidDigest`, or `InvalidArgument` for a checksum, as for a PUT).
+pub fn claimed_digests(
+    form: &Form,
+) -> Result<Option<crate::request::body::BodyVerifier>, HcpError> {
+    let claims = |n: &str| n == "content-md5" || n.starts_with("x-amz-checksum-");
+    if !form
+        .fields
+        .iter()
+        .any(|(n, _)| claims(&n.to_ascii_lowercase()))
+    {
+        return Ok(None);
+    }
+    let mut req = RequestHeader::build("PUT", b"/", None).expect("static");
+    for (name, value) in &form.fields {
+        let lower = name.to_ascii_lowercase();
+        if claims(&lower) {
+            req.append_header(lower, value.as_str())
+                .map_err(|_| HcpError::new(HcpCode::InvalidDigest))?;
+        }
+    }
+    let plain = crate::request::authenticate::Payload::Plain { sha256: None };
+    crate::request::body::BodyVerifier::new(&plain, &req, 0).map(Some)
+}
+
+/// Whether the file is what the form claimed of it: 400 `BadDigest` where it is not.
+pub fn verify_claims(
+    mut claims: crate::request::body::BodyVerifier,
+    file: bytes::Bytes,
+) -> Result<(), HcpError> {
+    let mut released = Vec::new();
+    claims.push(file, &mut released)?;
+    claims.finish().map(|_| ())
+}
+
 /// The PUT object the form amounts to: the fields that are object headers, on `path`.
 pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHeader, HcpError> {
     let mut req = RequestHeader::build("PUT", path, None)

@@ -91,8 +91,21 @@ struct Upload {
     protection: Option<crate::hcp::retention::Protection>,
     /// The file's SHA-256 (hex), the backend PUT's payload hash.
     digest: String,
+    /// What was judged of the name before the file was read (`Gateway::guard_form`).
+    guards: Guards,
     /// The file's share of the bytes all requests may hold at once, kept while it is held.
     _room: crate::request::held::Held,
+}
+
+/// The parameters of a form's PUT: its owner entry and its retention and hold.
+fn form_params(
+    owner: &Option<String>,
+    protection: Option<crate::hcp::retention::Protection>,
+) -> crate::request::classify::Params {
+    let mut params = crate::request::classify::Params::default();
+    params.effects.object_owner.clone_from(owner);
+    params.effects.protection = protection;
+    params
 }
 
 /// The form's fields before the file (which hold the credentials), and the file field.
@@ -136,24 +149,15 @@ impl Gateway {
         if is_expect_continue(s) && write_continue(s).await.is_err() {
             return Flow::Abort;
         }
-        let upload = match self
+        let mut upload = match self
             .receive_form(s, x, (&target, &route, reading), boundary)
             .await
         {
             Ok(u) => u,
             Err(stop) => return self.stop(s, x, stop).await,
         };
-        let mut params = crate::request::classify::Params::default();
-        params.effects.object_owner.clone_from(&upload.owner);
-        params.effects.protection = upload.protection;
-        let (call_guards, request) = match self
-            .guard_form(upload.request, (&upload.target, &route), &params)
-            .await
-        {
-            Ok(g) => g,
-            Err(e) => return self.answer(s, x, e).await,
-        };
-        let upload = Upload { request, ..upload };
+        let mut params = form_params(&upload.owner, upload.protection);
+        let call_guards = std::mem::take(&mut upload.guards);
         // (Its folders are created once it is stored, as a PUT's are.)
         if route.tenant.folders && upload.key.contains('/') {
             params.effects.folder = crate::request::folders::FolderWrite::Parents;
@@ -213,6 +217,7 @@ impl Gateway {
         use std::sync::atomic::{AtomicBool, Ordering};
         let file_started = Arc::new(AtomicBool::new(false));
         let over_budget = Arc::new(AtomicBool::new(false));
+        let origin = s.req_header().headers.get(http::header::ORIGIN).cloned();
         let read = {
             let body = bounded_body(s, self.cfg.client_body, &file_started, &over_budget);
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
@@ -220,7 +225,8 @@ impl Gateway {
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
             let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
             let form = (target, route, reading);
-            self.read_form(&mut multipart, x, form, &file_started).await
+            let browser = (&*file_started, origin.as_ref());
+            self.read_form(&mut multipart, x, form, browser).await
         };
         read.map_err(|e| match e {
             FormError::Refused(e) => Stop::Answer(e),
@@ -300,6 +306,38 @@ impl Gateway {
             .await
     }
 
+    /// What a browser's form from another origin needs to read the answer (manual: a form POST
+    /// is a CORS "simple request"): the bucket's CORS headers for it, asked of the backend as the
+    /// preflight of this POST (its rules are the backend's to judge), for an authenticated form
+    /// only. None from MinIO, whose global policy would answer any origin (`sign`).
+    async fn form_cors(
+        &self,
+        origin: Option<&http::HeaderValue>,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let Some(origin) = origin else {
+            return Vec::new();
+        };
+        if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
+            return Vec::new();
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::ORIGIN, origin.clone());
+        headers.insert(
+            http::header::ACCESS_CONTROL_REQUEST_METHOD,
+            http::HeaderValue::from_static("POST"),
+        );
+        let no_params = crate::request::classify::Params::default();
+        let asked = (target, route);
+        let preflight =
+            self.backend_call_with(Operation::CorsPreflight, no_params, asked, &headers);
+        match preflight.await {
+            Some((answer, _)) if answer.status == 200 => rewrite::cors_headers(&answer),
+            _ => Vec::new(),
+        }
+    }
+
     /// What a stored form answers: a redirect, or `success_action_status` with its document.
     async fn answer_form(
         &self,
@@ -341,6 +379,10 @@ impl Gateway {
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
         rewrite::answer_encryption(asked, stored, &mut resp);
+        for (name, value) in std::mem::take(&mut x.reply.cors) {
+            resp.append_header(name, value)
+                .expect("a header the backend sent");
+        }
         // HCP names the new version while versioning is enabled (manual, POST's answer headers;
         // S3's `null` names none) — where the gateway keeps HCP's versioning, as it says.
         if let Some(version) = crate::request::acls::version_of(stored) {
@@ -414,7 +456,7 @@ impl Gateway {
         multipart: &mut multer::Multipart<'_>,
         x: &mut Exchange,
         (target, route, reading): (&Target, &Route<'_>, FieldsSlot<'_>),
-        file_started: &std::sync::atomic::AtomicBool,
+        (file_started, origin): (&std::sync::atomic::AtomicBool, Option<&http::HeaderValue>),
     ) -> Result<Upload, FormError> {
         let (form, file) = self.read_fields(multipart, file_started).await?;
         // (The fields read, the slot goes: what follows is done for whom they named.)
@@ -429,6 +471,8 @@ impl Gateway {
         })?;
         x.caller = identity.user().cloned();
         x.scheme = identity.scheme().name();
+        // (Known once the form is authenticated, so that every answer from here on has them.)
+        x.reply.cors = self.form_cors(origin, target, route).await;
         let bucket = target.bucket.as_deref().unwrap_or_default();
         let range = form::check_policy(&form, bucket, &key, SystemTime::now())?;
         let mut raw_key = String::with_capacity(key.len());
@@ -461,6 +505,10 @@ impl Gateway {
         acl::translate_grants(&mut request, who)?;
         // An ACL can grant only what its author holds (ACLs judge requests here).
         crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
+        // HCP's rule 41, folders' names, retention and holds: judged by the name alone, so
+        // before the file — a form they refuse holds no room for it.
+        let params = form_params(&owner, protection);
+        let (guards, mut request) = self.guard_form(request, (&object, route), &params).await?;
         let limit = self.cfg.limits.max_post_object_bytes;
         // A file longer than the policy allows is refused as it passes that length, not
         // after the whole of it was read and held (room taken for it) at the client's pace —
@@ -474,20 +522,9 @@ impl Gateway {
         let data = (multipart, file, (cap, range));
         let data = self.read_file(data, &mut room).await?;
         x.bytes_in = data.len() as u64;
-        let data = match form::asks_gunzip(&form) && form::gzipped(&data) {
-            true => {
-                let cap = range.map_or(limit, |r| r.max.min(limit));
-                self.decoded(&mut request, data, (cap, &mut room)).await?
-            }
-            false => data,
-        };
-        // (The range is the stored object's: decoded, HCP's manual says.)
-        if let Some(range) = range {
-            range.check(data.len() as u64)?;
-        }
-        request
-            .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
-            .expect("digits");
+        let data = self
+            .stored_file((&form, &mut request), data, (range, &mut room))
+            .await?;
         // (Where the namespace keeps retention, a bucket may have a default retention too.)
         let keeps = route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let digest = self
@@ -503,6 +540,7 @@ impl Gateway {
             owner,
             protection,
             digest,
+            guards,
             _room: room,
         })
     }
@@ -567,6 +605,39 @@ impl Gateway {
         request.remove_header(&http::header::CONTENT_ENCODING);
         room.set(decoded.capacity())?;
         Ok(Bytes::from(decoded))
+    }
+
+    /// The file as it is stored: what the form claims of it verified, decoded where the form
+    /// asks (the policy's range judged on what it decodes to, HCP's manual says), and its
+    /// length the PUT's.
+    async fn stored_file(
+        &self,
+        (form, request): (&Form, &mut RequestHeader),
+        data: Bytes,
+        (range, room): (Option<form::LengthRange>, &mut crate::request::held::Held),
+    ) -> Result<Bytes, HcpError> {
+        if let Some(claims) = form::claimed_digests(form)? {
+            // (Hashed off the request threads, as the backend PUT's digest is.)
+            let file = data.clone();
+            tokio::task::spawn_blocking(move || form::verify_claims(claims, file))
+                .await
+                .map_err(|_| HcpError::new(HcpCode::InternalError))??;
+        }
+        let limit = self.cfg.limits.max_post_object_bytes;
+        let data = match form::asks_gunzip(form) && form::gzipped(&data) {
+            true => {
+                let cap = range.map_or(limit, |r| r.max.min(limit));
+                self.decoded(request, data, (cap, room)).await?
+            }
+            false => data,
+        };
+        if let Some(range) = range {
+            range.check(data.len() as u64)?;
+        }
+        request
+            .insert_header(http::header::CONTENT_LENGTH, data.len().to_string())
+            .expect("digits");
+        Ok(data)
     }
 
     /// The file's SHA-256 for the backend PUT's signature, off the request threads (a file of

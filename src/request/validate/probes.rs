@@ -1168,6 +1168,7 @@ impl Gateway {
         let method = match op {
             Operation::HeadBucket | Operation::HeadObject => http::Method::HEAD,
             Operation::DeleteObject | Operation::DeleteBucket => http::Method::DELETE,
+            Operation::CorsPreflight => http::Method::OPTIONS,
             _ => http::Method::GET,
         };
         let req = sign::backend_request(
