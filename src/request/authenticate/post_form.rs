@@ -62,6 +62,12 @@ impl Authenticator {
                         .with_message("x-amz-credential is malformed.")
                 })?;
             let amz_date = required("x-amz-date")?;
+            // (A date in SigV4's form, `20261206T000000Z`: the policy's expiration judges it.)
+            let iso = amz_date.len() == 16 && amz_date.ends_with('Z');
+            if !iso || crate::request::authenticate::parse_request_date(amz_date).is_none() {
+                return Err(HcpError::new(HcpCode::InvalidArgument)
+                    .with_message("x-amz-date is not a date (yyyyMMddTHHmmssZ)."));
+            }
             if !amz_date.starts_with(date) {
                 return Err(HcpError::new(HcpCode::InvalidArgument)
                     .with_message("x-amz-date and the credential's date differ."));
@@ -158,6 +164,13 @@ mod tests {
         assert_eq!(kept(), Some(sigv4::SigningKey::new(key)));
         let e = a.authenticate_form(&form(&wrong)).unwrap_err();
         assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
+        // An x-amz-date that is no date (only its day was looked at) is refused.
+        for date in ["20261122garbage!", "20261122", "20261122T250000Z"] {
+            let mut undated = fields;
+            undated[3].1 = date;
+            let e = a.authenticate_form(&form(&undated)).unwrap_err();
+            assert_eq!(e.code, HcpCode::InvalidArgument, "{date}");
+        }
 
         let v2 = base64::engine::general_purpose::STANDARD.encode(sigv2::sign("secret", policy));
         let fields = [

@@ -130,8 +130,9 @@ impl LengthRange {
 
 /// The policy's expiration: ISO 8601 in UTC as S3 documents it (`2026-12-01T12:00:00.000Z`;
 /// RFC 3339's looser forms — a space for the `T`, an offset — are refused as S3 refuses them),
-/// and not yet passed.
-fn check_expiration(policy: &Value, now: SystemTime) -> Result<(), HcpError> {
+/// and not yet passed — now, nor when the form says it was signed (HCP: "if the field
+/// x-amz-date contains an expired date, the policy is considered expired").
+fn check_expiration(policy: &Value, now: SystemTime, signed: Option<&str>) -> Result<(), HcpError> {
     let expiration = policy
         .get("expiration")
         .and_then(Value::as_str)
@@ -140,7 +141,8 @@ fn check_expiration(policy: &Value, now: SystemTime) -> Result<(), HcpError> {
             time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
         })
         .ok_or_else(|| policy_error("The policy needs an expiration date.".into()))?;
-    if SystemTime::from(expiration) <= now {
+    let signed = signed.and_then(crate::request::authenticate::parse_request_date);
+    if SystemTime::from(expiration) <= signed.map_or(now, |t| t.max(now)) {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message("The policy has expired."));
     }
     Ok(())
@@ -242,7 +244,7 @@ pub fn check_policy(
         .decode(encoded.trim())
         .map_err(|_| invalid())?;
     let policy: Value = serde_json::from_slice(&json).map_err(|_| invalid())?;
-    check_expiration(&policy, now)?;
+    check_expiration(&policy, now, form.field("x-amz-date"))?;
     let conditions = policy
         .get("conditions")
         .and_then(Value::as_array)
@@ -579,6 +581,23 @@ mod tests {
     /// The key a form names, with the file called `pic.png`.
     fn key_of(f: &Form) -> String {
         object_key(f, Some("pic.png")).unwrap_or_default()
+    }
+
+    /// HCP: "if the field x-amz-date contains an expired date, the policy is considered
+    /// expired" — a form dated at or past its policy's expiration is refused as expired.
+    #[test]
+    fn a_form_dated_past_its_policy_has_expired() {
+        let now = SystemTime::now();
+        let policy = r#"{"expiration":"2998-01-01T00:00:00.000Z","conditions":[{"x-amz-date":"29990101T000000Z"}]}"#;
+        let late = with_policy(policy, vec![("x-amz-date", "29990101T000000Z")]);
+        let e = check_policy(&late, "b", "k", now).unwrap_err();
+        assert_eq!(
+            (e.code, &*e.message),
+            (HcpCode::AccessDenied, "The policy has expired.")
+        );
+        let policy = r#"{"expiration":"2998-01-01T00:00:00.000Z","conditions":[{"x-amz-date":"29970101T000000Z"}]}"#;
+        let in_time = with_policy(policy, vec![("x-amz-date", "29970101T000000Z")]);
+        assert!(check_policy(&in_time, "b", "k", now).is_ok());
     }
 
     #[test]
