@@ -709,8 +709,9 @@ async fn a_backend_name_that_does_not_resolve_yet_is_reported_by_readyz() {
 }
 
 /// `shutdown_delay_seconds`: on shutdown `/readyz` says 503 at once while the S3 listener still
-/// accepts and serves new connections for the delay (a load balancer's time to notice); then
-/// the listener closes and the drain begins.
+/// accepts and serves new connections for the delay (a load balancer's time to notice), each
+/// answer then closing its connection (a client kept on an open one would meet it closed under
+/// its next request once the drain begins); then the listener closes and the drain begins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_says_not_ready_before_it_stops_accepting() {
     let dir = tempfile::tempdir().unwrap();
@@ -721,6 +722,16 @@ async fn shutdown_says_not_ready_before_it_stops_accepting() {
     let gw = start_text(&format!("{text}\n{entry}"), dir, Backend::Local).await;
     let (addr, admin) = (gw.addr(), gw.admin.clone());
     let s3 = gw.client();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let signed = || common::raw::V4::unsigned(&ak, &sk, &addr).sign("GET", b"/", &[]);
+    let mut kept = common::raw::Connection::open(&addr).await;
+    let r = kept.request("GET", b"/", &signed()).await;
+    assert_eq!(
+        (r.status, r.header("connection")),
+        (200, Some("keep-alive")),
+        "{}",
+        r.text()
+    );
     let started = std::time::Instant::now();
     let stopping = tokio::spawn(gw.stop());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -736,6 +747,9 @@ async fn shutdown_says_not_ready_before_it_stops_accepting() {
         s3.list_buckets().send().await.is_ok(),
         "served while not ready"
     );
+    let r = kept.request("GET", b"/", &signed()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"), "served, then closed");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     stopping.await.unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_secs(2));

@@ -113,6 +113,10 @@ pub struct Gateway {
     form_readers: tokio::sync::Semaphore,
     /// The bytes all requests may hold in memory at once (`server.max_held_bytes`).
     held: Arc<held::HeldBytes>,
+    /// Set when the process begins to stop (before the shutdown delay): `/readyz` answers
+    /// 503 and every answer from then on closes its connection, so that clients reconnect to
+    /// another replica rather than meet a connection closed under their next request.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How the connection continues after an answer.
@@ -232,6 +236,7 @@ impl Gateway {
                 metrics.held_bytes.clone(),
                 metrics.overload_refusals.with_label_values(&["held-bytes"]),
             ),
+            stopping: Arc::default(),
             form_readers: tokio::sync::Semaphore::new(match cfg.max_concurrent_requests {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
                 all => (all / 8).max(4),
@@ -494,7 +499,9 @@ impl Gateway {
         // Transfer-Encoding, RFC 9112 6.1 — what comes next could be a request a front end
         // reading by Content-Length took for body).
         let open = s.get_keepalive().is_some();
-        let keepalive = (open && !*shutdown.borrow()).then(|| self.cfg.keepalive.as_secs());
+        let stopping =
+            *shutdown.borrow() || self.stopping.load(std::sync::atomic::Ordering::Acquire);
+        let keepalive = (open && !stopping).then(|| self.cfg.keepalive.as_secs());
         s.set_keepalive(keepalive);
         let mut x = Exchange {
             reply: Reply {

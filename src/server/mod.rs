@@ -149,7 +149,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let health = gateway.health.clone();
     health.probe_all().await;
     prepare_records(&gateway).await;
-    let stopping = Arc::new(AtomicBool::new(false));
+    let stopping = gateway.stopping.clone();
     let admin = Arc::new(Admin {
         metrics,
         ready: ready.clone(),
