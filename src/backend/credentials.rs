@@ -14,6 +14,15 @@ use crate::request::authenticate::SecretKey;
 /// Credentials are fetched again when they have less than this left.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
+/// Credentials this close to their expiry are not signed with (a request signed now must still
+/// be valid when the backend reads it).
+const LAST_USE_BEFORE_EXPIRY: Duration = Duration::from_secs(10);
+
+/// After a failed refresh, the credentials still held are used without asking the chain again
+/// for this long: a failing chain (STS, the instance metadata) is asked once per period, not
+/// once per request, each waiting for its timeout in turn.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
 /// One set of keys to sign with.
 #[derive(Debug)]
 pub struct SigningCredentials {
@@ -34,7 +43,8 @@ pub enum BackendCredentials {
 pub struct Chain {
     provider: SharedCredentialsProvider,
     current: ArcSwapOption<SigningCredentials>,
-    refreshing: tokio::sync::Mutex<()>,
+    /// One refresh at a time; the time the last one failed.
+    refreshing: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for BackendCredentials {
@@ -68,12 +78,13 @@ impl BackendCredentials {
         BackendCredentials::Chain(Chain {
             provider,
             current: ArcSwapOption::empty(),
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(None),
         })
     }
 
     /// The credentials to sign with now: static ones, or the chain's, fetched again when they
-    /// are missing or close to expiry (one fetch at a time).
+    /// are missing or close to expiry (one fetch at a time). Where the fetch fails, those still
+    /// held serve until they expire (the chain asked again once per `RETRY_AFTER_FAILURE`).
     pub async fn current(&self) -> Result<Arc<SigningCredentials>, String> {
         let chain = match self {
             BackendCredentials::Static(c) => return Ok(c.clone()),
@@ -82,15 +93,28 @@ impl BackendCredentials {
         if let Some(c) = chain.fresh() {
             return Ok(c);
         }
-        let _one_at_a_time = chain.refreshing.lock().await;
+        let mut failed = chain.refreshing.lock().await;
         if let Some(c) = chain.fresh() {
             return Ok(c);
         }
-        let fetched = chain
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("the AWS credential chain gave no credentials: {e}"))?;
+        let held = chain.held();
+        if let (Some(c), Some(at)) = (&held, *failed) {
+            if at.elapsed() < RETRY_AFTER_FAILURE {
+                return Ok(c.clone());
+            }
+        }
+        let fetched = match chain.provider.provide_credentials().await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                *failed = Some(std::time::Instant::now());
+                let cause = format!("the AWS credential chain gave no credentials: {e}");
+                let c = held.ok_or_else(|| cause.clone())?;
+                tracing::warn!(access_key = %c.access_key, expires = ?c.expires, %cause,
+                    "backend credentials not refreshed; signing with those held until they expire");
+                return Ok(c);
+            }
+        };
+        *failed = None;
         let credentials = Arc::new(SigningCredentials {
             access_key: fetched.access_key_id().to_string(),
             secret: SecretKey::new(fetched.secret_access_key()),
@@ -112,6 +136,16 @@ impl BackendCredentials {
 }
 
 impl Chain {
+    /// The credentials held, while they may still be signed with.
+    fn held(&self) -> Option<Arc<SigningCredentials>> {
+        let c = self.current.load_full()?;
+        let usable = c.expires.is_none_or(|at| {
+            at.duration_since(SystemTime::now())
+                .is_ok_and(|left| left > LAST_USE_BEFORE_EXPIRY)
+        });
+        usable.then_some(c)
+    }
+
     fn fresh(&self) -> Option<Arc<SigningCredentials>> {
         let c = self.current.load_full()?;
         let usable = c.expires.is_none_or(|at| {
@@ -119,5 +153,77 @@ impl Chain {
                 .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY)
         });
         usable.then_some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::{error::CredentialsError, future};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A chain that gives keys expiring in `left`, then fails; counting its calls.
+    #[derive(Debug)]
+    struct Flaky {
+        calls: Arc<AtomicUsize>,
+        left: Duration,
+    }
+
+    impl ProvideCredentials for Flaky {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
+            future::ProvideCredentials::ready(if first {
+                let expiry = SystemTime::now() + self.left;
+                Ok(aws_credential_types::Credentials::new(
+                    "AKID",
+                    "secret",
+                    None,
+                    Some(expiry),
+                    "flaky",
+                ))
+            } else {
+                Err(CredentialsError::provider_error("the chain is down"))
+            })
+        }
+    }
+
+    fn flaky(left: Duration) -> (BackendCredentials, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let provider = SharedCredentialsProvider::new(Flaky {
+            calls: calls.clone(),
+            left,
+        });
+        let chain = Chain {
+            provider,
+            current: ArcSwapOption::empty(),
+            refreshing: tokio::sync::Mutex::new(None),
+        };
+        (BackendCredentials::Chain(chain), calls)
+    }
+
+    /// A refresh that fails while the keys held are still valid signs with them (before,
+    /// every request was refused 503 from five minutes before they expired), and the chain is
+    /// asked again once per period, not once per request.
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_keys_held_until_they_expire() {
+        let (credentials, calls) = flaky(Duration::from_secs(4 * 60));
+        let first = credentials.current().await.unwrap();
+        assert_eq!(first.access_key, "AKID");
+        for _ in 0..5 {
+            let again = credentials.current().await.unwrap();
+            assert_eq!(again.access_key, "AKID");
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "asked once after it failed"
+        );
+        // Keys about to expire are not signed with: the failure is the answer.
+        let (credentials, _) = flaky(Duration::from_secs(5));
+        assert!(credentials.current().await.is_ok());
+        assert!(credentials.current().await.is_err());
     }
 }
