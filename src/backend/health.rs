@@ -89,19 +89,23 @@ struct Probe {
     has_failures: AtomicBool,
 }
 
-/// Requests that failed in a row, and when the last one did.
+/// Requests that failed in a row: when the last `PASSIVE_FAILURES` of them did, newest last
+/// (failures hours apart on a backend seldom asked are no outage).
 #[derive(Default, Clone, Copy)]
 struct Streak {
-    count: u32,
-    last: Option<Instant>,
+    times: [Option<Instant>; PASSIVE_FAILURES as usize],
 }
 
 impl Streak {
+    fn failed(&mut self, at: Instant) {
+        self.times.rotate_left(1);
+        self.times[self.times.len() - 1] = Some(at);
+    }
+
+    /// Whether the last `PASSIVE_FAILURES` requests failed, the first of them within
+    /// `PASSIVE_WINDOW` of `now`.
     fn failing(&self, now: Instant) -> bool {
-        self.count >= PASSIVE_FAILURES
-            && self
-                .last
-                .is_some_and(|t| now.duration_since(t) < PASSIVE_WINDOW)
+        self.times[0].is_some_and(|t| now.duration_since(t) < PASSIVE_WINDOW)
     }
 }
 
@@ -163,8 +167,7 @@ impl BackendHealth {
             return;
         }
         let mut streak = p.failures.lock().expect("not poisoned");
-        streak.count += 1;
-        streak.last = Some(now());
+        streak.failed(now());
         p.has_failures.store(true, Ordering::Release);
     }
 
@@ -357,6 +360,20 @@ mod tests {
             health.unreachable_at(t0 + PASSIVE_WINDOW).is_empty(),
             "failures age out"
         );
+        // Failures far apart are no streak, however many; the last ones close together are.
+        let later = t0 + PASSIVE_WINDOW * 6;
+        for i in 1..=PASSIVE_FAILURES {
+            health.record_at("b", false, || later + PASSIVE_WINDOW * 6 * i);
+        }
+        let last = later + PASSIVE_WINDOW * 6 * PASSIVE_FAILURES;
+        assert!(
+            health.unreachable_at(last).is_empty(),
+            "failures minutes apart"
+        );
+        for i in 1..PASSIVE_FAILURES {
+            health.record_at("b", false, || last + Duration::from_secs(u64::from(i)));
+        }
+        assert_eq!(health.unreachable_at(last + Duration::from_secs(3)), ["b"]);
         // (A success reads no clock: it ends the streak whenever it came.)
         health.record_at("b", true, || panic!("a success needs no time"));
         assert!(
