@@ -37,12 +37,19 @@ pub fn raise(max_connections: usize, max_concurrent_requests: usize) -> Option<u
     limit
 }
 
-/// Whether a failure to open a connection is this process's own (no descriptor or memory
-/// left), not the backend's: it says nothing of whether the backend can be reached.
+/// Whether a failure to open a connection is this process's own (no descriptor, memory or
+/// local port left — ports held in TIME_WAIT by connections not pooled again, after a flood),
+/// not the backend's: it says nothing of whether the backend can be reached.
 pub fn is_local(e: &std::io::Error) -> bool {
     use rustix::io::Errno;
-    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
-        .iter()
+    let here = [
+        Errno::MFILE,
+        Errno::NFILE,
+        Errno::NOBUFS,
+        Errno::NOMEM,
+        Errno::ADDRNOTAVAIL,
+    ];
+    here.iter()
         .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
 
@@ -72,6 +79,7 @@ mod tests {
             |errno: rustix::io::Errno| std::io::Error::from_raw_os_error(errno.raw_os_error());
         assert!(is_local(&raw(rustix::io::Errno::MFILE)));
         assert!(is_local(&raw(rustix::io::Errno::NFILE)));
+        assert!(is_local(&raw(rustix::io::Errno::ADDRNOTAVAIL)));
         assert!(!is_local(&raw(rustix::io::Errno::CONNREFUSED)));
         assert!(!is_local(&raw(rustix::io::Errno::TIMEDOUT)));
         assert!(!is_local(&std::io::Error::other("x")));
