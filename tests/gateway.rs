@@ -759,6 +759,67 @@ async fn shutdown_says_not_ready_before_it_stops_accepting() {
     );
 }
 
+/// The admin listener answers while the gateway starts: `/readyz` is 503 (and `/healthz` 200)
+/// while the backends are probed and the records buckets prepared — here for the 5 s a backend
+/// that accepts connections and never answers holds the preparation —, 200 once it serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_503_while_the_gateway_starts() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            held.push(c);
+        }
+    });
+    // (A port free a moment ago: the admin listener's address must be known before start
+    // returns.)
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = base_config("")
+        .replace(
+            "admin_listen = \"127.0.0.1:0\"",
+            &format!("admin_listen = \"127.0.0.1:{admin_port}\""),
+        )
+        .replace(
+            "bucket_prefix = \"\"\n",
+            "bucket_prefix = \"\"\nrecords_bucket = \"gw-records\"\n",
+        );
+    let entry = format!(
+        "[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"aws\"\nendpoint = \"http://{backend}\"\n\
+         access_key = \"a\"\nsecret_key = \"s\"\nregion = \"us-east-1\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let whole = format!("{text}\n{entry}");
+    let starting = tokio::spawn(async move { start_text(&whole, dir, Backend::Local).await });
+    let admin = format!("127.0.0.1:{admin_port}");
+    let mut listening = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if tokio::net::TcpStream::connect(&admin).await.is_ok() {
+            listening = true;
+            break;
+        }
+    }
+    assert!(
+        listening,
+        "the admin listener answers while the gateway starts"
+    );
+    let probe = |path: &'static str| {
+        let admin = admin.clone();
+        async move { common::raw::send(&admin, "GET", path.as_bytes(), &[], vec![]).await }
+    };
+    assert_eq!(probe("/readyz").await.status, 503);
+    assert_eq!(probe("/healthz").await.status, 200);
+    assert!(!starting.is_finished(), "still starting");
+    let _gw = starting.await.unwrap();
+    let r = probe("/readyz").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 fn gateway_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hcp-s3-gateway")
 }

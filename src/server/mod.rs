@@ -147,8 +147,6 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     };
     let ready = Arc::new(AtomicBool::new(false));
     let health = gateway.health.clone();
-    health.probe_all().await;
-    prepare_records(&gateway).await;
     let stopping = gateway.stopping.clone();
     let admin = Arc::new(Admin {
         metrics,
@@ -160,12 +158,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         exchange_deadline: cfg.client_header_timeout.min(ADMIN_EXCHANGE),
     });
 
-    let tls = match &cfg.tls {
-        Some((cert, key)) => Some(ServerTls::load(cert, key).map_err(|e| {
-            std::io::Error::other(format!("{} / {}: {e}", cert.display(), key.display()))
-        })?),
-        None => None,
-    };
+    let tls = load_tls(&cfg)?;
     let s3_listener = bind("server.listen", cfg.listen).await?;
     let admin_listener = bind("server.admin_listen", cfg.admin_listen).await?;
     let s3_addr = s3_listener.local_addr()?;
@@ -174,6 +167,13 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let connections = Arc::new(Connections::default());
     let limit = Some(ConnectionLimit::new(cfg.max_connections, &admin.metrics));
     let first_wait = cfg.client_header_timeout.as_secs().max(1);
+    // The admin listener answers first: `/readyz` 503 while the backends are probed and the
+    // records buckets prepared (up to seconds).
+    let admin_wait = first_wait.min(ADMIN_EXCHANGE.as_secs());
+    let admin_send = (cfg.client_send_timeout, watch_rx.clone());
+    tokio::spawn(serve_admin(admin_listener, admin, admin_send, admin_wait));
+    health.probe_all().await;
+    prepare_records(&gateway).await;
     tokio::spawn(accept_loop(
         (s3_listener, limit),
         gateway.clone(),
@@ -183,15 +183,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         connections.clone(),
         first_wait,
     ));
-    tokio::spawn(health.run(watch_rx.clone()));
-    // (Probes reach the admin listener however many clients the S3 one holds.)
-    tokio::spawn(serve_admin(
-        admin_listener,
-        admin,
-        send,
-        watch_rx,
-        first_wait.min(ADMIN_EXCHANGE.as_secs()),
-    ));
+    tokio::spawn(health.run(watch_rx));
     ready.store(true, Ordering::Release);
     Ok(RunningGateway {
         s3_addr,
@@ -207,15 +199,32 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     })
 }
 
+/// The S3 listener's certificate and key, where TLS is configured.
+fn load_tls(cfg: &Config) -> std::io::Result<Option<Arc<ServerTls>>> {
+    let Some((cert, key)) = &cfg.tls else {
+        return Ok(None);
+    };
+    let tls = ServerTls::load(cert, key).map_err(|e| {
+        std::io::Error::other(format!("{} / {}: {e}", cert.display(), key.display()))
+    })?;
+    Ok(Some(tls))
+}
+
 /// The admin listener's accept loop: places of its own, and connections shutdown does not
-/// wait for (a scraper's idle one would hold every shutdown for the whole grace period).
+/// wait for (a scraper's idle one would hold every shutdown for the whole grace period); a
+/// send limit of its own, whose timeouts are no S3 client's (not counted among theirs).
+/// (Probes reach it however many clients the S3 listener holds.)
 async fn serve_admin(
     listener: TcpListener,
     admin: Arc<Admin>,
-    send: SendLimit,
-    shutdown: watch::Receiver<bool>,
+    (send_limit, shutdown): (Duration, watch::Receiver<bool>),
     first_wait: u64,
 ) {
+    let send = SendLimit {
+        limit: send_limit,
+        timeouts: prometheus::IntCounter::new("admin_send_timeouts", "not exported")
+            .expect("a valid counter"),
+    };
     let places = ConnectionLimit::unmetered(ADMIN_CONNECTIONS);
     let uncounted = Arc::new(Connections::default());
     accept_loop(
