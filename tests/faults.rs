@@ -541,6 +541,41 @@ async fn a_reader_that_pauses_within_the_limit_gets_the_whole_answer() {
     assert_eq!(send_timeouts(&gw), 0);
 }
 
+/// A reader that takes its answer slower than `client_send_min_rate_bytes_per_second`, each
+/// pause shorter than `client_send_timeout_seconds`, falls behind the rate by the pause at most,
+/// then is closed as a stalled reader is (its place given back, the answer short, counted):
+/// 256 KiB a second against a rate of 8 MiB a second with a pause of 12 s is closed within
+/// about the pause, where without the rate it held its place for the minutes the object took.
+/// (A send waits until the kernel's send buffer has drained by half — about 2 MiB, 8 s at this
+/// reader's pace —, so each wait is a few seconds, under the pause.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_slower_than_its_pace_is_cut_off() {
+    let gw = start_local_with(
+        "client_send_timeout_seconds = 12\nclient_send_min_rate_bytes_per_second = 8388608",
+        "",
+    )
+    .await;
+    let bucket = gw.with_bucket("slowpace").await;
+    let (mut reader, started, _) = reader_of_a_large_object(&gw, &bucket).await;
+    let mut got = 64 * 1024;
+    let mut piece = vec![0u8; 256 * 1024];
+    let cut = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match reader.read_exact(&mut piece).await {
+            Ok(_) => got += piece.len(),
+            Err(_) => break started.elapsed(),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "still served after {got} bytes"
+        );
+    };
+    assert!(got < UNREAD_OBJECT, "the whole object arrived");
+    assert!(cut < Duration::from_secs(40), "{cut:?}");
+    assert!(gw.in_flight_reaches(0, Duration::from_secs(5)).await);
+    assert_eq!(send_timeouts(&gw), 1);
+}
+
 /// One request over TLS with `connection: close`, signed for the default user: its status.
 async fn over_tls(
     tls: &hcp_s3_gateway::server::tls::ClientTls,

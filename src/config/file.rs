@@ -51,6 +51,11 @@ pub struct ServerSection {
     /// Time a write to a client may wait (a client that stops reading its answer is closed
     /// after it; as nginx's `send_timeout`).
     pub client_send_timeout_seconds: u64,
+    /// The slowest a client may take its answers, over the time sends wait for it: besides
+    /// the pause above, the waits may take the pause plus a second per this many bytes sent,
+    /// so that a reader taking a few bytes just inside the pause does not hold its place for
+    /// ever. 0 = no such limit.
+    pub client_send_min_rate_bytes_per_second: u64,
     /// How often the files a reload reads (the configuration, its users file, the TLS
     /// certificate and key) are looked at; a change reloads as SIGHUP does (a Kubernetes
     /// Secret mounted as files changes in place). 0 = on SIGHUP only.
@@ -127,6 +132,7 @@ impl Default for ServerSection {
             client_body_min_rate_bytes_per_second: 500,
             client_header_timeout_seconds: 10,
             client_send_timeout_seconds: 60,
+            client_send_min_rate_bytes_per_second: 500,
             reload_check_seconds: 10,
             max_connections: 16384,
             max_concurrent_requests: 1024,

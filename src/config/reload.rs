@@ -44,7 +44,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
 
 fn server(c: &Config) -> String {
     format!(
-        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
+        "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
         c.listen,
         c.admin_listen,
         c.tls,
@@ -55,6 +55,7 @@ fn server(c: &Config) -> String {
         c.client_body,
         c.client_header_timeout,
         c.client_send_timeout,
+        c.client_send_min_rate,
         c.max_connections,
         c.max_concurrent_requests,
         c.max_concurrent_requests_per_client,

@@ -61,6 +61,8 @@ pub struct Config {
     pub client_header_timeout: Duration,
     /// How long a write to a client may wait (`server::send_deadline`).
     pub client_send_timeout: Duration,
+    /// The slowest pace, over their waits, at which clients may take answers (0: none).
+    pub client_send_min_rate: u64,
     pub max_connections: usize,
     pub max_concurrent_requests: usize,
     pub max_concurrent_requests_per_client: usize,

@@ -14,6 +14,20 @@ use crate::hcp::mapping::Dialect;
 use crate::request::authenticate::{Grant, Permission, SecretKey, User, UserStore};
 use crate::ConfigMap;
 
+/// The id answers carry as `HostId`: the configured one (checked with the server's settings),
+/// else the host's name, else the product's.
+fn host_id(configured: Option<String>) -> HostId {
+    match configured {
+        Some(id) => HostId::new(id).expect("checked: a header value"),
+        None => std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .and_then(HostId::new)
+            .unwrap_or_else(|| HostId::new("hcp-s3-gateway".into()).expect("a header value")),
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, Vec<String>> {
@@ -71,16 +85,7 @@ impl Config {
             return Err(errors);
         }
         let upload_binding = upload_binding.expect("checked: no errors");
-        // (A configured one was checked with the server's settings.)
-        let host_id = match s.host_id.clone() {
-            Some(id) => HostId::new(id).expect("checked: a header value"),
-            None => std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .and_then(HostId::new)
-                .unwrap_or_else(|| HostId::new("hcp-s3-gateway".into()).expect("a header value")),
-        };
+        let host_id = host_id(s.host_id.clone());
         Ok(Config {
             listen: listen.unwrap(),
             tls,
@@ -95,6 +100,7 @@ impl Config {
             },
             client_header_timeout: Duration::from_secs(s.client_header_timeout_seconds.max(1)),
             client_send_timeout: Duration::from_secs(s.client_send_timeout_seconds.max(1)),
+            client_send_min_rate: s.client_send_min_rate_bytes_per_second,
             max_connections: s.max_connections,
             max_concurrent_requests: s.max_concurrent_requests,
             max_concurrent_requests_per_client: s.max_concurrent_requests_per_client,

@@ -143,6 +143,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     ));
     let send = SendLimit {
         limit: cfg.client_send_timeout,
+        min_rate: cfg.client_send_min_rate,
         timeouts: metrics.client_timeouts.with_label_values(&["send"]),
     };
     let ready = Arc::new(AtomicBool::new(false));
@@ -170,7 +171,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     // The admin listener answers first: `/readyz` 503 while the backends are probed and the
     // records buckets prepared (up to seconds).
     let admin_wait = first_wait.min(ADMIN_EXCHANGE.as_secs());
-    let admin_send = (cfg.client_send_timeout, watch_rx.clone());
+    let admin_send = (send.limit, watch_rx.clone());
     tokio::spawn(serve_admin(admin_listener, admin, admin_send, admin_wait));
     health.probe_all().await;
     prepare_records(&gateway).await;
@@ -222,6 +223,7 @@ async fn serve_admin(
 ) {
     let send = SendLimit {
         limit: send_limit,
+        min_rate: 0,
         timeouts: prometheus::IntCounter::new("admin_send_timeouts", "not exported")
             .expect("a valid counter"),
     };

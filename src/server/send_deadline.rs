@@ -11,6 +11,14 @@
 //! read only when a send has to wait (a small answer's never does). A connection that timed
 //! out is reset when it closes (nginx's `reset_timedout_connection`): the kernel would
 //! otherwise keep its unsent bytes for a peer that does not read them.
+//!
+//! A pause alone lets a reader take an object a few bytes a minute and hold its place for
+//! hours: with a minimum rate (`client_send_min_rate_bytes_per_second`), the time sends spend
+//! waiting is spent from a credit of at most the pause, which the bytes sent earn back at
+//! that rate — a reader slower than the rate, counted over its waits, falls behind by the
+//! pause at most, then is closed as for a pause. (Only waits spend: an idle connection, or a
+//! client reading as fast as it is sent to, loses nothing; a fast stretch earns no more than
+//! the pause back, as for request bodies.)
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -26,6 +34,9 @@ use tokio::time::{Instant, Sleep};
 #[derive(Debug, Clone)]
 pub struct SendLimit {
     pub limit: Duration,
+    /// The slowest pace, in bytes a second, at which a client may take what it is sent, over
+    /// its waits (0: none).
+    pub min_rate: u64,
     /// `hcp_gateway_client_timeouts_total{phase="send"}`.
     pub timeouts: prometheus::IntCounter,
 }
@@ -42,6 +53,10 @@ pub struct SendDeadline {
     waiting: bool,
     /// The limit was reached: no send is tried again.
     expired: bool,
+    /// Where a minimum rate is kept: the wait still allowed (at most the limit; `None`: the
+    /// whole limit), and when the waiting send began to wait.
+    credit: Option<Duration>,
+    waited_from: Option<Instant>,
 }
 
 impl SendDeadline {
@@ -73,15 +88,22 @@ impl SendDeadline {
         }
         let polled = send(cx);
         let Poll::Pending = polled else {
-            self.waiting = false;
+            if std::mem::take(&mut self.waiting) {
+                self.spend_wait();
+            }
             return polled;
         };
         let Some(limit) = &self.limit else {
             return Poll::Pending;
         };
         if !self.waiting {
+            let now = Instant::now();
+            let allowed = self.credit.unwrap_or(limit.limit).min(limit.limit);
+            if limit.min_rate > 0 {
+                self.waited_from = Some(now);
+            }
             // (A limit past what an `Instant` holds is no limit.)
-            let Some(deadline) = Instant::now().checked_add(limit.limit) else {
+            let Some(deadline) = now.checked_add(allowed) else {
                 return Poll::Pending;
             };
             match &mut self.timer {
@@ -105,6 +127,30 @@ impl SendDeadline {
 
     pub fn expired(&self) -> bool {
         self.expired
+    }
+
+    /// A send that waited went on: its wait is spent from the credit (kept only where a
+    /// minimum rate is).
+    fn spend_wait(&mut self) {
+        let (Some(limit), Some(from)) = (&self.limit, self.waited_from.take()) else {
+            return;
+        };
+        let credit = self.credit.unwrap_or(limit.limit);
+        self.credit = Some(credit.saturating_sub(from.elapsed()));
+    }
+
+    /// `n` bytes were sent: the credit they earn at the minimum rate, up to the limit. (No
+    /// clock is read.)
+    pub fn sent(&mut self, n: usize) {
+        let Some(limit) = &self.limit else {
+            return;
+        };
+        let Some(credit) = self.credit.filter(|_| limit.min_rate > 0) else {
+            return;
+        };
+        let nanos = u128::from(n as u64) * 1_000_000_000 / u128::from(limit.min_rate);
+        let earned = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        self.credit = Some(credit.saturating_add(earned).min(limit.limit));
     }
 }
 
@@ -167,7 +213,11 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, |tcp, cx| tcp.poll_write(cx, buf))
+        let polled = self.poll_send(cx, |tcp, cx| tcp.poll_write(cx, buf));
+        if let Poll::Ready(Ok(n)) = polled {
+            self.send.sent(n);
+        }
+        polled
     }
 
     fn poll_write_vectored(
@@ -175,7 +225,11 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, |tcp, cx| tcp.poll_write_vectored(cx, bufs))
+        let polled = self.poll_send(cx, |tcp, cx| tcp.poll_write_vectored(cx, bufs));
+        if let Poll::Ready(Ok(n)) = polled {
+            self.send.sent(n);
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -200,6 +254,7 @@ mod tests {
         let timeouts = prometheus::IntCounter::new("t", "t").unwrap();
         let deadline = SendDeadline::new(SendLimit {
             limit: Duration::from_millis(ms),
+            min_rate: 0,
             timeouts: timeouts.clone(),
         });
         (deadline, timeouts)
@@ -251,6 +306,42 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_millis(1000));
         assert_eq!(timeouts.get(), 1);
+    }
+
+    /// With a minimum rate, waits spend a credit of at most the limit that the bytes sent earn
+    /// back: a reader slower than the rate is closed sooner than a pause would close it; a fast
+    /// stretch earns no more than the limit back.
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_slower_than_the_rate_falls_behind_by_the_limit_at_most() {
+        let paced = || {
+            let timeouts = prometheus::IntCounter::new("t", "t").unwrap();
+            SendDeadline::new(SendLimit {
+                limit: Duration::from_millis(1000),
+                min_rate: 1000,
+                timeouts,
+            })
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut deadline = paced();
+        // 800 ms waited for 100 bytes (worth 100 ms): 300 ms left for the next wait.
+        assert!(deadline.poll(&mut cx, pending).is_pending());
+        tokio::time::advance(Duration::from_millis(800)).await;
+        assert!(deadline
+            .poll(&mut cx, |_| Poll::Ready(Ok(100usize)))
+            .is_ready());
+        deadline.sent(100);
+        let started = Instant::now();
+        assert!(wait_out(&mut deadline).await.is_err());
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+        // Ten megabytes sent earn the whole limit back, no more.
+        let mut deadline = paced();
+        assert!(deadline.poll(&mut cx, pending).is_pending());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(deadline.poll(&mut cx, |_| Poll::Ready(Ok(()))).is_ready());
+        deadline.sent(10_000_000);
+        let started = Instant::now();
+        assert!(wait_out(&mut deadline).await.is_err());
+        assert_eq!(started.elapsed(), Duration::from_millis(1000));
     }
 
     #[tokio::test(start_paused = true)]
