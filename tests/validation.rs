@@ -1325,6 +1325,73 @@ async fn a_part_copy_range_past_the_source_copies_to_its_end() {
     }
 }
 
+/// A part copy's range is judged on its source as it is now, though a series of part copies
+/// keeps the source's HEAD a few seconds: a source rewritten through the gateway meanwhile,
+/// longer or shorter, is copied from as it is — a range past the old end but inside the new is
+/// 200, not 400; one past the new end is copied to it, not refused by the backend. A source
+/// written beside the gateway is judged again on a fresh HEAD where the kept one refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_copy_judges_its_range_on_the_source_as_it_is_now() {
+    for backend in [Backend::Local, Backend::Rgw] {
+        let Some(gw) = start(backend).await else {
+            continue;
+        };
+        let s3 = gw.client();
+        let bucket = new_bucket(&s3, "partnow").await;
+        let put = |key: &'static str, data: Vec<u8>| {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from(data))
+                .send()
+        };
+        let (id, _) = upload_parts(&s3, &bucket, "dst", &[]).await;
+        let copy = |n: i32, source: &'static str, range: &'static str| {
+            s3.upload_part_copy()
+                .bucket(&bucket)
+                .key("dst")
+                .upload_id(&id)
+                .part_number(n)
+                .copy_source(format!("{bucket}/{source}"))
+                .copy_source_range(range)
+                .send()
+        };
+        let copied = |r: Result<_, aws_sdk_s3::error::SdkError<_, _>>| {
+            r.map(|_: aws_sdk_s3::operation::upload_part_copy::UploadPartCopyOutput| ())
+                .unwrap_or_else(|e| panic!("{backend:?}: {:?}", sdk_error(&e)))
+        };
+        // Longer now: a range past the old end is inside the new one.
+        put("grows", pattern(1000, 3)).await.unwrap();
+        copied(copy(1, "grows", "bytes=0-99").await);
+        put("grows", pattern(10_000, 4)).await.unwrap();
+        copied(copy(2, "grows", "bytes=5000-5999").await);
+        // Shorter now: a range inside the old end but past the new one is copied to it.
+        put("shrinks", pattern(10_000, 5)).await.unwrap();
+        copied(copy(3, "shrinks", "bytes=0-99").await);
+        put("shrinks", pattern(1000, 6)).await.unwrap();
+        copied(copy(4, "shrinks", "bytes=500-5999").await);
+        // Written beside the gateway (another instance, say): a range the HEAD kept refuses
+        // is judged again on the source as it is.
+        put("beside", pattern(1000, 7)).await.unwrap();
+        copied(copy(5, "beside", "bytes=0-99").await);
+        let view = common::view::BackendView::of(&gw);
+        view.put_object(&bucket, "beside", &pattern(10_000, 8))
+            .await;
+        copied(copy(6, "beside", "bytes=5000-5999").await);
+        let parts = s3
+            .list_parts()
+            .bucket(&bucket)
+            .key("dst")
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap();
+        let sizes: Vec<_> = parts.parts().iter().map(|p| p.size().unwrap()).collect();
+        assert_eq!(sizes, [100, 1000, 100, 500, 100, 1000], "{backend:?}");
+        gw.stop().await;
+    }
+}
+
 /// Where the tenant keeps no retention, HCP's retention headers that ask for no protection —
 /// `x-hcp-retention: 0` ("Deletion Allowed"), `x-hcp-retentionhold: false` — are what every
 /// object there has: the write is served (clients that always send them work), while one

@@ -1170,12 +1170,12 @@ impl Gateway {
                 let req = s.req_header();
                 crate::request::validate::probes::check_part_copy(self, req, upload_id, at, source)
             };
-            guards.clamped_copy = Box::pin(check(!conditional)).await?;
-            if guards.clamped_copy.is_some() && !conditional {
-                // (A range clamped on a HEAD kept a few seconds is judged again on the source
-                // as it is now, to which the copy is pinned.)
-                guards.clamped_copy = Box::pin(check(false)).await?;
-            }
+            // (A range clamped, or refused, on a HEAD kept a few seconds is judged again on
+            // the source as it is now — a clamped copy is pinned to it.)
+            guards.clamped_copy = match Box::pin(check(!conditional)).await {
+                Ok(Some(_)) | Err(_) if !conditional => Box::pin(check(false)).await?,
+                judged => judged?,
+            };
             guards.upload_confirmed = true;
         }
         guards.apply(req);

@@ -200,6 +200,10 @@ impl Gateway {
             return self.answer(s, x, e).await;
         }
         self.folders_after(&call).await;
+        self.forget_source_head(crate::request::validate::probes::At {
+            target: &upload.target,
+            route: &route,
+        });
         self.answer_form(s, x, (&upload, &route), &header, &location)
             .await
     }

@@ -226,6 +226,19 @@ impl Gateway {
     ) -> Result<(), HcpError> {
         self.owners_after(call).await?;
         self.versioning_after_delete(call).await;
+        let writes = matches!(
+            call.op,
+            Operation::PutObject
+                | Operation::CopyObject
+                | Operation::CompleteMultipartUpload
+                | Operation::DeleteObject
+        );
+        if writes {
+            self.forget_source_head(validate::probes::At {
+                target: call.target,
+                route: call.route,
+            });
+        }
         let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
         self.owner_written(call, upstream, etag);
         self.acls_after(call, upstream, etag).await?;

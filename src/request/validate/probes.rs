@@ -297,6 +297,24 @@ pub(in crate::request) fn source_target(at: At<'_>, source: &sign::CopySource) -
     }
 }
 
+/// Where a copy source's HEAD is kept (`Gateway::copy_source_answer`): by backend, the backend's
+/// bucket name (tenants may share client names), the key as `source_target` encodes it and the
+/// version named.
+fn source_head_key(
+    at: At<'_>,
+    bucket: &str,
+    source_target: &Target,
+    version: &Option<String>,
+) -> String {
+    format!(
+        "{}\n{}\n{:?}\n{:?}",
+        at.route.backend.name,
+        route::backend_bucket_name(at.route.tenant, bucket),
+        source_target.raw_key,
+        version
+    )
+}
+
 /// The route to a copy's source (`source_target`): the same backend and credentials as `at`'s.
 /// A source bucket that is one of the backend's own API paths is refused here too.
 pub(in crate::request) fn source_route<'r>(
@@ -1030,15 +1048,8 @@ impl Gateway {
         }
         let source_target = source_target(at, &source);
         let key = crate::request::object_owners::source_key(req);
-        let cache_key = (kept && key.is_empty()).then(|| {
-            format!(
-                "{}\n{}\n{:?}\n{:?}",
-                at.route.backend.name,
-                route::backend_bucket_name(at.route.tenant, &source.bucket),
-                source_target.raw_key,
-                source.version_id
-            )
-        });
+        let cache_key = (kept && key.is_empty())
+            .then(|| source_head_key(at, &source.bucket, &source_target, &source.version_id));
         if let Some(cache_key) = &cache_key {
             let cached = self.source_heads.get(cache_key);
             self.metrics
@@ -1054,6 +1065,24 @@ impl Gateway {
             self.source_heads.insert(cache_key, head.clone());
         }
         Ok(head)
+    }
+
+    /// A write or delete of `at`'s object carried out: a copy source's HEAD kept for it (its
+    /// current version's) is no longer what the object is — a part copy judges its range on
+    /// the object as it is now. (One written through another instance is seen within the
+    /// few seconds the HEAD is kept.)
+    pub(in crate::request) fn forget_source_head(&self, at: At<'_>) {
+        let (Some(bucket), Some(key)) = (at.target.bucket.as_deref(), at.target.key()) else {
+            return;
+        };
+        let source = sign::CopySource {
+            bucket: bucket.to_string(),
+            key: key.into_owned(),
+            version_id: None,
+        };
+        let target = source_target(at, &source);
+        let cache_key = source_head_key(at, bucket, &target, &None);
+        self.source_heads.invalidate(&cache_key);
     }
 
     /// An object's lock as `GET ?retention` and `GET ?legal-hold` answer it (each 404 where the
