@@ -111,7 +111,9 @@ pub fn missing_for_acl(
     // authenticated user storing an object owns the new object (manual 779) and may give it
     // an ACL (`request::object_owners`). A metadata change (a copy onto itself with REPLACE)
     // stores no new object: it keeps its object's owner, and an ACL it sets needs write ACL.
-    let edit = crate::request::validate::probes::replaces_its_own_metadata(req, op, target);
+    // (Judged before the source bucket's versioning is known: one naming a version may be a
+    // metadata change where that version id is ignored, `forward::copy_source_version`.)
+    let edit = crate::request::validate::probes::replaces_its_own_metadata(req, (op, true), target);
     let owns_new = op == Operation::CreateBucket
         || (!anonymous && !edit && crate::request::object_owners::stores_object(op));
     let creator = owns_new.then_some(Permission::WriteAcl);
@@ -422,7 +424,7 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
 fn required_by_request(op: Operation, req: &RequestHeader, target: &Target) -> Vec<Permission> {
     let mut needs = required_by_headers(op, &req.headers);
     let replaces_acl = req.headers.contains_key("x-amz-acl")
-        && crate::request::validate::probes::replaces_its_own_metadata(req, op, target);
+        && crate::request::validate::probes::replaces_its_own_metadata(req, (op, true), target);
     if replaces_acl && !needs.contains(&Permission::WriteAcl) {
         needs.push(Permission::WriteAcl);
     }
@@ -993,7 +995,7 @@ mod tests {
         // (A bucket's creator, and an authenticated writer of a new object, owns what it
         // creates: its write-acl on it is its owner's. A metadata change creates nothing.)
         let edit =
-            crate::request::validate::probes::replaces_its_own_metadata(&c.req, c.op, &c.target);
+            crate::request::validate::probes::replaces_its_own_metadata(&c.req, (c.op, true), &c.target);
         let stores = crate::request::object_owners::stores_object(c.op) && !edit;
         if c.op == Operation::CreateBucket || (stores && !c.anonymous) {
             more.push(Grant::new("t", "b", [Permission::WriteAcl]));

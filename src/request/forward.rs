@@ -736,7 +736,7 @@ impl Gateway {
         use crate::request::validate::probes::At;
         // (Decided from the client's request, before anything of it is rewritten.)
         params.effects.metadata_edit = params.effects.change.is_none()
-            && validate::probes::replaces_its_own_metadata(req, op, target);
+            && validate::probes::replaces_its_own_metadata(req, (op, false), target);
         let Some(source) = req
             .headers
             .get("x-amz-copy-source")
@@ -764,10 +764,13 @@ impl Gateway {
         };
         params.effects.current_source = Box::pin(self.bucket_versioning(at)).await == Some(false);
         if params.effects.current_source {
-            // A copy onto itself that changes retention changes the current version then.
+            // A copy onto itself that changes retention changes the current version then;
+            // one with REPLACE is a metadata change of it.
             if let Some(change) = params.effects.change.as_mut() {
                 change.version = None;
             }
+            params.effects.metadata_edit = params.effects.change.is_none()
+                && validate::probes::replaces_its_own_metadata(req, (op, true), target);
         }
     }
 

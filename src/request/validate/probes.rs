@@ -828,10 +828,11 @@ fn unjudged_source(head: Option<&ResponseHeader>) -> HcpError {
 /// ("the custom metadata is replaced on the current version of the object"), which rule 41
 /// lets through (its 409 is for a copy onto an existing name "that does not include …
 /// REPLACE"). Its content stays; a REPLACE copy from another object or version would change
-/// the content, which HCP's objects never have changed.
+/// the content, which HCP's objects never have changed. `current`: the source's version id is
+/// ignored (its bucket keeps no versions: HCP copies the current version then).
 pub(in crate::request) fn replaces_its_own_metadata(
     req: &pingora::http::RequestHeader,
-    op: Operation,
+    (op, current): (Operation, bool),
     target: &Target,
 ) -> bool {
     op == Operation::CopyObject
@@ -845,7 +846,7 @@ pub(in crate::request) fn replaces_its_own_metadata(
             .headers
             .get("x-amz-copy-source")
             .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
-            .is_some_and(|source| source.is(target) && source.version_id.is_none())
+            .is_some_and(|source| source.is(target) && (current || source.version_id.is_none()))
 }
 
 /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
