@@ -784,6 +784,20 @@ async fn folders_as_the_manual_creates_them(backend: Backend) {
     r.assert_hcp_error(409, "OperationAborted");
     let keys = view.keys(&bucket).await;
     assert!(!keys.iter().any(|k| k.starts_with("solo/")), "{keys:?}");
+    // A folder is no copy's source: it has no data (404, nothing stored).
+    let source = [("x-amz-copy-source", format!("/{bucket}/big/"))];
+    let source: Vec<(&str, &str)> = source.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("/{bucket}/copied"),
+        &source,
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    assert_eq!(view.object(&bucket, "copied").await, None);
     // A GET of a folder, and of one in a bucket that is not there.
     let r = as_user(&gw, admin, "GET", &format!("/{bucket}/big/"), &[], b"").await;
     r.assert_hcp_error(404, "NoSuchKey");

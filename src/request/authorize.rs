@@ -994,8 +994,11 @@ mod tests {
         more.push(Grant::new("t", "b", needed.on_target.iter().copied()));
         // (A bucket's creator, and an authenticated writer of a new object, owns what it
         // creates: its write-acl on it is its owner's. A metadata change creates nothing.)
-        let edit =
-            crate::request::validate::probes::replaces_its_own_metadata(&c.req, (c.op, true), &c.target);
+        let edit = crate::request::validate::probes::replaces_its_own_metadata(
+            &c.req,
+            (c.op, true),
+            &c.target,
+        );
         let stores = crate::request::object_owners::stores_object(c.op) && !edit;
         if c.op == Operation::CreateBucket || (stores && !c.anonymous) {
             more.push(Grant::new("t", "b", [Permission::WriteAcl]));

@@ -148,6 +148,11 @@ fn get_of_folder() -> HcpError {
     HcpError::new(HcpCode::NoSuchKey).with_message("The specified item is a folder.")
 }
 
+/// The answer to a copy whose source is a folder: no object to copy, as its GET finds none.
+pub fn copy_of_folder() -> HcpError {
+    HcpError::new(HcpCode::NoSuchKey).with_message("The specified copy source is a folder.")
+}
+
 /// What the known folders' names may take in memory, in all.
 const KNOWN_FOLDER_BYTES: u64 = 16 * 1024 * 1024;
 

@@ -30,6 +30,23 @@ fn kept_in_records(
     (change, owner)
 }
 
+/// A copy's source: a bucket the tenant may name (`route::check_copy_source`), and where
+/// folders are kept no folder — it has no data to copy (its GET is 404 too).
+fn check_copy_source(
+    tenant: &crate::config::Tenant,
+    req: &pingora::http::RequestHeader,
+) -> Result<(), HcpError> {
+    let source = req
+        .headers
+        .get("x-amz-copy-source")
+        .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()));
+    route::check_copy_source(tenant, source.as_ref().map(|s| s.bucket.as_str()))?;
+    if tenant.folders && source.is_some_and(|s| s.key.ends_with(b"/")) {
+        return Err(folders::copy_of_folder());
+    }
+    Ok(())
+}
+
 impl Gateway {
     /// The phases that decide, before any byte goes to a backend.
     pub(super) fn plan(
@@ -105,12 +122,7 @@ impl Gateway {
         let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
         if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
-            let source = s
-                .req_header()
-                .headers
-                .get("x-amz-copy-source")
-                .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()));
-            route::check_copy_source(tenant, source.as_ref().map(|s| s.bucket.as_str()))?;
+            check_copy_source(tenant, s.req_header())?;
         }
         // What this backend's Object Lock cannot keep is refused, not sent.
         validate::retention::fits_backend(op, s.req_header(), &params.effects, route.backend)?;
