@@ -130,13 +130,25 @@ pub fn check_protection(
 }
 
 /// A folder PUT names its length (`Content-Length: 0`, the body being ignored): without it,
-/// HCP's "Creating a folder" table answers 400. `Transfer-Encoding: chunked` stands for it:
-/// the manual's own example sends both, and the HTTP parser drops a `Content-Length` sent
-/// with a transfer coding (RFC 9112 6.3), so that the two cannot be told apart here.
-pub fn check_length(effect: FolderWrite, req: &RequestHeader) -> Result<(), HcpError> {
-    let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
-        || req.headers.contains_key(http::header::TRANSFER_ENCODING);
-    if effect == FolderWrite::Create && !framed {
+/// HCP's "Creating a folder" table answers 400. The manual's own example sends it beside
+/// `Transfer-Encoding: chunked`, whereupon the HTTP parser drops it (RFC 9112 6.3): it is
+/// looked for in the request's header section as sent (`raw_head`, read only then).
+pub fn check_length(
+    effect: FolderWrite,
+    req: &RequestHeader,
+    raw_head: impl FnOnce() -> bytes::Bytes,
+) -> Result<(), HcpError> {
+    if effect != FolderWrite::Create || req.headers.contains_key(http::header::CONTENT_LENGTH) {
+        return Ok(());
+    }
+    let named = |head: &[u8]| {
+        head.split(|&b| b == b'\n').any(|line| {
+            line.get(..15)
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"content-length:"))
+        })
+    };
+    let framed = req.headers.contains_key(http::header::TRANSFER_ENCODING) && named(&raw_head());
+    if !framed {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("A folder is created with a Content-Length header (0)."));
     }

@@ -103,7 +103,7 @@ impl Gateway {
         let folder = folders::effect(op, s.req_header(), key.as_deref());
         // (A folder PUT without Content-Length is the folder table's 400, before rule 12's
         // 411 for every other PUT.)
-        folders::check_length(folder, s.req_header())?;
+        folders::check_length(folder, s.req_header(), || s.to_h1_raw())?;
         validate::acl::first_grants_only(s.req_header_mut());
         let grants_to_users = self.validate(s, (&auth, op, folder), &target, (&query, &params))?;
         // HCP's retention headers, as the tenant keeps retention.
