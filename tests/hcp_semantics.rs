@@ -296,6 +296,9 @@ async fn no_overwrite_by_default(backend: Backend) {
     // A source version id is ignored where versioning is not enabled ("the current version of
     // the specified object is used as the source"): onto itself, a metadata change too.
     replace("k?versionId=null").await.unwrap();
+    replace("k?versionId=3HL4kqtJlcpXroDTDmJ")
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", sdk_error(&e)));
     replace("k").await.unwrap();
     let head = s3
         .head_object()

@@ -687,10 +687,15 @@ impl Gateway {
         let at = validate::probes::At { target, route };
         // (The object itself is the copy's source: read with the source's customer key, where
         // it is encrypted with one.)
-        let source = req
+        let mut source = req
             .headers
             .get("x-amz-copy-source")
             .and_then(|v| sign::CopySource::parse(v.as_bytes()))?;
+        // (A version id the bucket's versioning has the copy ignore names nothing here either:
+        // the change is the current version's.)
+        if params.effects.current_source {
+            source.version_id = None;
+        }
         let head = self.head_of_source(req, at, &source).await.ok().flatten();
         if params.effects.object_owner.is_some() {
             let read = head.as_ref().filter(|h| h.status == 200);
