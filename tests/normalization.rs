@@ -1138,7 +1138,8 @@ async fn a_405_is_a_delete_marker_only_where_the_backend_says_so() {
 /// A part copy's source HEAD is kept a few seconds for the series of part copies it is one of —
 /// but never one sent with a client's customer key for the source (SSE-C): its size and ETag
 /// are for a client that holds the key. Each keyed part copy HEADs the source itself, and a
-/// part copy without the key after it is not answered from the keyed HEAD.
+/// part copy without the key after it is not answered from the keyed HEAD. (A refusal found on
+/// a kept HEAD is judged again on the source as it is now: the source may have changed.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_head_with_a_customer_key_is_never_kept() {
     use base64::Engine as _;
@@ -1185,11 +1186,19 @@ async fn a_source_head_with_a_customer_key_is_never_kept() {
         r.assert_hcp_error(400, "InvalidArgument");
         assert_eq!(source_heads(before), 1, "{kind}: {:?}", server.seen());
     }
-    // (And the unkeyed HEAD is the one kept: the next part copy without the key reads none.)
-    let before = server.seen().len();
+    // (And the unkeyed HEAD is the one kept: the next part copy without the key finds it — and,
+    // refused on it, reads the source again.)
+    let hits = || {
+        gw.metrics()
+            .cache_lookups
+            .with_label_values(&["copy_source_head", "hit"])
+            .get()
+    };
+    let (before, kept_before) = (server.seen().len(), hits());
     let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &keyed[..2], b"").await;
     r.assert_hcp_error(400, "InvalidArgument");
-    assert_eq!(source_heads(before), 0, "{:?}", server.seen());
+    assert_eq!(hits(), kept_before + 1);
+    assert_eq!(source_heads(before), 1, "{:?}", server.seen());
     gw.stop().await;
 }
 

@@ -1159,7 +1159,7 @@ impl Gateway {
             // date beside its ETag condition, as HTTP does: judged here first, on the source
             // as it is now (the gateway's own pin of a metadata change too).
             let current = call.params.effects.current_source;
-            let source = self.copy_source_answer(s.req_header(), at, current, false);
+            let source = self.copy_source_answer(s.req_header(), at, current, None);
             let conditions = validate::probes::check_copy_conditions(s.req_header(), source);
             Box::pin(conditions).await?;
         }
@@ -1179,9 +1179,14 @@ impl Gateway {
                 crate::request::validate::probes::check_part_copy(self, req, upload_id, at, source)
             };
             // (A range clamped, or refused, on a HEAD kept a few seconds is judged again on
-            // the source as it is now — a clamped copy is pinned to it.)
-            guards.clamped_copy = match Box::pin(check(!conditional)).await {
-                Ok(Some(_)) | Err(_) if !conditional => Box::pin(check(false)).await?,
+            // the source as it is now — a clamped copy is pinned to it. Judged on a HEAD read
+            // now, it stands.)
+            let was_kept = std::sync::atomic::AtomicBool::new(false);
+            let first = Box::pin(check((!conditional).then_some(&was_kept))).await;
+            guards.clamped_copy = match first {
+                Ok(Some(_)) | Err(_) if was_kept.load(std::sync::atomic::Ordering::Relaxed) => {
+                    Box::pin(check(None)).await?
+                }
                 judged => judged?,
             };
             guards.upload_confirmed = true;

@@ -76,6 +76,8 @@ pub struct Gateway {
     signing_keys: Arc<sigv4::SigningKeyCache>,
     /// Heads of copy sources, briefly, so that a series of part copies HEADs its source once.
     source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
+    /// Whether a source's HEAD has ever been kept: until then a write forgets none.
+    source_heads_kept: std::sync::atomic::AtomicBool,
     /// Multipart upload ids bound to their initiators.
     upload_ids: UploadIds,
     /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
@@ -199,6 +201,7 @@ impl Gateway {
                 })
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
+            source_heads_kept: std::sync::atomic::AtomicBool::new(false),
             upload_ids,
             backend_owners: moka::sync::Cache::builder()
                 .max_capacity(1_000)

@@ -300,19 +300,22 @@ pub(in crate::request) fn source_target(at: At<'_>, source: &sign::CopySource) -
 /// Where a copy source's HEAD is kept (`Gateway::copy_source_answer`): by backend, the backend's
 /// bucket name (tenants may share client names), the key as `source_target` encodes it and the
 /// version named.
-fn source_head_key(
-    at: At<'_>,
-    bucket: &str,
-    source_target: &Target,
-    version: &Option<String>,
-) -> String {
-    format!(
-        "{}\n{}\n{:?}\n{:?}",
-        at.route.backend.name,
-        route::backend_bucket_name(at.route.tenant, bucket),
-        source_target.raw_key,
-        version
-    )
+fn source_head_key(at: At<'_>, bucket: &str, encoded_key: &[u8], version: Option<&str>) -> String {
+    let backend = &at.route.backend.name;
+    let bucket = route::backend_bucket_name(at.route.tenant, bucket);
+    let version = version.unwrap_or_default();
+    let mut key =
+        String::with_capacity(backend.len() + bucket.len() + encoded_key.len() + version.len() + 4);
+    key.push_str(backend);
+    key.push('\n');
+    key.push_str(&bucket);
+    key.push('\n');
+    key.push_str(&String::from_utf8_lossy(encoded_key));
+    key.push('\n');
+    // (A version named, `v` and its id, or none: `-`.)
+    key.push(if version.is_empty() { '-' } else { 'v' });
+    key.push_str(version);
+    key
 }
 
 /// The route to a copy's source (`source_target`): the same backend and credentials as `at`'s.
@@ -1029,13 +1032,14 @@ impl Gateway {
     /// `kept`: from a cache of a few seconds (a series of part copies reads it once), keyed by
     /// the backend's bucket name, as tenants may share client names — or kept there. Never a
     /// kept answer where conditions are judged on it, nor for a source read with a customer's
-    /// key (another client without the key would learn its ETag and size from it).
+    /// key (another client without the key would learn its ETag and size from it). Where the
+    /// answer was a kept one, `kept` is set.
     pub(in crate::request) async fn copy_source_answer(
         &self,
         req: &pingora::http::RequestHeader,
         at: At<'_>,
         current: bool,
-        kept: bool,
+        kept: Option<&std::sync::atomic::AtomicBool>,
     ) -> Result<Option<Arc<ResponseHeader>>, HcpError> {
         let Some(mut source) = req
             .headers
@@ -1049,13 +1053,18 @@ impl Gateway {
         }
         let source_target = source_target(at, &source);
         let key = crate::request::object_owners::source_key(req);
-        let cache_key = (kept && key.is_empty())
-            .then(|| source_head_key(at, &source.bucket, &source_target, &source.version_id));
+        let encoded = source_target.raw_key.as_deref().unwrap_or_default();
+        let version = source.version_id.as_deref();
+        let cache_key = (kept.is_some() && key.is_empty())
+            .then(|| source_head_key(at, &source.bucket, encoded, version));
         if let Some(cache_key) = &cache_key {
             let cached = self.source_heads.get(cache_key);
             self.metrics
                 .cache_lookup("copy_source_head", cached.is_some());
             if cached.is_some() {
+                if let Some(kept) = kept {
+                    kept.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 return Ok(cached);
             }
         }
@@ -1064,6 +1073,8 @@ impl Gateway {
             (cache_key, head.as_ref().filter(|h| h.status == 200))
         {
             self.source_heads.insert(cache_key, head.clone());
+            self.source_heads_kept
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         Ok(head)
     }
@@ -1072,17 +1083,21 @@ impl Gateway {
     /// current version's) is no longer what the object is — a part copy judges its range on
     /// the object as it is now. (One written through another instance is seen within the
     /// few seconds the HEAD is kept.)
+    /// (Nothing is asked, nor allocated, until a HEAD has been kept.)
     pub(in crate::request) fn forget_source_head(&self, at: At<'_>) {
+        if !self
+            .source_heads_kept
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return;
+        }
         let (Some(bucket), Some(key)) = (at.target.bucket.as_deref(), at.target.key()) else {
             return;
         };
-        let source = sign::CopySource {
-            bucket: bucket.to_string(),
-            key: key.into_owned(),
-            version_id: None,
-        };
-        let target = source_target(at, &source);
-        let cache_key = source_head_key(at, bucket, &target, &None);
+        // (Encoded as `source_target` encodes a source's key.)
+        let mut encoded = String::with_capacity(key.len() * 3);
+        sigv4::uri_encode(&key, true, &mut encoded);
+        let cache_key = source_head_key(at, bucket, encoded.as_bytes(), None);
         self.source_heads.invalidate(&cache_key);
     }
 
