@@ -43,8 +43,8 @@ pub enum BackendCredentials {
 pub struct Chain {
     provider: SharedCredentialsProvider,
     current: ArcSwapOption<SigningCredentials>,
-    /// One refresh at a time; the time the last one failed.
-    refreshing: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// One refresh at a time; when the last one failed, and why.
+    refreshing: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl std::fmt::Debug for BackendCredentials {
@@ -93,22 +93,28 @@ impl BackendCredentials {
         if let Some(c) = chain.fresh() {
             return Ok(c);
         }
-        let mut failed = chain.refreshing.lock().await;
+        // (While a refresh is under way, the keys held serve: no request waits for it.)
+        let mut failed = match (chain.refreshing.try_lock(), chain.held()) {
+            (Ok(turn), _) => turn,
+            (Err(_), Some(held)) => return Ok(held),
+            (Err(_), None) => chain.refreshing.lock().await,
+        };
         if let Some(c) = chain.fresh() {
             return Ok(c);
         }
         let held = chain.held();
-        if let (Some(c), Some(at)) = (&held, *failed) {
+        // (Failed a moment ago: the chain is not asked again yet, with keys held or without.)
+        if let Some((at, cause)) = failed.as_ref() {
             if at.elapsed() < RETRY_AFTER_FAILURE {
-                return Ok(c.clone());
+                return held.ok_or_else(|| cause.clone());
             }
         }
         let fetched = match chain.provider.provide_credentials().await {
             Ok(fetched) => fetched,
             Err(e) => {
-                *failed = Some(std::time::Instant::now());
                 let cause = format!("the AWS credential chain gave no credentials: {e}");
-                let c = held.ok_or_else(|| cause.clone())?;
+                *failed = Some((std::time::Instant::now(), cause.clone()));
+                let c = held.ok_or(cause.clone())?;
                 tracing::warn!(access_key = %c.access_key, expires = ?c.expires, %cause,
                     "backend credentials not refreshed; signing with those held until they expire");
                 return Ok(c);
@@ -162,11 +168,12 @@ mod tests {
     use aws_credential_types::provider::{error::CredentialsError, future};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A chain that gives keys expiring in `left`, then fails; counting its calls.
+    /// A chain that gives keys expiring in `left` (where it gives any: `left` is `None` for one
+    /// that never does), then fails; counting its calls.
     #[derive(Debug)]
     struct Flaky {
         calls: Arc<AtomicUsize>,
-        left: Duration,
+        left: Option<Duration>,
     }
 
     impl ProvideCredentials for Flaky {
@@ -175,8 +182,8 @@ mod tests {
             Self: 'a,
         {
             let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
-            future::ProvideCredentials::ready(if first {
-                let expiry = SystemTime::now() + self.left;
+            future::ProvideCredentials::ready(if let Some(left) = self.left.filter(|_| first) {
+                let expiry = SystemTime::now() + left;
                 Ok(aws_credential_types::Credentials::new(
                     "AKID",
                     "secret",
@@ -190,7 +197,7 @@ mod tests {
         }
     }
 
-    fn flaky(left: Duration) -> (BackendCredentials, Arc<AtomicUsize>) {
+    fn flaky(left: Option<Duration>) -> (BackendCredentials, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let provider = SharedCredentialsProvider::new(Flaky {
             calls: calls.clone(),
@@ -209,7 +216,7 @@ mod tests {
     /// asked again once per period, not once per request.
     #[tokio::test]
     async fn a_failed_refresh_keeps_the_keys_held_until_they_expire() {
-        let (credentials, calls) = flaky(Duration::from_secs(4 * 60));
+        let (credentials, calls) = flaky(Some(Duration::from_secs(4 * 60)));
         let first = credentials.current().await.unwrap();
         assert_eq!(first.access_key, "AKID");
         for _ in 0..5 {
@@ -222,8 +229,66 @@ mod tests {
             "asked once after it failed"
         );
         // Keys about to expire are not signed with: the failure is the answer.
-        let (credentials, _) = flaky(Duration::from_secs(5));
+        let (credentials, _) = flaky(Some(Duration::from_secs(5)));
         assert!(credentials.current().await.is_ok());
         assert!(credentials.current().await.is_err());
+        // With none held, a failure is the answer for a while too, without asking again.
+        let (credentials, calls) = flaky(None);
+        for _ in 0..5 {
+            let e = credentials.current().await.unwrap_err();
+            assert!(e.contains("gave no credentials"), "{e}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "asked once");
+    }
+
+    /// A chain that gives keys expiring in four minutes, then takes a second for each answer.
+    #[derive(Debug)]
+    struct Slow(Arc<AtomicUsize>);
+
+    impl ProvideCredentials for Slow {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let first = self.0.fetch_add(1, Ordering::SeqCst) == 0;
+            future::ProvideCredentials::new(async move {
+                if !first {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                let expiry = SystemTime::now() + Duration::from_secs(4 * 60);
+                Ok(aws_credential_types::Credentials::new(
+                    "AKID",
+                    "secret",
+                    None,
+                    Some(expiry),
+                    "slow",
+                ))
+            })
+        }
+    }
+
+    /// While one request refreshes the keys, the others sign with those held: none waits.
+    #[tokio::test]
+    async fn a_refresh_under_way_keeps_no_request_waiting() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let chain = Arc::new(BackendCredentials::Chain(Chain {
+            provider: SharedCredentialsProvider::new(Slow(calls.clone())),
+            current: ArcSwapOption::empty(),
+            refreshing: tokio::sync::Mutex::new(None),
+        }));
+        chain.current().await.unwrap();
+        let refreshing = tokio::spawn({
+            let chain = chain.clone();
+            async move { chain.current().await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        assert_eq!(chain.current().await.unwrap().access_key, "AKID");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "waited for the refresh"
+        );
+        refreshing.await.unwrap().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }
