@@ -2073,6 +2073,27 @@ async fn forms_from_a_browser(backend: Backend) {
     let r = post("http://elsewhere.example", form(&[("key", "k2")], b"file")).await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("access-control-allow-origin"), None);
+    // A form its policy refuses (signed for another bucket) costs the backend nothing.
+    let other = new_bucket(&s3, "forms-other").await;
+    let body = form(&[("key", "k3")], b"file");
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        (
+            "content-type".to_string(),
+            "multipart/form-data; boundary=b".to_string(),
+        ),
+        ("content-length".to_string(), body.len().to_string()),
+        ("origin".to_string(), "http://app.example".to_string()),
+    ];
+    let before = gw.backend_requests();
+    let target = format!("/{other}");
+    let r = common::raw::send(&addr, "POST", target.as_bytes(), &headers, vec![body]).await;
+    r.assert_hcp_error(400, "InvalidPolicyDocument");
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "nothing asked of the backend"
+    );
     // Digests claimed of the file.
     let md5 = content_md5(b"file");
     let r = post(

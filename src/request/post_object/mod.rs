@@ -312,8 +312,9 @@ impl Gateway {
 
     /// What a browser's form from another origin needs to read the answer (manual: a form POST
     /// is a CORS "simple request"): the bucket's CORS headers for it, asked of the backend as the
-    /// preflight of this POST (its rules are the backend's to judge), for an authenticated form
-    /// only. None from MinIO, whose global policy would answer any origin (`sign`).
+    /// preflight of this POST (its rules are the backend's to judge), for a form whose policy
+    /// holds and that may write here only. None from MinIO, whose global policy would answer
+    /// any origin (`sign`).
     async fn form_cors(
         &self,
         origin: Option<&http::HeaderValue>,
@@ -475,8 +476,6 @@ impl Gateway {
         })?;
         x.caller = identity.user().cloned();
         x.scheme = identity.scheme().name();
-        // (Known once the form is authenticated, so that every answer from here on has them.)
-        x.reply.cors = self.form_cors(origin, target, route).await;
         let bucket = target.bucket.as_deref().unwrap_or_default();
         let range = form::check_policy(&form, bucket, &key, SystemTime::now())?;
         let mut raw_key = String::with_capacity(key.len());
@@ -490,6 +489,9 @@ impl Gateway {
         let mut held = self
             .authorize_form(&identity, route, &request, &object)
             .await?;
+        // (Asked once the form's policy holds and it may write here — a refused form costs the
+        // backend nothing —, so that every answer from here on has them.)
+        x.reply.cors = self.form_cors(origin, target, route).await;
         // The form's signer owns the new object, with full control (kept where owners are).
         let owner = route
             .tenant
