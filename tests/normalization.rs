@@ -1239,6 +1239,18 @@ async fn answers_that_say_nothing_decide_nothing() {
     .await;
     gw.stop().await;
 
+    // A GET of a folder whose bucket's HEAD fails: neither the folder's 404 nor NoSuchBucket.
+    let (gw, server) = start_with_dialect_tenant(Vendor::Aws, "", "folders = true").await;
+    server.respond_to("HEAD", failing);
+    refused(
+        &gw,
+        &server,
+        ("GET", "/bkt/folder/", &[], b""),
+        ("GET", "Whether the bucket exists"),
+    )
+    .await;
+    gw.stop().await;
+
     // A copy's conditions: a source that cannot be read judges none.
     let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
     server.respond_to("HEAD", failing);

@@ -188,7 +188,7 @@ impl BackendHealth {
             // (A probe this process could not make — no descriptor left — says nothing of the
             // backend: what was known stands.)
             if let Some(Ok(Err(e))) = &probed {
-                if crate::server::open_files::is_local(e) {
+                if crate::server::open_files::out_of_resources(e) {
                     tracing::warn!(backend = %p.reach.name, "backend not probed: {e}");
                     return;
                 }

@@ -390,6 +390,9 @@ impl Gateway {
         };
         let e = match self.bucket_status(at).await {
             Some(404) => HcpError::new(HcpCode::NoSuchBucket),
+            // (Where the backend said nothing of the bucket, nothing is known.)
+            None | Some(500..) => HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("Whether the bucket exists could not be read."),
             _ => get_of_folder(),
         };
         self.answer(s, x, e).await

@@ -39,16 +39,17 @@ pub fn raise(max_connections: usize, max_concurrent_requests: usize) -> Option<u
 
 /// Whether a failure to open a connection is this process's own (no descriptor, memory or
 /// local port left — ports held in TIME_WAIT by connections not pooled again, after a flood),
-/// not the backend's: it says nothing of whether the backend can be reached.
+/// not the backend's: a request's says nothing of whether the backend can be reached. (The
+/// active probe counts EADDRNOTAVAIL all the same, [`out_of_resources`]: it is also what an
+/// address the host cannot use answers — an IPv6 backend where IPv6 is off.)
 pub fn is_local(e: &std::io::Error) -> bool {
+    out_of_resources(e) || e.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error())
+}
+
+/// Whether a connection could not be opened for want of a descriptor or memory.
+pub fn out_of_resources(e: &std::io::Error) -> bool {
     use rustix::io::Errno;
-    let here = [
-        Errno::MFILE,
-        Errno::NFILE,
-        Errno::NOBUFS,
-        Errno::NOMEM,
-        Errno::ADDRNOTAVAIL,
-    ];
+    let here = [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM];
     here.iter()
         .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
@@ -80,6 +81,7 @@ mod tests {
         assert!(is_local(&raw(rustix::io::Errno::MFILE)));
         assert!(is_local(&raw(rustix::io::Errno::NFILE)));
         assert!(is_local(&raw(rustix::io::Errno::ADDRNOTAVAIL)));
+        assert!(!out_of_resources(&raw(rustix::io::Errno::ADDRNOTAVAIL)));
         assert!(!is_local(&raw(rustix::io::Errno::CONNREFUSED)));
         assert!(!is_local(&raw(rustix::io::Errno::TIMEDOUT)));
         assert!(!is_local(&std::io::Error::other("x")));
