@@ -784,6 +784,35 @@ async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
     assert_eq!(status, 200, "{acl}");
     assert!(acl.contains(&format!("<ID>{}</ID>", id_of(USER))), "{acl}");
     assert!(!view.object_is_public(&backend_bucket, "formed.txt").await);
+    // A form that writes over an object the same bytes (the same ETag) is its new owner in
+    // listings, as a PUT is — not the owner a listing remembered by that ETag.
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &path("same.txt"),
+        &[],
+        b"same",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let owner_of_same = || async {
+        let (status, listing) = status_of(&gw, Some(USER), "GET", &format!("/{bucket}"), &[]).await;
+        assert_eq!(status, 200, "{listing}");
+        let listed = owners_listed(&listing, "Contents");
+        listed
+            .into_iter()
+            .find(|(k, _, _)| k == "same.txt")
+            .map(|(_, _, n)| n)
+    };
+    assert_eq!(owner_of_same().await.as_deref(), Some(USER));
+    let fields = [("key", "same.txt")];
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"same");
+    let r = common::raw::post_multipart(&gw.addr(), &bucket, &form).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(owner_of_same().await.as_deref(), Some(BOB));
+    let r = as_user(&gw, (USER, PASSWORD), "DELETE", &path("same.txt"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
 
     // The owner entry is at the backend, and never in an answer's headers.
     let meta = view.metadata(&backend_bucket, "b.txt").await;

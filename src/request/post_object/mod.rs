@@ -199,6 +199,8 @@ impl Gateway {
         if let Err(e) = self.acls_after(&call, &header, etag).await {
             return self.answer(s, x, e).await;
         }
+        // Its owner, remembered for listings as a PUT's is.
+        self.owner_written(&call, &header, etag);
         self.folders_after(&call).await;
         self.forget_source_head(crate::request::validate::probes::At {
             target: &upload.target,
