@@ -76,8 +76,9 @@ pub struct Gateway {
     signing_keys: Arc<sigv4::SigningKeyCache>,
     /// Heads of copy sources, briefly, so that a series of part copies HEADs its source once.
     source_heads: moka::sync::Cache<String, Arc<ResponseHeader>>,
-    /// Whether a source's HEAD has ever been kept: until then a write forgets none.
-    source_heads_kept: std::sync::atomic::AtomicBool,
+    /// When a source's HEAD was last kept (seconds since the epoch; 0: never): a write forgets
+    /// none where none can still be kept.
+    source_heads_kept: std::sync::atomic::AtomicU64,
     /// Multipart upload ids bound to their initiators.
     upload_ids: UploadIds,
     /// Each backend account's canonical id, once read (ACL documents name the tenant instead).
@@ -164,6 +165,9 @@ struct Plan<'a> {
     route: Route<'a>,
 }
 
+/// How long a copy source's HEAD is kept (`Gateway::source_heads`).
+pub(crate) const SOURCE_HEAD_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Gateway {
     /// `binding`: the key that binds upload ids (`cfg.upload_binding`'s, made at start).
     pub fn new(
@@ -199,9 +203,9 @@ impl Gateway {
                         .sum();
                     weight_of(k.len() + fields + 128)
                 })
-                .time_to_live(std::time::Duration::from_secs(5))
+                .time_to_live(SOURCE_HEAD_TTL)
                 .build(),
-            source_heads_kept: std::sync::atomic::AtomicBool::new(false),
+            source_heads_kept: std::sync::atomic::AtomicU64::new(0),
             upload_ids,
             backend_owners: moka::sync::Cache::builder()
                 .max_capacity(1_000)

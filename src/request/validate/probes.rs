@@ -297,6 +297,20 @@ pub(in crate::request) fn source_target(at: At<'_>, source: &sign::CopySource) -
     }
 }
 
+/// Whether a HEAD kept at `kept` (seconds since the epoch; 0: none ever) may still be kept:
+/// within its lifetime and a second (the clock is read only where one was kept).
+fn may_still_be_kept(kept: u64, now: impl FnOnce() -> u64) -> bool {
+    let lifetime = crate::request::SOURCE_HEAD_TTL.as_secs() + 1;
+    kept != 0 && now().saturating_sub(kept) <= lifetime
+}
+
+/// Seconds since the epoch (0 for a clock before it).
+fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Where a copy source's HEAD is kept (`Gateway::copy_source_answer`): by backend, the backend's
 /// bucket name (tenants may share client names), the key as `source_target` encodes it and the
 /// version named.
@@ -1074,7 +1088,7 @@ impl Gateway {
         {
             self.source_heads.insert(cache_key, head.clone());
             self.source_heads_kept
-                .store(true, std::sync::atomic::Ordering::Release);
+                .store(epoch_seconds(), std::sync::atomic::Ordering::Release);
         }
         Ok(head)
     }
@@ -1083,12 +1097,13 @@ impl Gateway {
     /// current version's) is no longer what the object is — a part copy judges its range on
     /// the object as it is now. (One written through another instance is seen within the
     /// few seconds the HEAD is kept.)
-    /// (Nothing is asked, nor allocated, until a HEAD has been kept.)
+    /// (Nothing is asked, nor allocated, unless a HEAD was kept within its lifetime: a clock
+    /// read at most.)
     pub(in crate::request) fn forget_source_head(&self, at: At<'_>) {
-        if !self
+        let kept = self
             .source_heads_kept
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+            .load(std::sync::atomic::Ordering::Acquire);
+        if !may_still_be_kept(kept, epoch_seconds) {
             return;
         }
         let (Some(bucket), Some(key)) = (at.target.bucket.as_deref(), at.target.key()) else {
@@ -1368,6 +1383,16 @@ mod tests {
     }
     use crate::config::{Overwrite as TenantOverwrite, Tenant};
     use std::sync::Mutex;
+
+    /// A write forgets kept source HEADs only while one may still be kept: never before the
+    /// first, nor once the last is past its lifetime (the clock unread before any was kept).
+    #[test]
+    fn a_write_forgets_source_heads_only_while_one_may_be_kept() {
+        assert!(!may_still_be_kept(0, || panic!("no clock read")));
+        assert!(may_still_be_kept(1_000, || 1_000));
+        assert!(may_still_be_kept(1_000, || 1_006));
+        assert!(!may_still_be_kept(1_000, || 1_007));
+    }
 
     #[test]
     fn a_versioning_answer_read_across_a_change_is_not_kept() {
