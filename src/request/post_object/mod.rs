@@ -196,11 +196,12 @@ impl Gateway {
         // A `bucket-owner-*` ACL's grant to the bucket's owner, recorded now that the object
         // is stored, as a PUT's is.
         let etag = header.headers.get("etag").and_then(|v| v.to_str().ok());
+        // Its owner, remembered for listings as a PUT's is (before its ACL's record, which
+        // may fail: the object is stored whatever follows).
+        self.owner_written(&call, &header, etag);
         if let Err(e) = self.acls_after(&call, &header, etag).await {
             return self.answer(s, x, e).await;
         }
-        // Its owner, remembered for listings as a PUT's is.
-        self.owner_written(&call, &header, etag);
         self.folders_after(&call).await;
         self.forget_source_head(crate::request::validate::probes::At {
             target: &upload.target,
