@@ -87,11 +87,9 @@ async fn start_keeping_acls(backend: Backend, prefix: &str, records: &str) -> Op
     Some(start_text(&text, dir, backend).await)
 }
 
-/// HCP's "authenticated users" of a tenant's ACLs are the tenant's own: a user granted nothing
-/// in it (a user of another tenant) is not one of them, while the tenant's users are.
-#[tokio::test]
-async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
-    const OUTSIDER: &str = "outsider";
+/// A gateway on the embedded store whose tenant keeps records (owners, ACLs' grants to users),
+/// with the users of `users_config` and `more_users` (`[[users]]` sections).
+async fn start_keeping_records_with_users(more_users: &str) -> TestGateway {
     let records = unique_bucket("gw-records");
     let dir = tempfile::tempdir().unwrap();
     let entry = Backend::Store
@@ -100,14 +98,22 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     let line = "bucket_prefix = \"\"\n";
     let tenant = format!("{line}records_bucket = \"{records}\"\n");
     let base = base_config("").replacen(line, &tenant, 1);
+    let text = format!("{base}\n{}\n{more_users}\n{entry}", users_config());
+    start_text(&text, dir, Backend::Store).await
+}
+
+/// HCP's "authenticated users" of a tenant's ACLs are the tenant's own: a user granted nothing
+/// in it (a user of another tenant) is not one of them, while the tenant's users are.
+#[tokio::test]
+async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
+    const OUTSIDER: &str = "outsider";
     const ACL_ONLY: &str = "acl-only";
     let outsider = format!(
         "[[users]]\nusername = \"{OUTSIDER}\"\npassword = \"{PASSWORD}\"\n\
          permissions = [{{ tenant = \"elsewhere\", allow = [\"all\"] }}]\n\
          [[users]]\nusername = \"{ACL_ONLY}\"\npassword = \"{PASSWORD}\"\npermissions = []\n"
     );
-    let text = format!("{base}\n{}\n{outsider}\n{entry}", users_config());
-    let gw = start_text(&text, dir, Backend::Store).await;
+    let gw = start_keeping_records_with_users(&outsider).await;
     let alice = gw.client();
     let bucket = new_bucket(&alice, "alice").await;
     let object = format!("/{bucket}/k");
@@ -155,22 +161,13 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
 async fn grant_headers_as_hcp_reads_them() {
     const RD: &str = "r&d";
     const JOSE: &str = "josé";
-    let records = unique_bucket("gw-records");
-    let dir = tempfile::tempdir().unwrap();
-    let entry = Backend::Store
-        .config_entry(&dir.path().join("data"))
-        .unwrap();
-    let line = "bucket_prefix = \"\"\n";
-    let tenant = format!("{line}records_bucket = \"{records}\"\n");
-    let base = base_config("").replacen(line, &tenant, 1);
     let named: String = [RD, JOSE]
         .iter()
         .map(|u| {
             format!("[[users]]\nusername = \"{u}\"\npassword = \"{PASSWORD}\"\npermissions = []\n")
         })
         .collect();
-    let text = format!("{base}\n{}\n{named}\n{entry}", users_config());
-    let gw = start_text(&text, dir, Backend::Store).await;
+    let gw = start_keeping_records_with_users(&named).await;
     let bucket = new_bucket(&gw.client(), "alice").await;
     let object = format!("/{bucket}/k");
     let r = as_user(&gw, (USER, PASSWORD), "PUT", &object, &[], b"granted").await;
