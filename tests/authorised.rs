@@ -1710,24 +1710,8 @@ async fn the_backend_stays_invisible(backend: Backend) {
     );
 
     if backend == Backend::Rgw {
-        let cors = aws_sdk_s3::types::CorsConfiguration::builder()
-            .cors_rules(
-                aws_sdk_s3::types::CorsRule::builder()
-                    .allowed_origins("http://app.example")
-                    .allowed_methods("PUT")
-                    .allowed_methods("GET")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        f.gw.client()
-            .put_bucket_cors()
-            .bucket(&bucket)
-            .cors_configuration(cors)
-            .send()
-            .await
-            .unwrap();
+        let cors = ("http://app.example", &["PUT", "GET"][..]);
+        set_cors(&f.gw.client(), &bucket, cors.0, cors.1).await;
         // A browser's preflight before a presigned PUT carries the URL's query.
         let presigned = format!(
             "/{bucket}/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=x%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=00"

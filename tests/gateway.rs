@@ -1278,7 +1278,6 @@ async fn malformed_header_sections_are_answered_400_and_the_connection_closes() 
 /// configuration answers it: allowed origins get the Access-Control headers, others 403.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_preflight_is_answered_by_the_bucket_configuration() {
-    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
     use common::raw::send;
     let Some(gw) = start(Backend::Rgw).await else {
         return;
@@ -1307,22 +1306,7 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
         before.text()
     );
 
-    let rule = CorsRule::builder()
-        .allowed_origins("https://app.example")
-        .allowed_methods("GET")
-        .build()
-        .unwrap();
-    s3.put_bucket_cors()
-        .bucket(&bucket)
-        .cors_configuration(
-            CorsConfiguration::builder()
-                .cors_rules(rule)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    set_cors(&s3, &bucket, "https://app.example", &["GET"]).await;
     let allowed = preflight("https://app.example").await;
     assert_eq!(allowed.status, 200, "{}", allowed.text());
     assert_eq!(

@@ -2032,21 +2032,7 @@ async fn forms_from_a_browser(backend: Backend) {
     let s3 = gw.client();
     let view = common::view::BackendView::of(&gw);
     let bucket = new_bucket(&s3, "forms-browser").await;
-    let rule = aws_sdk_s3::types::CorsRule::builder()
-        .allowed_origins("http://app.example")
-        .allowed_methods("POST")
-        .build()
-        .unwrap();
-    let cors = aws_sdk_s3::types::CorsConfiguration::builder()
-        .cors_rules(rule)
-        .build()
-        .unwrap();
-    s3.put_bucket_cors()
-        .bucket(&bucket)
-        .cors_configuration(cors)
-        .send()
-        .await
-        .unwrap();
+    set_cors(&s3, &bucket, "http://app.example", &["POST"]).await;
     let (ak, sk) = keys(USER, PASSWORD);
     let addr = gw.addr();
     let form = |fields: &[(&str, &str)], file: &[u8]| {

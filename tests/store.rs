@@ -608,10 +608,7 @@ async fn the_store_s_errors_are_hcp_s_documents() {
 /// a real client: each kept, answered as S3 answers it, and still there after a restart.
 #[tokio::test]
 async fn versions_acls_cors_and_part_copies_are_kept() {
-    use aws_sdk_s3::types::{
-        BucketVersioningStatus, CorsConfiguration, CorsRule, ObjectCannedAcl,
-        VersioningConfiguration,
-    };
+    use aws_sdk_s3::types::{BucketVersioningStatus, ObjectCannedAcl, VersioningConfiguration};
     let data = tempfile::tempdir().unwrap();
     let text = store_config(data.path());
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Store).await;
@@ -756,21 +753,7 @@ async fn versions_acls_cors_and_part_copies_are_kept() {
     );
 
     // CORS: kept, answered, removed.
-    let rule = CorsRule::builder()
-        .allowed_methods("GET")
-        .allowed_origins("https://app.example")
-        .build()
-        .unwrap();
-    let cors = CorsConfiguration::builder()
-        .cors_rules(rule)
-        .build()
-        .unwrap();
-    s3.put_bucket_cors()
-        .bucket(&bucket)
-        .cors_configuration(cors)
-        .send()
-        .await
-        .unwrap();
+    set_cors(&s3, &bucket, "https://app.example", &["GET"]).await;
     let got = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
     assert_eq!(
         got.cors_rules()[0].allowed_origins(),

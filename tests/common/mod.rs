@@ -700,6 +700,28 @@ pub async fn lossy_front(
 }
 
 /// Sets `bucket`'s versioning to `status` through `s3`.
+/// Gives `bucket` a CORS configuration of one rule: `origin` may send `methods`.
+pub async fn set_cors(s3: &aws_sdk_s3::Client, bucket: &str, origin: &str, methods: &[&str]) {
+    let rule = methods
+        .iter()
+        .fold(
+            aws_sdk_s3::types::CorsRule::builder().allowed_origins(origin),
+            |rule, m| rule.allowed_methods(*m),
+        )
+        .build()
+        .unwrap();
+    let cors = aws_sdk_s3::types::CorsConfiguration::builder()
+        .cors_rules(rule)
+        .build()
+        .unwrap();
+    s3.put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .unwrap();
+}
+
 pub async fn set_versioning(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
