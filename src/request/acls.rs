@@ -996,6 +996,14 @@ pub(in crate::request) struct AclRead {
     fresh: Option<(String, u64)>,
 }
 
+/// The version id a write's answer names, in S3's header or OBS's (`x-obs-version-id`), as
+/// the backend wrote it (`null` too).
+pub(in crate::request) fn version_header(answer: &ResponseHeader) -> Option<&http::HeaderValue> {
+    ["x-amz-version-id", "x-obs-version-id"]
+        .iter()
+        .find_map(|h| answer.headers.get(*h))
+}
+
 /// The version a HEAD or write answered, where the backend keeps one (S3's `null` names none).
 pub(in crate::request) fn version_of(head: &ResponseHeader) -> Option<String> {
     head.headers

@@ -463,9 +463,9 @@ impl Gateway {
         resp.insert_header(http::header::CONTENT_LENGTH, "0")
             .expect("static");
         // HCP's `x-amz-version-id`, "returned only while versioning is enabled".
-        let version = ["x-amz-version-id", "x-obs-version-id"]
-            .iter()
-            .find_map(|h| created.as_ref()?.headers.get(*h))
+        let version = created
+            .as_ref()
+            .and_then(crate::request::acls::version_header)
             .filter(|v| !v.is_empty() && v.as_bytes() != b"null");
         if let Some(version) = version.cloned() {
             resp.insert_header("x-amz-version-id", version)

@@ -349,9 +349,7 @@ impl Gateway {
         upstream: &ResponseHeader,
         asked: &Change,
     ) -> Result<(), HcpError> {
-        let version = ["x-amz-version-id", "x-obs-version-id"]
-            .iter()
-            .find_map(|h| upstream.headers.get(*h))
+        let version = crate::request::acls::version_header(upstream)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         // (HCP counts a multipart object's retention from its completion: now.)
