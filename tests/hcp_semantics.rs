@@ -2138,3 +2138,59 @@ async fn forms_from_a_browser_on_the_store() {
 async fn forms_from_a_browser_on_rgw() {
     forms_from_a_browser(Backend::Rgw).await;
 }
+
+/// A form's `x-amz-date` through a real server: one that is no date is 400 InvalidArgument, one
+/// at or past its policy's expiration 403 AccessDenied (HCP: "if the field x-amz-date contains
+/// an expired date, the policy is considered expired") — each HCP's error document, nothing
+/// asked of the backend, nothing stored; a form dated before its expiration is stored.
+#[tokio::test]
+async fn a_form_s_date_is_judged_against_its_policy() {
+    use hcp_s3_gateway::request::authenticate::format_amz_date;
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("dated").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let now = std::time::SystemTime::now();
+    let at = |hours: u64| format_amz_date(now + std::time::Duration::from_secs(hours * 3600));
+    // (An ISO 8601 expiration from SigV4's basic form: 20261206T093000Z.)
+    let expiring = |basic: &str| {
+        format!(
+            "{}-{}-{}T{}:{}:{}.000Z",
+            &basic[..4],
+            &basic[4..6],
+            &basic[6..8],
+            &basic[9..11],
+            &basic[11..13],
+            &basic[13..15]
+        )
+    };
+    let post = |key: &'static str, amz_date: String, expiration: String| {
+        let (addr, bucket, ak, sk) = (gw.addr(), bucket.clone(), ak.clone(), sk.clone());
+        async move {
+            let fields = [("key", key)];
+            let dated = (amz_date.as_str(), expiration.as_str());
+            let body = common::raw::signed_form_body_dated(
+                (&ak, &sk),
+                &bucket,
+                (&fields, &[]),
+                b"dated",
+                dated,
+            );
+            common::raw::post_multipart(&addr, &bucket, &body).await
+        }
+    };
+    let before = gw.backend_requests();
+    let garbage = format!("{}garbage!", &at(0)[..8]);
+    let r = post("garbled", garbage, expiring(&at(2))).await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let r = post("late", at(3), expiring(&at(2))).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "nothing asked of the backend"
+    );
+    let r = post("in-time", at(1), expiring(&at(2))).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(view.keys(&bucket).await, ["in-time"]);
+}

@@ -460,14 +460,33 @@ pub fn signed_form_body(
     (fields, extra): (&[(&str, &str)], &[&str]),
     file: &[u8],
 ) -> Vec<u8> {
+    let now = format_amz_date(SystemTime::now());
+    let dated = (now.as_str(), "2999-01-01T00:00:00.000Z");
+    signed_form_body_dated(
+        (access_key, secret_key),
+        bucket,
+        (fields, extra),
+        file,
+        dated,
+    )
+}
+
+/// [`signed_form_body`] with its `x-amz-date` (whose day is the credential's) and its
+/// policy's expiration given.
+pub fn signed_form_body_dated(
+    (access_key, secret_key): (&str, &str),
+    bucket: &str,
+    (fields, extra): (&[(&str, &str)], &[&str]),
+    file: &[u8],
+    (amz_date, expiration): (&str, &str),
+) -> Vec<u8> {
     use base64::Engine as _;
-    let amz_date = format_amz_date(SystemTime::now());
     let day = &amz_date[..8];
     let credential = format!("{access_key}/{day}/us-east-1/s3/aws4_request");
     let mut named: Vec<(&str, &str)> = vec![
         ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
         ("x-amz-credential", &credential),
-        ("x-amz-date", &amz_date),
+        ("x-amz-date", amz_date),
     ];
     named.extend_from_slice(fields);
     let mut conditions = vec![serde_json::json!({ "bucket": bucket })];
@@ -476,7 +495,7 @@ pub fn signed_form_body(
         conditions.push(serde_json::from_str(c).expect("a JSON condition"));
     }
     let policy = serde_json::json!({
-        "expiration": "2999-01-01T00:00:00.000Z",
+        "expiration": expiration,
         "conditions": conditions,
     });
     let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
