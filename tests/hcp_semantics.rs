@@ -2194,3 +2194,30 @@ async fn a_form_s_date_is_judged_against_its_policy() {
     let view = common::view::BackendView::of(&gw);
     assert_eq!(view.keys(&bucket).await, ["in-time"]);
 }
+
+/// A folder's ignored body is held to a PUT's largest size all the same: one sent chunked (no
+/// length to judge first) past `limits.max_put_bytes` is 400 EntityTooLarge, HCP's error
+/// document, and no folder is made.
+#[tokio::test]
+async fn a_folder_s_body_is_held_to_a_put_s_size() {
+    let limits = "[limits]\nmax_put_bytes = 1024\n";
+    let gw = start_with_tenant(Backend::Store, "folders = true", limits)
+        .await
+        .unwrap();
+    let bucket = gw.with_bucket("folder-size").await;
+    let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let headers: Vec<(String, String)> = [
+        ("authorization", format!("HCP {ak}:{sk}")),
+        ("transfer-encoding", "chunked".to_string()),
+        ("content-length", "0".to_string()),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v))
+    .collect();
+    let chunk = [b"800\r\n".as_slice(), &[b'x'; 2048], b"\r\n0\r\n\r\n"].concat();
+    let target = format!("/{bucket}/big/");
+    let r = common::raw::send(&gw.addr(), "PUT", target.as_bytes(), &headers, vec![chunk]).await;
+    r.assert_hcp_error(400, "EntityTooLarge");
+    let view = common::view::BackendView::of(&gw);
+    assert!(view.keys(&bucket).await.is_empty(), "no folder made");
+}
