@@ -299,6 +299,17 @@ async fn no_overwrite_by_default(backend: Backend) {
     replace("k?versionId=3HL4kqtJlcpXroDTDmJ")
         .await
         .unwrap_or_else(|e| panic!("{:?}", sdk_error(&e)));
+    // The backend's own view: the same content, the new metadata.
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(
+        view.object(&bucket, "k").await.as_deref(),
+        Some(&b"first"[..])
+    );
+    let meta = view.metadata(&bucket, "k").await.unwrap_or_default();
+    assert!(
+        meta.contains(&("author".to_string(), "Robin Silver".to_string())),
+        "{meta:?}"
+    );
     replace("k").await.unwrap();
     let head = s3
         .head_object()
