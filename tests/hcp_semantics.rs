@@ -1795,17 +1795,20 @@ async fn conditions_are_all_met_on_rgw() {
 }
 
 /// HCP's listings name every parameter they echo, as an empty element where the request gave
-/// none (manual: `Prefix`, `Marker`, `KeyMarker`, `VersionIdMarker`), on the embedded store;
-/// and their media type "is always `application/xml;charset=UTF-8`".
-#[tokio::test]
-async fn listings_name_the_parameters_they_were_not_given() {
-    let Some((gw, _s3, bucket)) = start_with_bucket(Backend::Store, "echo").await else {
+/// none (manual: `Prefix`, `Marker`, `KeyMarker`, `VersionIdMarker`); their page size as asked
+/// (RGW answers its own 1,000 for more); and their media type "is always
+/// `application/xml;charset=UTF-8`".
+async fn listings_name_the_parameters_they_were_not_given(backend: Backend) {
+    let Some((gw, _s3, bucket)) = start_with_bucket(backend, "echo").await else {
         return;
     };
     let admin = (USER, PASSWORD);
     let empty = |doc: &str, name: &str| {
         doc.contains(&format!("<{name}></{name}>")) || doc.contains(&format!("<{name}/>"))
     };
+    // (An object listed: RGW's `<Type>` of it is RGW's own, never shown.)
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/o"), &[], b"o").await;
+    assert_eq!(r.status, 200, "{}", r.text());
     for (query, names) in [
         ("", &["Prefix", "Marker"][..]),
         ("?list-type=2", &["Prefix"][..]),
@@ -1816,6 +1819,7 @@ async fn listings_name_the_parameters_they_were_not_given() {
         assert_eq!(r.status, 200, "{query}: {}", r.text());
         let xml = Some("application/xml;charset=UTF-8");
         assert_eq!(r.header("content-type"), xml, "{query}");
+        assert!(!r.text().contains("Type>"), "{query}: {}", r.text());
         for name in names {
             assert!(
                 empty(&r.text(), name),
@@ -1826,17 +1830,64 @@ async fn listings_name_the_parameters_they_were_not_given() {
     }
     // `MaxKeys` is "the value of the max-keys query parameter included in the request" (1,000
     // where none was), not the 1,000 at most a listing gives.
-    for (query, max) in [
-        ("", "1000"),
-        ("?max-keys=5000", "5000"),
-        ("?list-type=2&max-keys=2147483647", "2147483647"),
-        ("?versions&max-keys=7", "7"),
+    // (The same for uploads and an upload's parts; a number as HCP reads it.)
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &format!("/{bucket}/k?uploads"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let upload = text
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|t| t.split('<').next());
+    let upload = upload.expect("an upload id");
+    let parts = format!("?uploadId={upload}");
+    for (query, element, max) in [
+        ("", "MaxKeys", "1000"),
+        ("?max-keys=5000", "MaxKeys", "5000"),
+        ("?list-type=2&max-keys=2147483647", "MaxKeys", "2147483647"),
+        ("?versions&max-keys=7", "MaxKeys", "7"),
+        ("?versions&max-keys=%2B3000", "MaxKeys", "3000"),
+        ("?uploads", "MaxUploads", "1000"),
+        ("?uploads&max-uploads=1000", "MaxUploads", "1000"),
+        ("?uploads&max-uploads=2", "MaxUploads", "2"),
+        (&parts, "MaxParts", "1000"),
     ] {
-        let r = as_user(&gw, admin, "GET", &format!("/{bucket}{query}"), &[], b"").await;
+        let target = match query.starts_with("?uploadId") {
+            true => format!("/{bucket}/k{query}"),
+            false => format!("/{bucket}{query}"),
+        };
+        let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
         assert_eq!(r.status, 200, "{query}: {}", r.text());
-        let echoed = format!("<MaxKeys>{max}</MaxKeys>");
+        let echoed = format!("<{element}>{max}</{element}>");
         assert!(r.text().contains(&echoed), "{query}: {}", r.text());
     }
+    let r = as_user(
+        &gw,
+        admin,
+        "DELETE",
+        &format!("/{bucket}/k{parts}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+#[tokio::test]
+async fn listings_name_the_parameters_they_were_not_given_on_the_store() {
+    listings_name_the_parameters_they_were_not_given(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn listings_name_the_parameters_they_were_not_given_on_rgw() {
+    listings_name_the_parameters_they_were_not_given(Backend::Rgw).await;
 }
 
 /// HCP: "If you try to delete an object where the current version is a delete marker or delete

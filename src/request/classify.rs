@@ -473,6 +473,19 @@ pub fn sub_resource(op: Operation, query: &Query) -> Option<&'static str> {
 }
 
 impl Operation {
+    /// A listing's page size: the query parameter that asks it, and the element its answer
+    /// echoes it in — HCP's value "of the … query parameter included in the request", 1,000
+    /// where none was (a backend's own, such as RGW's 1,000 for any larger `max-keys`, never).
+    pub fn page_size(self) -> Option<(&'static str, &'static [u8])> {
+        use Operation::*;
+        match self {
+            ListObjects | ListObjectsV2 | ListObjectVersions => Some(("max-keys", b"MaxKeys")),
+            ListMultipartUploads => Some(("max-uploads", b"MaxUploads")),
+            ListParts => Some(("max-parts", b"MaxParts")),
+            _ => None,
+        }
+    }
+
     /// The query parameters this operation defines, its selecting sub-resource included (a
     /// sub-resource operation's own sub-resource is added by [`Params::of`]).
     pub fn defined_params(self) -> &'static [&'static str] {

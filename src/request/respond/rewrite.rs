@@ -835,6 +835,8 @@ pub struct Rewrites<'a> {
     /// A multi-object delete in quiet mode (`<Quiet>true</Quiet>`): its answer names only the
     /// objects not deleted, whatever the backend lists (moto lists every `<Deleted>`).
     pub quiet: bool,
+    /// The operation's parameters as the client gave them (a listing's echoes; `None`: none).
+    pub params: Option<&'a crate::request::classify::Params>,
 }
 
 impl Rewrites<'static> {
@@ -849,6 +851,7 @@ impl Rewrites<'static> {
         grants: &[],
         entry_owners: &[],
         quiet: false,
+        params: None,
     };
 }
 
@@ -918,6 +921,9 @@ struct Texts<'a> {
     location: &'a str,
     upload_id: &'a dyn Fn(&str) -> Option<String>,
     upload_id_marker: Option<&'a str>,
+    params: Option<&'a crate::request::classify::Params>,
+    /// The echoes ([`echoes`]) the document has written under its root, by bit.
+    echoes_seen: u8,
     initiator: &'a dyn Fn(&str) -> Option<crate::request::owners::Owner>,
     /// ListMultipartUploads: the `<Upload>` being written's initiator, once its `<UploadId>`
     /// named a known one; and whether it names an `<Initiator>`, an `<Owner>` of its own.
@@ -1141,6 +1147,8 @@ impl<'a> Texts<'a> {
             location: rewrites.location,
             upload_id: rewrites.upload_id,
             upload_id_marker: rewrites.upload_id_marker,
+            params: rewrites.params,
+            echoes_seen: 0,
             initiator: rewrites.initiator,
             upload_party: None,
             upload_initiator_seen: false,
@@ -1243,7 +1251,57 @@ impl<'a> Texts<'a> {
     /// a backend that leaves them out (the embedded store, RGW) gets them added before the
     /// document ends: the caller where owners are kept (only an upload's initiator lists its
     /// parts), else the tenant.
+    /// [`Operation::page_size`]'s value as asked (1,000 where it was not).
+    fn page_size(&self) -> String {
+        let (param, _) = self.op.page_size().unwrap_or_default();
+        let asked = self.params.and_then(|p| p.get(param));
+        let asked = asked.and_then(|v| v.parse::<u64>().ok());
+        asked.unwrap_or(1000).to_string()
+    }
+
+    /// An element opens under the root: one of HCP's echoes, written.
+    fn note_echo(&mut self, name: &[u8]) {
+        let i = echoes(self.op).iter().position(|(n, _)| *n == name);
+        if let Some(i) = i {
+            self.echoes_seen |= 1 << i;
+        }
+    }
+
+    /// The root closes: the echoes HCP always names that the backend left out (RGW writes no
+    /// empty `Prefix` or `KeyMarker` in an uploads listing) — empty, as the request left the
+    /// parameter; a page size as asked.
+    fn echoes_before_end(&self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        for (i, (name, param)) in echoes(self.op).iter().enumerate() {
+            if self.echoes_seen & (1 << i) != 0 {
+                continue;
+            }
+            let name = std::str::from_utf8(name).ok()?;
+            let text = match self.op.page_size().map(|(p, _)| p) == Some(*param) {
+                true => self.page_size(),
+                // (A backend that leaves out a parameter it was given: its answer stands.)
+                false
+                    if self
+                        .params
+                        .and_then(|p| p.get(param))
+                        .is_some_and(|v| !v.is_empty()) =>
+                {
+                    continue
+                }
+                false => String::new(),
+            };
+            writer
+                .write_event(Event::Start(BytesStart::new(name)))
+                .ok()?;
+            writer
+                .write_event(Event::Text(BytesText::new(&text)))
+                .ok()?;
+            writer.write_event(Event::End(BytesEnd::new(name))).ok()?;
+        }
+        Some(())
+    }
+
     fn parties_before_end(&self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        self.echoes_before_end(writer)?;
         if self.op != Operation::ListParts {
             return Some(());
         }
@@ -1406,6 +1464,9 @@ impl<'a> Texts<'a> {
     fn opened(&mut self, depth: usize, name: &[u8]) {
         self.party_text = false;
         self.note_party(depth, name);
+        if depth == 1 {
+            self.note_echo(name);
+        }
         if depth == 1 && self.op == Operation::ListMultipartUploads && name == b"Upload" {
             self.upload_party = None;
             (self.upload_initiator_seen, self.upload_owner_seen) = (false, false);
@@ -1442,6 +1503,10 @@ impl<'a> Texts<'a> {
             }
             (_, Some(b"Location")) if op == Operation::CompleteMultipartUpload => {
                 Some(self.location.to_string())
+            }
+            // The page size asked, as HCP echoes it (validated a number: written as read).
+            (_, Some(name)) if depth == 2 && op.page_size().is_some_and(|(_, n)| n == name) => {
+                Some(self.page_size())
             }
             (_, Some(b"UploadIdMarker")) if op == Operation::ListMultipartUploads => {
                 Some(self.upload_id_marker.unwrap_or_default().to_string())
@@ -1524,14 +1589,50 @@ impl Held {
     }
 }
 
+/// The elements a listing's answer always names under its root, HCP's echoes of the request
+/// (manual: "If the request did not include the … query parameter, the response body includes
+/// … as an empty element"; a page size is 1,000 where none was asked), with the parameter each
+/// echoes. (At most 8: `Texts::echoes_seen` keeps them as bits.)
+fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
+    match op {
+        Operation::ListObjects => &[
+            (b"Prefix", "prefix"),
+            (b"Marker", "marker"),
+            (b"MaxKeys", "max-keys"),
+        ],
+        Operation::ListObjectsV2 => &[(b"Prefix", "prefix"), (b"MaxKeys", "max-keys")],
+        Operation::ListObjectVersions => &[
+            (b"Prefix", "prefix"),
+            (b"KeyMarker", "key-marker"),
+            (b"VersionIdMarker", "version-id-marker"),
+            (b"MaxKeys", "max-keys"),
+        ],
+        Operation::ListMultipartUploads => &[
+            (b"Prefix", "prefix"),
+            (b"KeyMarker", "key-marker"),
+            (b"MaxUploads", "max-uploads"),
+        ],
+        Operation::ListParts => &[(b"MaxParts", "max-parts")],
+        _ => &[],
+    }
+}
+
 /// An element that says where, or whose, the backend is, dropped whole from every answer: Ceph
 /// RGW's `<Tenant>` (its account's tenant, first under a listing's, an upload's or its parts'
 /// root), and a bucket's region or kind in a ListBuckets (OBS's `<Location>` and
-/// `<BucketType>`, AWS's `<BucketRegion>`) — HCP's list names a bucket and its creation date.
-/// (`at`: the element's parent and depth.)
+/// `<BucketType>`, AWS's `<BucketRegion>`) — HCP's list names a bucket and its creation date;
+/// RGW's `<Type>` of a listed object (`Normal`, `Appendable`: RGW's alone) and the
+/// `<MfaDelete>` of its versioning document (HCP's names its `Status` only, and MFA deletes
+/// are not offered). (`at`: the element's parent and depth.)
 fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
     match name {
         b"Tenant" => at.1 == 1,
+        b"Type" => {
+            op.page_size().is_some()
+                && at.1 == 2
+                && matches!(at.0, Some(b"Contents" | b"Version" | b"DeleteMarker"))
+        }
+        b"MfaDelete" => op == Operation::GetBucketVersioning && at.1 == 1,
         b"Location" | b"BucketRegion" | b"BucketType" => {
             op == Operation::ListBuckets && at.0 == Some(b"Bucket".as_slice())
         }
@@ -2370,10 +2471,29 @@ mod tests {
 
     /// Nothing says where or whose the backend is: RGW's `<Tenant>` under a listing's, an
     /// upload's or a part list's root, a bucket's region or kind in a ListBuckets (OBS, AWS),
-    /// as each writes them (with its namespace prefix, self-closed, holding elements).
+    /// RGW's `<Type>` of each listed object and `<MfaDelete>` of its versioning document, as
+    /// each writes them (with its namespace prefix, self-closed, holding elements).
     #[test]
     fn the_backend_s_place_and_account_are_dropped() {
-        let cases: [(Operation, &[u8]); 6] = [
+        let cases: [(Operation, &[u8]); 9] = [
+            (
+                Operation::ListObjectsV2,
+                b"<ListBucketResult><Name>t1-b</Name><Contents><Key>k</Key>\
+                  <Type>acct-7</Type></Contents><Contents><Key>k2</Key><Type/></Contents>\
+                  </ListBucketResult>",
+            ),
+            (
+                Operation::ListObjectVersions,
+                b"<ListVersionsResult><Name>t1-b</Name><Version><Key>k</Key>\
+                  <Type>acct-7</Type></Version><DeleteMarker><Key>k</Key>\
+                  <s3:Type xmlns:s3=\"urn:s3\">acct-7</s3:Type></DeleteMarker>\
+                  </ListVersionsResult>",
+            ),
+            (
+                Operation::GetBucketVersioning,
+                b"<VersioningConfiguration><Status>Enabled</Status><MfaDelete>acct-7</MfaDelete>\
+                  </VersioningConfiguration><!--b-->",
+            ),
             (
                 Operation::ListObjects,
                 b"<ListBucketResult><Tenant>acct-7</Tenant><Name>t1-b</Name>\
@@ -2414,10 +2534,10 @@ mod tests {
             };
             let out = with_route(|r| rewrite_xml(body, op, r, &rewrites)).expect("rewritten");
             let s = std::str::from_utf8(&out).unwrap();
-            for gone in ["acct-7", "Tenant", "BucketType", "Region", "t1-"] {
+            for gone in ["acct-7", "Tenant", "Type", "Region", "MfaDelete", "t1-"] {
                 assert!(!s.contains(gone), "{op:?}: {gone} in {s}");
             }
-            assert!(s.contains(">b<"), "{op:?}: {s}");
+            assert!(s.contains(">b<") || s.contains("<!--b-->"), "{op:?}: {s}");
         }
     }
 

@@ -220,6 +220,7 @@ impl Gateway {
             grants: &call.guards.shown_grants,
             entry_owners,
             quiet: call.guards.quiet_deletes,
+            params: Some(call.params),
         };
         let doc =
             rewrite::rewrite_xml(body, call.op, call.route, &rewrites).ok_or_else(unparsable)?;
