@@ -101,7 +101,7 @@ pub struct Gateway {
     /// Folders known to exist at the backends (`folders`).
     known_folders: folders::KnownFolders,
     /// One hold change at a time per object, in this process (`request::retain`).
-    hold_changes: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    hold_changes: owners::Turns,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
@@ -227,11 +227,7 @@ impl Gateway {
                 .build(),
             acl_changes: std::sync::atomic::AtomicU64::new(0),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
-            hold_changes: moka::sync::Cache::builder()
-                .max_capacity(16 * 1024 * 1024)
-                .weigher(|k: &String, _: &Arc<tokio::sync::Mutex<()>>| weight_of(k.len() + 96))
-                .time_to_idle(std::time::Duration::from_secs(300))
-                .build(),
+            hold_changes: owners::Turns::default(),
             versioned_buckets: validate::probes::VersioningCache::default(),
             known_folders: folders::KnownFolders::default(),
             users,

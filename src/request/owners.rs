@@ -37,27 +37,35 @@ pub const OWNER_TTL: Duration = Duration::from_secs(10);
 /// How long a CreateBucket or DeleteBucket waits for the one before it on the same bucket.
 const TURN_WAIT: Duration = Duration::from_secs(10);
 
-/// One change of a bucket's owner at a time, per bucket, in this process: a turn lives while a
-/// request holds it (never evicted while held, as a cache entry could be).
+/// One change at a time per name in this process — of a bucket's owner, of an object's
+/// retention and holds: a turn lives while a request holds it, and is never evicted while held
+/// (as a cache entry could be, handing a second request a turn of its own). Names no request
+/// holds are swept once their count has doubled since the last sweep.
 #[derive(Default)]
-pub struct Turns(
-    std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
-);
+pub struct Turns(std::sync::Mutex<TurnMap>);
+
+#[derive(Default)]
+struct TurnMap {
+    turns: std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
+    /// How many there may be before the next sweep.
+    sweep_at: usize,
+}
 
 impl Turns {
-    fn of(&self, name: String) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-        let mut turns = self
+    pub(in crate::request) fn of(&self, name: String) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(turn) = turns.get(&name).and_then(std::sync::Weak::upgrade) {
+        if let Some(turn) = map.turns.get(&name).and_then(std::sync::Weak::upgrade) {
             return turn;
         }
-        if turns.len() >= 1024 {
-            turns.retain(|_, t| t.strong_count() > 0);
+        if map.turns.len() >= map.sweep_at.max(1024) {
+            map.turns.retain(|_, t| t.strong_count() > 0);
+            map.sweep_at = map.turns.len().saturating_mul(2);
         }
         let turn = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-        turns.insert(name, std::sync::Arc::downgrade(&turn));
+        map.turns.insert(name, std::sync::Arc::downgrade(&turn));
         turn
     }
 }
@@ -703,6 +711,25 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A turn held is the one every request for its name gets, however many other names come
+    /// and go meanwhile (a cache full of them evicted it, and the next request took a turn of
+    /// its own beside the one held); the names no one holds are swept.
+    #[test]
+    fn a_turn_held_is_never_handed_out_twice() {
+        let turns = Turns::default();
+        let held = turns.of("b\nk".to_string());
+        for i in 0..100_000 {
+            drop(turns.of(format!("b\n{i:0>4096}")));
+        }
+        assert!(std::sync::Arc::ptr_eq(&held, &turns.of("b\nk".to_string())));
+        let kept = turns.0.lock().unwrap().turns.len();
+        assert!(kept <= 2048, "{kept} names kept");
+        drop(held);
+        drop(turns.of("other".to_string()));
+        let again = turns.of("b\nk".to_string());
+        assert_eq!(std::sync::Arc::strong_count(&again), 1);
+    }
 
     #[test]
     fn owners_are_hcp_users_named_alike_everywhere() {

@@ -257,7 +257,7 @@ impl Gateway {
         name.push(b'\n');
         name.extend_from_slice(&call.target.key().unwrap_or_default());
         let name = String::from_utf8_lossy(&name).into_owned();
-        let turn = self.hold_changes.get_with(name, Default::default);
+        let turn = self.hold_changes.of(name);
         let _turn = turn.lock_owned().await;
         change(self, at, asked, compliance, retention::now()).await
     }
