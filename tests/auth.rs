@@ -445,6 +445,33 @@ async fn signed_values_that_are_no_text_are_refused() {
     assert!(!f.exists("notext").await, "an object was stored");
 }
 
+/// A Content-MD5 that is no text (sent unsigned: SigV4 leaves it out of what it signs) is no
+/// digest to pass over: 400 InvalidDigest, the backend never asked, nothing stored (it was
+/// read as no header at all, and the PUT went to the backend unverified).
+#[tokio::test]
+async fn a_content_md5_of_no_text_is_refused() {
+    let f = Fixture::new("md5text").await;
+    let (ak, sk) = user();
+    let target = format!("/{}/md5text", f.bucket);
+    let mut headers = f.v4(&ak, &sk, sigv4::UNSIGNED_PAYLOAD).sign(
+        "PUT",
+        target.as_bytes(),
+        &[("content-length", "4")],
+    );
+    headers.push(("connection".into(), "close".into()));
+    let head = request_head("PUT", target.as_bytes(), &headers);
+    let end = head.len() - 2;
+    let head = [&head[..end], b"Content-MD5: \xC3\xA9\r\n\r\n"].concat();
+    f.refused(
+        "an unsigned Content-MD5 of no text",
+        400,
+        "InvalidDigest",
+        send_head(&f.addr, &head, vec![b"body".to_vec()]),
+    )
+    .await;
+    assert!(!f.exists("md5text").await, "an object was stored");
+}
+
 fn v2_header(
     method: &str,
     resource: &str,

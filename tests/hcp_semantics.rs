@@ -154,8 +154,22 @@ async fn multi_object_delete_integrity(backend: Backend) {
     let doc = b"<Delete><Object><Key>a</Key></Object></Delete>";
     let target = format!("/{bucket}?delete");
     let md5 = content_md5(doc);
-    let refused: [(&[(&str, &str)], &str); 3] = [
+    let refused: [(&[(&str, &str)], &str); 6] = [
         (&[], "MissingSecurityHeader"),
+        // (Headers of the checksums' prefix, or a trailer's announcement on a body that is not
+        // aws-chunked, that hold no digest of it.)
+        (
+            &[("x-amz-checksum-algorithm", "CRC32")],
+            "MissingSecurityHeader",
+        ),
+        (
+            &[("x-amz-checksum-mode", "ENABLED")],
+            "MissingSecurityHeader",
+        ),
+        (
+            &[("x-amz-trailer", "x-amz-checksum-crc32")],
+            "MissingSecurityHeader",
+        ),
         (&[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")], "BadDigest"),
         (&[("x-amz-checksum-crc32", "AAAAAA==")], "BadDigest"),
     ];

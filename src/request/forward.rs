@@ -895,11 +895,7 @@ impl Gateway {
         let Some(verifier) = body.verifier.filter(|_| body.forwarded) else {
             return Err(Stop::Early(HcpError::new(HcpCode::MissingRequestBodyError)));
         };
-        let named = !integrity
-            || s.req_header()
-                .headers
-                .keys()
-                .any(|n| n.as_str() == "content-md5" || n.as_str().starts_with("x-amz-checksum-"));
+        let named = !integrity || crate::request::body::names_a_digest(&s.req_header().headers);
         if !named {
             return Err(Stop::Early(
                 HcpError::new(HcpCode::MissingSecurityHeader)

@@ -189,13 +189,34 @@ fn trimmed_header(req: &RequestHeader, name: impl http::header::AsHeaderName) ->
         .map(str::trim)
 }
 
+/// Whether a request names a digest of its body that the gateway verifies: Content-MD5, an
+/// `x-amz-checksum-*` of an algorithm it computes, or, for an aws-chunked body, the trailing
+/// checksum `x-amz-trailer` announces. (A header of another name under the prefix —
+/// `x-amz-checksum-algorithm`, `-type`, `-mode` — holds no digest.)
+pub fn names_a_digest(headers: &http::HeaderMap) -> bool {
+    let chunked = headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    headers.keys().any(|n| {
+        n.as_str() == "content-md5"
+            || ChecksumAlgorithm::from_header(n.as_str()).is_some()
+            || (chunked && n.as_str() == "x-amz-trailer")
+    })
+}
+
 /// The checks that headers ask for: Content-MD5 and `x-amz-checksum-*` (unless `object_s`:
 /// a multipart complete's `x-amz-checksum-*` are the object's checksums, not its document's).
 fn header_checks(req: &RequestHeader, object_s: bool) -> Result<Vec<Check>, HcpError> {
     let mut checks = Vec::new();
-    if let Some(md5) = trimmed_header(req, const { http::HeaderName::from_static("content-md5") }) {
+    let md5 = const { http::HeaderName::from_static("content-md5") };
+    if let Some(md5) = req.headers.get(&md5) {
+        // (A value that is not text is no digest: not a header to pass over unread.)
+        let md5 = md5
+            .to_str()
+            .map_err(|_| HcpError::new(HcpCode::InvalidDigest))?;
         let expected = base64::engine::general_purpose::STANDARD
-            .decode(md5)
+            .decode(md5.trim())
             .ok()
             .filter(|d| d.len() == 16)
             .ok_or_else(|| HcpError::new(HcpCode::InvalidDigest))?;

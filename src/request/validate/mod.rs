@@ -866,16 +866,8 @@ fn check_conditions_and_bodies(
         ));
     }
     // 43: a multi-object delete must carry an integrity header (Content-MD5, or the checksum
-    // current SDKs send instead).
-    if op == DeleteObjects
-        && !req
-            .headers
-            .contains_key(http::header::HeaderName::from_static("content-md5"))
-        && !req
-            .headers
-            .keys()
-            .any(|n| n.as_str().starts_with("x-amz-checksum-") || n.as_str() == "x-amz-trailer")
-    {
+    // current SDKs send instead) — one that holds a digest.
+    if op == DeleteObjects && !crate::request::body::names_a_digest(&req.headers) {
         return Err(HcpError::new(HcpCode::MissingSecurityHeader)
             .with_message("Multi-object delete requires Content-MD5."));
     }
