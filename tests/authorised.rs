@@ -2003,7 +2003,9 @@ async fn respelled_upload_ids_open_nothing(backend: Backend) {
 /// A listing's `UploadIdMarker` is the client's own marker, as sent (HCP: "the value of the
 /// upload-id-marker query parameter included in the request"): a marker that names no upload
 /// is never answered as an id the gateway issued — which would then name, to a part, the list,
-/// the complete or the abort, whatever the client wrote.
+/// the complete or the abort, whatever the client wrote. Nor is it sent: the backend would
+/// list the key marker's uploads whose own ids sort after it, and so tell, marker by marker,
+/// the ids the gateway keeps hidden — every marker it did not issue lists the same.
 async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
     let Some(f) = Fixture::start(backend).await else {
         return;
@@ -2016,7 +2018,8 @@ async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
         rest.split_once("</UploadIdMarker>")
             .map(|(m, _)| m.to_string())
     };
-    for marker in ["ANYTHING", upload.as_str()] {
+    let mut listed = Vec::new();
+    for marker in ["ANYTHING", "0", "~", upload.as_str()] {
         let target = format!(
             "/{bucket}?uploads&key-marker=mp&upload-id-marker={}",
             percent_encode(marker)
@@ -2025,7 +2028,9 @@ async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
         assert_eq!(r.status, 200, "{}", r.text());
         let echoed = marker_of(&r.text());
         assert_eq!(echoed.as_deref(), Some(marker), "{}", r.text());
+        listed.push(r.text().matches("<Upload>").count());
     }
+    assert_eq!(listed, [0; 4], "uploads listed after each marker");
     let abort = format!("/{bucket}/mp?uploadId=ANYTHING");
     let r = f.send(Some(USER), None, "DELETE", &abort, &[], b"").await;
     r.assert_hcp_error(404, "NoSuchUpload");

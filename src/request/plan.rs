@@ -327,7 +327,13 @@ impl Gateway {
                 };
                 match self.upload_ids.backend_id(scope, &marker) {
                     Some(backend_id) => ("upload-id-marker", marker, backend_id),
-                    None => return Ok(None),
+                    // A marker the gateway did not issue is not sent: the backend would list
+                    // the uploads whose own ids sort after it, and so answer, a listing at a
+                    // time, what the ids it keeps hidden are. One past every backend's ids is
+                    // sent instead (`~`, after every character theirs are made of: the listing
+                    // goes on after the key marker's uploads, also where RGW would list them
+                    // for a key marker alone); the answer echoes the client's.
+                    None => ("upload-id-marker", marker, "~".to_string()),
                 }
             }
             _ => return Ok(None),
