@@ -1378,8 +1378,9 @@ async fn a_gzipped_form_file_is_stored_decoded() {
 
 /// A delete marker's version, as HCP answers for it: HEAD tells it is one (200,
 /// `x-amz-delete-marker: true`, no content; the manual's HEAD headers), GET finds no object
-/// there (404), a copy from it has no source (404, the manual's copy); the key's current
-/// version, a delete marker, is 404 to GET and HEAD. S3 servers refuse the first three (405).
+/// there (404), a copy or part copy from it has no source (404, the manual's copy); the key's
+/// current version, a delete marker, is 404 to GET and HEAD. S3 servers refuse the first
+/// four (405).
 async fn delete_markers_as_hcp_answers(backend: Backend) {
     let Some((gw, s3, bucket)) = start_with_bucket(backend, "markers").await else {
         return;
@@ -1421,6 +1422,26 @@ async fn delete_markers_as_hcp_answers(backend: Backend) {
     let copy = [("x-amz-copy-source", target.as_str())];
     let r = as_user(&gw, admin, "PUT", &copied, &copy, b"").await;
     r.assert_hcp_error(404, "NoSuchKey");
+    // A part copy from it as well (its status table has no 405); its part never stored.
+    let r = as_user(&gw, admin, "POST", &format!("{copied}?uploads"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let upload = text
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|t| t.split('<').next());
+    let parts = format!("{copied}?uploadId={}", upload.expect("an upload id"));
+    for source in [&at_marker, &target] {
+        let copy = [("x-amz-copy-source", source.as_str())];
+        let part = format!("{parts}&partNumber=1");
+        let r = as_user(&gw, admin, "PUT", &part, &copy, b"").await;
+        r.assert_hcp_error(404, "NoSuchKey");
+    }
+    let r = as_user(&gw, admin, "GET", &parts, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("<Part>"), "{}", r.text());
+    let r = as_user(&gw, admin, "DELETE", &parts, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
     // The key's current version is the marker: no object.
     let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
     assert_eq!(r.status, 404);
