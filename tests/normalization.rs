@@ -548,6 +548,69 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     assert!(r.text().starts_with("<?xml"), "{:?}", r.text());
 }
 
+/// A client gone during a long complete (its own read timeout, a closed connection) does not
+/// leave the object the backend goes on to make without what the complete asked of it: the
+/// backend's answer is still awaited and the object's folders are made (so would its retention,
+/// holds, labels, ACL and owner be). Before, the gateway dropped the exchange at the first
+/// keep-alive space it could not send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, server) = start_with_dialect_tenant(
+        Vendor::Minio,
+        "complete_keepalive_ms = 300\n",
+        "folders = true",
+    )
+    .await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>";
+    let target = format!("/bkt/some/key?uploadId={}", bound_upload_id("bkt", "u1"));
+    let len = body.len().to_string();
+    let digest = sigv4::sha256_hex(body);
+    server.respond_to("POST", "slow-complete|2500");
+    // (No object named as a folder on the way, none by the key: nothing in the way.)
+    server.respond_also("HEAD", "error|NoSuchKey");
+    let headers = V4::now(&ak, &sk, &addr, &digest).sign(
+        "POST",
+        target.as_bytes(),
+        &[("content-length", &len)],
+    );
+    let head = common::raw::request_head("POST", target.as_bytes(), &headers);
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(&[&head[..], body].concat()).await.unwrap();
+    // The committed 200's header, then the client goes.
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 1024];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the header: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    drop(conn);
+    let folder = |seen: &[common::dialect_server::SeenRequest]| {
+        seen.iter()
+            .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/"))
+            && !seen
+                .iter()
+                .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/key"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !folder(&server.seen()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no folder made: {:?}",
+            server.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A browser's Origin goes to a backend whose CORS answer is its bucket's (AWS's), not to MinIO,
 /// which answers every Origin by its global policy (`*` by default): HCP answers CORS by the
 /// bucket's rules alone.

@@ -60,14 +60,13 @@ pub type SeenRequest = (String, String, Vec<(String, String)>);
 
 type Seen = Arc<std::sync::Mutex<Vec<SeenRequest>>>;
 
-/// The directive for requests of a method (`*`: any).
-type Steering = Arc<std::sync::Mutex<Option<(String, String)>>>;
+/// The directives for requests of a method (`*`: any), the first that names it deciding.
+type Steering = Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 fn directive_for(steering: &Steering, method: &str) -> String {
-    match &*steering.lock().unwrap() {
-        Some((m, d)) if m == "*" || m == method => d.clone(),
-        _ => String::new(),
-    }
+    let steering = steering.lock().unwrap();
+    let found = steering.iter().find(|(m, _)| m == "*" || m == method);
+    found.map(|(_, d)| d.clone()).unwrap_or_default()
 }
 
 /// Documented statuses: (dialect, code) → status.
@@ -116,12 +115,18 @@ impl DialectServer {
     /// Requests with `method` (`*`: every request) get `directive` until [`Self::clear`].
     /// (The gateway's own probes use other methods than the request they serve.)
     pub fn respond_to(&self, method: &str, directive: &str) {
-        *self.steering.lock().unwrap() = Some((method.to_string(), directive.to_string()));
+        *self.steering.lock().unwrap() = vec![(method.to_string(), directive.to_string())];
+    }
+
+    /// As [`Self::respond_to`], beside the directives given so far (for another method).
+    pub fn respond_also(&self, method: &str, directive: &str) {
+        let entry = (method.to_string(), directive.to_string());
+        self.steering.lock().unwrap().push(entry);
     }
 
     /// Plain 200 answers again.
     pub fn clear(&self) {
-        *self.steering.lock().unwrap() = None;
+        self.steering.lock().unwrap().clear();
     }
 
     pub fn endpoint(&self) -> String {

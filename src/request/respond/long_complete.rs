@@ -20,6 +20,12 @@ impl Gateway {
         // (The backend completed, or will have: its answer is read whatever the budget, and
         // counted until it is answered.)
         let mut held = self.held.hold_counted();
+        // A client gone meanwhile (a read timeout of its own, a closed connection) does not end
+        // the complete: the backend goes on and makes the object all the same, so its answer is
+        // still awaited and what HCP's headers ask of the object (retention, holds, labels,
+        // folders, ACL, owner) is still done — never an object stored without them. Only the
+        // answer goes nowhere.
+        let mut client_gone = false;
         let (read, body) = {
             let limit = self.cfg.max_buffered_response_bytes;
             let exchange = Self::complete_answer(&mut up, limit, &mut held);
@@ -29,10 +35,8 @@ impl Gateway {
             loop {
                 tokio::select! {
                     r = &mut exchange => break r,
-                    _ = ticks.tick() => {
-                        if !self.keep_complete_alive(s, x, &mut committed).await {
-                            return Flow::Abort;
-                        }
+                    _ = ticks.tick(), if !client_gone => {
+                        client_gone = !self.keep_complete_alive(s, x, &mut committed).await;
                     }
                 }
             }
@@ -56,7 +60,10 @@ impl Gateway {
             if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
                 self.forwarder.release(up).await;
             }
-            return flow;
+            return match client_gone {
+                true => Flow::Abort,
+                false => flow,
+            };
         }
         // The 200 is on its way: whatever happens now goes into the body.
         let location = self.client_location(s, call.target);
@@ -84,6 +91,9 @@ impl Gateway {
                 err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty)
             }
         };
+        if client_gone {
+            return Flow::Abort;
+        }
         let doc = rewrite::without_declaration(doc);
         x.bytes_out = doc.len() as u64;
         if s.write_response_body(doc, true).await.is_err() {
