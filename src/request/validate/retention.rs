@@ -69,9 +69,7 @@ pub fn effects(
             .map(|v| v.to_str().map(str::trim).unwrap_or("\u{0}"))
     };
     if matches!(op, DeleteObject | DeleteObjects) {
-        if let Some(value) = privileged_reason(req) {
-            effects.bypass_governance = privileged_delete(value, mode)?;
-        }
+        effects.bypass_governance = privileged_delete_asked(req, mode)?;
         return Ok(effects);
     }
     let writes = matches!(
@@ -253,6 +251,21 @@ fn refusal(r: &Refusal) -> HcpError {
 
 /// `x-hcp-privileged`'s reason: "any valid UTF-8", which a header's visible ASCII is not all
 /// of (`\0` for bytes that are no UTF-8, which [`privileged_delete`] refuses).
+/// Whether a delete is HCP's privileged delete: `x-hcp-privileged`, or S3's own bypass where
+/// the namespace keeps HCP's retention (authorised as one: `authorize::hcp_retention_rules`;
+/// refused in compliance there). Elsewhere S3's bypass is S3's, sent as the client's header.
+fn privileged_delete_asked(req: &RequestHeader, mode: RetentionMode) -> Result<bool, HcpError> {
+    let privileged = match privileged_reason(req) {
+        Some(value) => privileged_delete(value, mode)?,
+        None => false,
+    };
+    let bypass = req
+        .headers
+        .get("x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
+    Ok(privileged || (mode == RetentionMode::Enterprise && bypass))
+}
+
 fn privileged_reason(req: &RequestHeader) -> Option<&str> {
     req.headers.get(PRIVILEGED).map(|v| {
         std::str::from_utf8(v.as_bytes())
