@@ -2055,3 +2055,44 @@ async fn hcp_versioning_on_the_embedded_store() {
 async fn hcp_versioning_on_rgw() {
     hcp_versioning_where_the_backend_keeps_every_version(Backend::Rgw).await;
 }
+
+/// A version kept in compliance mode (S3's own header, in an enterprise tenant) is lengthened
+/// by HCP's `x-hcp-retention` in that mode: S3 never lets a compliance retention change mode,
+/// and the gateway asked for the tenant's governance (500 InternalError, nothing changed).
+async fn a_compliance_retention_is_lengthened_in_its_mode(backend: Backend) {
+    use aws_sdk_s3::types::ObjectLockMode;
+    let Some(gw) = start_with_tenant(backend, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "compliance-kept").await;
+    let put = s3.put_object().bucket(&bucket).key("doc");
+    put.object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(in_a_day())
+        .body(ByteStream::from_static(b"doc"))
+        .send()
+        .await
+        .unwrap();
+    let target = format!("/{bucket}/doc");
+    let change = [
+        ("x-amz-copy-source", target.as_str()),
+        ("x-hcp-retention", "A+2d"),
+    ];
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &change, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = s3.head_object().bucket(&bucket).key("doc").send().await;
+    let head = head.unwrap();
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    let until = head.object_lock_retain_until_date().expect("a date").secs();
+    assert!(until > in_a_day().secs() + 80_000, "{until}");
+}
+
+#[tokio::test]
+async fn a_compliance_retention_is_lengthened_in_its_mode_on_the_embedded_store() {
+    a_compliance_retention_is_lengthened_in_its_mode(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_compliance_retention_is_lengthened_in_its_mode_on_rgw() {
+    a_compliance_retention_is_lengthened_in_its_mode(Backend::Rgw).await;
+}

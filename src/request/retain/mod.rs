@@ -483,14 +483,20 @@ pub(in crate::request) async fn change(
         // made meanwhile has turned into a shortening.
         let mode = lock_mode(&(text("x-amz-object-lock-mode") + &text("x-obs-object-lock-mode")));
         let held_by = mode.zip(retention::lock_until(current));
-        let bypass = needs_bypass(held_by, protection.retention);
+        // A version kept in compliance mode (S3's own, or a compliance default) stays in it:
+        // HCP's rules only lengthen it, and S3 never lets its mode change.
+        let retention = match (held_by, protection.retention) {
+            (Some((LockMode::Compliance, _)), Some((_, until))) => {
+                Some((LockMode::Compliance, until))
+            }
+            (_, asked) => asked,
+        };
+        let bypass = needs_bypass(held_by, retention);
         if bypass {
             unchanged_since(r, at, version, &head).await?;
         }
-        let mut status = r
-            .put_retention(at, version, protection.retention, bypass)
-            .await;
-        if protection.retention.is_none() && status != Some(200) {
+        let mut status = r.put_retention(at, version, retention, bypass).await;
+        if retention.is_none() && status != Some(200) {
             // A backend that cannot remove a retention (Ceph RGW wants a mode and a date) ends
             // it instead, a moment from now.
             let ended = Some((LockMode::Governance, now + 2));
