@@ -2096,3 +2096,38 @@ async fn a_compliance_retention_is_lengthened_in_its_mode_on_the_embedded_store(
 async fn a_compliance_retention_is_lengthened_in_its_mode_on_rgw() {
     a_compliance_retention_is_lengthened_in_its_mode(Backend::Rgw).await;
 }
+
+/// A completed upload is a new object: `x-hcp-retention` on its complete gives it the setting
+/// asked ("you can specify any retention setting" when storing), shorter than the bucket's
+/// default too — which the backend gave the version meanwhile. Before: 403 AccessDenied
+/// ("never shortened") with the version left under the default, the upload used up.
+#[tokio::test]
+async fn a_complete_takes_its_retention_over_the_bucket_s_default() {
+    let Some(gw) = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "default-complete").await;
+    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+        <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>10</Days></DefaultRetention></Rule>\
+        </ObjectLockConfiguration>";
+    let md5 = content_md5(lock);
+    let config = format!("/{bucket}?object-lock");
+    let r = as_user(&gw, admin, "PUT", &config, &[("content-md5", &md5)], lock).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (complete, doc) = one_part_upload(&s3, &bucket, "parts").await;
+    let retain = [("x-hcp-retention", "A+1d")];
+    let r = as_user(&gw, admin, "POST", &complete, &retain, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &format!("/{bucket}/parts"), &[], b"").await;
+    let until: i64 = head.header("x-hcp-retention").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (until - (now + 86_400)).abs() < 120,
+        "{until} against {now}"
+    );
+}

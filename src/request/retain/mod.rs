@@ -31,6 +31,10 @@ pub struct Change {
     /// completed multipart upload's is its completion (HCP's manual), which AWS dates by the
     /// upload's start.
     pub added: Option<i64>,
+    /// The object is new (a completed upload's): it takes any setting, as HCP stores one
+    /// ("you can specify any retention setting"), whatever default retention the backend
+    /// gave it meanwhile.
+    pub new_object: bool,
 }
 
 /// The object as the change found it, for the copy's answer.
@@ -307,6 +311,7 @@ impl Gateway {
             version: call.params.get("versionId").map(str::to_string),
             s3_hold: true,
             added: None,
+            new_object: false,
         };
         if let Err(e) = self.change_for(call, &asked).await {
             return self.answer(s, x, e).await;
@@ -357,6 +362,7 @@ impl Gateway {
         let asked = Change {
             version: version.clone(),
             added: completed.then(retention::now).or(asked.added),
+            new_object: completed,
             ..asked.clone()
         };
         let Err(e) = self.change_for(call, &asked).await else {
@@ -365,11 +371,13 @@ impl Gateway {
         if call.op != Operation::CompleteMultipartUpload {
             return Err(e.with_cause("the new object is kept on hold: its labels were not kept"));
         }
-        // The completed version, or (without versions) the object.
-        let params = match version {
+        // The completed version, or (without versions) the object — with the gateway's
+        // bypass of a governance retention the backend gave it (a bucket's default).
+        let mut params = match version {
             Some(v) => Params::default().with("versionId", v),
             None => Params::default(),
         };
+        params.effects.bypass_governance = true;
         let removed = self.backend_call(Operation::DeleteObject, params, call.target, call.route);
         let status = removed.await.map(|(h, _)| h.status.as_u16());
         if !matches!(status, Some(200 | 204)) {
@@ -472,7 +480,7 @@ pub(in crate::request) async fn change(
     let held_then = holds.now.still_held(&holds.after);
     let new = match &change.value {
         None => None,
-        Some(value) => new_setting(value, (current, added, now), held_then)?,
+        Some(value) => new_setting(value, (current, added, now), held_then, change.new_object)?,
     };
     place_holds(r, at, version, held, &holds).await?;
     if let Some(setting) = new {
@@ -609,6 +617,7 @@ fn new_setting(
     value: &Value,
     (current, added, now): (Setting, i64, i64),
     held_then: bool,
+    new_object: bool,
 ) -> Result<Option<Setting>, HcpError> {
     let ctx = Context {
         now,
@@ -619,7 +628,13 @@ fn new_setting(
     let new = retention::resolve(value, &ctx, &classes)
         .and_then(retention::keepable)
         .map_err(refused)?;
-    retention::may_change(current, new, now).map_err(refused)?;
+    // (A new object's setting is judged as a first one: from none.)
+    let judged_from = if new_object {
+        Setting::Allowed
+    } else {
+        current
+    };
+    retention::may_change(judged_from, new, now).map_err(refused)?;
     if held_then && new != current {
         return Err(HcpError::new(HcpCode::AccessDenied)
             .with_message("The object is on hold: its retention does not change."));
@@ -1007,6 +1022,7 @@ mod tests {
             version: None,
             s3_hold: false,
             added,
+            new_object: false,
         };
         run_change(labelled, fake, &change).await
     }
@@ -1038,6 +1054,36 @@ mod tests {
 
     fn calls(fake: &Fake) -> Vec<String> {
         fake.calls.lock().unwrap().clone()
+    }
+
+    /// A completed upload is a new object: HCP gives it any setting asked, though the
+    /// backend gave it the bucket's default retention meanwhile — shorter than that default,
+    /// with the gateway's bypass (before: 403, "never shortened", and the version left under
+    /// the default). A copy onto an object is a change, judged from what it has.
+    #[tokio::test]
+    async fn a_completed_upload_takes_any_setting_asked() {
+        // A default retention until 2026-07-01; completed at 1_780_358_400 (2026-06-02).
+        let fake = object(Some("2026-07-01T00:00:00Z"), false);
+        let complete = Change {
+            value: Some(Value::parse("A+1d").unwrap()),
+            version: Some("v1".into()),
+            added: Some(1_780_358_400),
+            new_object: true,
+            ..Default::default()
+        };
+        run_change(false, &fake, &complete).await.unwrap();
+        assert_eq!(
+            calls(&fake),
+            ["retention Some((Governance, 1780444800)) bypass true"]
+        );
+        let fake = object(Some("2026-07-01T00:00:00Z"), false);
+        let copy = Change {
+            new_object: false,
+            ..complete
+        };
+        let e = run_change(false, &fake, &copy).await.unwrap_err();
+        assert_eq!(e.code, HcpCode::AccessDenied);
+        assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
     }
 
     #[tokio::test]
