@@ -2318,3 +2318,28 @@ async fn a_folder_s_body_is_held_to_a_put_s_size() {
     let view = common::view::BackendView::of(&gw);
     assert!(view.keys(&bucket).await.is_empty(), "no folder made");
 }
+
+/// HCP displays an object name's "non-ASCII, nonprintable characters" percent-encoded: an
+/// error naming such a key is a well-formed document (before, the control character went
+/// into the XML raw — no XML 1.0 document can hold it — and the SDK read no code).
+#[tokio::test]
+async fn names_with_control_characters_are_displayed_percent_encoded() {
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Store, "ctl").await else {
+        return;
+    };
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "GET",
+        &format!("/{bucket}/a%01b%0D"),
+        &[],
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    assert!(r.text().contains("<Key>a%01b%0D</Key>"), "{}", r.text());
+    let raw_controls = r.body.iter().any(|b| *b < 0x20 && *b != b'\n');
+    assert!(!raw_controls, "{:?}", r.text());
+    let e = s3.get_object().bucket(&bucket).key("a\u{1}b").send().await;
+    assert_eq!(sdk_error(&e.unwrap_err()), (404, "NoSuchKey".to_string()));
+}

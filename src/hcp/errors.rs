@@ -108,7 +108,7 @@ impl HcpError {
         }
         if self.code == HcpCode::NoSuchKey {
             if let Some(key) = &self.key {
-                element("Key", key);
+                element("Key", &crate::hcp::xml::displayed_name(key));
             }
         }
         w.write_event(Event::End(BytesEnd::new("Error"))).unwrap();

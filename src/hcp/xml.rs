@@ -26,6 +26,29 @@ pub fn push_reference(text: &mut String, reference: &BytesRef<'_>) -> bool {
     }
 }
 
+/// An object's name as HCP displays it back in a document of its own: "non-ASCII,
+/// nonprintable characters" percent-encoded (their UTF-8 bytes) — the control characters,
+/// which XML 1.0 cannot carry but for tab and line ends (and would be lost to a reader's line
+/// end handling), and U+FFFE / U+FFFF, which it cannot carry at all. Other text as it is.
+pub fn displayed_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let shown = |c: char| !c.is_control() && !matches!(c, '\u{FFFE}' | '\u{FFFF}');
+    if name.chars().all(shown) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if shown(c) {
+            out.push(c);
+            continue;
+        }
+        let mut bytes = [0u8; 4];
+        for b in c.encode_utf8(&mut bytes).bytes() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The text of the first element named `leaf` (by its local name) in `doc`, references
 /// resolved; `None` if there is none or the document cannot be read.
 pub fn leaf_text(doc: &[u8], leaf: &str) -> Option<String> {
@@ -49,6 +72,42 @@ pub fn leaf_text(doc: &[u8], leaf: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every name, as displayed, is text an XML 1.0 document can carry — and read back as
+    /// written (no control character a reader would drop or turn into another).
+    #[test]
+    fn displayed_names_are_xml_text() {
+        let cases = [
+            ("plain/name é 日本", "plain/name é 日本"),
+            ("a\u{1}b", "a%01b"),
+            ("tab\there\r\n", "tab%09here%0D%0A"),
+            ("del\u{7F}c1\u{85}", "del%7Fc1%C2%85"),
+            ("nc\u{FFFE}\u{FFFF}", "nc%EF%BF%BE%EF%BF%BF"),
+            ("100% sure", "100% sure"),
+        ];
+        for (name, shown) in cases {
+            assert_eq!(displayed_name(name), shown, "{name:?}");
+        }
+        // The oracle: over every character class, the text written reads back the same.
+        for c in (0u32..0x300)
+            .chain(0xFFF0..0x10000)
+            .filter_map(char::from_u32)
+        {
+            let name = format!("k{c}k");
+            let shown = displayed_name(&name);
+            let doc = format!("<Key>{}</Key>", quick_xml::escape::escape(shown.as_ref()));
+            assert!(
+                shown
+                    .chars()
+                    .all(|c| !c.is_control() && c != '\u{FFFE}' && c != '\u{FFFF}'),
+                "{c:?}"
+            );
+            assert_eq!(
+                leaf_text(doc.as_bytes(), "Key").as_deref(),
+                Some(shown.as_ref())
+            );
+        }
+    }
     use quick_xml::events::Event;
 
     #[test]

@@ -143,8 +143,9 @@ pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
     let mut w = Writer::new(Vec::new());
     for (key, version) in kept {
         let _ = w.write_event(Event::Start(BytesStart::new("Error")));
+        let key = crate::hcp::xml::displayed_name(key);
         let fields = [
-            Some(("Key", key.as_str())),
+            Some(("Key", key.as_ref())),
             version.as_deref().map(|v| ("VersionId", v)),
             Some(("Code", HcpCode::OperationAborted.as_str())),
             Some(("Message", "The object is under retention or on hold.")),
