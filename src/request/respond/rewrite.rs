@@ -312,6 +312,19 @@ pub fn success_header_noting(
             .expect("copied header");
         } else if !unversioned(name.as_str(), value) {
             match passing(name.as_str()) {
+                // One length, once: a backend's repeated field, or its list of the same length
+                // (`5, 5`, which framed the body), is no header to pass on (RFC 9110 §8.6;
+                // Node's parser refuses either).
+                Some(Passing::Named(wire)) if name == http::header::CONTENT_LENGTH => {
+                    let one = match value.as_bytes().iter().position(|b| *b == b',') {
+                        Some(at) => {
+                            http::HeaderValue::from_bytes(value.as_bytes()[..at].trim_ascii())
+                                .unwrap_or_else(|_| value.clone())
+                        }
+                        None => value.clone(),
+                    };
+                    resp.insert_header(wire, one).map(|()| true)
+                }
                 Some(Passing::Named(wire)) => {
                     names_version |= VERSION_HEADERS.contains(&wire);
                     resp.append_header(wire, value.clone())
@@ -1989,6 +2002,23 @@ mod tests {
     }
 
     /// What a backend says about itself stays behind; what describes the object goes on.
+    /// A backend's length given twice, or as a list of the same length (which framed its
+    /// body), is passed on once: one `Content-Length`, one value.
+    #[test]
+    fn one_content_length_is_passed_on() {
+        let host = HostId::new("host".into()).unwrap();
+        let id = RequestId::new();
+        for given in [&["4", "4"][..], &["4, 4"], &["4 ,4"], &["4"]] {
+            let mut up = ResponseHeader::build(200, None).unwrap();
+            for v in given {
+                up.append_header("content-length", *v).unwrap();
+            }
+            let out = success_header(&up, &id, &host);
+            let lengths: Vec<_> = out.headers.get_all("content-length").iter().collect();
+            assert_eq!(lengths, ["4"], "{given:?}");
+        }
+    }
+
     #[test]
     fn only_object_and_transfer_headers_pass() {
         let mut up = ResponseHeader::build(200, None).unwrap();
