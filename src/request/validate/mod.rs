@@ -162,15 +162,21 @@ pub fn copy_range(value: &str) -> Option<(u64, u64)> {
 /// A GET's byte range by HCP's grammar — `bytes=first-last` (last ≥ first, as a copy's range),
 /// `bytes=first-`, `bytes=-count` — as the gateway sends it; `None` for any other value, which
 /// HCP ignores ("HCP ignores the Range header and returns the complete object data"), so it is
-/// not sent.
+/// not sent. A position past any object's size (`i64::MAX`, which backends read positions
+/// in, the embedded store refusing more) is sent as that: the same range of any object.
 pub fn object_range(value: &str) -> Option<String> {
-    if let Some((first, last)) = copy_range(value) {
-        return Some(format!("bytes={first}-{last}"));
-    }
+    // (Digits of any length: a number past u64's is past i64's too.)
+    let position = |n: &str| {
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| n.parse::<u64>().unwrap_or(u64::MAX).min(i64::MAX as u64))
+    };
     match value.trim().strip_prefix("bytes=")?.split_once('-')? {
-        ("", last) => Some(format!("bytes=-{}", digits(last)?)),
-        (first, "") => Some(format!("bytes={}-", digits(first)?)),
-        _ => None,
+        ("", last) => Some(format!("bytes=-{}", position(last)?)),
+        (first, "") => Some(format!("bytes={}-", position(first)?)),
+        (first, last) => {
+            let (first, last) = (position(first)?, position(last)?);
+            (first <= last).then(|| format!("bytes={first}-{last}"))
+        }
     }
 }
 
