@@ -1105,7 +1105,8 @@ impl S3 for StoreS3 {
                 Some(listed_name(key, url)),
                 Some(listed.version.id().to_string()),
             ),
-            Some(Entry::Prefix(p)) => (Some(listed_name(p, url)), None),
+            // (HCP: "NextVersionIdMarker is an empty element" after a common prefix.)
+            Some(Entry::Prefix(p)) => (Some(listed_name(p, url)), Some(String::new())),
             None => (None, None),
         };
         let mut versions = Vec::new();

@@ -648,8 +648,11 @@ impl Objects {
         let (after_key, resume) = match (query.after, after_version) {
             (Some(k), Some(v)) if !v.is_empty() => {
                 // By position: a marker version deleted since the last page still says where
-                // to go on (an id holds its order). A vanished `null` marker lists the key's
-                // versions again: a repeat is harmless, an omission is not.
+                // to go on (an id holds its order). A marker that names no version and holds
+                // no order (a vanished `null`, an id never given) starts the listing after the
+                // key (HCP: "If no such item exists, the returned bucket listing starts with
+                // the first item with a name that's alphanumerically greater than the
+                // key-marker").
                 let order = match find(&versions, &nulls, bucket, k, v)? {
                     Some((entry, _)) => Some(entry),
                     None => order_of(v).map(|order| entry_key(bucket, k, order)),
@@ -715,7 +718,7 @@ impl Objects {
                 })
                 .filter(|(entry, key, _)| match &resume {
                     Some((k, Some(marker))) => key != k || entry > marker,
-                    Some((k, None)) => key >= k,
+                    Some((k, None)) => key > k,
                     None => true,
                 })
                 .map(|(_, key, listed)| (key, listed))
