@@ -417,6 +417,15 @@ impl Gateway {
             _ => self.held.hold_counted(),
         };
         let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
+        // A document is rewritten whole before it is written — copied, reordered (versions),
+        // indented (pretty-print) — and held until then: counted as the copies it makes, not
+        // once (a listing of long keys held several times over was the process's memory).
+        if let Ok(b) = &body {
+            let copies = rewrite_copies(call.op, x.reply.pretty);
+            if let Err(full) = held.add(b.len().saturating_mul(copies)) {
+                return self.answer(s, x, full.error()).await;
+            }
+        }
         self.answer_document(s, x, call, upstream, body).await
     }
 
@@ -922,4 +931,18 @@ impl Gateway {
 pub(super) fn preflight_refused() -> HcpError {
     HcpError::new(HcpCode::AccessDenied)
         .with_message("CORS is not enabled for this origin, method and headers on this bucket.")
+}
+
+/// How many copies of a backend document of `op` its rewrite holds at once besides the one
+/// read: the rewritten document, and for a version listing its entries reordered, for
+/// `x-hcp-pretty-print` the indented one (written into room for twice the length), and where
+/// owners are named the listed names once more. (An error document, small, is read as one.)
+fn rewrite_copies(op: Operation, pretty: bool) -> usize {
+    if op.result_root().is_none() {
+        return 0;
+    }
+    let listing = op.page_size().is_some();
+    1 + usize::from(op == Operation::ListObjectVersions)
+        + usize::from(listing)
+        + if pretty { 2 } else { 0 }
 }
