@@ -247,6 +247,17 @@ async fn the_gateways_own_failures() {
         r.body.len() < declared,
         "a truncated download looked complete"
     );
+    // Nor is it counted a success: the 200 sent, the failure's code with it.
+    let cut =
+        gw.metrics()
+            .requests
+            .with_label_values(&["GetObject", "t", "b", "200", "InternalError"]);
+    assert_eq!(
+        cut.get(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&gw.metrics().render())
+    );
 
     // AWS hides errors found late in a 200 on complete and copies.
     let r = request(

@@ -678,6 +678,9 @@ impl Gateway {
                     }
                     Ok(None) => break,
                     Err(e) => {
+                        // (Counted as the failure the client would have been answered, had the
+                        // 200 not been sent: a cut download is no success in the metrics.)
+                        x.code = Some(HcpCode::InternalError);
                         x.cause = Some(format!("backend failed mid-response: {e}"));
                         return Flow::Abort;
                     }
