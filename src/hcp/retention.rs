@@ -309,11 +309,14 @@ pub fn lock_until(setting: Setting) -> Option<i64> {
 }
 
 /// The setting a backend's retain-until date (seconds) stands for ([`lock_until`] read back).
+/// `-2` is its instant alone: a date the gateway did not write there — a bucket's default
+/// retention ending that day, counted by the backend years after it was set — is a date in
+/// force, which no `0` ends (read as `-2`, it could be made deletable at once).
 pub fn setting_of(until: Option<i64>) -> Setting {
     match until {
         None => Setting::Allowed,
         Some(t) if t >= PROHIBITED_UNTIL => Setting::Prohibited,
-        Some(t) if t >= UNSPECIFIED_UNTIL => Setting::Unspecified,
+        Some(UNSPECIFIED_UNTIL) => Setting::Unspecified,
         Some(t) => Setting::Until(t),
     }
 }
@@ -622,6 +625,14 @@ mod tests {
         }
         assert_eq!(PROHIBITED_UNTIL, at("2106-02-07T00:00:00Z"));
         assert!(PROHIBITED_UNTIL <= i64::from(u32::MAX));
+        // A default retention ending on `-2`'s day, not at its instant, is a date in force:
+        // never made deletable by `0` (read as `-2` it was).
+        let default_ending = at("2106-02-06T12:00:00Z");
+        let read = setting_of(Some(default_ending));
+        assert_eq!(read, Until(default_ending));
+        let now = at("2030-01-01T00:00:00Z");
+        assert!(may_change(read, Allowed, now).is_err());
+        assert!(may_change(Unspecified, Allowed, now).is_ok());
         assert!(keepable(Until(LATEST_UNTIL)).is_ok());
         assert!(keepable(Until(LATEST_UNTIL + 1)).is_err());
         assert!(keepable(Prohibited).is_ok());
