@@ -158,6 +158,22 @@ impl Held {
     pub fn add(&mut self, more: usize) -> Result<(), Full> {
         self.set(self.bytes.saturating_add(more))
     }
+
+    /// [`Held::add`], but never refused while this share is all the budget holds: what one
+    /// request needs beside what it read (a document's rewritten copies) is given on an idle
+    /// gateway whatever its size — refusing it there would refuse it on every retry — and
+    /// counted, so that the requests after it find the room taken.
+    pub fn add_unless_alone(&mut self, more: usize) -> Result<(), Full> {
+        let alone = self
+            .budget
+            .as_ref()
+            .is_some_and(|b| b.in_use() <= self.bytes);
+        let refusable = self.refusable;
+        self.refusable = refusable && !alone;
+        let added = self.add(more);
+        self.refusable = refusable;
+        added
+    }
 }
 
 /// Makes room in `buf` for `more` bytes, growing it as a `Vec` does (doubling) but never past
@@ -225,6 +241,29 @@ mod tests {
         assert_eq!((full.in_use(), full.refusals.get()), (25, 1));
         drop(answer);
         assert_eq!(full.in_use(), 0);
+    }
+
+    /// What a request needs beside what it read is given while it holds all the budget holds,
+    /// whatever its size (counted, not refused: on an idle gateway a refusal would come again
+    /// on every retry), and refused where others hold part of it and there is no room.
+    #[test]
+    fn a_lone_request_is_given_what_it_needs_besides() {
+        let b = budget(100);
+        let mut lone = b.hold();
+        lone.set(60).unwrap();
+        lone.add_unless_alone(120).unwrap();
+        assert_eq!((b.in_use(), b.refusals.get()), (180, 0));
+        assert_eq!(b.hold().add(1), Err(Full));
+        drop(lone);
+        let mut one = b.hold();
+        let mut other = b.hold();
+        one.set(60).unwrap();
+        other.set(10).unwrap();
+        assert_eq!(one.add_unless_alone(120), Err(Full));
+        assert_eq!((one.bytes(), b.in_use(), b.refusals.get()), (60, 70, 2));
+        one.add_unless_alone(30).unwrap();
+        drop((one, other));
+        assert_eq!(b.in_use(), 0);
     }
 
     /// A buffer grown piece by piece doubles as a `Vec` would, but never past its most.

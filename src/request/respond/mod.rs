@@ -422,7 +422,7 @@ impl Gateway {
         // once (a listing of long keys held several times over was the process's memory).
         if let Ok(b) = &body {
             let copies = rewrite_copies(call.op, x.reply.pretty);
-            if let Err(full) = held.add(b.len().saturating_mul(copies)) {
+            if let Err(full) = held.add_unless_alone(b.len().saturating_mul(copies)) {
                 return self.answer(s, x, full.error()).await;
             }
         }
