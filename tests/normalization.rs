@@ -26,6 +26,10 @@ async fn request(
     let (ak, sk) = keys(USER, PASSWORD);
     let complete = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>".to_vec();
     let complete_target = format!("/bkt/some/key?uploadId={}", bound_upload_id("bkt", "u1"));
+    let part_target = format!(
+        "/bkt/some/key?partNumber=1&uploadId={}",
+        bound_upload_id("bkt", "u1")
+    );
     let (method, target, body): (&str, &str, Vec<u8>) = match op {
         Operation::GetObject => ("GET", "/bkt/some/key", vec![]),
         Operation::HeadObject => ("HEAD", "/bkt/some/key", vec![]),
@@ -33,6 +37,7 @@ async fn request(
         Operation::CompleteMultipartUpload => ("POST", &complete_target, complete),
         Operation::ListObjects => ("GET", "/bkt", vec![]),
         Operation::CopyObject => ("PUT", "/bkt/some/key", vec![]),
+        Operation::UploadPartCopy => ("PUT", &part_target, vec![]),
         // (A version's delete: the one a lock can refuse.)
         Operation::DeleteObject => ("DELETE", "/bkt/some/key?versionId=v1", vec![]),
         other => panic!("no request for {other:?}"),
@@ -41,7 +46,7 @@ async fn request(
     let len = body.len().to_string();
     server.respond_to(method, directive);
     let mut extra: Vec<(&str, &str)> = vec![];
-    if op == Operation::CopyObject {
+    if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
         extra.push(("x-amz-copy-source", "/bkt/source"));
     }
     if !body.is_empty() {

@@ -1284,6 +1284,10 @@ impl<'a> Texts<'a> {
     /// empty `Prefix` or `KeyMarker` in an uploads listing) — empty, as the request left the
     /// parameter; a page size as asked.
     fn echoes_before_end(&self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
+        // (A client's listing: the gateway's own read as the backend wrote them.)
+        if self.params.is_none() {
+            return Some(());
+        }
         for (i, (name, param)) in echoes(self.op).iter().enumerate() {
             if self.echoes_seen & (1 << i) != 0 {
                 continue;
@@ -1518,7 +1522,11 @@ impl<'a> Texts<'a> {
                 Some(self.location.to_string())
             }
             // The page size asked, as HCP echoes it (validated a number: written as read).
-            (_, Some(name)) if depth == 2 && op.page_size().is_some_and(|(_, n)| n == name) => {
+            (_, Some(name))
+                if depth == 2
+                    && self.params.is_some()
+                    && op.page_size().is_some_and(|(_, n)| n == name) =>
+            {
                 Some(self.page_size())
             }
             (_, Some(b"UploadIdMarker")) if op == Operation::ListMultipartUploads => {
