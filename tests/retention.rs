@@ -2085,6 +2085,32 @@ async fn a_compliance_retention_is_lengthened_in_its_mode(backend: Backend) {
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
     let until = head.object_lock_retain_until_date().expect("a date").secs();
     assert!(until > in_a_day().secs() + 80_000, "{until}");
+    // A compliance retention that has ended keeps nothing: a new one is the tenant's mode
+    // (governance, which a privileged delete passes), not a compliance lock no one can lift.
+    let soon = DateTime::from_secs(in_a_day().secs() - 86_400 + 2);
+    let put = s3.put_object().bucket(&bucket).key("ended");
+    put.object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(soon)
+        .body(ByteStream::from_static(b"doc"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let ended = format!("/{bucket}/ended");
+    let change = [
+        ("x-amz-copy-source", ended.as_str()),
+        ("x-hcp-retention", "A+1d"),
+    ];
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &ended, &change, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = s3.head_object().bucket(&bucket).key("ended").send().await;
+    // (Ceph RGW refuses another mode for a version once kept in compliance, ended or not: the
+    // new date is kept in compliance there, as the only retention it takes.)
+    let mode = match backend {
+        Backend::Rgw => ObjectLockMode::Compliance,
+        _ => ObjectLockMode::Governance,
+    };
+    assert_eq!(head.unwrap().object_lock_mode(), Some(&mode));
 }
 
 #[tokio::test]

@@ -491,28 +491,16 @@ pub(in crate::request) async fn change(
         // made meanwhile has turned into a shortening.
         let mode = lock_mode(&(text("x-amz-object-lock-mode") + &text("x-obs-object-lock-mode")));
         let held_by = mode.zip(retention::lock_until(current));
-        // A version kept in compliance mode (S3's own, or a compliance default) stays in it:
-        // HCP's rules only lengthen it, and S3 never lets its mode change.
+        // A version kept in compliance mode (S3's own, or a compliance default) stays in it
+        // while that retention is in force: HCP's rules only lengthen it, and S3 never lets
+        // its mode change. (One that has ended keeps nothing: the tenant's mode applies.)
         let retention = match (held_by, protection.retention) {
-            (Some((LockMode::Compliance, _)), Some((_, until))) => {
+            (Some((LockMode::Compliance, kept)), Some((_, until))) if kept > now => {
                 Some((LockMode::Compliance, until))
             }
             (_, asked) => asked,
         };
-        let bypass = needs_bypass(held_by, retention);
-        if bypass {
-            unchanged_since(r, at, version, &head).await?;
-        }
-        let mut status = r.put_retention(at, version, retention, bypass).await;
-        if retention.is_none() && status != Some(200) {
-            // A backend that cannot remove a retention (Ceph RGW wants a mode and a date) ends
-            // it instead, a moment from now.
-            let ended = Some((LockMode::Governance, now + 2));
-            status = r.put_retention(at, version, ended, bypass).await;
-        }
-        if status != Some(200) {
-            return Err(failed("changing the retention", status));
-        }
+        put_retention(r, at, (version, &head), held_by, retention, now).await?;
     }
     release_holds(r, at, version, held, &holds).await?;
     Ok(Changed {
@@ -579,6 +567,41 @@ fn lock_mode(text: &str) -> Option<LockMode> {
         "COMPLIANCE" => Some(LockMode::Compliance),
         _ => None,
     }
+}
+
+/// Sends the new retention of a version (`head`: the version as the change read it, held by
+/// `held_by`), with the gateway's bypass only where S3 needs one ([`needs_bypass`]).
+async fn put_retention(
+    r: &dyn Retainer,
+    at: At<'_>,
+    (version, head): (Option<&str>, &ResponseHeader),
+    held_by: Option<(LockMode, i64)>,
+    retention: Option<(LockMode, i64)>,
+    now: i64,
+) -> Result<(), HcpError> {
+    let bypass = needs_bypass(held_by, retention);
+    if bypass {
+        unchanged_since(r, at, version, head).await?;
+    }
+    let mut status = r.put_retention(at, version, retention, bypass).await;
+    if retention.is_none() && status != Some(200) {
+        // A backend that cannot remove a retention (Ceph RGW wants a mode and a date) ends
+        // it instead, a moment from now.
+        let ended = Some((LockMode::Governance, now + 2));
+        status = r.put_retention(at, version, ended, bypass).await;
+    }
+    // A backend that keeps an ended compliance retention's mode (Ceph RGW refuses another
+    // mode there): the new retention in that mode, as while it was in force.
+    if let (Some((LockMode::Compliance, _)), Some((LockMode::Governance, until)), false) =
+        (held_by, retention, status == Some(200))
+    {
+        let kept = Some((LockMode::Compliance, until));
+        status = r.put_retention(at, version, kept, false).await;
+    }
+    if status != Some(200) {
+        return Err(failed("changing the retention", status));
+    }
+    Ok(())
 }
 
 /// Whether replacing the retention a version is kept by (`current`: its mode and date) with
