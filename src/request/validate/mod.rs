@@ -174,8 +174,11 @@ pub fn object_range(value: &str) -> Option<String> {
         ("", last) => Some(format!("bytes=-{}", position(last)?)),
         (first, "") => Some(format!("bytes={}-", position(first)?)),
         (first, last) => {
+            // (Ordered as written, before either is saturated: `first` past `last` is no range.)
+            let (a, b) = (first.trim_start_matches('0'), last.trim_start_matches('0'));
+            let ordered = (a.len(), a) <= (b.len(), b);
             let (first, last) = (position(first)?, position(last)?);
-            (first <= last).then(|| format!("bytes={first}-{last}"))
+            ordered.then(|| format!("bytes={first}-{last}"))
         }
     }
 }
