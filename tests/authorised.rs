@@ -2005,7 +2005,9 @@ async fn respelled_upload_ids_open_nothing(backend: Backend) {
 /// is never answered as an id the gateway issued — which would then name, to a part, the list,
 /// the complete or the abort, whatever the client wrote. Nor is it sent: the backend would
 /// list the key marker's uploads whose own ids sort after it, and so tell, marker by marker,
-/// the ids the gateway keeps hidden — every marker it did not issue lists the same.
+/// the ids the gateway keeps hidden — every marker it did not issue lists the same, what a key
+/// marker alone lists (RGW lists the key marker's own uploads for it, S3 and the store those
+/// after), and other keys' uploads are not skipped (`mp.txt`).
 async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
     let Some(f) = Fixture::start(backend).await else {
         return;
@@ -2013,11 +2015,17 @@ async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
     let bucket = f.bucket(None, "dropbox-markers").await;
     let bb = format!("ta-{bucket}");
     let (upload, _) = start_upload(&f, &bucket, "mp").await;
+    start_upload(&f, &bucket, "mp.txt").await;
     let marker_of = |text: &str| {
         let (_, rest) = text.split_once("<UploadIdMarker>")?;
         rest.split_once("</UploadIdMarker>")
             .map(|(m, _)| m.to_string())
     };
+    let alone = format!("/{bucket}?uploads&key-marker=mp");
+    let r = f.send(Some(USER), None, "GET", &alone, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<Key>mp.txt</Key>"), "{}", r.text());
+    let after_key = r.text().matches("<Upload>").count();
     let mut listed = Vec::new();
     for marker in ["ANYTHING", "0", "~", upload.as_str()] {
         let target = format!(
@@ -2030,11 +2038,15 @@ async fn upload_id_markers_are_echoed_not_issued(backend: Backend) {
         assert_eq!(echoed.as_deref(), Some(marker), "{}", r.text());
         listed.push(r.text().matches("<Upload>").count());
     }
-    assert_eq!(listed, [0; 4], "uploads listed after each marker");
+    assert_eq!(
+        listed[..3],
+        [after_key; 3],
+        "uploads listed after each marker"
+    );
     let abort = format!("/{bucket}/mp?uploadId=ANYTHING");
     let r = f.send(Some(USER), None, "DELETE", &abort, &[], b"").await;
     r.assert_hcp_error(404, "NoSuchUpload");
-    assert_eq!(f.view.uploads(&bb).await.len(), 1, "the upload was aborted");
+    assert_eq!(f.view.uploads(&bb).await.len(), 2, "the upload was aborted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -329,11 +329,14 @@ impl Gateway {
                     Some(backend_id) => ("upload-id-marker", marker, backend_id),
                     // A marker the gateway did not issue is not sent: the backend would list
                     // the uploads whose own ids sort after it, and so answer, a listing at a
-                    // time, what the ids it keeps hidden are. One past every backend's ids is
-                    // sent instead (`~`, after every character theirs are made of: the listing
-                    // goes on after the key marker's uploads, also where RGW would list them
-                    // for a key marker alone); the answer echoes the client's.
-                    None => ("upload-id-marker", marker, "~".to_string()),
+                    // time, what the ids it keeps hidden are (AWS and MinIO refuse one not of
+                    // their form; RGW reads it as a place among its own names). The listing
+                    // goes on after the key marker, as for a key marker alone; the answer
+                    // echoes the client's marker.
+                    None => {
+                        *params = std::mem::take(params).without("upload-id-marker");
+                        return Ok(Some(marker));
+                    }
                 }
             }
             _ => return Ok(None),

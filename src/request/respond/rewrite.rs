@@ -1292,6 +1292,14 @@ impl<'a> Texts<'a> {
             if self.echoes_seen & (1 << i) != 0 {
                 continue;
             }
+            // The client's own upload marker, which is not always sent on.
+            if *name == b"UploadIdMarker" {
+                let Some(marker) = self.upload_id_marker else {
+                    continue;
+                };
+                write_text_element(writer, "UploadIdMarker", marker)?;
+                continue;
+            }
             let name = std::str::from_utf8(name).ok()?;
             let text = match self.op.page_size().map(|(p, _)| p) == Some(*param) {
                 true => self.page_size(),
@@ -1306,13 +1314,7 @@ impl<'a> Texts<'a> {
                 }
                 false => String::new(),
             };
-            writer
-                .write_event(Event::Start(BytesStart::new(name)))
-                .ok()?;
-            writer
-                .write_event(Event::Text(BytesText::new(&text)))
-                .ok()?;
-            writer.write_event(Event::End(BytesEnd::new(name))).ok()?;
+            write_text_element(writer, name, &text)?;
         }
         Some(())
     }
@@ -1610,6 +1612,15 @@ impl Held {
     }
 }
 
+/// `<name>text</name>`.
+fn write_text_element(writer: &mut Writer<Vec<u8>>, name: &str, text: &str) -> Option<()> {
+    writer
+        .write_event(Event::Start(BytesStart::new(name)))
+        .ok()?;
+    writer.write_event(Event::Text(BytesText::new(text))).ok()?;
+    writer.write_event(Event::End(BytesEnd::new(name))).ok()
+}
+
 /// The elements a listing's answer always names under its root, HCP's echoes of the request
 /// (manual: "If the request did not include the … query parameter, the response body includes
 /// … as an empty element"; a page size is 1,000 where none was asked), with the parameter each
@@ -1632,6 +1643,8 @@ fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
             (b"Prefix", "prefix"),
             (b"KeyMarker", "key-marker"),
             (b"MaxUploads", "max-uploads"),
+            // (Only where the request gave one: "does not include" it otherwise.)
+            (b"UploadIdMarker", "upload-id-marker"),
         ],
         Operation::ListParts => &[(b"MaxParts", "max-parts")],
         _ => &[],
