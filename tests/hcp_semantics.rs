@@ -2356,4 +2356,37 @@ async fn names_with_control_characters_are_displayed_percent_encoded() {
     assert!(!raw_controls, "{:?}", r.text());
     let e = s3.get_object().bucket(&bucket).key("a\u{1}b").send().await;
     assert_eq!(sdk_error(&e.unwrap_err()), (404, "NoSuchKey".to_string()));
+    // So in a listing of such a name, and a multi-object delete's answer naming it.
+    let put = s3.put_object().bucket(&bucket).key("a\u{1}b");
+    put.body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "GET", &format!("/{bucket}"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<Key>a%01b</Key>"), "{}", r.text());
+    assert!(
+        !r.body.iter().any(|b| *b < 0x20 && *b != b'\n'),
+        "{:?}",
+        r.text()
+    );
+    let doc = b"<Delete><Object><Key>a&#x1;b</Key></Object></Delete>";
+    let md5 = content_md5(doc);
+    let target = format!("/{bucket}?delete");
+    let r = as_user(&gw, admin, "POST", &target, &[("content-md5", &md5)], doc).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<Key>a%01b</Key>"), "{}", r.text());
+    assert!(
+        !r.body.iter().any(|b| *b < 0x20 && *b != b'\n'),
+        "{:?}",
+        r.text()
+    );
+    assert!(s3
+        .head_object()
+        .bucket(&bucket)
+        .key("a\u{1}b")
+        .send()
+        .await
+        .is_err());
 }

@@ -1579,6 +1579,18 @@ impl<'a> Texts<'a> {
             (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
                 Some(route.tenant.name.to_string())
             }
+            // A name as HCP displays it back: its nonprintable characters percent-encoded
+            // (raw, they make the document no XML at all).
+            (
+                _,
+                Some(
+                    b"Key" | b"Prefix" | b"Marker" | b"NextMarker" | b"KeyMarker"
+                    | b"NextKeyMarker" | b"StartAfter" | b"Delimiter",
+                ),
+            ) => match crate::hcp::xml::displayed_name(text) {
+                std::borrow::Cow::Owned(shown) => Some(shown),
+                std::borrow::Cow::Borrowed(_) => None,
+            },
             _ => None,
         }
     }
