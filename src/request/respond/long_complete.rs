@@ -53,7 +53,8 @@ impl Gateway {
                 (None, Ok(_), Some(body)) => {
                     let upstream = up.session.resp_header().expect("response was read").clone();
                     self.note_answer(x, call, &upstream);
-                    self.answer_document(s, x, call, &upstream, body).await
+                    self.answer_document(s, x, call, &upstream, (body, &mut held))
+                        .await
                 }
                 (None, Ok(_), None) => self.answer_from_backend(s, x, &mut up, call).await,
             };

@@ -266,7 +266,9 @@ impl Gateway {
         let mut held = self.held.hold_counted();
         let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
         if !self.lost_try_created(call, upstream, &body).await {
-            return self.answer_document(s, x, call, upstream, body).await;
+            return self
+                .answer_document(s, x, call, upstream, (body, &mut held))
+                .await;
         }
         x.cause = Some("created by a try whose answer was lost".into());
         let mut resp = ResponseHeader::build(200, Some(3)).expect("200");
@@ -426,7 +428,8 @@ impl Gateway {
                 return self.answer(s, x, full.error()).await;
             }
         }
-        self.answer_document(s, x, call, upstream, body).await
+        self.answer_document(s, x, call, upstream, (body, &mut held))
+            .await
     }
 
     /// A backend's answer read whole (`body`), settled into HCP's document or error.
@@ -436,7 +439,10 @@ impl Gateway {
         x: &mut Exchange,
         call: &Call<'_>,
         upstream: &ResponseHeader,
-        body: Result<Vec<u8>, pingora::BError>,
+        (body, held): (
+            Result<Vec<u8>, pingora::BError>,
+            &mut crate::request::held::Held,
+        ),
     ) -> Flow {
         if call.op == Operation::DeleteObject && upstream.status == 400 {
             if let Ok(b) = &body {
@@ -466,6 +472,9 @@ impl Gateway {
                 return self.answer(s, x, err).await;
             }
         };
+        // What was read and its copies are gone: the document written is what is held while
+        // the client reads it, however slowly.
+        let _ = held.set(doc.len());
         let (mut resp, names_version) =
             rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
