@@ -591,9 +591,10 @@ async fn put_retention(
         status = r.put_retention(at, version, ended, bypass).await;
     }
     // A backend that keeps an ended compliance retention's mode (Ceph RGW refuses another
-    // mode there): the new retention in that mode, as while it was in force.
-    if let (Some((LockMode::Compliance, _)), Some((LockMode::Governance, until)), false) =
-        (held_by, retention, status == Some(200))
+    // mode there, 403): the new retention in that mode, as while it was in force. (Only on
+    // that refusal: a failure of another kind may have changed nothing, or everything.)
+    if let (Some((LockMode::Compliance, _)), Some((LockMode::Governance, until)), Some(403)) =
+        (held_by, retention, status)
     {
         let kept = Some((LockMode::Compliance, until));
         status = r.put_retention(at, version, kept, false).await;
