@@ -870,6 +870,8 @@ mod tests {
         /// A hold another instance places just after the first HEAD.
         held_meanwhile: bool,
         heads: Mutex<usize>,
+        /// The backend's answers to `PUT ?retention`, in turn (then 200).
+        retention_answers: Mutex<Vec<u16>>,
     }
 
     #[async_trait]
@@ -922,7 +924,11 @@ mod tests {
             assert_eq!(version, Some("v1"));
             let call = format!("retention {retention:?} bypass {bypass}");
             self.calls.lock().unwrap().push(call);
-            Some(200)
+            let mut answers = self.retention_answers.lock().unwrap();
+            Some(match answers.is_empty() {
+                true => 200,
+                false => answers.remove(0),
+            })
         }
         async fn put_hold(&self, _: At<'_>, version: Option<&str>, on: bool) -> Option<u16> {
             assert_eq!(version, Some("v1"));
@@ -1011,6 +1017,7 @@ mod tests {
             set_meanwhile: None,
             held_meanwhile: false,
             heads: Mutex::new(0),
+            retention_answers: Mutex::new(Vec::new()),
         }
     }
 
@@ -1078,6 +1085,48 @@ mod tests {
 
     fn calls(fake: &Fake) -> Vec<String> {
         fake.calls.lock().unwrap().clone()
+    }
+
+    /// A version whose compliance retention has ended takes the tenant's mode; only where
+    /// the backend refuses that (RGW's 403) is the change made in compliance mode — after a
+    /// failure of another kind nothing more is sent (a compliance lock no one asked for).
+    #[tokio::test]
+    async fn an_ended_compliance_retention_is_kept_in_compliance_only_on_refusal() {
+        let compliant = || {
+            let fake = object(None, false);
+            let mut h = fake.head.clone().unwrap();
+            h.insert_header("x-amz-object-lock-mode", "COMPLIANCE")
+                .unwrap();
+            h.insert_header(
+                "x-amz-object-lock-retain-until-date",
+                "2026-06-01T12:00:00Z",
+            )
+            .unwrap();
+            Fake {
+                head: Some(h),
+                ..fake
+            }
+        };
+        let change = Change {
+            value: Some(Value::parse("A+60d").unwrap()),
+            ..Default::default()
+        };
+        let (governance, compliance) = (
+            "retention Some((Governance, 1785456000)) bypass false",
+            "retention Some((Compliance, 1785456000)) bypass false",
+        );
+        for (answers, calls_made, ok) in [
+            (vec![], vec![governance], true),
+            (vec![403], vec![governance, compliance], true),
+            (vec![503], vec![governance], false),
+            (vec![500], vec![governance], false),
+        ] {
+            let fake = compliant();
+            *fake.retention_answers.lock().unwrap() = answers.clone();
+            let done = run_change(false, &fake, &change).await;
+            assert_eq!(done.is_ok(), ok, "{answers:?}: {done:?}");
+            assert_eq!(calls(&fake), calls_made, "{answers:?}");
+        }
     }
 
     /// A completed upload is a new object: HCP gives it any setting asked, though the
