@@ -1297,7 +1297,8 @@ impl<'a> Texts<'a> {
                 let Some(marker) = self.upload_id_marker else {
                     continue;
                 };
-                write_text_element(writer, "UploadIdMarker", marker)?;
+                let shown = crate::hcp::xml::displayed_name(marker);
+                write_text_element(writer, "UploadIdMarker", &shown)?;
                 continue;
             }
             let name = std::str::from_utf8(name).ok()?;
@@ -1532,7 +1533,8 @@ impl<'a> Texts<'a> {
                 Some(self.page_size())
             }
             (_, Some(b"UploadIdMarker")) if op == Operation::ListMultipartUploads => {
-                Some(self.upload_id_marker.unwrap_or_default().to_string())
+                let marker = self.upload_id_marker.unwrap_or_default();
+                Some(crate::hcp::xml::displayed_name(marker).into_owned())
             }
             (_, Some(b"UploadId" | b"NextUploadIdMarker" | b"UploadIdMarker")) => {
                 if op == Operation::ListMultipartUploads && grand == Some(b"Upload") {
@@ -1753,6 +1755,21 @@ pub fn rewrite_xml(
     }
 }
 
+/// A character XML 1.0 cannot carry, written as a reference (RGW's `&#x01;`): shown as HCP
+/// shows it, percent-encoded, wherever it is.
+fn displayed_reference(event: &mut Event<'static>) {
+    let Event::GeneralRef(r) = &*event else {
+        return;
+    };
+    if let Ok(Some(c)) = r.resolve_char_ref() {
+        let mut one = [0u8; 4];
+        let shown = crate::hcp::xml::displayed_name(c.encode_utf8(&mut one));
+        if let std::borrow::Cow::Owned(shown) = shown {
+            *event = Event::Text(BytesText::new(&shown).into_owned());
+        }
+    }
+}
+
 /// [`rewrite_xml`]'s document, not indented.
 fn rewritten(
     body: &[u8],
@@ -1774,6 +1791,7 @@ fn rewritten(
         if skipped_backend_own(&mut reader, &event, op, &path)? {
             continue;
         }
+        displayed_reference(&mut event);
         let depth = path.len();
         unprefixed(&mut event);
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
@@ -2035,6 +2053,29 @@ mod tests {
     }
 
     /// What a backend says about itself stays behind; what describes the object goes on.
+    /// A name's nonprintable characters are shown percent-encoded (HCP), as a backend writes
+    /// them raw (the store) or as references (RGW's `&#x01;`, which XML 1.0 does not allow
+    /// either); a reference to a character XML carries stays as it is.
+    #[test]
+    fn names_are_displayed_with_their_nonprintable_characters_encoded() {
+        for (key, shown) in [
+            ("a&#x01;b", "a%01b"),
+            ("a\u{2}b", "a%02b"),
+            ("x&#65;&amp;&#x7f;", "x&#65;&amp;%7F"),
+        ] {
+            let body = format!(
+                "<ListBucketResult><Name>t1-b</Name><Contents><Key>{key}</Key></Contents>\
+                 </ListBucketResult>"
+            );
+            let out = with_route(|r| {
+                rewrite_xml(body.as_bytes(), Operation::ListObjects, r, &Rewrites::NONE)
+            })
+            .unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            assert!(s.contains(&format!("<Key>{shown}</Key>")), "{key}: {s}");
+        }
+    }
+
     /// A backend's length given twice, or as a list of the same length (which framed its
     /// body), is passed on once: one `Content-Length`, one value.
     #[test]
