@@ -49,6 +49,50 @@ pub fn displayed_name(name: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A name as a client may give it back after [`displayed_name`] showed it: each
+/// percent-encoded character that `displayed_name` encodes is the character again ("you can
+/// access it either by its original name or by the names with the percent-encoded
+/// characters"); any other `%` is the name's own.
+pub fn stored_name(given: &str) -> std::borrow::Cow<'_, str> {
+    if !given.contains('%') {
+        return std::borrow::Cow::Borrowed(given);
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = given.as_bytes();
+    let mut out = String::with_capacity(given.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        // The longest run of %XX here that is one character displayed encoded (1 to 4 bytes).
+        let mut decoded = Vec::new();
+        let mut end = at;
+        let mut matched = false;
+        while decoded.len() < 4 && bytes.get(end) == Some(&b'%') {
+            let (Some(h), Some(l)) = (
+                bytes.get(end + 1).copied().and_then(hex),
+                bytes.get(end + 2).copied().and_then(hex),
+            ) else {
+                break;
+            };
+            decoded.push((h * 16 + l) as u8);
+            end += 3;
+            if let Ok(c) = std::str::from_utf8(&decoded) {
+                if displayed_name(c) != c {
+                    out.push_str(c);
+                    (at, matched) = (end, true);
+                }
+                break;
+            }
+        }
+        if matched {
+            continue;
+        }
+        let c = given[at..].chars().next().expect("a character");
+        out.push(c);
+        at += c.len_utf8();
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The text of the first element named `leaf` (by its local name) in `doc`, references
 /// resolved; `None` if there is none or the document cannot be read.
 pub fn leaf_text(doc: &[u8], leaf: &str) -> Option<String> {
@@ -88,6 +132,12 @@ mod tests {
         for (name, shown) in cases {
             assert_eq!(displayed_name(name), shown, "{name:?}");
         }
+        // Given back, a displayed name is the name (`%` of its own left as it is).
+        for (name, _) in cases {
+            assert_eq!(stored_name(&displayed_name(name)), name, "{name:?}");
+        }
+        assert_eq!(stored_name("a%2x%0"), "a%2x%0");
+        assert_eq!(stored_name("a%41%C3%A9"), "a%41%C3%A9");
         // The oracle: over every character class, the text written reads back the same.
         for c in (0u32..0x300)
             .chain(0xFFF0..0x10000)
@@ -106,6 +156,7 @@ mod tests {
                 leaf_text(doc.as_bytes(), "Key").as_deref(),
                 Some(shown.as_ref())
             );
+            assert_eq!(stored_name(&shown), name, "{c:?}");
         }
     }
     use quick_xml::events::Event;

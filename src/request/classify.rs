@@ -380,7 +380,14 @@ impl Params {
         }
         for &name in op.defined_params() {
             if let Some(value) = query.get(name) {
-                params.set(name, value);
+                // A listing's names, given back as HCP displayed them (their nonprintable
+                // characters percent-encoded), are the names they show.
+                match name {
+                    "prefix" | "marker" | "key-marker" | "start-after" | "delimiter" => {
+                        params.set(name, crate::hcp::xml::stored_name(value));
+                    }
+                    _ => params.set(name, value),
+                }
             }
         }
         params
