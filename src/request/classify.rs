@@ -383,7 +383,8 @@ impl Params {
                 // A listing's names, given back as HCP displayed them (their nonprintable
                 // characters percent-encoded), are the names they show.
                 match name {
-                    "prefix" | "marker" | "key-marker" | "start-after" | "delimiter" => {
+                    "prefix" | "marker" | "key-marker" | "start-after" | "delimiter"
+                    | "continuation-token" => {
                         params.set(name, crate::hcp::xml::stored_name(value));
                     }
                     _ => params.set(name, value),

@@ -1583,13 +1583,7 @@ impl<'a> Texts<'a> {
             }
             // A name as HCP displays it back: its nonprintable characters percent-encoded
             // (raw, they make the document no XML at all).
-            (
-                _,
-                Some(
-                    b"Key" | b"Prefix" | b"Marker" | b"NextMarker" | b"KeyMarker"
-                    | b"NextKeyMarker" | b"StartAfter" | b"Delimiter",
-                ),
-            ) => match crate::hcp::xml::displayed_name(text) {
+            (_, Some(name)) if shows_a_name(name) => match crate::hcp::xml::displayed_name(text) {
                 std::borrow::Cow::Owned(shown) => Some(shown),
                 std::borrow::Cow::Borrowed(_) => None,
             },
@@ -1633,6 +1627,24 @@ fn write_text_element(writer: &mut Writer<Vec<u8>>, name: &str, text: &str) -> O
         .ok()?;
     writer.write_event(Event::Text(BytesText::new(text))).ok()?;
     writer.write_event(Event::End(BytesEnd::new(name))).ok()
+}
+
+/// Whether an element's text is an object's name, or a part of one (HCP displays these with
+/// their nonprintable characters percent-encoded; RGW's continuation token is a key).
+fn shows_a_name(element: &[u8]) -> bool {
+    matches!(
+        element,
+        b"Key"
+            | b"Prefix"
+            | b"Marker"
+            | b"NextMarker"
+            | b"KeyMarker"
+            | b"NextKeyMarker"
+            | b"StartAfter"
+            | b"Delimiter"
+            | b"ContinuationToken"
+            | b"NextContinuationToken"
+    )
 }
 
 /// The elements a listing's answer always names under its root, HCP's echoes of the request
@@ -2074,6 +2086,12 @@ mod tests {
             let s = std::str::from_utf8(&out).unwrap();
             assert!(s.contains(&format!("<Key>{shown}</Key>")), "{key}: {s}");
         }
+        // (RGW's continuation token is the last key itself.)
+        let body = b"<ListBucketResult><NextContinuationToken>a&#x01;</NextContinuationToken>\
+                     </ListBucketResult>";
+        let out = with_route(|r| rewrite_xml(body, Operation::ListObjectsV2, r, &Rewrites::NONE));
+        let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
+        assert!(out.contains(">a%01</NextContinuationToken>"), "{out}");
     }
 
     /// A backend's length given twice, or as a list of the same length (which framed its
