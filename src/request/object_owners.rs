@@ -114,13 +114,30 @@ pub fn owner_named(users: &UserStore, mark: &str) -> Owner {
 /// key and instance (`v:` version id, or `e:` ETag).
 pub struct ListedOwners {
     known: moka::sync::Cache<String, Arc<str>>,
-    /// The HEADs listings may have under way at once, all listings together (so that many
-    /// listings at once do not flood the backend).
-    heads: tokio::sync::Semaphore,
+    /// The HEADs listings may have under way at once, all of a tenant's listings together (so
+    /// that many listings at once do not flood the backend), by tenant: one tenant's listings
+    /// never keep another's waiting past its budget, to name the bucket's owner instead.
+    heads: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
-/// At most this many HEADs for listings' owners at once, in this process.
+/// At most this many HEADs for one tenant's listings' owners at once, in this process.
 const LISTING_HEADS: usize = 64;
+
+impl ListedOwners {
+    /// The HEADs a tenant's listings share (tenants are the configuration's: a few).
+    fn heads_of(&self, tenant: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut heads = self
+            .heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(h) = heads.get(tenant) {
+            return h.clone();
+        }
+        let h = Arc::new(tokio::sync::Semaphore::new(LISTING_HEADS));
+        heads.insert(tenant.to_string(), h.clone());
+        h
+    }
+}
 
 impl Default for ListedOwners {
     fn default() -> Self {
@@ -130,7 +147,7 @@ impl Default for ListedOwners {
                 .weigher(|k: &String, v: &Arc<str>| (k.len() + v.len() + 32) as u32)
                 .time_to_live(LISTED_TTL)
                 .build(),
-            heads: tokio::sync::Semaphore::new(LISTING_HEADS),
+            heads: std::sync::Mutex::default(),
         }
     }
 }
@@ -601,7 +618,8 @@ impl Gateway {
         if let Some(v) = instance.strip_prefix("v:") {
             params.set("versionId", v);
         }
-        let _turn = self.listed_owners.heads.acquire().await.ok()?;
+        let heads = self.listed_owners.heads_of(&at.route.tenant.name);
+        let _turn = heads.acquire().await.ok()?;
         let (head, _) = self
             .backend_call(Operation::HeadObject, params, &target, at.route)
             .await?;
@@ -642,6 +660,20 @@ pub(in crate::request) fn listed_key(key: &str, url_encoded: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One tenant's listings holding every HEAD they may have leave another tenant's theirs
+    /// (one semaphore for all made a busy tenant's listings name the bucket's owner for
+    /// another's objects, their HEADs queued past the listing's budget).
+    #[test]
+    fn one_tenant_s_listings_leave_another_s_heads() {
+        let owners = ListedOwners::default();
+        let all = owners
+            .heads_of("a")
+            .try_acquire_many_owned(LISTING_HEADS as u32);
+        let _all = all.expect("all of a's");
+        assert!(owners.heads_of("a").try_acquire().is_err());
+        assert!(owners.heads_of("b").try_acquire().is_ok());
+    }
 
     #[test]
     fn the_gateways_metadata_is_reserved() {
