@@ -378,13 +378,18 @@ impl Params {
         if let Some(sub) = sub_resource(op, query) {
             params.set(sub, query.get(sub).unwrap_or_default());
         }
+        // (Where the listing encodes its names as URLs, they come back as the names: nothing
+        // was displayed.)
+        let displayed = query.get("encoding-type").is_none();
         for &name in op.defined_params() {
             if let Some(value) = query.get(name) {
                 // A listing's names, given back as HCP displayed them (their nonprintable
                 // characters percent-encoded), are the names they show.
                 match name {
                     "prefix" | "marker" | "key-marker" | "start-after" | "delimiter"
-                    | "continuation-token" => {
+                    | "continuation-token"
+                        if displayed =>
+                    {
                         params.set(name, crate::hcp::xml::stored_name(value));
                     }
                     _ => params.set(name, value),

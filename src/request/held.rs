@@ -159,6 +159,15 @@ impl Held {
         self.set(self.bytes.saturating_add(more))
     }
 
+    /// Holds `total` bytes in all, never refused: what a request has built already and will
+    /// write (refusing it then would waste the work, not spare the memory), counted so that
+    /// the requests after it find the room taken.
+    pub fn keep(&mut self, total: usize) {
+        let refusable = std::mem::take(&mut self.refusable);
+        let _ = self.set(total);
+        self.refusable = refusable;
+    }
+
     /// [`Held::add`], but never refused while this share is all the budget holds: what one
     /// request needs beside what it read (a document's rewritten copies) is given on an idle
     /// gateway whatever its size — refusing it there would refuse it on every retry — and
@@ -263,6 +272,24 @@ mod tests {
         assert_eq!((one.bytes(), b.in_use(), b.refusals.get()), (60, 70, 2));
         one.add_unless_alone(30).unwrap();
         drop((one, other));
+        assert_eq!(b.in_use(), 0);
+    }
+
+    /// What a request has built and will write is kept counted, even past the budget (a
+    /// refused growth left it uncounted while it was written).
+    #[test]
+    fn what_is_built_is_kept_counted() {
+        let b = budget(100);
+        let mut other = b.hold();
+        other.set(90).unwrap();
+        let mut built = b.hold();
+        assert_eq!(built.set(30), Err(Full));
+        built.keep(30);
+        assert_eq!((built.bytes(), b.in_use()), (30, 120));
+        built.keep(5);
+        assert_eq!(b.in_use(), 95);
+        assert_eq!(built.add(10), Err(Full));
+        drop((built, other));
         assert_eq!(b.in_use(), 0);
     }
 

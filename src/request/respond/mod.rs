@@ -474,7 +474,7 @@ impl Gateway {
         };
         // What was read and its copies are gone: the document written is what is held while
         // the client reads it, however slowly.
-        let _ = held.set(doc.len());
+        held.keep(doc.len());
         let (mut resp, names_version) =
             rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);

@@ -1700,19 +1700,28 @@ fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
     }
 }
 
-/// Whether `event` opens an element [`backend_own`] names, then read to its end (`path`: the
-/// elements open around it); `None`: the document ends before it does.
+/// Whether `event` opens an element [`backend_own`] names (or an `UploadIdMarker` the request
+/// did not ask), then read to its end (`path`: the elements open around it); `None`: the
+/// document ends before it does.
 fn skipped_backend_own(
     reader: &mut Reader<&[u8]>,
     event: &Event<'_>,
-    op: Operation,
+    (op, rewrites): (Operation, &Rewrites<'_>),
     path: &[Vec<u8>],
 ) -> Option<bool> {
     let (Event::Start(e) | Event::Empty(e)) = event else {
         return Some(false);
     };
     let parent = path.last().map(Vec::as_slice);
-    if !backend_own(op, (parent, path.len()), local_part(e.name().as_ref())) {
+    let qname = e.name();
+    let name = local_part(qname.as_ref());
+    // HCP: "If the request did not include the upload-id-marker query parameter, the response
+    // body does not include" `UploadIdMarker` (every backend writes it, empty).
+    let unasked = op == Operation::ListMultipartUploads
+        && path.len() == 1
+        && name == b"UploadIdMarker"
+        && rewrites.upload_id_marker.is_none();
+    if !unasked && !backend_own(op, (parent, path.len()), name) {
         return Some(false);
     }
     if matches!(event, Event::Start(_)) {
@@ -1761,10 +1770,13 @@ pub fn rewrite_xml(
     rewrites: &Rewrites<'_>,
 ) -> Option<Bytes> {
     let flat = rewritten(body, op, route, rewrites)?;
-    match rewrites.pretty {
-        true => indented(&flat).map(Bytes::from),
-        false => Some(Bytes::from(flat)),
-    }
+    // (Its length is what it holds: counted so while the client reads it.)
+    let mut doc = match rewrites.pretty {
+        true => indented(&flat)?,
+        false => flat,
+    };
+    doc.shrink_to_fit();
+    Some(Bytes::from(doc))
 }
 
 /// A character XML 1.0 cannot carry, written as a reference (RGW's `&#x01;`): shown as HCP
@@ -1800,7 +1812,7 @@ fn rewritten(
     let mut rooted = false;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
-        if skipped_backend_own(&mut reader, &event, op, &path)? {
+        if skipped_backend_own(&mut reader, &event, (op, rewrites), &path)? {
             continue;
         }
         displayed_reference(&mut event);
