@@ -554,6 +554,15 @@ async fn form_holding(addr: &str, bucket: &str, key: &str, sent: usize) -> TcpSt
     c
 }
 
+/// A hundred keys of a thousand bytes in `bucket`: a listing of about 130 KB.
+async fn long_keys(addr: &str, keys: (&str, &str), bucket: &str) {
+    for i in 0..100 {
+        let target = format!("/{bucket}/{i:03}{}", "k".repeat(997));
+        let r = send_signed(addr, keys, "PUT", &target, b"x").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
 /// What requests hold in memory — a form's file, a signed chunk until its signature is checked,
 /// a backend's listing read whole to become HCP's — comes from one budget,
 /// `server.max_held_bytes`. Two forms holding most of it leave no room for a signed chunk of
@@ -570,12 +579,7 @@ async fn requests_hold_memory_from_one_budget() {
     let bucket = gw.with_bucket("dropbox-held").await;
     let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let keys = (keys.0.as_str(), keys.1.as_str());
-    // A hundred keys of a thousand bytes: a listing of about 130 KB.
-    for i in 0..100 {
-        let target = format!("/{bucket}/{i:03}{}", "k".repeat(997));
-        let r = send_signed(&addr, keys, "PUT", &target, b"x").await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    long_keys(&addr, keys, &bucket).await;
     let list = format!("/{bucket}?max-keys=1000");
     let v4 = V4::now(keys.0, keys.1, &addr, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
     let chunked = format!("/{bucket}/chunked");
@@ -665,11 +669,7 @@ async fn a_listing_is_held_as_the_copies_it_makes() {
     let bucket = gw.with_bucket("dropbox-copies").await;
     let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let keys = (keys.0.as_str(), keys.1.as_str());
-    for i in 0..100 {
-        let target = format!("/{bucket}/{i:03}{}", "k".repeat(997));
-        let r = send_signed(&addr, keys, "PUT", &target, b"x").await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    long_keys(&addr, keys, &bucket).await;
     let list = format!("/{bucket}?list-type=2");
     let v4 = V4::now(keys.0, keys.1, &addr, hcp_s3_gateway::sig::v4::EMPTY_SHA256);
     let pretty = [("x-hcp-pretty-print", "true")];
