@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
 include!(concat!(env!("OUT_DIR"), "/hcp_codes.rs"));
@@ -93,9 +93,7 @@ impl HcpError {
         w.write_event(Event::Start(BytesStart::new("Error")))
             .unwrap();
         let mut element = |name: &str, text: &str| {
-            w.write_event(Event::Start(BytesStart::new(name))).unwrap();
-            w.write_event(Event::Text(BytesText::new(text))).unwrap();
-            w.write_event(Event::End(BytesEnd::new(name))).unwrap();
+            crate::hcp::xml::leaf(w, name, text).expect("a Vec takes any write");
         };
         element("Code", self.code.as_str());
         element("Message", &self.message);

@@ -26,6 +26,22 @@ pub fn push_reference(text: &mut String, reference: &BytesRef<'_>) -> bool {
     }
 }
 
+/// Writes `<name>text</name>` (the text escaped): every document the gateway writes or
+/// rewrites writes its leaves so. (`None` only where the writer's sink fails: never for a
+/// `Vec`.)
+pub fn leaf<W: std::io::Write>(
+    writer: &mut quick_xml::Writer<W>,
+    name: &str,
+    text: &str,
+) -> Option<()> {
+    use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+    writer
+        .write_event(Event::Start(BytesStart::new(name)))
+        .ok()?;
+    writer.write_event(Event::Text(BytesText::new(text))).ok()?;
+    writer.write_event(Event::End(BytesEnd::new(name))).ok()
+}
+
 /// An object's name as HCP displays it back in a document of its own: "non-ASCII,
 /// nonprintable characters" percent-encoded (their UTF-8 bytes) — the control characters,
 /// which XML 1.0 cannot carry but for tab and line ends (and would be lost to a reader's line

@@ -909,11 +909,7 @@ fn write_user_grant(
         ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
         ("xsi:type", "CanonicalUser"),
     ]);
-    let leaf = |w: &mut Writer<Vec<u8>>, name: &str, text: &str| -> Option<()> {
-        w.write_event(Event::Start(BytesStart::new(name))).ok()?;
-        w.write_event(Event::Text(BytesText::new(text))).ok()?;
-        w.write_event(Event::End(BytesEnd::new(name))).ok()
-    };
+    use crate::hcp::xml::leaf;
     writer
         .write_event(Event::Start(BytesStart::new("Grant")))
         .ok()?;
@@ -1298,7 +1294,7 @@ impl<'a> Texts<'a> {
                     continue;
                 };
                 let shown = crate::hcp::xml::displayed_name(marker);
-                write_text_element(writer, "UploadIdMarker", &shown)?;
+                crate::hcp::xml::leaf(writer, "UploadIdMarker", &shown)?;
                 continue;
             }
             let name = std::str::from_utf8(name).ok()?;
@@ -1315,7 +1311,7 @@ impl<'a> Texts<'a> {
                 }
                 false => String::new(),
             };
-            write_text_element(writer, name, &text)?;
+            crate::hcp::xml::leaf(writer, name, &text)?;
         }
         Some(())
     }
@@ -1378,11 +1374,7 @@ impl<'a> Texts<'a> {
                 .write_event(Event::Start(BytesStart::new(party)))
                 .ok()?;
             for (leaf, text) in [("ID", id.as_str()), ("DisplayName", name.as_str())] {
-                writer
-                    .write_event(Event::Start(BytesStart::new(leaf)))
-                    .ok()?;
-                writer.write_event(Event::Text(BytesText::new(text))).ok()?;
-                writer.write_event(Event::End(BytesEnd::new(leaf))).ok()?;
+                crate::hcp::xml::leaf(writer, leaf, text)?;
             }
             writer.write_event(Event::End(BytesEnd::new(party))).ok()?;
         }
@@ -1618,15 +1610,6 @@ impl Held {
     fn opens(&self, depth: usize, e: &BytesStart<'_>) -> bool {
         self.at(depth) && local_part(e.name().as_ref()) == self.name
     }
-}
-
-/// `<name>text</name>`.
-fn write_text_element(writer: &mut Writer<Vec<u8>>, name: &str, text: &str) -> Option<()> {
-    writer
-        .write_event(Event::Start(BytesStart::new(name)))
-        .ok()?;
-    writer.write_event(Event::Text(BytesText::new(text))).ok()?;
-    writer.write_event(Event::End(BytesEnd::new(name))).ok()
 }
 
 /// Whether an element's text is an object's name, or a part of one (HCP displays these with

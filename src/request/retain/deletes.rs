@@ -7,7 +7,7 @@
 //! judged on the object as it is now, whose hold or retention an old version need not carry.
 
 use super::*;
-use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::events::{BytesEnd, BytesStart, Event};
 use quick_xml::{Reader, Writer};
 
 /// One `<Object>` of a `<Delete>` document: its key, version and conditions, as read.
@@ -118,9 +118,7 @@ fn parse(doc: &[u8]) -> Option<(Vec<Entry>, bool)> {
 fn document(entries: &[&Entry], quiet: bool) -> Vec<u8> {
     let mut w = Writer::new(Vec::new());
     let element = |w: &mut Writer<Vec<u8>>, name: &str, text: &str| {
-        let _ = w.write_event(Event::Start(BytesStart::new(name)));
-        let _ = w.write_event(Event::Text(BytesText::new(text)));
-        let _ = w.write_event(Event::End(BytesEnd::new(name)));
+        let _ = crate::hcp::xml::leaf(w, name, text);
     };
     let _ = w.write_event(Event::Start(BytesStart::new("Delete")));
     if quiet {
@@ -151,9 +149,7 @@ pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
             Some(("Message", "The object is under retention or on hold.")),
         ];
         for (name, text) in fields.into_iter().flatten() {
-            let _ = w.write_event(Event::Start(BytesStart::new(name)));
-            let _ = w.write_event(Event::Text(BytesText::new(text)));
-            let _ = w.write_event(Event::End(BytesEnd::new(name)));
+            let _ = crate::hcp::xml::leaf(&mut w, name, text);
         }
         let _ = w.write_event(Event::End(BytesEnd::new("Error")));
     }
