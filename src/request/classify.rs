@@ -378,17 +378,16 @@ impl Params {
         if let Some(sub) = sub_resource(op, query) {
             params.set(sub, query.get(sub).unwrap_or_default());
         }
-        // (Where the listing encodes its names as URLs, they come back as the names: nothing
-        // was displayed.)
-        let displayed = query.get("encoding-type").is_none();
         for &name in op.defined_params() {
             if let Some(value) = query.get(name) {
                 // A listing's names, given back as HCP displayed them (their nonprintable
-                // characters percent-encoded), are the names they show.
+                // characters percent-encoded), are the names they show — but where the listing
+                // encodes its names as URLs, which come back as the names: nothing was
+                // displayed. (Asked only of a listing's names: no other request pays for it.)
                 match name {
                     "prefix" | "marker" | "key-marker" | "start-after" | "delimiter"
                     | "continuation-token"
-                        if displayed =>
+                        if query.get("encoding-type").is_none() =>
                     {
                         params.set(name, crate::hcp::xml::stored_name(value));
                     }
