@@ -1948,6 +1948,79 @@ async fn listings_name_the_parameters_they_were_not_given_on_rgw() {
     listings_name_the_parameters_they_were_not_given(Backend::Rgw).await;
 }
 
+/// HCP names a listing's next markers "only when the value of the `IsTruncated` element is
+/// `true`" (versions: `NextKeyMarker`, `NextVersionIdMarker`; uploads: "does not include the
+/// `NextKeyMarker` and `NextUploadIdMarker` elements" once it lists the last upload) — RGW and
+/// moto write them on every page.
+async fn next_markers_only_on_truncated_pages(backend: Backend) {
+    let Some((gw, _s3, bucket)) = start_with_bucket(backend, "nextmarkers").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    for key in ["a", "b"] {
+        let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/{key}"), &[], b"o").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = as_user(
+            &gw,
+            admin,
+            "POST",
+            &format!("/{bucket}/{key}?uploads"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let next = ["NextKeyMarker", "NextVersionIdMarker", "NextUploadIdMarker"];
+    for (query, truncated, names) in [
+        ("?versions", false, &[][..]),
+        ("?versions&max-keys=2", false, &[][..]),
+        ("?versions&max-keys=1", true, &next[..2]),
+        ("?uploads", false, &[][..]),
+        ("?uploads&max-uploads=2", false, &[][..]),
+        (
+            "?uploads&max-uploads=1",
+            true,
+            &["NextKeyMarker", "NextUploadIdMarker"][..],
+        ),
+    ] {
+        // (moto lists every upload whatever `max-uploads` asks.)
+        if backend == Backend::Moto && query == "?uploads&max-uploads=1" {
+            continue;
+        }
+        let r = as_user(&gw, admin, "GET", &format!("/{bucket}{query}"), &[], b"").await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        let text = r.text();
+        // Each echo named once (moto's own `<KeyMarker/>` was named again).
+        for echo in ["Prefix", "KeyMarker"] {
+            let once = text.matches(&format!("<{echo}>")).count()
+                + text.matches(&format!("<{echo}/>")).count();
+            assert_eq!(once, 1, "{query}: {echo}: {text}");
+        }
+        let flag = format!("<IsTruncated>{truncated}</IsTruncated>");
+        assert!(text.contains(&flag), "{query}: {text}");
+        for name in next {
+            let named = text.contains(&format!("<{name}>")) || text.contains(&format!("<{name}/>"));
+            assert_eq!(named, names.contains(&name), "{query}: {name}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn next_markers_only_on_truncated_pages_on_the_store() {
+    next_markers_only_on_truncated_pages(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn next_markers_only_on_truncated_pages_on_rgw() {
+    next_markers_only_on_truncated_pages(Backend::Rgw).await;
+}
+
+#[tokio::test]
+async fn next_markers_only_on_truncated_pages_on_moto() {
+    next_markers_only_on_truncated_pages(Backend::Moto).await;
+}
+
 /// HCP: "If you try to delete an object where the current version is a delete marker or delete
 /// record, HCP returns a 204 (No Content)" — and stacks no second marker; a name that never was
 /// an object gets none either (S3 would make one for each DELETE). The backend keeps one

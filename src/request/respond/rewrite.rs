@@ -933,6 +933,8 @@ struct Texts<'a> {
     params: Option<&'a crate::request::classify::Params>,
     /// The echoes ([`echoes`]) the document has written under its root, by bit.
     echoes_seen: u8,
+    /// A versions' or uploads' listing that says it is whole: it names no next markers.
+    whole: bool,
     initiator: &'a dyn Fn(&str) -> Option<crate::request::owners::Owner>,
     /// ListMultipartUploads: the `<Upload>` being written's initiator, once its `<UploadId>`
     /// named a known one; and whether it names an `<Initiator>`, an `<Owner>` of its own.
@@ -989,6 +991,35 @@ fn errors_versioned(body: &[u8]) -> Vec<bool> {
             }
             Ok(Event::End(_)) => depth = depth.saturating_sub(1),
             Ok(Event::Eof) | Err(_) => return versioned,
+            _ => {}
+        }
+    }
+}
+
+/// Whether a versions' or uploads' listing says it is whole (so names no next markers): its
+/// `<IsTruncated>` (under the root) is anything but `true`, or it has none.
+fn listed_whole(op: Operation, body: &[u8]) -> bool {
+    if !matches!(
+        op,
+        Operation::ListMultipartUploads | Operation::ListObjectVersions
+    ) {
+        return false;
+    }
+    let mut reader = Reader::from_reader(body);
+    let mut depth = 0usize;
+    let mut at_flag = false;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                at_flag = depth == 2 && e.local_name().as_ref() == b"IsTruncated";
+            }
+            Ok(Event::Text(t)) if at_flag => return t.trim_ascii() != b"true",
+            Ok(Event::End(_)) => {
+                depth = depth.saturating_sub(1);
+                at_flag = false;
+            }
+            Ok(Event::Eof) | Err(_) => return true,
             _ => {}
         }
     }
@@ -1179,12 +1210,16 @@ impl<'a> Texts<'a> {
             },
             errors_seen: 0,
             error_message: None,
+            whole: listed_whole(op, body),
         }
     }
 
     /// What `event` at `path` asks of the texts the gateway writes whole: a party's, a
-    /// per-key error's.
+    /// per-key error's. (An empty element under the root is noted as an echo.)
     fn step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
+        if let (1, Event::Empty(e)) = (path.len(), event) {
+            self.note_echo(local_part(e.name().as_ref()));
+        }
         self.party_step(path, event)
             .or_else(|| self.error_step(path, event))
     }
@@ -1268,7 +1303,8 @@ impl<'a> Texts<'a> {
         asked.unwrap_or(1000).to_string()
     }
 
-    /// An element opens under the root: one of HCP's echoes, written.
+    /// An element opens under the root, or is one empty (moto's `<KeyMarker/>`): one of
+    /// HCP's echoes, written.
     fn note_echo(&mut self, name: &[u8]) {
         let i = echoes(self.op).iter().position(|(n, _)| *n == name);
         if let Some(i) = i {
@@ -1691,6 +1727,7 @@ fn skipped_backend_own(
     event: &Event<'_>,
     (op, rewrites): (Operation, &Rewrites<'_>),
     path: &[Vec<u8>],
+    whole: bool,
 ) -> Option<bool> {
     let (Event::Start(e) | Event::Empty(e)) = event else {
         return Some(false);
@@ -1704,7 +1741,15 @@ fn skipped_backend_own(
         && path.len() == 1
         && name == b"UploadIdMarker"
         && rewrites.upload_id_marker.is_none();
-    if !unasked && !backend_own(op, (parent, path.len()), name) {
+    // HCP names where a listing goes on "only when the value of the `IsTruncated` element is
+    // `true`" (RGW and moto write them on every page of uploads).
+    let no_next = whole
+        && path.len() == 1
+        && matches!(
+            name,
+            b"NextKeyMarker" | b"NextUploadIdMarker" | b"NextVersionIdMarker"
+        );
+    if !unasked && !no_next && !backend_own(op, (parent, path.len()), name) {
         return Some(false);
     }
     if matches!(event, Event::Start(_)) {
@@ -1795,7 +1840,7 @@ fn rewritten(
     let mut rooted = false;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
-        if skipped_backend_own(&mut reader, &event, (op, rewrites), &path)? {
+        if skipped_backend_own(&mut reader, &event, (op, rewrites), &path, texts.whole)? {
             continue;
         }
         displayed_reference(&mut event);
