@@ -380,6 +380,77 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Listing a tenant's buckets needs an authenticated user (manual: "To list the buckets you
+/// own, you must be an authenticated user") — an anonymous caller of a tenant with anonymous
+/// grants (and no records kept) was sent the whole list. And a bucket's CORS rules (and its
+/// lifecycle rules, the other configuration read) are read by its administrators ("Users with
+/// the administrator or monitor role can read CORS settings"), not by whoever may read its
+/// objects: a reader, an anonymous caller of a public bucket.
+async fn bucket_lists_and_configurations_are_not_anyone_s(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let private = f.bucket(None, "private-list").await;
+    let public = f.bucket(None, "public-cors").await;
+    let cors = "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    let md5 = content_md5(cors.as_bytes());
+    let target = format!("/{public}?cors");
+    let r = f
+        .send(
+            Some(USER),
+            None,
+            "PUT",
+            &target,
+            &[("content-md5", &md5)],
+            cors.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = f.gw.backend_requests();
+    for auth in [None, Some("AWS all_users:"), Some("HCP all_users:")] {
+        let extra: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let r = f.send(None, None, "GET", "/", &extra, b"").await;
+        r.assert_hcp_error(403, "AccessDenied");
+        assert!(!r.text().contains(&private), "{auth:?}: {}", r.text());
+    }
+    for (user, method) in [(None, "GET"), (None, "HEAD"), (Some(WRITER), "GET")] {
+        for query in ["cors", "lifecycle"] {
+            let target = format!("/{public}?{query}");
+            let r = f.send(user, None, method, &target, &[], b"").await;
+            match method {
+                "HEAD" => assert_eq!(r.status, 403, "{query}"),
+                _ => r.assert_hcp_error(403, "AccessDenied"),
+            }
+            assert!(
+                !r.text().contains("AllowedOrigin"),
+                "{user:?} {query}: {}",
+                r.text()
+            );
+        }
+    }
+    assert_eq!(
+        f.gw.backend_requests(),
+        before,
+        "a refused request reached the backend"
+    );
+    // (The bucket's administrator still reads them.)
+    let r = f
+        .send(Some(ADMIN_ONLY), None, "GET", &target, &[], b"")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("https://app.example"), "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_lists_and_configurations_are_not_anyone_s_on_the_embedded_backend() {
+    bucket_lists_and_configurations_are_not_anyone_s(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_lists_and_configurations_are_not_anyone_s_on_rgw() {
+    bucket_lists_and_configurations_are_not_anyone_s(Backend::Rgw).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_classified_operation_reaches_the_embedded_backend() {
     only_the_classified_operation_reaches_the_backend(Backend::Local).await;

@@ -61,6 +61,10 @@ fn grants_of<'a>(
         Principal::Anonymous if is_multipart(op) => {
             Err(denied().with_message("Multipart uploads require an authenticated user."))
         }
+        // HCP: "To list the buckets you own, you must be an authenticated user."
+        Principal::Anonymous if op == Operation::ListBuckets => {
+            Err(denied().with_message("Listing buckets requires an authenticated user."))
+        }
         Principal::Anonymous => Ok(Grants::Anonymous(tenant.anonymous.load())),
     }
 }
@@ -379,7 +383,7 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// The permission an operation needs on its bucket; `None` for listing the tenant's buckets,
-/// which any identity with some grant on the tenant may do. (A CORS preflight needs nothing at
+/// which any authenticated user with some grant on the tenant may do. (A CORS preflight needs nothing at
 /// all and is let through before grants are consulted.)
 pub fn required(op: Operation, method: &Method) -> Option<Permission> {
     use Operation::*;
@@ -395,7 +399,8 @@ pub fn required(op: Operation, method: &Method) -> Option<Permission> {
         Operation::PutObjectRetention => Permission::PutObjectRetention,
         Operation::GetObjectLegalHold => Permission::GetObjectLegalHold,
         Operation::PutObjectLegalHold => Permission::PutObjectLegalHold,
-        BucketSubresource if method == Method::GET || method == Method::HEAD => Read,
+        // (HCP: "Users with the administrator or monitor role can read CORS settings"; a
+        // bucket's lifecycle rules, the other one read, are its operator's as much.)
         BucketSubresource => Admin,
         PutObject
         | PostObject
