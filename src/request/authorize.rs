@@ -1072,7 +1072,7 @@ mod tests {
         );
         assert_eq!(
             required(Operation::BucketSubresource, &Method::GET),
-            Some(Permission::Read)
+            Some(Permission::Admin)
         );
         assert_eq!(
             required(Operation::DeleteObjects, &Method::POST),
