@@ -627,6 +627,60 @@ async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
     }
 }
 
+/// A stop does not leave a complete the backend is still carrying out unfinished either: the
+/// gateway waits past its grace period (2 s here) for the backend's answer and does what the
+/// complete asked of the object (its folders here; its retention, holds, labels, ACL and owner
+/// alike). Before, the process ended at the grace period and the object was kept without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_waits_for_a_complete_under_way() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut gw, server) = start_with_dialect_tenant(
+        Vendor::Minio,
+        "complete_keepalive_ms = 300\n",
+        "folders = true",
+    )
+    .await;
+    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>";
+    let target = format!("/bkt/some/key?uploadId={}", bound_upload_id("bkt", "u1"));
+    let len = body.len().to_string();
+    let digest = sigv4::sha256_hex(body);
+    server.respond_to("POST", "slow-complete|4500");
+    server.respond_also("HEAD", "error|NoSuchKey");
+    let headers = V4::now(&ak, &sk, &addr, &digest).sign(
+        "POST",
+        target.as_bytes(),
+        &[("content-length", &len)],
+    );
+    let head = common::raw::request_head("POST", target.as_bytes(), &headers);
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(&[&head[..], body].concat()).await.unwrap();
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 1024];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the header: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let folder = |seen: &[common::dialect_server::SeenRequest]| {
+        seen.iter()
+            .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/"))
+    };
+    assert!(!folder(&server.seen()), "{:?}", server.seen());
+    gw.gw.take().unwrap().shutdown().await;
+    assert!(
+        folder(&server.seen()),
+        "stopped before the folder: {:?}",
+        server.seen()
+    );
+}
+
 /// A browser's Origin goes to a backend whose CORS answer is its bucket's (AWS's), not to MinIO,
 /// which answers every Origin by its global policy (`*` by default): HCP answers CORS by the
 /// bucket's rules alone.

@@ -120,6 +120,9 @@ pub struct Gateway {
     /// 503 and every answer from then on closes its connection, so that clients reconnect to
     /// another replica rather than meet a connection closed under their next request.
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Completes and copies the backend may still be carrying out, whose object the gateway
+    /// has yet to finish (retention, holds, folders, owner): a stop waits for them.
+    pub underway: Arc<respond::Underway>,
 }
 
 /// How the connection continues after an answer.
@@ -228,6 +231,7 @@ impl Gateway {
             acl_changes: std::sync::atomic::AtomicU64::new(0),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             hold_changes: owners::Turns::default(),
+            underway: Arc::default(),
             versioned_buckets: validate::probes::VersioningCache::default(),
             known_folders: folders::KnownFolders::default(),
             users,

@@ -119,6 +119,17 @@ impl RunningGateway {
                 }
             }
         }
+        // A complete or copy the backend is still carrying out is waited for past the grace
+        // period (each ends by `complete_timeout`): its object is not finished without it.
+        let underway = &self.gateway.underway;
+        if underway.count() > 0 {
+            tracing::warn!(
+                underway = underway.count(),
+                "waiting for completes and copies the backends are still carrying out \
+                 (a second signal stops at once, leaving their objects without what they asked)"
+            );
+            underway.all_done().await;
+        }
     }
 }
 
