@@ -564,13 +564,15 @@ async fn long_completes_keep_the_connection_alive_then_answer() {
     assert!(r.text().starts_with("<?xml"), "{:?}", r.text());
 }
 
-/// A client gone during a long complete (its own read timeout, a closed connection) does not
-/// leave the object the backend goes on to make without what the complete asked of it: the
-/// backend's answer is still awaited and the object's folders are made (so would its retention,
-/// holds, labels, ACL and owner be). Before, the gateway dropped the exchange at the first
-/// keep-alive space it could not send.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
+/// A gateway on a MinIO-dialect server with folders kept, and a connection whose complete of
+/// `some/key` the server answers after `ms`: returned once its committed 200's header is read.
+async fn a_slow_complete_committed(
+    ms: u64,
+) -> (
+    TestGateway,
+    common::dialect_server::DialectServer,
+    tokio::net::TcpStream,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (gw, server) = start_with_dialect_tenant(
         Vendor::Minio,
@@ -584,7 +586,7 @@ async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
     let target = format!("/bkt/some/key?uploadId={}", bound_upload_id("bkt", "u1"));
     let len = body.len().to_string();
     let digest = sigv4::sha256_hex(body);
-    server.respond_to("POST", "slow-complete|2500");
+    server.respond_to("POST", &format!("slow-complete|{ms}"));
     // (No object named as a folder on the way, none by the key: nothing in the way.)
     server.respond_also("HEAD", "error|NoSuchKey");
     let headers = V4::now(&ak, &sk, &addr, &digest).sign(
@@ -595,7 +597,6 @@ async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
     let head = common::raw::request_head("POST", target.as_bytes(), &headers);
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     conn.write_all(&[&head[..], body].concat()).await.unwrap();
-    // The committed 200's header, then the client goes.
     let mut got = Vec::new();
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {
         let mut buf = [0u8; 1024];
@@ -608,16 +609,30 @@ async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
         "{}",
         String::from_utf8_lossy(&got)
     );
+    (gw, server, conn)
+}
+
+/// Whether the server was asked to make the folder `some/` (and nothing by the key itself).
+fn folder_made(seen: &[common::dialect_server::SeenRequest]) -> bool {
+    seen.iter()
+        .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/"))
+        && !seen
+            .iter()
+            .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/key"))
+}
+
+/// A client gone during a long complete (its own read timeout, a closed connection) does not
+/// leave the object the backend goes on to make without what the complete asked of it: the
+/// backend's answer is still awaited and the object's folders are made (so would its retention,
+/// holds, labels, ACL and owner be). Before, the gateway dropped the exchange at the first
+/// keep-alive space it could not send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
+    // The committed 200's header, then the client goes.
+    let (_gw, server, conn) = a_slow_complete_committed(2500).await;
     drop(conn);
-    let folder = |seen: &[common::dialect_server::SeenRequest]| {
-        seen.iter()
-            .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/"))
-            && !seen
-                .iter()
-                .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/key"))
-    };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !folder(&server.seen()) {
+    while !folder_made(&server.seen()) {
         assert!(
             std::time::Instant::now() < deadline,
             "no folder made: {:?}",
@@ -633,49 +648,11 @@ async fn a_long_complete_is_carried_out_when_its_client_is_gone() {
 /// alike). Before, the process ended at the grace period and the object was kept without them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_waits_for_a_complete_under_way() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut gw, server) = start_with_dialect_tenant(
-        Vendor::Minio,
-        "complete_keepalive_ms = 300\n",
-        "folders = true",
-    )
-    .await;
-    let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
-    let (ak, sk) = keys(USER, PASSWORD);
-    let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>";
-    let target = format!("/bkt/some/key?uploadId={}", bound_upload_id("bkt", "u1"));
-    let len = body.len().to_string();
-    let digest = sigv4::sha256_hex(body);
-    server.respond_to("POST", "slow-complete|4500");
-    server.respond_also("HEAD", "error|NoSuchKey");
-    let headers = V4::now(&ak, &sk, &addr, &digest).sign(
-        "POST",
-        target.as_bytes(),
-        &[("content-length", &len)],
-    );
-    let head = common::raw::request_head("POST", target.as_bytes(), &headers);
-    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    conn.write_all(&[&head[..], body].concat()).await.unwrap();
-    let mut got = Vec::new();
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let mut buf = [0u8; 1024];
-        let n = conn.read(&mut buf).await.unwrap();
-        assert!(n > 0, "closed before the header: {got:?}");
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert!(
-        got.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
-    let folder = |seen: &[common::dialect_server::SeenRequest]| {
-        seen.iter()
-            .any(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/some/"))
-    };
-    assert!(!folder(&server.seen()), "{:?}", server.seen());
+    let (mut gw, server, _conn) = a_slow_complete_committed(4500).await;
+    assert!(!folder_made(&server.seen()), "{:?}", server.seen());
     gw.gw.take().unwrap().shutdown().await;
     assert!(
-        folder(&server.seen()),
+        folder_made(&server.seen()),
         "stopped before the folder: {:?}",
         server.seen()
     );
