@@ -928,6 +928,45 @@ async fn ceph_rows_on_rgw() {
         .await
         .unwrap();
     assert_upload_gone(&s3, &bucket, "k", id).await;
+    // A completed upload is gone as well (seed 001: "the multipart upload was aborted or
+    // completed"): completing it again is NoSuchUpload, where RGW answers 200 again.
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("done")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket(&bucket)
+        .key("done")
+        .upload_id(id)
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let complete = || {
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key("done")
+            .upload_id(id)
+            .multipart_upload(parts.clone())
+            .send()
+    };
+    complete().await.unwrap();
+    let e = complete().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchUpload".into()));
 }
 
 /// HCP's 200-with-error answers and the conditional and range answers, on real backends.

@@ -563,6 +563,25 @@ pub async fn assert_upload_gone(s3: &aws_sdk_s3::Client, bucket: &str, key: &str
             .await
             .unwrap_err(),
     ));
+    // (RGW completes an aborted upload with 500 "already in progress", AWS a completed one
+    // with 200: HCP's NoSuchUpload is the gateway's to answer.)
+    let part = aws_sdk_s3::types::CompletedPart::builder()
+        .part_number(1)
+        .e_tag("\"0123456789abcdef0123456789abcdef\"")
+        .build();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(part)
+        .build();
+    no_upload(sdk_error(
+        &s3.complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(parts)
+            .send()
+            .await
+            .unwrap_err(),
+    ));
 }
 
 /// A gateway in front of `backend`, its client for `USER`, and a new bucket of its own

@@ -29,6 +29,8 @@ pub(in crate::request) enum PartsPage {
     Listed(complete::PartSizes),
     /// The backend does not know the upload.
     NoSuchUpload,
+    /// Nor the bucket.
+    NoSuchBucket,
     /// The listing failed (unreachable, unreadable): the backend's answer to the request
     /// itself decides then.
     Unknown,
@@ -147,7 +149,13 @@ impl Probe for Gateway {
             .backend_call(Operation::ListParts, params, at.target, at.route)
             .await
         {
-            Some((h, _)) if h.status == 404 => PartsPage::NoSuchUpload,
+            Some((h, body)) if h.status == 404 => {
+                let code = crate::request::respond::rewrite::parse_backend_error(&body).code;
+                match code.as_deref() {
+                    Some("NoSuchBucket") => PartsPage::NoSuchBucket,
+                    _ => PartsPage::NoSuchUpload,
+                }
+            }
             Some((h, body)) if h.status == 200 => complete::parse_list_parts(&body)
                 .map(PartsPage::Listed)
                 .unwrap_or(PartsPage::Unknown),
@@ -882,7 +890,9 @@ pub(in crate::request) async fn check_complete(
     }
     // (A listing that fails leaves the sizes to the backend, which judges its own minimum,
     // never HCP's where that is larger: then 503.)
-    let Some(sizes) = part_sizes(probe, at, upload_id).await else {
+    // (An aborted or completed upload is HCP's NoSuchUpload here: RGW's complete of an
+    // aborted one is 500 "already in progress", AWS's of a completed one 200.)
+    let Some(sizes) = part_sizes(probe, at, upload_id).await? else {
         if hcp_minimum > backend_minimum {
             return Err(HcpError::new(HcpCode::ServiceUnavailable)
                 .with_message("The upload's parts could not be listed; try again.")
@@ -900,8 +910,12 @@ pub(in crate::request) async fn check_complete(
 }
 
 /// The sizes of an upload's parts, page by page (at most 20 pages of 1,000); `None` where a
-/// page could not be read. (An upload that is gone is the complete's to answer: NoSuchUpload.)
-async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Option<HashMap<u32, u64>> {
+/// page could not be read, NoSuchUpload (or NoSuchBucket) where the upload is gone.
+async fn part_sizes(
+    probe: &dyn Probe,
+    at: At<'_>,
+    upload_id: &str,
+) -> Result<Option<HashMap<u32, u64>>, HcpError> {
     let mut sizes = HashMap::new();
     let mut marker: Option<String> = None;
     for _ in 0..20 {
@@ -910,8 +924,9 @@ async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Option<Ha
             .await
         {
             PartsPage::Listed(listed) => listed,
-            PartsPage::NoSuchUpload => break,
-            PartsPage::Unknown => return None,
+            PartsPage::NoSuchUpload => return Err(HcpError::new(HcpCode::NoSuchUpload)),
+            PartsPage::NoSuchBucket => return Err(HcpError::new(HcpCode::NoSuchBucket)),
+            PartsPage::Unknown => return Ok(None),
         };
         sizes.extend(page);
         match next {
@@ -919,7 +934,7 @@ async fn part_sizes(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Option<Ha
             None => break,
         }
     }
-    Some(sizes)
+    Ok(Some(sizes))
 }
 
 /// A part copy's range that ends past its source, as HCP copies it ("a valid range in which
@@ -962,8 +977,10 @@ pub(in crate::request) async fn check_part_copy(
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
 ) -> Result<Option<ClampedCopy>, HcpError> {
     // One part is enough to know the upload is there.
-    if let PartsPage::NoSuchUpload = probe.parts_page(at, upload_id, (None, 1)).await {
-        return Err(HcpError::new(HcpCode::NoSuchUpload));
+    match probe.parts_page(at, upload_id, (None, 1)).await {
+        PartsPage::NoSuchUpload => return Err(HcpError::new(HcpCode::NoSuchUpload)),
+        PartsPage::NoSuchBucket => return Err(HcpError::new(HcpCode::NoSuchBucket)),
+        PartsPage::Listed(_) | PartsPage::Unknown => {}
     }
     let range = req
         .headers
