@@ -930,37 +930,15 @@ async fn ceph_rows_on_rgw() {
     assert_upload_gone(&s3, &bucket, "k", id).await;
     // A completed upload is gone as well (seed 001: "the multipart upload was aborted or
     // completed"): completing it again is NoSuchUpload, where RGW answers 200 again.
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("done")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let part = s3
-        .upload_part()
-        .bucket(&bucket)
-        .key("done")
-        .upload_id(id)
-        .part_number(1)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
+    let (id, parts) = upload_parts(&s3, &bucket, "done", &[1]).await;
     let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
-        .parts(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
+        .set_parts(Some(parts))
         .build();
     let complete = || {
         s3.complete_multipart_upload()
             .bucket(&bucket)
             .key("done")
-            .upload_id(id)
+            .upload_id(&id)
             .multipart_upload(parts.clone())
             .send()
     };
