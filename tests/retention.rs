@@ -94,6 +94,25 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
         .send();
     let hold = hold.await.unwrap().legal_hold.unwrap();
     assert_eq!(hold.status(), Some(&ObjectLockLegalHoldStatus::On));
+    // A version with neither: S3's code for it (RGW names the bucket's).
+    let free = locker.put_object().bucket(&bucket).key("free");
+    free.body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let e = locker.get_object_retention().bucket(&bucket).key("free");
+    let e = e.send().await.unwrap_err();
+    let none = (404, "NoSuchObjectLockConfiguration".to_string());
+    assert_eq!(sdk_error(&e), none, "retention");
+    // (The store keeps a hold as on or off: never held is off.)
+    let hold = locker.get_object_legal_hold().bucket(&bucket).key("free");
+    match (backend, hold.send().await) {
+        (Backend::Store, Ok(hold)) => {
+            let status = hold.legal_hold.and_then(|h| h.status);
+            assert_eq!(status, Some(ObjectLockLegalHoldStatus::Off));
+        }
+        (_, got) => assert_eq!(sdk_error(&got.unwrap_err()), none, "legal hold"),
+    }
 
     // Each effect needs its permission: a writer without them is refused before the backend.
     let before = gw.backend_requests();
@@ -211,8 +230,8 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
         .key("k")
         .version_id(&version);
     d.bypass_governance_retention(true).send().await.unwrap();
-    let versions = admin.list_object_versions().bucket(&bucket).send().await;
-    assert!(versions.unwrap().versions().is_empty());
+    let versions = admin.list_object_versions().bucket(&bucket).prefix("k");
+    assert!(versions.send().await.unwrap().versions().is_empty());
 }
 
 #[tokio::test]
