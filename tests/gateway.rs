@@ -1313,6 +1313,23 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
         allowed.header("access-control-allow-origin"),
         Some("https://app.example")
     );
+    // A preflight of a request on a sub-resource is one all the same (it was 405).
+    for sub in [format!("/{bucket}?cors"), format!("/{bucket}?lifecycle")] {
+        for (origin, status) in [("https://app.example", 200), ("https://evil.example", 403)] {
+            let headers = vec![
+                ("Host".to_string(), addr.clone()),
+                ("Origin".to_string(), origin.to_string()),
+                (
+                    "Access-Control-Request-Method".to_string(),
+                    "GET".to_string(),
+                ),
+            ];
+            let r = send(&addr, "OPTIONS", sub.as_bytes(), &headers, vec![]).await;
+            assert_eq!(r.status, status, "{sub} {origin}: {}", r.text());
+            let allowed = r.header("access-control-allow-origin");
+            assert_eq!(allowed, (status == 200).then_some(origin), "{sub}");
+        }
+    }
     let other = preflight("https://evil.example").await;
     assert_eq!(other.status, 403, "{}", other.text());
     assert_eq!(other.header("access-control-allow-origin"), None);

@@ -655,7 +655,11 @@ fn classify_bucket(a: Asked<'_>) -> Result<Operation, HcpError> {
         && a.defined("versions", &[Method::GET])
         && a.defined("object-lock", &[Method::GET, Method::PUT])
         && a.defined("delete", &[Method::POST]);
-    if !ok && *m != Method::OPTIONS {
+    // (A browser's preflight of any request on the bucket, `?cors` and `?lifecycle` too.)
+    if *m == Method::OPTIONS {
+        return Ok(CorsPreflight);
+    }
+    if !ok {
         return Err(not_allowed());
     }
     if BUCKET_SUBRESOURCES.iter().any(|s| query.has(s)) {
@@ -682,7 +686,6 @@ fn classify_bucket(a: Asked<'_>) -> Result<Operation, HcpError> {
         Method::DELETE => Ok(DeleteBucket),
         Method::POST if query.has("delete") => Ok(DeleteObjects),
         Method::POST => Ok(PostObject),
-        Method::OPTIONS => Ok(CorsPreflight),
         _ => Err(not_allowed()),
     }
 }
@@ -694,7 +697,10 @@ fn classify_object(a: Asked<'_>, has_copy_source: bool) -> Result<Operation, Hcp
         && a.defined("retention", &[Method::GET, Method::PUT])
         && a.defined("legal-hold", &[Method::GET, Method::PUT])
         && a.defined("uploads", &[Method::POST]);
-    if !ok && *m != Method::OPTIONS {
+    if *m == Method::OPTIONS {
+        return Ok(CorsPreflight);
+    }
+    if !ok {
         return Err(not_allowed());
     }
     if OBJECT_SUBRESOURCES.iter().any(|s| query.has(s)) {
@@ -724,7 +730,6 @@ fn classify_object(a: Asked<'_>, has_copy_source: bool) -> Result<Operation, Hcp
         Method::POST if upload => Ok(CompleteMultipartUpload),
         Method::DELETE if upload => Ok(AbortMultipartUpload),
         Method::DELETE => Ok(DeleteObject),
-        Method::OPTIONS => Ok(CorsPreflight),
         _ => Err(not_allowed()),
     }
 }
