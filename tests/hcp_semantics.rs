@@ -2249,6 +2249,15 @@ async fn forms_from_a_browser(backend: Backend) {
     let r = post("http://app.example", form(&[("key", "k")], b"file")).await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("access-control-allow-origin"), allowed);
+    // (Manual: Allow-Methods and Allow-Headers are "Only returned for the OPTIONS request,
+    // not for the preflighted API call"; so is Max-Age.)
+    for preflight_only in [
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-max-age",
+    ] {
+        assert_eq!(r.header(preflight_only), None, "{preflight_only}");
+    }
     let r = post("http://elsewhere.example", form(&[("key", "k2")], b"file")).await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("access-control-allow-origin"), None);
