@@ -260,13 +260,15 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(endpoint: &str) -> Result<Endpoint, String> {
-        // Messages show the endpoint without user info, which may hold a secret.
-        let s = &match endpoint.split_once("://") {
-            Some((scheme, rest)) if rest.contains('@') => {
-                let at = rest.rfind('@').expect("contains '@'");
-                format!("{scheme}://…{}", &rest[at..])
+        // Messages show the endpoint without user info, which may hold a secret (also where
+        // the scheme is forgotten or misspelt: `admin:secret@minio:9000`).
+        let s = &match endpoint.rfind('@') {
+            Some(at) => {
+                let scheme = endpoint.find("://").filter(|&i| i < at);
+                let scheme = scheme.map_or("", |i| &endpoint[..i + 3]);
+                format!("{scheme}…{}", &endpoint[at..])
             }
-            _ => endpoint.to_string(),
+            None => endpoint.to_string(),
         };
         let (tls, rest) = if let Some(r) = endpoint.strip_prefix("https://") {
             (true, r)

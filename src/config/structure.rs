@@ -130,6 +130,17 @@ fn describe(original: &ImDocument<String>, text: &str, path: &[Step], message: &
     } else {
         message
     };
+    // A backend's `credentials` names how they are found; a key pasted there is not repeated.
+    let named = |key: &str| matches!(path.last(), Some(Step::Key(k)) if k == key);
+    let unshown;
+    let message = match message.strip_prefix("unknown variant `") {
+        Some(rest) if named("credentials") => {
+            let expected = rest.split_once('`').map_or("", |(_, tail)| tail);
+            unshown = format!("unknown variant (not shown: it may be a secret){expected}");
+            unshown.as_str()
+        }
+        _ => message,
+    };
     let mut name = String::new();
     for step in path {
         match step {

@@ -148,6 +148,12 @@ fn secrets_come_from_value_file_or_env() {
     assert_eq!(cfg.users.get("a2").unwrap().secret.expose(), "from-file");
     assert_eq!(cfg.users.get("a3").unwrap().secret.expose(), "from-env");
     assert!(cfg.serves_demo_user);
+    // A secret pasted where a backend names how its credentials are found is not repeated.
+    let pasted = "[[tenants]]\nname = \"t\"\nbackend = \"b\"\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://h:9000\"\ncredentials = \"wJalrXUtnFEMIsecret\"\n";
+    let err = parse(pasted, dir.path()).unwrap_err().join("\n");
+    assert!(err.contains("credentials"), "{err}");
+    assert!(err.contains("expected"), "{err}");
+    assert!(!err.contains("wJalr"), "{err}");
 }
 
 #[test]
@@ -240,6 +246,15 @@ fn endpoints_parse() {
             err.contains("invalid host") || err.contains("port"),
             "{bad}: {err}"
         );
+    }
+    // (User info is hidden whatever else is wrong: a scheme forgotten or misspelt.)
+    for bad in [
+        "user:secret@h:9000",
+        "http:/user:secret@h",
+        "https//user:secret@h",
+    ] {
+        let err = Endpoint::parse(bad).expect_err(bad);
+        assert!(!err.contains("secret"), "{err}");
     }
 }
 
@@ -620,6 +635,37 @@ fn later_problems_are_reported_with_the_rest_and_once() {
 /// A reload names each changed setting that waits for a restart, and none of what it puts in
 /// place itself (users, their permissions, anonymous grants); a rotated secret is seen, never
 /// shown.
+/// Listeners that would meet on one port are refused by the check, not by the start.
+#[test]
+fn the_listeners_take_ports_apart() {
+    let config = |listen: &str, admin: &str| {
+        format!(
+            "[server]\nlisten = \"{listen}\"\nadmin_listen = \"{admin}\"\n[[tenants]]\nname = \"t\"\nbackend = \"l\"\n[[backends]]\nname = \"l\"\nkind = \"local\"\n"
+        )
+    };
+    for (listen, admin) in [
+        ("0.0.0.0:8080", "0.0.0.0:8080"),
+        ("0.0.0.0:8080", "127.0.0.1:8080"),
+        ("127.0.0.1:8080", "[::]:8080"),
+    ] {
+        let err = parse(&config(listen, admin), Path::new(".")).unwrap_err();
+        assert!(
+            err.join("\n").contains("take the same port"),
+            "{listen} {admin}: {err:?}"
+        );
+    }
+    for (listen, admin) in [
+        ("127.0.0.1:0", "127.0.0.1:0"),
+        ("127.0.0.1:8080", "127.0.0.2:8080"),
+        ("0.0.0.0:8080", "0.0.0.0:8081"),
+    ] {
+        assert!(
+            parse(&config(listen, admin), Path::new(".")).is_ok(),
+            "{listen} {admin}"
+        );
+    }
+}
+
 #[test]
 fn a_reload_names_what_waits_for_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -651,7 +697,7 @@ fn a_reload_names_what_waits_for_a_restart() {
     assert!(changed("", "").is_empty());
     assert!(changed("password = \"p\"", "password = \"q\"").is_empty());
     assert!(changed("access = \"read\"", "access = \"read-write\"").is_empty());
-    assert_eq!(changed(":8080", ":8081"), ["[server]"]);
+    assert_eq!(changed(":8080", ":8082"), ["[server]"]);
     assert_eq!(
         changed(
             "default_tenant = \"t\"",

@@ -186,6 +186,7 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
         }
     };
     let admin_listen = parse_addr("server.admin_listen", &s.admin_listen, errors);
+    listeners_apart(listen, admin_listen, errors);
     // (Sent in every answer's `x-amz-id-2`: a value no header can carry would fail each one.)
     if let Some(id) = &s.host_id {
         if HostId::new(id.clone()).is_none() {
@@ -353,6 +354,20 @@ fn writable(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// The S3 and admin listeners cannot share a port where their addresses meet (the same, or
+/// either unspecified): the second would fail to bind at start. (Port 0: any free one.)
+fn listeners_apart(s3: Option<SocketAddr>, admin: Option<SocketAddr>, errors: &mut Vec<String>) {
+    let (Some(s3), Some(admin)) = (s3, admin) else {
+        return;
+    };
+    let meet = s3.ip() == admin.ip() || s3.ip().is_unspecified() || admin.ip().is_unspecified();
+    if s3.port() != 0 && s3.port() == admin.port() && meet {
+        errors.push(format!(
+            "server.listen ({s3}) and server.admin_listen ({admin}) take the same port"
+        ));
+    }
 }
 
 fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<SocketAddr> {
