@@ -92,6 +92,7 @@ impl LocalBackend {
                         Ok((s, _)) => s,
                         Err(e) => {
                             tracing::warn!("local backend accept failed: {e}");
+                            tokio::time::sleep(crate::server::ACCEPT_BACKOFF).await;
                             continue;
                         }
                     },

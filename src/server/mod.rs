@@ -45,6 +45,10 @@ const ADMIN_EXCHANGE: Duration = Duration::from_secs(2);
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a listener waits after a failed accept (out of descriptors, say) before the next,
+/// instead of spinning on the error (and its warning).
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Counts open connections so that shutdown can wait for them.
 #[derive(Default)]
 struct Connections {
@@ -525,7 +529,7 @@ async fn accept_loop<A>(
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of spinning.
                     tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
