@@ -88,13 +88,9 @@ impl LocalBackend {
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             loop {
                 let socket = tokio::select! {
-                    r = listener.accept() => match r {
-                        Ok((s, _)) => s,
-                        Err(e) => {
-                            tracing::warn!("local backend accept failed: {e}");
-                            tokio::time::sleep(crate::server::ACCEPT_BACKOFF).await;
-                            continue;
-                        }
+                    r = accepted(&listener) => match r {
+                        Some(s) => s,
+                        None => continue,
                     },
                     _ = stopped.changed() => break,
                 };
@@ -496,5 +492,18 @@ local_s3! {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.check_upload(&req.input.upload_id)?;
         self.fs.abort_multipart_upload(req).await
+    }
+}
+
+/// A connection accepted; `None` after a failed accept (out of descriptors, say), once the
+/// listener has backed off as the S3 listener does rather than spin on the error.
+async fn accepted(listener: &tokio::net::TcpListener) -> Option<tokio::net::TcpStream> {
+    match listener.accept().await {
+        Ok((s, _)) => Some(s),
+        Err(e) => {
+            tracing::warn!("local backend accept failed: {e}");
+            tokio::time::sleep(crate::server::ACCEPT_BACKOFF).await;
+            None
+        }
     }
 }
