@@ -890,9 +890,20 @@ pub(in crate::request) async fn check_complete(
     }
     // (A listing that fails leaves the sizes to the backend, which judges its own minimum,
     // never HCP's where that is larger: then 503.)
-    // (An aborted or completed upload is HCP's NoSuchUpload here: RGW's complete of an
-    // aborted one is 500 "already in progress", AWS's of a completed one 200.)
-    let Some(sizes) = part_sizes(probe, at, upload_id).await? else {
+    // An upload that is gone is HCP's NoSuchUpload here (RGW completes an aborted one with 500
+    // "already in progress") — but for the complete of one completed, whose object the key
+    // still holds: a client's retry of it, its answer lost, which the backend answers as the
+    // first (README: a difference kept).
+    let sizes = match part_sizes(probe, at, upload_id).await {
+        Err(gone) if gone.code == HcpCode::NoSuchUpload => {
+            return match made_by(&parts, probe.listed_etag(at).await) {
+                true => Ok(parts),
+                false => Err(gone),
+            };
+        }
+        sizes => sizes?,
+    };
+    let Some(sizes) = sizes else {
         if hcp_minimum > backend_minimum {
             return Err(HcpError::new(HcpCode::ServiceUnavailable)
                 .with_message("The upload's parts could not be listed; try again.")
@@ -907,6 +918,25 @@ pub(in crate::request) async fn check_complete(
         backend_minimum,
     )?;
     Ok(parts)
+}
+
+/// Whether the key's listed ETag is the one a complete of `parts` makes: the MD5 of their
+/// MD5s, and their count (S3's multipart ETag); never where a part's ETag is no MD5.
+fn made_by(parts: &[complete::ListedPart], listed: Option<Option<String>>) -> bool {
+    use md5::Digest as _;
+    let Some(Some(listed)) = listed else {
+        return false;
+    };
+    let mut md5 = md5::Md5::new();
+    for part in parts {
+        let hex = part.etag.trim_matches('"');
+        match hex::decode(hex) {
+            Ok(digest) if digest.len() == 16 => md5.update(digest),
+            _ => return false,
+        }
+    }
+    let made = format!("{}-{}", hex::encode(md5.finalize()), parts.len());
+    listed.trim_matches('"').eq_ignore_ascii_case(&made)
 }
 
 /// The sizes of an upload's parts, page by page (at most 20 pages of 1,000); `None` where a
