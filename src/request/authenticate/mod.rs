@@ -418,7 +418,10 @@ impl Authenticator {
         if let Some(v) = req.headers.get(http::header::AUTHORIZATION) {
             let v = String::from_utf8_lossy(v.as_bytes());
             return if let Some(rest) = v.strip_prefix(sigv4::ALGORITHM) {
+                // (The key ends at its scope's `/`, or at the `,` after a malformed credential:
+                // what follows is the signed headers and the proof.)
                 let credential = rest.split_once("Credential=").map(|(_, c)| c);
+                let credential = credential.map(|c| c.split(',').next().unwrap_or(c));
                 (
                     AuthScheme::SigV4Header,
                     credential.and_then(|c| key_before(c, '/')),
@@ -648,6 +651,9 @@ mod tests {
         let key = |k: &str| Some(k.to_string());
         let v4 = "AWS4-HMAC-SHA256 Credential=AKID/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc";
         assert_eq!(claimed(Some(v4), ""), ("sigv4", key("AKID")));
+        // (A credential without its scope: the key, never the signature after the comma.)
+        let unscoped = "AWS4-HMAC-SHA256 Credential=AKID, SignedHeaders=host, Signature=abc/x";
+        assert_eq!(claimed(Some(unscoped), ""), ("sigv4", None));
         assert_eq!(
             claimed(Some("AWS AKID:c2lnbmF0dXJl"), ""),
             ("sigv2", key("AKID"))
