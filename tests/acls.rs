@@ -979,6 +979,55 @@ async fn object_owners_on_rgw() {
     objects_are_owned_by_their_writers(Backend::Rgw, "own-").await;
 }
 
+/// A version listing's `null` version (written before versioning was enabled) names its own
+/// writer, not the current object's, which has the same bytes (and so the same ETag): it was
+/// read as the current object.
+async fn a_null_version_names_its_own_owner(backend: Backend, prefix: &str) {
+    let Some((gw, bucket)) =
+        bucket_written_by(backend, prefix, "nullown", "emailAddress=\"bob\"").await
+    else {
+        return;
+    };
+    let path = format!("/{bucket}/k");
+    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &path, &[], b"same").await;
+    assert_eq!(status, 200, "{body}");
+    set_versioning(
+        &gw.client(),
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &path, &[], b"same").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, versions) =
+        as_user_with_body(&gw, USER, "GET", &format!("/{bucket}?versions"), &[], b"").await;
+    assert_eq!(status, 200, "{versions}");
+    // Each version's owner, by its version id.
+    let mut listed: Vec<(bool, String)> = versions
+        .split("<Version>")
+        .skip(1)
+        .map(|v| {
+            (
+                inner(v, "VersionId") == "null",
+                inner(&inner(v, "Owner"), "ID"),
+            )
+        })
+        .collect();
+    listed.sort();
+    let expected = [(false, id_of(USER)), (true, id_of(BOB))];
+    assert_eq!(listed, expected, "{versions}");
+}
+
+#[tokio::test]
+async fn a_null_version_names_its_own_owner_on_the_embedded_store() {
+    a_null_version_names_its_own_owner(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn a_null_version_names_its_own_owner_on_rgw() {
+    a_null_version_names_its_own_owner(Backend::Rgw, "nullown-").await;
+}
+
 /// The edges of objects' owners: keys that need encoding are listed with their own owners
 /// (also URL-encoded listings); a copy's conditions on its source are answered against the
 /// source read, a missing source is 404, a copy onto itself that changes nothing is HCP's

@@ -243,12 +243,13 @@ pub fn listed_entries(doc: &[u8]) -> Option<Vec<Listed>> {
                     }
                 }
                 if path.len() == 1 && matches!(closed.as_slice(), b"Contents" | b"Version") {
-                    let instance = if !version.is_empty() && version != "null" {
-                        format!("v:{version}")
-                    } else if !etag.is_empty() {
-                        format!("e:{etag}")
-                    } else {
-                        String::new()
+                    // (A version listing's `null` version is that version, not the current
+                    // object, which may be another with the same bytes: `n:`.)
+                    let instance = match (version.as_str(), etag.is_empty()) {
+                        ("", false) => format!("e:{etag}"),
+                        ("null", false) => format!("n:{etag}"),
+                        ("" | "null", true) => String::new(),
+                        (version, _) => format!("v:{version}"),
                     };
                     entries.push(Listed {
                         key: std::mem::take(&mut key),
@@ -502,6 +503,10 @@ impl Gateway {
         }
         if let Some(e) = etag {
             self.listed_owners.insert(at, &key, &format!("e:{e}"), mark);
+            // (Written as the `null` version, which a version listing names so.)
+            if version.is_none() {
+                self.listed_owners.insert(at, &key, &format!("n:{e}"), mark);
+            }
         }
     }
 
@@ -617,6 +622,8 @@ impl Gateway {
         let mut params = Params::default();
         if let Some(v) = instance.strip_prefix("v:") {
             params.set("versionId", v);
+        } else if instance.starts_with("n:") {
+            params.set("versionId", "null");
         }
         let heads = self.listed_owners.heads_of(&at.route.tenant.name);
         let _turn = heads.acquire().await.ok()?;
@@ -631,7 +638,7 @@ impl Gateway {
         if head.status != 200 {
             return None;
         }
-        if let Some(listed) = instance.strip_prefix("e:") {
+        if let Some(listed) = instance.strip_prefix("e:").or(instance.strip_prefix("n:")) {
             let etag = head.headers.get("etag").and_then(|v| v.to_str().ok());
             if !etag.is_some_and(|e| crate::etag::listed(listed, e)) {
                 return None;
@@ -735,7 +742,7 @@ mod tests {
                 },
                 Listed {
                     key: "c".into(),
-                    instance: "e:\"e2\"".into()
+                    instance: "n:\"e2\"".into()
                 },
             ]
         );
