@@ -904,7 +904,36 @@ async fn a_document_sent_in_chunks_reaches_the_backend_with_its_length() {
     let mut body = format!("{:x}\r\n", rules.len()).into_bytes();
     body.extend_from_slice(rules);
     body.extend_from_slice(b"\r\n0\r\n\r\n");
-    let r = signed_chunked_put_with(&addr, &format!("/{bucket}?cors"), body).await;
+    // (Its Content-MD5 is required: without, 400 MissingSecurityHeader and nothing kept.)
+    let target = format!("/{bucket}?cors");
+    let r = signed_chunked_put_with(&addr, &target, body.clone(), &[]).await;
+    r.assert_hcp_error(400, "MissingSecurityHeader");
+    let e = s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sdk_error(&e),
+        (404, "NoSuchKey".to_string()),
+        "no rules kept"
+    );
+    // (Nor may it be empty: 400 MissingRequestBodyError, the backend not asked.)
+    let (ak, sk) = keys(USER, PASSWORD);
+    let empty_md5 = content_md5(b"");
+    let headers = [("content-length", "0"), ("content-md5", empty_md5.as_str())];
+    let headers = raw::V4::unsigned(&ak, &sk, &addr).sign("PUT", target.as_bytes(), &headers);
+    let before = gw.backend_requests();
+    let r = raw::send(&addr, "PUT", target.as_bytes(), &headers, vec![]).await;
+    r.assert_hcp_error(400, "MissingRequestBodyError");
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "an empty configuration reached the backend"
+    );
+    let md5 = content_md5(rules);
+    let r = signed_chunked_put_with(&addr, &target, body, &[("content-md5", &md5)]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
     let origins: Vec<&str> = kept
@@ -918,11 +947,17 @@ async fn a_document_sent_in_chunks_reaches_the_backend_with_its_length() {
 
 /// A signed PUT of `target` whose body comes chunked, without Content-Length.
 async fn signed_chunked_put(addr: &str, target: &str) -> raw::RawResponse {
-    signed_chunked_put_with(addr, target, b"0\r\n\r\n".to_vec()).await
+    signed_chunked_put_with(addr, target, b"0\r\n\r\n".to_vec(), &[]).await
 }
 
 /// A signed PUT of `target` with `body` (chunk-framed), without Content-Length.
-async fn signed_chunked_put_with(addr: &str, target: &str, body: Vec<u8>) -> raw::RawResponse {
+/// (`extra`: headers signed besides.)
+async fn signed_chunked_put_with(
+    addr: &str,
+    target: &str,
+    body: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> raw::RawResponse {
     let (ak, sk) = keys(USER, PASSWORD);
     let v4 = raw::V4 {
         access_key: &ak,
@@ -932,10 +967,8 @@ async fn signed_chunked_put_with(addr: &str, target: &str, body: Vec<u8>) -> raw
         payload_hash: hcp_s3_gateway::sig::v4::UNSIGNED_PAYLOAD,
         date_header: None,
     };
-    let headers = v4.sign(
-        "PUT",
-        target.as_bytes(),
-        &[("transfer-encoding", "chunked")],
-    );
+    let mut headers = vec![("transfer-encoding", "chunked")];
+    headers.extend_from_slice(extra);
+    let headers = v4.sign("PUT", target.as_bytes(), &headers);
     raw::send(addr, "PUT", target.as_bytes(), &headers, vec![body]).await
 }

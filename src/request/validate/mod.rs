@@ -856,7 +856,8 @@ fn check_conditions_and_bodies(
             | PutObjectLegalHold
     ) || (matches!(op, PutBucketAcl | PutObjectAcl)
         && !req.headers.contains_key("x-amz-acl")
-        && !grants);
+        && !grants)
+        || puts_cors(op, req, query);
     let empty = || {
         length(req, "content-length").unwrap_or(0) == 0
             && !req.headers.contains_key(http::header::TRANSFER_ENCODING)
@@ -880,7 +881,18 @@ fn check_conditions_and_bodies(
         return Err(HcpError::new(HcpCode::MissingSecurityHeader)
             .with_message("Multi-object delete requires Content-MD5."));
     }
+    // And a CORS configuration (manual: its Content-MD5 "must be used as a message integrity
+    // check").
+    if puts_cors(op, req, query) && !crate::request::body::names_a_digest(&req.headers) {
+        return Err(HcpError::new(HcpCode::MissingSecurityHeader)
+            .with_message("A CORS configuration requires Content-MD5."));
+    }
     Ok(())
+}
+
+/// A PUT of a bucket's CORS configuration.
+fn puts_cors(op: Operation, req: &RequestHeader, query: &Query) -> bool {
+    op == Operation::BucketSubresource && req.method == http::Method::PUT && query.has("cors")
 }
 
 /// Rules 18 and 19 for one object name: at most `max_key_bytes`, UTF-8, no NUL, and no
