@@ -953,6 +953,58 @@ async fn ceph_rows_on_rgw() {
     assert_eq!(sdk_error(&e), (404, "NoSuchUpload".into()));
 }
 
+/// Where names are kept (HCP's no-overwrite rule), a complete of an upload that is gone is
+/// NoSuchUpload — completed (a retry) or aborted — never the name's 409 because the key holds
+/// an object (the one the complete made, or another).
+async fn gone_uploads_are_no_such_upload_where_names_are_kept(backend: Backend) {
+    let settings = "overwrite = \"refuse-unversioned\"";
+    let Some(gw) = start_with_tenant(backend, settings, "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "keptnames").await;
+    let complete = |key: &'static str, id: String, parts: Vec<aws_sdk_s3::types::CompletedPart>| {
+        let list = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.complete_multipart_upload()
+                .bucket(&bucket)
+                .key(key)
+                .upload_id(id)
+                .multipart_upload(list)
+                .send()
+                .await
+        }
+    };
+    let (id, parts) = upload_parts(&s3, &bucket, "done", &[1]).await;
+    complete("done", id.clone(), parts.clone()).await.unwrap();
+    let e = complete("done", id, parts).await.unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchUpload".into()), "completed");
+    // An upload aborted, its name held by an object: that object stays.
+    let put = s3.put_object().bucket(&bucket).key("held");
+    let first = aws_sdk_s3::primitives::ByteStream::from_static(b"first");
+    put.body(first).send().await.unwrap();
+    let (id, parts) = upload_parts(&s3, &bucket, "held", &[1]).await;
+    let abort = s3.abort_multipart_upload().bucket(&bucket).key("held");
+    abort.upload_id(&id).send().await.unwrap();
+    let e = complete("held", id, parts).await.unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchUpload".into()), "aborted");
+    assert_eq!(object_bytes(&s3, &bucket, "held").await, b"first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_uploads_are_no_such_upload_where_names_are_kept_on_the_store() {
+    gone_uploads_are_no_such_upload_where_names_are_kept(Backend::Store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_uploads_are_no_such_upload_where_names_are_kept_on_rgw() {
+    gone_uploads_are_no_such_upload_where_names_are_kept(Backend::Rgw).await;
+}
+
 /// HCP's 200-with-error answers and the conditional and range answers, on real backends.
 async fn hcp_statuses_on(backend: Backend) {
     let Some(gw) = start(backend).await else {

@@ -1143,7 +1143,11 @@ impl Gateway {
             crate::request::validate::probes::check_overwrite(
                 self,
                 s.req_header(),
-                (call.op, call.params.effects.metadata_edit),
+                (
+                    call.op,
+                    call.params.effects.metadata_edit,
+                    call.params.get("uploadId")
+                ),
                 at
             )
             .await?,

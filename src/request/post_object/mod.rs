@@ -265,7 +265,8 @@ impl Gateway {
             Box::pin(self.check_folder_names(asked)).await?;
         }
         guards.overwrite_guarded = matches!(
-            probes::check_overwrite(self, &request, (Operation::PutObject, false), at).await?,
+            probes::check_overwrite(self, &request, (Operation::PutObject, false, None), at)
+                .await?,
             Overwrite::AskBackend
         );
         probes::retained_or_taken(retained, guards.overwrite_guarded)?;

@@ -698,7 +698,7 @@ async fn check_complete_if_match(
 pub(in crate::request) async fn check_overwrite(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
-    (op, metadata_edit): (Operation, bool),
+    (op, metadata_edit, upload_id): (Operation, bool, Option<&str>),
     at: At<'_>,
 ) -> Result<Overwrite, HcpError> {
     if !matches!(
@@ -720,6 +720,12 @@ pub(in crate::request) async fn check_overwrite(
         && !probe.versioning_enabled(at).await;
     if !create_only && !refuse {
         return Ok(Overwrite::Unguarded);
+    }
+    // A complete of an upload that is gone is NoSuchUpload, not the name's 409: the key a
+    // complete made may hold its object (a retry, its answer lost; HCP: an upload "aborted or
+    // completed").
+    if let (Operation::CompleteMultipartUpload, Some(id)) = (op, upload_id) {
+        upload_there(probe, at, id).await?;
     }
     // With conditional writes the backend checks the object itself; a client's own
     // If-None-Match then stays the client's (412), and a client's If-Match cannot travel with
@@ -789,6 +795,17 @@ pub(in crate::request) async fn check_overwrite(
     } else {
         Overwrite::Unguarded
     })
+}
+
+/// NoSuchUpload where the backend does not know the upload (NoSuchBucket where not the
+/// bucket); one part listed is enough to know it is there. (Unanswered: the request's own
+/// answer decides.)
+async fn upload_there(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Result<(), HcpError> {
+    match probe.parts_page(at, upload_id, (None, 1)).await {
+        PartsPage::NoSuchUpload => Err(HcpError::new(HcpCode::NoSuchUpload)),
+        PartsPage::NoSuchBucket => Err(HcpError::new(HcpCode::NoSuchBucket)),
+        PartsPage::Listed(_) | PartsPage::Unknown => Ok(()),
+    }
 }
 
 /// A name whose taking the backend did not say of (a HEAD or listing without an answer): 503,
@@ -1006,12 +1023,7 @@ pub(in crate::request) async fn check_part_copy(
     at: At<'_>,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
 ) -> Result<Option<ClampedCopy>, HcpError> {
-    // One part is enough to know the upload is there.
-    match probe.parts_page(at, upload_id, (None, 1)).await {
-        PartsPage::NoSuchUpload => return Err(HcpError::new(HcpCode::NoSuchUpload)),
-        PartsPage::NoSuchBucket => return Err(HcpError::new(HcpCode::NoSuchBucket)),
-        PartsPage::Listed(_) | PartsPage::Unknown => {}
-    }
+    upload_there(probe, at, upload_id).await?;
     let range = req
         .headers
         .get("x-amz-copy-source-range")
@@ -1838,7 +1850,7 @@ mod tests {
                     |_| {},
                     key,
                     async |at| {
-                        let op = (Operation::CompleteMultipartUpload, false);
+                        let op = (Operation::CompleteMultipartUpload, false, Some("u"));
                         check_overwrite(fake, &req, op, at)
                             .await
                             .map(|_| ())
@@ -1877,7 +1889,7 @@ mod tests {
                 b.conditional_writes = conditional
             };
             with_at(overwrite, set, key, async |at| {
-                code(check_overwrite(&fake, &req, (Operation::PutObject, false), at).await)
+                code(check_overwrite(&fake, &req, (Operation::PutObject, false, None), at).await)
             })
             .await
         };
@@ -1929,7 +1941,10 @@ mod tests {
             |_| {},
             "k",
             async |at| {
-                code(check_overwrite(&versioned, &req, (Operation::PutObject, false), at).await)
+                code(
+                    check_overwrite(&versioned, &req, (Operation::PutObject, false, None), at)
+                        .await,
+                )
             },
         )
         .await;
@@ -1967,7 +1982,10 @@ mod tests {
                 |_| {},
                 key,
                 async |at| {
-                    code(check_overwrite(&encrypted, &req, (Operation::PutObject, false), at).await)
+                    code(
+                        check_overwrite(&encrypted, &req, (Operation::PutObject, false, None), at)
+                            .await,
+                    )
                 },
             )
             .await;
@@ -1988,7 +2006,7 @@ mod tests {
                 |_| {},
                 "new",
                 async |at| {
-                    code(check_overwrite(fake, &req, (Operation::PutObject, false), at).await)
+                    code(check_overwrite(fake, &req, (Operation::PutObject, false, None), at).await)
                 },
             )
             .await;
