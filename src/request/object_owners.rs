@@ -493,20 +493,8 @@ impl Gateway {
         let Some(key) = at.target.key() else {
             return;
         };
-        let version = written
-            .headers
-            .get("x-amz-version-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && *v != "null");
-        if let Some(v) = version {
-            self.listed_owners.insert(at, &key, &format!("v:{v}"), mark);
-        }
-        if let Some(e) = etag {
-            self.listed_owners.insert(at, &key, &format!("e:{e}"), mark);
-            // (Written as the `null` version, which a version listing names so.)
-            if version.is_none() {
-                self.listed_owners.insert(at, &key, &format!("n:{e}"), mark);
-            }
+        for instance in written_instances(written, etag) {
+            self.listed_owners.insert(at, &key, &instance, mark);
         }
     }
 
@@ -651,6 +639,25 @@ impl Gateway {
     }
 }
 
+/// The instances a write made, as listings name them: its version (S3's or OBS's header), and
+/// by its ETag the current object and, where no version was made, the `null` version.
+fn written_instances(written: &ResponseHeader, etag: Option<&str>) -> Vec<String> {
+    let version = crate::request::acls::version_header(written)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && *v != "null");
+    let mut instances = Vec::with_capacity(3);
+    if let Some(v) = version {
+        instances.push(format!("v:{v}"));
+    }
+    if let Some(e) = etag {
+        instances.push(format!("e:{e}"));
+        if version.is_none() {
+            instances.push(format!("n:{e}"));
+        }
+    }
+    instances
+}
+
 /// How long a listing may wait for its objects' owners (the rest name the bucket's owner).
 pub const LISTING_BUDGET: Duration = Duration::from_secs(5);
 
@@ -723,6 +730,29 @@ mod tests {
         let users = UserStore::new(vec![named, keyed]);
         assert_eq!(owner_named(&users, &named_owner.id), named_owner);
         assert_eq!(owner_named(&users, &keyed_owner.id), keyed_owner);
+    }
+
+    /// A write's version is read from S3's header or OBS's; without one it made the `null`
+    /// version (OBS's versioned write was remembered as the `null` version: the listing named
+    /// its writer for the older null version's).
+    #[test]
+    fn a_write_is_remembered_as_the_instances_it_made() {
+        let answer = |name: &str, value: &str| {
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            if !name.is_empty() {
+                h.insert_header(name.to_string(), value).unwrap();
+            }
+            h
+        };
+        let etag = Some("\"e\"");
+        for name in ["x-amz-version-id", "x-obs-version-id"] {
+            let made = written_instances(&answer(name, "v1"), etag);
+            assert_eq!(made, ["v:v1", "e:\"e\""], "{name}");
+            let made = written_instances(&answer(name, "null"), etag);
+            assert_eq!(made, ["e:\"e\"", "n:\"e\""], "{name}");
+        }
+        let made = written_instances(&answer("", ""), etag);
+        assert_eq!(made, ["e:\"e\"", "n:\"e\""]);
     }
 
     #[test]
