@@ -415,6 +415,12 @@ impl Authenticator {
     pub fn attempted(req: &RequestHeader, query: &Query) -> (AuthScheme, Option<String>) {
         let cut = |key: &str| key.trim().chars().take(128).collect::<String>();
         let key_before = |s: &str, end: char| s.split_once(end).map(|(k, _)| cut(k));
+        // (A SigV4 credential's key is what precedes its four-part scope — as the signature's
+        // reader splits it: a key may hold a `/`.)
+        let scoped_key = |c: &str| {
+            let parts: Vec<&str> = c.rsplitn(5, '/').collect();
+            (parts.len() == 5).then(|| cut(parts[4]))
+        };
         if let Some(v) = req.headers.get(http::header::AUTHORIZATION) {
             let v = String::from_utf8_lossy(v.as_bytes());
             return if let Some(rest) = v.strip_prefix(sigv4::ALGORITHM) {
@@ -422,10 +428,7 @@ impl Authenticator {
                 // what follows is the signed headers and the proof.)
                 let credential = rest.split_once("Credential=").map(|(_, c)| c);
                 let credential = credential.map(|c| c.split(',').next().unwrap_or(c));
-                (
-                    AuthScheme::SigV4Header,
-                    credential.and_then(|c| key_before(c, '/')),
-                )
+                (AuthScheme::SigV4Header, credential.and_then(scoped_key))
             } else if let Some(rest) = v.strip_prefix("AWS ") {
                 (AuthScheme::SigV2Header, key_before(rest, ':'))
             } else if let Some(rest) = v.strip_prefix("HCP ") {
@@ -442,7 +445,7 @@ impl Authenticator {
             || query.has("X-Amz-Credential")
         {
             let credential = query.get("X-Amz-Credential").unwrap_or_default();
-            return (AuthScheme::SigV4Presigned, key_before(credential, '/'));
+            return (AuthScheme::SigV4Presigned, scoped_key(credential));
         }
         if query.has("AWSAccessKeyId") || query.has("Signature") {
             return (
@@ -654,6 +657,16 @@ mod tests {
         // (A credential without its scope: the key, never the signature after the comma.)
         let unscoped = "AWS4-HMAC-SHA256 Credential=AKID, SignedHeaders=host, Signature=abc/x";
         assert_eq!(claimed(Some(unscoped), ""), ("sigv4", None));
+        // (A key may hold a `/`: Base64 of a user name.)
+        let slashed = "AWS4-HMAC-SHA256 Credential=Pz8//20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(claimed(Some(slashed), ""), ("sigv4", key("Pz8/")));
+        assert_eq!(
+            claimed(
+                None,
+                "X-Amz-Credential=Pz8%2F%2F20261130%2Fus-east-1%2Fs3%2Faws4_request"
+            ),
+            ("sigv4-presigned", key("Pz8/"))
+        );
         assert_eq!(
             claimed(Some("AWS AKID:c2lnbmF0dXJl"), ""),
             ("sigv2", key("AKID"))
