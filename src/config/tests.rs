@@ -632,9 +632,6 @@ fn later_problems_are_reported_with_the_rest_and_once() {
     assert!(!all.contains("not defined"), "{all}");
 }
 
-/// A reload names each changed setting that waits for a restart, and none of what it puts in
-/// place itself (users, their permissions, anonymous grants); a rotated secret is seen, never
-/// shown.
 /// Listeners that would meet on one port are refused by the check, not by the start.
 #[test]
 fn the_listeners_take_ports_apart() {
@@ -647,6 +644,7 @@ fn the_listeners_take_ports_apart() {
         ("0.0.0.0:8080", "0.0.0.0:8080"),
         ("0.0.0.0:8080", "127.0.0.1:8080"),
         ("127.0.0.1:8080", "[::]:8080"),
+        ("[::]:8080", "[::1]:8080"),
     ] {
         let err = parse(&config(listen, admin), Path::new(".")).unwrap_err();
         assert!(
@@ -658,6 +656,7 @@ fn the_listeners_take_ports_apart() {
         ("127.0.0.1:0", "127.0.0.1:0"),
         ("127.0.0.1:8080", "127.0.0.2:8080"),
         ("0.0.0.0:8080", "0.0.0.0:8081"),
+        ("0.0.0.0:8080", "[::1]:8080"),
     ] {
         assert!(
             parse(&config(listen, admin), Path::new(".")).is_ok(),
@@ -666,6 +665,9 @@ fn the_listeners_take_ports_apart() {
     }
 }
 
+/// A reload names each changed setting that waits for a restart, and none of what it puts in
+/// place itself (users, their permissions, anonymous grants); a rotated secret is seen, never
+/// shown.
 #[test]
 fn a_reload_names_what_waits_for_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -362,7 +362,12 @@ fn listeners_apart(s3: Option<SocketAddr>, admin: Option<SocketAddr>, errors: &m
     let (Some(s3), Some(admin)) = (s3, admin) else {
         return;
     };
-    let meet = s3.ip() == admin.ip() || s3.ip().is_unspecified() || admin.ip().is_unspecified();
+    // (An unspecified IPv6 address takes IPv4's too — Linux's dual-stack default —; an
+    // unspecified IPv4 address only IPv4's.)
+    let covers = |any: SocketAddr, other: SocketAddr| {
+        any.ip().is_unspecified() && (any.is_ipv6() || other.is_ipv4())
+    };
+    let meet = s3.ip() == admin.ip() || covers(s3, admin) || covers(admin, s3);
     if s3.port() != 0 && s3.port() == admin.port() && meet {
         errors.push(format!(
             "server.listen ({s3}) and server.admin_listen ({admin}) take the same port"
