@@ -514,7 +514,10 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
     // 39: sub-resources HCP does not offer.
     // (In any case: a backend may read `?Tagging` as `?tagging`.)
     let unsupported = |n: &str| UNSUPPORTED.iter().any(|u| u.eq_ignore_ascii_case(n));
-    if let Some((name, _)) = query.pairs().find(|(n, _)| unsupported(n)) {
+    // (A preflight is of the bucket's CORS rules whatever it asks after: the backend is asked
+    // it without the query; the request it precedes gets the 501.)
+    let offered = op == CorsPreflight;
+    if let Some((name, _)) = query.pairs().find(|(n, _)| !offered && unsupported(n)) {
         return Err(HcpError::new(HcpCode::NotImplemented)
             .with_message(format!("The {name} sub-resource is not supported.")));
     }
