@@ -508,19 +508,24 @@ fn check_parameters_once(query: &Query) -> Result<(), HcpError> {
     }
 }
 
+/// 39: sub-resources HCP does not offer, in any case (a backend may read `?Tagging` as
+/// `?tagging`). A preflight, asked of the backend without its query, is of the bucket's CORS
+/// rules whatever it precedes.
+fn offered_sub_resources(op: Operation, query: &Query) -> Result<(), HcpError> {
+    let unsupported = |n: &str| UNSUPPORTED.iter().any(|u| u.eq_ignore_ascii_case(n));
+    match query.pairs().find(|(n, _)| unsupported(n)) {
+        Some((name, _)) if op != Operation::CorsPreflight => {
+            Err(HcpError::new(HcpCode::NotImplemented)
+                .with_message(format!("The {name} sub-resource is not supported.")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Rule 39 and seed 002 for headers: sub-resources and headers the gateway does not offer, one-valued headers given twice, headers invalid for the operation.
 fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<(), HcpError> {
     use Operation::*;
-    // 39: sub-resources HCP does not offer.
-    // (In any case: a backend may read `?Tagging` as `?tagging`.)
-    let unsupported = |n: &str| UNSUPPORTED.iter().any(|u| u.eq_ignore_ascii_case(n));
-    // (A preflight is of the bucket's CORS rules whatever it asks after: the backend is asked
-    // it without the query; the request it precedes gets the 501.)
-    let offered = op == CorsPreflight;
-    if let Some((name, _)) = query.pairs().find(|(n, _)| !offered && unsupported(n)) {
-        return Err(HcpError::new(HcpCode::NotImplemented)
-            .with_message(format!("The {name} sub-resource is not supported.")));
-    }
+    offered_sub_resources(op, query)?;
     // Nor does HCP's manual offer setting a lifecycle configuration (its error table knows only
     // NoSuchLifecycleConfiguration, the answer to reading one). A configuration set would expire
     // objects (a delete), noncurrent versions (a purge) and move objects to classes that need a
