@@ -33,6 +33,9 @@ pub struct Admin {
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        // One exchange a connection: a peer that asks again and again within each exchange's
+        // deadline would hold an admin place for good, and 64 of them every probe's.
+        session.set_keepalive(None);
         let path = session.req_header().uri.path().to_string();
         let (status, content_type, body) = self.answer(&path);
         Response::builder()
