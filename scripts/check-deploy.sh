@@ -85,7 +85,10 @@ done
 # The admin port (/metrics, /readyz naming unreachable backends) is never published with S3:
 # whatever service.type says, only a ClusterIP Service of its own carries it.
 for mode in standalone sidecar; do
-  helm template gw "$chart" --set mode=$mode --set service.type=LoadBalancer > "$work/lb.yaml" || fail "helm template (LoadBalancer, $mode)"
+  # (A sidecar listens on loopback: the chart refuses its defaults' 0.0.0.0.)
+  values=()
+  [ "$mode" = sidecar ] && values=(-f "$chart/examples/sidecar.yaml")
+  helm template gw "$chart" "${values[@]}" --set mode=$mode --set service.type=LoadBalancer > "$work/lb.yaml" || fail "helm template (LoadBalancer, $mode)"
   python3 - "$work/lb.yaml" "$mode" <<'PY' || fail "the admin port is published ($mode)"
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
@@ -126,6 +129,7 @@ refused() {  # WHAT EXPECTED-MESSAGE HELM-ARGS...
 refused "an s3Port that is not listen's" "s3Port (9000) is not the port of \[server\] listen" --set s3Port=9000
 refused "an adminPort that is not admin_listen's" "adminPort (9001) is not the port of \[server\] admin_listen" --set adminPort=9001
 refused "a loopback S3 listener in standalone mode" "listen (127.0.0.1:8080) is loopback" -f "$chart/examples/sidecar.yaml" --set mode=standalone
+refused "an S3 listener on the pod's address in sidecar mode" "listen (0.0.0.0:8080) is not loopback" --set mode=sidecar
 refused "a loopback admin listener" "admin_listen (127.0.0.1:8081) is loopback" --set-string 'config=[server]
 listen = "0.0.0.0:8080"'
 refused "listeners it cannot read" "write listen and admin_listen as keys of a \\[server\\] table" \

@@ -44,4 +44,7 @@ the S3 listener in standalone mode, where the Service's traffic comes from outsi
 {{- if and (eq .Values.mode "standalone") (regexMatch $loopback $listen) -}}
 {{- fail (printf "[server] listen (%s) is loopback: in standalone mode the Service's clients come to the pod's address" $listen) -}}
 {{- end -}}
+{{- if and (eq .Values.mode "sidecar") (not (regexMatch $loopback $listen)) -}}
+{{- fail (printf "[server] listen (%s) is not loopback: in sidecar mode only the pod's application may reach the S3 listener (see examples/sidecar.yaml)" $listen) -}}
+{{- end -}}
 {{- end -}}
