@@ -576,3 +576,41 @@ async fn a_bucket_s_region_document_goes_with_every_try() {
         gw.stop().await;
     }
 }
+
+/// A backend at an IPv6 literal (`http://[::1]:port`, as README's `endpoint` row offers) is
+/// reached, its `Host` the bracketed literal: the brackets were looked up as a name, which no
+/// resolver knows — every request 503 and `/readyz` naming the backend unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_at_an_ipv6_literal_is_reached() {
+    use common::dialect_server::{DialectServer, Vendor};
+    // (A machine without IPv6's loopback has nothing to test here.)
+    if let Err(e) = std::net::TcpListener::bind("[::1]:0") {
+        eprintln!("skipped: no IPv6 loopback ({e})");
+        return;
+    }
+    let server = DialectServer::start_on(Vendor::Aws, "[::1]:0").await;
+    let endpoint = server.endpoint();
+    assert!(endpoint.starts_with("http://[::1]:"), "{endpoint}");
+    let (gw, server) = start_with_dialect_server(Vendor::Aws, server, ("", "", "")).await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "GET", "/bkt/k", b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (_, target, headers) = server.seen().pop().expect("the backend was asked");
+    assert_eq!(target, "/bkt/k");
+    let host = headers
+        .iter()
+        .find(|(n, _)| n == "host")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(host, endpoint.strip_prefix("http://"), "{headers:?}");
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let ready = send(
+        &admin,
+        "GET",
+        b"/readyz",
+        &[("host".into(), admin.clone())],
+        vec![],
+    )
+    .await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert!(!ready.text().contains("unreachable"), "{}", ready.text());
+}

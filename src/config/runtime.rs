@@ -321,6 +321,16 @@ impl Endpoint {
         Ok(Endpoint { tls, host, port })
     }
 
+    /// The host as it is looked up and named to TLS: an IPv6 literal without its brackets
+    /// (`[::1]` is no name a resolver knows; the `Host` header keeps them).
+    pub fn address(&self) -> &str {
+        let bare = self
+            .host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'));
+        bare.unwrap_or(&self.host)
+    }
+
     /// The `Host` header value: the port is left out when it is the scheme's default.
     pub fn authority(&self) -> String {
         let default = if self.tls { 443 } else { 80 };

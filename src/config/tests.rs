@@ -219,6 +219,11 @@ fn endpoints_parse() {
     ] {
         let e = Endpoint::parse(ok).expect(ok);
         assert_eq!((e.host.as_str(), e.port), (host, port), "{ok}");
+        // (Looked up and named to TLS without an IPv6 literal's brackets.)
+        assert_eq!(
+            e.address(),
+            host.trim_start_matches('[').trim_end_matches(']')
+        );
     }
     for bad_port in [
         "http://h:",

@@ -695,7 +695,9 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
     }
     if let BackendTarget::Remote { endpoint, .. } = &target {
         if endpoint.tls {
-            if let Err(e) = crate::server::tls::ClientTls::new(&endpoint.host, ca_file.as_deref()) {
+            if let Err(e) =
+                crate::server::tls::ClientTls::new(endpoint.address(), ca_file.as_deref())
+            {
                 errors.push(format!("{label}: {e}"));
             }
         } else if ca_file.is_some() {

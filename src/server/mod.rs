@@ -297,7 +297,7 @@ async fn backend_runtime(
             // A name that does not resolve yet (a Service created with the gateway) leaves the
             // backend unreachable — `/readyz` says so — until the probe resolves it.
             use crate::backend::health::{addresses_of, reachable, Reach, PROBE_INTERVAL};
-            let addrs = addresses_of(&endpoint.host, endpoint.port)
+            let addrs = addresses_of(endpoint.address(), endpoint.port)
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(backend = %b.name, "cannot resolve {}: {e}", endpoint.host);
@@ -309,12 +309,12 @@ async fn backend_runtime(
                 .unwrap_or_else(|| Reach::placeholder(endpoint.port));
             if endpoint.tls {
                 let client =
-                    crate::server::tls::ClientTls::new(&endpoint.host, b.ca_file.as_deref())
+                    crate::server::tls::ClientTls::new(endpoint.address(), b.ca_file.as_deref())
                         .map_err(|e| std::io::Error::other(format!("backend {}: {e}", b.name)))?;
                 tls = Some(Arc::new(client));
             }
-            if endpoint.host.parse::<std::net::IpAddr>().is_err() {
-                dns_name = Some((endpoint.host.clone(), endpoint.port));
+            if endpoint.address().parse::<std::net::IpAddr>().is_err() {
+                dns_name = Some((endpoint.address().to_string(), endpoint.port));
             }
             let credentials = match keys {
                 RemoteKeys::Static {

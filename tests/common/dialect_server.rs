@@ -83,7 +83,12 @@ pub fn documented_statuses() -> HashMap<(String, String), u16> {
 
 impl DialectServer {
     pub async fn start(vendor: Vendor) -> DialectServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(vendor, "127.0.0.1:0").await
+    }
+
+    /// [`DialectServer::start`] listening on `bind` (`[::1]:0`: IPv6's loopback).
+    pub async fn start_on(vendor: Vendor, bind: &str) -> DialectServer {
+        let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicU64::new(0));
         let statuses = Arc::new(documented_statuses());

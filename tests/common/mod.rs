@@ -323,9 +323,18 @@ pub async fn start_with_dialect_tenant(
 /// (`region = "eu-west-1"`). A tenant setting of `overwrite` replaces the fixture's S3 one.
 pub async fn start_with_dialect_settings(
     vendor: Vendor,
-    (extra_server, tenant, backend): (&str, &str, &str),
+    settings: (&str, &str, &str),
 ) -> (TestGateway, DialectServer) {
     let server = DialectServer::start(vendor).await;
+    start_with_dialect_server(vendor, server, settings).await
+}
+
+/// [`start_with_dialect_settings`] with a server of the test's own (one on another address).
+pub async fn start_with_dialect_server(
+    vendor: Vendor,
+    server: DialectServer,
+    (extra_server, tenant, backend): (&str, &str, &str),
+) -> (TestGateway, DialectServer) {
     let tenant = match tenant.contains("overwrite =") {
         true => format!("{tenant}\n"),
         false => format!("overwrite = \"allow\"\n{tenant}\n"),
