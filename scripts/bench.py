@@ -11,6 +11,7 @@ time each process spent is read from /proc and reported per request / per GiB as
 """
 import argparse
 import datetime
+import email.utils
 import hashlib
 import hmac
 import http.client
@@ -542,7 +543,9 @@ def instructions(bench, args):
                     # HCP's own scheme, `Authorization: HCP base64(user):md5(password)`: a
                     # request examples/pgo_train.rs never sends (a profile-guided build's check).
                     path = f"/{BUCKET}/obj-{size}"
-                    auth = f"Authorization: HCP {ACCESS_KEY}:{SECRET_KEY}\r\n"
+                    # (With its Date, which the scheme needs: seed 002.)
+                    date = email.utils.formatdate(usegmt=True)
+                    auth = f"Authorization: HCP {ACCESS_KEY}:{SECRET_KEY}\r\nDate: {date}\r\n"
                 else:
                     path, auth = presign(method, port, f"obj-{size}"), ""
                 request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"

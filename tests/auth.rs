@@ -746,6 +746,7 @@ async fn streaming_payloads_without_sigv4_are_decoded_or_refused() {
     let put = |key: &str, claim: &str, body: &[u8]| {
         let headers: Vec<(String, String)> = [
             ("authorization", format!("HCP {ak}:{sk}")),
+            ("date", httpdate::fmt_http_date(SystemTime::now())),
             ("content-length", body.len().to_string()),
             ("x-amz-content-sha256", claim.to_string()),
             ("content-encoding", "aws-chunked".to_string()),
@@ -793,9 +794,11 @@ async fn streaming_payloads_without_sigv4_are_decoded_or_refused() {
 async fn hcp_scheme_with_hs3_paths() {
     let f = Fixture::new("hcpscheme").await;
     let (ak, sk) = user();
+    let date = httpdate::fmt_http_date(SystemTime::now());
     let hcp = |a: &str, s: &str| {
         vec![
             ("authorization".to_string(), format!("HCP {a}:{s}")),
+            ("date".to_string(), date.clone()),
             ("content-length".into(), "9".into()),
         ]
     };
@@ -809,7 +812,7 @@ async fn hcp_scheme_with_hs3_paths() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = send(&f.addr, "GET", path.as_bytes(), &hcp(&ak, &sk)[..1], vec![]).await;
+    let r = send(&f.addr, "GET", path.as_bytes(), &hcp(&ak, &sk)[..2], vec![]).await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hcp-saved"[..]));
     f.refused(
         "HCP scheme, wrong password hash",
@@ -819,7 +822,7 @@ async fn hcp_scheme_with_hs3_paths() {
             &f.addr,
             "GET",
             path.as_bytes(),
-            &hcp(&ak, "0123456789abcdef0123456789abcdef")[..1],
+            &hcp(&ak, "0123456789abcdef0123456789abcdef")[..2],
             vec![],
         ),
     )
@@ -832,9 +835,34 @@ async fn hcp_scheme_with_hs3_paths() {
             &f.addr,
             "GET",
             path.as_bytes(),
-            &hcp("Z2hvc3Q=", &sk)[..1],
+            &hcp("Z2hvc3Q=", &sk)[..2],
             vec![],
         ),
+    )
+    .await;
+    // Seed 002: "All S3 compatible requests must include either a Date header or an x-amz-date
+    // header" — within the clock skew (they were served without either, or with one of 2015).
+    let authorization = hcp(&ak, &sk)[0].clone();
+    f.refused(
+        "HCP scheme, no date",
+        403,
+        "AccessDenied",
+        send(
+            &f.addr,
+            "GET",
+            path.as_bytes(),
+            std::slice::from_ref(&authorization),
+            vec![],
+        ),
+    )
+    .await;
+    let old = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    let dated = [authorization, ("date".to_string(), old)];
+    f.refused(
+        "HCP scheme, a date an hour old",
+        403,
+        "RequestTimeTooSkewed",
+        send(&f.addr, "GET", path.as_bytes(), &dated, vec![]),
     )
     .await;
 }

@@ -1205,9 +1205,11 @@ async fn every_effect_needs_its_permission(backend: Backend) {
     // which the limit judges.
     let (in_t, in_t_secret) = keys(IN_T, PASSWORD);
     let hcp = format!("HCP {in_t}:{in_t_secret}");
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     let headers: Vec<(String, String)> = [
         ("host", f.addr.as_str()),
         ("authorization", hcp.as_str()),
+        ("date", date.as_str()),
         ("content-length", "6442450944"),
         ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
         ("content-encoding", "aws-chunked"),

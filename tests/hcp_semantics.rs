@@ -765,6 +765,10 @@ async fn folders_as_the_manual_creates_them(backend: Backend) {
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let headers: Vec<(String, String)> = [
         ("authorization", format!("HCP {ak}:{sk}")),
+        (
+            "date",
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ),
         ("transfer-encoding", "chunked".to_string()),
         ("content-length", "0".to_string()),
     ]
@@ -2410,6 +2414,10 @@ async fn a_folder_s_body_is_held_to_a_put_s_size() {
     let (ak, sk) = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
     let headers: Vec<(String, String)> = [
         ("authorization", format!("HCP {ak}:{sk}")),
+        (
+            "date",
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ),
         ("transfer-encoding", "chunked".to_string()),
         ("content-length", "0".to_string()),
     ]

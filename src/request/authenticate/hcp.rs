@@ -10,8 +10,10 @@ pub(super) fn verify(
     authn: &Authenticator,
     req: &RequestHeader,
     value: &str,
+    now: std::time::SystemTime,
 ) -> Result<Authenticated, HcpError> {
     let (user, md5) = authn.key_and_proof(value, "HCP ")?;
+    super::sigv2::dated(authn, req, now)?;
     let expected = user.secret.expose().as_bytes();
     let given = md5.trim().to_ascii_lowercase();
     if given.len() != expected.len() || !bool::from(given.as_bytes().ct_eq(expected)) {

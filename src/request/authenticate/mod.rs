@@ -388,7 +388,7 @@ impl Authenticator {
                 }
                 "AWS all_users:" | "HCP all_users:" => Self::anonymous(req),
                 v if v.starts_with("AWS ") => sigv2::verify_header(self, req, target, v, now),
-                v if v.starts_with("HCP ") => hcp::verify(self, req, v),
+                v if v.starts_with("HCP ") => hcp::verify(self, req, v, now),
                 // HCP without Active Directory refuses AD credentials as it refuses any it
                 // cannot verify.
                 v if v.starts_with("AD ") => Err(HcpError::new(HcpCode::AccessDenied)

@@ -32,15 +32,13 @@ fn unambiguous(query: &Query) -> Result<(), HcpError> {
     }
 }
 
-/// `Authorization: AWS key:signature`.
-pub(super) fn verify_header(
+/// Seed 002: "All S3 compatible requests must include either a Date header or an x-amz-date
+/// header" — within the clock skew allowed (SigV2's and HCP's own scheme; SigV4 signs its own).
+pub(super) fn dated(
     authn: &Authenticator,
     req: &RequestHeader,
-    target: &Target,
-    value: &str,
     now: SystemTime,
-) -> Result<Authenticated, HcpError> {
-    let (user, signature) = authn.key_and_proof(value, "AWS ")?;
+) -> Result<(), HcpError> {
     let amz_date = req.headers.get("x-amz-date").and_then(|v| v.to_str().ok());
     let date = req
         .headers
@@ -53,7 +51,24 @@ pub(super) fn verify_header(
     let request_time = super::parse_request_date(when).ok_or_else(|| {
         HcpError::new(HcpCode::AccessDenied).with_message("The request date cannot be parsed.")
     })?;
-    authn.check_skew(request_time, now)?;
+    authn.check_skew(request_time, now)
+}
+
+/// `Authorization: AWS key:signature`.
+pub(super) fn verify_header(
+    authn: &Authenticator,
+    req: &RequestHeader,
+    target: &Target,
+    value: &str,
+    now: SystemTime,
+) -> Result<Authenticated, HcpError> {
+    let (user, signature) = authn.key_and_proof(value, "AWS ")?;
+    dated(authn, req, now)?;
+    let amz_date = req.headers.get("x-amz-date").and_then(|v| v.to_str().ok());
+    let date = req
+        .headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok());
 
     signed_as_text(req)?;
     let (raw_path, raw_query) = split_target(req.raw_path());
