@@ -614,3 +614,34 @@ async fn a_backend_at_an_ipv6_literal_is_reached() {
     assert_eq!(ready.status, 200, "{}", ready.text());
     assert!(!ready.text().contains("unreachable"), "{}", ready.text());
 }
+
+/// An AWS bucket the gateway makes takes ACLs (HCP's do): AWS makes one with ACLs disabled
+/// since 2023 (Object Ownership `BucketOwnerEnforced`), so every ACL header or document was
+/// refused, 400 AccessControlListNotSupported, which reached the client as InvalidArgument. The
+/// gateway asks `ObjectWriter`; a bucket made elsewhere without ACLs is 501 NotImplemented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_buckets_are_made_to_take_acls() {
+    use common::dialect_server::Vendor;
+    let (ak, sk) = keys(USER, PASSWORD);
+    for vendor in [Vendor::Aws, Vendor::Minio] {
+        let region = "region = \"eu-west-1\"\n";
+        let (gw, server) = start_with_dialect_settings(vendor, ("", "", region)).await;
+        let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "PUT", "/newbucket", b"").await;
+        assert_eq!(r.status, 200, "{vendor:?}: {}", r.text());
+        let seen = server.seen();
+        let (_, _, headers) = seen.iter().find(|(m, _, _)| m == "PUT").expect("a create");
+        let ownership = headers.iter().find(|(n, _)| n == "x-amz-object-ownership");
+        let asked = ownership.map(|(_, v)| v.as_str());
+        let expected = (vendor == Vendor::Aws).then_some("ObjectWriter");
+        assert_eq!(asked, expected, "{vendor:?}: {headers:?}");
+        if vendor == Vendor::Aws {
+            server.respond_to("PUT", "error|AccessControlListNotSupported|400");
+            let addr = gw.addr();
+            let acl = [("content-length", "1"), ("x-amz-acl", "public-read")];
+            let headers = V4::unsigned(&ak, &sk, &addr).sign("PUT", b"/b/k", &acl);
+            let r = send(&addr, "PUT", b"/b/k", &headers, vec![b"x".to_vec()]).await;
+            r.assert_hcp_error(501, "NotImplemented");
+        }
+        gw.stop().await;
+    }
+}

@@ -289,6 +289,13 @@ fn backend_request_in(
     custom_metadata(&mut head, out.op, out.headers);
     named_media_type(&mut head, &out);
     effect_headers(&mut head, out.op, &out.params.effects);
+    // AWS makes a bucket with ACLs disabled (Object Ownership "BucketOwnerEnforced", since
+    // 2023): HCP's buckets take ACLs, so the gateway's are made with them enabled.
+    if out.op == Operation::CreateBucket
+        && route.backend.dialect == crate::hcp::mapping::Dialect::Aws
+    {
+        head.insert("x-amz-object-ownership", b"ObjectWriter");
+    }
     if let Some(key) = out.target.key() {
         long_key_header(&mut head, wire::KEY_HEADER, &key, route);
     }
