@@ -613,3 +613,46 @@ async fn hundred_mib_round_trip(backend: Backend) {
     let got = bytes_of(got).await;
     assert!(got == body, "100 MiB object differs after the round trip");
 }
+
+/// A tenant's bucket prefix counts toward the 63 characters a backend's bucket name may have:
+/// a client's name that fits HCP's 63 but not with the prefix is 400 InvalidBucketName
+/// (README, `bucket_prefix`), and nothing is made; one that fits is made.
+async fn a_bucket_prefix_counts_toward_the_name_s_length(backend: Backend) {
+    let Some(gw) = start_with(backend, "ta-", "").await else {
+        return;
+    };
+    let (ak, sk) = keys(USER, PASSWORD);
+    let name = |n: usize| format!("b{}", "x".repeat(n - 1));
+    let r = common::raw::send_signed(
+        &gw.addr(),
+        (&ak, &sk),
+        "PUT",
+        &format!("/{}", name(61)),
+        b"",
+    )
+    .await;
+    r.assert_hcp_error(400, "InvalidBucketName");
+    let r = common::raw::send_signed(
+        &gw.addr(),
+        (&ak, &sk),
+        "PUT",
+        &format!("/{}", name(60)),
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = gw.client().list_buckets().send().await.unwrap();
+    let names: Vec<&str> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert!(names.contains(&name(60).as_str()), "{names:?}");
+    assert!(!names.contains(&name(61).as_str()), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_prefix_counts_toward_the_name_s_length_on_the_store() {
+    a_bucket_prefix_counts_toward_the_name_s_length(Backend::Store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_prefix_counts_toward_the_name_s_length_on_rgw() {
+    a_bucket_prefix_counts_toward_the_name_s_length(Backend::Rgw).await;
+}
