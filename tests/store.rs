@@ -1984,3 +1984,56 @@ async fn version_markers_as_hcp_reads_them() {
         || text.contains("<NextVersionIdMarker/>");
     assert!(empty, "{text}");
 }
+
+/// HCP takes "any number of `CORSRule`" in a configuration of at most 2.5 MB: the store keeps
+/// 150 rules (it refused more than S3's 100), and a configuration over 2.5 MB is 400
+/// EntityTooLarge before the backend.
+#[tokio::test]
+async fn cors_configurations_as_large_as_hcp_takes() {
+    let gw = start(Backend::Store).await.unwrap();
+    let s3 = gw.client();
+    let bucket = gw.with_bucket("manyrules").await;
+    let rule = |i: usize| {
+        aws_sdk_s3::types::CorsRule::builder()
+            .allowed_origins(format!("https://app{i}.example"))
+            .allowed_methods("GET")
+            .build()
+            .unwrap()
+    };
+    let rules: Vec<_> = (0..150).map(rule).collect();
+    let config = aws_sdk_s3::types::CorsConfiguration::builder()
+        .set_cors_rules(Some(rules))
+        .build()
+        .unwrap();
+    let put = s3
+        .put_bucket_cors()
+        .bucket(&bucket)
+        .cors_configuration(config);
+    put.send().await.unwrap();
+    let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
+    assert_eq!(kept.cors_rules().len(), 150);
+    // (2.5 MB and a little more of one origin's rules.)
+    let one = "<CORSRule><AllowedOrigin>https://big.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>";
+    let doc = format!(
+        "<CORSConfiguration>{}</CORSConfiguration>",
+        one.repeat(5 * 1024 * 1024 / 2 / one.len() + 1)
+    );
+    let (ak, sk) = keys(USER, PASSWORD);
+    let addr = gw.addr();
+    let md5 = content_md5(doc.as_bytes());
+    let len = doc.len().to_string();
+    let target = format!("/{bucket}?cors");
+    let headers = [
+        ("content-length", len.as_str()),
+        ("content-md5", md5.as_str()),
+    ];
+    let headers =
+        common::raw::V4::unsigned(&ak, &sk, &addr).sign("PUT", target.as_bytes(), &headers);
+    let before = gw.backend_requests();
+    let body = vec![doc.into_bytes()];
+    let r = common::raw::send(&addr, "PUT", target.as_bytes(), &headers, body).await;
+    r.assert_hcp_error(400, "EntityTooLarge");
+    assert_eq!(gw.backend_requests(), before, "reached the backend");
+    let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
+    assert_eq!(kept.cors_rules().len(), 150, "the rules kept were changed");
+}

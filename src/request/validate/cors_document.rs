@@ -42,10 +42,19 @@ const FIELDS: [&str; 6] = [
 /// `MaxAgeSeconds` (digits), origins and allowed headers with at most one `*` each; read
 /// strictly ([`super::strict_xml`]).
 pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
+    // HCP: "any number of `CORSRule` … However, the maximum size of the CORS configuration
+    // cannot exceed 2.5 MB."
+    if doc.len() > MAX_BYTES {
+        return Err(HcpError::new(HcpCode::EntityTooLarge)
+            .with_message("A CORS configuration is at most 2.5 MB."));
+    }
     let mut rules = Rules(Vec::new());
     super::strict_xml::read(doc, &mut rules, malformed)?;
     whole(rules.0)
 }
+
+/// The largest CORS configuration HCP takes (2.5 MB).
+pub const MAX_BYTES: usize = 5 * 1024 * 1024 / 2;
 
 /// The rules as they are read.
 struct Rules(Vec<Rule>);
