@@ -1004,10 +1004,10 @@ pub(in crate::request) fn version_header(answer: &ResponseHeader) -> Option<&htt
         .find_map(|h| answer.headers.get(*h))
 }
 
-/// The version a HEAD or write answered, where the backend keeps one (S3's `null` names none).
+/// The version a HEAD or write answered (S3's header or OBS's), where the backend keeps one
+/// (S3's `null` names none).
 pub(in crate::request) fn version_of(head: &ResponseHeader) -> Option<String> {
-    head.headers
-        .get("x-amz-version-id")
+    version_header(head)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && *v != "null")
         .map(str::to_string)
@@ -1149,6 +1149,10 @@ mod tests {
         let unversioned = head(&[("etag", "\"a\""), ("x-amz-version-id", "null")]);
         assert_ne!(instance_of(&first), instance_of(&again));
         assert_eq!(instance_of(&versioned).as_deref(), Some("v:3"));
+        // (OBS's own signing answers its own header: the version all the same.)
+        let obs = head(&[("etag", "\"a\""), ("x-obs-version-id", "4")]);
+        assert_eq!(instance_of(&obs).as_deref(), Some("v:4"));
+        assert_eq!(version_of(&obs).as_deref(), Some("4"));
         assert!(instance_of(&unversioned).unwrap().starts_with("e:"));
         assert_eq!(instance_of(&head(&[])), None);
         let name = |key: &[u8], i: &str| object_acl_record("b", key, i);
