@@ -623,18 +623,28 @@ async fn a_backend_at_an_ipv6_literal_is_reached() {
 async fn aws_buckets_are_made_to_take_acls() {
     use common::dialect_server::Vendor;
     let (ak, sk) = keys(USER, PASSWORD);
-    for vendor in [Vendor::Aws, Vendor::Minio] {
-        let region = "region = \"eu-west-1\"\n";
-        let (gw, server) = start_with_dialect_settings(vendor, ("", "", region)).await;
+    // (`object_ownership` asks another, or none: a role without
+    // s3:PutBucketOwnershipControls, a backend that takes no such header.)
+    for (vendor, setting, expected) in [
+        (Vendor::Aws, "", Some("ObjectWriter")),
+        (Vendor::Aws, "object_ownership = \"\"\n", None),
+        (Vendor::Minio, "", None),
+        (
+            Vendor::Minio,
+            "object_ownership = \"BucketOwnerPreferred\"\n",
+            Some("BucketOwnerPreferred"),
+        ),
+    ] {
+        let backend = format!("region = \"eu-west-1\"\n{setting}");
+        let (gw, server) = start_with_dialect_settings(vendor, ("", "", &backend)).await;
         let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "PUT", "/newbucket", b"").await;
         assert_eq!(r.status, 200, "{vendor:?}: {}", r.text());
         let seen = server.seen();
         let (_, _, headers) = seen.iter().find(|(m, _, _)| m == "PUT").expect("a create");
         let ownership = headers.iter().find(|(n, _)| n == "x-amz-object-ownership");
         let asked = ownership.map(|(_, v)| v.as_str());
-        let expected = (vendor == Vendor::Aws).then_some("ObjectWriter");
-        assert_eq!(asked, expected, "{vendor:?}: {headers:?}");
-        if vendor == Vendor::Aws {
+        assert_eq!(asked, expected, "{vendor:?} {setting}: {headers:?}");
+        if vendor == Vendor::Aws && setting.is_empty() {
             server.respond_to("PUT", "error|AccessControlListNotSupported|400");
             let addr = gw.addr();
             let acl = [("content-length", "1"), ("x-amz-acl", "public-read")];

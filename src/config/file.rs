@@ -401,6 +401,10 @@ pub struct BackendEntry {
     /// MinIO). Without it the gateway checks with a HEAD first, which a concurrent writer can race.
     /// (Default: true for the embedded store, which does; false otherwise.)
     pub conditional_writes: Option<bool>,
+    /// The Object Ownership a CreateBucket asks (`x-amz-object-ownership`): `ObjectWriter` or
+    /// `BucketOwnerPreferred` (ACLs enabled), or `""` (none asked). Default: `ObjectWriter` for
+    /// the `aws` dialect (AWS disables ACLs on new buckets otherwise), none for the others.
+    pub object_ownership: Option<String>,
     /// A PEM file of CA certificates trusted for an `https://` endpoint, besides the system's.
     pub ca_file: Option<PathBuf>,
     /// How often a bodiless request is sent again after a connection failure or a 503.

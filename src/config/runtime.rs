@@ -177,6 +177,8 @@ pub struct Backend {
     /// Keys longer than this are refused with KeyTooLong before they reach the backend.
     pub max_key_bytes: usize,
     pub conditional_writes: bool,
+    /// The `x-amz-object-ownership` of the gateway's CreateBucket, if any.
+    pub object_ownership: Option<&'static str>,
     pub ca_file: Option<PathBuf>,
     pub max_retries: u32,
     pub signing: Signing,

@@ -637,6 +637,32 @@ fn later_problems_are_reported_with_the_rest_and_once() {
     assert!(!all.contains("not defined"), "{all}");
 }
 
+/// A CreateBucket asks an Object Ownership that keeps ACLs enabled, by default on AWS alone;
+/// one that disables them is refused by the check.
+#[test]
+fn object_ownership_keeps_acls_enabled() {
+    let config = |dialect: &str, setting: &str| {
+        format!(
+            "[[tenants]]\nname = \"t\"\nbackend = \"b\"\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://h:9000\"\naccess_key = \"a\"\nsecret_key = \"s\"\ndialect = \"{dialect}\"\n{setting}\n"
+        )
+    };
+    let asked = |dialect: &str, setting: &str| {
+        let cfg = parse(&config(dialect, setting), Path::new(".")).unwrap();
+        cfg.backends.values().next().unwrap().object_ownership
+    };
+    assert_eq!(asked("aws", ""), Some("ObjectWriter"));
+    assert_eq!(asked("ceph", ""), None);
+    assert_eq!(asked("aws", "object_ownership = \"\""), None);
+    let preferred = "object_ownership = \"BucketOwnerPreferred\"";
+    assert_eq!(asked("minio", preferred), Some("BucketOwnerPreferred"));
+    let enforced = config("aws", "object_ownership = \"BucketOwnerEnforced\"");
+    let err = parse(&enforced, Path::new(".")).unwrap_err().join("\n");
+    assert!(
+        err.contains("object_ownership \"BucketOwnerEnforced\" is not"),
+        "{err}"
+    );
+}
+
 /// Listeners that would meet on one port are refused by the check, not by the start.
 #[test]
 fn the_listeners_take_ports_apart() {

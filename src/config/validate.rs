@@ -713,6 +713,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         errors.push(format!("{label}: timeouts must be greater than zero"));
     }
     let conditional_writes = conditional_writes(b, &target, &label, errors);
+    let object_ownership = object_ownership(b, dialect, &label, errors);
     if errors.len() > before {
         return None;
     }
@@ -730,12 +731,36 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }),
         max_key_bytes,
         conditional_writes,
+        object_ownership,
         ca_file,
         max_retries: b.max_retries,
         signing: b.signing,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         read_timeout: Duration::from_millis(b.read_timeout_ms),
     })
+}
+
+/// The Object Ownership the gateway's CreateBucket asks: one that keeps ACLs enabled (HCP's
+/// buckets take them), or none; by default `ObjectWriter` on AWS, which makes buckets with ACLs
+/// disabled otherwise (its CreateBucket then needs `s3:PutBucketOwnershipControls`).
+fn object_ownership(
+    b: &BackendEntry,
+    dialect: Dialect,
+    label: &str,
+    errors: &mut Vec<String>,
+) -> Option<&'static str> {
+    match b.object_ownership.as_deref() {
+        None if dialect == Dialect::Aws => Some("ObjectWriter"),
+        None | Some("") => None,
+        Some("ObjectWriter") => Some("ObjectWriter"),
+        Some("BucketOwnerPreferred") => Some("BucketOwnerPreferred"),
+        Some(other) => {
+            errors.push(format!(
+                "{label}: object_ownership {other:?} is not \"ObjectWriter\", \"BucketOwnerPreferred\" or \"\" (ACLs must stay enabled)"
+            ));
+            None
+        }
+    }
 }
 
 /// Whether the backend evaluates write conditions itself: said, or (by default) only the

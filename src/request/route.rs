@@ -190,6 +190,7 @@ impl BackendRuntime {
             min_part_bytes: 0,
             max_key_bytes: 1024,
             conditional_writes: false,
+            object_ownership: None,
             ca_file: None,
             max_retries: 0,
             signing: crate::config::Signing::V4,

@@ -291,10 +291,10 @@ fn backend_request_in(
     effect_headers(&mut head, out.op, &out.params.effects);
     // AWS makes a bucket with ACLs disabled (Object Ownership "BucketOwnerEnforced", since
     // 2023): HCP's buckets take ACLs, so the gateway's are made with them enabled.
-    if out.op == Operation::CreateBucket
-        && route.backend.dialect == crate::hcp::mapping::Dialect::Aws
-    {
-        head.insert("x-amz-object-ownership", b"ObjectWriter");
+    if let Some(ownership) = route.backend.object_ownership {
+        if out.op == Operation::CreateBucket {
+            head.insert("x-amz-object-ownership", ownership.as_bytes());
+        }
     }
     if let Some(key) = out.target.key() {
         long_key_header(&mut head, wire::KEY_HEADER, &key, route);
