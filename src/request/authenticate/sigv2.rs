@@ -34,11 +34,12 @@ fn unambiguous(query: &Query) -> Result<(), HcpError> {
 
 /// Seed 002: "All S3 compatible requests must include either a Date header or an x-amz-date
 /// header" — within the clock skew allowed (SigV2's and HCP's own scheme; SigV4 signs its own).
-pub(super) fn dated(
+/// The request's `(Date, x-amz-date)`, as given.
+pub(super) fn dated<'r>(
     authn: &Authenticator,
-    req: &RequestHeader,
+    req: &'r RequestHeader,
     now: SystemTime,
-) -> Result<(), HcpError> {
+) -> Result<(Option<&'r str>, Option<&'r str>), HcpError> {
     let amz_date = req.headers.get("x-amz-date").and_then(|v| v.to_str().ok());
     let date = req
         .headers
@@ -51,7 +52,8 @@ pub(super) fn dated(
     let request_time = super::parse_request_date(when).ok_or_else(|| {
         HcpError::new(HcpCode::AccessDenied).with_message("The request date cannot be parsed.")
     })?;
-    authn.check_skew(request_time, now)
+    authn.check_skew(request_time, now)?;
+    Ok((date, amz_date))
 }
 
 /// `Authorization: AWS key:signature`.
@@ -63,12 +65,7 @@ pub(super) fn verify_header(
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
     let (user, signature) = authn.key_and_proof(value, "AWS ")?;
-    dated(authn, req, now)?;
-    let amz_date = req.headers.get("x-amz-date").and_then(|v| v.to_str().ok());
-    let date = req
-        .headers
-        .get(http::header::DATE)
-        .and_then(|v| v.to_str().ok());
+    let (date, amz_date) = dated(authn, req, now)?;
 
     signed_as_text(req)?;
     let (raw_path, raw_query) = split_target(req.raw_path());
