@@ -383,8 +383,8 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// The permission an operation needs on its bucket; `None` for listing the tenant's buckets,
-/// which any authenticated user with some grant on the tenant may do. (A CORS preflight needs nothing at
-/// all and is let through before grants are consulted.)
+/// which any authenticated user with some grant on the tenant may do. (A CORS preflight needs
+/// nothing at all and is let through before grants are consulted.)
 pub fn required(op: Operation, method: &Method) -> Option<Permission> {
     use Operation::*;
     use Permission::*;
