@@ -326,9 +326,8 @@ impl Gateway {
                 show_labels: false,
             });
         }
-        let version = upstream
-            .headers
-            .get("x-amz-version-id")
+        // (S3's header or OBS's, as the holds were recorded: `retain::keep_asked`.)
+        let version = crate::request::acls::version_header(upstream)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
         let at = validate::probes::At {

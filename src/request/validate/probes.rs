@@ -822,8 +822,9 @@ pub(in crate::request) fn name_unknown(cause: String) -> HcpError {
 /// gone). Where the gateway keeps HCP's versioning the backend keeps every version: the
 /// change's new version leaves the old one.
 async fn replaces_itself(probe: &dyn Probe, head: Option<&ResponseHeader>, at: At<'_>) -> bool {
+    // (S3's header or OBS's: through OBS's own signing the version is named in its own.)
     let newest_is_null = head
-        .and_then(|h| h.headers.get("x-amz-version-id"))
+        .and_then(crate::request::acls::version_header)
         .is_none_or(|v| v.as_bytes() == b"null");
     newest_is_null
         || crate::request::versioning::kept_by_gateway(at.route.tenant)
@@ -1637,6 +1638,39 @@ mod tests {
             route: &route,
         })
         .await
+    }
+
+    /// A metadata change writes over the object itself only where its newest version is the
+    /// `null` one (where versioning is suspended, another version's would be replaced): the
+    /// version read from S3's header or OBS's (OBS's own signing names it in `x-obs-version-id`,
+    /// which was read as no version: a null version replaced).
+    #[tokio::test]
+    async fn a_metadata_change_replaces_only_the_null_version() {
+        let head = |name: &str, value: &str| {
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            if !name.is_empty() {
+                h.insert_header(name.to_string(), value).unwrap();
+            }
+            h
+        };
+        let fake = Fake::default();
+        for (name, value, replaces) in [
+            ("", "", true),
+            ("x-amz-version-id", "null", true),
+            ("x-amz-version-id", "V1", false),
+            ("x-obs-version-id", "null", true),
+            ("x-obs-version-id", "V1", false),
+        ] {
+            let h = head(name, value);
+            let got = with_at(
+                TenantOverwrite::RefuseUnversioned,
+                |_| {},
+                "k",
+                async |at| replaces_itself(&fake, Some(&h), at).await,
+            )
+            .await;
+            assert_eq!(got, replaces, "{name}: {value}");
+        }
     }
 
     /// A metadata change under retention adds properties and changes nothing else: every
