@@ -130,6 +130,10 @@ refused "an s3Port that is not listen's" "s3Port (9000) is not the port of \[ser
 refused "an adminPort that is not admin_listen's" "adminPort (9001) is not the port of \[server\] admin_listen" --set adminPort=9001
 refused "a loopback S3 listener in standalone mode" "listen (127.0.0.1:8080) is loopback" -f "$chart/examples/sidecar.yaml" --set mode=standalone
 refused "an S3 listener on the pod's address in sidecar mode" "listen (0.0.0.0:8080) is not loopback" --set mode=sidecar
+refused "a listener written as a multi-line string" "as one-line strings" --set mode=sidecar --set-string "config=[server]
+listen = '''0.0.0.0:8080'''
+admin_listen = \"0.0.0.0:8081\"
+"
 refused "a sidecar's S3 listener on the pod's address under a quoted key" "listen (0.0.0.0:8080) is not loopback" --set mode=sidecar --set-string 'config=[server]
 "listen" = "0.0.0.0:8080"
 admin_listen = "0.0.0.0:8081"

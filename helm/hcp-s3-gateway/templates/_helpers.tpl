@@ -29,6 +29,9 @@ the S3 listener in standalone mode, where the Service's traffic comes from outsi
 {{- if regexMatch "(?m)^\\s*server\\s*[.=]" .Values.config -}}
 {{- fail "config: write listen and admin_listen as keys of a [server] table (listen = \"…\"): the chart checks its ports against them" -}}
 {{- end -}}
+{{- if regexMatch "(?m)^\\s*[\"']?(admin_)?listen[\"']?\\s*=\\s*(\"\"\"|''')" .Values.config -}}
+{{- fail "config: write listen and admin_listen as one-line strings (listen = \"…\"): the chart checks its ports against them" -}}
+{{- end -}}
 {{- $listen := regexFind (printf "(?m)^\\s*[\"']?listen[\"']?\\s*=\\s*%s" $value) .Values.config | regexFind (printf "=\\s*%s" $value) | trimPrefix "=" | trim | trimAll "\"'" | default "127.0.0.1:8080" -}}
 {{- $admin := regexFind (printf "(?m)^\\s*[\"']?admin_listen[\"']?\\s*=\\s*%s" $value) .Values.config | regexFind (printf "=\\s*%s" $value) | trimPrefix "=" | trim | trimAll "\"'" | default "127.0.0.1:8081" -}}
 {{- if ne (atoi (regexFind "[0-9]+$" $listen)) (int .Values.s3Port) -}}
