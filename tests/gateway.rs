@@ -1346,12 +1346,9 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     let before = gw.backend_requests();
     let target_cors = format!("/{bucket}?cors");
     let md5 = content_md5(widened.as_bytes());
-    let len = widened.len().to_string();
-    let v4 = raw::V4::unsigned(&ak, &sk, &addr);
-    let headers = [("content-length", len.as_str()), ("content-md5", &md5)];
-    let headers = v4.sign("PUT", target_cors.as_bytes(), &headers);
-    let body = vec![widened.as_bytes().to_vec()];
-    let r = send(&addr, "PUT", target_cors.as_bytes(), &headers, body).await;
+    let put = ("PUT", target_cors.as_str());
+    let md5 = [("content-md5", md5.as_str())];
+    let r = raw::send_signed_with(&addr, (&ak, &sk), put, &md5, widened.as_bytes()).await;
     r.assert_hcp_error(400, "MalformedXML");
     assert_eq!(gw.backend_requests(), before, "reached the backend");
     let still = preflight("https://evil.example").await;

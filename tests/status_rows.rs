@@ -922,10 +922,9 @@ async fn a_document_sent_in_chunks_reaches_the_backend_with_its_length() {
     // (Nor may it be empty: 400 MissingRequestBodyError, the backend not asked.)
     let (ak, sk) = keys(USER, PASSWORD);
     let empty_md5 = content_md5(b"");
-    let headers = [("content-length", "0"), ("content-md5", empty_md5.as_str())];
-    let headers = raw::V4::unsigned(&ak, &sk, &addr).sign("PUT", target.as_bytes(), &headers);
+    let md5 = [("content-md5", empty_md5.as_str())];
     let before = gw.backend_requests();
-    let r = raw::send(&addr, "PUT", target.as_bytes(), &headers, vec![]).await;
+    let r = raw::send_signed_with(&addr, (&ak, &sk), ("PUT", &target), &md5, b"").await;
     r.assert_hcp_error(400, "MissingRequestBodyError");
     assert_eq!(
         gw.backend_requests(),

@@ -2021,17 +2021,11 @@ async fn cors_configurations_as_large_as_hcp_takes() {
     let (ak, sk) = keys(USER, PASSWORD);
     let addr = gw.addr();
     let md5 = content_md5(doc.as_bytes());
-    let len = doc.len().to_string();
+    let md5 = [("content-md5", md5.as_str())];
     let target = format!("/{bucket}?cors");
-    let headers = [
-        ("content-length", len.as_str()),
-        ("content-md5", md5.as_str()),
-    ];
-    let headers =
-        common::raw::V4::unsigned(&ak, &sk, &addr).sign("PUT", target.as_bytes(), &headers);
     let before = gw.backend_requests();
-    let body = vec![doc.into_bytes()];
-    let r = common::raw::send(&addr, "PUT", target.as_bytes(), &headers, body).await;
+    let put = ("PUT", target.as_str());
+    let r = common::raw::send_signed_with(&addr, (&ak, &sk), put, &md5, doc.as_bytes()).await;
     r.assert_hcp_error(400, "EntityTooLarge");
     assert_eq!(gw.backend_requests(), before, "reached the backend");
     let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();

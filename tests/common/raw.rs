@@ -370,14 +370,38 @@ pub async fn send_signed(
 pub async fn send_signed_as(
     addr: &str,
     host: &str,
-    (access_key, secret_key): (&str, &str),
+    keys: (&str, &str),
     method: &str,
     target: &str,
     body: &[u8],
 ) -> RawResponse {
+    signed_request(addr, host, keys, (method, target), &[], body).await
+}
+
+/// As [`send_signed`], with `extra` headers signed besides (a `Content-MD5`, an `x-amz-acl`).
+pub async fn send_signed_with(
+    addr: &str,
+    keys: (&str, &str),
+    (method, target): (&str, &str),
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    signed_request(addr, addr, keys, (method, target), extra, body).await
+}
+
+async fn signed_request(
+    addr: &str,
+    host: &str,
+    (access_key, secret_key): (&str, &str),
+    (method, target): (&str, &str),
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
     let v4 = V4::unsigned(access_key, secret_key, host);
     let len = body.len().to_string();
-    let headers = v4.sign(method, target.as_bytes(), &[("content-length", &len)]);
+    let mut headers = vec![("content-length", len.as_str())];
+    headers.extend_from_slice(extra);
+    let headers = v4.sign(method, target.as_bytes(), &headers);
     send(
         addr,
         method,
