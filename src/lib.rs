@@ -22,6 +22,7 @@ pub mod config;
 pub mod deadline;
 pub mod etag;
 pub mod hcp;
+pub mod in_flight;
 pub mod kept;
 pub mod observe;
 pub mod request;

@@ -122,7 +122,7 @@ pub struct Gateway {
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Completes and copies the backend may still be carrying out, whose object the gateway
     /// has yet to finish (retention, holds, folders, owner): a stop waits for them.
-    pub underway: Arc<respond::Underway>,
+    pub underway: Arc<crate::in_flight::InFlight>,
 }
 
 /// How the connection continues after an answer.

@@ -10,7 +10,7 @@ pub mod send_deadline;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,12 +20,13 @@ use std::os::fd::AsRawFd;
 
 use pingora::protocols::Stream;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::backend::credentials::BackendCredentials;
 use crate::backend::health::Reach;
 use crate::backend::local::LocalBackend;
 use crate::config::{BackendTarget, Config, RemoteKeys};
+use crate::in_flight::InFlight;
 use crate::observe::metrics::Metrics;
 use crate::request::route::BackendRuntime;
 use crate::request::Gateway;
@@ -49,23 +50,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// instead of spinning on the error (and its warning).
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Counts open connections so that shutdown can wait for them.
-#[derive(Default)]
-struct Connections {
-    open: AtomicUsize,
-    idle: Notify,
-}
-
-struct ConnectionGuard(Arc<Connections>);
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
 /// A started gateway. Dropping it without [`RunningGateway::shutdown`] stops accepting only when
 /// the runtime ends.
 pub struct RunningGateway {
@@ -75,7 +59,8 @@ pub struct RunningGateway {
     /// The S3 listener's certificate, when it serves TLS.
     pub tls: Option<Arc<ServerTls>>,
     shutdown: watch::Sender<bool>,
-    connections: Arc<Connections>,
+    /// Open connections, which shutdown waits for within the grace period.
+    connections: Arc<InFlight>,
     grace: Duration,
     /// `/readyz` 503 for this long, still accepting, before the drain.
     delay: Duration,
@@ -107,20 +92,11 @@ impl RunningGateway {
             tokio::time::sleep(self.delay).await;
         }
         let _ = self.shutdown.send(true);
-        let deadline = tokio::time::sleep(self.grace);
-        tokio::pin!(deadline);
-        loop {
-            let notified = self.connections.idle.notified();
-            if self.connections.open.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            tokio::select! {
-                _ = notified => {}
-                _ = &mut deadline => {
-                    tracing::warn!(open = self.connections.open.load(Ordering::Acquire),
-                        "grace period over; closing remaining connections");
-                    break;
-                }
+        tokio::select! {
+            () = self.connections.all_done() => {}
+            () = tokio::time::sleep(self.grace) => {
+                tracing::warn!(open = self.connections.count(),
+                    "grace period over; closing remaining connections");
             }
         }
         // A complete or copy the backend is still carrying out is waited for past the grace
@@ -180,7 +156,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     let s3_addr = s3_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let (shutdown, watch_rx) = watch::channel(false);
-    let connections = Arc::new(Connections::default());
+    let connections = Arc::new(InFlight::default());
     let limit = Some(ConnectionLimit::new(cfg.max_connections, &admin.metrics));
     let first_wait = cfg.client_header_timeout.as_secs().max(1);
     // The admin listener answers first: `/readyz` 503 while the backends are probed and the
@@ -243,7 +219,7 @@ async fn serve_admin(
             .expect("a valid counter"),
     };
     let places = ConnectionLimit::unmetered(ADMIN_CONNECTIONS);
-    let uncounted = Arc::new(Connections::default());
+    let uncounted = Arc::new(InFlight::default());
     accept_loop(
         (listener, Some(places)),
         admin,
@@ -509,7 +485,7 @@ async fn accept_loop<A>(
     tls: Option<Arc<ServerTls>>,
     send: SendLimit,
     mut shutdown: watch::Receiver<bool>,
-    connections: Arc<Connections>,
+    connections: Arc<InFlight>,
     first_wait: u64,
 ) where
     A: Exchanges,
@@ -539,8 +515,7 @@ async fn accept_loop<A>(
             place.taken(&limit.open);
         }
         let _ = tcp.set_nodelay(true);
-        connections.open.fetch_add(1, Ordering::AcqRel);
-        let guard = ConnectionGuard(connections.clone());
+        let guard = connections.begin();
         let app = app.clone();
         let watch = shutdown.clone();
         let tls = tls.clone();

@@ -2,52 +2,6 @@
 //! `complete_keepalive_ms`, then a committed 200 with whitespace until the result.
 
 use super::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// The completes and copies under way (`Gateway::underway`): the backend makes the object
-/// whether or not the gateway is still there, and what the request asked of it besides —
-/// retention, holds, labels, folders, ACL, owner — is the gateway's to do once it answers. A
-/// stop after the grace period waits for them (each ends by `complete_timeout`), else the
-/// object would be kept without them.
-#[derive(Default)]
-pub struct Underway {
-    count: AtomicUsize,
-    done: tokio::sync::Notify,
-}
-
-/// One complete or copy under way, for as long as it lives.
-pub struct UnderwayGuard(Arc<Underway>);
-
-impl Underway {
-    pub fn begin(self: &Arc<Self>) -> UnderwayGuard {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        UnderwayGuard(self.clone())
-    }
-
-    /// How many are under way.
-    pub fn count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
-    }
-
-    /// Returns once none is under way.
-    pub async fn all_done(&self) {
-        loop {
-            let notified = self.done.notified();
-            if self.count() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for UnderwayGuard {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.done.notify_waiters();
-        }
-    }
-}
 
 impl Gateway {
     /// CompleteMultipartUpload may take long at the backend. Until `complete_keepalive_after`
@@ -62,6 +16,7 @@ impl Gateway {
         call: &Call<'_>,
     ) -> Flow {
         up.session.read_timeout = Some(self.cfg.complete_timeout);
+        // (Under way until its answer is settled: a stop waits for it.)
         let _underway = self.underway.begin();
         let mut committed = false;
         // (The backend completed, or will have: its answer is read whatever the budget, and

@@ -6,7 +6,6 @@ use super::*;
 
 pub mod complete;
 mod long_complete;
-pub use long_complete::Underway;
 pub mod rewrite;
 pub(in crate::request) mod settle;
 mod versions;
