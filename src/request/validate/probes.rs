@@ -27,10 +27,8 @@ pub(in crate::request) struct At<'a> {
 pub(in crate::request) enum PartsPage {
     /// Sizes by part number, and the marker of the next page.
     Listed(complete::PartSizes),
-    /// The backend does not know the upload.
-    NoSuchUpload,
-    /// Nor the bucket.
-    NoSuchBucket,
+    /// The backend does not know the upload (NoSuchUpload), or its bucket (NoSuchBucket).
+    Gone(HcpCode),
     /// The listing failed (unreachable, unreadable): the backend's answer to the request
     /// itself decides then.
     Unknown,
@@ -152,8 +150,8 @@ impl Probe for Gateway {
             Some((h, body)) if h.status == 404 => {
                 let code = crate::request::respond::rewrite::parse_backend_error(&body).code;
                 match code.as_deref() {
-                    Some("NoSuchBucket") => PartsPage::NoSuchBucket,
-                    _ => PartsPage::NoSuchUpload,
+                    Some("NoSuchBucket") => PartsPage::Gone(HcpCode::NoSuchBucket),
+                    _ => PartsPage::Gone(HcpCode::NoSuchUpload),
                 }
             }
             Some((h, body)) if h.status == 200 => complete::parse_list_parts(&body)
@@ -802,8 +800,7 @@ pub(in crate::request) async fn check_overwrite(
 /// answer decides.)
 async fn upload_there(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Result<(), HcpError> {
     match probe.parts_page(at, upload_id, (None, 1)).await {
-        PartsPage::NoSuchUpload => Err(HcpError::new(HcpCode::NoSuchUpload)),
-        PartsPage::NoSuchBucket => Err(HcpError::new(HcpCode::NoSuchBucket)),
+        PartsPage::Gone(code) => Err(HcpError::new(code)),
         PartsPage::Listed(_) | PartsPage::Unknown => Ok(()),
     }
 }
@@ -972,8 +969,7 @@ async fn part_sizes(
             .await
         {
             PartsPage::Listed(listed) => listed,
-            PartsPage::NoSuchUpload => return Err(HcpError::new(HcpCode::NoSuchUpload)),
-            PartsPage::NoSuchBucket => return Err(HcpError::new(HcpCode::NoSuchBucket)),
+            PartsPage::Gone(code) => return Err(HcpError::new(code)),
             PartsPage::Unknown => return Ok(None),
         };
         sizes.extend(page);
@@ -1578,7 +1574,7 @@ mod tests {
                 return PartsPage::Unknown;
             }
             let Some(parts) = self.parts.as_ref().filter(|_| id == "u") else {
-                return PartsPage::NoSuchUpload;
+                return PartsPage::Gone(HcpCode::NoSuchUpload);
             };
             let from: u32 = marker.map_or(0, |m| m.parse().unwrap());
             let page: Vec<(u32, u64)> = parts
