@@ -530,6 +530,7 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
     assert_eq!((status, body.as_str()), (200, "for bob"));
     let (status, _) = status_of(&gw, Some(BOB), "DELETE", &path("for-bob.txt"), &[]).await;
     assert_eq!(status, 204, "full control deletes");
+    deletes_by_object_acls(&gw, &bucket, &backend_bucket).await;
 
     // Removing the ACL (x-amz-acl: private) removes the bucket's record: Carol is out again.
     let (status, _) = status_of(
@@ -574,6 +575,64 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
             .any(|k| k.starts_with(&format!("acls/{backend_bucket}"))),
         "{left:?}"
     );
+}
+
+/// A multi-object delete that the bucket does not allow deletes the objects whose owner or ACL
+/// lets the caller delete them (HCP: "delete permission for the bucket containing the objects
+/// or for the objects themselves"); the others — one not there among them — are each
+/// `AccessDenied` in the answer and kept at the backend.
+async fn deletes_by_object_acls(gw: &TestGateway, bucket: &str, backend_bucket: &str) {
+    let view = common::view::BackendView::of(gw);
+    let path = |key: &str| format!("/{bucket}/{key}");
+    let full_control = format!("id={}", id_of(BOB));
+    for key in ["bob-may.txt", "bob-may-not.txt"] {
+        let grant = match key {
+            "bob-may.txt" => ("x-amz-grant-full-control", full_control.as_str()),
+            _ => ("x-amz-grant-read", full_control.as_str()),
+        };
+        let (status, body) = as_user_with_body(gw, USER, "PUT", &path(key), &[grant], b"x").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let delete = |keys: &[&str]| {
+        let objects: String = keys
+            .iter()
+            .map(|k| format!("<Object><Key>{k}</Key></Object>"))
+            .collect();
+        format!("<Delete>{objects}</Delete>").into_bytes()
+    };
+    let doc = delete(&[
+        "bob-may.txt",
+        "bob-may-not.txt",
+        "private.txt",
+        "absent.txt",
+    ]);
+    let md5 = content_md5(&doc);
+    let target = format!("/{bucket}?delete");
+    let headers = [("content-md5", md5.as_str())];
+    let (status, body) = as_user_with_body(gw, BOB, "POST", &target, &headers, &doc).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(inner(&body, "Deleted"), "<Key>bob-may.txt</Key>", "{body}");
+    for key in ["bob-may-not.txt", "private.txt", "absent.txt"] {
+        let error = format!("<Error><Key>{key}</Key><Code>AccessDenied</Code>");
+        assert!(body.contains(&error), "{body}");
+    }
+    assert!(view.object(backend_bucket, "bob-may.txt").await.is_none());
+    for key in ["bob-may-not.txt", "private.txt"] {
+        assert!(view.object(backend_bucket, key).await.is_some(), "{key}");
+    }
+    assert!(view.object(backend_bucket, "absent.txt").await.is_none());
+    // Nothing it may delete: answered without the backend, nothing deleted.
+    let doc = delete(&["bob-may-not.txt"]);
+    let md5 = content_md5(&doc);
+    let headers = [("content-md5", md5.as_str())];
+    let (status, body) = as_user_with_body(gw, CAROL, "POST", &target, &headers, &doc).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(!body.contains("<Deleted>"), "{body}");
+    assert!(view
+        .object(backend_bucket, "bob-may-not.txt")
+        .await
+        .is_some());
 }
 
 /// `user`'s `method` of `target` with a body: its status and answer.

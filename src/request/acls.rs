@@ -97,6 +97,9 @@ pub struct Judged {
     pub source_etag: Option<String>,
     /// What ownership and the ACLs read give the caller (an ACL it sets may grant these).
     pub held: Vec<Permission>,
+    /// A multi-object delete the bucket does not allow: each object it names is judged by its
+    /// own owner and ACL (`retain::deletes`).
+    pub each_object: bool,
 }
 
 /// Operations an object's ACL can allow (the others act on the bucket, or need permissions
@@ -323,7 +326,18 @@ impl Gateway {
         }
         let object = object_acl_applies(op).then(|| params.get("versionId"));
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
-        let mut judged = self.judge(at, object, caller, &needed.on_target).await?;
+        let mut judged = match self.judge(at, object, caller, &needed.on_target).await {
+            // HCP: a multi-object delete needs "delete permission for the bucket containing
+            // the objects or for the objects themselves".
+            Err(e) if op == Operation::DeleteObjects && e.code == HcpCode::AccessDenied => {
+                return Ok(Judged {
+                    each_object: true,
+                    source_etag,
+                    ..Judged::default()
+                })
+            }
+            judged => judged?,
+        };
         judged.object_etag.clone_from(&judged.etag);
         judged.etag = judged.etag.filter(|_| pinned);
         judged.source_etag = source_etag;
@@ -399,6 +413,7 @@ impl Gateway {
                 .grants_to(caller)
                 .chain(object.grants_to(caller))
                 .collect(),
+            each_object: false,
         })
     }
 

@@ -85,6 +85,9 @@ pub(super) struct Call<'a> {
     pub(super) judged_object: Option<String>,
     /// A metadata change's object, read once before anything is judged (`edited_object`).
     pub(super) edited: Option<Box<EditedObject>>,
+    /// A multi-object delete its bucket does not let the caller make: each object it names
+    /// needs its own owner's or ACL's leave (`retain::deletes`).
+    pub(super) deletes_each: Option<crate::request::retain::deletes::EachObject>,
     pub(super) guards: Guards,
 }
 
@@ -426,6 +429,7 @@ impl Gateway {
             acl_caller: None,
             judged_object: None,
             edited,
+            deletes_each: None,
             guards: Guards::default(),
         };
         if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
@@ -550,6 +554,59 @@ impl Gateway {
         Ok(())
     }
 
+    /// A request its permissions do not allow, judged by ownership and the ACLs (403 where
+    /// they do not allow it either); what they allowed is kept on `call`: the object judged
+    /// (a read is pinned to it), what the caller holds, a multi-object delete's judging of
+    /// each object.
+    async fn judged_by_acls(
+        &self,
+        s: &mut ServerSession,
+        call: &mut Call<'_>,
+        caller: Option<owners::Owner>,
+        needed: &acls::Needed,
+    ) -> Result<(), HcpError> {
+        let at = crate::request::validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        let req = s.req_header();
+        let asked = (at, call.op, call.params);
+        let judged = Box::pin(self.check_acls(asked, req, caller.as_ref(), needed))
+            .await
+            .map_err(|e| match caller {
+                // (An anonymous client refused: the connection closes after the answer.)
+                None if e.code == HcpCode::AccessDenied => e.closing(),
+                _ => e,
+            })?;
+        // A read pinned to the object judged answers the client's own If-Match here; a
+        // copy whose source an ACL let it read is pinned to that source alike.
+        let source_if_match = http::HeaderName::from_static("x-amz-copy-source-if-match");
+        if !if_match_holds(
+            req.headers.get(http::header::IF_MATCH),
+            judged.etag.as_deref(),
+        ) || !if_match_holds(
+            req.headers.get(&source_if_match),
+            judged.source_etag.as_deref(),
+        ) {
+            return Err(HcpError::new(HcpCode::PreconditionFailed));
+        }
+        if let Some(etag) = &judged.source_etag {
+            // (On the client's request, so that it is signed with the rest.)
+            let value = http::HeaderValue::from_str(etag)
+                .map_err(|_| HcpError::new(HcpCode::InternalError))?;
+            s.req_header_mut()
+                .insert_header(source_if_match, value)
+                .expect("valid header");
+        }
+        call.guards.if_match = judged.etag;
+        call.judged_object = judged.object_etag;
+        call.held.extend(judged.held);
+        if judged.each_object {
+            call.deletes_each = Some(crate::request::retain::deletes::EachObject { caller });
+        }
+        Ok(())
+    }
+
     /// What the permissions left to ACLs, judged before anything is sent (`request::acls`);
     /// and an ACL the request sets may grant only what its author holds — by the permissions,
     /// by ownership, or by the ACLs (an ACL body is checked when it is read).
@@ -574,38 +631,7 @@ impl Gateway {
             route: call.route,
         };
         if !needed.is_empty() {
-            let req = s.req_header();
-            let asked = (at, call.op, call.params);
-            let judged = Box::pin(self.check_acls(asked, req, owner_of().as_ref(), needed))
-                .await
-                .map_err(|e| match owner_of() {
-                    // (An anonymous client refused: the connection closes after the answer.)
-                    None if e.code == HcpCode::AccessDenied => e.closing(),
-                    _ => e,
-                })?;
-            // A read pinned to the object judged answers the client's own If-Match here; a
-            // copy whose source an ACL let it read is pinned to that source alike.
-            let source_if_match = http::HeaderName::from_static("x-amz-copy-source-if-match");
-            if !if_match_holds(
-                req.headers.get(http::header::IF_MATCH),
-                judged.etag.as_deref(),
-            ) || !if_match_holds(
-                req.headers.get(&source_if_match),
-                judged.source_etag.as_deref(),
-            ) {
-                return Err(HcpError::new(HcpCode::PreconditionFailed));
-            }
-            if let Some(etag) = &judged.source_etag {
-                // (On the client's request, so that it is signed with the rest.)
-                let value = http::HeaderValue::from_str(etag)
-                    .map_err(|_| HcpError::new(HcpCode::InternalError))?;
-                s.req_header_mut()
-                    .insert_header(source_if_match, value)
-                    .expect("valid header");
-            }
-            call.guards.if_match = judged.etag;
-            call.judged_object = judged.object_etag;
-            call.held.extend(judged.held);
+            Box::pin(self.judged_by_acls(s, call, owner_of(), needed)).await?;
         }
         if call.op == Operation::CreateBucket {
             return Ok(());

@@ -178,6 +178,7 @@ impl Gateway {
             acl_caller: None,
             judged_object: None,
             edited: None,
+            deletes_each: None,
             guards: call_guards,
         };
         let Some((header, body)) = self.store_form(&upload, &call).await else {

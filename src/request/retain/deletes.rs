@@ -23,6 +23,11 @@ impl Entry {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The object it names: its key and the version named.
+    fn named(&self) -> (&str, Option<&str>) {
+        (self.get("Key").unwrap_or_default(), self.get("VersionId"))
+    }
 }
 
 const OBJECT_FIELDS: [&str; 5] = ["Key", "VersionId", "ETag", "LastModifiedTime", "Size"];
@@ -135,18 +140,21 @@ fn document(entries: &[&Entry], quiet: bool) -> Vec<u8> {
     w.into_inner()
 }
 
-/// The `<Error>` entries of the objects kept (key, version named), for the answer's
-/// `DeleteResult`.
+/// The `<Error>` entries of the objects kept back, for the answer's `DeleteResult`.
 pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
     let mut w = Writer::new(Vec::new());
-    for (key, version) in kept {
+    for kept in kept {
         let _ = w.write_event(Event::Start(BytesStart::new("Error")));
-        let key = crate::hcp::xml::displayed_name(key);
+        let key = crate::hcp::xml::displayed_name(&kept.key);
+        let message = match kept.why {
+            HcpCode::AccessDenied => "Access Denied",
+            _ => "The object is under retention or on hold.",
+        };
         let fields = [
             Some(("Key", key.as_ref())),
-            version.as_deref().map(|v| ("VersionId", v)),
-            Some(("Code", HcpCode::OperationAborted.as_str())),
-            Some(("Message", "The object is under retention or on hold.")),
+            kept.version.as_deref().map(|v| ("VersionId", v)),
+            Some(("Code", kept.why.as_str())),
+            Some(("Message", message)),
         ];
         for (name, text) in fields.into_iter().flatten() {
             let _ = crate::hcp::xml::leaf(&mut w, name, text);
@@ -159,8 +167,22 @@ pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
 /// How many of a multi-object delete's objects are judged at once (a HEAD each).
 const JUDGED_AT_ONCE: usize = 8;
 
-/// An entry of a multi-object delete kept back: its key and the version it named.
-pub(in crate::request) type Kept = (String, Option<String>);
+/// An entry of a multi-object delete kept back: its key, the version it named, and why —
+/// `AccessDenied` (the caller may not delete it) or `OperationAborted` (under retention or
+/// on hold).
+#[derive(Debug, Clone)]
+pub(in crate::request) struct Kept {
+    key: String,
+    version: Option<String>,
+    why: HcpCode,
+}
+
+/// A multi-object delete its bucket does not let `caller` make (`None`: anonymous): HCP lets
+/// it delete the objects whose owner it is or whose ACL grants it delete.
+#[derive(Debug, Clone)]
+pub(in crate::request) struct EachObject {
+    pub(in crate::request) caller: Option<crate::request::owners::Owner>,
+}
 
 /// What the backend may be asked to delete.
 pub(in crate::request) struct Judged {
@@ -168,7 +190,7 @@ pub(in crate::request) struct Judged {
     pub(in crate::request) document: Vec<u8>,
     /// Whether anything is left to send.
     pub(in crate::request) any_left: bool,
-    /// The entries kept back (key, version named): objects under retention or on hold.
+    /// The entries kept back: objects the caller may not delete, under retention or on hold.
     pub(in crate::request) kept: Vec<Kept>,
     /// `<Quiet>true</Quiet>`: the answer names only what was not deleted.
     pub(in crate::request) quiet: bool,
@@ -193,20 +215,39 @@ impl Gateway {
                  ETag, LastModifiedTime, Size and Quiet, each once.",
             ));
         };
+        // First whether the caller may delete each: what it may not is not judged further
+        // (its retention is none of the caller's business).
+        let denied = match &call.deletes_each {
+            Some(each) => {
+                self.not_deletable(call, each.caller.as_ref(), &entries)
+                    .await?
+            }
+            None => std::collections::HashSet::new(),
+        };
+        let (refused, allowed): (Vec<&Entry>, Vec<&Entry>) =
+            entries.iter().partition(|e| denied.contains(&e.named()));
         let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let judged = match retention {
-            true => self.judge_objects(call, &entries).await?,
+            true => self.judge_objects(call, &allowed).await?,
             false => std::collections::HashMap::new(),
         };
         let mut kept = Vec::new();
         let mut left = Vec::new();
         for entry in &entries {
-            let (key, version) = (entry.get("Key").unwrap_or_default(), entry.get("VersionId"));
-            if judged.get(&(key, version.is_some())) == Some(&true) {
-                kept.push((key.to_string(), version.map(str::to_string)));
+            let (key, version) = entry.named();
+            let why = if refused.iter().any(|r| std::ptr::eq(*r, entry)) {
+                HcpCode::AccessDenied
+            } else if judged.get(&(key, version.is_some())) == Some(&true) {
+                HcpCode::OperationAborted
             } else {
                 left.push(entry);
-            }
+                continue;
+            };
+            kept.push(Kept {
+                key: key.to_string(),
+                version: version.map(str::to_string),
+                why,
+            });
         }
         // (Sent as read and judged, never the client's own bytes.)
         Ok(Judged {
@@ -226,12 +267,12 @@ impl Gateway {
     async fn judge_objects<'e>(
         &self,
         call: &Call<'_>,
-        entries: &'e [Entry],
+        entries: &[&'e Entry],
     ) -> Result<std::collections::HashMap<(&'e str, bool), bool>, HcpError> {
         use futures_util::StreamExt as _;
         let mut asked = std::collections::HashMap::new();
         for entry in entries {
-            let (key, version) = (entry.get("Key").unwrap_or_default(), entry.get("VersionId"));
+            let (key, version) = entry.named();
             asked.entry((key, version.is_some())).or_insert(version);
         }
         let judging: Vec<_> = asked
@@ -243,6 +284,51 @@ impl Gateway {
             .collect()
             .await;
         judged.into_iter().collect()
+    }
+
+    /// The (key, version named) of the entries `caller` may not delete, each judged by its
+    /// object's owner and ACL as a single DELETE of it is (`acls::judge`), a few at a time: one
+    /// that is not there is not the caller's to delete either (nor to learn of). A backend
+    /// that cannot answer makes the whole request 503 (nothing is deleted).
+    async fn not_deletable<'e>(
+        &self,
+        call: &Call<'_>,
+        caller: Option<&crate::request::owners::Owner>,
+        entries: &'e [Entry],
+    ) -> Result<std::collections::HashSet<(&'e str, Option<&'e str>)>, HcpError> {
+        use futures_util::StreamExt as _;
+        let asked: std::collections::HashSet<_> = entries.iter().map(|e| e.named()).collect();
+        let judging: Vec<_> = asked
+            .into_iter()
+            .map(|(key, version)| self.may_delete(call, caller, key, version))
+            .collect();
+        let judged: Vec<_> = futures_util::stream::iter(judging)
+            .buffer_unordered(JUDGED_AT_ONCE)
+            .collect()
+            .await;
+        judged.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    /// Whether `caller` may delete the object `key` (`version`): `Some` of the two where it
+    /// may not.
+    async fn may_delete<'e>(
+        &self,
+        call: &Call<'_>,
+        caller: Option<&crate::request::owners::Owner>,
+        key: &'e str,
+        version: Option<&'e str>,
+    ) -> Result<Option<(&'e str, Option<&'e str>)>, HcpError> {
+        let object = call.target.with_key(key.as_bytes());
+        let at = At {
+            target: &object,
+            route: call.route,
+        };
+        let delete = [crate::request::authorize::Permission::Delete];
+        match self.judge(at, Some(version), caller, &delete).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.code == HcpCode::AccessDenied => Ok(Some((key, version))),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the object is under retention or on hold, as a single DELETE of it (naming
@@ -297,7 +383,20 @@ mod tests {
             String::from_utf8(rebuilt).unwrap(),
             "<Delete><Quiet>true</Quiet><Object><Key>cd</Key><VersionId>v1</VersionId></Object></Delete>"
         );
-        let errors = kept_errors(&[("x<y".into(), None), ("k".into(), Some("v&1".into()))]);
+        let kept = |key: &str, version: Option<&str>, why| Kept {
+            key: key.into(),
+            version: version.map(Into::into),
+            why,
+        };
+        let errors = kept_errors(&[
+            kept("x<y", None, HcpCode::OperationAborted),
+            kept("k", Some("v&1"), HcpCode::OperationAborted),
+            kept("mine?", None, HcpCode::AccessDenied),
+        ]);
+        assert!(
+            errors.contains("<Key>mine?</Key><Code>AccessDenied</Code><Message>Access Denied<"),
+            "{errors}"
+        );
         assert!(
             errors.contains("<Key>x&lt;y</Key><Code>OperationAborted</Code>"),
             "{errors}"
