@@ -676,6 +676,7 @@ fn the_listeners_take_ports_apart() {
         ("0.0.0.0:8080", "127.0.0.1:8080"),
         ("127.0.0.1:8080", "[::]:8080"),
         ("[::]:8080", "[::1]:8080"),
+        ("[::ffff:127.0.0.1]:8080", "127.0.0.1:8080"),
     ] {
         let err = parse(&config(listen, admin), Path::new(".")).unwrap_err();
         assert!(

@@ -363,11 +363,12 @@ fn listeners_apart(s3: Option<SocketAddr>, admin: Option<SocketAddr>, errors: &m
         return;
     };
     // (An unspecified IPv6 address takes IPv4's too — Linux's dual-stack default —; an
-    // unspecified IPv4 address only IPv4's.)
-    let covers = |any: SocketAddr, other: SocketAddr| {
-        any.ip().is_unspecified() && (any.is_ipv6() || other.is_ipv4())
+    // unspecified IPv4 address only IPv4's; an IPv4-mapped IPv6 address is its IPv4 one.)
+    let (s3_ip, admin_ip) = (s3.ip().to_canonical(), admin.ip().to_canonical());
+    let covers = |any: std::net::IpAddr, other: std::net::IpAddr| {
+        any.is_unspecified() && (any.is_ipv6() || other.is_ipv4())
     };
-    let meet = s3.ip() == admin.ip() || covers(s3, admin) || covers(admin, s3);
+    let meet = s3_ip == admin_ip || covers(s3_ip, admin_ip) || covers(admin_ip, s3_ip);
     if s3.port() != 0 && s3.port() == admin.port() && meet {
         errors.push(format!(
             "server.listen ({s3}) and server.admin_listen ({admin}) take the same port"
