@@ -2286,6 +2286,18 @@ async fn forms_from_a_browser(backend: Backend) {
         before,
         "nothing asked of the backend"
     );
+    // A form to a name no bucket has (its policy signed for that name) is refused before the
+    // backend is asked anything of it, its CORS rules among them.
+    let body = common::raw::signed_form_body((&ak, &sk), "..", (&[("key", "k4")], &[]), b"file");
+    let mut dotted = headers.clone();
+    dotted[2].1 = body.len().to_string();
+    let r = common::raw::send(&addr, "POST", b"/%2E%2E", &dotted, vec![body]).await;
+    r.assert_hcp_error(400, "InvalidBucketName");
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "nothing asked of the backend"
+    );
     // Digests claimed of the file.
     let md5 = content_md5(b"file");
     let r = post(

@@ -424,14 +424,35 @@ impl Gateway {
         }
     }
 
-    /// The form's PUT authorised as any PUT: what the permissions do not allow, the bucket's
-    /// owner or ACL may (`request::acls`). Returns what the signer holds of what an ACL grants.
-    async fn authorize_form(
-        &self,
+    /// The form's PUT authorised as any PUT by the permissions alone: `Some` of what they do
+    /// not allow, for the bucket's owner or ACL to allow ([`Self::judge_form`]).
+    fn authorize_form(
         identity: &crate::request::authenticate::Identity,
         route: &Route<'_>,
         request: &RequestHeader,
         object: &Target,
+    ) -> Result<Option<crate::request::acls::Needed>, HcpError> {
+        let op = Operation::PutObject;
+        let Err(e) =
+            crate::request::authorize::authorize(identity, route.tenant, op, request, object)
+        else {
+            return Ok(None);
+        };
+        // (An anonymous client refused: the connection closes after the answer.)
+        let anonymous = matches!(identity.principal(), crate::request::Principal::Anonymous);
+        crate::request::authorize::missing_for_acl(identity, route.tenant, op, request, object)
+            .map(Some)
+            .ok_or(if anonymous { e.closing() } else { e })
+    }
+
+    /// What the permissions left to the bucket's owner or ACL (`needed`), judged
+    /// (`request::acls`). Returns what the signer holds of what an ACL grants.
+    async fn judge_form(
+        &self,
+        identity: &crate::request::authenticate::Identity,
+        (route, object): (&Route<'_>, &Target),
+        request: &RequestHeader,
+        needed: Option<crate::request::acls::Needed>,
     ) -> Result<Vec<crate::request::authorize::Permission>, HcpError> {
         // (Read only where ACLs are judged: a form's ACL is checked against it there alone.)
         let mut held = if route.tenant.records_bucket.is_some() {
@@ -439,34 +460,23 @@ impl Gateway {
         } else {
             Vec::new()
         };
+        let Some(needed) = needed else {
+            return Ok(held);
+        };
+        let caller = match identity.principal() {
+            crate::request::Principal::User(u) => Some(crate::request::owners::Owner::of(u)),
+            crate::request::Principal::Anonymous => None,
+        };
+        let at = crate::request::validate::probes::At {
+            target: object,
+            route,
+        };
+        let no_params = crate::request::classify::Params::default();
         let op = Operation::PutObject;
-        if let Err(e) =
-            crate::request::authorize::authorize(identity, route.tenant, op, request, object)
-        {
-            // (An anonymous client refused: the connection closes after the answer.)
-            let anonymous = matches!(identity.principal(), crate::request::Principal::Anonymous);
-            let needed = crate::request::authorize::missing_for_acl(
-                identity,
-                route.tenant,
-                op,
-                request,
-                object,
-            )
-            .ok_or(if anonymous { e.closing() } else { e })?;
-            let caller = match identity.principal() {
-                crate::request::Principal::User(u) => Some(crate::request::owners::Owner::of(u)),
-                crate::request::Principal::Anonymous => None,
-            };
-            let at = crate::request::validate::probes::At {
-                target: object,
-                route,
-            };
-            let no_params = crate::request::classify::Params::default();
-            let judged = self
-                .check_acls((at, op, &no_params), request, caller.as_ref(), &needed)
-                .await?;
-            held.extend(judged.held);
-        }
+        let judged = self
+            .check_acls((at, op, &no_params), request, caller.as_ref(), &needed)
+            .await?;
+        held.extend(judged.held);
         Ok(held)
     }
 
@@ -501,8 +511,11 @@ impl Gateway {
         };
         let path = format!("/{bucket}/{raw_key}");
         let mut request = form::object_request(&form, path.as_bytes(), 0)?;
+        let needed = Self::authorize_form(&identity, route, &request, &object)?;
+        // (Validated before anything is asked of the backend about it, as any request is.)
+        let protection = self.validate_form(route, &object, &key, &request)?;
         let mut held = self
-            .authorize_form(&identity, route, &request, &object)
+            .judge_form(&identity, (route, &object), &request, needed)
             .await?;
         // (Asked once the form's policy holds and it may write here — a refused form costs the
         // backend nothing —, so that every answer from here on has them.)
@@ -516,7 +529,6 @@ impl Gateway {
         if identity.user().is_some() {
             held.extend(crate::request::acls::FULL_CONTROL);
         }
-        let protection = self.validate_form(route, &object, &key, &request)?;
         let users = self.users.load();
         let who = acl::Grantees {
             users: &users,
