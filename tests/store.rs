@@ -2031,3 +2031,87 @@ async fn cors_configurations_as_large_as_hcp_takes() {
     let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
     assert_eq!(kept.cors_rules().len(), 150, "the rules kept were changed");
 }
+
+/// A complete's whole-object checksum (`x-amz-checksum-*`, sent on to the backend to check) is
+/// the object's, full-object or composite (the parts' checksums' checksum, `-<parts>`): one
+/// that is not is 400 BadDigest, nothing stored, the upload still open.
+#[tokio::test]
+async fn a_complete_s_checksum_is_the_object_s() {
+    use aws_sdk_s3::types::ChecksumType;
+    use base64::Engine as _;
+    let gw = start(Backend::Store).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "joined-sums").await;
+    let sizes = [5 << 20, 7];
+    let crc = |bytes: &[u8]| {
+        let mut d = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+        d.update(bytes);
+        d.finalize().to_be_bytes()[4..].to_vec()
+    };
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let parts: Vec<Vec<u8>> = (1..=2).map(|n| pattern(sizes[n - 1], n as u64)).collect();
+    let full = b64(&crc(&parts.concat()));
+    let of_parts: Vec<u8> = parts.iter().flat_map(|p| crc(p)).collect();
+    let composite = format!("{}-2", b64(&crc(&of_parts)));
+    let cases = [
+        (
+            "full-wrong",
+            "AAAAAA==".to_string(),
+            ChecksumType::FullObject,
+            false,
+        ),
+        ("full", full.clone(), ChecksumType::FullObject, true),
+        (
+            "composite-wrong",
+            format!("{full}-2"),
+            ChecksumType::Composite,
+            false,
+        ),
+        (
+            "composite-count",
+            composite.replace("-2", "-3"),
+            ChecksumType::Composite,
+            false,
+        ),
+        ("composite", composite, ChecksumType::Composite, true),
+    ];
+    for (key, value, kind, matches) in cases {
+        let (id, completed) = upload_parts(&s3, &bucket, key, &sizes).await;
+        let done = s3
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .checksum_crc32(&value)
+            .checksum_type(kind)
+            .send()
+            .await;
+        if matches {
+            done.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+            assert_eq!(
+                object_bytes(&s3, &bucket, key).await,
+                parts.concat(),
+                "{key}"
+            );
+            continue;
+        }
+        let err = done.expect_err(key);
+        assert_eq!(sdk_error(&err), (400, "BadDigest".to_string()), "{key}");
+        let head = s3.head_object().bucket(&bucket).key(key).send().await;
+        assert!(head.is_err(), "{key} stored");
+        let listed = s3
+            .list_parts()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.parts().len(), 2, "{key}: the upload stays");
+    }
+}

@@ -22,7 +22,7 @@ use super::lock::{BucketLock, Retention};
 mod multipart;
 mod versions;
 
-pub use multipart::{UploadEntry, UploadsQuery};
+pub use multipart::{JoinCheck, UploadEntry, UploadsQuery};
 pub use versions::{Deleted, Listed, Marker, Version, Versioning};
 
 /// Bucket name → bucket record (JSON).
@@ -77,6 +77,8 @@ pub enum StoreError {
     InvalidPartOrder,
     /// A part other than the last is smaller than the minimum (its number).
     EntityTooSmall(u32),
+    /// The parts joined are not the object a complete's checksums name.
+    BadDigest,
     Io(io::Error),
     /// The metadata database failed; `broken`: by an I/O error, after which redb refuses
     /// every transaction until the database is opened again (a restart); `at_commit`: in the

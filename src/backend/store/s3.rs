@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::listing::{Entry, Page, Query};
 use super::lock::{self, BucketLock, DefaultRetention, Mode, Retention};
 use super::objects::{
-    now_millis, Condition, Description, Listed, ObjectRecord, Objects, StoreError, UploadEntry,
-    UploadsQuery, Version, Versioning, MAX_KEY_BYTES,
+    now_millis, Condition, Description, JoinCheck, Listed, ObjectRecord, Objects, StoreError,
+    UploadEntry, UploadsQuery, Version, Versioning, MAX_KEY_BYTES,
 };
 use super::{acl, cors, wire};
 
@@ -202,6 +202,100 @@ fn check_sums(hasher: s3s::checksum::ChecksumHasher, sent: &Checksum) -> S3Resul
     Ok(())
 }
 
+/// The whole object's checksums a complete names (`x-amz-checksum-*`), computed over the
+/// parts as they are joined: a full-object checksum over their bytes, a composite one over the
+/// parts' own checksums (its value may end in `-<parts>`, as S3 answers it). `x-amz-checksum-
+/// type` says which; without it, CRC-64/NVME is a full-object checksum and the rest composite
+/// (S3's defaults).
+struct JoinSums(Vec<JoinSum>);
+
+struct JoinSum {
+    /// The one algorithm, as the client's checksum names it (what hashers are made of).
+    named: Checksum,
+    want: String,
+    full: bool,
+    /// The object's bytes (full) or its parts' checksums (composite).
+    outer: s3s::checksum::ChecksumHasher,
+    /// The part being joined (composite).
+    part: s3s::checksum::ChecksumHasher,
+    parts: usize,
+}
+
+/// The one value a one-algorithm checksum holds.
+fn only_value(c: &Checksum) -> Option<String> {
+    checksum_list(c).into_iter().find_map(|(_, v)| v.cloned())
+}
+
+impl JoinSums {
+    /// `None` where the complete names no checksum.
+    fn asked(sent: &Checksum, kind: Option<&s3s::dto::ChecksumType>) -> Option<JoinSums> {
+        let mut sums = Vec::new();
+        for (name, value) in checksum_list(sent) {
+            let Some(want) = value.cloned() else { continue };
+            let mut named = Checksum::default();
+            match name {
+                "x-amz-checksum-crc32" => named.checksum_crc32 = Some(want.clone()),
+                "x-amz-checksum-crc32c" => named.checksum_crc32c = Some(want.clone()),
+                "x-amz-checksum-crc64nvme" => named.checksum_crc64nvme = Some(want.clone()),
+                "x-amz-checksum-sha1" => named.checksum_sha1 = Some(want.clone()),
+                _ => named.checksum_sha256 = Some(want.clone()),
+            }
+            let full = match kind {
+                Some(k) => k.as_str().eq_ignore_ascii_case("FULL_OBJECT"),
+                None => name == "x-amz-checksum-crc64nvme",
+            };
+            sums.push(JoinSum {
+                outer: checksum_hasher(&named),
+                part: checksum_hasher(&named),
+                named,
+                want,
+                full,
+                parts: 0,
+            });
+        }
+        (!sums.is_empty()).then_some(JoinSums(sums))
+    }
+}
+
+impl JoinCheck for JoinSums {
+    fn update(&mut self, bytes: &[u8]) {
+        for sum in &mut self.0 {
+            match sum.full {
+                true => sum.outer.update(bytes),
+                false => sum.part.update(bytes),
+            }
+        }
+    }
+
+    fn part_end(&mut self) {
+        use base64::Engine as _;
+        for sum in &mut self.0 {
+            sum.parts += 1;
+            if sum.full {
+                continue;
+            }
+            let part = std::mem::replace(&mut sum.part, checksum_hasher(&sum.named)).finalize();
+            let raw = only_value(&part)
+                .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                .unwrap_or_default();
+            sum.outer.update(&raw);
+        }
+    }
+
+    fn holds(&mut self) -> bool {
+        self.0.iter_mut().all(|sum| {
+            let outer = std::mem::replace(&mut sum.outer, checksum_hasher(&sum.named));
+            let have = only_value(&outer.finalize()).unwrap_or_default();
+            match sum.want.split_once('-') {
+                Some((value, parts)) if !sum.full => {
+                    value == have && parts.parse() == Ok(sum.parts)
+                }
+                _ => sum.want == have,
+            }
+        })
+    }
+}
+
 /// What a request's checksum fields hold (PutObject, UploadPart share them by name).
 macro_rules! sent_checksums {
     ($input:ident) => {
@@ -352,6 +446,10 @@ fn store_error(e: StoreError) -> S3Error {
         }
         StoreError::InvalidPart => s3_error!(InvalidPart),
         StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        StoreError::BadDigest => s3_error!(
+            BadDigest,
+            "The checksum you specified did not match the object the parts make."
+        ),
         StoreError::EntityTooSmall(_) => s3_error!(EntityTooSmall),
         StoreError::Io(e) if out_of_space(&e) => {
             let code = S3ErrorCode::Custom(STORAGE_FULL.into());
@@ -1660,13 +1758,15 @@ impl S3 for StoreS3 {
             })
             .collect();
         let upload = input.upload_id;
+        let mut sums = JoinSums::asked(&sent_checksums!(input), input.checksum_type.as_ref());
         let completed = match self.upload_of(&upload, &input.bucket, &input.key).await {
             Ok(_) => {
                 let id = upload.clone();
                 let turn = self.objects.upload_turns.take(&upload).await;
                 self.blocking(move |o| {
                     let _turn = turn;
-                    o.complete(&id, &listed, MIN_PART_BYTES, condition)
+                    let check = sums.as_mut().map(|s| s as &mut dyn JoinCheck);
+                    o.complete(&id, &listed, (MIN_PART_BYTES, condition), check)
                 })
                 .await
                 .map(|object| (object.etag, object.version))

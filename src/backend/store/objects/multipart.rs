@@ -424,8 +424,8 @@ impl Objects {
         &self,
         upload: &str,
         listed: &[(u32, String)],
-        min_part_bytes: u64,
-        condition: Condition,
+        (min_part_bytes, condition): (u64, Condition),
+        mut check: Option<&mut dyn JoinCheck>,
     ) -> Result<ObjectRecord, StoreError> {
         let record = self.upload(upload)?;
         if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
@@ -467,8 +467,15 @@ impl Objects {
                 opened => opened?,
             };
             let written = body.file.as_mut().expect("open until finished");
-            body.size += io::copy(&mut file, written)?;
+            body.size += match check.as_deref_mut() {
+                None => io::copy(&mut file, written)?,
+                Some(check) => copy_checked(&mut file, written, check)?,
+            };
             md5s.update(hex::decode(&part.etag).map_err(db_error)?);
+        }
+        // (A refused object is never sealed: its temporary file goes with the writer.)
+        if check.is_some_and(|c| !c.holds()) {
+            return Err(StoreError::BadDigest);
         }
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
         let (blob, size, path) = self.seal(body)?;
@@ -670,6 +677,41 @@ fn after_markers(bucket: &str, after: Option<(&[u8], Option<&str>)>) -> Vec<u8> 
     }
 }
 
+/// What a complete checks of the bytes it joins, as it joins them: the whole object's
+/// checksums a client sent with it.
+pub trait JoinCheck {
+    /// The next bytes of the part being joined.
+    fn update(&mut self, bytes: &[u8]);
+    /// The part being joined is whole.
+    fn part_end(&mut self);
+    /// Whether the bytes joined are the object the checksums name (else 400 BadDigest).
+    fn holds(&mut self) -> bool;
+}
+
+/// Copies a part's bytes into the object being joined, each piece through `check`.
+fn copy_checked(
+    from: &mut File,
+    to: &mut File,
+    check: &mut dyn JoinCheck,
+) -> Result<u64, StoreError> {
+    use std::io::Read as _;
+    let mut buf = vec![0; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        to.write_all(&buf[..n])?;
+        check.update(&buf[..n]);
+        total += n as u64;
+    }
+    check.part_end();
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,8 +745,8 @@ mod tests {
             .complete(
                 &id,
                 &[(1, p1.etag.clone()), (2, format!("\"{}\"", p2.etag))],
-                1,
-                Condition::None,
+                (1, Condition::None),
+                None,
             )
             .unwrap();
         let mut md5s = md5::Md5::new();
@@ -747,7 +789,7 @@ mod tests {
         let p1 = part(&store, &id, 1, b"a");
         std::fs::remove_file(dir.path().join("blobs").join(&p1.blob)).unwrap();
         let listed = [(1, p1.etag.clone())];
-        let exists = store.complete(&id, &listed, 0, Condition::Absent);
+        let exists = store.complete(&id, &listed, (0, Condition::Absent), None);
         assert!(
             matches!(exists, Err(StoreError::PreconditionFailed)),
             "{exists:?}"
@@ -806,17 +848,17 @@ mod tests {
         let order = store.complete(
             &id,
             &[(2, p2.etag.clone()), (1, p1.etag.clone())],
-            0,
-            Condition::None,
+            (0, Condition::None),
+            None,
         );
         assert!(matches!(order, Err(StoreError::InvalidPartOrder)));
-        let wrong = store.complete(&id, &[(1, p2.etag.clone())], 0, Condition::None);
+        let wrong = store.complete(&id, &[(1, p2.etag.clone())], (0, Condition::None), None);
         assert!(matches!(wrong, Err(StoreError::InvalidPart)));
         let small = store.complete(
             &id,
             &[(1, p1.etag.clone()), (2, p2.etag.clone())],
-            5,
-            Condition::None,
+            (5, Condition::None),
+            None,
         );
         assert!(matches!(small, Err(StoreError::EntityTooSmall(1))));
         // Still open after the refusals; then aborted, nothing stays.
@@ -1101,7 +1143,7 @@ mod tests {
                 .unwrap();
             let p = part(&store, &id, 1, b"data");
             store
-                .complete(&id, &[(1, p.etag)], 1, Condition::None)
+                .complete(&id, &[(1, p.etag)], (1, Condition::None), None)
                 .unwrap();
         };
         complete_one(b"first");
