@@ -183,6 +183,32 @@ async fn a_header_section_that_never_ends_is_refused_at_its_limit() {
     }
 }
 
+/// The admin listener reads a few KiB of a header section, not the 1 MiB pingora would hold
+/// for it: a section that never ends is cut off as it passes them, not at the exchange's 2 s
+/// deadline with all of it held.
+#[tokio::test]
+async fn an_admin_header_section_that_never_ends_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = start_local_with("", "").await;
+    let addr = gw.admin.trim_start_matches("http://").to_string();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let line = format!("x-filler: {}\r\n", "f".repeat(4000));
+    let mut head = b"GET /metrics HTTP/1.1\r\nhost: h\r\n".to_vec();
+    while head.len() < 64 * 1024 {
+        head.extend_from_slice(line.as_bytes());
+    }
+    let started = std::time::Instant::now();
+    let _ = c.write_all(&head).await;
+    let mut answer = Vec::new();
+    let read = c.read_to_end(&mut answer);
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(1), "held for {waited:?}");
+    // (Probes still answered.)
+    let healthz = reqwest::get(format!("{}/healthz", gw.admin)).await.unwrap();
+    assert_eq!(healthz.status(), 200);
+}
+
 /// `server.max_connections`: while that many client connections are open the S3 listener
 /// accepts no more — the next waits in the kernel's queue, unanswered — and the admin
 /// listener still answers probes; when one closes, the waiting client is served.

@@ -352,7 +352,9 @@ impl Exchanges for Gateway {
     }
 }
 
-/// The admin listener is one of pingora's apps, each exchange bounded whole in time.
+/// The admin listener is one of pingora's apps, each exchange bounded whole in time, and in
+/// the bytes it reads from the client: a probe's or a scrape's request is a few hundred bytes,
+/// where pingora would take up to 1 MiB of header section into a buffer (`head_budget`).
 impl Exchanges for Admin {
     async fn exchange<'a>(
         self: &'a Arc<Self>,
@@ -360,13 +362,17 @@ impl Exchanges for Admin {
         shutdown: &'a watch::Receiver<bool>,
         _first: bool,
     ) -> Option<ReusedHttpStream> {
-        let exchange = self.process_new_http(session, shutdown);
+        let exchange =
+            head_budget::limited(ADMIN_READ_BYTES, self.process_new_http(session, shutdown));
         tokio::time::timeout(self.exchange_deadline, exchange)
             .await
             .ok()
-            .flatten()
+            .and_then(|(reused, _)| reused)
     }
 }
+
+/// The most an admin connection's exchange reads from its client.
+const ADMIN_READ_BYTES: usize = 16 * 1024;
 
 /// One connection's HTTP/1.1 exchanges, one after the other while the app hands the connection
 /// back for reuse. This is pingora's `ServerApp::process_new` without its HTTP/2 and custom
