@@ -113,7 +113,6 @@ pub fn effects(
             value,
             hold,
             labels,
-            version: onto_itself.and_then(|s| s.version_id),
             ..Default::default()
         });
         return Ok(effects);
@@ -302,6 +301,23 @@ pub fn fits_backend(
     effects: &Effects,
     backend: &crate::config::Backend,
 ) -> Result<(), HcpError> {
+    // Ceph RGW takes a copy's Object Lock headers and keeps none of them (nor names the new
+    // version): a copy that counts on them for a retention or a hold would be stored
+    // unprotected. (Labels placed are kept after the write, their hold with them.)
+    let client_lock = |name: &str| req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
+    let locks_asked = effects.protection.is_some_and(|p| {
+        p.retention.is_some() || (p.hold == Some(true) && effects.after_write.is_none())
+    }) || client_lock("x-amz-object-lock-mode").is_some()
+        || client_lock("x-amz-object-lock-retain-until-date").is_some()
+        || client_lock("x-amz-object-lock-legal-hold")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"ON"));
+    let ceph = backend.dialect == crate::hcp::mapping::Dialect::Ceph;
+    if ceph && op == Operation::CopyObject && locks_asked {
+        return Err(not_offered(
+            "Retention or a hold given with a copy (Ceph RGW keeps none: copy, then set them \
+             with a copy onto itself or PUT ?retention)",
+        ));
+    }
     if backend.kind != crate::config::BackendKind::Obs {
         return Ok(());
     }
@@ -386,12 +402,15 @@ fn also_asked(req: &RequestHeader) -> Option<&'static str> {
     (replace && names().any(metadata)).then_some("new metadata")
 }
 
-/// A copy's source when it is its own target (HCP's way to change an object's retention).
+/// A copy's source when it is its own target, naming no version (HCP's way to change an
+/// object's retention). One naming a version of its target makes a new version of that one
+/// (HCP's recovery of an old version), with the retention asked, as any copy: HCP changes
+/// metadata "only on the current version of an object".
 fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
         .get("x-amz-copy-source")
         .and_then(|v| CopySource::parse(v.as_bytes()))
-        .filter(|s| s.is(target))
+        .filter(|s| s.is(target) && s.version_id.is_none())
 }
 
 #[cfg(test)]
