@@ -732,9 +732,38 @@ async fn shutdown_says_not_ready_before_it_stops_accepting() {
         "{}",
         r.text()
     );
+    // A PUT admitted before the stop (a body streamed, not read whole first), its body
+    // finished after: its answer closes too.
+    let bucket = gw.with_bucket("stopping").await;
+    let target = format!("/{bucket}/k");
+    let put = common::raw::V4::unsigned(&ak, &sk, &addr).sign(
+        "PUT",
+        target.as_bytes(),
+        &[("content-length", "1048576")],
+    );
+    let mut under_way = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = common::raw::request_head("PUT", target.as_bytes(), &put);
+    tokio::io::AsyncWriteExt::write_all(&mut under_way, &head)
+        .await
+        .unwrap();
+    let body = vec![b'x'; 1 << 20];
+    tokio::io::AsyncWriteExt::write_all(&mut under_way, &body[..1 << 19])
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let stopping = tokio::spawn(gw.stop());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::io::AsyncWriteExt::write_all(&mut under_way, &body[1 << 19..])
+        .await
+        .unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::io::AsyncReadExt::read(&mut under_way, &mut answer)
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_ascii_lowercase();
+    eprintln!("ANSWER {answer}");
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
     let url = format!("{admin}/readyz");
     let ready = tokio::task::spawn_blocking(move || curl(None, &[], &url))
         .await

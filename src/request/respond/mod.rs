@@ -59,6 +59,20 @@ fn bodiless(s: &ServerSession, status: u16) -> bool {
 }
 
 impl Gateway {
+    /// Writes an answer's header — every answer's, so that one written once the gateway is
+    /// stopping closes its connection (pingora writes `Connection: close` for a session kept
+    /// no longer), whenever its request was admitted.
+    pub(super) async fn write_head(
+        &self,
+        s: &mut ServerSession,
+        resp: ResponseHeader,
+    ) -> pingora::Result<()> {
+        if s.get_keepalive().is_some() && self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            s.set_keepalive(None);
+        }
+        s.write_response_header(Box::new(resp)).await
+    }
+
     /// Phase 8: the backend's answer header is in; HCP's answer goes out. Errors and control
     /// answers are small documents, read whole and settled so that the status can follow the
     /// code; a precondition the backend ignored is answered here; object data streams.
@@ -360,7 +374,7 @@ impl Gateway {
         rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
         x.status = resp.status.as_u16();
         x.bytes_out = body.len() as u64;
-        if s.write_response_header(Box::new(resp)).await.is_err()
+        if self.write_head(s, resp).await.is_err()
             || s.write_response_body(body, true).await.is_err()
         {
             return Flow::Abort;
@@ -486,7 +500,7 @@ impl Gateway {
             .expect("length");
         x.status = resp.status.as_u16();
         x.bytes_out = doc.len() as u64;
-        if s.write_response_header(Box::new(resp)).await.is_err()
+        if self.write_head(s, resp).await.is_err()
             || s.write_response_body(doc, true).await.is_err()
         {
             return Flow::Abort;
@@ -531,8 +545,7 @@ impl Gateway {
         }
         x.status = 304;
         x.code = Some(HcpCode::PreconditionFailed);
-        if s.write_response_header(Box::new(resp)).await.is_err() || s.finish_body().await.is_err()
-        {
+        if self.write_head(s, resp).await.is_err() || s.finish_body().await.is_err() {
             return Flow::Abort;
         }
         Flow::KeepAlive
@@ -661,7 +674,7 @@ impl Gateway {
         resp: ResponseHeader,
     ) -> Flow {
         let bodiless = bodiless(s, resp.status.as_u16());
-        if s.write_response_header(Box::new(resp)).await.is_err() {
+        if self.write_head(s, resp).await.is_err() {
             return Flow::Abort;
         }
         if !bodiless {
@@ -732,8 +745,7 @@ impl Gateway {
             .expect("static");
         rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
         x.status = 200;
-        if s.write_response_header(Box::new(resp)).await.is_err() || s.finish_body().await.is_err()
-        {
+        if self.write_head(s, resp).await.is_err() || s.finish_body().await.is_err() {
             return Flow::Abort;
         }
         Flow::KeepAlive
@@ -879,7 +891,7 @@ impl Gateway {
             resp.insert_header(http::header::CONNECTION, "close")
                 .expect("static");
         }
-        if s.write_response_header(Box::new(resp)).await.is_err() {
+        if self.write_head(s, resp).await.is_err() {
             return false;
         }
         // The request head may not have been parsed at all (malformed requests are answered
