@@ -96,17 +96,20 @@ impl RunningGateway {
             () = self.connections.all_done() => {}
             () = tokio::time::sleep(self.grace) => {
                 tracing::warn!(open = self.connections.count(),
-                    "grace period over; closing remaining connections");
+                    "grace period over; closing remaining connections at exit");
             }
         }
         // A complete or copy the backend is still carrying out is waited for past the grace
-        // period (each ends by `complete_timeout`): its object is not finished without it.
+        // period (each ends by `complete_timeout`): its object is not finished without it. The
+        // process goes on meanwhile, and so do the other requests still in flight.
         let underway = &self.gateway.underway;
         if underway.count() > 0 {
             tracing::warn!(
                 underway = underway.count(),
-                "waiting for completes and copies the backends are still carrying out \
-                 (a second signal stops at once, leaving their objects without what they asked)"
+                open = self.connections.count(),
+                "waiting for completes and copies the backends are still carrying out, \
+                 the other open connections with them (a second signal stops at once, \
+                 leaving their objects without what they asked)"
             );
             underway.all_done().await;
         }
