@@ -892,6 +892,15 @@ async fn form_uploads_keep_the_folder_rules() {
     let r = post("docs/").await;
     r.assert_hcp_error(400, "InvalidArgument");
     assert!(view.keys(&bucket).await.is_empty(), "nothing was stored");
+    // A policy without the credentials that sign it is no anonymous form (HCP: they are
+    // "required if policy is sent with request").
+    let policy =
+        r#"{"expiration":"2999-01-01T00:00:00.000Z","conditions":[["starts-with","$key",""]]}"#;
+    let policy = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, policy);
+    let unsigned = common::raw::form_body(&[("key", "k"), ("policy", &policy)], b"data");
+    let r = common::raw::post_multipart(&addr, &bucket, unsigned).await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert!(view.keys(&bucket).await.is_empty(), "nothing was stored");
     let r = post("reports/2026/q4").await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(

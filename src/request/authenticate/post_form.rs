@@ -1,6 +1,6 @@
 //! Credentials of a browser-form upload (POST object). They are form fields, and what is signed
 //! is the Base64 policy document itself: SigV4 signs it with the derived key (hex HMAC-SHA256),
-//! SigV2 with the secret (Base64 HMAC-SHA1). A form with neither is anonymous.
+//! SigV2 with the secret (Base64 HMAC-SHA1). A form with neither, and no policy, is anonymous.
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
@@ -31,6 +31,14 @@ impl Authenticator {
         let v2 = ["awsaccesskeyid", "signature"]
             .iter()
             .any(|f| form.field(f).is_some());
+        // (HCP: the credentials are "required if policy is sent with request"; a form without
+        // a policy is anonymous.)
+        if !v4 && !v2 && form.field("policy").is_some() {
+            return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                "A form with a policy must carry the credentials that sign it \
+                 (AWSAccessKeyId and signature, or the x-amz-* fields).",
+            ));
+        }
         if !v4 && !v2 {
             return Ok(Identity {
                 principal: Principal::Anonymous,
