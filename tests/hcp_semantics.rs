@@ -2522,3 +2522,46 @@ async fn names_with_control_characters_are_displayed_percent_encoded() {
     let r = as_user(&gw, admin, "GET", &next, &[], b"").await;
     assert!(r.text().contains("<Key>cb</Key>"), "{}", r.text());
 }
+
+/// A parts listing names HCP's markers on every page (manual, ListParts: `PartNumberMarker` 0
+/// where none was asked, `NextPartNumberMarker` the last part listed or 0) and its
+/// `StorageClass`, always `STANDARD`.
+async fn parts_listings_name_their_markers(backend: Backend) {
+    let Some(gw) = start_with(backend, "", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "parts-markers").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let addr = gw.addr();
+    let (id, _) = upload_parts(&s3, &bucket, "two", &[5 << 20, 3]).await;
+    let (none, _) = upload_parts(&s3, &bucket, "none", &[]).await;
+    for (key, upload, query, marker, next) in [
+        ("two", &id, "", "0", "2"),
+        ("two", &id, "&part-number-marker=1", "1", "2"),
+        ("two", &id, "&part-number-marker=2", "2", "0"),
+        ("none", &none, "", "0", "0"),
+    ] {
+        let target = format!("/{bucket}/{key}?uploadId={upload}{query}");
+        let r = common::raw::send_signed(&addr, (&ak, &sk), "GET", &target, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text = r.text();
+        for element in [
+            format!("<PartNumberMarker>{marker}</PartNumberMarker>"),
+            format!("<NextPartNumberMarker>{next}</NextPartNumberMarker>"),
+            "<StorageClass>STANDARD</StorageClass>".to_string(),
+        ] {
+            assert!(text.contains(&element), "{target}: {element} in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn parts_listings_name_their_markers_on_the_embedded_store() {
+    parts_listings_name_their_markers(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn parts_listings_name_their_markers_on_rgw() {
+    parts_listings_name_their_markers(Backend::Rgw).await;
+}

@@ -1839,8 +1839,11 @@ impl S3 for StoreS3 {
             parts: Some(parts),
             is_truncated: Some(truncated),
             max_parts: Some(max as i32),
-            part_number_marker: input.part_number_marker,
-            next_part_number_marker: if truncated { next } else { None },
+            // (HCP and S3 name both markers on every page: 0 where none was asked, or no part
+            // listed.)
+            part_number_marker: Some(input.part_number_marker.unwrap_or(0)),
+            next_part_number_marker: Some(next.unwrap_or(0)),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             abort_date: Some(abort_date(initiated)),
             ..Default::default()
         }))
