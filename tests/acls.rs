@@ -290,6 +290,12 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
     let (status, body) = status_of(&gw, Some(BOB), "GET", &path("granted.txt"), &other).await;
     assert_eq!(status, 412, "{body}");
     assert_hcp_error_body(&body, "PreconditionFailed");
+    // (The client's own condition, no refusal by the permissions or the ACLs.)
+    let failures = gw
+        .metrics()
+        .auth_failures
+        .with_label_values(&["PreconditionFailed"]);
+    assert_eq!(failures.get(), 0);
     for (who, method, target) in [
         (Some(BOB), "GET", path("private.txt")),
         (Some(BOB), "DELETE", path("granted.txt")),

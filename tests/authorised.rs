@@ -1486,10 +1486,39 @@ async fn trickling_forms_hold_few_places() {
     }
     drop(slow);
     // Their places given back, a form is read again (refused here: the bucket is not
-    // anonymous).
+    // anonymous) — a refusal counted as any request's is.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let denied = || {
+        gw.metrics()
+            .auth_failures
+            .with_label_values(&["AccessDenied"])
+            .get()
+    };
+    let before = denied();
     let r = common::raw::post_form(&addr, &bucket, "k").await;
     r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(denied(), before + 1);
+    // So is a form that also carries an Authorization header (rule 47).
+    let body = common::raw::form_body(&[("key", "k")], b"data");
+    let headers = [
+        ("host".to_string(), addr.clone()),
+        ("content-type".to_string(), ct.to_string()),
+        ("content-length".to_string(), body.len().to_string()),
+        (
+            "authorization".to_string(),
+            "AWS someone:c2lnbmF0dXJl".to_string(),
+        ),
+    ];
+    let r = common::raw::send(
+        &addr,
+        "POST",
+        format!("/{bucket}").as_bytes(),
+        &headers,
+        vec![body],
+    )
+    .await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(denied(), before + 2);
 }
 
 /// A multi-object delete is read strictly and built again in every tenant, with retention or

@@ -433,7 +433,7 @@ impl Gateway {
             guards: Guards::default(),
         };
         if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
-            self.metrics.auth_failure(e.code);
+            let e = self.counted_refusal(e);
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         if let Err(e) = self.prepare_writes(s, &mut call).await {

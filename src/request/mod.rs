@@ -434,6 +434,15 @@ async fn until_shutdown(shutdown: &mut ShutdownWatch) {
 }
 
 impl Gateway {
+    /// `e`, counted as a refused authorisation where it is one (`AccessDenied`; not a backend
+    /// that could not say, nor a client's failed condition).
+    fn counted_refusal(&self, e: HcpError) -> HcpError {
+        if e.code == HcpCode::AccessDenied {
+            self.metrics.auth_failure(e.code);
+        }
+        e
+    }
+
     /// One exchange on a connection (`server::Exchanges`): the request's head read, the request
     /// admitted, served and recorded, and the connection handed back unless it is to close.
     pub async fn exchange_on(

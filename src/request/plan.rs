@@ -64,6 +64,7 @@ impl Gateway {
                 .headers
                 .contains_key(http::header::AUTHORIZATION)
             {
+                self.metrics.auth_failure(HcpCode::AccessDenied);
                 return Err(form_with_authorization());
             }
             let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;

@@ -511,12 +511,14 @@ impl Gateway {
         };
         let path = format!("/{bucket}/{raw_key}");
         let mut request = form::object_request(&form, path.as_bytes(), 0)?;
-        let needed = Self::authorize_form(&identity, route, &request, &object)?;
+        let refused = |e| self.counted_refusal(e);
+        let needed = Self::authorize_form(&identity, route, &request, &object).map_err(refused)?;
         // (Validated before anything is asked of the backend about it, as any request is.)
         let protection = self.validate_form(route, &object, &key, &request)?;
         let mut held = self
             .judge_form(&identity, (route, &object), &request, needed)
-            .await?;
+            .await
+            .map_err(refused)?;
         // (Asked once the form's policy holds and it may write here — a refused form costs the
         // backend nothing —, so that every answer from here on has them.)
         x.reply.cors = self.form_cors(origin, target, route).await;
