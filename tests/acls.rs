@@ -846,6 +846,25 @@ async fn objects_are_owned_by_their_writers(backend: Backend, prefix: &str) {
     assert_eq!(status, 200, "{acl}");
     assert!(acl.contains(&format!("<ID>{}</ID>", id_of(USER))), "{acl}");
     assert!(!view.object_is_public(&backend_bucket, "formed.txt").await);
+    // A grant field to a user alike (a PUT's grant header is kept so): Carol reads it.
+    let fields = [
+        ("key", "for-carol.txt"),
+        ("x-amz-grant-read", "emailAddress=carol"),
+    ];
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"carol's");
+    let r = common::raw::post_multipart(&gw.addr(), &bucket, &form).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (status, body) = status_of(&gw, Some(CAROL), "GET", &path("for-carol.txt"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "carol's"));
+    let (status, _) = status_of(&gw, Some(CAROL), "GET", &path("formed.txt"), &[]).await;
+    assert_eq!(status, 403);
+    assert!(
+        !view
+            .object_is_public(&backend_bucket, "for-carol.txt")
+            .await
+    );
+    let (status, _) = status_of(&gw, Some(BOB), "DELETE", &path("for-carol.txt"), &[]).await;
+    assert_eq!(status, 204);
     // A form that writes over an object the same bytes (the same ETag) is its new owner in
     // listings, as a PUT is — not the owner a listing remembered by that ETag.
     let r = as_user(

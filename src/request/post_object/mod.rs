@@ -83,12 +83,9 @@ struct Upload {
     file: Bytes,
     /// The verified signer's access key (none for an anonymous form).
     caller: Option<String>,
-    /// Where the namespace keeps owners: the new object's owner entry
-    /// (`request::object_owners`).
-    owner: Option<String>,
-    /// HCP's retention and hold fields, as a PUT's headers give them (`x-hcp-retention`,
-    /// `x-hcp-retentionhold`).
-    protection: Option<crate::hcp::retention::Protection>,
+    /// The PUT's parameters (`form_params`), and its grants to users where the namespace
+    /// keeps them.
+    params: crate::request::classify::Params,
     /// The file's SHA-256 (hex), the backend PUT's payload hash.
     digest: String,
     /// What was judged of the name before the file was read (`Gateway::guard_form`).
@@ -97,7 +94,9 @@ struct Upload {
     _room: crate::request::held::Held,
 }
 
-/// The parameters of a form's PUT: its owner entry and its retention and hold.
+/// The parameters of a form's PUT: where the namespace keeps owners, the new object's owner
+/// entry (`request::object_owners`); HCP's retention and hold fields, as a PUT's headers give
+/// them (`x-hcp-retention`, `x-hcp-retentionhold`).
 fn form_params(
     owner: &Option<String>,
     protection: Option<crate::hcp::retention::Protection>,
@@ -156,7 +155,7 @@ impl Gateway {
             Ok(u) => u,
             Err(stop) => return self.stop(s, x, stop).await,
         };
-        let mut params = form_params(&upload.owner, upload.protection);
+        let mut params = std::mem::take(&mut upload.params);
         let call_guards = std::mem::take(&mut upload.guards);
         // (Its folders are created once it is stored, as a PUT's are.)
         if route.tenant.folders && upload.key.contains('/') {
@@ -424,6 +423,30 @@ impl Gateway {
         }
     }
 
+    /// The form's grant fields as a PUT's grant headers: to groups as the backend's, to the
+    /// tenant's users kept in its records (`None` where it keeps none: such a grant is 501) —
+    /// each only what its author holds (`held`).
+    fn form_grants(
+        &self,
+        request: &mut RequestHeader,
+        route: &Route<'_>,
+        held: &[crate::request::authorize::Permission],
+    ) -> Result<Option<crate::request::acls::AclChange>, HcpError> {
+        let users = self.users.load();
+        let records = route.tenant.records_bucket.is_some();
+        let who = acl::Grantees {
+            users: &users,
+            tenant: &route.tenant.name,
+            keep_users: records,
+        };
+        let to_users = acl::translate_grants(request, who)?;
+        // An ACL can grant only what its author holds (ACLs judge requests here).
+        let mut granted = acl::granted_in_headers(request);
+        granted.extend(to_users.iter().map(|g| g.permission.as_str()));
+        crate::request::acls::check_grantable(&granted, held)?;
+        Ok(records.then_some(crate::request::acls::AclChange { grants: to_users }))
+    }
+
     /// The form's PUT authorised as any PUT by the permissions alone: `Some` of what they do
     /// not allow, for the bucket's owner or ACL to allow ([`Self::judge_form`]).
     fn authorize_form(
@@ -531,18 +554,11 @@ impl Gateway {
         if identity.user().is_some() {
             held.extend(crate::request::acls::FULL_CONTROL);
         }
-        let users = self.users.load();
-        let who = acl::Grantees {
-            users: &users,
-            tenant: &route.tenant.name,
-            keep_users: false,
-        };
-        acl::translate_grants(&mut request, who)?;
-        // An ACL can grant only what its author holds (ACLs judge requests here).
-        crate::request::acls::check_grantable(&acl::granted_in_headers(&request), &held)?;
+        let to_users = self.form_grants(&mut request, route, &held)?;
         // HCP's rule 41, folders' names, retention and holds: judged by the name alone, so
         // before the file — a form they refuse holds no room for it.
-        let params = form_params(&owner, protection);
+        let mut params = form_params(&owner, protection);
+        params.effects.acl_change = to_users;
         let (guards, mut request) = self.guard_form(request, (&object, route), &params).await?;
         let limit = self.cfg.limits.max_post_object_bytes;
         // A file longer than the policy allows is refused as it passes that length, not
@@ -572,8 +588,7 @@ impl Gateway {
             request,
             file: data,
             caller: identity.access_key().map(str::to_string),
-            owner,
-            protection,
+            params,
             digest,
             guards,
             _room: room,
