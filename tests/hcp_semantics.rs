@@ -25,6 +25,26 @@ async fn encryption_is_a_question(backend: Backend) {
     let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-amz-server-side-encryption"), None);
+    // A form asks it with the POST's own header too.
+    let (ak, sk) = keys(USER, PASSWORD);
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&[("key", "f")], &[]), b"f");
+    let addr = gw.addr();
+    let headers = [
+        ("host".to_string(), addr.clone()),
+        (
+            "content-type".to_string(),
+            "multipart/form-data; boundary=b".to_string(),
+        ),
+        ("content-length".to_string(), form.len().to_string()),
+        (
+            "x-amz-server-side-encryption".to_string(),
+            "AES256".to_string(),
+        ),
+    ];
+    let posted = format!("/{bucket}");
+    let r = common::raw::send(&addr, "POST", posted.as_bytes(), &headers, vec![form]).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("None"));
     // AWS's own value is a question too: nothing is encrypted on its account.
     let copy = [
         ("x-amz-copy-source", target.as_str()),

@@ -391,12 +391,16 @@ impl Gateway {
             resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
                 .expect("static");
         }
-        // HCP's encryption question, asked with a form field.
+        // HCP's encryption question, asked with a form field or the POST's own header
+        // (manual, POST object: "Optional headers").
         let asked = upload
             .form
             .fields
             .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
+            .any(|(name, _)| name.eq_ignore_ascii_case("x-amz-server-side-encryption"))
+            || s.req_header()
+                .headers
+                .contains_key("x-amz-server-side-encryption");
         rewrite::answer_encryption(asked, stored, &mut resp);
         for (name, value) in std::mem::take(&mut x.reply.cors) {
             resp.append_header(name, value)
