@@ -2585,3 +2585,30 @@ async fn parts_listings_name_their_markers_on_the_embedded_store() {
 async fn parts_listings_name_their_markers_on_rgw() {
     parts_listings_name_their_markers(Backend::Rgw).await;
 }
+
+/// A form's answer names its object as HCP's example does (manual, POST object: `<Location>…/
+/// acctg%2FChecklist.txt</Location>`), the key's slashes encoded, in the header and the
+/// `PostResponse` alike; the `Key` as it is.
+#[tokio::test]
+async fn a_form_s_answer_names_its_object_as_hcp_does() {
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("located").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let addr = gw.addr();
+    let fields = [
+        ("key", "acctg/Checklist.txt"),
+        ("success_action_status", "201"),
+    ];
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"f");
+    let r = common::raw::post_multipart(&addr, &bucket, &form).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let location = r.header("location").unwrap_or_default().to_string();
+    let named = format!("/{bucket}/acctg%2FChecklist.txt");
+    assert!(location.ends_with(&named), "{location}");
+    let text = r.text();
+    assert!(
+        text.contains(&format!("<Location>{location}</Location>")),
+        "{text}"
+    );
+    assert!(text.contains("<Key>acctg/Checklist.txt</Key>"), "{text}");
+}

@@ -185,7 +185,14 @@ impl Gateway {
             return self.backend_unreachable(s, x, cause).await;
         };
         x.backend_status = Some(header.status.as_u16());
-        let location = self.client_location(s, &upload.target);
+        // (HCP's form answer names its key with the slashes encoded: `acctg%2FChecklist.txt`.)
+        let mut encoded = String::with_capacity(upload.key.len());
+        sigv4::uri_encode(upload.key.as_bytes(), false, &mut encoded);
+        let named = Target {
+            raw_key: Some(encoded.as_bytes().into()),
+            ..upload.target.clone()
+        };
+        let location = self.client_location(s, &named);
         if !header.status.is_success() {
             let err = self
                 .settle(x, &call, &header, Ok(body), &location, None)
