@@ -467,7 +467,7 @@ async fn hcp_retention_reaches_aws_and_minio_as_object_lock() {
         let r = put(&change).await;
         assert_eq!(r.status, 200, "{dialect}: {}", r.text());
         assert!(
-            r.text().contains("<CopyObjectResult>"),
+            r.text().contains("<CopyObjectResult xmlns="),
             "{dialect}: {}",
             r.text()
         );

@@ -830,18 +830,22 @@ async fn release_holds(
         .with_cause("a hold recorded while the legal hold was released could not be put back on"))
 }
 
-/// The copy's answer: S3's `CopyObjectResult` for the object as it is.
+/// The copy's answer: S3's `CopyObjectResult` for the object as it is (as HCP's examples give
+/// it: S3's namespace, the date to the millisecond).
 pub(in crate::request) fn copy_result(changed: &Changed) -> String {
+    let iso = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     let modified = httpdate::parse_http_date(&changed.last_modified)
         .ok()
         .map(|t| {
             time::OffsetDateTime::from(t)
-                .format(&time::format_description::well_known::Rfc3339)
+                .format(&iso)
                 .unwrap_or_default()
         })
         .unwrap_or_default();
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
         quick_xml::escape::escape(modified.as_str()),
         quick_xml::escape::escape(changed.etag.as_str())
     )
@@ -1454,9 +1458,11 @@ mod tests {
             last_modified: "Mon, 01 Jun 2026 00:00:00 GMT".into(),
         });
         assert!(
-            doc.contains("<LastModified>2026-06-01T00:00:00Z</LastModified>"),
+            doc.contains("<LastModified>2026-06-01T00:00:00.000Z</LastModified>"),
             "{doc}"
         );
         assert!(doc.contains("<ETag>&quot;e&quot;</ETag>"), "{doc}");
+        let ns = "<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+        assert!(doc.contains(ns), "{doc}");
     }
 }
