@@ -478,6 +478,15 @@ impl Gateway {
             .as_ref()
             .filter(|_| call.op == Operation::CopyObject)
         {
+            // (A version still named: versioning is enabled, and the copy is HCP's recovery
+            // of an old version — a new version, never a change of the old one in place.)
+            if change.version.is_some() {
+                let e = HcpError::new(HcpCode::NotImplemented).with_message(
+                    "A copy of an old version onto its object cannot also set its retention \
+                     or holds: copy it, then set them with a copy onto itself.",
+                );
+                return Some(self.answer(s, x, e).await);
+            }
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
         // (Boxed: only a DELETE asks. A browser's, where the backend is sent its Origin — not

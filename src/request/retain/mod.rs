@@ -22,8 +22,8 @@ pub struct Change {
     pub hold: Option<bool>,
     /// Labeled holds placed and released (`x-hcp-labelretentionhold`).
     pub labels: Option<Vec<LabelChange>>,
-    /// The version changed (a legal hold's `versionId`, a version just written); `None`: the
-    /// object as it is now.
+    /// The version changed (a legal hold's `versionId`, a version just written, a copy's
+    /// source version); `None`: the object as it is now.
     pub version: Option<String>,
     /// S3's own `PUT ?legal-hold` where labeled holds are kept: its hold is HCP's unlabeled
     /// hold, and it is not taken off while a label holds (403).

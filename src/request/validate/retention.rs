@@ -113,6 +113,7 @@ pub fn effects(
             value,
             hold,
             labels,
+            version: onto_itself.and_then(|s| s.version_id),
             ..Default::default()
         });
         return Ok(effects);
@@ -402,15 +403,14 @@ fn also_asked(req: &RequestHeader) -> Option<&'static str> {
     (replace && names().any(metadata)).then_some("new metadata")
 }
 
-/// A copy's source when it is its own target, naming no version (HCP's way to change an
-/// object's retention). One naming a version of its target makes a new version of that one
-/// (HCP's recovery of an old version), with the retention asked, as any copy: HCP changes
-/// metadata "only on the current version of an object".
+/// A copy's source when it is its own target (HCP's way to change an object's retention). One
+/// naming a version is that too where versioning is not enabled (HCP ignores the version
+/// then); where it is, the copy is HCP's recovery of an old version (`forward`).
 fn onto_itself(req: &RequestHeader, target: &Target) -> Option<CopySource> {
     req.headers
         .get("x-amz-copy-source")
         .and_then(|v| CopySource::parse(v.as_bytes()))
-        .filter(|s| s.is(target) && s.version_id.is_none())
+        .filter(|s| s.is(target))
 }
 
 #[cfg(test)]
