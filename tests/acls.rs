@@ -639,6 +639,30 @@ async fn deletes_by_object_acls(gw: &TestGateway, bucket: &str, backend_bucket: 
         .object(backend_bucket, "bob-may-not.txt")
         .await
         .is_some());
+    // An anonymous caller the bucket refuses is refused whole, its connection closed: the
+    // objects' HEADs and ACLs are not its to ask for.
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nhost: {}\r\ncontent-md5: {md5}\r\ncontent-length: {}\r\n\r\n",
+        gw.addr(),
+        doc.len()
+    );
+    let mut c = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut c, &[head.as_bytes(), &doc].concat())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut c, &mut answer);
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("closed after the answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 403"), "{answer}");
+    assert!(answer.contains("<code>accessdenied</code>"), "{answer}");
+    assert!(view
+        .object(backend_bucket, "bob-may-not.txt")
+        .await
+        .is_some());
 }
 
 /// `user`'s `method` of `target` with a body: its status and answer.

@@ -761,7 +761,6 @@ async fn shutdown_says_not_ready_before_it_stops_accepting() {
         .await
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..n]).to_ascii_lowercase();
-    eprintln!("ANSWER {answer}");
     assert!(answer.starts_with("http/1.1 200"), "{answer}");
     assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
     let url = format!("{admin}/readyz");

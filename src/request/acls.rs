@@ -328,8 +328,14 @@ impl Gateway {
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
         let mut judged = match self.judge(at, object, caller, &needed.on_target).await {
             // HCP: a multi-object delete needs "delete permission for the bucket containing
-            // the objects or for the objects themselves".
-            Err(e) if op == Operation::DeleteObjects && e.code == HcpCode::AccessDenied => {
+            // the objects or for the objects themselves" — judged object by object for a user
+            // of the tenant (an anonymous caller the bucket refuses is refused whole, its
+            // connection closed: up to 1,000 objects' HEADs and ACLs are not its to ask for).
+            Err(e)
+                if op == Operation::DeleteObjects
+                    && e.code == HcpCode::AccessDenied
+                    && caller.is_some() =>
+            {
                 return Ok(Judged {
                     each_object: true,
                     source_etag,
