@@ -2114,4 +2114,45 @@ async fn a_complete_s_checksum_is_the_object_s() {
             .unwrap();
         assert_eq!(listed.parts().len(), 2, "{key}: the upload stays");
     }
+    // The type an upload was created with holds where its complete names none (S3's).
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("typed")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .checksum_type(ChecksumType::FullObject)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut completed = Vec::new();
+    for (n, part) in parts.iter().enumerate() {
+        let n = n as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("typed")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(part.clone()))
+            .send()
+            .await
+            .unwrap();
+        let etag = out.e_tag().unwrap();
+        completed.push(CompletedPart::builder().part_number(n).e_tag(etag).build());
+    }
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("typed")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .checksum_crc32(&full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object_bytes(&s3, &bucket, "typed").await, parts.concat());
 }

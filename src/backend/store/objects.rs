@@ -255,6 +255,10 @@ pub struct Description {
     pub retention: Option<Retention>,
     #[serde(default)]
     pub legal_hold: bool,
+    /// A multipart upload's `x-amz-checksum-type` (`FULL_OBJECT`, `COMPOSITE`): how its
+    /// complete's whole-object checksum is computed where the complete does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 /// A condition on the key a write replaces.

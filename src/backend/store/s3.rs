@@ -228,7 +228,7 @@ fn only_value(c: &Checksum) -> Option<String> {
 
 impl JoinSums {
     /// `None` where the complete names no checksum.
-    fn asked(sent: &Checksum, kind: Option<&s3s::dto::ChecksumType>) -> Option<JoinSums> {
+    fn asked(sent: &Checksum, kind: Option<&str>) -> Option<JoinSums> {
         let mut sums = Vec::new();
         for (name, value) in checksum_list(sent) {
             let Some(want) = value.cloned() else { continue };
@@ -241,7 +241,7 @@ impl JoinSums {
                 _ => named.checksum_sha256 = Some(want.clone()),
             }
             let full = match kind {
-                Some(k) => k.as_str().eq_ignore_ascii_case("FULL_OBJECT"),
+                Some(k) => k.eq_ignore_ascii_case("FULL_OBJECT"),
                 None => name == "x-amz-checksum-crc64nvme",
             };
             sums.push(JoinSum {
@@ -385,12 +385,22 @@ impl StoreS3 {
     /// The open upload `id` of `bucket`/`key`: when it was initiated (milliseconds since the
     /// epoch).
     async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<u64> {
+        Ok(self.upload_record(id, bucket, key).await?.initiated)
+    }
+
+    /// The upload `id`, where it is one of `bucket`/`key` (else NoSuchUpload).
+    async fn upload_record(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<super::objects::UploadRecord> {
         let id = id.to_string();
         let record = self.blocking(move |o| o.upload(&id)).await?;
         if record.bucket != bucket || record.key != key.as_bytes() {
             return Err(s3_error!(NoSuchUpload));
         }
-        Ok(record.initiated)
+        Ok(record)
     }
 }
 
@@ -585,6 +595,7 @@ macro_rules! description_of {
                 .metadata
                 .map(|m| m.into_iter().collect())
                 .unwrap_or_default(),
+            checksum_type: None,
         }
     };
 }
@@ -1105,6 +1116,7 @@ impl S3 for StoreS3 {
                 content_type: Some(source.content_type.clone()),
                 headers: source.headers.clone(),
                 metadata: source.metadata.clone(),
+                checksum_type: None,
             }
         };
         let condition = write_condition(
@@ -1652,7 +1664,8 @@ impl S3 for StoreS3 {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let req = named(req)?;
         let input = req.input;
-        let description = description_of!(input);
+        let mut description = description_of!(input);
+        description.checksum_type = input.checksum_type.map(|t| t.as_str().to_string());
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let id = self
             .blocking(move |o| o.create_upload(&bucket, key.as_bytes(), description))
@@ -1758,9 +1771,12 @@ impl S3 for StoreS3 {
             })
             .collect();
         let upload = input.upload_id;
-        let mut sums = JoinSums::asked(&sent_checksums!(input), input.checksum_type.as_ref());
-        let completed = match self.upload_of(&upload, &input.bucket, &input.key).await {
-            Ok(_) => {
+        let completed = match self.upload_record(&upload, &input.bucket, &input.key).await {
+            Ok(record) => {
+                // (The complete's type, else the one its upload was created with.)
+                let kind = input.checksum_type.map(|t| t.as_str().to_string());
+                let kind = kind.or(record.description.checksum_type);
+                let mut sums = JoinSums::asked(&sent_checksums!(input), kind.as_deref());
                 let id = upload.clone();
                 let turn = self.objects.upload_turns.take(&upload).await;
                 self.blocking(move |o| {
