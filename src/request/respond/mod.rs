@@ -233,13 +233,9 @@ impl Gateway {
     /// What the gateway records of a request the backend carried out: a new bucket's owner
     /// (or a deleted one's removed), a written object's owner, the grants to users an ACL
     /// change set now that the backend took the rest (`request::acls`), folders.
-    async fn records_after(
-        &self,
-        call: &Call<'_>,
-        upstream: &ResponseHeader,
-    ) -> Result<(), HcpError> {
-        self.owners_after(call).await?;
-        self.versioning_after_delete(call).await;
+    /// An object written or deleted is no copy source as it was: its kept HEAD goes (a part
+    /// copy's range is judged on the source as it is now).
+    pub(super) fn forget_written_head(&self, call: &Call<'_>) {
         let writes = matches!(
             call.op,
             Operation::PutObject
@@ -253,6 +249,16 @@ impl Gateway {
                 route: call.route,
             });
         }
+    }
+
+    async fn records_after(
+        &self,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Result<(), HcpError> {
+        self.owners_after(call).await?;
+        self.versioning_after_delete(call).await;
+        self.forget_written_head(call);
         let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
         self.owner_written(call, upstream, etag);
         self.acls_after(call, upstream, etag).await?;

@@ -19,6 +19,9 @@ impl Gateway {
             Err(_) => None,
         };
         let doc = self.settle(x, call, upstream, body, location, listed.as_ref())?;
+        // (A copy's or a complete's answer is a document: it is settled here, not in
+        // `records_after`.)
+        self.forget_written_head(call);
         self.keep_written(call, upstream).await?;
         let etag = crate::request::acls::etag_in(&doc);
         self.owner_written(call, upstream, etag.as_deref());
