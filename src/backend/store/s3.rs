@@ -1126,9 +1126,7 @@ impl S3 for StoreS3 {
         let (bucket, key) = (input.bucket, input.key);
         let record = self
             .blocking(move |o| {
-                let mut body = o.writer()?;
-                body.copy_from(&mut file)?;
-                o.commit(&bucket, key.as_bytes(), body, description, condition)
+                o.copy_in((&bucket, key.as_bytes()), &mut file, description, condition)
             })
             .await?;
         Ok(S3Response::new(CopyObjectOutput {

@@ -483,6 +483,26 @@ fn past_marker(
 }
 
 impl Objects {
+    /// A copy's object at `bucket`/`key`, read from `source`: what placing it under `condition`
+    /// would refuse is asked first — not after the whole source was read and written, for
+    /// nothing — then asked again as it is committed (a write may come between).
+    pub fn copy_in(
+        &self,
+        (bucket, key): (&str, &[u8]),
+        source: &mut impl std::io::Read,
+        description: super::Description,
+        condition: Condition,
+    ) -> Result<ObjectRecord, StoreError> {
+        {
+            let tx = self.db.begin_read().map_err(db_error)?;
+            let locks = description.retention.is_some() || description.legal_hold;
+            check_placeable(&tx, (bucket, key), locks, &condition)?;
+        }
+        let mut body = self.writer()?;
+        body.copy_from(source)?;
+        self.commit(bucket, key, body, description, condition)
+    }
+
     /// Sets the bucket's versioning.
     pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), StoreError> {
         self.change_bucket(bucket, |record| {
@@ -795,6 +815,44 @@ mod tests {
         store
             .commit("b", key, w, description, Condition::None)
             .unwrap()
+    }
+
+    /// A copy the key's condition refuses is refused before its source is read: a source
+    /// that never ends (a pipe nobody writes to) is answered at once; one the condition allows
+    /// is read and committed.
+    #[test]
+    fn a_refused_copy_reads_nothing_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Objects::open(dir.path()).unwrap());
+        store.create_bucket("b").unwrap();
+        put(&store, b"taken", b"there");
+        let (mut endless, writer) = std::io::pipe().unwrap();
+        let (done, answered) = std::sync::mpsc::channel();
+        let copying = store.clone();
+        std::thread::spawn(move || {
+            let copy = copying.copy_in(
+                ("b", b"taken"),
+                &mut endless,
+                Description::default(),
+                Condition::Absent,
+            );
+            let _ = done.send(copy.map(|r| r.etag));
+        });
+        let copy = answered.recv_timeout(std::time::Duration::from_secs(5));
+        drop(writer);
+        assert!(
+            matches!(copy, Ok(Err(StoreError::PreconditionFailed))),
+            "{copy:?}"
+        );
+        let copied = store
+            .copy_in(
+                ("b", b"free"),
+                &mut &b"source"[..],
+                Description::default(),
+                Condition::Absent,
+            )
+            .unwrap();
+        assert_eq!(copied.size, 6);
     }
 
     /// A listed version: key, id, whether latest, body (`None`: a delete marker).
