@@ -305,15 +305,8 @@ pub fn fits_backend(
     // Ceph RGW takes a copy's Object Lock headers and keeps none of them (nor names the new
     // version): a copy that counts on them for a retention or a hold would be stored
     // unprotected. (Labels placed are kept after the write, their hold with them.)
-    let client_lock = |name: &str| req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
-    let locks_asked = effects.protection.is_some_and(|p| {
-        p.retention.is_some() || (p.hold == Some(true) && effects.after_write.is_none())
-    }) || client_lock("x-amz-object-lock-mode").is_some()
-        || client_lock("x-amz-object-lock-retain-until-date").is_some()
-        || client_lock("x-amz-object-lock-legal-hold")
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"ON"));
     let ceph = backend.dialect == crate::hcp::mapping::Dialect::Ceph;
-    if ceph && op == Operation::CopyObject && locks_asked {
+    if ceph && op == Operation::CopyObject && copy_locks_asked(req, effects) {
         return Err(not_offered(
             "Retention or a hold given with a copy (Ceph RGW keeps none: copy, then set them \
              with a copy onto itself or PUT ?retention)",
@@ -358,6 +351,19 @@ pub fn fits_backend(
         return Err(not_offered("A legal hold"));
     }
     Ok(())
+}
+
+/// Whether a copy asks its backend to keep a retention or a hold with the copy itself: HCP's
+/// headers as Object Lock, or S3's own (labels placed are kept after the write, their hold
+/// with them).
+fn copy_locks_asked(req: &RequestHeader, effects: &Effects) -> bool {
+    let client_lock = |name: &str| req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
+    effects.protection.is_some_and(|p| {
+        p.retention.is_some() || (p.hold == Some(true) && effects.after_write.is_none())
+    }) || client_lock("x-amz-object-lock-mode").is_some()
+        || client_lock("x-amz-object-lock-retain-until-date").is_some()
+        || client_lock("x-amz-object-lock-legal-hold")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"ON"))
 }
 
 /// A copy onto itself that changes retention or holds is carried out as Object Lock requests,
