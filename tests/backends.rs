@@ -499,6 +499,23 @@ async fn hcp_retention_reaches_aws_and_minio_as_object_lock() {
             );
         }
 
+        // A change naming a version while the bucket's versioning cannot be read: 503, no
+        // change sent (where versioning is off it is HCP's change, where it is on a recovery).
+        server.respond_to("GET", "error|InternalError|500");
+        let before = server.seen().len();
+        let versioned = [
+            ("x-amz-copy-source", "/bkt/k?versionId=v1"),
+            ("x-hcp-retention", "A+2d"),
+        ];
+        let r = put(&versioned).await;
+        r.assert_hcp_error(503, "ServiceUnavailable");
+        let sent: Vec<_> = server.seen().into_iter().skip(before).collect();
+        assert!(
+            !sent.iter().any(|(m, _, _)| m == "PUT"),
+            "{dialect}: {sent:?}"
+        );
+        server.clear();
+
         // A labeled hold: the new object on hold, then its record at the same backend.
         let before = server.seen().len();
         let r = put(&[("x-hcp-labelretentionhold", r#"[{"id":"L","hold":true}]"#)]).await;

@@ -1450,4 +1450,25 @@ async fn retention_that_asks_for_none_is_served_where_none_is_kept() {
     }
     let r = as_user(&gw, admin, "HEAD", &protects, &[], b"").await;
     assert_eq!(r.status, 404, "nothing stored");
+    // A recovery of an old version (a copy naming it onto its object, versioning enabled)
+    // that asks for none is served too.
+    set_versioning(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let version_of = |r: common::raw::RawResponse| {
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.header("x-amz-version-id").expect("a version").to_string()
+    };
+    let old = version_of(as_user(&gw, admin, "PUT", &target, &[], b"one").await);
+    version_of(as_user(&gw, admin, "PUT", &target, &[], b"two").await);
+    let source = format!("{target}?versionId={old}");
+    let recover = [
+        ("x-amz-copy-source", source.as_str()),
+        ("x-hcp-retention", "0"),
+    ];
+    version_of(as_user(&gw, admin, "PUT", &target, &recover, b"").await);
+    assert_eq!(object_bytes(&s3, &bucket, "k").await, b"one");
 }

@@ -479,13 +479,10 @@ impl Gateway {
             .filter(|_| call.op == Operation::CopyObject)
         {
             // (A version still named: versioning is enabled, and the copy is HCP's recovery
-            // of an old version — a new version, never a change of the old one in place.)
+            // of an old version — a new version, never a change of the old one in place; or
+            // whether it is could not be read.)
             if change.version.is_some() {
-                let e = HcpError::new(HcpCode::NotImplemented).with_message(
-                    "A copy of an old version onto its object cannot also set its retention \
-                     or holds: copy it, then set them with a copy onto itself.",
-                );
-                return Some(self.answer(s, x, e).await);
+                return Some(Box::pin(self.refuse_recovery_with_retention(s, x, call)).await);
             }
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
@@ -812,6 +809,32 @@ impl Gateway {
             params.effects.metadata_edit = params.effects.change.is_none()
                 && validate::probes::replaces_its_own_metadata(req, (op, true), target);
         }
+    }
+
+    /// A copy naming a version onto its own object with HCP's retention headers, where the
+    /// version stayed named: 501 where versioning is enabled (a recovery of the version, which
+    /// cannot also change it), 503 where it could not be read (where it is off, HCP's change
+    /// of the current object).
+    async fn refuse_recovery_with_retention(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        call: &Call<'_>,
+    ) -> Flow {
+        let at = validate::probes::At {
+            target: call.target,
+            route: call.route,
+        };
+        let e = match self.bucket_versioning(at).await {
+            Some(true) => HcpError::new(HcpCode::NotImplemented).with_message(
+                "A copy of an old version onto its object cannot also set its retention or \
+                 holds: copy it, then set them with a copy onto itself.",
+            ),
+            _ => HcpError::new(HcpCode::ServiceUnavailable)
+                .with_message("The bucket's versioning could not be read; try again.")
+                .with_cause("a copy naming a version with retention: versioning unknown"),
+        };
+        self.answer(s, x, e).await
     }
 
     /// Forgets what was known of the bucket's versioning when a request may change it: once

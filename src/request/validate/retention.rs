@@ -169,9 +169,11 @@ fn holds_asked(req: &RequestHeader) -> Result<(Option<bool>, Option<Vec<LabelCha
 /// already — but for a copy onto itself, HCP's way to change retention, which would be sent
 /// on as a copy (a metadata change that drops the object's metadata).
 fn done_already(op: Operation, req: &RequestHeader, target: &Target, mode: RetentionMode) -> bool {
+    // (One naming a version is sent on: a recovery of it where versioning is enabled.)
+    let change = || onto_itself(req, target).is_some_and(|s| s.version_id.is_none());
     mode == RetentionMode::Off
         && asks_no_protection(req)
-        && (op != Operation::CopyObject || onto_itself(req, target).is_none())
+        && (op != Operation::CopyObject || !change())
 }
 
 /// Whether HCP's retention headers ask for no protection at all: `x-hcp-retention` of
