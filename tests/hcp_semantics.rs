@@ -2612,3 +2612,17 @@ async fn a_form_s_answer_names_its_object_as_hcp_does() {
     );
     assert!(text.contains("<Key>acctg/Checklist.txt</Key>"), "{text}");
 }
+
+/// A copy whose source is not there is 404 for its source: its error document does not name
+/// the copy's target as the bucket or key that is missing.
+#[tokio::test]
+async fn a_copy_s_missing_source_is_not_named_as_its_target() {
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("sourceless").await;
+    let target = format!("/{bucket}/target-name");
+    let source = format!("/{bucket}/missing-source");
+    let copy = [("x-amz-copy-source", source.as_str())];
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &copy, b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    assert!(!r.text().contains("target-name"), "{}", r.text());
+}

@@ -814,9 +814,9 @@ pub fn map_backend_error(
     } else {
         mapping::map(dialect, status, backend.code.as_deref(), op)
     };
-    match err.code {
-        HcpCode::NoSuchBucket => err.with_bucket(client_bucket.unwrap_or_default()),
-        HcpCode::NoSuchKey => err.with_key(client_key.unwrap_or_default()),
+    match (err.code, client_bucket, client_key) {
+        (HcpCode::NoSuchBucket, Some(bucket), _) => err.with_bucket(bucket),
+        (HcpCode::NoSuchKey, _, Some(key)) => err.with_key(key),
         _ => err,
     }
 }

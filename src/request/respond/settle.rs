@@ -100,13 +100,15 @@ impl Gateway {
         } else {
             upstream.status.as_u16()
         };
+        // (A copy's missing bucket or key may be its source's: not named as the target's.)
+        let names_target = !matches!(op, Operation::CopyObject | Operation::UploadPartCopy);
         let mapped = rewrite::map_backend_error(
             route.backend.dialect,
             effective,
             &backend_err,
             op,
-            target.bucket.as_deref(),
-            target.key_lossy().as_deref(),
+            target.bucket.as_deref().filter(|_| names_target),
+            target.key_lossy().as_deref().filter(|_| names_target),
         );
         let err = if mapped.code == HcpCode::NoSuchUpload
             && op == Operation::UploadPartCopy
