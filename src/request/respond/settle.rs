@@ -144,18 +144,12 @@ impl Gateway {
         };
         self.metrics
             .code_rewrite(&route.backend.name, label, err.code);
+        let message = logged_message(backend_err.message.as_deref(), self.cfg.log_keys);
         if err.code == HcpCode::InternalError {
             tracing::warn!(request_id = %x.reply.id, backend = %route.backend.name,
                 backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
-                backend_message = ?backend_err.message, "backend error mapped to InternalError");
+                backend_message = %message, "backend error mapped to InternalError");
         }
-        let message: String = backend_err
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
         err.with_cause(format!(
             "backend answered {} {backend_code}: {message}",
             upstream.status.as_u16()
@@ -275,4 +269,33 @@ pub(in crate::request) fn body_root_is_error(body: &[u8]) -> bool {
 pub(super) fn asks_for_a_version(call: &Call<'_>) -> bool {
     call.params.get("versionId").is_some()
         || matches!(call.op, Operation::CopyObject | Operation::UploadPartCopy)
+}
+
+/// A backend's error message as the logs may show it: its first 200 characters where keys are
+/// logged whole (`server.log_keys = "full"`), else nothing of it — a backend's message may name
+/// the object (AWS's AccessDenied names the resource's ARN), which the setting keeps out.
+fn logged_message(message: Option<&str>, log_keys: crate::config::LogKeys) -> String {
+    match log_keys {
+        crate::config::LogKeys::Full => message.unwrap_or_default().chars().take(200).collect(),
+        _ => "(its message is not logged: server.log_keys)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend's message names what it likes, the object among them: logged only where keys
+    /// are.
+    #[test]
+    fn a_backend_s_message_is_logged_only_where_keys_are() {
+        use crate::config::LogKeys;
+        let arn = "User: x is not authorized on resource: \"arn:aws:s3:::b/payroll-2024.xlsx\"";
+        assert_eq!(logged_message(Some(arn), LogKeys::Full), arn);
+        for hidden in [LogKeys::Hash, LogKeys::Omit] {
+            assert!(!logged_message(Some(arn), hidden).contains("payroll"));
+        }
+        let long = "x".repeat(500);
+        assert_eq!(logged_message(Some(&long), LogKeys::Full).len(), 200);
+    }
 }
