@@ -452,7 +452,8 @@ pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &st
             status: 201,
             location: object_url.to_string(),
             body: Some(format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><PostResponse><Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+                "{}<PostResponse><Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+                crate::request::respond::rewrite::HCP_DECLARATION,
                 escape(object_url),
                 escape(bucket),
                 escape(key),

@@ -1025,12 +1025,15 @@ fn listed_whole(op: Operation, body: &[u8]) -> bool {
     }
 }
 
+/// How HCP declares a success document (its examples; an error's has no `standalone`).
+pub const HCP_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>";
+
 /// A document the gateway writes itself, as HCP writes XML: with the declaration, and indented
 /// where `pretty` (`x-hcp-pretty-print: true`) asked.
 pub fn own_document(doc: &[u8], pretty: bool) -> Vec<u8> {
     let mut out = match doc.starts_with(b"<?xml") {
         true => doc.to_vec(),
-        false => [&b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"[..], doc].concat(),
+        false => [HCP_DECLARATION.as_bytes(), b"\n", doc].concat(),
     };
     if pretty {
         if let Some(indented) = indented(&out) {
@@ -1822,6 +1825,18 @@ fn displayed_reference(event: &mut Event<'static>) {
     }
 }
 
+/// A backend document's event as HCP writes it: its declaration HCP's (`standalone="yes"`,
+/// whatever the backend's: OBS's has it, the others' not, which told them apart), a name's
+/// nonprintable characters shown (`displayed_reference`), no namespace prefix (`unprefixed`).
+fn as_hcp_writes(event: &mut Event<'static>) {
+    if matches!(event, Event::Decl(_)) {
+        let hcp = quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), Some("yes"));
+        *event = Event::Decl(hcp);
+    }
+    displayed_reference(event);
+    unprefixed(event);
+}
+
 /// [`rewrite_xml`]'s document, not indented.
 fn rewritten(
     body: &[u8],
@@ -1843,9 +1858,8 @@ fn rewritten(
         if skipped_backend_own(&mut reader, &event, (op, rewrites), &path, texts.whole)? {
             continue;
         }
-        displayed_reference(&mut event);
         let depth = path.len();
-        unprefixed(&mut event);
+        as_hcp_writes(&mut event);
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
         match texts.step(&path, &event) {
@@ -2102,6 +2116,26 @@ mod tests {
             backend_bucket: None,
             credentials: None,
         })
+    }
+
+    /// A success document is declared as HCP declares one (`standalone="yes"`), whichever
+    /// declaration its backend wrote.
+    #[test]
+    fn success_documents_have_hcp_s_declaration() {
+        let hcp = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>";
+        for declared in [
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>",
+            "<?xml version='1.0' encoding='utf-8'?>",
+        ] {
+            let body = format!("{declared}<ListBucketResult><Name>t1-b</Name></ListBucketResult>");
+            let out = with_route(|r| {
+                rewrite_xml(body.as_bytes(), Operation::ListObjects, r, &Rewrites::NONE)
+            })
+            .unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            assert!(s.starts_with(hcp), "{declared}: {s}");
+        }
     }
 
     /// What a backend says about itself stays behind; what describes the object goes on.
@@ -2493,7 +2527,7 @@ mod tests {
         });
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            format!("<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator><Owner><ID>{tenant}</ID></Owner></ListPartsResult>")
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator><Owner><ID>{tenant}</ID></Owner></ListPartsResult>")
         );
     }
 
@@ -2869,10 +2903,7 @@ mod tests {
         let flat = String::from_utf8(own_document(doc, false)).unwrap();
         assert_eq!(
             flat,
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
-                std::str::from_utf8(doc).unwrap()
-            )
+            format!("{HCP_DECLARATION}\n{}", std::str::from_utf8(doc).unwrap())
         );
         assert_eq!(own_document(flat.as_bytes(), false), flat.as_bytes());
         let pretty = String::from_utf8(own_document(doc, true)).unwrap();

@@ -845,7 +845,8 @@ pub(in crate::request) fn copy_result(changed: &Changed) -> String {
         })
         .unwrap_or_default();
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
+        "{}\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
+        crate::request::respond::rewrite::HCP_DECLARATION,
         quick_xml::escape::escape(modified.as_str()),
         quick_xml::escape::escape(changed.etag.as_str())
     )
