@@ -89,11 +89,13 @@ pub fn is_gateway_bucket(tenant: &Tenant, backend_name: &str) -> bool {
 /// A copy's source is never the gateway's own bucket (`route` refuses it as a target).
 pub fn check_copy_source(tenant: &Tenant, source_bucket: Option<&str>) -> Result<(), HcpError> {
     if source_bucket.is_some_and(|b| is_gateway_bucket(tenant, &backend_bucket_name(tenant, b))) {
-        return Err(HcpError::new(HcpCode::InvalidBucketName)
-            .with_message("The bucket name is reserved by the storage behind this gateway."));
+        return Err(HcpError::new(HcpCode::InvalidBucketName).with_message(RESERVED));
     }
     Ok(())
 }
+
+/// What a reserved bucket name is answered (naming nothing behind the gateway).
+const RESERVED: &str = "The bucket name is reserved.";
 
 /// The backend's name for a client's bucket: the tenant's prefix + the name in lower case
 /// (the client's name itself where that is the same).
@@ -122,11 +124,15 @@ pub fn route<'a>(
             Cow::Owned(name) => name.into(),
         });
     let key = target.key();
-    let first_segment: Option<&[u8]> = match (&backend_bucket, backend.addressing) {
-        (Some(bucket), AddressingStyle::Path) => Some(bucket.as_bytes()),
-        (_, _) => key
-            .as_deref()
-            .map(|k| k.split(|&b| b == b'/').next().unwrap_or_default()),
+    // (Virtual-host style puts the key first in the path: a key's first segment then.)
+    let (first_segment, of_key): (Option<&[u8]>, bool) = match (&backend_bucket, backend.addressing)
+    {
+        (Some(bucket), AddressingStyle::Path) => (Some(bucket.as_bytes()), false),
+        (_, _) => (
+            key.as_deref()
+                .map(|k| k.split(|&b| b == b'/').next().unwrap_or_default()),
+            true,
+        ),
     };
     // The backend's own key limit (HCP's was checked in validation): a longer key could never
     // be stored there.
@@ -139,13 +145,18 @@ pub fn route<'a>(
             backend.max_key_bytes
         )));
     }
-    if first_segment.is_some_and(|s| reserved_path(backend.dialect, s))
+    let reserved = first_segment.is_some_and(|s| reserved_path(backend.dialect, s));
+    if reserved && of_key {
+        return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+            "The object name's first segment is reserved at this bucket's storage.",
+        ));
+    }
+    if reserved
         || backend_bucket
             .as_deref()
             .is_some_and(|b| is_gateway_bucket(tenant, b))
     {
-        return Err(HcpError::new(HcpCode::InvalidBucketName)
-            .with_message("The bucket name is reserved by the storage behind this gateway."));
+        return Err(HcpError::new(HcpCode::InvalidBucketName).with_message(RESERVED));
     }
     Ok(Route {
         tenant,
@@ -360,11 +371,11 @@ mod tests {
             ),
             bad
         );
-        // Virtual-host style puts the key first in the path.
+        // Virtual-host style puts the key first in the path: a key's refusal is a key's.
         let minio_key = target("data", Some("minio/admin/v3/info"));
         assert_eq!(
             refused(Dialect::Minio, AddressingStyle::Virtual, &minio_key),
-            bad
+            Some(crate::hcp::errors::HcpCode::InvalidArgument)
         );
         assert_eq!(
             refused(Dialect::Minio, AddressingStyle::Path, &minio_key),
