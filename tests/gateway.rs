@@ -1070,6 +1070,57 @@ async fn virtual_host_addressing_toward_the_backend() {
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }
 
+/// Virtual-host style puts a key first in the path the backend reads: a key beginning with
+/// one of RGW's own API paths (`admin/`) is refused as HCP refuses an invalid object name (400
+/// MalformedXML), nothing stored — and so is a multi-object delete naming one where its
+/// objects are judged (a HEAD each, in a tenant with retention), before any is asked of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_name_the_backend_s_own_paths_are_refused_under_virtual_hosts() {
+    let Some(endpoint) = std::env::var("RGW_ENDPOINT").ok() else {
+        assert_eq!(
+            std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(),
+            Ok("1"),
+            "RGW_ENDPOINT is not set"
+        );
+        return;
+    };
+    let endpoint = endpoint.replace("127.0.0.1", "localhost");
+    let base = base_config("vr-").replacen(
+        "bucket_prefix = \"vr-\"\n",
+        "bucket_prefix = \"vr-\"\nretention = \"enterprise\"\n",
+        1,
+    );
+    let text = format!(
+        "{base}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"ceph\"\nendpoint = {endpoint:?}\naddressing = \"virtual\"\naccess_key = {:?}\nsecret_key = {:?}\n",
+        std::env::var("RGW_ACCESS_KEY").unwrap(),
+        std::env::var("RGW_SECRET_KEY").unwrap(),
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await;
+    let bucket = new_bucket(&gw.client(), "vhr").await;
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/admin/x"), &[], b"x").await;
+    r.assert_hcp_error(400, "MalformedXML");
+    let before = gw.backend_requests();
+    let doc = b"<Delete><Object><Key>admin/x</Key></Object></Delete>";
+    let md5 = content_md5(doc);
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &format!("/{bucket}?delete"),
+        &headers,
+        doc,
+    )
+    .await;
+    r.assert_hcp_error(400, "MalformedXML");
+    assert_eq!(
+        gw.backend_requests(),
+        before,
+        "nothing asked of the backend"
+    );
+}
+
 /// The binary prints its endpoint and the demo credentials, warns when they are served on a
 /// non-loopback address, and exits cleanly on SIGTERM.
 #[test]

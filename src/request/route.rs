@@ -147,7 +147,8 @@ pub fn route<'a>(
     }
     let reserved = first_segment.is_some_and(|s| reserved_path(backend.dialect, s));
     if reserved && of_key {
-        return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+        // (HCP's answer to "the object name specified in the request is invalid".)
+        return Err(HcpError::new(HcpCode::MalformedXML).with_message(
             "The object name's first segment is reserved at this bucket's storage.",
         ));
     }
@@ -375,7 +376,7 @@ mod tests {
         let minio_key = target("data", Some("minio/admin/v3/info"));
         assert_eq!(
             refused(Dialect::Minio, AddressingStyle::Virtual, &minio_key),
-            Some(crate::hcp::errors::HcpCode::InvalidArgument)
+            Some(crate::hcp::errors::HcpCode::MalformedXML)
         );
         assert_eq!(
             refused(Dialect::Minio, AddressingStyle::Path, &minio_key),

@@ -164,6 +164,14 @@ pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
     String::from_utf8(w.into_inner()).unwrap_or_default()
 }
 
+/// An object a multi-object delete names is one its backend may be asked of (a HEAD, its
+/// ACL), as a request naming it is (`route::route`: its key within the backend's limit, and
+/// under virtual-host addressing not beginning with the backend's own API paths) — else the
+/// whole list is refused.
+fn named_at_backend(call: &Call<'_>, object: &Target) -> Result<(), HcpError> {
+    crate::request::route::route(call.route.tenant, Some(call.route.backend), object).map(drop)
+}
+
 /// How many of a multi-object delete's objects are judged at once (a HEAD each).
 const JUDGED_AT_ONCE: usize = 8;
 
@@ -319,6 +327,7 @@ impl Gateway {
         version: Option<&'e str>,
     ) -> Result<Option<(&'e str, Option<&'e str>)>, HcpError> {
         let object = call.target.with_key(key.as_bytes());
+        named_at_backend(call, &object)?;
         let at = At {
             target: &object,
             route: call.route,
@@ -341,6 +350,7 @@ impl Gateway {
     ) -> Result<((&'e str, bool), bool), HcpError> {
         let asked = (key, version.is_some());
         let object = call.target.with_key(key.as_bytes());
+        named_at_backend(call, &object)?;
         let at = At {
             target: &object,
             route: call.route,
