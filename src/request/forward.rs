@@ -1321,9 +1321,8 @@ impl Gateway {
         };
         if call.op == Operation::DeleteObjects && doc.is_empty() {
             let result = format!(
-                "{}\n<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}\
-                 </DeleteResult>",
-                crate::request::respond::rewrite::HCP_DECLARATION,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult \
+                 xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}</DeleteResult>",
                 crate::request::retain::deletes::kept_errors(&call.guards.kept)
             );
             return Err(Stop::Settled(Bytes::from(result)));

@@ -1825,16 +1825,27 @@ fn displayed_reference(event: &mut Event<'static>) {
     }
 }
 
-/// A backend document's event as HCP writes it: its declaration HCP's (`standalone="yes"`,
-/// whatever the backend's: OBS's has it, the others' not, which told them apart), a name's
-/// nonprintable characters shown (`displayed_reference`), no namespace prefix (`unprefixed`).
-fn as_hcp_writes(event: &mut Event<'static>) {
+/// A backend document's event as HCP writes it: its declaration HCP's for the operation
+/// (whatever the backend's: OBS's has `standalone`, the others' not, which told them apart), a
+/// name's nonprintable characters shown (`displayed_reference`), no namespace prefix
+/// (`unprefixed`).
+fn as_hcp_writes(event: &mut Event<'static>, op: Operation) {
     if matches!(event, Event::Decl(_)) {
-        let hcp = quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), Some("yes"));
+        let standalone = declared_standalone(op).then_some("yes");
+        let hcp = quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), standalone);
         *event = Event::Decl(hcp);
     }
     displayed_reference(event);
     unprefixed(event);
+}
+
+/// Whether HCP declares an operation's success document `standalone="yes"`: its examples do,
+/// but a multi-object delete's and a complete's.
+fn declared_standalone(op: Operation) -> bool {
+    !matches!(
+        op,
+        Operation::DeleteObjects | Operation::CompleteMultipartUpload
+    )
 }
 
 /// [`rewrite_xml`]'s document, not indented.
@@ -1859,7 +1870,7 @@ fn rewritten(
             continue;
         }
         let depth = path.len();
-        as_hcp_writes(&mut event);
+        as_hcp_writes(&mut event, op);
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
         match texts.step(&path, &event) {
@@ -2135,6 +2146,22 @@ mod tests {
             .unwrap();
             let s = std::str::from_utf8(&out).unwrap();
             assert!(s.starts_with(hcp), "{declared}: {s}");
+            // (A multi-object delete's, as HCP's example, without `standalone`.)
+            let body = format!("{declared}<DeleteResult></DeleteResult>");
+            let out = with_route(|r| {
+                rewrite_xml(
+                    body.as_bytes(),
+                    Operation::DeleteObjects,
+                    r,
+                    &Rewrites::NONE,
+                )
+            })
+            .unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            assert!(
+                s.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+                "{s}"
+            );
         }
     }
 

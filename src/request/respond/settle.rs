@@ -148,7 +148,7 @@ impl Gateway {
         if err.code == HcpCode::InternalError {
             tracing::warn!(request_id = %x.reply.id, backend = %route.backend.name,
                 backend_status = upstream.status.as_u16(), backend_code = ?backend_err.code,
-                backend_message = %message, "backend error mapped to InternalError");
+                backend_message = ?message, "backend error mapped to InternalError");
         }
         err.with_cause(format!(
             "backend answered {} {backend_code}: {message}",
