@@ -232,8 +232,10 @@ impl Gateway {
             }
             None => std::collections::HashSet::new(),
         };
-        let (refused, allowed): (Vec<&Entry>, Vec<&Entry>) =
-            entries.iter().partition(|e| denied.contains(&e.named()));
+        let allowed: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| !denied.contains(&e.named()))
+            .collect();
         let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
         let judged = match retention {
             true => self.judge_objects(call, &allowed).await?,
@@ -243,7 +245,7 @@ impl Gateway {
         let mut left = Vec::new();
         for entry in &entries {
             let (key, version) = entry.named();
-            let why = if refused.iter().any(|r| std::ptr::eq(*r, entry)) {
+            let why = if denied.contains(&(key, version)) {
                 HcpCode::AccessDenied
             } else if judged.get(&(key, version.is_some())) == Some(&true) {
                 HcpCode::OperationAborted
