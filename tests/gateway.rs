@@ -1017,24 +1017,31 @@ async fn aws_cli_on_the_embedded_default() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn virtual_host_addressing_toward_the_backend() {
+/// `base` with the test RGW as its backend `b`, addressed virtual-host style (`more`: further
+/// backend settings); `None` where RGW is not running and the run skips external servers.
+fn rgw_by_virtual_host(base: &str, more: &str) -> Option<String> {
     let Some(endpoint) = std::env::var("RGW_ENDPOINT").ok() else {
         assert_eq!(
             std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(),
             Ok("1"),
             "RGW_ENDPOINT is not set"
         );
-        return;
+        return None;
     };
     // RGW is configured with `rgw dns name = localhost`: bucket.localhost:PORT is virtual-host style.
     let endpoint = endpoint.replace("127.0.0.1", "localhost");
-    let text = format!(
-        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = {endpoint:?}\naddressing = \"virtual\"\naccess_key = {:?}\nsecret_key = {:?}\n",
-        base_config("vh-"),
+    Some(format!(
+        "{base}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\n{more}endpoint = {endpoint:?}\naddressing = \"virtual\"\naccess_key = {:?}\nsecret_key = {:?}\n",
         std::env::var("RGW_ACCESS_KEY").unwrap(),
         std::env::var("RGW_SECRET_KEY").unwrap(),
-    );
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_host_addressing_toward_the_backend() {
+    let Some(text) = rgw_by_virtual_host(&base_config("vh-"), "") else {
+        return;
+    };
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await;
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "vhb").await;
@@ -1076,25 +1083,14 @@ async fn virtual_host_addressing_toward_the_backend() {
 /// objects are judged (a HEAD each, in a tenant with retention), before any is asked of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_that_name_the_backend_s_own_paths_are_refused_under_virtual_hosts() {
-    let Some(endpoint) = std::env::var("RGW_ENDPOINT").ok() else {
-        assert_eq!(
-            std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(),
-            Ok("1"),
-            "RGW_ENDPOINT is not set"
-        );
-        return;
-    };
-    let endpoint = endpoint.replace("127.0.0.1", "localhost");
     let base = base_config("vr-").replacen(
         "bucket_prefix = \"vr-\"\n",
         "bucket_prefix = \"vr-\"\nretention = \"enterprise\"\n",
         1,
     );
-    let text = format!(
-        "{base}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"ceph\"\nendpoint = {endpoint:?}\naddressing = \"virtual\"\naccess_key = {:?}\nsecret_key = {:?}\n",
-        std::env::var("RGW_ACCESS_KEY").unwrap(),
-        std::env::var("RGW_SECRET_KEY").unwrap(),
-    );
+    let Some(text) = rgw_by_virtual_host(&base, "dialect = \"ceph\"\n") else {
+        return;
+    };
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Rgw).await;
     let bucket = new_bucket(&gw.client(), "vhr").await;
     let admin = (USER, PASSWORD);
