@@ -867,20 +867,33 @@ async fn upload_part_copy_race_is_409() {
         server.endpoint()
     );
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let s3 = gw.client();
+    let copy = || {
+        s3.upload_part_copy()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(common::bound_upload_id("bkt", "u1"))
+            .part_number(1)
+            .copy_source("bkt/src")
+            .send()
+    };
     // The upload is listed before the copy; the copy then finds it gone.
     server.respond_to("PUT", "error|NoSuchUpload");
-    let e = gw
-        .client()
-        .upload_part_copy()
-        .bucket("bkt")
-        .key("k")
-        .upload_id(common::bound_upload_id("bkt", "u1"))
-        .part_number(1)
-        .copy_source("bkt/src")
-        .send()
-        .await
-        .unwrap_err();
+    let e = copy().await.unwrap_err();
     assert_eq!(sdk_error(&e), (409, "OperationAborted".into()));
+    // Where the upload could not be listed first, it is not known to have ended during the
+    // copy: the backend's NoSuchUpload stands (seed 000: 404, "aborted or completed").
+    server.respond_also("GET", "error|InternalError");
+    let e = copy().await.unwrap_err();
+    assert_eq!(sdk_error(&e), (404, "NoSuchUpload".into()));
+    assert_hcp_error_body(&error_body(&e), "NoSuchUpload");
+    let seen = server.seen();
+    let last = seen.iter().rev().take(2).map(|(m, _, _)| m.as_str());
+    assert_eq!(
+        last.collect::<Vec<_>>(),
+        ["PUT", "GET"],
+        "listed, then copied"
+    );
 }
 
 /// Rule 27 across replicas: an upload id binds its initiator, so another user is refused (403)

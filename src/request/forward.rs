@@ -1231,10 +1231,12 @@ impl Gateway {
                 .headers
                 .keys()
                 .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
+            // (Seed 000's 409 for an upload that ends during the copy needs it seen before:
+            // where its listing went unanswered, the backend's NoSuchUpload stands.)
+            guards.upload_confirmed = probes::upload_listed(self, at, upload_id).await?;
             let check = |kept| {
                 let source = self.copy_source_answer(s.req_header(), at, current, kept);
-                let req = s.req_header();
-                crate::request::validate::probes::check_part_copy(self, req, upload_id, at, source)
+                probes::check_part_copy(s.req_header(), source)
             };
             // (A range clamped, or refused, on a HEAD kept a few seconds is judged again on
             // the source as it is now — a clamped copy is pinned to it. Judged on a HEAD read
@@ -1247,7 +1249,6 @@ impl Gateway {
                 }
                 judged => judged?,
             };
-            guards.upload_confirmed = true;
         }
         guards.apply(req);
         Ok(guards)

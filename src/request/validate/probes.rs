@@ -723,7 +723,7 @@ pub(in crate::request) async fn check_overwrite(
     // complete made may hold its object (a retry, its answer lost; HCP: an upload "aborted or
     // completed").
     if let (Operation::CompleteMultipartUpload, Some(id)) = (op, upload_id) {
-        upload_there(probe, at, id).await?;
+        upload_listed(probe, at, id).await?;
     }
     // With conditional writes the backend checks the object itself; a client's own
     // If-None-Match then stays the client's (412), and a client's If-Match cannot travel with
@@ -796,12 +796,17 @@ pub(in crate::request) async fn check_overwrite(
 }
 
 /// NoSuchUpload where the backend does not know the upload (NoSuchBucket where not the
-/// bucket); one part listed is enough to know it is there. (Unanswered: the request's own
-/// answer decides.)
-async fn upload_there(probe: &dyn Probe, at: At<'_>, upload_id: &str) -> Result<(), HcpError> {
+/// bucket); one part listed is enough to know it is there (`true`). Unanswered (`false`): the
+/// request's own answer decides.
+pub(in crate::request) async fn upload_listed(
+    probe: &dyn Probe,
+    at: At<'_>,
+    upload_id: &str,
+) -> Result<bool, HcpError> {
     match probe.parts_page(at, upload_id, (None, 1)).await {
         PartsPage::Gone(code) => Err(HcpError::new(code)),
-        PartsPage::Listed(_) | PartsPage::Unknown => Ok(()),
+        PartsPage::Listed(_) => Ok(true),
+        PartsPage::Unknown => Ok(false),
     }
 }
 
@@ -1008,19 +1013,15 @@ impl ClampedCopy {
     }
 }
 
-/// Seed 000's UploadPartCopy rules that need backend state: the upload must exist before the
-/// copy (so that its disappearance during the copy can be told apart, 409), the range must
-/// start inside the source (one that ends past it is copied to its end, [`ClampedCopy`]), and
-/// the copy-source conditions must hold (412). The source's HEAD comes from `source_head` (the
-/// gateway caches it briefly).
+/// Seed 000's UploadPartCopy rules that need the source's state (the upload's — that it
+/// existed before the copy, so that its disappearance during the copy can be told apart, 409 —
+/// is [`upload_listed`]'s): the range must start inside the source (one that ends past it is
+/// copied to its end, [`ClampedCopy`]), and the copy-source conditions must hold (412). The
+/// source's HEAD comes from `source_head` (the gateway caches it briefly).
 pub(in crate::request) async fn check_part_copy(
-    probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
-    upload_id: &str,
-    at: At<'_>,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
 ) -> Result<Option<ClampedCopy>, HcpError> {
-    upload_there(probe, at, upload_id).await?;
     let range = req
         .headers
         .get("x-amz-copy-source-range")
@@ -2125,14 +2126,26 @@ mod tests {
                 |_| {},
                 "k",
                 async |at| {
-                    check_part_copy(&fake, &r, upload, at, source())
-                        .await
-                        .map_err(|e| e.code)
+                    let listed = upload_listed(&fake, at, upload).await.map_err(|e| e.code)?;
+                    assert!(listed, "{upload}");
+                    check_part_copy(&r, source()).await.map_err(|e| e.code)
                 },
             )
             .await
         };
         assert_eq!(run("gone", &[]).await, Err(HcpCode::NoSuchUpload));
+        // (An upload whose listing went unanswered is not known to have been there.)
+        let unknown = Fake {
+            parts_unknown: true,
+            ..Fake::default()
+        };
+        let listed = with_at(
+            TenantOverwrite::Allow,
+            |_| {},
+            "k",
+            async |at| upload_listed(&unknown, at, "u").await.map_err(|e| e.code),
+        );
+        assert_eq!(listed.await, Ok(false));
         assert_eq!(
             run("u", &[("x-amz-copy-source-range", "bytes=0-9")]).await,
             Ok(None)
@@ -2253,22 +2266,8 @@ mod tests {
             let judged = check_copy_conditions(&conditional, async { Ok(head) }).await;
             assert_eq!(judged.map_err(|e| e.code), expected, "{status:?}");
         }
-        let parts = Fake {
-            parts: Some(vec![]),
-            ..Fake::default()
-        };
-        let copied = with_at(
-            TenantOverwrite::Allow,
-            |_| {},
-            "k",
-            async |at| {
-                check_part_copy(&parts, &conditional, "u", at, async { Ok(None) })
-                    .await
-                    .map_err(|e| e.code)
-            },
-        )
-        .await;
-        assert_eq!(copied, Err(HcpCode::ServiceUnavailable));
+        let copied = check_part_copy(&conditional, async { Ok(None) }).await;
+        assert_eq!(copied.map_err(|e| e.code), Err(HcpCode::ServiceUnavailable));
     }
 
     /// A lock sub-resource's refusal is read by its code: the object gone, no lock of this
