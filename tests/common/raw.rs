@@ -298,6 +298,18 @@ impl<'a> V4<'a> {
     pub fn chunked_upload_with(
         &self,
         target: &str,
+        data: (&[u8], usize),
+        corrupt: Option<usize>,
+        extra: &[(&str, &str)],
+    ) -> (Vec<(String, String)>, Vec<Vec<u8>>) {
+        self.chunked_request(("PUT", target), data, corrupt, extra)
+    }
+
+    /// [`V4::chunked_upload_with`] for another method than PUT (a document POSTed signed in
+    /// chunks).
+    pub fn chunked_request(
+        &self,
+        (method, target): (&str, &str),
         (data, chunk): (&[u8], usize),
         corrupt: Option<usize>,
         extra: &[(&str, &str)],
@@ -312,7 +324,7 @@ impl<'a> V4<'a> {
             ("x-amz-decoded-content-length", &decoded),
         ];
         headers.extend_from_slice(extra);
-        let headers = self.sign("PUT", target.as_bytes(), &headers);
+        let headers = self.sign(method, target.as_bytes(), &headers);
         let mut body = self.chunked_body(&V4::seed(&headers), data, chunk);
         if let Some(i) = corrupt {
             let p = &mut body[i];

@@ -190,20 +190,27 @@ fn trimmed_header(req: &RequestHeader, name: impl http::header::AsHeaderName) ->
 }
 
 /// Whether a request names a digest of its body that the gateway verifies: Content-MD5, an
-/// `x-amz-checksum-*` of an algorithm it computes, or, for an aws-chunked body, the trailing
-/// checksum `x-amz-trailer` announces. (A header of another name under the prefix —
-/// `x-amz-checksum-algorithm`, `-type`, `-mode` — holds no digest.)
+/// `x-amz-checksum-*` of an algorithm it computes, or, for an aws-chunked body with a trailer,
+/// the trailing checksum `x-amz-trailer` announces. (A header of another name under the prefix
+/// — `x-amz-checksum-algorithm`, `-type`, `-mode` — holds no digest; nor does `x-amz-trailer`
+/// beside a payload mode without a trailer, whose trailer lines are never read.)
 pub fn names_a_digest(headers: &http::HeaderMap) -> bool {
-    let chunked = headers
+    let trailed = headers
         .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("STREAMING-"));
+        .is_some_and(|v| TRAILER_PAYLOADS.contains(&v.as_bytes()));
     headers.keys().any(|n| {
         n.as_str() == "content-md5"
             || ChecksumAlgorithm::from_header(n.as_str()).is_some()
-            || (chunked && n.as_str() == "x-amz-trailer")
+            || (trailed && n.as_str() == "x-amz-trailer")
     })
 }
+
+/// The payload modes whose aws-chunked body ends with the trailer `x-amz-trailer` announces
+/// (the only ones read as [`Payload::Chunked`] with `trailer`).
+const TRAILER_PAYLOADS: [&[u8]; 2] = [
+    b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    b"STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+];
 
 /// The checks that headers ask for: Content-MD5 and `x-amz-checksum-*` (unless `object_s`:
 /// a multipart complete's `x-amz-checksum-*` are the object's checksums, not its document's).

@@ -479,3 +479,21 @@ fn unsigned_chunks_pass_on_as_they_arrive() {
     assert_eq!(b.in_use(), 0);
     v.finish().unwrap();
 }
+
+/// `x-amz-trailer` names a digest only beside a payload mode whose body ends with a trailer
+/// (the only ones whose trailer lines are read and checked).
+#[test]
+fn a_trailer_names_a_digest_only_where_one_is_read() {
+    let announced = ("x-amz-trailer", "x-amz-checksum-crc32");
+    for (mode, named) in [
+        ("STREAMING-UNSIGNED-PAYLOAD-TRAILER", true),
+        ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", true),
+        ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", false),
+        ("UNSIGNED-PAYLOAD", false),
+    ] {
+        let req = request(&[("x-amz-content-sha256", mode), announced]);
+        assert_eq!(names_a_digest(&req.headers), named, "{mode}");
+    }
+    let md5 = request(&[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")]);
+    assert!(names_a_digest(&md5.headers));
+}
