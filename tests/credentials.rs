@@ -125,9 +125,19 @@ fn in_seconds(seconds: u64) -> String {
 
 /// Starts a gateway process whose backend is `backend`, signing with the AWS chain, with `env`.
 fn gateway(backend: SocketAddr, env: Vec<(&str, String)>, dir: tempfile::TempDir) -> Process {
+    gateway_logging("warn", backend, env, dir)
+}
+
+/// [`gateway`] logging at `level`.
+fn gateway_logging(
+    level: &str,
+    backend: SocketAddr,
+    env: Vec<(&str, String)>,
+    dir: tempfile::TempDir,
+) -> Process {
     let config = format!(
         "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\nendpoint = \"http://{backend}\"\ncredentials = \"aws\"\nregion = \"us-east-1\"\n",
-        base_config("")
+        base_config("").replace("log_level = \"warn\"", &format!("log_level = \"{level}\""))
     );
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").unwrap();
@@ -300,7 +310,10 @@ async fn shared_credentials_file() {
     assert_signed_by_chain(&requests.lock().unwrap()[0], "profile-token");
 }
 
-/// Web identity (IRSA): the projected token is exchanged at STS for role credentials.
+/// Web identity (IRSA): the projected token is exchanged at STS for role credentials — logged
+/// at `trace`, with neither the token nor the role's keys in the log, even where the SDK is
+/// told to print the bodies it calls sensitive (`LOG_SENSITIVE_BODIES`, an operator's
+/// debugging switch).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_identity_through_sts() {
     let (backend, requests) = recorder().await;
@@ -314,7 +327,8 @@ async fn web_identity_through_sts() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "eyJ.projected.token").unwrap();
-    let p = gateway(
+    let p = gateway_logging(
+        "trace",
         backend,
         vec![
             ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
@@ -325,12 +339,18 @@ async fn web_identity_through_sts() {
             ("AWS_ROLE_SESSION_NAME", "gateway".into()),
             ("AWS_ENDPOINT_URL_STS", format!("http://{sts}")),
             ("AWS_REGION", "us-east-1".into()),
+            ("LOG_SENSITIVE_BODIES", "true".into()),
         ],
         dir,
     );
     assert_eq!(list_buckets(&p).await, 200, "{:?}", p.lines());
     assert_signed_by_chain(&requests.lock().unwrap()[0], "irsa-token");
     assert_eq!(seen.lock().unwrap().len(), 1, "one exchange at STS");
+    let lines = p.lines();
+    for secret in ["eyJ.projected.token", CHAIN_SECRET, "irsa-token"] {
+        let logged: Vec<_> = lines.iter().filter(|l| l.contains(secret)).collect();
+        assert!(logged.is_empty(), "{secret} is in the log: {logged:?}");
+    }
 }
 
 /// Environment variables, the first source of the chain.
