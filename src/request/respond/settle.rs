@@ -184,7 +184,14 @@ impl Gateway {
             || HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer");
         let reordered;
         let body = if call.op == Operation::ListObjectVersions {
-            reordered = super::versions::oldest_first(body).ok_or_else(unparsable)?;
+            // (A page asked to go on inside a key begins with the rest of that key's versions.)
+            let resumed = call.params.get("key-marker").filter(|_| {
+                call.params
+                    .get("version-id-marker")
+                    .is_some_and(|v| !v.is_empty())
+            });
+            let resumed = resumed.map(str::as_bytes);
+            reordered = super::versions::oldest_first(body, resumed).ok_or_else(unparsable)?;
             reordered.as_slice()
         } else {
             body
