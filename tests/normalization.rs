@@ -786,7 +786,8 @@ async fn pretty_printing_on_request() {
     let bucket = gw.with_bucket("pretty").await;
     // (Keys whose spaces sit beside an entity, or begin and end them: text of their own, which
     // indenting must not trim.)
-    for key in ["a&b", "q1 & q2 ", " spaced "] {
+    // (And keys that begin or end with one, as every ETag does: `&quot;…&quot;`.)
+    for key in ["a&b", "q1 & q2 ", " spaced ", "&lead", "trail&"] {
         gw.client()
             .put_object()
             .bucket(&bucket)
@@ -818,10 +819,23 @@ async fn pretty_printing_on_request() {
             "<Key>a&amp;b</Key>",
             "<Key>q1 &amp; q2 </Key>",
             "<Key> spaced </Key>",
+            "<Key>&amp;lead</Key>",
+            "<Key>trail&amp;</Key>",
             // (An element without text stays one: not a line break and indentation.)
             "<Prefix></Prefix>",
         ] {
             assert!(text.contains(key), "{key} survives: {text}");
+        }
+        let etags = text
+            .split("<ETag>")
+            .skip(1)
+            .map(|e| &e[..e.find("</ETag>").unwrap()]);
+        for etag in etags {
+            let unescaped = etag.replace("&quot;", "\"").replace("&#34;", "\"");
+            assert!(
+                unescaped.len() == 34 && unescaped.starts_with('"') && unescaped.ends_with('"'),
+                "{etag:?}: {text}"
+            );
         }
         let missing = format!("/{bucket}/nope");
         let h = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign(

@@ -1050,34 +1050,46 @@ pub fn own_document(doc: &[u8], pretty: bool) -> Vec<u8> {
 fn indented(body: &[u8]) -> Option<Vec<u8>> {
     let mut reader = Reader::from_reader(body);
     let mut writer = Writer::new_with_indent(Vec::with_capacity(body.len() * 2), b' ', 2);
-    // The text read since the last element's start or end: written when it is an element's
-    // own (its end follows), dropped when it is only whitespace between elements.
-    let mut pending: Vec<Event<'static>> = Vec::new();
+    // The text read since the last element's start or end, as the document has it (references
+    // and CDATA sections in place): written when it is an element's own (its end follows),
+    // dropped when it is only whitespace between elements. (Written as one text: the writer
+    // would put a reference or a CDATA section on a line of its own, indented — inside
+    // `<ETag>&quot;…&quot;</ETag>` too.)
+    let mut pending: Vec<u8> = Vec::new();
+    let mut only_space = true;
     let mut in_leaf = false;
     loop {
-        let event = reader.read_event().ok()?.into_owned();
-        match event {
-            Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
-                pending.push(event);
+        let event = reader.read_event().ok()?;
+        match &event {
+            Event::Text(t) => {
+                only_space &= t.iter().all(u8::is_ascii_whitespace);
+                pending.extend_from_slice(t);
+                continue;
+            }
+            Event::GeneralRef(r) => {
+                pending.extend_from_slice(&[b"&", &r[..], b";"].concat());
+                only_space = false;
+                continue;
+            }
+            Event::CData(c) => {
+                pending.extend_from_slice(&[b"<![CDATA[", &c[..], b"]]>"].concat());
+                only_space = false;
                 continue;
             }
             Event::Eof => break,
             _ => {}
         }
         let own_text = in_leaf && matches!(event, Event::End(_));
-        let only_space = pending
-            .iter()
-            .all(|e| matches!(e, Event::Text(t) if t.iter().all(u8::is_ascii_whitespace)));
-        if own_text && pending.is_empty() {
-            // (An element without text stays so: `<Prefix></Prefix>`, not a line break and
-            // the indentation inside it.)
-            writer.write_event(Event::Text(BytesText::new(""))).ok()?;
+        // (An element without text stays so: `<Prefix></Prefix>`, not a line break and the
+        // indentation inside it.)
+        if own_text || !only_space {
+            let text = std::str::from_utf8(&pending).ok()?;
+            writer
+                .write_event(Event::Text(BytesText::from_escaped(text)))
+                .ok()?;
         }
-        for text in pending.drain(..) {
-            if own_text || !only_space {
-                writer.write_event(text).ok()?;
-            }
-        }
+        pending.clear();
+        only_space = true;
         in_leaf = matches!(event, Event::Start(_));
         writer.write_event(event).ok()?;
     }
