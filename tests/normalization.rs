@@ -1650,6 +1650,40 @@ async fn a_version_id_the_backend_never_gave_names_no_version() {
     }
 }
 
+/// Where labeled holds are kept the gateway changes a legal hold itself: a version id the
+/// backend refuses names no version there too (404 `NoSuchKey`, not a 503 to retry for ever),
+/// and a delete marker's is 405, as the request forwarded would be; nothing is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_hold_of_a_version_that_is_none_is_404() {
+    let tenant = "retention = \"enterprise\"\nlabeled_holds_bucket = \"gw-holds\"";
+    for vendor in [Vendor::Aws, Vendor::Minio] {
+        let (gw, server) = start_with_dialect_tenant(vendor, "", tenant).await;
+        let doc = b"<LegalHold><Status>ON</Status></LegalHold>";
+        let md5 = content_md5(doc);
+        let hold = async |target: &str| {
+            let headers = [("content-md5", md5.as_str())];
+            as_user(&gw, (USER, PASSWORD), "PUT", target, &headers, doc).await
+        };
+        server.respond_to("*", "invalid-version");
+        let r = hold("/bkt/k?legal-hold&versionId=123456789").await;
+        r.assert_hcp_error(404, "NoSuchKey");
+        assert!(
+            r.text().contains("<Key>k</Key>"),
+            "{vendor:?}: {}",
+            r.text()
+        );
+        server.respond_to("HEAD", "error|MethodNotAllowed|405");
+        let r = hold("/bkt/k?legal-hold&versionId=987654321").await;
+        r.assert_hcp_error(405, "MethodNotAllowed");
+        let seen = server.seen();
+        let changed = seen
+            .iter()
+            .filter(|(m, t, _)| m == "PUT" && t.contains("legal-hold"));
+        assert_eq!(changed.count(), 0, "{vendor:?}: {seen:?}");
+        gw.stop().await;
+    }
+}
+
 /// Where folders are kept, a write whose name the backend cannot say of (the listing that
 /// asks whether it is a folder's fails) is HCP's 503 with its Error document, and nothing is
 /// written.

@@ -8,7 +8,7 @@
 
 use crate::hcp::labels::{Holds, LabelChange};
 use crate::hcp::retention::{self, Context, LockMode, Protection, Refusal, Setting, Value};
-use crate::request::validate::probes::At;
+use crate::request::validate::probes::{At, Unread};
 use crate::request::*;
 use forward::Call;
 
@@ -82,10 +82,11 @@ pub(in crate::request) trait Retainer: Send + Sync {
         holds: (bool, &[&str]),
     ) -> Result<(), String>;
     /// The version's lock as `GET ?retention` and `?legal-hold` answer it, in the form of a
-    /// HEAD's answer (no ETag, date or version): for an object encrypted with a customer's key,
-    /// which a HEAD without the key cannot read.
-    async fn lock(&self, _: At<'_>, _: &str) -> Option<ResponseHeader> {
-        None
+    /// HEAD's answer (no ETag, date or version; 404 where the version is not there): for an
+    /// object encrypted with a customer's key, which a HEAD without the key cannot read.
+    /// `Refused`: the backend refuses the version id itself.
+    async fn lock(&self, _: At<'_>, _: &str) -> Result<ResponseHeader, Unread> {
+        Err(Unread::Failed)
     }
 }
 
@@ -108,9 +109,8 @@ impl Retainer for Gateway {
         }
     }
 
-    async fn lock(&self, at: At<'_>, version: &str) -> Option<ResponseHeader> {
-        let lock = self.lock_by_subresources(at, Some(version)).await.ok()?;
-        (lock.status == 200).then_some(lock)
+    async fn lock(&self, at: At<'_>, version: &str) -> Result<ResponseHeader, Unread> {
+        self.lock_by_subresources(at, Some(version)).await
     }
 
     async fn put_retention(
@@ -428,20 +428,25 @@ pub(in crate::request) async fn change(
 ) -> Result<Changed, HcpError> {
     let head = match r.head(at, change.version.as_deref()).await {
         Ok(Some(head)) => head,
-        Ok(None) => {
-            let key = at.target.key_lossy().unwrap_or_default();
-            return Err(HcpError::new(HcpCode::NoSuchKey).with_key(key));
-        }
+        Ok(None) => return Err(no_such_key(at)),
         // An object encrypted with a customer's key, which a HEAD without the key cannot read
         // (400): where its version and the time it was added are known (a complete's), its
         // lock is read by its sub-resources. (Where they are not, the change would name no
-        // version, count `A+` from now and answer no ETag: it is refused.)
-        Err(Some(400)) if change.version.is_some() && change.added.is_some() => {
+        // version, count `A+` from now and answer no ETag: it is refused.) A version id the
+        // backend refuses there too is of a form it never gives: it names no version, as on
+        // HCP (404, not a 503 to retry for ever).
+        Err(Some(400)) if change.version.is_some() => {
             let version = change.version.as_deref().unwrap_or_default();
             match r.lock(at, version).await {
-                Some(lock) => lock,
-                None => return Err(unreadable(Some(400))),
+                Ok(lock) if lock.status == 404 => return Err(no_such_key(at)),
+                Err(Unread::Refused) => return Err(no_such_key(at)),
+                Ok(lock) if lock.status == 200 && change.added.is_some() => lock,
+                _ => return Err(unreadable(Some(400))),
             }
+        }
+        // (A version that is a delete marker: S3's 405, as the request forwarded would be.)
+        Err(Some(405)) if change.version.is_some() => {
+            return Err(HcpError::new(HcpCode::MethodNotAllowed))
         }
         Err(status) => return Err(unreadable(status)),
     };
@@ -537,6 +542,8 @@ async fn unchanged_since(
         (Err(Some(400)), Some(version)) => r
             .lock(at, version)
             .await
+            .ok()
+            .filter(|lock| lock.status == 200)
             .ok_or_else(|| unreadable(Some(400)))?,
         (Err(status), _) => return Err(unreadable(status)),
     };
@@ -553,6 +560,10 @@ fn changed_meanwhile() -> HcpError {
 }
 
 /// The object's lock could not be read before a change: 503, nothing changed.
+fn no_such_key(at: At<'_>) -> HcpError {
+    HcpError::new(HcpCode::NoSuchKey).with_key(at.target.key_lossy().unwrap_or_default())
+}
+
 fn unreadable(status: Option<u16>) -> HcpError {
     HcpError::new(HcpCode::ServiceUnavailable)
         .with_message("The object could not be read; try again.")
@@ -910,15 +921,15 @@ mod tests {
             h.insert_header("x-amz-object-lock-legal-hold", on).unwrap();
             Ok(Some(h))
         }
-        async fn lock(&self, _: At<'_>, version: &str) -> Option<ResponseHeader> {
+        async fn lock(&self, _: At<'_>, version: &str) -> Result<ResponseHeader, Unread> {
             assert_eq!(version, "v1");
             let mut lock = ResponseHeader::build(200, None).unwrap();
-            for (name, value) in &self.head.as_ref()?.headers {
+            for (name, value) in &self.head.as_ref().ok_or(Unread::Failed)?.headers {
                 if name.as_str().starts_with("x-amz-object-lock-") {
                     lock.insert_header(name.clone(), value.clone()).unwrap();
                 }
             }
-            Some(lock)
+            Ok(lock)
         }
         async fn put_retention(
             &self,
