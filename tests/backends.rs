@@ -372,12 +372,33 @@ async fn hcp_retention_reaches_obs_as_its_worm_headers() {
             .assert_hcp_error(501, "NotImplemented");
         assert_eq!(server.count(), before, "{refused:?} was sent");
     }
+    // S3's own documents asking for governance (a retention, a bucket's default) likewise.
+    let governance = [
+        (
+            "/bkt/k?retention",
+            "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2030-01-01T00:00:00Z</RetainUntilDate></Retention>",
+        ),
+        (
+            "/bkt?object-lock",
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>",
+        ),
+    ];
+    // (The object's lock may be read first; nothing is written.)
+    let puts = || server.seen().iter().filter(|(m, _, _)| m == "PUT").count();
+    let admin = (USER, PASSWORD);
+    for (target, doc) in governance {
+        let before = puts();
+        let md5 = content_md5(doc.as_bytes());
+        let headers = [("content-md5", md5.as_str())];
+        let r = as_user(&gw, admin, "PUT", target, &headers, doc.as_bytes()).await;
+        r.assert_hcp_error(501, "NotImplemented");
+        assert_eq!(puts(), before, "{target} was sent");
+    }
     // An object whose lock cannot be read (the HEAD fails) is not written over: 503.
     server.respond_to("HEAD", "error|InternalError|500");
     let r = put(&[]).await;
     r.assert_hcp_error(503, "ServiceUnavailable");
-    let puts = server.seen().iter().filter(|(m, _, _)| m == "PUT").count();
-    assert_eq!(puts, 2, "a write over an unread lock was sent");
+    assert_eq!(puts(), 2, "a write over an unread lock was sent");
     // A retention change the backend fails (copy onto itself, then OBS answers 500): HCP's
     // 500, the cause in the log.
     server.respond_to("PUT", "error|InternalError|500");

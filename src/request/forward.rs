@@ -1428,6 +1428,7 @@ impl Gateway {
                 // (Sent as the gateway read it.)
                 let now = crate::hcp::retention::now();
                 let read = crate::request::validate::lock_document::read(call.op, doc, now)?;
+                validate::retention::document_fits_backend(&read, call.route.backend)?;
                 Ok(read.to_xml())
             }
             Operation::PutBucketAcl | Operation::PutObjectAcl => {

@@ -355,6 +355,27 @@ pub fn fits_backend(
     Ok(())
 }
 
+/// [`fits_backend`] for a lock document as the gateway read it (a `PUT ?retention`'s, a
+/// `PUT ?object-lock`'s): OBS keeps no governance retention — neither one set nor a bucket's
+/// default, nor one taken off (a `<Retention>` that names none).
+pub fn document_fits_backend(
+    doc: &super::lock_document::LockDocument,
+    backend: &crate::config::Backend,
+) -> Result<(), HcpError> {
+    use super::lock_document::LockDocument::{Configuration, Retention};
+    let governance = matches!(
+        doc,
+        Retention(None | Some((retention::LockMode::Governance, _)))
+            | Configuration(Some((retention::LockMode::Governance, _)))
+    );
+    if governance && backend.kind == crate::config::BackendKind::Obs {
+        return Err(not_offered(
+            "Governance retention (a retention document or a bucket's default)",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a copy asks its backend to keep a retention or a hold with the copy itself: HCP's
 /// headers as Object Lock, or S3's own (labels placed are kept after the write, their hold
 /// with them).
