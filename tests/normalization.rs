@@ -1684,6 +1684,31 @@ async fn a_legal_hold_of_a_version_that_is_none_is_404() {
     }
 }
 
+/// A MinIO bucket whose versioning excludes prefixes or folders keeps no versions of the
+/// objects there: it is judged as a bucket without versioning (HCP's no-overwrite rule refuses
+/// to replace one, 409, nothing sent), and its versioning document shows HCP's `Status` only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioning_with_minio_s_exclusions_keeps_no_versions() {
+    let tenant = "overwrite = \"refuse-unversioned\"";
+    let (gw, server) = start_with_dialect_tenant(Vendor::Minio, "", tenant).await;
+    server.respond_to("*", "versioning-excluding");
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", "/bkt/tmp/a", &[], b"new").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let seen = server.seen();
+    assert!(!seen.iter().any(|(m, _, _)| m == "PUT"), "{seen:?}");
+    let r = as_user(&gw, admin, "GET", "/bkt?versioning", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("<Status>Enabled</Status>"),
+        "{}",
+        r.text()
+    );
+    for minio_s in ["ExcludedPrefixes", "tmp/", "ExcludeFolders"] {
+        assert!(!r.text().contains(minio_s), "{minio_s}: {}", r.text());
+    }
+}
+
 /// Where folders are kept, a write whose name the backend cannot say of (the listing that
 /// asks whether it is a folder's fails) is HCP's 503 with its Error document, and nothing is
 /// written.

@@ -418,6 +418,15 @@ async fn serve(
             }
             respond(&mut conn, 405, &[("Allow", "DELETE")], b"").await
         }
+        Some("versioning-excluding") => {
+            // MinIO's versioning with the operator's exclusions (`mc version enable
+            // --excluded-prefixes tmp/ --exclude-folders`): objects there keep no versions.
+            if req.path.contains("versioning") {
+                let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status><ExcludedPrefixes><Prefix>tmp/</Prefix></ExcludedPrefixes><ExcludeFolders>true</ExcludeFolders></VersioningConfiguration>";
+                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await;
+            }
+            respond(&mut conn, 200, &[("ETag", "\"e\"")], b"").await
+        }
         Some("obs-copy") => {
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
             respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await

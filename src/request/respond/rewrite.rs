@@ -1717,7 +1717,9 @@ fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
 /// `<BucketType>`, AWS's `<BucketRegion>`) — HCP's list names a bucket and its creation date;
 /// RGW's `<Type>` of a listed object (`Normal`, `Appendable`: RGW's alone) and the
 /// `<MfaDelete>` of its versioning document (HCP's names its `Status` only, and MFA deletes
-/// are not offered). (`at`: the element's parent and depth.)
+/// are not offered), and MinIO's `<ExcludedPrefixes>` and `<ExcludeFolders>` there (the
+/// operator's exclusions from versioning, `probes::enabled_everywhere`). (`at`: the element's
+/// parent and depth.)
 fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
     match name {
         b"Tenant" => at.1 == 1,
@@ -1726,7 +1728,9 @@ fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
                 && at.1 == 2
                 && matches!(at.0, Some(b"Contents" | b"Version" | b"DeleteMarker"))
         }
-        b"MfaDelete" => op == Operation::GetBucketVersioning && at.1 == 1,
+        b"MfaDelete" | b"ExcludedPrefixes" | b"ExcludeFolders" => {
+            op == Operation::GetBucketVersioning && at.1 == 1
+        }
         b"Location" | b"BucketRegion" | b"BucketType" => {
             op == Operation::ListBuckets && at.0 == Some(b"Bucket".as_slice())
         }

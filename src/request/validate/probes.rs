@@ -216,14 +216,23 @@ impl Gateway {
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
         let enabled = match got.await {
-            Some((h, body)) if h.status == 200 => {
-                String::from_utf8_lossy(&body).contains("<Status>Enabled</Status>")
-            }
+            Some((h, body)) if h.status == 200 => enabled_everywhere(&body),
             _ => return None,
         };
         self.versioned_buckets.keep(name, enabled, asked);
         Some(enabled)
     }
+}
+
+/// Whether a versioning document says every object keeps its versions: `Enabled`, and none of
+/// MinIO's exclusions (prefixes, folders) of objects that then keep none — a bucket with them
+/// is judged as one that keeps no versions (an overwrite there 409 under HCP's rule, a delete
+/// a purge), the safe side for the objects it does not keep.
+fn enabled_everywhere(doc: &[u8]) -> bool {
+    use crate::hcp::xml::leaf_text;
+    leaf_text(doc, "Status").is_some_and(|s| s.trim() == "Enabled")
+        && leaf_text(doc, "Prefix").is_none()
+        && leaf_text(doc, "ExcludeFolders").is_none_or(|f| f.trim() != "true")
 }
 
 /// What the backend said of buckets' versioning, for 5 s. A change of versioning through this
