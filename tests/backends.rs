@@ -291,6 +291,24 @@ async fn obs_native_signing_and_header_names() {
     );
 }
 
+/// HCP: "If you try to delete an object where the current version is a delete marker … HCP
+/// returns a 204 (No Content)" and nothing more — OBS, signed its own way, says so in its own
+/// header on the HEAD's 404: the DELETE is answered without asking the bucket or stacking
+/// another marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_obs_delete_marker_is_not_deleted_again() {
+    use common::dialect_server::{DialectServer, Vendor};
+    let server = DialectServer::start(Vendor::Obs).await;
+    let text = config_with_endpoint(&server.endpoint())
+        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    server.respond_to("*", "obs-delete-marker");
+    let r = as_user(&gw, (USER, PASSWORD), "DELETE", "/bkt/k", &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let seen = server.seen();
+    assert!(!seen.iter().any(|(m, _, _)| m == "DELETE"), "{seen:?}");
+}
+
 /// HCP's retention on OBS (WORM, compliance only): in a compliance tenant `x-hcp-retention`
 /// reaches the recorded OBS as OBS's own `x-obs-object-lock-*` headers, signed the OBS way (a
 /// form's field too); a hold, which OBS cannot keep, is refused before anything is sent.

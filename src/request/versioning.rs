@@ -204,11 +204,9 @@ impl Gateway {
         else {
             return false;
         };
-        let marker = head
-            .headers
-            .get("x-amz-delete-marker")
-            .is_some_and(|v| v.as_bytes() == b"true");
-        marker || self.bucket_status(at).await == Some(200)
+        // (S3's header or, signed OBS's way, OBS's own.)
+        super::respond::rewrite::is_delete_marker(&head)
+            || self.bucket_status(at).await == Some(200)
     }
 
     /// Whether the gateway answers the call's `GET`/`PUT ?versioning` itself: where it keeps

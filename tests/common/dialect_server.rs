@@ -418,6 +418,22 @@ async fn serve(
             }
             respond(&mut conn, 405, &[("Allow", "DELETE")], b"").await
         }
+        Some("obs-delete-marker") => {
+            // A versioned OBS bucket whose object's current version is a delete marker, said
+            // OBS's way on its HEAD's 404; everything else fails (503).
+            if req.path.contains("versioning") {
+                return versioning_enabled(&mut conn).await;
+            }
+            let path = req.path.split('?').next().unwrap_or_default();
+            let object = !matches!(path.trim_matches('/'), "" | "bkt");
+            match (req.method.as_str(), object) {
+                ("HEAD", true) => {
+                    let marker = [("x-obs-delete-marker", "true")];
+                    respond(&mut conn, 404, &marker, b"").await
+                }
+                _ => respond(&mut conn, 503, &[], b"").await,
+            }
+        }
         Some("versioning-excluding") => {
             // MinIO's versioning with the operator's exclusions (`mc version enable
             // --excluded-prefixes tmp/ --exclude-folders`): objects there keep no versions.
