@@ -291,8 +291,8 @@ impl Gateway {
         } else {
             usize::MAX
         };
-        let read = head_budget::limited(budget, s.read_request());
-        let (read, oversized) = tokio::select! {
+        let read = head_budget::limited(budget, self.held.hold(), s.read_request());
+        let (read, cut) = tokio::select! {
             r = crate::deadline::within(header_deadline, read) => match r {
                 Ok(r) => r,
                 Err(_) => {
@@ -305,8 +305,14 @@ impl Gateway {
         let too_large = || format!("The request header section is larger than {limit} bytes.");
         match read {
             Ok(true) => {}
-            _ if oversized => {
+            _ if cut == head_budget::Cut::TooLarge => {
                 Box::pin(self.refuse_malformed(s, &too_large())).await;
+                return false;
+            }
+            // (A head the memory every request shares has no room for: HCP's overload answer.)
+            _ if cut == head_budget::Cut::NoRoom => {
+                let full = crate::request::held::Full.error();
+                Box::pin(self.refuse(s, full, None, std::time::Instant::now())).await;
                 return false;
             }
             Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
@@ -382,7 +388,7 @@ async fn write_continue(s: &mut ServerSession) -> pingora::Result<()> {
 /// spacing and line ends [`header_section_len`] does not count (at most 256 headers), and one
 /// TLS record (the budget counts the bytes on the socket, and the record that ends a head may
 /// carry the start of its body: up to 16 KiB and its overhead).
-const HEAD_BUDGET_SLACK: usize = 8 * 1024 + 17 * 1024;
+pub(crate) const HEAD_BUDGET_SLACK: usize = 8 * 1024 + 17 * 1024;
 
 /// A header section's size as `limits.max_header_bytes` measures it: the request line, and each
 /// header's name, value and 4 bytes (": " and its line end).

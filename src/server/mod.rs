@@ -365,8 +365,11 @@ impl Exchanges for Admin {
         shutdown: &'a watch::Receiver<bool>,
         _first: bool,
     ) -> Option<ReusedHttpStream> {
-        let exchange =
-            head_budget::limited(ADMIN_READ_BYTES, self.process_new_http(session, shutdown));
+        let exchange = head_budget::limited(
+            ADMIN_READ_BYTES,
+            crate::request::held::Held::unbounded(),
+            self.process_new_http(session, shutdown),
+        );
         tokio::time::timeout(self.exchange_deadline, exchange)
             .await
             .ok()
