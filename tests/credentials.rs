@@ -340,6 +340,8 @@ async fn web_identity_through_sts() {
             ("AWS_ENDPOINT_URL_STS", format!("http://{sts}")),
             ("AWS_REGION", "us-east-1".into()),
             ("LOG_SENSITIVE_BODIES", "true".into()),
+            // (An operator's own directive for the SDK does not lift it either.)
+            ("RUST_LOG", "trace,aws_smithy_runtime=trace".into()),
         ],
         dir,
     );

@@ -2,11 +2,7 @@
 
 use std::io::IsTerminal;
 
-use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::{EnvFilter, FilterExt as _, Targets};
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::Layer as _;
+use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
@@ -16,34 +12,54 @@ use crate::config::LogFormat;
 /// cannot read, a closed connection — at error level with up to 2 KiB of what the client sent:
 /// off, as the S3 listener's own reads log none.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{level},s3s=off,s3s_fs=warn,pingora_core=warn,pingora_core::apps::http_app=off"
-        ))
-    });
-    let filter = filter.and(libraries_capped());
-    let layer = tracing_subscriber::fmt::layer()
+    let ours =
+        format!("{level},s3s=off,s3s_fs=warn,pingora_core=warn,pingora_core::apps::http_app=off");
+    let asked = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    // (A `RUST_LOG` that cannot be read is the configuration's level, its quieted parts too.)
+    let filter = asked
+        .and_then(|asked| EnvFilter::try_new(capped(&asked)).ok())
+        .unwrap_or_else(|| EnvFilter::new(capped(&ours)));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(true)
         .with_ansi(std::io::stdout().is_terminal());
-    let layer = match format {
-        LogFormat::Json => layer.json().flatten_event(true).with_filter(filter).boxed(),
-        LogFormat::Text => layer.with_filter(filter).boxed(),
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
     };
-    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
-/// The libraries whose debug and trace lines hold secrets, at `info` at most whatever the level
-/// or `RUST_LOG` asks: the AWS SDK's orchestrator prints each request and answer whole (the web
-/// identity token it sends STS, the role's keys STS answers), SigV4 its canonical request (a
-/// session token), HTTP/2 and hyper the headers they frame. (A filter of its own, so that no
-/// more specific directive of `RUST_LOG` lifts it.)
-fn libraries_capped() -> Targets {
-    Targets::new()
-        .with_default(LevelFilter::TRACE)
-        .with_targets(
-            ["aws_", "h2", "hyper", "hyper_util", "rustls", "tower"]
-                .map(|target| (target, LevelFilter::INFO)),
-        )
+/// The libraries whose debug and trace lines hold secrets: the AWS SDK's orchestrator prints
+/// each request and answer whole (the web identity token it sends STS, the role's keys STS
+/// answers), SigV4 its canonical request (a session token), HTTP/2 and hyper the headers they
+/// frame.
+const CAPPED: [&str; 6] = ["aws_", "h2", "hyper", "hyper_util", "rustls", "tower"];
+
+/// `directives` (a level's, or `RUST_LOG`'s) with the [`CAPPED`] libraries at `info` at most —
+/// at the level asked of everything where that is lower —, whatever they ask: a directive of
+/// theirs (or one of a span's, which could lift them inside it) is left out, and each gets its
+/// own. (One filter, as before: a second one ANDed with it would cost every request the log
+/// crate's records pingora's debug lines make.)
+fn capped(directives: &str) -> String {
+    use tracing::level_filters::LevelFilter;
+    let kept = directives.split(',').map(str::trim).filter(|d| {
+        let target = d.split(['=', '[']).next().unwrap_or_default();
+        !d.is_empty() && !d.contains('[') && !CAPPED.iter().any(|c| target.starts_with(c))
+    });
+    // (The level of everything is a directive of a level alone; none is none: off.)
+    let everything = directives
+        .split(',')
+        .filter_map(|d| d.trim().parse::<LevelFilter>().ok())
+        .max()
+        .unwrap_or(LevelFilter::OFF);
+    let cap = everything.min(LevelFilter::INFO);
+    let caps = CAPPED.iter().map(|c| format!("{c}={cap}"));
+    kept.map(str::to_string)
+        .chain(caps)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -52,20 +68,27 @@ mod tests {
 
     #[test]
     fn libraries_stay_at_info_whatever_is_asked() {
-        let caps = libraries_capped();
-        for target in [
-            "aws_smithy_runtime::client::orchestrator",
-            "aws_sigv4::http_request::sign",
-            "aws_config::web_identity_token",
-            "h2::codec",
-            "hyper_util::client",
+        let asked = "trace,aws_smithy_runtime::client=trace,[{x=1}]=trace,hcp_s3_gateway=debug";
+        let directives = capped(asked);
+        assert_eq!(
+            directives,
+            "trace,hcp_s3_gateway=debug,aws_=info,h2=info,hyper=info,hyper_util=info,rustls=info,tower=info"
+        );
+        assert!(EnvFilter::try_new(&directives).is_ok());
+        // (Never above the level asked of everything.)
+        for (asked, level, most) in [
+            ("warn", "warn", "WARN"),
+            ("off,x=debug", "off", "DEBUG"),
+            ("x=debug", "off", "DEBUG"),
         ] {
-            assert!(caps.would_enable(target, &tracing::Level::INFO), "{target}");
+            let directives = capped(asked);
             assert!(
-                !caps.would_enable(target, &tracing::Level::DEBUG),
-                "{target}"
+                directives.ends_with(&format!("tower={level}")),
+                "{directives}"
             );
+            let filter = EnvFilter::try_new(&directives).unwrap();
+            let hint = format!("{:?}", filter.max_level_hint());
+            assert_eq!(hint, format!("Some(LevelFilter::{most})"), "{asked}");
         }
-        assert!(caps.would_enable("hcp_s3_gateway::request", &tracing::Level::TRACE));
     }
 }
