@@ -180,6 +180,9 @@ pub struct Backend {
     /// The `x-amz-object-ownership` of the gateway's CreateBucket, if any.
     pub object_ownership: Option<&'static str>,
     pub ca_file: Option<PathBuf>,
+    /// The SHA-256 of the CA file as it was read: a reload that finds it changed names
+    /// `[[backends]]` as waiting for a restart (the trust is built once, at start).
+    pub ca_digest: Option<String>,
     pub max_retries: u32,
     pub signing: Signing,
     pub connect_timeout: Duration,

@@ -753,6 +753,44 @@ fn a_reload_names_what_waits_for_a_restart() {
     );
 }
 
+/// A backend's `ca_file` is a file a reload watches, compared by its contents: a CA replaced in
+/// place (the backend's certificate re-issued) waits for a restart, named — not a reload that
+/// counts as done while every TLS connection to the backend fails.
+#[test]
+fn a_changed_ca_file_waits_for_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let issue = |name: &str| {
+        let issued = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        std::fs::write(&ca, issued.cert.pem()).unwrap();
+    };
+    issue("first.test");
+    let text = r#"
+        [addressing]
+        default_tenant = "t"
+        [[users]]
+        username = "u"
+        password = "p"
+        [[tenants]]
+        name = "t"
+        backend = "s3"
+        [[backends]]
+        name = "s3"
+        kind = "s3"
+        endpoint = "https://127.0.0.1:9443"
+        ca_file = "ca.pem"
+        access_key = "a"
+        secret_key = "s"
+    "#;
+    let running = Config::parse(text, dir.path()).unwrap();
+    assert!(running.files_read.contains(&ca), "{:?}", running.files_read);
+    let again = Config::parse(text, dir.path()).unwrap();
+    assert!(reload::restart_needed(&running, &again).is_empty());
+    issue("second.test");
+    let new = Config::parse(text, dir.path()).unwrap();
+    assert_eq!(reload::restart_needed(&running, &new), ["[[backends]]"]);
+}
+
 /// A reload that adds a tenant (which waits for a restart) leaves users' home tenants as the
 /// tenants served make them: a user whose home is "the only tenant configured" keeps it.
 #[test]

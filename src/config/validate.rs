@@ -669,6 +669,13 @@ fn local_target(
     }
 }
 
+/// The SHA-256 of a backend's CA file, which a reload watches (and then says the change waits
+/// for a restart); empty where it cannot be read (refused apart).
+fn ca_digest(path: &Path) -> String {
+    note_read(path);
+    std::fs::read(path).map_or_else(|_| String::new(), |pem| crate::sig::v4::sha256_hex(&pem))
+}
+
 fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Option<Backend> {
     let label = format!("backends.{}", b.name);
     let before = errors.len();
@@ -697,6 +704,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         }
     };
     let ca_file = b.ca_file.as_ref().map(|f| base.join(f));
+    let ca_digest = ca_file.as_deref().map(ca_digest);
     if b.signing == Signing::Obs && b.kind != BackendKind::Obs {
         errors.push(format!(
             "{label}: signing = \"obs\" is for backends of kind \"obs\""
@@ -742,6 +750,7 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
         conditional_writes,
         object_ownership,
         ca_file,
+        ca_digest,
         max_retries: b.max_retries,
         signing: b.signing,
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),

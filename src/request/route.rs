@@ -204,6 +204,7 @@ impl BackendRuntime {
             conditional_writes: false,
             object_ownership: None,
             ca_file: None,
+            ca_digest: None,
             max_retries: 0,
             signing: crate::config::Signing::V4,
             connect_timeout: Duration::from_secs(1),
