@@ -1226,7 +1226,7 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
     let url = format!("https://localhost:{port}/");
     let resolve = format!("localhost:{port}:127.0.0.1");
     let (ak, sk) = keys(USER, PASSWORD);
-    let over_tls = |ca: &str| {
+    let over_tls_with = |ca: &str, extra: &[&str]| {
         Command::new("curl")
             .args([
                 "-s",
@@ -1238,12 +1238,19 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
                 ca,
             ])
             .args(["--resolve", &resolve, "--aws-sigv4", "aws:amz:us-east-1:s3"])
+            .args(extra)
             .args(["--user", &format!("{ak}:{sk}"), &url])
             .output()
             .unwrap()
     };
+    let over_tls = |ca: &str| over_tls_with(ca, &[]);
     let ok = over_tls(&ca1);
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "200", "{ok:?}");
+    // A head of 20 KB, in TLS records, past pingora's first 4 KiB: its room grows as it is
+    // read (`head_budget`), whole.
+    let filler = format!("x-filler: {}", "f".repeat(20_000));
+    let long = over_tls_with(&ca1, &["-H", &filler]);
+    assert_eq!(String::from_utf8_lossy(&long.stdout), "200", "{long:?}");
     // HCP's `Location` of a completed upload is the client's own URL, its scheme too. (curl
     // 7.88 signs a query parameter without a value as `uploads`, not `uploads=`.)
     let send = |method: &str, path: &str, body: &str| {

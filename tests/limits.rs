@@ -195,14 +195,15 @@ async fn with_held_bytes(held: usize, one: usize) -> TestGateway {
 }
 
 /// Header sections that go on without ending take the memory they hold past pingora's first
-/// 4 KiB from the budget every request shares (`server.max_held_bytes`): with it spent, another
-/// long one is 503 ServiceUnavailable at once, while a request of an ordinary head is served;
+/// 4 KiB from a budget of their own (a quarter of `server.max_held_bytes`, besides it): with it
+/// spent, another long one is 503 ServiceUnavailable at once, while requests of ordinary heads
+/// are served — those that hold memory from the requests' budget too (a listing read whole);
 /// gone, they hold nothing. (Before, 2,000 unauthenticated connections of 88 KiB held 128 KiB
 /// each, a pod's memory, for the whole header deadline.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_sections_hold_memory_from_the_shared_budget() {
+async fn header_sections_hold_memory_from_a_budget_of_their_own() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let gw = with_held_bytes(262_144, 65_536).await;
+    let gw = with_held_bytes(1_048_576, 65_536).await;
     let addr = gw.addr();
     let bucket = gw.with_bucket("heads").await;
     let s3 = gw.client();
@@ -216,7 +217,7 @@ async fn header_sections_hold_memory_from_the_shared_budget() {
         }
         head
     };
-    // Two heads of 40 KB that wait, each holding twice 64 KiB: the whole budget.
+    // Two heads of 40 KB that wait, each holding twice 64 KiB: the heads' whole 256 KiB.
     let mut waiting = Vec::new();
     for _ in 0..2 {
         let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -239,8 +240,10 @@ async fn header_sections_hold_memory_from_the_shared_budget() {
         &answer[answer.find("\r\n\r\n").unwrap() + 4..],
         "ServiceUnavailable",
     );
-    // A request of an ordinary head that holds nothing, meanwhile.
+    // Requests of ordinary heads meanwhile: a GET, and a listing read whole (held).
     assert_eq!(object_bytes(&s3, &bucket, "k").await, b"kept");
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listed.contents().len(), 1);
     drop(waiting);
     assert!(
         held_reaches(&gw, 0, false).await,

@@ -205,8 +205,8 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
             "server.max_held_bytes ({}) must be 0 or at least what one request may hold, {most} \
              (the largest of server.max_buffered_response_bytes, twice server.max_chunk_bytes \
              and 128 KiB, \
-             server.max_chunk_bytes and limits.max_control_body_bytes together, twice \
-             limits.max_post_object_bytes, and twice limits.max_header_bytes and 25 KiB)",
+             server.max_chunk_bytes and limits.max_control_body_bytes together, and twice \
+             limits.max_post_object_bytes)",
             s.max_held_bytes
         ));
     }
@@ -231,22 +231,14 @@ fn check_server(file: &FileConfig, base: &Path, errors: &mut Vec<String>) -> Lis
 /// The most one request may hold in memory at once (`request::held`): a backend answer read
 /// whole; a signed chunk being read and the one before it, held back (and the next one's
 /// first bytes where they came in the same read, `READ_SLACK`); a chunk and the control
-/// document it is part of; a form's file and what it decodes to; a header section being read
-/// (`server::head_budget`: twice what it may take from the socket).
+/// document it is part of; a form's file and what it decodes to.
 fn most_one_request_holds(file: &FileConfig) -> usize {
     /// More than one read of a request body brings (pingora reads at most 64 KiB, the first
     /// piece after the header section at most what the head's budget let in with it).
     const READ_SLACK: usize = 128 * 1024;
     let form = file.limits.max_post_object_bytes.saturating_mul(2);
     let chunk = file.server.max_chunk_bytes;
-    let head = match file.limits.max_header_bytes {
-        0 => 0,
-        limit => limit
-            .saturating_add(crate::request::HEAD_BUDGET_SLACK)
-            .saturating_mul(2),
-    };
     [
-        head,
         file.server.max_buffered_response_bytes,
         chunk.saturating_mul(2).saturating_add(READ_SLACK),
         chunk.saturating_add(file.limits.max_control_body_bytes),

@@ -116,6 +116,11 @@ pub struct Gateway {
     form_readers: tokio::sync::Semaphore,
     /// The bytes all requests may hold in memory at once (`server.max_held_bytes`).
     held: Arc<held::HeldBytes>,
+    /// The bytes header sections past their first few KiB may hold besides (a quarter of
+    /// `server.max_held_bytes`, `server::head_budget`): apart, as they are held before
+    /// anything is authenticated — heads that never end take none of what authorised requests
+    /// need.
+    heads: Arc<held::HeldBytes>,
     /// Set when the process begins to stop (before the shutdown delay): `/readyz` answers
     /// 503 and every answer from then on closes its connection, so that clients reconnect to
     /// another replica rather than meet a connection closed under their next request.
@@ -243,6 +248,11 @@ impl Gateway {
                 metrics.held_bytes.clone(),
                 metrics.overload_refusals.with_label_values(&["held-bytes"]),
             ),
+            heads: held::HeldBytes::new(
+                heads_budget(&cfg),
+                metrics.held_bytes.clone(),
+                metrics.overload_refusals.with_label_values(&["held-bytes"]),
+            ),
             stopping: Arc::default(),
             form_readers: tokio::sync::Semaphore::new(match cfg.max_concurrent_requests {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
@@ -271,13 +281,14 @@ impl Gateway {
     /// from when it first waits, `deadline`) — a connection's `first` within
     /// `client_header_timeout_seconds` alone, as nothing was served on it to wait after —, or
     /// until shutdown. A malformed or oversized head is answered 400 and the connection closes.
-    /// False when there is no request to serve.
+    /// `None` when there is no request to serve; else the share of the heads' budget the head
+    /// holds (pingora keeps its buffer until the exchange ends: so is the share kept).
     async fn read_head(
         &self,
         s: &mut ServerSession,
         shutdown: &mut ShutdownWatch,
         first: bool,
-    ) -> bool {
+    ) -> Option<Option<held::Held>> {
         let header_deadline = if first {
             self.cfg.client_header_timeout
         } else {
@@ -291,42 +302,48 @@ impl Gateway {
         } else {
             usize::MAX
         };
-        let read = head_budget::limited(budget, self.held.hold(), s.read_request());
-        let (read, cut) = tokio::select! {
+        // (Over TLS a head's first read may take a whole record: ciphertext, the start of a
+        // body with it.)
+        let uncounted = match self.cfg.tls {
+            Some(_) => head_budget::UNCOUNTED + TLS_RECORD,
+            None => head_budget::UNCOUNTED,
+        };
+        let read = head_budget::limited((budget, uncounted), Some(&self.heads), s.read_request());
+        let (read, cut, share) = tokio::select! {
             r = crate::deadline::within(header_deadline, read) => match r {
                 Ok(r) => r,
                 Err(_) => {
                     self.metrics.client_timeout("header");
-                    return false;
+                    return None;
                 }
             },
-            _ = until_shutdown(shutdown) => return false,
+            _ = until_shutdown(shutdown) => return None,
         };
         let too_large = || format!("The request header section is larger than {limit} bytes.");
         match read {
             Ok(true) => {}
             _ if cut == head_budget::Cut::TooLarge => {
                 Box::pin(self.refuse_malformed(s, &too_large())).await;
-                return false;
+                return None;
             }
-            // (A head the memory every request shares has no room for: HCP's overload answer.)
+            // (A head the heads' budget has no room for: HCP's overload answer.)
             _ if cut == head_budget::Cut::NoRoom => {
                 let full = crate::request::held::Full.error();
                 Box::pin(self.refuse(s, full, None, std::time::Instant::now())).await;
-                return false;
+                return None;
             }
             Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
                 let message = "The request header section is malformed.";
                 Box::pin(self.refuse_malformed(s, message)).await;
-                return false;
+                return None;
             }
-            _ => return false,
+            _ => return None,
         }
         if limit > 0 && header_section_len(s.req_header()) > limit {
             Box::pin(self.refuse_malformed(s, &too_large())).await;
-            return false;
+            return None;
         }
-        true
+        Some(share)
     }
 
     /// Puts a reloaded configuration's users, their permissions and the tenants' anonymous
@@ -388,7 +405,24 @@ async fn write_continue(s: &mut ServerSession) -> pingora::Result<()> {
 /// spacing and line ends [`header_section_len`] does not count (at most 256 headers), and one
 /// TLS record (the budget counts the bytes on the socket, and the record that ends a head may
 /// carry the start of its body: up to 16 KiB and its overhead).
-pub(crate) const HEAD_BUDGET_SLACK: usize = 8 * 1024 + 17 * 1024;
+const HEAD_BUDGET_SLACK: usize = 8 * 1024 + TLS_RECORD;
+
+/// The bytes header sections may hold together as they arrive (`Gateway::heads`): a quarter of
+/// `server.max_held_bytes`, and at least what one head may (twice its budget: pingora's buffer
+/// doubles; without a limit of the gateway's, pingora's own 1 MiB). 0: no limit.
+fn heads_budget(cfg: &Config) -> usize {
+    let head = match cfg.limits.max_header_bytes {
+        0 => 1024 * 1024,
+        limit => limit,
+    };
+    match cfg.max_held_bytes {
+        0 => 0,
+        all => (all / 4).max(head.saturating_add(HEAD_BUDGET_SLACK).saturating_mul(2)),
+    }
+}
+
+/// A TLS record and its overhead, at most.
+const TLS_RECORD: usize = 17 * 1024;
 
 /// A header section's size as `limits.max_header_bytes` measures it: the request line, and each
 /// header's name, value and 4 bytes (": " and its line end).
@@ -458,9 +492,7 @@ impl Gateway {
         first: bool,
     ) -> Option<ReusedHttpStream> {
         let mut shutdown = shutdown.clone();
-        if !self.read_head(&mut s, &mut shutdown, first).await {
-            return None;
-        }
+        let _head = self.read_head(&mut s, &mut shutdown, first).await?;
         // 0. admission: a place among max_concurrent_requests, or HCP's overload answer (made
         // without the room serving takes).
         let started = Instant::now();

@@ -15,21 +15,25 @@
 //! every byte read before its end is the head's, so it ends before the budget does; bytes past
 //! it (a body) wait in the socket for the body's reads.
 //!
-//! Within its own budget a head takes its memory from the one every request shares
-//! (`server.max_held_bytes`, [`Held`]) past the first [`UNCOUNTED`] bytes, pingora's first
-//! buffer: two thousand connections that each send 88 KiB of header lines and never end them
-//! would otherwise hold 128 KiB each (pingora's buffer doubles) — a pod's memory — for the
-//! whole header deadline, before anything is authenticated. A head the shared budget has no
+//! Within its own budget a head takes its memory past the first [`UNCOUNTED`] bytes (pingora's
+//! first buffer) from a budget the heads share (a quarter of `server.max_held_bytes`, apart
+//! from the requests': heads are held before anything is authenticated), and keeps it while
+//! pingora keeps the buffer, to the exchange's end: two thousand connections that each send
+//! 88 KiB of header lines and never end them would otherwise hold 128 KiB each (pingora's
+//! buffer doubles) — a pod's memory — for the whole header deadline. A head the budget has no
 //! room for is cut as a head past its own budget is, and told apart ([`Cut::NoRoom`]: 503).
+//! A read that finds its room spent while the head may grow waits ([`Allowance::Wait`]): the
+//! read gives way, [`limited`] grows the share, and polls it again at once — pingora reads
+//! again within one poll when a head is not whole, so the room cannot wait for the next one.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::task::Poll;
 
 use tokio::io::ReadBuf;
 
-use crate::request::held::Held;
+use crate::request::held::{Held, HeldBytes};
 
 /// The bytes of a head read without a share of the shared budget: pingora's first buffer,
 /// which every connection holds anyway.
@@ -47,66 +51,76 @@ pub enum Cut {
 }
 
 thread_local! {
-    /// The read being polled: what it may still take, and whether one was refused.
-    static BUDGET: RefCell<Option<Budget>> = const { RefCell::new(None) };
+    /// The read being polled: what it may still take, what it took, and whether it asked for
+    /// more than it was given.
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Budget {
-    /// The most the head may take, and what it has taken.
-    most: usize,
-    spent: usize,
-    /// What it may take now: [`UNCOUNTED`], then as much as `held` holds half of.
-    covered: usize,
-    held: Held,
+    room: usize,
+    /// Whether the room may grow: a read past it waits for it to, rather than fail.
+    growable: bool,
+    taken: usize,
     exceeded: bool,
-    no_room: bool,
+    wants_room: bool,
 }
 
-impl Budget {
-    /// Room for the next read: `covered` doubled once it is spent, while the shared budget
-    /// gives `held` twice that (pingora's buffer grows by doubling: it holds up to twice what
-    /// it was given). A read may come back for more within one poll (pingora reads again
-    /// when a head is not whole), so the room grows here, as it is asked for.
-    fn room(&mut self) -> usize {
-        if self.spent >= self.covered && self.covered < self.most {
-            let more = self.covered.saturating_mul(2).min(self.most);
-            self.no_room = self.held.set(more.saturating_mul(2)).is_err();
-            if !self.no_room {
-                self.covered = more;
-            }
-        }
-        self.covered.saturating_sub(self.spent)
-    }
+/// What a socket's read may take, where a head's read is polled.
+pub(super) enum Allowance {
+    /// No head is being read: as usual.
+    Unlimited,
+    /// At most this many bytes (say how many with [`spent`]).
+    AtMost(usize),
+    /// None now: the read gives way until [`limited`] has grown the room.
+    Wait,
 }
 
 /// `read` (pingora's read of a header section), given at most `budget` bytes of the socket,
-/// those past the first [`UNCOUNTED`] only as `held` (a share of the shared budget) grows to
-/// hold them; and whether, and why, it asked for more.
-pub async fn limited<F: Future>(budget: usize, held: Held, read: F) -> (F::Output, Cut) {
+/// those past the first `uncounted` ([`UNCOUNTED`], or more where the first read may take a
+/// whole TLS record) only as a share of `shared` grows to hold them (twice them: pingora's
+/// buffer grows by doubling; `None`: no share is counted); whether, and why, it asked for
+/// more; and the share, to be kept while pingora keeps the buffer.
+pub async fn limited<F: Future>(
+    (budget, uncounted): (usize, usize),
+    shared: Option<&std::sync::Arc<HeldBytes>>,
+    read: F,
+) -> (F::Output, Cut, Option<Held>) {
     let mut read = std::pin::pin!(read);
-    let mut state = Some(Budget {
-        most: budget,
-        spent: 0,
-        covered: UNCOUNTED.min(budget),
-        held,
-        exceeded: false,
-        no_room: false,
-    });
-    let out = std::future::poll_fn(|cx| {
-        let lent = Lent::lend(state.take().expect("kept between polls"));
+    let (mut spent, mut covered) = (0, uncounted.min(budget));
+    let (mut exceeded, mut no_room) = (false, false);
+    let mut held: Option<Held> = None;
+    let out = std::future::poll_fn(|cx| loop {
+        let lent = Lent::lend(Budget {
+            room: covered - spent,
+            growable: covered < budget && !no_room,
+            taken: 0,
+            exceeded: false,
+            wants_room: false,
+        });
         let polled = read.as_mut().poll(cx);
-        state = Some(lent.take_back());
-        polled
+        let back = lent.take_back();
+        spent += back.taken;
+        exceeded |= back.exceeded;
+        if !(back.wants_room && polled.is_pending()) {
+            return polled;
+        }
+        // (Room for twice as much, or none: either way the read is polled again at once.)
+        let more = covered.saturating_mul(2).min(budget);
+        let share =
+            held.get_or_insert_with(|| shared.map_or_else(Held::unbounded, HeldBytes::hold));
+        match share.set(more.saturating_mul(2)) {
+            Ok(()) => covered = more,
+            Err(_) => no_room = true,
+        }
     })
     .await;
-    let state = state.expect("kept between polls");
-    let cut = match (state.exceeded, state.no_room) {
+    let cut = match (exceeded, no_room) {
         (false, _) => Cut::Whole,
         (true, true) => Cut::NoRoom,
         (true, false) => Cut::TooLarge,
     };
-    (out, cut)
+    (out, cut, held)
 }
 
 /// The budget lent to the thread for one poll, taken back when the poll ends (or unwinds).
@@ -129,33 +143,35 @@ impl Drop for Lent {
     }
 }
 
-/// A socket's read under the budget lent to the thread, if any: `Ok(None)` — no budget, read
-/// as usual; `Ok(Some(n))` — read at most `n` bytes (and say how many with [`spent`]); `Err` —
-/// the budget is spent and the head goes on: the read fails.
-pub(super) fn allowance(buf: &ReadBuf<'_>) -> io::Result<Option<usize>> {
-    BUDGET.with_borrow_mut(|budget| {
-        let Some(budget) = budget else {
-            return Ok(None);
-        };
-        let room = budget.room();
-        if room == 0 {
-            budget.exceeded = true;
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the request header section is larger than the gateway accepts",
-            ));
-        }
-        Ok(Some(room.min(buf.remaining())))
-    })
+/// A socket's read under the budget lent to the thread, if any; `Err`: the budget is spent and
+/// the head goes on — the read fails.
+pub(super) fn allowance(buf: &ReadBuf<'_>) -> io::Result<Allowance> {
+    let Some(mut budget) = BUDGET.get() else {
+        return Ok(Allowance::Unlimited);
+    };
+    if budget.room > 0 {
+        return Ok(Allowance::AtMost(budget.room.min(buf.remaining())));
+    }
+    if budget.growable {
+        budget.wants_room = true;
+        BUDGET.set(Some(budget));
+        return Ok(Allowance::Wait);
+    }
+    budget.exceeded = true;
+    BUDGET.set(Some(budget));
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the request header section is larger than the gateway accepts",
+    ))
 }
 
 /// Counts `n` bytes a read under the budget took.
 pub(super) fn spent(n: usize) {
-    BUDGET.with_borrow_mut(|budget| {
-        if let Some(budget) = budget {
-            budget.spent = budget.spent.saturating_add(n);
-        }
-    });
+    if let Some(mut budget) = BUDGET.get() {
+        budget.room = budget.room.saturating_sub(n);
+        budget.taken = budget.taken.saturating_add(n);
+        BUDGET.set(Some(budget));
+    }
 }
 
 /// Reads into `buf` with `read`, at most `allowed` bytes of it.
@@ -219,7 +235,7 @@ mod tests {
         let head = format!("GET / HTTP/1.1\r\nx: {}\r\n\r\n", "a".repeat(9000));
         client.write_all(head.as_bytes()).await.unwrap();
         client.write_all(&[b'b'; 50_000]).await.unwrap();
-        let (read, cut) = limited(head.len(), Held::unbounded(), read_head(&mut socket)).await;
+        let (read, cut, _) = limited((head.len(), UNCOUNTED), None, read_head(&mut socket)).await;
         let read = read.unwrap();
         assert_eq!(cut, Cut::Whole);
         assert_eq!(
@@ -236,18 +252,18 @@ mod tests {
             let _ = client.write_all(long.as_bytes()).await;
             client
         });
-        let (read, cut) = limited(10_000, Held::unbounded(), read_head(&mut socket)).await;
+        let (read, cut, _) = limited((10_000, UNCOUNTED), None, read_head(&mut socket)).await;
         let e = read.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         assert_eq!(cut, Cut::TooLarge);
         // The thread lends nothing once the read is over.
-        assert!(BUDGET.with_borrow(Option::is_none));
+        assert!(BUDGET.get().is_none());
         drop(socket);
         let _ = writer.await;
     }
 
     /// Past its first [`UNCOUNTED`] bytes a head holds a share of the shared budget, twice
-    /// what it has read (pingora's buffer doubles) and given back when the read ends; where
+    /// what it has room for (pingora's buffer doubles), kept until dropped; where
     /// the budget has no room the read is cut ([`Cut::NoRoom`]), having read no more than the
     /// room it had.
     #[tokio::test]
@@ -258,8 +274,12 @@ mod tests {
         let (mut socket, mut client) = connected().await;
         let head = format!("GET / HTTP/1.1\r\nx: {}\r\n\r\n", "a".repeat(9000));
         client.write_all(head.as_bytes()).await.unwrap();
-        let (read, cut) = limited(65_536, shared.hold(), read_head(&mut socket)).await;
+        let (read, cut, share) =
+            limited((65_536, UNCOUNTED), Some(&shared), read_head(&mut socket)).await;
         assert_eq!((read.unwrap().len(), cut), (head.len(), Cut::Whole));
+        // (Kept while pingora keeps the buffer: twice the 16 KiB the head was given room in.)
+        assert_eq!(shared.in_use(), 32_768);
+        drop(share);
         assert_eq!(shared.in_use(), 0, "given back");
         // A head that would need more than the shared budget holds: cut, 503.
         let long = format!("GET / HTTP/1.1\r\nx: {}\r\n", "a".repeat(60_000));
@@ -267,9 +287,11 @@ mod tests {
             let _ = client.write_all(long.as_bytes()).await;
             client
         });
-        let (read, cut) = limited(65_536, shared.hold(), read_head(&mut socket)).await;
+        let (read, cut, share) =
+            limited((65_536, UNCOUNTED), Some(&shared), read_head(&mut socket)).await;
         assert_eq!(read.unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert_eq!(cut, Cut::NoRoom);
+        drop(share);
         assert_eq!(shared.in_use(), 0, "given back");
         drop(socket);
         let _ = writer.await;

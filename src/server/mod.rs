@@ -366,14 +366,14 @@ impl Exchanges for Admin {
         _first: bool,
     ) -> Option<ReusedHttpStream> {
         let exchange = head_budget::limited(
-            ADMIN_READ_BYTES,
-            crate::request::held::Held::unbounded(),
+            (ADMIN_READ_BYTES, ADMIN_READ_BYTES),
+            None,
             self.process_new_http(session, shutdown),
         );
         tokio::time::timeout(self.exchange_deadline, exchange)
             .await
             .ok()
-            .and_then(|(reused, _)| reused)
+            .and_then(|(reused, _, _)| reused)
     }
 }
 

@@ -199,10 +199,17 @@ impl AsyncRead for Socket {
     ) -> Poll<io::Result<()>> {
         // (Reads of a header section take at most its budget: `head_budget`.)
         match super::head_budget::allowance(buf)? {
-            None => Pin::new(&mut self.tcp).poll_read(cx, buf),
-            Some(allowed) => super::head_budget::read_at_most(buf, allowed, |buf| {
-                Pin::new(&mut self.tcp).poll_read(cx, buf)
-            }),
+            super::head_budget::Allowance::Unlimited => Pin::new(&mut self.tcp).poll_read(cx, buf),
+            super::head_budget::Allowance::AtMost(allowed) => {
+                super::head_budget::read_at_most(buf, allowed, |buf| {
+                    Pin::new(&mut self.tcp).poll_read(cx, buf)
+                })
+            }
+            // (Polled again at once by the head's read, its room grown or refused.)
+            super::head_budget::Allowance::Wait => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
         }
     }
 }
