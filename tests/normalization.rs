@@ -1685,18 +1685,28 @@ async fn a_legal_hold_of_a_version_that_is_none_is_404() {
 }
 
 /// A MinIO bucket whose versioning excludes prefixes or folders keeps no versions of the
-/// objects there: it is judged as a bucket without versioning (HCP's no-overwrite rule refuses
-/// to replace one, 409, nothing sent), and its versioning document shows HCP's `Status` only.
+/// objects there: those are judged as in a bucket without versioning (HCP's no-overwrite rule
+/// refuses to replace one, 409, nothing sent), the others as in one with it (a version asked
+/// for is sent); its versioning document shows HCP's `Status` only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versioning_with_minio_s_exclusions_keeps_no_versions() {
     let tenant = "overwrite = \"refuse-unversioned\"";
     let (gw, server) = start_with_dialect_tenant(Vendor::Minio, "", tenant).await;
     server.respond_to("*", "versioning-excluding");
     let admin = (USER, PASSWORD);
-    let r = as_user(&gw, admin, "PUT", "/bkt/tmp/a", &[], b"new").await;
-    r.assert_hcp_error(409, "OperationAborted");
+    for excluded in ["/bkt/tmp/a", "/bkt/tmp/deeper/b", "/bkt/folder/"] {
+        let r = as_user(&gw, admin, "PUT", excluded, &[], b"").await;
+        r.assert_hcp_error(409, "OperationAborted");
+    }
     let seen = server.seen();
     assert!(!seen.iter().any(|(m, _, _)| m == "PUT"), "{seen:?}");
+    let r = as_user(&gw, admin, "GET", "/bkt/data/a?versionId=v1", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = server.seen();
+    let (_, target, _) = seen.iter().rfind(|(m, _, _)| m == "GET").unwrap();
+    assert!(target.contains("versionId=v1"), "{target}");
+    let r = as_user(&gw, admin, "PUT", "/bkt/data/a", &[], b"new").await;
+    assert_eq!(r.status, 200, "a new version: {}", r.text());
     let r = as_user(&gw, admin, "GET", "/bkt?versioning", &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(

@@ -190,20 +190,23 @@ impl Gateway {
         Some(locked)
     }
 
-    /// Whether the bucket keeps versions (its versioning is Enabled), as the backend last said
-    /// within 5 s; `None` when the backend could not say.
+    /// Whether the bucket keeps versions of the target's object (its versioning is Enabled,
+    /// and MinIO's exclusions leave the object out of none), as the backend last said within
+    /// 5 s; `None` when the backend could not say.
     pub(in crate::request) async fn bucket_versioning(&self, at: At<'_>) -> Option<bool> {
+        let key = at.target.key();
         let name = bucket_key(at);
         let cached = self.versioned_buckets.get(&name);
         self.metrics.cache_lookup("versioning", cached.is_some());
-        if cached.is_some() {
-            return cached;
+        if let Some(versioned) = cached {
+            return Some(versioned.keeps(key.as_deref()));
         }
         let asked = self.versioned_buckets.generation(&name);
         // Where the gateway keeps HCP's status (the backend keeps every version): that.
         match self.kept_versioning(at).await {
             Ok(Some(status)) => {
-                self.versioned_buckets.keep(name, status.enabled(), asked);
+                let versioned = Versioned::from(status.enabled());
+                self.versioned_buckets.keep(name, versioned, asked);
                 return Some(status.enabled());
             }
             Ok(None) => {}
@@ -215,24 +218,101 @@ impl Gateway {
         let params = Params::default().with("versioning", "");
         let bucket = bucket_of(at.target);
         let got = self.backend_call(Operation::GetBucketVersioning, params, &bucket, at.route);
-        let enabled = match got.await {
-            Some((h, body)) if h.status == 200 => enabled_everywhere(&body),
+        let versioned = match got.await {
+            Some((h, body)) if h.status == 200 => Versioned::read(&body),
             _ => return None,
         };
-        self.versioned_buckets.keep(name, enabled, asked);
-        Some(enabled)
+        let keeps = versioned.keeps(key.as_deref());
+        self.versioned_buckets.keep(name, versioned, asked);
+        Some(keeps)
     }
 }
 
-/// Whether a versioning document says every object keeps its versions: `Enabled`, and none of
-/// MinIO's exclusions (prefixes, folders) of objects that then keep none — a bucket with them
-/// is judged as one that keeps no versions (an overwrite there 409 under HCP's rule, a delete
-/// a purge), the safe side for the objects it does not keep.
-fn enabled_everywhere(doc: &[u8]) -> bool {
-    use crate::hcp::xml::leaf_text;
-    leaf_text(doc, "Status").is_some_and(|s| s.trim() == "Enabled")
-        && leaf_text(doc, "Prefix").is_none()
-        && leaf_text(doc, "ExcludeFolders").is_none_or(|f| f.trim() != "true")
+/// A bucket's versioning as the gateway judges by it: off, on, or on but for the objects
+/// MinIO's exclusions name (`ExcludedPrefixes`, `ExcludeFolders`), which keep no versions.
+#[derive(Debug, Clone)]
+pub(in crate::request) enum Versioned {
+    Off,
+    On,
+    Except(Arc<Excluded>),
+}
+
+#[derive(Debug, Default)]
+pub(in crate::request) struct Excluded {
+    /// Patterns an excluded name begins with (`*` any run of characters: MinIO's `prefix*`).
+    prefixes: Vec<Vec<u8>>,
+    /// Folders (names that end with `/`).
+    folders: bool,
+}
+
+impl From<bool> for Versioned {
+    fn from(enabled: bool) -> Versioned {
+        match enabled {
+            true => Versioned::On,
+            false => Versioned::Off,
+        }
+    }
+}
+
+impl Versioned {
+    /// A versioning document's: `Enabled`, with MinIO's exclusions if it names any.
+    fn read(doc: &[u8]) -> Versioned {
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_reader(doc);
+        let (mut path, mut excluded) = (Vec::<Vec<u8>>::new(), Excluded::default());
+        let mut enabled = false;
+        while let Ok(event) = reader.read_event() {
+            match event {
+                Event::Start(e) => path.push(e.local_name().as_ref().to_vec()),
+                Event::End(_) => {
+                    path.pop();
+                }
+                Event::Text(t) => {
+                    let Ok(text) = t.decode() else { continue };
+                    let text = text.trim();
+                    match path.iter().map(Vec::as_slice).collect::<Vec<_>>()[..] {
+                        [_, b"Status"] => enabled = text == "Enabled",
+                        [_, b"ExcludeFolders"] => excluded.folders = text == "true",
+                        [_, b"ExcludedPrefixes", b"Prefix"] if !text.is_empty() => {
+                            excluded.prefixes.push(text.as_bytes().to_vec());
+                        }
+                        _ => {}
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        match (enabled, excluded.folders || !excluded.prefixes.is_empty()) {
+            (false, _) => Versioned::Off,
+            (true, false) => Versioned::On,
+            (true, true) => Versioned::Except(Arc::new(excluded)),
+        }
+    }
+
+    /// Whether the object named `key` keeps versions (`None`: the bucket's own question).
+    fn keeps(&self, key: Option<&[u8]>) -> bool {
+        match (self, key) {
+            (Versioned::Off, _) => false,
+            (Versioned::On, _) | (Versioned::Except(_), None) => true,
+            (Versioned::Except(excluded), Some(key)) => {
+                !(excluded.folders && key.ends_with(b"/")
+                    || excluded.prefixes.iter().any(|p| begins_like(key, p)))
+            }
+        }
+    }
+}
+
+/// Whether `name` begins with `pattern`, where `*` in it matches any run of bytes.
+fn begins_like(name: &[u8], pattern: &[u8]) -> bool {
+    match pattern.iter().position(|&b| b == b'*') {
+        None => name.starts_with(pattern),
+        Some(star) => {
+            let (head, rest) = (&pattern[..star], &pattern[star + 1..]);
+            name.starts_with(head)
+                && (head.len()..=name.len()).any(|at| begins_like(&name[at..], rest))
+        }
+    }
 }
 
 /// What the backend said of buckets' versioning, for 5 s. A change of versioning through this
@@ -243,7 +323,7 @@ fn enabled_everywhere(doc: &[u8]) -> bool {
 /// The changes are counted per bucket (in 64 shards), so one tenant changing its buckets'
 /// versioning does not keep other tenants' reads from being cached.
 pub(in crate::request) struct VersioningCache {
-    answers: moka::sync::Cache<String, bool>,
+    answers: moka::sync::Cache<String, Versioned>,
     /// Counts the forgettings of the buckets in each shard; an answer is kept only if none of
     /// its shard happened while it was read.
     changes: [std::sync::atomic::AtomicU64; SHARDS],
@@ -264,7 +344,7 @@ impl Default for VersioningCache {
 }
 
 impl VersioningCache {
-    fn get(&self, bucket: &str) -> Option<bool> {
+    fn get(&self, bucket: &str) -> Option<Versioned> {
         self.answers.get(bucket)
     }
 
@@ -282,9 +362,9 @@ impl VersioningCache {
 
     /// Keeps an answer read since `asked` (a [`Self::generation`] of the bucket) unless the
     /// bucket (or one of its shard) was forgotten meanwhile.
-    fn keep(&self, bucket: String, enabled: bool, asked: u64) {
+    fn keep(&self, bucket: String, versioned: Versioned, asked: u64) {
         if self.generation(&bucket) == asked {
-            self.answers.insert(bucket.clone(), enabled);
+            self.answers.insert(bucket.clone(), versioned);
             // (A forgetting between the check and the insert removes it again here.)
             if self.generation(&bucket) != asked {
                 self.answers.invalidate(&bucket);
@@ -1463,20 +1543,21 @@ mod tests {
     #[test]
     fn a_versioning_answer_read_across_a_change_is_not_kept() {
         let cache = VersioningCache::default();
+        let kept = |bucket: &str| cache.get(bucket).map(|v| v.keeps(None));
         // Read, nothing changed meanwhile: kept.
         let asked = cache.generation("b");
-        cache.keep("b".into(), true, asked);
-        assert_eq!(cache.get("b"), Some(true));
+        cache.keep("b".into(), Versioned::On, asked);
+        assert_eq!(kept("b"), Some(true));
         // A suspension is sent while a read is under way: the read's "enabled" is not kept,
         // and what was kept before is gone.
         let asked = cache.generation("b");
         cache.forget("b");
-        cache.keep("b".into(), true, asked);
-        assert_eq!(cache.get("b"), None);
+        cache.keep("b".into(), Versioned::On, asked);
+        assert_eq!(kept("b"), None);
         // A read begun after the change is kept again.
         let asked = cache.generation("b");
-        cache.keep("b".into(), false, asked);
-        assert_eq!(cache.get("b"), Some(false));
+        cache.keep("b".into(), Versioned::Off, asked);
+        assert_eq!(kept("b"), Some(false));
         // Another bucket's changes (outside its shard) leave this bucket's reads kept.
         let other = (0..1000)
             .map(|i| format!("other-{i}"))
@@ -1484,8 +1565,32 @@ mod tests {
             .unwrap();
         let asked = cache.generation("c");
         cache.forget(&other);
-        cache.keep("c".into(), true, asked);
-        assert_eq!(cache.get("c"), Some(true));
+        cache.keep("c".into(), Versioned::On, asked);
+        assert_eq!(kept("c"), Some(true));
+    }
+
+    /// MinIO's exclusions from versioning name objects that keep no versions: those that begin
+    /// like a prefix (`*` any run), and folders; the others, and the bucket, keep them.
+    #[test]
+    fn minio_s_exclusions_name_objects_without_versions() {
+        let doc = b"<VersioningConfiguration><Status>Enabled</Status><ExcludeFolders>true</ExcludeFolders><ExcludedPrefixes><Prefix>tmp/</Prefix></ExcludedPrefixes><ExcludedPrefixes><Prefix>jobs/*/_temporary/</Prefix></ExcludedPrefixes></VersioningConfiguration>";
+        let versioned = Versioned::read(doc);
+        for (key, keeps) in [
+            ("tmp/a", false),
+            ("tmp", true),
+            ("dir/", false),
+            ("jobs/1/_temporary/x", false),
+            ("jobs/1/2/_temporary/", false),
+            ("jobs/1/final", true),
+            ("data/a", true),
+        ] {
+            assert_eq!(versioned.keeps(Some(key.as_bytes())), keeps, "{key}");
+        }
+        assert!(versioned.keeps(None));
+        let plain = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        assert!(matches!(Versioned::read(plain), Versioned::On));
+        let suspended = b"<VersioningConfiguration><Status>Suspended</Status><ExcludeFolders>true</ExcludeFolders></VersioningConfiguration>";
+        assert!(!Versioned::read(suspended).keeps(Some(b"a")));
     }
 
     #[derive(Default)]
