@@ -440,6 +440,8 @@ struct Admitted<'a> {
     permit: admit::Permit<'a>,
     started: Instant,
     client: Option<std::net::IpAddr>,
+    /// The head's share of the heads' budget (`read_head`), kept to the exchange's end.
+    head: Option<held::Held>,
 }
 
 /// Ends an exchange as its flow says: the connection kept for the next request, closed, or
@@ -492,7 +494,7 @@ impl Gateway {
         first: bool,
     ) -> Option<ReusedHttpStream> {
         let mut shutdown = shutdown.clone();
-        let _head = self.read_head(&mut s, &mut shutdown, first).await?;
+        let head = self.read_head(&mut s, &mut shutdown, first).await?;
         // 0. admission: a place among max_concurrent_requests, or HCP's overload answer (made
         // without the room serving takes).
         let started = Instant::now();
@@ -511,6 +513,7 @@ impl Gateway {
             permit,
             started,
             client,
+            head,
         };
         self.exchange_boxed(s, admitted, &shutdown).await
     }
@@ -547,6 +550,7 @@ impl Gateway {
             permit,
             started,
             client,
+            head: _head,
         } = admitted;
         // The gateway's idle timeout for a connection the request lets stay open: never turned
         // back on where pingora turned it off (HTTP/1.0 without keep-alive; Content-Length with

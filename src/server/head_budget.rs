@@ -61,7 +61,6 @@ struct Budget {
     room: usize,
     /// Whether the room may grow: a read past it waits for it to, rather than fail.
     growable: bool,
-    taken: usize,
     exceeded: bool,
     wants_room: bool,
 }
@@ -94,13 +93,12 @@ pub async fn limited<F: Future>(
         let lent = Lent::lend(Budget {
             room: covered - spent,
             growable: covered < budget && !no_room,
-            taken: 0,
             exceeded: false,
             wants_room: false,
         });
         let polled = read.as_mut().poll(cx);
         let back = lent.take_back();
-        spent += back.taken;
+        spent = covered - back.room;
         exceeded |= back.exceeded;
         if !(back.wants_room && polled.is_pending()) {
             return polled;
@@ -169,7 +167,6 @@ pub(super) fn allowance(buf: &ReadBuf<'_>) -> io::Result<Allowance> {
 pub(super) fn spent(n: usize) {
     if let Some(mut budget) = BUDGET.get() {
         budget.room = budget.room.saturating_sub(n);
-        budget.taken = budget.taken.saturating_add(n);
         BUDGET.set(Some(budget));
     }
 }
