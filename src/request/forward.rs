@@ -1045,26 +1045,31 @@ impl Gateway {
                 http::Method::PUT | http::Method::POST
             );
         let forwarded = takes_body && !s.is_body_empty();
+        // (A request that takes no body has no digest of one to check: its digest headers are
+        // not read — HCP's manual names Content-MD5 for requests that store data.)
         let object_s = op.checksums_are_the_object_s();
         let max_chunk = self.cfg.max_chunk_bytes;
-        let mut verifier =
-            BodyVerifier::with_checksums_of(payload, s.req_header(), max_chunk, object_s)?;
-        if verifier.holds_chunks() {
-            verifier = verifier.holding_within(self.held.hold());
+        let mut verifier = match takes_body {
+            true => Some(BodyVerifier::with_checksums_of(
+                payload,
+                s.req_header(),
+                max_chunk,
+                object_s,
+            )?),
+            false => None,
+        };
+        if let Some(verifier) = verifier.as_mut().filter(|v| v.holds_chunks()) {
+            verifier.hold_within(self.held.hold());
         }
-        let length = if forwarded {
-            verifier.decoded_length()
-        } else {
-            None
-        };
-        let verifier = match (forwarded, takes_body) {
-            (true, _) => Some(verifier),
-            (false, false) => None,
-            (false, true) => {
+        let length = verifier
+            .as_ref()
+            .filter(|_| forwarded)
+            .and_then(BodyVerifier::decoded_length);
+        if !forwarded {
+            if let Some(verifier) = verifier.take() {
                 verifier.finish()?;
-                None
             }
-        };
+        }
         if forwarded {
             self.metrics.payload(payload.mode());
         }

@@ -342,10 +342,15 @@ impl BodyVerifier {
     /// (the share of the budget all requests hold from, `request::held`).
     #[must_use]
     pub fn holding_within(mut self, held: Held) -> BodyVerifier {
+        self.hold_within(held);
+        self
+    }
+
+    /// [`Self::holding_within`], in place.
+    pub fn hold_within(&mut self, held: Held) {
         if let Some(chunked) = self.chunked.as_mut() {
             chunked.held = held;
         }
-        self
     }
 
     /// The pieces released so far are the caller's own now (a reader of the whole body, which
