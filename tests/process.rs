@@ -307,6 +307,12 @@ async fn sigterm_lets_a_large_download_finish() {
         tokio::net::TcpStream::connect(&p.s3).await.is_err(),
         "the listener closes at SIGTERM"
     );
+    // The admin listener answers while the process drains: alive, not ready.
+    let host = [("host".to_string(), p.admin.clone())];
+    for (path, status) in [("/healthz", 200), ("/readyz", 503)] {
+        let r = send(&p.admin, "GET", path.as_bytes(), &host, vec![]).await;
+        assert_eq!(r.status, status, "{path}");
+    }
     conn.read_to_end(&mut received).await.unwrap();
     let split = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert!(

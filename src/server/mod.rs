@@ -66,6 +66,9 @@ pub struct RunningGateway {
     delay: Duration,
     stopping: Arc<AtomicBool>,
     _local: Option<LocalBackend>,
+    /// Kept, never sent: the admin listener stops with the gateway itself, not when the drain
+    /// begins (`/healthz` answers while the process runs, `/readyz` 503 while it stops).
+    _admin_runs: watch::Sender<bool>,
 }
 
 impl RunningGateway {
@@ -165,7 +168,8 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
     // The admin listener answers first: `/readyz` 503 while the backends are probed and the
     // records buckets prepared (up to seconds).
     let admin_wait = first_wait.min(ADMIN_EXCHANGE.as_secs());
-    let admin_send = (send.limit, watch_rx.clone());
+    let (admin_runs, admin_rx) = watch::channel(false);
+    let admin_send = (send.limit, admin_rx);
     tokio::spawn(serve_admin(admin_listener, admin, admin_send, admin_wait));
     health.probe_all().await;
     prepare_records(&gateway).await;
@@ -191,6 +195,7 @@ pub async fn start(cfg: Config) -> std::io::Result<RunningGateway> {
         delay: cfg.shutdown_delay,
         stopping,
         _local: local,
+        _admin_runs: admin_runs,
     })
 }
 
