@@ -96,14 +96,7 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
             config::hcp_access_key(config::DEMO_USERNAME),
             config::hcp_secret_key(config::DEMO_PASSWORD)
         );
-        if !gw.s3_addr.ip().is_loopback() {
-            eprintln!(
-                "WARNING: the well-known demo credentials are served on non-loopback address {}.",
-                gw.s3_addr
-            );
-            eprintln!("WARNING: anyone who can reach it can read and write your data. Remove the demo user.");
-            tracing::warn!(addr = %gw.s3_addr, "demo credentials served on a non-loopback address");
-        }
+        warn_of_demo_user(gw.s3_addr);
     }
     serve_until_stopped(&gw, &path, &mut signals).await;
     tracing::info!("shutting down");
@@ -183,12 +176,30 @@ async fn serve_until_stopped(
     }
 }
 
+/// Warns, loudly, where the well-known demo credentials are served beyond this machine (at
+/// start, and on every reload that serves them).
+fn warn_of_demo_user(addr: std::net::SocketAddr) {
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "WARNING: the well-known demo credentials are served on non-loopback address {addr}."
+        );
+        eprintln!(
+            "WARNING: anyone who can reach it can read and write your data. Remove the demo user."
+        );
+        tracing::warn!(%addr, "demo credentials served on a non-loopback address");
+    }
+}
+
 /// Reloads what a reload can put in place (`config::reload`); the files the configuration read
 /// (or, refused, named).
 fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Vec<std::path::PathBuf> {
     let read = match Config::load(path) {
         Ok(cfg) => {
             gw.gateway.reload(&cfg);
+            // (Users are what a reload puts in place: the demo user among them.)
+            if cfg.serves_demo_user {
+                warn_of_demo_user(gw.s3_addr);
+            }
             cfg.files_read.clone()
         }
         Err(errors) => {

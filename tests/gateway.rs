@@ -1179,6 +1179,21 @@ fn binary_banner_warning_and_sigterm() {
         dir.path().join("data").is_dir(),
         "the local backend stores under ./data"
     );
+    // A reload that serves them warns again (a demo user may come with one).
+    let kill = |signal: &str| {
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("-HUP");
+    let warned = (0..100).any(|_| {
+        rx.recv_timeout(std::time::Duration::from_millis(200))
+            .is_ok_and(|l| l.contains("WARNING: the well-known demo credentials"))
+    });
+    assert!(warned, "no warning on the reload");
     let started = std::time::Instant::now();
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
