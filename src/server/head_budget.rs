@@ -51,8 +51,8 @@ pub enum Cut {
 }
 
 thread_local! {
-    /// The read being polled: what it may still take, what it took, and whether it asked for
-    /// more than it was given.
+    /// The read being polled: the room it has, whether that may grow, and whether it asked
+    /// for more than it was given (or for room to grow).
     static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
 }
 

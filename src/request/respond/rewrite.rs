@@ -1718,7 +1718,7 @@ fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
 /// RGW's `<Type>` of a listed object (`Normal`, `Appendable`: RGW's alone) and the
 /// `<MfaDelete>` of its versioning document (HCP's names its `Status` only, and MFA deletes
 /// are not offered), and MinIO's `<ExcludedPrefixes>` and `<ExcludeFolders>` there (the
-/// operator's exclusions from versioning, `probes::enabled_everywhere`). (`at`: the element's
+/// operator's exclusions from versioning, `probes::Versioned`). (`at`: the element's
 /// parent and depth.)
 fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
     match name {
