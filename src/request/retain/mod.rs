@@ -559,11 +559,12 @@ fn changed_meanwhile() -> HcpError {
         .with_cause("the lock read again before a bypassed retention change differed")
 }
 
-/// The object's lock could not be read before a change: 503, nothing changed.
+/// The object (or the version named) is not there: 404, its key named.
 fn no_such_key(at: At<'_>) -> HcpError {
     HcpError::new(HcpCode::NoSuchKey).with_key(at.target.key_lossy().unwrap_or_default())
 }
 
+/// The object's lock could not be read before a change: 503, nothing changed.
 fn unreadable(status: Option<u16>) -> HcpError {
     HcpError::new(HcpCode::ServiceUnavailable)
         .with_message("The object could not be read; try again.")
