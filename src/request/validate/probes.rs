@@ -303,16 +303,22 @@ impl Versioned {
     }
 }
 
-/// Whether `name` begins with `pattern`, where `*` in it matches any run of bytes.
+/// Whether `name` begins with `pattern`, where `*` in it matches any run of bytes. (Nothing
+/// is anchored at the end, so each piece after a `*` is taken where it first comes: one pass.)
 fn begins_like(name: &[u8], pattern: &[u8]) -> bool {
-    match pattern.iter().position(|&b| b == b'*') {
-        None => name.starts_with(pattern),
-        Some(star) => {
-            let (head, rest) = (&pattern[..star], &pattern[star + 1..]);
-            name.starts_with(head)
-                && (head.len()..=name.len()).any(|at| begins_like(&name[at..], rest))
-        }
+    let mut pieces = pattern.split(|&b| b == b'*');
+    let first = pieces.next().unwrap_or_default();
+    if !name.starts_with(first) {
+        return false;
     }
+    let mut at = first.len();
+    pieces.all(|piece| match memchr::memmem::find(&name[at..], piece) {
+        Some(found) => {
+            at += found + piece.len();
+            true
+        }
+        None => false,
+    })
 }
 
 /// What the backend said of buckets' versioning, for 5 s. A change of versioning through this
@@ -1582,6 +1588,7 @@ mod tests {
             ("jobs/1/_temporary/x", false),
             ("jobs/1/2/_temporary/", false),
             ("jobs/1/final", true),
+            ("jobs/_temporary/x", true),
             ("data/a", true),
         ] {
             assert_eq!(versioned.keeps(Some(key.as_bytes())), keeps, "{key}");
