@@ -1045,10 +1045,10 @@ impl Gateway {
                 http::Method::PUT | http::Method::POST
             );
         let forwarded = takes_body && !s.is_body_empty();
-        // (A request that takes no body has no digest of one to check: its digest headers are
-        // not read — HCP's manual names Content-MD5 for requests that store data.)
         let object_s = op.checksums_are_the_object_s();
         let max_chunk = self.cfg.max_chunk_bytes;
+        // (A request that takes no body has no digest of one to check: its digest headers are
+        // not read — HCP's manual names Content-MD5 for requests that store data.)
         let mut verifier = match takes_body {
             true => Some(BodyVerifier::with_checksums_of(
                 payload,

@@ -1067,12 +1067,16 @@ fn indented(body: &[u8]) -> Option<Vec<u8>> {
                 continue;
             }
             Event::GeneralRef(r) => {
-                pending.extend_from_slice(&[b"&", &r[..], b";"].concat());
+                pending.extend_from_slice(b"&");
+                pending.extend_from_slice(r);
+                pending.extend_from_slice(b";");
                 only_space = false;
                 continue;
             }
             Event::CData(c) => {
-                pending.extend_from_slice(&[b"<![CDATA[", &c[..], b"]]>"].concat());
+                pending.extend_from_slice(b"<![CDATA[");
+                pending.extend_from_slice(c);
+                pending.extend_from_slice(b"]]>");
                 only_space = false;
                 continue;
             }
