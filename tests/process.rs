@@ -180,6 +180,75 @@ async fn changed_users_and_secret_files_are_reloaded_without_a_signal() {
     }
 }
 
+/// A backend's static keys given as files (a Kubernetes Secret mounted as files, rotated in
+/// place — as OBS's temporary credentials must be) are put in place by the reload that finds
+/// them changed, without a restart: the gateway signs with them from then on, and the reload
+/// counts `ok`. Against RGW, which checks the gateway's signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_backend_keys_are_taken_without_a_restart() {
+    let get = |k: &str| std::env::var(format!("RGW_{k}")).ok();
+    let (Some(endpoint), Some(access_key), Some(secret_key)) =
+        (get("ENDPOINT"), get("ACCESS_KEY"), get("SECRET_KEY"))
+    else {
+        assert_eq!(
+            std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(),
+            Ok("1"),
+            "RGW_ENDPOINT/RGW_ACCESS_KEY/RGW_SECRET_KEY are not set: run through scripts/test.sh"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("backend-secret");
+    std::fs::write(&secret, "the secret before the rotation").unwrap();
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"s3\"\ndialect = \"ceph\"\nendpoint = {endpoint:?}\naccess_key = {access_key:?}\nsecret_key = {{ file = \"backend-secret\" }}\nregion = \"us-east-1\"\n",
+        base_config("rotated-")
+    )
+    .replacen("[server]\n", "[server]\nreload_check_seconds = 1\n", 1)
+    .replace("log_level = \"warn\"", "log_level = \"info\"");
+    let p = Process::start(&text, dir, &[]);
+    let list = || {
+        let s3 = p.s3.clone();
+        async move {
+            let headers = list_buckets_headers(&s3, USER, PASSWORD);
+            send(&s3, "GET", b"/", &headers, vec![]).await
+        }
+    };
+    list().await.assert_hcp_error(500, "InternalError");
+    std::fs::write(secret.with_extension("new"), &secret_key).unwrap();
+    std::fs::rename(secret.with_extension("new"), &secret).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = list().await;
+        if r.status == 200 {
+            assert!(r.text().contains("<ListAllMyBucketsResult"), "{}", r.text());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated keys were never taken: {} {}",
+            r.status,
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = p.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("backend keys replaced")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("takes effect on a restart")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(&secret_key)),
+        "a line holds the backend's secret"
+    );
+}
+
 /// SIGHUP replaces the tenants' anonymous grants too (a revoked anonymous write is refused at
 /// once), and names each changed setting that waits for a restart, counting the reload
 /// `partial`.

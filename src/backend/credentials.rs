@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use crate::request::authenticate::SecretKey;
@@ -35,7 +35,9 @@ pub struct SigningCredentials {
 
 /// Where a backend's credentials come from.
 pub enum BackendCredentials {
-    Static(Arc<SigningCredentials>),
+    /// Keys from the configuration, replaced by a reload that finds them rotated
+    /// ([`BackendCredentials::rotate`]).
+    Static(ArcSwap<SigningCredentials>),
     Chain(Chain),
 }
 
@@ -50,7 +52,7 @@ pub struct Chain {
 impl std::fmt::Debug for BackendCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BackendCredentials::Static(c) => write!(f, "Static({})", c.access_key),
+            BackendCredentials::Static(c) => write!(f, "Static({})", c.load().access_key),
             BackendCredentials::Chain(_) => f.write_str("Chain"),
         }
     }
@@ -58,12 +60,39 @@ impl std::fmt::Debug for BackendCredentials {
 
 impl BackendCredentials {
     pub fn fixed(access_key: String, secret: SecretKey, token: Option<SecretKey>) -> Self {
-        BackendCredentials::Static(Arc::new(SigningCredentials {
+        BackendCredentials::Static(ArcSwap::from_pointee(SigningCredentials {
             access_key,
             secret,
             token,
             expires: None,
         }))
+    }
+
+    /// Puts rotated static keys in place (a reload of a Secret's files): requests that resolved
+    /// their credentials before keep signing with those. Whether the keys held changed; the
+    /// chain's credentials are never replaced.
+    pub fn rotate(&self, access_key: &str, secret: &SecretKey, token: Option<&SecretKey>) -> bool {
+        let BackendCredentials::Static(held) = self else {
+            return false;
+        };
+        let now = held.load();
+        let same = |a: Option<&SecretKey>, b: Option<&SecretKey>| match (a, b) {
+            (Some(a), Some(b)) => a.expose() == b.expose(),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if now.access_key == access_key
+            && same(Some(&now.secret), Some(secret))
+            && same(now.token.as_ref(), token)
+        {
+            return false;
+        }
+        held.store(Arc::new(SigningCredentials {
+            access_key: access_key.to_string(),
+            secret: secret.clone(),
+            token: token.cloned(),
+            expires: None,
+        }));
+        true
     }
 
     /// The default AWS chain for `region`, as the AWS SDKs resolve it.
@@ -87,7 +116,7 @@ impl BackendCredentials {
     /// held serve until they expire (the chain asked again once per `RETRY_AFTER_FAILURE`).
     pub async fn current(&self) -> Result<Arc<SigningCredentials>, String> {
         let chain = match self {
-            BackendCredentials::Static(c) => return Ok(c.clone()),
+            BackendCredentials::Static(c) => return Ok(c.load_full()),
             BackendCredentials::Chain(chain) => chain,
         };
         if let Some(c) = chain.fresh() {
@@ -135,7 +164,7 @@ impl BackendCredentials {
     /// Static credentials, for what runs before any request (the local backend's keys).
     pub fn fixed_now(&self) -> Option<Arc<SigningCredentials>> {
         match self {
-            BackendCredentials::Static(c) => Some(c.clone()),
+            BackendCredentials::Static(c) => Some(c.load_full()),
             BackendCredentials::Chain(_) => None,
         }
     }

@@ -1,9 +1,11 @@
-//! What a reload (SIGHUP) can put in place, and what it cannot: users, their permissions and
-//! the tenants' anonymous grants are replaced in the running gateway; every other setting
-//! takes effect on a restart, and a reload that finds one changed names it.
+//! What a reload (SIGHUP) can put in place, and what it cannot: users, their permissions, the
+//! tenants' anonymous grants and a backend's static keys (rotated where nothing else of the
+//! backend changed) are replaced in the running gateway; every other setting takes effect on a
+//! restart, and a reload that finds one changed names it.
 
 use super::binding::{BindingSource, UploadBinding};
-use super::runtime::{BackendTarget, Config, RemoteKeys, Tenant};
+use super::runtime::{Backend, BackendTarget, Config, RemoteKeys, Tenant};
+use crate::request::authenticate::SecretKey;
 
 /// The settings of `new` that differ from the running ones and need a restart, by name.
 pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
@@ -30,11 +32,8 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         format!("{:?}", new.limits),
     );
     compare("[[tenants]]", tenants(running), tenants(new));
-    // (Secrets are redacted from what Debug shows: compared by value, never shown.)
+    // (A backend's static keys are left out: a reload puts them in place, `rotated_keys`.)
     compare("[[backends]]", backends(running), backends(new));
-    if backend_secrets(running) != backend_secrets(new) {
-        changed.push("[[backends]] keys");
-    }
     if binding(&running.upload_binding) != binding(&new.upload_binding) {
         changed.push("auth.upload_binding_secret");
     }
@@ -99,37 +98,52 @@ fn tenants(c: &Config) -> String {
         .collect()
 }
 
-/// The backends' settings, by name (secrets redacted: see `backend_secrets`).
+/// The backends' settings, by name, without their static keys.
 fn backends(c: &Config) -> String {
     let mut names: Vec<&String> = c.backends.keys().collect();
     names.sort();
     names
         .into_iter()
-        .map(|name| format!("{:?}\n", c.backends[name]))
+        .map(|name| format!("{:?}\n", without_keys(&c.backends[name])))
         .collect()
 }
 
-fn backend_secrets(c: &Config) -> Vec<(String, String, Option<String>)> {
-    let mut secrets: Vec<_> = c
-        .backends
+/// A backend's settings with its static keys blanked (the AWS chain is a setting, kept).
+fn without_keys(b: &Backend) -> Backend {
+    let mut b = b.clone();
+    if let BackendTarget::Remote {
+        keys: keys @ RemoteKeys::Static { .. },
+        ..
+    } = &mut b.target
+    {
+        *keys = RemoteKeys::Static {
+            access_key: String::new(),
+            secret_key: SecretKey::new(""),
+            token: None,
+        };
+    }
+    b
+}
+
+/// The backends whose static keys `new` gives, by name, where nothing else of the backend
+/// changed (keys that come with a new endpoint belong to it: they wait for the restart that
+/// takes the endpoint). Whether they differ from those held is the backend's to judge
+/// (`BackendCredentials::rotate`).
+pub fn rotated_keys<'n>(running: &Config, new: &'n Config) -> Vec<(&'n str, &'n RemoteKeys)> {
+    new.backends
         .iter()
-        .filter_map(|(name, b)| match &b.target {
-            BackendTarget::Remote {
-                keys:
-                    RemoteKeys::Static {
-                        secret_key, token, ..
-                    },
-                ..
-            } => Some((
-                name.clone(),
-                secret_key.expose().to_string(),
-                token.as_ref().map(|t| t.expose().to_string()),
-            )),
-            _ => None,
+        .filter_map(|(name, b)| {
+            let keys @ RemoteKeys::Static { .. } = (match &b.target {
+                BackendTarget::Remote { keys, .. } => keys,
+                BackendTarget::Local { .. } => return None,
+            }) else {
+                return None;
+            };
+            let before = running.backends.get(name)?;
+            let same = format!("{:?}", without_keys(before)) == format!("{:?}", without_keys(b));
+            same.then_some((name.as_str(), keys))
         })
-        .collect();
-    secrets.sort();
-    secrets
+        .collect()
 }
 
 fn binding(b: &UploadBinding) -> Vec<String> {

@@ -698,8 +698,8 @@ fn the_listeners_take_ports_apart() {
 }
 
 /// A reload names each changed setting that waits for a restart, and none of what it puts in
-/// place itself (users, their permissions, anonymous grants); a rotated secret is seen, never
-/// shown.
+/// place itself (users, their permissions, anonymous grants, a backend's static keys); the
+/// upload binding derived from a rotated secret is named, the secret never shown.
 #[test]
 fn a_reload_names_what_waits_for_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -744,13 +744,74 @@ fn a_reload_names_what_waits_for_a_restart() {
         ["[[tenants]]"]
     );
     assert_eq!(changed(":9000", ":9001"), ["[[backends]]"]);
+    // (The keys a reload puts in place; the upload binding derived from them waits.)
     let rotated = changed("first secret", "second secret");
-    assert_eq!(rotated, ["[[backends]] keys", "auth.upload_binding_secret"]);
+    assert_eq!(rotated, ["auth.upload_binding_secret"]);
     let shown = format!("{rotated:?}");
     assert!(
         !shown.contains("first") && !shown.contains("second"),
         "{shown}"
     );
+    assert!(changed("access_key = \"a\"", "access_key = \"b\"").is_empty());
+}
+
+/// A reload gives a backend the static keys it finds rotated only where nothing else of the
+/// backend changed (keys that come with a new endpoint are the endpoint's), and never to a
+/// backend that takes its credentials from the AWS chain.
+#[test]
+fn a_reload_rotates_keys_where_nothing_else_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+        [auth]
+        upload_binding_secret = "sixteen characters"
+        [addressing]
+        default_tenant = "t"
+        [[users]]
+        username = "u"
+        password = "p"
+        [[tenants]]
+        name = "t"
+        backend = "s3"
+        [[backends]]
+        name = "s3"
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        access_key = "a"
+        secret_key = "first secret"
+    "#;
+    let running = Config::parse(text, dir.path()).unwrap();
+    let keyed = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from}");
+        let new = Config::parse(&text.replace(from, to), dir.path()).unwrap();
+        let names: Vec<String> = reload::rotated_keys(&running, &new)
+            .into_iter()
+            .map(|(name, keys)| match keys {
+                RemoteKeys::Static {
+                    access_key,
+                    secret_key,
+                    ..
+                } => format!("{name} {access_key} {}", secret_key.expose()),
+                RemoteKeys::AwsChain => format!("{name} chain"),
+            })
+            .collect();
+        names
+    };
+    assert_eq!(
+        keyed("first secret", "second secret"),
+        ["s3 a second secret"]
+    );
+    let moved = "endpoint = \"http://127.0.0.1:9001\"\n        access_key = \"b\"";
+    assert!(keyed(
+        "endpoint = \"http://127.0.0.1:9000\"\n        access_key = \"a\"",
+        moved
+    )
+    .is_empty());
+    let chain = "credentials = \"aws\"";
+    assert!(keyed(
+        "access_key = \"a\"\n        secret_key = \"first secret\"",
+        chain
+    )
+    .is_empty());
 }
 
 /// A backend's `ca_file` is a file a reload watches, compared by its contents: a CA replaced in

@@ -346,8 +346,8 @@ impl Gateway {
         Some(share)
     }
 
-    /// Puts a reloaded configuration's users, their permissions and the tenants' anonymous
-    /// grants in place; requests already authenticated keep the identity they were given, open
+    /// Puts a reloaded configuration's users, their permissions, the tenants' anonymous
+    /// grants and the backends' rotated static keys in place; requests already authenticated keep the identity they were given, open
     /// connections are untouched. The other settings it changes (`config::reload`) wait for a
     /// restart: each is named in a warning, and the reload counts as `partial`.
     pub fn reload(&self, new: &Config) {
@@ -361,6 +361,7 @@ impl Gateway {
                 .replace(new.tenants.get(name).map_or(&none, |t| &t.anonymous));
         }
         tracing::info!(users = new.users.len(), "users and permissions reloaded");
+        self.rotate_backend_keys(new);
         let waiting = crate::config::reload::restart_needed(&self.cfg, new);
         for setting in &waiting {
             tracing::warn!(
@@ -370,6 +371,30 @@ impl Gateway {
         }
         self.metrics
             .reload(if waiting.is_empty() { "ok" } else { "partial" });
+    }
+
+    /// Puts in place the static keys a reload finds rotated (`config::reload::rotated_keys`):
+    /// requests from now on sign with them.
+    fn rotate_backend_keys(&self, new: &Config) {
+        for (name, keys) in crate::config::reload::rotated_keys(&self.cfg, new) {
+            let (
+                Some(backend),
+                crate::config::RemoteKeys::Static {
+                    access_key,
+                    secret_key,
+                    token,
+                },
+            ) = (self.backends.get(name), keys)
+            else {
+                continue;
+            };
+            if backend
+                .credentials
+                .rotate(access_key, secret_key, token.as_ref())
+            {
+                tracing::info!(backend = name, %access_key, "backend keys replaced");
+            }
+        }
     }
 
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
