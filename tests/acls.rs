@@ -1320,6 +1320,84 @@ async fn owners_at_the_edges_on_rgw() {
     owners_at_the_edges(Backend::Rgw, "edge-").await;
 }
 
+/// A PUT `?acl` that the object's owner (not the bucket) allows changes that object only:
+/// where another user replaces it while the change's body is on its way (after the
+/// `100 Continue`), the change is refused — 503, HCP's "set it again" — and the new object's
+/// ACL stays its own. (It once landed on Alice's object: Bob made her secret public.)
+async fn an_acl_change_is_tied_to_the_object_judged(backend: Backend, prefix: &str) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Some((gw, bucket)) =
+        bucket_written_by(backend, prefix, "tied", "emailAddress=\"bob\"").await
+    else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let backend_bucket = format!("{prefix}{bucket}");
+    let target = format!("/{bucket}/k");
+    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &target, &[], b"bob's").await;
+    assert_eq!(status, 200, "{body}");
+    let acl_target = format!("{target}?acl");
+    let (status, shown) = as_user_with_body(&gw, BOB, "GET", &acl_target, &[], b"").await;
+    assert_eq!(status, 200, "{shown}");
+    let doc = format!(
+        "<AccessControlPolicy><Owner><ID>{}</ID></Owner><AccessControlList><Grant>\
+         <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\">\
+         <URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
+         <Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+        inner(&shown, "ID")
+    );
+    let (ak, sk) = keys(BOB, PASSWORD);
+    let addr = gw.addr();
+    let hash = hcp_s3_gateway::sig::v4::sha256_hex(doc.as_bytes());
+    let length = doc.len().to_string();
+    let signed = common::raw::V4::now(&ak, &sk, &addr, &hash).sign(
+        "PUT",
+        acl_target.as_bytes(),
+        &[
+            ("content-length", &length),
+            ("expect", "100-continue"),
+            ("connection", "close"),
+        ],
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = common::raw::request_head("PUT", acl_target.as_bytes(), &signed);
+    stream.write_all(&head).await.unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    // Meanwhile Alice deletes Bob's object and stores her own under the name.
+    let (status, body) = as_user_with_body(&gw, USER, "DELETE", &target, &[], b"").await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &target, &[], b"alice's secret").await;
+    assert_eq!(status, 200, "{body}");
+    stream.write_all(doc.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    common::raw::parse(&raw).assert_hcp_error(503, "ServiceUnavailable");
+    assert!(!view.object_is_public(&backend_bucket, "k").await);
+    let (status, body) = status_of(&gw, None, "GET", &target, &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_hcp_error_body(&body, "AccessDenied");
+    // Undisturbed, the same change of an object of Bob's is his to make.
+    let mine = format!("/{bucket}/mine");
+    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &mine, &[], b"bob's").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        as_user_with_body(&gw, BOB, "PUT", &format!("{mine}?acl"), &[], doc.as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(view.object_is_public(&backend_bucket, "mine").await);
+}
+
+#[tokio::test]
+async fn an_acl_change_is_tied_to_the_object_judged_on_the_embedded_store() {
+    an_acl_change_is_tied_to_the_object_judged(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn an_acl_change_is_tied_to_the_object_judged_on_rgw() {
+    an_acl_change_is_tied_to_the_object_judged(Backend::Rgw, "tied-").await;
+}
+
 /// A metadata change keeps its object's ACL, as HCP changes metadata in place: in a bucket
 /// that keeps versions (the change makes a new one) an object readable by anonymous callers
 /// (a grant to all users, the backend's) and by Bob (a grant to a user, the gateway's record)

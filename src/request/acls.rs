@@ -89,9 +89,9 @@ pub fn check_grantable(granted: &[&str], held: &[Permission]) -> Result<(), HcpE
 pub struct Judged {
     /// The ETag of the object whose ACL allowed a read (sent as `If-Match`).
     pub etag: Option<String>,
-    /// The ETag of the object whose ACL allowed the request, whatever it is (a PUT `?acl`
-    /// changes only that object).
-    pub object_etag: Option<String>,
+    /// The identity ([`identity_of`]) of the object whose owner or ACL allowed the request,
+    /// whatever it is (a PUT `?acl` changes only that object).
+    pub object: Option<String>,
     /// The ETag of a copy's source whose ACL allowed reading it (the copy is sent with
     /// `x-amz-copy-source-if-match` on it).
     pub source_etag: Option<String>,
@@ -210,6 +210,13 @@ pub fn instance_of(head: &ResponseHeader) -> Option<String> {
         Some(version) => Some(format!("v:{version}")),
         None => Some(format!("e:{}", head.headers.get("etag")?.to_str().ok()?)),
     }
+}
+
+/// What an object's owner or ACL allowing a request is tied to: its instance and its owner
+/// entry (the same bytes stored again by someone else are another object).
+pub fn identity_of(head: &ResponseHeader) -> Option<String> {
+    let owner = crate::request::object_owners::recorded_in(head).unwrap_or_default();
+    Some(format!("{} {owner}", instance_of(head)?))
 }
 
 /// Where the ACL of the object instance `head` describes is read: the backend's `GET ?acl`
@@ -344,7 +351,6 @@ impl Gateway {
             }
             judged => judged?,
         };
-        judged.object_etag.clone_from(&judged.etag);
         judged.etag = judged.etag.filter(|_| pinned);
         judged.source_etag = source_etag;
         Ok(judged)
@@ -400,6 +406,7 @@ impl Gateway {
         if caller.is_some_and(|c| mark.as_deref() == Some(c.id.as_str())) {
             return Ok(Judged {
                 etag: etag.map(str::to_string),
+                object: identity_of(&head),
                 held: FULL_CONTROL.to_vec(),
                 ..Judged::default()
             });
@@ -413,7 +420,7 @@ impl Gateway {
         let object = self.remember_acl(read);
         Ok(Judged {
             etag: etag.map(str::to_string),
-            object_etag: None,
+            object: identity_of(&head),
             source_etag: None,
             held: bucket
                 .grants_to(caller)
@@ -626,9 +633,8 @@ impl Gateway {
                     // (No object to HEAD: the backend answers; nothing is recorded.)
                     return Ok(None);
                 };
-                // (Allowed by the object's ACL: only that object's ACL changes.)
-                let headed = head.headers.get("etag").and_then(|v| v.to_str().ok());
-                if call.judged_object.is_some() && call.judged_object.as_deref() != headed {
+                // (Allowed by the object's owner or ACL: only that object's ACL changes.)
+                if call.judged_object.is_some() && call.judged_object != identity_of(head) {
                     return Err(object_changed());
                 }
                 let instance = instance_of(head)
@@ -664,6 +670,33 @@ impl Gateway {
         if failed > 0 {
             tracing::warn!(records = %prefix, failed, "a deleted bucket's ACL records stay");
         }
+    }
+
+    /// Just before an ACL change is sent, its body read: a change allowed by the object's own
+    /// owner or ACL (`judged_object`) is sent only while the object is still the one judged —
+    /// the body may have taken its time, and another user may have replaced the object
+    /// meanwhile (an ACL change is one the backend takes unconditionally).
+    pub(in crate::request) async fn still_the_object_judged(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<(), HcpError> {
+        let Some(judged) = call.judged_object.as_deref() else {
+            return Ok(());
+        };
+        if call.op != Operation::PutObjectAcl {
+            return Ok(());
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let head = self
+            .object_instance(at, call.params.get("versionId"))
+            .await?;
+        if head.as_ref().and_then(identity_of).as_deref() != Some(judged) {
+            return Err(object_changed());
+        }
+        Ok(())
     }
 
     /// Just before an ACL change is sent (checked whole, its body too): the grants to users it

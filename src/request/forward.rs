@@ -605,7 +605,7 @@ impl Gateway {
                 .expect("valid header");
         }
         call.guards.if_match = judged.etag;
-        call.judged_object = judged.object_etag;
+        call.judged_object = judged.object;
         call.held.extend(judged.held);
         if judged.each_object {
             call.deletes_each = Some(crate::request::retain::deletes::EachObject { caller });
@@ -931,6 +931,9 @@ impl Gateway {
             }
         }
         // (Only now, with the request checked whole: a refused one changes nothing.)
+        self.still_the_object_judged(call)
+            .await
+            .map_err(Stop::Answer)?;
         self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
         self.versioning_at_creation(call)
             .await

@@ -131,7 +131,7 @@ pub fn request_head(method: &str, target: &[u8], headers: &[(String, String)]) -
     head
 }
 
-fn parse(raw: &[u8]) -> RawResponse {
+pub fn parse(raw: &[u8]) -> RawResponse {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
