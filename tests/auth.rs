@@ -308,6 +308,23 @@ async fn presigned_v4_urls() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(f.exists("via-presigned-put").await);
+    // HCP's folder request is an effect the URL's signature does not cover: a folder at
+    // `via-presigned-put/` is not the holder's to make.
+    headers.push(("content-type".into(), "x-directory".into()));
+    f.refused(
+        "an unsigned x-directory",
+        403,
+        "AccessDenied",
+        send(
+            &f.addr,
+            "PUT",
+            put_target.as_bytes(),
+            &headers,
+            vec![b"stored".to_vec()],
+        ),
+    )
+    .await;
+    assert!(!f.exists("via-presigned-put/").await);
 
     let tampered = target.replace(
         &format!("/{}/k?", f.bucket),

@@ -33,6 +33,14 @@ pub enum FolderWrite {
 /// The ETag HCP gives every folder (they have no content): an empty body's MD5.
 pub const FOLDER_ETAG: &str = "\"d41d8cd98f00b204e9800998ecf8427e\"";
 
+/// Whether a Content-Type asks for a folder (HCP's `x-directory`).
+pub fn is_x_directory(value: &http::HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"x-directory")
+}
+
 /// The folder effect of `op` on `key` (`None` where the tenant keeps no folders).
 pub fn effect(op: Operation, req: &RequestHeader, key: Option<&[u8]>) -> FolderWrite {
     let Some(key) = key else {
@@ -41,11 +49,7 @@ pub fn effect(op: Operation, req: &RequestHeader, key: Option<&[u8]>) -> FolderW
     let x_directory = req
         .headers
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| {
-            v.as_bytes()
-                .trim_ascii()
-                .eq_ignore_ascii_case(b"x-directory")
-        });
+        .is_some_and(is_x_directory);
     match op {
         Operation::PutObject if key.ends_with(b"/") || x_directory => FolderWrite::Create,
         Operation::PutObject | Operation::CopyObject | Operation::CompleteMultipartUpload

@@ -581,15 +581,22 @@ pub(crate) fn needs_signature(name: &str) -> bool {
         || name.starts_with("response-")
 }
 
-/// The first header of `req` that [`needs_signature`] and `signed` does not cover.
+/// The first header of `req` that [`needs_signature`] and `signed` does not cover — or a
+/// `Content-Type: x-directory` it does not (HCP's folder request: a presigned URL's PUT of an
+/// object would otherwise write a folder under a name the signer never gave).
 pub(crate) fn unsigned_effect_header(
     req: &RequestHeader,
     signed: impl Fn(&str) -> bool,
 ) -> Option<&str> {
     req.headers
-        .keys()
-        .map(|name| name.as_str())
-        .find(|name| needs_signature(name) && !signed(name))
+        .iter()
+        .map(|(name, value)| (name.as_str(), value))
+        .find(|&(name, value)| {
+            let effect = needs_signature(name)
+                || (name == "content-type" && crate::request::folders::is_x_directory(value));
+            effect && !signed(name)
+        })
+        .map(|(name, _)| name)
 }
 
 /// HCP's answer to a request carrying a header its signature does not cover (S3's words).
@@ -638,6 +645,13 @@ mod tests {
         );
         let all = |n: &str| n.starts_with("x-");
         assert_eq!(unsigned_effect_header(&req, all), None);
+        // (A folder's Content-Type is an effect; an object's is not.)
+        req.insert_header("content-type", "text/plain").unwrap();
+        assert_eq!(unsigned_effect_header(&req, all), None);
+        req.insert_header("content-type", " X-Directory").unwrap();
+        assert_eq!(unsigned_effect_header(&req, all), Some("content-type"));
+        let typed = |n: &str| all(n) || n == "content-type";
+        assert_eq!(unsigned_effect_header(&req, typed), None);
     }
 
     fn claimed(authorization: Option<&str>, query: &str) -> (&'static str, Option<String>) {

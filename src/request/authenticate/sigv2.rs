@@ -157,9 +157,11 @@ pub(super) fn verify_presigned(
         &string_to_sign(req, expires, &resource),
         &given,
     ) {
-        // SigV2 signs the `x-amz-*` headers but no `x-hcp-*` one: on a URL anyone holding it
-        // may send, HCP's effect headers are refused (SigV4 presigned URLs can sign them).
-        if let Some(name) = super::unsigned_effect_header(req, |n| n.starts_with("x-amz-")) {
+        // SigV2 signs the `x-amz-*` headers and Content-Type but no `x-hcp-*` one: on a URL
+        // anyone holding it may send, HCP's effect headers are refused (SigV4 presigned URLs
+        // can sign them).
+        let signed = |n: &str| n.starts_with("x-amz-") || n == "content-type";
+        if let Some(name) = super::unsigned_effect_header(req, signed) {
             return Err(super::unsigned_header_refused(name));
         }
         return Authenticated::new(
