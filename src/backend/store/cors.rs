@@ -22,6 +22,20 @@ pub struct Rule {
     pub max_age_seconds: Option<i32>,
 }
 
+impl Rule {
+    /// Roughly the bytes it holds (what the store's reading of rules is weighed by).
+    pub fn size(&self) -> usize {
+        let texts = self
+            .allowed_origins
+            .iter()
+            .chain(&self.allowed_methods)
+            .chain(&self.allowed_headers)
+            .chain(&self.expose_headers)
+            .chain(&self.id);
+        texts.map(|t| t.len() + 24).sum::<usize>() + std::mem::size_of::<Rule>()
+    }
+}
+
 const METHODS: &[&str] = &["GET", "PUT", "HEAD", "POST", "DELETE"];
 
 /// The rules of a configuration, checked as S3 checks them (methods from S3's five, at most one
@@ -173,12 +187,16 @@ impl S3Route for Preflight {
             .collect();
         let objects = self.objects.clone();
         let name = bucket.clone();
-        let record = tokio::task::spawn_blocking(move || objects.bucket(&name))
-            .await
-            .map_err(s3s::S3Error::internal_error)?
-            .map_err(|e| s3s::S3Error::internal_error(std::io::Error::other(format!("{e:?}"))))?
-            .ok_or_else(|| s3_error!(NoSuchBucket))?;
-        let Some(rules) = record.cors.as_deref() else {
+        // (A broken database is the 503 every other request meets, and noted as theirs is.)
+        let rules = tokio::task::spawn_blocking(move || {
+            let rules = objects.bucket_cors(&name);
+            objects.note(&rules);
+            rules
+        })
+        .await
+        .map_err(s3s::S3Error::internal_error)?
+        .map_err(super::s3::store_error)?;
+        let Some(rules) = rules.as_deref() else {
             return Err(forbidden(
                 "CORSResponse: CORS is not enabled for this bucket.",
             ));

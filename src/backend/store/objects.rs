@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use md5::Digest as _;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::acl::Grant;
 use super::listing::{Entry, Page, Query};
@@ -30,6 +31,12 @@ const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `bucket NUL key` → object record (JSON); keys hold no NUL, so a bucket's keys are one range
 /// in byte order.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+/// Bucket name → its CORS rules (JSON), apart from its record: a configuration may be 2.5 MB
+/// (HCP's limit), and the record is read by every write in the bucket and by ListBuckets.
+const CORS: TableDefinition<&str, &[u8]> = TableDefinition::new("cors");
+
+/// What the decoded CORS rules kept for preflights may weigh together (bytes, roughly).
+const CORS_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// `bucket NUL key NUL order` → every version and delete marker (JSON), newest first within a
 /// key (see `versions`).
 const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
@@ -180,7 +187,9 @@ pub struct BucketRecord {
     /// `None`: never set (the owner's full control).
     #[serde(default)]
     pub acl: Option<Vec<Grant>>,
-    #[serde(default)]
+    /// Where a store written before the `cors` table kept the rules: moved there when it is
+    /// opened, never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<super::cors::Rule>>,
     /// `Some`: created with object lock (versioning enabled for good).
     #[serde(default)]
@@ -297,6 +306,39 @@ pub struct Objects {
     /// One complete, abort or part commit of an upload at a time (`multipart::Turns`): taken
     /// by the S3 layer before it calls `put_part`, `complete` or `abort`.
     pub(in crate::backend::store) upload_turns: std::sync::Arc<multipart::Turns>,
+    /// Buckets' CORS rules as preflights read them: decoded once, shared.
+    cors_read: CorsRead,
+}
+
+/// Decoded CORS rules by bucket, each with the `generation` it was read at: a change of any
+/// bucket's rules (or a bucket deleted) starts a new one, and rules of an older one are read
+/// again — a reading that raced a change is never taken for the rules after it.
+struct CorsRead {
+    rules: moka::sync::Cache<String, (u64, Arc<Vec<super::cors::Rule>>)>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Default for CorsRead {
+    fn default() -> Self {
+        CorsRead {
+            rules: moka::sync::Cache::builder()
+                .max_capacity(CORS_CACHE_BYTES)
+                .weigher(|_, (_, rules): &(u64, Arc<Vec<super::cors::Rule>>)| {
+                    let size: usize = rules.iter().map(super::cors::Rule::size).sum();
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                .build(),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl CorsRead {
+    /// After a commit that changed rules: readings made before it are not taken.
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// A body being written to `tmp/`, with its MD5; dropped unfinished, it is removed.
@@ -364,6 +406,30 @@ impl Drop for BlobWriter {
 }
 
 /// NoSuchBucket unless the bucket table (of any transaction) holds `bucket`.
+/// Moves CORS rules a store written before the `cors` table kept in bucket records there.
+fn move_cors_rules(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut buckets = tx.open_table(BUCKETS).map_err(db_error)?;
+    let mut cors = tx.open_table(CORS).map_err(db_error)?;
+    let mut moved = Vec::new();
+    for item in buckets.iter().map_err(db_error)? {
+        let (name, value) = item.map_err(db_error)?;
+        let mut record: BucketRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+        if let Some(rules) = record.cors.take() {
+            moved.push((name.value().to_string(), record, rules));
+        }
+    }
+    for (name, record, rules) in moved {
+        let rules = serde_json::to_vec(&rules).map_err(db_error)?;
+        cors.insert(name.as_str(), rules.as_slice())
+            .map_err(db_error)?;
+        let record = serde_json::to_vec(&record).map_err(db_error)?;
+        buckets
+            .insert(name.as_str(), record.as_slice())
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
 fn require_bucket(
     buckets: &impl ReadableTable<&'static str, &'static [u8]>,
     bucket: &str,
@@ -477,6 +543,7 @@ impl Objects {
         let tx = db.begin_write().map_err(db_error)?;
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
+        move_cors_rules(&tx)?;
         tx.open_table(versions::COUNTERS).map_err(db_error)?;
         tx.open_table(VERSIONS).map_err(db_error)?;
         versions::index_nulls(&tx)?;
@@ -492,6 +559,7 @@ impl Objects {
             db,
             broken: std::sync::Arc::default(),
             upload_turns: std::sync::Arc::default(),
+            cors_read: CorsRead::default(),
         };
         store.collect_garbage()?;
         Ok(store)
@@ -662,10 +730,49 @@ impl Objects {
         name: &str,
         rules: Option<Vec<super::cors::Rule>>,
     ) -> Result<(), StoreError> {
-        self.change_bucket(name, |record| {
-            record.cors = rules;
-            Ok(())
-        })
+        let tx = self.db.begin_write().map_err(db_error)?;
+        {
+            require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, name)?;
+            let mut table = tx.open_table(CORS).map_err(db_error)?;
+            match rules {
+                Some(rules) => {
+                    let bytes = serde_json::to_vec(&rules).map_err(db_error)?;
+                    table.insert(name, bytes.as_slice()).map_err(db_error)?;
+                }
+                None => {
+                    table.remove(name).map_err(db_error)?;
+                }
+            }
+        }
+        tx.commit().map_err(db_error)?;
+        self.cors_read.changed();
+        Ok(())
+    }
+
+    /// The bucket's CORS rules (`None`: it has none); shared with other readings of them.
+    pub fn bucket_cors(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<Vec<super::cors::Rule>>>, StoreError> {
+        use std::sync::atomic::Ordering;
+        let generation = self.cors_read.generation.load(Ordering::Acquire);
+        if let Some((read_at, rules)) = self.cors_read.rules.get(name) {
+            if read_at == generation {
+                return Ok(Some(rules));
+            }
+        }
+        let tx = self.db.begin_read().map_err(db_error)?;
+        require_bucket(&tx.open_table(BUCKETS).map_err(db_error)?, name)?;
+        let table = tx.open_table(CORS).map_err(db_error)?;
+        let Some(found) = table.get(name).map_err(db_error)? else {
+            return Ok(None);
+        };
+        let rules: Arc<Vec<super::cors::Rule>> =
+            Arc::new(serde_json::from_slice(found.value()).map_err(db_error)?);
+        self.cors_read
+            .rules
+            .insert(name.to_string(), (generation, rules.clone()));
+        Ok(Some(rules))
     }
 
     /// Sets a bucket's default retention (only with object lock).
@@ -738,9 +845,14 @@ impl Objects {
                 return Err(StoreError::BucketNotEmpty);
             }
             buckets.remove(name).map_err(db_error)?;
+            tx.open_table(CORS)
+                .map_err(db_error)?
+                .remove(name)
+                .map_err(db_error)?;
             multipart::drop_bucket_uploads(&tx, name)?
         };
         tx.commit().map_err(db_error)?;
+        self.cors_read.changed();
         for blob in gone {
             let _ = std::fs::remove_file(self.root.join("blobs").join(blob));
         }
@@ -972,6 +1084,69 @@ pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::backend::store::listing::Entry;
+
+    /// A bucket's CORS rules live apart from its record (which every write in the bucket and
+    /// ListBuckets read): 20,000 rules — HCP takes any number in 2.5 MB — leave the record
+    /// small; preflights share one reading, which gives the rules of the latest change (a
+    /// bucket deleted and made again has none); a store that kept rules in records moves them
+    /// when it is opened.
+    #[test]
+    fn cors_rules_are_kept_apart_from_the_bucket_record() {
+        use crate::backend::store::cors::Rule;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        let rule = |origin: String| Rule {
+            id: None,
+            allowed_origins: vec![origin],
+            allowed_methods: vec!["GET".into()],
+            allowed_headers: vec![],
+            expose_headers: vec![],
+            max_age_seconds: None,
+        };
+        let many: Vec<Rule> = (0..20_000)
+            .map(|i| rule(format!("https://app{i}.example")))
+            .collect();
+        let record_bytes = |store: &Objects| {
+            let tx = store.db.begin_read().unwrap();
+            let buckets = tx.open_table(BUCKETS).unwrap();
+            let len = buckets.get("b").unwrap().unwrap().value().len();
+            len
+        };
+        store.set_bucket_cors("b", Some(many.clone())).unwrap();
+        assert!(record_bytes(&store) < 256, "{}", record_bytes(&store));
+        let first = store.bucket_cors("b").unwrap().unwrap();
+        assert_eq!(first.len(), 20_000);
+        let again = store.bucket_cors("b").unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "read once, shared");
+        store
+            .set_bucket_cors("b", Some(vec![rule("https://one.example".into())]))
+            .unwrap();
+        assert_eq!(store.bucket_cors("b").unwrap().unwrap().len(), 1);
+        store.set_bucket_cors("b", None).unwrap();
+        assert!(store.bucket_cors("b").unwrap().is_none());
+        store.set_bucket_cors("b", Some(many.clone())).unwrap();
+        assert!(store.bucket_cors("b").unwrap().is_some());
+        store.delete_bucket("b").unwrap();
+        assert!(matches!(
+            store.bucket_cors("b"),
+            Err(StoreError::NoSuchBucket)
+        ));
+        store.create_bucket("b").unwrap();
+        assert!(store.bucket_cors("b").unwrap().is_none(), "the old rules");
+        // (As a store written before the `cors` table kept them.)
+        store
+            .change_bucket("b", |record| {
+                record.cors = Some(many);
+                Ok(())
+            })
+            .unwrap();
+        assert!(record_bytes(&store) > 100_000);
+        drop(store);
+        let store = Objects::open(dir.path()).unwrap();
+        assert!(record_bytes(&store) < 256, "{}", record_bytes(&store));
+        assert_eq!(store.bucket_cors("b").unwrap().unwrap().len(), 20_000);
+    }
 
     /// A start removes the few bodies a stopped process leaves unnamed, but moves aside, not
     /// removes, so many that the database may be older than its bodies (put back from a copy).

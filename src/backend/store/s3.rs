@@ -416,7 +416,7 @@ fn out_of_space(e: &std::io::Error) -> bool {
         .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
 
-fn store_error(e: StoreError) -> S3Error {
+pub(super) fn store_error(e: StoreError) -> S3Error {
     match e {
         StoreError::NoSuchBucket => s3_error!(NoSuchBucket),
         StoreError::NoSuchKey => s3_error!(NoSuchKey),
@@ -1344,11 +1344,8 @@ impl S3 for StoreS3 {
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         let bucket = req.input.bucket;
-        let record = self.blocking(move |o| o.bucket(&bucket)).await?;
-        let record = record.ok_or_else(|| s3_error!(NoSuchBucket))?;
-        let rules = record
-            .cors
-            .ok_or_else(|| s3_error!(NoSuchCORSConfiguration))?;
+        let rules = self.blocking(move |o| o.bucket_cors(&bucket)).await?;
+        let rules = rules.ok_or_else(|| s3_error!(NoSuchCORSConfiguration))?;
         Ok(S3Response::new(GetBucketCorsOutput {
             cors_rules: Some(cors::answer(&rules)),
         }))
