@@ -63,6 +63,10 @@ def sigv2_presigned():
     get = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "boto3/v4 header"}, ExpiresIn=300)
     assert "AWSAccessKeyId=" in get and "Signature=" in get, get
     assert fetch(get) == (200, b"v4-header")
+    # A bucket's URL: botocore signs its resource as `/bucket/` (path style).
+    listing = s3.generate_presigned_url("list_objects", Params={"Bucket": bucket, "Prefix": "boto3/"}, ExpiresIn=300)
+    status, body = fetch(listing)
+    assert status == 200 and b"<ListBucketResult" in body and b"boto3/v4%20header" in body, (status, body)
 
 
 def wrong_secret_is_signature_does_not_match():

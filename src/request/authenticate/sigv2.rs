@@ -150,13 +150,17 @@ pub(super) fn verify_presigned(
     unambiguous(query)?;
     signed_as_text(req)?;
     let (raw_path, _) = split_target(req.raw_path());
-    let resource = canonical_resource(target, raw_path, query);
+    // (A bucket's resource with its `/` too, as botocore signs a path-style bucket URL.)
+    let resources = resource_variants(target, raw_path, query);
     let given = decode_signature(signature)?;
-    if matches(
-        user.secret.expose(),
-        &string_to_sign(req, expires, &resource),
-        &given,
-    ) {
+    let signed = resources.iter().any(|resource| {
+        matches(
+            user.secret.expose(),
+            &string_to_sign(req, expires, resource),
+            &given,
+        )
+    });
+    if signed {
         // SigV2 signs the `x-amz-*` headers and Content-Type but no `x-hcp-*` one: on a URL
         // anyone holding it may send, HCP's effect headers are refused (SigV4 presigned URLs
         // can sign them).
