@@ -385,6 +385,33 @@ async fn presigned_v4_urls() {
         send(&f.addr, "GET", bad_algo.as_bytes(), &host, vec![]),
     )
     .await;
+    // A credential scope of another service or day, or signed headers without host: the
+    // README's "bad credential scope", a query parameter's invalid value.
+    let date = target.split("X-Amz-Date=").nth(1).unwrap()[..8].to_string();
+    let yesterday = (date.parse::<u32>().unwrap() - 1).to_string();
+    for (what, from, to) in [
+        ("service", "%2Fs3%2Faws4_request", "%2Fec2%2Faws4_request"),
+        (
+            "scope date",
+            &format!("%2F{date}%2F")[..],
+            &format!("%2F{yesterday}%2F")[..],
+        ),
+        (
+            "signed headers",
+            "X-Amz-SignedHeaders=host",
+            "X-Amz-SignedHeaders=x-amz-date",
+        ),
+    ] {
+        assert!(target.contains(from), "{what}: {target}");
+        let scoped = target.replacen(from, to, 1);
+        f.refused(
+            what,
+            400,
+            "InvalidArgument",
+            send(&f.addr, "GET", scoped.as_bytes(), &host, vec![]),
+        )
+        .await;
+    }
 
     let short = PresigningConfig::builder()
         .start_time(SystemTime::now() - Duration::from_secs(10))
