@@ -1433,6 +1433,33 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     assert_eq!(other.status, 403, "{}", other.text());
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert_hcp_error_body(&other.text(), "AccessDenied");
+    // Anonymous, a preflight learns nothing of the backend: one of RGW's own API paths, or a
+    // key too long for it, is the refusal every other preflight gets, and nothing is sent.
+    let long_key = format!("/{bucket}/{}", "k".repeat(1100));
+    for target in ["/admin/k", "/info/k", "/swift/k", long_key.as_str()] {
+        let before = gw.backend_requests();
+        let headers = vec![
+            ("Host".to_string(), addr.clone()),
+            ("Origin".to_string(), "https://app.example".to_string()),
+            (
+                "Access-Control-Request-Method".to_string(),
+                "GET".to_string(),
+            ),
+        ];
+        let r = send(&addr, "OPTIONS", target.as_bytes(), &headers, vec![]).await;
+        r.assert_hcp_error(403, "AccessDenied");
+        let message = |r: &common::raw::RawResponse| {
+            let text = r.text();
+            text[text.find("<Message>").unwrap()..text.find("</Message>").unwrap()].to_string()
+        };
+        assert_eq!(
+            message(&r),
+            message(&other),
+            "{}",
+            &target[..20.min(target.len())]
+        );
+        assert_eq!(gw.backend_requests(), before, "reached the backend");
+    }
 
     // A configuration is sent as the gateway read it: an element it does not know (a
     // backend's extension) is 400 MalformedXML before the backend, the rules unchanged.

@@ -71,6 +71,24 @@ impl Gateway {
             x.backend = route.backend.name.clone();
             return Ok(Planned::Form { target, route });
         }
+        let classified = Classified { target, query, op };
+        let planned = self.plan_request(s, x, classified, tenant);
+        // A preflight is anonymous: whatever refuses it is one and the same 403 (a reserved
+        // name or a key too long for the backend would tell what the backend is).
+        if op == Operation::CorsPreflight {
+            return planned.map_err(|_| respond::preflight_refused());
+        }
+        planned
+    }
+
+    /// [`Gateway::plan`] for a request that is no form upload: phases 3 to 5.
+    fn plan_request<'g>(
+        &'g self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        Classified { target, query, op }: Classified,
+        tenant: &'g crate::config::Tenant,
+    ) -> Result<Planned<'g>, HcpError> {
         // The request's time, read once: it is authenticated at it and its retention judged
         // at it.
         let at = SystemTime::now();
