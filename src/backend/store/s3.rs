@@ -36,16 +36,30 @@ impl StoreS3 {
     /// changed it), each in its upload's turn; how many went. The store answers
     /// [`AUTOMATIC_ABORT`] after an upload's initiation as its `x-amz-abort-date`.
     pub async fn abort_uploads_older_than(&self, age: Duration) -> usize {
+        self.abort_in_batches(age, 1000).await
+    }
+
+    /// [`StoreS3::abort_uploads_older_than`], `batch` uploads read at a time — every one that
+    /// is due, not a batch an hour (uploads abandoned faster would pile up) — until one
+    /// aborts none (what cannot be aborted now is tried at the next sweep).
+    async fn abort_in_batches(&self, age: Duration, batch: usize) -> usize {
         let before = now_millis().saturating_sub(age.as_millis() as u64);
         let mut aborted = 0;
-        // (A bounded batch at a time: the rest next time.)
-        let old = self
-            .blocking(move |o| o.initiated_before(before, 1000))
-            .await;
-        for upload in old.unwrap_or_default() {
-            aborted += usize::from(self.abort_in_turn(upload).await.is_ok());
+        loop {
+            let old = self
+                .blocking(move |o| o.initiated_before(before, batch))
+                .await
+                .unwrap_or_default();
+            let read = old.len();
+            let mut gone = 0;
+            for upload in old {
+                gone += usize::from(self.abort_in_turn(upload).await.is_ok());
+            }
+            aborted += gone;
+            if read < batch || gone == 0 {
+                return aborted;
+            }
         }
-        aborted
     }
 
     /// Aborts an upload in its turn (no complete, abort or part commit of it at once).
@@ -2167,6 +2181,20 @@ mod tests {
             Err(StoreError::NoSuchUpload)
         ));
         assert_eq!(blobs(), 0);
+        // Every upload that is due goes in one sweep, not a batch of them.
+        let many: Vec<String> = (0..25)
+            .map(|i| {
+                let key = format!("k{i}");
+                objects
+                    .create_upload("b", key.as_bytes(), Description::default())
+                    .unwrap()
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.abort_in_batches(Duration::ZERO, 10).await, 25);
+        for id in &many {
+            assert!(matches!(objects.upload(id), Err(StoreError::NoSuchUpload)));
+        }
     }
 
     /// The gateway's key header counts only with the placeholder, decoded to UTF-8; a key in
