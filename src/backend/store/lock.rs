@@ -41,6 +41,9 @@ pub struct Retention {
 pub struct DefaultRetention {
     pub mode: Mode,
     pub days: u32,
+    /// Where it was given in years (`days` is 365 each): answered as it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub years: Option<u32>,
 }
 
 /// A bucket with object lock, and its default retention if it has one.
@@ -175,6 +178,7 @@ mod tests {
         let d = DefaultRetention {
             mode: Mode::Governance,
             days: 1,
+            years: None,
         };
         assert_eq!(d.from(NOW), r(Mode::Governance, NOW + 86_400_000));
     }

@@ -1400,8 +1400,8 @@ impl S3 for StoreS3 {
         let rule = lock.default.map(|d| ObjectLockRule {
             default_retention: Some(s3s::dto::DefaultRetention {
                 mode: Some(ObjectLockRetentionMode::from(d.mode.as_str().to_string())),
-                days: Some(d.days as i32),
-                years: None,
+                days: d.years.is_none().then_some(d.days as i32),
+                years: d.years.map(|y| y as i32),
             }),
         });
         Ok(S3Response::new(GetObjectLockConfigurationOutput {
@@ -1437,9 +1437,11 @@ impl S3 for StoreS3 {
                 let mode =
                     mode.ok_or_else(|| s3_error!(MalformedXML, "A default retention has a mode."))?;
                 // At most a hundred years: a retention date stays a date.
-                let days = match (d.days, d.years) {
-                    (Some(days), None) if (1..=36_500).contains(&days) => days as u32,
-                    (None, Some(years)) if (1..=100).contains(&years) => years as u32 * 365,
+                let (days, years) = match (d.days, d.years) {
+                    (Some(days), None) if (1..=36_500).contains(&days) => (days as u32, None),
+                    (None, Some(years)) if (1..=100).contains(&years) => {
+                        (years as u32 * 365, Some(years as u32))
+                    }
                     (Some(_), Some(_)) | (None, None) => {
                         return Err(s3_error!(
                             MalformedXML,
@@ -1448,7 +1450,7 @@ impl S3 for StoreS3 {
                     }
                     _ => return Err(invalid_retention_period()),
                 };
-                Some(DefaultRetention { mode, days })
+                Some(DefaultRetention { mode, days, years })
             }
         };
         let bucket = input.bucket;
