@@ -537,8 +537,12 @@ fn parse_policy(body: &[u8]) -> Result<(PolicyOwner, Vec<PolicyGrant>), HcpError
                     (0, b"AccessControlPolicy") => {}
                     (0, _) => return Err(malformed()),
                     (1, b"AccessControlList") => has_list = true,
-                    (2, b"Grant") => grants.push(PolicyGrant::default()),
-                    (3, b"Grantee") => {
+                    // (A grant only in the list: one elsewhere is no document's.)
+                    (2, b"Grant") if path[1] == b"AccessControlList" => {
+                        grants.push(PolicyGrant::default());
+                    }
+                    (_, b"Grant") => return Err(malformed()),
+                    (3, b"Grantee") if path[2] == b"Grant" => {
                         let grant = grants.last_mut().ok_or_else(malformed)?;
                         for a in e.attributes().flatten() {
                             if a.key.local_name().as_ref() == b"type" {
@@ -568,10 +572,10 @@ fn parse_policy(body: &[u8]) -> Result<(PolicyOwner, Vec<PolicyGrant>), HcpError
                 match names.as_slice() {
                     [_, b"Owner", b"ID"] => owner_id = Some(text),
                     [_, b"Owner", b"DisplayName"] => owner_name = Some(text),
-                    [_, _, b"Grant", b"Permission"] => {
+                    [_, b"AccessControlList", b"Grant", b"Permission"] => {
                         grants.last_mut().ok_or_else(malformed)?.permission = Some(text)
                     }
-                    [_, _, b"Grant", b"Grantee", field] => {
+                    [_, b"AccessControlList", b"Grant", b"Grantee", field] => {
                         let grant = grants.last_mut().ok_or_else(malformed)?;
                         match *field {
                             b"ID" => grant.id = Some(text),
@@ -949,6 +953,21 @@ mod tests {
             (
                 policy(&grant("Group", "URI", ALL_USERS, "READ").repeat(2)),
                 HcpCode::InvalidArgument,
+            ),
+            // (A grant outside the list is no ACL document's: HCP's "malformed".)
+            (
+                format!(
+                    "<AccessControlPolicy><Owner><ID>own&amp;er</ID>{}</Owner><AccessControlList/></AccessControlPolicy>",
+                    grant("Group", "URI", ALL_USERS, "READ")
+                ),
+                HcpCode::MalformedXML,
+            ),
+            (
+                format!(
+                    "<AccessControlPolicy><Owner><ID>own&amp;er</ID></Owner><Other>{}</Other><AccessControlList/></AccessControlPolicy>",
+                    grant("Group", "URI", ALL_USERS, "READ")
+                ),
+                HcpCode::MalformedXML,
             ),
         ] {
             assert_eq!(
