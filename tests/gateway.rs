@@ -1429,6 +1429,30 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
             assert_eq!(allowed, (status == 200).then_some(origin), "{sub}");
         }
     }
+    // The request itself gets what a browser needs to read its answer, a success or an error,
+    // not what only a preflight answers (RGW sends those on every answer to an Origin).
+    s3.put_object()
+        .bucket(&bucket)
+        .key("photo.jpg")
+        .body(b"jpeg".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let origin = [("origin", "https://app.example")];
+    for (key, status) in [("photo.jpg", 200), ("missing.jpg", 404)] {
+        let path = format!("/{bucket}/{key}");
+        let r = as_user(&gw, (USER, PASSWORD), "GET", &path, &origin, b"").await;
+        assert_eq!(r.status, status, "{}", r.text());
+        let allowed = r.header("access-control-allow-origin");
+        assert_eq!(allowed, Some("https://app.example"), "{key}");
+        for only in [
+            "access-control-allow-methods",
+            "access-control-allow-headers",
+            "access-control-max-age",
+        ] {
+            assert_eq!(r.header(only), None, "{key}: {only}");
+        }
+    }
     let other = preflight("https://evil.example").await;
     assert_eq!(other.status, 403, "{}", other.text());
     assert_eq!(other.header("access-control-allow-origin"), None);

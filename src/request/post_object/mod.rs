@@ -348,18 +348,9 @@ impl Gateway {
         let asked = (target, route);
         let preflight =
             self.backend_call_with(Operation::CorsPreflight, no_params, asked, &headers);
-        // (Manual: Allow-Methods and Allow-Headers are "Only returned for the OPTIONS request,
-        // not for the preflighted API call"; Max-Age is the preflight's too.)
-        let preflight_only = |n: &http::HeaderName| {
-            n == http::header::ACCESS_CONTROL_ALLOW_METHODS
-                || n == http::header::ACCESS_CONTROL_ALLOW_HEADERS
-                || n == http::header::ACCESS_CONTROL_MAX_AGE
-        };
+        // (Those of the form's answer: not the preflight's own, `cors_headers`.)
         match preflight.await {
-            Some((answer, _)) if answer.status == 200 => rewrite::cors_headers(&answer)
-                .into_iter()
-                .filter(|(n, _)| !preflight_only(n))
-                .collect(),
+            Some((answer, _)) if answer.status == 200 => rewrite::cors_headers(&answer),
             _ => Vec::new(),
         }
     }
