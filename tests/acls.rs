@@ -1398,6 +1398,66 @@ async fn an_acl_change_is_tied_to_the_object_judged_on_rgw() {
     an_acl_change_is_tied_to_the_object_judged(Backend::Rgw, "tied-").await;
 }
 
+/// An ACL change the backend refuses changes nothing: the grants to users it would have
+/// replaced (the gateway's record, removed just before the change is sent) are there again —
+/// Bob still reads — and the client gets the backend's refusal. (AWS's Block Public Access
+/// refuses a grant to all users so; here a front refuses in RGW's stead.)
+#[tokio::test]
+async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
+    let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
+        assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
+        return;
+    };
+    let prefix = "refused-";
+    let bucket = unique_bucket("kept");
+    let refusal: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
+    let line = format!("PUT /{prefix}{bucket}/?acl= ");
+    let upstream = rgw.trim_start_matches("http://");
+    let (front, armed) = refusing_front(upstream, line, refusal).await;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Rgw
+        .config_entry(&dir.path().join("data"))
+        .unwrap()
+        .replace(&rgw, &format!("http://{front}"));
+    let records = unique_bucket("gw-records");
+    let prefix_line = format!("bucket_prefix = \"{prefix}\"\n");
+    let tenant = format!("{prefix_line}records_bucket = \"{records}\"\n");
+    let base = base_config(prefix).replacen(&prefix_line, &tenant, 1);
+    let text = format!("{base}\n{}\n{entry}", users_config());
+    let gw = start_text(&text, dir, Backend::Rgw).await;
+    let s3 = gw.client();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let object = format!("/{bucket}/k");
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &object, &[], b"alice's").await;
+    assert_eq!(status, 200, "{body}");
+    let acl = format!("/{bucket}?acl");
+    let to_bob = [("x-amz-grant-read", "emailAddress=\"bob\"")];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &to_bob).await;
+    assert_eq!(status, 200, "{body}");
+    let listing = format!("/{bucket}");
+    let bob_lists = || status_of(&gw, Some(BOB), "GET", &listing, &[]);
+    assert_eq!(bob_lists().await.0, 200);
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let open = [(
+        "x-amz-grant-read",
+        "emailAddress=\"bob\", uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"",
+    )];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &open).await;
+    assert_eq!(status, 403, "{body}");
+    assert_hcp_error_body(&body, "AccessDenied");
+    assert!(
+        !armed.load(std::sync::atomic::Ordering::SeqCst),
+        "not refused by the front"
+    );
+    let (status, body) = bob_lists().await;
+    assert_eq!(status, 200, "Bob's grant was lost: {body}");
+    assert!(
+        !common::view::BackendView::rgw()
+            .bucket_is_public(&format!("{prefix}{bucket}"))
+            .await
+    );
+}
+
 /// A metadata change keeps its object's ACL, as HCP changes metadata in place: in a bucket
 /// that keeps versions (the change makes a new one) an object readable by anonymous callers
 /// (a grant to all users, the backend's) and by Bob (a grant to a user, the gateway's record)

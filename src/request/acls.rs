@@ -701,23 +701,62 @@ impl Gateway {
 
     /// Just before an ACL change is sent (checked whole, its body too): the grants to users it
     /// replaces are removed, so that a change that fails part-way leaves fewer grants, never
-    /// the old ones.
+    /// the old ones; the record removed, if there was one, for a change the backend refuses
+    /// ([`Gateway::restore_replaced_acl`]).
     pub(in crate::request) async fn remove_replaced_acl(
         &self,
         call: &Call<'_>,
-    ) -> Result<(), HcpError> {
+    ) -> Result<Option<Vec<u8>>, HcpError> {
         let Some((name, _)) = call.guards.acl_target.as_ref() else {
-            return Ok(());
+            return Ok(None);
         };
         let at = At {
             target: call.target,
             route: call.route,
         };
         let records = Records::of_tenant(at).ok_or_else(|| unavailable("no records".into()))?;
+        let replaced = Box::pin(self.get_record(&records, name.clone()))
+            .await
+            .map_err(unavailable)?;
         self.forget_acl(at, name);
         Box::pin(self.delete_record(&records, name.clone()))
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(replaced)
+    }
+
+    /// An ACL change the backend refused (a 4xx: nothing changed there) gets the grants to
+    /// users it replaced back, as they were; where they cannot be written again, 503 (set the
+    /// ACL again) — never the refusal alone, which would say that nothing changed.
+    pub(in crate::request) async fn restore_replaced_acl(
+        &self,
+        call: &Call<'_>,
+        status: u16,
+    ) -> Result<(), HcpError> {
+        let (Some((name, _)), Some(replaced)) = (
+            call.guards.acl_target.as_ref(),
+            call.guards.replaced_acl.as_ref(),
+        ) else {
+            return Ok(());
+        };
+        if !(400..500).contains(&status) {
+            return Ok(());
+        }
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let records = Records::of_tenant(at).ok_or_else(|| unavailable("no records".into()))?;
+        self.forget_acl(at, name);
+        self.put_record(&records, name.clone(), replaced)
+            .await
+            .map_err(|e| {
+                unavailable(format!("restoring the grants of a refused ACL change: {e}"))
+                    .with_message(
+                        "The ACL change was refused, and the grants to users it would have \
+                         replaced could not be kept: set the ACL again.",
+                    )
+            })
     }
 
     /// After the backend's success, where the tenant keeps records: the grants to users that

@@ -129,6 +129,9 @@ pub(super) struct Guards {
     /// An ACL change: the record of the grants to users it replaces, and for an object the
     /// instance it changes (the grants are recorded only if it is still the object).
     pub(super) acl_target: Option<(String, Option<String>)>,
+    /// The record of grants to users an ACL change removed before it was sent: written again
+    /// if the backend refuses the change.
+    pub(super) replaced_acl: Option<Vec<u8>>,
 }
 
 impl Guards {
@@ -934,7 +937,7 @@ impl Gateway {
         self.still_the_object_judged(call)
             .await
             .map_err(Stop::Answer)?;
-        self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
+        call.guards.replaced_acl = self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
         self.versioning_at_creation(call)
             .await
             .map_err(Stop::Answer)?;

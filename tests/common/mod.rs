@@ -727,6 +727,60 @@ pub async fn lossy_front(
     (addr, lost)
 }
 
+/// A TCP front for `backend` (`host:port`) that refuses one request in the backend's stead:
+/// once `armed` is set, the first request whose request line starts with `request`
+/// (`"PUT /bucket/?acl= "`) never reaches the backend and is answered `answer` (a whole answer
+/// that closes the connection).
+pub async fn refusing_front(
+    backend: &str,
+    request: String,
+    answer: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let armed = std::sync::Arc::new(AtomicBool::new(false));
+    let (backend, arming) = (backend.to_string(), armed.clone());
+    tokio::spawn(async move {
+        while let Ok((mut front, _)) = listener.accept().await {
+            let Ok(mut back) = tokio::net::TcpStream::connect(&backend).await else {
+                return;
+            };
+            let (request, armed) = (request.clone(), arming.clone());
+            tokio::spawn(async move {
+                let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+                loop {
+                    tokio::select! {
+                        read = front.read(&mut up) => {
+                            let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                            if up[..n].starts_with(request.as_bytes())
+                                && armed.swap(false, Ordering::SeqCst)
+                            {
+                                let _ = front.write_all(answer).await;
+                                return;
+                            }
+                            if back.write_all(&up[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                        read = back.read(&mut down) => {
+                            let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                            if front.write_all(&down[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, armed)
+}
+
 /// Sets `bucket`'s versioning to `status` through `s3`.
 /// Gives `bucket` a CORS configuration of one rule: `origin` may send `methods`.
 pub async fn set_cors(s3: &aws_sdk_s3::Client, bucket: &str, origin: &str, methods: &[&str]) {

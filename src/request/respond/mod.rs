@@ -111,6 +111,11 @@ impl Gateway {
             return Box::pin(self.created_by_a_lost_try(s, x, up, call, &upstream)).await;
         }
         let ok = (200..300).contains(&status);
+        if !ok && call.guards.replaced_acl.is_some() {
+            if let Err(e) = Box::pin(self.restore_replaced_acl(call, status)).await {
+                return self.answer(s, x, e).await;
+            }
+        }
         // (A bucket sub-resource's document — a CORS or lifecycle configuration — is settled
         // too: a backend's namespace names it.)
         let document = call.op.result_root().is_some()
