@@ -1398,6 +1398,63 @@ async fn an_acl_change_is_tied_to_the_object_judged_on_rgw() {
     an_acl_change_is_tied_to_the_object_judged(Backend::Rgw, "tied-").await;
 }
 
+/// An object's owner holds write and write ACL on it (manual 779): a metadata change of his
+/// own object in Alice's bucket that sets an ACL is his to make — the object then public,
+/// still his — while the same change of Alice's object is not (403, nothing changed).
+async fn an_owner_sets_an_acl_in_a_metadata_change(backend: Backend, prefix: &str) {
+    let Some((gw, bucket)) =
+        bucket_written_by(backend, prefix, "edit", "emailAddress=\"bob\"").await
+    else {
+        return;
+    };
+    let view = common::view::BackendView::of(&gw);
+    let backend_bucket = format!("{prefix}{bucket}");
+    for (user, key) in [(BOB, "bobs"), (USER, "alices")] {
+        let target = format!("/{bucket}/{key}");
+        let (status, body) = as_user_with_body(&gw, user, "PUT", &target, &[], b"x").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let edit = |key: &str| {
+        let source = format!("/{bucket}/{key}");
+        let target = source.clone();
+        let gw = &gw;
+        async move {
+            let headers = [
+                ("x-amz-copy-source", source.as_str()),
+                ("x-amz-metadata-directive", "REPLACE"),
+                ("x-amz-meta-colour", "blue"),
+                ("x-amz-acl", "public-read"),
+            ];
+            as_user_with_body(gw, BOB, "PUT", &target, &headers, b"").await
+        }
+    };
+    let (status, body) = edit("bobs").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(view.object_is_public(&backend_bucket, "bobs").await);
+    let acl = format!("/{bucket}/bobs?acl");
+    let (status, shown) = as_user_with_body(&gw, BOB, "GET", &acl, &[], b"").await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        inner(&inner(&shown, "Owner"), "DisplayName"),
+        BOB,
+        "{shown}"
+    );
+    let (status, body) = edit("alices").await;
+    assert_eq!(status, 403, "{body}");
+    assert_hcp_error_body(&body, "AccessDenied");
+    assert!(!view.object_is_public(&backend_bucket, "alices").await);
+}
+
+#[tokio::test]
+async fn an_owner_sets_an_acl_in_a_metadata_change_on_the_embedded_store() {
+    an_owner_sets_an_acl_in_a_metadata_change(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn an_owner_sets_an_acl_in_a_metadata_change_on_rgw() {
+    an_owner_sets_an_acl_in_a_metadata_change(Backend::Rgw, "edit-").await;
+}
+
 /// An ACL change the backend refuses changes nothing: the grants to users it would have
 /// replaced (the gateway's record, removed just before the change is sent) are there again —
 /// Bob still reads — and the client gets the backend's refusal. (AWS's Block Public Access

@@ -115,6 +115,13 @@ pub fn object_acl_applies(op: Operation) -> bool {
     )
 }
 
+/// Whether `op` with `params` acts on one object its owner and ACL may allow: those of
+/// [`object_acl_applies`], and a metadata change — its object's owner holds write and write
+/// ACL on it (manual 779), an ACL on the edit included.
+fn acts_on_its_object(op: Operation, params: &Params) -> bool {
+    object_acl_applies(op) || (op == Operation::CopyObject && params.effects.metadata_edit)
+}
+
 /// Operations whose ACL headers may grant to individual users where the tenant keeps them (a
 /// multipart upload's ACL would have to wait for its completion: not kept).
 pub fn may_grant_to_users(op: Operation) -> bool {
@@ -331,7 +338,7 @@ impl Gateway {
                 ..Judged::default()
             });
         }
-        let object = object_acl_applies(op).then(|| params.get("versionId"));
+        let object = acts_on_its_object(op, params).then(|| params.get("versionId"));
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
         let mut judged = match self.judge(at, object, caller, &needed.on_target).await {
             // HCP: a multi-object delete needs "delete permission for the bucket containing
@@ -943,7 +950,7 @@ impl Gateway {
                 lacking.push(p);
             }
         }
-        let object = object_acl_applies(op).then(|| params.get("versionId"));
+        let object = acts_on_its_object(op, params).then(|| params.get("versionId"));
         // (Refused or unreadable: the permissions' answer stands.)
         if let Ok(judged) = self.judge(at, object, caller, &lacking).await {
             held.extend(judged.held);
