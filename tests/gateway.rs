@@ -1501,6 +1501,71 @@ async fn cors_preflight_is_answered_by_the_bucket_configuration() {
     assert_eq!(gw.backend_requests(), before, "reached the backend");
     let still = preflight("https://evil.example").await;
     assert_eq!(still.status, 403, "{}", still.text());
+
+    // The manual's example configuration, as HCP applies it — the first rule matching the
+    // whole request, not (RGW's reading) the first whose origin matches: GET from
+    // www.example.com is the second rule's, anyone's (`*`, no credentials).
+    let manual =
+        "<CORSConfiguration><CORSRule><AllowedOrigin>http://www.example.com</AllowedOrigin>\
+        <AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>\
+        <AllowedMethod>DELETE</AllowedMethod><AllowedHeader>*</AllowedHeader>\
+        <MaxAgeSeconds>3000</MaxAgeSeconds><ExposeHeader>ETag</ExposeHeader></CORSRule>\
+        <CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>\
+        <AllowedHeader>*</AllowedHeader></CORSRule></CORSConfiguration>";
+    let md5 = content_md5(manual.as_bytes());
+    let md5 = [("content-md5", md5.as_str())];
+    let put = ("PUT", target_cors.as_str());
+    let r = raw::send_signed_with(&addr, (&ak, &sk), put, &md5, manual.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let asking = |method: &'static str| {
+        let headers = vec![
+            ("Host".to_string(), addr.clone()),
+            ("Origin".to_string(), "http://www.example.com".to_string()),
+            (
+                "Access-Control-Request-Method".to_string(),
+                method.to_string(),
+            ),
+            (
+                "Access-Control-Request-Headers".to_string(),
+                "x-amz-date".to_string(),
+            ),
+        ];
+        let (addr, target) = (addr.clone(), target.clone());
+        async move { send(&addr, "OPTIONS", target.as_bytes(), &headers, vec![]).await }
+    };
+    let get = asking("GET").await;
+    assert_eq!(get.status, 200, "{}", get.text());
+    assert_eq!(get.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(get.header("access-control-allow-credentials"), None);
+    assert_eq!(get.header("access-control-allow-methods"), Some("GET"));
+    let put = asking("PUT").await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    for (name, value) in [
+        ("access-control-allow-origin", "http://www.example.com"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-allow-headers", "x-amz-date"),
+        ("access-control-max-age", "3000"),
+        ("access-control-expose-headers", "ETag"),
+        (
+            "vary",
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
+    ] {
+        assert_eq!(put.header(name), Some(value), "{name}");
+    }
+    // (In the order the backend keeps them: RGW's is its own.)
+    let methods = put
+        .header("access-control-allow-methods")
+        .unwrap_or_default();
+    let mut methods: Vec<&str> = methods.split(", ").collect();
+    methods.sort_unstable();
+    assert_eq!(methods, ["DELETE", "POST", "PUT"]);
+    // The GET itself, from there: anyone's rule.
+    let origin = [("origin", "http://www.example.com")];
+    let path = format!("/{bucket}/photo.jpg");
+    let r = as_user(&gw, (USER, PASSWORD), "GET", &path, &origin, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
 
 /// A request head read byte by byte by a hand-written backend; `None` once the connection ends.

@@ -442,7 +442,7 @@ impl Gateway {
         if let Err(e) = self.prepare_writes(s, &mut call).await {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
-        self.forget_versioning(&call);
+        self.forget_bucket_settings(&call);
         if let Some(flow) = self.carried_out_here(s, x, &call, &auth.payload).await {
             return flow;
         }
@@ -450,7 +450,7 @@ impl Gateway {
             Ok(up) => self.respond(s, x, &call, up).await,
             Err(stop) => {
                 // (A change of versioning may have reached the backend all the same.)
-                self.forget_versioning(&call);
+                self.forget_bucket_settings(&call);
                 Box::pin(self.stop(s, x, stop)).await
             }
         }
@@ -489,14 +489,8 @@ impl Gateway {
             }
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
-        // (Boxed: only a DELETE asks. A browser's, where the backend is sent its Origin — not
-        // MinIO, `sign` —, and a conditional one are the backend's to answer.)
-        let backend_s = || {
-            let headers = &s.req_header().headers;
-            let cors = call.route.backend.dialect != crate::hcp::mapping::Dialect::Minio
-                && headers.contains_key(http::header::ORIGIN);
-            cors || headers.contains_key(http::header::IF_MATCH)
-        };
+        // (Boxed: only a DELETE asks. A conditional one is the backend's to answer.)
+        let backend_s = || s.req_header().headers.contains_key(http::header::IF_MATCH);
         if call.op == Operation::DeleteObject
             && Box::pin(self.nothing_to_delete(call, backend_s())).await
         {
@@ -840,9 +834,14 @@ impl Gateway {
         self.answer(s, x, e).await
     }
 
-    /// Forgets what was known of the bucket's versioning when a request may change it: once
-    /// when it is sent and once when it is answered (`validate::probes::VersioningCache`).
-    pub(super) fn forget_versioning(&self, call: &Call<'_>) {
+    /// Forgets what was known of the bucket's versioning and CORS rules when a request may
+    /// change them: once when it is sent and once when it is answered
+    /// (`validate::probes::VersioningCache`, `cors`).
+    pub(super) fn forget_bucket_settings(&self, call: &Call<'_>) {
+        let cors = call.op == Operation::BucketSubresource && call.params.get("cors").is_some();
+        if cors || matches!(call.op, Operation::DeleteBucket | Operation::CreateBucket) {
+            self.forget_cors(call.route);
+        }
         if matches!(
             call.op,
             Operation::PutBucketVersioning | Operation::DeleteBucket | Operation::CreateBucket

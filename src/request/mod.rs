@@ -47,6 +47,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod body;
 pub mod classify;
+mod cors;
 mod exchange;
 mod folders;
 mod forward;
@@ -95,6 +96,8 @@ pub struct Gateway {
     acl_changes: std::sync::atomic::AtomicU64,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
     locked_buckets: moka::sync::Cache<String, ()>,
+    /// Buckets' CORS rules, briefly (`cors`).
+    cors_rules: cors::RulesRead,
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
     /// write; a versioning change through this gateway forgets its bucket at once).
     versioned_buckets: validate::probes::VersioningCache,
@@ -235,6 +238,7 @@ impl Gateway {
                 .build(),
             acl_changes: std::sync::atomic::AtomicU64::new(0),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            cors_rules: cors::RulesRead::default(),
             hold_changes: owners::Turns::default(),
             underway: Arc::default(),
             versioned_buckets: validate::probes::VersioningCache::default(),
@@ -399,7 +403,19 @@ impl Gateway {
 
     async fn serve(&self, s: &mut ServerSession, x: &mut Exchange) -> Flow {
         match self.plan(s, x) {
-            Ok(Planned::Request(plan)) => self.forward(s, x, plan).await,
+            Ok(Planned::Request(plan)) if plan.op == Operation::CorsPreflight => {
+                Box::pin(self.preflight(s, x, (&plan.target, &plan.route))).await
+            }
+            Ok(Planned::Request(plan)) => {
+                // (A browser's request, authenticated: the bucket's rules decide the CORS
+                // headers of whatever answers it, an error too.)
+                if let Some(origin) = s.req_header().headers.get(http::header::ORIGIN) {
+                    let method = &s.req_header().method;
+                    let asked = (&plan.target, &plan.route);
+                    x.reply.cors = Box::pin(self.cors_of_request(origin, method, asked)).await;
+                }
+                self.forward(s, x, plan).await
+            }
             Ok(Planned::Form { target, route }) => {
                 Box::pin(self.post_object(s, x, target, route)).await
             }

@@ -116,11 +116,6 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
         bypass,
         copy_source,
     } = Families::of(name);
-    // A browser's Origin: the backend's CORS configuration answers with Access-Control-*
-    // headers on the actual request too.
-    if name == "origin" {
-        return true;
-    }
     match op {
         PutObject => attributes || acl || integrity || write_condition || object_lock,
         CopyObject => {
@@ -453,12 +448,6 @@ fn defined_headers(
     for (name, value) in out.headers.iter() {
         let n = name.as_str();
         if !defines_header(out.op, n) || n.starts_with(META) {
-            continue;
-        }
-        // MinIO answers every Origin by its global CORS policy (`cors_allow_origin`, `*` by
-        // default), no bucket's — HCP answers CORS by the bucket's rules alone, which MinIO
-        // keeps none of: its Access-Control-* would let any origin read the answer.
-        if n == "origin" && route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
             continue;
         }
         if n == "x-amz-copy-source" {

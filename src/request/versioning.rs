@@ -279,7 +279,7 @@ impl Gateway {
             Err(e) => return self.answer(s, x, e).await,
         };
         let recorded = self.record_versioning(at, status).await;
-        self.forget_versioning(call);
+        self.forget_bucket_settings(call);
         if let Err(cause) = recorded {
             return self.answer(s, x, unavailable(cause)).await;
         }

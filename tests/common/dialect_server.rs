@@ -10,7 +10,9 @@
 //! `slow-copy|MS[|CODE]` (a copy's result, or the error, after MS),
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
-//! result, in its namespace), `cors` (a bucket's CORS configuration, in the vendor's namespace), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
+//! result, in its namespace), `cors[|METHODS]` (a bucket's CORS configuration, in the vendor's namespace, one rule: any
+//! origin may GET, or the comma-separated METHODS; any other request an object's 200 with
+//! Access-Control-* headers of the server's own), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
 //! `obs-native` (OBS's own signing and header names; its buckets keep versions),
 //! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
@@ -447,12 +449,28 @@ async fn serve(
             let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CopyObjectResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
             respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await
         }
+        // (Anything else asked: an object's 200 with the backend's own CORS evaluation, which
+        // must not show through.)
+        Some("cors") if !req.path.contains("cors") => {
+            let own = [
+                ("Access-Control-Allow-Origin", "https://evil.example"),
+                ("Access-Control-Allow-Methods", "PUT"),
+                ("Content-Type", "text/plain"),
+            ];
+            respond(&mut conn, 200, &own, b"data").await
+        }
         Some("cors") => {
             let namespace = match vendor {
                 Vendor::Obs => "http://obs.myhwclouds.com/doc/2015-06-30/",
                 _ => "http://s3.amazonaws.com/doc/2006-03-01/",
             };
-            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CORSConfiguration xmlns=\"{namespace}\"><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>");
+            let methods: String = directive
+                .get(1)
+                .map_or("GET", String::as_str)
+                .split(',')
+                .map(|m| format!("<AllowedMethod>{m}</AllowedMethod>"))
+                .collect();
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><CORSConfiguration xmlns=\"{namespace}\"><CORSRule>{methods}<AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>");
             let xml = [("Content-Type", "application/xml")];
             respond(&mut conn, 200, &xml, body.as_bytes()).await
         }

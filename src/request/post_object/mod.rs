@@ -322,10 +322,8 @@ impl Gateway {
     }
 
     /// What a browser's form from another origin needs to read the answer (manual: a form POST
-    /// is a CORS "simple request"): the bucket's CORS headers for it, asked of the backend as the
-    /// preflight of this POST (its rules are the backend's to judge), for a form whose policy
-    /// holds and that may write here only. None from MinIO, whose global policy would answer
-    /// any origin (`sign`).
+    /// is a CORS "simple request"): the bucket's rules' headers for a POST from it
+    /// (`request::cors`), for a form whose policy holds and that may write here only.
     async fn form_cors(
         &self,
         origin: Option<&http::HeaderValue>,
@@ -335,24 +333,8 @@ impl Gateway {
         let Some(origin) = origin else {
             return Vec::new();
         };
-        if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
-            return Vec::new();
-        }
-        let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::ORIGIN, origin.clone());
-        headers.insert(
-            http::header::ACCESS_CONTROL_REQUEST_METHOD,
-            http::HeaderValue::from_static("POST"),
-        );
-        let no_params = crate::request::classify::Params::default();
-        let asked = (target, route);
-        let preflight =
-            self.backend_call_with(Operation::CorsPreflight, no_params, asked, &headers);
-        // (Those of the form's answer: not the preflight's own, `cors_headers`.)
-        match preflight.await {
-            Some((answer, _)) if answer.status == 200 => rewrite::cors_headers(&answer),
-            _ => Vec::new(),
-        }
+        self.cors_of_request(origin, &http::Method::POST, (target, route))
+            .await
     }
 
     /// What a stored form answers: a redirect, or `success_action_status` with its document.
@@ -400,10 +382,6 @@ impl Gateway {
                 .headers
                 .contains_key("x-amz-server-side-encryption");
         rewrite::answer_encryption(asked, stored, &mut resp);
-        for (name, value) in std::mem::take(&mut x.reply.cors) {
-            resp.append_header(name, value)
-                .expect("a header the backend sent");
-        }
         // HCP names the new version while versioning is enabled (manual, POST's answer headers;
         // S3's `null` names none) — where the gateway keeps HCP's versioning, as it says.
         if let Some(version) = crate::request::acls::version_of(stored) {

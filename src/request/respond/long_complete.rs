@@ -147,7 +147,7 @@ impl Gateway {
             resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
                 .expect("static");
             rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
-            if self.write_head(s, resp).await.is_err() {
+            if self.write_head(s, x, resp).await.is_err() {
                 return false;
             }
             x.status = 200;

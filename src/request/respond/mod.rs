@@ -65,10 +65,15 @@ impl Gateway {
     pub(super) async fn write_head(
         &self,
         s: &mut ServerSession,
-        resp: ResponseHeader,
+        x: &mut Exchange,
+        mut resp: ResponseHeader,
     ) -> pingora::Result<()> {
         if s.get_keepalive().is_some() && self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             s.set_keepalive(None);
+        }
+        // (The gateway's CORS decision for this request, on whatever answers it: `cors`.)
+        for (name, value) in std::mem::take(&mut x.reply.cors) {
+            resp.append_header(name, value).expect("a CORS header");
         }
         s.write_response_header(Box::new(resp)).await
     }
@@ -87,11 +92,6 @@ impl Gateway {
         // its header take a copy of their own.
         let upstream = up.session.resp_header().expect("response was read");
         let status = upstream.status.as_u16();
-        if call.op == Operation::CorsPreflight {
-            x.backend_status = Some(status);
-            let upstream = upstream.clone();
-            return self.answer_preflight(s, x, up, &upstream).await;
-        }
         self.note_answer(x, call, upstream);
         if status == 405 && call.op == Operation::HeadObject && rewrite::is_delete_marker(upstream)
         {
@@ -385,7 +385,7 @@ impl Gateway {
         rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
         x.status = resp.status.as_u16();
         x.bytes_out = body.len() as u64;
-        if self.write_head(s, resp).await.is_err()
+        if self.write_head(s, x, resp).await.is_err()
             || s.write_response_body(body, true).await.is_err()
         {
             return Flow::Abort;
@@ -419,7 +419,7 @@ impl Gateway {
     /// past (it was forgotten when the change was sent, too).
     pub(super) fn note_answer(&self, x: &mut Exchange, call: &Call<'_>, upstream: &ResponseHeader) {
         x.backend_status = Some(upstream.status.as_u16());
-        self.forget_versioning(call);
+        self.forget_bucket_settings(call);
         x.backend_request_id = ["x-amz-request-id", "x-obs-request-id"]
             .iter()
             .find_map(|h| upstream.headers.get(*h))
@@ -491,10 +491,7 @@ impl Gateway {
         let location = self.client_location(s, call.target);
         let doc = match self.settle_kept(x, call, upstream, body, &location).await {
             Ok(doc) => doc,
-            Err(err) => {
-                x.reply.cors = rewrite::cors_headers(upstream);
-                return self.answer(s, x, err).await;
-            }
+            Err(err) => return self.answer(s, x, err).await,
         };
         // What was read and its copies are gone: the document written is what is held while
         // the client reads it, however slowly.
@@ -511,7 +508,7 @@ impl Gateway {
             .expect("length");
         x.status = resp.status.as_u16();
         x.bytes_out = doc.len() as u64;
-        if self.write_head(s, resp).await.is_err()
+        if self.write_head(s, x, resp).await.is_err()
             || s.write_response_body(doc, true).await.is_err()
         {
             return Flow::Abort;
@@ -556,7 +553,7 @@ impl Gateway {
         }
         x.status = 304;
         x.code = Some(HcpCode::PreconditionFailed);
-        if self.write_head(s, resp).await.is_err() || s.finish_body().await.is_err() {
+        if self.write_head(s, x, resp).await.is_err() || s.finish_body().await.is_err() {
             return Flow::Abort;
         }
         Flow::KeepAlive
@@ -685,7 +682,7 @@ impl Gateway {
         resp: ResponseHeader,
     ) -> Flow {
         let bodiless = bodiless(s, resp.status.as_u16());
-        if self.write_head(s, resp).await.is_err() {
+        if self.write_head(s, x, resp).await.is_err() {
             return Flow::Abort;
         }
         if !bodiless {
@@ -720,43 +717,6 @@ impl Gateway {
             }
         }
         if s.finish_body().await.is_err() {
-            return Flow::Abort;
-        }
-        Flow::KeepAlive
-    }
-
-    /// A CORS preflight's answer: the backend's Access-Control-* headers when its CORS
-    /// configuration allows the origin and method, otherwise one and the same 403 whatever the
-    /// reason (no such bucket, no CORS configuration, a refused origin), so that a preflight
-    /// tells nothing about what exists.
-    pub(super) async fn answer_preflight(
-        &self,
-        s: &mut ServerSession,
-        x: &mut Exchange,
-        up: &mut Upstream,
-        upstream: &ResponseHeader,
-    ) -> Flow {
-        let mut held = self.held.hold_counted();
-        let _ = upstream::read_whole_body(&mut up.session, 64 * 1024, &mut held).await;
-        if upstream.status.as_u16() != 200 {
-            x.cause = Some(format!(
-                "preflight refused by the backend ({})",
-                upstream.status.as_u16()
-            ));
-            return self.answer(s, x, preflight_refused()).await;
-        }
-        let mut resp = ResponseHeader::build(200, Some(8)).expect("200");
-        for (name, value) in upstream.headers.iter() {
-            if name.as_str().starts_with("access-control-") || name == http::header::VARY {
-                resp.append_header(name.clone(), value.clone())
-                    .expect("valid header");
-            }
-        }
-        resp.insert_header(http::header::CONTENT_LENGTH, "0")
-            .expect("static");
-        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
-        x.status = 200;
-        if self.write_head(s, resp).await.is_err() || s.finish_body().await.is_err() {
             return Flow::Abort;
         }
         Flow::KeepAlive
@@ -892,17 +852,13 @@ impl Gateway {
         let body = err.to_xml(&x.reply.id, &self.cfg.host_id, x.reply.pretty);
         let mut resp: ResponseHeader =
             rewrite::error_header(&err, body.len(), &x.reply.id, &self.cfg.host_id);
-        for (name, value) in std::mem::take(&mut x.reply.cors) {
-            resp.append_header(name, value)
-                .expect("a header the backend sent");
-        }
         if closes || expect_left_waiting(s) {
             // (pingora writes the Connection header from the session's keep-alive.)
             s.set_keepalive(None);
             resp.insert_header(http::header::CONNECTION, "close")
                 .expect("static");
         }
-        if self.write_head(s, resp).await.is_err() {
+        if self.write_head(s, x, resp).await.is_err() {
             return false;
         }
         // The request head may not have been parsed at all (malformed requests are answered

@@ -92,36 +92,11 @@ fn passing(name: &str) -> Option<Passing> {
         _ => {
             let as_is = (name.starts_with("x-amz-meta-")
                 && !crate::request::object_owners::reserved(name))
-                || name.starts_with("x-amz-checksum-")
-                || (name.starts_with("access-control-") && !preflight_only(name));
+                || name.starts_with("x-amz-checksum-");
             return as_is.then_some(Passing::AsIs);
         }
     };
     Some(Passing::Named(wire))
-}
-
-/// CORS headers only a preflight answers (manual: Allow-Methods and Allow-Headers are "Only
-/// returned for the OPTIONS request, not for the preflighted API call"; Max-Age is the
-/// preflight's), which RGW and S3 send on every answer to an `Origin`.
-fn preflight_only(name: &str) -> bool {
-    matches!(
-        name,
-        "access-control-allow-methods" | "access-control-allow-headers" | "access-control-max-age"
-    )
-}
-
-/// A backend answer's CORS headers for the request it answers (not a preflight): what a
-/// browser needs to read the answer, an error too.
-pub fn cors_headers(upstream: &ResponseHeader) -> Vec<(http::HeaderName, http::HeaderValue)> {
-    upstream
-        .headers
-        .iter()
-        .filter(|(n, _)| {
-            (n.as_str().starts_with("access-control-") && !preflight_only(n.as_str()))
-                || n == &http::header::VARY
-        })
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect()
 }
 
 /// A version id S3 answers for an object stored while versioning was not enabled (`null`):

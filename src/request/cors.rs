@@ -1,0 +1,400 @@
+//! HCP's CORS, decided by the gateway: "The first CORS rule for the bucket that matches the
+//! request is the rule that is applied for creating the server response headers" (manual, CORS
+//! request validation) — for a preflight and for the request itself, an error answer too, by
+//! the bucket's configuration as the backend keeps it (`GET ?cors`, the document the gateway
+//! sent it, `validate::cors_document`). No backend's own evaluation shows through: Ceph RGW
+//! applies the first rule whose origin matches (refusing a method a later rule allows) and
+//! echoes the origin where HCP answers `*`; MinIO answers every origin by a global policy. A
+//! backend's `Access-Control-*` headers never pass (`rewrite::passing`), nor does the client's
+//! `Origin` reach a backend.
+//!
+//! What the rules give (manual, "Runtime response headers"): `Access-Control-Allow-Origin` —
+//! `*` where the rule's matching origin is `*`, else the request's origin with
+//! `Access-Control-Allow-Credentials: true` and `Vary: Origin`; the rule's
+//! `Access-Control-Expose-Headers`; to a preflight besides, the rule's methods, the headers
+//! asked, its `Max-Age` and `Vary: Origin, Access-Control-Request-Headers,
+//! Access-Control-Request-Method`. A preflight no rule allows is refused with one and the same
+//! 403 whatever the reason; a request no rule allows is answered without CORS headers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+use super::address::Target;
+use super::classify::{Operation, Params};
+use super::route::Route;
+use super::validate::cors_document::{self, Rule};
+use super::Gateway;
+
+/// How long a bucket's configuration, as read, decides (a change through this replica is
+/// taken at once; one through another replica after this long).
+const RULES_TTL: Duration = Duration::from_secs(5);
+
+/// What the configurations kept may weigh together (bytes, roughly: a configuration may be
+/// 2.5 MB).
+const RULES_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Buckets' CORS rules as read from their backends (`None`: the bucket has none), by backend
+/// and backend bucket.
+pub(super) struct RulesRead(moka::sync::Cache<String, Option<Arc<[Rule]>>>);
+
+impl Default for RulesRead {
+    fn default() -> Self {
+        RulesRead(
+            moka::sync::Cache::builder()
+                .max_capacity(RULES_BYTES)
+                .weigher(|key: &String, rules: &Option<Arc<[Rule]>>| {
+                    let size: usize = rules.iter().flat_map(|r| r.iter()).map(size).sum();
+                    u32::try_from(key.len() + size).unwrap_or(u32::MAX)
+                })
+                .time_to_live(RULES_TTL)
+                .build(),
+        )
+    }
+}
+
+/// Roughly the bytes a rule holds.
+fn size(rule: &Rule) -> usize {
+    let texts = rule
+        .origins
+        .iter()
+        .chain(&rule.methods)
+        .chain(&rule.headers)
+        .chain(&rule.expose)
+        .chain(&rule.id);
+    texts.map(|t| t.len() + 24).sum::<usize>() + std::mem::size_of::<Rule>()
+}
+
+/// Whether `value` matches `pattern`, which may hold one `*` (without regard to case for
+/// headers, `fold`).
+fn matches(pattern: &str, value: &str, fold: bool) -> bool {
+    let same = |a: &str, b: &str| {
+        if fold {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    match pattern.split_once('*') {
+        None => same(pattern, value),
+        Some((head, tail)) => {
+            value.len() >= head.len() + tail.len()
+                && value.is_char_boundary(head.len())
+                && value.is_char_boundary(value.len() - tail.len())
+                && same(head, &value[..head.len()])
+                && same(tail, &value[value.len() - tail.len()..])
+        }
+    }
+}
+
+/// The first rule allowing a request from `origin` with `method` and the `asked` headers (a
+/// preflight's), and whether the origin it matched is `*` (anyone's).
+pub fn allowing<'r>(
+    rules: &'r [Rule],
+    origin: &str,
+    method: &str,
+    asked: &[&str],
+) -> Option<(&'r Rule, bool)> {
+    rules.iter().find_map(|rule| {
+        let matched = rule.origins.iter().find(|o| matches(o, origin, false))?;
+        let allowed = rule.methods.iter().any(|m| m == method)
+            && asked
+                .iter()
+                .all(|h| rule.headers.iter().any(|a| matches(a, h, true)));
+        allowed.then_some((rule, matched == "*"))
+    })
+}
+
+/// The headers of an answer to a request `rule` allows: `preflight` with the headers it asked
+/// (as it sent them), if it is one.
+pub fn headers_of(
+    (rule, anyone): (&Rule, bool),
+    origin: &HeaderValue,
+    preflight: Option<Option<&HeaderValue>>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    use http::header;
+    let mut out = Vec::with_capacity(6);
+    let text = |s: &str| HeaderValue::from_str(s).ok();
+    if anyone {
+        out.push((
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ));
+    } else {
+        out.push((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()));
+        out.push((
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        ));
+    }
+    if let Some(expose) = (!rule.expose.is_empty())
+        .then(|| text(&rule.expose.join(", ")))
+        .flatten()
+    {
+        out.push((header::ACCESS_CONTROL_EXPOSE_HEADERS, expose));
+    }
+    let Some(asked) = preflight else {
+        if !anyone {
+            out.push((header::VARY, HeaderValue::from_static("Origin")));
+        }
+        return out;
+    };
+    if let Some(methods) = text(&rule.methods.join(", ")) {
+        out.push((header::ACCESS_CONTROL_ALLOW_METHODS, methods));
+    }
+    if let Some(asked) = asked {
+        out.push((header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone()));
+    }
+    if let Some(age) = rule.max_age {
+        out.push((header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age)));
+    }
+    out.push((
+        header::VARY,
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
+    ));
+    out
+}
+
+/// The headers a preflight asks to send (`Access-Control-Request-Headers`), each trimmed.
+pub fn asked_headers(value: Option<&HeaderValue>) -> Vec<&str> {
+    value
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Gateway {
+    /// The bucket's CORS rules (`None`: it has none, or is not there), read from its backend
+    /// and kept briefly; an `Err` where the backend could not say.
+    pub(super) async fn bucket_cors(
+        &self,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<Option<Arc<[Rule]>>, String> {
+        // (MinIO keeps no bucket's rules — `PUT ?cors` is 501 there: none to ask for.)
+        if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
+            return Ok(None);
+        }
+        let Some(bucket) = route.backend_bucket.as_deref() else {
+            return Ok(None);
+        };
+        let key = rules_key(route, bucket);
+        if let Some(rules) = self.cors_rules.0.get(&key) {
+            return Ok(rules);
+        }
+        let whole = Target {
+            raw_key: None,
+            ..target.clone()
+        };
+        let params = Params::default().with("cors", "");
+        let read = self.backend_call(Operation::BucketSubresource, params, &whole, route);
+        let rules = match read.await {
+            Some((h, body)) if h.status == 200 => match cors_document::read(&body) {
+                Ok(doc) => Some(Arc::from(doc.0)),
+                Err(e) => return Err(format!("the bucket's CORS configuration: {e:?}")),
+            },
+            // (No configuration, or no bucket: the same, no rule.)
+            Some((h, _)) if h.status == 404 => None,
+            other => {
+                let status = other.map(|(h, _)| h.status.as_u16());
+                return Err(format!("GET ?cors answered {status:?}"));
+            }
+        };
+        self.cors_rules.0.insert(key, rules.clone());
+        Ok(rules)
+    }
+
+    /// After a change of the bucket's CORS configuration (or the bucket deleted) through this
+    /// replica: the next request reads it again.
+    pub(super) fn forget_cors(&self, route: &Route<'_>) {
+        if let Some(bucket) = route.backend_bucket.as_deref() {
+            self.cors_rules.0.invalidate(&rules_key(route, bucket));
+        }
+    }
+
+    /// The CORS headers of the answer to a request from `origin` (not a preflight): those of
+    /// the first rule allowing its method, none where no rule does or the rules cannot be read.
+    pub(super) async fn cors_of_request(
+        &self,
+        origin: &HeaderValue,
+        method: &http::Method,
+        (target, route): (&Target, &Route<'_>),
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let Ok(origin_text) = origin.to_str() else {
+            return Vec::new();
+        };
+        let rules = match self.bucket_cors(target, route).await {
+            Ok(Some(rules)) => rules,
+            Ok(None) => return Vec::new(),
+            Err(cause) => {
+                tracing::warn!(bucket = ?route.backend_bucket, %cause, "CORS rules unread: no CORS headers");
+                return Vec::new();
+            }
+        };
+        match allowing(&rules, origin_text, method.as_str(), &[]) {
+            Some(allowed) => headers_of(allowed, origin, None),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Gateway {
+    /// A preflight's answer, by the bucket's rules: 200 with the headers of the first rule
+    /// allowing the origin, method and headers it asks for; otherwise one and the same 403
+    /// whatever the reason (no such bucket, no rules, none allowing it, rules that cannot be
+    /// read), so that a preflight — anonymous — tells nothing of what exists.
+    pub(super) async fn preflight(
+        &self,
+        s: &mut pingora::protocols::http::ServerSession,
+        x: &mut super::Exchange,
+        asked: (&Target, &Route<'_>),
+    ) -> super::Flow {
+        let headers = &s.req_header().headers;
+        let origin = headers.get(http::header::ORIGIN).cloned();
+        let method = headers
+            .get(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let wanted = headers
+            .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned();
+        let (Some(origin), Some(method)) = (origin, method) else {
+            x.cause = Some("a preflight without Origin or Access-Control-Request-Method".into());
+            return self.answer(s, x, super::respond::preflight_refused()).await;
+        };
+        let rules = match self.bucket_cors(asked.0, asked.1).await {
+            Ok(Some(rules)) => rules,
+            Ok(None) => {
+                x.cause = Some("no CORS configuration".into());
+                return self.answer(s, x, super::respond::preflight_refused()).await;
+            }
+            Err(cause) => {
+                x.cause = Some(cause);
+                return self.answer(s, x, super::respond::preflight_refused()).await;
+            }
+        };
+        let origin_text = origin.to_str().unwrap_or_default();
+        let names = asked_headers(wanted.as_ref());
+        let Some(allowed) = allowing(&rules, origin_text, &method, &names) else {
+            x.cause = Some("no CORS rule allows the origin, method and headers".into());
+            return self.answer(s, x, super::respond::preflight_refused()).await;
+        };
+        x.reply.cors = headers_of(allowed, &origin, Some(wanted.as_ref()));
+        let mut resp = pingora::http::ResponseHeader::build(200, Some(8)).expect("200");
+        resp.insert_header(http::header::CONTENT_LENGTH, "0")
+            .expect("static");
+        super::rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
+        x.status = 200;
+        if self.write_head(s, x, resp).await.is_err() || s.finish_body().await.is_err() {
+            return super::Flow::Abort;
+        }
+        super::Flow::KeepAlive
+    }
+}
+
+/// The key of a bucket's rules: its backend and its name there.
+fn rules_key(route: &Route<'_>, bucket: &str) -> String {
+    let mut key = String::with_capacity(route.backend.name.len() + 1 + bucket.len());
+    key.push_str(&route.backend.name);
+    key.push('\n');
+    key.push_str(bucket);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(origins: &[&str], methods: &[&str], headers: &[&str]) -> Rule {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Rule {
+            origins: own(origins),
+            methods: own(methods),
+            headers: own(headers),
+            ..Rule::default()
+        }
+    }
+
+    /// The manual's example configuration: the first rule matching origin, method and headers
+    /// applies — not the first whose origin matches (Ceph RGW's reading).
+    #[test]
+    fn the_first_rule_matching_the_whole_request_applies() {
+        let rules = [
+            rule(
+                &["http://www.example.com"],
+                &["PUT", "POST", "DELETE"],
+                &["*"],
+            ),
+            rule(&["*"], &["GET"], &["*"]),
+        ];
+        let (r, anyone) = allowing(&rules, "http://www.example.com", "GET", &[]).unwrap();
+        assert_eq!(
+            (r.methods.as_slice(), anyone),
+            (&["GET".to_string()][..], true)
+        );
+        let (r, anyone) = allowing(&rules, "http://www.example.com", "PUT", &["x-a"]).unwrap();
+        assert_eq!((r.methods.len(), anyone), (3, false));
+        assert!(allowing(&rules, "http://other.example", "PUT", &[]).is_none());
+        let only = [rule(&["https://*.example"], &["GET"], &["x-amz-*"])];
+        assert!(allowing(&only, "https://app.example", "GET", &["X-Amz-Date"]).is_some());
+        assert!(allowing(&only, "https://app.example", "GET", &["x-other"]).is_none());
+        assert!(allowing(&only, "http://app.example", "GET", &[]).is_none());
+        assert!(allowing(&only, "https://.example", "GET", &[]).is_some());
+        assert!(allowing(&only, "https://é.example", "GET", &[]).is_some());
+        assert!(allowing(&only, "https:/", "GET", &[]).is_none());
+    }
+
+    /// What HCP answers: `*` without credentials for anyone's rule; the origin, credentials
+    /// and `Vary: Origin` otherwise; a preflight the rule's methods, the headers asked, its
+    /// Max-Age and the three names of `Vary`.
+    #[test]
+    fn answers_say_what_hcp_says() {
+        let mut r = rule(&["*"], &["GET", "PUT"], &["*"]);
+        r.expose = vec!["ETag".into(), "x-amz-request-id".into()];
+        r.max_age = Some(3000);
+        let origin = HeaderValue::from_static("http://lgreen.example.com");
+        let asked = HeaderValue::from_static("Authorization");
+        let names = |h: Vec<(HeaderName, HeaderValue)>| -> Vec<(String, String)> {
+            h.into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                .collect()
+        };
+        assert_eq!(
+            names(headers_of((&r, true), &origin, Some(Some(&asked)))),
+            [
+                ("access-control-allow-origin", "*"),
+                ("access-control-expose-headers", "ETag, x-amz-request-id"),
+                ("access-control-allow-methods", "GET, PUT"),
+                ("access-control-allow-headers", "Authorization"),
+                ("access-control-max-age", "3000"),
+                (
+                    "vary",
+                    "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
+                ),
+            ]
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        r.expose.clear();
+        assert_eq!(
+            names(headers_of((&r, false), &origin, None)),
+            [
+                ("access-control-allow-origin", "http://lgreen.example.com"),
+                ("access-control-allow-credentials", "true"),
+                ("vary", "Origin"),
+            ]
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            asked_headers(Some(&HeaderValue::from_static(" a, ,B "))),
+            ["a", "B"]
+        );
+    }
+}
