@@ -43,7 +43,7 @@ const SUCCESS_ONLY_HEADERS: &[(&str, &str)] = &[
 /// How a backend header that passes ([`passing`]) is written to the client: S3's fixed names by
 /// a name of the gateway's own, as pingora would write them (the names it title-cases
 /// title-cased, the rest as they are: `passing_names_are_written_as_pingora_writes_them`) — no
-/// copy of the name per answer; the names of user metadata, checksums and CORS as the backend's.
+/// copy of the name per answer; the names of user metadata and checksums as the backend's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Passing {
     Named(&'static str),
@@ -51,7 +51,8 @@ enum Passing {
 }
 
 /// Whether a backend response header reaches the client (`None`: it stays behind), and how.
-/// S3's object, transfer and CORS headers pass; everything else — server names, the backend's
+/// S3's object and transfer headers pass; everything else — its own CORS decision (the
+/// gateway's is `request::cors`), server names, the backend's
 /// request ids, its region, KMS key ids (which name the backend account), cookies and headers of
 /// proxies in front of it, `Location` (which would show the tenant's bucket prefix), and the
 /// headers of features HCP does not offer (a lifecycle rule's `x-amz-expiration`, which names
@@ -2019,14 +2020,13 @@ mod tests {
             named.append_header(literal, "v").unwrap();
             assert_eq!(wire(given), wire(named), "{name}");
         }
-        for name in [
-            "x-amz-meta-color",
-            "x-amz-checksum-crc32",
-            "access-control-allow-origin",
-        ] {
+        for name in ["x-amz-meta-color", "x-amz-checksum-crc32"] {
             assert_eq!(passing(name), Some(Passing::AsIs), "{name}");
         }
+        // (CORS is the gateway's to decide: `request::cors`.)
         for name in [
+            "access-control-allow-origin",
+            "access-control-allow-methods",
             "server",
             "x-amz-request-id",
             "x-amz-id-2",
@@ -2258,10 +2258,13 @@ mod tests {
             "content-length",
             "x-amz-meta-color",
             "x-amz-version-id",
-            "access-control-allow-origin",
         ] {
             assert!(out.headers.contains_key(kept), "{kept} dropped");
         }
+        assert!(
+            !out.headers.contains_key("access-control-allow-origin"),
+            "the backend's own CORS decision passed"
+        );
         // HCP's encryption answer is for a write that asked, and it is HCP's.
         let mut asked = success_header(&up, &id, &host);
         answer_encryption(true, &up, &mut asked);
