@@ -378,6 +378,59 @@ async fn environment_variables() {
     );
 }
 
+/// A browser's preflight and request where the chain signs: the bucket's CORS rules are read
+/// (`GET ?cors`) signed with the chain's keys — fetched first, as for any backend request —
+/// and decide both answers (they once made the gateway panic: no credentials resolved yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_rules_are_read_with_chain_credentials() {
+    let (backend, requests) = http_server(Arc::new(|seen: &Seen| {
+        let rules = "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>\
+            <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+        match seen.path.contains("cors") {
+            true => (200, vec![], rules.into()),
+            false => (200, vec![], "data".into()),
+        }
+    }))
+    .await;
+    let p = gateway(
+        backend,
+        vec![
+            ("AWS_ACCESS_KEY_ID", CHAIN_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", CHAIN_SECRET.into()),
+            ("AWS_SESSION_TOKEN", "env-token".into()),
+        ],
+        tempfile::tempdir().unwrap(),
+    );
+    let preflight = vec![
+        ("host".to_string(), p.s3.clone()),
+        ("origin".to_string(), "https://app.example".to_string()),
+        (
+            "access-control-request-method".to_string(),
+            "GET".to_string(),
+        ),
+    ];
+    let r = common::raw::send(&p.s3, "OPTIONS", b"/bkt/k", &preflight, vec![]).await;
+    assert_eq!(r.status, 200, "{} {:?}", r.text(), p.lines());
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let (ak, sk) = keys(USER, PASSWORD);
+    let origin = [("origin", "https://app.example")];
+    let headers = common::raw::V4::unsigned(&ak, &sk, &p.s3).sign("GET", b"/bkt/k", &origin);
+    let r = common::raw::send(&p.s3, "GET", b"/bkt/k", &headers, vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let seen = requests.lock().unwrap().clone();
+    let rules = seen
+        .iter()
+        .find(|s| s.path.contains("cors"))
+        .expect("the rules read");
+    assert_signed_by_chain(rules, "env-token");
+    assert!(
+        !p.lines().iter().any(|l| l.contains("panicked")),
+        "{:?}",
+        p.lines()
+    );
+}
+
 /// No source of the chain gives credentials: the client gets HCP's 503 ServiceUnavailable (the
 /// backend cannot be reached as the gateway), and nothing is sent unsigned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2013,6 +2013,42 @@ async fn version_markers_as_hcp_reads_them() {
     assert!(empty, "{text}");
 }
 
+/// A CORS configuration acts as it was sent, whatever the store's serialiser escapes in it
+/// (an ID `Bob's "rule"` comes back with `&apos;`), and preflights ask the store for the rules
+/// once, not each.
+#[tokio::test]
+async fn cors_rules_act_as_they_were_sent_and_are_read_once() {
+    let gw = start(Backend::Store).await.unwrap();
+    let bucket = gw.with_bucket("quoted").await;
+    let doc =
+        "<CORSConfiguration><CORSRule><ID>Bob's \"rule\"</ID><AllowedOrigin>*</AllowedOrigin>\
+        <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    let (ak, sk) = keys(USER, PASSWORD);
+    let addr = gw.addr();
+    let md5 = content_md5(doc.as_bytes());
+    let md5 = [("content-md5", md5.as_str())];
+    let target = format!("/{bucket}?cors");
+    let put = ("PUT", target.as_str());
+    let r = common::raw::send_signed_with(&addr, (&ak, &sk), put, &md5, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        ("origin".to_string(), "https://app.example".to_string()),
+        (
+            "access-control-request-method".to_string(),
+            "GET".to_string(),
+        ),
+    ];
+    let object = format!("/{bucket}/k");
+    let before = gw.backend_requests();
+    for _ in 0..3 {
+        let r = common::raw::send(&addr, "OPTIONS", object.as_bytes(), &headers, vec![]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
+    assert_eq!(gw.backend_requests() - before, 1, "the rules read once");
+}
+
 /// HCP takes "any number of `CORSRule`" in a configuration of at most 2.5 MB: the store keeps
 /// 150 rules (it refused more than S3's 100), and a configuration over 2.5 MB is 400
 /// EntityTooLarge before the backend.

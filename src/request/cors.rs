@@ -35,22 +35,31 @@ const RULES_TTL: Duration = Duration::from_secs(5);
 /// 2.5 MB).
 const RULES_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Buckets' CORS rules as read from their backends (`None`: the bucket has none), by backend
-/// and backend bucket.
-pub(super) struct RulesRead(moka::sync::Cache<String, Option<Arc<[Rule]>>>);
+/// Buckets' CORS rules as read from their backends (`None`: the bucket has none, or they
+/// could not be read), by backend and backend bucket, each with the `generation` it was read
+/// at: a change through this replica starts a new one, and a reading of an older one is read
+/// again — a reading that raced the change is never taken for the rules after it.
+pub(super) struct RulesRead {
+    rules: moka::sync::Cache<String, Reading>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// A bucket's rules as read, and the generation they were read at.
+type Reading = (u64, Option<Arc<[Rule]>>);
 
 impl Default for RulesRead {
     fn default() -> Self {
-        RulesRead(
-            moka::sync::Cache::builder()
+        RulesRead {
+            rules: moka::sync::Cache::builder()
                 .max_capacity(RULES_BYTES)
-                .weigher(|key: &String, rules: &Option<Arc<[Rule]>>| {
+                .weigher(|key: &String, (_, rules): &Reading| {
                     let size: usize = rules.iter().flat_map(|r| r.iter()).map(size).sum();
                     u32::try_from(key.len() + size).unwrap_or(u32::MAX)
                 })
                 .time_to_live(RULES_TTL)
                 .build(),
-        )
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 }
 
@@ -173,12 +182,14 @@ pub fn asked_headers(value: Option<&HeaderValue>) -> Vec<&str> {
 
 impl Gateway {
     /// The bucket's CORS rules (`None`: it has none, or is not there), read from its backend
-    /// and kept briefly; an `Err` where the backend could not say.
+    /// and kept briefly; an `Err` where they could not be read — kept as briefly, so that
+    /// preflights do not each ask a backend that cannot say (or rules it cannot read).
     pub(super) async fn bucket_cors(
         &self,
         target: &Target,
         route: &Route<'_>,
     ) -> Result<Option<Arc<[Rule]>>, String> {
+        use std::sync::atomic::Ordering;
         // (MinIO keeps no bucket's rules — `PUT ?cors` is 501 there: none to ask for.)
         if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
             return Ok(None);
@@ -187,36 +198,61 @@ impl Gateway {
             return Ok(None);
         };
         let key = rules_key(route, bucket);
-        if let Some(rules) = self.cors_rules.0.get(&key) {
-            return Ok(rules);
+        let generation = self.cors_rules.generation.load(Ordering::Acquire);
+        if let Some((read_at, rules)) = self.cors_rules.rules.get(&key) {
+            if read_at == generation {
+                return Ok(rules);
+            }
         }
+        let read = self.read_bucket_cors(target, route).await;
+        let kept = read.as_ref().ok().cloned().flatten();
+        self.cors_rules.rules.insert(key, (generation, kept));
+        read
+    }
+
+    /// [`Gateway::bucket_cors`] as the backend answers now (`GET ?cors`, signed with the
+    /// backend's credentials, fetched where the AWS chain gives them).
+    async fn read_bucket_cors(
+        &self,
+        target: &Target,
+        route: &Route<'_>,
+    ) -> Result<Option<Arc<[Rule]>>, String> {
+        let mut route = Route {
+            tenant: route.tenant,
+            backend: route.backend,
+            backend_bucket: route.backend_bucket.clone(),
+            credentials: route.credentials.clone(),
+        };
+        self.resolve_credentials(&mut route).await?;
         let whole = Target {
             raw_key: None,
             ..target.clone()
         };
         let params = Params::default().with("cors", "");
-        let read = self.backend_call(Operation::BucketSubresource, params, &whole, route);
-        let rules = match read.await {
-            Some((h, body)) if h.status == 200 => match cors_document::read(&body) {
-                Ok(doc) => Some(Arc::from(doc.0)),
-                Err(e) => return Err(format!("the bucket's CORS configuration: {e:?}")),
+        let read = self.backend_call(Operation::BucketSubresource, params, &whole, &route);
+        match read.await {
+            Some((h, body)) if h.status == 200 => match cors_document::read_kept(&body) {
+                Ok(doc) => Ok(Some(Arc::from(doc.0))),
+                Err(e) => Err(format!("the bucket's CORS configuration: {e:?}")),
             },
             // (No configuration, or no bucket: the same, no rule.)
-            Some((h, _)) if h.status == 404 => None,
+            Some((h, _)) if h.status == 404 => Ok(None),
             other => {
                 let status = other.map(|(h, _)| h.status.as_u16());
-                return Err(format!("GET ?cors answered {status:?}"));
+                Err(format!("GET ?cors answered {status:?}"))
             }
-        };
-        self.cors_rules.0.insert(key, rules.clone());
-        Ok(rules)
+        }
     }
 
-    /// After a change of the bucket's CORS configuration (or the bucket deleted) through this
-    /// replica: the next request reads it again.
+    /// After a change of the bucket's CORS configuration (or the bucket deleted or made)
+    /// through this replica: the next request reads the rules again, and a reading under way
+    /// is not kept.
     pub(super) fn forget_cors(&self, route: &Route<'_>) {
         if let Some(bucket) = route.backend_bucket.as_deref() {
-            self.cors_rules.0.invalidate(&rules_key(route, bucket));
+            self.cors_rules
+                .generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            self.cors_rules.rules.invalidate(&rules_key(route, bucket));
         }
     }
 

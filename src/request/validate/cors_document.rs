@@ -53,6 +53,20 @@ pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
     whole(rules.0)
 }
 
+/// A configuration as a backend keeps and answers it (`GET ?cors`): the gateway's own
+/// document written again by the backend's serialiser — its references read, its size not
+/// judged again (a declaration and a namespace may take it past 2.5 MB).
+pub fn read_kept(doc: &[u8]) -> Result<CorsDocument, HcpError> {
+    let mut rules = Rules(Vec::new());
+    super::strict_xml::read_as(
+        doc,
+        &mut rules,
+        malformed,
+        super::strict_xml::Reading::Backend,
+    )?;
+    whole(rules.0)
+}
+
 /// The largest CORS configuration HCP takes (2.5 MB).
 pub const MAX_BYTES: usize = 5 * 1024 * 1024 / 2;
 
@@ -179,6 +193,33 @@ mod tests {
 
     fn code(doc: &str) -> Option<HcpCode> {
         read(doc.as_bytes()).err().map(|e| e.code)
+    }
+
+    /// What the gateway sends a backend reads back as it was, whatever the backend's
+    /// serialiser escapes (`'` as `&apos;`, `"`, `>`), and a client's document with a reference
+    /// is still refused.
+    #[test]
+    fn what_is_sent_reads_back_as_it_was() {
+        let doc = read(
+            b"<CORSConfiguration><CORSRule><ID>Bob's \"rule\" &gt; all</ID>\
+              <AllowedOrigin>https://*.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod>\
+              <AllowedHeader>x-'a'</AllowedHeader></CORSRule></CORSConfiguration>",
+        );
+        assert!(doc.is_err(), "a client's reference");
+        let doc = read(
+            b"<CORSConfiguration><CORSRule><ID>Bob's \"rule\" > all</ID>\
+              <AllowedOrigin>https://*.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod>\
+              <AllowedHeader>x-'a'</AllowedHeader></CORSRule></CORSConfiguration>",
+        )
+        .unwrap();
+        let sent = doc.to_xml();
+        assert!(
+            String::from_utf8_lossy(&sent).contains("&apos;"),
+            "escaped as a backend would"
+        );
+        assert_eq!(read_kept(&sent).unwrap(), doc);
+        let kept = b"<?xml version=\"1.0\"?><CORSConfiguration xmlns=\"x\"><CORSRule><ID>a<![CDATA[&b]]></ID><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+        assert_eq!(read_kept(kept).unwrap().0[0].id.as_deref(), Some("a&b"));
     }
 
     /// The manual's own example is read, and sent as it says.

@@ -27,12 +27,32 @@ pub(super) trait Fields {
     fn field(&mut self, path: &[Vec<u8>], value: Option<String>) -> Result<(), HcpError>;
 }
 
+/// Whose document is read: a client's, strictly, or one a backend keeps and answers — the
+/// gateway's own, as the backend writes it again (its serialiser's references, `&apos;` for a
+/// `'`, are read as what they stand for; CDATA and a field's text in pieces joined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reading {
+    Client,
+    Backend,
+}
+
 /// Reads `doc` strictly into `fields`; a fault of the reading itself is `malformed(why)`.
 pub(super) fn read(
     doc: &[u8],
     fields: &mut impl Fields,
     malformed: fn(&str) -> HcpError,
 ) -> Result<(), HcpError> {
+    read_as(doc, fields, malformed, Reading::Client)
+}
+
+/// [`read`], for a document of `reading`'s.
+pub(super) fn read_as(
+    doc: &[u8],
+    fields: &mut impl Fields,
+    malformed: fn(&str) -> HcpError,
+    reading: Reading,
+) -> Result<(), HcpError> {
+    let backend = reading == Reading::Backend;
     // (A byte-order mark before the declaration is no text outside a field.)
     let doc = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
     let mut reader = Reader::from_reader(doc);
@@ -70,7 +90,9 @@ pub(super) fn read(
             }
             Event::Text(t) => {
                 let piece = t.decode().map_err(|_| malformed("text not UTF-8"))?;
-                if fields.is_field(&path) {
+                if fields.is_field(&path) && backend {
+                    text.get_or_insert_with(String::new).push_str(&piece);
+                } else if fields.is_field(&path) {
                     if text.is_some() {
                         return Err(malformed("a field's text in pieces"));
                     }
@@ -82,10 +104,26 @@ pub(super) fn read(
             }
             Event::End(_) => {
                 if fields.is_field(&path) {
-                    fields.field(&path, text.take())?;
+                    let value = text.take();
+                    let value = if backend {
+                        value.map(|v| v.trim().to_string())
+                    } else {
+                        value
+                    };
+                    fields.field(&path, value)?;
                 }
                 text = None;
                 path.pop();
+            }
+            Event::GeneralRef(r) if backend && fields.is_field(&path) => {
+                let text = text.get_or_insert_with(String::new);
+                if !crate::hcp::xml::push_reference(text, &r) {
+                    return Err(malformed("an unknown reference"));
+                }
+            }
+            Event::CData(c) if backend && fields.is_field(&path) => {
+                let piece = std::str::from_utf8(&c).map_err(|_| malformed("text not UTF-8"))?;
+                text.get_or_insert_with(String::new).push_str(piece);
             }
             Event::CData(_) | Event::GeneralRef(_) => {
                 return Err(malformed("CDATA or a reference"));
