@@ -762,6 +762,56 @@ async fn origin_reaches_no_backend_and_the_bucket_s_rules_decide() {
     }
 }
 
+/// HCP validates CORS for all but "requests that fail authentication": a browser's request
+/// the gateway refuses once its user is authenticated (a forged upload id, a storage class that
+/// needs a restore) carries the bucket's CORS headers, so that the browser can read the refusal;
+/// a request whose credentials fail carries none, and costs the backend nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_to_authenticated_browsers_carry_cors_headers() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    server.respond_to("GET", "cors|GET,PUT,DELETE");
+    let origin = ("origin", "https://app.example");
+    let forged = format!("/bkt/k?uploadId={}", "A".repeat(40));
+    let glacier = [
+        origin,
+        ("x-amz-storage-class", "GLACIER"),
+        ("content-length", "0"),
+    ];
+    for (method, target, extra, status, code) in [
+        (
+            "DELETE",
+            forged.as_str(),
+            &[origin][..],
+            404,
+            "NoSuchUpload",
+        ),
+        ("PUT", "/bkt/k", &glacier[..], 400, "InvalidArgument"),
+    ] {
+        let v4 = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256);
+        let headers = v4.sign(method, target.as_bytes(), extra);
+        let r = send(&addr, method, target.as_bytes(), &headers, vec![]).await;
+        r.assert_hcp_error(status, code);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("*"),
+            "{method}"
+        );
+    }
+    let before = server.count();
+    let wrong = V4::now(&ak, "not-the-secret", &addr, sigv4::EMPTY_SHA256);
+    let headers = wrong.sign("GET", b"/bkt/k", &[origin]);
+    let r = send(&addr, "GET", b"/bkt/k", &headers, vec![]).await;
+    r.assert_hcp_error(403, "SignatureDoesNotMatch");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(
+        server.count(),
+        before,
+        "a failed signature cost the backend a request"
+    );
+}
+
 /// Object headers of features HCP does not offer stay behind, AWS's and OBS's names alike: a
 /// lifecycle rule's expiration (which names the operator's rule), a restore, a tag count, a
 /// website redirect; those of S3's that the gateway offers pass.

@@ -256,6 +256,28 @@ impl Gateway {
         }
     }
 
+    /// A browser's request refused once its user was authenticated (`Planned::Refused`):
+    /// HCP's error, with the CORS headers the bucket's rules give it where it can be routed.
+    pub(super) async fn refuse_browser(
+        &self,
+        s: &mut pingora::protocols::http::ServerSession,
+        x: &mut super::Exchange,
+        error: crate::hcp::errors::HcpError,
+        target: Target,
+    ) -> super::Flow {
+        let tenant = &self.cfg.tenants[&*target.tenant];
+        let route = super::route::route(tenant, self.backends.get(&tenant.backend), &target);
+        if let (Some(origin), Ok(route)) = (s.req_header().headers.get(http::header::ORIGIN), route)
+        {
+            let origin = origin.clone();
+            let method = s.req_header().method.clone();
+            x.reply.cors = self
+                .cors_of_request(&origin, &method, (&target, &route))
+                .await;
+        }
+        self.answer_early(s, x, error).await
+    }
+
     /// The CORS headers of the answer to a request from `origin` (not a preflight): those of
     /// the first rule allowing its method, none where no rule does or the rules cannot be read.
     pub(super) async fn cors_of_request(

@@ -154,7 +154,16 @@ enum Flow {
 #[allow(clippy::large_enum_variant)]
 enum Planned<'a> {
     Request(Plan<'a>),
-    Form { target: Target, route: Route<'a> },
+    Form {
+        target: Target,
+        route: Route<'a>,
+    },
+    /// A browser's request refused once its user was authenticated: answered with the CORS
+    /// headers the bucket's rules give it.
+    Refused {
+        error: HcpError,
+        target: Target,
+    },
 }
 
 /// Everything the phases before forwarding decided.
@@ -418,6 +427,9 @@ impl Gateway {
             }
             Ok(Planned::Form { target, route }) => {
                 Box::pin(self.post_object(s, x, target, route)).await
+            }
+            Ok(Planned::Refused { error, target }) => {
+                Box::pin(self.refuse_browser(s, x, error, target)).await
             }
             Err(e) => Box::pin(self.answer_early(s, x, e)).await,
         }

@@ -76,7 +76,10 @@ impl Gateway {
         // A preflight is anonymous: whatever refuses it is one and the same 403 (a reserved
         // name or a key too long for the backend would tell what the backend is).
         if op == Operation::CorsPreflight {
-            return planned.map_err(|_| respond::preflight_refused());
+            return match planned {
+                Ok(Planned::Refused { .. }) | Err(_) => Err(respond::preflight_refused()),
+                planned => planned,
+            };
         }
         planned
     }
@@ -101,6 +104,31 @@ impl Gateway {
             })?;
         x.caller = auth.identity.user().cloned();
         x.scheme = auth.identity.scheme().name();
+        // A browser's request refused from here on is refused to an authenticated user: its
+        // answer carries the CORS headers the bucket's rules give it (HCP validates all but
+        // "requests that fail authentication"; an anonymous one refused costs no backend
+        // request for them).
+        let browser = auth.identity.user().is_some()
+            && s.req_header().headers.contains_key(http::header::ORIGIN);
+        let refused_to = browser.then(|| target.clone());
+        let classified = Classified { target, query, op };
+        match self.plan_authenticated(s, x, classified, (tenant, auth, at)) {
+            Err(error) if refused_to.is_some() => {
+                let target = refused_to.expect("a browser's target");
+                Ok(Planned::Refused { error, target })
+            }
+            planned => planned,
+        }
+    }
+
+    /// [`Gateway::plan_request`] once authenticated: phases 3b to 5.
+    fn plan_authenticated<'g>(
+        &'g self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        Classified { target, query, op }: Classified,
+        (tenant, auth, at): (&'g crate::config::Tenant, Authenticated, SystemTime),
+    ) -> Result<Planned<'g>, HcpError> {
         let acl_needed = self.authorize(&auth, tenant, op, s.req_header(), &target)?;
         let mut params = Params::of(op, &query);
         params.take_response_headers(op, s.req_header());
