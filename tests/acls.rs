@@ -1461,6 +1461,21 @@ async fn an_owner_sets_an_acl_in_a_metadata_change_on_rgw() {
 /// refuses a grant to all users so; here a front refuses in RGW's stead.)
 #[tokio::test]
 async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
+    refused_acl_change(false).await;
+}
+
+/// A refused change gives back what it removed only while no other change came between: Bob
+/// (who may change the bucket's ACL) makes a change the backend refuses slowly; Alice's change
+/// meanwhile, which takes Bob's grants away, is carried out after his — his grants are not
+/// brought back over hers.
+#[tokio::test]
+async fn a_refused_acl_change_does_not_undo_a_later_one() {
+    refused_acl_change(true).await;
+}
+
+/// Alice's bucket, Bob granted read (and, `later`, write ACL) by its ACL; a change refused
+/// by a front in RGW's stead (after 600 ms where `later`, Alice's own change meanwhile).
+async fn refused_acl_change(later: bool) {
     let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
         assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
         return;
@@ -1470,7 +1485,8 @@ async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
     let refusal: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
     let line = format!("PUT /{prefix}{bucket}/?acl= ");
     let upstream = rgw.trim_start_matches("http://");
-    let (front, armed) = refusing_front(upstream, line, refusal).await;
+    let wait = std::time::Duration::from_millis(if later { 600 } else { 0 });
+    let (front, armed) = refusing_front(upstream, line, refusal, wait).await;
     let dir = tempfile::tempdir().unwrap();
     let entry = Backend::Rgw
         .config_entry(&dir.path().join("data"))
@@ -1488,7 +1504,10 @@ async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
     let (status, body) = as_user_with_body(&gw, USER, "PUT", &object, &[], b"alice's").await;
     assert_eq!(status, 200, "{body}");
     let acl = format!("/{bucket}?acl");
-    let to_bob = [("x-amz-grant-read", "emailAddress=\"bob\"")];
+    let mut to_bob = vec![("x-amz-grant-read", "emailAddress=\"bob\"")];
+    if later {
+        to_bob.push(("x-amz-grant-write-acp", "emailAddress=\"bob\""));
+    }
     let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &to_bob).await;
     assert_eq!(status, 200, "{body}");
     let listing = format!("/{bucket}");
@@ -1499,7 +1518,22 @@ async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
         "x-amz-grant-read",
         "emailAddress=\"bob\", uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"",
     )];
-    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &open).await;
+    let refused_change = status_of(
+        &gw,
+        Some(if later { BOB } else { USER }),
+        "PUT",
+        &acl,
+        &open,
+    );
+    let alice_s = async {
+        if later {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let private = [("x-amz-acl", "private")];
+            let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &private).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    let ((status, body), ()) = tokio::join!(refused_change, alice_s);
     assert_eq!(status, 403, "{body}");
     assert_hcp_error_body(&body, "AccessDenied");
     assert!(
@@ -1507,7 +1541,10 @@ async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
         "not refused by the front"
     );
     let (status, body) = bob_lists().await;
-    assert_eq!(status, 200, "Bob's grant was lost: {body}");
+    match later {
+        false => assert_eq!(status, 200, "Bob's grant was lost: {body}"),
+        true => assert_eq!(status, 403, "Alice's change was undone: {body}"),
+    }
     assert!(
         !common::view::BackendView::rgw()
             .bucket_is_public(&format!("{prefix}{bucket}"))

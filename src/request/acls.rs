@@ -706,6 +706,15 @@ impl Gateway {
         Ok(())
     }
 
+    /// An ACL change's turn on the record it replaces (`Call::acl_turn`), where it has one.
+    pub(in crate::request) async fn acl_turn(
+        &self,
+        call: &Call<'_>,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let (name, _) = call.guards.acl_target.as_ref()?;
+        Some(self.acl_turns.of(name.clone()).lock_owned().await)
+    }
+
     /// Just before an ACL change is sent (checked whole, its body too): the grants to users it
     /// replaces are removed, so that a change that fails part-way leaves fewer grants, never
     /// the old ones; the record removed, if there was one, for a change the backend refuses
@@ -746,7 +755,10 @@ impl Gateway {
         ) else {
             return Ok(());
         };
-        if !(400..500).contains(&status) {
+        // (A refused CreateBucket's record was a deleted bucket's, left over: never back. The
+        // change's turn kept any other change through this replica from coming between.)
+        let change = matches!(call.op, Operation::PutBucketAcl | Operation::PutObjectAcl);
+        if !change || !(400..500).contains(&status) {
             return Ok(());
         }
         let at = At {
@@ -825,7 +837,8 @@ impl Gateway {
                 if let Some((name, _)) = &call.guards.acl_target {
                     self.forget_acl(at, name);
                 }
-                return Ok(());
+                // (Allowed by the object's own owner or ACL: said if it landed on another.)
+                return self.still_the_object_judged(call).await;
             }
             Operation::PutObjectAcl => {
                 let target = call.guards.acl_target.clone();

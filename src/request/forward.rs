@@ -80,9 +80,13 @@ pub(super) struct Call<'a> {
     pub(super) held: Vec<authorize::Permission>,
     /// Where the request sets an ACL: the caller as an HCP user (`None`: anonymous).
     pub(super) acl_caller: Option<owners::Owner>,
-    /// The ETag of the object whose ACL allowed the request (a PUT `?acl` then changes only
-    /// that object).
+    /// The identity (`acls::identity_of`) of the object whose owner or ACL allowed the
+    /// request (a PUT `?acl` then changes only that object).
     pub(super) judged_object: Option<String>,
+    /// An ACL change's turn on the record of the grants it replaces, held from their removal
+    /// until the change is answered (`request::acls`): no other change through this replica
+    /// comes between.
+    pub(super) acl_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// A metadata change's object, read once before anything is judged (`edited_object`).
     pub(super) edited: Option<Box<EditedObject>>,
     /// A multi-object delete its bucket does not let the caller make: each object it names
@@ -431,6 +435,7 @@ impl Gateway {
             held: Vec::new(),
             acl_caller: None,
             judged_object: None,
+            acl_turn: None,
             edited,
             deletes_each: None,
             guards: Guards::default(),
@@ -933,10 +938,12 @@ impl Gateway {
             }
         }
         // (Only now, with the request checked whole: a refused one changes nothing.)
+        call.acl_turn = self.acl_turn(call).await;
+        call.guards.replaced_acl = self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
+        // (Last before sending, the records' requests done: the shortest time between.)
         self.still_the_object_judged(call)
             .await
             .map_err(Stop::Answer)?;
-        call.guards.replaced_acl = self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
         self.versioning_at_creation(call)
             .await
             .map_err(Stop::Answer)?;

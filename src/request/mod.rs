@@ -105,6 +105,8 @@ pub struct Gateway {
     known_folders: folders::KnownFolders,
     /// One hold change at a time per object, in this process (`request::retain`).
     hold_changes: owners::Turns,
+    /// One ACL change at a time per record of grants, in this process (`request::acls`).
+    acl_turns: owners::Turns,
     /// The users, replaced whole on reload; `cfg.users` is what the process started with.
     users: SharedUsers,
     /// Backend reachability, probed and from the requests' outcomes (`/readyz`).
@@ -249,6 +251,7 @@ impl Gateway {
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
             cors_rules: cors::RulesRead::default(),
             hold_changes: owners::Turns::default(),
+            acl_turns: owners::Turns::default(),
             underway: Arc::default(),
             versioned_buckets: validate::probes::VersioningCache::default(),
             known_folders: folders::KnownFolders::default(),

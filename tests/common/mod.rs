@@ -730,11 +730,12 @@ pub async fn lossy_front(
 /// A TCP front for `backend` (`host:port`) that refuses one request in the backend's stead:
 /// once `armed` is set, the first request whose request line starts with `request`
 /// (`"PUT /bucket/?acl= "`) never reaches the backend and is answered `answer` (a whole answer
-/// that closes the connection).
+/// that closes the connection) after `delay`.
 pub async fn refusing_front(
     backend: &str,
     request: String,
     answer: &'static [u8],
+    delay: std::time::Duration,
 ) -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -760,6 +761,7 @@ pub async fn refusing_front(
                             if up[..n].starts_with(request.as_bytes())
                                 && armed.swap(false, Ordering::SeqCst)
                             {
+                                tokio::time::sleep(delay).await;
                                 let _ = front.write_all(answer).await;
                                 return;
                             }
