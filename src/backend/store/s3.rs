@@ -1736,17 +1736,27 @@ impl S3 for StoreS3 {
             None => (0, source.size),
             Some(range) => copy_range(range, source.size)?,
         };
-        let body = self
-            .blocking(move |o| {
-                use std::io::{Read, Seek};
-                let mut file = file;
-                file.seek(std::io::SeekFrom::Start(start))?;
-                let mut body = o.writer()?;
-                body.copy_from(&mut file.take(length))?;
-                Ok(body)
-            })
-            .await?;
-        let part = self.commit_part(input.upload_id, number, body).await?;
+        // The copy and its commit run on their own, whatever becomes of this request: a copy the
+        // gateway stopped waiting for (`complete_timeout`) is finished and listed, as HCP
+        // "continues the operation in the background" (manual, client timeouts).
+        let store = StoreS3 {
+            objects: self.objects.clone(),
+        };
+        let upload = input.upload_id;
+        let copied = tokio::spawn(async move {
+            let body = store
+                .blocking(move |o| {
+                    use std::io::{Read, Seek};
+                    let mut file = file;
+                    file.seek(std::io::SeekFrom::Start(start))?;
+                    let mut body = o.writer()?;
+                    body.copy_from(&mut file.take(length))?;
+                    Ok(body)
+                })
+                .await?;
+            store.commit_part(upload, number, body).await
+        });
+        let part = copied.await.map_err(S3Error::internal_error)??;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(part.etag)),
@@ -2197,6 +2207,70 @@ mod tests {
         for id in &many {
             assert!(matches!(objects.upload(id), Err(StoreError::NoSuchUpload)));
         }
+    }
+
+    /// A part copy whose request is dropped once the copy has begun (the gateway stopped
+    /// waiting: `complete_timeout`) is finished and listed all the same, as HCP "continues the
+    /// operation in the background".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_part_copy_left_by_its_request_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Arc::new(Objects::open(dir.path()).unwrap());
+        objects.create_bucket("b").unwrap();
+        let mut w = objects.writer().unwrap();
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..64 {
+            w.write(&chunk).unwrap();
+        }
+        let description = Description::default();
+        let condition = super::super::objects::Condition::None;
+        objects
+            .commit("b", b"src", w, description, condition)
+            .unwrap();
+        let upload = objects
+            .create_upload("b", b"dst", Description::default())
+            .unwrap();
+        let store = StoreS3::new(objects.clone());
+        let input = UploadPartCopyInput::builder()
+            .bucket("b".into())
+            .key("dst".into())
+            .part_number(1)
+            .upload_id(upload.clone())
+            .copy_source(CopySource::Bucket {
+                bucket: "b".into(),
+                key: "src".into(),
+                version_id: None,
+            })
+            .build()
+            .unwrap();
+        let req = S3Request {
+            input,
+            method: http::Method::PUT,
+            uri: "/b/dst".parse().unwrap(),
+            headers: http::HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: None,
+            region: None,
+            service: None,
+            trailing_headers: None,
+        };
+        let copying = store.upload_part_copy(req);
+        tokio::pin!(copying);
+        let tmp = dir.path().join("tmp");
+        let begun = || std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some());
+        loop {
+            tokio::select! {
+                done = &mut copying => panic!("done before it was left: {:?}", done.is_ok()),
+                () = tokio::time::sleep(Duration::from_micros(200)) => if begun() { break },
+            }
+        }
+        drop(copying);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while objects.parts(&upload, 0, 10).unwrap().0.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the part never came");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(objects.parts(&upload, 0, 10).unwrap().0[0].1.size, 64 << 20);
     }
 
     /// The gateway's key header counts only with the placeholder, decoded to UTF-8; a key in
