@@ -2254,8 +2254,8 @@ mod tests {
             service: None,
             trailing_headers: None,
         };
-        let copying = store.upload_part_copy(req);
-        tokio::pin!(copying);
+        // (Boxed by the S3 trait: dropped below, the request is gone.)
+        let mut copying = store.upload_part_copy(req);
         let tmp = dir.path().join("tmp");
         let begun = || std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some());
         loop {
