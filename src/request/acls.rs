@@ -706,6 +706,18 @@ impl Gateway {
         Ok(())
     }
 
+    /// Just before an ACL change is sent: its turn on the record it replaces, the grants to
+    /// users it replaces removed, and — last, the records' requests done, the shortest time
+    /// before the change — the object it was allowed on checked to be the one there.
+    pub(in crate::request) async fn change_acl_in_turn(
+        &self,
+        call: &mut Call<'_>,
+    ) -> Result<(), HcpError> {
+        call.acl_turn = self.acl_turn(call).await;
+        call.guards.replaced_acl = self.remove_replaced_acl(call).await?;
+        self.still_the_object_judged(call).await
+    }
+
     /// An ACL change's turn on the record it replaces (`Call::acl_turn`), where it has one.
     pub(in crate::request) async fn acl_turn(
         &self,

@@ -398,6 +398,7 @@ impl Gateway {
             may_purge,
             sees_labels,
             acl_needed,
+            browser: _,
         } = plan;
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return Box::pin(self.stop(s, x, Stop::Unreachable(cause))).await;
@@ -937,13 +938,13 @@ impl Gateway {
                 buffered = Some(doc);
             }
         }
-        // (Only now, with the request checked whole: a refused one changes nothing.)
-        call.acl_turn = self.acl_turn(call).await;
-        call.guards.replaced_acl = self.remove_replaced_acl(call).await.map_err(Stop::Answer)?;
-        // (Last before sending, the records' requests done: the shortest time between.)
-        self.still_the_object_judged(call)
-            .await
-            .map_err(Stop::Answer)?;
+        // (Only now, with the request checked whole: a refused one changes nothing. Asked only
+        // of an ACL change: no other request waits on these.)
+        if call.guards.acl_target.is_some() {
+            Box::pin(self.change_acl_in_turn(call))
+                .await
+                .map_err(Stop::Answer)?;
+        }
         self.versioning_at_creation(call)
             .await
             .map_err(Stop::Answer)?;

@@ -185,6 +185,9 @@ struct Plan<'a> {
     acl_needed: acls::Needed,
     auth: Authenticated,
     route: Route<'a>,
+    /// Whether it is a browser's (an `Origin`): its answer carries the CORS headers the
+    /// bucket's rules give it (`cors`).
+    browser: bool,
 }
 
 /// How long a copy source's HEAD is kept (`Gateway::source_heads`).
@@ -421,7 +424,11 @@ impl Gateway {
             Ok(Planned::Request(plan)) => {
                 // (A browser's request, authenticated: the bucket's rules decide the CORS
                 // headers of whatever answers it, an error too.)
-                if let Some(origin) = s.req_header().headers.get(http::header::ORIGIN) {
+                if let Some(origin) = plan
+                    .browser
+                    .then(|| s.req_header().headers.get(http::header::ORIGIN))
+                    .flatten()
+                {
                     let method = &s.req_header().method;
                     let asked = (&plan.target, &plan.route);
                     x.reply.cors = Box::pin(self.cors_of_request(origin, method, asked)).await;

@@ -108,11 +108,10 @@ impl Gateway {
         // answer carries the CORS headers the bucket's rules give it (HCP validates all but
         // "requests that fail authentication"; an anonymous one refused costs no backend
         // request for them).
-        let browser = auth.identity.user().is_some()
-            && s.req_header().headers.contains_key(http::header::ORIGIN);
-        let refused_to = browser.then(|| target.clone());
+        let browser = s.req_header().headers.contains_key(http::header::ORIGIN);
+        let refused_to = (browser && auth.identity.user().is_some()).then(|| target.clone());
         let classified = Classified { target, query, op };
-        match self.plan_authenticated(s, x, classified, (tenant, auth, at)) {
+        match self.plan_authenticated(s, x, classified, (tenant, auth, at, browser)) {
             Err(error) if refused_to.is_some() => {
                 let target = refused_to.expect("a browser's target");
                 Ok(Planned::Refused { error, target })
@@ -127,7 +126,7 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         Classified { target, query, op }: Classified,
-        (tenant, auth, at): (&'g crate::config::Tenant, Authenticated, SystemTime),
+        (tenant, auth, at, browser): (&'g crate::config::Tenant, Authenticated, SystemTime, bool),
     ) -> Result<Planned<'g>, HcpError> {
         let acl_needed = self.authorize(&auth, tenant, op, s.req_header(), &target)?;
         let mut params = Params::of(op, &query);
@@ -186,6 +185,7 @@ impl Gateway {
             may_purge,
             sees_labels,
             acl_needed,
+            browser,
         }))
     }
 

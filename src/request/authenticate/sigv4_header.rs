@@ -103,6 +103,21 @@ pub(super) struct Claim<'a> {
     pub payload_hash: &'a str,
 }
 
+/// What a claim's credential scope or signed headers do wrong, if anything (checked by each
+/// caller of [`verify_claim`]: a header's is malformed, a presigned URL's parameters invalid).
+pub(super) fn claim_fault(claim: &Claim<'_>) -> Option<&'static str> {
+    if claim.auth.service != "s3" {
+        return Some("the credential scope's service must be s3");
+    }
+    if !claim.auth.signed_headers.split(';').any(|h| h == "host") {
+        return Some("host must be a signed header");
+    }
+    if !claim.amz_date.starts_with(claim.auth.date) {
+        return Some("the credential date does not match the request date");
+    }
+    None
+}
+
 /// Recomputes the signature of a claim over the raw request and compares in constant time.
 /// `user` is the claim's access key's, looked up by the caller (which reports an unknown key
 /// before anything else); `skip_query` leaves a parameter out of the canonical query (the
@@ -114,17 +129,6 @@ pub(super) fn verify_claim(
     claim: &Claim<'_>,
     skip_query: &[&str],
 ) -> Result<(Arc<User>, sigv4::SigningKey), HcpError> {
-    if claim.auth.service != "s3" {
-        return Err(malformed("the credential scope's service must be s3"));
-    }
-    if !claim.auth.signed_headers.split(';').any(|h| h == "host") {
-        return Err(malformed("host must be a signed header"));
-    }
-    if !claim.amz_date.starts_with(claim.auth.date) {
-        return Err(malformed(
-            "the credential date does not match the request date",
-        ));
-    }
     let (raw_path, raw_query) = split_target(req.raw_path());
     let canonical = sigv4::Canonical {
         method: req.method.as_str(),
@@ -235,6 +239,9 @@ pub(super) fn verify(
         amz_date: super::format_amz_date(request_time).into(),
         payload_hash,
     };
+    if let Some(fault) = claim_fault(&claim) {
+        return Err(malformed(fault));
+    }
     let (user, key) = verify_claim(authn, user, req, &claim, &[])?;
     let payload = match mode {
         PayloadMode::Digest(d) => Payload::Plain { sha256: Some(d) },

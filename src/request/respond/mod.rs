@@ -72,8 +72,10 @@ impl Gateway {
             s.set_keepalive(None);
         }
         // (The gateway's CORS decision for this request, on whatever answers it: `cors`.)
-        for (name, value) in std::mem::take(&mut x.reply.cors) {
-            resp.append_header(name, value).expect("a CORS header");
+        if !x.reply.cors.is_empty() {
+            for (name, value) in std::mem::take(&mut x.reply.cors) {
+                resp.append_header(name, value).expect("a CORS header");
+            }
         }
         s.write_response_header(Box::new(resp)).await
     }
