@@ -1324,7 +1324,14 @@ async fn owners_at_the_edges_on_rgw() {
 /// where another user replaces it while the change's body is on its way (after the
 /// `100 Continue`), the change is refused — 503, HCP's "set it again" — and the new object's
 /// ACL stays its own. (It once landed on Alice's object: Bob made her secret public.)
-async fn an_acl_change_is_tied_to_the_object_judged(backend: Backend, prefix: &str) {
+///
+/// With versions, Alice's new version meanwhile refuses the change alike, and Bob's version
+/// keeps the grants he gave Carol (a change refused before it is sent takes nothing away).
+async fn an_acl_change_is_tied_to_the_object_judged(
+    backend: Backend,
+    prefix: &str,
+    versioned: bool,
+) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let Some((gw, bucket)) =
         bucket_written_by(backend, prefix, "tied", "emailAddress=\"bob\"").await
@@ -1334,7 +1341,16 @@ async fn an_acl_change_is_tied_to_the_object_judged(backend: Backend, prefix: &s
     let view = common::view::BackendView::of(&gw);
     let backend_bucket = format!("{prefix}{bucket}");
     let target = format!("/{bucket}/k");
-    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &target, &[], b"bob's").await;
+    if versioned {
+        let enabled = aws_sdk_s3::types::BucketVersioningStatus::Enabled;
+        set_versioning(&gw.client(), &bucket, enabled).await;
+    }
+    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &target, &[], b"bob's").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bobs_version = r.header("x-amz-version-id").map(str::to_string);
+    let to_carol = [("x-amz-grant-read", "emailAddress=\"carol\"")];
+    let (status, body) =
+        as_user_with_body(&gw, BOB, "PUT", &format!("{target}?acl"), &to_carol, b"").await;
     assert_eq!(status, 200, "{body}");
     let acl_target = format!("{target}?acl");
     let (status, shown) = as_user_with_body(&gw, BOB, "GET", &acl_target, &[], b"").await;
@@ -1365,15 +1381,27 @@ async fn an_acl_change_is_tied_to_the_object_judged(backend: Backend, prefix: &s
     let mut interim = [0u8; 25];
     stream.read_exact(&mut interim).await.unwrap();
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
-    // Meanwhile Alice deletes Bob's object and stores her own under the name.
-    let (status, body) = as_user_with_body(&gw, USER, "DELETE", &target, &[], b"").await;
-    assert_eq!(status, 204, "{body}");
+    // Meanwhile Alice stores her own object under the name (deleting Bob's first where no
+    // versions are kept).
+    if !versioned {
+        let (status, body) = as_user_with_body(&gw, USER, "DELETE", &target, &[], b"").await;
+        assert_eq!(status, 204, "{body}");
+    }
     let (status, body) = as_user_with_body(&gw, USER, "PUT", &target, &[], b"alice's secret").await;
     assert_eq!(status, 200, "{body}");
     stream.write_all(doc.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     common::raw::parse(&raw).assert_hcp_error(503, "ServiceUnavailable");
+    if let Some(version) = bobs_version.filter(|_| versioned) {
+        let old = format!("{target}?versionId={version}");
+        let (status, body) = as_user_with_body(&gw, CAROL, "GET", &old, &[], b"").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "bob's"),
+            "Carol's grant was lost"
+        );
+    }
     assert!(!view.object_is_public(&backend_bucket, "k").await);
     let (status, body) = status_of(&gw, None, "GET", &target, &[]).await;
     assert_eq!(status, 403, "{body}");
@@ -1390,12 +1418,14 @@ async fn an_acl_change_is_tied_to_the_object_judged(backend: Backend, prefix: &s
 
 #[tokio::test]
 async fn an_acl_change_is_tied_to_the_object_judged_on_the_embedded_store() {
-    an_acl_change_is_tied_to_the_object_judged(Backend::Store, "").await;
+    an_acl_change_is_tied_to_the_object_judged(Backend::Store, "", false).await;
+    an_acl_change_is_tied_to_the_object_judged(Backend::Store, "", true).await;
 }
 
 #[tokio::test]
 async fn an_acl_change_is_tied_to_the_object_judged_on_rgw() {
-    an_acl_change_is_tied_to_the_object_judged(Backend::Rgw, "tied-").await;
+    an_acl_change_is_tied_to_the_object_judged(Backend::Rgw, "tied-", false).await;
+    an_acl_change_is_tied_to_the_object_judged(Backend::Rgw, "tied-", true).await;
 }
 
 /// An object's owner holds write and write ACL on it (manual 779): a metadata change of his
@@ -1461,7 +1491,7 @@ async fn an_owner_sets_an_acl_in_a_metadata_change_on_rgw() {
 /// refuses a grant to all users so; here a front refuses in RGW's stead.)
 #[tokio::test]
 async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
-    refused_acl_change(false).await;
+    refused_acl_change(Meanwhile::Nothing).await;
 }
 
 /// A refused change gives back what it removed only while no other change came between: Bob
@@ -1470,12 +1500,32 @@ async fn a_refused_acl_change_keeps_the_grants_it_would_replace() {
 /// brought back over hers.
 #[tokio::test]
 async fn a_refused_acl_change_does_not_undo_a_later_one() {
-    refused_acl_change(true).await;
+    refused_acl_change(Meanwhile::AliceChanges).await;
 }
 
-/// Alice's bucket, Bob granted read (and, `later`, write ACL) by its ACL; a change refused
-/// by a front in RGW's stead (after 600 ms where `later`, Alice's own change meanwhile).
-async fn refused_acl_change(later: bool) {
+/// A change waits for the one under way at most 10 s (as an owner change does), then is 503
+/// — a slow backend's (or a slow client's) change holds the others up no longer; Alice's
+/// change, not made, took nothing away.
+#[tokio::test]
+async fn an_acl_change_waits_for_another_ten_seconds_at_most() {
+    refused_acl_change(Meanwhile::AliceWaitsTooLong).await;
+}
+
+/// What happens while Bob's change is under way, in [`refused_acl_change`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Meanwhile {
+    /// Nothing: Alice's own change is the refused one.
+    Nothing,
+    /// Alice takes Bob's grants away while the backend takes 600 ms to refuse Bob's change.
+    AliceChanges,
+    /// The same, the backend taking 12 s.
+    AliceWaitsTooLong,
+}
+
+/// Alice's bucket, Bob granted read (and write ACL, but for `Nothing`) by its ACL; a change
+/// refused by a front in RGW's stead, and what happens `meanwhile`.
+async fn refused_acl_change(meanwhile: Meanwhile) {
+    let later = meanwhile != Meanwhile::Nothing;
     let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
         assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
         return;
@@ -1485,7 +1535,11 @@ async fn refused_acl_change(later: bool) {
     let refusal: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
     let line = format!("PUT /{prefix}{bucket}/?acl= ");
     let upstream = rgw.trim_start_matches("http://");
-    let wait = std::time::Duration::from_millis(if later { 600 } else { 0 });
+    let wait = std::time::Duration::from_millis(match meanwhile {
+        Meanwhile::Nothing => 0,
+        Meanwhile::AliceChanges => 600,
+        Meanwhile::AliceWaitsTooLong => 12_000,
+    });
     let (front, armed) = refusing_front(upstream, line, refusal, wait).await;
     let dir = tempfile::tempdir().unwrap();
     let entry = Backend::Rgw
@@ -1529,8 +1583,15 @@ async fn refused_acl_change(later: bool) {
         if later {
             tokio::time::sleep(std::time::Duration::from_millis(150)).await;
             let private = [("x-amz-acl", "private")];
+            let started = std::time::Instant::now();
             let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &private).await;
-            assert_eq!(status, 200, "{body}");
+            if meanwhile == Meanwhile::AliceWaitsTooLong {
+                assert_eq!(status, 503, "{body}");
+                assert_hcp_error_body(&body, "ServiceUnavailable");
+                assert!(started.elapsed() < std::time::Duration::from_millis(11_500));
+            } else {
+                assert_eq!(status, 200, "{body}");
+            }
         }
     };
     let ((status, body), ()) = tokio::join!(refused_change, alice_s);
@@ -1541,9 +1602,9 @@ async fn refused_acl_change(later: bool) {
         "not refused by the front"
     );
     let (status, body) = bob_lists().await;
-    match later {
-        false => assert_eq!(status, 200, "Bob's grant was lost: {body}"),
-        true => assert_eq!(status, 403, "Alice's change was undone: {body}"),
+    match meanwhile {
+        Meanwhile::AliceChanges => assert_eq!(status, 403, "Alice's change was undone: {body}"),
+        _ => assert_eq!(status, 200, "Bob's grant was lost: {body}"),
     }
     assert!(
         !common::view::BackendView::rgw()

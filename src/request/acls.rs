@@ -21,7 +21,7 @@
 //! sent with `If-Match` on the ETag that was judged, so that it cannot read a newer object.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use pingora::http::ResponseHeader;
@@ -713,18 +713,48 @@ impl Gateway {
         &self,
         call: &mut Call<'_>,
     ) -> Result<(), HcpError> {
-        call.acl_turn = self.acl_turn(call).await;
+        let turn = self.acl_turn(call).await?;
+        *call
+            .acl_turn
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = turn;
+        // (Checked before anything is removed — a change refused here changes nothing — and
+        // again once the records' requests are done; a change found on another object then
+        // puts back what it removed, in its turn.)
+        self.still_the_object_judged(call).await?;
         call.guards.replaced_acl = self.remove_replaced_acl(call).await?;
-        self.still_the_object_judged(call).await
+        if let Err(e) = self.still_the_object_judged(call).await {
+            self.put_back_replaced_acl(call).await?;
+            return Err(e);
+        }
+        Ok(())
     }
 
-    /// An ACL change's turn on the record it replaces (`Call::acl_turn`), where it has one.
-    pub(in crate::request) async fn acl_turn(
+    /// An ACL change's turn on the record it replaces (`Call::acl_turn`), where it has one;
+    /// 503 after [`owners::TURN_WAIT`] (the change before may be a slow backend's).
+    async fn acl_turn(
         &self,
         call: &Call<'_>,
-    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let (name, _) = call.guards.acl_target.as_ref()?;
-        Some(self.acl_turns.of(name.clone()).lock_owned().await)
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, HcpError> {
+        let Some((name, _)) = call.guards.acl_target.as_ref() else {
+            return Ok(None);
+        };
+        let turn = self.acl_turns.of(name.clone()).lock_owned();
+        match tokio::time::timeout(crate::request::owners::TURN_WAIT, turn).await {
+            Ok(turn) => Ok(Some(turn)),
+            Err(_) => Err(unavailable("another change of the ACL is under way".into())),
+        }
+    }
+
+    /// The change's turn given up, once what the backend answered is recorded (or put back):
+    /// the client's reading of the answer holds no other change up.
+    pub(in crate::request) fn acl_turn_done(&self, call: &Call<'_>) {
+        let turn = call
+            .acl_turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(turn);
     }
 
     /// Just before an ACL change is sent (checked whole, its body too): the grants to users it
@@ -761,18 +791,24 @@ impl Gateway {
         call: &Call<'_>,
         status: u16,
     ) -> Result<(), HcpError> {
-        let (Some((name, _)), Some(replaced)) = (
-            call.guards.acl_target.as_ref(),
-            call.guards.replaced_acl.as_ref(),
-        ) else {
-            return Ok(());
-        };
         // (A refused CreateBucket's record was a deleted bucket's, left over: never back. The
         // change's turn kept any other change through this replica from coming between.)
         let change = matches!(call.op, Operation::PutBucketAcl | Operation::PutObjectAcl);
         if !change || !(400..500).contains(&status) {
             return Ok(());
         }
+        self.put_back_replaced_acl(call).await
+    }
+
+    /// Writes back the record of grants to users the change removed, where it removed one
+    /// (in its turn).
+    async fn put_back_replaced_acl(&self, call: &Call<'_>) -> Result<(), HcpError> {
+        let (Some((name, _)), Some(replaced)) = (
+            call.guards.acl_target.as_ref(),
+            call.guards.replaced_acl.as_ref(),
+        ) else {
+            return Ok(());
+        };
         let at = At {
             target: call.target,
             route: call.route,
@@ -782,11 +818,13 @@ impl Gateway {
         self.put_record(&records, name.clone(), replaced)
             .await
             .map_err(|e| {
-                unavailable(format!("restoring the grants of a refused ACL change: {e}"))
-                    .with_message(
-                        "The ACL change was refused, and the grants to users it would have \
+                unavailable(format!(
+                    "restoring the grants of an ACL change not made: {e}"
+                ))
+                .with_message(
+                    "The ACL change was not made, and the grants to users it would have \
                          replaced could not be kept: set the ACL again.",
-                    )
+                )
             })
     }
 

@@ -84,9 +84,9 @@ pub(super) struct Call<'a> {
     /// request (a PUT `?acl` then changes only that object).
     pub(super) judged_object: Option<String>,
     /// An ACL change's turn on the record of the grants it replaces, held from their removal
-    /// until the change is answered (`request::acls`): no other change through this replica
-    /// comes between.
-    pub(super) acl_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// until what the backend answered is recorded (`request::acls`), not while the client
+    /// reads the answer: no other change through this replica comes between.
+    pub(super) acl_turn: std::sync::Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
     /// A metadata change's object, read once before anything is judged (`edited_object`).
     pub(super) edited: Option<Box<EditedObject>>,
     /// A multi-object delete its bucket does not let the caller make: each object it names
@@ -436,7 +436,7 @@ impl Gateway {
             held: Vec::new(),
             acl_caller: None,
             judged_object: None,
-            acl_turn: None,
+            acl_turn: std::sync::Mutex::default(),
             edited,
             deletes_each: None,
             guards: Guards::default(),

@@ -35,7 +35,7 @@ use forward::Call;
 pub const OWNER_TTL: Duration = Duration::from_secs(10);
 
 /// How long a CreateBucket or DeleteBucket waits for the one before it on the same bucket.
-const TURN_WAIT: Duration = Duration::from_secs(10);
+pub(in crate::request) const TURN_WAIT: Duration = Duration::from_secs(10);
 
 /// One change at a time per name in this process — of a bucket's owner, of an object's
 /// retention and holds: a turn lives while a request holds it, and is never evicted while held

@@ -176,7 +176,7 @@ impl Gateway {
             held: Vec::new(),
             acl_caller: None,
             judged_object: None,
-            acl_turn: None,
+            acl_turn: std::sync::Mutex::default(),
             edited: None,
             deletes_each: None,
             guards: call_guards,

@@ -114,7 +114,9 @@ impl Gateway {
         }
         let ok = (200..300).contains(&status);
         if !ok && call.guards.replaced_acl.is_some() {
-            if let Err(e) = Box::pin(self.restore_replaced_acl(call, status)).await {
+            let restored = Box::pin(self.restore_replaced_acl(call, status)).await;
+            self.acl_turn_done(call);
+            if let Err(e) = restored {
                 return self.answer(s, x, e).await;
             }
         }
@@ -146,7 +148,11 @@ impl Gateway {
             }
         }
         if ok {
-            if let Err(e) = self.records_after(call, upstream).await {
+            let recorded = self.records_after(call, upstream).await;
+            if call.guards.acl_target.is_some() {
+                self.acl_turn_done(call);
+            }
+            if let Err(e) = recorded {
                 return self.answer(s, x, e).await;
             }
         }
