@@ -762,6 +762,60 @@ async fn origin_reaches_no_backend_and_the_bucket_s_rules_decide() {
     }
 }
 
+/// A bucket's rules are read once and kept (5 s): another bucket's reading or refused
+/// requests do not make the gateway read them again; a change of them through the gateway
+/// does, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_rules_are_read_again_only_after_their_own_change() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    server.respond_to("GET", "cors");
+    let preflight = vec![
+        ("host".to_string(), addr.clone()),
+        ("origin".to_string(), "https://app.example".to_string()),
+        (
+            "access-control-request-method".to_string(),
+            "GET".to_string(),
+        ),
+    ];
+    let reads = || {
+        let seen = server.seen();
+        let this = |t: &str| t.starts_with("/bkt?") || t.starts_with("/bkt/?");
+        seen.iter()
+            .filter(|(m, t, _)| m == "GET" && this(t) && t.contains("cors"))
+            .count()
+    };
+    for _ in 0..2 {
+        let r = send(&addr, "OPTIONS", b"/bkt/k", &preflight, vec![]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(reads(), 1, "{:?}", server.seen());
+    let r = common::raw::send_signed(&addr, (&ak, &sk), "GET", "/other?cors", b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = common::raw::send_signed(&addr, (&ak, &sk), "GET", "/bkt?cors", b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = reads();
+    let r = send(&addr, "OPTIONS", b"/bkt/k", &preflight, vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        reads(),
+        before,
+        "read again after another request: {:?}",
+        server.seen()
+    );
+    let rules = b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>\
+        <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    let md5 = content_md5(rules);
+    let put = ("PUT", "/bkt?cors");
+    let r = common::raw::send_signed_with(&addr, (&ak, &sk), put, &[("content-md5", &md5)], rules)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(&addr, "OPTIONS", b"/bkt/k", &preflight, vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(reads(), before + 1, "not read again after a change");
+}
+
 /// HCP validates CORS for all but "requests that fail authentication": a browser's request
 /// the gateway refuses once its user is authenticated (a forged upload id, a storage class that
 /// needs a restore) carries the bucket's CORS headers, so that the browser can read the refusal;

@@ -37,12 +37,18 @@ const RULES_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Buckets' CORS rules as read from their backends (`None`: the bucket has none, or they
 /// could not be read), by backend and backend bucket, each with the `generation` it was read
-/// at: a change through this replica starts a new one, and a reading of an older one is read
-/// again — a reading that raced the change is never taken for the rules after it.
+/// at; and for each bucket whose rules a request through this replica may have changed, the
+/// generation of that change: a reading of the bucket's begun before it is read again — a
+/// reading that raced the change is never taken for the rules after it, and no other bucket's
+/// reading is touched.
 pub(super) struct RulesRead {
     rules: moka::sync::Cache<String, Reading>,
+    changed: moka::sync::Cache<String, u64>,
     generation: std::sync::atomic::AtomicU64,
 }
+
+/// How long a bucket's change is remembered: longer than any reading of its rules takes.
+const CHANGE_KEPT: Duration = Duration::from_secs(120);
 
 /// A bucket's rules as read, and the generation they were read at.
 type Reading = (u64, Option<Arc<[Rule]>>);
@@ -57,6 +63,10 @@ impl Default for RulesRead {
                     u32::try_from(key.len() + size).unwrap_or(u32::MAX)
                 })
                 .time_to_live(RULES_TTL)
+                .build(),
+            changed: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CHANGE_KEPT)
                 .build(),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
@@ -106,12 +116,19 @@ pub fn allowing<'r>(
     asked: &[&str],
 ) -> Option<(&'r Rule, bool)> {
     rules.iter().find_map(|rule| {
-        let matched = rule.origins.iter().find(|o| matches(o, origin, false))?;
-        let allowed = rule.methods.iter().any(|m| m == method)
+        // (An origin the rule names — a pattern of it — is answered as named, whatever the
+        // order of its origins, which a backend may keep sorted with `*` first.)
+        let named = rule
+            .origins
+            .iter()
+            .any(|o| o != "*" && matches(o, origin, false));
+        let anyone = !named && rule.origins.iter().any(|o| o == "*");
+        let allowed = (named || anyone)
+            && rule.methods.iter().any(|m| m == method)
             && asked
                 .iter()
                 .all(|h| rule.headers.iter().any(|a| matches(a, h, true)));
-        allowed.then_some((rule, matched == "*"))
+        allowed.then_some((rule, anyone))
     })
 }
 
@@ -167,17 +184,19 @@ pub fn headers_of(
     out
 }
 
-/// The headers a preflight asks to send (`Access-Control-Request-Headers`), each trimmed.
-pub fn asked_headers(value: Option<&HeaderValue>) -> Vec<&str> {
-    value
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The headers a preflight asks to send (`Access-Control-Request-Headers`), each trimmed;
+/// `None` for a value that is no text (no rule allows what cannot be read).
+pub fn asked_headers(value: Option<&HeaderValue>) -> Option<Vec<&str>> {
+    let Some(value) = value else {
+        return Some(Vec::new());
+    };
+    let text = value.to_str().ok()?;
+    Some(
+        text.split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect(),
+    )
 }
 
 impl Gateway {
@@ -200,7 +219,8 @@ impl Gateway {
         let key = rules_key(route, bucket);
         let generation = self.cors_rules.generation.load(Ordering::Acquire);
         if let Some((read_at, rules)) = self.cors_rules.rules.get(&key) {
-            if read_at == generation {
+            let changed = self.cors_rules.changed.get(&key);
+            if changed.is_none_or(|at| read_at > at) {
                 return Ok(rules);
             }
         }
@@ -249,10 +269,13 @@ impl Gateway {
     /// is not kept.
     pub(super) fn forget_cors(&self, route: &Route<'_>) {
         if let Some(bucket) = route.backend_bucket.as_deref() {
-            self.cors_rules
+            let key = rules_key(route, bucket);
+            let at = self
+                .cors_rules
                 .generation
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            self.cors_rules.rules.invalidate(&rules_key(route, bucket));
+            self.cors_rules.rules.invalidate(&key);
+            self.cors_rules.changed.insert(key, at);
         }
     }
 
@@ -341,7 +364,8 @@ impl Gateway {
         };
         let origin_text = origin.to_str().unwrap_or_default();
         let names = asked_headers(wanted.as_ref());
-        let Some(allowed) = allowing(&rules, origin_text, &method, &names) else {
+        let allowed = names.and_then(|names| allowing(&rules, origin_text, &method, &names));
+        let Some(allowed) = allowed else {
             x.cause = Some("no CORS rule allows the origin, method and headers".into());
             return self.answer(s, x, super::respond::preflight_refused()).await;
         };
@@ -408,6 +432,14 @@ mod tests {
         assert!(allowing(&only, "https://.example", "GET", &[]).is_some());
         assert!(allowing(&only, "https://é.example", "GET", &[]).is_some());
         assert!(allowing(&only, "https:/", "GET", &[]).is_none());
+        // A named origin is answered as named whichever comes first (RGW sorts `*` first).
+        for origins in [["https://app.example", "*"], ["*", "https://app.example"]] {
+            let both = [rule(&origins, &["GET"], &[])];
+            let (_, anyone) = allowing(&both, "https://app.example", "GET", &[]).unwrap();
+            assert!(!anyone, "{origins:?}");
+            let (_, anyone) = allowing(&both, "https://other.example", "GET", &[]).unwrap();
+            assert!(anyone, "{origins:?}");
+        }
     }
 
     /// What HCP answers: `*` without credentials for anyone's rule; the origin, credentials
@@ -452,7 +484,10 @@ mod tests {
         );
         assert_eq!(
             asked_headers(Some(&HeaderValue::from_static(" a, ,B "))),
-            ["a", "B"]
+            Some(vec!["a", "B"])
         );
+        let not_text = HeaderValue::from_bytes(b"x-a, x-\xff").unwrap();
+        assert_eq!(asked_headers(Some(&not_text)), None);
+        assert_eq!(asked_headers(None), Some(vec![]));
     }
 }

@@ -57,6 +57,9 @@ impl Retry {
 /// read it; nothing reads the access-log record for a decision.
 pub(super) struct Call<'a> {
     pub(super) op: Operation,
+    /// Whether its method only reads (GET, HEAD): a bucket sub-resource's read changes
+    /// nothing a cache of the gateway's holds.
+    pub(super) reads: bool,
     pub(super) params: &'a Params,
     pub(super) target: &'a Target,
     pub(super) route: &'a Route<'a>,
@@ -409,8 +412,10 @@ impl Gateway {
         let edited = self
             .copy_source_effects(op, &mut params, s.req_header(), (&target, &route))
             .await;
+        let method = &s.req_header().method;
         let mut call = Call {
             op,
+            reads: method == http::Method::GET || method == http::Method::HEAD,
             params: &params,
             target: &target,
             route: &route,
@@ -844,7 +849,9 @@ impl Gateway {
     /// change them: once when it is sent and once when it is answered
     /// (`validate::probes::VersioningCache`, `cors`).
     pub(super) fn forget_bucket_settings(&self, call: &Call<'_>) {
-        let cors = call.op == Operation::BucketSubresource && call.params.get("cors").is_some();
+        let cors = call.op == Operation::BucketSubresource
+            && !call.reads
+            && call.params.get("cors").is_some();
         if cors || matches!(call.op, Operation::DeleteBucket | Operation::CreateBucket) {
             self.forget_cors(call.route);
         }

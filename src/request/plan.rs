@@ -104,12 +104,11 @@ impl Gateway {
             })?;
         x.caller = auth.identity.user().cloned();
         x.scheme = auth.identity.scheme().name();
-        // A browser's request refused from here on is refused to an authenticated user: its
-        // answer carries the CORS headers the bucket's rules give it (HCP validates all but
-        // "requests that fail authentication"; an anonymous one refused costs no backend
-        // request for them).
+        // A browser's request refused from here on, to one of the tenant's users: its answer
+        // carries the CORS headers the bucket's rules give it (HCP validates all but
+        // "requests that fail authentication", `validates_cors`).
         let browser = s.req_header().headers.contains_key(http::header::ORIGIN);
-        let refused_to = (browser && auth.identity.user().is_some()).then(|| target.clone());
+        let refused_to = (browser && self.validates_cors(&auth, tenant)).then(|| target.clone());
         let classified = Classified { target, query, op };
         match self.plan_authenticated(s, x, classified, (tenant, auth, at, browser)) {
             Err(error) if refused_to.is_some() => {
@@ -118,6 +117,18 @@ impl Gateway {
             }
             planned => planned,
         }
+    }
+
+    /// Whether HCP validates a refused request's CORS: the request of one of the tenant's own
+    /// users, whose signature the tenant takes ("requests that fail authentication are not
+    /// validated" — a user of another tenant is none of this one's). An anonymous one is not
+    /// either: refused, it costs no backend request for the rules.
+    fn validates_cors(&self, auth: &Authenticated, tenant: &crate::config::Tenant) -> bool {
+        let scheme = auth.identity.scheme();
+        auth.identity.user().is_some_and(|user| {
+            authorize::belongs_to(user, &tenant.name)
+                && authorize::check_tenant(user, scheme, &tenant.name).is_ok()
+        })
     }
 
     /// [`Gateway::plan_request`] once authenticated: phases 3b to 5.

@@ -163,6 +163,7 @@ impl Gateway {
         }
         let call = Call {
             op: Operation::PutObject,
+            reads: false,
             params: &params,
             target: &upload.target,
             route: &route,
