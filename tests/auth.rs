@@ -411,6 +411,25 @@ async fn presigned_v4_urls() {
             send(&f.addr, "GET", scoped.as_bytes(), &host, vec![]),
         )
         .await;
+        // (Judged with the other parameters: before the key and the dates are.)
+        let (_, query) = scoped.split_once("X-Amz-Credential=").unwrap();
+        let unknown = scoped.replacen(&query[..8], "UNKNOWN1", 1);
+        let expired = scoped.replacen("X-Amz-Expires=300", "X-Amz-Expires=1", 1);
+        for (how, url) in [("an unknown key", unknown), ("expired", expired)] {
+            tokio::time::sleep(Duration::from_millis(if how == "expired" {
+                1100
+            } else {
+                0
+            }))
+            .await;
+            f.refused(
+                &format!("{what}, {how}"),
+                400,
+                "InvalidArgument",
+                send(&f.addr, "GET", url.as_bytes(), &host, vec![]),
+            )
+            .await;
+        }
     }
 
     let short = PresigningConfig::builder()

@@ -120,13 +120,6 @@ pub(super) fn verify(
         return Err(invalid("X-Amz-Signature is not 64 hex digits"));
     }
 
-    let user = authn.user(access_key)?;
-    if signed_at + Duration::from_secs(expires) < now {
-        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
-    }
-    if signed_at > now + authn.clock_skew {
-        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request is not valid yet."));
-    }
     let payload_hash = req
         .headers
         .get("x-amz-content-sha256")
@@ -144,9 +137,17 @@ pub(super) fn verify(
         amz_date: amz_date.into(),
         payload_hash,
     };
-    // (A header's claim with these is malformed; a query parameter's value here: 400.)
+    // (A header's claim with these is malformed; a query parameter's value here, judged with
+    // the other parameters before the key and the dates: 400.)
     if let Some(fault) = super::sigv4_header::claim_fault(&claim) {
         return Err(invalid(fault));
+    }
+    let user = authn.user(access_key)?;
+    if signed_at + Duration::from_secs(expires) < now {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
+    }
+    if signed_at > now + authn.clock_skew {
+        return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request is not valid yet."));
     }
     let (user, _) = verify_claim(authn, user, req, &claim, &[Param::Signature.name()])?;
     Authenticated::new(
