@@ -1485,6 +1485,89 @@ async fn an_owner_sets_an_acl_in_a_metadata_change_on_rgw() {
     an_owner_sets_an_acl_in_a_metadata_change(Backend::Rgw, "edit-").await;
 }
 
+/// A PUT `?acl` allowed by the object's owner is tied to the object judged even where the
+/// guard's own look finds no object (Bob deleted it just after it was judged): Alice's object
+/// stored while the change's body comes is not changed — 503, nothing sent. A front answers
+/// the guard's HEAD 404 in RGW's stead.
+#[tokio::test]
+async fn an_acl_change_whose_object_went_is_tied_to_the_object_judged() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
+        assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
+        return;
+    };
+    let prefix = "went-";
+    let bucket = unique_bucket("went");
+    let gone: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let line = format!("HEAD /{prefix}{bucket}/k ");
+    let upstream = rgw.trim_start_matches("http://");
+    let no_wait = std::time::Duration::ZERO;
+    let (front, armed) = refusing_front_after(upstream, line, gone, no_wait, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Rgw
+        .config_entry(&dir.path().join("data"))
+        .unwrap()
+        .replace(&rgw, &format!("http://{front}"));
+    let records = unique_bucket("gw-records");
+    let prefix_line = format!("bucket_prefix = \"{prefix}\"\n");
+    let tenant = format!("{prefix_line}records_bucket = \"{records}\"\nanonymous_acls = true\n");
+    let base = base_config(prefix).replacen(&prefix_line, &tenant, 1);
+    let text = format!("{base}\n{}\n{entry}", users_config());
+    let gw = start_text(&text, dir, Backend::Rgw).await;
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let grant = [("x-amz-grant-write", "emailAddress=\"bob\"")];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &format!("/{bucket}?acl"), &grant).await;
+    assert_eq!(status, 200, "{body}");
+    let target = format!("/{bucket}/k");
+    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &target, &[], b"bob's").await;
+    assert_eq!(status, 200, "{body}");
+    let acl_target = format!("{target}?acl");
+    // (No Owner: naming none, the document changes no owner, whatever object is there.)
+    let doc = "<AccessControlPolicy><AccessControlList><Grant>\
+         <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\">\
+         <URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
+         <Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>";
+    let (ak, sk) = keys(BOB, PASSWORD);
+    let addr = gw.addr();
+    let hash = hcp_s3_gateway::sig::v4::sha256_hex(doc.as_bytes());
+    let length = doc.len().to_string();
+    let headers = [
+        ("content-length", length.as_str()),
+        ("expect", "100-continue"),
+        ("connection", "close"),
+    ];
+    let signed =
+        common::raw::V4::now(&ak, &sk, &addr, &hash).sign("PUT", acl_target.as_bytes(), &headers);
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = common::raw::request_head("PUT", acl_target.as_bytes(), &signed);
+    stream.write_all(&head).await.unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(
+        !armed.load(std::sync::atomic::Ordering::SeqCst),
+        "the guard's HEAD not answered 404"
+    );
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &target, &[], b"alice's secret").await;
+    assert_eq!(status, 200, "{body}");
+    stream.write_all(doc.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    common::raw::parse(&raw).assert_hcp_error(503, "ServiceUnavailable");
+    let view = common::view::BackendView::rgw();
+    assert!(
+        !view
+            .object_is_public(&format!("{prefix}{bucket}"), "k")
+            .await
+    );
+}
+
 /// An ACL change the backend refuses changes nothing: the grants to users it would have
 /// replaced (the gateway's record, removed just before the change is sent) are there again —
 /// Bob still reads — and the client gets the backend's refusal. (AWS's Block Public Access

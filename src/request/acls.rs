@@ -783,14 +783,26 @@ impl Gateway {
         Ok(replaced)
     }
 
-    /// An ACL change the backend refused (a 4xx: nothing changed there) gets the grants to
-    /// users it replaced back, as they were; where they cannot be written again, 503 (set the
-    /// ACL again) — never the refusal alone, which would say that nothing changed.
-    pub(in crate::request) async fn restore_replaced_acl(
+    /// An ACL change the backend did not carry out: what it removed put back where a 4xx says
+    /// nothing changed, and its turn given up — the client's reading of the refusal holds no
+    /// other change up.
+    pub(in crate::request) async fn acl_change_refused(
         &self,
         call: &Call<'_>,
         status: u16,
     ) -> Result<(), HcpError> {
+        let restored = match call.guards.replaced_acl.is_some() {
+            true => self.restore_replaced_acl(call, status).await,
+            false => Ok(()),
+        };
+        self.acl_turn_done(call);
+        restored
+    }
+
+    /// An ACL change the backend refused (a 4xx: nothing changed there) gets the grants to
+    /// users it replaced back, as they were; where they cannot be written again, 503 (set the
+    /// ACL again) — never the refusal alone, which would say that nothing changed.
+    async fn restore_replaced_acl(&self, call: &Call<'_>, status: u16) -> Result<(), HcpError> {
         // (A refused CreateBucket's record was a deleted bucket's, left over: never back. The
         // change's turn kept any other change through this replica from coming between.)
         let change = matches!(call.op, Operation::PutBucketAcl | Operation::PutObjectAcl);
@@ -815,17 +827,18 @@ impl Gateway {
         };
         let records = Records::of_tenant(at).ok_or_else(|| unavailable("no records".into()))?;
         self.forget_acl(at, name);
-        self.put_record(&records, name.clone(), replaced)
-            .await
-            .map_err(|e| {
-                unavailable(format!(
-                    "restoring the grants of an ACL change not made: {e}"
-                ))
-                .with_message(
-                    "The ACL change was not made, and the grants to users it would have \
+        let put = self.put_record(&records, name.clone(), replaced).await;
+        // (A reading made while it was written is not kept either.)
+        self.forget_acl(at, name);
+        put.map_err(|e| {
+            unavailable(format!(
+                "restoring the grants of an ACL change not made: {e}"
+            ))
+            .with_message(
+                "The ACL change was not made, and the grants to users it would have \
                          replaced could not be kept: set the ACL again.",
-                )
-            })
+            )
+        })
     }
 
     /// After the backend's success, where the tenant keeps records: the grants to users that

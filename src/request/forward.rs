@@ -462,6 +462,7 @@ impl Gateway {
             Err(stop) => {
                 // (A change of versioning may have reached the backend all the same.)
                 self.forget_bucket_settings(&call);
+                self.acl_turn_done(&call);
                 Box::pin(self.stop(s, x, stop)).await
             }
         }
@@ -947,7 +948,7 @@ impl Gateway {
         }
         // (Only now, with the request checked whole: a refused one changes nothing. Asked only
         // of an ACL change: no other request waits on these.)
-        if call.guards.acl_target.is_some() {
+        if call.guards.acl_target.is_some() || call.judged_object.is_some() {
             Box::pin(self.change_acl_in_turn(call))
                 .await
                 .map_err(Stop::Answer)?;

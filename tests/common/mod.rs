@@ -740,6 +740,21 @@ pub async fn refusing_front(
     std::net::SocketAddr,
     std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
+    refusing_front_after(backend, request, answer, delay, 0).await
+}
+
+/// [`refusing_front`], the first `skip` matching requests once armed let through.
+pub async fn refusing_front_after(
+    backend: &str,
+    request: String,
+    answer: &'static [u8],
+    delay: std::time::Duration,
+    skip: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let skipped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -751,14 +766,16 @@ pub async fn refusing_front(
             let Ok(mut back) = tokio::net::TcpStream::connect(&backend).await else {
                 return;
             };
-            let (request, armed) = (request.clone(), arming.clone());
+            let (request, armed, skipped) = (request.clone(), arming.clone(), skipped.clone());
             tokio::spawn(async move {
                 let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
                 loop {
                     tokio::select! {
                         read = front.read(&mut up) => {
                             let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
-                            if up[..n].starts_with(request.as_bytes())
+                            let matching = up[..n].starts_with(request.as_bytes())
+                                && armed.load(Ordering::SeqCst);
+                            if matching && skipped.fetch_add(1, Ordering::SeqCst) >= skip
                                 && armed.swap(false, Ordering::SeqCst)
                             {
                                 tokio::time::sleep(delay).await;

@@ -113,10 +113,8 @@ impl Gateway {
             return Box::pin(self.created_by_a_lost_try(s, x, up, call, &upstream)).await;
         }
         let ok = (200..300).contains(&status);
-        if !ok && call.guards.replaced_acl.is_some() {
-            let restored = Box::pin(self.restore_replaced_acl(call, status)).await;
-            self.acl_turn_done(call);
-            if let Err(e) = restored {
+        if !ok && call.guards.acl_target.is_some() {
+            if let Err(e) = Box::pin(self.acl_change_refused(call, status)).await {
                 return self.answer(s, x, e).await;
             }
         }
@@ -308,7 +306,9 @@ impl Gateway {
         resp.insert_header(http::header::CONTENT_LENGTH, "0")
             .expect("static");
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        if let Err(e) = self.records_after(call, &resp).await {
+        let recorded = self.records_after(call, &resp).await;
+        self.acl_turn_done(call);
+        if let Err(e) = recorded {
             return self.answer(s, x, e).await;
         }
         self.answer_own(s, x, resp, Bytes::new()).await
