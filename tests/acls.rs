@@ -745,6 +745,27 @@ async fn without_records_an_acl_grants_only_what_its_author_holds() {
     assert!(view.bucket_is_public(&bucket).await);
 }
 
+/// A gateway on RGW (`rgw`, its endpoint) reached through `front`, whose tenant keeps records
+/// (and `more` of the tenant's settings), with the users of `users_config`.
+async fn keeping_acls_behind(
+    front: std::net::SocketAddr,
+    rgw: &str,
+    prefix: &str,
+    more: &str,
+) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Backend::Rgw
+        .config_entry(&dir.path().join("data"))
+        .unwrap()
+        .replace(rgw, &format!("http://{front}"));
+    let records = unique_bucket("gw-records");
+    let prefix_line = format!("bucket_prefix = \"{prefix}\"\n");
+    let tenant = format!("{prefix_line}records_bucket = \"{records}\"\n{more}");
+    let base = base_config(prefix).replacen(&prefix_line, &tenant, 1);
+    let text = format!("{base}\n{}\n{entry}", users_config());
+    start_text(&text, dir, Backend::Rgw).await
+}
+
 /// A gateway keeping records, and a new bucket of Alice's (`USER`'s) whose ACL lets
 /// `writers` (an `x-amz-grant-write` value) write in it.
 async fn bucket_written_by(
@@ -1503,17 +1524,7 @@ async fn an_acl_change_whose_object_went_is_tied_to_the_object_judged() {
     let upstream = rgw.trim_start_matches("http://");
     let no_wait = std::time::Duration::ZERO;
     let (front, armed) = refusing_front_after(upstream, line, gone, no_wait, 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let entry = Backend::Rgw
-        .config_entry(&dir.path().join("data"))
-        .unwrap()
-        .replace(&rgw, &format!("http://{front}"));
-    let records = unique_bucket("gw-records");
-    let prefix_line = format!("bucket_prefix = \"{prefix}\"\n");
-    let tenant = format!("{prefix_line}records_bucket = \"{records}\"\nanonymous_acls = true\n");
-    let base = base_config(prefix).replacen(&prefix_line, &tenant, 1);
-    let text = format!("{base}\n{}\n{entry}", users_config());
-    let gw = start_text(&text, dir, Backend::Rgw).await;
+    let gw = keeping_acls_behind(front, &rgw, prefix, "anonymous_acls = true\n").await;
     gw.client()
         .create_bucket()
         .bucket(&bucket)
@@ -1624,17 +1635,7 @@ async fn refused_acl_change(meanwhile: Meanwhile) {
         Meanwhile::AliceWaitsTooLong => 12_000,
     });
     let (front, armed) = refusing_front(upstream, line, refusal, wait).await;
-    let dir = tempfile::tempdir().unwrap();
-    let entry = Backend::Rgw
-        .config_entry(&dir.path().join("data"))
-        .unwrap()
-        .replace(&rgw, &format!("http://{front}"));
-    let records = unique_bucket("gw-records");
-    let prefix_line = format!("bucket_prefix = \"{prefix}\"\n");
-    let tenant = format!("{prefix_line}records_bucket = \"{records}\"\n");
-    let base = base_config(prefix).replacen(&prefix_line, &tenant, 1);
-    let text = format!("{base}\n{}\n{entry}", users_config());
-    let gw = start_text(&text, dir, Backend::Rgw).await;
+    let gw = keeping_acls_behind(front, &rgw, prefix, "").await;
     let s3 = gw.client();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let object = format!("/{bucket}/k");
