@@ -9,7 +9,8 @@
 //! `Origin` reach a backend.
 //!
 //! What the rules give (manual, "Runtime response headers"): `Access-Control-Allow-Origin` —
-//! `*` where the rule's matching origin is `*`, else the request's origin with
+//! `*` where the rule matches the origin by its `*` alone (an origin it names is answered as
+//! named, whatever the order of its origins), else the request's origin with
 //! `Access-Control-Allow-Credentials: true` and `Vary: Origin`; the rule's
 //! `Access-Control-Expose-Headers`; to a preflight besides, the rule's methods, the headers
 //! asked, its `Max-Age` and `Vary: Origin, Access-Control-Request-Headers,
