@@ -718,10 +718,9 @@ impl Gateway {
             .acl_turn
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner) = turn;
-        // (Checked before anything is removed — a change refused here changes nothing — and
-        // again once the records' requests are done; a change found on another object then
-        // puts back what it removed, in its turn.)
-        self.still_the_object_judged(call).await?;
+        // (Checked once the records' requests are done, the shortest time before the change; a
+        // change found on another object puts back what it removed, in its turn, and so
+        // changes nothing.)
         call.guards.replaced_acl = self.remove_replaced_acl(call).await?;
         if let Err(e) = self.still_the_object_judged(call).await {
             self.put_back_replaced_acl(call).await?;
