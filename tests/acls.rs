@@ -745,6 +745,42 @@ async fn without_records_an_acl_grants_only_what_its_author_holds() {
     assert!(view.bucket_is_public(&bucket).await);
 }
 
+/// Bob's PUT `acl_target` of `doc`, its head sent and its `100 Continue` read: the body waits
+/// for [`finish_held_change`], as a slow client's would.
+async fn held_acl_change(gw: &TestGateway, acl_target: &str, doc: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (ak, sk) = keys(BOB, PASSWORD);
+    let addr = gw.addr();
+    let hash = hcp_s3_gateway::sig::v4::sha256_hex(doc.as_bytes());
+    let length = doc.len().to_string();
+    let headers = [
+        ("content-length", length.as_str()),
+        ("expect", "100-continue"),
+        ("connection", "close"),
+    ];
+    let signed =
+        common::raw::V4::now(&ak, &sk, &addr, &hash).sign("PUT", acl_target.as_bytes(), &headers);
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = common::raw::request_head("PUT", acl_target.as_bytes(), &signed);
+    stream.write_all(&head).await.unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
+/// Sends a [`held_acl_change`]'s body; its answer.
+async fn finish_held_change(
+    stream: &mut tokio::net::TcpStream,
+    doc: &[u8],
+) -> common::raw::RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(doc).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    common::raw::parse(&raw)
+}
+
 /// A gateway on RGW (`rgw`, its endpoint) reached through `front`, whose tenant keeps records
 /// (and `more` of the tenant's settings), with the users of `users_config`.
 async fn keeping_acls_behind(
@@ -1353,7 +1389,6 @@ async fn an_acl_change_is_tied_to_the_object_judged(
     prefix: &str,
     versioned: bool,
 ) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let Some((gw, bucket)) =
         bucket_written_by(backend, prefix, "tied", "emailAddress=\"bob\"").await
     else {
@@ -1383,25 +1418,7 @@ async fn an_acl_change_is_tied_to_the_object_judged(
          <Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
         inner(&shown, "ID")
     );
-    let (ak, sk) = keys(BOB, PASSWORD);
-    let addr = gw.addr();
-    let hash = hcp_s3_gateway::sig::v4::sha256_hex(doc.as_bytes());
-    let length = doc.len().to_string();
-    let signed = common::raw::V4::now(&ak, &sk, &addr, &hash).sign(
-        "PUT",
-        acl_target.as_bytes(),
-        &[
-            ("content-length", &length),
-            ("expect", "100-continue"),
-            ("connection", "close"),
-        ],
-    );
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = common::raw::request_head("PUT", acl_target.as_bytes(), &signed);
-    stream.write_all(&head).await.unwrap();
-    let mut interim = [0u8; 25];
-    stream.read_exact(&mut interim).await.unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut held = held_acl_change(&gw, &acl_target, &doc).await;
     // Meanwhile Alice stores her own object under the name (deleting Bob's first where no
     // versions are kept).
     if !versioned {
@@ -1410,10 +1427,8 @@ async fn an_acl_change_is_tied_to_the_object_judged(
     }
     let (status, body) = as_user_with_body(&gw, USER, "PUT", &target, &[], b"alice's secret").await;
     assert_eq!(status, 200, "{body}");
-    stream.write_all(doc.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    common::raw::parse(&raw).assert_hcp_error(503, "ServiceUnavailable");
+    let answer = finish_held_change(&mut held, doc.as_bytes()).await;
+    answer.assert_hcp_error(503, "ServiceUnavailable");
     if let Some(version) = bobs_version.filter(|_| versioned) {
         let old = format!("{target}?versionId={version}");
         let (status, body) = as_user_with_body(&gw, CAROL, "GET", &old, &[], b"").await;
@@ -1512,7 +1527,6 @@ async fn an_owner_sets_an_acl_in_a_metadata_change_on_rgw() {
 /// the guard's HEAD 404 in RGW's stead.
 #[tokio::test]
 async fn an_acl_change_whose_object_went_is_tied_to_the_object_judged() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
         assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
         return;
@@ -1543,34 +1557,16 @@ async fn an_acl_change_whose_object_went_is_tied_to_the_object_judged() {
          <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\">\
          <URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
          <Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>";
-    let (ak, sk) = keys(BOB, PASSWORD);
-    let addr = gw.addr();
-    let hash = hcp_s3_gateway::sig::v4::sha256_hex(doc.as_bytes());
-    let length = doc.len().to_string();
-    let headers = [
-        ("content-length", length.as_str()),
-        ("expect", "100-continue"),
-        ("connection", "close"),
-    ];
-    let signed =
-        common::raw::V4::now(&ak, &sk, &addr, &hash).sign("PUT", acl_target.as_bytes(), &headers);
     armed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = common::raw::request_head("PUT", acl_target.as_bytes(), &signed);
-    stream.write_all(&head).await.unwrap();
-    let mut interim = [0u8; 25];
-    stream.read_exact(&mut interim).await.unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut held = held_acl_change(&gw, &acl_target, doc).await;
     assert!(
         !armed.load(std::sync::atomic::Ordering::SeqCst),
         "the guard's HEAD not answered 404"
     );
     let (status, body) = as_user_with_body(&gw, USER, "PUT", &target, &[], b"alice's secret").await;
     assert_eq!(status, 200, "{body}");
-    stream.write_all(doc.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    common::raw::parse(&raw).assert_hcp_error(503, "ServiceUnavailable");
+    let answer = finish_held_change(&mut held, doc.as_bytes()).await;
+    answer.assert_hcp_error(503, "ServiceUnavailable");
     let view = common::view::BackendView::rgw();
     assert!(
         !view

@@ -355,19 +355,20 @@ async fn web_identity_through_sts() {
     }
 }
 
+/// The chain's keys and session token (`env-token`) in the environment variables.
+fn chain_environment() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", CHAIN_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", CHAIN_SECRET.into()),
+        ("AWS_SESSION_TOKEN", "env-token".into()),
+    ]
+}
+
 /// Environment variables, the first source of the chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_variables() {
     let (backend, requests) = recorder().await;
-    let p = gateway(
-        backend,
-        vec![
-            ("AWS_ACCESS_KEY_ID", CHAIN_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", CHAIN_SECRET.into()),
-            ("AWS_SESSION_TOKEN", "env-token".into()),
-        ],
-        tempfile::tempdir().unwrap(),
-    );
+    let p = gateway(backend, chain_environment(), tempfile::tempdir().unwrap());
     assert_eq!(list_buckets(&p).await, 200, "{:?}", p.lines());
     assert_signed_by_chain(&requests.lock().unwrap()[0], "env-token");
     assert!(
@@ -392,15 +393,7 @@ async fn cors_rules_are_read_with_chain_credentials() {
         }
     }))
     .await;
-    let p = gateway(
-        backend,
-        vec![
-            ("AWS_ACCESS_KEY_ID", CHAIN_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", CHAIN_SECRET.into()),
-            ("AWS_SESSION_TOKEN", "env-token".into()),
-        ],
-        tempfile::tempdir().unwrap(),
-    );
+    let p = gateway(backend, chain_environment(), tempfile::tempdir().unwrap());
     let preflight = vec![
         ("host".to_string(), p.s3.clone()),
         ("origin".to_string(), "https://app.example".to_string()),

@@ -919,51 +919,28 @@ async fn object_lock_keeps_versions_as_s3_does() {
     assert_eq!(sdk_error(&e), (409, "InvalidBucketState".into()));
 
     // A default retention given in years is answered in years, as S3 answers it.
-    let in_years = ObjectLockRule::builder()
-        .default_retention(
-            DefaultRetention::builder()
-                .mode(ObjectLockRetentionMode::Governance)
-                .years(2)
-                .build(),
-        )
-        .build();
-    let config = ObjectLockConfiguration::builder()
-        .object_lock_enabled(ObjectLockEnabled::Enabled)
-        .rule(in_years)
-        .build();
-    s3.put_object_lock_configuration()
-        .bucket("locked")
-        .object_lock_configuration(config)
-        .send()
-        .await
-        .unwrap();
+    let set_default = |given: aws_sdk_s3::types::builders::DefaultRetentionBuilder| {
+        let rule = ObjectLockRule::builder()
+            .default_retention(given.mode(ObjectLockRetentionMode::Governance).build())
+            .build();
+        let config = ObjectLockConfiguration::builder()
+            .object_lock_enabled(ObjectLockEnabled::Enabled)
+            .rule(rule)
+            .build();
+        let put = s3.put_object_lock_configuration().bucket("locked");
+        async move { put.object_lock_configuration(config).send().await.unwrap() }
+    };
     let default_retention = || async {
         let got = s3.get_object_lock_configuration().bucket("locked").send();
         let got = got.await.unwrap().object_lock_configuration.unwrap();
         let d = got.rule.unwrap().default_retention.unwrap();
         (d.days, d.years)
     };
+    set_default(DefaultRetention::builder().years(2)).await;
     assert_eq!(default_retention().await, (None, Some(2)));
 
     // A default retention applies to new versions.
-    let rule = ObjectLockRule::builder()
-        .default_retention(
-            DefaultRetention::builder()
-                .mode(ObjectLockRetentionMode::Governance)
-                .days(1)
-                .build(),
-        )
-        .build();
-    let config = ObjectLockConfiguration::builder()
-        .object_lock_enabled(ObjectLockEnabled::Enabled)
-        .rule(rule)
-        .build();
-    s3.put_object_lock_configuration()
-        .bucket("locked")
-        .object_lock_configuration(config)
-        .send()
-        .await
-        .unwrap();
+    set_default(DefaultRetention::builder().days(1)).await;
     assert_eq!(default_retention().await, (Some(1), None));
     let put = s3
         .put_object()

@@ -697,15 +697,8 @@ fn the_listeners_take_ports_apart() {
     }
 }
 
-/// A reload names each changed setting that waits for a restart, and none of what it puts in
-/// place itself (users, their permissions, anonymous grants, a backend's static keys); the
-/// upload binding derived from a rotated secret is named, the secret never shown.
-#[test]
-fn a_reload_names_what_waits_for_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = r#"
-        [server]
-        listen = "127.0.0.1:8080"
+/// A configuration of one tenant on one S3 backend with static keys (what reloads change).
+const ONE_S3_BACKEND: &str = r#"
         [addressing]
         default_tenant = "t"
         [[users]]
@@ -721,7 +714,15 @@ fn a_reload_names_what_waits_for_a_restart() {
         endpoint = "http://127.0.0.1:9000"
         access_key = "a"
         secret_key = "first secret"
-    "#;
+"#;
+
+/// A reload names each changed setting that waits for a restart, and none of what it puts in
+/// place itself (users, their permissions, anonymous grants, a backend's static keys); the
+/// upload binding derived from a rotated secret is named, the secret never shown.
+#[test]
+fn a_reload_names_what_waits_for_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = &format!("[server]\nlisten = \"127.0.0.1:8080\"\n{ONE_S3_BACKEND}");
     let running = Config::parse(text, dir.path()).unwrap();
     let changed = |from: &str, to: &str| {
         assert!(text.contains(from), "{from}");
@@ -761,24 +762,7 @@ fn a_reload_names_what_waits_for_a_restart() {
 #[test]
 fn a_reload_rotates_keys_where_nothing_else_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let text = r#"
-        [auth]
-        upload_binding_secret = "sixteen characters"
-        [addressing]
-        default_tenant = "t"
-        [[users]]
-        username = "u"
-        password = "p"
-        [[tenants]]
-        name = "t"
-        backend = "s3"
-        [[backends]]
-        name = "s3"
-        kind = "s3"
-        endpoint = "http://127.0.0.1:9000"
-        access_key = "a"
-        secret_key = "first secret"
-    "#;
+    let text = &format!("[auth]\nupload_binding_secret = \"sixteen characters\"\n{ONE_S3_BACKEND}");
     let running = Config::parse(text, dir.path()).unwrap();
     let keyed = |from: &str, to: &str| {
         assert!(text.contains(from), "{from}");
