@@ -1193,6 +1193,64 @@ async fn a_null_version_names_its_own_owner_on_rgw() {
     a_null_version_names_its_own_owner(Backend::Rgw, "nullown-").await;
 }
 
+/// A read of the null version is judged by the null version's ACL, not the current one's
+/// (README: "a read of an older version is judged by that version's ACL"): Carol, whom only
+/// the current version's ACL lets read, is refused the older private null version — a GET, a
+/// HEAD and a copy of it (nothing stored) — and still reads the current one.
+async fn a_null_version_is_judged_by_its_own_acl(backend: Backend, prefix: &str) {
+    let Some((gw, bucket)) =
+        bucket_written_by(backend, prefix, "nullacl", "emailAddress=\"bob\"").await
+    else {
+        return;
+    };
+    let path = format!("/{bucket}/k");
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &path, &[], b"secret").await;
+    assert_eq!(status, 200, "{body}");
+    set_versioning(
+        &gw.client(),
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let readable = [("x-amz-acl", "authenticated-read")];
+    let (status, body) = as_user_with_body(&gw, USER, "PUT", &path, &readable, b"public").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&gw, Some(CAROL), "GET", &path, &[]).await;
+    assert_eq!((status, body.as_str()), (200, "public"));
+    let null = format!("{path}?versionId=null");
+    let r = as_user(&gw, (CAROL, PASSWORD), "GET", &null, &[], b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let (status, _) = status_of(&gw, Some(CAROL), "HEAD", &null, &[]).await;
+    assert_eq!(status, 403);
+    // Bob may write in the bucket: a copy of the current version is his, of the null one not.
+    let copy = format!("/{bucket}/copy");
+    let current = [("x-amz-copy-source", path.as_str())];
+    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &copy, &current, b"").await;
+    assert_eq!(status, 200, "{body}");
+    let stolen = format!("/{bucket}/stolen");
+    let source = [("x-amz-copy-source", null.as_str())];
+    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &stolen, &source, b"").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let (status, _) = status_of(&gw, Some(USER), "GET", &stolen, &[]).await;
+    assert_eq!(status, 404, "the refused copy stored the null version");
+    let (status, body) = status_of(&gw, Some(USER), "GET", &null, &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "secret"),
+        "the owner reads it"
+    );
+}
+
+#[tokio::test]
+async fn a_null_version_is_judged_by_its_own_acl_on_the_embedded_store() {
+    a_null_version_is_judged_by_its_own_acl(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn a_null_version_is_judged_by_its_own_acl_on_rgw() {
+    a_null_version_is_judged_by_its_own_acl(Backend::Rgw, "nullacl-").await;
+}
+
 /// The edges of objects' owners: keys that need encoding are listed with their own owners
 /// (also URL-encoded listings); a copy's conditions on its source are answered against the
 /// source read, a missing source is 404, a copy onto itself that changes nothing is HCP's
