@@ -1144,24 +1144,36 @@ async fn object_owners_on_rgw() {
     objects_are_owned_by_their_writers(Backend::Rgw, "own-").await;
 }
 
-/// A version listing's `null` version (written before versioning was enabled) names its own
-/// writer, not the current object's, which has the same bytes (and so the same ETag): it was
-/// read as the current object.
-async fn a_null_version_names_its_own_owner(backend: Backend, prefix: &str) {
-    let Some((gw, bucket)) =
-        bucket_written_by(backend, prefix, "nullown", "emailAddress=\"bob\"").await
-    else {
-        return;
-    };
+/// A bucket of Alice's that Bob may write in (`bucket_written_by`), whose `/k` `writer` wrote
+/// (`body`) before its versioning was enabled: its null version. The gateway, bucket and path.
+async fn null_version_of(
+    backend: Backend,
+    prefix: &str,
+    tag: &str,
+    writer: &str,
+    body: &[u8],
+) -> Option<(TestGateway, String, String)> {
+    let (gw, bucket) = bucket_written_by(backend, prefix, tag, "emailAddress=\"bob\"").await?;
     let path = format!("/{bucket}/k");
-    let (status, body) = as_user_with_body(&gw, BOB, "PUT", &path, &[], b"same").await;
-    assert_eq!(status, 200, "{body}");
+    let (status, text) = as_user_with_body(&gw, writer, "PUT", &path, &[], body).await;
+    assert_eq!(status, 200, "{text}");
     set_versioning(
         &gw.client(),
         &bucket,
         aws_sdk_s3::types::BucketVersioningStatus::Enabled,
     )
     .await;
+    Some((gw, bucket, path))
+}
+
+/// A version listing's `null` version (written before versioning was enabled) names its own
+/// writer, not the current object's, which has the same bytes (and so the same ETag): it was
+/// read as the current object.
+async fn a_null_version_names_its_own_owner(backend: Backend, prefix: &str) {
+    let Some((gw, bucket, path)) = null_version_of(backend, prefix, "nullown", BOB, b"same").await
+    else {
+        return;
+    };
     let (status, body) = as_user_with_body(&gw, USER, "PUT", &path, &[], b"same").await;
     assert_eq!(status, 200, "{body}");
     let (status, versions) =
@@ -1198,20 +1210,11 @@ async fn a_null_version_names_its_own_owner_on_rgw() {
 /// the current version's ACL lets read, is refused the older private null version — a GET, a
 /// HEAD and a copy of it (nothing stored) — and still reads the current one.
 async fn a_null_version_is_judged_by_its_own_acl(backend: Backend, prefix: &str) {
-    let Some((gw, bucket)) =
-        bucket_written_by(backend, prefix, "nullacl", "emailAddress=\"bob\"").await
+    let Some((gw, bucket, path)) =
+        null_version_of(backend, prefix, "nullacl", USER, b"secret").await
     else {
         return;
     };
-    let path = format!("/{bucket}/k");
-    let (status, body) = as_user_with_body(&gw, USER, "PUT", &path, &[], b"secret").await;
-    assert_eq!(status, 200, "{body}");
-    set_versioning(
-        &gw.client(),
-        &bucket,
-        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
-    )
-    .await;
     let readable = [("x-amz-acl", "authenticated-read")];
     let (status, body) = as_user_with_body(&gw, USER, "PUT", &path, &readable, b"public").await;
     assert_eq!(status, 200, "{body}");
