@@ -1997,8 +1997,8 @@ async fn hcp_versioning_where_the_backend_keeps_every_version(backend: Backend) 
 /// HCP: "You cannot delete an object or any version of that object if the object is under
 /// retention or on hold" — an old version, which carries no lock of its own at the backend, is
 /// not purged while the object (its current version) is held or retained: 409 for a DELETE
-/// naming it, an `<Error>` naming it in a multi-object delete, the version kept; a privileged
-/// purge passes retention, never a hold.
+/// naming it, an `<Error>` naming it in a multi-object delete, the version kept, its retention
+/// unchanged; a privileged purge passes retention, never a hold.
 async fn no_version_of_a_retained_object_is_purged(backend: Backend) {
     let Some(gw) = start_with_tenant(backend, "retention = \"enterprise\"", "").await else {
         return;
@@ -2030,6 +2030,17 @@ async fn no_version_of_a_retained_object_is_purged(backend: Backend) {
         let r = as_user(&gw, admin, "DELETE", &purge, how, b"").await;
         r.assert_hcp_error(409, "OperationAborted");
     }
+    // Nor is an old version's retention changed while the object is held (HCP: "While an
+    // object is on hold, you cannot change its retention setting").
+    let lock = "<Retention><Mode>GOVERNANCE</Mode>\
+        <RetainUntilDate>2031-01-01T00:00:00Z</RetainUntilDate></Retention>";
+    let md5 = content_md5(lock.as_bytes());
+    let set = format!("{held}?retention&versionId={old_held}");
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(&gw, admin, "PUT", &set, &headers, lock.as_bytes()).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    let r = as_user(&gw, admin, "GET", &set, &[], b"").await;
+    assert!(!r.text().contains("2031"), "{}", r.text());
     // In a multi-object delete: reported as not deleted, by key and version.
     let doc = format!(
         "<Delete><Object><Key>held</Key><VersionId>{old_held}</VersionId></Object>\

@@ -607,25 +607,15 @@ pub(in crate::request) async fn check_retained(
         return Ok(());
     }
     // HCP: "While an object is on hold, you cannot change its retention setting" — by S3's
-    // `PUT ?retention` no more than by a copy onto itself. (A version the HEAD does not find
-    // is the backend's to answer.)
+    // `PUT ?retention` no more than by a copy onto itself, nor of an older version while the
+    // object is held (as its deletes are judged on the object as it is now). (A version the
+    // HEAD does not find is the backend's to answer.)
     if op == Operation::PutObjectRetention {
-        return match probe.object_answer(at, params.get("versionId")).await {
-            Some(h) if h.status == 200 && rewrite::object_lock_unreadable(&h) => {
-                Err(unreadable_lock(Some(&h)))
-            }
-            Some(h) if h.status == 200 && rewrite::object_lock_of(&h).1 => {
-                Err(HcpError::new(HcpCode::AccessDenied)
-                    .with_message("The object is on hold: its retention does not change."))
-            }
-            // (The backend's own refusals of the request — a version that is none (404), a
-            // delete marker (405) — are its to answer; any other answer says nothing of the
-            // hold: 503.)
-            Some(h) if matches!(h.status.as_u16(), 200 | 404 | 405) => Ok(()),
-            // (A version id the backend cannot read: its 400 to answer.)
-            Some(h) if h.status == 400 && params.get("versionId").is_some() => Ok(()),
-            other => Err(unreadable_lock(other.as_ref())),
-        };
+        let version = params.get("versionId");
+        if version.is_some() {
+            hold_of(probe.object_answer(at, None).await, false)?;
+        }
+        return hold_of(probe.object_answer(at, version).await, version.is_some());
     }
     if !(writes || deletes) {
         return Ok(());
@@ -678,6 +668,25 @@ pub(in crate::request) async fn check_retained(
         );
     }
     Ok(())
+}
+
+/// A `PUT ?retention`'s refusal where the object (or version) `answer` describes is on hold.
+fn hold_of(answer: Option<ResponseHeader>, versioned: bool) -> Result<(), HcpError> {
+    match answer {
+        Some(h) if h.status == 200 && rewrite::object_lock_unreadable(&h) => {
+            Err(unreadable_lock(Some(&h)))
+        }
+        Some(h) if h.status == 200 && rewrite::object_lock_of(&h).1 => {
+            Err(HcpError::new(HcpCode::AccessDenied)
+                .with_message("The object is on hold: its retention does not change."))
+        }
+        // (The backend's own refusals of the request — a version that is none (404), a delete
+        // marker (405) — are its to answer; any other answer says nothing of the hold: 503.)
+        Some(h) if matches!(h.status.as_u16(), 200 | 404 | 405) => Ok(()),
+        // (A version id the backend cannot read: its 400 to answer.)
+        Some(h) if h.status == 400 && versioned => Ok(()),
+        other => Err(unreadable_lock(other.as_ref())),
+    }
 }
 
 /// HCP answers a CreateBucket of a bucket the tenant has with 200 `BucketAlreadyOwnedByYou`
