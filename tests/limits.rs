@@ -106,9 +106,17 @@ async fn one_client_cannot_take_every_place() {
     let refused = send_signed(&addr, keys, "GET", &format!("/{bucket}"), b"").await;
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_hcp_error_body(&refused.text(), "ServiceUnavailable");
+    assert!(!refused.text().contains("\n  <Code>"), "{}", refused.text());
+    // (Its head was read: the overload answer is indented where it asks, as every other.)
+    let list = ("GET", format!("/{bucket}"));
+    let pretty = [("x-hcp-pretty-print", "true")];
+    let refused = common::raw::send_signed_with(&addr, keys, (list.0, &list.1), &pretty, b"").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    let indented = "\n  <Code>ServiceUnavailable</Code>";
+    assert!(refused.text().contains(indented), "{}", refused.text());
     let metrics = String::from_utf8_lossy(&gw.metrics().render()).into_owned();
     assert!(
-        metrics.contains("hcp_gateway_overload_refusals_total{limit=\"per-client\"} 1"),
+        metrics.contains("hcp_gateway_overload_refusals_total{limit=\"per-client\"} 2"),
         "{metrics}"
     );
     drop(held);

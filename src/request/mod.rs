@@ -348,7 +348,7 @@ impl Gateway {
             // (A head the heads' budget has no room for: HCP's overload answer.)
             _ if cut == head_budget::Cut::NoRoom => {
                 let full = crate::request::held::Full.error();
-                Box::pin(self.refuse(s, full, None, std::time::Instant::now())).await;
+                Box::pin(self.refuse(s, full, (None, false), std::time::Instant::now())).await;
                 return None;
             }
             Err(e) if e.etype() == &pingora::ErrorType::InvalidHTTPHeader => {
@@ -444,6 +444,13 @@ impl Gateway {
             Err(e) => Box::pin(self.answer_early(s, x, e)).await,
         }
     }
+}
+
+/// `x-hcp-pretty-print: true`: the documents of the answer are indented.
+fn asks_pretty(req: &pingora::http::RequestHeader) -> bool {
+    req.headers
+        .get("x-hcp-pretty-print")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
 }
 
 fn is_expect_continue(s: &ServerSession) -> bool {
@@ -627,11 +634,7 @@ impl Gateway {
         let mut x = Exchange {
             reply: Reply {
                 id: RequestId::new(),
-                pretty: s
-                    .req_header()
-                    .headers
-                    .get("x-hcp-pretty-print")
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+                pretty: asks_pretty(s.req_header()),
                 cors: Vec::new(),
             },
             client,

@@ -890,7 +890,9 @@ impl Gateway {
         self.metrics.overload_refusal(limit.name());
         let cause = format!("{} concurrency limit", limit.name());
         let err = HcpError::new(HcpCode::ServiceUnavailable);
-        self.refuse(s, err, Some(cause), started).await;
+        // (Its head was read: its `x-hcp-pretty-print` is heard.)
+        let pretty = super::asks_pretty(s.req_header());
+        self.refuse(s, err, (Some(cause), pretty), started).await;
     }
 
     /// A request whose header section pingora cannot accept (a Content-Length that is empty,
@@ -899,20 +901,22 @@ impl Gateway {
     /// the connection closes: there is no telling where the next request would begin.
     pub(super) async fn refuse_malformed(&self, s: &mut ServerSession, message: &str) {
         let err = HcpError::new(HcpCode::InvalidArgument).with_message(message.to_string());
-        self.refuse(s, err, None, Instant::now()).await;
+        self.refuse(s, err, (None, false), Instant::now()).await;
     }
 
-    /// Answers a request refused before it was looked at, and closes the connection.
+    /// Answers a request refused before it was looked at (its document indented where
+    /// `pretty`), and closes the connection.
     pub(super) async fn refuse(
         &self,
         s: &mut ServerSession,
         err: HcpError,
-        cause: Option<String>,
+        (cause, pretty): (Option<String>, bool),
         started: Instant,
     ) {
         let mut x = Exchange {
             reply: Reply {
                 id: RequestId::new(),
+                pretty,
                 ..Reply::default()
             },
             client: s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
