@@ -2663,6 +2663,17 @@ async fn a_form_s_answer_names_its_object_as_hcp_does() {
         "{text}"
     );
     assert!(text.contains("<Key>acctg/Checklist.txt</Key>"), "{text}");
+    assert!(!text.contains("\n  <Key>"), "{text}");
+    // A name XML cannot carry is shown as HCP shows it (percent-encoded), and the document is
+    // indented where `x-hcp-pretty-print` asks, as every other the gateway writes.
+    let fields = [("key", "a\u{1}b"), ("success_action_status", "201")];
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"f");
+    let pretty = [("x-hcp-pretty-print", "true")];
+    let r = common::raw::post_multipart_with(&addr, &bucket, &form, &pretty).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains("\n  <Key>a%01b</Key>"), "{text}");
+    assert!(!text.contains('\u{1}'), "{text}");
 }
 
 /// A copy whose source is not there is 404 for its source: its error document does not name

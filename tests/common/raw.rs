@@ -544,8 +544,18 @@ pub fn signed_form_body_dated(
 /// An anonymous POST of `body`, a multipart/form-data document with the boundary `b`, to
 /// `bucket`.
 pub async fn post_multipart(addr: &str, bucket: &str, body: impl AsRef<[u8]>) -> RawResponse {
+    post_multipart_with(addr, bucket, body, &[]).await
+}
+
+/// [`post_multipart`] with more headers.
+pub async fn post_multipart_with(
+    addr: &str,
+    bucket: &str,
+    body: impl AsRef<[u8]>,
+    more: &[(&str, &str)],
+) -> RawResponse {
     let body = body.as_ref();
-    let headers = vec![
+    let mut headers = vec![
         ("host".to_string(), addr.to_string()),
         (
             "content-type".into(),
@@ -553,6 +563,7 @@ pub async fn post_multipart(addr: &str, bucket: &str, body: impl AsRef<[u8]>) ->
         ),
         ("content-length".into(), body.len().to_string()),
     ];
+    headers.extend(more.iter().map(|(n, v)| (n.to_string(), v.to_string())));
     let target = format!("/{bucket}");
     send(addr, "POST", target.as_bytes(), &headers, vec![body.into()]).await
 }

@@ -410,7 +410,30 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
 pub struct Success {
     pub status: u16,
     pub location: String,
-    pub body: Option<String>,
+    /// The `PostResponse` document (without its declaration: `rewrite::own_document`).
+    pub body: Option<Vec<u8>>,
+}
+
+/// HCP's `PostResponse` (`success_action_status=201`): the key as HCP displays names in its
+/// documents (`xml::displayed_name`).
+fn post_response(location: &str, bucket: &str, key: &str, etag: &str) -> Option<Vec<u8>> {
+    use quick_xml::events::{BytesEnd, BytesStart, Event};
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(256));
+    let root = "PostResponse";
+    writer
+        .write_event(Event::Start(BytesStart::new(root)))
+        .ok()?;
+    let key = crate::hcp::xml::displayed_name(key);
+    for (name, text) in [
+        ("Location", location),
+        ("Bucket", bucket),
+        ("Key", &key),
+        ("ETag", etag),
+    ] {
+        crate::hcp::xml::leaf(&mut writer, name, text)?;
+    }
+    writer.write_event(Event::End(BytesEnd::new(root))).ok()?;
+    Some(writer.into_inner())
 }
 
 pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &str) -> Success {
@@ -441,7 +464,6 @@ pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &st
             body: None,
         };
     }
-    use quick_xml::escape::escape;
     match form.field("success_action_status") {
         Some("200") => Success {
             status: 200,
@@ -451,14 +473,7 @@ pub fn success(form: &Form, bucket: &str, key: &str, etag: &str, object_url: &st
         Some("201") => Success {
             status: 201,
             location: object_url.to_string(),
-            body: Some(format!(
-                "{}<PostResponse><Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
-                crate::request::respond::rewrite::HCP_DECLARATION,
-                escape(object_url),
-                escape(bucket),
-                escape(key),
-                escape(etag)
-            )),
+            body: post_response(object_url, bucket, key, etag),
         },
         _ => Success {
             status: 204,
@@ -660,10 +675,11 @@ mod tests {
         assert!(req.headers.get("success_action_status").is_none());
         let s = success(&f, "b", "up/a&b", "\"e\"", "http://h/b/up/a&b");
         assert_eq!(s.status, 201);
-        assert!(s
-            .body
-            .unwrap()
-            .contains("<Key>up/a&amp;b</Key><ETag>&quot;e&quot;</ETag>"));
+        let body = String::from_utf8(s.body.unwrap()).unwrap();
+        assert!(
+            body.contains("<Key>up/a&amp;b</Key><ETag>&quot;e&quot;</ETag>"),
+            "{body}"
+        );
         let r = form(&[("success_action_redirect", "https://app/done?x=1")]);
         let s = success(&r, "b", "k/1", "\"e\"", "u");
         assert_eq!(

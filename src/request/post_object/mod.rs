@@ -356,7 +356,10 @@ impl Gateway {
             .to_string();
         let bucket = upload.target.bucket.as_deref().unwrap_or_default();
         let done = form::success(&upload.form, bucket, &upload.key, &etag, location);
-        let body = done.body.map(Bytes::from).unwrap_or_default();
+        let body = done
+            .body
+            .map(|doc| Bytes::from(rewrite::own_document(&doc, x.reply.pretty)))
+            .unwrap_or_default();
         let mut resp = ResponseHeader::build(done.status, Some(6)).expect("status");
         let headers = [
             ("location", done.location.as_str()),
