@@ -12,8 +12,9 @@ pub(super) struct Reply {
     pub(super) id: RequestId,
     /// `x-hcp-pretty-print: true`: documents the gateway writes or rewrites are indented.
     pub(super) pretty: bool,
-    /// A backend's error answer's CORS headers (`Access-Control-*`, `Vary`), kept on HCP's
-    /// error document in its place: a browser reads an error only with them.
+    /// The CORS headers the bucket's rules give the answer (`Access-Control-*`, `Vary`:
+    /// `request::cors`), written on whatever is answered — an error too: a browser reads one
+    /// only with them.
     pub(super) cors: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 

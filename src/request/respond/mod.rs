@@ -165,10 +165,9 @@ impl Gateway {
         } else {
             None
         };
-        let (mut resp, names_version) =
-            self.streamed_header(s, x, (call, upstream), holds.as_ref());
+        let (mut resp, passed) = self.streamed_header(s, x, (call, upstream), holds.as_ref());
         // (Boxed only where an answer names a version: the rest allocate nothing for it.)
-        if ok && names_version && judges_versions(call) {
+        if ok && passed.version && judges_versions(call) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         self.stream_answer(s, x, up, resp).await
@@ -504,11 +503,12 @@ impl Gateway {
         // What was read and its copies are gone: the document written is what is held while
         // the client reads it, however slowly.
         held.keep(doc.len());
-        let (mut resp, names_version) =
+        let (mut resp, passed) =
             rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
+        rewrite::answer_checksums(passed, s.req_header(), &mut resp);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        if names_version && judges_versions(call) {
+        if passed.version && judges_versions(call) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         rewrite::xml_document_type(&mut resp);
@@ -653,17 +653,18 @@ impl Gateway {
     }
 
     /// HCP's header for an answer whose body streams from the backend's (`x.status` set), and
-    /// whether it names an object version.
+    /// what of the backend's it passed.
     fn streamed_header(
         &self,
         s: &ServerSession,
         x: &mut Exchange,
         (call, upstream): (&Call<'_>, &ResponseHeader),
         holds: Option<&rewrite::HoldsSeen>,
-    ) -> (ResponseHeader, bool) {
+    ) -> (ResponseHeader, rewrite::Passed) {
         let status = upstream.status.as_u16();
-        let (mut resp, names_version) =
+        let (mut resp, passed) =
             rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
+        rewrite::answer_checksums(passed, s.req_header(), &mut resp);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
         rewrite::answer_overrides((call.op, call.params), s.req_header(), &mut resp);
@@ -676,7 +677,7 @@ impl Gateway {
                 .expect("static");
         }
         x.status = resp.status.as_u16();
-        (resp, names_version)
+        (resp, passed)
     }
 
     /// Object data, streamed from the backend's read buffer to the client under `resp`. A

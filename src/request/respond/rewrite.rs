@@ -51,8 +51,8 @@ enum Passing {
 }
 
 /// Whether a backend response header reaches the client (`None`: it stays behind), and how.
-/// S3's object and transfer headers pass; everything else — its own CORS decision (the
-/// gateway's is `request::cors`), server names, the backend's
+/// S3's object and transfer headers pass; everything else — its own CORS decision and the
+/// `Vary` that goes with it (the gateway's are `request::cors`), server names, the backend's
 /// request ids, its region, KMS key ids (which name the backend account), cookies and headers of
 /// proxies in front of it, `Location` (which would show the tenant's bucket prefix), and the
 /// headers of features HCP does not offer (a lifecycle rule's `x-amz-expiration`, which names
@@ -69,7 +69,6 @@ fn passing(name: &str) -> Option<Passing> {
         "etag" => "etag",
         "last-modified" => "last-modified",
         "accept-ranges" => "Accept-Ranges",
-        "vary" => "vary",
         "x-amz-version-id" => "x-amz-version-id",
         "x-amz-delete-marker" => "x-amz-delete-marker",
         "x-amz-copy-source-version-id" => "x-amz-copy-source-version-id",
@@ -272,14 +271,23 @@ const VERSION_HEADERS: [&str; 3] = [
     "x-amz-copy-source-version-id",
 ];
 
-/// [`success_header`], and whether it passed a header that names an object version (noted as
-/// the headers are copied: no lookup of the answer's names afterwards).
+/// What [`success_header_noting`] passed, noted as the headers are copied: no lookup of the
+/// answer's names afterwards.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passed {
+    /// A header that names an object version.
+    pub version: bool,
+    /// A checksum (`x-amz-checksum-*`): [`answer_checksums`] keeps it only where asked.
+    pub checksum: bool,
+}
+
+/// [`success_header`], and what it passed ([`Passed`]).
 pub fn success_header_noting(
     upstream: &ResponseHeader,
     request_id: &RequestId,
     host_id: &HostId,
-) -> (ResponseHeader, bool) {
-    let mut names_version = false;
+) -> (ResponseHeader, Passed) {
+    let mut passed = Passed::default();
     // (HCP answers a success 200, 204 or 206: a backend's 201, 202 or 203 — Ceph RGW's
     // `rgw_s3_success_create_obj_status` — is HCP's 200.)
     let status = match upstream.status.as_u16() {
@@ -293,10 +301,13 @@ pub fn success_header_noting(
             // (its request ids, its server) stay behind.
             match obs_passing(rest, value) {
                 Some(Cow::Borrowed(wire)) => {
-                    names_version |= VERSION_HEADERS.contains(&wire);
+                    passed.version |= VERSION_HEADERS.contains(&wire);
                     resp.append_header(wire, value.clone())
                 }
-                Some(Cow::Owned(wire)) => resp.append_header(wire, value.clone()),
+                Some(Cow::Owned(wire)) => {
+                    passed.checksum |= wire.starts_with("x-amz-checksum-");
+                    resp.append_header(wire, value.clone())
+                }
                 None => continue,
             }
             .expect("copied header");
@@ -316,10 +327,13 @@ pub fn success_header_noting(
                     resp.insert_header(wire, one).map(|()| true)
                 }
                 Some(Passing::Named(wire)) => {
-                    names_version |= VERSION_HEADERS.contains(&wire);
+                    passed.version |= VERSION_HEADERS.contains(&wire);
                     resp.append_header(wire, value.clone())
                 }
-                Some(Passing::AsIs) => resp.append_header(name.clone(), value.clone()),
+                Some(Passing::AsIs) => {
+                    passed.checksum |= name.as_str().starts_with("x-amz-checksum-");
+                    resp.append_header(name.clone(), value.clone())
+                }
                 None => continue,
             }
             .expect("copied header");
@@ -328,7 +342,40 @@ pub fn success_header_noting(
     // (The backend's request id, which can name the backend and its zone, goes to the access
     // log only.)
     finish_request_id(&mut resp, request_id);
-    (resp, names_version)
+    (resp, passed)
+}
+
+/// A backend's checksums (`x-amz-checksum-*`) reach only a client that asked for them — that
+/// sent one, named an algorithm or a trailer, or asked a read for them (`x-amz-checksum-mode`):
+/// not the checksum a backend adds of its own accord (AWS's CRC64NVME on every write), nor the
+/// one of the gateway's own trailer (`forward`'s CRC32 where retention is kept), which HCP
+/// never answers.
+pub fn answer_checksums(
+    passed: Passed,
+    req: &pingora::http::RequestHeader,
+    resp: &mut ResponseHeader,
+) {
+    if !passed.checksum {
+        return;
+    }
+    let asked = req.headers.keys().any(|n| {
+        let n = n.as_str();
+        n.starts_with("x-amz-checksum-")
+            || n == "x-amz-sdk-checksum-algorithm"
+            || n == "x-amz-trailer"
+    });
+    if asked {
+        return;
+    }
+    let names: Vec<http::HeaderName> = resp
+        .headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-amz-checksum-"))
+        .cloned()
+        .collect();
+    for name in names {
+        resp.remove_header(&name);
+    }
 }
 
 /// A GET's `response-cache-control` and `response-expires` (HCP's overrides of its own cache
@@ -1965,6 +2012,45 @@ mod tests {
     }
 
     #[test]
+    fn checksums_reach_only_a_client_that_asked() {
+        let mut up = ResponseHeader::build(200, None).unwrap();
+        up.append_header("etag", "\"e\"").unwrap();
+        up.append_header("x-amz-checksum-crc64nvme", "AAAAAAAAAAA=")
+            .unwrap();
+        up.append_header("x-amz-checksum-type", "FULL_OBJECT")
+            .unwrap();
+        let (id, host) = (RequestId::new(), HostId::new("h".into()).unwrap());
+        let answered = |asking: &[(&str, &str)]| {
+            let mut req = pingora::http::RequestHeader::build("PUT", b"/b/k", None).unwrap();
+            for (n, v) in asking {
+                req.append_header(n.to_string(), *v).unwrap();
+            }
+            let (mut resp, passed) = success_header_noting(&up, &id, &host);
+            assert!(passed.checksum && !passed.version);
+            answer_checksums(passed, &req, &mut resp);
+            let mut names: Vec<&str> = resp
+                .headers
+                .keys()
+                .map(http::HeaderName::as_str)
+                .filter(|n| n.starts_with("x-amz-checksum-"))
+                .collect();
+            names.sort_unstable();
+            assert!(resp.headers.contains_key("etag"));
+            names.into_iter().map(str::to_string).collect::<Vec<_>>()
+        };
+        assert!(answered(&[("content-md5", "x")]).is_empty());
+        let all = ["x-amz-checksum-crc64nvme", "x-amz-checksum-type"];
+        for asking in [
+            ("x-amz-checksum-mode", "ENABLED"),
+            ("x-amz-checksum-crc32", "AAAAAA=="),
+            ("x-amz-sdk-checksum-algorithm", "CRC32"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ] {
+            assert_eq!(answered(&[asking]), all, "{asking:?}");
+        }
+    }
+
+    #[test]
     fn passing_names_are_written_as_pingora_writes_them() {
         // The backend's name given to pingora as it is (a `HeaderName`), against the gateway's
         // own literal: the same header on the wire, byte for byte.
@@ -1983,7 +2069,6 @@ mod tests {
             "etag",
             "last-modified",
             "accept-ranges",
-            "vary",
             "x-amz-version-id",
             "x-amz-delete-marker",
             "x-amz-copy-source-version-id",
@@ -2026,6 +2111,7 @@ mod tests {
         // (CORS is the gateway's to decide: `request::cors`.)
         for name in [
             "access-control-allow-origin",
+            "vary",
             "access-control-allow-methods",
             "server",
             "x-amz-request-id",
