@@ -816,6 +816,57 @@ async fn cors_rules_are_read_again_only_after_their_own_change() {
     assert_eq!(reads(), before + 1, "not read again after a change");
 }
 
+/// Rules the backend cannot give (`GET ?cors` 500): a preflight is the one 403, an actual
+/// request is answered without CORS headers (never the backend's own), and the failed reading
+/// is kept as briefly as rules are, so that each browser request does not ask again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_rules_that_cannot_be_read_allow_nothing_and_are_not_asked_for_each_request() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    server.respond_to("*", "cors-unreadable");
+    let origin = "https://app.example";
+    let preflight = vec![
+        ("host".to_string(), addr.clone()),
+        ("origin".to_string(), origin.to_string()),
+        (
+            "access-control-request-method".to_string(),
+            "GET".to_string(),
+        ),
+    ];
+    let reads = || {
+        let seen = server.seen();
+        seen.iter()
+            .filter(|(m, t, _)| m == "GET" && t.starts_with("/bkt") && t.contains("cors"))
+            .count()
+    };
+    for _ in 0..2 {
+        let r = send(&addr, "OPTIONS", b"/bkt/k", &preflight, vec![]).await;
+        r.assert_hcp_error(403, "AccessDenied");
+        assert!(
+            r.header("access-control-allow-origin").is_none(),
+            "{:?}",
+            r.headers
+        );
+    }
+    let get = ("GET", "/bkt/k");
+    let r = common::raw::send_signed_with(&addr, (&ak, &sk), get, &[("origin", origin)], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, b"data");
+    let cors: Vec<_> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.to_ascii_lowercase().starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "CORS headers without rules: {cors:?}");
+    assert_eq!(
+        reads(),
+        1,
+        "the failed reading asked again: {:?}",
+        server.seen()
+    );
+}
+
 /// HCP validates CORS for all but "requests that fail authentication": a browser's request
 /// the gateway refuses once its user is authenticated (a forged upload id, a storage class that
 /// needs a restore) carries the bucket's CORS headers, so that the browser can read the refusal;

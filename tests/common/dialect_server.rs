@@ -451,7 +451,21 @@ async fn serve(
         }
         // (Anything else asked: an object's 200 with the backend's own CORS evaluation, which
         // must not show through.)
-        Some("cors") if !req.path.contains("cors") => {
+        // `cors-unreadable`: the bucket's rules cannot be read (`GET ?cors` answers 500);
+        // anything else asked answers 200 with the backend's own CORS headers.
+        Some("cors-unreadable") if req.path.contains("cors") => {
+            write_error(
+                &mut conn,
+                vendor,
+                500,
+                "InternalError",
+                &req,
+                head_only,
+                false,
+            )
+            .await
+        }
+        Some("cors" | "cors-unreadable") if !req.path.contains("cors") => {
             let own = [
                 ("Access-Control-Allow-Origin", "https://evil.example"),
                 ("Access-Control-Allow-Methods", "PUT"),
