@@ -2282,3 +2282,42 @@ async fn an_old_version_copied_onto_its_object_is_a_new_version_on_the_embedded_
 async fn an_old_version_copied_onto_its_object_is_a_new_version_on_rgw() {
     an_old_version_copied_onto_its_object_is_a_new_version(Backend::Rgw).await;
 }
+
+/// The embedded s3s-fs engine keeps no Object Lock, and drops its headers without a word: a
+/// bucket asked with Object Lock, a write asked to keep a retention or a hold, is HCP's 501
+/// before it is sent — nothing made, nothing stored — where it would have been kept
+/// unprotected. (A namespace keeping retention cannot use s3s-fs at all: `config`.)
+#[tokio::test]
+async fn object_lock_asked_of_s3s_fs_is_refused_not_dropped() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"s3s-fs\"\ndata_dir = {:?}\n",
+        base_config(""),
+        data.path().display().to_string()
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let admin = (USER, PASSWORD);
+    let locked = unique_bucket("fs-locked");
+    let asked = [("x-amz-bucket-object-lock-enabled", "true")];
+    let r = as_user(&gw, admin, "PUT", &format!("/{locked}"), &asked, b"").await;
+    r.assert_hcp_error(501, "NotImplemented");
+    let r = as_user(&gw, admin, "HEAD", &format!("/{locked}"), &[], b"").await;
+    assert_eq!(r.status, 404, "the bucket was made");
+    let bucket = gw.with_bucket("fs-plain").await;
+    let until = "2031-01-01T00:00:00Z";
+    for asked in [
+        &[("x-amz-object-lock-legal-hold", "ON")][..],
+        &[
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-object-lock-retain-until-date", until),
+        ][..],
+    ] {
+        let target = format!("/{bucket}/kept");
+        let r = as_user(&gw, admin, "PUT", &target, asked, b"data").await;
+        r.assert_hcp_error(501, "NotImplemented");
+        let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
+        assert_eq!(r.status, 404, "{asked:?} stored: {}", r.text());
+    }
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/plain"), &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

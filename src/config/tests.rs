@@ -51,6 +51,7 @@ fn every_problem_is_reported_at_once() {
         [[tenants]]
         name = "t"
         backend = "missing"
+
         [[backends]]
         name = "b"
         kind = "s3"
@@ -116,6 +117,32 @@ fn every_problem_is_reported_at_once() {
         !all.contains("secret@"),
         "an endpoint's user info is not shown:\n{all}"
     );
+}
+
+/// s3s-fs keeps no Object Lock: a namespace keeping retention on it is refused, named.
+#[test]
+fn retention_is_not_kept_on_s3s_fs() {
+    let text = |engine: &str, retention: &str| {
+        format!(
+            r#"
+            [[tenants]]
+            name = "t"
+            backend = "local"
+            retention = "{retention}"
+            [[backends]]
+            name = "local"
+            kind = "local"
+            engine = "{engine}"
+            "#
+        )
+    };
+    let errors = parse(&text("s3s-fs", "enterprise"), Path::new(".")).unwrap_err();
+    let needle = "tenants.t: retention needs S3 Object Lock, which s3s-fs does not keep";
+    assert!(errors.iter().any(|e| e.contains(needle)), "{errors:?}");
+    for (engine, retention) in [("s3s-fs", "off"), ("store", "enterprise")] {
+        let parsed = parse(&text(engine, retention), Path::new("."));
+        assert!(parsed.is_ok(), "{engine} {retention}: {:?}", parsed.err());
+    }
 }
 
 #[test]

@@ -833,8 +833,22 @@ fn build_domains(given: &[String], errors: &mut Vec<String>) -> Vec<String> {
 
 /// A tenant's retention mode and classes; a class is an `A+…` offset or a special value
 /// (what HCP's classes are), anything else an error.
-fn tenant_retention(t: &TenantEntry, obs: bool, errors: &mut Vec<String>) -> TenantRetention {
+fn tenant_retention(
+    t: &TenantEntry,
+    backend: Option<&Backend>,
+    errors: &mut Vec<String>,
+) -> TenantRetention {
     use crate::hcp::retention::{Base, Value};
+    let obs = backend.is_some_and(|b| b.kind == BackendKind::Obs);
+    let s3s_fs = backend.is_some_and(|b| b.target.engine() == Some(LocalEngine::S3sFs));
+    if s3s_fs && t.retention != RetentionMode::Off {
+        // (s3s-fs takes Object Lock's headers and keeps none: objects would be stored
+        // unprotected without a word.)
+        errors.push(format!(
+            "tenants.{}: retention needs S3 Object Lock, which s3s-fs does not keep: use engine = \"store\"",
+            t.name
+        ));
+    }
     let mut classes = crate::hcp::retention::Classes::new();
     for (name, value) in &t.retention_classes {
         match Value::parse(value) {
@@ -986,9 +1000,7 @@ fn build_tenants(
             };
             anonymous.push(Grant::new("*", &a.buckets, perms.iter().copied()));
         }
-        let obs = backends
-            .get(&t.backend)
-            .is_some_and(|b| b.kind == BackendKind::Obs);
+
         let tenant = Tenant {
             name: t.name.to_ascii_lowercase().into(),
             backend: t.backend.clone(),
@@ -996,7 +1008,7 @@ fn build_tenants(
             anonymous: anonymous.into(),
             overwrite: t.overwrite,
             folders: t.folders,
-            retention: tenant_retention(t, obs, errors),
+            retention: tenant_retention(t, backends.get(&t.backend), errors),
             records_bucket: t.records_bucket.clone(),
             anonymous_acls: t.anonymous_acls,
         };

@@ -304,6 +304,15 @@ pub fn fits_backend(
     effects: &Effects,
     backend: &crate::config::Backend,
 ) -> Result<(), HcpError> {
+    // s3s-fs keeps no Object Lock at all, and says nothing of the headers it drops (a
+    // namespace keeping retention cannot use it: `config`).
+    if backend.target.engine() == Some(crate::config::LocalEngine::S3sFs)
+        && asks_object_lock(op, req, effects)
+    {
+        return Err(not_offered(
+            "S3 Object Lock on the embedded s3s-fs engine (engine = \"store\" keeps it)",
+        ));
+    }
     // Ceph RGW takes a copy's Object Lock headers and keeps none of them (nor names the new
     // version): a copy that counts on them for a retention or a hold would be stored
     // unprotected. (Labels placed are kept after the write, their hold with them.)
@@ -374,6 +383,23 @@ pub fn document_fits_backend(
         ));
     }
     Ok(())
+}
+
+/// Whether a request asks its backend to keep anything of S3 Object Lock: a bucket made with
+/// it, a write's retention or hold (S3's headers, or HCP's as Object Lock).
+fn asks_object_lock(op: Operation, req: &RequestHeader, effects: &Effects) -> bool {
+    let lock_enabled = || {
+        req.headers
+            .get("x-amz-bucket-object-lock-enabled")
+            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
+    };
+    effects.protection.is_some()
+        || effects.change.is_some()
+        || (op == Operation::CreateBucket && lock_enabled())
+        || req
+            .headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-object-lock-"))
 }
 
 /// Whether a copy asks its backend to keep a retention or a hold with the copy itself: HCP's
