@@ -2166,25 +2166,41 @@ async fn a_compliance_retention_is_lengthened_in_its_mode_on_rgw() {
     a_compliance_retention_is_lengthened_in_its_mode(Backend::Rgw).await;
 }
 
+/// An enterprise namespace's gateway and a new bucket (`tag`) whose default retention is
+/// governance, ten days.
+async fn kept_ten_days_by_default(backend: Backend, tag: &str) -> Option<(TestGateway, String)> {
+    let gw = start_with_tenant(backend, "retention = \"enterprise\"", "").await?;
+    let bucket = new_bucket(&gw.client(), tag).await;
+    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+        <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>10</Days></DefaultRetention></Rule>\
+        </ObjectLockConfiguration>";
+    let md5 = content_md5(lock);
+    let config = format!("/{bucket}?object-lock");
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &config,
+        &[("content-md5", &md5)],
+        lock,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    Some((gw, bucket))
+}
+
 /// A completed upload is a new object: `x-hcp-retention` on its complete gives it the setting
 /// asked ("you can specify any retention setting" when storing), shorter than the bucket's
 /// default too — which the backend gave the version meanwhile. Before: 403 AccessDenied
 /// ("never shortened") with the version left under the default, the upload used up.
 #[tokio::test]
 async fn a_complete_takes_its_retention_over_the_bucket_s_default() {
-    let Some(gw) = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "").await else {
+    let Some((gw, bucket)) = kept_ten_days_by_default(Backend::Store, "default-complete").await
+    else {
         return;
     };
     let admin = (USER, PASSWORD);
     let s3 = gw.client();
-    let bucket = new_bucket(&s3, "default-complete").await;
-    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
-        <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>10</Days></DefaultRetention></Rule>\
-        </ObjectLockConfiguration>";
-    let md5 = content_md5(lock);
-    let config = format!("/{bucket}?object-lock");
-    let r = as_user(&gw, admin, "PUT", &config, &[("content-md5", &md5)], lock).await;
-    assert_eq!(r.status, 200, "{}", r.text());
     let (complete, doc) = one_part_upload(&s3, &bucket, "parts").await;
     let retain = [("x-hcp-retention", "A+1d")];
     let r = as_user(&gw, admin, "POST", &complete, &retain, doc.as_bytes()).await;
@@ -2199,6 +2215,63 @@ async fn a_complete_takes_its_retention_over_the_bucket_s_default() {
         (until - (now + 86_400)).abs() < 120,
         "{until} against {now}"
     );
+}
+
+/// A new object given "deletable at once" — `x-hcp-retention: 0`, or a date already past
+/// (manual: "If you set a time in the past, the object is immediately deletable") — is so in a
+/// bucket with a default retention too, by a PUT and by a copy to a new object: its HEAD says
+/// `0` and a DELETE removes it. Before: the backend filled in the default (the write sent no
+/// lock), and the DELETE was 409. An object stored without the header keeps the default.
+async fn a_new_object_deletable_at_once_takes_no_default_retention(backend: Backend) {
+    let Some((gw, bucket)) = kept_ten_days_by_default(backend, "default-allowed").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let plain = format!("/{bucket}/plain");
+    let r = as_user(&gw, admin, "PUT", &plain, &[], b"kept").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &plain, &[], b"").await;
+    assert_ne!(head.header("x-hcp-retention"), Some("0"), "no default kept");
+    let zero = [("x-hcp-retention", "0")];
+    let past = [("x-hcp-retention", "2000-01-01T00:00:00+0000")];
+    let copied = [
+        ("x-amz-copy-source", plain.as_str()),
+        ("x-hcp-retention", "0"),
+    ];
+    for (key, headers) in [
+        ("zero", &zero[..]),
+        ("past", &past[..]),
+        ("copied", &copied[..]),
+    ] {
+        let target = format!("/{bucket}/{key}");
+        let r = as_user(&gw, admin, "PUT", &target, headers, b"gone").await;
+        assert_eq!(r.status, 200, "{key}: {}", r.text());
+        let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+        let kept = head
+            .header("x-hcp-retention")
+            .unwrap_or_default()
+            .to_string();
+        // (Ceph RGW cannot remove a retention: the gateway ends it two seconds from now.)
+        if backend == Backend::Rgw && kept != "0" {
+            let until: i64 = kept.parse().unwrap_or(i64::MAX);
+            assert!(until <= now_secs() + 3, "{key}: {kept}");
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        } else {
+            assert_eq!(kept, "0", "{key}");
+        }
+        let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
+        assert_eq!(r.status, 204, "{key}: {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn a_new_object_deletable_at_once_takes_no_default_retention_on_the_embedded_store() {
+    a_new_object_deletable_at_once_takes_no_default_retention(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_new_object_deletable_at_once_takes_no_default_retention_on_rgw() {
+    a_new_object_deletable_at_once_takes_no_default_retention(Backend::Rgw).await;
 }
 
 /// A copy of an old version onto its own object while versioning is enabled is HCP's recovery

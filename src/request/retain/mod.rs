@@ -327,8 +327,9 @@ impl Gateway {
     /// retention, hold and labels (manual: retention is "calculated based on the time when the
     /// multipart upload was completed"), changed as a copy onto itself would change them — if
     /// that fails, the version is removed again and the error answered, never an unprotected
-    /// object behind an answer; and a new object's labeled holds (it was stored on hold) — if
-    /// they cannot be recorded, the object stays on hold and the error is answered.
+    /// object behind an answer; a new object's labeled holds (it was stored on hold) — if
+    /// they cannot be recorded, the object stays on hold and the error is answered; and a new
+    /// object's "deletable at once" over the bucket's default retention.
     pub(in crate::request) async fn keep_written(
         &self,
         call: &Call<'_>,
@@ -363,14 +364,19 @@ impl Gateway {
         let asked = Change {
             version: version.clone(),
             added: completed.then(retention::now).or(asked.added),
-            new_object: completed,
+            new_object: completed || asked.new_object,
             ..asked.clone()
         };
         let Err(e) = self.change_for(call, &asked).await else {
             return Ok(());
         };
         if call.op != Operation::CompleteMultipartUpload {
-            return Err(e.with_cause("the new object is kept on hold: its labels were not kept"));
+            let kept = if asked.value.is_some() {
+                "the new object keeps the bucket's default retention"
+            } else {
+                "the new object is kept on hold: its labels were not kept"
+            };
+            return Err(e.with_cause(kept));
         }
         // The completed version, or (without versions) the object — with the gateway's
         // bypass of a governance retention the backend gave it (a bucket's default).

@@ -118,6 +118,21 @@ pub fn effects(
         });
         return Ok(effects);
     }
+    let raw = header("x-hcp-retention");
+    new_object(op, raw, (hold, labels), (tenant, now), effects)
+}
+
+/// [`effects`] of a write that stores a new object with HCP's retention headers (`raw`: its
+/// `x-hcp-retention`): the lock it is stored with, and what is kept once it is written.
+fn new_object(
+    op: Operation,
+    raw: Option<&str>,
+    (hold, labels): (Option<bool>, Option<Vec<LabelChange>>),
+    (tenant, now): (&Tenant, i64),
+    mut effects: Effects,
+) -> Result<Effects, HcpError> {
+    use Operation::*;
+    let mode = tenant.retention.mode;
     // A new object with labels is stored on hold, then its labels kept (`request::retain`);
     // a request that only releases labels has none to keep.
     let placed = labels.as_ref().is_some_and(|l| l.iter().any(|c| c.hold));
@@ -130,10 +145,18 @@ pub fn effects(
         });
     }
     let hold = if placed { Some(true) } else { hold };
-    let setting = match header("x-hcp-retention") {
+    let setting = match raw {
         None => None,
         Some(raw) => Some(new_object_setting(raw, tenant, now)?),
     };
+    // A new object "deletable at once" (`0`, a date already past) is sent with no lock — which
+    // a bucket's default retention would fill in: taken off once it is written, as a complete's
+    // (`retain::keep_written`).
+    if setting == Some(Setting::Allowed) && matches!(op, PutObject | CopyObject) {
+        let after = effects.after_write.get_or_insert_with(Default::default);
+        after.value = Some(Value::Special(Setting::Allowed));
+        after.new_object = true;
+    }
     effects.protection = Some(Protection::of(
         setting,
         hold,
@@ -408,7 +431,12 @@ fn asks_object_lock(op: Operation, req: &RequestHeader, effects: &Effects) -> bo
 fn copy_locks_asked(req: &RequestHeader, effects: &Effects) -> bool {
     let client_lock = |name: &str| req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
     effects.protection.is_some_and(|p| {
-        p.retention.is_some() || (p.hold == Some(true) && effects.after_write.is_none())
+        // (A hold with labels placed is kept after the write: `effects`.)
+        let labelled = effects
+            .after_write
+            .as_ref()
+            .is_some_and(|a| a.labels.is_some());
+        p.retention.is_some() || (p.hold == Some(true) && !labelled)
     }) || client_lock("x-amz-object-lock-mode").is_some()
         || client_lock("x-amz-object-lock-retain-until-date").is_some()
         || client_lock("x-amz-object-lock-legal-hold")
