@@ -867,6 +867,42 @@ async fn cors_rules_that_cannot_be_read_allow_nothing_and_are_not_asked_for_each
     );
 }
 
+/// A refused preflight (anonymous, as every preflight) closes its connection, as every
+/// anonymous refusal does: one connection cannot walk through bucket names, each a `GET ?cors`
+/// of the backend, at the cost of one request each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_preflight_closes_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.addr();
+    server.respond_to("GET", "error|NoSuchCORSConfiguration|404");
+    let preflight = |bucket: &str| {
+        format!(
+            "OPTIONS /{bucket}/k HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://a.example\r\n\
+             Access-Control-Request-Method: GET\r\n\r\n"
+        )
+    };
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(preflight("nx-1").as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = conn.read_to_end(&mut answer);
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("the connection closes")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 403"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    let _ = conn.write_all(preflight("nx-2").as_bytes()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let asked: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|(_, t, _)| t.contains("cors"))
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+}
+
 /// HCP validates CORS for all but "requests that fail authentication": a browser's request
 /// the gateway refuses once its user is authenticated (a forged upload id, a storage class that
 /// needs a restore) carries the bucket's CORS headers, so that the browser can read the refusal;

@@ -930,10 +930,13 @@ impl Gateway {
     }
 }
 
-/// A refused CORS preflight, the same whatever the reason.
+/// A refused CORS preflight, the same whatever the reason; anonymous, as every preflight, its
+/// connection closes after it (a connection walking through bucket names, each a `GET ?cors`
+/// of the backend, pays a connection for each).
 pub(super) fn preflight_refused() -> HcpError {
     HcpError::new(HcpCode::AccessDenied)
         .with_message("CORS is not enabled for this origin, method and headers on this bucket.")
+        .closing()
 }
 
 /// How many copies of a backend document of `op` its rewrite holds at once besides the one
