@@ -959,6 +959,28 @@ async fn anonymous_access_only_where_configured() {
             "{h:?}"
         );
     }
+    // One set of credentials: a second Authorization header (before or after a valid one), or
+    // a presigned URL's parameters beside one, is 400 — not the first read and the rest left
+    // for something behind to read (before: served as the first one said, anonymous here).
+    let (ak, sk) = user();
+    let object = format!("/{public}/k");
+    let mut signed =
+        V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign("GET", object.as_bytes(), &[]);
+    signed.insert(0, all_users[0].clone());
+    let mut twice = all_users.clone();
+    twice.extend(hcp_all.clone());
+    let presigned = format!("{object}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00");
+    let legacy = format!("{object}?AWSAccessKeyId={ak}&Signature=AA%3D");
+    for (target, headers) in [
+        (&object, &signed),
+        (&object, &twice),
+        (&presigned, &all_users),
+        (&legacy, &all_users),
+    ] {
+        let r = send(&addr, "GET", target.as_bytes(), headers, vec![]).await;
+        r.assert_hcp_error(400, "InvalidArgument");
+        assert!(!r.text().contains("shared"), "{target}");
+    }
     let put = |b: &str| format!("/{b}/anon");
     let len = vec![("content-length".to_string(), "4".to_string())];
     let r = send(

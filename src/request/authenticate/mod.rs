@@ -377,7 +377,21 @@ impl Authenticator {
         query: &Query,
         now: SystemTime,
     ) -> Result<Authenticated, HcpError> {
-        if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
+        let presigned_v4 = query.has("X-Amz-Algorithm")
+            || query.has("X-Amz-Signature")
+            || query.has("X-Amz-Credential");
+        let presigned_v2 = query.has("AWSAccessKeyId") || query.has("Signature");
+        let mut given = req.headers.get_all(http::header::AUTHORIZATION).iter();
+        if let Some(value) = given.next() {
+            // One set of credentials: a second `Authorization`, or a presigned URL's beside
+            // one, would be credentials the gateway did not check that something in front of
+            // it, or the backend, might read.
+            if given.next().is_some() || presigned_v4 || presigned_v2 {
+                return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
+                    "Only one auth mechanism allowed: the Authorization header once, or a \
+                     presigned URL's query parameters.",
+                ));
+            }
             let value = value.to_str().map_err(|_| {
                 HcpError::new(HcpCode::AccessDenied)
                     .with_message("The authorization header is malformed.")
@@ -397,13 +411,10 @@ impl Authenticator {
                     .with_message("Unsupported authorization scheme.")),
             };
         }
-        if query.has("X-Amz-Algorithm")
-            || query.has("X-Amz-Signature")
-            || query.has("X-Amz-Credential")
-        {
+        if presigned_v4 {
             return sigv4_presign::verify(self, req, query, now);
         }
-        if query.has("AWSAccessKeyId") || query.has("Signature") {
+        if presigned_v2 {
             return sigv2::verify_presigned(self, req, target, query, now);
         }
         Self::anonymous(req)
