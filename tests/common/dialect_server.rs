@@ -399,6 +399,54 @@ async fn serve(
             )
             .await
         }
+        // `minio-pages`: truncated listings as MinIO writes them, its next marker naming its
+        // listing cache after the key (MinIO's `encodeMarker`): key `k`'s versions v5…v3 of
+        // five, newest first; objects `a`, `b` of more.
+        Some("minio-pages") if req.path.contains("versioning") => {
+            versioning_enabled(&mut conn).await
+        }
+        Some("minio-pages") => {
+            let cache = "[minio_cache:v2,id:0d7f1c3e-5b8a-4c1e-9d0f-2a6b7c8d9e0f,p:0,s:0]";
+            let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+            let body = if req.path.contains("versions") {
+                let versions: String = ["v5", "v4", "v3"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        format!(
+                            "<Version><Key>k</Key><VersionId>{v}</VersionId><IsLatest>{}</IsLatest>\
+                             <LastModified>2026-01-01T00:00:0{}.000Z</LastModified><ETag>\"e\"</ETag>\
+                             <Size>1</Size><StorageClass>STANDARD</StorageClass></Version>",
+                            i == 0,
+                            5 - i
+                        )
+                    })
+                    .collect();
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult {ns}><Name>bkt</Name>\
+                     <Prefix></Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>\
+                     <NextKeyMarker>k{cache}</NextKeyMarker><NextVersionIdMarker>v3</NextVersionIdMarker>\
+                     <MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>{versions}</ListVersionsResult>"
+                )
+            } else {
+                let contents: String = ["a", "b"]
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "<Contents><Key>{k}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>\
+                             <ETag>\"e\"</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents>"
+                        )
+                    })
+                    .collect();
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult {ns}><Name>bkt</Name>\
+                     <Prefix></Prefix><Marker></Marker><NextMarker>b{cache}</NextMarker><MaxKeys>2</MaxKeys>\
+                     <IsTruncated>true</IsTruncated>{contents}</ListBucketResult>"
+                )
+            };
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
+        }
         Some("object-with") => {
             let headers: Vec<(&str, &str)> = directive[1..]
                 .iter()

@@ -1665,6 +1665,13 @@ impl<'a> Texts<'a> {
             (Some(b"Owner" | b"Initiator" | b"Grantee"), Some(b"DisplayName")) => {
                 Some(route.tenant.name.to_string())
             }
+            // MinIO's next marker names its listing cache after the key: the key alone.
+            (_, Some(b"NextMarker" | b"NextKeyMarker"))
+                if depth == 2 && route.backend.dialect == Dialect::Minio =>
+            {
+                let key = std::str::from_utf8(minio_marker(text.as_bytes())).unwrap_or(text);
+                Some(crate::hcp::xml::displayed_name(key).into_owned())
+            }
             // A name as HCP displays it back: its nonprintable characters percent-encoded
             // (raw, they make the document no XML at all).
             (_, Some(name)) if shows_a_name(name) => match crate::hcp::xml::displayed_name(text) {
@@ -1701,6 +1708,20 @@ impl Held {
 
     fn opens(&self, depth: usize, e: &BytesStart<'_>) -> bool {
         self.at(depth) && local_part(e.name().as_ref()) == self.name
+    }
+}
+
+/// A MinIO listing's next marker without the name of MinIO's listing cache it carries after
+/// the key (`k[minio_cache:v2,id:…,p:0,s:0]`): the key, as every other S3 server's marker —
+/// MinIO lists on from it all the same (without its cache). Any other text as it is.
+pub fn minio_marker(text: &[u8]) -> &[u8] {
+    let tag = b"[minio_cache:";
+    if !text.ends_with(b"]") {
+        return text;
+    }
+    match text.windows(tag.len()).rposition(|w| w == tag) {
+        Some(at) => &text[..at],
+        None => text,
     }
 }
 

@@ -191,7 +191,9 @@ impl Gateway {
                     .is_some_and(|v| !v.is_empty())
             });
             let resumed = resumed.map(str::as_bytes);
-            reordered = super::versions::oldest_first(body, resumed).ok_or_else(unparsable)?;
+            let minio = call.route.backend.dialect == crate::hcp::mapping::Dialect::Minio;
+            reordered =
+                super::versions::oldest_first(body, resumed, minio).ok_or_else(unparsable)?;
             reordered.as_slice()
         } else {
             body

@@ -52,14 +52,16 @@ struct Read {
 /// A `ListVersionsResult` with each key's versions oldest first; `None` if it cannot be read.
 /// `resumed`: the key the request's `key-marker` names where it has a `version-id-marker` too —
 /// the page then begins with the rest of that key's versions, whose first ones were on the
-/// page before.
-pub fn oldest_first(body: &[u8], resumed: Option<&[u8]>) -> Option<Vec<u8>> {
+/// page before. `minio`: the next key marker may name MinIO's listing cache after the key
+/// (`rewrite::minio_marker`).
+pub fn oldest_first(body: &[u8], resumed: Option<&[u8]>, minio: bool) -> Option<Vec<u8>> {
     let read = read_entries(body)?;
     let truncated = read.truncated;
     // (The key a truncated page may go on with: the one its next key marker names, or where
     // it names none, the last.)
     let goes_on = match (truncated, read.next_key) {
         (false, _) => GoesOn::None,
+        (true, Some(key)) if minio => GoesOn::Key(super::rewrite::minio_marker(&key).to_vec()),
         (true, Some(key)) => GoesOn::Key(key),
         (true, None) => GoesOn::Last,
     };
@@ -273,14 +275,14 @@ mod tests {
             version("b", "b2"),
             version("b", "b1")
         );
-        let out = oldest_first(listing(false, &entries).as_bytes(), None).unwrap();
+        let out = oldest_first(listing(false, &entries).as_bytes(), None, false).unwrap();
         assert_eq!(ids(&out), ["a1", "a2", "a3", "b1", "b2"]);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"));
         assert!(text.contains("<DeleteMarker><Key>a</Key><VersionId>a3</VersionId>"));
         assert!(text.starts_with("<?xml") && text.ends_with("</ListVersionsResult>"));
         // Truncated: the last key's run may go on, so it keeps the backend's order.
-        let out = oldest_first(listing(true, &entries).as_bytes(), None).unwrap();
+        let out = oldest_first(listing(true, &entries).as_bytes(), None, false).unwrap();
         assert_eq!(ids(&out), ["a1", "a2", "a3", "b2", "b1"]);
         // Unless the page names the key it goes on with, and that is another: a common prefix
         // after the entries (both keys whole), or the first key.
@@ -293,7 +295,7 @@ mod tests {
                 &format!("<NextKeyMarker>{next}</NextKeyMarker><CommonPrefixes>"),
             );
             assert_eq!(
-                ids(&oldest_first(page.as_bytes(), None).unwrap()),
+                ids(&oldest_first(page.as_bytes(), None, false).unwrap()),
                 expected,
                 "{next}"
             );
@@ -327,7 +329,7 @@ mod tests {
             "<?xml version=\"1.0\"?><ListVersionsResult>{markers}<IsTruncated>false</IsTruncated>\
              <Name>b</Name>{versions}</ListVersionsResult>"
         );
-        let out = oldest_first(doc.as_bytes(), None).unwrap();
+        let out = oldest_first(doc.as_bytes(), None, false).unwrap();
         assert_eq!(ids(&out), ["a1", "a2", "a3", "b1", "b2", "c1"]);
         // Of a delete marker and a version written in one millisecond, the latest is newer.
         let doc = format!(
@@ -337,7 +339,7 @@ mod tests {
             entry("Version", "a", "v1", "1"),
         );
         assert_eq!(
-            ids(&oldest_first(doc.as_bytes(), None).unwrap()),
+            ids(&oldest_first(doc.as_bytes(), None, false).unwrap()),
             ["v1", "m", "v2"]
         );
         let text = String::from_utf8(out).unwrap();
@@ -349,7 +351,7 @@ mod tests {
             "<ListVersionsResult><EncodingType>url</EncodingType>{markers}<Name>b</Name>{versions}</ListVersionsResult>"
         );
         assert_eq!(
-            ids(&oldest_first(doc.as_bytes(), None).unwrap()),
+            ids(&oldest_first(doc.as_bytes(), None, false).unwrap()),
             ["s1", "p1"]
         );
     }
@@ -362,7 +364,7 @@ mod tests {
             version("a&amp;b", "x1"),
             version("a", "y1")
         );
-        let out = oldest_first(listing(false, &entries).as_bytes(), None).unwrap();
+        let out = oldest_first(listing(false, &entries).as_bytes(), None, false).unwrap();
         assert_eq!(ids(&out), ["x1", "x2", "y1"]);
         // Keys that end alike after a reference are two keys, each kept in its place.
         let entries = format!(
@@ -371,7 +373,7 @@ mod tests {
             version("a&amp;z", "a1"),
             version("b&amp;z", "b1")
         );
-        let out = oldest_first(listing(false, &entries).as_bytes(), None).unwrap();
+        let out = oldest_first(listing(false, &entries).as_bytes(), None, false).unwrap();
         assert_eq!(ids(&out), ["a1", "a2", "b1"]);
     }
 
@@ -387,13 +389,13 @@ mod tests {
             version("m", "m1")
         );
         let doc = listing(false, &entries);
-        let out = oldest_first(doc.as_bytes(), Some(b"k&1")).unwrap();
+        let out = oldest_first(doc.as_bytes(), Some(b"k&1"), false).unwrap();
         assert_eq!(ids(&out), ["v2", "v1", "m1"]);
         // (Another key than the marker's is turned round as ever; so is the marker's key
         // where it is not first.)
-        let out = oldest_first(doc.as_bytes(), Some(b"j")).unwrap();
+        let out = oldest_first(doc.as_bytes(), Some(b"j"), false).unwrap();
         assert_eq!(ids(&out), ["v1", "v2", "m1"]);
-        let out = oldest_first(doc.as_bytes(), Some(b"m")).unwrap();
+        let out = oldest_first(doc.as_bytes(), Some(b"m"), false).unwrap();
         assert_eq!(ids(&out), ["v1", "v2", "m1"]);
     }
 
@@ -407,7 +409,8 @@ mod tests {
             .collect();
         let doc = listing(false, &entries);
         let mut out = None;
-        let counted = allocation_counter::measure(|| out = oldest_first(doc.as_bytes(), None));
+        let counted =
+            allocation_counter::measure(|| out = oldest_first(doc.as_bytes(), None, false));
         assert_eq!(out.map(|o| o.len()), Some(doc.len()));
         let held = counted.bytes_max;
         assert!(
