@@ -291,6 +291,47 @@ async fn obs_native_signing_and_header_names() {
     );
 }
 
+/// An ACL read through OBS's own dialect is answered as S3's (HCP's): all users as the
+/// AllUsers group with its type, grantees typed, the owner named — nothing of OBS's own
+/// (`Canned`, `Delivered`), which no S3 client reads (boto3 found no grantee type or URI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obs_native_acls_are_answered_as_s3_s() {
+    use common::dialect_server::{DialectServer, Vendor};
+    let server = DialectServer::start(Vendor::Obs).await;
+    let text = config_with_endpoint(&server.endpoint())
+        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    server.respond_to("*", "obs-native");
+    let acl = gw.client().get_object_acl().bucket("bkt").key("k");
+    let acl = acl.send().await.unwrap();
+    let grants: Vec<(String, Option<String>, String)> = acl
+        .grants()
+        .iter()
+        .map(|g| {
+            let grantee = g.grantee().unwrap();
+            (
+                grantee.r#type().as_str().to_string(),
+                grantee.uri().map(str::to_string),
+                g.permission().unwrap().as_str().to_string(),
+            )
+        })
+        .collect();
+    let all_users = "http://acs.amazonaws.com/groups/global/AllUsers".to_string();
+    assert_eq!(
+        grants,
+        [
+            ("CanonicalUser".into(), None, "FULL_CONTROL".into()),
+            ("Group".into(), Some(all_users), "READ".into()),
+        ]
+    );
+    assert_eq!(acl.owner().and_then(|o| o.display_name()), Some("t"));
+    let r = as_user(&gw, (USER, PASSWORD), "GET", "/bkt/k?acl", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for own in ["Canned", "Delivered", "obs.myhwclouds"] {
+        assert!(!r.text().contains(own), "{own}: {}", r.text());
+    }
+}
+
 /// HCP: "If you try to delete an object where the current version is a delete marker … HCP
 /// returns a 204 (No Content)" and nothing more — OBS, signed its own way, says so in its own
 /// header on the HEAD's 404: the DELETE is answered without asking the bucket or stacking

@@ -379,6 +379,19 @@ async fn serve(
                 )
                 .await;
             }
+            // An object's ACL as OBS's own dialect writes it (Huawei's "Obtaining an Object
+            // ACL"): the owner by id alone, `Delivered`, all users as `Canned` Everyone.
+            if req.path.contains("?acl") && req.method == "GET" {
+                let doc = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
+                    <AccessControlPolicy xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\">\
+                    <Owner><ID>b4bf1b36d9ca43d984fbcb9491b6fce9</ID></Owner>\
+                    <Delivered>false</Delivered><AccessControlList>\
+                    <Grant><Grantee><ID>b4bf1b36d9ca43d984fbcb9491b6fce9</ID></Grantee>\
+                    <Permission>FULL_CONTROL</Permission></Grant>\
+                    <Grant><Grantee><Canned>Everyone</Canned></Grantee>\
+                    <Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>";
+                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], doc).await;
+            }
             // (Its buckets keep versions: the version id it names is one a client sees.)
             if req.path.contains("?versioning") {
                 let doc = b"<VersioningConfiguration xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\">\

@@ -182,22 +182,7 @@ impl Gateway {
         };
         let unparsable =
             || HcpError::new(HcpCode::InternalError).with_cause("unparsable backend XML answer");
-        let reordered;
-        let body = if call.op == Operation::ListObjectVersions {
-            // (A page asked to go on inside a key begins with the rest of that key's versions.)
-            let resumed = call.params.get("key-marker").filter(|_| {
-                call.params
-                    .get("version-id-marker")
-                    .is_some_and(|v| !v.is_empty())
-            });
-            let resumed = resumed.map(str::as_bytes);
-            let minio = call.route.backend.dialect == crate::hcp::mapping::Dialect::Minio;
-            reordered =
-                super::versions::oldest_first(body, resumed, minio).ok_or_else(unparsable)?;
-            reordered.as_slice()
-        } else {
-            body
-        };
+        let body = &*as_rewritten(call, body).ok_or_else(unparsable)?;
         // (In the order the document lists them: after ListObjectVersions' reordering, read
         // again.)
         let reread;
@@ -287,6 +272,33 @@ fn logged_message(message: Option<&str>, log_keys: crate::config::LogKeys) -> St
     match log_keys {
         crate::config::LogKeys::Full => message.unwrap_or_default().chars().take(200).collect(),
         _ => "(its message is not logged: server.log_keys)".into(),
+    }
+}
+
+/// A backend's document as the rewrite reads it (`None`: it cannot be read): a version listing
+/// with each key's versions oldest first (HCP's order; a page asked to go on inside a key
+/// begins with the rest of that key's versions), an ACL of OBS's own dialect written as S3's;
+/// any other as it is.
+fn as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
+    use crate::hcp::mapping::Dialect;
+    use std::borrow::Cow;
+    let dialect = call.route.backend.dialect;
+    match call.op {
+        Operation::GetBucketAcl | Operation::GetObjectAcl if dialect == Dialect::Obs => {
+            crate::request::validate::acl::as_s3_policy(body)
+                .ok()
+                .map(Cow::Owned)
+        }
+        Operation::ListObjectVersions => {
+            let resumed = call.params.get("key-marker").filter(|_| {
+                call.params
+                    .get("version-id-marker")
+                    .is_some_and(|v| !v.is_empty())
+            });
+            let resumed = resumed.map(str::as_bytes);
+            super::versions::oldest_first(body, resumed, dialect == Dialect::Minio).map(Cow::Owned)
+        }
+        _ => Some(Cow::Borrowed(body)),
     }
 }
 

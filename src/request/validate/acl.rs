@@ -297,6 +297,22 @@ struct PolicyGrant {
     permission: Option<String>,
 }
 
+impl PolicyGrant {
+    /// A field of the grant's `Grantee` (`backend`: as a backend's answer may name it).
+    fn read_field(&mut self, field: &[u8], text: String, backend: bool) {
+        match field {
+            b"ID" => self.id = Some(text),
+            b"EmailAddress" => self.email = Some(text),
+            b"URI" => self.uri = Some(text),
+            b"Canned" if backend && text == "Everyone" => {
+                self.xsi_type = "Group".into();
+                self.uri = Some(ALL_USERS.into());
+            }
+            _ => {}
+        }
+    }
+}
+
 fn malformed() -> HcpError {
     HcpError::new(HcpCode::MalformedXML)
 }
@@ -323,7 +339,7 @@ pub fn check_policy(
     who: Grantees<'_>,
     owner_ids: (&str, Option<&str>),
 ) -> Result<Policy, HcpError> {
-    let (mut owner, grants) = parse_policy(body)?;
+    let (mut owner, grants) = parse_policy(body, false)?;
     // HCP: a document naming another of the tenant's users as owner asks to make that user the
     // owner (where the gateway keeps owners); the document is then the new owner's.
     let new_owner = match &owner {
@@ -503,13 +519,13 @@ type PolicyOwner = Option<(String, Option<String>)>;
 
 /// The owner's canonical id in an `AccessControlPolicy` (a backend's answer to GET `?acl`).
 pub fn owner_id(body: &[u8]) -> Option<String> {
-    parse_policy(body).ok()?.0.map(|(id, _)| id)
+    parse_policy(body, true).ok()?.0.map(|(id, _)| id)
 }
 
 /// The grants to groups in an `AccessControlPolicy` (a backend's answer to GET `?acl`): each
 /// group's URI and the ACL permission granted.
 pub fn group_grants(body: &[u8]) -> Result<Vec<(String, String)>, HcpError> {
-    let (_, grants) = parse_policy(body)?;
+    let (_, grants) = parse_policy(body, true)?;
     Ok(grants
         .into_iter()
         .filter(|g| g.xsi_type == "Group")
@@ -517,9 +533,38 @@ pub fn group_grants(body: &[u8]) -> Result<Vec<(String, String)>, HcpError> {
         .collect())
 }
 
+/// A backend's `AccessControlPolicy` as S3 writes one, to be answered as HCP's: Huawei OBS's
+/// own dialect names all users `<Grantee><Canned>Everyone</Canned></Grantee>`, gives grantees
+/// no type and says whether an ACL passes to the bucket's objects (`<Delivered>`) — none of
+/// which an S3 client reads. Written from what was read: owner, and grants to canonical users
+/// and to HCP's two groups (a grant to any other group is no HCP grant and is left out).
+pub fn as_s3_policy(body: &[u8]) -> Result<Vec<u8>, HcpError> {
+    let (mut owner, grants) = parse_policy(body, true)?;
+    // (OBS names its owner by id alone: named, the display name is the tenant's once rewritten.)
+    if let Some((id, name @ None)) = owner.as_mut() {
+        *name = Some(id.clone());
+    }
+    let known = |uri: &str| {
+        [ALL_USERS, AUTHENTICATED_USERS]
+            .into_iter()
+            .find(|g| *g == uri)
+    };
+    let written: Vec<(Option<&'static str>, &PolicyGrant)> = grants
+        .iter()
+        .filter_map(|g| match (g.uri.as_deref(), g.id.as_deref()) {
+            (Some(uri), _) if g.xsi_type == "Group" => Some((Some(known(uri)?), g)),
+            (None, Some(_)) => Some((None, g)),
+            _ => None,
+        })
+        .collect();
+    Ok(write_policy(&owner, &written, &|_| None))
+}
+
 /// Reads an `AccessControlPolicy`: its owner and its grants. Anything not well-formed, or not
-/// that document, is `MalformedXML`.
-fn parse_policy(body: &[u8]) -> Result<(PolicyOwner, Vec<PolicyGrant>), HcpError> {
+/// that document, is `MalformedXML`. `backend`: a backend's answer, where OBS's own dialect
+/// names all users `<Canned>Everyone</Canned>` (a client's document naming them so is HCP's,
+/// which has no such grantee).
+fn parse_policy(body: &[u8], backend: bool) -> Result<(PolicyOwner, Vec<PolicyGrant>), HcpError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(true);
@@ -577,12 +622,7 @@ fn parse_policy(body: &[u8]) -> Result<(PolicyOwner, Vec<PolicyGrant>), HcpError
                     }
                     [_, b"AccessControlList", b"Grant", b"Grantee", field] => {
                         let grant = grants.last_mut().ok_or_else(malformed)?;
-                        match *field {
-                            b"ID" => grant.id = Some(text),
-                            b"EmailAddress" => grant.email = Some(text),
-                            b"URI" => grant.uri = Some(text),
-                            _ => {}
-                        }
+                        grant.read_field(field, text, backend);
                     }
                     _ => {}
                 }
@@ -840,6 +880,27 @@ mod tests {
         format!(
             "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"{xsi_type}\"><{field}>{value}</{field}></Grantee><Permission>{permission}</Permission></Grant>"
         )
+    }
+
+    /// OBS's own dialect names all users `Canned` Everyone: a backend's ACL read so grants
+    /// them (the gateway's judgement, what an edit keeps), a client's never (HCP has no such
+    /// grantee: no grant to all users is read from it).
+    #[test]
+    fn obs_s_everyone_is_all_users_only_from_a_backend() {
+        let native = policy(
+            "<Grant><Grantee><Canned>Everyone</Canned></Grantee><Permission>READ</Permission></Grant>",
+        );
+        let read = group_grants(native.as_bytes()).unwrap();
+        assert_eq!(read, [(ALL_USERS.to_string(), "READ".to_string())]);
+        let s3 = String::from_utf8(as_s3_policy(native.as_bytes()).unwrap()).unwrap();
+        assert!(
+            s3.contains(&format!("xsi:type=\"Group\"><URI>{ALL_USERS}</URI>")),
+            "{s3}"
+        );
+        assert!(!s3.contains("Canned"), "{s3}");
+        let sent = check_policy(native.as_bytes(), who(), ("own&er", None));
+        let sent = sent.map(|p| String::from_utf8(p.document).unwrap());
+        assert!(!sent.is_ok_and(|d| d.contains(ALL_USERS)));
     }
 
     #[test]
