@@ -260,16 +260,25 @@ where
     (sdk_error(&e).0, server.count() - before)
 }
 
+/// A gateway whose backend is a recorded OBS signed OBS's own way (`kind = "obs"`, `signing =
+/// "obs"`), its configuration's text changed by `edit`.
+async fn on_native_obs(
+    edit: impl FnOnce(String) -> String,
+) -> (TestGateway, common::dialect_server::DialectServer) {
+    use common::dialect_server::{DialectServer, Vendor};
+    let server = DialectServer::start(Vendor::Obs).await;
+    let text = config_with_endpoint(&server.endpoint())
+        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
+    let gw = start_text(&edit(text), tempfile::tempdir().unwrap(), Backend::Local).await;
+    (gw, server)
+}
+
 /// OBS's own signing scheme end to end, against a recorded OBS that accepts only requests signed
 /// `OBS key:…` with `x-obs-*` headers: the client's `x-amz-meta-*` arrives as `x-obs-meta-*`, and
 /// OBS's `x-obs-meta-*` and `x-obs-version-id` come back to the client as `x-amz-*`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn obs_native_signing_and_header_names() {
-    use common::dialect_server::{DialectServer, Vendor};
-    let server = DialectServer::start(Vendor::Obs).await;
-    let text = config_with_endpoint(&server.endpoint())
-        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
-    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let (gw, server) = on_native_obs(|text| text).await;
     let s3 = gw.client();
     server.respond_to("*", "obs-native");
     let put = s3
@@ -296,11 +305,7 @@ async fn obs_native_signing_and_header_names() {
 /// (`Canned`, `Delivered`), which no S3 client reads (boto3 found no grantee type or URI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn obs_native_acls_are_answered_as_s3_s() {
-    use common::dialect_server::{DialectServer, Vendor};
-    let server = DialectServer::start(Vendor::Obs).await;
-    let text = config_with_endpoint(&server.endpoint())
-        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
-    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let (gw, server) = on_native_obs(|text| text).await;
     server.respond_to("*", "obs-native");
     let acl = gw.client().get_object_acl().bucket("bkt").key("k");
     let acl = acl.send().await.unwrap();
@@ -338,11 +343,7 @@ async fn obs_native_acls_are_answered_as_s3_s() {
 /// another marker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_obs_delete_marker_is_not_deleted_again() {
-    use common::dialect_server::{DialectServer, Vendor};
-    let server = DialectServer::start(Vendor::Obs).await;
-    let text = config_with_endpoint(&server.endpoint())
-        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"");
-    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+    let (gw, server) = on_native_obs(|text| text).await;
     server.respond_to("*", "obs-delete-marker");
     let r = as_user(&gw, (USER, PASSWORD), "DELETE", "/bkt/k", &[], b"").await;
     assert_eq!(r.status, 204, "{}", r.text());
@@ -355,16 +356,14 @@ async fn an_obs_delete_marker_is_not_deleted_again() {
 /// form's field too); a hold, which OBS cannot keep, is refused before anything is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hcp_retention_reaches_obs_as_its_worm_headers() {
-    use common::dialect_server::{DialectServer, Vendor};
-    let server = DialectServer::start(Vendor::Obs).await;
-    let text = config_with_endpoint(&server.endpoint())
-        .replace("kind = \"s3\"", "kind = \"obs\"\nsigning = \"obs\"")
-        .replacen(
+    let (gw, server) = on_native_obs(|text| {
+        text.replacen(
             "bucket_prefix = \"\"\n",
             "bucket_prefix = \"\"\nretention = \"compliance\"\n",
             1,
-        );
-    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::Local).await;
+        )
+    })
+    .await;
     server.respond_to("*", "obs-native");
     let addr = gw.gw.as_ref().unwrap().s3_addr.to_string();
     let (ak, sk) = keys(USER, PASSWORD);
