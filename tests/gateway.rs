@@ -220,6 +220,8 @@ async fn security_headers_on_success_error_and_head() {
         assert!(r
             .header("content-security-policy")
             .is_some_and(|v| v.starts_with("default-src 'self';")));
+        // (HSTS is HTTPS's alone.)
+        assert_eq!(r.header("strict-transport-security"), None);
         // (HCP's own, never the backend's.)
         let servers: Vec<&str> = r
             .headers
@@ -1287,7 +1289,23 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
         let from = text.find(open).map(|i| i + open.len()).expect(open);
         text[from..][..text[from..].find(close).expect(close)].to_string()
     };
-    assert!(send("PUT", "/over-tls", "").starts_with("HTTP/1.1 200"));
+    let made = send("PUT", "/over-tls", "");
+    assert!(made.starts_with("HTTP/1.1 200"), "{made}");
+    // HCP's HSTS, on every answer over HTTPS (an error too).
+    let hsts = "strict-transport-security: max-age=31536000; includeSubDomains\r\n";
+    assert!(
+        made.to_ascii_lowercase()
+            .contains(&hsts.to_ascii_lowercase()),
+        "{made}"
+    );
+    let missing = send("GET", "/over-tls/nope", "");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(
+        missing
+            .to_ascii_lowercase()
+            .contains(&hsts.to_ascii_lowercase()),
+        "{missing}"
+    );
     let upload = between(
         &send("POST", "/over-tls/o?uploads=", ""),
         "<UploadId>",

@@ -71,6 +71,12 @@ impl Gateway {
         if s.get_keepalive().is_some() && self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             s.set_keepalive(None);
         }
+        // HCP answers over HTTPS with HSTS (the manual's HTTPS answers: "Strict-Transport-
+        // Security: max-age=31536000; includeSubDomains"); over plain HTTP, as HCP, without.
+        if s.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+            resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, rewrite::HSTS)
+                .expect("static");
+        }
         // (The gateway's CORS decision for this request, on whatever answers it: `cors`.)
         if !x.reply.cors.is_empty() {
             for (name, value) in std::mem::take(&mut x.reply.cors) {

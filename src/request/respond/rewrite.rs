@@ -31,6 +31,9 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("X-Frame-Options", "SAMEORIGIN"),
     ("X-XSS-Protection", "1; mode=block"),
 ];
+/// HCP's `Strict-Transport-Security` on every answer over HTTPS (the manual's HTTPS examples;
+/// seed 002's table lists the headers of every answer, this one is HTTPS's).
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 /// HCP names itself on every answer: "always HCP followed by the HCP version number (for
 /// example, HCP V9.0.0.2)" (the manual's response headers; the 9.x release it documents).
 const SERVER: (&str, &str) = ("Server", "HCP V9.0.0.2");
