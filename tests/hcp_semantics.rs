@@ -1032,11 +1032,23 @@ async fn folders_are_not_created_without_the_protection_asked() {
             "{headers:?}: nothing stored"
         );
     }
-    // What asks for no protection creates the folder.
+    // What asks for no protection creates the folder — "deletable at once" too.
     let none = [("x-hcp-retentionhold", "false")];
     let r = as_user(&gw, admin, "PUT", &target, &none, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(view.keys(&bucket).await, ["kept/"]);
+    let deletable = format!("/{bucket}/deletable/");
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &deletable,
+        &[("x-hcp-retention", "0")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(view.keys(&bucket).await, ["deletable/", "kept/"]);
     // A bucket's default retention reaches the markers of the folders its objects make, but
     // a folder keeps none of its own: it is deleted (the object in it is kept).
     let rule = aws_sdk_s3::types::ObjectLockRule::builder()

@@ -125,7 +125,13 @@ pub fn check_protection(
     let s3_lock = header("x-amz-object-lock-mode").is_some()
         || header("x-amz-object-lock-retain-until-date").is_some()
         || header("x-amz-object-lock-legal-hold").is_some_and(|v| v.eq_ignore_ascii_case(b"ON"));
-    let asks = protects || effects.after_write.is_some() || effects.change.is_some() || s3_lock;
+    // (A write's after-write change with labels places holds; one taking a bucket's default
+    // off a new object "deletable at once" asks for none.)
+    let labelled = effects
+        .after_write
+        .as_ref()
+        .is_some_and(|a| a.labels.is_some());
+    let asks = protects || labelled || effects.change.is_some() || s3_lock;
     if asks {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("A folder has no retention or holds of its own."));

@@ -22,8 +22,8 @@ impl Gateway {
         // (A copy's or a complete's answer is a document: it is settled here, not in
         // `records_after`.)
         self.forget_written_head(call);
-        self.keep_written(call, upstream).await?;
         let etag = crate::request::acls::etag_in(&doc);
+        self.keep_written(call, upstream, etag.as_deref()).await?;
         self.owner_written(call, upstream, etag.as_deref());
         self.acls_after(call, upstream, etag.as_deref()).await?;
         self.folders_after(call).await;

@@ -32,10 +32,14 @@ pub struct Change {
     /// completed multipart upload's is its completion (HCP's manual), which AWS dates by the
     /// upload's start.
     pub added: Option<i64>,
-    /// The object is new (a completed upload's): it takes any setting, as HCP stores one
-    /// ("you can specify any retention setting"), whatever default retention the backend
-    /// gave it meanwhile.
+    /// The object is new (a completed upload's, or one just written): it takes any setting, as
+    /// HCP stores one ("you can specify any retention setting"), whatever default retention
+    /// the backend gave it meanwhile — nor does a hold the same request placed keep it from it.
     pub new_object: bool,
+    /// The ETag of the object just written, where its write's answer named no version (Ceph
+    /// RGW's copy): the change is made only on the object that still has it — never on another
+    /// written in the meantime.
+    pub written: Option<String>,
 }
 
 /// The object as the change found it, for the copy's answer.
@@ -311,8 +315,7 @@ impl Gateway {
             labels: None,
             version: call.params.get("versionId").map(str::to_string),
             s3_hold: true,
-            added: None,
-            new_object: false,
+            ..Change::default()
         };
         if let Err(e) = self.change_for(call, &asked).await {
             return self.answer(s, x, e).await;
@@ -334,6 +337,7 @@ impl Gateway {
         &self,
         call: &Call<'_>,
         upstream: &ResponseHeader,
+        etag: Option<&str>,
     ) -> Result<(), HcpError> {
         let effects = &call.params.effects;
         let asked = match call.op {
@@ -346,14 +350,14 @@ impl Gateway {
         };
         // Boxed: only writes with retention headers get here, and every answer's future would
         // otherwise carry this one's space.
-        Box::pin(self.keep_asked(call, upstream, asked)).await
+        Box::pin(self.keep_asked(call, (upstream, etag), asked)).await
     }
 
     /// [`Gateway::keep_written`] for a write whose headers asked for retention or holds.
     async fn keep_asked(
         &self,
         call: &Call<'_>,
-        upstream: &ResponseHeader,
+        (upstream, etag): (&ResponseHeader, Option<&str>),
         asked: &Change,
     ) -> Result<(), HcpError> {
         let version = crate::request::acls::version_header(upstream)
@@ -365,6 +369,10 @@ impl Gateway {
             version: version.clone(),
             added: completed.then(retention::now).or(asked.added),
             new_object: completed || asked.new_object,
+            written: version
+                .is_none()
+                .then(|| etag.map(str::to_string))
+                .flatten(),
             ..asked.clone()
         };
         let Err(e) = self.change_for(call, &asked).await else {
@@ -469,6 +477,17 @@ pub(in crate::request) async fn change(
             .unwrap_or_default()
             .to_string()
     };
+    // (Another object written meanwhile is not the one asked for: nothing of it changes. The
+    // one written keeps what the backend gave it.)
+    if let Some(written) = &change.written {
+        if !crate::etag::listed(written, &text("etag")) {
+            tracing::info!("an object written over the one just written: its change is not made");
+            return Ok(Changed {
+                etag: written.clone(),
+                last_modified: text("last-modified"),
+            });
+        }
+    }
     // Every later request names the version the HEAD found: a newer one may be stored
     // meanwhile, and the change is this one's.
     let version = change.version.clone().or_else(|| {
@@ -678,7 +697,8 @@ fn new_setting(
         current
     };
     retention::may_change(judged_from, new, now).map_err(refused)?;
-    if held_then && new != current {
+    // (A new object's hold is the one its own request placed.)
+    if held_then && !new_object && new != current {
         return Err(HcpError::new(HcpCode::AccessDenied)
             .with_message("The object is on hold: its retention does not change."));
     }
@@ -1075,9 +1095,8 @@ mod tests {
             hold,
             labels: labels.map(|l| crate::hcp::labels::parse(l.as_bytes()).unwrap()),
             version: None,
-            s3_hold: false,
             added,
-            new_object: false,
+            ..Change::default()
         };
         run_change(labelled, fake, &change).await
     }
@@ -1151,6 +1170,35 @@ mod tests {
             assert_eq!(done.is_ok(), ok, "{answers:?}: {done:?}");
             assert_eq!(calls(&fake), calls_made, "{answers:?}");
         }
+    }
+
+    /// A new object "deletable at once" whose write placed a hold (`x-hcp-retentionhold:
+    /// true` beside `x-hcp-retention: 0`) has the bucket's default taken off all the same: a
+    /// hold its own request placed does not keep it (before: 403, the object stored, held,
+    /// under the default). Where its write named no version (RGW's copy), the change is made
+    /// only on the object that still has the ETag written — never on another written
+    /// meanwhile.
+    #[tokio::test]
+    async fn a_new_object_s_own_hold_and_etag_decide_its_change() {
+        let allowed = Change {
+            value: Some(Value::parse("0").unwrap()),
+            new_object: true,
+            ..Default::default()
+        };
+        let fake = object(Some("2026-06-11T00:00:00Z"), true);
+        run_change(false, &fake, &allowed).await.unwrap();
+        assert_eq!(calls(&fake), ["retention None bypass true"]);
+        let written = |etag: &str| Change {
+            written: Some(etag.into()),
+            ..allowed.clone()
+        };
+        let fake = object(Some("2026-06-11T00:00:00Z"), false);
+        run_change(false, &fake, &written("\"other\""))
+            .await
+            .unwrap();
+        assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
+        run_change(false, &fake, &written("\"e\"")).await.unwrap();
+        assert_eq!(calls(&fake), ["retention None bypass true"]);
     }
 
     /// A completed upload is a new object: HCP gives it any setting asked, though the
