@@ -421,7 +421,25 @@ async fn serve(
         Some("minio-pages") => {
             let cache = "[minio_cache:v2,id:0d7f1c3e-5b8a-4c1e-9d0f-2a6b7c8d9e0f,p:0,s:0]";
             let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
-            let body = if req.path.contains("versions") {
+            // (`encoding-type=url`: MinIO encodes its marker as it does keys.)
+            let encoded = req.path.contains("encoding-type=url");
+            let cache = if encoded {
+                "%5Bminio_cache%3Av2%2Cid%3A0d7f1c3e-5b8a-4c1e-9d0f-2a6b7c8d9e0f%2Cp%3A0%2Cs%3A0%5D"
+            } else {
+                cache
+            };
+            let body = if req.path.contains("list-type=2") {
+                use base64::Engine as _;
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("b{cache}"));
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult {ns}><Name>bkt</Name>\
+                     <Prefix></Prefix><NextContinuationToken>{token}</NextContinuationToken>\
+                     <KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>\
+                     <Contents><Key>a</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>\
+                     <ETag>\"e\"</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents>\
+                     </ListBucketResult>"
+                )
+            } else if req.path.contains("versions") {
                 let versions: String = ["v5", "v4", "v3"]
                     .iter()
                     .enumerate()
@@ -435,8 +453,13 @@ async fn serve(
                         )
                     })
                     .collect();
+                let encoding = if encoded {
+                    "<EncodingType>url</EncodingType>"
+                } else {
+                    ""
+                };
                 format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult {ns}><Name>bkt</Name>\
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult {ns}><Name>bkt</Name>{encoding}\
                      <Prefix></Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>\
                      <NextKeyMarker>k{cache}</NextKeyMarker><NextVersionIdMarker>v3</NextVersionIdMarker>\
                      <MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>{versions}</ListVersionsResult>"

@@ -1669,11 +1669,10 @@ impl<'a> Texts<'a> {
                 Some(route.tenant.name.to_string())
             }
             // MinIO's next marker names its listing cache after the key: the key alone.
-            (_, Some(b"NextMarker" | b"NextKeyMarker"))
+            (_, Some(name @ (b"NextMarker" | b"NextKeyMarker" | b"NextContinuationToken")))
                 if depth == 2 && route.backend.dialect == Dialect::Minio =>
             {
-                let key = std::str::from_utf8(minio_marker(text.as_bytes())).unwrap_or(text);
-                Some(crate::hcp::xml::displayed_name(key).into_owned())
+                minio_next(name, text)
             }
             // A name as HCP displays it back: its nonprintable characters percent-encoded
             // (raw, they make the document no XML at all).
@@ -1715,17 +1714,40 @@ impl Held {
 }
 
 /// A MinIO listing's next marker without the name of MinIO's listing cache it carries after
-/// the key (`k[minio_cache:v2,id:…,p:0,s:0]`): the key, as every other S3 server's marker —
-/// MinIO lists on from it all the same (without its cache). Any other text as it is.
+/// the key (`k[minio_cache:v2,id:…,p:0,s:0]`, URL-encoded where the listing is:
+/// `k%5Bminio_cache%3Av2…%5D`): the key, as every other S3 server's marker — MinIO lists on
+/// from it all the same (without its cache). Any other text as it is.
 pub fn minio_marker(text: &[u8]) -> &[u8] {
-    let tag = b"[minio_cache:";
-    if !text.ends_with(b"]") {
-        return text;
+    let forms: [(&[u8], &[u8]); 2] = [(b"[minio_cache:", b"]"), (b"%5Bminio_cache%3A", b"%5D")];
+    for (tag, end) in forms {
+        let ends =
+            text.len() >= end.len() && text[text.len() - end.len()..].eq_ignore_ascii_case(end);
+        if !ends {
+            continue;
+        }
+        if let Some(at) = text
+            .windows(tag.len())
+            .rposition(|w| w.eq_ignore_ascii_case(tag))
+        {
+            return &text[..at];
+        }
     }
-    match text.windows(tag.len()).rposition(|w| w == tag) {
-        Some(at) => &text[..at],
-        None => text,
+    text
+}
+
+/// A MinIO listing's `NextMarker`, `NextKeyMarker` (as [`minio_marker`] cuts it, shown as
+/// names are) or `NextContinuationToken` (base64 of such a marker) without its listing
+/// cache's name; `None`: as it is.
+fn minio_next(element: &[u8], text: &str) -> Option<String> {
+    use base64::Engine as _;
+    if element != b"NextContinuationToken" {
+        let key = std::str::from_utf8(minio_marker(text.as_bytes())).unwrap_or(text);
+        return Some(crate::hcp::xml::displayed_name(key).into_owned());
     }
+    let engine = base64::engine::general_purpose::STANDARD;
+    let marker = engine.decode(text).ok()?;
+    let key = minio_marker(&marker);
+    (key.len() < marker.len()).then(|| engine.encode(key))
 }
 
 /// Whether an element's text is an object's name, or a part of one (HCP displays these with
