@@ -12,8 +12,7 @@ use crate::config::LogFormat;
 /// cannot read, a closed connection — at error level with up to 2 KiB of what the client sent:
 /// off, as the S3 listener's own reads log none.
 pub fn init(format: LogFormat, level: &str) {
-    let ours =
-        format!("{level},s3s=off,s3s_fs=warn,pingora_core=warn,pingora_core::apps::http_app=off");
+    let ours = level.to_string();
     let asked = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
@@ -37,16 +36,34 @@ pub fn init(format: LogFormat, level: &str) {
 /// frame.
 const CAPPED: [&str; 6] = ["aws_", "h2", "hyper", "hyper_util", "rustls", "tower"];
 
-/// `directives` (a level's, or `RUST_LOG`'s) with the [`CAPPED`] libraries at `info` at most —
-/// at the level asked of everything where that is lower —, whatever they ask: a directive of
-/// theirs (or one of a span's, which could lift them inside it) is left out, and each gets its
-/// own. (One filter, as before: a second one ANDed with it would cost every request the log
-/// crate's records pingora's debug lines make.)
+/// Libraries quieted further, at most at the level given: s3s (the embedded store's server)
+/// logs each request whole at debug — its path, so the object's key, and the gateway's
+/// signature —; pingora's `HttpServerApp` a client's unreadable head at error level; s3s-fs
+/// and pingora their own detail.
+const QUIETED: [(&str, tracing::level_filters::LevelFilter); 4] = [
+    ("s3s", tracing::level_filters::LevelFilter::OFF),
+    (
+        "pingora_core::apps::http_app",
+        tracing::level_filters::LevelFilter::OFF,
+    ),
+    ("s3s_fs", tracing::level_filters::LevelFilter::WARN),
+    ("pingora_core", tracing::level_filters::LevelFilter::WARN),
+];
+
+/// `directives` (a level's, or `RUST_LOG`'s) with the [`CAPPED`] libraries at `info` at most,
+/// and the [`QUIETED`] ones at theirs — at the level asked of everything where that is lower
+/// —, whatever they ask: a directive of theirs (or one of a span's, which could lift them
+/// inside it) is left out, and each gets its own. (One filter, as before: a second one ANDed
+/// with it would cost every request the log crate's records pingora's debug lines make.)
 fn capped(directives: &str) -> String {
     use tracing::level_filters::LevelFilter;
+    let ours = |target: &str| {
+        CAPPED.iter().any(|c| target.starts_with(c))
+            || QUIETED.iter().any(|(q, _)| target.starts_with(q))
+    };
     let kept = directives.split(',').map(str::trim).filter(|d| {
         let target = d.split(['=', '[']).next().unwrap_or_default();
-        !d.is_empty() && !d.contains('[') && !CAPPED.iter().any(|c| target.starts_with(c))
+        !d.is_empty() && !d.contains('[') && !ours(target)
     });
     // (The level of everything is a directive of a level alone; none is none: off.)
     let everything = directives
@@ -56,8 +73,12 @@ fn capped(directives: &str) -> String {
         .unwrap_or(LevelFilter::OFF);
     let cap = everything.min(LevelFilter::INFO);
     let caps = CAPPED.iter().map(|c| format!("{c}={cap}"));
+    let quiet = QUIETED
+        .iter()
+        .map(|(q, most)| format!("{q}={}", everything.min(*most)));
     kept.map(str::to_string)
         .chain(caps)
+        .chain(quiet)
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -68,11 +89,13 @@ mod tests {
 
     #[test]
     fn libraries_stay_at_info_whatever_is_asked() {
-        let asked = "trace,aws_smithy_runtime::client=trace,[{x=1}]=trace,hcp_s3_gateway=debug";
+        let asked = "trace,aws_smithy_runtime::client=trace,[{x=1}]=trace,hcp_s3_gateway=debug,\
+            s3s=debug,pingora_core::apps::http_app=error";
         let directives = capped(asked);
         assert_eq!(
             directives,
-            "trace,hcp_s3_gateway=debug,aws_=info,h2=info,hyper=info,hyper_util=info,rustls=info,tower=info"
+            "trace,hcp_s3_gateway=debug,aws_=info,h2=info,hyper=info,hyper_util=info,rustls=info,tower=info,\
+             s3s=off,pingora_core::apps::http_app=off,s3s_fs=warn,pingora_core=warn"
         );
         assert!(EnvFilter::try_new(&directives).is_ok());
         // (Never above the level asked of everything.)
@@ -83,7 +106,7 @@ mod tests {
         ] {
             let directives = capped(asked);
             assert!(
-                directives.ends_with(&format!("tower={level}")),
+                directives.contains(&format!("tower={level},")),
                 "{directives}"
             );
             let filter = EnvFilter::try_new(&directives).unwrap();
