@@ -325,6 +325,51 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
     );
 }
 
+/// SIGHUP switches `anonymous_acls` as it replaces anonymous grants: once off (or its tenant
+/// removed), an anonymous read a public-read ACL allowed is refused at once, not at the next
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_switches_anonymous_acls() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "bucket_prefix = \"\"\n";
+    let records = unique_bucket("gw-records");
+    let keeping = |on: bool| {
+        let tenant = format!("{line}records_bucket = \"{records}\"\nanonymous_acls = {on}\n");
+        config(false, &dir.path().join("data")).replacen(line, &tenant, 1)
+    };
+    let first = keeping(true);
+    let (path, revoked) = (dir.path().join("config.toml"), keeping(false));
+    let p = Process::start(&first, dir, &[]);
+    let s3 = p.client(USER, PASSWORD);
+    // (A name no anonymous grant of the tenant's covers: its ACL alone admits.)
+    let bucket = new_bucket(&s3, "acl-open").await;
+    let public = aws_sdk_s3::types::ObjectCannedAcl::PublicRead;
+    let put = s3.put_object().bucket(&bucket).key("k").acl(public);
+    put.body(b"open".to_vec().into()).send().await.unwrap();
+    let anonymous_get = || {
+        let (addr, target) = (p.s3.clone(), format!("/{bucket}/k"));
+        async move {
+            let headers = vec![("host".to_string(), addr.clone())];
+            send(&addr, "GET", target.as_bytes(), &headers, vec![]).await
+        }
+    };
+    let r = anonymous_get().await;
+    assert_eq!((r.status, r.text().as_str()), (200, "open"));
+    assert_eq!(path, p.config);
+    std::fs::write(&p.config, revoked).unwrap();
+    p.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = anonymous_get().await;
+        if r.status == 403 {
+            r.assert_hcp_error(403, "AccessDenied");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never revoked: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The size of the object [`download_begun`] stores.
 const SIZE: usize = 64 * 1024 * 1024;
 

@@ -72,7 +72,8 @@ fn server(c: &Config) -> String {
     )
 }
 
-/// The tenants' settings but their anonymous grants (which a reload replaces).
+/// The tenants' settings but their anonymous grants and `anonymous_acls` (which a reload
+/// replaces).
 fn tenants(c: &Config) -> String {
     let mut names: Vec<&String> = c.tenants.keys().collect();
     names.sort();
@@ -88,11 +89,11 @@ fn tenants(c: &Config) -> String {
                 folders,
                 retention,
                 records_bucket,
-                anonymous_acls,
+                anonymous_acls: _,
             } = &c.tenants[name];
             format!(
                 "{name} {backend} {bucket_prefix} {overwrite:?} {folders} {retention:?} \
-                 {records_bucket:?} {anonymous_acls}\n"
+                 {records_bucket:?}\n"
             )
         })
         .collect()

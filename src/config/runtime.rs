@@ -110,8 +110,9 @@ pub struct Tenant {
     /// The backend bucket where the gateway keeps bucket owners (`records_bucket`): with it,
     /// HCP's bucket ownership holds.
     pub records_bucket: Option<String>,
-    /// Anonymous requests are allowed what ACLs grant all users (`anonymous_acls`).
-    pub anonymous_acls: bool,
+    /// Anonymous requests are allowed what ACLs grant all users (`anonymous_acls`), switched
+    /// by a reload (SIGHUP) as the anonymous grants are.
+    pub anonymous_acls: AnonymousAcls,
 }
 
 #[cfg(test)]
@@ -127,7 +128,7 @@ impl Tenant {
             folders: false,
             retention: TenantRetention::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: AnonymousAcls::default(),
         }
     }
 }
@@ -152,6 +153,28 @@ impl AnonymousGrants {
 impl From<Vec<Grant>> for AnonymousGrants {
     fn from(grants: Vec<Grant>) -> Self {
         AnonymousGrants(Arc::new(arc_swap::ArcSwap::from_pointee(grants)))
+    }
+}
+
+/// Whether a tenant's anonymous requests are allowed what ACLs grant all users: read by every
+/// anonymous request, switched by a reload. A clone shares it.
+#[derive(Debug, Clone, Default)]
+pub struct AnonymousAcls(Arc<std::sync::atomic::AtomicBool>);
+
+impl AnonymousAcls {
+    pub fn on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Puts a reloaded setting in place.
+    pub fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl From<bool> for AnonymousAcls {
+    fn from(on: bool) -> Self {
+        AnonymousAcls(Arc::new(on.into()))
     }
 }
 

@@ -522,7 +522,7 @@ fn records_bucket_rules() {
     assert_eq!(o.retention.labels_bucket, None);
     let cfg = parse(&text("off", "gw.records", "u-"), Path::new(".")).unwrap();
     assert_eq!(cfg.tenants["t"].retention.labels_bucket, None);
-    assert!(!cfg.tenants["t"].anonymous_acls);
+    assert!(!cfg.tenants["t"].anonymous_acls.on());
     // ACLs admit anonymous callers only where the gateway judges ACLs: with records.
     let with_acls = text("off", "gw.records", "u-").replacen(
         "bucket_prefix = \"t-\"",
@@ -530,7 +530,7 @@ fn records_bucket_rules() {
         1,
     );
     let cfg = parse(&with_acls, Path::new(".")).unwrap();
-    assert!(cfg.tenants["t"].anonymous_acls);
+    assert!(cfg.tenants["t"].anonymous_acls.on());
     let without = with_acls.replacen("records_bucket = \"gw.records\"", "", 1);
     let errors = parse(&without, Path::new(".")).unwrap_err();
     assert_eq!(

@@ -1010,7 +1010,7 @@ fn build_tenants(
             folders: t.folders,
             retention: tenant_retention(t, backends.get(&t.backend), errors),
             records_bucket: t.records_bucket.clone(),
-            anonymous_acls: t.anonymous_acls,
+            anonymous_acls: t.anonymous_acls.into(),
         };
         if t.anonymous_acls && t.records_bucket.is_none() {
             errors.push(format!(

@@ -84,7 +84,7 @@ pub fn missing_for_acl(
 ) -> Option<crate::request::acls::Needed> {
     let bucket = target.bucket.as_deref()?;
     let anonymous = matches!(identity.principal(), Principal::Anonymous);
-    if tenant.records_bucket.is_none() || (anonymous && !tenant.anonymous_acls) {
+    if tenant.records_bucket.is_none() || (anonymous && !tenant.anonymous_acls.on()) {
         return None;
     }
     // (A bucket name is never a pattern; one that looked like it is not judged here.)
@@ -849,7 +849,7 @@ mod tests {
             missing_for_acl(&anonymous, &tenant, op, &get, &object),
             None
         );
-        tenant.anonymous_acls = true;
+        tenant.anonymous_acls = true.into();
         assert_eq!(
             missing_for_acl(&anonymous, &tenant, op, &get, &object),
             Some(on_target(&[Permission::Read]))
@@ -959,7 +959,7 @@ mod tests {
         if rng.gen_bool(0.8) {
             tenant.records_bucket = Some("gw.records".into());
         }
-        tenant.anonymous_acls = rng.gen_bool(0.5);
+        tenant.anonymous_acls = rng.gen_bool(0.5).into();
         tenant.anonymous = random_grants(rng).into();
         let grants = random_grants(rng);
         let method = methods[rng.gen_range(0..methods.len())];
@@ -985,7 +985,7 @@ mod tests {
             c.op, c.req.method, c.req.headers, c.grants
         );
         assert!(c.tenant.records_bucket.is_some(), "{case}");
-        assert!(!c.anonymous || c.tenant.anonymous_acls, "{case}");
+        assert!(!c.anonymous || c.tenant.anonymous_acls.on(), "{case}");
         let anonymous = c.tenant.anonymous.load();
         let own = if c.anonymous { &anonymous } else { &c.grants };
         for p in &needed.on_target {

@@ -366,7 +366,7 @@ impl Gateway {
     }
 
     /// Puts a reloaded configuration's users, their permissions, the tenants' anonymous
-    /// grants and the backends' rotated static keys in place; requests already authenticated keep the identity they were given, open
+    /// grants and `anonymous_acls`, and the backends' rotated static keys in place; requests already authenticated keep the identity they were given, open
     /// connections are untouched. The other settings it changes (`config::reload`) wait for a
     /// restart: each is named in a warning, and the reload counts as `partial`.
     pub fn reload(&self, new: &Config) {
@@ -375,9 +375,12 @@ impl Gateway {
         // anonymous access revoked: the safe reading of a removal.)
         let none = crate::config::runtime::AnonymousGrants::default();
         for (name, tenant) in &self.cfg.tenants {
+            let reloaded = new.tenants.get(name);
             tenant
                 .anonymous
-                .replace(new.tenants.get(name).map_or(&none, |t| &t.anonymous));
+                .replace(reloaded.map_or(&none, |t| &t.anonymous));
+            let acls = reloaded.is_some_and(|t| t.anonymous_acls.on());
+            tenant.anonymous_acls.set(acls);
         }
         tracing::info!(users = new.users.len(), "users and permissions reloaded");
         self.rotate_backend_keys(new);

@@ -247,7 +247,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime::for_tests();
@@ -306,7 +306,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         };
         let target = |len: usize| Target {
             tenant: "t".into(),
@@ -338,7 +338,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         };
         let target = |bucket: &str, key: Option<&str>| Target {
             tenant: "t".into(),

@@ -918,7 +918,7 @@ mod obs_tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         };
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_528_268_920);
         for c in &v.case {
@@ -1592,7 +1592,7 @@ mod oracle_tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         };
         // The embedded store, which takes long keys in a header, and a backend that does not.
         let store = BackendRuntime::for_tests();

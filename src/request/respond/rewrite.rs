@@ -2258,7 +2258,7 @@ mod tests {
             overwrite: crate::config::Overwrite::Allow,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         };
         tenant.retention.mode = mode;
         let backend = BackendRuntime::for_tests();

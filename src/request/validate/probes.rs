@@ -1730,7 +1730,7 @@ mod tests {
             folders: false,
             retention: Default::default(),
             records_bucket: None,
-            anonymous_acls: false,
+            anonymous_acls: false.into(),
         }
     }
 
