@@ -2282,6 +2282,53 @@ async fn a_new_object_deletable_at_once_takes_no_default_retention_on_rgw() {
     a_new_object_deletable_at_once_takes_no_default_retention(Backend::Rgw).await;
 }
 
+/// The complete of an upload completed already, asking for retention, is HCP's 404
+/// NoSuchUpload ("aborted or already completed"), changing nothing: the key written again
+/// since with the same bytes, the store answers the first complete's version — an older one,
+/// under a retention set since — which the change, judging a new object "from none", would
+/// have stripped with the gateway's bypass (a write-only user's). Without retention headers
+/// such a retry is still answered as the first (README).
+#[tokio::test]
+async fn a_retried_complete_changes_no_older_version() {
+    let Some(gw) = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "retried").await;
+    let (first, doc) = one_part_upload(&s3, &bucket, "k").await;
+    let version = |r: &common::raw::RawResponse| {
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.header("x-amz-version-id").expect("a version").to_string()
+    };
+    let v1 = version(&as_user(&gw, admin, "POST", &first, &[], doc.as_bytes()).await);
+    let (second, again) = one_part_upload(&s3, &bucket, "k").await;
+    let v2 = version(&as_user(&gw, admin, "POST", &second, &[], again.as_bytes()).await);
+    assert_ne!(v1, v2);
+    let lock = "<Retention><Mode>GOVERNANCE</Mode>\
+        <RetainUntilDate>2031-01-01T00:00:00Z</RetainUntilDate></Retention>";
+    let md5 = content_md5(lock.as_bytes());
+    let kept = format!("/{bucket}/k?retention&versionId={v1}");
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &kept,
+        &[("content-md5", &md5)],
+        lock.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deletable = [("x-hcp-retention", "0")];
+    let r = as_user(&gw, admin, "POST", &first, &deletable, doc.as_bytes()).await;
+    r.assert_hcp_error(404, "NoSuchUpload");
+    let r = as_user(&gw, admin, "GET", &kept, &[], b"").await;
+    assert!(r.text().contains("2031-01-01"), "{}", r.text());
+    // (The same retry without them: answered as the first.)
+    let r = as_user(&gw, admin, "POST", &second, &[], again.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// A copy of an old version onto its own object while versioning is enabled is HCP's recovery
 /// of that version (manual, "Recovering an old version of an object"): a new version, never a
 /// change of the old one in place (HCP changes metadata "only on the current version of an

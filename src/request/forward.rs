@@ -1470,10 +1470,11 @@ impl Gateway {
                 };
                 let minimum = self.cfg.limits.min_part_bytes;
                 // (Sent as the gateway read it.)
+                let changes = call.params.effects.change.is_some();
                 let parts = crate::request::validate::probes::check_complete(
                     self,
                     minimum,
-                    (doc, upload_id),
+                    (doc, upload_id, changes),
                     at,
                 )
                 .await?;

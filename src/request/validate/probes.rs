@@ -999,17 +999,19 @@ pub(in crate::request) fn replaces_its_own_metadata(
 }
 
 /// HCP's complete rules (docs/validation.md 29, 30, 32): a well-formed, ascending part list,
-/// and every part but the last at least HCP's and the backend's minimum size.
+/// and every part but the last at least HCP's and the backend's minimum size. `changes`: the
+/// complete asks for retention or holds (`Effects::change`).
 pub(in crate::request) async fn check_complete(
     probe: &dyn Probe,
     hcp_minimum: u64,
-    (body, upload_id): (&[u8], &str),
+    (body, upload_id, changes): (&[u8], &str, bool),
     at: At<'_>,
 ) -> Result<Vec<complete::ListedPart>, HcpError> {
     let parts = complete::parse(body)?;
     complete::check_order(&parts)?;
     let backend_minimum = at.route.backend.min_part_bytes;
-    if hcp_minimum == 0 && backend_minimum == 0 {
+    // (One asking for retention or holds is listed all the same: the upload must be there.)
+    if hcp_minimum == 0 && backend_minimum == 0 && !changes {
         return Ok(parts);
     }
     // (A listing that fails leaves the sizes to the backend, which judges its own minimum,
@@ -1017,10 +1019,12 @@ pub(in crate::request) async fn check_complete(
     // An upload that is gone is HCP's NoSuchUpload here (RGW completes an aborted one with 500
     // "already in progress") — but for the complete of one completed, whose object the key
     // still holds: a client's retry of it, its answer lost, which the backend answers as the
-    // first (README: a difference kept).
+    // first (README: a difference kept). Not one asking for retention or holds: the backend
+    // may answer the first's version — an older one, where the key was written since — which
+    // the change would take for the new object it judges "from none".
     let sizes = match part_sizes(probe, at, upload_id).await {
         Err(gone) if gone.code == HcpCode::NoSuchUpload => {
-            return match made_by(&parts, probe.listed_etag(at).await) {
+            return match !changes && made_by(&parts, probe.listed_etag(at).await) {
                 true => Ok(parts),
                 false => Err(gone),
             };
@@ -2202,7 +2206,7 @@ mod tests {
                 |b| b.min_part_bytes = 5 * mib,
                 "k",
                 async |at| {
-                    check_complete(&fake, min, (body.as_bytes(), "u"), at)
+                    check_complete(&fake, min, (body.as_bytes(), "u", false), at)
                         .await
                         .map(|parts| parts.len() as u32)
                         .map_err(|e| e.code)
@@ -2370,7 +2374,7 @@ mod tests {
             let set =
                 move |b: &mut crate::request::route::BackendRuntime| b.min_part_bytes = backend_min;
             with_at(TenantOverwrite::Allow, set, "k", async |at| {
-                check_complete(&unlisted, mib, (body.as_bytes(), "u"), at)
+                check_complete(&unlisted, mib, (body.as_bytes(), "u", false), at)
                     .await
                     .map(|p| p.len())
                     .map_err(|e| e.code)
