@@ -788,6 +788,11 @@ async fn folders_as_hcp_keeps_them(backend: Backend) {
     let deep = format!("/{bucket}/{}o", "d/".repeat(33));
     let r = as_user(&gw, admin, "PUT", &deep, &[], b"x").await;
     r.assert_hcp_error(400, "InvalidArgument");
+    // (An upload there is refused as it starts, not once its parts are in.)
+    let r = as_user(&gw, admin, "POST", &format!("{deep}?uploads"), &[], b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let r = as_user(&gw, admin, "GET", &format!("/{bucket}?uploads"), &[], b"").await;
+    assert!(!r.text().contains("<Upload>"), "{}", r.text());
     assert!(keys("d", None).await.0.is_empty(), "nothing stored");
     assert!(keys("data", None).await.0.is_empty(), "nothing stored");
     // Deleted, a folder comes back with the next object under it.

@@ -100,7 +100,10 @@ pub fn check(op: Operation, key: Option<&[u8]>, effect: FolderWrite) -> Result<(
     if writes_data && key.ends_with(b"/") {
         return invalid("A name ending in / is a folder: only a PUT creates one.");
     }
-    let makes = matches!(effect, FolderWrite::Create | FolderWrite::Parents);
+    // (An upload's name is judged when it starts, not once its parts are in: its complete
+    // makes the folders.)
+    let makes = matches!(effect, FolderWrite::Create | FolderWrite::Parents)
+        || op == Operation::CreateMultipartUpload;
     if makes && folders_of(key).len() > MAX_DEPTH {
         return invalid("The name is more folders deep than this gateway keeps (32).");
     }
@@ -524,12 +527,18 @@ mod tests {
     #[test]
     fn names_folders_refuse() {
         let deep = "d/".repeat(MAX_DEPTH + 1) + "o";
-        let refused: [(Operation, &[u8], FolderWrite); 5] = [
+        let refused: [(Operation, &[u8], FolderWrite); 6] = [
             (Operation::PutObject, b"/", FolderWrite::Create),
             (Operation::PutObject, b"x//", FolderWrite::Create),
             (Operation::CopyObject, b"x/", FolderWrite::None),
             (Operation::CreateMultipartUpload, b"x/", FolderWrite::None),
             (Operation::PutObject, deep.as_bytes(), FolderWrite::Parents),
+            // (An upload is judged as it starts, not once its parts are in.)
+            (
+                Operation::CreateMultipartUpload,
+                deep.as_bytes(),
+                FolderWrite::None,
+            ),
         ];
         for (op, key, effect) in refused {
             let e = check(op, Some(key), effect).unwrap_err();
