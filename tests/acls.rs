@@ -1205,6 +1205,41 @@ async fn a_null_version_names_its_own_owner_on_rgw() {
     a_null_version_names_its_own_owner(Backend::Rgw, "nullown-").await;
 }
 
+/// An upload id a user of the tenant names in a bucket neither his permissions nor its ACL let
+/// him use is HCP's 403 (manual: "You do not have permission to upload parts in the specified
+/// bucket"), whatever the id — not a 404 telling whether such an upload is there; one whom
+/// the bucket's ACL lets write gets the upload's own answer (404 NoSuchUpload).
+async fn uploads_are_refused_before_they_are_looked_up(backend: Backend, prefix: &str) {
+    let Some((gw, bucket)) =
+        bucket_written_by(backend, prefix, "upl", "emailAddress=\"bob\"").await
+    else {
+        return;
+    };
+    let id = "not-an-upload-id";
+    let requests = [
+        ("PUT", format!("/{bucket}/k?partNumber=1&uploadId={id}")),
+        ("GET", format!("/{bucket}/k?uploadId={id}")),
+        ("DELETE", format!("/{bucket}/k?uploadId={id}")),
+    ];
+    for (method, target) in &requests {
+        let r = as_user(&gw, (CAROL, PASSWORD), method, target, &[], b"").await;
+        r.assert_hcp_error(403, "AccessDenied");
+    }
+    let (method, target) = &requests[0];
+    let r = as_user(&gw, (BOB, PASSWORD), method, target, &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchUpload");
+}
+
+#[tokio::test]
+async fn uploads_are_refused_before_they_are_looked_up_on_the_embedded_store() {
+    uploads_are_refused_before_they_are_looked_up(Backend::Store, "").await;
+}
+
+#[tokio::test]
+async fn uploads_are_refused_before_they_are_looked_up_on_rgw() {
+    uploads_are_refused_before_they_are_looked_up(Backend::Rgw, "upl-").await;
+}
+
 /// A read of the null version is judged by the null version's ACL, not the current one's
 /// (README: "a read of an older version is judged by that version's ACL"): Carol, whom only
 /// the current version's ACL lets read, is refused the older private null version — a GET, a

@@ -398,6 +398,7 @@ impl Gateway {
             auth,
             mut route,
             client_upload_id,
+            upload_refused,
             may_purge,
             sees_labels,
             acl_needed,
@@ -448,6 +449,9 @@ impl Gateway {
         };
         if let Err(e) = self.acls_before(s, &mut call, &auth, &acl_needed).await {
             let e = self.counted_refusal(e);
+            return Box::pin(self.stop(s, x, Stop::Early(e))).await;
+        }
+        if let Some(e) = upload_refused {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         if let Err(e) = self.prepare_writes(s, &mut call).await {

@@ -176,6 +176,9 @@ struct Plan<'a> {
     params: Params,
     /// The upload id as the client gave it.
     client_upload_id: Option<String>,
+    /// The refusal of the upload the request names (no such upload, not the caller's), where
+    /// an ACL may yet allow the request: answered once it does — nothing is sent.
+    upload_refused: Option<HcpError>,
     /// Whether the caller may delete versions for good (the purge permission).
     may_purge: bool,
     /// Whether the caller may read labeled holds (a GET or HEAD by a privileged reader).

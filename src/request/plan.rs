@@ -172,9 +172,14 @@ impl Gateway {
         params.effects.folder = folder;
         (params.effects.acl_change, params.effects.object_owner) =
             kept_in_records(tenant, op, &auth.identity, grants_to_users);
-        // Only an upload's initiator may use it; the backend gets its own id for it.
-        let client_upload_id =
-            self.open_upload(&auth.identity, tenant, op, &target, &mut params)?;
+        // Only an upload's initiator may use it; the backend gets its own id for it. (Where an
+        // ACL may yet allow the request, its refusal comes first: whether an upload is there
+        // is told only to whom may use the bucket — `Plan::upload_refused`.)
+        let (client_upload_id, upload_refused) =
+            match self.open_upload(&auth.identity, tenant, op, &target, &mut params) {
+                Err(e) if !acl_needed.is_empty() => (None, Some(e)),
+                opened => (opened?, None),
+            };
         // Phase 5, routing.
         let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
         x.backend = route.backend.name.clone();
@@ -193,6 +198,7 @@ impl Gateway {
             auth,
             route,
             client_upload_id,
+            upload_refused,
             may_purge,
             sees_labels,
             acl_needed,
