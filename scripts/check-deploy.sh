@@ -42,6 +42,14 @@ check_config deploy/sidecar-config.toml deploy/sidecar-config.toml
 for example in deploy/examples/*.toml; do
   check_config "$example" "$example"
 done
+# A configuration that listens beyond loopback (behind a Kubernetes Service) says /readyz is
+# 503 a while before its listener closes, so that a rollout refuses no connection (README).
+for conf in deploy/config.toml deploy/sidecar-config.toml deploy/examples/*.toml; do
+  grep -q '^listen = "127\.' "$conf" && continue
+  grep -Eq '^shutdown_delay_seconds = ([5-9]|[1-9][0-9]+)$' "$conf" \
+    || fail "$conf listens beyond loopback without shutdown_delay_seconds >= 5"
+done
+echo "check-deploy: every configuration behind a Service delays its shutdown"
 
 validate() {  # FILE LABEL
   kubernetes-validate -k "$k8s" --strict --quiet "$1" || fail "$2 does not validate against Kubernetes $k8s"
