@@ -86,6 +86,11 @@ fn every_problem_is_reported_at_once() {
         kind = "local"
         max_key_bytes = 4096
         [[backends]]
+        name = "local-with-remote-settings"
+        kind = "local"
+        credentials = "aws"
+        ca_file = "ca.pem"
+        [[backends]]
         name = "credentials-in-host"
         kind = "s3"
         endpoint = "http://user:secret@127.0.0.1:9000"
@@ -109,6 +114,7 @@ fn every_problem_is_reported_at_once() {
         "backends.embedded-long-keys: max_key_bytes must be from 1 to 1024",
         "backends.embedded-long-keys: s3s-fs does not honour conditional_writes",
         "backends.store-too-long: max_key_bytes must be from 1 to 4095",
+        "backends.local-with-remote-settings: a local backend takes data_dir only, not endpoint, keys, credentials or ca_file",
         "backends.credentials-in-host: endpoint \"http://…@127.0.0.1:9000\" has an invalid host",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");

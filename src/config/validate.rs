@@ -642,9 +642,13 @@ fn local_target(
     base: &Path,
     errors: &mut Vec<String>,
 ) -> BackendTarget {
-    if b.endpoint.is_some() || b.access_key.is_some() || b.secret_key.is_some() {
+    // (Nor what only a remote backend reads: taken without a word, it would look in force.)
+    let remote_only = b.security_token.is_some()
+        || b.credentials != CredentialSource::Static
+        || b.ca_file.is_some();
+    if b.endpoint.is_some() || b.access_key.is_some() || b.secret_key.is_some() || remote_only {
         errors.push(format!(
-            "{label}: a local backend takes data_dir only, not endpoint or keys"
+            "{label}: a local backend takes data_dir only, not endpoint, keys, credentials or ca_file"
         ));
     }
     let dir = b
