@@ -86,11 +86,6 @@ fn every_problem_is_reported_at_once() {
         kind = "local"
         max_key_bytes = 4096
         [[backends]]
-        name = "local-with-remote-settings"
-        kind = "local"
-        credentials = "aws"
-        ca_file = "ca.pem"
-        [[backends]]
         name = "credentials-in-host"
         kind = "s3"
         endpoint = "http://user:secret@127.0.0.1:9000"
@@ -114,7 +109,6 @@ fn every_problem_is_reported_at_once() {
         "backends.embedded-long-keys: max_key_bytes must be from 1 to 1024",
         "backends.embedded-long-keys: s3s-fs does not honour conditional_writes",
         "backends.store-too-long: max_key_bytes must be from 1 to 4095",
-        "backends.local-with-remote-settings: a local backend takes data_dir only, not endpoint, keys, credentials or ca_file",
         "backends.credentials-in-host: endpoint \"http://…@127.0.0.1:9000\" has an invalid host",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
@@ -148,6 +142,25 @@ fn retention_is_not_kept_on_s3s_fs() {
     for (engine, retention) in [("s3s-fs", "off"), ("store", "enterprise")] {
         let parsed = parse(&text(engine, retention), Path::new("."));
         assert!(parsed.is_ok(), "{engine} {retention}: {:?}", parsed.err());
+    }
+}
+
+/// What only a remote backend reads, given to a local one, is a problem: taken without a word,
+/// it would look in force.
+#[test]
+fn a_local_backend_takes_no_remote_settings() {
+    for setting in [
+        "credentials = \"aws\"",
+        "ca_file = \"ca.pem\"",
+        "security_token = \"t\"",
+    ] {
+        let text = format!("[[backends]]\nname = \"l\"\nkind = \"local\"\n{setting}\n");
+        let errors = parse(&text, Path::new(".")).unwrap_err();
+        let needle = "backends.l: a local backend takes data_dir only, not endpoint, keys, credentials or ca_file";
+        assert!(
+            errors.iter().any(|e| e.contains(needle)),
+            "{setting}: {errors:?}"
+        );
     }
 }
 
