@@ -605,15 +605,21 @@ async fn a_refused_client_holds_no_connection_place() {
 }
 
 /// The admin listener's few places are not held by connections that send nothing: each is
-/// closed after at most 2 s, so that a probe behind 64 idle connections is answered within a
-/// few seconds — before the kubelet gives up on it — not after `client_header_timeout_seconds`.
+/// closed after at most 2 s, so that a probe behind 256 idle connections (4 from each of 64
+/// addresses: every place) is answered within a few seconds — before the kubelet gives up on
+/// it — not after `client_header_timeout_seconds`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_do_not_keep_the_admin_listener_from_its_probes() {
     let gw = start_local_with("client_header_timeout_seconds = 30", "").await;
-    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let admin: std::net::SocketAddr = gw.admin.trim_start_matches("http://").parse().unwrap();
     let mut idle = Vec::new();
-    for _ in 0..64 {
-        idle.push(TcpStream::connect(&admin).await.unwrap());
+    for peer in 1..=64 {
+        for _ in 0..4 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            let from = std::net::SocketAddr::from(([127, 0, 1, peer], 0));
+            socket.bind(from).unwrap();
+            idle.push(socket.connect(admin).await.unwrap());
+        }
     }
     let started = std::time::Instant::now();
     let probe = tokio::time::timeout(
@@ -803,4 +809,45 @@ async fn a_listing_is_held_as_the_copies_it_makes() {
         "{}",
         gw.metrics().held_bytes.get()
     );
+}
+
+/// One peer that opens connections to the admin listener and sends nothing holds at most its
+/// share of its places (the rest are closed at once, never queued): the kubelet's probe, from
+/// another address, is answered at once — before, 300 idle connections from one address held
+/// every place two seconds a round, and a probe waited behind them past its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_starve_the_admin_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = start_local_with("", "").await;
+    let admin: std::net::SocketAddr = gw.admin.trim_start_matches("http://").parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        idle.push(socket.connect(admin).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    let mut probe = TcpStream::connect(admin).await.unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = probe.read_to_end(&mut answer);
+    tokio::time::timeout(Duration::from_secs(1), read)
+        .await
+        .expect("the probe is answered within its timeout")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // (All but the share of one address were closed at once.)
+    let mut open = 0;
+    for mut conn in idle {
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_millis(20), conn.read(&mut byte)).await;
+        if closed.is_err() {
+            open += 1;
+        }
+    }
+    assert!(open <= 4, "{open} idle connections of one address held");
 }

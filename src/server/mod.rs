@@ -35,12 +35,18 @@ use crate::server::send_deadline::{SendDeadline, SendLimit};
 use crate::server::tls::ServerTls;
 
 /// Open connections the admin listener serves at once (probes and scrapers need a few).
-const ADMIN_CONNECTIONS: usize = 64;
+const ADMIN_CONNECTIONS: usize = 256;
+
+/// Of those, what one peer address may hold (a probe or a scrape holds one at a time): a peer
+/// that fills its share is closed at once, never queued before the kubelet's probes, so that
+/// holding every place takes 64 addresses, not one.
+const ADMIN_CONNECTIONS_PER_PEER: usize = 4;
 
 /// The longest an admin exchange — the wait for its request, the request, the answer — takes
 /// (`client_header_timeout_seconds` if shorter): a probe or a scrape sends its request at once,
-/// and a connection that sends nothing holds one of the few places this long, so that filling
-/// them all to make the kubelet's probes time out takes 32 new connections a second.
+/// and a connection that sends nothing holds one of the places this long, so that filling them
+/// all to make the kubelet's probes time out takes 128 new connections a second, from 64
+/// addresses ([`ADMIN_CONNECTIONS_PER_PEER`]).
 const ADMIN_EXCHANGE: Duration = Duration::from_secs(2);
 
 /// How long a client may take over its TLS handshake.
@@ -226,7 +232,11 @@ async fn serve_admin(
         timeouts: prometheus::IntCounter::new("admin_send_timeouts", "not exported")
             .expect("a valid counter"),
     };
-    let places = ConnectionLimit::unmetered(ADMIN_CONNECTIONS);
+    let mut places = ConnectionLimit::unmetered(ADMIN_CONNECTIONS);
+    places.per_peer = Some(Arc::new(PeerShares {
+        most: ADMIN_CONNECTIONS_PER_PEER,
+        held: std::sync::Mutex::default(),
+    }));
     let uncounted = Arc::new(InFlight::default());
     accept_loop(
         (listener, Some(places)),
@@ -428,8 +438,57 @@ async fn serve_http1<A: Exchanges>(
 struct ConnectionLimit {
     /// `None`: no limit (the connections are counted all the same).
     places: Option<Arc<tokio::sync::Semaphore>>,
+    /// What one peer address may hold of them (`None`: no share).
+    per_peer: Option<Arc<PeerShares>>,
     open: prometheus::IntGauge,
     reached: prometheus::IntCounter,
+}
+
+/// The places each peer address holds, at most `most` each.
+struct PeerShares {
+    most: usize,
+    held: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One of a peer's places, given back when its connection closes.
+struct PeerPlace {
+    shares: Arc<PeerShares>,
+    peer: std::net::IpAddr,
+}
+
+impl PeerShares {
+    /// A place of `peer`'s share; `None` where it holds its whole share.
+    fn take(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<PeerPlace> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = held.entry(peer).or_insert(0);
+        if *count >= self.most {
+            return None;
+        }
+        *count += 1;
+        Some(PeerPlace {
+            shares: self.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerPlace {
+    fn drop(&mut self) {
+        let mut held = self
+            .shares
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.peer);
+            }
+        }
+    }
 }
 
 /// A connection's place, given back (and its count) when the connection closes.
@@ -460,6 +519,7 @@ impl ConnectionLimit {
     fn new(max: usize, metrics: &Metrics) -> ConnectionLimit {
         ConnectionLimit {
             places: (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max))),
+            per_peer: None,
             open: metrics.client_connections.clone(),
             reached: metrics.connection_limit_reached.clone(),
         }
@@ -469,6 +529,7 @@ impl ConnectionLimit {
     fn unmetered(max: usize) -> ConnectionLimit {
         ConnectionLimit {
             places: Some(Arc::new(tokio::sync::Semaphore::new(max))),
+            per_peer: None,
             open: prometheus::IntGauge::new("admin_connections", "unregistered").expect("valid"),
             reached: prometheus::IntCounter::new("admin_limit", "unregistered").expect("valid"),
         }
@@ -528,6 +589,17 @@ async fn accept_loop<A>(
             },
             _ = shutdown.changed() => break,
         };
+        // (A peer holding its share is closed at once: its place goes to the next.)
+        let share = limit.as_ref().and_then(|l| l.per_peer.as_ref());
+        let peer_place = match share.map(|shares| shares.take(peer.ip())) {
+            Some(None) => {
+                if let Some(limit) = &limit {
+                    limit.reached.inc();
+                }
+                continue;
+            }
+            taken => taken.flatten(),
+        };
         if let (Some(place), Some(limit)) = (place.as_mut(), &limit) {
             place.taken(&limit.open);
         }
@@ -539,7 +611,7 @@ async fn accept_loop<A>(
         let send = SendDeadline::new(send.clone());
         tokio::spawn(async move {
             let _guard = guard;
-            let _place = place;
+            let _place = (place, peer_place);
             let stream: Stream = match tls {
                 None => {
                     let digest = crate::server::tls::peer_digest(tcp.as_raw_fd(), peer);
