@@ -153,10 +153,11 @@ fn a_local_backend_takes_no_remote_settings() {
         "credentials = \"aws\"",
         "ca_file = \"ca.pem\"",
         "security_token = \"t\"",
+        "addressing = \"virtual\"",
     ] {
         let text = format!("[[backends]]\nname = \"l\"\nkind = \"local\"\n{setting}\n");
         let errors = parse(&text, Path::new(".")).unwrap_err();
-        let needle = "backends.l: a local backend takes data_dir only, not endpoint, keys, credentials or ca_file";
+        let needle = "backends.l: a local backend takes data_dir only, not endpoint, keys, credentials, ca_file or virtual-host addressing";
         assert!(
             errors.iter().any(|e| e.contains(needle)),
             "{setting}: {errors:?}"

@@ -642,13 +642,16 @@ fn local_target(
     base: &Path,
     errors: &mut Vec<String>,
 ) -> BackendTarget {
-    // (Nor what only a remote backend reads: taken without a word, it would look in force.)
+    // (Nor what only a remote backend reads: taken without a word, it would look in force.
+    // Virtual-host addressing would be worse: the embedded store reads the path alone, so a key
+    // `other-tenant-bucket/k` under the bucket authorised would name another bucket there.)
     let remote_only = b.security_token.is_some()
         || b.credentials != CredentialSource::Static
-        || b.ca_file.is_some();
+        || b.ca_file.is_some()
+        || b.addressing == Some(AddressingStyle::Virtual);
     if b.endpoint.is_some() || b.access_key.is_some() || b.secret_key.is_some() || remote_only {
         errors.push(format!(
-            "{label}: a local backend takes data_dir only, not endpoint, keys, credentials or ca_file"
+            "{label}: a local backend takes data_dir only, not endpoint, keys, credentials, ca_file or virtual-host addressing"
         ));
     }
     let dir = b
