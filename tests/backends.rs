@@ -330,6 +330,8 @@ async fn obs_native_acls_are_answered_as_s3_s() {
         ]
     );
     assert_eq!(acl.owner().and_then(|o| o.display_name()), Some("t"));
+    let named = acl.grants()[0].grantee().and_then(|g| g.display_name());
+    assert_eq!(named, Some("t"), "the grantee's name");
     let r = as_user(&gw, (USER, PASSWORD), "GET", "/bkt/k?acl", &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     for own in ["Canned", "Delivered", "obs.myhwclouds"] {

@@ -419,7 +419,7 @@ pub fn check_policy(
         out.insert(0, (None, &owner_grant));
     }
     Ok(Policy {
-        document: write_policy(&owner, &out, &backend_id),
+        document: write_policy(&owner, &out, (&backend_id, false)),
         to_users,
         new_owner,
     })
@@ -472,11 +472,12 @@ fn grant_grantee(
 }
 
 /// The document sent on, written from what was checked; canonical ids the tenant shows are
-/// replaced by the backend's own (`backend_id`).
+/// replaced by the backend's own (`backend_id`); `named`: a canonical user grantee names its
+/// display name too (an answer's, its id until the rewrite names it).
 fn write_policy(
     owner: &PolicyOwner,
     grants: &[(Option<&'static str>, &PolicyGrant)],
-    backend_id: &dyn Fn(&str) -> Option<String>,
+    (backend_id, named): (&BackendId<'_>, bool),
 ) -> Vec<u8> {
     use quick_xml::escape::escape;
     let mut doc = String::from(
@@ -503,7 +504,13 @@ fn write_policy(
                 doc.push_str(&format!(
                     "xsi:type=\"CanonicalUser\"><ID>{}</ID>",
                     escape(id.as_str())
-                ))
+                ));
+                if named {
+                    doc.push_str(&format!(
+                        "<DisplayName>{}</DisplayName>",
+                        escape(id.as_str())
+                    ));
+                }
             }
         }
         doc.push_str(&format!(
@@ -516,6 +523,9 @@ fn write_policy(
 }
 
 type PolicyOwner = Option<(String, Option<String>)>;
+
+/// The backend's own canonical id for one the tenant shows (`None`: the id as it is).
+type BackendId<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// The owner's canonical id in an `AccessControlPolicy` (a backend's answer to GET `?acl`).
 pub fn owner_id(body: &[u8]) -> Option<String> {
@@ -557,7 +567,8 @@ pub fn as_s3_policy(body: &[u8]) -> Result<Vec<u8>, HcpError> {
             _ => None,
         })
         .collect();
-    Ok(write_policy(&owner, &written, &|_| None))
+    // (Grantees named as answers name them: the rewrite shows whose they are.)
+    Ok(write_policy(&owner, &written, (&|_| None, true)))
 }
 
 /// Reads an `AccessControlPolicy`: its owner and its grants. Anything not well-formed, or not
