@@ -37,16 +37,21 @@ use crate::server::tls::ServerTls;
 /// Open connections the admin listener serves at once (probes and scrapers need a few).
 const ADMIN_CONNECTIONS: usize = 256;
 
-/// Of those, what one peer address may hold (a probe or a scrape holds one at a time): a peer
-/// that fills its share is closed at once, never queued before the kubelet's probes, so that
-/// holding every place takes 64 addresses, not one.
+/// Of those, what one peer address holds of its own (a probe or a scrape holds one at a time).
+/// Past its share a peer takes a place only while [`ADMIN_RESERVED`] others stay free — else
+/// its connection is closed at once, never queued before the kubelet's probes — so that no one
+/// address holds the places every probe needs, while probes that share an address (a mesh's
+/// proxy, a node's agents) are still served beside a few others.
 const ADMIN_CONNECTIONS_PER_PEER: usize = 4;
+
+/// The admin places a peer past its share leaves free for the others.
+const ADMIN_RESERVED: usize = 64;
 
 /// The longest an admin exchange — the wait for its request, the request, the answer — takes
 /// (`client_header_timeout_seconds` if shorter): a probe or a scrape sends its request at once,
 /// and a connection that sends nothing holds one of the places this long, so that filling them
-/// all to make the kubelet's probes time out takes 128 new connections a second, from 64
-/// addresses ([`ADMIN_CONNECTIONS_PER_PEER`]).
+/// all to make the kubelet's probes time out takes 128 new connections a second, and past 192
+/// of them more addresses than one ([`ADMIN_CONNECTIONS_PER_PEER`], [`ADMIN_RESERVED`]).
 const ADMIN_EXCHANGE: Duration = Duration::from_secs(2);
 
 /// How long a client may take over its TLS handshake.
@@ -535,6 +540,14 @@ impl ConnectionLimit {
         }
     }
 
+    /// Whether a peer past its share may take the place it holds: [`ADMIN_RESERVED`] places are
+    /// free besides.
+    fn spares_the_reserve(&self) -> bool {
+        self.places
+            .as_ref()
+            .is_some_and(|p| p.available_permits() >= ADMIN_RESERVED)
+    }
+
     /// A free place, waiting for one if need be; `None` once the gateway shuts down.
     async fn place(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Place> {
         let permit = match &self.places {
@@ -589,10 +602,15 @@ async fn accept_loop<A>(
             },
             _ = shutdown.changed() => break,
         };
-        // (A peer holding its share is closed at once: its place goes to the next.)
+        // (A peer past its share takes a place only while the reserve stays free; else it is
+        // closed at once: its place goes to the next.)
         let share = limit.as_ref().and_then(|l| l.per_peer.as_ref());
         let peer_place = match share.map(|shares| shares.take(peer.ip())) {
-            Some(None) => {
+            Some(None)
+                if !limit
+                    .as_ref()
+                    .is_some_and(ConnectionLimit::spares_the_reserve) =>
+            {
                 if let Some(limit) = &limit {
                     limit.reached.inc();
                 }
