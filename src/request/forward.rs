@@ -452,7 +452,7 @@ impl Gateway {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;
         }
         if let Some(e) = upload_refused {
-            return Box::pin(self.stop(s, x, Stop::Early(e))).await;
+            return Box::pin(self.stop(s, x, Stop::Early(*e))).await;
         }
         if let Err(e) = self.prepare_writes(s, &mut call).await {
             return Box::pin(self.stop(s, x, Stop::Early(e))).await;

@@ -178,7 +178,7 @@ struct Plan<'a> {
     client_upload_id: Option<String>,
     /// The refusal of the upload the request names (no such upload, not the caller's), where
     /// an ACL may yet allow the request: answered once it does — nothing is sent.
-    upload_refused: Option<HcpError>,
+    upload_refused: Option<Box<HcpError>>,
     /// Whether the caller may delete versions for good (the purge permission).
     may_purge: bool,
     /// Whether the caller may read labeled holds (a GET or HEAD by a privileged reader).
@@ -453,6 +453,7 @@ impl Gateway {
 }
 
 /// `x-hcp-pretty-print: true`: the documents of the answer are indented.
+#[inline]
 fn asks_pretty(req: &pingora::http::RequestHeader) -> bool {
     req.headers
         .get("x-hcp-pretty-print")

@@ -177,7 +177,8 @@ impl Gateway {
         // is told only to whom may use the bucket — `Plan::upload_refused`.)
         let (client_upload_id, upload_refused) =
             match self.open_upload(&auth.identity, tenant, op, &target, &mut params) {
-                Err(e) if !acl_needed.is_empty() => (None, Some(e)),
+                // (Boxed: every plan carries the room.)
+                Err(e) if !acl_needed.is_empty() => (None, Some(Box::new(e))),
                 opened => (opened?, None),
             };
         // Phase 5, routing.

@@ -380,13 +380,16 @@ impl Authenticator {
         let presigned_v4 = query.has("X-Amz-Algorithm")
             || query.has("X-Amz-Signature")
             || query.has("X-Amz-Credential");
-        let presigned_v2 = query.has("AWSAccessKeyId") || query.has("Signature");
+        // (SigV2's names are looked for only where they decide: `Signature` shares its place
+        // in the query's name bits with SigV4's `X-Amz-SignedHeaders`, and a presigned SigV4
+        // URL would pay a look through its parameters for it.)
+        let presigned_v2 = || query.has("AWSAccessKeyId") || query.has("Signature");
         let mut given = req.headers.get_all(http::header::AUTHORIZATION).iter();
         if let Some(value) = given.next() {
             // One set of credentials: a second `Authorization`, or a presigned URL's beside
             // one, would be credentials the gateway did not check that something in front of
             // it, or the backend, might read.
-            if given.next().is_some() || presigned_v4 || presigned_v2 {
+            if given.next().is_some() || presigned_v4 || presigned_v2() {
                 return Err(HcpError::new(HcpCode::InvalidArgument).with_message(
                     "Only one auth mechanism allowed: the Authorization header once, or a \
                      presigned URL's query parameters.",
@@ -414,7 +417,7 @@ impl Authenticator {
         if presigned_v4 {
             return sigv4_presign::verify(self, req, query, now);
         }
-        if presigned_v2 {
+        if presigned_v2() {
             return sigv2::verify_presigned(self, req, target, query, now);
         }
         Self::anonymous(req)

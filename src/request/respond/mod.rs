@@ -147,9 +147,7 @@ impl Gateway {
         }
         if ok && call.op == Operation::PutObject {
             // A new object's labeled holds, kept now that its version is known.
-            let etag = upstream.headers.get(http::header::ETAG);
-            let etag = etag.and_then(|v| v.to_str().ok());
-            if let Err(e) = self.keep_written(call, upstream, etag).await {
+            if let Err(e) = self.keep_written(call, upstream, None).await {
                 return self.answer(s, x, e).await;
             }
         }

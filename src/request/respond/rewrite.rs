@@ -353,14 +353,19 @@ pub fn success_header_noting(
 /// not the checksum a backend adds of its own accord (AWS's CRC64NVME on every write), nor the
 /// one of the gateway's own trailer (`forward`'s CRC32 where retention is kept), which HCP
 /// never answers.
+#[inline]
 pub fn answer_checksums(
     passed: Passed,
     req: &pingora::http::RequestHeader,
     resp: &mut ResponseHeader,
 ) {
-    if !passed.checksum {
-        return;
+    if passed.checksum {
+        unasked_checksums_dropped(req, resp);
     }
+}
+
+/// [`answer_checksums`] of an answer that passed one.
+fn unasked_checksums_dropped(req: &pingora::http::RequestHeader, resp: &mut ResponseHeader) {
     let asked = req.headers.keys().any(|n| {
         let n = n.as_str();
         n.starts_with("x-amz-checksum-")

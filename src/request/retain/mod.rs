@@ -36,10 +36,6 @@ pub struct Change {
     /// HCP stores one ("you can specify any retention setting"), whatever default retention
     /// the backend gave it meanwhile — nor does a hold the same request placed keep it from it.
     pub new_object: bool,
-    /// The ETag of the object just written, where its write's answer named no version (Ceph
-    /// RGW's copy): the change is made only on the object that still has it — never on another
-    /// written in the meantime.
-    pub written: Option<String>,
 }
 
 /// The object as the change found it, for the copy's answer.
@@ -249,8 +245,13 @@ impl Gateway {
         Some(header)
     }
 
-    /// [`change`] of the call's object, now, in the call's tenant's retention mode.
-    async fn change_for(&self, call: &Call<'_>, asked: &Change) -> Result<Changed, HcpError> {
+    /// [`change`] of the call's object, now, in the call's tenant's retention mode (`written`:
+    /// the ETag written, where the write named no version).
+    async fn change_for(
+        &self,
+        call: &Call<'_>,
+        (asked, written): (&Change, Option<&str>),
+    ) -> Result<Changed, HcpError> {
         let at = At {
             target: call.target,
             route: call.route,
@@ -268,7 +269,7 @@ impl Gateway {
         let name = String::from_utf8_lossy(&name).into_owned();
         let turn = self.hold_changes.of(name);
         let _turn = turn.lock_owned().await;
-        change(self, at, asked, compliance, retention::now()).await
+        change(self, at, (asked, written), compliance, retention::now()).await
     }
 
     /// HCP's retention change (`Params::effects.change`), carried out and answered as the copy
@@ -280,7 +281,7 @@ impl Gateway {
         call: &Call<'_>,
         asked: &Change,
     ) -> Flow {
-        let changed = match self.change_for(call, asked).await {
+        let changed = match self.change_for(call, (asked, None)).await {
             Ok(c) => c,
             Err(e) => return self.answer(s, x, e).await,
         };
@@ -317,7 +318,7 @@ impl Gateway {
             s3_hold: true,
             ..Change::default()
         };
-        if let Err(e) = self.change_for(call, &asked).await {
+        if let Err(e) = self.change_for(call, (&asked, None)).await {
             return self.answer(s, x, e).await;
         }
         let mut resp = ResponseHeader::build(200, Some(2)).expect("status");
@@ -332,7 +333,8 @@ impl Gateway {
     /// that fails, the version is removed again and the error answered, never an unprotected
     /// object behind an answer; a new object's labeled holds (it was stored on hold) — if
     /// they cannot be recorded, the object stays on hold and the error is answered; and a new
-    /// object's "deletable at once" over the bucket's default retention.
+    /// object's "deletable at once" over the bucket's default retention. `etag`: the ETag a
+    /// copy's or a complete's document names (a PUT's is its header's).
     pub(in crate::request) async fn keep_written(
         &self,
         call: &Call<'_>,
@@ -369,13 +371,15 @@ impl Gateway {
             version: version.clone(),
             added: completed.then(retention::now).or(asked.added),
             new_object: completed || asked.new_object,
-            written: version
-                .is_none()
-                .then(|| etag.map(str::to_string))
-                .flatten(),
             ..asked.clone()
         };
-        let Err(e) = self.change_for(call, &asked).await else {
+        // (A write's own ETag: a PUT's header, a copy's document.)
+        let etag = etag.or_else(|| {
+            let header = upstream.headers.get(http::header::ETAG);
+            header.and_then(|v| v.to_str().ok())
+        });
+        let written = etag.filter(|_| version.is_none());
+        let Err(e) = self.change_for(call, (&asked, written)).await else {
             return Ok(());
         };
         if call.op != Operation::CompleteMultipartUpload {
@@ -433,10 +437,13 @@ fn refused(r: Refusal) -> HcpError {
 /// that stays true because a placement records first and then always turns the legal hold on,
 /// and a release removes its records, turns the legal hold off only if none is left, and then
 /// looks again — turning it back on if a placement recorded one meanwhile.
+/// `written`: the ETag of the object just written, where its write's answer named no version
+/// (Ceph RGW's copy) — the change is made only on an object that still has it, never on one
+/// with other bytes written in the meantime.
 pub(in crate::request) async fn change(
     r: &dyn Retainer,
     at: At<'_>,
-    change: &Change,
+    (change, written): (&Change, Option<&str>),
     compliance: bool,
     now: i64,
 ) -> Result<Changed, HcpError> {
@@ -479,11 +486,11 @@ pub(in crate::request) async fn change(
     };
     // (Another object written meanwhile is not the one asked for: nothing of it changes. The
     // one written keeps what the backend gave it.)
-    if let Some(written) = &change.written {
+    if let Some(written) = written {
         if !crate::etag::listed(written, &text("etag")) {
             tracing::info!("an object written over the one just written: its change is not made");
             return Ok(Changed {
-                etag: written.clone(),
+                etag: written.to_string(),
                 last_modified: text("last-modified"),
             });
         }
@@ -1104,6 +1111,15 @@ mod tests {
     /// `change` of object `k` in bucket `b`, where labeled holds are kept (`labelled`) or not,
     /// at 2026-06-02T00:00:00Z.
     async fn run_change(labelled: bool, fake: &Fake, change: &Change) -> Result<Changed, HcpError> {
+        run_written(labelled, fake, (change, None)).await
+    }
+
+    /// [`run_change`] of an object just written with this ETag and no version named.
+    async fn run_written(
+        labelled: bool,
+        fake: &Fake,
+        change: (&Change, Option<&str>),
+    ) -> Result<Changed, HcpError> {
         let mut tenant = crate::config::Tenant::for_tests();
         tenant.retention.labels_bucket = labelled.then(|| "holds".into());
         let backend = BackendRuntime::for_tests();
@@ -1188,16 +1204,14 @@ mod tests {
         let fake = object(Some("2026-06-11T00:00:00Z"), true);
         run_change(false, &fake, &allowed).await.unwrap();
         assert_eq!(calls(&fake), ["retention None bypass true"]);
-        let written = |etag: &str| Change {
-            written: Some(etag.into()),
-            ..allowed.clone()
-        };
         let fake = object(Some("2026-06-11T00:00:00Z"), false);
-        run_change(false, &fake, &written("\"other\""))
+        run_written(false, &fake, (&allowed, Some("\"other\"")))
             .await
             .unwrap();
         assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
-        run_change(false, &fake, &written("\"e\"")).await.unwrap();
+        run_written(false, &fake, (&allowed, Some("\"e\"")))
+            .await
+            .unwrap();
         assert_eq!(calls(&fake), ["retention None bypass true"]);
     }
 
