@@ -243,10 +243,7 @@ fn keep_retention(req: &mut pingora::http::RequestHeader, edited: &EditedObject)
         return;
     };
     let (setting, held) = rewrite::object_lock_of(head);
-    let own = req
-        .headers
-        .keys()
-        .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
+    let own = crate::request::validate::retention::names_s3_lock(req);
     if held
         || own
         || !setting.in_force(crate::hcp::retention::now())
@@ -335,10 +332,7 @@ fn lock_needs_checksum(call: &Call<'_>, req: &pingora::http::RequestHeader) -> b
     // default retention by `PUT ?object-lock` asks it of every PUT.)
     let locks = call.params.effects.protection.is_some()
         || call.route.tenant.retention.mode != crate::config::RetentionMode::Off
-        || req
-            .headers
-            .keys()
-            .any(|n| n.as_str().starts_with("x-amz-object-lock-"));
+        || crate::request::validate::retention::names_s3_lock(req);
     // (Most PUTs set no lock: their headers are not looked through a second time.)
     if !locks {
         return false;

@@ -239,11 +239,7 @@ fn refuse_what_cannot_be_kept(
             "Retention on starting a multipart upload (HCP's is on completing it)",
         ));
     }
-    if req
-        .headers
-        .keys()
-        .any(|n| n.as_str().starts_with("x-amz-object-lock-"))
-    {
+    if names_s3_lock(req) {
         return Err(invalid(
             "Give HCP's retention headers or S3 Object Lock's, not both.".into(),
         ));
@@ -419,10 +415,14 @@ fn asks_object_lock(op: Operation, req: &RequestHeader, effects: &Effects) -> bo
     effects.protection.is_some()
         || effects.change.is_some()
         || (op == Operation::CreateBucket && lock_enabled())
-        || req
-            .headers
-            .keys()
-            .any(|n| n.as_str().starts_with("x-amz-object-lock-"))
+        || names_s3_lock(req)
+}
+
+/// Whether a request names any of S3 Object Lock's headers (`x-amz-object-lock-*`).
+pub fn names_s3_lock(req: &RequestHeader) -> bool {
+    req.headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-object-lock-"))
 }
 
 /// Whether a copy asks its backend to keep a retention or a hold with the copy itself: HCP's
