@@ -614,12 +614,7 @@ async fn idle_connections_do_not_keep_the_admin_listener_from_its_probes() {
     let admin: std::net::SocketAddr = gw.admin.trim_start_matches("http://").parse().unwrap();
     let mut idle = Vec::new();
     for peer in 1..=64 {
-        for _ in 0..4 {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            let from = std::net::SocketAddr::from(([127, 0, 1, peer], 0));
-            socket.bind(from).unwrap();
-            idle.push(socket.connect(admin).await.unwrap());
-        }
+        idle.extend(idle_from(admin, [127, 0, 1, peer], 4).await);
     }
     let started = std::time::Instant::now();
     let probe = tokio::time::timeout(
@@ -819,27 +814,12 @@ async fn a_listing_is_held_as_the_copies_it_makes() {
 /// mesh's proxy) is answered too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_peer_cannot_starve_the_admin_listener() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let gw = start_local_with("", "").await;
     let admin: std::net::SocketAddr = gw.admin.trim_start_matches("http://").parse().unwrap();
-    let mut idle = Vec::new();
-    for _ in 0..300 {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        idle.push(socket.connect(admin).await.unwrap());
-    }
+    let idle = idle_from(admin, [127, 0, 0, 2], 300).await;
     let started = std::time::Instant::now();
-    let mut probe = TcpStream::connect(admin).await.unwrap();
-    probe
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    let read = probe.read_to_end(&mut answer);
-    tokio::time::timeout(Duration::from_secs(1), read)
-        .await
-        .expect("the probe is answered within its timeout")
-        .unwrap();
+    let answer = probed_within_a_second(admin, "/healthz").await;
     assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
     // (Past 256 - 64 places, the address's connections were closed at once.)
@@ -860,17 +840,34 @@ async fn one_peer_cannot_starve_the_admin_listener() {
     for _ in 0..6 {
         beside.push(TcpStream::connect(admin).await.unwrap());
     }
+    let answer = probed_within_a_second(admin, "/readyz").await;
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    drop(beside);
+}
+
+/// `n` connections to `admin` from the loopback address `from`, sending nothing.
+async fn idle_from(admin: std::net::SocketAddr, from: [u8; 4], n: usize) -> Vec<TcpStream> {
+    let mut idle = Vec::with_capacity(n);
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+        idle.push(socket.connect(admin).await.unwrap());
+    }
+    idle
+}
+
+/// The admin listener's whole answer to a probe of `path` (from 127.0.0.1), which must come
+/// within a second — the kubelet's default timeout.
+async fn probed_within_a_second(admin: std::net::SocketAddr, path: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut probe = TcpStream::connect(admin).await.unwrap();
-    probe
-        .write_all(b"GET /readyz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    probe.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     let read = probe.read_to_end(&mut answer);
     tokio::time::timeout(Duration::from_secs(1), read)
         .await
-        .expect("answered beside its address's idle connections")
+        .unwrap_or_else(|_| panic!("{path} is answered within a second"))
         .unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
-    drop(beside);
+    answer
 }
