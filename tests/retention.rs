@@ -2219,7 +2219,7 @@ async fn a_complete_takes_its_retention_over_the_bucket_s_default() {
 
 /// A new object given "deletable at once" — `x-hcp-retention: 0`, or a date already past
 /// (manual: "If you set a time in the past, the object is immediately deletable") — is so in a
-/// bucket with a default retention too, by a PUT and by a copy to a new object: its HEAD says
+/// bucket with a default retention too, by a PUT, a copy to a new object and a form: its HEAD says
 /// `0` and a DELETE removes it. Before: the backend filled in the default (the write sent no
 /// lock), and the DELETE was 409. An object stored without the header keeps the default.
 async fn a_new_object_deletable_at_once_takes_no_default_retention(backend: Backend) {
@@ -2249,26 +2249,38 @@ async fn a_new_object_deletable_at_once_takes_no_default_retention(backend: Back
         let target = format!("/{bucket}/{key}");
         let r = as_user(&gw, admin, "PUT", &target, headers, b"gone").await;
         assert_eq!(r.status, 200, "{key}: {}", r.text());
-        let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
-        let kept = head
-            .header("x-hcp-retention")
-            .unwrap_or_default()
-            .to_string();
-        // (Ceph RGW cannot remove a retention: the gateway ends it two seconds from now.)
-        if backend == Backend::Rgw && kept != "0" {
-            let until: i64 = kept.parse().unwrap_or(i64::MAX);
-            assert!(until <= now_secs() + 3, "{key}: {kept}");
-            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-        } else {
-            assert_eq!(kept, "0", "{key}");
-        }
-        let r = as_user(&gw, admin, "DELETE", &target, &[], b"").await;
-        if key == "held" {
-            assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
-            r.assert_hcp_error(409, "OperationAborted");
-        } else {
-            assert_eq!(r.status, 204, "{key}: {}", r.text());
-        }
+        deletable_at_once(&gw, backend, &target, key).await;
+    }
+    // A form's field as a PUT's header.
+    let fields = [("key", "formed"), ("x-hcp-retention", "0")];
+    let r = post_signed(&gw, admin, &bucket, &fields).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    deletable_at_once(&gw, backend, &format!("/{bucket}/formed"), "formed").await;
+}
+
+/// The object at `target`, written with `x-hcp-retention: 0` over a bucket's default retention:
+/// HCP's `0` read back and a DELETE that removes it (or, `held` on hold, is refused).
+async fn deletable_at_once(gw: &TestGateway, backend: Backend, target: &str, key: &str) {
+    let admin = (USER, PASSWORD);
+    let head = as_user(gw, admin, "HEAD", target, &[], b"").await;
+    let kept = head
+        .header("x-hcp-retention")
+        .unwrap_or_default()
+        .to_string();
+    // (Ceph RGW cannot remove a retention: the gateway ends it two seconds from now.)
+    if backend == Backend::Rgw && kept != "0" {
+        let until: i64 = kept.parse().unwrap_or(i64::MAX);
+        assert!(until <= now_secs() + 3, "{key}: {kept}");
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    } else {
+        assert_eq!(kept, "0", "{key}");
+    }
+    let r = as_user(gw, admin, "DELETE", target, &[], b"").await;
+    if key == "held" {
+        assert_eq!(head.header("x-hcp-retentionhold"), Some("true"));
+        r.assert_hcp_error(409, "OperationAborted");
+    } else {
+        assert_eq!(r.status, 204, "{key}: {}", r.text());
     }
 }
 

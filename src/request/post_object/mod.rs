@@ -96,14 +96,16 @@ struct Upload {
 
 /// The parameters of a form's PUT: where the namespace keeps owners, the new object's owner
 /// entry (`request::object_owners`); HCP's retention and hold fields, as a PUT's headers give
-/// them (`x-hcp-retention`, `x-hcp-retentionhold`).
+/// them (`x-hcp-retention`, `x-hcp-retentionhold`): the lock it is stored with, and what is
+/// kept once it is (a "deletable at once" over the bucket's default retention).
 fn form_params(
     owner: &Option<String>,
-    protection: Option<crate::hcp::retention::Protection>,
+    retention: crate::request::classify::Effects,
 ) -> crate::request::classify::Params {
     let mut params = crate::request::classify::Params::default();
     params.effects.object_owner.clone_from(owner);
-    params.effects.protection = protection;
+    params.effects.protection = retention.protection;
+    params.effects.after_write = retention.after_write;
     params
 }
 
@@ -202,22 +204,29 @@ impl Gateway {
                 .unwrap_or_else(|| HcpError::new(HcpCode::InternalError));
             return self.answer(s, x, err).await;
         }
-        // A `bucket-owner-*` ACL's grant to the bucket's owner, recorded now that the object
-        // is stored, as a PUT's is.
-        let etag = header.headers.get("etag").and_then(|v| v.to_str().ok());
-        // Its owner, remembered for listings as a PUT's is (before its ACL's record, which
-        // may fail: the object is stored whatever follows).
-        self.owner_written(&call, &header, etag);
-        if let Err(e) = self.acls_after(&call, &header, etag).await {
+        if let Err(e) = self.form_stored(&call, &header).await {
             return self.answer(s, x, e).await;
         }
-        self.folders_after(&call).await;
         self.forget_source_head(crate::request::validate::probes::At {
             target: &upload.target,
             route: &route,
         });
         self.answer_form(s, x, (&upload, &route), &header, &location)
             .await
+    }
+
+    /// What follows a form's object once it is stored, as a PUT's: what its retention field
+    /// asks (a "deletable at once" over the bucket's default retention), its owner's entry, a
+    /// `bucket-owner-*` ACL's grant to the bucket's owner, its folders.
+    async fn form_stored(&self, call: &Call<'_>, header: &ResponseHeader) -> Result<(), HcpError> {
+        self.keep_written(call, header, None).await?;
+        let etag = header.headers.get("etag").and_then(|v| v.to_str().ok());
+        // Its owner, remembered for listings as a PUT's is (before its ACL's record, which
+        // may fail: the object is stored whatever follows).
+        self.owner_written(call, header, etag);
+        self.acls_after(call, header, etag).await?;
+        self.folders_after(call).await;
+        Ok(())
     }
 
     /// Reads the form through a body stream bounded before the file: until the file starts,
@@ -522,7 +531,8 @@ impl Gateway {
         let refused = |e| self.counted_refusal(e);
         let needed = Self::authorize_form(&identity, route, &request, &object).map_err(refused)?;
         // (Validated before anything is asked of the backend about it, as any request is.)
-        let protection = self.validate_form(route, &object, &key, &request)?;
+        let retention = self.validate_form(route, &object, &key, &request)?;
+        let protects = retention.protection.is_some();
         let mut held = self
             .judge_form(&identity, (route, &object), &request, needed)
             .await
@@ -542,7 +552,7 @@ impl Gateway {
         let to_users = self.form_grants(&mut request, route, &held)?;
         // HCP's rule 41, folders' names, retention and holds: judged by the name alone, so
         // before the file — a form they refuse holds no room for it.
-        let mut params = form_params(&owner, protection);
+        let mut params = form_params(&owner, retention);
         params.effects.acl_change = to_users;
         let (guards, mut request) = self.guard_form(request, (&object, route), &params).await?;
         let limit = self.cfg.limits.max_post_object_bytes;
@@ -563,9 +573,7 @@ impl Gateway {
             .await?;
         // (Where the namespace keeps retention, a bucket may have a default retention too.)
         let keeps = route.tenant.retention.mode != crate::config::RetentionMode::Off;
-        let digest = self
-            .digests(&mut request, &data, protection.is_some() || keeps)
-            .await?;
+        let digest = self.digests(&mut request, &data, protects || keeps).await?;
         Ok(Upload {
             form,
             target: object,
@@ -589,7 +597,7 @@ impl Gateway {
         object: &Target,
         key: &str,
         request: &RequestHeader,
-    ) -> Result<Option<crate::hcp::retention::Protection>, HcpError> {
+    ) -> Result<crate::request::classify::Effects, HcpError> {
         // HCP's folders: a name ending in / is a folder, which only a PUT creates.
         if route.tenant.folders {
             use crate::request::folders::{check, FolderWrite};
@@ -618,7 +626,7 @@ impl Gateway {
             validate::retention::effects(Operation::PutObject, request, object, route.tenant, now)?;
         // What this backend's Object Lock cannot keep is refused, not sent (OBS: no hold).
         validate::retention::fits_backend(Operation::PutObject, request, &effects, route.backend)?;
-        Ok(effects.protection)
+        Ok(effects)
     }
 
     /// A gzipped file the form asks to decode, decoded off the request threads (at most one
