@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
+        for w in &cfg.warnings {
+            eprintln!("  warning: {w}");
+        }
         println!(
             "{}: OK ({} tenant(s), {} backend(s), {} user(s))",
             cli.config.display(),
@@ -50,6 +53,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     logging::init(cfg.log_format, &cfg.log_level);
+    // (Found while the configuration was read, before there was a log to say them in.)
+    for w in &cfg.warnings {
+        tracing::warn!(config = %cli.config.display(), "{w}");
+    }
     server::open_files::raise(cfg.max_connections, cfg.max_concurrent_requests);
     // One thread needs no work-stealing scheduler: its cross-thread queues and wake-ups cost
     // CPU on every request (measured in BENCHMARKS.md).
@@ -83,18 +90,25 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "hcp-s3-gateway serving S3 on {}://{}  (admin: http://{})",
-        if gw.tls.is_some() { "https" } else { "http" },
-        gw.s3_addr,
-        gw.admin_addr
+    let format = gw.gateway.cfg.log_format;
+    logging::announce(
+        format,
+        &format!(
+            "hcp-s3-gateway serving S3 on {}://{}  (admin: http://{})",
+            if gw.tls.is_some() { "https" } else { "http" },
+            gw.s3_addr,
+            gw.admin_addr
+        ),
     );
     if demo {
-        println!(
-            "demo user {:?}: access key {}  secret key {}",
-            config::DEMO_USERNAME,
-            config::hcp_access_key(config::DEMO_USERNAME),
-            config::hcp_secret_key(config::DEMO_PASSWORD)
+        logging::announce(
+            format,
+            &format!(
+                "demo user {:?}: access key {}  secret key {}",
+                config::DEMO_USERNAME,
+                config::hcp_access_key(config::DEMO_USERNAME),
+                config::hcp_secret_key(config::DEMO_PASSWORD)
+            ),
         );
         warn_of_demo_user(gw.s3_addr);
     }
@@ -193,28 +207,36 @@ fn warn_of_demo_user(addr: std::net::SocketAddr) {
 /// Reloads what a reload can put in place (`config::reload`); the files the configuration read
 /// (or, refused, named).
 fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let read = match Config::load(path) {
+    let (read, result) = match Config::load(path) {
         Ok(cfg) => {
-            gw.gateway.reload(&cfg);
+            for w in &cfg.warnings {
+                tracing::warn!(config = %path.display(), "{w}");
+            }
+            let result = gw.gateway.reload(&cfg);
             // (Users are what a reload puts in place: the demo user among them.)
             if cfg.serves_demo_user {
                 warn_of_demo_user(gw.s3_addr);
             }
-            cfg.files_read.clone()
+            (cfg.files_read.clone(), result)
         }
         Err(errors) => {
-            gw.gateway.metrics.reload("error");
             for e in &errors {
                 tracing::error!(config = %path.display(), "reload refused: {e}");
             }
-            hcp_s3_gateway::config::files_read_by_refused()
+            (hcp_s3_gateway::config::files_read_by_refused(), "error")
         }
     };
     // (The certificate is its files', not the configuration's: a renewed one is taken even
-    // when the configuration has an error.)
-    if let Err(e) = gw.reload_tls() {
-        tracing::error!("TLS certificate reload refused, the current one stays: {e}");
-    }
+    // when the configuration has an error. One refused is the reload's error: the old one is
+    // served until it expires.)
+    let result = match gw.reload_tls() {
+        Ok(()) => result,
+        Err(e) => {
+            tracing::error!("TLS certificate reload refused, the current one stays: {e}");
+            "error"
+        }
+    };
+    gw.gateway.metrics.reload(result);
     read
 }
 

@@ -310,6 +310,15 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
     }
     let lines = p.lines();
     assert!(named(&lines), "{lines:?}");
+    let metrics = scrape(&p).await;
+    assert!(
+        metrics.contains(r#"hcp_gateway_config_reloads_total{result="partial"} 1"#),
+        "{metrics}"
+    );
+}
+
+/// The admin listener's `/metrics`, whole.
+async fn scrape(p: &Process) -> String {
     let head = b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
     let mut admin = tokio::net::TcpStream::connect(&p.admin).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut admin, head)
@@ -319,10 +328,90 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
     tokio::io::AsyncReadExt::read_to_string(&mut admin, &mut metrics)
         .await
         .unwrap();
-    assert!(
-        metrics.contains(r#"hcp_gateway_config_reloads_total{result="partial"} 1"#),
-        "{metrics}"
+    metrics
+}
+
+/// What a configuration holds that is allowed but likely a mistake — permissions on a tenant
+/// it does not define (a misspelt name: they allow nothing) — is said at start, where the logs
+/// are (the configuration is read before logging starts), and by `--check-config`. A
+/// certificate a reload cannot take (the current one stays, served until it expires) makes the
+/// reload count as an `error`, not `ok`; a good one is `ok`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_warnings_are_said_and_a_refused_certificate_is_a_reload_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = test_certificate_files(dir.path(), "listener");
+    let tls = format!(
+        "shutdown_grace_seconds = 2\nreload_check_seconds = 0\ntls_cert_file = {:?}\ntls_key_file = {:?}",
+        cert.display().to_string(),
+        key.display().to_string()
     );
+    let misspelt = "\n[[users]]\nusername = \"typo\"\npassword = \"typo-password\"\n\
+        permissions = [{ tenant = \"tt\", buckets = \"*\", allow = [\"read\"] }]\n";
+    let text =
+        config(false, &dir.path().join("data")).replacen("shutdown_grace_seconds = 2", &tls, 1)
+            + misspelt;
+    // (In a JSON line the tenant's quotes are escaped.)
+    let said = "which is not a defined tenant: they allow nothing";
+    let path = dir.path().join("checked.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hcp-s3-gateway"))
+        .args(["--check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("tenant \"tt\", {said}")),
+        "{stderr}"
+    );
+    let p = Process::start(&text, dir, &[]);
+    let warned = |lines: &[String]| {
+        let line = lines.iter().find(|l| l.contains(said));
+        line.is_some_and(|l| l.contains("tt") && l.contains("WARN"))
+    };
+    assert!(warned(&p.lines()), "{:?}", p.lines());
+    let reloads = |metrics: &str, result: &str| {
+        let series = format!("hcp_gateway_config_reloads_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series)?.parse::<f64>().ok())
+            .unwrap_or_default()
+    };
+    let reloaded = |(result, times): (&'static str, f64)| {
+        let p = &p;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let metrics = scrape(p).await;
+                if reloads(&metrics, result) >= times {
+                    return metrics;
+                }
+                assert!(Instant::now() < deadline, "no {result} reload: {metrics}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // A configuration naming a certificate it cannot read is refused.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    p.signal("HUP");
+    let metrics = reloaded(("error", 1.0)).await;
+    assert_eq!(reloads(&metrics, "ok"), 0.0, "{metrics}");
+    // One naming new files (taken on a restart) is read whole, while the listener's own
+    // files, read again, are refused: the reload's error too, not `partial`.
+    let (good, good_key, _) = test_certificate_files(cert.parent().unwrap(), "again");
+    let moved = text.replace(&*cert.to_string_lossy(), &good.to_string_lossy());
+    let moved = moved.replace(&*key.to_string_lossy(), &good_key.to_string_lossy());
+    std::fs::write(&p.config, &moved).unwrap();
+    p.signal("HUP");
+    let metrics = reloaded(("error", 2.0)).await;
+    assert_eq!(reloads(&metrics, "partial"), 0.0, "{metrics}");
+    std::fs::write(&p.config, &text).unwrap();
+    std::fs::copy(&good, &cert).unwrap();
+    std::fs::copy(&good_key, &key).unwrap();
+    p.signal("HUP");
+    let metrics = reloaded(("ok", 1.0)).await;
+    assert_eq!(reloads(&metrics, "error"), 2.0, "{metrics}");
 }
 
 /// SIGHUP switches `anonymous_acls` as it replaces anonymous grants: once off (or its tenant
@@ -550,9 +639,9 @@ async fn access_log_is_json_and_holds_no_secret() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let lines = p.lines();
+    // (Every line is one JSON object: the banner too.)
     let access: Vec<serde_json::Value> = lines
         .iter()
-        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .filter(|v: &serde_json::Value| v["target"] == "access")
         .collect();

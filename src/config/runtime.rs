@@ -93,6 +93,9 @@ pub struct Config {
     pub backends: ConfigMap<String, Backend>,
     /// True when the demo credentials of the embedded default are among the users.
     pub serves_demo_user: bool,
+    /// What the configuration holds that is allowed but likely a mistake (a grant on a tenant
+    /// not configured): said when it is loaded — at start, by `--check-config`, on a reload.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -75,7 +75,8 @@ impl Config {
         let backends = build_backends(&file.backends, base, &mut errors);
         let tenants = build_tenants(&file.tenants, &file.backends, &backends, &mut errors);
         check_prefixes(&tenants, &backends, &mut errors);
-        assign_home_tenants(&mut users, &tenants, &mut errors);
+        let mut warnings = Vec::new();
+        assign_home_tenants(&mut users, &tenants, (&mut errors, &mut warnings));
         let default_tenant = check_addressing(&file.addressing, &domains, &tenants, &mut errors);
         let upload_binding = match upload_binding_secret {
             Some(configured) => Some(UploadBinding::Configured(SecretKey::new(configured))),
@@ -126,6 +127,7 @@ impl Config {
             tenants,
             backends,
             serves_demo_user,
+            warnings,
         })
     }
 }
@@ -1097,7 +1099,7 @@ impl Config {
     pub fn users_served_by(&self, served: &ConfigMap<String, Tenant>) -> Arc<UserStore> {
         let mut users: Vec<User> = self.users.iter().map(|u| User::clone(u)).collect();
         // (The new file's own problems were reported when it was read.)
-        assign_home_tenants(&mut users, served, &mut Vec::new());
+        assign_home_tenants(&mut users, served, (&mut Vec::new(), &mut Vec::new()));
         Arc::new(UserStore::new(users))
     }
 }
@@ -1107,7 +1109,7 @@ impl Config {
 fn assign_home_tenants(
     users: &mut [User],
     tenants: &ConfigMap<String, Tenant>,
-    errors: &mut Vec<String>,
+    (errors, warnings): (&mut Vec<String>, &mut Vec<String>),
 ) {
     let only_tenant = match tenants.keys().collect::<Vec<_>>().as_slice() {
         [only] => Some((*only).clone()),
@@ -1125,6 +1127,18 @@ fn assign_home_tenants(
         let mut named: Vec<&str> = user.grants.iter().map(|g| g.tenant()).collect();
         named.sort_unstable();
         named.dedup();
+        // (A grant on a tenant not configured allows nothing — a misspelt name, or one a
+        // reload took away: said, not refused.)
+        for t in named
+            .iter()
+            .filter(|t| **t != "*" && !tenants.contains_key(**t))
+        {
+            warnings.push(format!(
+                "users: {}'s permissions name tenant {t:?}, which is not a defined tenant: \
+                 they allow nothing",
+                user.access_key
+            ));
+        }
         let from_grants = match named.as_slice() {
             [one] if *one != "*" => Some(one.to_string()),
             _ => None,
@@ -1136,10 +1150,11 @@ fn assign_home_tenants(
             .or_else(|| only_tenant.clone());
         if user.home_tenant.is_none() && user.grants.is_empty() {
             // (It authenticates, and no tenant counts it among its users: no ACL admits it.)
-            tracing::warn!(
-                access_key = %user.access_key,
-                "a user with no tenant and no permissions belongs to no tenant: give it a tenant"
-            );
+            warnings.push(format!(
+                "users: {} has no tenant and no permissions, and belongs to no tenant: give it \
+                 a tenant",
+                user.access_key
+            ));
         }
     }
 }

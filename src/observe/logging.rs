@@ -30,6 +30,27 @@ pub fn init(format: LogFormat, level: &str) {
     };
 }
 
+/// A line the gateway always prints on standard output (that it serves, and where): as it is,
+/// or — where logs are JSON — as one JSON object like a log line's, so that every line of the
+/// stream is one.
+pub fn announce(format: LogFormat, line: &str) {
+    match format {
+        LogFormat::Text => println!("{line}"),
+        LogFormat::Json => {
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let object = serde_json::json!({
+                "timestamp": now,
+                "level": "INFO",
+                "message": line,
+                "target": "hcp_s3_gateway",
+            });
+            println!("{object}");
+        }
+    }
+}
+
 /// The libraries whose debug and trace lines hold secrets: the AWS SDK's orchestrator prints
 /// each request and answer whole (the web identity token it sends STS, the role's keys STS
 /// answers), SigV4 its canonical request (a session token), HTTP/2 and hyper the headers they

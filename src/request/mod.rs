@@ -371,8 +371,9 @@ impl Gateway {
     /// Puts a reloaded configuration's users, their permissions, the tenants' anonymous
     /// grants and `anonymous_acls`, and the backends' rotated static keys in place; requests already authenticated keep the identity they were given, open
     /// connections are untouched. The other settings it changes (`config::reload`) wait for a
-    /// restart: each is named in a warning, and the reload counts as `partial`.
-    pub fn reload(&self, new: &Config) {
+    /// restart: each is named in a warning, and the reload is `partial` (else `ok`: what
+    /// `hcp_gateway_config_reloads_total` counts, once the certificate's reload is known too).
+    pub fn reload(&self, new: &Config) -> &'static str {
         self.users.store(new.users_served_by(&self.cfg.tenants));
         // (A tenant the configuration no longer has keeps serving until a restart, its
         // anonymous access revoked: the safe reading of a removal.)
@@ -394,8 +395,11 @@ impl Gateway {
                 "reload: this setting changed and takes effect on a restart"
             );
         }
-        self.metrics
-            .reload(if waiting.is_empty() { "ok" } else { "partial" });
+        if waiting.is_empty() {
+            "ok"
+        } else {
+            "partial"
+        }
     }
 
     /// Puts in place the static keys a reload finds rotated (`config::reload::rotated_keys`):

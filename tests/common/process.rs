@@ -60,12 +60,14 @@ impl Process {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         let (s3, admin) = loop {
+            // (A text line, or a JSON object's message: over `http://` or `https://`.)
             let found = output.lock().unwrap().iter().find_map(|l| {
-                let s3 = l.split("serving S3 on http://").nth(1)?;
+                let s3 = l.split("serving S3 on http").nth(1)?;
+                let s3 = s3.trim_start_matches('s').strip_prefix("://")?;
                 let admin = l.split("(admin: http://").nth(1)?;
                 Some((
                     s3.split_whitespace().next()?.to_string(),
-                    admin.trim_end_matches(')').to_string(),
+                    admin.split(')').next()?.to_string(),
                 ))
             });
             if let Some(addrs) = found {
