@@ -2706,3 +2706,65 @@ async fn a_copy_s_missing_source_is_not_named_as_its_target() {
     r.assert_hcp_error(404, "NoSuchKey");
     assert!(!r.text().contains("target-name"), "{}", r.text());
 }
+
+/// A header the gateway judges before it forwards is judged as it is sent: a part copy's range
+/// or a storage class that is not text (an en dash, bytes past ASCII) is 400 InvalidArgument,
+/// never read as absent — which copied the whole source as the part, or sent the class on
+/// unjudged; a copy source naming a tab or a run of spaces — which a SigV4 signature covers as
+/// one space, so not the source signed — is 400, nothing stored.
+#[tokio::test]
+async fn judged_headers_are_judged_as_sent() {
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Store, "judged").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let source = format!("/{bucket}/q1%09report");
+    let r = as_user(&gw, admin, "PUT", &source, &[], b"0123456789").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("parts")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let part = format!("/{bucket}/parts?partNumber=1&uploadId={id}");
+    let dashed = [
+        ("x-amz-copy-source", source.as_str()),
+        ("x-amz-copy-source-range", "bytes=0\u{2013}4"),
+    ];
+    let r = as_user(&gw, admin, "PUT", &part, &dashed, b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let parts = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert!(parts.parts().is_empty(), "{parts:?}");
+    let classed = format!("/{bucket}/classed");
+    let class = [("x-amz-storage-class", "STANDARD\u{2013}IA")];
+    let r = as_user(&gw, admin, "PUT", &classed, &class, b"data").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    let tabbed = format!("/{bucket}/q1\treport");
+    let copied = format!("/{bucket}/copied");
+    for named in [tabbed.as_str(), &format!("/{bucket}/q1  report")] {
+        let r = as_user(
+            &gw,
+            admin,
+            "PUT",
+            &copied,
+            &[("x-amz-copy-source", named)],
+            b"",
+        )
+        .await;
+        r.assert_hcp_error(400, "InvalidArgument");
+    }
+    for key in ["classed", "copied"] {
+        let r = as_user(&gw, admin, "HEAD", &format!("/{bucket}/{key}"), &[], b"").await;
+        assert_eq!(r.status, 404, "{key}");
+    }
+}

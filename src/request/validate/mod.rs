@@ -226,6 +226,15 @@ fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A header whose value is judged before it is forwarded: given but not text (bytes past
+/// ASCII), it is the empty value — refused as an invalid one, never read as absent (and sent on
+/// unjudged).
+fn judged<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers
+        .get(name)
+        .map(|v| v.to_str().unwrap_or_default())
+}
+
 fn length(req: &RequestHeader, name: &str) -> Option<u64> {
     header(req, name).and_then(|v| v.trim().parse().ok())
 }
@@ -594,7 +603,7 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
         }
         // (An allow-list: each backend names its archive classes its own way — AWS's GLACIER
         // and DEEP_ARCHIVE, OBS's COLD, a Ceph or MinIO administrator's own tiers.)
-        if header(req, "x-amz-storage-class").is_some_and(|c| {
+        if judged(req, "x-amz-storage-class").is_some_and(|c| {
             !READ_WITHOUT_RESTORE
                 .iter()
                 .any(|ok| c.trim().eq_ignore_ascii_case(ok))
@@ -653,9 +662,17 @@ fn check_names(
         check_key(&key, limits)?;
     }
     if matches!(op, CopyObject | UploadPartCopy) {
-        let source = header(req, "x-amz-copy-source")
+        let raw = header(req, "x-amz-copy-source");
+        let source = raw
             .and_then(|v| crate::request::sign::CopySource::parse(v.as_bytes()))
             .ok_or_else(|| invalid("x-amz-copy-source is not /bucket/key."))?;
+        // A SigV4 signature covers the value with each run of spaces and tabs made one space:
+        // a source naming a tab or a run of them would not be the one signed.
+        if raw.is_some_and(|v| v.contains('\t') || v.contains("  ")) {
+            return Err(invalid(
+                "x-amz-copy-source holds a tab or a run of spaces: URL-encode them.",
+            ));
+        }
         check_key(&source.key, limits)?;
     }
     Ok(())
@@ -786,7 +803,7 @@ fn check_metadata_and_acls(
     }
     // 34: the copy range's syntax (its start against the source's size needs the backend).
     if op == UploadPartCopy
-        && header(req, "x-amz-copy-source-range").is_some_and(|r| copy_range(r).is_none())
+        && judged(req, "x-amz-copy-source-range").is_some_and(|r| copy_range(r).is_none())
     {
         return Err(invalid(
             "The copy range is not bytes=first-last with first not after last.",
