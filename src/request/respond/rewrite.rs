@@ -1810,9 +1810,22 @@ fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
 /// RGW's `<Type>` of a listed object (`Normal`, `Appendable`: RGW's alone) and the
 /// `<MfaDelete>` of its versioning document (HCP's names its `Status` only, and MFA deletes
 /// are not offered), and MinIO's `<ExcludedPrefixes>` and `<ExcludeFolders>` there (the
-/// operator's exclusions from versioning, `probes::Versioned`). (`at`: the element's
-/// parent and depth.)
+/// operator's exclusions from versioning, `probes::Versioned`); the checksums a backend
+/// keeps of its own accord (AWS's CRC64NVME of every write, MinIO's, the gateway's own
+/// trailer's CRC32) in a copy's or a complete's result and a listing's entries — HCP's have
+/// none (a ListParts keeps its parts': a client completes an upload it began with a checksum
+/// with them). (`at`: the element's parent and depth.)
 fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
+    use Operation::*;
+    if name.starts_with(b"Checksum") {
+        return match op {
+            CopyObject | UploadPartCopy | CompleteMultipartUpload => at.1 == 1,
+            ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads => {
+                at.1 == 2 && matches!(at.0, Some(b"Contents" | b"Version" | b"Upload"))
+            }
+            _ => false,
+        };
+    }
     match name {
         b"Tenant" => at.1 == 1,
         b"Type" => {
@@ -2315,6 +2328,48 @@ mod tests {
     /// A name's nonprintable characters are shown percent-encoded (HCP), as a backend writes
     /// them raw (the store) or as references (RGW's `&#x01;`, which XML 1.0 does not allow
     /// either); a reference to a character XML carries stays as it is.
+    /// The checksums a backend keeps of its own accord reach no copy's or complete's result
+    /// and no listing's entry (HCP's have none); a ListParts keeps its parts'.
+    #[test]
+    fn a_backend_s_own_checksums_stay_behind() {
+        let result = |root: &str| {
+            format!(
+                "<{root}><ETag>\"e\"</ETag><LastModified>d</LastModified>\
+                 <ChecksumCRC64NVME>AAAAAAAAAAA=</ChecksumCRC64NVME>\
+                 <ChecksumType>FULL_OBJECT</ChecksumType></{root}>"
+            )
+        };
+        let (copied, part, completed) = (
+            result("CopyObjectResult"),
+            result("CopyPartResult"),
+            result("CompleteMultipartUploadResult"),
+        );
+        let listed = b"<ListBucketResult><Name>t1-b</Name><Contents><Key>k</Key>\
+            <ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType>\
+            <Size>1</Size></Contents></ListBucketResult>";
+        let parts = b"<ListPartsResult><Bucket>t1-b</Bucket><Part><PartNumber>1</PartNumber>\
+            <ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part></ListPartsResult>";
+        for (op, body, kept) in [
+            (Operation::CopyObject, copied.as_bytes(), false),
+            (Operation::UploadPartCopy, part.as_bytes(), false),
+            (
+                Operation::CompleteMultipartUpload,
+                completed.as_bytes(),
+                false,
+            ),
+            (Operation::ListObjectsV2, &listed[..], false),
+            (Operation::ListParts, &parts[..], true),
+        ] {
+            let out = with_route(|r| rewrite_xml(body, op, r, &Rewrites::NONE)).expect("XML");
+            let s = std::str::from_utf8(&out).unwrap();
+            assert_eq!(s.contains("Checksum"), kept, "{op:?}: {s}");
+            assert!(
+                s.contains("<ETag>") || s.contains("<Key>k</Key>") || kept,
+                "{s}"
+            );
+        }
+    }
+
     #[test]
     fn names_are_displayed_with_their_nonprintable_characters_encoded() {
         for (key, shown) in [
