@@ -2030,3 +2030,60 @@ async fn a_folder_name_the_backend_cannot_say_of_is_503() {
     assert_eq!(puts, 0, "nothing written: {:?}", server.seen());
     gw.stop().await;
 }
+
+/// A copy's source conditions are HCP's to judge — an ETag list, `*` ("all ETags match an
+/// asterisk"), dates — on the source's HEAD; the copy then goes to the backend pinned to the
+/// ETag they held for, never with the client's conditions, which MinIO (one ETag compared
+/// whole) or Ceph RGW (no `*`) would judge their own way: 412 where HCP copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_s_judged_conditions_reach_the_backend_as_one_pin() {
+    let (gw, server) = start_with_dialect(Vendor::Minio, "").await;
+    server.respond_to("HEAD", "object-with|ETag:\"e1\"|Content-Length:4");
+    server.respond_also("PUT", "slow-copy|0");
+    for (name, value) in [
+        ("x-amz-copy-source-if-match", "\"zz\", \"e1\""),
+        ("x-amz-copy-source-if-match", "*"),
+        ("x-amz-copy-source-if-none-match", "\"zz\""),
+        (
+            "x-amz-copy-source-if-unmodified-since",
+            "Wed, 01 Jan 2031 00:00:00 GMT",
+        ),
+    ] {
+        let before = server.seen().len();
+        let headers = [("x-amz-copy-source", "/bkt/src"), (name, value)];
+        let r = as_user(&gw, (USER, PASSWORD), "PUT", "/bkt/dst", &headers, b"").await;
+        assert_eq!(r.status, 200, "{name}: {value}: {}", r.text());
+        let seen = server.seen();
+        let copy = seen[before..]
+            .iter()
+            .find(|(m, t, _)| m == "PUT" && t.starts_with("/bkt/dst"))
+            .expect("the copy");
+        let conditions: Vec<_> = copy
+            .2
+            .iter()
+            .filter(|(n, _)| n.starts_with("x-amz-copy-source-if-"))
+            .collect();
+        assert_eq!(
+            conditions,
+            [&(
+                "x-amz-copy-source-if-match".to_string(),
+                "\"e1\"".to_string()
+            )],
+            "{name}: {value}"
+        );
+    }
+    // (Conditions that fail on the HEAD: 412, no copy sent.)
+    let before = server.seen().len();
+    let headers = [
+        ("x-amz-copy-source", "/bkt/src"),
+        ("x-amz-copy-source-if-match", "\"zz\""),
+    ];
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", "/bkt/dst", &headers, b"").await;
+    r.assert_hcp_error(412, "PreconditionFailed");
+    assert!(
+        !server.seen()[before..].iter().any(|(m, _, _)| m == "PUT"),
+        "{:?}",
+        server.seen()
+    );
+    gw.stop().await;
+}

@@ -110,9 +110,10 @@ pub(super) struct EditedObject {
 pub(super) struct Guards {
     /// The upload was seen to exist before a part copy was sent (its absence now is 409).
     pub(super) upload_confirmed: bool,
-    /// A part copy's range that ends past its source: sent to the source's end, pinned (the
-    /// request is signed again with it).
-    pub(super) clamped_copy: Option<crate::request::validate::probes::ClampedCopy>,
+    /// A copy's source as judged on its HEAD: a part copy's range that ends past it sent to
+    /// its end, the client's conditions replaced by a pin to the ETag they held for (the
+    /// request is signed again with them).
+    pub(super) judged_source: Option<crate::request::validate::probes::JudgedSource>,
     /// The write carries the gateway's own `If-None-Match: *` (a 412 means the name exists).
     pub(super) overwrite_guarded: bool,
     /// A multi-object delete's objects kept back (under retention or on hold), reported in
@@ -914,9 +915,9 @@ impl Gateway {
         let signed = SystemTime::now();
         let mut req = self.sign(s, call, &body, signed);
         call.guards = self.guard(s, call, &mut req).await.map_err(Stop::Early)?;
-        if let Some(clamped) = call.guards.clamped_copy.take() {
-            // (A part copy has no body: signing it again costs only its head.)
-            clamped.apply(s.req_header_mut());
+        if let Some(judged) = call.guards.judged_source.take() {
+            // (A copy has no body: signing it again costs only its head.)
+            judged.apply(s.req_header_mut());
             req = self.sign(s, call, &body, signed);
             call.guards.apply(&mut req);
         }
@@ -1243,7 +1244,7 @@ impl Gateway {
             let current = call.params.effects.current_source;
             let source = self.copy_source_answer(s.req_header(), at, current, None);
             let conditions = validate::probes::check_copy_conditions(s.req_header(), source);
-            Box::pin(conditions).await?;
+            guards.judged_source = Box::pin(conditions).await?;
         }
         if call.op == Operation::UploadPartCopy {
             let upload_id = call.params.get("uploadId").unwrap_or_default();
@@ -1267,7 +1268,7 @@ impl Gateway {
             // now, it stands.)
             let was_kept = std::sync::atomic::AtomicBool::new(false);
             let first = Box::pin(check((!conditional).then_some(&was_kept))).await;
-            guards.clamped_copy = match first {
+            guards.judged_source = match first {
                 Ok(Some(_)) | Err(_) if was_kept.load(std::sync::atomic::Ordering::Relaxed) => {
                     Box::pin(check(None)).await?
                 }

@@ -945,21 +945,21 @@ async fn replaces_itself(probe: &dyn Probe, head: Option<&ResponseHeader>, at: A
 pub(in crate::request) async fn check_copy_conditions(
     req: &pingora::http::RequestHeader,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
-) -> Result<(), HcpError> {
+) -> Result<Option<JudgedSource>, HcpError> {
     let conditional = req
         .headers
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
     if !conditional {
-        return Ok(());
+        return Ok(None);
     }
     let head = match source_head.await? {
         Some(h) if h.status == 200 => h,
-        Some(h) if !h.status.is_server_error() => return Ok(()),
+        Some(h) if !h.status.is_server_error() => return Ok(None),
         other => return Err(unjudged_source(other.as_deref())),
     };
     match rewrite::precondition_with(req, "x-amz-copy-source-", &head) {
-        rewrite::Precondition::Holds => Ok(()),
+        rewrite::Precondition::Holds => Ok(Some(JudgedSource::of(&head, None))),
         _ => Err(HcpError::new(HcpCode::PreconditionFailed)),
     }
 }
@@ -1094,29 +1094,50 @@ async fn part_sizes(
     Ok(Some(sizes))
 }
 
-/// A part copy's range that ends past its source, as HCP copies it ("a valid range in which
-/// the start position is less than the size of the source object data": the part is uploaded,
-/// 200): to the source's last byte, pinned to the source whose size was read (S3 refuses a
-/// range past the end).
+/// A copy's source as the gateway judged it on its HEAD, put on the copy it sends: a part
+/// copy's range that ends past its source, as HCP copies it ("a valid range in which the start
+/// position is less than the size of the source object data": the part is uploaded, 200) — to
+/// the source's last byte (S3 refuses a range past the end); and the source pinned to the ETag
+/// read (`x-amz-copy-source-if-match`) where the range was clamped or the client's conditions
+/// judged — those conditions (an ETag list, `*`, dates, which backends read each their own
+/// way) held for that source, and are not sent on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::request) struct ClampedCopy {
-    /// `bytes=first-last`, `last` the source's last byte.
-    pub range: String,
-    /// The source's ETag (`x-amz-copy-source-if-match`), where its HEAD named one.
+pub(in crate::request) struct JudgedSource {
+    /// `bytes=first-last`, `last` the source's last byte, where the range asked ends past it.
+    pub range: Option<String>,
+    /// The source's ETag, where its HEAD named one.
     pub etag: Option<String>,
 }
 
-impl ClampedCopy {
-    /// Puts the range and the pin on the client's request, which is signed from it (a pin
-    /// the request had was judged on the same HEAD).
+impl JudgedSource {
+    /// The source judged on `head`: its ETag, and `range` where clamped.
+    fn of(head: &ResponseHeader, range: Option<String>) -> JudgedSource {
+        let etag = head.headers.get(http::header::ETAG);
+        JudgedSource {
+            range,
+            etag: etag.and_then(|v| v.to_str().ok()).map(str::to_string),
+        }
+    }
+
+    /// Puts the range and the pin on the client's request, which is signed from it.
     pub(in crate::request) fn apply(&self, req: &mut pingora::http::RequestHeader) {
-        req.insert_header("x-amz-copy-source-range", self.range.as_str())
-            .expect("digits");
-        if let Some(etag) = &self.etag {
-            if let Ok(value) = http::HeaderValue::from_str(etag) {
-                req.insert_header("x-amz-copy-source-if-match", value)
-                    .expect("valid header");
+        if let Some(range) = &self.range {
+            req.insert_header("x-amz-copy-source-range", range.as_str())
+                .expect("digits");
+        }
+        let Some(etag) = &self.etag else {
+            return;
+        };
+        if let Ok(value) = http::HeaderValue::from_str(etag) {
+            for condition in [
+                "x-amz-copy-source-if-none-match",
+                "x-amz-copy-source-if-modified-since",
+                "x-amz-copy-source-if-unmodified-since",
+            ] {
+                req.remove_header(condition);
             }
+            req.insert_header("x-amz-copy-source-if-match", value)
+                .expect("valid header");
         }
     }
 }
@@ -1124,12 +1145,12 @@ impl ClampedCopy {
 /// Seed 000's UploadPartCopy rules that need the source's state (the upload's — that it
 /// existed before the copy, so that its disappearance during the copy can be told apart, 409 —
 /// is [`upload_listed`]'s): the range must start inside the source (one that ends past it is
-/// copied to its end, [`ClampedCopy`]), and the copy-source conditions must hold (412). The
+/// copied to its end, [`JudgedSource`]), and the copy-source conditions must hold (412). The
 /// source's HEAD comes from `source_head` (the gateway caches it briefly).
 pub(in crate::request) async fn check_part_copy(
     req: &pingora::http::RequestHeader,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
-) -> Result<Option<ClampedCopy>, HcpError> {
+) -> Result<Option<JudgedSource>, HcpError> {
     let range = req
         .headers
         .get("x-amz-copy-source-range")
@@ -1163,21 +1184,19 @@ pub(in crate::request) async fn check_part_copy(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let judged = conditional.then(|| JudgedSource::of(&head, None));
     let (Some((first, last)), Some(size)) = (range, size) else {
-        return Ok(None);
+        return Ok(judged);
     };
     if first >= size {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("The copy range starts at or beyond the end of the source object."));
     }
-    Ok((last >= size).then(|| ClampedCopy {
-        range: format!("bytes={first}-{}", size - 1),
-        etag: head
-            .headers
-            .get(http::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    }))
+    if last < size {
+        return Ok(judged);
+    }
+    let clamped = format!("bytes={first}-{}", size - 1);
+    Ok(Some(JudgedSource::of(&head, Some(clamped))))
 }
 
 impl Gateway {
@@ -2292,17 +2311,25 @@ mod tests {
         for (asked, sent) in [("bytes=0-10", "bytes=0-9"), ("bytes=9-5000", "bytes=9-9")] {
             assert_eq!(
                 run("u", &[("x-amz-copy-source-range", asked)]).await,
-                Ok(Some(ClampedCopy {
-                    range: sent.into(),
+                Ok(Some(JudgedSource {
+                    range: Some(sent.into()),
                     etag: Some("\"abc\"".into())
                 })),
                 "{asked}"
             );
         }
-        assert_eq!(
-            run("u", &[("x-amz-copy-source-if-match", "\"abc\"")]).await,
-            Ok(None)
-        );
+        // (Conditions judged: the copy is pinned to the source they held for.)
+        let pinned = JudgedSource {
+            range: None,
+            etag: Some("\"abc\"".into()),
+        };
+        for list in ["\"abc\"", "\"zz\", \"abc\"", "*"] {
+            assert_eq!(
+                run("u", &[("x-amz-copy-source-if-match", list)]).await,
+                Ok(Some(pinned.clone())),
+                "{list}"
+            );
+        }
         assert_eq!(
             run("u", &[("x-amz-copy-source-if-match", "\"other\"")]).await,
             Err(HcpCode::PreconditionFailed)
@@ -2393,8 +2420,8 @@ mod tests {
         for (status, expected) in [
             (None, Err(HcpCode::ServiceUnavailable)),
             (Some(503), Err(HcpCode::ServiceUnavailable)),
-            (Some(403), Ok(())),
-            (Some(404), Ok(())),
+            (Some(403), Ok(None)),
+            (Some(404), Ok(None)),
         ] {
             let head = status.map(|s| Arc::new(ResponseHeader::build(s, None).unwrap()));
             let judged = check_copy_conditions(&conditional, async { Ok(head) }).await;
