@@ -1829,6 +1829,24 @@ async fn conditions_are_all_met(backend: Backend) {
                 vec![("if-none-match", etag), ("if-unmodified-since", earlier)],
                 304,
             ),
+            // A condition given twice: HCP "processes only the first one of those headers and
+            // ignores the rest" — whichever the backend would read.
+            (
+                vec![("if-none-match", "\"aaa\""), ("if-none-match", etag)],
+                200,
+            ),
+            (
+                vec![("if-none-match", etag), ("if-none-match", "\"aaa\"")],
+                304,
+            ),
+            (vec![("if-match", "\"aaa\""), ("if-match", etag)], 412),
+            (
+                vec![
+                    ("if-unmodified-since", &later),
+                    ("if-unmodified-since", earlier),
+                ],
+                200,
+            ),
         ] {
             let r = as_user(&gw, admin, method, &target, &headers, b"").await;
             assert_eq!(r.status, status, "{method} {headers:?}: {}", r.text());
@@ -1893,6 +1911,16 @@ async fn conditions_are_all_met(backend: Backend) {
     ];
     let r = as_user(&gw, admin, "PUT", &copied, &headers, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // (Given twice: the first holds, the second is ignored — and the other way round.)
+    for (first, second, status) in [(etag.as_str(), "\"zz\"", 200), ("\"zz\"", &etag, 412)] {
+        let headers = [
+            ("x-amz-copy-source", target.as_str()),
+            ("x-amz-copy-source-if-match", first),
+            ("x-amz-copy-source-if-match", second),
+        ];
+        let r = as_user(&gw, admin, "PUT", &copied, &headers, b"").await;
+        assert_eq!(r.status, status, "{first} {second}: {}", r.text());
+    }
     // A part copy's too, one after another.
     let s3 = gw.client();
     let up = s3.create_multipart_upload().bucket(&bucket).key("parts");

@@ -450,6 +450,10 @@ fn defined_headers(
         if !defines_header(out.op, n) || n.starts_with(META) {
             continue;
         }
+        if n.contains("if-") && !first_of(out.headers, name, value) {
+            // HCP reads a condition given twice by its first (`validate::FIRST_ONLY`).
+            continue;
+        }
         if n == "x-amz-copy-source" {
             if let Some(mut source) = CopySource::parse(value.as_bytes()) {
                 if out.params.effects.current_source {
@@ -504,6 +508,13 @@ fn defined_headers(
             head.append(n, value.as_bytes());
         }
     }
+}
+
+/// Whether `value` is the first of `name`'s values (a condition's others are not sent).
+fn first_of(headers: &http::HeaderMap, name: &http::HeaderName, value: &http::HeaderValue) -> bool {
+    headers
+        .get(name)
+        .is_some_and(|first| std::ptr::eq(first, value))
 }
 
 /// The content codings of these `Content-Encoding` values but aws-chunked (a framing, not a

@@ -105,11 +105,22 @@ const SINGLE_VALUED: &[&str] = &[
     "cache-control",
     "expires",
     "range",
+    "origin",
+];
+
+/// The conditional headers, of which HCP "processes only the first one of those headers and
+/// ignores the rest" where one is given more than once (manual, GET object and copy): read
+/// by the gateway by their first value, and sent to a backend with it alone
+/// (`sign::defined_headers`).
+pub const FIRST_ONLY: &[&str] = &[
     "if-match",
     "if-none-match",
     "if-modified-since",
     "if-unmodified-since",
-    "origin",
+    "x-amz-copy-source-if-match",
+    "x-amz-copy-source-if-none-match",
+    "x-amz-copy-source-if-modified-since",
+    "x-amz-copy-source-if-unmodified-since",
 ];
 
 /// Request headers with effects HCP's gateway does not offer (rule 39, as the sub-resources
@@ -550,11 +561,12 @@ fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<()
     }
     // A header that says one thing given twice: what was checked (the first) and what a
     // backend reads (the last, or both joined) could differ.
+    // (A condition's first is HCP's, the rest ignored: `FIRST_ONLY`.)
     if let Some(name) = req.headers.keys().map(|n| n.as_str()).find(|n| {
         let single = (n.starts_with("x-amz-") && !n.starts_with("x-amz-meta-"))
             || n.starts_with("x-hcp-")
             || SINGLE_VALUED.contains(n);
-        single && req.headers.get_all(*n).iter().count() > 1
+        single && !FIRST_ONLY.contains(n) && req.headers.get_all(*n).iter().count() > 1
     }) {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message(format!("The {name} header is given more than once.")));
