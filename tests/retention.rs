@@ -2461,3 +2461,48 @@ async fn object_lock_asked_of_s3s_fs_is_refused_not_dropped() {
     let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/plain"), &[], b"data").await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// An object's labels are shown to a user with "privileged data access and read permission(s)
+/// on the bucket" (manual, GET and HEAD object): one with the privileged permission whose read
+/// an object's ACL allows — its own object, which it owns — sees that it is held, not the
+/// labels.
+#[tokio::test]
+async fn labels_need_read_permission_on_the_bucket_not_an_acl() {
+    const PRIVY: &str = "privy";
+    let holds_bucket = unique_bucket("labeled-holds");
+    let records = unique_bucket("gw-records");
+    let settings = format!(
+        "retention = \"enterprise\"\nlabeled_holds_bucket = \"{holds_bucket}\"\n\
+         records_bucket = \"{records}\""
+    );
+    let privy = format!(
+        "[[users]]\nusername = \"{PRIVY}\"\npassword = \"{PASSWORD}\"\n\
+         permissions = [{{ tenant = \"t\", buckets = \"shared-*\", allow = [\"write\", \"privileged\"] }}]\n"
+    );
+    let Some(gw) = start_with_tenant(Backend::Store, &settings, &privy).await else {
+        return;
+    };
+    let bucket = new_bucket(&gw.client(), "shared-privy").await;
+    let target = format!("/{bucket}/case");
+    let label = ("x-hcp-labelretentionhold", r#"[{"id":"L-1","hold":true}]"#);
+    let r = as_user(&gw, (PRIVY, PASSWORD), "PUT", &target, &[label], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for method in ["HEAD", "GET"] {
+        let r = as_user(&gw, (PRIVY, PASSWORD), method, &target, &[], b"").await;
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        assert_eq!(r.header("x-hcp-labelretentionhold"), Some("true"));
+        assert_eq!(
+            r.header("x-hcp-labelretentionhold-labels"),
+            None,
+            "{method}"
+        );
+        // (The privileged reader of the bucket sees them.)
+        let r = as_user(&gw, (USER, PASSWORD), method, &target, &[], b"").await;
+        assert!(
+            r.header("x-hcp-labelretentionhold-labels")
+                .is_some_and(|l| l.contains("L-1")),
+            "{method}: {:?}",
+            r.headers
+        );
+    }
+}

@@ -146,9 +146,12 @@ impl Gateway {
         let deletes = matches!(op, Operation::DeleteObject | Operation::DeleteObjects);
         let may_purge =
             deletes && authorize::may(&auth.identity, tenant, &target, Permission::Purge);
+        // (HCP: a user with "privileged data access and read permission(s) on the bucket" —
+        // an object's ACL that lets the read through is no read permission on the bucket.)
         let sees_labels = matches!(op, Operation::GetObject | Operation::HeadObject)
             && tenant.retention.labels_bucket.is_some()
-            && authorize::may(&auth.identity, tenant, &target, Permission::Privileged);
+            && authorize::may(&auth.identity, tenant, &target, Permission::Privileged)
+            && authorize::may(&auth.identity, tenant, &target, Permission::Read);
         // Deleting a version is for good: it needs the purge permission, not only delete.
         if op == Operation::DeleteObject && params.get("versionId").is_some() && !may_purge {
             self.metrics.auth_failure(HcpCode::AccessDenied);
