@@ -998,6 +998,8 @@ struct Texts<'a> {
     owner_seen: bool,
     /// Whether the party's `<ID>` or `<DisplayName>` open now had text of the backend's.
     party_text: bool,
+    /// The owner or initiator open has a `<DisplayName>` (AWS writes none: HCP's has one).
+    party_named: bool,
     /// A multi-object delete's per-key `<Error>`: the backend's `<Code>` read so far, and
     /// HCP's code for it once it closed.
     error_code: String,
@@ -1230,6 +1232,8 @@ fn renamed(e: &BytesStart<'_>, root: &str) -> BytesStart<'static> {
 enum PartyStep {
     Instead(Vec<Event<'static>>),
     Before(Event<'static>),
+    /// An element written whole before the event.
+    BeforeAll(Vec<Event<'static>>),
 }
 
 /// `(party, leaf)` where `path` ends in a party's `<ID>` or `<DisplayName>` (an owner's, an
@@ -1265,6 +1269,7 @@ impl<'a> Texts<'a> {
             initiator_seen: false,
             owner_seen: false,
             party_text: false,
+            party_named: false,
             error_code: String::new(),
             error_mapped: None,
             error_nested: 0,
@@ -1495,7 +1500,10 @@ impl<'a> Texts<'a> {
                 self.party_text = true;
                 Some(PartyStep::Instead(Vec::new()))
             }
-            Event::End(_) => self.party_text_at_end(path).map(PartyStep::Before),
+            Event::End(_) => self
+                .party_text_at_end(path)
+                .map(PartyStep::Before)
+                .or_else(|| self.display_name_at_end(path)),
             Event::Empty(e) => self.empty_party(path, e).map(PartyStep::Instead),
             _ => None,
         }
@@ -1534,12 +1542,30 @@ impl<'a> Texts<'a> {
         Some(Event::Text(BytesText::new(&text).into_owned()))
     }
 
+    /// An owner or initiator closes (`path` still names it) without a `<DisplayName>` — AWS
+    /// writes none since 2025, nor ever outside a few regions —: HCP's is written before its
+    /// end (the user the gateway names, as where the backend wrote one).
+    fn display_name_at_end(&mut self, path: &[Vec<u8>]) -> Option<PartyStep> {
+        let party = path.last()?.as_slice();
+        if !matches!(party, b"Owner" | b"Initiator") || self.party_named {
+            return None;
+        }
+        self.party_named = true;
+        let text = self.rewrite((Some(party), Some(b"DisplayName")), path.len() + 1, "")?;
+        Some(PartyStep::BeforeAll(vec![
+            Event::Start(BytesStart::new("DisplayName")),
+            Event::Text(BytesText::new(&text).into_owned()),
+            Event::End(BytesEnd::new("DisplayName")),
+        ]))
+    }
+
     /// A self-closing element at `path`'s end: an owner's or initiator's empty `<ID/>` or
     /// `<DisplayName/>` is written with its text; a ListParts party without children counts
     /// as named.
     fn empty_party(&mut self, path: &[Vec<u8>], e: &BytesStart<'_>) -> Option<Vec<Event<'static>>> {
         let name = local_part(e.name().as_ref()).to_vec();
         self.note_party(path.len(), &name);
+        self.party_named |= name == b"DisplayName";
         let mut leaf = path.to_vec();
         leaf.push(name);
         let (grand, parent) = party_leaf(&leaf)?;
@@ -1575,6 +1601,11 @@ impl<'a> Texts<'a> {
     /// An element opens at `depth`: a listing entry starts there, or another element.
     fn opened(&mut self, depth: usize, name: &[u8]) {
         self.party_text = false;
+        match name {
+            b"Owner" | b"Initiator" => self.party_named = false,
+            b"DisplayName" => self.party_named = true,
+            _ => {}
+        }
         self.note_party(depth, name);
         if depth == 1 {
             self.note_echo(name);
@@ -1882,6 +1913,23 @@ fn skipped_backend_own(
     Some(true)
 }
 
+/// Writes what a [`PartyStep`] asks; `true` where it takes the event's place.
+fn step_written(
+    writer: &mut Writer<Vec<u8>>,
+    held: &mut Option<Vec<Event<'static>>>,
+    step: PartyStep,
+) -> Option<bool> {
+    let (events, instead) = match step {
+        PartyStep::Instead(events) => (events, true),
+        PartyStep::Before(e) => (vec![e], false),
+        PartyStep::BeforeAll(events) => (events, false),
+    };
+    for e in events {
+        pass_on(writer, held, e, None)?;
+    }
+    Some(instead)
+}
+
 /// Writes an event, or holds it while a [`Held`] element is open; when it closes (`closing`
 /// says whether it is kept), what was held is written or dropped.
 fn pass_on(
@@ -1994,15 +2042,10 @@ fn rewritten(
         as_hcp_writes(&mut event, op);
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
-        match texts.step(&path, &event) {
-            Some(PartyStep::Instead(events)) => {
-                for e in events {
-                    pass_on(&mut writer, &mut held, e, None)?;
-                }
+        if let Some(step) = texts.step(&path, &event) {
+            if step_written(&mut writer, &mut held, step)? {
                 continue;
             }
-            Some(PartyStep::Before(e)) => pass_on(&mut writer, &mut held, e, None)?,
-            None => {}
         }
         match &mut event {
             Event::Start(e) => {
@@ -2328,6 +2371,49 @@ mod tests {
     /// A name's nonprintable characters are shown percent-encoded (HCP), as a backend writes
     /// them raw (the store) or as references (RGW's `&#x01;`, which XML 1.0 does not allow
     /// either); a reference to a character XML carries stays as it is.
+    /// AWS names owners and initiators by ID alone (no `<DisplayName>` since 2025): HCP's
+    /// parties have both, the display name the one the gateway names — never twice where the
+    /// backend wrote one.
+    #[test]
+    fn a_party_without_a_display_name_gets_hcp_s() {
+        let shown = crate::request::owners::Shown {
+            owner: crate::request::owners::Owner::named("bGdyZWVu", "lgreen"),
+            owned: None,
+        };
+        let rewrites = Rewrites {
+            owners: Some(&shown),
+            ..Rewrites::NONE
+        };
+        let named = format!(
+            "<ID>{}</ID><DisplayName>lgreen</DisplayName>",
+            shown.owner.id
+        );
+        for (op, body) in [
+            (
+                Operation::ListObjectsV2,
+                "<ListBucketResult><Name>t1-b</Name><Contents><Key>k</Key>\
+                 <Owner><ID>79a5</ID></Owner><Size>1</Size></Contents></ListBucketResult>",
+            ),
+            (
+                Operation::ListBuckets,
+                "<ListAllMyBucketsResult><Owner><ID>79a5</ID></Owner><Buckets>\
+                 <Bucket><Name>t1-b</Name><CreationDate>d</CreationDate></Bucket>\
+                 </Buckets></ListAllMyBucketsResult>",
+            ),
+            (
+                Operation::ListParts,
+                "<ListPartsResult><Bucket>t1-b</Bucket><Initiator><ID>79a5</ID></Initiator>\
+                 <Owner><ID>79a5</ID><DisplayName>x</DisplayName></Owner></ListPartsResult>",
+            ),
+        ] {
+            let out = with_route(|r| rewrite_xml(body.as_bytes(), op, r, &rewrites)).expect("XML");
+            let s = std::str::from_utf8(&out).unwrap();
+            let parties = s.matches("<Owner>").count() + s.matches("<Initiator>").count();
+            assert_eq!(s.matches(&named).count(), parties, "{op:?}: {s}");
+            assert_eq!(s.matches("<DisplayName>").count(), parties, "{op:?}: {s}");
+        }
+    }
+
     /// The checksums a backend keeps of its own accord reach no copy's or complete's result
     /// and no listing's entry (HCP's have none); a ListParts keeps its parts'.
     #[test]
@@ -2758,7 +2844,7 @@ mod tests {
         });
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID></Initiator><Owner><ID>{tenant}</ID></Owner></ListPartsResult>")
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>a</Bucket><Initiator><ID>{tenant}</ID><DisplayName>t</DisplayName></Initiator><Owner><ID>{tenant}</ID><DisplayName>t</DisplayName></Owner></ListPartsResult>")
         );
     }
 
