@@ -23,6 +23,10 @@ use crate::backend::store::s3::AUTOMATIC_ABORT;
 use crate::config::LocalEngine;
 use tokio::sync::watch;
 
+/// The most headers the store's server takes on one request: the client's most (pingora's
+/// 256) and the gateway's own beside them.
+const STORE_MAX_HEADERS: usize = 512;
+
 pub struct LocalBackend {
     pub addr: SocketAddr,
     pub access_key: String,
@@ -82,7 +86,10 @@ impl LocalBackend {
             tokio::spawn(abort_abandoned_uploads(store, stop.subscribe()));
         }
         tokio::spawn(async move {
-            let http = ConnBuilder::new(TokioExecutor::new());
+            let mut http = ConnBuilder::new(TokioExecutor::new());
+            // (hyper's 100 headers would refuse — 431 — a PUT the gateway accepts: pingora
+            // takes 256 of the client's, to which the gateway adds its own.)
+            http.http1().max_headers(STORE_MAX_HEADERS);
             // On stop, open connections finish their request and close, so that the store is
             // let go of (its database lock with it) soon after the gateway stops.
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();

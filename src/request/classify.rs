@@ -254,6 +254,11 @@ pub const RESPONSE: [&str; 6] = [
     "response-expires",
 ];
 
+/// The overrides of HCP's own cache headers the gateway answers itself
+/// (`respond::rewrite::answer_overrides`), never asked of a backend (the embedded store would
+/// refuse a `response-expires` that is no date, which HCP answers as given).
+const ANSWERED_HERE: [&str; 2] = [RESPONSE[0], RESPONSE[5]];
+
 /// The query parameters HCP's manual says are not case sensitive (`?ACL` is `?acl`; the
 /// listings' parameters, it says, are).
 pub const CASELESS: [&str; 6] = [
@@ -463,6 +468,9 @@ impl Params {
             self.pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum(),
         );
         for (n, v) in &self.pairs {
+            if ANSWERED_HERE.contains(n) {
+                continue;
+            }
             pairs.push(
                 |out| uri_encode(n.as_bytes(), false, out),
                 |out| uri_encode(v.as_bytes(), false, out),

@@ -540,6 +540,11 @@ fn as_read(name: &str, value: &http::HeaderValue) -> Option<Option<String>> {
             .and_then(validate::condition_date)
             .map(httpdate::fmt_http_date),
         "range" => text.and_then(validate::object_range),
+        // (HCP accepts it and does not process it — its answers carry its own —: one that is
+        // no date is not sent, which a backend could refuse.)
+        "expires" => text
+            .and_then(|t| httpdate::parse_http_date(t.trim()).ok())
+            .map(httpdate::fmt_http_date),
         "x-amz-copy-source-range" => text
             .and_then(validate::copy_range)
             .map(|(first, last)| format!("bytes={first}-{last}")),
