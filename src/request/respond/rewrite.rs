@@ -1904,7 +1904,15 @@ fn skipped_backend_own(
             name,
             b"NextKeyMarker" | b"NextUploadIdMarker" | b"NextVersionIdMarker"
         );
-    if !unasked && !no_next && !backend_own(op, (parent, path.len()), name) {
+    // "The `NextMarker` element is returned only if you have specified a delimiter request
+    // parameter" (MinIO writes it on every truncated page).
+    let undelimited = op == Operation::ListObjects
+        && path.len() == 1
+        && name == b"NextMarker"
+        && rewrites
+            .params
+            .is_some_and(|p| p.get("delimiter").is_none());
+    if !unasked && !no_next && !undelimited && !backend_own(op, (parent, path.len()), name) {
         return Some(false);
     }
     if matches!(event, Event::Start(_)) {
@@ -2371,6 +2379,29 @@ mod tests {
     /// A name's nonprintable characters are shown percent-encoded (HCP), as a backend writes
     /// them raw (the store) or as references (RGW's `&#x01;`, which XML 1.0 does not allow
     /// either); a reference to a character XML carries stays as it is.
+    /// A V1 listing's `NextMarker` is HCP's only where the request named a delimiter.
+    #[test]
+    fn next_marker_only_with_a_delimiter() {
+        let body = b"<ListBucketResult><Name>t1-b</Name><IsTruncated>true</IsTruncated>\
+            <NextMarker>k</NextMarker><Contents><Key>k</Key></Contents></ListBucketResult>";
+        for (params, kept) in [
+            (crate::request::classify::Params::default(), false),
+            (
+                crate::request::classify::Params::default().with("delimiter", "/"),
+                true,
+            ),
+        ] {
+            let rewrites = Rewrites {
+                params: Some(&params),
+                ..Rewrites::NONE
+            };
+            let out =
+                with_route(|r| rewrite_xml(body, Operation::ListObjects, r, &rewrites)).unwrap();
+            let s = std::str::from_utf8(&out).unwrap();
+            assert_eq!(s.contains("<NextMarker>k</NextMarker>"), kept, "{s}");
+        }
+    }
+
     /// AWS names owners and initiators by ID alone (no `<DisplayName>` since 2025): HCP's
     /// parties have both, the display name the one the gateway names — never twice where the
     /// backend wrote one.
