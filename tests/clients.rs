@@ -97,7 +97,7 @@ async fn python_client(on: On, client: &str) {
 
 async fn node_client(on: On) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/node/matrix.mjs");
-    run_script(on, "node", script, None, 9).await;
+    run_script(on, "node", script, None, 11).await;
 }
 
 /// The scenario with aws-sdk-s3 (Rust).

@@ -542,10 +542,49 @@ fn offered_sub_resources(op: Operation, query: &Query) -> Result<(), HcpError> {
     }
 }
 
+/// A request header with an effect given as a query parameter: AWS's SDK for JavaScript signs
+/// a presigned URL's `x-amz-*` settings into its query (`x-amz-copy-source`, `x-amz-acl`,
+/// `x-amz-meta-*`, Object Lock's …), which S3 reads as the headers. Neither HCP nor the
+/// gateway does; ignored (seed 002), such a URL's copy would be an empty object stored, its
+/// ACL or hold not set — so it is refused (400), never carried out as something else. The
+/// presigned signature's own parameters, the payload hash, and the checksums (which the SDK
+/// signs of an empty body: a presigned PUT's bytes are not known when it is signed) are not
+/// effects.
+fn hoisted_headers(query: &Query) -> Result<(), HcpError> {
+    const NO_EFFECT: [&str; 10] = [
+        "algorithm",
+        "credential",
+        "date",
+        "expires",
+        "signedheaders",
+        "signature",
+        "security-token",
+        "content-sha256",
+        "user-agent",
+        "sdk-checksum-algorithm",
+    ];
+    let effect = |n: &str| {
+        let Some(rest) = n.get(6..).filter(|_| n[..6].eq_ignore_ascii_case("x-amz-")) else {
+            return false;
+        };
+        let checksum = rest
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("checksum-"));
+        !checksum && !NO_EFFECT.iter().any(|s| rest.eq_ignore_ascii_case(s))
+    };
+    match query.pairs().any(|(n, _)| effect(n)) {
+        true => Err(invalid(
+            "An x-amz-* header with an effect was given as a query parameter: send it as a header.",
+        )),
+        false => Ok(()),
+    }
+}
+
 /// Rule 39 and seed 002 for headers: sub-resources and headers the gateway does not offer, one-valued headers given twice, headers invalid for the operation.
 fn check_headers(op: Operation, query: &Query, req: &RequestHeader) -> Result<(), HcpError> {
     use Operation::*;
     offered_sub_resources(op, query)?;
+    hoisted_headers(query)?;
     // Nor does HCP's manual offer setting a lifecycle configuration (its error table knows only
     // NoSuchLifecycleConfiguration, the answer to reading one). A configuration set would expire
     // objects (a delete), noncurrent versions (a purge) and move objects to classes that need a
@@ -1111,6 +1150,31 @@ pub const MAX_DELETE_OBJECTS: usize = 1000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A presigned URL's own parameters, its payload hash and checksums pass; any other
+    /// `x-amz-*` parameter, in any case, is a header with an effect in the query: refused.
+    #[test]
+    fn headers_in_the_query_are_refused() {
+        let presigned = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=c&X-Amz-Date=d\
+            &X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=s\
+            &X-Amz-Security-Token=t&x-amz-content-sha256=UNSIGNED-PAYLOAD\
+            &x-amz-checksum-crc32=AAAAAA%3D%3D&x-amz-sdk-checksum-algorithm=CRC32&x-id=PutObject";
+        assert!(hoisted_headers(&Query::parse(presigned.as_bytes())).is_ok());
+        for effect in [
+            "x-amz-copy-source=b%2Fk",
+            "X-Amz-Acl=public-read",
+            "x-amz-meta-a=1",
+            "x-amz-object-lock-legal-hold=ON",
+            "x-amz-grant-read=id%3Dx",
+        ] {
+            let q = Query::parse(format!("{presigned}&{effect}").as_bytes());
+            assert_eq!(
+                hoisted_headers(&q).map_err(|e| e.code),
+                Err(HcpCode::InvalidArgument),
+                "{effect}"
+            );
+        }
+    }
 
     /// The oracle for repeated parameters: on generated queries (names that differ in case,
     /// percent-encoded, empty, with and without values), the check finds a repeat exactly where

@@ -1,6 +1,7 @@
 // The client matrix for the AWS SDK for JavaScript v3 (@aws-sdk/client-s3), the same scenario
 // as ../matrix.py: create bucket, small and 64 MiB + 1 KiB multipart objects back
-// byte-identical, list, presigned GET, one HCP error by its code, delete.
+// byte-identical, list, presigned GET and PUT, a presigned copy refused, one HCP error by its
+// code, delete.
 // Prints `ok NAME` / `FAIL NAME: reason` per check, exits 1 if any failed.
 //   node matrix.mjs ENDPOINT ACCESS_KEY SECRET_KEY BUCKET
 import { createHash, randomBytes } from "node:crypto";
@@ -15,6 +16,8 @@ import {
   CompleteMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteBucketCommand,
+  CopyObjectCommand,
+  HeadObjectCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 
@@ -78,6 +81,36 @@ const checks = [
     },
   ],
   [
+    // A presigned PUT (the SDK signs its checksum settings into the query) stores its body.
+    "presigned-put",
+    async () => {
+      const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: "put.txt" }), { expiresIn: 300 });
+      const r = await fetch(url, { method: "PUT", body: small });
+      expectEqual("status", r.status, 200);
+      expectEqual("put", sha(await bodyOf("put.txt")), sha(small));
+    },
+  ],
+  [
+    // The SDK signs a presigned copy's x-amz-copy-source into the query, which S3 reads as the
+    // header and HCP would ignore (an empty object stored): refused, nothing stored.
+    "presigned-copy-refused",
+    async () => {
+      const copy = new CopyObjectCommand({ Bucket: bucket, Key: "copied.txt", CopySource: `${bucket}/small.txt` });
+      const url = await getSignedUrl(s3, copy, { expiresIn: 300 });
+      if (!url.includes("x-amz-copy-source=")) throw new Error(`not in the query: ${url}`);
+      const r = await fetch(url, { method: "PUT" });
+      expectEqual("status", r.status, 400);
+      expectEqual("code", /<Code>InvalidArgument<\/Code>/.test(await r.text()), true);
+      try {
+        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "copied.txt" }));
+      } catch (e) {
+        expectEqual("head", e.$metadata.httpStatusCode, 404);
+        return;
+      }
+      throw new Error("copied.txt was stored");
+    },
+  ],
+  [
     // HCP allows two kilobytes of user metadata: more is 400 MetadataTooLarge.
     "hcp-error",
     async () => {
@@ -98,6 +131,7 @@ const checks = [
     async () => {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "small.txt" }));
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "big.bin" }));
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "put.txt" }));
       await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
     },
   ],
