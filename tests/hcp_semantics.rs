@@ -2719,6 +2719,14 @@ async fn a_form_s_answer_names_its_object_as_hcp_does() {
     let text = r.text();
     assert!(text.contains("\n  <Key>a%01b</Key>"), "{text}");
     assert!(!text.contains('\u{1}'), "{text}");
+    // A form's `Expires` is the answer's ("If present, HCP returns the value in the response
+    // header"), in place of HCP's own.
+    let until = "Wed, 01 Jan 2031 00:00:00 GMT";
+    let fields = [("key", "expiring"), ("Expires", until)];
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[]), b"f");
+    let r = common::raw::post_multipart(&addr, &bucket, &form).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("expires"), Some(until));
 }
 
 /// A copy whose source is not there is 404 for its source: its error document does not name

@@ -409,9 +409,18 @@ impl Gateway {
                     .expect("a header value");
             }
         }
+        rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
+        // The form's `Expires`: "If present, HCP returns the value in the response header"
+        // (manual, POST object's optional fields) — in place of HCP's own.
+        use crate::request::authenticate::post_form::FormFields as _;
+        let expires = upload.form.field("expires");
+        if let Some(value) = expires.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            resp.insert_header(http::header::EXPIRES, value)
+                .expect("a header value");
+        }
         // (What follows the file — fields S3 ignores — is read, bounded, once the upload's
         // place and room are given back: `Gateway::drain`.)
-        match self.answer_own(s, x, resp, body).await {
+        match self.answer_finished(s, x, resp, body).await {
             Flow::Close => Flow::Drain,
             flow => flow,
         }

@@ -396,6 +396,18 @@ impl Gateway {
         body: Bytes,
     ) -> Flow {
         rewrite::finish_headers(&mut resp, false, &x.reply.id, &self.cfg.host_id);
+        self.answer_finished(s, x, resp, body).await
+    }
+
+    /// [`Gateway::answer_own`] of an answer whose headers are finished (HCP's fixed ones, and
+    /// what replaces them: a form's `Expires`).
+    pub(super) async fn answer_finished(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        resp: ResponseHeader,
+        body: Bytes,
+    ) -> Flow {
         x.status = resp.status.as_u16();
         x.bytes_out = body.len() as u64;
         if self.write_head(s, x, resp).await.is_err()
