@@ -136,12 +136,14 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
         UploadPart => integrity || sse_c,
         UploadPartCopy => copy_source || name == "x-amz-copy-source-range" || sse_c,
         CompleteMultipartUpload => document || write_condition || sse_c,
+        // (HCP's HEAD answers the object whole: no range — which some backends would answer
+        // 206 or 416 and others ignore.)
         GetObject | HeadObject => {
             sse_c
+                || (name == "range" && op == GetObject)
                 || matches!(
                     name,
-                    "range"
-                        | "if-match"
+                    "if-match"
                         | "if-none-match"
                         | "if-modified-since"
                         | "if-unmodified-since"
