@@ -105,7 +105,7 @@ impl Gateway {
         {
             if let Some(version) = call.params.get("versionId") {
                 let upstream = upstream.clone();
-                return self.a_delete_marker(s, x, &upstream, version).await;
+                return self.a_delete_marker(s, x, (call, &upstream), version).await;
             }
         }
         if status == 416 {
@@ -141,9 +141,13 @@ impl Gateway {
                     return self.answer(s, x, failed).await;
                 }
                 rewrite::Precondition::NotModified => {
-                    return self.not_modified(s, x, upstream).await
+                    return Box::pin(self.not_modified(s, x, call, upstream)).await
                 }
             }
+        }
+        // (A backend's own 304, as the gateway's.)
+        if status == 304 && matches!(call.op, Operation::GetObject | Operation::HeadObject) {
+            return Box::pin(self.not_modified(s, x, call, upstream)).await;
         }
         if ok && call.op == Operation::PutObject {
             // A new object's labeled holds, kept now that its version is known.
@@ -566,16 +570,28 @@ impl Gateway {
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
+        call: &Call<'_>,
         upstream: &ResponseHeader,
     ) -> Flow {
-        let mut resp = rewrite::success_header(upstream, &x.reply.id, &self.cfg.host_id);
+        let (mut resp, passed) =
+            rewrite::success_header_noting(upstream, &x.reply.id, &self.cfg.host_id);
         resp.set_status(304).expect("304");
+        // (HCP's 304 is of its error class: "The Cache-Control and Expires headers are not
+        // returned with error responses", seed 002.)
         for h in [
             http::header::CONTENT_LENGTH,
             http::header::CONTENT_TYPE,
             http::header::CONTENT_RANGE,
+            http::header::CACHE_CONTROL,
+            http::header::EXPIRES,
         ] {
             resp.remove_header(&h);
+        }
+        // What a 200 of the object would name, as it would: a version only while versioning
+        // is enabled, checksums only where asked.
+        rewrite::answer_checksums(passed, s.req_header(), &mut resp);
+        if passed.version && judges_versions(call) {
+            Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
         x.status = 304;
         x.code = Some(HcpCode::PreconditionFailed);
@@ -631,7 +647,7 @@ impl Gateway {
                 let failed = HcpError::new(HcpCode::PreconditionFailed);
                 self.answer(s, x, failed).await
             }
-            rewrite::Precondition::NotModified => self.not_modified(s, x, &head).await,
+            rewrite::Precondition::NotModified => self.not_modified(s, x, call, &head).await,
         })
     }
 
@@ -643,7 +659,7 @@ impl Gateway {
         &self,
         s: &mut ServerSession,
         x: &mut Exchange,
-        upstream: &ResponseHeader,
+        (call, upstream): (&Call<'_>, &ResponseHeader),
         version: &str,
     ) -> Flow {
         let mut resp = ResponseHeader::build(200, Some(6)).expect("200");
@@ -666,7 +682,7 @@ impl Gateway {
                 let failed = HcpError::new(HcpCode::PreconditionFailed);
                 self.answer(s, x, failed).await
             }
-            rewrite::Precondition::NotModified => self.not_modified(s, x, &resp).await,
+            rewrite::Precondition::NotModified => self.not_modified(s, x, call, &resp).await,
         }
     }
 
