@@ -452,7 +452,9 @@ fn defined_headers(
         if !defines_header(out.op, n) || n.starts_with(META) {
             continue;
         }
-        if n.contains("if-") && !first_of(out.headers, name, value) {
+        if (n.starts_with("if-") || n.starts_with("x-amz-copy-source-if-"))
+            && !first_of(out.headers, name, value)
+        {
             // HCP reads a condition given twice by its first (`validate::FIRST_ONLY`).
             continue;
         }
