@@ -5,8 +5,13 @@
 //! The upload id a client sees therefore carries its initiator and the backend's id, sealed:
 //!
 //! ```text
-//! 2.<base64url(nonce ‖ AES-256-GCM-SIV(flag ‖ initiator's length ‖ initiator ‖ backend id))>
+//! 3.<base64url(nonce ‖ AES-256-GCM-SIV(flag ‖ initiator's length ‖ initiator ‖
+//!                                     backend id's length ‖ backend id ‖ zeros))>
 //! ```
+//!
+//! padded with zeros to a multiple of [`PADDED_TO`] bytes, so that an id's length tells neither
+//! the backend (whose ids' lengths differ: RGW's 34 bytes, the store's 48, AWS's and MinIO's
+//! many more) nor the length of another user's access key.
 //!
 //! sealed under a key derived from a secret all replicas share, with tenant and bucket (its
 //! name in lower case: HCP's bucket names are not case-sensitive) as associated data, so any
@@ -16,8 +21,9 @@
 //! so an upload is listed under the id its initiator was given. A listing of uploads cannot
 //! learn initiators from the backend: uploads this process saw initiated are listed with their
 //! bound id, others with an *unattributed* one that only a user with `admin` permission on the
-//! bucket may use, and only to abort (cleanup). Ids of the earlier form (`1.<initiator>.<MAC>.
-//! <backend id>`, `0.<MAC>.<backend id>`), issued before, are still opened.
+//! bucket may use, and only to abort (cleanup). Ids of the earlier forms (`2.` unpadded,
+//! `1.<initiator>.<MAC>.<backend id>`, `0.<MAC>.<backend id>`), issued before, are still
+//! opened.
 
 use aes_gcm_siv::aead::{Aead, KeyInit as _, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
@@ -85,6 +91,9 @@ pub struct Scope<'a> {
     pub bucket: &'a str,
 }
 
+/// The sealed part of an id is padded to a multiple of this many bytes.
+const PADDED_TO: usize = 256;
+
 impl UploadIds {
     pub fn new(secret: &[u8]) -> UploadIds {
         let key = derived(secret, "hcp-s3-gateway upload id key");
@@ -100,13 +109,15 @@ impl UploadIds {
 
     /// An id sealing the initiator (`None`: unattributed) and the backend's id.
     fn sealed(&self, scope: Scope<'_>, initiator: Option<&str>, backend_id: &str) -> String {
-        let mut plain = Vec::with_capacity(5 + initiator.map_or(0, str::len) + backend_id.len());
+        let length = 9 + initiator.map_or(0, str::len) + backend_id.len();
+        let mut plain = Vec::with_capacity(length.next_multiple_of(PADDED_TO));
         plain.push(u8::from(initiator.is_some()));
-        let initiator = initiator.unwrap_or_default();
-        let length = u32::try_from(initiator.len()).expect("an access key is short");
-        plain.extend_from_slice(&length.to_be_bytes());
-        plain.extend_from_slice(initiator.as_bytes());
-        plain.extend_from_slice(backend_id.as_bytes());
+        for part in [initiator.unwrap_or_default(), backend_id] {
+            let length = u32::try_from(part.len()).expect("ids and keys are short");
+            plain.extend_from_slice(&length.to_be_bytes());
+            plain.extend_from_slice(part.as_bytes());
+        }
+        plain.resize(length.next_multiple_of(PADDED_TO), 0);
         let aad = associated(scope);
         let mut nonce_mac = hmac_of(&self.secret, "hcp-s3-gateway upload id nonce");
         nonce_mac.update(&aad);
@@ -125,11 +136,12 @@ impl UploadIds {
             .expect("sealing cannot fail");
         let mut id = nonce.to_vec();
         id.extend_from_slice(&sealed);
-        format!("2.{}", URL_SAFE_NO_PAD.encode(id))
+        format!("3.{}", URL_SAFE_NO_PAD.encode(id))
     }
 
-    /// What an id of the current form seals, if it opens in `scope`.
-    fn unsealed(&self, scope: Scope<'_>, sealed: &str) -> Option<Decoded> {
+    /// What an id of the current form (`padded`) or the one before seals, if it opens in
+    /// `scope`.
+    fn unsealed(&self, scope: Scope<'_>, sealed: &str, padded: bool) -> Option<Decoded> {
         let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         if bytes.len() < NONCE_BYTES {
             return None;
@@ -150,7 +162,16 @@ impl UploadIds {
         let (length, rest) = rest.split_first_chunk::<4>()?;
         let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
         let initiator = String::from_utf8(rest.get(..length)?.to_vec()).ok()?;
-        let backend_id = String::from_utf8(rest.get(length..)?.to_vec()).ok()?;
+        let rest = rest.get(length..)?;
+        let backend_id = match padded {
+            true => {
+                let (length, rest) = rest.split_first_chunk::<4>()?;
+                let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+                rest.get(..length)?
+            }
+            false => rest,
+        };
+        let backend_id = String::from_utf8(backend_id.to_vec()).ok()?;
         Some(Decoded {
             initiator: (flag == 1).then_some(initiator),
             backend_id,
@@ -248,7 +269,8 @@ impl UploadIds {
     fn decode(&self, scope: Scope<'_>, client_id: &str) -> Option<Decoded> {
         let (form, rest) = client_id.split_once('.')?;
         match form {
-            "2" => self.unsealed(scope, rest),
+            "3" => self.unsealed(scope, rest, true),
+            "2" => self.unsealed(scope, rest, false),
             "1" => {
                 let (initiator, rest) = rest.split_once('.')?;
                 let (mac, backend_id) = rest.split_once('.')?;
@@ -420,11 +442,60 @@ mod tests {
     /// initiator's access key; it opens under its bucket's name in any case, and ids of the
     /// earlier form, issued before, still open.
     #[test]
+    fn an_id_s_length_names_neither_backend_nor_initiator() {
+        let ids = UploadIds::new(b"secret");
+        let rgw = format!("2~{}", "r".repeat(32));
+        let (store, aws) = ("s".repeat(48), "a".repeat(160));
+        let forty = "k".repeat(40);
+        let lengths: std::collections::BTreeSet<usize> = [rgw.as_str(), &store, &aws]
+            .iter()
+            .flat_map(|backend| {
+                let ids = &ids;
+                ["a", forty.as_str()]
+                    .map(move |who| ids.issue(SCOPE, who, backend).len())
+                    .into_iter()
+                    .chain([ids.listed(SCOPE, backend).len()])
+            })
+            .collect();
+        assert_eq!(lengths.len(), 1, "{lengths:?}");
+        // (And each opens to what it sealed.)
+        let id = ids.issue(SCOPE, &forty, &aws);
+        let opened = ids.open(SCOPE, &id, &forty, Use::InitiatorOnly).unwrap();
+        assert_eq!(opened.backend_id, aws);
+    }
+
+    /// An id of the unpadded form issued before (`2.`) still opens.
+    #[test]
+    fn the_unpadded_form_still_opens() {
+        let ids = UploadIds::new(b"secret");
+        let mut plain = vec![1u8];
+        plain.extend_from_slice(&5u32.to_be_bytes());
+        plain.extend_from_slice(b"alice");
+        plain.extend_from_slice(b"2~backend");
+        let nonce = [7u8; NONCE_BYTES];
+        let aad = associated(SCOPE);
+        let payload = Payload {
+            msg: &plain,
+            aad: &aad,
+        };
+        let sealed = ids
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap();
+        let id = format!(
+            "2.{}",
+            URL_SAFE_NO_PAD.encode([&nonce[..], &sealed].concat())
+        );
+        let opened = ids.open(SCOPE, &id, "alice", Use::InitiatorOnly).unwrap();
+        assert_eq!(opened.backend_id, "2~backend");
+    }
+
+    #[test]
     fn ids_are_sealed_and_open_under_the_bucket_in_any_case() {
         let ids = UploadIds::new(b"secret");
         let backend_id = "2~rgw-upload-id";
         let id = ids.issue(SCOPE, "alice", backend_id);
-        assert!(id.starts_with("2."), "{id}");
+        assert!(id.starts_with("3."), "{id}");
         for hidden in [backend_id, "rgw", "alice", &URL_SAFE_NO_PAD.encode("alice")] {
             assert!(!id.contains(hidden), "{id} shows {hidden}");
         }
