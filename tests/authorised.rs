@@ -1466,8 +1466,15 @@ async fn trickling_forms_hold_few_places() {
         slow.push(c);
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let refused = || {
+        gw.metrics()
+            .overload_refusals
+            .with_label_values(&["form"])
+            .get()
+    };
     let r = common::raw::post_form(&addr, &bucket, "k").await;
     r.assert_hcp_error(503, "ServiceUnavailable");
+    assert_eq!(refused(), 1, "counted as an overload refusal");
     // Asked for a 100 Continue, such a form gets its 503 instead: its body is never asked for.
     let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(

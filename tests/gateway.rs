@@ -496,6 +496,46 @@ async fn admin_endpoints_report_health_and_metrics() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&tagging), (501, "NotImplemented".into()));
+    // A copy, a complete and a form: the backend's time is counted for them too.
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("copied")
+        .copy_source(format!("{bucket}/k"))
+        .send()
+        .await
+        .unwrap();
+    let up = s3.create_multipart_upload().bucket(&bucket).key("parts");
+    let id = up.send().await.unwrap().upload_id().unwrap().to_string();
+    let part = s3
+        .upload_part()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(&id)
+        .part_number(1)
+        .body(b"part".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(&id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let form = common::raw::signed_form_body((&ak, &sk), &bucket, (&[("key", "f")], &[]), b"f");
+    let r = common::raw::post_multipart(&gw.addr(), &bucket, &form).await;
+    assert_eq!(r.status, 204, "{}", r.text());
     let get = |path: &str| curl(None, &[], &format!("{}{path}", gw.admin));
     assert_eq!(get("/healthz").status, 200);
     assert_eq!(get("/readyz").status, 200);
@@ -530,6 +570,18 @@ async fn admin_endpoints_report_health_and_metrics() {
         ),
         (
             r#"hcp_gateway_backend_duration_seconds_count{backend="b",operation="PutObject"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_backend_duration_seconds_count{backend="b",operation="CopyObject"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_backend_duration_seconds_count{backend="b",operation="CompleteMultipartUpload"}"#,
+            1.0,
+        ),
+        (
+            r#"hcp_gateway_backend_duration_seconds_count{backend="b",operation="PostObject"}"#,
             1.0,
         ),
         (

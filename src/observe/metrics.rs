@@ -196,7 +196,7 @@ impl Metrics {
             overload_refusals: counter(
                 &r,
                 "hcp_gateway_overload_refusals_total",
-                "Requests answered 503 because too many were in flight (limit total, per-client) or their bytes would pass server.max_held_bytes (limit held-bytes)",
+                "Requests answered 503 because too many were in flight (limit total, per-client; form: form uploads reading their fields) or their bytes would pass server.max_held_bytes (limit held-bytes)",
                 &["limit"],
             ),
             client_timeouts: counter(
@@ -312,7 +312,7 @@ impl Metrics {
         for code in AUTH_CODES {
             self.auth_failures.with_label_values(&[code]);
         }
-        for limit in ["total", "per-client"] {
+        for limit in ["total", "per-client", "form"] {
             self.overload_refusals.with_label_values(&[limit]);
         }
         self.client_timeouts.with_label_values(&["header"]);

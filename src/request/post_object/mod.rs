@@ -143,6 +143,7 @@ impl Gateway {
         // (before a 100 Continue asks for the body), so that forms trickling their fields (no
         // credentials needed) hold few of the places every client shares.
         let Ok(reading) = self.form_readers.try_acquire() else {
+            self.metrics.overload_refusal("form");
             let busy = HcpError::new(HcpCode::ServiceUnavailable)
                 .with_message("Too many form uploads are being read; try again.");
             return self.answer_early(s, x, busy).await;
@@ -184,10 +185,12 @@ impl Gateway {
             deletes_each: None,
             guards: call_guards,
         };
+        let sent = std::time::Instant::now();
         let Some((header, body)) = self.store_form(&upload, &call).await else {
             let cause = "the form's object could not be stored";
             return self.backend_unreachable(s, x, cause).await;
         };
+        x.backend_elapsed = Some(sent.elapsed());
         x.backend_status = Some(header.status.as_u16());
         // (HCP's form answer names its key with the slashes encoded: `acctg%2FChecklist.txt`.)
         let mut encoded = String::with_capacity(upload.key.len());

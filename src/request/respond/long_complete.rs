@@ -16,6 +16,8 @@ impl Gateway {
         call: &Call<'_>,
     ) -> Flow {
         up.session.read_timeout = Some(self.cfg.complete_timeout);
+        // (Sent a moment ago, `forward::transmit`: the backend's time counts from here.)
+        let sent = std::time::Instant::now();
         // (Under way until its answer is settled: a stop waits for it.)
         let _underway = self.underway.begin();
         let mut committed = false;
@@ -43,6 +45,7 @@ impl Gateway {
                 }
             }
         };
+        x.backend_elapsed = Some(sent.elapsed());
         // (A success before the backend had the whole document is none: `early_success`.)
         let early = match read {
             Ok(_) => crate::request::forward::early_success(x, call, &up),
@@ -63,10 +66,7 @@ impl Gateway {
             if matches!(flow, Flow::KeepAlive) && up.session.is_body_done() {
                 self.forwarder.release(up).await;
             }
-            return match client_gone {
-                true => Flow::Abort,
-                false => flow,
-            };
+            return if client_gone { Flow::Abort } else { flow };
         }
         // The 200 is on its way: whatever happens now goes into the body.
         let location = self.client_location(s, call.target);
