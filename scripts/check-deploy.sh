@@ -154,5 +154,29 @@ helm template gw "$chart" --set-string "config=[server]
 listen = '0.0.0.0:8080'
 admin_listen = '[::]:08081'" > /dev/null || fail "the chart refused listeners in single quotes"
 echo "check-deploy: the chart's ports are its listeners'"
+# The configuration is a ConfigMap: a secret written in it inline is refused, whichever.
+for key in password secret_key security_token upload_binding_secret; do
+  refused "an inline $key" "config: $key is written inline" --set-string "config=[server]
+listen = \"0.0.0.0:8080\"
+admin_listen = \"0.0.0.0:8081\"
+[[users]]
+username = \"u\"
+$key = \"s3cret\""
+done
+cat > "$work/inline-table.toml" <<'TOML'
+[server]
+listen = "0.0.0.0:8080"
+admin_listen = "0.0.0.0:8081"
+users = [{ username = 'u', 'password' = 's3cret' }]
+TOML
+refused "an inline password in an inline table" "config: password is written inline" --set-file "config=$work/inline-table.toml"
+helm template gw "$chart" --set-string "config=[server]
+listen = \"0.0.0.0:8080\"
+admin_listen = \"0.0.0.0:8081\"
+# password = \"not a setting\"
+[[users]]
+username = \"u\"
+password = { env = \"U_PASSWORD\" }" > /dev/null || fail "the chart refused secrets given as env, or a comment"
+echo "check-deploy: the chart's ConfigMap holds no secret inline"
 python3 scripts/helm-values-doc.py --check
 echo "check-deploy: all checks passed"

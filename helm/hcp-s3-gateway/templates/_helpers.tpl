@@ -51,3 +51,15 @@ the S3 listener in standalone mode, where the Service's traffic comes from outsi
 {{- fail (printf "[server] listen (%s) is not loopback: in sidecar mode only the pod's application may reach the S3 listener (see examples/sidecar.yaml)" $listen) -}}
 {{- end -}}
 {{- end -}}
+
+{{- /*
+The configuration is rendered into a ConfigMap, which more roles may read than Secrets: a
+secret written in it inline (a string, not `{ file = … }` or `{ env = … }`) is refused.
+*/ -}}
+{{- define "hcp-s3-gateway.checkSecrets" -}}
+{{- $inline := "(?m)^[^#\n]*\\b[\"']?(password|secret_key|security_token|upload_binding_secret)[\"']?\\s*=\\s*[\"']" -}}
+{{- $found := regexFind $inline .Values.config -}}
+{{- if $found -}}
+{{- fail (printf "config: %s is written inline; give it as { file = \"…\" } (a Secret mounted under secretMountPath) or { env = \"…\" }: the configuration is a ConfigMap" (regexFind "(password|secret_key|security_token|upload_binding_secret)" $found)) -}}
+{{- end -}}
+{{- end -}}
