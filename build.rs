@@ -54,17 +54,25 @@ fn main() {
     fs::write(dest, out).unwrap();
 }
 
-/// `HCP_GW_COMMIT`: the commit the gateway is built from (for `hcp_gateway_build_info`), or
-/// `unknown` outside a git checkout.
+/// `HCP_GW_COMMIT`: the commit the gateway is built from (for `hcp_gateway_build_info`) — the
+/// build's own `HCP_GW_COMMIT` where it gives one (an image built without `.git`: the
+/// Dockerfile's build argument), else git's, else `unknown`.
 fn commit() {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
+    println!("cargo:rerun-if-env-changed=HCP_GW_COMMIT");
+    let given = env::var("HCP_GW_COMMIT")
         .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "unknown".into());
+        .map(|c| c.trim().chars().filter(char::is_ascii_alphanumeric).take(40).collect::<String>())
+        .filter(|c| !c.is_empty());
+    let commit = given.or_else(|| {
+        std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|c| !c.is_empty())
+    });
+    let commit = commit.unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=HCP_GW_COMMIT={commit}");
     // Built again when HEAD moves (the branch's ref file changes with each commit); the git
     // directory is asked of git, so that a worktree's is found too.
