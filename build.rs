@@ -61,7 +61,13 @@ fn commit() {
     println!("cargo:rerun-if-env-changed=HCP_GW_COMMIT");
     let given = env::var("HCP_GW_COMMIT")
         .ok()
-        .map(|c| c.trim().chars().filter(char::is_ascii_alphanumeric).take(40).collect::<String>())
+        .map(|c| {
+            c.trim()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(40)
+                .collect::<String>()
+        })
         .filter(|c| !c.is_empty());
     let commit = given.or_else(|| {
         std::process::Command::new("git")
