@@ -163,12 +163,19 @@ impl BackendHealth {
         if reached {
             if p.has_failures.swap(false, Ordering::AcqRel) {
                 *p.failures.lock().expect("not poisoned") = Streak::default();
+                let up = p.up.load(Ordering::Acquire);
+                self.metrics.set_backend_up(&p.reach.name, up);
             }
             return;
         }
         let mut streak = p.failures.lock().expect("not poisoned");
-        streak.failed(now());
+        let at = now();
+        streak.failed(at);
         p.has_failures.store(true, Ordering::Release);
+        // (`backend_up` says what `/readyz` does: unreachable while its requests all fail.)
+        if streak.failing(at) {
+            self.metrics.set_backend_up(&p.reach.name, false);
+        }
     }
 
     /// Probes every backend once, concurrently.
@@ -202,7 +209,12 @@ impl BackendHealth {
                     tracing::warn!(backend = %p.reach.name, %addr, "backend unreachable");
                 }
             }
-            self.metrics.set_backend_up(&p.reach.name, up);
+            let failing = p
+                .failures
+                .lock()
+                .expect("not poisoned")
+                .failing(Instant::now());
+            self.metrics.set_backend_up(&p.reach.name, up && !failing);
         });
         futures_util::future::join_all(rounds).await;
     }
@@ -350,12 +362,16 @@ mod tests {
             Arc::new(Metrics::new()),
         );
         health.probes[0].up.store(true, Ordering::Release);
+        health.metrics.set_backend_up("b", true);
         let t0 = Instant::now();
         for i in 0..PASSIVE_FAILURES {
             assert!(health.unreachable_at(t0).is_empty(), "after {i} failures");
             health.record_at("b", false, || t0);
         }
         assert_eq!(health.unreachable_at(t0), ["b"]);
+        // (`backend_up` says so too, as `/readyz` does.)
+        let gauge = || health.metrics.backend_up.with_label_values(&["b"]).get();
+        assert_eq!(gauge(), 0);
         assert!(
             health.unreachable_at(t0 + PASSIVE_WINDOW).is_empty(),
             "failures age out"
@@ -376,6 +392,7 @@ mod tests {
         assert_eq!(health.unreachable_at(last + Duration::from_secs(3)), ["b"]);
         // (A success reads no clock: it ends the streak whenever it came.)
         health.record_at("b", true, || panic!("a success needs no time"));
+        assert_eq!(gauge(), 1);
         assert!(
             health.unreachable_at(t0).is_empty(),
             "one answer resets the streak"

@@ -243,7 +243,7 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new(
                         "hcp_gateway_backend_up",
-                        "1 while the backend accepts connections, by backend",
+                        "1 while the backend is reachable, by backend: it accepts connections (probed) and its recent requests have not all failed, as /readyz judges",
                     ),
                     &["backend"],
                 ),
