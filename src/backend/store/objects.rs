@@ -535,11 +535,17 @@ impl Objects {
         for dir in ["tmp", "blobs"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
+        let existed = db_path.exists();
         // A bounded page cache (redb would grow it to 1 GiB): the store runs in a sidecar.
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create(&db_path)
             .map_err(db_error)?;
+        // What a stopped process or a failed write left (`tmp/`, bodies no key names) goes
+        // before anything is written: on a full disk the opening's own commit would fail —
+        // a gateway that never starts — with the room it needs held by what only the opening
+        // removes. (A store of an older form, whose tables are not all there, is swept after.)
+        let swept = existed && collect_garbage(root, &db).is_ok();
         let tx = db.begin_write().map_err(db_error)?;
         tx.open_table(BUCKETS).map_err(db_error)?;
         tx.open_table(OBJECTS).map_err(db_error)?;
@@ -561,7 +567,9 @@ impl Objects {
             upload_turns: std::sync::Arc::default(),
             cors_read: CorsRead::default(),
         };
-        store.collect_garbage()?;
+        if !swept {
+            collect_garbage(root, &store.db)?;
+        }
         Ok(store)
     }
 
@@ -587,99 +595,6 @@ impl Objects {
                 );
             }
         }
-    }
-
-    /// Removes every body in `tmp/` and every body in `blobs/` that no key points at. (The
-    /// bodies in use are held as 16-byte ids, sorted: 160 MB for ten million versions.)
-    fn collect_garbage(&self) -> Result<(), StoreError> {
-        for entry in std::fs::read_dir(self.root.join("tmp"))? {
-            std::fs::remove_file(entry?.path())?;
-        }
-        let mut used = BodyIds::default();
-        let tx = self.db.begin_read().map_err(db_error)?;
-        // Every body a version or a current object points at (they agree once the store is open,
-        // but a body is never removed on the word of one table alone).
-        let current = tx.open_table(OBJECTS).map_err(db_error)?;
-        for item in current.iter().map_err(db_error)? {
-            let (_, value) = item.map_err(db_error)?;
-            let record: ObjectRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
-            used.insert(record.blob);
-        }
-        let table = tx.open_table(VERSIONS).map_err(db_error)?;
-        for item in table.iter().map_err(db_error)? {
-            let (_, value) = item.map_err(db_error)?;
-            if let Version::Object(record) =
-                serde_json::from_slice(value.value()).map_err(db_error)?
-            {
-                used.insert(record.blob);
-            }
-        }
-        let parts = tx.open_table(PARTS).map_err(db_error)?;
-        for item in parts.iter().map_err(db_error)? {
-            let (_, value) = item.map_err(db_error)?;
-            let record: PartRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
-            used.insert(record.blob);
-        }
-        let used = used.sorted();
-        let mut unnamed = Vec::new();
-        for entry in std::fs::read_dir(self.root.join("blobs"))? {
-            let entry = entry?;
-            if !used.contains(entry.file_name().to_string_lossy().as_ref()) {
-                unnamed.push(entry.path());
-            }
-        }
-        // A stopped process leaves unnamed the bodies it was committing or removing; many
-        // may say the database is older than its bodies — put back from a copy — and removing
-        // them would lose every object written since: they are moved aside, not removed, and
-        // the operator told (a stop in the middle of removing a large upload's parts is the
-        // other cause: then they may go).
-        // (A move cut short — its directory still marked — is finished first, whatever is left:
-        // what is left may be fewer than the limit, and must not be removed.)
-        let unfinished = self.unfinished_move()?;
-        if unnamed.len() > UNNAMED_BODIES_MAX || unfinished.is_some() {
-            let aside = match unfinished {
-                Some(aside) => aside,
-                None => {
-                    let secs = now_millis() / 1000;
-                    let aside = self.root.join("unnamed").join(secs.to_string());
-                    std::fs::create_dir_all(&aside)?;
-                    std::fs::write(aside.join(MOVING), b"")?;
-                    aside
-                }
-            };
-            for path in &unnamed {
-                std::fs::rename(path, aside.join(path.file_name().unwrap_or_default()))?;
-            }
-            std::fs::remove_file(aside.join(MOVING))?;
-            tracing::error!(
-                bodies = unnamed.len(),
-                moved_to = %aside.display(),
-                "bodies named by no object were moved aside, not removed: if the metadata \
-                 database was put back from a copy, they are the objects written since (put \
-                 back the database that goes with them); if the gateway stopped while removing \
-                 a large upload's parts, remove the directory"
-            );
-            return Ok(());
-        }
-        for path in unnamed {
-            std::fs::remove_file(path)?;
-        }
-        Ok(())
-    }
-
-    /// The directory of a move of unnamed bodies that a stop cut short, if any.
-    fn unfinished_move(&self) -> Result<Option<PathBuf>, StoreError> {
-        let unnamed = self.root.join("unnamed");
-        if !unnamed.exists() {
-            return Ok(None);
-        }
-        for entry in std::fs::read_dir(unnamed)? {
-            let dir = entry?.path();
-            if dir.join(MOVING).exists() {
-                return Ok(Some(dir));
-            }
-        }
-        Ok(None)
     }
 
     pub fn create_bucket(&self, name: &str) -> Result<bool, StoreError> {
@@ -1078,6 +993,97 @@ pub fn check_key(key: &[u8]) -> Result<(), StoreError> {
         return Err(StoreError::InvalidKey);
     }
     Ok(())
+}
+
+/// Removes every body in `tmp/` and every body in `blobs/` that no key points at. (The
+/// bodies in use are held as 16-byte ids, sorted: 160 MB for ten million versions.)
+fn collect_garbage(root: &Path, db: &redb::Database) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(root.join("tmp"))? {
+        std::fs::remove_file(entry?.path())?;
+    }
+    let mut used = BodyIds::default();
+    let tx = db.begin_read().map_err(db_error)?;
+    // Every body a version or a current object points at (they agree once the store is open,
+    // but a body is never removed on the word of one table alone).
+    let current = tx.open_table(OBJECTS).map_err(db_error)?;
+    for item in current.iter().map_err(db_error)? {
+        let (_, value) = item.map_err(db_error)?;
+        let record: ObjectRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+        used.insert(record.blob);
+    }
+    let table = tx.open_table(VERSIONS).map_err(db_error)?;
+    for item in table.iter().map_err(db_error)? {
+        let (_, value) = item.map_err(db_error)?;
+        if let Version::Object(record) = serde_json::from_slice(value.value()).map_err(db_error)? {
+            used.insert(record.blob);
+        }
+    }
+    let parts = tx.open_table(PARTS).map_err(db_error)?;
+    for item in parts.iter().map_err(db_error)? {
+        let (_, value) = item.map_err(db_error)?;
+        let record: PartRecord = serde_json::from_slice(value.value()).map_err(db_error)?;
+        used.insert(record.blob);
+    }
+    let used = used.sorted();
+    let mut unnamed = Vec::new();
+    for entry in std::fs::read_dir(root.join("blobs"))? {
+        let entry = entry?;
+        if !used.contains(entry.file_name().to_string_lossy().as_ref()) {
+            unnamed.push(entry.path());
+        }
+    }
+    // A stopped process leaves unnamed the bodies it was committing or removing; many
+    // may say the database is older than its bodies — put back from a copy — and removing
+    // them would lose every object written since: they are moved aside, not removed, and
+    // the operator told (a stop in the middle of removing a large upload's parts is the
+    // other cause: then they may go).
+    // (A move cut short — its directory still marked — is finished first, whatever is left:
+    // what is left may be fewer than the limit, and must not be removed.)
+    let unfinished = unfinished_move(root)?;
+    if unnamed.len() > UNNAMED_BODIES_MAX || unfinished.is_some() {
+        let aside = match unfinished {
+            Some(aside) => aside,
+            None => {
+                let secs = now_millis() / 1000;
+                let aside = root.join("unnamed").join(secs.to_string());
+                std::fs::create_dir_all(&aside)?;
+                std::fs::write(aside.join(MOVING), b"")?;
+                aside
+            }
+        };
+        for path in &unnamed {
+            std::fs::rename(path, aside.join(path.file_name().unwrap_or_default()))?;
+        }
+        std::fs::remove_file(aside.join(MOVING))?;
+        tracing::error!(
+            bodies = unnamed.len(),
+            moved_to = %aside.display(),
+            "bodies named by no object were moved aside, not removed: if the metadata \
+             database was put back from a copy, they are the objects written since (put \
+             back the database that goes with them); if the gateway stopped while removing \
+             a large upload's parts, remove the directory"
+        );
+        return Ok(());
+    }
+    for path in unnamed {
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+/// The directory of a move of unnamed bodies that a stop cut short, if any.
+fn unfinished_move(root: &Path) -> Result<Option<PathBuf>, StoreError> {
+    let unnamed = root.join("unnamed");
+    if !unnamed.exists() {
+        return Ok(None);
+    }
+    for entry in std::fs::read_dir(unnamed)? {
+        let dir = entry?.path();
+        if dir.join(MOVING).exists() {
+            return Ok(Some(dir));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
