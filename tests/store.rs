@@ -2234,4 +2234,22 @@ async fn what_hcp_accepts_the_store_takes() {
     .await;
     assert_eq!((r.status, r.text().as_str()), (200, "data"));
     assert_eq!(r.header("expires"), Some("0"));
+    // What it does not take, as README says: a raw UTF-8 file name (400, nothing stored), and
+    // an RFC 2047 word it keeps decoded.
+    let named = format!("/{bucket}/named");
+    let raw = [(
+        "content-disposition",
+        "attachment; filename=\"Übersicht.pdf\"",
+    )];
+    let r = as_user(&gw, admin, "PUT", &named, &raw, b"data").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert_eq!(
+        as_user(&gw, admin, "HEAD", &named, &[], b"").await.status,
+        404
+    );
+    let word = [("x-amz-meta-note", "=?UTF-8?B?aGk=?=")];
+    let r = as_user(&gw, admin, "PUT", &named, &word, b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "HEAD", &named, &[], b"").await;
+    assert_eq!(r.header("x-amz-meta-note"), Some("hi"));
 }
