@@ -133,15 +133,27 @@ pub(super) fn bucket_record(
     serde_json::from_slice(found.value()).map_err(db_error)
 }
 
-/// The next order: newer versions sort first.
-fn next_order(tx: &WriteTransaction) -> Result<[u8; 8], StoreError> {
+/// The next order of a version in `bucket`: newer versions sort first. Each bucket counts its
+/// own (a version id begins with it: one counter for the store would tell a bucket's reader
+/// how many writes every other bucket, of every tenant, had between two of its own), from the
+/// store-wide count of the versions written before buckets kept theirs, so that a key's next
+/// version always sorts before the ones it has.
+fn next_order(tx: &WriteTransaction, bucket: &str) -> Result<[u8; 8], StoreError> {
     let mut counters = tx.open_table(COUNTERS).map_err(db_error)?;
-    let n = counters
-        .get("version")
+    let name = format!("version/{bucket}");
+    let own = counters
+        .get(name.as_str())
         .map_err(db_error)?
-        .map_or(0, |v| v.value())
-        + 1;
-    counters.insert("version", n).map_err(db_error)?;
+        .map(|v| v.value());
+    let last = match own {
+        Some(n) => n,
+        None => counters
+            .get("version")
+            .map_err(db_error)?
+            .map_or(0, |v| v.value()),
+    };
+    let n = last + 1;
+    counters.insert(name.as_str(), n).map_err(db_error)?;
     Ok((u64::MAX - n).to_be_bytes())
 }
 
@@ -351,7 +363,7 @@ pub(super) fn place(
     if !condition.allows(current.as_ref()) {
         return Err(StoreError::PreconditionFailed);
     }
-    let order = next_order(tx)?;
+    let order = next_order(tx, bucket)?;
     record.version = new_id(order, state);
     add(
         tx,
@@ -394,7 +406,7 @@ pub(super) fn reconcile(tx: &WriteTransaction, blobs: &std::path::Path) -> Resul
                 refresh_current(tx, &bucket, &key)?;
             }
             None => {
-                let order = next_order(tx)?;
+                let order = next_order(tx, &bucket)?;
                 // Bodies of a replaced null version are left to the cleaning that follows.
                 add(tx, &bucket, &key, order, &Version::Object(record), None)?;
             }
@@ -589,7 +601,7 @@ impl Objects {
         let state = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?.versioning;
         let (deleted, gone) = match (id, state) {
             (None, Some(state)) => {
-                let order = next_order(&tx)?;
+                let order = next_order(&tx, bucket)?;
                 let version = new_id(order, Some(state));
                 let marker = Version::Marker(Marker {
                     version: version.clone(),
@@ -799,6 +811,57 @@ mod tests {
         ] {
             assert_eq!(order_of(other), None, "{other}");
         }
+    }
+
+    /// A version id tells nothing of other buckets' writes: each bucket counts its own, from
+    /// the store-wide count written before — a key's next version still sorts first.
+    #[test]
+    fn a_version_id_counts_its_own_bucket_s_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Objects::open(dir.path()).unwrap();
+        for bucket in ["b", "other"] {
+            store.create_bucket(bucket).unwrap();
+            store.set_versioning(bucket, Versioning::Enabled).unwrap();
+        }
+        // (A store written before buckets counted their own: the store-wide count.)
+        {
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(COUNTERS)
+                .unwrap()
+                .insert("version", 40)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let sequence = |r: ObjectRecord| {
+            let id = r.version.unwrap();
+            id[..id.len() - 9].parse::<u64>().unwrap()
+        };
+        let first = sequence(put(&store, b"k", b"1"));
+        assert_eq!(first, 41);
+        for _ in 0..50 {
+            let mut w = store.writer().unwrap();
+            w.write(b"x").unwrap();
+            let description = Description::default();
+            store
+                .commit("other", b"o", w, description, Condition::None)
+                .unwrap();
+        }
+        assert_eq!(sequence(put(&store, b"k", b"2")), first + 1);
+        let page = store
+            .list_versions(
+                "b",
+                &Query {
+                    prefix: b"",
+                    delimiter: b"",
+                    after: None,
+                    max: 10,
+                },
+                None,
+            )
+            .unwrap();
+        assert_eq!(page.entries.len(), 2);
+        let newest = store.get("b", b"k", None).unwrap();
+        assert_eq!(sequence(newest.0), first + 1);
     }
 
     /// A version as the model keeps it: id, delete marker or body.
