@@ -920,7 +920,7 @@ async fn multipart_uploads_belong_to_their_initiator() {
     let writer_b = b.client_with(&wk, &ws);
     let (id, parts) = upload_parts(&writer_a, &bucket, "k", &[1024]).await;
     // Sealed: neither the backend's own upload id (RGW's `2~…`) nor the initiator's key shows.
-    assert!(id.starts_with("2.") && !id.contains('~'), "{id}");
+    assert!(id.starts_with("3.") && !id.contains('~'), "{id}");
     let key_shown = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&wk);
     assert!(!id.contains(&key_shown) && !id.contains(&wk), "{id}");
 
@@ -1050,7 +1050,7 @@ async fn multipart_uploads_belong_to_their_initiator() {
         .unwrap();
     let (second, _) = upload_parts(&writer_a, &bucket, "k2", &[]).await;
     let unattributed = only_listed_upload(&admin_b, &bucket).await;
-    assert!(unattributed.starts_with("2."), "{unattributed}");
+    assert!(unattributed.starts_with("3."), "{unattributed}");
     admin_b
         .abort_multipart_upload()
         .bucket(&bucket)
