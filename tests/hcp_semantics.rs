@@ -1797,6 +1797,7 @@ async fn conditions_are_all_met(backend: Backend) {
     let later = httpdate::fmt_http_date(modified + std::time::Duration::from_secs(3600));
     let earlier = "Mon, 01 Jan 2001 00:00:00 GMT";
     let etag = etag.as_str();
+    let listed = format!("\"aaa\", {etag}");
     for method in ["GET", "HEAD"] {
         for (headers, status) in [
             (
@@ -1810,14 +1811,15 @@ async fn conditions_are_all_met(backend: Backend) {
                 ],
                 304,
             ),
-            (vec![("if-match", etag), ("if-none-match", etag)], 304),
+            // (If-Match with If-None-Match: conflicting, seed 002's 400 whatever they name.)
+            (vec![("if-match", etag), ("if-none-match", etag)], 400),
             (
                 vec![("if-match", "\"other\""), ("if-none-match", etag)],
-                412,
+                400,
             ),
             (
                 vec![("if-match", etag), ("if-none-match", "\"other\"")],
-                200,
+                400,
             ),
             (
                 vec![("if-match", etag), ("if-unmodified-since", &later)],
@@ -1829,6 +1831,11 @@ async fn conditions_are_all_met(backend: Backend) {
                 vec![("if-none-match", etag), ("if-unmodified-since", earlier)],
                 304,
             ),
+            // "All ETags match an asterisk in an If-Match header", and one in a list matches —
+            // which backends read each their own way (RGW's 412).
+            (vec![("if-match", "*")], 200),
+            (vec![("if-match", listed.as_str())], 200),
+            (vec![("if-match", "\"aaa\", \"bbb\"")], 412),
             // A condition given twice: HCP "processes only the first one of those headers and
             // ignores the rest" — whichever the backend would read.
             (
@@ -1852,6 +1859,9 @@ async fn conditions_are_all_met(backend: Backend) {
             assert_eq!(r.status, status, "{method} {headers:?}: {}", r.text());
             if status == 412 && method == "GET" {
                 r.assert_hcp_error(412, "PreconditionFailed");
+            }
+            if status == 400 && method == "GET" {
+                r.assert_hcp_error(400, "InvalidArgument");
             }
             // (HCP's 304 is of its error class: no Cache-Control, no Expires.)
             if status == 304 {

@@ -487,6 +487,21 @@ fn defined_headers(
             if let Some(read) = read {
                 head.append(n, read.as_bytes());
             }
+        } else if n == "if-match" && matches!(out.op, Operation::GetObject | Operation::HeadObject)
+        {
+            // HCP: "All ETags match an asterisk", and an ETag in a list matches — which
+            // backends read each their own way (RGW compares a prefix, MinIO the whole value:
+            // 412). One ETag is sent; `*` or a list is the gateway's to judge on the answer
+            // (`rewrite::precondition`).
+            let one = value.to_str().is_ok_and(|v| {
+                let v = v.trim();
+                let inner = v.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
+                let inner = inner.unwrap_or(v);
+                !inner.is_empty() && !inner.contains(['"', ',']) && inner != "*"
+            });
+            if one {
+                head.append(n, value.as_bytes());
+            }
         } else if (n == "if-none-match"
             && matches!(out.op, Operation::GetObject | Operation::HeadObject))
             || n == "x-amz-copy-source-if-none-match"

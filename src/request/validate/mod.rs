@@ -546,31 +546,46 @@ fn offered_sub_resources(op: Operation, query: &Query) -> Result<(), HcpError> {
 /// a presigned URL's `x-amz-*` settings into its query (`x-amz-copy-source`, `x-amz-acl`,
 /// `x-amz-meta-*`, Object Lock's …), which S3 reads as the headers. Neither HCP nor the
 /// gateway does; ignored (seed 002), such a URL's copy would be an empty object stored, its
-/// ACL or hold not set — so it is refused (400), never carried out as something else. The
-/// presigned signature's own parameters, the payload hash, and the checksums (which the SDK
-/// signs of an empty body: a presigned PUT's bytes are not known when it is signed) are not
-/// effects.
+/// ACL or hold not set — so one of these is refused (400), never carried out as something
+/// else. Any other (`x-amz-expected-bucket-owner`, the checksums the SDK signs of an empty
+/// body, a name no one knows) is an invalid parameter, ignored as HCP ignores them.
 fn hoisted_headers(query: &Query) -> Result<(), HcpError> {
-    const NO_EFFECT: [&str; 10] = [
-        "algorithm",
-        "credential",
-        "date",
-        "expires",
-        "signedheaders",
-        "signature",
-        "security-token",
-        "content-sha256",
-        "user-agent",
-        "sdk-checksum-algorithm",
+    const EFFECTS: [&str; 12] = [
+        "copy-source",
+        "acl",
+        "grant-",
+        "meta-",
+        "object-lock-",
+        "tagging",
+        "storage-class",
+        "server-side-encryption",
+        "metadata-directive",
+        "website-redirect-location",
+        "bypass-governance-retention",
+        "mfa",
     ];
     let effect = |n: &str| {
+        // (A presigned URL's own parameters, in every presigned request: told by their exact
+        // names at once, not read against each effect.)
+        if matches!(
+            n,
+            "X-Amz-Algorithm"
+                | "X-Amz-Credential"
+                | "X-Amz-Date"
+                | "X-Amz-Expires"
+                | "X-Amz-SignedHeaders"
+                | "X-Amz-Signature"
+                | "X-Amz-Security-Token"
+        ) {
+            return false;
+        }
         let Some(rest) = n.get(6..).filter(|_| n[..6].eq_ignore_ascii_case("x-amz-")) else {
             return false;
         };
-        let checksum = rest
-            .get(..9)
-            .is_some_and(|p| p.eq_ignore_ascii_case("checksum-"));
-        !checksum && !NO_EFFECT.iter().any(|s| rest.eq_ignore_ascii_case(s))
+        EFFECTS.iter().any(|e| {
+            rest.get(..e.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(e))
+        })
     };
     match query.pairs().any(|(n, _)| effect(n)) {
         true => Err(invalid(
@@ -883,10 +898,9 @@ fn check_conditions_and_bodies(
             .count()
             == 2
     };
-    // (A GET or HEAD evaluates both, as HCP does: `respond::rewrite::precondition`; a write
-    // could not send both to a backend.)
-    let read = matches!(op, GetObject | HeadObject);
-    if (!read && both("if-match", "if-none-match"))
+    // (Seed 002 and the manual's error table name this very pair — If-Match with If-None-Match
+    // — as conflicting, on a GET or HEAD as on any request.)
+    if both("if-match", "if-none-match")
         || both(
             "x-amz-copy-source-if-match",
             "x-amz-copy-source-if-none-match",
@@ -1151,14 +1165,16 @@ pub const MAX_DELETE_OBJECTS: usize = 1000;
 mod tests {
     use super::*;
 
-    /// A presigned URL's own parameters, its payload hash and checksums pass; any other
-    /// `x-amz-*` parameter, in any case, is a header with an effect in the query: refused.
+    /// A presigned URL's own parameters, its payload hash, checksums and headers without an
+    /// effect pass (ignored); a header with an effect given in the query, in any case, is
+    /// refused.
     #[test]
     fn headers_in_the_query_are_refused() {
         let presigned = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=c&X-Amz-Date=d\
             &X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=s\
             &X-Amz-Security-Token=t&x-amz-content-sha256=UNSIGNED-PAYLOAD\
-            &x-amz-checksum-crc32=AAAAAA%3D%3D&x-amz-sdk-checksum-algorithm=CRC32&x-id=PutObject";
+            &x-amz-checksum-crc32=AAAAAA%3D%3D&x-amz-sdk-checksum-algorithm=CRC32&x-id=PutObject\
+            &x-amz-expected-bucket-owner=123&x-amz-foo=1";
         assert!(hoisted_headers(&Query::parse(presigned.as_bytes())).is_ok());
         for effect in [
             "x-amz-copy-source=b%2Fk",
@@ -1166,6 +1182,8 @@ mod tests {
             "x-amz-meta-a=1",
             "x-amz-object-lock-legal-hold=ON",
             "x-amz-grant-read=id%3Dx",
+            "x-amz-copy-source-range=bytes%3D0-1",
+            "X-AMZ-TAGGING=a%3Db",
         ] {
             let q = Query::parse(format!("{presigned}&{effect}").as_bytes());
             assert_eq!(
