@@ -998,8 +998,10 @@ struct Texts<'a> {
     owner_seen: bool,
     /// Whether the party's `<ID>` or `<DisplayName>` open now had text of the backend's.
     party_text: bool,
-    /// The owner or initiator open has a `<DisplayName>` (AWS writes none: HCP's has one).
+    /// The owner, initiator or grantee open has a `<DisplayName>` (AWS writes none: HCP's has
+    /// one), and an `<ID>` (a grantee with one is a user: a group has its `<URI>`).
     party_named: bool,
+    party_id: bool,
     /// A multi-object delete's per-key `<Error>`: the backend's `<Code>` read so far, and
     /// HCP's code for it once it closed.
     error_code: String,
@@ -1270,6 +1272,7 @@ impl<'a> Texts<'a> {
             owner_seen: false,
             party_text: false,
             party_named: false,
+            party_id: false,
             error_code: String::new(),
             error_mapped: None,
             error_nested: 0,
@@ -1542,12 +1545,17 @@ impl<'a> Texts<'a> {
         Some(Event::Text(BytesText::new(&text).into_owned()))
     }
 
-    /// An owner or initiator closes (`path` still names it) without a `<DisplayName>` — AWS
-    /// writes none since 2025, nor ever outside a few regions —: HCP's is written before its
-    /// end (the user the gateway names, as where the backend wrote one).
+    /// An owner, initiator or user grantee closes (`path` still names it) without a
+    /// `<DisplayName>` — AWS writes none since 2025, nor ever outside a few regions —: HCP's is
+    /// written before its end (the user the gateway names, as where the backend wrote one).
     fn display_name_at_end(&mut self, path: &[Vec<u8>]) -> Option<PartyStep> {
         let party = path.last()?.as_slice();
-        if !matches!(party, b"Owner" | b"Initiator") || self.party_named {
+        let user = match party {
+            b"Owner" | b"Initiator" => true,
+            b"Grantee" => self.party_id,
+            _ => false,
+        };
+        if !user || self.party_named {
             return None;
         }
         self.party_named = true;
@@ -1566,6 +1574,7 @@ impl<'a> Texts<'a> {
         let name = local_part(e.name().as_ref()).to_vec();
         self.note_party(path.len(), &name);
         self.party_named |= name == b"DisplayName";
+        self.party_id |= name == b"ID";
         let mut leaf = path.to_vec();
         leaf.push(name);
         let (grand, parent) = party_leaf(&leaf)?;
@@ -1602,8 +1611,11 @@ impl<'a> Texts<'a> {
     fn opened(&mut self, depth: usize, name: &[u8]) {
         self.party_text = false;
         match name {
-            b"Owner" | b"Initiator" => self.party_named = false,
+            b"Owner" | b"Initiator" | b"Grantee" => {
+                (self.party_named, self.party_id) = (false, false)
+            }
             b"DisplayName" => self.party_named = true,
+            b"ID" => self.party_id = true,
             _ => {}
         }
         self.note_party(depth, name);
@@ -1844,13 +1856,14 @@ fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
 /// operator's exclusions from versioning, `probes::Versioned`); the checksums a backend
 /// keeps of its own accord (AWS's CRC64NVME of every write, MinIO's, the gateway's own
 /// trailer's CRC32) in a copy's or a complete's result and a listing's entries — HCP's have
-/// none (a ListParts keeps its parts': a client completes an upload it began with a checksum
-/// with them). (`at`: the element's parent and depth.)
+/// none (a ListParts and a part copy keep their parts': a client completes an upload it began
+/// with a checksum with them — boto3 and the Java SDK take a copied part's from its
+/// `CopyPartResult` alone). (`at`: the element's parent and depth.)
 fn backend_own(op: Operation, at: (Option<&[u8]>, usize), name: &[u8]) -> bool {
     use Operation::*;
     if name.starts_with(b"Checksum") {
         return match op {
-            CopyObject | UploadPartCopy | CompleteMultipartUpload => at.1 == 1,
+            CopyObject | CompleteMultipartUpload => at.1 == 1,
             ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads => {
                 at.1 == 2 && matches!(at.0, Some(b"Contents" | b"Version" | b"Upload"))
             }
@@ -2436,17 +2449,27 @@ mod tests {
                 "<ListPartsResult><Bucket>t1-b</Bucket><Initiator><ID>79a5</ID></Initiator>\
                  <Owner><ID>79a5</ID><DisplayName>x</DisplayName></Owner></ListPartsResult>",
             ),
+            (
+                Operation::GetObjectAcl,
+                "<AccessControlPolicy><Owner><ID>79a5</ID></Owner><AccessControlList>\
+                 <Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+                 xsi:type=\"CanonicalUser\"><ID>79a5</ID></Grantee>\
+                 <Permission>FULL_CONTROL</Permission></Grant></AccessControlList>\
+                 </AccessControlPolicy>",
+            ),
         ] {
             let out = with_route(|r| rewrite_xml(body.as_bytes(), op, r, &rewrites)).expect("XML");
             let s = std::str::from_utf8(&out).unwrap();
-            let parties = s.matches("<Owner>").count() + s.matches("<Initiator>").count();
+            let parties = s.matches("<Owner>").count()
+                + s.matches("<Initiator>").count()
+                + s.matches("<Grantee ").count();
             assert_eq!(s.matches(&named).count(), parties, "{op:?}: {s}");
             assert_eq!(s.matches("<DisplayName>").count(), parties, "{op:?}: {s}");
         }
     }
 
     /// The checksums a backend keeps of its own accord reach no copy's or complete's result
-    /// and no listing's entry (HCP's have none); a ListParts keeps its parts'.
+    /// and no listing's entry (HCP's have none); a ListParts and a part copy keep their parts'.
     #[test]
     fn a_backend_s_own_checksums_stay_behind() {
         let result = |root: &str| {
@@ -2468,7 +2491,7 @@ mod tests {
             <ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part></ListPartsResult>";
         for (op, body, kept) in [
             (Operation::CopyObject, copied.as_bytes(), false),
-            (Operation::UploadPartCopy, part.as_bytes(), false),
+            (Operation::UploadPartCopy, part.as_bytes(), true),
             (
                 Operation::CompleteMultipartUpload,
                 completed.as_bytes(),
