@@ -2506,3 +2506,49 @@ async fn labels_need_read_permission_on_the_bucket_not_an_acl() {
         );
     }
 }
+
+/// A write whose "deletable at once" cannot be carried out (a bucket default in S3's
+/// compliance mode cannot be taken off: the error is answered, the object stays stored under
+/// it) still gets what a stored object has: its writer as its owner, its folders — by a PUT
+/// and by a form alike.
+#[tokio::test]
+async fn a_write_whose_retention_change_fails_keeps_its_records() {
+    let records = unique_bucket("gw-records");
+    let settings =
+        format!("retention = \"enterprise\"\nrecords_bucket = \"{records}\"\nfolders = true");
+    let Some(gw) = start_with_tenant(Backend::Store, &settings, "").await else {
+        return;
+    };
+    let (admin, writer) = ((USER, PASSWORD), (WRITER, PASSWORD));
+    let bucket = new_bucket(&gw.client(), "shared-compliant").await;
+    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+        <Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule>\
+        </ObjectLockConfiguration>";
+    let md5 = content_md5(lock);
+    let config = format!("/{bucket}?object-lock");
+    let r = as_user(&gw, admin, "PUT", &config, &[("content-md5", &md5)], lock).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let zero = [("x-hcp-retention", "0")];
+    let r = as_user(&gw, writer, "PUT", &format!("/{bucket}/a/put"), &zero, b"x").await;
+    assert!(r.status >= 400, "{}", r.text());
+    let fields = [("key", "b/formed"), ("x-hcp-retention", "0")];
+    let r = post_signed(&gw, writer, &bucket, &fields).await;
+    assert!(r.status >= 400, "{}", r.text());
+    for folder in ["a/", "b/"] {
+        let r = as_user(&gw, admin, "HEAD", &format!("/{bucket}/{folder}"), &[], b"").await;
+        assert_eq!(r.status, 200, "the folder {folder} was not made");
+    }
+    let listing = format!("/{bucket}?list-type=2&fetch-owner=true");
+    let r = as_user(&gw, admin, "GET", &listing, &[], b"").await;
+    let text = r.text();
+    for key in ["a/put", "b/formed"] {
+        let entry = text
+            .split("<Contents>")
+            .find(|e| e.contains(&format!("<Key>{key}</Key>")))
+            .unwrap_or_else(|| panic!("{key} not stored: {text}"));
+        assert!(
+            entry.contains(&format!("<DisplayName>{WRITER}</DisplayName>")),
+            "{key}: {entry}"
+        );
+    }
+}

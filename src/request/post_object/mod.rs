@@ -222,14 +222,14 @@ impl Gateway {
     /// asks (a "deletable at once" over the bucket's default retention), its owner's entry, a
     /// `bucket-owner-*` ACL's grant to the bucket's owner, its folders.
     async fn form_stored(&self, call: &Call<'_>, header: &ResponseHeader) -> Result<(), HcpError> {
-        self.keep_written(call, header, None).await?;
         let etag = header.headers.get("etag").and_then(|v| v.to_str().ok());
-        // Its owner, remembered for listings as a PUT's is (before its ACL's record, which
-        // may fail: the object is stored whatever follows).
+        // Its owner, remembered for listings as a PUT's is (before what may fail: the object
+        // is stored whatever follows — each is done, the first error answered).
         self.owner_written(call, header, etag);
-        self.acls_after(call, header, etag).await?;
+        let kept = self.keep_written(call, header, None).await;
+        let recorded = self.acls_after(call, header, etag).await;
         self.folders_after(call).await;
-        Ok(())
+        kept.and(recorded)
     }
 
     /// Reads the form through a body stream bounded before the file: until the file starts,

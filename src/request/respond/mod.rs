@@ -149,18 +149,19 @@ impl Gateway {
         if status == 304 && matches!(call.op, Operation::GetObject | Operation::HeadObject) {
             return Box::pin(self.not_modified(s, x, call, upstream)).await;
         }
-        if ok && call.op == Operation::PutObject {
-            // A new object's labeled holds, kept now that its version is known.
-            if let Err(e) = self.keep_written(call, upstream, None).await {
-                return self.answer(s, x, e).await;
-            }
-        }
         if ok {
+            // A new object's labeled holds and "deletable at once", kept now that its version
+            // is known — and its records whether or not that fails: it is stored whatever
+            // follows, and answered with the first error.
+            let kept = match call.op {
+                Operation::PutObject => self.keep_written(call, upstream, None).await,
+                _ => Ok(()),
+            };
             let recorded = self.records_after(call, upstream).await;
             if call.guards.acl_target.is_some() {
                 self.acl_turn_done(call);
             }
-            if let Err(e) = recorded {
+            if let Err(e) = kept.and(recorded) {
                 return self.answer(s, x, e).await;
             }
         }
