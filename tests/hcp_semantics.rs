@@ -1928,6 +1928,9 @@ async fn conditions_are_all_met(backend: Backend) {
             vec![("if-match", etag), ("if-unmodified-since", &later), past],
             416,
         ),
+        // (An If-Match the backend is not given — a list, `*` — judged first too.)
+        (vec![("if-match", "\"aaa\", \"bbb\""), past], 412),
+        (vec![("if-match", "*"), past], 416),
     ] {
         let r = as_user(&gw, admin, "GET", &target, &headers, b"").await;
         assert_eq!(r.status, status, "{headers:?}: {}", r.text());

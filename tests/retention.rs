@@ -2509,8 +2509,8 @@ async fn labels_need_read_permission_on_the_bucket_not_an_acl() {
 
 /// A write whose "deletable at once" cannot be carried out (a bucket default in S3's
 /// compliance mode cannot be taken off: the error is answered, the object stays stored under
-/// it) still gets what a stored object has: its writer as its owner, its folders — by a PUT
-/// and by a form alike.
+/// it) still gets what a stored object has: its writer as its owner, its folders — by a PUT,
+/// a form and a copy alike.
 #[tokio::test]
 async fn a_write_whose_retention_change_fails_keeps_its_records() {
     let records = unique_bucket("gw-records");
@@ -2534,14 +2534,29 @@ async fn a_write_whose_retention_change_fails_keeps_its_records() {
     let fields = [("key", "b/formed"), ("x-hcp-retention", "0")];
     let r = post_signed(&gw, writer, &bucket, &fields).await;
     assert!(r.status >= 400, "{}", r.text());
-    for folder in ["a/", "b/"] {
+    let source = format!("/{bucket}/a/put");
+    let copy = [
+        ("x-amz-copy-source", source.as_str()),
+        ("x-hcp-retention", "0"),
+    ];
+    let r = as_user(
+        &gw,
+        writer,
+        "PUT",
+        &format!("/{bucket}/c/copied"),
+        &copy,
+        b"",
+    )
+    .await;
+    assert!(r.status >= 400, "{}", r.text());
+    for folder in ["a/", "b/", "c/"] {
         let r = as_user(&gw, admin, "HEAD", &format!("/{bucket}/{folder}"), &[], b"").await;
         assert_eq!(r.status, 200, "the folder {folder} was not made");
     }
     let listing = format!("/{bucket}?list-type=2&fetch-owner=true");
     let r = as_user(&gw, admin, "GET", &listing, &[], b"").await;
     let text = r.text();
-    for key in ["a/put", "b/formed"] {
+    for key in ["a/put", "b/formed", "c/copied"] {
         let entry = text
             .split("<Contents>")
             .find(|e| e.contains(&format!("<Key>{key}</Key>")))

@@ -282,9 +282,9 @@ impl Gateway {
         self.forget_written_head(call);
         let etag = upstream.headers.get("etag").and_then(|v| v.to_str().ok());
         self.owner_written(call, upstream, etag);
-        self.acls_after(call, upstream, etag).await?;
+        let recorded = self.acls_after(call, upstream, etag).await;
         self.folders_after(call).await;
-        Ok(())
+        recorded
     }
 
     /// A CreateBucket sent again after its first try's answer was lost, answered 409 by a
@@ -616,7 +616,14 @@ impl Gateway {
         let dated = ["if-modified-since", "if-unmodified-since"]
             .iter()
             .any(|h| req.headers.contains_key(*h));
-        if call.op != Operation::GetObject || !dated || !validate::etag_conditioned(&req.headers) {
+        // (Conditions the backend was not given: dates beside an ETag condition, an If-Match
+        // of `*` or a list, `sign::one_etag`.)
+        let unsent = req
+            .headers
+            .get(http::header::IF_MATCH)
+            .is_some_and(|v| !crate::request::sign::one_etag(v));
+        let judged_here = unsent || dated && validate::etag_conditioned(&req.headers);
+        if call.op != Operation::GetObject || !judged_here {
             return None;
         }
         // (With the object's customer's key, where the GET gave one: without it, no HEAD

@@ -23,11 +23,16 @@ impl Gateway {
         // `records_after`.)
         self.forget_written_head(call);
         let etag = crate::request::acls::etag_in(&doc);
-        self.keep_written(call, upstream, etag.as_deref()).await?;
+        let kept = self.keep_written(call, upstream, etag.as_deref()).await;
+        // (A complete whose change failed was removed again; a copy is stored whatever
+        // follows: its records are made, the first error answered.)
+        if kept.is_err() && call.op == Operation::CompleteMultipartUpload {
+            return kept.map(|()| doc);
+        }
         self.owner_written(call, upstream, etag.as_deref());
-        self.acls_after(call, upstream, etag.as_deref()).await?;
+        let recorded = self.acls_after(call, upstream, etag.as_deref()).await;
         self.folders_after(call).await;
-        Ok(doc)
+        kept.and(recorded).map(|()| doc)
     }
 
     /// Turns a buffered backend answer into HCP's: the normalised document for a success, or
