@@ -550,8 +550,9 @@ fn offered_sub_resources(op: Operation, query: &Query) -> Result<(), HcpError> {
 /// else. Any other (`x-amz-expected-bucket-owner`, the checksums the SDK signs of an empty
 /// body, a name no one knows) is an invalid parameter, ignored as HCP ignores them.
 fn hoisted_headers(query: &Query) -> Result<(), HcpError> {
-    const EFFECTS: [&str; 12] = [
+    const EFFECTS: [&str; 13] = [
         "copy-source",
+        "bucket-object-lock-enabled",
         "acl",
         "grant-",
         "meta-",
@@ -1184,6 +1185,7 @@ mod tests {
             "x-amz-grant-read=id%3Dx",
             "x-amz-copy-source-range=bytes%3D0-1",
             "X-AMZ-TAGGING=a%3Db",
+            "x-amz-bucket-object-lock-enabled=true",
         ] {
             let q = Query::parse(format!("{presigned}&{effect}").as_bytes());
             assert_eq!(
