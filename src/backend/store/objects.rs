@@ -764,6 +764,9 @@ impl Objects {
                 .map_err(db_error)?
                 .remove(name)
                 .map_err(db_error)?;
+            // (Its count of versions goes with it: a bucket made again under its name, maybe
+            // by another owner, counts from the start, not on from the writes before.)
+            versions::forget_count(&tx, name)?;
             multipart::drop_bucket_uploads(&tx, name)?
         };
         tx.commit().map_err(db_error)?;

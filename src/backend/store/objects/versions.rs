@@ -140,7 +140,7 @@ pub(super) fn bucket_record(
 /// version always sorts before the ones it has.
 fn next_order(tx: &WriteTransaction, bucket: &str) -> Result<[u8; 8], StoreError> {
     let mut counters = tx.open_table(COUNTERS).map_err(db_error)?;
-    let name = format!("version/{bucket}");
+    let name = count_of(bucket);
     let own = counters
         .get(name.as_str())
         .map_err(db_error)?
@@ -155,6 +155,20 @@ fn next_order(tx: &WriteTransaction, bucket: &str) -> Result<[u8; 8], StoreError
     let n = last + 1;
     counters.insert(name.as_str(), n).map_err(db_error)?;
     Ok((u64::MAX - n).to_be_bytes())
+}
+
+/// The name of `bucket`'s count of versions in [`COUNTERS`].
+fn count_of(bucket: &str) -> String {
+    format!("version/{bucket}")
+}
+
+/// Forgets the count of a bucket being deleted (empty: no version of it is left to sort).
+pub(super) fn forget_count(tx: &WriteTransaction, bucket: &str) -> Result<(), StoreError> {
+    let mut counters = tx.open_table(COUNTERS).map_err(db_error)?;
+    counters
+        .remove(count_of(bucket).as_str())
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// The entry of version `id` of a key, if there is one (`null` through `nulls`).
@@ -407,7 +421,8 @@ pub(super) fn reconcile(tx: &WriteTransaction, blobs: &std::path::Path) -> Resul
             }
             None => {
                 let order = next_order(tx, &bucket)?;
-                // Bodies of a replaced null version are left to the cleaning that follows.
+                // Bodies of a replaced null version are left to the sweep of unnamed bodies
+                // (the next opening's: an existing store is swept before this runs).
                 add(tx, &bucket, &key, order, &Version::Object(record), None)?;
             }
         }
@@ -838,13 +853,15 @@ mod tests {
         };
         let first = sequence(put(&store, b"k", b"1"));
         assert_eq!(first, 41);
+        let mut written = Vec::new();
         for _ in 0..50 {
             let mut w = store.writer().unwrap();
             w.write(b"x").unwrap();
             let description = Description::default();
-            store
+            let record = store
                 .commit("other", b"o", w, description, Condition::None)
                 .unwrap();
+            written.push(record.version.unwrap());
         }
         assert_eq!(sequence(put(&store, b"k", b"2")), first + 1);
         let page = store
@@ -862,6 +879,19 @@ mod tests {
         assert_eq!(page.entries.len(), 2);
         let newest = store.get("b", b"k", None).unwrap();
         assert_eq!(sequence(newest.0), first + 1);
+        // A bucket deleted and made again counts from the start, not on from its writes.
+        for id in &written {
+            store.delete("other", b"o", Some(id), false).unwrap();
+        }
+        store.delete_bucket("other").unwrap();
+        store.create_bucket("other").unwrap();
+        store.set_versioning("other", Versioning::Enabled).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write(b"x").unwrap();
+        let again = store
+            .commit("other", b"o", w, Description::default(), Condition::None)
+            .unwrap();
+        assert_eq!(sequence(again), 41);
     }
 
     /// A version as the model keeps it: id, delete marker or body.
