@@ -504,25 +504,9 @@ async fn admin_endpoints_report_health_and_metrics() {
         .send()
         .await
         .unwrap();
-    let up = s3.create_multipart_upload().bucket(&bucket).key("parts");
-    let id = up.send().await.unwrap().upload_id().unwrap().to_string();
-    let part = s3
-        .upload_part()
-        .bucket(&bucket)
-        .key("parts")
-        .upload_id(&id)
-        .part_number(1)
-        .body(b"part".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    let (id, parts) = upload_parts(&s3, &bucket, "parts", &[4]).await;
     let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
-        .parts(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
+        .set_parts(Some(parts))
         .build();
     s3.complete_multipart_upload()
         .bucket(&bucket)

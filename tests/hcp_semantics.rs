@@ -2814,14 +2814,7 @@ async fn judged_headers_are_judged_as_sent() {
     let source = format!("/{bucket}/q1%09report");
     let r = as_user(&gw, admin, "PUT", &source, &[], b"0123456789").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let upload = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("parts")
-        .send()
-        .await
-        .unwrap();
-    let id = upload.upload_id().unwrap();
+    let (id, _) = upload_parts(&s3, &bucket, "parts", &[]).await;
     let part = format!("/{bucket}/parts?partNumber=1&uploadId={id}");
     let dashed = [
         ("x-amz-copy-source", source.as_str()),
@@ -2833,7 +2826,7 @@ async fn judged_headers_are_judged_as_sent() {
         .list_parts()
         .bucket(&bucket)
         .key("parts")
-        .upload_id(id)
+        .upload_id(&id)
         .send()
         .await
         .unwrap();

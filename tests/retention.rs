@@ -1618,13 +1618,7 @@ async fn hcp_retention_on_an_aws_backend() {
     // PUTs and forms without HCP's headers go all the same. (Moto takes a bucket's default
     // retention only while the bucket is empty.)
     let bucket = new_bucket(&gw.client(), "aws-default").await;
-    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
-        <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule>\
-        </ObjectLockConfiguration>";
-    let md5 = content_md5(lock);
-    let config = format!("/{bucket}?object-lock");
-    let r = as_user(&gw, admin, "PUT", &config, &[("content-md5", &md5)], lock).await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    default_retention(&gw, &bucket, ("GOVERNANCE", 1)).await;
     for (key, len) in [("plain-small", 100), ("plain-large", 300 * 1024 + 7)] {
         let body = pattern(len, 3);
         let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/{key}"), &[], &body).await;
@@ -2171,22 +2165,30 @@ async fn a_compliance_retention_is_lengthened_in_its_mode_on_rgw() {
 async fn kept_ten_days_by_default(backend: Backend, tag: &str) -> Option<(TestGateway, String)> {
     let gw = start_with_tenant(backend, "retention = \"enterprise\"", "").await?;
     let bucket = new_bucket(&gw.client(), tag).await;
-    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
-        <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>10</Days></DefaultRetention></Rule>\
-        </ObjectLockConfiguration>";
-    let md5 = content_md5(lock);
+    default_retention(&gw, &bucket, ("GOVERNANCE", 10)).await;
+    Some((gw, bucket))
+}
+
+/// Gives `bucket` a default retention of `days` in S3's `mode`, as its administrator.
+async fn default_retention(gw: &TestGateway, bucket: &str, (mode, days): (&str, u32)) {
+    let lock = format!(
+        "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+         <Rule><DefaultRetention><Mode>{mode}</Mode><Days>{days}</Days></DefaultRetention></Rule>\
+         </ObjectLockConfiguration>"
+    );
+    let md5 = content_md5(lock.as_bytes());
     let config = format!("/{bucket}?object-lock");
+    let headers = [("content-md5", md5.as_str())];
     let r = as_user(
-        &gw,
+        gw,
         (USER, PASSWORD),
         "PUT",
         &config,
-        &[("content-md5", &md5)],
-        lock,
+        &headers,
+        lock.as_bytes(),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    Some((gw, bucket))
 }
 
 /// A completed upload is a new object: `x-hcp-retention` on its complete gives it the setting
@@ -2521,13 +2523,7 @@ async fn a_write_whose_retention_change_fails_keeps_its_records() {
     };
     let (admin, writer) = ((USER, PASSWORD), (WRITER, PASSWORD));
     let bucket = new_bucket(&gw.client(), "shared-compliant").await;
-    let lock = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
-        <Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule>\
-        </ObjectLockConfiguration>";
-    let md5 = content_md5(lock);
-    let config = format!("/{bucket}?object-lock");
-    let r = as_user(&gw, admin, "PUT", &config, &[("content-md5", &md5)], lock).await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    default_retention(&gw, &bucket, ("COMPLIANCE", 1)).await;
     let zero = [("x-hcp-retention", "0")];
     let r = as_user(&gw, writer, "PUT", &format!("/{bucket}/a/put"), &zero, b"x").await;
     assert!(r.status >= 400, "{}", r.text());
