@@ -17,9 +17,30 @@ pub fn listed(list: &str, etag: &str) -> bool {
     !etag.is_empty() && list.split(',').any(|t| bare(t) == etag)
 }
 
+/// Whether an ETag condition's `list` names one ETag (not `*`, not a list): what a GET's or
+/// HEAD's `If-Match` is sent to a backend as (`request::sign`); anything else the gateway
+/// judges itself, with [`listed`].
+pub fn single(list: &str) -> bool {
+    let v = list.trim();
+    let inner = v.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
+    let inner = inner.unwrap_or(v);
+    !inner.is_empty() && !inner.contains(['"', ',']) && inner != "*"
+}
+
 #[cfg(test)]
 mod tests {
-    use super::listed;
+    use super::{listed, single};
+
+    /// One ETag, quoted or not, is single; `*`, a list, a weak tag and nothing are not.
+    #[test]
+    fn one_tag_is_single() {
+        for one in ["\"abc\"", "abc", " \"abc\" "] {
+            assert!(single(one), "{one}");
+        }
+        for other in ["*", "\"*\"", "\"a\", \"b\"", "a,b", "W/\"abc\"", "", "\"\""] {
+            assert!(!single(other), "{other}");
+        }
+    }
 
     #[test]
     fn lists_name_their_tags() {

@@ -54,9 +54,7 @@ fn main() -> ExitCode {
     }
     logging::init(cfg.log_format, &cfg.log_level);
     // (Found while the configuration was read, before there was a log to say them in.)
-    for w in &cfg.warnings {
-        tracing::warn!(config = %cli.config.display(), "{w}");
-    }
+    log_warnings(&cfg, &cli.config);
     server::open_files::raise(cfg.max_connections, cfg.max_concurrent_requests);
     // One thread needs no work-stealing scheduler: its cross-thread queues and wake-ups cost
     // CPU on every request (measured in BENCHMARKS.md).
@@ -204,14 +202,19 @@ fn warn_of_demo_user(addr: std::net::SocketAddr) {
     }
 }
 
+/// What the configuration at `path` holds that is allowed but likely a mistake, in the log.
+fn log_warnings(cfg: &Config, path: &std::path::Path) {
+    for w in &cfg.warnings {
+        tracing::warn!(config = %path.display(), "{w}");
+    }
+}
+
 /// Reloads what a reload can put in place (`config::reload`); the files the configuration read
 /// (or, refused, named).
 fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Vec<std::path::PathBuf> {
     let (read, result) = match Config::load(path) {
         Ok(cfg) => {
-            for w in &cfg.warnings {
-                tracing::warn!(config = %path.display(), "{w}");
-            }
+            log_warnings(&cfg, path);
             let result = gw.gateway.reload(&cfg);
             // (Users are what a reload puts in place: the demo user among them.)
             if cfg.serves_demo_user {

@@ -493,7 +493,7 @@ fn defined_headers(
             // backends read each their own way (RGW compares a prefix, MinIO the whole value:
             // 412). One ETag is sent; `*` or a list is the gateway's to judge on the answer
             // (`rewrite::precondition`).
-            if one_etag(value) {
+            if value.to_str().is_ok_and(crate::etag::single) {
                 head.append(n, value.as_bytes());
             }
         } else if (n == "if-none-match"
@@ -521,17 +521,6 @@ fn defined_headers(
             head.append(n, value.as_bytes());
         }
     }
-}
-
-/// Whether an ETag condition's `value` names one ETag (not `*`, not a list): what a GET's or
-/// HEAD's `If-Match` is sent to a backend as; anything else is the gateway's to judge.
-pub fn one_etag(value: &http::HeaderValue) -> bool {
-    value.to_str().is_ok_and(|v| {
-        let v = v.trim();
-        let inner = v.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
-        let inner = inner.unwrap_or(v);
-        !inner.is_empty() && !inner.contains(['"', ',']) && inner != "*"
-    })
 }
 
 /// Whether `value` is the first of `name`'s values (a condition's others are not sent).

@@ -617,11 +617,11 @@ impl Gateway {
             .iter()
             .any(|h| req.headers.contains_key(*h));
         // (Conditions the backend was not given: dates beside an ETag condition, an If-Match
-        // of `*` or a list, `sign::one_etag`.)
+        // of `*` or a list, `etag::single`.)
         let unsent = req
             .headers
             .get(http::header::IF_MATCH)
-            .is_some_and(|v| !crate::request::sign::one_etag(v));
+            .is_some_and(|v| !v.to_str().is_ok_and(crate::etag::single));
         let judged_here = unsent || dated && validate::etag_conditioned(&req.headers);
         if call.op != Operation::GetObject || !judged_here {
             return None;
