@@ -2092,3 +2092,60 @@ async fn a_copy_s_judged_conditions_reach_the_backend_as_one_pin() {
     );
     gw.stop().await;
 }
+
+/// What reaches the backend of a read's conditions and overrides, as the backend sees it: a
+/// condition given twice by its first value alone; an If-Match of `*` or a list not at all
+/// (the gateway judges it on the answer), one ETag as given; no Range on a HEAD; no
+/// `response-expires` or `response-cache-control`, which the gateway answers itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_s_conditions_reach_the_backend_as_judged() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    server.respond_to("*", "object-with|ETag:\"e1\"");
+    let seen_last = |method: &str| {
+        let seen = server.seen();
+        let (_, target, headers) = seen
+            .iter()
+            .rev()
+            .find(|(m, t, _)| m == method && t.starts_with("/bkt/k"))
+            .expect("the read")
+            .clone();
+        (target, headers)
+    };
+    let values = |headers: &[(String, String)], name: &str| -> Vec<String> {
+        headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let user = (USER, PASSWORD);
+    let twice = [("if-none-match", "\"aaa\""), ("if-none-match", "\"e1\"")];
+    let r = as_user(&gw, user, "GET", "/bkt/k", &twice, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(values(&seen_last("GET").1, "if-none-match"), ["\"aaa\""]);
+    for (asked, sent) in [
+        ("*", None),
+        ("\"zz\", \"e1\"", None),
+        ("\"e1\"", Some("\"e1\"")),
+    ] {
+        let r = as_user(&gw, user, "GET", "/bkt/k", &[("if-match", asked)], b"").await;
+        assert_eq!(r.status, 200, "{asked}: {}", r.text());
+        let got = values(&seen_last("GET").1, "if-match");
+        assert_eq!(got.first().map(String::as_str), sent, "{asked}");
+    }
+    let r = as_user(&gw, user, "HEAD", "/bkt/k", &[("range", "bytes=0-0")], b"").await;
+    assert_eq!(r.status, 200);
+    assert!(values(&seen_last("HEAD").1, "range").is_empty());
+    let overrides =
+        "/bkt/k?response-expires=0&response-cache-control=no&response-content-type=a%2Fb";
+    let r = as_user(&gw, user, "GET", overrides, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("expires"), Some("0"));
+    let (target, _) = seen_last("GET");
+    assert!(target.contains("response-content-type="), "{target}");
+    assert!(
+        !target.contains("response-expires") && !target.contains("response-cache-control"),
+        "{target}"
+    );
+    gw.stop().await;
+}
