@@ -2122,6 +2122,38 @@ async fn a_compliance_retention_is_lengthened_in_its_mode(backend: Backend) {
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
     let until = head.object_lock_retain_until_date().expect("a date").secs();
     assert!(until > in_a_day().secs() + 80_000, "{until}");
+    // No privileged delete passes it ("S3 Object Lock does not support privileged delete";
+    // before, 204: a delete marker over the compliance version), alone or in a multi-delete.
+    let view = common::view::BackendView::of(&gw);
+    let privileged = [("x-hcp-privileged", "audit")];
+    let bypass = [("x-amz-bypass-governance-retention", "true")];
+    for how in [&privileged[..], &bypass[..]] {
+        let r = as_user(&gw, (USER, PASSWORD), "DELETE", &target, how, b"").await;
+        r.assert_hcp_error(409, "OperationAborted");
+    }
+    let doc = "<Delete><Object><Key>doc</Key></Object></Delete>";
+    let md5 = content_md5(doc.as_bytes());
+    let (multi, privileged) = (format!("/{bucket}?delete"), privileged[0]);
+    let headers = [("content-md5", md5.as_str()), privileged];
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "POST",
+        &multi,
+        &headers,
+        doc.as_bytes(),
+    )
+    .await;
+    assert!(
+        r.text().contains("<Key>doc</Key><Code>OperationAborted"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        view.versions(&bucket, "doc").await.len(),
+        1,
+        "no delete marker"
+    );
     // A compliance retention that has ended keeps nothing: a new one is the tenant's mode
     // (governance, which a privileged delete passes), not a compliance lock no one can lift.
     let soon = DateTime::from_secs(in_a_day().secs() - 86_400 + 2);

@@ -658,7 +658,13 @@ pub(in crate::request) async fn check_retained(
             .headers
             .get(http::header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() == b"0");
-    if deletes && (held || (retained && !params.effects.bypass_governance && !folder)) {
+    // (S3's bypass passes governance alone: HCP's privileged delete never passes a version S3
+    // keeps in compliance mode — manual: "S3 Object Lock does not support privileged delete" —
+    // and a backend would add a delete marker over it all the same.)
+    let bypassed = params.effects.bypass_governance
+        && !rewrite::object_lock_retention(&head)
+            .is_some_and(|(mode, _, _)| mode.eq_ignore_ascii_case("COMPLIANCE"));
+    if deletes && (held || (retained && !bypassed && !folder)) {
         return Err(
             HcpError::new(HcpCode::OperationAborted).with_message(if held {
                 "The object is on hold."
@@ -1642,6 +1648,8 @@ mod tests {
         parts: Option<Vec<(u32, u64)>>,
         /// Every object's Object Lock: retain-until date and legal hold.
         lock: Option<(&'static str, bool)>,
+        /// The lock's mode is S3's compliance (else governance).
+        compliance: bool,
         /// A HEAD's status when it is not the object's (a backend failing).
         failing: Option<u16>,
         /// Listings get no answer.
@@ -1671,6 +1679,12 @@ mod tests {
             if let Some((until, hold)) = self.lock {
                 h.insert_header("x-amz-object-lock-retain-until-date", until)
                     .unwrap();
+                let mode = if self.compliance {
+                    "COMPLIANCE"
+                } else {
+                    "GOVERNANCE"
+                };
+                h.insert_header("x-amz-object-lock-mode", mode).unwrap();
                 let status = if hold { "ON" } else { "OFF" };
                 h.insert_header("x-amz-object-lock-legal-hold", status)
                     .unwrap();
@@ -1944,6 +1958,19 @@ mod tests {
             run(&retained, Operation::PutObject, "new", &none).await,
             Ok(())
         );
+        // A privileged delete passes governance only, never S3's compliance mode.
+        let compliance = Fake {
+            compliance: true,
+            ..retained
+        };
+        assert_eq!(
+            run(&compliance, Operation::DeleteObject, "k", &privileged).await,
+            Err(409)
+        );
+        let retained = Fake {
+            compliance: false,
+            ..compliance
+        };
         // Nor any version of it: a purge is judged on the object as it is now.
         let mut purge = Params::default();
         purge.set("versionId", "old");
