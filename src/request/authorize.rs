@@ -110,6 +110,11 @@ pub fn missing_for_acl(
             missing.push(p);
         }
     }
+    // HCP's privileged delete needs "delete or purge permission for the bucket": an object's
+    // owner or ACL lets an ordinary delete through, never a privileged one.
+    if missing.contains(&Permission::Delete) && privileged_delete(op, &req.headers, tenant) {
+        return None;
+    }
     // HCP: creating a bucket needs no permission beyond being allowed to create it; its
     // creator owns it, with full control, and may give it an ACL at once. Likewise an
     // authenticated user storing an object owns the new object (manual 779) and may give it
@@ -365,8 +370,11 @@ impl Grant {
     }
 
     /// Whether the grant allows `permission` on `bucket` of `tenant` (`None`: any bucket).
+    /// (HCP: "Users with purge permission also have delete permission.")
     pub fn allows(&self, tenant: &str, bucket: Option<&str>, permission: Permission) -> bool {
-        self.covers(tenant, bucket) && self.permissions.contains(&permission)
+        let has = |p| self.permissions.contains(&p);
+        self.covers(tenant, bucket)
+            && (has(permission) || (permission == Permission::Delete && has(Permission::Purge)))
     }
 }
 
@@ -493,19 +501,29 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
     {
         needs.push(Permission::Privileged);
     }
-    let bypass = || {
-        headers
-            .get("x-amz-bypass-governance-retention")
-            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
-    };
     if matches!(
         op,
         DeleteObject | DeleteObjects | Operation::PutObjectRetention
-    ) && bypass()
+    ) && bypass_asked(headers)
     {
         needs.push(Permission::BypassGovernanceRetention);
     }
     needs
+}
+
+/// `x-amz-bypass-governance-retention: true`.
+fn bypass_asked(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
+}
+
+/// Whether a delete is HCP's privileged delete: `x-hcp-privileged`, or S3's bypass where the
+/// namespace keeps HCP's retention in enterprise mode (`validate::retention` reads it so).
+fn privileged_delete(op: Operation, headers: &http::HeaderMap, tenant: &Tenant) -> bool {
+    let enterprise = tenant.retention.mode == crate::config::RetentionMode::Enterprise;
+    matches!(op, Operation::DeleteObject | Operation::DeleteObjects)
+        && (headers.contains_key("x-hcp-privileged") || (enterprise && bypass_asked(headers)))
 }
 
 /// In a namespace that keeps HCP's retention, S3 Object Lock's own ways round it are HCP's
@@ -521,9 +539,7 @@ fn hcp_retention_rules(
     bucket: Option<&str>,
 ) -> Result<(), HcpError> {
     use Operation::*;
-    let bypass = headers
-        .get("x-amz-bypass-governance-retention")
-        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
+    let bypass = bypass_asked(headers);
     let compliance = tenant.retention.mode == crate::config::RetentionMode::Compliance;
     if bypass && (compliance || op == Operation::PutObjectRetention) {
         return Err(denied().with_message(
@@ -860,6 +876,44 @@ mod tests {
             missing_for_acl(&anonymous, &tenant, op, &upload, &object),
             None
         );
+    }
+
+    /// HCP's privileged delete needs delete or purge permission for the bucket (manual: "provided
+    /// that you also have delete or purge permission for the bucket"): never left to an object's
+    /// owner or ACL, which let an ordinary delete through. Purge includes delete.
+    #[test]
+    fn a_privileged_delete_needs_delete_for_the_bucket() {
+        let mut tenant = records_tenant();
+        tenant.retention.mode = crate::config::RetentionMode::Enterprise;
+        let op = Operation::DeleteObject;
+        let object = at("own-b", Some("k"));
+        let plain = request("DELETE", "/own-b/k", &[]);
+        let privileged = user_allowed(&[Permission::Privileged]);
+        assert_eq!(
+            missing_for_acl(&privileged, &tenant, op, &plain, &object),
+            Some(on_target(&[Permission::Delete]))
+        );
+        for how in [
+            ("x-hcp-privileged", "audit"),
+            ("x-amz-bypass-governance-retention", "true"),
+        ] {
+            let asked = request("DELETE", "/own-b/k", &[how]);
+            assert_eq!(
+                missing_for_acl(&privileged, &tenant, op, &asked, &object),
+                None
+            );
+            let purger = user_allowed(&[Permission::Purge, Permission::Privileged]);
+            let bypasser = user_allowed(&[
+                Permission::Purge,
+                Permission::Privileged,
+                Permission::BypassGovernanceRetention,
+            ]);
+            assert!(authorize(&bypasser, &tenant, op, &asked, &object).is_ok());
+            assert_eq!(
+                authorize(&purger, &tenant, op, &plain, &object).map_err(|e| e.status),
+                Ok(())
+            );
+        }
     }
 
     /// A copy's source apart; a bucket's creator may give it an ACL; a write that sets one
