@@ -273,6 +273,31 @@ async fn on_native_obs(
     (gw, server)
 }
 
+/// OBS creates a bucket outside its default region only where the CreateBucket names the
+/// region (seed 004: "A request without Location is sent for creating a bucket in a
+/// non-default region" — 400 IllegalLocationConstraintException): the gateway names its
+/// backend's, `<Location>` under OBS's own signing, `<LocationConstraint>` under S3's, whatever
+/// the client's body said (before: no body, a 500 InternalError, no bucket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_obs_bucket_is_created_in_the_backend_s_region() {
+    let region = "region = \"ap-southeast-1\"\n";
+    for (signing, element) in [("obs", "Location"), ("v4", "LocationConstraint")] {
+        let (gw, server) = on_native_obs(|text| {
+            let obs = format!("kind = \"obs\"\nsigning = \"{signing}\"\n{region}");
+            text.replace("kind = \"obs\"\nsigning = \"obs\"\n", &obs)
+        })
+        .await;
+        server.respond_to("PUT", &format!("located|ap-southeast-1|{element}"));
+        let elsewhere = "<CreateBucketConfiguration><LocationConstraint>eu-west-1\
+                         </LocationConstraint></CreateBucketConfiguration>";
+        for body in [&b""[..], elsewhere.as_bytes()] {
+            let r = as_user(&gw, (USER, PASSWORD), "PUT", "/placed", &[], body).await;
+            assert_eq!(r.status, 200, "{signing}: {}", r.text());
+            assert_eq!(r.header("location"), Some("/placed"), "{signing}");
+        }
+    }
+}
+
 /// OBS's own signing scheme end to end, against a recorded OBS that accepts only requests signed
 /// `OBS key:…` with `x-obs-*` headers: the client's `x-amz-meta-*` arrives as `x-obs-meta-*`, and
 /// OBS's `x-obs-meta-*` and `x-obs-version-id` come back to the client as `x-amz-*`.

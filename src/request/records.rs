@@ -279,15 +279,27 @@ impl Gateway {
 }
 
 /// The body of a CreateBucket the gateway sends: the backend's configured region where AWS
-/// needs it named (outside us-east-1), else none — whatever the client's body named (HCP has
-/// no regions or placements: `validate::check_bucket_configuration`).
+/// or Huawei OBS needs it named (AWS outside us-east-1; OBS outside its default region, as
+/// `Location` under OBS's own signing — seed 004: "A request without Location is sent for
+/// creating a bucket in a non-default region"), else none — whatever the client's body named
+/// (HCP has no regions or placements: `validate::check_bucket_configuration`). (An OBS
+/// backend configured with no region, `us-east-1` then, names none.)
 pub(in crate::request) fn bucket_configuration(backend: &crate::config::Backend) -> Vec<u8> {
-    if backend.dialect != crate::hcp::mapping::Dialect::Aws || backend.region == "us-east-1" {
+    use crate::hcp::mapping::Dialect;
+    let named = matches!(backend.dialect, Dialect::Aws | Dialect::Obs);
+    if !named || backend.region == "us-east-1" {
         return Vec::new();
     }
+    let region = quick_xml::escape::escape(backend.region.as_str());
+    let (namespace, element) = match backend.signing {
+        crate::config::Signing::Obs => ("http://obs.myhwclouds.com/doc/2015-06-30/", "Location"),
+        crate::config::Signing::V4 => (
+            "http://s3.amazonaws.com/doc/2006-03-01/",
+            "LocationConstraint",
+        ),
+    };
     format!(
-        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
-        quick_xml::escape::escape(backend.region.as_str())
+        "<CreateBucketConfiguration xmlns=\"{namespace}\"><{element}>{region}</{element}></CreateBucketConfiguration>"
     )
     .into_bytes()
 }

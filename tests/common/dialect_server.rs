@@ -155,6 +155,8 @@ struct Request {
     path: String,
     headers: Vec<(String, String)>,
     directive: String,
+    /// The first 64 KiB of the body.
+    body: Vec<u8>,
 }
 
 impl Request {
@@ -193,6 +195,7 @@ async fn read_request(conn: &mut TcpStream, steering: &Steering) -> Option<Reque
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let mut have = buf.len() - end - 4;
+    let mut body = buf[end + 4..].to_vec();
     // `reset-upload`: the backend resets the connection part-way through the request body.
     let directive = directive_for(steering, &method);
     let reset = directive == "reset-upload";
@@ -208,12 +211,16 @@ async fn read_request(conn: &mut TcpStream, steering: &Steering) -> Option<Reque
             return None;
         }
         have += n;
+        if body.len() < 64 * 1024 {
+            body.extend_from_slice(&chunk[..n]);
+        }
     }
     Some(Request {
         method,
         path,
         headers,
         directive,
+        body,
     })
 }
 
@@ -262,6 +269,20 @@ async fn serve(
             let code = &directive[1];
             let status = status_of(code, directive.get(2));
             write_error(&mut conn, vendor, status, code, &req, head_only, false).await
+        }
+        // `located|<region>|<element>`: a CreateBucket outside the default region, which OBS
+        // creates only where its body names the region (`<Location>` under OBS's own signing,
+        // `<LocationConstraint>` under S3's), else 400 IllegalLocationConstraintException.
+        Some("located") => {
+            let (region, element) = (&directive[1], &directive[2]);
+            let named = format!("<{element}>{region}</{element}>");
+            let body = String::from_utf8_lossy(&req.body);
+            if !body.contains(&named) {
+                let code = "IllegalLocationConstraintException";
+                return write_error(&mut conn, vendor, 400, code, &req, head_only, false).await;
+            }
+            let location = req.path.split('?').next().unwrap_or("/").to_string();
+            respond(&mut conn, 200, &[("Location", location.as_str())], b"").await
         }
         Some("invalid-version") => write_invalid_version(&mut conn, vendor, &req, head_only).await,
         Some("json-error") => {
