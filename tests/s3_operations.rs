@@ -656,3 +656,108 @@ async fn a_bucket_prefix_counts_toward_the_name_s_length_on_the_store() {
 async fn a_bucket_prefix_counts_toward_the_name_s_length_on_rgw() {
     a_bucket_prefix_counts_toward_the_name_s_length(Backend::Rgw).await;
 }
+
+/// A part whose checksum the client sends in its aws-chunked body's trailer (the AWS SDKs'
+/// and botocore's streaming uploads over HTTPS) reaches the backend with it, in its algorithm:
+/// AWS and MinIO take no part without the checksum of an upload begun with one, and the client
+/// completes with the part's checksum the backend answers. Before: verified, then dropped
+/// (no checksum in the part's answer). On moto, which answers the checksum it received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_s_trailing_checksum_reaches_the_backend() {
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+    use base64::Engine as _;
+    let Some((gw, s3, bucket)) = start_with_bucket(Backend::Moto, "part-trailer").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("part");
+    let data: Vec<u8> = (0..5 * 1024 * 1024 + 3).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let crc32 = {
+        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+        crc.update(&data);
+        engine.encode(u32::try_from(crc.finalize()).unwrap().to_be_bytes())
+    };
+    let sha256 = engine.encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+    for (algorithm, key) in [
+        (ChecksumAlgorithm::Crc32, "crc32"),
+        (ChecksumAlgorithm::Sha256, "sha256"),
+    ] {
+        let up = s3.create_multipart_upload().bucket(&bucket).key(key);
+        let up = up
+            .checksum_algorithm(algorithm.clone())
+            .send()
+            .await
+            .unwrap();
+        let id = up.upload_id().unwrap();
+        let part = s3.upload_part().bucket(&bucket).key(key).upload_id(id);
+        let part = part
+            .part_number(1)
+            .body(ByteStream::from_path(&path).await.unwrap())
+            .checksum_algorithm(algorithm.clone())
+            .customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .unwrap();
+        let (answered, expected) = match key {
+            "crc32" => (part.checksum_crc32(), &crc32),
+            _ => (part.checksum_sha256(), &sha256),
+        };
+        assert_eq!(answered, Some(expected.as_str()), "{key}");
+        let mut done = CompletedPart::builder().part_number(1);
+        done = done.e_tag(part.e_tag().unwrap());
+        done = match key {
+            "crc32" => done.checksum_crc32(expected),
+            _ => done.checksum_sha256(expected),
+        };
+        let upload = CompletedMultipartUpload::builder()
+            .parts(done.build())
+            .build();
+        let complete = s3.complete_multipart_upload().bucket(&bucket).key(key);
+        complete
+            .upload_id(id)
+            .multipart_upload(upload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(object_bytes(&s3, &bucket, key).await, data, "{key}");
+    }
+    // A trailer that lies is refused before the backend has the part's end: none is stored.
+    let up = s3.create_multipart_upload().bucket(&bucket).key("lying");
+    let up = up
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let (access, secret) = keys(USER, PASSWORD);
+    let mut body = format!("{:x}\r\n", data.len()).into_bytes();
+    body.extend_from_slice(&data);
+    body.extend_from_slice(b"\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n");
+    let headers: Vec<(String, String)> = [
+        ("host", gw.addr()),
+        ("authorization", format!("HCP {access}:{secret}")),
+        (
+            "date",
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ),
+        ("content-length", body.len().to_string()),
+        (
+            "x-amz-content-sha256",
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER".into(),
+        ),
+        ("content-encoding", "aws-chunked".into()),
+        ("x-amz-decoded-content-length", data.len().to_string()),
+        ("x-amz-trailer", "x-amz-checksum-crc32".into()),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v))
+    .collect();
+    let target = format!("/{bucket}/lying?partNumber=1&uploadId={id}");
+    let r = common::raw::send(&gw.addr(), "PUT", target.as_bytes(), &headers, vec![body]).await;
+    r.assert_hcp_error(400, "BadDigest");
+    let listed = s3.list_parts().bucket(&bucket).key("lying").upload_id(id);
+    assert!(listed.send().await.unwrap().parts().is_empty());
+}

@@ -1,25 +1,29 @@
-//! A body sent to the backend in aws-chunked framing with a CRC32 trailer the gateway computes
-//! (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`): how S3 gets an integrity checksum for a body whose
-//! digest is not known before it is sent. S3 takes a PUT with Object Lock settings only with
-//! one (`Content-MD5` or a checksum), which an HCP client does not send (`request::forward`).
+//! A body sent to the backend in aws-chunked framing with a checksum trailer the gateway
+//! computes (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`): how S3 gets an integrity checksum for a body
+//! whose digest is not known before it is sent. S3 takes a PUT with Object Lock settings only
+//! with one (`Content-MD5` or a checksum), which an HCP client does not send — CRC32 then —,
+//! and a part of an upload begun with a checksum algorithm only with that algorithm's, which a
+//! client sending it in a trailer gets carried on in its algorithm (`request::forward`).
 //!
 //! The chunks are of a fixed size but the last, so that the framed length — the request's
 //! `Content-Length` — follows from the decoded length alone, before the first byte.
 
 use bytes::Bytes;
 
+pub use crate::request::body::ChecksumAlgorithm;
+
 /// The decoded bytes in each chunk but the last.
 pub const CHUNK: u64 = 64 * 1024;
-
-/// The trailer's name, as `x-amz-trailer` announces it.
-pub const TRAILER: &str = "x-amz-checksum-crc32";
 
 /// `x-amz-content-sha256` for such a body.
 pub const PAYLOAD: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 
-/// The bytes after the last data chunk: the final chunk, the trailer with its CRC32 (Base64 of
-/// four bytes is always eight characters), and the end of the trailer section.
-const END_LEN: u64 = ("0\r\n".len() + TRAILER.len() + ":".len() + 8 + "\r\n\r\n".len()) as u64;
+/// The bytes after the last data chunk: the final chunk, the trailer with its checksum (Base64
+/// of the digest's bytes), and the end of the trailer section.
+fn end_len(algorithm: ChecksumAlgorithm) -> u64 {
+    let base64 = algorithm.digest_len().div_ceil(3) * 4;
+    ("0\r\n".len() + algorithm.header_name().len() + ":".len() + base64 + "\r\n\r\n".len()) as u64
+}
 
 /// Hexadecimal digits of `n`.
 fn hex_digits(n: u64) -> u64 {
@@ -31,11 +35,11 @@ fn chunk_len(n: u64) -> u64 {
     hex_digits(n) + 2 + n + 2
 }
 
-/// The framed length of a body of `decoded` bytes.
-pub fn framed_length(decoded: u64) -> u64 {
+/// The framed length of a body of `decoded` bytes with a trailer of `algorithm`.
+pub fn framed_length(decoded: u64, algorithm: ChecksumAlgorithm) -> u64 {
     let (full, rest) = (decoded / CHUNK, decoded % CHUNK);
     let last = if rest > 0 { chunk_len(rest) } else { 0 };
-    full * chunk_len(CHUNK) + last + END_LEN
+    full * chunk_len(CHUNK) + last + end_len(algorithm)
 }
 
 /// Frames a body of a declared length as it passes: each piece goes out as the slices of it
@@ -46,15 +50,17 @@ pub struct Chunker {
     remaining: u64,
     /// Bytes left in the open chunk.
     in_chunk: u64,
-    crc: crc_fast::Digest,
+    algorithm: ChecksumAlgorithm,
+    digest: crate::request::body::Digester,
 }
 
 impl Chunker {
-    pub fn new(decoded: u64) -> Chunker {
+    pub fn new(decoded: u64, algorithm: ChecksumAlgorithm) -> Chunker {
         Chunker {
             remaining: decoded,
             in_chunk: 0,
-            crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            algorithm,
+            digest: algorithm.digest(),
         }
     }
 
@@ -73,7 +79,7 @@ impl Chunker {
                 .unwrap_or(usize::MAX)
                 .min(piece.len());
             let data = piece.split_to(take);
-            self.crc.update(&data);
+            self.digest.update(&data);
             out.push(data);
             self.in_chunk -= take as u64;
             self.remaining -= take as u64;
@@ -90,18 +96,18 @@ impl Chunker {
         if self.remaining > 0 || self.in_chunk > 0 {
             return None;
         }
-        let crc = u32::try_from(self.crc.finalize()).unwrap_or_default();
-        let crc = base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes());
-        Some(Bytes::from(format!("0\r\n{TRAILER}:{crc}\r\n\r\n")))
+        let name = self.algorithm.header_name();
+        let value = base64::engine::general_purpose::STANDARD.encode(self.digest.finish());
+        Some(Bytes::from(format!("0\r\n{name}:{value}\r\n\r\n")))
     }
 
     /// A whole body framed at once (a body the gateway holds).
-    pub fn frame_whole(body: &Bytes) -> Bytes {
-        let mut chunker = Chunker::new(body.len() as u64);
+    pub fn frame_whole(body: &Bytes, algorithm: ChecksumAlgorithm) -> Bytes {
+        let mut chunker = Chunker::new(body.len() as u64, algorithm);
         let mut out = Vec::new();
         chunker.push(body.clone(), &mut out);
         let end = chunker.finish().expect("the whole body");
-        let mut framed = Vec::with_capacity(framed_length(body.len() as u64) as usize);
+        let mut framed = Vec::with_capacity(framed_length(body.len() as u64, algorithm) as usize);
         for piece in out.iter().chain([&end]) {
             framed.extend_from_slice(piece);
         }
@@ -119,7 +125,7 @@ mod tests {
     /// The oracle: for bodies of every size around the chunk boundaries and at random, split
     /// into pieces at random, the framing is exactly `framed_length` long, and the gateway's
     /// own aws-chunked reader (the one that verifies clients' uploads) reads it back as the
-    /// body with its CRC32 trailer verified; framed whole, the same bytes.
+    /// body with its trailer verified (each of S3's algorithms in turn); framed whole, the same bytes.
     #[test]
     fn framed_bodies_read_back_with_their_checksum() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(20261205);
@@ -140,9 +146,17 @@ mod tests {
             2 * c,
         ];
         sizes.extend((0..40).map(|_| rng.gen_range(0..4 * c)));
-        for len in sizes {
+        let algorithms = [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+            ChecksumAlgorithm::Sha1,
+            ChecksumAlgorithm::Sha256,
+        ];
+        for (n, len) in sizes.into_iter().enumerate() {
+            let algorithm = algorithms[n % algorithms.len()];
             let body: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-            let mut chunker = Chunker::new(len as u64);
+            let mut chunker = Chunker::new(len as u64, algorithm);
             let mut framed = Vec::new();
             let mut rest = Bytes::from(body.clone());
             while !rest.is_empty() {
@@ -152,13 +166,16 @@ mod tests {
                 out.iter().for_each(|p| framed.extend_from_slice(p));
             }
             framed.extend_from_slice(&chunker.finish().expect("whole"));
-            assert_eq!(framed.len() as u64, framed_length(len as u64), "{len}");
-            assert_eq!(Chunker::frame_whole(&Bytes::from(body.clone())), framed);
+            let framed_len = framed_length(len as u64, algorithm);
+            assert_eq!(framed.len() as u64, framed_len, "{len} {algorithm:?}");
+            let whole = Chunker::frame_whole(&Bytes::from(body.clone()), algorithm);
+            assert_eq!(whole, framed);
             let len_text = len.to_string();
             let mut req = pingora::http::RequestHeader::build("PUT", b"/b/k", None).unwrap();
             req.insert_header("x-amz-decoded-content-length", len_text.as_str())
                 .unwrap();
-            req.insert_header("x-amz-trailer", TRAILER).unwrap();
+            req.insert_header("x-amz-trailer", algorithm.header_name())
+                .unwrap();
             let payload = Payload::Chunked {
                 signer: None,
                 trailer: true,
@@ -180,12 +197,12 @@ mod tests {
     /// More than declared is never framed; less never finishes.
     #[test]
     fn only_the_declared_length_is_framed() {
-        let mut chunker = Chunker::new(4);
+        let mut chunker = Chunker::new(4, ChecksumAlgorithm::Crc32);
         let mut out = Vec::new();
         assert!(!chunker.push(Bytes::from_static(b"12345"), &mut out));
         let framed: Vec<u8> = out.concat();
         assert_eq!(framed, b"4\r\n1234\r\n");
-        let mut short = Chunker::new(4);
+        let mut short = Chunker::new(4, ChecksumAlgorithm::Crc32);
         assert!(short.push(Bytes::from_static(b"123"), &mut Vec::new()));
         assert!(short.finish().is_none());
     }

@@ -318,6 +318,29 @@ impl PayloadHash {
     }
 }
 
+/// The algorithm of a part's checksum the client sent in its aws-chunked body's trailer (which
+/// the gateway verifies and takes off with the framing): carried on in a trailer of the
+/// gateway's own framing (`BodyFraming::Trailed`). An upload begun with a checksum algorithm
+/// takes a part only with that algorithm's checksum (AWS, MinIO: 400 otherwise), and the
+/// part's checksum is what the client completes the upload with. (To AWS and MinIO only: OBS
+/// gets plain bodies; Ceph RGW 16 answers such a trailer 400 BadDigest, and it and the embedded
+/// store take parts without. An empty part's body is read whole first and goes as sent.)
+fn part_checksum_carried(
+    call: &Call<'_>,
+    body: &Body,
+) -> Option<crate::backend::aws_chunked::ChecksumAlgorithm> {
+    use crate::hcp::mapping::Dialect;
+    if call.op != Operation::UploadPart || body.framing != BodyFraming::Dechunked {
+        return None;
+    }
+    let to_s3 = matches!(call.route.backend.dialect, Dialect::Aws | Dialect::Minio)
+        && call.route.backend.signing == crate::config::Signing::V4;
+    if !to_s3 || body.length.is_none_or(|n| n == 0) {
+        return None;
+    }
+    body.verifier.as_ref()?.trailer_algorithm()
+}
+
 /// S3 takes a PUT with Object Lock settings, or any PUT to a bucket with a default retention
 /// (and moto, which the tests run, checks both), only with an integrity header: `Content-MD5`
 /// or a checksum. An HCP client sends neither; where none of the client's goes on, an AWS
@@ -896,13 +919,17 @@ impl Gateway {
         payload: &Payload,
     ) -> Result<Upstream, Stop> {
         let mut body = self.body_of(s, call.op, payload).map_err(Stop::Early)?;
-        if lock_needs_checksum(call, s.req_header()) {
+        if let Some(algorithm) = part_checksum_carried(call, &body) {
+            body.framing = BodyFraming::Trailed(algorithm);
+            body.payload_hash = PayloadHash::Fixed(crate::backend::aws_chunked::PAYLOAD);
+        } else if lock_needs_checksum(call, s.req_header()) {
             match body.length {
                 // (An empty body's digest is known: its Content-MD5 goes with it — for an
                 // aws-chunked one that decodes to nothing, `read_whole_body` signs it so.)
                 Some(0) => {}
                 Some(_) => {
-                    body.framing = BodyFraming::Trailed;
+                    let crc32 = crate::backend::aws_chunked::ChecksumAlgorithm::Crc32;
+                    body.framing = BodyFraming::Trailed(crc32);
                     body.payload_hash = PayloadHash::Fixed(crate::backend::aws_chunked::PAYLOAD);
                 }
                 None if !body.forwarded => body.empty_md5 = true,
@@ -1646,8 +1673,8 @@ impl Gateway {
         if let Some(doc) = buffered {
             let framed;
             let doc = match body.framing {
-                BodyFraming::Trailed => {
-                    framed = crate::backend::aws_chunked::Chunker::frame_whole(doc);
+                BodyFraming::Trailed(algorithm) => {
+                    framed = crate::backend::aws_chunked::Chunker::frame_whole(doc, algorithm);
                     &framed
                 }
                 _ => doc,
@@ -1668,14 +1695,16 @@ impl Gateway {
         let pace = self.cfg.client_body;
         // Boxed: only a body larger than the held ones streams, and every request's future
         // would otherwise carry this one's space.
-        let trailed = body.length.filter(|_| body.framing == BodyFraming::Trailed);
+        let trailed = match (body.length, body.framing) {
+            (Some(n), BodyFraming::Trailed(algorithm)) => {
+                Some(crate::backend::aws_chunked::Chunker::new(n, algorithm))
+            }
+            _ => None,
+        };
         let streamed = Box::pin(upstream::stream_request_body(
             s,
             &mut up.session,
-            (
-                verifier,
-                trailed.map(crate::backend::aws_chunked::Chunker::new),
-            ),
+            (verifier, trailed),
             pace,
         ));
         match streamed.await {

@@ -202,16 +202,16 @@ pub enum BodyFraming {
     /// The client's aws-chunked framing was removed; its trailing checksum was verified by the
     /// gateway and is not announced to the backend.
     Dechunked,
-    /// Sent in aws-chunked framing with a CRC32 trailer the gateway computes as it sends
-    /// (`backend::aws_chunked`), whatever framing the client used: S3's integrity header for a
-    /// body whose digest is not known before it is sent.
-    Trailed,
+    /// Sent in aws-chunked framing with a trailer of this algorithm the gateway computes as it
+    /// sends (`backend::aws_chunked`), whatever framing the client used: S3's integrity header
+    /// for a body whose digest is not known before it is sent.
+    Trailed(crate::backend::aws_chunked::ChecksumAlgorithm),
 }
 
 impl BodyFraming {
     /// Whether the client's aws-chunked coding and checksum announcement stay behind.
     fn strips_client_chunking(self) -> bool {
-        matches!(self, BodyFraming::Dechunked | BodyFraming::Trailed)
+        matches!(self, BodyFraming::Dechunked | BodyFraming::Trailed(_))
     }
 }
 
@@ -305,10 +305,12 @@ fn backend_request_in(
         ),
     }
     match body.length {
-        Some(n) if body.framing == BodyFraming::Trailed => {
-            trailed_headers(&mut head, out.headers, n);
-        }
-        Some(n) => head.insert("content-length", itoa::Buffer::new().format(n).as_bytes()),
+        Some(n) => match body.framing {
+            BodyFraming::Trailed(algorithm) => {
+                trailed_headers(&mut head, out.headers, (n, algorithm));
+            }
+            _ => head.insert("content-length", itoa::Buffer::new().format(n).as_bytes()),
+        },
         None if out.method == Method::PUT || out.method == Method::POST => {
             head.insert("content-length", b"0");
         }
@@ -336,11 +338,15 @@ fn backend_request_in(
 }
 
 /// The framing headers of a body of `decoded` bytes sent in aws-chunked framing with the
-/// gateway's CRC32 trailer (`BodyFraming::Trailed`): `Content-Encoding` is aws-chunked, then
-/// the object's own codings from all of the client's lines.
-fn trailed_headers(head: &mut RequestHead, client: &http::HeaderMap, decoded: u64) {
+/// gateway's trailer of `algorithm` (`BodyFraming::Trailed`): `Content-Encoding` is
+/// aws-chunked, then the object's own codings from all of the client's lines.
+fn trailed_headers(
+    head: &mut RequestHead,
+    client: &http::HeaderMap,
+    (decoded, algorithm): (u64, crate::backend::aws_chunked::ChecksumAlgorithm),
+) {
     use crate::backend::aws_chunked;
-    let framed = aws_chunked::framed_length(decoded);
+    let framed = aws_chunked::framed_length(decoded, algorithm);
     head.insert(
         "content-length",
         itoa::Buffer::new().format(framed).as_bytes(),
@@ -352,8 +358,11 @@ fn trailed_headers(head: &mut RequestHead, client: &http::HeaderMap, decoded: u6
     let codings = object_codings(client.get_all(http::header::CONTENT_ENCODING).iter());
     let coding: Vec<&str> = std::iter::once("aws-chunked").chain(codings).collect();
     head.insert("content-encoding", coding.join(",").as_bytes());
-    head.insert("x-amz-trailer", aws_chunked::TRAILER.as_bytes());
-    head.insert("x-amz-sdk-checksum-algorithm", b"CRC32");
+    head.insert("x-amz-trailer", algorithm.header_name().as_bytes());
+    head.insert(
+        "x-amz-sdk-checksum-algorithm",
+        algorithm.sdk_name().as_bytes(),
+    );
 }
 
 /// `x-amz-date`'s value for `now`: formatted once a second per thread; a time before 1970 is
@@ -466,7 +475,7 @@ fn defined_headers(
                 head.append(n, copy_source(&source, route).as_bytes());
                 long_key_header(head, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
             }
-        } else if framing == BodyFraming::Trailed && n == "content-encoding" {
+        } else if matches!(framing, BodyFraming::Trailed(_)) && n == "content-encoding" {
             // (All of the client's lines in one, after the gateway's own: `trailed_headers`.)
         } else if framing == BodyFraming::Dechunked && n == "content-encoding" {
             // aws-chunked is the client's framing; other codings describe the object.
@@ -1142,8 +1151,8 @@ mod effect_tests {
 
     /// A body the gateway frames itself (`Trailed`) is announced as such, signed: its framed
     /// length, its decoded length, aws-chunked before the object's own coding (the client's
-    /// aws-chunked and checksum announcement stay behind), the CRC32 trailer, the streaming
-    /// payload value.
+    /// aws-chunked and checksum announcement stay behind), its trailer, the streaming
+    /// payload value; the trailer of the algorithm asked.
     #[test]
     fn a_trailed_body_is_announced_as_the_gateway_frames_it() {
         use crate::backend::aws_chunked;
@@ -1152,11 +1161,12 @@ mod effect_tests {
         let route = route_b(&tenant, &backend);
         let target = target_k();
         let keys = sigv4::SigningKeyCache::default();
-        for (coding, sent_coding) in [
-            (&[][..], "aws-chunked"),
-            (&["aws-chunked,gzip"], "aws-chunked,gzip"),
-            (&["gzip"], "aws-chunked,gzip"),
-            (&["gzip", "aws-chunked, br"], "aws-chunked,gzip,br"),
+        use aws_chunked::ChecksumAlgorithm::{Crc32, Sha256};
+        for (coding, sent_coding, algorithm) in [
+            (&[][..], "aws-chunked", Crc32),
+            (&["aws-chunked,gzip"], "aws-chunked,gzip", Sha256),
+            (&["gzip"], "aws-chunked,gzip", Crc32),
+            (&["gzip", "aws-chunked, br"], "aws-chunked,gzip,br", Sha256),
         ] {
             let mut client = http::HeaderMap::new();
             for c in coding {
@@ -1167,17 +1177,21 @@ mod effect_tests {
             let out = put_k(&params, &target, &client);
             let plan = BodyPlan {
                 length: Some(100_000),
-                framing: BodyFraming::Trailed,
+                framing: BodyFraming::Trailed(algorithm),
                 payload_hash: aws_chunked::PAYLOAD,
             };
             let sent = backend_request(out, &route, plan, SystemTime::UNIX_EPOCH, &keys);
-            let framed = aws_chunked::framed_length(100_000).to_string();
+            let framed = aws_chunked::framed_length(100_000, algorithm).to_string();
+            let (trailer, name) = match algorithm {
+                Crc32 => ("x-amz-checksum-crc32", "CRC32"),
+                _ => ("x-amz-checksum-sha256", "SHA256"),
+            };
             for (name, value) in [
                 ("content-length", framed.as_str()),
                 ("x-amz-decoded-content-length", "100000"),
                 ("content-encoding", sent_coding),
-                ("x-amz-trailer", "x-amz-checksum-crc32"),
-                ("x-amz-sdk-checksum-algorithm", "CRC32"),
+                ("x-amz-trailer", trailer),
+                ("x-amz-sdk-checksum-algorithm", name),
                 ("x-amz-content-sha256", aws_chunked::PAYLOAD),
             ] {
                 let all: Vec<&[u8]> = sent.get_all(name).collect();

@@ -57,13 +57,41 @@ impl ChecksumAlgorithm {
         })
     }
 
-    fn len(self) -> usize {
+    /// The name of its `x-amz-checksum-*` header (and trailer).
+    pub fn header_name(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32 => "x-amz-checksum-crc32",
+            ChecksumAlgorithm::Crc32c => "x-amz-checksum-crc32c",
+            ChecksumAlgorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            ChecksumAlgorithm::Sha1 => "x-amz-checksum-sha1",
+            ChecksumAlgorithm::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    /// Its name in `x-amz-sdk-checksum-algorithm`.
+    pub fn sdk_name(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32 => "CRC32",
+            ChecksumAlgorithm::Crc32c => "CRC32C",
+            ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
+            ChecksumAlgorithm::Sha1 => "SHA1",
+            ChecksumAlgorithm::Sha256 => "SHA256",
+        }
+    }
+
+    /// The digest's length in bytes.
+    pub fn digest_len(self) -> usize {
         match self {
             ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
             ChecksumAlgorithm::Crc64Nvme => 8,
             ChecksumAlgorithm::Sha1 => 20,
             ChecksumAlgorithm::Sha256 => 32,
         }
+    }
+
+    /// A running digest of this algorithm.
+    pub fn digest(self) -> Digester {
+        Digester(self.hasher())
     }
 
     fn hasher(self) -> Hasher {
@@ -75,6 +103,21 @@ impl ChecksumAlgorithm {
             ChecksumAlgorithm::Sha1 => Hasher::Sha1(Sha1::new()),
             ChecksumAlgorithm::Sha256 => Hasher::Sha256(Sha256::new()),
         }
+    }
+}
+
+/// A running checksum of one of S3's algorithms, for a body the gateway frames itself
+/// (`backend::aws_chunked`).
+pub struct Digester(Hasher);
+
+impl Digester {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest, big-endian, as S3 sends it (Base64 of these bytes).
+    pub fn finish(self) -> Vec<u8> {
+        self.0.finish()
     }
 }
 
@@ -262,6 +305,12 @@ fn announced_trailer(
 }
 
 impl BodyVerifier {
+    /// The algorithm of the trailing checksum an aws-chunked body announced, if any.
+    pub fn trailer_algorithm(&self) -> Option<ChecksumAlgorithm> {
+        let chunked = self.chunked.as_ref()?;
+        chunked.trailer.as_ref().map(|(_, algorithm, _)| *algorithm)
+    }
+
     /// Builds the checks the request's signature and headers call for.
     pub fn new(
         payload: &Payload,
@@ -439,7 +488,7 @@ fn decode_checksum(algorithm: ChecksumAlgorithm, value: &str) -> Option<Vec<u8>>
     base64::engine::general_purpose::STANDARD
         .decode(value.trim())
         .ok()
-        .filter(|d| d.len() == algorithm.len())
+        .filter(|d| d.len() == algorithm.digest_len())
 }
 
 impl Chunked {
