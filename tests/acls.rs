@@ -1878,3 +1878,36 @@ async fn metadata_changes_keep_acls_on_the_embedded_store() {
 async fn metadata_changes_keep_acls_on_rgw() {
     metadata_changes_keep_acls(Backend::Rgw, "kept-").await;
 }
+
+/// A grant revoked through one replica is not made lasting through another that still holds
+/// the old reading (its ACL cache, 10 s): a change of an ACL is judged on the ACLs as they are
+/// now — the grant it may give is what the caller holds now (before: Bob, revoked, gave himself
+/// full control again, 200, and the record kept it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_is_not_made_lasting_through_another_replica() {
+    let records = unique_bucket("gw-records");
+    let Some(first) = start_keeping_acls(Backend::Rgw, "", &records).await else {
+        return;
+    };
+    let second = start_keeping_acls(Backend::Rgw, "", &records)
+        .await
+        .unwrap();
+    let dave = second.client_with(&hcp_access_key(DAVE), &hcp_secret_key(PASSWORD));
+    let bucket = new_bucket(&dave, DAVE).await;
+    let at = format!("/{bucket}?acl");
+    let full = [("x-amz-grant-full-control", "emailAddress=bob")];
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &at, &full).await;
+    assert_eq!(status, 200, "{body}");
+    // Bob's reading of the ACL, through the first replica.
+    let listing = format!("/{bucket}");
+    let (status, body) = status_of(&first, Some(BOB), "GET", &listing, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    // Revoked through the second, then given again through the first: refused.
+    let private = [("x-amz-acl", "private")];
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &at, &private).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&first, Some(BOB), "PUT", &at, &full).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = status_of(&second, Some(BOB), "GET", &listing, &[]).await;
+    assert_eq!(status, 403, "{body}");
+}

@@ -382,7 +382,11 @@ impl Gateway {
         };
         // A bucket that is not there has no ACL: HCP's 404, before anything is kept of it
         // (whether a bucket exists is no secret: creating it would say 409).
-        let Some(bucket) = self.bucket_acl(at).await.map_err(unavailable)? else {
+        // A change of an ACL makes what the caller holds lasting (it may grant only that, and
+        // the new ACL replaces the old): judged on the ACLs as they are now, never a reading
+        // another replica's revocation may have made stale.
+        let fresh = needed.contains(&Permission::WriteAcl);
+        let Some(bucket) = self.bucket_acl(at, fresh).await.map_err(unavailable)? else {
             let name = at.target.bucket.as_deref().unwrap_or_default();
             return Err(HcpError::new(HcpCode::NoSuchBucket).with_bucket(name));
         };
@@ -421,7 +425,11 @@ impl Gateway {
                 ..Judged::default()
             });
         }
-        let Some(read) = self.object_acl(at, &head).await.map_err(unavailable)? else {
+        let Some(read) = self
+            .object_acl(at, &head, fresh)
+            .await
+            .map_err(unavailable)?
+        else {
             return Err(denied());
         };
         if !allows(&[&bucket, &read.acl], caller, needed) {
@@ -477,6 +485,7 @@ impl Gateway {
     pub(in crate::request) async fn bucket_acl(
         &self,
         at: At<'_>,
+        fresh: bool,
     ) -> Result<Option<Arc<Acl>>, String> {
         let backend_bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
         let name = bucket_acl_record(backend_bucket);
@@ -484,7 +493,9 @@ impl Gateway {
             raw_key: None,
             ..at.target.clone()
         };
-        let read = self.acl_of(at, &bucket, Params::default(), name).await?;
+        let read = self
+            .acl_of(at, &bucket, (Params::default(), name), fresh)
+            .await?;
         Ok(read.map(|r| self.remember_acl(r)))
     }
 
@@ -494,22 +505,24 @@ impl Gateway {
         &self,
         at: At<'_>,
         head: &ResponseHeader,
+        fresh: bool,
     ) -> Result<Option<AclRead>, String> {
-        let (params, name) = object_acl_source(at, head)?;
-        self.acl_of(at, at.target, params, name).await
+        let source = object_acl_source(at, head)?;
+        self.acl_of(at, at.target, source, fresh).await
     }
 
-    /// One ACL, from the cache or read: the backend's (`GET ?acl` of `target`) and the record
-    /// `name`. `None` where the backend has no such bucket or object.
+    /// One ACL, from the cache (unless `fresh` is asked) or read: the backend's (`GET ?acl` of
+    /// `target`, with `params`) and the record `name`. `None` where the backend has no such
+    /// bucket or object.
     async fn acl_of(
         &self,
         at: At<'_>,
         target: &Target,
-        params: Params,
-        name: String,
+        (params, name): (Params, String),
+        fresh: bool,
     ) -> Result<Option<AclRead>, String> {
         let cache_key = format!("{}\n{name}", at.route.backend.name);
-        if let Some(known) = self.acls.get(&cache_key) {
+        if let Some(known) = self.acls.get(&cache_key).filter(|_| !fresh) {
             self.metrics.cache_lookup("acl", true);
             return Ok(Some(AclRead {
                 acl: known,
@@ -603,12 +616,15 @@ impl Gateway {
             route: call.route,
         };
         let acl = match call.op {
-            Operation::GetBucketAcl => self.bucket_acl(at).await.map_err(unavailable)?,
+            Operation::GetBucketAcl => self.bucket_acl(at, false).await.map_err(unavailable)?,
             Operation::GetObjectAcl => {
                 let Some(head) = object else {
                     return Ok(Vec::new());
                 };
-                let read = self.object_acl(at, head).await.map_err(unavailable)?;
+                let read = self
+                    .object_acl(at, head, false)
+                    .await
+                    .map_err(unavailable)?;
                 read.map(|r| self.remember_acl(r))
             }
             _ => return Ok(Vec::new()),
