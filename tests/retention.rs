@@ -145,6 +145,25 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
         "a refused request reached the backend"
     );
 
+    // Nor is the object itself deleted while held or retained: no delete marker hides it
+    // (HCP: "You cannot delete an object … if the object is under retention or on hold";
+    // S3 adds one), alone or in a multi-object delete; one without a lock is deleted.
+    let by_locker = (LOCKER, PASSWORD);
+    let r = as_user(&gw, by_locker, "DELETE", &format!("/{bucket}/k"), &[], b"").await;
+    r.assert_hcp_error(409, "OperationAborted");
+    let doc = "<Delete><Object><Key>k</Key></Object><Object><Key>free</Key></Object></Delete>";
+    let md5 = content_md5(doc.as_bytes());
+    let (multi, headers) = (format!("/{bucket}?delete"), [("content-md5", md5.as_str())]);
+    let r = as_user(&gw, by_locker, "POST", &multi, &headers, doc.as_bytes()).await;
+    let text = r.text();
+    assert!(
+        text.contains("<Key>k</Key><Code>OperationAborted"),
+        "{text}"
+    );
+    let deleted = text.contains("<Deleted>") && text.matches("<Key>free</Key>").count() == 1;
+    assert!(deleted && !text.contains("<Key>free</Key><Code>"), "{text}");
+    let listed = admin.list_object_versions().bucket(&bucket).prefix("k");
+    assert!(listed.send().await.unwrap().delete_markers().is_empty());
     // A held version is not deleted (HCP: 409 for an object under retention), nor is one
     // under governance retention without a bypass; a bypass needs its own permission.
     let delete = || {

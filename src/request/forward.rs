@@ -880,13 +880,17 @@ impl Gateway {
         }
         if matches!(
             call.op,
-            Operation::PutBucketVersioning | Operation::DeleteBucket | Operation::CreateBucket
+            Operation::PutBucketVersioning
+                | Operation::DeleteBucket
+                | Operation::CreateBucket
+                | Operation::PutObjectLockConfiguration
         ) {
             let at = crate::request::validate::probes::At {
                 target: call.target,
                 route: call.route,
             };
             let bucket = crate::request::validate::probes::bucket_key(at);
+            self.unlocked_buckets.invalidate(&bucket);
             if call.op == Operation::DeleteBucket {
                 // (A bucket of the name made again need not keep Object Lock.)
                 self.locked_buckets.invalidate(&bucket);

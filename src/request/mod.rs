@@ -96,6 +96,8 @@ pub struct Gateway {
     acl_changes: std::sync::atomic::AtomicU64,
     /// Backend buckets seen to keep S3 Object Lock (which is never turned off again).
     locked_buckets: moka::sync::Cache<String, ()>,
+    /// Backend buckets seen without S3 Object Lock, briefly (`Probe::may_keep_locks`).
+    unlocked_buckets: moka::sync::Cache<String, ()>,
     /// Buckets' CORS rules, briefly (`cors`).
     cors_rules: cors::RulesRead,
     /// Whether backend buckets keep versions, briefly (HCP's no-overwrite rule asks on every
@@ -193,6 +195,17 @@ struct Plan<'a> {
     browser: bool,
 }
 
+/// A cache of at most `entries`, each kept for `ttl`.
+fn kept_for<V: Clone + Send + Sync + 'static>(
+    entries: u64,
+    ttl: std::time::Duration,
+) -> moka::sync::Cache<String, V> {
+    moka::sync::Cache::builder()
+        .max_capacity(entries)
+        .time_to_live(ttl)
+        .build()
+}
+
 /// How long a copy source's HEAD is kept (`Gateway::source_heads`).
 pub(crate) const SOURCE_HEAD_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -235,15 +248,9 @@ impl Gateway {
                 .build(),
             source_heads_kept: std::sync::atomic::AtomicU64::new(0),
             upload_ids,
-            backend_owners: moka::sync::Cache::builder()
-                .max_capacity(1_000)
-                .time_to_live(std::time::Duration::from_secs(600))
-                .build(),
+            backend_owners: kept_for(1_000, std::time::Duration::from_secs(600)),
             owner_turns: owners::Turns::default(),
-            bucket_owners: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(owners::OWNER_TTL)
-                .build(),
+            bucket_owners: kept_for(10_000, owners::OWNER_TTL),
             listed_owners: object_owners::ListedOwners::default(),
             // (Weighed by name and grants: an ACL may hold 100.)
             acls: moka::sync::Cache::builder()
@@ -255,6 +262,7 @@ impl Gateway {
                 .build(),
             acl_changes: std::sync::atomic::AtomicU64::new(0),
             locked_buckets: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            unlocked_buckets: kept_for(10_000, std::time::Duration::from_secs(5)),
             cors_rules: cors::RulesRead::default(),
             hold_changes: owners::Turns::default(),
             acl_turns: owners::Turns::default(),

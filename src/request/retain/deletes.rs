@@ -236,7 +236,14 @@ impl Gateway {
             .iter()
             .filter(|e| !denied.contains(&e.named()))
             .collect();
-        let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off;
+        // (Where no HCP retention is kept, S3's Object Lock is judged all the same, in a
+        // bucket that may keep it: `probes::check_retained`.)
+        let bucket = At {
+            target: call.target,
+            route: call.route,
+        };
+        let retention = call.route.tenant.retention.mode != crate::config::RetentionMode::Off
+            || crate::request::validate::probes::Probe::may_keep_locks(self, bucket).await;
         let judged = match retention {
             true => self.judge_objects(call, &allowed).await?,
             false => std::collections::HashMap::new(),

@@ -47,6 +47,9 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
     async fn bucket_locked(&self, at: At<'_>) -> bool;
+    /// Whether the bucket keeps S3 Object Lock, for a delete where the tenant keeps no HCP
+    /// retention: `false` also where the backend could not say, and for a few seconds after.
+    async fn may_keep_locks(&self, at: At<'_>) -> bool;
     /// Whether any key of the bucket starts with `prefix`; `None` where the backend did not
     /// say (no answer, or neither a listing nor a missing bucket).
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool>;
@@ -101,6 +104,20 @@ impl Probe for Gateway {
 
     async fn bucket_locked(&self, at: At<'_>) -> bool {
         self.lock_known(at).await == Some(true)
+    }
+
+    async fn may_keep_locks(&self, at: At<'_>) -> bool {
+        let name = bucket_key(at);
+        if self.unlocked_buckets.contains_key(&name) {
+            return false;
+        }
+        // (A backend that cannot say — one without S3's Object Lock API, or failing — is
+        // taken at its word on the delete itself, for a few seconds too.)
+        let locked = self.lock_known(at).await == Some(true);
+        if !locked {
+            self.unlocked_buckets.insert(name, ());
+        }
+        locked
     }
 
     async fn any_key_under(&self, at: At<'_>, prefix: &[u8]) -> Option<bool> {
@@ -603,7 +620,12 @@ pub(in crate::request) async fn check_retained(
     );
     let deletes = op == Operation::DeleteObject;
     let retention_off = at.route.tenant.retention.mode == crate::config::RetentionMode::Off;
-    if retention_off {
+    // Where the tenant keeps no HCP retention, S3's Object Lock is still HCP's: "You cannot
+    // delete an object … if the object is under retention or on hold" — where S3 puts a delete
+    // marker over it. (A version named is the backend's to refuse; a bucket seen without
+    // Object Lock asks nothing more for a few seconds.)
+    let plain_delete = deletes && params.get("versionId").is_none();
+    if retention_off && !(plain_delete && probe.may_keep_locks(at).await) {
         return Ok(());
     }
     // HCP: "While an object is on hold, you cannot change its retention setting" — by S3's
@@ -1714,6 +1736,10 @@ mod tests {
             self.asked.lock().unwrap().push("lock");
             false
         }
+        async fn may_keep_locks(&self, _: At<'_>) -> bool {
+            self.asked.lock().unwrap().push("may-lock");
+            self.lock.is_some()
+        }
         async fn any_key_under(&self, _: At<'_>, prefix: &[u8]) -> Option<bool> {
             self.asked.lock().unwrap().push("list");
             let found = self.objects.iter().any(|(k, _, _)| k.starts_with(prefix));
@@ -1900,8 +1926,25 @@ mod tests {
         key: &str,
         params: &Params,
     ) -> Result<(), u16> {
+        in_mode(
+            crate::config::RetentionMode::Enterprise,
+            fake,
+            op,
+            key,
+            params,
+        )
+        .await
+    }
+
+    async fn in_mode(
+        mode: crate::config::RetentionMode,
+        fake: &Fake,
+        op: Operation,
+        key: &str,
+        params: &Params,
+    ) -> Result<(), u16> {
         let mut tenant = tenant(TenantOverwrite::Allow);
-        tenant.retention.mode = crate::config::RetentionMode::Enterprise;
+        tenant.retention.mode = mode;
         let backend = crate::request::route::BackendRuntime::for_tests();
         let route = Route {
             tenant: &tenant,
@@ -2009,6 +2052,39 @@ mod tests {
             run(&failing, Operation::PutObject, "k", &none).await,
             Err(503)
         );
+    }
+
+    /// Where the tenant keeps no HCP retention, S3's Object Lock still keeps an object from a
+    /// delete naming no version (409, as HCP's), S3's bypass passing governance alone; a write
+    /// and a purge are the backend's to judge, and a bucket without Object Lock asks no HEAD.
+    #[tokio::test]
+    async fn s3_locks_keep_objects_where_no_hcp_retention_is_kept() {
+        use crate::config::RetentionMode::Off;
+        let none = Params::default();
+        let mut bypass = Params::default();
+        bypass.effects.bypass_governance = true;
+        let retained = locked_object(Some(("2100-01-01T00:00:00Z", false)));
+        let delete = Operation::DeleteObject;
+        assert_eq!(in_mode(Off, &retained, delete, "k", &none).await, Err(409));
+        assert_eq!(in_mode(Off, &retained, delete, "k", &bypass).await, Ok(()));
+        let put = Operation::PutObject;
+        assert_eq!(in_mode(Off, &retained, put, "k", &none).await, Ok(()));
+        let mut purge = Params::default();
+        purge.set("versionId", "v");
+        assert_eq!(in_mode(Off, &retained, delete, "k", &purge).await, Ok(()));
+        let held = locked_object(Some(("2000-01-01T00:00:00Z", true)));
+        assert_eq!(in_mode(Off, &held, delete, "k", &bypass).await, Err(409));
+        let compliance = Fake {
+            compliance: true,
+            ..locked_object(Some(("2100-01-01T00:00:00Z", false)))
+        };
+        assert_eq!(
+            in_mode(Off, &compliance, delete, "k", &bypass).await,
+            Err(409)
+        );
+        let unlocked = locked_object(None);
+        assert_eq!(in_mode(Off, &unlocked, delete, "k", &none).await, Ok(()));
+        assert_eq!(*unlocked.asked.lock().unwrap(), ["may-lock"]);
     }
 
     /// A lock the HEAD says nothing readable of is no lock: nothing is written, deleted or

@@ -274,7 +274,7 @@ fn refusal(r: &Refusal) -> HcpError {
 /// of (`\0` for bytes that are no UTF-8, which [`privileged_delete`] refuses).
 /// Whether a delete is HCP's privileged delete: `x-hcp-privileged`, or S3's own bypass where
 /// the namespace keeps HCP's retention (authorised as one: `authorize::hcp_retention_rules`;
-/// refused in compliance there). Elsewhere S3's bypass is S3's, sent as the client's header.
+/// refused in compliance there). Elsewhere S3's bypass is S3's: it passes governance locks.
 fn privileged_delete_asked(req: &RequestHeader, mode: RetentionMode) -> Result<bool, HcpError> {
     let privileged = match privileged_reason(req) {
         Some(value) => privileged_delete(value, mode)?,
@@ -284,7 +284,9 @@ fn privileged_delete_asked(req: &RequestHeader, mode: RetentionMode) -> Result<b
         .headers
         .get("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
-    Ok(privileged || (mode == RetentionMode::Enterprise && bypass))
+    // (Where no HCP retention is kept, S3's bypass is S3's: it passes governance, as judged
+    // against S3's own locks — `probes::check_retained`.)
+    Ok(privileged || (mode != RetentionMode::Compliance && bypass))
 }
 
 fn privileged_reason(req: &RequestHeader) -> Option<&str> {
