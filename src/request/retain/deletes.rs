@@ -223,6 +223,19 @@ impl Gateway {
                  ETag, LastModifiedTime, Size and Quiet, each once.",
             ));
         };
+        // S3's conditions on an entry (its ETag, LastModifiedTime, Size) are AWS's: the
+        // embedded store, MinIO and Ceph RGW would delete the object whatever it is now.
+        let conditional = entries.iter().any(|e| {
+            e.get("ETag")
+                .or(e.get("LastModifiedTime"))
+                .or(e.get("Size"))
+                .is_some()
+        });
+        if conditional && call.route.backend.dialect != crate::hcp::mapping::Dialect::Aws {
+            return Err(HcpError::new(HcpCode::NotImplemented).with_message(
+                "Deleting objects on condition (ETag, LastModifiedTime, Size) is not offered here.",
+            ));
+        }
         // First whether the caller may delete each: what it may not is not judged further
         // (its retention is none of the caller's business).
         let denied = match &call.deletes_each {
