@@ -617,6 +617,39 @@ async fn a_create_whose_answer_was_lost_is_the_creator_s() {
     }
 }
 
+/// A DeleteBucket whose answer was lost (the bucket deleted) is sent again by the gateway and
+/// finds no bucket: the first try deleted it, so it is answered 204 and the bucket's records
+/// go with it — another user then creates the name as his (before: 404 NoSuchBucket, the
+/// owner's records left behind, the name held by them: 409 BucketAlreadyExists).
+#[tokio::test]
+async fn a_delete_whose_answer_was_lost_is_a_delete() {
+    let records = unique_bucket("gw-records");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(entry) = Backend::Moto.config_entry(&dir.path().join("data")) else {
+        return;
+    };
+    let endpoint = std::env::var("MOTO_ENDPOINT").unwrap();
+    let bucket = unique_bucket("lost-delete");
+    let at = endpoint.trim_start_matches("http://");
+    let (front, lost) = lossy_front(at, format!("DELETE /{bucket}/ ")).await;
+    let entry = entry.replace(&format!("{endpoint:?}"), &format!("\"http://{front}\""));
+    let text = keeping_owners(("", &records), "", &entry);
+    let gw = start_text(&text, dir, Backend::Moto).await;
+    let target = format!("/{bucket}");
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, (USER, PASSWORD), "DELETE", &target, &[], b"").await;
+    assert!(
+        lost.load(std::sync::atomic::Ordering::SeqCst),
+        "the answer was lost"
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let view = common::view::BackendView::of(&gw);
+    assert!(view.keys(&records).await.is_empty(), "records left");
+    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &target, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// Where the tenant keeps no owners the gateway never looked for the bucket before sending:
 /// the backend's 409 to the repeated create is HCP's answer to a create of a bucket one has
 /// (200 BucketAlreadyOwnedByYou), as a client's own retry would get from HCP.

@@ -113,10 +113,9 @@ impl Gateway {
                 return flow;
             }
         }
-        let creating = call.op == Operation::CreateBucket && call.guards.owner_change.is_some();
-        if status == 409 && creating && up.sent_before {
+        if up.sent_before && after_a_lost_try(call, status) {
             let upstream = upstream.clone();
-            return Box::pin(self.created_by_a_lost_try(s, x, up, call, &upstream)).await;
+            return Box::pin(self.done_by_a_lost_try(s, x, up, (call, &upstream))).await;
         }
         let ok = (200..300).contains(&status);
         if !ok && call.guards.acl_target.is_some() {
@@ -319,6 +318,52 @@ impl Gateway {
         let recorded = self.records_after(call, &resp).await;
         self.acl_turn_done(call);
         if let Err(e) = recorded {
+            return self.answer(s, x, e).await;
+        }
+        self.answer_own(s, x, resp, Bytes::new()).await
+    }
+
+    /// What a bucket's create or delete tried again found, where its first try may have done
+    /// it (`after_a_lost_try`).
+    async fn done_by_a_lost_try(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        (call, upstream): (&Call<'_>, &ResponseHeader),
+    ) -> Flow {
+        match call.op {
+            Operation::CreateBucket => self.created_by_a_lost_try(s, x, up, call, upstream).await,
+            _ => self.deleted_by_a_lost_try(s, x, up, call, upstream).await,
+        }
+    }
+
+    /// A DeleteBucket tried again after its first try's answer was lost, whose try again finds
+    /// no bucket (`NoSuchBucket`): the first try deleted it — the bucket the caller was judged
+    /// to delete —, so it is answered as deleted (HCP's 204) and its records (owner, ACLs)
+    /// are forgotten with it, never left for a bucket of the name made again.
+    async fn deleted_by_a_lost_try(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        up: &mut Upstream,
+        call: &Call<'_>,
+        upstream: &ResponseHeader,
+    ) -> Flow {
+        let limit = self.cfg.max_buffered_response_bytes;
+        let mut held = self.held.hold_counted();
+        let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
+        let gone = body.as_ref().is_ok_and(|b| {
+            rewrite::read_backend_error(upstream, b).code.as_deref() == Some("NoSuchBucket")
+        });
+        if !gone {
+            return self
+                .answer_document(s, x, call, upstream, (body, &mut held))
+                .await;
+        }
+        x.cause = Some("deleted by a try whose answer was lost".into());
+        let resp = ResponseHeader::build(204, Some(1)).expect("204");
+        if let Err(e) = self.records_after(call, &resp).await {
             return self.answer(s, x, e).await;
         }
         self.answer_own(s, x, resp, Bytes::new()).await
@@ -993,4 +1038,14 @@ fn rewrite_copies(op: Operation, pretty: bool) -> usize {
     1 + usize::from(op == Operation::ListObjectVersions)
         + usize::from(listing)
         + if pretty { 2 } else { 0 }
+}
+/// Whether a backend's answer to a request tried again after its first try's answer was lost
+/// may be that first try's doing: a CreateBucket's 409 (the bucket made, where the tenant keeps
+/// owners), a DeleteBucket's 404 (the bucket deleted).
+fn after_a_lost_try(call: &Call<'_>, status: u16) -> bool {
+    match call.op {
+        Operation::CreateBucket => status == 409 && call.guards.owner_change.is_some(),
+        Operation::DeleteBucket => status == 404,
+        _ => false,
+    }
 }
