@@ -362,20 +362,9 @@ pub fn check_policy(
     for g in &grants {
         let shown_owner = owner.as_ref().map(|(o, _)| o.as_str());
         match grant_grantee(g, shown_owner, who)? {
-            None => out.push((None, g)),
-            Some(Grantee::Group(uri)) => {
-                // (HCP: "Two grants of the same permission specify the same grantee": 400.)
-                let twice = out
-                    .iter()
-                    .any(|(u, o)| *u == Some(uri) && o.permission == g.permission);
-                if twice {
-                    return Err(invalid(format!(
-                        "The group {uri} is granted {} twice.",
-                        g.permission.as_deref().unwrap_or_default()
-                    )));
-                }
-                out.push((Some(uri), g));
-            }
+            // (The document's owner, or a group.)
+            None => out.push(once_each(&out, (None, g))?),
+            Some(Grantee::Group(uri)) => out.push(once_each(&out, (Some(uri), g))?),
             Some(Grantee::User(user)) => {
                 let grant = UserGrant {
                     grantee: user,
@@ -423,6 +412,27 @@ pub fn check_policy(
         to_users,
         new_owner,
     })
+}
+
+/// A grant to the document's owner (`None`) or a group, refused where that grantee is granted
+/// the permission already (HCP: "Two grants of the same permission specify the same grantee":
+/// 400).
+fn once_each<'g>(
+    out: &[(Option<&'static str>, &PolicyGrant)],
+    grant: (Option<&'static str>, &'g PolicyGrant),
+) -> Result<(Option<&'static str>, &'g PolicyGrant), HcpError> {
+    let (grantee, g) = grant;
+    if out
+        .iter()
+        .any(|(u, o)| *u == grantee && o.permission == g.permission)
+    {
+        return Err(invalid(format!(
+            "The {} is granted {} twice.",
+            grantee.map_or("owner".to_string(), |uri| format!("group {uri}")),
+            g.permission.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(grant)
 }
 
 /// An ACL document read by [`check_policy`].
@@ -584,6 +594,7 @@ fn parse_policy(body: &[u8], backend: bool) -> Result<(PolicyOwner, Vec<PolicyGr
     let mut owner_name = None;
     let mut grants: Vec<PolicyGrant> = Vec::new();
     let mut has_list = false;
+    let mut has_owner = false;
     let mut text = String::new();
     loop {
         match reader.read_event().map_err(|_| malformed())? {
@@ -593,6 +604,7 @@ fn parse_policy(body: &[u8], backend: bool) -> Result<(PolicyOwner, Vec<PolicyGr
                     (0, b"AccessControlPolicy") => {}
                     (0, _) => return Err(malformed()),
                     (1, b"AccessControlList") => has_list = true,
+                    (1, b"Owner") => has_owner = true,
                     // (A grant only in the list: one elsewhere is no document's.)
                     (2, b"Grant") if path[1] == b"AccessControlList" => {
                         grants.push(PolicyGrant::default());
@@ -644,11 +656,16 @@ fn parse_policy(body: &[u8], backend: bool) -> Result<(PolicyOwner, Vec<PolicyGr
             {
                 has_list = true
             }
+            Event::Empty(e) if path.len() == 1 && e.local_name().as_ref() == b"Owner" => {
+                has_owner = true
+            }
             Event::Eof => break,
             _ => {}
         }
     }
-    if !path.is_empty() || !has_list {
+    // (HCP: "The ID element is required in the context of the Owner element".)
+    let owner_unnamed = has_owner && owner_id.as_deref().is_none_or(str::is_empty);
+    if !path.is_empty() || !has_list || owner_unnamed {
         return Err(malformed());
     }
     Ok((owner_id.map(|id| (id, owner_name)), grants))
@@ -1050,6 +1067,27 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    /// An owner named without its ID (HCP: "The ID element is required in the context of the
+    /// Owner element"), and the owner granted one permission twice, are refused.
+    #[test]
+    fn owners_are_named_by_id_and_granted_once() {
+        let refused = |body: &str| {
+            let checked = check_policy(body.as_bytes(), who(), ("own&er", None));
+            checked.unwrap_err().code
+        };
+        for owner in [
+            "<Owner><DisplayName>x</DisplayName></Owner>",
+            "<Owner/>",
+            "<Owner><ID></ID></Owner>",
+        ] {
+            let body =
+                format!("<AccessControlPolicy>{owner}<AccessControlList/></AccessControlPolicy>");
+            assert_eq!(refused(&body), HcpCode::MalformedXML, "{owner}");
+        }
+        let twice = policy(&grant("CanonicalUser", "ID", "own&amp;er", "READ").repeat(2));
+        assert_eq!(refused(&twice), HcpCode::InvalidArgument);
     }
 
     /// The tenant's canonical id, as answers show it, goes to the backend as the backend
