@@ -282,14 +282,19 @@ fn logged_message(message: Option<&str>, log_keys: crate::config::LogKeys) -> St
 
 /// A backend's document as the rewrite reads it (`None`: it cannot be read): a version listing
 /// with each key's versions oldest first (HCP's order; a page asked to go on inside a key
-/// begins with the rest of that key's versions), an ACL of OBS's own dialect written as S3's;
+/// begins with the rest of that key's versions), an ACL of OBS's own dialect or of the embedded
+/// store written as S3's, in HCP's order;
 /// any other as it is.
 fn as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
     use crate::hcp::mapping::Dialect;
     use std::borrow::Cow;
     let dialect = call.route.backend.dialect;
     match call.op {
-        Operation::GetBucketAcl | Operation::GetObjectAcl if dialect == Dialect::Obs => {
+        // (The embedded store's, written by s3s, lists the grants before the owner and a
+        // party's DisplayName before its ID: written again in HCP's order.)
+        Operation::GetBucketAcl | Operation::GetObjectAcl
+            if matches!(dialect, Dialect::Obs | Dialect::Local) =>
+        {
             crate::request::validate::acl::as_s3_policy(body)
                 .ok()
                 .map(Cow::Owned)
