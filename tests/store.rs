@@ -2283,3 +2283,95 @@ async fn a_conditional_multi_delete_is_not_taken_for_a_plain_one() {
         assert_eq!(r.status, 200, "{condition}: deleted");
     }
 }
+
+/// The store's documents (written by s3s, each element's children in alphabetical order) are
+/// answered in HCP's order, as the manual's examples show it: the owner before the bucket list,
+/// a listing's fields before its entries, an entry's `Key` first, an owner's `ID` before its
+/// `DisplayName`, a delete's `Key` before its marker.
+#[tokio::test]
+async fn the_store_s_documents_are_in_hcp_s_order() {
+    let (gw, _dir) = on_the_store().await;
+    let bucket = gw.with_bucket("in-order").await;
+    let admin = (USER, PASSWORD);
+    let enabled = aws_sdk_s3::types::BucketVersioningStatus::Enabled;
+    set_versioning(&gw.client(), &bucket, enabled).await;
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/k"), &[], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let in_order = |text: &str, names: &[&str]| {
+        let mut at = 0;
+        for name in names {
+            let found = text[at..].find(name).map(|i| at + i);
+            at = found.unwrap_or_else(|| panic!("{name} out of order in {text}"));
+        }
+    };
+    let get = |target: String| {
+        let gw = &gw;
+        async move { as_user(gw, admin, "GET", &target, &[], b"").await.text() }
+    };
+    let listed = get("/".into()).await;
+    in_order(
+        &listed,
+        &[
+            "<Owner><ID>",
+            "<DisplayName>",
+            "<Buckets><Bucket><Name>",
+            "<CreationDate>",
+        ],
+    );
+    let entry = [
+        "<Contents><Key>k</Key><LastModified>",
+        "<ETag>",
+        "<Size>",
+        "<Owner><ID>",
+        "<DisplayName>",
+        "<StorageClass>",
+    ];
+    for query in ["", "?list-type=2&fetch-owner=true"] {
+        let listed = get(format!("/{bucket}{query}")).await;
+        in_order(
+            &listed,
+            &["<Name>", "<Prefix>", "<MaxKeys>", "<IsTruncated>"],
+        );
+        in_order(&listed, &entry);
+    }
+    let r = as_user(&gw, admin, "DELETE", &format!("/{bucket}/k"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let listed = get(format!("/{bucket}?versions")).await;
+    in_order(
+        &listed,
+        &["<Name>", "<KeyMarker>", "<MaxKeys>", "<IsTruncated>"],
+    );
+    in_order(
+        &listed,
+        &["<DeleteMarker><Key>k</Key><VersionId>", "<IsLatest>true"],
+    );
+    in_order(
+        &listed,
+        &[
+            "<Version><Key>k</Key><VersionId>",
+            "<IsLatest>false",
+            "<ETag>",
+            "<Size>",
+        ],
+    );
+    let doc = "<Delete><Object><Key>k</Key></Object></Delete>";
+    let md5 = content_md5(doc.as_bytes());
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &format!("/{bucket}?delete"),
+        &headers,
+        doc.as_bytes(),
+    )
+    .await;
+    in_order(
+        &r.text(),
+        &[
+            "<Deleted><Key>k</Key>",
+            "<DeleteMarker>true",
+            "<DeleteMarkerVersionId>",
+        ],
+    );
+}

@@ -6,6 +6,7 @@ use super::*;
 
 pub mod complete;
 mod long_complete;
+mod order;
 pub mod rewrite;
 pub(in crate::request) mod settle;
 mod versions;

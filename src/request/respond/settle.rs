@@ -287,6 +287,18 @@ fn logged_message(message: Option<&str>, log_keys: crate::config::LogKeys) -> St
 /// any other as it is.
 fn as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
     use crate::hcp::mapping::Dialect;
+    let rewritten = read_as_rewritten(call, body)?;
+    // (The embedded store's documents name their elements in s3s's order: HCP's then — after
+    // a version listing's entries are put in order, which reads s3s's two lists apart.)
+    if call.route.backend.dialect == Dialect::Local {
+        return super::order::in_hcp_order(&rewritten).map(std::borrow::Cow::Owned);
+    }
+    Some(rewritten)
+}
+
+/// [`as_rewritten`], the elements in the backend's order.
+fn read_as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
+    use crate::hcp::mapping::Dialect;
     use std::borrow::Cow;
     let dialect = call.route.backend.dialect;
     match call.op {
