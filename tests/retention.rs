@@ -152,9 +152,7 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
     let r = as_user(&gw, by_locker, "DELETE", &format!("/{bucket}/k"), &[], b"").await;
     r.assert_hcp_error(409, "OperationAborted");
     let doc = "<Delete><Object><Key>k</Key></Object><Object><Key>free</Key></Object></Delete>";
-    let md5 = content_md5(doc.as_bytes());
-    let (multi, headers) = (format!("/{bucket}?delete"), [("content-md5", md5.as_str())]);
-    let r = as_user(&gw, by_locker, "POST", &multi, &headers, doc.as_bytes()).await;
+    let r = multi_delete(&gw, by_locker, &bucket, doc).await;
     let text = r.text();
     assert!(
         text.contains("<Key>k</Key><Code>OperationAborted"),

@@ -2275,9 +2275,7 @@ async fn a_conditional_multi_delete_is_not_taken_for_a_plain_one() {
         "<Size>1</Size>".to_string(),
     ] {
         let doc = format!("<Delete><Object><Key>k</Key>{condition}</Object></Delete>");
-        let md5 = content_md5(doc.as_bytes());
-        let (multi, headers) = (format!("/{bucket}?delete"), [("content-md5", md5.as_str())]);
-        let r = as_user(&gw, admin, "POST", &multi, &headers, doc.as_bytes()).await;
+        let r = multi_delete(&gw, admin, &bucket, &doc).await;
         r.assert_hcp_error(501, "NotImplemented");
         let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
         assert_eq!(r.status, 200, "{condition}: deleted");
@@ -2355,17 +2353,7 @@ async fn the_store_s_documents_are_in_hcp_s_order() {
         ],
     );
     let doc = "<Delete><Object><Key>k</Key></Object></Delete>";
-    let md5 = content_md5(doc.as_bytes());
-    let headers = [("content-md5", md5.as_str())];
-    let r = as_user(
-        &gw,
-        admin,
-        "POST",
-        &format!("/{bucket}?delete"),
-        &headers,
-        doc.as_bytes(),
-    )
-    .await;
+    let r = multi_delete(&gw, admin, &bucket, doc).await;
     in_order(
         &r.text(),
         &[

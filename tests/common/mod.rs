@@ -857,6 +857,19 @@ pub async fn bytes_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
+/// A multi-object delete of `bucket` as `who`, its document with its Content-MD5.
+pub async fn multi_delete(
+    gw: &TestGateway,
+    who: (&str, &str),
+    bucket: &str,
+    doc: &str,
+) -> raw::RawResponse {
+    let md5 = content_md5(doc.as_bytes());
+    let headers = [("content-md5", md5.as_str())];
+    let target = format!("/{bucket}?delete");
+    as_user(gw, who, "POST", &target, &headers, doc.as_bytes()).await
+}
+
 /// One raw request signed for `user` (SigV4, unsigned payload) with `headers` and `body`.
 pub async fn as_user(
     gw: &TestGateway,
