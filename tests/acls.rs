@@ -1910,6 +1910,25 @@ async fn a_revoked_grant_is_not_made_lasting_through_another_replica() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = status_of(&second, Some(BOB), "GET", &listing, &[]).await;
     assert_eq!(status, 403, "{body}");
+    // Nor through a grant the change gives, which the caller must hold now: Bob may change
+    // the object's ACL (the bucket's WRITE_ACP) and read it (its own READ, revoked through
+    // the second replica after the first cached it).
+    let write_acp = [("x-amz-grant-write-acp", "emailAddress=bob")];
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &at, &write_acp).await;
+    assert_eq!(status, 200, "{body}");
+    let object = format!("/{bucket}/k");
+    let r = as_user(&second, (DAVE, PASSWORD), "PUT", &object, &[], b"dave's").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let object_acl = format!("{object}?acl");
+    let read = [("x-amz-grant-read", "emailAddress=bob")];
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &object_acl, &read).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&first, Some(BOB), "GET", &object, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &object_acl, &private).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&first, Some(BOB), "PUT", &object_acl, &read).await;
+    assert_eq!(status, 403, "{body}");
 }
 
 /// An ACL document naming its owner without an `ID` (HCP: "required in the context of the

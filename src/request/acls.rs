@@ -376,16 +376,28 @@ impl Gateway {
         caller: Option<&Owner>,
         needed: &[Permission],
     ) -> Result<Judged, HcpError> {
+        // A change of an ACL makes what the caller holds lasting (it may grant only that, and
+        // the new ACL replaces the old): judged on the ACLs as they are now, never a reading
+        // another replica's revocation may have made stale.
+        let fresh = needed.contains(&Permission::WriteAcl);
+        self.judge_reading(at, (object, fresh), caller, needed)
+            .await
+    }
+
+    /// [`judge`](Self::judge), on the ACLs read now where `fresh` (else the last seconds').
+    async fn judge_reading(
+        &self,
+        at: At<'_>,
+        (object, fresh): (Option<Option<&str>>, bool),
+        caller: Option<&Owner>,
+        needed: &[Permission],
+    ) -> Result<Judged, HcpError> {
         let denied = || {
             authorize::denied()
                 .with_message("Neither the permissions nor an ACL allow this request.")
         };
         // A bucket that is not there has no ACL: HCP's 404, before anything is kept of it
         // (whether a bucket exists is no secret: creating it would say 409).
-        // A change of an ACL makes what the caller holds lasting (it may grant only that, and
-        // the new ACL replaces the old): judged on the ACLs as they are now, never a reading
-        // another replica's revocation may have made stale.
-        let fresh = needed.contains(&Permission::WriteAcl);
         let Some(bucket) = self.bucket_acl(at, fresh).await.map_err(unavailable)? else {
             let name = at.target.bucket.as_deref().unwrap_or_default();
             return Err(HcpError::new(HcpCode::NoSuchBucket).with_bucket(name));
@@ -1053,8 +1065,10 @@ impl Gateway {
             }
         }
         let object = acts_on_its_object(op, params).then(|| params.get("versionId"));
-        // (Refused or unreadable: the permissions' answer stands.)
-        if let Ok(judged) = self.judge(at, object, caller, &lacking).await {
+        // (Refused or unreadable: the permissions' answer stands. Read now: what it grants is
+        // made lasting by the change, `judge`.)
+        let judged = self.judge_reading(at, (object, true), caller, &lacking);
+        if let Ok(judged) = judged.await {
             held.extend(judged.held);
         }
         check_grantable(granted, held)
