@@ -141,6 +141,9 @@ pub fn may_grant_to_users(op: Operation) -> bool {
 pub struct Needed {
     pub on_target: Vec<Permission>,
     pub source_read: bool,
+    /// Judged on the bucket alone (its owner and ACL), never an object's: HCP's privileged
+    /// delete needs "delete or purge permission for the bucket".
+    pub bucket_only: bool,
 }
 
 impl Needed {
@@ -341,7 +344,8 @@ impl Gateway {
                 ..Judged::default()
             });
         }
-        let object = acts_on_its_object(op, params).then(|| params.get("versionId"));
+        let object = (acts_on_its_object(op, params) && !needed.bucket_only)
+            .then(|| params.get("versionId"));
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
         let mut judged = match self.judge(at, object, caller, &needed.on_target).await {
             // HCP: a multi-object delete needs "delete permission for the bucket containing
@@ -351,7 +355,8 @@ impl Gateway {
             Err(e)
                 if op == Operation::DeleteObjects
                     && e.code == HcpCode::AccessDenied
-                    && caller.is_some() =>
+                    && caller.is_some()
+                    && !needed.bucket_only =>
             {
                 return Ok(Judged {
                     each_object: true,

@@ -110,11 +110,10 @@ pub fn missing_for_acl(
             missing.push(p);
         }
     }
-    // HCP's privileged delete needs "delete or purge permission for the bucket": an object's
-    // owner or ACL lets an ordinary delete through, never a privileged one.
-    if missing.contains(&Permission::Delete) && privileged_delete(op, &req.headers, tenant) {
-        return None;
-    }
+    // HCP's privileged delete needs "delete or purge permission for the bucket": the bucket's
+    // owner or ACL may give it (its creator holds delete; WRITE gives write and delete), an
+    // object's owner or ACL lets an ordinary delete through, never a privileged one.
+    let bucket_only = privileged_delete(op, &req.headers, tenant);
     // HCP: creating a bucket needs no permission beyond being allowed to create it; its
     // creator owns it, with full control, and may give it an ACL at once. Likewise an
     // authenticated user storing an object owns the new object (manual 779) and may give it
@@ -152,6 +151,7 @@ pub fn missing_for_acl(
     let needed = crate::request::acls::Needed {
         on_target: missing,
         source_read,
+        bucket_only,
     };
     if !grantable || (needed.is_empty() && creator.is_none()) {
         return None;
@@ -824,7 +824,7 @@ mod tests {
     fn on_target(perms: &[Permission]) -> crate::request::acls::Needed {
         crate::request::acls::Needed {
             on_target: perms.to_vec(),
-            source_read: false,
+            ..Default::default()
         }
     }
 
@@ -879,8 +879,8 @@ mod tests {
     }
 
     /// HCP's privileged delete needs delete or purge permission for the bucket (manual: "provided
-    /// that you also have delete or purge permission for the bucket"): never left to an object's
-    /// owner or ACL, which let an ordinary delete through. Purge includes delete.
+    /// that you also have delete or purge permission for the bucket"): left to the bucket's owner
+    /// and ACL, never an object's, which let an ordinary delete through. Purge includes delete.
     #[test]
     fn a_privileged_delete_needs_delete_for_the_bucket() {
         let mut tenant = records_tenant();
@@ -893,15 +893,21 @@ mod tests {
             missing_for_acl(&privileged, &tenant, op, &plain, &object),
             Some(on_target(&[Permission::Delete]))
         );
+        // Left to the bucket's owner and ACL alone, never the object's.
+        let asked = request("DELETE", "/own-b/k", &[("x-hcp-privileged", "audit")]);
+        assert_eq!(
+            missing_for_acl(&privileged, &tenant, op, &asked, &object),
+            Some(crate::request::acls::Needed {
+                on_target: vec![Permission::Delete],
+                bucket_only: true,
+                ..Default::default()
+            })
+        );
         for how in [
             ("x-hcp-privileged", "audit"),
             ("x-amz-bypass-governance-retention", "true"),
         ] {
             let asked = request("DELETE", "/own-b/k", &[how]);
-            assert_eq!(
-                missing_for_acl(&privileged, &tenant, op, &asked, &object),
-                None
-            );
             let purger = user_allowed(&[Permission::Purge, Permission::Privileged]);
             let bypasser = user_allowed(&[
                 Permission::Purge,
@@ -928,8 +934,8 @@ mod tests {
         assert_eq!(
             missing_for_acl(&writer, &tenant, Operation::CopyObject, &copy, &own),
             Some(Needed {
-                on_target: vec![],
-                source_read: true
+                source_read: true,
+                ..Needed::default()
             })
         );
         let admin = user_allowed(&[Permission::Admin]);
