@@ -620,11 +620,12 @@ async fn a_create_whose_answer_was_lost_is_the_creator_s() {
 /// A DeleteBucket whose answer was lost (the bucket deleted) is sent again by the gateway and
 /// finds no bucket: the first try deleted it, so it is answered 204 and the bucket's records
 /// go with it — another user then creates the name as his (before: 404 NoSuchBucket, the
-/// owner's records left behind, the name held by them: 409 BucketAlreadyExists).
+/// owner's records left behind, the name held by them: 409 BucketAlreadyExists). A bucket
+/// that was never there stays 404.
 #[tokio::test]
 async fn a_delete_whose_answer_was_lost_is_a_delete() {
     let records = unique_bucket("gw-records");
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, dir_never) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let Some(entry) = Backend::Moto.config_entry(&dir.path().join("data")) else {
         return;
     };
@@ -648,6 +649,29 @@ async fn a_delete_whose_answer_was_lost_is_a_delete() {
     assert!(view.keys(&records).await.is_empty(), "records left");
     let r = as_user(&gw, (BOB, PASSWORD), "PUT", &target, &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // A bucket that was never there is not deleted by a lost try: 404 all the same.
+    let never = unique_bucket("never-there");
+    let (front, lost) = lossy_front(at, format!("DELETE /{never}/ ")).await;
+    let entry = Backend::Moto
+        .config_entry(&dir_never.path().join("data"))
+        .unwrap();
+    let entry = entry.replace(&format!("{endpoint:?}"), &format!("\"http://{front}\""));
+    let text = keeping_owners(("", &records), "", &entry);
+    let gw = start_text(&text, dir_never, Backend::Moto).await;
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "DELETE",
+        &format!("/{never}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert!(
+        lost.load(std::sync::atomic::Ordering::SeqCst),
+        "the answer was lost"
+    );
+    r.assert_hcp_error(404, "NoSuchBucket");
 }
 
 /// Where the tenant keeps no owners the gateway never looked for the bucket before sending:

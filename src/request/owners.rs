@@ -158,6 +158,13 @@ pub struct OwnerChange {
     to: Option<Owner>,
 }
 
+impl OwnerChange {
+    /// Whether the bucket had an owner on record when the change began (it was there).
+    pub fn had_owner(&self) -> bool {
+        self.before.is_some()
+    }
+}
+
 /// Whether `op` asks who the caller is as an owner (the rest never read it: no hashing for them).
 pub fn needs_caller(op: Operation) -> bool {
     matches!(

@@ -1042,11 +1042,14 @@ fn rewrite_copies(op: Operation, pretty: bool) -> usize {
 }
 /// Whether a backend's answer to a request tried again after its first try's answer was lost
 /// may be that first try's doing: a CreateBucket's 409 (the bucket made, where the tenant keeps
-/// owners), a DeleteBucket's 404 (the bucket deleted).
+/// owners), a DeleteBucket's 404 (the bucket deleted — one the records named an owner of when
+/// the delete began: a first try the backend never read, on a connection it had closed, finds
+/// a bucket that was never there 404 all the same).
 fn after_a_lost_try(call: &Call<'_>, status: u16) -> bool {
+    let change = call.guards.owner_change.as_ref();
     match call.op {
-        Operation::CreateBucket => status == 409 && call.guards.owner_change.is_some(),
-        Operation::DeleteBucket => status == 404,
+        Operation::CreateBucket => status == 409 && change.is_some(),
+        Operation::DeleteBucket => status == 404 && change.is_some_and(|c| c.had_owner()),
         _ => false,
     }
 }
