@@ -37,12 +37,20 @@ permissions = [{{ tenant = "t", buckets = "{u}-*", allow = ["all"] }}]
 username = "{DAVE}"
 password = "{PASSWORD}"
 permissions = [{{ tenant = "t", buckets = "{DAVE}-*", allow = ["admin", "write-acl"] }}]
+
+[[users]]
+username = "{ERIN}"
+password = "{PASSWORD}"
+permissions = [{{ tenant = "t", buckets = "{DAVE}-*", allow = ["write-acl"] }}]
 "#
     ));
     text
 }
 
 const DAVE: &str = "dave";
+
+/// Erin may change ACLs in Dave's buckets, nothing more of her own.
+const ERIN: &str = "erin";
 
 /// A bucket's owner holds full control whatever its permissions lack (HCP), and may grant it.
 #[tokio::test]
@@ -1928,6 +1936,27 @@ async fn a_revoked_grant_is_not_made_lasting_through_another_replica() {
     let (status, body) = status_of(&second, Some(DAVE), "PUT", &object_acl, &private).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = status_of(&first, Some(BOB), "PUT", &object_acl, &read).await;
+    assert_eq!(status, 403, "{body}");
+    // Nor through a metadata change that sets an ACL, by a user whose write-acl is her own:
+    // the write the change needs is judged on the ACL as it is now.
+    let erins = format!("/{bucket}/e");
+    let r = as_user(&second, (DAVE, PASSWORD), "PUT", &erins, &[], b"dave's").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let erins_acl = format!("{erins}?acl");
+    let full = [("x-amz-grant-full-control", "emailAddress=erin")];
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &erins_acl, &full).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&first, Some(ERIN), "GET", &erins, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_of(&second, Some(DAVE), "PUT", &erins_acl, &private).await;
+    assert_eq!(status, 200, "{body}");
+    let source = erins.clone();
+    let edit = [
+        ("x-amz-copy-source", source.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-grant-full-control", "emailAddress=erin"),
+    ];
+    let (status, body) = status_of(&first, Some(ERIN), "PUT", &erins, &edit).await;
     assert_eq!(status, 403, "{body}");
 }
 

@@ -347,7 +347,23 @@ impl Gateway {
         let object = (acts_on_its_object(op, params) && !needed.bucket_only)
             .then(|| params.get("versionId"));
         let pinned = matches!(op, Operation::GetObject | Operation::HeadObject);
-        let mut judged = match self.judge(at, object, caller, &needed.on_target).await {
+        // What it holds, a request that sets an ACL may grant (and makes lasting): judged on
+        // the ACLs as they are now (`judge`), whatever it lacks — its grants to users (taken
+        // out of its headers into `acl_change`), to groups, or a canned ACL.
+        let grants_to_users = params
+            .effects
+            .acl_change
+            .as_ref()
+            .is_some_and(|c| !c.grants.is_empty());
+        let acl_headers = || {
+            crate::request::validate::acl::ACL_HEADERS
+                .iter()
+                .any(|h| req.headers.contains_key(*h))
+        };
+        let fresh = needed.on_target.contains(&Permission::WriteAcl)
+            || (sets_acl(op) && (grants_to_users || acl_headers()));
+        let judging = self.judge_reading(at, (object, fresh), caller, &needed.on_target);
+        let mut judged = match judging.await {
             // HCP: a multi-object delete needs "delete permission for the bucket containing
             // the objects or for the objects themselves" — judged object by object for a user
             // of the tenant (an anonymous caller the bucket refuses is refused whole, its
