@@ -2149,3 +2149,34 @@ async fn a_read_s_conditions_reach_the_backend_as_judged() {
     );
     gw.stop().await;
 }
+
+/// `max-keys=0` (HCP takes 0 through 2,147,483,647) answers an empty page that is not cut
+/// off, whatever the backend lists — Huawei OBS answers up to 1,000 entries, truncated (before:
+/// passed on, entries and next marker with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_entries_are_listed_for_max_keys_zero() {
+    let (gw, server) = start_with_dialect(Vendor::Obs, "").await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    // (A backend's truncated pages with entries, whatever max-keys it was asked.)
+    server.respond_to("GET", "minio-pages");
+    for listing in [
+        "/bkt?max-keys=0",
+        "/bkt?list-type=2&max-keys=0",
+        "/bkt?versions&max-keys=0",
+    ] {
+        let r = common::raw::send_signed(&addr, (&ak, &sk), "GET", listing, b"").await;
+        assert_eq!(r.status, 200, "{listing}: {}", r.text());
+        let text = r.text();
+        for entry in ["<Contents>", "<Version>", "<Next", "<KeyCount>2"] {
+            assert!(!text.contains(entry), "{listing}: {text}");
+        }
+        assert!(text.contains("<IsTruncated>false</IsTruncated>"), "{text}");
+    }
+    let r = common::raw::send_signed(&addr, (&ak, &sk), "GET", "/bkt?max-keys=2", b"").await;
+    assert!(r.text().contains("<Contents>"), "{}", r.text());
+    // (`+0` is 0 as validation reads it, and echoed so: an empty page too.)
+    let r = common::raw::send_signed(&addr, (&ak, &sk), "GET", "/bkt?max-keys=%2B0", b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("<Contents>"), "{}", r.text());
+}

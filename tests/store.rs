@@ -2285,7 +2285,7 @@ async fn a_conditional_multi_delete_is_not_taken_for_a_plain_one() {
 /// The store's documents (written by s3s, each element's children in alphabetical order) are
 /// answered in HCP's order, as the manual's examples show it: the owner before the bucket list,
 /// a listing's fields before its entries, an entry's `Key` first, an owner's `ID` before its
-/// `DisplayName`, a delete's `Key` before its marker.
+/// `DisplayName`, a delete's `Key` before its marker, an upload's parties after its id.
 #[tokio::test]
 async fn the_store_s_documents_are_in_hcp_s_order() {
     let (gw, _dir) = on_the_store().await;
@@ -2360,6 +2360,30 @@ async fn the_store_s_documents_are_in_hcp_s_order() {
             "<Deleted><Key>k</Key>",
             "<DeleteMarker>true",
             "<DeleteMarkerVersionId>",
+        ],
+    );
+    // An upload's parties, which the store leaves out, in their place too.
+    let (id, _) = upload_parts(&gw.client(), &bucket, "m", &[1]).await;
+    let parts = get(format!("/{bucket}/m?uploadId={id}")).await;
+    in_order(
+        &parts,
+        &[
+            "<UploadId>",
+            "<Initiator><ID>",
+            "<Owner><ID>",
+            "<StorageClass>",
+            "<Part>",
+        ],
+    );
+    let uploads = get(format!("/{bucket}?uploads")).await;
+    in_order(
+        &uploads,
+        &[
+            "<Upload><Key>m</Key><UploadId>",
+            "<Initiator>",
+            "<Owner>",
+            "<StorageClass>",
+            "<Initiated>",
         ],
     );
 }

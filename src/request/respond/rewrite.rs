@@ -1990,7 +1990,13 @@ pub fn rewrite_xml(
     route: &Route<'_>,
     rewrites: &Rewrites<'_>,
 ) -> Option<Bytes> {
-    let flat = rewritten(body, op, route, rewrites)?;
+    let mut flat = rewritten(body, op, route, rewrites)?;
+    // The embedded store's documents name each element's children in s3s's (alphabetical)
+    // order: HCP's, once the rewrite has added what the store leaves out (an upload's parties)
+    // and before any indenting.
+    if route.backend.dialect == crate::hcp::mapping::Dialect::Local {
+        flat = super::order::in_hcp_order(&flat)?;
+    }
     // (Its length is what it holds: counted so while the client reads it.)
     let mut doc = match rewrites.pretty {
         true => indented(&flat)?,

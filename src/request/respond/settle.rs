@@ -287,21 +287,10 @@ fn logged_message(message: Option<&str>, log_keys: crate::config::LogKeys) -> St
 /// any other as it is.
 fn as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
     use crate::hcp::mapping::Dialect;
-    let rewritten = read_as_rewritten(call, body)?;
-    // (The embedded store's documents name their elements in s3s's order: HCP's then — after
-    // a version listing's entries are put in order, which reads s3s's two lists apart.)
-    if call.route.backend.dialect == Dialect::Local {
-        return super::order::in_hcp_order(&rewritten).map(std::borrow::Cow::Owned);
-    }
-    Some(rewritten)
-}
-
-/// [`as_rewritten`], the elements in the backend's order.
-fn read_as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
-    use crate::hcp::mapping::Dialect;
     use std::borrow::Cow;
     let dialect = call.route.backend.dialect;
     match call.op {
+        _ if asks_no_entries(call) => no_entries(body).map(Cow::Owned),
         // (The embedded store's, written by s3s, lists the grants before the owner and a
         // party's DisplayName before its ID: written again in HCP's order.)
         Operation::GetBucketAcl | Operation::GetObjectAcl
@@ -324,9 +313,90 @@ fn read_as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow:
     }
 }
 
+/// Whether a listing asks for no entries (`max-keys=0`, which HCP takes).
+fn asks_no_entries(call: &Call<'_>) -> bool {
+    // (As validation read it: `00` and `+0` are 0 too.)
+    let zero = |v: &str| v.parse::<u64>() == Ok(0);
+    matches!(call.op.page_size(), Some(("max-keys", _)))
+        && call.params.get("max-keys").is_some_and(zero)
+}
+
+/// A listing's answer to `max-keys=0`: S3's empty page, not truncated, whatever entries the
+/// backend gave (Huawei OBS answers up to 1,000 and says it is cut off); `None` where it
+/// cannot be read.
+fn no_entries(body: &[u8]) -> Option<Vec<u8>> {
+    use quick_xml::events::{BytesText, Event};
+    const DROPPED: [&[u8]; 8] = [
+        b"Contents",
+        b"CommonPrefixes",
+        b"Version",
+        b"DeleteMarker",
+        b"NextMarker",
+        b"NextContinuationToken",
+        b"NextKeyMarker",
+        b"NextVersionIdMarker",
+    ];
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(body.len()));
+    let (mut depth, mut replaced) = (0usize, None);
+    loop {
+        let event = reader.read_event().ok()?;
+        match &event {
+            Event::Eof => break,
+            Event::Start(e) if depth == 1 && DROPPED.contains(&e.local_name().as_ref()) => {
+                reader.read_to_end(e.name()).ok()?;
+                continue;
+            }
+            Event::Empty(e) if depth == 1 && DROPPED.contains(&e.local_name().as_ref()) => {
+                continue;
+            }
+            Event::Start(e) => {
+                depth += 1;
+                replaced = match e.local_name().as_ref() {
+                    b"IsTruncated" if depth == 2 => Some("false"),
+                    b"KeyCount" if depth == 2 => Some("0"),
+                    _ => None,
+                };
+            }
+            Event::End(_) => {
+                depth = depth.checked_sub(1)?;
+                replaced = None;
+            }
+            Event::Text(_) => {
+                if let Some(text) = replaced {
+                    writer.write_event(Event::Text(BytesText::new(text))).ok()?;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        writer.write_event(event).ok()?;
+    }
+    Some(writer.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `max-keys=0` answers an empty page whatever the backend listed (OBS: up to 1,000 entries,
+    /// truncated): no entries, no marker to go on with, not truncated; the rest as it was.
+    #[test]
+    fn no_entries_is_an_empty_page() {
+        let obs = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><Name>b</Name><Prefix></Prefix><NextMarker>b</NextMarker><KeyCount>2</KeyCount><MaxKeys>0</MaxKeys><IsTruncated>true</IsTruncated><Contents><Key>a</Key><Owner><ID>o</ID></Owner></Contents><Contents><Key>b</Key></Contents><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes><CommonPrefixes/></ListBucketResult>";
+        let page = String::from_utf8(no_entries(obs.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            page,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><Name>b</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>0</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>"
+        );
+        let versions = "<ListVersionsResult><Name>b</Name><NextKeyMarker>k</NextKeyMarker><NextVersionIdMarker>v</NextVersionIdMarker><IsTruncated>true</IsTruncated><Version><Key>k</Key></Version><DeleteMarker><Key>k</Key></DeleteMarker></ListVersionsResult>";
+        let page = String::from_utf8(no_entries(versions.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            page,
+            "<ListVersionsResult><Name>b</Name><IsTruncated>false</IsTruncated></ListVersionsResult>"
+        );
+        assert!(no_entries(b"<ListBucketResult><Contents>").is_none());
+    }
 
     /// A backend's message names what it likes, the object among them: logged only where keys
     /// are.
