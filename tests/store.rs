@@ -2387,3 +2387,39 @@ async fn the_store_s_documents_are_in_hcp_s_order() {
         ],
     );
 }
+
+/// s3s-fs keeps no versions and reads no version id: a DELETE naming one (but `null`) names no
+/// version — HCP's 204, nothing deleted (before: the object deleted) —, and a multi-object
+/// delete naming one is 501, nothing deleted.
+#[tokio::test]
+async fn s3s_fs_deletes_no_object_for_a_version_it_never_gave() {
+    let Some((gw, _s3, bucket)) = start_with_bucket(Backend::S3sFs, "no-versions").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    let status = |method: &'static str, target: String| {
+        let gw = &gw;
+        async move { as_user(gw, admin, method, &target, &[], b"").await.status }
+    };
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"kept").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        status("DELETE", format!("{target}?versionId=123")).await,
+        204
+    );
+    assert_eq!(status("HEAD", target.clone()).await, 200);
+    let doc = "<Delete><Object><Key>k</Key><VersionId>123</VersionId></Object></Delete>";
+    let r = multi_delete(&gw, admin, &bucket, doc).await;
+    r.assert_hcp_error(501, "NotImplemented");
+    assert_eq!(status("HEAD", target.clone()).await, 200);
+    assert_eq!(
+        status("DELETE", format!("{target}?versionId=null")).await,
+        204
+    );
+    assert_eq!(status("HEAD", target.clone()).await, 404);
+    // (A bucket that is not there is still 404.)
+    let missing = format!("/{}/k?versionId=123", unique_bucket("not-there"));
+    let r = as_user(&gw, admin, "DELETE", &missing, &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchBucket");
+}

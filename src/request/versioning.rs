@@ -178,6 +178,19 @@ impl Gateway {
         call: &Call<'_>,
         backend_s: bool,
     ) -> bool {
+        // s3s-fs keeps no versions and reads no version id: one named (but `null`, the object
+        // itself) names no version there — HCP's 204, nothing deleted — where s3s-fs would
+        // delete the object.
+        // (A bucket that is not there is s3s-fs's NoSuchBucket.)
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        let s3s_fs = call.route.backend.target.engine() == Some(crate::config::LocalEngine::S3sFs);
+        let named = call.params.get("versionId").filter(|v| *v != "null");
+        if call.op == Operation::DeleteObject && s3s_fs && named.is_some() {
+            return self.bucket_status(at).await == Some(200);
+        }
         let folder =
             call.route.tenant.folders && call.target.key().is_some_and(|k| k.ends_with(b"/"));
         if call.op != Operation::DeleteObject
@@ -187,10 +200,6 @@ impl Gateway {
         {
             return false;
         }
-        let at = At {
-            target: call.target,
-            route: call.route,
-        };
         // (Where the gateway keeps HCP's status, the backend keeps every version whatever it
         // is: a locked bucket.)
         let kept = kept_by_gateway(call.route.tenant) && self.lock_known(at).await == Some(true);

@@ -236,6 +236,16 @@ impl Gateway {
                 "Deleting objects on condition (ETag, LastModifiedTime, Size) is not offered here.",
             ));
         }
+        // (s3s-fs keeps no versions and reads no version id: it would delete the object.)
+        let s3s_fs = call.route.backend.target.engine() == Some(crate::config::LocalEngine::S3sFs);
+        if s3s_fs
+            && entries
+                .iter()
+                .any(|e| e.get("VersionId").is_some_and(|v| v != "null"))
+        {
+            return Err(HcpError::new(HcpCode::NotImplemented)
+                .with_message("This namespace keeps no versions to delete."));
+        }
         // First whether the caller may delete each: what it may not is not judged further
         // (its retention is none of the caller's business).
         let denied = match &call.deletes_each {
