@@ -1640,7 +1640,7 @@ impl Gateway {
                     // again: the backend had the whole request and may still be carrying it
                     // out — a copy sent again would be made twice. But for a CreateBucket, whose
                     // try again finds the bucket the first made the creator's:
-                    // `created_by_a_lost_try`.)
+                    // `done_by_a_lost_try`.)
                     let timed_out = e.etype() == &pingora::ErrorType::ReadTimedout
                         && call.op != Operation::CreateBucket;
                     if retriable && !timed_out {

@@ -287,45 +287,14 @@ impl Gateway {
         recorded
     }
 
-    /// A CreateBucket sent again after its first try's answer was lost, answered 409 by a
-    /// backend that refuses a repeated create (MinIO, OBS, AWS outside us-east-1), in a
-    /// namespace that keeps owners: where the bucket was absent in its owner's turn
-    /// (`owners_before`), the backend says it is the gateway's own (`BucketAlreadyOwnedByYou`),
-    /// and no creator has recorded it since, the bucket is the one the lost try created —
-    /// answered and recorded as created, not left without its owner. (A creator on another
-    /// replica racing it: the one recorded last owns it, as for any two creators,
-    /// `owners_after`.) Otherwise the 409 is answered as HCP's.
-    async fn created_by_a_lost_try(
-        &self,
-        s: &mut ServerSession,
-        x: &mut Exchange,
-        up: &mut Upstream,
-        call: &Call<'_>,
-        upstream: &ResponseHeader,
-    ) -> Flow {
-        let limit = self.cfg.max_buffered_response_bytes;
-        let mut held = self.held.hold_counted();
-        let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
-        if !self.lost_try_created(call, upstream, &body).await {
-            return self
-                .answer_document(s, x, call, upstream, (body, &mut held))
-                .await;
-        }
-        x.cause = Some("created by a try whose answer was lost".into());
-        let mut resp = ResponseHeader::build(200, Some(3)).expect("200");
-        resp.insert_header(http::header::CONTENT_LENGTH, "0")
-            .expect("static");
-        rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
-        let recorded = self.records_after(call, &resp).await;
-        self.acl_turn_done(call);
-        if let Err(e) = recorded {
-            return self.answer(s, x, e).await;
-        }
-        self.answer_own(s, x, resp, Bytes::new()).await
-    }
-
-    /// What a bucket's create or delete tried again found, where its first try may have done
-    /// it (`after_a_lost_try`).
+    /// A bucket's create or delete tried again after its first try's answer was lost, whose
+    /// try again finds what the first did: a create's 409 `BucketAlreadyOwnedByYou` where the
+    /// bucket is the gateway's lost try's (`lost_try_created`), answered and recorded as
+    /// created, not left without its owner (a creator on another replica racing it: the one
+    /// recorded last owns it, as for any two creators, `owners_after`); a delete's 404
+    /// `NoSuchBucket` (`after_a_lost_try`: of a bucket the records knew), answered as deleted
+    /// (HCP's 204) with its records (owner, ACLs) forgotten, never left for a bucket of the name
+    /// made again. Otherwise the answer is HCP's.
     async fn done_by_a_lost_try(
         &self,
         s: &mut ServerSession,
@@ -333,45 +302,44 @@ impl Gateway {
         up: &mut Upstream,
         (call, upstream): (&Call<'_>, &ResponseHeader),
     ) -> Flow {
-        match call.op {
-            Operation::CreateBucket => self.created_by_a_lost_try(s, x, up, call, upstream).await,
-            _ => self.deleted_by_a_lost_try(s, x, up, call, upstream).await,
-        }
-    }
-
-    /// A DeleteBucket tried again after its first try's answer was lost, whose try again finds
-    /// no bucket (`NoSuchBucket`): the first try deleted it — the bucket the caller was judged
-    /// to delete —, so it is answered as deleted (HCP's 204) and its records (owner, ACLs)
-    /// are forgotten with it, never left for a bucket of the name made again.
-    async fn deleted_by_a_lost_try(
-        &self,
-        s: &mut ServerSession,
-        x: &mut Exchange,
-        up: &mut Upstream,
-        call: &Call<'_>,
-        upstream: &ResponseHeader,
-    ) -> Flow {
         let limit = self.cfg.max_buffered_response_bytes;
         let mut held = self.held.hold_counted();
         let body = upstream::read_whole_body(&mut up.session, limit, &mut held).await;
-        let gone = body.as_ref().is_ok_and(|b| {
-            rewrite::read_backend_error(upstream, b).code.as_deref() == Some("NoSuchBucket")
-        });
-        if !gone {
+        let creating = call.op == Operation::CreateBucket;
+        let done = match creating {
+            true => self.lost_try_created(call, upstream, &body).await,
+            false => body.as_ref().is_ok_and(|b| {
+                rewrite::read_backend_error(upstream, b).code.as_deref() == Some("NoSuchBucket")
+            }),
+        };
+        if !done {
             return self
                 .answer_document(s, x, call, upstream, (body, &mut held))
                 .await;
         }
-        x.cause = Some("deleted by a try whose answer was lost".into());
-        let resp = ResponseHeader::build(204, Some(1)).expect("204");
-        if let Err(e) = self.records_after(call, &resp).await {
+        x.cause = Some("done by a try whose answer was lost".into());
+        let resp = match creating {
+            true => {
+                let mut resp = ResponseHeader::build(200, Some(3)).expect("200");
+                resp.insert_header(http::header::CONTENT_LENGTH, "0")
+                    .expect("static");
+                rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
+                resp
+            }
+            false => ResponseHeader::build(204, Some(1)).expect("204"),
+        };
+        let recorded = self.records_after(call, &resp).await;
+        if creating {
+            self.acl_turn_done(call);
+        }
+        if let Err(e) = recorded {
             return self.answer(s, x, e).await;
         }
         self.answer_own(s, x, resp, Bytes::new()).await
     }
 
     /// Whether a repeated create's 409 (`body`) is the gateway's own lost try's bucket: see
-    /// [`Gateway::created_by_a_lost_try`].
+    /// [`Gateway::done_by_a_lost_try`].
     async fn lost_try_created(
         &self,
         call: &Call<'_>,
