@@ -160,14 +160,18 @@ const ORDERS: &[(&str, &[&[&str]])] = &[
     ),
 ];
 
-/// A child's rank under `parent`: its place in HCP's order, `None` where `parent`'s children
-/// keep theirs.
-fn rank(parent: &[u8], child: &[u8]) -> Option<usize> {
+/// HCP's order of `parent`'s children (by local name), where it has one.
+fn order_of(parent: &[u8]) -> Option<&'static [&'static [&'static str]]> {
     let (_, order) = ORDERS.iter().find(|(p, _)| p.as_bytes() == parent)?;
+    Some(order)
+}
+
+/// A child's place in `order`; one it does not name goes last.
+fn rank(order: &[&[&str]], child: &[u8]) -> usize {
     let place = order
         .iter()
         .position(|names| names.iter().any(|n| n.as_bytes() == child));
-    Some(place.unwrap_or(order.len()))
+    place.unwrap_or(order.len())
 }
 
 /// One node of a document read whole.
@@ -180,17 +184,6 @@ enum Node {
     Empty(BytesStart<'static>),
     /// Anything else (text as it was escaped, a declaration), as it came.
     Other(Event<'static>),
-}
-
-impl Node {
-    fn local_name(&self) -> Option<Vec<u8>> {
-        match self {
-            Node::Element { start, .. } | Node::Empty(start) => {
-                Some(start.local_name().as_ref().to_vec())
-            }
-            Node::Other(_) => None,
-        }
-    }
 }
 
 /// `body` with the children of the elements HCP orders in HCP's order; `None` where it is not
@@ -232,11 +225,19 @@ pub(super) fn in_hcp_order(body: &[u8]) -> Option<Vec<u8>> {
 
 /// `children` of `parent` in HCP's order, where it has one and they are elements alone.
 fn arrange(parent: &[u8], children: &mut [Node]) {
-    let mixed = children.iter().any(|c| matches!(c, Node::Other(_)));
-    if mixed || rank(parent, b"").is_none() {
+    let Some(order) = order_of(parent) else {
+        return;
+    };
+    if children.iter().any(|c| matches!(c, Node::Other(_))) {
         return;
     }
-    children.sort_by_key(|c| c.local_name().and_then(|n| rank(parent, &n)));
+    // (Each child ranked once; the sort is stable.)
+    children.sort_by_cached_key(|c| match c {
+        Node::Element { start, .. } | Node::Empty(start) => {
+            rank(order, start.local_name().as_ref())
+        }
+        Node::Other(_) => order.len(),
+    });
 }
 
 fn write(writer: &mut quick_xml::Writer<Vec<u8>>, node: &Node) -> Option<()> {
