@@ -389,7 +389,9 @@ impl Gateway {
 
     /// HCP's rule for what the permissions lack (`needed`) on `at`: its bucket's owner, its
     /// bucket's ACL, and where `object` (its version, if one is named) its object's ACL; the
-    /// ETag of the object judged, where its ACL was read.
+    /// ETag of the object judged, where its ACL was read. On the last seconds' reading of the
+    /// ACLs: a request that sets an ACL is judged on them read now (`check_acls`,
+    /// `check_granting`).
     pub(in crate::request) async fn judge(
         &self,
         at: At<'_>,
@@ -397,15 +399,13 @@ impl Gateway {
         caller: Option<&Owner>,
         needed: &[Permission],
     ) -> Result<Judged, HcpError> {
-        // A change of an ACL makes what the caller holds lasting (it may grant only that, and
-        // the new ACL replaces the old): judged on the ACLs as they are now, never a reading
-        // another replica's revocation may have made stale.
-        let fresh = needed.contains(&Permission::WriteAcl);
-        self.judge_reading(at, (object, fresh), caller, needed)
+        self.judge_reading(at, (object, false), caller, needed)
             .await
     }
 
-    /// [`judge`](Self::judge), on the ACLs read now where `fresh` (else the last seconds').
+    /// [`judge`](Self::judge), on the ACLs read now where `fresh`: a request that sets an ACL
+    /// makes what the caller holds lasting (it may grant only that, and the new ACL replaces
+    /// the old), never on a reading another replica's revocation may have made stale.
     async fn judge_reading(
         &self,
         at: At<'_>,
