@@ -512,7 +512,7 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
 }
 
 /// `x-amz-bypass-governance-retention: true`.
-fn bypass_asked(headers: &http::HeaderMap) -> bool {
+pub(crate) fn bypass_asked(headers: &http::HeaderMap) -> bool {
     headers
         .get("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))

@@ -280,10 +280,7 @@ fn privileged_delete_asked(req: &RequestHeader, mode: RetentionMode) -> Result<b
         Some(value) => privileged_delete(value, mode)?,
         None => false,
     };
-    let bypass = req
-        .headers
-        .get("x-amz-bypass-governance-retention")
-        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"));
+    let bypass = crate::request::authorize::bypass_asked(&req.headers);
     // (Where no HCP retention is kept, S3's bypass is S3's: it passes governance, as judged
     // against S3's own locks — `probes::check_retained`.)
     Ok(privileged || (mode != RetentionMode::Compliance && bypass))
