@@ -204,6 +204,43 @@ fn secrets_come_from_value_file_or_env() {
 }
 
 #[test]
+fn an_empty_password_is_refused_however_it_is_given() {
+    // Its secret key would be the MD5 of "", which anyone can sign with.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "\n").unwrap();
+    std::env::set_var("HCP_GW_TEST_EMPTY_PASSWORD", "");
+    let text = r#"
+        [[users]]
+        username = "u0"
+        password = ""
+        [[users]]
+        username = "u1"
+        password = { file = "pw" }
+        [[users]]
+        username = "u2"
+        password = { env = "HCP_GW_TEST_EMPTY_PASSWORD" }
+        [[users]]
+        username = "u3"
+        password = { value = "" }
+        [[users]]
+        username = "u4"
+        password = "p4ssword"
+        [[tenants]]
+        name = "t"
+        backend = "l"
+        [[backends]]
+        name = "l"
+        kind = "local"
+    "#;
+    let err = parse(text, dir.path()).unwrap_err();
+    for i in 0..4 {
+        let expected = format!("users[{i}].password must not be empty");
+        assert!(err.contains(&expected), "{err:?}");
+    }
+    assert_eq!(err.len(), 4, "{err:?}");
+}
+
+#[test]
 fn users_come_from_a_file_too() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -533,7 +533,14 @@ fn build_users(entries: &[UserEntry], base: &Path, errors: &mut Vec<String>) -> 
         let grants = build_grants(&label, &u.permissions, errors);
         let user = match (&u.username, &u.password, &u.access_key, &u.secret_key) {
             (Some(name), Some(pw), None, None) => {
-                resolve_secret(&format!("{label}.password"), pw, base, errors).map(|pw| {
+                let field = format!("{label}.password");
+                let pw = resolve_secret(&field, pw, base, errors);
+                // The secret key is the password's MD5: an empty password would make it the
+                // well-known MD5 of "" (HCP has no user without a password).
+                if pw.as_deref() == Some("") {
+                    errors.push(format!("{field} must not be empty"));
+                }
+                pw.filter(|pw| !pw.is_empty()).map(|pw| {
                     User::new(
                         Some(name.clone()),
                         hcp_access_key(name),
