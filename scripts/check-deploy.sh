@@ -88,8 +88,17 @@ if sidecars:
     assert gateway in sidecars and gateway.get("restartPolicy") == "Always", f"{sys.argv[2]}: the gateway is no native sidecar"
     assert "securityContext" not in pod, f"{sys.argv[2]}: a pod-wide securityContext binds the application"
     assert not [d for d in docs if d["kind"] == "NetworkPolicy"], f"{sys.argv[2]}: a NetworkPolicy polices the application's pod"
+else:
+    # The gateway never calls the Kubernetes API: its own pod holds no API token.
+    assert pod.get("automountServiceAccountToken") is False, f"{sys.argv[2]}: the pod mounts an API token"
 PY
 done
+python3 - deploy/kubernetes/standalone.yaml <<'PY' || fail "deploy/kubernetes/standalone.yaml mounts an API token"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+pod = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
+assert pod.get("automountServiceAccountToken") is False
+PY
 # The admin port (/metrics, /readyz naming unreachable backends) is never published with S3:
 # whatever service.type says, only a ClusterIP Service of its own carries it.
 for mode in standalone sidecar; do
