@@ -179,6 +179,16 @@ admin_listen = "0.0.0.0:8081"
 users = [{ username = 'u', 'password' = 's3cret' }]
 TOML
 refused "an inline password in an inline table" "config: password is written inline" --set-file "config=$work/inline-table.toml"
+# A secret source's `value` is inline too, however the table is written.
+for form in 'password = { value = "s3cret" }' 'password.value = "s3cret"' "upload_binding_secret = { 'value' = 's3cret' }" '[users.password]
+value = "s3cret"'; do
+  refused "a secret given as value ($form)" "config: a secret is written inline as { value = … }" --set-string "config=[server]
+listen = \"0.0.0.0:8080\"
+admin_listen = \"0.0.0.0:8081\"
+[[users]]
+username = \"u\"
+$form"
+done
 helm template gw "$chart" --set-string "config=[server]
 listen = \"0.0.0.0:8080\"
 admin_listen = \"0.0.0.0:8081\"

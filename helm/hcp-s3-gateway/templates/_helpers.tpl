@@ -54,12 +54,18 @@ the S3 listener in standalone mode, where the Service's traffic comes from outsi
 
 {{- /*
 The configuration is rendered into a ConfigMap, which more roles may read than Secrets: a
-secret written in it inline (a string, not `{ file = … }` or `{ env = … }`) is refused.
+secret written in it inline (a string or `{ value = … }`, not `{ file = … }` or `{ env = … }`) is
+refused.
 */ -}}
 {{- define "hcp-s3-gateway.checkSecrets" -}}
 {{- $inline := "(?m)^[^#\n]*\\b[\"']?(password|secret_key|security_token|upload_binding_secret)[\"']?\\s*=\\s*[\"']" -}}
 {{- $found := regexFind $inline .Values.config -}}
 {{- if $found -}}
 {{- fail (printf "config: %s is written inline; give it as { file = \"…\" } (a Secret mounted under secretMountPath) or { env = \"…\" }: the configuration is a ConfigMap" (regexFind "(password|secret_key|security_token|upload_binding_secret)" $found)) -}}
+{{- end -}}
+{{- /* A secret's source written as { value = "…" } (or password.value, or a [users.password] table) is inline too: `value` is a key of secret sources alone. */ -}}
+{{- $valued := "(?m)^[^#\n]*\\b[\"']?value[\"']?\\s*=\\s*[\"']" -}}
+{{- if regexMatch $valued .Values.config -}}
+{{- fail "config: a secret is written inline as { value = … }; give it as { file = \"…\" } (a Secret mounted under secretMountPath) or { env = \"…\" }: the configuration is a ConfigMap" -}}
 {{- end -}}
 {{- end -}}
