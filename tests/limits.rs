@@ -545,12 +545,26 @@ async fn a_refused_client_holds_no_connection_place() {
         (fields, &[]),
         b"x",
     ));
+    // Requests refused before anyone is known: a host naming no tenant, a method the service
+    // does not have, a bucket name that is no text, a preflight of the service.
+    let ghost = b"GET / HTTP/1.1\r\nHost: ghost.hcp.test\r\n\r\n".to_vec();
+    let no_method = format!("DELETE / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    let no_name = format!("GET /%FF/k HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    let preflight = format!(
+        "OPTIONS / HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://x.example\r\n\
+         Access-Control-Request-Method: GET\r\n\r\n"
+    )
+    .into_bytes();
     let mut refused = Vec::new();
-    for (what, head) in [
-        ("anonymous", &anonymous),
-        ("a wrong signature", &forged),
-        ("an anonymous form", &anonymous_form),
-        ("a form's wrong signature", &forged_form),
+    for (what, head, status) in [
+        ("anonymous", &anonymous, "403"),
+        ("a wrong signature", &forged, "403"),
+        ("an anonymous form", &anonymous_form, "403"),
+        ("a form's wrong signature", &forged_form, "403"),
+        ("a host naming no tenant", &ghost, "403 "),
+        ("a method the service has not", &no_method, "405"),
+        ("a bucket name that is no text", &no_name, "400"),
+        ("a preflight of the service", &preflight, "403"),
     ] {
         let mut c = TcpStream::connect(&addr).await.unwrap();
         c.write_all(head).await.unwrap();
@@ -561,8 +575,14 @@ async fn a_refused_client_holds_no_connection_place() {
             "{what}: the connection stayed open after the refusal"
         );
         let text = String::from_utf8_lossy(&answer).to_lowercase();
-        assert!(text.starts_with("http/1.1 403"), "{what}: {text}");
+        assert!(
+            text.starts_with(&format!("http/1.1 {status}")),
+            "{what}: {text}"
+        );
         assert!(text.contains("\r\nconnection: close\r\n"), "{what}: {text}");
+        if head == &preflight {
+            assert!(text.contains("cors is not enabled"), "{what}: {text}");
+        }
         refused.push(c);
     }
     // A refused upload's body, sent whole before its answer is read, is drained first: the

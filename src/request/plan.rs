@@ -47,6 +47,17 @@ fn check_copy_source(
     Ok(())
 }
 
+/// A request refused by addressing or classification, before anyone is known: its connection
+/// closes after the answer (a client refused costs only itself — no place of `max_connections`
+/// kept for it), and a browser's preflight gets the one refusal every preflight gets.
+fn refused_unknown(req: &pingora::http::RequestHeader, e: HcpError) -> HcpError {
+    if req.method == http::Method::OPTIONS && req.headers.contains_key(http::header::ORIGIN) {
+        respond::preflight_refused()
+    } else {
+        e.closing()
+    }
+}
+
 impl Gateway {
     /// The phases that decide, before any byte goes to a backend.
     pub(super) fn plan(
@@ -54,7 +65,9 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
     ) -> Result<Planned<'_>, HcpError> {
-        let Classified { target, query, op } = self.classify(s.req_header(), x)?;
+        let Classified { target, query, op } = self
+            .classify(s.req_header(), x)
+            .map_err(|e| refused_unknown(s.req_header(), e))?;
         x.operation = Some(op);
         x.sub_resource = classify::sub_resource(op, &query);
         let tenant = &self.cfg.tenants[&*target.tenant];
