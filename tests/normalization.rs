@@ -816,6 +816,103 @@ async fn cors_rules_are_read_again_only_after_their_own_change() {
     assert_eq!(reads(), before + 1, "not read again after a change");
 }
 
+/// Preflights that find a bucket's rules unread share one reading: a flood of them at a
+/// bucket whose rules just expired (anonymous, each on a connection of its own) costs the
+/// backend one `GET ?cors` and the gateway one document held, not one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflights_share_one_reading_of_the_rules() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.addr();
+    server.respond_to("GET", "slow-cors|300");
+    let preflight = vec![
+        ("host".to_string(), addr.clone()),
+        ("origin".to_string(), "https://app.example".to_string()),
+        (
+            "access-control-request-method".to_string(),
+            "GET".to_string(),
+        ),
+    ];
+    let asked: Vec<_> = (0..16)
+        .map(|_| {
+            let (addr, preflight) = (addr.clone(), preflight.clone());
+            tokio::spawn(async move { send(&addr, "OPTIONS", b"/bkt/k", &preflight, vec![]).await })
+        })
+        .collect();
+    for r in asked {
+        let r = r.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
+    let reads = server
+        .seen()
+        .iter()
+        .filter(|(m, t, _)| m == "GET" && t.contains("cors"))
+        .count();
+    assert_eq!(reads, 1, "the rules were read once for each preflight");
+    gw.stop().await;
+}
+
+/// HCP serves no preflight for the namespace names it reserves (rest, webdav, fcfs_data,
+/// browser, hs3, swift), path-style or virtual: the one refused preflight's 403, and no rule
+/// read — `/hs3/…` is HCP's own scheme's prefix, which a preflight cannot tell from a bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_preflight_is_served_for_hcp_s_reserved_names() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let addr = gw.addr();
+    server.respond_to("GET", "cors");
+    let preflight = |host: String| {
+        vec![
+            ("host".to_string(), host),
+            ("origin".to_string(), "https://app.example".to_string()),
+            (
+                "access-control-request-method".to_string(),
+                "GET".to_string(),
+            ),
+        ]
+    };
+    // (The rules let any origin GET: a bucket of another name is served.)
+    let r = send(
+        &addr,
+        "OPTIONS",
+        b"/bkt/k",
+        &preflight(addr.clone()),
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reads = || {
+        server
+            .seen()
+            .iter()
+            .filter(|(_, t, _)| t.contains("cors"))
+            .count()
+    };
+    assert_eq!(reads(), 1);
+    for name in ["rest", "webdav", "browser", "hs3", "swift", "WebDAV"] {
+        let path = format!("/{name}/k");
+        let r = send(
+            &addr,
+            "OPTIONS",
+            path.as_bytes(),
+            &preflight(addr.clone()),
+            vec![],
+        )
+        .await;
+        r.assert_hcp_error(403, "AccessDenied");
+        assert!(
+            r.text().contains("CORS is not enabled"),
+            "{name}: {}",
+            r.text()
+        );
+        let host = format!("{}.t.hcp.test", name.to_lowercase());
+        let r = send(&addr, "OPTIONS", b"/k", &preflight(host), vec![]).await;
+        r.assert_hcp_error(403, "AccessDenied");
+        assert_eq!(r.header("access-control-allow-origin"), None, "{name}");
+    }
+    assert_eq!(reads(), 1, "{:?}", server.seen());
+    gw.stop().await;
+}
+
 /// Rules the backend cannot give (`GET ?cors` 500): a preflight is the one 403, an actual
 /// request is answered without CORS headers (never the backend's own), and the failed reading
 /// is kept as briefly as rules are, so that each browser request does not ask again.

@@ -46,6 +46,11 @@ pub(super) struct RulesRead {
     rules: moka::sync::Cache<String, Reading>,
     changed: moka::sync::Cache<String, u64>,
     generation: std::sync::atomic::AtomicU64,
+    /// One reading of a bucket's rules at a time: requests that find them unread wait for
+    /// the reading under way and take what it read (a flood of anonymous preflights at a
+    /// bucket whose rules just expired costs one `GET ?cors`, and one document held, not one
+    /// each).
+    reads: super::owners::Turns,
 }
 
 /// How long a bucket's change is remembered: longer than any reading of its rules takes.
@@ -70,7 +75,18 @@ impl Default for RulesRead {
                 .time_to_live(CHANGE_KEPT)
                 .build(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            reads: super::owners::Turns::default(),
         }
+    }
+}
+
+impl RulesRead {
+    /// The rules kept for `key`, unless a change through this replica came after their
+    /// reading began.
+    fn kept(&self, key: &String) -> Option<Option<Arc<[Rule]>>> {
+        let (read_at, rules) = self.rules.get(key)?;
+        let changed = self.changed.get(key);
+        changed.is_none_or(|at| read_at > at).then_some(rules)
     }
 }
 
@@ -218,13 +234,16 @@ impl Gateway {
             return Ok(None);
         };
         let key = rules_key(route, bucket);
-        let generation = self.cors_rules.generation.load(Ordering::Acquire);
-        if let Some((read_at, rules)) = self.cors_rules.rules.get(&key) {
-            let changed = self.cors_rules.changed.get(&key);
-            if changed.is_none_or(|at| read_at > at) {
-                return Ok(rules);
-            }
+        if let Some(rules) = self.cors_rules.kept(&key) {
+            return Ok(rules);
         }
+        let turn = self.cors_rules.reads.of(key.clone());
+        let _turn = turn.lock().await;
+        // (Read while this request waited: rules that could not be read are kept as none.)
+        if let Some(rules) = self.cors_rules.kept(&key) {
+            return Ok(rules);
+        }
+        let generation = self.cors_rules.generation.load(Ordering::Acquire);
         let read = self.read_bucket_cors(target, route).await;
         let kept = read.as_ref().ok().cloned().flatten();
         self.cors_rules.rules.insert(key, (generation, kept));
@@ -352,6 +371,15 @@ impl Gateway {
             x.cause = Some("a preflight without Origin or Access-Control-Request-Method".into());
             return self.answer(s, x, super::respond::preflight_refused()).await;
         };
+        if asked
+            .0
+            .bucket
+            .as_deref()
+            .is_some_and(reserved_for_preflights)
+        {
+            x.cause = Some("a namespace name HCP serves no preflight for".into());
+            return self.answer(s, x, super::respond::preflight_refused()).await;
+        }
         let rules = match self.bucket_cors(asked.0, asked.1).await {
             Ok(Some(rules)) => rules,
             Ok(None) => {
@@ -381,6 +409,15 @@ impl Gateway {
         }
         super::Flow::KeepAlive
     }
+}
+
+/// The namespace names HCP serves no preflighted CORS request for, path-style or virtual
+/// (manual, "Unsupported namespace names for preflighted CORS requests") — `hs3` among them,
+/// the prefix of HCP's own scheme's URLs, which a preflight, never signed, cannot tell from a
+/// bucket's name.
+fn reserved_for_preflights(bucket: &str) -> bool {
+    const RESERVED: [&str; 6] = ["rest", "webdav", "fcfs_data", "browser", "hs3", "swift"];
+    RESERVED.iter().any(|r| bucket.eq_ignore_ascii_case(r))
 }
 
 /// The key of a bucket's rules: its backend and its name there.

@@ -12,7 +12,7 @@
 //! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
 //! result, in its namespace), `cors[|METHODS]` (a bucket's CORS configuration, in the vendor's namespace, one rule: any
 //! origin may GET, or the comma-separated METHODS; any other request an object's 200 with
-//! Access-Control-* headers of the server's own), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
+//! Access-Control-* headers of the server's own), `slow-cors|MS` (the same GET rule after MS), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
 //! `|empty` (a 201: Ceph RGW's with `rgw_s3_success_create_obj_status = 201`),
 //! `obs-native` (OBS's own signing and header names; its buckets keep versions),
 //! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
@@ -578,13 +578,16 @@ async fn serve(
             ];
             respond(&mut conn, 200, &own, b"data").await
         }
-        Some("cors") => {
+        Some("cors" | "slow-cors") => {
+            if directive[0] == "slow-cors" {
+                tokio::time::sleep(Duration::from_millis(directive[1].parse().unwrap())).await;
+            }
+            let methods = directive.get(1).filter(|_| directive[0] == "cors");
             let namespace = match vendor {
                 Vendor::Obs => "http://obs.myhwclouds.com/doc/2015-06-30/",
                 _ => "http://s3.amazonaws.com/doc/2006-03-01/",
             };
-            let methods: String = directive
-                .get(1)
+            let methods: String = methods
                 .map_or("GET", String::as_str)
                 .split(',')
                 .map(|m| format!("<AllowedMethod>{m}</AllowedMethod>"))
