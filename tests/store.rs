@@ -2069,8 +2069,44 @@ async fn cors_configurations_as_large_as_hcp_takes() {
     let r = common::raw::send_signed_with(&addr, (&ak, &sk), put, &md5, doc.as_bytes()).await;
     r.assert_hcp_error(400, "EntityTooLarge");
     assert_eq!(gw.backend_requests(), before, "reached the backend");
+    // Longer than `max_control_body_bytes` (4 MiB) too: the same answer, not MalformedXML.
+    let doc = format!(
+        "<CORSConfiguration>{}</CORSConfiguration>",
+        one.repeat(50_000)
+    );
+    let md5 = content_md5(doc.as_bytes());
+    let md5 = [("content-md5", md5.as_str())];
+    let r = common::raw::send_signed_with(&addr, (&ak, &sk), put, &md5, doc.as_bytes()).await;
+    r.assert_hcp_error(400, "EntityTooLarge");
+    assert_eq!(gw.backend_requests(), before, "reached the backend");
     let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
     assert_eq!(kept.cors_rules().len(), 150, "the rules kept were changed");
+}
+
+/// HCP's bound for a CORS configuration is its own: a gateway whose other documents are held
+/// to less (`max_control_body_bytes`) takes a configuration of up to 2.5 MB all the same.
+#[tokio::test]
+async fn a_cors_configuration_is_not_held_to_the_control_document_limit() {
+    let extra = "[limits]\nmax_control_body_bytes = 65536";
+    let gw = start_with(Backend::Store, "", extra).await.unwrap();
+    let s3 = gw.client();
+    let bucket = gw.with_bucket("bigrules").await;
+    let rule = |i: usize| {
+        aws_sdk_s3::types::CorsRule::builder()
+            .allowed_origins(format!("https://app{i:06}.example.com"))
+            .allowed_methods("GET")
+            .build()
+            .unwrap()
+    };
+    // (About 1 MB of rules.)
+    let config = aws_sdk_s3::types::CorsConfiguration::builder()
+        .set_cors_rules(Some((0..10_000).map(rule).collect()))
+        .build()
+        .unwrap();
+    let put = s3.put_bucket_cors().bucket(&bucket);
+    put.cors_configuration(config).send().await.unwrap();
+    let kept = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
+    assert_eq!(kept.cors_rules().len(), 10_000);
 }
 
 /// A complete's whole-object checksum (`x-amz-checksum-*`, sent on to the backend to check) is

@@ -468,11 +468,31 @@ pub async fn drain_request_body(
     Ok(total)
 }
 
-/// Reads a whole (small) request body through `verifier`, failing past `limit` bytes.
+/// How much of a whole body is read, and what a longer one is answered.
+#[derive(Clone, Copy)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub past: fn() -> crate::hcp::errors::HcpError,
+}
+
+impl BodyLimit {
+    /// A document the gateway reads whole: past `bytes`, 400 MalformedXML.
+    pub fn document(bytes: usize) -> BodyLimit {
+        BodyLimit {
+            bytes,
+            past: || {
+                crate::hcp::errors::HcpError::new(crate::hcp::errors::HcpCode::MalformedXML)
+                    .with_message("The XML you provided is larger than this gateway accepts.")
+            },
+        }
+    }
+}
+
+/// Reads a whole (small) request body through `verifier`, failing past `limit`.
 pub async fn read_request_body(
     downstream: &mut ServerSession,
     mut verifier: BodyVerifier,
-    limit: usize,
+    BodyLimit { bytes: limit, past }: BodyLimit,
     pace: BodyPace,
     held: &mut crate::request::held::Held,
 ) -> Result<Bytes, BodyError> {
@@ -496,10 +516,7 @@ pub async fn read_request_body(
         for piece in released.drain(..) {
             total += piece.len();
             if total > limit {
-                return Err(BodyError::Rejected(
-                    crate::hcp::errors::HcpError::new(crate::hcp::errors::HcpCode::MalformedXML)
-                        .with_message("The XML you provided is larger than this gateway accepts."),
-                ));
+                return Err(BodyError::Rejected(past()));
             }
             match first.take() {
                 None if copied.is_empty() => first = Some(piece),

@@ -1056,7 +1056,7 @@ impl Gateway {
                 .await
                 .map_err(|e| Stop::Abort(format!("writing 100-continue: {e}")))?;
         }
-        let limit = self.cfg.limits.max_control_body_bytes;
+        let limit = upstream::BodyLimit::document(self.cfg.limits.max_control_body_bytes);
         let mut held = self.held.hold();
         let read = upstream::read_request_body(s, verifier, limit, self.cfg.client_body, &mut held);
         match read.await {
@@ -1325,30 +1325,35 @@ impl Gateway {
         body: &mut Body,
         (req, signed): (&mut RequestHead, SystemTime),
     ) -> Result<Option<Bytes>, Stop> {
-        let control = matches!(
-            call.op,
-            Operation::CreateBucket
-                | Operation::CompleteMultipartUpload
-                | Operation::DeleteObjects
-                | Operation::PutBucketAcl
-                | Operation::PutObjectAcl
-                | Operation::PutObjectRetention
-                | Operation::PutObjectLockConfiguration
-                | Operation::PutObjectLegalHold
-                | Operation::PutBucketVersioning
-        ) || (call.op == Operation::BucketSubresource
+        let cors = call.op == Operation::BucketSubresource
             && call.params.get("cors").is_some()
-            && s.req_header().method == http::Method::PUT);
+            && s.req_header().method == http::Method::PUT;
+        let control = cors
+            || matches!(
+                call.op,
+                Operation::CreateBucket
+                    | Operation::CompleteMultipartUpload
+                    | Operation::DeleteObjects
+                    | Operation::PutBucketAcl
+                    | Operation::PutObjectAcl
+                    | Operation::PutObjectRetention
+                    | Operation::PutObjectLockConfiguration
+                    | Operation::PutObjectLegalHold
+                    | Operation::PutBucketVersioning
+            );
         let small = body.length == Some(0)
             || (call.op.has_object_body() && body.length.is_some_and(|n| n <= HELD_BODY_MAX));
         if !body.forwarded || !(control || small) {
             return Ok(None);
         }
         let verifier = body.verifier.take().expect("not used yet");
-        let limit = if control {
-            self.cfg.limits.max_control_body_bytes
+        let limit = if cors {
+            // (HCP's own bound for CORS, whatever the limit for other documents.)
+            crate::request::validate::cors_document::LIMIT
+        } else if control {
+            upstream::BodyLimit::document(self.cfg.limits.max_control_body_bytes)
         } else {
-            HELD_BODY_MAX as usize
+            upstream::BodyLimit::document(HELD_BODY_MAX as usize)
         };
         body.held = self.held.hold();
         let pace = self.cfg.client_body;

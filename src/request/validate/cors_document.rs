@@ -45,8 +45,7 @@ pub fn read(doc: &[u8]) -> Result<CorsDocument, HcpError> {
     // HCP: "any number of `CORSRule` … However, the maximum size of the CORS configuration
     // cannot exceed 2.5 MB."
     if doc.len() > MAX_BYTES {
-        return Err(HcpError::new(HcpCode::EntityTooLarge)
-            .with_message("A CORS configuration is at most 2.5 MB."));
+        return Err(too_large());
     }
     let mut rules = Rules(Vec::new());
     super::strict_xml::read(doc, &mut rules, malformed)?;
@@ -69,6 +68,17 @@ pub fn read_kept(doc: &[u8]) -> Result<CorsDocument, HcpError> {
 
 /// The largest CORS configuration HCP takes (2.5 MB).
 pub const MAX_BYTES: usize = 5 * 1024 * 1024 / 2;
+
+/// A configuration's body is read up to [`MAX_BYTES`] (whatever `max_control_body_bytes`
+/// says of other documents); past it, 400 EntityTooLarge.
+pub const LIMIT: crate::backend::upstream::BodyLimit = crate::backend::upstream::BodyLimit {
+    bytes: MAX_BYTES,
+    past: too_large,
+};
+
+fn too_large() -> HcpError {
+    HcpError::new(HcpCode::EntityTooLarge).with_message("A CORS configuration is at most 2.5 MB.")
+}
 
 /// The rules as they are read.
 struct Rules(Vec<Rule>);
