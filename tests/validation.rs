@@ -1440,11 +1440,31 @@ async fn a_part_copy_judges_its_range_on_the_source_as_it_is_now() {
 /// asking for protection is 501 and stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_that_asks_for_none_is_served_where_none_is_kept() {
-    let gw = start(Backend::Local).await.unwrap();
+    // (A user who may write and delete, without HCP's privileged permission: headers that ask
+    // for nothing there need none.)
+    let plain = "[[users]]\nusername = \"plain\"\npassword = \"plain-pw\"\n\
+                 permissions = [{ tenant = \"t\", buckets = \"*\", allow = [\"read\", \"write\", \"delete\"] }]";
+    let gw = start_with(Backend::Local, "", plain).await.unwrap();
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "no-retention").await;
     let admin = (USER, PASSWORD);
     let target = format!("/{bucket}/k");
+    let plain = ("plain", "plain-pw");
+    let asks_no_hold = [("x-hcp-retentionhold", "false")];
+    let r = as_user(&gw, plain, "PUT", &target, &asks_no_hold, b"plain").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let hold = [("x-hcp-retentionhold", "true")];
+    let held = format!("/{bucket}/held");
+    let r = as_user(&gw, plain, "PUT", &held, &hold, b"x").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    // `x-hcp-privileged` is a plain delete there.
+    let privileged = [("x-hcp-privileged", "audit")];
+    let r = as_user(&gw, plain, "DELETE", &target, &privileged, b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(r.status, 404, "not deleted");
+    let r = as_user(&gw, admin, "HEAD", &held, &[], b"").await;
+    assert_eq!(r.status, 404, "stored");
     for asks_none in [
         &[("x-hcp-retention", "0")][..],
         &[

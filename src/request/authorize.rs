@@ -453,8 +453,10 @@ fn required_by_request(op: Operation, req: &RequestHeader, target: &Target) -> V
 ///   (as S3 asks for `s3:PutObjectRetention`, `s3:PutObjectLegalHold`, and
 ///   `s3:PutBucketObjectLockConfiguration`);
 /// - `x-amz-bypass-governance-retention: true` needs bypass-governance-retention;
-/// - HCP's hold headers (`x-hcp-retentionhold`, `x-hcp-labelretentionhold`) on a write and
-///   `x-hcp-privileged` on a delete need HCP's privileged permission.
+/// - HCP's hold headers on a write asking for a hold (`x-hcp-labelretentionhold`,
+///   `x-hcp-retentionhold` other than `false`) need HCP's privileged permission (where the
+///   namespace keeps HCP's retention, any hold header and `x-hcp-privileged` on a delete do:
+///   `hcp_retention_rules`; elsewhere they have no effect).
 pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Permission> {
     use Operation::*;
     let has = |name: &str| headers.contains_key(name);
@@ -492,13 +494,15 @@ pub fn required_by_headers(op: Operation, headers: &http::HeaderMap) -> Vec<Perm
     if op == CreateBucket && locked_bucket() {
         needs.push(Permission::PutBucketObjectLockConfiguration);
     }
-    // HCP's holds and privileged deletes need its privileged permission.
+    // HCP's holds need its privileged permission.
     // (A multipart complete sets them on the completed object.)
-    let hold = || has("x-hcp-retentionhold") || has("x-hcp-labelretentionhold");
-    let sets_holds = write || op == CompleteMultipartUpload;
-    if (sets_holds && hold())
-        || (matches!(op, DeleteObject | DeleteObjects) && has("x-hcp-privileged"))
-    {
+    let hold = || {
+        has("x-hcp-labelretentionhold")
+            || headers
+                .get("x-hcp-retentionhold")
+                .is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"false"))
+    };
+    if (write || op == CompleteMultipartUpload) && hold() {
         needs.push(Permission::Privileged);
     }
     if matches!(
@@ -520,10 +524,13 @@ pub(crate) fn bypass_asked(headers: &http::HeaderMap) -> bool {
 
 /// Whether a delete is HCP's privileged delete: `x-hcp-privileged`, or S3's bypass where the
 /// namespace keeps HCP's retention in enterprise mode (`validate::retention` reads it so).
+/// (Where no HCP retention is kept, `x-hcp-privileged` asks a plain delete.)
 fn privileged_delete(op: Operation, headers: &http::HeaderMap, tenant: &Tenant) -> bool {
-    let enterprise = tenant.retention.mode == crate::config::RetentionMode::Enterprise;
+    use crate::config::RetentionMode;
+    let mode = tenant.retention.mode;
+    let privileged = mode != RetentionMode::Off && headers.contains_key("x-hcp-privileged");
     matches!(op, Operation::DeleteObject | Operation::DeleteObjects)
-        && (headers.contains_key("x-hcp-privileged") || (enterprise && bypass_asked(headers)))
+        && (privileged || (mode == RetentionMode::Enterprise && bypass_asked(headers)))
 }
 
 /// In a namespace that keeps HCP's retention, S3 Object Lock's own ways round it are HCP's
@@ -554,9 +561,18 @@ fn hcp_retention_rules(
     ) && headers
         .get("x-amz-object-lock-legal-hold")
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"ON"));
+    // (And HCP's own: a hold header on a write, whatever it asks — `false` on a metadata
+    // change releases — and `x-hcp-privileged` on a delete.)
+    let hcp_hold = matches!(
+        op,
+        PutObject | CopyObject | CreateMultipartUpload | PostObject | CompleteMultipartUpload
+    ) && (headers.contains_key("x-hcp-retentionhold")
+        || headers.contains_key("x-hcp-labelretentionhold"));
     let privileged = (bypass && matches!(op, DeleteObject | DeleteObjects))
+        || (matches!(op, DeleteObject | DeleteObjects) && headers.contains_key("x-hcp-privileged"))
         || op == Operation::PutObjectLegalHold
-        || hold_on_write;
+        || hold_on_write
+        || hcp_hold;
     if privileged {
         check(grants, &tenant.name, bucket, Some(Permission::Privileged)).map_err(|e| {
             e.with_message("Holds and privileged deletes need the privileged permission.")
@@ -779,6 +795,12 @@ mod tests {
             assert_eq!(required_by_headers(op, &labels), [Privileged], "{op:?}");
             assert_eq!(required_by_headers(op, &hold), [Privileged], "{op:?}");
         }
+        // Headers that ask for nothing need nothing by themselves (where HCP's retention is
+        // kept, `hcp_retention_rules` asks privileged of them all the same).
+        let no_hold = headers(&[("x-hcp-retentionhold", " FALSE")]);
+        assert!(required_by_headers(Operation::PutObject, &no_hold).is_empty());
+        let privileged = headers(&[("x-hcp-privileged", "audit")]);
+        assert!(required_by_headers(Operation::DeleteObject, &privileged).is_empty());
         let locked = headers(&[("x-amz-bucket-object-lock-enabled", "true")]);
         assert_eq!(
             required_by_headers(Operation::CreateBucket, &locked),
@@ -919,6 +941,33 @@ mod tests {
                 authorize(&purger, &tenant, op, &plain, &object).map_err(|e| e.status),
                 Ok(())
             );
+        }
+    }
+
+    /// HCP's hold and privileged headers need its privileged permission where it keeps its
+    /// retention — `false` too (on a metadata change it releases) — and only a hold asked
+    /// for needs it elsewhere: `false` and `x-hcp-privileged` have no effect there.
+    #[test]
+    fn hcp_s_headers_need_privileged_where_hcp_s_retention_is_kept() {
+        use crate::config::RetentionMode;
+        let writer = user_allowed(&[Permission::Read, Permission::Write, Permission::Delete]);
+        let object = at("own-b", Some("k"));
+        let no_hold = request("PUT", "/own-b/k", &[("x-hcp-retentionhold", "false")]);
+        let hold = request("PUT", "/own-b/k", &[("x-hcp-retentionhold", "true")]);
+        let privileged = request("DELETE", "/own-b/k", &[("x-hcp-privileged", "audit")]);
+        let (put, delete) = (Operation::PutObject, Operation::DeleteObject);
+        let mut tenant = Tenant::for_tests();
+        for mode in [
+            RetentionMode::Off,
+            RetentionMode::Enterprise,
+            RetentionMode::Compliance,
+        ] {
+            tenant.retention.mode = mode;
+            let kept = mode != RetentionMode::Off;
+            let allowed = |op, req: &RequestHeader| authorize(&writer, &tenant, op, req, &object);
+            assert_eq!(allowed(put, &no_hold).is_err(), kept, "{mode:?}");
+            assert_eq!(allowed(delete, &privileged).is_err(), kept, "{mode:?}");
+            assert!(allowed(put, &hold).is_err(), "{mode:?}");
         }
     }
 
