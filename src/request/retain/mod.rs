@@ -496,11 +496,13 @@ pub(in crate::request) async fn change(
         }
     }
     // Every later request names the version the HEAD found: a newer one may be stored
-    // meanwhile, and the change is this one's.
-    let version = change.version.clone().or_else(|| {
-        let found = text("x-amz-version-id") + &text("x-obs-version-id");
-        Some(found).filter(|v| !v.is_empty())
-    });
+    // meanwhile, and the change is this one's — as the backend spells it (MinIO takes a
+    // version id in any case, padded or braced, for the same version: the holds recorded are
+    // under the backend's spelling, and a client's other one must find them).
+    let found = text("x-amz-version-id") + &text("x-obs-version-id");
+    let version = Some(found)
+        .filter(|v| !v.is_empty())
+        .or_else(|| change.version.clone());
     let version = version.as_deref();
     let holds = holds_of(r, at, version, held, change).await?;
     if change.s3_hold && !holds.after.labels.is_empty() && change.hold == Some(false) {
