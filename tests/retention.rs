@@ -2345,6 +2345,45 @@ async fn a_new_object_deletable_at_once_takes_no_default_retention_on_rgw() {
     a_new_object_deletable_at_once_takes_no_default_retention(Backend::Rgw).await;
 }
 
+/// A metadata change (a copy onto itself under REPLACE) of an object under no retention keeps
+/// it so in a bucket with a default retention: HCP applies the default "when they are first
+/// stored", and the change stores nothing new. Before: the copy it is at the backend took the
+/// bucket's default — retained ten days, its DELETE 409, and no way back.
+async fn a_metadata_change_keeps_an_object_under_no_retention(backend: Backend) {
+    let Some((gw, bucket)) = kept_ten_days_by_default(backend, "default-edit").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/edited");
+    let zero = [("x-hcp-retention", "0")];
+    let r = as_user(&gw, admin, "PUT", &target, &zero, b"kept").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    if backend == Backend::Rgw {
+        // (Ceph RGW cannot remove a retention: the gateway ended it two seconds on.)
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    let edit = [
+        ("x-amz-copy-source", target.as_str()),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-colour", "blue"),
+    ];
+    let r = as_user(&gw, admin, "PUT", &target, &edit, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+    assert_eq!(head.header("x-amz-meta-colour"), Some("blue"));
+    deletable_at_once(&gw, backend, &target, "edited").await;
+}
+
+#[tokio::test]
+async fn a_metadata_change_keeps_an_object_under_no_retention_on_the_embedded_store() {
+    a_metadata_change_keeps_an_object_under_no_retention(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_metadata_change_keeps_an_object_under_no_retention_on_rgw() {
+    a_metadata_change_keeps_an_object_under_no_retention(Backend::Rgw).await;
+}
+
 /// The complete of an upload completed already, asking for retention, is HCP's 404
 /// NoSuchUpload ("aborted or already completed"), changing nothing: the key written again
 /// since with the same bytes, the store answers the first complete's version — an older one,

@@ -116,6 +116,10 @@ pub(super) struct Guards {
     pub(super) judged_source: Option<crate::request::validate::probes::JudgedSource>,
     /// The write carries the gateway's own `If-None-Match: *` (a 412 means the name exists).
     pub(super) overwrite_guarded: bool,
+    /// A metadata change of an object under no retention (in a namespace that keeps HCP's):
+    /// the copy it is must not keep a bucket default retention the backend gives it
+    /// (`retain::keep_written` takes it off, as a new object's `0`).
+    pub(super) edit_unretained: bool,
     /// A multi-object delete's objects kept back (under retention or on hold), reported in
     /// its answer as not deleted (`retain::deletes`).
     pub(super) kept: Vec<crate::request::retain::deletes::Kept>,
@@ -262,6 +266,19 @@ fn keep_retention(req: &mut pingora::http::RequestHeader, edited: &EditedObject)
             }
         }
     }
+}
+
+/// Whether a metadata change edits an object under no retention in force, asking for none
+/// of S3's own: HCP's change keeps it so ("no new version is created"; the default retention
+/// "is applied to objects when they are first stored"), where the copy it is at the backend
+/// takes the bucket's default.
+fn under_no_retention(req: &pingora::http::RequestHeader, edited: &EditedObject) -> bool {
+    let Some(head) = edited.head.as_ref().filter(|h| h.status == 200) else {
+        return false;
+    };
+    let (setting, _) = rewrite::object_lock_of(head);
+    !setting.in_force(crate::hcp::retention::now())
+        && !crate::request::validate::retention::names_s3_lock(req)
 }
 
 /// Whether the caller owns what the request writes, with full control
@@ -564,6 +581,8 @@ impl Gateway {
             keep_content_headers(s.req_header_mut(), edited)?;
             if call.route.tenant.retention.mode != crate::config::RetentionMode::Off {
                 keep_retention(s.req_header_mut(), edited);
+                call.guards.edit_unretained = call.params.effects.change.is_none()
+                    && under_no_retention(s.req_header(), edited);
             }
             // (Unless the change sets an ACL of its own, which replaces the object's: its
             // headers, or its grants to users, which planning took out of them.)
@@ -1219,6 +1238,7 @@ impl Gateway {
         let mut guards = Guards {
             if_match: call.guards.if_match.clone(),
             acl_change: call.guards.acl_change.clone(),
+            edit_unretained: call.guards.edit_unretained,
             ..Guards::default()
         };
         let at = crate::request::validate::probes::At {

@@ -342,9 +342,17 @@ impl Gateway {
         etag: Option<&str>,
     ) -> Result<(), HcpError> {
         let effects = &call.params.effects;
+        // (A metadata change of an object under no retention keeps it so, whatever default
+        // the bucket gave the copy.)
+        let unretained = call.guards.edit_unretained.then(|| Change {
+            value: Some(Value::Special(Setting::Allowed)),
+            new_object: true,
+            ..Change::default()
+        });
         let asked = match call.op {
             Operation::CompleteMultipartUpload => effects.change.as_ref(),
-            Operation::PutObject | Operation::CopyObject => effects.after_write.as_ref(),
+            Operation::PutObject => effects.after_write.as_ref(),
+            Operation::CopyObject => effects.after_write.as_ref().or(unretained.as_ref()),
             _ => None,
         };
         let Some(asked) = asked else {
