@@ -2374,6 +2374,34 @@ async fn a_metadata_change_keeps_an_object_under_no_retention(backend: Backend) 
     deletable_at_once(&gw, backend, &target, "edited").await;
 }
 
+/// A retention change (a copy onto itself) answers HCP's `x-amz-server-side-encryption` as
+/// every copy does: where the request asked, and only then.
+#[tokio::test]
+async fn a_retention_change_answers_encryption_where_asked() {
+    let Some(gw) = start_with_tenant(Backend::Store, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let bucket = new_bucket(&gw.client(), "change-sse").await;
+    let admin = (USER, PASSWORD);
+    let target = format!("/{bucket}/k");
+    let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (term, asked) in [("A+1d", true), ("A+2d", false)] {
+        let mut change = vec![
+            ("x-amz-copy-source", target.as_str()),
+            ("x-hcp-retention", term),
+        ];
+        if asked {
+            change.push(("x-amz-server-side-encryption", "AES256"));
+        }
+        let r = as_user(&gw, admin, "PUT", &target, &change, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("<CopyObjectResult"), "{}", r.text());
+        let answered = r.header("x-amz-server-side-encryption");
+        assert_eq!(answered, asked.then_some("None"), "{term}");
+    }
+}
+
 #[tokio::test]
 async fn a_metadata_change_keeps_an_object_under_no_retention_on_the_embedded_store() {
     a_metadata_change_keeps_an_object_under_no_retention(Backend::Store).await;

@@ -449,8 +449,24 @@ impl Gateway {
         x: &mut Exchange,
         doc: &[u8],
     ) -> Flow {
+        self.answer_own_xml_with(s, x, doc, None).await
+    }
+
+    /// [`Gateway::answer_own_xml`] with HCP's `x-amz-server-side-encryption` (`encryption`:
+    /// where the request asked for it).
+    pub(super) async fn answer_own_xml_with(
+        &self,
+        s: &mut ServerSession,
+        x: &mut Exchange,
+        doc: &[u8],
+        encryption: Option<&'static str>,
+    ) -> Flow {
         let body = Bytes::from(rewrite::own_document(doc, x.reply.pretty));
-        let mut resp = ResponseHeader::build(200, Some(3)).expect("status");
+        let mut resp = ResponseHeader::build(200, Some(4)).expect("status");
+        if let Some(encryption) = encryption {
+            resp.insert_header("x-amz-server-side-encryption", encryption)
+                .expect("static");
+        }
         resp.insert_header(http::header::CONTENT_TYPE, rewrite::XML_DOCUMENT)
             .expect("static");
         resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())

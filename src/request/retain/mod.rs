@@ -43,6 +43,8 @@ pub struct Change {
 pub(in crate::request) struct Changed {
     pub etag: String,
     pub last_modified: String,
+    /// HCP's `x-amz-server-side-encryption` of the object (answered where the copy asked).
+    pub encryption: &'static str,
 }
 
 /// The gateway's own requests of a retention change.
@@ -285,7 +287,14 @@ impl Gateway {
             Ok(c) => c,
             Err(e) => return self.answer(s, x, e).await,
         };
-        self.answer_own_xml(s, x, copy_result(&changed).as_bytes())
+        // (As every copy's answer: HCP's encryption header where the request asked.)
+        let encryption = call
+            .params
+            .effects
+            .answer_encryption
+            .then_some(changed.encryption);
+        let doc = copy_result(&changed);
+        self.answer_own_xml_with(s, x, doc.as_bytes(), encryption)
             .await
     }
 
@@ -455,30 +464,7 @@ pub(in crate::request) async fn change(
     compliance: bool,
     now: i64,
 ) -> Result<Changed, HcpError> {
-    let head = match r.head(at, change.version.as_deref()).await {
-        Ok(Some(head)) => head,
-        Ok(None) => return Err(no_such_key(at)),
-        // An object encrypted with a customer's key, which a HEAD without the key cannot read
-        // (400): where its version and the time it was added are known (a complete's), its
-        // lock is read by its sub-resources. (Where they are not, the change would name no
-        // version, count `A+` from now and answer no ETag: it is refused.) A version id the
-        // backend refuses there too is of a form it never gives: it names no version, as on
-        // HCP (404, not a 503 to retry for ever).
-        Err(Some(400)) if change.version.is_some() => {
-            let version = change.version.as_deref().unwrap_or_default();
-            match r.lock(at, version).await {
-                Ok(lock) if lock.status == 404 => return Err(no_such_key(at)),
-                Err(Unread::Refused) => return Err(no_such_key(at)),
-                Ok(lock) if lock.status == 200 && change.added.is_some() => lock,
-                _ => return Err(unreadable(Some(400))),
-            }
-        }
-        // (A version that is a delete marker: S3's 405, as the request forwarded would be.)
-        Err(Some(405)) if change.version.is_some() => {
-            return Err(HcpError::new(HcpCode::MethodNotAllowed))
-        }
-        Err(status) => return Err(unreadable(status)),
-    };
+    let head = head_of_change(r, at, change).await?;
     // (A date that is no date, a hold neither ON nor OFF: read as none, a change could
     // shorten what is in force or take for unset what is held.)
     if rewrite::object_lock_unreadable(&head) {
@@ -500,6 +486,7 @@ pub(in crate::request) async fn change(
             return Ok(Changed {
                 etag: written.to_string(),
                 last_modified: text("last-modified"),
+                encryption: respond::rewrite::encryption_of(&head),
             });
         }
     }
@@ -554,7 +541,38 @@ pub(in crate::request) async fn change(
     Ok(Changed {
         etag: text("etag"),
         last_modified: text("last-modified"),
+        encryption: respond::rewrite::encryption_of(&head),
     })
+}
+
+/// The header of the object a change is for ([`change`]), or HCP's error.
+async fn head_of_change(
+    r: &dyn Retainer,
+    at: At<'_>,
+    change: &Change,
+) -> Result<ResponseHeader, HcpError> {
+    match r.head(at, change.version.as_deref()).await {
+        Ok(Some(head)) => Ok(head),
+        Ok(None) => Err(no_such_key(at)),
+        // An object encrypted with a customer's key, which a HEAD without the key cannot read
+        // (400): where its version and the time it was added are known (a complete's), its
+        // lock is read by its sub-resources. (Where they are not, the change would name no
+        // version, count `A+` from now and answer no ETag: it is refused.) A version id the
+        // backend refuses there too is of a form it never gives: it names no version, as on
+        // HCP (404, not a 503 to retry for ever).
+        Err(Some(400)) if change.version.is_some() => {
+            let version = change.version.as_deref().unwrap_or_default();
+            match r.lock(at, version).await {
+                Ok(lock) if lock.status == 404 => Err(no_such_key(at)),
+                Err(Unread::Refused) => Err(no_such_key(at)),
+                Ok(lock) if lock.status == 200 && change.added.is_some() => Ok(lock),
+                _ => Err(unreadable(Some(400))),
+            }
+        }
+        // (A version that is a delete marker: S3's 405, as the request forwarded would be.)
+        Err(Some(405)) if change.version.is_some() => Err(HcpError::new(HcpCode::MethodNotAllowed)),
+        Err(status) => Err(unreadable(status)),
+    }
 }
 
 /// Before a replacement with the bypass, which the backend would make over any retention: the
@@ -1547,6 +1565,7 @@ mod tests {
         let doc = copy_result(&Changed {
             etag: "\"e\"".into(),
             last_modified: "Mon, 01 Jun 2026 00:00:00 GMT".into(),
+            encryption: "None",
         });
         assert!(
             doc.contains("<LastModified>2026-06-01T00:00:00.000Z</LastModified>"),
