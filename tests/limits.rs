@@ -755,9 +755,36 @@ async fn requests_hold_memory_from_one_budget() {
         "bytes stay held after the answers"
     );
 
-    // A signed chunk verified and released is held back until the next one is (the body's
-    // checks decide at its end): it stays counted while the next one trickles.
+    // A signed chunk verified and released that leaves the body short of its declared length
+    // goes to the backend at once (which, told that length, cannot commit the body without
+    // the rest): it is not held while the next one trickles (before, it was held back, counted,
+    // for as long as the next one took — a slow client holding two chunks of the budget).
+    // Only the chunk completing the body waits for the whole body's checks: a forged one
+    // stores nothing.
     let two = format!("/{bucket}/two");
+    let (mut headers, body) = v4.chunked_upload(&two, &pattern(900_000, 6), 600_000, Some(1));
+    headers.push(("connection".into(), "close".into()));
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    c.write_all(&request_head("PUT", two.as_bytes(), &headers))
+        .await
+        .unwrap();
+    c.write_all(&body[0]).await.unwrap();
+    c.write_all(&body[1][..200]).await.unwrap();
+    // (Time for the first chunk to be read and verified: held meanwhile.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        held_reaches(&gw, 100_000, false).await,
+        "the chunk sent on is still held: {}",
+        gw.metrics().held_bytes.get()
+    );
+    c.write_all(&body[1][200..]).await.unwrap();
+    c.write_all(&body[2]).await.unwrap();
+    let answer = read_answer(&mut c).await;
+    assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
+    assert!(answer.contains("SignatureDoesNotMatch"), "{answer}");
+    let r = send_signed(&addr, keys, "HEAD", &two, b"").await;
+    assert_eq!(r.status, 404, "the forged upload was stored");
+    // Cut off halfway, nothing stays held.
     let (headers, body) = v4.chunked_upload(&two, &pattern(900_000, 6), 600_000, None);
     let mut c = TcpStream::connect(&addr).await.unwrap();
     c.write_all(&request_head("PUT", two.as_bytes(), &headers))
@@ -765,16 +792,27 @@ async fn requests_hold_memory_from_one_budget() {
         .unwrap();
     c.write_all(&body[0]).await.unwrap();
     c.write_all(&body[1][..200]).await.unwrap();
-    assert!(
-        held_reaches(&gw, 600_000, true).await,
-        "the chunk held back is not counted: {}",
-        gw.metrics().held_bytes.get()
-    );
     drop(c);
     assert!(
         held_reaches(&gw, 0, false).await,
         "the cut-off upload's bytes stay held"
     );
+    let r = send_signed(&addr, keys, "HEAD", &two, b"").await;
+    assert_eq!(r.status, 404, "the cut-off upload was stored");
+}
+
+/// The answer on `c` (its request asked `Connection: close`), read until the connection
+/// closes (at most 10 s).
+async fn read_answer(c: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "no end to the answer: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// A listing is held as the copies its rewrite makes, not once: the document read, the one

@@ -266,8 +266,11 @@ pub enum BodyError {
 }
 
 /// Streams the client's body to the backend through `verifier`. Verified bytes go up as they are
-/// released, except the newest piece, which is held until the whole-body checks pass. Returns
-/// the number of decoded bytes forwarded. On error the upstream exchange must be abandoned.
+/// released, except the piece that completes the declared length (the newest, where none is
+/// declared), which is held until the whole-body checks pass: the backend, told that length,
+/// cannot commit a body short of it, and a piece not held costs no memory while the rest
+/// trickles in. Returns the number of decoded bytes forwarded. On error the upstream exchange
+/// must be abandoned.
 pub async fn stream_request_body(
     downstream: &mut ServerSession,
     upstream: &mut BackendSession,
@@ -275,6 +278,7 @@ pub async fn stream_request_body(
     pace: BodyPace,
 ) -> Result<u64, BodyError> {
     let hold_back = verifier.needs_hold_back();
+    let declared = verifier.decoded_length();
     let mut held: Option<Bytes> = None;
     let mut released = Vec::new();
     let mut total = 0u64;
@@ -290,7 +294,8 @@ pub async fn stream_request_body(
         // place of the last real one, which would then go up before the body is verified.)
         for piece in released.drain(..).filter(|p| !p.is_empty()) {
             total += piece.len() as u64;
-            let piece = if hold_back {
+            let last = declared.is_none_or(|d| total >= d);
+            let piece = if hold_back && last {
                 held.replace(piece)
             } else {
                 Some(piece)
@@ -298,6 +303,10 @@ pub async fn stream_request_body(
             if let Some(p) = piece {
                 write_piece(upstream, chunker.as_mut(), p).await?;
             }
+        }
+        if held.is_none() {
+            // (All it released is at the backend: no longer held.)
+            verifier.taken();
         }
     }
     // (The share of the budget the verifier held stays counted until the last piece is sent.)
