@@ -190,6 +190,9 @@ struct Chunked {
     trailer_signature: Option<String>,
     trailer_value: Option<String>,
     max_chunk: usize,
+    /// The decoded bytes the chunks announced so far leave of the declared length: a chunk
+    /// announcing more is refused at its header, before any of it is held.
+    left: u64,
     /// The bytes of the last chunk released: a streaming caller holds it back until the next
     /// one is (`needs_hold_back`), so it stays counted until then.
     released: usize,
@@ -374,6 +377,7 @@ impl BodyVerifier {
                     trailer_signature: None,
                     trailer_value: None,
                     max_chunk,
+                    left: declared,
                     held: Held::unbounded(),
                 };
                 (Some(chunked), Some(declared))
@@ -582,6 +586,10 @@ impl Chunked {
             Some(i) => {
                 self.line.extend_from_slice(&input[..i]);
                 *input = &input[i + 1..];
+                // (However the line arrived: whole in one read or over several.)
+                if self.line.len() > MAX_LINE + 1 {
+                    return Err(invalid("An aws-chunked header line is too long."));
+                }
                 if self.line.last() != Some(&b'\r') {
                     return Err(invalid("aws-chunked lines must end with CRLF."));
                 }
@@ -613,6 +621,10 @@ impl Chunked {
                 "An aws-chunked chunk is larger than this gateway accepts.",
             ));
         }
+        self.left = self
+            .left
+            .checked_sub(size as u64)
+            .ok_or_else(|| invalid("The body is longer than its declared length."))?;
         self.chunk_signature = match ext.map(str::trim) {
             Some(e) => Some(
                 e.strip_prefix("chunk-signature=")

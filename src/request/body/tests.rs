@@ -87,6 +87,53 @@ fn a_tampered_chunk_is_never_released() {
     );
 }
 
+/// A chunk announcing more than the declared length leaves is refused at its header, before
+/// any of its bytes are held (they would be refused once released, after holding up to a
+/// chunk's size of the budget for as long as the client took to send them).
+#[test]
+fn a_chunk_longer_than_the_body_left_is_refused_at_its_header() {
+    let req = request(&[("x-amz-decoded-content-length", "10")]);
+    let payload = Payload::Chunked {
+        signer: Some(std::sync::Arc::new(example_signer())),
+        trailer: false,
+    };
+    let b = budget(1 << 20);
+    let mut v = BodyVerifier::new(&payload, &req, 16 << 20)
+        .unwrap()
+        .holding_within(b.hold());
+    let mut body = b"ffffff;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n".to_vec();
+    body.extend(std::iter::repeat_n(b'a', 4096));
+    let (e, released) = run(&mut v, &body, 1 << 20).unwrap_err();
+    assert_eq!((e.status, e.code), (400, HcpCode::InvalidArgument));
+    assert!(
+        e.message.contains("longer than its declared length"),
+        "{}",
+        e.message
+    );
+    assert_eq!((released, b.in_use()), (0, 0));
+    // Chunks that add up to the declared length are read as before.
+    let mut v = example_verifier();
+    assert_eq!(run(&mut v, &example_body(), 1 << 20).unwrap().len(), 66560);
+}
+
+/// A chunk header line is at most 4 KiB whether it arrives whole in one read or split over
+/// several (padding the size with zeros made a 68 KB line pass in one read).
+#[test]
+fn a_chunk_header_line_is_bounded_however_it_arrives() {
+    let mut body = "0".repeat(5000).into_bytes();
+    body.extend_from_slice(&example_body());
+    for piece in [1 << 20, 4500, 1000] {
+        let mut v = example_verifier();
+        let (e, _) = run(&mut v, &body, piece).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (400, HcpCode::InvalidArgument),
+            "{piece}"
+        );
+        assert!(e.message.contains("too long"), "{piece}: {}", e.message);
+    }
+}
+
 #[test]
 fn a_wrong_final_signature_or_truncated_body_fails() {
     let mut body = example_body();
