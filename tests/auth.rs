@@ -1168,6 +1168,32 @@ async fn aws_chunked_uploads_and_their_forgeries() {
         "the forged upload must not exist at the backend"
     );
 
+    // A client that writes its whole body before reading (4 MiB, its second chunk forged)
+    // writes it all and reads HCP's answer: what is left of the body is drained after the
+    // refusal, where closing with it unread would reset the connection and the answer with it.
+    let forged = format!("/{}/chunked-drained", f.bucket);
+    let (mut headers, body) = v4.chunked_upload(&forged, &data[..4 << 20], 65536, Some(1));
+    headers.push(("connection".into(), "close".into()));
+    let mut c = tokio::net::TcpStream::connect(&f.addr).await.unwrap();
+    let head = common::raw::request_head("PUT", forged.as_bytes(), &headers);
+    let written = async {
+        use tokio::io::AsyncWriteExt;
+        c.write_all(&head).await?;
+        for piece in &body {
+            c.write_all(piece).await?;
+        }
+        std::io::Result::Ok(())
+    };
+    written.await.expect("the body could not be written whole");
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut c, &mut answer)
+        .await
+        .expect("the answer was lost");
+    let r = common::raw::parse(&answer);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_hcp_error_body(&r.text(), "SignatureDoesNotMatch");
+    assert!(!f.exists("chunked-drained").await);
+
     // An unsigned-trailer upload with a wrong CRC32: 400 BadDigest, nothing stored.
     let trailer = format!("/{}/bad-trailer", f.bucket);
     let small = &data[..70_000];

@@ -862,10 +862,10 @@ impl Gateway {
     }
 
     /// The one place an error is answered and the connection's fate decided: HCP's error
-    /// document is written, then a body left unread closes the connection — except that one
-    /// not yet begun (`BeforeBody`) is drained after the request's place is given back, unless
-    /// the client waits for 100-continue or declares more than `DRAIN_LIMIT`. A client gone
-    /// while the answer is written aborts.
+    /// document is written, then a body left unread is drained after the request's place is
+    /// given back — unless the client waits for 100-continue for it or more than `DRAIN_LIMIT`
+    /// of it is left, which close the connection. A client gone while the answer is written
+    /// aborts.
     async fn reply_error(
         &self,
         s: &mut ServerSession,
@@ -885,17 +885,20 @@ impl Gateway {
         }
         // (An answer that closes the connection drains the unread body all the same: closing
         // with bytes unread would reset the connection, and the answer with it. Its session
-        // keeps no connection alive past the drain: `write_error`.)
-        if moment == Moment::DuringBody {
-            return Flow::Close;
-        }
+        // keeps no connection alive past the drain: `write_error`. So does one given while
+        // the body was being read — a chunk's signature, a digest — as far as what is left.)
         let declared = s
             .req_header()
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if is_expect_continue(s) || declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        let left = match moment {
+            Moment::BeforeBody => declared,
+            Moment::DuringBody => declared.map(|n| n.saturating_sub(s.body_bytes_read())),
+        };
+        let waits = moment == Moment::BeforeBody && is_expect_continue(s);
+        if waits || left.is_some_and(|n| n > DRAIN_LIMIT) {
             return Flow::Close;
         }
         Flow::Drain
