@@ -1425,6 +1425,73 @@ async fn malformed_header_sections_are_answered_400_and_the_connection_closes() 
     assert!(String::from_utf8_lossy(&gw.metrics().render()).contains("code=\"InvalidArgument\""));
 }
 
+/// HCP's tenant-level CORS configuration (`cors` of the tenant): "If a namespace managed by the
+/// tenant does not have a CORS configuration, the namespace inherits the tenant-level
+/// configuration"; one with its own uses it alone; a bucket that is not there has none — on the
+/// embedded store and on Ceph RGW.
+async fn a_bucket_without_cors_rules_takes_the_tenant_s(backend: Backend) {
+    use common::raw::send;
+    let rules = "cors = \"\"\"<CORSConfiguration><CORSRule><AllowedOrigin>https://tenant.example\
+                 </AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>\"\"\"";
+    let Some(gw) = start_with_tenant(backend, rules, "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "tenant-cors").await;
+    let addr = gw.addr();
+    let preflight = |bucket: &str, origin: &str| {
+        let headers = vec![
+            ("Host".to_string(), addr.clone()),
+            ("Origin".to_string(), origin.to_string()),
+            (
+                "Access-Control-Request-Method".to_string(),
+                "GET".to_string(),
+            ),
+        ];
+        let (addr, target) = (addr.clone(), format!("/{bucket}/k"));
+        async move { send(&addr, "OPTIONS", target.as_bytes(), &headers, vec![]).await }
+    };
+    let r = preflight(&bucket, "https://tenant.example").await;
+    assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://tenant.example")
+    );
+    preflight(&bucket, "https://other.example")
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    // (No such bucket: no rules.)
+    let missing = unique_bucket("no-such-cors");
+    preflight(&missing, "https://tenant.example")
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    // Its own rules override the tenant's.
+    set_cors(&s3, &bucket, "https://own.example", &["GET"]).await;
+    let r = preflight(&bucket, "https://own.example").await;
+    assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
+    preflight(&bucket, "https://tenant.example")
+        .await
+        .assert_hcp_error(403, "AccessDenied");
+    // And its own rules gone, the tenant's again.
+    s3.delete_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let r = preflight(&bucket, "https://tenant.example").await;
+    assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_without_cors_rules_takes_the_tenant_s_on_the_embedded_store() {
+    a_bucket_without_cors_rules_takes_the_tenant_s(Backend::Store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_without_cors_rules_takes_the_tenant_s_on_rgw() {
+    a_bucket_without_cors_rules_takes_the_tenant_s(Backend::Rgw).await;
+}
+
 /// A browser's CORS preflight (OPTIONS, never signed) reaches the backend, whose CORS
 /// configuration answers it: allowed origins get the Access-Control headers, others 403.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

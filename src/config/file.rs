@@ -319,6 +319,11 @@ pub struct TenantEntry {
     /// `records_bucket` (where the gateway judges ACLs).
     #[serde(default)]
     pub anonymous_acls: bool,
+    /// HCP's tenant-level CORS configuration (a `CORSConfiguration` document, as `PUT ?cors`
+    /// takes one): the rules of every bucket of the tenant that has none of its own ("the
+    /// namespace inherits the tenant-level configuration"); a bucket's own overrides it.
+    #[serde(default)]
+    pub cors: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

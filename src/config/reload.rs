@@ -90,10 +90,11 @@ fn tenants(c: &Config) -> String {
                 retention,
                 records_bucket,
                 anonymous_acls: _,
+                cors,
             } = &c.tenants[name];
             format!(
                 "{name} {backend} {bucket_prefix} {overwrite:?} {folders} {retention:?} \
-                 {records_bucket:?}\n"
+                 {records_bucket:?} {cors:?}\n"
             )
         })
         .collect()

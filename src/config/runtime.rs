@@ -116,6 +116,8 @@ pub struct Tenant {
     /// Anonymous requests are allowed what ACLs grant all users (`anonymous_acls`), switched
     /// by a reload (SIGHUP) as the anonymous grants are.
     pub anonymous_acls: AnonymousAcls,
+    /// The tenant-level CORS rules (`cors`): those of a bucket without its own.
+    pub cors: Option<Arc<[crate::request::validate::cors_document::Rule]>>,
 }
 
 #[cfg(test)]
@@ -132,6 +134,7 @@ impl Tenant {
             retention: TenantRetention::default(),
             records_bucket: None,
             anonymous_acls: AnonymousAcls::default(),
+            cors: None,
         }
     }
 }

@@ -781,6 +781,36 @@ fn the_listeners_take_ports_apart() {
     }
 }
 
+/// A tenant's CORS configuration is read as a bucket's is: its rules kept, a document HCP would
+/// refuse reported with the rest.
+#[test]
+fn a_tenant_s_cors_rules_are_read_as_a_bucket_s() {
+    let with = |cors: &str| {
+        let text = format!(
+            "[[tenants]]\nname = \"t\"\nbackend = \"l\"\ncors = '''{cors}'''\n\
+             [[backends]]\nname = \"l\"\nkind = \"local\"\n"
+        );
+        parse(&text, Path::new("."))
+    };
+    let good = "<CORSConfiguration>\n <CORSRule><AllowedOrigin>https://a.example</AllowedOrigin>\
+                <AllowedMethod>GET</AllowedMethod></CORSRule>\n</CORSConfiguration>\n";
+    let rules = with(good).unwrap().tenants["t"].cors.clone().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].origins, ["https://a.example"]);
+    for bad in [
+        "<CORSConfiguration></CORSConfiguration>",
+        "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PATCH\
+         </AllowedMethod></CORSRule></CORSConfiguration>",
+        "not xml",
+    ] {
+        let errors = with(bad).unwrap_err().join("\n");
+        assert!(
+            errors.contains("tenants.t: cors is no CORS configuration"),
+            "{errors}"
+        );
+    }
+}
+
 /// A configuration of one tenant on one S3 backend with static keys (what reloads change).
 const ONE_S3_BACKEND: &str = r#"
         [addressing]
@@ -829,6 +859,8 @@ fn a_reload_names_what_waits_for_a_restart() {
         ["[[tenants]]"]
     );
     assert_eq!(changed(":9000", ":9001"), ["[[backends]]"]);
+    let cors = "backend = \"s3\"\ncors = \"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>\"";
+    assert_eq!(changed("backend = \"s3\"", cors), ["[[tenants]]"]);
     // (The keys a reload puts in place; the upload binding derived from them waits.)
     let rotated = changed("first secret", "second secret");
     assert_eq!(rotated, ["auth.upload_binding_secret"]);

@@ -1027,6 +1027,7 @@ fn build_tenants(
             retention: tenant_retention(t, backends.get(&t.backend), errors),
             records_bucket: t.records_bucket.clone(),
             anonymous_acls: t.anonymous_acls.into(),
+            cors: tenant_cors(t, errors),
         };
         if t.anonymous_acls && t.records_bucket.is_none() {
             errors.push(format!(
@@ -1043,6 +1044,24 @@ fn build_tenants(
         errors.push("at least one [[tenants]] entry is required".into());
     }
     tenants
+}
+
+/// A tenant's CORS rules (`cors`), read as a bucket's configuration is (`PUT ?cors`).
+fn tenant_cors(
+    t: &TenantEntry,
+    errors: &mut Vec<String>,
+) -> Option<Arc<[crate::request::validate::cors_document::Rule]>> {
+    let text = t.cors.as_ref()?;
+    match crate::request::validate::cors_document::read(text.trim().as_bytes()) {
+        Ok(doc) => Some(Arc::from(doc.0)),
+        Err(e) => {
+            errors.push(format!(
+                "tenants.{}: cors is no CORS configuration HCP takes: {}",
+                t.name, e.message
+            ));
+            None
+        }
+    }
 }
 
 /// Tenants sharing a backend share its bucket namespace: each needs a prefix that no other

@@ -226,9 +226,10 @@ impl Gateway {
         route: &Route<'_>,
     ) -> Result<Option<Arc<[Rule]>>, String> {
         use std::sync::atomic::Ordering;
-        // (MinIO keeps no bucket's rules — `PUT ?cors` is 501 there: none to ask for.)
+        // (MinIO keeps no bucket's rules — `PUT ?cors` is 501 there: none to ask for; the
+        // tenant's are every bucket's.)
         if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
-            return Ok(None);
+            return Ok(route.tenant.cors.clone());
         }
         let Some(bucket) = route.backend_bucket.as_deref() else {
             return Ok(None);
@@ -275,8 +276,13 @@ impl Gateway {
                 Ok(doc) => Ok(Some(Arc::from(doc.0))),
                 Err(e) => Err(format!("the bucket's CORS configuration: {e:?}")),
             },
-            // (No configuration, or no bucket: the same, no rule.)
-            Some((h, _)) if h.status == 404 => Ok(None),
+            // A bucket without a configuration of its own takes the tenant's ("the namespace
+            // inherits the tenant-level configuration"); one that is not there, none.
+            Some((h, body)) if h.status == 404 => {
+                let code = super::respond::rewrite::read_backend_error(&h, &body).code;
+                let own_none = code.as_deref() != Some("NoSuchBucket");
+                Ok(route.tenant.cors.clone().filter(|_| own_none))
+            }
             other => {
                 let status = other.map(|(h, _)| h.status.as_u16());
                 Err(format!("GET ?cors answered {status:?}"))

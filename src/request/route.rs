@@ -248,6 +248,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
         let backend = BackendRuntime::for_tests();
@@ -307,6 +308,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         };
         let target = |len: usize| Target {
             tenant: "t".into(),
@@ -339,6 +341,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         };
         let target = |bucket: &str, key: Option<&str>| Target {
             tenant: "t".into(),

@@ -957,6 +957,7 @@ mod obs_tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         };
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_528_268_920);
         for c in &v.case {
@@ -1636,6 +1637,7 @@ mod oracle_tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         };
         // The embedded store, which takes long keys in a header, and a backend that does not.
         let store = BackendRuntime::for_tests();

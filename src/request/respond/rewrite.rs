@@ -2347,6 +2347,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         };
         tenant.retention.mode = mode;
         let backend = BackendRuntime::for_tests();

@@ -1794,6 +1794,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            cors: None,
         }
     }
 
