@@ -555,8 +555,24 @@ async fn a_refused_client_holds_no_connection_place() {
          Access-Control-Request-Method: GET\r\n\r\n"
     )
     .into_bytes();
+    // Forms refused before anyone is known: no form at all, and a form without its file.
+    let no_form =
+        format!("POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").into_bytes();
+    let fileless = {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--b--\r\n";
+        let mut head = format!(
+            "POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; \
+             boundary=b\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(body.as_bytes());
+        head
+    };
     let mut refused = Vec::new();
     for (what, head, status) in [
+        ("no form at all", &no_form, "400"),
+        ("a form without its file", &fileless, "400"),
         ("anonymous", &anonymous, "403"),
         ("a wrong signature", &forged, "403"),
         ("an anonymous form", &anonymous_form, "403"),

@@ -48,6 +48,16 @@ enum FormError {
     Client(String),
 }
 
+impl FormError {
+    /// The refusal closing the connection after its answer.
+    fn closing(self) -> FormError {
+        match self {
+            FormError::Refused(e) => FormError::Refused(e.closing()),
+            client => client,
+        }
+    }
+}
+
 impl From<HcpError> for FormError {
     fn from(e: HcpError) -> Self {
         FormError::Refused(e)
@@ -135,9 +145,10 @@ impl Gateway {
         if let Err(cause) = self.resolve_credentials(&mut route).await {
             return self.backend_unreachable(s, x, &cause).await;
         }
+        // (Refused before anyone is known: the connection closes after the answer.)
         let boundary = match form::boundary(s.req_header()) {
             Ok(b) => b,
-            Err(e) => return self.answer_early(s, x, e).await,
+            Err(e) => return self.answer_early(s, x, e.closing()).await,
         };
         // A form's fields are read before anyone is known: a few forms at once, the rest 503
         // (before a 100 Continue asks for the body), so that forms trickling their fields (no
@@ -517,11 +528,16 @@ impl Gateway {
         (target, route, reading): (&Target, &Route<'_>, FieldsSlot<'_>),
         (file_started, origin): (&std::sync::atomic::AtomicBool, Option<&http::HeaderValue>),
     ) -> Result<Upload, FormError> {
-        let (form, file) = self.read_fields(multipart, file_started).await?;
+        // (A form refused before anyone is known — its fields, its key — closes its
+        // connection after the answer, as one whose credentials fail.)
+        let (form, file) = self
+            .read_fields(multipart, file_started)
+            .await
+            .map_err(FormError::closing)?;
         // (The fields read, the slot goes: what follows is done for whom they named.)
         drop(reading);
         // Everything is decided before a byte of the file is read.
-        let key = form::object_key(&form, file.file_name())?;
+        let key = form::object_key(&form, file.file_name()).map_err(HcpError::closing)?;
         x.key = Some(NamedKey::Form(key.clone()));
         // (Credentials that failed: the connection closes after the answer, as a request's.)
         let identity = self.authn.authenticate_form(&form).map_err(|e| {
