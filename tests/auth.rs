@@ -1168,17 +1168,26 @@ async fn aws_chunked_uploads_and_their_forgeries() {
         "the forged upload must not exist at the backend"
     );
 
-    // A client that writes its whole body before reading (4 MiB, its second chunk forged)
-    // writes it all and reads HCP's answer: what is left of the body is drained after the
-    // refusal, where closing with it unread would reset the connection and the answer with it.
+    // A client that writes its whole body before reading (4 MiB, its second chunk forged) —
+    // after the 100 Continue it asked for, as SDKs do — writes it all and reads HCP's answer:
+    // what is left of the body is drained after the refusal, where closing with it unread
+    // would reset the connection and the answer with it; then, a forgery being credentials
+    // that failed, the connection closes.
     let forged = format!("/{}/chunked-drained", f.bucket);
     let (mut headers, body) = v4.chunked_upload(&forged, &data[..4 << 20], 65536, Some(1));
-    headers.push(("connection".into(), "close".into()));
+    headers.push(("expect".into(), "100-continue".into()));
     let mut c = tokio::net::TcpStream::connect(&f.addr).await.unwrap();
     let head = common::raw::request_head("PUT", forged.as_bytes(), &headers);
     let written = async {
-        use tokio::io::AsyncWriteExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         c.write_all(&head).await?;
+        let mut interim = Vec::new();
+        while !interim.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            c.read_exact(&mut byte).await?;
+            interim.push(byte[0]);
+        }
+        assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
         for piece in &body {
             c.write_all(piece).await?;
         }
@@ -1192,7 +1201,17 @@ async fn aws_chunked_uploads_and_their_forgeries() {
     let r = common::raw::parse(&answer);
     assert_eq!(r.status, 403, "{}", r.text());
     assert_hcp_error_body(&r.text(), "SignatureDoesNotMatch");
+    assert_eq!(r.header("connection"), Some("close"));
     assert!(!f.exists("chunked-drained").await);
+    // A small body forged, read whole before the answer: a forgery is credentials that
+    // failed, and its connection closes all the same.
+    let (headers, body) = v4.chunked_upload(&forged, &data[..100_000], 65536, Some(1));
+    let mut c = common::raw::Connection::open(&f.addr).await;
+    let r = c
+        .request_with_body("PUT", forged.as_bytes(), &headers, &body.concat())
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
 
     // An unsigned-trailer upload with a wrong CRC32: 400 BadDigest, nothing stored.
     let trailer = format!("/{}/bad-trailer", f.bucket);

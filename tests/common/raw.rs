@@ -424,8 +424,8 @@ async fn signed_request(
     .await
 }
 
-/// A client connection kept open across requests (bodiless requests whose answers carry a
-/// Content-Length), to show that something leaves open connections alone.
+/// A client connection kept open across requests (whose answers carry a Content-Length), to
+/// show that something leaves open connections alone.
 pub struct Connection(tokio::net::TcpStream);
 
 impl Connection {
@@ -439,10 +439,22 @@ impl Connection {
         target: &[u8],
         headers: &[(String, String)],
     ) -> RawResponse {
+        self.request_with_body(method, target, headers, b"").await
+    }
+
+    /// [`Connection::request`] with a body, written whole before the answer is read.
+    pub async fn request_with_body(
+        &mut self,
+        method: &str,
+        target: &[u8],
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> RawResponse {
         self.0
             .write_all(&request_head(method, target, headers))
             .await
             .expect("write request");
+        self.0.write_all(body).await.expect("write body");
         let mut raw = Vec::new();
         let mut buf = [0u8; 8192];
         loop {

@@ -193,11 +193,12 @@ struct Chunked {
     /// The decoded bytes the chunks announced so far leave of the declared length: a chunk
     /// announcing more is refused at its header, before any of it is held.
     left: u64,
-    /// The bytes of the last chunk released: a streaming caller holds it back until the next
-    /// one is (`needs_hold_back`), so it stays counted until then.
+    /// The bytes of the last chunk released: counted until its caller has sent it on
+    /// (`BodyVerifier::taken`) or, for the one completing the body, held it back until the
+    /// whole-body checks (`needs_hold_back`).
     released: usize,
-    /// The bytes of the chunks released before it, written to the backend after the read
-    /// that released the last one: counted until the next push, which comes after that write.
+    /// The bytes of the chunks released before it, sent on after the read that released the
+    /// last one: counted until the next push, which comes after that write.
     prior: usize,
     /// The chunk being read and those released and not yet sent: their share of the bytes all
     /// requests may hold.
@@ -221,9 +222,12 @@ fn bad_digest(what: &str) -> HcpError {
     ))
 }
 
+/// (A chunk forged under a signed seed: credentials that failed, as a header's would — the
+/// connection closes after the answer, once what is left of the body is drained.)
 fn chunk_signature_mismatch() -> HcpError {
     HcpError::new(HcpCode::SignatureDoesNotMatch)
         .with_message("The chunk signature does not match the chunk's contents.")
+        .closing()
 }
 
 /// A header's value, trimmed. (Named by a constant where the name is fixed: a `&str` is parsed
@@ -723,7 +727,8 @@ impl Chunked {
                 let expected = sigv4::signature(&signer.key, &string_to_sign);
                 if !sigv4::signatures_equal(&expected, &given) {
                     return Err(HcpError::new(HcpCode::SignatureDoesNotMatch)
-                        .with_message("The trailer signature does not match the trailer."));
+                        .with_message("The trailer signature does not match the trailer.")
+                        .closing());
                 }
             }
             let value = self

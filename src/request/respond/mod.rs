@@ -32,9 +32,11 @@ enum Moment {
 /// with this one's status (a PUT refused with 409 made the next PUT on the connection read
 /// "409" although it was stored).
 fn expect_left_waiting(s: &mut ServerSession) -> bool {
-    // (A request whose head could not be parsed has no headers to ask.)
+    // (A request whose head could not be parsed has no headers to ask. One whose body has
+    // begun to arrive waits for nothing: it was told to go on, or did not wait.)
     let parsed = !s.request_summary().starts_with("- ");
-    parsed && is_expect_continue(s) && (s.is_body_empty() || !s.is_body_done())
+    let begun = s.body_bytes_read() > 0;
+    parsed && is_expect_continue(s) && (s.is_body_empty() || (!begun && !s.is_body_done()))
 }
 
 /// Whether the call's answer, which names an object version, is judged by
