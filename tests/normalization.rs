@@ -852,6 +852,46 @@ async fn preflights_share_one_reading_of_the_rules() {
     gw.stop().await;
 }
 
+/// On MinIO, which keeps no bucket's rules, the tenant's `cors` are those of every bucket that
+/// is there (a HEAD of it says), and of nothing else: not of a bucket that is not, nor of the
+/// service ("CORS does not support tenant-level API calls").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_minio_the_tenant_s_cors_rules_are_those_of_its_buckets() {
+    let rules = "cors = '''<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example\
+                 </AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>'''";
+    let (gw, server) = start_with_dialect_tenant(Vendor::Minio, "", rules).await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let preflight = vec![
+        ("host".to_string(), addr.clone()),
+        ("origin".to_string(), "https://app.example".to_string()),
+        (
+            "access-control-request-method".to_string(),
+            "GET".to_string(),
+        ),
+    ];
+    let r = send(&addr, "OPTIONS", b"/bkt/k", &preflight, vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    server.respond_to("HEAD", "error|NoSuchBucket|404");
+    let r = send(&addr, "OPTIONS", b"/missing/k", &preflight, vec![]).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    server.clear();
+    let origin = [("origin", "https://app.example")];
+    let headers = V4::now(&ak, &sk, &addr, sigv4::EMPTY_SHA256).sign("GET", b"/", &origin);
+    let r = send(&addr, "GET", b"/", &headers, vec![]).await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        None,
+        "{}",
+        r.text()
+    );
+    gw.stop().await;
+}
+
 /// HCP serves no preflight for the namespace names it reserves (rest, webdav, fcfs_data,
 /// browser, hs3, swift), path-style or virtual: the one refused preflight's 403, and no rule
 /// read — `/hs3/…` is HCP's own scheme's prefix, which a preflight cannot tell from a bucket.

@@ -226,11 +226,14 @@ impl Gateway {
         route: &Route<'_>,
     ) -> Result<Option<Arc<[Rule]>>, String> {
         use std::sync::atomic::Ordering;
-        // (MinIO keeps no bucket's rules — `PUT ?cors` is 501 there: none to ask for; the
-        // tenant's are every bucket's.)
-        if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
-            return Ok(route.tenant.cors.clone());
+        // (MinIO keeps no bucket's rules — `PUT ?cors` is 501 there: none to ask for but
+        // the tenant's, `read_bucket_cors`.)
+        let minio = route.backend.dialect == crate::hcp::mapping::Dialect::Minio;
+        if minio && route.tenant.cors.is_none() {
+            return Ok(None);
         }
+        // (No bucket, no rules: the tenant's are for its namespaces, "CORS does not support
+        // tenant-level API calls".)
         let Some(bucket) = route.backend_bucket.as_deref() else {
             return Ok(None);
         };
@@ -269,6 +272,18 @@ impl Gateway {
             raw_key: None,
             ..target.clone()
         };
+        if route.backend.dialect == crate::hcp::mapping::Dialect::Minio {
+            // MinIO keeps none of a bucket's own: the tenant's apply where the bucket is.
+            let read = self.backend_call(Operation::HeadBucket, Params::default(), &whole, &route);
+            return match read.await {
+                Some((h, _)) if h.status == 200 => Ok(route.tenant.cors.clone()),
+                Some((h, _)) if h.status == 404 => Ok(None),
+                other => {
+                    let status = other.map(|(h, _)| h.status.as_u16());
+                    Err(format!("HEAD of the bucket answered {status:?}"))
+                }
+            };
+        }
         let params = Params::default().with("cors", "");
         let read = self.backend_call(Operation::BucketSubresource, params, &whole, &route);
         match read.await {
@@ -357,7 +372,8 @@ impl Gateway {
     /// A preflight's answer, by the bucket's rules: 200 with the headers of the first rule
     /// allowing the origin, method and headers it asks for; otherwise one and the same 403
     /// whatever the reason (no such bucket, no rules, none allowing it, rules that cannot be
-    /// read), so that a preflight — anonymous — tells nothing of what exists.
+    /// read), so that a preflight — anonymous — tells nothing more of what exists than the
+    /// rules do (with the tenant's `cors`, a bucket there takes them, as on HCP).
     pub(super) async fn preflight(
         &self,
         s: &mut pingora::protocols::http::ServerSession,
