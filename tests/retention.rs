@@ -1533,6 +1533,46 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
         }
         assert_eq!(deleted, status == 204, "{until} {hold}");
     }
+    // A metadata change of it (its source read with its key) is made and answered 200: the
+    // gateway does not try to read its lock back with a HEAD that has no key (before: the copy
+    // made, then 503 — and a retry made another).
+    server.respond_to("*", "sse-c-object|none|OFF");
+    let key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    };
+    let key_md5 = content_md5(&[7u8; 32]);
+    let before = server.count();
+    let edit = [
+        ("x-amz-copy-source", "/bkt/secret"),
+        ("x-amz-metadata-directive", "REPLACE"),
+        ("x-amz-meta-a", "1"),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-algorithm",
+            "AES256",
+        ),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-key",
+            key.as_str(),
+        ),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-key-md5",
+            key_md5.as_str(),
+        ),
+        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        ("x-amz-server-side-encryption-customer-key", key.as_str()),
+        (
+            "x-amz-server-side-encryption-customer-key-md5",
+            key_md5.as_str(),
+        ),
+    ];
+    let r = as_user(&gw, admin, "PUT", "/bkt/secret", &edit, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let puts = server.seen()[before as usize..]
+        .iter()
+        .filter(|(m, _, _)| m == "PUT")
+        .count();
+    assert_eq!(puts, 1, "{:?}", &server.seen()[before as usize..]);
     // Nor is its retention changed by S3's PUT ?retention while it is held.
     let doc = b"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>";
     let md5 = content_md5(doc);

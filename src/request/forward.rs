@@ -272,10 +272,16 @@ fn keep_retention(req: &mut pingora::http::RequestHeader, edited: &EditedObject)
 /// of S3's own: HCP's change keeps it so ("no new version is created"; the default retention
 /// "is applied to objects when they are first stored"), where the copy it is at the backend
 /// takes the bucket's default.
+/// (Not an object encrypted with a customer's key: the change's own HEAD, without the key,
+/// could not read it back — a metadata change there may take the bucket's default.)
 fn under_no_retention(req: &pingora::http::RequestHeader, edited: &EditedObject) -> bool {
     let Some(head) = edited.head.as_ref().filter(|h| h.status == 200) else {
         return false;
     };
+    let customer_key = "x-amz-copy-source-server-side-encryption-customer-algorithm";
+    if req.headers.contains_key(customer_key) {
+        return false;
+    }
     let (setting, _) = rewrite::object_lock_of(head);
     !setting.in_force(crate::hcp::retention::now())
         && !crate::request::validate::retention::names_s3_lock(req)

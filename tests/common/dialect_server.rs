@@ -17,7 +17,8 @@
 //! `obs-native` (OBS's own signing and header names; its buckets keep versions),
 //! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
 //! bucket's versioning enabled),
-//! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it,
+//! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it
+//! (200 with it, no lock shown), a copy's result,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`, 503 for ON `fail`
 //! (429 for `fail-throttled`, 403 for `fail-denied`);
 //! DELETE 204, PUT 200). Without it the server
@@ -617,14 +618,27 @@ async fn serve(
         Some("sse-c-object") => {
             let (until, hold) = (&directive[1], &directive[2]);
             let xml = [("Content-Type", "application/xml")];
+            // (Read with its key — a copy's source's — its HEAD answers, no lock shown.)
+            let keyed = req
+                .header("x-amz-copy-source-server-side-encryption-customer-algorithm")
+                .or_else(|| req.header("x-amz-server-side-encryption-customer-algorithm"))
+                .is_some();
             if head_only {
-                return respond_head(&mut conn, 400, &[], 0).await;
+                let status = if keyed { 200 } else { 400 };
+                return respond_head(&mut conn, status, &[("ETag", "\"e\"")], 0).await;
             }
             if req.method == "DELETE" {
                 return respond(&mut conn, 204, &[], b"").await;
             }
+            if req.method == "PUT" && req.header("x-amz-copy-source").is_some() {
+                let body = b"<CopyObjectResult><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
+                return respond(&mut conn, 200, &xml, body).await;
+            }
             if req.method == "PUT" {
                 return respond(&mut conn, 200, &[], b"").await;
+            }
+            if req.path.contains("?acl") {
+                return respond(&mut conn, 200, &xml, OWNER_ACL).await;
             }
             if req.path.contains("legal-hold") && hold.starts_with("fail") {
                 let (status, code) = match hold.as_str() {
@@ -718,16 +732,19 @@ async fn serve(
         }
         // (An ACL read: the owner's alone, as a new object's is.)
         None if req.method == "GET" && req.path.contains("?acl") => {
-            let acl = b"<AccessControlPolicy><Owner><ID>o</ID></Owner><AccessControlList><Grant>\
-                <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-                xsi:type=\"CanonicalUser\"><ID>o</ID></Grantee><Permission>FULL_CONTROL\
-                </Permission></Grant></AccessControlList></AccessControlPolicy>";
             let xml = [("Content-Type", "application/xml")];
-            respond(&mut conn, 200, &xml, acl).await
+            respond(&mut conn, 200, &xml, OWNER_ACL).await
         }
         _ => respond(&mut conn, 200, &[], b"").await,
     }
 }
+
+/// An ACL granting its owner alone, as a new object's is.
+const OWNER_ACL: &[u8] =
+    b"<AccessControlPolicy><Owner><ID>o</ID></Owner><AccessControlList><Grant>\
+    <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+    xsi:type=\"CanonicalUser\"><ID>o</ID></Grantee><Permission>FULL_CONTROL\
+    </Permission></Grant></AccessControlList></AccessControlPolicy>";
 
 async fn write_error(
     conn: &mut TcpStream,
