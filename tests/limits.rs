@@ -831,6 +831,47 @@ async fn read_answer(c: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// A CORS configuration is read to HCP's 2.5 MB whatever the limit of other documents, but
+/// never past what the held-bytes budget grants one request: on a gateway given little, a
+/// configuration larger than that is 400 EntityTooLarge, nothing sent (not a 503 on every
+/// retry), and one within it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cors_configuration_is_read_within_the_budget() {
+    let settings = "max_held_bytes = 655360\nmax_buffered_response_bytes = 65536\n\
+                    max_chunk_bytes = 262144";
+    let limits = "[limits]\nmax_post_object_bytes = 131072\nmax_control_body_bytes = 65536";
+    let gw = start_local_with(settings, limits).await;
+    let addr = gw.addr();
+    let bucket = gw.with_bucket("cors-budget").await;
+    let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let keys = (keys.0.as_str(), keys.1.as_str());
+    let one = "<CORSRule><AllowedOrigin>https://big.example</AllowedOrigin>\
+               <AllowedMethod>GET</AllowedMethod></CORSRule>";
+    let target = format!("/{bucket}?cors");
+    let put = |rules: usize| {
+        let doc = format!(
+            "<CORSConfiguration>{}</CORSConfiguration>",
+            one.repeat(rules)
+        );
+        let md5 = content_md5(doc.as_bytes());
+        let addr = addr.clone();
+        let target = target.clone();
+        async move {
+            let headers = [("content-md5", md5.as_str())];
+            let put = ("PUT", target.as_str());
+            common::raw::send_signed_with(&addr, keys, put, &headers, doc.as_bytes()).await
+        }
+    };
+    let before = gw.backend_requests();
+    // (About 1 MB.)
+    let r = put(10_000).await;
+    r.assert_hcp_error(400, "EntityTooLarge");
+    assert_eq!(gw.backend_requests(), before, "reached the backend");
+    // (About 300 KB.)
+    let r = put(3_000).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// A listing is held as the copies its rewrite makes, not once: the document read, the one
 /// rewritten and, with `x-hcp-pretty-print`, the one indented (room for twice its length).
 /// Alone on the gateway such a listing is answered whatever its copies come to (refused there,

@@ -1375,7 +1375,8 @@ impl Gateway {
         let verifier = body.verifier.take().expect("not used yet");
         let limit = if cors {
             // (HCP's own bound for CORS, whatever the limit for other documents.)
-            crate::request::validate::cors_document::LIMIT
+            let (held, chunk) = (self.cfg.max_held_bytes, self.cfg.max_chunk_bytes);
+            crate::request::validate::cors_document::limit(held, chunk)
         } else if control {
             upstream::BodyLimit::document(self.cfg.limits.max_control_body_bytes)
         } else {

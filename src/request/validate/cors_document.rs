@@ -69,15 +69,37 @@ pub fn read_kept(doc: &[u8]) -> Result<CorsDocument, HcpError> {
 /// The largest CORS configuration HCP takes (2.5 MB).
 pub const MAX_BYTES: usize = 5 * 1024 * 1024 / 2;
 
-/// A configuration's body is read up to [`MAX_BYTES`] (whatever `max_control_body_bytes`
-/// says of other documents); past it, 400 EntityTooLarge.
-pub const LIMIT: crate::backend::upstream::BodyLimit = crate::backend::upstream::BodyLimit {
-    bytes: MAX_BYTES,
-    past: too_large,
-};
+/// How much of a configuration's body is read: up to [`MAX_BYTES`] (whatever
+/// `max_control_body_bytes` says of other documents), past it 400 EntityTooLarge — less where
+/// the bytes all requests may hold (`held`, 0 for no limit) leave one request less beside a
+/// chunk (`chunk`: the configuration's validation grants one request that much, no more), past
+/// which it is the same answer, as this gateway's bound.
+pub fn limit(held: usize, chunk: usize) -> crate::backend::upstream::BodyLimit {
+    let room = if held == 0 {
+        MAX_BYTES
+    } else {
+        held.saturating_sub(chunk)
+    };
+    if room >= MAX_BYTES {
+        crate::backend::upstream::BodyLimit {
+            bytes: MAX_BYTES,
+            past: too_large,
+        }
+    } else {
+        crate::backend::upstream::BodyLimit {
+            bytes: room,
+            past: too_large_here,
+        }
+    }
+}
 
 fn too_large() -> HcpError {
     HcpError::new(HcpCode::EntityTooLarge).with_message("A CORS configuration is at most 2.5 MB.")
+}
+
+fn too_large_here() -> HcpError {
+    HcpError::new(HcpCode::EntityTooLarge)
+        .with_message("The CORS configuration is larger than this gateway accepts.")
 }
 
 /// The rules as they are read.
