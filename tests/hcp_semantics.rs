@@ -1526,6 +1526,15 @@ async fn delete_markers_as_hcp_answers(backend: Backend) {
     }
     let r = as_user(&gw, admin, "GET", &at_marker, &[], b"").await;
     r.assert_hcp_error(404, "NoSuchKey");
+    // Its ACL neither read nor set: HCP's ACL tables have no 405 — the object version "does
+    // not exist" (404), as for a GET.
+    let acl_at_marker = format!("{target}?acl&versionId={marker}");
+    let r = as_user(&gw, admin, "GET", &acl_at_marker, &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    assert!(r.text().contains("<Key>k</Key>"), "{}", r.text());
+    let private = [("x-amz-acl", "private")];
+    let r = as_user(&gw, admin, "PUT", &acl_at_marker, &private, b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
     let copied = format!("/{bucket}/copy");
     let copy = [("x-amz-copy-source", at_marker.as_str())];
     let r = as_user(&gw, admin, "PUT", &copied, &copy, b"").await;

@@ -40,6 +40,8 @@ async fn request(
         Operation::UploadPartCopy => ("PUT", &part_target, vec![]),
         // (A version's delete: the one a lock can refuse.)
         Operation::DeleteObject => ("DELETE", "/bkt/some/key?versionId=v1", vec![]),
+        Operation::GetObjectAcl => ("GET", "/bkt/some/key?acl&versionId=v1", vec![]),
+        Operation::PutObjectAcl => ("PUT", "/bkt/some/key?acl&versionId=v1", vec![]),
         other => panic!("no request for {other:?}"),
     };
     let digest = sigv4::sha256_hex(&body);
@@ -48,6 +50,9 @@ async fn request(
     let mut extra: Vec<(&str, &str)> = vec![];
     if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
         extra.push(("x-amz-copy-source", "/bkt/source"));
+    }
+    if op == Operation::PutObjectAcl {
+        extra.push(("x-amz-acl", "private"));
     }
     if !body.is_empty() {
         extra.push(("content-length", &len));
