@@ -897,6 +897,45 @@ async fn on_minio_the_tenant_s_cors_rules_are_those_of_its_buckets() {
     gw.stop().await;
 }
 
+/// OBS answers for a bucket that is not there with 400 InvalidBucket (seed 004: "The bucket to
+/// be accessed does not exist") where other backends answer 404: the gateway's own checks take
+/// it so. A PUT into it (HCP's no-overwrite rule asks first) and a complete of an upload in it
+/// are HCP's 404 NoSuchBucket — before, 503 on every retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obs_s_missing_bucket_is_no_bucket_to_the_gateway_s_checks() {
+    let refuse = "overwrite = \"refuse-unversioned\"";
+    let (gw, server) = start_with_dialect_tenant(Vendor::Obs, "", refuse).await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    server.respond_to("*", "error|InvalidBucket|400");
+    let extra = [("content-length", "1")];
+    let headers = V4::now(&ak, &sk, &addr, &sigv4::sha256_hex(b"x")).sign("PUT", b"/bkt/k", &extra);
+    let r = send(&addr, "PUT", b"/bkt/k", &headers, vec![b"x".to_vec()]).await;
+    r.assert_hcp_error(404, "NoSuchBucket");
+    assert!(
+        r.text().contains("<BucketName>bkt</BucketName>"),
+        "{}",
+        r.text()
+    );
+    let complete = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag>\
+        </Part><Part><PartNumber>2</PartNumber><ETag>\"b\"</ETag></Part></CompleteMultipartUpload>";
+    let target = format!("/bkt/k?uploadId={}", bound_upload_id("bkt", "u1"));
+    let len = complete.len().to_string();
+    let extra = [("content-length", len.as_str())];
+    let digest = sigv4::sha256_hex(complete);
+    let headers = V4::now(&ak, &sk, &addr, &digest).sign("POST", target.as_bytes(), &extra);
+    let r = send(
+        &addr,
+        "POST",
+        target.as_bytes(),
+        &headers,
+        vec![complete.to_vec()],
+    )
+    .await;
+    r.assert_hcp_error(404, "NoSuchBucket");
+    gw.stop().await;
+}
+
 /// HCP serves no preflight for the namespace names it reserves (rest, webdav, fcfs_data,
 /// browser, hs3, swift), path-style or virtual: the one refused preflight's 403, and no rule
 /// read — `/hs3/…` is HCP's own scheme's prefix, which a preflight cannot tell from a bucket.

@@ -171,6 +171,9 @@ impl Probe for Gateway {
                     _ => PartsPage::Gone(HcpCode::NoSuchUpload),
                 }
             }
+            Some((h, body)) if obs_no_bucket(at, h.status.as_u16(), &body) => {
+                PartsPage::Gone(HcpCode::NoSuchBucket)
+            }
             Some((h, body)) if h.status == 200 => complete::parse_list_parts(&body)
                 .map(PartsPage::Listed)
                 .unwrap_or(PartsPage::Unknown),
@@ -477,6 +480,14 @@ fn bucket_of(target: &Target) -> Target {
     }
 }
 
+/// Whether an answer is OBS's for a bucket that is not there (400 InvalidBucket, "The bucket
+/// to be accessed does not exist" — where other backends answer 404 NoSuchBucket).
+fn obs_no_bucket(at: At<'_>, status: u16, body: &[u8]) -> bool {
+    at.route.backend.dialect == crate::hcp::mapping::Dialect::Obs
+        && status == 400
+        && crate::hcp::xml::leaf_text(body, "Code").as_deref() == Some("InvalidBucket")
+}
+
 /// What a refused `GET ?retention` or `?legal-hold` says of an object's lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NoLock {
@@ -497,7 +508,11 @@ fn no_lock_answer(body: &[u8], dialect: crate::hcp::mapping::Dialect, sub: &str)
         .replace(' ', "")
         .contains("objectlock");
     match code.as_deref() {
-        Some("NoSuchKey" | "NoSuchVersion") => Some(NoLock::Object),
+        Some("NoSuchKey" | "NoSuchVersion" | "NoSuchBucket") => Some(NoLock::Object),
+        // (OBS: "The bucket to be accessed does not exist", 400.)
+        Some("InvalidBucket") if dialect == crate::hcp::mapping::Dialect::Obs => {
+            Some(NoLock::Object)
+        }
         Some("NoSuchObjectLockConfiguration" | "ObjectLockConfigurationNotFoundError") => {
             Some(NoLock::OfThisKind)
         }
@@ -1394,6 +1409,7 @@ impl Gateway {
         match head.status.as_u16() {
             200 if first.is_some_and(|k| k.as_bytes() == key.as_slice()) => Some(Some(body)),
             200 | 404 => Some(None),
+            status if obs_no_bucket(at, status, &body) => Some(None),
             _ => None,
         }
     }
