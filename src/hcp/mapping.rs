@@ -208,6 +208,11 @@ pub fn map_code(dialect: Dialect, code: &str, op: Operation) -> HcpCode {
 /// The HCP error for a backend error answer: by its code where the backend sent one, else by
 /// its status and operation (HEAD answers have no body).
 pub fn map(dialect: Dialect, status: u16, code: Option<&str>, op: Operation) -> HcpError {
+    // (HCP's HEADs have no 400, whatever code MinIO or OBS put in its headers: the backend's
+    // fault — but a version id an object's HEAD names, `respond::settle`.)
+    if status == 400 && matches!(op, Operation::HeadObject | Operation::HeadBucket) {
+        return HcpError::new(HcpCode::InternalError);
+    }
     match code.and_then(|c| lookup(dialect, c, status, op)) {
         Some(row) => HcpError::new(row.hcp_code).with_status(row.hcp_status),
         None if code.is_some() => by_class(status),
@@ -228,9 +233,9 @@ fn by_class(status: u16) -> HcpError {
 fn by_status(status: u16, op: Operation) -> HcpError {
     use Operation::*;
     let code = match status {
-        // (A HEAD's 400 says nothing of why, and HCP's HEADs have no 400: the backend's fault —
-        // but a version id an object's HEAD names, `respond::settle`.)
-        400 if matches!(op, HeadObject | HeadBucket) => HcpCode::InternalError,
+        // (A 400 without a code says nothing of why — what the client did wrong would be
+        // named: the backend's fault.)
+        400 => HcpCode::InternalError,
         403 => HcpCode::AccessDenied,
         404 if matches!(
             op,
@@ -253,7 +258,8 @@ fn by_status(status: u16, op: Operation) -> HcpError {
         412 => HcpCode::PreconditionFailed,
         413 => HcpCode::OutOfSpace,
         416 => HcpCode::InvalidRange,
-        429 | 503 => HcpCode::ServiceUnavailable,
+        // (A gateway's timeout before the backend, as `bodiless_failure` takes it: to retry.)
+        429 | 503 | 504 => HcpCode::ServiceUnavailable,
         501 => HcpCode::NotImplemented,
         507 => HcpCode::OutOfSpace,
         _ => return by_class(status),
@@ -301,6 +307,32 @@ mod tests {
                 code.as_str()
             );
         }
+    }
+
+    /// An answer that says nothing of why (no body, no code) is the backend's fault, and a
+    /// gateway's timeout before it one to retry; HCP's HEADs have no 400, whatever code a
+    /// backend puts in its headers.
+    #[test]
+    fn what_says_nothing_is_the_backend_s_fault() {
+        use Operation::*;
+        let m = |d, status, code, op| {
+            let e = map(d, status, code, op);
+            (e.code, e.status)
+        };
+        let unavailable = (HcpCode::ServiceUnavailable, 503);
+        let internal = (HcpCode::InternalError, 500);
+        assert_eq!(m(Dialect::Aws, 504, None, GetObject), unavailable);
+        assert_eq!(m(Dialect::Aws, 400, None, PutObject), internal);
+        assert_eq!(m(Dialect::Aws, 400, None, HeadObject), internal);
+        for d in [Dialect::Minio, Dialect::Obs] {
+            assert_eq!(m(d, 400, Some("InvalidRequest"), HeadObject), internal);
+            assert_eq!(m(d, 400, Some("InvalidArgument"), HeadBucket), internal);
+        }
+        // (With a code, a 400 is what the code says.)
+        assert_eq!(
+            m(Dialect::Aws, 400, Some("InvalidArgument"), PutObject),
+            (HcpCode::InvalidArgument, 400)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! A test steers it with [`DialectServer::respond_to`] (the requests of one method get the
 //! directive until it is cleared; the gateway forwards no header of the test's own):
 //! `error|CODE[|STATUS]`, `json-error|CODE`, `stall|MS`, `die`, `hangup`, `garbage|STATUS`,
+//! `empty|STATUS` (no body, no code),
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `slow-copy|MS[|CODE]` (a copy's result, or the error, after MS),
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
@@ -328,6 +329,11 @@ async fn serve(
                 .await?;
             conn.flush().await?;
             Ok(())
+        }
+        // An error with no body and no code (a proxy's, or a backend's that says nothing).
+        Some("empty") => {
+            let status = directive[1].parse().unwrap();
+            respond(&mut conn, status, &[], b"").await
         }
         Some("garbage") => {
             let status = directive[1].parse().unwrap();
