@@ -208,16 +208,19 @@ pub fn map_code(dialect: Dialect, code: &str, op: Operation) -> HcpCode {
 /// The HCP error for a backend error answer: by its code where the backend sent one, else by
 /// its status and operation (HEAD answers have no body).
 pub fn map(dialect: Dialect, status: u16, code: Option<&str>, op: Operation) -> HcpError {
-    // (HCP's HEADs have no 400, whatever code MinIO or OBS put in its headers: the backend's
-    // fault — but a version id an object's HEAD names, `respond::settle`.)
-    if status == 400 && matches!(op, Operation::HeadObject | Operation::HeadBucket) {
-        return HcpError::new(HcpCode::InternalError);
-    }
-    match code.and_then(|c| lookup(dialect, c, status, op)) {
+    let err = match code.and_then(|c| lookup(dialect, c, status, op)) {
         Some(row) => HcpError::new(row.hcp_code).with_status(row.hcp_status),
         None if code.is_some() => by_class(status),
         None => by_status(status, op),
+    };
+    // (HCP's HEADs have no 400, whatever code MinIO or OBS put in its headers: what their
+    // code says — OBS's 400 InvalidBucket is 404 NoSuchBucket —, else the backend's fault;
+    // a version id an object's HEAD names is settled before, `respond::settle`.)
+    let head = matches!(op, Operation::HeadObject | Operation::HeadBucket);
+    if head && err.status == 400 {
+        return HcpError::new(HcpCode::InternalError);
     }
+    err
 }
 
 /// Codes in no table: by status class.
@@ -327,6 +330,15 @@ mod tests {
         for d in [Dialect::Minio, Dialect::Obs] {
             assert_eq!(m(d, 400, Some("InvalidRequest"), HeadObject), internal);
             assert_eq!(m(d, 400, Some("InvalidArgument"), HeadBucket), internal);
+        }
+        // (What a HEAD's code says all the same, where it is no 400 of HCP's.)
+        for op in [HeadObject, HeadBucket] {
+            let gone = m(Dialect::Obs, 400, Some("InvalidBucket"), op);
+            assert_eq!(gone, (HcpCode::NoSuchBucket, 404));
+            assert_eq!(
+                m(Dialect::Minio, 400, Some("XMinioBackendDown"), op),
+                unavailable
+            );
         }
         // (With a code, a 400 is what the code says.)
         assert_eq!(
