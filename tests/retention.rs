@@ -1533,9 +1533,9 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
         }
         assert_eq!(deleted, status == 204, "{until} {hold}");
     }
-    // A metadata change of it (its source read with its key) is made and answered 200: the
-    // gateway does not try to read its lock back with a HEAD that has no key (before: the copy
-    // made, then 503 — and a retry made another).
+    // A metadata change of it (its source read with its key, the copy written under it) is
+    // made and answered 200: the copy's lock, which a HEAD without the key cannot read, is read
+    // by its sub-resources (before: the copy made, then 503 — and a retry made another).
     server.respond_to("*", "sse-c-object|none|OFF");
     let key = {
         use base64::Engine as _;
@@ -1568,11 +1568,24 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
     ];
     let r = as_user(&gw, admin, "PUT", "/bkt/secret", &edit, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let puts = server.seen()[before as usize..]
-        .iter()
-        .filter(|(m, _, _)| m == "PUT")
-        .count();
-    assert_eq!(puts, 1, "{:?}", &server.seen()[before as usize..]);
+    let sent = &server.seen()[before as usize..];
+    let puts = sent.iter().filter(|(m, _, _)| m == "PUT").count();
+    assert_eq!(puts, 1, "{sent:?}");
+    let read_back = |t: &str| t.contains("retention") && t.contains("versionId=v9");
+    assert!(
+        sent.iter().any(|(m, t, _)| m == "GET" && read_back(t)),
+        "{sent:?}"
+    );
+    // So is a new object written under a customer's key and "deletable at once": stored, its
+    // lock read back the same way, answered 200 (before: 503 after the write).
+    let before = server.count();
+    let mut put = edit[6..].to_vec();
+    put.push(("x-hcp-retention", "0"));
+    let r = as_user(&gw, admin, "PUT", "/bkt/new-secret", &put, b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = &server.seen()[before as usize..];
+    let puts = sent.iter().filter(|(m, _, _)| m == "PUT").count();
+    assert_eq!(puts, 1, "{sent:?}");
     // Nor is its retention changed by S3's PUT ?retention while it is held.
     let doc = b"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>";
     let md5 = content_md5(doc);

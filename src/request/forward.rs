@@ -272,16 +272,10 @@ fn keep_retention(req: &mut pingora::http::RequestHeader, edited: &EditedObject)
 /// of S3's own: HCP's change keeps it so ("no new version is created"; the default retention
 /// "is applied to objects when they are first stored"), where the copy it is at the backend
 /// takes the bucket's default.
-/// (Not an object encrypted with a customer's key: the change's own HEAD, without the key,
-/// could not read it back — a metadata change there may take the bucket's default.)
 fn under_no_retention(req: &pingora::http::RequestHeader, edited: &EditedObject) -> bool {
     let Some(head) = edited.head.as_ref().filter(|h| h.status == 200) else {
         return false;
     };
-    let customer_key = "x-amz-copy-source-server-side-encryption-customer-algorithm";
-    if req.headers.contains_key(customer_key) {
-        return false;
-    }
     let (setting, _) = rewrite::object_lock_of(head);
     !setting.in_force(crate::hcp::retention::now())
         && !crate::request::validate::retention::names_s3_lock(req)
@@ -1376,7 +1370,8 @@ impl Gateway {
         let limit = if cors {
             // (HCP's own bound for CORS, whatever the limit for other documents.)
             let (held, chunk) = (self.cfg.max_held_bytes, self.cfg.max_chunk_bytes);
-            crate::request::validate::cors_document::limit(held, chunk)
+            let answers = self.cfg.max_buffered_response_bytes;
+            crate::request::validate::cors_document::limit(held, chunk, answers)
         } else if control {
             upstream::BodyLimit::document(self.cfg.limits.max_control_body_bytes)
         } else {

@@ -636,9 +636,17 @@ async fn serve(
             if req.method == "DELETE" {
                 return respond(&mut conn, 204, &[], b"").await;
             }
+            // (A version written: its id, as a versioned bucket's.)
+            let written = [
+                ("Content-Type", "application/xml"),
+                ("x-amz-version-id", "v9"),
+            ];
             if req.method == "PUT" && req.header("x-amz-copy-source").is_some() {
                 let body = b"<CopyObjectResult><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
-                return respond(&mut conn, 200, &xml, body).await;
+                return respond(&mut conn, 200, &written, body).await;
+            }
+            if req.method == "PUT" && !req.path.contains('?') {
+                return respond(&mut conn, 200, &written[1..], b"").await;
             }
             if req.method == "PUT" {
                 return respond(&mut conn, 200, &[], b"").await;

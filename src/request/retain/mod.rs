@@ -555,17 +555,19 @@ async fn head_of_change(
         Ok(Some(head)) => Ok(head),
         Ok(None) => Err(no_such_key(at)),
         // An object encrypted with a customer's key, which a HEAD without the key cannot read
-        // (400): where its version and the time it was added are known (a complete's), its
-        // lock is read by its sub-resources. (Where they are not, the change would name no
-        // version, count `A+` from now and answer no ETag: it is refused.) A version id the
-        // backend refuses there too is of a form it never gives: it names no version, as on
-        // HCP (404, not a 503 to retry for ever).
+        // (400): where its version and the time it was added are known (a complete's; a
+        // version just written, new: added now), its lock is read by its sub-resources.
+        // (Where they are not, the change would name no version, count `A+` from now and
+        // answer no ETag: it is refused.) A version id the backend refuses there too is of a
+        // form it never gives: it names no version, as on HCP (404, not a 503 to retry for
+        // ever).
         Err(Some(400)) if change.version.is_some() => {
             let version = change.version.as_deref().unwrap_or_default();
+            let known = change.added.is_some() || change.new_object;
             match r.lock(at, version).await {
                 Ok(lock) if lock.status == 404 => Err(no_such_key(at)),
                 Err(Unread::Refused) => Err(no_such_key(at)),
-                Ok(lock) if lock.status == 200 && change.added.is_some() => Ok(lock),
+                Ok(lock) if lock.status == 200 && known => Ok(lock),
                 _ => Err(unreadable(Some(400))),
             }
         }
