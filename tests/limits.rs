@@ -569,9 +569,23 @@ async fn a_refused_client_holds_no_connection_place() {
         head.extend_from_slice(body.as_bytes());
         head
     };
+    // (Fields past their budget before any boundary — on the read that ends the body, so
+    // that the body is read whole: refused when the budget is spent.)
+    let boundless = {
+        let body = vec![b'x'; 200 * 1024];
+        let mut head = format!(
+            "POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; \
+             boundary=b\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(&body);
+        head
+    };
     let mut refused = Vec::new();
     for (what, head, status) in [
         ("no form at all", &no_form, "400"),
+        ("fields past their budget", &boundless, "400"),
         ("a form without its file", &fileless, "400"),
         ("anonymous", &anonymous, "403"),
         ("a wrong signature", &forged, "403"),
@@ -832,44 +846,65 @@ async fn read_answer(c: &mut TcpStream) -> String {
 }
 
 /// A CORS configuration is read to HCP's 2.5 MB whatever the limit of other documents, but
-/// never past what the held-bytes budget grants one request: on a gateway given little, a
-/// configuration larger than that is 400 EntityTooLarge, nothing sent (not a 503 on every
-/// retry), and one within it is kept.
+/// never past what the held-bytes budget grants one request, nor past what the gateway could
+/// read back from the backend (half of `max_buffered_response_bytes`): larger, it is 400
+/// EntityTooLarge, nothing sent (not a 503 on every retry, nor a configuration kept that every
+/// `GET ?cors` and preflight then fails on); within them it is kept, read back and applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cors_configuration_is_read_within_the_budget() {
-    let settings = "max_held_bytes = 655360\nmax_buffered_response_bytes = 65536\n\
-                    max_chunk_bytes = 262144";
-    let limits = "[limits]\nmax_post_object_bytes = 131072\nmax_control_body_bytes = 65536";
-    let gw = start_local_with(settings, limits).await;
-    let addr = gw.addr();
-    let bucket = gw.with_bucket("cors-budget").await;
-    let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
-    let keys = (keys.0.as_str(), keys.1.as_str());
     let one = "<CORSRule><AllowedOrigin>https://big.example</AllowedOrigin>\
                <AllowedMethod>GET</AllowedMethod></CORSRule>";
-    let target = format!("/{bucket}?cors");
-    let put = |rules: usize| {
-        let doc = format!(
-            "<CORSConfiguration>{}</CORSConfiguration>",
-            one.repeat(rules)
+    let limits = "[limits]\nmax_post_object_bytes = 131072\nmax_control_body_bytes = 65536";
+    for (held, answers, kept) in [(1_310_720, 1_048_576, true), (655_360, 65_536, false)] {
+        let settings = format!(
+            "max_held_bytes = {held}\nmax_buffered_response_bytes = {answers}\n\
+             max_chunk_bytes = 262144"
         );
-        let md5 = content_md5(doc.as_bytes());
-        let addr = addr.clone();
-        let target = target.clone();
-        async move {
-            let headers = [("content-md5", md5.as_str())];
-            let put = ("PUT", target.as_str());
-            common::raw::send_signed_with(&addr, keys, put, &headers, doc.as_bytes()).await
+        let gw = start_local_with(&settings, limits).await;
+        let addr = gw.addr();
+        let bucket = gw.with_bucket("cors-budget").await;
+        let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+        let keys = (keys.0.as_str(), keys.1.as_str());
+        let target = format!("/{bucket}?cors");
+        let put = |rules: usize| {
+            let doc = format!(
+                "<CORSConfiguration>{}</CORSConfiguration>",
+                one.repeat(rules)
+            );
+            let md5 = content_md5(doc.as_bytes());
+            let (addr, target) = (addr.clone(), target.clone());
+            async move {
+                let headers = [("content-md5", md5.as_str())];
+                let put = ("PUT", target.as_str());
+                common::raw::send_signed_with(&addr, keys, put, &headers, doc.as_bytes()).await
+            }
+        };
+        let before = gw.backend_requests();
+        // (About 1 MB.)
+        put(10_000).await.assert_hcp_error(400, "EntityTooLarge");
+        assert_eq!(gw.backend_requests(), before, "reached the backend");
+        // (About 300 KB.)
+        let r = put(3_000).await;
+        if !kept {
+            r.assert_hcp_error(400, "EntityTooLarge");
+            continue;
         }
-    };
-    let before = gw.backend_requests();
-    // (About 1 MB.)
-    let r = put(10_000).await;
-    r.assert_hcp_error(400, "EntityTooLarge");
-    assert_eq!(gw.backend_requests(), before, "reached the backend");
-    // (About 300 KB.)
-    let r = put(3_000).await;
-    assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = send_signed(&addr, keys, "GET", &target, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.text().matches("<CORSRule>").count(), 3_000);
+        let preflight = vec![
+            ("host".to_string(), addr.clone()),
+            ("origin".to_string(), "https://big.example".to_string()),
+            (
+                "access-control-request-method".to_string(),
+                "GET".to_string(),
+            ),
+        ];
+        let object = format!("/{bucket}/k");
+        let r = common::raw::send(&addr, "OPTIONS", object.as_bytes(), &preflight, vec![]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
 }
 
 /// A listing is held as the copies its rewrite makes, not once: the document read, the one

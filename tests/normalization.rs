@@ -964,6 +964,28 @@ async fn obs_s_missing_bucket_is_no_bucket_to_the_gateway_s_checks() {
     gw.stop().await;
 }
 
+/// A form to a bucket name the backend reserves (MinIO's `minio`) is refused before anyone is
+/// known — by routing, before its form is read — and its connection closes after the answer,
+/// as every such refusal's (it held a place of `max_connections` a keep-alive period).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_to_a_reserved_bucket_name_closes_its_connection() {
+    use tokio::io::AsyncReadExt;
+    let (gw, _server) = start_with_dialect(Vendor::Minio, "").await;
+    let addr = gw.addr();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /minio HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut c, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(read.is_ok(), "the connection stayed open: {text}");
+    assert!(text.starts_with("http/1.1 400"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    gw.stop().await;
+}
+
 /// HCP serves no preflight for the namespace names it reserves (rest, webdav, fcfs_data,
 /// browser, hs3, swift), path-style or virtual: the one refused preflight's 403, and no rule
 /// read — `/hs3/…` is HCP's own scheme's prefix, which a preflight cannot tell from a bucket.

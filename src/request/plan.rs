@@ -80,7 +80,9 @@ impl Gateway {
                 self.metrics.auth_failure(HcpCode::AccessDenied);
                 return Err(form_with_authorization());
             }
-            let route = route::route(tenant, self.backends.get(&tenant.backend), &target)?;
+            // (Refused before anyone is known: the connection closes after the answer.)
+            let route = route::route(tenant, self.backends.get(&tenant.backend), &target)
+                .map_err(HcpError::closing)?;
             x.backend = route.backend.name.clone();
             return Ok(Planned::Form { target, route });
         }

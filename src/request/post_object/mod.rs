@@ -48,6 +48,14 @@ enum FormError {
     Client(String),
 }
 
+/// No place to read a form's fields in: 503 at once, its connection closed after the answer
+/// (refused before anyone is known).
+fn readers_busy() -> HcpError {
+    HcpError::new(HcpCode::ServiceUnavailable)
+        .with_message("Too many form uploads are being read; try again.")
+        .closing()
+}
+
 impl FormError {
     /// The refusal closing the connection after its answer.
     fn closing(self) -> FormError {
@@ -155,9 +163,7 @@ impl Gateway {
         // credentials needed) hold few of the places every client shares.
         let Ok(reading) = self.form_readers.try_acquire() else {
             self.metrics.overload_refusal("form");
-            let busy = HcpError::new(HcpCode::ServiceUnavailable)
-                .with_message("Too many form uploads are being read; try again.");
-            return self.answer_early(s, x, busy).await;
+            return self.answer_early(s, x, readers_busy()).await;
         };
         if is_expect_continue(s) && write_continue(s).await.is_err() {
             return Flow::Abort;
@@ -270,7 +276,7 @@ impl Gateway {
         read.map_err(|e| match e {
             FormError::Refused(e) => Stop::Answer(e),
             FormError::Client(_) if over_budget.load(Ordering::Acquire) => {
-                Stop::Answer(fields_too_large())
+                Stop::Answer(fields_too_large().closing())
             }
             FormError::Client(cause) => Stop::Abort(format!("client body: {cause}")),
         })

@@ -72,14 +72,17 @@ pub const MAX_BYTES: usize = 5 * 1024 * 1024 / 2;
 /// How much of a configuration's body is read: up to [`MAX_BYTES`] (whatever
 /// `max_control_body_bytes` says of other documents), past it 400 EntityTooLarge — less where
 /// the bytes all requests may hold (`held`, 0 for no limit) leave one request less beside a
-/// chunk (`chunk`: the configuration's validation grants one request that much, no more), past
-/// which it is the same answer, as this gateway's bound.
-pub fn limit(held: usize, chunk: usize) -> crate::backend::upstream::BodyLimit {
+/// chunk (`chunk`: the configuration's validation grants one request that much, no more), or
+/// where the backend's answers read whole (`answers`: `max_buffered_response_bytes`) could not
+/// bring it back — half of them, for the backend's own writing of it —, past which it is the
+/// same answer, as this gateway's bound.
+pub fn limit(held: usize, chunk: usize, answers: usize) -> crate::backend::upstream::BodyLimit {
     let room = if held == 0 {
         MAX_BYTES
     } else {
         held.saturating_sub(chunk)
-    };
+    }
+    .min(answers / 2);
     if room >= MAX_BYTES {
         crate::backend::upstream::BodyLimit {
             bytes: MAX_BYTES,
