@@ -1576,6 +1576,19 @@ async fn objects_encrypted_with_a_customer_s_key_are_judged_by_their_lock() {
         sent.iter().any(|(m, t, _)| m == "GET" && read_back(t)),
         "{sent:?}"
     );
+    // Where the copy's answer names no version (Ceph RGW's), its lock cannot be read back: the
+    // change is left as made, answered 200 (before: 503 after the copy).
+    server.respond_to("*", "sse-c-object|none|OFF|unversioned");
+    let before = server.count();
+    let r = as_user(&gw, admin, "PUT", "/bkt/secret", &edit, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = &server.seen()[before as usize..];
+    assert_eq!(
+        sent.iter().filter(|(m, _, _)| m == "PUT").count(),
+        1,
+        "{sent:?}"
+    );
+    server.respond_to("*", "sse-c-object|none|OFF");
     // So is a new object written under a customer's key and "deletable at once": stored, its
     // lock read back the same way, answered 200 (before: 503 after the write).
     let before = server.count();

@@ -18,7 +18,7 @@
 //! `obs-native` (OBS's own signing and header names; its buckets keep versions),
 //! `invalid-version` (AWS's and MinIO's 400 for a `versionId` of a form they never give; the
 //! bucket's versioning enabled),
-//! `sse-c-object|UNTIL|ON` (an object encrypted with a customer's key: HEAD 400 without it
+//! `sse-c-object|UNTIL|ON[|unversioned]` (an object encrypted with a customer's key: HEAD 400 without it
 //! (200 with it, no lock shown), a copy's result,
 //! its lock read by `?retention` — 404 for UNTIL `none` — and `?legal-hold`, 503 for ON `fail`
 //! (429 for `fail-throttled`, 403 for `fail-denied`);
@@ -643,6 +643,14 @@ async fn serve(
             ];
             if req.method == "PUT" && req.header("x-amz-copy-source").is_some() {
                 let body = b"<CopyObjectResult><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
+                // (`unversioned`: as Ceph RGW's copy answers, naming no version.)
+                if directive.get(3).is_some_and(|d| d == "unversioned") {
+                    let keyed = [
+                        ("Content-Type", "application/xml"),
+                        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+                    ];
+                    return respond(&mut conn, 200, &keyed, body).await;
+                }
                 return respond(&mut conn, 200, &written, body).await;
             }
             if req.method == "PUT" && !req.path.contains('?') {

@@ -136,11 +136,14 @@ fn new_object(
     // A new object with labels is stored on hold, then its labels kept (`request::retain`);
     // a request that only releases labels has none to keep.
     let placed = labels.as_ref().is_some_and(|l| l.iter().any(|c| c.hold));
+    // (The version written is new: its lock, where a HEAD cannot read it — under a customer's
+    // key —, is read by its sub-resources, `retain::head_of_change`.)
     if placed {
         effects.after_write = Some(crate::request::retain::Change {
             value: None,
             hold: Some(hold.unwrap_or(false)),
             labels,
+            new_object: true,
             ..Default::default()
         });
     }
@@ -902,6 +905,7 @@ mod tests {
         assert_eq!(e.protection.unwrap().hold, Some(true));
         let after = e.after_write.unwrap();
         assert_eq!(after.hold, Some(false));
+        assert!(after.new_object, "the version written is new");
         assert_eq!(after.labels.unwrap()[0].id, "L1");
         // Only releases: nothing to keep, the hold as asked.
         let released = r#"[{"id":"L1","hold":false}]"#;
