@@ -354,11 +354,13 @@ impl Gateway {
         // (A metadata change of an object under no retention keeps it so, whatever default
         // the bucket gave the copy — where the copy can be read back: one under a customer's
         // key whose answer names no version, Ceph RGW's, cannot; it is left as made.)
-        let keyed = upstream
-            .headers
-            .contains_key("x-amz-server-side-encryption-customer-algorithm");
-        let unread = keyed && crate::request::acls::version_header(upstream).is_none();
-        let unretained = (call.guards.edit_unretained && !unread).then(|| Change {
+        let unread = || {
+            let keyed = upstream
+                .headers
+                .contains_key("x-amz-server-side-encryption-customer-algorithm");
+            keyed && crate::request::acls::version_header(upstream).is_none()
+        };
+        let unretained = (call.guards.edit_unretained && !unread()).then(|| Change {
             value: Some(Value::Special(Setting::Allowed)),
             new_object: true,
             ..Change::default()
