@@ -794,12 +794,7 @@ async fn requests_hold_memory_from_one_budget() {
     let two = format!("/{bucket}/two");
     let (mut headers, body) = v4.chunked_upload(&two, &pattern(900_000, 6), 600_000, Some(1));
     headers.push(("connection".into(), "close".into()));
-    let mut c = TcpStream::connect(&addr).await.unwrap();
-    c.write_all(&request_head("PUT", two.as_bytes(), &headers))
-        .await
-        .unwrap();
-    c.write_all(&body[0]).await.unwrap();
-    c.write_all(&body[1][..200]).await.unwrap();
+    let mut c = trickling(&addr, &two, &headers, &body).await;
     // (Time for the first chunk to be read and verified: held meanwhile.)
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
@@ -816,12 +811,7 @@ async fn requests_hold_memory_from_one_budget() {
     assert_eq!(r.status, 404, "the forged upload was stored");
     // Cut off halfway, nothing stays held.
     let (headers, body) = v4.chunked_upload(&two, &pattern(900_000, 6), 600_000, None);
-    let mut c = TcpStream::connect(&addr).await.unwrap();
-    c.write_all(&request_head("PUT", two.as_bytes(), &headers))
-        .await
-        .unwrap();
-    c.write_all(&body[0]).await.unwrap();
-    c.write_all(&body[1][..200]).await.unwrap();
+    let c = trickling(&addr, &two, &headers, &body).await;
     drop(c);
     assert!(
         held_reaches(&gw, 0, false).await,
@@ -829,6 +819,23 @@ async fn requests_hold_memory_from_one_budget() {
     );
     let r = send_signed(&addr, keys, "HEAD", &two, b"").await;
     assert_eq!(r.status, 404, "the cut-off upload was stored");
+}
+
+/// A signed chunked upload of `body` to `target` sent up to the first 200 bytes of its second
+/// chunk, and left trickling.
+async fn trickling(
+    addr: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[Vec<u8>],
+) -> TcpStream {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(&request_head("PUT", target.as_bytes(), headers))
+        .await
+        .unwrap();
+    c.write_all(&body[0]).await.unwrap();
+    c.write_all(&body[1][..200]).await.unwrap();
+    c
 }
 
 /// The answer on `c` (its request asked `Connection: close`), read until the connection
