@@ -94,6 +94,38 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
         .send();
     let hold = hold.await.unwrap().legal_hold.unwrap();
     assert_eq!(hold.status(), Some(&ObjectLockLegalHoldStatus::On));
+    // S3 asks an Object Lock document's integrity (Content-MD5 or a checksum): without it,
+    // 400 before the backend — a SigV2 signature without Content-MD5 covers no body — and
+    // the lock as it was.
+    let before = gw.backend_requests();
+    let far = "<RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate>";
+    let undigested = [
+        (
+            format!("/{bucket}/k?retention"),
+            format!("<Retention><Mode>GOVERNANCE</Mode>{far}</Retention>"),
+        ),
+        (
+            format!("/{bucket}/k?legal-hold"),
+            "<LegalHold><Status>OFF</Status></LegalHold>".to_string(),
+        ),
+        (
+            format!("/{bucket}?object-lock"),
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+             <Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days>\
+             </DefaultRetention></Rule></ObjectLockConfiguration>"
+                .to_string(),
+        ),
+    ];
+    for (target, doc) in &undigested {
+        let r = as_user(&gw, (USER, PASSWORD), "PUT", target, &[], doc.as_bytes()).await;
+        r.assert_hcp_error(400, "MissingSecurityHeader");
+    }
+    assert_eq!(gw.backend_requests(), before, "nothing sent on");
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(
+        view.object_lock(&bucket, "k").await.1.as_deref(),
+        Some("ON")
+    );
     // A version with neither: S3's code for it (RGW names the bucket's).
     let free = locker.put_object().bucket(&bucket).key("free");
     free.body(ByteStream::from_static(b"x"))
@@ -233,7 +265,9 @@ async fn object_lock_as_hcp_answers(backend: Backend) {
         (by_admin, &years, rule("8<!-- -->0")),
     ] {
         let before = gw.backend_requests();
-        let r = as_user(&gw, who, "PUT", target, &[], doc.as_bytes()).await;
+        let md5 = content_md5(doc.as_bytes());
+        let digest = [("content-md5", md5.as_str())];
+        let r = as_user(&gw, who, "PUT", target, &digest, doc.as_bytes()).await;
         r.assert_hcp_error(400, "MalformedXML");
         assert_eq!(gw.backend_requests(), before, "{doc} reached the backend");
     }

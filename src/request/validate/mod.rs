@@ -978,6 +978,22 @@ fn check_conditions_and_bodies(
         return Err(HcpError::new(HcpCode::MissingSecurityHeader)
             .with_message("A CORS configuration requires Content-MD5."));
     }
+    check_lock_document_digest(op, req)
+}
+
+/// An S3 Object Lock document needs an integrity header, as S3 asks of one: a signature that
+/// does not cover the body (SigV2's, without Content-MD5) would let a captured request carry
+/// another date, mode or hold.
+fn check_lock_document_digest(op: Operation, req: &RequestHeader) -> Result<(), HcpError> {
+    use Operation::*;
+    if matches!(
+        op,
+        PutObjectRetention | PutObjectLegalHold | PutObjectLockConfiguration
+    ) && !crate::request::body::names_a_digest(&req.headers)
+    {
+        return Err(HcpError::new(HcpCode::MissingSecurityHeader)
+            .with_message("This request requires Content-MD5 (or a checksum)."));
+    }
     Ok(())
 }
 
