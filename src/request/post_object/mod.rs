@@ -589,7 +589,7 @@ impl Gateway {
         let mut params = form_params(&owner, retention);
         params.effects.acl_change = to_users;
         let (guards, mut request) = self.guard_form(request, (&object, route), &params).await?;
-        let limit = self.cfg.limits.max_post_object_bytes;
+        let limit = self.form_limit();
         // A file longer than the policy allows is refused as it passes that length, not
         // after the whole of it was read and held (room taken for it) at the client's pace —
         // unless it is to be decoded: a gzipped file's length says little of what it decodes
@@ -672,7 +672,7 @@ impl Gateway {
         file: Bytes,
         (cap, room): (u64, &mut crate::request::held::Held),
     ) -> Result<Bytes, HcpError> {
-        let limit = self.cfg.limits.max_post_object_bytes;
+        let limit = self.form_limit();
         // (Decoded at most one byte past the policy's largest size: room for as much as the
         // policy allows, taken before the decoding writes it.)
         room.add(usize::try_from(cap).unwrap_or(usize::MAX))?;
@@ -700,7 +700,7 @@ impl Gateway {
                 .await
                 .map_err(|_| HcpError::new(HcpCode::InternalError))??;
         }
-        let limit = self.cfg.limits.max_post_object_bytes;
+        let limit = self.form_limit();
         let data = match form::asks_gunzip(form) && form::gzipped(&data) {
             true => {
                 let cap = range.map_or(limit, |r| r.max.min(limit));
@@ -788,6 +788,13 @@ impl Gateway {
         }
     }
 
+    /// The most a form's file may be: `max_post_object_bytes`, and no more than a PUT may carry
+    /// (`max_put_bytes`, rule 26 — the form becomes one).
+    fn form_limit(&self) -> u64 {
+        let limits = &self.cfg.limits;
+        limits.max_post_object_bytes.min(limits.max_put_bytes)
+    }
+
     /// The file, at most `cap` bytes of it — `max_post_object_bytes`, or less where the policy's
     /// range is (a file past it is refused by the range); the fields after it are ignored, as S3
     /// does, and read so that the connection can serve the next request.
@@ -796,7 +803,7 @@ impl Gateway {
         (_, mut file, (cap, range)): FileAt<'_, '_>,
         room: &mut crate::request::held::Held,
     ) -> Result<Bytes, FormError> {
-        let limit = self.cfg.limits.max_post_object_bytes;
+        let limit = self.form_limit();
         // (Room is taken as the file arrives, not for what its request declares: a form that
         // says much and sends little holds only what it sent. Its buffer grows with it, to the
         // cap at most.)
