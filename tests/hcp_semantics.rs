@@ -1487,6 +1487,42 @@ async fn a_gzipped_form_file_is_stored_decoded() {
     assert_eq!(bytes_of(got).await, b"asis");
 }
 
+/// A form's object is a PUT's: its file is held to `limits.max_put_bytes` (rule 26) as a PUT's
+/// body is, whatever `max_post_object_bytes` and the policy's range allow — as sent, and as
+/// a gzipped file decodes. 400 EntityTooLarge, nothing stored.
+#[tokio::test]
+async fn a_form_s_file_is_held_to_a_put_s_size() {
+    use std::io::Write as _;
+    let gw = start_local_with("", "[limits]\nmax_put_bytes = 1024\n").await;
+    let bucket = gw.with_bucket("form-size").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&[0; 4096]).unwrap();
+    let packed = e.finish().unwrap();
+    assert!(packed.len() < 1024, "{}", packed.len());
+    let wide = "[\"content-length-range\", 0, 1048576]";
+    let cases = [
+        ("fits", vec![("key", "fits")], vec![b'x'; 1024], 204),
+        ("big", vec![("key", "big")], vec![b'x'; 2048], 400),
+        (
+            "bomb",
+            vec![("key", "bomb"), ("Content-Encoding", "gzip")],
+            packed,
+            400,
+        ),
+    ];
+    for (key, fields, file, status) in cases {
+        let body = common::raw::signed_form_body((&ak, &sk), &bucket, (&fields, &[wide]), &file);
+        let r = common::raw::post_multipart(&gw.addr(), &bucket, &body).await;
+        match status {
+            204 => assert_eq!(r.status, 204, "{key}: {}", r.text()),
+            _ => r.assert_hcp_error(status, "EntityTooLarge"),
+        }
+    }
+    let view = common::view::BackendView::of(&gw);
+    assert_eq!(view.keys(&bucket).await, ["fits"]);
+}
+
 /// A delete marker's version, as HCP answers for it: HEAD tells it is one (200,
 /// `x-amz-delete-marker: true`, no content; the manual's HEAD headers), GET finds no object
 /// there (404), a copy or part copy from it has no source (404, the manual's copy); the key's
@@ -1845,6 +1881,9 @@ async fn conditions_are_all_met(backend: Backend) {
             (vec![("if-match", "*")], 200),
             (vec![("if-match", listed.as_str())], 200),
             (vec![("if-match", "\"aaa\", \"bbb\"")], 412),
+            // (A value that is no ASCII text is a condition all the same, matching no ETag.)
+            (vec![("if-match", "\"e\u{2013}\"")], 412),
+            (vec![("if-none-match", "\"e\u{2013}\"")], 200),
             // A condition given twice: HCP "processes only the first one of those headers and
             // ignores the rest" — whichever the backend would read.
             (
@@ -1978,7 +2017,13 @@ async fn conditions_are_all_met(backend: Backend) {
     let r = as_user(&gw, admin, "PUT", &copied, &headers, b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     // (Given twice: the first holds, the second is ignored — and the other way round.)
-    for (first, second, status) in [(etag.as_str(), "\"zz\"", 200), ("\"zz\"", &etag, 412)] {
+    // (Nor is a value that is no ASCII text read as none: 412, nothing copied.)
+    let odd = "\"e\u{2013}\"";
+    for (first, second, status) in [
+        (etag.as_str(), "\"zz\"", 200),
+        ("\"zz\"", &etag, 412),
+        (odd, &etag, 412),
+    ] {
         let headers = [
             ("x-amz-copy-source", target.as_str()),
             ("x-amz-copy-source-if-match", first),
@@ -2006,6 +2051,9 @@ async fn conditions_are_all_met(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = as_user(&gw, admin, "PUT", &target, &[], b"data, a third time").await;
     part(2, etag)
+        .await
+        .assert_hcp_error(412, "PreconditionFailed");
+    part(2, odd.to_string())
         .await
         .assert_hcp_error(412, "PreconditionFailed");
     let etag = r.header("etag").unwrap().to_string();

@@ -632,7 +632,11 @@ fn prefixed_header<'r>(
     slot[..prefix.len()].copy_from_slice(prefix.as_bytes());
     slot[prefix.len()..].copy_from_slice(name.as_bytes());
     let full = std::str::from_utf8(slot).ok()?;
-    req.headers.get(full).and_then(|v| v.to_str().ok())
+    // (A value that is no text — bytes past ASCII — is a condition all the same: one no ETag
+    // matches and no date reads, never one not given.)
+    req.headers
+        .get(full)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
 pub fn precondition_with(
