@@ -432,6 +432,105 @@ async fn no_overwrite_by_default_on_rgw() {
     no_overwrite_by_default(Backend::Rgw).await;
 }
 
+/// Suspended versioning: S3 replaces a key's `null` version with any write, or delete naming
+/// no version — wherever it stands. One stored before versioning was first enabled, kept
+/// behind newer versions, would be gone for good (HCP: "Disabling versioning does not cause
+/// old versions of objects to be deleted"): that needs the purge permission. A user without
+/// it is refused 403 (DELETE, PUT over a delete marker, copy, complete), nothing sent, the old
+/// version still listed (and a multi-object delete's entry is AccessDenied); where the `null`
+/// version is the newest, the delete is an ordinary one; a purger may replace it.
+async fn an_old_null_version_is_replaced_only_by_a_purger(backend: Backend) {
+    let deleter = r#"
+[[users]]
+username = "deleter"
+password = "deleter-password"
+permissions = [{ tenant = "t", allow = ["read", "write", "delete"] }]
+"#;
+    let Some(gw) = start_with_tenant(backend, "overwrite = \"allow\"", deleter).await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "null-kept").await;
+    let who = ("deleter", "deleter-password");
+    let at = |key: &str| format!("/{bucket}/{key}");
+    use md5::Digest as _;
+    let hex: String = md5::Md5::digest(b"first")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let first_md5 = format!("\"{hex}\"");
+    // "first", the null version of both keys; then versioned: `k` a newer version, `m` a
+    // delete marker over it; then suspended.
+    for key in ["k", "m", "plain"] {
+        let r = as_user(&gw, who, "PUT", &at(key), &[], b"first").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    use aws_sdk_s3::types::BucketVersioningStatus::{Enabled, Suspended};
+    set_versioning(&s3, &bucket, Enabled).await;
+    let r = as_user(&gw, who, "PUT", &at("k"), &[], b"second").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, who, "DELETE", &at("m"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    set_versioning(&s3, &bucket, Suspended).await;
+    let kept = |key: &'static str| {
+        let list = s3.list_object_versions().bucket(&bucket).prefix(key);
+        let first_md5 = first_md5.clone();
+        async move {
+            let list = list.send().await.unwrap();
+            list.versions()
+                .iter()
+                .any(|v| v.key() == Some(key) && v.e_tag() == Some(first_md5.as_str()))
+        }
+    };
+    let copy = [("x-amz-copy-source", format!("/{bucket}/plain"))];
+    let copy: Vec<(&str, &str)> = copy.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    for (method, key, headers, body) in [
+        ("DELETE", "k", vec![], &b""[..]),
+        ("PUT", "k", vec![], b"x"),
+        ("PUT", "m", vec![], b"x"),
+        ("PUT", "m", copy.clone(), b""),
+    ] {
+        let r = as_user(&gw, who, method, &at(key), &headers, body).await;
+        r.assert_hcp_error(403, "AccessDenied");
+        assert!(
+            kept(if key == "k" { "k" } else { "m" }).await,
+            "{method} {key}"
+        );
+    }
+    // (Nothing of them reached the backend: `k` is still "second", `m` a delete marker.)
+    let r = as_user(&gw, who, "GET", &at("k"), &[], b"").await;
+    assert_eq!(r.body, b"second");
+    let r = as_user(&gw, who, "GET", &at("m"), &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    // A multi-object delete's entry too (AccessDenied in its answer); one whose null version
+    // is the newest is an ordinary delete.
+    let doc = "<Delete><Object><Key>k</Key></Object><Object><Key>plain</Key></Object></Delete>";
+    let r = multi_delete(&gw, who, &bucket, doc).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert!(
+        text.contains("<Key>k</Key><Code>AccessDenied</Code>"),
+        "{text}"
+    );
+    assert!(text.contains("<Deleted><Key>plain</Key>"), "{text}");
+    assert!(kept("k").await);
+    assert!(!kept("plain").await);
+    // The purger may.
+    let r = as_user(&gw, (USER, PASSWORD), "DELETE", &at("k"), &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(!kept("k").await);
+}
+
+#[tokio::test]
+async fn an_old_null_version_is_replaced_only_by_a_purger_on_the_embedded_store() {
+    an_old_null_version_is_replaced_only_by_a_purger(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn an_old_null_version_is_replaced_only_by_a_purger_on_rgw() {
+    an_old_null_version_is_replaced_only_by_a_purger(Backend::Rgw).await;
+}
+
 /// The shipped config.toml keeps HCP's rule too.
 #[tokio::test]
 async fn the_embedded_default_does_not_overwrite() {

@@ -1273,21 +1273,16 @@ impl Gateway {
             Box::pin(self.check_folder_names(asked)).await?;
         }
         // (Rule 41's 409 comes before retention's 403: `retained_or_taken`.)
-        guards.overwrite_guarded = matches!(
-            crate::request::validate::probes::check_overwrite(
-                self,
-                s.req_header(),
-                (
-                    call.op,
-                    call.params.effects.metadata_edit,
-                    call.params.get("uploadId")
-                ),
-                at
-            )
-            .await?,
-            Overwrite::AskBackend
-        );
+        let edit = call.params.effects.metadata_edit;
+        let asked = (call.op, edit, call.params.get("uploadId"));
+        let overwrite = probes::check_overwrite(self, s.req_header(), asked, at).await?;
+        guards.overwrite_guarded = matches!(overwrite, Overwrite::AskBackend);
         probes::retained_or_taken(retained, guards.overwrite_guarded)?;
+        let named = call.params.get("versionId").is_some();
+        if probes::may_replace_null(call.op, named, call.may_purge) && self.replaces_null(at).await
+        {
+            probes::check_null_version(self, at).await?;
+        }
         if call.op == Operation::CopyObject {
             // HCP copies only a source that meets all its conditions; a backend ignores a
             // date beside its ETag condition, as HTTP does: judged here first, on the source

@@ -157,10 +157,11 @@ impl Gateway {
         let acl_needed = self.authorize(&auth, tenant, op, s.req_header(), &target)?;
         let mut params = Params::of(op, &query);
         params.take_response_headers(op, s.req_header());
-        // Asked only of the deletes that can name versions, and of reads that may see labels.
+        // Asked only of the deletes that can name versions, of the writes that may replace a
+        // `null` version (`probes::may_replace_null`), and of reads that may see labels.
         let deletes = matches!(op, Operation::DeleteObject | Operation::DeleteObjects);
-        let may_purge =
-            deletes && authorize::may(&auth.identity, tenant, &target, Permission::Purge);
+        let may_purge = (deletes || validate::probes::may_replace_null(op, false, false))
+            && authorize::may(&auth.identity, tenant, &target, Permission::Purge);
         // (HCP: a user with "privileged data access and read permission(s) on the bucket" —
         // an object's ACL that lets the read through is no read permission on the bucket.)
         let sees_labels = matches!(op, Operation::GetObject | Operation::HeadObject)

@@ -308,6 +308,10 @@ impl Gateway {
             Overwrite::AskBackend
         );
         probes::retained_or_taken(retained, guards.overwrite_guarded)?;
+        // (A form purges nothing: it names no permission beyond write.)
+        if self.replaces_null(at).await {
+            probes::check_null_version(self, at).await?;
+        }
         // Grant fields keep the owner's full control at the backend, as grant headers do.
         self.keep_owner_control(&mut request, (at, Operation::PutObject))
             .await;

@@ -271,18 +271,27 @@ impl Gateway {
             true => self.judge_objects(call, &allowed).await?,
             false => std::collections::HashMap::new(),
         };
+        // Suspended versioning: an entry naming no version replaces its key's `null` version,
+        // a purge where that is an old one (`probes::check_null_version`, as a single DELETE).
+        let suspended = !call.may_purge
+            && crate::request::validate::probes::Probe::replaces_null_version(self, bucket).await;
+        let purges = match suspended {
+            true => self.old_null_versions(call, &allowed).await?,
+            false => std::collections::HashSet::new(),
+        };
         let mut kept = Vec::new();
         let mut left = Vec::new();
         for entry in &entries {
             let (key, version) = entry.named();
-            let why = if denied.contains(&(key, version)) {
-                HcpCode::AccessDenied
-            } else if judged.get(&(key, version.is_some())) == Some(&true) {
-                HcpCode::OperationAborted
-            } else {
-                left.push(entry);
-                continue;
-            };
+            let why =
+                if denied.contains(&(key, version)) || version.is_none() && purges.contains(key) {
+                    HcpCode::AccessDenied
+                } else if judged.get(&(key, version.is_some())) == Some(&true) {
+                    HcpCode::OperationAborted
+                } else {
+                    left.push(entry);
+                    continue;
+                };
             kept.push(Kept {
                 key: key.to_string(),
                 version: version.map(str::to_string),
@@ -324,6 +333,57 @@ impl Gateway {
             .collect()
             .await;
         judged.into_iter().collect()
+    }
+
+    /// The keys of the entries naming no version whose delete would replace an old `null`
+    /// version (suspended versioning: a purge the caller may not make), a few at a time.
+    async fn old_null_versions<'e>(
+        &self,
+        call: &Call<'_>,
+        entries: &[&'e Entry],
+    ) -> Result<std::collections::HashSet<&'e str>, HcpError> {
+        use futures_util::StreamExt as _;
+        let keys: std::collections::HashSet<&str> = entries
+            .iter()
+            .map(|e| e.named())
+            .filter_map(|(key, version)| version.is_none().then_some(key))
+            .collect();
+        let judging: Vec<_> = keys
+            .into_iter()
+            .map(|key| self.old_null_version(call, key))
+            .collect();
+        let judged: Vec<_> = futures_util::stream::iter(judging)
+            .buffer_unordered(JUDGED_AT_ONCE)
+            .collect()
+            .await;
+        let mut purges = std::collections::HashSet::new();
+        for judged in judged {
+            purges.extend(judged?);
+        }
+        Ok(purges)
+    }
+
+    /// `key`, where a delete of it naming no version would replace an old `null` version.
+    async fn old_null_version<'e>(
+        &self,
+        call: &Call<'_>,
+        key: &'e str,
+    ) -> Result<Option<&'e str>, HcpError> {
+        let object = call.target.with_key(key.as_bytes());
+        named_at_backend(call, &object)?;
+        let at = At {
+            target: &object,
+            route: call.route,
+        };
+        use crate::request::validate::probes;
+        if !probes::Probe::replaces_null_version(self, at).await {
+            return Ok(None);
+        }
+        match probes::check_null_version(self, at).await {
+            Ok(()) => Ok(None),
+            Err(e) if e.code == HcpCode::AccessDenied => Ok(Some(key)),
+            Err(e) => Err(e),
+        }
     }
 
     /// The (key, version named) of the entries `caller` may not delete, each judged by its

@@ -45,6 +45,10 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn object_answer(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader>;
     /// Whether the bucket's versioning is Enabled.
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
+    /// Whether a write or a delete naming no version replaces the target key's `null`
+    /// version at the backend, wherever it stands (suspended versioning) — for a bucket
+    /// target, whether it may for some key; `false` also where the backend could not say.
+    async fn replaces_null_version(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
     async fn bucket_locked(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock, for a delete where the tenant keeps no HCP
@@ -100,6 +104,10 @@ impl Probe for Gateway {
     async fn versioning_enabled(&self, at: At<'_>) -> bool {
         // (Unknown is "not enabled": the no-overwrite rule then refuses, the safe side.)
         self.bucket_versioning(at).await.unwrap_or(false)
+    }
+
+    async fn replaces_null_version(&self, at: At<'_>) -> bool {
+        self.replaces_null(at).await
     }
 
     async fn bucket_locked(&self, at: At<'_>) -> bool {
@@ -215,19 +223,39 @@ impl Gateway {
     /// 5 s; `None` when the backend could not say.
     pub(in crate::request) async fn bucket_versioning(&self, at: At<'_>) -> Option<bool> {
         let key = at.target.key();
-        let name = bucket_key(at);
-        let cached = self.versioned_buckets.get(&name);
+        let versioned = self.versioning_of(at).await?;
+        Some(versioned.keeps(key.as_deref()))
+    }
+
+    /// [`Probe::replaces_null_version`], as every write asks it (without the trait's boxed
+    /// future).
+    pub(in crate::request) async fn replaces_null(&self, at: At<'_>) -> bool {
+        let key = at.target.key();
+        let versioned = self.versioning_of(at).await;
+        // (Of the bucket: whether it may for some key.)
+        versioned.is_some_and(|v| match key {
+            Some(key) => v.replaces_null(&key),
+            None => matches!(v, Versioned::Suspended | Versioned::Except(_)),
+        })
+    }
+
+    /// The bucket's versioning as the gateway judges by it, as last said within 5 s (`None`:
+    /// the backend could not say).
+    async fn versioning_of(&self, at: At<'_>) -> Option<Versioned> {
+        // (Looked up under a name spelled in a buffer the thread keeps: every write asks.)
+        let cached = with_bucket_key(at, |name| self.versioned_buckets.get(name));
         self.metrics.cache_lookup("versioning", cached.is_some());
-        if let Some(versioned) = cached {
-            return Some(versioned.keeps(key.as_deref()));
+        if cached.is_some() {
+            return cached;
         }
+        let name = bucket_key(at);
         let asked = self.versioned_buckets.generation(&name);
         // Where the gateway keeps HCP's status (the backend keeps every version): that.
         match self.kept_versioning(at).await {
             Ok(Some(status)) => {
                 let versioned = Versioned::from(status.enabled());
-                self.versioned_buckets.keep(name, versioned, asked);
-                return Some(status.enabled());
+                self.versioned_buckets.keep(name, versioned.clone(), asked);
+                return Some(versioned);
             }
             Ok(None) => {}
             Err(cause) => {
@@ -242,9 +270,8 @@ impl Gateway {
             Some((h, body)) if h.status == 200 => Versioned::read(&body),
             _ => return None,
         };
-        let keeps = versioned.keeps(key.as_deref());
-        self.versioned_buckets.keep(name, versioned, asked);
-        Some(keeps)
+        self.versioned_buckets.keep(name, versioned.clone(), asked);
+        Some(versioned)
     }
 }
 
@@ -253,6 +280,9 @@ impl Gateway {
 #[derive(Debug, Clone)]
 pub(in crate::request) enum Versioned {
     Off,
+    /// The backend's versioning is Suspended: a write or a delete naming no version replaces
+    /// a key's `null` version, wherever it stands among the key's versions.
+    Suspended,
     On,
     Except(Arc<Excluded>),
 }
@@ -280,7 +310,7 @@ impl Versioned {
         use quick_xml::events::Event;
         let mut reader = quick_xml::Reader::from_reader(doc);
         let (mut path, mut excluded) = (Vec::<Vec<u8>>::new(), Excluded::default());
-        let mut enabled = false;
+        let (mut enabled, mut suspended) = (false, false);
         while let Ok(event) = reader.read_event() {
             match event {
                 Event::Start(e) => path.push(e.local_name().as_ref().to_vec()),
@@ -291,7 +321,10 @@ impl Versioned {
                     let Ok(text) = t.decode() else { continue };
                     let text = text.trim();
                     match path.iter().map(Vec::as_slice).collect::<Vec<_>>()[..] {
-                        [_, b"Status"] => enabled = text == "Enabled",
+                        [_, b"Status"] => {
+                            enabled = text == "Enabled";
+                            suspended = text == "Suspended";
+                        }
                         [_, b"ExcludeFolders"] => excluded.folders = text == "true",
                         [_, b"ExcludedPrefixes", b"Prefix"] if !text.is_empty() => {
                             excluded.prefixes.push(text.as_bytes().to_vec());
@@ -304,6 +337,7 @@ impl Versioned {
             }
         }
         match (enabled, excluded.folders || !excluded.prefixes.is_empty()) {
+            (false, _) if suspended => Versioned::Suspended,
             (false, _) => Versioned::Off,
             (true, false) => Versioned::On,
             (true, true) => Versioned::Except(Arc::new(excluded)),
@@ -313,12 +347,25 @@ impl Versioned {
     /// Whether the object named `key` keeps versions (`None`: the bucket's own question).
     fn keeps(&self, key: Option<&[u8]>) -> bool {
         match (self, key) {
-            (Versioned::Off, _) => false,
+            (Versioned::Off | Versioned::Suspended, _) => false,
             (Versioned::On, _) | (Versioned::Except(_), None) => true,
             (Versioned::Except(excluded), Some(key)) => {
                 !(excluded.folders && key.ends_with(b"/")
                     || excluded.prefixes.iter().any(|p| begins_like(key, p)))
             }
+        }
+    }
+}
+
+impl Versioned {
+    /// Whether a write or a delete naming no version of `key` replaces its `null` version,
+    /// which may be an old one behind newer versions: suspended versioning, and MinIO's
+    /// exclusions, which leave an object out of an Enabled bucket's versions.
+    fn replaces_null(&self, key: &[u8]) -> bool {
+        match self {
+            Versioned::Suspended => true,
+            Versioned::Except(_) => !self.keeps(Some(key)),
+            Versioned::Off | Versioned::On => false,
         }
     }
 }
@@ -465,6 +512,20 @@ pub(in crate::request) fn source_route<'r>(
 }
 
 /// A backend bucket's name in the gateway's caches: the backend and the bucket there.
+/// `f` of [`bucket_key`], spelled in a buffer the thread keeps (no allocation).
+fn with_bucket_key<R>(at: At<'_>, f: impl FnOnce(&str) -> R) -> R {
+    use std::fmt::Write as _;
+    thread_local! {
+        static NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    NAME.with_borrow_mut(|name| {
+        name.clear();
+        let bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
+        let _ = write!(name, "{}\n{bucket}", at.route.backend.name);
+        f(name)
+    })
+}
+
 pub(in crate::request) fn bucket_key(at: At<'_>) -> String {
     format!(
         "{}\n{}",
@@ -940,6 +1001,64 @@ pub(in crate::request) async fn check_overwrite(
     } else {
         Overwrite::Unguarded
     })
+}
+
+/// Whether a request may replace its key's `null` version at the backend, as S3 does where
+/// versioning is suspended: a write, or a delete naming no version, by a caller without the
+/// purge permission ([`check_null_version`] judges whether it would replace an old one).
+pub(in crate::request) fn may_replace_null(
+    op: Operation,
+    named_version: bool,
+    may_purge: bool,
+) -> bool {
+    use Operation::*;
+    let replaces = matches!(op, PutObject | CopyObject | CompleteMultipartUpload)
+        || op == DeleteObject && !named_version;
+    replaces && !may_purge
+}
+
+/// Where the backend's versioning is suspended, S3 replaces a key's `null` version with any
+/// write, or delete naming no version, of the key — wherever that version stands: one stored
+/// before versioning was first enabled, kept behind newer ones, would be gone for good. HCP:
+/// "Disabling versioning does not cause old versions of objects to be deleted", and deleting
+/// a version for good is a purge. So where the key's `null` version is not its newest, such a
+/// request needs the purge permission (403, nothing sent); where it is, it is the object
+/// itself (an overwrite, which rule 41 judges, or a delete). A backend that does not say which
+/// is 503.
+///
+/// Asked of the requests [`may_replace_null`] names, where the backend replaces the key's
+/// `null` version (`Probe::replaces_null_version`).
+pub(in crate::request) async fn check_null_version(
+    probe: &dyn Probe,
+    at: At<'_>,
+) -> Result<(), HcpError> {
+    let unknown = |what: &str, status: Option<u16>| {
+        HcpError::new(HcpCode::ServiceUnavailable).with_cause(format!(
+            "{what} for the key's null version answered {status:?}"
+        ))
+    };
+    let newest_is_null = match probe.object_answer(at, None).await {
+        Some(h) if matches!(h.status.as_u16(), 200 | 404) => {
+            // (A 404 that names no delete marker says nothing of the key's older versions.)
+            let marker = crate::request::respond::rewrite::is_delete_marker(&h);
+            let version = crate::request::acls::version_header(&h);
+            (h.status == 200 || marker) && version.is_none_or(|v| v.as_bytes() == b"null")
+        }
+        other => return Err(unknown("HEAD", other.map(|h| h.status.as_u16()))),
+    };
+    if newest_is_null {
+        return Ok(());
+    }
+    let null = probe.object_answer(at, Some("null")).await;
+    match null.map(|h| h.status.as_u16()) {
+        Some(200) => Err(crate::request::authorize::denied().with_message(
+            "This replaces the object's null version, an old version kept while versioning is \
+             suspended: that needs the purge permission.",
+        )),
+        // (None, or a delete marker: nothing of content goes.)
+        Some(status) if status < 500 => Ok(()),
+        other => Err(unknown("HEAD of the null version", other)),
+    }
 }
 
 /// NoSuchUpload where the backend does not know the upload (NoSuchBucket where not the
@@ -1674,6 +1793,14 @@ mod tests {
         assert!(matches!(Versioned::read(plain), Versioned::On));
         let suspended = b"<VersioningConfiguration><Status>Suspended</Status><ExcludeFolders>true</ExcludeFolders></VersioningConfiguration>";
         assert!(!Versioned::read(suspended).keeps(Some(b"a")));
+        // Which write or delete replaces a key's `null` version wherever it stands: every
+        // one where versioning is suspended, an excluded object's where it is Enabled — not
+        // where it was never set (the `null` version is the only one) nor for a versioned one.
+        assert!(Versioned::read(suspended).replaces_null(b"a"));
+        assert!(versioned.replaces_null(b"tmp/a"));
+        assert!(!versioned.replaces_null(b"data/a"));
+        let never = b"<VersioningConfiguration/>";
+        assert!(!Versioned::read(never).replaces_null(b"a"));
     }
 
     #[derive(Default)]
@@ -1740,6 +1867,9 @@ mod tests {
         async fn versioning_enabled(&self, _: At<'_>) -> bool {
             self.asked.lock().unwrap().push("versioning");
             self.versioned
+        }
+        async fn replaces_null_version(&self, _: At<'_>) -> bool {
+            false
         }
         async fn object_answer(&self, at: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
             if let Some(status) = self.failing {
