@@ -407,6 +407,41 @@ async fn backend_faults_get_hcp_answers_and_others_are_served() {
         r.assert_hcp_error(503, "ServiceUnavailable");
         assert_eq!(r.header("retry-after"), Some("1"));
     }
+    // A PUT sent its 100 Continue before the backend was found unreachable: its client sends
+    // the body it was told to send and reads the 503 whole (the body drained — never a reset
+    // with the body unread).
+    let body = vec![b'x'; 2 << 20];
+    let length = body.len().to_string();
+    let extra = [
+        ("content-length", length.as_str()),
+        ("expect", "100-continue"),
+    ];
+    let headers = V4::unsigned(&ak, &sk, &addr).sign("PUT", b"/bkt/k", &extra);
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let head = request_head("PUT", b"/bkt/k", &headers);
+    stream.write_all(&head).await.unwrap();
+    let mut continued = [0u8; 25];
+    stream.read_exact(&mut continued).await.unwrap();
+    assert_eq!(&continued, b"HTTP/1.1 100 Continue\r\n\r\n");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(&body).await.expect("the body is taken");
+    let mut answer = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.expect("the answer is read");
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&answer).contains("</Error>") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+    assert!(text.contains("<Code>ServiceUnavailable</Code>"), "{text}");
 }
 
 /// An object larger than what the sockets between the gateway and a client, and between the

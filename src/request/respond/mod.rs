@@ -26,17 +26,27 @@ enum Moment {
     DuringBody,
 }
 
-/// A request that asked for `100 Continue` and whose body was not read (or is empty, for which
-/// the gateway never sends the 100): the error answers it without the 100, and the connection closes (saying so). Clients handle a final answer in
-/// place of the 100 badly on a connection they reuse — botocore parses the next answer on it
-/// with this one's status (a PUT refused with 409 made the next PUT on the connection read
-/// "409" although it was stored).
+/// A request that asked for `100 Continue`, was not sent it, and whose body was not read (or
+/// is empty): the error answers it without the 100, and the connection closes (saying so).
+/// Clients handle a final answer in place of the 100 badly on a connection they reuse —
+/// botocore parses the next answer on it with this one's status (a PUT refused with 409 made
+/// the next PUT on the connection read "409" although it was stored).
 fn expect_left_waiting(s: &mut ServerSession) -> bool {
     // (A request whose head could not be parsed has no headers to ask. One whose body has
-    // begun to arrive waits for nothing: it was told to go on, or did not wait.)
+    // begun to arrive waits for nothing: it was told to go on, or did not wait. Nor does one
+    // sent its 100: its client is sending the body, drained as any other's.)
     let parsed = !s.request_summary().starts_with("- ");
     let begun = s.body_bytes_read() > 0;
-    parsed && is_expect_continue(s) && (s.is_body_empty() || (!begun && !s.is_body_done()))
+    let continued = continued(s);
+    parsed
+        && !continued
+        && is_expect_continue(s)
+        && (s.is_body_empty() || (!begun && !s.is_body_done()))
+}
+
+/// Whether the request was sent its `100 Continue` (and nothing since).
+fn continued(s: &ServerSession) -> bool {
+    s.response_written().is_some_and(|h| h.status == 100)
 }
 
 /// Whether the call's answer, which names an object version, is judged by
@@ -876,10 +886,12 @@ impl Gateway {
         moment: Moment,
     ) -> Flow {
         let closes = err.closes;
+        // (Asked before the answer is written, which then is the session's response.)
+        let (left_waiting, continued) = (expect_left_waiting(s), continued(s));
         if !self.write_error(s, x, err).await {
             return Flow::Abort;
         }
-        if expect_left_waiting(s) {
+        if left_waiting {
             return Flow::Close;
         }
         if s.is_body_empty() || s.is_body_done() {
@@ -899,7 +911,7 @@ impl Gateway {
             Moment::BeforeBody => declared,
             Moment::DuringBody => declared.map(|n| n.saturating_sub(s.body_bytes_read())),
         };
-        let waits = moment == Moment::BeforeBody && is_expect_continue(s);
+        let waits = moment == Moment::BeforeBody && is_expect_continue(s) && !continued;
         if waits || left.is_some_and(|n| n > DRAIN_LIMIT) {
             return Flow::Close;
         }
