@@ -762,3 +762,33 @@ async fn fields_after_a_form_s_file_are_not_waited_for() {
         assert!(stored.is_ok(), "{key}: the upload was made");
     }
 }
+
+/// An object's write or delete whose answer is lost once it was sent whole is not sent again:
+/// the backend may have carried it out — a second try makes a second version or delete
+/// marker, or meets the first one's own no-overwrite condition (409 for what it stored). 503
+/// after one try; a read is tried again.
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_is_sent_once() {
+    let (gw, server) = start_with_dialect(common::dialect_server::Vendor::Aws, "").await;
+    server.respond_to("PUT", "hangup");
+    server.respond_also("DELETE", "hangup");
+    server.respond_also("GET", "hangup");
+    let copy = [("x-amz-copy-source", "/bkt/src")];
+    for (method, key, headers, tries) in [
+        ("PUT", "empty", &[][..], 1),
+        ("PUT", "copy", &copy[..], 1),
+        ("DELETE", "gone", &[][..], 1),
+        ("GET", "read", &[][..], 3),
+    ] {
+        let before = server.seen().len();
+        let target = format!("/bkt/{key}");
+        let r = as_user(&gw, (USER, PASSWORD), method, &target, headers, b"").await;
+        assert_eq!(r.status, 503, "{method} {target}: {}", r.text());
+        r.assert_hcp_error(503, "ServiceUnavailable");
+        let sent = server.seen()[before..]
+            .iter()
+            .filter(|(m, t, _)| m == method && t.ends_with(&target))
+            .count();
+        assert_eq!(sent, tries, "{method} {target}");
+    }
+}

@@ -418,6 +418,23 @@ pub(super) enum Stop {
     Settled(Bytes),
 }
 
+/// Whether a request may be sent again (`transmit`): one without a body of the client's
+/// (but a POST, which could create twice) — a CreateBucket's body is the gateway's own
+/// document, held: sent again with every try, so that a create whose answer was lost is made
+/// the creator's; and whether it is so only until it was written whole: an object's write or
+/// delete, which the backend may have carried out before its answer was lost — a second try
+/// makes a second version or delete marker, or meets its own write's no-overwrite condition
+/// (409 for what the first stored).
+fn sent_again(call: &Call<'_>, body: &Body, method: &http::Method) -> (bool, bool) {
+    let replayable =
+        (!body.forwarded || call.op == Operation::CreateBucket) && method != http::Method::POST;
+    let acts_once = matches!(
+        call.op,
+        Operation::PutObject | Operation::CopyObject | Operation::DeleteObject
+    );
+    (replayable, acts_once)
+}
+
 impl Gateway {
     /// Phases 6–8: sign, guard, send, and answer from what the backend said.
     pub(super) async fn forward(
@@ -1555,7 +1572,8 @@ impl Gateway {
 
     /// Phase 7: connects, sends, and waits for the answer's header. Bodiless requests other
     /// than POST (which could create twice) are retried on connection failures and on the
-    /// backend's 503 (SlowDown), with backoff; a client's body is never replayed (a
+    /// backend's 503 (SlowDown), with backoff — an object's write or delete only until it was
+    /// written whole; a client's body is never replayed (a
     /// CreateBucket's is the gateway's own document, held), so the verifier is used once. A pooled connection the backend closed meanwhile gets one immediate retry.
     /// The first attempt sends `req` itself; a retry signs the request again (it was built by
     /// `sign` and the guards alone, with a document the gateway attached, if any: only bodiless
@@ -1576,10 +1594,7 @@ impl Gateway {
         buffered: Option<Bytes>,
     ) -> Result<Upstream, Stop> {
         let backend = call.route.backend;
-        // (A CreateBucket's body is the gateway's own document, held: sent again with every
-        // try, so that a create whose answer was lost is made the creator's.)
-        let replayable = (!body.forwarded || call.op == Operation::CreateBucket)
-            && s.req_header().method != http::Method::POST;
+        let (replayable, acts_once) = sent_again(call, body, &s.req_header().method);
         let mut retry = Retry::new(if replayable { backend.max_retries } else { 0 });
         let mut stale_retried = false;
         let mut sent_before = false;
@@ -1662,12 +1677,13 @@ impl Gateway {
                     // again: the backend had the whole request and may still be carrying it
                     // out — a copy sent again would be made twice. But for a CreateBucket, whose
                     // try again finds the bucket the first made the creator's:
-                    // `done_by_a_lost_try`.)
-                    let timed_out = e.etype() == &pingora::ErrorType::ReadTimedout
-                        && call.op != Operation::CreateBucket;
-                    if retriable && !timed_out {
+                    // `done_by_a_lost_try`. Nor is an object's write or delete: `sent_again`.)
+                    let once = acts_once
+                        || e.etype() == &pingora::ErrorType::ReadTimedout
+                            && call.op != Operation::CreateBucket;
+                    if retriable && !once {
                         tracing::debug!("retrying on a fresh backend connection: {e}");
-                    } else if timed_out || !self.back_off(&mut retry, backend, "connection").await {
+                    } else if once || !self.back_off(&mut retry, backend, "connection").await {
                         return Err(Stop::Unreachable(e.to_string()));
                     }
                 }
