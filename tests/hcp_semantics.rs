@@ -2460,6 +2460,47 @@ async fn deleting_what_is_deleted_leaves_no_marker_on_rgw() {
     deleting_what_is_deleted_leaves_no_marker(Backend::Rgw).await;
 }
 
+/// In a tenant that keeps HCP's folders, a folder's name is judged alike: a DELETE of a
+/// folder that does not exist, or whose marker is deleted already, is 204 and leaves no delete
+/// marker ("folders cannot have multiple versions").
+async fn deleting_a_folder_that_is_not_there_leaves_no_marker(backend: Backend) {
+    let Some(gw) = start_with_tenant(backend, "folders = true", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "folder-markers").await;
+    set_versioning(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let view = common::view::BackendView::of(&gw);
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "DELETE", &format!("/{bucket}/ghost/"), &[], b"").await;
+    assert_eq!((r.status, r.header("x-amz-delete-marker")), (204, None));
+    assert!(view.versions(&bucket, "ghost/").await.is_empty());
+    let folder = format!("/{bucket}/f/");
+    let r = as_user(&gw, admin, "PUT", &folder, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for marked in [Some("true"), None] {
+        let r = as_user(&gw, admin, "DELETE", &folder, &[], b"").await;
+        assert_eq!(r.status, 204, "{}", r.text());
+        assert_eq!(r.header("x-amz-delete-marker"), marked);
+    }
+    assert_eq!(view.versions(&bucket, "f/").await.len(), 2, "one marker");
+}
+
+#[tokio::test]
+async fn deleting_a_folder_that_is_not_there_leaves_no_marker_on_the_embedded_store() {
+    deleting_a_folder_that_is_not_there_leaves_no_marker(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn deleting_a_folder_that_is_not_there_leaves_no_marker_on_rgw() {
+    deleting_a_folder_that_is_not_there_leaves_no_marker(Backend::Rgw).await;
+}
+
 /// A complete's `If-Match` (HCP: "If the specified value doesn't match the Etag or the
 /// specified object doesn't exist, HCP returns an error response body and does not complete the
 /// multipart upload"): 200 with the Error document, nothing completed, the upload kept; a value

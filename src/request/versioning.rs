@@ -165,7 +165,7 @@ impl Gateway {
     /// current version is a delete marker or delete record, HCP returns a 204 (No Content)"
     /// and nothing more — S3 would stack another delete marker (or make one for a name that
     /// never was), which `GET ?versions` would then list. Asked of a DELETE that names no
-    /// version (not a folder's) in such a bucket; a HEAD that finds an object, or says
+    /// version (a folder's too) in such a bucket; a HEAD that finds an object, or says
     /// nothing, leaves the DELETE to the backend.
     ///
     /// A DELETE the backend answers all the same (`backend_s`): a browser's, whose answer
@@ -191,12 +191,9 @@ impl Gateway {
         if call.op == Operation::DeleteObject && s3s_fs && named.is_some() {
             return self.bucket_status(at).await == Some(200);
         }
-        let folder =
-            call.route.tenant.folders && call.target.key().is_some_and(|k| k.ends_with(b"/"));
-        if call.op != Operation::DeleteObject
-            || call.params.get("versionId").is_some()
-            || folder
-            || backend_s
+        // (A folder's name too: HCP's 204 for a folder that does not exist — folders have
+        // no versions, so none of its delete markers either.)
+        if call.op != Operation::DeleteObject || call.params.get("versionId").is_some() || backend_s
         {
             return false;
         }
