@@ -858,15 +858,17 @@ pub(in crate::request) fn retained_or_taken(
     }
 }
 
-/// A complete's `If-Match`, judged here (HCP: "If the specified value doesn't match the Etag
-/// or the specified object doesn't exist, HCP returns an error response body and does not
-/// complete the multipart upload"; a backend without conditional writes would complete it): on
-/// the object's HEAD, 200 with the Error document where it fails. An object whose HEAD names no
+/// A write's `If-Match`, judged here: a complete's (HCP: "If the specified value doesn't match
+/// the Etag or the specified object doesn't exist, HCP returns an error response body and does
+/// not complete the multipart upload"; a backend without conditional writes would complete
+/// it), and a PUT's or copy's where the backend has no conditional writes (S3's If-Match on a
+/// write; Ceph RGW reads it its own way): on the object's HEAD, 412 where it fails — a
+/// complete's 200 with the Error document. An object whose HEAD names no
 /// ETag (one encrypted with a customer's key) is judged on the ETag a listing names.
-async fn check_complete_if_match(
+async fn check_write_if_match(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
-    at: At<'_>,
+    (op, at): (Operation, At<'_>),
 ) -> Result<(), HcpError> {
     let Some(asked) = req.headers.get(http::header::IF_MATCH) else {
         return Ok(());
@@ -879,20 +881,20 @@ async fn check_complete_if_match(
             None => match probe.listed_etag(at).await {
                 Some(Some(etag)) => crate::etag::listed(&asked, &etag),
                 Some(None) => false,
-                None => return Err(name_unknown("a listing for a complete's If-Match".into())),
+                None => return Err(name_unknown("a listing for a write's If-Match".into())),
             },
         },
         Some(h) if h.status == 404 => false,
         other => {
             let status = other.map(|h| h.status.as_u16());
             return Err(name_unknown(format!(
-                "HEAD for a complete's If-Match answered {status:?}"
+                "HEAD for a write's If-Match answered {status:?}"
             )));
         }
     };
     match holds {
         true => Ok(()),
-        false => Err(create_only_failed(Operation::CompleteMultipartUpload)),
+        false => Err(create_only_failed(op)),
     }
 }
 
@@ -913,10 +915,13 @@ pub(in crate::request) async fn check_overwrite(
     ) {
         return Ok(Overwrite::Unguarded);
     }
-    if op == Operation::CompleteMultipartUpload {
-        check_complete_if_match(probe, req, at).await?;
-    }
     let backend = at.route.backend;
+    // A write's If-Match (the object it replaces): a complete's always (a backend without
+    // conditional writes would complete it), a PUT's or copy's where the backend has none —
+    // judged here, and not sent (Ceph RGW reads it its own way).
+    if op == Operation::CompleteMultipartUpload || !backend.conditional_writes {
+        check_write_if_match(probe, req, (op, at)).await?;
+    }
     let client_create_only = req
         .headers
         .get(http::header::IF_NONE_MATCH)
