@@ -2911,6 +2911,16 @@ async fn names_with_control_characters_are_displayed_percent_encoded() {
     let next = format!("{first}&marker=c%2501");
     let r = as_user(&gw, admin, "GET", &next, &[], b"").await;
     assert!(r.text().contains("<Key>cb</Key>"), "{}", r.text());
+    // Nor does a control character a client sent come back raw: a version listing's echo of
+    // its marker, an error's message naming a parameter.
+    let versions = format!("/{bucket}?versions&key-marker=a&version-id-marker=%01");
+    let r = as_user(&gw, admin, "GET", &versions, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    shown_as_text(&r);
+    let twice = format!("/{bucket}?a%01=1&a%01=2");
+    let r = as_user(&gw, admin, "GET", &twice, &[], b"").await;
+    r.assert_hcp_error(400, "InvalidArgument");
+    shown_as_text(&r);
 }
 
 /// A parts listing names HCP's markers on every page (manual, ListParts: `PartNumberMarker` 0

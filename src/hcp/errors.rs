@@ -96,7 +96,8 @@ impl HcpError {
             crate::hcp::xml::leaf(w, name, text).expect("a Vec takes any write");
         };
         element("Code", self.code.as_str());
-        element("Message", &self.message);
+        // (A message may name what a client sent: no character XML 1.0 cannot carry.)
+        element("Message", &crate::hcp::xml::displayed_name(&self.message));
         element("RequestId", request_id);
         element("HostId", host_id);
         if self.code == HcpCode::NoSuchBucket {

@@ -1803,7 +1803,8 @@ fn minio_next(element: &[u8], text: &str) -> Option<String> {
 }
 
 /// Whether an element's text is an object's name, or a part of one (HCP displays these with
-/// their nonprintable characters percent-encoded; RGW's continuation token is a key).
+/// their nonprintable characters percent-encoded; RGW's continuation token is a key) — or a
+/// marker the backend echoes as the client sent it.
 fn shows_a_name(element: &[u8]) -> bool {
     matches!(
         element,
@@ -1817,6 +1818,10 @@ fn shows_a_name(element: &[u8]) -> bool {
             | b"Delimiter"
             | b"ContinuationToken"
             | b"NextContinuationToken"
+            | b"VersionIdMarker"
+            | b"NextVersionIdMarker"
+            | b"UploadIdMarker"
+            | b"NextUploadIdMarker"
     )
 }
 
