@@ -644,10 +644,12 @@ impl Gateway {
         Flow::KeepAlive
     }
 
-    /// A range the backend could not satisfy (416) on a GET whose date conditions the gateway
-    /// judges itself (beside an ETag condition, `sign` leaves them out): HCP judges the
+    /// A range the backend could not satisfy (416) on a GET with conditions: HCP judges the
     /// conditions before the range, so a failing one answers (412, 304) — judged on a HEAD of
-    /// the object; `None` where they hold, or cannot be judged (the 416 is answered).
+    /// the object, whatever the backend made of them (dates beside an ETag condition and an
+    /// If-Match of `*` or a list are not sent; an If-None-Match list Ceph RGW and MinIO read
+    /// each their own way; s3s-fs judges none); `None` where they hold, or cannot be judged
+    /// (the 416 is answered).
     async fn conditions_before_range(
         &self,
         s: &mut ServerSession,
@@ -655,17 +657,16 @@ impl Gateway {
         call: &Call<'_>,
     ) -> Option<Flow> {
         let req = s.req_header();
-        let dated = ["if-modified-since", "if-unmodified-since"]
-            .iter()
-            .any(|h| req.headers.contains_key(*h));
-        // (Conditions the backend was not given: dates beside an ETag condition, an If-Match
-        // of `*` or a list, `etag::single`.)
-        let unsent = req
-            .headers
-            .get(http::header::IF_MATCH)
-            .is_some_and(|v| !v.to_str().is_ok_and(crate::etag::single));
-        let judged_here = unsent || dated && validate::etag_conditioned(&req.headers);
-        if call.op != Operation::GetObject || !judged_here {
+        let conditional = validate::carries_any(
+            &req.headers,
+            &[
+                "if-match",
+                "if-none-match",
+                "if-modified-since",
+                "if-unmodified-since",
+            ],
+        );
+        if call.op != Operation::GetObject || !conditional {
             return None;
         }
         // (With the object's customer's key, where the GET gave one: without it, no HEAD
