@@ -2411,3 +2411,61 @@ async fn no_entries_are_listed_for_max_keys_zero() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(!r.text().contains("<Contents>"), "{}", r.text());
 }
+
+/// An answer of no known length is never framed as chunks where chunks would lie: to an
+/// HTTP/1.0 client (which has none: a long copy's early 200) it ends where the connection
+/// does; and where the backend's own body ended at its connection's close (HTTP/1.0 framing),
+/// so does the client's — never chunks ended as complete for a body that may have been cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_of_no_length_end_with_the_connection() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (gw, server) = start_with_dialect(Vendor::Aws, "complete_keepalive_ms = 300\n").await;
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let read_all = |method: &'static str,
+                    target: &'static str,
+                    extra: Vec<(&'static str, &'static str)>,
+                    version: &'static str| {
+        let (addr, ak, sk) = (addr.clone(), ak.clone(), sk.clone());
+        async move {
+            let headers =
+                common::raw::V4::unsigned(&ak, &sk, &addr).sign(method, target.as_bytes(), &extra);
+            let head = common::raw::request_head(method, target.as_bytes(), &headers);
+            let head = String::from_utf8(head)
+                .unwrap()
+                .replacen("HTTP/1.1", version, 1);
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            c.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let read = c.read_to_end(&mut answer);
+            tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .expect("the connection closes")
+                .unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    server.respond_to("PUT", "slow-copy|1000");
+    let copy = vec![("x-amz-copy-source", "/bkt/source")];
+    let answer = read_all("PUT", "/bkt/copied", copy, "HTTP/1.0").await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "{head}"
+    );
+    assert!(
+        body.trim_start().starts_with("<CopyObjectResult"),
+        "{body:?}"
+    );
+    assert!(body.trim_end().ends_with("</CopyObjectResult>"), "{body:?}");
+    // (An HTTP/1.1 client, asking to keep its connection, gets it closed all the same.)
+    server.respond_to("GET", "close-delimited|70000");
+    let answer = read_all("GET", "/bkt/k", vec![], "HTTP/1.1").await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    let head = head.to_ascii_lowercase();
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body.len(), 70000);
+}

@@ -311,6 +311,12 @@ impl BackendSession {
         self.reader == Reader::Done
     }
 
+    /// Whether the answer's body ends where the backend closes the connection (neither a
+    /// length nor chunks): its end and its being cut short look the same.
+    pub fn body_until_close(&self) -> bool {
+        self.reader == Reader::UntilClose
+    }
+
     /// The connection, if it can carry another exchange: the request was written whole, the
     /// answer was read whole, allowed it, and left nothing behind.
     pub fn reuse(mut self) -> Option<Stream> {

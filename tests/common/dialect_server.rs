@@ -311,6 +311,16 @@ async fn serve(
             conn.flush().await?;
             Ok(()) // and the connection closes, 983,040 bytes short
         }
+        // An answer without a length (HTTP/1.0's): its body ends where the connection does —
+        // after `directive[1]` bytes, whole or not.
+        Some("close-delimited") => {
+            let head = "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
+            conn.write_all(head.as_bytes()).await?;
+            conn.write_all(&vec![b'x'; directive[1].parse().unwrap()])
+                .await?;
+            conn.flush().await?;
+            Ok(())
+        }
         // The backend takes the request and hangs up without a word.
         Some("hangup") => Ok(()),
         // A success before the body is read, then the connection closed (the body unread: a

@@ -84,6 +84,16 @@ impl Gateway {
         if s.get_keepalive().is_some() && self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             s.set_keepalive(None);
         }
+        // HTTP/1.0 has no chunks (RFC 9112: no Transfer-Encoding in an answer to a request
+        // that is not HTTP/1.1): an answer of no known length ends where the connection does.
+        // (Chunks are asked first: an answer to a head never parsed has none.)
+        if resp.headers.contains_key(http::header::TRANSFER_ENCODING)
+            && !s.request_summary().starts_with("- ")
+            && s.req_header().version == http::Version::HTTP_10
+        {
+            resp.remove_header(&http::header::TRANSFER_ENCODING);
+            s.set_keepalive(None);
+        }
         // HCP answers over HTTPS with HSTS (the manual's HTTPS answers: "Strict-Transport-
         // Security: max-age=31536000; includeSubDomains"); over plain HTTP, as HCP, without.
         if s.digest().is_some_and(|d| d.ssl_digest.is_some()) {
@@ -773,9 +783,16 @@ impl Gateway {
         s: &mut ServerSession,
         x: &mut Exchange,
         up: &mut Upstream,
-        resp: ResponseHeader,
+        mut resp: ResponseHeader,
     ) -> Flow {
         let bodiless = bodiless(s, resp.status.as_u16());
+        // A backend's body that ends where it closes the connection ends the client's so too:
+        // chunks would end it as complete where the backend may have been cut short.
+        let until_close = !bodiless && up.session.body_until_close();
+        if until_close {
+            resp.remove_header(&http::header::TRANSFER_ENCODING);
+            s.set_keepalive(None);
+        }
         if self.write_head(s, x, resp).await.is_err() {
             return Flow::Abort;
         }
@@ -812,6 +829,9 @@ impl Gateway {
         }
         if s.finish_body().await.is_err() {
             return Flow::Abort;
+        }
+        if until_close {
+            return Flow::Close;
         }
         Flow::KeepAlive
     }
