@@ -2728,6 +2728,14 @@ async fn forms_from_a_browser(backend: Backend) {
     let crc = [("key", "crc"), ("x-amz-checksum-crc32", "jJ82EA==")];
     let r = post("http://app.example", form(&crc, b"file")).await;
     assert_eq!(r.status, 204, "{}", r.text());
+    // A digest field S3's forms do not define is refused, never taken for one verified.
+    let sha = "0000000000000000000000000000000000000000000000000000000000000000";
+    let r = post(
+        "http://app.example",
+        form(&[("key", "sha"), ("x-amz-content-sha256", sha)], b"file"),
+    )
+    .await;
+    r.assert_hcp_error(501, "NotImplemented");
     assert_eq!(view.keys(&bucket).await, ["crc", "k", "k2", "md5"]);
     // A name an object's folder cannot take, refused before the file: the answer comes while
     // the file is still being sent.

@@ -388,6 +388,8 @@ pub fn object_request(form: &Form, path: &[u8], length: u64) -> Result<RequestHe
             || lower == "x-hcp-labelretentionhold"
             // A form's policy, not the user's Object Lock permissions, would decide them.
             || crate::request::validate::OBJECT_LOCK_HEADERS.contains(&lower.as_str())
+            // A digest S3's forms do not define: refused, never taken for one verified.
+            || lower == "x-amz-content-sha256"
         {
             return Err(HcpError::new(HcpCode::NotImplemented)
                 .with_message(format!("The form field {name} is not supported.")));
