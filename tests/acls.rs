@@ -443,6 +443,12 @@ async fn acls_as_hcp_enforces_them(backend: Backend, prefix: &str) {
         .unwrap();
     let (status, body) = status_of(&gw, None, "GET", &path("public.txt"), &[]).await;
     assert_eq!((status, body.as_str()), (200, "public.txt by alice"));
+    // (As S3: an anonymous read sets none of its answer's headers — a public object served
+    // as another type than it was stored with.)
+    let typed = format!("{}?response-content-type=text%2Fhtml", path("public.txt"));
+    let (status, body) = status_of(&gw, None, "GET", &typed, &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_hcp_error_body(&body, "InvalidArgument");
     let (status, _) = status_of(&gw, Some(CAROL), "GET", &path("public.txt"), &[]).await;
     assert_eq!(status, 200, "all users are authenticated users too");
     for key in ["private.txt", "granted.txt"] {
