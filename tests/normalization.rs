@@ -2469,3 +2469,38 @@ async fn answers_of_no_length_end_with_the_connection() {
     assert!(head.contains("connection: close"), "{head}");
     assert_eq!(body.len(), 70000);
 }
+
+/// A write's or delete's `If-Match` is judged by the gateway on the object's HEAD whatever the
+/// backend — MinIO ignores a delete's, the embedded store has none —: 412 and nothing sent
+/// where it fails; where it holds it is sent on only to a backend that judges it atomically
+/// too: a PUT's to AWS and MinIO, a delete's to AWS alone.
+#[tokio::test]
+async fn write_conditions_are_judged_whatever_the_backend() {
+    for vendor in [Vendor::Minio, Vendor::Aws] {
+        let aws = matches!(vendor, Vendor::Aws);
+        let (gw, server) = start_with_dialect(vendor, "").await;
+        server.respond_to("HEAD", "object-with|ETag:\"e1\"");
+        let sent = |method: &str| -> Vec<bool> {
+            server
+                .seen()
+                .iter()
+                .filter(|(m, ..)| m == method)
+                .map(|(_, _, h)| h.iter().any(|(n, _)| n.eq_ignore_ascii_case("if-match")))
+                .collect()
+        };
+        let admin = (USER, PASSWORD);
+        let other = [("if-match", "\"e2\"")];
+        let r = as_user(&gw, admin, "DELETE", "/bkt/k", &other, b"").await;
+        r.assert_hcp_error(412, "PreconditionFailed");
+        let r = as_user(&gw, admin, "PUT", "/bkt/k", &other, b"x").await;
+        r.assert_hcp_error(412, "PreconditionFailed");
+        assert!(sent("DELETE").is_empty() && sent("PUT").is_empty());
+        let this = [("if-match", "\"e1\"")];
+        let r = as_user(&gw, admin, "DELETE", "/bkt/k", &this, b"").await;
+        assert!(r.status < 300, "{}", r.text());
+        let r = as_user(&gw, admin, "PUT", "/bkt/k", &this, b"x").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(sent("DELETE"), [aws], "{}", vendor.name());
+        assert_eq!(sent("PUT"), [true], "{}", vendor.name());
+    }
+}

@@ -443,7 +443,8 @@ async fn conditions_ranges_and_url_encoded_listings_are_s3_s_or_refused() {
             ("empty", "null")
         ]
     );
-    // A condition the store does not evaluate is refused, never ignored; nothing changes.
+    // A delete's condition, which the store does not evaluate, is the gateway's to judge (on
+    // a HEAD): never ignored — 412, nothing changes; met, the object is deleted.
     let e = s3
         .delete_object()
         .bucket(&bucket)
@@ -452,8 +453,14 @@ async fn conditions_ranges_and_url_encoded_listings_are_s3_s_or_refused() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(sdk_error(&e), (501, "NotImplemented".into()));
+    assert_eq!(sdk_error(&e), (412, "PreconditionFailed".into()));
     assert_eq!(object_bytes(&s3, &bucket, "e").await, b"body");
+    let etag = s3.head_object().bucket(&bucket).key("e").send().await;
+    let etag = etag.unwrap().e_tag().unwrap().to_string();
+    let delete = s3.delete_object().bucket(&bucket).key("e").if_match(etag);
+    delete.send().await.unwrap();
+    let gone = s3.head_object().bucket(&bucket).key("e").send().await;
+    assert!(gone.is_err());
 }
 
 /// kill -9 during 100 concurrent uploads, restart on the same directory: every object is whole
@@ -580,7 +587,7 @@ async fn the_store_s_errors_are_hcp_s_documents() {
         .send()
         .await
         .unwrap_err();
-    check(501, "NotImplemented", sdk_error(&e), error_body(&e));
+    check(412, "PreconditionFailed", sdk_error(&e), error_body(&e));
     let e = s3
         .get_object()
         .bucket(&bucket)

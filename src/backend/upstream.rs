@@ -33,7 +33,8 @@ const IDLE_PER_BACKEND: usize = 128;
 /// last exchange completed, newest last. Taking one is a lock and a pop — no task per idle
 /// connection, no `getpeername` per reuse (pingora's pool does both): a connection the backend
 /// closed while it was idle is seen by a read attempt when it is taken (the runtime has
-/// recorded its end), and one that dies just then is the stale connection `forward` retries.
+/// recorded its end), and one that dies just then is the stale connection `forward` retries
+/// (but an object's write or delete written whole: the backend may have carried it out).
 #[derive(Default)]
 pub struct Forwarder {
     idle: Mutex<Pool>,

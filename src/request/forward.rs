@@ -557,7 +557,8 @@ impl Gateway {
             }
             return Some(Box::pin(self.change_retention(s, x, call, change)).await);
         }
-        // (Boxed: only a DELETE asks. A conditional one is the backend's to answer.)
+        // (Boxed: only a DELETE asks. A conditional one is judged by its If-Match, in the
+        // guards.)
         let backend_s = || s.req_header().headers.contains_key(http::header::IF_MATCH);
         if call.op == Operation::DeleteObject
             && Box::pin(self.nothing_to_delete(call, backend_s())).await
@@ -1282,6 +1283,8 @@ impl Gateway {
         }
         use crate::request::validate::probes;
         let client = Some(s.req_header());
+        let version = call.params.get("versionId");
+        probes::check_delete_if_match(self, s.req_header(), (call.op, at, version)).await?;
         let retained = probes::check_retained(self, call.op, call.params, at, client).await;
         // (Boxed, and asked, only where folders are kept: every other request would pay an
         // allocation for it.)
@@ -1295,8 +1298,8 @@ impl Gateway {
         let overwrite = probes::check_overwrite(self, s.req_header(), asked, at).await?;
         guards.overwrite_guarded = matches!(overwrite, Overwrite::AskBackend);
         probes::retained_or_taken(retained, guards.overwrite_guarded)?;
-        let named = call.params.get("versionId").is_some();
-        if probes::may_replace_null(call.op, named, call.may_purge) && self.replaces_null(at).await
+        if probes::may_replace_null(call.op, version.is_some(), call.may_purge)
+            && self.replaces_null(at).await
         {
             probes::check_null_version(self, at).await?;
         }

@@ -159,7 +159,8 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
             name,
             "origin" | "access-control-request-method" | "access-control-request-headers"
         ),
-        // A conditional delete stays conditional where the backend evaluates it.
+        // A conditional delete stays conditional (judged by the gateway; sent on where the
+        // backend judges it too: `judges_write_if_match`).
         DeleteObject => name == "if-match" || bypass,
         ListBuckets
         | HeadBucket
@@ -448,6 +449,35 @@ fn long_key_header(head: &mut RequestHead, name: &'static str, key: &[u8], route
     }
 }
 
+/// Whether the backend judges a write's or delete's ETag condition as S3 does, so that it goes
+/// with the request besides the gateway's own judging on a HEAD: `If-None-Match: *` always
+/// (the create-only write, `probes::check_overwrite`); one ETag in `If-Match` where the backend
+/// has conditional writes, or is AWS or MinIO (Ceph RGW reads it its own way) — a delete's at
+/// AWS alone (the embedded store has no conditional deletes, MinIO ignores one); ETags in
+/// `If-None-Match` where the backend has conditional writes, or is MinIO (AWS answers 501).
+fn judges_write_condition(
+    op: Operation,
+    route: &Route<'_>,
+    (name, value): (&str, &http::HeaderValue),
+) -> bool {
+    use crate::hcp::mapping::Dialect;
+    let backend = route.backend;
+    if name == "if-none-match" {
+        return value.as_bytes().trim_ascii() == b"*"
+            || op != Operation::DeleteObject
+                && (backend.conditional_writes || backend.dialect == Dialect::Minio);
+    }
+    let single = value.to_str().is_ok_and(crate::etag::single);
+    single
+        && match op {
+            Operation::DeleteObject => backend.dialect == Dialect::Aws,
+            _ => {
+                backend.conditional_writes
+                    || matches!(backend.dialect, Dialect::Aws | Dialect::Minio)
+            }
+        }
+}
+
 /// The client's headers that the operation defines ([`defines_header`]), the copy source
 /// rewritten to the backend bucket, the client's aws-chunked framing taken off.
 fn defined_headers(
@@ -496,12 +526,16 @@ fn defined_headers(
             if let Some(read) = read {
                 head.append(n, read.as_bytes());
             }
-        } else if n == "if-match"
-            && matches!(out.op, Operation::PutObject | Operation::CopyObject)
-            && !route.backend.conditional_writes
+        } else if matches!(n, "if-match" | "if-none-match")
+            && matches!(
+                out.op,
+                Operation::PutObject | Operation::CopyObject | Operation::DeleteObject
+            )
+            && !judges_write_condition(out.op, route, (n, value))
         {
-            // Judged by the gateway, on the object's HEAD (`probes::check_overwrite`): a
-            // backend without conditional writes reads it its own way, or not at all.
+            // Judged by the gateway, on the object's HEAD (`probes::check_overwrite`,
+            // `probes::check_delete_if_match`), and sent only where the backend judges it
+            // too, atomically.
         } else if n == "if-match" && matches!(out.op, Operation::GetObject | Operation::HeadObject)
         {
             // HCP: "All ETags match an asterisk", and an ETag in a list matches — which

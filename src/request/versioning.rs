@@ -170,7 +170,7 @@ impl Gateway {
     ///
     /// A DELETE the backend answers all the same (`backend_s`): a browser's, whose answer
     /// carries the bucket's CORS headers, and a conditional one (`If-Match`), whose condition
-    /// the backend judges; and a 404 that does not say the name is a delete marker's is taken
+    /// the guards judge (`probes::check_delete_if_match`); and a 404 that does not say the name is a delete marker's is taken
     /// for no object only while the bucket is there (a bucket gone is the backend's
     /// NoSuchBucket).
     pub(in crate::request) async fn nothing_to_delete(

@@ -978,24 +978,7 @@ fn check_conditions_and_bodies(
         return Err(HcpError::new(HcpCode::MissingSecurityHeader)
             .with_message("A CORS configuration requires Content-MD5."));
     }
-    check_write_condition(op, req)?;
     check_lock_document_digest(op, req)
-}
-
-/// A write's `If-None-Match` takes only `*` (S3's create-only write): an ETag there is a
-/// condition HCP's writes do not have — "a header that is invalid for the requested
-/// operation", 400 — which backends would judge each their own way (AWS: 501).
-fn check_write_condition(op: Operation, req: &RequestHeader) -> Result<(), HcpError> {
-    use Operation::*;
-    let writes = matches!(op, PutObject | CopyObject | CompleteMultipartUpload);
-    let other = req
-        .headers
-        .get(http::header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes().trim_ascii() != b"*");
-    if writes && other {
-        return Err(invalid("If-None-Match on a write takes only \"*\"."));
-    }
-    Ok(())
 }
 
 /// An S3 Object Lock document needs an integrity header, as S3 asks of one: a signature that

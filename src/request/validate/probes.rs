@@ -47,7 +47,7 @@ pub(in crate::request) trait Probe: Send + Sync {
     async fn versioning_enabled(&self, at: At<'_>) -> bool;
     /// Whether a write or a delete naming no version replaces the target key's `null`
     /// version at the backend, wherever it stands (suspended versioning) — for a bucket
-    /// target, whether it may for some key; `false` also where the backend could not say.
+    /// target, whether it may for some key; `true` where the backend could not say.
     async fn replaces_null_version(&self, at: At<'_>) -> bool;
     /// Whether the bucket keeps S3 Object Lock (its configuration says Enabled).
     async fn bucket_locked(&self, at: At<'_>) -> bool;
@@ -63,6 +63,10 @@ pub(in crate::request) trait Probe: Send + Sync {
     /// The key's ETag as the bucket lists it (a listing needs no customer key where a HEAD
     /// does): `Some(None)` where the key is not listed; `None` where the backend did not say.
     async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>>;
+    /// The version id of the key's newest version (or delete marker) as a version listing
+    /// names it (a listing needs no customer key): `Some(None)` where the key has none;
+    /// `None` where the backend did not say.
+    async fn newest_version(&self, at: At<'_>) -> Option<Option<String>>;
     /// A page of at most `max` of the upload's parts, from `marker` on.
     async fn parts_page(
         &self,
@@ -148,6 +152,27 @@ impl Probe for Gateway {
         Some(self.listing_of_key(at).await?.is_some())
     }
 
+    async fn newest_version(&self, at: At<'_>) -> Option<Option<String>> {
+        let key = at.target.key().unwrap_or_default().into_owned();
+        let params = Params::default()
+            .with("versions", "")
+            .with("max-keys", "1")
+            .with("prefix", String::from_utf8_lossy(&key));
+        let bucket = bucket_of(at.target);
+        let op = Operation::ListObjectVersions;
+        let (head, body) = self.backend_call(op, params, &bucket, at.route).await?;
+        if head.status != 200 {
+            return None;
+        }
+        // (The first entry is the key's newest, where the key has any: no other key under
+        // the prefix sorts before it.)
+        let first = crate::hcp::xml::leaf_text(&body, "Key");
+        match first.is_some_and(|k| k.as_bytes() == key.as_slice()) {
+            true => crate::hcp::xml::leaf_text(&body, "VersionId").map(Some),
+            false => Some(None),
+        }
+    }
+
     async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>> {
         match self.listing_of_key(at).await? {
             // (The first entry's: the key's own.)
@@ -230,13 +255,21 @@ impl Gateway {
     /// [`Probe::replaces_null_version`], as every write asks it (without the trait's boxed
     /// future).
     pub(in crate::request) async fn replaces_null(&self, at: At<'_>) -> bool {
+        // (s3s-fs keeps no versions: nothing of the kind.)
+        let s3s_fs = at.route.backend.target.engine() == Some(crate::config::LocalEngine::S3sFs);
+        if s3s_fs {
+            return false;
+        }
         let key = at.target.key();
-        let versioned = self.versioning_of(at).await;
-        // (Of the bucket: whether it may for some key.)
-        versioned.is_some_and(|v| match key {
-            Some(key) => v.replaces_null(&key),
-            None => matches!(v, Versioned::Suspended | Versioned::Except(_)),
-        })
+        // (Of the bucket: whether it may for some key. Unknown: it may — `check_null_version`
+        // looks, and a backend that says nothing there either is 503.)
+        let Some(versioned) = self.versioning_of(at).await else {
+            return true;
+        };
+        match key {
+            Some(key) => versioned.replaces_null(&key),
+            None => matches!(versioned, Versioned::Suspended | Versioned::Except(_)),
+        }
     }
 
     /// The bucket's versioning as the gateway judges by it, as last said within 5 s (`None`:
@@ -858,44 +891,90 @@ pub(in crate::request) fn retained_or_taken(
     }
 }
 
-/// A write's `If-Match`, judged here: a complete's (HCP: "If the specified value doesn't match
-/// the Etag or the specified object doesn't exist, HCP returns an error response body and does
-/// not complete the multipart upload"; a backend without conditional writes would complete
-/// it), and a PUT's or copy's where the backend has no conditional writes (S3's If-Match on a
-/// write; Ceph RGW reads it its own way): on the object's HEAD, 412 where it fails — a
-/// complete's 200 with the Error document. An object whose HEAD names no
-/// ETag (one encrypted with a customer's key) is judged on the ETag a listing names.
+/// A write's ETag conditions, judged here: a complete's `If-Match` (HCP: "If the specified
+/// value doesn't match the Etag or the specified object doesn't exist, HCP returns an error
+/// response body and does not complete the multipart upload"; a backend without conditional
+/// writes would complete it), a PUT's or copy's where the backend has no conditional writes
+/// (S3's If-Match on a write; Ceph RGW reads it its own way), and an `If-None-Match` naming
+/// ETags on any write (AWS answers it 501, the others judge it each their own way): on the
+/// object's HEAD, 412 where one fails — a complete's 200 with the Error document. An object
+/// whose HEAD names no ETag (one encrypted with a customer's key) is judged on the ETag a
+/// listing names.
 async fn check_write_if_match(
     probe: &dyn Probe,
     req: &pingora::http::RequestHeader,
-    (op, at): (Operation, At<'_>),
+    (op, at, version): (Operation, At<'_>, Option<&str>),
 ) -> Result<(), HcpError> {
-    let Some(asked) = req.headers.get(http::header::IF_MATCH) else {
-        return Ok(());
+    let lossy = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    // (A PUT's or copy's If-Match of one ETag a backend with conditional writes judges
+    // itself: `sign` sends it only so.)
+    let judged_here = |v: &&http::HeaderValue| {
+        matches!(
+            op,
+            Operation::CompleteMultipartUpload | Operation::DeleteObject
+        ) || !at.route.backend.conditional_writes
+            || !v.to_str().is_ok_and(crate::etag::single)
     };
-    let asked = String::from_utf8_lossy(asked.as_bytes());
-    let holds = match probe.object_answer(at, None).await {
+    let if_match = req
+        .headers
+        .get(http::header::IF_MATCH)
+        .filter(judged_here)
+        .map(lossy);
+    let if_none = req
+        .headers
+        .get(http::header::IF_NONE_MATCH)
+        .filter(|v| v.as_bytes().trim_ascii() != b"*")
+        .map(lossy);
+    if if_match.is_none() && if_none.is_none() {
+        return Ok(());
+    }
+    let unknown = |what: &str| name_unknown(format!("{what} for a write's ETag condition"));
+    // The object's ETag (`None`: no object).
+    let etag = match probe.object_answer(at, version).await {
         Some(h) if h.status == 200 => match h.headers.get(http::header::ETAG) {
-            Some(etag) => crate::etag::listed(&asked, &String::from_utf8_lossy(etag.as_bytes())),
-            // (Its lock read by its sub-resources: the ETag by a listing.)
-            None => match probe.listed_etag(at).await {
-                Some(Some(etag)) => crate::etag::listed(&asked, &etag),
-                Some(None) => false,
-                None => return Err(name_unknown("a listing for a write's If-Match".into())),
-            },
+            Some(etag) => Some(lossy(etag)),
+            // (Its lock read by its sub-resources: the ETag by a listing — of the current
+            // version's; an old one's is not known.)
+            None if version.is_some() => return Err(unknown("an old version's HEAD")),
+            None => probe
+                .listed_etag(at)
+                .await
+                .ok_or_else(|| unknown("a listing"))?,
         },
-        Some(h) if h.status == 404 => false,
+        Some(h) if h.status == 404 => None,
         other => {
             let status = other.map(|h| h.status.as_u16());
-            return Err(name_unknown(format!(
-                "HEAD for a write's If-Match answered {status:?}"
-            )));
+            return Err(unknown(&format!("a HEAD answered {status:?}")));
         }
     };
+    let listed = |asked: &str| {
+        etag.as_deref()
+            .is_some_and(|e| crate::etag::listed(asked, e))
+    };
+    let holds = if_match.as_deref().is_none_or(listed)
+        && !if_none
+            .as_deref()
+            .is_some_and(|asked| asked.split(',').any(|t| t.trim() != "*" && listed(t)));
     match holds {
         true => Ok(()),
         false => Err(create_only_failed(op)),
     }
+}
+
+/// A DELETE's `If-Match` (S3's conditional delete; HCP's DELETE has none): judged here on the
+/// object's — or the named version's — HEAD, 412 where it fails, whatever the backend (the
+/// embedded store has no conditional deletes, MinIO ignores one). Sent on as well only where
+/// the backend judges it atomically (`sign`); elsewhere a delete racing a write between the
+/// HEAD and the DELETE is not caught.
+pub(in crate::request) async fn check_delete_if_match(
+    probe: &dyn Probe,
+    req: &pingora::http::RequestHeader,
+    (op, at, version): (Operation, At<'_>, Option<&str>),
+) -> Result<(), HcpError> {
+    if op != Operation::DeleteObject || !req.headers.contains_key(http::header::IF_MATCH) {
+        return Ok(());
+    }
+    check_write_if_match(probe, req, (op, at, version)).await
 }
 
 /// Writes that must not replace an existing object: HCP's rule 41 on tenants with
@@ -916,12 +995,10 @@ pub(in crate::request) async fn check_overwrite(
         return Ok(Overwrite::Unguarded);
     }
     let backend = at.route.backend;
-    // A write's If-Match (the object it replaces): a complete's always (a backend without
-    // conditional writes would complete it), a PUT's or copy's where the backend has none —
-    // judged here, and not sent (Ceph RGW reads it its own way).
-    if op == Operation::CompleteMultipartUpload || !backend.conditional_writes {
-        check_write_if_match(probe, req, (op, at)).await?;
-    }
+    // A write's ETag conditions (of the object it replaces): a complete's If-Match always (a
+    // backend without conditional writes would complete it), a PUT's or copy's where the
+    // backend has none; an If-None-Match naming ETags always — `check_write_if_match`.
+    check_write_if_match(probe, req, (op, at, None)).await?;
     let client_create_only = req
         .headers
         .get(http::header::IF_NONE_MATCH)
@@ -1042,27 +1119,28 @@ pub(in crate::request) async fn check_null_version(
             "{what} for the key's null version answered {status:?}"
         ))
     };
-    let newest_is_null = match probe.object_answer(at, None).await {
-        Some(h) if matches!(h.status.as_u16(), 200 | 404) => {
-            // (A 404 that names no delete marker says nothing of the key's older versions.)
-            let marker = crate::request::respond::rewrite::is_delete_marker(&h);
-            let version = crate::request::acls::version_header(&h);
-            (h.status == 200 || marker) && version.is_none_or(|v| v.as_bytes() == b"null")
-        }
-        other => return Err(unknown("HEAD", other.map(|h| h.status.as_u16()))),
-    };
-    if newest_is_null {
-        return Ok(());
+    // First whether the key has a `null` version of content at all. (A 400: a backend that
+    // takes no such id names no version by it.)
+    match probe
+        .object_answer(at, Some("null"))
+        .await
+        .map(|h| h.status.as_u16())
+    {
+        Some(200) => {}
+        // None, or a delete marker: nothing of content goes.
+        Some(400 | 404 | 405) => return Ok(()),
+        other => return Err(unknown("HEAD", other)),
     }
-    let null = probe.object_answer(at, Some("null")).await;
-    match null.map(|h| h.status.as_u16()) {
-        Some(200) => Err(crate::request::authorize::denied().with_message(
+    // Then whether it is the key's newest — the object itself —, as a version listing names
+    // it (a HEAD of the object may name no version: one encrypted with a customer's key is
+    // read by its sub-resources).
+    match probe.newest_version(at).await {
+        Some(Some(newest)) if newest == "null" => Ok(()),
+        Some(Some(_)) => Err(crate::request::authorize::denied().with_message(
             "This replaces the object's null version, an old version kept while versioning is \
              suspended: that needs the purge permission.",
         )),
-        // (None, or a delete marker: nothing of content goes.)
-        Some(status) if status < 500 => Ok(()),
-        other => Err(unknown("HEAD of the null version", other)),
+        _ => Err(unknown("a version listing", None)),
     }
 }
 
@@ -1829,6 +1907,10 @@ mod tests {
         /// A HEAD names no ETag (an object encrypted with a customer's key, its lock read by
         /// its sub-resources).
         no_etag: bool,
+        /// The status of a HEAD of the key's `null` version, where it is not the object's.
+        null_version: Option<u16>,
+        /// What a version listing names the key's newest version.
+        newest: Option<Option<String>>,
         asked: Mutex<Vec<&'static str>>,
     }
 
@@ -1876,8 +1958,14 @@ mod tests {
         async fn replaces_null_version(&self, _: At<'_>) -> bool {
             false
         }
-        async fn object_answer(&self, at: At<'_>, _: Option<&str>) -> Option<ResponseHeader> {
+        async fn newest_version(&self, _: At<'_>) -> Option<Option<String>> {
+            self.newest.clone()
+        }
+        async fn object_answer(&self, at: At<'_>, version: Option<&str>) -> Option<ResponseHeader> {
             if let Some(status) = self.failing {
+                return ResponseHeader::build(status, None).ok();
+            }
+            if let Some(status) = self.null_version.filter(|_| version == Some("null")) {
                 return ResponseHeader::build(status, None).ok();
             }
             let found = self.object_head(at);
@@ -1980,6 +2068,42 @@ mod tests {
             route: &route,
         })
         .await
+    }
+
+    /// The `null` version a write or delete replaces where versioning is suspended: an old
+    /// one (the key's newest is another version) needs the purge permission; the newest, or
+    /// none (or a delete marker), is the object itself; what the backend does not say is 503
+    /// — whatever a HEAD of the object would name (one encrypted with a customer's key is read
+    /// by its sub-resources, and names no version).
+    #[tokio::test]
+    async fn an_old_null_version_is_told_from_the_newest() {
+        let newest = |v: &str| Some(Some(v.to_string()));
+        for (null, listed, refused) in [
+            (200, newest("v2"), Some(HcpCode::AccessDenied)),
+            (200, newest("null"), None),
+            (404, None, None),
+            (405, None, None),
+            (400, None, None),
+            (403, None, Some(HcpCode::ServiceUnavailable)),
+            (503, None, Some(HcpCode::ServiceUnavailable)),
+            (200, None, Some(HcpCode::ServiceUnavailable)),
+            (200, Some(None), Some(HcpCode::ServiceUnavailable)),
+        ] {
+            let fake = Fake {
+                null_version: Some(null),
+                newest: listed.clone(),
+                objects: vec![(b"k".to_vec(), 1, "\"e\"")],
+                ..Fake::default()
+            };
+            let got = with_at(
+                TenantOverwrite::Allow,
+                |_| {},
+                "k",
+                async |at| check_null_version(&fake, at).await,
+            )
+            .await;
+            assert_eq!(got.err().map(|e| e.code), refused, "{null} {listed:?}");
+        }
     }
 
     /// A metadata change writes over the object itself only where its newest version is the
