@@ -160,7 +160,7 @@ pub fn defines_header(op: Operation, name: &str) -> bool {
             "origin" | "access-control-request-method" | "access-control-request-headers"
         ),
         // A conditional delete stays conditional (judged by the gateway; sent on where the
-        // backend judges it too: `judges_write_if_match`).
+        // backend judges it too: `judges_write_condition`).
         DeleteObject => name == "if-match" || bypass,
         ListBuckets
         | HeadBucket
@@ -529,7 +529,10 @@ fn defined_headers(
         } else if matches!(n, "if-match" | "if-none-match")
             && matches!(
                 out.op,
-                Operation::PutObject | Operation::CopyObject | Operation::DeleteObject
+                Operation::PutObject
+                    | Operation::CopyObject
+                    | Operation::CompleteMultipartUpload
+                    | Operation::DeleteObject
             )
             && !judges_write_condition(out.op, route, (n, value))
         {
