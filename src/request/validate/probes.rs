@@ -149,32 +149,19 @@ impl Probe for Gateway {
     }
 
     async fn key_listed(&self, at: At<'_>) -> Option<bool> {
-        Some(self.listing_of_key(at).await?.is_some())
+        Some(self.listing_of_key(at, false).await?.is_some())
     }
 
     async fn newest_version(&self, at: At<'_>) -> Option<Option<String>> {
-        let key = at.target.key().unwrap_or_default().into_owned();
-        let params = Params::default()
-            .with("versions", "")
-            .with("max-keys", "1")
-            .with("prefix", String::from_utf8_lossy(&key));
-        let bucket = bucket_of(at.target);
-        let op = Operation::ListObjectVersions;
-        let (head, body) = self.backend_call(op, params, &bucket, at.route).await?;
-        if head.status != 200 {
-            return None;
-        }
-        // (The first entry is the key's newest, where the key has any: no other key under
-        // the prefix sorts before it.)
-        let first = crate::hcp::xml::leaf_text(&body, "Key");
-        match first.is_some_and(|k| k.as_bytes() == key.as_slice()) {
-            true => crate::hcp::xml::leaf_text(&body, "VersionId").map(Some),
-            false => Some(None),
+        match self.listing_of_key(at, true).await? {
+            // (The first entry's: the key's newest.)
+            Some(body) => crate::hcp::xml::leaf_text(&body, "VersionId").map(Some),
+            None => Some(None),
         }
     }
 
     async fn listed_etag(&self, at: At<'_>) -> Option<Option<String>> {
-        match self.listing_of_key(at).await? {
+        match self.listing_of_key(at, false).await? {
             // (The first entry's: the key's own.)
             Some(body) => crate::hcp::xml::leaf_text(&body, "ETag").map(Some),
             None => Some(None),
@@ -544,27 +531,30 @@ pub(in crate::request) fn source_route<'r>(
     Ok(source_route)
 }
 
-/// A backend bucket's name in the gateway's caches: the backend and the bucket there.
 /// `f` of [`bucket_key`], spelled in a buffer the thread keeps (no allocation).
 fn with_bucket_key<R>(at: At<'_>, f: impl FnOnce(&str) -> R) -> R {
-    use std::fmt::Write as _;
     thread_local! {
         static NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     NAME.with_borrow_mut(|name| {
         name.clear();
-        let bucket = at.route.backend_bucket.as_deref().unwrap_or_default();
-        let _ = write!(name, "{}\n{bucket}", at.route.backend.name);
+        spell_bucket_key(at, name);
         f(name)
     })
 }
 
+/// A backend bucket's name in the gateway's caches: the backend and the bucket there.
 pub(in crate::request) fn bucket_key(at: At<'_>) -> String {
-    format!(
-        "{}\n{}",
-        at.route.backend.name,
-        at.route.backend_bucket.as_deref().unwrap_or_default()
-    )
+    let mut name = String::new();
+    spell_bucket_key(at, &mut name);
+    name
+}
+
+/// [`bucket_key`], written into `into`.
+fn spell_bucket_key(at: At<'_>, into: &mut String) {
+    into.push_str(&at.route.backend.name);
+    into.push('\n');
+    into.push_str(at.route.backend_bucket.as_deref().unwrap_or_default());
 }
 
 fn bucket_of(target: &Target) -> Target {
@@ -1601,12 +1591,24 @@ impl Gateway {
         Ok(lock)
     }
 
-    /// A one-key listing under the target's key, where it lists the key itself (its first
-    /// entry: a key sorts before every key it begins); `Some(None)` where the key is not there
-    /// (no bucket, no key); `None` where the backend did not say.
-    async fn listing_of_key(&self, at: At<'_>) -> Option<Option<Vec<u8>>> {
+    /// A one-entry listing under the target's key — of keys, or of `versions` (the newest
+    /// first) —, where it lists the key itself (its first entry: a key sorts before every key
+    /// it begins); `Some(None)` where the key is not there (no bucket, no key); `None` where
+    /// the backend did not say.
+    async fn listing_of_key(&self, at: At<'_>, versions: bool) -> Option<Option<Vec<u8>>> {
         let key = at.target.key().unwrap_or_default().into_owned();
-        let (head, body) = self.first_key_under(at, &key).await?;
+        let (head, body) = match versions {
+            false => self.first_key_under(at, &key).await?,
+            true => {
+                let params = Params::default()
+                    .with("versions", "")
+                    .with("max-keys", "1")
+                    .with("prefix", String::from_utf8_lossy(&key));
+                let bucket = bucket_of(at.target);
+                let op = Operation::ListObjectVersions;
+                self.backend_call(op, params, &bucket, at.route).await?
+            }
+        };
         let first = crate::hcp::xml::leaf_text(&body, "Key");
         match head.status.as_u16() {
             200 if first.is_some_and(|k| k.as_bytes() == key.as_slice()) => Some(Some(body)),
