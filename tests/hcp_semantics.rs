@@ -484,6 +484,13 @@ permissions = [{ tenant = "t", allow = ["read", "write", "delete"] }]
     };
     let copy = [("x-amz-copy-source", format!("/{bucket}/plain"))];
     let copy: Vec<(&str, &str)> = copy.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    // (The backend's own view before and after: not a version gone, none added.)
+    let view = common::view::BackendView::of(&gw);
+    let before = (
+        view.versions(&bucket, "k").await,
+        view.versions(&bucket, "m").await,
+    );
+    assert_eq!((before.0.len(), before.1.len()), (2, 2), "{before:?}");
     for (method, key, headers, body) in [
         ("DELETE", "k", vec![], &b""[..]),
         ("PUT", "k", vec![], b"x"),
@@ -498,6 +505,11 @@ permissions = [{ tenant = "t", allow = ["read", "write", "delete"] }]
         );
     }
     // (Nothing of them reached the backend: `k` is still "second", `m` a delete marker.)
+    let after = (
+        view.versions(&bucket, "k").await,
+        view.versions(&bucket, "m").await,
+    );
+    assert_eq!(after, before, "the backend's versions");
     let r = as_user(&gw, who, "GET", &at("k"), &[], b"").await;
     assert_eq!(r.body, b"second");
     let r = as_user(&gw, who, "GET", &at("m"), &[], b"").await;

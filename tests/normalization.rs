@@ -2504,3 +2504,41 @@ async fn write_conditions_are_judged_whatever_the_backend() {
         assert_eq!(sent("PUT"), [true], "{}", vendor.name());
     }
 }
+
+/// Suspended versioning on an S3 backend: a write by a user without purge over a key whose
+/// `null` version the backend cannot say of — its HEAD or its one-entry version listing fails
+/// — is HCP's 503 with its Error document, nothing written; over an old `null` version 403;
+/// where the `null` version is the newest, or there is none, the write is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_version_the_backend_cannot_say_of_is_503() {
+    let (gw, server) = start_with_dialect(Vendor::Aws, "").await;
+    let writer = (WRITER, PASSWORD);
+    let cases = [
+        ("503", "v2", Some((503, "ServiceUnavailable"))),
+        ("200", "500", Some((503, "ServiceUnavailable"))),
+        ("200", "v2", Some((403, "AccessDenied"))),
+        ("200", "null", None),
+        ("404", "v2", None),
+    ];
+    for (n, (head, newest, refused)) in cases.into_iter().enumerate() {
+        server.clear();
+        server.respond_to("*", &format!("suspended|{head}|{newest}"));
+        // (A bucket each: its versioning is kept for seconds.)
+        let target = format!("/shared-null-{n}/k");
+        let r = as_user(&gw, writer, "PUT", &target, &[], b"data").await;
+        let seen = server.seen();
+        let puts = seen.iter().filter(|(m, t, _)| m == "PUT" && *t == target);
+        let puts = puts.count();
+        match refused {
+            Some((status, code)) => {
+                r.assert_hcp_error(status, code);
+                assert_eq!(puts, 0, "{head} {newest}: nothing written: {seen:?}");
+            }
+            None => {
+                assert_eq!(r.status, 200, "{head} {newest}: {}", r.text());
+                assert_eq!(puts, 1, "{head} {newest}: {seen:?}");
+            }
+        }
+    }
+    gw.stop().await;
+}

@@ -558,6 +558,38 @@ async fn serve(
                 _ => respond(&mut conn, 503, &[], b"").await,
             }
         }
+        // `suspended|<HEAD status>|<newest version or a listing's status>`: a bucket whose
+        // versioning is suspended; a HEAD of the key's `null` version answers the status given
+        // (200: there is one), its one-entry version listing names the newest version given —
+        // or, a number, fails with that status.
+        Some("suspended") => {
+            if req.path.contains("versioning") {
+                let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Suspended</Status></VersioningConfiguration>";
+                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await;
+            }
+            let (head, newest) = (&directive[1], &directive[2]);
+            match req.method.as_str() {
+                "HEAD" => {
+                    respond(&mut conn, head.parse().unwrap(), &[("ETag", "\"e\"")], b"").await
+                }
+                "GET" if req.path.contains("versions") => match newest.parse::<u16>() {
+                    Ok(status) => respond(&mut conn, status, &[], b"").await,
+                    Err(_) => {
+                        let key = req.path.split("prefix=").nth(1).unwrap_or_default();
+                        let key = key.split('&').next().unwrap_or_default();
+                        let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bkt</Name><Prefix>{key}</Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker><MaxKeys>1</MaxKeys><IsTruncated>true</IsTruncated><Version><Key>{key}</Key><VersionId>{newest}</VersionId><IsLatest>true</IsLatest><LastModified>2026-11-22T00:00:00.000Z</LastModified><ETag>\"e\"</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Version></ListVersionsResult>");
+                        respond(
+                            &mut conn,
+                            200,
+                            &[("Content-Type", "application/xml")],
+                            body.as_bytes(),
+                        )
+                        .await
+                    }
+                },
+                _ => respond(&mut conn, 200, &[("ETag", "\"e\"")], b"").await,
+            }
+        }
         Some("versioning-excluding") => {
             // MinIO's versioning with the operator's exclusions (`mc version enable
             // --excluded-prefixes tmp/ --exclude-folders`): objects there keep no versions.
