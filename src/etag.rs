@@ -27,6 +27,21 @@ pub fn single(list: &str) -> bool {
     !inner.is_empty() && !inner.contains(['"', ',']) && inner != "*"
 }
 
+/// The ETag S3 gives the object a multipart complete makes of parts with these ETags (quoted
+/// or not), unquoted: the MD5 of their MD5s, then `-` and their count — AWS's, Ceph RGW's and
+/// the embedded store's. `None` where one is no MD5.
+pub fn of_parts<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> Option<String> {
+    use md5::Digest as _;
+    let count = etags.len();
+    let mut digests = md5::Md5::new();
+    for etag in etags {
+        let mut one = [0u8; 16];
+        hex::decode_to_slice(etag.trim().trim_matches('"'), &mut one).ok()?;
+        digests.update(one);
+    }
+    Some(format!("{}-{count}", hex::encode(digests.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{listed, single};

@@ -144,6 +144,9 @@ pub(super) struct Guards {
     /// The record of grants to users an ACL change removed before it was sent: written again
     /// if the backend refuses the change.
     pub(super) replaced_acl: Option<Vec<u8>>,
+    /// A complete's ETag as S3 makes it of the parts sent, for an answer that names none
+    /// (RGW's): `respond::etag`.
+    pub(super) complete_etag: Option<String>,
 }
 
 impl Guards {
@@ -1550,6 +1553,7 @@ impl Gateway {
                     at,
                 )
                 .await?;
+                call.guards.complete_etag = crate::request::respond::etag::of_parts(&parts);
                 Ok(crate::request::respond::complete::to_xml(&parts))
             }
         }

@@ -5,6 +5,7 @@
 use super::*;
 
 pub mod complete;
+pub(in crate::request) mod etag;
 mod long_complete;
 mod order;
 pub mod rewrite;

@@ -283,8 +283,8 @@ fn logged_message(message: Option<&str>, log_keys: crate::config::LogKeys) -> St
 /// A backend's document as the rewrite reads it (`None`: it cannot be read): a version listing
 /// with each key's versions oldest first (HCP's order; a page asked to go on inside a key
 /// begins with the rest of that key's versions), an ACL of OBS's own dialect or of the embedded
-/// store written as S3's, in HCP's order;
-/// any other as it is.
+/// store written as S3's, in HCP's order; a copy's or a complete's result with its ETag quoted
+/// (`etag`); any other as it is.
 fn as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> {
     use crate::hcp::mapping::Dialect;
     use std::borrow::Cow;
@@ -308,6 +308,11 @@ fn as_rewritten<'b>(call: &Call<'_>, body: &'b [u8]) -> Option<std::borrow::Cow<
             });
             let resumed = resumed.map(str::as_bytes);
             super::versions::oldest_first(body, resumed, dialect == Dialect::Minio).map(Cow::Owned)
+        }
+        // (RGW's copy results name the ETag unquoted, its complete's none.)
+        Operation::CopyObject | Operation::UploadPartCopy | Operation::CompleteMultipartUpload => {
+            let made = call.guards.complete_etag.as_deref();
+            Some(super::etag::quoted(body, made).map_or(Cow::Borrowed(body), Cow::Owned))
         }
         _ => Some(Cow::Borrowed(body)),
     }

@@ -456,7 +456,6 @@ impl Objects {
             versions::check_placeable(&tx, at, locks, &condition)?;
         }
         let mut body = self.writer()?;
-        let mut md5s = md5::Md5::new();
         for part in &chosen {
             // (A part removed under the join because the upload went — its bucket deleted — is
             // an upload gone; a body missing from an upload still open is the store's fault.)
@@ -471,13 +470,14 @@ impl Objects {
                 None => io::copy(&mut file, written)?,
                 Some(check) => copy_checked(&mut file, written, check)?,
             };
-            md5s.update(hex::decode(&part.etag).map_err(db_error)?);
         }
         // (A refused object is never sealed: its temporary file goes with the writer.)
         if check.is_some_and(|c| !c.holds()) {
             return Err(StoreError::BadDigest);
         }
-        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+        let etags = chosen.iter().map(|p| p.etag.as_str());
+        let etag =
+            crate::etag::of_parts(etags).ok_or_else(|| db_error("a part's ETag is no MD5"))?;
         let (blob, size, path) = self.seal(body)?;
         let object = ObjectRecord {
             blob,
