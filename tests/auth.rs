@@ -141,6 +141,21 @@ async fn sigv4_header_forgeries() {
         send(&f.addr, "GET", t, &tampered, vec![]),
     )
     .await;
+    // A header named twice in SignedHeaders is malformed — each naming would write the
+    // header's values into the canonical request again (16,000 namings of a 32 KB header:
+    // half a gigabyte hashed for one refused request) —, however correct the rest.
+    let mut repeated = ok.clone();
+    let auth = repeated
+        .iter_mut()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .unwrap();
+    assert!(auth.1.contains("SignedHeaders=host;"), "{}", auth.1);
+    auth.1 = auth
+        .1
+        .replacen("SignedHeaders=host;", "SignedHeaders=host;host;", 1);
+    let r = send(&f.addr, "GET", t, &repeated, vec![]).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert!(r.text().contains("more than once"), "{}", r.text());
 
     let list = format!("/{}?list-type=2&prefix=a", f.bucket);
     let signed = f
@@ -400,6 +415,11 @@ async fn presigned_v4_urls() {
             "signed headers",
             "X-Amz-SignedHeaders=host",
             "X-Amz-SignedHeaders=x-amz-date",
+        ),
+        (
+            "signed headers named twice",
+            "X-Amz-SignedHeaders=host",
+            "X-Amz-SignedHeaders=host%3Bhost",
         ),
     ] {
         assert!(target.contains(from), "{what}: {target}");

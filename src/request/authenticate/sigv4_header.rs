@@ -112,10 +112,29 @@ pub(super) fn claim_fault(claim: &Claim<'_>) -> Option<&'static str> {
     if !claim.auth.signed_headers.split(';').any(|h| h == "host") {
         return Some("host must be a signed header");
     }
+    // (Each name's values are written into the canonical request once for every time it is
+    // named: a name repeated 16,000 times would make a 64 KiB header half a gigabyte to hash.)
+    if names_a_header_twice(claim.auth.signed_headers) {
+        return Some("SignedHeaders names a header more than once");
+    }
     if !claim.amz_date.starts_with(claim.auth.date) {
         return Some("the credential date does not match the request date");
     }
     None
+}
+
+/// Whether a `SignedHeaders` list names a header more than once. (The canonical form lists
+/// them in order: only a list out of order is sorted to tell.)
+fn names_a_header_twice(signed_headers: &str) -> bool {
+    let mut names = signed_headers.split(';');
+    let mut last = names.next().unwrap_or_default();
+    let ascending = names.all(|name| std::mem::replace(&mut last, name) < name);
+    if ascending {
+        return false;
+    }
+    let mut names: Vec<&str> = signed_headers.split(';').collect();
+    names.sort_unstable();
+    names.windows(2).any(|pair| pair[0] == pair[1])
 }
 
 /// Recomputes the signature of a claim over the raw request and compares in constant time.
@@ -156,7 +175,7 @@ pub(super) fn verify_claim(
     if !sigv4::signatures_equal(expected.as_str(), claim.auth.signature) {
         // (The canonical request names the object's key and metadata values: shown only where
         // the access log shows keys.)
-        let shown = authn.shows_keys.then(|| {
+        let shown = (authn.shows_keys && tracing::enabled!(tracing::Level::DEBUG)).then(|| {
             sigv4::redacted_canonical(&sigv4::canonical_request(
                 req.method.as_str(),
                 &sigv4::canonical_uri(raw_path),
@@ -413,6 +432,71 @@ mod tests {
             valid += usize::from(expected.is_some());
         }
         assert!((2_000..18_000).contains(&valid), "{valid} valid");
+    }
+
+    #[test]
+    fn a_header_named_twice_is_told() {
+        for (list, twice) in [
+            ("host", false),
+            ("host;x-amz-content-sha256;x-amz-date", false),
+            ("x-amz-date;host", false),
+            ("host;host", true),
+            ("a;host;a", true),
+            ("host;x-amz-date;content-md5;x-amz-date", true),
+        ] {
+            assert_eq!(names_a_header_twice(list), twice, "{list}");
+        }
+    }
+
+    /// The oracle: whatever `SignedHeaders` a claim names, one that passes `claim_fault` makes
+    /// a canonical request no longer than the request's own header values, the list and a
+    /// line's punctuation for each name — a refused request costs about what it sent.
+    #[test]
+    fn a_passing_claim_s_canonical_request_is_bounded_by_the_request() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        const NAMES: [&str; 5] = ["a", "b", "host", "x-amz-date", "zz"];
+        for _ in 0..2000 {
+            let mut req = RequestHeader::build("GET", b"/b/k", None).unwrap();
+            let mut values = 0;
+            for name in NAMES {
+                if rng.gen_bool(0.7) {
+                    let value = "v".repeat(rng.gen_range(0..64));
+                    values += value.len();
+                    req.append_header(name, value).unwrap();
+                }
+            }
+            let count = rng.gen_range(1..12);
+            let names: Vec<&str> = (0..count)
+                .map(|_| NAMES[rng.gen_range(0..NAMES.len())])
+                .collect();
+            let list = names.join(";");
+            let claim = Claim {
+                auth: Authorization {
+                    access_key: "AK",
+                    date: "20261207",
+                    region: "us-east-1",
+                    service: "s3",
+                    signed_headers: &list,
+                    signature: "0",
+                },
+                amz_date: "20261207T000000Z".into(),
+                payload_hash: "UNSIGNED-PAYLOAD",
+            };
+            if claim_fault(&claim).is_some() {
+                continue;
+            }
+            let canonical = sigv4::canonical_request(
+                "GET",
+                &sigv4::canonical_uri(b"/b/k"),
+                "",
+                &list,
+                |name| header_values(&req, name),
+                "UNSIGNED-PAYLOAD",
+            );
+            let bound = 64 + values + 2 * list.len() + 2 * NAMES.len();
+            assert!(canonical.len() <= bound, "{list}: {}", canonical.len());
+        }
     }
 
     #[test]
