@@ -51,12 +51,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|certs| certs.collect())
-        .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+        .map_err(|e| format!("{}: {}", cert_file.display(), pem_fault(&e)))?;
     if certs.is_empty() {
         return Err(format!("{}: no certificate", cert_file.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| format!("{}: no usable private key ({e})", key_file.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
+        let fault = pem_fault(&e);
+        format!("{}: no usable private key ({fault})", key_file.display())
+    })?;
     let signing_key = provider()
         .key_provider
         .load_private_key(key)
@@ -66,6 +68,27 @@ pub fn certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, 
         .keys_match()
         .map_err(|e| format!("{} and {}: {e}", cert_file.display(), key_file.display()))?;
     Ok(certified)
+}
+
+/// What is wrong with a PEM file, in words that quote none of it: the library's own message
+/// quotes the line it could not read — and a key whose line breaks were lost (flattened into
+/// a Secret, `\n` written out) is all one line, the key itself.
+fn pem_fault(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => {
+            "a PEM section has no END line (are the file's line breaks intact?)".into()
+        }
+        Error::IllegalSectionStart { .. } => {
+            "a PEM section's BEGIN line is malformed (are the file's line breaks intact?)".into()
+        }
+        Error::Base64Decode(_) => "a PEM section's content is not base64".into(),
+        // (The system's words for a file it could not read: none of the file's.)
+        Error::Io(e) => format!("cannot be read: {e}"),
+        Error::NoItemsFound => "no PEM section of the kind needed".into(),
+        Error::SectionTooLarge => "a PEM section is too large".into(),
+        _ => "not a PEM file that can be read".into(),
+    }
 }
 
 impl ServerTls {
@@ -151,7 +174,7 @@ fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, String> {
     if let Some(file) = ca_file {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
             .and_then(|certs| certs.collect())
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+            .map_err(|e| format!("{}: {}", file.display(), pem_fault(&e)))?;
         if certs.is_empty() {
             return Err(format!("{}: no certificate", file.display()));
         }
@@ -312,5 +335,48 @@ mod tests {
         assert_ne!(b.id(), c.id());
         assert_ne!(a.id(), c.id());
         assert_eq!(a.id(), a.id());
+    }
+
+    /// A key or certificate file that cannot be read is named, never quoted: not a line of a
+    /// key whose line breaks were lost, in any form (text, the bytes listed, base64).
+    #[test]
+    fn unreadable_pem_files_are_named_not_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRETKEYMATERIAL";
+        let lines = [
+            format!("-----BEGIN PRIVATE KEY----- {secret} -----END PRIVATE KEY-----"),
+            format!("-----BEGIN PRIVATE KEY-----\\n{secret}\\n-----END PRIVATE KEY-----\\n"),
+            format!("-----BEGIN PRIVATE KEY-----\n{secret} -----END PRIVATE KEY-----"),
+            format!("-----BEGIN PRIVATE KEY-----\n{secret}\n"),
+            format!("-----BEGIN PRIVATE KEY-----\n{secret}!!\n-----END PRIVATE KEY-----\n"),
+        ];
+        let bytes_listed = |s: &str| {
+            let listed: Vec<String> = s.bytes().take(6).map(|b| b.to_string()).collect();
+            listed.join(", ")
+        };
+        for (n, text) in lines.iter().enumerate() {
+            let file = dir.path().join(format!("key-{n}.pem"));
+            std::fs::write(&file, text).unwrap();
+            for (cert, key) in [(&file, &file), (&dir.path().join("none.pem"), &file)] {
+                let Err(e) = certified_key(cert, key) else {
+                    panic!("{text}: read");
+                };
+                assert!(
+                    e.contains(&format!("key-{n}.pem")) || e.contains("none.pem"),
+                    "{e}"
+                );
+                for shown in [secret, &secret[..12], &bytes_listed(secret), "SECRETKEY"] {
+                    assert!(!e.contains(shown), "{n}: {e}");
+                }
+                assert!(!e.contains(&bytes_listed("PRIVATE")), "{n}: {e}");
+            }
+            let Err(e) = roots(Some(&file)) else {
+                panic!("{text}: read as roots");
+            };
+            assert!(
+                !e.contains(&secret[..12]) && !e.contains(&bytes_listed("PRIVATE")),
+                "{e}"
+            );
+        }
     }
 }
