@@ -7,6 +7,7 @@ use http::Method;
 use percent_encoding::percent_decode;
 
 use crate::backend::head::RequestHead;
+use crate::hcp::mapping::Dialect;
 
 use crate::request::address::Target;
 use crate::request::classify::{Effects, Operation, Params};
@@ -284,6 +285,7 @@ fn backend_request_in(
     // effects the gateway decided on, then the gateway's own (each replacing any of its name).
     let mut head = RequestHead::new(method, target.as_bytes(), HEAD_ROOM);
     defined_headers(&mut head, &out, route, body.framing);
+    ceph_copy_conditions(&mut head, out.op, route);
     custom_metadata(&mut head, out.op, out.headers);
     named_media_type(&mut head, &out);
     effect_headers(&mut head, out.op, &out.params.effects);
@@ -502,7 +504,7 @@ fn defined_headers(
                 if out.params.effects.current_source {
                     source.version_id = None;
                 }
-                head.append(n, copy_source(&source, route).as_bytes());
+                head.append(n, copy_source(&source, route, out.op).as_bytes());
                 long_key_header(head, wire::COPY_SOURCE_KEY_HEADER, &source.key, route);
             }
         } else if matches!(framing, BodyFraming::Trailed(_)) && n == "content-encoding" {
@@ -571,6 +573,26 @@ fn defined_headers(
         } else {
             head.append(n, value.as_bytes());
         }
+    }
+}
+
+/// Ceph RGW reads a copy's source conditions under its own names, `x-amz-copy-if-…`, and
+/// ignores S3's `x-amz-copy-source-if-…`: a copy's conditions — the pins the gateway relies on
+/// (the source an ACL let it read, the object a metadata change read) among them — are sent
+/// under both. (Its part copies read none: `probes::check_part_copy` pins them otherwise.)
+fn ceph_copy_conditions(head: &mut RequestHead, op: Operation, route: &Route<'_>) {
+    if op != Operation::CopyObject || route.backend.dialect != Dialect::Ceph {
+        return;
+    }
+    let conditions: Vec<(String, Vec<u8>)> = head
+        .iter()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix("x-amz-copy-source-if-")?;
+            Some((format!("x-amz-copy-if-{rest}"), value.to_vec()))
+        })
+        .collect();
+    for (name, value) in conditions {
+        head.append(&name, &value);
     }
 }
 
@@ -910,9 +932,14 @@ impl CopySource {
 
 /// `x-amz-copy-source` for the backend, built from the validated source: the source's backend
 /// bucket, its key encoded once, and its version id (nothing else the client wrote).
-fn copy_source(source: &CopySource, route: &Route<'_>) -> String {
+///
+/// Ceph RGW decodes an UploadPartCopy's source twice — the whole header, then the key it cuts
+/// from it at a literal `?versionId=` —: there the key is encoded twice, so that RGW reads the
+/// key judged (encoded once, `%70ayroll` was read as `payroll`, another object, and
+/// `k?versionId=v` as `k`'s version `v`). Its CopyObject decodes once, as S3 does.
+fn copy_source(source: &CopySource, route: &Route<'_>, op: Operation) -> String {
     let mut out =
-        String::with_capacity(source.key.len() * 3 + route.tenant.bucket_prefix.len() + 80);
+        String::with_capacity(source.key.len() * 9 + route.tenant.bucket_prefix.len() + 80);
     out.push('/');
     sigv4::uri_encode(
         backend_bucket_name(route.tenant, &source.bucket).as_bytes(),
@@ -920,7 +947,14 @@ fn copy_source(source: &CopySource, route: &Route<'_>) -> String {
         &mut out,
     );
     out.push('/');
-    sigv4::uri_encode(path_key(&source.key, route), true, &mut out);
+    let key = path_key(&source.key, route);
+    if op == Operation::UploadPartCopy && route.backend.dialect == Dialect::Ceph {
+        let mut once = String::with_capacity(key.len() * 3);
+        sigv4::uri_encode(key, true, &mut once);
+        sigv4::uri_encode(once.as_bytes(), true, &mut out);
+    } else {
+        sigv4::uri_encode(key, true, &mut out);
+    }
     if let Some(version) = &source.version_id {
         out.push_str("?versionId=");
         sigv4::uri_encode(version.as_bytes(), false, &mut out);
@@ -1928,6 +1962,92 @@ mod date_tests {
         ];
         for t in times {
             assert_eq!(&amz_date(t), format_amz_date(t).as_bytes(), "{t:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod ceph_tests {
+    use super::*;
+    use crate::config::Tenant;
+    use crate::request::route::BackendRuntime;
+    use pingora::http::RequestHeader;
+
+    /// What Ceph RGW reads of a copy's source: its conditions under RGW's own names as well
+    /// (a CopyObject), the key encoded twice (a part copy, whose source RGW decodes twice) —
+    /// and for any other dialect S3's spelling alone.
+    #[test]
+    fn rgw_reads_the_source_judged() {
+        let tenant = Tenant {
+            name: "t".into(),
+            folders: false,
+            backend: "b".into(),
+            bucket_prefix: String::new(),
+            anonymous: Default::default(),
+            overwrite: crate::config::Overwrite::Allow,
+            retention: Default::default(),
+            records_bucket: None,
+            anonymous_acls: false.into(),
+            cors: None,
+        };
+        let aws = BackendRuntime::for_tests();
+        let mut ceph = BackendRuntime::for_tests();
+        ceph.dialect = Dialect::Ceph;
+        let keys = sigv4::SigningKeyCache::default();
+        let sent = |backend: &BackendRuntime, op: Operation, path: &str| {
+            let route = Route {
+                tenant: &tenant,
+                backend,
+                backend_bucket: Some("bkt".into()),
+                credentials: aws.credentials.fixed_now(),
+            };
+            let mut req = RequestHeader::build("PUT", path.as_bytes(), None).unwrap();
+            req.insert_header("x-amz-copy-source", "/src/%2570ayroll%3FversionId%3Dv")
+                .unwrap();
+            req.insert_header("x-amz-copy-source-if-match", "\"e\"")
+                .unwrap();
+            let target = Target {
+                tenant: "t".into(),
+                bucket: Some("bkt".into()),
+                raw_key: Some(b"k".to_vec().into()),
+                virtual_host: false,
+            };
+            let (_, query) = crate::sig::split_target(path.as_bytes());
+            let query = crate::request::classify::Query::parse(query);
+            let params = Params::of(op, &query);
+            let out = Outbound {
+                op,
+                method: &req.method,
+                params: &params,
+                target: &target,
+                headers: &req.headers,
+            };
+            let head = backend_request(out, &route, BodyPlan::NONE, SystemTime::UNIX_EPOCH, &keys);
+            let header = |n: &str| head.get(n).map(|v| String::from_utf8_lossy(v).into_owned());
+            (
+                header("x-amz-copy-source"),
+                header("x-amz-copy-source-if-match"),
+                header("x-amz-copy-if-match"),
+            )
+        };
+        let once = "/src/%2570ayroll%3FversionId%3Dv";
+        let twice = "/src/%252570ayroll%253FversionId%253Dv";
+        let pin = Some("\"e\"".to_string());
+        let copy = sent(&ceph, Operation::CopyObject, "/bkt/k");
+        assert_eq!(copy, (Some(once.into()), pin.clone(), pin.clone()));
+        let part = sent(
+            &ceph,
+            Operation::UploadPartCopy,
+            "/bkt/k?partNumber=1&uploadId=u",
+        );
+        assert_eq!(part.0.as_deref(), Some(twice));
+        assert_eq!(part.2, None);
+        for op in [Operation::CopyObject, Operation::UploadPartCopy] {
+            let path = match op {
+                Operation::CopyObject => "/bkt/k",
+                _ => "/bkt/k?partNumber=1&uploadId=u",
+            };
+            assert_eq!(sent(&aws, op, path), (Some(once.into()), pin.clone(), None));
         }
     }
 }
