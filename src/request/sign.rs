@@ -455,21 +455,23 @@ fn long_key_header(head: &mut RequestHead, name: &'static str, key: &[u8], route
 /// with the request besides the gateway's own judging on a HEAD: `If-None-Match: *` always
 /// (the create-only write, `probes::check_overwrite`); one ETag in `If-Match` where the backend
 /// has conditional writes, or is AWS or MinIO (Ceph RGW reads it its own way) — a delete's at
-/// AWS alone (the embedded store has no conditional deletes, MinIO ignores one); ETags in
-/// `If-None-Match` where the backend has conditional writes, or is MinIO (AWS answers 501).
+/// AWS alone (the embedded store has no conditional deletes, MinIO ignores one); one ETag in
+/// `If-None-Match` where the backend has conditional writes, or is MinIO (AWS answers 501). A
+/// list is the gateway's alone to judge: the embedded store (s3s) reads it as one ETag, which
+/// no object has, or refuses it (400, a copy 501).
 fn judges_write_condition(
     op: Operation,
     route: &Route<'_>,
     (name, value): (&str, &http::HeaderValue),
 ) -> bool {
-    use crate::hcp::mapping::Dialect;
     let backend = route.backend;
+    let single = value.to_str().is_ok_and(crate::etag::single);
     if name == "if-none-match" {
         return value.as_bytes().trim_ascii() == b"*"
-            || op != Operation::DeleteObject
+            || single
+                && op != Operation::DeleteObject
                 && (backend.conditional_writes || backend.dialect == Dialect::Minio);
     }
-    let single = value.to_str().is_ok_and(crate::etag::single);
     single
         && match op {
             Operation::DeleteObject => backend.dialect == Dialect::Aws,
