@@ -1159,6 +1159,34 @@ mod tests {
 
     /// A start removes the few bodies a stopped process leaves unnamed, but moves aside, not
     /// removes, so many that the database may be older than its bodies (put back from a copy).
+    /// A write's Last-Modified is its turn's: one that waits for the store's lock (behind a
+    /// delete, say) is not dated before what went ahead of it.
+    #[test]
+    fn a_write_is_dated_when_it_takes_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Objects::open(dir.path()).unwrap());
+        store.create_bucket("b").unwrap();
+        let held = store.db.begin_write().unwrap();
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let asked = now_millis();
+                (asked, put(&store, "b", b"k", b"x"))
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let released = now_millis();
+        drop(held);
+        let (asked, written) = writer.join().unwrap();
+        assert!(
+            written.modified >= released,
+            "{asked} {released} {}",
+            written.modified
+        );
+        let (record, _) = store.get("b", b"k", None).unwrap();
+        assert_eq!(record.modified, written.modified);
+    }
+
     #[test]
     fn a_database_older_than_its_bodies_keeps_them_aside() {
         let dir = tempfile::tempdir().unwrap();

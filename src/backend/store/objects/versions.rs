@@ -352,6 +352,11 @@ pub(super) fn place(
     record: &mut ObjectRecord,
     condition: &Condition,
 ) -> Result<Vec<String>, StoreError> {
+    // Its time is its turn's, taken in the transaction that places it — as a delete marker's
+    // is —: a write that waited for the store's lock behind a later delete is newer than it by
+    // its Last-Modified too, which orders a key's versions in a listing (HCP: "in ascending
+    // chronological order").
+    record.modified = now_millis();
     let found = bucket_record(&tx.open_table(BUCKETS).map_err(db_error)?, bucket)?;
     let state = found.versioning;
     // Object lock: only where the bucket has it; its default retention where none was given.
