@@ -1699,7 +1699,8 @@ fn sigv2_headers(method: &str, resource: &str, user: &str) -> Vec<(String, Strin
 /// A signature that does not cover the Host cannot be replayed against another tenant: SigV2
 /// (header and presigned) is accepted only on the user's own tenant, a user with grants in two
 /// tenants must sign with SigV4 (which covers the Host), and a user who belongs to a tenant
-/// acts nowhere else.
+/// acts nowhere else — there it is no user at all (manual: "Each tenant also has its own set
+/// of user accounts"; seed 001's InvalidAccessKeyId), however it signs, rightly or not.
 async fn signatures_stay_in_their_tenant(backend: Backend) {
     let Some(f) = Fixture::start(backend).await else {
         return;
@@ -1729,9 +1730,15 @@ async fn signatures_stay_in_their_tenant(backend: Backend) {
     let signed = sigv2_headers("GET", &target, IN_T);
     let r = get("t.hcp.test", signed.clone()).await;
     assert_eq!((r.status, r.text()), (200, "in t".to_string()));
+    let before = f.gw.backend_requests();
     get("u.hcp.test", signed)
         .await
-        .assert_hcp_error(403, "AccessDenied");
+        .assert_hcp_error(403, "InvalidAccessKeyId");
+    assert_eq!(
+        f.gw.backend_requests(),
+        before,
+        "nothing reached the backend"
+    );
     // Presigned SigV2 likewise.
     let (ak, sk) = keys(IN_T, PASSWORD);
     let expires = (std::time::SystemTime::now()
@@ -1765,10 +1772,28 @@ async fn signatures_stay_in_their_tenant(backend: Backend) {
             .await;
         assert_eq!(r.status, 200, "SigV4 on {host}");
     }
-    // IN_T's own SigV4 request on u: refused although its grants name every tenant.
+    // IN_T's own SigV4 request on u: refused although its grants name every tenant — and
+    // one signed with a wrong secret, or malformed past its key, is told the same (the key is
+    // none of u's: a prober learns nothing of t's keys).
+    let before = f.gw.backend_requests();
     f.send(Some(IN_T), Some("u.hcp.test"), "GET", &target, &[], b"")
         .await
-        .assert_hcp_error(403, "AccessDenied");
+        .assert_hcp_error(403, "InvalidAccessKeyId");
+    let (ak, _) = keys(IN_T, PASSWORD);
+    for (host, code) in [
+        ("u.hcp.test", "InvalidAccessKeyId"),
+        ("t.hcp.test", "SignatureDoesNotMatch"),
+    ] {
+        let wrong = V4::unsigned(&ak, "0000000000000000000000000000dead", host);
+        let wrong = wrong.sign("GET", target.as_bytes(), &[]);
+        let r = send(&f.addr, "GET", target.as_bytes(), &wrong, vec![]).await;
+        r.assert_hcp_error(403, code);
+    }
+    assert_eq!(
+        f.gw.backend_requests(),
+        before,
+        "nothing reached the backend"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -365,7 +365,30 @@ impl Authenticator {
         query: &Query,
         now: SystemTime,
     ) -> Result<Authenticated, HcpError> {
-        let authenticated = self.verify(req, target, query, now)?;
+        // A user configured with a tenant is no user of any other (manual: "Each tenant also
+        // has its own set of user accounts"): its key there is unknown, whatever the rest of
+        // the request — a prober learns nothing of other tenants' keys.
+        let of_another_tenant =
+            |user: &User| user.tenant.as_deref().is_some_and(|t| t != &*target.tenant);
+        let authenticated = match self.verify(req, target, query, now) {
+            Ok(a) if a.identity.user().is_some_and(|u| of_another_tenant(u)) => {
+                return Err(HcpError::new(HcpCode::InvalidAccessKeyId))
+            }
+            Ok(a) => a,
+            // (Refused before the key was looked up, or after: the key named is looked up
+            // again, only where refused.)
+            Err(e) if e.code != HcpCode::InvalidAccessKeyId => {
+                let (_, key) = Self::attempted(req, query);
+                let user = key.and_then(|k| self.users.load().get(k.as_str()).cloned());
+                return Err(match user {
+                    Some(user) if of_another_tenant(&user) => {
+                        HcpError::new(HcpCode::InvalidAccessKeyId)
+                    }
+                    _ => e,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         enabled(&authenticated.identity)?;
         Ok(authenticated)
     }
