@@ -83,6 +83,11 @@ containers = pod["containers"]
 sidecars = pod.get("initContainers", [])
 gateway = [c for c in containers + sidecars if c["name"] == "hcp-s3-gateway"][0]
 assert gateway["securityContext"].get("runAsNonRoot") is True, "the gateway runs as non-root"
+# Its listeners open only once every backend's name is resolved and tried: liveness waits for
+# a startup probe on the admin listener (a native sidecar's holds the application back too).
+startup = gateway.get("startupProbe", {})
+assert startup.get("httpGet", {}).get("path") == "/healthz", f"{sys.argv[2]}: no startup probe on /healthz"
+assert startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3) >= 60, f"{sys.argv[2]}: the startup probe gives less than a minute"
 if sidecars:
     # A native sidecar: started before the application, stopped after it.
     assert gateway in sidecars and gateway.get("restartPolicy") == "Always", f"{sys.argv[2]}: the gateway is no native sidecar"
@@ -99,6 +104,19 @@ docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 pod = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
 assert pod.get("automountServiceAccountToken") is False
 PY
+for m in deploy/kubernetes/*.yaml; do
+  python3 - "$m" <<'PY' || fail "$m: the gateway has no startup probe of a minute or more on /healthz"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+pod = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
+containers = pod["containers"] + pod.get("initContainers", [])
+gateway = [c for c in containers if "hcp-s3-gateway" in c["image"]][0]
+startup = gateway.get("startupProbe", {})
+assert startup.get("httpGet", {}).get("path") == "/healthz"
+assert startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3) >= 60
+PY
+done
+echo "check-deploy: the gateway's liveness waits for its listeners"
 # The admin port (/metrics, /readyz naming unreachable backends) is never published with S3:
 # whatever service.type says, only a ClusterIP Service of its own carries it.
 for mode in standalone sidecar; do
