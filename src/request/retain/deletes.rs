@@ -146,13 +146,16 @@ pub(in crate::request) fn kept_errors(kept: &[Kept]) -> String {
     for kept in kept {
         let _ = w.write_event(Event::Start(BytesStart::new("Error")));
         let key = crate::hcp::xml::displayed_name(&kept.key);
+        // (The client's own text, as its key is: a control character in it is shown
+        // percent-encoded, never raw in the document.)
+        let version = kept.version.as_deref().map(crate::hcp::xml::displayed_name);
         let message = match kept.why {
             HcpCode::AccessDenied => "Access Denied",
             _ => "The object is under retention or on hold.",
         };
         let fields = [
             Some(("Key", key.as_ref())),
-            kept.version.as_deref().map(|v| ("VersionId", v)),
+            version.as_deref().map(|v| ("VersionId", v)),
             Some(("Code", kept.why.as_str())),
             Some(("Message", message)),
         ];
@@ -494,7 +497,15 @@ mod tests {
             kept("x<y", None, HcpCode::OperationAborted),
             kept("k", Some("v&1"), HcpCode::OperationAborted),
             kept("mine?", None, HcpCode::AccessDenied),
+            kept("c\u{1}", Some("v\u{1}"), HcpCode::OperationAborted),
         ]);
+        // (A control character a client sent is shown percent-encoded: XML 1.0 cannot
+        // carry it.)
+        assert!(
+            errors.contains("<Key>c%01</Key><VersionId>v%01</VersionId>"),
+            "{errors}"
+        );
+        assert!(!errors.contains('\u{1}'), "{errors}");
         assert!(
             errors.contains("<Key>mine?</Key><Code>AccessDenied</Code><Message>Access Denied<"),
             "{errors}"
