@@ -133,8 +133,13 @@ impl Gateway {
                 .with_message("The object version is under retention or on hold.")
         } else if backend_err.names_invalid_version() && asks_for_a_version(call) {
             // HCP: a version id it never gave names no version (404; a DELETE's is answered
-            // 204 before it is settled, `Gateway::answer_document`).
-            HcpError::new(HcpCode::NoSuchKey).with_key(target.key_lossy().unwrap_or_default())
+            // 204 before it is settled, `Gateway::answer_document`). A copy's is its source's:
+            // the target's key is not named for it.
+            let no_such = HcpError::new(HcpCode::NoSuchKey);
+            match names_target {
+                true => no_such.with_key(target.key_lossy().unwrap_or_default()),
+                false => no_such,
+            }
         } else if mapped.code == HcpCode::PreconditionFailed && call.guards.overwrite_guarded {
             // The gateway's own If-None-Match: the name exists (rule 41).
             name_exists()
