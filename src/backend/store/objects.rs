@@ -503,11 +503,13 @@ impl Objects {
     ///
     /// A store without its database but with bodies is refused rather than emptied: the
     /// database was lost or put back from an older copy, and cleaning would delete the bodies.
+    /// An empty database file is none (redb would start a new database in it).
     pub fn open(root: &Path) -> Result<Objects, StoreError> {
         let db_path = root.join("metadata.redb");
         let blobs = root.join("blobs");
         let has_bodies = std::fs::read_dir(&blobs).is_ok_and(|mut d| d.next().is_some());
-        if has_bodies && !db_path.exists() {
+        let no_database = std::fs::metadata(&db_path).map_or(true, |m| m.len() == 0);
+        if has_bodies && no_database {
             return Err(StoreError::Io(io::Error::other(format!(
                 "{} holds bodies but no metadata.redb: refusing to start (and to clean)",
                 root.display()
@@ -1433,6 +1435,10 @@ mod tests {
             put(&store, "b", b"k", b"precious");
         }
         std::fs::remove_file(dir.path().join("metadata.redb")).unwrap();
+        assert!(Objects::open(dir.path()).is_err());
+        assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+        // An empty file in its place (a restore that went wrong, a `touch`) is no database.
+        std::fs::write(dir.path().join("metadata.redb"), b"").unwrap();
         assert!(Objects::open(dir.path()).is_err());
         assert_eq!(files(&dir.path().join("blobs")).len(), 1);
     }
