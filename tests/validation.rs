@@ -1572,3 +1572,50 @@ async fn a_part_copy_copies_the_source_named_whatever_its_key_holds() {
         gw.stop().await;
     }
 }
+
+/// Rule 26 for part copies: a part is at most `limits.max_part_bytes` (HCP: "up to and including
+/// five gigabytes"), copied as sent — the whole source without a range, a range as it is
+/// copied (to the source's end). 400 EntityTooLarge, no part made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_copied_is_held_to_a_part_s_size() {
+    let gw = start_local_with("", "[limits]\nmax_part_bytes = 1024\n").await;
+    let s3 = gw.client();
+    let bucket = gw.with_bucket("partsize").await;
+    let admin = (USER, PASSWORD);
+    for (key, size) in [("big", 2048), ("small", 1000)] {
+        let put = s3.put_object().bucket(&bucket).key(key);
+        put.body(vec![b'x'; size].into()).send().await.unwrap();
+    }
+    let (id, _) = upload_parts(&s3, &bucket, "dst", &[]).await;
+    let cases = [
+        ("big", None, 400),
+        ("big", Some("bytes=0-1024"), 400),
+        ("big", Some("bytes=0-1023"), 200),
+        ("big", Some("bytes=1500-9999"), 200),
+        ("small", None, 200),
+    ];
+    let mut made = Vec::new();
+    for (n, (source, range, status)) in cases.into_iter().enumerate() {
+        let from = format!("/{bucket}/{source}");
+        let mut headers = vec![("x-amz-copy-source", from.as_str())];
+        headers.extend(range.map(|r| ("x-amz-copy-source-range", r)));
+        let part = n + 1;
+        let target = format!("/{bucket}/dst?partNumber={part}&uploadId={id}");
+        let r = as_user(&gw, admin, "PUT", &target, &headers, b"").await;
+        match status {
+            200 => {
+                assert_eq!(r.status, 200, "{source} {range:?}: {}", r.text());
+                made.push(part as i32);
+            }
+            _ => r.assert_hcp_error(400, "EntityTooLarge"),
+        }
+    }
+    let listed = s3.list_parts().bucket(&bucket).key("dst").upload_id(&id);
+    let listed = listed.send().await.unwrap();
+    let numbers: Vec<i32> = listed
+        .parts()
+        .iter()
+        .filter_map(|p| p.part_number())
+        .collect();
+    assert_eq!(numbers, made, "only the parts that fit were made");
+}

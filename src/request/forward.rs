@@ -1330,7 +1330,7 @@ impl Gateway {
             guards.upload_confirmed = probes::upload_listed(self, at, upload_id).await?;
             let check = |kept| {
                 let source = self.copy_source_answer(s.req_header(), at, current, kept);
-                probes::check_part_copy(s.req_header(), source)
+                probes::check_part_copy(s.req_header(), source, self.cfg.limits.max_part_bytes)
             };
             // (A range clamped, or refused, on a HEAD kept a few seconds is judged again on
             // the source as it is now — a clamped copy is pinned to it. Judged on a HEAD read

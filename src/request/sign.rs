@@ -581,7 +581,7 @@ fn defined_headers(
 /// Ceph RGW reads a copy's source conditions under its own names, `x-amz-copy-if-…`, and
 /// ignores S3's `x-amz-copy-source-if-…`: a copy's conditions — the pins the gateway relies on
 /// (the source an ACL let it read, the object a metadata change read) among them — are sent
-/// under both. (Its part copies read none: `probes::check_part_copy` pins them otherwise.)
+/// under both. (Its part copies read none: there a part copy is not pinned — README.)
 fn ceph_copy_conditions(head: &mut RequestHead, op: Operation, route: &Route<'_>) {
     if op != Operation::CopyObject || route.backend.dialect != Dialect::Ceph {
         return;

@@ -1385,6 +1385,7 @@ impl JudgedSource {
 pub(in crate::request) async fn check_part_copy(
     req: &pingora::http::RequestHeader,
     source_head: impl std::future::Future<Output = Result<Option<Arc<ResponseHeader>>, HcpError>>,
+    max_part: u64,
 ) -> Result<Option<JudgedSource>, HcpError> {
     let range = req
         .headers
@@ -1395,9 +1396,9 @@ pub(in crate::request) async fn check_part_copy(
         .headers
         .keys()
         .any(|n| n.as_str().starts_with("x-amz-copy-source-if-"));
-    if range.is_none() && !conditional {
-        return Ok(None);
-    }
+    // (The source's HEAD is read for every part copy — kept a few seconds for a series of
+    // them —: a range's start is judged against its size, and a copy without a range is the
+    // whole source, which may be larger than a part may be.)
     // A missing or unreadable source is the backend's to answer — but not where conditions
     // are to be judged on an answer that says nothing (as for a copy).
     let head = match source_head.await? {
@@ -1420,12 +1421,28 @@ pub(in crate::request) async fn check_part_copy(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let judged = conditional.then(|| JudgedSource::of(&head, None));
-    let (Some((first, last)), Some(size)) = (range, size) else {
+    let Some(size) = size else {
         return Ok(judged);
+    };
+    // Rule 26: a part is at most `max_part_bytes` (HCP: "up to and including five
+    // gigabytes"), copied or sent.
+    let too_large = || {
+        Err(HcpError::new(HcpCode::EntityTooLarge)
+            .with_message("The part copied would be larger than a part may be."))
+    };
+    let Some((first, last)) = range else {
+        return if size > max_part {
+            too_large()
+        } else {
+            Ok(judged)
+        };
     };
     if first >= size {
         return Err(HcpError::new(HcpCode::InvalidArgument)
             .with_message("The copy range starts at or beyond the end of the source object."));
+    }
+    if last.min(size - 1) - first >= max_part {
+        return too_large();
     }
     if last < size {
         return Ok(judged);
@@ -2634,6 +2651,45 @@ mod tests {
         );
     }
 
+    /// Rule 26: the part copied is at most a part's size — the whole source, or the range as
+    /// it is copied (to the source's end).
+    #[tokio::test]
+    async fn part_copies_are_held_to_a_part_s_size() {
+        let source = || {
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            h.insert_header("content-length", "10").unwrap();
+            async move { Ok(Some(Arc::new(h))) }
+        };
+        let run = async |range: Option<&str>| {
+            let mut r = put(&[("x-amz-copy-source", "/bkt/src")]);
+            if let Some(range) = range {
+                r.insert_header("x-amz-copy-source-range", range).unwrap();
+            }
+            let judged = check_part_copy(&r, source(), 8).await;
+            judged.map(|j| j.map(|j| j.range)).map_err(|e| e.code)
+        };
+        assert_eq!(run(None).await, Err(HcpCode::EntityTooLarge));
+        for (range, judged) in [
+            ("bytes=0-8", Err(HcpCode::EntityTooLarge)),
+            ("bytes=1-5000", Err(HcpCode::EntityTooLarge)),
+            ("bytes=0-7", Ok(None)),
+            ("bytes=1-8", Ok(None)),
+            ("bytes=2-5000", Ok(Some(Some("bytes=2-9".to_string())))),
+        ] {
+            assert_eq!(run(Some(range)).await, judged, "{range}");
+        }
+        let mut small = put(&[("x-amz-copy-source", "/bkt/src")]);
+        small
+            .insert_header("x-amz-copy-source-range", "bytes=0-1")
+            .unwrap();
+        assert_eq!(
+            check_part_copy(&small, source(), 10)
+                .await
+                .map_err(|e| e.code),
+            Ok(None)
+        );
+    }
+
     #[tokio::test]
     async fn part_copies_check_the_upload_the_range_and_the_conditions() {
         let fake = Fake {
@@ -2653,6 +2709,7 @@ mod tests {
             }
             r
         };
+        let max_part = u64::MAX;
         let run = async |upload: &str, headers: &[(&str, &str)]| {
             let r = req(headers);
             with_at(
@@ -2662,7 +2719,9 @@ mod tests {
                 async |at| {
                     let listed = upload_listed(&fake, at, upload).await.map_err(|e| e.code)?;
                     assert!(listed, "{upload}");
-                    check_part_copy(&r, source()).await.map_err(|e| e.code)
+                    check_part_copy(&r, source(), max_part)
+                        .await
+                        .map_err(|e| e.code)
                 },
             )
             .await
@@ -2808,7 +2867,7 @@ mod tests {
             let judged = check_copy_conditions(&conditional, async { Ok(head) }).await;
             assert_eq!(judged.map_err(|e| e.code), expected, "{status:?}");
         }
-        let copied = check_part_copy(&conditional, async { Ok(None) }).await;
+        let copied = check_part_copy(&conditional, async { Ok(None) }, u64::MAX).await;
         assert_eq!(copied.map_err(|e| e.code), Err(HcpCode::ServiceUnavailable));
     }
 
