@@ -3231,3 +3231,35 @@ async fn judged_headers_are_judged_as_sent() {
         assert_eq!(r.status, 404, "{key}");
     }
 }
+
+/// HCP's NoSuchKey names its key and NoSuchBucket its bucket (seed 002's Error document) — the
+/// gateway's own answers too: a GET of a folder, a folder in a bucket that is not there.
+#[tokio::test]
+async fn the_gateway_s_own_not_found_answers_name_what_is_not_found() {
+    let Some(gw) = start_with_tenant(Backend::Store, "folders = true", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "named").await;
+    let admin = (USER, PASSWORD);
+    let r = as_user(
+        &gw,
+        admin,
+        "PUT",
+        &format!("/{bucket}/dir/"),
+        &[("content-length", "0")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &format!("/{bucket}/dir/"), &[], b"").await;
+    r.assert_hcp_error(404, "NoSuchKey");
+    assert!(r.text().contains("<Key>dir/</Key>"), "{}", r.text());
+    let missing = unique_bucket("nosuch");
+    for method in ["GET", "PUT"] {
+        let r = as_user(&gw, admin, method, &format!("/{missing}/dir/"), &[], b"").await;
+        r.assert_hcp_error(404, "NoSuchBucket");
+        let named = format!("<BucketName>{missing}</BucketName>");
+        assert!(r.text().contains(&named), "{method}: {}", r.text());
+    }
+}

@@ -168,9 +168,18 @@ pub fn check_length(
     Ok(())
 }
 
-/// The answer to a GET of a folder.
-fn get_of_folder() -> HcpError {
-    HcpError::new(HcpCode::NoSuchKey).with_message("The specified item is a folder.")
+/// The answer to a GET of a folder, naming it as HCP's NoSuchKey names its key.
+fn get_of_folder(target: &Target) -> HcpError {
+    let key = target.key_lossy().unwrap_or_default();
+    HcpError::new(HcpCode::NoSuchKey)
+        .with_message("The specified item is a folder.")
+        .with_key(key)
+}
+
+/// HCP's NoSuchBucket, naming the bucket.
+fn no_such_bucket(target: &Target) -> HcpError {
+    let bucket = target.bucket.as_deref().unwrap_or_default();
+    HcpError::new(HcpCode::NoSuchBucket).with_bucket(bucket)
 }
 
 /// The answer to a copy whose source is a folder: no object to copy, as its GET finds none.
@@ -402,11 +411,11 @@ impl Gateway {
             route: call.route,
         };
         let e = match self.bucket_status(at).await {
-            Some(404) => HcpError::new(HcpCode::NoSuchBucket),
+            Some(404) => no_such_bucket(call.target),
             // (Where the backend said nothing of the bucket, nothing is known.)
             None | Some(500..) => HcpError::new(HcpCode::ServiceUnavailable)
                 .with_message("Whether the bucket exists could not be read."),
-            _ => get_of_folder(),
+            _ => get_of_folder(call.target),
         };
         self.answer(s, x, e).await
     }
@@ -460,7 +469,7 @@ impl Gateway {
         let parents = self.ensure_folders(at, &folder).await;
         let created = self.write_marker(at, &folder).await;
         let failed = match created.as_ref().map(|h| h.status.as_u16()) {
-            Some(404) => Some(HcpError::new(HcpCode::NoSuchBucket)),
+            Some(404) => Some(no_such_bucket(at.target)),
             Some(200) if parents => None,
             _ => Some(
                 HcpError::new(HcpCode::ServiceUnavailable)

@@ -1134,6 +1134,16 @@ pub(in crate::request) async fn check_null_version(
     }
 }
 
+/// An upload's listing's answer that it is gone: NoSuchUpload, or NoSuchBucket naming the
+/// bucket (HCP's error names it).
+fn gone(code: HcpCode, at: At<'_>) -> HcpError {
+    let e = HcpError::new(code);
+    match code {
+        HcpCode::NoSuchBucket => e.with_bucket(at.target.bucket.as_deref().unwrap_or_default()),
+        _ => e,
+    }
+}
+
 /// NoSuchUpload where the backend does not know the upload (NoSuchBucket where not the
 /// bucket); one part listed is enough to know it is there (`true`). Unanswered (`false`): the
 /// request's own answer decides.
@@ -1143,7 +1153,7 @@ pub(in crate::request) async fn upload_listed(
     upload_id: &str,
 ) -> Result<bool, HcpError> {
     match probe.parts_page(at, upload_id, (None, 1)).await {
-        PartsPage::Gone(code) => Err(HcpError::new(code)),
+        PartsPage::Gone(code) => Err(gone(code, at)),
         PartsPage::Listed(_) => Ok(true),
         PartsPage::Unknown => Ok(false),
     }
@@ -1317,7 +1327,7 @@ async fn part_sizes(
             .await
         {
             PartsPage::Listed(listed) => listed,
-            PartsPage::Gone(code) => return Err(HcpError::new(code)),
+            PartsPage::Gone(code) => return Err(gone(code, at)),
             PartsPage::Unknown => return Ok(None),
         };
         sizes.extend(page);
