@@ -468,6 +468,45 @@ fn enterprise_retention_needs_governance() {
     assert!(parse(&text("compliance"), Path::new(".")).is_ok());
 }
 
+/// A backend whose secret cannot be read still has its other settings judged, and so do its
+/// tenants' rules that depend on it, in the same run — and no upload binding is said to be
+/// missing for the backend list its problem shortened.
+#[test]
+fn a_backend_s_problems_are_all_reported_with_its_tenants() {
+    let text = r#"
+        [[tenants]]
+        name = "t"
+        backend = "b"
+        retention = "enterprise"
+        [[backends]]
+        name = "b"
+        kind = "obs"
+        endpoint = "https://obs.example.com"
+        access_key = "a"
+        secret_key = { file = "/nonexistent/secret" }
+        dialect = "ceph"
+        max_retries = 50
+        connect_timeout_ms = 0
+    "#;
+    let errors = parse(text, Path::new(".")).unwrap_err();
+    for problem in [
+        "/nonexistent/secret",
+        "max_retries",
+        "dialect",
+        "timeouts",
+        "OBS's WORM",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(problem)),
+            "{problem}: {errors:?}"
+        );
+    }
+    assert!(
+        !errors.iter().any(|e| e.contains("upload_binding_secret")),
+        "{errors:?}"
+    );
+}
+
 /// Tenant `t` (prefix `t-`, `retention`, `setting` = `bucket`) and `u` (prefix `other_prefix`)
 /// on one S3 backend, and `o` (compliance, `setting` = `obs_bucket`) on OBS.
 fn gateway_bucket_text(

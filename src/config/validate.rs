@@ -78,10 +78,12 @@ impl Config {
         let mut warnings = Vec::new();
         assign_home_tenants(&mut users, &tenants, (&mut errors, &mut warnings));
         let default_tenant = check_addressing(&file.addressing, &domains, &tenants, &mut errors);
-        let upload_binding = match upload_binding_secret {
-            Some(configured) => Some(UploadBinding::Configured(SecretKey::new(configured))),
-            None => derived_binding(&backends).map_err(|e| errors.push(e)).ok(),
-        };
+        let upload_binding = upload_binding(
+            upload_binding_secret,
+            &file.backends,
+            &backends,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -390,6 +392,31 @@ fn parse_addr(field: &str, value: &str, errors: &mut Vec<String>) -> Option<Sock
     }
 }
 
+/// The key binding upload ids: the one configured, else one derived from the backends —
+/// `None` where a problem was reported (a backend left out for problems of its own, which are
+/// reported, that would have given a secret to derive it from is no missing binding).
+fn upload_binding(
+    configured: Option<String>,
+    entries: &[BackendEntry],
+    backends: &ConfigMap<String, Backend>,
+    errors: &mut Vec<String>,
+) -> Option<UploadBinding> {
+    if let Some(configured) = configured {
+        return Some(UploadBinding::Configured(SecretKey::new(configured)));
+    }
+    let left_out_with_secret = entries.iter().any(|b| {
+        !backends.contains_key(&b.name) && (b.secret_key.is_some() || b.kind == BackendKind::Local)
+    });
+    match derived_binding(backends) {
+        Ok(derived) => Some(derived),
+        Err(_) if left_out_with_secret => None,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
 /// Without a configured binding secret, what one is derived from when the gateway starts
 /// ([`UploadBinding`]): every backend by name, with its secret key, its key file or (for an
 /// AWS-chain backend) its endpoint.
@@ -684,6 +711,22 @@ fn ca_digest(path: &Path) -> String {
     std::fs::read(path).map_or_else(|_| String::new(), |pem| crate::sig::v4::sha256_hex(&pem))
 }
 
+/// A backend's settings that do not depend on where it is: its retries, dialect and timeouts.
+fn backend_settings(b: &BackendEntry, label: &str, errors: &mut Vec<String>) -> Dialect {
+    if b.max_retries > 10 {
+        errors.push(format!("{label}: max_retries must be at most 10"));
+    }
+    if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
+        errors.push(format!("{label}: timeouts must be greater than zero"));
+    }
+    if b.signing == Signing::Obs && b.kind != BackendKind::Obs {
+        errors.push(format!(
+            "{label}: signing = \"obs\" is for backends of kind \"obs\""
+        ));
+    }
+    backend_dialect(b, label, errors)
+}
+
 fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Option<Backend> {
     let label = format!("backends.{}", b.name);
     let before = errors.len();
@@ -707,17 +750,16 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             let keys = remote_keys(b, &label, base, errors);
             match (endpoint, keys) {
                 (Some(endpoint), Some(keys)) => BackendTarget::Remote { endpoint, keys },
-                _ => return None,
+                // (Its other settings are checked all the same: every problem at once.)
+                _ => {
+                    backend_settings(b, &label, errors);
+                    return None;
+                }
             }
         }
     };
     let ca_file = b.ca_file.as_ref().map(|f| base.join(f));
     let ca_digest = ca_file.as_deref().map(ca_digest);
-    if b.signing == Signing::Obs && b.kind != BackendKind::Obs {
-        errors.push(format!(
-            "{label}: signing = \"obs\" is for backends of kind \"obs\""
-        ));
-    }
     if let BackendTarget::Remote { endpoint, .. } = &target {
         if endpoint.tls {
             if let Err(e) =
@@ -729,14 +771,8 @@ fn build_backend(b: &BackendEntry, base: &Path, errors: &mut Vec<String>) -> Opt
             errors.push(format!("{label}: ca_file needs an https:// endpoint"));
         }
     }
-    if b.max_retries > 10 {
-        errors.push(format!("{label}: max_retries must be at most 10"));
-    }
-    let dialect = backend_dialect(b, &label, errors);
+    let dialect = backend_settings(b, &label, errors);
     let max_key_bytes = max_key_bytes(b, &target, &label, errors);
-    if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
-        errors.push(format!("{label}: timeouts must be greater than zero"));
-    }
     let conditional_writes = conditional_writes(b, &target, &label, errors);
     let object_ownership = object_ownership(b, dialect, &label, errors);
     if errors.len() > before {
@@ -851,12 +887,15 @@ fn build_domains(given: &[String], errors: &mut Vec<String>) -> Vec<String> {
 /// (what HCP's classes are), anything else an error.
 fn tenant_retention(
     t: &TenantEntry,
-    backend: Option<&Backend>,
+    backend: Option<&BackendEntry>,
     errors: &mut Vec<String>,
 ) -> TenantRetention {
     use crate::hcp::retention::{Base, Value};
+    // (Read from the backend's entry: judged even where the backend's own problems keep it
+    // from being built.)
     let obs = backend.is_some_and(|b| b.kind == BackendKind::Obs);
-    let s3s_fs = backend.is_some_and(|b| b.target.engine() == Some(LocalEngine::S3sFs));
+    let s3s_fs = backend
+        .is_some_and(|b| b.kind == BackendKind::Local && b.engine == Some(LocalEngine::S3sFs));
     if s3s_fs && t.retention != RetentionMode::Off {
         // (s3s-fs takes Object Lock's headers and keeps none: objects would be stored
         // unprotected without a word.)
@@ -972,7 +1011,8 @@ fn build_tenants(
 ) -> ConfigMap<String, Tenant> {
     let mut tenants = ConfigMap::default();
     // (A backend with problems of its own is reported for them, not again for each tenant.)
-    let named = |name: &str| backend_entries.iter().any(|b| b.name == name);
+    let backend_entry = |name: &str| backend_entries.iter().find(|b| b.name == name);
+    let named = |name: &str| backend_entry(name).is_some();
     for t in entries {
         if t.name.is_empty()
             || !t
@@ -1024,7 +1064,7 @@ fn build_tenants(
             anonymous: anonymous.into(),
             overwrite: t.overwrite,
             folders: t.folders,
-            retention: tenant_retention(t, backends.get(&t.backend), errors),
+            retention: tenant_retention(t, backend_entry(&t.backend), errors),
             records_bucket: t.records_bucket.clone(),
             anonymous_acls: t.anonymous_acls.into(),
             cors: tenant_cors(t, errors),
