@@ -421,6 +421,11 @@ async fn presigned_v4_urls() {
             "X-Amz-SignedHeaders=host",
             "X-Amz-SignedHeaders=host%3Bhost",
         ),
+        (
+            "signed headers named twice in two cases",
+            "X-Amz-SignedHeaders=host",
+            "X-Amz-SignedHeaders=host%3BHost",
+        ),
     ] {
         assert!(target.contains(from), "{what}: {target}");
         let scoped = target.replacen(from, to, 1);

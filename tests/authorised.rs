@@ -1806,6 +1806,93 @@ async fn signatures_stay_in_their_tenant_on_rgw() {
     signatures_stay_in_their_tenant(Backend::Rgw).await;
 }
 
+/// On another tenant, a key of a tenant's own user is answered exactly as a key no one has —
+/// whatever the scheme and whatever else is wrong with the request (malformed, a wrong
+/// signature, an expiry that is no number, a form): nothing tells a prober the key exists
+/// elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenant_s_key_is_answered_as_no_key() {
+    let Some(f) = Fixture::start(Backend::Local).await else {
+        return;
+    };
+    let (in_t, _) = keys(IN_T, PASSWORD);
+    let nobody = "bm9ib2R5LWF0LWFsbA==".to_string();
+    let date = hcp_s3_gateway::request::authenticate::format_amz_date(std::time::SystemTime::now());
+    let day = date[..8].to_string();
+    let answer = |key: String| {
+        let (addr, date, day) = (f.addr.clone(), date.clone(), day.clone());
+        async move {
+            let host = ("host".to_string(), "u.hcp.test".to_string());
+            let mut answers = Vec::new();
+            let with = |more: Vec<(&str, String)>| {
+                let mut h = vec![host.clone(), ("x-amz-date".into(), date.clone())];
+                h.extend(more.into_iter().map(|(n, v)| (n.to_string(), v)));
+                h
+            };
+            let v4 = |signature: &str| {
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={key}/{day}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature={signature}"
+                )
+            };
+            let zeros = "0".repeat(64);
+            let headers = [
+                with(vec![("authorization", v4("zz"))]),
+                with(vec![("authorization", v4(&zeros))]),
+                with(vec![("authorization", format!("AWS {key}:c2lnbmF0dXJl"))]),
+                with(vec![(
+                    "authorization",
+                    format!("HCP {key}:0123456789abcdef0123456789abcdef"),
+                )]),
+            ];
+            for h in headers {
+                let r = send(&addr, "GET", b"/b/k", &h, vec![]).await;
+                answers.push((r.status, r.text()));
+            }
+            for query in [
+                format!("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={key}%2F{day}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={date}&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature={zeros}"),
+                format!("/b/k?AWSAccessKeyId={key}&Expires=abc&Signature=eA%3D%3D"),
+                format!("/b/k?AWSAccessKeyId={key}&Expires=9999999999&Signature=eA%3D%3D"),
+            ] {
+                let r = send(&addr, "GET", query.as_bytes(), std::slice::from_ref(&host), vec![]).await;
+                answers.push((r.status, r.text()));
+            }
+            let body = common::raw::signed_form_body(
+                (&key, "wrong-secret"),
+                "b",
+                (&[("key", "k")], &[]),
+                b"x",
+            );
+            let r = common::raw::post_multipart_with(&addr, "b", &body, &[("host", "u.hcp.test")])
+                .await;
+            answers.push((r.status, r.text()));
+            answers
+        }
+    };
+    let strip = |answers: Vec<(u16, String)>| -> Vec<(u16, String)> {
+        // (The request id differs from answer to answer.)
+        answers
+            .into_iter()
+            .map(|(status, text)| {
+                let code = text
+                    .split("<Code>")
+                    .nth(1)
+                    .and_then(|r| r.split("</Code>").next());
+                let message = text
+                    .split("<Message>")
+                    .nth(1)
+                    .and_then(|r| r.split("</Message>").next());
+                (status, format!("{code:?} {message:?}"))
+            })
+            .collect()
+    };
+    let (known, unknown) = (strip(answer(in_t).await), strip(answer(nobody).await));
+    assert_eq!(known, unknown);
+    assert!(
+        known.iter().any(|(_, t)| t.contains("InvalidAccessKeyId")),
+        "{known:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. The backend stays invisible.
 

@@ -9,10 +9,10 @@ use pingora::http::RequestHeader;
 pub(super) fn verify(
     authn: &Authenticator,
     req: &RequestHeader,
-    value: &str,
+    (value, tenant): (&str, &str),
     now: std::time::SystemTime,
 ) -> Result<Authenticated, HcpError> {
-    let (user, md5) = authn.key_and_proof(value, "HCP ")?;
+    let (user, md5) = authn.key_and_proof(value, ("HCP ", tenant))?;
     super::sigv2::dated(authn, req, now)?;
     let expected = user.secret.expose().as_bytes();
     let given = md5.trim().to_ascii_lowercase();

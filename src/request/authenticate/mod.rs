@@ -365,30 +365,7 @@ impl Authenticator {
         query: &Query,
         now: SystemTime,
     ) -> Result<Authenticated, HcpError> {
-        // A user configured with a tenant is no user of any other (manual: "Each tenant also
-        // has its own set of user accounts"): its key there is unknown, whatever the rest of
-        // the request — a prober learns nothing of other tenants' keys.
-        let of_another_tenant =
-            |user: &User| user.tenant.as_deref().is_some_and(|t| t != &*target.tenant);
-        let authenticated = match self.verify(req, target, query, now) {
-            Ok(a) if a.identity.user().is_some_and(|u| of_another_tenant(u)) => {
-                return Err(HcpError::new(HcpCode::InvalidAccessKeyId))
-            }
-            Ok(a) => a,
-            // (Refused before the key was looked up, or after: the key named is looked up
-            // again, only where refused.)
-            Err(e) if e.code != HcpCode::InvalidAccessKeyId => {
-                let (_, key) = Self::attempted(req, query);
-                let user = key.and_then(|k| self.users.load().get(k.as_str()).cloned());
-                return Err(match user {
-                    Some(user) if of_another_tenant(&user) => {
-                        HcpError::new(HcpCode::InvalidAccessKeyId)
-                    }
-                    _ => e,
-                });
-            }
-            Err(e) => return Err(e),
-        };
+        let authenticated = self.verify(req, target, query, now)?;
         enabled(&authenticated.identity)?;
         Ok(authenticated)
     }
@@ -424,11 +401,11 @@ impl Authenticator {
             })?;
             return match value {
                 v if v.starts_with(sigv4::ALGORITHM) => {
-                    sigv4_header::verify(self, req, v.as_bytes(), now)
+                    sigv4_header::verify(self, req, (v.as_bytes(), &target.tenant), now)
                 }
                 "AWS all_users:" | "HCP all_users:" => Self::anonymous(req),
                 v if v.starts_with("AWS ") => sigv2::verify_header(self, req, target, v, now),
-                v if v.starts_with("HCP ") => hcp::verify(self, req, v, now),
+                v if v.starts_with("HCP ") => hcp::verify(self, req, (v, &target.tenant), now),
                 // HCP without Active Directory refuses AD credentials as it refuses any it
                 // cannot verify.
                 v if v.starts_with("AD ") => Err(HcpError::new(HcpCode::AccessDenied)
@@ -438,7 +415,7 @@ impl Authenticator {
             };
         }
         if presigned_v4 {
-            return sigv4_presign::verify(self, req, query, now);
+            return sigv4_presign::verify(self, req, (query, &target.tenant), now);
         }
         if presigned_v2() {
             return sigv2::verify_presigned(self, req, target, query, now);
@@ -516,11 +493,15 @@ impl Authenticator {
         )
     }
 
-    /// The key's user, enabled or not (`enabled` is asked once the signature matched).
-    pub(crate) fn user(&self, access_key: &str) -> Result<Arc<User>, HcpError> {
+    /// The key's user in `tenant`, enabled or not (`enabled` is asked once the signature
+    /// matched). A user configured with a tenant is no user of any other (manual: "Each tenant
+    /// also has its own set of user accounts"): there its key is unknown, as any unknown key —
+    /// the same answer, at the same point, whatever the rest of the request.
+    pub(crate) fn user(&self, access_key: &str, tenant: &str) -> Result<Arc<User>, HcpError> {
         self.users
             .load()
             .get(access_key)
+            .filter(|u| u.tenant.as_deref().is_none_or(|t| t == tenant))
             .cloned()
             .ok_or_else(|| HcpError::new(HcpCode::InvalidAccessKeyId))
     }
@@ -529,7 +510,7 @@ impl Authenticator {
     pub(crate) fn key_and_proof<'v>(
         &self,
         value: &'v str,
-        scheme: &str,
+        (scheme, tenant): (&str, &str),
     ) -> Result<(Arc<User>, &'v str), HcpError> {
         let (access_key, proof) = value
             .strip_prefix(scheme)
@@ -538,7 +519,7 @@ impl Authenticator {
                 HcpError::new(HcpCode::AccessDenied)
                     .with_message("The authorization header is malformed.")
             })?;
-        Ok((self.user(access_key.trim())?, proof))
+        Ok((self.user(access_key.trim(), tenant)?, proof))
     }
 
     pub(crate) fn check_skew(

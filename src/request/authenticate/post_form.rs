@@ -17,14 +17,19 @@ pub trait FormFields {
 impl Authenticator {
     /// Verifies a form's signature over its policy; the policy's conditions are checked by the
     /// caller (`post_object`), which knows the rest of the form.
-    /// A disabled user is refused once its signature matched (as `authenticate`).
-    pub fn authenticate_form(&self, form: &dyn FormFields) -> Result<Identity, HcpError> {
-        let identity = self.verify_form(form)?;
+    /// A disabled user is refused once its signature matched (as `authenticate`); another
+    /// tenant's user is none of `tenant`'s (its key unknown there).
+    pub fn authenticate_form(
+        &self,
+        form: &dyn FormFields,
+        tenant: &str,
+    ) -> Result<Identity, HcpError> {
+        let identity = self.verify_form(form, tenant)?;
         super::enabled(&identity)?;
         Ok(identity)
     }
 
-    fn verify_form(&self, form: &dyn FormFields) -> Result<Identity, HcpError> {
+    fn verify_form(&self, form: &dyn FormFields, tenant: &str) -> Result<Identity, HcpError> {
         let v4 = ["x-amz-algorithm", "x-amz-credential", "x-amz-signature"]
             .iter()
             .any(|f| form.field(f).is_some());
@@ -81,7 +86,7 @@ impl Authenticator {
                     .with_message("x-amz-date and the credential's date differ."));
             }
             let given = required("x-amz-signature")?;
-            let user = self.user(access_key)?;
+            let user = self.user(access_key, tenant)?;
             let key = self.signing_key(&user.secret, date, region, service);
             let expected = hex::encode(key.hmac(policy.as_bytes()));
             if !same(given.as_bytes(), expected.as_bytes()) {
@@ -90,7 +95,7 @@ impl Authenticator {
             self.signature_matched(&user.secret, (date, region, service), &key);
             return Ok(Self::identity(user, AuthScheme::PostFormV4));
         }
-        let user = self.user(required("awsaccesskeyid")?)?;
+        let user = self.user(required("awsaccesskeyid")?, tenant)?;
         let given = base64::engine::general_purpose::STANDARD
             .decode(required("signature")?.trim())
             .map_err(|_| HcpError::new(HcpCode::SignatureDoesNotMatch))?;
@@ -156,7 +161,7 @@ mod tests {
         ];
         // A refused caller leaves nothing kept beside the user's secret; a verified one does.
         let kept = || {
-            a.user("AKID")
+            a.user("AKID", "t")
                 .unwrap()
                 .secret
                 .derived()
@@ -164,19 +169,19 @@ mod tests {
         };
         let mut wrong = fields;
         wrong[0].1 = "eyJjb25kaXRpb25zIjpbMV19";
-        let e = a.authenticate_form(&form(&wrong)).unwrap_err();
+        let e = a.authenticate_form(&form(&wrong), "t").unwrap_err();
         assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
         assert_eq!(kept(), None);
-        let id = a.authenticate_form(&form(&fields)).unwrap();
+        let id = a.authenticate_form(&form(&fields), "t").unwrap();
         assert_eq!(id.access_key(), Some("AKID"));
         assert_eq!(kept(), Some(sigv4::SigningKey::new(key)));
-        let e = a.authenticate_form(&form(&wrong)).unwrap_err();
+        let e = a.authenticate_form(&form(&wrong), "t").unwrap_err();
         assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
         // An x-amz-date that is no date (only its day was looked at) is refused.
         for date in ["20261122garbage!", "20261122", "20261122T250000Z"] {
             let mut undated = fields;
             undated[3].1 = date;
-            let e = a.authenticate_form(&form(&undated)).unwrap_err();
+            let e = a.authenticate_form(&form(&undated), "t").unwrap_err();
             assert_eq!(e.code, HcpCode::InvalidArgument, "{date}");
         }
 
@@ -186,20 +191,20 @@ mod tests {
             ("awsaccesskeyid", "AKID"),
             ("signature", v2.as_str()),
         ];
-        assert!(a.authenticate_form(&form(&fields)).is_ok());
+        assert!(a.authenticate_form(&form(&fields), "t").is_ok());
         // Both V2 and V4 fields: V2's are judged (HCP), here with V4's wrong.
         let mut both = fields.to_vec();
         both.push(("x-amz-signature", "00"));
         both.push(("x-amz-algorithm", "AWS4-HMAC-SHA256"));
-        let id = a.authenticate_form(&form(&both)).unwrap();
+        let id = a.authenticate_form(&form(&both), "t").unwrap();
         assert_eq!(id.scheme(), AuthScheme::PostFormV2);
         // A disabled user is refused as such only with its signature right.
         let mut off = fields;
         off[1].1 = "OFF";
-        let e = a.authenticate_form(&form(&off)).unwrap_err();
+        let e = a.authenticate_form(&form(&off), "t").unwrap_err();
         assert_eq!(e.code, HcpCode::AccessDenied);
         off[2].1 = "d3Jvbmc=";
-        let e = a.authenticate_form(&form(&off)).unwrap_err();
+        let e = a.authenticate_form(&form(&off), "t").unwrap_err();
         assert_eq!(e.code, HcpCode::SignatureDoesNotMatch);
     }
 
@@ -207,18 +212,24 @@ mod tests {
     fn credentials_without_a_policy_and_unknown_keys() {
         let a = authenticator();
         let e = a
-            .authenticate_form(&form(&[("awsaccesskeyid", "AKID"), ("signature", "x")]))
+            .authenticate_form(
+                &form(&[("awsaccesskeyid", "AKID"), ("signature", "x")]),
+                "t",
+            )
             .unwrap_err();
         assert_eq!(e.code, HcpCode::InvalidPolicyDocument);
         let e = a
-            .authenticate_form(&form(&[
-                ("policy", "p"),
-                ("awsaccesskeyid", "NOPE"),
-                ("signature", "x"),
-            ]))
+            .authenticate_form(
+                &form(&[
+                    ("policy", "p"),
+                    ("awsaccesskeyid", "NOPE"),
+                    ("signature", "x"),
+                ]),
+                "t",
+            )
             .unwrap_err();
         assert_eq!(e.code, HcpCode::InvalidAccessKeyId);
-        let id = a.authenticate_form(&form(&[])).unwrap();
+        let id = a.authenticate_form(&form(&[]), "t").unwrap();
         assert!(matches!(id.principal(), Principal::Anonymous));
     }
 }

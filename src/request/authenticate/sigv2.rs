@@ -64,7 +64,7 @@ pub(super) fn verify_header(
     value: &str,
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
-    let (user, signature) = authn.key_and_proof(value, "AWS ")?;
+    let (user, signature) = authn.key_and_proof(value, ("AWS ", &target.tenant))?;
     let (date, amz_date) = dated(authn, req, now)?;
 
     signed_as_text(req)?;
@@ -143,7 +143,7 @@ pub(super) fn verify_presigned(
     let expires_at = SystemTime::UNIX_EPOCH
         .checked_add(Duration::from_secs(expires_at))
         .ok_or_else(|| invalid("Expires is not a valid time"))?;
-    let user = authn.user(access_key)?;
+    let user = authn.user(access_key, &target.tenant)?;
     if expires_at < now {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
     }

@@ -113,7 +113,16 @@ pub(super) fn claim_fault(claim: &Claim<'_>) -> Option<&'static str> {
         return Some("host must be a signed header");
     }
     // (Each name's values are written into the canonical request once for every time it is
-    // named: a name repeated 16,000 times would make a 64 KiB header half a gigabyte to hash.)
+    // named: a name repeated 16,000 times would make a 64 KiB header half a gigabyte to hash.
+    // Names are looked up whatever their case: each in lower case, as the canonical form has
+    // them — `A;a` would name one header twice.)
+    let names = claim.auth.signed_headers.split(';');
+    if names
+        .clone()
+        .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return Some("SignedHeaders must be lower-case names");
+    }
     if names_a_header_twice(claim.auth.signed_headers) {
         return Some("SignedHeaders names a header more than once");
     }
@@ -213,12 +222,12 @@ pub(super) fn verify_claim(
 pub(super) fn verify(
     authn: &Authenticator,
     req: &RequestHeader,
-    header: &[u8],
+    (header, tenant): (&[u8], &str),
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
     let auth = parse_authorization(header)?;
     // Unknown keys are reported before dates, as S3 does.
-    let user = authn.user(auth.access_key)?;
+    let user = authn.user(auth.access_key, tenant)?;
 
     // x-amz-date wins over Date; either may use ISO basic or RFC 1123 form.
     let date_value = req
@@ -378,10 +387,10 @@ mod tests {
             )
         };
         let text = request(b"text");
-        assert!(verify(&authn, &text, authorization(&text).as_bytes(), now).is_ok());
+        assert!(verify(&authn, &text, (authorization(&text).as_bytes(), "t"), now).is_ok());
         let lossy = authorization(&request(b"\xC3("));
         for value in [&b"\xC3("[..], b"\xFF("] {
-            let e = verify(&authn, &request(value), lossy.as_bytes(), now).unwrap_err();
+            let e = verify(&authn, &request(value), (lossy.as_bytes(), "t"), now).unwrap_err();
             assert_eq!(e.code, HcpCode::InvalidArgument);
         }
     }
@@ -455,7 +464,7 @@ mod tests {
     fn a_passing_claim_s_canonical_request_is_bounded_by_the_request() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        const NAMES: [&str; 5] = ["a", "b", "host", "x-amz-date", "zz"];
+        const NAMES: [&str; 7] = ["a", "A", "b", "host", "x-amz-date", "X-Amz-Date", "zz"];
         for _ in 0..2000 {
             let mut req = RequestHeader::build("GET", b"/b/k", None).unwrap();
             let mut values = 0;

@@ -81,7 +81,7 @@ impl<'q> Presigned<'q> {
 pub(super) fn verify(
     authn: &Authenticator,
     req: &RequestHeader,
-    query: &Query,
+    (query, tenant): (&Query, &str),
     now: SystemTime,
 ) -> Result<Authenticated, HcpError> {
     let params = Presigned::of(query);
@@ -142,7 +142,7 @@ pub(super) fn verify(
     if let Some(fault) = super::sigv4_header::claim_fault(&claim) {
         return Err(invalid(fault));
     }
-    let user = authn.user(access_key)?;
+    let user = authn.user(access_key, tenant)?;
     if signed_at + Duration::from_secs(expires) < now {
         return Err(HcpError::new(HcpCode::AccessDenied).with_message("Request has expired."));
     }

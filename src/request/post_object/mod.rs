@@ -550,10 +550,13 @@ impl Gateway {
         let key = form::object_key(&form, file.file_name()).map_err(HcpError::closing)?;
         x.key = Some(NamedKey::Form(key.clone()));
         // (Credentials that failed: the connection closes after the answer, as a request's.)
-        let identity = self.authn.authenticate_form(&form).map_err(|e| {
-            self.metrics.auth_failure(e.code);
-            e.closing()
-        })?;
+        let identity = self
+            .authn
+            .authenticate_form(&form, &target.tenant)
+            .map_err(|e| {
+                self.metrics.auth_failure(e.code);
+                e.closing()
+            })?;
         x.caller = identity.user().cloned();
         x.scheme = identity.scheme().name();
         let bucket = target.bucket.as_deref().unwrap_or_default();
