@@ -3263,3 +3263,104 @@ async fn the_gateway_s_own_not_found_answers_name_what_is_not_found() {
         assert!(r.text().contains(&named), "{method}: {}", r.text());
     }
 }
+
+/// `multipart/form-data` is an object's type like any other: a multipart upload of such an
+/// object starts, completes and keeps the type, and a multi-object delete sent with it is one —
+/// on the embedded backends, whose S3 server (s3s) read any POST of that type as a browser
+/// form (400 MalformedPOSTRequest).
+async fn a_form_data_type_is_an_object_s_type(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "formtype").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let form = "multipart/form-data; boundary=xyz";
+    let at = format!("/{bucket}/big.bin");
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &format!("{at}?uploads"),
+        &[("content-type", form)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let id = text
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|r| r.split("</UploadId>").next());
+    let id = id.expect("an upload id").to_string();
+    let part = format!("{at}?partNumber=1&uploadId={id}");
+    let r = as_user(&gw, admin, "PUT", &part, &[], b"part one").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.header("etag").unwrap().to_string();
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let complete = format!("{at}?uploadId={id}");
+    let r = as_user(
+        &gw,
+        admin,
+        "POST",
+        &complete,
+        &[("content-type", form)],
+        doc.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("<Error>"), "{}", r.text());
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some(form));
+    let r = multi_delete_typed(&gw, admin, &bucket, form).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("<Deleted><Key>big.bin</Key>"),
+        "{}",
+        r.text()
+    );
+}
+
+async fn multi_delete_typed(
+    gw: &TestGateway,
+    who: (&str, &str),
+    bucket: &str,
+    content_type: &str,
+) -> common::raw::RawResponse {
+    let doc = "<Delete><Object><Key>big.bin</Key></Object></Delete>";
+    let md5 = content_md5(doc.as_bytes());
+    let headers = [
+        ("content-md5", md5.as_str()),
+        ("content-type", content_type),
+    ];
+    as_user(
+        gw,
+        who,
+        "POST",
+        &format!("/{bucket}?delete"),
+        &headers,
+        doc.as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_form_data_type_is_an_object_s_type_on_the_embedded_store() {
+    a_form_data_type_is_an_object_s_type(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_form_data_type_is_an_object_s_type_on_s3s_fs() {
+    a_form_data_type_is_an_object_s_type(Backend::S3sFs).await;
+}
+
+#[tokio::test]
+async fn a_form_data_type_is_an_object_s_type_on_rgw() {
+    a_form_data_type_is_an_object_s_type(Backend::Rgw).await;
+}

@@ -402,7 +402,6 @@ macro_rules! local_s3 {
 local_s3! {
     delegate {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
@@ -414,6 +413,18 @@ local_s3! {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         check_key(&req.input.key)?;
         self.fs.put_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        mut req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        // (A form's type, which the gateway sends under its own name: `store::wire`.)
+        let form_type = req.headers.get(crate::backend::store::wire::CONTENT_TYPE_HEADER);
+        if let Some(t) = form_type.and_then(|v| v.to_str().ok()) {
+            req.input.content_type = Some(t.to_string());
+        }
+        self.fs.create_multipart_upload(req).await
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {

@@ -286,6 +286,7 @@ fn backend_request_in(
     let mut head = RequestHead::new(method, target.as_bytes(), HEAD_ROOM);
     defined_headers(&mut head, &out, route, body.framing);
     ceph_copy_conditions(&mut head, out.op, route);
+    form_type_kept_from_s3s(&mut head, &out, route);
     custom_metadata(&mut head, out.op, out.headers);
     named_media_type(&mut head, &out);
     effect_headers(&mut head, out.op, &out.params.effects);
@@ -575,6 +576,29 @@ fn defined_headers(
         } else {
             head.append(n, value.as_bytes());
         }
+    }
+}
+
+/// The embedded backend (s3s) reads any POST whose Content-Type is `multipart/form-data` as a
+/// browser form — its own signature check, and PostObject —, whatever operation the gateway
+/// sends: such a type never goes on a POST there. A multipart upload's object type travels
+/// under the gateway's own name (`wire::CONTENT_TYPE_HEADER`), which the store restores;
+/// another POST's is not the object's (a complete, a multi-object delete: documents).
+fn form_type_kept_from_s3s(head: &mut RequestHead, out: &Outbound<'_>, route: &Route<'_>) {
+    if out.method != Method::POST || route.backend.dialect != Dialect::Local {
+        return;
+    }
+    let Some(value) = head.get("content-type").map(<[u8]>::to_vec) else {
+        return;
+    };
+    let media = String::from_utf8_lossy(&value);
+    let media = media.split(';').next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("multipart/form-data") {
+        return;
+    }
+    head.remove("content-type");
+    if out.op == Operation::CreateMultipartUpload {
+        head.insert(wire::CONTENT_TYPE_HEADER, &value);
     }
 }
 

@@ -26,5 +26,9 @@ pub mod wire {
     pub const PATH_KEY_LIMIT: usize = 1024;
     pub const KEY_HEADER: &str = "x-amz-gateway-key";
     pub const COPY_SOURCE_KEY_HEADER: &str = "x-amz-gateway-copy-source-key";
+    /// A multipart upload's object type where it is `multipart/form-data`: s3s reads any POST
+    /// of that Content-Type as a browser form (its own signature check, PostObject) — sent
+    /// under this name instead, signed with the rest, restored by the store.
+    pub const CONTENT_TYPE_HEADER: &str = "x-amz-gateway-content-type";
     pub const PLACEHOLDER: &str = "\0";
 }

@@ -1677,6 +1677,11 @@ impl S3 for StoreS3 {
         let input = req.input;
         let mut description = description_of!(input);
         description.checksum_type = input.checksum_type.map(|t| t.as_str().to_string());
+        // (A form's type, which the gateway sends under its own name: `wire`.)
+        let form_type = req.headers.get(wire::CONTENT_TYPE_HEADER);
+        if let Some(t) = form_type.and_then(|v| v.to_str().ok()) {
+            description.content_type = Some(t.to_string());
+        }
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let id = self
             .blocking(move |o| o.create_upload(&bucket, key.as_bytes(), description))
