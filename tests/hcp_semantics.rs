@@ -3364,3 +3364,35 @@ async fn a_form_data_type_is_an_object_s_type_on_s3s_fs() {
 async fn a_form_data_type_is_an_object_s_type_on_rgw() {
     a_form_data_type_is_an_object_s_type(Backend::Rgw).await;
 }
+
+/// Seed 002: "If the request includes invalid query parameters, those parameters are ignored"
+/// — a `fetch-owner` that is not `true` asks for no owners (the embedded store refused `TRUE`,
+/// `1` or a bare name, 400).
+async fn fetch_owner_takes_only_true(backend: Backend) {
+    let Some((gw, _s3, bucket)) = start_with_bucket(backend, "fetchowner").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/k"), &[], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for value in ["=TRUE", "=1", "", "=false"] {
+        let target = format!("/{bucket}?list-type=2&fetch-owner{value}");
+        let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
+        assert_eq!(r.status, 200, "{value}: {}", r.text());
+        assert!(r.text().contains("<Key>k</Key>"), "{value}: {}", r.text());
+        assert!(!r.text().contains("<Owner>"), "{value}: {}", r.text());
+    }
+    let target = format!("/{bucket}?list-type=2&fetch-owner=true");
+    let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
+    assert!(r.text().contains("<Owner>"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn fetch_owner_takes_only_true_on_the_embedded_store() {
+    fetch_owner_takes_only_true(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn fetch_owner_takes_only_true_on_rgw() {
+    fetch_owner_takes_only_true(Backend::Rgw).await;
+}

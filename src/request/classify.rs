@@ -396,6 +396,9 @@ impl Params {
                     {
                         params.set(name, crate::hcp::xml::stored_name(value));
                     }
+                    // (HCP ignores a parameter's invalid value: only `true` asks for owners —
+                    // a backend would refuse `TRUE` or `1`, 400.)
+                    "fetch-owner" if value != "true" => {}
                     _ => params.set(name, value),
                 }
             }
