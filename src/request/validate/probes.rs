@@ -1441,10 +1441,11 @@ pub(in crate::request) async fn check_part_copy(
             .with_message("The part copied would be larger than a part may be."))
     };
     let Some((first, last)) = range else {
-        return if size > max_part {
-            too_large()
-        } else {
-            Ok(judged)
+        // (The whole source: judged by its size, so pinned to the source whose size was
+        // read — a larger one written meanwhile is not copied.)
+        return match size > max_part {
+            true => too_large(),
+            false => Ok(Some(JudgedSource::of(&head, None))),
         };
     };
     if first >= size {
@@ -2698,6 +2699,22 @@ mod tests {
                 .map_err(|e| e.code),
             Ok(None)
         );
+        // The whole source that fits is pinned to the source whose size was read.
+        let tagged = || {
+            let mut h = ResponseHeader::build(200, None).unwrap();
+            h.insert_header("content-length", "10").unwrap();
+            h.insert_header("etag", "\"abc\"").unwrap();
+            async move { Ok(Some(Arc::new(h))) }
+        };
+        let whole = put(&[("x-amz-copy-source", "/bkt/src")]);
+        let judged = check_part_copy(&whole, tagged(), 10)
+            .await
+            .map_err(|e| e.code);
+        let pinned = JudgedSource {
+            range: None,
+            etag: Some("\"abc\"".into()),
+        };
+        assert_eq!(judged, Ok(Some(pinned)));
     }
 
     #[tokio::test]
