@@ -1632,3 +1632,47 @@ async fn a_part_copied_is_held_to_a_part_s_size() {
         .collect();
     assert_eq!(numbers, made, "only the parts that fit were made");
 }
+
+/// HCP asks the delete permission of an abort: a bucket administrator who may read and delete,
+/// but not write, ends an upload another replica began (listed unattributed there), as README
+/// promises — abandoned uploads can always be cleaned up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_who_deletes_ends_an_unattributed_upload() {
+    let cleaner = r#"
+[[users]]
+username = "cleaner"
+password = "cleaner-password"
+permissions = [{ tenant = "t", buckets = "shared-*", allow = ["read", "admin", "delete"] }]
+"#;
+    // (Two replicas of one backend.)
+    let Some(a) = start_with_tenant(Backend::Rgw, "", cleaner).await else {
+        return;
+    };
+    let b = start_with_tenant(Backend::Rgw, "", cleaner).await.unwrap();
+    let bucket = unique_bucket("shared-clean");
+    let admin_a = a.client();
+    admin_a
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (wk, ws) = keys(WRITER, PASSWORD);
+    let writer_a = a.client_with(&wk, &ws);
+    let (id, _) = upload_parts(&writer_a, &bucket, "k", &[1024]).await;
+    let (ck, cs) = keys("cleaner", "cleaner-password");
+    let cleaner_b = b.client_with(&ck, &cs);
+    let unattributed = only_listed_upload(&cleaner_b, &bucket).await;
+    assert_ne!(unattributed, id);
+    cleaner_b
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&unattributed)
+        .send()
+        .await
+        .unwrap();
+    assert_upload_gone(&writer_a, &bucket, "k", &id).await;
+    a.stop().await;
+    b.stop().await;
+}
