@@ -1676,3 +1676,48 @@ permissions = [{ tenant = "t", buckets = "shared-*", allow = ["read", "admin", "
     a.stop().await;
     b.stop().await;
 }
+
+/// An upload id names its object too (HCP: an id "not associated with the object specified in
+/// the request" is 404 NoSuchUpload): a part, a listing, a complete or an abort under another
+/// key is refused and makes nothing — on every backend (s3s-fs knew an upload by its id alone).
+async fn an_upload_is_its_object_s(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "uploadkey").await else {
+        return;
+    };
+    let admin = (USER, PASSWORD);
+    let (id, _) = upload_parts(&s3, &bucket, "a", &[]).await;
+    let other = format!("/{bucket}/other");
+    let doc = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>";
+    for (method, query, body) in [
+        ("PUT", format!("?partNumber=1&uploadId={id}"), &b"part"[..]),
+        ("GET", format!("?uploadId={id}"), b""),
+        ("POST", format!("?uploadId={id}"), doc.as_bytes()),
+        ("DELETE", format!("?uploadId={id}"), b""),
+    ] {
+        let r = as_user(&gw, admin, method, &format!("{other}{query}"), &[], body).await;
+        r.assert_hcp_error(404, "NoSuchUpload");
+    }
+    // The upload is its object's still, and nothing was made under the other key.
+    let part = format!("/{bucket}/a?partNumber=1&uploadId={id}");
+    let r = as_user(&gw, admin, "PUT", &part, &[], b"part").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = s3.list_parts().bucket(&bucket).key("a").upload_id(&id);
+    assert_eq!(listed.send().await.unwrap().parts().len(), 1);
+    let view = common::view::BackendView::of(&gw);
+    assert!(view.object(&bucket, "other").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_its_object_s_on_s3s_fs() {
+    an_upload_is_its_object_s(Backend::S3sFs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_its_object_s_on_the_embedded_store() {
+    an_upload_is_its_object_s(Backend::Store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_its_object_s_on_rgw() {
+    an_upload_is_its_object_s(Backend::Rgw).await;
+}

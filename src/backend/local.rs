@@ -285,12 +285,24 @@ impl LocalS3 {
                 .is_file()
     }
 
-    fn check_upload(&self, upload_id: &str) -> S3Result<()> {
-        if self.upload_exists(upload_id) {
-            Ok(())
-        } else {
-            Err(s3_error!(NoSuchUpload))
+    /// The upload, of this object: S3's NoSuchUpload for an id "not associated with the
+    /// object specified in the request" (HCP's manual) — s3s-fs knows an upload by its id
+    /// alone, and would take a part, complete or abort under any key.
+    fn check_upload(&self, upload_id: &str, (bucket, key): (&str, &str)) -> S3Result<()> {
+        if !self.upload_exists(upload_id) {
+            return Err(s3_error!(NoSuchUpload));
         }
+        match std::fs::read(self.upload_object_path(upload_id)) {
+            Ok(named) if named != upload_object(bucket, key) => Err(s3_error!(NoSuchUpload)),
+            // (An upload begun before its object was recorded: its id alone, as before.)
+            _ => Ok(()),
+        }
+    }
+
+    /// Where the object an upload was begun for is recorded.
+    fn upload_object_path(&self, upload_id: &str) -> PathBuf {
+        self.root
+            .join(format!(".upload-{upload_id}.gateway-object"))
     }
 
     /// S3's checks of a complete's part list, which s3s-fs skips: ascending part numbers, and
@@ -383,6 +395,11 @@ fn url_encode_listing(
     }
 }
 
+/// An upload's object as its record names it: bucket and key, apart.
+fn upload_object(bucket: &str, key: &str) -> Vec<u8> {
+    [bucket.as_bytes(), b"\0", key.as_bytes()].concat()
+}
+
 /// Emits the `S3` impl: the `delegate` operations go to s3s-fs as they are, the rest is written
 /// out. (The impl is emitted whole so that `async_trait` sees the expanded methods.)
 macro_rules! local_s3 {
@@ -424,7 +441,13 @@ local_s3! {
         if let Some(t) = form_type.and_then(|v| v.to_str().ok()) {
             req.input.content_type = Some(t.to_string());
         }
-        self.fs.create_multipart_upload(req).await
+        let object = upload_object(&req.input.bucket, &req.input.key);
+        let resp = self.fs.create_multipart_upload(req).await?;
+        if let Some(id) = resp.output.upload_id.as_deref() {
+            std::fs::write(self.upload_object_path(id), object)
+                .map_err(|e| s3_error!(InternalError, "recording the upload's object: {e}"))?;
+        }
+        Ok(resp)
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
@@ -474,7 +497,7 @@ local_s3! {
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        self.check_upload(&req.input.upload_id)?;
+        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
         let mut resp = self.fs.list_parts(req).await?;
         // S3 lists parts in ascending order; s3s-fs in directory order.
         if let Some(parts) = resp.output.parts.as_mut() {
@@ -484,13 +507,13 @@ local_s3! {
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        self.check_upload(&req.input.upload_id)?;
+        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
         self.fs.upload_part(req).await
     }
 
     async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
         check_copy_source(&req.input.copy_source)?;
-        self.check_upload(&req.input.upload_id)?;
+        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
         self.fs.upload_part_copy(req).await
     }
 
@@ -498,18 +521,24 @@ local_s3! {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.check_upload(&req.input.upload_id)?;
+        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
         let parts = req.input.multipart_upload.as_ref().and_then(|m| m.parts.as_deref()).unwrap_or_default();
         self.check_listed_parts(&req.input.upload_id, parts)?;
-        self.fs.complete_multipart_upload(req).await
+        let record = self.upload_object_path(&req.input.upload_id);
+        let resp = self.fs.complete_multipart_upload(req).await?;
+        let _ = std::fs::remove_file(record);
+        Ok(resp)
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.check_upload(&req.input.upload_id)?;
-        self.fs.abort_multipart_upload(req).await
+        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
+        let record = self.upload_object_path(&req.input.upload_id);
+        let resp = self.fs.abort_multipart_upload(req).await?;
+        let _ = std::fs::remove_file(record);
+        Ok(resp)
     }
 }
 
