@@ -111,7 +111,8 @@ async fn start_keeping_records_with_users(more_users: &str) -> TestGateway {
 }
 
 /// HCP's "authenticated users" of a tenant's ACLs are the tenant's own: a user granted nothing
-/// in it (a user of another tenant) is not one of them, while the tenant's users are.
+/// in it (a user of another tenant) is not one of them — its key is unknown here,
+/// InvalidAccessKeyId —, while the tenant's users are.
 #[tokio::test]
 async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     const OUTSIDER: &str = "outsider";
@@ -133,7 +134,7 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     let (status, body) = status_of(&gw, Some(BOB), "GET", &object, &[]).await;
     assert_eq!((status, body.as_str()), (200, "for t's users"));
     let r = as_user(&gw, (OUTSIDER, PASSWORD), "GET", &object, &[], b"").await;
-    r.assert_hcp_error(403, "AccessDenied");
+    r.assert_hcp_error(403, "InvalidAccessKeyId");
     // A user of this tenant with no permissions at all is one of its users: ACLs admit it.
     let (status, body) = status_of(&gw, Some(ACL_ONLY), "GET", &object, &[]).await;
     assert_eq!((status, body.as_str()), (200, "for t's users"));
@@ -150,14 +151,14 @@ async fn users_of_another_tenant_are_not_this_tenant_s_authenticated_users() {
     .await;
     r.assert_hcp_error(400, "InvalidArgument");
     let r = as_user(&gw, (OUTSIDER, PASSWORD), "GET", &object, &[], b"").await;
-    r.assert_hcp_error(403, "AccessDenied");
+    r.assert_hcp_error(403, "InvalidAccessKeyId");
     // Nor may the outsider write where the bucket's ACL lets t's users write.
     let acl = [("x-amz-acl", "public-read-write")];
     let (status, body) = status_of(&gw, Some(USER), "PUT", &format!("/{bucket}?acl"), &acl).await;
     assert_eq!(status, 200, "{body}");
     let planted = format!("/{bucket}/planted");
     let r = as_user(&gw, (OUTSIDER, PASSWORD), "PUT", &planted, &[], b"x").await;
-    r.assert_hcp_error(403, "AccessDenied");
+    r.assert_hcp_error(403, "InvalidAccessKeyId");
     let (status, _) = status_of(&gw, Some(USER), "HEAD", &planted, &[]).await;
     assert_eq!(status, 404, "nothing was stored");
 }

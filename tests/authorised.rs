@@ -1806,7 +1806,8 @@ async fn signatures_stay_in_their_tenant_on_rgw() {
     signatures_stay_in_their_tenant(Backend::Rgw).await;
 }
 
-/// On another tenant, a key of a tenant's own user is answered exactly as a key no one has —
+/// On another tenant, a key of a tenant's own user — configured there, or granted only there —
+/// is answered exactly as a key no one has —
 /// whatever the scheme and whatever else is wrong with the request (malformed, a wrong
 /// signature, an expiry that is no number, a form): nothing tells a prober the key exists
 /// elsewhere.
@@ -1885,12 +1886,20 @@ async fn another_tenant_s_key_is_answered_as_no_key() {
             })
             .collect()
     };
-    let (known, unknown) = (strip(answer(in_t).await), strip(answer(nobody).await));
-    assert_eq!(known, unknown);
-    assert!(
-        known.iter().any(|(_, t)| t.contains("InvalidAccessKeyId")),
-        "{known:?}"
+    let unknown = strip(answer(nobody).await);
+    let invalid = |(_, t): &(u16, String)| t.contains("InvalidAccessKeyId");
+    assert!(unknown.iter().any(invalid), "{unknown:?}");
+    assert_eq!(
+        strip(answer(in_t).await),
+        unknown,
+        "a user configured with t"
     );
+    // A user with no tenant configured belongs where its grants are (WRITER's, ADMIN_ONLY's:
+    // t's alone): on u it is no user either.
+    for user in [WRITER, ADMIN_ONLY] {
+        let (key, _) = keys(user, PASSWORD);
+        assert_eq!(strip(answer(key).await), unknown, "{user}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

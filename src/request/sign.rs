@@ -581,9 +581,10 @@ fn defined_headers(
 
 /// The embedded backend (s3s) reads any POST whose Content-Type is `multipart/form-data` as a
 /// browser form — its own signature check, and PostObject —, whatever operation the gateway
-/// sends: such a type never goes on a POST there. A multipart upload's object type travels
-/// under the gateway's own name (`wire::CONTENT_TYPE_HEADER`), which the store restores;
-/// another POST's is not the object's (a complete, a multi-object delete: documents).
+/// sends (its media type parser reads `multipart/form-data+xml` as form-data too): no
+/// `multipart/*` type goes on a POST there. A multipart upload's object type travels under the
+/// gateway's own name (`wire::CONTENT_TYPE_HEADER`), which the store restores; another POST's is
+/// not the object's (a complete, a multi-object delete: documents).
 fn form_type_kept_from_s3s(head: &mut RequestHead, out: &Outbound<'_>, route: &Route<'_>) {
     if out.method != Method::POST || route.backend.dialect != Dialect::Local {
         return;
@@ -592,8 +593,8 @@ fn form_type_kept_from_s3s(head: &mut RequestHead, out: &Outbound<'_>, route: &R
         return;
     };
     let media = String::from_utf8_lossy(&value);
-    let media = media.split(';').next().unwrap_or_default().trim();
-    if !media.eq_ignore_ascii_case("multipart/form-data") {
+    let kind = media.split(['/', ';']).next().unwrap_or_default().trim();
+    if !kind.eq_ignore_ascii_case("multipart") {
         return;
     }
     head.remove("content-type");

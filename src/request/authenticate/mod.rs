@@ -494,14 +494,15 @@ impl Authenticator {
     }
 
     /// The key's user in `tenant`, enabled or not (`enabled` is asked once the signature
-    /// matched). A user configured with a tenant is no user of any other (manual: "Each tenant
-    /// also has its own set of user accounts"): there its key is unknown, as any unknown key —
+    /// matched). A user is no user of a tenant it does not belong to (manual: "Each tenant
+    /// also has its own set of user accounts"; `authorize::belongs_to`: configured there, at
+    /// home there, or granted something there): there its key is unknown, as any unknown key —
     /// the same answer, at the same point, whatever the rest of the request.
     pub(crate) fn user(&self, access_key: &str, tenant: &str) -> Result<Arc<User>, HcpError> {
         self.users
             .load()
             .get(access_key)
-            .filter(|u| u.tenant.as_deref().is_none_or(|t| t == tenant))
+            .filter(|u| crate::request::authorize::belongs_to(u, tenant))
             .cloned()
             .ok_or_else(|| HcpError::new(HcpCode::InvalidAccessKeyId))
     }

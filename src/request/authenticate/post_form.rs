@@ -125,8 +125,11 @@ mod tests {
     }
 
     fn authenticator() -> Authenticator {
-        let user = User::new(None, "AKID".into(), "secret".into(), true, vec![]);
-        let off = User::new(None, "OFF".into(), "secret".into(), false, vec![]);
+        let mut user = User::new(None, "AKID".into(), "secret".into(), true, vec![]);
+        let mut off = User::new(None, "OFF".into(), "secret".into(), false, vec![]);
+        // (Tenant t's: a key is looked up in the request's tenant.)
+        user.home_tenant = Some("t".into());
+        off.home_tenant = Some("t".into());
         Authenticator::new(
             Arc::new(UserStore::new(vec![user, off])).shared(),
             std::time::Duration::from_secs(900),
