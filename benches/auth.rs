@@ -51,13 +51,10 @@ fn signed_get(now: SystemTime) -> RequestHeader {
 }
 
 fn header_verification(c: &mut Criterion) {
-    let users = Arc::new(UserStore::new(vec![User::new(
-        None,
-        AK.into(),
-        SK.into(),
-        true,
-        vec![],
-    )]));
+    let mut user = User::new(None, AK.into(), SK.into(), true, vec![]);
+    // (Tenant t's: a key is looked up in the request's tenant.)
+    user.home_tenant = Some("t".into());
+    let users = Arc::new(UserStore::new(vec![user]));
     let authn = Authenticator::new(
         users.shared(),
         std::time::Duration::from_secs(900),
