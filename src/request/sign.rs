@@ -2005,18 +2005,7 @@ mod ceph_tests {
     /// and for any other dialect S3's spelling alone.
     #[test]
     fn rgw_reads_the_source_judged() {
-        let tenant = Tenant {
-            name: "t".into(),
-            folders: false,
-            backend: "b".into(),
-            bucket_prefix: String::new(),
-            anonymous: Default::default(),
-            overwrite: crate::config::Overwrite::Allow,
-            retention: Default::default(),
-            records_bucket: None,
-            anonymous_acls: false.into(),
-            cors: None,
-        };
+        let tenant = Tenant::for_tests();
         let aws = BackendRuntime::for_tests();
         let mut ceph = BackendRuntime::for_tests();
         ceph.dialect = Dialect::Ceph;
