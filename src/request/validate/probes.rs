@@ -1934,6 +1934,8 @@ mod tests {
         unlisted: bool,
         /// Parts listings get no answer.
         parts_unknown: bool,
+        /// Parts listings find the bucket gone.
+        parts_bucket_gone: bool,
         /// A HEAD names no ETag (an object encrypted with a customer's key, its lock read by
         /// its sub-resources).
         no_etag: bool,
@@ -2035,6 +2037,9 @@ mod tests {
             self.asked.lock().unwrap().push("parts");
             if self.parts_unknown {
                 return PartsPage::Unknown;
+            }
+            if self.parts_bucket_gone {
+                return PartsPage::Gone(HcpCode::NoSuchBucket);
             }
             let Some(parts) = self.parts.as_ref().filter(|_| id == "u") else {
                 return PartsPage::Gone(HcpCode::NoSuchUpload);
@@ -2660,6 +2665,37 @@ mod tests {
             .await,
             Ok(5)
         );
+    }
+
+    /// An upload's listing that finds its bucket gone is HCP's NoSuchBucket naming the bucket;
+    /// one that finds the upload gone, NoSuchUpload.
+    #[tokio::test]
+    async fn an_upload_s_bucket_gone_is_named() {
+        let gone = Fake {
+            parts_bucket_gone: true,
+            ..Fake::default()
+        };
+        let e = with_at(
+            TenantOverwrite::Allow,
+            |_| {},
+            "k",
+            async |at| upload_listed(&gone, at, "u").await.unwrap_err(),
+        )
+        .await;
+        assert_eq!(e.code, HcpCode::NoSuchBucket);
+        assert_eq!(e.bucket.as_deref(), Some("bkt"));
+        let e = with_at(
+            TenantOverwrite::Allow,
+            |_| {},
+            "k",
+            async |at| {
+                upload_listed(&Fake::default(), at, "gone")
+                    .await
+                    .unwrap_err()
+            },
+        )
+        .await;
+        assert_eq!((e.code, e.bucket), (HcpCode::NoSuchUpload, None));
     }
 
     /// Rule 26: the part copied is at most a part's size — the whole source, or the range as
