@@ -176,8 +176,8 @@ fn get_of_folder(target: &Target) -> HcpError {
         .with_key(key)
 }
 
-/// HCP's NoSuchBucket, naming the bucket.
-fn no_such_bucket(target: &Target) -> HcpError {
+/// HCP's NoSuchBucket, naming the target's bucket.
+pub(in crate::request) fn no_such_bucket(target: &Target) -> HcpError {
     let bucket = target.bucket.as_deref().unwrap_or_default();
     HcpError::new(HcpCode::NoSuchBucket).with_bucket(bucket)
 }

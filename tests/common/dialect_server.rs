@@ -564,8 +564,7 @@ async fn serve(
         // or, a number, fails with that status.
         Some("suspended") => {
             if req.path.contains("versioning") {
-                let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Suspended</Status></VersioningConfiguration>";
-                return respond(&mut conn, 200, &[("Content-Type", "application/xml")], body).await;
+                return versioning_status(&mut conn, "Suspended").await;
             }
             let (head, newest) = (&directive[1], &directive[2]);
             match req.method.as_str() {
@@ -895,8 +894,19 @@ async fn write_error(
 
 /// A bucket's versioning configuration: enabled.
 async fn versioning_enabled(conn: &mut TcpStream) -> std::io::Result<()> {
-    let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
-    respond(conn, 200, &[("Content-Type", "application/xml")], body).await
+    versioning_status(conn, "Enabled").await
+}
+
+/// A bucket's versioning document with this `Status`.
+async fn versioning_status(conn: &mut TcpStream, status: &str) -> std::io::Result<()> {
+    let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{status}</Status></VersioningConfiguration>");
+    respond(
+        conn,
+        200,
+        &[("Content-Type", "application/xml")],
+        body.as_bytes(),
+    )
+    .await
 }
 
 /// AWS's and MinIO's answer to a `versionId` of a form they never give (AWS: `InvalidArgument`

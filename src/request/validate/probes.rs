@@ -1137,10 +1137,9 @@ pub(in crate::request) async fn check_null_version(
 /// An upload's listing's answer that it is gone: NoSuchUpload, or NoSuchBucket naming the
 /// bucket (HCP's error names it).
 fn gone(code: HcpCode, at: At<'_>) -> HcpError {
-    let e = HcpError::new(code);
     match code {
-        HcpCode::NoSuchBucket => e.with_bucket(at.target.bucket.as_deref().unwrap_or_default()),
-        _ => e,
+        HcpCode::NoSuchBucket => crate::request::folders::no_such_bucket(at.target),
+        _ => HcpError::new(code),
     }
 }
 
