@@ -3117,6 +3117,45 @@ async fn parts_listings_name_their_markers_on_rgw() {
     parts_listings_name_their_markers(Backend::Rgw).await;
 }
 
+/// A parts listing asked with `encoding-type=url` names its key URL-encoded (manual, "Listing
+/// the parts of a multipart upload": the parameter asks "to encode the keys in the response");
+/// without it, the key as it is, its nonprintable characters shown.
+async fn a_parts_listing_encodes_its_key_where_asked(backend: Backend) {
+    let Some(gw) = start_with(backend, "", "").await else {
+        return;
+    };
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "parts-encoded").await;
+    let (ak, sk) = keys(USER, PASSWORD);
+    let key = "a b+c\u{1}d%e&/f";
+    let (id, _) = upload_parts(&s3, &bucket, key, &[3]).await;
+    for (query, shown) in [
+        ("&encoding-type=url", "a%20b%2Bc%01d%25e%26/f"),
+        ("", "a b+c%01d%e&amp;/f"),
+    ] {
+        let target = format!("/{bucket}/a%20b%2Bc%01d%25e%26/f?uploadId={id}{query}");
+        let r = common::raw::send_signed(&gw.addr(), (&ak, &sk), "GET", &target, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let key = format!("<Key>{shown}</Key>");
+        assert!(r.text().contains(&key), "{target}: {key} in {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn a_parts_listing_encodes_its_key_where_asked_on_the_embedded_store() {
+    a_parts_listing_encodes_its_key_where_asked(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_parts_listing_encodes_its_key_where_asked_on_rgw() {
+    a_parts_listing_encodes_its_key_where_asked(Backend::Rgw).await;
+}
+
+#[tokio::test]
+async fn a_parts_listing_encodes_its_key_where_asked_on_s3s_fs() {
+    a_parts_listing_encodes_its_key_where_asked(Backend::S3sFs).await;
+}
+
 /// A form's answer names its object as HCP's example does (manual, POST object: `<Location>…/
 /// acctg%2FChecklist.txt</Location>`), the key's slashes encoded, in the header and the
 /// `PostResponse` alike; the `Key` as it is.

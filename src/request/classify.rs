@@ -329,6 +329,10 @@ pub struct Params {
     /// What the gateway decided the request does besides its parameters (never from the
     /// client's query): rendered as the backend's headers by `sign`.
     pub effects: Effects,
+    /// ListParts' `encoding-type=url`: HCP answers with the upload's key URL-encoded (manual,
+    /// "Listing the parts of a multipart upload"). The gateway encodes it; no backend is asked
+    /// (S3 defines no such parameter for ListParts, and one that read it would encode twice).
+    pub url_key: bool,
 }
 
 /// Effects the gateway adds to an operation, each decided by a phase that checked it.
@@ -399,6 +403,9 @@ impl Params {
                     // (HCP ignores a parameter's invalid value: only `true` asks for owners —
                     // a backend would refuse `TRUE` or `1`, 400.)
                     "fetch-owner" if value != "true" => {}
+                    "encoding-type" if op == Operation::ListParts => {
+                        params.url_key = value == "url";
+                    }
                     _ => params.set(name, value),
                 }
             }
@@ -895,6 +902,22 @@ mod tests {
                 assert!(q.has(n), "{n:?} in {raw:?}");
             }
         }
+    }
+
+    /// ListParts' `encoding-type` is the gateway's to answer (`Params::url_key`), never sent;
+    /// a listing that defines it sends it.
+    #[test]
+    fn a_parts_listing_s_encoding_is_answered_not_sent() {
+        let q = Query::parse(b"uploadId=u&encoding-type=url&max-parts=2");
+        let parts = Params::of(Operation::ListParts, &q);
+        assert!(parts.url_key);
+        assert_eq!(parts.to_query(), "max-parts=2&uploadId=u");
+        let q = Query::parse(b"uploadId=u&encoding-type=URL");
+        assert!(!Params::of(Operation::ListParts, &q).url_key);
+        let q = Query::parse(b"uploads&encoding-type=url");
+        let uploads = Params::of(Operation::ListMultipartUploads, &q);
+        assert!(!uploads.url_key);
+        assert_eq!(uploads.to_query(), "encoding-type=url&uploads=");
     }
 
     /// Parsing decodes through the thread's buffer: what it decodes is the parts' own text

@@ -1371,6 +1371,66 @@ impl<'a> Texts<'a> {
     /// a backend that leaves them out (the embedded store, RGW) gets them added before the
     /// document ends: the caller where owners are kept (only an upload's initiator lists its
     /// parts), else the tenant.
+    /// A text piece at `path` (`event`), rewritten in place where the gateway writes another
+    /// ([`Texts::rewrite`]); `Some(keep)`: it decided whether the held ListBuckets `<Bucket>`
+    /// is kept. `None`: text that is not UTF-8.
+    fn text_in_place(
+        &mut self,
+        path: &[Vec<u8>],
+        event: &mut Event<'static>,
+    ) -> Option<Option<bool>> {
+        let Event::Text(t) = &*event else {
+            return Some(None);
+        };
+        let depth = path.len();
+        let parent = path.last().map(Vec::as_slice);
+        let grand = depth
+            .checked_sub(2)
+            .and_then(|i| path.get(i))
+            .map(Vec::as_slice);
+        let text = t.decode().ok()?.into_owned();
+        if self.url_key_at(path) {
+            *event = url_encoded(&text);
+            return Some(None);
+        }
+        let rewritten = self.rewrite((grand, parent), depth, &text);
+        let bucket_name = (grand, parent) == (Some(b"Bucket"), Some(b"Name"));
+        let keep =
+            (self.op == Operation::ListBuckets && bucket_name).then_some(rewritten.is_some());
+        if let Some(r) = rewritten {
+            *event = Event::Text(BytesText::new(&r).into_owned());
+        }
+        Some(keep)
+    }
+
+    /// A reference or CDATA section in the `<Key>` of a parts listing asked with
+    /// `encoding-type=url` (`Params::url_key`): what it stands for, URL-encoded as the text
+    /// around it is (`rewrite`) — RGW writes a control character as `&#x01;`, `&` as `&amp;`.
+    fn url_key_piece(&self, path: &[Vec<u8>], event: &Event<'_>) -> Option<Event<'static>> {
+        if !self.url_key_at(path) {
+            return None;
+        }
+        let mut text = String::new();
+        match event {
+            Event::GeneralRef(r) => {
+                if !crate::hcp::xml::push_reference(&mut text, r) {
+                    return None;
+                }
+            }
+            Event::CData(c) => text.push_str(std::str::from_utf8(c).ok()?),
+            _ => return None,
+        }
+        Some(url_encoded(&text))
+    }
+
+    /// Whether `path` is the `<Key>` of a parts listing asked with `encoding-type=url`
+    /// (`Params::url_key`: HCP encodes it; the backend was not asked to).
+    fn url_key_at(&self, path: &[Vec<u8>]) -> bool {
+        self.op == Operation::ListParts
+            && self.params.is_some_and(|p| p.url_key)
+            && matches!(path, [_, key] if key == b"Key")
+    }
+
     /// [`Operation::page_size`]'s value as asked (1,000 where it was not).
     fn page_size(&self) -> String {
         let (param, _) = self.op.page_size().unwrap_or_default();
@@ -2015,6 +2075,14 @@ pub fn rewrite_xml(
     Some(Bytes::from(doc))
 }
 
+/// Text URL-encoded as HCP's listings encode names (`encoding-type=url`; `/` kept, as the
+/// embedded store's listings keep it).
+fn url_encoded(text: &str) -> Event<'static> {
+    let mut encoded = String::with_capacity(text.len() * 3);
+    crate::sig::v4::uri_encode(text.as_bytes(), true, &mut encoded);
+    Event::Text(BytesText::from_escaped(encoded))
+}
+
 /// A character XML 1.0 cannot carry, written as a reference (RGW's `&#x01;`): shown as HCP
 /// shows it, percent-encoded, wherever it is.
 fn displayed_reference(event: &mut Event<'static>) {
@@ -2075,6 +2143,10 @@ fn rewritten(
             continue;
         }
         let depth = path.len();
+        if let Some(encoded) = texts.url_key_piece(&path, &event) {
+            pass_on(&mut writer, &mut held, encoded, None)?;
+            continue;
+        }
         as_hcp_writes(&mut event, op);
         rooted |= depth == 0 && one_result_root(op, root, rooted, &mut event)?;
         // A party's id or name is the gateway's to write, whole, when it closes.
@@ -2097,21 +2169,9 @@ fn rewritten(
                 texts.parties_before_end(&mut writer)?;
             }
             Event::End(_) if depth == 2 => texts.entry_ends(&path, &mut writer)?,
-            Event::Text(t) => {
-                let parent = path.last().map(Vec::as_slice);
-                let grand = depth
-                    .checked_sub(2)
-                    .and_then(|i| path.get(i))
-                    .map(Vec::as_slice);
-                let text = t.decode().ok()?.into_owned();
-                let rewritten = texts.rewrite((grand, parent), depth, &text);
-                if op == Operation::ListBuckets
-                    && (grand, parent) == (Some(b"Bucket"), Some(b"Name"))
-                {
-                    keep_held = rewritten.is_some();
-                }
-                if let Some(r) = rewritten {
-                    event = Event::Text(BytesText::new(&r).into_owned());
+            Event::Text(_) => {
+                if let Some(keep) = texts.text_in_place(&path, &mut event)? {
+                    keep_held = keep;
                 }
             }
             Event::Eof if !path.is_empty() || (root.is_some() && !rooted) => return None,
