@@ -1751,6 +1751,18 @@ async fn delete_markers_as_hcp_answers(backend: Backend) {
         assert_eq!(r.header("x-amz-delete-marker"), Some("true"));
         assert_eq!(r.header("x-amz-version-id"), Some(marker.as_str()));
         assert_eq!(r.header("content-length"), Some("0"));
+        // When the marker was made (the manual's HEAD headers: Last-Modified), where the
+        // backend says: AWS's 405 does ("and the Last-Modified: timestamp response header"),
+        // moto's not.
+        let modified = r.header("last-modified");
+        assert!(modified.is_some() || backend == Backend::Moto);
+        if let Some(modified) = modified {
+            let modified = httpdate::parse_http_date(modified).unwrap();
+            let age = std::time::SystemTime::now()
+                .duration_since(modified)
+                .unwrap();
+            assert!(age < std::time::Duration::from_secs(60), "{age:?}");
+        }
     }
     let r = as_user(&gw, admin, "GET", &at_marker, &[], b"").await;
     r.assert_hcp_error(404, "NoSuchKey");

@@ -71,8 +71,9 @@ pub enum StoreError {
     NoSuchUpload,
     /// A version id this key does not have.
     NoSuchVersion,
-    /// The version asked for is a delete marker (S3's 405 MethodNotAllowed).
-    DeleteMarker,
+    /// The version asked for is a delete marker (S3's 405 MethodNotAllowed); when it was made
+    /// (milliseconds since the epoch: its `Last-Modified`, as S3 names it).
+    DeleteMarker(u64),
     /// Object lock keeps the version (a retention or legal hold): S3's 403 AccessDenied.
     Locked,
     /// Object lock settings in a bucket created without it (S3's 400 InvalidRequest).

@@ -454,8 +454,9 @@ pub(super) fn store_error(e: StoreError) -> S3Error {
             InvalidBucketState,
             "Versioning cannot be suspended on a bucket with object lock."
         ),
-        StoreError::DeleteMarker => {
-            // (As S3 says which version is a delete marker.)
+        StoreError::DeleteMarker(modified) => {
+            // (As S3 says which version is a delete marker, and when it was made: HCP's HEAD
+            // of one names its Last-Modified.)
             let mut e = s3_error!(
                 MethodNotAllowed,
                 "The specified method is not allowed against this resource."
@@ -465,6 +466,10 @@ pub(super) fn store_error(e: StoreError) -> S3Error {
                 "x-amz-delete-marker",
                 http::HeaderValue::from_static("true"),
             );
+            let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(modified));
+            if let Ok(date) = http::HeaderValue::from_str(&date) {
+                headers.insert(http::header::LAST_MODIFIED, date);
+            }
             e.set_headers(headers);
             e
         }

@@ -568,11 +568,12 @@ impl Objects {
                 None => newest_entry(&versions, &prefix_of(bucket, key))?
                     .ok_or(StoreError::NoSuchKey)?,
             };
-            let (entry, Version::Object(mut record)) = found else {
-                return Err(match id {
-                    Some(_) => StoreError::DeleteMarker,
-                    None => StoreError::NoSuchKey,
-                });
+            let (entry, mut record) = match (found, id) {
+                ((entry, Version::Object(record)), _) => (entry, record),
+                ((_, Version::Marker(m)), Some(_)) => {
+                    return Err(StoreError::DeleteMarker(m.modified))
+                }
+                (_, None) => return Err(StoreError::NoSuchKey),
             };
             change(&mut record)?;
             let bytes = serde_json::to_vec(&Version::Object(record.clone())).map_err(db_error)?;
@@ -599,7 +600,7 @@ impl Objects {
         let nulls = tx.open_table(NULLS).map_err(db_error)?;
         match find(&versions, &nulls, bucket, key, id)? {
             Some((_, Version::Object(record))) => Ok(record),
-            Some((_, Version::Marker(_))) => Err(StoreError::DeleteMarker),
+            Some((_, Version::Marker(m))) => Err(StoreError::DeleteMarker(m.modified)),
             None => Err(StoreError::NoSuchVersion),
         }
     }
@@ -1360,7 +1361,7 @@ mod tests {
                 let key = model.iter().find(|(_, vs)| vs.contains(marker)).unwrap().0;
                 assert!(matches!(
                     store.get("b", key, Some(&marker.id)),
-                    Err(StoreError::DeleteMarker)
+                    Err(StoreError::DeleteMarker(_))
                 ));
             }
             assert!(matches!(
