@@ -2190,6 +2190,53 @@ async fn no_version_of_a_retained_object_is_purged(backend: Backend) {
     assert!(view.versions(&bucket, "kept").await.is_empty());
 }
 
+/// A complete of an upload that is gone — completed (a retry whose first answer was lost), or
+/// aborted — is 404 NoSuchUpload over a retained key, as over any (HCP: the upload "was
+/// aborted or completed"), not the retained key's 403; one still open is refused 403 and
+/// stays open; nothing is stored by any of them.
+async fn a_gone_upload_over_a_retained_key_is_no_upload(backend: Backend) {
+    let Some(gw) = start_with_tenant(backend, "retention = \"enterprise\"", "").await else {
+        return;
+    };
+    let (s3, view, admin) = (
+        gw.client(),
+        common::view::BackendView::of(&gw),
+        (USER, PASSWORD),
+    );
+    let bucket = new_bucket(&s3, "shared-gone-upload").await;
+    let (complete, doc) = one_part_upload(&s3, &bucket, "mpu").await;
+    let retain = [("x-hcp-retention", "A+1d")];
+    let r = as_user(&gw, admin, "POST", &complete, &retain, doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("<Error>"), "{}", r.text());
+    let r = as_user(&gw, admin, "POST", &complete, &[], doc.as_bytes()).await;
+    r.assert_hcp_error(404, "NoSuchUpload");
+    let (aborted, doc) = one_part_upload(&s3, &bucket, "mpu").await;
+    let r = as_user(&gw, admin, "DELETE", &aborted, &[], b"").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = as_user(&gw, admin, "POST", &aborted, &[], doc.as_bytes()).await;
+    r.assert_hcp_error(404, "NoSuchUpload");
+    let (open, doc) = one_part_upload(&s3, &bucket, "mpu").await;
+    let r = as_user(&gw, admin, "POST", &open, &[], doc.as_bytes()).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(
+        view.uploads(&bucket).await.len(),
+        1,
+        "the open upload stays"
+    );
+    assert_eq!(view.versions(&bucket, "mpu").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_gone_upload_over_a_retained_key_is_no_upload_on_the_embedded_store() {
+    a_gone_upload_over_a_retained_key_is_no_upload(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_gone_upload_over_a_retained_key_is_no_upload_on_rgw() {
+    a_gone_upload_over_a_retained_key_is_no_upload(Backend::Rgw).await;
+}
+
 #[tokio::test]
 async fn no_version_of_a_retained_object_is_purged_on_the_embedded_store() {
     no_version_of_a_retained_object_is_purged(Backend::Store).await;

@@ -765,6 +765,12 @@ pub(in crate::request) async fn check_retained(
             .is_some_and(|req| adds_metadata_only(req, &head) && keeps_retention(req, &head))
     };
     if writes && (held || (retained && !adds_only())) {
+        // A complete of an upload that is gone is NoSuchUpload, whatever the key holds (HCP:
+        // an upload "aborted or completed" is 404) — the object retained may be the one it
+        // made, a retry's whose answer was lost.
+        if let (Operation::CompleteMultipartUpload, Some(id)) = (op, params.get("uploadId")) {
+            upload_listed(probe, at, id).await?;
+        }
         return Err(HcpError::new(HcpCode::AccessDenied).with_message(
             "The object is under retention or on hold: no new version of it is stored.",
         ));
@@ -2362,6 +2368,28 @@ mod tests {
             run(&failing, Operation::PutObject, "k", &none).await,
             Err(503)
         );
+    }
+
+    /// A complete of an upload that is gone (completed, its answer lost; aborted) is 404 over
+    /// a held or retained key; of one still open, 403.
+    #[tokio::test]
+    async fn a_gone_upload_s_complete_is_no_upload_whatever_the_key_holds() {
+        let (run, object) = (in_retention, locked_object);
+        let mut upload = Params::default();
+        upload.set("uploadId", "u");
+        for lock in [
+            ("2000-01-01T00:00:00Z", true),
+            ("2100-01-01T00:00:00Z", false),
+        ] {
+            let gone = object(Some(lock));
+            let complete = Operation::CompleteMultipartUpload;
+            assert_eq!(run(&gone, complete, "k", &upload).await, Err(404));
+            let open = Fake {
+                parts: Some(vec![(1, 5)]),
+                ..object(Some(lock))
+            };
+            assert_eq!(run(&open, complete, "k", &upload).await, Err(403));
+        }
     }
 
     /// Where the tenant keeps no HCP retention, S3's Object Lock still keeps an object from a
