@@ -306,6 +306,39 @@ async fn path_and_virtual_host_addressing() {
         "{}",
         list.text()
     );
+    // a complete through the virtual host names its object as HCP does: bucket in the host,
+    // then `hs3` (manual: `https://finance.europe.hcp.example.com/hs3/acctg/Rules…`)
+    let vh = |path: &str| format!("http://{bucket}.t.hcp.test/{path}");
+    let keys = Some((ak.as_str(), sk.as_str()));
+    let to = ["--connect-to", connect.as_str()];
+    let made = curl(
+        keys,
+        &[&to[..], &["-X", "POST"]].concat(),
+        &vh("dir/mpu?uploads="),
+    );
+    assert_eq!(made.status, 200, "{}", made.text());
+    let id = made
+        .text()
+        .split("<UploadId>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let unsigned = ["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"];
+    let part = [&to[..], &unsigned, &["-X", "PUT", "--data-binary", "one"]].concat();
+    let part = curl(
+        keys,
+        &part,
+        &vh(&format!("dir/mpu?partNumber=1&uploadId={id}")),
+    );
+    let etag = part.header("etag").unwrap().to_string();
+    let doc = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>");
+    let complete = [&to[..], &unsigned, &["-X", "POST", "--data-binary", &doc]].concat();
+    let done = curl(keys, &complete, &vh(&format!("dir/mpu?uploadId={id}")));
+    let location = format!("<Location>http://{bucket}.t.hcp.test/hs3/dir/mpu</Location>");
+    assert!(done.text().contains(&location), "{}", done.text());
     // a host naming an unknown tenant is refused
     let other = curl(
         Some((&ak, &sk)),
@@ -1359,7 +1392,7 @@ async fn tls_listener_serves_and_reloads_its_certificate() {
     let done = send("POST", &format!("/over-tls/o?uploadId={upload}"), &document);
     assert_eq!(
         between(&done, "<Location>", "</Location>"),
-        format!("https://localhost:{port}/over-tls/o"),
+        format!("https://localhost:{port}/hs3/over-tls/o"),
         "{done}"
     );
 

@@ -3169,8 +3169,8 @@ async fn a_parts_listing_encodes_its_key_where_asked_on_s3s_fs() {
 }
 
 /// A form's answer names its object as HCP's example does (manual, POST object: `<Location>…/
-/// acctg%2FChecklist.txt</Location>`), the key's slashes encoded, in the header and the
-/// `PostResponse` alike; the `Key` as it is.
+/// acctg%2FChecklist.txt</Location>`), through HCP's `hs3` identifier, the key's slashes
+/// encoded, in the header and the `PostResponse` alike; the `Key` as it is.
 #[tokio::test]
 async fn a_form_s_answer_names_its_object_as_hcp_does() {
     let gw = start(Backend::Store).await.unwrap();
@@ -3185,8 +3185,8 @@ async fn a_form_s_answer_names_its_object_as_hcp_does() {
     let r = common::raw::post_multipart(&addr, &bucket, &form).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let location = r.header("location").unwrap_or_default().to_string();
-    let named = format!("/{bucket}/acctg%2FChecklist.txt");
-    assert!(location.ends_with(&named), "{location}");
+    let named = format!("http://{addr}/hs3/{bucket}/acctg%2FChecklist.txt");
+    assert_eq!(location, named);
     let text = r.text();
     assert!(
         text.contains(&format!("<Location>{location}</Location>")),

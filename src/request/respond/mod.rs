@@ -838,7 +838,9 @@ impl Gateway {
     }
 
     /// The URL HCP reports as an object's location: the client's own view of it, `https://`
-    /// on a TLS listener.
+    /// on a TLS listener, through HCP's `hs3` interface identifier as HCP's own locations name
+    /// it (manual: a complete's `<Location>https://finance.europe.hcp.example.com/hs3/acctg…`,
+    /// a form's `…/hs3/acctg%2FChecklist.txt`, whatever the request's authentication).
     pub(super) fn client_location(&self, s: &ServerSession, target: &Target) -> String {
         let host = s
             .req_header()
@@ -854,10 +856,10 @@ impl Gateway {
         let tls = s.digest().is_some_and(|d| d.ssl_digest.is_some());
         let scheme = if tls { "https" } else { "http" };
         if target.virtual_host {
-            format!("{scheme}://{host}/{key}")
+            format!("{scheme}://{host}/hs3/{key}")
         } else {
             format!(
-                "{scheme}://{host}/{}/{key}",
+                "{scheme}://{host}/hs3/{}/{key}",
                 target.bucket.as_deref().unwrap_or_default()
             )
         }
