@@ -963,6 +963,69 @@ async fn a_listing_is_held_as_the_copies_it_makes() {
     );
 }
 
+/// A bucket sub-resource's document is held as the copies its rewrite makes too: a CORS
+/// configuration of about 200 KB read back with `x-hcp-pretty-print` is answered alone, and
+/// beside a form holding part of the budget is 503 ServiceUnavailable (before, its copies were
+/// not counted — an operation without a result root was taken for an error document — and it
+/// was answered, the process holding several times what the budget said).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_resource_s_document_is_held_as_the_copies_it_makes() {
+    let settings = "max_held_bytes = 614400\nmax_buffered_response_bytes = 524288\n\
+                    max_chunk_bytes = 131072";
+    let limits = "[limits]\nmax_post_object_bytes = 131072\nmax_control_body_bytes = 131072";
+    let gw = start_local_with(settings, limits).await;
+    let addr = gw.addr();
+    let bucket = gw.with_bucket("dropbox-cors-copies").await;
+    let keys = (hcp_access_key(USER), hcp_secret_key(PASSWORD));
+    let keys = (keys.0.as_str(), keys.1.as_str());
+    let rules: String = (0..1000)
+        .map(|i| {
+            format!(
+                "<CORSRule><AllowedOrigin>https://o{i:04}.{}.example</AllowedOrigin>\
+                 <AllowedMethod>GET</AllowedMethod></CORSRule>",
+                "x".repeat(120)
+            )
+        })
+        .collect();
+    let doc = format!("<CORSConfiguration>{rules}</CORSConfiguration>");
+    assert!((190_000..230_000).contains(&doc.len()), "{}", doc.len());
+    let md5 = content_md5(doc.as_bytes());
+    let target = format!("/{bucket}?cors");
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(
+        &gw,
+        (USER, PASSWORD),
+        "PUT",
+        &target,
+        &headers,
+        doc.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v4 = V4::now(keys.0, keys.1, &addr, hcp_s3_gateway::sig::v4::EMPTY_SHA256);
+    let pretty = [("x-hcp-pretty-print", "true")];
+    let headers = v4.sign("GET", target.as_bytes(), &pretty);
+    let r = common::raw::send(&addr, "GET", target.as_bytes(), &headers, vec![]).await;
+    assert_eq!(r.status, 200, "alone: {}", r.text());
+    assert!(r.text().contains("o0999"), "the whole configuration");
+    let form = form_holding(&addr, &bucket, "slow", 100_000).await;
+    assert!(
+        held_reaches(&gw, 100_000, true).await,
+        "the form holds {}",
+        gw.metrics().held_bytes.get()
+    );
+    let r = common::raw::send(&addr, "GET", target.as_bytes(), &headers, vec![]).await;
+    let code = (r.status, r.code());
+    let busy = (503, "ServiceUnavailable".to_string());
+    assert_eq!(code, busy, "{}", r.text());
+    drop(form);
+    assert!(
+        held_reaches(&gw, 0, false).await,
+        "{}",
+        gw.metrics().held_bytes.get()
+    );
+}
+
 /// One peer that opens connections to the admin listener and sends nothing leaves a reserve of
 /// its places to the others (the rest of its connections are closed at once, never queued):
 /// the kubelet's probe, from another address, is answered at once — before, 300 idle
