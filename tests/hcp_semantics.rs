@@ -3116,6 +3116,27 @@ async fn parts_listings_name_their_markers(backend: Backend) {
         ] {
             assert!(text.contains(&element), "{target}: {element} in {text}");
         }
+        // In HCP's order (the manual's example), the elements the gateway adds too: the
+        // upload's parties after its id, the echoes before the parts.
+        let at = |element: &str| text.find(element).unwrap_or_else(|| panic!("{element}"));
+        let order = [
+            "<Bucket>",
+            "<Key>",
+            "<UploadId>",
+            "<Initiator>",
+            "<Owner>",
+            "<StorageClass>",
+            "<PartNumberMarker>",
+            "<NextPartNumberMarker>",
+            "<MaxParts>",
+            "<IsTruncated>",
+        ];
+        let places: Vec<usize> = order.iter().map(|e| at(e)).collect();
+        assert!(places.is_sorted(), "{order:?} at {places:?}: {text}");
+        assert!(
+            text.find("<Part>").is_none_or(|p| p > at("<IsTruncated>")),
+            "{text}"
+        );
     }
 }
 
