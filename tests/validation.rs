@@ -1689,6 +1689,42 @@ async fn a_part_copy_past_a_shrunk_source_is_hcp_s_400_on_rgw() {
     a_part_copy_past_a_shrunk_source_is_hcp_s_400(Backend::Rgw).await;
 }
 
+/// s3s-fs names a key's files after it (one file name per path segment, and a metadata file
+/// named by bucket and key in base64): a new object whose names it could not write is HCP's
+/// 400 KeyTooLong before anything is written — before, a PUT moved its data into place and
+/// then failed (500, the object stored without its metadata), an initiate left its record
+/// behind for good. A key that fits is stored as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_s3s_fs_cannot_name_are_too_long_before_anything_is_written() {
+    let gw = start(Backend::S3sFs).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "names").await;
+    let admin = (USER, PASSWORD);
+    let files = || std::fs::read_dir(gw.data_dir()).unwrap().count();
+    let before = files();
+    let long = "k".repeat(200);
+    let segment = format!("d/{}", "s".repeat(256));
+    for key in [long.as_str(), segment.as_str()] {
+        let target = format!("/{bucket}/{key}");
+        let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
+        r.assert_hcp_error(400, "KeyTooLong");
+        let r = as_user(&gw, admin, "POST", &format!("{target}?uploads"), &[], b"").await;
+        r.assert_hcp_error(400, "KeyTooLong");
+        let from = format!("/{bucket}/fits");
+        let copy = [("x-amz-copy-source", from.as_str())];
+        let r = as_user(&gw, admin, "PUT", &target, &copy, b"").await;
+        r.assert_hcp_error(400, "KeyTooLong");
+        let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+        assert_eq!(r.status, 404);
+    }
+    assert_eq!(files(), before, "nothing written in the data root");
+    let fits = format!("/{bucket}/{}", "k".repeat(100));
+    let r = as_user(&gw, admin, "PUT", &fits, &[], b"data").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &fits, &[], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"data"[..]));
+}
+
 /// HCP asks the delete permission of an abort: a bucket administrator who may read and delete,
 /// but not write, ends an upload another replica began (listed unattributed there), as README
 /// promises — abandoned uploads can always be cleaned up.

@@ -213,6 +213,39 @@ fn check_key(key: &str) -> S3Result<()> {
     }
 }
 
+/// The longest file name s3s-fs can write (Linux's `NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// Whether s3s-fs can name `key`'s files in `bucket`: each of the key's path segments is a
+/// file name, and so is the key's metadata file's — `.bucket-<bucket>.object-<key>
+/// .upload-<uuid>.metadata.json`, bucket and key in unpadded base64, the longest it writes
+/// (an upload's). Past that s3s-fs fails only after it has moved a PUT's data into place,
+/// or written an upload's record: a 500 over an object stored without its metadata.
+pub fn names_fit(bucket: &str, key: &str) -> bool {
+    let base64 = |n: usize| (n * 4).div_ceil(3);
+    let metadata = ".bucket-".len()
+        + base64(bucket.len())
+        + ".object-".len()
+        + base64(key.len())
+        + ".upload-".len()
+        + 36
+        + ".metadata.json".len();
+    metadata <= NAME_MAX && key.split('/').all(|segment| segment.len() <= NAME_MAX)
+}
+
+/// A new object's key whose files s3s-fs could not name: HCP's 400 KeyTooLong, before
+/// anything is written.
+fn check_names(bucket: &str, key: &str) -> S3Result<()> {
+    if names_fit(bucket, key) {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            KeyTooLongError,
+            "The object name is longer than this store can keep with this bucket's name."
+        ))
+    }
+}
+
 /// A bucket name that is one directory of the data root.
 fn check_bucket(bucket: &str) -> S3Result<()> {
     if !bucket.is_empty() && !bucket.contains(['/', '\\', '\0']) && bucket != "." && bucket != ".."
@@ -429,6 +462,7 @@ local_s3! {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         check_key(&req.input.key)?;
+        check_names(&req.input.bucket, &req.input.key)?;
         self.fs.put_object(req).await
     }
 
@@ -441,6 +475,7 @@ local_s3! {
         if let Some(t) = form_type.and_then(|v| v.to_str().ok()) {
             req.input.content_type = Some(t.to_string());
         }
+        check_names(&req.input.bucket, &req.input.key)?;
         let object = upload_object(&req.input.bucket, &req.input.key);
         let resp = self.fs.create_multipart_upload(req).await?;
         if let Some(id) = resp.output.upload_id.as_deref() {
@@ -452,6 +487,7 @@ local_s3! {
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         check_key(&req.input.key)?;
+        check_names(&req.input.bucket, &req.input.key)?;
         check_copy_source(&req.input.copy_source)?;
         self.fs.copy_object(req).await
     }
