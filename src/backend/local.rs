@@ -338,17 +338,30 @@ impl LocalS3 {
             .join(format!(".upload-{upload_id}.gateway-object"))
     }
 
-    /// S3's checks of a complete's part list, which s3s-fs skips: ascending part numbers, and
-    /// every part uploaded with the ETag given (s3s-fs's part ETag is the part file's MD5).
+    /// The file s3s-fs keeps part `number` of an upload in.
+    fn part_path(&self, upload_id: &str, number: i32) -> PathBuf {
+        self.root
+            .join(format!(".upload_id-{upload_id}.part-{number}"))
+    }
+
+    /// S3's checks of a complete's part list, which s3s-fs skips or makes only once it has
+    /// ended the upload (a refused complete lost it, and wrote its attributes over the key's
+    /// object): ascending part numbers, every part uploaded with the ETag given (s3s-fs's part
+    /// ETag is the part file's MD5), every part but the last at least S3's 5 MiB.
     fn check_listed_parts(&self, upload_id: &str, parts: &[CompletedPart]) -> S3Result<()> {
         let numbers: Vec<i32> = parts.iter().map(|p| p.part_number.unwrap_or(0)).collect();
         if numbers.windows(2).any(|w| w[0] >= w[1]) {
             return Err(s3_error!(InvalidPartOrder));
         }
-        for (part, number) in parts.iter().zip(numbers) {
-            let path = self
-                .root
-                .join(format!(".upload_id-{upload_id}.part-{number}"));
+        let last = numbers.len().saturating_sub(1);
+        for (i, (part, number)) in parts.iter().zip(numbers).enumerate() {
+            let path = self.part_path(upload_id, number);
+            let size = std::fs::metadata(&path)
+                .map_err(|_| s3_error!(InvalidPart))?
+                .len();
+            if i < last && size < 5 << 20 {
+                return Err(s3_error!(EntityTooSmall));
+            }
             let actual = md5_of_file(&path).map_err(|_| s3_error!(InvalidPart))?;
             let given = part
                 .e_tag
@@ -359,6 +372,54 @@ impl LocalS3 {
             }
         }
         Ok(())
+    }
+
+    /// A complete's parts numbered as s3s-fs joins them, 1 to n (it refuses any other list
+    /// once it has ended the upload; HCP's parts "do not need to start at one and do not need
+    /// to be consecutive"): each listed part's file renamed to its place in the list — in
+    /// ascending order, so that no listed part's file is renamed over another's.
+    fn number_parts_from_one(&self, upload_id: &str, parts: &mut [CompletedPart]) -> S3Result<()> {
+        for (place, part) in (1..).zip(parts.iter_mut()) {
+            let number = part.part_number.unwrap_or(0);
+            if number != place {
+                std::fs::rename(
+                    self.part_path(upload_id, number),
+                    self.part_path(upload_id, place),
+                )
+                .map_err(|e| s3_error!(InternalError, "numbering the upload's parts: {e}"))?;
+                part.part_number = Some(place);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a complete: the parts it did not list are gone with the upload (s3s-fs leaves
+    /// their files), and the object's checksums are its own — s3s-fs keeps the ones of the
+    /// object the key held before beside the new ETag, and would answer them.
+    fn after_complete(&self, upload_id: &str, (bucket, key): (&str, &str)) {
+        let prefix = format!(".upload_id-{upload_id}.part-");
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let info = self.root.join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            b64(bucket),
+            b64(key)
+        ));
+        let read = std::fs::read(&info).ok();
+        let fields = read.and_then(|r| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&r).ok()
+        });
+        if let Some(e_tag) = fields.as_ref().and_then(|f| f.get("e_tag")) {
+            let own = serde_json::json!({ "e_tag": e_tag });
+            let _ = std::fs::write(&info, own.to_string());
+        }
     }
 
     /// Whether a bucket directory holds any object file (empty directories left behind by
@@ -555,14 +616,18 @@ local_s3! {
 
     async fn complete_multipart_upload(
         &self,
-        req: S3Request<CompleteMultipartUploadInput>,
+        mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
-        let parts = req.input.multipart_upload.as_ref().and_then(|m| m.parts.as_deref()).unwrap_or_default();
-        self.check_listed_parts(&req.input.upload_id, parts)?;
-        let record = self.upload_object_path(&req.input.upload_id);
+        let id = req.input.upload_id.clone();
+        let object = (req.input.bucket.clone(), req.input.key.clone());
+        let parts = req.input.multipart_upload.as_mut().and_then(|m| m.parts.as_mut());
+        let parts = parts.map(Vec::as_mut_slice).unwrap_or_default();
+        self.check_listed_parts(&id, parts)?;
+        self.number_parts_from_one(&id, parts)?;
         let resp = self.fs.complete_multipart_upload(req).await?;
-        let _ = std::fs::remove_file(record);
+        let _ = std::fs::remove_file(self.upload_object_path(&id));
+        self.after_complete(&id, (&object.0, &object.1));
         Ok(resp)
     }
 
