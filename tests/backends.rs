@@ -273,6 +273,34 @@ async fn on_native_obs(
     (gw, server)
 }
 
+/// OBS answers a HEAD of a bucket with the bucket's default storage class, location and its
+/// own version (Huawei's sample: `x-obs-storage-class`, `x-obs-bucket-location`,
+/// `x-obs-version`): none reaches the client, as HCP's HEAD of a bucket names none; an
+/// object's storage class still does.
+#[tokio::test]
+async fn a_bucket_s_head_names_nothing_of_obs_s_configuration() {
+    let (gw, server) = on_native_obs(|text| text).await;
+    let obs = "object-with|x-obs-storage-class:WARM|x-obs-bucket-location:cn-north-4|\
+               x-obs-version:3.0|x-obs-request-id:0000018A";
+    server.respond_to("HEAD", obs);
+    let r = as_user(&gw, (USER, PASSWORD), "HEAD", "/bkt", &[], b"").await;
+    assert_eq!(r.status, 200);
+    for (name, _) in &r.headers {
+        let name = name.to_ascii_lowercase();
+        assert!(
+            !name.contains("storage-class") && !name.contains("obs"),
+            "{name}"
+        );
+        assert!(
+            !name.contains("location") && !name.ends_with("-version"),
+            "{name}"
+        );
+    }
+    let r = as_user(&gw, (USER, PASSWORD), "HEAD", "/bkt/k", &[], b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-amz-storage-class"), Some("WARM"));
+}
+
 /// OBS creates a bucket outside its default region only where the CreateBucket names the
 /// region (seed 004: "A request without Location is sent for creating a bucket in a
 /// non-default region" — 400 IllegalLocationConstraintException): the gateway names its

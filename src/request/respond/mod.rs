@@ -584,6 +584,7 @@ impl Gateway {
         rewrite::answer_checksums(passed, s.req_header(), &mut resp);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
+        rewrite::bucket_answer(call.target, &mut resp);
         if passed.version && judges_versions(call) {
             Box::pin(self.versions_only_where_on(s, call, &mut resp)).await;
         }
@@ -763,6 +764,7 @@ impl Gateway {
         rewrite::answer_checksums(passed, s.req_header(), &mut resp);
         rewrite::answer_encryption(call.params.effects.answer_encryption, upstream, &mut resp);
         rewrite::created_bucket_location(call.op, call.target.bucket.as_deref(), &mut resp);
+        rewrite::bucket_answer(call.target, &mut resp);
         rewrite::answer_overrides((call.op, call.params), s.req_header(), &mut resp);
         if let Some(holds) = holds {
             rewrite::add_hcp_retention(upstream, holds, &mut resp);

@@ -144,6 +144,15 @@ fn obs_object_header(rest: &str) -> bool {
         )
 }
 
+/// A bucket's answer names no storage class: OBS answers a HEAD of a bucket with the bucket's
+/// default class (`x-obs-storage-class`, passed as S3's object header) — the backend's
+/// configuration, where HCP's HEAD of a bucket names only its date and length.
+pub fn bucket_answer(target: &crate::request::address::Target, resp: &mut ResponseHeader) {
+    if target.raw_key.is_none() {
+        resp.remove_header("x-amz-storage-class");
+    }
+}
+
 /// Adds the security headers and the gateway's request id.
 pub fn finish_headers(
     resp: &mut ResponseHeader,
