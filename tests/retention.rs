@@ -1118,6 +1118,24 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
         head.header("x-hcp-labelretentionhold-labels"),
         Some(r#"[{"id":"UniqueLabelHold-1","hold":true},{"id":"UniqueLabelHold-2","hold":true}]"#)
     );
+    // S3's legal hold is HCP's unlabeled hold (README): off, though labels hold the object
+    // (the backend's own is on) — as S3's header and as its document.
+    let s3_hold = || async {
+        let head = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
+        let header = head
+            .header("x-amz-object-lock-legal-hold")
+            .map(str::to_string);
+        let got = s3
+            .get_object_legal_hold()
+            .bucket(&bucket)
+            .key("case")
+            .send()
+            .await;
+        let status = got.unwrap().legal_hold.and_then(|h| h.status);
+        (header, status.map(|s| s.as_str().to_string()))
+    };
+    let s3_off = (Some("OFF".to_string()), Some("OFF".to_string()));
+    assert_eq!(s3_hold().await, s3_off);
     let get = as_user(&gw, writer, "GET", &target, &[], b"").await;
     assert_eq!(get.text(), "evidence");
     assert_eq!(get.header("x-hcp-labelretentionhold"), Some("true"));
@@ -1190,6 +1208,8 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
         holds_records(&view, (&holds_bucket, &bucket, "case")).await,
         ["-", "UniqueLabelHold-2"]
     );
+    let s3_on = (Some("ON".to_string()), Some("ON".to_string()));
+    assert_eq!(s3_hold().await, s3_on);
     // ...the unlabeled hold released: the label still holds...
     let r = as_user(
         &gw,
@@ -1204,6 +1224,7 @@ async fn labeled_holds_as_an_hcp_client(backend: Backend) {
     let head = as_user(&gw, writer, "HEAD", &target, &[], b"").await;
     assert_eq!(head.header("x-hcp-retentionhold"), Some("false"));
     assert_eq!(head.header("x-hcp-labelretentionhold"), Some("true"));
+    assert_eq!(s3_hold().await, s3_off);
     let r = as_user(&gw, admin, "DELETE", &target, &privileged, b"").await;
     r.assert_hcp_error(409, "OperationAborted");
     // ...and the last label released: nothing holds, nothing is recorded, one version.

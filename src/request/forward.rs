@@ -576,6 +576,13 @@ impl Gateway {
         if call.op == Operation::PutObjectLegalHold && labels {
             return Some(Box::pin(self.change_legal_hold(s, x, call, payload)).await);
         }
+        if call.op == Operation::GetObjectLegalHold && labels {
+            match Box::pin(self.legal_hold_answer(call)).await {
+                Ok(Some(doc)) => return Some(self.answer_own_xml(s, x, &doc).await),
+                Ok(None) => {}
+                Err(e) => return Some(self.answer(s, x, e).await),
+            }
+        }
         // (Boxed: only `?versioning` requests ask.)
         if crate::request::versioning::may_answer(call)
             && Box::pin(self.answers_versioning(call)).await

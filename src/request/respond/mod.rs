@@ -389,7 +389,7 @@ impl Gateway {
     /// it is on in a namespace that keeps labeled holds, the record of which holds those are
     /// (the labels shown to privileged readers only). A record that cannot be read is a 503:
     /// HCP's answer would say which holds hold the object.
-    async fn holds_read_back(
+    pub(in crate::request) async fn holds_read_back(
         &self,
         call: &Call<'_>,
         upstream: &ResponseHeader,

@@ -571,6 +571,13 @@ pub fn add_hcp_retention(upstream: &ResponseHeader, seen: &HoldsSeen, resp: &mut
         .expect("digits");
     resp.insert_header("x-hcp-retentionhold", flag(seen.holds.hold))
         .expect("static");
+    // S3's legal hold, where the backend named it, is HCP's unlabeled hold: where labeled
+    // holds are kept, the backend's is on while a label holds too.
+    if resp.headers.contains_key("x-amz-object-lock-legal-hold") {
+        let s3 = if seen.holds.hold { "ON" } else { "OFF" };
+        resp.insert_header("x-amz-object-lock-legal-hold", s3)
+            .expect("static");
+    }
     let labelled = !seen.holds.labels.is_empty();
     resp.insert_header("x-hcp-labelretentionhold", flag(labelled))
         .expect("static");

@@ -336,6 +336,32 @@ impl Gateway {
         self.answer_own(s, x, resp, Bytes::new()).await
     }
 
+    /// A `GET ?legal-hold` where labeled holds are kept, where S3's legal hold is HCP's
+    /// unlabeled hold (README): the backend's is on while any hold is — a label's too —, so
+    /// where the object's HEAD says on and no unlabeled hold is recorded the answer is OFF.
+    /// `None`: the backend's own answer stands (sent on) — its hold off, the unlabeled hold
+    /// recorded, or an object its HEAD did not find.
+    pub(in crate::request) async fn legal_hold_answer(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Option<Vec<u8>>, HcpError> {
+        let at = At {
+            target: call.target,
+            route: call.route,
+        };
+        use crate::request::validate::probes::Probe as _;
+        let head = self.object_answer(at, call.params.get("versionId")).await;
+        let Some(head) = head.filter(|h| h.status == 200) else {
+            return Ok(None);
+        };
+        if !crate::request::respond::rewrite::object_lock_of(&head).1 {
+            return Ok(None);
+        }
+        let seen = self.holds_read_back(call, &head).await?;
+        let off = crate::request::validate::lock_document::LockDocument::LegalHold(false);
+        Ok((!seen.holds.hold).then(|| off.to_xml()))
+    }
+
     /// What HCP's headers ask of a version once it is written: a completed multipart upload's
     /// retention, hold and labels (manual: retention is "calculated based on the time when the
     /// multipart upload was completed"), changed as a copy onto itself would change them — if
