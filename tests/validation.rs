@@ -1689,11 +1689,12 @@ async fn a_part_copy_past_a_shrunk_source_is_hcp_s_400_on_rgw() {
     a_part_copy_past_a_shrunk_source_is_hcp_s_400(Backend::Rgw).await;
 }
 
-/// s3s-fs names a key's files after it (one file name per path segment, and a metadata file
-/// named by bucket and key in base64): a new object whose names it could not write is HCP's
-/// 400 KeyTooLong before anything is written — before, a PUT moved its data into place and
-/// then failed (500, the object stored without its metadata), an initiate left its record
-/// behind for good. A key that fits is stored as ever.
+/// s3s-fs names a key's files after it (one file name per path segment, and metadata files
+/// named by bucket and key in base64 — an upload's longer by its id): a new object whose names
+/// it could not write is HCP's 400 KeyTooLong before anything is written — before, a PUT moved
+/// its data into place and then failed (500, the object stored without its metadata), an
+/// initiate left its record behind for good. A key that fits is stored as ever: one of 120
+/// bytes (in a bucket of this name) by a PUT or a copy, though not by a multipart upload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_s3s_fs_cannot_name_are_too_long_before_anything_is_written() {
     let gw = start(Backend::S3sFs).await.unwrap();
@@ -1701,28 +1702,110 @@ async fn keys_s3s_fs_cannot_name_are_too_long_before_anything_is_written() {
     let bucket = new_bucket(&s3, "names").await;
     let admin = (USER, PASSWORD);
     let files = || std::fs::read_dir(gw.data_dir()).unwrap().count();
+    let r = as_user(&gw, admin, "PUT", &format!("/{bucket}/fits"), &[], b"src").await;
+    assert_eq!(r.status, 200, "{}", r.text());
     let before = files();
     let long = "k".repeat(200);
     let segment = format!("d/{}", "s".repeat(256));
+    let from = format!("/{bucket}/fits");
+    let copy = [("x-amz-copy-source", from.as_str())];
     for key in [long.as_str(), segment.as_str()] {
         let target = format!("/{bucket}/{key}");
         let r = as_user(&gw, admin, "PUT", &target, &[], b"data").await;
         r.assert_hcp_error(400, "KeyTooLong");
         let r = as_user(&gw, admin, "POST", &format!("{target}?uploads"), &[], b"").await;
         r.assert_hcp_error(400, "KeyTooLong");
-        let from = format!("/{bucket}/fits");
-        let copy = [("x-amz-copy-source", from.as_str())];
         let r = as_user(&gw, admin, "PUT", &target, &copy, b"").await;
         r.assert_hcp_error(400, "KeyTooLong");
         let r = as_user(&gw, admin, "HEAD", &target, &[], b"").await;
         assert_eq!(r.status, 404);
     }
     assert_eq!(files(), before, "nothing written in the data root");
-    let fits = format!("/{bucket}/{}", "k".repeat(100));
-    let r = as_user(&gw, admin, "PUT", &fits, &[], b"data").await;
+    let middle = format!("/{bucket}/{}", "m".repeat(120));
+    let r = as_user(&gw, admin, "POST", &format!("{middle}?uploads"), &[], b"").await;
+    r.assert_hcp_error(400, "KeyTooLong");
+    let r = as_user(&gw, admin, "PUT", &middle, &[], b"data").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = as_user(&gw, admin, "GET", &fits, &[], b"").await;
-    assert_eq!((r.status, r.body.as_slice()), (200, &b"data"[..]));
+    let r = as_user(&gw, admin, "PUT", &middle, &copy, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &middle, &[], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"src"[..]));
+}
+
+/// An upload begun before the gateway restarts is completed after (s3s-fs records an upload's
+/// initiator by the gateway's access key toward it, which was new at every start: the
+/// complete was refused, 403); and a complete s3s-fs refuses before it ends the upload leaves
+/// the parts under the numbers they were uploaded with (the gateway numbers them from 1 for
+/// s3s-fs first: before, part 3 was left as part 2, part 2's bytes gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"s3s-fs\"\ndata_dir = {:?}\n",
+        base_config(""),
+        data.path().display().to_string()
+    );
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::S3sFs).await;
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "restarts").await;
+    let (id, parts) = upload_parts(&s3, &bucket, "k", &[5 << 20, 5 << 20, 7]).await;
+    gw.stop().await;
+    let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::S3sFs).await;
+    let s3 = gw.client();
+    let complete = |parts: Vec<CompletedPart>| {
+        let doc = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let c = s3
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id);
+        c.multipart_upload(doc).send()
+    };
+    // Refused by s3s-fs itself (its record names another initiator): parts as they were.
+    // (s3s-fs's own record of the upload: its id is not the one the gateway gives clients.)
+    let records = std::fs::read_dir(data.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path());
+    let mut records = records.filter(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.starts_with(".upload-") && name.ends_with(".json")
+    });
+    let record = records.next().expect("the upload's record");
+    assert!(records.next().is_none());
+    let initiator = std::fs::read(&record).unwrap();
+    std::fs::write(&record, b"\"SOMEONEELSE\"").unwrap();
+    let e = complete(vec![parts[0].clone(), parts[2].clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(e.into_service_error().meta().code(), Some("AccessDenied"));
+    let listed = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let numbers: Vec<(i32, i64)> = listed
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+        .collect();
+    assert_eq!(numbers, [(1, 5 << 20), (2, 5 << 20), (3, 7)]);
+    std::fs::write(&record, initiator).unwrap();
+    complete(vec![parts[0].clone(), parts[2].clone()])
+        .await
+        .unwrap();
+    let mut joined = pattern(5 << 20, 1);
+    joined.extend(pattern(7, 3));
+    assert!(
+        object_bytes(&s3, &bucket, "k").await == joined,
+        "parts 1 and 3 joined"
+    );
 }
 
 /// HCP: parts "do not need to start at one and do not need to be consecutive" — a complete

@@ -38,13 +38,16 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
-    /// Starts the server on `127.0.0.1:0` with keys generated for this process only.
+    /// Starts the server on `127.0.0.1:0`, its secret key generated for this process only.
     pub async fn start(data_dir: &Path, engine: LocalEngine) -> std::io::Result<LocalBackend> {
         let named = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("data_dir {}: {e}", data_dir.display()))
         };
         std::fs::create_dir_all(data_dir).map_err(named)?;
-        let access_key = random_hex(10).to_uppercase();
+        // (The access key is the same at every start: s3s-fs records an upload's initiator by
+        // it and refuses the upload's complete to any other — an upload begun before a restart
+        // could never be completed. The secret is this process's alone.)
+        let access_key = LOCAL_ACCESS_KEY.to_string();
         let secret_key = random_hex(20);
         let auth = SimpleAuth::from_single(access_key.clone(), secret_key.clone());
         let (mut sweeper, mut broken) = (None, None);
@@ -181,6 +184,9 @@ impl Drop for LocalBackend {
     }
 }
 
+/// The gateway's access key toward its embedded backend (its secret is generated at start).
+const LOCAL_ACCESS_KEY: &str = "HCPGATEWAYEMBEDDED01";
+
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
@@ -217,26 +223,27 @@ fn check_key(key: &str) -> S3Result<()> {
 const NAME_MAX: usize = 255;
 
 /// Whether s3s-fs can name `key`'s files in `bucket`: each of the key's path segments is a
-/// file name, and so is the key's metadata file's — `.bucket-<bucket>.object-<key>
-/// .upload-<uuid>.metadata.json`, bucket and key in unpadded base64, the longest it writes
-/// (an upload's). Past that s3s-fs fails only after it has moved a PUT's data into place,
-/// or written an upload's record: a 500 over an object stored without its metadata.
-pub fn names_fit(bucket: &str, key: &str) -> bool {
+/// file name, and so are the key's metadata files — `.bucket-<bucket>.object-<key>
+/// .metadata.json` and `….internal.json` (bucket and key in unpadded base64), and for an
+/// upload (`upload`) `….upload-<uuid>.metadata.json`. Past that s3s-fs fails only after it
+/// has moved a PUT's data into place, or written an upload's record: a 500 over an object
+/// stored without its metadata.
+pub fn names_fit(bucket: &str, key: &str, upload: bool) -> bool {
     let base64 = |n: usize| (n * 4).div_ceil(3);
+    let upload = if upload { ".upload-".len() + 36 } else { 0 };
     let metadata = ".bucket-".len()
         + base64(bucket.len())
         + ".object-".len()
         + base64(key.len())
-        + ".upload-".len()
-        + 36
-        + ".metadata.json".len();
+        + upload
+        + ".metadata.json".len().max(".internal.json".len());
     metadata <= NAME_MAX && key.split('/').all(|segment| segment.len() <= NAME_MAX)
 }
 
 /// A new object's key whose files s3s-fs could not name: HCP's 400 KeyTooLong, before
 /// anything is written.
-fn check_names(bucket: &str, key: &str) -> S3Result<()> {
-    if names_fit(bucket, key) {
+fn check_names(bucket: &str, key: &str, upload: bool) -> S3Result<()> {
+    if names_fit(bucket, key, upload) {
         Ok(())
     } else {
         Err(s3_error!(
@@ -374,34 +381,74 @@ impl LocalS3 {
         Ok(())
     }
 
+    /// Where a part the complete does not list is kept while the listed ones take its number
+    /// (a name s3s-fs does not read as a part's).
+    fn aside_path(&self, upload_id: &str, number: i32) -> PathBuf {
+        self.root
+            .join(format!(".upload_id-{upload_id}.aside-{number}"))
+    }
+
     /// A complete's parts numbered as s3s-fs joins them, 1 to n (it refuses any other list
     /// once it has ended the upload; HCP's parts "do not need to start at one and do not need
     /// to be consecutive"): each listed part's file renamed to its place in the list — in
-    /// ascending order, so that no listed part's file is renamed over another's.
-    fn number_parts_from_one(&self, upload_id: &str, parts: &mut [CompletedPart]) -> S3Result<()> {
+    /// ascending order, so that no listed part's file is renamed over another's; a part not
+    /// listed that holds the place is kept aside. Returns the steps taken, for
+    /// [`LocalS3::renumbered_back`].
+    fn number_parts_from_one(
+        &self,
+        upload_id: &str,
+        parts: &mut [CompletedPart],
+    ) -> S3Result<Vec<(i32, i32)>> {
+        let mut steps = Vec::new();
         for (place, part) in (1..).zip(parts.iter_mut()) {
             let number = part.part_number.unwrap_or(0);
-            if number != place {
-                std::fs::rename(
-                    self.part_path(upload_id, number),
-                    self.part_path(upload_id, place),
-                )
-                .map_err(|e| s3_error!(InternalError, "numbering the upload's parts: {e}"))?;
-                part.part_number = Some(place);
+            if number == place {
+                continue;
             }
+            let to = self.part_path(upload_id, place);
+            let mut step = || -> std::io::Result<()> {
+                if to.exists() {
+                    std::fs::rename(&to, self.aside_path(upload_id, place))?;
+                    // (0: the part at `place` set aside.)
+                    steps.push((0, place));
+                }
+                std::fs::rename(self.part_path(upload_id, number), &to)?;
+                steps.push((number, place));
+                Ok(())
+            };
+            if let Err(e) = step() {
+                self.renumbered_back(upload_id, &steps);
+                return Err(s3_error!(
+                    InternalError,
+                    "numbering the upload's parts: {e}"
+                ));
+            }
+            part.part_number = Some(place);
         }
-        Ok(())
+        Ok(steps)
+    }
+
+    /// A complete s3s-fs refused before it ended the upload (its record still there): the
+    /// parts under the numbers they were uploaded with again, those set aside back.
+    fn renumbered_back(&self, upload_id: &str, steps: &[(i32, i32)]) {
+        for &(number, place) in steps.iter().rev() {
+            let from = self.part_path(upload_id, place);
+            let _ = match number {
+                0 => std::fs::rename(self.aside_path(upload_id, place), from),
+                _ => std::fs::rename(from, self.part_path(upload_id, number)),
+            };
+        }
     }
 
     /// After a complete: the parts it did not list are gone with the upload (s3s-fs leaves
     /// their files), and the object's checksums are its own — s3s-fs keeps the ones of the
     /// object the key held before beside the new ETag, and would answer them.
-    fn after_complete(&self, upload_id: &str, (bucket, key): (&str, &str)) {
-        let prefix = format!(".upload_id-{upload_id}.part-");
-        if let Ok(entries) = std::fs::read_dir(&self.root) {
-            for entry in entries.flatten() {
+    async fn after_complete(&self, upload_id: &str, (bucket, key): (&str, &str)) {
+        let prefix = format!(".upload_id-{upload_id}.");
+        if let Ok(mut entries) = tokio::fs::read_dir(&self.root).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
                 if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                    let _ = std::fs::remove_file(entry.path());
+                    let _ = tokio::fs::remove_file(entry.path()).await;
                 }
             }
         }
@@ -523,7 +570,7 @@ local_s3! {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         check_key(&req.input.key)?;
-        check_names(&req.input.bucket, &req.input.key)?;
+        check_names(&req.input.bucket, &req.input.key, false)?;
         self.fs.put_object(req).await
     }
 
@@ -536,7 +583,7 @@ local_s3! {
         if let Some(t) = form_type.and_then(|v| v.to_str().ok()) {
             req.input.content_type = Some(t.to_string());
         }
-        check_names(&req.input.bucket, &req.input.key)?;
+        check_names(&req.input.bucket, &req.input.key, true)?;
         let object = upload_object(&req.input.bucket, &req.input.key);
         let resp = self.fs.create_multipart_upload(req).await?;
         if let Some(id) = resp.output.upload_id.as_deref() {
@@ -548,7 +595,7 @@ local_s3! {
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         check_key(&req.input.key)?;
-        check_names(&req.input.bucket, &req.input.key)?;
+        check_names(&req.input.bucket, &req.input.key, false)?;
         check_copy_source(&req.input.copy_source)?;
         self.fs.copy_object(req).await
     }
@@ -624,10 +671,18 @@ local_s3! {
         let parts = req.input.multipart_upload.as_mut().and_then(|m| m.parts.as_mut());
         let parts = parts.map(Vec::as_mut_slice).unwrap_or_default();
         self.check_listed_parts(&id, parts)?;
-        self.number_parts_from_one(&id, parts)?;
-        let resp = self.fs.complete_multipart_upload(req).await?;
+        let renamed = self.number_parts_from_one(&id, parts)?;
+        let resp = match self.fs.complete_multipart_upload(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                if self.upload_exists(&id) {
+                    self.renumbered_back(&id, &renamed);
+                }
+                return Err(e);
+            }
+        };
         let _ = std::fs::remove_file(self.upload_object_path(&id));
-        self.after_complete(&id, (&object.0, &object.1));
+        self.after_complete(&id, (&object.0, &object.1)).await;
         Ok(resp)
     }
 
