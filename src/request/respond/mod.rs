@@ -1055,13 +1055,14 @@ pub(super) fn preflight_refused() -> HcpError {
 }
 
 /// How many copies of a backend document of `op` its rewrite holds at once besides the one
-/// read: the rewritten document, and for a version listing its entries reordered, for
-/// `x-hcp-pretty-print` the indented one (written into room for twice the length), and where
-/// owners are named the listed names once more. Every document is rewritten so, a
-/// sub-resource's too (`GET ?cors`: up to 2.5 MB), an error document as well.
+/// read: the rewritten document and the one in HCP's order (`order`), and for a version
+/// listing its entries reordered, for `x-hcp-pretty-print` the indented one (written into
+/// room for twice the length), and where owners are named the listed names once more. Every
+/// document is rewritten so, a sub-resource's too (`GET ?cors`: up to 2.5 MB), an error
+/// document as well.
 fn rewrite_copies(op: Operation, pretty: bool) -> usize {
     let listing = op.page_size().is_some();
-    1 + usize::from(op == Operation::ListObjectVersions)
+    2 + usize::from(op == Operation::ListObjectVersions)
         + usize::from(listing)
         + if pretty { 2 } else { 0 }
 }
