@@ -1739,7 +1739,6 @@ async fn keys_s3s_fs_cannot_name_are_too_long_before_anything_is_written() {
 /// s3s-fs first: before, part 3 was left as part 2, part 2's bytes gone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
     let data = tempfile::tempdir().unwrap();
     let text = format!(
         "{}\n[[backends]]\nname = \"b\"\nkind = \"local\"\nengine = \"s3s-fs\"\ndata_dir = {:?}\n",
@@ -1753,17 +1752,7 @@ async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
     gw.stop().await;
     let gw = start_text(&text, tempfile::tempdir().unwrap(), Backend::S3sFs).await;
     let s3 = gw.client();
-    let complete = |parts: Vec<CompletedPart>| {
-        let doc = CompletedMultipartUpload::builder()
-            .set_parts(Some(parts))
-            .build();
-        let c = s3
-            .complete_multipart_upload()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(&id);
-        c.multipart_upload(doc).send()
-    };
+    let upload = (bucket.as_str(), "k", id.as_str());
     // Refused by s3s-fs itself (its record names another initiator): parts as they were.
     // (s3s-fs's own record of the upload: its id is not the one the gateway gives clients.)
     let records = std::fs::read_dir(data.path())
@@ -1778,28 +1767,15 @@ async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
     assert!(records.next().is_none());
     let initiator = std::fs::read(&record).unwrap();
     std::fs::write(&record, b"\"SOMEONEELSE\"").unwrap();
-    let e = complete(vec![parts[0].clone(), parts[2].clone()])
+    let listed = vec![parts[0].clone(), parts[2].clone()];
+    let e = complete_with(&s3, upload, listed.clone())
         .await
         .unwrap_err();
     assert_eq!(e.into_service_error().meta().code(), Some("AccessDenied"));
-    let listed = s3
-        .list_parts()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&id)
-        .send()
-        .await
-        .unwrap();
-    let numbers: Vec<(i32, i64)> = listed
-        .parts()
-        .iter()
-        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
-        .collect();
+    let numbers = listed_parts(&s3, upload).await;
     assert_eq!(numbers, [(1, 5 << 20), (2, 5 << 20), (3, 7)]);
     std::fs::write(&record, initiator).unwrap();
-    complete(vec![parts[0].clone(), parts[2].clone()])
-        .await
-        .unwrap();
+    complete_with(&s3, upload, listed).await.unwrap();
     let mut joined = pattern(5 << 20, 1);
     joined.extend(pattern(7, 3));
     assert!(
@@ -1815,9 +1791,7 @@ async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
 /// parts 1 to n only and refused any other list once it had ended the upload (404, the
 /// upload's parts left for good), a part too small is refused before the upload is touched.
 async fn parts_need_not_start_at_one_nor_follow_each_other(backend: Backend) {
-    use aws_sdk_s3::types::{
-        ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
-    };
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedPart};
     let Some((gw, s3, bucket)) = start_with_bucket(backend, "numbers").await else {
         return;
     };
@@ -1860,35 +1834,16 @@ async fn parts_need_not_start_at_one_nor_follow_each_other(backend: Backend) {
             .unwrap();
         listed.push(CompletedPart::builder().part_number(*n).e_tag(etag).build());
     }
-    let complete = |parts: Vec<CompletedPart>| {
-        let doc = CompletedMultipartUpload::builder()
-            .set_parts(Some(parts))
-            .build();
-        s3.complete_multipart_upload()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(&id)
-            .multipart_upload(doc)
-            .send()
-    };
+    let upload = (bucket.as_str(), "k", id.as_str());
     if backend == Backend::S3sFs {
         // Part 1 (10 bytes) before another: too small, and the upload is still there.
-        let e = complete(vec![listed[0].clone(), listed[3].clone()])
-            .await
-            .unwrap_err();
+        let too_small = vec![listed[0].clone(), listed[3].clone()];
+        let e = complete_with(&s3, upload, too_small).await.unwrap_err();
         assert_eq!(e.into_service_error().meta().code(), Some("EntityTooSmall"));
-        let parts = s3
-            .list_parts()
-            .bucket(&bucket)
-            .key("k")
-            .upload_id(&id)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(parts.parts().len(), 4);
+        assert_eq!(listed_parts(&s3, upload).await.len(), 4);
         assert_eq!(object_bytes(&s3, &bucket, "k").await, b"before");
     }
-    complete(listed[1 - skip_unlisted..].to_vec())
+    complete_with(&s3, upload, listed[1 - skip_unlisted..].to_vec())
         .await
         .unwrap();
     let got = s3

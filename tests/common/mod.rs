@@ -541,6 +541,38 @@ pub async fn upload_parts(
 
 /// Asserts that an upload is unknown to the gateway's backend: listing its parts, uploading a
 /// part to it and aborting it all answer 404 NoSuchUpload.
+/// The parts the backend lists for an upload, as (number, size).
+pub async fn listed_parts(
+    s3: &aws_sdk_s3::Client,
+    (bucket, key, id): (&str, &str, &str),
+) -> Vec<(i32, i64)> {
+    let listed = s3.list_parts().bucket(bucket).key(key).upload_id(id);
+    let listed = listed.send().await.unwrap();
+    listed
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap_or(0), p.size().unwrap_or(0)))
+        .collect()
+}
+
+/// Completes an upload with `parts`; the SDK's answer.
+pub async fn complete_with(
+    s3: &aws_sdk_s3::Client,
+    (bucket, key, id): (&str, &str, &str),
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+) -> Result<
+    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+    aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError,
+    >,
+> {
+    let doc = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    let complete = s3.complete_multipart_upload().bucket(bucket).key(key);
+    complete.upload_id(id).multipart_upload(doc).send().await
+}
+
 pub async fn assert_upload_gone(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, id: &str) {
     let no_upload = |e: (u16, String)| assert_eq!(e, (404, "NoSuchUpload".to_string()));
     no_upload(sdk_error(
