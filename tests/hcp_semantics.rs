@@ -3150,6 +3150,43 @@ async fn parts_listings_name_their_markers_on_rgw() {
     parts_listings_name_their_markers(Backend::Rgw).await;
 }
 
+/// A name that begins with U+FEFF (a byte-order mark, which XML readers skip where their input
+/// begins) is listed whole, plain and indented, in HCP's order.
+async fn a_name_beginning_with_a_byte_order_mark_is_listed_whole(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "marks").await else {
+        return;
+    };
+    let key = "\u{FEFF}x&y";
+    let put = s3.put_object().bucket(&bucket).key(key);
+    put.body(b"1".to_vec().into()).send().await.unwrap();
+    let admin = (USER, PASSWORD);
+    for pretty in [&[][..], &[("x-hcp-pretty-print", "true")][..]] {
+        let list = format!("/{bucket}?list-type=2&prefix=%EF%BB%BF");
+        let r = as_user(&gw, admin, "GET", &list, pretty, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.text().contains("<Key>\u{FEFF}x&amp;y</Key>"),
+            "{}",
+            r.text()
+        );
+        assert!(
+            r.text().contains("<Prefix>\u{FEFF}</Prefix>"),
+            "{}",
+            r.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_name_beginning_with_a_byte_order_mark_is_listed_whole_on_the_embedded_store() {
+    a_name_beginning_with_a_byte_order_mark_is_listed_whole(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_name_beginning_with_a_byte_order_mark_is_listed_whole_on_rgw() {
+    a_name_beginning_with_a_byte_order_mark_is_listed_whole(Backend::Rgw).await;
+}
+
 /// A parts listing asked with `encoding-type=url` names its key URL-encoded (manual, "Listing
 /// the parts of a multipart upload": the parameter asks "to encode the keys in the response");
 /// without it, the key as it is, its nonprintable characters shown.
