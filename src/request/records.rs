@@ -142,6 +142,17 @@ impl Gateway {
         records: &Records<'_>,
         key: String,
     ) -> Result<(), String> {
+        self.delete_record_named(records, key, false).await
+    }
+
+    /// [`Gateway::delete_record`]; `maybe_unnameable`: a name the backend may refuse to name
+    /// at all (400: MinIO's segments of over 255 characters), which it then cannot hold.
+    pub(in crate::request) async fn delete_record_named(
+        &self,
+        records: &Records<'_>,
+        key: String,
+        maybe_unnameable: bool,
+    ) -> Result<(), String> {
         let object = records.target(Some(key));
         let deleted = self
             .backend_call(
@@ -153,6 +164,7 @@ impl Gateway {
             .await;
         match deleted.map(|(h, _)| h.status.as_u16()) {
             Some(200 | 204 | 404) => Ok(()),
+            Some(400) if maybe_unnameable => Ok(()),
             other => Err(format!("removing a record: the backend answered {other:?}")),
         }
     }

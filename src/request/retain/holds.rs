@@ -84,12 +84,11 @@ fn record_name(label: Option<&str>) -> String {
 }
 
 /// The name a long label's record had before names were cut (`label-` and all its hex, one
-/// segment), which a release removes too — but on MinIO, which could never keep it and
-/// refuses to name it (400).
-fn uncut_name(label: Option<&str>, dialect: crate::hcp::mapping::Dialect) -> Option<String> {
+/// segment), which a release removes too — where the backend could keep it: MinIO refuses to
+/// name it at all (400), which then says it holds none.
+fn uncut_name(label: Option<&str>) -> Option<String> {
     let label = label.filter(|l| l.len() * 2 > SEGMENT_HEX)?;
-    (dialect != crate::hcp::mapping::Dialect::Minio)
-        .then(|| format!("{LABEL}{}", hex::encode(label)))
+    Some(format!("{LABEL}{}", hex::encode(label)))
 }
 
 /// The holds of a change, as `record_name` takes them: `None` for the unlabeled one.
@@ -164,10 +163,13 @@ impl Gateway {
     ) -> Result<(), String> {
         let (records, prefix) = place(at, version).ok_or_else(no_place)?;
         for label in holds_named(hold, labels) {
-            let dialect = at.route.backend.dialect;
-            let names = std::iter::once(record_name(label)).chain(uncut_name(label, dialect));
-            for name in names {
-                self.delete_record(&records, format!("{prefix}{name}"))
+            // (The uncut name first: where it fails, the record the release is for is still
+            // there, and the release can be asked again.)
+            let names = uncut_name(label).map(|n| (n, true));
+            let names = names.into_iter().chain([(record_name(label), false)]);
+            for (name, maybe_unnameable) in names {
+                let key = format!("{prefix}{name}");
+                self.delete_record_named(&records, key, maybe_unnameable)
                     .await
                     .map_err(|e| format!("removing a hold's record: {e}"))?;
             }
@@ -214,7 +216,6 @@ mod tests {
     /// a long label's record of one segment (before names were cut) reads as the label too.
     #[test]
     fn record_names_fit_every_backend_s_segments_and_read_back() {
-        use crate::hcp::mapping::Dialect;
         let widths = ['a', 'é', '日', '😀', '/', '"'];
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut labels = vec!["日".repeat(40), format!("{}x", "日".repeat(40))];
@@ -236,11 +237,10 @@ mod tests {
             assert!(name.len() <= 1024, "{name}");
             let read = holds_of_names(std::iter::once(&name[prefix.len()..]));
             assert!(read.labels.iter().eq([label]), "{name}");
-            if let Some(uncut) = uncut_name(Some(label), Dialect::Ceph) {
+            if let Some(uncut) = uncut_name(Some(label)) {
                 let read = holds_of_names(std::iter::once(uncut.as_str()));
                 assert!(read.labels.iter().eq([label]), "{uncut}");
             }
-            assert_eq!(uncut_name(Some(label), Dialect::Minio), None);
             names.push(name);
         }
         let all: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
