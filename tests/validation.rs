@@ -1784,6 +1784,64 @@ async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
     );
 }
 
+/// On s3s-fs a complete waits for a part of its upload still being written (its parts are
+/// renumbered for s3s-fs, whose part joins read them by number: a part 3 landing while parts
+/// 10, 20 and 30 were joined as 1, 2 and 3 was in the object), then joins the parts listed
+/// alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3s_fs_complete_waits_for_a_part_being_written() {
+    use tokio::io::AsyncWriteExt;
+    let gw = start(Backend::S3sFs).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "turns").await;
+    let made = s3.create_multipart_upload().bucket(&bucket).key("k");
+    let id = made.send().await.unwrap().upload_id.unwrap();
+    let mut listed = Vec::new();
+    for (n, size) in [(10, 5 << 20), (20, 5 << 20), (30, 7)] {
+        let part = s3.upload_part().bucket(&bucket).key("k").upload_id(&id);
+        let part = part.part_number(n).body(pattern(size, n as u64).into());
+        let etag = part.send().await.unwrap().e_tag.unwrap();
+        let done = aws_sdk_s3::types::CompletedPart::builder();
+        listed.push(done.part_number(n).e_tag(etag).build());
+    }
+    // Part 3, 200,000 bytes (streamed), half of it sent.
+    let addr = gw.addr();
+    let (ak, sk) = keys(USER, PASSWORD);
+    let target = format!("/{bucket}/k?partNumber=3&uploadId={id}");
+    let headers = V4::unsigned(&ak, &sk, &addr).sign(
+        "PUT",
+        target.as_bytes(),
+        &[("content-length", "200000")],
+    );
+    let mut part = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = common::raw::request_head("PUT", target.as_bytes(), &headers);
+    part.write_all(&head).await.unwrap();
+    part.write_all(&[b'3'; 100_000]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let s3c = s3.clone();
+    let (b, i) = (bucket.clone(), id.clone());
+    let complete =
+        tokio::spawn(
+            async move { complete_with(&s3c, (b.as_str(), "k", i.as_str()), listed).await },
+        );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !complete.is_finished(),
+        "the complete waits for the part being written"
+    );
+    part.write_all(&[b'3'; 100_000]).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let _ = tokio::io::AsyncReadExt::read(&mut part, &mut answer).await;
+    complete.await.unwrap().unwrap();
+    let mut joined = pattern(5 << 20, 10);
+    joined.extend(pattern(5 << 20, 20));
+    joined.extend(pattern(7, 30));
+    assert!(
+        object_bytes(&s3, &bucket, "k").await == joined,
+        "parts 10, 20 and 30 alone"
+    );
+}
+
 /// HCP: parts "do not need to start at one and do not need to be consecutive" — a complete
 /// listing parts 2, 3 and 7 (part 1 uploaded, not listed — but on RGW) makes the object of those three, in
 /// that order; the object it replaces leaves nothing behind (its SHA-256, asked for, is not

@@ -56,6 +56,7 @@ impl LocalBackend {
                 let fs = s3s_fs::FileSystem::new(data_dir)
                     .map_err(|e| named(std::io::Error::other(format!("{e:?}"))))?;
                 let fs = LocalS3 {
+                    turns: std::sync::Mutex::default(),
                     fs,
                     root: data_dir.canonicalize().map_err(named)?,
                 };
@@ -311,9 +312,49 @@ impl s3s::access::S3Access for SignedOnly {
 struct LocalS3 {
     fs: s3s_fs::FileSystem,
     root: PathBuf,
+    /// Each open upload's turns: its parts are written sharing one, a complete or an abort
+    /// takes it alone — so that a part still being written cannot land on a place a complete
+    /// has numbered, nor a part be written while its upload is joined (s3s-fs checks the
+    /// upload only when a part begins). An entry lives while a request holds or awaits it.
+    turns: std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Arc<tokio::sync::RwLock<()>>>,
+    >,
 }
 
 impl LocalS3 {
+    /// Runs `work` in the upload's turn: alone (`exclusive`) or beside the upload's other
+    /// parts being written.
+    async fn in_turn<T>(
+        &self,
+        upload_id: &str,
+        exclusive: bool,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let turn = {
+            let mut turns = self
+                .turns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            turns.entry(upload_id.to_string()).or_default().clone()
+        };
+        let out = if exclusive {
+            let _alone = turn.write().await;
+            work.await
+        } else {
+            let _shared = turn.read().await;
+            work.await
+        };
+        let mut turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // (The map's and this request's: no other request holds or awaits it.)
+        if std::sync::Arc::strong_count(&turn) == 2 {
+            turns.remove(upload_id);
+        }
+        out
+    }
+
     /// Whether s3s-fs knows the upload (it keeps one `.upload-<uuid>.json` per open upload).
     fn upload_exists(&self, upload_id: &str) -> bool {
         upload_id
@@ -651,24 +692,62 @@ local_s3! {
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
-        self.fs.upload_part(req).await
+        let id = req.input.upload_id.clone();
+        self.in_turn(&id, false, async {
+            self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
+            self.fs.upload_part(req).await
+        })
+        .await
     }
 
     async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
         check_copy_source(&req.input.copy_source)?;
-        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
-        self.fs.upload_part_copy(req).await
+        let id = req.input.upload_id.clone();
+        self.in_turn(&id, false, async {
+            self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
+            self.fs.upload_part_copy(req).await
+        })
+        .await
     }
 
     async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        self.in_turn(&id, true, self.complete_alone(req)).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        self.in_turn(&id, true, async {
+            self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
+            let record = self.upload_object_path(&req.input.upload_id);
+            let resp = self.fs.abort_multipart_upload(req).await?;
+            let _ = std::fs::remove_file(record);
+            Ok(resp)
+        })
+        .await
+    }
+}
+
+impl LocalS3 {
+    /// A complete, in the upload's turn alone.
+    async fn complete_alone(
         &self,
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
         let id = req.input.upload_id.clone();
         let object = (req.input.bucket.clone(), req.input.key.clone());
-        let parts = req.input.multipart_upload.as_mut().and_then(|m| m.parts.as_mut());
+        let parts = req
+            .input
+            .multipart_upload
+            .as_mut()
+            .and_then(|m| m.parts.as_mut());
         let parts = parts.map(Vec::as_mut_slice).unwrap_or_default();
         self.check_listed_parts(&id, parts)?;
         let renamed = self.number_parts_from_one(&id, parts)?;
@@ -683,17 +762,6 @@ local_s3! {
         };
         let _ = std::fs::remove_file(self.upload_object_path(&id));
         self.after_complete(&id, (&object.0, &object.1)).await;
-        Ok(resp)
-    }
-
-    async fn abort_multipart_upload(
-        &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.check_upload(&req.input.upload_id, (&req.input.bucket, &req.input.key))?;
-        let record = self.upload_object_path(&req.input.upload_id);
-        let resp = self.fs.abort_multipart_upload(req).await?;
-        let _ = std::fs::remove_file(record);
         Ok(resp)
     }
 }
