@@ -308,6 +308,46 @@ impl s3s::access::S3Access for SignedOnly {
     }
 }
 
+/// Open uploads' turns, by upload id.
+type Turns =
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::RwLock<()>>>>;
+
+/// A request's hold on its upload's turn: given back when dropped — answered, or abandoned by
+/// its client midway — and the upload's entry gone with the last request that held or
+/// awaited it (no entry outlives its requests).
+struct Turn<'a> {
+    turns: &'a Turns,
+    id: String,
+    lock: std::sync::Arc<tokio::sync::RwLock<()>>,
+}
+
+impl<'a> Turn<'a> {
+    fn of(turns: &'a Turns, id: &str) -> Turn<'a> {
+        let mut map = turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lock = map.entry(id.to_string()).or_default().clone();
+        Turn {
+            turns,
+            id: id.to_string(),
+            lock,
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // (The map's and this request's: no other request holds or awaits it.)
+        if std::sync::Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.id);
+        }
+    }
+}
+
 /// s3s-fs with S3's answers where it has none of its own.
 struct LocalS3 {
     fs: s3s_fs::FileSystem,
@@ -315,10 +355,9 @@ struct LocalS3 {
     /// Each open upload's turns: its parts are written sharing one, a complete or an abort
     /// takes it alone — so that a part still being written cannot land on a place a complete
     /// has numbered, nor a part be written while its upload is joined (s3s-fs checks the
-    /// upload only when a part begins). An entry lives while a request holds or awaits it.
-    turns: std::sync::Mutex<
-        std::collections::HashMap<String, std::sync::Arc<tokio::sync::RwLock<()>>>,
-    >,
+    /// upload only when a part begins). An entry lives while a request holds or awaits it
+    /// ([`Turn`]).
+    turns: Turns,
 }
 
 impl LocalS3 {
@@ -330,29 +369,14 @@ impl LocalS3 {
         exclusive: bool,
         work: impl std::future::Future<Output = T>,
     ) -> T {
-        let turn = {
-            let mut turns = self
-                .turns
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            turns.entry(upload_id.to_string()).or_default().clone()
-        };
-        let out = if exclusive {
-            let _alone = turn.write().await;
+        let turn = Turn::of(&self.turns, upload_id);
+        if exclusive {
+            let _alone = turn.lock.write().await;
             work.await
         } else {
-            let _shared = turn.read().await;
+            let _shared = turn.lock.read().await;
             work.await
-        };
-        let mut turns = self
-            .turns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // (The map's and this request's: no other request holds or awaits it.)
-        if std::sync::Arc::strong_count(&turn) == 2 {
-            turns.remove(upload_id);
         }
-        out
     }
 
     /// Whether s3s-fs knows the upload (it keeps one `.upload-<uuid>.json` per open upload).
@@ -776,5 +800,40 @@ async fn accepted(listener: &tokio::net::TcpListener) -> Option<tokio::net::TcpS
             tokio::time::sleep(crate::server::ACCEPT_BACKOFF).await;
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upload's turn lives while a request holds or awaits it, and no longer — also where
+    /// a request is abandoned while it waits (its client gone): no entry is left behind.
+    #[tokio::test]
+    async fn an_upload_s_turn_outlives_no_request() {
+        let turns = Turns::default();
+        let entries = || turns.lock().unwrap().len();
+        let (a, b) = (Turn::of(&turns, "u"), Turn::of(&turns, "u"));
+        assert!(std::sync::Arc::ptr_eq(&a.lock, &b.lock));
+        let other = Turn::of(&turns, "v");
+        assert_eq!(entries(), 2);
+        drop(a);
+        assert_eq!(entries(), 2);
+        drop((b, other));
+        assert_eq!(entries(), 0);
+        let held = Turn::of(&turns, "u");
+        let alone = held.lock.write().await;
+        let waiting = async {
+            let turn = Turn::of(&turns, "u");
+            let _shared = turn.lock.read().await;
+        };
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), waiting).await;
+        assert!(
+            waited.is_err(),
+            "a part waits while its upload is completed"
+        );
+        drop(alone);
+        drop(held);
+        assert_eq!(entries(), 0);
     }
 }
