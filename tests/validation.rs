@@ -1784,6 +1784,28 @@ async fn an_upload_on_s3s_fs_outlives_a_restart_and_a_refused_complete() {
     );
 }
 
+/// On s3s-fs a complete whose object cannot be written — its key a directory there, as `d`
+/// is once `d/x` is stored — fails after s3s-fs has ended the upload: its part files go with
+/// it (before, they stayed in the data root for good, the upload unknown to an abort).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_s3s_fs_complete_leaves_no_part_files() {
+    let gw = start(Backend::S3sFs).await.unwrap();
+    let s3 = gw.client();
+    let bucket = new_bucket(&s3, "unwritable").await;
+    let (id, parts) = upload_parts(&s3, &bucket, "d", &[7]).await;
+    let put = s3.put_object().bucket(&bucket).key("d/x");
+    put.body(b"x".to_vec().into()).send().await.unwrap();
+    let upload = (bucket.as_str(), "d", id.as_str());
+    assert!(complete_with(&s3, upload, parts).await.is_err());
+    let left = std::fs::read_dir(gw.data_dir()).unwrap().flatten();
+    let named = |e: &std::fs::DirEntry| e.file_name().to_string_lossy().into_owned();
+    let left: Vec<String> = left
+        .map(|e| named(&e))
+        .filter(|n| n.starts_with(".upload"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// On s3s-fs a complete waits for a part of its upload still being written (its parts are
 /// renumbered for s3s-fs, whose part joins read them by number: a part 3 landing while parts
 /// 10, 20 and 30 were joined as 1, 2 and 3 was in the object), then joins the parts listed

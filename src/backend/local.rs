@@ -505,10 +505,8 @@ impl LocalS3 {
         }
     }
 
-    /// After a complete: the parts it did not list are gone with the upload (s3s-fs leaves
-    /// their files), and the object's checksums are its own — s3s-fs keeps the ones of the
-    /// object the key held before beside the new ETag, and would answer them.
-    async fn after_complete(&self, upload_id: &str, (bucket, key): (&str, &str)) {
+    /// The files of an upload that has ended: its parts, those set aside.
+    async fn parts_gone(&self, upload_id: &str) {
         let prefix = format!(".upload_id-{upload_id}.");
         if let Ok(mut entries) = tokio::fs::read_dir(&self.root).await {
             while let Ok(Some(entry)) = entries.next_entry().await {
@@ -517,6 +515,13 @@ impl LocalS3 {
                 }
             }
         }
+    }
+
+    /// After a complete: the parts it did not list are gone with the upload (s3s-fs leaves
+    /// their files), and the object's checksums are its own — s3s-fs keeps the ones of the
+    /// object the key held before beside the new ETag, and would answer them.
+    async fn after_complete(&self, upload_id: &str, (bucket, key): (&str, &str)) {
+        self.parts_gone(upload_id).await;
         use base64::Engine as _;
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let info = self.root.join(format!(
@@ -778,8 +783,13 @@ impl LocalS3 {
         let resp = match self.fs.complete_multipart_upload(req).await {
             Ok(resp) => resp,
             Err(e) => {
+                // Refused before s3s-fs ended the upload: as it was. After (its object could not
+                // be written): the upload is gone, its parts with it — nothing could reach them.
                 if self.upload_exists(&id) {
                     self.renumbered_back(&id, &renamed);
+                } else {
+                    let _ = std::fs::remove_file(self.upload_object_path(&id));
+                    self.parts_gone(&id).await;
                 }
                 return Err(e);
             }
