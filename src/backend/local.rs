@@ -585,9 +585,7 @@ fn wants_url_encoding(encoding: Option<&EncodingType>) -> bool {
 }
 
 fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    crate::sig::v4::uri_encode(s.as_bytes(), true, &mut out);
-    out
+    crate::hcp::xml::url_encoded_name(s.as_bytes())
 }
 
 fn url_encode_listing(

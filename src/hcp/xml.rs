@@ -65,6 +65,14 @@ pub fn displayed_name(name: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A listed name as S3's listings encode it where asked (`encoding-type=url`): every byte
+/// but `A-Z a-z 0-9 - _ . ~` and `/` percent-encoded.
+pub fn url_encoded_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    crate::sig::v4::uri_encode(name, true, &mut out);
+    out
+}
+
 /// A name as a client may give it back after [`displayed_name`] showed it: each
 /// percent-encoded character that `displayed_name` encodes is the character again ("you can
 /// access it either by its original name or by the names with the percent-encoded

@@ -724,9 +724,7 @@ fn preconditions(
 /// A listed key or prefix, URL-encoded when the client asked (`encoding-type=url`).
 fn listed_name(name: &[u8], url: bool) -> String {
     if url {
-        let mut out = String::with_capacity(name.len());
-        crate::sig::v4::uri_encode(name, true, &mut out);
-        out
+        crate::hcp::xml::url_encoded_name(name)
     } else {
         String::from_utf8_lossy(name).into_owned()
     }

@@ -2090,11 +2090,10 @@ pub fn rewrite_xml(
     Some(Bytes::from(doc))
 }
 
-/// Text URL-encoded as HCP's listings encode names (`encoding-type=url`; `/` kept, as the
-/// embedded store's listings keep it).
+/// Text URL-encoded as HCP's listings encode names (`encoding-type=url`), as the embedded
+/// store's listings encode them.
 fn url_encoded(text: &str) -> Event<'static> {
-    let mut encoded = String::with_capacity(text.len() * 3);
-    crate::sig::v4::uri_encode(text.as_bytes(), true, &mut encoded);
+    let encoded = crate::hcp::xml::url_encoded_name(text.as_bytes());
     Event::Text(BytesText::from_escaped(encoded))
 }
 
