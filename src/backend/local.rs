@@ -230,15 +230,21 @@ const NAME_MAX: usize = 255;
 /// has moved a PUT's data into place, or written an upload's record: a 500 over an object
 /// stored without its metadata.
 pub fn names_fit(bucket: &str, key: &str, upload: bool) -> bool {
-    let base64 = |n: usize| (n * 4).div_ceil(3);
-    let upload = if upload { ".upload-".len() + 36 } else { 0 };
-    let metadata = ".bucket-".len()
-        + base64(bucket.len())
-        + ".object-".len()
-        + base64(key.len())
-        + upload
-        + ".metadata.json".len().max(".internal.json".len());
-    metadata <= NAME_MAX && key.split('/').all(|segment| segment.len() <= NAME_MAX)
+    // (`.internal.json` is as long as `.metadata.json`; an upload's id is a UUID.)
+    let tail = match upload {
+        true => ".upload-00000000-0000-0000-0000-000000000000.metadata.json",
+        false => ".metadata.json",
+    };
+    object_file_name(bucket, key, tail).len() <= NAME_MAX
+        && key.split('/').all(|segment| segment.len() <= NAME_MAX)
+}
+
+/// The name s3s-fs gives a key's file of `tail` in its root: `.bucket-<bucket>.object-<key>`
+/// and `tail`, bucket and key in unpadded URL-safe base64.
+fn object_file_name(bucket: &str, key: &str, tail: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(".bucket-{}.object-{}{tail}", b64(bucket), b64(key))
 }
 
 /// A new object's key whose files s3s-fs could not name: HCP's 400 KeyTooLong, before
@@ -522,13 +528,9 @@ impl LocalS3 {
     /// object the key held before beside the new ETag, and would answer them.
     async fn after_complete(&self, upload_id: &str, (bucket, key): (&str, &str)) {
         self.parts_gone(upload_id).await;
-        use base64::Engine as _;
-        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let info = self.root.join(format!(
-            ".bucket-{}.object-{}.internal.json",
-            b64(bucket),
-            b64(key)
-        ));
+        let info = self
+            .root
+            .join(object_file_name(bucket, key, ".internal.json"));
         let read = std::fs::read(&info).ok();
         let fields = read.and_then(|r| {
             serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&r).ok()
