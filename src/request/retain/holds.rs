@@ -69,7 +69,7 @@ fn record_name(label: Option<&str>) -> String {
     };
     let hex = hex::encode(label);
     if hex.len() <= SEGMENT_HEX {
-        return format!("{LABEL}{hex}");
+        return one_segment(&hex);
     }
     let mut name = String::with_capacity(CUT_LABEL.len() + hex.len() + 8);
     name.push_str(CUT_LABEL);
@@ -88,7 +88,12 @@ fn record_name(label: Option<&str>) -> String {
 /// name it at all (400), which then says it holds none.
 fn uncut_name(label: Option<&str>) -> Option<String> {
     let label = label.filter(|l| l.len() * 2 > SEGMENT_HEX)?;
-    Some(format!("{LABEL}{}", hex::encode(label)))
+    Some(one_segment(&hex::encode(label)))
+}
+
+/// `label-` and a label's hex, in one segment.
+fn one_segment(hex: &str) -> String {
+    format!("{LABEL}{hex}")
 }
 
 /// The holds of a change, as `record_name` takes them: `None` for the unlabeled one.
