@@ -51,9 +51,8 @@ fn signed_get(now: SystemTime) -> RequestHeader {
 }
 
 fn header_verification(c: &mut Criterion) {
-    let mut user = User::new(None, AK.into(), SK.into(), true, vec![]);
     // (Tenant t's: a key is looked up in the request's tenant.)
-    user.home_tenant = Some("t".into());
+    let user = User::new(None, AK.into(), SK.into(), true, vec![]).at_home_in("t");
     let users = Arc::new(UserStore::new(vec![user]));
     let authn = Authenticator::new(
         users.shared(),

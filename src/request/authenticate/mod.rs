@@ -80,6 +80,13 @@ impl User {
             home_tenant: None,
         }
     }
+
+    /// The user with `tenant` as its home (where a signature that does not cover the Host is
+    /// accepted, and where a test's key is looked up).
+    pub fn at_home_in(mut self, tenant: &str) -> Self {
+        self.home_tenant = Some(tenant.to_string());
+        self
+    }
 }
 
 /// Users by access key, and as owners and grantees name them: by HCP user id and user name

@@ -125,11 +125,9 @@ mod tests {
     }
 
     fn authenticator() -> Authenticator {
-        let mut user = User::new(None, "AKID".into(), "secret".into(), true, vec![]);
-        let mut off = User::new(None, "OFF".into(), "secret".into(), false, vec![]);
         // (Tenant t's: a key is looked up in the request's tenant.)
-        user.home_tenant = Some("t".into());
-        off.home_tenant = Some("t".into());
+        let user = User::new(None, "AKID".into(), "secret".into(), true, vec![]).at_home_in("t");
+        let off = User::new(None, "OFF".into(), "secret".into(), false, vec![]).at_home_in("t");
         Authenticator::new(
             Arc::new(UserStore::new(vec![user, off])).shared(),
             std::time::Duration::from_secs(900),

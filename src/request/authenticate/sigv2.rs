@@ -256,9 +256,9 @@ mod tests {
             Some("response-content-disposition")
         );
 
-        let mut user = super::super::User::new(None, "AKID".into(), SECRET.into(), true, vec![]);
         // (Tenant t's: a key is looked up in the request's tenant.)
-        user.home_tenant = Some("t".into());
+        let user = super::super::User::new(None, "AKID".into(), SECRET.into(), true, vec![])
+            .at_home_in("t");
         let authn = Authenticator::new(
             std::sync::Arc::new(super::super::UserStore::new(vec![user])).shared(),
             Duration::from_secs(900),

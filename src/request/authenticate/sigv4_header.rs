@@ -346,9 +346,8 @@ mod tests {
     #[test]
     fn signed_values_that_are_not_text_are_refused() {
         use super::super::UserStore;
-        let mut user = User::new(None, "AK".into(), "secret".into(), true, vec![]);
         // (Tenant t's: a key is looked up in the request's tenant.)
-        user.home_tenant = Some("t".into());
+        let user = User::new(None, "AK".into(), "secret".into(), true, vec![]).at_home_in("t");
         let authn = Authenticator::new(
             Arc::new(UserStore::new(vec![user])).shared(),
             std::time::Duration::from_secs(900),
