@@ -1022,46 +1022,72 @@ struct Texts<'a> {
     /// one), and an `<ID>` (a grantee with one is a user: a group has its `<URI>`).
     party_named: bool,
     party_id: bool,
-    /// A multi-object delete's per-key `<Error>`: the backend's `<Code>` read so far, and
-    /// HCP's code for it once it closed.
-    error_code: String,
-    error_mapped: Option<HcpCode>,
-    /// Elements open inside such a `<Code>` or `<Message>` (dropped).
+    /// Elements open inside a multi-object delete's per-key `<Code>` or `<Message>`
+    /// (dropped).
     error_nested: usize,
-    /// Whether each per-key `<Error>`, in the document's order, names a `VersionId` (read
-    /// before: a backend may write it after the `<Code>`, as MinIO does), and how many have
-    /// opened so far.
-    errors_versioned: Vec<bool>,
+    /// HCP's code and message for each per-key `<Error>`, in the document's order (read
+    /// before: a backend may write its `VersionId` after the `<Code>`, as MinIO does, or the
+    /// `<Message>` before it), and how many have opened so far.
+    errors: Vec<(HcpCode, &'static str)>,
     errors_seen: usize,
-    /// The message of a per-key error other than its code's own (a locked version's).
-    error_message: Option<&'static str>,
 }
 
 /// The per-key message of a version the backend's Object Lock kept.
 const LOCKED_VERSION: &str = "The object version is under retention or on hold.";
 
-/// Whether each `<Error>` of a multi-object delete's answer names a `VersionId`, in order.
-fn errors_versioned(body: &[u8]) -> Vec<bool> {
+/// HCP's code and message for each `<Error>` of a multi-object delete's answer, in order: the
+/// backend's `<Code>` (its text, entities and CDATA; an element inside it dropped) by the
+/// dialect's table, a code in none InternalError. The gateway's account may delete any version
+/// but one S3 Object Lock keeps: a version refused (one the `<Error>` names a `VersionId` of)
+/// is under retention or on hold, HCP's 409, as a single DELETE of it answers (`settle`) and
+/// as the objects the gateway kept back. (MinIO's 400 InvalidRequest for it maps to
+/// OperationAborted by its table.)
+fn per_key_errors(body: &[u8], dialect: Dialect) -> Vec<(HcpCode, &'static str)> {
     let mut reader = Reader::from_reader(body);
-    let mut versioned = Vec::new();
-    let mut depth = 0usize;
+    let mut errors = Vec::new();
+    // `at_code`: the element open at depth 3 is a `<Code>` (its text is read where the depth
+    // is 3, not inside an element within it).
+    let (mut depth, mut at_code, mut versioned) = (0usize, false, false);
+    let mut code = String::new();
     loop {
+        let in_code = at_code && depth == 3;
         match reader.read_event() {
             Ok(Event::Start(e)) => {
                 depth += 1;
                 let name = e.local_name();
                 if depth == 2 && name.as_ref() == b"Error" {
-                    versioned.push(false);
-                } else if depth == 3 && name.as_ref() == b"VersionId" {
-                    if let Some(last) = versioned.last_mut() {
-                        *last = true;
-                    }
+                    versioned = false;
+                    code.clear();
+                } else if depth == 3 {
+                    versioned |= name.as_ref() == b"VersionId";
+                    at_code = name.as_ref() == b"Code";
                 }
             }
-            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
-            Ok(Event::Eof) | Err(_) => return versioned,
+            Ok(Event::Text(t)) if in_code => code.push_str(&t.decode().unwrap_or_default()),
+            Ok(Event::CData(t)) if in_code => code.push_str(&String::from_utf8_lossy(&t)),
+            Ok(Event::GeneralRef(r)) if in_code => {
+                crate::hcp::xml::push_reference(&mut code, &r);
+            }
+            Ok(Event::End(e)) => {
+                if depth == 2 && e.local_name().as_ref() == b"Error" {
+                    errors.push(hcp_per_key_error(dialect, code.trim(), versioned));
+                }
+                at_code &= depth != 3;
+                depth = depth.saturating_sub(1);
+            }
+            Ok(Event::Eof) | Err(_) => return errors,
             _ => {}
         }
+    }
+}
+
+/// HCP's code and message for one per-key error ([`per_key_errors`]).
+fn hcp_per_key_error(dialect: Dialect, backend: &str, versioned: bool) -> (HcpCode, &'static str) {
+    let mapped = mapping::map_code(dialect, backend, Operation::DeleteObject);
+    let locked = matches!(mapped, HcpCode::AccessDenied | HcpCode::OperationAborted);
+    match versioned && locked {
+        true => (HcpCode::OperationAborted, LOCKED_VERSION),
+        false => (mapped, mapped.default_message()),
     }
 }
 
@@ -1293,15 +1319,12 @@ impl<'a> Texts<'a> {
             party_text: false,
             party_named: false,
             party_id: false,
-            error_code: String::new(),
-            error_mapped: None,
             error_nested: 0,
-            errors_versioned: match op {
-                Operation::DeleteObjects => errors_versioned(body),
+            errors: match op {
+                Operation::DeleteObjects => per_key_errors(body, route.backend.dialect),
                 _ => Vec::new(),
             },
             errors_seen: 0,
-            error_message: None,
             whole: listed_whole(op, body),
         }
     }
@@ -1317,8 +1340,8 @@ impl<'a> Texts<'a> {
     }
 
     /// What `event` at `path` asks of a multi-object delete's per-key `<Error>`: its `<Code>`
-    /// is the backend's, written when it closes as HCP's code for it (the dialect's table; a
-    /// code in none is InternalError); its `<Message>` is HCP's for that code. The backend's
+    /// and `<Message>` are written when they close as HCP's for the backend's code, read
+    /// before ([`per_key_errors`]), wherever the `<Message>` stands. The backend's
     /// own words — which may name its zones, hosts and buckets — never pass, as text,
     /// entities, CDATA or elements inside either (names are compared by their local part).
     fn error_step(&mut self, path: &[Vec<u8>], event: &Event<'_>) -> Option<PartyStep> {
@@ -1327,11 +1350,26 @@ impl<'a> Texts<'a> {
         }
         if let (1, Event::Start(e)) = (path.len(), event) {
             if local_part(e.name().as_ref()) == b"Error" {
-                self.error_mapped = None;
-                self.error_message = None;
                 self.errors_seen += 1;
             }
             return None;
+        }
+        // An empty `<Code/>` or `<Message/>` gets HCP's text too.
+        if let ([_, error], Event::Empty(e)) = (path, event) {
+            let name = e.name();
+            let leaf = local_part(name.as_ref());
+            if local_part(error) != b"Error" || !matches!(leaf, b"Code" | b"Message") {
+                return None;
+            }
+            let text = self.per_key_error_text(leaf == b"Code");
+            let start = e.clone().into_owned();
+            let end = start.to_end().into_owned();
+            let text = Event::Text(BytesText::new(text));
+            return Some(PartyStep::Instead(vec![
+                Event::Start(start),
+                text,
+                Event::End(end),
+            ]));
         }
         let [_, error, leaf, ..] = path else {
             return None;
@@ -1344,43 +1382,30 @@ impl<'a> Texts<'a> {
             // (An element inside either: dropped with all it holds.)
             Event::Start(_) => self.error_nested += 1,
             Event::End(_) if self.error_nested > 0 => self.error_nested -= 1,
-            _ if self.error_nested > 0 => {}
-            Event::Text(t) if code => self.error_code.push_str(&t.decode().unwrap_or_default()),
-            Event::CData(t) if code => self.error_code.push_str(&String::from_utf8_lossy(t)),
-            Event::GeneralRef(r) if code => {
-                crate::hcp::xml::push_reference(&mut self.error_code, r);
-            }
-            Event::End(_) if code => {
-                let backend = std::mem::take(&mut self.error_code);
-                let dialect = self.route.backend.dialect;
-                let mut mapped =
-                    crate::hcp::mapping::map_code(dialect, backend.trim(), Operation::DeleteObject);
-                // The gateway's account may delete any version but one S3 Object Lock keeps:
-                // a version refused is under retention or on hold, HCP's 409, as a single
-                // DELETE of it answers (`settle`) and as the objects the gateway kept back.
-                let versioned = self
-                    .errors_seen
-                    .checked_sub(1)
-                    .and_then(|i| self.errors_versioned.get(i).copied());
-                // (MinIO's 400 InvalidRequest for it maps to OperationAborted by its table.)
-                let locked = matches!(mapped, HcpCode::AccessDenied | HcpCode::OperationAborted);
-                if versioned == Some(true) && locked {
-                    mapped = HcpCode::OperationAborted;
-                    self.error_message = Some(LOCKED_VERSION);
-                }
-                self.error_mapped = Some(mapped);
-                return Some(PartyStep::Before(Event::Text(BytesText::new(
-                    mapped.as_str(),
-                ))));
-            }
             Event::End(_) => {
-                let mapped = self.error_mapped.unwrap_or(HcpCode::InternalError);
-                let message = self.error_message.unwrap_or(mapped.default_message());
-                return Some(PartyStep::Before(Event::Text(BytesText::new(message))));
+                let text = self.per_key_error_text(code);
+                return Some(PartyStep::Before(Event::Text(BytesText::new(text))));
             }
             _ => {}
         }
         Some(PartyStep::Instead(Vec::new()))
+    }
+
+    /// The open per-key `<Error>`'s code (`code`) or message, HCP's ([`per_key_errors`]).
+    fn per_key_error_text(&self, code: bool) -> &'static str {
+        let this = self.errors_seen.checked_sub(1);
+        let internal = (
+            HcpCode::InternalError,
+            HcpCode::InternalError.default_message(),
+        );
+        let (mapped, message) = this
+            .and_then(|i| self.errors.get(i).copied())
+            .unwrap_or(internal);
+        if code {
+            mapped.as_str()
+        } else {
+            message
+        }
     }
 
     /// HCP's ListParts names the upload's initiator and owner (manual, "ListPartsResult");
@@ -2880,7 +2905,7 @@ mod tests {
             </Error></DeleteResult>";
         let tenant = Tenant::for_tests();
         let mut backend = BackendRuntime::for_tests();
-        backend.dialect = crate::hcp::mapping::Dialect::Minio;
+        backend.dialect = Dialect::Minio;
         let route = Route {
             tenant: &tenant,
             backend: &backend,
@@ -2925,15 +2950,19 @@ mod tests {
             out.contains(&format!("<Error><Key>k2</Key><Code>InternalError</Code><Message>{internal}</Message></Error>")),
             "{out}"
         );
-        assert!(
-            out.contains("<Key>k3</Key><Code>NoSuchKey</Code><Message/>"),
-            "{out}"
-        );
-        // A message before its code: not the previous entry's (k3's) words, InternalError's
-        // (written in HCP's order: code, then message).
+        // An empty message: the code's.
+        let no_such_key = HcpCode::NoSuchKey.default_message();
         assert!(
             out.contains(&format!(
-                "<Key>k4</Key><Code>AccessDenied</Code><Message>{internal}</Message>"
+                "<Key>k3</Key><Code>NoSuchKey</Code><Message>{no_such_key}</Message>"
+            )),
+            "{out}"
+        );
+        // A message before its code: its code's, read before (written in HCP's order: code,
+        // then message).
+        assert!(
+            out.contains(&format!(
+                "<Key>k4</Key><Code>AccessDenied</Code><Message>{denied}</Message>"
             )),
             "{out}"
         );
