@@ -3226,6 +3226,58 @@ async fn a_parts_listing_encodes_its_key_where_asked_on_s3s_fs() {
     a_parts_listing_encodes_its_key_where_asked(Backend::S3sFs).await;
 }
 
+/// A complete names the object it made as HCP's document does (manual, "Completing a multipart
+/// upload": `<Location>`, "the complete URL for the object", then `<Bucket>`, `<Key>`, `<ETag>`),
+/// whether the backend named one (its own URL, replaced) or not (s3s-fs).
+async fn a_complete_names_its_object_s_location(backend: Backend) {
+    let Some((gw, s3, bucket)) = start_with_bucket(backend, "located-mpu").await else {
+        return;
+    };
+    let key = "dir/made";
+    let (id, parts) = upload_parts(&s3, &bucket, key, &[5]).await;
+    let done = complete_with(&s3, (&bucket, key, &id), parts)
+        .await
+        .unwrap();
+    let location = format!("http://{}/hs3/{bucket}/{key}", gw.addr());
+    assert_eq!(done.location(), Some(location.as_str()));
+    assert_eq!(done.bucket(), Some(bucket.as_str()));
+    assert_eq!(done.key(), Some(key));
+    assert!(
+        done.e_tag().is_some_and(|e| e.ends_with("-1\"")),
+        "{done:?}"
+    );
+    // In HCP's order, Location first, once.
+    let (id, parts) = upload_parts(&s3, &bucket, key, &[5]).await;
+    let etag = parts[0].e_tag().unwrap();
+    let doc = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>");
+    let target = format!("/{bucket}/{key}?uploadId={id}");
+    let r = as_user(&gw, (USER, PASSWORD), "POST", &target, &[], doc.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let expected = format!("Result xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>{location}</Location><Bucket>{bucket}</Bucket><Key>{key}</Key><ETag>");
+    assert!(r.text().contains(&expected), "{}", r.text());
+    assert_eq!(r.text().matches("<Location>").count(), 1, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_complete_names_its_object_s_location_on_the_embedded_store() {
+    a_complete_names_its_object_s_location(Backend::Store).await;
+}
+
+#[tokio::test]
+async fn a_complete_names_its_object_s_location_on_rgw() {
+    a_complete_names_its_object_s_location(Backend::Rgw).await;
+}
+
+#[tokio::test]
+async fn a_complete_names_its_object_s_location_on_moto() {
+    a_complete_names_its_object_s_location(Backend::Moto).await;
+}
+
+#[tokio::test]
+async fn a_complete_names_its_object_s_location_on_s3s_fs() {
+    a_complete_names_its_object_s_location(Backend::S3sFs).await;
+}
+
 /// A form's answer names its object as HCP's example does (manual, POST object: `<Location>…/
 /// acctg%2FChecklist.txt</Location>`), through HCP's `hs3` identifier, the key's slashes
 /// encoded, in the header and the `PostResponse` alike; the `Key` as it is.

@@ -1491,7 +1491,7 @@ impl<'a> Texts<'a> {
 
     /// The root closes: the echoes HCP always names that the backend left out (RGW writes no
     /// empty `Prefix` or `KeyMarker` in an uploads listing) — empty, as the request left the
-    /// parameter; a page size as asked.
+    /// parameter; a page size as asked; a complete's `<Location>`, the client's URL.
     fn echoes_before_end(&self, writer: &mut Writer<Vec<u8>>) -> Option<()> {
         // (A client's listing: the gateway's own read as the backend wrote them.)
         if self.params.is_none() {
@@ -1499,6 +1499,13 @@ impl<'a> Texts<'a> {
         }
         for (i, (name, param)) in echoes(self.op).iter().enumerate() {
             if self.echoes_seen & (1 << i) != 0 {
+                continue;
+            }
+            // A complete's object URL, which s3s-fs leaves out.
+            if *name == b"Location" {
+                if !self.location.is_empty() {
+                    crate::hcp::xml::leaf(writer, "Location", self.location)?;
+                }
                 continue;
             }
             // The client's own upload marker, which is not always sent on.
@@ -1929,7 +1936,8 @@ fn shows_a_name(element: &[u8]) -> bool {
 /// The elements a listing's answer always names under its root, HCP's echoes of the request
 /// (manual: "If the request did not include the … query parameter, the response body includes
 /// … as an empty element"; a page size is 1,000 where none was asked), with the parameter each
-/// echoes. (At most 8: `Texts::echoes_seen` keeps them as bits.)
+/// echoes; and a complete's `<Location>`, "the complete URL for the object". (At most 8:
+/// `Texts::echoes_seen` keeps them as bits.)
 fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
     match op {
         Operation::ListObjects => &[
@@ -1952,6 +1960,8 @@ fn echoes(op: Operation) -> &'static [(&'static [u8], &'static str)] {
             (b"UploadIdMarker", "upload-id-marker"),
         ],
         Operation::ListParts => &[(b"MaxParts", "max-parts")],
+        // (Not a parameter's: the object's URL as the client addressed it.)
+        Operation::CompleteMultipartUpload => &[(b"Location", "")],
         _ => &[],
     }
 }
@@ -3428,6 +3438,22 @@ mod tests {
                 "{s}"
             );
         }
+        // A complete the backend answered without one (s3s-fs) names it first, as HCP does.
+        let params = crate::request::classify::Params::default();
+        let rewrites = Rewrites {
+            location: "http://gw/hs3/a/k",
+            params: Some(&params),
+            ..Rewrites::NONE
+        };
+        let body = b"<CompleteMultipartUploadResult><Bucket>t1-a</Bucket><Key>k</Key><ETag>&quot;e-1&quot;</ETag></CompleteMultipartUploadResult>";
+        let op = Operation::CompleteMultipartUpload;
+        let out = with_route(|r| rewrite_xml(body, op, r, &rewrites)).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        assert!(
+            s.contains("/\"><Location>http://gw/hs3/a/k</Location><Bucket>a</Bucket><Key>k</Key>"),
+            "{s}"
+        );
+        assert_eq!(s.matches("<Location>").count(), 1, "{s}");
         let body = b"<ListMultipartUploadsResult><UploadIdMarker>a&amp;b</UploadIdMarker></ListMultipartUploadsResult>";
         let rewrites = Rewrites {
             upload_id_marker: Some("a&b"),
