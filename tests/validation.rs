@@ -1916,10 +1916,17 @@ async fn parts_need_not_start_at_one_nor_follow_each_other(backend: Backend) {
     }
     let upload = (bucket.as_str(), "k", id.as_str());
     if backend == Backend::S3sFs {
-        // Part 1 (10 bytes) before another: too small, and the upload is still there.
+        // Part 1 (10 bytes) before another: too small — HCP's 200 with the error document
+        // (seed 001) — and the upload is still there.
         let too_small = vec![listed[0].clone(), listed[3].clone()];
-        let e = complete_with(&s3, upload, too_small).await.unwrap_err();
-        assert_eq!(e.into_service_error().meta().code(), Some("EntityTooSmall"));
+        let (status, code, message) = complete(&s3, &bucket, "k", &id, too_small)
+            .await
+            .unwrap_err();
+        assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
+        assert!(
+            message.contains("minimum part size of 1048576"),
+            "{message}"
+        );
         assert_eq!(listed_parts(&s3, upload).await.len(), 4);
         assert_eq!(object_bytes(&s3, &bucket, "k").await, b"before");
     }
