@@ -52,6 +52,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    // What the files hold as the start read them, looked at right after: a change made while
+    // the gateway starts (its backends' probes, its records buckets: seconds) is the first
+    // look's to reload.
+    let read = files_of(&cli.config, &cfg.files_read, &cfg.tls);
+    let started = (digest_of(&read), read);
     logging::init(cfg.log_format, &cfg.log_level);
     // (Found while the configuration was read, before there was a log to say them in.)
     log_warnings(&cfg, &cli.config);
@@ -73,10 +78,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(cfg, cli.config))
+    rt.block_on(run(cfg, cli.config, started))
 }
 
-async fn run(cfg: Config, path: PathBuf) -> ExitCode {
+async fn run(cfg: Config, path: PathBuf, started: (u64, Vec<PathBuf>)) -> ExitCode {
     let demo = cfg.serves_demo_user;
     // Before anything says the gateway serves: a SIGTERM right after the banner is a clean stop,
     // never the default kill.
@@ -110,7 +115,7 @@ async fn run(cfg: Config, path: PathBuf) -> ExitCode {
         );
         warn_of_demo_user(gw.s3_addr);
     }
-    serve_until_stopped(&gw, &path, &mut signals).await;
+    serve_until_stopped(&gw, &path, &mut signals, started).await;
     tracing::info!("shutting down");
     // A second SIGTERM or SIGINT stops at once, not waiting out the grace period.
     tokio::select! {
@@ -151,20 +156,21 @@ impl Signals {
 ///
 /// What the files hold is read before each reload, so that a change made while a reload reads
 /// them is seen at the next look; where a reload names other files, the next look reloads once
-/// more, for the same reason. (A change between the start's reading and the first look waits
-/// for the next change or a SIGHUP.)
+/// more, for the same reason. `started`: the digest of the files the start read, taken right
+/// after it read them, and the files.
 async fn serve_until_stopped(
     gw: &server::RunningGateway,
     path: &std::path::Path,
     signals: &mut Signals,
+    started: (u64, Vec<PathBuf>),
 ) {
     let Signals { term, int, hup } = signals;
     let every = gw.gateway.cfg.reload_check;
     let mut check = tokio::time::interval(every.unwrap_or(std::time::Duration::from_secs(3600)));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // (The files the configuration read last, or tried to: one reloaded may name others.)
-    let mut read = files_of(path, &gw.gateway.cfg.files_read, gw);
-    let mut seen = Some(digest_of(&read));
+    let (start_digest, mut read) = started;
+    let mut seen = Some(start_digest);
     loop {
         let asked = tokio::select! {
             _ = term.recv() => return,
@@ -180,7 +186,7 @@ async fn serve_until_stopped(
             tracing::info!(config = %path.display(), "configuration files changed: reloading");
         }
         seen = Some(now);
-        let named = files_of(path, &reload(gw, path), gw);
+        let named = files_of(path, &reload(gw, path), &gw.gateway.cfg.tls);
         if named != read {
             read = named;
             seen = None;
@@ -248,14 +254,9 @@ fn reload(gw: &server::RunningGateway, path: &std::path::Path) -> Vec<std::path:
 fn files_of(
     path: &std::path::Path,
     read: &[std::path::PathBuf],
-    gw: &server::RunningGateway,
+    tls: &Option<(PathBuf, PathBuf)>,
 ) -> Vec<std::path::PathBuf> {
-    let tls = gw
-        .gateway
-        .cfg
-        .tls
-        .iter()
-        .flat_map(|(c, k)| [c.clone(), k.clone()]);
+    let tls = tls.iter().flat_map(|(c, k)| [c.clone(), k.clone()]);
     std::iter::once(path.to_path_buf())
         .chain(read.iter().cloned())
         .chain(tls)

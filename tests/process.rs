@@ -180,6 +180,67 @@ async fn changed_users_and_secret_files_are_reloaded_without_a_signal() {
     }
 }
 
+/// A users file changed while the gateway starts — here while it probes a backend that takes
+/// connections and never answers (about 2 s) — is reloaded at the first look, as a later change
+/// is: a user removed then cannot sign once the gateway serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_the_gateway_starts_is_reloaded() {
+    // (The kernel takes the probe's connection; nothing ever answers it.)
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let newbie = format!(
+        "[[users]]\nusername = \"{NEWBIE}\"\npassword = \"{NEWBIE_PASSWORD}\"\npermissions = [{{ tenant = \"*\", buckets = \"*\", allow = [\"read\"] }}]\n"
+    );
+    std::fs::write(&users, &newbie).unwrap();
+    let text = format!(
+        "{}[[backends]]\nname = \"silent\"\nkind = \"s3\"\nendpoint = \"http://{}\"\naccess_key = \"a\"\nsecret_key = \"s\"\n",
+        config(false, &dir.path().join("data")),
+        silent.local_addr().unwrap()
+    )
+    .replacen("[server]\n", "[server]\nreload_check_seconds = 1\n", 1)
+    .replacen("[auth]\n", "[auth]\nusers_file = \"users.toml\"\n", 1);
+    // Removed once the start has read it (well within its first half second), while it probes.
+    let removed = {
+        let users = users.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            std::fs::write(users.with_extension("new"), "").unwrap();
+            std::fs::rename(users.with_extension("new"), &users).unwrap();
+            Instant::now()
+        })
+    };
+    let p = Process::start(&text, dir, &[]);
+    let serving = Instant::now();
+    assert!(
+        removed.join().unwrap() < serving,
+        "changed only once the gateway served: this shows nothing"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let headers = list_buckets_headers(&p.s3, NEWBIE, NEWBIE_PASSWORD);
+        let r = send(&p.s3, "GET", b"/", &headers, vec![]).await;
+        if r.status == 403 {
+            r.assert_hcp_error(403, "InvalidAccessKeyId");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the user removed while the gateway started still signs: {}",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        p.lines()
+            .iter()
+            .any(|l| l.contains("configuration files changed")),
+        "{:?}",
+        p.lines()
+    );
+    drop(silent);
+}
+
 /// A backend's static keys given as files (a Kubernetes Secret mounted as files, rotated in
 /// place — as OBS's temporary credentials must be) are put in place by the reload that finds
 /// them changed, without a restart: the gateway signs with them from then on, and the reload
