@@ -378,6 +378,56 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
     );
 }
 
+/// A tenant a reload's configuration no longer has serves nobody until a restart: a user whose
+/// grants name every tenant (`*`) is refused there as the anonymous caller is, and its users
+/// elsewhere are served as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_removed_by_a_reload_serves_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // (Tenants sharing a backend each need a prefix.)
+    let first = config(false, &data).replacen("bucket_prefix = \"\"", "bucket_prefix = \"t-\"", 1);
+    assert!(first.contains("\"t-\""), "{first}");
+    let second = "[[tenants]]\nname = \"u\"\nbackend = \"b\"\nbucket_prefix = \"u-\"\n";
+    let text = format!("{first}{second}");
+    let p = Process::start(&text, dir, &[]);
+    let list_on = |host: &'static str| {
+        let s3 = p.s3.clone();
+        async move {
+            let (ak, sk) = keys(USER, PASSWORD);
+            let headers = V4 {
+                access_key: &ak,
+                secret_key: &sk,
+                host,
+                when: SystemTime::now(),
+                payload_hash: sigv4::EMPTY_SHA256,
+                date_header: None,
+            }
+            .sign("GET", b"/", &[]);
+            send(&s3, "GET", b"/", &headers, vec![]).await
+        }
+    };
+    assert_eq!(list_on("u.hcp.test").await.status, 200);
+    std::fs::write(&p.config, first).unwrap();
+    p.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = list_on("u.hcp.test").await;
+        if r.status == 403 {
+            r.assert_hcp_error(403, "AccessDenied");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the removed tenant still serves: {} {}",
+            r.status,
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(list_on("t.hcp.test").await.status, 200);
+}
+
 /// The admin listener's `/metrics`, whole.
 async fn scrape(p: &Process) -> String {
     let head = b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";

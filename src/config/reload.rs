@@ -90,6 +90,7 @@ fn tenants(c: &Config) -> String {
                 retention,
                 records_bucket,
                 anonymous_acls: _,
+                removed: _,
                 cors,
             } = &c.tenants[name];
             format!(

@@ -115,7 +115,11 @@ pub struct Tenant {
     pub records_bucket: Option<String>,
     /// Anonymous requests are allowed what ACLs grant all users (`anonymous_acls`), switched
     /// by a reload (SIGHUP) as the anonymous grants are.
-    pub anonymous_acls: AnonymousAcls,
+    pub anonymous_acls: Switch,
+    /// The configuration a reload put in place has no such tenant: until a restart it serves
+    /// nobody — its anonymous access revoked, its users' grants (a `*` grant's too) allowing
+    /// nothing there — however its requests still reach it.
+    pub removed: Switch,
     /// The tenant-level CORS rules (`cors`): those of a bucket without its own.
     pub cors: Option<Arc<[crate::request::validate::cors_document::Rule]>>,
 }
@@ -133,7 +137,8 @@ impl Tenant {
             folders: false,
             retention: TenantRetention::default(),
             records_bucket: None,
-            anonymous_acls: AnonymousAcls::default(),
+            anonymous_acls: Switch::default(),
+            removed: Switch::default(),
             cors: None,
         }
     }
@@ -162,12 +167,12 @@ impl From<Vec<Grant>> for AnonymousGrants {
     }
 }
 
-/// Whether a tenant's anonymous requests are allowed what ACLs grant all users: read by every
-/// anonymous request, switched by a reload. A clone shares it.
+/// A tenant's setting a reload switches in place (`anonymous_acls`, `removed`), read by the
+/// requests it concerns. A clone shares it.
 #[derive(Debug, Clone, Default)]
-pub struct AnonymousAcls(Arc<std::sync::atomic::AtomicBool>);
+pub struct Switch(Arc<std::sync::atomic::AtomicBool>);
 
-impl AnonymousAcls {
+impl Switch {
     pub fn on(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -178,9 +183,9 @@ impl AnonymousAcls {
     }
 }
 
-impl From<bool> for AnonymousAcls {
+impl From<bool> for Switch {
     fn from(on: bool) -> Self {
-        AnonymousAcls(Arc::new(on.into()))
+        Switch(Arc::new(on.into()))
     }
 }
 

@@ -1067,6 +1067,7 @@ fn build_tenants(
             retention: tenant_retention(t, backend_entry(&t.backend), errors),
             records_bucket: t.records_bucket.clone(),
             anonymous_acls: t.anonymous_acls.into(),
+            removed: false.into(),
             cors: tenant_cors(t, errors),
         };
         if t.anonymous_acls && t.records_bucket.is_none() {

@@ -54,6 +54,10 @@ fn grants_of<'a>(
     op: Operation,
 ) -> Result<Grants<'a>, HcpError> {
     match identity.principal() {
+        // (Its anonymous grants are gone with it.)
+        Principal::User(_) if tenant.removed.on() => {
+            Err(denied().with_cause("the tenant was removed by a reload"))
+        }
         Principal::User(user) => {
             check_tenant(user, identity.scheme(), &tenant.name)?;
             Ok(Grants::Own(&user.grants))

@@ -383,8 +383,8 @@ impl Gateway {
     /// `hcp_gateway_config_reloads_total` counts, once the certificate's reload is known too).
     pub fn reload(&self, new: &Config) -> &'static str {
         self.users.store(new.users_served_by(&self.cfg.tenants));
-        // (A tenant the configuration no longer has keeps serving until a restart, its
-        // anonymous access revoked: the safe reading of a removal.)
+        // (A tenant the configuration no longer has keeps being addressed until a restart,
+        // and serves nobody: the safe reading of a removal.)
         let none = crate::config::runtime::AnonymousGrants::default();
         for (name, tenant) in &self.cfg.tenants {
             let reloaded = new.tenants.get(name);
@@ -393,6 +393,7 @@ impl Gateway {
                 .replace(reloaded.map_or(&none, |t| &t.anonymous));
             let acls = reloaded.is_some_and(|t| t.anonymous_acls.on());
             tenant.anonymous_acls.set(acls);
+            tenant.removed.set(reloaded.is_none());
         }
         tracing::info!(users = new.users.len(), "users and permissions reloaded");
         self.rotate_backend_keys(new);

@@ -248,6 +248,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         };
         assert_eq!(backend_bucket_name(&tenant, "Finance"), "t-finance");
@@ -308,6 +309,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         };
         let target = |len: usize| Target {
@@ -341,6 +343,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         };
         let target = |bucket: &str, key: Option<&str>| Target {

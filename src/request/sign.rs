@@ -1060,6 +1060,7 @@ mod obs_tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         };
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_528_268_920);
@@ -1740,6 +1741,7 @@ mod oracle_tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         };
         // The embedded store, which takes long keys in a header, and a backend that does not.

@@ -2465,6 +2465,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         };
         tenant.retention.mode = mode;

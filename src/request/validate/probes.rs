@@ -2073,6 +2073,7 @@ mod tests {
             retention: Default::default(),
             records_bucket: None,
             anonymous_acls: false.into(),
+            removed: false.into(),
             cors: None,
         }
     }
