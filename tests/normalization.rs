@@ -1278,6 +1278,25 @@ async fn headers_of_features_hcp_does_not_offer_stay_behind() {
     }
 }
 
+/// `complete_timeout_seconds` bounds a complete's whole answer, not each read: a backend that
+/// keeps sending whitespace past it is given up on — the committed 200's body HCP's 503
+/// ServiceUnavailable document — rather than waited for without end (and a stop with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_past_its_timeout_is_given_up_however_the_backend_trickles() {
+    let settings = "complete_keepalive_ms = 500\ncomplete_timeout_seconds = 2\n";
+    let (gw, server) = start_with_dialect(Vendor::Aws, settings).await;
+    let complete = Operation::CompleteMultipartUpload;
+    let began = std::time::Instant::now();
+    let r = request(&gw, &server, complete, "trickled-complete|8000").await;
+    let took = began.elapsed();
+    kept_alive(&r, "<Error>");
+    assert_eq!(r.code(), "ServiceUnavailable", "{}", r.text());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
 /// AWS answers a long complete 200 at once and sends whitespace while it works: the gateway's
 /// own ticks go on while it reads that answer, so the client hears from it after
 /// `complete_keepalive_ms` whatever the backend's header said; a short one is answered with

@@ -32,7 +32,8 @@ impl Gateway {
         let mut client_gone = false;
         let (read, body) = {
             let limit = self.cfg.max_buffered_response_bytes;
-            let exchange = Self::complete_answer(&mut up, limit, &mut held);
+            let within = self.cfg.complete_timeout;
+            let exchange = Self::complete_answer(&mut up, (limit, within), &mut held);
             tokio::pin!(exchange);
             let start = tokio::time::Instant::now() + self.cfg.complete_keepalive_after;
             let mut ticks = tokio::time::interval_at(start, std::time::Duration::from_secs(1));
@@ -108,28 +109,40 @@ impl Gateway {
     /// The backend's answer to a complete: its header, and where that says 200 its document
     /// too — AWS answers 200 at once and sends whitespace while it works, minutes on end, so
     /// the document is awaited under the same ticks as the header. (An error status's document
-    /// is small and read as any other's.)
+    /// is small and read as any other's.) All of it `within` (`complete_timeout`), not each
+    /// read: the backend's whitespace would keep a per-read timeout, and a stop waiting for the
+    /// complete, from ever ending.
     async fn complete_answer(
         up: &mut Upstream,
-        limit: usize,
+        (limit, within): (usize, std::time::Duration),
         held: &mut crate::request::held::Held,
     ) -> (
         pingora::Result<()>,
         Option<Result<Vec<u8>, pingora::BError>>,
     ) {
-        let read = up.session.read_response().await;
-        let document = read.is_ok()
-            && !up.body_cut_short
-            && up
-                .session
-                .resp_header()
-                .is_some_and(|h| h.status.is_success());
-        let body = if document {
-            Some(upstream::read_whole_body(&mut up.session, limit, held).await)
-        } else {
-            None
+        let answer = async {
+            let read = up.session.read_response().await;
+            let document = read.is_ok()
+                && !up.body_cut_short
+                && up
+                    .session
+                    .resp_header()
+                    .is_some_and(|h| h.status.is_success());
+            let body = if document {
+                Some(upstream::read_whole_body(&mut up.session, limit, held).await)
+            } else {
+                None
+            };
+            (read, body)
         };
-        (read, body)
+        match tokio::time::timeout(within, answer).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                let why = "no answer within complete_timeout_seconds";
+                let timeout = pingora::Error::explain(pingora::ErrorType::ReadTimedout, why);
+                (Err(timeout), None)
+            }
+        }
     }
 
     /// One tick of a long complete: the 200 header the first time, then a space. False if the
