@@ -379,8 +379,9 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
 }
 
 /// A tenant a reload's configuration no longer has serves nobody until a restart: a user whose
-/// grants name every tenant (`*`) is refused there as the anonymous caller is, and its users
-/// elsewhere are served as before.
+/// grants name every tenant (`*`) is refused there as the anonymous caller is — a browser's
+/// preflight too, and a browser's request gets none of the bucket's CORS headers — and its
+/// users elsewhere are served as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_removed_by_a_reload_serves_nobody() {
     let dir = tempfile::tempdir().unwrap();
@@ -389,32 +390,71 @@ async fn a_tenant_removed_by_a_reload_serves_nobody() {
     let first = config(false, &data).replacen("bucket_prefix = \"\"", "bucket_prefix = \"t-\"", 1);
     assert!(first.contains("\"t-\""), "{first}");
     let second = "[[tenants]]\nname = \"u\"\nbackend = \"b\"\nbucket_prefix = \"u-\"\n";
-    let text = format!("{first}{second}");
-    let p = Process::start(&text, dir, &[]);
-    let list_on = |host: &'static str| {
+    let p = Process::start(&format!("{first}{second}"), dir, &[]);
+    let origin = ("origin", "https://app.example");
+    let signed = |host: &'static str, method: &'static str, target: String, body: &'static str| {
         let s3 = p.s3.clone();
         async move {
             let (ak, sk) = keys(USER, PASSWORD);
+            let md5 = content_md5(body.as_bytes());
+            let length = body.len().to_string();
+            let mut extra = vec![origin, ("content-length", length.as_str())];
+            if !body.is_empty() {
+                extra.push(("content-md5", md5.as_str()));
+            }
             let headers = V4 {
                 access_key: &ak,
                 secret_key: &sk,
                 host,
                 when: SystemTime::now(),
-                payload_hash: sigv4::EMPTY_SHA256,
+                payload_hash: &sigv4::sha256_hex(body.as_bytes()),
                 date_header: None,
             }
-            .sign("GET", b"/", &[]);
-            send(&s3, "GET", b"/", &headers, vec![]).await
+            .sign(method, target.as_bytes(), &extra);
+            send(&s3, method, target.as_bytes(), &headers, vec![body.into()]).await
         }
     };
-    assert_eq!(list_on("u.hcp.test").await.status, 200);
+    let preflight = || {
+        let s3 = p.s3.clone();
+        async move {
+            let headers = [
+                ("host", "u.hcp.test"),
+                origin,
+                ("access-control-request-method", "GET"),
+            ];
+            let headers: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            send(&s3, "OPTIONS", b"/kept/k", &headers, vec![]).await
+        }
+    };
+    let rules = "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin>\
+        <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    assert_eq!(
+        signed("u.hcp.test", "PUT", "/kept".into(), "").await.status,
+        200
+    );
+    let r = signed("u.hcp.test", "PUT", "/kept?cors".into(), rules).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        signed("u.hcp.test", "GET", "/".into(), "").await.status,
+        200
+    );
+    let r = preflight().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     std::fs::write(&p.config, first).unwrap();
     p.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = list_on("u.hcp.test").await;
+        let r = signed("u.hcp.test", "GET", "/".into(), "").await;
         if r.status == 403 {
             r.assert_hcp_error(403, "AccessDenied");
+            assert_eq!(r.header("access-control-allow-origin"), None);
             break;
         }
         assert!(
@@ -425,7 +465,17 @@ async fn a_tenant_removed_by_a_reload_serves_nobody() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(list_on("t.hcp.test").await.status, 200);
+    // A browser's read of the bucket with rules: refused without them; its preflight too.
+    let r = signed("u.hcp.test", "GET", "/kept/k".into(), "").await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = preflight().await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(
+        signed("t.hcp.test", "GET", "/".into(), "").await.status,
+        200
+    );
 }
 
 /// The admin listener's `/metrics`, whole.

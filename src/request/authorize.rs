@@ -15,7 +15,8 @@ use crate::request::classify::Operation;
 use crate::request::sign::CopySource;
 
 /// Authorisation: the identity's grants (an anonymous caller's are the tenant's anonymous
-/// grants) must allow the operation on its bucket, and reading the source of a copy.
+/// grants) must allow the operation on its bucket, and reading the source of a copy. A tenant
+/// a reload removed serves nobody, not even a preflight.
 pub fn authorize(
     identity: &Identity,
     tenant: &Tenant,
@@ -23,6 +24,7 @@ pub fn authorize(
     req: &RequestHeader,
     target: &Target,
 ) -> Result<(), HcpError> {
+    serving(tenant)?;
     if op == Operation::CorsPreflight {
         return Ok(());
     }
@@ -46,6 +48,15 @@ impl std::ops::Deref for Grants<'_> {
     }
 }
 
+/// Whether `tenant` serves at all: not once a reload removed it (`Tenant::removed`), until a
+/// restart.
+pub fn serving(tenant: &Tenant) -> Result<(), HcpError> {
+    match tenant.removed.on() {
+        true => Err(denied().with_cause("the tenant was removed by a reload")),
+        false => Ok(()),
+    }
+}
+
 /// The grants an identity acts with on `tenant`: a user's own (where it may act there at
 /// all), an anonymous caller's the tenant's anonymous grants.
 fn grants_of<'a>(
@@ -53,11 +64,8 @@ fn grants_of<'a>(
     tenant: &'a Tenant,
     op: Operation,
 ) -> Result<Grants<'a>, HcpError> {
+    serving(tenant)?;
     match identity.principal() {
-        // (Its anonymous grants are gone with it.)
-        Principal::User(_) if tenant.removed.on() => {
-            Err(denied().with_cause("the tenant was removed by a reload"))
-        }
         Principal::User(user) => {
             check_tenant(user, identity.scheme(), &tenant.name)?;
             Ok(Grants::Own(&user.grants))

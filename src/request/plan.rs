@@ -140,10 +140,12 @@ impl Gateway {
     /// either: refused, it costs no backend request for the rules.
     fn validates_cors(&self, auth: &Authenticated, tenant: &crate::config::Tenant) -> bool {
         let scheme = auth.identity.scheme();
-        auth.identity.user().is_some_and(|user| {
-            authorize::belongs_to(user, &tenant.name)
-                && authorize::check_tenant(user, scheme, &tenant.name).is_ok()
-        })
+        // (A tenant a reload removed has no rules to give: nothing is asked of its backend.)
+        authorize::serving(tenant).is_ok()
+            && auth.identity.user().is_some_and(|user| {
+                authorize::belongs_to(user, &tenant.name)
+                    && authorize::check_tenant(user, scheme, &tenant.name).is_ok()
+            })
     }
 
     /// [`Gateway::plan_request`] once authenticated: phases 3b to 5.
