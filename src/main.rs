@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     }
     // What the files hold as the start read them, looked at right after: a change made while
     // the gateway starts (its backends' probes, its records buckets: seconds) is the first
-    // look's to reload.
+    // look's to reload. (One made while they were read and checked, milliseconds, is not.)
     let read = files_of(&cli.config, &cfg.files_read, &cfg.tls);
     let started = (digest_of(&read), read);
     logging::init(cfg.log_format, &cfg.log_level);
