@@ -443,6 +443,15 @@ pub async fn next_chunk(
             }
             Ok(chunk)
         }
+        // A chunk size or line end that is not HTTP's: the client is told (HCP's 400), and the
+        // connection closes — what follows could be read another way.
+        Ok(Err(e)) if *e.etype() == pingora::ErrorType::Custom("InvalidChunk") => {
+            let malformed = HcpError::new(HcpCode::InvalidArgument)
+                .with_message("The chunked transfer coding of the request body is malformed.")
+                .with_cause(e.to_string())
+                .closing();
+            Err(BodyError::Rejected(malformed))
+        }
         Ok(Err(e)) => Err(BodyError::Client(e)),
         Err(_) => Err(BodyError::Client(pingora::Error::explain(
             pingora::ErrorType::ReadTimedout,
