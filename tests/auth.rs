@@ -189,6 +189,28 @@ async fn sigv4_header_forgeries() {
         send(&f.addr, "GET", t, &old.sign("GET", t, &[]), vec![]),
     )
     .await;
+    let ahead = V4 {
+        when: SystemTime::now() + Duration::from_secs(20 * 60),
+        ..f.v4(&ak, &sk, sigv4::EMPTY_SHA256)
+    };
+    f.refused(
+        "dated ahead of the skew window",
+        403,
+        "RequestTimeTooSkewed",
+        send(&f.addr, "GET", t, &ahead.sign("GET", t, &[]), vec![]),
+    )
+    .await;
+    let unreadable = V4 {
+        date_header: Some("yesterday"),
+        ..f.v4(&ak, &sk, sigv4::EMPTY_SHA256)
+    };
+    f.refused(
+        "an x-amz-date that is no date",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", t, &unreadable.sign("GET", t, &[]), vec![]),
+    )
+    .await;
 
     let no_date: Vec<_> = ok
         .iter()
@@ -477,6 +499,33 @@ async fn presigned_v4_urls() {
         send(&f.addr, "GET", expired_target.as_bytes(), &host, vec![]),
     )
     .await;
+    // Dated past the clock's skew: not valid yet (else it would be valid past SigV4's week);
+    // within it, served.
+    let endpoint = f.gw.endpoint.clone();
+    let from = |ahead: u64| {
+        let starts = SystemTime::now() + Duration::from_secs(ahead);
+        let cfg = PresigningConfig::builder().start_time(starts);
+        let cfg = cfg.expires_in(Duration::from_secs(300)).build().unwrap();
+        let get = s3.get_object().bucket(&f.bucket).key("k").presigned(cfg);
+        let endpoint = endpoint.clone();
+        async move {
+            let uri = get.await.unwrap().uri().to_string();
+            uri.trim_start_matches(&endpoint).to_string()
+        }
+    };
+    let early = from(3600).await;
+    let r = send(&f.addr, "GET", early.as_bytes(), &host, vec![]).await;
+    assert!(r.text().contains("not valid yet"), "{}", r.text());
+    f.refused(
+        "a URL not valid yet",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", early.as_bytes(), &host, vec![]),
+    )
+    .await;
+    let near = from(120).await;
+    let r = send(&f.addr, "GET", near.as_bytes(), &host, vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 /// A signed header's value that is no UTF-8 text has no canonical form of its own: read as
@@ -631,6 +680,19 @@ async fn sigv2_header_and_presigned_forgeries() {
             "GET",
             resource.as_bytes(),
             &v2_header("GET", &resource, &now, "bm9ib2R5", &sk),
+            vec![],
+        ),
+    )
+    .await;
+    f.refused(
+        "a Date that is no date",
+        403,
+        "AccessDenied",
+        send(
+            &f.addr,
+            "GET",
+            resource.as_bytes(),
+            &v2_header("GET", &resource, "yesterday", &ak, &sk),
             vec![],
         ),
     )
@@ -942,6 +1004,14 @@ async fn hcp_scheme_with_hs3_paths() {
             std::slice::from_ref(&authorization),
             vec![],
         ),
+    )
+    .await;
+    let unreadable = [authorization.clone(), ("date".into(), "yesterday".into())];
+    f.refused(
+        "HCP scheme, a Date that is no date",
+        403,
+        "AccessDenied",
+        send(&f.addr, "GET", path.as_bytes(), &unreadable, vec![]),
     )
     .await;
     let old = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
