@@ -986,6 +986,12 @@ mod tests {
         heads: Mutex<usize>,
         /// The backend's answers to `PUT ?retention`, in turn (then 200).
         retention_answers: Mutex<Vec<u16>>,
+        /// The records' listings from this one on (from 1) fail.
+        listings_fail_from: Option<usize>,
+        /// Writing or removing a record fails.
+        records_fail: bool,
+        /// The backend's answers to `PUT ?legal-hold`, in turn (then 200).
+        hold_answers: Mutex<Vec<u16>>,
     }
 
     #[async_trait]
@@ -1047,8 +1053,16 @@ mod tests {
         async fn put_hold(&self, _: At<'_>, version: Option<&str>, on: bool) -> Option<u16> {
             assert_eq!(version, Some("v1"));
             self.calls.lock().unwrap().push(format!("hold {on}"));
-            *self.held.lock().unwrap() = on;
-            Some(200)
+            let mut answers = self.hold_answers.lock().unwrap();
+            let answer = if answers.is_empty() {
+                200
+            } else {
+                answers.remove(0)
+            };
+            if answer == 200 {
+                *self.held.lock().unwrap() = on;
+            }
+            Some(answer)
         }
         async fn holds(&self, _: At<'_>, version: Option<&str>) -> Result<Option<Holds>, String> {
             assert_eq!(version, Some("v1"));
@@ -1057,6 +1071,9 @@ mod tests {
                 *listings += 1;
                 *listings
             };
+            if self.listings_fail_from.is_some_and(|from| n >= from) {
+                return Err("the records bucket answered 503".into());
+            }
             let mut concurrent = self.concurrent.lock().unwrap();
             if concurrent.as_ref().is_some_and(|(at, _)| *at == n) {
                 let (_, added) = concurrent.take().unwrap();
@@ -1081,6 +1098,9 @@ mod tests {
             assert_eq!(version, Some("v1"));
             let call = format!("record hold {hold} labels {labels:?}");
             self.calls.lock().unwrap().push(call);
+            if self.records_fail {
+                return Err("the records bucket answered 500".into());
+            }
             let mut records = self.records.lock().unwrap();
             if hold {
                 records.insert("hold".into());
@@ -1097,6 +1117,9 @@ mod tests {
             assert_eq!(version, Some("v1"));
             let call = format!("unrecord hold {hold} labels {labels:?}");
             self.calls.lock().unwrap().push(call);
+            if self.records_fail {
+                return Err("the records bucket answered 500".into());
+            }
             let mut records = self.records.lock().unwrap();
             if hold {
                 records.remove("hold");
@@ -1132,6 +1155,9 @@ mod tests {
             held_meanwhile: false,
             heads: Mutex::new(0),
             retention_answers: Mutex::new(Vec::new()),
+            listings_fail_from: None,
+            records_fail: false,
+            hold_answers: Mutex::new(Vec::new()),
         }
     }
 
@@ -1479,6 +1505,77 @@ mod tests {
         };
         let e = run(&gone, Some("A+1d"), None).await.unwrap_err();
         assert_eq!(e.code, HcpCode::NoSuchKey);
+    }
+
+    /// Where the records fail, a hold too many, never one too few: records that cannot be
+    /// listed before a change refuse it (503, nothing changed); a record that cannot be
+    /// written places no hold, one that cannot be removed leaves the hold on (500); a listing
+    /// that fails after the hold came off puts it back on (500); a hold that cannot be put
+    /// back on is a 500 too.
+    #[tokio::test]
+    async fn failing_records_leave_a_hold_too_many_never_one_too_few() {
+        let label = r#"[{"id":"L1","hold":true}]"#;
+        let released = r#"[{"id":"L1","hold":false}]"#;
+        // A held object, its one label recorded.
+        let held = |fake: Fake| {
+            fake.records.lock().unwrap().insert("label:L1".into());
+            fake
+        };
+        let unlisted = Fake {
+            listings_fail_from: Some(1),
+            ..held(object(None, true))
+        };
+        let e = run_labels(&unlisted, None, None, Some(released))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::ServiceUnavailable);
+        assert!(calls(&unlisted).is_empty(), "{:?}", calls(&unlisted));
+        let unrecorded = Fake {
+            records_fail: true,
+            ..object(None, false)
+        };
+        let e = run_labels(&unrecorded, None, None, Some(label))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::InternalError);
+        assert_eq!(calls(&unrecorded), [r#"record hold false labels ["L1"]"#]);
+        assert!(!*unrecorded.held.lock().unwrap());
+        let kept = Fake {
+            records_fail: true,
+            ..held(object(None, true))
+        };
+        let e = run_labels(&kept, None, None, Some(released))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::InternalError);
+        assert_eq!(calls(&kept), [r#"unrecord hold false labels ["L1"]"#]);
+        assert!(*kept.held.lock().unwrap());
+        // The listing after the hold came off (the third) fails: back on.
+        let relisted = Fake {
+            listings_fail_from: Some(3),
+            ..held(object(None, true))
+        };
+        let e = run_labels(&relisted, None, None, Some(released))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::InternalError);
+        assert_eq!(
+            calls(&relisted).last().map(String::as_str),
+            Some("hold true")
+        );
+        assert!(*relisted.held.lock().unwrap());
+        // … and where it cannot be put back on (three tries), a 500 all the same.
+        let stuck = Fake {
+            listings_fail_from: Some(3),
+            hold_answers: Mutex::new(vec![200, 503, 503, 503]),
+            ..held(object(None, true))
+        };
+        let e = run_labels(&stuck, None, None, Some(released))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HcpCode::InternalError);
+        let tries = calls(&stuck).iter().filter(|c| *c == "hold true").count();
+        assert_eq!(tries, 3, "{:?}", calls(&stuck));
     }
 
     /// Where labeled holds are kept each hold has its record: placed, recorded before the
