@@ -1184,6 +1184,64 @@ async fn form_uploads_keep_the_folder_rules() {
     );
 }
 
+/// A form's SigV4 fields are judged before anything is sent (manual, POST object: "x-amz-
+/// algorithm … AWS4-HMAC-SHA256", the credential's `…/s3/aws4_request` scope, `x-amz-date`):
+/// another algorithm, another service's credential, a date of another day than the
+/// credential's, or a field left out is 400 InvalidArgument, nothing reaching the backend.
+#[tokio::test]
+async fn a_form_s_signing_fields_are_judged_before_the_backend() {
+    let gw = start_with_tenant(Backend::Store, "", "").await.unwrap();
+    let bucket = new_bucket(&gw.client(), "dropbox-fields").await;
+    let addr = gw.addr();
+    let (ak, _) = keys(USER, PASSWORD);
+    let policy =
+        r#"{"expiration":"2999-01-01T00:00:00.000Z","conditions":[["starts-with","$key",""]]}"#;
+    let policy = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, policy);
+    let credential = |service: &str| format!("{ak}/20261122/us-east-1/{service}/aws4_request");
+    let (s3_scope, ec2_scope) = (credential("s3"), credential("ec2"));
+    let fields = |algorithm: &'static str, credential: &str, date: &'static str| {
+        vec![
+            ("key".to_string(), "k".to_string()),
+            ("policy".into(), policy.clone()),
+            ("x-amz-algorithm".into(), algorithm.into()),
+            ("x-amz-credential".into(), credential.to_string()),
+            ("x-amz-date".into(), date.into()),
+            ("x-amz-signature".into(), "00".into()),
+        ]
+    };
+    let sha256 = "AWS4-HMAC-SHA256";
+    let mut forms = vec![
+        (
+            "must be AWS4-HMAC-SHA256",
+            fields("AWS4-HMAC-SHA1", &s3_scope, "20261122T000000Z"),
+        ),
+        (
+            "x-amz-credential is malformed",
+            fields(sha256, &ec2_scope, "20261122T000000Z"),
+        ),
+        ("differ", fields(sha256, &s3_scope, "20261123T000000Z")),
+    ];
+    let mut left_out = fields(sha256, &s3_scope, "20261122T000000Z");
+    left_out.retain(|(n, _)| n != "x-amz-credential");
+    forms.push(("x-amz-credential is missing", left_out));
+    let view = common::view::BackendView::of(&gw);
+    for (what, form) in forms {
+        let named: Vec<(&str, &str)> = form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let before = gw.backend_requests();
+        let r =
+            common::raw::post_multipart(&addr, &bucket, common::raw::form_body(&named, b"x")).await;
+        // (Each refused with the words of its own check.)
+        r.assert_hcp_error(400, "InvalidArgument");
+        assert!(r.text().contains(what), "{what}: {}", r.text());
+        assert_eq!(
+            gw.backend_requests(),
+            before,
+            "{what}: the backend was asked"
+        );
+    }
+    assert!(view.keys(&bucket).await.is_empty(), "something was stored");
+}
+
 /// A form whose key is `${filename}` alone with no file chosen (what a browser sends for a
 /// submit without one) names no object: 400 UserKeyMustBeSpecified, and nothing reaches the
 /// backend — sent on, it would be a PUT of the bucket itself.
