@@ -617,6 +617,62 @@ async fn a_create_whose_answer_was_lost_is_the_creator_s() {
     }
 }
 
+/// A CreateBucket whose owner cannot be recorded (the records bucket refusing the write)
+/// leaves no bucket behind — an ownerless bucket would be anyone's — and is 503
+/// ServiceUnavailable, so that the creator tries again; the retry makes it, and its records.
+#[tokio::test]
+async fn a_create_whose_owner_cannot_be_recorded_leaves_no_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(entry) = Backend::Rgw.config_entry(&dir.path().join("data")) else {
+        return;
+    };
+    let rgw = std::env::var("RGW_ENDPOINT").unwrap();
+    let (prefix, records, bucket) = (
+        "own-",
+        unique_bucket("gw-records"),
+        unique_bucket("unowned"),
+    );
+    let refused: &[u8] =
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let line = format!("PUT /{records}/buckets/{prefix}{bucket} ");
+    let upstream = rgw.trim_start_matches("http://");
+    let (front, armed) = refusing_front(upstream, line, refused, std::time::Duration::ZERO).await;
+    let entry = entry.replace(&rgw, &format!("http://{front}"));
+    let text = keeping_owners((prefix, &records), "", &entry);
+    let gw = start_text(&text, dir, Backend::Rgw).await;
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let target = format!("/{bucket}");
+    let before = gw.backend_requests();
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &[], b"").await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    assert!(
+        !armed.load(std::sync::atomic::Ordering::SeqCst),
+        "the record's write was not refused"
+    );
+    assert!(gw.backend_requests() > before);
+    let view = common::view::BackendView::rgw();
+    let backend_bucket = format!("{prefix}{bucket}");
+    assert_eq!(
+        view.bucket_location(&backend_bucket).await,
+        None,
+        "the bucket was left"
+    );
+    assert!(
+        view.keys(&records).await.is_empty(),
+        "{:?}",
+        view.keys(&records).await
+    );
+    let r = as_user(&gw, (USER, PASSWORD), "PUT", &target, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(view.bucket_location(&backend_bucket).await.is_some());
+    let mut kept = view.keys(&records).await;
+    kept.sort();
+    let owned = format!("owned/{}/{backend_bucket}", owner_id_of(USER));
+    assert_eq!(kept, [format!("buckets/{backend_bucket}"), owned]);
+    let r = as_user(&gw, (BOB, PASSWORD), "PUT", &target, &[], b"").await;
+    r.assert_hcp_error(409, "BucketAlreadyExists");
+}
+
 /// A DeleteBucket whose answer was lost (the bucket deleted) is sent again by the gateway and
 /// finds no bucket: the first try deleted it, so it is answered 204 and the bucket's records
 /// go with it — another user then creates the name as his (before: 404 NoSuchBucket, the
