@@ -2793,6 +2793,70 @@ async fn labels_need_read_permission_on_the_bucket_not_an_acl() {
     }
 }
 
+/// The versioning status the gateway keeps for a bucket with Object Lock: where it cannot be
+/// recorded, a `PUT ?versioning` is 503 ServiceUnavailable and the status stays as it was, and
+/// a CreateBucket is 503 with no bucket made (its "never set" is recorded first) — never a
+/// bucket whose status the gateway does not know.
+#[tokio::test]
+async fn versioning_that_cannot_be_recorded_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(entry) = Backend::Rgw.config_entry(&dir.path().join("data")) else {
+        return;
+    };
+    let rgw = std::env::var("RGW_ENDPOINT").unwrap();
+    let records = unique_bucket("gw-records");
+    let refused: &[u8] =
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let line = format!("PUT /{records}/versioning/");
+    let upstream = rgw.trim_start_matches("http://");
+    let (front, armed) = refusing_front(upstream, line, refused, std::time::Duration::ZERO).await;
+    let entry = entry.replace(&rgw, &format!("http://{front}"));
+    let kept = format!(
+        "bucket_prefix = \"\"\nretention = \"enterprise\"\nrecords_bucket = \"{records}\"\n"
+    );
+    let text = format!(
+        "{}\n{entry}",
+        base_config("").replacen("bucket_prefix = \"\"\n", &kept, 1)
+    );
+    let gw = start_text(&text, dir, Backend::Rgw).await;
+    let admin = (USER, PASSWORD);
+    let bucket = new_bucket(&gw.client(), "shared-unrecorded").await;
+    let enabled = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let md5 = content_md5(enabled.as_bytes());
+    let target = format!("/{bucket}?versioning");
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let headers = [("content-md5", md5.as_str())];
+    let r = as_user(&gw, admin, "PUT", &target, &headers, enabled.as_bytes()).await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    assert!(
+        !armed.load(std::sync::atomic::Ordering::SeqCst),
+        "the record's write was not refused"
+    );
+    let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("<Status>"), "{}", r.text());
+    // A new bucket whose "never set" cannot be recorded is not made.
+    let made = unique_bucket("shared-unmade");
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = as_user(&gw, admin, "PUT", &format!("/{made}"), &[], b"").await;
+    r.assert_hcp_error(503, "ServiceUnavailable");
+    assert!(!armed.load(std::sync::atomic::Ordering::SeqCst));
+    let view = common::view::BackendView::rgw();
+    assert_eq!(
+        view.bucket_location(&made).await,
+        None,
+        "the bucket was made"
+    );
+    let r = as_user(&gw, admin, "PUT", &target, &headers, enabled.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = as_user(&gw, admin, "GET", &target, &[], b"").await;
+    assert!(
+        r.text().contains("<Status>Enabled</Status>"),
+        "{}",
+        r.text()
+    );
+}
+
 /// A write whose "deletable at once" cannot be carried out (a bucket default in S3's
 /// compliance mode cannot be taken off: the error is answered, the object stays stored under
 /// it) still gets what a stored object has: its writer as its owner, its folders — by a PUT,
