@@ -1247,8 +1247,8 @@ fn one_result_root(
 /// An element under its local name: HCP's documents are in S3's namespace, unprefixed (a
 /// backend's `<s3:Name>` is written `<Name>`; attributes and their prefixes stay).
 fn unprefixed(event: &mut Event<'static>) {
-    // (By `local_part`, after the last colon, as the rewrite reads names: quick-xml's prefix
-    // ends at the first, so `a:b:Error` would be written `b:Error`, a prefix never declared.)
+    // (By `local_part`, as the rewrite reads names; a name of two colons never gets here:
+    // `namespace_well_formed`.)
     let local = |name: quick_xml::name::QName<'_>| {
         let local = local_part(name.as_ref());
         (local.len() < name.as_ref().len()).then(|| String::from_utf8_lossy(local).into_owned())
@@ -1268,6 +1268,19 @@ fn unprefixed(event: &mut Event<'static>) {
         }
         _ => {}
     }
+}
+
+/// Whether `event`'s element name is a name XML's namespaces allow: at most one colon (a
+/// prefix and a local part). A document with another (`a:b:Error`) is none the gateway reads:
+/// the readers of a backend's document ahead of its rewrite (its entries' owners, its
+/// per-key codes, whether it is whole) and the rewrite could read such a name two ways.
+fn namespace_well_formed(event: &Event<'_>) -> bool {
+    let name = match event {
+        Event::Start(e) | Event::Empty(e) => e.name(),
+        Event::End(e) => e.name(),
+        _ => return true,
+    };
+    name.as_ref().iter().filter(|&&b| b == b':').count() <= 1
 }
 
 /// A name without its namespace prefix.
@@ -2249,10 +2262,21 @@ fn rewritten(
     let mut rooted = false;
     loop {
         let mut event = reader.read_event().ok()?.into_owned();
+        // The end, before any step, which may swallow what it reads (an element dropped whole,
+        // a per-key code's text): a document cut off inside one is refused, not read for ever.
+        if matches!(event, Event::Eof) {
+            if !path.is_empty() || (root.is_some() && !rooted) {
+                return None;
+            }
+            break;
+        }
         // (A comment, processing instruction or document type is the backend's own words:
         // HCP's documents have none.)
         if matches!(event, Event::Comment(_) | Event::PI(_) | Event::DocType(_)) {
             continue;
+        }
+        if !namespace_well_formed(&event) {
+            return None;
         }
         if skipped_backend_own(&mut reader, &event, (op, rewrites), &path, texts.whole)? {
             continue;
@@ -2289,8 +2313,6 @@ fn rewritten(
                     keep_held = keep;
                 }
             }
-            Event::Eof if !path.is_empty() || (root.is_some() && !rooted) => return None,
-            Event::Eof => break,
             _ => {}
         }
         let is_end = matches!(event, Event::End(_));
@@ -2918,10 +2940,24 @@ mod tests {
             (Operation::ListObjectsV2, b"<ListAllMyBucketsResult/>"),
             (Operation::UploadPartCopy, b"<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>"),
             (Operation::GetBucketVersioning, b""),
+            // Cut off inside what a step swallows: an element of the backend's own in an
+            // entry, a per-key code or message.
+            (Operation::DeleteObjects, b"<DeleteResult><Deleted><Key>k</Key><Resource>x"),
+            (Operation::DeleteObjects, b"<DeleteResult><Error><Key>k</Key><Code>NoSuchKey"),
+            (Operation::DeleteObjects, b"<DeleteResult><Error><Key>k</Key><Message>m"),
         ];
         for (op, body) in refused {
-            let out = with_route(|r| rewrite_xml(body, *op, r, &Rewrites::NONE));
-            assert!(out.is_none(), "{op:?} {:?}", String::from_utf8_lossy(body));
+            // (On a thread of its own: a rewrite that never ends fails the test, not hangs it.)
+            let (op, body) = (*op, body.to_vec());
+            let (done, answer) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let out = with_route(|r| rewrite_xml(&body, op, r, &Rewrites::NONE));
+                let _ = done.send((out.is_none(), body));
+            });
+            let (refused, body) = answer
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{op:?}: the rewrite never ended"));
+            assert!(refused, "{op:?} {:?}", String::from_utf8_lossy(&body));
         }
         let whole: &[(Operation, &[u8], &str)] = &[
             (Operation::CompleteMultipartUpload, b"<?xml version=\"1.0\"?>\n<CompleteMultipartUploadResult><ETag>e</ETag></CompleteMultipartUploadResult>\n", "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
@@ -3053,14 +3089,14 @@ mod tests {
     }
 
     /// A multi-object delete's entries keep HCP's elements alone, and each `<Error>` its own
-    /// code however the backend spells its names (`a:b:Error` is an `<Error>` to the rewrite
-    /// and to the codes read before).
+    /// code however the backend prefixes its names (`a:Error` is an `<Error>` to the rewrite
+    /// and to the codes read before); a name of two colons refuses the document.
     #[test]
     fn delete_results_keep_hcp_s_elements_alone() {
         let body = b"<DeleteResult>rgw zone eu-internal-1\
             <Deleted><Key>k</Key><Error><Code>X</Code><Message>zone eu-internal-2</Message></Error><DeleteMarker>true</DeleteMarker></Deleted>\
             <Error>rgw zone eu-internal-3<Key>k0</Key><Code>AccessDenied</Code><Message>m</Message><Resource>/t1-secret/k</Resource><Extra/></Error>\
-            <a:b:Error xmlns:a=\"urn:a\"><Key>k1</Key><Code>NoSuchKey</Code><Message/></a:b:Error>\
+            <a:Error xmlns:a=\"urn:a\"><Key>k1</Key><Code>NoSuchKey</Code><Message/></a:Error>\
             <Error><Key>k2</Key><VersionId>v2</VersionId><Code>AccessDenied</Code><Message/></Error></DeleteResult>";
         let out = with_route(|r| rewrite_xml(body, Operation::DeleteObjects, r, &Rewrites::NONE));
         let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
@@ -3090,6 +3126,19 @@ mod tests {
             out.contains(&format!("<Key>k2</Key><VersionId>v2</VersionId><Code>OperationAborted</Code><Message>{LOCKED_VERSION}</Message>")),
             "{out}"
         );
+        // A name of two colons, in any document: none the gateway reads.
+        for (op, body) in [
+            (
+                Operation::DeleteObjects,
+                &b"<DeleteResult><a:b:Error><Key>k</Key></a:b:Error></DeleteResult>"[..],
+            ),
+            (
+                Operation::ListObjects,
+                b"<ListBucketResult><a:b:Contents><Key>k</Key></a:b:Contents></ListBucketResult>",
+            ),
+        ] {
+            assert!(with_route(|r| rewrite_xml(body, op, r, &Rewrites::NONE)).is_none());
+        }
     }
 
     /// A multi-object delete's answer as a backend might write it ([`delete_results_hold_each_key_s_own_code_and_no_backend_word`]),
@@ -3105,7 +3154,8 @@ mod tests {
         );
         let mut expected = Vec::new();
         for i in 0..1 + next(6) {
-            let prefix = ["", "s3:", "a:b:"][next(3)];
+            // (Now and then a name of two colons, which refuses the document.)
+            let prefix = ["a:b:", "s3:", "s3:", "a:", "a:", "", "", "", "", ""][next(10)];
             let foreign = |n: usize| match n {
                 0 => "SECRET-text".to_string(),
                 1 => format!("<{prefix}Resource>/SECRET-bucket/k</{prefix}Resource>"),
@@ -3177,6 +3227,12 @@ mod tests {
             let out = with_route(|r| {
                 rewrite_xml(doc.as_bytes(), Operation::DeleteObjects, r, &Rewrites::NONE)
             });
+            // (A name of two colons is no name XML's namespaces allow: the document is none
+            // the gateway reads.)
+            if doc.contains("<a:b:") {
+                assert!(out.is_none(), "{doc}");
+                continue;
+            }
             let out = String::from_utf8(out.unwrap().to_vec()).unwrap();
             assert!(!out.contains("SECRET"), "{doc}\n{out}");
             let mut at = 0;
