@@ -167,6 +167,24 @@ async fn ambiguous_framing_is_refused_and_stores_nothing() {
         "{answer}"
     );
 
+    // A form whose chunked framing breaks: the same 400, where it had no answer.
+    let head = [
+        ("host".to_string(), s.addr.clone()),
+        (
+            "content-type".into(),
+            "multipart/form-data; boundary=b".into(),
+        ),
+        ("transfer-encoding".into(), "chunked".into()),
+    ];
+    let mut bytes = request_head("POST", format!("/{}", s.bucket).as_bytes(), &head);
+    bytes.extend_from_slice(b"zz\r\n--b\r\n\r\n0\r\n\r\n");
+    let answer = s.raw(&bytes).await;
+    common::raw::parse(answer.as_bytes()).assert_hcp_error(400, "InvalidArgument");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+
     assert!(s.keys().await.is_empty(), "something was stored");
 }
 

@@ -262,9 +262,11 @@ impl Gateway {
         use std::sync::atomic::{AtomicBool, Ordering};
         let file_started = Arc::new(AtomicBool::new(false));
         let over_budget = Arc::new(AtomicBool::new(false));
+        let rejected = Arc::new(std::sync::Mutex::new(None));
         let origin = s.req_header().headers.get(http::header::ORIGIN).cloned();
         let read = {
-            let body = bounded_body(s, self.cfg.client_body, &file_started, &over_budget);
+            let stops = (&over_budget, &rejected);
+            let body = bounded_body(s, self.cfg.client_body, &file_started, stops);
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
@@ -273,12 +275,15 @@ impl Gateway {
             let browser = (&*file_started, origin.as_ref());
             self.read_form(&mut multipart, x, form, browser).await
         };
-        read.map_err(|e| match e {
-            FormError::Refused(e) => Stop::Answer(e),
-            FormError::Client(_) if over_budget.load(Ordering::Acquire) => {
+        let rejected = rejected.lock().expect("the body's rejection").take();
+        read.map_err(|e| match (e, rejected) {
+            (FormError::Refused(e), _) => Stop::Answer(e),
+            // (The body broke a rule the client is told about: its chunked framing.)
+            (FormError::Client(_), Some(rejection)) => Stop::Answer(rejection),
+            (FormError::Client(_), None) if over_budget.load(Ordering::Acquire) => {
                 Stop::Answer(fields_too_large().closing())
             }
-            FormError::Client(cause) => Stop::Abort(format!("client body: {cause}")),
+            (FormError::Client(cause), None) => Stop::Abort(format!("client body: {cause}")),
         })
     }
 
@@ -839,7 +844,7 @@ impl Gateway {
 
 /// The request body as a stream for the form parser: read at the client's body pace, and
 /// before the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped
-/// there). The parser reads all the pieces that are ready before it looks at them: until the
+/// there; `rejected` holds the client's error where the body broke a rule, its framing). The parser reads all the pieces that are ready before it looks at them: until the
 /// file starts, each piece after the first is handed over only after a yield, so that the
 /// parser finds the file's start after the fields, not after all of a file that was waiting
 /// in the socket (which would be counted as coming before it).
@@ -847,14 +852,19 @@ fn bounded_body<'s>(
     s: &'s mut ServerSession,
     pace: crate::backend::upstream::BodyPace,
     file_started: &Arc<std::sync::atomic::AtomicBool>,
-    over_budget: &Arc<std::sync::atomic::AtomicBool>,
+    (over_budget, rejected): (
+        &Arc<std::sync::atomic::AtomicBool>,
+        &Arc<std::sync::Mutex<Option<HcpError>>>,
+    ),
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 's {
     use crate::backend::upstream::{next_chunk, BodyError, Paced};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (started, over) = (file_started.clone(), over_budget.clone());
+    let rejected = rejected.clone();
     let before_file = Arc::new(AtomicUsize::new(0));
     futures_util::stream::unfold((s, Paced::new(pace)), move |(s, mut paced)| {
         let (started, over, before_file) = (started.clone(), over.clone(), before_file.clone());
+        let rejected = rejected.clone();
         async move {
             if !started.load(Ordering::Acquire) && before_file.load(Ordering::Acquire) > 0 {
                 tokio::task::yield_now().await;
@@ -864,6 +874,11 @@ fn bounded_body<'s>(
                 Ok(None) => return None,
                 Err(BodyError::Client(e)) => {
                     return Some((Err(std::io::Error::other(e.to_string())), (s, paced)))
+                }
+                Err(BodyError::Rejected(e)) => {
+                    let failed = std::io::Error::other(e.to_string());
+                    *rejected.lock().expect("the body's rejection") = Some(e);
+                    return Some((Err(failed), (s, paced)));
                 }
                 Err(_) => {
                     let failed = std::io::Error::other("the client body could not be read");
@@ -939,7 +954,8 @@ mod tests {
             pause: std::time::Duration::from_secs(5),
             min_rate: 1,
         };
-        let stream = bounded_body(&mut s, pace, &started, &over);
+        let rejected = Arc::new(std::sync::Mutex::new(None));
+        let stream = bounded_body(&mut s, pace, &started, (&over, &rejected));
         let mut multipart = multer::Multipart::new(stream, "b");
         let mut key = multipart.next_field().await.unwrap().unwrap();
         assert_eq!(key.name(), Some("key"));
