@@ -622,22 +622,16 @@ async fn a_create_whose_answer_was_lost_is_the_creator_s() {
 /// ServiceUnavailable, so that the creator tries again; the retry makes it, and its records.
 #[tokio::test]
 async fn a_create_whose_owner_cannot_be_recorded_leaves_no_bucket() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(entry) = Backend::Rgw.config_entry(&dir.path().join("data")) else {
-        return;
-    };
-    let rgw = std::env::var("RGW_ENDPOINT").unwrap();
     let (prefix, records, bucket) = (
         "own-",
         unique_bucket("gw-records"),
         unique_bucket("unowned"),
     );
-    let refused: &[u8] =
-        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let dir = tempfile::tempdir().unwrap();
     let line = format!("PUT /{records}/buckets/{prefix}{bucket} ");
-    let upstream = rgw.trim_start_matches("http://");
-    let (front, armed) = refusing_front(upstream, line, refused, std::time::Duration::ZERO).await;
-    let entry = entry.replace(&rgw, &format!("http://{front}"));
+    let Some((entry, armed)) = rgw_refusing_once(dir.path(), line).await else {
+        return;
+    };
     let text = keeping_owners((prefix, &records), "", &entry);
     let gw = start_text(&text, dir, Backend::Rgw).await;
     armed.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -2799,18 +2799,12 @@ async fn labels_need_read_permission_on_the_bucket_not_an_acl() {
 /// bucket whose status the gateway does not know.
 #[tokio::test]
 async fn versioning_that_cannot_be_recorded_changes_nothing() {
+    let records = unique_bucket("gw-records");
     let dir = tempfile::tempdir().unwrap();
-    let Some(entry) = Backend::Rgw.config_entry(&dir.path().join("data")) else {
+    let line = format!("PUT /{records}/versioning/");
+    let Some((entry, armed)) = rgw_refusing_once(dir.path(), line).await else {
         return;
     };
-    let rgw = std::env::var("RGW_ENDPOINT").unwrap();
-    let records = unique_bucket("gw-records");
-    let refused: &[u8] =
-        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    let line = format!("PUT /{records}/versioning/");
-    let upstream = rgw.trim_start_matches("http://");
-    let (front, armed) = refusing_front(upstream, line, refused, std::time::Duration::ZERO).await;
-    let entry = entry.replace(&rgw, &format!("http://{front}"));
     let kept = format!(
         "bucket_prefix = \"\"\nretention = \"enterprise\"\nrecords_bucket = \"{records}\"\n"
     );
