@@ -184,6 +184,27 @@ async fn ambiguous_framing_is_refused_and_stores_nothing() {
         answer.to_ascii_lowercase().contains("connection: close"),
         "{answer}"
     );
+    // … and one that breaks inside the file of a signed, authorised form: the same 400 (the
+    // file is not stored cut short).
+    let form = common::raw::signed_form_body(
+        (&s.ak, &s.sk),
+        &s.bucket,
+        (&[("key", "framed")], &[]),
+        &[b'f'; 4096],
+    );
+    let mut bytes = request_head("POST", format!("/{}", s.bucket).as_bytes(), &head);
+    let half = &form[..form.len() - 2048];
+    bytes.extend_from_slice(format!("{:x}\r\n", half.len()).as_bytes());
+    bytes.extend_from_slice(half);
+    bytes.extend_from_slice(b"\r\nzz\r\n");
+    let answer = s.raw(&bytes).await;
+    let r = common::raw::parse(answer.as_bytes());
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert!(r.text().contains("chunked transfer coding"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 
     assert!(s.keys().await.is_empty(), "something was stored");
 }

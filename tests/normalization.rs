@@ -1291,8 +1291,9 @@ async fn a_complete_past_its_timeout_is_given_up_however_the_backend_trickles() 
     let took = began.elapsed();
     kept_alive(&r, "<Error>");
     assert_eq!(r.code(), "ServiceUnavailable", "{}", r.text());
+    // (Given up at 2 s, well before the trickle's 8: the bound leaves a loaded machine room.)
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        took >= Duration::from_secs(2) && took < Duration::from_secs(7),
         "{took:?}"
     );
 }

@@ -181,8 +181,9 @@ async fn changed_users_and_secret_files_are_reloaded_without_a_signal() {
 }
 
 /// A users file changed while the gateway starts — here while it probes a backend that takes
-/// connections and never answers (about 2 s) — is reloaded at the first look, as a later change
-/// is: a user removed then cannot sign once the gateway serves.
+/// connections and never answers (about 2 s): the file is emptied when the probe connects,
+/// which is after the start read it — is reloaded at the first look, as a later change is: a
+/// user removed then cannot sign once the gateway serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_the_gateway_starts_is_reloaded() {
     // (The kernel takes the probe's connection; nothing ever answers it.)
@@ -200,20 +201,21 @@ async fn a_change_made_while_the_gateway_starts_is_reloaded() {
     )
     .replacen("[server]\n", "[server]\nreload_check_seconds = 1\n", 1)
     .replacen("[auth]\n", "[auth]\nusers_file = \"users.toml\"\n", 1);
-    // Removed once the start has read it (well within its first half second), while it probes.
+    // Removed when the probe connects (held unanswered until the gateway serves).
     let removed = {
         let users = users.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
+            let (probe, _) = silent.accept().unwrap();
             std::fs::write(users.with_extension("new"), "").unwrap();
             std::fs::rename(users.with_extension("new"), &users).unwrap();
-            Instant::now()
+            (Instant::now(), probe, silent)
         })
     };
     let p = Process::start(&text, dir, &[]);
     let serving = Instant::now();
+    let (removed_at, _probe, _silent) = removed.join().unwrap();
     assert!(
-        removed.join().unwrap() < serving,
+        removed_at < serving,
         "changed only once the gateway served: this shows nothing"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -238,7 +240,6 @@ async fn a_change_made_while_the_gateway_starts_is_reloaded() {
         "{:?}",
         p.lines()
     );
-    drop(silent);
 }
 
 /// A backend's static keys given as files (a Kubernetes Secret mounted as files, rotated in
