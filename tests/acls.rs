@@ -804,12 +804,21 @@ async fn keeping_acls_behind(
     prefix: &str,
     more: &str,
 ) -> TestGateway {
+    keeping_acls_in(&unique_bucket("gw-records"), front, rgw, (prefix, more)).await
+}
+
+/// [`keeping_acls_behind`] with its records bucket named.
+async fn keeping_acls_in(
+    records: &str,
+    front: std::net::SocketAddr,
+    rgw: &str,
+    (prefix, more): (&str, &str),
+) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
     let entry = Backend::Rgw
         .config_entry(&dir.path().join("data"))
         .unwrap()
         .replace(rgw, &format!("http://{front}"));
-    let records = unique_bucket("gw-records");
     let prefix_line = format!("bucket_prefix = \"{prefix}\"\n");
     let tenant = format!("{prefix_line}records_bucket = \"{records}\"\n{more}");
     let base = base_config(prefix).replacen(&prefix_line, &tenant, 1);
@@ -1710,6 +1719,67 @@ async fn a_refused_acl_change_does_not_undo_a_later_one() {
 #[tokio::test]
 async fn an_acl_change_waits_for_another_ten_seconds_at_most() {
     refused_acl_change(Meanwhile::AliceWaitsTooLong).await;
+}
+
+/// An ACL change the backend refuses whose replaced grants to users cannot be written back
+/// (the records bucket refusing too) is 503 ServiceUnavailable, "set the ACL again" — never
+/// the refusal alone, which would say that nothing changed, while Bob's grant is gone.
+#[tokio::test]
+async fn a_refused_acl_change_whose_grants_cannot_be_put_back_is_503() {
+    let Ok(rgw) = std::env::var("RGW_ENDPOINT") else {
+        assert_eq!(std::env::var("HCP_GW_SKIP_EXTERNAL").as_deref(), Ok("1"));
+        return;
+    };
+    let (prefix, bucket, records) = (
+        "unkept-",
+        unique_bucket("kept"),
+        unique_bucket("gw-records"),
+    );
+    let no_wait = std::time::Duration::ZERO;
+    // The records' PUT of the bucket's grants refused behind the backend's refusal of the ACL.
+    let failed: &[u8] =
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let line = format!("PUT /{records}/acls/{prefix}{bucket} ");
+    let upstream = rgw.trim_start_matches("http://");
+    let (inner, records_refusing) = refusing_front(upstream, line, failed, no_wait).await;
+    let refusal: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
+    let line = format!("PUT /{prefix}{bucket}/?acl= ");
+    let (front, acl_refusing) = refusing_front(&inner.to_string(), line, refusal, no_wait).await;
+    let gw = keeping_acls_in(&records, front, &rgw, (prefix, "")).await;
+    gw.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let acl = format!("/{bucket}?acl");
+    let to_bob = [("x-amz-grant-read", "emailAddress=\"bob\"")];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &to_bob).await;
+    assert_eq!(status, 200, "{body}");
+    acl_refusing.store(true, std::sync::atomic::Ordering::SeqCst);
+    records_refusing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let open = [(
+        "x-amz-grant-read",
+        "emailAddress=\"bob\", uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"",
+    )];
+    let (status, body) = status_of(&gw, Some(USER), "PUT", &acl, &open).await;
+    assert_eq!(status, 503, "{body}");
+    assert_hcp_error_body(&body, "ServiceUnavailable");
+    assert!(body.contains("set the ACL again"), "{body}");
+    for (armed, what) in [
+        (&acl_refusing, "the ACL"),
+        (&records_refusing, "the grants' record"),
+    ] {
+        assert!(
+            !armed.load(std::sync::atomic::Ordering::SeqCst),
+            "{what} not refused"
+        );
+    }
+    assert!(
+        !common::view::BackendView::rgw()
+            .bucket_is_public(&format!("{prefix}{bucket}"))
+            .await
+    );
 }
 
 /// What happens while Bob's change is under way, in [`refused_acl_change`].
