@@ -259,14 +259,12 @@ impl Gateway {
         (target, route, reading): (&Target, &Route<'_>, FieldsSlot<'_>),
         boundary: String,
     ) -> Result<Upload, Stop> {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::AtomicBool;
         let file_started = Arc::new(AtomicBool::new(false));
-        let over_budget = Arc::new(AtomicBool::new(false));
         let rejected = Arc::new(std::sync::Mutex::new(None));
         let origin = s.req_header().headers.get(http::header::ORIGIN).cloned();
         let read = {
-            let stops = (&over_budget, &rejected);
-            let body = bounded_body(s, self.cfg.client_body, &file_started, stops);
+            let body = bounded_body(s, self.cfg.client_body, &file_started, &rejected);
             let limit = self.cfg.limits.max_post_object_bytes + FIELDS_LIMIT as u64;
             let constraints =
                 multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
@@ -278,11 +276,9 @@ impl Gateway {
         let rejected = rejected.lock().expect("the body's rejection").take();
         read.map_err(|e| match (e, rejected) {
             (FormError::Refused(e), _) => Stop::Answer(e),
-            // (The body broke a rule the client is told about: its chunked framing.)
+            // (The stream stopped at a rule the client is told about: the fields' budget, the
+            // body's chunked framing.)
             (FormError::Client(_), Some(rejection)) => Stop::Answer(rejection),
-            (FormError::Client(_), None) if over_budget.load(Ordering::Acquire) => {
-                Stop::Answer(fields_too_large().closing())
-            }
             (FormError::Client(cause), None) => Stop::Abort(format!("client body: {cause}")),
         })
     }
@@ -843,8 +839,8 @@ impl Gateway {
 }
 
 /// The request body as a stream for the form parser: read at the client's body pace, and
-/// before the file starts at most FIELDS_BUDGET bytes (`over_budget` says the stream stopped
-/// there; `rejected` holds the client's error where the body broke a rule, its framing). The parser reads all the pieces that are ready before it looks at them: until the
+/// before the file starts at most FIELDS_BUDGET bytes; where it stops at a rule the client is
+/// told about (that budget, the body's chunked framing), `rejected` holds the answer. The parser reads all the pieces that are ready before it looks at them: until the
 /// file starts, each piece after the first is handed over only after a yield, so that the
 /// parser finds the file's start after the fields, not after all of a file that was waiting
 /// in the socket (which would be counted as coming before it).
@@ -852,18 +848,14 @@ fn bounded_body<'s>(
     s: &'s mut ServerSession,
     pace: crate::backend::upstream::BodyPace,
     file_started: &Arc<std::sync::atomic::AtomicBool>,
-    (over_budget, rejected): (
-        &Arc<std::sync::atomic::AtomicBool>,
-        &Arc<std::sync::Mutex<Option<HcpError>>>,
-    ),
+    rejected: &Arc<std::sync::Mutex<Option<HcpError>>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 's {
     use crate::backend::upstream::{next_chunk, BodyError, Paced};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let (started, over) = (file_started.clone(), over_budget.clone());
-    let rejected = rejected.clone();
+    let (started, rejected) = (file_started.clone(), rejected.clone());
     let before_file = Arc::new(AtomicUsize::new(0));
     futures_util::stream::unfold((s, Paced::new(pace)), move |(s, mut paced)| {
-        let (started, over, before_file) = (started.clone(), over.clone(), before_file.clone());
+        let (started, before_file) = (started.clone(), before_file.clone());
         let rejected = rejected.clone();
         async move {
             if !started.load(Ordering::Acquire) && before_file.load(Ordering::Acquire) > 0 {
@@ -889,7 +881,8 @@ fn bounded_body<'s>(
                 && before_file.fetch_add(chunk.len(), Ordering::AcqRel) + chunk.len()
                     > FIELDS_BUDGET
             {
-                over.store(true, Ordering::Release);
+                *rejected.lock().expect("the body's rejection") =
+                    Some(fields_too_large().closing());
                 let too_large = std::io::Error::other("form fields too large");
                 return Some((Err(too_large), (s, paced)));
             }
@@ -946,16 +939,13 @@ mod tests {
         let stream: pingora::protocols::l4::stream::Stream = server.into();
         let mut s = ServerSession::new_http1(Box::new(stream));
         assert!(s.read_request().await.unwrap());
-        let (started, over) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let started = Arc::new(AtomicBool::new(false));
         let pace = crate::backend::upstream::BodyPace {
             pause: std::time::Duration::from_secs(5),
             min_rate: 1,
         };
         let rejected = Arc::new(std::sync::Mutex::new(None));
-        let stream = bounded_body(&mut s, pace, &started, (&over, &rejected));
+        let stream = bounded_body(&mut s, pace, &started, &rejected);
         let mut multipart = multer::Multipart::new(stream, "b");
         let mut key = multipart.next_field().await.unwrap().unwrap();
         assert_eq!(key.name(), Some("key"));
@@ -963,7 +953,7 @@ mod tests {
         drop(key);
         let next = multipart.next_field().await;
         assert!(
-            !over.load(Ordering::Acquire),
+            rejected.lock().unwrap().is_none(),
             "the fields' bound was reached"
         );
         let mut field = next.unwrap().unwrap();
