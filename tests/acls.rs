@@ -1737,14 +1737,12 @@ async fn a_refused_acl_change_whose_grants_cannot_be_put_back_is_503() {
     );
     let no_wait = std::time::Duration::ZERO;
     // The records' PUT of the bucket's grants refused behind the backend's refusal of the ACL.
-    let failed: &[u8] =
-        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     let line = format!("PUT /{records}/acls/{prefix}{bucket} ");
     let upstream = rgw.trim_start_matches("http://");
-    let (inner, records_refusing) = refusing_front(upstream, line, failed, no_wait).await;
-    let refusal: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
+    let (inner, records_refusing) = refusing_front(upstream, line, FAILED_500, no_wait).await;
     let line = format!("PUT /{prefix}{bucket}/?acl= ");
-    let (front, acl_refusing) = refusing_front(&inner.to_string(), line, refusal, no_wait).await;
+    let inner = inner.to_string();
+    let (front, acl_refusing) = refusing_front(&inner, line, ACL_REFUSED, no_wait).await;
     let gw = keeping_acls_in(&records, front, &rgw, (prefix, "")).await;
     gw.client()
         .create_bucket()
@@ -1782,6 +1780,10 @@ async fn a_refused_acl_change_whose_grants_cannot_be_put_back_is_503() {
     );
 }
 
+/// The backend's refusal of an ACL change (AWS's Block Public Access refuses so), as a front
+/// answers in its stead.
+const ACL_REFUSED: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
+
 /// What happens while Bob's change is under way, in [`refused_acl_change`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Meanwhile {
@@ -1803,7 +1805,6 @@ async fn refused_acl_change(meanwhile: Meanwhile) {
     };
     let prefix = "refused-";
     let bucket = unique_bucket("kept");
-    let refusal: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 73\r\nConnection: close\r\n\r\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\n";
     let line = format!("PUT /{prefix}{bucket}/?acl= ");
     let upstream = rgw.trim_start_matches("http://");
     let wait = std::time::Duration::from_millis(match meanwhile {
@@ -1811,7 +1812,7 @@ async fn refused_acl_change(meanwhile: Meanwhile) {
         Meanwhile::AliceChanges => 600,
         Meanwhile::AliceWaitsTooLong => 12_000,
     });
-    let (front, armed) = refusing_front(upstream, line, refusal, wait).await;
+    let (front, armed) = refusing_front(upstream, line, ACL_REFUSED, wait).await;
     let gw = keeping_acls_behind(front, &rgw, prefix, "").await;
     let s3 = gw.client();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();

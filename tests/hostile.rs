@@ -69,6 +69,17 @@ impl Setup {
     }
 }
 
+/// `answer` as HCP's 400 InvalidArgument, the connection closed after it.
+fn refused_and_closed(answer: &str) -> common::raw::RawResponse {
+    let r = common::raw::parse(answer.as_bytes());
+    r.assert_hcp_error(400, "InvalidArgument");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    r
+}
+
 fn status_of(answer: &str) -> u16 {
     answer
         .split(' ')
@@ -160,12 +171,7 @@ async fn ambiguous_framing_is_refused_and_stores_nothing() {
     head.push(("transfer-encoding".into(), "chunked".into()));
     let mut bytes = request_head("PUT", target.as_bytes(), &head);
     bytes.extend_from_slice(b"zz\r\n5\r\nhello\r\n0\r\n\r\n\r\n0\r\n\r\n");
-    let answer = s.raw(&bytes).await;
-    common::raw::parse(answer.as_bytes()).assert_hcp_error(400, "InvalidArgument");
-    assert!(
-        answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
+    refused_and_closed(&s.raw(&bytes).await);
 
     // A form whose chunked framing breaks: the same 400, where it had no answer.
     let head = [
@@ -178,12 +184,7 @@ async fn ambiguous_framing_is_refused_and_stores_nothing() {
     ];
     let mut bytes = request_head("POST", format!("/{}", s.bucket).as_bytes(), &head);
     bytes.extend_from_slice(b"zz\r\n--b\r\n\r\n0\r\n\r\n");
-    let answer = s.raw(&bytes).await;
-    common::raw::parse(answer.as_bytes()).assert_hcp_error(400, "InvalidArgument");
-    assert!(
-        answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
+    refused_and_closed(&s.raw(&bytes).await);
     // … and one that breaks inside the file of a signed, authorised form: the same 400 (the
     // file is not stored cut short).
     let form = common::raw::signed_form_body(
@@ -197,14 +198,8 @@ async fn ambiguous_framing_is_refused_and_stores_nothing() {
     bytes.extend_from_slice(format!("{:x}\r\n", half.len()).as_bytes());
     bytes.extend_from_slice(half);
     bytes.extend_from_slice(b"\r\nzz\r\n");
-    let answer = s.raw(&bytes).await;
-    let r = common::raw::parse(answer.as_bytes());
-    r.assert_hcp_error(400, "InvalidArgument");
-    assert!(r.text().contains("chunked transfer coding"), "{answer}");
-    assert!(
-        answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
+    let r = refused_and_closed(&s.raw(&bytes).await);
+    assert!(r.text().contains("chunked transfer coding"), "{}", r.text());
 
     assert!(s.keys().await.is_empty(), "something was stored");
 }

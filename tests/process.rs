@@ -46,6 +46,29 @@ fn list_buckets_headers(addr: &str, user: &str, password: &str) -> Vec<(String, 
     .sign("GET", b"/", &[])
 }
 
+/// `request`'s answer once it is `status` — a reload is taken a moment after its signal or its
+/// files' change — asked every 100 ms for at most 10 s (`what` fails the test past them).
+async fn once_answered<F, A>(status: u16, what: &str, mut request: F) -> common::raw::RawResponse
+where
+    F: FnMut() -> A,
+    A: std::future::Future<Output = common::raw::RawResponse>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = request().await;
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {} {}",
+            r.status,
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// SIGHUP: a user added to the configuration can sign requests at once, a connection opened
 /// before keeps serving, and a broken configuration is refused while the running one stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,21 +241,16 @@ async fn a_change_made_while_the_gateway_starts_is_reloaded() {
         removed_at < serving,
         "changed only once the gateway served: this shows nothing"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let headers = list_buckets_headers(&p.s3, NEWBIE, NEWBIE_PASSWORD);
-        let r = send(&p.s3, "GET", b"/", &headers, vec![]).await;
-        if r.status == 403 {
-            r.assert_hcp_error(403, "InvalidAccessKeyId");
-            break;
+    let newbie_lists = || {
+        let s3 = p.s3.clone();
+        async move {
+            let headers = list_buckets_headers(&s3, NEWBIE, NEWBIE_PASSWORD);
+            send(&s3, "GET", b"/", &headers, vec![]).await
         }
-        assert!(
-            Instant::now() < deadline,
-            "the user removed while the gateway started still signs: {}",
-            r.status
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let still = "the user removed while the gateway started still signs";
+    let r = once_answered(403, still, newbie_lists).await;
+    r.assert_hcp_error(403, "InvalidAccessKeyId");
     assert!(
         p.lines()
             .iter()
@@ -279,21 +297,8 @@ async fn rotated_backend_keys_are_taken_without_a_restart() {
     list().await.assert_hcp_error(500, "InternalError");
     std::fs::write(secret.with_extension("new"), &secret_key).unwrap();
     std::fs::rename(secret.with_extension("new"), &secret).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = list().await;
-        if r.status == 200 {
-            assert!(r.text().contains("<ListAllMyBucketsResult"), "{}", r.text());
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the rotated keys were never taken: {} {}",
-            r.status,
-            r.text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let r = once_answered(200, "the rotated keys were never taken", list).await;
+    assert!(r.text().contains("<ListAllMyBucketsResult"), "{}", r.text());
     let lines = p.lines();
     assert!(
         lines.iter().any(|l| l.contains("backend keys replaced")),
@@ -345,20 +350,9 @@ async fn sighup_reloads_anonymous_grants_and_names_what_needs_a_restart() {
     assert!(!revoked.contains("dropbox-*"), "{revoked}");
     std::fs::write(&p.config, revoked).unwrap();
     p.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = anonymous_put("after").await;
-        if r.status == 403 {
-            r.assert_hcp_error(403, "AccessDenied");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the anonymous write was never revoked: {}",
-            r.text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let never = "the anonymous write was never revoked";
+    let r = once_answered(403, never, || anonymous_put("after")).await;
+    r.assert_hcp_error(403, "AccessDenied");
     // (The reload names what waits for a restart after it put the grants in place: its line
     // may follow the refusal by a moment.)
     let named = |lines: &[String]| {
@@ -450,22 +444,10 @@ async fn a_tenant_removed_by_a_reload_serves_nobody() {
     );
     std::fs::write(&p.config, first).unwrap();
     p.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = signed("u.hcp.test", "GET", "/".into(), "").await;
-        if r.status == 403 {
-            r.assert_hcp_error(403, "AccessDenied");
-            assert_eq!(r.header("access-control-allow-origin"), None);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the removed tenant still serves: {} {}",
-            r.status,
-            r.text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let listing = || signed("u.hcp.test", "GET", "/".into(), "");
+    let r = once_answered(403, "the removed tenant still serves", listing).await;
+    r.assert_hcp_error(403, "AccessDenied");
+    assert_eq!(r.header("access-control-allow-origin"), None);
     // A browser's read of the bucket with rules: refused without them; its preflight too.
     let r = signed("u.hcp.test", "GET", "/kept/k".into(), "").await;
     r.assert_hcp_error(403, "AccessDenied");

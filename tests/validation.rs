@@ -392,6 +392,19 @@ async fn complete(
     }
 }
 
+/// A complete refused as HCP refuses one with a part too small (rule 32): 200 with the Error
+/// document, EntityTooSmall, its message naming the `minimum` broken.
+async fn refused_too_small(
+    s3: &aws_sdk_s3::Client,
+    (bucket, key, id): (&str, &str, &str),
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+    minimum: &str,
+) {
+    let (status, code, message) = complete(s3, bucket, key, id, parts).await.unwrap_err();
+    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
+    assert!(message.contains(minimum), "{message}");
+}
+
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
 
@@ -404,14 +417,13 @@ async fn complete_rules_on_rgw() {
 
     // 512 KiB is under HCP's 1 MiB: 200 EntityTooSmall, upload still open.
     let (id, parts) = upload_parts(&s3, &bucket, "small", &[512 * KIB, KIB]).await;
-    let (status, code, message) = complete(&s3, &bucket, "small", &id, parts)
-        .await
-        .unwrap_err();
-    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
-    assert!(
-        message.contains("minimum part size of 1048576"),
-        "{message}"
-    );
+    refused_too_small(
+        &s3,
+        (&bucket, "small", &id),
+        parts,
+        "minimum part size of 1048576",
+    )
+    .await;
     assert_eq!(
         s3.list_parts()
             .bucket(&bucket)
@@ -427,14 +439,13 @@ async fn complete_rules_on_rgw() {
 
     // 2 MiB satisfies HCP but not the backend's 5 MiB: the message names the backend's minimum.
     let (id, parts) = upload_parts(&s3, &bucket, "gap", &[2 * MIB, KIB]).await;
-    let (status, code, message) = complete(&s3, &bucket, "gap", &id, parts.clone())
-        .await
-        .unwrap_err();
-    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
-    assert!(
-        message.contains("backend's minimum part size of 5242880"),
-        "{message}"
-    );
+    refused_too_small(
+        &s3,
+        (&bucket, "gap", &id),
+        parts.clone(),
+        "backend's minimum part size of 5242880",
+    )
+    .await;
 
     // Descending parts: 200 InvalidPartOrder, decided by the gateway.
     let before = gw.backend_requests();
@@ -559,21 +570,21 @@ async fn hcp_minimum_part_size_on_the_local_backend() {
     let s3 = gw.client();
     let bucket = new_bucket(&s3, "localmpu").await;
     let (id, parts) = upload_parts(&s3, &bucket, "small", &[512 * KIB, KIB]).await;
-    let (status, code, message) = complete(&s3, &bucket, "small", &id, parts)
-        .await
-        .unwrap_err();
-    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
-    assert!(
-        message.contains("minimum part size of 1048576"),
-        "{message}"
-    );
+    refused_too_small(
+        &s3,
+        (&bucket, "small", &id),
+        parts,
+        "minimum part size of 1048576",
+    )
+    .await;
     let (id, parts) = upload_parts(&s3, &bucket, "gap", &[MIB, KIB]).await;
-    let (status, code, message) = complete(&s3, &bucket, "gap", &id, parts).await.unwrap_err();
-    assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
-    assert!(
-        message.contains("backend's minimum part size of 5242880"),
-        "{message}"
-    );
+    refused_too_small(
+        &s3,
+        (&bucket, "gap", &id),
+        parts,
+        "backend's minimum part size of 5242880",
+    )
+    .await;
     let (id, parts) = upload_parts(&s3, &bucket, "ok", &[5 * MIB, KIB]).await;
     complete(&s3, &bucket, "ok", &id, parts).await.unwrap();
     let got = s3
@@ -1919,14 +1930,8 @@ async fn parts_need_not_start_at_one_nor_follow_each_other(backend: Backend) {
         // Part 1 (10 bytes) before another: too small — HCP's 200 with the error document
         // (seed 001) — and the upload is still there.
         let too_small = vec![listed[0].clone(), listed[3].clone()];
-        let (status, code, message) = complete(&s3, &bucket, "k", &id, too_small)
-            .await
-            .unwrap_err();
-        assert_eq!((status, code.as_str()), (200, "EntityTooSmall"));
-        assert!(
-            message.contains("minimum part size of 1048576"),
-            "{message}"
-        );
+        let minimum = "minimum part size of 1048576";
+        refused_too_small(&s3, (&bucket, "k", &id), too_small, minimum).await;
         assert_eq!(listed_parts(&s3, upload).await.len(), 4);
         assert_eq!(object_bytes(&s3, &bucket, "k").await, b"before");
     }

@@ -775,6 +775,10 @@ pub async fn refusing_front(
     refusing_front_after(backend, request, answer, delay, 0).await
 }
 
+/// A backend's bodiless 500, as a [`refusing_front`] answers in its stead.
+pub const FAILED_500: &[u8] =
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 /// The Ceph RGW backend's configuration entry (its data under `dir`) reaching RGW through a
 /// [`refusing_front`] that, once armed, answers the first request whose line starts with
 /// `line` 500 in RGW's stead; the entry and the arming switch (`None`: no RGW configured).
@@ -784,10 +788,9 @@ pub async fn rgw_refusing_once(
 ) -> Option<(String, std::sync::Arc<std::sync::atomic::AtomicBool>)> {
     let entry = Backend::Rgw.config_entry(&dir.join("data"))?;
     let rgw = std::env::var("RGW_ENDPOINT").unwrap();
-    let refused: &[u8] =
-        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     let upstream = rgw.trim_start_matches("http://");
-    let (front, armed) = refusing_front(upstream, line, refused, std::time::Duration::ZERO).await;
+    let no_wait = std::time::Duration::ZERO;
+    let (front, armed) = refusing_front(upstream, line, FAILED_500, no_wait).await;
     Some((entry.replace(&rgw, &format!("http://{front}")), armed))
 }
 
