@@ -1534,7 +1534,9 @@ async fn trickling_forms_hold_few_places() {
 /// A multi-object delete is read strictly and built again in every tenant, with retention or
 /// without: a document that a backend's XML reader could read otherwise than the gateway's checks
 /// did (Go's, MinIO's, matches `<x:VersionId>` by its local name: a purge the purge check never
-/// saw) is 400 MalformedXML and never reaches the backend; a plain one does.
+/// saw) is 400 MalformedXML and never reaches the backend; a plain one does. The backend's
+/// result is HCP's: per-key errors in HCP's codes and words, and one cut off inside a code
+/// HCP's 500 at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_list_read_two_ways_never_reaches_the_backend() {
     let (gw, server) = start_with_dialect(common::dialect_server::Vendor::Minio, "").await;
@@ -1593,6 +1595,12 @@ async fn a_delete_list_read_two_ways_never_reaches_the_backend() {
         text.contains("<Deleted><Key>gone</Key></Deleted>"),
         "{text}"
     );
+    // A result cut off inside a per-key code is no answer to rewrite: HCP's 500, at once (it
+    // was read for ever, a worker spinning).
+    server.respond_to("POST", "cut-delete-result");
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(10), post(doc)).await;
+    cut.expect("the cut-off result was answered")
+        .assert_hcp_error(500, "InternalError");
     gw.stop().await;
 }
 

@@ -10,7 +10,8 @@
 //! `huge-error|BYTES`, `copy-without-etag`, `error-in-200|CODE`, `slow-complete|MS[|CODE]`,
 //! `slow-copy|MS[|CODE]` (a copy's result, or the error, after MS),
 //! `trickled-complete|MS[|CODE]` (AWS's: 200 at once, whitespace for MS, then the result or the
-//! Error), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
+//! Error), `delete-errors` / `cut-delete-result` (a multi-object delete's result reporting keys
+//! in the backend's own words / cut off inside a per-key code), `object-with|NAME:VALUE|…` (an object's 200 with these headers), `obs-copy` (OBS's copy
 //! result, in its namespace), `cors[|METHODS]` (a bucket's CORS configuration, in the vendor's namespace, one rule: any
 //! origin may GET, or the comma-separated METHODS; any other request an object's 200 with
 //! Access-Control-* headers of the server's own), `slow-cors|MS` (the same GET rule after MS), `versioned-405` (a versioned bucket whose objects' HEAD is 405, not said to be a delete marker's), `location|REGION` (the vendor's bucket location document), `created|error`, `|copy`,
@@ -784,6 +785,13 @@ async fn serve(
         // A multi-object delete's result reporting keys not deleted in the backend's own words.
         Some("delete-errors") => {
             let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Deleted><Key>gone</Key></Deleted><Error><Key>k1</Key><Code>AccessDenied</Code><Message>denied by zone eu-internal-7 on bucket secretprefix-b</Message></Error><Error><Key>k2</Key><Code>XMinioZoneFailure</Code><Message>host s3.backend.internal</Message></Error></DeleteResult>";
+            let xml = [("Content-Type", "application/xml")];
+            respond(&mut conn, 200, &xml, body.as_bytes()).await
+        }
+        // A multi-object delete's result cut off inside a per-key code, whole as HTTP frames
+        // it (what a broken backend or a middlebox could send).
+        Some("cut-delete-result") => {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Error><Key>k1</Key><Code>AccessDe";
             let xml = [("Content-Type", "application/xml")];
             respond(&mut conn, 200, &xml, body.as_bytes()).await
         }
